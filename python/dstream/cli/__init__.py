@@ -1,0 +1,1 @@
+"""The `dstream` command line: one module per command, registered in app.py."""

@@ -1,0 +1,97 @@
+"""Entry point of the `dstream` command.
+
+Every command is a module exposing `HELP`, `add_arguments(parser)` and
+`execute(args, view) -> int`, registered explicitly in COMMANDS below. Only the module
+of the command being run is imported, so `dstream --help` stays fast. Every command
+accepts `--json` (added here), and every DstreamError becomes a message plus an exit
+code in one place (`_fail`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional
+
+from dstream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, DstreamError
+
+# name -> (module, one-line help). Order is the order of `dstream --help`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("dstream.cli.run", "run tasks: start their providers and stream"),
+    "init": ("dstream.cli.init", "create the infrastructure a task needs"),
+    "plan": ("dstream.cli.plan", "show what init (or destroy) would change"),
+    "status": ("dstream.cli.status", "show a task's infrastructure and its state"),
+    "destroy": ("dstream.cli.destroy", "remove the infrastructure a task created"),
+    "lint": ("dstream.cli.lint", "check configuration files"),
+    "list": ("dstream.cli.list", "list tasks and their providers"),
+    "show": ("dstream.cli.show", "print a task fully evaluated, as JSON"),
+    "state": ("dstream.cli.state", "show, set or reset a task's checkpoint"),
+    "providers": ("dstream.cli.providers", "pull, push, list and inspect OCI providers"),
+    "provider": ("dstream.cli.provider", "scaffold and conformance-test a provider"),
+    "version": ("dstream.cli.version", "print versions of dstream, its core and protocol"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dstream",
+        description="Terraform for data streaming. Configuration: ./dstream.hcl, "
+        "-c FILE|DIR, or $DSTREAM_CONFIG.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands:\n"
+        + "\n".join(f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items())
+        + "\n\nRun `dstream COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("command", nargs="?", help=argparse.SUPPRESS)
+    return parser
+
+
+def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
+    module_name, help_ = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"dstream {name}", description=help_)
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    module.add_arguments(parser)  # type: ignore[attr-defined]
+    return parser, module
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        _top_parser().print_help()
+        return 0 if argv else EXIT_USAGE
+    if argv[0] == "--version":
+        argv[0] = "version"
+    name = argv[0]
+    if name not in COMMANDS:
+        from dstream.cli.view import nearest
+
+        guess = nearest(name, COMMANDS)
+        hint = f"did you mean `dstream {guess}`?" if guess else "run `dstream --help`"
+        print(f"dstream: unknown command {name!r}; {hint}", file=sys.stderr)
+        return EXIT_USAGE
+    parser, module = build_parser(name)
+    args = parser.parse_args(argv[1:])
+    from dstream.cli.view import View
+
+    view = View(json=args.json)
+    try:
+        return int(module.execute(args, view) or 0)  # type: ignore[attr-defined]
+    except DstreamError as exc:
+        view.error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        view.error(DstreamError("interrupted"))
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `dstream list | head`: the reader left, nothing to report
+        return EXIT_FAILURE
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -1,0 +1,31 @@
+"""`dstream version`: versions of dstream, its Rust core and the wire protocol."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+
+from dstream.cli.view import View
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def execute(args: argparse.Namespace, view: View) -> int:
+    from dstream import __version__, _core
+    from dstream.protocol.frames import PROTOCOL_VERSION
+
+    info = {
+        "dstream": __version__,
+        "core": _core.__version__,
+        "protocol": PROTOCOL_VERSION,
+        "python": platform.python_version(),
+        "build": dict(_core.BUILD_INFO),
+    }
+    if view.json:
+        view.document(info)
+    else:
+        view.line(f"dstream {info['dstream']} (core {info['core']}, protocol {PROTOCOL_VERSION})")
+        view.line(f"python {info['python']}; " + ", ".join(f"{k} {v}" for k, v in info["build"].items()))
+    return 0

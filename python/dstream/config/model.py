@@ -1,0 +1,110 @@
+"""The typed result of loading dstream.hcl: what the runtime consumes.
+
+The loader (dstream.config.loader) is the only producer; everything downstream reads
+these dataclasses and never touches HCL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from dstream.protocol.frames import (
+    DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_START_TIMEOUT,
+    DEFAULT_STOP_GRACE,
+)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value was written, for error messages."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if not self.line:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass
+class ProviderSpec:
+    """One side of a task. Exactly one of provider_path / provider_ref / provider_image."""
+
+    role: str  # "input" or "output"
+    provider_path: Optional[str] = None
+    provider_ref: Optional[str] = None
+    provider_image: Optional[str] = None
+    config: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for the process
+    location: Optional[Location] = None
+
+    @property
+    def source(self) -> str:
+        """A short human name of where the provider comes from."""
+        return self.provider_path or self.provider_ref or self.provider_image or "?"
+
+
+@dataclass
+class RestartPolicy:
+    attempts: int = 0  # 0: a provider crash ends the run
+    backoff: float = 1.0  # seconds before the first restart, doubled each time
+    max_backoff: float = 60.0
+
+
+@dataclass
+class TaskSpec:
+    name: str
+    input: ProviderSpec
+    output: ProviderSpec
+    type: str = "providers"
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    invalid_frames: str = "fail"  # fail | skip | dead_letter (protocol.frames.POLICIES)
+    dead_letter_path: Optional[str] = None
+    validate: bool = True  # False: passthrough pump (splice), no per-frame checks
+    start_timeout: float = DEFAULT_START_TIMEOUT
+    stop_grace: float = DEFAULT_STOP_GRACE
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    location: Optional[Location] = None
+
+
+@dataclass
+class StateSpec:
+    """Where checkpoints are kept. `file`: a directory of atomic JSON files."""
+
+    backend: str = "file"
+    path: Optional[str] = None  # file backend: directory; default .dstream/state beside config
+    dsn: Optional[str] = None  # postgres backend
+    table: str = "dstream_state"
+    location: Optional[Location] = None
+
+
+@dataclass
+class MetricsSpec:
+    addr: Optional[str] = None  # host:port for the Prometheus endpoint
+
+
+@dataclass
+class Project:
+    tasks: dict[str, TaskSpec]
+    state: StateSpec = field(default_factory=StateSpec)
+    metrics: MetricsSpec = field(default_factory=MetricsSpec)
+    files: list[str] = field(default_factory=list)
+    base_dir: str = "."
+    # Values of sensitive variables, so views can redact them wherever they appear.
+    sensitive_values: frozenset[str] = frozenset()
+
+    def task(self, name: str) -> TaskSpec:
+        from dstream.errors import UsageError
+
+        try:
+            return self.tasks[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tasks)) or "none"
+            raise UsageError(
+                f"no task named {name!r}",
+                hint=f"tasks defined: {known}; `dstream list` shows them",
+            ) from None

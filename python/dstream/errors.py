@@ -1,0 +1,116 @@
+"""One exception type per layer, all rooted in DstreamError.
+
+Every error says what went wrong, where (file:line:col for config, byte offset for a
+frame) and what to do (`hint`). The CLI turns them into a message and an exit code in
+one place (dstream.cli.app).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+# Exit codes, documented in the README. Keep these in sync with it.
+EXIT_OK = 0
+EXIT_FAILURE = 1  # a provider or the pipeline failed
+EXIT_USAGE = 2  # bad command line or configuration
+EXIT_INTERRUPTED = 130  # stopped by SIGINT/SIGTERM before the stream ended
+
+
+class DstreamError(Exception):
+    """An error a user can act on: `reason` says what, `hint` says what to do."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, reason: str, *, hint: Optional[str] = None, **details: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.reason
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": type(self).__name__, "message": self.reason}
+        if self.hint:
+            out["hint"] = self.hint
+        out.update({k: v for k, v in self.details.items() if v is not None})
+        return out
+
+
+class ConfigError(DstreamError):
+    """The configuration is wrong; `location` is "file:line:col" when known."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(
+        self, reason: str, *, location: Optional[object] = None, hint: Optional[str] = None
+    ) -> None:
+        super().__init__(reason, hint=hint)
+        self.location = location
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.reason}" if self.location else self.reason
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.location is not None:
+            out["location"] = str(self.location)
+        return out
+
+
+class UsageError(DstreamError):
+    """The command line is wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class ProviderError(DstreamError):
+    """A provider failed: it could not start, broke the protocol, or exited non-zero."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        provider: Optional[str] = None,
+        hint: Optional[str] = None,
+        stderr_tail: Optional[list[str]] = None,
+    ) -> None:
+        super().__init__(reason, hint=hint, provider=provider)
+        self.provider = provider
+        self.stderr_tail = stderr_tail or []
+
+    def __str__(self) -> str:
+        if not self.stderr_tail:
+            return self.reason
+        tail = "\n".join(f"  | {line}" for line in self.stderr_tail)
+        return f"{self.reason}\n  last stderr lines:\n{tail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.stderr_tail:
+            out["stderr_tail"] = self.stderr_tail
+        return out
+
+
+class FrameError(DstreamError):
+    """A frame broke the wire contract (not JSON, not an object, too large, ...)."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        provider: Optional[str] = None,
+        offset: Optional[int] = None,
+        excerpt: Optional[str] = None,
+        hint: Optional[str] = None,
+    ) -> None:
+        super().__init__(reason, hint=hint, provider=provider, offset=offset, excerpt=excerpt)
+        self.offset = offset
+        self.excerpt = excerpt
+
+
+class Interrupted(DstreamError):
+    """The run was stopped by a signal before its input ended."""
+
+    exit_code = EXIT_INTERRUPTED

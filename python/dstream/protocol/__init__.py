@@ -1,0 +1,1 @@
+"""The wire contract between dstream and providers (docs/protocol.md)."""

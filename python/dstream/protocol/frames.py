@@ -1,0 +1,41 @@
+"""Constants of protocol 1. Their Rust twins live in rust/dstream-core/src/frame.rs
+(`// must match protocol/frames.py`)."""
+
+from __future__ import annotations
+
+PROTOCOL_VERSION = 1
+# must match rust/dstream-core/src/frame.rs DEFAULT_MAX_FRAME_SIZE
+DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
+DEFAULT_START_TIMEOUT = 30.0
+DEFAULT_STOP_GRACE = 10.0
+
+COMMANDS = ("run", "init", "plan", "status", "destroy")
+LIFECYCLE_COMMANDS = ("init", "plan", "status", "destroy")
+ROLES = ("input", "output")
+
+# Features a provider may declare in its ready line.
+FEATURE_CHECKPOINTS = "checkpoints"
+FEATURE_COMMIT_NOTICES = "commit-notices"
+FEATURE_LIFECYCLE = "lifecycle"
+
+# Invalid-frame policies; must match rust/dstream-core/src/pump.rs Policy.
+POLICIES = ("fail", "skip", "dead_letter")
+
+# Top-level keys that classify a frame. must match rust/dstream-core/src/frame.rs
+KEY_DATA = "data"
+KEY_METADATA = "metadata"
+KEY_CHECKPOINT = "checkpoint"
+KEY_COMMITTED = "committed"
+KEY_STATUS = "status"
+
+# Environment handed to every provider.
+ENV_PROTOCOL = "DSTREAM_PROTOCOL"
+ENV_ROLE = "DSTREAM_ROLE"
+ENV_TASK = "DSTREAM_TASK"
+
+# CDC metadata keys (the original DStream's spelling, kept for compatibility).
+META_TABLE = "TableName"
+META_SCHEMA = "Schema"
+META_OPERATION = "OperationType"
+META_LSN = "LSN"
+OPERATIONS = ("Insert", "Update", "Delete")

@@ -1,0 +1,160 @@
+"""Control messages of protocol 1: the command line, the handshake status line and the
+lifecycle result. Shared by the runtime (dstream's side) and the SDK (provider's side)
+so both ends read and write the same shapes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import orjson
+
+from dstream.protocol.frames import KEY_STATUS, PROTOCOL_VERSION
+
+READY = "ready"
+ERROR = "error"
+LIFECYCLE_STATUSES = ("Success", "Failed", "Unknown")
+
+
+def command_line(
+    command: str,
+    config: dict[str, Any],
+    *,
+    task: str,
+    role: str,
+    state: Any = None,
+) -> bytes:
+    """The single line dstream writes to a provider's stdin at start."""
+    envelope = {
+        "command": command,
+        "config": config,
+        "protocol": PROTOCOL_VERSION,
+        "task": task,
+        "role": role,
+        "state": state,
+    }
+    return orjson.dumps(envelope) + b"\n"
+
+
+@dataclass
+class Command:
+    """What a provider reads from its first stdin line."""
+
+    command: str = "run"
+    config: dict[str, Any] = field(default_factory=dict)
+    protocol: int = PROTOCOL_VERSION
+    task: Optional[str] = None
+    role: Optional[str] = None
+    state: Any = None
+
+    @classmethod
+    def parse(cls, line: bytes) -> Command:
+        """Parse a command line; a bare config object (the original's style) is `run`."""
+        obj = orjson.loads(line)
+        if not isinstance(obj, dict):
+            raise ValueError("the command line must be a JSON object")
+        if "command" not in obj and "config" not in obj:
+            # The original DStream wrote the config object alone.
+            return cls(config=obj)
+        config = obj.get("config") or {}
+        if not isinstance(config, dict):
+            raise ValueError('"config" must be a JSON object')
+        return cls(
+            command=str(obj.get("command") or "run"),
+            config=config,
+            protocol=int(obj.get("protocol") or PROTOCOL_VERSION),
+            task=obj.get("task"),
+            role=obj.get("role"),
+            state=obj.get("state"),
+        )
+
+
+@dataclass
+class Handshake:
+    """A provider's first stdout line, interpreted."""
+
+    status: str  # "ready", "error" or "legacy"
+    features: frozenset[str] = frozenset()
+    protocol: Optional[int] = None
+    message: Optional[str] = None
+
+    @property
+    def is_legacy(self) -> bool:
+        return self.status == "legacy"
+
+
+def parse_handshake(line: bytes) -> Handshake:
+    """Classify a first stdout line. Anything that is not a status object marks a legacy
+    provider, whose first line is then data."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return Handshake("legacy")
+    if not isinstance(obj, dict) or set(obj) - {KEY_STATUS, "protocol", "features", "message"}:
+        return Handshake("legacy")
+    status = obj.get(KEY_STATUS)
+    if status == READY:
+        features = obj.get("features") or []
+        return Handshake(
+            READY,
+            features=frozenset(str(f) for f in features if isinstance(f, str)),
+            protocol=obj.get("protocol"),
+        )
+    if status == ERROR:
+        return Handshake(ERROR, message=str(obj.get("message") or "no message given"))
+    return Handshake("legacy")
+
+
+def ready_line(features: tuple[str, ...] = ()) -> bytes:
+    obj: dict[str, Any] = {"status": READY, "protocol": PROTOCOL_VERSION}
+    if features:
+        obj["features"] = list(features)
+    return orjson.dumps(obj) + b"\n"
+
+
+def error_line(message: str) -> bytes:
+    return orjson.dumps({"status": ERROR, "message": message}) + b"\n"
+
+
+@dataclass
+class LifecycleResult:
+    """The one result line a provider writes for init/plan/status/destroy."""
+
+    status: str = "Success"
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+    error: Optional[str] = None
+
+    def to_line(self) -> bytes:
+        return (
+            orjson.dumps(
+                {
+                    "status": self.status,
+                    "resources": self.resources,
+                    "changes": self.changes,
+                    "metadata": self.metadata,
+                    "message": self.message,
+                    "error": self.error,
+                }
+            )
+            + b"\n"
+        )
+
+    @classmethod
+    def parse(cls, line: bytes) -> LifecycleResult:
+        obj = orjson.loads(line)
+        if not isinstance(obj, dict) or obj.get("status") not in LIFECYCLE_STATUSES:
+            raise ValueError(
+                "a lifecycle result must be a JSON object whose status is one of "
+                + ", ".join(LIFECYCLE_STATUSES)
+            )
+        return cls(
+            status=obj["status"],
+            resources=list(obj.get("resources") or []),
+            changes=list(obj.get("changes") or []),
+            metadata=dict(obj.get("metadata") or {}),
+            message=str(obj.get("message") or ""),
+            error=obj.get("error"),
+        )
