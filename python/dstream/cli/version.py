@@ -27,5 +27,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
         view.document(info)
     else:
         view.line(f"dstream {info['dstream']} (core {info['core']}, protocol {PROTOCOL_VERSION})")
-        view.line(f"python {info['python']}; " + ", ".join(f"{k} {v}" for k, v in info["build"].items()))
+        view.line(
+            f"python {info['python']}; " + ", ".join(f"{k} {v}" for k, v in info["build"].items())
+        )
     return 0

@@ -1,0 +1,56 @@
+"""`dstream run TASK...`: stream until the input ends or a signal stops it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from dstream.cli.common import add_config_arguments, load_project_from_args
+from dstream.cli.view import View
+from dstream.config.model import Project
+from dstream.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("tasks", nargs="*", metavar="TASK", help="tasks to run side by side")
+    parser.add_argument("--all", action="store_true", help="run every task in the configuration")
+    parser.add_argument(
+        "--fail-fast", action="store_true", help="stop every task when one of them fails"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    add_config_arguments(parser)
+
+
+def _load(args: argparse.Namespace) -> Project:
+    no_config = not (
+        args.config or os.environ.get("DSTREAM_CONFIG") or os.path.exists("dstream.hcl")
+    )
+    if args.tasks == ["demo"] and no_config:
+        from dstream.config.loader import load_builtin_demo
+
+        return load_builtin_demo()
+    return load_project_from_args(args)
+
+
+def execute(args: argparse.Namespace, view: View) -> int:
+    from dstream.runtime.pipeline import RunHooks
+    from dstream.runtime.runner import run_tasks
+    from dstream.runtime.summary import render_summaries
+
+    project = _load(args)
+    names = sorted(project.tasks) if args.all else list(args.tasks)
+    if not names:
+        raise UsageError(
+            "no task given",
+            hint="name one or more tasks (`dstream list` shows them), or pass --all",
+        )
+    hooks = RunHooks()
+    if view.json:  # stdout carries the one JSON document: the output's lines go aside
+        hooks.on_output_line = lambda line: view.info(line.decode("utf-8", "replace"))
+    summaries = run_tasks(project, names, hooks=hooks, fail_fast=args.fail_fast)
+    render_summaries(summaries, view, quiet=args.quiet)
+    codes = [s.error.exit_code for s in summaries if s.error is not None]
+    if not codes:
+        return EXIT_OK
+    failed = [c for c in codes if c != EXIT_INTERRUPTED]
+    return failed[0] if failed else EXIT_INTERRUPTED

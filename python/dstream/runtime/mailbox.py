@@ -1,0 +1,44 @@
+"""A coalescing mailbox: writers post values, the reader gets only the newest.
+
+Checkpoint acknowledgements and commit notices are coalesced this way (contract
+section 4), so a slow state store or a slow input never blocks the stream.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Optional
+
+_EMPTY = object()
+
+
+class Latest:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._value: Any = _EMPTY
+        self._closed = False
+
+    def post(self, value: Any) -> None:
+        with self._cond:
+            self._value = value
+            self._cond.notify()
+
+    def close(self) -> None:
+        """No more values; the reader still gets the last one posted."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def take(self, timeout: Optional[float] = None) -> tuple[bool, Any]:
+        """(True, newest value) or (False, None) once closed and drained / on timeout."""
+        with self._cond:
+            if self._value is _EMPTY and not self._closed:
+                self._cond.wait(timeout)
+            if self._value is _EMPTY:
+                return False, None
+            value, self._value = self._value, _EMPTY
+            return True, value
+
+    @property
+    def closed(self) -> bool:
+        return self._closed and self._value is _EMPTY

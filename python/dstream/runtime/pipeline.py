@@ -1,0 +1,398 @@
+"""One run of one task: start both providers, handshake, pump, acknowledge, stop.
+
+Threads, each with one job: the pump (Rust, GIL released), the output's stdout reader
+(acknowledgements and lines for the user), the committer (stores the newest
+acknowledged checkpoint), the notifier (commit notices to the input) and one stderr
+forwarder per provider. The calling thread supervises: it reacts to signals, to a
+provider dying, and decides the outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import orjson
+
+from dstream.config.model import Project, TaskSpec
+from dstream.errors import DstreamError, FrameError, Interrupted, ProviderError
+from dstream.protocol.messages import parse_handshake
+from dstream.runtime.checkpoints import CheckpointTracker, is_ack
+from dstream.runtime.mailbox import Latest
+from dstream.runtime.process import LogSink, ProviderProcess, default_log_sink, start_provider
+
+SUPERVISE_TICK = 0.1
+
+
+@dataclass
+class RunSummary:
+    task: str
+    outcome: str = "running"  # completed | failed | interrupted
+    counters: dict[str, Any] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    duration: float = 0.0
+    checkpoints_acknowledged: int = 0
+    last_checkpoint: Any = None
+    exit_codes: dict[str, Optional[int]] = field(default_factory=dict)
+    attempts: int = 1
+    error: Optional[DstreamError] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        frames = self.counters.get("frames", 0)
+        return {
+            "task": self.task,
+            "outcome": self.outcome,
+            "counters": self.counters,
+            "duration_seconds": round(self.duration, 3),
+            "frames_per_second": round(frames / self.duration, 1) if self.duration else None,
+            "checkpoints_acknowledged": self.checkpoints_acknowledged,
+            "last_checkpoint": self.last_checkpoint,
+            "exit_codes": self.exit_codes,
+            "attempts": self.attempts,
+            "error": self.error.to_dict() if self.error else None,
+        }
+
+
+class Stop:
+    """Shared by the signal handlers and the supervisor: how hard we were asked to stop."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.event = threading.Event()
+
+    def request(self) -> None:
+        self.requests += 1
+        self.event.set()
+
+
+@dataclass
+class RunHooks:
+    """What the caller wants to see of a run (progress displays, metrics, tests)."""
+
+    log_sink: LogSink = default_log_sink
+    on_output_line: Optional[Callable[[bytes], None]] = None  # non-ack output stdout lines
+    on_start: Optional[Callable[[TaskSpec, Any], None]] = None  # (task, pump) once pumping
+    on_checkpoint: Optional[Callable[[TaskSpec, Any], None]] = None  # after it is stored
+
+
+def _print_output_line(line: bytes) -> None:
+    out = sys.stdout.buffer
+    out.write(line + b"\n")
+    if sys.stdout.isatty():
+        out.flush()
+
+
+class TaskRun:
+    def __init__(
+        self,
+        project: Project,
+        task: TaskSpec,
+        store: Any,
+        stop: Stop,
+        hooks: RunHooks,
+        *,
+        task_prefixes: bool = False,
+    ) -> None:
+        self.task_prefixes = task_prefixes  # several tasks: log lines say which one
+        self.project = project
+        self.task = task
+        self.store = store
+        self.stop = stop
+        self.hooks = hooks
+        self.summary = RunSummary(task=task.name)
+        self.errors: list[DstreamError] = []  # first one wins, in the order they happened
+        self._lock = threading.Lock()
+        self.input: Optional[ProviderProcess] = None
+        self.output: Optional[ProviderProcess] = None
+        self.pump: Any = None
+
+    def fail(self, error: DstreamError) -> None:
+        with self._lock:
+            self.errors.append(error)
+        if self.pump is not None:
+            self.pump.stop()
+
+    # -- start ---------------------------------------------------------------------------
+    def _start(self, state: Any) -> None:
+        task, base = self.task, self.project.base_dir
+        sink = self.hooks.log_sink
+        prefix = self._prefix
+        self.output = start_provider(
+            task.output, task=task, command="run", base_dir=base, log_sink=sink,
+            log_prefix=prefix("output"),
+        )  # fmt: skip
+        self.input = start_provider(
+            task.input, task=task, command="run", state=state, base_dir=base, log_sink=sink,
+            log_prefix=prefix("input"),
+        )  # fmt: skip
+        self.input.handshake(task.start_timeout)
+        if "commit-notices" not in self.input.features:
+            self.input.close_stdin()
+
+    def _prefix(self, role: str) -> str:
+        return f"{self.task.name}/{role}" if self.task_prefixes else role
+
+    def _pump_options(self, start_offset: int) -> Any:
+        from dstream import _core
+
+        dead_letter = self.task.dead_letter_path
+        if dead_letter and not os.path.isabs(dead_letter):
+            dead_letter = os.path.join(self.project.base_dir, dead_letter)
+        if dead_letter:
+            os.makedirs(os.path.dirname(dead_letter) or ".", exist_ok=True)
+        return _core.PumpOptions(
+            max_frame_size=self.task.max_frame_size,
+            policy=self.task.invalid_frames,  # type: ignore[arg-type]
+            dead_letter_path=dead_letter,
+            validate=self.task.validate,
+            start_offset=start_offset,
+            task=self.task.name,
+        )
+
+    # -- threads -------------------------------------------------------------------------
+    def _read_output(self, tracker: CheckpointTracker, acked: Latest) -> None:
+        """The output's stdout: its handshake, acknowledgements, lines for the user."""
+        output = self.output
+        assert output is not None
+        show = self.hooks.on_output_line or _print_output_line
+        first = True
+        try:
+            while True:
+                line = output.read_line(None)
+                if line is None:
+                    break
+                if first:
+                    first = False
+                    handshake = parse_handshake(line)
+                    if handshake.status == "error":
+                        self.fail(
+                            ProviderError(
+                                f"{output.label} refused to start: {handshake.message}",
+                                provider=output.label,
+                                stderr_tail=output.stderr_tail(),
+                                hint="fix the provider's config block in dstream.hcl",
+                            )
+                        )
+                        return
+                    if not handshake.is_legacy:
+                        output.features = handshake.features
+                        continue
+                    output.legacy = True
+                if not line.strip():
+                    continue
+                if is_ack(line):
+                    try:
+                        value = tracker.parse_ack(line)
+                    except ValueError:
+                        show(line)
+                        continue
+                    acked.post(tracker.acknowledge(value))
+                else:
+                    show(line)
+        except DstreamError as exc:
+            self.fail(exc)
+        except (OSError, ValueError) as exc:
+            self.fail(ProviderError(f"reading from {output.label} failed: {exc}"))
+        finally:
+            acked.close()
+
+    def _commit(self, acked: Latest, notices: Latest) -> None:
+        """Store each newest acknowledged checkpoint, then tell the input."""
+        while True:
+            ok, value = acked.take(timeout=1.0)
+            if not ok:
+                if acked.closed:
+                    break
+                continue
+            try:
+                self.store.put(self.task.name, value)
+            except Exception as exc:  # the store's own errors carry their hints
+                self.fail(
+                    exc
+                    if isinstance(exc, DstreamError)
+                    else DstreamError(
+                        f"could not store the checkpoint of task {self.task.name!r}: {exc}",
+                        hint="check the state backend configured in the state block",
+                    )
+                )
+                break
+            self.summary.last_checkpoint = value
+            self.summary.checkpoints_acknowledged += 1
+            if self.hooks.on_checkpoint:
+                self.hooks.on_checkpoint(self.task, value)
+            notices.post(value)
+        notices.close()
+
+    def _notify(self, notices: Latest) -> None:
+        """Commit notices to an input that asked for them (contract section 4)."""
+        assert self.input is not None
+        while True:
+            ok, value = notices.take(timeout=1.0)
+            if not ok:
+                if notices.closed:
+                    return
+                continue
+            self.input.send(orjson.dumps({"committed": value}) + b"\n")
+
+    # -- run -----------------------------------------------------------------------------
+    def run(self, state: Any) -> RunSummary:
+        from dstream import _core
+
+        started = time.monotonic()
+        try:
+            self._start(state)
+        except BaseException:
+            self._kill_all()
+            raise
+        inp, out = self.input, self.output
+        assert inp is not None and out is not None
+        prefix = inp.take_buffered()
+        self.pump = pump = _core.Pump(
+            inp.stdout_fd, out.stdin_fd, self._pump_options(inp.handshake_bytes), prefix
+        )
+        tracker = CheckpointTracker(pump.take_checkpoints, out.label)
+        acked, notices = Latest(), Latest()
+        result_box: list[Any] = []
+        threads = [
+            threading.Thread(target=lambda: result_box.append(pump.run()), name="pump"),
+            threading.Thread(target=self._read_output, args=(tracker, acked), name="acks"),
+            threading.Thread(target=self._commit, args=(acked, notices), name="committer"),
+        ]
+        if "commit-notices" in inp.features:
+            threads.append(threading.Thread(target=self._notify, args=(notices,), name="notify"))
+        for thread in threads:
+            thread.daemon = True
+            thread.start()
+        if self.hooks.on_start:
+            self.hooks.on_start(self.task, pump)
+        self._supervise(threads[0])
+        result = result_box[0] if result_box else None
+        self._finish(result, threads[1:])
+        self.summary.duration = time.monotonic() - started
+        self.summary.counters = pump.counters().as_dict()
+        return self.summary
+
+    def _supervise(self, pump_thread: threading.Thread) -> None:
+        """Wait for the pump, acting on signals and on a provider that died."""
+        inp, out = self.input, self.output
+        assert inp is not None and out is not None
+        handled = 0
+        while pump_thread.is_alive():
+            self.stop.event.wait(SUPERVISE_TICK)
+            if self.stop.requests > handled:
+                handled = self.stop.requests
+                if handled == 1:
+                    # Drain: the input stops, the pump delivers what it still writes.
+                    inp.terminate()
+                else:
+                    self.pump.stop()
+                    self._kill_all()
+                self.stop.event.clear()
+            if out.poll() is not None and pump_thread.is_alive():
+                # The output died while the pump waits on an idle input.
+                self.pump.stop()
+            pump_thread.join(0)
+        pump_thread.join()
+
+    def _finish(self, result: Any, threads: list[threading.Thread]) -> None:
+        inp, out = self.input, self.output
+        assert inp is not None and out is not None
+        grace = self.task.stop_grace
+        outcome = result.outcome if result is not None else "io_error"
+        if outcome == "invalid_frame":
+            self.errors.insert(
+                0,
+                FrameError(
+                    f"invalid frame from {inp.label} at offset {result.offset}: {result.message}",
+                    provider=inp.label,
+                    offset=result.offset,
+                    excerpt=(result.excerpt or b"").decode("utf-8", "replace"),
+                    hint='fix the provider, or set invalid_frames = "skip" or '
+                    '"dead_letter" in the task to route such frames aside',
+                ),
+            )
+        elif outcome == "io_error":
+            self.errors.append(DstreamError(f"the pump failed: {result and result.message}"))
+        if outcome != "eof":
+            inp.terminate()
+        # The output gets EOF and finishes: flush, acknowledge, exit 0.
+        out.close_stdin()
+        forced = self.stop.requests > 1
+        out_code = out.wait(grace if (self.stop.requests or outcome != "eof") else None)
+        if out_code is None:
+            out_code = out.stop(0 if forced else 1.0)
+        in_code = inp.wait(grace)
+        if in_code is None:
+            in_code = inp.stop(0 if forced else 1.0)
+        for thread in threads:
+            thread.join(timeout=grace)
+        self.summary.exit_codes = {"input": in_code, "output": out_code}
+        interrupted = self.stop.requests > 0
+        if out_code not in (0, None) or outcome == "output_closed":
+            self.errors.append(
+                ProviderError(
+                    f"{out.label} exited with code {out_code} while receiving the stream"
+                    if out_code
+                    else f"{out.label} closed its input before the stream ended",
+                    provider=out.label,
+                    stderr_tail=out.stderr_tail(),
+                    hint="the output's stderr above says why; the stored checkpoint was not "
+                    "advanced past what it acknowledged, so a new run resumes safely",
+                )
+            )
+        sent_term = interrupted or outcome != "eof"
+        if in_code not in (0, None) and not (sent_term and in_code in (-15, 143)):
+            self.errors.append(
+                ProviderError(
+                    f"{inp.label} exited with code {in_code}",
+                    provider=inp.label,
+                    stderr_tail=inp.stderr_tail(),
+                    hint="everything it wrote before exiting was delivered; see its stderr",
+                )
+            )
+        inp.close()
+        out.close()
+        if self.errors:
+            self.summary.outcome = "failed"
+            self.summary.error = self.errors[0]
+        elif interrupted:
+            self.summary.outcome = "interrupted"
+            self.summary.error = Interrupted(
+                f"task {self.task.name!r} was interrupted; everything the input wrote "
+                "was delivered",
+                hint="run it again to resume from the last acknowledged checkpoint",
+            )
+        else:
+            self.summary.outcome = "completed"
+
+    def _kill_all(self) -> None:
+        for proc in (self.input, self.output):
+            if proc is not None:
+                proc.kill()
+
+
+def install_signal_handlers(stop: Stop) -> Callable[[], None]:
+    """SIGINT/SIGTERM request a drain; a second one forces. Returns the restorer."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.request()
+        if stop.requests == 1:
+            sys.stderr.write(
+                "\ndstream: stopping: draining what the input already wrote "
+                "(press Ctrl-C again to force)\n"
+            )
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore

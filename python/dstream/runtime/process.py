@@ -1,0 +1,327 @@
+"""A provider as a running process: start, handshake, read, signal, reap.
+
+Providers run in their own session (a terminal's Ctrl-C reaches dstream only, which
+then stops them in the contract's order) and, on Linux, die with dstream
+(PR_SET_PDEATHSIG) so a SIGKILLed dstream leaves no orphans.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable, Optional
+
+import orjson
+
+from dstream.config.model import ProviderSpec, TaskSpec
+from dstream.errors import ProviderError
+from dstream.protocol import frames
+from dstream.protocol.messages import Handshake, command_line, parse_handshake
+from dstream.runtime.resolve import resolve
+
+STDERR_TAIL_LINES = 20
+MAX_STDERR_LINE = 64 * 1024
+
+# (role, text, level or None) -> None; the runtime's logging decides where it goes.
+LogSink = Callable[[str, str, Optional[str]], None]
+
+
+def default_log_sink(prefix: str, text: str, level: Optional[str]) -> None:
+    tag = f"[{level}] " if level else ""
+    sys.stderr.write(f"{prefix}: {tag}{text}\n")
+    sys.stderr.flush()
+
+
+def format_log_line(raw: str) -> tuple[str, Optional[str]]:
+    """A provider's stderr line as (text, level): JSON records `{"level","msg",...}`
+    (contract section 6) become `msg k=v ...`; anything else is free text."""
+    if raw.startswith("{"):
+        try:
+            record = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return raw, None
+        if isinstance(record, dict) and "level" in record and "msg" in record:
+            extra = " ".join(
+                f"{k}={v}" for k, v in record.items() if k not in ("level", "msg", "time", "ts")
+            )
+            text = f"{record['msg']} {extra}".rstrip()
+            return text, str(record["level"]).lower()
+    return raw, None
+
+
+def _child_setup(parent_pid: int) -> Callable[[], None]:
+    def setup() -> None:
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            pr_set_pdeathsig = 1
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent_pid:  # dstream died before prctl took effect
+                os._exit(1)
+
+    return setup
+
+
+class ProviderProcess:
+    """One started provider. `label` names it in every message ("input 'dstream-pg'")."""
+
+    def __init__(
+        self,
+        popen: Any,
+        *,
+        role: str,
+        label: str,
+        log_sink: LogSink = default_log_sink,
+        log_prefix: Optional[str] = None,
+    ) -> None:
+        self.popen = popen
+        self.role = role
+        self.label = label
+        self.pid = popen.pid
+        self.features: frozenset[str] = frozenset()
+        self.legacy = False
+        self.handshake_bytes = 0  # stream offset where data starts, for frame errors
+        self._buf = bytearray()
+        self._stdout_eof = False
+        self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self._log_sink = log_sink
+        self._log_prefix = log_prefix or role
+        self._stderr_thread = threading.Thread(
+            target=self._forward_stderr, name=f"{role}-stderr", daemon=True
+        )
+        self._stderr_thread.start()
+
+    # -- stdin -------------------------------------------------------------------------
+    @property
+    def stdin_fd(self) -> int:
+        return int(self.popen.stdin.fileno())
+
+    @property
+    def stdout_fd(self) -> int:
+        return int(self.popen.stdout.fileno())
+
+    def send(self, data: bytes) -> None:
+        """Write to the provider's stdin; a provider that already exited is not an error
+        here (its exit code and stderr tell the story)."""
+        try:
+            self.popen.stdin.write(data)
+            self.popen.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
+    def close_stdin(self) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self.popen.stdin.close()
+
+    # -- stdout ------------------------------------------------------------------------
+    def read_line(
+        self, timeout: Optional[float], limit: int = frames.DEFAULT_MAX_FRAME_SIZE
+    ) -> Optional[bytes]:
+        """The next stdout line without its newline; None at EOF. Raises TimeoutError."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0:
+                line = bytes(self._buf[:nl])
+                del self._buf[: nl + 1]
+                return line.rstrip(b"\r")
+            if self._stdout_eof:
+                if self._buf:
+                    line = bytes(self._buf)
+                    self._buf.clear()
+                    return line
+                return None
+            if len(self._buf) > limit:
+                raise ProviderError(
+                    f"{self.label} wrote a line longer than {limit} bytes",
+                    provider=self.label,
+                    hint="raise max_frame_size in the task",
+                )
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.stdout_fd], [], [], remaining)
+            if not ready:
+                raise TimeoutError
+            chunk = os.read(self.stdout_fd, 1 << 16)
+            if chunk:
+                self._buf += chunk
+            else:
+                self._stdout_eof = True
+
+    def take_buffered(self) -> bytes:
+        """Bytes read past the handshake line: they belong to the data stream."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        return data
+
+    def handshake(self, timeout: float) -> Handshake:
+        """Read and interpret the first stdout line (contract section 2). A legacy first
+        line stays buffered as data (see take_buffered)."""
+        try:
+            line = self.read_line(timeout)
+        except TimeoutError:
+            raise ProviderError(
+                f"{self.label} did not answer within {timeout:g} s of start",
+                provider=self.label,
+                stderr_tail=self.stderr_tail(),
+                hint="check the provider's config and logs; raise start_timeout in the task "
+                "if it needs longer to connect",
+            ) from None
+        if line is None:
+            code = self.wait(timeout=5)
+            raise ProviderError(
+                f"{self.label} exited with code {code} before its handshake",
+                provider=self.label,
+                stderr_tail=self.stderr_tail(),
+                hint="run the provider by hand with its config on stdin to see why",
+            )
+        result = parse_handshake(line)
+        if result.status == "error":
+            raise ProviderError(
+                f"{self.label} refused to start: {result.message}",
+                provider=self.label,
+                stderr_tail=self.stderr_tail(),
+                hint="fix the provider's config block in dstream.hcl",
+            )
+        if result.is_legacy:
+            self.legacy = True
+            self._buf[0:0] = line + b"\n"
+        else:
+            self.features = result.features
+            self.handshake_bytes = len(line) + 1
+        return result
+
+    # -- stderr ------------------------------------------------------------------------
+    def _forward_stderr(self) -> None:
+        stream = self.popen.stderr
+        try:
+            while True:
+                raw = stream.readline(MAX_STDERR_LINE)
+                if not raw:
+                    break
+                text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if not text:
+                    continue
+                self._tail.append(text)
+                message, level = format_log_line(text)
+                self._log_sink(self._log_prefix, message, level)
+        except (OSError, ValueError):
+            pass
+
+    def stderr_tail(self) -> list[str]:
+        # Give the forwarder a moment to drain what a dying provider just wrote.
+        if self.popen.poll() is not None:
+            self._stderr_thread.join(timeout=1.0)
+        return list(self._tail)
+
+    # -- lifetime ----------------------------------------------------------------------
+    def poll(self) -> Optional[int]:
+        return self.popen.poll()  # type: ignore[no-any-return]
+
+    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
+        try:
+            return self.popen.wait(timeout=timeout)  # type: ignore[no-any-return]
+        except subprocess.TimeoutExpired:
+            return None
+
+    def signal(self, sig: int) -> None:
+        if self.popen.poll() is not None:
+            return
+        try:
+            if isinstance(self.popen, subprocess.Popen) and hasattr(os, "killpg"):
+                os.killpg(self.popen.pid, sig)  # the provider and anything it started
+            else:
+                self.popen.send_signal(sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def terminate(self) -> None:
+        self.signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+
+    def stop(self, grace: float) -> Optional[int]:
+        """SIGTERM, wait up to `grace`, then SIGKILL. Returns the exit code."""
+        if self.poll() is None:
+            self.terminate()
+            if self.wait(grace) is None:
+                self.kill()
+        return self.wait(5)
+
+    def close(self) -> None:
+        for stream in (self.popen.stdin, self.popen.stdout):
+            try:
+                if stream:
+                    stream.close()
+            except OSError:
+                pass
+
+
+def provider_env(spec: ProviderSpec, task: TaskSpec) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(spec.env)
+    env[frames.ENV_PROTOCOL] = str(frames.PROTOCOL_VERSION)
+    env[frames.ENV_ROLE] = spec.role
+    env[frames.ENV_TASK] = task.name
+    return env
+
+
+def start_provider(
+    spec: ProviderSpec,
+    *,
+    task: TaskSpec,
+    command: str,
+    state: Any = None,
+    extra: Optional[dict[str, Any]] = None,
+    base_dir: str = ".",
+    log_sink: LogSink = default_log_sink,
+    log_prefix: Optional[str] = None,
+) -> ProviderProcess:
+    """Start a provider and write its command line (contract section 1). Its stderr
+    lines reach `log_sink` prefixed with `log_prefix` (default: the role)."""
+    launch = resolve(spec, base_dir)
+    label = f"{spec.role} {spec.source!r}"
+    env = provider_env(spec, task)
+    if launch.image:
+        from dstream.runtime.container import start_container
+
+        child_env = {k: v for k, v in env.items() if k.startswith("DSTREAM_") or k in spec.env}
+        popen: Any = start_container(
+            launch.image, env=child_env, name=f"dstream-{task.name}-{spec.role}"
+        )
+    else:
+        try:
+            popen = subprocess.Popen(
+                launch.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                cwd=base_dir,
+                start_new_session=True,
+                preexec_fn=_child_setup(os.getpid()),
+            )
+        except OSError as exc:
+            raise ProviderError(
+                f"could not start {label}: {exc.strerror or exc}",
+                provider=label,
+                hint="check that the file is an executable for this platform",
+            ) from exc
+    proc = ProviderProcess(
+        popen, role=spec.role, label=label, log_sink=log_sink, log_prefix=log_prefix
+    )
+    line = command_line(command, spec.config, task=task.name, role=spec.role, state=state)
+    if extra:
+        envelope = orjson.loads(line)
+        envelope.update(extra)
+        line = orjson.dumps(envelope) + b"\n"
+    proc.send(line)
+    return proc

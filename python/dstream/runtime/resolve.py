@@ -1,0 +1,68 @@
+"""Where a provider's executable comes from: a local path, an OCI artifact, or a
+container image. The result is what `process.start_provider` launches."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from typing import Optional
+
+from dstream.config.model import ProviderSpec
+from dstream.errors import ConfigError
+
+
+@dataclass
+class Launch:
+    argv: list[str]
+    image: Optional[str] = None  # set: run argv inside this container image instead
+
+
+def _which(name: str) -> Optional[str]:
+    found = shutil.which(name)
+    if found:
+        return found
+    # Console scripts of this very installation, even when its bin dir is not on PATH
+    # (a venv used without activation).
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    return beside if os.access(beside, os.X_OK) else None
+
+
+def resolve(spec: ProviderSpec, base_dir: str) -> Launch:
+    if spec.provider_image:
+        return Launch(argv=[], image=spec.provider_image)
+    if spec.provider_ref:
+        from dstream.oci import resolve_provider_ref
+
+        return Launch(argv=[str(resolve_provider_ref(spec.provider_ref))])
+    path = spec.provider_path
+    if not path:
+        raise ConfigError(
+            f"{spec.role} has no provider",
+            location=spec.location,
+            hint="set one of provider_path, provider_ref or provider_image",
+        )
+    if os.sep in path or (os.altsep and os.altsep in path):
+        full = path if os.path.isabs(path) else os.path.normpath(os.path.join(base_dir, path))
+        if not os.path.exists(full):
+            raise ConfigError(
+                f"{spec.role} provider_path {path!r} does not exist (looked at {full})",
+                location=spec.location,
+                hint="paths are relative to the directory of the configuration file",
+            )
+        if not os.access(full, os.X_OK):
+            raise ConfigError(
+                f"{spec.role} provider_path {full} is not executable",
+                location=spec.location,
+                hint=f"chmod +x {full}",
+            )
+        return Launch(argv=[full])
+    found = _which(path)
+    if not found:
+        raise ConfigError(
+            f"{spec.role} provider {path!r} was not found on PATH",
+            location=spec.location,
+            hint="install it, put it on PATH, or give a path like ./providers/" + path,
+        )
+    return Launch(argv=[found])
