@@ -1,0 +1,389 @@
+"""`dstream run` end to end with real provider processes: SDK providers, providers
+written without the SDK, legacy providers, and every way a run can go wrong."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import orjson
+
+from tests.runtime.conftest import AWK_OUTPUT, Workspace
+
+SHELL_INPUT = """
+read -r command
+echo '{"status":"ready","protocol":1}'
+i=1
+while [ $i -le 5 ]; do
+  printf '{"data":{"n":%d},"metadata":{"TableName":"t%d"}}\\n' $i $((i % 2))
+  i=$((i + 1))
+done
+"""
+
+
+def test_sdk_counter_to_file(ws: Workspace) -> None:
+    ws.config(
+        """
+        state { path = "state" }
+        task "count" {
+          input  {
+            provider_path = "dstream-counter"
+            config {
+              interval = 0
+              max_count = 250
+              checkpoint_every = 100
+            }
+          }
+          output {
+            provider_path = "dstream-file"
+            config { path = "out.jsonl" }
+          }
+        }
+        """
+    )
+    code, doc, err = ws.run_json("run", "count")
+    assert code == 0, err
+    rows = ws.lines("out.jsonl")
+    assert [r["data"]["value"] for r in rows] == list(range(1, 251))
+    summary = doc["tasks"][0]
+    assert summary["outcome"] == "completed"
+    assert summary["counters"]["data_frames"] == 250
+    assert summary["checkpoints_acknowledged"] >= 1
+    assert summary["last_checkpoint"] == {"seq": 250}
+
+
+def test_shell_input_and_awk_output_without_sdk(ws: Workspace) -> None:
+    ws.script("input.sh", SHELL_INPUT)
+    ws.script("output.sh", AWK_OUTPUT)
+    ws.config(
+        """
+        task "plain" {
+          input  { provider_path = "./input.sh" }
+          output {
+            provider_path = "./output.sh"
+            env = { OUT = "got.jsonl" }
+          }
+        }
+        """
+    )
+    code, doc, err = ws.run_json("run", "plain")
+    assert code == 0, err
+    assert [r["data"]["n"] for r in ws.lines("got.jsonl")] == [1, 2, 3, 4, 5]
+    assert doc["tasks"][0]["counters"]["tables"] == {"t0": 2, "t1": 3}
+
+
+def test_legacy_input_without_handshake_first_line_is_data(ws: Workspace) -> None:
+    ws.script(
+        "legacy.sh",
+        """
+        read -r config
+        echo '{"data":{"n":1},"metadata":{}}'
+        echo '{"data":{"n":2},"metadata":{}}'
+        """,
+    )
+    ws.script("output.sh", AWK_OUTPUT)
+    ws.config(
+        """
+        task "legacy" {
+          input  { provider_path = "./legacy.sh" }
+          output { provider_path = "./output.sh" }
+        }
+        """
+    )
+    done = ws.run("run", "legacy")
+    assert done.returncode == 0, done.stderr
+    assert [r["data"]["n"] for r in ws.lines("out.jsonl")] == [1, 2]
+
+
+def test_legacy_output_that_prints_lines_shows_them(ws: Workspace) -> None:
+    ws.script("input.sh", SHELL_INPUT)
+    ws.script("echo-out.sh", "read -r config\nexec cat\n")
+    ws.config(
+        """
+        task "t" {
+          input  { provider_path = "./input.sh" }
+          output { provider_path = "./echo-out.sh" }
+        }
+        """
+    )
+    done = ws.run("run", "t")
+    assert done.returncode == 0, done.stderr
+    shown = [orjson.loads(x) for x in done.stdout.splitlines()]
+    assert [x["data"]["n"] for x in shown] == [1, 2, 3, 4, 5]
+
+
+def test_handshake_error_quotes_message_and_stderr_tail(ws: Workspace) -> None:
+    ws.script(
+        "bad.sh",
+        """
+        read -r command
+        echo "connecting to db.example:5432" >&2
+        echo "password authentication failed" >&2
+        echo '{"status":"error","message":"cannot connect: bad password"}'
+        exit 1
+        """,
+    )
+    ws.script("output.sh", AWK_OUTPUT)
+    ws.config(
+        """
+        task "t" {
+          input  { provider_path = "./bad.sh" }
+          output { provider_path = "./output.sh" }
+        }
+        """
+    )
+    done = ws.run("run", "t")
+    err = done.stderr.decode()
+    assert done.returncode == 1
+    assert "input './bad.sh' refused to start: cannot connect: bad password" in err
+    assert "| password authentication failed" in err
+
+
+def test_handshake_timeout_names_provider_and_quotes_stderr(ws: Workspace) -> None:
+    ws.script("slow.sh", 'read -r command\necho "still warming up" >&2\nexec sleep 30\n')
+    ws.script("output.sh", AWK_OUTPUT)
+    ws.config(
+        """
+        task "t" {
+          input  { provider_path = "./slow.sh" }
+          output { provider_path = "./output.sh" }
+          start_timeout = "1s"
+        }
+        """
+    )
+    done = ws.run("run", "t", timeout=30)
+    err = done.stderr.decode()
+    assert done.returncode == 1
+    assert "input './slow.sh' did not answer within 1 s of start" in err
+    assert "| still warming up" in err
+    assert "start_timeout" in err
+
+
+BAD_FRAMES_INPUT = r"""
+read -r command
+echo '{"status":"ready"}'
+echo '{"data":1}'
+echo 'not json at all'
+echo '[1,2,3]'
+head -c 3000 /dev/zero | tr '\0' 'x' | sed 's/^/{"data":"/; s/$/"}/'
+echo '{"data":2}'
+"""
+
+
+def _bad_frames_task(ws: Workspace, policy: str) -> None:
+    ws.script("bad-frames.sh", BAD_FRAMES_INPUT)
+    ws.script("output.sh", AWK_OUTPUT)
+    ws.config(
+        f"""
+        task "t" {{
+          input  {{ provider_path = "./bad-frames.sh" }}
+          output {{ provider_path = "./output.sh" }}
+          max_frame_size   = "1KiB"
+          invalid_frames   = "{policy}"
+          dead_letter_path = "dead/t.jsonl"
+        }}
+        """
+    )
+
+
+def test_invalid_frames_fail_policy_stops_with_offset(ws: Workspace) -> None:
+    _bad_frames_task(ws, "fail")
+    done = ws.run("run", "t")
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    # The handshake line is 19 bytes, '{"data":1}\n' 11 more.
+    assert "invalid frame from input './bad-frames.sh' at offset 30" in err
+    assert "not json at all" in err
+    assert "invalid_frames" in err  # the hint says how to route them aside
+    assert [r["data"] for r in ws.lines("out.jsonl")] == [1]
+
+
+def test_invalid_frames_skip_policy_counts(ws: Workspace) -> None:
+    _bad_frames_task(ws, "skip")
+    code, doc, err = ws.run_json("run", "t")
+    assert code == 0, err
+    assert [r["data"] for r in ws.lines("out.jsonl")] == [1, 2]
+    counters = doc["tasks"][0]["counters"]
+    assert counters["invalid_frames"] == 3
+    assert counters["skipped"] == 3
+
+
+def test_invalid_frames_dead_letter_policy_keeps_raw_and_reason(ws: Workspace) -> None:
+    _bad_frames_task(ws, "dead_letter")
+    code, doc, err = ws.run_json("run", "t")
+    assert code == 0, err
+    assert [r["data"] for r in ws.lines("out.jsonl")] == [1, 2]
+    dead = ws.lines("dead/t.jsonl")
+    assert len(dead) == 3
+    assert dead[0]["raw"] == "not json at all"
+    assert dead[0]["offset"] == 30
+    assert "JSON" in dead[0]["reason"]
+    assert "array" in dead[1]["reason"] and dead[1]["raw"] == "[1,2,3]"
+    assert "max_frame_size" in dead[2]["reason"]
+    assert doc["tasks"][0]["counters"]["dead_lettered"] == 3
+
+
+def test_output_crash_mid_stream_ends_promptly_naming_output(ws: Workspace) -> None:
+    ws.script(
+        "crash-out.sh",
+        """
+        read -r command
+        echo '{"status":"ready"}'
+        head -n 100 > /dev/null
+        echo "disk full" >&2
+        exit 3
+        """,
+    )
+    ws.config(
+        """
+        task "t" {
+          input  {
+            provider_path = "dstream-counter"
+            config {
+              interval = 0
+              max_count = 0
+            }
+          }
+          output { provider_path = "./crash-out.sh" }
+        }
+        """
+    )
+    done = ws.run("run", "t", timeout=30)
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    assert "output './crash-out.sh' exited with code 3" in err
+    assert "| disk full" in err
+
+
+def test_input_crash_delivers_what_it_wrote_and_fails(ws: Workspace) -> None:
+    ws.script(
+        "crash-in.sh",
+        """
+        read -r command
+        echo '{"status":"ready"}'
+        echo '{"data":1}'
+        echo '{"data":2}'
+        echo '{"data":3}'
+        echo "lost connection" >&2
+        exit 5
+        """,
+    )
+    ws.script("output.sh", AWK_OUTPUT)
+    ws.config(
+        """
+        task "t" {
+          input  { provider_path = "./crash-in.sh" }
+          output { provider_path = "./output.sh" }
+        }
+        """
+    )
+    done = ws.run("run", "t")
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    assert "input './crash-in.sh' exited with code 5" in err
+    assert "| lost connection" in err
+    assert [r["data"] for r in ws.lines("out.jsonl")] == [1, 2, 3]
+
+
+def test_sigint_drains_every_frame_the_input_wrote(ws: Workspace) -> None:
+    ws.config(
+        """
+        state { path = "state" }
+        task "t" {
+          input  {
+            provider_path = "dstream-counter"
+            config {
+              interval = 1
+              max_count = 0
+              checkpoint_every = 50
+            }
+          }
+          output {
+            provider_path = "dstream-file"
+            config { path = "out.jsonl" }
+          }
+        }
+        """
+    )
+    proc = ws.popen("run", "t", "--json")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(ws.lines("out.jsonl")) < 100:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    summary = orjson.loads(out)["tasks"][0]
+    seqs = [r["data"]["value"] for r in ws.lines("out.jsonl")]
+    assert len(seqs) >= 100
+    assert seqs == list(range(1, len(seqs) + 1))  # in order, nothing missing
+    assert summary["counters"]["data_frames"] == len(seqs)  # all the pump saw arrived
+    assert summary["outcome"] == "interrupted"
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_slow_output_keeps_dstream_memory_flat(ws: Workspace) -> None:
+    # The output reads nothing for 4 s while the input could produce millions of frames.
+    ws.script(
+        "stalled.sh",
+        """
+        read -r command
+        echo '{"status":"ready"}'
+        sleep 4
+        exec cat > /dev/null
+        """,
+    )
+    ws.config(
+        """
+        task "t" {
+          input  {
+            provider_path = "dstream-counter"
+            config {
+              interval = 0
+              max_count = 300000
+            }
+          }
+          output { provider_path = "./stalled.sh" }
+        }
+        """
+    )
+    proc = ws.popen("run", "t", "--json")
+    time.sleep(1.0)
+    samples = []
+    while proc.poll() is None:
+        samples.append(_rss_kib(proc.pid))
+        time.sleep(0.2)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert orjson.loads(out)["tasks"][0]["counters"]["data_frames"] == 300000
+    samples = [s for s in samples if s]
+    assert len(samples) >= 10
+    # Everything the stalled output did not read waits in the pipes, not in dstream.
+    assert max(samples) - samples[0] < 20 * 1024, samples
+
+
+def test_demo_runs_without_a_config_file(ws: Workspace) -> None:
+    done = ws.run("run", "demo", timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().count("\n") == 10
+
+
+def test_unknown_task_is_a_usage_error(ws: Workspace) -> None:
+    ws.script("output.sh", AWK_OUTPUT)
+    ws.config(
+        """
+        task "a" {
+          input  { provider_path = "./output.sh" }
+          output { provider_path = "./output.sh" }
+        }
+        """
+    )
+    done = ws.run("run", "b")
+    assert done.returncode == 2
+    assert "no task named 'b'" in done.stderr.decode()
