@@ -1,0 +1,71 @@
+//! Protocol constants and frame classification.
+
+use crate::validate::FrameInfo;
+
+/// Version of the wire protocol spoken by this core.
+// must match python/dstream/protocol/frames.py
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Default bound on one frame, newline excluded.
+// must match python/dstream/protocol/frames.py
+pub const DEFAULT_MAX_FRAME_SIZE: usize = 16 * 1024 * 1024;
+
+/// Default number of bytes asked for per read(2).
+pub const DEFAULT_READ_BUFFER_SIZE: usize = 256 * 1024;
+
+/// Deepest nesting of arrays/objects the validator accepts.
+pub const MAX_DEPTH: usize = 1024;
+
+/// Top-level keys that classify a frame.
+// must match python/dstream/protocol/frames.py
+pub const KEY_DATA: &[u8] = b"data";
+pub const KEY_CHECKPOINT: &[u8] = b"checkpoint";
+pub const KEY_METADATA: &[u8] = b"metadata";
+pub const META_TABLE: &[u8] = b"TableName";
+
+/// What a valid frame is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// Anything valid that is not a checkpoint (data envelopes, unknown objects).
+    Data,
+    /// A top-level object with a `checkpoint` key and no `data` key.
+    Checkpoint,
+}
+
+/// Classifies a validated frame.
+#[inline]
+pub fn classify(info: &FrameInfo) -> FrameKind {
+    if info.has_checkpoint && !info.has_data {
+        FrameKind::Checkpoint
+    } else {
+        FrameKind::Data
+    }
+}
+
+/// Human size for messages: "20.0 MiB", "512 B", "64.0 KiB".
+pub fn human_size(n: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let f = n as f64;
+    if n < 1024 {
+        format!("{n} B")
+    } else if f < KIB * KIB {
+        format!("{:.1} KiB", f / KIB)
+    } else if f < KIB * KIB * KIB {
+        format!("{:.1} MiB", f / (KIB * KIB))
+    } else {
+        format!("{:.1} GiB", f / (KIB * KIB * KIB))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(20 * 1024 * 1024), "20.0 MiB");
+        assert_eq!(human_size(DEFAULT_MAX_FRAME_SIZE as u64), "16.0 MiB");
+        assert_eq!(human_size(1536), "1.5 KiB");
+    }
+}

@@ -1,0 +1,23 @@
+//! dstream-core: the byte-moving core of dstream (no Python).
+//!
+//! - [`framer`] splits a byte stream into newline-delimited frames;
+//! - [`validate`] checks one frame is a strict JSON object and classifies it;
+//! - [`pump`] moves frames between two fds with batched writes, policies for invalid
+//!   frames, live counters and prompt stop;
+//! - [`sys`] holds every `unsafe` block and libc call.
+//!
+//! Nothing here writes to stdout: stdout is data.
+
+pub mod counters;
+pub mod deadletter;
+pub mod error;
+pub mod frame;
+pub mod framer;
+pub mod pump;
+pub mod sys;
+pub mod validate;
+
+pub use counters::Snapshot;
+pub use error::Error;
+pub use frame::{DEFAULT_MAX_FRAME_SIZE, PROTOCOL_VERSION};
+pub use pump::{Handle, Options, Outcome, Policy, Pump, PumpResult};

@@ -1,0 +1,701 @@
+//! The pump: moves frames from an input fd to an output fd.
+//!
+//! One loop, resumable at every blocking point so that a caller can run it in time
+//! slices ([`Pump::run_for`]) and check for signals in between:
+//!
+//! 1. if output is pending, write it (one `writev` for all frames of the last read);
+//!    when it would block, poll the output and the wake fd;
+//! 2. otherwise read once (up to `read_buffer_size`), frame + validate + classify +
+//!    count every complete line of that read, and queue the valid ones as output
+//!    segments. Contiguous valid frames form one segment, so a read of valid `\n`
+//!    frames becomes exactly one write; `\r\n`, blank lines and invalid frames only
+//!    split segments. Nothing is allocated per frame.
+//!
+//! Checkpoint frames are handed to [`Handle::take_checkpoints`] only after the write
+//! holding them completed. Counters are published once per batch.
+//!
+//! Memory: the framer buffer (read_buffer_size + max_frame_size + 2 at most) and the
+//! segment list; a slow output blocks reads, which blocks the input through its pipe.
+
+use crate::counters::{Counters, Local, Snapshot};
+use crate::deadletter::DeadLetter;
+use crate::error::Error;
+use crate::frame::{
+    classify, human_size, FrameKind, DEFAULT_MAX_FRAME_SIZE, DEFAULT_READ_BUFFER_SIZE,
+};
+use crate::framer::{Event, Framer};
+use crate::sys::{self, Fd, Interest, NonBlockGuard, Wait, Waker};
+use crate::validate::validate;
+use std::io::{self, IoSlice};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Bytes of an invalid frame quoted in a result.
+pub const EXCERPT_LEN: usize = 120;
+/// Segment start marking the static "\n".
+const NL: usize = usize::MAX;
+/// Bytes asked of one splice(2).
+#[cfg(target_os = "linux")]
+const SPLICE_LEN: usize = 1 << 20;
+
+/// What an invalid frame does. must match python/dstream/protocol/frames.py POLICIES
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Fail,
+    Skip,
+    DeadLetter,
+}
+
+impl FromStr for Policy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Policy, Error> {
+        match s {
+            "fail" => Ok(Policy::Fail),
+            "skip" => Ok(Policy::Skip),
+            "dead_letter" => Ok(Policy::DeadLetter),
+            other => Err(Error::Config(format!(
+                "unknown invalid-frame policy {other:?}: use \"fail\", \"skip\" or \"dead_letter\""
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub max_frame_size: usize,
+    pub policy: Policy,
+    pub dead_letter_path: Option<PathBuf>,
+    pub validate: bool,
+    pub count_tables: bool,
+    pub read_buffer_size: usize,
+    pub start_offset: u64,
+    pub task: String,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            policy: Policy::Fail,
+            dead_letter_path: None,
+            validate: true,
+            count_tables: true,
+            read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
+            start_offset: 0,
+            task: String::new(),
+        }
+    }
+}
+
+impl Options {
+    pub fn check(&self) -> Result<(), Error> {
+        if self.max_frame_size == 0 {
+            return Err(Error::Config(
+                "max_frame_size must be at least 1 byte".into(),
+            ));
+        }
+        if self.read_buffer_size == 0 {
+            return Err(Error::Config(
+                "read_buffer_size must be at least 1 byte".into(),
+            ));
+        }
+        if self.policy == Policy::DeadLetter && self.dead_letter_path.is_none() {
+            return Err(Error::Config(
+                "policy \"dead_letter\" needs dead_letter_path: set it to a file to append invalid frames to"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Eof,
+    Stopped,
+    InvalidFrame,
+    OutputClosed,
+    IoError,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Eof => "eof",
+            Outcome::Stopped => "stopped",
+            Outcome::InvalidFrame => "invalid_frame",
+            Outcome::OutputClosed => "output_closed",
+            Outcome::IoError => "io_error",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PumpResult {
+    pub outcome: Outcome,
+    pub counters: Snapshot,
+    pub message: Option<String>,
+    pub offset: Option<u64>,
+    pub excerpt: Option<Vec<u8>>,
+}
+
+struct Shared {
+    counters: Counters,
+    stop: AtomicBool,
+    waker: Waker,
+    checkpoints: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Thread-safe handle on a pump: stop it, read its counters, take its checkpoints.
+#[derive(Clone)]
+pub struct Handle(Arc<Shared>);
+
+impl Handle {
+    /// Makes `run` return promptly with outcome `Stopped`.
+    pub fn stop(&self) {
+        self.0.stop.store(true, Ordering::Release);
+        self.0.waker.wake();
+    }
+
+    pub fn counters(&self) -> Snapshot {
+        self.0.counters.snapshot()
+    }
+
+    /// Checkpoint frames (no newline) written to the output since the last call.
+    pub fn take_checkpoints(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.0.checkpoints.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Frames of the batch being written; added to the totals once written.
+#[derive(Default)]
+struct Batch {
+    frames: u64,
+    bytes: u64,
+    data: u64,
+    checkpoints: u64,
+}
+
+pub struct Pump {
+    input: Fd,
+    output: Fd,
+    opts: Options,
+    shared: Arc<Shared>,
+    framer: Framer,
+    segs: Vec<(usize, usize)>,
+    seg_idx: usize,
+    seg_off: usize,
+    batch: Batch,
+    cps: Vec<(usize, usize)>,
+    local: Local,
+    dl: Option<DeadLetter>,
+    over_excerpt: Vec<u8>,
+    guards: Option<(NonBlockGuard, NonBlockGuard)>,
+    started: bool,
+    eof: bool,
+    deferred: Option<Error>,
+    #[cfg(target_os = "linux")]
+    splice_ok: bool,
+    result: Option<PumpResult>,
+}
+
+impl Pump {
+    /// A pump from `input` to `output` (neither owned nor closed). `prefix` holds bytes
+    /// already read from `input`; they are framed first.
+    pub fn new(input: Fd, output: Fd, opts: Options, prefix: &[u8]) -> Result<Pump, Error> {
+        opts.check()?;
+        let waker = Waker::new().map_err(|e| Error::io("cannot create the pump's wake fd", e))?;
+        let framer = Framer::new(
+            opts.max_frame_size,
+            opts.read_buffer_size,
+            opts.start_offset,
+            prefix,
+        );
+        let dl = match (opts.policy, &opts.dead_letter_path) {
+            (Policy::DeadLetter, Some(p)) => Some(DeadLetter::new(p.clone(), opts.task.clone())),
+            _ => None,
+        };
+        let mut local = Local::default();
+        local.bytes_read = prefix.len() as u64;
+        Ok(Pump {
+            input,
+            output,
+            shared: Arc::new(Shared {
+                counters: Counters::default(),
+                stop: AtomicBool::new(false),
+                waker,
+                checkpoints: Mutex::new(Vec::new()),
+            }),
+            framer,
+            segs: Vec::with_capacity(64),
+            seg_idx: 0,
+            seg_off: 0,
+            batch: Batch::default(),
+            cps: Vec::new(),
+            local,
+            dl,
+            over_excerpt: Vec::new(),
+            guards: None,
+            started: false,
+            eof: false,
+            deferred: None,
+            #[cfg(target_os = "linux")]
+            splice_ok: !opts.validate,
+            result: None,
+            opts,
+        })
+    }
+
+    pub fn handle(&self) -> Handle {
+        Handle(self.shared.clone())
+    }
+
+    /// Runs to the end.
+    pub fn run(&mut self) -> PumpResult {
+        loop {
+            if let Some(r) = self.run_for(None) {
+                return r;
+            }
+        }
+    }
+
+    /// Runs for about `slice` (None: until the end, resuming after EINTR). Returns None
+    /// when the slice ended (or a signal interrupted a wait) before the run did.
+    pub fn run_for(&mut self, slice: Option<Duration>) -> Option<PumpResult> {
+        if let Some(r) = &self.result {
+            return Some(r.clone());
+        }
+        let deadline = slice.map(|d| Instant::now() + d);
+        let r = match self.start().and_then(|_| self.step(deadline)) {
+            Ok(false) => return None,
+            Ok(true) => Ok(()),
+            Err(e) => Err(e),
+        };
+        Some(self.finish(r))
+    }
+
+    /// Ends the run now with outcome `Stopped` (e.g. on KeyboardInterrupt): flushes and
+    /// fsyncs the dead-letter file and restores the fds' flags.
+    pub fn abort(&mut self) -> PumpResult {
+        if let Some(r) = &self.result {
+            return r.clone();
+        }
+        self.finish(Err(Error::Stopped))
+    }
+
+    fn start(&mut self) -> Result<(), Error> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        let gi = NonBlockGuard::new(self.input)
+            .map_err(|e| Error::io(format!("input fd {} is not usable", self.input), e))?;
+        let go = NonBlockGuard::new(self.output)
+            .map_err(|e| Error::io(format!("output fd {} is not usable", self.output), e))?;
+        self.guards = Some((gi, go));
+        self.process()
+    }
+
+    /// Returns Ok(true) at the end of input, Ok(false) when the slice is over.
+    fn step(&mut self, deadline: Option<Instant>) -> Result<bool, Error> {
+        loop {
+            if self.shared.stop.load(Ordering::Acquire) {
+                return Err(Error::Stopped);
+            }
+            if self.seg_idx < self.segs.len() {
+                if self.write_some()? {
+                    self.after_flush();
+                } else if !self.wait(self.output, Interest::Write, deadline)? {
+                    return Ok(false);
+                }
+                continue;
+            }
+            if let Some(e) = self.deferred.take() {
+                return Err(e);
+            }
+            if self.eof {
+                return Ok(true);
+            }
+            if let Some(d) = deadline {
+                if Instant::now() >= d {
+                    return Ok(false);
+                }
+            }
+            #[cfg(target_os = "linux")]
+            if self.splice_ok {
+                if !self.splice_once(deadline)? {
+                    return Ok(false);
+                }
+                continue;
+            }
+            let r = sys::read(self.input, self.framer.spare());
+            match r {
+                Ok(0) => {
+                    self.framer.set_eof();
+                    self.eof = true;
+                    self.process()?;
+                }
+                Ok(n) => {
+                    self.framer.commit(n);
+                    self.local.bytes_read += n as u64;
+                    self.process()?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !self.wait(self.input, Interest::Read, deadline)? {
+                        return Ok(false);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    if deadline.is_some() {
+                        return Ok(false);
+                    }
+                }
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("read from input fd {} failed", self.input),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Waits for `fd`; Ok(false) on timeout or signal, Err(Stopped) when woken.
+    fn wait(&self, fd: Fd, interest: Interest, deadline: Option<Instant>) -> Result<bool, Error> {
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match sys::wait(fd, interest, &self.shared.waker, timeout) {
+            Ok(Wait::Ready) => Ok(true),
+            Ok(Wait::Woken) => Err(Error::Stopped),
+            Ok(Wait::Timeout) => Ok(false),
+            Ok(Wait::Interrupted) => Ok(deadline.is_none()),
+            Err(e) => Err(Error::io("poll failed", e)),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn splice_once(&mut self, deadline: Option<Instant>) -> Result<bool, Error> {
+        match sys::splice(self.input, self.output, SPLICE_LEN) {
+            Ok(0) => {
+                self.eof = true;
+                Ok(true)
+            }
+            Ok(n) => {
+                self.local.bytes_read += n as u64;
+                self.local.bytes += n as u64;
+                self.shared.counters.publish(&mut self.local, false);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if !sys::ready_now(self.output, Interest::Write) {
+                    self.wait(self.output, Interest::Write, deadline)
+                } else {
+                    self.wait(self.input, Interest::Read, deadline)
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(deadline.is_none()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) => {
+                // neither fd is a pipe (or splice is unavailable): plain read/write
+                self.splice_ok = false;
+                Ok(true)
+            }
+            Err(e) if sys::is_broken_pipe(&e) => Err(self.output_closed()),
+            Err(e) => Err(Error::io(
+                format!(
+                    "splice from input fd {} to output fd {} failed",
+                    self.input, self.output
+                ),
+                e,
+            )),
+        }
+    }
+
+    fn output_closed(&self) -> Error {
+        Error::OutputClosed {
+            context: format!(
+                "the output closed its input (EPIPE writing to fd {}) after {} frames ({} bytes) had been forwarded",
+                self.output, self.local.frames, self.local.bytes
+            ),
+        }
+    }
+
+    #[inline]
+    fn push_seg(&mut self, start: usize, end: usize) {
+        if let Some(last) = self.segs.last_mut() {
+            if last.0 != NL && last.0 + last.1 == start {
+                last.1 += end - start;
+                return;
+            }
+        }
+        self.segs.push((start, end - start));
+    }
+
+    /// Frames everything buffered and queues the output.
+    fn process(&mut self) -> Result<(), Error> {
+        if !self.opts.validate {
+            let (a, b) = self.framer.take_raw();
+            if b > a {
+                self.push_seg(a, b);
+                self.batch.bytes += (b - a) as u64;
+            }
+        } else {
+            while let Some(ev) = self.framer.next_event() {
+                match ev {
+                    Event::Frame {
+                        start,
+                        end,
+                        nl,
+                        offset,
+                    } => self.frame(start, end, nl, offset)?,
+                    Event::Oversized {
+                        start,
+                        end,
+                        offset,
+                        first,
+                        last,
+                        total,
+                    } => self.oversized(start, end, offset, first, last, total)?,
+                }
+                if self.deferred.is_some() {
+                    break;
+                }
+            }
+        }
+        if self.segs.is_empty() {
+            self.after_flush();
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn frame(&mut self, start: usize, end: usize, nl: bool, offset: u64) -> Result<(), Error> {
+        let info = match validate(&self.framer.buf()[start..end]) {
+            Ok(info) => info,
+            Err(inv) => return self.invalid(offset, inv.to_string(), start, end),
+        };
+        if nl {
+            self.push_seg(start, end + 1);
+        } else {
+            self.push_seg(start, end);
+            self.segs.push((NL, 1));
+        }
+        self.batch.frames += 1;
+        self.batch.bytes += (end - start + 1) as u64;
+        match classify(&info) {
+            FrameKind::Checkpoint => {
+                self.batch.checkpoints += 1;
+                self.cps.push((start, end));
+            }
+            FrameKind::Data => {
+                self.batch.data += 1;
+                if self.opts.count_tables {
+                    if let Some((a, b)) = info.table {
+                        self.local
+                            .count_table(&self.framer.buf()[start + a..start + b]);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn invalid(
+        &mut self,
+        offset: u64,
+        reason: String,
+        start: usize,
+        end: usize,
+    ) -> Result<(), Error> {
+        self.local.invalid_frames += 1;
+        let raw = &self.framer.buf()[start..end];
+        match self.opts.policy {
+            Policy::Fail => {
+                self.deferred = Some(Error::InvalidFrame {
+                    message: reason,
+                    offset,
+                    excerpt: raw[..raw.len().min(EXCERPT_LEN)].to_vec(),
+                });
+            }
+            Policy::Skip => self.local.skipped += 1,
+            Policy::DeadLetter => {
+                if let Some(dl) = self.dl.as_mut() {
+                    dl.record(offset, &reason, raw)?;
+                }
+                self.local.dead_lettered += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn oversized(
+        &mut self,
+        start: usize,
+        end: usize,
+        offset: u64,
+        first: bool,
+        last: bool,
+        total: u64,
+    ) -> Result<(), Error> {
+        let max = self.opts.max_frame_size as u64;
+        let piece = &self.framer.buf()[start..end];
+        if first {
+            self.over_excerpt.clear();
+            self.over_excerpt
+                .extend_from_slice(&piece[..piece.len().min(EXCERPT_LEN)]);
+            if let Some(dl) = self.dl.as_mut() {
+                dl.begin_stream(
+                    offset,
+                    &format!("frame exceeds max_frame_size {}", human_size(max)),
+                )?;
+            }
+        }
+        if let Some(dl) = self.dl.as_mut() {
+            dl.stream(piece)?;
+        }
+        if last {
+            self.local.invalid_frames += 1;
+            match self.opts.policy {
+                Policy::Fail => {
+                    self.deferred = Some(Error::InvalidFrame {
+                        message: format!(
+                            "frame of {} exceeds max_frame_size {}",
+                            human_size(total),
+                            human_size(max)
+                        ),
+                        offset,
+                        excerpt: std::mem::take(&mut self.over_excerpt),
+                    });
+                }
+                Policy::Skip => self.local.skipped += 1,
+                Policy::DeadLetter => {
+                    if let Some(dl) = self.dl.as_mut() {
+                        dl.end_stream()?;
+                    }
+                    self.local.dead_lettered += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes queued segments; Ok(true) when all are written, Ok(false) on EAGAIN.
+    fn write_some(&mut self) -> Result<bool, Error> {
+        const MAX_IOV: usize = 64;
+        loop {
+            if self.seg_idx >= self.segs.len() {
+                return Ok(true);
+            }
+            let buf = self.framer.buf();
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let mut n = 0;
+            let mut off = self.seg_off;
+            for &(s, l) in &self.segs[self.seg_idx..] {
+                if n == MAX_IOV {
+                    break;
+                }
+                let bytes: &[u8] = if s == NL { b"\n" } else { &buf[s..s + l] };
+                iov[n] = IoSlice::new(&bytes[off..]);
+                off = 0;
+                n += 1;
+            }
+            match sys::writev(self.output, &iov[..n]) {
+                Ok(0) => {
+                    return Err(Error::io(
+                        format!("write to output fd {} failed", self.output),
+                        io::Error::from(io::ErrorKind::WriteZero),
+                    ))
+                }
+                Ok(mut k) => {
+                    while k > 0 {
+                        let l = self.segs[self.seg_idx].1 - self.seg_off;
+                        if k >= l {
+                            k -= l;
+                            self.seg_idx += 1;
+                            self.seg_off = 0;
+                        } else {
+                            self.seg_off += k;
+                            k = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if sys::is_broken_pipe(&e) => return Err(self.output_closed()),
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("write to output fd {} failed", self.output),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Everything queued was written: hand out checkpoints, commit counts, publish.
+    fn after_flush(&mut self) {
+        if !self.cps.is_empty() {
+            let buf = self.framer.buf();
+            let mut q = self
+                .shared
+                .checkpoints
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for &(a, b) in &self.cps {
+                q.push(buf[a..b].to_vec());
+            }
+            drop(q);
+            self.cps.clear();
+        }
+        let b = std::mem::take(&mut self.batch);
+        self.local.frames += b.frames;
+        self.local.bytes += b.bytes;
+        self.local.data_frames += b.data;
+        self.local.checkpoint_frames += b.checkpoints;
+        self.segs.clear();
+        self.seg_idx = 0;
+        self.seg_off = 0;
+        self.shared.counters.publish(&mut self.local, false);
+    }
+
+    fn finish(&mut self, mut r: Result<(), Error>) -> PumpResult {
+        if let Some(dl) = self.dl.as_mut() {
+            if let Err(e) = dl.finish() {
+                if matches!(r, Ok(()) | Err(Error::Stopped)) {
+                    r = Err(e);
+                }
+            }
+        }
+        self.guards = None;
+        self.shared.counters.publish(&mut self.local, true);
+        let counters = self.shared.counters.snapshot();
+        let (outcome, message, offset, excerpt) = match r {
+            Ok(()) => (Outcome::Eof, None, None, None),
+            Err(Error::Stopped) => (Outcome::Stopped, None, None, None),
+            Err(Error::InvalidFrame {
+                message,
+                offset,
+                excerpt,
+            }) => (
+                Outcome::InvalidFrame,
+                Some(message),
+                Some(offset),
+                Some(excerpt),
+            ),
+            Err(e @ Error::OutputClosed { .. }) => {
+                (Outcome::OutputClosed, Some(e.to_string()), None, None)
+            }
+            Err(e) => (Outcome::IoError, Some(e.to_string()), None, None),
+        };
+        let res = PumpResult {
+            outcome,
+            counters,
+            message,
+            offset,
+            excerpt,
+        };
+        self.result = Some(res.clone());
+        res
+    }
+}

@@ -1,0 +1,360 @@
+//! Every `unsafe` block and every libc call of the crate lives here.
+//!
+//! Unix: fds are switched to O_NONBLOCK for the duration of a run (restored on drop)
+//! and every wait goes through poll(2) together with a wake fd (eventfd on Linux, a
+//! self-pipe elsewhere), so `stop()` interrupts a run blocked on an idle input or a
+//! stalled output. Linux additionally gets splice(2) for passthrough.
+//!
+//! Windows: CRT read/write on blocking fds; `stop()` is honoured between reads and
+//! writes only (a read blocked on an idle pipe returns when the writer writes or exits).
+
+use std::io;
+use std::io::IoSlice;
+use std::time::Duration;
+
+pub type Fd = i32;
+
+/// Result of waiting for an fd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// The fd is ready (or in an error/hangup state: the next syscall will tell).
+    Ready,
+    /// The wake fd fired: stop was requested.
+    Woken,
+    /// The timeout passed.
+    Timeout,
+    /// A signal interrupted the wait (EINTR): the caller should check signals.
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    Read,
+    Write,
+}
+
+/// Reads into `buf`. `Ok(0)` is EOF. WouldBlock / Interrupted are returned as errors.
+pub fn read(fd: Fd, buf: &mut [u8]) -> io::Result<usize> {
+    imp::read(fd, buf)
+}
+
+/// Gathers `bufs` into one write. Returns bytes written.
+pub fn writev(fd: Fd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    imp::writev(fd, bufs)
+}
+
+/// Waits until `fd` is ready for `interest`, the waker fires or `timeout` passes.
+pub fn wait(
+    fd: Fd,
+    interest: Interest,
+    waker: &Waker,
+    timeout: Option<Duration>,
+) -> io::Result<Wait> {
+    imp::wait(fd, interest, waker, timeout)
+}
+
+/// True when `fd` is ready for `interest` right now (never blocks).
+pub fn ready_now(fd: Fd, interest: Interest) -> bool {
+    imp::ready_now(fd, interest)
+}
+
+pub use imp::{NonBlockGuard, Waker};
+
+/// splice(2) from `input` to `output`, nonblocking. Unsupported elsewhere.
+#[cfg(target_os = "linux")]
+pub fn splice(input: Fd, output: Fd, len: usize) -> io::Result<usize> {
+    // SAFETY: splice only reads the fds and the null offset pointers mean "use the
+    // file position"; no memory of ours is touched.
+    let n = unsafe {
+        libc::splice(
+            input,
+            std::ptr::null_mut(),
+            output,
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// True when `e` means "the reading side of the output is gone".
+pub fn is_broken_pipe(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
+}
+
+#[cfg(unix)]
+mod imp {
+    use super::{Fd, Interest, Wait};
+    use std::io;
+    use std::io::IoSlice;
+    use std::time::Duration;
+
+    pub fn read(fd: Fd, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is a valid, exclusively borrowed region of `buf.len()` bytes.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    pub fn writev(fd: Fd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let cnt = bufs.len().min(1024) as libc::c_int;
+        // SAFETY: std guarantees IoSlice is ABI-compatible with `struct iovec` on unix;
+        // the slices are borrowed for the duration of the call and at most IOV_MAX
+        // (1024 on Linux and macOS) entries are passed.
+        let n = unsafe { libc::writev(fd, bufs.as_ptr().cast::<libc::iovec>(), cnt) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<libc::c_int> {
+        let ms: libc::c_int = match timeout {
+            None => -1,
+            Some(d) => {
+                // round up so a short remaining slice does not become a busy loop
+                let ms = d.as_micros().div_ceil(1000);
+                ms.min(i32::MAX as u128) as libc::c_int
+            }
+        };
+        // SAFETY: `fds` is a valid mutable array of `fds.len()` pollfd structs.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n)
+        }
+    }
+
+    fn events(i: Interest) -> libc::c_short {
+        match i {
+            Interest::Read => libc::POLLIN,
+            Interest::Write => libc::POLLOUT,
+        }
+    }
+
+    pub fn wait(
+        fd: Fd,
+        interest: Interest,
+        waker: &Waker,
+        timeout: Option<Duration>,
+    ) -> io::Result<Wait> {
+        let mut fds = [
+            libc::pollfd {
+                fd,
+                events: events(interest),
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: waker.read_fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        match poll(&mut fds, timeout) {
+            Ok(0) => Ok(Wait::Timeout),
+            Ok(_) if fds[1].revents != 0 => Ok(Wait::Woken),
+            Ok(_) => Ok(Wait::Ready),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Wait::Interrupted),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn ready_now(fd: Fd, interest: Interest) -> bool {
+        let mut fds = [libc::pollfd {
+            fd,
+            events: events(interest),
+            revents: 0,
+        }];
+        matches!(poll(&mut fds, Some(Duration::ZERO)), Ok(n) if n > 0)
+    }
+
+    fn get_flags(fd: Fd) -> io::Result<libc::c_int> {
+        // SAFETY: F_GETFL takes no pointer argument; an invalid fd yields EBADF.
+        let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if fl < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(fl)
+        }
+    }
+
+    fn set_flags(fd: Fd, fl: libc::c_int) -> io::Result<()> {
+        // SAFETY: F_SETFL takes an int argument; an invalid fd yields EBADF.
+        if unsafe { libc::fcntl(fd, libc::F_SETFL, fl) } < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sets O_NONBLOCK on an fd for its lifetime and restores the old flags on drop.
+    #[derive(Debug)]
+    pub struct NonBlockGuard {
+        fd: Fd,
+        old: libc::c_int,
+    }
+
+    impl NonBlockGuard {
+        pub fn new(fd: Fd) -> io::Result<NonBlockGuard> {
+            let old = get_flags(fd)?;
+            if old & libc::O_NONBLOCK == 0 {
+                set_flags(fd, old | libc::O_NONBLOCK)?;
+            }
+            Ok(NonBlockGuard { fd, old })
+        }
+    }
+
+    impl Drop for NonBlockGuard {
+        fn drop(&mut self) {
+            if self.old & libc::O_NONBLOCK == 0 {
+                let _ = set_flags(self.fd, self.old);
+            }
+        }
+    }
+
+    /// Wakes a poll(2) from another thread: eventfd on Linux, a self-pipe elsewhere.
+    #[derive(Debug)]
+    pub struct Waker {
+        read_fd: Fd,
+        write_fd: Fd,
+    }
+
+    impl Waker {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        pub fn new() -> io::Result<Waker> {
+            // SAFETY: eventfd takes no pointers; returns a new fd or -1.
+            let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(Waker {
+                read_fd: fd,
+                write_fd: fd,
+            })
+        }
+
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        pub fn new() -> io::Result<Waker> {
+            let mut fds = [0 as libc::c_int; 2];
+            // SAFETY: `fds` is a valid array of two ints for pipe(2) to fill.
+            if unsafe { libc::pipe(fds.as_mut_ptr()) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            for fd in fds {
+                // SAFETY: fd was just returned by pipe(2); F_SETFD/F_SETFL take ints.
+                unsafe {
+                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                    let fl = libc::fcntl(fd, libc::F_GETFL);
+                    libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+                }
+            }
+            Ok(Waker {
+                read_fd: fds[0],
+                write_fd: fds[1],
+            })
+        }
+
+        /// Makes every current and future wait on this waker return `Woken`. Never blocks.
+        pub fn wake(&self) {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a valid local; for a pipe a short or failed
+            // write (EAGAIN when already full of wakes) is harmless.
+            unsafe {
+                libc::write(self.write_fd, (&one as *const u64).cast(), 8);
+            }
+        }
+    }
+
+    impl Drop for Waker {
+        fn drop(&mut self) {
+            // SAFETY: these fds were created by Waker::new and are owned by it.
+            unsafe {
+                libc::close(self.read_fd);
+                if self.write_fd != self.read_fd {
+                    libc::close(self.write_fd);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(windows)]
+mod imp {
+    use super::{Fd, Interest, Wait};
+    use std::io;
+    use std::io::IoSlice;
+    use std::time::Duration;
+
+    pub fn read(fd: Fd, buf: &mut [u8]) -> io::Result<usize> {
+        let len = buf.len().min(i32::MAX as usize) as libc::c_uint;
+        // SAFETY: `buf` is a valid, exclusively borrowed region of at least `len` bytes.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), len) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    pub fn writev(fd: Fd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        // No gather write on CRT fds: write the first non-empty slice.
+        let Some(b) = bufs.iter().find(|b| !b.is_empty()) else {
+            return Ok(0);
+        };
+        let len = b.len().min(i32::MAX as usize) as libc::c_uint;
+        // SAFETY: `b` is a valid borrowed region of at least `len` bytes.
+        let n = unsafe { libc::write(fd, b.as_ptr().cast(), len) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    pub fn wait(_fd: Fd, _i: Interest, waker: &Waker, _t: Option<Duration>) -> io::Result<Wait> {
+        if waker.woken.load(std::sync::atomic::Ordering::Acquire) {
+            Ok(Wait::Woken)
+        } else {
+            Ok(Wait::Ready)
+        }
+    }
+
+    pub fn ready_now(_fd: Fd, _i: Interest) -> bool {
+        true
+    }
+
+    /// Windows fds stay blocking (documented limitation).
+    #[derive(Debug)]
+    pub struct NonBlockGuard;
+
+    impl NonBlockGuard {
+        pub fn new(_fd: Fd) -> io::Result<NonBlockGuard> {
+            Ok(NonBlockGuard)
+        }
+    }
+
+    #[derive(Debug, Default)]
+    pub struct Waker {
+        woken: std::sync::atomic::AtomicBool,
+    }
+
+    impl Waker {
+        pub fn new() -> io::Result<Waker> {
+            Ok(Waker::default())
+        }
+
+        pub fn wake(&self) {
+            self.woken.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+}

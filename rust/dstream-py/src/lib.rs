@@ -1,0 +1,365 @@
+//! dstream._core: a thin PyO3 binding over dstream-core.
+//!
+//! Only fds, byte slices, options and counters cross this border. The contract is
+//! python/dstream/_core.pyi. Every blocking call goes through [`blocking`], which
+//! releases the GIL in short slices and checks for signals between them.
+
+use dstream_core as dc;
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long the GIL stays released before signals are checked again.
+const SLICE: Duration = Duration::from_millis(50);
+
+/// The one place where core errors become Python exceptions.
+fn to_py_err(e: dc::Error) -> PyErr {
+    match e {
+        dc::Error::Config(m) => PyValueError::new_err(m),
+        e @ dc::Error::Io { .. } => PyOSError::new_err(e.to_string()),
+        e => PyRuntimeError::new_err(e.to_string()),
+    }
+}
+
+/// Runs `step` with the GIL released, one slice at a time, until it yields a value.
+/// Between slices it checks for signals; on an exception (KeyboardInterrupt) it calls
+/// `on_interrupt` (also without the GIL) and propagates the exception.
+fn blocking<T, S, I>(py: Python<'_>, mut step: S, on_interrupt: I) -> PyResult<T>
+where
+    T: Send,
+    S: FnMut(Duration) -> Option<T> + Send,
+    I: FnOnce() + Send,
+{
+    loop {
+        if let Some(v) = py.detach(|| step(SLICE)) {
+            return Ok(v);
+        }
+        if let Err(e) = py.check_signals() {
+            py.detach(on_interrupt);
+            return Err(e);
+        }
+    }
+}
+
+/// How a pump treats frames (see _core.pyi).
+#[pyclass(frozen, module = "dstream._core")]
+struct PumpOptions {
+    inner: dc::Options,
+    policy: &'static str,
+}
+
+#[pymethods]
+impl PumpOptions {
+    #[new]
+    #[pyo3(signature = (
+        *,
+        max_frame_size = dc::DEFAULT_MAX_FRAME_SIZE,
+        policy = "fail",
+        dead_letter_path = None,
+        validate = true,
+        count_tables = true,
+        read_buffer_size = 1 << 18,
+        start_offset = 0,
+        task = String::new(),
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        max_frame_size: usize,
+        policy: &str,
+        dead_letter_path: Option<PathBuf>,
+        validate: bool,
+        count_tables: bool,
+        read_buffer_size: usize,
+        start_offset: u64,
+        task: String,
+    ) -> PyResult<PumpOptions> {
+        let p: dc::Policy = policy.parse().map_err(to_py_err)?;
+        let inner = dc::Options {
+            max_frame_size,
+            policy: p,
+            dead_letter_path,
+            validate,
+            count_tables,
+            read_buffer_size,
+            start_offset,
+            task,
+        };
+        inner.check().map_err(to_py_err)?;
+        let policy = match p {
+            dc::Policy::Fail => "fail",
+            dc::Policy::Skip => "skip",
+            dc::Policy::DeadLetter => "dead_letter",
+        };
+        Ok(PumpOptions { inner, policy })
+    }
+
+    #[getter]
+    fn max_frame_size(&self) -> usize {
+        self.inner.max_frame_size
+    }
+    #[getter]
+    fn policy(&self) -> &'static str {
+        self.policy
+    }
+    #[getter]
+    fn dead_letter_path(&self) -> Option<String> {
+        self.inner
+            .dead_letter_path
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+    #[getter]
+    fn validate(&self) -> bool {
+        self.inner.validate
+    }
+    #[getter]
+    fn count_tables(&self) -> bool {
+        self.inner.count_tables
+    }
+    #[getter]
+    fn read_buffer_size(&self) -> usize {
+        self.inner.read_buffer_size
+    }
+    #[getter]
+    fn start_offset(&self) -> u64 {
+        self.inner.start_offset
+    }
+    #[getter]
+    fn task(&self) -> &str {
+        &self.inner.task
+    }
+
+    fn __repr__(&self) -> String {
+        let o = &self.inner;
+        format!(
+            "PumpOptions(max_frame_size={}, policy={:?}, dead_letter_path={:?}, validate={}, count_tables={}, read_buffer_size={}, start_offset={}, task={:?})",
+            o.max_frame_size,
+            self.policy,
+            o.dead_letter_path,
+            if o.validate { "True" } else { "False" },
+            if o.count_tables { "True" } else { "False" },
+            o.read_buffer_size,
+            o.start_offset,
+            o.task
+        )
+    }
+}
+
+/// A consistent snapshot of a pump's counters.
+#[pyclass(frozen, module = "dstream._core")]
+struct Counters {
+    #[pyo3(get)]
+    frames: u64,
+    #[pyo3(get)]
+    bytes: u64,
+    #[pyo3(get)]
+    data_frames: u64,
+    #[pyo3(get)]
+    checkpoint_frames: u64,
+    #[pyo3(get)]
+    invalid_frames: u64,
+    #[pyo3(get)]
+    skipped: u64,
+    #[pyo3(get)]
+    dead_lettered: u64,
+    #[pyo3(get)]
+    bytes_read: u64,
+    table_counts: Vec<(String, u64)>,
+}
+
+impl From<dc::Snapshot> for Counters {
+    fn from(s: dc::Snapshot) -> Counters {
+        Counters {
+            frames: s.frames,
+            bytes: s.bytes,
+            data_frames: s.data_frames,
+            checkpoint_frames: s.checkpoint_frames,
+            invalid_frames: s.invalid_frames,
+            skipped: s.skipped,
+            dead_lettered: s.dead_lettered,
+            bytes_read: s.bytes_read,
+            table_counts: s.tables,
+        }
+    }
+}
+
+#[pymethods]
+impl Counters {
+    /// Data frames per metadata.TableName.
+    #[getter]
+    fn tables<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in &self.table_counts {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+
+    fn as_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("frames", self.frames)?;
+        d.set_item("bytes", self.bytes)?;
+        d.set_item("data_frames", self.data_frames)?;
+        d.set_item("checkpoint_frames", self.checkpoint_frames)?;
+        d.set_item("invalid_frames", self.invalid_frames)?;
+        d.set_item("skipped", self.skipped)?;
+        d.set_item("dead_lettered", self.dead_lettered)?;
+        d.set_item("bytes_read", self.bytes_read)?;
+        d.set_item("tables", self.tables(py)?)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Counters(frames={}, bytes={}, data_frames={}, checkpoint_frames={}, invalid_frames={}, skipped={}, dead_lettered={}, bytes_read={}, tables={{{}}})",
+            self.frames,
+            self.bytes,
+            self.data_frames,
+            self.checkpoint_frames,
+            self.invalid_frames,
+            self.skipped,
+            self.dead_lettered,
+            self.bytes_read,
+            self.table_counts
+                .iter()
+                .map(|(k, v)| format!("{k:?}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+/// How a run ended.
+#[pyclass(frozen, module = "dstream._core")]
+struct PumpResult {
+    #[pyo3(get)]
+    outcome: &'static str,
+    #[pyo3(get)]
+    counters: Py<Counters>,
+    #[pyo3(get)]
+    message: Option<String>,
+    #[pyo3(get)]
+    offset: Option<u64>,
+    excerpt_bytes: Option<Vec<u8>>,
+}
+
+#[pymethods]
+impl PumpResult {
+    /// First bytes (at most 120) of the offending frame.
+    #[getter]
+    fn excerpt<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.excerpt_bytes.as_ref().map(|b| PyBytes::new(py, b))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "PumpResult(outcome={:?}, message={:?}, offset={:?})",
+            self.outcome, self.message, self.offset
+        )
+    }
+}
+
+/// Moves frames from input_fd to output_fd (see _core.pyi).
+#[pyclass(frozen, module = "dstream._core")]
+struct Pump {
+    handle: dc::Handle,
+    inner: Mutex<Option<dc::Pump>>,
+}
+
+#[pymethods]
+impl Pump {
+    #[new]
+    #[pyo3(signature = (input_fd, output_fd, options, prefix = b"".as_slice()))]
+    fn new(
+        input_fd: i32,
+        output_fd: i32,
+        options: PyRef<'_, PumpOptions>,
+        prefix: &[u8],
+    ) -> PyResult<Pump> {
+        let pump =
+            dc::Pump::new(input_fd, output_fd, options.inner.clone(), prefix).map_err(to_py_err)?;
+        Ok(Pump {
+            handle: pump.handle(),
+            inner: Mutex::new(Some(pump)),
+        })
+    }
+
+    /// Blocks until the stream ends. Releases the GIL. May be called once.
+    fn run(&self, py: Python<'_>) -> PyResult<PumpResult> {
+        let taken = self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(mut pump) = taken else {
+            return Err(PyRuntimeError::new_err(
+                "Pump.run() may be called only once",
+            ));
+        };
+        let pump_ref = &mut pump;
+        let res = {
+            let cell = std::sync::Mutex::new(pump_ref);
+            blocking(
+                py,
+                |slice| {
+                    cell.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .run_for(Some(slice))
+                },
+                || {
+                    cell.lock().unwrap_or_else(|e| e.into_inner()).abort();
+                },
+            )?
+        };
+        Ok(PumpResult {
+            outcome: res.outcome.as_str(),
+            counters: Py::new(py, Counters::from(res.counters))?,
+            message: res.message,
+            offset: res.offset,
+            excerpt_bytes: res.excerpt,
+        })
+    }
+
+    /// Thread-safe: makes run() return promptly with outcome "stopped".
+    fn stop(&self) {
+        self.handle.stop();
+    }
+
+    /// Thread-safe live snapshot.
+    fn counters(&self) -> Counters {
+        self.handle.counters().into()
+    }
+
+    /// Checkpoint frames forwarded to the output since the last call, in stream order.
+    fn take_checkpoints<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let cps = self.handle.take_checkpoints();
+        PyList::new(py, cps.iter().map(|c| PyBytes::new(py, c)))
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("PROTOCOL_VERSION", dc::PROTOCOL_VERSION)?;
+    m.add("DEFAULT_MAX_FRAME_SIZE", dc::DEFAULT_MAX_FRAME_SIZE)?;
+    let info = PyDict::new(py);
+    info.set_item("rustc", env!("DSTREAM_BUILD_RUSTC"))?;
+    info.set_item("target", env!("DSTREAM_BUILD_TARGET"))?;
+    info.set_item("profile", env!("DSTREAM_BUILD_PROFILE"))?;
+    let mut features = vec!["validate", "dead_letter"];
+    if cfg!(unix) {
+        features.push("poll-stop");
+    }
+    if cfg!(target_os = "linux") {
+        features.push("splice");
+        features.push("eventfd");
+    }
+    info.set_item("features", features.join(","))?;
+    info.set_item("core_version", env!("CARGO_PKG_VERSION"))?;
+    m.add("BUILD_INFO", info)?;
+    m.add_class::<PumpOptions>()?;
+    m.add_class::<Counters>()?;
+    m.add_class::<PumpResult>()?;
+    m.add_class::<Pump>()?;
+    Ok(())
+}
