@@ -1,0 +1,204 @@
+"""The default backend: one JSON file per task in a directory.
+
+Why files and not SQLite: a checkpoint is written a few times a second at most, so
+speed does not decide; what users value is a state they can read, diff, back up and
+fix with a text editor, and a write path whose crash behaviour is short enough to
+check by eye. Each `put` is the classic atomic replace:
+
+    lock .<task>.lock  ->  write .<task>.json.tmp  ->  fsync  ->  rename over <task>.json
+    ->  fsync the directory  ->  unlock
+
+rename(2) replaces the name in one step, so a reader (which never locks) opens either
+the old file or the new one; the fsyncs make the new contents and the new name durable
+before `put` returns. The per-task flock serialises writers from any number of threads
+and processes, so the `sequence` read-increment-write cannot lose an update, and it
+lets a writer reuse the temporary name: a temporary file left by a writer killed
+mid-write belongs to nobody once the lock is ours, and is simply overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from typing import Any, Optional
+
+import orjson
+
+from dstream.errors import DstreamError
+from dstream.state.base import (
+    FORMAT_VERSION,
+    StateRecord,
+    StateStore,
+    check_task_name,
+    encode_checkpoint,
+)
+
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+SUFFIX = ".json"
+
+
+def file_stem(task: str) -> str:
+    """A file name for any task name: safe characters kept, the rest %-escaped (so two
+    task names never share a file, and no name escapes the directory)."""
+    out = []
+    for index, char in enumerate(task):
+        if char in _SAFE and not (char == "." and index == 0):
+            out.append(char)
+        else:
+            out.extend(f"%{byte:02X}" for byte in char.encode("utf-8"))
+    return "".join(out)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class FileStore(StateStore):
+    def __init__(self, directory: str) -> None:
+        self.directory = os.path.abspath(directory)
+        self.description = f"file {self.directory}"
+
+    # -- paths ---------------------------------------------------------------------------
+    def path_of(self, task: str) -> str:
+        check_task_name(task)
+        return os.path.join(self.directory, file_stem(task) + SUFFIX)
+
+    def _ensure_directory(self) -> None:
+        if os.path.isdir(self.directory):
+            return
+        missing = []
+        probe = self.directory
+        while not os.path.isdir(probe):
+            missing.append(probe)
+            probe = os.path.dirname(probe)
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+        except OSError as exc:
+            raise self._io_error("create the state directory", self.directory, exc) from None
+        # New directory entries are durable only once their parents are synced.
+        for created in reversed(missing):
+            _fsync_dir(os.path.dirname(created))
+
+    @contextlib.contextmanager
+    def _locked(self, task: str) -> Iterator[None]:
+        self._ensure_directory()
+        lock_path = os.path.join(self.directory, "." + file_stem(task) + ".lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._io_error("open the lock file", lock_path, exc) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if we are killed
+            yield
+        finally:
+            os.close(fd)
+
+    # -- reading -------------------------------------------------------------------------
+    def _read(self, path: str) -> Optional[StateRecord]:
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._io_error("read", path, exc) from None
+        try:
+            doc = orjson.loads(raw)
+            if doc.get("format", 1) > FORMAT_VERSION:
+                raise DstreamError(
+                    f"state file {path} has format {doc['format']}, newer than this "
+                    f"dstream understands ({FORMAT_VERSION})",
+                    hint="upgrade dstream, or reset the task's state if it may start over",
+                )
+            return StateRecord(
+                task=str(doc["task"]),
+                checkpoint=doc["checkpoint"],
+                updated_at=float(doc["updated_at"]),
+                sequence=int(doc["sequence"]),
+            )
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+            raise DstreamError(
+                f"state file {path} is not a dstream state record",
+                hint="it was edited by hand or by another program; fix it, or replace it "
+                "with `dstream state set TASK JSON` / remove it with `dstream state reset TASK`",
+            ) from None
+
+    def get(self, task: str) -> Optional[StateRecord]:
+        return self._read(self.path_of(task))
+
+    def tasks(self) -> list[StateRecord]:
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._io_error("list", self.directory, exc) from None
+        records = []
+        for name in names:
+            if name.endswith(SUFFIX) and not name.startswith("."):
+                record = self._read(os.path.join(self.directory, name))
+                if record is not None:  # removed by a reset since listdir
+                    records.append(record)
+        return sorted(records, key=lambda record: record.task)
+
+    # -- writing -------------------------------------------------------------------------
+    def put(self, task: str, checkpoint: Any) -> None:
+        path = self.path_of(task)
+        encode_checkpoint(task, checkpoint)  # fail before touching the disk
+        with self._locked(task):
+            previous = self._read(path)
+            record = {
+                "format": FORMAT_VERSION,
+                "task": task,
+                "sequence": (previous.sequence if previous else 0) + 1,
+                "updated_at": time.time(),
+                "checkpoint": checkpoint,
+            }
+            data = orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n"
+            tmp = os.path.join(self.directory, "." + os.path.basename(path) + ".tmp")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    _write_all(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(tmp, path)
+                _fsync_dir(self.directory)
+            except OSError as exc:
+                raise self._io_error("write", path, exc) from None
+
+    def reset(self, task: str) -> bool:
+        path = self.path_of(task)
+        if not os.path.isdir(self.directory):
+            return False
+        with self._locked(task):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                return False
+            except OSError as exc:
+                raise self._io_error("remove", path, exc) from None
+            _fsync_dir(self.directory)
+            return True
+
+    def _io_error(self, action: str, path: str, exc: OSError) -> DstreamError:
+        hint = "check the path and permissions of the state directory (state { path = ... })"
+        if exc.errno == errno.ENOSPC:
+            hint = "the disk is full: free space, then run again (the previous checkpoint is kept)"
+        return DstreamError(f"could not {action} {path}: {exc.strerror or exc}", hint=hint)
