@@ -2,7 +2,7 @@
 //!
 //! - frames may be split across reads at any byte;
 //! - `\r\n` is accepted (the `\r` is not part of the frame);
-//! - lines holding only JSON whitespace are ignored;
+//! - lines holding only JSON whitespace (within `max_frame_size`) are ignored;
 //! - a final line without `\n` at EOF is a frame;
 //! - a line longer than `max_frame_size` (not counting `\n` or a `\r` before it) is
 //!   reported as [`Event::Oversized`] pieces while it streams by: the buffer never holds
@@ -216,9 +216,11 @@ impl Framer {
         }
         let offset = self.base + s as u64;
         let content = &self.buf[s..end];
-        if content.is_empty() || (matches!(content[0], b' ' | b'\t' | b'\r') && is_blank(content)) {
+        if content.is_empty() {
             return None;
         }
+        // size first: a whitespace-only line longer than max_frame_size is oversized
+        // (when streamed, it cannot be known to be blank without buffering it)
         if end - s > self.max_frame {
             return Some(Event::Oversized {
                 start: s,
@@ -228,6 +230,9 @@ impl Framer {
                 last: true,
                 total: (e - s) as u64,
             });
+        }
+        if matches!(content[0], b' ' | b'\t' | b'\r') && is_blank(content) {
+            return None;
         }
         Some(Event::Frame {
             start: s,
@@ -369,6 +374,55 @@ mod tests {
                     assert_eq!(run(16, rs, a, &[b, c]), whole, "prefix {i} {j} rs {rs}");
                 }
             }
+        }
+    }
+
+    /// Reference framing: split on \n, strip one \r, drop blank lines, classify size.
+    fn reference(max: usize, input: &[u8]) -> Vec<Result<Vec<u8>, (u64, u64)>> {
+        let mut out = Vec::new();
+        let mut off = 0u64;
+        let mut parts: Vec<&[u8]> = input.split(|&c| c == b'\n').collect();
+        if parts.last().is_some_and(|l| l.is_empty()) {
+            parts.pop();
+        }
+        for line in parts {
+            let mut content = line;
+            if content.last() == Some(&b'\r') {
+                content = &content[..content.len() - 1];
+            }
+            if content.len() > max {
+                out.push(Err((off, line.len() as u64)));
+            } else if !is_blank(content) {
+                out.push(Ok(content.to_vec()));
+            }
+            off += line.len() as u64 + 1;
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_split_same_frames(
+            input in proptest::collection::vec(proptest::sample::select(b"ab{}\r\n \t".to_vec()), 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..8),
+            prefix_len in 0usize..50,
+            max in 1usize..20,
+            rs in 1usize..40,
+        ) {
+            let want = reference(max, &input);
+            let p = prefix_len.min(input.len());
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.clamp(p, input.len())).collect();
+            cuts.sort();
+            let mut reads: Vec<&[u8]> = Vec::new();
+            let mut last = p;
+            for c in cuts {
+                reads.push(&input[last..c]);
+                last = c;
+            }
+            reads.push(&input[last..]);
+            proptest::prop_assert_eq!(run(max, rs, &input[..p], &reads), want);
         }
     }
 }

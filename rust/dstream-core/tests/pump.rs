@@ -1,0 +1,390 @@
+//! The pump over real OS pipes, with threads on both ends.
+#![cfg(unix)]
+
+use dstream_core::{Options, Outcome, Policy, Pump};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn pipe() -> (File, File) {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` is a valid array for pipe(2); the two new fds are owned by the Files.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both fds were just created and are owned by nothing else.
+    unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
+}
+
+/// Writes `data` in chunks of varying size, then closes.
+fn feeder(mut w: File, data: Vec<u8>) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut i = 0;
+        let mut k = 1usize;
+        while i < data.len() {
+            k = (k * 7 + 3) % 9000 + 1;
+            let j = (i + k).min(data.len());
+            if w.write_all(&data[i..j]).is_err() {
+                return;
+            }
+            i = j;
+        }
+    })
+}
+
+fn drain(mut r: File) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut v = Vec::new();
+        r.read_to_end(&mut v).unwrap();
+        v
+    })
+}
+
+/// Runs a pump over pipes: returns (result, output bytes, checkpoints).
+fn pump(
+    input: &[u8],
+    opts: Options,
+    prefix: &[u8],
+) -> (dstream_core::PumpResult, Vec<u8>, Vec<Vec<u8>>) {
+    let (ir, iw) = pipe();
+    let (or, ow) = pipe();
+    let f = feeder(iw, input.to_vec());
+    let d = drain(or);
+    let mut p = Pump::new(ir.as_raw_fd(), ow.as_raw_fd(), opts, prefix).unwrap();
+    let h = p.handle();
+    let res = p.run();
+    drop(ow);
+    drop(ir);
+    f.join().unwrap();
+    (res, d.join().unwrap(), h.take_checkpoints())
+}
+
+fn frames(n: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut input = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..n {
+        let line = if i % 10 == 9 {
+            format!("{{\"checkpoint\":{{\"n\":{i}}}}}")
+        } else {
+            format!("{{\"data\":{{\"i\":{i},\"s\":\"x\\\"y\"}},\"metadata\":{{\"TableName\":\"t{}\"}}}}", i % 3)
+        };
+        input.extend_from_slice(line.as_bytes());
+        input.extend_from_slice(if i % 7 == 0 { b"\r\n" } else { b"\n" });
+        if i % 11 == 0 {
+            input.extend_from_slice(b"\n  \n");
+        }
+        want.extend_from_slice(line.as_bytes());
+        want.push(b'\n');
+    }
+    (input, want)
+}
+
+#[test]
+fn forwards_in_order_with_checkpoints_and_tables() {
+    let (input, want) = frames(20_000);
+    let opts = Options {
+        read_buffer_size: 4096,
+        ..Options::default()
+    };
+    let (res, out, cps) = pump(&input, opts, b"");
+    assert_eq!(res.outcome, Outcome::Eof, "{:?}", res.message);
+    assert_eq!(out, want);
+    let c = &res.counters;
+    assert_eq!(c.frames, 20_000);
+    assert_eq!(c.checkpoint_frames, 2_000);
+    assert_eq!(c.data_frames, 18_000);
+    assert_eq!(c.bytes, want.len() as u64);
+    assert_eq!(c.bytes_read, input.len() as u64);
+    assert_eq!(c.invalid_frames, 0);
+    assert_eq!(c.tables.iter().map(|t| t.1).sum::<u64>(), 18_000);
+    assert_eq!(c.tables[0].0, "t0");
+    assert_eq!(cps.len(), 2_000);
+    assert_eq!(cps[0], b"{\"checkpoint\":{\"n\":9}}");
+    assert_eq!(cps[1999], b"{\"checkpoint\":{\"n\":19999}}");
+}
+
+#[test]
+fn prefix_and_final_frame_without_newline() {
+    let (res, out, _) = pump(b"2}\n{\"c\":3}", Options::default(), b"{\"a\":1}\n{\"b\":");
+    assert_eq!(res.outcome, Outcome::Eof);
+    assert_eq!(out, b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
+    assert_eq!(res.counters.bytes_read, 23);
+}
+
+#[test]
+fn empty_input() {
+    let (res, out, _) = pump(b"", Options::default(), b"");
+    assert_eq!(res.outcome, Outcome::Eof);
+    assert!(out.is_empty());
+    assert_eq!(res.counters.frames, 0);
+}
+
+#[test]
+fn fail_policy_writes_everything_before() {
+    let mut input = Vec::new();
+    for i in 0..1000 {
+        input.extend_from_slice(format!("{{\"data\":{i}}}\n").as_bytes());
+    }
+    let bad_at = input.len() as u64;
+    input.extend_from_slice(b"{\"data\":1,\"b\":2 \"c\":3}\n{\"data\":\"after\"}\n");
+    let opts = Options {
+        start_offset: 1000,
+        read_buffer_size: 100,
+        ..Options::default()
+    };
+    let (res, out, _) = pump(&input, opts, b"");
+    assert_eq!(res.outcome, Outcome::InvalidFrame);
+    assert_eq!(
+        res.message.as_deref(),
+        Some("frame is not valid JSON: expected ',' or '}' at byte 16 of the frame")
+    );
+    assert_eq!(res.offset, Some(1000 + bad_at));
+    assert_eq!(
+        res.excerpt.as_deref(),
+        Some(&b"{\"data\":1,\"b\":2 \"c\":3}"[..])
+    );
+    assert_eq!(out, &input[..bad_at as usize]);
+    assert_eq!(res.counters.frames, 1000);
+    assert_eq!(res.counters.invalid_frames, 1);
+}
+
+#[test]
+fn oversized_fail_skip_dead_letter() {
+    let max = 1000;
+    let big = format!("{{\"data\":\"{}\"}}", "x".repeat(5000));
+    let input = format!("{{\"a\":1}}\n{big}\n{{\"b\":2}}\n");
+    let opts = |policy, dl| Options {
+        max_frame_size: max,
+        read_buffer_size: 64,
+        policy,
+        dead_letter_path: dl,
+        task: "t1".into(),
+        ..Options::default()
+    };
+    let (res, out, _) = pump(input.as_bytes(), opts(Policy::Fail, None), b"");
+    assert_eq!(res.outcome, Outcome::InvalidFrame);
+    assert_eq!(
+        res.message.as_deref(),
+        Some("frame of 4.9 KiB exceeds max_frame_size 1000 B")
+    );
+    assert_eq!(res.offset, Some(8));
+    assert_eq!(res.excerpt.as_ref().unwrap().len(), 120);
+    assert_eq!(out, b"{\"a\":1}\n");
+
+    let (res, out, _) = pump(input.as_bytes(), opts(Policy::Skip, None), b"");
+    assert_eq!(res.outcome, Outcome::Eof);
+    assert_eq!(out, b"{\"a\":1}\n{\"b\":2}\n");
+    assert_eq!((res.counters.skipped, res.counters.invalid_frames), (1, 1));
+
+    let path = std::env::temp_dir().join(format!("dstream-pump-dl-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let input2 = format!("{input}[1]\n{{\"bad\":\"\u{e9}\u{1}\"}}\n\u{0}\n");
+    let mut input2 = input2.into_bytes();
+    input2.extend_from_slice(b"{\"x\":\"\xff\"}\n");
+    let (res, out, _) = pump(&input2, opts(Policy::DeadLetter, Some(path.clone())), b"");
+    assert_eq!(res.outcome, Outcome::Eof, "{:?}", res.message);
+    assert_eq!(out, b"{\"a\":1}\n{\"b\":2}\n");
+    assert_eq!(res.counters.dead_lettered, 5);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let recs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 5);
+    assert_eq!(recs[0]["task"], "t1");
+    assert_eq!(recs[0]["offset"], 8);
+    assert_eq!(recs[0]["length"], big.len());
+    assert_eq!(recs[0]["reason"], "frame exceeds max_frame_size 1000 B");
+    assert!(recs[0]["raw_base64"]
+        .as_str()
+        .unwrap()
+        .starts_with("eyJkYXRhIjoi"));
+    assert_eq!(recs[1]["raw"], "[1]");
+    assert_eq!(recs[1]["reason"], "frame is a JSON array, not an object");
+    assert_eq!(recs[2]["raw"], "{\"bad\":\"\u{e9}\u{1}\"}");
+    assert_eq!(recs[3]["raw"], "\u{0}");
+    assert_eq!(recs[4]["raw_base64"], "eyJ4Ijoi/yJ9");
+}
+
+#[test]
+fn stop_while_blocked_on_idle_input() {
+    let (ir, _iw) = pipe();
+    let (_or, ow) = pipe();
+    let mut p = Pump::new(ir.as_raw_fd(), ow.as_raw_fd(), Options::default(), b"").unwrap();
+    let h = p.handle();
+    let t = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        h.stop();
+    });
+    let t0 = Instant::now();
+    let res = p.run();
+    assert_eq!(res.outcome, Outcome::Stopped);
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    t.join().unwrap();
+}
+
+#[test]
+fn stop_while_blocked_on_stalled_output() {
+    let (ir, iw) = pipe();
+    let (_or, ow) = pipe(); // nobody reads
+    let data = b"{\"data\":1}\n".repeat(100_000);
+    let f = feeder(iw, data);
+    let mut p = Pump::new(ir.as_raw_fd(), ow.as_raw_fd(), Options::default(), b"").unwrap();
+    let h = p.handle();
+    let h2 = h.clone();
+    let t = thread::spawn(move || {
+        // wait until the pump is stuck on the full output pipe
+        let mut last = u64::MAX;
+        loop {
+            thread::sleep(Duration::from_millis(50));
+            let c = h2.counters().bytes_read;
+            if c == last && c > 0 {
+                break;
+            }
+            last = c;
+        }
+        h2.stop();
+    });
+    let res = p.run();
+    assert_eq!(res.outcome, Outcome::Stopped);
+    t.join().unwrap();
+    drop(ir);
+    f.join().unwrap();
+    let _ = h;
+}
+
+#[test]
+fn slow_reader_bounds_memory_and_counters_are_live() {
+    let (ir, iw) = pipe();
+    let (mut or, ow) = pipe();
+    let line = format!("{{\"data\":\"{}\"}}\n", "y".repeat(200));
+    let n = 40_000;
+    let data = line.repeat(n).into_bytes();
+    let total = data.len() as u64;
+    let f = feeder(iw, data);
+    let opts = Options {
+        read_buffer_size: 1 << 16,
+        max_frame_size: 1 << 16,
+        ..Options::default()
+    };
+    let mut p = Pump::new(ir.as_raw_fd(), ow.as_raw_fd(), opts, b"").unwrap();
+    let h = p.handle();
+    let received = Arc::new(AtomicU64::new(0));
+    let rcv = received.clone();
+    let max_gap = Arc::new(AtomicU64::new(0));
+    let gap = max_gap.clone();
+    let reader = thread::spawn(move || {
+        let mut buf = vec![0u8; 4096];
+        let mut seen_live = false;
+        loop {
+            let k = or.read(&mut buf).unwrap();
+            if k == 0 {
+                break;
+            }
+            let r = rcv.fetch_add(k as u64, Ordering::SeqCst) + k as u64;
+            let c = h.counters();
+            if c.frames > 0 && c.bytes_read < total {
+                seen_live = true;
+            }
+            // what the pump has taken in but the reader has not seen yet
+            let g = c.bytes_read.saturating_sub(r);
+            gap.fetch_max(g, Ordering::SeqCst);
+            thread::sleep(Duration::from_micros(200));
+        }
+        seen_live
+    });
+    let res = p.run();
+    drop(ow);
+    let seen_live = reader.join().unwrap();
+    f.join().unwrap();
+    assert_eq!(res.outcome, Outcome::Eof);
+    assert_eq!(received.load(Ordering::SeqCst), total);
+    assert!(seen_live, "counters were not visible while running");
+    // read buffer + max frame + output pipe capacity (64 KiB on Linux, less elsewhere)
+    let bound = (1 << 16) + (1 << 16) + (1 << 17);
+    assert!(
+        max_gap.load(Ordering::SeqCst) <= bound,
+        "gap {} > {bound}",
+        max_gap.load(Ordering::SeqCst)
+    );
+}
+
+#[test]
+fn output_closed() {
+    let (ir, iw) = pipe();
+    let (or, ow) = pipe();
+    drop(or);
+    let f = feeder(iw, b"{\"data\":1}\n".repeat(10));
+    let mut p = Pump::new(ir.as_raw_fd(), ow.as_raw_fd(), Options::default(), b"").unwrap();
+    let res = p.run();
+    assert_eq!(res.outcome, Outcome::OutputClosed);
+    assert!(res.message.unwrap().contains("EPIPE"));
+    drop(ir);
+    f.join().unwrap();
+}
+
+#[test]
+fn passthrough_pipes_and_files() {
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let opts = Options {
+        validate: false,
+        ..Options::default()
+    };
+    let (res, out, _) = pump(&data[10..], opts.clone(), &data[..10]);
+    assert_eq!(res.outcome, Outcome::Eof);
+    assert_eq!(out, data);
+    assert_eq!(res.counters.bytes, data.len() as u64);
+    assert_eq!(res.counters.bytes_read, data.len() as u64);
+    assert_eq!(res.counters.frames, 0);
+
+    // file to file: no pipe on either side, so splice falls back to read/write
+    let dir = std::env::temp_dir();
+    let a = dir.join(format!("dstream-pt-in-{}", std::process::id()));
+    let b = dir.join(format!("dstream-pt-out-{}", std::process::id()));
+    std::fs::write(&a, &data).unwrap();
+    let fin = File::open(&a).unwrap();
+    let fout = File::create(&b).unwrap();
+    let mut p = Pump::new(fin.as_raw_fd(), fout.as_raw_fd(), opts, b"").unwrap();
+    let res = p.run();
+    assert_eq!(res.outcome, Outcome::Eof, "{:?}", res.message);
+    drop(fout);
+    assert_eq!(std::fs::read(&b).unwrap(), data);
+    let _ = std::fs::remove_file(&a);
+    let _ = std::fs::remove_file(&b);
+}
+
+#[test]
+fn run_in_slices_and_flags_restored() {
+    let (ir, iw) = pipe();
+    let (or, ow) = pipe();
+    // SAFETY: F_GETFL on an fd we own.
+    let flags = |fd: i32| unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    let before = (flags(ir.as_raw_fd()), flags(ow.as_raw_fd()));
+    let f = feeder(iw, b"{\"data\":1}\n".repeat(1000));
+    let d = drain(or);
+    let mut p = Pump::new(ir.as_raw_fd(), ow.as_raw_fd(), Options::default(), b"").unwrap();
+    let res = loop {
+        if let Some(r) = p.run_for(Some(Duration::from_millis(1))) {
+            break r;
+        }
+    };
+    assert_eq!(res.outcome, Outcome::Eof);
+    assert_eq!((flags(ir.as_raw_fd()), flags(ow.as_raw_fd())), before);
+    drop(ow);
+    f.join().unwrap();
+    assert_eq!(d.join().unwrap().len(), 11_000);
+}
+
+#[test]
+fn bad_fd_is_io_error() {
+    let mut p = Pump::new(987_654, 987_655, Options::default(), b"").unwrap();
+    let res = p.run();
+    assert_eq!(res.outcome, Outcome::IoError);
+    assert!(res
+        .message
+        .unwrap()
+        .contains("input fd 987654 is not usable"));
+}

@@ -1,0 +1,270 @@
+//! Validator accept/reject tables and a property test against serde_json.
+
+use dstream_core::frame::{classify, FrameKind};
+use dstream_core::validate::{unescape, validate, InvalidKind};
+use proptest::prelude::*;
+
+/// serde_json as the oracle: a valid frame is a JSON object. serde_json also rejects
+/// numbers that overflow f64 ("number out of range"), which RFC 8259 allows: those
+/// inputs are reported as `None` (no opinion).
+fn oracle(s: &[u8]) -> Option<bool> {
+    match serde_json::from_slice::<serde_json::Value>(s) {
+        Ok(v) => Some(v.is_object()),
+        Err(e) if e.to_string().contains("number out of range") => None,
+        Err(e) if e.to_string().contains("recursion limit") => None,
+        Err(_) => Some(false),
+    }
+}
+
+const ACCEPT: &[&str] = &[
+    "{}",
+    " {} ",
+    "\t{ }\r",
+    r#"{"a":1}"#,
+    r#"{"data":{"id":1,"name":"x"},"metadata":{"TableName":"users","OperationType":"Insert","LSN":"0/16B3748"}}"#,
+    r#"{"checkpoint":{"lsn":"0/1"}}"#,
+    r#"{"a":[1,2.5,-3e10,0,-0,0.0e+1,1E-2,true,false,null,"s",{},[]]}"#,
+    r#"{"esc":"\"\\\/\b\f\n\r\tAé\u00e9\ud83d\ude00"}"#,
+    r#"{"nested":{"a":{"b":{"c":[[[[]]]]}}}}"#,
+    r#"{"k" : "v" , "k2" :[ 1 , 2 ] }"#,
+    "{\"utf8\":\"日本語 😀\"}",
+    r#"{"":""}"#,
+    r#"{"dup":1,"dup":2}"#,
+    r#"{"big":123456789012345678901234567890}"#,
+];
+
+const REJECT: &[(&str, &str)] = &[
+    ("", "unexpected end"),
+    ("[1]", "frame is a JSON array, not an object"),
+    ("\"s\"", "frame is a JSON string, not an object"),
+    ("1", "frame is a JSON number, not an object"),
+    ("true", "frame is a JSON boolean, not an object"),
+    ("null", "frame is a JSON null, not an object"),
+    ("{", "unexpected end"),
+    ("{\"a\"", "unexpected end"),
+    ("{\"a\":", "unexpected end"),
+    ("{\"a\":1", "unexpected end"),
+    ("{\"a\":1,}", "expected '\"' at byte 7"),
+    ("{\"a\":1 \"b\":2}", "expected ',' or '}' at byte 7"),
+    ("{\"a\" 1}", "expected ':' at byte 5"),
+    ("{a:1}", "expected '\"' or '}' at byte 1"),
+    ("{\"a\":[1 2]}", "expected ',' or ']' at byte 8"),
+    ("{\"a\":[1,]}", "expected a JSON value at byte 8"),
+    ("{\"a\":01}", "expected ',' or '}' at byte 6"),
+    ("{\"a\":1.}", "digit after '.'"),
+    ("{\"a\":1e}", "digit in the exponent"),
+    ("{\"a\":-}", "expected a digit"),
+    ("{\"a\":+1}", "expected a JSON value"),
+    ("{\"a\":.5}", "expected a JSON value"),
+    ("{\"a\":tru}", "expected a JSON value"),
+    ("{\"a\":nul", "unexpected end"),
+    ("{\"a\":NaN}", "expected a JSON value"),
+    ("{\"a\":\"\t\"}", "unescaped control character 0x09"),
+    ("{\"a\":\"\x00\"}", "unescaped control character 0x00"),
+    ("{\"a\":\"\\x\"}", "invalid escape"),
+    ("{\"a\":\"\\u12G4\"}", "invalid \\u escape"),
+    ("{\"a\":\"\\ud800\"}", "unpaired UTF-16 surrogate"),
+    ("{\"a\":\"\\udc00\"}", "unpaired UTF-16 surrogate"),
+    ("{\"a\":\"\\ud800\\u0041\"}", "unpaired UTF-16 surrogate"),
+    ("{\"a\":\"abc}", "unexpected end"),
+    ("{} {}", "trailing data after the object at byte 3"),
+    ("{}x", "trailing data"),
+    ("{\"a\":1}}", "trailing data"),
+    ("{'a':1}", "expected '\"' or '}'"),
+    ("{\"a\":[}", "expected a JSON value"),
+    ("{\"a\":{]}", "expected '\"' or '}'"),
+];
+
+#[test]
+fn accepts() {
+    for s in ACCEPT {
+        assert!(
+            validate(s.as_bytes()).is_ok(),
+            "should accept {s}: {:?}",
+            validate(s.as_bytes())
+        );
+        assert_eq!(oracle(s.as_bytes()), Some(true), "oracle disagrees on {s}");
+    }
+}
+
+#[test]
+fn rejects() {
+    for (s, msg) in REJECT {
+        let e = validate(s.as_bytes()).expect_err(s);
+        let m = e.to_string();
+        assert!(m.contains(msg), "{s:?}: got {m:?}, want {msg:?}");
+        assert_eq!(oracle(s.as_bytes()), Some(false), "oracle disagrees on {s}");
+    }
+}
+
+#[test]
+fn brief_message() {
+    let e = validate(br#"{"a":1,"b":2 "c":3}"#).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "frame is not valid JSON: expected ',' or '}' at byte 13 of the frame"
+    );
+}
+
+#[test]
+fn not_utf8() {
+    let e = validate(b"{\"a\":\"\xff\"}").unwrap_err();
+    assert_eq!(e.kind, InvalidKind::NotUtf8);
+    assert_eq!(e.pos, 6);
+    assert!(
+        validate(b"{\"a\":\"\xed\xa0\x80\"}").is_err(),
+        "encoded surrogate is not UTF-8"
+    );
+}
+
+#[test]
+fn depth_limit() {
+    let ok = format!("{{\"a\":{}{}}}", "[".repeat(1023), "]".repeat(1023));
+    assert!(validate(ok.as_bytes()).is_ok());
+    let deep = format!("{{\"a\":{}{}}}", "[".repeat(1024), "]".repeat(1024));
+    assert_eq!(
+        validate(deep.as_bytes()).unwrap_err().kind,
+        InvalidKind::TooDeep
+    );
+    let huge = "[".repeat(1_000_000);
+    assert_eq!(
+        validate(huge.as_bytes()).unwrap_err().kind,
+        InvalidKind::TooDeep
+    );
+}
+
+#[test]
+fn classification() {
+    let k = |s: &str| classify(&validate(s.as_bytes()).unwrap());
+    assert_eq!(k(r#"{"checkpoint":1}"#), FrameKind::Checkpoint);
+    assert_eq!(
+        k(r#"{"checkpoint":{"data":1},"x":2}"#),
+        FrameKind::Checkpoint
+    );
+    assert_eq!(k(r#"{"ch\u0065ckpoint":null}"#), FrameKind::Checkpoint);
+    assert_eq!(k(r#"{"checkpoint":1,"data":2}"#), FrameKind::Data);
+    assert_eq!(k(r#"{"data":{"checkpoint":1}}"#), FrameKind::Data);
+    assert_eq!(k(r#"{"x":{"checkpoint":1}}"#), FrameKind::Data);
+    assert_eq!(k(r#"{}"#), FrameKind::Data);
+}
+
+fn table(s: &str) -> Option<String> {
+    let i = validate(s.as_bytes()).unwrap();
+    i.table.map(|(a, b)| {
+        let raw = &s.as_bytes()[a..b];
+        if i.table_escaped {
+            unescape(raw)
+        } else {
+            String::from_utf8(raw.to_vec()).unwrap()
+        }
+    })
+}
+
+#[test]
+fn table_name() {
+    assert_eq!(
+        table(r#"{"data":1,"metadata":{"TableName":"users"}}"#),
+        Some("users".into())
+    );
+    assert_eq!(
+        table(r#"{"metadata":{"x":{"TableName":"no"},"TableName":"yes"},"data":1}"#),
+        Some("yes".into())
+    );
+    assert_eq!(
+        table(r#"{"metadata":{"TableName":"a\"b\u00e9"}}"#),
+        Some("a\"bé".into())
+    );
+    assert_eq!(table(r#"{"metadata":{"TableName":1}}"#), None);
+    assert_eq!(table(r#"{"data":{"metadata":{"TableName":"no"}}}"#), None);
+    assert_eq!(table(r#"{"metadata":[{"TableName":"no"}]}"#), None);
+    assert_eq!(table(r#"{"TableName":"no"}"#), None);
+    assert_eq!(
+        table(r#"{"meta\u0064ata":{"TableNam\u0065":"esc"}}"#),
+        Some("esc".into())
+    );
+}
+
+fn json_value() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("null".to_string()),
+        any::<bool>().prop_map(|b| b.to_string()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| format!("{f:e}")),
+        ".{0,12}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(|v| format!("[{}]", v.join(","))),
+            prop::collection::vec((".{0,6}", inner), 0..5).prop_map(|v| {
+                let kv: Vec<String> = v
+                    .into_iter()
+                    .map(|(k, v)| format!("{}:{}", serde_json::to_string(&k).unwrap(), v))
+                    .collect();
+                format!("{{{}}}", kv.join(","))
+            }),
+        ]
+    })
+}
+
+fn object() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        ("(data|checkpoint|metadata|[a-z]{0,4})", json_value()),
+        0..5,
+    )
+    .prop_map(|v| {
+        let kv: Vec<String> = v
+            .into_iter()
+            .map(|(k, v)| format!("{}:{}", serde_json::to_string(&k).unwrap(), v))
+            .collect();
+        format!("{{{}}}", kv.join(","))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn agrees_on_generated_objects(s in object()) {
+        prop_assert!(validate(s.as_bytes()).is_ok(), "{}", s);
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        let info = validate(s.as_bytes()).unwrap();
+        let o = v.as_object().unwrap();
+        prop_assert_eq!(info.has_data, o.contains_key("data"));
+        prop_assert_eq!(info.has_checkpoint, o.contains_key("checkpoint"));
+    }
+
+    /// Mutations of valid objects: byte edits, truncations, insertions.
+    #[test]
+    fn agrees_on_mutations(s in object(), pos in any::<prop::sample::Index>(), b in any::<u8>(), op in 0..3u8) {
+        let mut bytes = s.into_bytes();
+        let i = pos.index(bytes.len() + 1);
+        match op {
+            0 if i < bytes.len() => bytes[i] = b,
+            1 => bytes.truncate(i),
+            _ => bytes.insert(i.min(bytes.len()), b),
+        }
+        if let Some(want) = oracle(&bytes) {
+            let got = validate(&bytes);
+            prop_assert_eq!(got.is_ok(), want, "{:?}: {:?}", String::from_utf8_lossy(&bytes), got);
+        }
+    }
+
+    #[test]
+    fn agrees_on_arbitrary_bytes(bytes in prop::collection::vec(prop::sample::select(b"{}[]\":,0123456789.eE+-tfnrulas \\\t\x01\xc3\xa9".to_vec()), 0..40)) {
+        if let Some(want) = oracle(&bytes) {
+            prop_assert_eq!(validate(&bytes).is_ok(), want, "{:?}", String::from_utf8_lossy(&bytes));
+        }
+    }
+
+    #[test]
+    fn agrees_on_strings(s in any::<Vec<u8>>()) {
+        let mut frame = b"{\"k\":\"".to_vec();
+        frame.extend_from_slice(&s);
+        frame.extend_from_slice(b"\"}");
+        if let Some(want) = oracle(&frame) {
+            prop_assert_eq!(validate(&frame).is_ok(), want, "{:?}", String::from_utf8_lossy(&frame));
+        }
+    }
+}
