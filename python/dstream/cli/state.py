@@ -1,0 +1,211 @@
+"""`dstream state list|show|set|reset`: inspect and edit the stored checkpoints.
+
+The store is the one the `state` block of dstream.hcl names (default: the file store
+in .dstream/state beside the configuration); with no configuration at all, the default
+file store under the current directory. Editing the state of a task that is running
+has no lasting effect: the run overwrites it with its next acknowledged checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+from typing import Any, Optional
+
+import orjson
+
+from dstream.cli.common import add_config_arguments, load_project_from_args
+from dstream.cli.view import View, nearest
+from dstream.config.model import Project, StateSpec
+from dstream.errors import UsageError
+from dstream.state import StateRecord, StateStore, open_store
+
+HELP = "show, set or reset a task's checkpoint"
+_SHOWN_WIDTH = 60  # a checkpoint longer than this is cut in `list`
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def action(name: str, help_: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_, description=help_)
+        # `dstream state show t --json` as well as `dstream state --json show t`;
+        # SUPPRESS keeps the sub-parser from overwriting the top-level value.
+        sub.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document"
+        )
+        add_config_arguments(sub)
+        return sub
+
+    action("list", "list the tasks that have a stored checkpoint")
+    show = action("show", "print a task's stored checkpoint")
+    show.add_argument("task", metavar="TASK")
+    set_ = action("set", "replace a task's checkpoint (the next run resumes from it)")
+    set_.add_argument("task", metavar="TASK")
+    set_.add_argument(
+        "value", metavar="JSON", help="the checkpoint as JSON, or - to read it from stdin"
+    )
+    reset = action("reset", "forget a task's checkpoint (the next run starts from scratch)")
+    reset.add_argument("task", metavar="TASK")
+    for sub in (set_, reset):
+        sub.add_argument(
+            "--force",
+            action="store_true",
+            help="act even if the task is not defined in the configuration",
+        )
+
+
+def _has_config(args: argparse.Namespace) -> bool:
+    return bool(args.config or os.environ.get("DSTREAM_CONFIG") or os.path.exists("dstream.hcl"))
+
+
+def _open(args: argparse.Namespace) -> tuple[Optional[Project], StateStore]:
+    if not _has_config(args):
+        return None, open_store(StateSpec(), os.getcwd())
+    project = load_project_from_args(args)
+    return project, open_store(project.state, project.base_dir)
+
+
+def _check_task(project: Optional[Project], task: str, force: bool) -> None:
+    """Catch typos: a checkpoint for a task the configuration does not define would never
+    be read."""
+    if project is None or force or task in project.tasks:
+        return
+    guess = nearest(task, project.tasks)
+    known = ", ".join(sorted(project.tasks)) or "none"
+    hint = f"did you mean {guess!r}? " if guess else ""
+    raise UsageError(
+        f"no task named {task!r} in the configuration",
+        hint=f"{hint}tasks defined: {known}; pass --force to use this name anyway",
+    )
+
+
+def _when(timestamp: float) -> str:
+    moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _document(record: StateRecord) -> dict[str, Any]:
+    return {**record.to_dict(), "updated": _when(record.updated_at)}
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _parse_value(text: str) -> Any:
+    if text == "-":
+        text = sys.stdin.read()
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(
+            f"the checkpoint is not valid JSON: {exc}",
+            hint="quote it for the shell, e.g. dstream state set TASK '{\"seq\": 100}'; "
+            "a string needs JSON quotes too: '\"abc\"'",
+        ) from None
+
+
+def execute(args: argparse.Namespace, view: View) -> int:
+    project, store = _open(args)
+    try:
+        if args.action == "list":
+            return _list(project, store, view)
+        if args.action == "show":
+            return _show(project, store, view, args.task)
+        _check_task(project, args.task, args.force)
+        if args.action == "set":
+            return _set(store, view, args.task, _parse_value(args.value))
+        return _reset(store, view, args.task)
+    finally:
+        store.close()
+
+
+def _list(project: Optional[Project], store: StateStore, view: View) -> int:
+    records = store.tasks()
+    stored = {record.task for record in records}
+    without = sorted(set(project.tasks) - stored) if project else []
+    if view.json:
+        view.document(
+            {
+                "store": store.description,
+                "tasks": [_document(record) for record in records],
+                "without_checkpoint": without,
+            }
+        )
+        return 0
+    view.info(f"state: {store.description}")
+    if not records and not without:
+        view.line("no stored checkpoints")
+        return 0
+    width = max([len(r.task) for r in records] + [len(t) for t in without] + [4])
+    view.line(f"{'TASK':<{width}}  {'SEQ':>6}  {'UPDATED':<20}  CHECKPOINT")
+    for record in records:
+        shown = _json_text(record.checkpoint)
+        if len(shown) > _SHOWN_WIDTH:
+            shown = shown[: _SHOWN_WIDTH - 3] + "..."
+        view.line(
+            f"{record.task:<{width}}  {record.sequence:>6}  {_when(record.updated_at):<20}  {shown}"
+        )
+    for task in without:
+        view.line(f"{task:<{width}}  {'-':>6}  {'-':<20}  (none: starts from the beginning)")
+    return 0
+
+
+def _show(project: Optional[Project], store: StateStore, view: View, task: str) -> int:
+    record = store.get(task)
+    if record is None and project is not None and task not in project.tasks:
+        _check_task(project, task, force=False)
+    if view.json:
+        if record is None:
+            view.document({"task": task, "stored": False, "checkpoint": None})
+        else:
+            view.document({**_document(record), "stored": True})
+        return 0
+    if record is None:
+        view.info(f"task {task!r} has no stored checkpoint: its next run starts from the beginning")
+        return 0
+    view.info(
+        f"task {task!r}: checkpoint #{record.sequence}, stored {_when(record.updated_at)} "
+        f"in {store.description}"
+    )
+    view.line(orjson.dumps(record.checkpoint, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def _set(store: StateStore, view: View, task: str, value: Any) -> int:
+    previous = store.get(task)
+    store.put(task, value)
+    record = store.get(task)
+    if view.json:
+        view.document(
+            {
+                **(_document(record) if record else {"task": task, "checkpoint": value}),
+                "previous": previous.checkpoint if previous else None,
+                "had_previous": previous is not None,
+            }
+        )
+        return 0
+    if previous is not None:
+        view.info(f"previous checkpoint: {_json_text(previous.checkpoint)}")
+    view.line(f"task {task!r}: checkpoint set to {_json_text(value)}")
+    return 0
+
+
+def _reset(store: StateStore, view: View, task: str) -> int:
+    previous = store.get(task)
+    removed = store.reset(task)
+    if view.json:
+        view.document(
+            {"task": task, "reset": removed, "previous": previous.checkpoint if previous else None}
+        )
+        return 0
+    if not removed:
+        view.line(f"task {task!r} had no stored checkpoint; nothing to reset")
+        return 0
+    if previous is not None:  # so a mistaken reset can be undone with `state set`
+        view.info(f"previous checkpoint: {_json_text(previous.checkpoint)}")
+    view.line(f"task {task!r}: checkpoint reset; its next run starts from the beginning")
+    return 0
