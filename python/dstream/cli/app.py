@@ -53,6 +53,12 @@ def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"dstream {name}", description=help_)
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--log-level", help="debug, info, warning, error (default: $DSTREAM_LOG_LEVEL or info)"
+    )
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), help="default: $DSTREAM_LOG_FORMAT or text"
+    )
     module.add_arguments(parser)  # type: ignore[attr-defined]
     return parser, module
 
@@ -74,10 +80,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_USAGE
     parser, module = build_parser(name)
     args = parser.parse_args(argv[1:])
+    from dstream import logs
     from dstream.cli.view import View
 
     view = View(json=args.json)
     try:
+        logs.setup(args.log_level, args.log_format)
         return int(module.execute(args, view) or 0)  # type: ignore[attr-defined]
     except DstreamError as exc:
         view.error(exc)

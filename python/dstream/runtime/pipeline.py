@@ -19,12 +19,13 @@ from typing import Any, Callable, Optional
 
 import orjson
 
+from dstream import logs
 from dstream.config.model import Project, TaskSpec
 from dstream.errors import DstreamError, FrameError, Interrupted, ProviderError
 from dstream.protocol.messages import parse_handshake
 from dstream.runtime.checkpoints import CheckpointTracker, is_ack
 from dstream.runtime.mailbox import Latest
-from dstream.runtime.process import LogSink, ProviderProcess, default_log_sink, start_provider
+from dstream.runtime.process import ProviderProcess, start_provider
 
 SUPERVISE_TICK = 0.1
 
@@ -74,7 +75,6 @@ class Stop:
 class RunHooks:
     """What the caller wants to see of a run (progress displays, metrics, tests)."""
 
-    log_sink: LogSink = default_log_sink
     on_output_line: Optional[Callable[[bytes], None]] = None  # non-ack output stdout lines
     on_start: Optional[Callable[[TaskSpec, Any], None]] = None  # (task, pump) once pumping
     on_checkpoint: Optional[Callable[[TaskSpec, Any], None]] = None  # after it is stored
@@ -120,22 +120,19 @@ class TaskRun:
     # -- start ---------------------------------------------------------------------------
     def _start(self, state: Any) -> None:
         task, base = self.task, self.project.base_dir
-        sink = self.hooks.log_sink
-        prefix = self._prefix
+        sink = self._log_sink
         self.output = start_provider(
-            task.output, task=task, command="run", base_dir=base, log_sink=sink,
-            log_prefix=prefix("output"),
-        )  # fmt: skip
+            task.output, task=task, command="run", base_dir=base, log_sink=sink
+        )
         self.input = start_provider(
-            task.input, task=task, command="run", state=state, base_dir=base, log_sink=sink,
-            log_prefix=prefix("input"),
-        )  # fmt: skip
+            task.input, task=task, command="run", state=state, base_dir=base, log_sink=sink
+        )
         self.input.handshake(task.start_timeout)
         if "commit-notices" not in self.input.features:
             self.input.close_stdin()
 
-    def _prefix(self, role: str) -> str:
-        return f"{self.task.name}/{role}" if self.task_prefixes else role
+    def _log_sink(self, task: str, role: str, text: str) -> None:
+        logs.provider_line(task, role, text, None, several=self.task_prefixes)
 
     def _pump_options(self, start_offset: int) -> Any:
         from dstream import _core

@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 
 import orjson
 
+from dstream import logs
 from dstream.config.model import ProviderSpec, TaskSpec
 from dstream.errors import ProviderError
 from dstream.protocol import frames
@@ -29,31 +30,12 @@ from dstream.runtime.resolve import resolve
 STDERR_TAIL_LINES = 20
 MAX_STDERR_LINE = 64 * 1024
 
-# (role, text, level or None) -> None; the runtime's logging decides where it goes.
-LogSink = Callable[[str, str, Optional[str]], None]
+# (task, role, raw stderr line) -> None; dstream.logs decides how it is shown.
+LogSink = Callable[[str, str, str], None]
 
 
-def default_log_sink(prefix: str, text: str, level: Optional[str]) -> None:
-    tag = f"[{level}] " if level else ""
-    sys.stderr.write(f"{prefix}: {tag}{text}\n")
-    sys.stderr.flush()
-
-
-def format_log_line(raw: str) -> tuple[str, Optional[str]]:
-    """A provider's stderr line as (text, level): JSON records `{"level","msg",...}`
-    (contract section 6) become `msg k=v ...`; anything else is free text."""
-    if raw.startswith("{"):
-        try:
-            record = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return raw, None
-        if isinstance(record, dict) and "level" in record and "msg" in record:
-            extra = " ".join(
-                f"{k}={v}" for k, v in record.items() if k not in ("level", "msg", "time", "ts")
-            )
-            text = f"{record['msg']} {extra}".rstrip()
-            return text, str(record["level"]).lower()
-    return raw, None
+def default_log_sink(task: str, role: str, text: str) -> None:
+    logs.provider_line(task, role, text, None, several=False)
 
 
 def _child_setup(parent_pid: int) -> Callable[[], None]:
@@ -79,8 +61,8 @@ class ProviderProcess:
         *,
         role: str,
         label: str,
+        task_name: str = "",
         log_sink: LogSink = default_log_sink,
-        log_prefix: Optional[str] = None,
     ) -> None:
         self.popen = popen
         self.role = role
@@ -93,7 +75,7 @@ class ProviderProcess:
         self._stdout_eof = False
         self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self._log_sink = log_sink
-        self._log_prefix = log_prefix or role
+        self._task_name = task_name
         self._stderr_thread = threading.Thread(
             target=self._forward_stderr, name=f"{role}-stderr", daemon=True
         )
@@ -210,8 +192,7 @@ class ProviderProcess:
                 if not text:
                     continue
                 self._tail.append(text)
-                message, level = format_log_line(text)
-                self._log_sink(self._log_prefix, message, level)
+                self._log_sink(self._task_name, self.role, text)
         except (OSError, ValueError):
             pass
 
@@ -283,10 +264,9 @@ def start_provider(
     extra: Optional[dict[str, Any]] = None,
     base_dir: str = ".",
     log_sink: LogSink = default_log_sink,
-    log_prefix: Optional[str] = None,
 ) -> ProviderProcess:
     """Start a provider and write its command line (contract section 1). Its stderr
-    lines reach `log_sink` prefixed with `log_prefix` (default: the role)."""
+    lines go to `log_sink`."""
     launch = resolve(spec, base_dir)
     label = f"{spec.role} {spec.source!r}"
     env = provider_env(spec, task)
@@ -316,7 +296,7 @@ def start_provider(
                 hint="check that the file is an executable for this platform",
             ) from exc
     proc = ProviderProcess(
-        popen, role=spec.role, label=label, log_sink=log_sink, log_prefix=log_prefix
+        popen, role=spec.role, label=label, task_name=task.name, log_sink=log_sink
     )
     line = command_line(command, spec.config, task=task.name, role=spec.role, state=state)
     if extra:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Optional
 
+from dstream import logs
 from dstream.config.model import Project, TaskSpec
 from dstream.errors import ConfigError, DstreamError, FrameError, ProviderError
 from dstream.runtime.pipeline import RunHooks, RunSummary, Stop, TaskRun, install_signal_handlers
@@ -65,10 +66,12 @@ def run_task(
         if not _restartable(summary) or retries_left <= 0 or stop.requests:
             break
         delay = min(task.restart.backoff * 2 ** (attempt - 1), task.restart.max_backoff)
-        hooks.log_sink(
+        logs.log.warning(
+            "task %s: %s; restarting in %g s (%d attempt(s) left)",
             task.name,
-            f"{summary.error}; restarting in {delay:g} s ({retries_left} attempt(s) left)",
-            "warning",
+            summary.error,
+            delay,
+            retries_left,
         )
         if stop.event.wait(delay) or stop.requests:
             break
