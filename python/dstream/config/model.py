@@ -96,6 +96,9 @@ class Project:
     base_dir: str = "."
     # Values of sensitive variables, so views can redact them wherever they appear.
     sensitive_values: frozenset[str] = frozenset()
+    # Warnings found while loading ("file:line:col: message"), e.g. deprecated names;
+    # `dstream lint` shows them, the runtime may print them to stderr.
+    warnings: list[str] = field(default_factory=list)
 
     def task(self, name: str) -> TaskSpec:
         from dstream.errors import UsageError

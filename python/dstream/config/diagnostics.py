@@ -1,0 +1,56 @@
+"""Errors and warnings found while loading, collected so `dstream lint` can show all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from dstream.config.model import Location
+from dstream.errors import ConfigError
+
+
+@dataclass
+class Diagnostic:
+    severity: str  # "error" | "warning"
+    message: str
+    location: Optional[Location] = None
+    hint: Optional[str] = None
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        return f"{where}{self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"severity": self.severity, "message": self.message}
+        if self.location is not None:
+            out["location"] = str(self.location)
+            out["file"] = self.location.file
+            out["line"] = self.location.line
+            out["column"] = self.location.column
+        if self.hint:
+            out["hint"] = self.hint
+        return out
+
+
+@dataclass
+class Diagnostics:
+    items: list[Diagnostic] = field(default_factory=list)
+    # The first error as raised, so load_project can re-raise it unchanged.
+    first_error: Optional[ConfigError] = None
+
+    def error(self, exc: ConfigError) -> None:
+        if self.first_error is None:
+            self.first_error = exc
+        location = exc.location if isinstance(exc.location, Location) else None
+        self.items.append(Diagnostic("error", exc.reason, location, exc.hint))
+
+    def warn(self, message: str, location: Optional[Location], hint: Optional[str] = None) -> None:
+        self.items.append(Diagnostic("warning", message, location, hint))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == "warning"]

@@ -1,0 +1,685 @@
+"""Evaluates HCL2 expressions (python-hcl2's Lark trees) to plain Python values.
+
+No PyPI package evaluates HCL2 completely, so this covers what a dstream.hcl needs:
+literals, string templates with `${}` and `%{if}`/`%{for}`, heredocs, lists, objects,
+`local.*`, `var.*`, indexing, splats, operators, conditionals, `for` expressions and
+the functions in dstream.config.functions. Every error carries file:line:col.
+
+Values: str, int, float, bool, None, list, dict — numbers stay numbers, lists and maps
+keep their type (a string that is exactly "${local.list}" yields the list, as in HCL).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from lark import Token, Tree
+
+from dstream.cli.view import nearest
+from dstream.config.functions import (
+    FUNCTIONS,
+    CallContext,
+    FunctionError,
+    to_number,
+    to_string,
+    type_name,
+)
+from dstream.config.model import Location
+from dstream.config.syntax import Attribute, Node, SourceFile, locate, trees
+from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION
+from dstream.errors import ConfigError
+
+# Names a local may not take: they are roots of references or words of the language.
+RESERVED_NAMES = frozenset(
+    {
+        "local",
+        "locals",
+        "var",
+        "variable",
+        "env",
+        "task",
+        "each",
+        "count",
+        "self",
+        "path",
+        "module",
+        "terraform",
+        "data",
+        "resource",
+        "for",
+        "in",
+        "if",
+        "true",
+        "false",
+        "null",
+    }
+)
+_SIMPLE_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
+
+
+@dataclass
+class VariableValue:
+    value: Any
+    sensitive: bool = False
+
+
+@dataclass
+class Module:
+    """What every file of one configuration shares: locals, variables, environment."""
+
+    environ: dict[str, str]
+    variables: dict[str, VariableValue] = field(default_factory=dict)
+    local_defs: dict[str, tuple[Attribute, SourceFile]] = field(default_factory=dict)
+    local_values: dict[str, Any] = field(default_factory=dict)
+    evaluating: list[str] = field(default_factory=list)  # locals being evaluated, in order
+    base_dir: str = "."
+
+    def local(self, name: str, where: Location) -> Any:
+        if name in self.local_values:
+            return self.local_values[name]
+        if name not in self.local_defs:
+            known = sorted(self.local_defs)
+            guess = nearest(name, known)
+            hint = f"did you mean local.{guess}? " if guess else ""
+            hint += (
+                f"defined locals: {', '.join(known)}"
+                if known
+                else "no locals are defined; add `locals { " + name + " = ... }`"
+            )
+            raise ConfigError(f"undefined local value local.{name}", location=where, hint=hint)
+        if name in self.evaluating:
+            cycle = [*self.evaluating[self.evaluating.index(name) :], name]
+            attribute = self.local_defs[name][0]
+            raise ConfigError(
+                "locals refer to each other in a cycle: "
+                + " -> ".join(f"local.{n}" for n in cycle),
+                location=attribute.location,
+                hint="break the cycle: one of these locals must not depend on the others",
+            )
+        attribute, source = self.local_defs[name]
+        self.evaluating.append(name)
+        try:
+            value = Evaluator(source, self).eval(attribute.expr)
+        finally:
+            self.evaluating.pop()
+        self.local_values[name] = value
+        return value
+
+
+class Evaluator:
+    def __init__(
+        self,
+        source: SourceFile,
+        module: Module,
+        *,
+        names: Optional[dict[str, Any]] = None,
+        allow_references: bool = True,
+    ) -> None:
+        self.source = source
+        self.module = module
+        self.names = names or {}  # for-expression variables
+        self.allow_references = allow_references  # False for variable defaults
+        import os
+
+        self.context = CallContext(module.environ, os.path.dirname(source.path) or ".")
+
+    def where(self, node: Node) -> Location:
+        return locate(node, self.source.source_map)
+
+    def fail(self, node: Node, reason: str, hint: Optional[str] = None) -> ConfigError:
+        return ConfigError(reason, location=self.where(node), hint=hint)
+
+    def child(self, names: dict[str, Any]) -> Evaluator:
+        merged = dict(self.names)
+        merged.update(names)
+        return Evaluator(
+            self.source, self.module, names=merged, allow_references=self.allow_references
+        )
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    def eval(self, node: Node) -> Any:
+        if isinstance(node, Token):
+            raise self.fail(node, f"unexpected {node.value!r}")
+        handler = getattr(self, "_" + node.data, None)
+        if handler is None:
+            raise self.fail(node, f"expressions of kind {node.data} are not supported")
+        return handler(node)
+
+    def _expr_term(self, node: Tree) -> Any:
+        inner = trees(node)
+        if len(inner) != 1:
+            raise self.fail(node, "malformed expression")
+        return self.eval(inner[0])
+
+    def _int_lit(self, node: Tree) -> Any:
+        return int(str(node.children[0]))
+
+    def _float_lit(self, node: Tree) -> Any:
+        return float(str(node.children[0]))
+
+    def _literal_value(self, node: Tree) -> Any:
+        return {"true": True, "false": False, "null": None}[str(node.children[0])]
+
+    def _tuple(self, node: Tree) -> Any:
+        return [self.eval(item) for item in trees(node)]
+
+    def _object(self, node: Tree) -> Any:
+        out: dict[str, Any] = {}
+        for element in trees(node):
+            key_node, value_node = trees(element)
+            key = self._object_key(key_node)
+            if key in out:
+                raise self.fail(key_node, f"key {key!r} appears twice in this object")
+            out[key] = self.eval(value_node)
+        return out
+
+    def _object_key(self, node: Tree) -> str:
+        inner = trees(node)[0] if trees(node) else node.children[0]
+        if isinstance(inner, Token):  # a keyword used as a key: `in = 1`
+            return str(inner.value)
+        # A bare name is the key itself, as in HCL: `{ host = "x" }`.
+        if inner.data == "keyword":
+            return str(inner.children[0])
+        if inner.data == "expr_term":
+            term = trees(inner)
+            bare = len(inner.children) == 1  # `(name)` is an expression, `name` a key
+            if bare and len(term) == 1 and term[0].data in ("identifier", "literal_value"):
+                return str(term[0].children[0])
+        value = self.eval(inner)
+        try:
+            return to_string(value, "an object key")
+        except FunctionError as exc:
+            raise self.fail(inner, exc.reason, exc.hint) from None
+
+    # -- strings -------------------------------------------------------------------------
+
+    def _string(self, node: Tree) -> Any:
+        parts = [c for c in node.children if isinstance(c, Tree) and c.data == "string_part"]
+        return self._template([p.children[0] for p in parts], node)
+
+    def _template_string(self, node: Tree) -> Any:
+        raw = str(node.children[0])[2:-2]  # \"...\" inside a directive
+        return _unescape(raw)
+
+    def _template(self, parts: list[Node], node: Tree) -> Any:
+        items: list[list[Any]] = []
+        for part in parts:
+            if isinstance(part, Token):
+                if part.type == "ESCAPED_INTERPOLATION" or part.type == "ESCAPED_DIRECTIVE":
+                    items.append(["text", str(part.value)[1:]])
+                else:
+                    items.append(["text", _unescape(str(part.value))])
+            elif part.data == "interpolation":
+                items.append(["interp", trees(part)[0]])
+            else:
+                tokens = [str(t) for t in part.children if isinstance(t, Token)]
+                strip_left = len(tokens) > 1 and tokens[1] == "~"
+                strip_right = len(tokens) > 1 and tokens[-2] == "~"
+                kind = part.data.replace("template_", "").replace("_start", "")
+                items.append([kind, part, strip_left, strip_right])
+        if len(items) == 1 and items[0][0] == "interp":
+            return self.eval(items[0][1])  # "${x}" is x itself, whatever its type
+        for index, item in enumerate(items):
+            if item[0] in ("if", "else", "endif", "for", "endfor"):
+                if item[2] and index > 0 and items[index - 1][0] == "text":
+                    items[index - 1][1] = items[index - 1][1].rstrip()
+                if item[3] and index + 1 < len(items) and items[index + 1][0] == "text":
+                    items[index + 1][1] = items[index + 1][1].lstrip()
+        text, _end = self._render(items, 0, node, stop=())
+        return text
+
+    def _render(
+        self, items: list[list[Any]], start: int, node: Tree, stop: tuple[str, ...]
+    ) -> tuple[str, int]:
+        out: list[str] = []
+        index = start
+        while index < len(items):
+            item = items[index]
+            kind = item[0]
+            if kind in stop:
+                return "".join(out), index
+            if kind == "text":
+                out.append(item[1])
+                index += 1
+            elif kind == "interp":
+                out.append(self._interpolated(item[1]))
+                index += 1
+            elif kind == "if":
+                condition = self._bool(trees(item[1])[0])
+                then_text, index = self._render(items, index + 1, node, ("else", "endif"))
+                else_text = ""
+                if index < len(items) and items[index][0] == "else":
+                    else_text, index = self._render(items, index + 1, node, ("endif",))
+                if index >= len(items):
+                    raise self.fail(item[1], "%{if} without %{endif}")
+                out.append(then_text if condition else else_text)
+                index += 1
+            elif kind == "for":
+                names = [str(t.children[0]) for t in trees(item[1]) if t.data == "identifier"]
+                collection = self.eval(trees(item[1])[-1])
+                _, end = self._render_skip(items, index + 1, item[1])
+                for key, value in _pairs(collection, self, trees(item[1])[-1]):
+                    bound = (
+                        {names[0]: value} if len(names) == 1 else {names[0]: key, names[1]: value}
+                    )
+                    text, _ = self.child(bound)._render(items, index + 1, node, ("endfor",))
+                    out.append(text)
+                index = end + 1
+            else:
+                raise self.fail(item[1], f"%{{{kind}}} without its opening directive")
+        if stop:
+            raise self.fail(node, f"template is missing %{{{stop[-1]}}}")
+        return "".join(out), index
+
+    def _render_skip(self, items: list[list[Any]], start: int, opener: Tree) -> tuple[str, int]:
+        depth = 0
+        for index in range(start, len(items)):
+            if items[index][0] == "for":
+                depth += 1
+            elif items[index][0] == "endfor":
+                if depth == 0:
+                    return "", index
+                depth -= 1
+        raise self.fail(opener, "%{for} without %{endfor}")
+
+    def _interpolated(self, node: Node) -> str:
+        value = self.eval(node)
+        if value is None:
+            raise self.fail(node, "a template interpolates null", 'use coalesce(x, "")')
+        try:
+            return to_string(value, "an interpolated value")
+        except FunctionError as exc:
+            raise self.fail(node, exc.reason, exc.hint) from None
+
+    def _heredoc_template(self, node: Tree) -> Any:
+        return self._heredoc(node, trim=False)
+
+    def _heredoc_template_trim(self, node: Tree) -> Any:
+        return self._heredoc(node, trim=True)
+
+    def _heredoc(self, node: Tree, trim: bool) -> Any:
+        raw = str(node.children[0])
+        lines = raw.split("\n")
+        body_lines = lines[1:-2]  # drop `<<EOT` and the closing marker line
+        if trim:
+            indents = [len(line) - len(line.lstrip()) for line in body_lines if line.strip()]
+            cut = min(indents) if indents else 0
+            body_lines = [line[cut:] for line in body_lines]
+        body = "\n".join(body_lines) + ("\n" if body_lines else "")
+        return self._heredoc_body(body, node)
+
+    def _heredoc_body(self, body: str, node: Tree) -> str:
+        from hcl2.api import parses_to_tree
+
+        out: list[str] = []
+        index = 0
+        while index < len(body):
+            if body.startswith("$${", index) or body.startswith("%%{", index):
+                out.append(body[index + 1 : index + 3])
+                index += 3
+            elif body.startswith("${", index):
+                end = _closing_brace(body, index + 2)
+                if end < 0:
+                    raise self.fail(node, "heredoc has a `${` without its `}`")
+                try:
+                    tree = parses_to_tree(f"x = ({body[index + 2 : end]})\n")
+                except Exception:
+                    raise self.fail(
+                        node, f"heredoc interpolation {body[index : end + 1]!r} is not valid"
+                    ) from None
+                attribute = next(tree.find_data("attribute"))
+                out.append(self._interpolated_detached(attribute.children[-1], node))
+                index = end + 1
+            elif body.startswith("%{", index):
+                raise self.fail(
+                    node,
+                    "%{ } directives are not supported in heredocs",
+                    "use a quoted string for %{if}/%{for}, or a for expression with join()",
+                )
+            else:
+                out.append(body[index])
+                index += 1
+        return "".join(out)
+
+    def _interpolated_detached(self, expr: Tree, node: Tree) -> str:
+        # The expression was re-parsed from the heredoc text: its positions are
+        # relative, so errors point at the heredoc itself.
+        try:
+            return self._interpolated(expr)
+        except ConfigError as exc:
+            exc.location = self.where(node)
+            raise
+
+    # -- names and references ----------------------------------------------------------
+
+    def _identifier(self, node: Tree) -> Any:
+        name = str(node.children[0])
+        if name in self.names:
+            return self.names[name]
+        if name in ("local", "var"):
+            raise self.fail(node, f"`{name}` must be followed by .NAME, as in {name}.example")
+        hint = (
+            'values come from local.NAME, var.NAME or env("NAME"); '
+            f'if you meant the text, quote it: "{name}"'
+        )
+        raise self.fail(node, f"unknown name `{name}`", hint)
+
+    def _get_attr_expr_term(self, node: Tree) -> Any:
+        base, attr = node.children
+        name_node = trees(attr)[0]
+        name = str(name_node.children[0])
+        root = _root_name(base)
+        if root == "local" and root not in self.names:
+            self._check_references(node, "local")
+            return self.module.local(name, self.where(name_node))
+        if root == "var" and root not in self.names:
+            self._check_references(node, "var")
+            return self._variable(name, name_node)
+        value = self.eval(base)
+        return self._attribute_of(value, name, name_node)
+
+    def _check_references(self, node: Tree, root: str) -> None:
+        if not self.allow_references:
+            raise self.fail(
+                node,
+                f"a variable's default cannot refer to {root}.*",
+                "defaults must be constant; compute derived values in `locals`",
+            )
+
+    def _variable(self, name: str, node: Tree) -> Any:
+        if name not in self.module.variables:
+            known = sorted(self.module.variables)
+            guess = nearest(name, known)
+            hint = f"did you mean var.{guess}? " if guess else ""
+            hint += (
+                f"declared variables: {', '.join(known)}"
+                if known
+                else f'declare it: variable "{name}" {{ default = ... }}'
+            )
+            raise self.fail(node, f"undeclared variable var.{name}", hint)
+        return self.module.variables[name].value
+
+    def _attribute_of(self, value: Any, name: str, node: Node) -> Any:
+        if isinstance(value, dict):
+            if name in value:
+                return value[name]
+            guess = nearest(name, value)
+            hint = f"did you mean .{guess}?" if guess else f"keys: {', '.join(sorted(value))}"
+            raise self.fail(node, f"object has no key {name!r}", hint)
+        raise self.fail(node, f"cannot take .{name} of a {type_name(value)}")
+
+    def _index_expr_term(self, node: Tree) -> Any:
+        base, index = node.children
+        return self._apply_index(self.eval(base), index)
+
+    def _apply_index(self, value: Any, index: Tree) -> Any:
+        if index.data == "short_index":
+            key: Any = int(str(index.children[-1]))
+            where: Node = index
+        else:
+            where = trees(index)[0]
+            key = self.eval(where)
+        if isinstance(value, list):
+            try:
+                position = to_number(key, "a list index")
+            except FunctionError as exc:
+                raise self.fail(where, exc.reason) from None
+            if not float(position).is_integer() or not 0 <= int(position) < len(value):
+                raise self.fail(
+                    where, f"index {key} is out of range: the list has {len(value)} element(s)"
+                )
+            return value[int(position)]
+        if isinstance(value, dict):
+            text = to_string(key, "a key") if not isinstance(key, (list, dict)) else None
+            if text is None:
+                raise self.fail(where, "an object key must be a string")
+            return self._attribute_of(value, text, where)
+        raise self.fail(where, f"cannot index a {type_name(value)}")
+
+    def _splat(self, node: Tree) -> Any:
+        base, splat = node.children
+        value = self.eval(base)
+        if value is None:
+            return []
+        items = value if isinstance(value, list) else [value]
+        steps = trees(splat)
+        out = []
+        for item in items:
+            for step in steps:
+                if step.data == "get_attr":
+                    name_node = trees(step)[0]
+                    item = self._attribute_of(item, str(name_node.children[0]), name_node)
+                else:
+                    item = self._apply_index(item, step)
+            out.append(item)
+        return out
+
+    _attr_splat_expr_term = _splat
+    _full_splat_expr_term = _splat
+
+    # -- operators -----------------------------------------------------------------------
+
+    def _bool(self, node: Node) -> bool:
+        value = self.eval(node)
+        if isinstance(value, bool):
+            return value
+        if value in ("true", "false"):
+            return value == "true"
+        raise self.fail(node, f"expected true or false, got a {type_name(value)}")
+
+    def _number(self, node: Node) -> Any:
+        value = self.eval(node)
+        try:
+            return to_number(value, "operand")
+        except FunctionError as exc:
+            raise self.fail(node, exc.reason, exc.hint) from None
+
+    def _conditional(self, node: Tree) -> Any:
+        condition, then_node, else_node = trees(node)
+        return self.eval(then_node) if self._bool(condition) else self.eval(else_node)
+
+    def _unary_op(self, node: Tree) -> Any:
+        operator = str(node.children[0])
+        operand = node.children[1]
+        if operator == "!":
+            return not self._bool(operand)
+        return -self._number(operand)
+
+    def _binary_op(self, node: Tree) -> Any:
+        left_node, term = trees(node)[:2]
+        operator_node, right_node = trees(term)[:2]
+        operator = str(operator_node.children[0]).strip()
+        if operator == "&&":
+            return self._bool(left_node) and self._bool(right_node)
+        if operator == "||":
+            return self._bool(left_node) or self._bool(right_node)
+        if operator in ("==", "!="):
+            equal = _equal(self.eval(left_node), self.eval(right_node))
+            return equal if operator == "==" else not equal
+        left, right = self._number(left_node), self._number(right_node)
+        if operator in ("/", "%") and right == 0:
+            raise self.fail(right_node, "division by zero")
+        if operator == "+":
+            return left + right
+        if operator == "-":
+            return left - right
+        if operator == "*":
+            return left * right
+        if operator == "/":
+            result = left / right
+            return int(result) if result.is_integer() and isinstance(left, int) else result
+        if operator == "%":
+            return left % right
+        return {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[
+            operator
+        ]
+
+    # -- functions and for expressions -------------------------------------------------
+
+    def _function_call(self, node: Tree) -> Any:
+        parts = trees(node)
+        name_node = parts[0]
+        name = str(name_node.children[0])
+        arguments = next((p for p in parts if p.data == "arguments"), None)
+        args: list[Any] = []
+        expand_last = False
+        if arguments is not None:
+            args = [self.eval(a) for a in trees(arguments)]
+            expand_last = any(
+                isinstance(t, Token) and t.type == "ELLIPSIS" for t in arguments.children
+            )
+        if expand_last:
+            if not args or not isinstance(args[-1], list):
+                raise self.fail(node, "`...` needs a list as the last argument")
+            args = args[:-1] + list(args[-1])
+        if name in (TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION):
+            return self._template_env(name, args, node)
+        function = FUNCTIONS.get(name)
+        if function is None:
+            guess = nearest(name, FUNCTIONS)
+            hint = f"did you mean {guess}()? " if guess else ""
+            raise self.fail(
+                name_node,
+                f"unknown function {name}()",
+                hint + "known functions: " + ", ".join(sorted(FUNCTIONS)),
+            )
+        try:
+            return function(self.context, args)
+        except FunctionError as exc:
+            raise self.fail(node, exc.reason, exc.hint) from None
+
+    def _template_env(self, function: str, args: list[Any], node: Tree) -> Any:
+        name, number = str(args[0]), int(args[1])
+        use = self.source.rewritten.uses[number]
+        if name not in self.module.environ:
+            raise ConfigError(
+                f'environment variable {name} is not set (read by {{{{ env "{name}" }}}})',
+                location=use.location,
+                hint=f"export {name}=... before running dstream; for a default write "
+                f'env("{name}", "value") instead of the template',
+            )
+        value = self.module.environ[name]
+        if function == TEMPLATE_VALUE_FUNCTION:
+            # Pasted unquoted in the original, `port = {{ env "PORT" }}` was a number.
+            if value in ("true", "false"):
+                return value == "true"
+            if _SIMPLE_NUMBER.match(value):
+                return to_number(value)
+        return value
+
+    def _for_intro(self, node: Tree) -> tuple[list[str], Any, Tree]:
+        names = [str(t.children[0]) for t in trees(node) if t.data == "identifier"]
+        collection_node = next(t for t in trees(node) if t.data != "identifier")
+        return names, self.eval(collection_node), collection_node
+
+    def _for_iterations(self, node: Tree) -> list[tuple[Evaluator, list[Tree]]]:
+        parts = trees(node)
+        names, collection, collection_node = self._for_intro(parts[0])
+        condition = next((p for p in parts if p.data == "for_cond"), None)
+        out = []
+        for key, value in _pairs(collection, self, collection_node):
+            bound = {names[0]: value} if len(names) == 1 else {names[0]: key, names[1]: value}
+            scope = self.child(bound)
+            if condition is not None and not scope._bool(trees(condition)[0]):
+                continue
+            out.append((scope, [p for p in parts[1:] if p.data != "for_cond"]))
+        return out
+
+    def _for_tuple_expr(self, node: Tree) -> Any:
+        return [scope.eval(exprs[0]) for scope, exprs in self._for_iterations(node)]
+
+    def _for_object_expr(self, node: Tree) -> Any:
+        grouping = any(isinstance(t, Token) and t.type == "ELLIPSIS" for t in node.children)
+        out: dict[str, Any] = {}
+        for scope, exprs in self._for_iterations(node):
+            key_node, value_node = exprs[0], exprs[1]
+            try:
+                key = to_string(scope.eval(key_node), "a for-expression key")
+            except FunctionError as exc:
+                raise self.fail(key_node, exc.reason, exc.hint) from None
+            value = scope.eval(value_node)
+            if grouping:
+                out.setdefault(key, []).append(value)
+            elif key in out:
+                raise self.fail(
+                    key_node,
+                    f"for expression produces the key {key!r} twice",
+                    "add `...` after the value to group values by key",
+                )
+            else:
+                out[key] = value
+        return out
+
+
+def _pairs(collection: Any, evaluator: Evaluator, node: Node) -> list[tuple[Any, Any]]:
+    if isinstance(collection, list):
+        return list(enumerate(collection))
+    if isinstance(collection, dict):
+        return [(key, collection[key]) for key in sorted(collection)]
+    raise evaluator.fail(
+        node, f"a for expression needs a list or object, got a {type_name(collection)}"
+    )
+
+
+def _root_name(node: Node) -> Optional[str]:
+    if isinstance(node, Tree) and node.data == "expr_term" and len(node.children) == 1:
+        inner = node.children[0]
+        if isinstance(inner, Tree) and inner.data == "identifier":
+            return str(inner.children[0])
+    return None
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if type_name(left) != type_name(right):
+        return False
+    return bool(left == right)
+
+
+def _closing_brace(text: str, start: int) -> int:
+    depth, index, quote = 0, start, False
+    while index < len(text):
+        ch = text[index]
+        if quote:
+            if ch == "\\":
+                index += 1
+            elif ch == '"':
+                quote = False
+        elif ch == '"':
+            quote = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            if depth == 0:
+                return index
+            depth -= 1
+        index += 1
+    return -1
+
+
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
+_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def _unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code[0] in "uU" and len(code) > 1:
+            return chr(int(code[1:], 16))
+        return _SIMPLE_ESCAPES.get(code, "\\" + code)
+
+    return _ESCAPE.sub(replace, text)
+
+
+def check_local_name(name: str, where: Location) -> None:
+    if name in RESERVED_NAMES:
+        raise ConfigError(
+            f"{name!r} is a reserved word and cannot name a local value",
+            location=where,
+            hint=f"rename it, e.g. {name}_value; reserved: {', '.join(sorted(RESERVED_NAMES))}",
+        )

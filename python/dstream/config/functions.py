@@ -1,0 +1,352 @@
+"""The HCL functions a dstream.hcl may call, with Terraform's names and behaviour.
+
+Each function takes the evaluation context and already evaluated arguments and returns
+a plain Python value (str, int, float, bool, None, list, dict). A wrong call raises
+FunctionError; the evaluator adds file:line:col.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+
+class FunctionError(Exception):
+    def __init__(self, reason: str, hint: Optional[str] = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint
+
+
+class EnvUnset(FunctionError):
+    """env("NAME") of a variable that is not set and has no default."""
+
+
+@dataclass
+class CallContext:
+    environ: Mapping[str, str]
+    base_dir: str  # directory of the file being evaluated, for file()
+
+
+def type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def format_number(value: float) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def to_string(value: Any, what: str = "value") -> str:
+    """HCL's automatic conversion to string: primitives only."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return format_number(value)
+    if value is None:
+        raise FunctionError(f"{what} is null, not a string")
+    raise FunctionError(
+        f"{what} is a {type_name(value)}, not a string",
+        hint='use join(", ", ...) for a list or jsonencode(...) for any value',
+    )
+
+
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\Z")
+
+
+def to_number(value: Any, what: str = "value") -> float:
+    if isinstance(value, bool):
+        raise FunctionError(f"{what} is a bool, not a number")
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        text = value.strip()
+        return int(text) if re.fullmatch(r"-?[0-9]+", text) else float(text)
+    raise FunctionError(f"{what} {value!r} is not a number")
+
+
+def _arity(name: str, args: list[Any], low: int, high: Optional[int] = None) -> None:
+    high = low if high is None else high
+    if low <= len(args) <= high:
+        return
+    want = str(low) if low == high else f"{low} to {high}" if high < 99 else f"at least {low}"
+    raise FunctionError(f"{name}() takes {want} argument(s), got {len(args)}")
+
+
+def _string_arg(name: str, args: list[Any], index: int) -> str:
+    return to_string(args[index], f"argument {index + 1} of {name}()")
+
+
+def _list_arg(name: str, args: list[Any], index: int) -> list[Any]:
+    value = args[index]
+    if not isinstance(value, list):
+        raise FunctionError(f"argument {index + 1} of {name}() is a {type_name(value)}, not a list")
+    return value
+
+
+def _env(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("env", args, 1, 2)
+    name = _string_arg("env", args, 0)
+    if name in ctx.environ:
+        return ctx.environ[name]
+    if len(args) == 2:
+        return args[1]
+    raise EnvUnset(
+        f"environment variable {name} is not set",
+        hint=f'export {name}=..., or give a default: env("{name}", "value")',
+    )
+
+
+def _upper(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("upper", args, 1)
+    return _string_arg("upper", args, 0).upper()
+
+
+def _lower(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("lower", args, 1)
+    return _string_arg("lower", args, 0).lower()
+
+
+def _trimspace(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("trimspace", args, 1)
+    return _string_arg("trimspace", args, 0).strip()
+
+
+def _join(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("join", args, 2, 99)
+    separator = _string_arg("join", args, 0)
+    items: list[str] = []
+    for index in range(1, len(args)):
+        items.extend(
+            to_string(item, f"an element of argument {index + 1} of join()")
+            for item in _list_arg("join", args, index)
+        )
+    return separator.join(items)
+
+
+def _split(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("split", args, 2)
+    separator, text = _string_arg("split", args, 0), _string_arg("split", args, 1)
+    if not separator:
+        raise FunctionError("split() separator must not be empty")
+    return text.split(separator)
+
+
+def _concat(ctx: CallContext, args: list[Any]) -> Any:
+    out: list[Any] = []
+    for index in range(len(args)):
+        out.extend(_list_arg("concat", args, index))
+    return out
+
+
+def _merge(ctx: CallContext, args: list[Any]) -> Any:
+    out: dict[str, Any] = {}
+    for index, value in enumerate(args):
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise FunctionError(
+                f"argument {index + 1} of merge() is a {type_name(value)}, not an object"
+            )
+        out.update(value)
+    return out
+
+
+_VERB = re.compile(r"%([-+ 0#]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])")
+
+
+def _format(ctx: CallContext, args: list[Any]) -> Any:
+    """Terraform's format(): %s %d %f %v %q %t %% with flags, width and precision."""
+    _arity("format", args, 1, 99)
+    spec = _string_arg("format", args, 0)
+    values = list(args[1:])
+    out: list[str] = []
+    position = 0
+    used = 0
+    for match in _VERB.finditer(spec):
+        out.append(spec[position : match.start()])
+        position = match.end()
+        flags, width, precision, verb = match.groups()
+        if verb == "%":
+            out.append("%")
+            continue
+        if used >= len(values):
+            raise FunctionError(f"format() has more verbs than values ({match.group(0)!r})")
+        value = values[used]
+        used += 1
+        head = "%" + flags + (width or "")
+        if verb == "s":
+            out.append((head + "s") % to_string(value, "a %s value"))
+        elif verb == "d":
+            out.append((head + "d") % int(to_number(value, "a %d value")))
+        elif verb in "fFeEgG":
+            number = to_number(value, f"a %{verb} value")
+            out.append((head + (f".{precision}" if precision else "") + verb) % number)
+        elif verb == "t":
+            if not isinstance(value, bool):
+                raise FunctionError("a %t value must be a bool")
+            out.append((head + "s") % ("true" if value else "false"))
+        elif verb == "q":
+            out.append((head + "s") % json.dumps(to_string(value, "a %q value")))
+        elif verb == "v":
+            text = value if isinstance(value, str) else _jsonencode(ctx, [value])
+            out.append((head + "s") % text)
+        else:
+            raise FunctionError(f"format() does not know the verb %{verb}")
+    out.append(spec[position:])
+    if used < len(values):
+        raise FunctionError(f"format() got {len(values)} values for {used} verbs")
+    return "".join(out)
+
+
+def _replace(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("replace", args, 3)
+    text, search, replacement = (_string_arg("replace", args, i) for i in range(3))
+    if len(search) > 1 and search.startswith("/") and search.endswith("/"):
+        try:
+            pattern = re.compile(search[1:-1])
+        except re.error as exc:
+            raise FunctionError(f"replace() pattern {search} is not a valid regex: {exc}") from None
+        # Terraform spells capture references $1; Python \1.
+        return pattern.sub(re.sub(r"\$(\d+)", r"\\\1", replacement), text)
+    return text.replace(search, replacement)
+
+
+def _tostring(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("tostring", args, 1)
+    return None if args[0] is None else to_string(args[0], "argument of tostring()")
+
+
+def _tonumber(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("tonumber", args, 1)
+    return None if args[0] is None else to_number(args[0], "argument of tonumber()")
+
+
+def _tobool(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("tobool", args, 1)
+    value = args[0]
+    if value is None or isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise FunctionError(f"argument of tobool() {value!r} is not true or false")
+
+
+def _jsonencode(ctx: CallContext, args: list[Any]) -> str:
+    _arity("jsonencode", args, 1)
+    return json.dumps(args[0], ensure_ascii=False, separators=(",", ":"))
+
+
+def _jsondecode(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("jsondecode", args, 1)
+    try:
+        return json.loads(_string_arg("jsondecode", args, 0))
+    except json.JSONDecodeError as exc:
+        raise FunctionError(f"jsondecode() argument is not JSON: {exc}") from None
+
+
+def _file(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("file", args, 1)
+    path = _string_arg("file", args, 0)
+    full = path if os.path.isabs(path) else os.path.join(ctx.base_dir, path)
+    try:
+        with open(full, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise FunctionError(
+            f"file({path!r}): no such file (looked at {full})",
+            hint="paths are relative to the directory of the .hcl file",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FunctionError(f"file({path!r}) cannot be read: {exc}") from None
+
+
+def _coalesce(ctx: CallContext, args: list[Any]) -> Any:
+    for value in args:
+        if value is not None and value != "":
+            return value
+    raise FunctionError("coalesce() got no non-null, non-empty argument")
+
+
+def _length(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("length", args, 1)
+    value = args[0]
+    if isinstance(value, (str, list, dict)):
+        return len(value)
+    raise FunctionError(f"length() of a {type_name(value)}: it needs a string, list or object")
+
+
+def _keys(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("keys", args, 1)
+    if not isinstance(args[0], dict):
+        raise FunctionError(f"keys() of a {type_name(args[0])}: it needs an object")
+    return sorted(args[0])
+
+
+def _values(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("values", args, 1)
+    if not isinstance(args[0], dict):
+        raise FunctionError(f"values() of a {type_name(args[0])}: it needs an object")
+    return [args[0][key] for key in sorted(args[0])]
+
+
+def _lookup(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("lookup", args, 2, 3)
+    mapping, key = args[0], _string_arg("lookup", args, 1)
+    if not isinstance(mapping, dict):
+        raise FunctionError(f"lookup() of a {type_name(mapping)}: it needs an object")
+    if key in mapping:
+        return mapping[key]
+    if len(args) == 3:
+        return args[2]
+    raise FunctionError(f"lookup(): no key {key!r}; keys: {', '.join(sorted(mapping))}")
+
+
+def _contains(ctx: CallContext, args: list[Any]) -> Any:
+    _arity("contains", args, 2)
+    return args[1] in _list_arg("contains", args, 0)
+
+
+FUNCTIONS: dict[str, Callable[[CallContext, list[Any]], Any]] = {
+    "coalesce": _coalesce,
+    "concat": _concat,
+    "contains": _contains,
+    "env": _env,
+    "file": _file,
+    "format": _format,
+    "join": _join,
+    "jsondecode": _jsondecode,
+    "jsonencode": _jsonencode,
+    "keys": _keys,
+    "length": _length,
+    "lookup": _lookup,
+    "lower": _lower,
+    "merge": _merge,
+    "replace": _replace,
+    "split": _split,
+    "tobool": _tobool,
+    "tonumber": _tonumber,
+    "tostring": _tostring,
+    "trimspace": _trimspace,
+    "upper": _upper,
+    "values": _values,
+}

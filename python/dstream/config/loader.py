@@ -1,0 +1,609 @@
+"""Finds, parses and evaluates dstream.hcl files into a Project.
+
+`load_project` is what the runtime calls: it raises the first ConfigError. `analyze`
+does the same work but collects every error and warning, for `dstream lint`.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from dstream.cli.view import nearest
+from dstream.config.diagnostics import Diagnostics
+from dstream.config.evaluate import Evaluator, Module, VariableValue, check_local_name
+from dstream.config.functions import FunctionError, to_number, type_name
+from dstream.config.model import Location, Project, TaskSpec
+from dstream.config.schema import build_metrics, build_state, build_task
+from dstream.config.syntax import Attribute, Block, SourceFile, parse_text
+from dstream.config.templates import SourceMap
+from dstream.errors import ConfigError
+
+DEFAULT_CONFIG = "dstream.hcl"
+ENV_CONFIG = "DSTREAM_CONFIG"
+ENV_VAR_PREFIX = "DSTREAM_VAR_"
+TOP_LEVEL_BLOCKS = ("task", "locals", "variable", "state", "metrics")
+VARIABLE_ATTRIBUTES = ("default", "description", "sensitive", "type", "nullable")
+_BUILTIN_DEMO = os.path.join(os.path.dirname(__file__), "demo.hcl")
+
+
+@dataclass
+class Declared:
+    name: str
+    block: Block
+    source: SourceFile
+    kind: str = "any"  # string, number, bool, or a complex type (list, map, object, ...)
+    sensitive: bool = False
+    description: Optional[str] = None
+    has_default: bool = False
+    default: Any = None
+
+
+@dataclass
+class Analysis:
+    project: Optional[Project]
+    diagnostics: Diagnostics
+    files: list[str] = field(default_factory=list)
+    variables: dict[str, Declared] = field(default_factory=dict)
+
+
+# -- entry points ------------------------------------------------------------------------
+
+
+def load_project(
+    config: Optional[str] = None,
+    variables: Optional[list[str]] = None,
+    var_files: Optional[list[str]] = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> Project:
+    environ = dict(os.environ if environ is None else environ)
+    result = analyze(config, variables or [], var_files or [], environ)
+    return _project_or_raise(result)
+
+
+def load_project_text(
+    text: str,
+    filename: str = DEFAULT_CONFIG,
+    variables: Optional[list[str]] = None,
+    environ: Optional[Mapping[str, str]] = None,
+    var_files: Optional[list[str]] = None,
+) -> Project:
+    """Load one configuration given as text (tests, editors); `filename` names it in errors."""
+    result = analyze_texts(
+        [(filename, text)], variables or [], var_files or [], dict(environ or {})
+    )
+    return _project_or_raise(result)
+
+
+def load_builtin_demo() -> Project:
+    """The task behind `dstream run demo` when there is no dstream.hcl."""
+    with open(_BUILTIN_DEMO, encoding="utf-8") as handle:
+        text = handle.read()
+    result = analyze_texts([(_BUILTIN_DEMO, text)], [], [], dict(os.environ))
+    project = _project_or_raise(result)
+    project.base_dir = os.getcwd()  # state and relative paths belong to the user's dir
+    return project
+
+
+def _project_or_raise(result: Analysis) -> Project:
+    first = result.diagnostics.first_error
+    if first is not None:
+        more = len(result.diagnostics.errors) - 1
+        if more:
+            extra = f"{more} more error(s): `dstream lint` lists them all"
+            first.hint = f"{first.hint}; {extra}" if first.hint else extra
+        raise first
+    assert result.project is not None
+    return result.project
+
+
+def config_files(config: Optional[str], environ: Mapping[str, str]) -> tuple[list[str], str]:
+    """The .hcl files to load and the directory relative paths are resolved against."""
+    chosen = config or environ.get(ENV_CONFIG) or DEFAULT_CONFIG
+    origin = "--config" if config else (ENV_CONFIG if environ.get(ENV_CONFIG) else "default")
+    if os.path.isdir(chosen):
+        files = sorted(glob.glob(os.path.join(chosen, "*.hcl")))
+        if not files:
+            raise ConfigError(
+                f"directory {chosen} has no .hcl files",
+                location=Location(chosen),
+                hint="put dstream.hcl in it, or pass -c FILE",
+            )
+        return files, os.path.abspath(chosen)
+    if not os.path.exists(chosen):
+        where = {"--config": "given by -c/--config", ENV_CONFIG: f"from ${ENV_CONFIG}"}.get(
+            origin, "the default"
+        )
+        raise ConfigError(
+            f"configuration file {chosen} does not exist ({where})",
+            location=Location(chosen),
+            hint="create dstream.hcl or pass -c FILE|DIR; `dstream run demo` works without one",
+        )
+    return [chosen], os.path.dirname(os.path.abspath(chosen))
+
+
+def analyze(
+    config: Optional[str],
+    variables: list[str],
+    var_files: list[str],
+    environ: dict[str, str],
+) -> Analysis:
+    try:
+        files, base_dir = config_files(config, environ)
+    except ConfigError as exc:
+        diagnostics = Diagnostics()
+        diagnostics.error(exc)
+        return Analysis(None, diagnostics)
+    texts: list[tuple[str, str]] = []
+    diagnostics = Diagnostics()
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                texts.append((path, handle.read()))
+        except (OSError, UnicodeDecodeError) as exc:
+            diagnostics.error(ConfigError(f"cannot read {path}: {exc}", location=Location(path)))
+    result = analyze_texts(texts, variables, var_files, environ, base_dir, diagnostics)
+    return result
+
+
+def analyze_texts(
+    texts: list[tuple[str, str]],
+    variables: list[str],
+    var_files: list[str],
+    environ: dict[str, str],
+    base_dir: Optional[str] = None,
+    diagnostics: Optional[Diagnostics] = None,
+) -> Analysis:
+    diagnostics = diagnostics or Diagnostics()
+    if base_dir is None:
+        first = texts[0][0] if texts else DEFAULT_CONFIG
+        base_dir = os.path.dirname(os.path.abspath(first))
+    sources: list[SourceFile] = []
+    for path, text in texts:
+        try:
+            sources.append(parse_text(text, path))
+        except ConfigError as exc:
+            diagnostics.error(exc)
+    module = Module(environ=environ, base_dir=base_dir)
+    _check_top_level(sources, diagnostics)
+    declared = _declare_variables(sources, diagnostics)
+    _assign_variables(module, declared, variables, var_files, environ, diagnostics)
+    _declare_locals(module, sources, diagnostics)
+    for name in list(module.local_defs):
+        try:
+            module.local(name, module.local_defs[name][0].location)
+        except ConfigError as exc:
+            _record_once(diagnostics, exc)
+    project = _build_project(module, sources, diagnostics, base_dir)
+    for source in sources:
+        for where in source.rewritten.unsupported:
+            diagnostics.warn(
+                'only {{ env "NAME" }} templates are expanded; this one is left as text',
+                where,
+                hint='use HCL instead: env("NAME"), var.NAME or local.NAME',
+            )
+    project.warnings = [str(warning) for warning in diagnostics.warnings]
+    analysis = Analysis(project, diagnostics, [p for p, _ in texts], declared)
+    if diagnostics.errors:
+        analysis.project = None
+    return analysis
+
+
+def _record_once(diagnostics: Diagnostics, exc: ConfigError) -> None:
+    """A local's error is met again by everything using it; report it once."""
+    for item in diagnostics.errors:
+        if item.message == exc.reason and item.location == exc.location:
+            return
+    diagnostics.error(exc)
+
+
+# -- top level ---------------------------------------------------------------------------
+
+
+def _check_top_level(sources: list[SourceFile], diagnostics: Diagnostics) -> None:
+    for source in sources:
+        for name, attribute in source.body.attributes.items():
+            if name == "lock_config":
+                diagnostics.warn(
+                    "lock_config is ignored: dstream takes no distributed lock",
+                    attribute.location,
+                    hint="remove it; it is accepted so older configs keep working",
+                )
+                continue
+            diagnostics.error(
+                ConfigError(
+                    f"unexpected attribute {name!r} at the top level",
+                    location=attribute.location,
+                    hint="top-level settings live in blocks: "
+                    + ", ".join(TOP_LEVEL_BLOCKS)
+                    + "; shared values go in locals { }",
+                )
+            )
+        for block in source.body.blocks:
+            if block.type not in TOP_LEVEL_BLOCKS:
+                guess = nearest(block.type, TOP_LEVEL_BLOCKS)
+                hint = f"did you mean {guess}? " if guess else ""
+                if block.type == "dstream":
+                    hint = "the original's `dstream { }` block is gone: each task names its "
+                    hint += "providers; "
+                diagnostics.error(
+                    ConfigError(
+                        f"unknown block {block.type!r} at the top level",
+                        location=block.location,
+                        hint=hint + "allowed: " + ", ".join(TOP_LEVEL_BLOCKS),
+                    )
+                )
+
+
+# -- variables ---------------------------------------------------------------------------
+
+
+def _declare_variables(sources: list[SourceFile], diagnostics: Diagnostics) -> dict[str, Declared]:
+    declared: dict[str, Declared] = {}
+    for source in sources:
+        for block in source.body.blocks_of("variable"):
+            try:
+                item = _declare_variable(block, source)
+            except ConfigError as exc:
+                diagnostics.error(exc)
+                continue
+            if item.name in declared:
+                first = declared[item.name].block.location
+                diagnostics.error(
+                    ConfigError(
+                        f'variable "{item.name}" is declared twice (first at {first})',
+                        location=block.label_locations[0],
+                        hint="remove one declaration",
+                    )
+                )
+                continue
+            declared[item.name] = item
+    return declared
+
+
+def _declare_variable(block: Block, source: SourceFile) -> Declared:
+    if len(block.labels) != 1:
+        raise ConfigError(
+            f"a variable block takes exactly one label, its name; got {len(block.labels)}",
+            location=block.location,
+            hint='write variable "NAME" { default = ... }',
+        )
+    name = block.labels[0]
+    body = block.body
+    from dstream.config.schema import check_names, expect_bool, expect_string
+
+    check_names(body, f'variable "{name}"', VARIABLE_ATTRIBUTES, ("validation",))
+    item = Declared(name, block, source)
+    evaluator = Evaluator(source, Module(environ={}), allow_references=False)
+    attributes = body.attributes
+    if "type" in attributes:
+        item.kind = _type_keyword(attributes["type"], source)
+    if "sensitive" in attributes:
+        item.sensitive = expect_bool(
+            evaluator.eval(attributes["sensitive"].expr), attributes["sensitive"], "variable"
+        )
+    if "description" in attributes:
+        item.description = expect_string(
+            evaluator.eval(attributes["description"].expr), attributes["description"], "variable"
+        )
+    if "default" in attributes:
+        item.has_default = True
+        item.default = evaluator.eval(attributes["default"].expr)
+        if item.default is not None:
+            item.default = _typed(item, item.default, attributes["default"].value_location)
+    return item
+
+
+_TYPES = ("string", "number", "bool", "any", "list", "map", "set", "object", "tuple")
+
+
+def _type_keyword(attribute: Attribute, source: SourceFile) -> str:
+    # `type = string` is a type constraint, not an expression: read its first name.
+    for tree in attribute.expr.iter_subtrees_topdown():
+        if tree.data == "identifier":
+            word = str(tree.children[0])
+            if word in _TYPES:
+                return word
+            break
+    raise ConfigError(
+        "variable type must be one of " + ", ".join(_TYPES),
+        location=attribute.value_location,
+        hint="write type = string (no quotes), or list(string), map(string), ...",
+    )
+
+
+def _typed(item: Declared, value: Any, where: Optional[Location]) -> Any:
+    """Check and convert `value` to the variable's declared type."""
+    kind = item.kind
+    try:
+        if kind == "string":
+            if isinstance(value, (list, dict)) or value is None:
+                raise FunctionError(f"a {type_name(value)}")
+            from dstream.config.functions import to_string
+
+            return to_string(value)
+        if kind == "number":
+            return to_number(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if value in ("true", "false"):
+                return value == "true"
+            raise FunctionError(repr(value))
+        if kind in ("list", "set", "tuple") and not isinstance(value, list):
+            raise FunctionError(f"a {type_name(value)}")
+        if kind in ("map", "object") and not isinstance(value, dict):
+            raise FunctionError(f"a {type_name(value)}")
+    except FunctionError as exc:
+        raise ConfigError(
+            f'variable "{item.name}" is declared as {kind}, but got {exc.reason}',
+            location=where,
+            hint=f"give var.{item.name} a {kind} value",
+        ) from None
+    return value
+
+
+def _parse_literal(text: str, label: str) -> Any:
+    """A --var or DSTREAM_VAR_ value for a list/map variable: an HCL (or JSON) literal."""
+    try:
+        source = parse_text(f"value = {text}\n", label)
+        attribute = source.body.attributes["value"]
+        return Evaluator(source, Module(environ={}), allow_references=False).eval(attribute.expr)
+    except (ConfigError, KeyError) as exc:
+        raise ConfigError(
+            f"{label}: {text!r} is not a valid HCL value ({getattr(exc, 'reason', exc)})",
+            hint='write lists as ["a", "b"] and maps as {k = "v"}',
+        ) from None
+
+
+def _assign_variables(
+    module: Module,
+    declared: dict[str, Declared],
+    variables: list[str],
+    var_files: list[str],
+    environ: Mapping[str, str],
+    diagnostics: Diagnostics,
+) -> None:
+    # Terraform's order: default < environment < var files < --var (later wins).
+    values: dict[str, tuple[Any, Optional[Location], bool]] = {}  # value, where, raw text
+
+    def from_text(name: str, text: str, label: str) -> Any:
+        if declared[name].kind in ("list", "map", "set", "object", "tuple"):
+            return _parse_literal(text, label)
+        return text
+
+    for key, text in environ.items():
+        if key.startswith(ENV_VAR_PREFIX) and key[len(ENV_VAR_PREFIX) :] in declared:
+            name = key[len(ENV_VAR_PREFIX) :]
+            try:
+                values[name] = (from_text(name, text, key), Location(key), True)
+            except ConfigError as exc:
+                diagnostics.error(exc)
+    for path in var_files:
+        try:
+            for name, (value, where) in _read_var_file(path, environ).items():
+                if name not in declared:
+                    diagnostics.warn(
+                        f"{path} sets {name!r}, which no variable block declares",
+                        where,
+                        hint=_declared_hint(name, declared),
+                    )
+                    continue
+                values[name] = (value, where, False)
+        except ConfigError as exc:
+            diagnostics.error(exc)
+    for assignment in variables:
+        name, equals, text = assignment.partition("=")
+        name = name.strip()
+        if not equals or not name:
+            diagnostics.error(
+                ConfigError(
+                    f"--var {assignment!r} is not NAME=VALUE", hint="write --var region=eu-west-1"
+                )
+            )
+            continue
+        if name not in declared:
+            diagnostics.error(
+                ConfigError(
+                    f"--var {name}: no variable {name!r} is declared",
+                    hint=_declared_hint(name, declared),
+                )
+            )
+            continue
+        try:
+            values[name] = (from_text(name, text, f"--var {name}"), None, True)
+        except ConfigError as exc:
+            diagnostics.error(exc)
+
+    for name, item in declared.items():
+        if name in values:
+            value, origin, _ = values[name]
+            try:
+                value = _typed(item, value, origin or item.block.location)
+            except ConfigError as exc:
+                diagnostics.error(exc)
+                continue
+        elif item.has_default:
+            value = item.default
+        else:
+            diagnostics.error(
+                ConfigError(
+                    f'variable "{name}" has no value',
+                    location=item.block.location,
+                    hint=f"set it with --var {name}=VALUE, in a --var-file, with the environment "
+                    f"variable {ENV_VAR_PREFIX}{name}, or give it a default = ...",
+                )
+            )
+            continue
+        module.variables[name] = VariableValue(value, item.sensitive)
+
+
+def _declared_hint(name: str, declared: Mapping[str, Declared]) -> str:
+    guess = nearest(name, declared)
+    known = ", ".join(sorted(declared)) or "none"
+    return (f"did you mean {guess}? " if guess else "") + f"declared variables: {known}"
+
+
+def _read_var_file(path: str, environ: Mapping[str, str]) -> dict[str, tuple[Any, Location]]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read var file {path}: {exc.strerror}",
+            location=Location(path),
+            hint="check the path given to --var-file",
+        ) from None
+    if path.endswith(".json"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"var file is not valid JSON: {exc.msg}",
+                location=Location(path, exc.lineno, exc.colno),
+            ) from None
+        if not isinstance(data, dict):
+            raise ConfigError("a JSON var file must hold an object", location=Location(path, 1, 1))
+        return {name: (value, Location(path)) for name, value in data.items()}
+    source = parse_text(text, path)
+    if source.body.blocks:
+        block = source.body.blocks[0]
+        raise ConfigError(
+            f"a var file holds only NAME = value lines, not a {block.type} block",
+            location=block.location,
+        )
+    evaluator = Evaluator(source, Module(environ=dict(environ)), allow_references=False)
+    return {
+        name: (evaluator.eval(attribute.expr), attribute.location)
+        for name, attribute in source.body.attributes.items()
+    }
+
+
+# -- locals --------------------------------------------------------------------------------
+
+
+def _declare_locals(module: Module, sources: list[SourceFile], diagnostics: Diagnostics) -> None:
+    for source in sources:
+        blocks = source.body.blocks_of("locals")
+        for extra in blocks[1:]:
+            diagnostics.error(
+                ConfigError(
+                    f"more than one locals block in {source.path} (first at {blocks[0].location})",
+                    location=extra.location,
+                    hint="keep all locals of a file in one locals { } block",
+                )
+            )
+        for block in blocks[:1]:
+            if block.labels:
+                diagnostics.error(
+                    ConfigError(
+                        "a locals block takes no label",
+                        location=block.label_locations[0],
+                        hint="write locals { NAME = value }",
+                    )
+                )
+            for nested in block.body.blocks:
+                diagnostics.error(
+                    ConfigError(
+                        f"locals cannot contain blocks; found {nested.type} {{ }}",
+                        location=nested.location,
+                        hint=f"write {nested.type} = {{ ... }} to make an object value",
+                    )
+                )
+            for name, attribute in block.body.attributes.items():
+                try:
+                    check_local_name(name, attribute.location)
+                except ConfigError as exc:
+                    diagnostics.error(exc)
+                    continue
+                if name in module.local_defs:
+                    first = module.local_defs[name][0].location
+                    diagnostics.error(
+                        ConfigError(
+                            f"local value {name!r} is defined twice (first at {first})",
+                            location=attribute.location,
+                            hint="locals are shared by all files of a configuration; rename one",
+                        )
+                    )
+                    continue
+                module.local_defs[name] = (attribute, source)
+
+
+# -- tasks and project -----------------------------------------------------------------------
+
+
+def _build_project(
+    module: Module, sources: list[SourceFile], diagnostics: Diagnostics, base_dir: str
+) -> Project:
+    tasks: dict[str, TaskSpec] = {}
+    task_locations: dict[str, Location] = {}
+    project = Project(tasks=tasks, files=[s.path for s in sources], base_dir=base_dir)
+    state_block: Optional[Block] = None
+    metrics_block: Optional[Block] = None
+    for source in sources:
+        evaluator = Evaluator(source, module)
+        for block in source.body.blocks:
+            try:
+                if block.type == "task":
+                    task = build_task(block, evaluator, diagnostics)
+                    if task.name in tasks:
+                        first = task_locations[task.name]
+                        raise ConfigError(
+                            f'task "{task.name}" is defined twice: at {first} and here',
+                            location=block.label_locations[0],
+                            hint="task names must be unique across all files; rename one",
+                        )
+                    tasks[task.name] = task
+                    task_locations[task.name] = block.label_locations[0]
+                elif block.type in ("state", "metrics"):
+                    previous = state_block if block.type == "state" else metrics_block
+                    if previous is not None:
+                        raise ConfigError(
+                            f"more than one {block.type} block (first at {previous.location})",
+                            location=block.location,
+                            hint=f"keep one {block.type} block",
+                        )
+                    if block.type == "state":
+                        state_block = block
+                        project.state = build_state(block, evaluator)
+                    else:
+                        metrics_block = block
+                        project.metrics = build_metrics(block, evaluator)
+            except ConfigError as exc:
+                _record_once(diagnostics, exc)
+    project.sensitive_values = frozenset(
+        text
+        for value in module.variables.values()
+        if value.sensitive
+        for text in _strings(value.value)
+        if len(text) >= 3  # shorter is no secret, and redacting it would mangle everything
+    )
+    return project
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [str(value)]
+    return []
+
+
+__all__ = [
+    "Analysis",
+    "SourceMap",
+    "analyze",
+    "analyze_texts",
+    "config_files",
+    "load_builtin_demo",
+    "load_project",
+    "load_project_text",
+]

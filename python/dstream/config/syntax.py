@@ -1,0 +1,223 @@
+"""HCL text -> a small tree of blocks and attributes that remembers positions.
+
+python-hcl2 parses; its serialised dict loses positions and turns expressions into
+`${...}` strings, so dstream reads the raw Lark tree instead (the parser is built with
+propagate_positions) and keeps each expression as a Lark subtree for the evaluator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+from lark import Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from dstream.config.model import Location
+from dstream.config.templates import Rewritten, SourceMap, rewrite_templates
+from dstream.errors import ConfigError
+
+Node = Union[Tree, Token]
+
+
+@dataclass
+class Attribute:
+    name: str
+    expr: Tree
+    location: Location  # of the name
+    value_location: Location
+
+
+@dataclass
+class Block:
+    type: str
+    labels: list[str]
+    body: Body
+    location: Location
+    label_locations: list[Location] = field(default_factory=list)
+
+
+@dataclass
+class Body:
+    attributes: dict[str, Attribute] = field(default_factory=dict)
+    blocks: list[Block] = field(default_factory=list)
+
+    def blocks_of(self, kind: str) -> list[Block]:
+        return [block for block in self.blocks if block.type == kind]
+
+
+@dataclass
+class SourceFile:
+    path: str
+    body: Body
+    source_map: SourceMap
+    rewritten: Rewritten
+
+    def location(self, node: Node) -> Location:
+        return locate(node, self.source_map)
+
+
+def locate(node: Node, source_map: SourceMap) -> Location:
+    if isinstance(node, Token):
+        return source_map.location(node.line or 0, node.column or 0)
+    meta = node.meta
+    if not getattr(meta, "empty", True):
+        return source_map.location(meta.line, meta.column)
+    for child in node.children:
+        if isinstance(child, (Tree, Token)):
+            return locate(child, source_map)
+    return Location(source_map.file)
+
+
+# Terminal names -> what a person would type, for "expected ..." in parse errors.
+_TERMINALS = {
+    "RBRACE": "}",
+    "LBRACE": "{",
+    "RSQB": "]",
+    "LSQB": "[",
+    "RPAR": ")",
+    "LPAR": "(",
+    "EQ": "=",
+    "COLON": ":",
+    "COMMA": ",",
+    "DBLQUOTE": '"',
+    "NAME": "a name",
+    "$END": "end of file",
+    "NL_OR_COMMENT": "a new line",
+    "INT_LITERAL": "a number",
+    "FLOAT_LITERAL": "a number",
+    "STRING_CHARS": "text",
+    "INTERP_START": "${",
+    "QMARK": "?",
+    "DOT": ".",
+    "FOR_OBJECT_ARROW": "=>",
+}
+
+
+def _describe_token(token: Token) -> str:
+    if token.type == "$END":
+        return "end of file"
+    if token.type == "NL_OR_COMMENT":
+        return "end of line"
+    text = str(token.value).strip() or str(token.value)
+    if token.type == "STRING_CHARS":
+        text = text.split("\n")[0]
+    if len(text) > 20:
+        text = text[:20] + "..."
+    return f"`{text}`"
+
+
+def _expected(names: set[str]) -> str:
+    if {"FLOAT_LITERAL", "DBLQUOTE", "NAME"} <= names:
+        return 'a value (a number, a "string", a [list], an { object }, or an expression)'
+    shown = sorted({_TERMINALS[name] for name in names if name in _TERMINALS})
+    if not shown:
+        return ""
+    return " or ".join(f"`{s}`" if len(s) <= 2 else s for s in shown)
+
+
+def parse_error(exc: UnexpectedInput, source_map: SourceMap) -> ConfigError:
+    line, column = getattr(exc, "line", 0) or 0, getattr(exc, "column", 0) or 0
+    where = source_map.location(line, column) if line > 0 else Location(source_map.file)
+    hint = 'check for a missing `}`, `]`, `"` or `=` just before this point'
+    if isinstance(exc, UnexpectedToken):
+        token: Token = exc.token
+        expected = _expected(set(exc.expected))
+        if token.type == "$END":
+            reason = "unexpected end of file"
+            if "RBRACE" in exc.expected:
+                hint = "a block is not closed: add the missing `}`"
+        else:
+            reason = f"unexpected {_describe_token(token)}"
+        if expected:
+            reason += f"; expected {expected}"
+        if token.type == "RBRACE" and exc.expected == {"$END"}:
+            hint = "this `}` closes nothing: remove it or open the block it belongs to"
+        if token.type == "STRING_CHARS" and "{{" in str(token.value):
+            hint = 'a {{ template }} must be written as {{ env "NAME" }}'
+    elif isinstance(exc, UnexpectedCharacters):
+        reason = f"unexpected character {exc.char!r}"
+    elif isinstance(exc, UnexpectedEOF):
+        reason = "unexpected end of file"
+    else:
+        reason = "syntax error"
+    return ConfigError(f"syntax error: {reason}", location=where, hint=hint)
+
+
+def parse_text(text: str, path: str) -> SourceFile:
+    """Parse one file (after the `{{ env }}` pre-pass). Raises ConfigError."""
+    from hcl2.api import parses_to_tree
+
+    rewritten = rewrite_templates(text, path)
+    source_map = rewritten.source_map
+    source = rewritten.text if rewritten.text.endswith("\n") else rewritten.text + "\n"
+    try:
+        tree = parses_to_tree(source)
+    except UnexpectedInput as exc:
+        raise parse_error(exc, source_map) from None
+    body_tree = next(c for c in tree.children if isinstance(c, Tree) and c.data == "body")
+    body = _body(body_tree, source_map)
+    return SourceFile(path, body, source_map, rewritten)
+
+
+def _name_of(node: Node) -> str:
+    """The text of an identifier, keyword or literal_value node, or a label string."""
+    if isinstance(node, Token):
+        return str(node.value)
+    if node.data == "string":
+        return "".join(
+            str(part.children[0].value)
+            for part in node.children
+            if isinstance(part, Tree) and isinstance(part.children[0], Token)
+        )
+    return _name_of(node.children[0])
+
+
+def trees(node: Tree) -> list[Tree]:
+    """The subtrees of `node` that carry meaning (no punctuation, newlines or comments)."""
+    return [c for c in node.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
+
+
+def _body(tree: Tree, source_map: SourceMap) -> Body:
+    body = Body()
+    for child in trees(tree):
+        if child.data == "attribute":
+            name_node = child.children[0]
+            expr = child.children[-1]
+            name = _name_of(name_node)
+            attribute = Attribute(
+                name,
+                expr,
+                locate(name_node, source_map),
+                locate(expr, source_map),
+            )
+            if name in body.attributes:
+                first = body.attributes[name].location
+                raise ConfigError(
+                    f"attribute {name!r} is set twice (first at {first})",
+                    location=attribute.location,
+                    hint="keep one of the two assignments",
+                )
+            body.attributes[name] = attribute
+        elif child.data == "block":
+            parts = [
+                c
+                for c in child.children
+                if isinstance(c, Tree) and c.data not in ("new_line_or_comment", "body")
+            ]
+            inner = next(c for c in child.children if isinstance(c, Tree) and c.data == "body")
+            body.blocks.append(
+                Block(
+                    type=_name_of(parts[0]),
+                    labels=[_name_of(p) for p in parts[1:]],
+                    body=_body(inner, source_map),
+                    location=locate(parts[0], source_map),
+                    label_locations=[locate(p, source_map) for p in parts[1:]],
+                )
+            )
+    return body
+
+
+def first_block(body: Body, kind: str) -> Optional[Block]:
+    found = body.blocks_of(kind)
+    return found[0] if found else None
