@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sys
 
+from dstream import logs
 from dstream.cli.common import add_config_arguments, load_project_from_args
 from dstream.cli.view import View
 from dstream.config.model import Project
@@ -18,6 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fail-fast", action="store_true", help="stop every task when one of them fails"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    parser.add_argument(
+        "--metrics-addr",
+        metavar="HOST:PORT",
+        help="serve Prometheus /metrics and /healthz (overrides the metrics block)",
+    )
     add_config_arguments(parser)
 
 
@@ -33,7 +41,10 @@ def _load(args: argparse.Namespace) -> Project:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
+    from dstream.runtime.metrics import MetricsServer
+    from dstream.runtime.monitor import Monitor
     from dstream.runtime.pipeline import RunHooks
+    from dstream.runtime.progress import Progress
     from dstream.runtime.runner import run_tasks
     from dstream.runtime.summary import render_summaries
 
@@ -47,7 +58,19 @@ def execute(args: argparse.Namespace, view: View) -> int:
     hooks = RunHooks()
     if view.json:  # stdout carries the one JSON document: the output's lines go aside
         hooks.on_output_line = lambda line: view.info(line.decode("utf-8", "replace"))
-    summaries = run_tasks(project, names, hooks=hooks, fail_fast=args.fail_fast)
+    monitor = Monitor(names)
+    with contextlib.ExitStack() as stack:
+        addr = args.metrics_addr or project.metrics.addr
+        if addr:
+            server = stack.enter_context(MetricsServer(monitor, addr))
+            logs.log.info("metrics on http://%s/metrics", server.address)
+        if view.interactive and not args.quiet:
+            progress = stack.enter_context(Progress(monitor))
+            if sys.stdout.isatty():
+                hooks.on_output_line = progress.print_line
+        summaries = run_tasks(
+            project, names, hooks=hooks, fail_fast=args.fail_fast, monitor=monitor
+        )
     render_summaries(summaries, view, quiet=args.quiet)
     codes = [s.error.exit_code for s in summaries if s.error is not None]
     if not codes:

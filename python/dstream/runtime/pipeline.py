@@ -25,6 +25,7 @@ from dstream.errors import DstreamError, FrameError, Interrupted, ProviderError
 from dstream.protocol.messages import parse_handshake
 from dstream.runtime.checkpoints import CheckpointTracker, is_ack
 from dstream.runtime.mailbox import Latest
+from dstream.runtime.monitor import TaskMonitor
 from dstream.runtime.process import ProviderProcess, start_provider
 
 SUPERVISE_TICK = 0.1
@@ -76,8 +77,6 @@ class RunHooks:
     """What the caller wants to see of a run (progress displays, metrics, tests)."""
 
     on_output_line: Optional[Callable[[bytes], None]] = None  # non-ack output stdout lines
-    on_start: Optional[Callable[[TaskSpec, Any], None]] = None  # (task, pump) once pumping
-    on_checkpoint: Optional[Callable[[TaskSpec, Any], None]] = None  # after it is stored
 
 
 def _print_output_line(line: bytes) -> None:
@@ -95,9 +94,11 @@ class TaskRun:
         store: Any,
         stop: Stop,
         hooks: RunHooks,
+        monitor: TaskMonitor,
         *,
         task_prefixes: bool = False,
     ) -> None:
+        self.monitor = monitor
         self.task_prefixes = task_prefixes  # several tasks: log lines say which one
         self.project = project
         self.task = task
@@ -220,8 +221,7 @@ class TaskRun:
                 break
             self.summary.last_checkpoint = value
             self.summary.checkpoints_acknowledged += 1
-            if self.hooks.on_checkpoint:
-                self.hooks.on_checkpoint(self.task, value)
+            self.monitor.acknowledged(value)
             notices.post(value)
         notices.close()
 
@@ -265,13 +265,13 @@ class TaskRun:
         for thread in threads:
             thread.daemon = True
             thread.start()
-        if self.hooks.on_start:
-            self.hooks.on_start(self.task, pump)
+        self.monitor.attach(pump)
         self._supervise(threads[0])
         result = result_box[0] if result_box else None
         self._finish(result, threads[1:])
         self.summary.duration = time.monotonic() - started
         self.summary.counters = pump.counters().as_dict()
+        self.monitor.detach(self.summary.outcome)
         return self.summary
 
     def _supervise(self, pump_thread: threading.Thread) -> None:

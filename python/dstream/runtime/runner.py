@@ -12,23 +12,8 @@ from typing import Any, Optional
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
 from dstream.errors import ConfigError, DstreamError, FrameError, ProviderError
+from dstream.runtime.monitor import Monitor, TaskMonitor, add_counters
 from dstream.runtime.pipeline import RunHooks, RunSummary, Stop, TaskRun, install_signal_handlers
-
-_SUMMED = ("frames", "bytes", "data_frames", "checkpoint_frames", "invalid_frames",
-           "skipped", "dead_lettered", "bytes_read")  # fmt: skip
-
-
-def _merge_counters(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
-    if not total:
-        return dict(more)
-    merged = dict(total)
-    for key in _SUMMED:
-        merged[key] = total.get(key, 0) + more.get(key, 0)
-    tables = dict(total.get("tables") or {})
-    for name, count in (more.get("tables") or {}).items():
-        tables[name] = tables.get(name, 0) + count
-    merged["tables"] = tables
-    return merged
 
 
 def _restartable(summary: RunSummary) -> bool:
@@ -42,6 +27,7 @@ def run_task(
     store: Any,
     stop: Stop,
     hooks: RunHooks,
+    monitor: TaskMonitor,
     *,
     task_prefixes: bool = False,
 ) -> RunSummary:
@@ -54,12 +40,13 @@ def run_task(
     while True:
         attempt += 1
         record = store.get(task.name)
-        run = TaskRun(project, task, store, stop, hooks, task_prefixes=task_prefixes)
+        run = TaskRun(project, task, store, stop, hooks, monitor, task_prefixes=task_prefixes)
         try:
             summary = run.run(record.checkpoint if record else None)
         except ProviderError as exc:  # it failed to start or to shake hands
             summary = RunSummary(task=task.name, outcome="failed", error=exc)
-        counters = _merge_counters(counters, summary.counters)
+            monitor.detach("failed")
+        counters = add_counters(counters, summary.counters)
         duration += summary.duration
         acknowledged += summary.checkpoints_acknowledged
         retries_left = task.restart.attempts - (attempt - 1)
@@ -73,6 +60,8 @@ def run_task(
             delay,
             retries_left,
         )
+        monitor.state = "restarting"
+        monitor.restarts += 1
         if stop.event.wait(delay) or stop.requests:
             break
     summary.counters = counters
@@ -88,22 +77,26 @@ def run_tasks(
     *,
     hooks: Optional[RunHooks] = None,
     fail_fast: bool = False,
+    monitor: Optional[Monitor] = None,
 ) -> list[RunSummary]:
     from dstream.state import open_store
 
     tasks = [project.task(name) for name in names]
     hooks = hooks or RunHooks()
+    monitor = monitor or Monitor(names)
     store = open_store(project.state, project.base_dir)
     stop = Stop()
     restore = install_signal_handlers(stop)
     try:
         if len(tasks) == 1:
-            return [run_task(project, tasks[0], store, stop, hooks)]
+            return [run_task(project, tasks[0], store, stop, hooks, monitor.tasks[tasks[0].name])]
         results: dict[str, RunSummary] = {}
 
         def work(task: TaskSpec) -> None:
             try:
-                summary = run_task(project, task, store, stop, hooks, task_prefixes=True)
+                summary = run_task(
+                    project, task, store, stop, hooks, monitor.tasks[task.name], task_prefixes=True
+                )
             except DstreamError as exc:
                 summary = RunSummary(task=task.name, outcome="failed", error=exc)
             results[task.name] = summary

@@ -1,0 +1,122 @@
+"""Prometheus metrics and /healthz for running tasks (`--metrics-addr` or `metrics {}`).
+
+Values are read from the pumps' live counters at scrape time, so a scrape costs
+nothing on the hot path and always agrees with the run summary.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from dstream.errors import UsageError
+from dstream.runtime.monitor import Monitor
+
+KINDS = {"data_frames": "data", "checkpoint_frames": "checkpoint"}
+POLICIES = {"skipped": "skip", "dead_lettered": "dead_letter"}
+
+
+class _Collector:
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        frames = CounterMetricFamily(
+            "dstream_frames", "Frames forwarded to the output", labels=["task", "kind"]
+        )
+        nbytes = CounterMetricFamily("dstream_bytes", "Bytes forwarded", labels=["task"])
+        tables = CounterMetricFamily(
+            "dstream_table_frames", "Data frames per metadata.TableName", labels=["task", "table"]
+        )
+        invalid = CounterMetricFamily(
+            "dstream_invalid_frames", "Invalid frames by policy", labels=["task", "policy"]
+        )
+        restarts = CounterMetricFamily(
+            "dstream_provider_restarts", "Restarts after a provider failure", labels=["task"]
+        )
+        acks = CounterMetricFamily(
+            "dstream_checkpoints_acknowledged", "Checkpoints stored", labels=["task"]
+        )
+        lag = GaugeMetricFamily(
+            "dstream_checkpoint_lag_seconds",
+            "Seconds since the last acknowledged checkpoint (since start before the first)",
+            labels=["task"],
+        )
+        up = GaugeMetricFamily("dstream_up", "1 while the task is running", labels=["task"])
+        now = time.time()
+        for name, task in self.monitor.tasks.items():
+            counters = task.counters()
+            for key, kind in KINDS.items():
+                frames.add_metric([name, kind], counters.get(key, 0))
+            nbytes.add_metric([name], counters.get("bytes", 0))
+            for table, count in sorted((counters.get("tables") or {}).items()):
+                tables.add_metric([name, table], count)
+            for key, policy in POLICIES.items():
+                invalid.add_metric([name, policy], counters.get(key, 0))
+            restarts.add_metric([name], task.restarts)
+            acks.add_metric([name], task.checkpoints_acknowledged)
+            lag.add_metric([name], now - (task.last_ack_at or task.started_at))
+            up.add_metric([name], 1 if task.running else 0)
+        yield from (frames, nbytes, tables, invalid, restarts, acks, lag, up)
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UsageError(
+            f"metrics address {addr!r} is not HOST:PORT", hint="e.g. --metrics-addr 127.0.0.1:9464"
+        )
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class MetricsServer:
+    """Serves /metrics (Prometheus text format) and /healthz (200 running, 503 not)."""
+
+    def __init__(self, monitor: Monitor, addr: str) -> None:
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Collector(monitor))  # type: ignore[arg-type]
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.startswith("/metrics"):
+                    body, code, ctype = generate_latest(registry), 200, "text/plain; version=0.0.4"
+                elif self.path.startswith("/healthz"):
+                    ok = monitor.healthy
+                    body = b"ok\n" if ok else b"not running\n"
+                    code, ctype = (200 if ok else 503), "text/plain"
+                else:
+                    body, code, ctype = b"see /metrics and /healthz\n", 404, "text/plain"
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # scrapes are not news
+
+        host, port = parse_addr(addr)
+        try:
+            self.server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot serve metrics on {addr}: {exc.strerror or exc}",
+                hint="choose a free port with --metrics-addr HOST:PORT",
+            ) from exc
+        self.address = f"{host}:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> MetricsServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,103 @@
+"""Live progress on a terminal: rates, totals, tables, invalid frames, checkpoint age.
+
+Drawn on stderr with rich only when stderr is a terminal (and not --quiet/--json). While
+it is shown, the output provider's lines and all log records are printed through the
+same console, above the display, so the two never interleave.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any, Optional
+
+from dstream.runtime.monitor import Monitor
+
+
+def _rate(now: dict[str, Any], before: dict[str, Any], key: str, seconds: float) -> float:
+    return (now.get(key, 0) - before.get(key, 0)) / seconds if seconds > 0 else 0.0
+
+
+def _age(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.0f}s ago" if seconds < 120 else f"{seconds / 60:.0f}m ago"
+
+
+class Progress:
+    REFRESH = 0.5
+
+    def __init__(self, monitor: Monitor) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.monitor = monitor
+        self.console = Console(file=sys.stderr)
+        self._previous: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._live = Live(
+            get_renderable=self._render,
+            console=self.console,
+            refresh_per_second=1 / self.REFRESH,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._saved_streams: list[tuple[logging.StreamHandler[Any], Any]] = []
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        for column in ("task", "state", "env/s", "MB/s", "envelopes", "invalid", "checkpoint"):
+            table.add_column(column, justify="left" if column in ("task", "state") else "right")
+        now = time.monotonic()
+        for name, task in self.monitor.tasks.items():
+            counters = task.counters()
+            then, before = self._previous.get(name, (now, counters))
+            seconds = now - then
+            if seconds >= self.REFRESH or name not in self._previous:
+                self._previous[name] = (now, counters)
+            ack_age = time.time() - task.last_ack_at if task.last_ack_at else None
+            table.add_row(
+                name,
+                task.state,
+                f"{_rate(counters, before, 'data_frames', seconds):,.0f}",
+                f"{_rate(counters, before, 'bytes', seconds) / 1e6:,.1f}",
+                f"{counters.get('data_frames', 0):,}",
+                f"{counters.get('invalid_frames', 0):,}",
+                _age(ack_age),
+            )
+            for tname, count in sorted((counters.get("tables") or {}).items())[:10]:
+                table.add_row(f"  {tname}", "", "", "", f"{count:,}", "", "")
+        elapsed = time.time() - self.monitor.started_at
+        table.caption = f"elapsed {elapsed:,.0f}s  (Ctrl-C drains, twice forces)"
+        return table
+
+    def print_line(self, line: bytes) -> None:
+        """An output provider's line, printed above the display (same terminal)."""
+        self.console.out(line.decode("utf-8", "replace"), highlight=False)
+
+    def write(self, text: str) -> int:
+        """A stream for log handlers: each record goes above the display."""
+        for line in text.splitlines():
+            if line:
+                self.console.out(line, highlight=False)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def __enter__(self) -> Progress:
+        self._live.start()
+        # Log records go through the live console, above the display.
+        for handler in logging.getLogger("dstream").handlers:
+            if isinstance(handler, logging.StreamHandler):
+                self._saved_streams.append((handler, handler.stream))
+                handler.setStream(self)  # type: ignore[arg-type]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._live.stop()
+        for handler, stream in self._saved_streams:
+            handler.setStream(stream)
