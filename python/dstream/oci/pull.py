@@ -1,0 +1,385 @@
+"""Pulling a provider_ref into the cache, and serving it from there.
+
+A reference resolves to a manifest digest once; later runs use the cache without the
+registry (offline), until asked to resolve the tag again: `refresh=True`
+(`--refresh`), or a cached resolution older than `max_age` seconds (argument, or
+$DSTREAM_PROVIDER_MAX_AGE). A digest-pinned reference never needs resolving again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any, Optional
+
+from dstream.errors import DstreamError
+from dstream.oci.archive import looks_like_archive, safe_unpack
+from dstream.oci.cache import Cache, file_sha256
+from dstream.oci.client import MAX_MANIFEST, Progress, RegistryClient, RegistryError
+from dstream.oci.manifest import (
+    TITLE,
+    current_platform,
+    index_platforms,
+    is_index,
+    platform_of_name,
+    select_from_index,
+    select_layer,
+)
+from dstream.oci.reference import Reference, parse_reference
+
+MAX_METADATA = 1024 * 1024
+
+
+@dataclass
+class PullResult:
+    reference: str
+    digest: str  # manifest digest the reference resolved to
+    platform: str
+    path: str  # the executable
+    size: int
+    platforms: list[str]
+    from_cache: bool
+    metadata: Optional[dict[str, Any]] = None
+    resolved_at: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TerminalProgress:
+    """`pulling REF  1.2 / 3.4 MiB` on one stderr line, when stderr is a terminal."""
+
+    def __init__(self, label: str, stream: IO[str] = sys.stderr) -> None:
+        self.label = label
+        self.stream = stream
+        self._last = 0.0
+
+    def __call__(self, done: int, total: Optional[int]) -> None:
+        now = time.monotonic()
+        if total is not None and done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        of = f" / {total / 1048576:.1f}" if total else ""
+        self.stream.write(f"\r  pulling {self.label}  {done / 1048576:.1f}{of} MiB ")
+        if total is not None and done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _default_progress(label: str) -> Optional[Progress]:
+    return TerminalProgress(label) if sys.stderr.isatty() else None
+
+
+def _max_age(max_age: Optional[float]) -> Optional[float]:
+    if max_age is not None:
+        return max_age
+    env = os.environ.get("DSTREAM_PROVIDER_MAX_AGE")
+    if not env:
+        return None
+    try:
+        return float(env)
+    except ValueError:
+        raise DstreamError(
+            f"DSTREAM_PROVIDER_MAX_AGE={env!r} is not a number of seconds",
+            hint="set it to e.g. 86400 (re-resolve tags daily) or unset it",
+        ) from None
+
+
+def _cached(cache: Cache, record: dict[str, Any], wanted: str) -> Optional[PullResult]:
+    """The cached executable of a reference, re-verified; None when incomplete."""
+    entry = (record.get("selected") or {}).get(wanted)
+    if not entry:
+        return None
+    path = Path(entry["path"])
+    if not path.is_file() or file_sha256(path) != entry.get("sha256"):
+        return None
+    return PullResult(
+        reference=str(record["reference"]),
+        digest=str(record["manifest"]),
+        platform=str(entry.get("platform", wanted)),
+        path=str(path),
+        size=int(entry.get("size", path.stat().st_size)),
+        platforms=list(record.get("platforms") or []),
+        from_cache=True,
+        metadata=record.get("metadata"),
+        resolved_at=float(record.get("resolved_at", 0)),
+    )
+
+
+def _fetch_manifest(
+    client: RegistryClient, keep: dict[str, bytes], ref: Reference, target: str
+) -> tuple[dict[str, Any], str, str]:
+    """A verified manifest; `keep` collects it for the cache, written only once the
+    whole pull has been verified (a refused pull leaves nothing behind)."""
+    body, media_type, digest = client.get_manifest(ref.repository, target)
+    try:
+        doc = json.loads(body)
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+    except ValueError as exc:
+        raise RegistryError(
+            f"manifest of {ref} is not JSON: {exc}", hint="check that REF names an OCI artifact"
+        ) from None
+    keep[digest] = body
+    return doc, media_type, digest
+
+
+def _resolve_manifest(
+    client: RegistryClient, keep: dict[str, bytes], ref: Reference, wanted: str
+) -> tuple[str, list[str], dict[str, Any], str]:
+    """(top manifest digest, platforms, image manifest for `wanted`, its digest)."""
+    doc, media_type, top = _fetch_manifest(client, keep, ref, ref.target)
+    if ref.digest and top != ref.digest:  # get_manifest checked it; belt and braces
+        raise RegistryError(f"manifest digest {top} does not match {ref.digest}", hint="")
+    if is_index(doc, media_type):
+        platforms = index_platforms(doc)
+        entry = select_from_index(doc, str(ref), wanted)
+        image, _, image_digest = _fetch_manifest(client, keep, ref, str(entry["digest"]))
+        return top, platforms, image, image_digest
+    return top, [], doc, top
+
+
+def _download(
+    client: RegistryClient,
+    cache: Cache,
+    ref: Reference,
+    layer: dict[str, Any],
+    progress: Optional[Progress],
+) -> Path:
+    digest = str(layer["digest"])
+    final = cache.blob_path(digest)
+    if final.is_file() and file_sha256(final) == digest:
+        return final
+    size = layer.get("size")
+    with cache.staging_file() as (fh, staged):
+        client.fetch_blob(
+            ref.repository,
+            digest,
+            fh,
+            size=int(size) if isinstance(size, int) else None,
+            progress=progress,
+        )
+        fh.flush()
+        cache.commit_file(staged, final, executable=True)
+    return final
+
+
+def _pick_in_archive(files: list[str], ref: Reference, wanted: str) -> str:
+    named = [f for f in files if platform_of_name(os.path.basename(f)) == wanted]
+    if len(named) == 1:
+        return named[0]
+    plain = [f for f in files if os.path.basename(f) in ("plugin", "provider", "plugin.exe")]
+    if len(plain) == 1:
+        return plain[0]
+    if len(files) == 1:
+        return files[0]
+    raise DstreamError(
+        f"provider {ref} is an archive of {len(files)} files and none is clearly the "
+        f"executable for {wanted}: {', '.join(files[:10])}",
+        hint=f"name the executable plugin.{wanted.replace('/', '_')} or plugin inside the archive",
+    )
+
+
+def _executable_from(
+    blob: Path, cache: Cache, ref: Reference, layer: dict[str, Any], wanted: str
+) -> Path:
+    """The runnable file for a verified layer: the blob itself, or a file unpacked
+    from it when the layer is a tar archive."""
+    if not looks_like_archive(blob):
+        return blob
+    unpacked = cache.unpacked_path(str(layer["digest"]))
+    if not unpacked.is_dir():
+        staged = cache.staging_dir()
+        try:
+            safe_unpack(blob, staged)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        cache.commit_dir(staged, unpacked)
+    files = sorted(
+        str(p.relative_to(unpacked))
+        for p in unpacked.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    )
+    chosen = unpacked / _pick_in_archive(files, ref, wanted)
+    chosen.chmod(0o755)
+    return chosen
+
+
+def _metadata(
+    client: RegistryClient,
+    ref: Reference,
+    manifest: dict[str, Any],
+    meta_desc: Optional[dict[str, Any]],
+) -> Optional[dict[str, Any]]:
+    if not meta_desc or int(meta_desc.get("size") or 0) > MAX_METADATA:
+        return None
+    import io
+
+    sink = io.BytesIO()
+    client.fetch_blob(ref.repository, str(meta_desc["digest"]), sink, size=meta_desc.get("size"))
+    try:
+        doc = json.loads(sink.getvalue())
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def pull(
+    reference: str,
+    *,
+    refresh: bool = False,
+    max_age: Optional[float] = None,
+    cache_dir: Optional[str] = None,
+    insecure: bool = False,
+    platform: Optional[str] = None,
+    progress: Optional[Progress] = None,
+    show_progress: bool = True,
+) -> PullResult:
+    ref = parse_reference(reference)
+    key = str(ref)
+    wanted = platform or current_platform()
+    cache = Cache(cache_dir)
+    record = cache.load_ref(key)
+    cached = _cached(cache, record, wanted) if record else None
+    limit = _max_age(max_age)
+    fresh = cached is not None and (
+        ref.pinned or limit is None or time.time() - cached.resolved_at <= limit
+    )
+    if cached and fresh and not refresh:
+        return cached
+    if progress is None and show_progress:
+        progress = _default_progress(f"{key} ({wanted})")
+    client = RegistryClient.for_reference(ref, insecure=insecure)
+    try:
+        return _pull_from_registry(client, cache, ref, wanted, record, progress)
+    except RegistryError as exc:
+        if cached is not None and not refresh and "cannot reach" in exc.reason:
+            # The tag is due for a re-check but the registry is away: keep running.
+            sys.stderr.write(
+                f"dstream: warning: {exc.reason}; using {key} as cached ({cached.digest[:19]}...)\n"
+            )
+            return cached
+        raise
+
+
+def _pull_from_registry(
+    client: RegistryClient,
+    cache: Cache,
+    ref: Reference,
+    wanted: str,
+    record: Optional[dict[str, Any]],
+    progress: Optional[Progress],
+) -> PullResult:
+    key = str(ref)
+    manifests: dict[str, bytes] = {}
+    top, index_plats, image, image_digest = _resolve_manifest(client, manifests, ref, wanted)
+    selection = select_layer(image, key, wanted)
+    blob = _download(client, cache, ref, selection.layer, progress)
+    executable = _executable_from(blob, cache, ref, selection.layer, wanted)
+    platform = wanted if selection.platform == "any" else selection.platform
+    metadata = _metadata(client, ref, image, selection.metadata)
+    platforms = index_plats or selection.platforms
+    for digest, body in manifests.items():
+        cache.write_bytes(cache.manifest_path(digest), body)
+    now = time.time()
+    new_record: dict[str, Any] = dict(record or {})
+    selected = dict(new_record.get("selected") or {})
+    if new_record.get("manifest") != top:
+        selected = {}  # the tag moved: entries of the old digest no longer apply
+    selected[wanted] = {
+        "platform": platform,
+        "layer": selection.layer["digest"],
+        "title": (selection.layer.get("annotations") or {}).get(TITLE),
+        "path": str(executable),
+        "sha256": file_sha256(executable),
+        "size": executable.stat().st_size,
+    }
+    new_record.update(
+        reference=key,
+        registry=ref.registry,
+        repository=ref.repository,
+        tag=ref.tag,
+        pinned=ref.pinned,
+        manifest=top,
+        manifests=sorted({top, image_digest}),
+        platforms=platforms,
+        artifact_type=image.get("artifactType") or (image.get("config") or {}).get("mediaType"),
+        metadata=metadata,
+        metadata_digest=(selection.metadata or {}).get("digest"),
+        resolved_at=now,
+        selected=selected,
+    )
+    cache.save_ref(key, new_record)
+    return PullResult(
+        reference=key,
+        digest=top,
+        platform=platform,
+        path=str(executable),
+        size=executable.stat().st_size,
+        platforms=platforms,
+        from_cache=False,
+        metadata=metadata,
+        resolved_at=now,
+    )
+
+
+def resolve_provider_ref(
+    ref: str,
+    *,
+    refresh: bool = False,
+    max_age: Optional[float] = None,
+    cache_dir: Optional[str] = None,
+    insecure: bool = False,
+) -> Path:
+    """The cached, digest-verified executable of `ref` for this OS/arch (pulled if
+    needed; served from the cache offline)."""
+    return Path(
+        pull(ref, refresh=refresh, max_age=max_age, cache_dir=cache_dir, insecure=insecure).path
+    )
+
+
+def inspect(reference: str, *, insecure: bool = False) -> dict[str, Any]:
+    """What the registry holds for a reference, without downloading executables."""
+    ref = parse_reference(reference)
+    client = RegistryClient.for_reference(ref, insecure=insecure)
+    body, media_type, digest = client.get_manifest(ref.repository, ref.target)
+    doc = json.loads(body[:MAX_MANIFEST])
+    out: dict[str, Any] = {
+        "reference": str(ref),
+        "digest": digest,
+        "media_type": doc.get("mediaType") or media_type,
+        "artifact_type": doc.get("artifactType") or (doc.get("config") or {}).get("mediaType"),
+        "annotations": doc.get("annotations") or {},
+    }
+    if is_index(doc, media_type):
+        out["platforms"] = [
+            {"platform": p, "digest": e.get("digest"), "size": e.get("size")}
+            for p, e in zip(index_platforms(doc), doc.get("manifests") or [])
+        ]
+        return out
+    layers = []
+    meta_desc = None
+    from dstream.oci.manifest import _descriptor_platform, is_metadata
+
+    for desc in doc.get("layers") or []:
+        if is_metadata(desc):
+            meta_desc = desc
+            continue
+        layers.append(
+            {
+                "platform": _descriptor_platform(desc),
+                "title": (desc.get("annotations") or {}).get(TITLE),
+                "digest": desc.get("digest"),
+                "size": desc.get("size"),
+                "media_type": desc.get("mediaType"),
+            }
+        )
+    out["platforms"] = layers
+    out["metadata"] = _metadata(client, ref, doc, meta_desc)
+    return out

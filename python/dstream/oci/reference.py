@@ -1,0 +1,207 @@
+"""OCI references: `[registry[:port]/]repository[:tag][@sha256:hex]`.
+
+The grammar is the one Docker and the distribution project use (a first component is a
+registry when it holds a dot or a colon or is `localhost`; otherwise the reference is on
+Docker Hub, and a single-component name there lives under `library/`). The original
+DStream rejected ports and digests; both are accepted here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from dstream.errors import DstreamError
+
+DEFAULT_TAG = "latest"
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_API = "registry-1.docker.io"
+MAX_NAME_LENGTH = 255
+
+_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_HOST = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$"
+)
+_SHA256 = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+_HINT = (
+    "write it as [registry[:port]/]repository[:tag][@sha256:<64 hex>], "
+    "e.g. ghcr.io/acme/providers/counter:1.2.0"
+)
+
+
+class ReferenceError(DstreamError):
+    """A provider reference that does not follow the OCI reference grammar."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Reference:
+    registry: str  # as written, with port: "localhost:5000", "ghcr.io", "docker.io"
+    repository: str  # "acme/providers/counter"
+    tag: Optional[str] = None
+    digest: Optional[str] = None  # "sha256:<hex>"
+
+    @property
+    def api_host(self) -> str:
+        """The host:port the distribution API answers on."""
+        return DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
+
+    @property
+    def target(self) -> str:
+        """What /v2/<name>/manifests/<target> asks for: the digest wins over the tag."""
+        return self.digest or self.tag or DEFAULT_TAG
+
+    @property
+    def pinned(self) -> bool:
+        return self.digest is not None
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+    def with_digest(self, digest: str) -> Reference:
+        return Reference(self.registry, self.repository, self.tag, digest)
+
+    def __str__(self) -> str:
+        out = self.name + (f":{self.tag}" if self.tag else "")
+        if self.digest:
+            return f"{out}@{self.digest}"
+        return out if self.tag else f"{out}:{DEFAULT_TAG}"
+
+
+def _split_host_port(registry: str) -> tuple[str, Optional[str]]:
+    if registry.startswith("["):  # [IPv6]:port
+        end = registry.find("]")
+        if end < 0:
+            return registry, None
+        host, rest = registry[1:end], registry[end + 1 :]
+        return host, rest[1:] if rest.startswith(":") else (rest or None)
+    if ":" in registry:
+        host, port = registry.rsplit(":", 1)
+        return host, port
+    return registry, None
+
+
+def _check_registry(registry: str, ref: str) -> None:
+    host, port = _split_host_port(registry)
+    if port is not None and (not port.isdigit() or not 0 < int(port) < 65536):
+        raise ReferenceError(
+            f"invalid provider reference {ref!r}: port {port!r} of registry {registry!r} "
+            "is not a number between 1 and 65535",
+            hint=_HINT,
+        )
+    if registry.startswith("["):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ReferenceError(
+                f"invalid provider reference {ref!r}: {registry!r} is not a valid IPv6 registry",
+                hint=_HINT,
+            ) from None
+        return
+    if not _HOST.match(host):
+        raise ReferenceError(
+            f"invalid provider reference {ref!r}: {host!r} is not a valid registry host name",
+            hint=_HINT,
+        )
+
+
+def parse_reference(text: str) -> Reference:
+    """Parse a provider_ref. Raises ReferenceError naming the part that is wrong."""
+    ref = text.strip()
+    if ref.startswith("oci://"):  # the form Helm and ORAS users write
+        ref = ref[len("oci://") :]
+    if not ref:
+        raise ReferenceError("empty provider reference", hint=_HINT)
+    if any(ch.isspace() for ch in ref):
+        raise ReferenceError(
+            f"invalid provider reference {text!r}: contains whitespace", hint=_HINT
+        )
+
+    digest: Optional[str] = None
+    if "@" in ref:
+        ref_part, digest = ref.split("@", 1)
+        if not _SHA256.match(digest):
+            algo = digest.split(":", 1)[0] if ":" in digest else ""
+            why = (
+                f"digest algorithm {algo!r} is not supported (only sha256)"
+                if algo and algo != "sha256"
+                else f"digest {digest!r} is not sha256:<64 lowercase hex digits>"
+            )
+            raise ReferenceError(f"invalid provider reference {text!r}: {why}", hint=_HINT)
+    else:
+        ref_part = ref
+
+    # A tag follows the last colon after the last slash (a colon before it is a port).
+    tag: Optional[str] = None
+    last_slash = ref_part.rfind("/")
+    colon = ref_part.rfind(":")
+    if colon > last_slash:
+        ref_part, tag = ref_part[:colon], ref_part[colon + 1 :]
+        if not _TAG.match(tag):
+            raise ReferenceError(
+                f"invalid provider reference {text!r}: tag {tag!r} must be 1-128 characters "
+                "of letters, digits, '_', '.', '-' and not start with '.' or '-'",
+                hint=_HINT,
+            )
+
+    parts = ref_part.split("/")
+    first = parts[0]
+    if len(parts) > 1 and ("." in first or ":" in first or first == "localhost" or "[" in first):
+        registry, path = first, parts[1:]
+        _check_registry(registry, text)
+    else:
+        registry, path = DOCKER_HUB, parts
+        if len(path) == 1:
+            path = ["library", *path]
+
+    for component in path:
+        if not component:
+            raise ReferenceError(
+                f"invalid provider reference {text!r}: empty repository path component "
+                "(a '//' or a trailing '/')",
+                hint=_HINT,
+            )
+        if not _COMPONENT.match(component):
+            why = (
+                "repository names must be lowercase"
+                if component.lower() != component and _COMPONENT.match(component.lower())
+                else "only lowercase letters, digits and single separators (. _ __ -) "
+                "between them are allowed"
+            )
+            raise ReferenceError(
+                f"invalid provider reference {text!r}: repository component {component!r}: {why}",
+                hint=_HINT,
+            )
+    repository = "/".join(path)
+    if len(registry) + 1 + len(repository) > MAX_NAME_LENGTH:
+        raise ReferenceError(
+            f"invalid provider reference {text!r}: name longer than {MAX_NAME_LENGTH} characters",
+            hint=_HINT,
+        )
+    return Reference(registry=registry, repository=repository, tag=tag, digest=digest)
+
+
+def is_loopback(registry: str) -> bool:
+    host, _ = _split_host_port(registry)
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def uses_plain_http(registry: str, insecure: bool = False) -> bool:
+    """Loopback registries speak plain HTTP; any other only with an explicit opt-in
+    (`insecure=True`, or its host:port listed in DSTREAM_INSECURE_REGISTRIES)."""
+    if insecure or is_loopback(registry):
+        return True
+    listed = os.environ.get("DSTREAM_INSECURE_REGISTRIES", "")
+    return registry in {item.strip() for item in listed.split(",") if item.strip()}

@@ -1,0 +1,321 @@
+"""provider_image: a provider run as a container through the Docker Engine API.
+
+`docker run -i --rm` semantics with the docker SDK (DOCKER_HOST honoured; podman's
+Docker-compatible service works too). The engine gives one multiplexed socket for a
+non-TTY container's stdin, stdout and stderr; two small threads bridge it to ordinary
+pipes so the runtime (and the Rust pump) sees real file descriptors, exactly like a
+local process:
+
+    stdin pipe  --(feeder thread)-->  socket  --> container stdin; pipe EOF = half-close
+    socket --(demux thread)--> stdout pipe / stderr pipe; socket EOF closes both
+
+Back-pressure is preserved: a slow reader of stdout blocks the demux thread, which
+stops reading the socket, which stops the container's writes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import struct
+import subprocess
+import threading
+from typing import IO, Any, Optional
+
+from dstream.errors import DstreamError, ProviderError
+
+PULL_POLICIES = ("missing", "always", "never")
+_HEADER = struct.Struct(">BxxxL")  # stream type, 3 pad bytes, big-endian length
+_live: dict[str, ContainerProcess] = {}
+_live_lock = threading.Lock()
+
+
+def _engine_hint() -> str:
+    where = os.environ.get("DOCKER_HOST") or "the default socket (/var/run/docker.sock)"
+    return (
+        f"dstream looked for a Docker API at {where}; start Docker, or podman's "
+        "service (`podman system service --time=0 unix:///path/podman.sock`) and set "
+        "DOCKER_HOST=unix:///path/podman.sock"
+    )
+
+
+def engine() -> Any:
+    """A docker SDK client that has answered a ping."""
+    try:
+        import docker
+    except ImportError:
+        raise DstreamError(
+            "provider_image needs the docker Python SDK, which is not installed",
+            hint="pip install 'dstream[docker]'",
+        ) from None
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # the SDK raises DockerException, requests and OS errors
+        raise DstreamError(
+            f"no container engine reachable: {exc}",
+            hint=_engine_hint(),
+        ) from None
+    return client
+
+
+def ensure_image(image: str, *, pull: str = "missing", client: Any = None) -> dict[str, Any]:
+    """Make `image` present in the engine according to the pull policy."""
+    if pull not in PULL_POLICIES:
+        raise DstreamError(
+            f"unknown pull policy {pull!r}", hint=f"use one of {', '.join(PULL_POLICIES)}"
+        )
+    from docker.errors import APIError, ImageNotFound
+
+    client = client or engine()
+    present = None
+    if pull != "always":
+        try:
+            present = client.images.get(image)
+        except ImageNotFound:
+            present = None
+        except APIError as exc:
+            raise DstreamError(
+                f"cannot inspect image {image}: {exc}", hint=_engine_hint()
+            ) from None
+    if present is None and pull == "never":
+        raise DstreamError(
+            f"image {image} is not present in the container engine and the pull policy is 'never'",
+            hint=f"pull or build it first (`docker pull {image}`)",
+        )
+    pulled = False
+    if present is None:
+        try:
+            present = client.images.pull(image)
+            pulled = True
+        except Exception as exc:
+            raise DstreamError(
+                f"cannot pull image {image}: {exc}",
+                hint="check the image name, the engine's network access and registry login",
+            ) from None
+    return {"image": image, "id": present.id, "pulled": pulled}
+
+
+class ContainerProcess:
+    """A running container that quacks like subprocess.Popen for the runtime."""
+
+    def __init__(self, client: Any, container_id: str, name: str, sock: socket.socket) -> None:
+        self._client = client
+        self.container_id = container_id
+        self.name = name
+        self.args = [name]
+        self._sock = sock
+        self.returncode: Optional[int] = None
+        self._exited = threading.Event()
+        self._removed = False
+
+        stdin_r, stdin_w = os.pipe()
+        stdout_r, stdout_w = os.pipe()
+        stderr_r, stderr_w = os.pipe()
+        self.stdin: IO[bytes] = os.fdopen(stdin_w, "wb")
+        self.stdout: IO[bytes] = os.fdopen(stdout_r, "rb")
+        self.stderr: IO[bytes] = os.fdopen(stderr_r, "rb")
+        self._feeder = threading.Thread(
+            target=self._feed, args=(stdin_r,), name=f"{name}-stdin", daemon=True
+        )
+        self._demux = threading.Thread(
+            target=self._demultiplex, args=(stdout_w, stderr_w), name=f"{name}-out", daemon=True
+        )
+        self._waiter = threading.Thread(target=self._wait_exit, name=f"{name}-wait", daemon=True)
+        self.pid: Any = container_id[:12]
+
+    def _started(self) -> None:
+        with contextlib.suppress(Exception):
+            pid = self._client.api.inspect_container(self.container_id)["State"].get("Pid")
+            if pid:
+                self.pid = int(pid)
+        self._feeder.start()
+        self._demux.start()
+        self._waiter.start()
+
+    # -- bridging threads --------------------------------------------------------------
+    def _feed(self, stdin_r: int) -> None:
+        try:
+            while True:
+                block = os.read(stdin_r, 1 << 16)
+                if not block:
+                    break
+                self._sock.sendall(block)
+        except OSError:
+            pass  # the container is gone; its exit code tells the story
+        finally:
+            os.close(stdin_r)
+            # EOF of the provider's stdin: half-close so the container sees it.
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_WR)
+
+    def _recv_exact(self, size: int) -> Optional[bytes]:
+        chunks = []
+        while size:
+            block = self._sock.recv(min(size, 1 << 16))
+            if not block:
+                return None
+            chunks.append(block)
+            size -= len(block)
+        return b"".join(chunks)
+
+    def _demultiplex(self, stdout_w: int, stderr_w: int) -> None:
+        targets = {1: stdout_w, 2: stderr_w}
+        try:
+            while True:
+                header = self._recv_exact(_HEADER.size)
+                if header is None:
+                    break
+                stream, size = _HEADER.unpack(header)
+                remaining = size
+                while remaining:
+                    block = self._sock.recv(min(remaining, 1 << 16))
+                    if not block:
+                        return
+                    remaining -= len(block)
+                    fd = targets.get(stream)
+                    if fd is None:
+                        continue
+                    view = memoryview(block)
+                    while view:
+                        try:
+                            written = os.write(fd, view)
+                        except BrokenPipeError:
+                            targets.pop(stream)  # the reader left; keep draining the rest
+                            break
+                        view = view[written:]
+        except OSError:
+            pass
+        finally:
+            for fd in (stdout_w, stderr_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _wait_exit(self) -> None:
+        try:
+            result = self._client.api.wait(self.container_id)
+            self.returncode = int(result.get("StatusCode", -1))
+        except Exception:
+            self.returncode = -1
+        self._exited.set()
+        # Remove only after the attach stream is drained: removal could cut its tail.
+        self._demux.join(timeout=10)
+        self._remove()
+
+    def _remove(self) -> None:
+        if self._removed:
+            return
+        self._removed = True
+        with contextlib.suppress(Exception):
+            self._client.api.remove_container(self.container_id, force=True)
+        with _live_lock:
+            _live.pop(self.container_id, None)
+
+    # -- Popen interface ---------------------------------------------------------------
+    def poll(self) -> Optional[int]:
+        return self.returncode if self._exited.is_set() else None
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        if not self._exited.wait(timeout):
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        # Let the demux thread hand over the last bytes before a caller reads "all".
+        self._demux.join(timeout=5)
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self._exited.is_set():
+            return
+        with contextlib.suppress(Exception):
+            self._client.api.kill(self.container_id, signal=int(sig))
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def stop_and_remove(self) -> None:
+        """Shutdown path: kill if still running, then remove."""
+        if not self._exited.is_set():
+            self.kill()
+            self._exited.wait(10)
+        self._remove()
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+    def __repr__(self) -> str:
+        return f"<ContainerProcess {self.name} {self.container_id[:12]}>"
+
+
+def _cleanup_at_exit() -> None:
+    with _live_lock:
+        procs = list(_live.values())
+    for proc in procs:
+        proc.stop_and_remove()
+
+
+atexit.register(_cleanup_at_exit)
+
+
+def start_container(
+    image: str,
+    *,
+    env: dict[str, str],
+    name: str,
+    pull: str = "missing",
+    network: Optional[str] = None,
+) -> ContainerProcess:
+    """Start `image` like `docker run -i --rm --name NAME -e ... IMAGE`, attached."""
+    from docker.errors import APIError
+
+    client = engine()
+    ensure_image(image, pull=pull, client=client)
+    api = client.api
+    # A unique suffix: a second dstream, or a leftover of a killed one, must not clash.
+    unique = f"{name}-{secrets.token_hex(3)}"
+    host_config = api.create_host_config(network_mode=network) if network else None
+    try:
+        created = api.create_container(
+            image,
+            name=unique,
+            stdin_open=True,  # with detach=False the SDK also sets StdinOnce, as `run -i`
+            tty=False,
+            environment=dict(env),
+            host_config=host_config,
+            labels={"io.dstream.provider": "1"},
+        )
+    except APIError as exc:
+        raise ProviderError(
+            f"cannot create a container from {image}: {exc.explanation or exc}",
+            provider=image,
+            hint="check that the image has an entrypoint or command that runs the provider",
+        ) from None
+    container_id = str(created["Id"])
+    try:
+        raw = api.attach_socket(
+            container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+        )
+        sock = getattr(raw, "_sock", raw)
+        sock.settimeout(None)  # the SDK's request timeout must not end a quiet stream
+        proc = ContainerProcess(client, container_id, unique, sock)
+        with _live_lock:
+            _live[container_id] = proc
+        # Attached before start: not a byte of early output is lost.
+        api.start(container_id)
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            api.remove_container(container_id, force=True)
+        with _live_lock:
+            _live.pop(container_id, None)
+        raise ProviderError(
+            f"cannot start a container from {image}: {exc}",
+            provider=image,
+            hint="check the image and the engine's logs",
+        ) from None
+    proc._started()
+    return proc
