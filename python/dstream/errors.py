@@ -109,6 +109,11 @@ class FrameError(DstreamError):
         self.offset = offset
         self.excerpt = excerpt
 
+    def __str__(self) -> str:
+        if self.excerpt is None:
+            return self.reason
+        return f"{self.reason}\n  frame begins: {self.excerpt!r}"
+
 
 class Interrupted(DstreamError):
     """The run was stopped by a signal before its input ended."""
