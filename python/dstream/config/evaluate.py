@@ -71,6 +71,8 @@ class Module:
 
     environ: dict[str, str]
     variables: dict[str, VariableValue] = field(default_factory=dict)
+    # Declared variables that got no value: using one repeats that error, not "undeclared".
+    unset_variables: dict[str, ConfigError] = field(default_factory=dict)
     local_defs: dict[str, tuple[Attribute, SourceFile]] = field(default_factory=dict)
     local_values: dict[str, Any] = field(default_factory=dict)
     evaluating: list[str] = field(default_factory=list)  # locals being evaluated, in order
@@ -390,6 +392,8 @@ class Evaluator:
             )
 
     def _variable(self, name: str, node: Tree) -> Any:
+        if name in self.module.unset_variables:
+            raise self.module.unset_variables[name]
         if name not in self.module.variables:
             known = sorted(self.module.variables)
             guess = nearest(name, known)

@@ -426,18 +426,19 @@ def _assign_variables(
                 value = _typed(item, value, origin or item.block.location)
             except ConfigError as exc:
                 diagnostics.error(exc)
+                module.unset_variables[name] = exc
                 continue
         elif item.has_default:
             value = item.default
         else:
-            diagnostics.error(
-                ConfigError(
-                    f'variable "{name}" has no value',
-                    location=item.block.location,
-                    hint=f"set it with --var {name}=VALUE, in a --var-file, with the environment "
-                    f"variable {ENV_VAR_PREFIX}{name}, or give it a default = ...",
-                )
+            missing = ConfigError(
+                f'variable "{name}" has no value',
+                location=item.block.location,
+                hint=f"set it with --var {name}=VALUE, in a --var-file, with the environment "
+                f"variable {ENV_VAR_PREFIX}{name}, or give it a default = ...",
             )
+            diagnostics.error(missing)
+            module.unset_variables[name] = missing
             continue
         module.variables[name] = VariableValue(value, item.sensitive)
 

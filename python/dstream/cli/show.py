@@ -1,0 +1,39 @@
+"""`dstream show TASK`: the task fully evaluated (locals, variables, env), as JSON.
+
+Secrets are redacted unless --show-secrets: values of sensitive variables wherever they
+appear, and values under keys like password, secret, token, key or connection string.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import orjson
+
+from dstream.cli.common import add_config_arguments, load_project_from_args
+from dstream.cli.view import View
+from dstream.errors import EXIT_OK
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", metavar="TASK", help="the task to show")
+    parser.add_argument(
+        "--show-secrets", action="store_true", help="print secret values instead of ***"
+    )
+    add_config_arguments(parser)
+
+
+def execute(args: argparse.Namespace, view: View) -> int:
+    from dstream.config.redact import shown_task
+
+    project = load_project_from_args(args)
+    task = project.task(args.task)
+    document = shown_task(project, task, show_secrets=args.show_secrets)
+    if view.json:
+        view.document(document)
+    else:
+        # The human form is JSON too: it is what the providers receive.
+        view.line(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+    for warning in project.warnings:
+        view.info(f"warning: {warning}")
+    return EXIT_OK
