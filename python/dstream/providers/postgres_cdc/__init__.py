@@ -1,0 +1,278 @@
+"""dstream-postgres-cdc: PostgreSQL logical replication (pgoutput) as a dstream input.
+
+Lifecycle: `init` creates the publication (FOR TABLE the configured tables) and the
+logical slot; `plan`/`status` report them and the WAL the slot retains; `destroy` drops
+both. `run` streams committed changes after the last acknowledged checkpoint and moves
+the slot's confirmed position only when dstream reports the output's acknowledgement
+(on_commit), so WAL is released only after delivery.
+
+See docs/providers/postgres.md for the config keys, envelope shape and typing rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Optional
+
+import orjson
+
+from dstream.errors import DstreamError
+from dstream.providers.postgres_cdc import catalog
+from dstream.providers.postgres_cdc.config import PgCdcConfig
+from dstream.providers.postgres_cdc.pgoutput import format_lsn, parse_lsn
+from dstream.providers.postgres_cdc.stream import ChangeStream
+from dstream.sdk import Change, InputProvider, LifecycleResult, Resource, log
+from dstream.sdk.model import result_with
+
+__all__ = ["PgCdcConfig", "PostgresCdc", "main"]
+
+
+class PostgresCdc(InputProvider[PgCdcConfig]):
+    config_class = PgCdcConfig
+    name = "dstream-postgres-cdc"
+    features = ("checkpoints",)
+
+    _stream: Optional[ChangeStream] = None
+
+    @property
+    def slot(self) -> str:
+        return self.config.slot_name(self.task)
+
+    @property
+    def publication(self) -> str:
+        return self.config.publication_name(self.task)
+
+    # -- run ---------------------------------------------------------------------------
+    async def read(self) -> AsyncIterator[Any]:
+        cfg = self.config
+        resume_lsn = self._resume_lsn()
+        take_snapshot = cfg.snapshot and self.state is None
+        conn = catalog.connect(cfg.dsn)
+        try:
+            found = catalog.inspect(conn, self.publication, self.slot)
+            catalog.require_logical_wal(found)
+            tables = catalog.resolve_tables(conn, cfg.tables, cfg.default_schema)
+            self._require_captured(found, tables)
+            base_types = catalog.domain_base_types(conn)
+            if take_snapshot and found.slot is not None:
+                # The copy must start exactly where the slot starts; an existing slot's
+                # start cannot be matched by a snapshot, so it is made anew. Nothing was
+                # acknowledged from it (no state), and the copy covers what it held.
+                log.info("re-creating the slot for a consistent snapshot", slot=self.slot)
+                catalog.drop_slot(conn, found.slot)
+            elif not take_snapshot and found.slot is None:
+                raise DstreamError(
+                    f"replication slot {self.slot} does not exist",
+                    hint=f"run `dstream init {self.task or '<task>'}` first (it creates the "
+                    "publication and the slot)",
+                )
+        finally:
+            conn.close()
+
+        stream = ChangeStream(
+            cfg,
+            slot=self.slot,
+            publication=self.publication,
+            tables=tables,
+            base_types=base_types,
+            resume_lsn=resume_lsn,
+        )
+        self._stream = stream
+        stream.connect()
+        try:
+            if take_snapshot:
+                from dstream.providers.postgres_cdc.snapshot import snapshot_frames
+
+                start, snapshot_name = stream.create_slot_with_snapshot()
+                log.info("snapshot started", slot=self.slot, lsn=format_lsn(start))
+                async for chunk in snapshot_frames(
+                    cfg.dsn, tables, snapshot_name=snapshot_name, lsn=start, base_types=base_types
+                ):
+                    yield chunk
+                checkpoint = {"lsn": format_lsn(start), "slot": self.slot, "snapshot": "done"}
+                yield orjson.dumps({"checkpoint": checkpoint}) + b"\n"
+            await stream.start()
+            log.info(
+                "streaming",
+                slot=self.slot,
+                publication=self.publication,
+                tables=[t.qualified for t in tables],
+                resume_lsn=format_lsn(resume_lsn) if resume_lsn else None,
+            )
+            async for chunk in stream.frames():
+                yield chunk
+        finally:
+            counters = stream.counters
+            log.info(
+                "replication stopped",
+                changes=counters.changes,
+                transactions=counters.transactions,
+                checkpoints=counters.checkpoints,
+                truncates=counters.truncates,
+                isolated=counters.isolated or None,
+            )
+            stream.close()
+            self._stream = None
+
+    async def on_commit(self, checkpoint: Any) -> None:
+        # The only place the slot advances: the output has this checkpoint durably.
+        if isinstance(checkpoint, dict) and isinstance(checkpoint.get("lsn"), str):
+            stream = self._stream
+            if stream is not None:
+                stream.confirm(parse_lsn(checkpoint["lsn"]))
+
+    def _resume_lsn(self) -> int:
+        state = self.state
+        if state is None:
+            return 0
+        if not isinstance(state, dict) or not isinstance(state.get("lsn"), str):
+            raise DstreamError(
+                f"the saved checkpoint {orjson.dumps(state).decode()[:200]} is not a "
+                "dstream-postgres-cdc checkpoint",
+                hint="clear this task's state (`dstream state`) to start from the slot",
+            )
+        if state.get("slot") not in (None, self.slot):
+            log.warning(
+                "the checkpoint came from another slot; resuming at its LSN anyway",
+                checkpoint_slot=state.get("slot"),
+                slot=self.slot,
+            )
+        return parse_lsn(state["lsn"])
+
+    def _require_captured(self, found: catalog.Inspection, tables: list[catalog.Table]) -> None:
+        if not found.publication_exists:
+            raise DstreamError(
+                f"publication {self.publication} does not exist",
+                hint=f"run `dstream init {self.task or '<task>'}` first",
+            )
+        missing = catalog.unpublished(found, tables)
+        if missing:
+            raise DstreamError(
+                "not captured by publication "
+                + self.publication
+                + ": "
+                + ", ".join(t.qualified for t in missing),
+                hint=f"run `dstream init {self.task or '<task>'}` to add "
+                + ("them" if len(missing) > 1 else "it"),
+            )
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def init(self) -> LifecycleResult:
+        conn = catalog.connect(self.config.dsn)
+        try:
+            found = catalog.inspect(conn, self.publication, self.slot)
+            catalog.require_logical_wal(found)
+            tables = catalog.resolve_tables(conn, self.config.tables, self.config.default_schema)
+            unsafe = [t for t in tables if not t.publishes_updates_safely]
+            if unsafe:
+                names = ", ".join(t.qualified for t in unsafe)
+                raise DstreamError(
+                    f"no replica identity on {names}: once published, UPDATE and DELETE on "
+                    "it would fail in your application",
+                    hint="add a primary key, or ALTER TABLE ... REPLICA IDENTITY FULL",
+                )
+            changes: list[Change] = []
+            done = catalog.create_or_update_publication(conn, self.publication, tables, found)
+            if done == "created":
+                changes.append(Change("create", "publication", self.publication))
+            elif done:
+                changes.append(Change("update", "publication", self.publication, done))
+            if found.slot is None:
+                lsn = catalog.create_slot(conn, self.slot)
+                changes.append(Change("create", "replication_slot", self.slot, f"at {lsn}"))
+            after = catalog.inspect(conn, self.publication, self.slot)
+            resources, metadata = self._resources(after)
+        finally:
+            conn.close()
+        message = "created " + ", ".join(c.name for c in changes) if changes else "up to date"
+        return result_with(resources=resources, changes=changes, metadata=metadata, message=message)
+
+    async def plan(self, destroy: bool = False) -> LifecycleResult:
+        conn = catalog.connect(self.config.dsn)
+        try:
+            found = catalog.inspect(conn, self.publication, self.slot)
+            changes: list[Change] = []
+            if destroy:
+                if found.slot is not None:
+                    changes.append(Change("delete", "replication_slot", self.slot))
+                if found.publication_exists:
+                    changes.append(Change("delete", "publication", self.publication))
+            else:
+                tables = catalog.resolve_tables(
+                    conn, self.config.tables, self.config.default_schema
+                )
+                if not found.publication_exists:
+                    changes.append(Change("create", "publication", self.publication))
+                else:
+                    missing = catalog.unpublished(found, tables)
+                    if missing:
+                        reason = "add " + ", ".join(t.qualified for t in missing)
+                        changes.append(Change("update", "publication", self.publication, reason))
+                if found.slot is None:
+                    changes.append(Change("create", "replication_slot", self.slot))
+            resources, metadata = self._resources(found)
+        finally:
+            conn.close()
+        message = f"{len(changes)} change(s)" if changes else "no changes"
+        return result_with(resources=resources, changes=changes, metadata=metadata, message=message)
+
+    async def status(self) -> LifecycleResult:
+        conn = catalog.connect(self.config.dsn)
+        try:
+            resources, metadata = self._resources(
+                catalog.inspect(conn, self.publication, self.slot)
+            )
+        finally:
+            conn.close()
+        missing = [r.name for r in resources if not r.exists]
+        message = "missing: " + ", ".join(missing) if missing else "publication and slot exist"
+        return result_with(resources=resources, metadata=metadata, message=message)
+
+    async def destroy(self) -> LifecycleResult:
+        conn = catalog.connect(self.config.dsn)
+        try:
+            found = catalog.inspect(conn, self.publication, self.slot)
+            changes: list[Change] = []
+            if found.slot is not None:
+                catalog.drop_slot(conn, found.slot)
+                changes.append(Change("delete", "replication_slot", self.slot))
+            if found.publication_exists:
+                catalog.drop_publication(conn, self.publication)
+                changes.append(Change("delete", "publication", self.publication))
+            resources, metadata = self._resources(
+                catalog.inspect(conn, self.publication, self.slot)
+            )
+        finally:
+            conn.close()
+        message = "dropped " + ", ".join(c.name for c in changes) if changes else "nothing to drop"
+        return result_with(resources=resources, changes=changes, metadata=metadata, message=message)
+
+    def _resources(self, found: catalog.Inspection) -> tuple[list[Resource], dict[str, Any]]:
+        published = sorted(f"{s}.{t}" for s, t in found.published)
+        publication = Resource(
+            "publication",
+            self.publication,
+            found.publication_exists,
+            {"tables": published, "all_tables": found.publishes_all_tables},
+        )
+        slot = found.slot
+        details: dict[str, Any] = {}
+        if slot is not None:
+            details = {
+                "plugin": slot.plugin,
+                "database": slot.database,
+                "active": slot.active,
+                "active_pid": slot.active_pid,
+                "restart_lsn": slot.restart_lsn,
+                "confirmed_flush_lsn": slot.confirmed_flush_lsn,
+                "retained_wal_bytes": slot.retained_wal_bytes,
+            }
+        slot_resource = Resource("replication_slot", self.slot, slot is not None, details)
+        resources = [publication, slot_resource]
+        return resources, {"wal_level": found.wal_level}
+
+
+def main() -> None:
+    from dstream.sdk import run_provider
+
+    run_provider(PostgresCdc)

@@ -1,0 +1,104 @@
+"""Configuration of dstream-postgres-cdc, and how table names are written."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from dstream.sdk.config import ProviderConfig
+
+TRUNCATE_POLICIES = ("emit", "log", "fail")
+TABLE_ERROR_POLICIES = ("isolate", "fail")
+_IDENT = re.compile(r"[^a-z0-9_]+")
+
+
+@dataclass
+class PgCdcConfig(ProviderConfig):
+    dsn: str = field(
+        default="", metadata={"aliases": ("connection_string", "db_connection_string")}
+    )
+    tables: list[str] = field(default_factory=list)
+    # Default names derive from the task, so two tasks never share a slot.
+    slot: str = ""
+    publication: str = ""
+    default_schema: str = "public"
+    # Copy the tables' existing rows first, consistent with the slot's start point.
+    snapshot: bool = False
+    truncate: Literal["emit", "log", "fail"] = "emit"
+    on_table_error: Literal["isolate", "fail"] = "isolate"
+    dead_letter_path: Optional[str] = None
+    # A checkpoint follows the first commit after this many changes or seconds.
+    checkpoint_every: int = 1000
+    checkpoint_interval: float = 1.0
+    # Seconds between standby status messages (keeps the slot's connection alive).
+    status_interval: float = 10.0
+
+    def validate(self) -> None:
+        if not self.dsn:
+            raise ValueError("'dsn' is required: a libpq connection string or postgres:// URL")
+        if not self.tables:
+            raise ValueError("'tables' must list at least one table (schema.table or bare name)")
+        for name in self.tables:
+            parse_table_name(name, self.default_schema)
+        if self.checkpoint_every < 1:
+            raise ValueError("'checkpoint_every' must be at least 1")
+
+    def slot_name(self, task: Optional[str]) -> str:
+        return self.slot or default_object_name(task)
+
+    def publication_name(self, task: Optional[str]) -> str:
+        return self.publication or default_object_name(task)
+
+
+def default_object_name(task: Optional[str]) -> str:
+    """`dstream_<task>` folded to what a replication slot name allows ([a-z0-9_], 63)."""
+    return ("dstream_" + _IDENT.sub("_", (task or "task").lower()))[:63]
+
+
+def parse_table_name(text: str, default_schema: str = "public") -> tuple[str, str]:
+    """`schema.table`, `table`, `"My Schema"."My Table"` -> (schema, table).
+
+    Unquoted parts are taken as written (matching is case-insensitive when no exact match
+    exists, see catalog.resolve_tables); quoted parts are exact and may contain dots.
+    """
+    parts: list[str] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        if text[pos] == '"':
+            end = pos + 1
+            chunk = []
+            while True:
+                if end >= len(text):
+                    raise ValueError(f"table name {text!r}: unterminated quote")
+                if text[end] == '"':
+                    if text[end + 1 : end + 2] == '"':
+                        chunk.append('"')
+                        end += 2
+                        continue
+                    break
+                chunk.append(text[end])
+                end += 1
+            parts.append("".join(chunk))
+            pos = end + 1
+        else:
+            end = text.find(".", pos)
+            end = len(text) if end < 0 else end
+            parts.append(text[pos:end].strip())
+            pos = end
+        if pos < len(text):
+            if text[pos] != ".":
+                raise ValueError(f"table name {text!r}: expected '.' at offset {pos}")
+            pos += 1
+            if pos == len(text):
+                raise ValueError(f"table name {text!r} ends with '.'")
+    if len(parts) == 1:
+        parts.insert(0, default_schema)
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"table name {text!r}: write schema.table or a bare table name")
+    return parts[0], parts[1]
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,380 @@
+"""The replication read loop: pgoutput messages in, encoded frames out.
+
+Frames leave as bytes (complete lines, several per chunk) so the SDK host writes them
+without building objects twice. A checkpoint `{"lsn": <end of a commit record>}` is
+written only right after a Commit message, so a transaction is never split across a
+checkpoint, and resuming from it (start_lsn) makes the server skip exactly the
+transactions already delivered. The slot's confirmed position is moved only by
+`confirm()`, which the provider calls from on_commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import orjson
+
+from dstream.errors import DstreamError
+from dstream.providers.postgres_cdc.catalog import Table
+from dstream.providers.postgres_cdc.config import PgCdcConfig
+from dstream.providers.postgres_cdc.pgoutput import (
+    Begin,
+    Commit,
+    Decoder,
+    Relation,
+    RowChange,
+    Truncate,
+    format_lsn,
+    pg_time,
+    typed_row,
+)
+from dstream.sdk.log import log
+
+CHUNK_BYTES = 256 * 1024
+OPERATIONS = {"I": "Insert", "U": "Update", "D": "Delete"}
+SLOT_BUSY_RETRY_SECONDS = 15.0
+
+
+@dataclass
+class Counters:
+    changes: int = 0
+    transactions: int = 0
+    checkpoints: int = 0
+    skipped_replayed: int = 0
+    isolated: dict[str, int] = field(default_factory=dict)
+    truncates: int = 0
+
+
+class TableIsolated(Exception):
+    pass
+
+
+class ChangeStream:
+    """One replication session on one slot. `frames()` yields chunks of encoded lines."""
+
+    def __init__(
+        self,
+        config: PgCdcConfig,
+        *,
+        slot: str,
+        publication: str,
+        tables: list[Table],
+        base_types: dict[int, int],
+        resume_lsn: int = 0,
+    ) -> None:
+        self.config = config
+        self.slot = slot
+        self.publication = publication
+        self.wanted = {(t.schema, t.name) for t in tables}
+        self.decoder = Decoder(base_types)
+        self.resume_lsn = resume_lsn
+        self.counters = Counters()
+        self.isolated: set[str] = set()
+        self.conn: Any = None
+        self.cursor: Any = None
+        self._confirmed = resume_lsn
+
+    # -- connection --------------------------------------------------------------------
+    def connect(self) -> None:
+        import psycopg2
+        import psycopg2.extras
+
+        from dstream.providers.postgres_cdc.values import SESSION_OPTIONS
+
+        try:
+            self.conn = psycopg2.connect(
+                self.config.dsn,
+                connection_factory=psycopg2.extras.LogicalReplicationConnection,
+                options=SESSION_OPTIONS,
+            )
+        except psycopg2.OperationalError as exc:
+            raise DstreamError(
+                f"cannot open a replication connection: {str(exc).strip()}",
+                hint="the user needs the REPLICATION attribute (or superuser) and "
+                "pg_hba.conf must allow it; check 'dsn'",
+            ) from exc
+        self.cursor = self.conn.cursor()
+
+    def create_slot_with_snapshot(self) -> tuple[int, str]:
+        """Create the slot on this replication connection and export its snapshot: the
+        snapshot sees exactly the rows committed before the slot's start point. It stays
+        valid until the next command on this connection (start_replication)."""
+        self.cursor.execute(
+            f'CREATE_REPLICATION_SLOT "{self.slot}" LOGICAL pgoutput EXPORT_SNAPSHOT'
+        )
+        _name, consistent_point, snapshot_name, _plugin = self.cursor.fetchone()
+        return _parse_lsn(consistent_point), str(snapshot_name)
+
+    async def start(self) -> None:
+        import psycopg2
+
+        deadline = time.monotonic() + SLOT_BUSY_RETRY_SECONDS
+        while True:
+            try:
+                self.cursor.start_replication(
+                    slot_name=self.slot,
+                    decode=False,
+                    start_lsn=self.resume_lsn,
+                    status_interval=self.config.status_interval,
+                    options={"proto_version": "1", "publication_names": self.publication},
+                )
+                return
+            except psycopg2.errors.ObjectInUse as exc:
+                # A previous run killed a moment ago: its walsender may still hold the
+                # slot until the server notices the closed socket.
+                if time.monotonic() > deadline:
+                    raise DstreamError(
+                        f"replication slot {self.slot} is in use: {str(exc).strip()}",
+                        hint="another process (another run of this task?) reads this "
+                        "slot; stop it, or give this task its own 'slot'",
+                    ) from exc
+                await asyncio.sleep(0.5)
+            except psycopg2.errors.UndefinedObject as exc:
+                raise DstreamError(
+                    f"replication slot {self.slot} does not exist",
+                    hint="run `dstream init <task>` to create the publication and slot",
+                ) from exc
+
+    def confirm(self, lsn: int) -> None:
+        """Tell the server everything up to `lsn` is delivered: WAL before it may go."""
+        if lsn > self._confirmed and self.cursor is not None:
+            self.cursor.send_feedback(write_lsn=lsn, flush_lsn=lsn, force=True)
+            self._confirmed = lsn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            # Closing a broken connection: nothing left to release.
+            with contextlib.suppress(Exception):
+                self.conn.close()
+            self.conn = None
+            self.cursor = None
+
+    # -- the read loop -----------------------------------------------------------------
+    async def frames(self) -> AsyncIterator[bytes]:
+        cfg = self.config
+        cursor = self.cursor
+        decode = self.decoder.decode
+        out = bytearray()
+        txn: Optional[Begin] = None
+        txn_meta: dict[str, Any] = {}
+        seq = 0
+        skip_txn = False
+        pending_lsn: Optional[int] = None  # end of the last commit not yet checkpointed
+        since_checkpoint = 0
+        last_checkpoint = time.monotonic()
+        dump = orjson.dumps
+
+        while True:
+            msg = cursor.read_message()
+            if msg is None:
+                # Idle: hand out what is buffered, checkpoint a finished transaction,
+                # then wait for the socket (bounded, so keepalives keep flowing).
+                if pending_lsn is not None and txn is None:
+                    out += self._checkpoint_line(pending_lsn)
+                    pending_lsn = None
+                    since_checkpoint = 0
+                    last_checkpoint = time.monotonic()
+                if out:
+                    yield bytes(out)
+                    out.clear()
+                    continue
+                await _wait_readable(cursor.fileno(), min(cfg.status_interval, 1.0))
+                continue
+
+            message = decode(msg.payload)
+            if isinstance(message, RowChange):
+                if skip_txn:
+                    continue
+                relation = self.decoder.relations[message.relation_oid]
+                key = relation.qualified
+                if (relation.schema, relation.name) not in self.wanted:
+                    continue
+                if key in self.isolated:
+                    self.counters.isolated[key] += 1
+                    continue
+                try:
+                    envelope = self._envelope(relation, message, txn_meta, seq)
+                except Exception as exc:
+                    self._isolate(relation, message, exc, txn_meta)
+                    continue
+                seq += 1
+                since_checkpoint += 1
+                out += dump(envelope)
+                out += b"\n"
+                if len(out) >= CHUNK_BYTES:
+                    yield bytes(out)
+                    out.clear()
+            elif isinstance(message, Begin):
+                txn = message
+                seq = 0
+                # Already delivered before the restart (the server normally skips these;
+                # this guards a start_lsn the server did not honour).
+                skip_txn = 0 < message.final_lsn < self.resume_lsn
+                txn_meta = {
+                    "LSN": format_lsn(message.final_lsn),
+                    "CommitTime": pg_time(message.commit_time),
+                    "TransactionId": message.xid,
+                }
+            elif isinstance(message, Commit):
+                txn = None
+                if skip_txn:
+                    self.counters.skipped_replayed += 1
+                    skip_txn = False
+                    continue
+                self.counters.transactions += 1
+                self.counters.changes += seq
+                pending_lsn = message.end_lsn
+                if (
+                    since_checkpoint >= cfg.checkpoint_every
+                    or time.monotonic() - last_checkpoint >= cfg.checkpoint_interval
+                ):
+                    out += self._checkpoint_line(pending_lsn)
+                    pending_lsn = None
+                    since_checkpoint = 0
+                    last_checkpoint = time.monotonic()
+            elif isinstance(message, Truncate):
+                if skip_txn:
+                    continue
+                for line in self._truncate_lines(message, txn_meta, seq):
+                    out += line
+                    seq += 1
+            # Relation messages update the decoder's cache by themselves.
+
+    # -- pieces ------------------------------------------------------------------------
+    def _envelope(
+        self, relation: Relation, change: RowChange, txn_meta: dict[str, Any], seq: int
+    ) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "TableName": relation.name,
+            "Schema": relation.schema,
+            "OperationType": OPERATIONS[change.kind],
+            "LSN": txn_meta.get("LSN"),
+            "Seq": seq,
+            "CommitTime": txn_meta.get("CommitTime"),
+            "TransactionId": txn_meta.get("TransactionId"),
+        }
+        old = None
+        if change.old is not None:
+            old, _ = typed_row(relation, change.old, keys_only=change.old_kind == "K")
+        if change.kind == "D":
+            data = old
+            if change.old_kind == "K":
+                meta["KeyOnly"] = True
+        else:
+            data, unchanged = typed_row(relation, change.new or [])
+            if unchanged:
+                # pgoutput does not resend an unchanged TOASTed value; say so rather
+                # than pretend the column is NULL.
+                meta["UnchangedColumns"] = unchanged
+            if old is not None:
+                meta["OldKey" if change.old_kind == "K" else "Before"] = old
+        return {"data": data, "metadata": meta}
+
+    def _truncate_lines(self, message: Truncate, txn_meta: dict[str, Any], seq: int) -> list[bytes]:
+        lines = []
+        for oid in message.relation_oids:
+            relation = self.decoder.relations.get(oid)
+            if relation is None or (relation.schema, relation.name) not in self.wanted:
+                continue
+            self.counters.truncates += 1
+            policy = self.config.truncate
+            if policy == "fail":
+                raise DstreamError(
+                    f"table {relation.qualified} was truncated at LSN {txn_meta.get('LSN')}",
+                    hint='set truncate = "emit" (a Truncate envelope) or "log" to go on; '
+                    "the slot has not advanced, so the next run sees it again",
+                )
+            if policy == "log":
+                log.warning("table truncated", table=relation.qualified, lsn=txn_meta.get("LSN"))
+                continue
+            meta = {
+                "TableName": relation.name,
+                "Schema": relation.schema,
+                "OperationType": "Truncate",
+                "LSN": txn_meta.get("LSN"),
+                "Seq": seq + len(lines),
+                "CommitTime": txn_meta.get("CommitTime"),
+                "TransactionId": txn_meta.get("TransactionId"),
+                "Cascade": message.cascade,
+                "RestartIdentity": message.restart_identity,
+            }
+            lines.append(orjson.dumps({"data": None, "metadata": meta}) + b"\n")
+        return lines
+
+    def _isolate(
+        self, relation: Relation, change: RowChange, exc: Exception, txn_meta: dict[str, Any]
+    ) -> None:
+        key = relation.qualified
+        reason = f"{type(exc).__name__}: {exc}"
+        if self.config.on_table_error == "fail":
+            raise DstreamError(
+                f"cannot convert a change of table {key} at LSN {txn_meta.get('LSN')}: {reason}",
+                hint='set on_table_error = "isolate" to keep the other tables flowing '
+                "(with dead_letter_path to keep the raw rows); please report the value",
+            ) from exc
+        self.isolated.add(key)
+        self.counters.isolated[key] = 1
+        log.error(
+            "table isolated: its changes are no longer emitted in this run",
+            table=key,
+            lsn=txn_meta.get("LSN"),
+            error=reason,
+            dead_letter=self.config.dead_letter_path,
+        )
+        self._dead_letter(relation, change, reason, txn_meta)
+
+    def _dead_letter(
+        self, relation: Relation, change: RowChange, reason: str, txn_meta: dict[str, Any]
+    ) -> None:
+        if not self.config.dead_letter_path:
+            return
+        names = [c.name for c in relation.columns]
+        record = {
+            "table": relation.qualified,
+            "operation": OPERATIONS[change.kind],
+            "lsn": txn_meta.get("LSN"),
+            "reason": reason,
+            "new": None if change.new is None else dict(zip(names, map(_raw, change.new))),
+            "old": None if change.old is None else dict(zip(names, map(_raw, change.old))),
+        }
+        with open(self.config.dead_letter_path, "ab") as fh:
+            fh.write(orjson.dumps(record) + b"\n")
+
+    def _checkpoint_line(self, lsn: int) -> bytes:
+        self.counters.checkpoints += 1
+        value: dict[str, Any] = {"lsn": format_lsn(lsn), "slot": self.slot}
+        if self.isolated:
+            value["isolated"] = sorted(self.isolated)
+        return orjson.dumps({"checkpoint": value}) + b"\n"
+
+
+def _raw(value: Any) -> Any:
+    return value if value is None or isinstance(value, str) else "<unchanged toast>"
+
+
+def _parse_lsn(text: str) -> int:
+    from dstream.providers.postgres_cdc.pgoutput import parse_lsn
+
+    return parse_lsn(text)
+
+
+async def _wait_readable(fd: int, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await asyncio.wait_for(ready, timeout)
+    except asyncio.TimeoutError:
+        pass
+    finally:
+        loop.remove_reader(fd)

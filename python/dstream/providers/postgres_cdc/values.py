@@ -1,0 +1,203 @@
+"""PostgreSQL text-format values to typed JSON values, chosen by the column's type OID.
+
+pgoutput (protocol version 1, text mode) sends every value in the type's text output
+form. The replication session pins the GUCs that shape that text (see SESSION_OPTIONS)
+so the conversions below only have to handle one spelling per type.
+
+Decisions, documented in docs/providers/postgres.md:
+- numeric and money are emitted as JSON *strings* holding the exact decimal text, so no
+  consumer (JavaScript, float-parsing JSON libraries) can round them; NaN/Infinity too.
+- float4/float8 are JSON numbers; NaN and +/-Infinity, which JSON cannot hold, are the
+  strings "NaN", "Infinity", "-Infinity".
+- timestamps and times are ISO-8601 (timestamptz always with an explicit offset);
+  +/-infinity stay the strings "infinity" / "-infinity".
+- bytea is base64; json/jsonb are parsed JSON; arrays are JSON arrays (any dimension).
+- every other type (enum, uuid, inet, geometric, range, composite, ...) is its text.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any, Callable, Optional
+
+import orjson
+
+# The GUCs the replication and snapshot sessions run with, so values arrive in one form.
+SESSION_OPTIONS = (
+    "-c DateStyle=ISO,YMD -c TimeZone=UTC -c IntervalStyle=iso_8601 "
+    "-c bytea_output=hex -c extra_float_digits=1"
+)
+
+Converter = Callable[[str], Any]
+
+
+def _to_bool(text: str) -> bool:
+    return text == "t"
+
+
+def _to_float(text: str) -> Any:
+    value = float(text)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def _to_bytes(text: str) -> str:
+    # bytea_output=hex: "\x0102ff"
+    if text.startswith("\\x"):
+        return base64.b64encode(bytes.fromhex(text[2:])).decode("ascii")
+    raise ValueError(f"unexpected bytea text {text[:20]!r} (expected hex output)")
+
+
+def _to_json(text: str) -> Any:
+    return orjson.loads(text)
+
+
+def _iso_offset(text: str) -> str:
+    """'+00' / '+05:30' / '-03' -> '+00:00' / '+05:30' / '-03:00' at the end of a value."""
+    for i in range(len(text) - 1, max(len(text) - 10, 0), -1):
+        if text[i] in "+-":
+            offset = text[i:]
+            if len(offset) == 3:  # +HH
+                return text[:i] + offset + ":00"
+            if len(offset) == 9:  # +HH:MM:SS, historic zones; ISO has no seconds
+                return text[:i] + offset[:6]
+            return text
+    return text
+
+
+def _to_timestamp(text: str) -> str:
+    if text in ("infinity", "-infinity") or text.endswith(" BC"):
+        return text
+    return text.replace(" ", "T", 1)
+
+
+def _to_timestamptz(text: str) -> str:
+    if text in ("infinity", "-infinity") or text.endswith(" BC"):
+        return text
+    return _iso_offset(text.replace(" ", "T", 1))
+
+
+def _to_timetz(text: str) -> str:
+    return _iso_offset(text)
+
+
+def _text(text: str) -> str:
+    return text
+
+
+# Type OIDs from pg_type.dat (stable across versions).
+BOOL, BYTEA, CHAR, NAME, INT8, INT2, INT4, TEXT, OID = 16, 17, 18, 19, 20, 21, 23, 25, 26
+JSON, XML, FLOAT4, FLOAT8, MONEY = 114, 142, 700, 701, 790
+BPCHAR, VARCHAR, DATE, TIME, TIMESTAMP, TIMESTAMPTZ = 1042, 1043, 1082, 1083, 1114, 1184
+INTERVAL, TIMETZ, NUMERIC, UUID, JSONB = 1186, 1266, 1700, 2950, 3802
+
+SCALARS: dict[int, Converter] = {
+    BOOL: _to_bool,
+    BYTEA: _to_bytes,
+    INT8: int,
+    INT2: int,
+    INT4: int,
+    OID: int,
+    JSON: _to_json,
+    JSONB: _to_json,
+    FLOAT4: _to_float,
+    FLOAT8: _to_float,
+    TIMESTAMP: _to_timestamp,
+    TIMESTAMPTZ: _to_timestamptz,
+    TIMETZ: _to_timetz,
+}
+
+# array type OID -> element type OID (pg_type.typelem), for the types above and the
+# common text-like ones.
+ARRAYS: dict[int, int] = {
+    1000: BOOL,
+    1001: BYTEA,
+    1002: CHAR,
+    1003: NAME,
+    1016: INT8,
+    1005: INT2,
+    1007: INT4,
+    1009: TEXT,
+    1028: OID,
+    199: JSON,
+    143: XML,
+    1021: FLOAT4,
+    1022: FLOAT8,
+    791: MONEY,
+    1014: BPCHAR,
+    1015: VARCHAR,
+    1182: DATE,
+    1183: TIME,
+    1115: TIMESTAMP,
+    1185: TIMESTAMPTZ,
+    1187: INTERVAL,
+    1270: TIMETZ,
+    1231: NUMERIC,
+    2951: UUID,
+    3807: JSONB,
+}
+
+
+def converter_for(type_oid: int, base_oid: Optional[int] = None) -> Converter:
+    """The converter for a column. `base_oid` is a domain's base type, when known."""
+    oid = base_oid or type_oid
+    scalar = SCALARS.get(oid)
+    if scalar is not None:
+        return scalar
+    element = ARRAYS.get(oid)
+    if element is not None:
+        convert_element = SCALARS.get(element, _text)
+        return lambda text: parse_array(text, convert_element)
+    return _text
+
+
+def parse_array(text: str, convert: Converter) -> list[Any]:
+    """Parse PostgreSQL's array text form ('{1,2,NULL}', '{{"a b",c},{d,e}}') into nested
+    lists, converting each non-NULL element. A leading dimension decoration
+    ('[0:1]={...}') is dropped: JSON arrays start at index 0 anyway."""
+    if text.startswith("["):
+        text = text[text.index("=") + 1 :]
+    value, end = _parse_array_at(text, 0, convert)
+    if end != len(text):
+        raise ValueError(f"trailing text after array at offset {end}")
+    return value
+
+
+def _parse_array_at(text: str, pos: int, convert: Converter) -> tuple[list[Any], int]:
+    if text[pos] != "{":
+        raise ValueError(f"expected '{{' at offset {pos}")
+    pos += 1
+    items: list[Any] = []
+    if text[pos] == "}":
+        return items, pos + 1
+    while True:
+        char = text[pos]
+        if char == "{":
+            nested, pos = _parse_array_at(text, pos, convert)
+            items.append(nested)
+        elif char == '"':
+            pos += 1
+            chunk: list[str] = []
+            while text[pos] != '"':
+                if text[pos] == "\\":
+                    pos += 1
+                chunk.append(text[pos])
+                pos += 1
+            pos += 1
+            items.append(convert("".join(chunk)))
+        else:
+            start = pos
+            while text[pos] not in ",}":
+                pos += 1
+            raw = text[start:pos].strip()
+            items.append(None if raw == "NULL" else convert(raw))
+        if text[pos] == ",":
+            pos += 1
+            continue
+        if text[pos] == "}":
+            return items, pos + 1
+        raise ValueError(f"unexpected {text[pos]!r} at offset {pos}")
