@@ -165,7 +165,7 @@ echo '{"status":"ready"}'
 echo '{"data":1}'
 echo 'not json at all'
 echo '[1,2,3]'
-head -c 3000 /dev/zero | tr '\0' 'x' | sed 's/^/{"data":"/; s/$/"}/'
+printf '{"data":"%s"}\n' "$(head -c 3000 /dev/zero | tr '\0' 'x')"
 echo '{"data":2}'
 """
 
