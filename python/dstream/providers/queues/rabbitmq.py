@@ -1,0 +1,225 @@
+"""`dstream-rabbitmq`: each change to the durable queue of its table, with publisher
+confirms; `dstream init/plan/status/destroy` manage those queues.
+
+    output {
+      provider_path = "dstream-rabbitmq"
+      config {
+        url    = "amqp://guest:guest@127.0.0.1:5672/%2F"
+        tables = ["dbo.Orders", "dbo.Customers"]   # -> dbo.Orders_cdc_events, ...
+      }
+    }
+
+Publishing goes through the default exchange, so a queue's name is its routing key.
+Messages are persistent (delivery mode 2) and published `mandatory`: a queue that
+disappeared after `init` fails the write instead of the broker silently dropping it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from dstream.errors import ConfigError
+from dstream.protocol.frames import META_OPERATION, META_TABLE
+from dstream.providers.queues.output import QueueConfig, QueueOutput
+from dstream.providers.queues.routing import RABBITMQ_RULES, OutgoingMessage, RoutingError
+from dstream.sdk import run_provider
+
+# A passive declare of a missing queue is how existence is asked; pika would log each.
+logging.getLogger("pika.channel").setLevel(logging.ERROR)
+
+DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+QUEUE_TYPES = ("classic", "quorum")
+# AMQP reply codes (0-9-1 spec).
+NOT_FOUND = 404
+CONNECTION_FORCED = 320
+
+
+@dataclass
+class RabbitConfig(QueueConfig):
+    url: str = DEFAULT_URL
+    queue_type: str = "classic"  # classic | quorum (replicated; needs a cluster to matter)
+    max_message_bytes: int = 128 * 1024 * 1024  # RabbitMQ's default max_message_size
+    heartbeat: int = 30
+
+    def validate(self) -> None:
+        super().validate()
+        if self.queue_type not in QUEUE_TYPES:
+            raise ConfigError(
+                f"queue_type = {self.queue_type!r} is not a RabbitMQ queue type",
+                hint="use " + " or ".join(QUEUE_TYPES),
+            )
+        if not self.url.startswith(("amqp://", "amqps://")):
+            raise ConfigError(
+                f"url {self.url!r} is not an AMQP URL",
+                hint='e.g. "amqp://user:password@host:5672/%2F" (%2F is the vhost /)',
+            )
+
+
+class RabbitBackend:
+    """RabbitMQ over pika's BlockingConnection. Confirm mode is on for the publishing
+    channel, so each basic_publish returns only once the broker took responsibility for
+    the message (written to disk for a durable queue) or raises."""
+
+    resource_type = "rabbitmq_queue"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        queue_type: str = "classic",
+        max_message_bytes: int = 128 * 1024 * 1024,
+        heartbeat: int = 30,
+    ) -> None:
+        import pika
+
+        self._pika = pika
+        self.params = pika.URLParameters(url)
+        self.params.heartbeat = heartbeat
+        self.params.blocked_connection_timeout = 60
+        self.url = url
+        self.queue_type = queue_type
+        # Each publish waits for its confirm; a batch is the unit sent again after a
+        # reconnect, so it stays small.
+        self.max_batch_messages = 500
+        self.max_batch_bytes = max_message_bytes
+        self._connection: Any = None
+        self._channel: Any = None
+
+    # -- connection ----------------------------------------------------------------------
+    def connect(self) -> None:
+        if self._connection is not None and self._connection.is_open:
+            return
+        self._connection = self._pika.BlockingConnection(self.params)
+        self._channel = self._connection.channel()
+        self._channel.confirm_delivery()
+
+    def reset(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None:
+            try:
+                if connection.is_open:
+                    connection.close()
+            except Exception:
+                pass  # already broken: that is why we reset
+
+    def close(self) -> None:
+        self.reset()
+
+    def is_transient(self, exc: BaseException) -> bool:
+        ex = self._pika.exceptions
+        if isinstance(exc, ex.ChannelClosedByBroker):
+            return bool(exc.reply_code == CONNECTION_FORCED)
+        return isinstance(
+            exc,
+            (
+                ex.AMQPConnectionError,
+                ex.NackError,
+                ex.ChannelWrongStateError,
+                ex.ConnectionWrongStateError,
+                ex.StreamLostError,
+                OSError,
+            ),
+        )
+
+    def _side_channel(self) -> Any:
+        """A channel for one management call: a 404 closes the channel it happens on, and
+        that must not be the publishing one."""
+        self.connect()
+        return self._connection.channel()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def inspect(self, queue: str) -> Optional[dict[str, Any]]:
+        channel = self._side_channel()
+        try:
+            ok = channel.queue_declare(queue, passive=True)
+        except self._pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code == NOT_FOUND:
+                return None
+            raise
+        _close_quietly(channel)
+        return {"messages": ok.method.message_count, "consumers": ok.method.consumer_count}
+
+    def create(self, queue: str) -> None:
+        channel = self._side_channel()
+        arguments = {"x-queue-type": "quorum"} if self.queue_type == "quorum" else None
+        try:
+            channel.queue_declare(queue, durable=True, arguments=arguments)
+        except self._pika.exceptions.ChannelClosedByBroker as exc:
+            raise RoutingError(
+                f"RabbitMQ refused to declare queue {queue!r}: {exc.reply_text}",
+                hint="a queue of that name exists with other settings (durability, type); "
+                "delete it or choose another queue_pattern",
+            ) from None
+        _close_quietly(channel)
+
+    def delete(self, queue: str) -> None:
+        channel = self._side_channel()
+        try:
+            channel.queue_delete(queue)
+        except self._pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != NOT_FOUND:  # already gone is what destroy wants
+                raise
+            return
+        _close_quietly(channel)
+
+    # -- data ------------------------------------------------------------------------------
+    def send(self, batch: list[OutgoingMessage]) -> None:
+        self.connect()
+        pika = self._pika
+        for msg in batch:
+            props = pika.BasicProperties(
+                content_type="application/json",
+                delivery_mode=2,
+                message_id=msg.message_id,
+                type=_str_or_none(msg.headers.get(META_OPERATION)),
+                app_id="dstream",
+                headers=msg.headers,
+            )
+            try:
+                self._channel.basic_publish(
+                    "", msg.queue, msg.body, properties=props, mandatory=True
+                )
+            except pika.exceptions.UnroutableError:
+                raise RoutingError(
+                    f"RabbitMQ has no queue {msg.queue!r} for table "
+                    f"{msg.headers.get(META_TABLE)!r}; the message was returned, not delivered",
+                    hint="run `dstream init TASK` to create the task's queues "
+                    '(or set unknown_table = "create")',
+                ) from None
+
+
+def _str_or_none(value: Any) -> Optional[str]:
+    return None if value is None else str(value)
+
+
+def _close_quietly(channel: Any) -> None:
+    try:
+        if channel.is_open:
+            channel.close()
+    except Exception:
+        pass
+
+
+class RabbitMQOutput(QueueOutput[RabbitConfig]):
+    config_class = RabbitConfig
+    name = "dstream-rabbitmq"
+    rules = RABBITMQ_RULES
+
+    def make_backend(self) -> RabbitBackend:
+        cfg = self.config
+        return RabbitBackend(
+            cfg.url,
+            queue_type=cfg.queue_type,
+            max_message_bytes=cfg.max_message_bytes,
+            heartbeat=cfg.heartbeat,
+        )
+
+
+def main() -> None:
+    run_provider(RabbitMQOutput)
+
+
+if __name__ == "__main__":
+    main()
