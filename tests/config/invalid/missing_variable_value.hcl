@@ -1,0 +1,4 @@
+variable "password" {
+  sensitive = true
+}
+# expect: 1:1: variable "password" has no value

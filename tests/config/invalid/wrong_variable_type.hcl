@@ -1,0 +1,5 @@
+variable "port" {
+  type    = number
+  default = "fifty"
+}
+# expect: 3:13: variable "port" has type number, but its value is 'fifty'

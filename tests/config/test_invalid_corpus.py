@@ -1,0 +1,38 @@
+"""Every file in invalid/ is a broken configuration whose last line says the exact error.
+
+The last line is `# expect: LINE:COL: message`, where `{file}` stands for the file's own
+path. Keeping the expectation in the file (at the end, so it moves no line numbers)
+makes each case readable on its own.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import pytest
+
+from dstream.config.loader import load_project
+from dstream.errors import ConfigError
+
+HERE = os.path.dirname(__file__)
+CASES = sorted(glob.glob(os.path.join(HERE, "invalid", "*.hcl")))
+
+
+def _expected(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        last = handle.read().rstrip("\n").splitlines()[-1]
+    assert last.startswith("# expect: "), f"{path} has no `# expect:` last line"
+    return f"{path}:" + last[len("# expect: ") :].replace("{file}", path)
+
+
+def test_the_corpus_is_large_enough() -> None:
+    assert len(CASES) >= 25
+
+
+@pytest.mark.parametrize("path", CASES, ids=[os.path.basename(c)[:-4] for c in CASES])
+def test_invalid_config_reports_exact_message(path: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_project(path, [], [], {})
+    assert str(caught.value) == _expected(path)
+    assert caught.value.hint, "every configuration error says what to do"
