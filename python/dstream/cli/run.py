@@ -69,7 +69,12 @@ def execute(args: argparse.Namespace, view: View) -> int:
             if sys.stdout.isatty():
                 hooks.on_output_line = progress.print_line
         summaries = run_tasks(
-            project, names, hooks=hooks, fail_fast=args.fail_fast, monitor=monitor
+            project,
+            names,
+            hooks=hooks,
+            fail_fast=args.fail_fast,
+            monitor=monitor,
+            reload=lambda: _load(args),  # SIGHUP
         )
     render_summaries(summaries, view, quiet=args.quiet)
     codes = [s.error.exit_code for s in summaries if s.error is not None]

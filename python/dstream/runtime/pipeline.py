@@ -10,7 +10,6 @@ provider dying, and decides the outcome.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import time
@@ -371,25 +370,3 @@ class TaskRun:
         for proc in (self.input, self.output):
             if proc is not None:
                 proc.kill()
-
-
-def install_signal_handlers(stop: Stop) -> Callable[[], None]:
-    """SIGINT/SIGTERM request a drain; a second one forces. Returns the restorer."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.request()
-        if stop.requests == 1:
-            sys.stderr.write(
-                "\ndstream: stopping: draining what the input already wrote "
-                "(press Ctrl-C again to force)\n"
-            )
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore() -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-    return restore

@@ -6,14 +6,17 @@ one failing task does not stop the others unless `fail_fast`.
 
 from __future__ import annotations
 
+import dataclasses
+import signal
+import sys
 import threading
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
 from dstream.errors import ConfigError, DstreamError, FrameError, ProviderError
 from dstream.runtime.monitor import Monitor, TaskMonitor, add_counters
-from dstream.runtime.pipeline import RunHooks, RunSummary, Stop, TaskRun, install_signal_handlers
+from dstream.runtime.pipeline import RunHooks, RunSummary, Stop, TaskRun
 
 
 def _restartable(summary: RunSummary) -> bool:
@@ -71,6 +74,83 @@ def run_task(
     return summary
 
 
+class _Slot:
+    """One task of a run: its current definition and its own stop switch, so a reload
+    can restart one task while the others stream on."""
+
+    def __init__(self, project: Project, task: TaskSpec) -> None:
+        self.project = project
+        self.task = task
+        self.stop = Stop()
+        self.reload_to: Optional[tuple[Project, TaskSpec]] = None
+        self.user_stopped = False
+        self.summary: Optional[RunSummary] = None
+
+
+def _definition(task: TaskSpec) -> dict[str, Any]:
+    """What a task does, without where it was written (a reload compares these)."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "location"}
+        return value
+
+    return strip(dataclasses.asdict(task))  # type: ignore[no-any-return]
+
+
+class _Signals:
+    """SIGINT/SIGTERM: drain every task, a second one forces. SIGHUP: reload."""
+
+    def __init__(self, slots: list[_Slot]) -> None:
+        self.slots = slots
+        self.requests = 0
+        self.reload = threading.Event()
+        self._previous: dict[int, Any] = {}
+
+    def _stop(self, signum: int, frame: Any) -> None:
+        self.requests += 1
+        if self.requests == 1:
+            sys.stderr.write(
+                "\ndstream: stopping: draining what the inputs already wrote "
+                "(press Ctrl-C again to force)\n"
+            )
+        for slot in self.slots:
+            slot.user_stopped = True
+            slot.stop.request()
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._stop)
+            if hasattr(signal, "SIGHUP"):
+                self._previous[signal.SIGHUP] = signal.signal(
+                    signal.SIGHUP, lambda signum, frame: self.reload.set()
+                )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._previous.items():
+            signal.signal(sig, old)
+
+
+def _apply_reload(slots: list[_Slot], reload: Callable[[], Project]) -> None:
+    """Restart the tasks whose definition changed; the others stream on."""
+    try:
+        project = reload()
+    except DstreamError as exc:
+        logs.log.error("reload failed, keeping the running configuration: %s", exc)
+        return
+    for slot in slots:
+        new = project.tasks.get(slot.task.name)
+        if new is None:
+            logs.log.warning("task %s is gone from the configuration: stopping it", slot.task.name)
+            slot.stop.request()
+        elif _definition(new) != _definition(slot.task):
+            logs.log.info("task %s changed: restarting it", slot.task.name)
+            slot.reload_to = (project, new)
+            slot.stop.request()
+
+
 def run_tasks(
     project: Project,
     names: list[str],
@@ -78,38 +158,47 @@ def run_tasks(
     hooks: Optional[RunHooks] = None,
     fail_fast: bool = False,
     monitor: Optional[Monitor] = None,
+    reload: Optional[Callable[[], Project]] = None,
 ) -> list[RunSummary]:
+    """Run tasks side by side until they end. `reload` (on SIGHUP) re-reads the
+    configuration; tasks whose definition changed are drained and restarted."""
     from dstream.state import open_store
 
-    tasks = [project.task(name) for name in names]
+    slots = [_Slot(project, project.task(name)) for name in names]
     hooks = hooks or RunHooks()
     monitor = monitor or Monitor(names)
     store = open_store(project.state, project.base_dir)
-    stop = Stop()
-    restore = install_signal_handlers(stop)
-    try:
-        if len(tasks) == 1:
-            return [run_task(project, tasks[0], store, stop, hooks, monitor.tasks[tasks[0].name])]
-        results: dict[str, RunSummary] = {}
+    several = len(slots) > 1
 
-        def work(task: TaskSpec) -> None:
+    def work(slot: _Slot) -> None:
+        while True:
             try:
-                summary = run_task(
-                    project, task, store, stop, hooks, monitor.tasks[task.name], task_prefixes=True
-                )
+                slot.summary = run_task(
+                    slot.project, slot.task, store, slot.stop, hooks,
+                    monitor.tasks[slot.task.name], task_prefixes=several,
+                )  # fmt: skip
             except DstreamError as exc:
-                summary = RunSummary(task=task.name, outcome="failed", error=exc)
-            results[task.name] = summary
-            if fail_fast and summary.outcome == "failed":
-                stop.request()
+                slot.summary = RunSummary(task=slot.task.name, outcome="failed", error=exc)
+            if slot.reload_to is None or slot.user_stopped:
+                break
+            (slot.project, slot.task), slot.reload_to = slot.reload_to, None
+            slot.stop = Stop()
+        if fail_fast and slot.summary.outcome == "failed":
+            for other in slots:
+                other.stop.request()
 
-        threads = [threading.Thread(target=work, args=(t,), name=t.name) for t in tasks]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            while thread.is_alive():  # join in slices so the main thread takes signals
-                thread.join(0.2)
-        return [results[t.name] for t in tasks]
-    finally:
-        restore()
-        store.close()
+    with _Signals(slots) as signals:
+        try:
+            threads = [threading.Thread(target=work, args=(s,), name=s.task.name) for s in slots]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                while thread.is_alive():  # join in slices so the main thread takes signals
+                    thread.join(0.2)
+                    if signals.reload.is_set():
+                        signals.reload.clear()
+                        if reload is not None:
+                            _apply_reload(slots, reload)
+        finally:
+            store.close()
+    return [s.summary or RunSummary(task=s.task.name, outcome="failed") for s in slots]
