@@ -1,0 +1,212 @@
+"""init / plan / status / destroy: ask a task's providers about its infrastructure
+(contract section 8) and collect their answers.
+
+Both providers are asked, in dependency order: the input first when creating or
+looking (its source feeds the output), the output first when removing. A provider
+whose handshake does not declare "lifecycle" manages nothing and is reported as such.
+A provider that reports Failed, writes no valid result, exits non-zero or does not
+answer in time fails the command; for init and destroy the remaining provider is then
+not asked (like `terraform apply`, nothing more is changed after an error), for plan
+and status, which change nothing, it still is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from dstream.config.model import Project, ProviderSpec, TaskSpec
+from dstream.errors import ProviderError
+from dstream.protocol.frames import FEATURE_LIFECYCLE, LIFECYCLE_COMMANDS
+from dstream.protocol.messages import LifecycleResult
+
+DEFAULT_TIMEOUT = 300.0  # seconds a provider may take to create or remove things
+EXIT_GRACE = 10.0  # seconds to exit after writing its result
+
+# Outcomes of one provider.
+DONE = "done"  # answered Success or Unknown
+FAILED = "failed"
+NO_INFRASTRUCTURE = "no-infrastructure"  # no "lifecycle" in its handshake
+SKIPPED = "skipped"  # not asked because the other provider failed first
+
+
+@dataclass
+class ProviderOutcome:
+    role: str
+    provider: str  # where it comes from (provider_path / _ref / _image)
+    outcome: str
+    result: Optional[LifecycleResult] = None
+    error: Optional[str] = None  # why it failed, quoting the provider
+    exit_code: Optional[int] = None
+    stderr_tail: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.role} {self.provider!r}"
+
+    def to_dict(self) -> dict[str, Any]:
+        result = self.result
+        out: dict[str, Any] = {
+            "role": self.role,
+            "provider": self.provider,
+            "outcome": self.outcome,
+            "lifecycle": self.outcome != NO_INFRASTRUCTURE,
+            "status": result.status if result else None,
+            "resources": result.resources if result else [],
+            "changes": result.changes if result else [],
+            "metadata": result.metadata if result else {},
+            "message": result.message if result else "",
+            "error": self.error,
+            "exit_code": self.exit_code,
+        }
+        if self.stderr_tail and self.outcome == FAILED:
+            out["stderr_tail"] = self.stderr_tail
+        return out
+
+
+@dataclass
+class TaskLifecycle:
+    task: str
+    command: str
+    destroy: bool
+    providers: list[ProviderOutcome]
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.outcome == FAILED for p in self.providers)
+
+    @property
+    def failures(self) -> list[ProviderOutcome]:
+        return [p for p in self.providers if p.outcome == FAILED]
+
+    def changes(self) -> list[dict[str, Any]]:
+        return [c for p in self.providers if p.result for c in p.result.changes]
+
+    def counts(self) -> dict[str, int]:
+        counts = {"create": 0, "update": 0, "delete": 0}
+        for change in self.changes():
+            action = str(change.get("action"))
+            counts[action] = counts.get(action, 0) + 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "command": self.command,
+            "destroy": self.destroy,
+            "ok": self.ok,
+            "summary": self.counts(),
+            "providers": [p.to_dict() for p in self.providers],
+        }
+
+
+def provider_order(task: TaskSpec, command: str, destroy: bool) -> list[ProviderSpec]:
+    removing = command == "destroy" or (command == "plan" and destroy)
+    return [task.output, task.input] if removing else [task.input, task.output]
+
+
+def run_lifecycle(
+    project: Project,
+    task_name: str,
+    command: str,
+    *,
+    destroy: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> TaskLifecycle:
+    if command not in LIFECYCLE_COMMANDS:
+        raise ValueError(f"not a lifecycle command: {command}")
+    task = project.task(task_name)
+    stop_at_failure = command in ("init", "destroy")
+    outcomes: list[ProviderOutcome] = []
+    for spec in provider_order(task, command, destroy):
+        if stop_at_failure and any(o.outcome == FAILED for o in outcomes):
+            outcomes.append(ProviderOutcome(spec.role, spec.source, SKIPPED))
+            continue
+        outcomes.append(
+            ask_provider(
+                spec,
+                task,
+                command,
+                destroy=destroy,
+                timeout=timeout,
+                base_dir=project.base_dir,
+            )
+        )
+    return TaskLifecycle(task.name, command, destroy, outcomes)
+
+
+def ask_provider(
+    spec: ProviderSpec,
+    task: TaskSpec,
+    command: str,
+    *,
+    destroy: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    base_dir: str = ".",
+) -> ProviderOutcome:
+    """Start one provider with `command`, read its handshake and its result line."""
+    from dstream.runtime.process import start_provider
+
+    outcome = ProviderOutcome(spec.role, spec.source, FAILED)
+    extra = {"destroy": True} if destroy else None
+    try:
+        proc = start_provider(spec, task=task, command=command, extra=extra, base_dir=base_dir)
+    except ProviderError as exc:
+        outcome.error = exc.reason
+        return outcome
+    try:
+        try:
+            hs = proc.handshake(timeout=task.start_timeout)
+        except ProviderError as exc:
+            outcome.error = exc.reason
+            outcome.stderr_tail = exc.stderr_tail
+            return outcome
+        if hs.is_legacy or FEATURE_LIFECYCLE not in hs.features:
+            # A legacy provider ignores the command and would start streaming: stop it.
+            outcome.outcome = NO_INFRASTRUCTURE
+            proc.close_stdin()
+            proc.stop(grace=task.stop_grace)
+            return outcome
+        proc.close_stdin()
+        _read_result(proc, outcome, timeout)
+        return outcome
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        proc.close()
+
+
+def _read_result(proc: Any, outcome: ProviderOutcome, timeout: float) -> None:
+    label = outcome.label
+    try:
+        line = proc.read_line(timeout)
+    except TimeoutError:
+        proc.kill()
+        outcome.exit_code = proc.wait(5)
+        outcome.error = f"{label} did not report a result within {timeout:g} s"
+        outcome.stderr_tail = proc.stderr_tail()
+        return
+    code = proc.wait(EXIT_GRACE)
+    if code is None:
+        proc.kill()
+        code = proc.wait(5)
+    outcome.exit_code = code
+    outcome.stderr_tail = proc.stderr_tail()
+    if line is None:
+        outcome.error = f"{label} exited with code {code} without writing a result"
+        return
+    try:
+        result = LifecycleResult.parse(line)
+    except ValueError as exc:  # orjson's decode error is a ValueError too
+        shown = line[:200].decode("utf-8", "replace")
+        outcome.error = f"{label} wrote an invalid result ({exc}): {shown}"
+        return
+    outcome.result = result
+    if result.status == "Failed":
+        quoted = result.error or result.message or "no error given"
+        outcome.error = f'{label} reported Failed: "{quoted}"'
+    elif code != 0:
+        outcome.error = f"{label} reported {result.status} but exited with code {code}"
+    else:
+        outcome.outcome = DONE
