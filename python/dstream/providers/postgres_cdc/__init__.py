@@ -33,6 +33,8 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
     features = ("checkpoints",)
 
     _stream: Optional[ChangeStream] = None
+    _tables: list[catalog.Table] = []
+    _take_snapshot = False
 
     @property
     def slot(self) -> str:
@@ -43,10 +45,14 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         return self.config.publication_name(self.task)
 
     # -- run ---------------------------------------------------------------------------
-    async def read(self) -> AsyncIterator[Any]:
+    async def open(self) -> None:
+        """Check everything before the handshake, so a missing table, publication or slot
+        is reported as the start error (with what to do) rather than after `ready`."""
+        if self.command != "run":
+            return
         cfg = self.config
         resume_lsn = self._resume_lsn()
-        take_snapshot = cfg.snapshot and self.state is None
+        self._take_snapshot = cfg.snapshot and self.state is None
         conn = catalog.connect(cfg.dsn)
         try:
             found = catalog.inspect(conn, self.publication, self.slot)
@@ -54,13 +60,13 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             tables = catalog.resolve_tables(conn, cfg.tables, cfg.default_schema)
             self._require_captured(found, tables)
             base_types = catalog.domain_base_types(conn)
-            if take_snapshot and found.slot is not None:
+            if self._take_snapshot and found.slot is not None:
                 # The copy must start exactly where the slot starts; an existing slot's
                 # start cannot be matched by a snapshot, so it is made anew. Nothing was
                 # acknowledged from it (no state), and the copy covers what it held.
                 log.info("re-creating the slot for a consistent snapshot", slot=self.slot)
                 catalog.drop_slot(conn, found.slot)
-            elif not take_snapshot and found.slot is None:
+            elif not self._take_snapshot and found.slot is None:
                 raise DstreamError(
                     f"replication slot {self.slot} does not exist",
                     hint=f"run `dstream init {self.task or '<task>'}` first (it creates the "
@@ -68,8 +74,8 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                 )
         finally:
             conn.close()
-
-        stream = ChangeStream(
+        self._tables = tables
+        self._stream = ChangeStream(
             cfg,
             slot=self.slot,
             publication=self.publication,
@@ -77,16 +83,28 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             base_types=base_types,
             resume_lsn=resume_lsn,
         )
-        self._stream = stream
-        stream.connect()
+        self._stream.connect()
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+
+    async def read(self) -> AsyncIterator[Any]:
+        stream = self._stream
+        assert stream is not None, "open() prepares the stream"
+        tables = self._tables
         try:
-            if take_snapshot:
+            if self._take_snapshot:
                 from dstream.providers.postgres_cdc.snapshot import snapshot_frames
 
                 start, snapshot_name = stream.create_slot_with_snapshot()
                 log.info("snapshot started", slot=self.slot, lsn=format_lsn(start))
                 async for chunk in snapshot_frames(
-                    cfg.dsn, tables, snapshot_name=snapshot_name, lsn=start, base_types=base_types
+                    self.config.dsn,
+                    tables,
+                    snapshot_name=snapshot_name,
+                    lsn=start,
+                    base_types=stream.decoder.base_types,
                 ):
                     yield chunk
                 checkpoint = {"lsn": format_lsn(start), "slot": self.slot, "snapshot": "done"}
@@ -97,7 +115,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                 slot=self.slot,
                 publication=self.publication,
                 tables=[t.qualified for t in tables],
-                resume_lsn=format_lsn(resume_lsn) if resume_lsn else None,
+                resume_lsn=format_lsn(stream.resume_lsn) if stream.resume_lsn else None,
             )
             async for chunk in stream.frames():
                 yield chunk
@@ -111,8 +129,6 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                 truncates=counters.truncates,
                 isolated=counters.isolated or None,
             )
-            stream.close()
-            self._stream = None
 
     async def on_commit(self, checkpoint: Any) -> None:
         # The only place the slot advances: the output has this checkpoint durably.

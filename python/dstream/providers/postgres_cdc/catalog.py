@@ -81,7 +81,7 @@ def resolve_tables(conn: Any, names: list[str], default_schema: str) -> list[Tab
     missing: list[str] = []
     for text in names:
         schema, name = parse_table_name(text, default_schema)
-        table = exact.get((schema, name))
+        table: Optional[Table] = exact.get((schema, name))
         if table is None:
             candidates = folded.get((schema.lower(), name.lower()), [])
             table = candidates[0] if len(candidates) == 1 else None

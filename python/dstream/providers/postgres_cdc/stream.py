@@ -276,7 +276,7 @@ class ChangeStream:
         return {"data": data, "metadata": meta}
 
     def _truncate_lines(self, message: Truncate, txn_meta: dict[str, Any], seq: int) -> list[bytes]:
-        lines = []
+        lines: list[bytes] = []
         for oid in message.relation_oids:
             relation = self.decoder.relations.get(oid)
             if relation is None or (relation.schema, relation.name) not in self.wanted:

@@ -1,0 +1,76 @@
+"""Drive dstream-postgres-cdc as a real process over its stdin/stdout contract."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Optional
+
+import orjson
+
+PROVIDER = [sys.executable, "-c", "from dstream.providers.postgres_cdc import main; main()"]
+
+
+class Provider:
+    def __init__(self, command: str, config: dict[str, Any], *, task: str, state: Any = None):
+        self.proc = subprocess.Popen(
+            PROVIDER,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "DSTREAM_TASK": task},
+        )
+        line = {"command": command, "config": config, "task": task, "role": "input", "state": state}
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(orjson.dumps(line) + b"\n")
+        self.proc.stdin.flush()
+        self.buf = b""
+
+    def line(self, timeout: float = 30) -> Optional[dict[str, Any]]:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no line from the provider; stderr: {self.stderr()}")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return None
+                self.buf += chunk
+        raw, self.buf = self.buf.split(b"\n", 1)
+        return dict(orjson.loads(raw))
+
+    def notice(self, checkpoint: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(orjson.dumps({"committed": checkpoint}) + b"\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+    def stderr(self) -> str:
+        if self.proc.poll() is None:
+            return "(still running)"
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read().decode()[-3000:]
+
+
+def lifecycle(command: str, config: dict[str, Any], *, task: str, **extra: Any) -> dict[str, Any]:
+    line = {"command": command, "config": config, "task": task, "role": "input", **extra}
+    done = subprocess.run(
+        PROVIDER, input=orjson.dumps(line) + b"\n", capture_output=True, timeout=60
+    )
+    lines = done.stdout.splitlines()
+    assert orjson.loads(lines[0])["status"] == "ready", done.stderr.decode()
+    result = dict(orjson.loads(lines[1]))
+    result["exit_code"] = done.returncode
+    result["stderr"] = done.stderr.decode()
+    return result
