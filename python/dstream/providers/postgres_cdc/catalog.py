@@ -74,8 +74,9 @@ def resolve_tables(conn: Any, names: list[str], default_schema: str) -> list[Tab
     conn.rollback()
     exact = {(r[0], r[1]): Table(r[0], r[1], int(r[2]), str(r[3]), bool(r[4])) for r in rows}
     folded: dict[tuple[str, str], list[Table]] = {}
-    for table in exact.values():
-        folded.setdefault((table.schema.lower(), table.name.lower()), []).append(table)
+    for known_table in exact.values():
+        key = (known_table.schema.lower(), known_table.name.lower())
+        folded.setdefault(key, []).append(known_table)
 
     found: list[Table] = []
     missing: list[str] = []
