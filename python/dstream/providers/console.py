@@ -1,0 +1,63 @@
+"""dstream-console: an output that shows each envelope on its stdout, which dstream
+prints for the user. Formats: `simple` (one human line), `json` (the envelope as one
+JSON line), `structured` (indented, several lines per envelope)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from dstream.protocol.frames import META_OPERATION, META_TABLE
+from dstream.sdk import Envelope, OutputProvider, ProviderConfig, run_provider
+
+
+@dataclass
+class ConsoleConfig(ProviderConfig):
+    # `outputFormat` was the original .NET console provider's key.
+    format: Literal["simple", "json", "structured"] = field(
+        default="simple", metadata={"aliases": ("output_format",)}
+    )
+
+
+def simple_line(envelope: Envelope) -> bytes:
+    """`[orders Insert seq 3] {"value":3}`: where it came from, then the data."""
+    metadata: Any = envelope.metadata if isinstance(envelope.metadata, dict) else {}
+    tags = [
+        str(metadata[key]) for key in (META_TABLE, META_OPERATION) if metadata.get(key) is not None
+    ]
+    seq = metadata.get("seq", metadata.get("Seq"))
+    if seq is not None:
+        tags.append(f"seq {seq}")
+    prefix = f"[{' '.join(tags)}] ".encode() if tags else b""
+    return prefix + orjson.dumps(envelope.data, default=str) + b"\n"
+
+
+class Console(OutputProvider[ConsoleConfig]):
+    name = "console"
+    config_class = ConsoleConfig
+
+    async def write(self, batch: list[Envelope]) -> None:
+        style = self.config.format
+        if style == "simple":
+            lines = [simple_line(e) for e in batch]
+        elif style == "json":
+            lines = [
+                (e.raw if e.raw is not None else orjson.dumps(e.to_dict(), default=str)) + b"\n"
+                for e in batch
+            ]
+        else:
+            lines = [
+                orjson.dumps(e.to_dict(), default=str, option=orjson.OPT_INDENT_2) + b"\n"
+                for e in batch
+            ]
+        self.emit(b"".join(lines))
+
+
+def main() -> None:
+    run_provider(Console)
+
+
+if __name__ == "__main__":
+    main()

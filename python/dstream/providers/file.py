@@ -1,0 +1,173 @@
+"""dstream-file: an output that appends envelopes to JSON-lines files, fsync'ed before
+each checkpoint is acknowledged. The reference durable output (the crash-test suite
+checks at-least-once delivery against it).
+
+`path` is a file, or a pattern with `{TableName}` for one file per table (relative to
+the working directory; directories are created). `format = "envelope"` stores each
+frame exactly as it arrived; `"data"` stores only its `data` value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+import orjson
+
+from dstream.errors import ConfigError
+from dstream.protocol.frames import META_TABLE
+from dstream.sdk import Envelope, OutputProvider, ProviderConfig, log, run_provider
+
+TABLE_PLACEHOLDER = "{TableName}"
+# Envelopes without metadata.TableName go to this table's file under a pattern.
+NO_TABLE = "_unknown"
+# Open files kept per pattern; the least recently used is synced and closed beyond it.
+MAX_OPEN_FILES = 128
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@dataclass
+class FileConfig(ProviderConfig):
+    path: str
+    format: Literal["envelope", "data"] = "envelope"
+    fsync: bool = True  # fsync before acknowledging a checkpoint (and at the end)
+
+    def validate(self) -> None:
+        if not self.path.strip():
+            raise ConfigError("config key 'path' for file must not be empty")
+        rest = self.path.replace(TABLE_PLACEHOLDER, "")
+        if "{" in rest or "}" in rest:
+            raise ConfigError(
+                f"config key 'path' for file has a placeholder other than {TABLE_PLACEHOLDER}: "
+                f"{self.path!r}",
+                hint="the only placeholder is {TableName}",
+            )
+
+
+def table_file_name(table: Optional[object]) -> str:
+    """A table name made safe as one path component ("dbo.orders" stays as it is)."""
+    name = _UNSAFE_IN_NAME.sub("_", str(table)) if table not in (None, "") else NO_TABLE
+    return "_" + name if name in (".", "..") else name
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class File(OutputProvider[FileConfig]):
+    name = "file"
+    config_class = FileConfig
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.files: OrderedDict[str, int] = OrderedDict()  # path -> fd
+        self.unsynced: set[str] = set()
+        self.new_dirs: set[str] = set()
+
+    @property
+    def per_table(self) -> bool:
+        return TABLE_PLACEHOLDER in self.config.path
+
+    @property
+    def raw_frames(self) -> bool:
+        # One file, whole envelopes: append the bytes as they came, no decoding.
+        return not self.per_table and self.config.format == "envelope"
+
+    async def open(self) -> None:
+        if not self.per_table:
+            self._fd(self.config.path)  # fail at start, not at the first envelope
+
+    def _fd(self, path: str) -> int:
+        fd = self.files.get(path)
+        if fd is not None:
+            self.files.move_to_end(path)
+            return fd
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            os.makedirs(parent, exist_ok=True)
+        existed = os.path.exists(path)
+        fd = os.open(
+            path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644
+        )
+        if not existed:
+            self.new_dirs.add(parent)  # the new directory entry must be synced too
+        self.files[path] = fd
+        if len(self.files) > MAX_OPEN_FILES:
+            old_path, old_fd = self.files.popitem(last=False)
+            if old_path in self.unsynced and self.config.fsync:
+                os.fsync(old_fd)
+            self.unsynced.discard(old_path)
+            os.close(old_fd)
+        return fd
+
+    async def write_raw(self, lines: bytes) -> None:
+        path = self.config.path
+        _write_all(self._fd(path), lines)
+        self.unsynced.add(path)
+
+    async def write(self, batch: list[Envelope]) -> None:
+        by_path: dict[str, list[bytes]] = {}
+        pattern = self.config.path if self.per_table else None
+        as_data = self.config.format == "data"
+        for envelope in batch:
+            if as_data:
+                line = orjson.dumps(envelope.data, default=str)
+            elif envelope.raw is not None:
+                line = envelope.raw
+            else:
+                line = orjson.dumps(envelope.to_dict(), default=str)
+            if pattern is None:
+                path = self.config.path
+            else:
+                metadata = envelope.metadata if isinstance(envelope.metadata, dict) else {}
+                path = pattern.replace(TABLE_PLACEHOLDER, table_file_name(metadata.get(META_TABLE)))
+            by_path.setdefault(path, []).append(line)
+        for path, lines in by_path.items():
+            lines.append(b"")
+            _write_all(self._fd(path), b"\n".join(lines))
+            self.unsynced.add(path)
+
+    async def flush(self) -> None:
+        if not self.config.fsync:
+            return
+        for path in list(self.unsynced):
+            fd = self.files.get(path)
+            if fd is not None:
+                os.fsync(fd)
+        self.unsynced.clear()
+        for directory in self.new_dirs:
+            _fsync_dir(directory)
+        self.new_dirs.clear()
+
+    async def close(self) -> None:
+        await self.flush()
+        for fd in self.files.values():
+            os.close(fd)
+        log.info("file output closed", files=len(self.files))
+        self.files.clear()
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on a directory; the file itself is synced
+    finally:
+        os.close(fd)
+
+
+def main() -> None:
+    run_provider(File)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The dstream provider SDK: write an input or an output as a small class, and let the
+stdio host (`run_provider`) speak the wire contract.
+
+    from dataclasses import dataclass
+    from dstream.sdk import InputProvider, ProviderConfig, Envelope, run_provider
+
+    @dataclass
+    class Config(ProviderConfig):
+        count: int = 10
+
+    class Numbers(InputProvider[Config]):
+        config_class = Config
+
+        async def read(self):
+            for n in range(self.config.count):
+                yield Envelope({"n": n})
+
+    def main() -> None:
+        run_provider(Numbers)
+
+See docs/providers.md.
+"""
+
+from __future__ import annotations
+
+from dstream.protocol.messages import LifecycleResult
+from dstream.sdk.config import ProviderConfig, bind_config
+from dstream.sdk.host import run_provider
+from dstream.sdk.log import log
+from dstream.sdk.model import Change, Checkpoint, Envelope, Resource, result_with
+from dstream.sdk.provider import InputProvider, OutputProvider, Provider
+
+__all__ = [
+    "Change",
+    "Checkpoint",
+    "Envelope",
+    "InputProvider",
+    "LifecycleResult",
+    "OutputProvider",
+    "Provider",
+    "ProviderConfig",
+    "Resource",
+    "bind_config",
+    "log",
+    "result_with",
+    "run_provider",
+]

@@ -1,0 +1,272 @@
+"""Typed provider configuration: bind the `config` object of the command line to a
+dataclass.
+
+Keys are accepted in snake_case (`max_count`), camelCase (`maxCount`, the original .NET
+providers' spelling) or kebab-case, plus any `aliases` listed in a field's metadata.
+Unknown keys are errors that name the known ones and the nearest match, because a
+misspelt key silently falling back to a default is the worst kind of config bug.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import sys
+import types
+import typing
+from typing import Any, Literal, Optional, TypeVar, Union
+
+from dstream.errors import ConfigError
+
+__all__ = ["ProviderConfig", "bind_config", "config_keys"]
+
+T = TypeVar("T")
+_NoneType = type(None)
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+@dataclasses.dataclass
+class ProviderConfig:
+    """Base for a provider's config dataclass. Subclasses are `@dataclass`es whose fields
+    are the config keys; override `validate()` to check values together (raise
+    `ConfigError` or `ValueError` with a message naming the key)."""
+
+    def validate(self) -> None:
+        """Called after binding; raise to reject the configuration."""
+
+
+def normalize_key(key: str) -> str:
+    """`maxCount`, `max-count`, `MaxCount` and `max_count` all become `max_count`."""
+    return _CAMEL_BOUNDARY.sub(r"_\1", key).replace("-", "_").lower()
+
+
+def config_keys(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if f.init]
+
+
+def bind_config(cls: type[T], raw: Any, *, provider: str = "provider", path: str = "") -> T:
+    """Build `cls` (a dataclass) from the JSON object `raw`, converting and checking every
+    value against the field's annotation. Raises ConfigError naming the key path."""
+    if not isinstance(raw, dict):
+        where = f"config key '{path}'" if path else "config"
+        raise ConfigError(
+            f"{where} for {provider} must be an object, got {_describe(raw)}",
+            hint="write it as a block: name { key = value }",
+        )
+    fields = [f for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
+    hints = _type_hints(cls)
+    by_key: dict[str, dataclasses.Field[Any]] = {}
+    for f in fields:
+        by_key[f.name] = f
+        by_key.setdefault(normalize_key(f.name), f)
+        for alias in f.metadata.get("aliases", ()):
+            by_key.setdefault(normalize_key(alias), f)
+
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        found = by_key.get(key) or by_key.get(normalize_key(str(key)))
+        if found is None:
+            known = [f.name for f in fields]
+            raise ConfigError(_unknown_key_message(str(key), known, provider, path))
+        f = found
+        key_path = f"{path}.{f.name}" if path else f.name
+        if f.name in values:
+            raise ConfigError(
+                f"config key '{key_path}' for {provider} is given twice (as '{key}' too)",
+                hint="keep one spelling",
+            )
+        values[f.name] = _convert(hints.get(f.name, Any), value, provider, key_path)
+
+    missing = [
+        f.name
+        for f in fields
+        if f.name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        names = ", ".join(f"'{path}.{m}'" if path else f"'{m}'" for m in missing)
+        raise ConfigError(
+            f"missing required config key{'s' if len(missing) > 1 else ''} {names} for {provider}",
+            hint="add it to the provider's config block in dstream.hcl",
+        )
+    obj = cls(**values)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        try:
+            validate()
+        except ConfigError:
+            raise
+        except (ValueError, TypeError) as exc:
+            where = f" ('{path}')" if path else ""
+            raise ConfigError(f"invalid config for {provider}{where}: {exc}") from exc
+    return obj
+
+
+def _unknown_key_message(key: str, known: list[str], provider: str, path: str) -> str:
+    full = f"{path}.{key}" if path else key
+    message = f"unknown config key '{full}' for {provider}; known keys: " + (
+        ", ".join(known) if known else "(none)"
+    )
+    guess = difflib.get_close_matches(normalize_key(key), known, n=1, cutoff=0.6)
+    if guess:
+        message += f" (did you mean '{guess[0]}'?)"
+    return message
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:
+        # Annotations that cannot be evaluated here (a local class, `int | None` on
+        # Python 3.9): bind those fields without conversion rather than refuse the config.
+        module = sys.modules.get(cls.__module__)
+        globalns = vars(module) if module else {}
+        hints: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            for name, ann in getattr(klass, "__annotations__", {}).items():
+                try:
+                    hints[name] = (
+                        eval(ann, globalns, dict(vars(klass))) if isinstance(ann, str) else ann
+                    )
+                except Exception:
+                    hints[name] = Any
+        return hints
+
+
+def _describe(value: Any) -> str:
+    kind = {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+        _NoneType: "null",
+    }.get(type(value), type(value).__name__)
+    shown = repr(value) if not isinstance(value, (dict, list)) else ""
+    if isinstance(value, str):
+        shown = '"' + (value if len(value) <= 40 else value[:37] + "...") + '"'
+    elif isinstance(value, bool):
+        shown = "true" if value else "false"
+    return f"{kind} {shown}".strip()
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a number"
+    if tp is str:
+        return "a string"
+    if tp is bool:
+        return "a boolean (true or false)"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (list, tuple, set, frozenset):
+        return "a list"
+    if origin is dict or tp is dict:
+        return "an object"
+    if dataclasses.is_dataclass(tp):
+        return "an object (block)"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _is_union(origin: Any) -> bool:
+    return origin is Union or (sys.version_info >= (3, 10) and origin is types.UnionType)
+
+
+def _convert(tp: Any, value: Any, provider: str, path: str) -> Any:
+    """Check `value` against the annotation `tp`, converting where Terraform would
+    (a numeric string for a number, "true"/"false" for a boolean)."""
+    if tp is Any or tp is object:
+        return value
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+
+    def wrong() -> ConfigError:
+        return ConfigError(
+            f"config key '{path}' for {provider} must be {_type_name(tp)}, got {_describe(value)}"
+        )
+
+    if _is_union(origin):
+        if value is None and _NoneType in args:
+            return None
+        last: Optional[ConfigError] = None
+        for arg in args:
+            if arg is _NoneType:
+                continue
+            try:
+                return _convert(arg, value, provider, path)
+            except ConfigError as exc:
+                last = exc
+        if last is not None and len([a for a in args if a is not _NoneType]) == 1:
+            raise last
+        raise wrong()
+    if origin is Literal:
+        if value in args:
+            return value
+        choices = [str(a) for a in args]
+        message = (
+            f"config key '{path}' for {provider} must be one of "
+            + ", ".join(repr(a) for a in args)
+            + f", got {_describe(value)}"
+        )
+        guess = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
+        raise ConfigError(message + (f" (did you mean '{guess[0]}'?)" if guess else ""))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise wrong()
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise wrong()
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise wrong()
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise wrong()
+    if origin in (list, tuple, set, frozenset) or tp in (list, tuple):
+        if not isinstance(value, list):
+            raise wrong()
+        item_tp = args[0] if args else Any
+        items = [_convert(item_tp, v, provider, f"{path}[{i}]") for i, v in enumerate(value)]
+        if origin is tuple or tp is tuple:
+            return tuple(items)
+        if origin in (set, frozenset):
+            return origin(items)
+        return items
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise wrong()
+        value_tp = args[1] if len(args) == 2 else Any
+        return {str(k): _convert(value_tp, v, provider, f"{path}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return bind_config(tp, value, provider=provider, path=path)
+    if isinstance(tp, type):
+        if isinstance(value, tp):
+            return value
+        raise wrong()
+    return value

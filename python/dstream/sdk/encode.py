@@ -1,0 +1,77 @@
+"""Encoding what an input yields into frame lines (the input's hot path)."""
+
+from __future__ import annotations
+
+import base64
+import decimal
+from typing import Any
+
+import orjson
+
+from dstream.sdk.model import Checkpoint, Envelope
+
+_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+
+
+def _default(value: Any) -> Any:
+    # Exact text for decimals: a float would silently round a NUMERIC column.
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    if isinstance(value, (Envelope, Checkpoint)):
+        return value.to_dict()
+    raise TypeError(
+        f"cannot encode a {type(value).__module__}.{type(value).__qualname__} as JSON; "
+        "convert it to str, int, float, bool, list or dict in read()"
+    )
+
+
+def encode_into(parts: list[bytes], item: Any) -> int:
+    """Append the frame line(s) for `item` to `parts`; returns how many frames."""
+    dumps = orjson.dumps
+    kind = type(item)
+    if kind is dict:
+        parts.append(dumps(item, default=_default, option=_OPTIONS))
+        return 1
+    if kind is Envelope:
+        metadata = item.metadata if item.metadata is not None else {}
+        parts.append(
+            dumps({"data": item.data, "metadata": metadata}, default=_default, option=_OPTIONS)
+        )
+        return 1
+    if kind is list:
+        count = 0
+        for sub in item:
+            sub_kind = type(sub)
+            if sub_kind is dict:
+                parts.append(dumps(sub, default=_default, option=_OPTIONS))
+                count += 1
+            else:
+                count += encode_into(parts, sub)
+        return count
+    if kind is Checkpoint:
+        parts.append(dumps({"checkpoint": item.value}, default=_default, option=_OPTIONS))
+        return 1
+    if kind is bytes or kind is bytearray:
+        if item and not item.endswith(b"\n"):
+            raise ValueError("bytes yielded by read() must be complete lines ending in \\n")
+        parts.append(bytes(item))
+        return item.count(b"\n")
+    if isinstance(item, (Envelope, Checkpoint, dict)):  # subclasses: the slow, general way
+        parts.append(dumps(_as_frame(item), default=_default, option=_OPTIONS))
+        return 1
+    if isinstance(item, (list, tuple)):
+        return sum(encode_into(parts, sub) for sub in item)
+    raise TypeError(
+        f"read() yielded a {type(item).__name__}; yield Envelope, Checkpoint, dict, "
+        "bytes or a list of them"
+    )
+
+
+def _as_frame(item: Any) -> Any:
+    if isinstance(item, (Envelope, Checkpoint)):
+        return item.to_dict()
+    return dict(item)

@@ -1,0 +1,206 @@
+"""The stdio host: everything the wire contract asks of a provider process, so a
+provider only writes `read()` or `write()` (contract sections 1-8 in docs/protocol.md).
+
+    command line on stdin -> bind config -> open() -> handshake -> run or lifecycle -> exit
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from typing import Any, NoReturn, Optional
+
+import orjson
+
+from dstream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DstreamError
+from dstream.protocol.frames import COMMANDS, ENV_TASK, LIFECYCLE_COMMANDS
+from dstream.protocol.messages import Command, LifecycleResult, error_line, ready_line
+from dstream.sdk.config import bind_config
+from dstream.sdk.log import log, route_stdlib_logging
+from dstream.sdk.model import Change, Resource
+from dstream.sdk.provider import InputProvider, OutputProvider, Provider
+from dstream.sdk.run_input import InputRun
+from dstream.sdk.run_output import OutputRun
+from dstream.sdk.stdio import FrameWriter, StdinChunks, read_first_line, take_over_stdout
+
+__all__ = ["run_provider"]
+
+
+def run_provider(provider_class: type[Provider[Any]]) -> NoReturn:
+    """Run `provider_class` as this process's provider and exit with its status.
+    Call it from the console script's `main()`."""
+    sys.exit(serve(provider_class))
+
+
+def serve(provider_class: type[Provider[Any]]) -> int:
+    route_stdlib_logging()
+    out = take_over_stdout()
+    try:
+        line, rest = read_first_line(0)
+    except DstreamError as exc:
+        return _refuse(out, exc.reason, EXIT_USAGE)
+    except OSError as exc:
+        return _refuse(out, f"cannot read the command line from stdin: {exc}", EXIT_USAGE)
+    name = provider_class.provider_name()
+    if not line.strip():
+        return _refuse(
+            out,
+            f"{name} got no command line on stdin",
+            EXIT_USAGE,
+            hint="start it through dstream, or pipe one line first: echo '{\"config\":{}}' | ...",
+        )
+    try:
+        command = Command.parse(line)
+        destroy = bool(orjson.loads(line).get("destroy"))
+    except (ValueError, TypeError) as exc:
+        return _refuse(out, f"{name}: the command line on stdin is not valid: {exc}", EXIT_USAGE)
+    if command.command not in COMMANDS:
+        return _refuse(
+            out,
+            f"{name}: unknown command '{command.command}'; known: {', '.join(COMMANDS)}",
+            EXIT_USAGE,
+        )
+    if command.role and provider_class.role and command.role != provider_class.role:
+        return _refuse(
+            out,
+            f"{name} is an {provider_class.role} provider but was started as the task's "
+            f"{command.role}",
+            EXIT_USAGE,
+            hint=f"use it in the task's {provider_class.role} block",
+        )
+    task = command.task or os.environ.get(ENV_TASK)
+    try:
+        config = _bind(provider_class, command.config, name)
+    except DstreamError as exc:
+        return _refuse(out, exc.reason, exc.exit_code, hint=exc.hint)
+    provider = provider_class(
+        config, task=task, state=command.state, command=command.command, destroy=destroy
+    )
+    return _run_loop(_serve(provider, out, rest, len(line) + 1))
+
+
+def _bind(provider_class: type[Provider[Any]], raw: dict[str, Any], name: str) -> Any:
+    config_class = provider_class.config_class
+    if config_class is None:
+        return raw
+    return bind_config(config_class, raw, provider=name)
+
+
+def _refuse(out: FrameWriter, message: str, code: int, hint: Optional[str] = None) -> int:
+    """The handshake's error status (dstream quotes `message`), also logged to stderr."""
+    full = f"{message} ({hint})" if hint else message
+    with contextlib.suppress(OSError):
+        out.write(error_line(full))
+    log.error(message, hint=hint) if hint else log.error(message)
+    return code
+
+
+def _run_loop(main: Any) -> int:
+    loop: asyncio.AbstractEventLoop
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return int(loop.run_until_complete(main))
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+
+async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset: int) -> int:
+    if provider.command in LIFECYCLE_COMMANDS:
+        return await _lifecycle(provider, out)
+    try:
+        await provider.open()
+    except Exception as exc:
+        log.exception("open() failed")
+        return _refuse(out, f"{provider.provider_name()} could not start: {_reason(exc)}", 1)
+    out.write(ready_line(provider.declared_features()))
+    runner: Any
+    if isinstance(provider, InputProvider):
+        stdin = StdinChunks(0, rest) if provider.implements("on_commit") else None
+        runner = InputRun(provider, out, stdin)
+    elif isinstance(provider, OutputProvider):
+        runner = OutputRun(provider, out, StdinChunks(0, rest), start_offset=offset)
+    else:
+        raise TypeError("a provider subclasses InputProvider or OutputProvider")
+    signals = _StopSignals(runner.stop)
+    signals.install()
+    try:
+        code = int(await runner.run())
+    finally:
+        try:
+            await provider.close()
+        except Exception:
+            log.exception("close() failed")
+            code = EXIT_FAILURE
+        signals.uninstall()
+    return code
+
+
+async def _lifecycle(provider: Provider[Any], out: FrameWriter) -> int:
+    out.write(ready_line(provider.declared_features()))
+    try:
+        if provider.command == "plan":
+            result = await provider.plan(destroy=provider.destroy_requested)
+        else:
+            result = await getattr(provider, provider.command)()
+        if not isinstance(result, LifecycleResult):
+            raise TypeError(
+                f"{provider.command}() returned {type(result).__name__}, not LifecycleResult"
+            )
+    except Exception as exc:
+        log.exception(f"{provider.command}() failed")
+        result = LifecycleResult(status="Failed", message=_reason(exc), error=_reason(exc))
+    out.write(_result_line(result))
+    return EXIT_FAILURE if result.status == "Failed" else EXIT_OK
+
+
+def _result_line(result: LifecycleResult) -> bytes:
+    # Accept Resource/Change objects as well as the dicts LifecycleResult declares.
+    result.resources = [r.to_dict() if isinstance(r, Resource) else r for r in result.resources]
+    result.changes = [c.to_dict() if isinstance(c, Change) else c for c in result.changes]
+    return result.to_line()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, DstreamError):
+        return f"{exc} ({exc.hint})" if exc.hint else str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class _StopSignals:
+    """First SIGTERM/SIGINT: stop gracefully (flush, exit 0). Second: exit at once."""
+
+    def __init__(self, on_stop: Any) -> None:
+        self.on_stop = on_stop
+        self.received = 0
+        self.loop = asyncio.get_running_loop()
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            # Not available on Windows, nor outside the main thread.
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                self.loop.add_signal_handler(sig, self._handle, sig)
+
+    def uninstall(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                self.loop.remove_signal_handler(sig)
+
+    def _handle(self, sig: int) -> None:
+        self.received += 1
+        if self.received > 1:
+            log.warning("second stop signal: exiting without flushing", signal=sig)
+            os._exit(EXIT_INTERRUPTED)
+        log.info("stop signal received; finishing", signal=signal.Signals(sig).name)
+        self.on_stop()

@@ -1,0 +1,135 @@
+"""The values a provider hands to and receives from the host: envelopes, checkpoints and
+the pieces of a lifecycle result."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from dstream.protocol.messages import LifecycleResult
+
+__all__ = ["Change", "Checkpoint", "Envelope", "LifecycleResult", "Resource"]
+
+CHANGE_ACTIONS = ("create", "delete", "update")
+
+
+class Envelope:
+    """One data frame: `{"data": ..., "metadata": {...}}`.
+
+    A slots class because one is built per frame on the output side. `raw` is the frame's
+    original line (without the newline) when the host decoded it from stdin, so an output
+    can store the envelope exactly as it arrived, extra keys included, without encoding it
+    again.
+    """
+
+    __slots__ = ("data", "metadata", "raw")
+
+    def __init__(
+        self, data: Any, metadata: Optional[dict[str, Any]] = None, raw: Optional[bytes] = None
+    ) -> None:
+        self.data = data
+        self.metadata = metadata
+        self.raw = raw
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"data": self.data, "metadata": self.metadata if self.metadata is not None else {}}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Envelope):
+            return NotImplemented
+        return self.data == other.data and (self.metadata or {}) == (other.metadata or {})
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dict
+
+    def __repr__(self) -> str:
+        return f"Envelope(data={self.data!r}, metadata={self.metadata!r})"
+
+
+class Checkpoint:
+    """An input's position, `{"checkpoint": value}` on the wire. The value is opaque to
+    dstream: it comes back unchanged as `self.state` on the next run once an output has
+    acknowledged it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checkpoint": self.value}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Checkpoint):
+            return NotImplemented
+        return bool(self.value == other.value)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Checkpoint({self.value!r})"
+
+
+class Resource:
+    """A piece of infrastructure a provider manages, for `status`/`init` results."""
+
+    __slots__ = ("details", "exists", "name", "type")
+
+    def __init__(
+        self, type: str, name: str, exists: bool, details: Optional[dict[str, Any]] = None
+    ) -> None:
+        self.type = type
+        self.name = name
+        self.exists = exists
+        self.details = details if details is not None else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "name": self.name,
+            "exists": self.exists,
+            "details": self.details,
+        }
+
+    def __repr__(self) -> str:
+        return f"Resource({self.type!r}, {self.name!r}, exists={self.exists!r})"
+
+
+class Change:
+    """One planned or applied change, for `plan`/`init`/`destroy` results."""
+
+    __slots__ = ("action", "name", "reason", "type")
+
+    def __init__(self, action: str, type: str, name: str, reason: str = "") -> None:
+        if action not in CHANGE_ACTIONS:
+            raise ValueError(
+                f"change action must be one of {', '.join(CHANGE_ACTIONS)}, got {action!r}"
+            )
+        self.action = action
+        self.type = type
+        self.name = name
+        self.reason = reason
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "type": self.type, "name": self.name, "reason": self.reason}
+
+    def __repr__(self) -> str:
+        return f"Change({self.action!r}, {self.type!r}, {self.name!r})"
+
+
+def result_with(
+    status: str = "Success",
+    *,
+    resources: Optional[list[Resource]] = None,
+    changes: Optional[list[Change]] = None,
+    metadata: Optional[dict[str, Any]] = None,
+    message: str = "",
+    error: Optional[str] = None,
+) -> LifecycleResult:
+    """A LifecycleResult from Resource/Change objects (LifecycleResult itself holds dicts)."""
+    return LifecycleResult(
+        status=status,
+        resources=[r.to_dict() for r in resources or []],
+        changes=[c.to_dict() for c in changes or []],
+        metadata=dict(metadata or {}),
+        message=message,
+        error=error,
+    )

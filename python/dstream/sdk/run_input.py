@@ -1,0 +1,145 @@
+"""Running an input: drain `read()` into frame lines and write them in batches."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Optional
+
+import orjson
+
+from dstream.protocol.frames import KEY_COMMITTED
+from dstream.sdk.encode import encode_into
+from dstream.sdk.log import log
+from dstream.sdk.provider import InputProvider
+from dstream.sdk.stdio import FrameWriter, StdinChunks
+
+# Frames buffered before a write: large enough to amortise the syscall, small enough
+# that a slow trickle is never held back (the buffer is also written whenever read()
+# waits for its source).
+FLUSH_FRAMES = 2048
+
+
+class InputRun:
+    def __init__(
+        self, provider: InputProvider[Any], out: FrameWriter, stdin: Optional[StdinChunks]
+    ) -> None:
+        self.provider = provider
+        self.out = out
+        self.stdin = stdin
+        self.parts: list[bytes] = []
+        self.frames = 0
+        self.stopping = False
+        self.failed: Optional[BaseException] = None
+        self._flush_scheduled = False
+        self._drain: Optional[asyncio.Task[None]] = None
+        self._pending_commit: Any = None
+        self._has_commit = False
+        self._commit_wakeup: Optional[asyncio.Event] = None
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        if self.parts:
+            data = b"".join(self.parts)
+            self.parts.clear()
+            self.out.write(data)
+
+    def stop(self) -> None:
+        """SIGTERM: stop reading; what was produced is still written."""
+        self.stopping = True
+        if self._drain is not None and not self._drain.done():
+            self._drain.cancel()
+
+    async def _drain_read(self) -> None:
+        parts = self.parts
+        loop = asyncio.get_running_loop()
+        pending = 0
+        async for item in self.provider.read():
+            pending += encode_into(parts, item)
+            if pending >= FLUSH_FRAMES:
+                self.frames += pending
+                pending = 0
+                self.flush()
+                # Let signals, commit notices and the provider's own tasks run even
+                # when read() never waits.
+                await asyncio.sleep(0)
+            elif not self._flush_scheduled:
+                # Runs as soon as read() waits for its source: a slow stream is written
+                # promptly, a fast one in big batches.
+                self._flush_scheduled = True
+                loop.call_soon(self.flush)
+        self.frames += pending
+
+    async def run(self) -> int:
+        notices: Optional[asyncio.Task[None]] = None
+        committer: Optional[asyncio.Task[None]] = None
+        if self.stdin is not None:
+            self._commit_wakeup = asyncio.Event()
+            self.stdin.start()
+            notices = asyncio.ensure_future(self._read_notices())
+            committer = asyncio.ensure_future(self._deliver_commits())
+        self._drain = asyncio.ensure_future(self._drain_read())
+        code = 0
+        try:
+            await self._drain
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise
+            if self.failed is None:
+                log.info("stopped by signal; writing what was produced", frames=self.frames)
+        except BrokenPipeError:
+            log.error("stdout was closed by the reader; stopping")
+            code = 1
+        except Exception:
+            log.exception("read() failed")
+            code = 1
+        try:
+            self.flush()
+        except BrokenPipeError:
+            code = code or 1
+        for task in (notices, committer):
+            if task is not None:
+                task.cancel()
+        if self.failed is not None:
+            code = 1
+        return code
+
+    async def _read_notices(self) -> None:
+        """Keep only the newest `{"committed":...}` line and wake the committer."""
+        assert self.stdin is not None and self._commit_wakeup is not None
+        tail = b""
+        while True:
+            chunk = await self.stdin.get()
+            if not chunk:
+                return  # EOF (dstream closed stdin) or woken to stop
+            lines = (tail + chunk).split(b"\n")
+            tail = lines.pop()
+            for line in reversed(lines):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    log.warning("ignoring a stdin line that is not JSON", line=line[:200])
+                    continue
+                if isinstance(obj, dict) and KEY_COMMITTED in obj:
+                    self._pending_commit = obj[KEY_COMMITTED]
+                    self._has_commit = True
+                    self._commit_wakeup.set()
+                    break  # older lines in this chunk are superseded
+
+    async def _deliver_commits(self) -> None:
+        assert self._commit_wakeup is not None
+        while True:
+            await self._commit_wakeup.wait()
+            self._commit_wakeup.clear()
+            if not self._has_commit:
+                continue
+            value, self._has_commit = self._pending_commit, False
+            try:
+                await self.provider.on_commit(value)
+            except Exception as exc:
+                log.exception("on_commit() failed", checkpoint=value)
+                self.failed = exc
+                self.stop()
+                return

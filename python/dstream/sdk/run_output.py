@@ -1,0 +1,224 @@
+"""Running an output: split stdin into frames, hand data to `write()` in batches and
+acknowledge each checkpoint once everything before it was written."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import orjson
+
+from dstream.errors import FrameError
+from dstream.protocol.frames import DEFAULT_MAX_FRAME_SIZE, KEY_CHECKPOINT, KEY_DATA
+from dstream.sdk.log import log
+from dstream.sdk.model import Envelope
+from dstream.sdk.provider import OutputProvider
+from dstream.sdk.stdio import FrameWriter, StdinChunks
+
+_CHECKPOINT_KEY = b'"checkpoint"'
+
+
+def _excerpt(line: bytes) -> str:
+    text = line[:120].decode("utf-8", "replace")
+    return text + ("..." if len(line) > 120 else "")
+
+
+class OutputRun:
+    def __init__(
+        self,
+        provider: OutputProvider[Any],
+        out: FrameWriter,
+        stdin: StdinChunks,
+        *,
+        start_offset: int = 0,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    ) -> None:
+        self.provider = provider
+        self.out = out
+        self.stdin = stdin
+        self.offset = start_offset  # stdin offset of the first byte not yet split
+        self.max_frame_size = max_frame_size
+        self.batch: list[Envelope] = []
+        self.stopping = False
+        self.frames = 0
+        self.acks = 0
+        provider._emit_buffer = []
+
+    def stop(self) -> None:
+        """SIGTERM: take no more input; what was read is written and acknowledged."""
+        self.stopping = True
+        self.stdin.wake()
+
+    async def run(self) -> int:
+        self.stdin.start()
+        raw = self.provider.raw_frames
+        tail = b""
+        try:
+            while True:
+                chunk = await self._next_chunk()
+                if chunk is None:
+                    break
+                data = tail + chunk if tail else chunk
+                if not chunk:  # EOF: a last frame without a newline is accepted
+                    if data.strip():
+                        await self._process(data + b"\n", raw)
+                    break
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    tail = data
+                    self._check_size(tail)
+                    continue
+                tail = data[cut:]
+                self._check_size(tail)
+                await self._process(data[:cut] if cut < len(data) else data, raw)
+            await self._write_batch()
+            await self.provider.flush()
+            self._flush_stdout()
+            return 0
+        except FrameError as exc:
+            # Everything before the bad frame is written (not acknowledged past it).
+            await self._write_batch_quietly()
+            log.error(str(exc), offset=exc.offset, excerpt=exc.excerpt, hint=exc.hint)
+            return 1
+        except BrokenPipeError:
+            log.error("stdout was closed by dstream; stopping")
+            return 1
+
+    async def _next_chunk(self) -> Optional[bytes]:
+        """The next chunk, writing a partial batch first when nothing more is waiting."""
+        if self.stopping:
+            return None
+        if self.batch and not self.stdin.ready():
+            linger = self.provider.batch_linger
+            if linger > 0:
+                chunk = await self.stdin.get(timeout=linger)
+                if chunk is not None or self.stopping:
+                    return chunk
+            await self._write_batch()
+            self._flush_stdout()
+        chunk = await self.stdin.get()
+        if chunk is None or self.stopping:
+            # Woken by a signal; a chunk already taken is still processed.
+            return chunk if chunk else None
+        return chunk
+
+    def _check_size(self, tail: bytes) -> None:
+        if len(tail) > self.max_frame_size:
+            raise FrameError(
+                f"frame at stdin offset {self.offset} is longer than {self.max_frame_size} "
+                "bytes without a newline",
+                offset=self.offset,
+                excerpt=_excerpt(tail),
+                hint="frames are one JSON object per line; check the input provider",
+            )
+
+    async def _process(self, block: bytes, raw: bool) -> None:
+        """`block` is a run of complete lines."""
+        if raw:
+            await self._process_raw(block)
+        else:
+            await self._process_decoded(block)
+
+    async def _process_decoded(self, block: bytes) -> None:
+        loads = orjson.loads
+        batch = self.batch
+        batch_size = self.provider.batch_size
+        offset = self.offset
+        strip_cr = b"\r" in block
+        lines = block.split(b"\n")
+        lines.pop()  # after the final newline
+        for line in lines:
+            start = offset
+            offset += len(line) + 1
+            if strip_cr and line.endswith(b"\r"):
+                line = line[:-1]
+            if not line:
+                continue
+            try:
+                obj = loads(line)
+            except orjson.JSONDecodeError as exc:
+                self.offset = start
+                raise FrameError(
+                    f"frame at stdin offset {start} is not valid JSON ({exc})",
+                    offset=start,
+                    excerpt=_excerpt(line),
+                    hint="each line must be one JSON object; check the input provider",
+                ) from None
+            if type(obj) is not dict:
+                self.offset = start
+                raise FrameError(
+                    f"frame at stdin offset {start} is not a JSON object",
+                    offset=start,
+                    excerpt=_excerpt(line),
+                    hint='frames are objects: {"data":...,"metadata":{...}}',
+                )
+            if KEY_CHECKPOINT in obj and KEY_DATA not in obj:
+                self.offset = offset
+                await self._write_batch()
+                await self.provider.flush()
+                batch = self.batch
+                self._ack(line)
+                continue
+            batch.append(Envelope(obj.get(KEY_DATA), obj.get("metadata"), line))
+            if len(batch) >= batch_size:
+                self.offset = offset
+                await self._write_batch()
+                batch = self.batch
+        self.offset = offset
+
+    async def _process_raw(self, block: bytes) -> None:
+        """Find checkpoint lines without decoding the data lines around them."""
+        start = 0
+        found = block.find(_CHECKPOINT_KEY)
+        while found >= 0:
+            line_start = block.rfind(b"\n", 0, found) + 1
+            line_end = block.find(b"\n", found)
+            line = block[line_start:line_end].rstrip(b"\r")
+            if _is_checkpoint(line):
+                if line_start > start:
+                    await self.provider.write_raw(block[start:line_start])
+                await self.provider.flush()
+                self._ack(line)
+                start = line_end + 1
+            found = block.find(_CHECKPOINT_KEY, line_end)
+        if start < len(block):
+            await self.provider.write_raw(block[start:] if start else block)
+        self.offset += len(block)
+
+    async def _write_batch(self) -> None:
+        if self.batch:
+            batch, self.batch = self.batch, []
+            await self.provider.write(batch)
+            self.frames += len(batch)
+            self._flush_stdout()
+
+    async def _write_batch_quietly(self) -> None:
+        try:
+            await self._write_batch()
+            self._flush_stdout()
+        except Exception:
+            log.exception("write() failed while stopping on an invalid frame")
+
+    def _ack(self, line: bytes) -> None:
+        """Echo the checkpoint line: everything before it has been written."""
+        emitted = self.provider._emit_buffer
+        if emitted:
+            emitted.append(line + b"\n")
+            self._flush_stdout()
+        else:
+            self.out.write(line + b"\n")
+        self.acks += 1
+
+    def _flush_stdout(self) -> None:
+        emitted = self.provider._emit_buffer
+        if emitted:
+            data = b"".join(emitted)
+            emitted.clear()
+            self.out.write(data)
+
+
+def _is_checkpoint(line: bytes) -> bool:
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return type(obj) is dict and KEY_CHECKPOINT in obj and KEY_DATA not in obj
