@@ -185,6 +185,8 @@ def parse_reference(text: str) -> Reference:
             f"invalid provider reference {text!r}: name longer than {MAX_NAME_LENGTH} characters",
             hint=_HINT,
         )
+    if tag is None and digest is None:
+        tag = DEFAULT_TAG
     return Reference(registry=registry, repository=repository, tag=tag, digest=digest)
 
 

@@ -1,0 +1,244 @@
+"""`dstream providers`: pull, push, list, inspect and remove OCI providers.
+
+dstream providers pull REF [--refresh]
+dstream providers push FILE[:os/arch]... --ref REF [--name N --version V --role R --schema F]
+dstream providers list
+dstream providers inspect REF
+dstream providers rm REF...
+dstream providers prune [--all]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from dstream.cli.view import View
+from dstream.errors import EXIT_USAGE, UsageError
+
+
+def _common(parser: argparse.ArgumentParser, *, registry: bool = True) -> None:
+    # --json is also accepted after the sub-command (app.py adds it before it).
+    parser.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="provider cache root (default: $DSTREAM_CACHE_DIR or $XDG_CACHE_HOME/dstream)",
+    )
+    if registry:
+        parser.add_argument(
+            "--insecure",
+            action="store_true",
+            help="plain HTTP for a non-loopback registry (loopback registries always use it)",
+        )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    sub.required = True
+
+    pull = sub.add_parser("pull", help="download a provider_ref into the cache")
+    pull.add_argument("ref", metavar="REF", help="e.g. ghcr.io/acme/counter:1.0 or ...@sha256:...")
+    pull.add_argument("--refresh", action="store_true", help="resolve the tag again")
+    pull.add_argument("--platform", metavar="OS/ARCH", help="pull for another platform")
+    _common(pull)
+
+    push = sub.add_parser(
+        "push",
+        help="push executables (one per platform) as one provider artifact",
+        description="Each FILE is named in the original convention (plugin.linux_amd64, "
+        "plugin.windows_amd64.exe) or flagged with its platform: ./counter:linux/amd64.",
+    )
+    push.add_argument("files", nargs="+", metavar="FILE[:OS/ARCH]")
+    push.add_argument("--ref", required=True, metavar="REF", help="where to push (a tag)")
+    push.add_argument("--name", help="provider name (default: last repository segment)")
+    push.add_argument("--version", help="provider version (default: the tag)")
+    push.add_argument("--role", choices=("input", "output"), help="what the provider is")
+    push.add_argument("--schema", metavar="FILE", help="JSON Schema of the provider's config")
+    push.add_argument("--description", help="one line about the provider")
+    _common(push)
+
+    listing = sub.add_parser("list", help="cached references, digests, platforms, sizes, age")
+    _common(listing, registry=False)
+
+    inspect = sub.add_parser("inspect", help="show what the registry holds for REF")
+    inspect.add_argument("ref", metavar="REF")
+    _common(inspect)
+
+    rm = sub.add_parser("rm", help="forget cached references (their files go with prune)")
+    rm.add_argument("refs", nargs="+", metavar="REF")
+    _common(rm, registry=False)
+
+    prune = sub.add_parser("prune", help="delete cached files no reference uses")
+    prune.add_argument("--all", action="store_true", help="empty the provider cache")
+    _common(prune, registry=False)
+
+
+def _size(n: Any) -> str:
+    value = float(n or 0)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def _age(seconds: float) -> str:
+    for unit, span in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= span:
+            return f"{int(seconds // span)}{unit} ago"
+    return "just now"
+
+
+def _pull(args: argparse.Namespace, view: View) -> int:
+    from dstream.oci import pull
+
+    result = pull(
+        args.ref,
+        refresh=args.refresh,
+        cache_dir=args.cache_dir,
+        insecure=args.insecure,
+        platform=args.platform,
+        show_progress=not view.json,
+    )
+    if view.json:
+        view.document({"ok": True, **result.to_dict()})
+        return 0
+    how = "cached" if result.from_cache else "pulled"
+    view.line(f"{how} {result.reference} ({result.platform})")
+    view.line(f"  digest {result.digest}")
+    view.line(f"  {result.path} ({_size(result.size)})")
+    return 0
+
+
+def _push(args: argparse.Namespace, view: View) -> int:
+    from dstream.oci.push import push_provider
+
+    result = push_provider(
+        args.files,
+        args.ref,
+        name=args.name,
+        version=args.version,
+        role=args.role,
+        schema_file=args.schema,
+        description=args.description,
+        insecure=args.insecure,
+    )
+    if view.json:
+        view.document({"ok": True, **result})
+        return 0
+    view.line(f"pushed {result['reference']} ({', '.join(result['platforms'])})")
+    view.line(f"  digest {result['digest']}")
+    view.line(f'  pin it: provider_ref = "{result["pinned"]}"')
+    return 0
+
+
+def _list(args: argparse.Namespace, view: View) -> int:
+    from dstream.oci.cache import Cache
+
+    now = time.time()
+    rows: list[dict[str, Any]] = []
+    for record in Cache(args.cache_dir).refs():
+        selected = record.get("selected") or {}
+        rows.append(
+            {
+                "reference": record.get("reference"),
+                "digest": record.get("manifest"),
+                "platforms": record.get("platforms") or [],
+                "cached_platforms": sorted(selected),
+                "size": sum(int(e.get("size") or 0) for e in selected.values()),
+                "resolved_at": record.get("resolved_at"),
+                "age_seconds": round(now - float(record.get("resolved_at") or now), 1),
+                "metadata": record.get("metadata"),
+            }
+        )
+    if view.json:
+        view.document({"ok": True, "providers": rows})
+        return 0
+    if not rows:
+        view.line("no providers cached (`dstream providers pull REF`)")
+        return 0
+    width = max(len(str(r["reference"])) for r in rows)
+    view.line(f"{'REFERENCE':<{width}}  {'DIGEST':<19}  {'PLATFORMS':<24}  {'SIZE':>9}  AGE")
+    for r in rows:
+        plats = ",".join(r["platforms"])
+        view.line(
+            f"{r['reference']!s:<{width}}  {str(r['digest'])[:19]:<19}  {plats:<24}  "
+            f"{_size(r['size']):>9}  {_age(r['age_seconds'])}"
+        )
+    return 0
+
+
+def _inspect(args: argparse.Namespace, view: View) -> int:
+    from dstream.oci import inspect
+
+    info = inspect(args.ref, insecure=args.insecure)
+    if view.json:
+        view.document({"ok": True, **info})
+        return 0
+    view.line(f"{info['reference']}")
+    view.line(f"  digest        {info['digest']}")
+    view.line(f"  media type    {info['media_type']}")
+    view.line(f"  artifact type {info.get('artifact_type')}")
+    for plat in info.get("platforms") or []:
+        title = f"  {plat.get('title')}" if plat.get("title") else ""
+        view.line(f"  - {plat.get('platform') or '?':<14} {_size(plat.get('size'))}{title}")
+    meta = info.get("metadata")
+    if meta:
+        keys = ("name", "version", "role", "description")
+        view.line("  metadata      " + ", ".join(f"{k}={meta[k]}" for k in keys if k in meta))
+        if "config_schema" in meta:
+            view.line("  config schema present (`--json` shows it)")
+    return 0
+
+
+def _rm(args: argparse.Namespace, view: View) -> int:
+    from dstream.oci.cache import Cache
+    from dstream.oci.reference import parse_reference
+
+    cache = Cache(args.cache_dir)
+    removed: list[str] = []
+    missing: list[str] = []
+    for text in args.refs:
+        key = str(parse_reference(text))
+        (removed if cache.remove_ref(key) else missing).append(key)
+    freed = cache.prune()
+    if view.json:
+        view.document({"ok": not missing, "removed": removed, "not_cached": missing, **freed})
+        return EXIT_USAGE if missing else 0
+    for key in removed:
+        view.line(f"removed {key}")
+    view.line(f"freed {_size(freed['bytes'])}")
+    if missing:
+        raise UsageError(
+            f"not in the cache: {', '.join(missing)}", hint="`dstream providers list` shows it"
+        )
+    return 0
+
+
+def _prune(args: argparse.Namespace, view: View) -> int:
+    from dstream.oci.cache import Cache
+
+    result = Cache(args.cache_dir).prune(everything=args.all)
+    if view.json:
+        view.document({"ok": True, **result})
+    else:
+        view.line(f"removed {result['removed']} entries, freed {_size(result['bytes'])}")
+    return 0
+
+
+ACTIONS = {
+    "pull": _pull,
+    "push": _push,
+    "list": _list,
+    "inspect": _inspect,
+    "rm": _rm,
+    "prune": _prune,
+}
+
+
+def execute(args: argparse.Namespace, view: View) -> int:
+    return ACTIONS[args.action](args, view)
