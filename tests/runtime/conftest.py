@@ -60,11 +60,17 @@ def ws(tmp_path: Path) -> Workspace:
     return Workspace(tmp_path)
 
 
-# The provider side of the contract in awk: handshake, keep data, echo checkpoints.
-AWK_OUTPUT = r"""
-exec awk -v out="${OUT:-out.jsonl}" '
-  NR == 1 { print "{\"status\":\"ready\"}"; fflush(); next }
-  /^\{"checkpoint"/ { fflush(out); print; fflush(); next }
-  { print > out }
-  END { fflush(out) }'
+# An output written without the SDK, in plain sh: handshake, keep data, echo
+# checkpoints once the lines before them are written. (mawk would buffer its input and
+# acknowledge late, so the shell reads line by line.)
+SHELL_OUTPUT = r"""
+read -r command
+echo '{"status":"ready"}'
+exec 3>>"${OUT:-out.jsonl}"
+while IFS= read -r line; do
+  case "$line" in
+    '{"checkpoint"'*) printf '%s\n' "$line" ;;
+    *) printf '%s\n' "$line" >&3 ;;
+  esac
+done
 """

@@ -8,7 +8,7 @@ import time
 
 import orjson
 
-from tests.runtime.conftest import AWK_OUTPUT, Workspace
+from tests.runtime.conftest import SHELL_OUTPUT, Workspace
 
 SHELL_INPUT = """
 read -r command
@@ -54,7 +54,7 @@ def test_sdk_counter_to_file(ws: Workspace) -> None:
 
 def test_shell_input_and_awk_output_without_sdk(ws: Workspace) -> None:
     ws.script("input.sh", SHELL_INPUT)
-    ws.script("output.sh", AWK_OUTPUT)
+    ws.script("output.sh", SHELL_OUTPUT)
     ws.config(
         """
         task "plain" {
@@ -81,7 +81,7 @@ def test_legacy_input_without_handshake_first_line_is_data(ws: Workspace) -> Non
         echo '{"data":{"n":2},"metadata":{}}'
         """,
     )
-    ws.script("output.sh", AWK_OUTPUT)
+    ws.script("output.sh", SHELL_OUTPUT)
     ws.config(
         """
         task "legacy" {
@@ -123,7 +123,7 @@ def test_handshake_error_quotes_message_and_stderr_tail(ws: Workspace) -> None:
         exit 1
         """,
     )
-    ws.script("output.sh", AWK_OUTPUT)
+    ws.script("output.sh", SHELL_OUTPUT)
     ws.config(
         """
         task "t" {
@@ -141,7 +141,7 @@ def test_handshake_error_quotes_message_and_stderr_tail(ws: Workspace) -> None:
 
 def test_handshake_timeout_names_provider_and_quotes_stderr(ws: Workspace) -> None:
     ws.script("slow.sh", 'read -r command\necho "still warming up" >&2\nexec sleep 30\n')
-    ws.script("output.sh", AWK_OUTPUT)
+    ws.script("output.sh", SHELL_OUTPUT)
     ws.config(
         """
         task "t" {
@@ -172,7 +172,7 @@ echo '{"data":2}'
 
 def _bad_frames_task(ws: Workspace, policy: str) -> None:
     ws.script("bad-frames.sh", BAD_FRAMES_INPUT)
-    ws.script("output.sh", AWK_OUTPUT)
+    ws.script("output.sh", SHELL_OUTPUT)
     ws.config(
         f"""
         task "t" {{
@@ -268,7 +268,7 @@ def test_input_crash_delivers_what_it_wrote_and_fails(ws: Workspace) -> None:
         exit 5
         """,
     )
-    ws.script("output.sh", AWK_OUTPUT)
+    ws.script("output.sh", SHELL_OUTPUT)
     ws.config(
         """
         task "t" {
@@ -375,7 +375,7 @@ def test_demo_runs_without_a_config_file(ws: Workspace) -> None:
 
 
 def test_unknown_task_is_a_usage_error(ws: Workspace) -> None:
-    ws.script("output.sh", AWK_OUTPUT)
+    ws.script("output.sh", SHELL_OUTPUT)
     ws.config(
         """
         task "a" {

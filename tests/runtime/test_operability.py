@@ -1,0 +1,239 @@
+"""What a person running dstream sees: metrics, progress, summaries, several tasks,
+reloads. Real processes throughout; the terminal is a real pseudo-terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import orjson
+
+from tests.runtime.conftest import SHELL_OUTPUT, Workspace
+
+# Writes N frames and a checkpoint, then idles until SIGTERM (a long-running source).
+IDLE_INPUT = r"""
+read -r command
+echo '{"status":"ready"}'
+i=1
+while [ $i -le ${N:-1000} ]; do
+  printf '{"data":{"n":%d},"metadata":{"TableName":"t%d"}}\n' $i $((i % 3))
+  i=$((i + 1))
+done
+echo "{\"checkpoint\":{\"n\":${N:-1000}}}"
+exec sleep 120
+"""
+
+
+def _wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def _metrics_address(proc: subprocess.Popen[bytes]) -> str:
+    assert proc.stderr is not None
+    while True:
+        line = proc.stderr.readline().decode()
+        assert line, "dstream exited before serving metrics"
+        found = re.search(r"metrics on http://(\S+)/metrics", line)
+        if found:
+            return found.group(1)
+
+
+def _scrape(addr: str, path: str = "/metrics") -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://{addr}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            got = ",".join(sorted(line[len(name) + 1 : line.index("}")].split(",")))
+            if got == want:
+                return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name}{{{want}}} not in metrics:\n{text}")
+
+
+def test_metrics_scraped_during_a_run_match_what_the_output_received(ws: Workspace) -> None:
+    ws.script("idle.sh", IDLE_INPUT)
+    ws.script("output.sh", SHELL_OUTPUT)
+    ws.config(
+        """
+        state { path = "state" }
+        task "m" {
+          input  { provider_path = "./idle.sh" }
+          output { provider_path = "./output.sh" }
+        }
+        """
+    )
+    proc = ws.popen("run", "m", "--json", "--metrics-addr", "127.0.0.1:0")
+    addr = _metrics_address(proc)
+    acks = "dstream_checkpoints_acknowledged_total"
+    _wait_for(lambda: _metric(_scrape(addr)[1], acks, task="m") == 1)
+    _, text = _scrape(addr)
+    received = ws.lines("out.jsonl")
+    assert len(received) == 1000
+    assert _metric(text, "dstream_frames_total", task="m", kind="data") == len(received)
+    assert _metric(text, "dstream_frames_total", task="m", kind="checkpoint") == 1
+    assert _metric(text, "dstream_table_frames_total", task="m", table="t0") == 333
+    assert _metric(text, "dstream_invalid_frames_total", task="m", policy="skip") == 0
+    assert _metric(text, "dstream_up", task="m") == 1
+    assert _metric(text, "dstream_provider_restarts_total", task="m") == 0
+    assert 0 <= _metric(text, "dstream_checkpoint_lag_seconds", task="m") < 60
+    assert _scrape(addr, "/healthz") == (200, "ok\n")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    summary = orjson.loads(out)["tasks"][0]
+    assert summary["counters"]["data_frames"] == len(received)
+    assert summary["counters"]["tables"] == {"t0": 333, "t1": 334, "t2": 333}
+
+
+def _slow_task(ws: Workspace) -> None:
+    ws.script(
+        "slow.sh",
+        r"""
+        read -r command
+        echo '{"status":"ready"}'
+        i=1
+        while [ $i -le 15 ]; do
+          printf '{"data":{"n":%d},"metadata":{}}\n' $i
+          i=$((i + 1))
+          sleep 0.1
+        done
+        """,
+    )
+    ws.script("echo-out.sh", 'read -r command\necho \'{"status":"ready"}\'\nexec cat\n')
+    ws.config(
+        """
+        task "p" {
+          input  { provider_path = "./slow.sh" }
+          output { provider_path = "./echo-out.sh" }
+        }
+        """
+    )
+
+
+def test_progress_renders_on_a_terminal_and_stops_cleanly(ws: Workspace) -> None:
+    _slow_task(ws)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dstream.cli.app", "run", "p"],
+        cwd=ws.root,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+    )
+    os.close(slave)
+    screen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 30)
+        assert ready, "no output from dstream on the terminal"
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's last writer is gone
+            break
+        if not chunk:
+            break
+        screen += chunk
+    assert proc.wait(timeout=30) == 0
+    text = screen.decode("utf-8", "replace")
+    assert "env/s" in text and "checkpoint" in text  # the live table was drawn
+    assert text.count('{"data":{"n":') == 15  # the output's lines, all of them
+    assert "task p: completed" in text  # the summary after the display stopped
+    assert text.rstrip().endswith("frames/s")  # nothing drawn after the summary
+
+
+def test_piped_output_has_no_progress_noise(ws: Workspace) -> None:
+    _slow_task(ws)
+    done = ws.run("run", "p")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.decode().splitlines()
+    assert [orjson.loads(line)["data"]["n"] for line in lines] == list(range(1, 16))
+    assert b"\x1b[" not in done.stdout and b"\x1b[" not in done.stderr
+    assert b"env/s" not in done.stderr
+
+
+def test_two_tasks_one_fails_the_other_completes(ws: Workspace) -> None:
+    ws.script("good.sh", IDLE_INPUT.replace("exec sleep 120", "exit 0"))
+    ws.script("bad.sh", 'read -r command\necho \'{"status":"ready"}\'\necho boom >&2\nexit 3\n')
+    ws.script("output.sh", SHELL_OUTPUT)
+    ws.config(
+        """
+        task "good" {
+          input  { provider_path = "./good.sh" }
+          output {
+            provider_path = "./output.sh"
+            env = { OUT = "good.jsonl" }
+          }
+        }
+        task "bad" {
+          input  { provider_path = "./bad.sh" }
+          output {
+            provider_path = "./output.sh"
+            env = { OUT = "bad.jsonl" }
+          }
+        }
+        """
+    )
+    done = ws.run("run", "good", "bad", "--json")
+    assert done.returncode == 1
+    doc = orjson.loads(done.stdout)
+    outcomes = {t["task"]: t["outcome"] for t in doc["tasks"]}
+    assert outcomes == {"good": "completed", "bad": "failed"}
+    assert doc["ok"] is False
+    assert len(ws.lines("good.jsonl")) == 1000
+    assert "bad/input: boom" in done.stderr.decode()  # several tasks: lines say which
+
+
+def test_sighup_restarts_only_the_task_whose_definition_changed(ws: Workspace) -> None:
+    ws.script("idle.sh", IDLE_INPUT)
+    ws.script("output.sh", SHELL_OUTPUT)
+    template = """
+        task "a" {{
+          input  {{
+            provider_path = "./idle.sh"
+            env = {{ N = "{n}" }}
+          }}
+          output {{
+            provider_path = "./output.sh"
+            env = {{ OUT = "a{n}.jsonl" }}
+          }}
+        }}
+        task "b" {{
+          input  {{ provider_path = "./idle.sh" }}
+          output {{
+            provider_path = "./output.sh"
+            env = {{ OUT = "b.jsonl" }}
+          }}
+        }}
+        """
+    ws.config(template.format(n=10))
+    proc = ws.popen("run", "a", "b", "--json")
+    _wait_for(lambda: len(ws.lines("a10.jsonl")) == 10 and len(ws.lines("b.jsonl")) == 1000)
+    ws.config(template.format(n=20))
+    proc.send_signal(signal.SIGHUP)
+    _wait_for(lambda: len(ws.lines("a20.jsonl")) == 20)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "task a changed: restarting it" in err.decode()
+    assert "task b changed" not in err.decode()
+    tasks = {t["task"]: t for t in orjson.loads(out)["tasks"]}
+    assert tasks["a"]["attempts"] == 1  # a reload is not a failure
+    assert tasks["b"]["counters"]["data_frames"] == 1000  # b was never restarted
