@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 from dstream.config.model import Location
 from dstream.errors import ConfigError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,10 +41,22 @@ class Diagnostics:
     first_error: Optional[ConfigError] = None
 
     def error(self, exc: ConfigError) -> None:
+        """Record `exc` once: a broken local is met again by everything that uses it."""
+        location = exc.location if isinstance(exc.location, Location) else None
+        for item in self.items:
+            if item.message == exc.reason and item.location == location:
+                return
         if self.first_error is None:
             self.first_error = exc
-        location = exc.location if isinstance(exc.location, Location) else None
         self.items.append(Diagnostic("error", exc.reason, location, exc.hint))
+
+    def attempt(self, action: Callable[[], T]) -> Optional[T]:
+        """Run `action`; record a ConfigError instead of raising it (lint shows them all)."""
+        try:
+            return action()
+        except ConfigError as exc:
+            self.error(exc)
+            return None
 
     def warn(self, message: str, location: Optional[Location], hint: Optional[str] = None) -> None:
         self.items.append(Diagnostic("warning", message, location, hint))

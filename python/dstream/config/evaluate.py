@@ -92,8 +92,12 @@ class Module:
             )
             raise ConfigError(f"undefined local value local.{name}", location=where, hint=hint)
         if name in self.evaluating:
-            cycle = [*self.evaluating[self.evaluating.index(name) :], name]
-            attribute = self.local_defs[name][0]
+            members = self.evaluating[self.evaluating.index(name) :]
+            # Start the cycle at its first name in sorted order, so it reads (and is
+            # reported) the same whichever local was evaluated first.
+            start = members.index(min(members))
+            cycle = [*members[start:], *members[:start], min(members)]
+            attribute = self.local_defs[min(members)][0]
             raise ConfigError(
                 "locals refer to each other in a cycle: "
                 + " -> ".join(f"local.{n}" for n in cycle),
@@ -433,7 +437,9 @@ class Evaluator:
                 raise self.fail(where, exc.reason) from None
             if not float(position).is_integer() or not 0 <= int(position) < len(value):
                 raise self.fail(
-                    where, f"index {key} is out of range: the list has {len(value)} element(s)"
+                    where,
+                    f"index {key} is out of range: the list has {len(value)} element(s)",
+                    "indexes start at 0; length(list) gives the count",
                 )
             return value[int(position)]
         if isinstance(value, dict):
@@ -624,7 +630,9 @@ def _pairs(collection: Any, evaluator: Evaluator, node: Node) -> list[tuple[Any,
     if isinstance(collection, dict):
         return [(key, collection[key]) for key in sorted(collection)]
     raise evaluator.fail(
-        node, f"a for expression needs a list or object, got a {type_name(collection)}"
+        node,
+        f"a for expression needs a list or object, got a {type_name(collection)}",
+        "iterate over a list [...] or an object { ... }",
     )
 
 

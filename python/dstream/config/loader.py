@@ -177,7 +177,7 @@ def analyze_texts(
         try:
             module.local(name, module.local_defs[name][0].location)
         except ConfigError as exc:
-            _record_once(diagnostics, exc)
+            diagnostics.error(exc)
     project = _build_project(module, sources, diagnostics, base_dir)
     for source in sources:
         for where in source.rewritten.unsupported:
@@ -191,14 +191,6 @@ def analyze_texts(
     if diagnostics.errors:
         analysis.project = None
     return analysis
-
-
-def _record_once(diagnostics: Diagnostics, exc: ConfigError) -> None:
-    """A local's error is met again by everything using it; report it once."""
-    for item in diagnostics.errors:
-        if item.message == exc.reason and item.location == exc.location:
-            return
-    diagnostics.error(exc)
 
 
 # -- top level ---------------------------------------------------------------------------
@@ -322,7 +314,7 @@ def _typed(item: Declared, value: Any, where: Optional[Location]) -> Any:
     try:
         if kind == "string":
             if isinstance(value, (list, dict)) or value is None:
-                raise FunctionError(f"a {type_name(value)}")
+                raise FunctionError("not a string")
             from dstream.config.functions import to_string
 
             return to_string(value)
@@ -333,16 +325,17 @@ def _typed(item: Declared, value: Any, where: Optional[Location]) -> Any:
                 return value
             if value in ("true", "false"):
                 return value == "true"
-            raise FunctionError(repr(value))
+            raise FunctionError("not a bool")
         if kind in ("list", "set", "tuple") and not isinstance(value, list):
-            raise FunctionError(f"a {type_name(value)}")
+            raise FunctionError("not a list")
         if kind in ("map", "object") and not isinstance(value, dict):
-            raise FunctionError(f"a {type_name(value)}")
-    except FunctionError as exc:
+            raise FunctionError("not an object")
+    except FunctionError:
+        shown = repr(value) if not isinstance(value, (list, dict)) else f"a {type_name(value)}"
         raise ConfigError(
-            f'variable "{item.name}" is declared as {kind}, but got {exc.reason}',
+            f'variable "{item.name}" has type {kind}, but its value is {shown}',
             location=where,
-            hint=f"give var.{item.name} a {kind} value",
+            hint=f"give var.{item.name} a {kind} value, or change its type",
         ) from None
     return value
 
@@ -551,6 +544,8 @@ def _build_project(
             try:
                 if block.type == "task":
                     task = build_task(block, evaluator, diagnostics)
+                    if task is None:
+                        continue  # its errors are recorded
                     if task.name in tasks:
                         first = task_locations[task.name]
                         raise ConfigError(
@@ -575,7 +570,7 @@ def _build_project(
                         metrics_block = block
                         project.metrics = build_metrics(block, evaluator)
             except ConfigError as exc:
-                _record_once(diagnostics, exc)
+                diagnostics.error(exc)
     project.sensitive_values = frozenset(
         text
         for value in module.variables.values()

@@ -7,6 +7,7 @@ checked; every message names file:line:col and what to write instead.
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any, Callable, Optional
 
 from dstream.cli.view import nearest
@@ -316,7 +317,16 @@ def _single(body: Body, name: str, evaluator: Evaluator, context: str) -> dict[s
     return {}
 
 
-def build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) -> TaskSpec:
+def build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) -> Optional[TaskSpec]:
+    """The task, or None when it has errors (each recorded in `diagnostics`)."""
+    errors_before = len(diagnostics.errors)
+    task = diagnostics.attempt(lambda: _build_task(block, evaluator, diagnostics))
+    if len(diagnostics.errors) > errors_before:
+        return None
+    return task
+
+
+def _build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) -> TaskSpec:
     if len(block.labels) != 1:
         where = block.label_locations[1] if len(block.labels) > 1 else block.location
         raise ConfigError(
@@ -357,72 +367,36 @@ def build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) -> 
             attributes["lock_config"].location,
             hint="remove it; it is accepted so older configs keep working",
         )
+    check = diagnostics.attempt
     sides: dict[str, ProviderSpec] = {}
     for role in ("input", "output"):
-        found = body.blocks_of(role)
-        if not found:
-            raise ConfigError(
-                f"{context} has no {role} block",
-                location=block.location,
-                hint=f'add {role} {{ provider_path = "..." }}',
-            )
-        if len(found) > 1:
-            raise ConfigError(
-                f"{context} has more than one {role} block (first at {found[0].location})",
-                location=found[1].location,
-                hint=f"a task has one {role}; use another task for another {role}",
-            )
-        sides[role] = build_provider(found[0], evaluator, name, diagnostics)
+        side = check(partial(_side, body, role, block, evaluator, name, diagnostics))
+        if side is not None:
+            sides[role] = side
+    if len(sides) < 2:
+        return TaskSpec(name=name, input=ProviderSpec("input"), output=ProviderSpec("output"))
     task = TaskSpec(
         name=name, input=sides["input"], output=sides["output"], location=block.location
     )
-    _read(
-        attributes,
-        "max_frame_size",
-        evaluator,
-        context,
-        parse_size,
-        lambda v: setattr(task, "max_frame_size", v),
-    )
-    _read(
-        attributes,
-        "invalid_frames",
-        evaluator,
-        context,
-        _policy,
-        lambda v: setattr(task, "invalid_frames", v),
-    )
-    _read(
-        attributes,
-        "dead_letter_path",
-        evaluator,
-        context,
-        expect_string,
-        lambda v: setattr(task, "dead_letter_path", v),
-    )
-    _read(
-        attributes,
-        "passthrough",
-        evaluator,
-        context,
-        expect_bool,
-        lambda v: setattr(task, "validate", not v),
-    )
-    _read(
-        attributes,
-        "start_timeout",
-        evaluator,
-        context,
-        parse_duration,
-        lambda v: setattr(task, "start_timeout", v),
-    )
-    _read(
-        attributes,
-        "stop_grace",
-        evaluator,
-        context,
-        parse_duration,
-        lambda v: setattr(task, "stop_grace", v),
+    readers: list[tuple[str, Callable[[Any, Attribute, str], Any], str]] = [
+        ("max_frame_size", parse_size, "max_frame_size"),
+        ("invalid_frames", _policy, "invalid_frames"),
+        ("dead_letter_path", expect_string, "dead_letter_path"),
+        ("start_timeout", parse_duration, "start_timeout"),
+        ("stop_grace", parse_duration, "stop_grace"),
+    ]
+    for attribute_name, convert, field_name in readers:
+        store = partial(setattr, task, field_name)
+        check(partial(_read, attributes, attribute_name, evaluator, context, convert, store))
+    check(
+        lambda: _read(
+            attributes,
+            "passthrough",
+            evaluator,
+            context,
+            expect_bool,
+            lambda v: setattr(task, "validate", not v),
+        )
     )
     if task.invalid_frames == "dead_letter" and not task.dead_letter_path:
         raise ConfigError(
@@ -430,8 +404,30 @@ def build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) -> 
             location=attributes["invalid_frames"].value_location,
             hint='add dead_letter_path = "dead/NAME.jsonl" (relative to the config directory)',
         )
-    task.restart = _restart(body, evaluator, context)
+    restart = check(lambda: _restart(body, evaluator, context))
+    if restart is not None:
+        task.restart = restart
     return task
+
+
+def _side(
+    body: Body, role: str, block: Block, evaluator: Evaluator, name: str, diagnostics: Diagnostics
+) -> ProviderSpec:
+    context = f'task "{name}"'
+    found = body.blocks_of(role)
+    if not found:
+        raise ConfigError(
+            f"{context} has no {role} block",
+            location=block.location,
+            hint=f'add {role} {{ provider_path = "..." }}',
+        )
+    if len(found) > 1:
+        raise ConfigError(
+            f"{context} has more than one {role} block (first at {found[0].location})",
+            location=found[1].location,
+            hint=f"a task has one {role}; use another task for another {role}",
+        )
+    return build_provider(found[0], evaluator, name, diagnostics)
 
 
 def _read(

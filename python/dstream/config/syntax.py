@@ -99,9 +99,13 @@ def _describe_token(token: Token) -> str:
         return "end of file"
     if token.type == "NL_OR_COMMENT":
         return "end of line"
-    text = str(token.value).strip() or str(token.value)
+    raw = str(token.value)
     if token.type == "STRING_CHARS":
-        text = text.split("\n")[0]
+        # Outside quotes the lexer takes the rest of the line as text: show its first word.
+        if raw.startswith("\n") or not raw.strip():
+            return "end of line"
+        raw = raw.split()[0]
+    text = raw.strip() or raw
     if len(text) > 20:
         text = text[:20] + "..."
     return f"`{text}`"

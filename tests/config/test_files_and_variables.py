@@ -1,0 +1,148 @@
+"""Where configuration comes from: files, directories, DSTREAM_CONFIG, variables."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from dstream.config.loader import load_builtin_demo, load_project, load_project_text
+from dstream.errors import ConfigError
+
+TASK = (
+    'task "{name}" {{\n  input {{ provider_path = "p" }}\n  output {{ provider_path = "q" }}\n}}\n'
+)
+
+
+def test_directory_merges_every_hcl_file(tmp_path: Path) -> None:
+    (tmp_path / "a.hcl").write_text('locals { table = "orders" }\n' + TASK.format(name="one"))
+    (tmp_path / "b.hcl").write_text(
+        'task "two" {\n  input {\n    provider_path = "p"\n    config { t = local.table }\n'
+        '  }\n  output { provider_path = "q" }\n}\n'
+    )
+    (tmp_path / "notes.txt").write_text("not config")
+    project = load_project(str(tmp_path), [], [], {})
+    assert sorted(project.tasks) == ["one", "two"]
+    assert project.tasks["two"].input.config == {"t": "orders"}  # locals span files
+    assert project.base_dir == str(tmp_path)
+
+
+def test_duplicate_task_across_files_names_both_places(tmp_path: Path) -> None:
+    (tmp_path / "a.hcl").write_text(TASK.format(name="same"))
+    (tmp_path / "b.hcl").write_text("\n" + TASK.format(name="same"))
+    with pytest.raises(ConfigError) as caught:
+        load_project(str(tmp_path), [], [], {})
+    a, b = tmp_path / "a.hcl", tmp_path / "b.hcl"
+    assert str(caught.value) == f'{b}:2:6: task "same" is defined twice: at {a}:1:6 and here'
+
+
+def test_config_comes_from_dstream_config_then_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "elsewhere.hcl").write_text(TASK.format(name="env"))
+    (tmp_path / "dstream.hcl").write_text(TASK.format(name="default"))
+    monkeypatch.chdir(tmp_path)
+    environ = {"DSTREAM_CONFIG": str(tmp_path / "elsewhere.hcl")}
+    assert list(load_project(None, [], [], environ).tasks) == ["env"]
+    assert list(load_project(None, [], [], {}).tasks) == ["default"]
+    explicit = load_project(str(tmp_path / "dstream.hcl"), [], [], environ)
+    assert list(explicit.tasks) == ["default"]  # -c wins over DSTREAM_CONFIG
+
+
+def test_missing_config_file_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_project(str(tmp_path / "nope.hcl"), [], [], {})
+    assert "does not exist" in str(caught.value)
+    assert caught.value.hint and "create dstream.hcl or pass -c" in caught.value.hint
+
+
+def test_builtin_demo_loads() -> None:
+    assert list(load_builtin_demo().tasks) == ["demo"]
+
+
+VARIABLES = """
+variable "region" { default = "eu" }
+variable "port" {
+  type    = number
+  default = 5432
+}
+variable "tables" {
+  type    = list(string)
+  default = []
+}
+variable "password" {
+  sensitive   = true
+  description = "database password"
+}
+task "t" {
+  input {
+    provider_path = "p"
+    config {
+      region = var.region
+      port   = var.port
+      tables = var.tables
+      dsn    = "pg://u:${var.password}@h/db"
+    }
+  }
+  output { provider_path = "q" }
+}
+"""
+
+
+def test_variables_precedence_default_env_file_command_line(tmp_path: Path) -> None:
+    var_file = tmp_path / "prod.tfvars"
+    var_file.write_text('region = "us"\ntables = ["a", "b"]\n')
+    environ = {"DSTREAM_VAR_region": "ap", "DSTREAM_VAR_password": "s3cret"}
+    project = load_project_text(VARIABLES, "v.hcl", environ=environ)
+    assert project.tasks["t"].input.config["region"] == "ap"
+    project = load_project_text(VARIABLES, "v.hcl", environ=environ, var_files=[str(var_file)])
+    config = project.tasks["t"].input.config
+    assert (config["region"], config["tables"]) == ("us", ["a", "b"])
+    project = load_project_text(
+        VARIABLES, "v.hcl", ["region=sa", "port=6543", 'tables=["x"]'], environ, [str(var_file)]
+    )
+    config = project.tasks["t"].input.config
+    assert (config["region"], config["port"], config["tables"]) == ("sa", 6543, ["x"])
+    assert config["dsn"] == "pg://u:s3cret@h/db"
+    assert project.sensitive_values == frozenset({"s3cret"})
+
+
+def test_json_var_file(tmp_path: Path) -> None:
+    var_file = tmp_path / "vars.json"
+    var_file.write_text(json.dumps({"password": "pw1", "port": 1}))
+    project = load_project_text(VARIABLES, "v.hcl", var_files=[str(var_file)])
+    assert project.tasks["t"].input.config["port"] == 1
+
+
+def test_variable_without_value_names_every_way_to_set_it() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(VARIABLES, "v.hcl")
+    assert str(caught.value) == 'v.hcl:11:1: variable "password" has no value'
+    hint = caught.value.hint or ""
+    for way in ("--var password=VALUE", "--var-file", "DSTREAM_VAR_password", "default"):
+        assert way in hint
+
+
+def test_var_for_an_undeclared_variable_is_an_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(VARIABLES, "v.hcl", ["regoin=x", "password=p"])
+    assert str(caught.value) == "--var regoin: no variable 'regoin' is declared"
+    assert (caught.value.hint or "").startswith("did you mean region?")
+
+
+def test_number_variable_rejects_text() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(VARIABLES, "v.hcl", ["port=many", "password=p"])
+    assert (
+        str(caught.value) == "v.hcl:3:1: variable \"port\" has type number, but its value is 'many'"
+    )
+
+
+def test_project_loads_from_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "x.hcl").write_text(TASK.format(name="x"))
+    monkeypatch.chdir(tmp_path)
+    project = load_project("conf", [], [], {})
+    assert project.base_dir == os.path.join(str(tmp_path), "conf")

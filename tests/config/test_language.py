@@ -1,0 +1,264 @@
+"""The configuration language: locals, templates, functions, for expressions, blocks."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from dstream.config.loader import load_project, load_project_text
+from dstream.config.model import Project
+from dstream.errors import ConfigError
+
+HERE = os.path.dirname(__file__)
+
+PROVIDERS = """
+  input {{
+    provider_path = "dstream-counter"
+    config = {config}
+  }}
+  output {{ provider_path = "dstream-console" }}
+"""
+
+
+def task_config(body: str, config: str, environ: dict[str, str] | None = None) -> Any:
+    """Evaluate `config` as the input's config of a task in a file with `body` around it."""
+    text = body + '\ntask "t" {' + PROVIDERS.format(config=config) + "}\n"
+    project = load_project_text(text, "test.hcl", environ=environ or {})
+    return project.tasks["t"].input.config
+
+
+def test_reference_example_shares_tables_and_reads_environment() -> None:
+    environ = {"DATABASE_CONNECTION_STRING": 'Server=db;Password="p@ss${x}"'}
+    project = load_project(os.path.join(HERE, "valid", "reference.hcl"), [], [], environ)
+    task = project.tasks["mssql-to-queue"]
+    assert task.input.config == {
+        "db_connection_string": 'Server=db;Password="p@ss${x}"',
+        "tables": ["dbo.Orders", "dbo.Customers"],
+    }
+    assert task.output.config == {"tables": ["dbo.Orders", "dbo.Customers"]}
+
+
+def test_original_style_config_parses_unchanged() -> None:
+    project = load_project(
+        os.path.join(HERE, "valid", "original_style.hcl"), [], [], {"ORIGINAL_CONN": "c=1"}
+    )
+    task = project.tasks["counter-to-console"]
+    assert task.input.provider_ref == "ghcr.io/katasec/dstream-counter-input-provider:v0.3.0"
+    assert task.input.config == {
+        "interval": 1000,
+        "maxCount": 5,
+        "connectionString": "c=1",
+        "ingest_queue": {"type": "azure_service_bus", "name": "dstream-ingest"},
+    }
+    assert task.output.provider_path == "./out/dstream-console-output-provider"
+    assert any("lock_config is ignored" in w for w in project.warnings)
+
+
+def test_file_without_locals_or_variables_behaves_as_before() -> None:
+    path = os.path.join(os.path.dirname(HERE), "..", "python", "dstream", "config", "demo.hcl")
+    project = load_project(path, [], [], {})
+    demo = project.tasks["demo"]
+    assert (demo.input.provider_path, demo.output.provider_path) == (
+        "dstream-counter",
+        "dstream-console",
+    )
+    assert demo.input.config == {"interval": 500, "max_count": 10}
+    assert demo.max_frame_size == 16 * 1024 * 1024 and demo.validate
+
+
+@pytest.mark.parametrize(
+    ("locals_body", "expression", "expected"),
+    [
+        ('db = "shop"', '"${local.db}_events"', "shop_events"),
+        ("n = 3", "local.n", 3),
+        ("n = 2.5", "local.n * 2", 5.0),
+        ('tables = ["a", "b"]', "local.tables", ["a", "b"]),
+        ('tables = ["a", "b"]', '"${local.tables}"', ["a", "b"]),
+        ('tables = ["a", "b"]', "[local.tables[1], 1]", ["b", 1]),
+        ('m = { k = "v" }', "{ inner = local.m }", {"inner": {"k": "v"}}),
+        ('m = { k = "v" }', 'local.m["k"]', "v"),
+        ('a = "x"\n  b = "${local.a}y"\n  c = [local.b, local.a]', "local.c", ["xy", "x"]),
+        ('host = "h"\n  dsn = "pg://${local.host}:${5432}"', "local.dsn", "pg://h:5432"),
+        ("flag = true", 'local.flag ? "on" : "off"', "on"),
+        ('xs = [{ n = "a" }, { n = "b" }]', "local.xs[*].n", ["a", "b"]),
+        ('t = ["a", "b"]', '[for x in local.t : upper(x) if x != "a"]', ["B"]),
+        ("t = { a = 1, b = 2 }", "{ for k, v in local.t : v => k }", {"1": "a", "2": "b"}),
+        ('t = ["a", "b", "a"]', "{ for x in local.t : x => x... }", {"a": ["a", "a"], "b": ["b"]}),
+        ('t = ["a", "b"]', '"%{ for x in local.t }${x};%{ endfor }"', "a;b;"),
+        ("t = []", '"%{ if length(local.t) == 0 }none%{ else }some%{ endif }"', "none"),
+        ("", '"$${not} %%{not}"', "${not} %{not}"),
+        ("", r'"tab\there \"q\" \u00e9"', 'tab\there "q" \u00e9'),
+        ("", "-1 + 10 / 4", 1.5),
+        ("", "!(1 < 2) || 3 >= 3 && 2 != 1", True),
+    ],
+)
+def test_locals_and_expressions(locals_body: str, expression: str, expected: Any) -> None:
+    config = task_config(f"locals {{\n  {locals_body}\n}}\n", f"{{ value = {expression} }}")
+    assert config["value"] == expected
+    assert type(config["value"]) is type(expected)
+
+
+def test_empty_locals_block_is_fine() -> None:
+    assert task_config("locals {}\n", "{ a = 1 }") == {"a": 1}
+
+
+def test_heredoc_interpolates_and_trims_indentation() -> None:
+    body = (
+        'locals {\n  db = "shop"\n'
+        "  text = <<-EOT\n    use ${local.db}\n      $${keep}\n    EOT\n}\n"
+    )
+    assert task_config(body, "{ sql = local.text }") == {"sql": "use shop\n  ${keep}\n"}
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ('upper("ab")', "AB"),
+        ('lower("AB")', "ab"),
+        ('join(",", ["a", "b"], ["c"])', "a,b,c"),
+        ('split(",", "a,b")', ["a", "b"]),
+        ('concat(["a"], ["b", "c"])', ["a", "b", "c"]),
+        ("merge({ a = 1 }, { b = 2, a = 3 })", {"a": 3, "b": 2}),
+        ('format("%s-%03d-%.1f-%v-%q-%%", "x", 7, 2.25, true, "y")', 'x-007-2.2-true-"y"-%'),
+        ('replace("a-b-c", "-", "+")', "a+b+c"),
+        ('replace("v1.2.3", "/v([0-9]+).*/", "major $1")', "major 1"),
+        ("tostring(5)", "5"),
+        ('tonumber("42")', 42),
+        ('jsonencode({ a = [1, "x"] })', '{"a":[1,"x"]}'),
+        ('coalesce("", null, "z")', "z"),
+        ('length("héllo")', 5),
+        ("length({ a = 1 })", 1),
+        ('env("DSTREAM_T_SET")', "set-value"),
+        ('env("DSTREAM_T_UNSET", "fallback")', "fallback"),
+        ('concat([["a"], ["b"]]...)', ["a", "b"]),
+        ('trimspace("  x ")', "x"),
+        ('lookup({ a = 1 }, "b", 2)', 2),
+        ("keys({ b = 1, a = 2 })", ["a", "b"]),
+    ],
+)
+def test_functions(expression: str, expected: Any) -> None:
+    config = task_config("", f"{{ value = {expression} }}", {"DSTREAM_T_SET": "set-value"})
+    assert config["value"] == expected
+
+
+def test_file_function_reads_relative_to_the_config(tmp_path: Any) -> None:
+    (tmp_path / "query.sql").write_text("select 1\n")
+    (tmp_path / "dstream.hcl").write_text(
+        'task "t" {' + PROVIDERS.format(config='{ sql = file("query.sql") }') + "}\n"
+    )
+    project = load_project(str(tmp_path / "dstream.hcl"), [], [], {})
+    assert project.tasks["t"].input.config == {"sql": "select 1\n"}
+
+
+def test_config_blocks_nest_and_repeat() -> None:
+    text = """
+task "t" {
+  input {
+    provider_path = "p"
+    config {
+      interval = 100
+      ratio    = 0.5
+      nested { a = 1 }
+      item { x = 1 }
+      item { x = 2 }
+      item { x = 3 }
+      table "orders" { key = "id" }
+      table "customers" { key = "cid" }
+    }
+  }
+  output { provider_path = "q" }
+}
+"""
+    config = load_project_text(text, "t.hcl").tasks["t"].input.config
+    assert config == {
+        "interval": 100,
+        "ratio": 0.5,
+        "nested": {"a": 1},
+        "item": [{"x": 1}, {"x": 2}, {"x": 3}],
+        "table": {"orders": {"key": "id"}, "customers": {"key": "cid"}},
+    }
+
+
+def test_config_attribute_form_equals_block_form() -> None:
+    block = task_config("", "{ a = 1 }")
+    text = 'task "t" {\n input {\n provider_path = "p"\n config { a = 1 }\n }\n'
+    text += ' output { provider_path = "q" }\n}\n'
+    assert load_project_text(text, "t.hcl").tasks["t"].input.config == block == {"a": 1}
+
+
+def test_task_settings_are_typed() -> None:
+    text = """
+task "t" {
+  input {
+    provider_path = "p"
+    env = { MODE = "fast", LEVEL = 3 }
+  }
+  output { provider_ref = "127.0.0.1:5000/providers/console:1.0" }
+  max_frame_size   = "64KiB"
+  invalid_frames   = "dead_letter"
+  dead_letter_path = "dead/t.jsonl"
+  passthrough      = false
+  start_timeout    = "1m30s"
+  stop_grace       = 2.5
+  restart {
+    attempts    = 3
+    backoff     = "500ms"
+    max_backoff = "1m"
+  }
+}
+state { backend = "file"  path = "st" }
+metrics { addr = "127.0.0.1:9464" }
+"""
+    project: Project = load_project_text(text, "t.hcl")
+    task = project.tasks["t"]
+    assert task.input.env == {"MODE": "fast", "LEVEL": "3"}
+    assert task.output.provider_ref == "127.0.0.1:5000/providers/console:1.0"
+    assert task.max_frame_size == 64 * 1024
+    assert (task.invalid_frames, task.dead_letter_path) == ("dead_letter", "dead/t.jsonl")
+    assert (task.validate, task.start_timeout, task.stop_grace) == (True, 90.0, 2.5)
+    assert (task.restart.attempts, task.restart.backoff, task.restart.max_backoff) == (
+        3,
+        0.5,
+        60.0,
+    )
+    assert (project.state.backend, project.state.path) == ("file", "st")
+    assert project.metrics.addr == "127.0.0.1:9464"
+
+
+def test_deprecated_plugin_path_is_read_with_a_warning() -> None:
+    text = 'task "t" {\n input { plugin_path = "./old" }\n output { provider_path = "q" }\n}\n'
+    project = load_project_text(text, "t.hcl")
+    assert project.tasks["t"].input.provider_path == "./old"
+    assert project.warnings == [
+        "t.hcl:2:10: plugin_path is deprecated; it is read as provider_path"
+    ]
+
+
+def test_template_in_expression_position_keeps_numbers() -> None:
+    config = task_config(
+        "", "{ port = {{ env `PORT` }}, host = {{ env `HOST` }} }", {"PORT": "5432", "HOST": "db"}
+    )
+    assert config == {"port": 5432, "host": "db"}
+
+
+def test_columns_after_a_template_point_at_the_original_text() -> None:
+    text = 'locals {\n  a = "{{ env `A` }}" == "" ? local.nope : 1\n}\n'
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(text, "t.hcl", environ={"A": ""})
+    # `nope` is at column 37 of what was written; the rewritten line has it at 65.
+    assert str(caught.value) == "t.hcl:2:37: undefined local value local.nope"
+
+
+def test_errors_in_every_part_are_collected_for_lint() -> None:
+    from dstream.config.loader import analyze_texts
+
+    text = 'locals {\n  a = local.b\n}\ntask "t" {\n  bogus = 1\n}\nweird {}\n'
+    result = analyze_texts([("t.hcl", text)], [], [], {})
+    messages = [str(d) for d in result.diagnostics.errors]
+    assert messages == [
+        "t.hcl:7:1: unknown block 'weird' at the top level",
+        "t.hcl:2:13: undefined local value local.b",
+        "t.hcl:5:3: unknown attribute 'bogus' in task \"t\"",
+    ]
