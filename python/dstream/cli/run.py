@@ -6,11 +6,12 @@ import argparse
 import contextlib
 import os
 import sys
+import tempfile
 
 from dstream import logs
 from dstream.cli.common import add_config_arguments, load_project_from_args
 from dstream.cli.view import View
-from dstream.config.model import Project
+from dstream.config.model import Project, StateSpec
 from dstream.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
 
 
@@ -29,11 +30,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
-def _load(args: argparse.Namespace) -> Project:
+def _builtin_demo(args: argparse.Namespace) -> bool:
+    """`dstream run demo` with no configuration at all runs the built-in demo."""
     no_config = not (
         args.config or os.environ.get("DSTREAM_CONFIG") or os.path.exists("dstream.hcl")
     )
-    if args.tasks == ["demo"] and no_config:
+    return bool(args.tasks == ["demo"] and no_config)
+
+
+def _load(args: argparse.Namespace) -> Project:
+    if _builtin_demo(args):
         from dstream.config.loader import load_builtin_demo
 
         return load_builtin_demo()
@@ -60,6 +66,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
         hooks.on_output_line = lambda line: view.info(line.decode("utf-8", "replace"))
     monitor = Monitor(names)
     with contextlib.ExitStack() as stack:
+        if _builtin_demo(args):  # the demo shows the counter every time: no state kept
+            project.state = StateSpec(path=stack.enter_context(tempfile.TemporaryDirectory()))
         addr = args.metrics_addr or project.metrics.addr
         if addr:
             server = stack.enter_context(MetricsServer(monitor, addr))
