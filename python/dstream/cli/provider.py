@@ -1,0 +1,140 @@
+"""`dstream provider`: the provider author kit.
+
+dstream provider new NAME --role input|output [--lifecycle] [--dir DIR]
+dstream provider test PATH|NAME|REF [--role R] [--config JSON] [--bad-config JSON]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from dstream.cli.view import View
+from dstream.errors import EXIT_FAILURE
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    sub.required = True
+
+    new = sub.add_parser(
+        "new",
+        help="scaffold a provider project (Python, on the SDK) with tests and a publish script",
+    )
+    new.add_argument("name", metavar="NAME", help="e.g. http-poller (letters, digits, -)")
+    new.add_argument("--role", required=True, choices=("input", "output"))
+    new.add_argument(
+        "--lifecycle", action="store_true", help="add init/plan/status/destroy methods"
+    )
+    new.add_argument("--dir", default=".", help="parent directory (default: .)")
+    new.add_argument("--force", action="store_true", help="write into an existing directory")
+    _json_flag(new)
+
+    test = sub.add_parser(
+        "test",
+        help="run the conformance suite against a provider in any language",
+        description="Runs the provider as dstream would, once per check, and prints a "
+        "pass/fail table with the reason for each failure. Exits 1 if a check fails.",
+    )
+    test.add_argument("provider", metavar="PATH|NAME|REF")
+    test.add_argument("--role", choices=("input", "output"), help="default: found out by a run")
+    test.add_argument(
+        "--config",
+        dest="provider_config",
+        metavar="JSON",
+        default="{}",
+        help="the provider's config object (or @file.json); default {}",
+    )
+    test.add_argument(
+        "--bad-config",
+        metavar="JSON",
+        help="a config it must refuse (default: its config plus an unknown key)",
+    )
+    test.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for an answer (10)"
+    )
+    test.add_argument("--grace", type=float, default=10.0, help="seconds to wait for an exit (10)")
+    test.add_argument(
+        "--frames", type=int, default=50, help="frames read from an input / sent to an output"
+    )
+    test.add_argument(
+        "--check", action="append", metavar="NAME", help="run only this check (repeatable)"
+    )
+    _json_flag(test)
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    # --json is also accepted after the sub-command (app.py adds it before it).
+    parser.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+
+
+def execute(args: argparse.Namespace, view: View) -> int:
+    view.json = bool(getattr(args, "json", False))
+    if args.action == "new":
+        return _new(args, view)
+    return _test(args, view)
+
+
+def _new(args: argparse.Namespace, view: View) -> int:
+    from dstream.kit.scaffold import scaffold
+
+    project = scaffold(
+        args.name, role=args.role, lifecycle=args.lifecycle, parent=args.dir, force=args.force
+    )
+    if view.json:
+        view.document({"ok": True, **project.to_dict()})
+        return 0
+    view.line(f"created {project.root} ({args.role} provider '{project.name}')")
+    for path in project.files:
+        view.line(f"  {path}")
+    view.line("")
+    view.line("next:")
+    view.line(f"  cd {project.root}")
+    view.line("  python -m pytest                    # its own tests + the conformance suite")
+    view.line(f"  dstream provider test ./bin/{project.command}{project.test_config_flag}")
+    view.line("  ./publish.sh REGISTRY/REPO:VERSION  # build and push as an OCI artifact")
+    return 0
+
+
+def _test(args: argparse.Namespace, view: View) -> int:
+    from dstream.kit.conformance import infer_role, parse_json_option, resolve_argv, run_suite
+    from dstream.kit.harness import Target
+
+    config = parse_json_option(args.provider_config, "--config") or {}
+    bad = parse_json_option(args.bad_config, "--bad-config")
+    argv = resolve_argv(args.provider)
+    role = args.role or infer_role(argv, config, args.timeout)
+    target = Target(
+        argv=argv,
+        role=role,
+        label=args.provider,
+        config=config,
+        bad_config=bad,
+        timeout=args.timeout,
+        grace=args.grace,
+        frames=max(2, args.frames),
+    )
+    view.info(f"testing {role} provider {args.provider} ({argv[0]})")
+    report = run_suite(target, only=args.check)
+    if view.json:
+        view.document(report.to_dict())
+    else:
+        _table(report, view)
+    return 0 if report.ok else EXIT_FAILURE
+
+
+def _table(report: object, view: View) -> None:
+    from dstream.kit.conformance import Report
+
+    assert isinstance(report, Report)
+    marks = {"pass": "PASS", "fail": "FAIL", "skip": "skip"}
+    width = max((len(r.name) for r in report.results), default=5)
+    view.line(f"{'check':<{width}}  result  reason")
+    for r in report.results:
+        view.line(f"{r.name:<{width}}  {marks[r.status]:<6}  {r.reason}")
+    verdict = "conforms" if report.ok else "does NOT conform"
+    view.line(
+        f"\n{report.provider} ({report.role}) {verdict}: {report.count('pass')} passed, "
+        f"{report.count('fail')} failed, {report.count('skip')} skipped"
+    )

@@ -1,0 +1,167 @@
+"""`dstream provider test`: find the provider, tell its role if not given, run every
+check that applies and collect a report."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from dstream.errors import ConfigError, DstreamError, UsageError
+from dstream.kit.checks import FAIL, PASS, SKIP, Outcome, checks_for
+from dstream.kit.harness import Line, Session, Target, Timeout
+from dstream.kit.probe import Probe
+from dstream.kit.validate import parse_object
+
+
+@dataclass
+class Result:
+    name: str
+    description: str
+    status: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "status": self.status,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class Report:
+    provider: str
+    role: str
+    argv: list[str]
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status != FAIL for r in self.results)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "provider": self.provider,
+            "role": self.role,
+            "argv": self.argv,
+            "passed": self.count(PASS),
+            "failed": self.count(FAIL),
+            "skipped": self.count(SKIP),
+            "checks": [r.to_dict() for r in self.results],
+        }
+
+
+def looks_like_ref(text: str) -> bool:
+    """An OCI reference such as 127.0.0.1:5000/acme/counter:1.0 or ghcr.io/a/b@sha256:..."""
+    first = text.split("/", 1)[0]
+    return "/" in text and ("." in first or ":" in first or first == "localhost")
+
+
+def resolve_argv(what: str) -> list[str]:
+    """A path, a name on PATH, or an OCI reference (pulled into dstream's cache)."""
+    if os.path.exists(what):
+        path = os.path.abspath(what)
+        if os.path.isdir(path):
+            raise UsageError(
+                f"{what} is a directory",
+                hint="give the provider's executable, e.g. a scaffolded project's "
+                "./bin/<name> or dist/plugin.linux_amd64",
+            )
+        if not os.access(path, os.X_OK):
+            raise UsageError(f"{path} is not executable", hint=f"chmod +x {path}")
+        return [path]
+    if looks_like_ref(what):
+        from dstream.oci import resolve_provider_ref
+
+        return [str(resolve_provider_ref(what))]
+    found = shutil.which(what)
+    if found is None:
+        beside = os.path.join(os.path.dirname(sys.executable), what)
+        found = beside if os.access(beside, os.X_OK) else None
+    if found is None:
+        raise UsageError(
+            f"no provider {what!r}: not a file, not on PATH, not an OCI reference",
+            hint="give a path (./my-provider), a name on PATH (dstream-counter) or a "
+            "reference (registry.example.com/acme/provider:1.0)",
+        )
+    return [found]
+
+
+def infer_role(argv: list[str], config: dict[str, Any], timeout: float) -> str:
+    """Start it as an input with stdin closed. An SDK provider refuses the wrong role by
+    name; an input writes a frame; an output, given nothing, writes nothing more."""
+    target = Target(argv=argv, role="input", label=argv[0], config=config, timeout=timeout)
+    probe = Probe(target)
+    with Session(target) as session:
+        session.send(probe.command())
+        session.close_stdin()
+        lines: list[Line] = []
+        try:
+            while len(lines) < 2:
+                line = session.read_line()
+                if line is None:
+                    break
+                lines.append(line)
+        except Timeout:
+            pass
+    for line in lines:
+        obj, _ = parse_object(line.raw)
+        if obj is None or "status" not in obj:
+            return "input"  # a frame (or a legacy first line)
+        if obj.get("status") == "error" and "output" in str(obj.get("message", "")):
+            return "output"
+    raise UsageError(
+        f"cannot tell whether {argv[0]} is an input or an output",
+        hint="pass --role input or --role output",
+    )
+
+
+def run_suite(target: Target, *, only: Optional[list[str]] = None) -> Report:
+    report = Report(provider=target.label, role=target.role, argv=target.argv)
+    probe = Probe(target)
+    for check in checks_for(target.role):
+        if only and check.name not in only:
+            continue
+        try:
+            outcome = check.run(probe)
+        except DstreamError:
+            raise
+        except Exception as exc:  # a bug of the suite must not read as the provider's
+            outcome = Outcome(
+                FAIL,
+                f"the check itself crashed: {type(exc).__name__}: {exc} "
+                f"(please report) {traceback.format_exc(limit=1).strip()}",
+            )
+        report.results.append(Result(check.name, check.description, outcome.status, outcome.reason))
+    return report
+
+
+def parse_json_option(text: Optional[str], option: str) -> Optional[dict[str, Any]]:
+    if text is None:
+        return None
+    import orjson
+
+    if text.startswith("@"):
+        try:
+            with open(text[1:], "rb") as f:
+                text = f.read().decode()
+        except OSError as exc:
+            raise UsageError(f"{option}: cannot read {text[1:]}: {exc.strerror}") from None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{option} is not JSON: {exc}", hint=f"""e.g. {option} '{{"interval": 0}}'"""
+        ) from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{option} must be a JSON object, got {type(value).__name__}")
+    return value

@@ -1,0 +1,211 @@
+"""One provider process under test, driven byte by byte.
+
+The conformance suite needs what dstream's runtime deliberately hides: writing a
+malformed command line, keeping stdin open or closing it at a chosen moment, signalling
+at a chosen moment, and seeing every stdout byte, a torn last line included. So it runs
+providers itself instead of through dstream.runtime.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from dstream.protocol import frames as wire
+
+STDERR_TAIL_LINES = 20
+
+
+class Timeout(Exception):
+    """The provider wrote nothing within the allowed time."""
+
+
+@dataclass
+class Line:
+    """One stdout line: its bytes without the newline, where it started in the stream,
+    and whether it was terminated (a last line cut by EOF is not)."""
+
+    raw: bytes
+    offset: int
+    terminated: bool = True
+
+
+@dataclass
+class Target:
+    """What is being tested and with which settings."""
+
+    argv: list[str]
+    role: str
+    label: str
+    config: dict[str, object] = field(default_factory=dict)
+    bad_config: Optional[dict[str, object]] = None
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: float = 10.0  # bound on every wait for the provider to answer
+    grace: float = 10.0  # bound on the exit after SIGTERM or stdin EOF
+    frames: int = 50  # most frames read from an input / written to an output
+    max_frame_size: int = wire.DEFAULT_MAX_FRAME_SIZE
+    cwd: Optional[str] = None
+
+
+class Session:
+    """A started provider: stdin is a pipe the checks write to; stdout and stderr are
+    read by threads so neither can block the provider."""
+
+    def __init__(self, target: Target, *, protocol_env: bool = True) -> None:
+        env = dict(os.environ)
+        env.update(target.env)
+        if protocol_env:
+            env[wire.ENV_PROTOCOL] = str(wire.PROTOCOL_VERSION)
+            env[wire.ENV_ROLE] = target.role
+            env[wire.ENV_TASK] = "conformance"
+        else:  # the original DStream set none of these
+            for key in (wire.ENV_PROTOCOL, wire.ENV_ROLE, wire.ENV_TASK):
+                env.pop(key, None)
+        self.target = target
+        self.popen = subprocess.Popen(
+            target.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=target.cwd,
+            start_new_session=(sys.platform != "win32"),
+        )
+        self._lines: queue.Queue[Optional[Line]] = queue.Queue()
+        self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self.eof = False
+        self._readers = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    # -- stdin -------------------------------------------------------------------------
+    def send(self, data: bytes) -> bool:
+        """Write to stdin; False when the provider no longer reads it."""
+        stdin = self.popen.stdin
+        if stdin is None or stdin.closed:
+            return False
+        try:
+            stdin.write(data)
+            stdin.flush()
+            return True
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+
+    def close_stdin(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            if self.popen.stdin:
+                self.popen.stdin.close()
+
+    # -- stdout / stderr ---------------------------------------------------------------
+    def _read_stdout(self) -> None:
+        stream = self.popen.stdout
+        assert stream is not None
+        offset = 0
+        limit = self.target.max_frame_size + 2
+        try:
+            while True:
+                raw = stream.readline(limit)
+                if not raw:
+                    break
+                terminated = raw.endswith(b"\n")
+                body = raw[:-1] if terminated else raw
+                self._lines.put(Line(body.rstrip(b"\r"), offset, terminated))
+                offset += len(raw)
+        except (OSError, ValueError):
+            pass
+        self._lines.put(None)
+
+    def _read_stderr(self) -> None:
+        stream = self.popen.stderr
+        assert stream is not None
+        try:
+            for raw in iter(lambda: stream.readline(65536), b""):
+                text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if text:
+                    self._tail.append(text)
+        except (OSError, ValueError):
+            pass
+
+    def read_line(self, timeout: Optional[float] = None) -> Optional[Line]:
+        """The next stdout line, None at EOF; raises Timeout. Blank lines are skipped, as
+        dstream skips them."""
+        deadline = time.monotonic() + (self.target.timeout if timeout is None else timeout)
+        while True:
+            if self.eof:
+                return None
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise Timeout from None
+            if line is None:
+                self.eof = True
+                return None
+            if line.raw.strip():
+                return line
+
+    def read_all(self, timeout: Optional[float] = None) -> list[Line]:
+        """Every line until EOF; raises Timeout when EOF does not come in time."""
+        deadline = time.monotonic() + (self.target.grace if timeout is None else timeout)
+        lines: list[Line] = []
+        while True:
+            line = self.read_line(max(0.0, deadline - time.monotonic()))
+            if line is None:
+                return lines
+            lines.append(line)
+
+    def stderr_tail(self) -> list[str]:
+        if self.popen.poll() is not None:
+            self._readers[1].join(timeout=1.0)
+        return list(self._tail)
+
+    # -- lifetime ----------------------------------------------------------------------
+    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
+        try:
+            return self.popen.wait(self.target.grace if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def signal(self, sig: int) -> None:
+        """Like dstream: the provider's whole process group, so a wrapper script's child
+        gets it too."""
+        if self.popen.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if sys.platform != "win32":
+                os.killpg(self.popen.pid, sig)
+            else:
+                self.popen.send_signal(sig)
+
+    def close(self) -> None:
+        """Kill whatever is left; every check ends here."""
+        self.close_stdin()
+        if self.popen.poll() is None:
+            self.signal(signal.SIGKILL if sys.platform != "win32" else signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(5)
+        for reader in self._readers:
+            reader.join(timeout=2.0)
+        if any(reader.is_alive() for reader in self._readers):
+            return  # a grandchild outside the group holds the pipes; let the GC close them
+        for stream in (self.popen.stdout, self.popen.stderr):
+            with contextlib.suppress(OSError):
+                if stream:
+                    stream.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,122 @@
+"""The shapes of protocol 1, checked one line at a time. Each function returns None when
+the line is right, or a sentence saying what is wrong and what dstream would do."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import orjson
+
+from dstream.protocol.frames import (
+    FEATURE_CHECKPOINTS,
+    FEATURE_COMMIT_NOTICES,
+    FEATURE_LIFECYCLE,
+    KEY_CHECKPOINT,
+    KEY_DATA,
+    KEY_METADATA,
+    PROTOCOL_VERSION,
+)
+from dstream.protocol.messages import LIFECYCLE_STATUSES
+from dstream.sdk.model import CHANGE_ACTIONS
+
+KNOWN_FEATURES = (FEATURE_CHECKPOINTS, FEATURE_COMMIT_NOTICES, FEATURE_LIFECYCLE)
+HANDSHAKE_KEYS = frozenset({"status", "protocol", "features", "message"})
+
+
+def excerpt(raw: bytes, limit: int = 80) -> str:
+    text = raw[:limit].decode("utf-8", "replace")
+    return repr(text + ("..." if len(raw) > limit else ""))
+
+
+def parse_object(raw: bytes) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    """(object, None) or (None, why it is not a JSON object)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 (byte {exc.start})"
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return None, f"not JSON ({exc})"
+    if not isinstance(value, dict):
+        return None, f"a JSON {type(value).__name__}, not an object"
+    return value, None
+
+
+def handshake_problem(obj: dict[str, Any]) -> Optional[str]:
+    """For a first line that has a "status" key: what keeps it from being a valid
+    handshake (dstream would take such a line as legacy data)."""
+    extra = sorted(set(obj) - HANDSHAKE_KEYS)
+    if extra:
+        return (
+            f"the status line has key(s) {', '.join(extra)}: dstream only reads status, "
+            "protocol, features and message there, and takes any other object as a legacy "
+            "provider's first data frame"
+        )
+    status = obj.get("status")
+    if status not in ("ready", "error"):
+        return f'"status" is {status!r}; a handshake says "ready" or "error"'
+    protocol = obj.get("protocol")
+    if protocol is not None and protocol != PROTOCOL_VERSION:
+        return f'"protocol" is {protocol!r}; dstream speaks protocol {PROTOCOL_VERSION}'
+    features = obj.get("features")
+    if features is not None and (
+        not isinstance(features, list) or not all(isinstance(f, str) for f in features)
+    ):
+        return '"features" must be a list of strings, e.g. ["checkpoints"]'
+    if status == "error" and not str(obj.get("message") or "").strip():
+        return 'an error status needs a "message" saying what is wrong'
+    return None
+
+
+def frame_problem(raw: bytes, max_size: int) -> Optional[str]:
+    """What is wrong with a frame an input wrote (contract section 3)."""
+    if len(raw) > max_size:
+        return f"{len(raw)} bytes, over max_frame_size ({max_size})"
+    obj, why = parse_object(raw)
+    if obj is None:
+        return why
+    if KEY_CHECKPOINT in obj and KEY_DATA not in obj:
+        return None
+    if KEY_DATA not in obj:
+        return (
+            'an object with neither "data" nor "checkpoint": write envelopes as '
+            '{"data":...,"metadata":{...}}'
+        )
+    metadata = obj.get(KEY_METADATA)
+    if metadata is not None and not isinstance(metadata, dict):
+        return f'"metadata" must be an object, got {type(metadata).__name__}'
+    return None
+
+
+def is_checkpoint(obj: dict[str, Any]) -> bool:
+    return KEY_CHECKPOINT in obj and KEY_DATA not in obj
+
+
+def lifecycle_problem(obj: dict[str, Any]) -> Optional[str]:
+    """What is wrong with a lifecycle result line (contract section 8)."""
+    if obj.get("status") not in LIFECYCLE_STATUSES:
+        return f'"status" is {obj.get("status")!r}; one of {", ".join(LIFECYCLE_STATUSES)}'
+    for key in ("resources", "changes"):
+        if key in obj and not isinstance(obj[key], list):
+            return f'"{key}" must be a list'
+    for n, resource in enumerate(obj.get("resources") or []):
+        if not isinstance(resource, dict):
+            return f"resources[{n}] is not an object"
+        missing = [k for k in ("type", "name") if not isinstance(resource.get(k), str)]
+        if missing:
+            return f"resources[{n}] lacks string {', '.join(missing)}"
+        if "exists" in resource and not isinstance(resource["exists"], bool):
+            return f'resources[{n}]."exists" must be true or false'
+    for n, change in enumerate(obj.get("changes") or []):
+        if not isinstance(change, dict):
+            return f"changes[{n}] is not an object"
+        if change.get("action") not in CHANGE_ACTIONS:
+            return f'changes[{n}]."action" is {change.get("action")!r}; one of ' + ", ".join(
+                CHANGE_ACTIONS
+            )
+        if not isinstance(change.get("name"), str) or not isinstance(change.get("type"), str):
+            return f"changes[{n}] lacks string type and name"
+    if "metadata" in obj and obj["metadata"] is not None and not isinstance(obj["metadata"], dict):
+        return '"metadata" must be an object'
+    return None
