@@ -222,8 +222,10 @@ class ContainerProcess:
     def wait(self, timeout: Optional[float] = None) -> int:
         if not self._exited.wait(timeout):
             raise subprocess.TimeoutExpired(self.args, timeout or 0)
-        # Let the demux thread hand over the last bytes before a caller reads "all".
-        self._demux.join(timeout=5)
+        # The waiter hands over the last output bytes and removes the container
+        # before it ends: after wait() the container is gone, as with `run --rm`.
+        if threading.current_thread() is not self._waiter:
+            self._waiter.join(timeout=15)
         assert self.returncode is not None
         return self.returncode
 

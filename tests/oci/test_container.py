@@ -1,0 +1,155 @@
+"""provider_image through the Docker Engine API, against podman's Docker-compatible
+service started by the fixture (images built locally with `podman import`, no network)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dstream.config.model import ProviderSpec, TaskSpec
+from dstream.errors import DstreamError
+from dstream.oci import pull_task_providers
+from dstream.runtime.container import ensure_image, start_container
+from tests.oci.conftest import INPUT_SCRIPT, Podman, dstream
+
+CONTAINER_OUTPUT = """#!/bin/sh
+read -r command
+echo '{"status":"ready","protocol":1}'
+while IFS= read -r line; do
+  case "$line" in
+    '{"checkpoint"'*) echo "$line" ;;
+    *) echo "$DSTREAM_ROLE/$DSTREAM_TASK/$MARK $line" ;;
+  esac
+done
+echo "output saw EOF" >&2
+"""
+
+SLEEPER = """#!/bin/sh
+trap 'echo got TERM >&2; exit 0' TERM
+sleep 600 &
+wait
+"""
+
+MISBEHAVING = """#!/bin/sh
+read -r command
+echo "about to fail: $command" >&2
+exit 3
+"""
+
+
+@pytest.fixture(scope="module")
+def images(podman: Podman) -> dict[str, str]:
+    return {
+        "input": podman.build(
+            "localhost/dstream-test-input:1", {"provider": INPUT_SCRIPT}, ["/provider"]
+        ),
+        "output": podman.build(
+            "localhost/dstream-test-output:1", {"provider": CONTAINER_OUTPUT}, ["/provider"]
+        ),
+        "fail": podman.build(
+            "localhost/dstream-test-fail:1", {"provider": MISBEHAVING}, ["/provider"]
+        ),
+        "sleep": podman.build(
+            "localhost/dstream-test-sleep:1", {"provider": SLEEPER}, ["/provider"]
+        ),
+    }
+
+
+@pytest.fixture
+def docker_host(podman: Podman, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("DOCKER_HOST", podman.docker_host)
+    yield podman.docker_host
+    left = podman.podman("ps", "--all", "--quiet").stdout.decode().split()
+    assert left == [], "containers were left behind"
+
+
+def test_a_task_with_provider_image_on_both_sides_runs(
+    images: dict[str, str], docker_host: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "dstream.hcl"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            task "boxed" {{
+              input  {{
+                provider_image = "{images["input"]}"
+                env = {{ COUNT = "7", TAG = "in-a-box" }}
+              }}
+              output {{
+                provider_image = "{images["output"]}"
+                env = {{ MARK = "m1" }}
+              }}
+            }}
+            """
+        )
+    )
+    done = dstream("run", "boxed", "-c", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("output/")]
+    assert len(lines) == 7
+    assert all(line.startswith("output/boxed/m1 ") for line in lines)
+    assert '"from":"in-a-box"' in lines[0] and '"n":7' in lines[-1]
+    assert "output saw EOF" in done.stderr  # stdin EOF reached the container
+
+
+def test_exit_code_and_stderr_come_back(images: dict[str, str], docker_host: str) -> None:
+    proc = start_container(images["fail"], env={"X": "1"}, name="dstream-test-fail")
+    proc.stdin.write(b'{"command":"run"}\n')
+    proc.stdin.flush()
+    proc.stdin.close()
+    assert proc.wait(timeout=60) == 3
+    assert proc.poll() == 3 and proc.returncode == 3
+    assert proc.stderr.read() == b'about to fail: {"command":"run"}\n'
+    assert proc.stdout.read() == b""
+
+
+def test_terminate_stops_the_container(images: dict[str, str], docker_host: str) -> None:
+    proc = start_container(images["sleep"], env={}, name="dstream-test-sleep")
+    assert proc.poll() is None
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.wait(timeout=0.2)
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0
+    assert b"got TERM" in proc.stderr.read()
+    proc.send_signal(signal.SIGKILL)  # after exit: a no-op, not an error
+
+
+def test_kill_when_terminate_is_ignored(images: dict[str, str], docker_host: str) -> None:
+    proc = start_container(images["sleep"], env={}, name="dstream-test-sleep")
+    proc.kill()
+    assert proc.wait(timeout=30) == 128 + signal.SIGKILL
+
+
+def test_no_engine_reachable_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = f"unix://{tmp_path}/no-such.sock"
+    monkeypatch.setenv("DOCKER_HOST", missing)
+    with pytest.raises(DstreamError) as info:
+        start_container("localhost/whatever:1", env={}, name="x")
+    assert "no container engine reachable" in info.value.reason
+    assert info.value.hint and missing in info.value.hint
+
+
+def test_pull_policies(images: dict[str, str], docker_host: str) -> None:
+    assert ensure_image(images["input"])["pulled"] is False
+    with pytest.raises(DstreamError, match="not present in the container engine"):
+        ensure_image("localhost/not-built-here:1", pull="never")
+    with pytest.raises(DstreamError, match="unknown pull policy"):
+        ensure_image(images["input"], pull="sometimes")
+
+
+def test_pull_task_providers_reports_images(images: dict[str, str], docker_host: str) -> None:
+    task = TaskSpec(
+        name="t",
+        input=ProviderSpec(role="input", provider_image=images["input"]),
+        output=ProviderSpec(role="output", provider_path="dstream-null"),
+    )
+    [result] = pull_task_providers(task, refresh=False)
+    assert result["kind"] == "provider_image" and result["image"] == images["input"]
+    assert result["id"]
