@@ -4,8 +4,10 @@
 
 One row per task; `put` is a single-statement upsert in autocommit mode, so it is
 atomic and, with PostgreSQL's default `synchronous_commit = on`, durable when it
-returns. `sequence` is incremented by the upsert itself, inside the row lock, so
-concurrent writers on any number of machines never lose an increment.
+returns. The column is `json`, not `jsonb`: a checkpoint is opaque and kept byte for
+byte (jsonb would reorder keys and refuses strings holding \u0000). `sequence` is
+incremented by the upsert itself, inside the row lock, so concurrent writers on any
+number of machines never lose an increment.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class PostgresStore(StateStore):
                     sql.SQL(
                         "CREATE TABLE IF NOT EXISTS {} ("
                         " task text PRIMARY KEY,"
-                        " checkpoint jsonb NOT NULL,"
+                        " checkpoint json NOT NULL,"
                         " updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
                         " sequence bigint NOT NULL)"
                     ).format(self._table)
@@ -154,7 +156,7 @@ class PostgresStore(StateStore):
         encoded = encode_checkpoint(task, checkpoint).decode()
         query = self._psycopg.sql.SQL(
             "INSERT INTO {} AS s (task, checkpoint, updated_at, sequence)"
-            " VALUES (%s, %s::jsonb, clock_timestamp(), 1)"
+            " VALUES (%s, %s::json, clock_timestamp(), 1)"
             " ON CONFLICT (task) DO UPDATE SET checkpoint = EXCLUDED.checkpoint,"
             " updated_at = EXCLUDED.updated_at, sequence = s.sequence + 1"
         ).format(self._table)

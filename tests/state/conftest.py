@@ -1,0 +1,59 @@
+"""Stores under test: every contract test runs against both backends, the PostgreSQL
+one on a real server started for the session (tests/services.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dstream.config.model import StateSpec
+from dstream.state import StateStore, open_store
+from tests.services import PostgresServer, ServiceUnavailable, require_service, start_postgres
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    try:
+        server = start_postgres()
+    except (ServiceUnavailable, OSError) as exc:
+        require_service(f"PostgreSQL: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def table_for(request: pytest.FixtureRequest) -> str:
+    """One table per test, so tests sharing the server never see each other's rows."""
+    return "state_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]
+
+
+@pytest.fixture
+def pg_spec(pg_server: PostgresServer, request: pytest.FixtureRequest) -> StateSpec:
+    return StateSpec(backend="postgres", dsn=pg_server.dsn, table=table_for(request))
+
+
+@pytest.fixture(params=["file", "postgres"])
+def spec(request: pytest.FixtureRequest, tmp_path: Path) -> StateSpec:
+    if request.param == "file":
+        return StateSpec(backend="file", path=str(tmp_path / "state"))
+    spec: StateSpec = request.getfixturevalue("pg_spec")
+    return spec
+
+
+@pytest.fixture
+def store(spec: StateSpec, tmp_path: Path) -> Iterator[StateStore]:
+    opened = open_store(spec, str(tmp_path))
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def spec_dict(spec: StateSpec) -> dict[str, Any]:
+    """A StateSpec in a form a child process can rebuild (StateSpec(**d))."""
+    return {"backend": spec.backend, "path": spec.path, "dsn": spec.dsn, "table": spec.table}
