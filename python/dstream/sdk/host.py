@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -79,7 +80,16 @@ def serve(provider_class: type[Provider[Any]]) -> int:
     provider = provider_class(
         config, task=task, state=command.state, command=command.command, destroy=destroy
     )
+    _tune_gc()
     return _run_loop(_serve(provider, out, rest, len(line) + 1))
+
+
+def _tune_gc() -> None:
+    """Frames are acyclic dicts and lists, yet each one counts towards the collector's
+    default threshold of 700 allocations: collecting that often costs a quarter of the
+    decode path's CPU. Collect 70 times less often, and never re-scan start-up objects."""
+    gc.freeze()
+    gc.set_threshold(50_000, 10, 10)
 
 
 def _bind(provider_class: type[Provider[Any]], raw: dict[str, Any], name: str) -> Any:

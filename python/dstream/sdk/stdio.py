@@ -14,13 +14,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import stat
+import sys
 import threading
 from typing import Optional
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 from dstream.errors import DstreamError
 from dstream.protocol.frames import DEFAULT_MAX_FRAME_SIZE
 
 CHUNK_SIZE = 1 << 20
+PIPE_SIZE = 1 << 20
 # Chunks read ahead of the provider: bounds memory at CHUNK_SIZE * READ_AHEAD.
 READ_AHEAD = 4
 
@@ -46,7 +54,19 @@ def take_over_stdout() -> FrameWriter:
     """Keep fd 1 for frames only: frames go to a duplicate; fd 1 becomes stderr."""
     frames_fd = os.dup(1)
     os.dup2(2, 1)
+    widen_pipe(frames_fd)
     return FrameWriter(frames_fd)
+
+
+def widen_pipe(fd: int) -> None:
+    """Ask for a 1 MiB pipe buffer (Linux): 16 times fewer wake-ups of reader and writer
+    than the default 64 KiB. Not a pipe, not Linux, or over the system's limit: no-op."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", 1031) if fcntl is not None else None
+    if set_size is None or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError):
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, set_size, PIPE_SIZE)
 
 
 def read_first_line(fd: int = 0, limit: int = DEFAULT_MAX_FRAME_SIZE) -> tuple[bytes, bytes]:
@@ -85,6 +105,7 @@ class StdinChunks:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
+        widen_pipe(self.fd)
         threading.Thread(target=self._read_loop, name="dstream-stdin", daemon=True).start()
 
     def _read_loop(self) -> None:
