@@ -83,5 +83,7 @@ class Pump:
     def counters(self) -> Counters:
         """Thread-safe live snapshot while run() is in progress."""
     def take_checkpoints(self) -> list[bytes]:
-        """Checkpoint frames (raw JSON lines, no newline) forwarded to the output since the
-        last call, in stream order. Thread-safe."""
+        """Checkpoint frames (raw JSON lines, no newline) queued for the output since the
+        last call, in stream order. They are handed out before the write that carries them
+        returns, so an acknowledgement can never arrive for one not yet taken here.
+        Thread-safe."""

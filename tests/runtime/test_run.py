@@ -387,3 +387,31 @@ def test_unknown_task_is_a_usage_error(ws: Workspace) -> None:
     done = ws.run("run", "b")
     assert done.returncode == 2
     assert "no task named 'b'" in done.stderr.decode()
+
+
+def test_fast_output_acknowledging_every_checkpoint_never_outruns_the_pump(
+    ws: Workspace,
+) -> None:
+    """dstream-null acknowledges a checkpoint the moment it reads it, often before the
+    pump's write of the same batch has returned; every ack must still match."""
+    ws.config(
+        """
+        state { path = "state" }
+        task "t" {
+          input  {
+            provider_path = "dstream-counter"
+            config {
+              interval = 0
+              max_count = 200000
+              checkpoint_every = 100
+            }
+          }
+          output { provider_path = "dstream-null" }
+        }
+        """
+    )
+    code, doc, err = ws.run_json("run", "t")
+    assert code == 0, err
+    summary = doc["tasks"][0]
+    assert summary["counters"]["checkpoint_frames"] == 2000
+    assert summary["last_checkpoint"] == {"seq": 200000}

@@ -11,8 +11,11 @@
 //!    frames becomes exactly one write; `\r\n`, blank lines and invalid frames only
 //!    split segments. Nothing is allocated per frame.
 //!
-//! Checkpoint frames are handed to [`Handle::take_checkpoints`] only after the write
-//! holding them completed. Counters are published once per batch.
+//! Checkpoint frames are handed to [`Handle::take_checkpoints`] as soon as they are
+//! queued for the output, before the write: an output may read and acknowledge one
+//! while the rest of the same write is still in flight, and the runtime must already
+//! know it was sent. Counters are published once per batch, and per-table counts
+//! whenever the pump is about to wait for an idle input.
 //!
 //! Memory: the framer buffer (read_buffer_size + max_frame_size + 2 at most) and the
 //! segment list; a slow output blocks reads, which blocks the input through its pipe.
@@ -344,6 +347,8 @@ impl Pump {
                     self.process()?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // An idle input may stay idle for hours: show exact counts meanwhile.
+                    self.shared.counters.publish(&mut self.local, true);
                     if !self.wait(self.input, Interest::Read, deadline)? {
                         return Ok(false);
                     }
@@ -463,6 +468,7 @@ impl Pump {
                 }
             }
         }
+        self.hand_out_checkpoints();
         if self.segs.is_empty() {
             self.after_flush();
         }
@@ -633,8 +639,8 @@ impl Pump {
         }
     }
 
-    /// Everything queued was written: hand out checkpoints, commit counts, publish.
-    fn after_flush(&mut self) {
+    /// The checkpoints of the batch just queued become visible to the runtime.
+    fn hand_out_checkpoints(&mut self) {
         if !self.cps.is_empty() {
             let buf = self.framer.buf();
             let mut q = self
@@ -648,6 +654,10 @@ impl Pump {
             drop(q);
             self.cps.clear();
         }
+    }
+
+    /// Everything queued was written: commit counts, publish.
+    fn after_flush(&mut self) {
         let b = std::mem::take(&mut self.batch);
         self.local.frames += b.frames;
         self.local.bytes += b.bytes;
