@@ -59,7 +59,7 @@ def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     parser.add_argument(
         "--log-format", choices=("text", "json"), help="default: $DSTREAM_LOG_FORMAT or text"
     )
-    module.add_arguments(parser)  # type: ignore[attr-defined]
+    module.add_arguments(parser)
     return parser, module
 
 

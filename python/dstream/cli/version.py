@@ -16,18 +16,18 @@ def execute(args: argparse.Namespace, view: View) -> int:
     from dstream import __version__, _core
     from dstream.protocol.frames import PROTOCOL_VERSION
 
+    build = dict(_core.BUILD_INFO)
     info = {
         "dstream": __version__,
         "core": _core.__version__,
         "protocol": PROTOCOL_VERSION,
         "python": platform.python_version(),
-        "build": dict(_core.BUILD_INFO),
+        "build": build,
     }
     if view.json:
         view.document(info)
     else:
-        view.line(f"dstream {info['dstream']} (core {info['core']}, protocol {PROTOCOL_VERSION})")
-        view.line(
-            f"python {info['python']}; " + ", ".join(f"{k} {v}" for k, v in info["build"].items())
-        )
+        view.line(f"dstream {__version__} (core {_core.__version__}, protocol {PROTOCOL_VERSION})")
+        details = ", ".join(f"{k} {v}" for k, v in build.items())
+        view.line(f"python {platform.python_version()}; {details}")
     return 0

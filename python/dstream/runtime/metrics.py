@@ -81,7 +81,7 @@ class MetricsServer:
         from prometheus_client import CollectorRegistry, generate_latest
 
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector(monitor))  # type: ignore[arg-type]
+        registry.register(_Collector(monitor))
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:

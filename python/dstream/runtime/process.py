@@ -204,11 +204,11 @@ class ProviderProcess:
 
     # -- lifetime ----------------------------------------------------------------------
     def poll(self) -> Optional[int]:
-        return self.popen.poll()  # type: ignore[no-any-return]
+        return self.popen.poll()
 
     def wait(self, timeout: Optional[float] = None) -> Optional[int]:
         try:
-            return self.popen.wait(timeout=timeout)  # type: ignore[no-any-return]
+            return self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
 

@@ -94,7 +94,7 @@ class Progress:
         for handler in logging.getLogger("dstream").handlers:
             if isinstance(handler, logging.StreamHandler):
                 self._saved_streams.append((handler, handler.stream))
-                handler.setStream(self)  # type: ignore[arg-type]
+                handler.setStream(self)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -95,7 +95,7 @@ def _definition(task: TaskSpec) -> dict[str, Any]:
             return {k: strip(v) for k, v in value.items() if k != "location"}
         return value
 
-    return strip(dataclasses.asdict(task))  # type: ignore[no-any-return]
+    return strip(dataclasses.asdict(task))
 
 
 class _Signals:
