@@ -250,3 +250,61 @@ def test_open_failure_is_reported_in_the_handshake(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.objects[0]["status"] == "error"
     assert result.objects[0]["message"].startswith("file could not start:")
+
+
+def test_batch_linger_waits_for_more_input_before_a_partial_write(processes: list) -> None:
+    proc = start("sample:slow_output")
+    processes.append(proc)
+    assert proc.stdin is not None
+    proc.stdin.write(command({"linger": 60.0}) + frames({"data": 1}))
+    proc.stdin.flush()
+    assert read_json_line(proc)["status"] == "ready"
+    proc.stdin.write(frames({"data": 2}))  # arrives while the host lingers
+    result = finish(proc)  # EOF ends the linger
+    assert result.returncode == 0, result.stderr
+    assert [r["values"] for r in result.logs if r["msg"] == "write done"] == [[1, 2]]
+
+
+def test_sigterm_stops_an_idle_output_after_acknowledging_what_it_read(processes: list) -> None:
+    proc = start("sample:slow_output")
+    processes.append(proc)
+    assert proc.stdin is not None
+    proc.stdin.write(command({}) + frames({"data": 1}, {"checkpoint": "c1"}))
+    proc.stdin.flush()  # stdin stays open: the output waits for more
+    assert read_json_line(proc)["status"] == "ready"
+    assert read_json_line(proc) == {"checkpoint": "c1"}
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=DEADLINE) == 0
+    result = finish(proc)
+    assert [r["msg"] for r in result.logs][-2:] == ["flush", "close"]
+
+
+def test_a_second_signal_exits_at_once_with_130(processes: list) -> None:
+    proc = start("sample:slow_output")
+    processes.append(proc)
+    assert proc.stdin is not None
+    proc.stdin.write(command({"delay": 3600}) + frames({"data": 1}, {"checkpoint": "c1"}))
+    proc.stdin.flush()
+    assert read_json_line(proc)["status"] == "ready"
+    wait_for_log(proc, "write start")
+    proc.send_signal(signal.SIGTERM)
+    wait_for_log(proc, "stop signal received; finishing")
+    proc.send_signal(signal.SIGTERM)
+    result = finish(proc)
+    assert result.returncode == 130
+    assert result.stdout == b""  # never acknowledged: the write did not finish
+
+
+@pytest.mark.parametrize("interval", [0, 5])
+def test_an_input_whose_stdout_closes_exits_1(interval: int, processes: list) -> None:
+    proc = start("counter")
+    processes.append(proc)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(command({"interval": interval}))
+    proc.stdin.close()
+    assert read_json_line(proc)["status"] == "ready"
+    proc.stdout.close()  # the reader is gone: the next write fails with EPIPE
+    assert proc.wait(timeout=DEADLINE) == 1
+    assert proc.stderr is not None
+    errors = [orjson.loads(x) for x in proc.stderr.read().splitlines() if b'"error"' in x]
+    assert errors and "stdout" in errors[0]["msg"]

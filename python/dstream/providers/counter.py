@@ -85,6 +85,7 @@ class Counter(InputProvider[CounterConfig]):
             return
         every = cfg.checkpoint_every
         pause = cfg.interval / 1000
+        start = seq
         while last is None or seq <= last:
             yield self.envelope(seq)
             if every and seq % every == 0:
@@ -93,7 +94,7 @@ class Counter(InputProvider[CounterConfig]):
             if last is None or seq <= last:
                 await asyncio.sleep(pause)
         # The final position, unless the loop just checkpointed it.
-        if seq > 1 and not (every and (seq - 1) % every == 0):
+        if seq > start and not (every and (seq - 1) % every == 0):
             yield Checkpoint({"seq": seq - 1})
 
     def envelope(self, seq: int, now: Optional[str] = None) -> dict[str, Any]:

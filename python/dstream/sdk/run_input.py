@@ -43,6 +43,16 @@ class InputRun:
             self.parts.clear()
             self.out.write(data)
 
+    def _flush_soon(self) -> None:
+        # A callback: an error here would only reach the loop's handler, and read()
+        # would go on producing into a closed pipe. End the run instead.
+        try:
+            self.flush()
+        except OSError as exc:
+            log.error("cannot write to stdout; stopping", error=str(exc))
+            self.failed = exc
+            self.stop()
+
     def stop(self) -> None:
         """SIGTERM: stop reading; what was produced is still written."""
         self.stopping = True
@@ -66,7 +76,7 @@ class InputRun:
                 # Runs as soon as read() waits for its source: a slow stream is written
                 # promptly, a fast one in big batches.
                 self._flush_scheduled = True
-                loop.call_soon(self.flush)
+                loop.call_soon(self._flush_soon)
         self.frames += pending
 
     async def run(self) -> int:
@@ -94,8 +104,8 @@ class InputRun:
             code = 1
         try:
             self.flush()
-        except BrokenPipeError:
-            code = code or 1
+        except OSError:
+            code = 1
         for task in (notices, committer):
             if task is not None:
                 task.cancel()

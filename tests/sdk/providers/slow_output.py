@@ -13,6 +13,7 @@ from dstream.sdk import Envelope, OutputProvider, ProviderConfig, log, run_provi
 class SlowConfig(ProviderConfig):
     delay: float = 0.0
     batch_size: int = 1000
+    linger: float = 0.0
 
 
 class SlowOutput(OutputProvider[SlowConfig]):
@@ -20,6 +21,7 @@ class SlowOutput(OutputProvider[SlowConfig]):
 
     async def open(self) -> None:
         type(self).batch_size = self.config.batch_size
+        type(self).batch_linger = self.config.linger
 
     async def write(self, batch: list[Envelope]) -> None:
         log.info("write start", first=batch[0].data, size=len(batch))
