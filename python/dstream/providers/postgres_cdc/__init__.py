@@ -109,6 +109,8 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                     yield chunk
                 checkpoint = {"lsn": format_lsn(start), "slot": self.slot, "snapshot": "done"}
                 yield orjson.dumps({"checkpoint": checkpoint}) + b"\n"
+            if self.config.until_caught_up:
+                stream.target_lsn = current_wal_lsn(self.config.dsn)
             await stream.start()
             log.info(
                 "streaming",
@@ -286,6 +288,16 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         slot_resource = Resource("replication_slot", self.slot, slot is not None, details)
         resources = [publication, slot_resource]
         return resources, {"wal_level": found.wal_level}
+
+
+def current_wal_lsn(dsn: str) -> int:
+    conn = catalog.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_current_wal_lsn()::text")
+            return parse_lsn(str(cur.fetchone()[0]))
+    finally:
+        conn.close()
 
 
 def main() -> None:

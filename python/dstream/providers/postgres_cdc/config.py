@@ -33,6 +33,9 @@ class PgCdcConfig(ProviderConfig):
     checkpoint_interval: float = 1.0
     # Seconds between standby status messages (keeps the slot's connection alive).
     status_interval: float = 10.0
+    # End the run (exit 0) once caught up with the WAL written before it started: a
+    # batch-style run (cron, Singer-tap habits, benchmarks) instead of a endless stream.
+    until_caught_up: bool = False
 
     def validate(self) -> None:
         if not self.dsn:

@@ -78,6 +78,8 @@ class ChangeStream:
         self.conn: Any = None
         self.cursor: Any = None
         self._confirmed = resume_lsn
+        # until_caught_up: the WAL position to reach before ending the run.
+        self.target_lsn: Optional[int] = None
 
     # -- connection --------------------------------------------------------------------
     def connect(self) -> None:
@@ -183,6 +185,11 @@ class ChangeStream:
                     yield bytes(out)
                     out.clear()
                     continue
+                if self.target_lsn is not None and txn is None:
+                    if cursor.wal_end >= self.target_lsn:
+                        return
+                    # Ask for a keepalive: it carries how far the server has decoded.
+                    cursor.send_feedback(reply=True)
                 await _wait_readable(cursor.fileno(), min(cfg.status_interval, 1.0))
                 continue
 
