@@ -3,6 +3,7 @@ written without the SDK, legacy providers, and every way a run can go wrong."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -415,3 +416,86 @@ def test_fast_output_acknowledging_every_checkpoint_never_outruns_the_pump(
     summary = doc["tasks"][0]
     assert summary["counters"]["checkpoint_frames"] == 2000
     assert summary["last_checkpoint"] == {"seq": 200000}
+
+
+def test_restart_policy_survives_a_transient_input_crash(ws: Workspace) -> None:
+    # The first attempt crashes after two frames; the second resumes and completes.
+    ws.script(
+        "flaky.sh",
+        """
+        read -r command
+        echo '{"status":"ready"}'
+        if [ ! -e crashed-once ]; then
+          : > crashed-once
+          echo '{"data":1}'
+          echo '{"checkpoint":1}'
+          echo '{"data":2}'
+          echo "connection reset" >&2
+          exit 7
+        fi
+        echo '{"data":3}'
+        """,
+    )
+    ws.script("output.sh", SHELL_OUTPUT)
+    ws.config(
+        """
+        state { path = "state" }
+        task "t" {
+          input  { provider_path = "./flaky.sh" }
+          output { provider_path = "./output.sh" }
+          restart {
+            attempts = 2
+            backoff  = "100ms"
+          }
+        }
+        """
+    )
+    code, doc, err = ws.run_json("run", "t")
+    assert code == 0, err
+    assert "restarting in 0.1 s (2 attempt(s) left)" in err
+    summary = doc["tasks"][0]
+    assert summary["attempts"] == 2
+    assert summary["counters"]["data_frames"] == 3  # both attempts counted
+    assert [r["data"] for r in ws.lines("out.jsonl")] == [1, 2, 3]
+
+
+def _children(pid: int) -> list[int]:
+    import glob
+
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.split("/")[2]))
+    return found
+
+
+def test_sigkill_of_dstream_leaves_no_orphan_providers(ws: Workspace) -> None:
+    ws.script("idle.sh", 'read -r command\necho \'{"status":"ready"}\'\nexec sleep 300\n')
+    ws.script("output.sh", SHELL_OUTPUT)
+    ws.config(
+        """
+        task "t" {
+          input  { provider_path = "./idle.sh" }
+          output { provider_path = "./output.sh" }
+        }
+        """
+    )
+    proc = ws.popen("run", "t")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(_children(proc.pid)) < 2:
+        time.sleep(0.05)
+    providers = _children(proc.pid)
+    assert len(providers) == 2
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    alive = providers
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in alive if os.path.exists(f"/proc/{pid}")]
+        time.sleep(0.05)
+    assert not alive, "providers outlived a SIGKILLed dstream"
