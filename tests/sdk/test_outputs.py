@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ import orjson
 import pytest
 
 from tests.sdk.conftest import DEADLINE, argv, command, frames, run, start
+from tests.services import require_service
 
 ENVELOPES = [
     {
@@ -139,11 +141,15 @@ def test_file_acks_only_what_is_already_in_the_file(
     assert proc.wait(timeout=DEADLINE) == 0
 
 
-@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
 @pytest.mark.parametrize("path", ["single.jsonl", "{TableName}.jsonl"])
 def test_file_fsyncs_before_each_acknowledgement(tmp_path: Path, path: str) -> None:
     """strace shows the system calls in order: the data write, then fsync of that file,
     then the write of the acknowledgement to stdout."""
+    if shutil.which("strace") is None:
+        require_service("strace is not installed (apt-get install strace)")
+    probe = subprocess.run(["strace", "-o", os.devnull, "true"], capture_output=True)
+    if probe.returncode != 0:
+        require_service(f"strace cannot trace here: {probe.stderr.decode().strip()}")
     trace = tmp_path / "trace.txt"
     stream = command({"path": path}) + frames(
         {"data": 1, "metadata": {"TableName": "t"}},
