@@ -10,7 +10,9 @@ fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--passthrough" => opts.validate = false,
-            "--buf" => opts.read_buffer_size = args.next().and_then(|v| v.parse().ok()).expect("--buf N"),
+            "--buf" => {
+                opts.read_buffer_size = args.next().and_then(|v| v.parse().ok()).expect("--buf N")
+            }
             "--no-tables" => opts.count_tables = false,
             other => {
                 eprintln!("unknown argument {other}");

@@ -358,3 +358,21 @@ mod imp {
         }
     }
 }
+
+/// Bit mask of the bytes of `chunk` that are `"`, `\` or < 0x20 (bit i = byte i).
+/// SSE2 is part of the x86_64 baseline, so no run-time detection is needed.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub fn special_mask16(chunk: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is always available on x86_64; the unaligned load reads exactly the
+    // 16 bytes of `chunk`.
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+        let q = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let b = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        let x1f = _mm_set1_epi8(0x1f);
+        let c = _mm_cmpeq_epi8(_mm_max_epu8(v, x1f), x1f); // v <= 0x1f
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(q, b), c)) as u32
+    }
+}

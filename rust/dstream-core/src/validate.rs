@@ -104,8 +104,42 @@ fn special_mask(w: u64) -> u64 {
 }
 
 /// Index of the first `"`, `\` or control byte at or after `i`, or `s.len()`.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn find_special(s: &[u8], mut i: usize) -> usize {
+    use crate::sys::special_mask16;
+    while i + 16 <= s.len() {
+        let m = special_mask16(s[i..i + 16].try_into().unwrap());
+        if m != 0 {
+            return i + m.trailing_zeros() as usize;
+        }
+        i += 16;
+    }
+    if i < s.len() {
+        if s.len() >= 16 {
+            // overlapping load of the last 16 bytes, ignoring those before `i`
+            let base = s.len() - 16;
+            let m = special_mask16(s[base..].try_into().unwrap()) >> (i - base);
+            return if m != 0 {
+                i + m.trailing_zeros() as usize
+            } else {
+                s.len()
+            };
+        }
+        return find_special_swar(s, i);
+    }
+    i
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn find_special(s: &[u8], i: usize) -> usize {
+    find_special_swar(s, i)
+}
+
+/// Portable [`find_special`]: 8 bytes at a time.
+#[inline(always)]
+fn find_special_swar(s: &[u8], mut i: usize) -> usize {
     while i + 16 <= s.len() {
         let a = u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
         let b = u64::from_le_bytes(s[i + 8..i + 16].try_into().unwrap());
@@ -139,6 +173,12 @@ fn find_special(s: &[u8], mut i: usize) -> usize {
 
 #[inline(always)]
 fn skip_ws(s: &[u8], mut i: usize) -> usize {
+    // compact JSON: the next byte is almost never whitespace
+    match s.get(i) {
+        Some(&c) if c > b' ' => return i,
+        None => return i,
+        _ => {}
+    }
     while i < s.len() {
         match s[i] {
             b' ' | b'\t' | b'\n' | b'\r' => i += 1,
@@ -294,7 +334,7 @@ enum Ctx {
 #[inline(always)]
 fn key_is(raw: &[u8], escaped: bool, want: &[u8]) -> bool {
     if !escaped {
-        raw == want
+        raw.len() == want.len() && raw == want
     } else {
         unescape(raw).as_bytes() == want
     }
