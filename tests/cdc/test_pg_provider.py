@@ -223,3 +223,17 @@ def test_snapshot_meets_the_stream(db: str) -> None:
     assert [e["data"]["id"] for e in streamed] == [52]
     assert "Snapshot" not in streamed[0]["metadata"]
     assert p.stop() == 0
+
+
+def test_until_caught_up_ends_the_run_after_the_backlog(db: str) -> None:
+    cfg = _config(db, until_caught_up=True)
+    assert lifecycle("init", cfg, task="batch")["status"] == "Success"
+    _exec(db, *(f"INSERT INTO customers VALUES ({i}, 'n{i}')" for i in range(5)))
+    p = Provider("run", cfg, task="batch")
+    assert p.line()["status"] == "ready"  # type: ignore[index]
+    frames = []
+    while (frame := p.line()) is not None:
+        frames.append(frame)
+    assert [f["data"]["id"] for f in frames if "data" in f] == list(range(5))
+    assert "checkpoint" in frames[-1]
+    assert p.proc.wait(30) == 0
