@@ -18,18 +18,40 @@ Outcome = Literal["eof", "stopped", "invalid_frame", "output_closed", "io_error"
 class PumpOptions:
     """How a pump treats frames.
 
-    max_frame_size: frames longer than this (without the newline) are invalid; the pump
-        never buffers more than this plus its read buffer.
+    max_frame_size: frames longer than this (without the newline, and without a "\r"
+        before it) are invalid; the pump never buffers more than this plus its read
+        buffer. An oversized line is consumed to its end while it streams by (never
+        buffered whole), so the "fail" message can give its size. A whitespace-only line
+        longer than this is oversized too (blank lines are ignored only within the limit).
     policy: what an invalid frame does. "fail" ends the run with outcome "invalid_frame";
         "skip" counts and drops it; "dead_letter" appends a JSON line
         {"offset", "reason", "raw"|"raw_base64", "task"} to dead_letter_path, then drops it.
-    validate: False selects passthrough: bytes are moved (splice(2) on Linux) without
-        framing; only bytes are counted.
+        "raw" is the frame as a JSON string when it is UTF-8, else "raw_base64" holds it.
+        An oversized frame is streamed into its record as it is read:
+        {"task", "offset", "reason", "raw_base64": <every byte of the line but its "\n">,
+        "length": <that byte count>}. The file is opened in append mode on the first
+        invalid frame (not created when there is none) and flushed + fsynced before run()
+        returns. ValueError when dead_letter_path is missing.
+    validate: False selects passthrough: bytes are moved (splice(2) on Linux when one side
+        is a pipe, read/write otherwise) without framing; only bytes are counted.
     count_tables: count data frames per metadata.TableName.
     read_buffer_size: bytes read per syscall.
     start_offset: stream offset of the first byte (after a handshake line), for messages.
+        Offsets are byte offsets in the input stream: start_offset + bytes before the
+        frame, prefix included.
     task: task name written into dead-letter records.
+
+    The attributes of the same names are readable (PumpOptions is immutable).
     """
+
+    max_frame_size: int
+    policy: Policy
+    dead_letter_path: Optional[str]
+    validate: bool
+    count_tables: bool
+    read_buffer_size: int
+    start_offset: int
+    task: str
 
     def __init__(
         self,
@@ -54,8 +76,10 @@ class Counters:
     invalid_frames: int  # skipped + dead_lettered (+1 for the frame that failed a run)
     skipped: int
     dead_lettered: int
-    bytes_read: int
-    tables: dict[str, int]  # data frames per metadata.TableName (when count_tables)
+    bytes_read: int  # bytes taken from the input, prefix included
+    # data frames per metadata.TableName (when count_tables; names decoded from JSON; at
+    # most 4096 distinct names, data frames of further ones count under "(other tables)")
+    tables: dict[str, int]
     def as_dict(self) -> dict[str, object]: ...
 
 class PumpResult:
@@ -71,13 +95,27 @@ class Pump:
     `prefix` holds bytes already read from input_fd (a legacy provider's first line and
     whatever followed it in the same read); they are framed before anything else.
     The pump neither closes nor owns the fds.
+
+    Framing: frames end with "\n"; a "\r" before it is dropped; lines of only
+    whitespace are skipped; a last line without "\n" at EOF is a frame. Valid frames are
+    written "\n"-terminated, byte for byte otherwise.
+
+    On Unix the fds are switched to O_NONBLOCK for the duration of run() (their flags
+    are restored before it returns) and every wait is a poll(2) that stop() interrupts.
+    On Windows the fds stay blocking: stop() takes effect at the next read or write.
     """
 
     def __init__(
         self, input_fd: int, output_fd: int, options: PumpOptions, prefix: bytes = b""
     ) -> None: ...
     def run(self) -> PumpResult:
-        """Blocks until the stream ends. Releases the GIL. May be called once."""
+        """Blocks until the stream ends. Releases the GIL. May be called once (RuntimeError
+        after that). Run from the main thread, Ctrl-C stops the pump (dead-letter file
+        fsynced, fd flags restored) and then raises KeyboardInterrupt.
+
+        The result's counters count a frame as forwarded once the write carrying it has
+        returned; with outcome "invalid_frame" every frame before the offending one has
+        been written."""
     def stop(self) -> None:
         """Thread-safe: makes run() return promptly with outcome "stopped"."""
     def counters(self) -> Counters:
