@@ -204,3 +204,24 @@ def test_file_stops_at_an_invalid_frame_keeping_what_came_before(tmp_path: Path)
     errors = [r for r in result.logs if r["level"] == "error"]
     assert errors and f"offset {bad_offset}" in errors[0]["msg"]
     assert errors[0]["offset"] == bad_offset and errors[0]["excerpt"].startswith('{"data": 3')
+
+
+@pytest.mark.parametrize("path", ["single.jsonl", "{TableName}.jsonl"])
+def test_file_drops_a_torn_last_line_before_appending(tmp_path: Path, path: str) -> None:
+    """A SIGKILL mid-write leaves a line without its newline; it was never acknowledged,
+    so it is cut rather than fused with the next envelope."""
+    target = tmp_path / path.replace("{TableName}", "t")
+    target.write_bytes(b'{"data":1,"metadata":{}}\n{"data":2,"metadata":{}}\n{"data":3,"met')
+    stream = command({"path": path}) + frames({"data": 3, "metadata": {"TableName": "t"}})
+    result = run("file", stream, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [orjson.loads(x)["data"] for x in target.read_bytes().splitlines()] == [1, 2, 3]
+    warning = next(r for r in result.logs if r["level"] == "warning")
+    assert warning["bytes"] == len(b'{"data":3,"met')
+
+
+def test_file_drops_a_file_that_is_one_torn_line(tmp_path: Path) -> None:
+    (tmp_path / "out.jsonl").write_bytes(b'{"data":1,"meta')
+    result = run("file", command({"path": "out.jsonl"}) + frames({"data": 1}), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out.jsonl").read_bytes() == b'{"data":1}\n'

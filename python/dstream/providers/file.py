@@ -92,10 +92,12 @@ class File(OutputProvider[FileConfig]):
             os.makedirs(parent, exist_ok=True)
         existed = os.path.exists(path)
         fd = os.open(
-            path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644
+            path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644
         )
         if not existed:
             self.new_dirs.add(parent)  # the new directory entry must be synced too
+        else:
+            drop_torn_tail(fd, path)
         self.files[path] = fd
         if len(self.files) > MAX_OPEN_FILES:
             old_path, old_fd = self.files.popitem(last=False)
@@ -150,6 +152,29 @@ class File(OutputProvider[FileConfig]):
             os.close(fd)
         log.info("file output closed", files=len(self.files))
         self.files.clear()
+
+
+def drop_torn_tail(fd: int, path: str) -> None:
+    """Cut a last line without its newline: the output was killed mid-write. That line
+    was never acknowledged, so the input sends it again; appending after it would fuse
+    the fragment with the next envelope into one unreadable line."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    end = size
+    while end > 0:
+        start = max(0, end - 65536)
+        block = os.pread(fd, end - start, start)
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            keep = start + newline + 1
+            break
+        end = start
+    else:
+        keep = 0
+    os.ftruncate(fd, keep)
+    os.fsync(fd)
+    log.warning("dropped a torn last line left by an interrupted run", path=path, bytes=size - keep)
 
 
 def _fsync_dir(directory: str) -> None:
