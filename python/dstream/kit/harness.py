@@ -26,7 +26,12 @@ STDERR_TAIL_LINES = 20
 
 
 class Timeout(Exception):
-    """The provider wrote nothing within the allowed time."""
+    """The provider wrote nothing within the allowed time. `lines`: what `read_all` had
+    read until then."""
+
+    def __init__(self, lines: Optional[list[Line]] = None) -> None:
+        super().__init__("timed out")
+        self.lines = lines or []
 
 
 @dataclass
@@ -160,7 +165,10 @@ class Session:
         deadline = time.monotonic() + (self.target.grace if timeout is None else timeout)
         lines: list[Line] = []
         while True:
-            line = self.read_line(max(0.0, deadline - time.monotonic()))
+            try:
+                line = self.read_line(max(0.0, deadline - time.monotonic()))
+            except Timeout:
+                raise Timeout(lines) from None
             if line is None:
                 return lines
             lines.append(line)

@@ -5,6 +5,7 @@ and the same run, and the suite starts as few processes as it can."""
 from __future__ import annotations
 
 import signal
+import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -107,8 +108,10 @@ class Probe:
                     if FEATURE_COMMIT_NOTICES not in t.features:
                         s.close_stdin()  # as dstream does after the command line
                     budget = self.target.frames - (1 if t.legacy else 0)
-                    while budget > 0:
-                        line = s.read_line()
+                    # A slow source is read for at most `timeout` seconds in all.
+                    deadline = time.monotonic() + self.target.timeout
+                    while budget > 0 and time.monotonic() < deadline:
+                        line = s.read_line(max(0.0, deadline - time.monotonic()))
                         if line is None:
                             break
                         t.lines.append(line)

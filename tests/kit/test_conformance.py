@@ -1,0 +1,145 @@
+"""The conformance suite against real provider processes: the built-in providers and a
+standard-library provider (raw_provider.py) that keeps every promise, then breaks one
+promise at a time. A check that never fails would prove nothing, so each check is shown
+failing on the flaw it exists to catch, with its reason."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import orjson
+import pytest
+
+from dstream.kit.checks import CHECKS
+from dstream.kit.conformance import run_suite
+from dstream.kit.harness import Target
+from tests.kit.conftest import RAW_PROVIDER, dstream, report_of, statuses
+
+BUILTINS = [
+    ("dstream-counter", '{"interval": 10, "max_count": 1000, "checkpoint_every": 5}'),
+    ("dstream-console", "{}"),
+    ("dstream-null", "{}"),
+]
+
+
+@pytest.mark.parametrize(("name", "config"), BUILTINS)
+def test_builtin_providers_conform(name: str, config: str) -> None:
+    if shutil.which(name) is None:
+        pytest.fail(f"{name} is not installed: pip install -e . installs the console scripts")
+    proc = dstream("provider", "test", name, "--config", config, "--json")
+    report = report_of(proc)
+    assert proc.returncode == 0, proc.stdout
+    assert report["ok"] and report["failed"] == 0
+    found = statuses(report)
+    # The checks that matter for its role ran and passed, not merely skipped.
+    must_pass = {"handshake", "config-error", "bad-command-line", "legacy-command-line", "sigterm"}
+    must_pass |= {"frames", "eof"} if report["role"] == "input" else {"checkpoint-echo", "eof"}
+    assert {name for name, status in found.items() if status == "pass"} >= must_pass
+
+
+def test_file_output_conforms(tmp_path: Path) -> None:
+    config = orjson.dumps({"path": f"{tmp_path}/{{TableName}}.jsonl"}).decode()
+    proc = dstream("provider", "test", "dstream-file", "--role", "output", "--config", config)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "conforms" in proc.stdout and "FAIL" not in proc.stdout
+    assert (tmp_path / "conformance.jsonl").read_text().count("dstream conformance") > 0
+
+
+def _raw(
+    role: str, tmp_path: Path, flaw: str = "", config: str = "{}", only: Optional[str] = None
+) -> dict[str, str]:
+    """The suite run in this process (the CLI is exercised by the tests below)."""
+    target = Target(
+        argv=[str(RAW_PROVIDER)],
+        role=role,
+        label="raw",
+        config=orjson.loads(config),
+        env={"RAW_ROLE": role, "RAW_STATE": str(tmp_path), "FLAW": flaw},
+        timeout=3,
+        grace=3,
+    )
+    report = run_suite(target, only=[only] if only else None)
+    return {r.name: f"{r.status}: {r.reason}" for r in report.results}
+
+
+@pytest.mark.parametrize("role", ["input", "output"])
+def test_a_provider_from_the_protocol_alone_passes_every_check(role: str, tmp_path: Path) -> None:
+    results = _raw(role, tmp_path)
+    assert {c.name for c in CHECKS if role in c.roles} == set(results)
+    assert all(r.startswith("pass") for r in results.values()), results
+
+
+# (role, flaw, config, the check that must fail, a word its reason must contain)
+FLAWS = [
+    ("input", "handshake-extra-key", "{}", "handshake", "version"),
+    ("input", "accepts-unknown-key", "{}", "config-error", "accepted"),
+    ("output", "accepts-unknown-key", "{}", "config-error", "accepted"),
+    ("input", "silent-bad-command-line", "{}", "bad-command-line", "without saying why"),
+    ("output", "needs-command", "{}", "legacy-command-line", "refused"),
+    ("input", "needs-command", "{}", "legacy-command-line", "refused"),
+    ("input", "bad-frame", "{}", "frames", "not an object"),
+    ("input", "exit-1-at-end", '{"count": 5}', "eof", "code 1"),
+    ("input", "ignore-sigterm", "{}", "sigterm", "after SIGTERM"),
+    ("input", "die-on-sigterm", "{}", "sigterm", "killed by SIGTERM"),
+    ("input", "crash-on-commit", "{}", "commit-notices", "code 3"),
+    ("output", "ack-unknown", "{}", "checkpoint-echo", "never got"),
+    ("output", "ack-reversed", "{}", "checkpoint-echo", "out of order"),
+    ("output", "no-final-ack", "{}", "checkpoint-echo", "last checkpoint"),
+    ("output", "ack-at-eof-only", "{}", "ack-while-open", "stdin stayed open"),
+    ("output", "exit-1-at-eof", "{}", "eof", "code 1"),
+    ("output", "lifecycle-bad-shape", "{}", "lifecycle-shape", "resources"),
+    ("input", "init-not-idempotent", "{}", "init-idempotent", "created again"),
+    ("output", "destroy-fails-when-gone", "{}", "destroy-idempotent", "what is gone must succeed"),
+]
+
+
+@pytest.mark.parametrize(
+    ("role", "flaw", "config", "check", "word"), FLAWS, ids=[f"{f[0]}-{f[1]}" for f in FLAWS]
+)
+def test_each_flaw_fails_its_check(
+    role: str, flaw: str, config: str, check: str, word: str, tmp_path: Path
+) -> None:
+    results = _raw(role, tmp_path, flaw, config, only=check)
+    assert results[check].startswith("fail"), results
+    assert word in results[check], results[check]
+
+
+def test_every_check_is_shown_failing() -> None:
+    covered = {check for _, _, _, check, _ in FLAWS}
+    assert covered == {c.name for c in CHECKS}
+
+
+def test_table_and_exit_code(tmp_path: Path) -> None:
+    proc = dstream(
+        "provider", "test", str(RAW_PROVIDER), "--role", "output", "--timeout", "3",
+        "--grace", "3", env={"RAW_ROLE": "output", "RAW_STATE": str(tmp_path),
+                             "FLAW": "ack-reversed"},
+    )  # fmt: skip
+    assert proc.returncode == 1
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("checkpoint-echo"))
+    assert "FAIL" in row and "out of order" in row
+    assert "does NOT conform" in proc.stdout
+
+
+def test_role_is_found_out_when_not_given() -> None:
+    for name, role in (("dstream-counter", "input"), ("dstream-null", "output")):
+        proc = dstream("provider", "test", name, "--check", "handshake", "--frames", "2", "--json")
+        assert report_of(proc)["role"] == role
+
+
+def test_unknown_provider_is_a_usage_error() -> None:
+    proc = dstream("provider", "test", "no-such-provider-anywhere")
+    assert proc.returncode == 2
+    assert "not a file, not on PATH" in proc.stderr and "hint:" in proc.stderr
+
+
+def test_in_process_api(tmp_path: Path) -> None:
+    """run_suite is usable from a provider author's own pytest (the scaffold does so)."""
+    target = Target(
+        argv=[str(RAW_PROVIDER)], role="output", label="raw", timeout=3, grace=3,
+        env={"RAW_ROLE": "output", "RAW_STATE": str(tmp_path)},
+    )  # fmt: skip
+    report = run_suite(target, only=["checkpoint-echo"])
+    assert [r.status for r in report.results] == ["pass"] and report.ok
