@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from benches.conftest import envelope_file, record, relay_through, scale
+from benches.conftest import envelope_file, record, relay_through, rounds, scale, warmups
 from benches.relays import RELAYS
 
 SETS = {"200B": (scale(1_000_000), 200), "4KB": (scale(100_000), 4096)}
@@ -34,7 +34,7 @@ def test_pump_throughput(benchmark: Any, data_dir: Path, size: str, relay: str) 
         assert stats["frames"] == count
         rates.append(stats["bytes"] / stats["seconds"])
 
-    benchmark.pedantic(once, rounds=5, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(once, rounds=rounds(5), iterations=1, warmup_rounds=warmups())
     rate = statistics.median(rates)
     benchmark.extra_info.update(
         {

@@ -6,10 +6,13 @@ still run; figures from a smoke run mean nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import platform
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,27 @@ RESULTS: dict[str, dict[str, Any]] = {}
 
 def scale(n: int) -> int:
     return max(1, n // 100) if SMOKE else n
+
+
+def rounds(n: int) -> int:
+    """Measured rounds: one in smoke mode, where only correctness counts."""
+    return 1 if SMOKE else n
+
+
+def warmups() -> int:
+    return 0 if SMOKE else 1
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    """Collect benches/bench_*.py without widening the repository's `python_files`
+    (which would make `pytest` with no arguments run the benchmarks)."""
+    if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
+        patterns = parent.config.getini("python_files")
+        named = parent.session.isinitpath(file_path)  # pytest collects those itself
+        if not named and not any(file_path.match(p) for p in patterns):
+            module: pytest.Module = pytest.Module.from_parent(parent, path=file_path)
+            return module
+    return None
 
 
 def envelope_file(directory: Path, count: int, size: int) -> Path:
@@ -65,24 +89,63 @@ def record(group: str, name: str, stats: dict[str, Any]) -> None:
     RESULTS.setdefault(group, {})[name] = stats
 
 
+def machine() -> dict[str, Any]:
+    """What the figures were measured on, for docs/benchmarks.md."""
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "load_at_end": os.getloadavg(),
+    }
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(Exception):
+        from dstream import _core
+
+        info["dstream_core"] = _core.__version__
+        info["rust"] = _core.BUILD_INFO.get("rustc", "")
+    return info
+
+
 @pytest.fixture(scope="session", autouse=True)
 def comparison_table() -> Iterator[None]:
-    """After the run, print each group's figures relative to its baseline and write them
-    to .benchmarks/comparison.json (the source of docs/benchmarks.md)."""
+    """After the run, merge each group's figures into .benchmarks/comparison.json (the
+    source of docs/benchmarks.md; a smoke run goes to comparison-smoke.json so it never
+    mixes with real figures)."""
     yield
     if not RESULTS:
         return
-    lines = ["", "same-run comparison (median of rounds):"]
+    out = Path(".benchmarks")
+    out.mkdir(exist_ok=True)
+    path = out / ("comparison-smoke.json" if SMOKE else "comparison.json")
+    merged: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        merged = json.loads(path.read_text())
+    groups = merged.setdefault("groups", {})
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    for group, entries in RESULTS.items():
+        groups[group] = {"measured": stamp, "machine": machine(), "entries": entries}
+    path.write_text(json.dumps(merged, indent=2))
+
+
+def comparison_lines() -> list[str]:
+    lines = ["same-run comparison (median of rounds" + (", SMOKE: meaningless)" if SMOKE else "):")]
     for group, entries in RESULTS.items():
         base = entries.get("baseline")
         for name, stats in entries.items():
-            if name == "baseline":
-                continue
             ratio = ""
-            if base and base.get("rate"):
+            if name != "baseline" and base and base.get("rate") and stats.get("compare", True):
                 ratio = f"  {100 * stats['rate'] / base['rate']:.0f}% of {base['label']}"
-            lines.append(f"  {group:<28} {name:<22} {stats['display']}{ratio}")
-    print("\n".join(lines))
-    out = Path(".benchmarks")
-    out.mkdir(exist_ok=True)
-    (out / "comparison.json").write_text(json.dumps(RESULTS, indent=2))
+            label = base["label"] if name == "baseline" and base else name
+            lines.append(f"  {group:<34} {label:<26} {stats['display']}{ratio}")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if RESULTS:
+        terminalreporter.write_sep("-", "dstream benchmarks")
+        for line in comparison_lines():
+            terminalreporter.write_line(line)

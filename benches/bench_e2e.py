@@ -1,0 +1,100 @@
+"""End to end: `dstream run` counter -> null with the SDK providers, against the same two
+provider programs piped directly by the shell. Envelopes/s over the whole run, start-up
+included for both (the figure a user sees), and peak RSS of the dstream process.
+
+The direct pipe feeds each provider its command line the way dstream does:
+
+    { echo '{"command":"run","config":{}}'; echo '<counter cmd>' | dstream-counter; } \
+        | dstream-null
+
+so the counter's `{"status":"ready"}` line reaches the null output as one extra frame
+(dstream consumes it as the handshake): one frame in a million, not corrected for.
+
+    pytest benches/bench_e2e.py --benchmark-only
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benches.conftest import record, rounds, scale, warmups
+from benches.procs import RssSampler, script, stats, write_project
+
+COUNT = scale(1_000_000)
+COUNTER_CONFIG = f"      interval = 0\n      max_count = {COUNT}"
+
+
+def run_dstream(directory: Path) -> dict[str, Any]:
+    """One `dstream run` in a fresh project dir; wall seconds, the summary, peak RSS."""
+    write_project(directory, "bench", "dstream-counter", COUNTER_CONFIG, "dstream-null", "")
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [script("dstream"), "run", "bench", "-q", "--json"],
+        cwd=directory,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    with RssSampler(proc.pid) as rss:
+        out, err = proc.communicate()
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
+    task = json.loads(out)["tasks"][0]
+    # Every envelope went through and the output acknowledged the very last one.
+    assert task["counters"]["data_frames"] == COUNT, task
+    assert task["last_checkpoint"] == {"seq": COUNT}, task
+    return {"seconds": seconds, "summary": task, "rss_mb": rss.root_peak_mb}
+
+
+def run_direct() -> dict[str, Any]:
+    counter_cmd = orjson.dumps(
+        {"command": "run", "config": {"interval": 0, "max_count": COUNT}}
+    ).decode()
+    shell = (
+        '{ echo \'{"command":"run","config":{}}\'; '
+        f"echo '{counter_cmd}' | '{script('dstream-counter')}'; }} | '{script('dstream-null')}'"
+    )
+    started = time.perf_counter()
+    proc = subprocess.run(["bash", "-c", shell], capture_output=True, check=False)
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    acks = proc.stdout.splitlines()
+    assert acks and orjson.loads(acks[-1]) == {"checkpoint": {"seq": COUNT}}, acks[-3:]
+    return {"seconds": seconds}
+
+
+def test_counter_to_null(benchmark: Any, tmp_path: Path) -> None:
+    """Alternating rounds of both, so a load change on the machine hits both alike."""
+    dstream_rates: list[float] = []
+    direct_rates: list[float] = []
+    pump_rates: list[float] = []
+    rss: list[float] = []
+    numbers = iter(range(1000))
+
+    def once() -> None:
+        n = next(numbers)
+        direct = run_direct()
+        run = run_dstream(tmp_path / f"round{n}")
+        direct_rates.append(COUNT / direct["seconds"])
+        dstream_rates.append(COUNT / run["seconds"])
+        pump_rates.append(run["summary"]["frames_per_second"])
+        rss.append(run["rss_mb"])
+
+    benchmark.pedantic(once, rounds=rounds(5), iterations=1, warmup_rounds=warmups())
+    group = f"e2e counter->null {COUNT:,}"
+    record(group, "baseline", stats(direct_rates, "env/s", label="direct shell pipe"))
+    record(group, "dstream run", stats(dstream_rates, "env/s"))
+    record(group, "dstream (own timer)", stats(pump_rates, "frames/s"))
+    record(group, "dstream peak RSS", stats(rss, "MB", fmt=".1f", compare=False))
+    benchmark.extra_info.update(
+        {
+            "dstream_env_per_s": stats(dstream_rates, "env/s"),
+            "direct_env_per_s": stats(direct_rates, "env/s"),
+            "dstream_rss_mb": stats(rss, "MB", fmt=".1f", compare=False),
+        }
+    )
