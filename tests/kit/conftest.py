@@ -3,10 +3,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 RAW_PROVIDER = Path(__file__).with_name("raw_provider.py")
 
@@ -32,3 +34,11 @@ def report_of(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 def statuses(report: dict[str, Any]) -> dict[str, str]:
     return {check["name"]: check["status"] for check in report["checks"]}
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Any]:
+    """A real CNCF distribution registry on loopback (the OCI tests' fixture)."""
+    from tests.oci.conftest import _registry
+
+    yield from _registry(tmp_path)

@@ -62,6 +62,8 @@ class Report:
 
 def looks_like_ref(text: str) -> bool:
     """An OCI reference such as 127.0.0.1:5000/acme/counter:1.0 or ghcr.io/a/b@sha256:..."""
+    if text.startswith((".", "/", "~")) or (os.sep != "/" and os.sep in text):
+        return False  # a path, even when the file is missing
     first = text.split("/", 1)[0]
     return "/" in text and ("." in first or ":" in first or first == "localhost")
 
@@ -83,6 +85,8 @@ def resolve_argv(what: str) -> list[str]:
         from dstream.oci import resolve_provider_ref
 
         return [str(resolve_provider_ref(what))]
+    if os.sep in what or what.startswith("."):
+        raise UsageError(f"{what}: no such file", hint="check the path to the executable")
     found = shutil.which(what)
     if found is None:
         beside = os.path.join(os.path.dirname(sys.executable), what)
