@@ -14,7 +14,7 @@ from dstream.errors import ConfigError, DstreamError, UsageError
 from dstream.kit.checks import FAIL, PASS, SKIP, Outcome, checks_for
 from dstream.kit.harness import Line, Session, Target, Timeout
 from dstream.kit.probe import Probe
-from dstream.kit.validate import parse_object
+from dstream.kit.validate import frame_problem, parse_object
 
 
 @dataclass
@@ -117,12 +117,21 @@ def infer_role(argv: list[str], config: dict[str, Any], timeout: float) -> str:
                 lines.append(line)
         except Timeout:
             pass
+        ended = session.eof
+    ready = False
     for line in lines:
         obj, _ = parse_object(line.raw)
-        if obj is None or "status" not in obj:
+        if obj is not None and "status" in obj:
+            if obj.get("status") == "error" and "output" in str(obj.get("message", "")):
+                return "output"  # the SDK's "... is an output provider" refusal
+            ready = obj.get("status") == "ready"
+            continue
+        if frame_problem(line.raw, 1 << 30) is None:
             return "input"  # a frame (or a legacy first line)
-        if obj.get("status") == "error" and "output" in str(obj.get("message", "")):
-            return "output"
+        if ready:
+            return "output"  # ready, then text for the user: an output's summary line
+    if ready and ended and len(lines) == 1:
+        return "output"  # ready, then exit 0 on an empty stdin; a source would write
     raise UsageError(
         f"cannot tell whether {argv[0]} is an input or an output",
         hint="pass --role input or --role output",
