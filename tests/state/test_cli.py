@@ -132,7 +132,7 @@ def test_the_postgres_backend_named_in_the_configuration(
     (tmp_path / "dstream.hcl").write_text(CONFIG.format(state=block))
     assert dstream(tmp_path, "set", "payments", '{"id": 7}').returncode == 0
     with psycopg.connect(pg_server.dsn) as conn:
-        row = conn.execute("SELECT checkpoint::text FROM cli_t WHERE task = 'payments'")
+        row = conn.execute("SELECT checkpoint::text FROM cli_state WHERE task = 'payments'")
         assert orjson.loads(row.fetchone()[0]) == {"id": 7}  # type: ignore[index]
     listed = json_of(dstream(tmp_path, "list", "--json"))
     assert listed["store"].startswith("postgres 127.0.0.1:")
