@@ -4,6 +4,7 @@ one on a real server started for the session (tests/services.py)."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from tests.services import PostgresServer, ServiceUnavailable, require_service, 
 def pg_server() -> Iterator[PostgresServer]:
     try:
         server = start_postgres()
-    except (ServiceUnavailable, OSError) as exc:
+    except (ServiceUnavailable, OSError, subprocess.SubprocessError) as exc:
         require_service(f"PostgreSQL: {exc}")
     try:
         yield server
