@@ -234,6 +234,6 @@ def test_until_caught_up_ends_the_run_after_the_backlog(db: str) -> None:
     frames = []
     while (frame := p.line()) is not None:
         frames.append(frame)
-    assert [f["data"]["id"] for f in frames if "data" in f] == list(range(5))
+    assert [f["data"]["id"] for f in frames if "data" in f] == list(range(5)), p.stderr()
     assert "checkpoint" in frames[-1]
     assert p.proc.wait(30) == 0

@@ -170,6 +170,8 @@ class ChangeStream:
         since_checkpoint = 0
         last_checkpoint = time.monotonic()
         dump = orjson.dumps
+        last_end_lsn = 0
+        quiet_rounds = 0  # idle waits since the last message (until_caught_up)
 
         while True:
             msg = cursor.read_message()
@@ -186,13 +188,15 @@ class ChangeStream:
                     out.clear()
                     continue
                 if self.target_lsn is not None and txn is None:
-                    if cursor.wal_end >= self.target_lsn:
+                    if self._caught_up(last_end_lsn, cursor.wal_end, quiet_rounds):
                         return
                     # Ask for a keepalive: it carries how far the server has decoded.
                     cursor.send_feedback(reply=True)
                 await _wait_readable(cursor.fileno(), min(cfg.status_interval, 1.0))
+                quiet_rounds += 1
                 continue
 
+            quiet_rounds = 0
             message = decode(msg.payload)
             if isinstance(message, RowChange):
                 if skip_txn:
@@ -236,6 +240,7 @@ class ChangeStream:
                 self.counters.transactions += 1
                 self.counters.changes += seq
                 pending_lsn = message.end_lsn
+                last_end_lsn = message.end_lsn
                 if (
                     since_checkpoint >= cfg.checkpoint_every
                     or time.monotonic() - last_checkpoint >= cfg.checkpoint_interval
@@ -251,6 +256,16 @@ class ChangeStream:
                     out += line
                     seq += 1
             # Relation messages update the decoder's cache by themselves.
+
+    def _caught_up(self, last_end_lsn: int, wal_end: int, quiet_rounds: int = 0) -> bool:
+        """until_caught_up: every commit up to the WAL position of the run's start was
+        read. A keepalive may report that position a moment before the data it covers
+        arrives, so a keepalive alone counts only after two quiet waits."""
+        target = self.target_lsn
+        assert target is not None
+        if last_end_lsn >= target:
+            return True
+        return wal_end >= target and quiet_rounds >= 2
 
     # -- pieces ------------------------------------------------------------------------
     def _envelope(
