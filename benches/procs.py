@@ -135,7 +135,7 @@ class RssSampler:
     VmHWM is the kernel's own high-water mark of a process's resident set, so the last
     sample taken before a process exits is its peak up to that moment; polling only
     bounds how much of the final few milliseconds can be missed. `series` keeps the root
-    process's VmRSS over time (for "stays flat" under a stalled output).
+    process's VmRSS in KiB against epoch seconds (for "stays flat" under a stalled output).
     """
 
     def __init__(self, pid: int, *, tree: bool = False, interval: float = 0.02) -> None:
@@ -149,7 +149,6 @@ class RssSampler:
         self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
 
     def __enter__(self) -> RssSampler:
-        self._start = time.perf_counter()
         self._thread.start()
         return self
 
@@ -180,7 +179,7 @@ class RssSampler:
             self.peak_kb[pid] = max(hwm, self.peak_kb.get(pid, 0))
         rss = _status_kb(self.pid, "VmRSS:")
         if rss is not None:
-            self.series.append((time.perf_counter() - self._start, rss))
+            self.series.append((time.time(), rss))
 
     @property
     def root_peak_mb(self) -> float:
