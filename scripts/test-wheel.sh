@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Install a built wheel into a fresh virtual environment of another CPython and run the
+# test suite against the installed package, never the source tree: the tests are copied
+# to a scratch directory that holds no python/ source, and the run fails unless
+# `import dstream` resolves inside the venv.
+#
+#   scripts/test-wheel.sh [WHEEL] [-- PYTEST ARGS...]
+#
+# WHEEL defaults to the newest dist/dstream-*.whl (build one with scripts/build-wheel.sh).
+# Env: WHEEL_PYTHON (interpreter for the venv; default: the first of pyenv's 3.12, 3.13,
+# 3.10, 3.9 that exists, else python3), WHEEL_VENV (where to create it; default: a
+# temporary directory, removed afterwards).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+WHEEL=""
+if [ $# -gt 0 ] && [ "$1" != "--" ]; then WHEEL="$1"; shift; fi
+[ "${1:-}" = "--" ] && shift
+PYTEST_ARGS=("$@")
+[ ${#PYTEST_ARGS[@]} -eq 0 ] && PYTEST_ARGS=(tests)
+
+if [ -z "$WHEEL" ]; then
+  WHEEL="$(ls -t "$ROOT"/dist/dstream-*.whl 2>/dev/null | head -1 || true)"
+fi
+[ -f "$WHEEL" ] || { echo "no wheel: run scripts/build-wheel.sh first" >&2; exit 2; }
+WHEEL="$(cd "$(dirname "$WHEEL")" && pwd)/$(basename "$WHEEL")"
+
+PY="${WHEEL_PYTHON:-}"
+if [ -z "$PY" ]; then
+  for v in 3.12 3.13 3.10 3.9; do
+    found="$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/$v.*/bin/python3 2>/dev/null | tail -1 || true)"
+    if [ -n "$found" ]; then PY="$found"; break; fi
+  done
+fi
+PY="${PY:-python3}"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/dstream-wheel-test.XXXXXX")"
+VENV="${WHEEL_VENV:-$WORK/venv}"
+trap 'rm -rf "$WORK"' EXIT
+echo "== venv: $("$PY" --version) at $VENV" >&2
+"$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+echo "== install $(basename "$WHEEL") with its test extras" >&2
+"$VENV/bin/python" -m pip install -q "dstream[test] @ file://$WHEEL"
+
+# Tests and pytest settings only: no python/ directory, so nothing imports the source.
+mkdir -p "$WORK/suite"
+cp -R "$ROOT/tests" "$ROOT/pyproject.toml" "$WORK/suite/"
+[ -d "$ROOT/docs" ] && cp -R "$ROOT/docs" "$WORK/suite/"   # tests compile docs' listings
+[ -d "$ROOT/examples" ] && cp -R "$ROOT/examples" "$WORK/suite/"
+find "$WORK/suite" -name __pycache__ -prune -exec rm -rf {} +
+cd "$WORK/suite"
+export PATH="$VENV/bin:$PATH"   # the wheel's console scripts (dstream, dstream-counter, ...)
+where="$("$VENV/bin/python" -c 'import dstream, dstream._core as c; print(dstream.__file__)')"
+case "$where" in
+  "$VENV"/*) echo "== dstream imported from $where" >&2 ;;
+  *) echo "dstream was imported from $where, not the venv" >&2; exit 1 ;;
+esac
+"$VENV/bin/dstream" version >&2
+echo "== pytest ${PYTEST_ARGS[*]}" >&2
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider "${PYTEST_ARGS[@]}"
