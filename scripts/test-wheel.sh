@@ -40,7 +40,10 @@ echo "== venv: $("$PY" --version) at $VENV" >&2
 "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 echo "== install $(basename "$WHEEL") with its test extras" >&2
-"$VENV/bin/python" -m pip install -q "dstream[test] @ file://$WHEEL"
+# The distribution's name is the wheel file's first field (dstream, or dstream_io as
+# the release workflow names it for PyPI); the extras come from the wheel's metadata.
+DIST="$(basename "$WHEEL" | cut -d- -f1 | tr _ -)"
+"$VENV/bin/python" -m pip install -q "$DIST[test] @ file://$WHEEL"
 
 # Tests and pytest settings only: no python/ directory, so nothing imports the source.
 mkdir -p "$WORK/suite"
