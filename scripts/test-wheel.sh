@@ -48,8 +48,10 @@ DIST="$(basename "$WHEEL" | cut -d- -f1 | tr _ -)"
 # Tests and pytest settings only: no python/ directory, so nothing imports the source.
 mkdir -p "$WORK/suite"
 cp -R "$ROOT/tests" "$ROOT/pyproject.toml" "$WORK/suite/"
-[ -d "$ROOT/docs" ] && cp -R "$ROOT/docs" "$WORK/suite/"   # tests compile docs' listings
-[ -d "$ROOT/examples" ] && cp -R "$ROOT/examples" "$WORK/suite/"
+# Files some tests read: docs' listings, examples, the workflow, the version's changelog.
+for extra in docs examples .github CHANGELOG.md Cargo.toml; do
+  [ -e "$ROOT/$extra" ] && cp -R "$ROOT/$extra" "$WORK/suite/"
+done
 find "$WORK/suite" -name __pycache__ -prune -exec rm -rf {} +
 cd "$WORK/suite"
 export PATH="$VENV/bin:$PATH"   # the wheel's console scripts (dstream, dstream-counter, ...)
