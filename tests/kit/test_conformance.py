@@ -143,3 +143,22 @@ def test_in_process_api(tmp_path: Path) -> None:
     )  # fmt: skip
     report = run_suite(target, only=["checkpoint-echo"])
     assert [r.status for r in report.results] == ["pass"] and report.ok
+
+
+def test_a_legacy_provider_is_detected(tmp_path: Path) -> None:
+    """An original-DStream-style input: reads its config line, writes envelopes, no
+    handshake. dstream takes its first line as data; the suite says so."""
+    script = tmp_path / "legacy-input"
+    script.write_text(
+        "#!/bin/sh\nread -r config\n"
+        'for n in 1 2 3; do echo \'{"data":{"n":\'$n\'},"metadata":{}}\'; done\n'
+    )
+    script.chmod(0o755)
+    proc = dstream("provider", "test", str(script), "--check", "handshake", "--check",
+                   "frames", "--check", "eof", "--json")  # fmt: skip
+    report = report_of(proc)
+    assert report["role"] == "input" and report["ok"], proc.stdout
+    reasons = {c["name"]: c["reason"] for c in report["checks"]}
+    assert reasons["handshake"].startswith("legacy provider")
+    assert reasons["frames"] == "3 data frame(s), 0 checkpoint(s), all valid"
+    assert reasons["eof"] == "ended its stream and exited 0"
