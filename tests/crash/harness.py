@@ -302,6 +302,10 @@ def crash_loop(
                     plan = KillPlan(delay=rng.uniform(0, startup))
                 else:
                     remaining = (max_count - scenario.checkpoint()) * line_bytes
+                    if target == "input":
+                        # the input is done writing once the rest fits in the pipes and
+                        # the pump's buffer: a later point would never be reached
+                        remaining //= 2
                     plan = KillPlan(progress=int(rng.uniform(0, remaining)))
                 code, _ = kill_once(scenario, target, plan, report)
                 if code != 0 and scenario.checkpoint() == max_count:

@@ -23,7 +23,7 @@ from tests.crash.harness import Scenario, children, crash_loop, read_output
 
 LONG = os.environ.get("DSTREAM_CRASH_LONG") == "1"
 KILLS = 100 if LONG else 20
-MAX_COUNT = 100_000 if LONG else 20_000
+MAX_COUNT = 100_000 if LONG else 10_000
 REPORTS: dict[str, Any] = {}
 
 
