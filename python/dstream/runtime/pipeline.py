@@ -318,13 +318,10 @@ class TaskRun:
             inp.terminate()
         # The output gets EOF and finishes: flush, acknowledge, exit 0.
         out.close_stdin()
-        forced = self.stop.requests > 1
-        out_code = out.wait(grace if (self.stop.requests or outcome != "eof") else None)
-        if out_code is None:
-            out_code = out.stop(0 if forced else 1.0)
-        in_code = inp.wait(grace)
-        if in_code is None:
-            in_code = inp.stop(0 if forced else 1.0)
+        # After a clean end the output may take as long as it needs to flush; once
+        # stopping was asked for (or the stream broke) it gets stop_grace.
+        out_code = self._reap(out, grace, patient=outcome == "eof")
+        in_code = self._reap(inp, grace, patient=False)
         for thread in threads:
             thread.join(timeout=grace)
         self.summary.exit_codes = {"input": in_code, "output": out_code}
@@ -365,6 +362,22 @@ class TaskRun:
             )
         else:
             self.summary.outcome = "completed"
+
+    def _reap(self, proc: ProviderProcess, grace: float, *, patient: bool) -> Optional[int]:
+        """Wait for a provider to exit: unbounded while `patient` and no stop was asked,
+        else `grace` from then on; a second Ctrl-C kills at once."""
+        deadline = None if patient and not self.stop.requests else time.monotonic() + grace
+        while True:
+            code = proc.wait(SUPERVISE_TICK)
+            if code is not None:
+                return code
+            if self.stop.requests > 1:
+                proc.kill()
+                return proc.wait(5)
+            if deadline is None and self.stop.requests:
+                deadline = time.monotonic() + grace
+            if deadline is not None and time.monotonic() >= deadline:
+                return proc.stop(1.0)
 
     def _kill_all(self) -> None:
         for proc in (self.input, self.output):
