@@ -45,13 +45,17 @@ echo "== install $(basename "$WHEEL") with its test extras" >&2
 DIST="$(basename "$WHEEL" | cut -d- -f1 | tr _ -)"
 "$VENV/bin/python" -m pip install -q "$DIST[test] @ file://$WHEEL"
 
-# Tests and pytest settings only: no python/ directory, so nothing imports the source.
+# Tests and pytest settings only, from the same committed tree build-wheel.sh builds
+# (DSTREAM_WHEEL_REF, default HEAD), so tests and package match; no python/ directory,
+# so nothing can import the source. Also the files some tests read: docs' listings,
+# examples, the workflow, the changelog and the version.
 mkdir -p "$WORK/suite"
-cp -R "$ROOT/tests" "$ROOT/pyproject.toml" "$WORK/suite/"
-# Files some tests read: docs' listings, examples, the workflow, the version's changelog.
-for extra in docs examples .github CHANGELOG.md Cargo.toml; do
-  [ -e "$ROOT/$extra" ] && cp -R "$ROOT/$extra" "$WORK/suite/"
+REF="${DSTREAM_WHEEL_REF:-HEAD}"
+paths=()
+for p in tests pyproject.toml docs examples .github CHANGELOG.md Cargo.toml; do
+  git -C "$ROOT" cat-file -e "$REF:$p" 2>/dev/null && paths+=("$p")
 done
+git -C "$ROOT" archive --format=tar "$REF" "${paths[@]}" | tar -x -C "$WORK/suite"
 find "$WORK/suite" -name __pycache__ -prune -exec rm -rf {} +
 cd "$WORK/suite"
 export PATH="$VENV/bin:$PATH"   # the wheel's console scripts (dstream, dstream-counter, ...)
