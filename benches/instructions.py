@@ -1,0 +1,136 @@
+"""Instructions per frame under callgrind: a figure that stays put on a noisy 2-core
+machine where wall-clock throughput swings by 2x. Each workload runs twice, on N and 2N
+frames; (Ir(2N) - Ir(N)) / N cancels interpreter start-up and imports.
+
+    python -m benches.instructions [--frames 20000] [--top]
+
+Needs valgrind. `--top` prints callgrind_annotate's top functions of the 2N run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benches.conftest import envelope_file
+from benches.relays import PUMP, PY_LINES
+
+ENCODE = """
+import os, sys
+from benches.bench_sdk import ROWS, BATCH
+from dstream.sdk.encode import encode_into
+import orjson
+n = int(sys.argv[1]); plain = sys.argv[2] == "plain"
+fd = os.open(os.devnull, os.O_WRONLY)
+dumps, opt = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+for _ in range(n // BATCH):
+    if plain:
+        os.write(fd, b"".join([dumps(r, option=opt) for r in ROWS]))
+    else:
+        parts = []
+        encode_into(parts, ROWS)
+        os.write(fd, b"".join(parts))
+"""
+
+
+INPUT_RUN = """
+import sys
+import benches.bench_sdk as b
+b.COUNT = int(sys.argv[1])
+b.encode_sdk(b.Rows)
+"""
+
+
+OUTPUT_RUN = """
+import sys
+from pathlib import Path
+import benches.bench_sdk as b
+from benches.conftest import envelope_file
+b.COUNT = int(sys.argv[1])
+source = envelope_file(Path(sys.argv[2]), b.COUNT, 200)
+if sys.argv[3] == "plain":
+    b.decode_plain(source)
+else:
+    b.decode_sdk(source, b.Counted)
+"""
+
+
+def callgrind(argv: list[str], stdin: Path | None, out: Path) -> int:
+    """Total Ir of one run (the traced process only)."""
+    with open(stdin or os.devnull, "rb") as source, open(os.devnull, "wb") as sink:
+        proc = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
+            stdin=source,
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            env={**os.environ, "PYTHONPATH": os.getcwd()},
+        )
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or not found:
+        raise RuntimeError(f"callgrind failed for {argv}: {proc.stderr[-1500:]}")
+    return int(found.group(1))
+
+
+def per_frame(name: str, argv_for: object, frames: int, work: Path, top: bool) -> float:
+    runs = []
+    for n in (frames, 2 * frames):
+        argv, stdin = argv_for(n)  # type: ignore[operator]
+        runs.append(callgrind(argv, stdin, work / f"{name}-{n}.out"))
+    ir = (runs[1] - runs[0]) / frames
+    print(f"{name:<34} {ir:10,.0f} Ir/frame")
+    if top:
+        annotated = subprocess.run(
+            ["callgrind_annotate", str(work / f"{name}-{2 * frames}.out")],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        print("\n".join(annotated.splitlines()[:40]))
+    return ir
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=20_000)
+    parser.add_argument("--top", action="store_true")
+    parser.add_argument("--only", help="run workloads whose name contains this")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        py = sys.executable
+
+        def relay(code: str, size: int) -> object:
+            return lambda n: ([py, "-c", code], envelope_file(work, n, size))
+
+        workloads = {
+            "pump validating, 200 B": relay(PUMP.format(validate=True), 200),
+            "pump passthrough, 200 B": relay(PUMP.format(validate=False), 200),
+            "python line relay, 200 B": relay(PY_LINES, 200),
+            "pump validating, 4 KiB": relay(PUMP.format(validate=True), 4096),
+            "sdk encode_into (dict rows)": lambda n: ([py, "-c", ENCODE, str(n), "sdk"], None),
+            "plain orjson loop (dict rows)": lambda n: ([py, "-c", ENCODE, str(n), "plain"], None),
+            "sdk InputRun (dict rows)": lambda n: ([py, "-c", INPUT_RUN, str(n)], None),
+            "sdk OutputRun write(batch), 200 B": lambda n: (
+                [py, "-c", OUTPUT_RUN, str(n), str(envelope_file(work, n, 200).parent), "sdk"],
+                None,
+            ),
+            "plain orjson.loads loop, 200 B": lambda n: (
+                [py, "-c", OUTPUT_RUN, str(n), str(envelope_file(work, n, 200).parent), "plain"],
+                None,
+            ),
+        }
+        for name, argv_for in workloads.items():
+            if args.only and args.only not in name:
+                continue
+            per_frame(name, argv_for, args.frames, work, args.top)
+
+
+if __name__ == "__main__":
+    main()
