@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import dstream.config
 from dstream.config.loader import load_project, load_project_text
 from dstream.config.model import Project
 from dstream.errors import ConfigError
@@ -57,7 +58,7 @@ def test_original_style_config_parses_unchanged() -> None:
 
 
 def test_file_without_locals_or_variables_behaves_as_before() -> None:
-    path = os.path.join(os.path.dirname(HERE), "..", "python", "dstream", "config", "demo.hcl")
+    path = os.path.join(os.path.dirname(dstream.config.__file__), "demo.hcl")
     project = load_project(path, [], [], {})
     demo = project.tasks["demo"]
     assert (demo.input.provider_path, demo.output.provider_path) == (

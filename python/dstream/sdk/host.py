@@ -134,7 +134,6 @@ async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset:
     except Exception as exc:
         log.exception("open() failed")
         return _refuse(out, f"{provider.provider_name()} could not start: {_reason(exc)}", 1)
-    out.write(ready_line(provider.declared_features()))
     runner: Any
     if isinstance(provider, InputProvider):
         stdin = StdinChunks(0, rest) if provider.implements("on_commit") else None
@@ -144,7 +143,8 @@ async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset:
     else:
         raise TypeError("a provider subclasses InputProvider or OutputProvider")
     signals = _StopSignals(runner.stop)
-    signals.install()
+    signals.install()  # before "ready": a SIGTERM right after it must still stop cleanly
+    out.write(ready_line(provider.declared_features()))
     try:
         code = int(await runner.run())
     finally:
