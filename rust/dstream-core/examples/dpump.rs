@@ -1,4 +1,4 @@
-//! `dpump [--passthrough] [--buf N]`: pumps fd 0 to fd 1 with the dstream pump and
+//! `dpump [--passthrough] [--buf N] [--threads N] [--no-tables]`: pumps fd 0 to fd 1 with the dstream pump and
 //! prints the counters to stderr. A local harness for measuring throughput against
 //! `cat` (e.g. `gen | dpump | cat >/dev/null`); not part of the product.
 
@@ -14,6 +14,12 @@ fn main() {
                 opts.read_buffer_size = args.next().and_then(|v| v.parse().ok()).expect("--buf N")
             }
             "--no-tables" => opts.count_tables = false,
+            "--threads" => {
+                opts.validate_threads = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--threads N")
+            }
             other => {
                 eprintln!("unknown argument {other}");
                 std::process::exit(2);

@@ -238,12 +238,17 @@ fn stop_while_blocked_on_stalled_output() {
     let t = thread::spawn(move || {
         // wait until the pump is stuck on the full output pipe
         let mut last = u64::MAX;
+        let t0 = Instant::now();
         loop {
             thread::sleep(Duration::from_millis(50));
             let c = h2.counters().bytes_read;
             if c == last && c > 0 {
                 break;
             }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "bytes_read never published"
+            );
             last = c;
         }
         h2.stop();
@@ -387,4 +392,57 @@ fn bad_fd_is_io_error() {
         .message
         .unwrap()
         .contains("input fd 987654 is not usable"));
+}
+
+#[test]
+fn parallel_validation_matches_sequential() {
+    // mixed valid/invalid frames, \r\n, blank lines; big enough to split into batches
+    let mut input = Vec::new();
+    for i in 0..30_000 {
+        let line = match i % 97 {
+            13 => "{\"data\":1,}".to_string(),
+            29 => "[1,2]".to_string(),
+            _ if i % 50 == 7 => format!("{{\"checkpoint\":{i}}}"),
+            _ => format!(
+                "{{\"data\":{{\"i\":{i},\"pad\":\"{}\"}},\"metadata\":{{\"TableName\":\"t{}\"}}}}",
+                "p".repeat(i % 300),
+                i % 5
+            ),
+        };
+        input.extend_from_slice(line.as_bytes());
+        input.extend_from_slice(if i % 3 == 0 { b"\r\n" } else { b"\n" });
+        if i % 1000 == 0 {
+            input.extend_from_slice(b"\n");
+        }
+    }
+    for policy in [Policy::Skip, Policy::Fail] {
+        let run = |threads| {
+            let opts = Options {
+                policy,
+                validate_threads: threads,
+                read_buffer_size: 1 << 17,
+                ..Options::default()
+            };
+            pump(&input, opts, b"")
+        };
+        let (r1, o1, c1) = run(1);
+        let (r4, o4, c4) = run(4);
+        assert_eq!(r1.outcome, r4.outcome);
+        assert_eq!(r1.message, r4.message);
+        assert_eq!(r1.offset, r4.offset);
+        // reading ahead may take more input before a failing frame is reached
+        let (mut k1, mut k4) = (r1.counters.clone(), r4.counters.clone());
+        if policy == Policy::Fail {
+            (k1.bytes_read, k4.bytes_read) = (0, 0);
+        }
+        assert_eq!(k1, k4);
+        assert_eq!(o1, o4);
+        assert_eq!(c1, c4);
+        if policy == Policy::Skip {
+            assert_eq!(r1.counters.skipped, 2 * 30_000 / 97 + 1);
+        } else {
+            assert_eq!(r1.outcome, Outcome::InvalidFrame);
+            assert_eq!(r1.counters.frames, 13);
+        }
+    }
 }

@@ -64,6 +64,7 @@ impl PumpOptions {
         read_buffer_size = 1 << 18,
         start_offset = 0,
         task = String::new(),
+        validate_threads = 1,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -75,6 +76,7 @@ impl PumpOptions {
         read_buffer_size: usize,
         start_offset: u64,
         task: String,
+        validate_threads: usize,
     ) -> PyResult<PumpOptions> {
         let p: dc::Policy = policy.parse().map_err(to_py_err)?;
         let inner = dc::Options {
@@ -86,6 +88,7 @@ impl PumpOptions {
             read_buffer_size,
             start_offset,
             task,
+            validate_threads,
         };
         inner.check().map_err(to_py_err)?;
         let policy = match p {
@@ -131,11 +134,15 @@ impl PumpOptions {
     fn task(&self) -> &str {
         &self.inner.task
     }
+    #[getter]
+    fn validate_threads(&self) -> usize {
+        self.inner.validate_threads
+    }
 
     fn __repr__(&self) -> String {
         let o = &self.inner;
         format!(
-            "PumpOptions(max_frame_size={}, policy={:?}, dead_letter_path={:?}, validate={}, count_tables={}, read_buffer_size={}, start_offset={}, task={:?})",
+            "PumpOptions(max_frame_size={}, policy={:?}, dead_letter_path={:?}, validate={}, count_tables={}, read_buffer_size={}, start_offset={}, task={:?}, validate_threads={})",
             o.max_frame_size,
             self.policy,
             o.dead_letter_path,
@@ -143,7 +150,8 @@ impl PumpOptions {
             if o.count_tables { "True" } else { "False" },
             o.read_buffer_size,
             o.start_offset,
-            o.task
+            o.task,
+            o.validate_threads
         )
     }
 }
