@@ -1,0 +1,56 @@
+//! Any split of a byte stream into reads yields the same events (first input byte picks
+//! the read size and the max frame size).
+#![no_main]
+
+use dstream_core::framer::{Event, Framer};
+use libfuzzer_sys::fuzz_target;
+
+fn frames(data: &[u8], max: usize, read: usize) -> Vec<Result<Vec<u8>, (u64, u64)>> {
+    let mut f = Framer::new(max, read, 0, b"");
+    let mut out = Vec::new();
+    let mut rest = data;
+    let mut over = 0u64;
+    loop {
+        while let Some(ev) = f.next_event() {
+            match ev {
+                Event::Frame { start, end, .. } => out.push(Ok(f.buf()[start..end].to_vec())),
+                Event::Oversized { start, end, offset, last, .. } => {
+                    over += (end - start) as u64;
+                    if last {
+                        out.push(Err((offset, over)));
+                        over = 0;
+                    }
+                }
+            }
+        }
+        if rest.is_empty() {
+            break;
+        }
+        let sp = f.spare();
+        let n = sp.len().min(rest.len()).min(read);
+        sp[..n].copy_from_slice(&rest[..n]);
+        f.commit(n);
+        rest = &rest[n..];
+    }
+    f.set_eof();
+    while let Some(ev) = f.next_event() {
+        match ev {
+            Event::Frame { start, end, .. } => out.push(Ok(f.buf()[start..end].to_vec())),
+            Event::Oversized { start, end, offset, last, .. } => {
+                over += (end - start) as u64;
+                if last {
+                    out.push(Err((offset, over)));
+                    over = 0;
+                }
+            }
+        }
+    }
+    out
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&knob, data)) = data.split_first() else { return };
+    let max = 1 + (knob & 0x0f) as usize;
+    let read = 1 + (knob >> 4) as usize;
+    assert_eq!(frames(data, max, read), frames(data, max, 1 << 16));
+});
