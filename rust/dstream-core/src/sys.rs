@@ -82,6 +82,26 @@ pub fn splice(input: Fd, output: Fd, len: usize) -> io::Result<usize> {
     }
 }
 
+/// Grows the kernel buffer of a pipe to at least `size` bytes (F_SETPIPE_SZ); never
+/// shrinks it. Best effort: not a pipe, over the system's limit → left as it is.
+#[cfg(target_os = "linux")]
+pub fn grow_pipe(fd: Fd, size: usize) {
+    // SAFETY: F_GETPIPE_SZ takes no argument; on a non-pipe fd it fails with EBADF.
+    let cur = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+    if cur < 0 || cur as usize >= size {
+        return;
+    }
+    let want = size.min(i32::MAX as usize) as libc::c_int;
+    // SAFETY: F_SETPIPE_SZ takes an int; failure (EPERM over the limit) is ignored.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETPIPE_SZ, want);
+    }
+}
+
+/// No pipe sizing outside Linux.
+#[cfg(not(target_os = "linux"))]
+pub fn grow_pipe(_fd: Fd, _size: usize) {}
+
 /// True when `e` means "the reading side of the output is gone".
 pub fn is_broken_pipe(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe

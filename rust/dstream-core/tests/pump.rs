@@ -308,8 +308,9 @@ fn slow_reader_bounds_memory_and_counters_are_live() {
     assert_eq!(res.outcome, Outcome::Eof);
     assert_eq!(received.load(Ordering::SeqCst), total);
     assert!(seen_live, "counters were not visible while running");
-    // read buffer + max frame + output pipe capacity (64 KiB on Linux, less elsewhere)
-    let bound = (1 << 16) + (1 << 16) + (1 << 17);
+    // read buffer + max frame + output pipe capacity (grown to pipe_size, 1 MiB, on
+    // Linux; 64 KiB or less elsewhere); the input is 8.6 MB
+    let bound = (3 << 16) + dstream_core::pump::DEFAULT_PIPE_SIZE as u64;
     assert!(
         max_gap.load(Ordering::SeqCst) <= bound,
         "gap {} > {bound}",
@@ -445,4 +446,34 @@ fn parallel_validation_matches_sequential() {
             assert_eq!(r1.counters.frames, 13);
         }
     }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn pipes_are_grown() {
+    let (ir, iw) = pipe();
+    let (or, ow) = pipe();
+    // SAFETY: F_GETPIPE_SZ on pipe fds we own.
+    let size = |fd: i32| unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+    let f = feeder(iw, b"{\"data\":1}\n".repeat(10));
+    let d = drain(or);
+    let mut p = Pump::new(ir.as_raw_fd(), ow.as_raw_fd(), Options::default(), b"").unwrap();
+    assert_eq!(p.run().outcome, Outcome::Eof);
+    assert!(size(ir.as_raw_fd()) >= 1 << 20);
+    assert!(size(ow.as_raw_fd()) >= 1 << 20);
+    drop(ow);
+    f.join().unwrap();
+    assert_eq!(d.join().unwrap().len(), 110);
+    // 0 leaves them alone
+    let (ir, _iw) = pipe();
+    let (_or, ow) = pipe();
+    let before = size(ir.as_raw_fd());
+    let opts = Options {
+        pipe_size: 0,
+        ..Options::default()
+    };
+    let mut p = Pump::new(ir.as_raw_fd(), ow.as_raw_fd(), opts, b"").unwrap();
+    p.handle().stop();
+    assert_eq!(p.run().outcome, Outcome::Stopped);
+    assert_eq!(size(ir.as_raw_fd()), before);
 }

@@ -65,6 +65,7 @@ impl PumpOptions {
         start_offset = 0,
         task = String::new(),
         validate_threads = 1,
+        pipe_size = dc::pump::DEFAULT_PIPE_SIZE,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -77,6 +78,7 @@ impl PumpOptions {
         start_offset: u64,
         task: String,
         validate_threads: usize,
+        pipe_size: usize,
     ) -> PyResult<PumpOptions> {
         let p: dc::Policy = policy.parse().map_err(to_py_err)?;
         let inner = dc::Options {
@@ -89,6 +91,7 @@ impl PumpOptions {
             start_offset,
             task,
             validate_threads,
+            pipe_size,
         };
         inner.check().map_err(to_py_err)?;
         let policy = match p {
@@ -138,11 +141,15 @@ impl PumpOptions {
     fn validate_threads(&self) -> usize {
         self.inner.validate_threads
     }
+    #[getter]
+    fn pipe_size(&self) -> usize {
+        self.inner.pipe_size
+    }
 
     fn __repr__(&self) -> String {
         let o = &self.inner;
         format!(
-            "PumpOptions(max_frame_size={}, policy={:?}, dead_letter_path={:?}, validate={}, count_tables={}, read_buffer_size={}, start_offset={}, task={:?}, validate_threads={})",
+            "PumpOptions(max_frame_size={}, policy={:?}, dead_letter_path={:?}, validate={}, count_tables={}, read_buffer_size={}, start_offset={}, task={:?}, validate_threads={}, pipe_size={})",
             o.max_frame_size,
             self.policy,
             o.dead_letter_path,
@@ -151,7 +158,8 @@ impl PumpOptions {
             o.read_buffer_size,
             o.start_offset,
             o.task,
-            o.validate_threads
+            o.validate_threads,
+            o.pipe_size
         )
     }
 }
