@@ -28,7 +28,7 @@ use crate::frame::{
 };
 use crate::framer::{Event, Framer};
 use crate::sys::{self, Fd, Interest, NonBlockGuard, Wait, Waker};
-use crate::validate::{validate, FrameInfo, Invalid};
+use crate::validate::{validate_with, FrameInfo, Invalid};
 use std::io::{self, IoSlice};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -568,7 +568,11 @@ impl Pump {
         let pending = &self.pending[..];
         let verdicts = &mut self.verdicts;
         verdicts.clear();
-        let bytes = pending[pending.len() - 1].1 - pending[0].0;
+        let (lo, hi) = (pending[0].0, pending[pending.len() - 1].1);
+        let bytes = hi - lo;
+        // one UTF-8 check for the whole batch (most are valid); per frame otherwise
+        let utf8 = simdutf8::basic::from_utf8(&buf[lo..hi]).is_ok();
+        let validate = |f: &[u8]| validate_with(f, utf8);
         if self.threads < 2 || bytes < PAR_MIN_BYTES || pending.len() < 2 * self.threads {
             verdicts.extend(pending.iter().map(|&(s, e, _, _)| validate(&buf[s..e])));
             return;

@@ -370,7 +370,15 @@ impl Stack {
 
 /// Validates one frame (without its newline).
 pub fn validate(s: &[u8]) -> Result<FrameInfo, Invalid> {
-    if simdutf8::basic::from_utf8(s).is_err() {
+    validate_with(s, false)
+}
+
+/// [`validate`], skipping the UTF-8 check when the caller already checked a region
+/// holding the frame (the pump checks a whole batch at once: cutting valid UTF-8 at
+/// `\n` or `\r` leaves valid UTF-8).
+#[inline]
+pub fn validate_with(s: &[u8], utf8_checked: bool) -> Result<FrameInfo, Invalid> {
+    if !utf8_checked && simdutf8::basic::from_utf8(s).is_err() {
         let pos = match simdutf8::compat::from_utf8(s) {
             Err(e) => e.valid_up_to(),
             Ok(_) => 0,
@@ -383,6 +391,7 @@ pub fn validate(s: &[u8]) -> Result<FrameInfo, Invalid> {
         depth: 0,
     };
     let mut in_meta = false; // the object at depth 2 is the top-level "metadata" value
+    let mut obj = false; // the innermost open container is an object
     let mut ctx = Ctx::None;
     let mut i = skip_ws(s, 0);
     let first = i;
@@ -396,6 +405,7 @@ pub fn validate(s: &[u8]) -> Result<FrameInfo, Invalid> {
         match c {
             b'{' => {
                 st.push(true, i)?;
+                obj = true;
                 if vctx == Ctx::Metadata && st.depth == 2 {
                     in_meta = true;
                 }
@@ -407,6 +417,7 @@ pub fn validate(s: &[u8]) -> Result<FrameInfo, Invalid> {
                         if st.depth == 1 {
                             in_meta = false;
                         }
+                        obj = st.depth > 0 && st.top_is_obj();
                     }
                     Some(b'"') => {
                         i = key(s, i, &st, in_meta, &mut info, &mut ctx)?;
@@ -418,10 +429,12 @@ pub fn validate(s: &[u8]) -> Result<FrameInfo, Invalid> {
             }
             b'[' => {
                 st.push(false, i)?;
+                obj = false;
                 i = skip_ws(s, i + 1);
                 if s.get(i) == Some(&b']') {
                     i += 1;
                     st.depth -= 1;
+                    obj = st.depth > 0 && st.top_is_obj();
                 } else {
                     continue 'value;
                 }
@@ -458,7 +471,6 @@ pub fn validate(s: &[u8]) -> Result<FrameInfo, Invalid> {
                 };
             }
             i = skip_ws(s, i);
-            let obj = st.top_is_obj();
             match s.get(i) {
                 Some(b',') => {
                     i = skip_ws(s, i + 1);
@@ -477,10 +489,12 @@ pub fn validate(s: &[u8]) -> Result<FrameInfo, Invalid> {
                     if st.depth == 1 {
                         in_meta = false;
                     }
+                    obj = st.depth > 0 && st.top_is_obj();
                 }
                 Some(b']') if !obj => {
                     i += 1;
                     st.depth -= 1;
+                    obj = st.depth > 0 && st.top_is_obj();
                 }
                 Some(_) => {
                     let what = if obj { "',' or '}'" } else { "',' or ']'" };
