@@ -499,3 +499,83 @@ def test_sigkill_of_dstream_leaves_no_orphan_providers(ws: Workspace) -> None:
         alive = [pid for pid in alive if os.path.exists(f"/proc/{pid}")]
         time.sleep(0.05)
     assert not alive, "providers outlived a SIGKILLed dstream"
+
+
+def test_ack_of_a_checkpoint_never_sent_is_a_protocol_error(ws: Workspace) -> None:
+    ws.script(
+        "input.sh",
+        """
+        read -r command
+        echo '{"status":"ready"}'
+        echo '{"data":1}'
+        echo '{"checkpoint":{"n":1}}'
+        echo '{"data":2}'
+        echo '{"checkpoint":{"n":2}}'
+        """,
+    )
+    # Acknowledges 2 first, then 1: the second echo is older than one already seen.
+    ws.script(
+        "liar.sh",
+        """
+        read -r command
+        echo '{"status":"ready"}'
+        while IFS= read -r line; do
+          case "$line" in
+            '{"checkpoint":{"n":2}}') echo "$line"; echo '{"checkpoint":{"n":1}}' ;;
+          esac
+        done
+        """,
+    )
+    ws.config(
+        """
+        state { path = "state" }
+        task "t" {
+          input  { provider_path = "./input.sh" }
+          output { provider_path = "./liar.sh" }
+        }
+        """
+    )
+    done = ws.run("run", "t")
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    assert (
+        "output './liar.sh' acknowledged checkpoint {\"n\":1} which dstream never sent to it, "
+        "or which is older than one it already acknowledged" in err
+    )
+    shown = ws.run("state", "show", "t", "--json")
+    assert orjson.loads(shown.stdout)["checkpoint"] == {"n": 2}  # the bad echo was not stored
+
+
+def test_commit_notices_reach_an_input_that_asked_for_them(ws: Workspace) -> None:
+    # The input keeps stdin open, emits two checkpoints and records every notice.
+    ws.script(
+        "input.sh",
+        """
+        read -r command
+        echo '{"status":"ready","protocol":1,"features":["commit-notices"]}'
+        echo '{"data":1}'
+        echo '{"checkpoint":{"n":1}}'
+        echo '{"data":2}'
+        echo '{"checkpoint":{"n":2}}'
+        while IFS= read -r notice; do
+          echo "$notice" >> notices.jsonl
+          case "$notice" in *'"n":2'*) exit 0 ;; esac
+        done
+        """,
+    )
+    ws.script("output.sh", SHELL_OUTPUT)
+    ws.config(
+        """
+        state { path = "state" }
+        task "t" {
+          input  { provider_path = "./input.sh" }
+          output { provider_path = "./output.sh" }
+        }
+        """
+    )
+    code, doc, err = ws.run_json("run", "t", timeout=30)
+    assert code == 0, err
+    notices = ws.lines("notices.jsonl")
+    assert notices[-1] == {"committed": {"n": 2}}  # coalesced: the newest always arrives
+    assert all(set(n) == {"committed"} for n in notices)
+    assert doc["tasks"][0]["last_checkpoint"] == {"n": 2}
