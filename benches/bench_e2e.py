@@ -27,12 +27,22 @@ from benches.conftest import record, rounds, scale, warmups
 from benches.procs import RssSampler, script, stats, write_project
 
 COUNT = scale(1_000_000)
-COUNTER_CONFIG = f"      interval = 0\n      max_count = {COUNT}"
 
 
-def run_dstream(directory: Path) -> dict[str, Any]:
-    """One `dstream run` in a fresh project dir; wall seconds, the summary, peak RSS."""
-    write_project(directory, "bench", "dstream-counter", COUNTER_CONFIG, "dstream-null", "")
+def run_dstream(directory: Path, count: int = COUNT) -> dict[str, Any]:
+    """One `dstream run` in a fresh project dir; wall seconds, the summary, peak RSS.
+
+    The providers are named by the console scripts' full paths, as in the direct pipe: a
+    bare name would be found on PATH, and on a pyenv machine that is a shim costing
+    ~250 ms of bash per start, which is the machine's cost, not dstream's."""
+    write_project(
+        directory,
+        "bench",
+        script("dstream-counter"),
+        f"      interval = 0\n      max_count = {count}",
+        script("dstream-null"),
+        "",
+    )
     started = time.perf_counter()
     proc = subprocess.Popen(
         [script("dstream"), "run", "bench", "-q", "--json"],
@@ -46,14 +56,14 @@ def run_dstream(directory: Path) -> dict[str, Any]:
     assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
     task = json.loads(out)["tasks"][0]
     # Every envelope went through and the output acknowledged the very last one.
-    assert task["counters"]["data_frames"] == COUNT, task
-    assert task["last_checkpoint"] == {"seq": COUNT}, task
+    assert task["counters"]["data_frames"] == count, task
+    assert task["last_checkpoint"] == {"seq": count}, task
     return {"seconds": seconds, "summary": task, "rss_mb": rss.root_peak_mb}
 
 
-def run_direct() -> dict[str, Any]:
+def run_direct(count: int = COUNT) -> dict[str, Any]:
     counter_cmd = orjson.dumps(
-        {"command": "run", "config": {"interval": 0, "max_count": COUNT}}
+        {"command": "run", "config": {"interval": 0, "max_count": count}}
     ).decode()
     shell = (
         '{ echo \'{"command":"run","config":{}}\'; '
@@ -64,7 +74,7 @@ def run_direct() -> dict[str, Any]:
     seconds = time.perf_counter() - started
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
     acks = proc.stdout.splitlines()
-    assert acks and orjson.loads(acks[-1]) == {"checkpoint": {"seq": COUNT}}, acks[-3:]
+    assert acks and orjson.loads(acks[-1]) == {"checkpoint": {"seq": count}}, acks[-3:]
     return {"seconds": seconds}
 
 
@@ -98,3 +108,24 @@ def test_counter_to_null(benchmark: Any, tmp_path: Path) -> None:
             "dstream_rss_mb": stats(rss, "MB", fmt=".1f", compare=False),
         }
     )
+
+
+def test_fixed_cost_of_one_envelope(benchmark: Any, tmp_path: Path) -> None:
+    """A one-envelope run: what dstream adds before and after the stream (its own
+    interpreter and imports, loading the HCL, starting both providers, storing the last
+    checkpoint) against the same two programs piped by the shell. This fixed cost is what
+    separates the two in test_counter_to_null at a million envelopes."""
+    dstream_s: list[float] = []
+    direct_s: list[float] = []
+    numbers = iter(range(1000))
+
+    def once() -> None:
+        direct_s.append(run_direct(1)["seconds"])
+        dstream_s.append(run_dstream(tmp_path / f"round{next(numbers)}", 1)["seconds"])
+
+    benchmark.pedantic(once, rounds=rounds(7), iterations=1, warmup_rounds=warmups())
+    group = "e2e one envelope (fixed cost)"
+    record(group, "direct shell pipe", stats(direct_s, "ms", 1e-3, compare=False))
+    record(group, "dstream run", stats(dstream_s, "ms", 1e-3, compare=False))
+    added = [a - b for a, b in zip(dstream_s, direct_s)]
+    record(group, "added by dstream", stats(added, "ms", 1e-3, compare=False))

@@ -12,6 +12,7 @@ read per MiB), so the ratio is the SDK's overhead.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from collections.abc import AsyncIterator, Coroutine
@@ -23,7 +24,7 @@ import pytest
 
 from benches.conftest import envelope_file, record, rounds, scale, warmups
 from benches.procs import stats
-from dstream.sdk import Envelope, InputProvider, OutputProvider
+from dstream.sdk import Envelope, InputProvider, OutputProvider, host
 from dstream.sdk.run_input import InputRun
 from dstream.sdk.run_output import OutputRun
 from dstream.sdk.stdio import FrameWriter, StdinChunks
@@ -44,6 +45,12 @@ ENVELOPES = [Envelope(r["data"], r["metadata"]) for r in ROWS]
 
 
 def in_loop(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Run as the stdio host runs a provider: uvloop, and the host's GC tuning (restored
+    afterwards, so other benchmarks in this process are not affected)."""
+    thresholds = gc.get_threshold()
+    tune = getattr(host, "_tune_gc", None)  # private: absent, the defaults are measured
+    if tune is not None:
+        tune()
     try:
         import uvloop
 
@@ -54,6 +61,8 @@ def in_loop(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
         return loop.run_until_complete(main())
     finally:
         loop.close()
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 class Rows(InputProvider[None]):
