@@ -51,6 +51,7 @@ def in_loop(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     tune = getattr(host, "_tune_gc", None)  # private: absent, the defaults are measured
     if tune is not None:
         tune()
+    loop: asyncio.AbstractEventLoop
     try:
         import uvloop
 

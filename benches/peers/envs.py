@@ -32,12 +32,16 @@ def venv_python(name: str) -> Path:
     return peers_dir() / name / "bin" / "python"
 
 
+def ready(name: str) -> bool:
+    return venv_python(name).exists() and (peers_dir() / name / ".dstream-bench-ready").exists()
+
+
 def ensure(name: str) -> Path:
     """The venv's python, building the venv first if needed. Raises RuntimeError with
     pip's last words when PyPI cannot be reached."""
     python = venv_python(name)
     marker = peers_dir() / name / ".dstream-bench-ready"
-    if python.exists() and marker.exists():
+    if ready(name):
         return python
     venv = peers_dir() / name
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)

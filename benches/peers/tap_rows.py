@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rows import make_row
 
 
-class RowsStream(Stream):  # type: ignore[misc]
+class RowsStream(Stream):
     name = "rows"
     primary_keys = ["id"]
     schema = th.PropertiesList(
@@ -36,7 +36,7 @@ class RowsStream(Stream):  # type: ignore[misc]
             yield make_row(n)
 
 
-class TapRows(Tap):  # type: ignore[misc]
+class TapRows(Tap):
     name = "tap-rows"
     config_jsonschema = th.PropertiesList(
         th.Property("row_count", th.IntegerType, required=True),

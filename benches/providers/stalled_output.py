@@ -8,9 +8,11 @@ seconds), "frames"}). Plain Python, no dstream import: what is measured is dstre
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
+from typing import cast
 
 
 def main() -> None:
@@ -23,10 +25,11 @@ def main() -> None:
     ended = time.time()
     frames = 0
     # read1 through the same buffered reader: readline() may have read frames already.
-    chunk = sys.stdin.buffer.read1(1 << 20)
+    stdin = cast(io.BufferedReader, sys.stdin.buffer)
+    chunk = stdin.read1(1 << 20)
     while chunk:
         frames += chunk.count(b"\n")
-        chunk = sys.stdin.buffer.read1(1 << 20)
+        chunk = stdin.read1(1 << 20)
     with open(config["report"], "w", encoding="utf-8") as report:
         json.dump({"stall_began": began, "stall_ended": ended, "frames": frames}, report)
 
