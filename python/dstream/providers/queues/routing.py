@@ -307,27 +307,30 @@ def build_message(route: Route, data: Any, metadata: Any) -> OutgoingMessage:
 def batches(
     messages: Iterable[OutgoingMessage], *, max_count: int, max_bytes: int
 ) -> Iterator[list[OutgoingMessage]]:
-    """Consecutive runs of messages for one queue, each within the broker's limits.
-    Order is kept: a queue change ends the batch rather than regrouping."""
-    batch: list[OutgoingMessage] = []
-    size = 0
+    """Batches of one queue each, within the broker's limits. Order is kept within each
+    queue, which is the only order a consumer can see (queues are read separately);
+    changes of interleaved tables still travel in full batches."""
+    by_queue: dict[str, list[OutgoingMessage]] = {}
     for msg in messages:
         if msg.size > max_bytes:
             raise RoutingError(
                 f"a change of table {msg.table!r} (message {msg.message_id}) is "
                 f"{msg.size} bytes, over the {max_bytes}-byte limit for one message",
-                hint="raise the limit (RabbitMQ max_message_size; Service Bus premium tier) "
+                hint="raise the limit (RabbitMQ max_message_bytes; Service Bus premium tier) "
                 "or have the input emit smaller envelopes",
             )
-        if batch and (
-            msg.queue != batch[0].queue or len(batch) >= max_count or size + msg.size > max_bytes
-        ):
+        by_queue.setdefault(msg.queue, []).append(msg)
+    for queue_messages in by_queue.values():
+        batch: list[OutgoingMessage] = []
+        size = 0
+        for msg in queue_messages:
+            if batch and (len(batch) >= max_count or size + msg.size > max_bytes):
+                yield batch
+                batch, size = [], 0
+            batch.append(msg)
+            size += msg.size
+        if batch:
             yield batch
-            batch, size = [], 0
-        batch.append(msg)
-        size += msg.size
-    if batch:
-        yield batch
 
 
 T = TypeVar("T")

@@ -1,0 +1,215 @@
+"""init / plan / status / destroy through the real CLI, with small provider processes
+(Python scripts without the SDK) that record what they were asked and answer what
+each test tells them to."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from tests.lifecycle.workspace import Workspace
+
+PROVIDER = r"""
+import json, sys, time
+cmd = json.loads(sys.stdin.readline())
+cfg = cmd["config"]
+with open("calls.jsonl", "a") as log:
+    log.write(json.dumps([cmd["role"], cmd["command"], cmd.get("destroy", False)]) + "\n")
+if cfg.get("legacy"):  # an original-DStream provider: no handshake, straight to data
+    while True:
+        print(json.dumps({"data": {"n": 1}, "metadata": {}}), flush=True)
+        time.sleep(0.05)
+if cfg.get("refuse"):
+    print(json.dumps({"status": "error", "message": cfg["refuse"]}), flush=True)
+    sys.exit(1)
+print(json.dumps({"status": "ready", "features": cfg.get("features", ["lifecycle"])}), flush=True)
+if "lifecycle" not in cfg.get("features", ["lifecycle"]):
+    sys.stdin.read()
+    sys.exit(0)
+if cfg.get("hang"):
+    time.sleep(120)
+result = cfg.get("results", {}).get(cmd["command"], {"status": "Success"})
+print(result if isinstance(result, str) else json.dumps(result), flush=True)
+sys.stderr.write("provider finished " + cmd["command"] + "\n")
+sys.exit(cfg.get("exit", 0))
+"""
+
+
+def setup(ws: Workspace, input_config: str = "", output_config: str = "") -> None:
+    ws.script("p.py", PROVIDER)
+    ws.config(
+        f"""
+        task "t" {{
+          input {{
+            provider_path = "./p.py"
+            config {{
+              {input_config}
+            }}
+          }}
+          output {{
+            provider_path = "./p.py"
+            config {{
+              {output_config}
+            }}
+          }}
+        }}
+        """
+    )
+
+
+def calls(ws: Workspace) -> list[list[object]]:
+    return [orjson.loads(line) for line in ws.read("calls.jsonl").splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["init"], [["input", "init", False], ["output", "init", False]]),
+        (["plan"], [["input", "plan", False], ["output", "plan", False]]),
+        (["status"], [["input", "status", False], ["output", "status", False]]),
+        (["destroy"], [["output", "destroy", False], ["input", "destroy", False]]),
+        (["plan", "--destroy"], [["output", "plan", True], ["input", "plan", True]]),
+    ],
+)
+def test_both_providers_are_asked_in_dependency_order(
+    ws: Workspace, args: list[str], expected: list[list[object]]
+) -> None:
+    setup(ws)
+    done = ws.run(*args, "t")
+    assert done.returncode == 0, done.stderr
+    assert calls(ws) == expected
+
+
+def test_provider_without_lifecycle_is_no_infrastructure(ws: Workspace) -> None:
+    setup(ws, input_config="features = []")
+    done = ws.run("init", "t")
+    assert done.returncode == 0, done.stderr
+    assert "input './p.py': no infrastructure" in done.stdout
+    code, doc, _ = ws.run_json("init", "t")
+    assert code == 0
+    input_, output = doc["tasks"][0]["providers"]
+    assert (input_["outcome"], input_["lifecycle"]) == ("no-infrastructure", False)
+    assert output["outcome"] == "done"
+
+
+def test_legacy_provider_that_streams_is_stopped_and_reported(ws: Workspace) -> None:
+    setup(ws, output_config="legacy = true")
+    code, doc, err = ws.run_json("status", "t")
+    assert code == 0, err
+    assert doc["tasks"][0]["providers"][1]["outcome"] == "no-infrastructure"
+
+
+def test_failed_result_exits_nonzero_naming_provider_and_quoting_error(ws: Workspace) -> None:
+    setup(
+        ws,
+        output_config='results = { status = { status = "Failed", error = "queue service down" } }',
+    )
+    done = ws.run("status", "t")
+    assert done.returncode == 1
+    assert "output './p.py' reported Failed: \"queue service down\"" in done.stderr
+    assert "provider finished status" in done.stderr  # its stderr tail is shown
+
+
+def test_init_stops_at_the_first_failure(ws: Workspace) -> None:
+    setup(ws, input_config='results = { init = { status = "Failed", message = "no slot" } }')
+    code, doc, _ = ws.run_json("init", "t")
+    assert code == 1
+    assert calls(ws) == [["input", "init", False]]  # the output was not asked
+    task = doc["tasks"][0]
+    assert [p["outcome"] for p in task["providers"]] == ["failed", "skipped"]
+    assert doc["ok"] is False and task["ok"] is False
+    assert doc["errors"] == ["input './p.py' reported Failed: \"no slot\""]
+
+
+def test_plan_asks_both_even_when_one_fails(ws: Workspace) -> None:
+    setup(ws, input_config='results = { plan = { status = "Failed", error = "x" } }')
+    done = ws.run("plan", "t")
+    assert done.returncode == 1
+    assert calls(ws) == [["input", "plan", False], ["output", "plan", False]]
+
+
+def test_success_with_nonzero_exit_fails(ws: Workspace) -> None:
+    setup(ws, output_config="exit = 3")
+    done = ws.run("destroy", "t")
+    assert done.returncode == 1
+    assert "output './p.py' reported Success but exited with code 3" in done.stderr
+
+
+def test_timeout_fails_and_names_the_provider(ws: Workspace) -> None:
+    setup(ws, output_config="hang = true")
+    done = ws.run("init", "t", "--timeout", "1")
+    assert done.returncode == 1
+    assert "output './p.py' did not report a result within 1 s" in done.stderr
+
+
+def test_invalid_result_line_fails(ws: Workspace) -> None:
+    setup(ws, input_config='results = { status = "all good" }')
+    done = ws.run("status", "t")
+    assert done.returncode == 1
+    assert "input './p.py' wrote an invalid result" in done.stderr
+    assert "all good" in done.stderr
+
+
+def test_handshake_error_fails_with_its_message(ws: Workspace) -> None:
+    setup(ws, output_config='refuse = "bad credentials for broker"')
+    done = ws.run("status", "t")
+    assert done.returncode == 1
+    assert "bad credentials for broker" in done.stderr
+
+
+PLAN_RESULT = """results = { plan = {
+  status = "Success"
+  changes = [
+    { action = "create", type = "queue", name = "a_cdc_events", reason = "queue of table a" },
+    { action = "update", type = "queue", name = "b_cdc_events", reason = "ttl 1d -> 2d" },
+    { action = "delete", type = "queue", name = "old_cdc_events", reason = "holds 3 message(s)" },
+  ]
+} }"""
+
+
+def test_plan_renders_like_terraform(ws: Workspace) -> None:
+    setup(ws, output_config=PLAN_RESULT)
+    done = ws.run("plan", "t")
+    assert done.returncode == 0, done.stderr
+    assert "    + queue.a_cdc_events  (queue of table a)" in done.stdout
+    assert "    ~ queue.b_cdc_events  (ttl 1d -> 2d)" in done.stdout
+    assert "    - queue.old_cdc_events  (holds 3 message(s))" in done.stdout
+    assert "Plan: 1 to create, 1 to change, 1 to destroy." in done.stdout
+
+
+def test_plan_without_changes_says_so(ws: Workspace) -> None:
+    setup(ws)
+    done = ws.run("plan", "t")
+    assert "No changes. The infrastructure matches the configuration." in done.stdout
+
+
+def test_status_table_and_json(ws: Workspace) -> None:
+    status = (
+        'results = { status = { status = "Success", resources = ['
+        '{ type = "queue", name = "a_cdc_events", exists = true, details = { messages = 42 } },'
+        '{ type = "queue", name = "b_cdc_events", exists = false, details = {} } ] } }'
+    )
+    setup(ws, output_config=status, input_config="features = []")
+    done = ws.run("status", "t")
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert ["input", "(no", "infrastructure)", "-", "./p.py"] in rows
+    assert ["output", "queue.a_cdc_events", "yes", "messages=42"] in rows
+    assert ["output", "queue.b_cdc_events", "no"] in rows
+    assert "1 resource(s) missing: run `dstream init t`." in done.stdout
+    code, doc, _ = ws.run_json("status", "t")
+    assert code == 0
+    assert doc["command"] == "status" and doc["ok"] is True
+    resources = doc["tasks"][0]["providers"][1]["resources"]
+    assert [(r["name"], r["exists"]) for r in resources] == [
+        ("a_cdc_events", True),
+        ("b_cdc_events", False),
+    ]
+
+
+def test_unknown_task_changes_nothing(ws: Workspace) -> None:
+    setup(ws)
+    done = ws.run("init", "t", "nope")
+    assert done.returncode == 2
+    assert "no task named 'nope'" in done.stderr
+    assert calls(ws) == []

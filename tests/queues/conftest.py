@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.lifecycle.workspace import Workspace
+from tests.queues.rabbit import RabbitServer, rabbitmq
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[RabbitServer]:
+    """One real RabbitMQ for the whole session (it takes seconds to start)."""
+    with rabbitmq() as server:
+        yield server
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path)
