@@ -35,6 +35,9 @@ from dstream.providers.postgres_cdc.pgoutput import (
 )
 from dstream.sdk.log import log
 
+# until_caught_up: seconds without a message after the server reported the target.
+CAUGHT_UP_QUIET = 2.0
+
 CHUNK_BYTES = 256 * 1024
 OPERATIONS = {"I": "Insert", "U": "Update", "D": "Delete"}
 SLOT_BUSY_RETRY_SECONDS = 15.0
@@ -171,7 +174,7 @@ class ChangeStream:
         last_checkpoint = time.monotonic()
         dump = orjson.dumps
         last_end_lsn = 0
-        quiet_rounds = 0  # idle waits since the last message (until_caught_up)
+        last_message_at = time.monotonic()  # until_caught_up: how long it has been quiet
 
         while True:
             msg = cursor.read_message()
@@ -188,15 +191,15 @@ class ChangeStream:
                     out.clear()
                     continue
                 if self.target_lsn is not None and txn is None:
-                    if self._caught_up(last_end_lsn, cursor.wal_end, quiet_rounds):
+                    quiet = time.monotonic() - last_message_at
+                    if self._caught_up(last_end_lsn, cursor.wal_end, quiet):
                         return
                     # Ask for a keepalive: it carries how far the server has decoded.
                     cursor.send_feedback(reply=True)
                 await _wait_readable(cursor.fileno(), min(cfg.status_interval, 1.0))
-                quiet_rounds += 1
                 continue
 
-            quiet_rounds = 0
+            last_message_at = time.monotonic()
             message = decode(msg.payload)
             if isinstance(message, RowChange):
                 if skip_txn:
@@ -257,15 +260,16 @@ class ChangeStream:
                     seq += 1
             # Relation messages update the decoder's cache by themselves.
 
-    def _caught_up(self, last_end_lsn: int, wal_end: int, quiet_rounds: int = 0) -> bool:
+    def _caught_up(self, last_end_lsn: int, wal_end: int, quiet: float = 0.0) -> bool:
         """until_caught_up: every commit up to the WAL position of the run's start was
         read. A keepalive may report that position a moment before the data it covers
-        arrives, so a keepalive alone counts only after two quiet waits."""
+        arrives (and our own feedback requests make keepalives come back at once), so a
+        keepalive alone counts only after CAUGHT_UP_QUIET seconds without a message."""
         target = self.target_lsn
         assert target is not None
         if last_end_lsn >= target:
             return True
-        return wal_end >= target and quiet_rounds >= 2
+        return wal_end >= target and quiet >= CAUGHT_UP_QUIET
 
     # -- pieces ------------------------------------------------------------------------
     def _envelope(
