@@ -187,7 +187,7 @@ class ServiceBusBackend:
                 message_id=msg.message_id,
                 content_type="application/json",
                 subject=msg.table,
-                application_properties=msg.headers,
+                application_properties=dict(msg.headers),  # type: ignore[arg-type]  # values are scalars (header_value)
             )
             try:
                 pending.add_message(message)
