@@ -160,3 +160,13 @@ def test_retry_policy_backs_off_then_gives_up() -> None:
     with pytest.raises(ValueError):
         policy.call(fatal, transient=lambda e: isinstance(e, ConnectionError))
     assert len(slept) == 5  # not retried
+
+
+def test_bare_table_name_with_schema_metadata_matches_qualified_table() -> None:
+    r = router(["dbo.Orders", "Customers"])
+    assert r.route({"TableName": "Orders", "Schema": "dbo"}) == Route(
+        "dbo.Orders_cdc_events", "dbo.Orders"
+    )
+    assert r.route({"TableName": "Customers", "Schema": "dbo"}).queue == "Customers_cdc_events"
+    with pytest.raises(RoutingError, match=r"'sales\.Orders' has no queue"):
+        r.route({"TableName": "Orders", "Schema": "sales"})

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, TypeVar
 import orjson
 
 from dstream.errors import ConfigError, DstreamError
-from dstream.protocol.frames import META_LSN, META_OPERATION, META_TABLE
+from dstream.protocol.frames import META_LSN, META_OPERATION, META_SCHEMA, META_TABLE
 
 DEFAULT_PATTERN = "{TableName}_cdc_events"
 DEFAULT_DEAD_LETTER_QUEUE = "{task}_dead_letter"
@@ -230,6 +230,12 @@ class Router:
         table = metadata.get(META_TABLE) if isinstance(metadata, dict) else None
         if table is not None and not isinstance(table, str):
             table = str(table)
+        if table and "." not in table and metadata.get(META_SCHEMA):
+            # CDC inputs (dstream-mssql-cdc) write TableName "Orders" + Schema "dbo": match
+            # "dbo.Orders" in `tables`, so input and output can share one list.
+            qualified = f"{metadata[META_SCHEMA]}.{table}"
+            if qualified in self.queues or table not in self.queues:
+                table = qualified
         if table and table in self.queues:
             return Route(self.queues[table], table)
         if self.unknown_table == "dead_letter" and self.dead_letter_queue:
@@ -271,7 +277,7 @@ def message_id(table: Optional[str], metadata: dict[str, Any], body: bytes) -> s
     distinct changes."""
     lsn = metadata.get(META_LSN)
     digest = hashlib.sha256(
-        orjson.dumps([metadata.get(META_OPERATION), metadata.get("SeqVal")]) + body
+        orjson.dumps([metadata.get(k) for k in (META_OPERATION, "Seq", "SeqVal")]) + body
     ).hexdigest()[:16]
     readable = f"{table or ''}:{'' if lsn is None else lsn}:{digest}"
     if len(readable) <= 128:  # Service Bus caps MessageId at 128 characters
