@@ -235,7 +235,8 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
                 changes.append(Change("delete", kind, queue, _holding(details)))
             elif not destroy and details is None:
                 changes.append(Change("create", kind, queue, _why(table)))
-        return _result("Success", resources, changes, message=f"{len(changes)} change(s)")
+        message = f"{len(changes)} change(s)" if changes else "no changes"
+        return _result("Success", resources, changes, message=message)
 
     async def status(self) -> LifecycleResult:
         return await self._blocking(self._status)
