@@ -47,10 +47,8 @@ def _load(args: argparse.Namespace) -> Project:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
-    from dstream.runtime.metrics import MetricsServer
     from dstream.runtime.monitor import Monitor
     from dstream.runtime.pipeline import RunHooks
-    from dstream.runtime.progress import Progress
     from dstream.runtime.runner import run_tasks
     from dstream.runtime.summary import render_summaries
 
@@ -73,9 +71,13 @@ def execute(args: argparse.Namespace, view: View) -> int:
             project.state = StateSpec(path=stack.enter_context(tempfile.TemporaryDirectory()))
         addr = args.metrics_addr or project.metrics.addr
         if addr:
+            from dstream.runtime.metrics import MetricsServer
+
             server = stack.enter_context(MetricsServer(monitor, addr))
             logs.log.info("metrics on http://%s/metrics", server.address)
         if view.interactive and not args.quiet:
+            from dstream.runtime.progress import Progress
+
             progress = stack.enter_context(Progress(monitor))
             if sys.stdout.isatty():
                 hooks.on_output_line = progress.print_line

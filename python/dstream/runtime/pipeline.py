@@ -279,7 +279,7 @@ class TaskRun:
         assert inp is not None and out is not None
         handled = 0
         while pump_thread.is_alive():
-            self.stop.event.wait(SUPERVISE_TICK)
+            pump_thread.join(SUPERVISE_TICK)  # returns the moment the stream ends
             if self.stop.requests > handled:
                 handled = self.stop.requests
                 if handled == 1:
@@ -292,7 +292,6 @@ class TaskRun:
             if out.poll() is not None and pump_thread.is_alive():
                 # The output died while the pump waits on an idle input.
                 self.pump.stop()
-            pump_thread.join(0)
         pump_thread.join()
 
     def _finish(self, result: Any, threads: list[threading.Thread]) -> None:

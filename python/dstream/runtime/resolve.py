@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import sysconfig
 from dataclasses import dataclass
 from typing import Optional
 
@@ -19,14 +20,21 @@ class Launch:
     image: Optional[str] = None  # set: run argv inside this container image instead
 
 
+def _own_script(name: str) -> Optional[str]:
+    """A provider this installation ships (`dstream-counter`, ...): taken from its own
+    scripts directory, so a venv works unactivated and no PATH shim (pyenv's costs a
+    quarter of a second per start) stands in between."""
+    if not name.startswith("dstream-"):
+        return None
+    for directory in (sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
+        path = os.path.join(directory, name)
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
 def _which(name: str) -> Optional[str]:
-    found = shutil.which(name)
-    if found:
-        return found
-    # Console scripts of this very installation, even when its bin dir is not on PATH
-    # (a venv used without activation).
-    beside = os.path.join(os.path.dirname(sys.executable), name)
-    return beside if os.access(beside, os.X_OK) else None
+    return _own_script(name) or shutil.which(name)
 
 
 def resolve(spec: ProviderSpec, base_dir: str) -> Launch:
