@@ -171,7 +171,7 @@ class TaskRun:
                             ProviderError(
                                 f"{output.label} refused to start: {handshake.message}",
                                 provider=output.label,
-                                stderr_tail=output.stderr_tail(),
+                                stderr_tail=output.stderr_tail(settle=1.0),
                                 hint="fix the provider's config block in dstream.hcl",
                             )
                         )

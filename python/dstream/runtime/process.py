@@ -169,7 +169,7 @@ class ProviderProcess:
             raise ProviderError(
                 f"{self.label} refused to start: {result.message}",
                 provider=self.label,
-                stderr_tail=self.stderr_tail(),
+                stderr_tail=self.stderr_tail(settle=1.0),
                 hint="fix the provider's config block in dstream.hcl",
             )
         if result.is_legacy:
@@ -196,8 +196,11 @@ class ProviderProcess:
         except (OSError, ValueError):
             pass
 
-    def stderr_tail(self) -> list[str]:
-        # Give the forwarder a moment to drain what a dying provider just wrote.
+    def stderr_tail(self, settle: float = 0.0) -> list[str]:
+        """The last stderr lines. `settle`: a provider that just reported failure is
+        given that long to exit, so the lines it wrote on its way out are included."""
+        if settle:
+            self.wait(settle)
         if self.popen.poll() is not None:
             self._stderr_thread.join(timeout=1.0)
         return list(self._tail)
