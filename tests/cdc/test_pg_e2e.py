@@ -183,7 +183,7 @@ def test_init_run_sigkill_restart_destroy(pg_server: PgServer, tmp_path: Path) -
             assert isinstance(env["data"]["id"], int)
             assert env["data"]["at"].endswith("+00:00")
 
-    code, text = _finish(_dstream(tmp_path, "destroy", "cdc"))
+    code, text = _finish(_dstream(tmp_path, "destroy", "cdc", "--auto-approve"))
     assert code == 0, text
     rows = pg_server.query(
         "SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'dstream_cdc'"

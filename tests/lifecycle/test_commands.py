@@ -67,7 +67,10 @@ def calls(ws: Workspace) -> list[list[object]]:
         (["init"], [["input", "init", False], ["output", "init", False]]),
         (["plan"], [["input", "plan", False], ["output", "plan", False]]),
         (["status"], [["input", "status", False], ["output", "status", False]]),
-        (["destroy"], [["output", "destroy", False], ["input", "destroy", False]]),
+        (
+            ["destroy", "--auto-approve"],
+            [["output", "destroy", False], ["input", "destroy", False]],
+        ),
         (["plan", "--destroy"], [["output", "plan", True], ["input", "plan", True]]),
     ],
 )
@@ -130,7 +133,7 @@ def test_plan_asks_both_even_when_one_fails(ws: Workspace) -> None:
 
 def test_success_with_nonzero_exit_fails(ws: Workspace) -> None:
     setup(ws, output_config="exit = 3")
-    done = ws.run("destroy", "t")
+    done = ws.run("destroy", "t", "--auto-approve")
     assert done.returncode == 1
     assert "output './p.py' reported Success but exited with code 3" in done.stderr
 

@@ -30,7 +30,7 @@ def test_counter_rabbitmq_example_runs_as_documented(
         "Plan: 0 to create, 0 to change, 3 to destroy."
         in ws.run("plan", "--destroy", "counts").stdout
     )
-    assert ws.run("destroy", "counts").returncode == 0
+    assert ws.run("destroy", "counts", "--auto-approve").returncode == 0
     assert [broker.queue_count(q) for q in QUEUES] == [None, None, None]
 
 

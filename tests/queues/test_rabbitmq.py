@@ -103,11 +103,12 @@ def test_lifecycle_against_the_broker(ws: Workspace, broker: RabbitServer, prefi
     assert "Plan: 0 to create, 0 to change, 2 to destroy." in done.stdout
     assert [broker.queue_count(q) for q in queues] == [0, None, 0]  # plan changed nothing
 
-    code, doc, err = ws.run_json("destroy", "cdc")
+    code, doc, err = ws.run_json("destroy", "cdc", "--auto-approve")
     assert code == 0, err
     assert doc["tasks"][0]["summary"]["delete"] == 2
     assert [broker.queue_count(q) for q in queues] == [None, None, None]
-    code, doc, err = ws.run_json("destroy", "cdc")  # already gone: still a success
+    # Already gone: still a success.
+    code, doc, err = ws.run_json("destroy", "cdc", "--auto-approve")
     assert code == 0, err
     assert doc["tasks"][0]["summary"]["delete"] == 0
 
@@ -145,7 +146,7 @@ def test_run_delivers_every_envelope_to_its_tables_queue(
             assert props.message_id.startswith(TABLES[index] + ":")
     ids = [p.message_id for q in queues for p, _ in got[q]]
     assert len(set(ids)) == count
-    assert ws.run("destroy", "cdc").returncode == 0
+    assert ws.run("destroy", "cdc", "--auto-approve").returncode == 0
 
 
 def test_run_without_init_fails_and_acknowledges_nothing(
