@@ -357,3 +357,20 @@ def test_pull_task_providers_for_init(registry: Registry, tmp_path: Path) -> Non
     assert os.access(results[0]["path"], os.X_OK)
     assert pull_task_providers(task, refresh=False)[0]["from_cache"] is True
     assert pull_task_providers(task, refresh=True)[0]["from_cache"] is False
+
+
+def test_init_pull_then_the_task_runs_with_the_registry_stopped(
+    registry: Registry, tmp_path: Path
+) -> None:
+    push(tmp_path, f"{registry.host}/acme/input:1", INPUT_SCRIPT)
+    push(tmp_path, f"{registry.host}/acme/output:1", OUTPUT_SCRIPT, name="out.sh")
+    out = tmp_path / "o.jsonl"
+    config = task_config(
+        tmp_path, f"{registry.host}/acme/input:1", f"{registry.host}/acme/output:1", out
+    )
+    done = dstream("init", "--pull", "t", "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    assert f"pulled input {registry.host}/acme/input:1" in done.stderr
+    assert f"pulled output {registry.host}/acme/output:1" in done.stderr
+    registry.stop()
+    assert len(run_task(config)) == 5  # everything came from the cache

@@ -34,9 +34,22 @@ def add_lifecycle_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_lifecycle_arguments(parser)
+    parser.add_argument(
+        "--pull", action="store_true", help="pull every provider_ref/provider_image first"
+    )
+    parser.add_argument("--refresh", action="store_true", help="with --pull: resolve tags again")
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
+    if args.pull:
+        from dstream.oci import pull_task_providers
+
+        project = load_project_from_args(args)
+        names = sorted(project.tasks) if args.all else list(args.tasks)
+        for name in names:
+            for pulled in pull_task_providers(project.task(name), refresh=args.refresh):
+                what = pulled.get("reference") or pulled.get("image")
+                view.info(f"pulled {pulled['role']} {what}")
     return run_command(args, view, "init")
 
 
