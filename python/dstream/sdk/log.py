@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from dstream.errors import DstreamError
+
 __all__ = ["Logger", "log"]
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40}
@@ -62,7 +64,11 @@ class Logger:
     def exception(self, msg: str, **fields: Any) -> None:
         """An error record with the current exception's type, message and traceback."""
         exc = sys.exc_info()[1]
-        if exc is not None:
+        if isinstance(exc, DstreamError):  # a reason and a fix for the user: no traceback
+            fields.setdefault("error", str(exc))
+            if exc.hint:
+                fields.setdefault("hint", exc.hint)
+        elif exc is not None:
             fields.setdefault("error", f"{type(exc).__name__}: {exc}")
             fields.setdefault("traceback", "".join(traceback.format_exc()).rstrip())
         self.emit("error", msg, fields)
