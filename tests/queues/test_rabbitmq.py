@@ -28,6 +28,7 @@ def configure(
     tables: list[str] = TABLES,
     pattern: str = "{TableName}_cdc_events",
     extra: str = "",
+    interval: int = 0,
 ) -> None:
     ws.config(
         f"""
@@ -36,7 +37,7 @@ def configure(
           input {{
             provider_path = "dstream-counter"
             config {{
-              interval = 0
+              interval = {interval}
               max_count = {count}
               checkpoint_every = 100
               tables = {orjson.dumps(tables).decode()}
