@@ -6,35 +6,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from dstream.providers import tables
+
 
 def parse_table_name(text: str, default_schema: str = "dbo") -> tuple[str, str]:
-    parts: list[str] = []
-    pos, text = 0, text.strip()
-    while pos < len(text):
-        if text[pos] == "[":
-            end = text.find("]", pos)
-            while end >= 0 and text[end + 1 : end + 2] == "]":  # ]] escapes ]
-                end = text.find("]", end + 2)
-            if end < 0:
-                raise ValueError(f"table name {text!r}: unterminated '['")
-            parts.append(text[pos + 1 : end].replace("]]", "]"))
-            pos = end + 1
-        else:
-            end = text.find(".", pos)
-            end = len(text) if end < 0 else end
-            parts.append(text[pos:end].strip())
-            pos = end
-        if pos < len(text):
-            if text[pos] != ".":
-                raise ValueError(f"table name {text!r}: expected '.' at offset {pos}")
-            pos += 1
-            if pos == len(text):
-                raise ValueError(f"table name {text!r} ends with '.'")
-    if len(parts) == 1:
-        parts.insert(0, default_schema)
-    if len(parts) != 2 or not all(parts):
-        raise ValueError(f"table name {text!r}: write schema.table or a bare table name")
-    return parts[0], parts[1]
+    return tables.parse_table_name(text, default_schema, "[]")
 
 
 def quote_name(name: str) -> str:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+from dstream.providers import tables
 from dstream.sdk.config import ProviderConfig
 
 TRUNCATE_POLICIES = ("emit", "log", "fail")
@@ -60,47 +61,7 @@ def default_object_name(task: Optional[str]) -> str:
 
 
 def parse_table_name(text: str, default_schema: str = "public") -> tuple[str, str]:
-    """`schema.table`, `table`, `"My Schema"."My Table"` -> (schema, table).
-
-    Unquoted parts are taken as written (matching is case-insensitive when no exact match
-    exists, see catalog.resolve_tables); quoted parts are exact and may contain dots.
-    """
-    parts: list[str] = []
-    pos = 0
-    text = text.strip()
-    while pos < len(text):
-        if text[pos] == '"':
-            end = pos + 1
-            chunk = []
-            while True:
-                if end >= len(text):
-                    raise ValueError(f"table name {text!r}: unterminated quote")
-                if text[end] == '"':
-                    if text[end + 1 : end + 2] == '"':
-                        chunk.append('"')
-                        end += 2
-                        continue
-                    break
-                chunk.append(text[end])
-                end += 1
-            parts.append("".join(chunk))
-            pos = end + 1
-        else:
-            end = text.find(".", pos)
-            end = len(text) if end < 0 else end
-            parts.append(text[pos:end].strip())
-            pos = end
-        if pos < len(text):
-            if text[pos] != ".":
-                raise ValueError(f"table name {text!r}: expected '.' at offset {pos}")
-            pos += 1
-            if pos == len(text):
-                raise ValueError(f"table name {text!r} ends with '.'")
-    if len(parts) == 1:
-        parts.insert(0, default_schema)
-    if len(parts) != 2 or not all(parts):
-        raise ValueError(f"table name {text!r}: write schema.table or a bare table name")
-    return parts[0], parts[1]
+    return tables.parse_table_name(text, default_schema, '""')
 
 
 def quote_ident(name: str) -> str:
