@@ -131,8 +131,10 @@ class PostgresServer:
                 "listen_addresses=127.0.0.1",
                 f"unix_socket_directories={self.directory}",
                 "wal_level=logical",  # the CDC tests decode the WAL
-                "max_replication_slots=10",
-                "max_wal_senders=10",
+                "max_replication_slots=20",  # a slot per CDC test
+                "max_wal_senders=20",
+                "fsync=off",  # no test here crashes the server itself
+                "synchronous_commit=off",
                 "max_connections=60",
                 "shared_buffers=16MB",
             )
