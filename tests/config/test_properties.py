@@ -51,3 +51,46 @@ def test_environment_values_arrive_byte_for_byte(value: str) -> None:
         received = _config_value(expression, value)
         assert received == expected.format(v=value), name
         assert isinstance(received, str)
+
+
+RECORDING_INPUT = """#!/bin/sh
+read -r command
+printf '%s\\n' "$command" > command.json
+echo '{"status":"ready"}'
+"""
+
+
+@settings(max_examples=15, deadline=None)
+@given(value=VALUES)
+@example(value='p"w ${var.x} %{if} \\ \n ünï 💥')
+def test_through_a_real_provider_process(value: str) -> None:
+    """End to end: `dstream run` hands the provider its command line on stdin; the
+    provider (a shell script) records the line it read, byte for byte."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as root:
+        script = os.path.join(root, "record.sh")
+        with open(script, "w") as handle:
+            handle.write(RECORDING_INPUT)
+        os.chmod(script, 0o755)
+        with open(os.path.join(root, "dstream.hcl"), "w") as handle:
+            handle.write(
+                'task "t" {\n  input {\n    provider_path = "./record.sh"\n'
+                '    config {\n      a = env("SECRET")\n      b = "{{ env `SECRET` }}"\n'
+                "    }\n  }\n"
+                '  output { provider_path = "dstream-null" }\n}\n'
+            )
+        done = subprocess.run(
+            [sys.executable, "-m", "dstream.cli.app", "run", "t", "-q"],
+            cwd=root,
+            env={**os.environ, "SECRET": value},
+            capture_output=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        with open(os.path.join(root, "command.json"), "rb") as handle:
+            config = orjson.loads(handle.read())["config"]
+    assert config == {"a": value, "b": value}
