@@ -20,7 +20,13 @@ def _encode(obj: Any) -> bytes:
     try:
         return orjson.dumps(obj, default=_default, option=_OPTIONS)
     except orjson.JSONEncodeError:
+        pass
+    try:
         return orjson.dumps(obj, default=_default, option=_OPTIONS_ANY_KEYS)
+    except orjson.JSONEncodeError as exc:
+        if isinstance(exc.__cause__, TypeError):  # _default's own words: what to convert
+            raise TypeError(str(exc.__cause__)) from None
+        raise
 
 
 def _default(value: Any) -> Any:

@@ -1,0 +1,48 @@
+"""What an input yields becomes frame lines: the encoder's rules, in-process."""
+
+from __future__ import annotations
+
+import decimal
+
+import orjson
+import pytest
+
+from dstream.sdk import Checkpoint, Envelope
+from dstream.sdk.encode import encode_into
+
+
+def _lines(*items: object) -> list[object]:
+    parts: list[bytes] = []
+    count = sum(encode_into(parts, item) for item in items)
+    lines = b"".join(parts).splitlines()
+    assert len(lines) == count
+    return [orjson.loads(line) for line in lines]
+
+
+def test_envelopes_checkpoints_dicts_lists_and_raw_lines() -> None:
+    assert _lines(
+        Envelope({"a": 1}, {"TableName": "t"}),
+        Checkpoint({"lsn": "0/1"}),
+        [{"data": 2}, Envelope(3)],
+        b'{"data":4}\n',
+    ) == [
+        {"data": {"a": 1}, "metadata": {"TableName": "t"}},
+        {"checkpoint": {"lsn": "0/1"}},
+        {"data": 2},
+        {"data": 3, "metadata": {}},
+        {"data": 4},
+    ]
+
+
+def test_non_string_keys_decimals_and_bytes_are_encoded_losslessly() -> None:
+    row = {1: decimal.Decimal("12345678901234567890.000001"), "b": b"\x00\xff"}
+    assert _lines(Envelope(row)) == [
+        {"data": {"1": "12345678901234567890.000001", "b": "AP8="}, "metadata": {}}
+    ]
+
+
+def test_an_unencodable_value_says_what_to_do() -> None:
+    with pytest.raises(
+        TypeError, match="cannot encode a builtins.object as JSON; convert it to str"
+    ):
+        _lines(Envelope({"when": object()}))
