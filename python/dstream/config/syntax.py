@@ -168,10 +168,10 @@ def parses_to_tree(source: str) -> Tree:
     parser costs about 70 ms on every `dstream` command, loading a cached tree well
     under a millisecond. The `{{ env }}` pre-pass leaves no value in `source`, so the
     cache never holds a secret. Any cache trouble just means parsing again."""
-    from dstream.oci.cache import default_root
+    from dstream.cache import cache_root
 
     key = hashlib.sha256(f"{_grammar_stamp()}\0{source}".encode()).hexdigest()
-    path = default_root() / "hcl" / f"{key}.tree"
+    path = cache_root() / "hcl" / f"{key}.tree"
     try:
         with open(path, "rb") as handle:
             tree = pickle.load(handle)

@@ -29,17 +29,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Optional
 
+from dstream.cache import cache_root
 from dstream.errors import DstreamError
 
 STALE_TMP_SECONDS = 3600.0
-
-
-def default_root() -> Path:
-    env = os.environ.get("DSTREAM_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "dstream"
 
 
 def file_sha256(path: Path) -> str:
@@ -61,7 +54,7 @@ def _hex(digest: str) -> str:
 
 class Cache:
     def __init__(self, root: Optional[str | os.PathLike[str]] = None) -> None:
-        self.root = (Path(root) if root else default_root()) / "oci"
+        self.root = (Path(root) if root else cache_root()) / "oci"
 
     def _dir(self, *parts: str) -> Path:
         path = self.root.joinpath(*parts)
