@@ -81,6 +81,7 @@ def serve(provider_class: type[Provider[Any]]) -> int:
         config, task=task, state=command.state, command=command.command, destroy=destroy
     )
     _tune_gc()
+    _tune_allocator()
     return _run_loop(_serve(provider, out, rest, len(line) + 1))
 
 
@@ -90,6 +91,24 @@ def _tune_gc() -> None:
     decode path's CPU. Collect 70 times less often, and never re-scan start-up objects."""
     gc.freeze()
     gc.set_threshold(50_000, 10, 10)
+
+
+def _tune_allocator() -> None:
+    """glibc hands freed heap back to the kernel as soon as 128 KiB sit free at its top,
+    and a provider frees and re-grows its batch buffers many times a second: measured,
+    a third of dstream-file's time went to brk(2) churn. Keep up to 32 MiB (never more
+    than one batch holds) and grow in 8 MiB steps. Elsewhere: nothing to do."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    m_trim_threshold, m_top_pad = -1, -2  # glibc's malloc.h
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(m_trim_threshold, 32 << 20)
+        libc.mallopt(m_top_pad, 8 << 20)
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        pass
 
 
 def _bind(provider_class: type[Provider[Any]], raw: dict[str, Any], name: str) -> Any:
