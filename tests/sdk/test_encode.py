@@ -43,6 +43,6 @@ def test_non_string_keys_decimals_and_bytes_are_encoded_losslessly() -> None:
 
 def test_an_unencodable_value_says_what_to_do() -> None:
     with pytest.raises(
-        TypeError, match="cannot encode a builtins.object as JSON; convert it to str"
+        TypeError, match=r"cannot encode a builtins\.object as JSON; convert it to str"
     ):
         _lines(Envelope({"when": object()}))
