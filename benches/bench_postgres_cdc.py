@@ -119,10 +119,12 @@ def test_postgres_cdc_into_null(benchmark: Any, loaded: tuple[str, Path]) -> Non
 
 
 def _meltano(dsn: str, ws: Path) -> dict[str, Any] | None:
-    params = dict(part.split("=", 1) for part in dsn.split())
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(dsn)  # a URL or key=value pairs
     config = {
         "host": params["host"],
-        "port": int(params["port"]),
+        "port": int(str(params["port"])),
         "user": params["user"],
         "password": "",
         "database": params["dbname"],
