@@ -2,7 +2,7 @@
 PID. Plain functions and context managers, so any test area can reuse them:
 
     from tests.services import postgres, require_service
-    with postgres() as dsn: ...
+    with postgres() as server: ...  # server.dsn
 
 A test that needs a service calls `require_service(...)` when it cannot be started: it
 fails under DSTREAM_REQUIRE_SERVICES=1 (CI) and skips with the reason otherwise.
@@ -190,13 +190,14 @@ def start_postgres(tmpdir: Optional[str] = None) -> PostgresServer:
 
 
 @contextlib.contextmanager
-def postgres(tmpdir: Optional[str] = None) -> Iterator[str]:
-    """`with postgres() as dsn:` — a running server for the block; skip/fail if none."""
+def postgres(tmpdir: Optional[str] = None) -> Iterator[PostgresServer]:
+    """`with postgres() as server:` — a running server for the block (`server.dsn`);
+    skip, or fail under DSTREAM_REQUIRE_SERVICES=1, if none can start."""
     try:
         server = start_postgres(tmpdir)
     except (ServiceUnavailable, OSError, subprocess.SubprocessError) as exc:
         require_service(f"PostgreSQL: {exc}")
     try:
-        yield server.dsn
+        yield server
     finally:
         server.stop()

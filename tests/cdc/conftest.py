@@ -5,13 +5,12 @@ session. Without it the tests skip, unless DSTREAM_REQUIRE_SERVICES=1 (CI): then
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.services import ServiceUnavailable, require_service, start_postgres
+from tests.services import postgres, require_service
 
 
 class PgServer:
@@ -55,11 +54,5 @@ def pg_server() -> Iterator[PgServer]:
         import psycopg2  # noqa: F401
     except ImportError:
         require_service("psycopg2 is not installed (pip install psycopg2-binary)")
-    try:
-        server = start_postgres()
-    except (ServiceUnavailable, OSError, subprocess.SubprocessError) as exc:
-        require_service(f"PostgreSQL: {exc}")
-    try:
+    with postgres() as server:
         yield PgServer(server.dsn)
-    finally:
-        server.stop()

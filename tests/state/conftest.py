@@ -4,7 +4,6 @@ one on a real server started for the session (tests/services.py)."""
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,19 +12,13 @@ import pytest
 
 from dstream.config.model import StateSpec
 from dstream.state import StateStore, open_store
-from tests.services import PostgresServer, ServiceUnavailable, require_service, start_postgres
+from tests.services import PostgresServer, postgres
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
-    try:
-        server = start_postgres()
-    except (ServiceUnavailable, OSError, subprocess.SubprocessError) as exc:
-        require_service(f"PostgreSQL: {exc}")
-    try:
+    with postgres() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def table_for(request: pytest.FixtureRequest) -> str:
