@@ -579,3 +579,19 @@ def test_commit_notices_reach_an_input_that_asked_for_them(ws: Workspace) -> Non
     assert notices[-1] == {"committed": {"n": 2}}  # coalesced: the newest always arrives
     assert all(set(n) == {"committed"} for n in notices)
     assert doc["tasks"][0]["last_checkpoint"] == {"n": 2}
+
+
+def test_a_misspelt_builtin_provider_gets_a_suggestion(ws: Workspace) -> None:
+    ws.config(
+        """
+        task "t" {
+          input  { provider_path = "dstream-countr" }
+          output { provider_path = "dstream-null" }
+        }
+        """
+    )
+    done = ws.run("run", "t")
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert "dstream.hcl:3:3: input provider 'dstream-countr' was not found on PATH" in err
+    assert "did you mean 'dstream-counter'?" in err

@@ -33,6 +33,14 @@ def _own_script(name: str) -> Optional[str]:
     return None
 
 
+def _builtin_names() -> list[str]:
+    directory = sysconfig.get_path("scripts")
+    try:
+        return [n for n in os.listdir(directory) if n.startswith("dstream-")]
+    except OSError:
+        return []
+
+
 def _which(name: str) -> Optional[str]:
     return _own_script(name) or shutil.which(name)
 
@@ -68,9 +76,14 @@ def resolve(spec: ProviderSpec, base_dir: str) -> Launch:
         return Launch(argv=[full])
     found = _which(path)
     if not found:
+        from dstream.cli.view import nearest
+
+        guess = nearest(path, _builtin_names())
         raise ConfigError(
             f"{spec.role} provider {path!r} was not found on PATH",
             location=spec.location,
-            hint="install it, put it on PATH, or give a path like ./providers/" + path,
+            hint=f"did you mean {guess!r}?"
+            if guess
+            else "install it, put it on PATH, or give a path like ./providers/" + path,
         )
     return Launch(argv=[found])
