@@ -47,7 +47,7 @@ def render_summaries(summaries: list[RunSummary], view: View, *, quiet: bool) ->
                        "tasks": [s.to_dict() for s in summaries]})  # fmt: skip
         return
     for summary in summaries:
-        if not quiet:
+        if not quiet and summary.counters:  # a task that never started has only its error
             for line in human_lines(summary):
                 view.info(line)
         if summary.error is not None:
