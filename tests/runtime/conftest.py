@@ -30,6 +30,19 @@ class Workspace:
         path.write_text(textwrap.dedent(text))
         return path
 
+    def shell_output_task(self, input_path: str, *, state: bool = False) -> None:
+        """Task "t": the given input into SHELL_OUTPUT (out.jsonl), optionally with a
+        state directory so acknowledged checkpoints are kept."""
+        self.script("output.sh", SHELL_OUTPUT)
+        state_block = 'state { path = "state" }\n' if state else ""
+        self.config(
+            f"""{state_block}task "t" {{
+              input  {{ provider_path = "{input_path}" }}
+              output {{ provider_path = "./output.sh" }}
+            }}
+            """
+        )
+
     def popen(self, *args: str, env: Optional[dict[str, str]] = None) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, "-m", "dstream.cli.app", *args],

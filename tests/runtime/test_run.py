@@ -124,15 +124,7 @@ def test_handshake_error_quotes_message_and_stderr_tail(ws: Workspace) -> None:
         exit 1
         """,
     )
-    ws.script("output.sh", SHELL_OUTPUT)
-    ws.config(
-        """
-        task "t" {
-          input  { provider_path = "./bad.sh" }
-          output { provider_path = "./output.sh" }
-        }
-        """
-    )
+    ws.shell_output_task("./bad.sh")
     done = ws.run("run", "t")
     err = done.stderr.decode()
     assert done.returncode == 1
@@ -269,15 +261,7 @@ def test_input_crash_delivers_what_it_wrote_and_fails(ws: Workspace) -> None:
         exit 5
         """,
     )
-    ws.script("output.sh", SHELL_OUTPUT)
-    ws.config(
-        """
-        task "t" {
-          input  { provider_path = "./crash-in.sh" }
-          output { provider_path = "./output.sh" }
-        }
-        """
-    )
+    ws.shell_output_task("./crash-in.sh")
     done = ws.run("run", "t")
     err = done.stderr.decode()
     assert done.returncode == 1, err
@@ -476,15 +460,7 @@ def _children(pid: int) -> list[int]:
 
 def test_sigkill_of_dstream_leaves_no_orphan_providers(ws: Workspace) -> None:
     ws.script("idle.sh", 'read -r command\necho \'{"status":"ready"}\'\nexec sleep 300\n')
-    ws.script("output.sh", SHELL_OUTPUT)
-    ws.config(
-        """
-        task "t" {
-          input  { provider_path = "./idle.sh" }
-          output { provider_path = "./output.sh" }
-        }
-        """
-    )
+    ws.shell_output_task("./idle.sh")
     proc = ws.popen("run", "t")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and len(_children(proc.pid)) < 2:
@@ -563,16 +539,7 @@ def test_commit_notices_reach_an_input_that_asked_for_them(ws: Workspace) -> Non
         done
         """,
     )
-    ws.script("output.sh", SHELL_OUTPUT)
-    ws.config(
-        """
-        state { path = "state" }
-        task "t" {
-          input  { provider_path = "./input.sh" }
-          output { provider_path = "./output.sh" }
-        }
-        """
-    )
+    ws.shell_output_task("./input.sh", state=True)
     code, doc, err = ws.run_json("run", "t", timeout=30)
     assert code == 0, err
     notices = ws.lines("notices.jsonl")
