@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from benches.conftest import record, rounds, scale, warmups
-from benches.procs import RssSampler, script, stats, write_project
+from benches.procs import script, stats, timed, write_project
 
 COUNT = scale(1_000_000)
 
@@ -43,22 +43,12 @@ def run_dstream(directory: Path, count: int = COUNT) -> dict[str, Any]:
         script("dstream-null"),
         "",
     )
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [script("dstream"), "run", "bench", "-q", "--json"],
-        cwd=directory,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    with RssSampler(proc.pid) as rss:
-        out, err = proc.communicate()
-    seconds = time.perf_counter() - started
-    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
-    task = json.loads(out)["tasks"][0]
+    result = timed([script("dstream"), "run", "bench", "-q", "--json"], directory)
+    task = json.loads(result["stdout"])["tasks"][0]
     # Every envelope went through and the output acknowledged the very last one.
     assert task["counters"]["data_frames"] == count, task
     assert task["last_checkpoint"] == {"seq": count}, task
-    return {"seconds": seconds, "summary": task, "rss_mb": rss.root_peak_mb}
+    return {"seconds": result["seconds"], "summary": task, "rss_mb": result["root_mb"]}
 
 
 def run_direct(count: int = COUNT) -> dict[str, Any]:

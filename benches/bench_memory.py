@@ -13,13 +13,12 @@ figure but the design's "bounded memory whatever the speed difference".
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from benches.conftest import SMOKE, record, rounds, scale
-from benches.procs import RssSampler, script, stats, write_project
+from benches.procs import script, stats, timed, write_project
 
 STALL_SECONDS = 3.0 if SMOKE else 10.0
 # Far more than all pipe buffers hold: ~150 B each, 300 MB in all (30 MB in smoke).
@@ -45,25 +44,17 @@ def run_stalled(directory: Path) -> dict[str, Any]:
         str(output),
         f'      stall_seconds = {STALL_SECONDS}\n      report = "{report}"',
     )
-    proc = subprocess.Popen(
-        [script("dstream"), "run", "stall", "-q", "--json"],
-        cwd=directory,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    with RssSampler(proc.pid) as rss:
-        out, err = proc.communicate()
-    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
-    task = json.loads(out)["tasks"][0]
+    result = timed([script("dstream"), "run", "stall", "-q", "--json"], directory)
+    task = json.loads(result["stdout"])["tasks"][0]
     got = json.loads(report.read_text())
     # Nothing lost: the output counted every envelope and checkpoint dstream forwarded.
     assert task["counters"]["data_frames"] == COUNT, task
     assert got["frames"] == task["counters"]["frames"], (got, task["counters"])
     began = got["stall_began"] + SETTLE_SECONDS
-    during = [kb / 1024 for t, kb in rss.series if began <= t <= got["stall_ended"]]
+    during = [kb / 1024 for t, kb in result["series"] if began <= t <= got["stall_ended"]]
     assert len(during) >= 10, "too few RSS samples in the stall window"
     return {
-        "peak_mb": rss.root_peak_mb,
+        "peak_mb": result["root_mb"],
         "start_mb": during[0],
         "max_mb": max(during),
         "growth_mb": max(during) - during[0],

@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -29,7 +28,7 @@ import pytest
 from benches.conftest import SMOKE, record, rounds, scale, warmups
 from benches.peers import envs
 from benches.peers.rows import make_row
-from benches.procs import RssSampler, script, stats, write_project
+from benches.procs import script, stats, timed, write_project
 
 ROWS = scale(100_000)
 PEERS = Path(__file__).parent / "peers"
@@ -51,22 +50,6 @@ def executable(path: Path, command: str) -> str:
     return str(path)
 
 
-def timed(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    with RssSampler(proc.pid, tree=True) as rss:
-        out, err = proc.communicate()
-    seconds = time.perf_counter() - started
-    assert proc.returncode == 0, err.decode(errors="replace")[-3000:]
-    return {
-        "seconds": seconds,
-        "stdout": out,
-        "root_mb": rss.root_peak_mb,
-        "total_mb": sum(rss.peaks_mb().values()),
-        "peaks": rss.peaks_mb(),
-    }
-
-
 def run_dstream(directory: Path) -> dict[str, Any]:
     directory.mkdir(parents=True)
     rows = executable(directory / "rows.sh", f"'{sys.executable}' '{PEERS / 'dstream_rows.py'}'")
@@ -79,7 +62,7 @@ def run_dstream(directory: Path) -> dict[str, Any]:
         "dstream-file",
         f'      path = "{out}"\n      format = "data"',
     )
-    result = timed([script("dstream"), "run", "rows", "-q", "--json"], directory)
+    result = timed([script("dstream"), "run", "rows", "-q", "--json"], directory, tree=True)
     task = json.loads(result["stdout"])["tasks"][0]
     assert task["counters"]["data_frames"] == ROWS and task["last_checkpoint"] == {"id": ROWS}
     check_rows(out)
@@ -102,7 +85,7 @@ def singer_files(directory: Path) -> tuple[str, str, Path]:
 def run_singer_pipe(directory: Path) -> dict[str, Any]:
     tap, target, out = singer_files(directory)
     shell = f"'{tap}' --config tap.json | '{target}' --config target.json"
-    result = timed(["bash", "-c", shell], directory)
+    result = timed(["bash", "-c", shell], directory, tree=True)
     check_rows(out)
     return result
 
@@ -136,7 +119,7 @@ def run_meltano(directory: Path) -> dict[str, Any]:
     )
     meltano = str(envs.ensure("meltano").parent / "meltano")
     env = {**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    result = timed([meltano, "run", "tap-rows", "target-jsonl"], directory, env)
+    result = timed([meltano, "run", "tap-rows", "target-jsonl"], directory, env, tree=True)
     check_rows(out)
     return result
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sysconfig
 import threading
 import time
@@ -206,3 +207,24 @@ def _command_name(pid: int) -> str:
     words = argv[1:] if "python" in os.path.basename(argv[0]) and len(argv) > 1 else argv
     first = next((w for w in words if not w.startswith("-")), words[0])
     return os.path.basename(first)
+
+
+def timed(
+    argv: list[str], cwd: Path, env: Optional[dict[str, str]] = None, *, tree: bool = False
+) -> dict[str, Any]:
+    """Run a command to completion (it must exit 0) while sampling its RSS; wall seconds,
+    stdout, peak RSS of the root process (and, with `tree`, of its descendants)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with RssSampler(proc.pid, tree=tree) as rss:
+        out, err = proc.communicate()
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 0, err.decode(errors="replace")[-3000:]
+    return {
+        "seconds": seconds,
+        "stdout": out,
+        "root_mb": rss.root_peak_mb,
+        "total_mb": sum(rss.peaks_mb().values()),
+        "peaks": rss.peaks_mb(),
+        "series": rss.series,
+    }
