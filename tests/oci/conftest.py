@@ -155,18 +155,6 @@ while [ $i -le ${COUNT:-5} ]; do
 done
 """
 
-OUTPUT_SCRIPT = """#!/bin/sh
-# Keeps every data line in $OUT; echoes checkpoints back as acknowledgements.
-read -r command
-echo '{"status":"ready","protocol":1}'
-while IFS= read -r line; do
-  case "$line" in
-    '{"checkpoint"'*) echo "$line" ;;
-    *) printf '%s\\n' "$line" >> "${OUT:-out.jsonl}" ;;
-  esac
-done
-"""
-
 
 def write_script(path: Path, body: str) -> Path:
     path.write_text(body)

@@ -18,13 +18,13 @@ from dstream.oci import pull, pull_task_providers, resolve_provider_ref
 from dstream.oci.manifest import current_platform, flat_name
 from tests.oci.conftest import (
     INPUT_SCRIPT,
-    OUTPUT_SCRIPT,
     Registry,
     dstream,
     dstream_json,
     write_script,
 )
 from tests.oci.rawpush import index_push, oras_style_push
+from tests.providers import SHELL_OUTPUT as OUTPUT_SCRIPT
 
 PLATFORM = current_platform()
 

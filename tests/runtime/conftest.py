@@ -13,6 +13,8 @@ from typing import Any, Optional
 import orjson
 import pytest
 
+from tests.providers import SHELL_OUTPUT
+
 
 class Workspace:
     def __init__(self, root: Path) -> None:
@@ -21,7 +23,8 @@ class Workspace:
     def script(self, name: str, body: str) -> Path:
         """An executable provider written without the SDK (shell, awk, ...)."""
         path = self.root / name
-        path.write_text("#!/bin/sh\n" + textwrap.dedent(body).lstrip())
+        text = textwrap.dedent(body).lstrip()
+        path.write_text(text if text.startswith("#!") else "#!/bin/sh\n" + text)
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         return path
 
@@ -71,19 +74,3 @@ class Workspace:
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
     return Workspace(tmp_path)
-
-
-# An output written without the SDK, in plain sh: handshake, keep data, echo
-# checkpoints once the lines before them are written. (mawk would buffer its input and
-# acknowledge late, so the shell reads line by line.)
-SHELL_OUTPUT = r"""
-read -r command
-echo '{"status":"ready"}'
-exec 3>>"${OUT:-out.jsonl}"
-while IFS= read -r line; do
-  case "$line" in
-    '{"checkpoint"'*) printf '%s\n' "$line" ;;
-    *) printf '%s\n' "$line" >&3 ;;
-  esac
-done
-"""

@@ -15,7 +15,8 @@ import urllib.request
 
 import orjson
 
-from tests.runtime.conftest import SHELL_OUTPUT, Workspace
+from tests.providers import SHELL_OUTPUT
+from tests.runtime.conftest import Workspace
 
 # Writes N frames and a checkpoint, then idles until SIGTERM (a long-running source).
 IDLE_INPUT = r"""

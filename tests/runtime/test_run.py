@@ -9,7 +9,8 @@ import time
 
 import orjson
 
-from tests.runtime.conftest import SHELL_OUTPUT, Workspace
+from tests.providers import SHELL_OUTPUT
+from tests.runtime.conftest import Workspace
 
 SHELL_INPUT = """
 read -r command
