@@ -65,6 +65,8 @@ def test_sigkill_of_dstream_loses_nothing_confirmed_by_the_broker(
         missing = set(range(1, stored + 1)) - set(seen)
         assert not missing, f"checkpoint {stored} is ahead of the broker: {sorted(missing)[:10]}"
         previous = stored
+    # A run that ended before its kill is not a kill point: the suite must have made them.
+    assert kills == KILLS, f"only {kills} kill points before the stream ended"
     done = ws.run("run", "cdc", "-q", timeout=120)
     assert done.returncode == 0, done.stderr
     for queue in queues:
