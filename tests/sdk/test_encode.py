@@ -46,3 +46,18 @@ def test_an_unencodable_value_says_what_to_do() -> None:
         TypeError, match=r"cannot encode a builtins\.object as JSON; convert it to str"
     ):
         _lines(Envelope({"when": object()}))
+
+
+def test_uniform_lists_fall_back_item_by_item_for_the_retry_and_the_error() -> None:
+    """A list of only Envelopes or only dicts is encoded in one go; one item needing the
+    non-string-key retry must neither lose nor repeat the items around it."""
+    envelopes = [Envelope({"n": n}) for n in range(3)] + [Envelope({7: "int key"})]
+    assert _lines(envelopes) == [{"data": {"n": n}, "metadata": {}} for n in range(3)] + [
+        {"data": {"7": "int key"}, "metadata": {}}
+    ]
+    dicts = [{"data": decimal.Decimal("1.10")}, {"data": {(1, 2): "tuple key"}}]
+    with pytest.raises(TypeError, match="Dict key"):  # no retry makes a tuple key JSON
+        _lines(dicts)
+    with pytest.raises(TypeError, match=r"cannot encode a builtins\.object"):
+        _lines([{"data": 1}, {"data": object()}])
+    assert _lines([]) == []
