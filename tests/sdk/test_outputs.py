@@ -116,6 +116,23 @@ def test_file_per_table_pattern_and_data_format(tmp_path: Path) -> None:
     }
 
 
+def test_file_table_names_that_are_not_strings_keep_their_own_files(tmp_path: Path) -> None:
+    """1, 1.0 and true are equal as dict keys; their files must still differ."""
+    names = [1, True, 1.0, "1", ["a"], "t", 1, True]
+    stream = frames(*({"data": i, "metadata": {"TableName": n}} for i, n in enumerate(names)))
+    config = {"path": "tables/{TableName}.jsonl", "format": "data"}
+    result = run("file", command(config) + stream, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    files = {p.name: p.read_text().splitlines() for p in (tmp_path / "tables").iterdir()}
+    assert files == {
+        "1.jsonl": ["0", "3", "6"],
+        "True.jsonl": ["1", "7"],
+        "1.0.jsonl": ["2"],
+        "__a__.jsonl": ["4"],
+        "t.jsonl": ["5"],
+    }
+
+
 @pytest.mark.parametrize("path", ["single.jsonl", "{TableName}.jsonl"])
 def test_file_acks_only_what_is_already_in_the_file(
     tmp_path: Path, processes: list, path: str

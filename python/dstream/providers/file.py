@@ -26,6 +26,8 @@ TABLE_PLACEHOLDER = "{TableName}"
 NO_TABLE = "_unknown"
 # Open files kept per pattern; the least recently used is synced and closed beyond it.
 MAX_OPEN_FILES = 128
+# Table names whose file path is remembered (the memo starts over beyond it).
+MAX_TABLE_PATHS = 4096
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -68,6 +70,7 @@ class File(OutputProvider[FileConfig]):
         self.files: OrderedDict[str, int] = OrderedDict()  # path -> fd
         self.unsynced: set[str] = set()
         self.new_dirs: set[str] = set()
+        self.table_paths: dict[str, str] = {}  # metadata.TableName -> its file
 
     @property
     def per_table(self) -> bool:
@@ -113,26 +116,40 @@ class File(OutputProvider[FileConfig]):
         self.unsynced.add(path)
 
     async def write(self, batch: list[Envelope]) -> None:
-        by_path: dict[str, list[bytes]] = {}
-        pattern = self.config.path if self.per_table else None
-        as_data = self.config.format == "data"
-        for envelope in batch:
-            if as_data:
-                line = orjson.dumps(envelope.data, default=str)
-            elif envelope.raw is not None:
-                line = envelope.raw
-            else:
-                line = orjson.dumps(envelope.to_dict(), default=str)
-            if pattern is None:
-                path = self.config.path
-            else:
-                metadata = envelope.metadata if isinstance(envelope.metadata, dict) else {}
-                path = pattern.replace(TABLE_PLACEHOLDER, table_file_name(metadata.get(META_TABLE)))
-            by_path.setdefault(path, []).append(line)
-        for path, lines in by_path.items():
-            lines.append(b"")
-            _write_all(self._fd(path), b"\n".join(lines))
+        if not self.per_table:
+            path = self.config.path
+            _write_all(self._fd(path), self._lines(batch))
             self.unsynced.add(path)
+            return
+        by_path: dict[str, list[Envelope]] = {}
+        for envelope in batch:
+            metadata = envelope.metadata if isinstance(envelope.metadata, dict) else {}
+            by_path.setdefault(self._table_path(metadata.get(META_TABLE)), []).append(envelope)
+        for path, envelopes in by_path.items():
+            _write_all(self._fd(path), self._lines(envelopes))
+            self.unsynced.add(path)
+
+    def _table_path(self, table: object) -> str:
+        # Memoised for string names (1, 1.0 and True are one dict key but three file
+        # names): the regex substitution cost more than decoding the envelope.
+        path = self.table_paths.get(table) if type(table) is str else None
+        if path is None:
+            path = self.config.path.replace(TABLE_PLACEHOLDER, table_file_name(table))
+            if type(table) is str:
+                if len(self.table_paths) >= MAX_TABLE_PATHS:
+                    self.table_paths.clear()
+                self.table_paths[table] = path
+        return path
+
+    def _lines(self, batch: list[Envelope]) -> bytes:
+        """The batch's lines, one comprehension each: no per-envelope branching."""
+        dumps = orjson.dumps
+        if self.config.format == "data":
+            lines = [dumps(e.data, default=str) for e in batch]
+        else:
+            lines = [e.raw if e.raw is not None else dumps(e.to_dict(), default=str) for e in batch]
+        lines.append(b"")
+        return b"\n".join(lines)
 
     async def flush(self) -> None:
         if not self.config.fsync:
