@@ -1,4 +1,5 @@
-"""Evaluates HCL2 expressions (python-hcl2's Lark trees) to plain Python values.
+"""Evaluates HCL2 expressions (python-hcl2's parse trees, as config/tree.py keeps them)
+to plain Python values.
 
 No PyPI package evaluates HCL2 completely, so this covers what a dstream.hcl needs:
 literals, string templates with `${}` and `%{if}`/`%{for}`, heredocs, lists, objects,
@@ -15,8 +16,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from lark import Token, Tree
-
 from dstream.cli.view import nearest
 from dstream.config.functions import (
     FUNCTIONS,
@@ -27,8 +26,9 @@ from dstream.config.functions import (
     type_name,
 )
 from dstream.config.model import Location
-from dstream.config.syntax import Attribute, Node, SourceFile, locate, trees
+from dstream.config.syntax import Attribute, SourceFile, locate, parses_to_tree, trees
 from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION
+from dstream.config.tree import Node, Token, Tree
 from dstream.errors import ConfigError
 
 # Names a local may not take: they are roots of references or words of the language.
@@ -318,8 +318,6 @@ class Evaluator:
         return self._heredoc_body(body, node)
 
     def _heredoc_body(self, body: str, node: Tree) -> str:
-        from hcl2.api import parses_to_tree
-
         out: list[str] = []
         index = 0
         while index < len(body):

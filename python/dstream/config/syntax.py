@@ -2,26 +2,28 @@
 
 python-hcl2 parses; its serialised dict loses positions and turns expressions into
 `${...}` strings, so dstream reads the raw Lark tree instead (the parser is built with
-propagate_positions) and keeps each expression as a Lark subtree for the evaluator.
+propagate_positions), copied into dstream.config.tree, and keeps each expression as a
+subtree for the evaluator. lark is imported only when a text is really parsed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
-from typing import Optional, Union
-
-from lark import Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from typing import TYPE_CHECKING, Optional
 
 from dstream.config.model import Location
 from dstream.config.templates import Rewritten, SourceMap, rewrite_templates
+from dstream.config.tree import Node, Token, Tree, from_lark
 from dstream.errors import ConfigError
 
-Node = Union[Tree, Token]
+if TYPE_CHECKING:
+    from lark import Token as LarkToken
+    from lark.exceptions import UnexpectedInput
+
+# Part of the cache key: bump it when what a cached tree holds changes.
+TREE_FORMAT = "dstream-tree-1"
 
 
 @dataclass
@@ -64,9 +66,8 @@ class SourceFile:
 def locate(node: Node, source_map: SourceMap) -> Location:
     if isinstance(node, Token):
         return source_map.location(node.line or 0, node.column or 0)
-    meta = node.meta
-    if not getattr(meta, "empty", True):
-        return source_map.location(meta.line, meta.column)
+    if node.line is not None:
+        return source_map.location(node.line, node.column or 0)
     for child in node.children:
         if isinstance(child, (Tree, Token)):
             return locate(child, source_map)
@@ -98,7 +99,7 @@ _TERMINALS = {
 }
 
 
-def _describe_token(token: Token) -> str:
+def _describe_token(token: LarkToken) -> str:
     if token.type == "$END":
         return "end of file"
     if token.type == "NL_OR_COMMENT":
@@ -125,11 +126,13 @@ def _expected(names: set[str]) -> str:
 
 
 def parse_error(exc: UnexpectedInput, source_map: SourceMap) -> ConfigError:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
     line, column = getattr(exc, "line", 0) or 0, getattr(exc, "column", 0) or 0
     where = source_map.location(line, column) if line > 0 else Location(source_map.file)
     hint = 'check for a missing `}`, `]`, `"` or `=` just before this point'
     if isinstance(exc, UnexpectedToken):
-        token: Token = exc.token
+        token: LarkToken = exc.token
         expected = _expected(set(exc.expected))
         if token.type == "$END":
             reason = "unexpected end of file"
@@ -165,28 +168,36 @@ def _grammar_stamp() -> str:
 
 def parses_to_tree(source: str) -> Tree:
     """python-hcl2's parse tree of `source`, kept on disk by content: building hcl2's
-    parser costs about 70 ms on every `dstream` command, loading a cached tree well
-    under a millisecond. The `{{ env }}` pre-pass leaves no value in `source`, so the
-    cache never holds a secret. Any cache trouble just means parsing again."""
+    parser costs about 70 ms on every `dstream` command (and importing lark 40 ms more),
+    loading a cached tree well under a millisecond. The `{{ env }}` pre-pass leaves no
+    value in `source`, so the cache never holds a secret. Any cache trouble just means
+    parsing again. Raises lark's UnexpectedInput on a syntax error."""
+    import zlib
+
     from dstream.cache import cache_root
 
-    key = hashlib.sha256(f"{_grammar_stamp()}\0{source}".encode()).hexdigest()
-    path = cache_root() / "hcl" / f"{key}.tree"
+    stamp = f"{TREE_FORMAT}\0{_grammar_stamp()}\0{source}".encode()
+    # The name only spreads the files out; the stamp stored with the tree decides a hit,
+    # so a crc32 collision costs a parse, never a wrong tree (hashlib would load
+    # OpenSSL: 3-4 ms of every command).
+    path = cache_root() / "hcl" / f"{zlib.crc32(stamp):08x}-{len(stamp)}.tree"
     try:
         with open(path, "rb") as handle:
-            tree = pickle.load(handle)
-        if isinstance(tree, Tree):
+            stored, tree = pickle.load(handle)
+        if stored == stamp and isinstance(tree, Tree):
             return tree
-    except Exception:  # absent, unreadable, or written by another lark
+    except Exception:  # absent, unreadable, or written in another format
         pass
+    import tempfile
+
     from hcl2.api import parses_to_tree as parse
 
-    tree = parse(source)
+    tree = from_lark(parse(source))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
-            pickle.dump(tree, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((stamp, tree), handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
     except OSError:
         pass
@@ -200,8 +211,13 @@ def parse_text(text: str, path: str) -> SourceFile:
     source = rewritten.text if rewritten.text.endswith("\n") else rewritten.text + "\n"
     try:
         tree = parses_to_tree(source)
-    except UnexpectedInput as exc:
-        raise parse_error(exc, source_map) from None
+    except Exception as exc:
+        # A lark exception can only come from a parse, which imported lark already.
+        from lark.exceptions import UnexpectedInput
+
+        if isinstance(exc, UnexpectedInput):
+            raise parse_error(exc, source_map) from None
+        raise
     body_tree = next(c for c in tree.children if isinstance(c, Tree) and c.data == "body")
     body = _body(body_tree, source_map)
     return SourceFile(path, body, source_map, rewritten)

@@ -1,0 +1,107 @@
+"""The parse tree dstream keeps of an HCL file: python-hcl2's Lark tree, copied into
+two small classes of our own.
+
+Why a copy: the parse tree cache (syntax.parses_to_tree) would otherwise hold Lark
+objects, and unpickling those imports all of lark (its grammar loader, `regex`):
+about 40 ms on every `dstream` command, even when nothing is parsed. With these
+classes only a cache miss imports lark. They keep what the evaluator reads: a rule's
+name and children, a terminal's type and text, and where each starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Optional, Union
+
+
+class Token(str):
+    """A terminal: the text it matched (the str itself), its type ("NAME", ...) and the
+    1-based line and column where it starts."""
+
+    type: str
+    value: str
+    line: Optional[int]
+    column: Optional[int]
+
+    def __new__(
+        cls, type_: str, value: str, line: Optional[int] = None, column: Optional[int] = None
+    ) -> Token:
+        token = super().__new__(cls, value)
+        token.type = type_
+        token.value = str(value)
+        token.line = line
+        token.column = column
+        return token
+
+    def __reduce__(self) -> Any:
+        return Token, (self.type, self.value, self.line, self.column)
+
+
+class Tree:
+    """A rule: its name, its children, and where it starts (`line` is None when the
+    rule matched nothing, as Lark's meta.empty says)."""
+
+    __slots__ = ("children", "column", "data", "line")
+
+    def __init__(
+        self,
+        data: str,
+        children: list[Any],
+        line: Optional[int] = None,
+        column: Optional[int] = None,
+    ) -> None:
+        self.data = data
+        self.children = children
+        self.line = line
+        self.column = column
+
+    def __reduce__(self) -> Any:
+        return Tree, (self.data, self.children, self.line, self.column)
+
+    def __repr__(self) -> str:
+        return f"Tree({self.data!r}, {self.children!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Tree) and self.data == other.data and self.children == other.children
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like Lark's
+
+    def iter_subtrees_topdown(self) -> Iterator[Tree]:
+        """This tree and every subtree, parents before children, left to right."""
+        stack: list[Tree] = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(c for c in reversed(node.children) if isinstance(c, Tree))
+
+    def find_data(self, data: str) -> Iterator[Tree]:
+        return (t for t in self.iter_subtrees_topdown() if t.data == data)
+
+
+Node = Union[Tree, Token]
+
+
+def from_lark(node: Any) -> Any:
+    """Copy a Lark tree (or token) into these classes; anything else (the None of an
+    absent optional part) is kept as it is. Only called after a parse, so lark is
+    imported already."""
+    from lark import Token as LarkToken
+    from lark import Tree as LarkTree
+
+    def copy(node: Any) -> Any:
+        if isinstance(node, LarkTree):
+            meta = node.meta
+            empty = getattr(meta, "empty", True)
+            return Tree(
+                str(node.data),
+                [copy(child) for child in node.children],
+                None if empty else meta.line,
+                None if empty else meta.column,
+            )
+        if isinstance(node, LarkToken):
+            return Token(str(node.type), str(node), node.line, node.column)
+        return node
+
+    return copy(node)
