@@ -6,13 +6,26 @@ newline-delimited JSON envelopes between them (see docs/protocol.md).
 
 from __future__ import annotations
 
+from typing import Any
+
 from dstream.errors import DstreamError
 
-try:  # the version lives in Cargo.toml alone; the wheel's metadata carries it
-    from importlib.metadata import version as _version
-
-    __version__ = _version("dstream")
-except Exception:  # pragma: no cover - running from a source tree without metadata
-    __version__ = "0+unknown"
-
 __all__ = ["DstreamError", "__version__"]
+
+__version__: str  # read on first use (below), not on import
+
+
+def __getattr__(name: str) -> Any:
+    # The version lives in Cargo.toml alone and the wheel's metadata carries it; reading
+    # the metadata imports importlib.metadata (~15 ms), which every `dstream run` and
+    # every provider (they import this package too) would pay without ever needing it.
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        from importlib.metadata import version
+
+        value = version("dstream")
+    except Exception:  # pragma: no cover - running from a source tree without metadata
+        value = "0+unknown"
+    globals()["__version__"] = value
+    return value
