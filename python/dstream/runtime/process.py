@@ -29,6 +29,7 @@ from dstream.runtime.resolve import resolve
 
 STDERR_TAIL_LINES = 20
 MAX_STDERR_LINE = 64 * 1024
+STDERR_DRAIN = 0.5  # seconds to wait for an exited provider's last stderr lines
 
 # (task, role, raw stderr line) -> None; dstream.logs decides how it is shown.
 LogSink = Callable[[str, str, str], None]
@@ -38,16 +39,27 @@ def default_log_sink(task: str, role: str, text: str) -> None:
     logs.provider_line(task, role, text, None, several=False)
 
 
-def _child_setup(parent_pid: int) -> Callable[[], None]:
-    def setup() -> None:
-        if sys.platform.startswith("linux"):
-            import ctypes
+_prctl: Optional[Callable[..., int]] = None
 
-            pr_set_pdeathsig = 1
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-            if os.getppid() != parent_pid:  # dstream died before prctl took effect
-                os._exit(1)
+
+def _child_setup(parent_pid: int) -> Optional[Callable[[], None]]:
+    """What a provider runs between fork and exec. prctl is looked up here, in dstream:
+    importing ctypes in the child instead costs 4-10 ms per provider, and Popen waits
+    for the child's exec before it returns."""
+    global _prctl
+    if not sys.platform.startswith("linux"):
+        return None
+    if _prctl is None:
+        import ctypes
+
+        _prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl = _prctl
+
+    def setup() -> None:
+        pr_set_pdeathsig = 1
+        prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # dstream died before prctl took effect
+            os._exit(1)
 
     return setup
 
@@ -210,10 +222,35 @@ class ProviderProcess:
         return self.popen.poll()
 
     def wait(self, timeout: Optional[float] = None) -> Optional[int]:
+        if timeout:
+            exited = self._wait_exit(timeout)
+            if exited is False:
+                return None
+            if exited:
+                timeout = None  # reap it now, without Popen's polling
         try:
             return self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
+
+    def _wait_exit(self, timeout: float) -> Optional[bool]:
+        """Wait up to `timeout` for the process to exit, on a pidfd (Linux 5.3+): it is
+        readable the moment the process exits, where Popen.wait(timeout) polls in sleeps
+        growing to 50 ms. True: it exited; False: it did not in time; None: no pidfd."""
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is None or not isinstance(self.popen, subprocess.Popen):
+            return None
+        if self.popen.poll() is not None:  # reaped: its pid may belong to another process
+            return True
+        try:
+            fd = pidfd_open(self.popen.pid)
+        except OSError:
+            return None
+        try:
+            ready, _, _ = select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+        return bool(ready)
 
     def signal(self, sig: int) -> None:
         if self.popen.poll() is not None:
@@ -241,6 +278,10 @@ class ProviderProcess:
         return self.wait(5)
 
     def close(self) -> None:
+        if self.popen.poll() is not None:
+            # Its last stderr lines are shown before dstream goes on (and maybe exits);
+            # bounded, as something it started may still hold the pipe open.
+            self._stderr_thread.join(timeout=STDERR_DRAIN)
         for stream in (self.popen.stdin, self.popen.stdout):
             try:
                 if stream:
