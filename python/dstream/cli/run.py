@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import os
 import sys
-import tempfile
 
 from dstream import logs
 from dstream.cli.common import add_config_arguments, load_project_from_args
@@ -68,6 +67,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
     monitor = Monitor(names)
     with contextlib.ExitStack() as stack:
         if _builtin_demo(args):  # the demo shows the counter every time: no state kept
+            import tempfile
+
             project.state = StateSpec(path=stack.enter_context(tempfile.TemporaryDirectory()))
         addr = args.metrics_addr or project.metrics.addr
         if addr:

@@ -6,7 +6,6 @@ does the same work but collects every error and warning, for `dstream lint`.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from collections.abc import Mapping
@@ -106,6 +105,8 @@ def config_files(config: Optional[str], environ: Mapping[str, str]) -> tuple[lis
     chosen = config or environ.get(ENV_CONFIG) or DEFAULT_CONFIG
     origin = "--config" if config else (ENV_CONFIG if environ.get(ENV_CONFIG) else "default")
     if os.path.isdir(chosen):
+        import glob
+
         files = sorted(glob.glob(os.path.join(chosen, "*.hcl")))
         if not files:
             raise ConfigError(

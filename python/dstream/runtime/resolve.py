@@ -4,9 +4,7 @@ container image. The result is what `process.start_provider` launches."""
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import sysconfig
 from dataclasses import dataclass
 from typing import Optional
 
@@ -26,6 +24,8 @@ def _own_script(name: str) -> Optional[str]:
     quarter of a second per start) stands in between."""
     if not name.startswith("dstream-"):
         return None
+    import sysconfig  # only for bare names: a path needs none of this
+
     for directory in (sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
         path = os.path.join(directory, name)
         if os.access(path, os.X_OK):
@@ -34,6 +34,8 @@ def _own_script(name: str) -> Optional[str]:
 
 
 def _builtin_names() -> list[str]:
+    import sysconfig
+
     directory = sysconfig.get_path("scripts")
     try:
         return [n for n in os.listdir(directory) if n.startswith("dstream-")]
@@ -42,6 +44,8 @@ def _builtin_names() -> list[str]:
 
 
 def _which(name: str) -> Optional[str]:
+    import shutil
+
     return _own_script(name) or shutil.which(name)
 
 
