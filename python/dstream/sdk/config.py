@@ -10,7 +10,6 @@ misspelt key silently falling back to a default is the worst kind of config bug.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import sys
 import types
@@ -109,10 +108,16 @@ def _unknown_key_message(key: str, known: list[str], provider: str, path: str) -
     message = f"unknown config key '{full}' for {provider}; known keys: " + (
         ", ".join(known) if known else "(none)"
     )
-    guess = difflib.get_close_matches(normalize_key(key), known, n=1, cutoff=0.6)
+    guess = _close_match(normalize_key(key), known)
     if guess:
         message += f" (did you mean '{guess[0]}'?)"
     return message
+
+
+def _close_match(word: str, choices: list[str]) -> list[str]:
+    import difflib  # only for a message: every provider start would pay for it otherwise
+
+    return difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
 
 
 def _type_hints(cls: type) -> dict[str, Any]:
@@ -214,7 +219,7 @@ def _convert(tp: Any, value: Any, provider: str, path: str) -> Any:
             + ", ".join(repr(a) for a in args)
             + f", got {_describe(value)}"
         )
-        guess = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
+        guess = _close_match(str(value), choices)
         raise ConfigError(message + (f" (did you mean '{guess[0]}'?)" if guess else ""))
     if tp is bool:
         if isinstance(value, bool):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-import decimal
+import sys
 from typing import Any
 
 import orjson
@@ -32,8 +32,12 @@ def _encode(obj: Any) -> bytes:
 
 
 def _default(value: Any) -> Any:
-    # Exact text for decimals: a float would silently round a NUMERIC column.
-    if isinstance(value, decimal.Decimal):
+    # Exact text for decimals: a float would silently round a NUMERIC column. A Decimal
+    # exists only once its module was imported, so the host need not import it itself.
+    decimal = sys.modules.get("decimal")
+    if decimal is None and type(value).__module__ == "decimal":  # made through _decimal
+        import decimal
+    if decimal is not None and isinstance(value, decimal.Decimal):
         return str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode("ascii")
