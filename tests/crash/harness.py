@@ -241,7 +241,10 @@ def kill_once(
                 break
         time.sleep(0.001)
     if victim is not None:
-        os.kill(victim, signal.SIGKILL)
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:  # it exited on its own and dstream already reaped it
+            victim = None
     try:
         _, err = proc.communicate(timeout=EXIT_BOUND)
     except subprocess.TimeoutExpired:
