@@ -80,6 +80,11 @@ impl Framer {
         &self.buf
     }
 
+    /// End of the bytes read so far (an index into [`Framer::buf`]).
+    pub fn filled(&self) -> usize {
+        self.filled
+    }
+
     /// Bytes currently held (the partial line).
     pub fn pending(&self) -> usize {
         self.filled - self.start

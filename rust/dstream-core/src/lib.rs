@@ -4,6 +4,7 @@
 //! - [`validate`] checks one frame is a strict JSON object and classifies it;
 //! - [`pump`] moves frames between two fds with batched writes, policies for invalid
 //!   frames, live counters and prompt stop;
+//! - [`zerocopy`] (Linux) forwards validated frames with tee(2)/splice(2);
 //! - [`sys`] holds every `unsafe` block and libc call.
 //!
 //! Nothing here writes to stdout: stdout is data.
@@ -16,6 +17,8 @@ pub mod framer;
 pub mod pump;
 pub mod sys;
 pub mod validate;
+#[cfg(target_os = "linux")]
+pub mod zerocopy;
 
 pub use counters::Snapshot;
 pub use error::Error;

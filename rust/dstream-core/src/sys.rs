@@ -82,6 +82,75 @@ pub fn splice(input: Fd, output: Fd, len: usize) -> io::Result<usize> {
     }
 }
 
+/// tee(2): duplicates up to `len` bytes from the head of pipe `input` into pipe
+/// `output` without consuming them, nonblocking.
+#[cfg(target_os = "linux")]
+pub fn tee(input: Fd, output: Fd, len: usize) -> io::Result<usize> {
+    // SAFETY: tee only takes fds and flags; no memory of ours is touched.
+    let n = unsafe { libc::tee(input, output, len, libc::SPLICE_F_NONBLOCK) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// True when `fd` is a pipe or FIFO.
+#[cfg(unix)]
+pub fn is_pipe(fd: Fd) -> bool {
+    // SAFETY: `st` is a valid stat struct for fstat to fill; a bad fd yields -1.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO
+    }
+}
+
+/// Kernel buffer size of a pipe (F_GETPIPE_SZ), None for anything else.
+#[cfg(target_os = "linux")]
+pub fn pipe_size(fd: Fd) -> Option<usize> {
+    // SAFETY: F_GETPIPE_SZ takes no argument; on a non-pipe fd it fails.
+    let n = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+    (n > 0).then_some(n as usize)
+}
+
+/// An fd owned by this value and closed when it is dropped.
+#[cfg(unix)]
+#[derive(Debug)]
+pub struct OwnedFd(pub Fd);
+
+#[cfg(unix)]
+impl Drop for OwnedFd {
+    fn drop(&mut self) {
+        // SAFETY: the fd was created for this value and nothing else closes it.
+        unsafe {
+            libc::close(self.0);
+        }
+    }
+}
+
+/// A new nonblocking, close-on-exec pipe: (read end, write end).
+#[cfg(target_os = "linux")]
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2(2) to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((OwnedFd(fds[0]), OwnedFd(fds[1])))
+}
+
+/// /dev/null opened for writing (close-on-exec).
+#[cfg(unix)]
+pub fn open_dev_null() -> io::Result<OwnedFd> {
+    // SAFETY: the path is a valid NUL-terminated C string; open takes no other pointer.
+    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(OwnedFd(fd))
+    }
+}
+
 /// Grows the kernel buffer of a pipe to at least `size` bytes (F_SETPIPE_SZ); never
 /// shrinks it. Best effort: not a pipe, over the system's limit → left as it is.
 #[cfg(target_os = "linux")]

@@ -1,65 +1,17 @@
 //! The pump over real OS pipes, with threads on both ends.
 #![cfg(unix)]
 
+mod common;
+
+use common::{drain, feeder, pipe, pump};
 use dstream_core::{Options, Outcome, Policy, Pump};
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-fn pipe() -> (File, File) {
-    let mut fds = [0i32; 2];
-    // SAFETY: `fds` is a valid array for pipe(2); the two new fds are owned by the Files.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    // SAFETY: both fds were just created and are owned by nothing else.
-    unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
-}
-
-/// Writes `data` in chunks of varying size, then closes.
-fn feeder(mut w: File, data: Vec<u8>) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        let mut i = 0;
-        let mut k = 1usize;
-        while i < data.len() {
-            k = (k * 7 + 3) % 9000 + 1;
-            let j = (i + k).min(data.len());
-            if w.write_all(&data[i..j]).is_err() {
-                return;
-            }
-            i = j;
-        }
-    })
-}
-
-fn drain(mut r: File) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut v = Vec::new();
-        r.read_to_end(&mut v).unwrap();
-        v
-    })
-}
-
-/// Runs a pump over pipes: returns (result, output bytes, checkpoints).
-fn pump(
-    input: &[u8],
-    opts: Options,
-    prefix: &[u8],
-) -> (dstream_core::PumpResult, Vec<u8>, Vec<Vec<u8>>) {
-    let (ir, iw) = pipe();
-    let (or, ow) = pipe();
-    let f = feeder(iw, input.to_vec());
-    let d = drain(or);
-    let mut p = Pump::new(ir.as_raw_fd(), ow.as_raw_fd(), opts, prefix).unwrap();
-    let h = p.handle();
-    let res = p.run();
-    drop(ow);
-    drop(ir);
-    f.join().unwrap();
-    (res, d.join().unwrap(), h.take_checkpoints())
-}
 
 fn frames(n: usize) -> (Vec<u8>, Vec<u8>) {
     let mut input = Vec::new();

@@ -66,6 +66,7 @@ impl PumpOptions {
         task = String::new(),
         validate_threads = 1,
         pipe_size = dc::pump::DEFAULT_PIPE_SIZE,
+        zero_copy = true,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -79,6 +80,7 @@ impl PumpOptions {
         task: String,
         validate_threads: usize,
         pipe_size: usize,
+        zero_copy: bool,
     ) -> PyResult<PumpOptions> {
         let p: dc::Policy = policy.parse().map_err(to_py_err)?;
         let inner = dc::Options {
@@ -92,6 +94,7 @@ impl PumpOptions {
             task,
             validate_threads,
             pipe_size,
+            zero_copy,
         };
         inner.check().map_err(to_py_err)?;
         let policy = match p {
@@ -145,11 +148,15 @@ impl PumpOptions {
     fn pipe_size(&self) -> usize {
         self.inner.pipe_size
     }
+    #[getter]
+    fn zero_copy(&self) -> bool {
+        self.inner.zero_copy
+    }
 
     fn __repr__(&self) -> String {
         let o = &self.inner;
         format!(
-            "PumpOptions(max_frame_size={}, policy={:?}, dead_letter_path={:?}, validate={}, count_tables={}, read_buffer_size={}, start_offset={}, task={:?}, validate_threads={}, pipe_size={})",
+            "PumpOptions(max_frame_size={}, policy={:?}, dead_letter_path={:?}, validate={}, count_tables={}, read_buffer_size={}, start_offset={}, task={:?}, validate_threads={}, pipe_size={}, zero_copy={})",
             o.max_frame_size,
             self.policy,
             o.dead_letter_path,
@@ -159,7 +166,8 @@ impl PumpOptions {
             o.start_offset,
             o.task,
             o.validate_threads,
-            o.pipe_size
+            o.pipe_size,
+            if o.zero_copy { "True" } else { "False" }
         )
     }
 }

@@ -1,0 +1,108 @@
+//! Zero-copy forwarding (tee(2)/splice(2), Linux) must give exactly what reading and
+//! writing gives: the same bytes out, the same counters, checkpoints and errors, for any
+//! mix of valid, invalid, blank, `\r\n`, oversized and unterminated lines, cut into
+//! writes of any size.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use common::{pump_seeded, Run};
+use dstream_core::{Options, Outcome, Policy};
+use proptest::prelude::*;
+
+/// One line of the generated stream (without its line ending).
+fn line() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        6 => (0u32..1000, 0usize..300).prop_map(|(i, pad)| format!(
+            "{{\"data\":{{\"i\":{i},\"pad\":\"{}\"}},\"metadata\":{{\"TableName\":\"t{}\"}}}}",
+            "p".repeat(pad),
+            i % 3
+        ).into_bytes()),
+        1 => (0u32..1000).prop_map(|i| format!("{{\"checkpoint\":{{\"n\":{i}}}}}").into_bytes()),
+        1 => prop_oneof![
+            Just(b"{\"data\":1,}".to_vec()),
+            Just(b"[1,2]".to_vec()),
+            Just(b"not json".to_vec()),
+            Just(vec![0xff, 0xfe]),
+        ],
+        1 => Just(b"   ".to_vec()),
+        1 => Just(Vec::new()),
+        // longer than the max_frame_size used below
+        1 => (500usize..3000).prop_map(|n| format!("{{\"data\":\"{}\"}}", "o".repeat(n)).into_bytes()),
+    ]
+}
+
+fn stream() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::collection::vec((line(), 0u8..4), 0..400),
+        any::<bool>(),
+    )
+        .prop_map(|(lines, last_nl)| {
+            let mut out = Vec::new();
+            let n = lines.len();
+            for (k, (l, ending)) in lines.into_iter().enumerate() {
+                out.extend_from_slice(&l);
+                if k + 1 < n || last_nl {
+                    out.extend_from_slice(if ending == 0 { b"\r\n" } else { b"\n" });
+                }
+            }
+            out
+        })
+}
+
+/// One run, and what it wrote to its dead-letter file.
+fn run(input: &[u8], policy: Policy, zero_copy: bool, seed: usize, read: usize) -> (Run, Vec<u8>) {
+    let dir = std::env::temp_dir().join(format!("dstream-zc-{}-{seed}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let opts = Options {
+        policy,
+        dead_letter_path: Some(dir.join("dead.jsonl")),
+        max_frame_size: 400,
+        read_buffer_size: read,
+        zero_copy,
+        ..Options::default()
+    };
+    let r = pump_seeded(input, opts, b"", seed);
+    let dead = std::fs::read(dir.join("dead.jsonl")).unwrap_or_default();
+    std::fs::remove_dir_all(&dir).unwrap();
+    (r, dead)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn zero_copy_forwards_exactly_what_copying_does(
+        input in stream(),
+        policy in prop_oneof![Just(Policy::Skip), Just(Policy::Fail), Just(Policy::DeadLetter)],
+        seed in 1usize..5000,
+        read in prop_oneof![Just(64usize), Just(1000), Just(1 << 18)],
+    ) {
+        let (zc, zc_dead) = run(&input, policy, true, seed, read);
+        let (copy, copy_dead) = run(&input, policy, false, seed, read);
+        prop_assert!(zc.zero_copy && !copy.zero_copy);
+        prop_assert_eq!(zc_dead, copy_dead);
+        prop_assert_eq!(zc.result.outcome, copy.result.outcome);
+        prop_assert_eq!(&zc.result.message, &copy.result.message);
+        prop_assert_eq!(zc.result.offset, copy.result.offset);
+        prop_assert_eq!(&zc.output, &copy.output);
+        prop_assert_eq!(&zc.checkpoints, &copy.checkpoints);
+        if copy.result.outcome == Outcome::Eof {
+            prop_assert_eq!(&zc.result.counters, &copy.result.counters);
+        } else {
+            // a failing run may have taken different amounts of input before stopping
+            let (mut a, mut b) = (zc.result.counters.clone(), copy.result.counters.clone());
+            (a.bytes_read, b.bytes_read) = (0, 0);
+            prop_assert_eq!(a, b);
+        }
+    }
+}
+
+#[test]
+fn pipes_use_zero_copy_and_files_do_not() {
+    let input = b"{\"data\":1}\n".repeat(1000);
+    let (r, _) = run(&input, Policy::Fail, true, 7, 1 << 18);
+    assert!(r.zero_copy);
+    assert_eq!(r.output, input);
+    assert_eq!(r.result.counters.bytes_read, input.len() as u64);
+}
