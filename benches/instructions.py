@@ -110,10 +110,10 @@ def main() -> None:
             return lambda n: ([py, "-c", code], envelope_file(work, n, size))
 
         workloads = {
-            "pump validating, 200 B": relay(PUMP.format(validate=True), 200),
-            "pump passthrough, 200 B": relay(PUMP.format(validate=False), 200),
+            "pump validating, 200 B": relay(PUMP.format(validate=True, zero_copy=False), 200),
+            "pump passthrough, 200 B": relay(PUMP.format(validate=False, zero_copy=False), 200),
             "python line relay, 200 B": relay(PY_LINES, 200),
-            "pump validating, 4 KiB": relay(PUMP.format(validate=True), 4096),
+            "pump validating, 4 KiB": relay(PUMP.format(validate=True, zero_copy=False), 4096),
             "sdk encode_into (dict rows)": lambda n: ([py, "-c", ENCODE, str(n), "sdk"], None),
             "plain orjson loop (dict rows)": lambda n: ([py, "-c", ENCODE, str(n), "plain"], None),
             "sdk InputRun (dict rows)": lambda n: ([py, "-c", INPUT_RUN, str(n)], None),

@@ -6,7 +6,8 @@ import sys
 
 PUMP = (
     "import sys; from dstream._core import Pump, PumpOptions; "
-    "r = Pump(0, 1, PumpOptions(validate={validate}, count_tables=False)).run(); "
+    "r = Pump(0, 1, PumpOptions(validate={validate}, count_tables=False, "
+    "zero_copy={zero_copy})).run(); "
     "sys.exit(0 if r.outcome == 'eof' else 1)"
 )
 PY_LINES = (
@@ -15,7 +16,9 @@ PY_LINES = (
 
 RELAYS: dict[str, list[str]] = {
     "cat": ["cat"],
-    "pump": [sys.executable, "-c", PUMP.format(validate=True)],
-    "pump-passthrough": [sys.executable, "-c", PUMP.format(validate=False)],
+    "pump": [sys.executable, "-c", PUMP.format(validate=True, zero_copy=True)],
+    # the same without tee(2)/splice(2): read into the buffer, write from it
+    "pump-copying": [sys.executable, "-c", PUMP.format(validate=True, zero_copy=False)],
+    "pump-passthrough": [sys.executable, "-c", PUMP.format(validate=False, zero_copy=True)],
     "python-lines": [sys.executable, "-c", PY_LINES],
 }
