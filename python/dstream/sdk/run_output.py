@@ -3,6 +3,8 @@ acknowledge each checkpoint once everything before it was written."""
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import contains
 from typing import Any, Optional
 
 import orjson
@@ -122,40 +124,21 @@ class OutputRun:
             await self._process_decoded(block)
 
     async def _process_decoded(self, block: bytes) -> None:
-        """Data lines between checkpoint candidates are decoded a run at a time; the lines
-        that mention `"checkpoint"` go through the exact per-line loop, which tells
-        checkpoints from data that merely contains the word."""
         base = self.offset
         lines = block.split(b"\n")
         lines.pop()  # after the final newline
         if b"\r" in block:  # CRLF: rare enough for the exact loop to do it all
             await self._decode_lines(lines, base)
-            self.offset = base + len(block)
-            return
-        # Only a \u escape can spell a "checkpoint" key the byte search does not see
-        # (a lone backslash is found by memchr; the two-byte search is 80 times slower).
-        escaped = b"\\" in block and b"\\u" in block
-        pos = index = 0  # byte offset and line index of the first line not yet handled
-        found = block.find(_CHECKPOINT_KEY)
-        while found >= 0:
-            line_start = block.rfind(b"\n", 0, found) + 1
-            at = index + block.count(b"\n", pos, line_start)
-            if at > index:
-                await self._decode_run(lines[index:at], base + pos, escaped)
-            await self._decode_lines(lines[at : at + 1], base + line_start)
-            index, pos = at + 1, block.find(b"\n", found) + 1
-            found = block.find(_CHECKPOINT_KEY, pos)
-        if index < len(lines):
-            await self._decode_run(lines[index:] if index else lines, base + pos, escaped)
+        else:
+            await self._decode_run(lines, base)
         self.offset = base + len(block)
 
-    async def _decode_run(self, lines: list[bytes], start: int, escaped: bool) -> None:
-        """Data lines, decoded a slice at a time: each slice fills the batch, and is small
+    async def _decode_run(self, lines: list[bytes], start: int) -> None:
+        """Lines decoded a slice at a time: each slice fills the batch, and is small
         enough that its objects are still in the CPU cache when the envelopes are built
-        (decoding a whole 1 MiB chunk first was slower than the per-line loop). Anything
-        unusual (a blank line, an invalid frame, a checkpoint spelt with escapes) sends
-        the rest of the run through the exact loop, which reports an invalid frame with
-        its own offset."""
+        (decoding a whole 1 MiB chunk first was slower than the per-line loop). A slice
+        that is not all objects (a blank line, an invalid frame) sends the rest of the
+        run through the exact loop, which reports an invalid frame with its offset."""
         size = max(self.provider.batch_size, 1)
         done = 0
         while done < len(lines):
@@ -165,27 +148,29 @@ class OutputRun:
                 objs = list(map(orjson.loads, part))
             except orjson.JSONDecodeError:
                 objs = None
-            if (
-                objs is None
-                or {*map(type, objs)} != _ONLY_DICTS
-                or (escaped and any(KEY_CHECKPOINT in obj for obj in objs))
-            ):
+            if objs is None or {*map(type, objs)} != _ONLY_DICTS:
                 rest = lines[done:]
                 await self._decode_lines(rest, start + sum(map(len, lines[:done])) + done)
                 return
-            self.batch += [
-                Envelope(obj.get(KEY_DATA), obj.get("metadata"), line)
-                for obj, line in zip(objs, part)
-            ]
-            if len(self.batch) >= size:
-                await self._write_batch()
+            # Asking each decoded object is cheaper than searching the bytes for the key
+            # (and sees a key spelt with \u escapes).
+            if any(map(contains, objs, repeat(KEY_CHECKPOINT))):
+                await self._take(objs, part)
+            else:
+                self.batch += [
+                    Envelope(obj.get(KEY_DATA), obj.get("metadata"), line)
+                    for obj, line in zip(objs, part)
+                ]
+                if len(self.batch) >= size:
+                    await self._write_batch()
             done += len(part)
 
     async def _decode_lines(self, lines: list[bytes], offset: int) -> None:
-        """The exact loop, line by line; `offset` is the stdin offset of the first."""
-        loads = orjson.loads
-        batch = self.batch
-        batch_size = self.provider.batch_size
+        """The exact loop: frames up to the first invalid one are taken, then it is
+        reported with its stdin offset (`offset` is that of the first line)."""
+        objs: list[dict[str, Any]] = []
+        kept: list[bytes] = []
+        error: Optional[FrameError] = None
         for line in lines:
             start = offset
             offset += len(line) + 1
@@ -194,23 +179,36 @@ class OutputRun:
             if not line:
                 continue
             try:
-                obj = loads(line)
+                obj = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                self.offset = start
-                raise FrameError(
+                error = FrameError(
                     f"frame at stdin offset {start} is not valid JSON ({exc})",
                     offset=start,
                     excerpt=_excerpt(line),
                     hint="each line must be one JSON object; check the input provider",
-                ) from None
+                )
+                break
             if type(obj) is not dict:
-                self.offset = start
-                raise FrameError(
+                error = FrameError(
                     f"frame at stdin offset {start} is not a JSON object",
                     offset=start,
                     excerpt=_excerpt(line),
                     hint='frames are objects: {"data":...,"metadata":{...}}',
                 )
+                break
+            objs.append(obj)
+            kept.append(line)
+        await self._take(objs, kept)
+        if error is not None:
+            self.offset = start
+            raise error
+
+    async def _take(self, objs: list[dict[str, Any]], lines: list[bytes]) -> None:
+        """Decoded frames in order: data into batches, each checkpoint acknowledged once
+        everything before it was written and flushed."""
+        batch = self.batch
+        batch_size = self.provider.batch_size
+        for obj, line in zip(objs, lines):
             if KEY_CHECKPOINT in obj and KEY_DATA not in obj:
                 await self._write_batch()
                 await self.provider.flush()
