@@ -85,6 +85,17 @@ impl Framer {
         self.filled
     }
 
+    /// End (buffer index) of the complete lines not framed yet when they are all valid
+    /// UTF-8, else their start: frames ending there need no UTF-8 check of their own
+    /// (cutting valid UTF-8 at `\n` or `\r` leaves valid UTF-8).
+    pub fn utf8_lines_end(&self) -> usize {
+        let lines = &self.buf[self.start..self.filled];
+        match memchr::memrchr(b'\n', lines) {
+            Some(k) if simdutf8::basic::from_utf8(&lines[..k]).is_ok() => self.start + k,
+            _ => self.start,
+        }
+    }
+
     /// Bytes currently held (the partial line).
     pub fn pending(&self) -> usize {
         self.filled - self.start

@@ -543,8 +543,29 @@ impl Pump {
                 self.batch.bytes += (b - a) as u64;
             }
         } else {
+            // One validation thread: each frame is validated as it is framed (no batch
+            // of pending frames to fill and read back), after one UTF-8 check of every
+            // complete line at once.
+            let inline = self.threads < 2;
+            let utf8_end = if inline {
+                self.framer.utf8_lines_end()
+            } else {
+                0
+            };
             while let Some(ev) = self.framer.next_event() {
                 match ev {
+                    Event::Frame {
+                        start,
+                        end,
+                        nl,
+                        offset,
+                    } if inline => {
+                        let frame = &self.framer.buf()[start..end];
+                        match validate_with(frame, end <= utf8_end) {
+                            Ok(info) => self.frame(start, end, nl, info),
+                            Err(inv) => self.invalid(offset, inv.to_string(), start, end)?,
+                        }
+                    }
                     Event::Frame {
                         start,
                         end,

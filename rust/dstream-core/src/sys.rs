@@ -465,3 +465,38 @@ pub fn special_mask16(chunk: &[u8; 16]) -> u32 {
         _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(q, b), c)) as u32
     }
 }
+
+/// Scans from `i` 32 bytes per step with AVX2 for the first `"`, `\\` or byte < 0x20:
+/// returns its index, or where fewer than 32 bytes remained unscanned (the caller
+/// finishes from there). None when the CPU has no AVX2 (std caches the CPUID answer).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn find_special_avx2(s: &[u8], i: usize) -> Option<usize> {
+    if !std::arch::is_x86_feature_detected!("avx2") {
+        return None;
+    }
+    // SAFETY: AVX2 was detected on this CPU just above.
+    Some(unsafe { find_special_avx2_impl(s, i) })
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn find_special_avx2_impl(s: &[u8], mut i: usize) -> usize {
+    use std::arch::x86_64::*;
+    let quote = _mm256_set1_epi8(b'"' as i8);
+    let backslash = _mm256_set1_epi8(b'\\' as i8);
+    let x1f = _mm256_set1_epi8(0x1f);
+    while i + 32 <= s.len() {
+        // SAFETY: the loop condition keeps the unaligned 32-byte load inside `s`.
+        let v = unsafe { _mm256_loadu_si256(s.as_ptr().add(i).cast::<__m256i>()) };
+        let q = _mm256_cmpeq_epi8(v, quote);
+        let b = _mm256_cmpeq_epi8(v, backslash);
+        let c = _mm256_cmpeq_epi8(_mm256_max_epu8(v, x1f), x1f);
+        let m = _mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(q, b), c)) as u32;
+        if m != 0 {
+            return i + m.trailing_zeros() as usize;
+        }
+        i += 32;
+    }
+    i
+}

@@ -107,7 +107,19 @@ fn special_mask(w: u64) -> u64 {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn find_special(s: &[u8], mut i: usize) -> usize {
-    use crate::sys::special_mask16;
+    use crate::sys::{find_special_avx2, special_mask16};
+    if i + 16 <= s.len() {
+        let m = special_mask16(s[i..i + 16].try_into().unwrap());
+        if m != 0 {
+            return i + m.trailing_zeros() as usize;
+        }
+        i += 16;
+        // a long string: 32 bytes per step where the CPU can (the loop below then
+        // stops at once on the byte found, or finishes the last < 32 bytes)
+        if let Some(j) = find_special_avx2(s, i) {
+            i = j;
+        }
+    }
     while i + 16 <= s.len() {
         let m = special_mask16(s[i..i + 16].try_into().unwrap());
         if m != 0 {

@@ -355,6 +355,7 @@ fn parallel_validation_matches_sequential() {
         let line = match i % 97 {
             13 => "{\"data\":1,}".to_string(),
             29 => "[1,2]".to_string(),
+            41 => "{\"data\":\"\u{1}\"}".to_string(),
             _ if i % 50 == 7 => format!("{{\"checkpoint\":{i}}}"),
             _ => format!(
                 "{{\"data\":{{\"i\":{i},\"pad\":\"{}\"}},\"metadata\":{{\"TableName\":\"t{}\"}}}}",
@@ -392,7 +393,7 @@ fn parallel_validation_matches_sequential() {
         assert_eq!(o1, o4);
         assert_eq!(c1, c4);
         if policy == Policy::Skip {
-            assert_eq!(r1.counters.skipped, 2 * 30_000 / 97 + 1);
+            assert_eq!(r1.counters.skipped, 3 * 30_000 / 97 + 1);
         } else {
             assert_eq!(r1.outcome, Outcome::InvalidFrame);
             assert_eq!(r1.counters.frames, 13);

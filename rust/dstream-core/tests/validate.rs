@@ -267,4 +267,23 @@ proptest! {
             prop_assert_eq!(validate(&frame).is_ok(), want, "{:?}", String::from_utf8_lossy(&frame));
         }
     }
+
+    /// One special byte (or none) at any position of a long string: the string scan
+    /// works 16 and 32 bytes at a time, so every position relative to those steps and
+    /// to the frame's end must be found.
+    #[test]
+    fn finds_the_special_byte_anywhere_in_long_strings(
+        before in 0usize..200,
+        after in 0usize..100,
+        special in prop::sample::select(b"\"\\\x00\x01\x1f\t\n x\x7f".to_vec()),
+    ) {
+        let mut frame = b"{\"k\":\"".to_vec();
+        frame.extend(std::iter::repeat_n(b'a', before));
+        frame.push(special);
+        frame.extend(std::iter::repeat_n(b'b', after));
+        frame.extend_from_slice(b"\"}");
+        if let Some(want) = oracle(&frame) {
+            prop_assert_eq!(validate(&frame).is_ok(), want, "{:?}", String::from_utf8_lossy(&frame));
+        }
+    }
 }
