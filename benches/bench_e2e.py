@@ -10,6 +10,11 @@ The direct pipe feeds each provider its command line the way dstream does:
 so the counter's `{"status":"ready"}` line reaches the null output as one extra frame
 (dstream consumes it as the handshake): one frame in a million, not corrected for.
 
+Two lengths: 1 M envelopes (about half a second through the shell pipe, so the fixed
+cost of starting dstream weighs on the ratio) and 10 M (a few seconds: the throughput a
+long-running task sees, start-up still included). test_fixed_cost_of_one_envelope
+measures that fixed cost on its own.
+
     pytest benches/bench_e2e.py --benchmark-only
 """
 
@@ -22,14 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from benches.conftest import record, rounds, scale, warmups
 from benches.procs import script, stats, timed, write_project
 
-COUNT = scale(1_000_000)
+COUNTS = {scale(1_000_000): 5, scale(10_000_000): 3}  # envelopes: rounds
 
 
-def run_dstream(directory: Path, count: int = COUNT) -> dict[str, Any]:
+def run_dstream(directory: Path, count: int) -> dict[str, Any]:
     """One `dstream run` in a fresh project dir; wall seconds, the summary, peak RSS.
 
     The providers are named by the console scripts' full paths, as in the direct pipe: a
@@ -51,7 +57,7 @@ def run_dstream(directory: Path, count: int = COUNT) -> dict[str, Any]:
     return {"seconds": result["seconds"], "summary": task, "rss_mb": result["root_mb"]}
 
 
-def run_direct(count: int = COUNT) -> dict[str, Any]:
+def run_direct(count: int) -> dict[str, Any]:
     counter_cmd = orjson.dumps(
         {"command": "run", "config": {"interval": 0, "max_count": count}}
     ).decode()
@@ -68,7 +74,8 @@ def run_direct(count: int = COUNT) -> dict[str, Any]:
     return {"seconds": seconds}
 
 
-def test_counter_to_null(benchmark: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("count", list(COUNTS))
+def test_counter_to_null(benchmark: Any, tmp_path: Path, count: int) -> None:
     """Alternating rounds of both, so a load change on the machine hits both alike."""
     dstream_rates: list[float] = []
     direct_rates: list[float] = []
@@ -78,15 +85,15 @@ def test_counter_to_null(benchmark: Any, tmp_path: Path) -> None:
 
     def once() -> None:
         n = next(numbers)
-        direct = run_direct()
-        run = run_dstream(tmp_path / f"round{n}")
-        direct_rates.append(COUNT / direct["seconds"])
-        dstream_rates.append(COUNT / run["seconds"])
+        direct = run_direct(count)
+        run = run_dstream(tmp_path / f"round{n}", count)
+        direct_rates.append(count / direct["seconds"])
+        dstream_rates.append(count / run["seconds"])
         pump_rates.append(run["summary"]["frames_per_second"])
         rss.append(run["rss_mb"])
 
-    benchmark.pedantic(once, rounds=rounds(5), iterations=1, warmup_rounds=warmups())
-    group = f"e2e counter->null {COUNT:,}"
+    benchmark.pedantic(once, rounds=rounds(COUNTS[count]), iterations=1, warmup_rounds=warmups())
+    group = f"e2e counter->null {count:,}"
     record(group, "baseline", stats(direct_rates, "env/s", label="direct shell pipe"))
     record(group, "dstream run", stats(dstream_rates, "env/s"))
     record(group, "dstream (own timer)", stats(pump_rates, "frames/s"))
