@@ -96,7 +96,7 @@ pub fn tee(input: Fd, output: Fd, len: usize) -> io::Result<usize> {
 }
 
 /// True when `fd` is a pipe or FIFO.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 pub fn is_pipe(fd: Fd) -> bool {
     // SAFETY: `st` is a valid stat struct for fstat to fill; a bad fd yields -1.
     unsafe {
@@ -114,11 +114,11 @@ pub fn pipe_size(fd: Fd) -> Option<usize> {
 }
 
 /// An fd owned by this value and closed when it is dropped.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 #[derive(Debug)]
 pub struct OwnedFd(pub Fd);
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 impl Drop for OwnedFd {
     fn drop(&mut self) {
         // SAFETY: the fd was created for this value and nothing else closes it.
@@ -140,7 +140,7 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// /dev/null opened for writing (close-on-exec).
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 pub fn open_dev_null() -> io::Result<OwnedFd> {
     // SAFETY: the path is a valid NUL-terminated C string; open takes no other pointer.
     let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
