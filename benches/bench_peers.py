@@ -52,15 +52,16 @@ def executable(path: Path, command: str) -> str:
 
 def run_dstream(directory: Path) -> dict[str, Any]:
     directory.mkdir(parents=True)
-    rows = executable(directory / "rows.sh", f"'{sys.executable}' '{PEERS / 'dstream_rows.py'}'")
+    executable(directory / "rows.sh", f"'{sys.executable}' '{PEERS / 'dstream_rows.py'}'")
     out = directory / "out" / "rows.jsonl"
+    # paths relative to the project (the providers run there): every round the same text
     write_project(
         directory,
         "rows",
-        rows,
+        "./rows.sh",
         f"      row_count = {ROWS}",
         "dstream-file",
-        f'      path = "{out}"\n      format = "data"',
+        '      path = "out/rows.jsonl"\n      format = "data"',
     )
     result = timed([script("dstream"), "run", "rows", "-q", "--json"], directory, tree=True)
     task = json.loads(result["stdout"])["tasks"][0]
