@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import sys
-from typing import Any
+from typing import Any, Union
 
 import orjson
 
@@ -77,9 +77,7 @@ def encode_into(parts: list[bytes], item: Any) -> int:
         parts.append(_encode({"checkpoint": item.value}))
         return 1
     if kind is bytes or kind is bytearray:
-        if item and not item.endswith(b"\n"):
-            raise ValueError("bytes yielded by read() must be complete lines ending in \\n")
-        parts.append(bytes(item))
+        parts.append(whole_lines(item))
         return item.count(b"\n")
     if isinstance(item, (Envelope, Checkpoint, dict)):  # subclasses: the slow, general way
         parts.append(_encode(_as_frame(item)))
@@ -90,6 +88,13 @@ def encode_into(parts: list[bytes], item: Any) -> int:
         f"read() yielded a {type(item).__name__}; yield Envelope, Checkpoint, dict, "
         "bytes or a list of them"
     )
+
+
+def whole_lines(item: Union[bytes, bytearray]) -> bytes:
+    """Pre-encoded lines as they will be written: bytes ending in a newline."""
+    if item and not item.endswith(b"\n"):
+        raise ValueError("bytes yielded by read() must be complete lines ending in \\n")
+    return bytes(item)
 
 
 def _encode_uniform(parts: list[bytes], items: list[Any]) -> bool:
