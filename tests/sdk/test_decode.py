@@ -46,21 +46,37 @@ class Acks(FrameWriter):
         self.events.extend(("ack", line) for line in data.splitlines())
 
 
+class RawRecorder(Recorder):
+    async def write_raw(self, lines: bytes) -> None:
+        if self.events and self.events[-1][0] == "raw":  # how chunks cut it is not the point
+            self.events[-1] = ("raw", self.events[-1][1] + lines)
+        else:
+            self.events.append(("raw", lines))
+
+
 def decode(
-    tmp_path: Path, stream: bytes, chunk_size: int = 1 << 20, batch_size: int = 4
+    tmp_path: Path,
+    stream: bytes,
+    chunk_size: int = 1 << 20,
+    batch_size: int = 4,
+    provider_class: type[Recorder] = Recorder,
+    max_frame_size: int = 1 << 20,
 ) -> tuple[int, list[Any], list[int]]:
     """Exit code, events (writes flattened, flushes, acks) and the size of each write."""
     source = tmp_path / "stdin"
     source.write_bytes(stream)
     events: list[Any] = []
-    provider = Recorder(events)
+    provider = provider_class(events)
     provider.batch_size = batch_size
     fd = os.open(source, os.O_RDONLY)
     try:
 
         async def main() -> int:
             stdin = StdinChunks(fd, chunk_size=chunk_size)
-            return await OutputRun(provider, Acks(events), stdin, start_offset=START).run()
+            run = OutputRun(
+                provider, Acks(events), stdin, start_offset=START, max_frame_size=max_frame_size
+            )
+            return await run.run()
 
         code = asyncio.run(main())
     finally:
@@ -240,3 +256,60 @@ def test_a_long_run_is_decoded_in_slices_and_a_late_bad_frame_keeps_its_offset(
     assert sizes == [1000, 500]
     record = next(r for r in map(orjson.loads, capfd.readouterr().err.splitlines()))
     assert record["offset"] == bad_offset == START + len(head)
+
+
+def expected_raw(stream: bytes) -> list[Any]:
+    """write_raw() gets the data lines as they came (CRs, blank lines and all); the host
+    takes out the checkpoint lines, found by their literal key, and acknowledges them."""
+    events: list[Any] = []
+    for line in stream.splitlines(keepends=True):
+        bare = line.rstrip(b"\n").rstrip(b"\r")
+        obj = orjson.loads(bare) if b'"checkpoint"' in bare else None
+        if type(obj) is dict and "checkpoint" in obj and "data" not in obj:
+            events += [("flush",), ("ack", bare)]
+        elif events and events[-1][0] == "raw":
+            events[-1] = ("raw", events[-1][1] + line)
+        else:
+            events.append(("raw", line))
+    return events
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_raw_frames_in_small_chunks_keep_their_bytes_and_acknowledgements(
+    tmp_path: Path, seed: int
+) -> None:
+    rng = random.Random(seed)
+    out = []
+    for n in range(300):
+        kind = rng.choice(["data"] * 8 + ["checkpoint", "mention", "both", "blank", "crlf"])
+        if kind == "data":
+            out.append(lines({"data": {"n": n, "pad": "x" * rng.randrange(60)}}))
+        elif kind == "checkpoint":
+            out.append(lines({"checkpoint": n})[:-1] + rng.choice([b"\n", b"\r\n"]))
+        elif kind == "mention":
+            out.append(lines({"data": "checkpoint", "metadata": {"note": '"checkpoint"'}}))
+        elif kind == "both":
+            out.append(lines({"checkpoint": n, "data": n}))
+        elif kind == "blank":
+            out.append(b"\n")
+        else:
+            out.append(lines({"data": n})[:-1] + b"\r\n")
+    stream = b"".join(out) + b'{"checkpoint":"last, no newline"}'
+    chunk_size = rng.choice([7, 64, 333, 4096])
+    code, events, _ = decode(tmp_path, stream, chunk_size=chunk_size, provider_class=RawRecorder)
+    assert code == 0
+    assert without_extra_flushes(events) == expected_raw(stream + b"\n")
+
+
+def test_a_frame_over_the_size_limit_stops_after_the_frames_before_it(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The limit applies to a line still waiting for its newline at a chunk's end, here
+    one chunk that also holds the complete frames before it."""
+    head = lines({"data": 1}, {"checkpoint": 1}, {"data": 2})
+    stream = head + b'{"data":"' + b"y" * 300 + b'"}\n' + lines({"data": 3})
+    code, events, _ = decode(tmp_path, stream, chunk_size=len(head) + 200, max_frame_size=100)
+    assert code == 1
+    assert without_extra_flushes(events) == expected(head)[0]
+    record = next(r for r in map(orjson.loads, capfd.readouterr().err.splitlines()))
+    assert record["offset"] == START + len(head) and "longer than 100 bytes" in record["msg"]

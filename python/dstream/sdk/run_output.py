@@ -62,19 +62,18 @@ class OutputRun:
                 chunk = await self._next_chunk()
                 if chunk is None:
                     break
-                data = tail + chunk if tail else chunk
                 if not chunk:  # EOF: a last frame without a newline is accepted
-                    if data.strip():
-                        await self._process(data + b"\n", raw)
+                    if tail.strip():
+                        await self._process(tail, b"\n", 1, raw)
                     break
-                cut = data.rfind(b"\n") + 1
+                cut = chunk.rfind(b"\n") + 1
                 if cut == 0:
-                    tail = data
+                    tail += chunk
                     self._check_size(tail)
                     continue
-                tail = data[cut:]
+                await self._process(tail, chunk, cut, raw)
+                tail = chunk[cut:]
                 self._check_size(tail)
-                await self._process(data[:cut] if cut < len(data) else data, raw)
             await self._write_batch()
             await self.provider.flush()
             self._flush_stdout()
@@ -116,22 +115,29 @@ class OutputRun:
                 hint="frames are one JSON object per line; check the input provider",
             )
 
-    async def _process(self, block: bytes, raw: bool) -> None:
-        """`block` is a run of complete lines."""
+    async def _process(self, tail: bytes, chunk: bytes, cut: int, raw: bool) -> None:
+        """The complete lines `tail + chunk[:cut]` (`tail` is the end of the previous
+        chunk). A chunk is never copied whole: concatenating and slicing each 1 MiB chunk
+        were two copies of the stream."""
         if raw:
-            await self._process_raw(block)
-        else:
-            await self._process_decoded(block)
-
-    async def _process_decoded(self, block: bytes) -> None:
+            start = 0
+            if tail:  # the line split between the two chunks, on its own
+                start = chunk.find(b"\n") + 1
+                head = tail + chunk[:start]
+                await self._process_raw(head, 0, len(head))
+            if cut > start:
+                await self._process_raw(chunk, start, cut)
+            return
+        lines = chunk.split(b"\n")
+        lines.pop()  # chunk[cut:], the next tail
+        if tail:
+            lines[0] = tail + lines[0]
         base = self.offset
-        lines = block.split(b"\n")
-        lines.pop()  # after the final newline
-        if b"\r" in block:  # CRLF: rare enough for the exact loop to do it all
+        if b"\r" in chunk or b"\r" in tail:  # CRLF: rare enough for the exact loop
             await self._decode_lines(lines, base)
         else:
             await self._decode_run(lines, base)
-        self.offset = base + len(block)
+        self.offset = base + len(tail) + cut
 
     async def _decode_run(self, lines: list[bytes], start: int) -> None:
         """Lines decoded a slice at a time: each slice fills the batch, and is small
@@ -220,24 +226,26 @@ class OutputRun:
                 await self._write_batch()
                 batch = self.batch
 
-    async def _process_raw(self, block: bytes) -> None:
-        """Find checkpoint lines without decoding the data lines around them."""
-        start = 0
-        found = block.find(_CHECKPOINT_KEY)
+    async def _process_raw(self, data: bytes, start: int, end: int) -> None:
+        """The lines `data[start:end]`: checkpoint lines are found without decoding the
+        data lines around them, which go to write_raw() as they came."""
+        pos = start
+        found = data.find(_CHECKPOINT_KEY, start, end)
         while found >= 0:
-            line_start = block.rfind(b"\n", 0, found) + 1
-            line_end = block.find(b"\n", found)
-            line = block[line_start:line_end].rstrip(b"\r")
+            line_start = max(data.rfind(b"\n", start, found) + 1, start)
+            line_end = data.find(b"\n", found, end)
+            line = data[line_start:line_end].rstrip(b"\r")
             if _is_checkpoint(line):
-                if line_start > start:
-                    await self.provider.write_raw(block[start:line_start])
+                if line_start > pos:
+                    await self.provider.write_raw(data[pos:line_start])
                 await self.provider.flush()
                 self._ack(line)
-                start = line_end + 1
-            found = block.find(_CHECKPOINT_KEY, line_end)
-        if start < len(block):
-            await self.provider.write_raw(block[start:] if start else block)
-        self.offset += len(block)
+                pos = line_end + 1
+            found = data.find(_CHECKPOINT_KEY, line_end, end)
+        if pos < end:
+            whole = pos == 0 and end == len(data)
+            await self.provider.write_raw(data if whole else data[pos:end])
+        self.offset += end - start
 
     async def _write_batch(self) -> None:
         if self.batch:
