@@ -45,12 +45,14 @@ ENVELOPES = [Envelope(r["data"], r["metadata"]) for r in ROWS]
 
 
 def in_loop(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Run as the stdio host runs a provider: uvloop, and the host's GC tuning (restored
-    afterwards, so other benchmarks in this process are not affected)."""
+    """Run as the stdio host runs a provider: uvloop, and the host's GC and allocator
+    tuning (the GC's restored afterwards, so other benchmarks in this process are not
+    affected; the allocator's is a process-wide setting the host makes once)."""
     thresholds = gc.get_threshold()
-    tune = getattr(host, "_tune_gc", None)  # private: absent, the defaults are measured
-    if tune is not None:
-        tune()
+    for name in ("_tune_gc", "_tune_allocator"):
+        tune = getattr(host, name, None)  # private: absent, the defaults are measured
+        if tune is not None:
+            tune()
     loop: asyncio.AbstractEventLoop
     try:
         import uvloop
