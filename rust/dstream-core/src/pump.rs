@@ -460,7 +460,14 @@ impl Pump {
             }
             self.framer.spare(); // may move the partial frame to the front
             zc.taken = self.framer.filled();
-            return zc.peek(self.input, self.framer.spare());
+            match zc.peek(self.input, self.framer.spare()) {
+                // a kernel or sandbox without tee(2) for these pipes: everything peeked
+                // so far is consumed, so reading and writing can take over from here
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                    self.zc = None;
+                }
+                r => return r,
+            }
         }
         sys::read(self.input, self.framer.spare())
     }
