@@ -49,10 +49,12 @@ class PumpOptions:
         grown to at least this many bytes (F_SETPIPE_SZ, best effort, never shrunk;
         0 leaves them alone). 1 MiB pipes measured about 1.6x the throughput of the
         default 64 KiB ones; memory stays bounded (kernel memory, per pipe).
-    zero_copy: Linux only, validating with one thread, both fds pipes: valid frames are
+    zero_copy: Linux only, validating with one thread, input_fd a pipe: valid frames are
         forwarded from the input pipe by tee(2)/splice(2) after being validated from a
         peeked copy, instead of being written from the pump's buffer: one copy of every
-        byte fewer. The output is byte-for-byte the same; False always reads and writes.
+        byte fewer. Where splice(2) refuses the output (a terminal, an O_APPEND file) the
+        pump writes instead. The output is byte-for-byte the same; False always reads
+        and writes.
 
     The attributes of the same names are readable (PumpOptions is immutable).
     """

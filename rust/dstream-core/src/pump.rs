@@ -95,7 +95,7 @@ pub struct Options {
     /// bytes (F_SETPIPE_SZ) for the run; 0 leaves them alone. Fewer, larger transfers
     /// between the processes: measured about 1.6x the throughput of 64 KiB pipes.
     pub pipe_size: usize,
-    /// Linux, validating, one validation thread, both fds pipes: forward valid frames
+    /// Linux, validating, one validation thread, input a pipe: forward valid frames
     /// from the input pipe with tee(2)/splice(2) instead of writing them from the
     /// buffer, one copy of every byte fewer (see [`crate::zerocopy`]). Output is
     /// byte-for-byte the same either way.
@@ -303,7 +303,7 @@ impl Pump {
     }
 
     /// Whether the run forwards valid frames with tee(2)/splice(2) ([`Options::zero_copy`]
-    /// and both fds pipes); known once the run has started.
+    /// and an input pipe; false again after a fallback); known once the run has started.
     pub fn zero_copy_active(&self) -> bool {
         #[cfg(target_os = "linux")]
         return self.zc.is_some();
@@ -362,7 +362,7 @@ impl Pump {
         #[cfg(target_os = "linux")]
         if self.opts.validate && self.opts.zero_copy && self.threads == 1 {
             let size = self.opts.pipe_size.max(self.opts.read_buffer_size);
-            self.zc = ZeroCopy::new(self.input, self.output, size, self.framer.filled());
+            self.zc = ZeroCopy::new(self.input, size, self.framer.filled());
         }
         self.process()
     }
@@ -894,6 +894,16 @@ impl Pump {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
             Err(e) if sys::is_broken_pipe(&e) => Err(self.output_closed()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                // splice refused for these pipes: consume what the buffer already holds
+                // and write it from there, as without zero-copy
+                let held = self.framer.filled() - zc.taken;
+                zc.drop_bytes(self.input, held).map_err(|e| {
+                    Error::io(format!("read from input fd {} failed", self.input), e)
+                })?;
+                self.zc = None;
+                Ok(true)
+            }
             Err(e) => Err(Error::io(
                 format!(
                     "splice from input fd {} to output fd {} failed",

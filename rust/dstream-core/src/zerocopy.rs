@@ -5,8 +5,8 @@
 //! *see* the bytes, so here the pump looks at them without taking them: `tee(2)`
 //! duplicates the head of the input pipe into a private pipe (page references, no
 //! copy), one `read(2)` copies that into the framer's buffer, and once the frames are
-//! validated `splice(2)` moves the valid ones from the input pipe to the output pipe
-//! (page references again). Bytes that must not be forwarded (invalid frames, blank
+//! validated `splice(2)` moves the valid ones from the input pipe to the output (page
+//! references again when the output is a pipe). Bytes that must not be forwarded (invalid frames, blank
 //! lines, the `\r` of `\r\n`) are dropped from the input pipe by splicing them to
 //! /dev/null, and anything the pump rewrites is written from the buffer as before.
 //!
@@ -35,10 +35,12 @@ pub struct ZeroCopy {
 }
 
 impl ZeroCopy {
-    /// Set-up for `input` -> `output`, or None when either is not a pipe or the private
-    /// pipe cannot be made (the pump then reads and writes as usual).
-    pub fn new(input: Fd, output: Fd, pipe_size: usize, taken: usize) -> Option<ZeroCopy> {
-        if !sys::is_pipe(input) || !sys::is_pipe(output) {
+    /// Set-up for reading `input`, or None when it is not a pipe or the private pipe
+    /// cannot be made (the pump then reads and writes as usual). The output may be
+    /// anything splice(2) writes to (a pipe, a socket, a file); where it refuses
+    /// (EINVAL: a terminal, a file opened for appending), the pump falls back to writing.
+    pub fn new(input: Fd, pipe_size: usize, taken: usize) -> Option<ZeroCopy> {
+        if !sys::is_pipe(input) {
             return None;
         }
         let (peek_read, peek_write) = sys::pipe().ok()?;

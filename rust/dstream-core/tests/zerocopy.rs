@@ -6,9 +6,10 @@
 
 mod common;
 
-use common::{pump_seeded, Run};
-use dstream_core::{Options, Outcome, Policy};
+use common::{feeder, pipe, pump_seeded, Run};
+use dstream_core::{Options, Outcome, Policy, Pump};
 use proptest::prelude::*;
+use std::os::fd::AsRawFd;
 
 /// One line of the generated stream (without its line ending).
 fn line() -> impl Strategy<Value = Vec<u8>> {
@@ -98,8 +99,42 @@ proptest! {
     }
 }
 
+/// Input a pipe, output a file: splice(2) writes a plain file, but refuses one opened
+/// for appending (EINVAL), and the pump must then write the rest itself.
 #[test]
-fn pipes_use_zero_copy_and_files_do_not() {
+fn file_outputs_splice_or_fall_back_to_writing() {
+    let mut input = Vec::new();
+    for i in 0..20_000 {
+        input.extend_from_slice(format!("{{\"data\":{i}}}\n").as_bytes());
+    }
+    for append in [false, true] {
+        let path = std::env::temp_dir().join(format!(
+            "dstream-zc-file-{}-{append}.jsonl",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let out = std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .append(append)
+            .open(&path)
+            .unwrap();
+        let (ir, iw) = pipe();
+        let f = feeder(iw, input.clone());
+        let mut p = Pump::new(ir.as_raw_fd(), out.as_raw_fd(), Options::default(), b"").unwrap();
+        let res = p.run();
+        f.join().unwrap();
+        assert_eq!(res.outcome, Outcome::Eof, "{:?}", res.message);
+        assert_eq!(res.counters.frames, 20_000);
+        // zero-copy stays on for a plain file and is given up for an appending one
+        assert_eq!(p.zero_copy_active(), !append);
+        assert_eq!(std::fs::read(&path).unwrap(), input, "append={append}");
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
+#[test]
+fn pipes_use_zero_copy() {
     let input = b"{\"data\":1}\n".repeat(1000);
     let (r, _) = run(&input, Policy::Fail, true, 7, 1 << 18);
     assert!(r.zero_copy);
