@@ -16,7 +16,7 @@ import urllib.request
 import orjson
 
 from tests.providers import SHELL_OUTPUT
-from tests.runtime.conftest import Workspace
+from tests.workspace import Workspace
 
 # Writes N frames and a checkpoint, then idles until SIGTERM (a long-running source).
 IDLE_INPUT = r"""
@@ -86,7 +86,7 @@ def test_metrics_scraped_during_a_run_match_what_the_output_received(ws: Workspa
     acks = "dstream_checkpoints_acknowledged_total"
     _wait_for(lambda: _metric(_scrape(addr)[1], acks, task="m") == 1)
     _, text = _scrape(addr)
-    received = ws.lines("out.jsonl")
+    received = ws.json_lines("out.jsonl")
     assert len(received) == 1000
     assert _metric(text, "dstream_frames_total", task="m", kind="data") == len(received)
     assert _metric(text, "dstream_frames_total", task="m", kind="checkpoint") == 1
@@ -164,10 +164,10 @@ def test_piped_output_has_no_progress_noise(ws: Workspace) -> None:
     _slow_task(ws)
     done = ws.run("run", "p")
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.decode().splitlines()
+    lines = done.stdout.splitlines()
     assert [orjson.loads(line)["data"]["n"] for line in lines] == list(range(1, 16))
-    assert b"\x1b[" not in done.stdout and b"\x1b[" not in done.stderr
-    assert b"env/s" not in done.stderr
+    assert b"\x1b[" not in done.stdout_bytes and b"\x1b[" not in done.stderr_bytes
+    assert b"env/s" not in done.stderr_bytes
 
 
 def test_two_tasks_one_fails_the_other_completes(ws: Workspace) -> None:
@@ -198,8 +198,8 @@ def test_two_tasks_one_fails_the_other_completes(ws: Workspace) -> None:
     outcomes = {t["task"]: t["outcome"] for t in doc["tasks"]}
     assert outcomes == {"good": "completed", "bad": "failed"}
     assert doc["ok"] is False
-    assert len(ws.lines("good.jsonl")) == 1000
-    assert "bad/input: boom" in done.stderr.decode()  # several tasks: lines say which
+    assert len(ws.json_lines("good.jsonl")) == 1000
+    assert "bad/input: boom" in done.stderr  # several tasks: lines say which
 
 
 def test_sighup_restarts_only_the_task_whose_definition_changed(ws: Workspace) -> None:
@@ -226,10 +226,12 @@ def test_sighup_restarts_only_the_task_whose_definition_changed(ws: Workspace) -
         """
     ws.config(template.format(n=10))
     proc = ws.popen("run", "a", "b", "--json")
-    _wait_for(lambda: len(ws.lines("a10.jsonl")) == 10 and len(ws.lines("b.jsonl")) == 1000)
+    _wait_for(
+        lambda: len(ws.json_lines("a10.jsonl")) == 10 and len(ws.json_lines("b.jsonl")) == 1000
+    )
     ws.config(template.format(n=20))
     proc.send_signal(signal.SIGHUP)
-    _wait_for(lambda: len(ws.lines("a20.jsonl")) == 20)
+    _wait_for(lambda: len(ws.json_lines("a20.jsonl")) == 20)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

@@ -10,7 +10,7 @@ import time
 import orjson
 
 from tests.providers import SHELL_OUTPUT
-from tests.runtime.conftest import Workspace
+from tests.workspace import Workspace
 
 SHELL_INPUT = """
 read -r command
@@ -45,7 +45,7 @@ def test_sdk_counter_to_file(ws: Workspace) -> None:
     )
     code, doc, err = ws.run_json("run", "count")
     assert code == 0, err
-    rows = ws.lines("out.jsonl")
+    rows = ws.json_lines("out.jsonl")
     assert [r["data"]["value"] for r in rows] == list(range(1, 251))
     summary = doc["tasks"][0]
     assert summary["outcome"] == "completed"
@@ -70,7 +70,7 @@ def test_shell_input_and_awk_output_without_sdk(ws: Workspace) -> None:
     )
     code, doc, err = ws.run_json("run", "plain")
     assert code == 0, err
-    assert [r["data"]["n"] for r in ws.lines("got.jsonl")] == [1, 2, 3, 4, 5]
+    assert [r["data"]["n"] for r in ws.json_lines("got.jsonl")] == [1, 2, 3, 4, 5]
     assert doc["tasks"][0]["counters"]["tables"] == {"t0": 2, "t1": 3}
 
 
@@ -94,7 +94,7 @@ def test_legacy_input_without_handshake_first_line_is_data(ws: Workspace) -> Non
     )
     done = ws.run("run", "legacy")
     assert done.returncode == 0, done.stderr
-    assert [r["data"]["n"] for r in ws.lines("out.jsonl")] == [1, 2]
+    assert [r["data"]["n"] for r in ws.json_lines("out.jsonl")] == [1, 2]
 
 
 def test_legacy_output_that_prints_lines_shows_them(ws: Workspace) -> None:
@@ -127,7 +127,7 @@ def test_handshake_error_quotes_message_and_stderr_tail(ws: Workspace) -> None:
     )
     ws.shell_output_task("./bad.sh")
     done = ws.run("run", "t")
-    err = done.stderr.decode()
+    err = done.stderr
     assert done.returncode == 1
     assert "input './bad.sh' refused to start: cannot connect: bad password" in err
     assert "| password authentication failed" in err
@@ -146,7 +146,7 @@ def test_handshake_timeout_names_provider_and_quotes_stderr(ws: Workspace) -> No
         """
     )
     done = ws.run("run", "t", timeout=30)
-    err = done.stderr.decode()
+    err = done.stderr
     assert done.returncode == 1
     assert "input './slow.sh' did not answer within 1 s of start" in err
     assert "| still warming up" in err
@@ -183,20 +183,20 @@ def _bad_frames_task(ws: Workspace, policy: str) -> None:
 def test_invalid_frames_fail_policy_stops_with_offset(ws: Workspace) -> None:
     _bad_frames_task(ws, "fail")
     done = ws.run("run", "t")
-    err = done.stderr.decode()
+    err = done.stderr
     assert done.returncode == 1, err
     # The handshake line is 19 bytes, '{"data":1}\n' 11 more.
     assert "invalid frame from input './bad-frames.sh' at offset 30" in err
     assert "not json at all" in err
     assert "invalid_frames" in err  # the hint says how to route them aside
-    assert [r["data"] for r in ws.lines("out.jsonl")] == [1]
+    assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1]
 
 
 def test_invalid_frames_skip_policy_counts(ws: Workspace) -> None:
     _bad_frames_task(ws, "skip")
     code, doc, err = ws.run_json("run", "t")
     assert code == 0, err
-    assert [r["data"] for r in ws.lines("out.jsonl")] == [1, 2]
+    assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1, 2]
     counters = doc["tasks"][0]["counters"]
     assert counters["invalid_frames"] == 3
     assert counters["skipped"] == 3
@@ -206,8 +206,8 @@ def test_invalid_frames_dead_letter_policy_keeps_raw_and_reason(ws: Workspace) -
     _bad_frames_task(ws, "dead_letter")
     code, doc, err = ws.run_json("run", "t")
     assert code == 0, err
-    assert [r["data"] for r in ws.lines("out.jsonl")] == [1, 2]
-    dead = ws.lines("dead/t.jsonl")
+    assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1, 2]
+    dead = ws.json_lines("dead/t.jsonl")
     assert len(dead) == 3
     assert dead[0]["raw"] == "not json at all"
     assert dead[0]["offset"] == 30
@@ -243,7 +243,7 @@ def test_output_crash_mid_stream_ends_promptly_naming_output(ws: Workspace) -> N
         """
     )
     done = ws.run("run", "t", timeout=30)
-    err = done.stderr.decode()
+    err = done.stderr
     assert done.returncode == 1, err
     assert "output './crash-out.sh' exited with code 3" in err
     assert "| disk full" in err
@@ -264,11 +264,11 @@ def test_input_crash_delivers_what_it_wrote_and_fails(ws: Workspace) -> None:
     )
     ws.shell_output_task("./crash-in.sh")
     done = ws.run("run", "t")
-    err = done.stderr.decode()
+    err = done.stderr
     assert done.returncode == 1, err
     assert "input './crash-in.sh' exited with code 5" in err
     assert "| lost connection" in err
-    assert [r["data"] for r in ws.lines("out.jsonl")] == [1, 2, 3]
+    assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1, 2, 3]
 
 
 def test_sigint_drains_every_frame_the_input_wrote(ws: Workspace) -> None:
@@ -293,13 +293,13 @@ def test_sigint_drains_every_frame_the_input_wrote(ws: Workspace) -> None:
     )
     proc = ws.popen("run", "t", "--json")
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(ws.lines("out.jsonl")) < 100:
+    while time.monotonic() < deadline and len(ws.json_lines("out.jsonl")) < 100:
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     summary = orjson.loads(out)["tasks"][0]
-    seqs = [r["data"]["value"] for r in ws.lines("out.jsonl")]
+    seqs = [r["data"]["value"] for r in ws.json_lines("out.jsonl")]
     assert len(seqs) >= 100
     assert seqs == list(range(1, len(seqs) + 1))  # in order, nothing missing
     assert summary["counters"]["data_frames"] == len(seqs)  # all the pump saw arrived
@@ -357,7 +357,7 @@ def test_slow_output_keeps_dstream_memory_flat(ws: Workspace) -> None:
 def test_demo_runs_without_a_config_file(ws: Workspace) -> None:
     done = ws.run("run", "demo", timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.decode().count("\n") == 10
+    assert done.stdout.count("\n") == 10
 
 
 def test_unknown_task_is_a_usage_error(ws: Workspace) -> None:
@@ -372,7 +372,7 @@ def test_unknown_task_is_a_usage_error(ws: Workspace) -> None:
     )
     done = ws.run("run", "b")
     assert done.returncode == 2
-    assert "no task named 'b'" in done.stderr.decode()
+    assert "no task named 'b'" in done.stderr
 
 
 def test_fast_output_acknowledging_every_checkpoint_never_outruns_the_pump(
@@ -441,7 +441,7 @@ def test_restart_policy_survives_a_transient_input_crash(ws: Workspace) -> None:
     summary = doc["tasks"][0]
     assert summary["attempts"] == 2
     assert summary["counters"]["data_frames"] == 3  # both attempts counted
-    assert [r["data"] for r in ws.lines("out.jsonl")] == [1, 2, 3]
+    assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1, 2, 3]
 
 
 def _children(pid: int) -> list[int]:
@@ -513,7 +513,7 @@ def test_ack_of_a_checkpoint_never_sent_is_a_protocol_error(ws: Workspace) -> No
         """
     )
     done = ws.run("run", "t")
-    err = done.stderr.decode()
+    err = done.stderr
     assert done.returncode == 1, err
     assert (
         "output './liar.sh' acknowledged checkpoint {\"n\":1} which dstream never sent to it, "
@@ -543,7 +543,7 @@ def test_commit_notices_reach_an_input_that_asked_for_them(ws: Workspace) -> Non
     ws.shell_output_task("./input.sh", state=True)
     code, doc, err = ws.run_json("run", "t", timeout=30)
     assert code == 0, err
-    notices = ws.lines("notices.jsonl")
+    notices = ws.json_lines("notices.jsonl")
     assert notices[-1] == {"committed": {"n": 2}}  # coalesced: the newest always arrives
     assert all(set(n) == {"committed"} for n in notices)
     assert doc["tasks"][0]["last_checkpoint"] == {"n": 2}
@@ -559,7 +559,7 @@ def test_a_misspelt_builtin_provider_gets_a_suggestion(ws: Workspace) -> None:
         """
     )
     done = ws.run("run", "t")
-    err = done.stderr.decode()
+    err = done.stderr
     assert done.returncode == 2, err
     assert "dstream.hcl:3:3: input provider 'dstream-countr' was not found on PATH" in err
     assert "did you mean 'dstream-counter'?" in err

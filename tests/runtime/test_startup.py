@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import dstream
-from tests.runtime.conftest import Workspace
+from tests.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +61,7 @@ def test_a_run_loads_only_what_it_needs(ws: Workspace) -> None:
         assert done.returncode == 0, done.stderr.decode()
     result = json.loads(report.read_text())
     assert result["code"] == 0
-    assert ws.lines("out.jsonl")[0] == {"data": {"n": 1}, "metadata": {"TableName": "t"}}
+    assert ws.json_lines("out.jsonl")[0] == {"data": {"n": 1}, "metadata": {"TableName": "t"}}
     roots = {name.split(".")[0] for name in result["loaded"]} | set(result["loaded"])
     assert not roots & set(NOT_LOADED_BY_A_RUN), sorted(roots & set(NOT_LOADED_BY_A_RUN))
 
@@ -72,10 +72,10 @@ def test_the_exit_flushes_the_summary_and_the_providers_last_lines(ws: Workspace
     ws.shell_output_task(str(ws.script("input.sh", ONE_FRAME_INPUT)), state=True)
     for _ in range(5):
         done = ws.run("run", "t", "--json")
-        assert done.returncode == 0, done.stderr.decode()
+        assert done.returncode == 0, done.stderr
         summary = json.loads(done.stdout)
         assert summary["tasks"][0]["last_checkpoint"] == {"n": 1}
-        assert "input: input says goodbye" in done.stderr.decode()
+        assert "input: input says goodbye" in done.stderr
 
 
 def test_version_is_the_cargo_workspace_version() -> None:
