@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.lifecycle.workspace import Workspace
+from tests.workspace import NO_COLOR, Workspace
 
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path)
+    return Workspace(tmp_path, env=NO_COLOR)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tests.lifecycle.workspace import Workspace
+from tests.workspace import Workspace
 
 PROVIDER = r"""
 import json, sys, time
@@ -36,7 +36,7 @@ sys.exit(cfg.get("exit", 0))
 
 
 def setup(ws: Workspace, input_config: str = "", output_config: str = "") -> None:
-    ws.script("p.py", PROVIDER)
+    ws.python_script("p.py", PROVIDER)
     ws.config(
         f"""
         task "t" {{
@@ -58,7 +58,7 @@ def setup(ws: Workspace, input_config: str = "", output_config: str = "") -> Non
 
 
 def calls(ws: Workspace) -> list[list[object]]:
-    return [orjson.loads(line) for line in ws.read("calls.jsonl").splitlines()]
+    return [orjson.loads(line) for line in ws.read_text("calls.jsonl").splitlines()]
 
 
 @pytest.mark.parametrize(

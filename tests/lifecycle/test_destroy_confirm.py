@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from tests.lifecycle.test_commands import calls, setup
-from tests.lifecycle.workspace import Workspace
+from tests.workspace import Workspace
 
 
 def _destroy_on_a_terminal(ws: Workspace, answer: bytes) -> tuple[int, str]:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.lifecycle.workspace import Workspace
 from tests.queues.rabbit import RabbitServer, rabbitmq
+from tests.workspace import NO_COLOR, Workspace
 
 
 @pytest.fixture(scope="session")
@@ -18,4 +18,4 @@ def broker() -> Iterator[RabbitServer]:
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path)
+    return Workspace(tmp_path, env=NO_COLOR)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.lifecycle.workspace import Workspace
 from tests.queues.rabbit import RabbitServer
+from tests.workspace import Workspace
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 QUEUES = ["dbo.Orders_cdc_events", "dbo.Customers_cdc_events", "dbo.OrderLines_cdc_events"]

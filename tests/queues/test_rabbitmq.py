@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.lifecycle.workspace import Workspace
 from tests.queues.proxy import CuttingProxy
 from tests.queues.rabbit import RabbitServer
+from tests.workspace import Workspace
 
 TABLES = ["dbo.Orders", "dbo.Customers", "sales.Order Lines"]
 QUEUES = ["dbo.Orders_cdc_events", "dbo.Customers_cdc_events", "sales.Order_Lines_cdc_events"]

@@ -21,9 +21,9 @@ import time
 import orjson
 
 from dstream.state.file import FileStore
-from tests.lifecycle.workspace import Workspace
 from tests.queues.rabbit import RabbitServer
 from tests.queues.test_rabbitmq import configure, queues_of
+from tests.workspace import Workspace
 
 KILLS = 100 if os.environ.get("DSTREAM_CRASH_LONG") == "1" else 20
 COUNT = 20000  # at 1 ms apart: about 20 s of stream to spread the kills over

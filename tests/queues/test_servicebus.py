@@ -31,8 +31,8 @@ from dstream.providers.queues.servicebus import (
     ServiceBusOutput,
 )
 from dstream.sdk import bind_config
-from tests.lifecycle.workspace import Workspace
 from tests.services import free_port, require_service, stop_pid
+from tests.workspace import Workspace
 
 pytest.importorskip("azure.servicebus")
 
