@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pty
 import subprocess
-import sys
 
 from tests.lifecycle.test_commands import calls, setup
 from tests.workspace import Workspace
@@ -13,8 +12,8 @@ from tests.workspace import Workspace
 
 def _destroy_on_a_terminal(ws: Workspace, answer: bytes) -> tuple[int, str]:
     master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dstream.cli.app", "destroy", "t"],
+    proc = subprocess.Popen(  # not ws.popen: a person's terminal, without the suite's NO_COLOR
+        ws.command("destroy", "t"),
         cwd=ws.root,
         stdin=slave,
         stdout=slave,
@@ -56,13 +55,7 @@ def test_destroy_on_yes(ws: Workspace) -> None:
 
 def test_destroy_without_a_terminal_needs_auto_approve(ws: Workspace) -> None:
     setup(ws)
-    done = subprocess.run(
-        [sys.executable, "-m", "dstream.cli.app", "destroy", "t"],
-        cwd=ws.root,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-    )
+    done = ws.run("destroy", "t", stdin=subprocess.DEVNULL)
     assert done.returncode == 2
     assert "there is no terminal to ask on" in done.stderr
     assert "--auto-approve" in done.stderr

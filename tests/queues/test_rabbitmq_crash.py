@@ -15,7 +15,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 
 import orjson
@@ -47,7 +46,7 @@ def test_sigkill_of_dstream_loses_nothing_confirmed_by_the_broker(
     previous = 0
     while kills < KILLS:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dstream.cli.app", "run", "cdc", "-q"],
+            ws.command("run", "cdc", "-q"),
             cwd=ws.root,
             stderr=subprocess.DEVNULL,
         )

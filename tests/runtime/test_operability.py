@@ -9,7 +9,6 @@ import re
 import select
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 
@@ -132,14 +131,8 @@ def _slow_task(ws: Workspace) -> None:
 def test_progress_renders_on_a_terminal_and_stops_cleanly(ws: Workspace) -> None:
     _slow_task(ws)
     master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dstream.cli.app", "run", "p"],
-        cwd=ws.root,
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
-    )
+    terminal = {"stdin": slave, "stdout": slave, "stderr": slave}
+    proc = ws.popen("run", "p", env={"COLUMNS": "120", "TERM": "xterm"}, **terminal)
     os.close(slave)
     screen = b""
     while True:
