@@ -466,7 +466,7 @@ pub fn special_mask16(chunk: &[u8; 16]) -> u32 {
     }
 }
 
-/// Scans from `i` 32 bytes per step with AVX2 for the first `"`, `\\` or byte < 0x20:
+/// Scans from `i` 32 bytes per step with AVX2 for the first `"`, `\` or byte < 0x20:
 /// returns its index, or where fewer than 32 bytes remained unscanned (the caller
 /// finishes from there). None when the CPU has no AVX2 (std caches the CPUID answer).
 #[cfg(target_arch = "x86_64")]

@@ -6,9 +6,10 @@
 //! duplicates the head of the input pipe into a private pipe (page references, no
 //! copy), one `read(2)` copies that into the framer's buffer, and once the frames are
 //! validated `splice(2)` moves the valid ones from the input pipe to the output (page
-//! references again when the output is a pipe). Bytes that must not be forwarded (invalid frames, blank
-//! lines, the `\r` of `\r\n`) are dropped from the input pipe by splicing them to
-//! /dev/null, and anything the pump rewrites is written from the buffer as before.
+//! references again when the output is a pipe). Bytes that must not be forwarded
+//! (invalid frames, blank lines, the `\r` of `\r\n`) are dropped from the input pipe by
+//! splicing them to /dev/null, and anything the pump rewrites is written from the
+//! buffer as before.
 //!
 //! The bookkeeping is one number, [`ZeroCopy::taken`]: the framer-buffer index up to
 //! which bytes have been consumed from the input pipe. Bytes of the buffer before it
