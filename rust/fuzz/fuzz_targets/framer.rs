@@ -10,6 +10,7 @@ fn frames(data: &[u8], max: usize, read: usize) -> Vec<Result<Vec<u8>, (u64, u64
     let mut out = Vec::new();
     let mut rest = data;
     let mut over = 0u64;
+    let mut eof = false;
     loop {
         while let Some(ev) = f.next_event() {
             match ev {
@@ -23,8 +24,14 @@ fn frames(data: &[u8], max: usize, read: usize) -> Vec<Result<Vec<u8>, (u64, u64
                 }
             }
         }
+        if eof {
+            return out;
+        }
         if rest.is_empty() {
-            break;
+            // one more pass: the final line without a newline becomes a frame
+            f.set_eof();
+            eof = true;
+            continue;
         }
         let sp = f.spare();
         let n = sp.len().min(rest.len()).min(read);
@@ -32,20 +39,6 @@ fn frames(data: &[u8], max: usize, read: usize) -> Vec<Result<Vec<u8>, (u64, u64
         f.commit(n);
         rest = &rest[n..];
     }
-    f.set_eof();
-    while let Some(ev) = f.next_event() {
-        match ev {
-            Event::Frame { start, end, .. } => out.push(Ok(f.buf()[start..end].to_vec())),
-            Event::Oversized { start, end, offset, last, .. } => {
-                over += (end - start) as u64;
-                if last {
-                    out.push(Err((offset, over)));
-                    over = 0;
-                }
-            }
-        }
-    }
-    out
 }
 
 fuzz_target!(|data: &[u8]| {
