@@ -155,10 +155,9 @@ pub fn open_dev_null() -> io::Result<OwnedFd> {
 /// shrinks it. Best effort: not a pipe, over the system's limit → left as it is.
 #[cfg(target_os = "linux")]
 pub fn grow_pipe(fd: Fd, size: usize) {
-    // SAFETY: F_GETPIPE_SZ takes no argument; on a non-pipe fd it fails with EBADF.
-    let cur = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
-    if cur < 0 || cur as usize >= size {
-        return;
+    match pipe_size(fd) {
+        Some(cur) if cur < size => {}
+        _ => return,
     }
     let want = size.min(i32::MAX as usize) as libc::c_int;
     // SAFETY: F_SETPIPE_SZ takes an int; failure (EPERM over the limit) is ignored.
