@@ -16,6 +16,7 @@ import types
 import typing
 from typing import Any, Literal, Optional, TypeVar, Union
 
+from dstream.cli.view import nearest  # difflib is imported only for a hint
 from dstream.errors import ConfigError
 
 __all__ = ["ProviderConfig", "bind_config", "config_keys"]
@@ -108,16 +109,10 @@ def _unknown_key_message(key: str, known: list[str], provider: str, path: str) -
     message = f"unknown config key '{full}' for {provider}; known keys: " + (
         ", ".join(known) if known else "(none)"
     )
-    guess = _close_match(normalize_key(key), known)
+    guess = nearest(normalize_key(key), known)
     if guess:
-        message += f" (did you mean '{guess[0]}'?)"
+        message += f" (did you mean '{guess}'?)"
     return message
-
-
-def _close_match(word: str, choices: list[str]) -> list[str]:
-    import difflib  # only for a message: every provider start would pay for it otherwise
-
-    return difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
 
 
 def _type_hints(cls: type) -> dict[str, Any]:
@@ -219,8 +214,8 @@ def _convert(tp: Any, value: Any, provider: str, path: str) -> Any:
             + ", ".join(repr(a) for a in args)
             + f", got {_describe(value)}"
         )
-        guess = _close_match(str(value), choices)
-        raise ConfigError(message + (f" (did you mean '{guess[0]}'?)" if guess else ""))
+        guess = nearest(str(value), choices)
+        raise ConfigError(message + (f" (did you mean '{guess}'?)" if guess else ""))
     if tp is bool:
         if isinstance(value, bool):
             return value
