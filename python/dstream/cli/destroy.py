@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dstream.cli.init import add_lifecycle_arguments, run_command
+from dstream.cli.init import add_lifecycle_arguments, load_tasks, run_command
 from dstream.cli.view import View
 from dstream.errors import EXIT_OK, UsageError
 
@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
+    tasks = load_tasks(args)
     if not args.auto_approve:
         if view.json or not sys.stdin.isatty():
             raise UsageError(
@@ -30,7 +31,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
                 hint="review with `dstream plan --destroy TASK`, then run "
                 "`dstream destroy TASK --auto-approve`",
             )
-        code = run_command(args, view, "plan", destroy=True)
+        code = run_command(args, view, "plan", destroy=True, tasks=tasks)
         if code != EXIT_OK:
             return code
         view.err.write("\nDo you really want to destroy all of the resources above?\n")
@@ -39,4 +40,4 @@ def execute(args: argparse.Namespace, view: View) -> int:
         if sys.stdin.readline().strip() != "yes":
             view.info("Destroy cancelled.")
             return EXIT_OK
-    return run_command(args, view, "destroy")
+    return run_command(args, view, "destroy", tasks=tasks)

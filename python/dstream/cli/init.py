@@ -7,10 +7,11 @@ Terraform users read them."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Optional
 
 from dstream.cli.common import add_config_arguments, load_project_from_args
 from dstream.cli.view import View
+from dstream.config.model import Project
 from dstream.errors import EXIT_FAILURE, EXIT_OK, UsageError
 
 SYMBOLS = {"create": "+", "delete": "-", "update": "~"}
@@ -41,21 +42,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
+    project, names = load_tasks(args)
     if args.pull:
         from dstream.oci import pull_task_providers
 
-        project = load_project_from_args(args)
-        names = sorted(project.tasks) if args.all else list(args.tasks)
         for name in names:
             for pulled in pull_task_providers(project.task(name), refresh=args.refresh):
                 what = pulled.get("reference") or pulled.get("image")
                 view.info(f"pulled {pulled['role']} {what}")
-    return run_command(args, view, "init")
+    return run_command(args, view, "init", tasks=(project, names))
 
 
-def run_command(args: argparse.Namespace, view: View, command: str, destroy: bool = False) -> int:
-    from dstream.runtime.lifecycle import run_lifecycle
-
+def load_tasks(args: argparse.Namespace) -> tuple[Project, list[str]]:
+    """The project and the task names the command acts on; an unknown name fails here,
+    before anything is changed."""
     project = load_project_from_args(args)
     names = sorted(project.tasks) if args.all else list(args.tasks)
     if not names:
@@ -63,7 +63,22 @@ def run_command(args: argparse.Namespace, view: View, command: str, destroy: boo
             "no task given", hint="name one or more tasks (`dstream list` shows them), or --all"
         )
     for name in names:
-        project.task(name)  # an unknown name fails before anything is changed
+        project.task(name)
+    return project, names
+
+
+def run_command(
+    args: argparse.Namespace,
+    view: View,
+    command: str,
+    destroy: bool = False,
+    tasks: Optional[tuple[Project, list[str]]] = None,
+) -> int:
+    """Run `command` over the tasks; `tasks` is what `load_tasks(args)` returned, if the
+    caller already has it."""
+    from dstream.runtime.lifecycle import run_lifecycle
+
+    project, names = tasks or load_tasks(args)
     reports = []
     for name in names:
         report = run_lifecycle(project, name, command, destroy=destroy, timeout=args.timeout)
