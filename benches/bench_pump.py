@@ -19,9 +19,8 @@ from typing import Any
 
 import pytest
 
-from benches.conftest import envelope_file, record, relay_through, rounds, scale, warmups
-from benches.procs import stats
-from benches.relays import RELAYS
+from benches.conftest import envelope_file, scale
+from benches.relays import measure_relays
 
 SETS = {"200B": (scale(1_000_000), 200), "4KB": (scale(100_000), 4096)}
 ORDER = ["cat", "pump", "pump-copying", "pump-passthrough", "python-lines"]
@@ -31,24 +30,4 @@ ORDER = ["cat", "pump", "pump-copying", "pump-passthrough", "python-lines"]
 def test_pump_throughput(benchmark: Any, data_dir: Path, size: str) -> None:
     count, frame = SETS[size]
     source = envelope_file(data_dir, count, frame)
-    total = source.stat().st_size
-    rates: dict[str, list[float]] = {relay: [] for relay in ORDER}
-
-    def once() -> None:
-        for relay in ORDER:
-            result = relay_through(source, RELAYS[relay])
-            assert result["bytes"] == total  # nothing lost, nothing added
-            assert result["frames"] == count
-            rates[relay].append(result["bytes"] / result["seconds"])
-
-    benchmark.pedantic(once, rounds=rounds(7), iterations=1, warmup_rounds=warmups())
-    for relay in ORDER:
-        entry = stats(
-            rates[relay],
-            "MB/s",
-            1e6,
-            label="cat | cat",
-            frames_per_s=sorted(rates[relay])[len(rates[relay]) // 2] * count / total,
-        )
-        record(f"pump {count:,} x {size}", "baseline" if relay == "cat" else relay, entry)
-        benchmark.extra_info[relay] = entry
+    measure_relays(benchmark, source, count, ORDER, f"pump {count:,} x {size}", 7)
