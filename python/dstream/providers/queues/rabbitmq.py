@@ -60,9 +60,9 @@ class RabbitConfig(QueueConfig):
 
 
 class RabbitBackend:
-    """RabbitMQ over pika's BlockingConnection. Confirm mode is on for the publishing
-    channel, so each basic_publish returns only once the broker took responsibility for
-    the message (written to disk for a durable queue) or raises."""
+    """RabbitMQ over pika's BlockingConnection. The publishing channel is in confirm mode:
+    `send` publishes a batch, then returns only once the broker took responsibility for
+    every message of it (written to disk for a durable queue), or raises."""
 
     resource_type = "rabbitmq_queue"
 
@@ -82,8 +82,7 @@ class RabbitBackend:
         self.params.blocked_connection_timeout = 60
         self.url = url
         self.queue_type = queue_type
-        # Each publish waits for its confirm; a batch is the unit sent again after a
-        # reconnect, so it stays small.
+        # A batch is the unit sent again after a reconnect, so it stays small.
         self.max_batch_messages = 500
         self.max_batch_bytes = max_message_bytes
         self._connection: Any = None
