@@ -8,6 +8,7 @@ subtree for the evaluator. lark is imported only when a text is really parsed.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -155,8 +156,10 @@ def parse_error(exc: UnexpectedInput, source_map: SourceMap) -> ConfigError:
     return ConfigError(f"syntax error: {reason}", location=where, hint=hint)
 
 
+@functools.cache
 def _grammar_stamp() -> str:
-    """Identifies the installed python-hcl2 grammar without importing hcl2."""
+    """Identifies the installed python-hcl2 grammar without importing hcl2; looked up
+    once per process (every file and every heredoc interpolation is a parse)."""
     import importlib.util
 
     spec = importlib.util.find_spec("hcl2")
