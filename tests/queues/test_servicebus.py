@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import importlib.util
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ pytest.importorskip("azure.servicebus")
 
 class AmqpTestBroker:
     def __init__(self, tmp: Path, die_after: int = 0) -> None:
+        if importlib.util.find_spec("proton") is None:
+            require_service("the AMQP 1.0 test broker needs python-qpid-proton")
         self.out = tmp / "received.jsonl"
         self.port = free_port()
         args = [
@@ -74,7 +77,6 @@ class AmqpTestBroker:
 
 @pytest.fixture
 def amqp_broker(tmp_path: Path) -> Iterator[AmqpTestBroker]:
-    pytest.importorskip("proton")
     broker = AmqpTestBroker(tmp_path)
     yield broker
     broker.stop()
@@ -162,7 +164,6 @@ def test_batches_stay_within_the_byte_limit(amqp_broker: AmqpTestBroker) -> None
 def test_connection_lost_mid_send_fails_the_run_and_acks_only_sent(
     ws: Workspace, tmp_path: Path
 ) -> None:
-    pytest.importorskip("proton")
     broker = AmqpTestBroker(tmp_path, die_after=2)
     try:
         configure(ws, broker.connection_string, 300, extra="retry_attempts = 1")
