@@ -18,15 +18,21 @@ class Launch:
     image: Optional[str] = None  # set: run argv inside this container image instead
 
 
+def _own_dirs() -> tuple[str, ...]:
+    """Where this installation's console scripts are (the second for a venv whose
+    scripts directory sysconfig does not report)."""
+    import sysconfig  # only for bare names: a path needs none of this
+
+    return (sysconfig.get_path("scripts"), os.path.dirname(sys.executable))
+
+
 def _own_script(name: str) -> Optional[str]:
     """A provider this installation ships (`dstream-counter`, ...): taken from its own
     scripts directory, so a venv works unactivated and no PATH shim (pyenv's costs a
     quarter of a second per start) stands in between."""
     if not name.startswith("dstream-"):
         return None
-    import sysconfig  # only for bare names: a path needs none of this
-
-    for directory in (sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
+    for directory in _own_dirs():
         path = os.path.join(directory, name)
         if os.access(path, os.X_OK):
             return path
@@ -34,13 +40,14 @@ def _own_script(name: str) -> Optional[str]:
 
 
 def _builtin_names() -> list[str]:
-    import sysconfig
+    """The providers this installation ships, for a "did you mean" hint."""
+    import contextlib
 
-    directory = sysconfig.get_path("scripts")
-    try:
-        return [n for n in os.listdir(directory) if n.startswith("dstream-")]
-    except OSError:
-        return []
+    names: set[str] = set()
+    for directory in _own_dirs():
+        with contextlib.suppress(OSError):
+            names.update(n for n in os.listdir(directory) if n.startswith("dstream-"))
+    return sorted(names)
 
 
 def _which(name: str) -> Optional[str]:
