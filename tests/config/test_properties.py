@@ -8,11 +8,15 @@ password broke the file and a `${` was evaluated).
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import orjson
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dstream.config.loader import load_project_text
+from tests.workspace import Workspace
 
 # Environment values cannot hold NUL; everything else is fair game.
 VALUES = st.text(st.characters(codec="utf-8", exclude_characters="\x00"))
@@ -53,7 +57,7 @@ def test_environment_values_arrive_byte_for_byte(value: str) -> None:
         assert isinstance(received, str)
 
 
-RECORDING_INPUT = """#!/bin/sh
+RECORDING_INPUT = """
 read -r command
 printf '%s\\n' "$command" > command.json
 echo '{"status":"ready"}'
@@ -66,31 +70,24 @@ echo '{"status":"ready"}'
 def test_through_a_real_provider_process(value: str) -> None:
     """End to end: `dstream run` hands the provider its command line on stdin; the
     provider (a shell script) records the line it read, byte for byte."""
-    import os
-    import subprocess
-    import sys
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as root:
-        script = os.path.join(root, "record.sh")
-        with open(script, "w") as handle:
-            handle.write(RECORDING_INPUT)
-        os.chmod(script, 0o755)
-        with open(os.path.join(root, "dstream.hcl"), "w") as handle:
-            handle.write(
-                'task "t" {\n  input {\n    provider_path = "./record.sh"\n'
-                '    config {\n      a = env("SECRET")\n      b = "{{ env `SECRET` }}"\n'
-                "    }\n  }\n"
-                '  output { provider_path = "dstream-null" }\n}\n'
-            )
-        done = subprocess.run(
-            [sys.executable, "-m", "dstream.cli.app", "run", "t", "-q"],
-            cwd=root,
-            env={**os.environ, "SECRET": value},
-            capture_output=True,
-            timeout=60,
+    with tempfile.TemporaryDirectory() as root:  # one per example: no tmp_path here
+        ws = Workspace(Path(root))
+        ws.script("record.sh", RECORDING_INPUT)
+        ws.config(
+            """
+            task "t" {
+              input {
+                provider_path = "./record.sh"
+                config {
+                  a = env("SECRET")
+                  b = "{{ env `SECRET` }}"
+                }
+              }
+              output { provider_path = "dstream-null" }
+            }
+            """
         )
+        done = ws.run("run", "t", "-q", timeout=60, env={"SECRET": value})
         assert done.returncode == 0, done.stderr
-        with open(os.path.join(root, "command.json"), "rb") as handle:
-            config = orjson.loads(handle.read())["config"]
+        config = orjson.loads(ws.root.joinpath("command.json").read_bytes())["config"]
     assert config == {"a": value, "b": value}
