@@ -102,15 +102,55 @@ def test_legacy_provider_that_streams_is_stopped_and_reported(ws: Workspace) -> 
     assert doc["tasks"][0]["providers"][1]["outcome"] == "no-infrastructure"
 
 
-def test_failed_result_exits_nonzero_naming_provider_and_quoting_error(ws: Workspace) -> None:
-    setup(
-        ws,
-        output_config='results = { status = { status = "Failed", error = "queue service down" } }',
-    )
-    done = ws.run("status", "t")
+@pytest.mark.parametrize(
+    ("configs", "args", "expected"),
+    [
+        pytest.param(
+            {
+                "output_config": 'results = { status = { status = "Failed", '
+                'error = "queue service down" } }'
+            },
+            ["status", "t"],
+            [
+                "output './p.py' reported Failed: \"queue service down\"",
+                "provider finished status",  # its stderr tail is shown
+            ],
+            id="failed-result-names-provider-and-quotes-error",
+        ),
+        pytest.param(
+            {"output_config": "exit = 3"},
+            ["destroy", "t", "--auto-approve"],
+            ["output './p.py' reported Success but exited with code 3"],
+            id="success-with-nonzero-exit",
+        ),
+        pytest.param(
+            {"output_config": "hang = true"},
+            ["init", "t", "--timeout", "1"],
+            ["output './p.py' did not report a result within 1 s"],
+            id="timeout-names-the-provider",
+        ),
+        pytest.param(
+            {"input_config": 'results = { status = "all good" }'},
+            ["status", "t"],
+            ["input './p.py' wrote an invalid result", "all good"],
+            id="invalid-result-line",
+        ),
+        pytest.param(
+            {"output_config": 'refuse = "bad credentials for broker"'},
+            ["status", "t"],
+            ["bad credentials for broker"],
+            id="handshake-error-with-its-message",
+        ),
+    ],
+)
+def test_provider_failure_exits_1_and_says_why(
+    ws: Workspace, configs: dict[str, str], args: list[str], expected: list[str]
+) -> None:
+    setup(ws, **configs)
+    done = ws.run(*args)
     assert done.returncode == 1
-    assert "output './p.py' reported Failed: \"queue service down\"" in done.stderr
-    assert "provider finished status" in done.stderr  # its stderr tail is shown
+    for text in expected:
+        assert text in done.stderr
 
 
 def test_init_stops_at_the_first_failure(ws: Workspace) -> None:
@@ -129,35 +169,6 @@ def test_plan_asks_both_even_when_one_fails(ws: Workspace) -> None:
     done = ws.run("plan", "t")
     assert done.returncode == 1
     assert calls(ws) == [["input", "plan", False], ["output", "plan", False]]
-
-
-def test_success_with_nonzero_exit_fails(ws: Workspace) -> None:
-    setup(ws, output_config="exit = 3")
-    done = ws.run("destroy", "t", "--auto-approve")
-    assert done.returncode == 1
-    assert "output './p.py' reported Success but exited with code 3" in done.stderr
-
-
-def test_timeout_fails_and_names_the_provider(ws: Workspace) -> None:
-    setup(ws, output_config="hang = true")
-    done = ws.run("init", "t", "--timeout", "1")
-    assert done.returncode == 1
-    assert "output './p.py' did not report a result within 1 s" in done.stderr
-
-
-def test_invalid_result_line_fails(ws: Workspace) -> None:
-    setup(ws, input_config='results = { status = "all good" }')
-    done = ws.run("status", "t")
-    assert done.returncode == 1
-    assert "input './p.py' wrote an invalid result" in done.stderr
-    assert "all good" in done.stderr
-
-
-def test_handshake_error_fails_with_its_message(ws: Workspace) -> None:
-    setup(ws, output_config='refuse = "bad credentials for broker"')
-    done = ws.run("status", "t")
-    assert done.returncode == 1
-    assert "bad credentials for broker" in done.stderr
 
 
 PLAN_RESULT = """results = { plan = {
