@@ -30,8 +30,7 @@ class InputRun:
         self.out = out
         self.stdin = stdin
         self.parts: list[bytes] = []
-        self.frames = 0  # encoded by the host; lines read() yielded as bytes are not counted
-        self.written = 0  # bytes
+        self.written = 0  # bytes, for the log line of a stop
         self.stopping = False
         self.failed: Optional[BaseException] = None
         self._flush_scheduled = False
@@ -75,7 +74,6 @@ class InputRun:
             else:
                 pending += encode_into(parts, item)
             if pending >= FLUSH_FRAMES or pending_bytes >= FLUSH_BYTES:
-                self.frames += pending
                 pending = pending_bytes = 0
                 self.flush()
                 # Let signals, commit notices and the provider's own tasks run even
@@ -86,7 +84,6 @@ class InputRun:
                 # promptly, a fast one in big batches.
                 self._flush_scheduled = True
                 loop.call_soon(self._flush_soon)
-        self.frames += pending
 
     async def run(self) -> int:
         notices: Optional[asyncio.Task[None]] = None
