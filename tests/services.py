@@ -20,10 +20,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import NoReturn, Optional, Protocol, TypeVar
 
 import pytest
 
@@ -70,6 +70,39 @@ def stop_pid(pid: int, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None
                 os.kill(pid, signal.SIGKILL)
             deadline = time.monotonic() + timeout
         time.sleep(0.05)
+
+
+def service_user(name: str) -> Optional[pwd.struct_passwd]:
+    """As root, the system user `name` that a server runs as (servers refuse root, or
+    keep their state in that user's home); None when not root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise ServiceUnavailable(f"running as root and there is no `{name}` user") from None
+
+
+class _Server(Protocol):
+    def stop(self) -> None: ...
+
+
+ServerT = TypeVar("ServerT", bound=_Server)
+
+
+@contextlib.contextmanager
+def running(what: str, start: Callable[[], ServerT]) -> Iterator[ServerT]:
+    """`with running("X", start_x) as server:` — `start()`'s server for the block,
+    stopped after it; skip, or fail under DSTREAM_REQUIRE_SERVICES=1, if it cannot
+    start."""
+    try:
+        server = start()
+    except (ServiceUnavailable, OSError, subprocess.SubprocessError) as exc:
+        require_service(f"{what}: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # -- PostgreSQL --------------------------------------------------------------------------
@@ -168,16 +201,11 @@ def start_postgres(tmpdir: Optional[str] = None) -> PostgresServer:
     directory it owns (pytest's tmp_path is private to root, hence a fresh one under
     `tmpdir` or the system temp dir)."""
     bindir = _pg_bindir()
-    as_user = None
-    if os.geteuid() == 0:
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            raise ServiceUnavailable("running as root and there is no `postgres` user") from None
-        as_user = "postgres"
+    owner = service_user("postgres")
+    as_user = owner.pw_name if owner else None
     base = tmpdir if tmpdir and not as_user else None
     directory = tempfile.mkdtemp(prefix="dstream-pg-", dir=base)
-    if as_user:
+    if owner is not None:
         os.chmod(directory, 0o755)
         os.chown(directory, owner.pw_uid, owner.pw_gid)
     server = PostgresServer(directory, free_port(), bindir, as_user)
@@ -189,15 +217,7 @@ def start_postgres(tmpdir: Optional[str] = None) -> PostgresServer:
     return server
 
 
-@contextlib.contextmanager
-def postgres(tmpdir: Optional[str] = None) -> Iterator[PostgresServer]:
+def postgres(tmpdir: Optional[str] = None) -> contextlib.AbstractContextManager[PostgresServer]:
     """`with postgres() as server:` — a running server for the block (`server.dsn`);
     skip, or fail under DSTREAM_REQUIRE_SERVICES=1, if none can start."""
-    try:
-        server = start_postgres(tmpdir)
-    except (ServiceUnavailable, OSError, subprocess.SubprocessError) as exc:
-        require_service(f"PostgreSQL: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
+    return running("PostgreSQL", lambda: start_postgres(tmpdir))

@@ -12,18 +12,16 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from tests.services import ServiceUnavailable, free_port, require_service, stop_pid
+from tests.services import ServiceUnavailable, free_port, running, service_user, stop_pid
 
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 START_TIMEOUT = 90.0
@@ -128,11 +126,8 @@ def start_rabbitmq() -> RabbitServer:
         handle.write("[].\n")
     prefix: list[str] = []
     home = directory
-    if os.geteuid() == 0:
-        try:
-            user = pwd.getpwnam("rabbitmq")
-        except KeyError:
-            raise ServiceUnavailable("running as root and there is no `rabbitmq` user") from None
+    user = service_user("rabbitmq")
+    if user is not None:
         for root, dirs, files in os.walk(directory):
             for name in [root] + [os.path.join(root, n) for n in dirs + files]:
                 os.chown(name, user.pw_uid, user.pw_gid)
@@ -172,14 +167,6 @@ def start_rabbitmq() -> RabbitServer:
     return server
 
 
-@contextlib.contextmanager
-def rabbitmq() -> Iterator[RabbitServer]:
+def rabbitmq() -> contextlib.AbstractContextManager[RabbitServer]:
     """`with rabbitmq() as broker:` — a running broker; skip (fail in CI) if none."""
-    try:
-        server = start_rabbitmq()
-    except (ServiceUnavailable, OSError, subprocess.SubprocessError) as exc:
-        require_service(f"RabbitMQ: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
+    return running("RabbitMQ", start_rabbitmq)
