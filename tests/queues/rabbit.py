@@ -82,7 +82,7 @@ class RabbitServer:
 
     def drain(self, queue: str) -> list[tuple[Any, bytes]]:
         """Every message now in `queue` as (properties, body), removed from it."""
-        out = []
+        out: list[tuple[Any, bytes]] = []
         with contextlib.closing(self.connection()) as conn:
             channel = conn.channel()
             while True:
