@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.queues.counter import counter_into
 from tests.queues.proxy import CuttingProxy
 from tests.queues.rabbit import RabbitServer
 from tests.workspace import Workspace
@@ -30,30 +31,15 @@ def configure(
     extra: str = "",
     interval: int = 0,
 ) -> None:
-    ws.config(
-        f"""
-        state {{ path = "state" }}
-        task "cdc" {{
-          input {{
-            provider_path = "dstream-counter"
-            config {{
-              interval = {interval}
-              max_count = {count}
-              checkpoint_every = 100
-              tables = {orjson.dumps(tables).decode()}
-            }}
-          }}
-          output {{
-            provider_path = "dstream-rabbitmq"
-            config {{
-              url = "{url}"
-              tables = {orjson.dumps(tables).decode()}
-              queue_pattern = "{pattern}"
-              {extra}
-            }}
-          }}
-        }}
-        """
+    counter_into(
+        ws,
+        "cdc",
+        "dstream-rabbitmq",
+        f'url = "{url}"\nqueue_pattern = "{pattern}"\n{extra}',
+        count=count,
+        tables=tables,
+        checkpoint_every=100,
+        interval=interval,
     )
 
 

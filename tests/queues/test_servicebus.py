@@ -32,6 +32,7 @@ from dstream.providers.queues.servicebus import (
     ServiceBusOutput,
 )
 from dstream.sdk import bind_config
+from tests.queues.counter import counter_into
 from tests.services import free_port, require_service, stop_pid
 from tests.workspace import Workspace
 
@@ -83,29 +84,14 @@ def amqp_broker(tmp_path: Path) -> Iterator[AmqpTestBroker]:
 
 
 def configure(ws: Workspace, connection_string: str, count: int, extra: str = "") -> None:
-    ws.config(
-        f"""
-        state {{ path = "state" }}
-        task "sb" {{
-          input {{
-            provider_path = "dstream-counter"
-            config {{
-              interval = 0
-              max_count = {count}
-              checkpoint_every = 50
-              tables = ["dbo.Orders", "dbo.Customers"]
-            }}
-          }}
-          output {{
-            provider_path = "dstream-servicebus"
-            config {{
-              connection_string = "{connection_string}"
-              tables = ["dbo.Orders", "dbo.Customers"]
-              {extra}
-            }}
-          }}
-        }}
-        """
+    counter_into(
+        ws,
+        "sb",
+        "dstream-servicebus",
+        f'connection_string = "{connection_string}"\n{extra}',
+        count=count,
+        tables=["dbo.Orders", "dbo.Customers"],
+        checkpoint_every=50,
     )
 
 
