@@ -25,7 +25,7 @@ import orjson
 import pytest
 
 from dstream.errors import ConfigError
-from dstream.providers.queues.routing import OutgoingMessage
+from dstream.providers.queues.routing import OutgoingMessage, batches
 from dstream.providers.queues.servicebus import (
     ServiceBusBackend,
     ServiceBusConfig,
@@ -131,8 +131,6 @@ def test_batches_stay_within_the_byte_limit(amqp_broker: AmqpTestBroker) -> None
         OutgoingMessage("q", orjson.dumps({"n": n, "pad": "x" * 900}), f"q:{n}", {"n": n}, "q")
         for n in range(60)
     ]
-    from dstream.providers.queues.routing import batches
-
     try:
         for batch in batches(
             messages, max_count=backend.max_batch_messages, max_bytes=backend.max_batch_bytes
