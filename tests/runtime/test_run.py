@@ -8,6 +8,7 @@ import signal
 import time
 
 import orjson
+import pytest
 
 from tests.providers import SHELL_OUTPUT
 from tests.workspace import Workspace
@@ -239,6 +240,9 @@ def test_output_crash_mid_stream_ends_promptly_naming_output(ws: Workspace) -> N
             }
           }
           output { provider_path = "./crash-out.sh" }
+          # An input still blocked writing to the pump would be killed only after
+          # this, far beyond the timeout below: the run must end without waiting.
+          stop_grace = "60s"
         }
         """
     )
@@ -247,6 +251,8 @@ def test_output_crash_mid_stream_ends_promptly_naming_output(ws: Workspace) -> N
     assert done.returncode == 1, err
     assert "output './crash-out.sh' exited with code 3" in err
     assert "| disk full" in err
+    # The counter was told to stop and exited itself; it is not blamed for the failure.
+    assert "input 'dstream-counter' exited" not in err
 
 
 def test_input_crash_delivers_what_it_wrote_and_fails(ws: Workspace) -> None:
@@ -521,6 +527,44 @@ def test_ack_of_a_checkpoint_never_sent_is_a_protocol_error(ws: Workspace) -> No
     )
     shown = ws.run("state", "show", "t", "--json")
     assert orjson.loads(shown.stdout)["checkpoint"] == {"n": 2}  # the bad echo was not stored
+
+
+@pytest.mark.parametrize("interval", ['"1h"', "0"])
+def test_commit_interval_bounds_how_often_the_state_is_written(
+    ws: Workspace, interval: str
+) -> None:
+    """Every acknowledgement is counted, but the state is written at most once per
+    commit_interval, and always at the end: with an hour, exactly the first ack and the
+    last; with 0, more than that (each store bumps the record's sequence)."""
+    ws.config(
+        f"""
+        state {{ path = "state" }}
+        task "t" {{
+          input  {{
+            provider_path = "dstream-counter"
+            config {{
+              interval = 0
+              max_count = 50000
+              checkpoint_every = 10
+            }}
+          }}
+          output {{ provider_path = "dstream-null" }}
+          commit_interval = {interval}
+        }}
+        """
+    )
+    code, doc, err = ws.run_json("run", "t", timeout=60)
+    assert code == 0, err
+    summary = doc["tasks"][0]
+    assert summary["last_checkpoint"] == {"seq": 50000}
+    record = orjson.loads((ws.root / "state" / "t.json").read_bytes())
+    assert record["checkpoint"] == {"seq": 50000}
+    if interval == '"1h"':
+        assert record["sequence"] == 2, record
+    else:
+        assert record["sequence"] > 2, record
+    # the null output acknowledges every checkpoint; each one counts, stored or not
+    assert summary["checkpoints_acknowledged"] > 2
 
 
 def test_commit_notices_reach_an_input_that_asked_for_them(ws: Workspace) -> None:

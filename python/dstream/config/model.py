@@ -12,6 +12,7 @@ from typing import Any, Optional
 from dstream.protocol.frames import (
     DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_START_TIMEOUT,
+    DEFAULT_COMMIT_INTERVAL,
     DEFAULT_STOP_GRACE,
 )
 
@@ -67,6 +68,8 @@ class TaskSpec:
     validate: bool = True  # False: passthrough pump (splice), no per-frame checks
     start_timeout: float = DEFAULT_START_TIMEOUT
     stop_grace: float = DEFAULT_STOP_GRACE
+    # seconds between stores of the newest acknowledged checkpoint (0: every ack)
+    commit_interval: float = DEFAULT_COMMIT_INTERVAL
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     location: Optional[Location] = None
 

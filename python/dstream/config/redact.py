@@ -100,6 +100,7 @@ def task_document(task: TaskSpec) -> dict[str, Any]:
         "passthrough": not task.validate,
         "start_timeout": task.start_timeout,
         "stop_grace": task.stop_grace,
+        "commit_interval": task.commit_interval,
         "restart": {
             "attempts": task.restart.attempts,
             "backoff": task.restart.backoff,

@@ -38,6 +38,7 @@ TASK_ATTRIBUTES = (
     "passthrough",
     "start_timeout",
     "stop_grace",
+    "commit_interval",
     "restart",
     "lock_config",
 )
@@ -384,6 +385,7 @@ def _build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) ->
         ("dead_letter_path", expect_string, "dead_letter_path"),
         ("start_timeout", parse_duration, "start_timeout"),
         ("stop_grace", parse_duration, "stop_grace"),
+        ("commit_interval", parse_duration, "commit_interval"),
     ]
     for attribute_name, convert, field_name in readers:
         store = partial(setattr, task, field_name)

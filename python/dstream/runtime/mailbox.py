@@ -39,6 +39,11 @@ class Latest:
             value, self._value = self._value, _EMPTY
             return True, value
 
+    def wait_closed(self, timeout: float) -> None:
+        """Sleep up to `timeout` seconds, less if the mailbox is closed meanwhile."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._closed, timeout)
+
     @property
     def closed(self) -> bool:
         return self._closed and self._value is _EMPTY

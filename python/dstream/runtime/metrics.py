@@ -40,7 +40,7 @@ class _Collector:
             "dstream_provider_restarts", "Restarts after a provider failure", labels=["task"]
         )
         acks = CounterMetricFamily(
-            "dstream_checkpoints_acknowledged", "Checkpoints stored", labels=["task"]
+            "dstream_checkpoints_acknowledged", "Checkpoints the output acknowledged", labels=["task"]
         )
         lag = GaugeMetricFamily(
             "dstream_checkpoint_lag_seconds",

@@ -189,6 +189,8 @@ class TaskRun:
                         show(line)
                         continue
                     acked.post(tracker.acknowledge(value))
+                    self.summary.checkpoints_acknowledged += 1
+                    self.monitor.acknowledged(value)
                 else:
                     show(line)
         except DstreamError as exc:
@@ -199,7 +201,9 @@ class TaskRun:
             acked.close()
 
     def _commit(self, acked: Latest, notices: Latest) -> None:
-        """Store each newest acknowledged checkpoint, then tell the input."""
+        """Store the newest acknowledged checkpoint, then tell the input; at most once per
+        commit_interval (an output acknowledging thousands a second would otherwise cost
+        as many fsyncs), and at once when the stream ends."""
         while True:
             ok, value = acked.take(timeout=1.0)
             if not ok:
@@ -219,9 +223,9 @@ class TaskRun:
                 )
                 break
             self.summary.last_checkpoint = value
-            self.summary.checkpoints_acknowledged += 1
-            self.monitor.acknowledged(value)
             notices.post(value)
+            if self.task.commit_interval > 0:
+                acked.wait_closed(self.task.commit_interval)
         notices.close()
 
     def _notify(self, notices: Latest) -> None:
@@ -314,7 +318,10 @@ class TaskRun:
         elif outcome == "io_error":
             self.errors.append(DstreamError(f"the pump failed: {result and result.message}"))
         if outcome != "eof":
+            # Nothing reads the input any more: SIGTERM says why, and closing its stdout
+            # frees a write blocked on the full pipe, so it exits now, not after grace.
             inp.terminate()
+            inp.close_stdout()
         # The output gets EOF and finishes: flush, acknowledge, exit 0.
         out.close_stdin()
         # After a clean end the output may take as long as it needs to flush; once
@@ -338,7 +345,10 @@ class TaskRun:
                 )
             )
         sent_term = interrupted or outcome != "eof"
-        if in_code not in (0, None) and not (sent_term and in_code in (-15, 143)):
+        # Stopped by dstream, an input exits by the signal, or on the EPIPE of its
+        # closed stdout (code 1 from the SDK, SIGPIPE from most others): not its failure.
+        expected = (-15, 143) if not inp.stdout_closed else (-15, 143, -13, 141, 1)
+        if in_code not in (0, None) and not (sent_term and in_code in expected):
             self.errors.append(
                 ProviderError(
                     f"{inp.label} exited with code {in_code}",

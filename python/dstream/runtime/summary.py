@@ -36,7 +36,7 @@ def human_lines(summary: RunSummary) -> list[str]:
     if summary.checkpoints_acknowledged:
         lines.append(
             f"  state    {summary.checkpoints_acknowledged:,} checkpoints acknowledged, "
-            f"last {summary.last_checkpoint!r}"
+            f"stored {summary.last_checkpoint!r}"
         )
     return lines
 
