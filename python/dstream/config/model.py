@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from dstream.protocol.frames import (
+    DEFAULT_COMMIT_INTERVAL,
     DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_START_TIMEOUT,
-    DEFAULT_COMMIT_INTERVAL,
     DEFAULT_STOP_GRACE,
 )
 

@@ -40,7 +40,9 @@ class _Collector:
             "dstream_provider_restarts", "Restarts after a provider failure", labels=["task"]
         )
         acks = CounterMetricFamily(
-            "dstream_checkpoints_acknowledged", "Checkpoints the output acknowledged", labels=["task"]
+            "dstream_checkpoints_acknowledged",
+            "Checkpoints the output acknowledged",
+            labels=["task"],
         )
         lag = GaugeMetricFamily(
             "dstream_checkpoint_lag_seconds",
