@@ -17,6 +17,8 @@ class Latest:
         self._cond = threading.Condition()
         self._value: Any = _EMPTY
         self._closed = False
+        # separate from _cond, so that posts do not wake a reader pausing in wait_closed
+        self._closed_event = threading.Event()
 
     def post(self, value: Any) -> None:
         with self._cond:
@@ -28,6 +30,7 @@ class Latest:
         with self._cond:
             self._closed = True
             self._cond.notify()
+        self._closed_event.set()
 
     def take(self, timeout: Optional[float] = None) -> tuple[bool, Any]:
         """(True, newest value) or (False, None) once closed and drained / on timeout."""
@@ -41,8 +44,7 @@ class Latest:
 
     def wait_closed(self, timeout: float) -> None:
         """Sleep up to `timeout` seconds, less if the mailbox is closed meanwhile."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._closed, timeout)
+        self._closed_event.wait(timeout)
 
     @property
     def closed(self) -> bool:
