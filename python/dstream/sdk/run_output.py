@@ -72,6 +72,9 @@ class OutputRun:
                     self._check_size(tail)
                     continue
                 await self._process(tail, chunk, cut, raw)
+                # The chunk's acknowledgements in one write: one wake-up of dstream for
+                # a chunk, not one per checkpoint.
+                self._flush_stdout()
                 tail = chunk[cut:]
                 self._check_size(tail)
             await self._write_batch()
@@ -262,13 +265,10 @@ class OutputRun:
             log.exception("write() failed while stopping on an invalid frame")
 
     def _ack(self, line: bytes) -> None:
-        """Echo the checkpoint line: everything before it has been written."""
-        emitted = self.provider._emit_buffer
-        if emitted:
-            emitted.append(line + b"\n")
-            self._flush_stdout()
-        else:
-            self.out.write(line + b"\n")
+        """Echo the checkpoint line (everything before it has been written), after the
+        provider's own lines; sent with them by the next _flush_stdout, at the latest
+        when the chunk that held it is done."""
+        self.provider._emit_buffer.append(line + b"\n")
         self.acks += 1
 
     def _flush_stdout(self) -> None:
