@@ -146,3 +146,8 @@ class Pump:
         last call, in stream order. They are handed out before the write that carries them
         returns, so an acknowledgement can never arrive for one not yet taken here.
         Thread-safe."""
+
+def find(haystack: bytes, needle: bytes, start: int = 0, end: Optional[int] = None) -> int:
+    """`haystack.find(needle, start, end)` (non-negative start and end; -1 when absent),
+    with SIMD: several times faster than bytes.find on megabyte chunks. The SDK's raw
+    output path scans every byte it reads with it, looking for checkpoint lines."""

@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 import orjson
 
+from dstream._core import find
 from dstream.errors import FrameError
 from dstream.protocol.frames import DEFAULT_MAX_FRAME_SIZE, KEY_CHECKPOINT, KEY_DATA
 from dstream.sdk.log import log
@@ -233,7 +234,7 @@ class OutputRun:
         """The lines `data[start:end]`: checkpoint lines are found without decoding the
         data lines around them, which go to write_raw() as they came."""
         pos = start
-        found = data.find(_CHECKPOINT_KEY, start, end)
+        found = find(data, _CHECKPOINT_KEY, start, end)
         while found >= 0:
             line_start = max(data.rfind(b"\n", start, found) + 1, start)
             line_end = data.find(b"\n", found, end)
@@ -244,7 +245,7 @@ class OutputRun:
                 await self.provider.flush()
                 self._ack(line)
                 pos = line_end + 1
-            found = data.find(_CHECKPOINT_KEY, line_end, end)
+            found = find(data, _CHECKPOINT_KEY, line_end, end)
         if pos < end:
             whole = pos == 0 and end == len(data)
             await self.provider.write_raw(data if whole else data[pos:end])

@@ -22,5 +22,5 @@ pub mod zerocopy;
 
 pub use counters::Snapshot;
 pub use error::Error;
-pub use frame::{DEFAULT_MAX_FRAME_SIZE, PROTOCOL_VERSION};
+pub use frame::{find, DEFAULT_MAX_FRAME_SIZE, PROTOCOL_VERSION};
 pub use pump::{Handle, Options, Outcome, Policy, Pump, PumpResult};

@@ -360,6 +360,16 @@ impl Pump {
     }
 }
 
+/// `haystack.find(needle, start, end)` with SIMD; see dstream_core::find.
+#[pyfunction]
+#[pyo3(signature = (haystack, needle, start = 0, end = None))]
+fn find(haystack: &[u8], needle: &[u8], start: usize, end: Option<usize>) -> isize {
+    match dc::find(haystack, needle, start, end.unwrap_or(usize::MAX)) {
+        Some(i) => i as isize,
+        None => -1,
+    }
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -385,5 +395,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Counters>()?;
     m.add_class::<PumpResult>()?;
     m.add_class::<Pump>()?;
+    m.add_function(wrap_pyfunction!(find, m)?)?;
     Ok(())
 }
