@@ -55,6 +55,11 @@ class PumpOptions:
         byte fewer. Where splice(2) refuses the output (a terminal, an O_APPEND file) the
         pump writes instead. The output is byte-for-byte the same; False always reads
         and writes.
+    batch_scheduling: Linux only: the thread calling run() is under SCHED_BATCH until
+        it returns (its own policy is restored; a thread not under SCHED_OTHER is left
+        alone). The pump wakes for every write of its input, and under SCHED_OTHER each
+        wake-up may preempt the process producing the data; SCHED_BATCH only gives up
+        that wake-up preemption (fair share kept, a free CPU still taken at once).
 
     The attributes of the same names are readable (PumpOptions is immutable).
     """
@@ -70,6 +75,7 @@ class PumpOptions:
     validate_threads: int
     pipe_size: int
     zero_copy: bool
+    batch_scheduling: bool
 
     def __init__(
         self,
@@ -85,6 +91,7 @@ class PumpOptions:
         validate_threads: int = 1,
         pipe_size: int = 1 << 20,
         zero_copy: bool = True,
+        batch_scheduling: bool = True,
     ) -> None: ...
 
 class Counters:

@@ -100,6 +100,10 @@ pub struct Options {
     /// buffer, one copy of every byte fewer (see [`crate::zerocopy`]). Output is
     /// byte-for-byte the same either way.
     pub zero_copy: bool,
+    /// Linux: the thread running the pump is under SCHED_BATCH for the run (see
+    /// [`crate::sys::BatchScheduling`]): measured, it keeps the input provider from
+    /// being preempted at each of the pump's wake-ups on a busy machine.
+    pub batch_scheduling: bool,
 }
 
 impl Default for Options {
@@ -116,6 +120,7 @@ impl Default for Options {
             validate_threads: 1,
             pipe_size: DEFAULT_PIPE_SIZE,
             zero_copy: true,
+            batch_scheduling: true,
         }
     }
 }
@@ -230,6 +235,8 @@ pub struct Pump {
     dl: Option<DeadLetter>,
     over_excerpt: Vec<u8>,
     guards: Option<(NonBlockGuard, NonBlockGuard)>,
+    #[cfg(target_os = "linux")]
+    scheduling: Option<sys::BatchScheduling>,
     started: bool,
     eof: bool,
     deferred: Option<Error>,
@@ -286,6 +293,8 @@ impl Pump {
             dl,
             over_excerpt: Vec::new(),
             guards: None,
+            #[cfg(target_os = "linux")]
+            scheduling: None,
             started: false,
             eof: false,
             deferred: None,
@@ -354,6 +363,10 @@ impl Pump {
         let go = NonBlockGuard::new(self.output)
             .map_err(|e| Error::io(format!("output fd {} is not usable", self.output), e))?;
         self.guards = Some((gi, go));
+        #[cfg(target_os = "linux")]
+        if self.opts.batch_scheduling {
+            self.scheduling = sys::BatchScheduling::enter();
+        }
         if self.opts.pipe_size > 0 {
             sys::grow_pipe(self.input, self.opts.pipe_size);
             sys::grow_pipe(self.output, self.opts.pipe_size);
@@ -953,6 +966,10 @@ impl Pump {
             }
         }
         self.guards = None;
+        #[cfg(target_os = "linux")]
+        {
+            self.scheduling = None;
+        }
         self.shared.counters.publish(&mut self.local, true);
         let counters = self.shared.counters.snapshot();
         let (outcome, message, offset, excerpt) = match r {

@@ -170,6 +170,61 @@ pub fn grow_pipe(fd: Fd, size: usize) {
 #[cfg(not(target_os = "linux"))]
 pub fn grow_pipe(_fd: Fd, _size: usize) {}
 
+/// Puts the calling thread under SCHED_BATCH until dropped, then restores its policy.
+///
+/// A pump thread wakes for every write of its input; under SCHED_OTHER each wake-up may
+/// preempt the provider that is producing the data (the input itself, more often than
+/// not, on a busy machine), which then waits for the CPU it just lost. SCHED_BATCH
+/// drops only that wake-up preemption: the thread still gets its fair share, and runs
+/// at once where a CPU is free. Only a thread under SCHED_OTHER is changed (one run
+/// under a real-time or idle policy keeps it); no privilege is needed.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+pub struct BatchScheduling {
+    tid: libc::pid_t,
+    param: libc::sched_param,
+}
+
+#[cfg(target_os = "linux")]
+impl BatchScheduling {
+    pub fn enter() -> Option<BatchScheduling> {
+        // SAFETY: gettid has no arguments and cannot fail.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t;
+        // SAFETY: sched_getscheduler reads the policy of thread `tid` (this one).
+        if unsafe { libc::sched_getscheduler(tid) } != libc::SCHED_OTHER {
+            return None;
+        }
+        let mut param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid, writable sched_param.
+        if unsafe { libc::sched_getparam(tid, &mut param) } != 0 {
+            return None;
+        }
+        let batch = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `batch` is a valid sched_param; priority 0 is the only one SCHED_BATCH takes.
+        if unsafe { libc::sched_setscheduler(tid, libc::SCHED_BATCH, &batch) } != 0 {
+            return None;
+        }
+        Some(BatchScheduling { tid, param })
+    }
+
+    /// The scheduling policy of the calling thread (for tests).
+    pub fn current_policy() -> libc::c_int {
+        // SAFETY: sched_getscheduler(0) reads the calling thread's policy.
+        unsafe { libc::sched_getscheduler(0) }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for BatchScheduling {
+    fn drop(&mut self) {
+        // SAFETY: restores the saved policy and parameters of thread `tid` (a valid
+        // sched_param); if the thread is gone the call fails harmlessly.
+        unsafe {
+            libc::sched_setscheduler(self.tid, libc::SCHED_OTHER, &self.param);
+        }
+    }
+}
+
 /// True when `e` means "the reading side of the output is gone".
 pub fn is_broken_pipe(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe

@@ -67,6 +67,7 @@ impl PumpOptions {
         validate_threads = 1,
         pipe_size = dc::pump::DEFAULT_PIPE_SIZE,
         zero_copy = true,
+        batch_scheduling = true,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -81,6 +82,7 @@ impl PumpOptions {
         validate_threads: usize,
         pipe_size: usize,
         zero_copy: bool,
+        batch_scheduling: bool,
     ) -> PyResult<PumpOptions> {
         let p: dc::Policy = policy.parse().map_err(to_py_err)?;
         let inner = dc::Options {
@@ -95,6 +97,7 @@ impl PumpOptions {
             validate_threads,
             pipe_size,
             zero_copy,
+            batch_scheduling,
         };
         inner.check().map_err(to_py_err)?;
         let policy = match p {
@@ -152,11 +155,15 @@ impl PumpOptions {
     fn zero_copy(&self) -> bool {
         self.inner.zero_copy
     }
+    #[getter]
+    fn batch_scheduling(&self) -> bool {
+        self.inner.batch_scheduling
+    }
 
     fn __repr__(&self) -> String {
         let o = &self.inner;
         format!(
-            "PumpOptions(max_frame_size={}, policy={:?}, dead_letter_path={:?}, validate={}, count_tables={}, read_buffer_size={}, start_offset={}, task={:?}, validate_threads={}, pipe_size={}, zero_copy={})",
+            "PumpOptions(max_frame_size={}, policy={:?}, dead_letter_path={:?}, validate={}, count_tables={}, read_buffer_size={}, start_offset={}, task={:?}, validate_threads={}, pipe_size={}, zero_copy={}, batch_scheduling={})",
             o.max_frame_size,
             self.policy,
             o.dead_letter_path,
@@ -167,7 +174,8 @@ impl PumpOptions {
             o.task,
             o.validate_threads,
             o.pipe_size,
-            if o.zero_copy { "True" } else { "False" }
+            if o.zero_copy { "True" } else { "False" },
+            if o.batch_scheduling { "True" } else { "False" }
         )
     }
 }
