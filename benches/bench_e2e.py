@@ -32,7 +32,7 @@ import pytest
 from benches.conftest import record, rounds, scale, warmups
 from benches.procs import script, stats, timed, write_project
 
-COUNTS = {scale(1_000_000): 9, scale(10_000_000): 7}  # envelopes: rounds (see ratios below)
+COUNTS = {scale(1_000_000): 9, scale(10_000_000): 15}  # envelopes: rounds (see ratios below)
 
 
 def run_dstream(directory: Path, count: int) -> dict[str, Any]:
