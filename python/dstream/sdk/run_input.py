@@ -52,6 +52,10 @@ class InputRun:
         # would go on producing into a closed pipe. End the run instead.
         try:
             self.flush()
+        except BrokenPipeError as exc:
+            _reader_gone()
+            self.failed = exc
+            self.stop()
         except OSError as exc:
             log.error("cannot write to stdout; stopping", error=str(exc))
             self.failed = exc
@@ -103,7 +107,7 @@ class InputRun:
             if self.failed is None:
                 log.info("stopped by signal; writing what was produced", bytes=self.written)
         except BrokenPipeError:
-            log.error("stdout was closed by the reader; stopping")
+            _reader_gone()
             code = 1
         except Exception:
             log.exception("read() failed")
@@ -159,3 +163,9 @@ class InputRun:
                 self.failed = exc
                 self.stop()
                 return
+
+
+def _reader_gone() -> None:
+    # Under dstream this follows a failure it reports itself (it stops reading a run's
+    # input once the run cannot go on): a warning here, not a second error.
+    log.warning("stdout was closed by its reader; stopping")
