@@ -312,6 +312,46 @@ def test_sigint_drains_every_frame_the_input_wrote(ws: Workspace) -> None:
     assert summary["outcome"] == "interrupted"
 
 
+def test_a_task_already_running_is_not_started_twice(ws: Workspace) -> None:
+    """Terraform's state lock: a second `dstream run` of a running task, or a `state
+    reset` under it, is refused before anything starts; once the run ends, both work."""
+    ws.config(
+        """
+        state { path = "state" }
+        task "t" {
+          input  {
+            provider_path = "dstream-counter"
+            config {
+              interval = 20
+              max_count = 0
+              checkpoint_every = 1
+            }
+          }
+          output {
+            provider_path = "dstream-file"
+            config { path = "out.jsonl" }
+          }
+        }
+        """
+    )
+    first = ws.popen("run", "t", "--json")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not ws.json_lines("out.jsonl"):
+        time.sleep(0.05)
+    second = ws.run("run", "t", timeout=30)
+    assert second.returncode == 1, second.stderr
+    assert f"task 't' is already running (pid {first.pid} on " in second.stderr
+    reset = ws.run("state", "reset", "t", timeout=30)
+    assert reset.returncode == 1 and "already running" in reset.stderr, reset.stderr
+    first.send_signal(signal.SIGINT)
+    out, err = first.communicate(timeout=30)
+    assert first.returncode == 130, err
+    written = len(ws.json_lines("out.jsonl"))
+    assert orjson.loads(out)["tasks"][0]["counters"]["data_frames"] == written
+    reset = ws.run("state", "reset", "t", timeout=30)
+    assert reset.returncode == 0, reset.stderr
+
+
 def _rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:

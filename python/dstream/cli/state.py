@@ -176,9 +176,11 @@ def _show(project: Optional[Project], store: StateStore, view: View, task: str) 
 
 
 def _set(store: StateStore, view: View, task: str, value: Any) -> int:
-    previous = store.get(task)
-    store.put(task, value)
-    record = store.get(task)
+    # a running task would overwrite it at its next acknowledgement: refuse instead
+    with store.hold_run(task):
+        previous = store.get(task)
+        store.put(task, value)
+        record = store.get(task)
     if view.json:
         view.document(
             {
@@ -195,8 +197,9 @@ def _set(store: StateStore, view: View, task: str, value: Any) -> int:
 
 
 def _reset(store: StateStore, view: View, task: str) -> int:
-    previous = store.get(task)
-    removed = store.reset(task)
+    with store.hold_run(task):
+        previous = store.get(task)
+        removed = store.reset(task)
     if view.json:
         view.document(
             {"task": task, "reset": removed, "previous": previous.checkpoint if previous else None}

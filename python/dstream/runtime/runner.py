@@ -6,6 +6,7 @@ one failing task does not stop the others unless `fail_fast`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import signal
 import sys
@@ -187,8 +188,11 @@ def run_tasks(
             for other in slots:
                 other.stop.request()
 
-    with _Signals(slots) as signals:
+    with _Signals(slots) as signals, contextlib.ExitStack() as held:
         try:
+            # Before any provider starts: a second run of a task must not even begin.
+            for slot in slots:
+                held.enter_context(store.hold_run(slot.task.name))
             threads = [threading.Thread(target=work, args=(s,), name=s.task.name) for s in slots]
             for thread in threads:
                 thread.start()

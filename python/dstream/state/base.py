@@ -8,6 +8,7 @@ grows by one with each `put`, so two writers sharing a store can tell whose valu
 from __future__ import annotations
 
 import abc
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -80,6 +81,14 @@ class StateStore(abc.ABC):
     def tasks(self) -> list[StateRecord]:
         """Every stored record, sorted by task name."""
 
+    @abc.abstractmethod
+    def hold_run(self, task: str) -> AbstractContextManager[None]:
+        """Mark `task` as running until the context exits (Terraform's state lock): two
+        runs of one task would read the same checkpoint, both consume the source and
+        overwrite each other's state. Raises `already_running` when it is held
+        elsewhere, never waits. A holder that dies releases it (the kernel drops a dead
+        process's flock; the server ends a dead session's advisory lock)."""
+
     def close(self) -> None:
         """Release connections; the store must not be used afterwards."""
         return None  # the file backend holds nothing open between calls
@@ -89,3 +98,12 @@ class StateStore(abc.ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def already_running(task: str, where: str, holder: str = "") -> DstreamError:
+    by = f" ({holder})" if holder else ""
+    return DstreamError(
+        f"task {task!r} is already running{by}: its state in {where} is locked",
+        hint="wait for that run to end or stop it (Ctrl-C / SIGTERM); the lock goes with "
+        "its process, so there is never a stale lock to remove by hand",
+    )

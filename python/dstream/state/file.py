@@ -22,6 +22,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any, Optional
@@ -33,6 +34,7 @@ from dstream.state.base import (
     FORMAT_VERSION,
     StateRecord,
     StateStore,
+    already_running,
     check_task_name,
     encode_checkpoint,
 )
@@ -107,6 +109,30 @@ class FileStore(StateStore):
             yield
         finally:
             os.close(fd)
+
+    @contextlib.contextmanager
+    def hold_run(self, task: str) -> Iterator[None]:
+        """An exclusive flock on .<task>.run.lock for the run (not .<task>.lock, which
+        each put takes for a moment). The file says who holds it, for the message."""
+        check_task_name(task)
+        self._ensure_directory()
+        path = os.path.join(self.directory, "." + file_stem(task) + ".run.lock")
+        try:
+            # not inherited by providers (PEP 446), so it ends with dstream's process
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._io_error("open the run lock", path, exc) from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+                raise already_running(task, self.description, holder) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the flock
 
     # -- reading -------------------------------------------------------------------------
     def _read(self, path: str) -> Optional[StateRecord]:

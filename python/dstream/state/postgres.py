@@ -12,14 +12,22 @@ number of machines never lose an increment.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
+from collections.abc import Iterator
 from typing import Any, Callable, Optional, TypeVar
 
 import orjson
 
 from dstream.errors import ConfigError, DstreamError
-from dstream.state.base import StateRecord, StateStore, check_task_name, encode_checkpoint
+from dstream.state.base import (
+    StateRecord,
+    StateStore,
+    already_running,
+    check_task_name,
+    encode_checkpoint,
+)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 T = TypeVar("T")
@@ -167,6 +175,30 @@ class PostgresStore(StateStore):
         query = self._psycopg.sql.SQL("DELETE FROM {} WHERE task = %s").format(self._table)
         count = self._run("reset the checkpoint", lambda c: c.execute(query, (task,)).rowcount)
         return bool(count)
+
+    @contextlib.contextmanager
+    def hold_run(self, task: str) -> Iterator[None]:
+        """A session advisory lock on a connection of its own, held for the run: any
+        machine sharing the table sees it; the server drops it with the session."""
+        check_task_name(task)
+        psycopg = self._psycopg
+        key = f"dstream_run:{self._table_name}:{task}"
+        try:
+            conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise self._error("lock the task for its run", exc) from None
+        try:
+            try:
+                row = conn.execute(
+                    "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)
+                ).fetchone()
+            except psycopg.Error as exc:
+                raise self._error("lock the task for its run", exc) from None
+            if not (row and row[0]):
+                raise already_running(task, self.description)
+            yield
+        finally:
+            conn.close()
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,77 @@
+"""One run of a task at a time (the state lock), for every backend: a second holder is
+refused at once with who holds it, other tasks are free, and a holder that dies
+releases it without anybody cleaning up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from dstream.config.model import StateSpec
+from dstream.errors import DstreamError
+from dstream.state import open_store
+from tests.state.conftest import spec_dict
+
+# A holder in another process: takes the lock, says so, then waits to be killed.
+HOLDER = """
+import sys, time, orjson
+from dstream.config.model import StateSpec
+from dstream.state import open_store
+store = open_store(StateSpec(**orjson.loads(sys.argv[1])), ".")
+with store.hold_run(sys.argv[2]):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_second_run_of_a_task_is_refused_and_other_tasks_are_free(
+    spec: StateSpec, tmp_path: Path
+) -> None:
+    # Two stores on one state, as two dstream processes (or machines) would open it.
+    with open_store(spec, str(tmp_path)) as first, open_store(spec, str(tmp_path)) as second:
+        with first.hold_run("orders"):
+            refused = pytest.raises(DstreamError, match="task 'orders' is already running")
+            with refused as err, second.hold_run("orders"):
+                pass
+            assert err.value.hint and "stop it" in err.value.hint
+            with second.hold_run("payments"):
+                pass
+        with second.hold_run("orders"):  # released when the first run ended
+            pass
+
+
+def test_the_lock_of_a_killed_holder_is_released(spec: StateSpec, tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, orjson.dumps(spec_dict(spec)).decode(), "orders"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        with open_store(spec, str(tmp_path)) as store:
+            with pytest.raises(DstreamError, match="already running"), store.hold_run("orders"):
+                pass
+            if spec.backend == "file":  # the lock file names the holder
+                named = pytest.raises(DstreamError, match=f"pid {holder.pid} on ")
+                with named, store.hold_run("orders"):
+                    pass
+            holder.kill()
+            holder.wait()
+            # the kernel drops a dead process's flock at once; the server notices the
+            # closed connection of a dead session within moments
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    with store.hold_run("orders"):
+                        break
+                except DstreamError:
+                    assert time.monotonic() < deadline, "the lock outlived its holder"
+                    time.sleep(0.05)
+    finally:
+        holder.kill()
+        holder.wait()
