@@ -16,9 +16,9 @@ class Latest:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._value: Any = _EMPTY
-        self._closed = False
-        # separate from _cond, so that posts do not wake a reader pausing in wait_closed
-        self._closed_event = threading.Event()
+        # An event, not a flag under _cond: a reader pausing in wait_closed must not be
+        # woken by every post.
+        self._closed = threading.Event()
 
     def post(self, value: Any) -> None:
         with self._cond:
@@ -28,14 +28,13 @@ class Latest:
     def close(self) -> None:
         """No more values; the reader still gets the last one posted."""
         with self._cond:
-            self._closed = True
+            self._closed.set()
             self._cond.notify()
-        self._closed_event.set()
 
     def take(self, timeout: Optional[float] = None) -> tuple[bool, Any]:
         """(True, newest value) or (False, None) once closed and drained / on timeout."""
         with self._cond:
-            if self._value is _EMPTY and not self._closed:
+            if self._value is _EMPTY and not self._closed.is_set():
                 self._cond.wait(timeout)
             if self._value is _EMPTY:
                 return False, None
@@ -44,8 +43,8 @@ class Latest:
 
     def wait_closed(self, timeout: float) -> None:
         """Sleep up to `timeout` seconds, less if the mailbox is closed meanwhile."""
-        self._closed_event.wait(timeout)
+        self._closed.wait(timeout)
 
     @property
     def closed(self) -> bool:
-        return self._closed and self._value is _EMPTY
+        return self._closed.is_set() and self._value is _EMPTY

@@ -22,7 +22,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any, Optional
@@ -96,14 +95,19 @@ class FileStore(StateStore):
         for created in reversed(missing):
             _fsync_dir(os.path.dirname(created))
 
+    def _open_lock(self, task: str, suffix: str) -> int:
+        """The fd of .<task><suffix> in the state directory, created if missing. Not
+        inherited by providers (PEP 446): a flock on it ends with dstream's process."""
+        self._ensure_directory()
+        path = os.path.join(self.directory, "." + file_stem(task) + suffix)
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._io_error("open the lock file", path, exc) from None
+
     @contextlib.contextmanager
     def _locked(self, task: str) -> Iterator[None]:
-        self._ensure_directory()
-        lock_path = os.path.join(self.directory, "." + file_stem(task) + ".lock")
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise self._io_error("open the lock file", lock_path, exc) from None
+        fd = self._open_lock(task, ".lock")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if we are killed
             yield
@@ -115,13 +119,7 @@ class FileStore(StateStore):
         """An exclusive flock on .<task>.run.lock for the run (not .<task>.lock, which
         each put takes for a moment). The file says who holds it, for the message."""
         check_task_name(task)
-        self._ensure_directory()
-        path = os.path.join(self.directory, "." + file_stem(task) + ".run.lock")
-        try:
-            # not inherited by providers (PEP 446), so it ends with dstream's process
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise self._io_error("open the run lock", path, exc) from None
+        fd = self._open_lock(task, ".run.lock")
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -129,7 +127,7 @@ class FileStore(StateStore):
                 holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
                 raise already_running(task, self.description, holder) from None
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {os.uname().nodename}\n".encode(), 0)
             yield
         finally:
             os.close(fd)  # releases the flock
