@@ -206,12 +206,6 @@ impl BatchScheduling {
         }
         Some(BatchScheduling { tid, param })
     }
-
-    /// The scheduling policy of the calling thread (for tests).
-    pub fn current_policy() -> libc::c_int {
-        // SAFETY: sched_getscheduler(0) reads the calling thread's policy.
-        unsafe { libc::sched_getscheduler(0) }
-    }
 }
 
 #[cfg(target_os = "linux")]
