@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 import orjson
@@ -277,30 +278,38 @@ def test_input_crash_delivers_what_it_wrote_and_fails(ws: Workspace) -> None:
     assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1, 2, 3]
 
 
-def test_sigint_drains_every_frame_the_input_wrote(ws: Workspace) -> None:
+def _counter_into_file(ws: Workspace, interval: int, lines: int) -> subprocess.Popen[bytes]:
+    """`dstream run t --json` of a never-ending counter into out.jsonl (a checkpoint
+    per envelope), once `lines` envelopes are in the file."""
     ws.config(
-        """
-        state { path = "state" }
-        task "t" {
-          input  {
+        f"""
+        state {{ path = "state" }}
+        task "t" {{
+          input  {{
             provider_path = "dstream-counter"
-            config {
-              interval = 1
+            config {{
+              interval = {interval}
               max_count = 0
-              checkpoint_every = 50
-            }
-          }
-          output {
+              checkpoint_every = 1
+            }}
+          }}
+          output {{
             provider_path = "dstream-file"
-            config { path = "out.jsonl" }
-          }
-        }
+            config {{ path = "out.jsonl" }}
+          }}
+        }}
         """
     )
     proc = ws.popen("run", "t", "--json")
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(ws.json_lines("out.jsonl")) < 100:
-        time.sleep(0.1)
+    while len(ws.json_lines("out.jsonl")) < lines:
+        assert time.monotonic() < deadline, f"fewer than {lines} lines in 20 s"
+        time.sleep(0.05)
+    return proc
+
+
+def test_sigint_drains_every_frame_the_input_wrote(ws: Workspace) -> None:
+    proc = _counter_into_file(ws, interval=1, lines=100)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -315,29 +324,7 @@ def test_sigint_drains_every_frame_the_input_wrote(ws: Workspace) -> None:
 def test_a_task_already_running_is_not_started_twice(ws: Workspace) -> None:
     """Terraform's state lock: a second `dstream run` of a running task, or a `state
     reset` under it, is refused before anything starts; once the run ends, both work."""
-    ws.config(
-        """
-        state { path = "state" }
-        task "t" {
-          input  {
-            provider_path = "dstream-counter"
-            config {
-              interval = 20
-              max_count = 0
-              checkpoint_every = 1
-            }
-          }
-          output {
-            provider_path = "dstream-file"
-            config { path = "out.jsonl" }
-          }
-        }
-        """
-    )
-    first = ws.popen("run", "t", "--json")
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not ws.json_lines("out.jsonl"):
-        time.sleep(0.05)
+    first = _counter_into_file(ws, interval=20, lines=1)
     second = ws.run("run", "t", timeout=30)
     assert second.returncode == 1, second.stderr
     assert f"task 't' is already running (pid {first.pid} on " in second.stderr
