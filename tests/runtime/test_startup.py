@@ -26,6 +26,7 @@ NOT_LOADED_BY_A_RUN = (
     "difflib",
     "rich",
     "prometheus_client",
+    "socket",  # the state lock names its host with os.uname(), not socket.gethostname()
 )
 
 ONE_FRAME_INPUT = """
