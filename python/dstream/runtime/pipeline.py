@@ -344,11 +344,14 @@ class TaskRun:
                     "advanced past what it acknowledged, so a new run resumes safely",
                 )
             )
-        sent_term = interrupted or outcome != "eof"
-        # Stopped by dstream, an input exits by the signal, or on the EPIPE of its
-        # closed stdout (code 1 from the SDK, SIGPIPE from most others): not its failure.
-        expected = (-15, 143) if not inp.stdout_closed else (-15, 143, -13, 141, 1)
-        if in_code not in (0, None) and not (sent_term and in_code in expected):
+        # Stopped by dstream, an input exits by the signal, or (after a broken stream,
+        # its stdout closed above) on the EPIPE: code 1 from the SDK, SIGPIPE from most
+        # others. Neither is its own failure.
+        if outcome != "eof":
+            expected: tuple[int, ...] = (-15, 143, -13, 141, 1)
+        else:
+            expected = (-15, 143) if interrupted else ()
+        if in_code not in (0, None) and in_code not in expected:
             self.errors.append(
                 ProviderError(
                     f"{inp.label} exited with code {in_code}",

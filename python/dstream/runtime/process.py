@@ -85,7 +85,6 @@ class ProviderProcess:
         self.handshake_bytes = 0  # stream offset where data starts, for frame errors
         self._buf = bytearray()
         self._stdout_eof = False
-        self.stdout_closed = False
         self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self._log_sink = log_sink
         self._task_name = task_name
@@ -155,7 +154,6 @@ class ProviderProcess:
         deaf to SIGTERM until the write returns) fails with EPIPE, so it can exit."""
         with contextlib.suppress(OSError):
             self.popen.stdout.close()
-        self.stdout_closed = True
 
     def take_buffered(self) -> bytes:
         """Bytes read past the handshake line: they belong to the data stream."""
