@@ -1,7 +1,8 @@
 //! `valfile FILE [ROUNDS]`: validates every line of FILE, ROUNDS times (local harness
-//! for callgrind instruction counts per frame; not part of the product).
+//! for callgrind instruction counts per frame; not part of the product). `WALK=strict`
+//! runs the strict walk alone, for an A/B against the default (fast, then strict).
 
-use dstream_core::validate::validate_with;
+use dstream_core::validate::{strict, validate_with};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -12,10 +13,16 @@ fn main() {
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .collect();
+    let strict_only = std::env::var("WALK").as_deref() == Ok("strict");
     let mut ok = 0usize;
     for _ in 0..rounds {
         for l in &lines {
-            ok += validate_with(std::hint::black_box(l), true).is_ok() as usize;
+            let l = std::hint::black_box(l);
+            ok += if strict_only {
+                strict(l).is_ok()
+            } else {
+                validate_with(l, true).is_ok()
+            } as usize;
         }
     }
     eprintln!("{ok} valid of {}", lines.len() * rounds);

@@ -1,7 +1,7 @@
 //! Validator accept/reject tables and a property test against serde_json.
 
 use dstream_core::frame::{classify, FrameKind};
-use dstream_core::validate::{unescape, validate, InvalidKind};
+use dstream_core::validate::{fast, strict, unescape, validate, InvalidKind};
 use proptest::prelude::*;
 
 /// serde_json as the oracle: a valid frame is a JSON object. serde_json also rejects
@@ -78,6 +78,10 @@ const REJECT: &[(&str, &str)] = &[
 #[test]
 fn accepts() {
     for s in ACCEPT {
+        // whichever walk takes it, the strict one agrees
+        if let Some(info) = fast(s.as_bytes()) {
+            assert_eq!(Ok(info), strict(s.as_bytes()), "{s}");
+        }
         assert!(
             validate(s.as_bytes()).is_ok(),
             "should accept {s}: {:?}",
@@ -90,6 +94,7 @@ fn accepts() {
 #[test]
 fn rejects() {
     for (s, msg) in REJECT {
+        assert_eq!(fast(s.as_bytes()), None, "the fast walk accepted {s}");
         let e = validate(s.as_bytes()).expect_err(s);
         let m = e.to_string();
         assert!(m.contains(msg), "{s:?}: got {m:?}, want {msg:?}");
@@ -150,6 +155,7 @@ fn classification() {
 
 fn table(s: &str) -> Option<String> {
     let i = validate(s.as_bytes()).unwrap();
+    assert_eq!(Ok(i), strict(s.as_bytes()), "{s}");
     i.table.map(|(a, b)| {
         let raw = &s.as_bytes()[a..b];
         if i.table_escaped {
@@ -197,15 +203,35 @@ fn json_value() -> impl Strategy<Value = String> {
     leaf.prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(|v| format!("[{}]", v.join(","))),
-            prop::collection::vec((".{0,6}", inner), 0..5).prop_map(|v| {
-                let kv: Vec<String> = v
-                    .into_iter()
-                    .map(|(k, v)| format!("{}:{}", serde_json::to_string(&k).unwrap(), v))
-                    .collect();
-                format!("{{{}}}", kv.join(","))
-            }),
+            prop::collection::vec((".{0,6}", inner), 0..5).prop_map(members),
         ]
     })
+}
+
+/// `{"k":v,...}` from generated keys and values, compact as every SDK writes it.
+fn members(pairs: Vec<(String, String)>) -> String {
+    let kv: Vec<String> = pairs
+        .into_iter()
+        .map(|(k, v)| format!("{}:{}", serde_json::to_string(&k).unwrap(), v))
+        .collect();
+    format!("{{{}}}", kv.join(","))
+}
+
+/// Frames shaped like envelopes: `data`, `checkpoint` and `metadata` (with or without
+/// a `TableName`, maybe not an object) among other keys, in any order.
+fn envelope() -> impl Strategy<Value = String> {
+    let metadata = prop_oneof![
+        3 => prop::collection::vec(("(TableName|OperationType|LSN|[a-z]{0,3})", json_value()), 0..4)
+            .prop_map(members),
+        // not an object: an object's keys may be escaped, which the fast walk leaves
+        // to the strict one
+        1 => json_value().prop_filter("not an object", |v| !v.starts_with('{')),
+    ];
+    let member = prop_oneof![
+        ("(data|checkpoint|[a-z]{0,4})", json_value()),
+        (Just("metadata".to_string()), metadata),
+    ];
+    prop::collection::vec(member, 0..5).prop_map(members)
 }
 
 fn object() -> impl Strategy<Value = String> {
@@ -213,13 +239,7 @@ fn object() -> impl Strategy<Value = String> {
         ("(data|checkpoint|metadata|[a-z]{0,4})", json_value()),
         0..5,
     )
-    .prop_map(|v| {
-        let kv: Vec<String> = v
-            .into_iter()
-            .map(|(k, v)| format!("{}:{}", serde_json::to_string(&k).unwrap(), v))
-            .collect();
-        format!("{{{}}}", kv.join(","))
-    })
+    .prop_map(members)
 }
 
 proptest! {
@@ -248,6 +268,33 @@ proptest! {
         if let Some(want) = oracle(&bytes) {
             let got = validate(&bytes);
             prop_assert_eq!(got.is_ok(), want, "{:?}: {:?}", String::from_utf8_lossy(&bytes), got);
+        }
+    }
+
+    /// The fast walk accepts compact envelopes itself, with the strict walk's findings.
+    #[test]
+    fn fast_walk_takes_compact_envelopes(s in envelope()) {
+        let want = strict(s.as_bytes());
+        prop_assert!(want.is_ok(), "{}", s);
+        prop_assert_eq!(fast(s.as_bytes()), want.ok(), "{}", s);
+    }
+
+    /// Whatever the fast walk accepts, the strict walk accepts with the same findings;
+    /// on edited envelopes (a byte changed, cut, added: whitespace, escapes, errors).
+    #[test]
+    fn fast_walk_never_accepts_more(s in envelope(), pos in any::<prop::sample::Index>(), b in prop::sample::select(b"{}[]\":, \t\\u0aeE.-+9tfnrTN\x01".to_vec()), op in 0..3u8) {
+        let mut bytes = s.into_bytes();
+        let i = pos.index(bytes.len() + 1);
+        match op {
+            0 if i < bytes.len() => bytes[i] = b,
+            1 => bytes.truncate(i),
+            _ => bytes.insert(i.min(bytes.len()), b),
+        }
+        if std::str::from_utf8(&bytes).is_ok() {
+            if let Some(info) = fast(&bytes) {
+                prop_assert_eq!(Ok(info), strict(&bytes), "{:?}", String::from_utf8_lossy(&bytes));
+            }
+            prop_assert_eq!(validate(&bytes), strict(&bytes));
         }
     }
 
