@@ -223,6 +223,40 @@ impl Framer {
         }
     }
 
+    /// The next frame, when it starts right at the next unframed byte and `parse` can
+    /// tell its length from its bytes (the pump passes the fast validation walk, which
+    /// knows where a compact JSON object ends): if the line ends right after it, the
+    /// frame is taken without searching for the newline, as [`Framer::next_event`]
+    /// would have reported it. `lines_end` is [`Framer::utf8_lines_end`]: `parse` sees
+    /// the bytes up to it (one or more complete lines), and the length it returns must
+    /// span no `\n`. Returns the frame as `(start, end, nl, parsed)` with the meaning
+    /// of [`Event::Frame`]'s fields; None: frame with [`Framer::next_event`].
+    #[inline(always)]
+    pub fn next_parsed<T>(
+        &mut self,
+        lines_end: usize,
+        parse: impl FnOnce(&[u8]) -> Option<(usize, T)>,
+    ) -> Option<(usize, usize, bool, T)> {
+        let s = self.start;
+        // a line partly searched already, or one being discarded, goes the usual way
+        if s >= lines_end || self.scan != s || self.discarding.is_some() {
+            return None;
+        }
+        let (len, parsed) = parse(&self.buf[s..=lines_end])?;
+        let end = s + len;
+        if len == 0 || len > self.max_frame {
+            return None;
+        }
+        let (next, nl) = match self.buf[end..=lines_end] {
+            [b'\n', ..] => (end + 1, true),
+            [b'\r', b'\n', ..] => (end + 2, false),
+            _ => return None,
+        };
+        self.start = next;
+        self.scan = next;
+        Some((s, end, nl, parsed))
+    }
+
     /// A line `s..e` (e = index of `\n`, or end at EOF). None for blank lines.
     #[inline(always)]
     fn line(&mut self, s: usize, e: usize, has_nl: bool) -> Option<Event> {
@@ -270,39 +304,69 @@ mod tests {
         prefix: &[u8],
         reads: &[&[u8]],
     ) -> Vec<Result<Vec<u8>, (u64, u64)>> {
+        run_with(max, read_size, prefix, reads, false)
+    }
+
+    /// Stands in for the fast validation walk in [`Framer::next_parsed`]: a line
+    /// starting with `{` ends at its first `}`.
+    fn toy_parse(s: &[u8]) -> Option<(usize, ())> {
+        if s.first() != Some(&b'{') {
+            return None;
+        }
+        let k = s.iter().position(|&c| c == b'}' || c == b'\n')?;
+        (s[k] == b'}').then_some((k + 1, ()))
+    }
+
+    /// [`run`], trying [`Framer::next_parsed`] before each event when `parsed`.
+    pub fn run_with(
+        max: usize,
+        read_size: usize,
+        prefix: &[u8],
+        reads: &[&[u8]],
+        parsed: bool,
+    ) -> Vec<Result<Vec<u8>, (u64, u64)>> {
         let mut f = Framer::new(max, read_size, 0, prefix);
         let mut out = Vec::new();
         let mut over: Vec<u8> = Vec::new();
-        let mut drain = |f: &mut Framer, out: &mut Vec<Result<Vec<u8>, (u64, u64)>>| {
-            while let Some(ev) = f.next_event() {
-                match ev {
-                    Event::Frame {
-                        start,
-                        end,
-                        nl,
-                        offset: _,
-                    } => {
-                        if nl {
-                            assert_eq!(f.buf()[end], b'\n');
-                        }
-                        out.push(Ok(f.buf()[start..end].to_vec()));
+        let mut drain = |f: &mut Framer, out: &mut Vec<Result<Vec<u8>, (u64, u64)>>| loop {
+            if parsed {
+                let lines_end = f.utf8_lines_end();
+                if let Some((start, end, nl, ())) = f.next_parsed(lines_end, toy_parse) {
+                    assert_eq!(f.buf()[end], if nl { b'\n' } else { b'\r' });
+                    out.push(Ok(f.buf()[start..end].to_vec()));
+                    continue;
+                }
+            }
+            let Some(ev) = f.next_event() else {
+                break;
+            };
+            match ev {
+                Event::Frame {
+                    start,
+                    end,
+                    nl,
+                    offset: _,
+                } => {
+                    if nl {
+                        assert_eq!(f.buf()[end], b'\n');
                     }
-                    Event::Oversized {
-                        start,
-                        end,
-                        offset,
-                        first,
-                        last,
-                        total,
-                    } => {
-                        if first {
-                            over.clear();
-                        }
-                        over.extend_from_slice(&f.buf()[start..end]);
-                        if last {
-                            assert_eq!(over.len() as u64, total);
-                            out.push(Err((offset, total)));
-                        }
+                    out.push(Ok(f.buf()[start..end].to_vec()));
+                }
+                Event::Oversized {
+                    start,
+                    end,
+                    offset,
+                    first,
+                    last,
+                    total,
+                } => {
+                    if first {
+                        over.clear();
+                    }
+                    over.extend_from_slice(&f.buf()[start..end]);
+                    if last {
+                        assert_eq!(over.len() as u64, total);
+                        out.push(Err((offset, total)));
                     }
                 }
             }
@@ -388,6 +452,8 @@ mod tests {
                     let (b, c) = rest.split_at(j - i);
                     assert_eq!(run(16, rs, b"", &[a, b, c]), whole, "split {i} {j} rs {rs}");
                     assert_eq!(run(16, rs, a, &[b, c]), whole, "prefix {i} {j} rs {rs}");
+                    let parsed = run_with(16, rs, b"", &[a, b, c], true);
+                    assert_eq!(parsed, whole, "parsed, split {i} {j} rs {rs}");
                 }
             }
         }
@@ -438,7 +504,9 @@ mod tests {
                 last = c;
             }
             reads.push(&input[last..]);
-            proptest::prop_assert_eq!(run(max, rs, &input[..p], &reads), want);
+            proptest::prop_assert_eq!(run(max, rs, &input[..p], &reads), want.clone());
+            // taking frames by their parsed length frames the same
+            proptest::prop_assert_eq!(run_with(max, rs, &input[..p], &reads, true), want);
         }
     }
 }

@@ -28,7 +28,7 @@ use crate::frame::{
 };
 use crate::framer::{Event, Framer};
 use crate::sys::{self, Fd, Interest, NonBlockGuard, Wait, Waker};
-use crate::validate::{validate_with, FrameInfo, Invalid};
+use crate::validate::{self, validate_with, FrameInfo, Invalid};
 #[cfg(target_os = "linux")]
 use crate::zerocopy::ZeroCopy;
 use std::io::{self, IoSlice};
@@ -572,7 +572,23 @@ impl Pump {
             } else {
                 0
             };
-            while let Some(ev) = self.framer.next_event() {
+            loop {
+                // a compact frame the fast walk takes is framed by it, without a
+                // search for its newline
+                if inline {
+                    if let Some((start, end, nl, info)) =
+                        self.framer.next_parsed(utf8_end, validate::fast_prefix)
+                    {
+                        self.frame(start, end, nl, info);
+                        if self.deferred.is_some() {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+                let Some(ev) = self.framer.next_event() else {
+                    break;
+                };
                 match ev {
                     Event::Frame {
                         start,

@@ -190,13 +190,21 @@ fn metadata(s: &[u8], mut i: usize, info: &mut FrameInfo) -> Option<usize> {
 /// Accepts `s` (UTF-8 already checked) when it is a valid frame of the common shape.
 #[inline]
 pub(super) fn accept(s: &[u8]) -> Option<FrameInfo> {
+    accept_prefix(s).and_then(|(len, info)| (len == s.len()).then_some(info))
+}
+
+/// Accepts the object at the start of `s`, if it has the common shape: its length and
+/// findings. The bytes after it are not looked at; the object holds no byte below
+/// 0x20 (no `\n`): none is allowed outside strings here, and none unescaped inside.
+#[inline(always)]
+pub(super) fn accept_prefix(s: &[u8]) -> Option<(usize, FrameInfo)> {
     let mut info = FrameInfo::default();
     if at(s, 0)? != b'{' {
         return None;
     }
     let mut i = 1;
     if at(s, i)? == b'}' {
-        return (s.len() == 2).then_some(info);
+        return Some((2, info));
     }
     loop {
         let (v, raw, esc) = key(s, i)?;
@@ -219,7 +227,7 @@ pub(super) fn accept(s: &[u8]) -> Option<FrameInfo> {
         };
         match at(s, i)? {
             b',' => i += 1,
-            b'}' => return (i + 1 == s.len()).then_some(info),
+            b'}' => return Some((i + 1, info)),
             _ => return None,
         }
     }

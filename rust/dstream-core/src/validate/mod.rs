@@ -128,6 +128,15 @@ pub fn fast(s: &[u8]) -> Option<FrameInfo> {
     fast::accept(s)
 }
 
+/// The fast walk over the start of `s` (valid UTF-8): the length of the compact JSON
+/// object it accepts there, and its findings; the bytes after it are not looked at.
+/// Such an object holds no `\n`, so when the byte after it ends the line, it is the
+/// whole frame: the pump frames this way without searching for the newline.
+#[inline]
+pub fn fast_prefix(s: &[u8]) -> Option<(usize, FrameInfo)> {
+    fast::accept_prefix(s)
+}
+
 /// The strict walk alone over valid UTF-8 (see [`fast`]).
 pub fn strict(s: &[u8]) -> Result<FrameInfo, Invalid> {
     strict::validate(s)
