@@ -141,3 +141,93 @@ fn pipes_use_zero_copy() {
     assert_eq!(r.output, input);
     assert_eq!(r.result.counters.bytes_read, input.len() as u64);
 }
+
+/// Makes tee(2) fail with ENOSYS on the calling thread (and threads it starts later), as
+/// on a kernel or in a sandbox without it: a seccomp filter, which is per thread unless
+/// synchronised, so the rest of the test process keeps tee.
+#[cfg(target_arch = "x86_64")]
+fn refuse_tee_on_this_thread() {
+    const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+    // offsets in struct seccomp_data
+    const NR: u32 = 0;
+    const ARCH: u32 = 4;
+    let op = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let filter = [
+        op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, ARCH, 0, 0),
+        op(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            AUDIT_ARCH_X86_64,
+            0,
+            3,
+        ),
+        op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, NR, 0, 0),
+        op(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            libc::SYS_tee as u32,
+            0,
+            1,
+        ),
+        op(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+            0,
+            0,
+        ),
+        op(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW, 0, 0),
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prctl with integer arguments, and with a pointer to `prog`, which points to
+    // `filter`; both outlive the call (the kernel copies the program).
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        let r = libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &prog as *const libc::sock_fprog,
+        );
+        assert_eq!(r, 0, "seccomp: {}", std::io::Error::last_os_error());
+    }
+}
+
+/// Where tee(2) is refused, zero-copy is given up at the first peek and the pump reads
+/// and writes: the same output, counters and errors as a copying run.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn refused_tee_falls_back_to_reading() {
+    let mut input = Vec::new();
+    for i in 0..5_000 {
+        input.extend_from_slice(format!("{{\"data\":{i}}}\n").as_bytes());
+        if i % 1000 == 7 {
+            input.extend_from_slice(b"not json\r\n\n");
+        }
+    }
+    std::thread::spawn(move || {
+        refuse_tee_on_this_thread();
+        let (r0, w0) = pipe();
+        // SAFETY: tee with two pipe fds and no memory of ours.
+        let refused = unsafe { libc::tee(r0.as_raw_fd(), w0.as_raw_fd(), 1, 0) };
+        assert_eq!(refused, -1, "the filter did not refuse tee(2)");
+        let (refused, _) = run(&input, Policy::Skip, true, 11, 1000);
+        let (copying, _) = run(&input, Policy::Skip, false, 11, 1000);
+        assert!(!refused.zero_copy, "zero-copy stayed on without tee(2)");
+        assert_eq!(
+            refused.result.outcome,
+            Outcome::Eof,
+            "{:?}",
+            refused.result.message
+        );
+        assert_eq!(refused.result.counters.frames, 5_000);
+        assert_eq!(refused.result.counters, copying.result.counters);
+        assert_eq!(refused.output, copying.output);
+    })
+    .join()
+    .unwrap();
+}
