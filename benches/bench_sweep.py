@@ -28,4 +28,4 @@ RELAYS_SWEPT = ["cat", "pump", "pump-passthrough", "python-lines"]
 def test_sweep(benchmark: Any, data_dir: Path, size: int) -> None:
     count = max(16, TOTAL_BYTES // size)
     source = envelope_file(data_dir, count, size)
-    measure_relays(benchmark, source, count, RELAYS_SWEPT, SWEEP_GROUP.format(size=size), 3)
+    measure_relays(benchmark, source, count, RELAYS_SWEPT, SWEEP_GROUP.format(size=size), 9)
