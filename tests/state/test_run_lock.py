@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 
 import orjson
+import psycopg
 import pytest
 
 from dstream.config.model import StateSpec
 from dstream.errors import DstreamError
 from dstream.state import open_store
+from dstream.state.base import StateStore
 from tests.state.conftest import spec_dict
 
 # A holder in another process: takes the lock, says so, then waits to be killed.
@@ -75,3 +77,66 @@ def test_the_lock_of_a_killed_holder_is_released(spec: StateSpec, tmp_path: Path
     finally:
         holder.kill()
         holder.wait()
+
+
+def drop_sessions(dsn: str) -> None:
+    """What a server restart or an idle-connection reaper does to every other session."""
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE pid <> pg_backend_pid() AND datname = current_database()"
+        )
+
+
+def wait_until_free(store: StateStore, task: str) -> None:
+    """Returns once `store` can take the task's lock (the server ends a dropped session
+    within moments)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with store.hold_run(task):
+                return
+        except DstreamError:
+            assert time.monotonic() < deadline, "the dropped session kept its lock"
+            time.sleep(0.05)
+
+
+def test_a_postgres_run_takes_its_lock_again_after_losing_its_session(pg_spec: StateSpec) -> None:
+    assert pg_spec.dsn
+    with open_store(pg_spec, ".") as store, open_store(pg_spec, ".") as other:
+        with store.hold_run("orders"):
+            store.put("orders", 1)
+            drop_sessions(pg_spec.dsn)
+            store.put("orders", 2)  # reconnects, and takes the lock again first
+            with pytest.raises(DstreamError, match="already running"), other.hold_run("orders"):
+                pass
+        record = other.get("orders")
+        assert record is not None and record.checkpoint == 2
+        with other.hold_run("orders"):  # released at the end of the run
+            pass
+
+
+def test_a_postgres_run_whose_lock_was_taken_meanwhile_stops_storing(
+    pg_spec: StateSpec,
+) -> None:
+    assert pg_spec.dsn
+    with open_store(pg_spec, ".") as store, open_store(pg_spec, ".") as other:
+        with store.hold_run("orders"):
+            store.put("orders", 1)
+            drop_sessions(pg_spec.dsn)
+            wait_until_free(other, "orders")
+            with other.hold_run("orders"):  # a second run starts in the gap
+                with pytest.raises(DstreamError, match="'orders' lost its run lock") as err:
+                    store.put("orders", 2)
+                assert err.value.hint and "overwrite" in err.value.hint
+                other.put("orders", 3)
+        record = other.get("orders")
+        assert record is not None and record.checkpoint == 3  # 2 was never written
+
+
+def test_one_store_does_not_take_a_run_lock_twice(spec: StateSpec, tmp_path: Path) -> None:
+    refused = pytest.raises(DstreamError, match="already running")
+    with open_store(spec, str(tmp_path)) as store, store.hold_run("orders"):
+        second = store.hold_run("orders")
+        with refused, second:
+            pass

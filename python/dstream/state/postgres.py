@@ -30,6 +30,8 @@ from dstream.state.base import (
 )
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+# A run's lock on its task (64-bit key: distinct tasks practically never collide).
+_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
 T = TypeVar("T")
 
 
@@ -71,6 +73,7 @@ class PostgresStore(StateStore):
         self.description = f"postgres {describe_dsn(dsn)} table {table}"
         self._lock = threading.Lock()
         self._conn: Any = None
+        self._held: set[str] = set()  # tasks whose run lock this store holds
         with self._lock:
             self._connect()
 
@@ -104,6 +107,23 @@ class PostgresStore(StateStore):
         except psycopg.Error as exc:
             conn.close()
             raise self._error("create the state table", exc) from None
+        # A new session after a lost one: the run locks went with the old session, and
+        # another run may have taken one meanwhile. This run must not write its state
+        # without its lock, so it stops rather than overwrite the other's checkpoints.
+        for task in self._held:
+            try:
+                taken = conn.execute(_TRY_LOCK, (self._run_key(task),)).fetchone()
+            except psycopg.Error as exc:
+                conn.close()
+                raise self._error("lock the task for its run", exc) from None
+            if not (taken and taken[0]):
+                conn.close()
+                raise DstreamError(
+                    f"task {task!r} lost its run lock in {self.description}: another run "
+                    "took it while the connection to the state database was down",
+                    hint="this run stops so that the two do not overwrite each other's "
+                    "checkpoints; check the other run before starting this one again",
+                )
         self._conn = conn
 
     def _run(self, action: str, work: Callable[[Any], T]) -> T:
@@ -176,29 +196,41 @@ class PostgresStore(StateStore):
         count = self._run("reset the checkpoint", lambda c: c.execute(query, (task,)).rowcount)
         return bool(count)
 
+    def _run_key(self, task: str) -> str:
+        return f"dstream_run:{self._table_name}:{task}"
+
     @contextlib.contextmanager
     def hold_run(self, task: str) -> Iterator[None]:
-        """A session advisory lock on a connection of its own, held for the run: any
-        machine sharing the table sees it; the server drops it with the session."""
+        """A session advisory lock, on the connection that stores the checkpoints: any
+        machine sharing the table sees it, and the server drops it with the session. If
+        the session is lost (a server restart, a dropped connection), the reconnect
+        before the next store takes the lock again, or fails the run if another run took
+        it in between: checkpoints are never written without the lock."""
         check_task_name(task)
-        psycopg = self._psycopg
-        key = f"dstream_run:{self._table_name}:{task}"
+        key = self._run_key(task)
+
+        def take(conn: Any) -> bool:
+            if task in self._held:  # the session's lock would be taken twice
+                return False
+            row = conn.execute(_TRY_LOCK, (key,)).fetchone()
+            if row and row[0]:
+                self._held.add(task)  # under the store's lock: a reconnect sees it
+                return True
+            return False
+
+        if not self._run("lock the task for its run", take):
+            raise already_running(task, self.description)
         try:
-            conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            raise self._error("lock the task for its run", exc) from None
-        try:
-            try:
-                row = conn.execute(
-                    "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)
-                ).fetchone()
-            except psycopg.Error as exc:
-                raise self._error("lock the task for its run", exc) from None
-            if not (row and row[0]):
-                raise already_running(task, self.description)
             yield
         finally:
-            conn.close()
+            with self._lock:
+                self._held.discard(task)
+                if self._conn is not None and not self._conn.closed:
+                    # a lost session released it already
+                    with contextlib.suppress(self._psycopg.Error):
+                        self._conn.execute(
+                            "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,)
+                        )
 
     def close(self) -> None:
         with self._lock:
