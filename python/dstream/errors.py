@@ -115,6 +115,11 @@ class FrameError(DstreamError):
         return f"{self.reason}\n  frame begins: {self.excerpt!r}"
 
 
+class LockLost(DstreamError):
+    """Another run took the task's state lock while this run had lost its connection to
+    the state store: this run must stop, and restarting it would only fail again."""
+
+
 class Interrupted(DstreamError):
     """The run was stopped by a signal before its input ended."""
 

@@ -14,10 +14,11 @@ import psycopg
 import pytest
 
 from dstream.config.model import StateSpec
-from dstream.errors import DstreamError
+from dstream.errors import DstreamError, LockLost
 from dstream.state import open_store
 from dstream.state.base import StateStore
 from tests.state.conftest import spec_dict
+from tests.workspace import Workspace
 
 # A holder in another process: takes the lock, says so, then waits to be killed.
 HOLDER = """
@@ -126,7 +127,7 @@ def test_a_postgres_run_whose_lock_was_taken_meanwhile_stops_storing(
             drop_sessions(pg_spec.dsn)
             wait_until_free(other, "orders")
             with other.hold_run("orders"):  # a second run starts in the gap
-                with pytest.raises(DstreamError, match="'orders' lost its run lock") as err:
+                with pytest.raises(LockLost, match="'orders' lost its run lock") as err:
                     store.put("orders", 2)
                 assert err.value.hint and "overwrite" in err.value.hint
                 other.put("orders", 3)
@@ -140,3 +141,63 @@ def test_one_store_does_not_take_a_run_lock_twice(spec: StateSpec, tmp_path: Pat
         second = store.hold_run("orders")
         with refused, second:
             pass
+
+
+def test_a_dstream_run_that_lost_its_postgres_lock_stops_without_a_restart(
+    pg_spec: StateSpec, tmp_path: Path
+) -> None:
+    """End to end: the state database drops the run's session, a second run takes the
+    task's lock in the gap; the first run's next store fails, and its restart policy does
+    not try again (the lock would still be taken)."""
+    assert pg_spec.dsn
+    ws = Workspace(tmp_path)
+    ws.config(
+        f"""
+        state {{
+          backend = "postgres"
+          dsn = "{pg_spec.dsn}"
+          table = "{pg_spec.table}"
+        }}
+        task "t" {{
+          commit_interval = "3s"  # the gap for the second run to start in
+          input  {{
+            provider_path = "dstream-counter"
+            config {{
+              interval = 20
+              max_count = 0
+              checkpoint_every = 1
+            }}
+          }}
+          output {{
+            provider_path = "dstream-file"
+            config {{ path = "out.jsonl" }}
+          }}
+          restart {{
+            attempts = 3
+            backoff = "100ms"
+          }}
+        }}
+        """
+    )
+    run = ws.popen("run", "t", "--json")
+    try:
+        with open_store(pg_spec, str(tmp_path)) as other:
+            deadline = time.monotonic() + 20
+            while other.get("t") is None:
+                assert time.monotonic() < deadline, "no checkpoint stored in 20 s"
+                time.sleep(0.05)
+            drop_sessions(pg_spec.dsn)
+            wait_until_free(other, "t")
+            with other.hold_run("t"):
+                out, err = run.communicate(timeout=30)
+    finally:
+        run.kill()
+        run.wait()
+    assert run.returncode == 1, err
+    summary = orjson.loads(out)["tasks"][0]
+    assert summary["outcome"] == "failed" and summary["attempts"] == 1, summary
+    assert summary["error"]["error"] == "LockLost", summary
+    assert "task 't' lost its run lock" in summary["error"]["message"], summary
+    with open_store(pg_spec, str(tmp_path)) as store:  # nothing stored after the loss
+        record = store.get("t")
+        assert record is not None and record.checkpoint == summary["last_checkpoint"]

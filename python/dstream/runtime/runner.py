@@ -15,14 +15,16 @@ from typing import Any, Callable, Optional
 
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
-from dstream.errors import ConfigError, DstreamError, FrameError, ProviderError
+from dstream.errors import ConfigError, DstreamError, FrameError, LockLost, ProviderError
 from dstream.runtime.monitor import Monitor, TaskMonitor, add_counters
 from dstream.runtime.pipeline import RunHooks, RunSummary, Stop, TaskRun
 
 
 def _restartable(summary: RunSummary) -> bool:
-    """A provider crash may be transient; bad config or a bad frame will happen again."""
-    return summary.outcome == "failed" and not isinstance(summary.error, (ConfigError, FrameError))
+    """A provider crash may be transient; bad config, a bad frame or a lock another run
+    holds will be there again."""
+    fatal = (ConfigError, FrameError, LockLost)
+    return summary.outcome == "failed" and not isinstance(summary.error, fatal)
 
 
 def run_task(

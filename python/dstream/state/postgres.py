@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 import orjson
 
-from dstream.errors import ConfigError, DstreamError
+from dstream.errors import ConfigError, DstreamError, LockLost
 from dstream.state.base import (
     StateRecord,
     StateStore,
@@ -118,7 +118,7 @@ class PostgresStore(StateStore):
                 raise self._error("lock the task for its run", exc) from None
             if not (taken and taken[0]):
                 conn.close()
-                raise DstreamError(
+                raise LockLost(
                     f"task {task!r} lost its run lock in {self.description}: another run "
                     "took it while the connection to the state database was down",
                     hint="this run stops so that the two do not overwrite each other's "
