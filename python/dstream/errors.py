@@ -7,6 +7,7 @@ one place (dstream.cli.app).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Optional
 
 # Exit codes, documented in the README. Keep these in sync with it.
@@ -14,6 +15,14 @@ EXIT_OK = 0
 EXIT_FAILURE = 1  # a provider or the pipeline failed
 EXIT_USAGE = 2  # bad command line or configuration
 EXIT_INTERRUPTED = 130  # stopped by SIGINT/SIGTERM before the stream ended
+
+
+def nearest(word: str, choices: Iterable[str]) -> Optional[str]:
+    """The closest of `choices` to `word`, for the "did you mean" of a hint."""
+    import difflib  # only when something was misspelt
+
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
 class DstreamError(Exception):

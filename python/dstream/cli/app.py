@@ -14,7 +14,7 @@ import importlib
 import sys
 from typing import Optional
 
-from dstream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, DstreamError
+from dstream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, DstreamError, nearest
 
 # name -> (module, one-line help). Order is the order of `dstream --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -72,8 +72,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         argv[0] = "version"
     name = argv[0]
     if name not in COMMANDS:
-        from dstream.cli.view import nearest
-
         guess = nearest(name, COMMANDS)
         hint = f"did you mean `dstream {guess}`?" if guess else "run `dstream --help`"
         print(f"dstream: unknown command {name!r}; {hint}", file=sys.stderr)

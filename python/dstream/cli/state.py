@@ -17,9 +17,9 @@ from typing import Any, Optional
 import orjson
 
 from dstream.cli.common import add_config_arguments, load_project_from_args
-from dstream.cli.view import View, nearest
+from dstream.cli.view import View
 from dstream.config.model import Project, StateSpec
-from dstream.errors import UsageError
+from dstream.errors import UsageError, nearest
 from dstream.state import StateRecord, StateStore, open_store
 
 HELP = "show, set or reset a task's checkpoint"

@@ -7,20 +7,11 @@ mode exactly one JSON document goes to stdout; messages and errors go to stderr.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
-from typing import Any, Optional, TextIO
+from typing import Any, TextIO
 
 import orjson
 
 from dstream.errors import DstreamError
-
-
-def nearest(word: str, choices: Iterable[str]) -> Optional[str]:
-    """The closest of `choices` to `word`, for "did you mean" hints."""
-    import difflib  # only when something was misspelt
-
-    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return found[0] if found else None
 
 
 class View:

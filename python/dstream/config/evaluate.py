@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from dstream.cli.view import nearest
 from dstream.config.functions import (
     FUNCTIONS,
     CallContext,
@@ -29,7 +28,7 @@ from dstream.config.model import Location
 from dstream.config.syntax import Attribute, SourceFile, locate, parses_to_tree, trees
 from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION
 from dstream.config.tree import Node, Token, Tree
-from dstream.errors import ConfigError
+from dstream.errors import ConfigError, nearest
 
 # Names a local may not take: they are roots of references or words of the language.
 RESERVED_NAMES = frozenset(

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from dstream.cli.view import nearest
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator, Module, VariableValue, check_local_name
 from dstream.config.functions import FunctionError, to_number, type_name
@@ -20,7 +19,7 @@ from dstream.config.model import Location, Project, TaskSpec
 from dstream.config.schema import build_metrics, build_state, build_task
 from dstream.config.syntax import Attribute, Block, SourceFile, parse_text
 from dstream.config.templates import SourceMap
-from dstream.errors import ConfigError
+from dstream.errors import ConfigError, nearest
 
 DEFAULT_CONFIG = "dstream.hcl"
 ENV_CONFIG = "DSTREAM_CONFIG"

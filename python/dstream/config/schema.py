@@ -10,7 +10,6 @@ import re
 from functools import partial
 from typing import Any, Callable, Optional
 
-from dstream.cli.view import nearest
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
 from dstream.config.functions import format_number, type_name
@@ -23,7 +22,7 @@ from dstream.config.model import (
     TaskSpec,
 )
 from dstream.config.syntax import Attribute, Block, Body
-from dstream.errors import ConfigError
+from dstream.errors import ConfigError, nearest
 from dstream.protocol.frames import POLICIES
 
 SOURCES = ("provider_path", "provider_ref", "provider_image")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from dstream.config.model import ProviderSpec
-from dstream.errors import ConfigError
+from dstream.errors import ConfigError, nearest
 
 
 @dataclass
@@ -87,8 +87,6 @@ def resolve(spec: ProviderSpec, base_dir: str) -> Launch:
         return Launch(argv=[full])
     found = _which(path)
     if not found:
-        from dstream.cli.view import nearest
-
         guess = nearest(path, _builtin_names())
         raise ConfigError(
             f"{spec.role} provider {path!r} was not found on PATH",

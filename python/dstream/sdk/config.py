@@ -16,8 +16,7 @@ import types
 import typing
 from typing import Any, Literal, Optional, TypeVar, Union
 
-from dstream.cli.view import nearest  # difflib is imported only for a hint
-from dstream.errors import ConfigError
+from dstream.errors import ConfigError, nearest
 
 __all__ = ["ProviderConfig", "bind_config", "config_keys"]
 

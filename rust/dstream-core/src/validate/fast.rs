@@ -1,14 +1,14 @@
-//! The fast path: accepts the common shape of a frame with fewer instructions per JSON
+//! The fast walk: accepts the common shape of a frame with fewer instructions per JSON
 //! token than [`super::strict`]. It never reports an error: anything it does not accept
 //! (invalid JSON, but also whitespace between tokens, escaped keys, deep nesting) goes
-//! to the strict validator, which alone decides and explains. So it may only ever
-//! accept what the strict validator accepts, with the same [`FrameInfo`].
+//! to the strict walk, which alone decides and explains. So it may only ever
+//! accept what the strict walk accepts, with the same [`FrameInfo`].
 
 use super::scan::{find_special, parse_escape, parse_number};
 use super::FrameInfo;
 use crate::frame::{KEY_CHECKPOINT, KEY_DATA, KEY_METADATA, MAX_DEPTH, META_TABLE};
 
-/// Deepest nesting the fast path follows (one `u64` of container kinds).
+/// Deepest nesting the fast walk follows (one `u64` of container kinds).
 const FAST_DEPTH: u32 = if MAX_DEPTH < 64 { MAX_DEPTH as u32 } else { 64 };
 
 /// `N` bytes of `key` from `from`, at compile time.

@@ -1,4 +1,4 @@
-//! Strict validator for one frame: UTF-8, exactly one RFC 8259 JSON value which must
+//! Validation of one frame: UTF-8, exactly one RFC 8259 JSON value which must
 //! be an object, no trailing bytes, nesting bounded by [`MAX_DEPTH`].
 //!
 //! While validating it records what the pump needs to classify and count the frame:
