@@ -1,18 +1,28 @@
 //! Any split of a byte stream into reads yields the same events (first input byte picks
-//! the read size and the max frame size).
+//! the read size and the max frame size), and so does framing by the fast validation
+//! walk where it can (`Framer::next_parsed`, as the pump does).
 #![no_main]
 
 use dstream_core::framer::{Event, Framer};
+use dstream_core::validate::fast_prefix;
 use libfuzzer_sys::fuzz_target;
 
-fn frames(data: &[u8], max: usize, read: usize) -> Vec<Result<Vec<u8>, (u64, u64)>> {
+fn frames(data: &[u8], max: usize, read: usize, parsed: bool) -> Vec<Result<Vec<u8>, (u64, u64)>> {
     let mut f = Framer::new(max, read, 0, b"");
     let mut out = Vec::new();
     let mut rest = data;
     let mut over = 0u64;
     let mut eof = false;
     loop {
-        while let Some(ev) = f.next_event() {
+        loop {
+            if parsed {
+                let lines_end = f.utf8_lines_end();
+                if let Some((start, end, _, _)) = f.next_parsed(lines_end, fast_prefix) {
+                    out.push(Ok(f.buf()[start..end].to_vec()));
+                    continue;
+                }
+            }
+            let Some(ev) = f.next_event() else { break };
             match ev {
                 Event::Frame { start, end, .. } => out.push(Ok(f.buf()[start..end].to_vec())),
                 Event::Oversized { start, end, offset, last, .. } => {
@@ -45,5 +55,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&knob, data)) = data.split_first() else { return };
     let max = 1 + (knob & 0x0f) as usize;
     let read = 1 + (knob >> 4) as usize;
-    assert_eq!(frames(data, max, read), frames(data, max, 1 << 16));
+    let whole = frames(data, max, 1 << 16, false);
+    assert_eq!(frames(data, max, read, false), whole);
+    assert_eq!(frames(data, max, read, true), whole);
 });
