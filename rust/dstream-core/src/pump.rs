@@ -28,7 +28,7 @@ use crate::frame::{
 };
 use crate::framer::{Event, Framer};
 use crate::sys::{self, Fd, Interest, NonBlockGuard, Wait, Waker};
-use crate::validate::{self, validate_with, FrameInfo, Invalid};
+use crate::validate::{self, validate_with, FastWalkGate, FrameInfo, Invalid};
 #[cfg(target_os = "linux")]
 use crate::zerocopy::ZeroCopy;
 use std::io::{self, IoSlice};
@@ -220,6 +220,7 @@ pub struct Pump {
     opts: Options,
     shared: Arc<Shared>,
     framer: Framer,
+    fast_gate: FastWalkGate,
     /// Frames of the current batch: (start, end, nl, offset), then their verdicts.
     pending: Vec<(usize, usize, bool, u64)>,
     verdicts: Vec<Result<FrameInfo, Invalid>>,
@@ -280,6 +281,7 @@ impl Pump {
                 checkpoints: Mutex::new(Vec::new()),
             }),
             framer,
+            fast_gate: FastWalkGate::default(),
             pending: Vec::new(),
             verdicts: Vec::new(),
             threads,
@@ -572,18 +574,32 @@ impl Pump {
             } else {
                 0
             };
+            // The fast walk refused the line at the framer's position, or was not tried
+            // on it: the frame found there goes to the strict walk alone (at worst a
+            // frame after a skipped blank line does too: as correct, barely slower).
+            let mut refused = false;
             loop {
                 // a compact frame the fast walk takes is framed by it, without a
                 // search for its newline
                 if inline {
-                    if let Some((start, end, nl, info)) =
-                        self.framer.next_parsed(utf8_end, validate::fast_prefix)
-                    {
-                        self.frame(start, end, nl, info);
-                        if self.deferred.is_some() {
-                            break;
+                    refused = true;
+                    if self.fast_gate.open() {
+                        let gate = &mut self.fast_gate;
+                        let parse = |b: &[u8]| {
+                            let taken = validate::fast_prefix(b);
+                            gate.record(taken.is_some());
+                            refused = taken.is_none();
+                            taken
+                        };
+                        if let Some((start, end, nl, info)) =
+                            self.framer.next_parsed(utf8_end, parse)
+                        {
+                            self.frame(start, end, nl, info);
+                            if self.deferred.is_some() {
+                                break;
+                            }
+                            continue;
                         }
-                        continue;
                     }
                 }
                 let Some(ev) = self.framer.next_event() else {
@@ -597,7 +613,13 @@ impl Pump {
                         offset,
                     } if inline => {
                         let frame = &self.framer.buf()[start..end];
-                        match validate_with(frame, end <= utf8_end) {
+                        let utf8_checked = end <= utf8_end;
+                        let verdict = if refused {
+                            validate::validate_refused(frame, utf8_checked)
+                        } else {
+                            validate_with(frame, utf8_checked)
+                        };
+                        match verdict {
                             Ok(info) => self.frame(start, end, nl, info),
                             Err(inv) => self.invalid(offset, inv.to_string(), start, end)?,
                         }

@@ -430,3 +430,51 @@ fn pipes_are_grown() {
     assert_eq!(p.run().outcome, Outcome::Stopped);
     assert_eq!(size(ir.as_raw_fd()), before);
 }
+
+/// A provider writing spaced JSON makes the fast walk pause (FastWalkGate); its frames,
+/// the compact ones after them and invalid ones on both sides are still handled exactly,
+/// with the offset of each invalid frame.
+#[test]
+fn spaced_frames_then_compact_ones() {
+    let mut input = Vec::new();
+    let mut want = Vec::new();
+    let mut bad = Vec::new();
+    for i in 0..3000 {
+        let line = match i {
+            500 | 2500 => format!("{{\"data\": {i},}}\n"),
+            _ if i < 1500 => {
+                format!("{{\"data\": {{\"id\": {i}}}, \"metadata\": {{\"TableName\": \"t\"}}}}\n")
+            }
+            _ => format!("{{\"data\":{{\"id\":{i}}},\"metadata\":{{\"TableName\":\"t\"}}}}\n"),
+        };
+        if matches!(i, 500 | 2500) {
+            bad.push(input.len() as u64);
+        } else {
+            want.extend_from_slice(line.as_bytes());
+        }
+        input.extend_from_slice(line.as_bytes());
+    }
+    let skip = Options {
+        policy: Policy::Skip,
+        ..Options::default()
+    };
+    let (res, out, _) = pump(&input, skip, b"");
+    assert_eq!(res.outcome, Outcome::Eof, "{:?}", res.message);
+    assert_eq!(out, want);
+    assert_eq!((res.counters.frames, res.counters.skipped), (2998, 2));
+    assert_eq!(res.counters.tables, vec![("t".to_string(), 2998)]);
+    // under `fail`, each invalid frame stops the run at its own offset
+    let cut = bad[0] as usize
+        + input[bad[0] as usize..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .unwrap()
+        + 1;
+    let second = &input[cut..];
+    for (stream, at) in [(&input[..], bad[0]), (second, bad[1] - cut as u64)] {
+        let (res, out, _) = pump(stream, Options::default(), b"");
+        assert_eq!(res.outcome, Outcome::InvalidFrame, "{:?}", res.message);
+        assert_eq!(res.offset, Some(at));
+        assert_eq!(out, &stream[..at as usize]);
+    }
+}

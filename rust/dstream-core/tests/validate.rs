@@ -1,7 +1,7 @@
 //! Validator accept/reject tables and a property test against serde_json.
 
 use dstream_core::frame::{classify, FrameKind};
-use dstream_core::validate::{fast, strict, unescape, validate, InvalidKind};
+use dstream_core::validate::{fast, strict, unescape, validate, FastWalkGate, InvalidKind};
 use proptest::prelude::*;
 
 /// serde_json as the oracle: a valid frame is a JSON object. serde_json also rejects
@@ -188,6 +188,32 @@ fn table_name() {
         table(r#"{"meta\u0064ata":{"TableNam\u0065":"esc"}}"#),
         Some("esc".into())
     );
+}
+
+/// The pump stops trying the fast walk after a run of refusals, tries it again now and
+/// then, and keeps it while it takes frames.
+#[test]
+fn fast_walk_gate_pauses_after_refusals_in_a_row() {
+    let mut gate = FastWalkGate::default();
+    for _ in 1..FastWalkGate::REFUSALS {
+        assert!(gate.open());
+        gate.record(false);
+    }
+    assert!(gate.open());
+    gate.record(true); // one taken frame starts the count again
+    for _ in 0..FastWalkGate::REFUSALS {
+        assert!(gate.open());
+        gate.record(false);
+    }
+    for _ in 0..FastWalkGate::PAUSE {
+        assert!(!gate.open());
+    }
+    assert!(gate.open()); // tried again after the pause
+    gate.record(true);
+    for _ in 0..1000 {
+        assert!(gate.open());
+        gate.record(true);
+    }
 }
 
 fn json_value() -> impl Strategy<Value = String> {

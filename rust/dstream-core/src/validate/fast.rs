@@ -232,3 +232,43 @@ pub(super) fn accept_prefix(s: &[u8]) -> Option<(usize, FrameInfo)> {
         }
     }
 }
+
+/// Whether the pump tries the fast walk on the next frame. A provider writes all its
+/// frames the same way, so once the walk has refused [`FastWalkGate::REFUSALS`] frames in
+/// a row (a provider writing spaced JSON, say), it is tried on one frame in
+/// [`FastWalkGate::PAUSE`] only, until it takes one again; the others go to the strict
+/// walk without the attempt (~90 instructions a frame).
+#[derive(Debug, Default)]
+pub struct FastWalkGate {
+    refusals: u32,
+    pause: u32,
+}
+
+impl FastWalkGate {
+    pub const REFUSALS: u32 = 16;
+    pub const PAUSE: u32 = 256;
+
+    /// True when the next frame should get the fast walk.
+    #[inline]
+    pub fn open(&mut self) -> bool {
+        if self.pause == 0 {
+            return true;
+        }
+        self.pause -= 1;
+        false
+    }
+
+    /// What the fast walk made of the frame it was tried on.
+    #[inline]
+    pub fn record(&mut self, taken: bool) {
+        if taken {
+            self.refusals = 0;
+        } else {
+            self.refusals += 1;
+            if self.refusals == Self::REFUSALS {
+                self.refusals = 0;
+                self.pause = Self::PAUSE;
+            }
+        }
+    }
+}

@@ -18,6 +18,8 @@ mod fast;
 mod scan;
 mod strict;
 
+pub use fast::FastWalkGate;
+
 use crate::frame::MAX_DEPTH;
 use std::fmt;
 
@@ -108,17 +110,31 @@ pub fn validate(s: &[u8]) -> Result<FrameInfo, Invalid> {
 /// `\n` or `\r` leaves valid UTF-8).
 #[inline]
 pub fn validate_with(s: &[u8], utf8_checked: bool) -> Result<FrameInfo, Invalid> {
-    if !utf8_checked && simdutf8::basic::from_utf8(s).is_err() {
+    check_utf8(s, utf8_checked)?;
+    match fast::accept(s) {
+        Some(info) => Ok(info),
+        None => strict::validate(s),
+    }
+}
+
+/// [`validate_with`] for a frame the fast walk has refused already ([`fast_prefix`]
+/// returned None at its start): the strict walk alone, without a second attempt.
+#[inline]
+pub fn validate_refused(s: &[u8], utf8_checked: bool) -> Result<FrameInfo, Invalid> {
+    check_utf8(s, utf8_checked)?;
+    strict::validate(s)
+}
+
+#[inline(always)]
+fn check_utf8(s: &[u8], checked: bool) -> Result<(), Invalid> {
+    if !checked && simdutf8::basic::from_utf8(s).is_err() {
         let pos = match simdutf8::compat::from_utf8(s) {
             Err(e) => e.valid_up_to(),
             Ok(_) => 0,
         };
         return err(InvalidKind::NotUtf8, pos);
     }
-    match fast::accept(s) {
-        Some(info) => Ok(info),
-        None => strict::validate(s),
-    }
+    Ok(())
 }
 
 /// The fast walk alone over valid UTF-8: `Some` only for a valid frame, `None` for an
