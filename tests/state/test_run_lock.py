@@ -201,3 +201,21 @@ def test_a_dstream_run_that_lost_its_postgres_lock_stops_without_a_restart(
     with open_store(pg_spec, str(tmp_path)) as store:  # nothing stored after the loss
         record = store.get("t")
         assert record is not None and record.checkpoint == summary["last_checkpoint"]
+
+
+def test_a_postgres_task_that_lost_its_lock_does_not_stop_the_others(pg_spec: StateSpec) -> None:
+    assert pg_spec.dsn
+    with open_store(pg_spec, ".") as store, open_store(pg_spec, ".") as other:
+        with store.hold_run("orders"), store.hold_run("payments"):
+            drop_sessions(pg_spec.dsn)
+            wait_until_free(other, "orders")
+            with other.hold_run("orders"):
+                store.put("payments", 1)  # reconnects: its lock is taken again
+                with pytest.raises(LockLost, match="'orders' lost its run lock"):
+                    store.put("orders", 1)
+                refused = pytest.raises(DstreamError, match="already running")
+                with refused, other.hold_run("payments"):
+                    pass
+        record = other.get("payments")
+        assert record is not None and record.checkpoint == 1
+        assert other.get("orders") is None

@@ -74,6 +74,7 @@ class PostgresStore(StateStore):
         self._lock = threading.Lock()
         self._conn: Any = None
         self._held: set[str] = set()  # tasks whose run lock this store holds
+        self._lost: set[str] = set()  # tasks held whose lock another run took meanwhile
         with self._lock:
             self._connect()
 
@@ -108,22 +109,17 @@ class PostgresStore(StateStore):
             conn.close()
             raise self._error("create the state table", exc) from None
         # A new session after a lost one: the run locks went with the old session, and
-        # another run may have taken one meanwhile. This run must not write its state
-        # without its lock, so it stops rather than overwrite the other's checkpoints.
-        for task in self._held:
+        # another run may have taken one meanwhile. A task whose lock is gone must not
+        # write its state again (put raises LockLost); the others go on.
+        for task in sorted(self._held):
             try:
                 taken = conn.execute(_TRY_LOCK, (self._run_key(task),)).fetchone()
             except psycopg.Error as exc:
                 conn.close()
                 raise self._error("lock the task for its run", exc) from None
             if not (taken and taken[0]):
-                conn.close()
-                raise LockLost(
-                    f"task {task!r} lost its run lock in {self.description}: another run "
-                    "took it while the connection to the state database was down",
-                    hint="this run stops so that the two do not overwrite each other's "
-                    "checkpoints; check the other run before starting this one again",
-                )
+                self._held.discard(task)
+                self._lost.add(task)
         self._conn = conn
 
     def _run(self, action: str, work: Callable[[Any], T]) -> T:
@@ -188,7 +184,18 @@ class PostgresStore(StateStore):
             " ON CONFLICT (task) DO UPDATE SET checkpoint = EXCLUDED.checkpoint,"
             " updated_at = EXCLUDED.updated_at, sequence = s.sequence + 1"
         ).format(self._table)
-        self._run("store the checkpoint", lambda c: c.execute(query, (task, encoded)))
+
+        def store(conn: Any) -> None:
+            if task in self._lost:  # checked after any reconnect, under the store's lock
+                raise LockLost(
+                    f"task {task!r} lost its run lock in {self.description}: another run "
+                    "took it while the connection to the state database was down",
+                    hint="this run stops so that the two do not overwrite each other's "
+                    "checkpoints; check the other run before starting this one again",
+                )
+            conn.execute(query, (task, encoded))
+
+        self._run("store the checkpoint", store)
 
     def reset(self, task: str) -> bool:
         check_task_name(task)
@@ -204,13 +211,14 @@ class PostgresStore(StateStore):
         """A session advisory lock, on the connection that stores the checkpoints: any
         machine sharing the table sees it, and the server drops it with the session. If
         the session is lost (a server restart, a dropped connection), the reconnect
-        before the next store takes the lock again, or fails the run if another run took
-        it in between: checkpoints are never written without the lock."""
+        before the next operation takes the lock again; if another run took it in between,
+        this task's stores fail (LockLost): checkpoints are never written without the
+        lock. Other tasks of the store keep theirs."""
         check_task_name(task)
         key = self._run_key(task)
 
         def take(conn: Any) -> bool:
-            if task in self._held:  # the session's lock would be taken twice
+            if task in self._held or task in self._lost:  # a session lock is re-entrant
                 return False
             row = conn.execute(_TRY_LOCK, (key,)).fetchone()
             if row and row[0]:
@@ -225,6 +233,7 @@ class PostgresStore(StateStore):
         finally:
             with self._lock:
                 self._held.discard(task)
+                self._lost.discard(task)
                 if self._conn is not None and not self._conn.closed:
                     # a lost session released it already
                     with contextlib.suppress(self._psycopg.Error):
