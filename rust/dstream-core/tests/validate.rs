@@ -268,6 +268,18 @@ fn object() -> impl Strategy<Value = String> {
     .prop_map(members)
 }
 
+/// `s` with one byte changed (op 0), cut there (1) or inserted there (2).
+fn edit(s: String, pos: prop::sample::Index, b: u8, op: u8) -> Vec<u8> {
+    let mut bytes = s.into_bytes();
+    let i = pos.index(bytes.len() + 1);
+    match op {
+        0 if i < bytes.len() => bytes[i] = b,
+        1 => bytes.truncate(i),
+        _ => bytes.insert(i.min(bytes.len()), b),
+    }
+    bytes
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
@@ -284,13 +296,7 @@ proptest! {
     /// Mutations of valid objects: byte edits, truncations, insertions.
     #[test]
     fn agrees_on_mutations(s in object(), pos in any::<prop::sample::Index>(), b in any::<u8>(), op in 0..3u8) {
-        let mut bytes = s.into_bytes();
-        let i = pos.index(bytes.len() + 1);
-        match op {
-            0 if i < bytes.len() => bytes[i] = b,
-            1 => bytes.truncate(i),
-            _ => bytes.insert(i.min(bytes.len()), b),
-        }
+        let bytes = edit(s, pos, b, op);
         if let Some(want) = oracle(&bytes) {
             let got = validate(&bytes);
             prop_assert_eq!(got.is_ok(), want, "{:?}: {:?}", String::from_utf8_lossy(&bytes), got);
@@ -309,13 +315,7 @@ proptest! {
     /// on edited envelopes (a byte changed, cut, added: whitespace, escapes, errors).
     #[test]
     fn fast_walk_never_accepts_more(s in envelope(), pos in any::<prop::sample::Index>(), b in prop::sample::select(b"{}[]\":, \t\\u0aeE.-+9tfnrTN\x01".to_vec()), op in 0..3u8) {
-        let mut bytes = s.into_bytes();
-        let i = pos.index(bytes.len() + 1);
-        match op {
-            0 if i < bytes.len() => bytes[i] = b,
-            1 => bytes.truncate(i),
-            _ => bytes.insert(i.min(bytes.len()), b),
-        }
+        let bytes = edit(s, pos, b, op);
         if std::str::from_utf8(&bytes).is_ok() {
             if let Some(info) = fast(&bytes) {
                 prop_assert_eq!(Ok(info), strict(&bytes), "{:?}", String::from_utf8_lossy(&bytes));

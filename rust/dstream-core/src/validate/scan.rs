@@ -212,33 +212,29 @@ pub(super) fn parse_number(s: &[u8], mut i: usize) -> Result<usize, Invalid> {
         None => return err(InvalidKind::UnexpectedEnd, i),
     }
     if s.get(i) == Some(&b'.') {
-        i += 1;
-        let j = digits(s, i);
-        if j == i {
-            return if i >= s.len() {
-                err(InvalidKind::UnexpectedEnd, i)
-            } else {
-                err(InvalidKind::Expected("a digit after '.'"), i)
-            };
-        }
-        i = j;
+        i = some_digits(s, i + 1, "a digit after '.'")?;
     }
     if let Some(b'e' | b'E') = s.get(i) {
         i += 1;
         if let Some(b'+' | b'-') = s.get(i) {
             i += 1;
         }
-        let j = digits(s, i);
-        if j == i {
-            return if i >= s.len() {
-                err(InvalidKind::UnexpectedEnd, i)
-            } else {
-                err(InvalidKind::Expected("a digit in the exponent"), i)
-            };
-        }
-        i = j;
+        i = some_digits(s, i, "a digit in the exponent")?;
     }
     Ok(i)
+}
+
+/// One or more digits from `i` (a fraction or an exponent); `what` names the missing one.
+#[inline(always)]
+fn some_digits(s: &[u8], i: usize, what: &'static str) -> Result<usize, Invalid> {
+    let j = digits(s, i);
+    if j > i {
+        Ok(j)
+    } else if i >= s.len() {
+        err(InvalidKind::UnexpectedEnd, i)
+    } else {
+        err(InvalidKind::Expected(what), i)
+    }
 }
 
 #[inline(always)]
