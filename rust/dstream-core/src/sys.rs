@@ -182,8 +182,11 @@ pub fn grow_pipe(_fd: Fd, _size: usize) {}
 #[derive(Debug)]
 pub struct BatchScheduling {
     tid: libc::pid_t,
-    param: libc::sched_param,
 }
+
+/// The only priority SCHED_OTHER and SCHED_BATCH take.
+#[cfg(target_os = "linux")]
+const NO_PRIORITY: libc::sched_param = libc::sched_param { sched_priority: 0 };
 
 #[cfg(target_os = "linux")]
 impl BatchScheduling {
@@ -194,27 +197,21 @@ impl BatchScheduling {
         if unsafe { libc::sched_getscheduler(tid) } != libc::SCHED_OTHER {
             return None;
         }
-        let mut param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` is a valid, writable sched_param.
-        if unsafe { libc::sched_getparam(tid, &mut param) } != 0 {
+        // SAFETY: NO_PRIORITY is a valid sched_param for SCHED_BATCH.
+        if unsafe { libc::sched_setscheduler(tid, libc::SCHED_BATCH, &NO_PRIORITY) } != 0 {
             return None;
         }
-        let batch = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `batch` is a valid sched_param; priority 0 is the only one SCHED_BATCH takes.
-        if unsafe { libc::sched_setscheduler(tid, libc::SCHED_BATCH, &batch) } != 0 {
-            return None;
-        }
-        Some(BatchScheduling { tid, param })
+        Some(BatchScheduling { tid })
     }
 }
 
 #[cfg(target_os = "linux")]
 impl Drop for BatchScheduling {
     fn drop(&mut self) {
-        // SAFETY: restores the saved policy and parameters of thread `tid` (a valid
-        // sched_param); if the thread is gone the call fails harmlessly.
+        // SAFETY: puts thread `tid` back under SCHED_OTHER (the policy `enter` found; its
+        // priority is always 0); if the thread is gone the call fails harmlessly.
         unsafe {
-            libc::sched_setscheduler(self.tid, libc::SCHED_OTHER, &self.param);
+            libc::sched_setscheduler(self.tid, libc::SCHED_OTHER, &NO_PRIORITY);
         }
     }
 }
