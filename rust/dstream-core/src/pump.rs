@@ -574,32 +574,16 @@ impl Pump {
             } else {
                 0
             };
-            // The fast walk refused the line at the framer's position, or was not tried
-            // on it: the frame found there goes to the strict walk alone (at worst a
-            // frame after a skipped blank line does too: as correct, barely slower).
+            // Whether the frame next_event finds goes to the strict walk alone.
             let mut refused = false;
             loop {
-                // a compact frame the fast walk takes is framed by it, without a
-                // search for its newline
                 if inline {
-                    refused = true;
-                    if self.fast_gate.open() {
-                        let gate = &mut self.fast_gate;
-                        let parse = |b: &[u8]| {
-                            let taken = validate::fast_prefix(b);
-                            gate.record(taken.is_some());
-                            refused = taken.is_none();
-                            taken
-                        };
-                        if let Some((start, end, nl, info)) =
-                            self.framer.next_parsed(utf8_end, parse)
-                        {
-                            self.frame(start, end, nl, info);
-                            if self.deferred.is_some() {
-                                break;
-                            }
-                            continue;
+                    if let Some((start, end, nl, info)) = self.fast_frame(utf8_end, &mut refused) {
+                        self.frame(start, end, nl, info);
+                        if self.deferred.is_some() {
+                            break;
                         }
+                        continue;
                     }
                 }
                 let Some(ev) = self.framer.next_event() else {
@@ -659,6 +643,30 @@ impl Pump {
             self.after_flush();
         }
         Ok(())
+    }
+
+    /// The next frame when the fast walk takes it: framed by the walk, without a search
+    /// for its newline. Otherwise None, and `refused` says whether the frame
+    /// [`Framer::next_event`] finds next should skip the fast walk: it was refused at
+    /// that position or not tried (the gate closed; at worst a frame after a skipped
+    /// blank line is sent to the strict walk too, which is as correct, barely slower).
+    #[inline(always)]
+    fn fast_frame(
+        &mut self,
+        utf8_end: usize,
+        refused: &mut bool,
+    ) -> Option<(usize, usize, bool, FrameInfo)> {
+        *refused = true;
+        if !self.fast_gate.open() {
+            return None;
+        }
+        let gate = &mut self.fast_gate;
+        self.framer.next_parsed(utf8_end, |b| {
+            let taken = validate::fast_prefix(b);
+            gate.record(taken.is_some());
+            *refused = taken.is_none();
+            taken
+        })
     }
 
     /// Validates the batch of frames (split across threads when it pays), then queues
