@@ -31,7 +31,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
                 hint="review with `dstream plan --destroy TASK`, then run "
                 "`dstream destroy TASK --auto-approve`",
             )
-        code = run_command(args, view, "plan", destroy=True, tasks=tasks)
+        code = run_command(args, view, "plan", tasks, destroy=True)
         if code != EXIT_OK:
             return code
         view.err.write("\nDo you really want to destroy all of the resources above?\n")
@@ -40,4 +40,4 @@ def execute(args: argparse.Namespace, view: View) -> int:
         if sys.stdin.readline().strip() != "yes":
             view.info("Destroy cancelled.")
             return EXIT_OK
-    return run_command(args, view, "destroy", tasks=tasks)
+    return run_command(args, view, "destroy", tasks)

@@ -7,7 +7,7 @@ Terraform users read them."""
 from __future__ import annotations
 
 import argparse
-from typing import Any, Optional
+from typing import Any
 
 from dstream.cli.common import add_config_arguments, load_project_from_args
 from dstream.cli.view import View
@@ -50,7 +50,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             for pulled in pull_task_providers(project.task(name), refresh=args.refresh):
                 what = pulled.get("reference") or pulled.get("image")
                 view.info(f"pulled {pulled['role']} {what}")
-    return run_command(args, view, "init", tasks=(project, names))
+    return run_command(args, view, "init", (project, names))
 
 
 def load_tasks(args: argparse.Namespace) -> tuple[Project, list[str]]:
@@ -71,14 +71,13 @@ def run_command(
     args: argparse.Namespace,
     view: View,
     command: str,
+    tasks: tuple[Project, list[str]],
     destroy: bool = False,
-    tasks: Optional[tuple[Project, list[str]]] = None,
 ) -> int:
-    """Run `command` over the tasks; `tasks` is what `load_tasks(args)` returned, if the
-    caller already has it."""
+    """Run `command` over `tasks` (what `load_tasks(args)` returned)."""
     from dstream.runtime.lifecycle import run_lifecycle
 
-    project, names = tasks or load_tasks(args)
+    project, names = tasks
     reports = []
     for name in names:
         report = run_lifecycle(project, name, command, destroy=destroy, timeout=args.timeout)

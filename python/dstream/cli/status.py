@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from dstream.cli.init import add_lifecycle_arguments, run_command
+from dstream.cli.init import add_lifecycle_arguments, load_tasks, run_command
 from dstream.cli.view import View
 
 
@@ -14,4 +14,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
-    return run_command(args, view, "status")
+    return run_command(args, view, "status", load_tasks(args))
