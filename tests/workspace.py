@@ -88,6 +88,48 @@ class Workspace:
             """
         )
 
+    def counter_task(
+        self,
+        task: str,
+        output: str,
+        output_config: str = "",
+        *,
+        count: int,
+        checkpoint_every: int,
+        interval: int = 0,
+        tables: Optional[list[str]] = None,
+        state: str = 'state { path = "state" }',
+        settings: str = "",
+    ) -> None:
+        """Task `task`: dstream-counter (`count` envelopes, 0: no end; over `tables` if
+        given, which the output gets too) into the provider `output` with the HCL lines
+        `output_config`; `state` is the state block, `settings` more task attributes."""
+        tables_hcl = f"tables = {orjson.dumps(tables).decode()}" if tables else ""
+        self.config(
+            f"""
+            {state}
+            task "{task}" {{
+              {settings}
+              input {{
+                provider_path = "dstream-counter"
+                config {{
+                  interval = {interval}
+                  max_count = {count}
+                  checkpoint_every = {checkpoint_every}
+                  {tables_hcl}
+                }}
+              }}
+              output {{
+                provider_path = "{output}"
+                config {{
+                  {tables_hcl}
+                  {output_config}
+                }}
+              }}
+            }}
+            """
+        )
+
     def read_text(self, name: str) -> str:
         """A file's text, or "" while it does not exist."""
         path = self.root / name

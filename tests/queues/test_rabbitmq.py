@@ -11,7 +11,6 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.queues.counter import counter_into
 from tests.queues.proxy import CuttingProxy
 from tests.queues.rabbit import RabbitServer
 from tests.workspace import Workspace
@@ -31,8 +30,7 @@ def configure(
     extra: str = "",
     interval: int = 0,
 ) -> None:
-    counter_into(
-        ws,
+    ws.counter_task(
         "cdc",
         "dstream-rabbitmq",
         f'url = "{url}"\nqueue_pattern = "{pattern}"\n{extra}',

@@ -32,7 +32,6 @@ from dstream.providers.queues.servicebus import (
     ServiceBusOutput,
 )
 from dstream.sdk import bind_config
-from tests.queues.counter import counter_into
 from tests.services import free_port, require_service, stop_pid
 from tests.workspace import Workspace
 
@@ -90,8 +89,7 @@ def amqp_broker(tmp_path: Path) -> Iterator[AmqpTestBroker]:
 
 
 def configure(ws: Workspace, connection_string: str, count: int, extra: str = "") -> None:
-    counter_into(
-        ws,
+    ws.counter_task(
         "sb",
         "dstream-servicebus",
         f'connection_string = "{connection_string}"\n{extra}',

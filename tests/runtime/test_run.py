@@ -281,24 +281,8 @@ def test_input_crash_delivers_what_it_wrote_and_fails(ws: Workspace) -> None:
 def _counter_into_file(ws: Workspace, interval: int, lines: int) -> subprocess.Popen[bytes]:
     """`dstream run t --json` of a never-ending counter into out.jsonl (a checkpoint
     per envelope), once `lines` envelopes are in the file."""
-    ws.config(
-        f"""
-        state {{ path = "state" }}
-        task "t" {{
-          input  {{
-            provider_path = "dstream-counter"
-            config {{
-              interval = {interval}
-              max_count = 0
-              checkpoint_every = 1
-            }}
-          }}
-          output {{
-            provider_path = "dstream-file"
-            config {{ path = "out.jsonl" }}
-          }}
-        }}
-        """
+    ws.counter_task(
+        "t", "dstream-file", 'path = "out.jsonl"', count=0, checkpoint_every=1, interval=interval
     )
     proc = ws.popen("run", "t", "--json")
     deadline = time.monotonic() + 20

@@ -151,33 +151,25 @@ def test_a_dstream_run_that_lost_its_postgres_lock_stops_without_a_restart(
     not try again (the lock would still be taken)."""
     assert pg_spec.dsn
     ws = Workspace(tmp_path)
-    ws.config(
-        f"""
-        state {{
-          backend = "postgres"
-          dsn = "{pg_spec.dsn}"
-          table = "{pg_spec.table}"
-        }}
-        task "t" {{
-          commit_interval = "3s"  # the gap for the second run to start in
-          input  {{
-            provider_path = "dstream-counter"
-            config {{
-              interval = 20
-              max_count = 0
-              checkpoint_every = 1
-            }}
-          }}
-          output {{
-            provider_path = "dstream-file"
-            config {{ path = "out.jsonl" }}
-          }}
-          restart {{
-            attempts = 3
-            backoff = "100ms"
-          }}
-        }}
-        """
+    state = f"""state {{
+      backend = "postgres"
+      dsn = "{pg_spec.dsn}"
+      table = "{pg_spec.table}"
+    }}"""
+    settings = """commit_interval = "3s"  # the gap for the second run to start in
+      restart {
+        attempts = 3
+        backoff = "100ms"
+      }"""
+    ws.counter_task(
+        "t",
+        "dstream-file",
+        'path = "out.jsonl"',
+        count=0,
+        checkpoint_every=1,
+        interval=20,
+        state=state,
+        settings=settings,
     )
     run = ws.popen("run", "t", "--json")
     try:
