@@ -8,13 +8,26 @@ one place (dstream.cli.app).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import IntEnum
 from typing import Any, Optional
 
-# Exit codes, documented in the README. Keep these in sync with it.
-EXIT_OK = 0
-EXIT_FAILURE = 1  # a provider or the pipeline failed
-EXIT_USAGE = 2  # bad command line or configuration
-EXIT_INTERRUPTED = 130  # stopped by SIGINT/SIGTERM before the stream ended
+
+class ExitCode(IntEnum):
+    """Every exit status dstream uses: the one definition (the README's and
+    docs/security.md's tables list these)."""
+
+    OK = 0
+    FAILURE = 1  # a provider or the pipeline failed; the task is locked elsewhere
+    USAGE = 2  # bad command line or configuration
+    INTERNAL = 70  # EX_SOFTWARE: a bug in dstream; a crash report names the traceback
+    INTERRUPTED = 130  # 128 + SIGINT: stopped before the stream ended
+    TERMINATED = 143  # 128 + SIGTERM: stopped before the stream ended
+
+
+EXIT_OK = ExitCode.OK
+EXIT_FAILURE = ExitCode.FAILURE
+EXIT_USAGE = ExitCode.USAGE
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 def nearest(word: str, choices: Iterable[str]) -> Optional[str]:
