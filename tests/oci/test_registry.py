@@ -297,10 +297,10 @@ def test_a_tar_layer_is_unpacked(registry: Registry, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("members", "link", "message"),
     [
-        ({"../escape": b"x"}, None, "escapes the target directory"),
-        ({"/etc/evil": b"x"}, None, "escapes the target directory"),
-        ({"plugin": b"x"}, ("up", "../../outside"), "is a link to '../../outside' outside it"),
-        ({"plugin": b"x"}, ("abs", "/etc/passwd"), "is a link to '/etc/passwd' outside it"),
+        ({"../escape": b"x"}, None, "has a '..' component"),
+        ({"/etc/evil": b"x"}, None, "is an absolute path"),
+        ({"plugin": b"x"}, ("up", "../../outside"), "is a link to '../../outside', outside"),
+        ({"plugin": b"x"}, ("abs", "/etc/passwd"), "is a link to the absolute path '/etc/pa"),
     ],
 )
 def test_an_archive_that_escapes_is_refused(

@@ -1,20 +1,96 @@
-"""Safe unpacking of a tar layer: nothing lands outside the target directory.
+"""Unpacking a provider's tar layer with a policy at least as strict as Python 3.12's
+`tarfile` "data" filter (PEP 706), implemented here so 3.9-3.11 get the same one.
 
-Members with absolute paths or `..` components, links whose target would leave the
-directory, device files and FIFOs are refused before anything is written; set-id bits
-are dropped. (Python 3.12's `filter="data"` does the same, but 3.9 must work too.)
+An archive is untrusted input. Members are read as a stream and written by this module
+itself (never by `TarFile.extract`), each checked before it touches the disk:
+
+- names are relative, with no `..` component, backslash or NUL;
+- nothing is written through a link: every directory on a member's path must be a real
+  directory inside the target (a symlink created by an earlier member does not count);
+- symbolic links are relative and resolve inside the target, also after the whole
+  archive is unpacked (a later link cannot make an earlier one leave);
+- hard links name a regular file unpacked earlier from the same archive;
+- only regular files, directories and links: no devices, FIFOs or sockets;
+- no set-user-ID or set-group-ID bit (refused); sticky and group/other write bits are
+  dropped; ownership is never restored;
+- at most `Limits.entries` members and `Limits.max_bytes(compressed size)` bytes, counted
+  on the decompressed stream and on the declared size of every file;
+- a truncated or corrupt gzip/tar stream is an error, like any refusal.
+
+Every refusal is an `ArchiveError` that names the artifact and the member. The caller
+unpacks into a fresh temporary directory and renames it into place only when this
+returns (see `pull._executable_from`).
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import posixpath
+import stat
 import tarfile
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Callable, Optional, Union
 
-from dstream.errors import DstreamError
+from dstream.errors import ExitCode
+from dstream.oci.errors import ArchiveError, OciError
 
 GZIP_MAGIC = b"\x1f\x8b"
+CHUNK = 1 << 20
+
+# The caps, and the environment variables that change them (docs/security.md).
+DEFAULT_RATIO = 100  # an executable compresses 2-5x; a zip bomb, about 1000x
+DEFAULT_MAX_BYTES = 1 << 30  # the ceiling, whatever the compressed size
+DEFAULT_MAX_ENTRIES = 10_000
+FLOOR_BYTES = 16 << 20  # tiny archives may expand more than `ratio` (tar pads to 10 KiB)
+RATIO_VARIABLE = "DSTREAM_ARCHIVE_MAX_RATIO"
+BYTES_VARIABLE = "DSTREAM_ARCHIVE_MAX_BYTES"
+ENTRIES_VARIABLE = "DSTREAM_ARCHIVE_MAX_ENTRIES"
+LIMIT_VARIABLES = (RATIO_VARIABLE, BYTES_VARIABLE, ENTRIES_VARIABLE)
+
+_POLICY_HINT = (
+    "the artifact may be malicious: a provider archive may hold only regular files, "
+    "directories and links that stay inside it; rebuild it with relative paths"
+)
+
+
+class LimitError(OciError):
+    """A cap's environment variable is not a positive whole number."""
+
+    exit_code = ExitCode.USAGE
+
+
+@dataclass(frozen=True)
+class Limits:
+    ratio: int = DEFAULT_RATIO
+    ceiling: int = DEFAULT_MAX_BYTES
+    entries: int = DEFAULT_MAX_ENTRIES
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        return cls(
+            ratio=_env_int(RATIO_VARIABLE, DEFAULT_RATIO),
+            ceiling=_env_int(BYTES_VARIABLE, DEFAULT_MAX_BYTES),
+            entries=_env_int(ENTRIES_VARIABLE, DEFAULT_MAX_ENTRIES),
+        )
+
+    def max_bytes(self, compressed: int) -> int:
+        """What an archive of `compressed` bytes may expand to."""
+        return min(self.ceiling, max(FLOOR_BYTES, compressed * self.ratio))
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise LimitError(
+            f"{name}={text!r} is not a positive whole number",
+            hint=f"set {name} to e.g. {default}, or unset it for that default",
+        )
+    return int(text)
 
 
 def looks_like_archive(path: Path) -> bool:
@@ -23,54 +99,270 @@ def looks_like_archive(path: Path) -> bool:
     return head.startswith(GZIP_MAGIC) or head[257:262] == b"ustar"
 
 
-def _inside(name: str) -> bool:
-    norm = posixpath.normpath(name)
-    return not (name.startswith("/") or norm == ".." or norm.startswith("../") or "\\" in name)
+def _show(name: str) -> str:
+    """A member name as it may appear in a one-line message: quoted, escaped, bounded."""
+    text = repr(name)
+    return text if len(text) <= 160 else text[:150] + "...'"
 
 
-def _refuse(what: str, member: str) -> DstreamError:
-    return DstreamError(
-        f"provider archive refused: member {member!r} {what}; nothing was unpacked",
-        hint="the archive may be malicious; rebuild it with paths relative to its root",
+class _Stream:
+    """The decompressed archive, read through a cap: more than `limit` bytes, or a
+    damaged gzip stream, raise `ArchiveError` from inside `tarfile`."""
+
+    def __init__(self, raw: IO[bytes], limit: int, refuse: Callable[[str, str], ArchiveError]):
+        self.source: Union[gzip.GzipFile, IO[bytes]] = (
+            gzip.GzipFile(fileobj=raw, mode="rb") if _gzipped(raw) else raw
+        )
+        self.limit = limit
+        self.read_bytes = 0
+        self.refuse = refuse
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self.source.read(size if 0 <= size <= CHUNK else CHUNK)
+        except (EOFError, zlib.error, OSError) as exc:  # gzip.BadGzipFile is an OSError
+            raise _corrupt(self.refuse, exc) from None
+        self.read_bytes += len(data)
+        if self.read_bytes > self.limit:
+            raise _too_big(self.refuse, self.limit)
+        return data
+
+
+def _gzipped(raw: IO[bytes]) -> bool:
+    head = raw.read(2)
+    raw.seek(0)
+    return head == GZIP_MAGIC
+
+
+def _corrupt(refuse: Callable[[str, str], ArchiveError], exc: BaseException) -> ArchiveError:
+    err = refuse(f"is truncated or corrupt ({exc or type(exc).__name__})", "")
+    err.hint = (
+        "the layer is damaged or not a tar / tar.gz: push it again, or push the executable itself"
     )
+    return err
 
 
-def safe_unpack(archive: Path, dest: Path) -> list[str]:
-    """Unpack into `dest` (which must exist and be empty); returns regular file names."""
-    try:
-        tar = tarfile.open(archive, "r:*")  # noqa: SIM115 - closed by the `with` below
-    except tarfile.TarError as exc:
-        raise DstreamError(
-            f"provider layer is not a readable tar archive: {exc}",
-            hint="push the executable itself, or a valid tar / tar.gz",
-        ) from None
-    with tar:
-        members = tar.getmembers()
-        for member in members:
-            if not _inside(member.name):
-                raise _refuse("escapes the target directory", member.name)
-            if member.issym():
-                target = posixpath.join(posixpath.dirname(member.name), member.linkname)
-                if member.linkname.startswith("/") or not _inside(target):
-                    raise _refuse(f"is a link to {member.linkname!r} outside it", member.name)
-            elif member.islnk():
-                if not _inside(member.linkname):
-                    raise _refuse(f"is a hard link to {member.linkname!r} outside it", member.name)
-            elif not (member.isfile() or member.isdir()):
-                raise _refuse("is a device, FIFO or other special file", member.name)
-            member.mode &= 0o755
-            member.uid = member.gid = 0
-            member.uname = member.gname = ""
-        # The members were checked above; 3.12+ would only repeat the checks (and warn
-        # when no filter is named), 3.9-3.11 have no `filter` argument.
-        extra = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
-        for member in members:
-            tar.extract(member, dest, set_attrs=not member.issym(), **extra)  # type: ignore[arg-type]
-    root = os.fspath(dest)
-    files = []
-    for dirpath, _dirs, names in os.walk(root):
-        for name in names:
-            full = os.path.join(dirpath, name)
-            if os.path.isfile(full) and not os.path.islink(full):
-                files.append(os.path.relpath(full, root))
-    return sorted(files)
+def _too_big(refuse: Callable[[str, str], ArchiveError], limit: int) -> ArchiveError:
+    err = refuse(f"expands to more than {limit} bytes", "")
+    err.hint = (
+        f"the caps are {BYTES_VARIABLE} (ceiling, default {DEFAULT_MAX_BYTES}) and "
+        f"{RATIO_VARIABLE} (times the compressed size, default {DEFAULT_RATIO}); raise them "
+        "only for an artifact you trust"
+    )
+    return err
+
+
+class _Unpacker:
+    """Writes one member at a time under `dest`, by the policy of the module docstring."""
+
+    def __init__(self, dest: Path, limits: Limits, budget: int, source: str) -> None:
+        self.dest = os.path.realpath(dest)
+        self.limits = limits
+        self.budget = budget
+        self.source = source
+        self.entries = 0
+        self.declared = 0
+        self.files: set[str] = set()  # regular files written, by name: hard link targets
+
+    def refuse(self, what: str, member: str) -> ArchiveError:
+        where = f"member {_show(member)} " if member else ""
+        return ArchiveError(
+            f"provider {self.source} refused: its archive {where}{what}; nothing was kept",
+            hint=_POLICY_HINT,
+            reference=self.source,
+            member=member or None,
+        )
+
+    def add(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        self.entries += 1
+        if self.entries > self.limits.entries:
+            err = self.refuse(f"has more than {self.limits.entries} entries", "")
+            err.hint = f"the cap is {ENTRIES_VARIABLE} (default {DEFAULT_MAX_ENTRIES})"
+            raise err
+        parts = self._parts(member.name, member.name)
+        if member.mode & (stat.S_ISUID | stat.S_ISGID):
+            raise self.refuse(
+                f"is set-user-ID or set-group-ID (mode {member.mode:04o})", member.name
+            )
+        if member.isdir():
+            self._directory(parts, member)
+        elif member.isreg():
+            self._file(tar, parts, member)
+        elif member.issym():
+            self._symlink(parts, member)
+        elif member.islnk():
+            self._hard_link(parts, member)
+        else:
+            raise self.refuse("is a device, FIFO or other special file", member.name)
+
+    # -- names and paths ---------------------------------------------------------------
+    def _parts(self, name: str, member: str, what: str = "") -> list[str]:
+        """The components of a relative name; refuses absolute, `..`, `\\` and NUL."""
+        if "\x00" in name or "\\" in name:
+            raise self.refuse(f"{what}has a backslash or NUL in its name", member)
+        if name.startswith("/"):
+            raise self.refuse(f"{what}is an absolute path ({_show(name)})", member)
+        parts = [p for p in name.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise self.refuse(f"{what}has a '..' component ({_show(name)})", member)
+        return parts
+
+    def _parent(self, parts: list[str], member: str) -> str:
+        """The member's directory, created as needed; refuses a path through a link or
+        a file (the check that stops `a/b -> ..` followed by `a/b/evil`)."""
+        path = self.dest
+        for i, part in enumerate(parts[:-1]):
+            path = os.path.join(path, part)
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                os.mkdir(path, 0o755)
+                continue
+            if stat.S_ISLNK(mode):
+                prefix = "/".join(parts[: i + 1])
+                raise self.refuse(f"would be written through the link {_show(prefix)}", member)
+            if not stat.S_ISDIR(mode):
+                prefix = "/".join(parts[: i + 1])
+                raise self.refuse(f"would be written under the file {_show(prefix)}", member)
+        return path
+
+    def _clear(self, path: str, parts: list[str], member: str) -> None:
+        """Make room for a non-directory member: a later duplicate replaces a file or a
+        link (as tar does; the old link is removed, never followed), not a directory."""
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(mode):
+            raise self.refuse("would replace a directory", member)
+        os.unlink(path)
+        self.files.discard("/".join(parts))
+
+    def _inside(self, path: str) -> bool:
+        real = os.path.realpath(path)
+        return real == self.dest or real.startswith(self.dest + os.sep)
+
+    # -- members -----------------------------------------------------------------------
+    def _directory(self, parts: list[str], member: tarfile.TarInfo) -> None:
+        if not parts:
+            return  # "." or "./"
+        path = os.path.join(self._parent(parts, member.name), parts[-1])
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            os.mkdir(path, 0o700)
+        else:
+            if not stat.S_ISDIR(mode):
+                self._clear(path, parts, member.name)
+                os.mkdir(path, 0o700)
+        os.chmod(path, (member.mode & 0o755) | 0o700)  # a real directory: checked above
+
+    def _file(self, tar: tarfile.TarFile, parts: list[str], member: tarfile.TarInfo) -> None:
+        if not parts:
+            raise self.refuse("is a file without a name", member.name)
+        self.declared += member.size
+        if self.declared > self.budget:
+            raise _too_big(self.refuse, self.budget)
+        path = os.path.join(self._parent(parts, member.name), parts[-1])
+        self._clear(path, parts, member.name)
+        source = tar.extractfile(member)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(path, flags, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), (member.mode & 0o755) | 0o600)
+            while source is not None:
+                block = source.read(CHUNK)
+                if not block:
+                    break
+                out.write(block)
+        self.files.add("/".join(parts))
+
+    def _symlink(self, parts: list[str], member: tarfile.TarInfo) -> None:
+        target = member.linkname
+        if not parts:
+            raise self.refuse("is a link without a name", member.name)
+        if not target or "\x00" in target:
+            raise self.refuse("is a link with an empty target", member.name)
+        if target.startswith("/"):
+            raise self.refuse(f"is a link to the absolute path {_show(target)}", member.name)
+        lexical = posixpath.normpath(posixpath.join("/".join(parts[:-1]), target))
+        parent = self._parent(parts, member.name)
+        if (
+            lexical == ".."
+            or lexical.startswith("../")
+            or not self._inside(os.path.join(parent, target))
+        ):
+            raise self.refuse(f"is a link to {_show(target)}, outside the archive", member.name)
+        path = os.path.join(parent, parts[-1])
+        self._clear(path, parts, member.name)
+        os.symlink(target, path)
+
+    def _hard_link(self, parts: list[str], member: tarfile.TarInfo) -> None:
+        what = f"is a hard link to {_show(member.linkname)}, which "
+        target = self._parts(member.linkname, member.name, what)
+        key = "/".join(target)
+        if not parts:
+            raise self.refuse("is a hard link without a name", member.name)
+        if key not in self.files:
+            raise self.refuse(what + "is not a regular file earlier in the archive", member.name)
+        source = os.path.join(self.dest, *target)
+        path = os.path.join(self._parent(parts, member.name), parts[-1])
+        if os.path.realpath(source) != os.path.normpath(source) or not os.path.isfile(source):
+            raise self.refuse(what + "is not a regular file inside it", member.name)
+        if os.path.normpath(source) == os.path.normpath(path):
+            return  # a link to itself: the file is already there
+        self._clear(path, parts, member.name)
+        os.link(source, path, follow_symlinks=False)
+        self.files.add("/".join(parts))
+
+    # -- after the last member ---------------------------------------------------------
+    def finish(self) -> list[str]:
+        """Regular files, relative to `dest`; refuses a link that now resolves outside
+        (a later member may have changed what an earlier link points through)."""
+        files = []
+        for dirpath, dirs, names in os.walk(self.dest):
+            for name in dirs + names:
+                full = os.path.join(dirpath, name)
+                rel = os.path.relpath(full, self.dest)
+                if os.path.islink(full):
+                    if not self._inside(full):
+                        raise self.refuse("is a link that resolves outside the archive", rel)
+                elif name in names:
+                    files.append(rel)
+        return sorted(files)
+
+
+def safe_unpack(
+    archive: Path, dest: Path, *, source: str, limits: Optional[Limits] = None
+) -> list[str]:
+    """Unpack `archive` into `dest` (an existing, empty directory) and return the
+    regular files' names. `source` names the artifact in every error. On an error,
+    `dest` may hold part of the archive (never anything outside it): remove it."""
+    limits = limits or Limits.from_env()
+    budget = limits.max_bytes(os.path.getsize(archive))
+    unpacker = _Unpacker(dest, limits, budget, source)
+    with open(archive, "rb") as raw:
+        stream = _Stream(raw, budget, unpacker.refuse)
+        try:
+            with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
+                for member in tar:
+                    unpacker.add(tar, member)
+        except tarfile.TarError as exc:
+            raise _corrupt(unpacker.refuse, exc) from None
+        except OSError as exc:  # reading errors became ArchiveError in _Stream
+            raise OciError(
+                f"cannot unpack provider {source} into {dest}: {exc.strerror or exc}",
+                hint="check free space and permissions of the provider cache (DSTREAM_CACHE_DIR)",
+            ) from None
+    return unpacker.finish()
+
+
+def regular_files(root: Path) -> list[str]:
+    """The regular files under `root` (links neither listed nor followed)."""
+    top = os.fspath(root)
+    return sorted(
+        os.path.relpath(os.path.join(dirpath, name), top)
+        for dirpath, _dirs, names in os.walk(top)
+        for name in names
+        if stat.S_ISREG(os.lstat(os.path.join(dirpath, name)).st_mode)
+    )

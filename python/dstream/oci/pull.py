@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import IO, Any, Optional
 
 from dstream.errors import DstreamError
-from dstream.oci.archive import looks_like_archive, safe_unpack
+from dstream.oci.archive import looks_like_archive, regular_files, safe_unpack
 from dstream.oci.cache import Cache, file_sha256
 from dstream.oci.client import MAX_MANIFEST, Progress, RegistryClient, RegistryError
+from dstream.oci.errors import ArchiveError
 from dstream.oci.manifest import (
     TITLE,
     current_platform,
@@ -194,19 +195,17 @@ def _executable_from(
         return blob
     unpacked = cache.unpacked_path(str(layer["digest"]))
     if not unpacked.is_dir():
+        # Unpacked in tmp/ and renamed into place only once whole and checked.
         staged = cache.staging_dir()
         try:
-            safe_unpack(blob, staged)
-        except BaseException:
+            safe_unpack(blob, staged, source=str(ref))
+        except BaseException as exc:
             shutil.rmtree(staged, ignore_errors=True)
+            if isinstance(exc, ArchiveError):
+                blob.unlink(missing_ok=True)  # refused for every reference: keep nothing
             raise
         cache.commit_dir(staged, unpacked)
-    files = sorted(
-        str(p.relative_to(unpacked))
-        for p in unpacked.rglob("*")
-        if p.is_file() and not p.is_symlink()
-    )
-    chosen = unpacked / _pick_in_archive(files, ref, wanted)
+    chosen = unpacked / _pick_in_archive(regular_files(unpacked), ref, wanted)
     chosen.chmod(0o755)
     return chosen
 
