@@ -13,8 +13,8 @@ import pytest
 
 from dstream.config.model import ProviderSpec, TaskSpec
 from dstream.errors import DstreamError
-from dstream.oci import pull_task_providers
 from dstream.runtime.container import ensure_image, start_container
+from dstream.runtime.prefetch import pull_task_providers
 from tests.oci.conftest import INPUT_SCRIPT, Podman, dstream
 
 CONTAINER_OUTPUT = """#!/bin/sh

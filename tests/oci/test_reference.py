@@ -7,7 +7,7 @@ from typing import Optional
 
 import pytest
 
-from dstream.oci.reference import ReferenceError, parse_reference, uses_plain_http
+from dstream.oci.reference import BadReference, parse_reference, uses_plain_http
 
 D = "sha256:" + "ab" * 32
 
@@ -123,7 +123,7 @@ INVALID: list[tuple[str, str]] = [
 
 @pytest.mark.parametrize(("text", "message"), INVALID)
 def test_invalid_references(text: str, message: str) -> None:
-    with pytest.raises(ReferenceError) as info:
+    with pytest.raises(BadReference) as info:
         parse_reference(text)
     assert message in info.value.reason
     assert info.value.hint and "repository" in info.value.hint

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from dstream.config.model import ProviderSpec, TaskSpec
-from dstream.oci import pull, pull_task_providers, resolve_provider_ref
+from dstream.oci import pull, resolve_provider_ref
 from dstream.oci.manifest import current_platform, flat_name
+from dstream.runtime.prefetch import pull_task_providers
 from tests.oci.conftest import (
     INPUT_SCRIPT,
     Registry,

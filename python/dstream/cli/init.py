@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace, view: View) -> int:
     project, names = load_tasks(args)
     if args.pull:
-        from dstream.oci import pull_task_providers
+        from dstream.runtime.prefetch import pull_task_providers
 
         for name in names:
             for pulled in pull_task_providers(project.task(name), refresh=args.refresh):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from dstream.errors import DstreamError
+from dstream.oci.errors import OciError
 from dstream.oci.reference import DOCKER_HUB, DOCKER_HUB_API
 
 
@@ -68,12 +68,12 @@ def _from_helper(helper: str, server: str, source: str) -> Optional[Credentials]
             [program, "get"], input=server.encode(), capture_output=True, timeout=30
         )
     except FileNotFoundError:
-        raise DstreamError(
+        raise OciError(
             f"the Docker config names credential helper {helper!r} but {program} is not on PATH",
             hint=f"install {program} or remove it from {source}",
         ) from None
     except subprocess.TimeoutExpired:
-        raise DstreamError(
+        raise OciError(
             f"credential helper {program} did not answer within 30 s", hint="check the helper"
         ) from None
     if done.returncode != 0:
@@ -82,7 +82,7 @@ def _from_helper(helper: str, server: str, source: str) -> Optional[Credentials]
         data = json.loads(done.stdout)
         return Credentials(str(data["Username"]), str(data["Secret"]), f"{program} ({source})")
     except (ValueError, KeyError, TypeError):
-        raise DstreamError(
+        raise OciError(
             f"credential helper {program} answered something that is not credentials JSON",
             hint="run `echo <registry> | " + program + " get` to check it",
         ) from None
@@ -96,7 +96,7 @@ def _from_entry(entry: dict[str, object], source: str) -> Optional[Credentials]:
         try:
             user, _, password = base64.b64decode(auth).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
-            raise DstreamError(
+            raise OciError(
                 f"the `auth` value in {source} is not base64 of user:password",
                 hint="log in again (`docker login` / `podman login`)",
             ) from None
@@ -112,7 +112,7 @@ def _from_config_file(path: Path, registry: str) -> Optional[Credentials]:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise DstreamError(
+        raise OciError(
             f"cannot read registry credentials from {path}: {exc}",
             hint="fix or remove the file",
         ) from None

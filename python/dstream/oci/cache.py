@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any, Optional
 
 from dstream.cache import cache_root
-from dstream.errors import DstreamError
+from dstream.oci.errors import OciError
 
 STALE_TMP_SECONDS = 3600.0
 
@@ -46,9 +46,7 @@ def file_sha256(path: Path) -> str:
 def _hex(digest: str) -> str:
     algo, _, hexpart = digest.partition(":")
     if algo != "sha256" or len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
-        raise DstreamError(
-            f"not a sha256 digest: {digest!r}", hint="digests look like sha256:<hex>"
-        )
+        raise OciError(f"not a sha256 digest: {digest!r}", hint="digests look like sha256:<hex>")
     return hexpart
 
 
@@ -61,7 +59,7 @@ class Cache:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DstreamError(
+            raise OciError(
                 f"cannot create the provider cache directory {path}: {exc.strerror}",
                 hint="set DSTREAM_CACHE_DIR to a writable directory",
             ) from None

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Optional, Union
 
-from dstream.errors import DstreamError
 from dstream.oci.auth import Challenge, Credentials, find_credentials, parse_challenge
+from dstream.oci.errors import OciError
 from dstream.oci.reference import Reference, uses_plain_http
 
 USER_AGENT = "dstream-oci/1"
@@ -37,8 +37,12 @@ Progress = Callable[[int, Optional[int]], None]
 Body = Union[bytes, IO[bytes], None]
 
 
-class RegistryError(DstreamError):
+class RegistryError(OciError):
     """The registry could not be reached or refused a request."""
+
+
+class RegistryUnreachable(RegistryError):
+    """No answer at all (connection refused, DNS, timeout): a cached copy may serve."""
 
 
 @dataclass
@@ -147,7 +151,7 @@ class RegistryClient:
                 ) from None
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
-                raise RegistryError(
+                raise RegistryUnreachable(
                     f"cannot reach registry {self.registry} at {parts.scheme}://{parts.netloc}: "
                     f"{getattr(exc, 'strerror', None) or exc}",
                     hint="check the registry address and that it is up; a provider pulled "

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from dstream.errors import DstreamError
+from dstream.oci.errors import OciError
 
 ARTIFACT_TYPE = "application/vnd.dstream.provider"
 BINARY_MEDIA_TYPE = "application/vnd.dstream.provider.binary.v1"
@@ -104,7 +104,7 @@ def is_index(manifest: dict[str, Any], media_type: str = "") -> bool:
     )
 
 
-class PlatformError(DstreamError):
+class PlatformError(OciError):
     """The artifact has nothing for this OS and architecture."""
 
 
@@ -161,7 +161,7 @@ def select_layer(manifest: dict[str, Any], ref: str, wanted: str) -> Selection:
     if len(payload) == 1:
         return Selection(payload[0], "any", ["any"], metadata)
     titles = [str((d.get("annotations") or {}).get(TITLE, d.get("digest"))) for d in payload]
-    raise DstreamError(
+    raise OciError(
         f"provider {ref} has {len(payload)} layers and none names its platform: "
         + (", ".join(titles) or "no layers at all"),
         hint="name layers plugin.<os>_<arch> or push with `dstream providers push`",

@@ -17,11 +17,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Optional
 
-from dstream.errors import DstreamError
 from dstream.oci.archive import looks_like_archive, regular_files, safe_unpack
 from dstream.oci.cache import Cache, file_sha256
-from dstream.oci.client import MAX_MANIFEST, Progress, RegistryClient, RegistryError
-from dstream.oci.errors import ArchiveError
+from dstream.oci.client import (
+    MAX_MANIFEST,
+    Progress,
+    RegistryClient,
+    RegistryError,
+    RegistryUnreachable,
+)
+from dstream.oci.errors import ArchiveError, OciError
 from dstream.oci.manifest import (
     TITLE,
     current_platform,
@@ -85,7 +90,7 @@ def _max_age(max_age: Optional[float]) -> Optional[float]:
     try:
         return float(env)
     except ValueError:
-        raise DstreamError(
+        raise OciError(
             f"DSTREAM_PROVIDER_MAX_AGE={env!r} is not a number of seconds",
             hint="set it to e.g. 86400 (re-resolve tags daily) or unset it",
         ) from None
@@ -179,7 +184,7 @@ def _pick_in_archive(files: list[str], ref: Reference, wanted: str) -> str:
         return plain[0]
     if len(files) == 1:
         return files[0]
-    raise DstreamError(
+    raise OciError(
         f"provider {ref} is an archive of {len(files)} files and none is clearly the "
         f"executable for {wanted}: {', '.join(files[:10])}",
         hint=f"name the executable plugin.{wanted.replace('/', '_')} or plugin inside the archive",
@@ -257,8 +262,8 @@ def pull(
     client = RegistryClient.for_reference(ref, insecure=insecure)
     try:
         return _pull_from_registry(client, cache, ref, wanted, record, progress)
-    except RegistryError as exc:
-        if cached is not None and not refresh and "cannot reach" in exc.reason:
+    except RegistryUnreachable as exc:
+        if cached is not None and not refresh:
             # The tag is due for a re-check but the registry is away: keep running.
             sys.stderr.write(
                 f"dstream: warning: {exc.reason}; using {key} as cached ({cached.digest[:19]}...)\n"

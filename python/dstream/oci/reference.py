@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from dstream.errors import DstreamError
+from dstream.errors import ExitCode
+from dstream.oci.errors import OciError
 
 DEFAULT_TAG = "latest"
 DOCKER_HUB = "docker.io"
@@ -34,10 +35,10 @@ _HINT = (
 )
 
 
-class ReferenceError(DstreamError):
+class BadReference(OciError):
     """A provider reference that does not follow the OCI reference grammar."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def _split_host_port(registry: str) -> tuple[str, Optional[str]]:
 def _check_registry(registry: str, ref: str) -> None:
     host, port = _split_host_port(registry)
     if port is not None and (not port.isdigit() or not 0 < int(port) < 65536):
-        raise ReferenceError(
+        raise BadReference(
             f"invalid provider reference {ref!r}: port {port!r} of registry {registry!r} "
             "is not a number between 1 and 65535",
             hint=_HINT,
@@ -100,29 +101,27 @@ def _check_registry(registry: str, ref: str) -> None:
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise ReferenceError(
+            raise BadReference(
                 f"invalid provider reference {ref!r}: {registry!r} is not a valid IPv6 registry",
                 hint=_HINT,
             ) from None
         return
     if not _HOST.match(host):
-        raise ReferenceError(
+        raise BadReference(
             f"invalid provider reference {ref!r}: {host!r} is not a valid registry host name",
             hint=_HINT,
         )
 
 
 def parse_reference(text: str) -> Reference:
-    """Parse a provider_ref. Raises ReferenceError naming the part that is wrong."""
+    """Parse a provider_ref. Raises BadReference naming the part that is wrong."""
     ref = text.strip()
     if ref.startswith("oci://"):  # the form Helm and ORAS users write
         ref = ref[len("oci://") :]
     if not ref:
-        raise ReferenceError("empty provider reference", hint=_HINT)
+        raise BadReference("empty provider reference", hint=_HINT)
     if any(ch.isspace() for ch in ref):
-        raise ReferenceError(
-            f"invalid provider reference {text!r}: contains whitespace", hint=_HINT
-        )
+        raise BadReference(f"invalid provider reference {text!r}: contains whitespace", hint=_HINT)
 
     digest: Optional[str] = None
     if "@" in ref:
@@ -134,7 +133,7 @@ def parse_reference(text: str) -> Reference:
                 if algo and algo != "sha256"
                 else f"digest {digest!r} is not sha256:<64 lowercase hex digits>"
             )
-            raise ReferenceError(f"invalid provider reference {text!r}: {why}", hint=_HINT)
+            raise BadReference(f"invalid provider reference {text!r}: {why}", hint=_HINT)
     else:
         ref_part = ref
 
@@ -145,7 +144,7 @@ def parse_reference(text: str) -> Reference:
     if colon > last_slash:
         ref_part, tag = ref_part[:colon], ref_part[colon + 1 :]
         if not _TAG.match(tag):
-            raise ReferenceError(
+            raise BadReference(
                 f"invalid provider reference {text!r}: tag {tag!r} must be 1-128 characters "
                 "of letters, digits, '_', '.', '-' and not start with '.' or '-'",
                 hint=_HINT,
@@ -163,7 +162,7 @@ def parse_reference(text: str) -> Reference:
 
     for component in path:
         if not component:
-            raise ReferenceError(
+            raise BadReference(
                 f"invalid provider reference {text!r}: empty repository path component "
                 "(a '//' or a trailing '/')",
                 hint=_HINT,
@@ -175,13 +174,13 @@ def parse_reference(text: str) -> Reference:
                 else "only lowercase letters, digits and single separators (. _ __ -) "
                 "between them are allowed"
             )
-            raise ReferenceError(
+            raise BadReference(
                 f"invalid provider reference {text!r}: repository component {component!r}: {why}",
                 hint=_HINT,
             )
     repository = "/".join(path)
     if len(registry) + 1 + len(repository) > MAX_NAME_LENGTH:
-        raise ReferenceError(
+        raise BadReference(
             f"invalid provider reference {text!r}: name longer than {MAX_NAME_LENGTH} characters",
             hint=_HINT,
         )
