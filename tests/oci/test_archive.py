@@ -105,6 +105,7 @@ def test_a_duplicate_name_replaces_a_link_and_never_writes_through_it(tmp_path: 
         ([Member(".", data=b"x")], "is a file without a name"),
         ([Member("a\\b", data=b"x")], "backslash"),
         ([Member("h", tarfile.LNKTYPE, linkname="../x")], "is a hard link to '../x', which has"),
+        ([Member("n" * 300, data=b"x")], "cannot be unpacked (File name too long)"),
     ],
 )
 def test_refusals_name_the_member(tmp_path: Path, members: list[Member], reason: str) -> None:

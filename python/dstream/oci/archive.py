@@ -24,6 +24,7 @@ returns (see `pull._executable_from`).
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import posixpath
@@ -49,6 +50,17 @@ RATIO_VARIABLE = "DSTREAM_ARCHIVE_MAX_RATIO"
 BYTES_VARIABLE = "DSTREAM_ARCHIVE_MAX_BYTES"
 ENTRIES_VARIABLE = "DSTREAM_ARCHIVE_MAX_ENTRIES"
 LIMIT_VARIABLES = (RATIO_VARIABLE, BYTES_VARIABLE, ENTRIES_VARIABLE)
+
+# Write errors that say the cache is full or not writable; any other one (a name too
+# long, a path through a file, ...) comes from what the archive asks for.
+_CACHE_ERRNOS = {
+    errno.ENOSPC,
+    getattr(errno, "EDQUOT", errno.ENOSPC),
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.EIO,
+}
 
 _POLICY_HINT = (
     "the artifact may be malicious: a provider archive may hold only regular files, "
@@ -184,6 +196,14 @@ class _Unpacker:
             raise self.refuse(
                 f"is set-user-ID or set-group-ID (mode {member.mode:04o})", member.name
             )
+        try:
+            self._write(tar, parts, member)
+        except OSError as exc:
+            if exc.errno in _CACHE_ERRNOS:
+                raise  # the cache's fault, not the archive's: safe_unpack says so
+            raise self.refuse(f"cannot be unpacked ({exc.strerror or exc})", member.name) from None
+
+    def _write(self, tar: tarfile.TarFile, parts: list[str], member: tarfile.TarInfo) -> None:
         if member.isdir():
             self._directory(parts, member)
         elif member.isreg():
