@@ -147,7 +147,8 @@ def _gzipped(raw: IO[bytes]) -> bool:
 
 
 def _corrupt(refuse: Callable[[str, str], ArchiveError], exc: BaseException) -> ArchiveError:
-    err = refuse(f"is truncated or corrupt ({exc or type(exc).__name__})", "")
+    why = " ".join(str(exc).split()) or type(exc).__name__  # one line, whatever exc says
+    err = refuse(f"is truncated or corrupt ({why})", "")
     err.hint = (
         "the layer is damaged or not a tar / tar.gz: push it again, or push the executable itself"
     )

@@ -20,7 +20,6 @@ from typing import IO, Any, Optional
 from dstream.oci.archive import looks_like_archive, regular_files, safe_unpack
 from dstream.oci.cache import Cache, file_sha256
 from dstream.oci.client import (
-    MAX_MANIFEST,
     Progress,
     RegistryClient,
     RegistryError,
@@ -352,8 +351,7 @@ def inspect(reference: str, *, insecure: bool = False) -> dict[str, Any]:
     """What the registry holds for a reference, without downloading executables."""
     ref = parse_reference(reference)
     client = RegistryClient.for_reference(ref, insecure=insecure)
-    body, media_type, digest = client.get_manifest(ref.repository, ref.target)
-    doc = json.loads(body[:MAX_MANIFEST])
+    doc, media_type, digest = _fetch_manifest(client, {}, ref, ref.target)
     out: dict[str, Any] = {
         "reference": str(ref),
         "digest": digest,
