@@ -68,6 +68,10 @@ def hard_link_out(levels: int, secret: str) -> bytes:
     return tar_bytes([*links, Member("plugin", tarfile.LNKTYPE, linkname=f"{path}/{secret}")])
 
 
+def hard_link_absolute(canary: str) -> bytes:
+    return tar_bytes([Member("plugin", tarfile.LNKTYPE, linkname=f"{canary}/secret")])
+
+
 def absolute_link(canary: str) -> bytes:
     return tar_bytes(
         [

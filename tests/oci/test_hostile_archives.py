@@ -100,6 +100,7 @@ CORPUS: dict[str, tuple[Callable[[Path], bytes], str]] = {
     # the reproduction: a/b -> .., a/b/u1 -> .., ..., then a file through them
     "symlink-chain": (lambda c: hostile.symlink_chain(LEVELS), "through the link"),
     "hard-link-out": (lambda c: hostile.hard_link_out(LEVELS, "secret"), "through the link"),
+    "hard-link-absolute": (lambda c: hostile.hard_link_absolute(str(c)), "absolute"),
     "absolute-link": (lambda c: hostile.absolute_link(str(c)), "absolute"),
     "dotdot-member": (lambda c: hostile.dotdot_member(LEVELS), "'..'"),
     "absolute-member": (lambda c: hostile.absolute_member(str(c)), "absolute"),

@@ -62,6 +62,15 @@ _CACHE_ERRNOS = {
     errno.EIO,
 }
 
+_CREATE = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)  # not on Windows, where O_EXCL is enough
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
 _POLICY_HINT = (
     "the artifact may be malicious: a provider archive may hold only regular files, "
     "directories and links that stay inside it; rebuild it with relative paths"
@@ -287,15 +296,15 @@ class _Unpacker:
         path = os.path.join(self._parent(parts, member.name), parts[-1])
         self._clear(path, parts, member.name)
         source = tar.extractfile(member)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(path, flags, 0o600)
+        # O_EXCL: the name was just cleared, so a link planted there is never followed.
+        fd = os.open(path, _CREATE, 0o600)
         with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), (member.mode & 0o755) | 0o600)
             while source is not None:
                 block = source.read(CHUNK)
                 if not block:
                     break
                 out.write(block)
+        os.chmod(path, (member.mode & 0o755) | 0o600)  # exactly, whatever the umask
         self.files.add("/".join(parts))
 
     def _symlink(self, parts: list[str], member: tarfile.TarInfo) -> None:
