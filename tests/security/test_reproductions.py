@@ -59,7 +59,8 @@ def test_lifecycle_commands_redact_provider_stderr_and_results(
 ) -> None:
     for args in ((command, "t"), (command, "t", "--json")):
         done = secret_ws.run(*args)
-        assert "postgresql://app:***@db/app" in done.stdout + done.stderr, done.stderr
+        # the DSN is computed from the secret: sensitive as a whole (Terraform's rule)
+        assert "connected to ***" in done.stdout + done.stderr, done.stderr
         assert SECRET not in done.stdout + done.stderr, f"{args}: {done.stdout}{done.stderr}"
 
 
@@ -75,12 +76,12 @@ def test_a_failed_providers_quoted_stderr_and_json_tail_are_redacted(
     secret_ws: Workspace,
 ) -> None:
     done = secret_ws.run("run", "t")
-    assert done.returncode == 1 and "connected to postgresql://app:***@" in done.stderr
+    assert done.returncode == 1 and "connected to ***" in done.stderr
     assert SECRET not in done.stderr
     code, doc, stderr = secret_ws.run_json("run", "t")
     assert code == 1
     tail = doc["tasks"][0]["error"]["stderr_tail"]
-    assert "connected to postgresql://app:***@db/app" in tail
+    assert "connected to ***" in tail
     assert SECRET not in json.dumps(doc) + stderr
 
 
@@ -100,6 +101,6 @@ def test_lint_says_the_type_of_a_wrong_sensitive_value_never_the_value(ws: Works
     for args in (("lint",), ("lint", "--json"), ("show", "t")):
         done = ws.run(*args, env={"DSTREAM_VAR_pin": "pin-31337-x"})
         assert done.returncode == 2
-        assert 'variable "pin" has type number' in done.stdout + done.stderr
+        assert "has type number" in done.stdout + done.stderr
         assert "a string" in done.stdout + done.stderr
         assert "31337" not in done.stdout + done.stderr, done.stdout + done.stderr

@@ -45,7 +45,7 @@ cfg, role, command = cmd["config"], cmd["role"], cmd["command"]
 env = dict(os.environ)
 with open(os.path.join(cfg["dump_dir"], role + "-" + command + ".json"), "w") as out:
     json.dump(env, out)
-dsn = cfg["dsn"]
+dsn = cfg["target"]
 encoded = base64.b64encode(cfg["password"].encode()).decode()
 sys.stderr.write("config: " + json.dumps(cmd) + "\n")
 sys.stderr.write("environment: " + json.dumps(env) + "\n")
@@ -79,7 +79,7 @@ PROVIDER_BLOCK = """
     provider_path = "./p.py"
     env = { PROVIDER_MODE = "canary" }
     config {
-      dsn      = local.dsn
+      target   = local.dsn
       password = var.pw
       shout    = upper(var.pw)
       swapped  = replace(var.pw, "cnry", "yrnc")
@@ -155,7 +155,7 @@ def canary_ws(ws: Workspace, dumps: Path) -> Workspace:
 
 
 def run(ws: Workspace, *args: str, code: int, env: dict[str, str] | None = None) -> CliResult:
-    done = ws.run(*args, "--log-level", "debug", env=env)
+    done = ws.run(args[0], "--log-level", "debug", *args[1:], env=env)
     label = "dstream " + " ".join(args)
     assert done.returncode == code, f"{label}: exit {done.returncode}\n{done.stderr}"
     assert_clean(label + " (stdout)", done.stdout)
@@ -166,7 +166,7 @@ def run(ws: Workspace, *args: str, code: int, env: dict[str, str] | None = None)
 def test_no_command_shows_a_canary_and_no_file_holds_one(canary_ws: Workspace, dumps: Path) -> None:
     ws = canary_ws
     shown = run(ws, "show", "t", code=0)
-    assert "postgresql://app:***@db.example" in shown.stdout  # the show did show the task
+    assert '"target": "***"' in shown.stdout  # the show did show the task
     run(ws, "show", "t", "--json", code=0)
     run(ws, "lint", code=0)
     run(ws, "lint", "--json", code=0)
@@ -182,13 +182,13 @@ def test_no_command_shows_a_canary_and_no_file_holds_one(canary_ws: Workspace, d
     run(ws, "plan", "t", "--json", code=0)
     run(ws, "plan", "t", "--log-format", "json", code=0)
     failed = run(ws, "init", "t", code=1)
-    assert "denied for postgresql://app:***@" in failed.stderr
+    assert "denied for ***" in failed.stderr
     run(ws, "init", "t", "--json", code=1)
     run(ws, "status", "t", code=0)
     run(ws, "status", "t", "--json", code=0)
 
     stream = run(ws, "run", "t", code=1)
-    assert "cannot connect to postgresql://app:***@" in stream.stderr
+    assert "cannot connect to ***" in stream.stderr
     run(ws, "run", "t", "--json", code=1)
     run(ws, "run", "t", "--log-format", "json", code=1)
 
