@@ -336,8 +336,8 @@ def _typed(item: Declared, value: Any, where: Optional[Location]) -> Any:
     except FunctionError:
         # The type, never the value: it may be a secret, even if not declared sensitive.
         raise ConfigError(
-            f'variable "{item.name}" has type {kind}, but its value is a {type_name(value)}'
-            + (" that does not convert to it" if type_name(value) != kind else ""),
+            f'variable "{item.name}" has type {kind}, but its value is a {type_name(value)} '
+            f"that is not a {kind}",
             location=where,
             hint=f"give var.{item.name} a {kind} value, or change its type",
         ) from None
