@@ -214,3 +214,49 @@ def test_no_command_shows_a_canary_and_no_file_holds_one(canary_ws: Workspace, d
         assert not extra, f"{path.name}: not in the documented allowlist: {sorted(extra)}"
         assert env["DSTREAM_ROLE"] in ("input", "output") and env["PROVIDER_MODE"] == "canary"
         assert_clean(path.name, json.dumps(env))
+
+
+CRASH = """
+import sys
+from dstream.cli import show
+from dstream.cli.common import load_project_from_args
+
+def crash(args, view):
+    project = load_project_from_args(args)
+    config = project.tasks["t"].input.config
+    raise RuntimeError("unexpected: " + config["target"] + " " + config["shout"])
+
+show.execute = crash  # an unexpected exception, as a bug in dstream would raise
+from dstream.cli.app import run
+sys.argv = ["dstream", "show", "t"]
+run()
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="LEAD: remove this mark once h-hostile's crash boundary (cli/app.py: one line, "
+    "a crash report file, exit 70) is merged and passes its text through redact_text",
+)
+def test_a_crash_report_holds_no_canary(canary_ws: Workspace, tmp_path: Path) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", CRASH],
+        cwd=canary_ws.root,
+        env={**os.environ, **canary_ws.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert_clean("the crash's stderr", done.stdout + done.stderr)
+    assert done.returncode == 70, done.stderr
+    named = [Path(p) for p in re.findall(r"(/[^\s'\"]+)", done.stderr) if Path(p).is_file()]
+    assert named, f"no crash report named: {done.stderr}"
+    for report in named:
+        text = report.read_text(errors="replace")
+        assert "RuntimeError" in text
+        assert_clean(str(report), text)

@@ -153,7 +153,10 @@ class Evaluator:
         handler = getattr(self, "_" + node.data, None)
         if handler is None:
             raise self.fail(node, f"expressions of kind {node.data} are not supported")
-        return self.module.taint.track(node.data, lambda: handler(node))
+        taint = self.module.taint
+        if not taint.marked:  # no sensitive value: nothing to track, no extra frame
+            return handler(node)
+        return taint.track(node.data, handler, node)
 
     def _expr_term(self, node: Tree) -> Any:
         inner = trees(node)

@@ -60,14 +60,13 @@ class Taint:
     def holds(self, value: Any) -> bool:
         return any(text in self.marked for text in leaves(value))
 
-    def track(self, kind: str, evaluate: Callable[[], Any]) -> Any:
-        """Evaluate one expression of `kind`, marking its result when it is derived."""
-        if not self.marked:
-            return evaluate()
+    def track(self, kind: str, evaluate: Callable[[Any], Any], node: Any) -> Any:
+        """`evaluate(node)`, an expression of `kind`, marking its result when it is
+        derived from a sensitive value."""
         outer, self._operand = self._operand, False
         sensitive = False
         try:
-            value = evaluate()
+            value = evaluate(node)
             if kind in COMPUTING and self._operand:
                 self.mark(value)
                 sensitive = True
