@@ -113,3 +113,22 @@ def test_every_value_computed_from_a_sensitive_value_is_marked() -> None:
     assert str(config["len"]) in marked or len(str(config["len"])) < 3
     for key in ("open", "plain"):  # selected beside a secret, or not derived at all
         assert config[key] not in marked, key
+
+
+def test_dstreams_own_credentials_in_its_environment_are_remembered() -> None:
+    from dstream.config.redact import redact_text, remember_environment
+
+    remember_environment(
+        {
+            "GITHUB_TOKEN": "gh-token-value-1",
+            "DSTREAM_REGISTRY_PASSWORD": "registry-value-2",
+            "DOCKER_AUTH_CONFIG": "docker-value-3",
+            "PWD": "/home/someone/project",
+            "USE_TOKEN": "true",
+            "REGION": "eu-west-value",
+        }
+    )
+    text = "gh-token-value-1 registry-value-2 docker-value-3 /home/someone/project true"
+    assert redact_text(text + " eu-west-value") == "*** *** *** " + text.split(" ", 3)[3] + (
+        " eu-west-value"
+    )

@@ -38,6 +38,7 @@ _MIN_FRAGMENT = 8
 # Credential variables of dstream's environment that `is_secret_key` would not name.
 CREDENTIAL_VARIABLES = frozenset({"DOCKER_AUTH_CONFIG", "REGISTRY_AUTH"})
 _NOT_CREDENTIALS = frozenset({"PWD", "OLDPWD"})  # "pwd" names a password elsewhere
+_SWITCH_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "none"})
 # dstream's own settings and credentials: never passed to a provider, not even when a
 # task's inherit_env names them (a task's env map may pass a value explicitly).
 OWN_PREFIX = "DSTREAM_"
@@ -191,6 +192,7 @@ def remember_environment(environ: Mapping[str, str]) -> None:
         value
         for name, value in environ.items()
         if name in CREDENTIAL_VARIABLES or (is_secret_key(name) and name not in _NOT_CREDENTIALS)
+        if value.lower() not in _SWITCH_WORDS  # USE_TOKEN=true holds no secret
     )
 
 
