@@ -3,7 +3,9 @@
 `--log-level` / `DSTREAM_LOG_LEVEL` and `--log-format text|json` / `DSTREAM_LOG_FORMAT`
 apply to dstream's own messages and to every provider's stderr line, which is
 re-emitted with its task and role (JSON records from providers keep their level and
-fields). Values of sensitive variables never reach the log.
+fields). Nothing secret reaches the log: each formatted record passes through the
+redactor (dstream.config.redact) in the handler's formatter, its one way out, whatever
+its level, its format, or whether the text came from dstream or a provider.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable
 from typing import Any, Optional
 
 import orjson
+
+from dstream.config.redact import redact_data, redact_text, remember_environment
 
 LEVELS = {
     "trace": logging.DEBUG,
@@ -31,20 +34,7 @@ LEVELS = {
 FORMATS = ("text", "json")
 log = logging.getLogger("dstream")
 _provider_log = logging.getLogger("dstream.provider")
-
-
-class _Redact(logging.Filter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: tuple[str, ...] = ()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            text = record.getMessage()
-            for secret in self.secrets:
-                text = text.replace(secret, "***")
-            record.msg, record.args = text, None
-        return True
+_level: Optional[str] = None  # as given to setup
 
 
 class _TextFormatter(logging.Formatter):
@@ -55,7 +45,7 @@ class _TextFormatter(logging.Formatter):
         prefix = f"{source}: " if source else "dstream: "
         fields = getattr(record, "fields", None)
         extra = " " + " ".join(f"{k}={v}" for k, v in fields.items()) if fields else ""
-        return f"{prefix}{tag}{record.getMessage()}{extra}"
+        return redact_text(f"{prefix}{tag}{record.getMessage()}{extra}")
 
 
 class _JsonFormatter(logging.Formatter):
@@ -71,10 +61,8 @@ class _JsonFormatter(logging.Formatter):
             if value:
                 out[key] = value
         out.update(getattr(record, "fields", None) or {})
-        return orjson.dumps(out, default=str).decode()
-
-
-_redact = _Redact()
+        # Structurally, so the record stays valid JSON whatever a secret's characters.
+        return orjson.dumps(redact_data(out), default=str).decode()
 
 
 def setup(level: Optional[str] = None, fmt: Optional[str] = None) -> None:
@@ -89,15 +77,20 @@ def setup(level: Optional[str] = None, fmt: Optional[str] = None) -> None:
         raise UsageError(f"unknown log format {fmt!r}", hint="use text or json")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
-    handler.addFilter(_redact)
     log.handlers[:] = [handler]
     log.setLevel(LEVELS[level])
+    global _level
+    _level = level
     log.propagate = False
+    # dstream's own credentials (registry password, GITHUB_TOKEN, ...) are masked in
+    # every output from the start; sensitive variables when the configuration is read.
+    remember_environment(os.environ)
 
 
-def redact(secrets: Iterable[str]) -> None:
-    """Never log these values (sensitive variables), whoever writes them."""
-    _redact.secrets = tuple(sorted({s for s in secrets if s and len(s) >= 3}, key=len))[::-1]
+def level_name() -> Optional[str]:
+    """The level set up for this process (None before `setup`), as providers read it
+    from DSTREAM_LOG_LEVEL."""
+    return _level
 
 
 def provider_line(task: str, role: str, text: str, level: Optional[str], *, several: bool) -> None:

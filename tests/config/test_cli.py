@@ -65,7 +65,7 @@ def test_show_prints_arrays_and_redacts_secrets(tmp_path: Path) -> None:
     assert task["output"]["config"]["tables"] == ["dbo.Orders", "dbo.Customers"]
     config = task["input"]["config"]
     assert config["dsn"] == "***"  # a secret-looking key
-    assert config["note"] == "pw is ***"  # a sensitive variable's value, anywhere
+    assert config["note"] == "***"  # computed from a sensitive value: sensitive too
     assert config["apiKey"] == "***"
     assert config["connectionString"] == "***"
     assert config["routing_key"] == "orders.created"

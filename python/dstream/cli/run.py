@@ -52,7 +52,6 @@ def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.runtime.summary import render_summaries
 
     project = _load(args)
-    logs.redact(project.sensitive_values)
     for warning in project.warnings:
         logs.log.warning("%s", warning)
     names = sorted(project.tasks) if args.all else list(args.tasks)

@@ -29,11 +29,12 @@ def execute(args: argparse.Namespace, view: View) -> int:
     project = load_project_from_args(args)
     task = project.task(args.task)
     document = shown_task(project, task, show_secrets=args.show_secrets)
+    reveal = bool(args.show_secrets)  # the one output that skips the redactor
     if view.json:
-        view.document(document)
+        view.document(document, reveal=reveal)
     else:
         # The human form is JSON too: it is what the providers receive.
-        view.line(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+        view.line(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode(), reveal=reveal)
     for warning in project.warnings:
         view.info(f"warning: {warning}")
     return EXIT_OK

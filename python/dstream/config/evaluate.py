@@ -26,6 +26,7 @@ from dstream.config.functions import (
 )
 from dstream.config.model import Location
 from dstream.config.syntax import Attribute, SourceFile, locate, parses_to_tree, trees
+from dstream.config.taint import Taint
 from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION
 from dstream.config.tree import Node, Token, Tree
 from dstream.errors import ConfigError, nearest
@@ -76,6 +77,7 @@ class Module:
     local_values: dict[str, Any] = field(default_factory=dict)
     evaluating: list[str] = field(default_factory=list)  # locals being evaluated, in order
     base_dir: str = "."
+    taint: Taint = field(default_factory=Taint)  # which values are sensitive (config/taint.py)
 
     def local(self, name: str, where: Location) -> Any:
         if name in self.local_values:
@@ -151,7 +153,10 @@ class Evaluator:
         handler = getattr(self, "_" + node.data, None)
         if handler is None:
             raise self.fail(node, f"expressions of kind {node.data} are not supported")
-        return handler(node)
+        taint = self.module.taint
+        if not taint.marked:  # no sensitive value: nothing to track, no extra frame
+            return handler(node)
+        return taint.track(node.data, handler, node)
 
     def _expr_term(self, node: Tree) -> Any:
         inner = trees(node)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from dstream.config import redact
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator, Module, VariableValue, check_local_name
 from dstream.config.functions import FunctionError, to_number, type_name
@@ -179,6 +180,8 @@ def analyze_texts(
         except ConfigError as exc:
             diagnostics.error(exc)
     project = _build_project(module, sources, diagnostics, base_dir)
+    # Every output channel masks them from now on, also in the errors found above.
+    redact.remember(project.sensitive_values)
     for source in sources:
         for where in source.rewritten.unsupported:
             diagnostics.warn(
@@ -331,9 +334,10 @@ def _typed(item: Declared, value: Any, where: Optional[Location]) -> Any:
         if kind in ("map", "object") and not isinstance(value, dict):
             raise FunctionError("not an object")
     except FunctionError:
-        shown = repr(value) if not isinstance(value, (list, dict)) else f"a {type_name(value)}"
+        # The type, never the value: it may be a secret, even if not declared sensitive.
         raise ConfigError(
-            f'variable "{item.name}" has type {kind}, but its value is {shown}',
+            f'variable "{item.name}" has type {kind}, but its value is a {type_name(value)} '
+            f"that is not a {kind}",
             location=where,
             hint=f"give var.{item.name} a {kind} value, or change its type",
         ) from None
@@ -365,6 +369,8 @@ def _assign_variables(
     values: dict[str, tuple[Any, Optional[Location], bool]] = {}  # value, where, raw text
 
     def from_text(name: str, text: str, label: str) -> Any:
+        if declared[name].sensitive:  # before parsing: an error may quote it
+            module.taint.mark(text)
         if declared[name].kind in ("list", "map", "set", "object", "tuple"):
             return _parse_literal(text, label)
         return text
@@ -386,6 +392,8 @@ def _assign_variables(
                         hint=_declared_hint(name, declared),
                     )
                     continue
+                if declared[name].sensitive:
+                    module.taint.mark(value)
                 values[name] = (value, where, False)
         except ConfigError as exc:
             diagnostics.error(exc)
@@ -433,6 +441,8 @@ def _assign_variables(
             diagnostics.error(missing)
             module.unset_variables[name] = missing
             continue
+        if item.sensitive:
+            module.taint.mark(value)
         module.variables[name] = VariableValue(value, item.sensitive)
 
 
@@ -571,26 +581,8 @@ def _build_project(
                         project.metrics = build_metrics(block, evaluator)
             except ConfigError as exc:
                 diagnostics.error(exc)
-    project.sensitive_values = frozenset(
-        text
-        for value in module.variables.values()
-        if value.sensitive
-        for text in _strings(value.value)
-        if len(text) >= 3  # shorter is no secret, and redacting it would mangle everything
-    )
+    project.sensitive_values = frozenset(module.taint.values(redact.MIN_SECRET_LENGTH))
     return project
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in _strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in _strings(item)]
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return [str(value)]
-    return []
 
 
 __all__ = [

@@ -41,6 +41,8 @@ class ProviderSpec:
     provider_image: Optional[str] = None
     config: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)  # extra environment for the process
+    # Names of dstream's environment variables the process also gets (docs/security.md).
+    inherit_env: tuple[str, ...] = ()
     location: Optional[Location] = None
 
     @property

@@ -1,21 +1,56 @@
-"""Evaluated tasks as JSON documents, with secrets hidden unless asked for.
+"""Secrets never reach any output: the one redactor, and `dstream show`'s documents.
 
-Two rules, both applied by `dstream show` (and usable by any view):
-- every value of a `sensitive = true` variable is replaced wherever it appears, also
-  inside longer strings (a password inside a DSN);
-- values under keys that look like secrets (password, secret, token, key, credential,
-  connection string, dsn) are replaced whole.
+What is secret (a *sensitive value*):
+- the value of a `sensitive = true` variable, and every value the evaluator computes
+  from one (string templates, function results, arithmetic: see config/taint.py);
+- the value of each variable of dstream's own environment whose name says it is a
+  credential (DSTREAM_REGISTRY_PASSWORD, GITHUB_TOKEN, DOCKER_AUTH_CONFIG, *_PASSWORD,
+  *_TOKEN, *_SECRET*, *_KEY, ...: `is_secret_key`).
+
+How it is masked: a sensitive value of at least MIN_SECRET_LENGTH characters is
+replaced by `***` wherever it appears in a text, and so are its common encodings: JSON
+and Python-repr string escaping, URL encoding, hex, and base64 (standard and URL-safe,
+padded or not, and inside a longer base64 text at any alignment).
+
+Where: the configuration loader `remember`s sensitive values as it evaluates them;
+every channel passes its text through `redact_text` (or a structure through
+`redact_data`) once, at the point where it leaves dstream: `cli.view.View` (stdout and
+stderr of every command, `--json` documents, errors, quoted provider stderr, lifecycle
+results), `dstream.logs` (every level and format, provider stderr lines and the fields
+of their structured records), the output lines `run` prints, and crash reports.
 """
 
 from __future__ import annotations
 
+import base64
 import re
-from collections.abc import Iterable
-from typing import Any
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from typing import Any, Optional
 
 from dstream.config.model import Project, ProviderSpec, TaskSpec
 
 REDACTED = "***"
+# Shorter values are no secret worth the name, and masking them would mangle all output.
+MIN_SECRET_LENGTH = 3
+# An encoded fragment shorter than this could match unrelated text.
+_MIN_FRAGMENT = 8
+# Credential variables of dstream's environment that `is_secret_key` would not name.
+CREDENTIAL_VARIABLES = frozenset({"DOCKER_AUTH_CONFIG", "REGISTRY_AUTH"})
+_NOT_CREDENTIALS = frozenset({"PWD", "OLDPWD"})  # "pwd" names a password elsewhere
+_SWITCH_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "none"})
+# dstream's own settings and credentials: never passed to a provider, not even when a
+# task's inherit_env names them (a task's env map may pass a value explicitly).
+OWN_PREFIX = "DSTREAM_"
+OWN_CREDENTIALS = frozenset(
+    {"GITHUB_TOKEN", "DOCKER_AUTH_CONFIG", "DOCKER_CONFIG", "REGISTRY_AUTH_FILE"}
+)
+
+
+def is_own_credential(name: str) -> bool:
+    return name.startswith(OWN_PREFIX) or name in OWN_CREDENTIALS
+
+
 _SUBSTRINGS = ("password", "passwd", "secret", "token", "credential", "connectionstring", "connstr")
 _KEY_WORDS = {"key", "apikey", "dsn", "pwd"}
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
@@ -55,23 +90,145 @@ _NON_SECRET_KEY_PREFIXES = {
 }
 
 
-def redact_value(value: Any, sensitive: Iterable[str], *, under_secret_key: bool = False) -> Any:
-    secrets = sorted({s for s in sensitive if s}, key=len, reverse=True)
-    return _redact(value, secrets, under_secret_key)
+class Redactor:
+    """Masks a set of sensitive values, and their encodings, in texts and structures."""
 
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        self._pattern: Optional[re.Pattern[str]] = None
+        self.add(secrets)
 
-def _redact(value: Any, secrets: list[str], hidden: bool) -> Any:
-    if isinstance(value, dict):
-        return {k: _redact(v, secrets, hidden or is_secret_key(str(k))) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact(item, secrets, hidden) for item in value]
-    if hidden and value is not None and not isinstance(value, bool):
-        return REDACTED
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, REDACTED)
+    def add(self, secrets: Iterable[str]) -> None:
+        new = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH}
+        if not new <= self._secrets:
+            self._secrets |= new
+            self._pattern = None
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)
+
+    def _compiled(self) -> re.Pattern[str]:
+        if self._pattern is None:
+            forms = {form for secret in self._secrets for form in encodings(secret)}
+            ordered = sorted(forms, key=lambda f: (-len(f), f))  # the longest match wins
+            self._pattern = re.compile("|".join(re.escape(f) for f in ordered))
+        return self._pattern
+
+    def text(self, text: str) -> str:
+        if not self._secrets or not text:
+            return text
+        return self._compiled().sub(REDACTED, text)
+
+    def value(self, value: Any) -> Any:
+        """A copy of a JSON-like value with every string (keys too) redacted, and every
+        number whose text holds a secret replaced by "***"."""
+        if not self._secrets:
+            return value
+        if isinstance(value, dict):
+            return {
+                self.text(k) if isinstance(k, str) else k: self.value(v) for k, v in value.items()
+            }
+        if isinstance(value, (list, tuple)):
+            return [self.value(item) for item in value]
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            text = str(value)
+            return REDACTED if self.text(text) != text else value
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and str(value) in secrets:
+
+
+def encodings(secret: str) -> set[str]:
+    """The forms a secret is masked in: as written, escaped, URL-, hex- and
+    base64-encoded."""
+    import json
+
+    raw = secret.encode("utf-8", "surrogatepass")
+    forms = {
+        secret,
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret)[1:-1],
+        repr(secret)[1:-1],
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote(secret),
+        urllib.parse.quote_plus(secret),
+        raw.hex(),
+        raw.hex().upper(),
+        *_base64_forms(raw),
+    }
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+def _base64_forms(raw: bytes) -> list[str]:
+    """The base64 of `raw` alone, and the part of it that is the same whatever text
+    surrounds `raw` (three alignments: each 3 input bytes become 4 characters)."""
+    forms: list[str] = []
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(raw).decode()
+        forms += [whole, whole.rstrip("=")]
+        for before in (0, 1, 2):
+            encoded = encode(bytes(before) + raw).decode()
+            first = 1 if before else 0  # the group that mixes in the bytes before
+            last = (before + len(raw)) // 3  # the groups made of `raw` only
+            core = encoded[4 * first : 4 * last]
+            if len(core) >= _MIN_FRAGMENT:
+                forms.append(core)
+    return forms
+
+
+# -- the process's redactor: every output channel calls these ------------------------------
+
+_REDACTOR = Redactor()
+
+
+def remember(secrets: Iterable[str]) -> None:
+    """From now on, mask these values (and their encodings) in every output."""
+    _REDACTOR.add(secrets)
+
+
+def remember_environment(environ: Mapping[str, str]) -> None:
+    """Mask the values of dstream's own credentials found in `environ`."""
+    remember(
+        value
+        for name, value in environ.items()
+        if name in CREDENTIAL_VARIABLES or (is_secret_key(name) and name not in _NOT_CREDENTIALS)
+        if value.lower() not in _SWITCH_WORDS  # USE_TOKEN=true holds no secret
+    )
+
+
+def redact_text(text: str) -> str:
+    """`text` with every sensitive value remembered so far masked as `***`. For any
+    text that leaves dstream: messages, provider stderr, tracebacks of crash reports."""
+    return _REDACTOR.text(text)
+
+
+def redact_data(value: Any) -> Any:
+    """A JSON-like value (a --json document, a log record) redacted structurally."""
+    return _REDACTOR.value(value)
+
+
+def redact_bytes(line: bytes) -> bytes:
+    """A line of a provider's output shown to the user, redacted (unchanged, and not
+    even decoded, when there is no secret)."""
+    if not _REDACTOR:
+        return line
+    return _REDACTOR.text(line.decode("utf-8", "surrogateescape")).encode(
+        "utf-8", "surrogateescape"
+    )
+
+
+def redact_value(value: Any, sensitive: Iterable[str], *, under_secret_key: bool = False) -> Any:
+    """`value` with the `sensitive` values masked, and every value under a key that
+    looks like a secret's (password, token, dsn, ...) replaced whole."""
+    return Redactor(sensitive).value(_hide_secret_keys(value, under_secret_key))
+
+
+def _hide_secret_keys(value: Any, hidden: bool) -> Any:
+    if isinstance(value, dict):
+        return {k: _hide_secret_keys(v, hidden or is_secret_key(str(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hide_secret_keys(item, hidden) for item in value]
+    if hidden and value is not None and not isinstance(value, bool):
         return REDACTED
     return value
 

@@ -27,7 +27,7 @@ from dstream.protocol.frames import POLICIES
 
 SOURCES = ("provider_path", "provider_ref", "provider_image")
 DEPRECATED_SOURCES = {"plugin_path": "provider_path", "plugin_ref": "provider_ref"}
-PROVIDER_ATTRIBUTES = (*SOURCES, "config", "env", *DEPRECATED_SOURCES)
+PROVIDER_ATTRIBUTES = (*SOURCES, "config", "env", "inherit_env", *DEPRECATED_SOURCES)
 PROVIDER_BLOCKS = ("config", "env")
 TASK_ATTRIBUTES = (
     "type",
@@ -290,7 +290,33 @@ def build_provider(
                 ("true" if value else "false") if isinstance(value, bool) else format_number(value)
             )
         )
+    if "inherit_env" in body.attributes:
+        spec.inherit_env = _inherit_env(body.attributes["inherit_env"], evaluator, context)
     return spec
+
+
+def _inherit_env(attribute: Attribute, evaluator: Evaluator, context: str) -> tuple[str, ...]:
+    """Names of dstream's environment variables the provider also gets; never one of
+    dstream's own credentials (docs/security.md, "The provider environment")."""
+    from dstream.config.redact import is_own_credential
+
+    names = evaluator.eval(attribute.expr)
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise ConfigError(
+            f"inherit_env in {context} must be a list of variable names",
+            location=attribute.value_location,
+            hint='write inherit_env = ["PGPASSWORD", "KRB5CCNAME"]',
+        )
+    refused = [n for n in names if is_own_credential(n)]
+    if refused:
+        raise ConfigError(
+            f"inherit_env in {context} names {', '.join(refused)}: dstream's own "
+            "settings and credentials never reach a provider",
+            location=attribute.value_location,
+            hint="pass what the provider needs through env = { NAME = var.x } "
+            "(a sensitive variable stays masked in every output)",
+        )
+    return tuple(names)
 
 
 def _single(body: Body, name: str, evaluator: Evaluator, context: str) -> dict[str, Any]:

@@ -34,6 +34,7 @@ KEY_STATUS = "status"
 ENV_PROTOCOL = "DSTREAM_PROTOCOL"
 ENV_ROLE = "DSTREAM_ROLE"
 ENV_TASK = "DSTREAM_TASK"
+ENV_LOG_LEVEL = "DSTREAM_LOG_LEVEL"  # the level dstream shows provider logs at
 
 # CDC metadata keys (the original DStream's spelling, kept for compatibility).
 META_TABLE = "TableName"

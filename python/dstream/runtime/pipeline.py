@@ -20,6 +20,7 @@ import orjson
 
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
+from dstream.config.redact import redact_bytes
 from dstream.errors import DstreamError, FrameError, Interrupted, ProviderError
 from dstream.protocol.messages import parse_handshake
 from dstream.runtime.checkpoints import CheckpointTracker, is_ack
@@ -156,7 +157,11 @@ class TaskRun:
         """The output's stdout: its handshake, acknowledgements, lines for the user."""
         output = self.output
         assert output is not None
-        show = self.hooks.on_output_line or _print_output_line
+        hook = self.hooks.on_output_line or _print_output_line
+
+        def show(line: bytes) -> None:  # shown to a person: secrets masked
+            hook(redact_bytes(line))
+
         first = True
         try:
             while True:

@@ -296,12 +296,37 @@ class ProviderProcess:
                 pass
 
 
-def provider_env(spec: ProviderSpec, task: TaskSpec) -> dict[str, str]:
-    env = dict(os.environ)
+# The environment a provider starts with (docs/protocol.md section 1; docs/security.md,
+# "The provider environment"): this allowlist of dstream's own environment, then the
+# names the provider's `inherit_env` lists, then its `env` map, then the protocol
+# variables. Never anything else: dstream's variables (DSTREAM_VAR_*), the registry
+# password or GITHUB_TOKEN stay in dstream.
+PROXY_ENV = frozenset(
+    name
+    for base in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
+    for name in (base, base.lower())
+)
+# What describes this host (with LC_*): a container's image has its own.
+HOST_ENV = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TMPDIR"})
+LOCALE_PREFIX = "LC_"
+INHERITED_ENV = HOST_ENV | PROXY_ENV | {"TZ"}
+
+
+def provider_env(spec: ProviderSpec, task: TaskSpec, *, container: bool = False) -> dict[str, str]:
+    def inherited(name: str) -> bool:
+        if container:
+            return name in INHERITED_ENV and name not in HOST_ENV
+        return name in INHERITED_ENV or name.startswith(LOCALE_PREFIX)
+
+    env = {name: value for name, value in os.environ.items() if inherited(name)}
+    env.update({name: os.environ[name] for name in spec.inherit_env if name in os.environ})
     env.update(spec.env)
     env[frames.ENV_PROTOCOL] = str(frames.PROTOCOL_VERSION)
     env[frames.ENV_ROLE] = spec.role
     env[frames.ENV_TASK] = task.name
+    level = logs.level_name() or os.environ.get(frames.ENV_LOG_LEVEL)
+    if level:
+        env[frames.ENV_LOG_LEVEL] = level
     return env
 
 
@@ -319,14 +344,11 @@ def start_provider(
     lines go to `log_sink`."""
     launch = resolve(spec, base_dir)
     label = f"{spec.role} {spec.source!r}"
-    env = provider_env(spec, task)
+    env = provider_env(spec, task, container=bool(launch.image))
     if launch.image:
         from dstream.runtime.container import start_container
 
-        child_env = {k: v for k, v in env.items() if k.startswith("DSTREAM_") or k in spec.env}
-        popen: Any = start_container(
-            launch.image, env=child_env, name=f"dstream-{task.name}-{spec.role}"
-        )
+        popen: Any = start_container(launch.image, env=env, name=f"dstream-{task.name}-{spec.role}")
     else:
         try:
             popen = subprocess.Popen(

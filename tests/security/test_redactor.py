@@ -1,0 +1,134 @@
+"""The redactor every output channel passes through (dstream.config.redact), and
+what the evaluator marks as derived from a sensitive value."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.parse
+
+from dstream.config.loader import load_project_text
+from dstream.config.redact import Redactor
+
+SECRET = 's3cr3t/pa$$"word'
+
+
+def test_the_literal_and_its_common_encodings_are_masked() -> None:
+    r = Redactor([SECRET])
+    raw = SECRET.encode()
+    for form in (
+        SECRET,
+        json.dumps(SECRET)[1:-1],
+        urllib.parse.quote(SECRET, safe=""),
+        urllib.parse.quote_plus(SECRET),
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        raw.hex(),
+        raw.hex().upper(),
+    ):
+        text = f"before {form} after"
+        assert r.text(text) == "before *** after", form
+
+
+def test_base64_of_a_text_holding_the_secret_is_masked_at_any_alignment() -> None:
+    r = Redactor([SECRET])
+    for prefix in ("", "u:", "us:", "use:"):
+        encoded = base64.b64encode((prefix + SECRET + ":tail").encode()).decode()
+        shown = r.text("Authorization: Basic " + encoded)
+        assert "***" in shown, prefix
+        # nothing of the secret's own encoding survives (a few edge characters may)
+        core = base64.b64encode(SECRET.encode()).decode()[4:-4]
+        assert core not in shown
+
+
+def test_a_traceback_text_is_redacted_as_any_text() -> None:
+    """What a crash report passes through before it is written."""
+    r = Redactor([SECRET])
+    trace = (
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in <module>\n'
+        f"    connect('postgresql://u:{SECRET}@h/db')\n"
+        f"RuntimeError: bad dsn {json.dumps({'dsn': SECRET})}\n"
+    )
+    shown = r.text(trace)
+    assert SECRET not in shown and json.dumps(SECRET)[1:-1] not in shown
+    assert "postgresql://u:***@h/db" in shown
+
+
+def test_values_are_redacted_structurally() -> None:
+    r = Redactor(["hunter22", "5432"])
+    value = {"dsn": "pg://u:hunter22@h", "port": 5432, "hunter22": [True, None, 1.5]}
+    assert r.value(value) == {"dsn": "pg://u:***@h", "port": "***", "***": [True, None, 1.5]}
+
+
+def test_short_values_are_not_masked_in_text() -> None:
+    r = Redactor(["ab", "abc"])
+    assert r.text("ab abc abcd") == "ab *** ***d"
+
+
+DERIVED = """
+variable "pw" {
+  sensitive = true
+}
+variable "plain" {
+  default = "visible-value"
+}
+locals {
+  dsn   = "pg://u:${var.pw}@h/db"
+  both  = { secret = var.pw, open = "open-value" }
+  parts = split("-", var.pw)
+}
+task "t" {
+  input {
+    provider_path = "x"
+    config {
+      dsn     = local.dsn
+      shout   = upper(var.pw)
+      small   = lower(upper(local.both.secret))
+      swapped = replace(var.pw, "-", "+")
+      json    = jsonencode(local.both)
+      fmt     = format("%s!", var.pw)
+      heredoc = <<EOT
+key ${var.pw}
+EOT
+      open    = local.both.open
+      plain   = var.plain
+      first   = local.parts[0]
+      len     = length(var.pw)
+    }
+  }
+  output { provider_path = "y" }
+}
+"""
+
+
+def test_every_value_computed_from_a_sensitive_value_is_marked() -> None:
+    pw = "alpha-bravo-charlie"
+    project = load_project_text(DERIVED, environ={"DSTREAM_VAR_pw": pw})
+    config = project.tasks["t"].input.config
+    marked = project.sensitive_values
+    for key in ("dsn", "shout", "swapped", "json", "fmt", "heredoc", "first"):
+        assert config[key] in marked, key
+    assert pw in marked and config["small"] == pw
+    assert str(config["len"]) in marked or len(str(config["len"])) < 3
+    for key in ("open", "plain"):  # selected beside a secret, or not derived at all
+        assert config[key] not in marked, key
+
+
+def test_dstreams_own_credentials_in_its_environment_are_remembered() -> None:
+    from dstream.config.redact import redact_text, remember_environment
+
+    remember_environment(
+        {
+            "GITHUB_TOKEN": "gh-token-value-1",
+            "DSTREAM_REGISTRY_PASSWORD": "registry-value-2",
+            "DOCKER_AUTH_CONFIG": "docker-value-3",
+            "PWD": "/home/someone/project",
+            "USE_TOKEN": "true",
+            "REGION": "eu-west-value",
+        }
+    )
+    text = "gh-token-value-1 registry-value-2 docker-value-3 /home/someone/project true"
+    assert redact_text(text + " eu-west-value") == "*** *** *** " + text.split(" ", 3)[3] + (
+        " eu-west-value"
+    )
