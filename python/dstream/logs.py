@@ -80,7 +80,8 @@ def setup(level: Optional[str] = None, fmt: Optional[str] = None) -> None:
     log.handlers[:] = [handler]
     log.setLevel(LEVELS[level])
     global _level
-    _level = level
+    # As every provider SDK knows it: debug, info, warning or error.
+    _level = logging.getLevelName(min(LEVELS[level], logging.ERROR)).lower()
     log.propagate = False
     # dstream's own credentials (registry password, GITHUB_TOKEN, ...) are masked in
     # every output from the start; sensitive variables when the configuration is read.

@@ -22,9 +22,7 @@ of their structured records), the output lines `run` prints, and crash reports.
 
 from __future__ import annotations
 
-import base64
 import re
-import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
@@ -141,7 +139,8 @@ class Redactor:
 def encodings(secret: str) -> set[str]:
     """The forms a secret is masked in: as written, escaped, URL-, hex- and
     base64-encoded."""
-    import json
+    import json  # here: only a process that has secrets pays for these imports
+    import urllib.parse
 
     raw = secret.encode("utf-8", "surrogatepass")
     forms = {
@@ -162,6 +161,8 @@ def encodings(secret: str) -> set[str]:
 def _base64_forms(raw: bytes) -> list[str]:
     """The base64 of `raw` alone, and the part of it that is the same whatever text
     surrounds `raw` (three alignments: each 3 input bytes become 4 characters)."""
+    import base64
+
     forms: list[str] = []
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
         whole = encode(raw).decode()
