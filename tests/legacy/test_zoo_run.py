@@ -136,7 +136,8 @@ def test_commit_notices_come_on_their_own_descriptor(ws: Workspace) -> None:
         for n in range(1, 4):
             print(json.dumps({"data": {"n": n}, "metadata": {}}))
             print(json.dumps({"checkpoint": n}), flush=True)
-        sys.stdout.close()
+        sys.stdout.flush()
+        os.close(1)  # end of the stream; notices may still come
         fd = int(os.environ["DSTREAM_COMMIT_FD"])
         notices = os.fdopen(fd, "rb").read().splitlines()
         with open("notices.txt", "w") as f:

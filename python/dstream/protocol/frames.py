@@ -34,6 +34,8 @@ KEY_STATUS = "status"
 ENV_PROTOCOL = "DSTREAM_PROTOCOL"
 ENV_ROLE = "DSTREAM_ROLE"
 ENV_TASK = "DSTREAM_TASK"
+# The descriptor an input reads commit notices from (only inputs declaring commit-notices).
+ENV_COMMIT_FD = "DSTREAM_COMMIT_FD"
 
 # CDC metadata keys (the original DStream's spelling, kept for compatibility).
 META_TABLE = "TableName"
