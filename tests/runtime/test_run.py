@@ -512,7 +512,7 @@ def test_ack_of_a_checkpoint_never_sent_is_a_protocol_error(ws: Workspace) -> No
         "liar.sh",
         """
         read -r command
-        echo '{"status":"ready"}'
+        echo '{"status":"ready","protocol":1}'
         while IFS= read -r line; do
           case "$line" in
             '{"checkpoint":{"n":2}}') echo "$line"; echo '{"checkpoint":{"n":1}}' ;;
