@@ -347,10 +347,7 @@ def check_commit_notices(probe: Probe) -> Outcome:
                 if obj is not None and is_checkpoint(obj):
                     notice = orjson.dumps({"committed": obj["checkpoint"]}) + b"\n"
                     if not s.send_notice(notice):
-                        return failed(
-                            "closed the commit-notice descriptor (DSTREAM_COMMIT_FD) while "
-                            "declaring commit-notices"
-                        )
+                        return failed("closed DSTREAM_COMMIT_FD while declaring commit-notices")
                     code = s.wait(probe.target.grace) if s.read_line() is None else s.popen.poll()
                     if code not in (None, 0):
                         return failed(f"{_exit_text(code)} after a commit notice")
