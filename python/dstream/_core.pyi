@@ -60,6 +60,12 @@ class PumpOptions:
         alone). The pump wakes for every write of its input, and under SCHED_OTHER each
         wake-up may preempt the process producing the data; SCHED_BATCH only gives up
         that wake-up preemption (fair share kept, a free CPU still taken at once).
+    legacy_logs: the input is a legacy provider (no handshake) that may print its log on
+        stdout: an invalid line whose first non-blank byte is not "{" is a log line,
+        counted in log_lines and handed to Pump.take_log_lines(), whatever the policy.
+        Valid frames and the fast path are untouched.
+    forward_checkpoints: False: checkpoint frames are counted in checkpoints_withheld
+        and not written (an output that never acknowledges would take them for data).
 
     The attributes of the same names are readable (PumpOptions is immutable).
     """
@@ -76,6 +82,8 @@ class PumpOptions:
     pipe_size: int
     zero_copy: bool
     batch_scheduling: bool
+    legacy_logs: bool
+    forward_checkpoints: bool
 
     def __init__(
         self,
@@ -92,6 +100,8 @@ class PumpOptions:
         pipe_size: int = 1 << 20,
         zero_copy: bool = True,
         batch_scheduling: bool = True,
+        legacy_logs: bool = False,
+        forward_checkpoints: bool = True,
     ) -> None: ...
 
 class Counters:
@@ -105,6 +115,8 @@ class Counters:
     skipped: int
     dead_lettered: int
     bytes_read: int  # bytes taken from the input, prefix included
+    log_lines: int  # a legacy input's stdout lines taken as its log (legacy_logs)
+    checkpoints_withheld: int  # checkpoint frames not written (forward_checkpoints=False)
     # data frames per metadata.TableName (when count_tables; names decoded from JSON; at
     # most 4096 distinct names, data frames of further ones count under "(other tables)")
     tables: dict[str, int]
@@ -152,6 +164,13 @@ class Pump:
         """Checkpoint frames (raw JSON lines, no newline) queued for the output since the
         last call, in stream order. They are handed out before the write that carries them
         returns, so an acknowledgement can never arrive for one not yet taken here.
+        Thread-safe."""
+    def set_forward_checkpoints(self, forward: bool) -> None:
+        """Thread-safe: whether checkpoint frames queued from now on are written (the
+        start value is options.forward_checkpoints)."""
+    def take_log_lines(self) -> list[bytes]:
+        """A legacy input's log lines (legacy_logs) read since the last call, no newline;
+        at most 1024 are held between calls (all are counted), each cut at 8 KiB.
         Thread-safe."""
 
 def find(haystack: bytes, needle: bytes, start: int = 0, end: Optional[int] = None) -> int:

@@ -77,6 +77,20 @@ def lifecycle(command):
     sys.exit(1 if result["status"] == "Failed" else 0)
 
 
+def commit_notice():
+    """One line of the commit-notice channel (DSTREAM_COMMIT_FD), or None without it."""
+    fd = os.environ.get("DSTREAM_COMMIT_FD")
+    if not fd:
+        return None
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(int(fd), 1)
+        if not chunk:
+            break
+        line += chunk
+    return line or None
+
+
 def run_input(config, features):
     signal.signal(signal.SIGTERM, signal.SIG_IGN if FLAW == "ignore-sigterm" else on_sigterm)
     if FLAW == "die-on-sigterm":
@@ -93,7 +107,7 @@ def run_input(config, features):
         if n % 5 == 0:
             emit({"checkpoint": {"seq": n}})
             if "commit-notices" in features:
-                notice = sys.stdin.buffer.readline() if FLAW == "crash-on-commit" else None
+                notice = commit_notice() if FLAW == "crash-on-commit" else None
                 if notice:
                     log("cannot handle " + notice.decode().strip())
                     sys.exit(3)

@@ -512,7 +512,7 @@ def test_ack_of_a_checkpoint_never_sent_is_a_protocol_error(ws: Workspace) -> No
         "liar.sh",
         """
         read -r command
-        echo '{"status":"ready"}'
+        echo '{"status":"ready","protocol":1}'
         while IFS= read -r line; do
           case "$line" in
             '{"checkpoint":{"n":2}}') echo "$line"; echo '{"checkpoint":{"n":1}}' ;;
@@ -580,7 +580,7 @@ def test_commit_interval_bounds_how_often_the_state_is_written(
 
 
 def test_commit_notices_reach_an_input_that_asked_for_them(ws: Workspace) -> None:
-    # The input keeps stdin open, emits two checkpoints and records every notice.
+    # The input emits two checkpoints and records every notice from its notice channel.
     ws.script(
         "input.sh",
         """
@@ -590,11 +590,12 @@ def test_commit_notices_reach_an_input_that_asked_for_them(ws: Workspace) -> Non
         echo '{"checkpoint":{"n":1}}'
         echo '{"data":2}'
         echo '{"checkpoint":{"n":2}}'
-        while IFS= read -r notice; do
+        while IFS= read -r notice <&"$DSTREAM_COMMIT_FD"; do
           echo "$notice" >> notices.jsonl
           case "$notice" in *'"n":2'*) exit 0 ;; esac
         done
         """,
+        interpreter="/bin/bash",  # dash redirects only descriptors 0-9
     )
     ws.shell_output_task("./input.sh", state=True)
     code, doc, err = ws.run_json("run", "t", timeout=30)

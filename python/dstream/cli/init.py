@@ -117,6 +117,14 @@ def _paint(action: str, text: str, color: bool) -> str:
     return f"{COLORS.get(action, '')}{text}{RESET}" if color else text
 
 
+def _item(resource: Any) -> dict[str, Any]:
+    """A resource as the contract shapes it; the original's plain strings name a
+    resource the provider reports as there."""
+    if isinstance(resource, dict):
+        return resource
+    return {"type": "resource", "name": str(resource), "exists": True}
+
+
 def _address(item: dict[str, Any]) -> str:
     kind = item.get("type") or "resource"
     return f"{kind}.{item.get('name', '?')}"
@@ -148,6 +156,9 @@ def render(report: Any, view: View) -> None:
             changes = p.result.changes if p.result else []
             note = "failed" if p.outcome == FAILED else (p.result.message if p.result else "")
             view.line(f"  {p.label}: {note}" if not changes else f"  {p.label}:")
+            if p.original and not changes:
+                for r in p.result.resources if p.result else []:
+                    view.line(f"    {r}")
             for change in changes:
                 action = str(change.get("action"))
                 verb = "" if report.command == "plan" else PAST.get(action, action) + " "
@@ -161,6 +172,9 @@ def render(report: Any, view: View) -> None:
 
 def _summary(report: Any) -> str:
     counts = report.counts()
+    if not any(counts.values()) and report.reported():
+        # The original's shape lists resources and says nothing of what changed.
+        return f"{report.command.capitalize()} done: {report.reported()} resource(s) reported."
     if report.command == "plan":
         if not any(counts.values()):
             return "No changes. The infrastructure matches the configuration."
@@ -174,7 +188,7 @@ def _summary(report: Any) -> str:
             for p in report.providers
             if p.result
             for r in p.result.resources
-            if not r.get("exists")
+            if not _item(r).get("exists")
         )
         return (
             f"{missing} resource(s) missing: run `dstream init {report.task}`."
@@ -200,7 +214,7 @@ def _render_status(report: Any, view: View) -> None:
         resources = p.result.resources if p.result else []
         if not resources:
             rows.append((p.role, "(none)", "-", p.result.message if p.result else ""))
-        for r in resources:
+        for r in map(_item, resources):
             exists = "yes" if r.get("exists") else "no"
             rows.append((p.role, _address(r), exists, _details(r.get("details"))))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]

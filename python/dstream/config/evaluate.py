@@ -564,22 +564,18 @@ class Evaluator:
             raise self.fail(node, exc.reason, exc.hint) from None
 
     def _template_env(self, function: str, args: list[Any], node: Tree) -> Any:
-        name, number = str(args[0]), int(args[1])
-        use = self.source.rewritten.uses[number]
-        if name not in self.module.environ:
-            raise ConfigError(
-                f'environment variable {name} is not set (read by {{{{ env "{name}" }}}})',
-                location=use.location,
-                hint=f"export {name}=... before running dstream; for a default write "
-                f'env("{name}", "value") instead of the template',
-            )
-        value = self.module.environ[name]
+        from dstream.config.sprig import evaluate, go_string, go_unquote_literal
+
+        use = self.source.rewritten.uses[int(args[1])]
+        value = go_string(evaluate(use.pipeline, self.module.environ, use.location))
         if function == TEMPLATE_VALUE_FUNCTION:
-            # Pasted unquoted in the original, `port = {{ env "PORT" }}` was a number.
+            # Pasted unquoted in the original: `port = {{ env "PORT" }}` was a number,
+            # `x = {{ env "X" | quote }}` an HCL string.
             if value in ("true", "false"):
                 return value == "true"
             if _SIMPLE_NUMBER.match(value):
                 return to_number(value)
+            return go_unquote_literal(value)
         return value
 
     def _for_intro(self, node: Tree) -> tuple[list[str], Any, Tree]:

@@ -18,6 +18,7 @@ from dstream.config.evaluate import Evaluator, Module, VariableValue, check_loca
 from dstream.config.functions import FunctionError, to_number, type_name
 from dstream.config.model import Location, Project, TaskSpec
 from dstream.config.schema import build_metrics, build_state, build_task
+from dstream.config.sprig import TemplateError
 from dstream.config.syntax import Attribute, Block, SourceFile, parse_text
 from dstream.config.templates import SourceMap
 from dstream.errors import ConfigError, nearest
@@ -553,7 +554,7 @@ def _build_project(
         for block in source.body.blocks:
             try:
                 if block.type == "task":
-                    task = build_task(block, evaluator, diagnostics)
+                    task = _build_task_lazily(block, evaluator, diagnostics, project)
                     if task is None:
                         continue  # its errors are recorded
                     if task.name in tasks:
@@ -583,6 +584,38 @@ def _build_project(
                 diagnostics.error(exc)
     project.sensitive_values = frozenset(module.taint.values(redact.MIN_SECRET_LENGTH))
     return project
+
+
+class _TaskDiagnostics(Diagnostics):
+    """One task's diagnostics, remembering whether every error came from a template."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.only_templates = True
+
+    def error(self, exc: ConfigError) -> None:
+        self.only_templates = self.only_templates and isinstance(exc, TemplateError)
+        super().error(exc)
+
+
+def _build_task_lazily(
+    block: Block, evaluator: Evaluator, diagnostics: Diagnostics, project: Project
+) -> Optional[TaskSpec]:
+    """A task whose only errors are failing templates ({{ env "X" }} with X unset)
+    fails alone, when it is used (Project.task); the file and its other tasks load."""
+    own = _TaskDiagnostics()
+    task = build_task(block, evaluator, own)
+    if own.errors and own.only_templates and own.first_error and block.labels:
+        project.broken[block.labels[0]] = own.first_error
+        for item in own.items:
+            diagnostics.warn(f"{item.message} (task {block.labels[0]!r} cannot be used)",
+                             item.location, item.hint)  # fmt: skip
+        return None
+    for item in own.items:
+        diagnostics.items.append(item)
+    if own.first_error is not None and diagnostics.first_error is None:
+        diagnostics.first_error = own.first_error
+    return task
 
 
 __all__ = [

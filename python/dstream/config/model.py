@@ -104,10 +104,15 @@ class Project:
     # Warnings found while loading ("file:line:col: message"), e.g. deprecated names;
     # `dstream lint` shows them, the runtime may print them to stderr.
     warnings: list[str] = field(default_factory=list)
+    # Tasks that failed to evaluate only because of a template (config/sprig.py): the
+    # error is raised when the task is used, so other tasks still run.
+    broken: dict[str, Exception] = field(default_factory=dict)
 
     def task(self, name: str) -> TaskSpec:
         from dstream.errors import UsageError
 
+        if name in self.broken:
+            raise self.broken[name]
         try:
             return self.tasks[name]
         except KeyError:

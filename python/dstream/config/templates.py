@@ -1,10 +1,13 @@
-"""The original DStream's `{{ env "NAME" }}` text templates, kept for old configs.
+"""The original DStream's Go text/template actions (`{{ env "NAME" }}`, Sprig pipelines
+such as `{{ env "NAME" | default "x" | upper }}`), kept for old configs.
 
-The original ran Go's text/template over the file before parsing, pasting raw values
-into HCL: a quote or `${` in a secret broke or changed the configuration. Here each
-template is rewritten, before parsing, into a call of an internal HCL function
-(`_template_env("NAME", n)`), so the value is looked up by the evaluator and never
-becomes HCL text. Whatever the value holds arrives byte for byte.
+The original ran Go's text/template over the whole file before parsing, pasting raw
+values into HCL: a quote or `${` in a secret broke or changed the configuration, and
+one failing template broke every task. Here each action is parsed (config/sprig.py)
+and rewritten, before parsing, into a call of an internal HCL function
+(`_template_env("", n)`), so it is evaluated by the evaluator when it reaches it — per
+task, lazily — and its value never becomes HCL text. Whatever the value holds arrives
+byte for byte.
 
 Context decides the replacement: inside a quoted string or heredoc it becomes an
 interpolation `${_template_env(...)}`; in expression position it becomes the bare call
@@ -21,28 +24,42 @@ import re
 from dataclasses import dataclass, field
 
 from dstream.config.model import Location
+from dstream.config.sprig import Pipeline, TemplateSyntaxError, parse
 
 TEMPLATE_FUNCTION = "_template_env"  # inside strings and heredocs: always a string
 TEMPLATE_VALUE_FUNCTION = "_template_value"  # in expression position: number/bool if it is one
 
-# {{ env "X" }}, {{ env \"X\" }} (inside an HCL string) and {{ env `X` }}; `{{-`/`-}}`
-# trim markers of Go templates are accepted and mean nothing here.
-_TEMPLATE = re.compile(
-    r"\{\{-?[ \t]*env[ \t]+"
-    r'(?:\\"(?P<escaped>[^"\\]*)\\"|"(?P<quoted>[^"\\]*)"|`(?P<backtick>[^`]*)`)'
-    r"[ \t]*-?\}\}"
-)
-_ANY_TEMPLATE = re.compile(r"\{\{-?[ \t]*(?P<word>[A-Za-z_.][\w.]*)?")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
+# Inside an action: a string "..." (escapes), one written \"...\" inside an HCL string,
+# a raw string `...`, or anything up to the closing braces.
+_ACTION_PART = re.compile(r'\\"(?:[^"\\]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|`[^`]*`|\}\}|.', re.S)
 _HEREDOC_START = re.compile(r"<<-?([A-Za-z][A-Za-z0-9._-]*)[ \t\r]*\n")
 
 
 @dataclass(frozen=True)
 class TemplateUse:
-    """One `{{ env }}` template: the variable it reads and where it was written."""
+    """One template action: its parsed pipeline and where it was written."""
 
-    name: str
+    pipeline: Pipeline
     location: Location
+    text: str
+
+
+def _action(text: str, start: int, where: Location) -> str:
+    """The template action `{{ ... }}` starting at `start`, on one line."""
+    pos = start + 2
+    while pos < len(text):
+        part = _ACTION_PART.match(text, pos)
+        assert part is not None  # "." matches any character
+        if part.group(0) == "}}":
+            return text[start : part.end()]
+        if part.group(0) == "\n":
+            break
+        pos = part.end()
+    raise TemplateSyntaxError(
+        "unclosed template action: `{{` without `}}` on the same line",
+        location=where,
+        hint='close it, e.g. {{ env "NAME" }}',
+    )
 
 
 @dataclass
@@ -74,8 +91,7 @@ class Rewritten:
     text: str
     source_map: SourceMap
     uses: list[TemplateUse]
-    # Templates other than `env` ({{ .Foo }}, {{ upper ... }}) left as literal text;
-    # lint reports them because the original would have expanded them.
+    # Kept for lint, which reports templates left as text; every action is expanded now.
     unsupported: list[Location]
 
 
@@ -113,33 +129,21 @@ def rewrite_templates(text: str, filename: str) -> Rewritten:
         kind = mode[0]
         ch = text[i]
         if ch == "{" and text.startswith("{{", i):
-            match = _TEMPLATE.match(text, i)
-            if match:
-                name = match.group("escaped") or match.group("quoted") or match.group("backtick")
-                name = (name or "").strip()
-                where = Location(filename, line, col)
-                if not _NAME.match(name):
-                    from dstream.errors import ConfigError
-
-                    raise ConfigError(
-                        f"{{{{ env }}}} template names no valid variable: {match.group(0)!r}",
-                        location=where,
-                        hint='write {{ env "NAME" }} with a variable name of letters, digits, _',
-                    )
-                uses.append(TemplateUse(name, where))
-                if kind == "code":
-                    replacement = f'{TEMPLATE_VALUE_FUNCTION}("{name}", {len(uses) - 1})'
-                else:
-                    replacement = "${" + f'{TEMPLATE_FUNCTION}("{name}", {len(uses) - 1})' + "}"
-                out.append(replacement)
-                i += len(match.group(0))
-                col += len(match.group(0))
-                out_col += len(replacement)
-                source_map.add(line, out_col, len(replacement) - len(match.group(0)))
-                continue
-            other = _ANY_TEMPLATE.match(text, i)
-            if other and other.group("word"):
-                unsupported.append(Location(filename, line, col))
+            where = Location(filename, line, col)
+            whole = _action(text, i, where)
+            inner = whole[2:-2]
+            inner = inner[1:] if inner.startswith("-") else inner  # Go's trim markers
+            inner = inner[:-1] if inner.endswith("-") else inner
+            uses.append(TemplateUse(parse(inner, where), where, whole))
+            function = TEMPLATE_VALUE_FUNCTION if kind == "code" else TEMPLATE_FUNCTION
+            call = f'{function}("", {len(uses) - 1})'
+            replacement = call if kind == "code" else "${" + call + "}"
+            out.append(replacement)
+            i += len(whole)
+            col += len(whole)
+            out_col += len(replacement)
+            source_map.add(line, out_col, len(replacement) - len(whole))
+            continue
         if kind == "code":
             if ch == "#" or text.startswith("//", i):
                 end = text.find("\n", i)

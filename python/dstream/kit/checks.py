@@ -337,6 +337,7 @@ def check_commit_notices(probe: Probe) -> Outcome:
         return skipped("does not declare commit-notices")
     with probe.session() as s:
         s.send(probe.command())
+        s.close_stdin()  # notices come on DSTREAM_COMMIT_FD, as under dstream
         try:
             for _ in range(probe.target.frames + 1):
                 line = s.read_line()
@@ -345,8 +346,8 @@ def check_commit_notices(probe: Probe) -> Outcome:
                 obj, _ = parse_object(line.raw)
                 if obj is not None and is_checkpoint(obj):
                     notice = orjson.dumps({"committed": obj["checkpoint"]}) + b"\n"
-                    if not s.send(notice):
-                        return failed("closed its stdin while declaring commit-notices")
+                    if not s.send_notice(notice):
+                        return failed("closed DSTREAM_COMMIT_FD while declaring commit-notices")
                     code = s.wait(probe.target.grace) if s.read_line() is None else s.popen.poll()
                     if code not in (None, 0):
                         return failed(f"{_exit_text(code)} after a commit notice")

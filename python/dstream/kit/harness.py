@@ -76,15 +76,25 @@ class Session:
             for key in (wire.ENV_PROTOCOL, wire.ENV_ROLE, wire.ENV_TASK):
                 env.pop(key, None)
         self.target = target
-        self.popen = subprocess.Popen(
-            target.argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=target.cwd,
-            start_new_session=(sys.platform != "win32"),
-        )
+        # An input gets the commit-notice channel as under dstream (contract section 4).
+        notices = os.pipe() if protocol_env and target.role == "input" else None
+        if notices is not None:
+            env[wire.ENV_COMMIT_FD] = str(notices[0])
+        try:
+            self.popen = subprocess.Popen(
+                target.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                cwd=target.cwd,
+                start_new_session=(sys.platform != "win32"),
+                pass_fds=notices[:1] if notices else (),
+            )
+        finally:
+            if notices is not None:
+                os.close(notices[0])
+        self.notice_fd: Optional[int] = notices[1] if notices else None
         self._lines: queue.Queue[Optional[Line]] = queue.Queue()
         self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self.eof = False
@@ -112,6 +122,22 @@ class Session:
         with contextlib.suppress(OSError, ValueError):
             if self.popen.stdin:
                 self.popen.stdin.close()
+
+    def send_notice(self, data: bytes) -> bool:
+        """Write to the commit-notice channel; False when the provider closed it."""
+        if self.notice_fd is None:
+            return False
+        try:
+            os.write(self.notice_fd, data)
+            return True
+        except OSError:
+            return False
+
+    def close_notices(self) -> None:
+        fd, self.notice_fd = self.notice_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     # -- stdout / stderr ---------------------------------------------------------------
     def _read_stdout(self) -> None:
@@ -199,6 +225,7 @@ class Session:
     def close(self) -> None:
         """Kill whatever is left; every check ends here."""
         self.close_stdin()
+        self.close_notices()
         if self.popen.poll() is None:
             self.signal(signal.SIGKILL if sys.platform != "win32" else signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):

@@ -102,11 +102,12 @@ class Probe:
         t = Transcript()
         with self.session() as s:
             s.send(self.command())
+            s.close_stdin()  # as dstream does after the command line
             try:
                 t.first = s.read_line()
                 if t.first is not None:
                     if FEATURE_COMMIT_NOTICES not in t.features:
-                        s.close_stdin()  # as dstream does after the command line
+                        s.close_notices()
                     budget = self.target.frames - (1 if t.legacy else 0)
                     # A slow source is read for at most `timeout` seconds in all.
                     deadline = time.monotonic() + self.target.timeout

@@ -2,12 +2,19 @@
 (contract section 8) and collect their answers.
 
 Both providers are asked, in dependency order: the input first when creating or
-looking (its source feeds the output), the output first when removing. A provider
-whose handshake does not declare "lifecycle" manages nothing and is reported as such.
-A provider that reports Failed, writes no valid result, exits non-zero or does not
-answer in time fails the command; for init and destroy the remaining provider is then
-not asked (like `terraform apply`, nothing more is changed after an error), for plan
-and status, which change nothing, it still is.
+looking (its source feeds the output), the output first when removing. An input is
+asked only when its handshake declares "lifecycle": one that does not, or that exits
+before a handshake (the original SQL Server ingester refuses a lifecycle command with
+exit 1), or whose first line is data, is stopped at once and reported as managing
+nothing. The output is always asked, as the original DStream asked only it: without
+"lifecycle" its answer is read if it writes one (the original .NET SDK's providers
+answer `{"status":"ready"}` without features, then one result line with resources as
+plain strings), and it manages nothing if it writes none.
+
+A provider that reports Failed, writes no valid result after declaring "lifecycle",
+exits non-zero or does not answer in time fails the command; for init and destroy the
+remaining provider is then not asked (like `terraform apply`, nothing more is changed
+after an error), for plan and status, which change nothing, it still is.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ class ProviderOutcome:
     error: Optional[str] = None  # why it failed, quoting the provider
     exit_code: Optional[int] = None
     stderr_tail: list[str] = field(default_factory=list)
+    # The answer came in the original's shape (resources as plain strings).
+    original: bool = False
 
     @property
     def label(self) -> str:
@@ -58,6 +67,7 @@ class ProviderOutcome:
             "message": result.message if result else "",
             "error": self.error,
             "exit_code": self.exit_code,
+            "original_shape": self.original,
         }
         if self.stderr_tail and self.outcome == FAILED:
             out["stderr_tail"] = self.stderr_tail
@@ -81,6 +91,10 @@ class TaskLifecycle:
 
     def changes(self) -> list[dict[str, Any]]:
         return [c for p in self.providers if p.result for c in p.result.changes]
+
+    def reported(self) -> int:
+        """Resources reported in the original's shape, which says nothing of changes."""
+        return sum(len(p.result.resources) for p in self.providers if p.result and p.original)
 
     def counts(self) -> dict[str, int]:
         counts = {"create": 0, "update": 0, "delete": 0}
@@ -158,17 +172,26 @@ def ask_provider(
         try:
             hs = proc.handshake(timeout=task.start_timeout)
         except ProviderError as exc:
+            if spec.role == "input" and proc.first_line is None and proc.poll() is not None:
+                # Exited before a handshake: an input of the original's kind refusing
+                # a command it was never asked by the original (it asked the output).
+                outcome.outcome = NO_INFRASTRUCTURE
+                outcome.exit_code = proc.poll()
+                return outcome
             outcome.error = exc.reason
             outcome.stderr_tail = exc.stderr_tail
             return outcome
-        if hs.is_legacy or FEATURE_LIFECYCLE not in hs.features:
-            # A legacy provider ignores the command and would start streaming: stop it.
+        declared = not hs.is_legacy and FEATURE_LIFECYCLE in hs.features
+        if not declared and spec.role == "input":
+            # It may ignore the command and stream: stop it before it does anything.
             outcome.outcome = NO_INFRASTRUCTURE
-            proc.close_stdin()
-            proc.stop(grace=task.stop_grace)
+            proc.kill()
             return outcome
         proc.close_stdin()
-        _read_result(proc, outcome, timeout)
+        if declared:
+            _read_result(proc, outcome, command, timeout)
+        else:
+            _read_undeclared(proc, outcome, command, task, timeout)
         return outcome
     finally:
         if proc.poll() is None:
@@ -177,7 +200,58 @@ def ask_provider(
         proc.close()
 
 
-def _read_result(proc: Any, outcome: ProviderOutcome, timeout: float) -> None:
+def _read_undeclared(
+    proc: Any, outcome: ProviderOutcome, command: str, task: TaskSpec, timeout: float
+) -> None:
+    """An output without "lifecycle": its one result line if it writes one (an original
+    SDK provider), else it manages nothing (it exits, or it writes something else)."""
+    try:
+        line = proc.read_line(timeout)
+    except TimeoutError:
+        line = None
+    result = _parse_result(line) if line is not None else None
+    if result is None:
+        outcome.outcome = NO_INFRASTRUCTURE
+        proc.stop(grace=task.stop_grace)
+        return
+    code = proc.wait(EXIT_GRACE)
+    if code is None:
+        proc.kill()
+        code = proc.wait(5)
+    outcome.exit_code = code
+    outcome.stderr_tail = proc.stderr_tail()
+    _judge(outcome, result, command, code)
+
+
+def _parse_result(line: bytes) -> Optional[LifecycleResult]:
+    try:
+        return LifecycleResult.parse(line)
+    except ValueError:
+        return None
+
+
+def _judge(
+    outcome: ProviderOutcome, result: LifecycleResult, command: str, code: Optional[int]
+) -> None:
+    """Record a parsed result: Failed or a non-zero exit fail the command."""
+    label = outcome.label
+    outcome.original = any(isinstance(r, str) for r in result.resources)
+    if outcome.original and not result.changes and command == "destroy":
+        # The original reports what destroy removed as its resources.
+        result.changes = [
+            {"action": "delete", "type": "resource", "name": str(r)} for r in result.resources
+        ]
+    outcome.result = result
+    if result.status == "Failed":
+        quoted = result.error or result.message or "no error given"
+        outcome.error = f'{label} reported Failed: "{quoted}"'
+    elif code != 0:
+        outcome.error = f"{label} reported {result.status} but exited with code {code}"
+    else:
+        outcome.outcome = DONE
+
+
+def _read_result(proc: Any, outcome: ProviderOutcome, command: str, timeout: float) -> None:
     label = outcome.label
     try:
         line = proc.read_line(timeout)
@@ -202,11 +276,4 @@ def _read_result(proc: Any, outcome: ProviderOutcome, timeout: float) -> None:
         shown = line[:200].decode("utf-8", "replace")
         outcome.error = f"{label} wrote an invalid result ({exc}): {shown}"
         return
-    outcome.result = result
-    if result.status == "Failed":
-        quoted = result.error or result.message or "no error given"
-        outcome.error = f'{label} reported Failed: "{quoted}"'
-    elif code != 0:
-        outcome.error = f"{label} reported {result.status} but exited with code {code}"
-    else:
-        outcome.outcome = DONE
+    _judge(outcome, result, command, code)

@@ -9,7 +9,8 @@ import time
 from typing import Any, Optional
 
 SUMMED = ("frames", "bytes", "data_frames", "checkpoint_frames", "invalid_frames",
-          "skipped", "dead_lettered", "bytes_read")  # fmt: skip
+          "skipped", "dead_lettered", "bytes_read", "log_lines",
+          "checkpoints_withheld")  # fmt: skip
 
 
 def add_counters(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from dstream.config.redact import redact_bytes
 from dstream.errors import DstreamError, FrameError, Interrupted, ProviderError
 from dstream.protocol.messages import parse_handshake
 from dstream.runtime.checkpoints import CheckpointTracker, is_ack
+from dstream.runtime.legacy import LegacyBridge
 from dstream.runtime.mailbox import Latest
 from dstream.runtime.monitor import TaskMonitor
 from dstream.runtime.process import ProviderProcess, start_provider
@@ -43,6 +44,8 @@ class RunSummary:
     exit_codes: dict[str, Optional[int]] = field(default_factory=dict)
     attempts: int = 1
     error: Optional[DstreamError] = None
+    # False when the output does not acknowledge checkpoints (legacy.py says why)
+    resumable: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         frames = self.counters.get("frames", 0)
@@ -56,6 +59,7 @@ class RunSummary:
             "last_checkpoint": self.last_checkpoint,
             "exit_codes": self.exit_codes,
             "attempts": self.attempts,
+            "resumable": self.resumable,
             "error": self.error.to_dict() if self.error else None,
         }
 
@@ -111,6 +115,7 @@ class TaskRun:
         self.input: Optional[ProviderProcess] = None
         self.output: Optional[ProviderProcess] = None
         self.pump: Any = None
+        self.legacy = LegacyBridge(self, None)
 
     def fail(self, error: DstreamError) -> None:
         with self._lock:
@@ -131,6 +136,7 @@ class TaskRun:
         self.input.handshake(task.start_timeout)
         if "commit-notices" not in self.input.features:
             self.input.close_stdin()
+            self.input.close_commit_channel()
 
     def _log_sink(self, task: str, role: str, text: str) -> None:
         logs.provider_line(task, role, text, None, several=self.task_prefixes)
@@ -143,7 +149,9 @@ class TaskRun:
             dead_letter = os.path.join(self.project.base_dir, dead_letter)
         if dead_letter:
             os.makedirs(os.path.dirname(dead_letter) or ".", exist_ok=True)
+        assert self.input is not None
         return _core.PumpOptions(
+            legacy_logs=self.input.legacy,
             max_frame_size=self.task.max_frame_size,
             policy=self.task.invalid_frames,  # type: ignore[arg-type]
             dead_letter_path=dead_letter,
@@ -171,6 +179,7 @@ class TaskRun:
                 if first:
                     first = False
                     handshake = parse_handshake(line)
+                    self.legacy.output_handshake(handshake)
                     if handshake.status == "error":
                         self.fail(
                             ProviderError(
@@ -236,13 +245,16 @@ class TaskRun:
     def _notify(self, notices: Latest) -> None:
         """Commit notices to an input that asked for them (contract section 4)."""
         assert self.input is not None
-        while True:
-            ok, value = notices.take(timeout=1.0)
-            if not ok:
-                if notices.closed:
-                    return
-                continue
-            self.input.send(orjson.dumps({"committed": value}) + b"\n")
+        try:
+            while True:
+                ok, value = notices.take(timeout=1.0)
+                if not ok:
+                    if notices.closed:
+                        return
+                    continue
+                self.input.send_notice(orjson.dumps({"committed": value}) + b"\n")
+        finally:
+            self.input.close_commit_channel()  # EOF: no more notices
 
     # -- run -----------------------------------------------------------------------------
     def run(self, state: Any) -> RunSummary:
@@ -263,6 +275,7 @@ class TaskRun:
         tracker = CheckpointTracker(pump.take_checkpoints, out.label)
         acked, notices = Latest(), Latest()
         result_box: list[Any] = []
+        self.legacy = LegacyBridge(self, pump)  # the pump's legacy switches
         threads = [
             threading.Thread(target=lambda: result_box.append(pump.run()), name="pump"),
             threading.Thread(target=self._read_output, args=(tracker, acked), name="acks"),
@@ -272,6 +285,11 @@ class TaskRun:
             threads.append(threading.Thread(target=self._notify, args=(notices,), name="notify"))
         for thread in threads:
             thread.daemon = True
+        # The output's handshake, when already written, decides before the first frame
+        # whether checkpoint frames reach it.
+        threads[1].start()
+        self.legacy.await_output_handshake(out)
+        for thread in (threads[0], *threads[2:]):
             thread.start()
         self.monitor.attach(pump)
         self._supervise(threads[0])
@@ -279,6 +297,7 @@ class TaskRun:
         self._finish(result, threads[1:])
         self.summary.duration = time.monotonic() - started
         self.summary.counters = pump.counters().as_dict()
+        self.legacy.finish()
         self.monitor.detach(self.summary.outcome)
         return self.summary
 
@@ -289,6 +308,7 @@ class TaskRun:
         handled = 0
         while pump_thread.is_alive():
             pump_thread.join(SUPERVISE_TICK)  # returns the moment the stream ends
+            self.legacy.forward_logs()
             if self.stop.requests > handled:
                 handled = self.stop.requests
                 if handled == 1:

@@ -82,6 +82,10 @@ class ProviderProcess:
         self.pid = popen.pid
         self.features: frozenset[str] = frozenset()
         self.legacy = False
+        # Write end of the commit-notice channel of an input's run (contract section 4),
+        # or None; closed once the handshake shows the input does not want notices.
+        self.commit_fd: Optional[int] = None
+        self.first_line: Optional[bytes] = None  # as read by handshake(); None: none yet
         self.handshake_bytes = 0  # stream offset where data starts, for frame errors
         self._buf = bytearray()
         self._stdout_eof = False
@@ -114,6 +118,23 @@ class ProviderProcess:
     def close_stdin(self) -> None:
         with contextlib.suppress(BrokenPipeError, OSError):
             self.popen.stdin.close()
+
+    def send_notice(self, data: bytes) -> None:
+        """Write a commit notice: on the notice channel, or on stdin for a container
+        (see start_provider). A reader gone is not an error here."""
+        if self.commit_fd is None:
+            self.send(data)
+            return
+        try:
+            os.write(self.commit_fd, data)
+        except OSError:
+            self.close_commit_channel()
+
+    def close_commit_channel(self) -> None:
+        fd, self.commit_fd = self.commit_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     # -- stdout ------------------------------------------------------------------------
     def read_line(
@@ -174,8 +195,13 @@ class ProviderProcess:
                 hint="check the provider's config and logs; raise start_timeout in the task "
                 "if it needs longer to connect",
             ) from None
+        self.first_line = line
         if line is None:
             code = self.wait(timeout=5)
+            if code == 0:
+                # The original's way of having nothing to send: an empty stream.
+                self.legacy = True
+                return Handshake("legacy")
             raise ProviderError(
                 f"{self.label} exited with code {code} before its handshake",
                 provider=self.label,
@@ -288,6 +314,7 @@ class ProviderProcess:
             # Its last stderr lines are shown before dstream goes on (and maybe exits);
             # bounded, as something it started may still hold the pipe open.
             self._stderr_thread.join(timeout=STDERR_DRAIN)
+        self.close_commit_channel()
         for stream in (self.popen.stdin, self.popen.stdout):
             try:
                 if stream:
@@ -345,11 +372,17 @@ def start_provider(
     launch = resolve(spec, base_dir)
     label = f"{spec.role} {spec.source!r}"
     env = provider_env(spec, task, container=bool(launch.image))
+    notices: Optional[tuple[int, int]] = None
     if launch.image:
         from dstream.runtime.container import start_container
 
         popen: Any = start_container(launch.image, env=env, name=f"dstream-{task.name}-{spec.role}")
     else:
+        # An input's run gets the commit-notice channel: a pipe whose read end it
+        # inherits, named in the environment (contract section 4).
+        notices = os.pipe() if spec.role == "input" and command == "run" else None
+        if notices is not None:
+            env[frames.ENV_COMMIT_FD] = str(notices[0])
         try:
             popen = subprocess.Popen(
                 launch.argv,
@@ -360,20 +393,33 @@ def start_provider(
                 cwd=base_dir,
                 start_new_session=True,
                 preexec_fn=_child_setup(os.getpid()),
+                pass_fds=notices[:1] if notices else (),
             )
         except OSError as exc:
+            if notices is not None:
+                os.close(notices[1])
             raise ProviderError(
                 f"could not start {label}: {exc.strerror or exc}",
                 provider=label,
                 hint="check that the file is an executable for this platform",
             ) from exc
+        finally:
+            if notices is not None:
+                os.close(notices[0])
     proc = ProviderProcess(
         popen, role=spec.role, label=label, task_name=task.name, log_sink=log_sink
     )
+    if not launch.image and notices is not None:
+        proc.commit_fd = notices[1]
     line = command_line(command, spec.config, task=task.name, role=spec.role, state=state)
     if extra:
         envelope = orjson.loads(line)
         envelope.update(extra)
         line = orjson.dumps(envelope) + b"\n"
     proc.send(line)
+    if spec.role == "input" and not launch.image:
+        # As the original did: an input that reads stdin to EOF starts at once. (A
+        # container input keeps stdin until its handshake: no descriptor crosses into
+        # a container, so its notices still travel on stdin.)
+        proc.close_stdin()
     return proc

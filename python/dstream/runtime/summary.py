@@ -31,8 +31,14 @@ def human_lines(summary: RunSummary) -> list[str]:
             f"  invalid  {c['invalid_frames']:,} (skipped {c.get('skipped', 0):,}, "
             f"dead-lettered {c.get('dead_lettered', 0):,})"
         )
+    if c.get("log_lines"):
+        lines.append(f"  log      {c['log_lines']:,} stdout lines of the legacy input, logged")
     for table, count in sorted((c.get("tables") or {}).items()):
         lines.append(f"  table    {table}: {count:,}")
+    if not summary.resumable:
+        lines.append(
+            "  state    resume is not possible: the output does not acknowledge checkpoints"
+        )
     if summary.checkpoints_acknowledged:
         lines.append(
             f"  state    {summary.checkpoints_acknowledged:,} checkpoints acknowledged, "

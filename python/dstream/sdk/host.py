@@ -17,7 +17,7 @@ from typing import Any, NoReturn, Optional
 import orjson
 
 from dstream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DstreamError
-from dstream.protocol.frames import COMMANDS, ENV_TASK, LIFECYCLE_COMMANDS
+from dstream.protocol.frames import COMMANDS, ENV_COMMIT_FD, ENV_TASK, LIFECYCLE_COMMANDS
 from dstream.protocol.messages import Command, LifecycleResult, error_line, ready_line
 from dstream.sdk.config import bind_config
 from dstream.sdk.log import log, route_stdlib_logging
@@ -155,8 +155,8 @@ async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset:
         return _refuse(out, f"{provider.provider_name()} could not start: {_reason(exc)}", 1)
     runner: Any
     if isinstance(provider, InputProvider):
-        stdin = StdinChunks(0, rest) if provider.implements("on_commit") else None
-        runner = InputRun(provider, out, stdin)
+        notices = _commit_notices(rest) if provider.implements("on_commit") else None
+        runner = InputRun(provider, out, notices)
     elif isinstance(provider, OutputProvider):
         runner = OutputRun(provider, out, StdinChunks(0, rest), start_offset=offset)
     else:
@@ -174,6 +174,16 @@ async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset:
             code = EXIT_FAILURE
         signals.uninstall()
     return code
+
+
+def _commit_notices(rest: bytes) -> StdinChunks:
+    """Where commit notices arrive (contract section 4): the descriptor dstream names
+    in DSTREAM_COMMIT_FD; without one (a container, an older dstream) stdin, which
+    then stays open for them."""
+    named = os.environ.get(ENV_COMMIT_FD, "")
+    if named.isdigit():
+        return StdinChunks(int(named))
+    return StdinChunks(0, rest)
 
 
 async def _lifecycle(provider: Provider[Any], out: FrameWriter) -> int:

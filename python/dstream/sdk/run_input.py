@@ -24,11 +24,13 @@ FLUSH_BYTES = 1 << 19
 
 class InputRun:
     def __init__(
-        self, provider: InputProvider[Any], out: FrameWriter, stdin: Optional[StdinChunks]
+        self, provider: InputProvider[Any], out: FrameWriter, notices: Optional[StdinChunks]
     ) -> None:
         self.provider = provider
         self.out = out
-        self.stdin = stdin
+        # The commit-notice channel (DSTREAM_COMMIT_FD, or stdin without one); None
+        # when the provider has no on_commit.
+        self.stdin = notices
         self.parts: list[bytes] = []
         self.written = 0  # bytes, for the log line of a stop
         self.stopping = False
@@ -140,7 +142,7 @@ class InputRun:
                 try:
                     obj = orjson.loads(line)
                 except orjson.JSONDecodeError:
-                    log.warning("ignoring a stdin line that is not JSON", line=line[:200])
+                    log.warning("ignoring a notice line that is not JSON", line=line[:200])
                     continue
                 if isinstance(obj, dict) and KEY_COMMITTED in obj:
                     self._pending_commit = obj[KEY_COMMITTED]

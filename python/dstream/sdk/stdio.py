@@ -89,7 +89,8 @@ def read_first_line(fd: int = 0, limit: int = DEFAULT_MAX_FRAME_SIZE) -> tuple[b
 
 
 class StdinChunks:
-    """Chunks of stdin produced by a reader thread; `b""` marks EOF. `wake()` makes a
+    """Chunks of stdin (or of another descriptor: an input's commit notices come on
+    DSTREAM_COMMIT_FD) produced by a reader thread; `b""` marks EOF. `wake()` makes a
     waiting `get()` return None (used to stop on a signal)."""
 
     def __init__(self, fd: int = 0, initial: bytes = b"", chunk_size: int = CHUNK_SIZE) -> None:

@@ -71,6 +71,10 @@ pub struct Snapshot {
     pub dead_lettered: u64,
     /// Bytes taken from the input (prefix included).
     pub bytes_read: u64,
+    /// A legacy input's non-frame stdout lines, taken as its log.
+    pub log_lines: u64,
+    /// Checkpoint frames not forwarded (an output that does not acknowledge).
+    pub checkpoints_withheld: u64,
     /// Data frames per decoded `metadata.TableName`, sorted by name.
     pub tables: Vec<(String, u64)>,
 }
@@ -86,6 +90,8 @@ pub struct Local {
     pub skipped: u64,
     pub dead_lettered: u64,
     pub bytes_read: u64,
+    pub log_lines: u64,
+    pub checkpoints_withheld: u64,
     tables: TableMap,
     tables_dirty: bool,
     last_table_publish: Option<Instant>,
@@ -121,6 +127,8 @@ pub struct Counters {
     skipped: AtomicU64,
     dead_lettered: AtomicU64,
     bytes_read: AtomicU64,
+    log_lines: AtomicU64,
+    checkpoints_withheld: AtomicU64,
     tables: Mutex<TableMap>,
 }
 
@@ -141,6 +149,9 @@ impl Counters {
         self.dead_lettered
             .store(local.dead_lettered, Ordering::Relaxed);
         self.bytes_read.store(local.bytes_read, Ordering::Relaxed);
+        self.log_lines.store(local.log_lines, Ordering::Relaxed);
+        self.checkpoints_withheld
+            .store(local.checkpoints_withheld, Ordering::Relaxed);
         self.seq.store(s.wrapping_add(2), Ordering::Release);
 
         if local.tables_dirty {
@@ -182,6 +193,8 @@ impl Counters {
                 skipped: self.skipped.load(Ordering::Relaxed),
                 dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
                 bytes_read: self.bytes_read.load(Ordering::Relaxed),
+                log_lines: self.log_lines.load(Ordering::Relaxed),
+                checkpoints_withheld: self.checkpoints_withheld.load(Ordering::Relaxed),
                 tables: Vec::new(),
             };
             fence(Ordering::Acquire);

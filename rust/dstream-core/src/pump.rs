@@ -40,6 +40,10 @@ use std::time::{Duration, Instant};
 
 /// Bytes of an invalid frame quoted in a result.
 pub const EXCERPT_LEN: usize = 120;
+/// Legacy log lines held for [`Handle::take_log_lines`]; further ones are only counted.
+pub const MAX_HELD_LOG_LINES: usize = 1024;
+/// Bytes of one legacy log line kept for the runtime's log.
+pub const LOG_LINE_LEN: usize = 8192;
 /// Segment start marking the static "\n".
 const NL: usize = usize::MAX;
 /// Default for [`Options::pipe_size`].
@@ -104,6 +108,16 @@ pub struct Options {
     /// [`crate::sys::BatchScheduling`]): measured, it keeps the input provider from
     /// being preempted at each of the pump's wake-ups on a busy machine.
     pub batch_scheduling: bool,
+    /// The input is a legacy provider (no handshake), whose stdout may carry its log:
+    /// an invalid line that does not start with `{` is a log line, counted and handed
+    /// to [`Handle::take_log_lines`], whatever the policy. Valid frames take the same
+    /// path as ever; only the invalid-frame branch looks at this.
+    pub legacy_logs: bool,
+    /// False: checkpoint frames are counted and withheld from the output (one that
+    /// never acknowledges would take them for data). The start value: the runtime
+    /// learns the output's kind from its handshake, which may come while the pump
+    /// runs ([`Handle::set_forward_checkpoints`]).
+    pub forward_checkpoints: bool,
 }
 
 impl Default for Options {
@@ -121,6 +135,8 @@ impl Default for Options {
             pipe_size: DEFAULT_PIPE_SIZE,
             zero_copy: true,
             batch_scheduling: true,
+            legacy_logs: false,
+            forward_checkpoints: true,
         }
     }
 }
@@ -145,6 +161,13 @@ impl Options {
         }
         Ok(())
     }
+}
+
+/// A legacy provider's log line: not an attempt at a frame (which starts with `{`).
+fn is_log_line(raw: &[u8]) -> bool {
+    raw.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b != b'{')
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +205,8 @@ struct Shared {
     stop: AtomicBool,
     waker: Waker,
     checkpoints: Mutex<Vec<Vec<u8>>>,
+    log_lines: Mutex<Vec<Vec<u8>>>,
+    forward_checkpoints: AtomicBool,
 }
 
 /// Thread-safe handle on a pump: stop it, read its counters, take its checkpoints.
@@ -202,6 +227,16 @@ impl Handle {
     /// Checkpoint frames (no newline) written to the output since the last call.
     pub fn take_checkpoints(&self) -> Vec<Vec<u8>> {
         std::mem::take(&mut *self.0.checkpoints.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether checkpoint frames queued from now on are written to the output.
+    pub fn set_forward_checkpoints(&self, forward: bool) {
+        self.0.forward_checkpoints.store(forward, Ordering::Relaxed);
+    }
+
+    /// Legacy log lines ([`Options::legacy_logs`]) read since the last call.
+    pub fn take_log_lines(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.0.log_lines.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -279,6 +314,8 @@ impl Pump {
                 stop: AtomicBool::new(false),
                 waker,
                 checkpoints: Mutex::new(Vec::new()),
+                log_lines: Mutex::new(Vec::new()),
+                forward_checkpoints: AtomicBool::new(opts.forward_checkpoints),
             }),
             framer,
             fast_gate: FastWalkGate::default(),
@@ -740,6 +777,12 @@ impl Pump {
 
     #[inline(always)]
     fn frame(&mut self, start: usize, end: usize, nl: bool, info: FrameInfo) {
+        let kind = classify(&info);
+        if kind == FrameKind::Checkpoint && !self.shared.forward_checkpoints.load(Ordering::Relaxed)
+        {
+            self.local.checkpoints_withheld += 1;
+            return;
+        }
         if nl {
             self.push_seg(start, end + 1);
         } else {
@@ -748,7 +791,7 @@ impl Pump {
         }
         self.batch.frames += 1;
         self.batch.bytes += (end - start + 1) as u64;
-        match classify(&info) {
+        match kind {
             FrameKind::Checkpoint => {
                 self.batch.checkpoints += 1;
                 self.cps.push((start, end));
@@ -772,8 +815,20 @@ impl Pump {
         start: usize,
         end: usize,
     ) -> Result<(), Error> {
-        self.local.invalid_frames += 1;
         let raw = &self.framer.buf()[start..end];
+        if self.opts.legacy_logs && is_log_line(raw) {
+            self.local.log_lines += 1;
+            let mut held = self
+                .shared
+                .log_lines
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if held.len() < MAX_HELD_LOG_LINES {
+                held.push(raw[..raw.len().min(LOG_LINE_LEN)].to_vec());
+            }
+            return Ok(());
+        }
+        self.local.invalid_frames += 1;
         match self.opts.policy {
             Policy::Fail => {
                 self.deferred = Some(Error::InvalidFrame {

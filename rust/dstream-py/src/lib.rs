@@ -68,6 +68,8 @@ impl PumpOptions {
         pipe_size = dc::pump::DEFAULT_PIPE_SIZE,
         zero_copy = true,
         batch_scheduling = true,
+        legacy_logs = false,
+        forward_checkpoints = true,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -83,6 +85,8 @@ impl PumpOptions {
         pipe_size: usize,
         zero_copy: bool,
         batch_scheduling: bool,
+        legacy_logs: bool,
+        forward_checkpoints: bool,
     ) -> PyResult<PumpOptions> {
         let p: dc::Policy = policy.parse().map_err(to_py_err)?;
         let inner = dc::Options {
@@ -98,6 +102,8 @@ impl PumpOptions {
             pipe_size,
             zero_copy,
             batch_scheduling,
+            legacy_logs,
+            forward_checkpoints,
         };
         inner.check().map_err(to_py_err)?;
         let policy = match p {
@@ -159,6 +165,14 @@ impl PumpOptions {
     fn batch_scheduling(&self) -> bool {
         self.inner.batch_scheduling
     }
+    #[getter]
+    fn legacy_logs(&self) -> bool {
+        self.inner.legacy_logs
+    }
+    #[getter]
+    fn forward_checkpoints(&self) -> bool {
+        self.inner.forward_checkpoints
+    }
 
     fn __repr__(&self) -> String {
         let o = &self.inner;
@@ -199,6 +213,10 @@ struct Counters {
     dead_lettered: u64,
     #[pyo3(get)]
     bytes_read: u64,
+    #[pyo3(get)]
+    log_lines: u64,
+    #[pyo3(get)]
+    checkpoints_withheld: u64,
     table_counts: Vec<(String, u64)>,
 }
 
@@ -213,6 +231,8 @@ impl From<dc::Snapshot> for Counters {
             skipped: s.skipped,
             dead_lettered: s.dead_lettered,
             bytes_read: s.bytes_read,
+            log_lines: s.log_lines,
+            checkpoints_withheld: s.checkpoints_withheld,
             table_counts: s.tables,
         }
     }
@@ -240,6 +260,8 @@ impl Counters {
         d.set_item("skipped", self.skipped)?;
         d.set_item("dead_lettered", self.dead_lettered)?;
         d.set_item("bytes_read", self.bytes_read)?;
+        d.set_item("log_lines", self.log_lines)?;
+        d.set_item("checkpoints_withheld", self.checkpoints_withheld)?;
         d.set_item("tables", self.tables(py)?)?;
         Ok(d)
     }
@@ -365,6 +387,17 @@ impl Pump {
     fn take_checkpoints<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let cps = self.handle.take_checkpoints();
         PyList::new(py, cps.iter().map(|c| PyBytes::new(py, c)))
+    }
+
+    /// Thread-safe: whether checkpoint frames queued from now on reach the output.
+    fn set_forward_checkpoints(&self, forward: bool) {
+        self.handle.set_forward_checkpoints(forward);
+    }
+
+    /// A legacy input's log lines (options.legacy_logs) read since the last call.
+    fn take_log_lines<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let lines = self.handle.take_log_lines();
+        PyList::new(py, lines.iter().map(|c| PyBytes::new(py, c)))
     }
 }
 

@@ -11,6 +11,10 @@ destroy` manage the queues through its administration client.
       }
     }
 
+The original `dstream-out-asb` keys are accepted as they were written
+(`connectionString`, `resourceGroup`, `namespace`, `sourceHost`, `sourceDatabase`,
+`tables`; docs/queues.md lists what each does here).
+
 `send_messages` returns once Service Bus accepted every message of the batch, so the
 checkpoint that follows is acknowledged only for sent changes. Queue names are
 case-insensitive on Service Bus; the routing core checks collisions accordingly.
@@ -19,13 +23,19 @@ case-insensitive on Service Bus; the routing core checks collisions accordingly.
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from dstream.errors import ConfigError
 from dstream.protocol.frames import META_TABLE
 from dstream.providers.queues.output import QueueConfig, QueueOutput
-from dstream.providers.queues.routing import SERVICEBUS_RULES, OutgoingMessage, RoutingError
+from dstream.providers.queues.routing import (
+    DEFAULT_PATTERN,
+    SERVICEBUS_RULES,
+    OutgoingMessage,
+    RoutingError,
+)
 from dstream.sdk import run_provider
 
 # Largest batch Service Bus accepts, by tier (Azure quotas).
@@ -44,9 +54,17 @@ class ServiceBusConfig(QueueConfig):
     max_size_in_megabytes: int = 0
     default_message_time_to_live: str = ""  # ISO-8601 duration, e.g. "P14D"
     requires_duplicate_detection: bool = False  # dedupe redeliveries by message id
+    # The original dstream-out-asb's keys. Its queues were named per source host and
+    # database; resourceGroup served its Azure Resource Manager calls, which dstream
+    # does not make (the connection string's rights manage queues): accepted, unused.
+    resource_group: str = ""
+    namespace: str = ""  # checked against the connection string's endpoint
+    source_host: str = ""  # set: queues are "<source_host>-{database}-{table}"
+    source_database: str = ""  # the {database} of queue names (same as `database`)
 
     def validate(self) -> None:
         super().validate()
+        self._adopt_original_keys()
         if not self.connection_string:
             raise ConfigError(
                 "connection_string is required for dstream-servicebus",
@@ -57,6 +75,20 @@ class ServiceBusConfig(QueueConfig):
             raise ConfigError(
                 f"tier = {self.tier!r} is not a Service Bus tier",
                 hint="use " + ", ".join(TIER_BATCH_BYTES),
+            )
+
+    def _adopt_original_keys(self) -> None:
+        if self.source_database and not self.database:
+            self.database = self.source_database
+        if self.source_host and self.queue_pattern == DEFAULT_PATTERN:
+            host = self.source_host.replace("{", "{{").replace("}", "}}")
+            self.queue_pattern = host + "-{database}-{table}"
+        endpoint = re.search(r"sb://([^./;]+)\.", self.connection_string, re.IGNORECASE)
+        if self.namespace and endpoint and endpoint.group(1).lower() != self.namespace.lower():
+            raise ConfigError(
+                f"namespace = {self.namespace!r} but the connection string points at "
+                f"namespace {endpoint.group(1)!r}",
+                hint="fix one of them: dstream reaches the namespace of the connection string",
             )
 
     @property

@@ -1,0 +1,103 @@
+"""What a run does for the original DStream's providers (issue 18).
+
+- A legacy input (no handshake) may print its log on stdout between its envelopes, as
+  the original SQL Server ingester does: the pump counts those lines and hands them
+  over (`legacy_logs`), and they are logged here at info level with the input's role.
+- An output whose handshake neither speaks dstream's protocol (`"protocol"`) nor
+  declares `"checkpoints"` — the original .NET SDK's bare `{"status":"ready"}` — takes
+  every line for a message and never acknowledges: it gets envelopes only, and the run
+  says once, in the log and in its summary, that it cannot resume. An output that
+  writes no handshake at all is not known until it writes, so it is given checkpoints
+  as before (one that echoes lines, like `cat`, acknowledges that way).
+"""
+
+from __future__ import annotations
+
+import re
+import select
+import threading
+from typing import Any, Protocol
+
+from dstream import logs
+from dstream.protocol.frames import FEATURE_CHECKPOINTS
+from dstream.protocol.messages import READY, Handshake
+
+# The longest wait for an output's handshake that is already on its way (see
+# await_output_handshake); a silent output is never waited for.
+OUTPUT_HANDSHAKE_WAIT = 5.0
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+class _Run(Protocol):
+    """The parts of pipeline.TaskRun used here."""
+
+    task: Any
+    input: Any
+    output: Any
+    summary: Any
+    task_prefixes: bool
+
+
+def acknowledges(handshake: Handshake) -> bool:
+    """Whether an output that answered `handshake` acknowledges checkpoint frames."""
+    return handshake.protocol is not None or FEATURE_CHECKPOINTS in handshake.features
+
+
+class LegacyBridge:
+    def __init__(self, run: _Run, pump: Any) -> None:
+        self._run = run
+        self._pump = pump
+        self._answered = threading.Event()
+        self._withholding = False
+        self._warned = False
+
+    # -- the output's handshake ----------------------------------------------------
+    def output_handshake(self, handshake: Handshake) -> None:
+        """Called by the output reader with the output's first line, whatever it was."""
+        if handshake.status == READY and not acknowledges(handshake):
+            self._pump.set_forward_checkpoints(False)
+            self._withholding = True
+            if FEATURE_CHECKPOINTS in self._run.input.features:
+                self._warn()
+        self._answered.set()
+
+    def await_output_handshake(self, output: Any) -> None:
+        """Before the pump starts: when the output's first line is already written, let
+        the reader take it, so that not even the first checkpoint reaches an output
+        that does not acknowledge. An output that wrote nothing is not waited for."""
+        try:
+            ready, _, _ = select.select([output.stdout_fd], [], [], 0)
+        except (OSError, ValueError):
+            return
+        if ready:
+            self._answered.wait(OUTPUT_HANDSHAKE_WAIT)
+
+    # -- a legacy input's log lines ------------------------------------------------
+    def forward_logs(self) -> None:
+        if not self._run.input.legacy:
+            return
+        run = self._run
+        for raw in self._pump.take_log_lines():
+            text = _ANSI.sub("", raw.decode("utf-8", "replace")).strip()
+            if text:
+                logs.provider_line(run.task.name, "input", text, "info", several=run.task_prefixes)
+
+    # -- the end -------------------------------------------------------------------
+    def finish(self) -> None:
+        self.forward_logs()
+        withheld = self._run.summary.counters.get("checkpoints_withheld", 0)
+        if self._withholding and (withheld or self._warned):
+            self._run.summary.resumable = False
+            self._warn()
+
+    def _warn(self) -> None:
+        if self._warned:
+            return
+        self._warned = True
+        run = self._run
+        logs.log.warning(
+            "task %s: %s does not acknowledge checkpoints (its handshake has no "
+            '"protocol"): it gets envelopes only, and resume is not possible for this task',
+            run.task.name,
+            run.output.label,
+        )
