@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 from pathlib import Path
 
@@ -34,8 +35,15 @@ DOCUMENTED = {
     "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR",
     "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
     "http_proxy", "https_proxy", "no_proxy", "all_proxy",
-    "DSTREAM_PROTOCOL", "DSTREAM_ROLE", "DSTREAM_TASK", "DSTREAM_LOG_LEVEL",
 }  # fmt: skip
+# The protocol variables: exactly those docs/protocol.md section 1 lists in its table.
+DOCUMENTED |= set(
+    re.findall(
+        r"^\| `(DSTREAM_[A-Z_]+)` \|",
+        (Path(__file__).parents[2] / "docs" / "protocol.md").read_text(),
+        re.M,
+    )
+)
 TASK_ENV = {"PROVIDER_MODE"}
 
 PROVIDER = r"""
