@@ -34,6 +34,7 @@ KEY_STATUS = "status"
 ENV_PROTOCOL = "DSTREAM_PROTOCOL"
 ENV_ROLE = "DSTREAM_ROLE"
 ENV_TASK = "DSTREAM_TASK"
+ENV_EPOCH = "DSTREAM_EPOCH"  # the run's lease epoch (fencing token), postgres state only
 
 # CDC metadata keys (the original DStream's spelling, kept for compatibility).
 META_TABLE = "TableName"

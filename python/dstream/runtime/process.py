@@ -296,12 +296,14 @@ class ProviderProcess:
                 pass
 
 
-def provider_env(spec: ProviderSpec, task: TaskSpec) -> dict[str, str]:
+def provider_env(spec: ProviderSpec, task: TaskSpec, epoch: Optional[int] = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(spec.env)
     env[frames.ENV_PROTOCOL] = str(frames.PROTOCOL_VERSION)
     env[frames.ENV_ROLE] = spec.role
     env[frames.ENV_TASK] = task.name
+    if epoch is not None:
+        env[frames.ENV_EPOCH] = str(epoch)
     return env
 
 
@@ -314,12 +316,13 @@ def start_provider(
     extra: Optional[dict[str, Any]] = None,
     base_dir: str = ".",
     log_sink: LogSink = default_log_sink,
+    epoch: Optional[int] = None,
 ) -> ProviderProcess:
     """Start a provider and write its command line (contract section 1). Its stderr
-    lines go to `log_sink`."""
+    lines go to `log_sink`; `epoch` (the run's lease) becomes DSTREAM_EPOCH."""
     launch = resolve(spec, base_dir)
     label = f"{spec.role} {spec.source!r}"
-    env = provider_env(spec, task)
+    env = provider_env(spec, task, epoch)
     if launch.image:
         from dstream.runtime.container import start_container
 
