@@ -127,6 +127,7 @@ class PostgresServer:
     port: int
     bindir: str
     as_user: Optional[str]  # run the server binaries as this user (we are root)
+    listen: tuple[str, ...] = ("127.0.0.1",)  # more addresses: trusted from anywhere
 
     @property
     def dsn(self) -> str:
@@ -157,11 +158,14 @@ class PostgresServer:
             os.path.join(self.bindir, "initdb"),
             "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync",
         )  # fmt: skip
+        if len(self.listen) > 1:  # e.g. a veth address reached from a network namespace
+            with open(os.path.join(self.data, "pg_hba.conf"), "a") as hba:
+                hba.write("host all all 0.0.0.0/0 trust\n")
         options = " ".join(
             f"-c {option}"
             for option in (
                 f"port={self.port}",
-                "listen_addresses=127.0.0.1",
+                f"listen_addresses={','.join(self.listen)}",
                 f"unix_socket_directories={self.directory}",
                 "wal_level=logical",  # the CDC tests decode the WAL
                 "max_replication_slots=20",  # a slot per CDC test
@@ -186,6 +190,13 @@ class PostgresServer:
         except (OSError, ValueError):
             return None
 
+    def restart(self) -> None:
+        """`pg_ctl restart` (fast mode): every session ends, the data stay."""
+        self._check(
+            os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-m", "fast",
+            "-l", os.path.join(self.directory, "log"), "-w", "-t", "60", "restart",
+        )  # fmt: skip
+
     def stop(self) -> None:
         pid = self.pid
         if pid is not None:
@@ -193,7 +204,9 @@ class PostgresServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_postgres(tmpdir: Optional[str] = None) -> PostgresServer:
+def start_postgres(
+    tmpdir: Optional[str] = None, listen: tuple[str, ...] = ("127.0.0.1",)
+) -> PostgresServer:
     """A fresh PostgreSQL cluster on a free 127.0.0.1 port, trust auth, user postgres,
     wal_level=logical. `.dsn` connects to it; `.stop()` stops it by PID and removes it.
 
@@ -208,7 +221,7 @@ def start_postgres(tmpdir: Optional[str] = None) -> PostgresServer:
     if owner is not None:
         os.chmod(directory, 0o755)
         os.chown(directory, owner.pw_uid, owner.pw_gid)
-    server = PostgresServer(directory, free_port(), bindir, as_user)
+    server = PostgresServer(directory, free_port(), bindir, as_user, listen)
     try:
         server.start()
     except BaseException:
