@@ -87,13 +87,13 @@ class Database:
 
     def lease(self) -> Optional[Lease]:
         row = self._query(
-            f"SELECT owner, epoch, extract(epoch FROM expires_at - now())::float8"  # noqa: S608
+            f"SELECT owner, epoch, extract(epoch FROM expires_at - now())::float8"
             f" FROM {self.table}_lease WHERE task = %s"
         )
         return Lease(row[0], int(row[1]), float(row[2])) if row else None
 
     def checkpoint(self) -> Optional[int]:
-        row = self._query(f"SELECT checkpoint::text FROM {self.table} WHERE task = %s")  # noqa: S608
+        row = self._query(f"SELECT checkpoint::text FROM {self.table} WHERE task = %s")
         return int(orjson.loads(row[0])["seq"]) if row else None
 
 

@@ -8,10 +8,20 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
-from tests.scale.cluster import CONFIG, TASK, Database, Host, Sampler, missing, wait_for
+from tests.scale.cluster import (
+    CONFIG,
+    TASK,
+    Database,
+    Host,
+    Lease,
+    Sampler,
+    missing,
+    wait_for,
+)
 from tests.services import PostgresServer
 
 TTL, RENEW = 3.0, 0.5
@@ -32,6 +42,11 @@ def pair(pg_server: PostgresServer, table: str, tmp_path: Path) -> Iterator[list
 def holder_of(db: Database, hosts: list[Host]) -> Host:
     lease = wait_for("a lease holder", lambda: db.lease())
     return next(host for host in hosts if host.pid == lease.pid)
+
+
+def newer_lease(db: Database, epoch: int) -> Optional[Lease]:
+    lease = db.lease()
+    return lease if lease is not None and lease.epoch > epoch else None
 
 
 def start_pair(db: Database, hosts: list[Host]) -> None:
@@ -70,7 +85,7 @@ def test_only_one_of_two_runners_streams_and_the_other_takes_over_a_killed_one(
         lease = db.lease()
         assert lease is not None
         since = db.checkpoint() or 0
-        wait_for("the holder to stream", lambda: streaming(db, since))
+        wait_for("the holder to stream", lambda since=since: streaming(db, since))
         # exactly one streams: the standby has not written a byte meanwhile
         assert standby.output_size() == standby_size
         assert standby.proc is not None and standby.proc.poll() is None
@@ -79,7 +94,7 @@ def test_only_one_of_two_runners_streams_and_the_other_takes_over_a_killed_one(
         killed = time.monotonic()
         new = wait_for(
             "the standby to take over",
-            lambda: (l := db.lease()) is not None and l.epoch > lease.epoch and l,  # noqa: E741
+            lambda old=lease.epoch: newer_lease(db, old),
             timeout=TTL + 30,
         )
         takeovers.append(time.monotonic() - killed)
