@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -24,6 +25,7 @@ import orjson
 import psycopg
 
 from tests.crash.harness import read_output
+from tests.services import require_service
 
 TASK = "t"
 CONFIG = """\
@@ -215,3 +217,43 @@ def missing(hosts: list[Host], upto: int) -> list[int]:
     for host in hosts:
         delivered.update(host.output_seqs())
     return sorted(set(range(1, upto + 1)) - delivered)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+@contextlib.contextmanager
+def network_namespace() -> Iterator[tuple[str, str]]:
+    """A network namespace joined to this one by a veth pair: yields (its name, the
+    address of our end, which a server here listens on). Needs root (CAP_NET_ADMIN)."""
+    tag = os.getpid() % 100000
+    name, outer, inner = f"dstream-scale-{tag}", f"dsh{tag}", f"dsn{tag}"
+    subnet = f"10.213.{tag % 250}"
+    try:
+        _ip("netns", "add", name)
+        _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+        _ip("link", "set", inner, "netns", name)
+        _ip("addr", "add", f"{subnet}.1/24", "dev", outer)
+        _ip("link", "set", outer, "up")
+        _ip("netns", "exec", name, "ip", "addr", "add", f"{subnet}.2/24", "dev", inner)
+        _ip("netns", "exec", name, "ip", "link", "set", inner, "up")
+        _ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
+    except (OSError, subprocess.SubprocessError) as exc:
+        require_service(f"a network namespace with a veth pair (root needed): {exc}")
+    try:
+        yield name, f"{subnet}.1"
+    finally:
+        with contextlib.suppress(subprocess.SubprocessError):
+            _ip("link", "del", outer)
+        with contextlib.suppress(subprocess.SubprocessError):
+            _ip("netns", "del", name)
+
+
+def partition(netns: str, address: str, *, cut: bool) -> None:
+    """Drop (or stop dropping) everything the namespace sends to `address`."""
+    subprocess.run(
+        ["ip", "netns", "exec", netns, "iptables", "-A" if cut else "-D", "OUTPUT",
+         "-d", address, "-j", "DROP"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import signal
 import sys
 import threading
@@ -136,6 +135,8 @@ def _definition(task: TaskSpec) -> dict[str, Any]:
 
 def definition_hash(task: TaskSpec) -> str:
     """A short digest of what a task does: kept with its lease, compared between agents."""
+    import hashlib  # not at the top: a run on the file backend never needs it
+
     data = orjson.dumps(_definition(task), option=orjson.OPT_SORT_KEYS, default=str)
     return hashlib.sha256(data).hexdigest()[:16]
 
@@ -149,9 +150,8 @@ def _take(held: contextlib.ExitStack, store: Any, slot: _Slot, standby: bool) ->
     waiting = False
     while True:
         try:
-            held.enter_context(
-                store.hold_run(slot.task.name, config_hash=definition_hash(slot.task))
-            )
+            digest = definition_hash(slot.task) if store.has_leases else ""
+            held.enter_context(store.hold_run(slot.task.name, config_hash=digest))
             return True
         except AlreadyRunning as exc:
             if not standby:

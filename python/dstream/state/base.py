@@ -66,6 +66,8 @@ class StateStore(abc.ABC):
 
     #: short name for messages and `dstream state list`, e.g. "file /x/.dstream/state"
     description: str = ""
+    #: runs hold leases with a fencing epoch (and keep a configuration hash with them)
+    has_leases: bool = False
 
     @abc.abstractmethod
     def get(self, task: str) -> Optional[StateRecord]: ...

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -76,7 +75,7 @@ class LeaseRow:
 
 def new_owner(label: str = "") -> str:
     """A holder's identity: host, pid and a random part (a pid can be reused)."""
-    base = label or f"{socket.gethostname()}:{os.getpid()}"
+    base = label or f"{os.uname().nodename}:{os.getpid()}"
     return f"{base}:{secrets.token_hex(3)}"
 
 

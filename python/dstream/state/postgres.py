@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, Callable, Optional, TypeVar
 
@@ -42,7 +43,12 @@ from dstream.state.lease import (
 )
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+RECONNECT_PAUSE = 0.2  # seconds between two attempts to reach a restarting database
 T = TypeVar("T")
+
+
+class StateUnreachable(DstreamError):
+    """The state database could not be reached (down, restarting, cut off)."""
 
 
 def describe_dsn(dsn: str) -> str:
@@ -59,6 +65,8 @@ def describe_dsn(dsn: str) -> str:
 
 
 class PostgresStore(StateStore):
+    has_leases = True
+
     def __init__(
         self,
         dsn: str,
@@ -104,9 +112,9 @@ class PostgresStore(StateStore):
     def _connect(self) -> None:
         psycopg, sql = self._psycopg, self._psycopg.sql
         try:
-            conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=10)
+            conn = psycopg.connect(self._dsn, **connect_options(self._keeper.settings.ttl))
         except psycopg.Error as exc:
-            raise DstreamError(
+            raise StateUnreachable(
                 f"could not connect to the state database {describe_dsn(self._dsn)}: "
                 f"{str(exc).strip()}",
                 hint="check `dsn` in the state block and that PostgreSQL is running and reachable",
@@ -148,25 +156,30 @@ class PostgresStore(StateStore):
         return conn
 
     def _run(self, action: str, work: Callable[[Any], T]) -> T:
-        """Run `work(connection)`, reconnecting once if the connection was lost (the
-        server restarted, a proxy dropped it). A retried upsert may count twice in
-        `sequence`; that only has to grow, so it is harmless."""
+        """Run `work(connection)`, reconnecting if the connection was lost (the server
+        restarted, a proxy dropped it): the run pauses, for as long as its lease could
+        last unrenewed (past that, the lease keeper stops it anyway). A retried upsert
+        may count twice in `sequence`; that only has to grow, so it is harmless."""
         psycopg = self._psycopg
+        settings = self._keeper.settings
         with self._lock:
             if self._conn is None:
                 raise DstreamError("the state store is closed")
-            for attempt in (1, 2):
+            patience = time.monotonic() + settings.ttl - settings.margin
+            while True:
                 try:
                     if self._conn.closed:
                         self._connect()
                     return work(self._conn)
-                except psycopg.OperationalError as exc:
+                except (psycopg.OperationalError, StateUnreachable) as exc:
                     self._conn.close()
-                    if attempt == 2:
+                    if time.monotonic() > patience:
+                        if isinstance(exc, StateUnreachable):
+                            raise
                         raise self._error(action, exc) from None
+                    time.sleep(RECONNECT_PAUSE)
                 except psycopg.Error as exc:
                     raise self._error(action, exc) from None
-        raise AssertionError("unreachable")
 
     def _error(self, action: str, exc: Exception) -> DstreamError:
         return DstreamError(
