@@ -158,16 +158,22 @@ class LeaseTable:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def renew(self, conn: Any, task: str, owner: str, epoch: int, ttl: float) -> bool:
-        cur = conn.execute(
+    def renew(
+        self, conn: Any, owner: str, held: list[tuple[str, int]], ttl: float
+    ) -> set[tuple[str, int]]:
+        """Renew every (task, epoch) `owner` holds in one statement (an agent holds
+        many); the ones renewed. A missing one was taken over or had expired."""
+        rows = conn.execute(
             self._sql(
                 "UPDATE {t} SET expires_at = now() + make_interval(secs => %s),"
                 " renewed_at = now()"
-                " WHERE task = %s AND owner = %s AND epoch = %s AND expires_at > now()"
+                " WHERE owner = %s AND expires_at > now() AND (task, epoch) IN"
+                " (SELECT * FROM unnest(%s::text[], %s::bigint[]))"
+                " RETURNING task, epoch"
             ),
-            (ttl, task, owner, epoch),
-        )
-        return bool(cur.rowcount == 1)
+            (ttl, owner, [task for task, _ in held], [epoch for _, epoch in held]),
+        ).fetchall()
+        return {(row[0], int(row[1])) for row in rows}
 
     def release(self, conn: Any, task: str, owner: str, epoch: int) -> None:
         """Expire it now, so the next holder takes it without waiting for the TTL."""
@@ -334,22 +340,24 @@ class LeaseKeeper:
         while not self._closed.wait(self.settings.renew_interval):
             with self._state:
                 held = [h for h in self._held.values() if h.lost is None]
+            if not held:
+                continue
+            started = time.monotonic()
+            try:
+                renewed = self._call(self._renewal([(h.task, h.epoch) for h in held]))
+            except psycopg.Error:
+                continue  # the watchdog stops the tasks if this lasts to the deadline
             for item in held:
-                started = time.monotonic()
-                try:
-                    ok = self._call(self._renewal(item))
-                except psycopg.Error:
-                    continue  # the watchdog stops the task if this lasts to the deadline
-                if not ok:
-                    self.declare_lost(item.task, "another holder took it over")
+                if (item.task, item.epoch) not in renewed:
+                    self.declare_lost(item.task, "another holder took it over, or it expired")
                     continue
                 with self._state:
                     if self._held.get(item.task) is item and item.lost is None:
                         item.deadline = self._deadline_from(started)
 
-    def _renewal(self, held: _Held) -> Callable[[Any], bool]:
-        def renew(conn: Any) -> bool:
-            return self.table.renew(conn, held.task, self.owner, held.epoch, self.settings.ttl)
+    def _renewal(self, held: list[tuple[str, int]]) -> Callable[[Any], set[tuple[str, int]]]:
+        def renew(conn: Any) -> set[tuple[str, int]]:
+            return self.table.renew(conn, self.owner, held, self.settings.ttl)
 
         return renew
 

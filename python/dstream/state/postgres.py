@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional, TypeVar
 import orjson
 
 from dstream.errors import ConfigError, DstreamError, LockLost
+from dstream.state.agents import AgentTable
 from dstream.state.base import (
     StateRecord,
     StateStore,
@@ -95,6 +96,7 @@ class PostgresStore(StateStore):
             )
         self._table = sql.Identifier(*parts)
         self._table_name = table
+        self._table_parts = parts
         self._dsn = dsn
         self.description = f"postgres {describe_dsn(dsn)} table {table}"
         self._lock = threading.Lock()
@@ -249,6 +251,28 @@ class PostgresStore(StateStore):
             if epoch is not None and not self._leases.fence(conn, task, epoch):
                 raise self._keeper.declare_lost(task, "another run took it over")
             yield
+
+    @property
+    def owner(self) -> str:
+        """Who this store's leases name as their holder (host:pid:random)."""
+        return self._keeper.owner
+
+    @property
+    def lease_settings(self) -> LeaseSettings:
+        return self._keeper.settings
+
+    def agents(self) -> AgentTable:
+        return AgentTable(
+            self._psycopg.sql.Identifier(
+                *self._table_parts[:-1], self._table_parts[-1] + "_agents"
+            ),
+            self._table_name,
+        )
+
+    def transact(self, action: str, work: Callable[[Any], T]) -> T:
+        """`work(connection)` on the store's connection, reconnecting as its own
+        operations do (for the agent registry)."""
+        return self._run(action, work)
 
     def lease_epoch(self, task: str) -> Optional[int]:
         return self._keeper.epoch(task)
