@@ -5,6 +5,8 @@ an agent whose configuration differs."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Optional
@@ -89,6 +91,11 @@ def test_three_agents_divide_twelve_tasks_and_move_only_what_they_must(
         leaving.start("agent")  # it comes back (a new process)
         third = wait_for("4 tasks on each agent again", lambda: spread(dsn, table, agents, 4))
         assert len(moved(second, third)) <= 4
+        status = subprocess.run(
+            [sys.executable, "-m", "dstream.cli.app", "status", "t01"],
+            cwd=agents[0].root, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert f"t01: run by {third['t01'][0]} since " in status.stdout, status
 
         odd.start("agent")
         assert odd.wait() == 1, odd.stderr()
