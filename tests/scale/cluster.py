@@ -76,14 +76,15 @@ class Lease:
 class Database:
     """Reads of the shared state, on a connection of the test's own."""
 
-    def __init__(self, dsn: str, table: str) -> None:
+    def __init__(self, dsn: str, table: str, task: str = TASK) -> None:
         self.dsn = dsn
         self.table = table
+        self.task = task
 
     def _query(self, sql: str) -> Any:
         try:
             with psycopg.connect(self.dsn, autocommit=True, connect_timeout=2) as conn:
-                return conn.execute(sql, (TASK,)).fetchone()
+                return conn.execute(sql, (self.task,)).fetchone()
         except psycopg.Error:
             return None  # restarting: the next sample sees it
 
