@@ -69,6 +69,7 @@ def test_a_runner_cut_off_from_postgres_stops_before_the_other_takes_over(
             providers = cut_off.provider_pids()
             assert len(providers) == 2
             partition(name, address, cut=True)
+            cut = time.monotonic()
             wait_for("its providers to stop", lambda: not alive(providers))
             providers_stopped = time.monotonic()
             taken = wait_for(
@@ -77,6 +78,10 @@ def test_a_runner_cut_off_from_postgres_stops_before_the_other_takes_over(
             )
             took_over = time.monotonic()
             assert providers_stopped < took_over  # it stopped before its lease ended
+            print(
+                f"\npartition (TTL 6s): providers stopped {providers_stopped - cut:.2f}s "
+                f"after the cut, take-over {took_over - cut:.2f}s after it"
+            )
             assert taken.epoch == lease.epoch + 1
             assert cut_off.wait() == 1, cut_off.stderr()
             summary = cut_off.summary()["tasks"][0]
@@ -109,8 +114,10 @@ def run_restart(server: PostgresServer, table: str, tmp_path: Path) -> None:
         wait_for("it to stream", lambda: streaming(db, 0))
         before = db.checkpoint() or 0
         standby_size = standby.output_size()
+        restarted = time.monotonic()
         server.restart()
         wait_for("the holder to stream again", lambda: streaming(db, before))
+        print(f"\npostgres restart: streaming again {time.monotonic() - restarted:.2f}s later")
         after = db.lease()
         assert after is not None and (after.pid, after.epoch) == (holder.pid, lease.epoch)
         assert standby.output_size() == standby_size and standby.provider_pids() == []
