@@ -234,3 +234,73 @@ def postgres(tmpdir: Optional[str] = None) -> contextlib.AbstractContextManager[
     """`with postgres() as server:` — a running server for the block (`server.dsn`);
     skip, or fail under DSTREAM_REQUIRE_SERVICES=1, if none can start."""
     return running("PostgreSQL", lambda: start_postgres(tmpdir))
+
+
+# -- pgbouncer ---------------------------------------------------------------------------
+@dataclass
+class Pooler:
+    directory: str
+    port: int
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        try:
+            pid = int(Path(self.directory, "pid").read_text().strip())
+        except (OSError, ValueError):
+            pid = None
+        if pid is not None:
+            stop_pid(pid)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def start_pgbouncer(server: PostgresServer, pool_mode: str) -> Pooler:
+    """pgbouncer on a free 127.0.0.1 port in front of `server`, trust auth, daemonized
+    (stopped by the PID in its pidfile). It refuses root: as root it runs as postgres."""
+    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    if not os.path.exists(binary):
+        raise ServiceUnavailable("pgbouncer is not installed; apt-get install pgbouncer")
+    owner = service_user("postgres")
+    directory = tempfile.mkdtemp(prefix="dstream-pgbouncer-")
+    pooler = Pooler(directory, free_port())
+    Path(directory, "users.txt").write_text('"postgres" ""\n')
+    Path(directory, "pgbouncer.ini").write_text(
+        f"""[databases]
+postgres = host=127.0.0.1 port={server.port} dbname=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {pooler.port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {directory}/users.txt
+pool_mode = {pool_mode}
+logfile = {directory}/log
+pidfile = {directory}/pid
+"""
+    )
+    if owner is not None:
+        os.chmod(directory, 0o755)
+        for name in ("", "users.txt", "pgbouncer.ini"):
+            os.chown(os.path.join(directory, name), owner.pw_uid, owner.pw_gid)
+    prefix = ["runuser", "-u", owner.pw_name, "--"] if owner else []
+    done = subprocess.run(
+        [*prefix, binary, "-d", os.path.join(directory, "pgbouncer.ini")],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        pooler.stop()
+        raise ServiceUnavailable(f"pgbouncer failed ({done.returncode}): {done.stderr[-2000:]}")
+    deadline = time.monotonic() + 20
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", pooler.port), 1):
+            return pooler
+        if time.monotonic() > deadline:
+            pooler.stop()
+            raise ServiceUnavailable("pgbouncer did not listen within 20 s")
+        time.sleep(0.05)
+
+
+def pgbouncer(server: PostgresServer, pool_mode: str) -> contextlib.AbstractContextManager[Pooler]:
+    return running("pgbouncer", lambda: start_pgbouncer(server, pool_mode))

@@ -92,20 +92,28 @@ def connect_options(ttl: float) -> dict[str, Any]:
     }
 
 
-def check_session_pooling(conn: Any, where: str) -> None:
+def check_session_pooling(conn: Any, where: str, connect: Callable[[], Any]) -> None:
     """Refuse a pooler in transaction (or statement) mode: it hands each transaction to
     any server session, so a session setting set in one transaction is gone (or another
-    client's) in the next. Set one, then read it back and compare backend pids across two
-    transactions; a direct connection or a session-mode pooler keeps both."""
+    client's) in the next. Set one in a transaction; then, while a second client holds
+    a transaction open (so that a pooler cannot hand `conn` the same server session
+    again by chance), read it back and compare backend pids. A direct connection or a
+    session-mode pooler keeps both."""
     token = secrets.token_hex(8)
     with conn.transaction():
         first = conn.execute(
             "SELECT pg_backend_pid(), set_config(%s, %s, false)", (_PROBE_SETTING, token)
         ).fetchone()
-    with conn.transaction():
-        second = conn.execute(
-            "SELECT pg_backend_pid(), current_setting(%s, true)", (_PROBE_SETTING,)
-        ).fetchone()
+    other = connect()
+    try:
+        with other.transaction():
+            other.execute("SELECT 1")
+            with conn.transaction():
+                second = conn.execute(
+                    "SELECT pg_backend_pid(), current_setting(%s, true)", (_PROBE_SETTING,)
+                ).fetchone()
+    finally:
+        other.close()
     if not first or not second or first[0] != second[0] or second[1] != token:
         raise DstreamError(
             f"the state database {where} does not keep a session across transactions: "

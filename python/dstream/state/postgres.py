@@ -138,7 +138,7 @@ class PostgresStore(StateStore):
                     ).format(self._table)
                 )
                 self._leases.create(conn)
-            check_session_pooling(conn, describe_dsn(self._dsn))
+            check_session_pooling(conn, describe_dsn(self._dsn), self._plain_connection)
         except psycopg.Error as exc:
             conn.close()
             raise self._error("create the state table", exc) from None
@@ -148,14 +148,12 @@ class PostgresStore(StateStore):
         self._conn = conn
 
     def _lease_connection(self) -> Any:
-        """The lease keeper's own connection: it must notice a dead network in time."""
-        conn = self._psycopg.connect(self._dsn, **connect_options(self._keeper.settings.ttl))
-        try:
-            check_session_pooling(conn, describe_dsn(self._dsn))
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        """The lease keeper's own connection: it must notice a dead network in time (the
+        store's connection checked the dsn for a transaction pooler already)."""
+        return self._plain_connection()
+
+    def _plain_connection(self) -> Any:
+        return self._psycopg.connect(self._dsn, **connect_options(self._keeper.settings.ttl))
 
     def _run(self, action: str, work: Callable[[Any], T]) -> T:
         """Run `work(connection)`, reconnecting if the connection was lost (the server
