@@ -137,7 +137,12 @@ class Agent:
         free.sort(key=lambda t: preference(self.name, t), reverse=True)
         for name in free[: max(0, target - held)]:
             spec = self.project.tasks[name]
-            if self.store.try_hold(name, definition_hash(spec)):
+            try:
+                taken = self.store.try_hold(name, definition_hash(spec))
+            except DstreamError as exc:  # the database went away meanwhile: next tick
+                logs.log.warning("agent %s: %s", self.name, exc)
+                return
+            if taken:
                 self._start(spec)
 
     # -- tasks ---------------------------------------------------------------------------
