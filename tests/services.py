@@ -127,6 +127,7 @@ class PostgresServer:
     port: int
     bindir: str
     as_user: Optional[str]  # run the server binaries as this user (we are root)
+    listen: tuple[str, ...] = ("127.0.0.1",)  # more addresses: trusted from anywhere
 
     @property
     def dsn(self) -> str:
@@ -157,11 +158,14 @@ class PostgresServer:
             os.path.join(self.bindir, "initdb"),
             "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync",
         )  # fmt: skip
+        if len(self.listen) > 1:  # e.g. a veth address reached from a network namespace
+            with open(os.path.join(self.data, "pg_hba.conf"), "a") as hba:
+                hba.write("host all all 0.0.0.0/0 trust\n")
         options = " ".join(
             f"-c {option}"
             for option in (
                 f"port={self.port}",
-                "listen_addresses=127.0.0.1",
+                f"listen_addresses={','.join(self.listen)}",
                 f"unix_socket_directories={self.directory}",
                 "wal_level=logical",  # the CDC tests decode the WAL
                 "max_replication_slots=20",  # a slot per CDC test
@@ -186,6 +190,13 @@ class PostgresServer:
         except (OSError, ValueError):
             return None
 
+    def restart(self) -> None:
+        """`pg_ctl restart` (fast mode): every session ends, the data stay."""
+        self._check(
+            os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-m", "fast",
+            "-l", os.path.join(self.directory, "log"), "-w", "-t", "60", "restart",
+        )  # fmt: skip
+
     def stop(self) -> None:
         pid = self.pid
         if pid is not None:
@@ -193,7 +204,9 @@ class PostgresServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_postgres(tmpdir: Optional[str] = None) -> PostgresServer:
+def start_postgres(
+    tmpdir: Optional[str] = None, listen: tuple[str, ...] = ("127.0.0.1",)
+) -> PostgresServer:
     """A fresh PostgreSQL cluster on a free 127.0.0.1 port, trust auth, user postgres,
     wal_level=logical. `.dsn` connects to it; `.stop()` stops it by PID and removes it.
 
@@ -208,7 +221,7 @@ def start_postgres(tmpdir: Optional[str] = None) -> PostgresServer:
     if owner is not None:
         os.chmod(directory, 0o755)
         os.chown(directory, owner.pw_uid, owner.pw_gid)
-    server = PostgresServer(directory, free_port(), bindir, as_user)
+    server = PostgresServer(directory, free_port(), bindir, as_user, listen)
     try:
         server.start()
     except BaseException:
@@ -221,3 +234,73 @@ def postgres(tmpdir: Optional[str] = None) -> contextlib.AbstractContextManager[
     """`with postgres() as server:` — a running server for the block (`server.dsn`);
     skip, or fail under DSTREAM_REQUIRE_SERVICES=1, if none can start."""
     return running("PostgreSQL", lambda: start_postgres(tmpdir))
+
+
+# -- pgbouncer ---------------------------------------------------------------------------
+@dataclass
+class Pooler:
+    directory: str
+    port: int
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        try:
+            pid = int(Path(self.directory, "pid").read_text().strip())
+        except (OSError, ValueError):
+            pid = None
+        if pid is not None:
+            stop_pid(pid)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def start_pgbouncer(server: PostgresServer, pool_mode: str) -> Pooler:
+    """pgbouncer on a free 127.0.0.1 port in front of `server`, trust auth, daemonized
+    (stopped by the PID in its pidfile). It refuses root: as root it runs as postgres."""
+    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    if not os.path.exists(binary):
+        raise ServiceUnavailable("pgbouncer is not installed; apt-get install pgbouncer")
+    owner = service_user("postgres")
+    directory = tempfile.mkdtemp(prefix="dstream-pgbouncer-")
+    pooler = Pooler(directory, free_port())
+    Path(directory, "users.txt").write_text('"postgres" ""\n')
+    Path(directory, "pgbouncer.ini").write_text(
+        f"""[databases]
+postgres = host=127.0.0.1 port={server.port} dbname=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {pooler.port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {directory}/users.txt
+pool_mode = {pool_mode}
+logfile = {directory}/log
+pidfile = {directory}/pid
+"""
+    )
+    if owner is not None:
+        os.chmod(directory, 0o755)
+        for name in ("", "users.txt", "pgbouncer.ini"):
+            os.chown(os.path.join(directory, name), owner.pw_uid, owner.pw_gid)
+    prefix = ["runuser", "-u", owner.pw_name, "--"] if owner else []
+    done = subprocess.run(
+        [*prefix, binary, "-d", os.path.join(directory, "pgbouncer.ini")],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        pooler.stop()
+        raise ServiceUnavailable(f"pgbouncer failed ({done.returncode}): {done.stderr[-2000:]}")
+    deadline = time.monotonic() + 20
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", pooler.port), 1):
+            return pooler
+        if time.monotonic() > deadline:
+            pooler.stop()
+            raise ServiceUnavailable("pgbouncer did not listen within 20 s")
+        time.sleep(0.05)
+
+
+def pgbouncer(server: PostgresServer, pool_mode: str) -> contextlib.AbstractContextManager[Pooler]:
+    return running("pgbouncer", lambda: start_pgbouncer(server, pool_mode))

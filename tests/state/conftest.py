@@ -28,7 +28,14 @@ def table_for(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def pg_spec(pg_server: PostgresServer, request: pytest.FixtureRequest) -> StateSpec:
-    return StateSpec(backend="postgres", dsn=pg_server.dsn, table=table_for(request))
+    # A short lease, so that a holder killed by a test expires within moments.
+    return StateSpec(
+        backend="postgres",
+        dsn=pg_server.dsn,
+        table=table_for(request),
+        lease_ttl=3.0,
+        lease_renew_interval=0.5,
+    )
 
 
 @pytest.fixture(params=["file", "postgres"])
@@ -50,4 +57,11 @@ def store(spec: StateSpec, tmp_path: Path) -> Iterator[StateStore]:
 
 def spec_dict(spec: StateSpec) -> dict[str, Any]:
     """A StateSpec in a form a child process can rebuild (StateSpec(**d))."""
-    return {"backend": spec.backend, "path": spec.path, "dsn": spec.dsn, "table": spec.table}
+    return {
+        "backend": spec.backend,
+        "path": spec.path,
+        "dsn": spec.dsn,
+        "table": spec.table,
+        "lease_ttl": spec.lease_ttl,
+        "lease_renew_interval": spec.lease_renew_interval,
+    }

@@ -16,7 +16,6 @@ import pytest
 from dstream.config.model import StateSpec
 from dstream.errors import DstreamError, LockLost
 from dstream.state import open_store
-from dstream.state.base import StateStore
 from tests.state.conftest import spec_dict
 from tests.workspace import Workspace
 
@@ -59,15 +58,15 @@ def test_the_lock_of_a_killed_holder_is_released(spec: StateSpec, tmp_path: Path
         with open_store(spec, str(tmp_path)) as store:
             with pytest.raises(DstreamError, match="already running"), store.hold_run("orders"):
                 pass
-            if spec.backend == "file":  # the lock file names the holder
-                named = pytest.raises(DstreamError, match=f"pid {holder.pid} on ")
-                with named, store.hold_run("orders"):
-                    pass
+            # the lock file, or the lease, names the holder
+            named = pytest.raises(DstreamError, match=f":{holder.pid}:|pid {holder.pid} on ")
+            with named, store.hold_run("orders"):
+                pass
             holder.kill()
             holder.wait()
-            # the kernel drops a dead process's flock at once; the server notices the
-            # closed connection of a dead session within moments
-            deadline = time.monotonic() + 10
+            # the kernel drops a dead process's flock at once; a dead holder's lease
+            # expires after its TTL
+            deadline = time.monotonic() + spec.lease_ttl + 10
             while True:
                 try:
                     with store.hold_run("orders"):
@@ -89,50 +88,50 @@ def drop_sessions(dsn: str) -> None:
         )
 
 
-def wait_until_free(store: StateStore, task: str) -> None:
-    """Returns once `store` can take the task's lock (the server ends a dropped session
-    within moments)."""
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with store.hold_run(task):
-                return
-        except DstreamError:
-            assert time.monotonic() < deadline, "the dropped session kept its lock"
-            time.sleep(0.05)
+def expire_lease(spec: StateSpec, task: str) -> None:
+    """What the TTL does to the lease of a run that could not renew it (paused,
+    partitioned): it ends, and another run may take the task."""
+    assert spec.dsn
+    with psycopg.connect(spec.dsn, autocommit=True) as admin:
+        admin.execute(
+            f"UPDATE {spec.table}_lease SET expires_at = now() WHERE task = %s",
+            (task,),
+        )
 
 
-def test_a_postgres_run_takes_its_lock_again_after_losing_its_session(pg_spec: StateSpec) -> None:
+def test_a_postgres_run_keeps_its_lease_across_a_lost_session(pg_spec: StateSpec) -> None:
     assert pg_spec.dsn
     with open_store(pg_spec, ".") as store, open_store(pg_spec, ".") as other:
         with store.hold_run("orders"):
             store.put("orders", 1)
             drop_sessions(pg_spec.dsn)
-            store.put("orders", 2)  # reconnects, and takes the lock again first
+            store.put("orders", 2)  # reconnects; the lease is a row, not the session
+            time.sleep(pg_spec.lease_ttl + 0.5)  # the renewals carry it past its first TTL
+            store.put("orders", 3)
             with pytest.raises(DstreamError, match="already running"), other.hold_run("orders"):
                 pass
         record = other.get("orders")
-        assert record is not None and record.checkpoint == 2
-        with other.hold_run("orders"):  # released at the end of the run
+        assert record is not None and record.checkpoint == 3
+        with other.hold_run("orders"):  # released at the end of the run, not expired
             pass
 
 
-def test_a_postgres_run_whose_lock_was_taken_meanwhile_stops_storing(
-    pg_spec: StateSpec,
-) -> None:
-    assert pg_spec.dsn
+def test_a_postgres_run_whose_lease_was_taken_over_stores_nothing(pg_spec: StateSpec) -> None:
+    """The fencing epoch: a write of the old holder is refused in its transaction."""
     with open_store(pg_spec, ".") as store, open_store(pg_spec, ".") as other:
         with store.hold_run("orders"):
             store.put("orders", 1)
-            drop_sessions(pg_spec.dsn)
-            wait_until_free(other, "orders")
-            with other.hold_run("orders"):  # a second run starts in the gap
-                with pytest.raises(LockLost, match="'orders' lost its run lock") as err:
+            expire_lease(pg_spec, "orders")
+            with other.hold_run("orders"):  # a second run takes over
+                assert other.lease_epoch("orders") == 2
+                with pytest.raises(LockLost, match="'orders' lost its lease") as err:
                     store.put("orders", 2)
-                assert err.value.hint and "overwrite" in err.value.hint
+                assert err.value.hint and "two runs" in err.value.hint
                 other.put("orders", 3)
+                with pytest.raises(LockLost):  # and stays refused
+                    store.put("orders", 4)
         record = other.get("orders")
-        assert record is not None and record.checkpoint == 3  # 2 was never written
+        assert record is not None and record.checkpoint == 3  # 2 and 4 were never written
 
 
 def test_one_store_does_not_take_a_run_lock_twice(spec: StateSpec, tmp_path: Path) -> None:
@@ -143,18 +142,20 @@ def test_one_store_does_not_take_a_run_lock_twice(spec: StateSpec, tmp_path: Pat
             pass
 
 
-def test_a_dstream_run_that_lost_its_postgres_lock_stops_without_a_restart(
+def test_a_dstream_run_that_lost_its_postgres_lease_stops_without_a_restart(
     pg_spec: StateSpec, tmp_path: Path
 ) -> None:
-    """End to end: the state database drops the run's session, a second run takes the
-    task's lock in the gap; the first run's next store fails, and its restart policy does
-    not try again (the lock would still be taken)."""
+    """End to end: the run's lease ends and a second run takes the task over; the first
+    run stops (its renewal or its next store is refused by the epoch), and its restart
+    policy does not try again."""
     assert pg_spec.dsn
     ws = Workspace(tmp_path)
     state = f"""state {{
       backend = "postgres"
       dsn = "{pg_spec.dsn}"
       table = "{pg_spec.table}"
+      lease_ttl = "3s"
+      lease_renew_interval = "500ms"
     }}"""
     settings = """commit_interval = "3s"  # the gap for the second run to start in
       restart {
@@ -178,8 +179,7 @@ def test_a_dstream_run_that_lost_its_postgres_lock_stops_without_a_restart(
             while other.get("t") is None:
                 assert time.monotonic() < deadline, "no checkpoint stored in 20 s"
                 time.sleep(0.05)
-            drop_sessions(pg_spec.dsn)
-            wait_until_free(other, "t")
+            expire_lease(pg_spec, "t")
             with other.hold_run("t"):
                 out, err = run.communicate(timeout=30)
     finally:
@@ -189,21 +189,20 @@ def test_a_dstream_run_that_lost_its_postgres_lock_stops_without_a_restart(
     summary = orjson.loads(out)["tasks"][0]
     assert summary["outcome"] == "failed" and summary["attempts"] == 1, summary
     assert summary["error"]["error"] == "LockLost", summary
-    assert "task 't' lost its run lock" in summary["error"]["message"], summary
+    assert "task 't' lost its lease" in summary["error"]["message"], summary
     with open_store(pg_spec, str(tmp_path)) as store:  # nothing stored after the loss
         record = store.get("t")
         assert record is not None and record.checkpoint == summary["last_checkpoint"]
 
 
-def test_a_postgres_task_that_lost_its_lock_does_not_stop_the_others(pg_spec: StateSpec) -> None:
+def test_a_postgres_task_that_lost_its_lease_does_not_stop_the_others(pg_spec: StateSpec) -> None:
     assert pg_spec.dsn
     with open_store(pg_spec, ".") as store, open_store(pg_spec, ".") as other:
         with store.hold_run("orders"), store.hold_run("payments"):
-            drop_sessions(pg_spec.dsn)
-            wait_until_free(other, "orders")
+            expire_lease(pg_spec, "orders")
             with other.hold_run("orders"):
-                store.put("payments", 1)  # reconnects: its lock is taken again
-                with pytest.raises(LockLost, match="'orders' lost its run lock"):
+                store.put("payments", 1)
+                with pytest.raises(LockLost, match="'orders' lost its lease"):
                     store.put("orders", 1)
                 refused = pytest.raises(DstreamError, match="already running")
                 with refused, other.hold_run("payments"):

@@ -26,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="serve Prometheus /metrics and /healthz (overrides the metrics block)",
     )
+    parser.add_argument(
+        "--standby",
+        action="store_true",
+        help="if another run holds a task, wait and take over when its lease ends",
+    )
     add_config_arguments(parser)
 
 
@@ -88,6 +93,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             fail_fast=args.fail_fast,
             monitor=monitor,
             reload=lambda: _load(args),  # SIGHUP
+            standby=args.standby,
         )
     render_summaries(summaries, view, quiet=args.quiet)
     codes = [s.error.exit_code for s in summaries if s.error is not None]

@@ -84,6 +84,8 @@ class StateSpec:
     path: Optional[str] = None  # file backend: directory; default .dstream/state beside config
     dsn: Optional[str] = None  # postgres backend
     table: str = "dstream_state"
+    lease_ttl: float = 15.0  # postgres backend: seconds a run's lease lasts unrenewed
+    lease_renew_interval: float = 3.0  # postgres backend: seconds between renewals
     location: Optional[Location] = None
 
 

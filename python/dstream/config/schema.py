@@ -43,7 +43,8 @@ TASK_ATTRIBUTES = (
 )
 TASK_BLOCKS = ("input", "output", "restart")
 RESTART_ATTRIBUTES = ("attempts", "backoff", "max_backoff")
-STATE_ATTRIBUTES = ("backend", "path", "dsn", "table")
+STATE_ATTRIBUTES = ("backend", "path", "dsn", "table", "lease_ttl", "lease_renew_interval")
+STATE_DURATIONS = ("lease_ttl", "lease_renew_interval")
 STATE_BACKENDS = ("file", "postgres")
 METRICS_ATTRIBUTES = ("addr",)
 
@@ -535,7 +536,11 @@ def build_state(block: Block, evaluator: Evaluator) -> StateSpec:
     attributes = block.body.attributes
     spec = StateSpec(location=block.location)
     for name, attribute in attributes.items():
-        setattr(spec, name, expect_string(evaluator.eval(attribute.expr), attribute, context))
+        value = evaluator.eval(attribute.expr)
+        if name in STATE_DURATIONS:
+            setattr(spec, name, parse_duration(value, attribute, context))
+        else:
+            setattr(spec, name, expect_string(value, attribute, context))
     if spec.backend not in STATE_BACKENDS:
         guess = nearest(spec.backend, STATE_BACKENDS)
         raise ConfigError(

@@ -37,6 +37,7 @@ ENV_TASK = "DSTREAM_TASK"
 ENV_LOG_LEVEL = "DSTREAM_LOG_LEVEL"  # the level dstream shows provider logs at
 # The descriptor an input reads commit notices from (only inputs declaring commit-notices).
 ENV_COMMIT_FD = "DSTREAM_COMMIT_FD"
+ENV_EPOCH = "DSTREAM_EPOCH"  # the run's lease epoch (fencing token), postgres state only
 
 # CDC metadata keys (the original DStream's spelling, kept for compatibility).
 META_TABLE = "TableName"

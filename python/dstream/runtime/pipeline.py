@@ -127,12 +127,14 @@ class TaskRun:
     def _start(self, state: Any) -> None:
         task, base = self.task, self.project.base_dir
         sink = self._log_sink
+        epoch = self.store.lease_epoch(task.name)  # DSTREAM_EPOCH, for outputs that fence
         self.output = start_provider(
-            task.output, task=task, command="run", base_dir=base, log_sink=sink
+            task.output, task=task, command="run", base_dir=base, log_sink=sink, epoch=epoch
         )
         self.input = start_provider(
-            task.input, task=task, command="run", state=state, base_dir=base, log_sink=sink
-        )
+            task.input, task=task, command="run", state=state, base_dir=base, log_sink=sink,
+            epoch=epoch,
+        )  # fmt: skip
         self.input.handshake(task.start_timeout)
         if "commit-notices" not in self.input.features:
             self.input.close_stdin()

@@ -339,7 +339,9 @@ LOCALE_PREFIX = "LC_"
 INHERITED_ENV = HOST_ENV | PROXY_ENV | {"TZ"}
 
 
-def provider_env(spec: ProviderSpec, task: TaskSpec, *, container: bool = False) -> dict[str, str]:
+def provider_env(
+    spec: ProviderSpec, task: TaskSpec, *, container: bool = False, epoch: Optional[int] = None
+) -> dict[str, str]:
     def inherited(name: str) -> bool:
         if container:
             return name in INHERITED_ENV and name not in HOST_ENV
@@ -354,6 +356,8 @@ def provider_env(spec: ProviderSpec, task: TaskSpec, *, container: bool = False)
     level = logs.level_name() or os.environ.get(frames.ENV_LOG_LEVEL)
     if level:
         env[frames.ENV_LOG_LEVEL] = level
+    if epoch is not None:
+        env[frames.ENV_EPOCH] = str(epoch)
     return env
 
 
@@ -366,12 +370,13 @@ def start_provider(
     extra: Optional[dict[str, Any]] = None,
     base_dir: str = ".",
     log_sink: LogSink = default_log_sink,
+    epoch: Optional[int] = None,
 ) -> ProviderProcess:
     """Start a provider and write its command line (contract section 1). Its stderr
-    lines go to `log_sink`."""
+    lines go to `log_sink`; `epoch` (the run's lease) becomes DSTREAM_EPOCH."""
     launch = resolve(spec, base_dir)
     label = f"{spec.role} {spec.source!r}"
-    env = provider_env(spec, task, container=bool(launch.image))
+    env = provider_env(spec, task, container=bool(launch.image), epoch=epoch)
     notices: Optional[tuple[int, int]] = None
     if launch.image:
         from dstream.runtime.container import start_container

@@ -13,11 +13,21 @@ import sys
 import threading
 from typing import Any, Callable, Optional
 
+import orjson
+
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
-from dstream.errors import ConfigError, DstreamError, FrameError, LockLost, ProviderError
+from dstream.errors import (
+    ConfigError,
+    DstreamError,
+    FrameError,
+    Interrupted,
+    LockLost,
+    ProviderError,
+)
 from dstream.runtime.monitor import Monitor, TaskMonitor, add_counters
 from dstream.runtime.pipeline import RunHooks, RunSummary, Stop, TaskRun
+from dstream.state.base import AlreadyRunning
 
 
 def _restartable(summary: RunSummary) -> bool:
@@ -25,6 +35,17 @@ def _restartable(summary: RunSummary) -> bool:
     holds will be there again."""
     fatal = (ConfigError, FrameError, LockLost)
     return summary.outcome == "failed" and not isinstance(summary.error, fatal)
+
+
+def _stopper(run: TaskRun, stop: Stop) -> Callable[[LockLost], None]:
+    """What a lost lease does: fail the run (the pump stops at once, as for a fenced
+    write) and ask it to stop, which also covers a run whose pump has not started."""
+
+    def lost(error: LockLost) -> None:
+        run.fail(error)
+        stop.request()
+
+    return lost
 
 
 def run_task(
@@ -47,9 +68,12 @@ def run_task(
         attempt += 1
         record = store.get(task.name)
         run = TaskRun(project, task, store, stop, hooks, monitor, task_prefixes=task_prefixes)
+        store.on_lease_lost(task.name, _stopper(run, stop))
         try:
+            if run.errors:  # the lease went between two attempts
+                raise run.errors[0]
             summary = run.run(record.checkpoint if record else None)
-        except ProviderError as exc:  # it failed to start or to shake hands
+        except (ProviderError, LockLost) as exc:  # it failed to start or to shake hands
             summary = RunSummary(task=task.name, outcome="failed", error=exc)
             monitor.detach("failed")
         counters = add_counters(counters, summary.counters)
@@ -77,6 +101,14 @@ def run_task(
     return summary
 
 
+def _stopped_waiting(task: str) -> RunSummary:
+    error = Interrupted(
+        f"task {task!r} was stopped while waiting on standby; it never ran",
+        hint="run it again to wait for the task once more",
+    )
+    return RunSummary(task=task, outcome="interrupted", error=error)
+
+
 class _Slot:
     """One task of a run: its current definition and its own stop switch, so a reload
     can restart one task while the others stream on."""
@@ -99,6 +131,36 @@ def _definition(task: TaskSpec) -> dict[str, Any]:
         return value
 
     return strip(dataclasses.asdict(task))
+
+
+def definition_hash(task: TaskSpec) -> str:
+    """A short digest of what a task does: kept with its lease, compared between agents."""
+    import hashlib  # not at the top: a run on the file backend never needs it
+
+    data = orjson.dumps(_definition(task), option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+STANDBY_POLL = 0.5  # seconds between two attempts of a standby run to take its task
+
+
+def _take(held: contextlib.ExitStack, store: Any, slot: _Slot, standby: bool) -> bool:
+    """Hold the slot's task for the run; a standby run waits until it is free (False
+    when it was stopped while waiting)."""
+    waiting = False
+    while True:
+        try:
+            digest = definition_hash(slot.task) if store.has_leases else ""
+            held.enter_context(store.hold_run(slot.task.name, config_hash=digest))
+            return True
+        except AlreadyRunning as exc:
+            if not standby:
+                raise
+            if not waiting:
+                logs.log.info("standby: %s; taking over when it is free", exc.reason)
+                waiting = True
+        if slot.stop.event.wait(STANDBY_POLL) or slot.stop.requests:
+            return False
 
 
 class _Signals:
@@ -162,9 +224,11 @@ def run_tasks(
     fail_fast: bool = False,
     monitor: Optional[Monitor] = None,
     reload: Optional[Callable[[], Project]] = None,
+    standby: bool = False,
 ) -> list[RunSummary]:
     """Run tasks side by side until they end. `reload` (on SIGHUP) re-reads the
-    configuration; tasks whose definition changed are drained and restarted."""
+    configuration; tasks whose definition changed are drained and restarted. A
+    `standby` run waits for a task another run holds, and takes over when it is free."""
     from dstream.state import open_store
 
     slots = [_Slot(project, project.task(name)) for name in names]
@@ -194,7 +258,8 @@ def run_tasks(
         try:
             # Before any provider starts: a second run of a task must not even begin.
             for slot in slots:
-                held.enter_context(store.hold_run(slot.task.name))
+                if not _take(held, store, slot, standby):
+                    return [_stopped_waiting(s.task.name) for s in slots]
             threads = [threading.Thread(target=work, args=(s,), name=s.task.name) for s in slots]
             for thread in threads:
                 thread.start()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from dstream.config.model import StateSpec
-from dstream.errors import ConfigError
+from dstream.errors import ConfigError, DstreamError
 from dstream.state.base import StateRecord, StateStore
 
 __all__ = ["BACKENDS", "StateRecord", "StateStore", "default_state_dir", "open_store"]
@@ -40,9 +40,15 @@ def open_store(spec: StateSpec, base_dir: str) -> StateStore:
                 location=spec.location,
                 hint='state { backend = "postgres"  dsn = "postgresql://user@host/db" }',
             )
+        from dstream.state.lease import LeaseSettings
         from dstream.state.postgres import PostgresStore
 
-        return PostgresStore(spec.dsn, spec.table, location=spec.location)
+        lease = LeaseSettings(spec.lease_ttl, spec.lease_renew_interval)
+        try:
+            lease.check()
+        except DstreamError as exc:
+            raise ConfigError(exc.reason, location=spec.location, hint=exc.hint) from None
+        return PostgresStore(spec.dsn, spec.table, location=spec.location, lease=lease)
     raise ConfigError(
         f"unknown state backend {spec.backend!r}",
         location=spec.location,

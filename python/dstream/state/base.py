@@ -10,11 +10,11 @@ from __future__ import annotations
 import abc
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import orjson
 
-from dstream.errors import DstreamError
+from dstream.errors import DstreamError, LockLost
 
 # Bumped if the on-disk / in-table layout ever changes; readers refuse newer formats.
 FORMAT_VERSION = 1
@@ -66,6 +66,8 @@ class StateStore(abc.ABC):
 
     #: short name for messages and `dstream state list`, e.g. "file /x/.dstream/state"
     description: str = ""
+    #: runs hold leases with a fencing epoch (and keep a configuration hash with them)
+    has_leases: bool = False
 
     @abc.abstractmethod
     def get(self, task: str) -> Optional[StateRecord]: ...
@@ -82,12 +84,21 @@ class StateStore(abc.ABC):
         """Every stored record, sorted by task name."""
 
     @abc.abstractmethod
-    def hold_run(self, task: str) -> AbstractContextManager[None]:
+    def hold_run(self, task: str, *, config_hash: str = "") -> AbstractContextManager[None]:
         """Mark `task` as running until the context exits (Terraform's state lock): two
         runs of one task would read the same checkpoint, both consume the source and
         overwrite each other's state. Raises `already_running` when it is held
         elsewhere, never waits. A holder that dies releases it (the kernel drops a dead
         process's flock; the server ends a dead session's advisory lock)."""
+
+    def lease_epoch(self, task: str) -> Optional[int]:
+        """The fencing epoch of the run this store holds for `task` (postgres leases);
+        None where the backend has no leases."""
+        return None
+
+    def on_lease_lost(self, task: str, callback: Callable[[LockLost], None]) -> None:
+        """Call `callback` when the run of `task` loses its lease (never, without leases)."""
+        return None
 
     def close(self) -> None:
         """Release connections; the store must not be used afterwards."""
@@ -100,9 +111,13 @@ class StateStore(abc.ABC):
         self.close()
 
 
-def already_running(task: str, where: str, holder: str = "") -> DstreamError:
+class AlreadyRunning(DstreamError):
+    """Another run holds the task (its lock or lease)."""
+
+
+def already_running(task: str, where: str, holder: str = "") -> AlreadyRunning:
     by = f" ({holder})" if holder else ""
-    return DstreamError(
+    return AlreadyRunning(
         f"task {task!r} is already running{by}: its state in {where} is locked",
         hint="wait for that run to end or stop it (Ctrl-C / SIGTERM); the lock goes with "
         "its process, so there is never a stale lock to remove by hand",

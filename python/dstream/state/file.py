@@ -115,7 +115,7 @@ class FileStore(StateStore):
             os.close(fd)
 
     @contextlib.contextmanager
-    def hold_run(self, task: str) -> Iterator[None]:
+    def hold_run(self, task: str, *, config_hash: str = "") -> Iterator[None]:
         """An exclusive flock on .<task>.run.lock for the run (not .<task>.lock, which
         each put takes for a moment). The file says who holds it, for the message."""
         check_task_name(task)

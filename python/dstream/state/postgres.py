@@ -8,6 +8,10 @@ returns. The column is `json`, not `jsonb`: a checkpoint is opaque and kept byte
 byte (jsonb would reorder keys and refuses strings holding \u0000). `sequence` is
 incremented by the upsert itself, inside the row lock, so concurrent writers on any
 number of machines never lose an increment.
+
+A run holds its task through a lease with a fencing epoch (state/lease.py, in
+`<table>_lease`): each checkpoint write checks the epoch in its own transaction, so a run
+that lost its lease stores nothing.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, Callable, Optional, TypeVar
 
 import orjson
 
 from dstream.errors import ConfigError, DstreamError, LockLost
+from dstream.state.agents import AgentTable
 from dstream.state.base import (
     StateRecord,
     StateStore,
@@ -28,11 +34,22 @@ from dstream.state.base import (
     check_task_name,
     encode_checkpoint,
 )
+from dstream.state.lease import (
+    LeaseKeeper,
+    LeaseRow,
+    LeaseSettings,
+    LeaseTable,
+    check_session_pooling,
+    connect_options,
+)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-# A run's lock on its task (64-bit key: distinct tasks practically never collide).
-_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
+RECONNECT_PAUSE = 0.2  # seconds between two attempts to reach a restarting database
 T = TypeVar("T")
+
+
+class StateUnreachable(DstreamError):
+    """The state database could not be reached (down, restarting, cut off)."""
 
 
 def describe_dsn(dsn: str) -> str:
@@ -49,7 +66,17 @@ def describe_dsn(dsn: str) -> str:
 
 
 class PostgresStore(StateStore):
-    def __init__(self, dsn: str, table: str = "dstream_state", *, location: Any = None) -> None:
+    has_leases = True
+
+    def __init__(
+        self,
+        dsn: str,
+        table: str = "dstream_state",
+        *,
+        location: Any = None,
+        lease: Optional[LeaseSettings] = None,
+        owner: str = "",
+    ) -> None:
         try:
             import psycopg
             from psycopg import sql
@@ -69,12 +96,17 @@ class PostgresStore(StateStore):
             )
         self._table = sql.Identifier(*parts)
         self._table_name = table
+        self._table_parts = parts
         self._dsn = dsn
         self.description = f"postgres {describe_dsn(dsn)} table {table}"
         self._lock = threading.Lock()
         self._conn: Any = None
-        self._held: set[str] = set()  # tasks whose run lock this store holds
-        self._lost: set[str] = set()  # tasks held whose lock another run took meanwhile
+        settings = lease or LeaseSettings()
+        settings.check()
+        self._leases = LeaseTable(sql.Identifier(*parts[:-1], parts[-1] + "_lease"), table)
+        self._keeper = LeaseKeeper(
+            self._lease_connection, self._leases, settings, self.description, owner
+        )
         with self._lock:
             self._connect()
 
@@ -82,9 +114,9 @@ class PostgresStore(StateStore):
     def _connect(self) -> None:
         psycopg, sql = self._psycopg, self._psycopg.sql
         try:
-            conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=10)
+            conn = psycopg.connect(self._dsn, **connect_options(self._keeper.settings.ttl))
         except psycopg.Error as exc:
-            raise DstreamError(
+            raise StateUnreachable(
                 f"could not connect to the state database {describe_dsn(self._dsn)}: "
                 f"{str(exc).strip()}",
                 hint="check `dsn` in the state block and that PostgreSQL is running and reachable",
@@ -105,43 +137,49 @@ class PostgresStore(StateStore):
                         " sequence bigint NOT NULL)"
                     ).format(self._table)
                 )
+                self._leases.create(conn)
+            check_session_pooling(conn, describe_dsn(self._dsn), self._plain_connection)
         except psycopg.Error as exc:
             conn.close()
             raise self._error("create the state table", exc) from None
-        # A new session after a lost one: the run locks went with the old session, and
-        # another run may have taken one meanwhile. A task whose lock is gone must not
-        # write its state again (put raises LockLost); the others go on.
-        for task in sorted(self._held):
-            try:
-                taken = conn.execute(_TRY_LOCK, (self._run_key(task),)).fetchone()
-            except psycopg.Error as exc:
-                conn.close()
-                raise self._error("lock the task for its run", exc) from None
-            if not (taken and taken[0]):
-                self._held.discard(task)
-                self._lost.add(task)
+        except DstreamError:
+            conn.close()
+            raise
         self._conn = conn
 
+    def _lease_connection(self) -> Any:
+        """The lease keeper's own connection: it must notice a dead network in time (the
+        store's connection checked the dsn for a transaction pooler already)."""
+        return self._plain_connection()
+
+    def _plain_connection(self) -> Any:
+        return self._psycopg.connect(self._dsn, **connect_options(self._keeper.settings.ttl))
+
     def _run(self, action: str, work: Callable[[Any], T]) -> T:
-        """Run `work(connection)`, reconnecting once if the connection was lost (the
-        server restarted, a proxy dropped it). A retried upsert may count twice in
-        `sequence`; that only has to grow, so it is harmless."""
+        """Run `work(connection)`, reconnecting if the connection was lost (the server
+        restarted, a proxy dropped it): the run pauses, for as long as its lease could
+        last unrenewed (past that, the lease keeper stops it anyway). A retried upsert
+        may count twice in `sequence`; that only has to grow, so it is harmless."""
         psycopg = self._psycopg
+        settings = self._keeper.settings
         with self._lock:
             if self._conn is None:
                 raise DstreamError("the state store is closed")
-            for attempt in (1, 2):
+            patience = time.monotonic() + settings.ttl - settings.margin
+            while True:
                 try:
                     if self._conn.closed:
                         self._connect()
                     return work(self._conn)
-                except psycopg.OperationalError as exc:
+                except (psycopg.OperationalError, StateUnreachable) as exc:
                     self._conn.close()
-                    if attempt == 2:
+                    if time.monotonic() > patience:
+                        if isinstance(exc, StateUnreachable):
+                            raise
                         raise self._error(action, exc) from None
+                    time.sleep(RECONNECT_PAUSE)
                 except psycopg.Error as exc:
                     raise self._error(action, exc) from None
-        raise AssertionError("unreachable")
 
     def _error(self, action: str, exc: Exception) -> DstreamError:
         return DstreamError(
@@ -186,14 +224,8 @@ class PostgresStore(StateStore):
         ).format(self._table)
 
         def store(conn: Any) -> None:
-            if task in self._lost:  # checked after any reconnect, under the store's lock
-                raise LockLost(
-                    f"task {task!r} lost its run lock in {self.description}: another run "
-                    "took it while the connection to the state database was down",
-                    hint="this run stops so that the two do not overwrite each other's "
-                    "checkpoints; check the other run before starting this one again",
-                )
-            conn.execute(query, (task, encoded))
+            with self._fenced(conn, task):
+                conn.execute(query, (task, encoded))
 
         self._run("store the checkpoint", store)
 
@@ -203,46 +235,90 @@ class PostgresStore(StateStore):
         count = self._run("reset the checkpoint", lambda c: c.execute(query, (task,)).rowcount)
         return bool(count)
 
-    def _run_key(self, task: str) -> str:
-        return f"dstream_run:{self._table_name}:{task}"
+    # -- leases --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _fenced(self, conn: Any, task: str) -> Iterator[None]:
+        """A transaction in which the task's lease epoch is checked (and its row locked)
+        before the write: a run that lost its lease stores nothing. A store without a
+        lease on the task (`dstream state set` with no run) writes unfenced."""
+        lost = self._keeper.lost(task)
+        if lost is not None:
+            raise lost
+        epoch = self._keeper.epoch(task)
+        with conn.transaction():
+            if epoch is not None and not self._leases.fence(conn, task, epoch):
+                raise self._keeper.declare_lost(task, "another run took it over")
+            yield
+
+    @property
+    def owner(self) -> str:
+        """Who this store's leases name as their holder (host:pid:random)."""
+        return self._keeper.owner
+
+    @property
+    def lease_settings(self) -> LeaseSettings:
+        return self._keeper.settings
+
+    def agents(self) -> AgentTable:
+        return AgentTable(
+            self._psycopg.sql.Identifier(
+                *self._table_parts[:-1], self._table_parts[-1] + "_agents"
+            ),
+            self._table_name,
+        )
+
+    def transact(self, action: str, work: Callable[[Any], T]) -> T:
+        """`work(connection)` on the store's connection, reconnecting as its own
+        operations do (for the agent registry)."""
+        return self._run(action, work)
+
+    def lease_epoch(self, task: str) -> Optional[int]:
+        return self._keeper.epoch(task)
+
+    def on_lease_lost(self, task: str, callback: Callable[[LockLost], None]) -> None:
+        self._keeper.on_lost(task, callback)
+
+    def leases(self) -> list[LeaseRow]:
+        return self._run("read the leases", self._leases.rows)
+
+    def try_hold(self, task: str, config_hash: str = "") -> int:
+        """Take the task's lease if it is free: its epoch, or 0 when held elsewhere."""
+        check_task_name(task)
+        if self._keeper.epoch(task) is not None:  # one store does not take it twice
+            return 0
+        try:
+            return self._keeper.try_acquire(task, config_hash)
+        except self._psycopg.Error as exc:
+            raise self._error("take the task's lease", exc) from None
+
+    def release(self, task: str) -> None:
+        self._keeper.release(task)
+
+    def holder(self, task: str) -> str:
+        for row in self.leases():
+            if row.task == task and row.expires_in > 0:
+                return f"{row.owner}, lease epoch {row.epoch}, expires in {row.expires_in:.0f}s"
+        return ""
 
     @contextlib.contextmanager
-    def hold_run(self, task: str) -> Iterator[None]:
-        """A session advisory lock, on the connection that stores the checkpoints: any
-        machine sharing the table sees it, and the server drops it with the session. If
-        the session is lost (a server restart, a dropped connection), the reconnect
-        before the next operation takes the lock again; if another run took it in between,
-        this task's stores fail (LockLost): checkpoints are never written without the
-        lock. Other tasks of the store keep theirs."""
-        check_task_name(task)
-        key = self._run_key(task)
-
-        def take(conn: Any) -> bool:
-            if task in self._held or task in self._lost:  # a session lock is re-entrant
-                return False
-            row = conn.execute(_TRY_LOCK, (key,)).fetchone()
-            if row and row[0]:
-                self._held.add(task)  # under the store's lock: a reconnect sees it
-                return True
-            return False
-
-        if not self._run("lock the task for its run", take):
-            raise already_running(task, self.description)
+    def hold_run(self, task: str, *, config_hash: str = "") -> Iterator[None]:
+        """The task's lease for the run (state/lease.py): taken only when free or
+        expired, renewed in the background, released at the end so the next run need
+        not wait for the TTL. A holder that dies leaves it to expire."""
+        if not self.try_hold(task, config_hash):
+            raise already_running(task, self.description, self.holder(task))
         try:
             yield
         finally:
-            with self._lock:
-                self._held.discard(task)
-                self._lost.discard(task)
-                if self._conn is not None and not self._conn.closed:
-                    # a lost session released it already
-                    with contextlib.suppress(self._psycopg.Error):
-                        self._conn.execute(
-                            "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,)
-                        )
+            self.release(task)
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._keeper.close()
+        # A write stuck on a dead network holds the lock: the process exit closes it then.
+        if self._lock.acquire(timeout=5.0):
+            try:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+            finally:
+                self._lock.release()

@@ -1,0 +1,44 @@
+"""`dstream agent`: run this host's share of the tasks, divided among the live agents
+through the tasks' leases in the PostgreSQL state (docs/scaling.md)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+
+from dstream import logs
+from dstream.cli.common import add_config_arguments, load_project_from_args
+from dstream.cli.view import View
+from dstream.errors import EXIT_OK
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics-addr",
+        metavar="HOST:PORT",
+        help="serve Prometheus /metrics and /healthz (overrides the metrics block)",
+    )
+    add_config_arguments(parser)
+
+
+def execute(args: argparse.Namespace, view: View) -> int:
+    from dstream.runtime.agent import run_agent
+    from dstream.runtime.monitor import Monitor
+    from dstream.runtime.summary import render_summaries
+    from dstream.state import open_store
+
+    project = load_project_from_args(args)
+    for warning in project.warnings:
+        logs.log.warning("%s", warning)
+    monitor = Monitor([])  # the agent adds the tasks it takes
+    with contextlib.ExitStack() as stack:
+        addr = args.metrics_addr or project.metrics.addr
+        if addr:
+            from dstream.runtime.metrics import MetricsServer
+
+            server = stack.enter_context(MetricsServer(monitor, addr))
+            logs.log.info("metrics on http://%s/metrics", server.address)
+        store = stack.enter_context(open_store(project.state, project.base_dir))
+        summaries = run_agent(project, store, monitor)
+    render_summaries(summaries, view, quiet=not view.json)
+    return EXIT_OK

@@ -1,0 +1,224 @@
+"""`dstream deploy kubernetes`: manifests for a configuration, rendered, never applied.
+
+Two shapes:
+- `tasks` (default): a Deployment per task, one replica, `strategy: Recreate`, running
+  `dstream run TASK --standby` (a replacement pod waits for the old pod's lease instead
+  of crash-looping while it is still live);
+- `agents`: a StatefulSet of N `dstream agent` pods dividing the tasks among themselves.
+
+Both get a ConfigMap with the .hcl files, the sensitive variables as Secret references
+(`DSTREAM_VAR_<name>` from a Secret key; never a value), /healthz liveness and readiness
+probes on the metrics port, Prometheus scrape annotations, resource requests, a
+PodDisruptionBudget (one pod down at a time) and `terminationGracePeriodSeconds` above
+the longest `stop_grace`, so SIGTERM drains, stores the checkpoint and releases the
+lease before the kubelet kills.
+
+Checked offline against the Kubernetes OpenAPI schemas (tests); not run on a cluster.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from dstream.config.loader import ENV_VAR_PREFIX
+from dstream.config.model import Project
+from dstream.errors import ConfigError, UsageError
+
+METRICS_PORT = 9464
+CONFIG_DIR = "/etc/dstream"
+# Seconds the kubelet waits beyond the longest stop_grace: the drain itself, then the
+# last checkpoint write and the lease release.
+GRACE_EXTRA = 15
+_DNS = re.compile(r"[^a-z0-9-]+")
+
+
+@dataclass
+class KubernetesOptions:
+    image: str
+    name: str = "dstream"
+    namespace: str = ""
+    agents: int = 0  # 0: a Deployment per task; N: a StatefulSet of N agents
+    secret: str = ""  # the Secret holding sensitive variables (default: <name>-secrets)
+    cpu: str = "100m"
+    memory: str = "128Mi"
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def dns_name(*parts: str) -> str:
+    """A DNS-1123 name from task names and the like (at most 63 characters)."""
+    text = _DNS.sub("-", "-".join(parts).lower()).strip("-")
+    if len(text) > 63:
+        import zlib  # a suffix keeps two long names apart
+
+        text = f"{text[:54].rstrip('-')}-{zlib.crc32(text.encode()):08x}"
+    return text or "dstream"
+
+
+def render(
+    project: Project, files: dict[str, str], sensitive: list[str], options: KubernetesOptions
+) -> list[dict[str, Any]]:
+    """The manifests, in the order `kubectl apply` should see them."""
+    if project.state.backend != "postgres":
+        raise ConfigError(
+            "deploy kubernetes needs the postgres state backend: pods keep no disk, and "
+            "the task leases live in the state database",
+            location=project.state.location,
+            hint='state { backend = "postgres"  dsn = "..." }',
+        )
+    if not options.image:
+        raise UsageError("no image given", hint="pass --image REGISTRY/dstream:TAG")
+    base = _Base(project, files, sensitive, options)
+    manifests = [base.config_map()]
+    if options.agents:
+        manifests += [base.headless_service(), base.stateful_set(), base.budget("agent")]
+    else:
+        manifests += [base.deployment(name) for name in sorted(project.tasks)]
+        manifests.append(base.budget("task"))
+    return manifests
+
+
+class _Base:
+    def __init__(
+        self,
+        project: Project,
+        files: dict[str, str],
+        sensitive: list[str],
+        options: KubernetesOptions,
+    ) -> None:
+        self.project = project
+        self.files = files
+        self.sensitive = sorted(sensitive)
+        self.o = options
+        self.secret = options.secret or f"{dns_name(options.name)}-secrets"
+        grace = max((t.stop_grace for t in project.tasks.values()), default=10.0)
+        self.grace = math.ceil(grace) + GRACE_EXTRA
+
+    def meta(self, name: str, labels: dict[str, str]) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": name, "labels": labels}
+        if self.o.namespace:
+            meta["namespace"] = self.o.namespace
+        return meta
+
+    def labels(self, component: str, **more: str) -> dict[str, str]:
+        return {
+            "app.kubernetes.io/name": "dstream",
+            "app.kubernetes.io/instance": dns_name(self.o.name),
+            "app.kubernetes.io/component": component,
+            **self.o.labels,
+            **more,
+        }
+
+    def config_map(self) -> dict[str, Any]:
+        name = f"{dns_name(self.o.name)}-config"
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": self.meta(name, self.labels("config")),
+            "data": {os.path.basename(path): text for path, text in sorted(self.files.items())},
+        }
+
+    def pod(self, component: str, args: list[str], labels: dict[str, str]) -> dict[str, Any]:
+        env: list[dict[str, Any]] = [{"name": "DSTREAM_CONFIG", "value": CONFIG_DIR}]
+        env += [
+            {
+                "name": f"{ENV_VAR_PREFIX}{var}",
+                "valueFrom": {"secretKeyRef": {"name": self.secret, "key": var}},
+            }
+            for var in self.sensitive
+        ]
+        probe = {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10}
+        container = {
+            "name": component,
+            "image": self.o.image,
+            "args": [*args, "--metrics-addr", f"0.0.0.0:{METRICS_PORT}"],
+            "env": env,
+            "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
+            "livenessProbe": {**probe, "initialDelaySeconds": 30, "failureThreshold": 3},
+            "readinessProbe": {**probe, "initialDelaySeconds": 5},
+            "resources": {"requests": {"cpu": self.o.cpu, "memory": self.o.memory}},
+            "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}],
+        }
+        return {
+            "metadata": {
+                "labels": labels,
+                "annotations": {
+                    "prometheus.io/scrape": "true",
+                    "prometheus.io/port": str(METRICS_PORT),
+                    "prometheus.io/path": "/metrics",
+                },
+            },
+            "spec": {
+                "terminationGracePeriodSeconds": self.grace,
+                "containers": [container],
+                "volumes": [
+                    {"name": "config", "configMap": {"name": f"{dns_name(self.o.name)}-config"}}
+                ],
+            },
+        }
+
+    def deployment(self, task: str) -> dict[str, Any]:
+        labels = self.labels("task", **{"dstream.dev/task": dns_name(task)})
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": self.meta(dns_name(self.o.name, task), labels),
+            "spec": {
+                "replicas": 1,  # the lease makes a second one wait; Recreate avoids it
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": labels},
+                "template": self.pod("dstream", ["run", task, "--standby"], labels),
+            },
+        }
+
+    def headless_service(self) -> dict[str, Any]:
+        labels = self.labels("agent")
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": self.meta(f"{dns_name(self.o.name)}-agent", labels),
+            "spec": {
+                "clusterIP": "None",
+                "selector": labels,
+                "ports": [{"name": "metrics", "port": METRICS_PORT}],
+            },
+        }
+
+    def stateful_set(self) -> dict[str, Any]:
+        labels = self.labels("agent")
+        name = f"{dns_name(self.o.name)}-agent"
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": self.meta(name, labels),
+            "spec": {
+                "replicas": self.o.agents,
+                "serviceName": name,
+                "podManagementPolicy": "Parallel",
+                "selector": {"matchLabels": labels},
+                "template": self.pod("agent", ["agent"], labels),
+            },
+        }
+
+    def budget(self, component: str) -> dict[str, Any]:
+        """One pod down at a time by a drain: each move is a task's (or an agent's)."""
+        labels = self.labels(component)
+        return {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": self.meta(f"{dns_name(self.o.name)}-{component}", labels),
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}},
+        }
+
+
+def to_yaml_stream(manifests: list[dict[str, Any]]) -> str:
+    """A multi-document YAML stream whose documents are JSON (JSON is YAML):
+    `kubectl apply -f -` reads it, and no YAML library is needed."""
+    return "".join(
+        "---\n" + orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n" for doc in manifests
+    )

@@ -1,0 +1,207 @@
+"""`dstream agent`: N copies on N hosts, one configuration, the tasks divided among the
+live agents through the tasks' leases (state/lease.py) — no coordinator of our own.
+
+Every tick (the lease renewal interval) an agent renews its row in the registry
+(state/agents.py), counts the live agents and aims at `ceil(tasks / agents)` tasks:
+
+- below the target it takes free tasks (no lease, or an expired or released one), in
+  the order of a hash of (agent, task), so agents prefer different tasks;
+- above it, it stops and releases its surplus only (a drain, then the lease goes);
+- otherwise it moves nothing: a healthy task stays where it runs (sticky).
+
+So an agent that leaves frees only its own tasks, and one that joins takes at most its
+share, released by the agents above the new target.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from dstream import logs
+from dstream.config.model import Project, TaskSpec
+from dstream.errors import DstreamError
+from dstream.runtime.monitor import Monitor, TaskMonitor
+from dstream.runtime.pipeline import RunHooks, RunSummary, Stop
+from dstream.runtime.runner import definition_hash, run_task
+
+# A task that ended (its input finished, or it failed for good) is not taken again by
+# the same agent before this many seconds: another agent may try it meanwhile.
+ENDED_COOLDOWN = 30.0
+
+
+def config_hash(project: Project) -> str:
+    """What every agent must agree on: the definition of every task."""
+    import hashlib  # only agents need it
+
+    parts = ",".join(
+        f"{name}={definition_hash(project.tasks[name])}" for name in sorted(project.tasks)
+    )
+    return hashlib.sha256(parts.encode()).hexdigest()[:16]
+
+
+def preference(agent: str, task: str) -> int:
+    """Rendezvous order: each agent ranks the tasks differently, all agents agree."""
+    return zlib.crc32(f"{agent}\0{task}".encode())
+
+
+@dataclass
+class _Running:
+    task: TaskSpec
+    stop: Stop = field(default_factory=Stop)
+    thread: Optional[threading.Thread] = None
+    summary: Optional[RunSummary] = None
+    since: float = field(default_factory=time.time)
+
+
+class Agent:
+    def __init__(
+        self, project: Project, store: Any, monitor: Monitor, hooks: Optional[RunHooks] = None
+    ) -> None:
+        if not getattr(store, "has_leases", False):
+            raise DstreamError(
+                "dstream agent needs the postgres state backend (leases)",
+                hint='set state { backend = "postgres"  dsn = "..." } in dstream.hcl',
+            )
+        self.project = project
+        self.store = store
+        self.monitor = monitor
+        self.hooks = hooks or RunHooks()
+        self.name: str = store.owner
+        self.digest = config_hash(project)
+        self.registry = store.agents()
+        self.tick = store.lease_settings.renew_interval
+        self.ttl = store.lease_settings.ttl
+        self.running: dict[str, _Running] = {}
+        self.ended: dict[str, float] = {}  # task -> when it ended here
+        self.stopping = threading.Event()
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self) -> list[RunSummary]:
+        self.store.transact("create the agent registry", self.registry.create)
+        self.store.transact(
+            "join the agents", lambda c: self.registry.join(c, self.name, self.digest, self.ttl)
+        )
+        logs.log.info("agent %s joined with configuration %s", self.name, self.digest)
+        summaries: list[RunSummary] = []
+        try:
+            # One tick before taking anything: agents started together see each other.
+            while not self.stopping.wait(self.tick):
+                summaries.extend(self._reap())
+                self._balance()
+        finally:
+            summaries.extend(self._stop_all())
+            try:
+                self.store.transact("leave the agents", lambda c: self.registry.leave(c, self.name))
+            except DstreamError as exc:
+                logs.log.warning("could not leave the registry (it expires anyway): %s", exc)
+        return summaries
+
+    def _balance(self) -> None:
+        try:
+            self.store.transact(
+                "renew the agent", lambda c: self.registry.heartbeat(c, self.name, self.ttl)
+            ) or self.store.transact(
+                "join the agents",
+                lambda c: self.registry.join(c, self.name, self.digest, self.ttl),
+            )
+            agents = self.store.transact("list the agents", self.registry.live)
+            leases = {row.task: row for row in self.store.leases()}
+        except DstreamError as exc:  # the database is away: keep what runs, move nothing
+            logs.log.warning("agent %s: %s", self.name, exc)
+            return
+        target = math.ceil(len(self.project.tasks) / max(1, len(agents)))
+        kept = [name for name, running in self.running.items() if not running.stop.requests]
+        held = len(kept)
+        if held > target:
+            surplus = sorted(kept, key=lambda t: preference(self.name, t))
+            for task in surplus[: held - target]:
+                logs.log.info(
+                    "agent %s: releasing task %s (%d agents)", self.name, task, len(agents)
+                )
+                self.running[task].stop.request()  # a drain; the lease goes after it
+            return
+        now = time.monotonic()
+        free = [
+            name
+            for name in self.project.tasks
+            if name not in self.running
+            and (name not in leases or leases[name].expires_in <= 0)
+            and now - self.ended.get(name, -ENDED_COOLDOWN) >= ENDED_COOLDOWN
+        ]
+        free.sort(key=lambda t: preference(self.name, t), reverse=True)
+        for name in free[: max(0, target - held)]:
+            spec = self.project.tasks[name]
+            try:
+                taken = self.store.try_hold(name, definition_hash(spec))
+            except DstreamError as exc:  # the database went away meanwhile: next tick
+                logs.log.warning("agent %s: %s", self.name, exc)
+                return
+            if taken:
+                self._start(spec)
+
+    # -- tasks ---------------------------------------------------------------------------
+    def _start(self, task: TaskSpec) -> None:
+        running = _Running(task)
+        monitor = TaskMonitor(task.name)
+        self.monitor.tasks[task.name] = monitor
+        self.running[task.name] = running
+
+        def work() -> None:
+            try:
+                running.summary = run_task(
+                    self.project, task, self.store, running.stop, self.hooks, monitor,
+                    task_prefixes=True,
+                )  # fmt: skip
+            except DstreamError as exc:
+                running.summary = RunSummary(task=task.name, outcome="failed", error=exc)
+            finally:
+                self.store.release(task.name)  # after its providers stopped
+
+        logs.log.info("agent %s: running task %s", self.name, task.name)
+        running.thread = threading.Thread(target=work, name=task.name, daemon=True)
+        running.thread.start()
+
+    def _reap(self) -> list[RunSummary]:
+        """Forget the tasks whose run ended (stopped as surplus, finished, failed)."""
+        done = []
+        for name, running in list(self.running.items()):
+            if running.thread is not None and not running.thread.is_alive():
+                del self.running[name]
+                self.monitor.tasks.pop(name, None)
+                if not running.stop.requests:  # ended by itself: give others a chance
+                    self.ended[name] = time.monotonic()
+                if running.summary is not None:
+                    done.append(running.summary)
+        return done
+
+    def _stop_all(self) -> list[RunSummary]:
+        for running in self.running.values():
+            running.stop.request()
+        for running in self.running.values():
+            if running.thread is not None:
+                running.thread.join()
+        summaries = [r.summary for r in self.running.values() if r.summary is not None]
+        self.running.clear()
+        return summaries
+
+    def request_stop(self, *_: object) -> None:
+        self.stopping.set()
+
+
+def run_agent(project: Project, store: Any, monitor: Monitor) -> list[RunSummary]:
+    """Run an agent until SIGINT/SIGTERM: then every task drains and its lease goes."""
+    agent = Agent(project, store, monitor)
+    previous = {
+        sig: signal.signal(sig, agent.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        return agent.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

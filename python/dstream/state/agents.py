@@ -1,0 +1,101 @@
+"""The registry of `dstream agent` processes sharing a PostgreSQL state: one row per
+live agent in `<state table>_agents`, with the hash of the configuration it runs and an
+expiry renewed on the database clock (as leases are, state/lease.py).
+
+Joining is one transaction under an advisory lock on the registry, so two agents with
+different configurations that start at once cannot both get in: the second sees the
+first and is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dstream.errors import DstreamError
+
+
+class AgentRefused(DstreamError):
+    """Live agents run another configuration: this one must not divide tasks with them."""
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    agent: str
+    config_hash: str
+    since: float  # seconds since the epoch (database clock)
+
+
+class AgentTable:
+    def __init__(self, table: Any, name: str) -> None:
+        self.table = table  # a psycopg sql.Identifier
+        self.name = name
+
+    def _sql(self, text: str) -> Any:
+        from psycopg import sql
+
+        return sql.SQL(text).format(t=self.table)
+
+    def create(self, conn: Any) -> None:
+        conn.execute(
+            self._sql(
+                "CREATE TABLE IF NOT EXISTS {t} ("
+                " agent text PRIMARY KEY,"
+                " config_hash text NOT NULL,"
+                " started_at timestamptz NOT NULL,"
+                " expires_at timestamptz NOT NULL)"
+            )
+        )
+
+    def join(self, conn: Any, agent: str, config_hash: str, ttl: float) -> None:
+        """Register `agent`, or raise AgentRefused naming the live agents whose
+        configuration differs."""
+        with conn.transaction():
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", ("dstream_agents:" + self.name,)
+            )
+            others = conn.execute(
+                self._sql(
+                    "SELECT agent, config_hash FROM {t}"
+                    " WHERE expires_at > now() AND config_hash <> %s AND agent <> %s"
+                ),
+                (config_hash, agent),
+            ).fetchall()
+            if others:
+                names = ", ".join(f"{row[0]} ({row[1]})" for row in others)
+                raise AgentRefused(
+                    f"agent {agent} runs configuration {config_hash}, but live agents run "
+                    f"another one: {names}",
+                    hint="give every agent the same dstream.hcl (and variables); roll a change "
+                    "out by stopping the old agents first",
+                )
+            conn.execute(
+                self._sql(
+                    "INSERT INTO {t} (agent, config_hash, started_at, expires_at)"
+                    " VALUES (%s, %s, now(), now() + make_interval(secs => %s))"
+                    " ON CONFLICT (agent) DO UPDATE SET config_hash = EXCLUDED.config_hash,"
+                    " expires_at = EXCLUDED.expires_at"
+                ),
+                (agent, config_hash, ttl),
+            )
+
+    def heartbeat(self, conn: Any, agent: str, ttl: float) -> bool:
+        cur = conn.execute(
+            self._sql(
+                "UPDATE {t} SET expires_at = now() + make_interval(secs => %s) WHERE agent = %s"
+            ),
+            (ttl, agent),
+        )
+        return bool(cur.rowcount == 1)
+
+    def live(self, conn: Any) -> list[AgentRow]:
+        rows = conn.execute(
+            self._sql(
+                "SELECT agent, config_hash, extract(epoch FROM started_at)::float8 FROM {t}"
+                " WHERE expires_at > now() ORDER BY agent"
+            )
+        ).fetchall()
+        return [AgentRow(r[0], r[1], float(r[2])) for r in rows]
+
+    def leave(self, conn: Any, agent: str) -> None:
+        conn.execute(self._sql("DELETE FROM {t} WHERE agent = %s"), (agent,))

@@ -1,0 +1,396 @@
+"""Leases with fencing: one run of a task at a time across any number of hosts.
+
+A lease is a row per task in `<state table>_lease`:
+
+    task | owner | epoch | expires_at | acquired_at | renewed_at | config_hash
+
+Every time and comparison is taken on the database clock (`now()`), so the hosts'
+clocks never need to agree. Taking a lease is allowed when the row is missing, released
+or expired, and bumps `epoch`: the epoch is a fencing token. A checkpoint write runs
+`fence()` in its own transaction (`UPDATE ... WHERE task = $1 AND epoch = $2`), so a
+runner whose lease was taken over (paused, partitioned, slow) cannot store anything:
+the takeover's UPDATE and the fence's UPDATE lock the same row, whichever commits first
+wins, and the other sees the new epoch.
+
+A holder renews every `renew_interval` on a connection of its own. Locally it only
+trusts a renewal until `start_of_that_renewal + ttl - margin` on its monotonic clock:
+the database set the expiry to its `now()` (later than our start) plus ttl, so our
+deadline always falls `margin` before the real expiry, whatever the wall clocks say.
+Past that deadline without a renewal the keeper calls the task's `on_lost` callback,
+which stops its providers (the runtime's LockLost path) before anyone may take over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from dstream.errors import DstreamError, LockLost
+
+DEFAULT_TTL = 15.0
+DEFAULT_RENEW_INTERVAL = 3.0
+_PROBE_SETTING = "dstream.session_probe"
+
+
+@dataclass(frozen=True)
+class LeaseSettings:
+    ttl: float = DEFAULT_TTL
+    renew_interval: float = DEFAULT_RENEW_INTERVAL
+
+    @property
+    def margin(self) -> float:
+        """Time kept before the expiry to stop the providers (a third of the TTL)."""
+        return self.ttl / 3
+
+    def check(self) -> None:
+        if self.ttl < 1.0 or self.renew_interval <= 0:
+            raise DstreamError(
+                f"lease_ttl {self.ttl:g}s / lease_renew_interval {self.renew_interval:g}s "
+                "are not usable",
+                hint="lease_ttl must be at least 1s and lease_renew_interval above 0",
+            )
+        if 2 * self.renew_interval > self.ttl - self.margin:
+            raise DstreamError(
+                f"lease_renew_interval {self.renew_interval:g}s is too long for lease_ttl "
+                f"{self.ttl:g}s: two renewals must fit before the stop margin "
+                f"({self.margin:g}s, a third of the TTL)",
+                hint=f"use lease_renew_interval <= {(self.ttl - self.margin) / 2:g}s",
+            )
+
+
+@dataclass(frozen=True)
+class LeaseRow:
+    task: str
+    owner: str
+    epoch: int
+    expires_in: float  # seconds on the database clock; <= 0 when expired or released
+    acquired_at: float  # seconds since the epoch (database clock)
+    config_hash: str
+
+
+def new_owner(label: str = "") -> str:
+    """A holder's identity: host, pid and a random part (a pid can be reused)."""
+    base = label or f"{os.uname().nodename}:{os.getpid()}"
+    return f"{base}:{secrets.token_hex(3)}"
+
+
+def connect_options(ttl: float) -> dict[str, Any]:
+    """libpq options for a connection that must notice a dead network within the TTL."""
+    return {
+        "autocommit": True,
+        "connect_timeout": max(2, int(ttl / 3)),
+        "keepalives": 1,
+        "keepalives_idle": max(1, int(ttl / 3)),
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+        "tcp_user_timeout": int(ttl * 1000 / 3),
+    }
+
+
+def check_session_pooling(conn: Any, where: str, connect: Callable[[], Any]) -> None:
+    """Refuse a pooler in transaction (or statement) mode: it hands each transaction to
+    any server session, so a session setting set in one transaction is gone (or another
+    client's) in the next. Set one in a transaction; then, while a second client holds
+    a transaction open (so that a pooler cannot hand `conn` the same server session
+    again by chance), read it back and compare backend pids. A direct connection or a
+    session-mode pooler keeps both."""
+    token = secrets.token_hex(8)
+    with conn.transaction():
+        first = conn.execute(
+            "SELECT pg_backend_pid(), set_config(%s, %s, false)", (_PROBE_SETTING, token)
+        ).fetchone()
+    other = connect()
+    try:
+        with other.transaction():
+            other.execute("SELECT 1")
+            with conn.transaction():
+                second = conn.execute(
+                    "SELECT pg_backend_pid(), current_setting(%s, true)", (_PROBE_SETTING,)
+                ).fetchone()
+    finally:
+        other.close()
+    if not first or not second or first[0] != second[0] or second[1] != token:
+        raise DstreamError(
+            f"the state database {where} does not keep a session across transactions: "
+            "a connection pooler in transaction mode sits in between",
+            hint="point the state dsn at PostgreSQL itself or at a pooler in session mode "
+            "(pgbouncer pool_mode = session); leases need session guarantees",
+        )
+
+
+class LeaseTable:
+    """The SQL of leases. Every method takes an autocommit connection."""
+
+    def __init__(self, table: Any, name: str) -> None:
+        self.table = table  # a psycopg sql.Identifier
+        self.name = name
+
+    def _sql(self, text: str) -> Any:
+        from psycopg import sql
+
+        return sql.SQL(text).format(t=self.table)
+
+    def create(self, conn: Any) -> None:
+        conn.execute(
+            self._sql(
+                "CREATE TABLE IF NOT EXISTS {t} ("
+                " task text PRIMARY KEY,"
+                " owner text NOT NULL,"
+                " epoch bigint NOT NULL,"
+                " expires_at timestamptz NOT NULL,"
+                " acquired_at timestamptz NOT NULL,"
+                " renewed_at timestamptz NOT NULL,"
+                " config_hash text NOT NULL DEFAULT '')"
+            )
+        )
+
+    def acquire(self, conn: Any, task: str, owner: str, ttl: float, config_hash: str) -> int:
+        """The new epoch, or 0 when a live holder has it."""
+        row = conn.execute(
+            self._sql(
+                "INSERT INTO {t} AS l (task, owner, epoch, expires_at, acquired_at,"
+                " renewed_at, config_hash)"
+                " VALUES (%s, %s, 1, now() + make_interval(secs => %s), now(), now(), %s)"
+                " ON CONFLICT (task) DO UPDATE SET owner = EXCLUDED.owner,"
+                " epoch = l.epoch + 1, expires_at = EXCLUDED.expires_at,"
+                " acquired_at = now(), renewed_at = now(), config_hash = EXCLUDED.config_hash"
+                " WHERE l.expires_at <= now()"
+                " RETURNING epoch"
+            ),
+            (task, owner, ttl, config_hash),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def renew(
+        self, conn: Any, owner: str, held: list[tuple[str, int]], ttl: float
+    ) -> set[tuple[str, int]]:
+        """Renew every (task, epoch) `owner` holds in one statement (an agent holds
+        many); the ones renewed. A missing one was taken over or had expired."""
+        rows = conn.execute(
+            self._sql(
+                "UPDATE {t} SET expires_at = now() + make_interval(secs => %s),"
+                " renewed_at = now()"
+                " WHERE owner = %s AND expires_at > now() AND (task, epoch) IN"
+                " (SELECT * FROM unnest(%s::text[], %s::bigint[]))"
+                " RETURNING task, epoch"
+            ),
+            (ttl, owner, [task for task, _ in held], [epoch for _, epoch in held]),
+        ).fetchall()
+        return {(row[0], int(row[1])) for row in rows}
+
+    def release(self, conn: Any, task: str, owner: str, epoch: int) -> None:
+        """Expire it now, so the next holder takes it without waiting for the TTL."""
+        conn.execute(
+            self._sql(
+                "UPDATE {t} SET expires_at = now() WHERE task = %s AND owner = %s AND epoch = %s"
+            ),
+            (task, owner, epoch),
+        )
+
+    def fence(self, conn: Any, task: str, epoch: int) -> bool:
+        """Inside the caller's transaction: True while `epoch` still holds the lease.
+        The row stays locked until that transaction ends, so no takeover slips in."""
+        cur = conn.execute(
+            self._sql(
+                "UPDATE {t} SET renewed_at = renewed_at"
+                " WHERE task = %s AND epoch = %s AND expires_at > now()"
+            ),
+            (task, epoch),
+        )
+        return bool(cur.rowcount == 1)
+
+    def rows(self, conn: Any) -> list[LeaseRow]:
+        found = conn.execute(
+            self._sql(
+                "SELECT task, owner, epoch, extract(epoch FROM expires_at - now())::float8,"
+                " extract(epoch FROM acquired_at)::float8, config_hash FROM {t} ORDER BY task"
+            )
+        ).fetchall()
+        return [LeaseRow(r[0], r[1], int(r[2]), float(r[3]), float(r[4]), r[5]) for r in found]
+
+
+@dataclass
+class _Held:
+    task: str
+    epoch: int
+    deadline: float  # local monotonic: trust the lease until then
+    on_lost: Optional[Callable[[LockLost], None]] = None
+    lost: Optional[LockLost] = None
+
+
+class LeaseKeeper:
+    """Takes, renews and releases the leases of one process, on a connection of its
+    own (a checkpoint write blocked on a dead network must not delay a renewal, nor a
+    renewal a write). One thread renews; the same thread, woken often, enforces the
+    local deadlines even while a renewal is stuck, via a second watchdog thread."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        table: LeaseTable,
+        settings: LeaseSettings,
+        where: str,
+        owner: str = "",
+    ) -> None:
+        self._connect = connect
+        self.table = table
+        self.settings = settings
+        self.where = where
+        self.owner = owner or new_owner()
+        self._conn: Any = None
+        self._io = threading.Lock()  # the connection: one statement at a time
+        self._state = threading.Lock()  # self._held
+        self._held: dict[str, _Held] = {}
+        self._closed = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- connection ----------------------------------------------------------------------
+    def _call(self, work: Callable[[Any], Any]) -> Any:
+        """`work(conn)`, reconnecting once when the session is gone."""
+        import psycopg
+
+        with self._io:
+            for attempt in (1, 2):
+                try:
+                    if self._conn is None or self._conn.closed:
+                        self._conn = self._connect()
+                    return work(self._conn)
+                except psycopg.OperationalError:
+                    if self._conn is not None:
+                        self._conn.close()
+                    self._conn = None
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    # -- holding -------------------------------------------------------------------------
+    def try_acquire(self, task: str, config_hash: str = "") -> int:
+        """The epoch of the new lease, or 0 when another holder has a live one."""
+        started = time.monotonic()
+        epoch = self._call(
+            lambda c: self.table.acquire(c, task, self.owner, self.settings.ttl, config_hash)
+        )
+        if epoch:
+            with self._state:
+                self._held[task] = _Held(task, epoch, self._deadline_from(started))
+            self._start_threads()
+        return int(epoch)
+
+    def _deadline_from(self, started: float) -> float:
+        return started + self.settings.ttl - self.settings.margin
+
+    def epoch(self, task: str) -> Optional[int]:
+        with self._state:
+            held = self._held.get(task)
+            return held.epoch if held else None
+
+    def on_lost(self, task: str, callback: Callable[[LockLost], None]) -> None:
+        """Call `callback(error)` once when the lease of `task` is lost (at once if it
+        already is)."""
+        with self._state:
+            held = self._held.get(task)
+            if held is None:
+                return
+            held.on_lost = callback
+            lost = held.lost
+        if lost is not None:
+            callback(lost)
+
+    def lost(self, task: str) -> Optional[LockLost]:
+        with self._state:
+            held = self._held.get(task)
+            return held.lost if held else None
+
+    def declare_lost(self, task: str, why: str) -> LockLost:
+        """Mark the lease lost (fenced write, missed deadline) and stop its run."""
+        error = LockLost(
+            f"task {task!r} lost its lease in {self.where}: {why}",
+            hint="this run stops so that two runs never write the task's state; another "
+            "holder (or this one, restarted) resumes from the last stored checkpoint",
+        )
+        with self._state:
+            held = self._held.get(task)
+            if held is None or held.lost is not None:
+                return held.lost if held and held.lost else error
+            held.lost = error
+            callback = held.on_lost
+        if callback is not None:
+            callback(error)
+        return error
+
+    def release(self, task: str) -> None:
+        import psycopg
+
+        with self._state:
+            held = self._held.pop(task, None)
+        if held is None or held.lost is not None:
+            return
+        with contextlib.suppress(psycopg.Error, DstreamError):
+            self._call(lambda c: self.table.release(c, task, self.owner, held.epoch))
+
+    # -- renewing ------------------------------------------------------------------------
+    def _start_threads(self) -> None:
+        if self._threads:
+            return
+        for target, name in ((self._renew_loop, "lease-renew"), (self._watch, "lease-watch")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _renew_loop(self) -> None:
+        import psycopg
+
+        while not self._closed.wait(self.settings.renew_interval):
+            with self._state:
+                held = [h for h in self._held.values() if h.lost is None]
+            if not held:
+                continue
+            started = time.monotonic()
+            try:
+                renewed = self._call(self._renewal([(h.task, h.epoch) for h in held]))
+            except psycopg.Error:
+                continue  # the watchdog stops the tasks if this lasts to the deadline
+            for item in held:
+                if (item.task, item.epoch) not in renewed:
+                    self.declare_lost(item.task, "another holder took it over, or it expired")
+                    continue
+                with self._state:
+                    if self._held.get(item.task) is item and item.lost is None:
+                        item.deadline = self._deadline_from(started)
+
+    def _renewal(self, held: list[tuple[str, int]]) -> Callable[[Any], set[tuple[str, int]]]:
+        def renew(conn: Any) -> set[tuple[str, int]]:
+            return self.table.renew(conn, self.owner, held, self.settings.ttl)
+
+        return renew
+
+    def _watch(self) -> None:
+        tick = min(0.1, self.settings.renew_interval / 4)
+        while not self._closed.wait(tick):
+            now = time.monotonic()
+            with self._state:
+                late = [h.task for h in self._held.values() if h.lost is None and now > h.deadline]
+            for task in late:
+                self.declare_lost(
+                    task,
+                    f"it could not be renewed for {self.settings.ttl - self.settings.margin:g}s "
+                    "(the state database is unreachable, or this process was paused)",
+                )
+
+    def close(self) -> None:
+        self._closed.set()
+        for thread in self._threads:
+            thread.join(timeout=1.0)
+        # A renewal stuck on a dead network keeps the connection's lock: then the
+        # process exit closes the socket.
+        if self._io.acquire(timeout=1.0):
+            try:
+                if self._conn is not None:
+                    self._conn.close()
+            finally:
+                self._io.release()

@@ -1,0 +1,260 @@
+"""Several "hosts" on one machine for the scale tests: each host is a directory with
+its own dstream.hcl and output file, and a real `dstream` process (optionally inside
+a network namespace), sharing one PostgreSQL state.
+
+What the tests look at: the lease row (who holds the task, which epoch), the stored
+checkpoint (sampled all along: it must never move backwards) and the hosts' output
+files (together they must hold every seq up to the final checkpoint).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import orjson
+import psycopg
+
+from tests.crash.harness import read_output
+from tests.services import require_service
+
+TASK = "t"
+CONFIG = """\
+state {{
+  backend = "postgres"
+  dsn = "{dsn}"
+  table = "{table}"
+  lease_ttl = "{ttl}s"
+  lease_renew_interval = "{renew}s"
+}}
+task "{task}" {{
+  commit_interval = "200ms"
+  stop_grace = "1s"
+  restart {{
+    attempts = 20
+    backoff = "200ms"
+    max_backoff = "1s"
+  }}
+  input  {{ provider_path = "dstream-counter"  config {{ interval = 2  max_count = 0  checkpoint_every = 20 }} }}
+  output {{ provider_path = "dstream-file"     config {{ path = "out.jsonl" }} }}
+}}
+"""  # noqa: E501
+# Bounds on waits: a deadline passed is a hang, not slowness.
+WAIT = 60.0
+
+
+def wait_for(what: str, check: Any, timeout: float = WAIT, tick: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(tick)
+
+
+@dataclass
+class Lease:
+    owner: str
+    epoch: int
+    expires_in: float
+
+    @property
+    def pid(self) -> int:
+        return int(self.owner.split(":")[1])
+
+
+class Database:
+    """Reads of the shared state, on a connection of the test's own."""
+
+    def __init__(self, dsn: str, table: str, task: str = TASK) -> None:
+        self.dsn = dsn
+        self.table = table
+        self.task = task
+
+    def _query(self, sql: str) -> Any:
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=2) as conn:
+                return conn.execute(sql, (self.task,)).fetchone()
+        except psycopg.Error:
+            return None  # restarting: the next sample sees it
+
+    def lease(self) -> Optional[Lease]:
+        row = self._query(
+            f"SELECT owner, epoch, extract(epoch FROM expires_at - now())::float8"
+            f" FROM {self.table}_lease WHERE task = %s"
+        )
+        return Lease(row[0], int(row[1]), float(row[2])) if row else None
+
+    def checkpoint(self) -> Optional[int]:
+        row = self._query(f"SELECT checkpoint::text FROM {self.table} WHERE task = %s")
+        return int(orjson.loads(row[0])["seq"]) if row else None
+
+
+@dataclass
+class Sampler:
+    """Samples the stored checkpoint in the background; `backwards` lists every step
+    back it saw (the fencing epoch must make it empty)."""
+
+    db: Database
+    seen: list[int] = field(default_factory=list)
+    backwards: list[tuple[int, int]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.02):
+            value = self.db.checkpoint()
+            if value is None:
+                continue
+            if self.seen and value < self.seen[-1]:
+                self.backwards.append((self.seen[-1], value))
+            self.seen.append(value)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Host:
+    """One machine running `dstream run t --standby`: its own directory and output."""
+
+    def __init__(self, root: Path, name: str, config: str, netns: Optional[str] = None) -> None:
+        self.root = root / name
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "dstream.hcl").write_text(config)
+        self.name = name
+        self.netns = netns
+        self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.runs = 0
+
+    def start(self, *args: str) -> None:
+        self.runs += 1
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        argv = [*prefix, sys.executable, "-m", "dstream.cli.app", *args]
+        with (
+            open(self.root / f"stdout.{self.runs}", "wb") as out,
+            open(self.root / f"stderr.{self.runs}", "wb") as err,
+        ):
+            self.proc = subprocess.Popen(argv, cwd=self.root, stdout=out, stderr=err)
+
+    def run_standby(self) -> None:
+        self.start("run", TASK, "--standby", "--json")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.proc.pid, sig)
+
+    def wait(self, timeout: float = WAIT) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.signal(signal.SIGCONT)
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def summary(self) -> dict[str, Any]:
+        data: dict[str, Any] = orjson.loads((self.root / f"stdout.{self.runs}").read_bytes())
+        return data
+
+    def stderr(self) -> str:
+        return (self.root / f"stderr.{self.runs}").read_text(errors="replace")
+
+    def output_seqs(self) -> list[int]:
+        return read_output(self.root / "out.jsonl").seqs
+
+    def output_size(self) -> int:
+        path = self.root / "out.jsonl"
+        return path.stat().st_size if path.exists() else 0
+
+    def provider_pids(self) -> list[int]:
+        """The providers this host's dstream started (its direct children)."""
+        assert self.proc is not None
+        pids = []
+        for children in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                pids.extend(int(pid) for pid in children.read_text().split())
+        return pids
+
+
+def alive(pids: list[int]) -> bool:
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            return True
+    return False
+
+
+def missing(hosts: list[Host], upto: int) -> list[int]:
+    """Every seq up to `upto` that no host's output holds."""
+    delivered: set[int] = set()
+    for host in hosts:
+        delivered.update(host.output_seqs())
+    return sorted(set(range(1, upto + 1)) - delivered)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+@contextlib.contextmanager
+def network_namespace() -> Iterator[tuple[str, str]]:
+    """A network namespace joined to this one by a veth pair: yields (its name, the
+    address of our end, which a server here listens on). Needs root (CAP_NET_ADMIN)."""
+    tag = os.getpid() % 100000
+    name, outer, inner = f"dstream-scale-{tag}", f"dsh{tag}", f"dsn{tag}"
+    subnet = f"10.213.{tag % 250}"
+    try:
+        _ip("netns", "add", name)
+        _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+        _ip("link", "set", inner, "netns", name)
+        _ip("addr", "add", f"{subnet}.1/24", "dev", outer)
+        _ip("link", "set", outer, "up")
+        _ip("netns", "exec", name, "ip", "addr", "add", f"{subnet}.2/24", "dev", inner)
+        _ip("netns", "exec", name, "ip", "link", "set", inner, "up")
+        _ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
+    except (OSError, subprocess.SubprocessError) as exc:
+        require_service(f"a network namespace with a veth pair (root needed): {exc}")
+    try:
+        yield name, f"{subnet}.1"
+    finally:
+        with contextlib.suppress(subprocess.SubprocessError):
+            _ip("link", "del", outer)
+        with contextlib.suppress(subprocess.SubprocessError):
+            _ip("netns", "del", name)
+
+
+def partition(netns: str, address: str, *, cut: bool) -> None:
+    """Drop (or stop dropping) everything the namespace sends to `address`."""
+    subprocess.run(
+        ["ip", "netns", "exec", netns, "iptables", "-A" if cut else "-D", "OUTPUT",
+         "-d", address, "-j", "DROP"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip

@@ -1,0 +1,112 @@
+"""`dstream agent` on three "hosts" dividing twelve tasks through their leases:
+balanced, sticky, bounded moves when an agent leaves and comes back, and a refusal for
+an agent whose configuration differs."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+import psycopg
+
+from tests.scale.cluster import Host, wait_for
+from tests.services import PostgresServer
+
+TASKS = [f"t{n:02d}" for n in range(1, 13)]
+STATE = """state {{
+  backend = "postgres"
+  dsn = "{dsn}"
+  table = "{table}"
+  lease_ttl = "6s"
+  lease_renew_interval = "1s"
+}}
+"""
+TASK = """task "{name}" {{
+  commit_interval = "500ms"
+  stop_grace = "1s"
+  input  {{ provider_path = "dstream-counter"  config {{ interval = {interval}  max_count = 0  checkpoint_every = 10 }} }}
+  output {{ provider_path = "dstream-file"     config {{ path = "out_{name}.jsonl" }} }}
+}}
+"""  # noqa: E501
+
+Assignment = dict[str, tuple[str, int]]  # task -> (owner, epoch)
+
+
+def config(dsn: str, table: str, interval: int = 50) -> str:
+    tasks = "".join(TASK.format(name=name, interval=interval) for name in TASKS)
+    return STATE.format(dsn=dsn, table=table) + tasks
+
+
+def assignment(dsn: str, table: str) -> Assignment:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        try:
+            rows = conn.execute(
+                f"SELECT task, owner, epoch FROM {table}_lease WHERE expires_at > now()"
+            ).fetchall()
+        except psycopg.errors.UndefinedTable:  # no agent got that far yet
+            return {}
+    return {task: (owner, int(epoch)) for task, owner, epoch in rows}
+
+
+def pid_of(owner: str) -> int:
+    return int(owner.split(":")[1])
+
+
+def spread(dsn: str, table: str, agents: list[Host], each: int) -> Optional[Assignment]:
+    """The assignment once every task is held and each agent holds `each`, else None."""
+    now = assignment(dsn, table)
+    counts = Counter(pid_of(owner) for owner, _ in now.values())
+    wanted = {agent.pid: each for agent in agents}
+    return now if len(now) == len(TASKS) and dict(counts) == wanted else None
+
+
+def moved(before: Assignment, after: Assignment) -> set[str]:
+    return {task for task in TASKS if before.get(task) != after.get(task)}
+
+
+def test_three_agents_divide_twelve_tasks_and_move_only_what_they_must(
+    pg_server: PostgresServer, table: str, tmp_path: Path
+) -> None:
+    dsn = pg_server.dsn
+    text = config(dsn, table)
+    agents = [Host(tmp_path, name, text) for name in ("a", "b", "c")]
+    odd = Host(tmp_path, "d", config(dsn, table, interval=51))
+    try:
+        for agent in agents:
+            agent.start("agent")
+        first = wait_for("4 tasks on each agent", lambda: spread(dsn, table, agents, 4))
+
+        leaving = agents[2]
+        leaving.signal(signal.SIGKILL)
+        leaving.wait()
+        stay = agents[:2]
+        second = wait_for("6 tasks on each agent left", lambda: spread(dsn, table, stay, 6))
+        theirs = {task for task, (owner, _) in first.items() if pid_of(owner) == leaving.pid}
+        assert moved(first, second) == theirs  # its four moved, the other eight did not
+
+        leaving.start("agent")  # it comes back (a new process)
+        third = wait_for("4 tasks on each agent again", lambda: spread(dsn, table, agents, 4))
+        assert len(moved(second, third)) <= 4
+        status = subprocess.run(
+            [sys.executable, "-m", "dstream.cli.app", "status", "t01"],
+            cwd=agents[0].root, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert f"t01: run by {third['t01'][0]} since " in status.stdout, status
+
+        odd.start("agent")
+        assert odd.wait() == 1, odd.stderr()
+        assert "live agents run another one" in odd.stderr()
+        assert spread(dsn, table, agents, 4) == third  # the refused agent moved nothing
+
+        for agent in agents:
+            agent.signal(signal.SIGTERM)
+        for agent in agents:
+            assert agent.wait() == 0, agent.stderr()
+        assert assignment(dsn, table) == {}  # every lease released at once, none expired
+    finally:
+        for host in [*agents, odd]:
+            host.stop()

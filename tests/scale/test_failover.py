@@ -1,0 +1,139 @@
+"""Two `dstream run --standby` of one task on two "hosts" sharing a PostgreSQL state:
+exactly one streams; when it dies, pauses or is cut off, the other takes over, nothing
+is missing downstream and the stored checkpoint never moves backwards."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from tests.scale.cluster import (
+    CONFIG,
+    TASK,
+    Database,
+    Host,
+    Lease,
+    Sampler,
+    missing,
+    wait_for,
+)
+from tests.services import PostgresServer
+
+TTL, RENEW = 3.0, 0.5
+TRIALS = 10
+
+
+@pytest.fixture
+def pair(pg_server: PostgresServer, table: str, tmp_path: Path) -> Iterator[list[Host]]:
+    config = CONFIG.format(dsn=pg_server.dsn, table=table, ttl=TTL, renew=RENEW, task=TASK)
+    hosts = [Host(tmp_path, name, config) for name in ("a", "b")]
+    try:
+        yield hosts
+    finally:
+        for host in hosts:
+            host.stop()
+
+
+def holder_of(db: Database, hosts: list[Host]) -> Host:
+    lease = wait_for("a lease holder", lambda: db.lease())
+    return next(host for host in hosts if host.pid == lease.pid)
+
+
+def newer_lease(db: Database, epoch: int) -> Optional[Lease]:
+    lease = db.lease()
+    return lease if lease is not None and lease.epoch > epoch else None
+
+
+def start_pair(db: Database, hosts: list[Host]) -> None:
+    hosts[0].run_standby()
+    wait_for("the first host to take the lease", lambda: db.lease() or None)
+    hosts[1].run_standby()
+
+
+def streaming(db: Database, since: int) -> bool:
+    value = db.checkpoint()
+    return value is not None and value > since + 100
+
+
+def finish(db: Database, hosts: list[Host], sampler: Sampler) -> None:
+    """Stop both hosts cleanly; check the delivery contract over the whole test."""
+    for host in hosts:
+        host.stop()
+    sampler.close()
+    final = db.checkpoint()
+    assert final is not None
+    assert not sampler.backwards, f"the stored checkpoint moved backwards: {sampler.backwards}"
+    assert missing(hosts, final) == [], "seqs up to the stored checkpoint are missing"
+
+
+def test_only_one_of_two_runners_streams_and_the_other_takes_over_a_killed_one(
+    pg_server: PostgresServer, table: str, pair: list[Host], record_property: object
+) -> None:
+    db = Database(pg_server.dsn, table)
+    sampler = Sampler(db)
+    start_pair(db, pair)
+    takeovers: list[float] = []
+    for _ in range(TRIALS):
+        holder = holder_of(db, pair)
+        standby = next(host for host in pair if host is not holder)
+        standby_size = standby.output_size()
+        lease = db.lease()
+        assert lease is not None
+        since = db.checkpoint() or 0
+        wait_for("the holder to stream", lambda since=since: streaming(db, since))
+        # exactly one streams: the standby has not written a byte meanwhile
+        assert standby.output_size() == standby_size
+        assert standby.proc is not None and standby.proc.poll() is None
+        assert standby.provider_pids() == [], "the standby started its providers"
+        holder.signal(signal.SIGKILL)
+        killed = time.monotonic()
+        new = wait_for(
+            "the standby to take over",
+            lambda old=lease.epoch: newer_lease(db, old),
+            timeout=TTL + 30,
+        )
+        takeovers.append(time.monotonic() - killed)
+        assert new.pid == standby.pid
+        holder.wait()
+        holder.run_standby()  # the killed host comes back, as the standby
+    print(
+        f"\ntakeover after kill -9 over {TRIALS} trials (TTL {TTL:g}s): "
+        f"max {max(takeovers):.2f}s, min {min(takeovers):.2f}s, "
+        f"all {[round(t, 2) for t in takeovers]}"
+    )
+    finish(db, pair, sampler)
+
+
+def test_a_paused_runner_is_fenced_stops_itself_and_nothing_is_lost(
+    pg_server: PostgresServer, table: str, pair: list[Host]
+) -> None:
+    db = Database(pg_server.dsn, table)
+    sampler = Sampler(db)
+    start_pair(db, pair)
+    holder = holder_of(db, pair)
+    standby = next(host for host in pair if host is not holder)
+    lease = db.lease()
+    assert lease is not None
+    wait_for("the holder to stream", lambda: streaming(db, 0))
+    holder.signal(signal.SIGSTOP)  # a long GC pause, a frozen VM
+    wait_for(
+        "the standby to take over",
+        lambda: (l := db.lease()) is not None and l.pid == standby.pid,  # noqa: E741
+        timeout=TTL + 30,
+    )
+    since = db.checkpoint() or 0
+    wait_for("the new holder to store a checkpoint", lambda: streaming(db, since))
+    holder.signal(signal.SIGCONT)
+    assert holder.wait() == 1, holder.stderr()
+    summary = holder.summary()["tasks"][0]
+    assert summary["error"]["error"] == "LockLost", summary
+    assert "lost its lease" in summary["error"]["message"]
+    assert summary["attempts"] == 1  # its restart policy does not try again
+    new = db.lease()
+    assert new is not None and new.pid == standby.pid and new.epoch == lease.epoch + 1
+    finish(db, pair, sampler)

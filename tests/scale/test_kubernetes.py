@@ -1,0 +1,139 @@
+"""`dstream deploy kubernetes`: the manifests validate against the Kubernetes OpenAPI
+schemas (offline, kubernetes-validate: no cluster can run here, so they were never
+applied to one), carry Secret references and never a secret's value; and what they rely
+on — SIGTERM within terminationGracePeriodSeconds — leaves a clean checkpoint and
+releases the lease at once."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import orjson
+import pytest
+
+from dstream.config.model import StateSpec
+from dstream.state import open_store
+from tests.scale.cluster import Database, wait_for
+from tests.services import PostgresServer
+from tests.workspace import Workspace
+
+K8S_VERSION = "1.30.0"
+SECRET = "s3cr3t-value-never-printed"
+CONFIG = """
+variable "password" {{
+  sensitive = true
+}}
+state {{
+  backend = "postgres"
+  dsn = "{dsn}"
+  table = "{table}"
+}}
+task "orders" {{
+  stop_grace = "20s"
+  input  {{ provider_path = "dstream-counter"  config {{ interval = 1  max_count = 0  checkpoint_every = 20 }} }}
+  output {{
+    provider_path = "dstream-file"
+    config {{ path = "${{var.password}}.jsonl" }}
+  }}
+}}
+task "Payments_EU" {{
+  input  {{ provider_path = "dstream-counter"  config {{ interval = 1  max_count = 0  checkpoint_every = 20 }} }}
+  output {{ provider_path = "dstream-file"     config {{ path = "p.jsonl" }} }}
+}}
+"""  # noqa: E501
+
+
+def render(ws: Workspace, *args: str) -> list[dict[str, Any]]:
+    done = ws.run(
+        "deploy", "kubernetes", "--image", "registry.example/dstream:1.0", "--json", *args,
+        env={"DSTREAM_VAR_password": SECRET},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert SECRET not in done.stdout + done.stderr
+    items: list[dict[str, Any]] = orjson.loads(done.stdout)["items"]
+    for item in items:
+        kubernetes_validate.validate(item, K8S_VERSION, strict=True)
+    return items
+
+
+@pytest.fixture
+def ws(tmp_path: Path, pg_server: PostgresServer, table: str) -> Workspace:
+    ws = Workspace(tmp_path)
+    ws.config(CONFIG.format(dsn=pg_server.dsn, table=table))
+    return ws
+
+
+def test_a_deployment_per_task_validates_and_references_its_secret(ws: Workspace) -> None:
+    items = render(ws)
+    kinds = [item["kind"] for item in items]
+    assert kinds == ["ConfigMap", "Deployment", "Deployment", "PodDisruptionBudget"]
+    deployments = {item["metadata"]["name"]: item for item in items[1:3]}
+    assert set(deployments) == {"dstream-orders", "dstream-payments-eu"}
+    spec = deployments["dstream-orders"]["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]
+    container = pod["spec"]["containers"][0]
+    assert container["args"][:3] == ["run", "orders", "--standby"]
+    assert {"name": "DSTREAM_VAR_password",
+            "valueFrom": {"secretKeyRef": {"name": "dstream-secrets", "key": "password"}}} in (
+        container["env"]
+    )  # fmt: skip
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["resources"]["requests"]
+    assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    assert pod["spec"]["terminationGracePeriodSeconds"] > 20  # the longest stop_grace
+    assert "${var.password}" in items[0]["data"]["dstream.hcl"]  # the text, not the value
+    assert items[3]["spec"]["maxUnavailable"] == 1
+
+
+def test_a_stateful_set_of_agents_validates(ws: Workspace) -> None:
+    items = render(ws, "--agents", "3", "--namespace", "streams")
+    kinds = [item["kind"] for item in items]
+    assert kinds == ["ConfigMap", "Service", "StatefulSet", "PodDisruptionBudget"]
+    agents = items[2]
+    assert agents["spec"]["replicas"] == 3
+    assert agents["spec"]["template"]["spec"]["containers"][0]["args"][0] == "agent"
+    assert {item["metadata"]["namespace"] for item in items} == {"streams"}
+
+
+def test_a_file_state_is_refused(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    ws.counter_task("t", "dstream-file", 'path = "o.jsonl"', count=1, checkpoint_every=1)
+    done = ws.run("deploy", "kubernetes", "--image", "x/dstream:1")
+    assert done.returncode != 0
+    assert "needs the postgres state backend" in done.stderr
+
+
+def test_sigterm_within_the_grace_stores_a_clean_checkpoint_and_releases_the_lease(
+    ws: Workspace, pg_server: PostgresServer, table: str
+) -> None:
+    """What the kubelet does to a pod: SIGTERM, then SIGKILL after the grace period."""
+    db = Database(pg_server.dsn, table, "orders")
+    run = ws.popen("run", "orders", "--json", env={"DSTREAM_VAR_password": "out"})
+    try:
+        wait_for(
+            "a stored checkpoint", lambda: run.poll() is not None or (db.checkpoint() or 0) > 50
+        )
+        assert run.poll() is None, run.communicate()
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=20)  # well within the 35 s grace
+    finally:
+        run.kill()
+        run.wait()
+    assert run.returncode == 130, err  # interrupted: drained
+    summary = orjson.loads(out)["tasks"][0]
+    assert summary["outcome"] == "interrupted", summary
+    # clean: the stored checkpoint is the last one the output acknowledged, and every
+    # seq up to it is in the output
+    assert db.checkpoint() == summary["last_checkpoint"]["seq"]
+    seqs = {line["metadata"]["seq"] for line in ws.json_lines("out.jsonl")}
+    assert set(range(1, summary["last_checkpoint"]["seq"] + 1)) <= seqs
+    lease = db.lease()
+    assert lease is not None and lease.expires_in <= 0  # released, not left to expire
+    spec = StateSpec(backend="postgres", dsn=pg_server.dsn, table=table)
+    with open_store(spec, str(ws.root)) as store, store.hold_run("orders"):
+        pass  # the next pod takes it at once
