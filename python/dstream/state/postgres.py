@@ -18,14 +18,13 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Callable, Optional, TypeVar
 
-import orjson
-
 from dstream.errors import ConfigError, DstreamError, LockLost
 from dstream.state.base import (
     StateRecord,
     StateStore,
     already_running,
     check_task_name,
+    compact,
     encode_checkpoint,
 )
 
@@ -162,7 +161,8 @@ class PostgresStore(StateStore):
     @staticmethod
     def _record(row: Any) -> StateRecord:
         task, checkpoint, updated_at, sequence = row
-        return StateRecord(task, orjson.loads(checkpoint), float(updated_at), int(sequence))
+        # `json` keeps the text as written: the checkpoint's exact bytes come back
+        return StateRecord(task, compact(checkpoint.encode()), float(updated_at), int(sequence))
 
     def get(self, task: str) -> Optional[StateRecord]:
         check_task_name(task)
