@@ -1,8 +1,11 @@
 """A provider as a running process: start, handshake, read, signal, reap.
 
-Providers run in their own session (a terminal's Ctrl-C reaches dstream only, which
-then stops them in the contract's order) and, on Linux, die with dstream
-(PR_SET_PDEATHSIG) so a SIGKILLed dstream leaves no orphans.
+Providers run in their own session and process group (a terminal's Ctrl-C reaches
+dstream only, which then stops them in the contract's order), and every signal goes to
+that whole group. Their trees die with dstream however it ends: on Linux a provider
+gets SIGKILL when dstream dies (PR_SET_PDEATHSIG) and runtime/watchdog.py kills the
+groups of those still running; a provider that exited has its group's stragglers
+killed when it is closed (docs/delivery.md, "Process tree").
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dstream.errors import ProviderError
 from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
 from dstream.runtime.resolve import resolve
+from dstream.runtime.watchdog import watchdog
 
 STDERR_TAIL_LINES = 20
 MAX_STDERR_LINE = 64 * 1024
@@ -92,6 +96,11 @@ class ProviderProcess:
             target=self._forward_stderr, name=f"{role}-stderr", daemon=True
         )
         self._stderr_thread.start()
+
+    @property
+    def child_pid(self) -> Optional[int]:
+        """The provider's pid when it is dstream's own child (not a container client)."""
+        return self.pid if isinstance(self.popen, subprocess.Popen) else None
 
     # -- stdin -------------------------------------------------------------------------
     @property
@@ -269,6 +278,28 @@ class ProviderProcess:
         except (ProcessLookupError, PermissionError):
             pass
 
+    def kill_group(self) -> None:
+        """SIGKILL the provider's process group even after the provider itself exited:
+        what it started dies with it."""
+        if not (isinstance(self.popen, subprocess.Popen) and hasattr(os, "killpg")):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        watchdog.forget(self.popen.pid)
+
+    def exited(self) -> bool:
+        """Whether the provider has exited, without reaping it (its pid stays its own,
+        and the pump can still read how it ended)."""
+        if self.popen.returncode is not None:
+            return True
+        if not isinstance(self.popen, subprocess.Popen) or not hasattr(os, "waitid"):
+            return self.popen.poll() is not None
+        try:
+            info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True
+        return info is not None
+
     def terminate(self) -> None:
         self.signal(signal.SIGTERM)
 
@@ -285,6 +316,9 @@ class ProviderProcess:
 
     def close(self) -> None:
         if self.popen.poll() is not None:
+            # What it started and left running dies with it (its group outlives it as
+            # long as a member does, so the pgid cannot have been reused).
+            self.kill_group()
             # Its last stderr lines are shown before dstream goes on (and maybe exits);
             # bounded, as something it started may still hold the pipe open.
             self._stderr_thread.join(timeout=STDERR_DRAIN)
@@ -345,6 +379,7 @@ def start_provider(
                 provider=label,
                 hint="check that the file is an executable for this platform",
             ) from exc
+        watchdog.watch(popen.pid)  # its session is its process group: pgid == pid
     proc = ProviderProcess(
         popen, role=spec.role, label=label, task_name=task.name, log_sink=log_sink
     )
