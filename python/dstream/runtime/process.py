@@ -130,8 +130,10 @@ class ProviderProcess:
     ) -> Optional[bytes]:
         """The next stdout line without its newline; None at EOF. Raises TimeoutError."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        scanned = 0  # a long line is searched once, not again with every chunk
         while True:
-            nl = self._buf.find(b"\n")
+            nl = self._buf.find(b"\n", scanned)
+            scanned = len(self._buf)
             if nl >= 0:
                 line = bytes(self._buf[:nl])
                 del self._buf[: nl + 1]
@@ -268,7 +270,9 @@ class ProviderProcess:
         return bool(ready)
 
     def signal(self, sig: int) -> None:
-        if self.popen.poll() is not None:
+        # Not poll(): reaping here would take the exit status the pump may still read
+        # (a torn last line); an exited, unreaped leader keeps its group's pgid.
+        if self.popen.returncode is not None:
             return
         try:
             if isinstance(self.popen, subprocess.Popen) and hasattr(os, "killpg"):
