@@ -66,6 +66,11 @@ class PumpOptions:
         Valid frames and the fast path are untouched.
     forward_checkpoints: False: checkpoint frames are counted in checkpoints_withheld
         and not written (an output that never acknowledges would take them for data).
+    input_pid: Linux only: the pid of the process writing input_fd, a child of this
+        process not yet reaped. At EOF with an unterminated last line the pump waits (up
+        to 5 s) for it to exit: when it crashed (killed by a signal, or exit code not 0)
+        that line is a torn write, dropped and reported in PumpResult.torn (neither a
+        frame nor an invalid frame); after a clean exit it is the last frame.
 
     The attributes of the same names are readable (PumpOptions is immutable).
     """
@@ -84,6 +89,7 @@ class PumpOptions:
     batch_scheduling: bool
     legacy_logs: bool
     forward_checkpoints: bool
+    input_pid: Optional[int]
 
     def __init__(
         self,
@@ -102,6 +108,7 @@ class PumpOptions:
         batch_scheduling: bool = True,
         legacy_logs: bool = False,
         forward_checkpoints: bool = True,
+        input_pid: Optional[int] = None,
     ) -> None: ...
 
 class Counters:
@@ -128,6 +135,7 @@ class PumpResult:
     message: Optional[str]  # what went wrong, for every outcome but "eof"/"stopped"
     offset: Optional[int]  # stream offset of the offending frame
     excerpt: Optional[bytes]  # its first bytes (at most 120)
+    torn: Optional[tuple[int, int]]  # (stream offset, length) of a dropped torn last line
 
 class Pump:
     """Moves frames from input_fd to output_fd until input EOF, stop() or an error.
@@ -137,7 +145,8 @@ class Pump:
     The pump neither closes nor owns the fds.
 
     Framing: frames end with "\n"; a "\r" before it is dropped; lines of only
-    whitespace are skipped; a last line without "\n" at EOF is a frame. Valid frames are
+    whitespace are skipped; a last line without "\n" at EOF is a frame (unless the
+    input crashed: see PumpOptions.input_pid). Valid frames are
     written "\n"-terminated, byte for byte otherwise.
 
     On Unix the fds are switched to O_NONBLOCK for the duration of run() (their flags
@@ -161,10 +170,10 @@ class Pump:
     def counters(self) -> Counters:
         """Thread-safe live snapshot while run() is in progress."""
     def take_checkpoints(self) -> list[bytes]:
-        """Checkpoint frames (raw JSON lines, no newline) queued for the output since the
-        last call, in stream order. They are handed out before the write that carries them
-        returns, so an acknowledgement can never arrive for one not yet taken here.
-        Thread-safe."""
+        """Checkpoint values (the exact bytes of each frame's `checkpoint` member, no
+        whitespace around them) queued for the output since the last call, in stream
+        order. They are handed out before the write that carries them returns, so an
+        acknowledgement can never arrive for one not yet taken here. Thread-safe."""
     def set_forward_checkpoints(self, forward: bool) -> None:
         """Thread-safe: whether checkpoint frames queued from now on are written (the
         start value is options.forward_checkpoints)."""
@@ -177,3 +186,10 @@ def find(haystack: bytes, needle: bytes, start: int = 0, end: Optional[int] = No
     """`haystack.find(needle, start, end)` (non-negative start and end; -1 when absent),
     with SIMD: several times faster than bytes.find on megabyte chunks. The SDK's raw
     output path scans every byte it reads with it, looking for checkpoint lines."""
+
+def checkpoint_value(line: bytes) -> Optional[bytes]:
+    """The exact bytes of the value of the top-level `checkpoint` member of `line` (no
+    whitespace around it; the last one if the key repeats) when `line` is a valid JSON
+    object with such a member, whatever other members it has; else None. A checkpoint
+    is opaque: this is how an acknowledgement is compared with what was sent, and how
+    a stored checkpoint is read back, without parsing it into numbers."""

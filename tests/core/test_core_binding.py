@@ -26,6 +26,7 @@ from dstream._core import (
     PumpOptions,
     PumpResult,
     __version__,
+    checkpoint_value,
 )
 from dstream.protocol import frames
 
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses printf/cat
 DATA_A = b'{"data":{"id":1},"metadata":{"TableName":"users","OperationType":"Insert"}}'
 DATA_B = b'{"data":{"id":2},"metadata":{"TableName":"orders"}}'
 CKPT = b'{"checkpoint":{"lsn":"0/16B3748"}}'
+CKPT_VALUE = b'{"lsn":"0/16B3748"}'  # take_checkpoints hands out the value's exact bytes
 
 
 class Cat:
@@ -129,7 +131,7 @@ def test_valid_frames_prefix_checkpoints_tables(cat: Cat) -> None:
     assert c.bytes_read == len(data) + len(b'{"data":')
     assert c.tables == {"users": 1, "orders": 1}
     assert c.as_dict()["tables"] == {"users": 1, "orders": 1}
-    assert pump.take_checkpoints() == [CKPT]
+    assert pump.take_checkpoints() == [CKPT_VALUE]
     assert pump.take_checkpoints() == []
     with pytest.raises(RuntimeError, match="once"):
         pump.run()
@@ -266,7 +268,7 @@ def test_counters_live_while_running(cat: Cat) -> None:
             time.sleep(0.01)
         live = pump.counters()
         assert live.frames == 11 and live.tables == {"users": 10}
-        assert pump.take_checkpoints() == [CKPT]
+        assert pump.take_checkpoints() == [CKPT_VALUE]
         assert runner.is_alive()
     finally:
         os.close(w_fd)
@@ -309,3 +311,13 @@ def test_keyboard_interrupt_stops_then_propagates(cat: Cat) -> None:
         src.kill()
         src.wait()
         src.stdout.close()
+
+
+def test_checkpoint_value_is_the_exact_bytes_of_the_member() -> None:
+    assert checkpoint_value(b'{ "checkpoint" : 18446744073709551617 , "x":1}') == (
+        b"18446744073709551617"
+    )
+    assert checkpoint_value(b'{"rows":1,"checkpoint":[1.0, "a"]}') == b'[1.0, "a"]'
+    assert checkpoint_value(b'{"data":1}') is None
+    assert checkpoint_value(b'{"checkpoint":1') is None  # not valid JSON
+    assert checkpoint_value(b"not json") is None

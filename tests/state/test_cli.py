@@ -77,7 +77,7 @@ def test_set_show_list_reset_round_trip_through_the_configured_store(tmp_path: P
     assert [t["task"] for t in listed["tasks"]] == ["orders"]
     assert listed["without_checkpoint"] == ["payments"]
     human = dstream(tmp_path, "list").stdout.decode()
-    assert "orders" in human and '{"seq":42}' in human and "payments" in human
+    assert "orders" in human and '{"seq": 42}' in human and "payments" in human  # as typed
 
     again = json_of(dstream(tmp_path, "set", "orders", "[1, 2]", "--json"))
     assert again["previous"] == {"seq": 42} and again["sequence"] == 2

@@ -71,3 +71,15 @@ def test_file_names_are_distinct_and_stay_inside_the_directory() -> None:
     stems = [file_stem(name) for name in names]
     assert len(set(stems)) == len(names)
     assert all("/" not in stem and not stem.startswith(".") for stem in stems)
+
+
+def test_a_state_file_of_an_earlier_version_still_loads(tmp_path: Path) -> None:
+    """Earlier versions wrote the checkpoint re-encoded and indented; it loads, and
+    is handed back on one line with the same value."""
+    (tmp_path / "t.json").write_text(
+        '{\n  "format": 1,\n  "task": "t",\n  "sequence": 3,\n  "updated_at": 1700000000.5,\n'
+        '  "checkpoint": {\n    "lsn": "0/16B3748",\n    "tables": [\n      "a b"\n    ]\n  }\n}\n'
+    )
+    record = FileStore(str(tmp_path)).get("t")
+    assert record is not None and record.sequence == 3 and record.updated_at == 1700000000.5
+    assert record.raw == b'{"lsn":"0/16B3748","tables":["a b"]}'

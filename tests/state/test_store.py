@@ -131,3 +131,29 @@ def test_unknown_backend_names_the_location_and_the_choices(tmp_path: Path) -> N
 def test_postgres_backend_without_dsn_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="dsn"):
         open_store(StateSpec(backend="postgres"), str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"18446744073709551617",
+        b"0.1000000000000000000000000001",
+        b"1e400",
+        b"5000.0",
+        b'{"b":1,"a":[1.0, -0, "\\u00e9\\n"]}',
+    ],
+)
+def test_a_checkpoints_exact_bytes_round_trip(store: StateStore, raw: bytes) -> None:
+    """A checkpoint is opaque: what a run stores (the value's bytes from the frame) comes
+    back byte for byte, never through a JSON layer's numbers."""
+    store.put("t", raw)
+    record = store.get("t")
+    assert record is not None and record.raw == raw
+    assert [r.raw for r in store.tasks()] == [raw]
+
+
+def test_bytes_that_are_not_one_json_value_are_refused(store: StateStore) -> None:
+    for bad in (b"", b"1 2", b"{", b'{"a":1}}'):
+        with pytest.raises(DstreamError, match="not a JSON value"):
+            store.put("t", bad)
+    assert store.get("t") is None

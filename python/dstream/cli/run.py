@@ -11,7 +11,7 @@ from dstream import logs
 from dstream.cli.common import add_config_arguments, load_project_from_args
 from dstream.cli.view import View
 from dstream.config.model import Project, StateSpec
-from dstream.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
+from dstream.errors import EXIT_OK, ExitCode, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,5 +99,6 @@ def execute(args: argparse.Namespace, view: View) -> int:
     codes = [s.error.exit_code for s in summaries if s.error is not None]
     if not codes:
         return EXIT_OK
-    failed = [c for c in codes if c != EXIT_INTERRUPTED]
-    return failed[0] if failed else EXIT_INTERRUPTED
+    stopped = (ExitCode.INTERRUPTED, ExitCode.TERMINATED)  # 130 / 143: by a signal
+    failed = [c for c in codes if c not in stopped]
+    return failed[0] if failed else codes[0]

@@ -19,8 +19,9 @@ import orjson
 from dstream.cli.common import add_config_arguments, load_project_from_args
 from dstream.cli.view import View
 from dstream.config.model import Project, StateSpec
-from dstream.errors import UsageError, nearest
+from dstream.errors import DstreamError, UsageError, nearest
 from dstream.state import StateRecord, StateStore, open_store
+from dstream.state.base import encode_checkpoint
 
 HELP = "show, set or reset a task's checkpoint"
 _SHOWN_WIDTH = 60  # a checkpoint longer than this is cut in `list`
@@ -91,18 +92,20 @@ def _document(record: StateRecord) -> dict[str, Any]:
     return {**record.to_dict(), "updated": _when(record.updated_at)}
 
 
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _parse_value(text: str) -> Any:
+def _parse_value(text: str) -> bytes:
+    """The checkpoint's JSON text, kept byte for byte (a checkpoint is opaque)."""
     if text == "-":
         text = sys.stdin.read()
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
+        return encode_checkpoint("", text.encode())
+    except DstreamError:
+        try:
+            orjson.loads(text)
+            why = "it is not one JSON value"
+        except orjson.JSONDecodeError as exc:
+            why = str(exc)
         raise UsageError(
-            f"the checkpoint is not valid JSON: {exc}",
+            f"the checkpoint is not valid JSON: {why}",
             hint="quote it for the shell, e.g. dstream state set TASK '{\"seq\": 100}'; "
             "a string needs JSON quotes too: '\"abc\"'",
         ) from None
@@ -143,7 +146,7 @@ def _list(project: Optional[Project], store: StateStore, view: View) -> int:
     width = max([len(r.task) for r in records] + [len(t) for t in without] + [4])
     view.line(f"{'TASK':<{width}}  {'SEQ':>6}  {'UPDATED':<20}  CHECKPOINT")
     for record in records:
-        shown = _json_text(record.checkpoint)
+        shown = record.raw.decode("utf-8", "replace")
         if len(shown) > _SHOWN_WIDTH:
             shown = shown[: _SHOWN_WIDTH - 3] + "..."
         view.line(
@@ -171,11 +174,11 @@ def _show(project: Optional[Project], store: StateStore, view: View, task: str) 
         f"task {task!r}: checkpoint #{record.sequence}, stored {_when(record.updated_at)} "
         f"in {store.description}"
     )
-    view.line(orjson.dumps(record.checkpoint, option=orjson.OPT_INDENT_2).decode())
+    view.line(record.raw.decode("utf-8", "replace"))  # exactly as stored
     return 0
 
 
-def _set(store: StateStore, view: View, task: str, value: Any) -> int:
+def _set(store: StateStore, view: View, task: str, value: bytes) -> int:
     # a running task would overwrite it at its next acknowledgement: refuse instead
     with store.hold_run(task):
         previous = store.get(task)
@@ -184,15 +187,19 @@ def _set(store: StateStore, view: View, task: str, value: Any) -> int:
     if view.json:
         view.document(
             {
-                **(_document(record) if record else {"task": task, "checkpoint": value}),
-                "previous": previous.checkpoint if previous else None,
+                **(
+                    _document(record)
+                    if record
+                    else {"task": task, "checkpoint": orjson.Fragment(value)}
+                ),
+                "previous": orjson.Fragment(previous.raw) if previous else None,
                 "had_previous": previous is not None,
             }
         )
         return 0
     if previous is not None:
-        view.info(f"previous checkpoint: {_json_text(previous.checkpoint)}")
-    view.line(f"task {task!r}: checkpoint set to {_json_text(value)}")
+        view.info(f"previous checkpoint: {previous.raw.decode('utf-8', 'replace')}")
+    view.line(f"task {task!r}: checkpoint set to {value.decode()}")
     return 0
 
 
@@ -202,13 +209,17 @@ def _reset(store: StateStore, view: View, task: str) -> int:
         removed = store.reset(task)
     if view.json:
         view.document(
-            {"task": task, "reset": removed, "previous": previous.checkpoint if previous else None}
+            {
+                "task": task,
+                "reset": removed,
+                "previous": orjson.Fragment(previous.raw) if previous else None,
+            }
         )
         return 0
     if not removed:
         view.line(f"task {task!r} had no stored checkpoint; nothing to reset")
         return 0
     if previous is not None:  # so a mistaken reset can be undone with `state set`
-        view.info(f"previous checkpoint: {_json_text(previous.checkpoint)}")
+        view.info(f"previous checkpoint: {previous.raw.decode('utf-8', 'replace')}")
     view.line(f"task {task!r}: checkpoint reset; its next run starts from the beginning")
     return 0

@@ -1,61 +1,70 @@
 """Matching the output's acknowledgements against the checkpoints the pump forwarded.
 
-The pump records each checkpoint frame once it has been written to the output
-(`Pump.take_checkpoints`); the output echoes a checkpoint once everything before it is
-durable (contract section 5). An echo may skip checkpoints (the later one covers the
-earlier), but one that was never sent, or one older than an echo already seen, is a
-protocol error: storing it could move the state past data the output never had.
+A checkpoint is opaque: dstream never parses it into numbers or strings (a JSON layer
+rounds `18446744073709551617`, keeps `0.1` of a longer decimal, refuses `1e400`). It
+carries the exact bytes of the value from the frame (`Pump.take_checkpoints` hands
+out the value of each checkpoint frame once it is queued for the output) to the state
+store and back to the input. The output echoes a checkpoint once everything before it
+is durable (contract section 5); the echo's value is isolated the same way
+(`_core.checkpoint_value`: whitespace around it aside, other members ignored) and must
+be byte for byte one that was sent. An echo may skip checkpoints (the later one covers
+the earlier), but one that was never sent, or one older than an echo already seen, is
+a protocol error: storing it could move the state past data the output never had.
 """
 
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable
+from typing import Callable, Optional
 
-import orjson
-
+from dstream import _core
 from dstream.errors import ProviderError
+
+SHOWN = 200  # characters of a checkpoint quoted in a message
 
 
 def is_ack(line: bytes) -> bool:
     """A cheap test before parsing: acks are rare next to the lines a console prints."""
     return line.startswith(b'{"checkpoint"') or (
-        line.lstrip().startswith(b"{") and b'"checkpoint"' in line[:64]
+        line.lstrip().startswith(b"{") and b'"checkpoint"' in line
     )
+
+
+def parse_ack(line: bytes) -> Optional[bytes]:
+    """The checkpoint value of an acknowledgement line (exact bytes), or None when the
+    line is not one (the output printed something else)."""
+    return _core.checkpoint_value(line)
+
+
+def shown(value: bytes) -> str:
+    """A checkpoint for a message: its text, cut to SHOWN characters."""
+    text = value.decode("utf-8", "replace")
+    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
 
 
 class CheckpointTracker:
     def __init__(self, take_sent: Callable[[], list[bytes]], output_label: str) -> None:
         self._take_sent = take_sent
-        self._pending: collections.deque[Any] = collections.deque()
+        self._pending: collections.deque[bytes] = collections.deque()
         self._label = output_label
         self.acknowledged = 0
-        self.last: Any = None
+        self.last: Optional[bytes] = None
 
-    def parse_ack(self, line: bytes) -> Any:
-        """The checkpoint value of an ack line, or raise if the line is not an ack."""
-        obj = orjson.loads(line)
-        if not isinstance(obj, dict) or set(obj) != {"checkpoint"}:
-            raise ValueError("not an acknowledgement")
-        return obj["checkpoint"]
-
-    def acknowledge(self, value: Any) -> Any:
+    def acknowledge(self, value: bytes) -> bytes:
         """Accept an echo of `value`; returns it when it is the newest safe position."""
-        for raw in self._take_sent():
-            self._pending.append(orjson.loads(raw)["checkpoint"])
+        self._pending.extend(self._take_sent())
         skipped = 0
         for candidate in self._pending:
             if candidate == value:
                 break
             skipped += 1
         else:
-            shown = orjson.dumps(value).decode()[:200]
             raise ProviderError(
-                f"{self._label} acknowledged checkpoint {shown} which dstream never sent "
-                "to it, or which is older than one it already acknowledged",
+                f"{self._label} acknowledged checkpoint {shown(value)} which dstream never "
+                "sent to it, or which is older than one it already acknowledged",
                 provider=self._label,
                 hint='an output must echo each {"checkpoint":...} line it received, '
-                "unchanged and in order, after the data before it is durable",
+                "unchanged (byte for byte) and in order, after the data before it is durable",
             )
         for _ in range(skipped + 1):
             self._pending.popleft()

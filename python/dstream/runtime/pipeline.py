@@ -5,6 +5,7 @@ Threads, each with one job: the pump (Rust, GIL released), the output's stdout r
 acknowledged checkpoint), the notifier (commit notices to the input) and one stderr
 forwarder per provider. The calling thread supervises: it reacts to signals, to a
 provider dying, and decides the outcome.
+How it stops is runtime/stopping.py.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from dstream.config.model import Project, TaskSpec
 from dstream.config.redact import redact_bytes
 from dstream.errors import DstreamError, FrameError, Interrupted, ProviderError
 from dstream.protocol.messages import parse_handshake
-from dstream.runtime.checkpoints import CheckpointTracker, is_ack
+from dstream.runtime.checkpoints import CheckpointTracker, is_ack, parse_ack
 from dstream.runtime.legacy import LegacyBridge
 from dstream.runtime.mailbox import Latest
 from dstream.runtime.monitor import TaskMonitor
 from dstream.runtime.process import ProviderProcess, start_provider
+from dstream.runtime.stopping import KILL_WAIT, STOP_MARGIN, Deadline, Stop
+
+__all__ = ["STOP_MARGIN", "RunHooks", "RunSummary", "Stop", "TaskRun"]
 
 SUPERVISE_TICK = 0.1
 
@@ -40,12 +44,13 @@ class RunSummary:
     started_at: float = field(default_factory=time.time)
     duration: float = 0.0
     checkpoints_acknowledged: int = 0
-    last_checkpoint: Any = None
+    last_checkpoint: Optional[bytes] = None  # the exact JSON text of the value
     exit_codes: dict[str, Optional[int]] = field(default_factory=dict)
     attempts: int = 1
     error: Optional[DstreamError] = None
     # False when the output does not acknowledge checkpoints (legacy.py says why)
     resumable: bool = True
+    notes: list[str] = field(default_factory=list)  # what the user should know, not errors
 
     def to_dict(self) -> dict[str, Any]:
         frames = self.counters.get("frames", 0)
@@ -56,24 +61,15 @@ class RunSummary:
             "duration_seconds": round(self.duration, 3),
             "frames_per_second": round(frames / self.duration, 1) if self.duration else None,
             "checkpoints_acknowledged": self.checkpoints_acknowledged,
-            "last_checkpoint": self.last_checkpoint,
+            "last_checkpoint": (
+                None if self.last_checkpoint is None else orjson.Fragment(self.last_checkpoint)
+            ),
             "exit_codes": self.exit_codes,
             "attempts": self.attempts,
             "resumable": self.resumable,
             "error": self.error.to_dict() if self.error else None,
+            "notes": self.notes,
         }
-
-
-class Stop:
-    """Shared by the signal handlers and the supervisor: how hard we were asked to stop."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.event = threading.Event()
-
-    def request(self) -> None:
-        self.requests += 1
-        self.event.set()
 
 
 @dataclass
@@ -116,6 +112,7 @@ class TaskRun:
         self.output: Optional[ProviderProcess] = None
         self.pump: Any = None
         self.legacy = LegacyBridge(self, None)
+        self.deadline = Deadline(task.name, task.stop_grace, stop)
 
     def fail(self, error: DstreamError) -> None:
         with self._lock:
@@ -124,15 +121,17 @@ class TaskRun:
             self.pump.stop()
 
     # -- start ---------------------------------------------------------------------------
-    def _start(self, state: Any) -> None:
+    def _start(self, state: Optional[bytes]) -> None:
         task, base = self.task, self.project.base_dir
         sink = self._log_sink
         epoch = self.store.lease_epoch(task.name)  # DSTREAM_EPOCH, for outputs that fence
         self.output = start_provider(
             task.output, task=task, command="run", base_dir=base, log_sink=sink, epoch=epoch
         )
+        # the stored bytes, verbatim: a checkpoint is opaque (runtime/checkpoints.py)
+        given = None if state is None else orjson.Fragment(state)
         self.input = start_provider(
-            task.input, task=task, command="run", state=state, base_dir=base, log_sink=sink,
+            task.input, task=task, command="run", state=given, base_dir=base, log_sink=sink,
             epoch=epoch,
         )  # fmt: skip
         self.input.handshake(task.start_timeout)
@@ -143,7 +142,7 @@ class TaskRun:
     def _log_sink(self, task: str, role: str, text: str) -> None:
         logs.provider_line(task, role, text, None, several=self.task_prefixes)
 
-    def _pump_options(self, start_offset: int) -> Any:
+    def _pump_options(self, start_offset: int, input_pid: Optional[int]) -> Any:
         from dstream import _core
 
         dead_letter = self.task.dead_letter_path
@@ -160,6 +159,7 @@ class TaskRun:
             validate=self.task.validate,
             start_offset=start_offset,
             task=self.task.name,
+            input_pid=input_pid,
         )
 
     # -- threads -------------------------------------------------------------------------
@@ -175,7 +175,8 @@ class TaskRun:
         first = True
         try:
             while True:
-                line = output.read_line(None)
+                # one size limit for every stream: an ack is as long as its frame was
+                line = output.read_line(None, self.task.max_frame_size)
                 if line is None:
                     break
                 if first:
@@ -198,12 +199,8 @@ class TaskRun:
                     output.legacy = True
                 if not line.strip():
                     continue
-                if is_ack(line):
-                    try:
-                        value = tracker.parse_ack(line)
-                    except ValueError:
-                        show(line)
-                        continue
+                value = parse_ack(line) if is_ack(line) else None
+                if value is not None:
                     acked.post(tracker.acknowledge(value))
                     self.summary.checkpoints_acknowledged += 1
                     self.monitor.acknowledged(value)
@@ -254,12 +251,12 @@ class TaskRun:
                     if notices.closed:
                         return
                     continue
-                self.input.send_notice(orjson.dumps({"committed": value}) + b"\n")
+                self.input.send_notice(orjson.dumps({"committed": orjson.Fragment(value)}) + b"\n")
         finally:
             self.input.close_commit_channel()  # EOF: no more notices
 
     # -- run -----------------------------------------------------------------------------
-    def run(self, state: Any) -> RunSummary:
+    def run(self, state: Optional[bytes]) -> RunSummary:
         from dstream import _core
 
         started = time.monotonic()
@@ -271,9 +268,8 @@ class TaskRun:
         inp, out = self.input, self.output
         assert inp is not None and out is not None
         prefix = inp.take_buffered()
-        self.pump = pump = _core.Pump(
-            inp.stdout_fd, out.stdin_fd, self._pump_options(inp.handshake_bytes), prefix
-        )
+        options = self._pump_options(inp.handshake_bytes, inp.child_pid)
+        self.pump = pump = _core.Pump(inp.stdout_fd, out.stdin_fd, options, prefix)
         tracker = CheckpointTracker(pump.take_checkpoints, out.label)
         acked, notices = Latest(), Latest()
         result_box: list[Any] = []
@@ -304,10 +300,12 @@ class TaskRun:
         return self.summary
 
     def _supervise(self, pump_thread: threading.Thread) -> None:
-        """Wait for the pump, acting on signals and on a provider that died."""
+        """Wait for the pump, acting on signals, on a provider that died and on the
+        stop deadline."""
         inp, out = self.input, self.output
         assert inp is not None and out is not None
         handled = 0
+        orphaned: Optional[float] = None  # when the input exited with its stdout still open
         while pump_thread.is_alive():
             pump_thread.join(SUPERVISE_TICK)  # returns the moment the stream ends
             self.legacy.forward_logs()
@@ -315,21 +313,34 @@ class TaskRun:
                 handled = self.stop.requests
                 if handled == 1:
                     # Drain: the input stops, the pump delivers what it still writes.
+                    self.deadline.start()
                     inp.terminate()
-                else:
-                    self.pump.stop()
-                    self._kill_all()
                 self.stop.event.clear()
-            if out.poll() is not None and pump_thread.is_alive():
+            if not pump_thread.is_alive():
+                break
+            self.deadline.check(self.pump, {"input": inp, "output": out})
+            if out.poll() is not None:
                 # The output died while the pump waits on an idle input.
                 self.pump.stop()
+            elif orphaned is None and inp.exited():
+                orphaned = time.monotonic()
+            elif orphaned is not None and time.monotonic() - orphaned >= self.task.stop_grace:
+                # What the input started still holds its stdout: it goes with the input.
+                inp.kill_group()
         pump_thread.join()
 
     def _finish(self, result: Any, threads: list[threading.Thread]) -> None:
         inp, out = self.input, self.output
         assert inp is not None and out is not None
-        grace = self.task.stop_grace
         outcome = result.outcome if result is not None else "io_error"
+        if result is not None and result.torn is not None:
+            offset, size = result.torn
+            note = (
+                f"torn last line of {size} bytes at offset {offset} discarded "
+                "(the provider crashed)"
+            )
+            logs.log.warning("task %s: %s: %s", self.task.name, inp.label, note)
+            self.summary.notes.append(note)
         if outcome == "invalid_frame":
             self.errors.insert(
                 0,
@@ -353,13 +364,35 @@ class TaskRun:
         out.close_stdin()
         # After a clean end the output may take as long as it needs to flush; once
         # stopping was asked for (or the stream broke) it gets stop_grace.
-        out_code = self._reap(out, grace, patient=outcome == "eof")
-        in_code = self._reap(inp, grace, patient=False)
+        out_code = self._reap(out, "output", patient=outcome == "eof")
+        in_code = self._reap(inp, "input", patient=False)
         for thread in threads:
-            thread.join(timeout=grace)
+            thread.join(timeout=self.deadline.join_time())
         self.summary.exit_codes = {"input": in_code, "output": out_code}
-        interrupted = self.stop.requests > 0
-        if out_code not in (0, None) or outcome == "output_closed":
+        self._judge_exits(outcome, in_code, out_code)
+        inp.close()
+        out.close()
+        if self.errors:
+            self.summary.outcome = "failed"
+            self.summary.error = self.errors[0]
+        elif self.stop.requests > 0:
+            self.summary.outcome = "interrupted"
+            self.summary.error = Interrupted(
+                f"task {self.task.name!r} was interrupted; everything the input wrote "
+                "was delivered",
+                hint="run it again to resume from the last acknowledged checkpoint",
+            )
+            self.summary.error.exit_code = self.stop.exit_code
+        else:
+            self.summary.outcome = "completed"
+
+    def _judge_exits(self, outcome: str, in_code: Optional[int], out_code: Optional[int]) -> None:
+        """A provider's exit code is its failure unless dstream stopped or killed it."""
+        inp, out = self.input, self.output
+        assert inp is not None and out is not None
+        if "output" not in self.deadline.forced and (
+            out_code not in (0, None) or outcome == "output_closed"
+        ):
             self.errors.append(
                 ProviderError(
                     f"{out.label} exited with code {out_code} while receiving the stream"
@@ -374,10 +407,12 @@ class TaskRun:
         # Stopped by dstream, an input exits by the signal, or (after a broken stream,
         # its stdout closed above) on the EPIPE: code 1 from the SDK, SIGPIPE from most
         # others. Neither is its own failure.
+        if "input" in self.deadline.forced:
+            return
         if outcome != "eof":
             expected: tuple[int, ...] = (-15, 143, -13, 141, 1)
         else:
-            expected = (-15, 143) if interrupted else ()
+            expected = (-15, 143) if self.stop.requests else ()
         if in_code not in (0, None) and in_code not in expected:
             self.errors.append(
                 ProviderError(
@@ -387,36 +422,22 @@ class TaskRun:
                     hint="everything it wrote before exiting was delivered; see its stderr",
                 )
             )
-        inp.close()
-        out.close()
-        if self.errors:
-            self.summary.outcome = "failed"
-            self.summary.error = self.errors[0]
-        elif interrupted:
-            self.summary.outcome = "interrupted"
-            self.summary.error = Interrupted(
-                f"task {self.task.name!r} was interrupted; everything the input wrote "
-                "was delivered",
-                hint="run it again to resume from the last acknowledged checkpoint",
-            )
-        else:
-            self.summary.outcome = "completed"
 
-    def _reap(self, proc: ProviderProcess, grace: float, *, patient: bool) -> Optional[int]:
+    def _reap(self, proc: ProviderProcess, role: str, *, patient: bool) -> Optional[int]:
         """Wait for a provider to exit: unbounded while `patient` and no stop was asked,
-        else `grace` from then on; a second Ctrl-C kills at once."""
-        deadline = None if patient and not self.stop.requests else time.monotonic() + grace
+        else until the stop deadline (stop_grace from the first stop request, or from now
+        when the stream broke); then it is killed with its group. A second interrupt
+        kills at once."""
+        if not patient:
+            self.deadline.start()
         while True:
             code = proc.wait(SUPERVISE_TICK)
             if code is not None:
                 return code
-            if self.stop.requests > 1:
+            self.deadline.check(self.pump, {"input": self.input, "output": self.output})
+            if role in self.deadline.forced:
                 proc.kill()
-                return proc.wait(5)
-            if deadline is None and self.stop.requests:
-                deadline = time.monotonic() + grace
-            if deadline is not None and time.monotonic() >= deadline:
-                return proc.stop(1.0)
+                return proc.wait(KILL_WAIT)
 
     def _kill_all(self) -> None:
         for proc in (self.input, self.output):

@@ -1,8 +1,11 @@
 """A provider as a running process: start, handshake, read, signal, reap.
 
-Providers run in their own session (a terminal's Ctrl-C reaches dstream only, which
-then stops them in the contract's order) and, on Linux, die with dstream
-(PR_SET_PDEATHSIG) so a SIGKILLed dstream leaves no orphans.
+Providers run in their own session and process group (a terminal's Ctrl-C reaches
+dstream only, which then stops them in the contract's order), and every signal goes to
+that whole group. Their trees die with dstream however it ends: on Linux a provider
+gets SIGKILL when dstream dies (PR_SET_PDEATHSIG) and runtime/watchdog.py kills the
+groups of those still running; a provider that exited has its group's stragglers
+killed when it is closed (docs/delivery.md, "Process tree").
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dstream.errors import ProviderError
 from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
 from dstream.runtime.resolve import resolve
+from dstream.runtime.watchdog import watchdog
 
 STDERR_TAIL_LINES = 20
 MAX_STDERR_LINE = 64 * 1024
@@ -97,6 +101,11 @@ class ProviderProcess:
         )
         self._stderr_thread.start()
 
+    @property
+    def child_pid(self) -> Optional[int]:
+        """The provider's pid when it is dstream's own child (not a container client)."""
+        return self.pid if isinstance(self.popen, subprocess.Popen) else None
+
     # -- stdin -------------------------------------------------------------------------
     @property
     def stdin_fd(self) -> int:
@@ -142,8 +151,10 @@ class ProviderProcess:
     ) -> Optional[bytes]:
         """The next stdout line without its newline; None at EOF. Raises TimeoutError."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        scanned = 0  # a long line is searched once, not again with every chunk
         while True:
-            nl = self._buf.find(b"\n")
+            nl = self._buf.find(b"\n", scanned)
+            scanned = len(self._buf)
             if nl >= 0:
                 line = bytes(self._buf[:nl])
                 del self._buf[: nl + 1]
@@ -285,7 +296,9 @@ class ProviderProcess:
         return bool(ready)
 
     def signal(self, sig: int) -> None:
-        if self.popen.poll() is not None:
+        # Not poll(): reaping here would take the exit status the pump may still read
+        # (a torn last line); an exited, unreaped leader keeps its group's pgid.
+        if self.popen.returncode is not None:
             return
         try:
             if isinstance(self.popen, subprocess.Popen) and hasattr(os, "killpg"):
@@ -294,6 +307,28 @@ class ProviderProcess:
                 self.popen.send_signal(sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+    def kill_group(self) -> None:
+        """SIGKILL the provider's process group even after the provider itself exited:
+        what it started dies with it."""
+        if not (isinstance(self.popen, subprocess.Popen) and hasattr(os, "killpg")):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        watchdog.forget(self.popen.pid)
+
+    def exited(self) -> bool:
+        """Whether the provider has exited, without reaping it (its pid stays its own,
+        and the pump can still read how it ended)."""
+        if self.popen.returncode is not None:
+            return True
+        if not isinstance(self.popen, subprocess.Popen) or not hasattr(os, "waitid"):
+            return self.popen.poll() is not None
+        try:
+            info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True
+        return info is not None
 
     def terminate(self) -> None:
         self.signal(signal.SIGTERM)
@@ -311,6 +346,9 @@ class ProviderProcess:
 
     def close(self) -> None:
         if self.popen.poll() is not None:
+            # What it started and left running dies with it (its group outlives it as
+            # long as a member does, so the pgid cannot have been reused).
+            self.kill_group()
             # Its last stderr lines are shown before dstream goes on (and maybe exits);
             # bounded, as something it started may still hold the pipe open.
             self._stderr_thread.join(timeout=STDERR_DRAIN)
@@ -411,6 +449,7 @@ def start_provider(
         finally:
             if notices is not None:
                 os.close(notices[0])
+        watchdog.watch(popen.pid)  # its session is its process group: pgid == pid
     proc = ProviderProcess(
         popen, role=spec.role, label=label, task_name=task.name, log_sink=log_sink
     )

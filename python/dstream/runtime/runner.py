@@ -63,6 +63,7 @@ def run_task(
     counters: dict[str, Any] = {}
     duration = 0.0
     acknowledged = 0
+    notes: list[str] = []
     attempt = 0
     while True:
         attempt += 1
@@ -72,13 +73,14 @@ def run_task(
         try:
             if run.errors:  # the lease went between two attempts
                 raise run.errors[0]
-            summary = run.run(record.checkpoint if record else None)
+            summary = run.run(record.raw if record else None)
         except (ProviderError, LockLost) as exc:  # it failed to start or to shake hands
             summary = RunSummary(task=task.name, outcome="failed", error=exc)
             monitor.detach("failed")
         counters = add_counters(counters, summary.counters)
         duration += summary.duration
         acknowledged += summary.checkpoints_acknowledged
+        notes += summary.notes
         retries_left = task.restart.attempts - (attempt - 1)
         if not _restartable(summary) or retries_left <= 0 or stop.requests:
             break
@@ -97,6 +99,7 @@ def run_task(
     summary.counters = counters
     summary.duration = duration
     summary.checkpoints_acknowledged = acknowledged
+    summary.notes = notes
     summary.attempts = attempt
     return summary
 
@@ -181,7 +184,7 @@ class _Signals:
             )
         for slot in self.slots:
             slot.user_stopped = True
-            slot.stop.request()
+            slot.stop.request(signum)
 
     def __enter__(self) -> _Signals:
         if threading.current_thread() is threading.main_thread():

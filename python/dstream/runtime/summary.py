@@ -42,8 +42,9 @@ def human_lines(summary: RunSummary) -> list[str]:
     if summary.checkpoints_acknowledged:
         lines.append(
             f"  state    {summary.checkpoints_acknowledged:,} checkpoints acknowledged, "
-            f"stored {summary.last_checkpoint!r}"
+            f"stored {(summary.last_checkpoint or b'').decode('utf-8', 'replace')[:200]}"
         )
+    lines.extend(f"  note     {note}" for note in summary.notes)
     return lines
 
 

@@ -1,19 +1,24 @@
 """What every state backend provides: one checkpoint per task, replaced atomically.
 
-A checkpoint is opaque to dstream (any JSON value an input emitted). The store keeps the
-newest one the output acknowledged, when it was written and a per-task `sequence` that
-grows by one with each `put`, so two writers sharing a store can tell whose value won.
+A checkpoint is opaque to dstream: the exact bytes of the JSON value an input wrote
+(`raw`), stored and handed back unchanged, never parsed into numbers on the way (a JSON
+layer would round `18446744073709551617` or refuse `1e400`). The store keeps the newest
+one the output acknowledged, when it was written and a per-task `sequence` that grows by
+one with each `put`, so two writers sharing a store can tell whose value won.
 """
 
 from __future__ import annotations
 
 import abc
+import json
+import re
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import orjson
 
+from dstream import _core
 from dstream.errors import DstreamError, LockLost
 
 # Bumped if the on-disk / in-table layout ever changes; readers refuse newer formats.
@@ -23,28 +28,54 @@ FORMAT_VERSION = 1
 @dataclass(frozen=True)
 class StateRecord:
     task: str
-    checkpoint: Any  # a JSON value, exactly as the input emitted it
+    raw: bytes  # the checkpoint: the exact JSON text of the value the input emitted
     updated_at: float  # seconds since the epoch (time.time())
     sequence: int  # 1 for the first put, +1 for each later put of the same task
+
+    @property
+    def checkpoint(self) -> Any:
+        """The checkpoint as a Python value, to look at (integers exact; a number beyond
+        a double becomes inf): `raw` is what is handed back to the input."""
+        return json.loads(self.raw)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "task": self.task,
-            "checkpoint": self.checkpoint,
+            "checkpoint": orjson.Fragment(self.raw),  # verbatim in any JSON document
             "updated_at": self.updated_at,
             "sequence": self.sequence,
         }
 
 
+_TOKENS = re.compile(rb'("(?:[^"\\]|\\.)*")|[ \t\r\n]+')
+
+
+def compact(raw: bytes) -> bytes:
+    """`raw` without whitespace outside strings: one line, the same value byte for byte
+    (numbers and strings untouched), so it fits in a command line."""
+    if b"\n" not in raw and b"\r" not in raw:
+        return raw
+    return _TOKENS.sub(lambda m: m.group(1) or b"", raw)
+
+
 def encode_checkpoint(task: str, checkpoint: Any) -> bytes:
-    """The checkpoint as JSON bytes, or a clear error when it is not a JSON value."""
-    try:
-        return orjson.dumps(checkpoint)
-    except TypeError as exc:
-        raise DstreamError(
-            f"the checkpoint of task {task!r} is not a JSON value: {exc}",
-            hint="a checkpoint must be JSON (object, array, string, number, bool or null)",
-        ) from None
+    """The checkpoint as JSON bytes: `bytes` are already its JSON text and are kept as
+    they are once checked to be one JSON value; anything else is a Python value to
+    encode. A clear error when it is neither."""
+    if isinstance(checkpoint, bytes):
+        raw = checkpoint.strip(b" \t\r\n")
+        if raw and _core.checkpoint_value(b'{"checkpoint":' + raw + b"}") == raw:
+            return compact(raw)
+        reason = "it is not one JSON value"
+    else:
+        try:
+            return orjson.dumps(checkpoint)
+        except TypeError as exc:
+            reason = str(exc)
+    raise DstreamError(
+        f"the checkpoint of task {task!r} is not a JSON value: {reason}",
+        hint="a checkpoint must be JSON (object, array, string, number, bool or null)",
+    )
 
 
 def check_task_name(task: str) -> None:
@@ -73,7 +104,9 @@ class StateStore(abc.ABC):
     def get(self, task: str) -> Optional[StateRecord]: ...
 
     @abc.abstractmethod
-    def put(self, task: str, checkpoint: Any) -> None: ...
+    def put(self, task: str, checkpoint: Any) -> None:
+        """Store `checkpoint`: its exact JSON text as `bytes` (what a run stores), or a
+        Python value (encoded; `dstream state set`, tests). See encode_checkpoint."""
 
     @abc.abstractmethod
     def reset(self, task: str) -> bool:

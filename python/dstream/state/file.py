@@ -19,8 +19,10 @@ mid-write belongs to nobody once the lock is ours, and is simply overwritten.
 from __future__ import annotations
 
 import contextlib
+import decimal
 import errno
 import fcntl
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -28,6 +30,7 @@ from typing import Any, Optional
 
 import orjson
 
+from dstream import _core
 from dstream.errors import DstreamError
 from dstream.state.base import (
     FORMAT_VERSION,
@@ -35,6 +38,7 @@ from dstream.state.base import (
     StateStore,
     already_running,
     check_task_name,
+    compact,
     encode_checkpoint,
 )
 
@@ -142,7 +146,12 @@ class FileStore(StateStore):
         except OSError as exc:
             raise self._io_error("read", path, exc) from None
         try:
-            doc = orjson.loads(raw)
+            # The checkpoint's own bytes, verbatim (compacted: files of older versions
+            # were indented); the other fields parsed without a double's limits.
+            checkpoint = _core.checkpoint_value(raw)
+            doc = json.loads(raw, parse_float=decimal.Decimal)
+            if checkpoint is None:
+                raise KeyError("checkpoint")
             if doc.get("format", 1) > FORMAT_VERSION:
                 raise DstreamError(
                     f"state file {path} has format {doc['format']}, newer than this "
@@ -151,11 +160,11 @@ class FileStore(StateStore):
                 )
             return StateRecord(
                 task=str(doc["task"]),
-                checkpoint=doc["checkpoint"],
+                raw=compact(checkpoint),
                 updated_at=float(doc["updated_at"]),
                 sequence=int(doc["sequence"]),
             )
-        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+        except (AttributeError, KeyError, TypeError, ValueError, RecursionError):
             raise DstreamError(
                 f"state file {path} is not a dstream state record",
                 hint="it was edited by hand or by another program; fix it, or replace it "
@@ -183,7 +192,7 @@ class FileStore(StateStore):
     # -- writing -------------------------------------------------------------------------
     def put(self, task: str, checkpoint: Any) -> None:
         path = self.path_of(task)
-        encode_checkpoint(task, checkpoint)  # fail before touching the disk
+        raw = encode_checkpoint(task, checkpoint)  # fail before touching the disk
         with self._locked(task):
             previous = self._read(path)
             record = {
@@ -191,7 +200,7 @@ class FileStore(StateStore):
                 "task": task,
                 "sequence": (previous.sequence if previous else 0) + 1,
                 "updated_at": time.time(),
-                "checkpoint": checkpoint,
+                "checkpoint": orjson.Fragment(raw),  # the exact bytes, never re-encoded
             }
             data = orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n"
             tmp = os.path.join(self.directory, "." + os.path.basename(path) + ".tmp")

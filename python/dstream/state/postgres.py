@@ -23,8 +23,6 @@ import time
 from collections.abc import Iterator
 from typing import Any, Callable, Optional, TypeVar
 
-import orjson
-
 from dstream.errors import ConfigError, DstreamError, LockLost
 from dstream.state.agents import AgentTable
 from dstream.state.base import (
@@ -32,6 +30,7 @@ from dstream.state.base import (
     StateStore,
     already_running,
     check_task_name,
+    compact,
     encode_checkpoint,
 )
 from dstream.state.lease import (
@@ -200,7 +199,8 @@ class PostgresStore(StateStore):
     @staticmethod
     def _record(row: Any) -> StateRecord:
         task, checkpoint, updated_at, sequence = row
-        return StateRecord(task, orjson.loads(checkpoint), float(updated_at), int(sequence))
+        # `json` keeps the text as written: the checkpoint's exact bytes come back
+        return StateRecord(task, compact(checkpoint.encode()), float(updated_at), int(sequence))
 
     def get(self, task: str) -> Optional[StateRecord]:
         check_task_name(task)

@@ -101,6 +101,21 @@ impl Framer {
         self.filled - self.start
     }
 
+    /// The unterminated last line held (the bytes after the last newline, once every
+    /// complete line was framed): its stream offset and whether it holds more than
+    /// blanks. None when there is none.
+    pub fn tail(&self) -> Option<(u64, bool)> {
+        let rest = &self.buf[self.start..self.filled];
+        (self.discarding.is_none() && !rest.is_empty())
+            .then(|| (self.base + self.start as u64, !is_blank(rest)))
+    }
+
+    /// Drops the unterminated last line (a crashed provider's torn write).
+    pub fn discard_tail(&mut self) {
+        self.start = self.filled;
+        self.scan = self.filled;
+    }
+
     /// Capacity of the buffer (for memory-bound tests).
     pub fn capacity(&self) -> usize {
         self.buf.len()

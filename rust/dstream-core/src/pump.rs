@@ -11,7 +11,8 @@
 //!    frames becomes exactly one write; `\r\n`, blank lines and invalid frames only
 //!    split segments. Nothing is allocated per frame.
 //!
-//! Checkpoint frames are handed to [`Handle::take_checkpoints`] as soon as they are
+//! Checkpoint values (the bytes of the value, not the frame) are handed to
+//! [`Handle::take_checkpoints`] as soon as they are
 //! queued for the output, before the write: an output may read and acknowledge one
 //! while the rest of the same write is still in flight, and the runtime must already
 //! know it was sent. Counters are published once per batch, and per-table counts
@@ -25,6 +26,7 @@ use crate::deadletter::DeadLetter;
 use crate::error::Error;
 use crate::frame::{
     classify, human_size, FrameKind, DEFAULT_MAX_FRAME_SIZE, DEFAULT_READ_BUFFER_SIZE,
+    KEY_CHECKPOINT,
 };
 use crate::framer::{Event, Framer};
 use crate::sys::{self, Fd, Interest, NonBlockGuard, Wait, Waker};
@@ -52,6 +54,9 @@ pub const DEFAULT_PIPE_SIZE: usize = 1 << 20;
 const PAR_MIN_BYTES: usize = 64 * 1024;
 /// Upper bound on validation threads.
 const MAX_VALIDATE_THREADS: usize = 4;
+/// How long the pump waits, at EOF with an unterminated last line, for the input to
+/// exit and tell whether that line is torn.
+pub const TAIL_WAIT: Duration = Duration::from_secs(5);
 /// Bytes asked of one splice(2).
 #[cfg(target_os = "linux")]
 const SPLICE_LEN: usize = 1 << 20;
@@ -118,6 +123,12 @@ pub struct Options {
     /// learns the output's kind from its handshake, which may come while the pump
     /// runs ([`Handle::set_forward_checkpoints`]).
     pub forward_checkpoints: bool,
+    /// Linux: the pid of the input process, a child of the caller not yet reaped. At
+    /// EOF with an unterminated last line the pump waits (up to [`TAIL_WAIT`]) for it
+    /// to exit: when it crashed (killed by a signal, or exit code not 0) that line is a
+    /// torn write, dropped and reported in [`PumpResult::torn`], neither a frame nor an
+    /// invalid one. After a clean exit, or without a pid, it is the last frame.
+    pub input_pid: Option<u32>,
 }
 
 impl Default for Options {
@@ -137,6 +148,7 @@ impl Default for Options {
             batch_scheduling: true,
             legacy_logs: false,
             forward_checkpoints: true,
+            input_pid: None,
         }
     }
 }
@@ -198,6 +210,8 @@ pub struct PumpResult {
     pub message: Option<String>,
     pub offset: Option<u64>,
     pub excerpt: Option<Vec<u8>>,
+    /// (stream offset, length) of a crashed input's torn last line, dropped.
+    pub torn: Option<(u64, u64)>,
 }
 
 struct Shared {
@@ -224,7 +238,8 @@ impl Handle {
         self.0.counters.snapshot()
     }
 
-    /// Checkpoint frames (no newline) written to the output since the last call.
+    /// Checkpoint values (the exact bytes of each frame's `checkpoint` member) queued for
+    /// the output since the last call, in stream order.
     pub fn take_checkpoints(&self) -> Vec<Vec<u8>> {
         std::mem::take(&mut *self.0.checkpoints.lock().unwrap_or_else(|e| e.into_inner()))
     }
@@ -280,6 +295,11 @@ pub struct Pump {
     splice_ok: bool,
     #[cfg(target_os = "linux")]
     zc: Option<ZeroCopy>,
+    /// A pidfd of the input (see [`Options::input_pid`]), and when waiting on it ends.
+    #[cfg(target_os = "linux")]
+    input_exit: Option<sys::OwnedFd>,
+    tail_wait: Option<Instant>,
+    torn: Option<(u64, u64)>,
     result: Option<PumpResult>,
 }
 
@@ -341,6 +361,10 @@ impl Pump {
             splice_ok: !opts.validate,
             #[cfg(target_os = "linux")]
             zc: None,
+            #[cfg(target_os = "linux")]
+            input_exit: opts.input_pid.and_then(|pid| sys::pidfd_open(pid).ok()),
+            tail_wait: None,
+            torn: None,
             result: None,
             opts,
         })
@@ -457,6 +481,14 @@ impl Pump {
             }
             match self.fill() {
                 Ok(0) => {
+                    if self.unprocessed {
+                        // frame the complete lines first: what is left is the last one
+                        self.unprocessed = false;
+                        self.process()?;
+                    }
+                    if !self.tail_settled(deadline)? {
+                        return Ok(false);
+                    }
                     self.framer.set_eof();
                     self.eof = true;
                     self.process()?;
@@ -499,6 +531,40 @@ impl Pump {
                 }
             }
         }
+    }
+
+    /// At EOF with an unterminated last line: waits (up to [`TAIL_WAIT`]) for the input
+    /// to exit; when it crashed, that line is torn and dropped. Ok(false): the slice
+    /// ended first (called again on the next EOF read).
+    #[cfg(target_os = "linux")]
+    fn tail_settled(&mut self, deadline: Option<Instant>) -> Result<bool, Error> {
+        let (Some(pidfd), Some(pid)) = (&self.input_exit, self.opts.input_pid) else {
+            return Ok(true);
+        };
+        let Some((offset, true)) = self.framer.tail().filter(|_| self.opts.validate) else {
+            return Ok(true);
+        };
+        let limit = *self
+            .tail_wait
+            .get_or_insert_with(|| Instant::now() + TAIL_WAIT);
+        let until = deadline.map_or(limit, |d| d.min(limit));
+        let timeout = until.saturating_duration_since(Instant::now());
+        match sys::wait(pidfd.0, Interest::Read, &self.shared.waker, Some(timeout)) {
+            Ok(Wait::Woken) => return Err(Error::Stopped),
+            Ok(Wait::Ready) => {}
+            Ok(Wait::Timeout | Wait::Interrupted) => return Ok(Instant::now() >= limit),
+            Err(_) => return Ok(true),
+        }
+        if sys::child_crashed(pid) == Some(true) {
+            self.torn = Some((offset, self.framer.pending() as u64));
+            self.framer.discard_tail();
+        }
+        Ok(true)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn tail_settled(&mut self, _deadline: Option<Instant>) -> Result<bool, Error> {
+        Ok(true)
     }
 
     /// Reads the next bytes of input into the framer (zero-copy: peeks at them, after
@@ -794,7 +860,11 @@ impl Pump {
         match kind {
             FrameKind::Checkpoint => {
                 self.batch.checkpoints += 1;
-                self.cps.push((start, end));
+                // the value's own bytes: a checkpoint is opaque (see validate::member)
+                let frame = &self.framer.buf()[start..end];
+                if let Some((a, b)) = validate::member(frame, KEY_CHECKPOINT) {
+                    self.cps.push((start + a, start + b));
+                }
             }
             FrameKind::Data => {
                 self.batch.data += 1;
@@ -1097,6 +1167,7 @@ impl Pump {
             message,
             offset,
             excerpt,
+            torn: self.torn,
         };
         self.result = Some(res.clone());
         res

@@ -151,6 +151,38 @@ pub fn open_dev_null() -> io::Result<OwnedFd> {
     }
 }
 
+/// A pidfd for `pid` (Linux 5.3+, close-on-exec): readable once the process exited.
+#[cfg(target_os = "linux")]
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags, no pointer.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(OwnedFd(fd as Fd))
+    }
+}
+
+/// Whether the child `pid` crashed (was killed by a signal or exited non-zero), read
+/// without reaping it (WNOWAIT: its parent still collects the status). None while it
+/// runs, or when its status is gone (already reaped).
+#[cfg(target_os = "linux")]
+pub fn child_crashed(pid: u32) -> Option<bool> {
+    // SAFETY: siginfo_t is plain data; waitid fills it and reads nothing else.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    // SAFETY: `info` is a valid siginfo_t for waitid to fill.
+    if unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) } < 0 {
+        return None;
+    }
+    // SAFETY: after a successful waitid for WEXITED these fields are set (or si_pid 0).
+    let (who, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if who == 0 {
+        return None;
+    }
+    Some(!(info.si_code == libc::CLD_EXITED && status == 0))
+}
+
 /// Grows the kernel buffer of a pipe to at least `size` bytes (F_SETPIPE_SZ); never
 /// shrinks it. Best effort: not a pipe, over the system's limit → left as it is.
 #[cfg(target_os = "linux")]

@@ -70,6 +70,7 @@ impl PumpOptions {
         batch_scheduling = true,
         legacy_logs = false,
         forward_checkpoints = true,
+        input_pid = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -87,6 +88,7 @@ impl PumpOptions {
         batch_scheduling: bool,
         legacy_logs: bool,
         forward_checkpoints: bool,
+        input_pid: Option<u32>,
     ) -> PyResult<PumpOptions> {
         let p: dc::Policy = policy.parse().map_err(to_py_err)?;
         let inner = dc::Options {
@@ -104,6 +106,7 @@ impl PumpOptions {
             batch_scheduling,
             legacy_logs,
             forward_checkpoints,
+            input_pid,
         };
         inner.check().map_err(to_py_err)?;
         let policy = match p {
@@ -172,6 +175,11 @@ impl PumpOptions {
     #[getter]
     fn forward_checkpoints(&self) -> bool {
         self.inner.forward_checkpoints
+    }
+
+    #[getter]
+    fn input_pid(&self) -> Option<u32> {
+        self.inner.input_pid
     }
 
     fn __repr__(&self) -> String {
@@ -298,6 +306,9 @@ struct PumpResult {
     #[pyo3(get)]
     offset: Option<u64>,
     excerpt_bytes: Option<Vec<u8>>,
+    /// (stream offset, length) of a crashed input's torn last line, dropped.
+    #[pyo3(get)]
+    torn: Option<(u64, u64)>,
 }
 
 #[pymethods]
@@ -370,6 +381,7 @@ impl Pump {
             message: res.message,
             offset: res.offset,
             excerpt_bytes: res.excerpt,
+            torn: res.torn,
         })
     }
 
@@ -411,6 +423,18 @@ fn find(haystack: &[u8], needle: &[u8], start: usize, end: Option<usize>) -> isi
     }
 }
 
+/// The exact bytes of the `checkpoint` member's value in `line` when it is a valid
+/// JSON object with one (other members ignored), else None; see dstream_core::validate::member.
+#[pyfunction]
+fn checkpoint_value<'py>(py: Python<'py>, line: &[u8]) -> Option<Bound<'py, PyBytes>> {
+    let info = dc::validate::validate(line).ok()?;
+    if !info.has_checkpoint {
+        return None;
+    }
+    let (a, b) = dc::validate::member(line, dc::frame::KEY_CHECKPOINT)?;
+    Some(PyBytes::new(py, &line[a..b]))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -437,5 +461,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PumpResult>()?;
     m.add_class::<Pump>()?;
     m.add_function(wrap_pyfunction!(find, m)?)?;
+    m.add_function(wrap_pyfunction!(checkpoint_value, m)?)?;
     Ok(())
 }

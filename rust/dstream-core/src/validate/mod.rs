@@ -15,10 +15,12 @@
 //! [`FrameInfo`]: `tests/validate.rs` checks that on generated and mutated frames.
 
 mod fast;
+mod member;
 mod scan;
 mod strict;
 
 pub use fast::FastWalkGate;
+pub use member::member;
 
 use crate::frame::MAX_DEPTH;
 use std::fmt;

@@ -1,0 +1,90 @@
+"""How a run stops: the signal that asked, and one deadline for everything after it.
+
+From the first SIGINT/SIGTERM (or a broken stream) a run has `stop_grace` to end: the
+input is drained until it stops or the deadline; the output then flushes until the same
+deadline; whatever still runs then is killed with its process group (`force`). The run
+ends within stop_grace + STOP_MARGIN and exits 130 (SIGINT) or 143 (SIGTERM)
+(docs/delivery.md, "Stopping").
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Any, Optional
+
+from dstream import logs
+from dstream.errors import ExitCode
+from dstream.runtime.process import ProviderProcess
+
+# Seconds past stop_grace a stopped run may take to end: reaping what was killed at the
+# deadline (KILL_WAIT), the last store write and thread joins, the summary.
+STOP_MARGIN = 3.0
+KILL_WAIT = 1.0
+
+
+class Stop:
+    """Shared by the signal handlers and the supervisor: how hard we were asked to stop."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.event = threading.Event()
+        self.signum: Optional[int] = None  # the first signal that asked (None: a reload)
+
+    def request(self, signum: Optional[int] = None) -> None:
+        if self.signum is None:
+            self.signum = signum
+        self.requests += 1
+        self.event.set()
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.TERMINATED if self.signum == signal.SIGTERM else ExitCode.INTERRUPTED
+
+
+class Deadline:
+    """The stop deadline of one run, and which providers dstream killed at it (their
+    exit codes are then not their own failure)."""
+
+    def __init__(self, task: str, grace: float, stop: Stop) -> None:
+        self.task = task
+        self.grace = grace
+        self.stop = stop
+        self.at: Optional[float] = None  # monotonic; set at the first stop
+        self.forced: set[str] = set()
+
+    def start(self) -> None:
+        if self.at is None:
+            self.at = time.monotonic() + self.grace
+
+    def passed(self) -> bool:
+        if self.stop.requests:
+            self.start()
+        return self.at is not None and time.monotonic() >= self.at
+
+    def check(self, pump: Any, providers: dict[str, Optional[ProviderProcess]]) -> None:
+        """Kill what still runs when a second interrupt came or the deadline passed."""
+        if self.stop.requests > 1:
+            self.force("a second interrupt", pump, providers)
+        elif self.passed():
+            self.force(f"stop_grace ({self.grace:g} s) ran out", pump, providers)
+
+    def force(self, why: str, pump: Any, providers: dict[str, Optional[ProviderProcess]]) -> None:
+        """Stop the pump and kill what still runs (each provider's whole group)."""
+        pump.stop()
+        for role, proc in providers.items():
+            if proc is not None and proc.poll() is None:
+                if role not in self.forced:
+                    logs.log.warning(
+                        "task %s: %s did not stop: %s, killing it", self.task, proc.label, why
+                    )
+                self.forced.add(role)
+                proc.kill()
+
+    def join_time(self) -> float:
+        """How long a helper thread may still take: to the deadline (and a little), or
+        stop_grace when no stop was asked for."""
+        if self.at is None:
+            return self.grace
+        return max(0.0, self.at - time.monotonic()) + KILL_WAIT / 2

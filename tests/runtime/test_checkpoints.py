@@ -1,0 +1,185 @@
+"""Checkpoints are opaque bytes (issue 17, point 3): whatever JSON value an input writes
+is stored and handed back byte for byte, acknowledgements are compared byte-exact, and
+an acknowledgement may carry fields dstream does not know. Real `dstream run` processes
+with providers written in sh and Python."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from tests.providers import SHELL_OUTPUT
+from tests.workspace import Workspace
+
+# An input that records the "state" it was given (as raw text, so nothing is rounded
+# by a JSON parser) and writes one data frame and the checkpoint in $CP.
+RECORDING_INPUT = r"""
+import os, sys
+command = sys.stdin.buffer.readline()
+with open("commands.log", "ab") as log:
+    log.write(command)
+out = sys.stdout.buffer
+out.write(b'{"status":"ready"}\n{"data":1}\n' + os.environ["CP"].encode() + b"\n")
+"""
+
+
+def _task(ws: Workspace, output: str, checkpoint: str, settings: str = "") -> None:
+    ws.python_script("input.py", RECORDING_INPUT)
+    ws.config(
+        f"""
+        state {{ path = "state" }}
+        task "t" {{
+          {settings}
+          input  {{
+            provider_path = "./input.py"
+            env = {{ CP = {orjson.dumps(checkpoint).decode()} }}
+          }}
+          output {{ provider_path = "{output}" }}
+        }}
+        """
+    )
+
+
+def _state_given(ws: Workspace, run: int) -> bytes:
+    """The raw `"state":...` member of the command line of the `run`-th run (1-based)."""
+    line = ws.read_text("commands.log").splitlines()[run - 1].encode()
+    start = line.index(b'"state":') + len(b'"state":')
+    return line[start : line.rindex(b"}")]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "18446744073709551617",  # above 2^64: a JSON layer rounds it to a float
+        "0.1000000000000000000000000001",  # a long decimal: a double keeps 0.1
+        "1e400",  # beyond a double: one JSON layer refuses it, another makes it inf
+        "5000.0",  # not the same text as 5000
+        '{"lsn":"0/16B3748","seq":123456789012345678901234567890}',
+    ],
+)
+def test_a_checkpoint_is_stored_and_handed_back_byte_for_byte(ws: Workspace, value: str) -> None:
+    ws.script("output.sh", SHELL_OUTPUT)
+    _task(ws, "./output.sh", '{"checkpoint":' + value + "}")
+    first = ws.run("run", "t")
+    assert first.returncode == 0, first.stderr
+    assert value.encode() in (ws.root / "state" / "t.json").read_bytes()
+    shown = ws.run("state", "show", "t")
+    assert value in shown.stdout, shown.stderr
+    second = ws.run("run", "t")
+    assert second.returncode == 0, second.stderr
+    assert _state_given(ws, 2) == value.encode()
+
+
+# An output that echoes every checkpoint line through `sed` expression $SED.
+SED_OUTPUT = r"""
+read -r command
+echo '{"status":"ready"}'
+while IFS= read -r line; do
+  case "$line" in
+    *'"checkpoint"'*) printf '%s\n' "$line" | sed "$SED" ;;
+  esac
+done
+"""
+
+
+def _sed_output_task(ws: Workspace, checkpoint: str, sed: str) -> None:
+    ws.script("output.sh", SED_OUTPUT)
+    ws.python_script("input.py", RECORDING_INPUT)
+    ws.config(
+        f"""
+        state {{ path = "state" }}
+        task "t" {{
+          input  {{
+            provider_path = "./input.py"
+            env = {{ CP = {orjson.dumps(checkpoint).decode()} }}
+          }}
+          output {{
+            provider_path = "./output.sh"
+            env = {{ SED = {orjson.dumps(sed).decode()} }}
+          }}
+        }}
+        """
+    )
+
+
+@pytest.mark.parametrize(
+    "sent, sed, shown",
+    [
+        ("18446744073709551617", "s/617/616/", "18446744073709551616"),
+        ("5000", "s/5000/5000.0/", "5000.0"),
+        ('{"a":1}', "s/:1/:1.0/", '{"a":1.0}'),
+    ],
+)
+def test_an_ack_that_differs_by_one_byte_is_refused(
+    ws: Workspace, sent: str, sed: str, shown: str
+) -> None:
+    _sed_output_task(ws, '{"checkpoint":' + sent + "}", sed)
+    done = ws.run("run", "t")
+    err = done.stderr
+    assert done.returncode == 1, err
+    assert f"output './output.sh' acknowledged checkpoint {shown} which dstream never sent" in err
+    assert not (ws.root / "state" / "t.json").exists()  # nothing stored
+
+
+def test_an_ack_with_fields_dstream_does_not_know_is_stored(ws: Workspace) -> None:
+    _sed_output_task(ws, '{"checkpoint":42}', 's/}$/,"durable":true,"rows":1}/')
+    done = ws.run("run", "t", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = orjson.loads(done.stdout)["tasks"][0]
+    assert summary["checkpoints_acknowledged"] == 1
+    assert summary["last_checkpoint"] == 42
+    ws.run("run", "t")
+    assert _state_given(ws, 2) == b"42"
+
+
+# An output in Python: echoes every checkpoint line, whatever its size.
+PY_OUTPUT = r"""
+import sys
+sys.stdin.buffer.readline()
+out = sys.stdout.buffer
+out.write(b'{"status":"ready"}\n')
+out.flush()
+for line in sys.stdin.buffer:
+    if line.startswith(b'{"checkpoint"'):
+        out.write(line)
+        out.flush()
+"""
+
+BIG_INPUT = r"""
+import sys
+sys.stdin.buffer.readline()
+out = sys.stdout.buffer
+out.write(b'{"status":"ready"}\n{"data":1}\n')
+out.write(b'{"checkpoint":"' + b"x" * (20 << 20) + b'"}\n')
+"""
+
+
+def test_an_ack_as_large_as_max_frame_size_allows_is_read(ws: Workspace) -> None:
+    """One size limit for every stream: a 20 MiB checkpoint passes the pump under
+    max_frame_size = 32 MiB, so its 20 MiB echo is read and stored too."""
+    ws.python_script("input.py", BIG_INPUT)
+    ws.python_script("output.py", PY_OUTPUT)
+    ws.config(
+        """
+        state { path = "state" }
+        task "t" {
+          max_frame_size = "32MiB"
+          stop_grace = "5s"
+          input  { provider_path = "./input.py" }
+          output { provider_path = "./output.py" }
+        }
+        """
+    )
+    done = ws.run("run", "t", timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    stored = (ws.root / "state" / "t.json").read_bytes()
+    assert b'"x' + b"x" * 100 in stored and len(stored) > 20 << 20
+
+
+def test_whitespace_around_the_value_is_not_part_of_it(ws: Workspace) -> None:
+    # The frame has spaces around the value, the echo has none: the same checkpoint.
+    _sed_output_task(ws, '{ "checkpoint" :  [1, 2]  }', 's/.*/{"checkpoint":[1, 2]}/')
+    done = ws.run("run", "t")
+    assert done.returncode == 0, done.stderr
+    ws.run("run", "t")
+    assert _state_given(ws, 2) == b"[1, 2]"

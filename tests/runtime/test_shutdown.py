@@ -1,0 +1,244 @@
+"""Stopping (issue 17, point 4) and crash artifacts (point 5), with real processes:
+SIGTERM ends a run within stop_grace plus the documented margin and exits 143 however
+the providers behave; a provider's whole process tree dies with dstream, even when
+dstream is SIGKILLed; a crashed input's torn last line is neither data nor an invalid
+frame."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import orjson
+import pytest
+
+from dstream.errors import ExitCode
+from dstream.runtime.stopping import STOP_MARGIN
+from tests.providers import SHELL_OUTPUT
+from tests.workspace import Workspace
+
+GRACE = 1.0
+# What bounds the wait for the run to end (not a speed assertion: a run that ignores
+# stop_grace hangs until its providers' 300 s sleeps end, far beyond this).
+ENDS_WITHIN = GRACE + STOP_MARGIN + 20
+
+# An output that answers the handshake, then never reads stdin and ignores SIGTERM.
+DEAF_OUTPUT = """
+trap '' TERM
+read -r command
+echo '{"status":"ready"}'
+exec sleep 300
+"""
+
+# An input that declares commit notices, ignores SIGTERM and its stdin, writes a
+# checkpoint and then nothing.
+DEAF_INPUT = """
+trap '' TERM
+read -r command
+echo '{"status":"ready","features":["commit-notices"]}'
+echo '{"data":1}'
+echo '{"checkpoint":1}'
+exec sleep 300
+"""
+
+# An input that writes as fast as it can.
+FLOOD_INPUT = """
+read -r command
+echo '{"status":"ready"}'
+exec yes '{"data":"abcdefghijklmnopqrstuvwxyz0123456789"}'
+"""
+
+
+def _start(ws: Workspace, input_body: str, output_body: str) -> subprocess.Popen[bytes]:
+    ws.script("input.sh", input_body)
+    ws.script("output.sh", output_body)
+    ws.config(
+        f"""
+        state {{ path = "state" }}
+        task "t" {{
+          stop_grace = "{GRACE:g}s"
+          input  {{ provider_path = "./input.sh" }}
+          output {{ provider_path = "./output.sh" }}
+        }}
+        """
+    )
+    proc = ws.popen("run", "t", "--json")
+    deadline = time.monotonic() + 20
+    while len(_descendants(proc.pid)) < 2:
+        assert time.monotonic() < deadline, "the providers did not start"
+        time.sleep(0.05)
+    time.sleep(0.5)  # let the stream reach its steady state (blocked, or idle)
+    return proc
+
+
+@pytest.mark.parametrize(
+    "input_body, output_body",
+    [(FLOOD_INPUT, DEAF_OUTPUT), (DEAF_INPUT, SHELL_OUTPUT)],
+    ids=["output-stops-reading", "input-ignores-sigterm-and-stdin"],
+)
+def test_sigterm_ends_within_stop_grace_with_exit_143(
+    ws: Workspace, input_body: str, output_body: str
+) -> None:
+    proc = _start(ws, input_body, output_body)
+    pids = _descendants(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=ENDS_WITHIN)
+    text = err.decode(errors="replace")
+    assert proc.returncode == ExitCode.TERMINATED, text
+    summary = orjson.loads(out)["tasks"][0]
+    assert summary["outcome"] == "interrupted", summary
+    assert "stop_grace" in text  # says that it killed what did not stop in time
+    assert _wait_gone(pids) == []
+
+
+def test_sigint_is_exit_130_and_sigterm_143(ws: Workspace) -> None:
+    proc = _start(ws, DEAF_INPUT, SHELL_OUTPUT)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=ENDS_WITHIN)
+    assert proc.returncode == ExitCode.INTERRUPTED
+
+
+# An input that starts a grandchild (in its process group) and records its pid.
+FORKING_INPUT = """
+read -r command
+sleep 300 &
+echo $! > grandchild.pid
+echo '{"status":"ready"}'
+exec sleep 300
+"""
+
+
+def test_sigkill_of_dstream_kills_the_providers_grandchildren(ws: Workspace) -> None:
+    proc = _start(ws, FORKING_INPUT, SHELL_OUTPUT)
+    grandchild = int((ws.root / "grandchild.pid").read_text())
+    tree = _descendants(proc.pid)
+    assert grandchild in tree
+    proc.kill()
+    proc.wait()
+    assert _wait_gone(tree) == [], "part of a provider's tree outlived a SIGKILLed dstream"
+
+
+def test_a_run_that_ends_leaves_no_grandchild_behind(ws: Workspace) -> None:
+    ws.script(
+        "input.sh",
+        """
+        read -r command
+        sleep 300 &
+        echo $! > grandchild.pid
+        echo '{"status":"ready"}'
+        echo '{"data":1}'
+        """,
+    )
+    ws.shell_output_task("./input.sh")
+    done = ws.run("run", "t")
+    assert done.returncode == 0, done.stderr
+    grandchild = int((ws.root / "grandchild.pid").read_text())
+    assert _wait_gone([grandchild]) == []
+
+
+# Writes two frames and half of a third, then is killed by a signal (or exits 3), once;
+# the next attempt writes the rest of the stream.
+TORN_INPUT = r"""
+import os, signal, sys
+sys.stdin.buffer.readline()
+out = sys.stdout.buffer
+out.write(b'{"status":"ready"}\n')
+if not os.path.exists("crashed-once"):
+    open("crashed-once", "w").close()
+    out.write(b'{"data":1}\n{"checkpoint":1}\n{"data":2,"metad')
+    out.flush()
+    if os.environ["HOW"] == "signal":
+        os.kill(os.getpid(), signal.SIGKILL)
+    os._exit(3)
+out.write(b'{"data":3}\n')
+"""
+
+
+@pytest.mark.parametrize("how", ["signal", "exit"])
+def test_a_crashed_inputs_torn_last_line_is_reported_and_the_task_restarts(
+    ws: Workspace, how: str
+) -> None:
+    ws.python_script("input.py", TORN_INPUT)
+    ws.script("output.sh", SHELL_OUTPUT)
+    ws.config(
+        f"""
+        state {{ path = "state" }}
+        task "t" {{
+          input  {{
+            provider_path = "./input.py"
+            env = {{ HOW = "{how}" }}
+          }}
+          output {{ provider_path = "./output.sh" }}
+          restart {{
+            attempts = 1
+            backoff  = "100ms"
+          }}
+        }}
+        """
+    )
+    code, doc, err = ws.run_json("run", "t")
+    assert code == 0, err
+    offset = len(b'{"status":"ready"}\n{"data":1}\n{"checkpoint":1}\n')
+    torn = len(b'{"data":2,"metad')
+    message = f"torn last line of {torn} bytes at offset {offset} discarded (the provider crashed)"
+    assert message in err
+    summary = doc["tasks"][0]
+    assert summary["attempts"] == 2
+    assert summary["counters"].get("invalid_frames", 0) == 0
+    assert message in summary["notes"]
+    assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1, 3]
+
+
+def test_a_clean_inputs_last_line_without_newline_is_still_a_frame(ws: Workspace) -> None:
+    ws.script(
+        "input.sh",
+        """
+        read -r command
+        echo '{"status":"ready"}'
+        printf '{"data":1}\\n{"data":2}'
+        """,
+    )
+    ws.shell_output_task("./input.sh")
+    done = ws.run("run", "t")
+    assert done.returncode == 0, done.stderr
+    assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1, 2]
+
+
+def _descendants(root: int) -> list[int]:
+    """Every process below `root`, by walking /proc (children of children too)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, frontier = [], [root]
+    while frontier:
+        pid = frontier.pop()
+        kids = [child for child, parent in parents.items() if parent == pid]
+        found.extend(kids)
+        frontier.extend(kids)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_gone(pids: list[int], within: float = 10.0) -> list[int]:
+    """The pids still alive (zombies count as gone) after waiting up to `within` s."""
+    deadline = time.monotonic() + within
+    alive = [pid for pid in pids if _alive(pid)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [pid for pid in alive if _alive(pid)]
+    return alive
