@@ -169,6 +169,9 @@ fn run_all(s: &mut Session, msgs: &[Vec<u8>]) {
         };
     }
     s.idle();
+    for line in s.take().split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        serde_json::from_slice::<serde_json::Value>(line).expect("every line is JSON");
+    }
 }
 
 proptest::proptest! {
