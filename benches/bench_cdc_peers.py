@@ -76,7 +76,8 @@ import struct, sys, time, select
 import psycopg2, psycopg2.extras
 dsn, slot, pub = sys.argv[1:4]
 conn = psycopg2.connect(dsn)
-cur = conn.cursor(); cur.execute("SELECT pg_current_wal_lsn()::text"); hi, lo = cur.fetchone()[0].split("/")
+cur = conn.cursor(); cur.execute("SELECT pg_current_wal_lsn()::text")
+hi, lo = cur.fetchone()[0].split("/")
 target = (int(hi, 16) << 32) | int(lo, 16); conn.close()
 repl = psycopg2.connect(dsn, connection_factory=psycopg2.extras.LogicalReplicationConnection)
 cur = repl.cursor()
@@ -222,7 +223,8 @@ def _dstream_run(ws: Path, task: str, wrapper: Path) -> dict[str, float]:
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     sink = orjson.loads(report.read_text())
     assert sink["rows"] == ROWS, (sink, done.stderr.decode()[-2000:])
-    return {"whole": whole, "to_last": sink["last"] - started, "cpu": _cpu(Path(f"{wrapper}.times"))}
+    cpu = _cpu(Path(f"{wrapper}.times"))
+    return {"whole": whole, "to_last": sink["last"] - started, "cpu": cpu}
 
 
 def _peer(dsn: str, ws: Path, slot: str) -> float:
