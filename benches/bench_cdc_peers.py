@@ -43,7 +43,7 @@ PER_TXN = 1000
 ROUNDS = rounds(3)
 MAIN_PYTHON = Path(os.environ.get("DSTREAM_BENCH_MAIN_PYTHON", "/work/main/python"))
 
-SINK = '''
+SINK = """
 import os, sys, time
 stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
 stdin.readline()  # the command line
@@ -68,10 +68,10 @@ while True:
     stdout.flush()
 with open(os.environ["SINK_REPORT"], "w") as fh:
     fh.write(f'{{"rows": {rows}, "last": {last!r}}}')
-'''
+"""
 
 # The peer: what a developer would write with psycopg2 to consume pgoutput.
-PEER = '''
+PEER = """
 import struct, sys, time, select
 import psycopg2, psycopg2.extras
 dsn, slot, pub = sys.argv[1:4]
@@ -115,7 +115,7 @@ while True:
         last_end = U64.unpack_from(p, 10)[0]
         cur.send_feedback(flush_lsn=last_end)
 print(rows)
-'''
+"""
 
 
 def _load(dsn: str) -> None:
