@@ -46,7 +46,8 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
-fn write_str_body(out: &mut Vec<u8>, s: &[u8]) {
+/// The inside of a JSON string (no quotes).
+pub fn write_str_body(out: &mut Vec<u8>, s: &[u8]) {
     let mut start = 0;
     for (i, &b) in s.iter().enumerate() {
         let e = ESCAPE[b as usize];
@@ -93,6 +94,8 @@ pub fn reserialize(out: &mut Vec<u8>, text: &[u8]) -> Res {
         s: text,
         pos: 0,
         out,
+        scratch: Vec::new(),
+        keys: Vec::new(),
     };
     p.ws();
     p.value(0)?;
@@ -107,6 +110,11 @@ struct Parser<'a, 'o> {
     s: &'a [u8],
     pos: usize,
     out: &'o mut Vec<u8>,
+    /// A string with escapes is decoded here first.
+    scratch: Vec<u8>,
+    /// Where the keys of the open objects were written in `out` (escaped: equal keys
+    /// have equal escaped forms).
+    keys: Vec<(usize, usize)>,
 }
 
 impl Parser<'_, '_> {
@@ -137,14 +145,7 @@ impl Parser<'_, '_> {
         match self.peek() {
             Some(b'{') => self.object(depth),
             Some(b'[') => self.array(depth),
-            Some(b'"') => {
-                let mut scratch = Vec::new();
-                self.string(&mut scratch)?;
-                self.out.push(b'"');
-                write_str_body(self.out, &scratch);
-                self.out.push(b'"');
-                Ok(())
-            }
+            Some(b'"') => self.string_out(),
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
@@ -163,19 +164,15 @@ impl Parser<'_, '_> {
             return Ok(());
         }
         // Python dicts keep the first position and the last value of a repeated key.
-        let mut keys: HashSet<Vec<u8>> = HashSet::new();
+        let base = self.keys.len();
         loop {
             if self.peek() != Some(b'"') {
                 return Err(Unsupported("json: object key expected"));
             }
-            let mut key = Vec::new();
-            self.string(&mut key)?;
-            self.out.push(b'"');
-            write_str_body(self.out, &key);
-            self.out.extend_from_slice(b"\":");
-            if !keys.insert(key) {
-                return Err(Unsupported("json: repeated key"));
-            }
+            let start = self.out.len();
+            self.string_out()?;
+            self.keys.push((start, self.out.len()));
+            self.out.push(b':');
             self.ws();
             if self.peek() != Some(b':') {
                 return Err(Unsupported("json: ':' expected"));
@@ -193,7 +190,13 @@ impl Parser<'_, '_> {
                 Some(b'}') => {
                     self.pos += 1;
                     self.out.push(b'}');
-                    return Ok(());
+                    let repeated = self.repeated_key(base);
+                    self.keys.truncate(base);
+                    return if repeated {
+                        Err(Unsupported("json: repeated key"))
+                    } else {
+                        Ok(())
+                    };
                 }
                 _ => return Err(Unsupported("json: ',' or '}' expected")),
             }
@@ -226,6 +229,49 @@ impl Parser<'_, '_> {
                 _ => return Err(Unsupported("json: ',' or ']' expected")),
             }
         }
+    }
+
+    fn repeated_key(&self, base: usize) -> bool {
+        let keys = &self.keys[base..];
+        let key = |&(a, b): &(usize, usize)| &self.out[a..b];
+        if keys.len() <= 16 {
+            return keys
+                .iter()
+                .enumerate()
+                .any(|(i, k)| keys[..i].iter().any(|j| key(j) == key(k)));
+        }
+        let mut seen = HashSet::with_capacity(keys.len());
+        !keys.iter().all(|k| seen.insert(key(k)))
+    }
+
+    /// Writes the string at `pos` as orjson would: copied when it has no escape,
+    /// decoded and re-escaped otherwise.
+    fn string_out(&mut self) -> Res {
+        let start = self.pos + 1;
+        let mut end = start;
+        while let Some(&b) = self.s.get(end) {
+            if b == b'"' || b == b'\\' || b < 0x20 {
+                break;
+            }
+            end += 1;
+        }
+        if self.s.get(end) == Some(&b'"') {
+            self.out.push(b'"');
+            self.out.extend_from_slice(&self.s[start..end]);
+            self.out.push(b'"');
+            self.pos = end + 1;
+            return Ok(());
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let done = self.string(&mut scratch);
+        if done.is_ok() {
+            self.out.push(b'"');
+            write_str_body(self.out, &scratch);
+            self.out.push(b'"');
+        }
+        self.scratch = scratch;
+        done
     }
 
     /// Decodes the string at `pos` (its quotes included) into `into` as UTF-8.

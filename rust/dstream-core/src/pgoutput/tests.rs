@@ -213,3 +213,55 @@ proptest::proptest! {
         run_all(&mut s, &msgs);
     }
 }
+
+/// `cargo test --release -p dstream-core -- --ignored feed_speed --nocapture`: CPU per
+/// row of a 10-column mixed-type row (the benches' table).
+#[test]
+#[ignore]
+fn feed_speed() {
+    let cols = [
+        ("id", 20, true),
+        ("name", 25, false),
+        ("amount", 1700, false),
+        ("at", 1184, false),
+        ("even", 16, false),
+        ("qty", 23, false),
+        ("score", 701, false),
+        ("tags", 1009, false),
+        ("doc", 3802, false),
+        ("uid", 2950, false),
+    ];
+    let mut msgs = vec![relation(16384, "t", &cols), begin(1, 1)];
+    for g in 0..100_000u64 {
+        let v = [
+            g.to_string(),
+            format!("event {g}"),
+            format!("{}.25", g),
+            "2024-01-02 03:04:05+00".to_string(),
+            "t".to_string(),
+            (g % 1000).to_string(),
+            format!("{}", g as f64 / 7.0),
+            format!("{{a,b{g}}}"),
+            format!("{{\"k\": {g}, \"v\": \"x\"}}"),
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".to_string(),
+        ];
+        let vals: Vec<Option<&str>> = v.iter().map(|s| Some(s.as_str())).collect();
+        msgs.push(insert(16384, &vals));
+    }
+    msgs.push(commit(2));
+    let mut s = session(1000);
+    let t = std::time::Instant::now();
+    for chunk in msgs.chunks(4096) {
+        let mut at = 0;
+        while at < chunk.len() {
+            let (next, event) = s.feed(chunk, at);
+            assert_ne!(event, Event::Fallback);
+            at = next;
+        }
+        s.clear_output();
+    }
+    eprintln!(
+        "{:.3} us per row",
+        t.elapsed().as_secs_f64() * 1e6 / 100_000.0
+    );
+}

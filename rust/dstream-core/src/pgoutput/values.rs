@@ -106,18 +106,28 @@ pub fn write_scalar(out: &mut Vec<u8>, s: Scalar, text: &str) -> Res {
         Scalar::Float => write_float(out, text)?,
         Scalar::Bytea => write_bytea(out, text)?,
         Scalar::Json => json::reserialize(out, text.as_bytes())?,
-        Scalar::Timestamp => {
-            if is_special_time(text) {
-                json::write_str(out, text.as_bytes());
-            } else {
-                json::write_str(out, text.replacen(' ', "T", 1).as_bytes());
-            }
+        Scalar::Timestamp | Scalar::Timestamptz if is_special_time(text) => {
+            json::write_str(out, text.as_bytes());
         }
-        Scalar::Timestamptz => {
-            if is_special_time(text) {
-                json::write_str(out, text.as_bytes());
+        Scalar::Timestamp | Scalar::Timestamptz => {
+            // text.replace(" ", "T", 1), on the stack for the usual lengths
+            let mut buf = [0u8; 64];
+            let owned;
+            let iso = if text.len() <= buf.len() {
+                let b = &mut buf[..text.len()];
+                b.copy_from_slice(text.as_bytes());
+                if let Some(i) = b.iter().position(|&c| c == b' ') {
+                    b[i] = b'T';
+                }
+                std::str::from_utf8(b).map_err(|_| Unsupported("time"))?
             } else {
-                write_iso_offset(out, &text.replacen(' ', "T", 1))?;
+                owned = text.replacen(' ', "T", 1);
+                owned.as_str()
+            };
+            if s == Scalar::Timestamp {
+                json::write_str(out, iso.as_bytes());
+            } else {
+                write_iso_offset(out, iso)?;
             }
         }
         Scalar::Timetz => write_iso_offset(out, text)?,
@@ -182,7 +192,9 @@ fn write_iso_offset(out: &mut Vec<u8>, text: &str) -> Res {
         if b[i] == b'+' || b[i] == b'-' {
             let offset_len = n - i;
             if offset_len == 3 {
-                json::write_str(out, format!("{text}:00").as_bytes());
+                out.push(b'"');
+                json::write_str_body(out, b);
+                out.extend_from_slice(b":00\"");
                 return Ok(());
             }
             if offset_len == 9 {
