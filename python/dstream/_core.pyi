@@ -5,7 +5,7 @@ object is built per frame; every blocking call releases the GIL and checks for C
 (KeyboardInterrupt is raised after the pump has been stopped cleanly).
 """
 
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 __version__: str
 PROTOCOL_VERSION: int  # must match protocol/frames.py
@@ -193,3 +193,59 @@ def checkpoint_value(line: bytes) -> Optional[bytes]:
     object with such a member, whatever other members it has; else None. A checkpoint
     is opaque: this is how an acknowledgement is compared with what was sent, and how
     a stored checkpoint is read back, without parsing it into numbers."""
+
+PgoutputEvent = Literal["done", "relation", "fallback"]
+
+class PgoutputSession:
+    """One PostgreSQL replication session's pgoutput decoding (dstream-postgres-cdc):
+    raw message payloads in, envelope and checkpoint lines out, byte for byte as the
+    Python decoder (providers/postgres_cdc) writes them. No Python object per row.
+
+    tables: the (schema, name) pairs captured; base_types: domain OID -> base type OID;
+    resume_lsn: transactions whose final LSN is below it are skipped (already
+    delivered); a checkpoint {"checkpoint":{"lsn","slot"[,"isolated"]}} follows the first
+    commit after checkpoint_every changes or checkpoint_interval seconds, and idle();
+    truncate_emit: Truncate envelopes are written here (else each Truncate falls back).
+    """
+
+    def __init__(
+        self,
+        *,
+        slot: str,
+        tables: list[tuple[str, str]],
+        base_types: dict[int, int],
+        resume_lsn: int,
+        checkpoint_every: int,
+        checkpoint_interval: float,
+        truncate_emit: bool,
+    ) -> None: ...
+    def feed(self, payloads: list[bytes], start: int = 0) -> tuple[int, PgoutputEvent]:
+        """Handles payloads[start:] in order until the end ("done", index len) or an
+        event: "relation" (index just past a Relation message) or "fallback": the
+        message at the index is the caller's (the session is as before it); the caller
+        handles it, push()es its lines and feeds on from index + 1."""
+    def idle(self) -> None:
+        """The stream is idle: checkpoint the last commit if no transaction is open."""
+    def take(self) -> bytes:
+        """The buffered lines (complete, newline-terminated); the buffer is emptied."""
+    def push(self, lines: bytes, seq: int, changes: int) -> None:
+        """Appends lines the caller encoded for a fallback message; they advance the
+        transaction's Seq by `seq` and count `changes` toward the next checkpoint."""
+    def isolate(self, table: str) -> None:
+        """ "schema.name" is isolated: later changes are counted, not written; checkpoints
+        list it. Counts one change."""
+    def txn_meta(self) -> tuple[Optional[str], Optional[str], Optional[int]]:
+        """(LSN, CommitTime, TransactionId) of the current transaction (None before one)."""
+    def counters(self) -> dict[str, Any]:
+        """changes, transactions, checkpoints, skipped_replayed, truncates: int;
+        isolated: dict[str, int]."""
+    @property
+    def buffered(self) -> int: ...
+    @property
+    def in_txn(self) -> bool: ...
+    @property
+    def skip_txn(self) -> bool: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def last_end_lsn(self) -> int: ...

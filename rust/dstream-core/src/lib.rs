@@ -14,6 +14,7 @@ pub mod deadletter;
 pub mod error;
 pub mod frame;
 pub mod framer;
+pub mod pgoutput;
 pub mod pump;
 pub mod sys;
 pub mod validate;

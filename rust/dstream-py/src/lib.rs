@@ -4,6 +4,8 @@
 //! python/dstream/_core.pyi. Every blocking call goes through [`blocking`], which
 //! releases the GIL in short slices and checks for signals between them.
 
+mod pgoutput;
+
 use dstream_core as dc;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -462,5 +464,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Pump>()?;
     m.add_function(wrap_pyfunction!(find, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint_value, m)?)?;
+    pgoutput::register(m)?;
     Ok(())
 }

@@ -1,8 +1,13 @@
 """The replication read loop: pgoutput messages in, encoded frames out.
 
-Frames leave as bytes (complete lines, several per chunk) so the SDK host writes them
-without building objects twice. A checkpoint `{"lsn": <end of a commit record>}` is
-written only right after a Commit message, so a transaction is never split across a
+Messages are read in batches and decoded by the Rust core (dstream._core.PgoutputSession),
+which writes the envelope lines byte for byte as the Python decoder (pgoutput.py,
+values.py, `_envelope` below) would; that decoder stays the reference, and handles any
+message the Rust one leaves to it. Frames leave as bytes (complete lines, several per
+chunk) so the SDK host writes them without building objects twice.
+
+A checkpoint `{"lsn": <end of a commit record>}` is written only right after a Commit
+message, so a transaction is never split across a
 checkpoint, and resuming from it (start_lsn) makes the server skip exactly the
 transactions already delivered. The slot's confirmed position is moved only by
 `confirm()`, which the provider calls from on_commit.
@@ -19,26 +24,25 @@ from typing import Any, Optional
 
 import orjson
 
+from dstream._core import PgoutputSession
 from dstream.errors import DstreamError
 from dstream.providers.postgres_cdc.catalog import Table
 from dstream.providers.postgres_cdc.config import PgCdcConfig
 from dstream.providers.postgres_cdc.pgoutput import (
-    Begin,
-    Commit,
     Decoder,
     Relation,
     RowChange,
     Truncate,
-    format_lsn,
-    pg_time,
     typed_row,
 )
 from dstream.sdk.log import log
 
-# until_caught_up: seconds without a message after the server reported the target.
-CAUGHT_UP_QUIET = 2.0
+# until_caught_up: at most one keepalive request per this many seconds while waiting.
+PING_SECONDS = 0.05
 
 CHUNK_BYTES = 256 * 1024
+# Messages read per call into the Rust decoder.
+BATCH_MESSAGES = 4096
 OPERATIONS = {"I": "Insert", "U": "Update", "D": "Delete"}
 SLOT_BUSY_RETRY_SECONDS = 15.0
 
@@ -76,13 +80,26 @@ class ChangeStream:
         self.wanted = {(t.schema, t.name) for t in tables}
         self.decoder = Decoder(base_types)
         self.resume_lsn = resume_lsn
-        self.counters = Counters()
+        self.session: Optional[PgoutputSession] = None
+        self._truncates = 0  # counted by the Python path (truncate = "log"/"fail")
         self.isolated: set[str] = set()
         self.conn: Any = None
         self.cursor: Any = None
         self._confirmed = resume_lsn
         # until_caught_up: the WAL position to reach before ending the run.
         self.target_lsn: Optional[int] = None
+
+    @property
+    def counters(self) -> Counters:
+        found = self.session.counters() if self.session is not None else {}
+        return Counters(
+            changes=found.get("changes", 0),
+            transactions=found.get("transactions", 0),
+            checkpoints=found.get("checkpoints", 0),
+            skipped_replayed=found.get("skipped_replayed", 0),
+            isolated=dict(found.get("isolated", {})),
+            truncates=found.get("truncates", 0) + self._truncates,
+        )
 
     # -- connection --------------------------------------------------------------------
     def connect(self) -> None:
@@ -161,115 +178,105 @@ class ChangeStream:
 
     # -- the read loop -----------------------------------------------------------------
     async def frames(self) -> AsyncIterator[bytes]:
+        """Reads messages in batches and hands each batch's payloads to the Rust decoder,
+        which writes the envelope and checkpoint lines (no Python object per row)."""
         cfg = self.config
         cursor = self.cursor
-        decode = self.decoder.decode
-        out = bytearray()
-        txn: Optional[Begin] = None
-        txn_meta: dict[str, Any] = {}
-        seq = 0
-        skip_txn = False
-        pending_lsn: Optional[int] = None  # end of the last commit not yet checkpointed
-        since_checkpoint = 0
-        last_checkpoint = time.monotonic()
-        dump = orjson.dumps
-        last_end_lsn = 0
-        last_message_at = time.monotonic()  # until_caught_up: how long it has been quiet
-
+        read = cursor.read_message
+        session = self.session = PgoutputSession(
+            slot=self.slot,
+            tables=sorted(self.wanted),
+            base_types=self.decoder.base_types,
+            resume_lsn=self.resume_lsn,
+            checkpoint_every=cfg.checkpoint_every,
+            checkpoint_interval=cfg.checkpoint_interval,
+            truncate_emit=cfg.truncate == "emit",
+        )
+        last_ping = 0.0
         while True:
-            msg = cursor.read_message()
-            if msg is None:
-                # Idle: hand out what is buffered, checkpoint a finished transaction,
-                # then wait for the socket (bounded, so keepalives keep flowing).
-                if pending_lsn is not None and txn is None:
-                    out += self._checkpoint_line(pending_lsn)
-                    pending_lsn = None
-                    since_checkpoint = 0
-                    last_checkpoint = time.monotonic()
-                if out:
-                    yield bytes(out)
-                    out.clear()
+            batch: list[bytes] = []
+            msg = read()
+            while msg is not None:
+                batch.append(msg.payload)
+                if len(batch) >= BATCH_MESSAGES:
+                    break
+                msg = read()
+            if batch:
+                self._feed(session, batch)
+                if session.buffered >= CHUNK_BYTES:
+                    yield session.take()
+                if msg is not None:
                     continue
-                if self.target_lsn is not None and txn is None:
-                    quiet = time.monotonic() - last_message_at
-                    if self._caught_up(last_end_lsn, cursor.wal_end, quiet):
-                        return
-                    # Ask for a keepalive: it carries how far the server has decoded.
-                    cursor.send_feedback(reply=True)
-                await _wait_readable(cursor.fileno(), min(cfg.status_interval, 1.0))
+            # Idle: hand out what is buffered, checkpoint a finished transaction, then
+            # wait for the socket (bounded, so keepalives keep flowing).
+            session.idle()
+            if session.buffered:
+                yield session.take()
                 continue
+            timeout = min(cfg.status_interval, 1.0)
+            if self.target_lsn is not None and not session.in_txn:
+                if self._caught_up(session.last_end_lsn, cursor.wal_end):
+                    return
+                # Ask for a keepalive (it carries how far the server has read), at most
+                # every PING_SECONDS: no ping-pong while the server reads other WAL.
+                now = time.monotonic()
+                if now - last_ping >= PING_SECONDS:
+                    cursor.send_feedback(reply=True)
+                    last_ping = now
+                timeout = PING_SECONDS
+            await _wait_readable(cursor.fileno(), timeout)
 
-            last_message_at = time.monotonic()
-            message = decode(msg.payload)
-            if isinstance(message, RowChange):
-                if skip_txn:
-                    continue
-                relation = self.decoder.relations[message.relation_oid]
-                key = relation.qualified
-                if (relation.schema, relation.name) not in self.wanted:
-                    continue
-                if key in self.isolated:
-                    self.counters.isolated[key] += 1
-                    continue
-                try:
-                    envelope = self._envelope(relation, message, txn_meta, seq)
-                except Exception as exc:
-                    self._isolate(relation, message, exc, txn_meta)
-                    continue
-                seq += 1
-                since_checkpoint += 1
-                out += dump(envelope)
-                out += b"\n"
-                if len(out) >= CHUNK_BYTES:
-                    yield bytes(out)
-                    out.clear()
-            elif isinstance(message, Begin):
-                txn = message
-                seq = 0
-                # Already delivered before the restart (the server normally skips these;
-                # this guards a start_lsn the server did not honour).
-                skip_txn = 0 < message.final_lsn < self.resume_lsn
-                txn_meta = {
-                    "LSN": format_lsn(message.final_lsn),
-                    "CommitTime": pg_time(message.commit_time),
-                    "TransactionId": message.xid,
-                }
-            elif isinstance(message, Commit):
-                txn = None
-                if skip_txn:
-                    self.counters.skipped_replayed += 1
-                    skip_txn = False
-                    continue
-                self.counters.transactions += 1
-                self.counters.changes += seq
-                pending_lsn = message.end_lsn
-                last_end_lsn = message.end_lsn
-                if (
-                    since_checkpoint >= cfg.checkpoint_every
-                    or time.monotonic() - last_checkpoint >= cfg.checkpoint_interval
-                ):
-                    out += self._checkpoint_line(pending_lsn)
-                    pending_lsn = None
-                    since_checkpoint = 0
-                    last_checkpoint = time.monotonic()
-            elif isinstance(message, Truncate):
-                if skip_txn:
-                    continue
-                for line in self._truncate_lines(message, txn_meta, seq):
-                    out += line
-                    seq += 1
-            # Relation messages update the decoder's cache by themselves.
+    def _feed(self, session: PgoutputSession, batch: list[bytes]) -> None:
+        at = 0
+        while at < len(batch):
+            at, event = session.feed(batch, at)
+            if event == "relation":
+                # The Python decoder keeps its relation cache in step for the fallback.
+                self.decoder.decode(batch[at - 1])
+            elif event == "fallback":
+                self._python_message(session, batch[at])
+                at += 1
 
-    def _caught_up(self, last_end_lsn: int, wal_end: int, quiet: float = 0.0) -> bool:
+    def _python_message(self, session: PgoutputSession, payload: bytes) -> None:
+        """One message the Rust decoder left to the Python one (a value it does not
+        reproduce exactly, a truncate under "log"/"fail", a malformed message): handled
+        as before the Rust path existed, in the session's transaction."""
+        message = self.decoder.decode(payload)  # a malformed message raises here
+        if session.skip_txn:
+            return
+        lsn, commit_time, xid = session.txn_meta()
+        txn_meta = {"LSN": lsn, "CommitTime": commit_time, "TransactionId": xid}
+        if isinstance(message, Truncate):
+            lines = self._truncate_lines(message, txn_meta, session.seq)
+            session.push(b"".join(lines), len(lines), 0)
+            return
+        if not isinstance(message, RowChange):
+            raise DstreamError(
+                f"the Rust and Python pgoutput decoders disagree on a message at LSN {lsn}",
+                hint="please report it with the server version; the slot has not advanced past it",
+            )
+        relation = self.decoder.relations[message.relation_oid]
+        if (relation.schema, relation.name) not in self.wanted:
+            return
+        if relation.qualified in self.isolated:
+            session.isolate(relation.qualified)
+            return
+        try:
+            envelope = self._envelope(relation, message, txn_meta, session.seq)
+        except Exception as exc:
+            self._isolate(relation, message, exc, txn_meta)
+            session.isolate(relation.qualified)
+            return
+        session.push(orjson.dumps(envelope) + b"\n", 1, 1)
+
+    def _caught_up(self, last_end_lsn: int, wal_end: int) -> bool:
         """until_caught_up: every commit up to the WAL position of the run's start was
-        read. A keepalive may report that position a moment before the data it covers
-        arrives (and our own feedback requests make keepalives come back at once), so a
-        keepalive alone counts only after CAUGHT_UP_QUIET seconds without a message."""
+        read. Either a commit ending there was delivered, or the server reported having
+        read that far (a keepalive comes after the changes it covers on the same
+        connection, as pg_recvlogical --endpos relies on)."""
         target = self.target_lsn
         assert target is not None
-        if last_end_lsn >= target:
-            return True
-        return wal_end >= target and quiet >= CAUGHT_UP_QUIET
+        return last_end_lsn >= target or wal_end >= target
 
     # -- pieces ------------------------------------------------------------------------
     def _envelope(
@@ -307,7 +314,7 @@ class ChangeStream:
             relation = self.decoder.relations.get(oid)
             if relation is None or (relation.schema, relation.name) not in self.wanted:
                 continue
-            self.counters.truncates += 1
+            self._truncates += 1
             policy = self.config.truncate
             if policy == "fail":
                 raise DstreamError(
@@ -344,7 +351,6 @@ class ChangeStream:
                 "(with dead_letter_path to keep the raw rows); please report the value",
             ) from exc
         self.isolated.add(key)
-        self.counters.isolated[key] = 1
         log.error(
             "table isolated: its changes are no longer emitted in this run",
             table=key,
@@ -370,13 +376,6 @@ class ChangeStream:
         }
         with open(self.config.dead_letter_path, "ab") as fh:
             fh.write(orjson.dumps(record) + b"\n")
-
-    def _checkpoint_line(self, lsn: int) -> bytes:
-        self.counters.checkpoints += 1
-        value: dict[str, Any] = {"lsn": format_lsn(lsn), "slot": self.slot}
-        if self.isolated:
-            value["isolated"] = sorted(self.isolated)
-        return orjson.dumps({"checkpoint": value}) + b"\n"
 
 
 def _raw(value: Any) -> Any:
