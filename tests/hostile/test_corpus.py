@@ -59,7 +59,9 @@ def _run(case: Case, root: Path) -> tuple[int, str]:
     except subprocess.TimeoutExpired:
         proc.kill()
         output, _ = proc.communicate()
-        pytest.fail(f"{case.name}: no exit within {TIMEOUT:g} s\n{output.decode(errors='replace')[-2000:]}")
+        pytest.fail(
+            f"{case.name}: no exit within {TIMEOUT:g} s\n{output.decode(errors='replace')[-2000:]}"
+        )
     return proc.returncode, output.decode("utf-8", "replace")
 
 
