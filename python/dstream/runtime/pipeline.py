@@ -165,7 +165,7 @@ class TaskRun:
                     break
                 if first:
                     first = False
-                    handshake = parse_handshake(line)
+                    handshake = parse_handshake(line, output.label)
                     if handshake.status == "error":
                         self.fail(
                             ProviderError(

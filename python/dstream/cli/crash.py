@@ -1,0 +1,82 @@
+"""The error boundary's report: what an exception that is not a DstreamError (a bug in
+dstream) leaves behind.
+
+The user sees one line naming a crash report file; the file holds the traceback, with
+every value dstream knows to be secret replaced. Reports go to
+`$XDG_STATE_HOME/dstream/crash-<UTC time>-<pid>.txt` (default `~/.local/state/dstream`),
+or to the temporary directory when that cannot be written; docs/security.md says so.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Optional, TextIO
+
+from dstream.errors import ExitCode
+
+ENV_VAR_PREFIX = "DSTREAM_VAR_"  # variables given by environment may be sensitive
+
+
+def crash_dir(environ: Optional[dict[str, str]] = None) -> Path:
+    environ = dict(os.environ if environ is None else environ)
+    base = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "dstream"
+
+
+def _secrets(environ: dict[str, str]) -> list[str]:
+    """What to hide: the sensitive values the run registered with logging, every
+    DSTREAM_VAR_* value, and environment values under secret-looking names
+    (GITHUB_TOKEN, ..._PASSWORD)."""
+    from dstream import logs
+    from dstream.config.redact import is_secret_key
+
+    # logs keeps the sensitive variables' values once a configuration is loaded.
+    registered: Iterable[str] = getattr(getattr(logs, "_redact", None), "secrets", ()) or ()
+    found = set(registered)
+    for name, value in environ.items():
+        if name.startswith(ENV_VAR_PREFIX) or is_secret_key(name):
+            found.add(value)
+    return [s for s in found if len(s) >= 3]
+
+
+def report(exc: BaseException, err: TextIO = sys.stderr) -> int:
+    """Write the crash report, print the one line that names it, return the exit code."""
+    from dstream.config.redact import redact_value
+
+    environ = dict(os.environ)
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    header = (
+        f"dstream crashed: {type(exc).__name__}\n"
+        f"command: {' '.join(sys.argv)}\n"
+        f"time: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n\n"
+    )
+    body = str(redact_value(header + text, _secrets(environ)))
+    name = f"crash-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.txt"
+    path = _write(name, body, environ)
+    where = f"the traceback is in {path}" if path else "no crash report could be written"
+    err.write(
+        f"error: internal error ({type(exc).__name__}), a bug in dstream: {where}; "
+        "please report it\n"
+    )
+    err.flush()
+    return ExitCode.INTERNAL
+
+
+def _write(name: str, body: str, environ: dict[str, str]) -> Optional[Path]:
+    for directory in (crash_dir(environ), Path(tempfile.gettempdir())):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(body)
+            return path
+        except OSError:
+            continue
+    return None
