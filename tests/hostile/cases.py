@@ -156,6 +156,14 @@ def block_docker(root: Path) -> None:
     )
 
 
+def corrupt_state(root: Path) -> None:
+    """Two stored records, one of them mangled by hand."""
+    (root / "state").mkdir()
+    record = {"format": 1, "task": "good", "sequence": 1, "updated_at": 1.0, "checkpoint": 5}
+    (root / "state" / "good.json").write_bytes(orjson.dumps(record))
+    (root / "state" / "bad.json").write_text('{"format": 1, "task": "bad", "sequ')
+
+
 def big_frame() -> str:
     return script(['{"data":"' + "x" * 2_000_000 + '"}'])
 
@@ -376,6 +384,23 @@ CASES: list[Case] = [
         exit=ExitCode.INTERRUPTED,
         names=None,
         check=acked_within_written,
+    ),
+    # -- state ----------------------------------------------------------------------------
+    Case(
+        "state-list-one-corrupt",
+        argv=("state", "list"),
+        config=task(),
+        setup=corrupt_state,
+        exit=ExitCode.FAILURE,
+        names=r"(?s)(?=.*\bgood\b)(?=.*bad\.json)",
+    ),
+    Case(
+        "state-show-corrupt",
+        argv=("state", "show", "bad"),
+        config=task(),
+        setup=corrupt_state,
+        exit=ExitCode.FAILURE,
+        names=r"bad\.json",
     ),
     # -- full disk and missing extras -------------------------------------------------------------
     Case(
