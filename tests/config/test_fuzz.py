@@ -66,5 +66,9 @@ def test_any_text_loads_or_is_a_located_config_error(text: str) -> None:
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(TEXTS)
+@example("[" * 5000 + "]" * 5000)
+@example("(" * 5000 + "1" + ")" * 5000)
+@example("1" + " + 1" * 5000)
+@example('jsondecode("' + "[" * 5000 + '")')
 def test_any_expression_in_a_valid_task(text: str) -> None:
     _load(VALID % text)
