@@ -9,6 +9,7 @@ only way to reach the boundary from outside without a bug to exploit."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -30,7 +31,7 @@ target.{name} = broken
 """
 
 
-def _dstream(tmp_path: Path, module: str, name: str, *args: str) -> tuple[int, str, Path]:
+def _dstream(tmp_path: Path, module: str, name: str, *args: str) -> tuple[int, str, str, Path]:
     inject = tmp_path / "inject"
     inject.mkdir()
     (inject / "sitecustomize.py").write_text(INJECT.format(module=module, name=name, canary=CANARY))
@@ -50,12 +51,14 @@ def _dstream(tmp_path: Path, module: str, name: str, *args: str) -> tuple[int, s
         timeout=120,
         check=False,
     )
-    return done.returncode, done.stdout + done.stderr, state_home / "dstream"
+    return done.returncode, done.stdout, done.stderr, state_home / "dstream"
 
 
-def _check_report(code: int, output: str, reports: Path) -> str:
+def _check_report(code: int, stdout: str, output: str, reports: Path) -> str:
+    """`output` is stderr: one line naming the report."""
     assert code == ExitCode.INTERNAL, output
-    assert "Traceback" not in output, output
+    assert "Traceback" not in output + stdout, output
+    assert CANARY not in stdout, stdout
     lines = [line for line in output.splitlines() if "internal error" in line]
     assert len(lines) == 1, output
     named = re.search(r"in (\S+crash-\S+\.txt)", lines[0])
@@ -70,21 +73,29 @@ def _check_report(code: int, output: str, reports: Path) -> str:
 
 def test_a_crash_in_the_main_thread_writes_a_report(tmp_path: Path) -> None:
     (tmp_path / "dstream.hcl").write_text(task())
-    code, output, reports = _dstream(tmp_path, "config.loader", "analyze", "lint")
-    _check_report(code, output, reports)
+    code, stdout, output, reports = _dstream(tmp_path, "config.loader", "analyze", "lint")
+    _check_report(code, stdout, output, reports)
 
 
 def test_a_crash_in_a_task_thread_reaches_the_boundary(tmp_path: Path) -> None:
     (tmp_path / "dstream.hcl").write_text(task())
-    code, output, reports = _dstream(tmp_path, "runtime.runner", "run_task", "run", "t")
-    text = _check_report(code, output, reports)
+    code, stdout, output, reports = _dstream(tmp_path, "runtime.runner", "run_task", "run", "t")
+    text = _check_report(code, stdout, output, reports)
     assert "run_task" in text or "broken" in text, text
+
+
+def test_json_mode_gets_one_document_naming_the_report(tmp_path: Path) -> None:
+    (tmp_path / "dstream.hcl").write_text(task())
+    code, stdout, output, reports = _dstream(tmp_path, "config.loader", "analyze", "lint", "--json")
+    _check_report(code, stdout, output, reports)
+    document = json.loads(stdout)
+    assert document["ok"] is False and document["crash_report"].startswith(str(reports))
 
 
 def test_the_report_falls_back_to_the_temporary_directory(tmp_path: Path) -> None:
     (tmp_path / "dstream.hcl").write_text(task())
     (tmp_path / "state-home").write_text("a file where the directory should be")
-    code, output, _ = _dstream(tmp_path, "config.loader", "analyze", "lint")
+    code, _, output, _ = _dstream(tmp_path, "config.loader", "analyze", "lint")
     assert code == ExitCode.INTERNAL, output
     named = re.search(r"in (\S+crash-\S+\.txt)", output)
     assert named and Path(named.group(1).rstrip(";")).exists(), output

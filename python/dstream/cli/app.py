@@ -79,7 +79,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         try:
             from dstream.cli import crash
 
-            return crash.report(exc)
+            wants_json = "--json" in (sys.argv[1:] if argv is None else argv)
+            return crash.report(exc, json=wants_json)
         except Exception:  # the report itself failed: still one line, still 70
             print(f"error: internal error ({type(exc).__name__})", file=sys.stderr)
             return ExitCode.INTERNAL

@@ -45,8 +45,11 @@ def _secrets(environ: dict[str, str]) -> list[str]:
     return [s for s in found if len(s) >= 3]
 
 
-def report(exc: BaseException, err: TextIO = sys.stderr) -> int:
-    """Write the crash report, print the one line that names it, return the exit code."""
+def report(
+    exc: BaseException, *, json: bool = False, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
+    """Write the crash report, print the one line that names it (and, for --json, the
+    one JSON document on stdout), return the exit code."""
     from dstream.config.redact import redact_value
 
     environ = dict(os.environ)
@@ -60,11 +63,16 @@ def report(exc: BaseException, err: TextIO = sys.stderr) -> int:
     name = f"crash-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.txt"
     path = _write(name, body, environ)
     where = f"the traceback is in {path}" if path else "no crash report could be written"
-    err.write(
-        f"error: internal error ({type(exc).__name__}), a bug in dstream: {where}; "
-        "please report it\n"
-    )
+    message = f"internal error ({type(exc).__name__}), a bug in dstream: {where}; please report it"
+    err.write(f"error: {message}\n")
     err.flush()
+    if json:
+        import orjson
+
+        document = {"ok": False, "error": "InternalError", "message": message}
+        document["crash_report"] = str(path) if path else None
+        out.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        out.flush()
     return ExitCode.INTERNAL
 
 
