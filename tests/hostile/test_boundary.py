@@ -27,7 +27,8 @@ import dstream.{module} as target
 def broken(*args, **kwargs):
     raise RuntimeError("injected bug; password={canary}")
 
-target.{name} = broken
+owner, _, attribute = "{name}".rpartition(".")
+setattr(getattr(target, owner) if owner else target, attribute, broken)
 """
 
 
@@ -82,6 +83,14 @@ def test_a_crash_in_a_task_thread_reaches_the_boundary(tmp_path: Path) -> None:
     code, stdout, output, reports = _dstream(tmp_path, "runtime.runner", "run_task", "run", "t")
     text = _check_report(code, stdout, output, reports)
     assert "run_task" in text or "broken" in text, text
+
+
+def test_a_crash_in_a_pipeline_thread_reaches_the_boundary(tmp_path: Path) -> None:
+    (tmp_path / "dstream.hcl").write_text(task())
+    code, stdout, output, reports = _dstream(
+        tmp_path, "runtime.pipeline", "TaskRun._commit", "run", "t"
+    )
+    _check_report(code, stdout, output, reports)
 
 
 def test_json_mode_gets_one_document_naming_the_report(tmp_path: Path) -> None:

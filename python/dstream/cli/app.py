@@ -72,9 +72,23 @@ def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
 
 def main(argv: Optional[list[str]] = None) -> int:
     """The error boundary: a DstreamError is a message and its exit code (in _main); any
-    other exception is a bug: one line naming a crash report, exit 70."""
+    other exception is a bug: one line naming a crash report, exit 70. That includes an
+    exception that ended any other thread (a task's, a pipe reader's): the command's own
+    exit status cannot be trusted after it."""
+    import threading
+
+    crashed: list[BaseException] = []
+
+    def record(args: threading.ExceptHookArgs) -> None:
+        if args.exc_value is not None and not isinstance(args.exc_value, SystemExit):
+            crashed.append(args.exc_value)
+
+    threading.excepthook = record
     try:
-        return _main(argv)
+        code = _main(argv)
+        if crashed:
+            raise crashed[0]
+        return code
     except Exception as exc:
         try:
             from dstream.cli import crash
