@@ -41,7 +41,7 @@ def nearest(word: str, choices: Iterable[str]) -> Optional[str]:
 class DstreamError(Exception):
     """An error a user can act on: `reason` says what, `hint` says what to do."""
 
-    exit_code = EXIT_FAILURE
+    exit_code: int = EXIT_FAILURE
 
     def __init__(self, reason: str, *, hint: Optional[str] = None, **details: Any) -> None:
         super().__init__(reason)

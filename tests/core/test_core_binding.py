@@ -183,7 +183,7 @@ def test_dead_letter_policy(cat: Cat, tmp_path: Path) -> None:
     assert "expected" in recs[0]["reason"]
     assert base64.b64decode(recs[1]["raw_base64"]) == b'{"a":"\xff"}'
     assert "UTF-8" in recs[1]["reason"]
-    assert base64.b64decode(recs[2]["raw_base64"]) == big
+    assert recs[2]["raw"].encode() == big  # UTF-8: kept as text, even streamed
     assert recs[2]["length"] == len(big)
     assert recs[2]["reason"] == "frame exceeds max_frame_size 1.0 KiB"
 

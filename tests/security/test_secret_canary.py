@@ -241,11 +241,6 @@ run()
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LEAD: remove this mark once h-hostile's crash boundary (cli/app.py: one line, "
-    "a crash report file, exit 70) is merged and passes its text through redact_text",
-)
 def test_a_crash_report_holds_no_canary(canary_ws: Workspace, tmp_path: Path) -> None:
     import os
     import re

@@ -4,7 +4,7 @@ Every command is a module exposing `HELP`, `add_arguments(parser)` and
 `execute(args, view) -> int`, registered explicitly in COMMANDS below. Only the module
 of the command being run is imported, so `dstream --help` stays fast. Every command
 accepts `--json` (added here), and every DstreamError becomes a message plus an exit
-code in one place (`_fail`).
+code in one place (`_main`); anything else is a crash report and exit 70 (`main`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ import importlib
 import sys
 from typing import Optional
 
-from dstream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, DstreamError, nearest
+from dstream.errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    DstreamError,
+    ExitCode,
+    nearest,
+)
 
 # name -> (module, one-line help). Order is the order of `dstream --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -66,6 +73,36 @@ def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    """The error boundary: a DstreamError is a message and its exit code (in _main); any
+    other exception is a bug: one line naming a crash report, exit 70. That includes an
+    exception that ended any other thread (a task's, a pipe reader's): the command's own
+    exit status cannot be trusted after it."""
+    import threading
+
+    crashed: list[BaseException] = []
+
+    def record(args: threading.ExceptHookArgs) -> None:
+        if args.exc_value is not None and not isinstance(args.exc_value, SystemExit):
+            crashed.append(args.exc_value)
+
+    threading.excepthook = record
+    try:
+        code = _main(argv)
+        if crashed:
+            raise crashed[0]
+        return code
+    except Exception as exc:
+        try:
+            from dstream.cli import crash
+
+            wants_json = "--json" in (sys.argv[1:] if argv is None else argv)
+            return crash.report(exc, json=wants_json)
+        except Exception:  # the report itself failed: still one line, still 70
+            print(f"error: internal error ({type(exc).__name__})", file=sys.stderr)
+            return ExitCode.INTERNAL
+
+
+def _main(argv: Optional[list[str]]) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         _top_parser().print_help()

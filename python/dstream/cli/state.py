@@ -19,7 +19,7 @@ import orjson
 from dstream.cli.common import add_config_arguments, load_project_from_args
 from dstream.cli.view import View
 from dstream.config.model import Project, StateSpec
-from dstream.errors import DstreamError, UsageError, nearest
+from dstream.errors import DstreamError, ExitCode, UsageError, nearest
 from dstream.state import StateRecord, StateStore, open_store
 from dstream.state.base import encode_checkpoint
 
@@ -127,7 +127,11 @@ def execute(args: argparse.Namespace, view: View) -> int:
 
 
 def _list(project: Optional[Project], store: StateStore, view: View) -> int:
+    """Every stored checkpoint; a record that cannot be read is flagged, the others are
+    still listed, and the exit status says the listing is incomplete."""
     records = store.tasks()
+    unreadable = store.unreadable()
+    code = ExitCode.FAILURE if unreadable else ExitCode.OK
     stored = {record.task for record in records}
     without = sorted(set(project.tasks) - stored) if project else []
     if view.json:
@@ -136,13 +140,21 @@ def _list(project: Optional[Project], store: StateStore, view: View) -> int:
                 "store": store.description,
                 "tasks": [_document(record) for record in records],
                 "without_checkpoint": without,
+                "unreadable": [{"where": where, "reason": why} for where, why in unreadable],
             }
         )
-        return 0
+        return code
     view.info(f"state: {store.description}")
+    for _where, why in unreadable:  # the reason names the file
+        view.info(f"error: {why}")
+    if unreadable:
+        view.info(
+            "  hint: fix or remove the file(s) above, or replace a task's record with "
+            "`dstream state set TASK JSON`; the other tasks are listed below"
+        )
     if not records and not without:
         view.line("no stored checkpoints")
-        return 0
+        return code
     width = max([len(r.task) for r in records] + [len(t) for t in without] + [4])
     view.line(f"{'TASK':<{width}}  {'SEQ':>6}  {'UPDATED':<20}  CHECKPOINT")
     for record in records:
@@ -154,7 +166,7 @@ def _list(project: Optional[Project], store: StateStore, view: View) -> int:
         )
     for task in without:
         view.line(f"{task:<{width}}  {'-':>6}  {'-':<20}  (none: starts from the beginning)")
-    return 0
+    return code
 
 
 def _show(project: Optional[Project], store: StateStore, view: View, task: str) -> int:

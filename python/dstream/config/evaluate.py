@@ -24,6 +24,7 @@ from dstream.config.functions import (
     to_string,
     type_name,
 )
+from dstream.config.limits import MAX_ELEMENTS, MAX_TREE_DEPTH, TooDeep, value_problem
 from dstream.config.model import Location
 from dstream.config.syntax import Attribute, SourceFile, locate, parses_to_tree, trees
 from dstream.config.taint import Taint
@@ -76,12 +77,18 @@ class Module:
     local_defs: dict[str, tuple[Attribute, SourceFile]] = field(default_factory=dict)
     local_values: dict[str, Any] = field(default_factory=dict)
     evaluating: list[str] = field(default_factory=list)  # locals being evaluated, in order
+    depth: int = 0  # expressions being evaluated, one inside the other (locals included)
+    # A local that failed fails again the same way at once: with thousands of locals in
+    # a chain, evaluating each one's chain again would take quadratic time.
+    local_errors: dict[str, ConfigError] = field(default_factory=dict)
     base_dir: str = "."
     taint: Taint = field(default_factory=Taint)  # which values are sensitive (config/taint.py)
 
     def local(self, name: str, where: Location) -> Any:
         if name in self.local_values:
             return self.local_values[name]
+        if name in self.local_errors:
+            raise self.local_errors[name]
         if name not in self.local_defs:
             known = sorted(self.local_defs)
             guess = nearest(name, known)
@@ -109,6 +116,9 @@ class Module:
         self.evaluating.append(name)
         try:
             value = Evaluator(source, self).eval(attribute.expr)
+        except ConfigError as exc:
+            self.local_errors[name] = exc
+            raise
         finally:
             self.evaluating.pop()
         self.local_values[name] = value
@@ -153,10 +163,26 @@ class Evaluator:
         handler = getattr(self, "_" + node.data, None)
         if handler is None:
             raise self.fail(node, f"expressions of kind {node.data} are not supported")
-        taint = self.module.taint
-        if not taint.marked:  # no sensitive value: nothing to track, no extra frame
-            return handler(node)
-        return taint.track(node.data, handler, node)
+        module = self.module
+        if module.depth >= MAX_TREE_DEPTH:
+            raise self.fail(
+                node,
+                f"expressions (with the locals they use) nest more than {MAX_TREE_DEPTH} "
+                "levels deep",
+                "shorten the chain of locals that refer to each other",
+            )
+        module.depth += 1
+        try:
+            # No sensitive value: nothing to track, no extra frame.
+            taint = module.taint
+            value = taint.track(node.data, handler, node) if taint.marked else handler(node)
+        finally:
+            module.depth -= 1
+        if isinstance(value, (str, list, dict)) and len(value) > MAX_ELEMENTS:
+            problem = value_problem(value)
+            if problem is not None:
+                raise self.fail(node, f"this expression makes {problem}")
+        return value
 
     def _expr_term(self, node: Tree) -> Any:
         inner = trees(node)
@@ -334,6 +360,8 @@ class Evaluator:
                     raise self.fail(node, "heredoc has a `${` without its `}`")
                 try:
                     tree = parses_to_tree(f"x = ({body[index + 2 : end]})\n")
+                except TooDeep as exc:
+                    raise self.fail(node, f"a heredoc interpolation is {exc.reason}") from None
                 except Exception:
                     raise self.fail(
                         node, f"heredoc interpolation {body[index : end + 1]!r} is not valid"

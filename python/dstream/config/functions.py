@@ -10,9 +10,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
+
+from dstream.config.limits import (
+    MAX_FORMAT_WIDTH,
+    MAX_STRING,
+    REGEX_TIMEOUT,
+    TooDeep,
+    check_nesting,
+)
 
 
 class FunctionError(Exception):
@@ -186,6 +195,13 @@ def _format(ctx: CallContext, args: list[Any]) -> Any:
         out.append(spec[position : match.start()])
         position = match.end()
         flags, width, precision, verb = match.groups()
+        for number in (width, precision):
+            if number is not None and int(number) > MAX_FORMAT_WIDTH:
+                raise FunctionError(
+                    f"format() width or precision {int(number):,} in {match.group(0)!r} is "
+                    f"larger than {MAX_FORMAT_WIDTH}",
+                    hint="pad with a width of at most 1024",
+                )
         if verb == "%":
             out.append("%")
             continue
@@ -222,12 +238,24 @@ def _replace(ctx: CallContext, args: list[Any]) -> Any:
     _arity("replace", args, 3)
     text, search, replacement = (_string_arg("replace", args, i) for i in range(3))
     if len(search) > 1 and search.startswith("/") and search.endswith("/"):
+        # `regex`, not `re`: it can stop a backtracking pattern (`(a+)+$` on 40 a's runs
+        # for minutes) after REGEX_TIMEOUT seconds. It comes with python-hcl2.
+        import regex
+
         try:
-            pattern = re.compile(search[1:-1])
-        except re.error as exc:
+            pattern = regex.compile(search[1:-1])
+        except regex.error as exc:
             raise FunctionError(f"replace() pattern {search} is not a valid regex: {exc}") from None
         # Terraform spells capture references $1; Python \1.
-        return pattern.sub(re.sub(r"\$(\d+)", r"\\\1", replacement), text)
+        template = re.sub(r"\$(\d+)", r"\\\1", replacement)
+        try:
+            return pattern.sub(template, text, timeout=REGEX_TIMEOUT)
+        except TimeoutError:
+            raise FunctionError(
+                f"replace() pattern {search} ran longer than {REGEX_TIMEOUT:g} s "
+                "(it backtracks: nested repetition such as (a+)+)",
+                hint="rewrite the pattern without a repetition inside a repetition",
+            ) from None
     return text.replace(search, replacement)
 
 
@@ -258,8 +286,13 @@ def _jsonencode(ctx: CallContext, args: list[Any]) -> str:
 
 def _jsondecode(ctx: CallContext, args: list[Any]) -> Any:
     _arity("jsondecode", args, 1)
+    text = _string_arg("jsondecode", args, 0)
     try:
-        return json.loads(_string_arg("jsondecode", args, 0))
+        check_nesting(text, templates=False)
+    except TooDeep as exc:
+        raise FunctionError(f"jsondecode() argument is {exc.reason}") from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise FunctionError(f"jsondecode() argument is not JSON: {exc}") from None
 
@@ -269,15 +302,35 @@ def _file(ctx: CallContext, args: list[Any]) -> Any:
     path = _string_arg("file", args, 0)
     full = path if os.path.isabs(path) else os.path.join(ctx.base_dir, path)
     try:
-        with open(full, encoding="utf-8") as handle:
-            return handle.read()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+        fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise FunctionError(
             f"file({path!r}): no such file (looked at {full})",
             hint="paths are relative to the directory of the .hcl file",
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FunctionError(f"file({path!r}) cannot be read: {exc}") from None
+    except OSError as exc:
+        raise FunctionError(f"file({path!r}) cannot be read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FunctionError(
+            f"file({path!r}) is not a regular file (a device, FIFO or directory)",
+            hint="file() reads ordinary files only",
+        )
+    with os.fdopen(fd, "rb") as handle:
+        raw = handle.read(MAX_STRING + 1)
+    if len(raw) > MAX_STRING:
+        raise FunctionError(
+            f"file({path!r}) is larger than {MAX_STRING // 1024**2} MiB",
+            hint="file() reads small files (certificates, keys, SQL), not data",
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FunctionError(
+            f"file({path!r}) is not UTF-8 text (byte offset {exc.start})",
+            hint="file() reads text; save it as UTF-8",
+        ) from None
 
 
 def _coalesce(ctx: CallContext, args: list[Any]) -> Any:

@@ -16,10 +16,11 @@ from dstream.config import redact
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator, Module, VariableValue, check_local_name
 from dstream.config.functions import FunctionError, to_number, type_name
+from dstream.config.limits import TooDeep, check_nesting
 from dstream.config.model import Location, Project, TaskSpec
 from dstream.config.schema import build_metrics, build_state, build_task
 from dstream.config.sprig import TemplateError
-from dstream.config.syntax import Attribute, Block, SourceFile, parse_text
+from dstream.config.syntax import Attribute, Block, SourceFile, parse_text, read_source
 from dstream.config.templates import SourceMap
 from dstream.errors import ConfigError, nearest
 
@@ -144,10 +145,9 @@ def analyze(
     diagnostics = Diagnostics()
     for path in files:
         try:
-            with open(path, encoding="utf-8") as handle:
-                texts.append((path, handle.read()))
-        except (OSError, UnicodeDecodeError) as exc:
-            diagnostics.error(ConfigError(f"cannot read {path}: {exc}", location=Location(path)))
+            texts.append((path, read_source(path)))
+        except ConfigError as exc:
+            diagnostics.error(exc)
     result = analyze_texts(texts, variables, var_files, environ, base_dir, diagnostics)
     return result
 
@@ -352,8 +352,9 @@ def _parse_literal(text: str, label: str) -> Any:
         attribute = source.body.attributes["value"]
         return Evaluator(source, Module(environ={}), allow_references=False).eval(attribute.expr)
     except (ConfigError, KeyError) as exc:
+        shown = repr(text) if len(text) <= 40 else repr(text[:40]) + "..."
         raise ConfigError(
-            f"{label}: {text!r} is not a valid HCL value ({getattr(exc, 'reason', exc)})",
+            f"{label}: {shown} is not a valid HCL value ({getattr(exc, 'reason', exc)})",
             hint='write lists as ["a", "b"] and maps as {k = "v"}',
         ) from None
 
@@ -368,6 +369,7 @@ def _assign_variables(
 ) -> None:
     # Terraform's order: default < environment < var files < --var (later wins).
     values: dict[str, tuple[Any, Optional[Location], bool]] = {}  # value, where, raw text
+    failed: dict[str, ConfigError] = {}  # given a value that could not be read
 
     def from_text(name: str, text: str, label: str) -> Any:
         if declared[name].sensitive:  # before parsing: an error may quote it
@@ -383,6 +385,7 @@ def _assign_variables(
                 values[name] = (from_text(name, text, key), Location(key), True)
             except ConfigError as exc:
                 diagnostics.error(exc)
+                failed[name] = exc
     for path in var_files:
         try:
             for name, (value, where) in _read_var_file(path, environ).items():
@@ -420,6 +423,7 @@ def _assign_variables(
             values[name] = (from_text(name, text, f"--var {name}"), None, True)
         except ConfigError as exc:
             diagnostics.error(exc)
+            failed[name] = exc
 
     for name, item in declared.items():
         if name in values:
@@ -430,6 +434,9 @@ def _assign_variables(
                 diagnostics.error(exc)
                 module.unset_variables[name] = exc
                 continue
+        elif name in failed:
+            module.unset_variables[name] = failed[name]
+            continue
         elif item.has_default:
             value = item.default
         else:
@@ -454,16 +461,16 @@ def _declared_hint(name: str, declared: Mapping[str, Declared]) -> str:
 
 
 def _read_var_file(path: str, environ: Mapping[str, str]) -> dict[str, tuple[Any, Location]]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read var file {path}: {exc.strerror}",
-            location=Location(path),
-            hint="check the path given to --var-file",
-        ) from None
+    text = read_source(path)
     if path.endswith(".json"):
+        try:
+            check_nesting(text, templates=False)
+        except TooDeep as exc:
+            raise ConfigError(
+                f"the JSON is {exc.reason}",
+                location=Location(path, *exc.position(text)),
+                hint="a variable's value is configuration, not data: flatten it",
+            ) from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -6,6 +6,8 @@ checked; every message names file:line:col and what to write instead.
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from functools import partial
 from typing import Any, Callable, Optional
@@ -13,6 +15,7 @@ from typing import Any, Callable, Optional
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
 from dstream.config.functions import format_number, type_name
+from dstream.config.limits import MAX_DURATION, MAX_FRAME_SIZE
 from dstream.config.model import (
     Location,
     MetricsSpec,
@@ -60,6 +63,7 @@ _SIZE_UNITS = {
 }
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PLAIN_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?\Z")
 
 
 def _unknown(
@@ -120,33 +124,46 @@ def expect_bool(value: Any, attribute: Attribute, context: str) -> bool:
 
 
 def parse_size(value: Any, attribute: Attribute, context: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    if isinstance(value, str):
+    size: Optional[float] = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str):
         match = _SIZE.match(value)
         if match:
             size = float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
-            if size >= 1:
-                return int(size)
+    if size is not None and 1 <= size <= MAX_FRAME_SIZE:
+        return int(size)
+    too_big = size is not None and size > MAX_FRAME_SIZE
     raise ConfigError(
-        f"{attribute.name} in {context} must be a size, not {_show(value)}",
+        f"{attribute.name} in {context} must be a size"
+        + (f" of at most 1 GiB, not {_show(value)}" if too_big else f", not {_show(value)}"),
         location=attribute.value_location,
-        hint='write bytes as a number or a size like "16MiB" (B, KB, MB, GB, KiB, MiB, GiB)',
+        hint='write bytes as a number or a size like "16MiB" (B, KB, MB, GB, KiB, MiB, GiB), '
+        "from 1 byte to 1GiB",
     )
 
 
 def parse_duration(value: Any, attribute: Attribute, context: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    if isinstance(value, str):
+    """Seconds: a number, or a string of numbers with units ("1m30s"); a string that is
+    a plain number ("0", "2.5") is seconds too. From 0 to MAX_DURATION (one year)."""
+    seconds: Optional[float] = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value) if abs(value) < 1e300 else math.inf
+    elif isinstance(value, str):
         text = value.strip()
         parts = _DURATION_PART.findall(text)
-        if parts and "".join(n + u for n, u in parts) == text:
-            return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+        if _PLAIN_NUMBER.match(text):
+            seconds = float(text)
+        elif parts and "".join(n + u for n, u in parts) == text:
+            seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    if seconds is not None and 0 <= seconds <= MAX_DURATION:
+        return seconds
+    too_long = seconds is not None and seconds > MAX_DURATION
     raise ConfigError(
-        f"{attribute.name} in {context} must be a duration, not {_show(value)}",
+        f"{attribute.name} in {context} must be a duration"
+        + (f" of at most a year, not {_show(value)}" if too_long else f", not {_show(value)}"),
         location=attribute.value_location,
-        hint='write "500ms", "30s", "5m", "1h", "1m30s" or a number of seconds',
+        hint='write "500ms", "30s", "5m", "1h", "1m30s" or a number of seconds, up to "8760h"',
     )
 
 
@@ -272,25 +289,13 @@ def build_provider(
         )
     spec.config = _single(body, "config", evaluator, context)
     env = _single(body, "env", evaluator, context)
+    where = (
+        body.attributes["env"].value_location
+        if "env" in body.attributes
+        else (body.blocks_of("env")[0].location if body.blocks_of("env") else block.location)
+    )
     for key, value in env.items():
-        if isinstance(value, (list, dict)) or value is None:
-            where = (
-                body.attributes["env"].value_location
-                if "env" in body.attributes
-                else (body.blocks_of("env")[0].location)
-            )
-            raise ConfigError(
-                f"env {key} in {context} must be a string, not a {type_name(value)}",
-                location=where,
-                hint="environment values are text; use jsonencode(...) for structured values",
-            )
-        spec.env[key] = (
-            value
-            if isinstance(value, str)
-            else (
-                ("true" if value else "false") if isinstance(value, bool) else format_number(value)
-            )
-        )
+        spec.env[key] = _env_entry(key, value, where, context)
     if "inherit_env" in body.attributes:
         spec.inherit_env = _inherit_env(body.attributes["inherit_env"], evaluator, context)
     return spec
@@ -318,6 +323,34 @@ def _inherit_env(attribute: Attribute, evaluator: Evaluator, context: str) -> tu
             "(a sensitive variable stays masked in every output)",
         )
     return tuple(names)
+
+
+def _env_entry(key: str, value: Any, where: Location, context: str) -> str:
+    """One environment variable as execve takes it: a name without `=` or NUL, a text
+    value without NUL."""
+    if not key or "=" in key or "\0" in key:
+        raise ConfigError(
+            f"env name {key!r} in {context} cannot name an environment variable",
+            location=where,
+            hint="names are non-empty and hold neither `=` nor a NUL character",
+        )
+    if isinstance(value, (list, dict)) or value is None:
+        raise ConfigError(
+            f"env {key} in {context} must be a string, not a {type_name(value)}",
+            location=where,
+            hint="environment values are text; use jsonencode(...) for structured values",
+        )
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = value if isinstance(value, str) else format_number(value)
+    if "\0" in text:
+        raise ConfigError(
+            f"env {key} in {context} holds a NUL character, which no environment can carry",
+            location=where,
+            hint="remove the \\u0000 from the value",
+        )
+    return text
 
 
 def _single(body: Body, name: str, evaluator: Evaluator, context: str) -> dict[str, Any]:
@@ -426,6 +459,15 @@ def _build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) ->
             lambda v: setattr(task, "validate", not v),
         )
     )
+    if task.dead_letter_path and "dead_letter_path" in attributes:
+        check(
+            partial(
+                _check_dead_letter_path,
+                task.dead_letter_path,
+                evaluator.module.base_dir,
+                attributes["dead_letter_path"],
+            )
+        )
     if task.invalid_frames == "dead_letter" and not task.dead_letter_path:
         raise ConfigError(
             f'{context} sets invalid_frames = "dead_letter" without dead_letter_path',
@@ -436,6 +478,27 @@ def _build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) ->
     if restart is not None:
         task.restart = restart
     return task
+
+
+def _check_dead_letter_path(path: str, base_dir: str, attribute: Attribute) -> None:
+    """Refuse at load (lint) what would fail at the first bad frame: a path that is a
+    directory, or whose directory would have to be created under a regular file."""
+    full = os.path.join(base_dir, os.path.expanduser(path))
+    if "\0" in path or os.path.isdir(full):
+        raise ConfigError(
+            f"dead_letter_path {path!r} is a directory (or not a path), not a file",
+            location=attribute.value_location,
+            hint='name a file, e.g. dead_letter_path = "dead/TASK.jsonl"',
+        )
+    probe = os.path.dirname(os.path.abspath(full))
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise ConfigError(
+            f"dead_letter_path {path!r} lies under {probe}, which is a file, not a directory",
+            location=attribute.value_location,
+            hint="choose a path whose directories are directories (or do not exist yet)",
+        )
 
 
 def _side(

@@ -14,6 +14,13 @@ import pickle
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
+from dstream.config.limits import (
+    MAX_FILE_BYTES,
+    MAX_TREE_DEPTH,
+    TooDeep,
+    check_nesting,
+    line_column,
+)
 from dstream.config.model import Location
 from dstream.config.templates import Rewritten, SourceMap, rewrite_templates
 from dstream.config.tree import Node, Token, Tree, from_lark
@@ -25,6 +32,7 @@ if TYPE_CHECKING:
 
 # Part of the cache key: bump it when what a cached tree holds changes.
 TREE_FORMAT = "dstream-tree-1"
+BOM = "\ufeff"
 
 
 @dataclass
@@ -174,7 +182,9 @@ def parses_to_tree(source: str) -> Tree:
     parser costs about 70 ms on every `dstream` command (and importing lark 40 ms more),
     loading a cached tree well under a millisecond. The `{{ env }}` pre-pass leaves no
     value in `source`, so the cache never holds a secret. Any cache trouble just means
-    parsing again. Raises lark's UnexpectedInput on a syntax error."""
+    parsing again. Raises lark's UnexpectedInput on a syntax error, and TooDeep on
+    nesting beyond the limits (checked before the parse: only a miss pays for it, and a
+    text that fails is never cached)."""
     import zlib
 
     from dstream.cache import cache_root
@@ -189,31 +199,49 @@ def parses_to_tree(source: str) -> Tree:
             stored, tree = pickle.load(handle)
         if stored == stamp and isinstance(tree, Tree):
             return tree
-    except Exception:  # absent, unreadable, or written in another format
+    except Exception:  # absent, unreadable, or written in another format (not BaseException)
         pass
     import tempfile
 
     from hcl2.api import parses_to_tree as parse
 
-    tree = from_lark(parse(source))
+    check_nesting(source)
+    tree = from_lark(parse(source), MAX_TREE_DEPTH)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             pickle.dump((stamp, tree), handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
-    except OSError:
-        pass
+    except (OSError, RecursionError, pickle.PicklingError):
+        pass  # not cached: the next command parses again
     return tree
 
 
 def parse_text(text: str, path: str) -> SourceFile:
     """Parse one file (after the `{{ env }}` pre-pass). Raises ConfigError."""
+    if text.startswith(BOM):  # what some Windows editors write first; it is no text
+        text = text[1:]
+    if len(text) > MAX_FILE_BYTES:
+        line, column = line_column(text, MAX_FILE_BYTES)
+        raise ConfigError(
+            f"the file is larger than {MAX_FILE_BYTES // 1024**2} MiB",
+            location=Location(path, line, column),
+            hint="a configuration this large is no configuration: read data with file() "
+            "from a smaller file, or split it",
+        )
     rewritten = rewrite_templates(text, path)
     source_map = rewritten.source_map
     source = rewritten.text if rewritten.text.endswith("\n") else rewritten.text + "\n"
     try:
         tree = parses_to_tree(source)
+    except TooDeep as exc:
+        line, column = exc.position(source)
+        raise ConfigError(
+            f"this is {exc.reason}",
+            location=source_map.location(line, column),
+            hint="flatten it: name inner parts in locals { }",
+        ) from None
     except Exception as exc:
         # A lark exception can only come from a parse, which imported lark already.
         from lark.exceptions import UnexpectedInput
@@ -282,6 +310,41 @@ def _body(tree: Tree, source_map: SourceMap) -> Body:
                 )
             )
     return body
+
+
+def read_source(path: str) -> str:
+    """A configuration or var file's text: at most MAX_FILE_BYTES (so /dev/zero or a
+    huge file is refused, not read), UTF-8, a leading BOM dropped. Raises ConfigError
+    with file:line:col (an undecodable byte's own line and column)."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror or exc}",
+            location=Location(path),
+            hint="check the path and its permissions",
+        ) from None
+    if len(raw) > MAX_FILE_BYTES:
+        line, column = line_column(raw[:MAX_FILE_BYTES].decode("utf-8", "replace"), MAX_FILE_BYTES)
+        raise ConfigError(
+            f"{path} is larger than {MAX_FILE_BYTES // 1024**2} MiB",
+            location=Location(path, line, column),
+            hint="is it the right file? a configuration is kilobytes; split it or read "
+            "large data with file() from a smaller file",
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        start = exc.start
+        line_start = raw.rfind(b"\n", 0, start) + 1
+        column = len(raw[line_start:start].decode("utf-8", "replace")) + 1
+        raise ConfigError(
+            f"the file is not UTF-8: byte 0x{raw[start]:02x} at byte offset {start} "
+            "cannot be decoded",
+            location=Location(path, raw.count(b"\n", 0, start) + 1, column),
+            hint="save the file as UTF-8",
+        ) from None
 
 
 def first_block(body: Body, kind: str) -> Optional[Block]:

@@ -83,25 +83,40 @@ class Tree:
 Node = Union[Tree, Token]
 
 
-def from_lark(node: Any) -> Any:
+def from_lark(node: Any, max_depth: int) -> Any:
     """Copy a Lark tree (or token) into these classes; anything else (the None of an
     absent optional part) is kept as it is. Only called after a parse, so lark is
-    imported already."""
+    imported already. Iterative, and refuses (TooDeep) a tree deeper than `max_depth`:
+    the recursive evaluator must never meet one."""
     from lark import Token as LarkToken
     from lark import Tree as LarkTree
 
-    def copy(node: Any) -> Any:
+    from dstream.config.limits import TooDeep
+
+    def shallow(node: Any) -> Any:
         if isinstance(node, LarkTree):
             meta = node.meta
             empty = getattr(meta, "empty", True)
-            return Tree(
-                str(node.data),
-                [copy(child) for child in node.children],
-                None if empty else meta.line,
-                None if empty else meta.column,
-            )
+            line = None if empty else meta.line
+            return Tree(str(node.data), [], line, None if empty else meta.column)
         if isinstance(node, LarkToken):
             return Token(str(node.type), str(node), node.line, node.column)
         return node
 
-    return copy(node)
+    root = shallow(node)
+    if not isinstance(root, Tree):
+        return root
+    stack: list[tuple[Any, Tree, int, tuple[int, int]]] = [(node, root, 1, (0, 0))]
+    while stack:
+        source, copy, depth, where = stack.pop()
+        if copy.line is not None:
+            where = (copy.line, copy.column or 0)
+        if depth > max_depth:
+            reason = f"an expression nested more than {max_depth} levels deep"
+            raise TooDeep(reason, line=where[0], column=where[1])
+        for child in source.children:
+            new = shallow(child)
+            copy.children.append(new)
+            if isinstance(new, Tree):
+                stack.append((child, new, depth + 1, where))
+    return root

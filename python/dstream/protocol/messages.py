@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 import orjson
 
+from dstream.errors import ProviderError
 from dstream.protocol.frames import KEY_STATUS, PROTOCOL_VERSION
 
 READY = "ready"
@@ -83,9 +84,10 @@ class Handshake:
         return self.status == "legacy"
 
 
-def parse_handshake(line: bytes) -> Handshake:
+def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
     """Classify a first stdout line. Anything that is not a status object marks a legacy
-    provider, whose first line is then data."""
+    provider, whose first line is then data. A ready line whose `features` is not a
+    list of names breaks the contract: ProviderError naming `provider`."""
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -94,7 +96,17 @@ def parse_handshake(line: bytes) -> Handshake:
         return Handshake("legacy")
     status = obj.get(KEY_STATUS)
     if status == READY:
-        features = obj.get("features") or []
+        features = obj.get("features")
+        if features is None:
+            features = []
+        if not isinstance(features, list):
+            raise ProviderError(
+                f'{provider or "the provider"} sent a ready line whose "features" is a '
+                f"{type(features).__name__}, not a list",
+                provider=provider,
+                hint='the handshake is {"status":"ready","features":["checkpoints", ...]}; '
+                "fix the provider",
+            )
         return Handshake(
             READY,
             features=frozenset(str(f) for f in features if isinstance(f, str)),

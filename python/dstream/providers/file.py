@@ -9,6 +9,7 @@ frame exactly as it arrived; `"data"` stores only its `data` value.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections import OrderedDict
@@ -17,7 +18,7 @@ from typing import Literal, Optional
 
 import orjson
 
-from dstream.errors import ConfigError
+from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import META_TABLE
 from dstream.sdk import Envelope, OutputProvider, ProviderConfig, log, run_provider
 
@@ -55,10 +56,26 @@ def table_file_name(table: Optional[object]) -> str:
     return "_" + name if name in (".", "..") else name
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes, path: str) -> None:
     view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise write_error(path, exc) from None
+
+
+def write_error(path: str, exc: OSError) -> DstreamError:
+    """A failed write or fsync: nothing after the last acknowledged checkpoint is
+    acknowledged, so the next run resumes from there once the cause is fixed."""
+    hint = "check the path and its permissions"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        hint = "the disk (or a quota or file size limit) is full: free space, then run again"
+    return DstreamError(
+        f"cannot write {path}: {exc.strerror or exc}",
+        hint=hint + "; nothing unwritten was acknowledged, the next run resumes from the "
+        "last stored checkpoint",
+    )
 
 
 class File(OutputProvider[FileConfig]):
@@ -105,20 +122,23 @@ class File(OutputProvider[FileConfig]):
         if len(self.files) > MAX_OPEN_FILES:
             old_path, old_fd = self.files.popitem(last=False)
             if old_path in self.unsynced and self.config.fsync:
-                os.fsync(old_fd)
+                try:
+                    os.fsync(old_fd)
+                except OSError as exc:
+                    raise write_error(old_path, exc) from None
             self.unsynced.discard(old_path)
             os.close(old_fd)
         return fd
 
     async def write_raw(self, lines: bytes) -> None:
         path = self.config.path
-        _write_all(self._fd(path), lines)
+        _write_all(self._fd(path), lines, path)
         self.unsynced.add(path)
 
     async def write(self, batch: list[Envelope]) -> None:
         if not self.per_table:
             path = self.config.path
-            _write_all(self._fd(path), self._lines(batch))
+            _write_all(self._fd(path), self._lines(batch), path)
             self.unsynced.add(path)
             return
         by_path: dict[str, list[Envelope]] = {}
@@ -126,7 +146,7 @@ class File(OutputProvider[FileConfig]):
             metadata = envelope.metadata if isinstance(envelope.metadata, dict) else {}
             by_path.setdefault(self._table_path(metadata.get(META_TABLE)), []).append(envelope)
         for path, envelopes in by_path.items():
-            _write_all(self._fd(path), self._lines(envelopes))
+            _write_all(self._fd(path), self._lines(envelopes), path)
             self.unsynced.add(path)
 
     def _table_path(self, table: object) -> str:
@@ -157,14 +177,21 @@ class File(OutputProvider[FileConfig]):
         for path in list(self.unsynced):
             fd = self.files.get(path)
             if fd is not None:
-                os.fsync(fd)
+                try:
+                    os.fsync(fd)
+                except OSError as exc:
+                    if exc.errno != errno.EINVAL:  # a device (/dev/null) cannot sync
+                        raise write_error(path, exc) from None
         self.unsynced.clear()
         for directory in self.new_dirs:
             _fsync_dir(directory)
         self.new_dirs.clear()
 
     async def close(self) -> None:
-        await self.flush()
+        try:
+            await self.flush()
+        except DstreamError as exc:  # already reported by the write that failed first
+            log.error(str(exc), hint=exc.hint)
         for fd in self.files.values():
             os.close(fd)
         log.info("file output closed", files=len(self.files))

@@ -69,9 +69,9 @@ def ensure_image(image: str, *, pull: str = "missing", client: Any = None) -> di
         raise DstreamError(
             f"unknown pull policy {pull!r}", hint=f"use one of {', '.join(PULL_POLICIES)}"
         )
+    client = client or engine()  # first: it says so when the docker extra is missing
     from docker.errors import APIError, ImageNotFound
 
-    client = client or engine()
     present = None
     if pull != "always":
         try:
@@ -273,9 +273,9 @@ def start_container(
     network: Optional[str] = None,
 ) -> ContainerProcess:
     """Start `image` like `docker run -i --rm --name NAME -e ... IMAGE`, attached."""
+    client = engine()  # first: it says so when the docker extra is missing
     from docker.errors import APIError
 
-    client = engine()
     ensure_image(image, pull=pull, client=client)
     api = client.api
     # A unique suffix: a second dstream, or a leftover of a killed one, must not clash.

@@ -181,7 +181,7 @@ class TaskRun:
                     break
                 if first:
                     first = False
-                    handshake = parse_handshake(line)
+                    handshake = parse_handshake(line, output.label)
                     self.legacy.output_handshake(handshake)
                     if handshake.status == "error":
                         self.fail(

@@ -219,7 +219,7 @@ class ProviderProcess:
                 stderr_tail=self.stderr_tail(),
                 hint="run the provider by hand with its config on stdin to see why",
             )
-        result = parse_handshake(line)
+        result = parse_handshake(line, self.label)
         if result.status == "error":
             raise ProviderError(
                 f"{self.label} refused to start: {result.message}",

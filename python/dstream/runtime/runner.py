@@ -84,7 +84,7 @@ def run_task(
         retries_left = task.restart.attempts - (attempt - 1)
         if not _restartable(summary) or retries_left <= 0 or stop.requests:
             break
-        delay = min(task.restart.backoff * 2 ** (attempt - 1), task.restart.max_backoff)
+        delay = min(task.restart.backoff * 2 ** min(attempt - 1, 64), task.restart.max_backoff)
         logs.log.warning(
             "task %s: %s; restarting in %g s (%d attempt(s) left)",
             task.name,
@@ -123,6 +123,7 @@ class _Slot:
         self.reload_to: Optional[tuple[Project, TaskSpec]] = None
         self.user_stopped = False
         self.summary: Optional[RunSummary] = None
+        self.crash: Optional[BaseException] = None  # what ended its thread unexpectedly
 
 
 def _definition(task: TaskSpec) -> dict[str, Any]:
@@ -249,6 +250,11 @@ def run_tasks(
                 )  # fmt: skip
             except DstreamError as exc:
                 slot.summary = RunSummary(task=slot.task.name, outcome="failed", error=exc)
+            except BaseException as exc:  # a bug: the CLI's error boundary reports it
+                slot.crash = exc
+                for other in slots:
+                    other.stop.request()
+                return
             if slot.reload_to is None or slot.user_stopped:
                 break
             (slot.project, slot.task), slot.reload_to = slot.reload_to, None
@@ -275,4 +281,7 @@ def run_tasks(
                             _apply_reload(slots, reload)
         finally:
             store.close()
+    for slot in slots:
+        if slot.crash is not None:  # re-raised here, where the CLI's boundary catches it
+            raise slot.crash
     return [s.summary or RunSummary(task=s.task.name, outcome="failed") for s in slots]

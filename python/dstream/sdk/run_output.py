@@ -10,7 +10,7 @@ from typing import Any, Optional
 import orjson
 
 from dstream._core import find
-from dstream.errors import FrameError
+from dstream.errors import DstreamError, FrameError
 from dstream.protocol.frames import DEFAULT_MAX_FRAME_SIZE, KEY_CHECKPOINT, KEY_DATA
 from dstream.sdk.log import log
 from dstream.sdk.model import Envelope
@@ -89,6 +89,9 @@ class OutputRun:
             return 1
         except BrokenPipeError:
             log.error("stdout was closed by dstream; stopping")
+            return 1
+        except DstreamError as exc:  # the provider's own clear error (a full disk, ...)
+            log.error(str(exc), hint=exc.hint)
             return 1
 
     async def _next_chunk(self) -> Optional[bytes]:

@@ -116,6 +116,11 @@ class StateStore(abc.ABC):
     def tasks(self) -> list[StateRecord]:
         """Every stored record, sorted by task name."""
 
+    def unreadable(self) -> list[tuple[str, str]]:
+        """(where, why) of each stored record the last `tasks()` could not read and left
+        out, so one corrupt record does not hide the others."""
+        return []
+
     @abc.abstractmethod
     def hold_run(self, task: str, *, config_hash: str = "") -> AbstractContextManager[None]:
         """Mark `task` as running until the context exits (Terraform's state lock): two

@@ -77,6 +77,7 @@ class FileStore(StateStore):
     def __init__(self, directory: str) -> None:
         self.directory = os.path.abspath(directory)
         self.description = f"file {self.directory}"
+        self._unreadable: list[tuple[str, str]] = []
 
     # -- paths ---------------------------------------------------------------------------
     def path_of(self, task: str) -> str:
@@ -182,12 +183,22 @@ class FileStore(StateStore):
         except OSError as exc:
             raise self._io_error("list", self.directory, exc) from None
         records = []
+        self._unreadable = []
         for name in names:
             if name.endswith(SUFFIX) and not name.startswith("."):
-                record = self._read(os.path.join(self.directory, name))
+                path = os.path.join(self.directory, name)
+                try:
+                    record = self._read(path)
+                except DstreamError as exc:  # listed apart: the others are still shown
+                    self._unreadable.append((path, exc.reason))
+                    continue
                 if record is not None:  # removed by a reset since listdir
                     records.append(record)
+        self._unreadable.sort()
         return sorted(records, key=lambda record: record.task)
+
+    def unreadable(self) -> list[tuple[str, str]]:
+        return list(self._unreadable)
 
     # -- writing -------------------------------------------------------------------------
     def put(self, task: str, checkpoint: Any) -> None:

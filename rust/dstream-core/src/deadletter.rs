@@ -2,10 +2,12 @@
 //!
 //! `{"task":"t","offset":123,"reason":"...","raw":"<frame as a JSON string>"}`, or
 //! `"raw_base64"` when the frame is not UTF-8. An oversized frame is streamed as it is
-//! read (never buffered whole): `{"task","offset","reason","raw_base64":"...","length":N}`
-//! where `raw_base64` holds every byte of the line except its final `\n` and `length`
-//! is that byte count. The file is opened once in append mode on first use, and
-//! flushed + fsynced by [`DeadLetter::finish`].
+//! read (never buffered whole): `{"task","offset","reason","raw":"...","length":N}`
+//! where `length` is the byte count of the line without its final `\n`. It is text as
+//! long as the bytes are UTF-8 (a person reads a dead letter); from the first byte that
+//! is not, the rest goes to `"raw_base64"`: the line is `raw` (UTF-8 encoded) followed
+//! by the decoded `raw_base64`, when present. The file is opened once in append mode
+//! on first use, and flushed + fsynced by [`DeadLetter::finish`].
 
 use crate::error::Error;
 use std::fs::{File, OpenOptions};
@@ -20,6 +22,11 @@ pub struct DeadLetter {
     carry: [u8; 3],
     carry_len: usize,
     stream_len: u64,
+    // A streamed record is still text (`raw`), and the bytes of a UTF-8 sequence that
+    // the last chunk cut in two.
+    text: bool,
+    pending: [u8; 4],
+    pending_len: usize,
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -27,6 +34,12 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 /// Appends `s` to `out` as a JSON string literal (quotes included).
 pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
+    json_escape(out, s);
+    out.push(b'"');
+}
+
+/// Appends the UTF-8 bytes `s` JSON-escaped, without quotes.
+fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
     for &c in s {
         match c {
             b'"' => out.extend_from_slice(b"\\\""),
@@ -43,7 +56,16 @@ pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
             _ => out.push(c),
         }
     }
-    out.push(b'"');
+}
+
+/// The length of the UTF-8 sequence that `lead` starts (1 for a byte that starts none).
+fn sequence_len(lead: u8) -> usize {
+    match lead {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => 1,
+    }
 }
 
 /// Appends the base64 of whole 3-byte groups of `s`; returns how many bytes remain.
@@ -103,6 +125,9 @@ impl DeadLetter {
             carry: [0; 3],
             carry_len: 0,
             stream_len: 0,
+            text: true,
+            pending: [0; 4],
+            pending_len: 0,
         }
     }
 
@@ -165,16 +190,74 @@ impl DeadLetter {
     /// Starts a streamed record (oversized frame).
     pub fn begin_stream(&mut self, offset: u64, reason: &str) -> Result<(), Error> {
         self.head(offset, reason);
-        self.scratch.extend_from_slice(b",\"raw_base64\":\"");
+        self.scratch.extend_from_slice(b",\"raw\":\"");
         self.carry_len = 0;
         self.stream_len = 0;
+        self.text = true;
+        self.pending_len = 0;
         self.emit()
     }
 
     /// Appends bytes of the streamed frame.
-    pub fn stream(&mut self, mut chunk: &[u8]) -> Result<(), Error> {
+    pub fn stream(&mut self, chunk: &[u8]) -> Result<(), Error> {
         self.stream_len += chunk.len() as u64;
         self.scratch.clear();
+        if self.text {
+            self.text_chunk(chunk);
+        } else {
+            self.b64_chunk(chunk);
+        }
+        self.emit()
+    }
+
+    /// Escapes the UTF-8 of `chunk` into the scratch; switches to base64 at the first
+    /// byte that is not UTF-8.
+    fn text_chunk(&mut self, mut chunk: &[u8]) {
+        if self.pending_len > 0 {
+            let need = sequence_len(self.pending[0]);
+            while self.pending_len < need && !chunk.is_empty() {
+                self.pending[self.pending_len] = chunk[0];
+                self.pending_len += 1;
+                chunk = &chunk[1..];
+            }
+            if self.pending_len < need {
+                return; // still cut: the next chunk completes it
+            }
+            let pending = self.pending;
+            self.pending_len = 0;
+            if std::str::from_utf8(&pending[..need]).is_err() {
+                self.switch_to_base64(&pending[..need]);
+                self.b64_chunk(chunk);
+                return;
+            }
+            json_escape(&mut self.scratch, &pending[..need]);
+        }
+        match simdutf8::compat::from_utf8(chunk) {
+            Ok(_) => json_escape(&mut self.scratch, chunk),
+            Err(e) => {
+                let valid = e.valid_up_to();
+                json_escape(&mut self.scratch, &chunk[..valid]);
+                if e.error_len().is_none() {
+                    let rest = &chunk[valid..]; // a sequence the chunk cut: at most 3 bytes
+                    self.pending[..rest.len()].copy_from_slice(rest);
+                    self.pending_len = rest.len();
+                } else {
+                    self.switch_to_base64(&chunk[valid..]);
+                }
+            }
+        }
+    }
+
+    /// Closes the text and continues the record in base64, starting with `rest`.
+    fn switch_to_base64(&mut self, rest: &[u8]) {
+        self.scratch.extend_from_slice(b"\",\"raw_base64\":\"");
+        self.text = false;
+        self.carry_len = 0;
+        self.b64_chunk(rest);
+    }
+
+    /// Appends the base64 of `chunk` to the scratch, carrying an incomplete group.
+    fn b64_chunk(&mut self, mut chunk: &[u8]) {
         while self.carry_len > 0 && self.carry_len < 3 && !chunk.is_empty() {
             self.carry[self.carry_len] = chunk[0];
             self.carry_len += 1;
@@ -190,15 +273,23 @@ impl DeadLetter {
             self.carry[..rem].copy_from_slice(&chunk[chunk.len() - rem..]);
             self.carry_len = rem;
         }
-        self.emit()
     }
 
     /// Ends the streamed record.
     pub fn end_stream(&mut self) -> Result<(), Error> {
         self.scratch.clear();
-        let c = self.carry;
-        b64_tail(&mut self.scratch, &c[..self.carry_len]);
-        self.carry_len = 0;
+        if self.text && self.pending_len > 0 {
+            // The frame ended inside a UTF-8 sequence: those bytes are not text.
+            let pending = self.pending;
+            let cut = self.pending_len;
+            self.pending_len = 0;
+            self.switch_to_base64(&pending[..cut]);
+        }
+        if !self.text {
+            let c = self.carry;
+            b64_tail(&mut self.scratch, &c[..self.carry_len]);
+            self.carry_len = 0;
+        }
         self.scratch
             .extend_from_slice(format!("\",\"length\":{}}}\n", self.stream_len).as_bytes());
         self.emit()
@@ -218,6 +309,69 @@ impl DeadLetter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The line a streamed record holds: `raw` then the decoded `raw_base64`.
+    fn streamed_bytes(record: &serde_json::Value) -> Vec<u8> {
+        let mut out = record["raw"].as_str().unwrap().as_bytes().to_vec();
+        if let Some(b64) = record["raw_base64"].as_str() {
+            let text: Vec<u8> = b64.bytes().filter(|&b| b != b'=').collect();
+            let value = |c: u8| B64.iter().position(|&x| x == c).unwrap() as u32;
+            for group in text.chunks(4) {
+                let n = group
+                    .iter()
+                    .enumerate()
+                    .fold(0u32, |n, (i, &c)| n | value(c) << (18 - 6 * i));
+                let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+                out.extend_from_slice(&bytes[..group.len() - 1]);
+            }
+        }
+        out
+    }
+
+    fn stream_in_pieces(data: &[u8], piece: usize) -> serde_json::Value {
+        let path = std::env::temp_dir().join(format!(
+            "dstream-dl-{}-{}-{}",
+            std::process::id(),
+            piece,
+            data.len()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let mut dl = DeadLetter::new(path.clone(), "t".into());
+        dl.begin_stream(0, "too big").unwrap();
+        for c in data.chunks(piece) {
+            dl.stream(c).unwrap();
+        }
+        dl.end_stream().unwrap();
+        dl.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        serde_json::from_str(text.trim_end()).unwrap()
+    }
+
+    #[test]
+    fn streamed_text_stays_text_whatever_the_cuts() {
+        let data = "{\"data\":\"héllo ✓ 𝄞 \u{1}\"}".repeat(50).into_bytes();
+        for piece in [1, 2, 3, 5, 7, 64, 4096] {
+            let record = stream_in_pieces(&data, piece);
+            assert!(record.get("raw_base64").is_none(), "piece {piece}");
+            assert_eq!(record["raw"].as_str().unwrap().as_bytes(), data.as_slice());
+            assert_eq!(record["length"], data.len());
+        }
+    }
+
+    #[test]
+    fn streamed_bytes_switch_to_base64_at_the_first_invalid_byte() {
+        let mut data = "é".repeat(20).into_bytes();
+        data.extend_from_slice(b"\xff\xfe tail \xc3");
+        for piece in [1, 2, 3, 5, 4096] {
+            let record = stream_in_pieces(&data, piece);
+            assert_eq!(record["raw"], "é".repeat(20), "piece {piece}");
+            assert_eq!(streamed_bytes(&record), data, "piece {piece}");
+        }
+        let cut_at_end = stream_in_pieces("ab\u{e9}".as_bytes().split_last().unwrap().1, 1);
+        assert_eq!(cut_at_end["raw"], "ab");
+        assert_eq!(streamed_bytes(&cut_at_end), b"ab\xc3");
+    }
 
     #[test]
     fn b64() {
@@ -250,10 +404,7 @@ mod tests {
         assert_eq!(lines[0]["task"], "t\"1");
         assert_eq!(lines[0]["offset"], 5);
         assert_eq!(lines[0]["length"], 1000);
-        assert_eq!(
-            lines[0]["raw_base64"].as_str().unwrap().as_bytes(),
-            base64(&data).as_slice()
-        );
+        assert_eq!(streamed_bytes(&lines[0]), data);
         assert_eq!(lines[1]["raw"], "{\"a\":\u{1}}");
     }
 }

@@ -1,0 +1,84 @@
+"""The error boundary's report: what an exception that is not a DstreamError (a bug in
+dstream) leaves behind.
+
+The user sees one line naming a crash report file; the file holds the traceback, with
+every value dstream knows to be secret replaced. Reports go to
+`$XDG_STATE_HOME/dstream/crash-<UTC time>-<pid>.txt` (default `~/.local/state/dstream`),
+or to the temporary directory when that cannot be written; docs/security.md says so.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Optional, TextIO
+
+from dstream.errors import ExitCode
+
+ENV_VAR_PREFIX = "DSTREAM_VAR_"  # variables given by environment may be sensitive
+
+
+def crash_dir(environ: Optional[dict[str, str]] = None) -> Path:
+    environ = dict(os.environ if environ is None else environ)
+    base = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "dstream"
+
+
+def _remember_environment(environ: dict[str, str]) -> None:
+    """Besides the sensitive values the configuration registered, a crash report hides
+    every DSTREAM_VAR_* value (the crash may come before the configuration is read)
+    and dstream's own credentials."""
+    from dstream.config.redact import remember, remember_environment
+
+    remember_environment(environ)
+    remember(value for name, value in environ.items() if name.startswith(ENV_VAR_PREFIX))
+
+
+def report(
+    exc: BaseException, *, json: bool = False, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
+    """Write the crash report, print the one line that names it (and, for --json, the
+    one JSON document on stdout), return the exit code."""
+    from dstream.config.redact import redact_text
+
+    environ = dict(os.environ)
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    header = (
+        f"dstream crashed: {type(exc).__name__}\n"
+        f"command: {' '.join(sys.argv)}\n"
+        f"time: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n\n"
+    )
+    _remember_environment(environ)
+    body = redact_text(header + text)
+    name = f"crash-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.txt"
+    path = _write(name, body, environ)
+    where = f"the traceback is in {path}" if path else "no crash report could be written"
+    message = f"internal error ({type(exc).__name__}), a bug in dstream: {where}; please report it"
+    err.write(f"error: {message}\n")
+    err.flush()
+    if json:
+        import orjson
+
+        document = {"ok": False, "error": "InternalError", "message": message}
+        document["crash_report"] = str(path) if path else None
+        out.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        out.flush()
+    return ExitCode.INTERNAL
+
+
+def _write(name: str, body: str, environ: dict[str, str]) -> Optional[Path]:
+    for directory in (crash_dir(environ), Path(tempfile.gettempdir())):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(body)
+            return path
+        except OSError:
+            continue
+    return None

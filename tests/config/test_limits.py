@@ -1,0 +1,59 @@
+"""Where the parser's limits point: the first bracket too many, the byte that is not
+UTF-8, and positions that a BOM does not shift (in-process, so exact locations are
+compared; tests/hostile runs the same inputs as real processes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dstream.config.limits import MAX_NESTING
+from dstream.config.loader import analyze, load_project_text
+from dstream.config.model import Location
+from dstream.errors import ConfigError
+
+HEAD = 'task "t" {\n  input { provider_path = "a" }\n  output {\n    provider_path = "b"\n'
+
+
+def _error(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(text, "c.hcl")
+    return caught.value
+
+
+def test_the_first_bracket_too_many_is_named() -> None:
+    prefix = "    config { x = "  # the config block's { is one level, x's brackets the rest
+    text = HEAD + prefix + "[" * 100 + "]" * 100 + " }\n  }\n}\n"
+    error = _error(text)
+    # task {, output {, config {: three levels before the list's brackets begin
+    column = len(prefix) + (MAX_NESTING - 3) + 1
+    assert error.location == Location("c.hcl", 5, column), error
+
+
+def test_nesting_within_the_limit_loads() -> None:
+    depth = MAX_NESTING - 3
+    text = HEAD + "    config { x = " + "[" * depth + "]" * depth + " }\n  }\n}\n"
+    assert load_project_text(text, "c.hcl").tasks["t"].output.config["x"] is not None
+
+
+def test_brackets_in_strings_and_comments_do_not_count() -> None:
+    text = HEAD + '    config { x = "' + "(" * 100 + '" }\n' + "# " + "{" * 100 + "\n  }\n}\n"
+    assert load_project_text(text, "c.hcl").tasks["t"].output.config["x"] == "(" * 100
+
+
+def test_a_bom_does_not_shift_positions(tmp_path: Path) -> None:
+    path = tmp_path / "dstream.hcl"
+    path.write_bytes(b"\xef\xbb\xbf" + (HEAD + "    config { x = nope }\n  }\n}\n").encode())
+    result = analyze(str(path), [], [], {})
+    (error,) = result.diagnostics.errors
+    assert (error.location.line, error.location.column) == (5, 18), error
+
+
+def test_a_byte_that_is_not_utf8_has_a_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "dstream.hcl"
+    path.write_bytes(HEAD.encode() + b'    config { x = "\xc3\xa9\xff" }\n  }\n}\n')
+    result = analyze(str(path), [], [], {})
+    (error,) = result.diagnostics.errors
+    assert (error.location.line, error.location.column) == (5, 20), error
+    assert "byte offset" in error.message
