@@ -73,7 +73,7 @@ def test_a_checkpoint_is_stored_and_handed_back_byte_for_byte(ws: Workspace, val
 # An output that echoes every checkpoint line through `sed` expression $SED.
 SED_OUTPUT = r"""
 read -r command
-echo '{"status":"ready"}'
+echo '{"status":"ready","features":["checkpoints"]}'
 while IFS= read -r line; do
   case "$line" in
     *'"checkpoint"'*) printf '%s\n' "$line" | sed "$SED" ;;
@@ -137,7 +137,7 @@ PY_OUTPUT = r"""
 import sys
 sys.stdin.buffer.readline()
 out = sys.stdout.buffer
-out.write(b'{"status":"ready"}\n')
+out.write(b'{"status":"ready","features":["checkpoints"]}\n')
 out.flush()
 for line in sys.stdin.buffer:
     if line.startswith(b'{"checkpoint"'):

@@ -257,7 +257,7 @@ def test_a_crash_report_holds_no_canary(canary_ws: Workspace, tmp_path: Path) ->
     )
     assert_clean("the crash's stderr", done.stdout + done.stderr)
     assert done.returncode == 70, done.stderr
-    named = [Path(p) for p in re.findall(r"(/[^\s'\"]+)", done.stderr) if Path(p).is_file()]
+    named = [Path(p) for p in re.findall(r"(/[^\s'\";]+)", done.stderr) if Path(p).is_file()]
     assert named, f"no crash report named: {done.stderr}"
     for report in named:
         text = report.read_text(errors="replace")
