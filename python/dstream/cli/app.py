@@ -54,7 +54,9 @@ def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     parser = argparse.ArgumentParser(prog=f"dstream {name}", description=help_)
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument(
-        "--log-level", help="debug, info, warning, error (default: $DSTREAM_LOG_LEVEL or info)"
+        "-l",
+        "--log-level",
+        help="debug, info, warning, error (default: $DSTREAM_LOG_LEVEL or info)",
     )
     parser.add_argument(
         "--log-format", choices=("text", "json"), help="default: $DSTREAM_LOG_FORMAT or text"
@@ -63,8 +65,30 @@ def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     return parser, module
 
 
+# Global flags the original accepted before the command too: name -> takes a value.
+GLOBAL_FLAGS = {"-l": True, "--log-level": True, "--log-format": True, "-c": True,
+                "--config": True, "--json": False}  # fmt: skip
+
+
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """`dstream -l debug -c x.hcl run t` == `dstream run t -l debug -c x.hcl`: global
+    flags written before the command move after it, where its parser reads them."""
+    moved: list[str] = []
+    i = 0
+    while i < len(argv):
+        flag, eq, _ = argv[i].partition("=")
+        if flag not in GLOBAL_FLAGS:
+            break
+        takes_value = GLOBAL_FLAGS[flag] and not eq
+        moved.extend(argv[i : i + (2 if takes_value else 1)])
+        i += 2 if takes_value else 1
+    if not moved or i >= len(argv):
+        return argv
+    return [argv[i], *moved, *argv[i + 1 :]]
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
     if not argv or argv[0] in ("-h", "--help", "help"):
         _top_parser().print_help()
         return 0 if argv else EXIT_USAGE

@@ -40,3 +40,25 @@ def load_project_from_args(args: argparse.Namespace) -> Project:
         var_files=list(args.var_file),
         environ=dict(os.environ),
     )
+
+
+def task_names(project: Project, args: argparse.Namespace) -> list[str]:
+    """The tasks a command acts on: those named, every one with --all, or the only task
+    of a file that defines exactly one (Meltano's and the original's one-task habit).
+    An unknown name fails here, before anything starts."""
+    from dstream.errors import UsageError
+
+    if args.all:
+        return sorted(project.tasks)
+    names = list(args.tasks)
+    if not names:
+        if len(project.tasks) == 1:
+            return list(project.tasks)
+        known = ", ".join(sorted(project.tasks)) or "none defined"
+        raise UsageError(
+            f"no task given, and the configuration defines {len(project.tasks)} (known: {known})",
+            hint="name one or more tasks (`dstream list` shows them), or pass --all",
+        )
+    for name in names:
+        project.task(name)
+    return names

@@ -7,11 +7,18 @@ mode exactly one JSON document goes to stdout; messages and errors go to stderr.
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import Any, Optional, TextIO
 
 import orjson
 
-from dstream.errors import DstreamError
+from dstream.errors import DstreamError, ProviderError
+
+TAIL_LINES = 10  # stderr lines quoted in an error block
+TAIL_WIDTH = 200  # characters of each, the rest cut
+
+
+def _trim(line: str) -> str:
+    return line if len(line) <= TAIL_WIDTH else line[: TAIL_WIDTH - 1] + "…"
 
 
 class View:
@@ -44,11 +51,34 @@ class View:
             self.err.write(text + "\n")
             self.err.flush()
 
-    def error(self, exc: DstreamError) -> None:
+    def note(self, text: str) -> None:
+        """Something the user must know even in --json mode (stderr is free there)."""
+        self.err.write(text + "\n")
+        self.err.flush()
+
+    def error(self, exc: DstreamError, *, task: Optional[str] = None) -> None:
         if self.json:
             self.document({"ok": False, **exc.to_dict()})
             return
-        self.err.write(f"error: {exc}\n")
+        self.error_block(exc, task=task)
+
+    def error_block(self, exc: DstreamError, *, task: Optional[str] = None) -> None:
+        """One failure, one block: what (and which task), the provider's last stderr
+        lines unless the log just printed them, one hint. Written in JSON mode too."""
+        what = f'task "{task}": {exc}' if task else str(exc)
+        if isinstance(exc, ProviderError):  # str() would quote the tail: it comes below
+            what = f'task "{task}": {exc.reason}' if task else exc.reason
+        self.err.write(f"error: {what}\n")
+        if isinstance(exc, ProviderError):
+            self.stderr_tail(exc.stderr_tail)
         if exc.hint:
             self.err.write(f"  hint: {exc.hint}\n")
         self.err.flush()
+
+    def stderr_tail(self, lines: list[str]) -> None:
+        tail = lines[-TAIL_LINES:]
+        if not tail:
+            return
+        self.err.write("  last stderr lines:\n")
+        for line in tail:
+            self.err.write(f"  | {_trim(line)}\n")

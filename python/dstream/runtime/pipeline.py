@@ -42,6 +42,7 @@ class RunSummary:
     exit_codes: dict[str, Optional[int]] = field(default_factory=dict)
     attempts: int = 1
     error: Optional[DstreamError] = None
+    stopped_by: Optional[int] = None  # the signal (SIGINT/SIGTERM) that stopped the run
 
     def to_dict(self) -> dict[str, Any]:
         frames = self.counters.get("frames", 0)
@@ -56,7 +57,14 @@ class RunSummary:
             "exit_codes": self.exit_codes,
             "attempts": self.attempts,
             "error": self.error.to_dict() if self.error else None,
+            "stopped_by": _signal_name(self.stopped_by),
         }
+
+
+def _signal_name(signum: Optional[int]) -> Optional[str]:
+    import signal
+
+    return None if signum is None else signal.Signals(signum).name
 
 
 class Stop:

@@ -62,7 +62,7 @@ def run_task(
         logs.log.warning(
             "task %s: %s; restarting in %g s (%d attempt(s) left)",
             task.name,
-            summary.error,
+            summary.error.reason if summary.error else summary.outcome,  # one line: no stderr
             delay,
             retries_left,
         )
@@ -107,11 +107,13 @@ class _Signals:
     def __init__(self, slots: list[_Slot]) -> None:
         self.slots = slots
         self.requests = 0
+        self.signum: Optional[int] = None  # the first stop signal: the exit code says which
         self.reload = threading.Event()
         self._previous: dict[int, Any] = {}
 
     def _stop(self, signum: int, frame: Any) -> None:
         self.requests += 1
+        self.signum = self.signum or signum
         if self.requests == 1:
             sys.stderr.write(
                 "\ndstream: stopping: draining what the inputs already wrote "
@@ -207,4 +209,8 @@ def run_tasks(
                             _apply_reload(slots, reload)
         finally:
             store.close()
-    return [s.summary or RunSummary(task=s.task.name, outcome="failed") for s in slots]
+    summaries = [s.summary or RunSummary(task=s.task.name, outcome="failed") for s in slots]
+    for slot, summary in zip(slots, summaries):
+        if slot.user_stopped and summary.outcome != "completed":
+            summary.stopped_by = signals.signum
+    return summaries
