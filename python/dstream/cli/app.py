@@ -112,6 +112,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     except DstreamError as exc:
         view.error(exc)
         return exc.exit_code
+    except ImportError as exc:  # a feature whose extra is not installed: one line
+        from dstream.extras import missing_extra
+
+        missing = missing_extra(exc)
+        if missing is None:
+            raise
+        view.error(missing)
+        return missing.exit_code
     except KeyboardInterrupt:
         view.error(DstreamError("interrupted"))
         return EXIT_INTERRUPTED

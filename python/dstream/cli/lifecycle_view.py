@@ -137,7 +137,7 @@ def render_failures(report: TaskLifecycle, view: View) -> None:
     stderr lines unless the log printed them already, one hint for this command."""
     for failure in report.failures:
         view.err.write(f'error: task "{report.task}": {failure.error}\n')
-        view.stderr_tail(failure.stderr_tail)
+        view.stderr_tail(failure.stderr_tail, already=failure.error or "")
         view.err.write(f"  hint: {HINTS[report.command].format(report.task)}\n")
     view.err.flush()
 

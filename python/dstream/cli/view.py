@@ -17,6 +17,19 @@ TAIL_LINES = 10  # stderr lines quoted in an error block
 TAIL_WIDTH = 200  # characters of each, the rest cut
 
 
+def _repeats(line: str, said: str) -> bool:
+    """Whether a stderr line (plain, or a JSON log record's msg) is already in `said`."""
+    text = line.strip()
+    if text.startswith("{"):
+        try:
+            record = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            record = None
+        if isinstance(record, dict) and isinstance(record.get("msg"), str):
+            text = record["msg"]
+    return bool(text) and text in said
+
+
 def _trim(line: str) -> str:
     return line if len(line) <= TAIL_WIDTH else line[: TAIL_WIDTH - 1] + "…"
 
@@ -64,19 +77,21 @@ class View:
 
     def error_block(self, exc: DstreamError, *, task: Optional[str] = None) -> None:
         """One failure, one block: what (and which task), the provider's last stderr
-        lines unless the log just printed them, one hint. Written in JSON mode too."""
+        lines (those that only repeat the reason left out), one hint."""
         what = f'task "{task}": {exc}' if task else str(exc)
         if isinstance(exc, ProviderError):  # str() would quote the tail: it comes below
             what = f'task "{task}": {exc.reason}' if task else exc.reason
         self.err.write(f"error: {what}\n")
         if isinstance(exc, ProviderError):
-            self.stderr_tail(exc.stderr_tail)
+            self.stderr_tail(exc.stderr_tail, already=what)
         if exc.hint:
             self.err.write(f"  hint: {exc.hint}\n")
         self.err.flush()
 
-    def stderr_tail(self, lines: list[str]) -> None:
-        tail = lines[-TAIL_LINES:]
+    def stderr_tail(self, lines: list[str], *, already: str = "") -> None:
+        """The provider's last stderr lines, trimmed; a line that only repeats what the
+        error says (a provider logs its refusal too) is left out."""
+        tail = [line for line in lines[-TAIL_LINES:] if not _repeats(line, already)]
         if not tail:
             return
         self.err.write("  last stderr lines:\n")

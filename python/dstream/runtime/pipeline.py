@@ -25,7 +25,7 @@ from dstream.protocol.messages import parse_handshake
 from dstream.runtime.checkpoints import CheckpointTracker, is_ack
 from dstream.runtime.mailbox import Latest
 from dstream.runtime.monitor import TaskMonitor
-from dstream.runtime.process import ProviderProcess, start_provider
+from dstream.runtime.process import REFUSAL_HINT, ProviderProcess, start_provider
 
 SUPERVISE_TICK = 0.1
 
@@ -180,7 +180,7 @@ class TaskRun:
                                 f"{output.label} refused to start: {handshake.message}",
                                 provider=output.label,
                                 stderr_tail=output.stderr_tail(settle=1.0),
-                                hint="fix the provider's config block in dstream.hcl",
+                                hint=REFUSAL_HINT,
                             )
                         )
                         return

@@ -27,6 +27,12 @@ from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
 from dstream.runtime.resolve import resolve
 
+# A provider refused at its handshake: its own message says what to change.
+REFUSAL_HINT = (
+    "the provider's message says what it needs: usually a fix in its config block in "
+    "dstream.hcl, or what it names to install"
+)
+
 STDERR_TAIL_LINES = 20
 MAX_STDERR_LINE = 64 * 1024
 STDERR_DRAIN = 0.5  # seconds to wait for an exited provider's last stderr lines
@@ -188,7 +194,7 @@ class ProviderProcess:
                 f"{self.label} refused to start: {result.message}",
                 provider=self.label,
                 stderr_tail=self.stderr_tail(settle=1.0),
-                hint="fix the provider's config block in dstream.hcl",
+                hint=REFUSAL_HINT,
             )
         if result.is_legacy:
             self.legacy = True

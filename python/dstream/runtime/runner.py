@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
 from dstream.errors import ConfigError, DstreamError, FrameError, LockLost, ProviderError
+from dstream.extras import missing_extra
 from dstream.runtime.monitor import Monitor, TaskMonitor, add_counters
 from dstream.runtime.pipeline import RunHooks, RunSummary, Stop, TaskRun
 
@@ -184,6 +185,11 @@ def run_tasks(
                 )  # fmt: skip
             except DstreamError as exc:
                 slot.summary = RunSummary(task=slot.task.name, outcome="failed", error=exc)
+            except ImportError as exc:  # a feature whose extra is not installed
+                missing = missing_extra(exc)
+                if missing is None:
+                    raise
+                slot.summary = RunSummary(task=slot.task.name, outcome="failed", error=missing)
             if slot.reload_to is None or slot.user_stopped:
                 break
             (slot.project, slot.task), slot.reload_to = slot.reload_to, None
