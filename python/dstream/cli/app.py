@@ -98,7 +98,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if name not in COMMANDS:
         guess = nearest(name, COMMANDS)
         hint = f"did you mean `dstream {guess}`?" if guess else "run `dstream --help`"
-        print(f"dstream: unknown command {name!r}; {hint}", file=sys.stderr)
+        print(f"error: unknown command {name!r}\n  hint: {hint}", file=sys.stderr)
         return EXIT_USAGE
     parser, module = build_parser(name)
     args = parser.parse_args(argv[1:])

@@ -134,10 +134,11 @@ def summary_line(report: TaskLifecycle) -> str:
 
 def render_failures(report: TaskLifecycle, view: View) -> None:
     """One error block per failed provider: what, which (the message names it), its last
-    stderr lines unless the log printed them already, one hint for this command."""
+    stderr lines; then one hint for the command."""
     for failure in report.failures:
         view.err.write(f'error: task "{report.task}": {failure.error}\n')
         view.stderr_tail(failure.stderr_tail, already=failure.error or "")
+    if report.failures:
         view.err.write(f"  hint: {HINTS[report.command].format(report.task)}\n")
     view.err.flush()
 
