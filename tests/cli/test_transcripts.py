@@ -1,4 +1,4 @@
-"""Every command × (success, provider failure, configuration error, interrupt where it
+"""Every command by (success, provider failure, configuration error, interrupt where it
 applies): the full stdout, stderr and exit code, snapshot-tested against
 tests/cli/transcripts/*.txt (see tests/cli/transcript.py; DSTREAM_UPDATE_TRANSCRIPTS=1
 rewrites them), and no line may contradict the outcome (issue 19)."""
