@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 from dstream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, DstreamError, nearest
 
@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "providers": ("dstream.cli.providers", "pull, push, list and inspect OCI providers"),
     "provider": ("dstream.cli.provider", "scaffold and conformance-test a provider"),
     "version": ("dstream.cli.version", "print versions of dstream, its core and protocol"),
+    "completion": ("dstream.cli.completion", "print a bash, zsh or fish completion script"),
 }
 
 
@@ -48,10 +49,8 @@ def _top_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
-    module_name, help_ = COMMANDS[name]
-    module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"dstream {name}", description=help_)
+def add_global_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags every command accepts (before or after its name)."""
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument(
         "-l",
@@ -61,6 +60,17 @@ def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     parser.add_argument(
         "--log-format", choices=("text", "json"), help="default: $DSTREAM_LOG_FORMAT or text"
     )
+
+
+def load_command(name: str) -> Any:  # a command module: add_arguments and execute
+    return importlib.import_module(COMMANDS[name][0])
+
+
+def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
+    module_name, help_ = COMMANDS[name]
+    module = load_command(name)
+    parser = argparse.ArgumentParser(prog=f"dstream {name}", description=help_)
+    add_global_arguments(parser)
     module.add_arguments(parser)
     return parser, module
 
