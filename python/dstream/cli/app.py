@@ -67,7 +67,7 @@ def load_command(name: str) -> Any:  # a command module: add_arguments and execu
 
 
 def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
-    module_name, help_ = COMMANDS[name]
+    help_ = COMMANDS[name][1]
     module = load_command(name)
     parser = argparse.ArgumentParser(prog=f"dstream {name}", description=help_)
     add_global_arguments(parser)

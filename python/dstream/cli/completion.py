@@ -40,9 +40,7 @@ def _fish_quote(text: str) -> str:
 
 def fish(parser: argparse.ArgumentParser) -> str:
     lines = ["complete -c dstream -f"]
-    subparsers = next(
-        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
-    )
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     helps = {c.dest: c.help or "" for c in subparsers._choices_actions}
     for name, sub in subparsers.choices.items():
         lines.append(
