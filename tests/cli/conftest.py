@@ -9,4 +9,5 @@ from tests.workspace import NO_COLOR, Workspace
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path, env=NO_COLOR)
+    """The default state directory ($XDG_STATE_HOME) is inside the test's directory."""
+    return Workspace(tmp_path, env={**NO_COLOR, "XDG_STATE_HOME": str(tmp_path / "xdg-state")})
