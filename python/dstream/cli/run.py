@@ -40,6 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="forget the stored checkpoint first: the input starts from the beginning",
     )
     parser.add_argument(
+        "--resume-changed",
+        action="store_true",
+        help="resume from the stored checkpoint even though the input's configuration "
+        "changed since it was stored",
+    )
+    parser.add_argument(
         "--progress-interval",
         type=float,
         default=30.0,
@@ -112,8 +118,12 @@ def execute(args: argparse.Namespace, view: View) -> int:
             import tempfile
 
             project.state = StateSpec(path=stack.enter_context(tempfile.TemporaryDirectory()))
-        elif args.reset_state:
-            _reset_state(project, names, view)
+        else:
+            if args.reset_state:
+                _reset_state(project, names, view)
+            from dstream.cli.resume import check_inputs
+
+            check_inputs(project, names, resume_changed=args.resume_changed, view=view)
         addr = args.metrics_addr or project.metrics.addr
         if addr:
             from dstream.runtime.metrics import MetricsServer

@@ -89,6 +89,15 @@ class StateStore(abc.ABC):
         elsewhere, never waits. A holder that dies releases it (the kernel drops a dead
         process's flock; the server ends a dead session's advisory lock)."""
 
+    def input_hash(self, task: str) -> Optional[str]:
+        """The digest of the input configuration the stored checkpoint came from (see
+        `dstream run --resume-changed`); None when unknown (this backend keeps none)."""
+        return None
+
+    def set_input_hash(self, task: str, digest: str) -> None:
+        """Remember the input configuration the next checkpoints come from."""
+        return None
+
     def close(self) -> None:
         """Release connections; the store must not be used afterwards."""
         return None  # the file backend holds nothing open between calls

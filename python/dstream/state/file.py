@@ -221,6 +221,33 @@ class FileStore(StateStore):
             _fsync_dir(self.directory)
             return True
 
+    # -- the input configuration the checkpoint belongs to ----------------------------------
+    def _hash_path(self, task: str) -> str:
+        check_task_name(task)
+        return os.path.join(self.directory, "." + file_stem(task) + ".input-hash")
+
+    def input_hash(self, task: str) -> Optional[str]:
+        try:
+            with open(self._hash_path(task), encoding="ascii") as handle:
+                return handle.read().strip() or None
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise DstreamError(
+                f"could not read {self._hash_path(task)}: {exc}",
+                hint="check the permissions of the state directory",
+            ) from None
+
+    def set_input_hash(self, task: str, digest: str) -> None:
+        self._ensure_directory()
+        path = self._hash_path(task)
+        try:
+            with open(path + ".tmp", "w", encoding="ascii") as handle:
+                handle.write(digest + "\n")
+            os.replace(path + ".tmp", path)
+        except OSError as exc:
+            raise self._io_error("write", path, exc) from None
+
     def _io_error(self, action: str, path: str, exc: OSError) -> DstreamError:
         hint = "check the path and permissions of the state directory (state { path = ... })"
         if exc.errno == errno.ENOSPC:
