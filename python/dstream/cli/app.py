@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("dstream.cli.list", "list tasks and their providers"),
     "show": ("dstream.cli.show", "print a task fully evaluated, as JSON"),
     "state": ("dstream.cli.state", "show, set or reset a task's checkpoint"),
+    "runs": ("dstream.cli.runs", "list past runs of tasks: start, end, envelopes, result"),
     "providers": ("dstream.cli.providers", "pull, push, list and inspect OCI providers"),
     "provider": ("dstream.cli.provider", "scaffold and conformance-test a provider"),
     "version": ("dstream.cli.version", "print versions of dstream, its core and protocol"),

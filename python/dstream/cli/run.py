@@ -12,6 +12,8 @@ import argparse
 import contextlib
 import os
 import sys
+import time
+from typing import Any
 
 from dstream import logs
 from dstream.cli.common import add_config_arguments, load_project_from_args, task_names
@@ -90,6 +92,29 @@ def _reset_state(project: Project, names: list[str], view: View) -> None:
             )
 
 
+def _record(project: Project, summaries: list[Any], started: float) -> None:
+    """Each task's run in its history (`dstream runs`); a store that cannot take it does
+    not change the run's outcome (the log says why)."""
+    from dstream.errors import DstreamError
+    from dstream.runtime import summary as summary_
+    from dstream.state import open_store
+
+    ended = time.time()
+    try:
+        with open_store(project.state, project.base_dir) as store:
+            for s in summaries:
+                store.add_run(s.task, {
+                    "started_at": started,
+                    "ended_at": ended,
+                    "envelopes": s.counters.get("data_frames", 0),
+                    "result": "interrupted" if s.stopped_by is not None else s.outcome,
+                    "exit_code": int(summary_.exit_code_of(s)),
+                    "attempts": s.attempts,
+                })  # fmt: skip
+    except DstreamError as exc:
+        logs.log.warning("could not record the run in the task's history: %s", exc)
+
+
 def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.runtime import summary as summary_
     from dstream.runtime.monitor import Monitor
@@ -140,6 +165,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             from dstream.runtime.progress import ProgressLog
 
             stack.enter_context(ProgressLog(monitor, args.progress_interval))
+        started = time.time()
         summaries = run_tasks(
             project,
             names,
@@ -148,6 +174,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
             monitor=monitor,
             reload=lambda: _load(args),  # SIGHUP
         )
+        if not _builtin_demo(args):
+            _record(project, summaries, started)
     code = summary_.exit_code(summaries)
     if view.json:
         view.document(summary_.document(summaries, output_lines))

@@ -31,6 +31,7 @@ import orjson
 from dstream.errors import DstreamError
 from dstream.state.base import (
     FORMAT_VERSION,
+    RUN_HISTORY,
     StateRecord,
     StateStore,
     already_running,
@@ -247,6 +248,41 @@ class FileStore(StateStore):
             os.replace(path + ".tmp", path)
         except OSError as exc:
             raise self._io_error("write", path, exc) from None
+
+    # -- run history (`dstream runs`) -----------------------------------------------------
+    def _runs_path(self, task: str) -> str:
+        check_task_name(task)
+        return os.path.join(self.directory, "." + file_stem(task) + ".runs.jsonl")
+
+    def runs(self, task: str) -> list[dict[str, Any]]:
+        try:
+            with open(self._runs_path(task), "rb") as handle:
+                lines = handle.read().splitlines()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._io_error("read", self._runs_path(task), exc) from None
+        out = []
+        for line in lines:
+            try:
+                doc = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue  # a line cut by a crash mid-write: the others still count
+            if isinstance(doc, dict):
+                out.append(doc)
+        return out[-RUN_HISTORY:]
+
+    def add_run(self, task: str, run: dict[str, Any]) -> None:
+        path = self._runs_path(task)
+        with self._locked(task):
+            kept = self.runs(task)[-(RUN_HISTORY - 1) :]
+            data = b"".join(orjson.dumps(r) + b"\n" for r in [*kept, run])
+            try:
+                with open(path + ".tmp", "wb") as handle:
+                    handle.write(data)
+                os.replace(path + ".tmp", path)
+            except OSError as exc:
+                raise self._io_error("write", path, exc) from None
 
     def _io_error(self, action: str, path: str, exc: OSError) -> DstreamError:
         hint = "check the path and permissions of the state directory (state { path = ... })"
