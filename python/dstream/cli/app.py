@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("dstream.cli.status", "show a task's infrastructure and its state"),
     "destroy": ("dstream.cli.destroy", "remove the infrastructure a task created"),
     "lint": ("dstream.cli.lint", "check configuration files"),
+    "fmt": ("dstream.cli.fmt", "rewrite .hcl files in the canonical layout (--check for CI)"),
     "list": ("dstream.cli.list", "list tasks and their providers"),
     "show": ("dstream.cli.show", "print a task fully evaluated, as JSON"),
     "state": ("dstream.cli.state", "show, set or reset a task's checkpoint"),
