@@ -104,9 +104,9 @@ def _stderr_file(ws: Workspace) -> Path:
     return ws.root / "stderr.txt"
 
 
-def _wait_in(path: Path, text: str, proc: subprocess.Popen[bytes]) -> None:
+def _wait_in(path: Path, text: str, proc: subprocess.Popen[bytes], times: int = 1) -> None:
     deadline = time.monotonic() + 30
-    while text not in (path.read_text() if path.exists() else ""):
+    while (path.read_text() if path.exists() else "").count(text) < times:
         assert proc.poll() is None, path.read_text()
         assert time.monotonic() < deadline, f"{text!r} not seen in 30 s"
         time.sleep(0.05)
@@ -229,3 +229,49 @@ def test_progress_lines_without_a_terminal(ws: Workspace) -> None:
         r"\d+ invalid, last checkpoint (\d+s ago|none yet)$",
         line,
     ), line
+
+
+def _two_counters(ws: Workspace, *, with_b: bool, interval: int) -> None:
+    task = """
+    task "{name}" {{
+      input {{
+        provider_path = "dstream-counter"
+        config {{
+          interval = {interval}
+          max_count = 0
+        }}
+      }}
+      output {{
+        provider_path = "dstream-file"
+        config {{ path = "{name}.jsonl" }}
+      }}
+    }}
+    """
+    names = ["a", "b"] if with_b else ["a"]
+    ws.config("".join(task.format(name=n, interval=interval) for n in names))
+
+
+def test_sighup_summary_counts_every_definition_and_names_a_removed_task(ws: Workspace) -> None:
+    """docs/operations.md: a changed task restarts with its new definition, a removed one
+    is stopped. The summary says so, its totals include the time before the reload, and a
+    removed task is not reported as interrupted by the later Ctrl-C."""
+    _two_counters(ws, with_b=True, interval=5)
+    with _stderr_file(ws).open("wb") as err:
+        proc = ws.popen("run", "a", "b", "--progress-interval", "0", stderr=err)
+        scenarios.wait_for(proc, ws, "a.jsonl")
+        scenarios.wait_for(proc, ws, "b.jsonl")
+        _two_counters(ws, with_b=False, interval=6)
+        proc.send_signal(signal.SIGHUP)
+        _wait_in(_stderr_file(ws), "task b is gone from the configuration", proc)
+        _wait_in(_stderr_file(ws), "a/input: counter starting", proc, times=2)  # the new one
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    text = _stderr_file(ws).read_text()
+    assert proc.returncode == 130, text
+    a_line = next(line for line in text.splitlines() if line.startswith("task a: "))
+    assert "interrupted by SIGINT" in a_line and "restarted by 1 reload(s)" in a_line
+    assert "task b: removed by a reload (SIGHUP) and stopped after " in text
+    frames = re.search(r"task a: .*\n  frames   ([\d,]+) \(([\d,]+) data", text)
+    assert frames is not None, text
+    assert int(frames.group(2).replace(",", "")) == len(ws.json_lines("a.jsonl"))
+    assert text.rstrip().splitlines()[-1].startswith("stopped by SIGINT: `dstream run a` ")

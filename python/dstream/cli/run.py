@@ -189,7 +189,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
             view.error_block(error, task=summary.task if len(summaries) > 1 else None)
     if code == 0 and not args.quiet:
         for summary in summaries:
-            view.info(summary_.success_line(summary))
+            if summary.outcome == "completed":
+                view.info(summary_.success_line(summary))
     elif code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
         view.info(summary_.stopped_line(summaries, code))
     return code

@@ -33,7 +33,7 @@ SUPERVISE_TICK = 0.1
 @dataclass
 class RunSummary:
     task: str
-    outcome: str = "running"  # completed | failed | interrupted
+    outcome: str = "running"  # completed | failed | interrupted | removed (by a reload)
     counters: dict[str, Any] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     duration: float = 0.0
@@ -43,6 +43,7 @@ class RunSummary:
     attempts: int = 1
     error: Optional[DstreamError] = None
     stopped_by: Optional[int] = None  # the signal (SIGINT/SIGTERM) that stopped the run
+    reloads: int = 0  # restarts with a new definition after SIGHUP (totals include them)
 
     def to_dict(self) -> dict[str, Any]:
         frames = self.counters.get("frames", 0)
@@ -58,6 +59,7 @@ class RunSummary:
             "attempts": self.attempts,
             "error": self.error.to_dict() if self.error else None,
             "stopped_by": _signal_name(self.stopped_by),
+            "reloads": self.reloads,
         }
 
 

@@ -78,6 +78,16 @@ def run_task(
     return summary
 
 
+def _after_reload(earlier: RunSummary, later: RunSummary) -> RunSummary:
+    later.counters = add_counters(earlier.counters, later.counters)
+    later.duration += earlier.duration
+    later.checkpoints_acknowledged += earlier.checkpoints_acknowledged
+    later.reloads = earlier.reloads + 1
+    if later.last_checkpoint is None:
+        later.last_checkpoint = earlier.last_checkpoint
+    return later
+
+
 class _Slot:
     """One task of a run: its current definition and its own stop switch, so a reload
     can restart one task while the others stream on."""
@@ -88,6 +98,7 @@ class _Slot:
         self.stop = Stop()
         self.reload_to: Optional[tuple[Project, TaskSpec]] = None
         self.user_stopped = False
+        self.removed = False  # a reload found it gone from the configuration
         self.summary: Optional[RunSummary] = None
 
 
@@ -150,6 +161,7 @@ def _apply_reload(slots: list[_Slot], reload: Callable[[], Project]) -> None:
         new = project.tasks.get(slot.task.name)
         if new is None:
             logs.log.warning("task %s is gone from the configuration: stopping it", slot.task.name)
+            slot.removed = True
             slot.stop.request()
         elif _definition(new) != _definition(slot.task):
             logs.log.info("task %s changed: restarting it", slot.task.name)
@@ -177,6 +189,7 @@ def run_tasks(
     several = len(slots) > 1
 
     def work(slot: _Slot) -> None:
+        earlier: Optional[RunSummary] = None  # what the definitions before a reload did
         while True:
             try:
                 slot.summary = run_task(
@@ -190,8 +203,11 @@ def run_tasks(
                 if missing is None:
                     raise
                 slot.summary = RunSummary(task=slot.task.name, outcome="failed", error=missing)
+            if earlier is not None:  # one summary per task: totals over the reloads
+                slot.summary = _after_reload(earlier, slot.summary)
             if slot.reload_to is None or slot.user_stopped:
                 break
+            earlier = slot.summary
             (slot.project, slot.task), slot.reload_to = slot.reload_to, None
             slot.stop = Stop()
         if fail_fast and slot.summary.outcome == "failed":
@@ -217,6 +233,8 @@ def run_tasks(
             store.close()
     summaries = [s.summary or RunSummary(task=s.task.name, outcome="failed") for s in slots]
     for slot, summary in zip(slots, summaries):
-        if slot.user_stopped and summary.outcome != "completed":
+        if slot.removed and summary.outcome == "interrupted":  # stopped by the reload
+            summary.outcome, summary.error = "removed", None
+        elif slot.user_stopped and summary.outcome != "completed":
             summary.stopped_by = signals.signum
     return summaries

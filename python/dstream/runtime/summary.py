@@ -58,7 +58,7 @@ def exit_code_of(summary: RunSummary) -> ExitCode:
         return ExitCode(128 + summary.stopped_by)
     if summary.error is not None:
         return ExitCode(summary.error.exit_code)
-    return ExitCode.OK if summary.outcome == "completed" else ExitCode.FAILURE
+    return ExitCode.OK if summary.outcome in ("completed", "removed") else ExitCode.FAILURE
 
 
 def exit_code(summaries: list[RunSummary]) -> ExitCode:
@@ -75,6 +75,8 @@ def outcome_of(summary: RunSummary) -> str:
     consequences of the stop, not failures of their own)."""
     if summary.stopped_by is not None:
         return f"interrupted by {signal_name(summary.stopped_by)}"
+    if summary.outcome == "removed":
+        return "removed by a reload (SIGHUP) and stopped"
     return summary.outcome
 
 
@@ -89,7 +91,9 @@ def human_lines(summary: RunSummary) -> list[str]:
     c: dict[str, Any] = summary.counters
     streamed = bool(c.get("frames") or c.get("bytes_read"))
     attempts = f" ({summary.attempts} attempts)" if summary.attempts > 1 else ""
-    if streamed or summary.outcome == "completed":
+    if summary.reloads:
+        attempts += f" (restarted by {summary.reloads} reload(s): the totals include them)"
+    if streamed or summary.outcome in ("completed", "removed"):
         head = f"task {summary.task}: {outcome_of(summary)} after {duration(summary.duration)}"
     else:  # it failed to start: its duration says nothing
         head = f"task {summary.task}: {outcome_of(summary)} before streaming"
@@ -97,7 +101,7 @@ def human_lines(summary: RunSummary) -> list[str]:
     error = summary.error
     if summary.stopped_by is not None and error is not None and not isinstance(error, Interrupted):
         lines.append(f"  note     the last attempt ended with: {error.reason}")
-    if not streamed and summary.outcome != "completed":
+    if not streamed and summary.outcome not in ("completed", "removed"):
         return lines
     rate = c.get("frames", 0) / summary.duration if summary.duration >= 1 else None
     lines.append(
