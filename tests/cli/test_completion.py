@@ -68,6 +68,7 @@ def test_an_unknown_shell_is_a_usage_error(ws: Workspace) -> None:
         ["-l", "warning", "-c", "other.hcl", "--json", "list"],
         ["--log-level=warning", "--config=other.hcl", "list", "--json"],
         ["list", "-l", "warning", "-c", "other.hcl", "--json"],
+        ["-c", "other.hcl", "-l", "warning", "--json", "state", "list"],  # a sub-command
     ],
 )
 def test_global_flags_before_or_after_the_command(ws: Workspace, argv: list[str]) -> None:
@@ -75,4 +76,8 @@ def test_global_flags_before_or_after_the_command(ws: Workspace, argv: list[str]
     (ws.root / "dstream.hcl").rename(ws.root / "other.hcl")
     done = ws.run(*argv)
     assert done.returncode == 0, done.stderr
-    assert orjson.loads(done.stdout_bytes)["tasks"][0]["name"] == "t"
+    doc = orjson.loads(done.stdout_bytes)
+    if "state" in argv:  # the state block of other.hcl, not a default store
+        assert doc["store"] == f"file {ws.root / 'state'}"
+    else:
+        assert doc["tasks"][0]["name"] == "t"

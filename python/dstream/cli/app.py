@@ -84,19 +84,23 @@ GLOBAL_FLAGS = {"-l": True, "--log-level": True, "--log-format": True, "-c": Tru
 
 def hoist_global_flags(argv: list[str]) -> list[str]:
     """`dstream -l debug -c x.hcl run t` == `dstream run t -l debug -c x.hcl`: global
-    flags written before the command move after it, where its parser reads them."""
-    moved: list[str] = []
+    flags written before the command move after it, where its parser reads them: the log
+    flags right after the command name (every command's own parser has them), --config
+    and --json at the end (where `state list` and `providers ...` sub-commands read them)."""
+    logging_flags: list[str] = []
+    trailing: list[str] = []
     i = 0
     while i < len(argv):
         flag, eq, _ = argv[i].partition("=")
         if flag not in GLOBAL_FLAGS:
             break
-        takes_value = GLOBAL_FLAGS[flag] and not eq
-        moved.extend(argv[i : i + (2 if takes_value else 1)])
-        i += 2 if takes_value else 1
-    if not moved or i >= len(argv):
+        width = 2 if GLOBAL_FLAGS[flag] and not eq else 1
+        target = logging_flags if flag in ("-l", "--log-level", "--log-format") else trailing
+        target.extend(argv[i : i + width])
+        i += width
+    if i == 0 or i >= len(argv):
         return argv
-    return [argv[i], *moved, *argv[i + 1 :]]
+    return [argv[i], *logging_flags, *argv[i + 1 :], *trailing]
 
 
 def main(argv: Optional[list[str]] = None) -> int:
