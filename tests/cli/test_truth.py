@@ -275,3 +275,34 @@ def test_sighup_summary_counts_every_definition_and_names_a_removed_task(ws: Wor
     assert frames is not None, text
     assert int(frames.group(2).replace(",", "")) == len(ws.json_lines("a.jsonl"))
     assert text.rstrip().splitlines()[-1].startswith("stopped by SIGINT: `dstream run a` ")
+
+
+def test_a_refusal_at_the_handshake_is_not_restarted(ws: Workspace) -> None:
+    """Issue 19.6: {"status":"error"} is the provider's answer to its config; the restart
+    policy would only get the same answer again."""
+    ws.script(
+        "refuse.sh",
+        """
+        read -r command
+        echo started >> starts.txt
+        echo '{"status":"error","message":"unknown key \\"tabels\\""}'
+        exit 1
+        """,
+    )
+    ws.config(
+        """
+        task "t" {
+          restart {
+            attempts = 3
+            backoff = 0.01
+          }
+          input  { provider_path = "./refuse.sh" }
+          output { provider_path = "dstream-null" }
+        }
+        """
+    )
+    done = ws.run("run", "t")
+    assert done.returncode == 1, done.stderr
+    assert ws.read_text("starts.txt") == "started\n"
+    assert "restarting in" not in done.stderr
+    assert "refused to start: unknown key" in done.stderr

@@ -9,7 +9,6 @@ to go, `--reset-state` (start over) or `--resume-changed` (resume anyway)."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from typing import Any
 
 import orjson
@@ -32,7 +31,9 @@ def input_digest(spec: ProviderSpec) -> str:
     canonical = orjson.dumps(
         strip(dataclasses.asdict(spec)), option=orjson.OPT_SORT_KEYS, default=str
     )
-    return "sha256:" + hashlib.sha256(canonical).hexdigest()
+    from dstream.state import digest
+
+    return "blake2b:" + digest(canonical)
 
 
 def check_inputs(project: Project, names: list[str], *, resume_changed: bool, view: View) -> None:

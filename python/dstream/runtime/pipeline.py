@@ -20,7 +20,7 @@ import orjson
 
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
-from dstream.errors import DstreamError, FrameError, Interrupted, ProviderError
+from dstream.errors import DstreamError, FrameError, Interrupted, ProviderError, ProviderRefused
 from dstream.protocol.messages import parse_handshake
 from dstream.runtime.checkpoints import CheckpointTracker, is_ack
 from dstream.runtime.mailbox import Latest
@@ -178,7 +178,7 @@ class TaskRun:
                     handshake = parse_handshake(line)
                     if handshake.status == "error":
                         self.fail(
-                            ProviderError(
+                            ProviderRefused(
                                 f"{output.label} refused to start: {handshake.message}",
                                 provider=output.label,
                                 stderr_tail=output.stderr_tail(settle=1.0),

@@ -22,7 +22,7 @@ import orjson
 
 from dstream import logs
 from dstream.config.model import ProviderSpec, TaskSpec
-from dstream.errors import ProviderError
+from dstream.errors import ProviderError, ProviderRefused
 from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
 from dstream.runtime.resolve import resolve
@@ -190,7 +190,7 @@ class ProviderProcess:
             )
         result = parse_handshake(line)
         if result.status == "error":
-            raise ProviderError(
+            raise ProviderRefused(
                 f"{self.label} refused to start: {result.message}",
                 provider=self.label,
                 stderr_tail=self.stderr_tail(settle=1.0),

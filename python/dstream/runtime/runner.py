@@ -15,16 +15,23 @@ from typing import Any, Callable, Optional
 
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
-from dstream.errors import ConfigError, DstreamError, FrameError, LockLost, ProviderError
+from dstream.errors import (
+    ConfigError,
+    DstreamError,
+    FrameError,
+    LockLost,
+    ProviderError,
+    ProviderRefused,
+)
 from dstream.extras import missing_extra
 from dstream.runtime.monitor import Monitor, TaskMonitor, add_counters
 from dstream.runtime.pipeline import RunHooks, RunSummary, Stop, TaskRun
 
 
 def _restartable(summary: RunSummary) -> bool:
-    """A provider crash may be transient; bad config, a bad frame or a lock another run
-    holds will be there again."""
-    fatal = (ConfigError, FrameError, LockLost)
+    """A provider crash may be transient; bad config, a provider's refusal at its
+    handshake, a bad frame or a lock another run holds will be there again."""
+    fatal = (ConfigError, FrameError, LockLost, ProviderRefused)
     return summary.outcome == "failed" and not isinstance(summary.error, fatal)
 
 

@@ -10,7 +10,6 @@ guarantees they give and how the runtime uses them.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from typing import Optional
@@ -24,6 +23,7 @@ __all__ = [
     "StateRecord",
     "StateStore",
     "default_state_dir",
+    "digest",
     "open_store",
     "xdg_state_dir",
 ]
@@ -35,6 +35,16 @@ LEGACY_DIR = os.path.join(".dstream", "state")  # beside the configuration, befo
 _noted: set[str] = set()  # legacy directories already mentioned in this process
 
 
+def digest(data: bytes, size: int = 16) -> str:
+    """A BLAKE2b hex digest. From the C module hashlib itself wraps: importing hashlib
+    loads OpenSSL, milliseconds every run pays (tests/runtime/test_startup.py)."""
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # an interpreter without it: the public way
+        from hashlib import blake2b
+    return blake2b(data, digest_size=size).hexdigest()
+
+
 def xdg_state_dir(base_dir: str, environ: Optional[Mapping[str, str]] = None) -> str:
     """`$XDG_STATE_HOME/dstream/<project>` (default ~/.local/state/dstream/<project>):
     writable wherever the configuration is (a ConfigMap, a package directory). The
@@ -43,9 +53,8 @@ def xdg_state_dir(base_dir: str, environ: Optional[Mapping[str, str]] = None) ->
     env = os.environ if environ is None else environ
     home = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     base = os.path.abspath(base_dir)
-    digest = hashlib.sha256(base.encode()).hexdigest()[:8]
     name = os.path.basename(base.rstrip(os.sep)) or "root"
-    return os.path.join(home, "dstream", f"{name}-{digest}")
+    return os.path.join(home, "dstream", f"{name}-{digest(base.encode(), 4)}")
 
 
 def default_state_dir(base_dir: str) -> str:
