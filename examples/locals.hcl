@@ -1,14 +1,14 @@
-# One list of tables shared by input and output, a password from a sensitive variable,
-# and a connection string built from both. Try:
-#   DSTREAM_VAR_db_password=secret dstream show orders -c examples/locals.hcl
+# One list of tables shared by input and output, a number from a variable, a path built
+# from a local, and a secret that never reaches the output or the logs. Try:
+#   DSTREAM_VAR_api_token=secret dstream show orders -c examples/locals.hcl
+#   DSTREAM_VAR_api_token=secret dstream run -c examples/locals.hcl
 locals {
   tables = ["public.orders", "public.customers"]
   db     = "shop"
-  dsn    = "postgresql://app:${var.db_password}@127.0.0.1:5432/${local.db}"
 }
 
-variable "db_password" {
-  description = "password of the app user"
+variable "api_token" {
+  description = "a secret: `dstream show` prints *** in its place"
   sensitive   = true
 }
 
@@ -21,17 +21,17 @@ task "orders" {
   input {
     provider_path = "dstream-counter"
     config {
-      dsn        = local.dsn
-      tables     = local.tables
-      batch_size = var.batch_size
+      interval         = 0
+      max_count        = var.batch_size
+      checkpoint_every = 100
+      tables           = local.tables
     }
   }
 
   output {
-    provider_path = "dstream-console"
+    provider_path = "dstream-file"
     config {
-      format = "simple"
-      topics = [for t in local.tables : "${local.db}_${replace(t, ".", "_")}"]
+      path = "out/${local.db}/{TableName}.jsonl" # one file per table
     }
   }
 

@@ -115,6 +115,11 @@ class ProviderError(DstreamError):
         return out
 
 
+class ProviderRefused(ProviderError):
+    """A provider answered its handshake with {"status":"error"}: it looked at its config
+    and said no. Starting it again would get the same answer, so it is not restarted."""
+
+
 class FrameError(DstreamError):
     """A frame broke the wire contract (not JSON, not an object, too large, ...)."""
 

@@ -40,9 +40,9 @@ def _destroy_on_a_terminal(ws: Workspace, answer: bytes) -> tuple[int, str]:
 def test_destroy_shows_the_plan_and_stops_unless_yes(ws: Workspace) -> None:
     setup(ws)
     code, screen = _destroy_on_a_terminal(ws, b"no")
-    assert code == 0, screen
+    assert code == 1, screen  # like terraform: a cancelled destroy did not do its job
     assert "Only 'yes' will be accepted" in screen
-    assert "Destroy cancelled." in screen
+    assert "Destroy cancelled: nothing was removed." in screen
     assert calls(ws) == [["output", "plan", True], ["input", "plan", True]]  # nothing destroyed
 
 

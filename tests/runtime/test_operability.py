@@ -150,7 +150,7 @@ def test_progress_renders_on_a_terminal_and_stops_cleanly(ws: Workspace) -> None
     assert "env/s" in text and "checkpoint" in text  # the live table was drawn
     assert text.count('{"data":{"n":') == 15  # the output's lines, all of them
     assert "task p: completed" in text  # the summary after the display stopped
-    assert text.rstrip().endswith("frames/s")  # nothing drawn after the summary
+    assert text.rstrip().endswith('✅ Task "p" executed successfully')  # nothing after it
 
 
 def test_piped_output_has_no_progress_noise(ws: Workspace) -> None:

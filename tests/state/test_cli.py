@@ -50,11 +50,14 @@ def json_of(done: subprocess.CompletedProcess[bytes]) -> Any:
     return orjson.loads(done.stdout)
 
 
-def test_without_configuration_the_default_store_in_the_current_directory(
-    tmp_path: Path,
+def test_without_configuration_the_default_store_of_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     assert dstream(tmp_path, "set", "t", '{"seq": 5}').returncode == 0
-    assert (tmp_path / ".dstream" / "state" / "t.json").is_file()
+    from dstream.state import xdg_state_dir
+
+    assert (Path(xdg_state_dir(str(tmp_path))) / "t.json").is_file()
     shown = json_of(dstream(tmp_path, "show", "t", "--json"))
     assert shown["checkpoint"] == {"seq": 5} and shown["stored"] is True
     assert shown["sequence"] == 1 and shown["updated"].endswith("Z")

@@ -109,9 +109,21 @@ def test_every_json_value_round_trips(store: StateStore, value: Any) -> None:
     assert record is not None and same_json(value, record.checkpoint)
 
 
-def test_file_backend_default_directory_is_beside_the_configuration(tmp_path: Path) -> None:
-    store = open_store(StateSpec(), str(tmp_path))
+def test_file_backend_default_directory_follows_xdg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    store = open_store(StateSpec(), str(tmp_path / "project"))
     store.put("t", 1)
+    (found,) = (tmp_path / "xdg" / "dstream").glob("project-*/t.json")
+    assert found.is_file()
+
+
+def test_file_backend_keeps_using_an_existing_directory_beside_the_configuration(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / ".dstream" / "state").mkdir(parents=True)
+    open_store(StateSpec(), str(tmp_path)).put("t", 1)
     assert (tmp_path / ".dstream" / "state" / "t.json").is_file()
 
 

@@ -9,7 +9,6 @@ import contextlib
 from dstream import logs
 from dstream.cli.common import add_config_arguments, load_project_from_args
 from dstream.cli.view import View
-from dstream.errors import EXIT_OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,9 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
+    from dstream.cli.run import render
     from dstream.runtime.agent import run_agent
     from dstream.runtime.monitor import Monitor
-    from dstream.runtime.summary import render_summaries
     from dstream.state import open_store
 
     project = load_project_from_args(args)
@@ -40,5 +39,4 @@ def execute(args: argparse.Namespace, view: View) -> int:
             logs.log.info("metrics on http://%s/metrics", server.address)
         store = stack.enter_context(open_store(project.state, project.base_dir))
         summaries = run_agent(project, store, monitor)
-    render_summaries(summaries, view, quiet=not view.json)
-    return EXIT_OK
+    return int(render(summaries, view))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 from dstream.errors import (
     EXIT_FAILURE,
@@ -31,14 +31,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("dstream.cli.status", "show a task's infrastructure and its state"),
     "destroy": ("dstream.cli.destroy", "remove the infrastructure a task created"),
     "lint": ("dstream.cli.lint", "check configuration files"),
+    "fmt": ("dstream.cli.fmt", "rewrite .hcl files in the canonical layout (--check for CI)"),
     "list": ("dstream.cli.list", "list tasks and their providers"),
     "show": ("dstream.cli.show", "print a task fully evaluated, as JSON"),
     "state": ("dstream.cli.state", "show, set or reset a task's checkpoint"),
     "agent": ("dstream.cli.agent", "run this host's share of the tasks (postgres leases)"),
     "deploy": ("dstream.cli.deploy", "render Kubernetes manifests for the tasks"),
+    "runs": ("dstream.cli.runs", "list past runs of tasks: start, end, envelopes, result"),
     "providers": ("dstream.cli.providers", "pull, push, list and inspect OCI providers"),
     "provider": ("dstream.cli.provider", "scaffold and conformance-test a provider"),
     "version": ("dstream.cli.version", "print versions of dstream, its core and protocol"),
+    "completion": ("dstream.cli.completion", "print a bash, zsh or fish completion script"),
 }
 
 
@@ -57,19 +60,56 @@ def _top_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
-    module_name, help_ = COMMANDS[name]
-    module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"dstream {name}", description=help_)
+def add_global_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags every command accepts (before or after its name)."""
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument(
-        "--log-level", help="debug, info, warning, error (default: $DSTREAM_LOG_LEVEL or info)"
+        "-l",
+        "--log-level",
+        help="debug, info, warning, error (default: $DSTREAM_LOG_LEVEL or info)",
     )
     parser.add_argument(
         "--log-format", choices=("text", "json"), help="default: $DSTREAM_LOG_FORMAT or text"
     )
+
+
+def load_command(name: str) -> Any:  # a command module: add_arguments and execute
+    return importlib.import_module(COMMANDS[name][0])
+
+
+def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
+    help_ = COMMANDS[name][1]
+    module = load_command(name)
+    parser = argparse.ArgumentParser(prog=f"dstream {name}", description=help_)
+    add_global_arguments(parser)
     module.add_arguments(parser)
     return parser, module
+
+
+# Global flags the original accepted before the command too: name -> takes a value.
+GLOBAL_FLAGS = {"-l": True, "--log-level": True, "--log-format": True, "-c": True,
+                "--config": True, "--json": False}  # fmt: skip
+
+
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """`dstream -l debug -c x.hcl run t` == `dstream run t -l debug -c x.hcl`: global
+    flags written before the command move after it, where its parser reads them: the log
+    flags right after the command name (every command's own parser has them), --config
+    and --json at the end (where `state list` and `providers ...` sub-commands read them)."""
+    logging_flags: list[str] = []
+    trailing: list[str] = []
+    i = 0
+    while i < len(argv):
+        flag, eq, _ = argv[i].partition("=")
+        if flag not in GLOBAL_FLAGS:
+            break
+        width = 2 if GLOBAL_FLAGS[flag] and not eq else 1
+        target = logging_flags if flag in ("-l", "--log-level", "--log-format") else trailing
+        target.extend(argv[i : i + width])
+        i += width
+    if i == 0 or i >= len(argv):
+        return argv
+    return [argv[i], *logging_flags, *argv[i + 1 :], *trailing]
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -103,7 +143,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def _main(argv: Optional[list[str]]) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
     if not argv or argv[0] in ("-h", "--help", "help"):
         _top_parser().print_help()
         return 0 if argv else EXIT_USAGE
@@ -113,7 +153,7 @@ def _main(argv: Optional[list[str]]) -> int:
     if name not in COMMANDS:
         guess = nearest(name, COMMANDS)
         hint = f"did you mean `dstream {guess}`?" if guess else "run `dstream --help`"
-        print(f"dstream: unknown command {name!r}; {hint}", file=sys.stderr)
+        print(f"error: unknown command {name!r}\n  hint: {hint}", file=sys.stderr)
         return EXIT_USAGE
     parser, module = build_parser(name)
     args = parser.parse_args(argv[1:])
@@ -127,6 +167,14 @@ def _main(argv: Optional[list[str]]) -> int:
     except DstreamError as exc:
         view.error(exc)
         return exc.exit_code
+    except ImportError as exc:  # a feature whose extra is not installed: one line
+        from dstream.extras import missing_extra
+
+        missing = missing_extra(exc)
+        if missing is None:
+            raise
+        view.error(missing)
+        return missing.exit_code
     except KeyboardInterrupt:
         view.error(DstreamError("interrupted"))
         return EXIT_INTERRUPTED

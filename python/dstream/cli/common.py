@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
 from dstream.config.model import Project
@@ -14,6 +15,12 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         "--config",
         metavar="PATH",
         help="a .hcl file or a directory of them (default: $DSTREAM_CONFIG or ./dstream.hcl)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="keep the file backend's state here (default: $DSTREAM_STATE_DIR, the state "
+        "block, or $XDG_STATE_HOME/dstream/<project>)",
     )
     parser.add_argument(
         "--var",
@@ -34,9 +41,49 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def load_project_from_args(args: argparse.Namespace) -> Project:
     from dstream.config.loader import load_project
 
-    return load_project(
+    project = load_project(
         config=args.config,
         variables=list(args.var),
         var_files=list(args.var_file),
         environ=dict(os.environ),
     )
+    apply_state_dir(project, args)
+    return project
+
+
+def apply_state_dir(project: Project, args: argparse.Namespace) -> None:
+    """--state-dir, else $DSTREAM_STATE_DIR, replaces the state block's directory."""
+    from dstream.errors import UsageError
+
+    where = getattr(args, "state_dir", None) or os.environ.get("DSTREAM_STATE_DIR")
+    if not where:
+        return
+    if project.state.backend != "file":
+        raise UsageError(
+            f"--state-dir / DSTREAM_STATE_DIR name a directory, but the state block uses "
+            f"the {project.state.backend} backend",
+            hint="drop one of the two: the state is either in a directory or in postgres",
+        )
+    project.state = dataclasses.replace(project.state, path=os.path.abspath(where))
+
+
+def task_names(project: Project, args: argparse.Namespace) -> list[str]:
+    """The tasks a command acts on: those named, every one with --all, or the only task
+    of a file that defines exactly one (Meltano's and the original's one-task habit).
+    An unknown name fails here, before anything starts."""
+    from dstream.errors import UsageError
+
+    if args.all:
+        return sorted(project.tasks)
+    names = list(args.tasks)
+    if not names:
+        if len(project.tasks) == 1:
+            return list(project.tasks)
+        known = ", ".join(sorted(project.tasks)) or "none defined"
+        raise UsageError(
+            f"no task given, and the configuration defines {len(project.tasks)} (known: {known})",
+            hint="name one or more tasks (`dstream list` shows them), or pass --all",
+        )
+    for name in names:
+        project.task(name)
+    return names

@@ -1,7 +1,11 @@
-"""`dstream destroy TASK...`: remove what `init` created (output first, then input).
+"""`dstream destroy [TASK...]`: remove what `init` created (output first, then input).
 Removing what is already gone succeeds. Like `terraform destroy`, it first shows what
 would go and asks for `yes`; `--auto-approve` skips that (and is required when stdin is
-not a terminal)."""
+not a terminal). An answer other than `yes` cancels: nothing is removed, exit 1.
+
+The stored checkpoint is kept unless `--drop-state` (a queue or slot removed by destroy
+may make it meaningless, but dropping it is the user's call); the last lines say which.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ import sys
 
 from dstream.cli.init import add_lifecycle_arguments, load_tasks, run_command
 from dstream.cli.view import View
-from dstream.errors import EXIT_OK, UsageError
+from dstream.config.model import Project
+from dstream.errors import EXIT_FAILURE, EXIT_OK, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +25,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="destroy without showing the plan and asking for 'yes'",
     )
+    state = parser.add_mutually_exclusive_group()
+    state.add_argument(
+        "--keep-state",
+        dest="drop_state",
+        action="store_false",
+        default=False,
+        help="keep the stored checkpoint (the default)",
+    )
+    state.add_argument(
+        "--drop-state",
+        dest="drop_state",
+        action="store_true",
+        help="forget the stored checkpoint once the infrastructure is gone",
+    )
+
+
+def _state(project: Project, names: list[str], drop: bool, view: View) -> None:
+    from dstream.state import open_store
+
+    with open_store(project.state, project.base_dir) as store:
+        for name in names:
+            if drop:
+                had = store.reset(name)
+                view.note(
+                    f'state of task "{name}": checkpoint dropped (--drop-state); '
+                    "the next run starts from the beginning"
+                    if had
+                    else f'state of task "{name}": no checkpoint stored, nothing to drop'
+                )
+            elif store.get(name) is not None:
+                view.note(
+                    f'state of task "{name}": checkpoint kept in {store.description} '
+                    "(--drop-state forgets it)"
+                )
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
@@ -31,13 +70,17 @@ def execute(args: argparse.Namespace, view: View) -> int:
                 hint="review with `dstream plan --destroy TASK`, then run "
                 "`dstream destroy TASK --auto-approve`",
             )
-        code = run_command(args, view, "plan", tasks, destroy=True)
+        code = run_command(args, view, "plan", tasks, destroy=True, quiet_success=True)
         if code != EXIT_OK:
             return code
         view.err.write("\nDo you really want to destroy all of the resources above?\n")
         view.err.write("  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
         view.err.flush()
         if sys.stdin.readline().strip() != "yes":
-            view.info("Destroy cancelled.")
-            return EXIT_OK
-    return run_command(args, view, "destroy", tasks)
+            view.err.write("\nDestroy cancelled: nothing was removed.\n")
+            view.err.flush()
+            return EXIT_FAILURE
+    code = run_command(args, view, "destroy", tasks)
+    if code == EXIT_OK:
+        _state(tasks[0], tasks[1], args.drop_state, view)
+    return code

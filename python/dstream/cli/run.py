@@ -1,4 +1,10 @@
-"""`dstream run TASK...`: stream until the input ends or a signal stops it."""
+"""`dstream run [TASK...]`: stream until the input ends or a signal stops it.
+
+Every line printed is true and agrees with the exit code (runtime/summary.py derives
+both from the same summaries): 0 only when every task's input ended and its output
+finished; 130/143 when SIGINT/SIGTERM stopped it, also when the stop was forced or came
+while a task waited to restart; the failing task's code otherwise.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +12,51 @@ import argparse
 import contextlib
 import os
 import sys
+import time
+from typing import TYPE_CHECKING, Any
 
 from dstream import logs
-from dstream.cli.common import add_config_arguments, load_project_from_args
+from dstream.cli.common import add_config_arguments, load_project_from_args, task_names
 from dstream.cli.view import View
 from dstream.config.model import Project, StateSpec
-from dstream.errors import EXIT_OK, ExitCode, UsageError
+from dstream.errors import ExitCode
+
+if TYPE_CHECKING:
+    from dstream.runtime.pipeline import RunSummary
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("tasks", nargs="*", metavar="TASK", help="tasks to run side by side")
+    parser.add_argument(
+        "tasks",
+        nargs="*",
+        metavar="TASK",
+        help="tasks to run side by side (default: the only task of a one-task file)",
+    )
     parser.add_argument("--all", action="store_true", help="run every task in the configuration")
     parser.add_argument(
         "--fail-fast", action="store_true", help="stop every task when one of them fails"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    parser.add_argument(
+        "--reset-state",
+        "--full-refresh",
+        dest="reset_state",
+        action="store_true",
+        help="forget the stored checkpoint first: the input starts from the beginning",
+    )
+    parser.add_argument(
+        "--resume-changed",
+        action="store_true",
+        help="resume from the stored checkpoint even though the input's configuration "
+        "changed since it was stored",
+    )
+    parser.add_argument(
+        "--progress-interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="without a terminal on stderr: log a progress line this often (0: never; default: 30)",
+    )
     parser.add_argument(
         "--metrics-addr",
         metavar="HOST:PORT",
@@ -50,30 +86,75 @@ def _load(args: argparse.Namespace) -> Project:
     return load_project_from_args(args)
 
 
+def _reset_state(project: Project, names: list[str], view: View) -> None:
+    from dstream.state import open_store
+
+    with open_store(project.state, project.base_dir) as store:
+        for name in names:
+            had = store.reset(name)
+            view.note(
+                f"task {name}: stored checkpoint forgotten (--reset-state): "
+                "the input starts from the beginning"
+                if had
+                else f"task {name}: no stored checkpoint to forget (--reset-state)"
+            )
+
+
+def _record(project: Project, summaries: list[Any], started: float) -> None:
+    """Each task's run in its history (`dstream runs`); a store that cannot take it does
+    not change the run's outcome (the log says why)."""
+    from dstream.errors import DstreamError
+    from dstream.runtime import summary as summary_
+    from dstream.state import open_store
+
+    ended = time.time()
+    try:
+        with open_store(project.state, project.base_dir) as store:
+            for s in summaries:
+                store.add_run(s.task, {
+                    "started_at": started,
+                    "ended_at": ended,
+                    "envelopes": s.counters.get("data_frames", 0),
+                    "result": "interrupted" if s.stopped_by is not None else s.outcome,
+                    "exit_code": int(summary_.exit_code_of(s)),
+                    "attempts": s.attempts,
+                })  # fmt: skip
+    except DstreamError as exc:
+        logs.log.warning("could not record the run in the task's history: %s", exc)
+
+
 def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.runtime.monitor import Monitor
     from dstream.runtime.pipeline import RunHooks
     from dstream.runtime.runner import run_tasks
-    from dstream.runtime.summary import render_summaries
 
     project = _load(args)
     for warning in project.warnings:
         logs.log.warning("%s", warning)
-    names = sorted(project.tasks) if args.all else list(args.tasks)
-    if not names:
-        raise UsageError(
-            "no task given",
-            hint="name one or more tasks (`dstream list` shows them), or pass --all",
-        )
+    names = task_names(project, args)
     hooks = RunHooks()
-    if view.json:  # stdout carries the one JSON document: the output's lines go aside
-        hooks.on_output_line = lambda line: view.info(line.decode("utf-8", "replace"))
+    output_lines = 0
+    if view.json:  # stdout carries the one JSON document: the output's lines go to stderr
+
+        def aside(line: bytes) -> None:
+            nonlocal output_lines
+            output_lines += 1
+            view.err.write(line.decode("utf-8", "replace") + "\n")
+            view.err.flush()
+
+        hooks.on_output_line = aside
     monitor = Monitor(names)
     with contextlib.ExitStack() as stack:
         if _builtin_demo(args):  # the demo shows the counter every time: no state kept
             import tempfile
 
             project.state = StateSpec(path=stack.enter_context(tempfile.TemporaryDirectory()))
+        else:
+            if args.reset_state:
+                _reset_state(project, names, view)
+            from dstream.cli.resume import check_inputs
+
+            check_inputs(project, names, resume_changed=args.resume_changed, view=view)
         addr = args.metrics_addr or project.metrics.addr
         if addr:
             from dstream.runtime.metrics import MetricsServer
@@ -86,6 +167,11 @@ def execute(args: argparse.Namespace, view: View) -> int:
             progress = stack.enter_context(Progress(monitor))
             if sys.stdout.isatty():
                 hooks.on_output_line = progress.print_line
+        elif not view.err.isatty() and not args.quiet and args.progress_interval > 0:
+            from dstream.runtime.progress import ProgressLog
+
+            stack.enter_context(ProgressLog(monitor, args.progress_interval))
+        started = time.time()
         summaries = run_tasks(
             project,
             names,
@@ -95,10 +181,32 @@ def execute(args: argparse.Namespace, view: View) -> int:
             reload=lambda: _load(args),  # SIGHUP
             standby=args.standby,
         )
-    render_summaries(summaries, view, quiet=args.quiet)
-    codes = [s.error.exit_code for s in summaries if s.error is not None]
-    if not codes:
-        return EXIT_OK
-    stopped = (ExitCode.INTERRUPTED, ExitCode.TERMINATED)  # 130 / 143: by a signal
-    failed = [c for c in codes if c not in stopped]
-    return failed[0] if failed else codes[0]
+        if not _builtin_demo(args):
+            _record(project, summaries, started)
+    return render(summaries, view, quiet=args.quiet, output_lines=output_lines)
+
+
+def render(
+    summaries: list[RunSummary], view: View, *, quiet: bool = False, output_lines: int = 0
+) -> ExitCode:
+    """The runs' summaries, error blocks and last line; the exit code they agree with."""
+    from dstream.runtime import summary as summary_
+
+    code = summary_.exit_code(summaries)
+    if view.json:
+        view.document(summary_.document(summaries, output_lines))
+        return code
+    for summary in summaries:
+        if not quiet:
+            for line in summary_.human_lines(summary):
+                view.info(line)
+        error = summary_.error_of(summary)
+        if error is not None:
+            view.error_block(error, task=summary.task if len(summaries) > 1 else None)
+    if code == 0 and not quiet:
+        for summary in summaries:
+            if summary.outcome == "completed":
+                view.info(summary_.success_line(summary))
+    elif code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+        view.info(summary_.stopped_line(summaries, code))
+    return code

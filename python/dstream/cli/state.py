@@ -16,9 +16,9 @@ from typing import Any, Optional
 
 import orjson
 
-from dstream.cli.common import add_config_arguments, load_project_from_args
+from dstream.cli.common import add_config_arguments, apply_state_dir, load_project_from_args
 from dstream.cli.view import View
-from dstream.config.model import Project, StateSpec
+from dstream.config.model import Project
 from dstream.errors import DstreamError, ExitCode, UsageError, nearest
 from dstream.state import StateRecord, StateStore, open_store
 from dstream.state.base import encode_checkpoint
@@ -64,7 +64,9 @@ def _has_config(args: argparse.Namespace) -> bool:
 
 def _open(args: argparse.Namespace) -> tuple[Optional[Project], StateStore]:
     if not _has_config(args):
-        return None, open_store(StateSpec(), os.getcwd())
+        project = Project(tasks={}, base_dir=os.getcwd())
+        apply_state_dir(project, args)
+        return None, open_store(project.state, project.base_dir)
     project = load_project_from_args(args)
     return project, open_store(project.state, project.base_dir)
 

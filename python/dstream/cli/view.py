@@ -11,12 +11,32 @@ stay valid JSON). Only `reveal=True` (`dstream show --show-secrets`) skips it.
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import Any, Optional, TextIO
 
 import orjson
 
 from dstream.config.redact import redact_data, redact_text
-from dstream.errors import DstreamError
+from dstream.errors import DstreamError, ProviderError
+
+TAIL_LINES = 10  # stderr lines quoted in an error block
+TAIL_WIDTH = 200  # characters of each, the rest cut
+
+
+def _repeats(line: str, said: str) -> bool:
+    """Whether a stderr line (plain, or a JSON log record's msg) is already in `said`."""
+    text = line.strip()
+    if text.startswith("{"):
+        try:
+            record = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            record = None
+        if isinstance(record, dict) and isinstance(record.get("msg"), str):
+            text = record["msg"]
+    return bool(text) and text in said
+
+
+def _trim(line: str) -> str:
+    return line if len(line) <= TAIL_WIDTH else line[: TAIL_WIDTH - 1] + "…"
 
 
 class RedactedStream:
@@ -67,11 +87,36 @@ class View:
             self.err.write(text + "\n")
             self.err.flush()
 
-    def error(self, exc: DstreamError) -> None:
+    def note(self, text: str) -> None:
+        """Something the user must know even in --json mode (stderr is free there)."""
+        self.err.write(text + "\n")
+        self.err.flush()
+
+    def error(self, exc: DstreamError, *, task: Optional[str] = None) -> None:
         if self.json:
             self.document({"ok": False, **exc.to_dict()})
             return
-        self.err.write(f"error: {exc}\n")
+        self.error_block(exc, task=task)
+
+    def error_block(self, exc: DstreamError, *, task: Optional[str] = None) -> None:
+        """One failure, one block: what (and which task), the provider's last stderr
+        lines (those that only repeat the reason left out), one hint."""
+        what = f'task "{task}": {exc}' if task else str(exc)
+        if isinstance(exc, ProviderError):  # str() would quote the tail: it comes below
+            what = f'task "{task}": {exc.reason}' if task else exc.reason
+        self.err.write(f"error: {what}\n")
+        if isinstance(exc, ProviderError):
+            self.stderr_tail(exc.stderr_tail, already=what)
         if exc.hint:
             self.err.write(f"  hint: {exc.hint}\n")
         self.err.flush()
+
+    def stderr_tail(self, lines: list[str], *, already: str = "") -> None:
+        """The provider's last stderr lines, trimmed; a line that only repeats what the
+        error says (a provider logs its refusal too) is left out."""
+        tail = [line for line in lines[-TAIL_LINES:] if not _repeats(line, already)]
+        if not tail:
+            return
+        self.err.write("  last stderr lines:\n")
+        for line in tail:
+            self.err.write(f"  | {_trim(line)}\n")

@@ -81,7 +81,7 @@ class StateSpec:
     """Where checkpoints are kept. `file`: a directory of atomic JSON files."""
 
     backend: str = "file"
-    path: Optional[str] = None  # file backend: directory; default .dstream/state beside config
+    path: Optional[str] = None  # file backend: directory; default $XDG_STATE_HOME/dstream/<project>
     dsn: Optional[str] = None  # postgres backend
     table: str = "dstream_state"
     lease_ttl: float = 15.0  # postgres backend: seconds a run's lease lasts unrenewed

@@ -27,6 +27,7 @@ import threading
 from typing import IO, Any, Optional
 
 from dstream.errors import DstreamError, ProviderError
+from dstream.extras import missing_extra
 
 PULL_POLICIES = ("missing", "always", "never")
 _HEADER = struct.Struct(">BxxxL")  # stream type, 3 pad bytes, big-endian length
@@ -47,11 +48,8 @@ def engine() -> Any:
     """A docker SDK client that has answered a ping."""
     try:
         import docker
-    except ImportError:
-        raise DstreamError(
-            "provider_image needs the docker Python SDK, which is not installed",
-            hint="pip install 'dstream[docker]'",
-        ) from None
+    except ImportError as exc:
+        raise missing_extra(exc) or exc from None
     try:
         client = docker.from_env()
         client.ping()

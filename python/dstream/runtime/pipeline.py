@@ -22,13 +22,13 @@ import orjson
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
 from dstream.config.redact import redact_bytes
-from dstream.errors import DstreamError, FrameError, Interrupted, ProviderError
+from dstream.errors import DstreamError, FrameError, Interrupted, ProviderError, ProviderRefused
 from dstream.protocol.messages import parse_handshake
 from dstream.runtime.checkpoints import CheckpointTracker, is_ack, parse_ack
 from dstream.runtime.legacy import LegacyBridge
 from dstream.runtime.mailbox import Latest
 from dstream.runtime.monitor import TaskMonitor
-from dstream.runtime.process import ProviderProcess, start_provider
+from dstream.runtime.process import REFUSAL_HINT, ProviderProcess, start_provider
 from dstream.runtime.stopping import KILL_WAIT, STOP_MARGIN, Deadline, Stop
 
 __all__ = ["STOP_MARGIN", "RunHooks", "RunSummary", "Stop", "TaskRun"]
@@ -39,7 +39,7 @@ SUPERVISE_TICK = 0.1
 @dataclass
 class RunSummary:
     task: str
-    outcome: str = "running"  # completed | failed | interrupted
+    outcome: str = "running"  # completed | failed | interrupted | removed (by a reload)
     counters: dict[str, Any] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     duration: float = 0.0
@@ -51,6 +51,8 @@ class RunSummary:
     # False when the output does not acknowledge checkpoints (legacy.py says why)
     resumable: bool = True
     notes: list[str] = field(default_factory=list)  # what the user should know, not errors
+    stopped_by: Optional[int] = None  # the signal (SIGINT/SIGTERM) that stopped the run
+    reloads: int = 0  # restarts with a new definition after SIGHUP (totals include them)
 
     def to_dict(self) -> dict[str, Any]:
         frames = self.counters.get("frames", 0)
@@ -69,7 +71,15 @@ class RunSummary:
             "resumable": self.resumable,
             "error": self.error.to_dict() if self.error else None,
             "notes": self.notes,
+            "stopped_by": _signal_name(self.stopped_by),
+            "reloads": self.reloads,
         }
+
+
+def _signal_name(signum: Optional[int]) -> Optional[str]:
+    import signal
+
+    return None if signum is None else signal.Signals(signum).name
 
 
 @dataclass
@@ -185,11 +195,11 @@ class TaskRun:
                     self.legacy.output_handshake(handshake)
                     if handshake.status == "error":
                         self.fail(
-                            ProviderError(
+                            ProviderRefused(
                                 f"{output.label} refused to start: {handshake.message}",
                                 provider=output.label,
                                 stderr_tail=output.stderr_tail(settle=1.0),
-                                hint="fix the provider's config block in dstream.hcl",
+                                hint=REFUSAL_HINT,
                             )
                         )
                         return

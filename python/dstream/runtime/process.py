@@ -25,11 +25,17 @@ import orjson
 
 from dstream import logs
 from dstream.config.model import ProviderSpec, TaskSpec
-from dstream.errors import ProviderError
+from dstream.errors import ProviderError, ProviderRefused
 from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
 from dstream.runtime.resolve import resolve
 from dstream.runtime.watchdog import watchdog
+
+# A provider refused at its handshake: its own message says what to change.
+REFUSAL_HINT = (
+    "the provider's message says what it needs: usually a fix in its config block in "
+    "dstream.hcl, or what it names to install"
+)
 
 STDERR_TAIL_LINES = 20
 MAX_STDERR_LINE = 64 * 1024
@@ -221,11 +227,11 @@ class ProviderProcess:
             )
         result = parse_handshake(line, self.label)
         if result.status == "error":
-            raise ProviderError(
+            raise ProviderRefused(
                 f"{self.label} refused to start: {result.message}",
                 provider=self.label,
                 stderr_tail=self.stderr_tail(settle=1.0),
-                hint="fix the provider's config block in dstream.hcl",
+                hint=REFUSAL_HINT,
             )
         if result.is_legacy:
             self.legacy = True

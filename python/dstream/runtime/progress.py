@@ -101,3 +101,55 @@ class Progress:
         self._live.stop()
         for handler, stream in self._saved_streams:
             handler.setStream(stream)
+
+
+class ProgressLog:
+    """Without a terminal (CI, systemd, Kubernetes): one log line per task every
+    `interval` seconds with the rate since the last line, the totals and the lag (how
+    long ago the output last acknowledged a checkpoint), so a long run is never silent."""
+
+    def __init__(self, monitor: Monitor, interval: float) -> None:
+        import threading
+
+        self.monitor = monitor
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="progress-log", daemon=True)
+        self._previous: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def lines(self) -> list[str]:
+        now = time.monotonic()
+        out = []
+        for name, task in self.monitor.tasks.items():
+            if not task.running:
+                continue
+            counters = task.counters()
+            then, before = self._previous.get(name, (self.monitor_start, {}))
+            self._previous[name] = (now, counters)
+            seconds = now - then
+            lag = time.time() - task.last_ack_at if task.last_ack_at else None
+            out.append(
+                f"task {name}: {task.state}, "
+                f"{_rate(counters, before, 'data_frames', seconds):,.0f} envelopes/s, "
+                f"{counters.get('data_frames', 0):,} envelopes, "
+                f"{counters.get('bytes', 0) / 1e6:,.1f} MB, "
+                f"{counters.get('invalid_frames', 0):,} invalid, "
+                f"last checkpoint {_age(lag) if lag is not None else 'none yet'}"
+            )
+        return out
+
+    def _loop(self) -> None:
+        from dstream import logs
+
+        while not self._stop.wait(self.interval):
+            for line in self.lines():
+                logs.log.info("%s", line)
+
+    def __enter__(self) -> ProgressLog:
+        self.monitor_start = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1.0)

@@ -24,16 +24,18 @@ from dstream.errors import (
     Interrupted,
     LockLost,
     ProviderError,
+    ProviderRefused,
 )
+from dstream.extras import missing_extra
 from dstream.runtime.monitor import Monitor, TaskMonitor, add_counters
 from dstream.runtime.pipeline import RunHooks, RunSummary, Stop, TaskRun
 from dstream.state.base import AlreadyRunning
 
 
 def _restartable(summary: RunSummary) -> bool:
-    """A provider crash may be transient; bad config, a bad frame or a lock another run
-    holds will be there again."""
-    fatal = (ConfigError, FrameError, LockLost)
+    """A provider crash may be transient; bad config, a provider's refusal at its
+    handshake, a bad frame or a lock another run holds will be there again."""
+    fatal = (ConfigError, FrameError, LockLost, ProviderRefused)
     return summary.outcome == "failed" and not isinstance(summary.error, fatal)
 
 
@@ -88,7 +90,7 @@ def run_task(
         logs.log.warning(
             "task %s: %s; restarting in %g s (%d attempt(s) left)",
             task.name,
-            summary.error,
+            summary.error.reason if summary.error else summary.outcome,  # one line: no stderr
             delay,
             retries_left,
         )
@@ -112,6 +114,16 @@ def _stopped_waiting(task: str) -> RunSummary:
     return RunSummary(task=task, outcome="interrupted", error=error)
 
 
+def _after_reload(earlier: RunSummary, later: RunSummary) -> RunSummary:
+    later.counters = add_counters(earlier.counters, later.counters)
+    later.duration += earlier.duration
+    later.checkpoints_acknowledged += earlier.checkpoints_acknowledged
+    later.reloads = earlier.reloads + 1
+    if later.last_checkpoint is None:
+        later.last_checkpoint = earlier.last_checkpoint
+    return later
+
+
 class _Slot:
     """One task of a run: its current definition and its own stop switch, so a reload
     can restart one task while the others stream on."""
@@ -122,6 +134,7 @@ class _Slot:
         self.stop = Stop()
         self.reload_to: Optional[tuple[Project, TaskSpec]] = None
         self.user_stopped = False
+        self.removed = False  # a reload found it gone from the configuration
         self.summary: Optional[RunSummary] = None
         self.crash: Optional[BaseException] = None  # what ended its thread unexpectedly
 
@@ -173,11 +186,13 @@ class _Signals:
     def __init__(self, slots: list[_Slot]) -> None:
         self.slots = slots
         self.requests = 0
+        self.signum: Optional[int] = None  # the first stop signal: the exit code says which
         self.reload = threading.Event()
         self._previous: dict[int, Any] = {}
 
     def _stop(self, signum: int, frame: Any) -> None:
         self.requests += 1
+        self.signum = self.signum or signum
         if self.requests == 1:
             sys.stderr.write(
                 "\ndstream: stopping: draining what the inputs already wrote "
@@ -213,6 +228,7 @@ def _apply_reload(slots: list[_Slot], reload: Callable[[], Project]) -> None:
         new = project.tasks.get(slot.task.name)
         if new is None:
             logs.log.warning("task %s is gone from the configuration: stopping it", slot.task.name)
+            slot.removed = True
             slot.stop.request()
         elif _definition(new) != _definition(slot.task):
             logs.log.info("task %s changed: restarting it", slot.task.name)
@@ -242,6 +258,7 @@ def run_tasks(
     several = len(slots) > 1
 
     def work(slot: _Slot) -> None:
+        earlier: Optional[RunSummary] = None  # what the definitions before a reload did
         while True:
             try:
                 slot.summary = run_task(
@@ -250,13 +267,19 @@ def run_tasks(
                 )  # fmt: skip
             except DstreamError as exc:
                 slot.summary = RunSummary(task=slot.task.name, outcome="failed", error=exc)
-            except BaseException as exc:  # a bug: the CLI's error boundary reports it
-                slot.crash = exc
-                for other in slots:
-                    other.stop.request()
-                return
+            except BaseException as exc:
+                missing = missing_extra(exc) if isinstance(exc, ImportError) else None
+                if missing is None:  # a bug: the CLI's error boundary reports it
+                    slot.crash = exc
+                    for other in slots:
+                        other.stop.request()
+                    return
+                slot.summary = RunSummary(task=slot.task.name, outcome="failed", error=missing)
+            if earlier is not None:  # one summary per task: totals over the reloads
+                slot.summary = _after_reload(earlier, slot.summary)
             if slot.reload_to is None or slot.user_stopped:
                 break
+            earlier = slot.summary
             (slot.project, slot.task), slot.reload_to = slot.reload_to, None
             slot.stop = Stop()
         if fail_fast and slot.summary.outcome == "failed":
@@ -284,4 +307,10 @@ def run_tasks(
     for slot in slots:
         if slot.crash is not None:  # re-raised here, where the CLI's boundary catches it
             raise slot.crash
-    return [s.summary or RunSummary(task=s.task.name, outcome="failed") for s in slots]
+    summaries = [s.summary or RunSummary(task=s.task.name, outcome="failed") for s in slots]
+    for slot, summary in zip(slots, summaries):
+        if slot.removed and summary.outcome == "interrupted":  # stopped by the reload
+            summary.outcome, summary.error = "removed", None
+        elif slot.user_stopped and summary.outcome != "completed":
+            summary.stopped_by = signals.signum
+    return summaries

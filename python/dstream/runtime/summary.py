@@ -1,11 +1,46 @@
-"""The run summary every `dstream run` ends with (human on stderr, or --json)."""
+"""The run summary every `dstream run` ends with: human lines, the --json document and the
+exit code, all derived from the same RunSummary so they can never disagree.
+
+Values a provider chose (a checkpoint) are shown as compact JSON, never as a Python repr;
+durations with the precision a person reads (`3 ms`, `1.4 s`, `2m 05s`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import signal
+from typing import Any, Optional
 
-from dstream.cli.view import View
+import orjson
+
+from dstream.errors import DstreamError, ExitCode, Interrupted
 from dstream.runtime.pipeline import RunSummary
+
+MAX_VALUE_CHARS = 120  # a checkpoint shown in a summary line is cut beyond this
+
+
+def duration(seconds: float) -> str:
+    """`0.4 ms` is noise to a person: under a millisecond reads `<1 ms`."""
+    if seconds < 0.001:
+        return "<1 ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def value(obj: Any) -> str:
+    """A provider's value (a checkpoint: its exact JSON bytes) as compact JSON, cut to
+    MAX_VALUE_CHARS."""
+    if isinstance(obj, bytes):
+        text = obj.decode("utf-8", "replace")
+    else:
+        text = orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
 
 def _size(n: float) -> str:
@@ -16,16 +51,68 @@ def _size(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
+def signal_name(signum: int) -> str:
+    return signal.Signals(signum).name
+
+
+def exit_code_of(summary: RunSummary) -> ExitCode:
+    """A task stopped by a signal exits 128+signal (130 SIGINT, 143 SIGTERM), also when
+    the stop was forced or came while it waited to restart; else its error's code."""
+    if summary.stopped_by is not None:
+        return ExitCode(128 + summary.stopped_by)
+    if summary.error is not None:
+        return ExitCode(summary.error.exit_code)
+    return ExitCode.OK if summary.outcome in ("completed", "removed") else ExitCode.FAILURE
+
+
+def exit_code(summaries: list[RunSummary]) -> ExitCode:
+    """A real failure wins over an interruption (a script must see that something broke);
+    then the first interruption's signal; else success."""
+    codes = [exit_code_of(s) for s in summaries]
+    failed = [c for c in codes if c not in (ExitCode.OK, ExitCode.INTERRUPTED, ExitCode.TERMINATED)]
+    stopped = [c for c in codes if c in (ExitCode.INTERRUPTED, ExitCode.TERMINATED)]
+    return failed[0] if failed else stopped[0] if stopped else ExitCode.OK
+
+
+def outcome_of(summary: RunSummary) -> str:
+    """`completed`, `failed`, or `interrupted by SIGINT` (a forced stop's broken pipes are
+    consequences of the stop, not failures of their own)."""
+    if summary.stopped_by is not None:
+        return f"interrupted by {signal_name(summary.stopped_by)}"
+    if summary.outcome == "removed":
+        return "removed by a reload (SIGHUP) and stopped"
+    return summary.outcome
+
+
+def error_of(summary: RunSummary) -> Optional[DstreamError]:
+    """The error block to show, or None. A stopped run has no error block: its outcome
+    line says it was interrupted, and what its last attempt ended with (a provider killed
+    by a forced stop, or the failure it was waiting to restart after) is a note."""
+    return None if summary.stopped_by is not None else summary.error
+
+
 def human_lines(summary: RunSummary) -> list[str]:
     c: dict[str, Any] = summary.counters
-    rate = c.get("frames", 0) / summary.duration if summary.duration else 0.0
-    lines = [
-        f"task {summary.task}: {summary.outcome} in {summary.duration:.2f} s"
-        + (f" after {summary.attempts} attempts" if summary.attempts > 1 else ""),
+    streamed = bool(c.get("frames") or c.get("bytes_read"))
+    attempts = f" ({summary.attempts} attempts)" if summary.attempts > 1 else ""
+    if summary.reloads:
+        attempts += f" (restarted by {summary.reloads} reload(s): the totals include them)"
+    if streamed or summary.outcome in ("completed", "removed"):
+        head = f"task {summary.task}: {outcome_of(summary)} after {duration(summary.duration)}"
+    else:  # it failed to start: its duration says nothing
+        head = f"task {summary.task}: {outcome_of(summary)} before streaming"
+    lines = [head + attempts]
+    error = summary.error
+    if summary.stopped_by is not None and error is not None and not isinstance(error, Interrupted):
+        lines.append(f"  note     the last attempt ended with: {error.reason}")
+    if not streamed and summary.outcome not in ("completed", "removed"):
+        return lines
+    rate = c.get("frames", 0) / summary.duration if summary.duration >= 1 else None
+    lines.append(
         f"  frames   {c.get('frames', 0):,} ({c.get('data_frames', 0):,} data, "
-        f"{c.get('checkpoint_frames', 0):,} checkpoints), {_size(c.get('bytes', 0))}, "
-        f"{rate:,.0f} frames/s",
-    ]
+        f"{c.get('checkpoint_frames', 0):,} checkpoints), {_size(c.get('bytes', 0))}"
+        + (f", {rate:,.0f} frames/s" if rate is not None else "")
+    )
     if c.get("invalid_frames"):
         lines.append(
             f"  invalid  {c['invalid_frames']:,} (skipped {c.get('skipped', 0):,}, "
@@ -41,21 +128,40 @@ def human_lines(summary: RunSummary) -> list[str]:
         )
     if summary.checkpoints_acknowledged:
         lines.append(
-            f"  state    {summary.checkpoints_acknowledged:,} checkpoints acknowledged, "
-            f"stored {(summary.last_checkpoint or b'').decode('utf-8', 'replace')[:200]}"
+            f"  state    {summary.checkpoints_acknowledged:,} checkpoint(s) acknowledged, "
+            f"stored {value(summary.last_checkpoint)}"
         )
+    elif c.get("checkpoint_frames"):
+        lines.append("  state    no checkpoint acknowledged: the stored one is unchanged")
     lines.extend(f"  note     {note}" for note in summary.notes)
     return lines
 
 
-def render_summaries(summaries: list[RunSummary], view: View, *, quiet: bool) -> None:
-    if view.json:
-        view.document({"ok": all(s.error is None for s in summaries),
-                       "tasks": [s.to_dict() for s in summaries]})  # fmt: skip
-        return
-    for summary in summaries:
-        if not quiet and summary.counters:  # a task that never started has only its error
-            for line in human_lines(summary):
-                view.info(line)
-        if summary.error is not None:
-            view.error(summary.error)
+def success_line(summary: RunSummary) -> str:
+    """The original DStream's success line, printed only when it is true."""
+    return f'✅ Task "{summary.task}" executed successfully'
+
+
+def stopped_line(summaries: list[RunSummary], code: ExitCode) -> str:
+    """The last line of an interrupted run: what stopped it and how to go on."""
+    names = " ".join(s.task for s in summaries if s.stopped_by is not None)
+    return (
+        f"stopped by {signal_name(int(code) - 128)}: `dstream run {names}` resumes from "
+        "the last stored checkpoint"
+    )
+
+
+def document(summaries: list[RunSummary], output_lines: int) -> dict[str, Any]:
+    code = exit_code(summaries)
+    tasks = []
+    for s in summaries:
+        doc = s.to_dict()
+        doc["outcome"] = "interrupted" if s.stopped_by is not None else s.outcome
+        doc["exit_code"] = int(exit_code_of(s))
+        tasks.append(doc)
+    return {
+        "ok": code == ExitCode.OK,
+        "exit_code": int(code),
+        "output_lines": output_lines,
+        "tasks": tasks,
+    }

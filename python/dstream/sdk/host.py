@@ -17,6 +17,7 @@ from typing import Any, NoReturn, Optional
 import orjson
 
 from dstream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DstreamError
+from dstream.extras import missing_extra
 from dstream.protocol.frames import COMMANDS, ENV_COMMIT_FD, ENV_TASK, LIFECYCLE_COMMANDS
 from dstream.protocol.messages import Command, LifecycleResult, error_line, ready_line
 from dstream.sdk.config import bind_config
@@ -151,6 +152,9 @@ async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset:
     try:
         await provider.open()
     except Exception as exc:
+        missing = missing_extra(exc)  # one line naming the extra, no traceback
+        if missing is not None:
+            return _refuse(out, str(missing), 2)
         log.exception("open() failed")
         return _refuse(out, f"{provider.provider_name()} could not start: {_reason(exc)}", 1)
     runner: Any
@@ -198,8 +202,11 @@ async def _lifecycle(provider: Provider[Any], out: FrameWriter) -> int:
                 f"{provider.command}() returned {type(result).__name__}, not LifecycleResult"
             )
     except Exception as exc:
-        log.exception(f"{provider.command}() failed")
-        result = LifecycleResult(status="Failed", message=_reason(exc), error=_reason(exc))
+        missing = missing_extra(exc)
+        if missing is None:
+            log.exception(f"{provider.command}() failed")
+        reason = str(missing) if missing is not None else _reason(exc)
+        result = LifecycleResult(status="Failed", message=reason, error=reason)
     out.write(_result_line(result))
     return EXIT_FAILURE if result.status == "Failed" else EXIT_OK
 

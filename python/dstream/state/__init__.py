@@ -11,18 +11,69 @@ guarantees they give and how the runtime uses them.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Optional
 
 from dstream.config.model import StateSpec
 from dstream.errors import ConfigError, DstreamError
 from dstream.state.base import StateRecord, StateStore
 
-__all__ = ["BACKENDS", "StateRecord", "StateStore", "default_state_dir", "open_store"]
+__all__ = [
+    "BACKENDS",
+    "StateRecord",
+    "StateStore",
+    "default_state_dir",
+    "digest",
+    "open_store",
+    "xdg_state_dir",
+]
 
 BACKENDS = ("file", "postgres")
 
 
+LEGACY_DIR = os.path.join(".dstream", "state")  # beside the configuration, before XDG
+_noted: set[str] = set()  # legacy directories already mentioned in this process
+
+
+def digest(data: bytes, size: int = 16) -> str:
+    """A BLAKE2b hex digest. From the C module hashlib itself wraps: importing hashlib
+    loads OpenSSL, milliseconds every run pays (tests/runtime/test_startup.py)."""
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # an interpreter without it: the public way
+        from hashlib import blake2b
+    return blake2b(data, digest_size=size).hexdigest()
+
+
+def xdg_state_dir(base_dir: str, environ: Optional[Mapping[str, str]] = None) -> str:
+    """`$XDG_STATE_HOME/dstream/<project>` (default ~/.local/state/dstream/<project>):
+    writable wherever the configuration is (a ConfigMap, a package directory). The
+    project is the configuration directory's name and a hash of its absolute path, so
+    two checkouts named alike never share a state."""
+    env = os.environ if environ is None else environ
+    home = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    base = os.path.abspath(base_dir)
+    name = os.path.basename(base.rstrip(os.sep)) or "root"
+    return os.path.join(home, "dstream", f"{name}-{digest(base.encode(), 4)}")
+
+
 def default_state_dir(base_dir: str) -> str:
-    return os.path.join(base_dir, ".dstream", "state")
+    """The XDG directory; an existing `.dstream/state` beside the configuration (where
+    dstream kept state before) is still used, and said so once."""
+    legacy = os.path.join(base_dir, LEGACY_DIR)
+    if os.path.isdir(legacy):
+        if legacy not in _noted:
+            _noted.add(legacy)
+            from dstream import logs
+
+            logs.log.info(
+                "state: using the existing %s beside the configuration (new projects keep "
+                "state in %s; move it there, or keep it with state { path = ... })",
+                os.path.abspath(legacy),
+                xdg_state_dir(base_dir),
+            )
+        return legacy
+    return xdg_state_dir(base_dir)
 
 
 def open_store(spec: StateSpec, base_dir: str) -> StateStore:

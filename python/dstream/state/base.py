@@ -23,6 +23,7 @@ from dstream.errors import DstreamError, LockLost
 
 # Bumped if the on-disk / in-table layout ever changes; readers refuse newer formats.
 FORMAT_VERSION = 1
+RUN_HISTORY = 100  # runs kept per task for `dstream runs`
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,24 @@ class StateStore(abc.ABC):
     def on_lease_lost(self, task: str, callback: Callable[[LockLost], None]) -> None:
         """Call `callback` when the run of `task` loses its lease (never, without leases)."""
         return None
+
+    def input_hash(self, task: str) -> Optional[str]:
+        """The digest of the input configuration the stored checkpoint came from (see
+        `dstream run --resume-changed`); None when unknown (this backend keeps none)."""
+        return None
+
+    def set_input_hash(self, task: str, digest: str) -> None:
+        """Remember the input configuration the next checkpoints come from."""
+        return None
+
+    def add_run(self, task: str, run: dict[str, Any]) -> None:
+        """Append one finished run to the task's history (`dstream runs`); a backend
+        without history ignores it."""
+        return None
+
+    def runs(self, task: str) -> list[dict[str, Any]]:
+        """The task's recent runs, oldest first (at most RUN_HISTORY)."""
+        return []
 
     def close(self) -> None:
         """Release connections; the store must not be used afterwards."""

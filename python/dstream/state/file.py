@@ -34,6 +34,7 @@ from dstream import _core
 from dstream.errors import DstreamError
 from dstream.state.base import (
     FORMAT_VERSION,
+    RUN_HISTORY,
     StateRecord,
     StateStore,
     already_running,
@@ -240,6 +241,68 @@ class FileStore(StateStore):
                 raise self._io_error("remove", path, exc) from None
             _fsync_dir(self.directory)
             return True
+
+    # -- the input configuration the checkpoint belongs to ----------------------------------
+    def _hash_path(self, task: str) -> str:
+        check_task_name(task)
+        return os.path.join(self.directory, "." + file_stem(task) + ".input-hash")
+
+    def input_hash(self, task: str) -> Optional[str]:
+        try:
+            with open(self._hash_path(task), encoding="ascii") as handle:
+                return handle.read().strip() or None
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise DstreamError(
+                f"could not read {self._hash_path(task)}: {exc}",
+                hint="check the permissions of the state directory",
+            ) from None
+
+    def set_input_hash(self, task: str, digest: str) -> None:
+        self._ensure_directory()
+        path = self._hash_path(task)
+        try:
+            with open(path + ".tmp", "w", encoding="ascii") as handle:
+                handle.write(digest + "\n")
+            os.replace(path + ".tmp", path)
+        except OSError as exc:
+            raise self._io_error("write", path, exc) from None
+
+    # -- run history (`dstream runs`) -----------------------------------------------------
+    def _runs_path(self, task: str) -> str:
+        check_task_name(task)
+        return os.path.join(self.directory, "." + file_stem(task) + ".runs.jsonl")
+
+    def runs(self, task: str) -> list[dict[str, Any]]:
+        try:
+            with open(self._runs_path(task), "rb") as handle:
+                lines = handle.read().splitlines()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._io_error("read", self._runs_path(task), exc) from None
+        out = []
+        for line in lines:
+            try:
+                doc = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue  # a line cut by a crash mid-write: the others still count
+            if isinstance(doc, dict):
+                out.append(doc)
+        return out[-RUN_HISTORY:]
+
+    def add_run(self, task: str, run: dict[str, Any]) -> None:
+        path = self._runs_path(task)
+        with self._locked(task):
+            kept = self.runs(task)[-(RUN_HISTORY - 1) :]
+            data = b"".join(orjson.dumps(r) + b"\n" for r in [*kept, run])
+            try:
+                with open(path + ".tmp", "wb") as handle:
+                    handle.write(data)
+                os.replace(path + ".tmp", path)
+            except OSError as exc:
+                raise self._io_error("write", path, exc) from None
 
     def _io_error(self, action: str, path: str, exc: OSError) -> DstreamError:
         hint = "check the path and permissions of the state directory (state { path = ... })"

@@ -80,10 +80,12 @@ class PostgresStore(StateStore):
             import psycopg
             from psycopg import sql
         except ImportError:
+            from dstream.extras import install_command
+
             raise ConfigError(
-                "the postgres state backend needs the psycopg package",
+                "the postgres state backend needs the 'postgres' extra, which is not installed",
                 location=location,
-                hint='pip install "dstream[postgres]"',
+                hint=install_command("postgres"),
             ) from None
         self._psycopg = psycopg
         parts = table.split(".")

@@ -1,0 +1,78 @@
+"""`dstream completion bash|zsh|fish`: a shell completion script, generated from the
+same argparse parsers the commands use (so it can never list a flag that does not
+exist). bash and zsh come from shtab; shtab has no fish, so fish's `complete` lines are
+written here from the parsers.
+
+    dstream completion bash > ~/.local/share/bash-completion/completions/dstream
+    dstream completion zsh  > "${fpath[1]}/_dstream"
+    dstream completion fish > ~/.config/fish/completions/dstream.fish
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from dstream.cli.view import View
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("shell", choices=SHELLS, help="the shell to complete in")
+
+
+def full_parser() -> argparse.ArgumentParser:
+    """One parser with every command as a sub-parser, built by the commands' own code."""
+    from dstream.cli.app import COMMANDS, add_global_arguments, load_command
+
+    parser = argparse.ArgumentParser(prog="dstream")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_, description=help_)
+        add_global_arguments(sub)
+        load_command(name).add_arguments(sub)
+    return parser
+
+
+def _fish_quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def fish(parser: argparse.ArgumentParser) -> str:
+    lines = ["complete -c dstream -f"]
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {c.dest: c.help or "" for c in subparsers._choices_actions}
+    for name, sub in subparsers.choices.items():
+        lines.append(
+            f"complete -c dstream -n __fish_use_subcommand -a {name} "
+            f"-d {_fish_quote(helps.get(name, ''))}"
+        )
+        when = f"-n '__fish_seen_subcommand_from {name}'"
+        for action in sub._actions:
+            for option in action.option_strings:
+                if option.startswith("--"):
+                    flag = f"-l {option[2:]}"
+                else:  # -h is short; Terraform's -detailed-exitcode an old-style long one
+                    flag = f"-s {option[1:]}" if len(option) == 2 else f"-o {option[1:]}"
+                needs = " -r" if action.nargs != 0 else ""
+                words = " ".join(map(str, action.choices or ()))
+                choices = f" -a {_fish_quote(words)}" if words else ""
+                text = _fish_quote((action.help or "").replace("%(default)s", str(action.default)))
+                lines.append(f"complete -c dstream {when} {flag}{needs}{choices} -d {text}")
+            if not action.option_strings and action.choices and action.dest != "command":
+                words = " ".join(map(str, action.choices))
+                lines.append(f"complete -c dstream {when} -a {_fish_quote(words)}")
+    return "\n".join(lines) + "\n"
+
+
+def execute(args: argparse.Namespace, view: View) -> int:
+    parser = full_parser()
+    if args.shell == "fish":
+        script = fish(parser)
+    else:
+        import shtab
+
+        script = shtab.complete(parser, shell=args.shell)
+    view.out.write(script if script.endswith("\n") else script + "\n")
+    view.out.flush()
+    return 0

@@ -1,0 +1,217 @@
+"""How init, plan, status and destroy show their results, the way Terraform users read
+them: what each provider reported, one summary line that is true (never "No changes"
+after a failure), one error block per failed provider, the original's ✅ line only on
+success. `status` also says where the task's state is and what checkpoint it holds."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from dstream.cli.view import View
+from dstream.config.model import Project
+from dstream.runtime.lifecycle import (
+    FAILED,
+    NO_INFRASTRUCTURE,
+    SKIPPED,
+    ProviderOutcome,
+    TaskLifecycle,
+)
+
+SYMBOLS = {"create": "+", "delete": "-", "update": "~"}
+COLORS = {"create": "\033[32m", "delete": "\033[31m", "update": "\033[33m"}
+RESET = "\033[0m"
+PAST = {"create": "created", "delete": "destroyed", "update": "changed"}
+SUCCESS = {  # the original DStream's lines, word for word
+    "init": '✅ Infrastructure for task "{}" initialized successfully',
+    "plan": '✅ Infrastructure plan for task "{}" completed successfully',
+    "status": '✅ Infrastructure status for task "{}" retrieved successfully',
+    "destroy": '✅ Infrastructure for task "{}" destroyed successfully',
+}
+HINTS = {
+    "plan": "fix the cause, then run `dstream plan {}` again (a plan changes nothing)",
+    "status": "fix the cause, then run `dstream status {}` again (status changes nothing)",
+    "init": "fix the cause, then run `dstream init {}` again: init is idempotent, what "
+    "already exists is kept",
+    "destroy": "fix the cause, then run `dstream destroy {}` again: destroy is idempotent, "
+    "what is already gone is skipped",
+}
+
+
+def success_line(report: TaskLifecycle) -> str:
+    return SUCCESS[report.command].format(report.task)
+
+
+def _paint(action: str, text: str, color: bool) -> str:
+    return f"{COLORS.get(action, '')}{text}{RESET}" if color else text
+
+
+def _item(resource: Any) -> dict[str, Any]:
+    """A resource as the contract shapes it; the original's plain strings name a
+    resource the provider reports as there."""
+    if isinstance(resource, dict):
+        return resource
+    return {"type": "resource", "name": str(resource), "exists": True}
+
+
+def _address(item: dict[str, Any]) -> str:
+    kind = item.get("type") or "resource"
+    return f"{kind}.{item.get('name', '?')}"
+
+
+def _details(details: Any) -> str:
+    import orjson
+
+    if not isinstance(details, dict):
+        return "" if details is None else str(details)
+    return " ".join(
+        f"{k}={v if isinstance(v, str) else orjson.dumps(v, default=str).decode()}"
+        for k, v in details.items()
+        if v is not None
+    )
+
+
+def render(report: TaskLifecycle, view: View, project: Project) -> None:
+    color = view.out.isatty() if hasattr(view.out, "isatty") else False
+    title = "plan (destroy)" if report.destroy else report.command
+    view.line(f'Task "{report.task}": {title}')
+    view.line()
+    if report.command == "status":
+        _render_status(report, view)
+        view.line()
+        render_state(state_of(project, report.task), view)
+    else:
+        for p in report.providers:
+            _render_provider(report, p, view, color)
+    view.line()
+    view.line(summary_line(report))
+    view.line()
+
+
+def _render_provider(report: TaskLifecycle, p: ProviderOutcome, view: View, color: bool) -> None:
+    if p.outcome == NO_INFRASTRUCTURE:
+        view.line(f"  {p.label}: no infrastructure (does not declare lifecycle)")
+        return
+    if p.outcome == SKIPPED:
+        view.line(f"  {p.label}: not asked (the other provider failed first)")
+        return
+    changes = p.result.changes if p.result else []
+    note = "failed (see the error below)" if p.outcome == FAILED else ""
+    note = note or (p.result.message if p.result else "")
+    view.line(f"  {p.label}: {note}" if note and not changes else f"  {p.label}:")
+    if p.original and not changes:
+        for r in p.result.resources if p.result else []:
+            view.line(f"    {r}")
+    for change in changes:
+        action = str(change.get("action"))
+        verb = "" if report.command == "plan" else PAST.get(action, action) + " "
+        reason = f"  ({change['reason']})" if change.get("reason") else ""
+        text = f"    {SYMBOLS.get(action, '?')} {verb}{_address(change)}{reason}"
+        view.line(_paint(action, text, color))
+
+
+def summary_line(report: TaskLifecycle) -> str:
+    counts = report.counts()
+    failed = ", ".join(p.label for p in report.failures)
+    if report.ok and not any(counts.values()) and report.reported():
+        # The original's shape lists resources and says nothing of what changed.
+        return f"{report.command.capitalize()} done: {report.reported()} resource(s) reported."
+    if report.command == "plan":
+        if not report.ok:
+            return f"Plan failed: {failed} could not answer. Nothing was changed."
+        if not any(counts.values()):
+            if all(p.outcome == NO_INFRASTRUCTURE for p in report.providers):
+                return "No changes. Neither provider manages infrastructure."
+            return "No changes. The infrastructure matches the configuration."
+        return (
+            f"Plan: {counts['create']} to create, {counts['update']} to change, "
+            f"{counts['delete']} to destroy."
+        )
+    if report.command == "status":
+        if not report.ok:
+            return f"Status incomplete: {failed} could not answer."
+        if all(p.outcome == NO_INFRASTRUCTURE for p in report.providers):
+            return "Neither provider manages infrastructure: nothing to check."
+        resources = [r for p in report.providers if p.result for r in p.result.resources]
+        missing = sum(1 for r in resources if not _item(r).get("exists"))
+        if missing:
+            return f"{missing} resource(s) missing: run `dstream init {report.task}`."
+        return "All resources exist." if resources else "No resources reported."
+    done = ", ".join(f"{n} {PAST[a]}" for a, n in counts.items() if n)
+    if report.ok:
+        return f"{report.command.capitalize()} complete: {done or 'nothing changed'}."
+    return (
+        f"{report.command.capitalize()} stopped by an error in {failed}: "
+        f"{done or 'no change reported'}."
+    )
+
+
+def render_failures(report: TaskLifecycle, view: View) -> None:
+    """One error block per failed provider: what, which (the message names it), its last
+    stderr lines; then one hint for the command."""
+    for failure in report.failures:
+        view.err.write(f'error: task "{report.task}": {failure.error}\n')
+        view.stderr_tail(failure.stderr_tail, already=failure.error or "")
+    if report.failures:
+        view.err.write(f"  hint: {HINTS[report.command].format(report.task)}\n")
+    view.err.flush()
+
+
+def _render_status(report: TaskLifecycle, view: View) -> None:
+    rows = [("ROLE", "RESOURCE", "EXISTS", "DETAILS")]
+    for p in report.providers:
+        if p.outcome == NO_INFRASTRUCTURE:
+            rows.append((p.role, "(no infrastructure)", "-", p.provider))
+            continue
+        if p.outcome == FAILED and not (p.result and p.result.resources):
+            rows.append((p.role, "(unknown: status failed)", "?", p.provider))
+            continue
+        resources = p.result.resources if p.result else []
+        if not resources:
+            rows.append((p.role, "(none)", "-", p.result.message if p.result else ""))
+        for r in map(_item, resources):
+            exists = "yes" if r.get("exists") else "no"
+            rows.append((p.role, _address(r), exists, _details(r.get("details"))))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        cells = [row[i].ljust(widths[i]) for i in range(3)]
+        view.line("  " + "  ".join([*cells, row[3]]).rstrip())
+
+
+def state_of(project: Project, task: str) -> dict[str, Any]:
+    """Where the task's state lives and what it holds (for `status`)."""
+    from dstream.errors import DstreamError
+    from dstream.state import open_store
+
+    try:
+        with open_store(project.state, project.base_dir) as store:
+            record = store.get(task)
+            where = store.description
+    except DstreamError as exc:
+        return {"store": None, "error": exc.reason}
+    if record is None:
+        return {"store": where, "checkpoint": None, "updated_at": None}
+    return {"store": where, "checkpoint": record.checkpoint, "updated_at": record.updated_at}
+
+
+def render_state(state: dict[str, Any], view: View) -> None:
+    from dstream.runtime.summary import value
+
+    if state.get("error"):
+        view.line(f"  state: could not be read: {state['error']}")
+    elif state.get("updated_at") is None:
+        view.line(f"  state: {state['store']}: no checkpoint stored (a run starts from the top)")
+    else:
+        when = datetime.datetime.fromtimestamp(state["updated_at"], datetime.timezone.utc)
+        view.line(f"  state: {state['store']}")
+        view.line(
+            f"  checkpoint: {value(state['checkpoint'])} "
+            f"(stored {when.strftime('%Y-%m-%d %H:%M:%S')} UTC)"
+        )
+
+
+def task_document(report: TaskLifecycle, project: Project) -> dict[str, Any]:
+    doc = report.to_dict()
+    if report.command == "status":
+        doc["state"] = state_of(project, report.task)
+    return doc

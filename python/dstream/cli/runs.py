@@ -1,0 +1,56 @@
+"""`dstream runs [TASK...]`: the recent runs of tasks (start, end, envelopes, result,
+exit code), read from the state store (the file backend keeps the last 100 per task)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+from typing import Any
+
+from dstream.cli.common import add_config_arguments, load_project_from_args
+from dstream.cli.view import View
+from dstream.errors import EXIT_OK
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "tasks", nargs="*", metavar="TASK", help="tasks to show (default: every task)"
+    )
+    parser.add_argument("-n", "--last", type=int, default=20, metavar="N",
+                        help="show the last N runs of each task (default: 20)")  # fmt: skip
+    add_config_arguments(parser)
+
+
+def _when(timestamp: float) -> str:
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def execute(args: argparse.Namespace, view: View) -> int:
+    from dstream.state import open_store
+
+    project = load_project_from_args(args)
+    names = list(args.tasks) or sorted(project.tasks)
+    for name in args.tasks:
+        project.task(name)  # an unknown name fails with its did-you-mean
+    rows: list[dict[str, Any]] = []
+    with open_store(project.state, project.base_dir) as store:
+        where = store.description
+        for name in names:
+            rows += [{"task": name, **run} for run in store.runs(name)[-args.last :]]
+    if view.json:
+        view.document({"store": where, "runs": rows})
+        return EXIT_OK
+    view.info(f"state: {where}")
+    if not rows:
+        view.line("no runs recorded")
+        return EXIT_OK
+    table = [("TASK", "STARTED (UTC)", "ENDED (UTC)", "ENVELOPES", "RESULT", "EXIT")]
+    for r in rows:
+        table.append((r["task"], _when(r["started_at"]), _when(r["ended_at"]),
+                      f"{r.get('envelopes', 0):,}", str(r.get("result", "?")),
+                      str(r.get("exit_code", "?"))))  # fmt: skip
+    widths = [max(len(row[i]) for row in table) for i in range(6)]
+    for row in table:
+        view.line("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    return EXIT_OK

@@ -1,0 +1,96 @@
+"""A real virtual environment holding dstream and its required dependencies only, none
+of its extras: `python -m venv` of this interpreter's base, without system site
+packages. The packages are not downloaded: the distributions this interpreter already
+has are made visible to the venv (symlinks named in a .pth file), for exactly the
+closure of dstream's requirements that carry no `extra ==` marker; dstream itself is
+the source tree. So `import psycopg` (an extra) fails there as on a user's machine that
+installed plain `pip install dstream-io`."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0]
+
+
+def required_distributions(dist: str = "dstream") -> set[str]:
+    """dstream's dependency closure, without anything only an extra asks for."""
+    seen: set[str] = set()
+    todo = [dist]
+    while todo:
+        name = todo.pop()
+        if name.lower() in seen:
+            continue
+        seen.add(name.lower())
+        for req in md.requires(name) or []:
+            if "extra ==" not in req:
+                todo.append(_name(req))
+    seen.discard(dist)
+    return seen
+
+
+def _top_level(dist: str) -> set[Path]:
+    """The importable names a distribution installed (packages and modules)."""
+    found = md.distribution(dist)
+    tops: set[Path] = set()
+    for file in found.files or []:
+        parts = Path(str(file)).parts
+        if parts[0].endswith((".dist-info", ".data")) or parts[0] == "..":
+            continue
+        top = parts[0]
+        if len(parts) == 1 and not top.endswith((".py", ".so")):
+            continue
+        tops.add(Path(str(found.locate_file(top))))
+    return tops
+
+
+def make(where: Path) -> Path:
+    """The venv's python."""
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", "--without-pip", str(where)], check=True)
+    python = where / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    deps = where / "deps"
+    deps.mkdir()
+    for dist in required_distributions():
+        for top in _top_level(dist):
+            link = deps / top.name
+            if not link.exists():
+                link.symlink_to(top)
+    Path(site, "dstream-bare.pth").write_text(f"{deps}\n{ROOT / 'python'}\n")
+    return python
+
+
+def bin_dir(python: Path) -> str:
+    return str(python.parent)
+
+
+def env_for(python: Path) -> dict[str, str]:
+    """An environment in which `dstream` and the providers are the venv's."""
+    return {**os.environ, "PATH": f"{python.parent}:{os.environ['PATH']}"}
+
+
+def install_scripts(python: Path) -> None:
+    """dstream's console scripts (`dstream`, `dstream-rabbitmq`, ...) in the venv's bin,
+    as pip would write them from the package's entry points."""
+    for ep in md.distribution("dstream").entry_points:
+        if ep.group != "console_scripts":
+            continue
+        module, _, func = ep.value.partition(":")
+        script = python.parent / ep.name
+        script.write_text(
+            f"#!{python}\nimport sys\nfrom {module} import {func}\nsys.exit({func}())\n"
+        )
+        script.chmod(0o755)

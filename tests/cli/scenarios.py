@@ -1,0 +1,106 @@
+"""Workspaces the CLI tests share: a one-task file whose providers succeed, fail, or
+run until stopped. Every provider is a real process (dstream's own, or a small script
+written without the SDK)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from tests.workspace import Workspace
+
+# An input that writes two stderr lines and exits 3 before its handshake: a provider
+# that cannot connect, as users meet it.
+FAILING_INPUT = """
+echo "connecting to db.example:5432" >&2
+echo "password authentication failed for user app" >&2
+exit 3
+"""
+
+# A lifecycle provider (input and output): ready with "lifecycle", then one result;
+# with $FAIL set it fails the command the way a provider that cannot reach its service
+# does (stderr, non-zero exit, no result line).
+LIFECYCLE = r"""
+import json, os, sys
+cmd = json.loads(sys.stdin.readline())
+print(json.dumps({"status": "ready", "features": ["lifecycle"]}), flush=True)
+if os.environ.get("FAIL"):
+    sys.stderr.write("cannot reach the broker at amqp://localhost:1\n")
+    sys.exit(4)
+name = cmd["role"] + "-queue"
+changes = {"init": [{"action": "create", "type": "queue", "name": name}],
+           "plan": [{"action": "delete" if cmd.get("destroy") else "create",
+                     "type": "queue", "name": name}],
+           "destroy": [{"action": "delete", "type": "queue", "name": name}]}
+result = {"status": "Success", "resources": [{"type": "queue", "name": name,
+          "exists": cmd["command"] != "plan"}], "changes": changes.get(cmd["command"], [])}
+if cmd["command"] == "plan" and os.environ.get("NO_CHANGES"):
+    result["changes"] = []
+print(json.dumps(result), flush=True)
+"""
+
+
+def counter_file(ws: Workspace, *, count: int = 10, interval: int = 0, restart: str = "") -> None:
+    """Task "t": dstream-counter (a checkpoint every 5) into dstream-file out.jsonl."""
+    ws.counter_task(
+        "t",
+        "dstream-file",
+        'path = "out.jsonl"',
+        count=count,
+        checkpoint_every=5,
+        interval=interval,
+        settings=restart,
+    )
+
+
+def failing_input(ws: Workspace, *, restart: str = "") -> None:
+    """Task "t": an input that exits 3 before its handshake, into dstream-file."""
+    ws.script("fail.sh", FAILING_INPUT)
+    ws.config(
+        f"""
+        state {{ path = "state" }}
+        task "t" {{
+          {restart}
+          input  {{ provider_path = "./fail.sh" }}
+          output {{
+            provider_path = "dstream-file"
+            config {{ path = "out.jsonl" }}
+          }}
+        }}
+        """
+    )
+
+
+def lifecycle(ws: Workspace) -> None:
+    """Task "t": LIFECYCLE as input and output (set FAIL=1 in the env to fail)."""
+    ws.python_script("lc.py", LIFECYCLE)
+    ws.config(
+        """
+        state { path = "state" }
+        task "t" {
+          input  { provider_path = "./lc.py" }
+          output { provider_path = "./lc.py" }
+        }
+        """
+    )
+
+
+def config_error(ws: Workspace) -> None:
+    """A file with a misspelt attribute: a configuration error at 3:5."""
+    ws.config(
+        """
+        task "t" {
+          inptu { provider_path = "dstream-counter" }
+          output { provider_path = "dstream-null" }
+        }
+        """
+    )
+
+
+def wait_for(proc: subprocess.Popen[bytes], ws: Workspace, what: str, seconds: float = 30) -> None:
+    """Wait until the file `what` in the workspace is non-empty (the run is streaming)."""
+    deadline = time.monotonic() + seconds
+    while not ws.read_text(what):
+        assert proc.poll() is None, "dstream ended before it streamed"
+        assert time.monotonic() < deadline, f"nothing in {what} within {seconds} s"
+        time.sleep(0.05)

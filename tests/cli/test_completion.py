@@ -1,0 +1,83 @@
+"""`dstream completion bash|zsh|fish` is generated from the commands' own parsers, and
+global flags work before the command as after it (issue 18, point 9)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import orjson
+import pytest
+
+from tests.cli import scenarios
+from tests.workspace import Workspace
+
+
+def _bash_complete(ws: Workspace, *words: str) -> list[str]:
+    """What bash offers after `words` (the last one is being typed), with the script
+    dstream printed loaded into a real bash."""
+    script = ws.run("completion", "bash")
+    assert script.returncode == 0, script.stderr
+    (ws.root / "dstream.bash").write_text(script.stdout)
+    line = " ".join(f"'{w}'" for w in ("dstream", *words))
+    probe = (
+        "source ./dstream.bash; "
+        f"COMP_WORDS=({line}); COMP_CWORD={len(words)}; _shtab_dstream; "
+        'printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    done = subprocess.run(["bash", "-c", probe], cwd=ws.root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_bash_completes_commands_flags_and_choices(ws: Workspace) -> None:
+    assert _bash_complete(ws, "pl") == ["plan"]
+    assert _bash_complete(ws, "run", "--reset") == ["--reset-state"]
+    assert _bash_complete(ws, "plan", "--detailed") == ["--detailed-exitcode"]
+    assert _bash_complete(ws, "completion", "") == ["bash", "zsh", "fish"]
+
+
+def test_zsh_script_is_valid(ws: Workspace) -> None:
+    script = ws.run("completion", "zsh")
+    assert script.returncode == 0 and "#compdef dstream" in script.stdout
+    if shutil.which("zsh"):  # zsh is not installed on every machine here
+        done = subprocess.run(["zsh", "-n"], input=script.stdout, text=True, check=False)
+        assert done.returncode == 0
+
+
+def test_fish_lists_every_command_and_flag(ws: Workspace) -> None:
+    from dstream.cli.app import COMMANDS
+
+    script = ws.run("completion", "fish").stdout
+    for name in COMMANDS:
+        assert f"-n __fish_use_subcommand -a {name} " in script
+    assert "__fish_seen_subcommand_from destroy' -l drop-state" in script
+    assert "__fish_seen_subcommand_from plan' -o detailed-exitcode" in script
+    assert "__fish_seen_subcommand_from run' -s l -r" in script
+
+
+def test_an_unknown_shell_is_a_usage_error(ws: Workspace) -> None:
+    done = ws.run("completion", "powershell")
+    assert done.returncode == 2
+    assert "invalid choice: 'powershell'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-l", "warning", "-c", "other.hcl", "--json", "list"],
+        ["--log-level=warning", "--config=other.hcl", "list", "--json"],
+        ["list", "-l", "warning", "-c", "other.hcl", "--json"],
+        ["-c", "other.hcl", "-l", "warning", "--json", "state", "list"],  # a sub-command
+    ],
+)
+def test_global_flags_before_or_after_the_command(ws: Workspace, argv: list[str]) -> None:
+    scenarios.counter_file(ws)
+    (ws.root / "dstream.hcl").rename(ws.root / "other.hcl")
+    done = ws.run(*argv)
+    assert done.returncode == 0, done.stderr
+    doc = orjson.loads(done.stdout_bytes)
+    if "state" in argv:  # the state block of other.hcl, not a default store
+        assert doc["store"] == f"file {ws.root / 'state'}"
+    else:
+        assert doc["tasks"][0]["name"] == "t"

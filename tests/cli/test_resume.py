@@ -1,0 +1,49 @@
+"""A checkpoint written under one input configuration is not resumed silently under
+another (issue 19, Meltano's habit): `run` refuses with exit 2 and says how to go on,
+`--reset-state` starts over, `--resume-changed` resumes anyway and says so."""
+
+from __future__ import annotations
+
+from tests.cli import scenarios
+from tests.workspace import Workspace
+
+
+def _change_input(ws: Workspace) -> None:
+    path = ws.root / "dstream.hcl"
+    path.write_text(path.read_text().replace("max_count = 10", "max_count = 20"))
+
+
+def test_an_unchanged_input_resumes(ws: Workspace) -> None:
+    scenarios.counter_file(ws)
+    assert ws.run("run", "t").returncode == 0
+    again = ws.run("run", "t")
+    assert again.returncode == 0, again.stderr
+    assert "changed" not in again.stderr
+
+
+def test_a_changed_input_is_refused_until_the_user_chooses(ws: Workspace) -> None:
+    scenarios.counter_file(ws)
+    assert ws.run("run", "t").returncode == 0
+    _change_input(ws)
+    refused = ws.run("run", "t")
+    assert refused.returncode == 2
+    assert "the input's configuration changed since its checkpoint was stored" in refused.stderr
+    assert "--reset-state" in refused.stderr and "--resume-changed" in refused.stderr
+    assert len(ws.json_lines("out.jsonl")) == 10  # nothing ran
+
+    resumed = ws.run("run", "t", "--resume-changed")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from it anyway (--resume-changed)" in resumed.stderr
+    values = [r["data"]["value"] for r in ws.json_lines("out.jsonl")]
+    assert values == list(range(1, 21))  # 11..20 continued from the checkpoint
+    assert ws.run("run", "t").returncode == 0  # the new configuration is now the known one
+
+
+def test_reset_state_accepts_a_changed_input(ws: Workspace) -> None:
+    scenarios.counter_file(ws)
+    assert ws.run("run", "t").returncode == 0
+    _change_input(ws)
+    done = ws.run("run", "t", "--reset-state")
+    assert done.returncode == 0, done.stderr
+    values = [r["data"]["value"] for r in ws.json_lines("out.jsonl")]
+    assert values == list(range(1, 11)) + list(range(1, 21))

@@ -1,0 +1,49 @@
+"""`dstream runs [TASK]`: past runs from the state store, with start, end, envelopes,
+result and exit code (issue 19)."""
+
+from __future__ import annotations
+
+import signal
+
+import orjson
+
+from tests.cli import scenarios
+from tests.workspace import Workspace
+
+
+def test_runs_lists_each_run_with_its_result_and_exit_code(ws: Workspace) -> None:
+    scenarios.counter_file(ws, count=0, interval=5)
+    proc = ws.popen("run", "t")
+    scenarios.wait_for(proc, ws, "out.jsonl")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143
+    scenarios.counter_file(ws)  # the same task, now ending at 10
+    assert ws.run("run", "t", "--reset-state").returncode == 0
+
+    done = ws.run("runs", "t", "--json")
+    assert done.returncode == 0, done.stderr
+    runs = orjson.loads(done.stdout_bytes)["runs"]
+    assert [(r["result"], r["exit_code"]) for r in runs] == [("interrupted", 143), ("completed", 0)]
+    assert runs[1]["envelopes"] == 10 and runs[0]["envelopes"] >= 1
+    assert all(r["started_at"] <= r["ended_at"] for r in runs)
+
+    table = ws.run("runs").stdout.splitlines()
+    assert table[0].split() == ["TASK", "STARTED", "(UTC)", "ENDED", "(UTC)", "ENVELOPES",
+                                "RESULT", "EXIT"]  # fmt: skip
+    assert table[2].split()[-3:] == ["10", "completed", "0"]
+
+
+def test_a_failed_run_is_recorded(ws: Workspace) -> None:
+    scenarios.failing_input(ws)
+    assert ws.run("run", "t").returncode == 1
+    runs = orjson.loads(ws.run("runs", "--json").stdout_bytes)["runs"]
+    assert [(r["task"], r["result"], r["exit_code"], r["envelopes"]) for r in runs] == [
+        ("t", "failed", 1, 0)
+    ]
+
+
+def test_no_runs_yet(ws: Workspace) -> None:
+    scenarios.counter_file(ws)
+    done = ws.run("runs")
+    assert done.returncode == 0 and done.stdout == "no runs recorded\n"
+    assert ws.run("runs", "nope").returncode == 2  # an unknown task

@@ -1,0 +1,308 @@
+"""Every line `dstream` prints is true and agrees with its exit code (issue 19, points
+1, 2, 3 and 8): no "No changes" after a failure, a cancelled destroy is not a success,
+values are JSON and not Python reprs, durations are readable, `--json` keeps the
+output's lines, signals give 130/143 in every path, one failure is one error block."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import orjson
+
+from tests.cli import scenarios
+from tests.workspace import Workspace
+
+REPR = re.compile(r"\{'|': |\bNone\b|\bTrue\b|\bFalse\b")
+
+
+def test_plan_after_a_provider_failure_does_not_say_no_changes(ws: Workspace) -> None:
+    scenarios.lifecycle(ws)
+    done = ws.run("plan", "t", env={"FAIL": "1"})
+    assert done.returncode == 1, done.stderr
+    assert "No changes" not in done.stdout + done.stderr
+    assert "Plan failed: input './lc.py', output './lc.py' could not answer." in done.stdout
+    assert "✅" not in done.stdout + done.stderr
+    assert done.stderr.count("error:") == 2  # one block per failed provider (input, output)
+    assert done.stderr.count("cannot reach the broker") == 4  # each: its log line + its tail
+
+
+def test_status_and_plan_with_no_lifecycle_say_so(ws: Workspace) -> None:
+    scenarios.counter_file(ws)
+    done = ws.run("status", "t")
+    assert done.returncode == 0, done.stderr
+    assert "All resources exist" not in done.stdout  # there are none to exist
+    assert "Neither provider manages infrastructure" in done.stdout
+    assert "state: file " in done.stdout  # where the state lives
+    plan = ws.run("plan", "t")
+    assert "No changes. Neither provider manages infrastructure." in plan.stdout
+
+
+def test_status_shows_the_stored_checkpoint_as_json(ws: Workspace) -> None:
+    scenarios.counter_file(ws)
+    assert ws.run("run", "t").returncode == 0
+    done = ws.run("status", "t")
+    assert 'checkpoint: {"seq":10}' in done.stdout, done.stdout
+    assert f"state: file {ws.root / 'state'}" in done.stdout
+
+
+def test_plan_detailed_exitcode(ws: Workspace) -> None:
+    scenarios.lifecycle(ws)
+    assert ws.run("plan", "t").returncode == 0
+    assert ws.run("plan", "t", "-detailed-exitcode").returncode == 2
+    assert ws.run("plan", "t", "--detailed-exitcode", env={"NO_CHANGES": "1"}).returncode == 0
+    failed = ws.run("plan", "t", "--detailed-exitcode", env={"FAIL": "1"})
+    assert failed.returncode == 1
+
+
+def test_run_summary_has_no_repr_and_a_readable_duration(ws: Workspace) -> None:
+    scenarios.counter_file(ws)
+    done = ws.run("run", "t")
+    assert done.returncode == 0, done.stderr
+    assert 'stored {"seq":10}' in done.stderr
+    assert not REPR.search(done.stderr), done.stderr
+    assert "0.00 s" not in done.stderr
+    assert re.search(r"completed after (\d+ ms|<1 ms|\d+\.\d s)\n", done.stderr), done.stderr
+    assert done.stderr.rstrip().endswith('✅ Task "t" executed successfully')
+
+
+def test_run_json_keeps_the_output_lines(ws: Workspace) -> None:
+    ws.counter_task("t", "dstream-console", count=3, checkpoint_every=0)
+    done = ws.run("run", "t", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = orjson.loads(done.stdout_bytes)  # stdout: the one document
+    assert doc["output_lines"] == 3 and doc["exit_code"] == 0
+    assert done.stderr.count('"value":') == 3, done.stderr  # the console's lines, aside
+
+
+def test_a_failed_run_ends_with_its_error_not_a_success_line(ws: Workspace) -> None:
+    scenarios.failing_input(ws)
+    done = ws.run("run", "t")
+    assert done.returncode == 1
+    assert "✅" not in done.stderr
+    assert done.stderr.count("error:") == 1
+    assert "task t: failed before streaming" in done.stderr
+    assert done.stderr.rstrip().splitlines()[-1].startswith("  hint: ")
+
+
+def test_restarts_do_not_repeat_the_error_block(ws: Workspace) -> None:
+    """The restart warnings are one line each; the stderr tail is quoted once, at the end."""
+    scenarios.failing_input(ws, restart="restart {\n attempts = 2\n backoff = 0.01\n}")
+    done = ws.run("run", "t")
+    assert done.returncode == 1
+    assert done.stderr.count("restarting in") == 2
+    assert done.stderr.count("last stderr lines:") == 1, done.stderr
+    assert done.stderr.count("error:") == 1
+    # 3 attempts logged their 2 lines each, and the one error block quotes them once
+    assert done.stderr.count("password authentication failed") == 3 + 1
+
+
+def _stderr_file(ws: Workspace) -> Path:
+    return ws.root / "stderr.txt"
+
+
+def _wait_in(path: Path, text: str, proc: subprocess.Popen[bytes], times: int = 1) -> None:
+    deadline = time.monotonic() + 30
+    while (path.read_text() if path.exists() else "").count(text) < times:
+        assert proc.poll() is None, path.read_text()
+        assert time.monotonic() < deadline, f"{text!r} not seen in 30 s"
+        time.sleep(0.05)
+
+
+def test_sigterm_exits_143(ws: Workspace) -> None:
+    scenarios.counter_file(ws, count=0, interval=5)
+    proc = ws.popen("run", "t")
+    scenarios.wait_for(proc, ws, "out.jsonl")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert b"interrupted by SIGTERM" in err
+    assert err.rstrip().splitlines()[-1].startswith(b"stopped by SIGTERM")
+
+
+def test_a_forced_stop_exits_130(ws: Workspace) -> None:
+    """The output ignores SIGTERM and the grace is long: the second Ctrl-C kills it."""
+    ws.python_script(
+        "stubborn.py",
+        """
+        import signal, sys, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sys.stdin.readline()
+        print('{"status":"ready"}', flush=True)
+        with open("out.jsonl", "a") as out:
+            for line in sys.stdin:
+                out.write(line)
+                out.flush()
+        time.sleep(120)
+        """,
+    )
+    ws.counter_task("t", "./stubborn.py", count=0, checkpoint_every=0, interval=5,
+                    settings="stop_grace = 120")  # fmt: skip
+    with _stderr_file(ws).open("wb") as err:
+        proc = ws.popen("run", "t", stderr=err)
+        scenarios.wait_for(proc, ws, "out.jsonl")
+        proc.send_signal(signal.SIGINT)
+        _wait_in(_stderr_file(ws), "stopping:", proc)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    text = _stderr_file(ws).read_text()
+    assert proc.returncode == 130, text
+    assert "interrupted by SIGINT" in text and "error:" not in text
+
+
+def test_a_stop_while_waiting_to_restart_exits_130(ws: Workspace) -> None:
+    scenarios.failing_input(ws, restart="restart {\n attempts = 3\n backoff = 60\n}")
+    with _stderr_file(ws).open("wb") as err:
+        proc = ws.popen("run", "t", stderr=err)
+        _wait_in(_stderr_file(ws), "restarting in 60 s", proc)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    text = _stderr_file(ws).read_text()
+    assert proc.returncode == 130, text
+    assert "task t: interrupted by SIGINT" in text
+    assert "the last attempt ended with: input './fail.sh' exited with code 3" in text
+
+
+def test_cancelled_destroy_on_a_terminal_exits_1(ws: Workspace) -> None:
+    from tests.lifecycle.test_destroy_confirm import _destroy_on_a_terminal
+
+    scenarios.lifecycle(ws)
+    code, screen = _destroy_on_a_terminal(ws, b"no")
+    assert code == 1, screen
+    assert screen.rstrip().endswith("Destroy cancelled: nothing was removed.")
+    assert "✅" not in screen
+
+
+def test_destroy_says_whether_the_checkpoint_is_kept_or_dropped(ws: Workspace) -> None:
+    scenarios.lifecycle(ws)
+    (ws.root / "state").mkdir()
+    assert ws.run("state", "set", "t", '{"seq": 3}').returncode == 0
+    kept = ws.run("destroy", "t", "--auto-approve")
+    assert kept.returncode == 0, kept.stderr
+    assert 'state of task "t": checkpoint kept in file' in kept.stderr
+    assert ws.run("state", "show", "t").returncode == 0
+    dropped = ws.run("destroy", "t", "--auto-approve", "--drop-state")
+    assert 'state of task "t": checkpoint dropped (--drop-state)' in dropped.stderr
+    assert "has no stored checkpoint" in ws.run("state", "show", "t").stderr
+
+
+def test_one_task_file_needs_no_task_name(ws: Workspace) -> None:
+    scenarios.counter_file(ws)
+    done = ws.run("run")
+    assert done.returncode == 0, done.stderr
+    assert len(ws.json_lines("out.jsonl")) == 10
+
+
+def test_reset_state_starts_from_the_beginning(ws: Workspace) -> None:
+    scenarios.counter_file(ws)
+    assert ws.run("run", "t").returncode == 0
+    again = ws.run("run", "t", "--full-refresh")
+    assert "stored checkpoint forgotten (--reset-state)" in again.stderr
+    values = [r["data"]["value"] for r in ws.json_lines("out.jsonl")]
+    assert values == list(range(1, 11)) * 2  # the second run started over
+
+
+def test_global_flags_before_the_command(ws: Workspace) -> None:
+    scenarios.counter_file(ws)
+    (ws.root / "other.hcl").write_text((ws.root / "dstream.hcl").read_text())
+    (ws.root / "dstream.hcl").unlink()
+    done = ws.run("-l", "warning", "-c", "other.hcl", "--json", "list")
+    assert done.returncode == 0, done.stderr
+    assert orjson.loads(done.stdout_bytes)["tasks"][0]["name"] == "t"
+
+
+def test_progress_lines_without_a_terminal(ws: Workspace) -> None:
+    scenarios.counter_file(ws, count=0, interval=5)
+    with _stderr_file(ws).open("wb") as err:
+        proc = ws.popen("run", "t", "--progress-interval", "0.2", stderr=err)
+        _wait_in(_stderr_file(ws), "running, ", proc)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    lines = [x for x in _stderr_file(ws).read_text().splitlines() if "envelopes/s" in x]
+    line = lines[-1]
+    assert re.match(
+        r"dstream: task t: (starting|running), [\d,]+ envelopes/s, [\d,]+ envelopes, [\d.]+ MB, "
+        r"\d+ invalid, last checkpoint (\d+s ago|none yet)$",
+        line,
+    ), line
+
+
+def _two_counters(ws: Workspace, *, with_b: bool, interval: int) -> None:
+    task = """
+    task "{name}" {{
+      input {{
+        provider_path = "dstream-counter"
+        config {{
+          interval = {interval}
+          max_count = 0
+        }}
+      }}
+      output {{
+        provider_path = "dstream-file"
+        config {{ path = "{name}.jsonl" }}
+      }}
+    }}
+    """
+    names = ["a", "b"] if with_b else ["a"]
+    ws.config("".join(task.format(name=n, interval=interval) for n in names))
+
+
+def test_sighup_summary_counts_every_definition_and_names_a_removed_task(ws: Workspace) -> None:
+    """docs/operations.md: a changed task restarts with its new definition, a removed one
+    is stopped. The summary says so, its totals include the time before the reload, and a
+    removed task is not reported as interrupted by the later Ctrl-C."""
+    _two_counters(ws, with_b=True, interval=5)
+    with _stderr_file(ws).open("wb") as err:
+        proc = ws.popen("run", "a", "b", "--progress-interval", "0", stderr=err)
+        scenarios.wait_for(proc, ws, "a.jsonl")
+        scenarios.wait_for(proc, ws, "b.jsonl")
+        _two_counters(ws, with_b=False, interval=6)
+        proc.send_signal(signal.SIGHUP)
+        _wait_in(_stderr_file(ws), "task b is gone from the configuration", proc)
+        _wait_in(_stderr_file(ws), "a/input: counter starting", proc, times=2)  # the new one
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    text = _stderr_file(ws).read_text()
+    assert proc.returncode == 130, text
+    a_line = next(line for line in text.splitlines() if line.startswith("task a: "))
+    assert "interrupted by SIGINT" in a_line and "restarted by 1 reload(s)" in a_line
+    assert "task b: removed by a reload (SIGHUP) and stopped after " in text
+    frames = re.search(r"task a: .*\n  frames   ([\d,]+) \(([\d,]+) data", text)
+    assert frames is not None, text
+    assert int(frames.group(2).replace(",", "")) == len(ws.json_lines("a.jsonl"))
+    assert text.rstrip().splitlines()[-1].startswith("stopped by SIGINT: `dstream run a` ")
+
+
+def test_a_refusal_at_the_handshake_is_not_restarted(ws: Workspace) -> None:
+    """Issue 19.6: {"status":"error"} is the provider's answer to its config; the restart
+    policy would only get the same answer again."""
+    ws.script(
+        "refuse.sh",
+        """
+        read -r command
+        echo started >> starts.txt
+        echo '{"status":"error","message":"unknown key \\"tabels\\""}'
+        exit 1
+        """,
+    )
+    ws.config(
+        """
+        task "t" {
+          restart {
+            attempts = 3
+            backoff = 0.01
+          }
+          input  { provider_path = "./refuse.sh" }
+          output { provider_path = "dstream-null" }
+        }
+        """
+    )
+    done = ws.run("run", "t")
+    assert done.returncode == 1, done.stderr
+    assert ws.read_text("starts.txt") == "started\n"
+    assert "restarting in" not in done.stderr
+    assert "refused to start: unknown key" in done.stderr
