@@ -61,7 +61,10 @@ def failing_input(ws: Workspace, *, restart: str = "") -> None:
         state {{ path = "state" }}
         task "t" {{
           {restart}
-          input  {{ provider_path = "./fail.sh" }}
+          input  {{
+            provider_path = "./fail.sh"
+            inherit_env   = ["FAIL"]
+          }}
           output {{
             provider_path = "dstream-file"
             config {{ path = "out.jsonl" }}
@@ -78,8 +81,14 @@ def lifecycle(ws: Workspace) -> None:
         """
         state { path = "state" }
         task "t" {
-          input  { provider_path = "./lc.py" }
-          output { provider_path = "./lc.py" }
+          input  {
+            provider_path = "./lc.py"
+            inherit_env   = ["FAIL", "NO_CHANGES"]
+          }
+          output {
+            provider_path = "./lc.py"
+            inherit_env   = ["FAIL", "NO_CHANGES"]
+          }
         }
         """
     )

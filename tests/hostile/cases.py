@@ -386,7 +386,7 @@ CASES: list[Case] = [
         config=task(inp='provider_image = "example.invalid/provider:1"'),
         setup=block_docker,
         env={"PYTHONPATH": "noextra"},
-        exit=ExitCode.FAILURE,
+        exit=ExitCode.USAGE,
         names=r"provider_image|example\.invalid",
     ),
 ]

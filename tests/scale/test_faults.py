@@ -123,7 +123,7 @@ def run_restart(server: PostgresServer, table: str, tmp_path: Path) -> None:
         assert standby.output_size() == standby_size and standby.provider_pids() == []
         assert holder.proc is not None and holder.proc.poll() is None, holder.stderr()
         holder.signal(signal.SIGTERM)
-        assert holder.wait() in (0, 130), holder.stderr()
+        assert holder.wait() in (0, 143), holder.stderr()
         finish(db, [holder, standby], sampler)
     finally:
         holder.stop()

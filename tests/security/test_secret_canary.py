@@ -159,6 +159,8 @@ def canary_ws(ws: Workspace, dumps: Path) -> Workspace:
     ws.config(CONFIG.replace("{PROVIDER}", "{" + block + "}"))
     (ws.root / "bad.hcl").write_text(BAD_CONFIG)
     ws.env.update(CANARY_ENV)
+    # State and crash reports under the workspace, where the test reads every file.
+    ws.env["XDG_STATE_HOME"] = str(ws.root / "xdg-state")
     return ws
 
 
@@ -210,7 +212,7 @@ def test_no_command_shows_a_canary_and_no_file_holds_one(canary_ws: Workspace, d
     run(ws, "state", "reset", "t", code=0)
 
     files = [p for p in ws.root.rglob("*") if p.is_file()]
-    assert any(".dstream" in p.parts for p in files), "the state store wrote nothing"
+    assert any("xdg-state" in p.parts for p in files), "the state store wrote nothing"
     for path in files:
         assert_clean(str(path), path.read_bytes().decode("utf-8", "replace"))
 

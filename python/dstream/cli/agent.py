@@ -9,6 +9,7 @@ import contextlib
 from dstream import logs
 from dstream.cli.common import add_config_arguments, load_project_from_args
 from dstream.cli.view import View
+from dstream.errors import ExitCode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,4 +40,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             logs.log.info("metrics on http://%s/metrics", server.address)
         store = stack.enter_context(open_store(project.state, project.base_dir))
         summaries = run_agent(project, store, monitor)
-    return int(render(summaries, view))
+    code = render(summaries, view)
+    # An agent is a service: a signal is how it is told to stop, so a drained stop is its
+    # job done (exit 0); a task that failed still fails it.
+    return ExitCode.OK if code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED) else code

@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     from lark import Token as LarkToken
     from lark.exceptions import UnexpectedInput
 
-# Part of the cache key: bump it when what a cached tree holds changes.
-TREE_FORMAT = "dstream-tree-1"
+# Part of the cache key: bump it when what a cached tree holds, or what a text must pass
+# before it is cached, changes (2: nesting limits, a tree cached before them is not trusted).
+TREE_FORMAT = "dstream-tree-2"
 BOM = "\ufeff"
 
 

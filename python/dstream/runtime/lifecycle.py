@@ -182,8 +182,10 @@ def ask_provider(
             outcome.stderr_tail = exc.stderr_tail
             return outcome
         declared = not hs.is_legacy and FEATURE_LIFECYCLE in hs.features
-        if not declared and spec.role == "input":
-            # It may ignore the command and stream: stop it before it does anything.
+        # A provider of this protocol ("protocol" in its handshake) that does not declare
+        # lifecycle manages nothing; an input may ignore the command and stream: both are
+        # stopped before they do anything. Only an original SDK output is read.
+        if not declared and (spec.role == "input" or hs.protocol is not None):
             outcome.outcome = NO_INFRASTRUCTURE
             proc.kill()
             return outcome
