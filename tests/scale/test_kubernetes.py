@@ -113,7 +113,7 @@ def test_sigterm_within_the_grace_stores_a_clean_checkpoint_and_releases_the_lea
 ) -> None:
     """What the kubelet does to a pod: SIGTERM, then SIGKILL after the grace period."""
     db = Database(pg_server.dsn, table, "orders")
-    run = ws.popen("run", "orders", "--json", env={"DSTREAM_VAR_password": "out"})
+    run = ws.popen("run", "orders", "--json", env={"DSTREAM_VAR_password": "s3cr3t-out"})
     try:
         wait_for(
             "a stored checkpoint", lambda: run.poll() is not None or (db.checkpoint() or 0) > 50
@@ -130,7 +130,7 @@ def test_sigterm_within_the_grace_stores_a_clean_checkpoint_and_releases_the_lea
     # clean: the stored checkpoint is the last one the output acknowledged, and every
     # seq up to it is in the output
     assert db.checkpoint() == summary["last_checkpoint"]["seq"]
-    seqs = {line["metadata"]["seq"] for line in ws.json_lines("out.jsonl")}
+    seqs = {line["metadata"]["seq"] for line in ws.json_lines("s3cr3t-out.jsonl")}
     assert set(range(1, summary["last_checkpoint"]["seq"] + 1)) <= seqs
     lease = db.lease()
     assert lease is not None and lease.expires_in <= 0  # released, not left to expire
