@@ -203,7 +203,10 @@ def prepared(pg_server: PgServer, tmp_path: Path) -> tuple[str, Path, list[str]]
               until_caught_up = true
             }}
           }}
-          output {{ provider_path = "{sink}" }}
+          output {{
+            provider_path = "{sink}"
+            inherit_env   = ["SINK_REPORT"]
+          }}
         }}
         """
         for r in range(ROUNDS)
