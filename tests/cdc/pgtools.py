@@ -53,8 +53,17 @@ class Provider:
         self.proc.stdin.flush()
 
     def stop(self) -> int:
+        """SIGTERM, then read stdout to its end: a provider that flushes what it produced
+        must not block on a full pipe nobody reads (a batch of changes fills 64 KiB)."""
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + 30
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready and not os.read(fd, 65536):
+                break
+        return self.proc.wait(max(0.1, deadline - time.monotonic()))
 
     def stderr(self) -> str:
         if self.proc.poll() is None:

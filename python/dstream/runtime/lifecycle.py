@@ -216,13 +216,20 @@ def _read_undeclared(
         outcome.outcome = NO_INFRASTRUCTURE
         proc.stop(grace=task.stop_grace)
         return
-    code = proc.wait(EXIT_GRACE)
+    code = _reap(proc, outcome)
+    _judge(outcome, result, command, code)
+
+
+def _reap(proc: Any, outcome: ProviderOutcome) -> Optional[int]:
+    """Wait for a provider that answered to exit (killed past EXIT_GRACE); record its
+    exit code and last stderr lines."""
+    code: Optional[int] = proc.wait(EXIT_GRACE)
     if code is None:
         proc.kill()
         code = proc.wait(5)
     outcome.exit_code = code
     outcome.stderr_tail = proc.stderr_tail()
-    _judge(outcome, result, command, code)
+    return code
 
 
 def _parse_result(line: bytes) -> Optional[LifecycleResult]:
@@ -263,12 +270,7 @@ def _read_result(proc: Any, outcome: ProviderOutcome, command: str, timeout: flo
         outcome.error = f"{label} did not report a result within {timeout:g} s"
         outcome.stderr_tail = proc.stderr_tail()
         return
-    code = proc.wait(EXIT_GRACE)
-    if code is None:
-        proc.kill()
-        code = proc.wait(5)
-    outcome.exit_code = code
-    outcome.stderr_tail = proc.stderr_tail()
+    code = _reap(proc, outcome)
     if line is None:
         outcome.error = f"{label} exited with code {code} without writing a result"
         return
