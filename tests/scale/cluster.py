@@ -258,3 +258,19 @@ def partition(netns: str, address: str, *, cut: bool) -> None:
          "-d", address, "-j", "DROP"],
         check=True, capture_output=True, timeout=30,
     )  # fmt: skip
+
+
+def streaming(db: Database, since: int) -> bool:
+    value = db.checkpoint()
+    return value is not None and value > since + 100
+
+
+def finish(db: Database, hosts: list[Host], sampler: Sampler) -> None:
+    """Stop both hosts cleanly; check the delivery contract over the whole test."""
+    for host in hosts:
+        host.stop()
+    sampler.close()
+    final = db.checkpoint()
+    assert final is not None
+    assert not sampler.backwards, f"the stored checkpoint moved backwards: {sampler.backwards}"
+    assert missing(hosts, final) == [], "seqs up to the stored checkpoint are missing"

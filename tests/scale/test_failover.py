@@ -19,7 +19,8 @@ from tests.scale.cluster import (
     Host,
     Lease,
     Sampler,
-    missing,
+    finish,
+    streaming,
     wait_for,
 )
 from tests.services import PostgresServer
@@ -53,22 +54,6 @@ def start_pair(db: Database, hosts: list[Host]) -> None:
     hosts[0].run_standby()
     wait_for("the first host to take the lease", lambda: db.lease() or None)
     hosts[1].run_standby()
-
-
-def streaming(db: Database, since: int) -> bool:
-    value = db.checkpoint()
-    return value is not None and value > since + 100
-
-
-def finish(db: Database, hosts: list[Host], sampler: Sampler) -> None:
-    """Stop both hosts cleanly; check the delivery contract over the whole test."""
-    for host in hosts:
-        host.stop()
-    sampler.close()
-    final = db.checkpoint()
-    assert final is not None
-    assert not sampler.backwards, f"the stored checkpoint moved backwards: {sampler.backwards}"
-    assert missing(hosts, final) == [], "seqs up to the stored checkpoint are missing"
 
 
 def test_only_one_of_two_runners_streams_and_the_other_takes_over_a_killed_one(

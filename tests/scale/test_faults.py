@@ -20,27 +20,13 @@ from tests.scale.cluster import (
     Host,
     Sampler,
     alive,
-    missing,
+    finish,
     network_namespace,
     partition,
+    streaming,
     wait_for,
 )
 from tests.services import PostgresServer, running, start_postgres
-
-
-def finish(db: Database, hosts: list[Host], sampler: Sampler) -> None:
-    for host in hosts:
-        host.stop()
-    sampler.close()
-    final = db.checkpoint()
-    assert final is not None
-    assert not sampler.backwards, f"the stored checkpoint moved backwards: {sampler.backwards}"
-    assert missing(hosts, final) == [], "seqs up to the stored checkpoint are missing"
-
-
-def streaming(db: Database, since: int) -> bool:
-    value = db.checkpoint()
-    return value is not None and value > since + 100
 
 
 @pytest.fixture

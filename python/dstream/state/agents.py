@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dstream.errors import DstreamError
+from dstream.state.lease import SqlTable
 
 
 class AgentRefused(DstreamError):
@@ -26,16 +27,7 @@ class AgentRow:
     since: float  # seconds since the epoch (database clock)
 
 
-class AgentTable:
-    def __init__(self, table: Any, name: str) -> None:
-        self.table = table  # a psycopg sql.Identifier
-        self.name = name
-
-    def _sql(self, text: str) -> Any:
-        from psycopg import sql
-
-        return sql.SQL(text).format(t=self.table)
-
+class AgentTable(SqlTable):
     def create(self, conn: Any) -> None:
         conn.execute(
             self._sql(

@@ -123,8 +123,8 @@ def check_session_pooling(conn: Any, where: str, connect: Callable[[], Any]) -> 
         )
 
 
-class LeaseTable:
-    """The SQL of leases. Every method takes an autocommit connection."""
+class SqlTable:
+    """One table of the postgres state: its name, and SQL with `{t}` standing for it."""
 
     def __init__(self, table: Any, name: str) -> None:
         self.table = table  # a psycopg sql.Identifier
@@ -134,6 +134,10 @@ class LeaseTable:
         from psycopg import sql
 
         return sql.SQL(text).format(t=self.table)
+
+
+class LeaseTable(SqlTable):
+    """The SQL of leases. Every method takes an autocommit connection."""
 
     def create(self, conn: Any) -> None:
         conn.execute(
