@@ -31,10 +31,12 @@ EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 def nearest(word: str, choices: Iterable[str]) -> Optional[str]:
-    """The closest of `choices` to `word`, for the "did you mean" of a hint."""
+    """The closest of `choices` to `word`, for the "did you mean" of a hint; never `word`
+    itself, which would send the user round in a circle."""
     import difflib  # only when something was misspelt
 
-    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    others = [c for c in choices if c != word]
+    found = difflib.get_close_matches(word, others, n=1, cutoff=0.6)
     return found[0] if found else None
 
 

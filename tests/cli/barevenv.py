@@ -2,9 +2,10 @@
 of its extras: `python -m venv` of this interpreter's base, without system site
 packages. The packages are not downloaded: the distributions this interpreter already
 has are made visible to the venv (symlinks named in a .pth file), for exactly the
-closure of dstream's requirements that carry no `extra ==` marker; dstream itself is
-the source tree. So `import psycopg` (an extra) fails there as on a user's machine that
-installed plain `pip install dstream-io`."""
+closure of dstream's requirements that carry no `extra ==` marker, and the dstream
+package this interpreter imports (the source tree of an editable install, or the
+installed package with its compiled core as CI has it). So `import psycopg` (an
+extra) fails there as on a user's machine that installed plain `pip install dstream-io`."""
 
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _name(requirement: str) -> str:
@@ -69,7 +68,10 @@ def make(where: Path) -> Path:
             link = deps / top.name
             if not link.exists():
                 link.symlink_to(top)
-    Path(site, "dstream-bare.pth").write_text(f"{deps}\n{ROOT / 'python'}\n")
+    import dstream
+
+    (deps / "dstream").symlink_to(Path(dstream.__file__).parent)
+    Path(site, "dstream-bare.pth").write_text(f"{deps}\n")
     return python
 
 

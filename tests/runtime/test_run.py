@@ -620,3 +620,24 @@ def test_a_misspelt_builtin_provider_gets_a_suggestion(ws: Workspace) -> None:
     assert done.returncode == 2, err
     assert "dstream.hcl:3:3: input provider 'dstream-countr' was not found on PATH" in err
     assert "did you mean 'dstream-counter'?" in err
+
+
+def test_a_provider_on_path_this_user_may_not_execute_is_named(ws: Workspace) -> None:
+    """The file is there but not executable: say so, never "did you mean" the same name
+    (which CI printed when PATH ran through a directory only root could traverse)."""
+    bindir = ws.root / "bin"
+    bindir.mkdir()
+    (bindir / "my-source").write_text("#!/bin/sh\n")
+    ws.config(
+        """
+        task "t" {
+          input  { provider_path = "my-source" }
+          output { provider_path = "dstream-null" }
+        }
+        """
+    )
+    done = ws.run("run", "t", env={"PATH": f"{bindir}:{os.environ['PATH']}"})
+    err = done.stderr
+    assert done.returncode == 2, err
+    assert f"provider 'my-source' was found at {bindir / 'my-source'}, but this user" in err
+    assert "did you mean" not in err

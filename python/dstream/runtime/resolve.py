@@ -18,6 +18,15 @@ class Launch:
     image: Optional[str] = None  # set: run argv inside this container image instead
 
 
+def _executable(path: str) -> bool:
+    """Whether this process may execute `path`. execve(2) decides with the effective ids
+    and capabilities, so ask with those: plain access(2) uses the real ones, and a
+    process given CAP_DAC_READ_SEARCH to reach a root-owned venv would be told no."""
+    if os.access in os.supports_effective_ids:
+        return os.path.isfile(path) and os.access(path, os.X_OK, effective_ids=True)
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
 def _own_dirs() -> tuple[str, ...]:
     """Where this installation's console scripts are (the second for a venv whose
     scripts directory sysconfig does not report)."""
@@ -34,7 +43,7 @@ def _own_script(name: str) -> Optional[str]:
         return None
     for directory in _own_dirs():
         path = os.path.join(directory, name)
-        if os.access(path, os.X_OK):
+        if _executable(path):
             return path
     return None
 
@@ -50,10 +59,13 @@ def _builtin_names() -> list[str]:
     return sorted(names)
 
 
-def _which(name: str) -> Optional[str]:
-    import shutil
+def _on_path(name: str) -> list[str]:
+    return [os.path.join(d or ".", name) for d in os.environ.get("PATH", "").split(os.pathsep)]
 
-    return _own_script(name) or shutil.which(name)
+
+def _which(name: str) -> Optional[str]:
+    """`shutil.which`, asking with the effective ids (see `_executable`)."""
+    return _own_script(name) or next(filter(_executable, _on_path(name)), None)
 
 
 def resolve(spec: ProviderSpec, base_dir: str) -> Launch:
@@ -78,7 +90,7 @@ def resolve(spec: ProviderSpec, base_dir: str) -> Launch:
                 location=spec.location,
                 hint="paths are relative to the directory of the configuration file",
             )
-        if not os.access(full, os.X_OK):
+        if not _executable(full):
             raise ConfigError(
                 f"{spec.role} provider_path {full} is not executable",
                 location=spec.location,
@@ -87,6 +99,14 @@ def resolve(spec: ProviderSpec, base_dir: str) -> Launch:
         return Launch(argv=[full])
     found = _which(path)
     if not found:
+        present = next(filter(os.path.isfile, _on_path(path)), None)
+        if present:
+            raise ConfigError(
+                f"{spec.role} provider {path!r} was found at {present}, "
+                "but this user may not execute it",
+                location=spec.location,
+                hint=f"chmod +x {present}, or run dstream as a user who may",
+            )
         guess = nearest(path, _builtin_names())
         raise ConfigError(
             f"{spec.role} provider {path!r} was not found on PATH",
