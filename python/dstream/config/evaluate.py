@@ -20,6 +20,7 @@ from dstream.config.functions import (
     FUNCTIONS,
     CallContext,
     FunctionError,
+    as_bool,
     to_number,
     to_string,
     type_name,
@@ -504,10 +505,9 @@ class Evaluator:
 
     def _bool(self, node: Node) -> bool:
         value = self.eval(node)
-        if isinstance(value, bool):
-            return value
-        if value in ("true", "false"):
-            return value == "true"
+        converted = as_bool(value)
+        if converted is not None:
+            return converted
         raise self.fail(node, f"expected true or false, got a {type_name(value)}")
 
     def _number(self, node: Node) -> Any:

@@ -79,6 +79,16 @@ def to_string(value: Any, what: str = "value") -> str:
     )
 
 
+def as_bool(value: Any) -> Optional[bool]:
+    """HCL's conversion to bool: a bool, or the string "true" or "false"; None for
+    anything else, so each caller words its own error."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in ("true", "false"):
+        return value == "true"
+    return None
+
+
 _NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\Z")
 
 
@@ -272,10 +282,11 @@ def _tonumber(ctx: CallContext, args: list[Any]) -> Any:
 def _tobool(ctx: CallContext, args: list[Any]) -> Any:
     _arity("tobool", args, 1)
     value = args[0]
-    if value is None or isinstance(value, bool):
-        return value
-    if value in ("true", "false"):
-        return value == "true"
+    if value is None:
+        return None
+    converted = as_bool(value)
+    if converted is not None:
+        return converted
     raise FunctionError(f"argument of tobool() {value!r} is not true or false")
 
 

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from dstream.config import redact
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator, Module, VariableValue, check_local_name
-from dstream.config.functions import FunctionError, to_number, type_name
+from dstream.config.functions import FunctionError, as_bool, to_number, type_name
 from dstream.config.limits import TooDeep, check_nesting
 from dstream.config.model import Location, Project, TaskSpec
 from dstream.config.schema import build_metrics, build_state, build_task
@@ -325,11 +325,10 @@ def _typed(item: Declared, value: Any, where: Optional[Location]) -> Any:
         if kind == "number":
             return to_number(value)
         if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            if value in ("true", "false"):
-                return value == "true"
-            raise FunctionError("not a bool")
+            converted = as_bool(value)
+            if converted is None:
+                raise FunctionError("not a bool")
+            return converted
         if kind in ("list", "set", "tuple") and not isinstance(value, list):
             raise FunctionError("not a list")
         if kind in ("map", "object") and not isinstance(value, dict):

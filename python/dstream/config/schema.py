@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
-from dstream.config.functions import format_number, type_name
+from dstream.config.functions import as_bool, format_number, type_name
 from dstream.config.limits import MAX_DURATION, MAX_FRAME_SIZE
 from dstream.config.model import (
     Location,
@@ -113,10 +113,9 @@ def expect_string(value: Any, attribute: Attribute, context: str) -> str:
 
 
 def expect_bool(value: Any, attribute: Attribute, context: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if value in ("true", "false"):
-        return value == "true"
+    converted = as_bool(value)
+    if converted is not None:
+        return converted
     raise ConfigError(
         f"{attribute.name} in {context} must be true or false, not {_show(value)}",
         location=attribute.value_location,

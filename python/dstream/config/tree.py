@@ -83,9 +83,10 @@ class Tree:
 Node = Union[Tree, Token]
 
 
-def from_lark(node: Any, max_depth: int) -> Any:
-    """Copy a Lark tree (or token) into these classes; anything else (the None of an
-    absent optional part) is kept as it is. Only called after a parse, so lark is
+def from_lark(node: Any, max_depth: int) -> Tree:  # Any: a lark.Tree, not imported here
+    """Copy a Lark parse tree into these classes; a child that is neither a tree nor a
+    token (the None of an absent optional part) is kept as it is. Only called after a
+    parse, so lark is
     imported already. Iterative, and refuses (TooDeep) a tree deeper than `max_depth`:
     the recursive evaluator must never meet one."""
     from lark import Token as LarkToken
@@ -105,7 +106,7 @@ def from_lark(node: Any, max_depth: int) -> Any:
 
     root = shallow(node)
     if not isinstance(root, Tree):
-        return root
+        raise TypeError(f"from_lark copies a parse tree, not a {type(node).__name__}")
     stack: list[tuple[Any, Tree, int, tuple[int, int]]] = [(node, root, 1, (0, 0))]
     while stack:
         source, copy, depth, where = stack.pop()
