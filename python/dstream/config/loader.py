@@ -14,11 +14,12 @@ from typing import Any, Optional
 
 from dstream.config import redact
 from dstream.config.diagnostics import Diagnostics
-from dstream.config.evaluate import Evaluator, Module, VariableValue, check_local_name
+from dstream.config.evaluate import Evaluator
 from dstream.config.functions import FunctionError, as_bool, to_number, type_name
 from dstream.config.limits import TooDeep, check_nesting
 from dstream.config.model import Location, Project, TaskSpec
 from dstream.config.schema import build_metrics, build_state, build_task
+from dstream.config.scope import Module, VariableValue, check_local_name
 from dstream.config.sprig import TemplateError
 from dstream.config.syntax import Attribute, Block, SourceFile, parse_text, read_source
 from dstream.config.templates import SourceMap
