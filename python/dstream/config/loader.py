@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from dstream.config import redact
+from dstream.config.checks import warn_lock_config
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
 from dstream.config.model import Location, Project, TaskSpec
-from dstream.config.schema import build_metrics, build_state, build_task
+from dstream.config.schema import build_metrics, build_state
 from dstream.config.scope import Module, check_local_name
 from dstream.config.sprig import TemplateError
 from dstream.config.syntax import Block, SourceFile, parse_text, read_source
+from dstream.config.tasks import build_task
 from dstream.config.templates import SourceMap
 from dstream.config.variables import (
     ENV_VAR_PREFIX,
@@ -194,11 +196,7 @@ def _check_top_level(sources: list[SourceFile], diagnostics: Diagnostics) -> Non
     for source in sources:
         for name, attribute in source.body.attributes.items():
             if name == "lock_config":
-                diagnostics.warn(
-                    "lock_config is ignored: dstream takes no distributed lock",
-                    attribute.location,
-                    hint="remove it; it is accepted so older configs keep working",
-                )
+                warn_lock_config(diagnostics, attribute)
                 continue
             diagnostics.error(
                 ConfigError(

@@ -9,12 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from dstream.config.checks import check_names, expect_bool, expect_string
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
 from dstream.config.functions import FunctionError, as_bool, to_number, to_string, type_name
 from dstream.config.limits import TooDeep, check_nesting
 from dstream.config.model import Location
-from dstream.config.schema import check_names, expect_bool, expect_string
 from dstream.config.scope import Module, VariableValue
 from dstream.config.syntax import Attribute, Block, SourceFile, parse_text, read_source
 from dstream.errors import ConfigError, nearest
