@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Optional
+from typing import Optional
 
 from dstream.config.functions import (
     FUNCTIONS,
@@ -35,6 +35,7 @@ from dstream.config.syntax import SourceFile, locate, trees
 from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION
 from dstream.config.tree import Node, Token, Tree
 from dstream.errors import ConfigError, nearest
+from dstream.protocol.values import JsonObject, JsonValue
 
 _SIMPLE_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 
@@ -45,7 +46,7 @@ class Evaluator:
         source: SourceFile,
         module: Module,
         *,
-        names: Optional[dict[str, Any]] = None,
+        names: Optional[JsonObject] = None,
         allow_references: bool = True,
     ) -> None:
         self.source = source
@@ -60,7 +61,7 @@ class Evaluator:
     def fail(self, node: Node, reason: str, hint: Optional[str] = None) -> ConfigError:
         return ConfigError(reason, location=self.where(node), hint=hint)
 
-    def child(self, names: dict[str, Any]) -> Evaluator:
+    def child(self, names: JsonObject) -> Evaluator:
         merged = dict(self.names)
         merged.update(names)
         return Evaluator(
@@ -69,7 +70,7 @@ class Evaluator:
 
     # -- dispatch ----------------------------------------------------------------------
 
-    def eval(self, node: Node) -> Any:
+    def eval(self, node: Node) -> JsonValue:
         if isinstance(node, Token):
             raise self.fail(node, f"unexpected {node.value!r}")
         handler = getattr(self, "_" + node.data, None)
@@ -87,7 +88,9 @@ class Evaluator:
         try:
             # No sensitive value: nothing to track, no extra frame.
             taint = module.taint
-            value = taint.track(node.data, handler, node) if taint.marked else handler(node)
+            value: JsonValue = (
+                taint.track(node.data, handler, node) if taint.marked else handler(node)
+            )
         finally:
             module.depth -= 1
         if isinstance(value, (str, list, dict)) and len(value) > MAX_ELEMENTS:
@@ -96,26 +99,26 @@ class Evaluator:
                 raise self.fail(node, f"this expression makes {problem}")
         return value
 
-    def _expr_term(self, node: Tree) -> Any:
+    def _expr_term(self, node: Tree) -> JsonValue:
         inner = trees(node)
         if len(inner) != 1:
             raise self.fail(node, "malformed expression")
         return self.eval(inner[0])
 
-    def _int_lit(self, node: Tree) -> Any:
+    def _int_lit(self, node: Tree) -> JsonValue:
         return int(str(node.children[0]))
 
-    def _float_lit(self, node: Tree) -> Any:
+    def _float_lit(self, node: Tree) -> JsonValue:
         return float(str(node.children[0]))
 
-    def _literal_value(self, node: Tree) -> Any:
+    def _literal_value(self, node: Tree) -> JsonValue:
         return {"true": True, "false": False, "null": None}[str(node.children[0])]
 
-    def _tuple(self, node: Tree) -> Any:
+    def _tuple(self, node: Tree) -> JsonValue:
         return [self.eval(item) for item in trees(node)]
 
-    def _object(self, node: Tree) -> Any:
-        out: dict[str, Any] = {}
+    def _object(self, node: Tree) -> JsonValue:
+        out: JsonObject = {}
         for element in trees(node):
             key_node, value_node = trees(element)
             key = self._object_key(key_node)
@@ -144,21 +147,21 @@ class Evaluator:
 
     # -- strings (config/strings.py) ----------------------------------------------------
 
-    def _string(self, node: Tree) -> Any:
+    def _string(self, node: Tree) -> JsonValue:
         return quoted(self, node)
 
-    def _template_string(self, node: Tree) -> Any:
+    def _template_string(self, node: Tree) -> JsonValue:
         return directive_string(node)
 
-    def _heredoc_template(self, node: Tree) -> Any:
+    def _heredoc_template(self, node: Tree) -> JsonValue:
         return heredoc(self, node, trim=False)
 
-    def _heredoc_template_trim(self, node: Tree) -> Any:
+    def _heredoc_template_trim(self, node: Tree) -> JsonValue:
         return heredoc(self, node, trim=True)
 
     # -- names and references ----------------------------------------------------------
 
-    def _identifier(self, node: Tree) -> Any:
+    def _identifier(self, node: Tree) -> JsonValue:
         name = str(node.children[0])
         if name in self.names:
             return self.names[name]
@@ -170,7 +173,7 @@ class Evaluator:
         )
         raise self.fail(node, f"unknown name `{name}`", hint)
 
-    def _get_attr_expr_term(self, node: Tree) -> Any:
+    def _get_attr_expr_term(self, node: Tree) -> JsonValue:
         base, attr = node.children
         name_node = trees(attr)[0]
         name = str(name_node.children[0])
@@ -192,7 +195,7 @@ class Evaluator:
                 "defaults must be constant; compute derived values in `locals`",
             )
 
-    def _variable(self, name: str, node: Tree) -> Any:
+    def _variable(self, name: str, node: Tree) -> JsonValue:
         if name in self.module.unset_variables:
             raise self.module.unset_variables[name]
         if name not in self.module.variables:
@@ -207,7 +210,7 @@ class Evaluator:
             raise self.fail(node, f"undeclared variable var.{name}", hint)
         return self.module.variables[name].value
 
-    def _attribute_of(self, value: Any, name: str, node: Node) -> Any:
+    def _attribute_of(self, value: JsonValue, name: str, node: Node) -> JsonValue:
         if isinstance(value, dict):
             if name in value:
                 return value[name]
@@ -216,13 +219,13 @@ class Evaluator:
             raise self.fail(node, f"object has no key {name!r}", hint)
         raise self.fail(node, f"cannot take .{name} of a {type_name(value)}")
 
-    def _index_expr_term(self, node: Tree) -> Any:
+    def _index_expr_term(self, node: Tree) -> JsonValue:
         base, index = node.children
         return self._apply_index(self.eval(base), index)
 
-    def _apply_index(self, value: Any, index: Tree) -> Any:
+    def _apply_index(self, value: JsonValue, index: Tree) -> JsonValue:
         if index.data == "short_index":
-            key: Any = int(str(index.children[-1]))
+            key: JsonValue = int(str(index.children[-1]))
             where: Node = index
         else:
             where = trees(index)[0]
@@ -246,7 +249,7 @@ class Evaluator:
             return self._attribute_of(value, text, where)
         raise self.fail(where, f"cannot index a {type_name(value)}")
 
-    def _splat(self, node: Tree) -> Any:
+    def _splat(self, node: Tree) -> JsonValue:
         base, splat = node.children
         value = self.eval(base)
         if value is None:
@@ -277,25 +280,25 @@ class Evaluator:
             return converted
         raise self.fail(node, f"expected true or false, got a {type_name(value)}")
 
-    def _number(self, node: Node) -> Any:
+    def _number(self, node: Node) -> float:
         value = self.eval(node)
         try:
             return to_number(value, "operand")
         except FunctionError as exc:
             raise self.fail(node, exc.reason, exc.hint) from None
 
-    def _conditional(self, node: Tree) -> Any:
+    def _conditional(self, node: Tree) -> JsonValue:
         condition, then_node, else_node = trees(node)
         return self.eval(then_node) if self.boolean(condition) else self.eval(else_node)
 
-    def _unary_op(self, node: Tree) -> Any:
+    def _unary_op(self, node: Tree) -> JsonValue:
         operator = str(node.children[0])
         operand = node.children[1]
         if operator == "!":
             return not self.boolean(operand)
         return -self._number(operand)
 
-    def _binary_op(self, node: Tree) -> Any:
+    def _binary_op(self, node: Tree) -> JsonValue:
         left_node, term = trees(node)[:2]
         operator_node, right_node = trees(term)[:2]
         operator = str(operator_node.children[0]).strip()
@@ -326,12 +329,12 @@ class Evaluator:
 
     # -- functions and for expressions -------------------------------------------------
 
-    def _function_call(self, node: Tree) -> Any:
+    def _function_call(self, node: Tree) -> JsonValue:
         parts = trees(node)
         name_node = parts[0]
         name = str(name_node.children[0])
         arguments = next((p for p in parts if p.data == "arguments"), None)
-        args: list[Any] = []
+        args: list[JsonValue] = []
         expand_last = False
         if arguments is not None:
             args = [self.eval(a) for a in trees(arguments)]
@@ -358,10 +361,10 @@ class Evaluator:
         except FunctionError as exc:
             raise self.fail(node, exc.reason, exc.hint) from None
 
-    def _template_env(self, function: str, args: list[Any], node: Tree) -> Any:
+    def _template_env(self, function: str, args: list[JsonValue], node: Tree) -> JsonValue:
         from dstream.config.sprig import evaluate, go_string, go_unquote_literal
 
-        use = self.source.rewritten.uses[int(args[1])]
+        use = self.source.rewritten.uses[int(to_number(args[1]))]  # the rewriter's index
         value = go_string(evaluate(use.pipeline, self.module.environ, use.location))
         if function == TEMPLATE_VALUE_FUNCTION:
             # Pasted unquoted in the original: `port = {{ env "PORT" }}` was a number,
@@ -373,7 +376,7 @@ class Evaluator:
             return go_unquote_literal(value)
         return value
 
-    def pairs(self, collection: Any, node: Node) -> list[tuple[Any, Any]]:
+    def pairs(self, collection: JsonValue, node: Node) -> list[tuple[JsonValue, JsonValue]]:
         """What a `for` iterates over: (index, element) of a list, (key, value) of an
         object in key order."""
         if isinstance(collection, list):
@@ -386,7 +389,7 @@ class Evaluator:
             "iterate over a list [...] or an object { ... }",
         )
 
-    def _for_intro(self, node: Tree) -> tuple[list[str], Any, Tree]:
+    def _for_intro(self, node: Tree) -> tuple[list[str], JsonValue, Tree]:
         names = [str(t.children[0]) for t in trees(node) if t.data == "identifier"]
         collection_node = next(t for t in trees(node) if t.data != "identifier")
         return names, self.eval(collection_node), collection_node
@@ -404,12 +407,12 @@ class Evaluator:
             out.append((scope, [p for p in parts[1:] if p.data != "for_cond"]))
         return out
 
-    def _for_tuple_expr(self, node: Tree) -> Any:
+    def _for_tuple_expr(self, node: Tree) -> JsonValue:
         return [scope.eval(exprs[0]) for scope, exprs in self._for_iterations(node)]
 
-    def _for_object_expr(self, node: Tree) -> Any:
+    def _for_object_expr(self, node: Tree) -> JsonValue:
         grouping = any(isinstance(t, Token) and t.type == "ELLIPSIS" for t in node.children)
-        out: dict[str, Any] = {}
+        out: JsonObject = {}
         for scope, exprs in self._for_iterations(node):
             key_node, value_node = exprs[0], exprs[1]
             try:
@@ -417,8 +420,11 @@ class Evaluator:
             except FunctionError as exc:
                 raise self.fail(key_node, exc.reason, exc.hint) from None
             value = scope.eval(value_node)
-            if grouping:
-                out.setdefault(key, []).append(value)
+            group = out.get(key)
+            if grouping and isinstance(group, list):
+                group.append(value)
+            elif grouping:
+                out[key] = [value]
             elif key in out:
                 raise self.fail(
                     key_node,
@@ -438,7 +444,7 @@ def _root_name(node: Node) -> Optional[str]:
     return None
 
 
-def _equal(left: Any, right: Any) -> bool:
+def _equal(left: JsonValue, right: JsonValue) -> bool:
     if type_name(left) != type_name(right):
         return False
     return bool(left == right)

@@ -159,8 +159,9 @@ def _inherit_env(attribute: Attribute, evaluator: Evaluator, context: str) -> tu
     dstream's own credentials (docs/security.md, "The provider environment")."""
     from dstream.config.redact import is_own_credential
 
-    names = evaluator.eval(attribute.expr)
-    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+    value = evaluator.eval(attribute.expr)
+    names = [n for n in value if isinstance(n, str) and n] if isinstance(value, list) else []
+    if not isinstance(value, list) or len(names) != len(value):
         raise ConfigError(
             f"inherit_env in {context} must be a list of variable names",
             location=attribute.value_location,

@@ -6,12 +6,12 @@ environment. config/evaluate.py evaluates one expression within it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from dstream.config.model import Location
 from dstream.config.syntax import Attribute, SourceFile
 from dstream.config.taint import Taint
 from dstream.errors import ConfigError, nearest
+from dstream.protocol.values import JsonObject, JsonValue
 
 # Names a local may not take: they are roots of references or words of the language.
 RESERVED_NAMES = frozenset(
@@ -42,7 +42,7 @@ RESERVED_NAMES = frozenset(
 
 @dataclass
 class VariableValue:
-    value: Any
+    value: JsonValue
     sensitive: bool = False
 
 
@@ -55,7 +55,7 @@ class Module:
     # Declared variables that got no value: using one repeats that error, not "undeclared".
     unset_variables: dict[str, ConfigError] = field(default_factory=dict)
     local_defs: dict[str, tuple[Attribute, SourceFile]] = field(default_factory=dict)
-    local_values: dict[str, Any] = field(default_factory=dict)
+    local_values: JsonObject = field(default_factory=dict)
     evaluating: list[str] = field(default_factory=list)  # locals being evaluated, in order
     depth: int = 0  # expressions being evaluated, one inside the other (locals included)
     # A local that failed fails again the same way at once: with thousands of locals in
@@ -64,7 +64,7 @@ class Module:
     base_dir: str = "."
     taint: Taint = field(default_factory=Taint)  # which values are sensitive (config/taint.py)
 
-    def local(self, name: str, where: Location) -> Any:
+    def local(self, name: str, where: Location) -> JsonValue:
         """The value of local.NAME, evaluated on first use and kept."""
         if name in self.local_values:
             return self.local_values[name]
@@ -100,7 +100,7 @@ class Module:
             hint="break the cycle: one of these locals must not depend on the others",
         )
 
-    def _evaluate_local(self, name: str) -> Any:
+    def _evaluate_local(self, name: str) -> JsonValue:
         # Imported here: the evaluator reads locals through this module (a cycle).
         from dstream.config.evaluate import Evaluator
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dstream.config.functions import FunctionError, to_string
 from dstream.config.limits import TooDeep
 from dstream.config.syntax import parses_to_tree, trees
 from dstream.config.tree import Node, Token, Tree
 from dstream.errors import ConfigError
+from dstream.protocol.values import JsonValue
 
 if TYPE_CHECKING:
     from dstream.config.evaluate import Evaluator
@@ -32,7 +33,7 @@ class _Part:
     strip_right: bool = False  # `%{ ... ~}`: trim the white space after it
 
 
-def quoted(evaluator: Evaluator, node: Tree) -> Any:
+def quoted(evaluator: Evaluator, node: Tree) -> JsonValue:
     """A quoted string: "${x}" alone is x itself, whatever its type; anything else is
     rendered to text."""
     pieces = [c for c in node.children if isinstance(c, Tree) and c.data == "string_part"]
