@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Optional
+from typing import Optional
 
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.functions import as_bool, format_number, type_name
@@ -64,7 +64,7 @@ def check_names(
             raise unknown_name(block.type, block.location, context, blocks or ("(none)",), "block")
 
 
-def expect_string(value: Any, attribute: Attribute, context: str) -> str:
+def expect_string(value: object, attribute: Attribute, context: str) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -75,7 +75,7 @@ def expect_string(value: Any, attribute: Attribute, context: str) -> str:
     )
 
 
-def expect_bool(value: Any, attribute: Attribute, context: str) -> bool:
+def expect_bool(value: object, attribute: Attribute, context: str) -> bool:
     converted = as_bool(value)
     if converted is not None:
         return converted
@@ -85,7 +85,7 @@ def expect_bool(value: Any, attribute: Attribute, context: str) -> bool:
     )
 
 
-def parse_size(value: Any, attribute: Attribute, context: str) -> int:
+def parse_size(value: object, attribute: Attribute, context: str) -> int:
     size: Optional[float] = None
     if isinstance(value, int) and not isinstance(value, bool):
         size = value
@@ -105,7 +105,7 @@ def parse_size(value: Any, attribute: Attribute, context: str) -> int:
     )
 
 
-def parse_duration(value: Any, attribute: Attribute, context: str) -> float:
+def parse_duration(value: object, attribute: Attribute, context: str) -> float:
     """Seconds: a number, or a string of numbers with units ("1m30s"); a string that is
     a plain number ("0", "2.5") is seconds too. From 0 to MAX_DURATION (one year)."""
     seconds: Optional[float] = None
@@ -129,7 +129,7 @@ def parse_duration(value: Any, attribute: Attribute, context: str) -> float:
     )
 
 
-def show(value: Any) -> str:
+def show(value: object) -> str:
     """A value in an error: strings and numbers as written, a list or object by its type
     (it may be large, or hold a secret)."""
     if isinstance(value, str):
@@ -137,7 +137,7 @@ def show(value: Any) -> str:
     return f"a {type_name(value)}" if isinstance(value, (list, dict)) else repr(value)
 
 
-def policy(value: Any, attribute: Attribute, context: str) -> str:
+def policy(value: object, attribute: Attribute, context: str) -> str:
     if value in POLICIES:
         return str(value)
     guess = nearest(str(value), POLICIES)

@@ -6,7 +6,7 @@ the task block in config/tasks.py.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 from dstream.config.checks import check_names, expect_string, parse_duration
 from dstream.config.diagnostics import Diagnostics
@@ -15,6 +15,7 @@ from dstream.config.functions import format_number, type_name
 from dstream.config.model import Location, MetricsSpec, ProviderSpec, StateSpec
 from dstream.config.syntax import Attribute, Block, Body
 from dstream.errors import ConfigError, nearest
+from dstream.protocol.values import JsonObject, JsonValue
 
 SOURCES = ("provider_path", "provider_ref", "provider_image")
 DEPRECATED_SOURCES = {"plugin_path": "provider_path", "plugin_ref": "provider_ref"}
@@ -29,9 +30,9 @@ METRICS_ATTRIBUTES = ("addr",)
 # -- free-form config --------------------------------------------------------------------
 
 
-def block_value(body: Body, evaluator: Evaluator, context: str) -> dict[str, Any]:
+def block_value(body: Body, evaluator: Evaluator, context: str) -> JsonObject:
     """A block body as an object: nested blocks become objects, repeated ones lists."""
-    out: dict[str, Any] = {}
+    out: JsonObject = {}
     for name, attribute in body.attributes.items():
         out[name] = evaluator.eval(attribute.expr)
     seen: set[str] = set()
@@ -44,27 +45,37 @@ def block_value(body: Body, evaluator: Evaluator, context: str) -> dict[str, Any
                 location=block.location,
                 hint="use one form",
             )
-        value: Any = block_value(block.body, evaluator, f"{block.type} in {context}")
+        value: JsonValue = block_value(block.body, evaluator, f"{block.type} in {context}")
         for label in reversed(block.labels):
             value = {label: value}
+        existing = out.get(block.type)
         if block.type not in seen:
             out[block.type] = value
             seen.add(block.type)
         elif block.labels:
-            _merge_labelled(out[block.type], value, block)
-        elif block.type in repeated:
-            out[block.type].append(value)
+            if not isinstance(existing, dict) or not isinstance(value, dict):
+                # Unlabelled blocks of this type already became a list: no key to merge at.
+                raise ConfigError(
+                    f"a labelled {block.type} block in {context} follows repeated "
+                    f"unlabelled {block.type} blocks",
+                    location=block.location,
+                    hint=f"label every {block.type} block, or none",
+                )
+            _merge_labelled(existing, value, block)
+        elif block.type in repeated and isinstance(existing, list):
+            existing.append(value)
         else:
-            out[block.type] = [out[block.type], value]
+            out[block.type] = [existing, value]
             repeated.add(block.type)
     return out
 
 
-def _merge_labelled(into: dict[str, Any], value: dict[str, Any], block: Block) -> None:
+def _merge_labelled(into: JsonObject, value: JsonObject, block: Block) -> None:
     key = next(iter(value))
     if key in into:
-        if isinstance(into[key], dict) and isinstance(value[key], dict) and len(block.labels) > 1:
-            _merge_labelled(into[key], value[key], block)
+        inner, added = into[key], value[key]
+        if isinstance(inner, dict) and isinstance(added, dict) and len(block.labels) > 1:
+            _merge_labelled(inner, added, block)
             return
         raise ConfigError(
             f"block {block.type} {' '.join(repr(lb) for lb in block.labels)} appears twice",
@@ -74,7 +85,7 @@ def _merge_labelled(into: dict[str, Any], value: dict[str, Any], block: Block) -
     into[key] = value[key]
 
 
-def object_attribute(attribute: Attribute, evaluator: Evaluator, context: str) -> dict[str, Any]:
+def object_attribute(attribute: Attribute, evaluator: Evaluator, context: str) -> JsonObject:
     value = evaluator.eval(attribute.expr)
     if value is None:
         return {}
@@ -147,8 +158,8 @@ def build_provider(
         if "env" in body.attributes
         else (body.blocks_of("env")[0].location if body.blocks_of("env") else block.location)
     )
-    for key, value in env.items():
-        spec.env[key] = _env_entry(key, value, where, context)
+    for key, entry in env.items():
+        spec.env[key] = _env_entry(key, entry, where, context)
     if "inherit_env" in body.attributes:
         spec.inherit_env = _inherit_env(body.attributes["inherit_env"], evaluator, context)
     return spec
@@ -179,7 +190,7 @@ def _inherit_env(attribute: Attribute, evaluator: Evaluator, context: str) -> tu
     return tuple(names)
 
 
-def _env_entry(key: str, value: Any, where: Location, context: str) -> str:
+def _env_entry(key: str, value: JsonValue, where: Location, context: str) -> str:
     """One environment variable as execve takes it: a name without `=` or NUL, a text
     value without NUL."""
     if not key or "=" in key or "\0" in key:
@@ -207,7 +218,7 @@ def _env_entry(key: str, value: Any, where: Location, context: str) -> str:
     return text
 
 
-def _single(body: Body, name: str, evaluator: Evaluator, context: str) -> dict[str, Any]:
+def _single(body: Body, name: str, evaluator: Evaluator, context: str) -> JsonObject:
     blocks = body.blocks_of(name)
     if name in body.attributes and blocks:
         raise ConfigError(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from functools import partial
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from dstream.config.checks import (
     check_names,
@@ -25,6 +25,7 @@ from dstream.config.model import ProviderSpec, RestartPolicy, TaskSpec
 from dstream.config.schema import DEPRECATED_SOURCES, build_provider, object_attribute
 from dstream.config.syntax import Attribute, Block, Body
 from dstream.errors import ConfigError
+from dstream.protocol.values import JsonObject, JsonValue
 
 TASK_ATTRIBUTES = (
     "type",
@@ -116,7 +117,7 @@ def _refuse_task_level_sources(attributes: dict[str, Attribute]) -> None:
 
 
 # The task's settings read by one converter each: (attribute and TaskSpec field, converter).
-_SETTINGS: tuple[tuple[str, Callable[[Any, Attribute, str], Any]], ...] = (
+_SETTINGS: tuple[tuple[str, Callable[[JsonValue, Attribute, str], object]], ...] = (
     ("max_frame_size", parse_size),
     ("invalid_frames", policy),
     ("dead_letter_path", expect_string),
@@ -210,8 +211,8 @@ def _read(
     name: str,
     evaluator: Evaluator,
     context: str,
-    convert: Callable[[Any, Attribute, str], Any],
-    store: Callable[[Any], None],
+    convert: Callable[[JsonValue, Attribute, str], object],
+    store: Callable[[object], None],
 ) -> None:
     if name in attributes:
         attribute = attributes[name]
@@ -229,7 +230,7 @@ def _restart(body: Body, evaluator: Evaluator, context: str) -> RestartPolicy:
         )
     if len(blocks) > 1:
         raise ConfigError(f"{context} has more than one restart block", location=blocks[1].location)
-    values: dict[str, Any]
+    values: JsonObject
     locations: dict[str, Attribute] = {}
     if blocks:
         check_names(blocks[0].body, where_context, RESTART_ATTRIBUTES)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 from dstream.config.checks import check_names, expect_bool, expect_string
 from dstream.config.diagnostics import Diagnostics
@@ -18,6 +18,7 @@ from dstream.config.model import Location
 from dstream.config.scope import Module, VariableValue
 from dstream.config.syntax import Attribute, Block, SourceFile, parse_text, read_source
 from dstream.errors import ConfigError, nearest
+from dstream.protocol.values import JsonValue
 
 ENV_VAR_PREFIX = "DSTREAM_VAR_"
 VARIABLE_ATTRIBUTES = ("default", "description", "sensitive", "type", "nullable")
@@ -34,7 +35,7 @@ class Declared:
     sensitive: bool = False
     description: Optional[str] = None
     has_default: bool = False
-    default: Any = None
+    default: JsonValue = None
 
 
 def declare_variables(sources: list[SourceFile], diagnostics: Diagnostics) -> dict[str, Declared]:
@@ -109,7 +110,7 @@ def _type_keyword(attribute: Attribute, source: SourceFile) -> str:
     )
 
 
-def _typed(item: Declared, value: Any, where: Optional[Location]) -> Any:
+def _typed(item: Declared, value: JsonValue, where: Optional[Location]) -> JsonValue:
     """Check and convert `value` to the variable's declared type."""
     kind = item.kind
     try:
@@ -139,7 +140,7 @@ def _typed(item: Declared, value: Any, where: Optional[Location]) -> Any:
     return value
 
 
-def _parse_literal(text: str, label: str) -> Any:
+def _parse_literal(text: str, label: str) -> JsonValue:
     """A --var or DSTREAM_VAR_ value for a list/map variable: an HCL (or JSON) literal."""
     try:
         source = parse_text(f"value = {text}\n", label)
@@ -162,7 +163,7 @@ class _Given:
         self.module = module
         self.declared = declared
         self.diagnostics = diagnostics
-        self.values: dict[str, tuple[Any, Optional[Location]]] = {}
+        self.values: dict[str, tuple[JsonValue, Optional[Location]]] = {}
         self.failed: dict[str, ConfigError] = {}  # given a value that could not be read
 
     def _text(self, name: str, text: str, label: str, where: Optional[Location]) -> None:
@@ -232,7 +233,7 @@ class _Given:
             module.taint.mark(value)
         module.variables[name] = VariableValue(value, item.sensitive)
 
-    def _value(self, item: Declared) -> Any:
+    def _value(self, item: Declared) -> JsonValue:
         name = item.name
         if name in self.values:
             value, origin = self.values[name]
@@ -281,7 +282,7 @@ def _declared_hint(name: str, declared: Mapping[str, Declared]) -> str:
     return (f"did you mean {guess}? " if guess else "") + f"declared variables: {known}"
 
 
-def _read_var_file(path: str, environ: Mapping[str, str]) -> dict[str, tuple[Any, Location]]:
+def _read_var_file(path: str, environ: Mapping[str, str]) -> dict[str, tuple[JsonValue, Location]]:
     text = read_source(path)
     if path.endswith(".json"):
         try:
