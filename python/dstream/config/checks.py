@@ -13,7 +13,7 @@ from dstream.config.diagnostics import Diagnostics
 from dstream.config.functions import as_bool, format_number, type_name
 from dstream.config.limits import MAX_DURATION, MAX_FRAME_SIZE
 from dstream.config.model import Location
-from dstream.config.syntax import Attribute, Body
+from dstream.config.syntax import Attribute, Block, Body
 from dstream.errors import ConfigError, nearest
 from dstream.protocol.frames import POLICIES
 
@@ -62,6 +62,32 @@ def check_names(
                     hint=f"write `{block.type} = ...`",
                 )
             raise unknown_name(block.type, block.location, context, blocks or ("(none)",), "block")
+
+
+def one_block(body: Body, name: str, context: str) -> Optional[Block]:
+    """The one `name` block of `body`, or None; a second block, the attribute form
+    `name = {...}` beside it, or a label is an error."""
+    blocks = body.blocks_of(name)
+    if name in body.attributes and blocks:
+        raise ConfigError(
+            f"{context} has both `{name} = {{...}}` (at {body.attributes[name].location}) "
+            f"and a {name} block",
+            location=blocks[0].location,
+            hint="use one of the two forms",
+        )
+    if len(blocks) > 1:
+        raise ConfigError(
+            f"{context} has more than one {name} block (first at {blocks[0].location})",
+            location=blocks[1].location,
+            hint=f"merge them into one {name} block",
+        )
+    if blocks and blocks[0].labels:
+        raise ConfigError(
+            f"{name} block takes no label",
+            location=blocks[0].label_locations[0],
+            hint=f"write `{name} {{ ... }}`",
+        )
+    return blocks[0] if blocks else None
 
 
 def expect_string(value: object, attribute: Attribute, context: str) -> str:

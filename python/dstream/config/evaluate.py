@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Optional
+from typing import Callable, Optional, TypeVar
 
 from dstream.config.functions import (
     FUNCTIONS,
@@ -29,7 +29,7 @@ from dstream.config.functions import (
 )
 from dstream.config.limits import MAX_ELEMENTS, MAX_TREE_DEPTH, value_problem
 from dstream.config.model import Location
-from dstream.config.scope import Module
+from dstream.config.scope import Module, name_hint
 from dstream.config.strings import directive_string, heredoc, quoted
 from dstream.config.syntax import SourceFile, locate, trees
 from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION
@@ -37,6 +37,7 @@ from dstream.config.tree import Node, Token, Tree
 from dstream.errors import ConfigError, nearest
 from dstream.protocol.values import JsonObject, JsonValue
 
+T = TypeVar("T")
 _SIMPLE_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 
 
@@ -60,6 +61,15 @@ class Evaluator:
 
     def fail(self, node: Node, reason: str, hint: Optional[str] = None) -> ConfigError:
         return ConfigError(reason, location=self.where(node), hint=hint)
+
+    def convert(
+        self, node: Node, conversion: Callable[[object, str], T], value: object, what: str
+    ) -> T:
+        """`conversion(value, what)` (to_string, to_number), failing at `node`."""
+        try:
+            return conversion(value, what)
+        except FunctionError as exc:
+            raise self.fail(node, exc.reason, exc.hint) from None
 
     def child(self, names: JsonObject) -> Evaluator:
         merged = dict(self.names)
@@ -139,11 +149,7 @@ class Evaluator:
             bare = len(inner.children) == 1  # `(name)` is an expression, `name` a key
             if bare and len(term) == 1 and term[0].data in ("identifier", "literal_value"):
                 return str(term[0].children[0])
-        value = self.eval(inner)
-        try:
-            return to_string(value, "an object key")
-        except FunctionError as exc:
-            raise self.fail(inner, exc.reason, exc.hint) from None
+        return self.convert(inner, to_string, self.eval(inner), "an object key")
 
     # -- strings (config/strings.py) ----------------------------------------------------
 
@@ -199,13 +205,12 @@ class Evaluator:
         if name in self.module.unset_variables:
             raise self.module.unset_variables[name]
         if name not in self.module.variables:
-            known = sorted(self.module.variables)
-            guess = nearest(name, known)
-            hint = f"did you mean var.{guess}? " if guess else ""
-            hint += (
-                f"declared variables: {', '.join(known)}"
-                if known
-                else f'declare it: variable "{name}" {{ default = ... }}'
+            hint = name_hint(
+                "var",
+                name,
+                sorted(self.module.variables),
+                "declared variables",
+                f'declare it: variable "{name}" {{ default = ... }}',
             )
             raise self.fail(node, f"undeclared variable var.{name}", hint)
         return self.module.variables[name].value
@@ -231,10 +236,7 @@ class Evaluator:
             where = trees(index)[0]
             key = self.eval(where)
         if isinstance(value, list):
-            try:
-                position = to_number(key, "a list index")
-            except FunctionError as exc:
-                raise self.fail(where, exc.reason) from None
+            position = self.convert(where, to_number, key, "a list index")
             if not float(position).is_integer() or not 0 <= int(position) < len(value):
                 raise self.fail(
                     where,
@@ -281,11 +283,7 @@ class Evaluator:
         raise self.fail(node, f"expected true or false, got a {type_name(value)}")
 
     def _number(self, node: Node) -> float:
-        value = self.eval(node)
-        try:
-            return to_number(value, "operand")
-        except FunctionError as exc:
-            raise self.fail(node, exc.reason, exc.hint) from None
+        return self.convert(node, to_number, self.eval(node), "operand")
 
     def _conditional(self, node: Tree) -> JsonValue:
         condition, then_node, else_node = trees(node)
@@ -415,10 +413,7 @@ class Evaluator:
         out: JsonObject = {}
         for scope, exprs in self._for_iterations(node):
             key_node, value_node = exprs[0], exprs[1]
-            try:
-                key = to_string(scope.eval(key_node), "a for-expression key")
-            except FunctionError as exc:
-                raise self.fail(key_node, exc.reason, exc.hint) from None
+            key = self.convert(key_node, to_string, scope.eval(key_node), "a for-expression key")
             value = scope.eval(value_node)
             group = out.get(key)
             if grouping and isinstance(group, list):

@@ -42,6 +42,9 @@ class CallContext:
     base_dir: str  # directory of the file being evaluated, for file()
 
 
+Function = Callable[[CallContext, list[JsonValue]], JsonValue]
+
+
 def type_name(value: object) -> str:
     if value is None:
         return "null"
@@ -136,19 +139,14 @@ def _env(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     )
 
 
-def _upper(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("upper", args, 1)
-    return _string_arg("upper", args, 0).upper()
+def _of_string(name: str, change: Callable[[str], str]) -> Function:
+    """A function of one string argument: upper(), lower(), trimspace()."""
 
+    def call(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
+        _arity(name, args, 1)
+        return change(_string_arg(name, args, 0))
 
-def _lower(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("lower", args, 1)
-    return _string_arg("lower", args, 0).lower()
-
-
-def _trimspace(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("trimspace", args, 1)
-    return _string_arg("trimspace", args, 0).strip()
+    return call
 
 
 def _join(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
@@ -395,7 +393,6 @@ def _contains(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     return args[1] in _list_arg("contains", args, 0)
 
 
-Function = Callable[[CallContext, list[JsonValue]], JsonValue]
 FUNCTIONS: dict[str, Function] = {
     "coalesce": _coalesce,
     "concat": _concat,
@@ -409,14 +406,14 @@ FUNCTIONS: dict[str, Function] = {
     "keys": _keys,
     "length": _length,
     "lookup": _lookup,
-    "lower": _lower,
+    "lower": _of_string("lower", str.lower),
     "merge": _merge,
     "replace": _replace,
     "split": _split,
     "tobool": _tobool,
     "tonumber": _tonumber,
     "tostring": _tostring,
-    "trimspace": _trimspace,
-    "upper": _upper,
+    "trimspace": _of_string("trimspace", str.strip),
+    "upper": _of_string("upper", str.upper),
     "values": _values,
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from dstream.config.checks import check_names, expect_string, parse_duration
+from dstream.config.checks import check_names, expect_string, one_block, parse_duration
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
 from dstream.config.functions import format_number, type_name
@@ -219,24 +219,9 @@ def _env_entry(key: str, value: JsonValue, where: Location, context: str) -> str
 
 
 def _single(body: Body, name: str, evaluator: Evaluator, context: str) -> JsonObject:
-    blocks = body.blocks_of(name)
-    if name in body.attributes and blocks:
-        raise ConfigError(
-            f"{context} has both `{name} = {{...}}` (at {body.attributes[name].location}) "
-            f"and a {name} block",
-            location=blocks[0].location,
-            hint="use one of the two forms",
-        )
-    if len(blocks) > 1:
-        raise ConfigError(
-            f"{context} has more than one {name} block (first at {blocks[0].location})",
-            location=blocks[1].location,
-            hint=f"merge them into one {name} block",
-        )
-    if blocks:
-        if blocks[0].labels:
-            raise ConfigError(f"{name} block takes no label", location=blocks[0].label_locations[0])
-        return block_value(blocks[0].body, evaluator, f"{name} of {context}")
+    block = one_block(body, name, context)
+    if block is not None:
+        return block_value(block.body, evaluator, f"{name} of {context}")
     if name in body.attributes:
         return object_attribute(body.attributes[name], evaluator, context)
     return {}

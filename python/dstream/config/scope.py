@@ -77,13 +77,12 @@ class Module:
         return self._evaluate_local(name)
 
     def _undefined_local(self, name: str, where: Location) -> ConfigError:
-        known = sorted(self.local_defs)
-        guess = nearest(name, known)
-        hint = f"did you mean local.{guess}? " if guess else ""
-        hint += (
-            f"defined locals: {', '.join(known)}"
-            if known
-            else "no locals are defined; add `locals { " + name + " = ... }`"
+        hint = name_hint(
+            "local",
+            name,
+            sorted(self.local_defs),
+            "defined locals",
+            "no locals are defined; add `locals { " + name + " = ... }`",
         )
         return ConfigError(f"undefined local value local.{name}", location=where, hint=hint)
 
@@ -115,6 +114,14 @@ class Module:
             self.evaluating.pop()
         self.local_values[name] = value
         return value
+
+
+def name_hint(root: str, name: str, known: list[str], listing: str, when_none: str) -> str:
+    """The hint for an unknown ROOT.NAME: the nearest known name, then all of them under
+    `listing`, or `when_none` when there are none."""
+    guess = nearest(name, known)
+    hint = f"did you mean {root}.{guess}? " if guess else ""
+    return hint + (f"{listing}: {', '.join(known)}" if known else when_none)
 
 
 def check_local_name(name: str, where: Location) -> None:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dstream.config.functions import FunctionError, to_string
+from dstream.config.functions import to_string
 from dstream.config.limits import TooDeep
 from dstream.config.syntax import parses_to_tree, trees
 from dstream.config.tree import Node, Token, Tree
@@ -154,10 +154,7 @@ def interpolated(evaluator: Evaluator, node: Node) -> str:
     value = evaluator.eval(node)
     if value is None:
         raise evaluator.fail(node, "a template interpolates null", 'use coalesce(x, "")')
-    try:
-        return to_string(value, "an interpolated value")
-    except FunctionError as exc:
-        raise evaluator.fail(node, exc.reason, exc.hint) from None
+    return evaluator.convert(node, to_string, value, "an interpolated value")
 
 
 # -- heredocs ----------------------------------------------------------------------------

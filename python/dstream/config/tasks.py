@@ -12,6 +12,7 @@ from dstream.config.checks import (
     check_names,
     expect_bool,
     expect_string,
+    one_block,
     parse_duration,
     parse_size,
     policy,
@@ -220,21 +221,13 @@ def _read(
 
 
 def _restart(body: Body, evaluator: Evaluator, context: str) -> RestartPolicy:
-    blocks = body.blocks_of("restart")
+    block = one_block(body, "restart", context)
     where_context = f"restart of {context}"
-    if "restart" in body.attributes and blocks:
-        raise ConfigError(
-            f"{context} has both `restart = {{...}}` and a restart block",
-            location=blocks[0].location,
-            hint="use one of the two forms",
-        )
-    if len(blocks) > 1:
-        raise ConfigError(f"{context} has more than one restart block", location=blocks[1].location)
     values: JsonObject
     locations: dict[str, Attribute] = {}
-    if blocks:
-        check_names(blocks[0].body, where_context, RESTART_ATTRIBUTES)
-        locations = blocks[0].body.attributes
+    if block is not None:
+        check_names(block.body, where_context, RESTART_ATTRIBUTES)
+        locations = block.body.attributes
         values = {n: evaluator.eval(a.expr) for n, a in locations.items()}
     elif "restart" in body.attributes:
         attribute = body.attributes["restart"]
