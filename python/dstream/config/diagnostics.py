@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, TypeVar
+from typing import Callable, Optional, TypeVar, Union
 
 from dstream.config.model import Location
 from dstream.errors import ConfigError
@@ -22,8 +22,8 @@ class Diagnostic:
         where = f"{self.location}: " if self.location else ""
         return f"{where}{self.message}"
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"severity": self.severity, "message": self.message}
+    def to_dict(self) -> dict[str, Union[str, int, None]]:
+        out: dict[str, Union[str, int, None]] = {"severity": self.severity, "message": self.message}
         if self.location is not None:
             out["location"] = str(self.location)
             out["file"] = self.location.file

@@ -4,7 +4,9 @@ to plain Python values.
 No PyPI package evaluates HCL2 completely, so this covers what a dstream.hcl needs:
 literals, string templates with `${}` and `%{if}`/`%{for}`, heredocs, lists, objects,
 `local.*`, `var.*`, indexing, splats, operators, conditionals, `for` expressions and
-the functions in dstream.config.functions. Every error carries file:line:col.
+the functions in dstream.config.functions. Every error carries file:line:col. Strings
+and heredocs are rendered in config/strings.py; locals and variables live in the
+configuration's scope (config/scope.py).
 
 Values: str, int, float, bool, None, list, dict — numbers stay numbers, lists and maps
 keep their type (a string that is exactly "${local.list}" yields the list, as in HCL).
@@ -12,117 +14,31 @@ keep their type (a string that is exactly "${local.list}" yields the list, as in
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Callable, Optional, TypeVar
 
 from dstream.config.functions import (
     FUNCTIONS,
     CallContext,
     FunctionError,
+    as_bool,
     to_number,
     to_string,
     type_name,
 )
-from dstream.config.limits import MAX_ELEMENTS, MAX_TREE_DEPTH, TooDeep, value_problem
+from dstream.config.limits import MAX_ELEMENTS, MAX_TREE_DEPTH, value_problem
 from dstream.config.model import Location
-from dstream.config.syntax import Attribute, SourceFile, locate, parses_to_tree, trees
-from dstream.config.taint import Taint
+from dstream.config.scope import Module, name_hint
+from dstream.config.strings import directive_string, heredoc, quoted
+from dstream.config.syntax import SourceFile, locate, trees
 from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION
 from dstream.config.tree import Node, Token, Tree
 from dstream.errors import ConfigError, nearest
+from dstream.protocol.values import JsonObject, JsonValue
 
-# Names a local may not take: they are roots of references or words of the language.
-RESERVED_NAMES = frozenset(
-    {
-        "local",
-        "locals",
-        "var",
-        "variable",
-        "env",
-        "task",
-        "each",
-        "count",
-        "self",
-        "path",
-        "module",
-        "terraform",
-        "data",
-        "resource",
-        "for",
-        "in",
-        "if",
-        "true",
-        "false",
-        "null",
-    }
-)
+T = TypeVar("T")
 _SIMPLE_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
-
-
-@dataclass
-class VariableValue:
-    value: Any
-    sensitive: bool = False
-
-
-@dataclass
-class Module:
-    """What every file of one configuration shares: locals, variables, environment."""
-
-    environ: dict[str, str]
-    variables: dict[str, VariableValue] = field(default_factory=dict)
-    # Declared variables that got no value: using one repeats that error, not "undeclared".
-    unset_variables: dict[str, ConfigError] = field(default_factory=dict)
-    local_defs: dict[str, tuple[Attribute, SourceFile]] = field(default_factory=dict)
-    local_values: dict[str, Any] = field(default_factory=dict)
-    evaluating: list[str] = field(default_factory=list)  # locals being evaluated, in order
-    depth: int = 0  # expressions being evaluated, one inside the other (locals included)
-    # A local that failed fails again the same way at once: with thousands of locals in
-    # a chain, evaluating each one's chain again would take quadratic time.
-    local_errors: dict[str, ConfigError] = field(default_factory=dict)
-    base_dir: str = "."
-    taint: Taint = field(default_factory=Taint)  # which values are sensitive (config/taint.py)
-
-    def local(self, name: str, where: Location) -> Any:
-        if name in self.local_values:
-            return self.local_values[name]
-        if name in self.local_errors:
-            raise self.local_errors[name]
-        if name not in self.local_defs:
-            known = sorted(self.local_defs)
-            guess = nearest(name, known)
-            hint = f"did you mean local.{guess}? " if guess else ""
-            hint += (
-                f"defined locals: {', '.join(known)}"
-                if known
-                else "no locals are defined; add `locals { " + name + " = ... }`"
-            )
-            raise ConfigError(f"undefined local value local.{name}", location=where, hint=hint)
-        if name in self.evaluating:
-            members = self.evaluating[self.evaluating.index(name) :]
-            # Start the cycle at its first name in sorted order, so it reads (and is
-            # reported) the same whichever local was evaluated first.
-            start = members.index(min(members))
-            cycle = [*members[start:], *members[:start], min(members)]
-            attribute = self.local_defs[min(members)][0]
-            raise ConfigError(
-                "locals refer to each other in a cycle: "
-                + " -> ".join(f"local.{n}" for n in cycle),
-                location=attribute.location,
-                hint="break the cycle: one of these locals must not depend on the others",
-            )
-        attribute, source = self.local_defs[name]
-        self.evaluating.append(name)
-        try:
-            value = Evaluator(source, self).eval(attribute.expr)
-        except ConfigError as exc:
-            self.local_errors[name] = exc
-            raise
-        finally:
-            self.evaluating.pop()
-        self.local_values[name] = value
-        return value
 
 
 class Evaluator:
@@ -131,15 +47,13 @@ class Evaluator:
         source: SourceFile,
         module: Module,
         *,
-        names: Optional[dict[str, Any]] = None,
+        names: Optional[JsonObject] = None,
         allow_references: bool = True,
     ) -> None:
         self.source = source
         self.module = module
         self.names = names or {}  # for-expression variables
         self.allow_references = allow_references  # False for variable defaults
-        import os
-
         self.context = CallContext(module.environ, os.path.dirname(source.path) or ".")
 
     def where(self, node: Node) -> Location:
@@ -148,7 +62,16 @@ class Evaluator:
     def fail(self, node: Node, reason: str, hint: Optional[str] = None) -> ConfigError:
         return ConfigError(reason, location=self.where(node), hint=hint)
 
-    def child(self, names: dict[str, Any]) -> Evaluator:
+    def convert(
+        self, node: Node, conversion: Callable[[object, str], T], value: object, what: str
+    ) -> T:
+        """`conversion(value, what)` (to_string, to_number), failing at `node`."""
+        try:
+            return conversion(value, what)
+        except FunctionError as exc:
+            raise self.fail(node, exc.reason, exc.hint) from None
+
+    def child(self, names: JsonObject) -> Evaluator:
         merged = dict(self.names)
         merged.update(names)
         return Evaluator(
@@ -157,7 +80,7 @@ class Evaluator:
 
     # -- dispatch ----------------------------------------------------------------------
 
-    def eval(self, node: Node) -> Any:
+    def eval(self, node: Node) -> JsonValue:
         if isinstance(node, Token):
             raise self.fail(node, f"unexpected {node.value!r}")
         handler = getattr(self, "_" + node.data, None)
@@ -175,7 +98,9 @@ class Evaluator:
         try:
             # No sensitive value: nothing to track, no extra frame.
             taint = module.taint
-            value = taint.track(node.data, handler, node) if taint.marked else handler(node)
+            value: JsonValue = (
+                taint.track(node.data, handler, node) if taint.marked else handler(node)
+            )
         finally:
             module.depth -= 1
         if isinstance(value, (str, list, dict)) and len(value) > MAX_ELEMENTS:
@@ -184,26 +109,26 @@ class Evaluator:
                 raise self.fail(node, f"this expression makes {problem}")
         return value
 
-    def _expr_term(self, node: Tree) -> Any:
+    def _expr_term(self, node: Tree) -> JsonValue:
         inner = trees(node)
         if len(inner) != 1:
             raise self.fail(node, "malformed expression")
         return self.eval(inner[0])
 
-    def _int_lit(self, node: Tree) -> Any:
+    def _int_lit(self, node: Tree) -> JsonValue:
         return int(str(node.children[0]))
 
-    def _float_lit(self, node: Tree) -> Any:
+    def _float_lit(self, node: Tree) -> JsonValue:
         return float(str(node.children[0]))
 
-    def _literal_value(self, node: Tree) -> Any:
+    def _literal_value(self, node: Tree) -> JsonValue:
         return {"true": True, "false": False, "null": None}[str(node.children[0])]
 
-    def _tuple(self, node: Tree) -> Any:
+    def _tuple(self, node: Tree) -> JsonValue:
         return [self.eval(item) for item in trees(node)]
 
-    def _object(self, node: Tree) -> Any:
-        out: dict[str, Any] = {}
+    def _object(self, node: Tree) -> JsonValue:
+        out: JsonObject = {}
         for element in trees(node):
             key_node, value_node = trees(element)
             key = self._object_key(key_node)
@@ -224,174 +149,25 @@ class Evaluator:
             bare = len(inner.children) == 1  # `(name)` is an expression, `name` a key
             if bare and len(term) == 1 and term[0].data in ("identifier", "literal_value"):
                 return str(term[0].children[0])
-        value = self.eval(inner)
-        try:
-            return to_string(value, "an object key")
-        except FunctionError as exc:
-            raise self.fail(inner, exc.reason, exc.hint) from None
+        return self.convert(inner, to_string, self.eval(inner), "an object key")
 
-    # -- strings -------------------------------------------------------------------------
+    # -- strings (config/strings.py) ----------------------------------------------------
 
-    def _string(self, node: Tree) -> Any:
-        parts = [c for c in node.children if isinstance(c, Tree) and c.data == "string_part"]
-        return self._template([p.children[0] for p in parts], node)
+    def _string(self, node: Tree) -> JsonValue:
+        return quoted(self, node)
 
-    def _template_string(self, node: Tree) -> Any:
-        raw = str(node.children[0])[2:-2]  # \"...\" inside a directive
-        return _unescape(raw)
+    def _template_string(self, node: Tree) -> JsonValue:
+        return directive_string(node)
 
-    def _template(self, parts: list[Node], node: Tree) -> Any:
-        items: list[list[Any]] = []
-        for part in parts:
-            if isinstance(part, Token):
-                if part.type == "ESCAPED_INTERPOLATION" or part.type == "ESCAPED_DIRECTIVE":
-                    items.append(["text", str(part.value)[1:]])
-                else:
-                    items.append(["text", _unescape(str(part.value))])
-            elif part.data == "interpolation":
-                items.append(["interp", trees(part)[0]])
-            else:
-                tokens = [str(t) for t in part.children if isinstance(t, Token)]
-                strip_left = len(tokens) > 1 and tokens[1] == "~"
-                strip_right = len(tokens) > 1 and tokens[-2] == "~"
-                kind = part.data.replace("template_", "").replace("_start", "")
-                items.append([kind, part, strip_left, strip_right])
-        if len(items) == 1 and items[0][0] == "interp":
-            return self.eval(items[0][1])  # "${x}" is x itself, whatever its type
-        for index, item in enumerate(items):
-            if item[0] in ("if", "else", "endif", "for", "endfor"):
-                if item[2] and index > 0 and items[index - 1][0] == "text":
-                    items[index - 1][1] = items[index - 1][1].rstrip()
-                if item[3] and index + 1 < len(items) and items[index + 1][0] == "text":
-                    items[index + 1][1] = items[index + 1][1].lstrip()
-        text, _end = self._render(items, 0, node, stop=())
-        return text
+    def _heredoc_template(self, node: Tree) -> JsonValue:
+        return heredoc(self, node, trim=False)
 
-    def _render(
-        self, items: list[list[Any]], start: int, node: Tree, stop: tuple[str, ...]
-    ) -> tuple[str, int]:
-        out: list[str] = []
-        index = start
-        while index < len(items):
-            item = items[index]
-            kind = item[0]
-            if kind in stop:
-                return "".join(out), index
-            if kind == "text":
-                out.append(item[1])
-                index += 1
-            elif kind == "interp":
-                out.append(self._interpolated(item[1]))
-                index += 1
-            elif kind == "if":
-                condition = self._bool(trees(item[1])[0])
-                then_text, index = self._render(items, index + 1, node, ("else", "endif"))
-                else_text = ""
-                if index < len(items) and items[index][0] == "else":
-                    else_text, index = self._render(items, index + 1, node, ("endif",))
-                if index >= len(items):
-                    raise self.fail(item[1], "%{if} without %{endif}")
-                out.append(then_text if condition else else_text)
-                index += 1
-            elif kind == "for":
-                names = [str(t.children[0]) for t in trees(item[1]) if t.data == "identifier"]
-                collection = self.eval(trees(item[1])[-1])
-                _, end = self._render_skip(items, index + 1, item[1])
-                for key, value in _pairs(collection, self, trees(item[1])[-1]):
-                    bound = (
-                        {names[0]: value} if len(names) == 1 else {names[0]: key, names[1]: value}
-                    )
-                    text, _ = self.child(bound)._render(items, index + 1, node, ("endfor",))
-                    out.append(text)
-                index = end + 1
-            else:
-                raise self.fail(item[1], f"%{{{kind}}} without its opening directive")
-        if stop:
-            raise self.fail(node, f"template is missing %{{{stop[-1]}}}")
-        return "".join(out), index
-
-    def _render_skip(self, items: list[list[Any]], start: int, opener: Tree) -> tuple[str, int]:
-        depth = 0
-        for index in range(start, len(items)):
-            if items[index][0] == "for":
-                depth += 1
-            elif items[index][0] == "endfor":
-                if depth == 0:
-                    return "", index
-                depth -= 1
-        raise self.fail(opener, "%{for} without %{endfor}")
-
-    def _interpolated(self, node: Node) -> str:
-        value = self.eval(node)
-        if value is None:
-            raise self.fail(node, "a template interpolates null", 'use coalesce(x, "")')
-        try:
-            return to_string(value, "an interpolated value")
-        except FunctionError as exc:
-            raise self.fail(node, exc.reason, exc.hint) from None
-
-    def _heredoc_template(self, node: Tree) -> Any:
-        return self._heredoc(node, trim=False)
-
-    def _heredoc_template_trim(self, node: Tree) -> Any:
-        return self._heredoc(node, trim=True)
-
-    def _heredoc(self, node: Tree, trim: bool) -> Any:
-        raw = str(node.children[0])
-        lines = raw.split("\n")
-        body_lines = lines[1:-2]  # drop `<<EOT` and the closing marker line
-        if trim:
-            indents = [len(line) - len(line.lstrip()) for line in body_lines if line.strip()]
-            cut = min(indents) if indents else 0
-            body_lines = [line[cut:] for line in body_lines]
-        body = "\n".join(body_lines) + ("\n" if body_lines else "")
-        return self._heredoc_body(body, node)
-
-    def _heredoc_body(self, body: str, node: Tree) -> str:
-        out: list[str] = []
-        index = 0
-        while index < len(body):
-            if body.startswith("$${", index) or body.startswith("%%{", index):
-                out.append(body[index + 1 : index + 3])
-                index += 3
-            elif body.startswith("${", index):
-                end = _closing_brace(body, index + 2)
-                if end < 0:
-                    raise self.fail(node, "heredoc has a `${` without its `}`")
-                try:
-                    tree = parses_to_tree(f"x = ({body[index + 2 : end]})\n")
-                except TooDeep as exc:
-                    raise self.fail(node, f"a heredoc interpolation is {exc.reason}") from None
-                except Exception:
-                    raise self.fail(
-                        node, f"heredoc interpolation {body[index : end + 1]!r} is not valid"
-                    ) from None
-                attribute = next(tree.find_data("attribute"))
-                out.append(self._interpolated_detached(attribute.children[-1], node))
-                index = end + 1
-            elif body.startswith("%{", index):
-                raise self.fail(
-                    node,
-                    "%{ } directives are not supported in heredocs",
-                    "use a quoted string for %{if}/%{for}, or a for expression with join()",
-                )
-            else:
-                out.append(body[index])
-                index += 1
-        return "".join(out)
-
-    def _interpolated_detached(self, expr: Tree, node: Tree) -> str:
-        # The expression was re-parsed from the heredoc text: its positions are
-        # relative, so errors point at the heredoc itself.
-        try:
-            return self._interpolated(expr)
-        except ConfigError as exc:
-            exc.location = self.where(node)
-            raise
+    def _heredoc_template_trim(self, node: Tree) -> JsonValue:
+        return heredoc(self, node, trim=True)
 
     # -- names and references ----------------------------------------------------------
 
-    def _identifier(self, node: Tree) -> Any:
+    def _identifier(self, node: Tree) -> JsonValue:
         name = str(node.children[0])
         if name in self.names:
             return self.names[name]
@@ -403,7 +179,7 @@ class Evaluator:
         )
         raise self.fail(node, f"unknown name `{name}`", hint)
 
-    def _get_attr_expr_term(self, node: Tree) -> Any:
+    def _get_attr_expr_term(self, node: Tree) -> JsonValue:
         base, attr = node.children
         name_node = trees(attr)[0]
         name = str(name_node.children[0])
@@ -425,22 +201,21 @@ class Evaluator:
                 "defaults must be constant; compute derived values in `locals`",
             )
 
-    def _variable(self, name: str, node: Tree) -> Any:
+    def _variable(self, name: str, node: Tree) -> JsonValue:
         if name in self.module.unset_variables:
             raise self.module.unset_variables[name]
         if name not in self.module.variables:
-            known = sorted(self.module.variables)
-            guess = nearest(name, known)
-            hint = f"did you mean var.{guess}? " if guess else ""
-            hint += (
-                f"declared variables: {', '.join(known)}"
-                if known
-                else f'declare it: variable "{name}" {{ default = ... }}'
+            hint = name_hint(
+                "var",
+                name,
+                sorted(self.module.variables),
+                "declared variables",
+                f'declare it: variable "{name}" {{ default = ... }}',
             )
             raise self.fail(node, f"undeclared variable var.{name}", hint)
         return self.module.variables[name].value
 
-    def _attribute_of(self, value: Any, name: str, node: Node) -> Any:
+    def _attribute_of(self, value: JsonValue, name: str, node: Node) -> JsonValue:
         if isinstance(value, dict):
             if name in value:
                 return value[name]
@@ -449,22 +224,19 @@ class Evaluator:
             raise self.fail(node, f"object has no key {name!r}", hint)
         raise self.fail(node, f"cannot take .{name} of a {type_name(value)}")
 
-    def _index_expr_term(self, node: Tree) -> Any:
+    def _index_expr_term(self, node: Tree) -> JsonValue:
         base, index = node.children
         return self._apply_index(self.eval(base), index)
 
-    def _apply_index(self, value: Any, index: Tree) -> Any:
+    def _apply_index(self, value: JsonValue, index: Tree) -> JsonValue:
         if index.data == "short_index":
-            key: Any = int(str(index.children[-1]))
+            key: JsonValue = int(str(index.children[-1]))
             where: Node = index
         else:
             where = trees(index)[0]
             key = self.eval(where)
         if isinstance(value, list):
-            try:
-                position = to_number(key, "a list index")
-            except FunctionError as exc:
-                raise self.fail(where, exc.reason) from None
+            position = self.convert(where, to_number, key, "a list index")
             if not float(position).is_integer() or not 0 <= int(position) < len(value):
                 raise self.fail(
                     where,
@@ -479,7 +251,7 @@ class Evaluator:
             return self._attribute_of(value, text, where)
         raise self.fail(where, f"cannot index a {type_name(value)}")
 
-    def _splat(self, node: Tree) -> Any:
+    def _splat(self, node: Tree) -> JsonValue:
         base, splat = node.children
         value = self.eval(base)
         if value is None:
@@ -502,40 +274,36 @@ class Evaluator:
 
     # -- operators -----------------------------------------------------------------------
 
-    def _bool(self, node: Node) -> bool:
+    def boolean(self, node: Node) -> bool:
+        """`node`'s value as a condition: true, false, "true" or "false"."""
         value = self.eval(node)
-        if isinstance(value, bool):
-            return value
-        if value in ("true", "false"):
-            return value == "true"
+        converted = as_bool(value)
+        if converted is not None:
+            return converted
         raise self.fail(node, f"expected true or false, got a {type_name(value)}")
 
-    def _number(self, node: Node) -> Any:
-        value = self.eval(node)
-        try:
-            return to_number(value, "operand")
-        except FunctionError as exc:
-            raise self.fail(node, exc.reason, exc.hint) from None
+    def _number(self, node: Node) -> float:
+        return self.convert(node, to_number, self.eval(node), "operand")
 
-    def _conditional(self, node: Tree) -> Any:
+    def _conditional(self, node: Tree) -> JsonValue:
         condition, then_node, else_node = trees(node)
-        return self.eval(then_node) if self._bool(condition) else self.eval(else_node)
+        return self.eval(then_node) if self.boolean(condition) else self.eval(else_node)
 
-    def _unary_op(self, node: Tree) -> Any:
+    def _unary_op(self, node: Tree) -> JsonValue:
         operator = str(node.children[0])
         operand = node.children[1]
         if operator == "!":
-            return not self._bool(operand)
+            return not self.boolean(operand)
         return -self._number(operand)
 
-    def _binary_op(self, node: Tree) -> Any:
+    def _binary_op(self, node: Tree) -> JsonValue:
         left_node, term = trees(node)[:2]
         operator_node, right_node = trees(term)[:2]
         operator = str(operator_node.children[0]).strip()
         if operator == "&&":
-            return self._bool(left_node) and self._bool(right_node)
+            return self.boolean(left_node) and self.boolean(right_node)
         if operator == "||":
-            return self._bool(left_node) or self._bool(right_node)
+            return self.boolean(left_node) or self.boolean(right_node)
         if operator in ("==", "!="):
             equal = _equal(self.eval(left_node), self.eval(right_node))
             return equal if operator == "==" else not equal
@@ -559,12 +327,12 @@ class Evaluator:
 
     # -- functions and for expressions -------------------------------------------------
 
-    def _function_call(self, node: Tree) -> Any:
+    def _function_call(self, node: Tree) -> JsonValue:
         parts = trees(node)
         name_node = parts[0]
         name = str(name_node.children[0])
         arguments = next((p for p in parts if p.data == "arguments"), None)
-        args: list[Any] = []
+        args: list[JsonValue] = []
         expand_last = False
         if arguments is not None:
             args = [self.eval(a) for a in trees(arguments)]
@@ -591,10 +359,10 @@ class Evaluator:
         except FunctionError as exc:
             raise self.fail(node, exc.reason, exc.hint) from None
 
-    def _template_env(self, function: str, args: list[Any], node: Tree) -> Any:
+    def _template_env(self, function: str, args: list[JsonValue], node: Tree) -> JsonValue:
         from dstream.config.sprig import evaluate, go_string, go_unquote_literal
 
-        use = self.source.rewritten.uses[int(args[1])]
+        use = self.source.rewritten.uses[int(to_number(args[1]))]  # the rewriter's index
         value = go_string(evaluate(use.pipeline, self.module.environ, use.location))
         if function == TEMPLATE_VALUE_FUNCTION:
             # Pasted unquoted in the original: `port = {{ env "PORT" }}` was a number,
@@ -606,7 +374,20 @@ class Evaluator:
             return go_unquote_literal(value)
         return value
 
-    def _for_intro(self, node: Tree) -> tuple[list[str], Any, Tree]:
+    def pairs(self, collection: JsonValue, node: Node) -> list[tuple[JsonValue, JsonValue]]:
+        """What a `for` iterates over: (index, element) of a list, (key, value) of an
+        object in key order."""
+        if isinstance(collection, list):
+            return list(enumerate(collection))
+        if isinstance(collection, dict):
+            return [(key, collection[key]) for key in sorted(collection)]
+        raise self.fail(
+            node,
+            f"a for expression needs a list or object, got a {type_name(collection)}",
+            "iterate over a list [...] or an object { ... }",
+        )
+
+    def _for_intro(self, node: Tree) -> tuple[list[str], JsonValue, Tree]:
         names = [str(t.children[0]) for t in trees(node) if t.data == "identifier"]
         collection_node = next(t for t in trees(node) if t.data != "identifier")
         return names, self.eval(collection_node), collection_node
@@ -616,29 +397,29 @@ class Evaluator:
         names, collection, collection_node = self._for_intro(parts[0])
         condition = next((p for p in parts if p.data == "for_cond"), None)
         out = []
-        for key, value in _pairs(collection, self, collection_node):
+        for key, value in self.pairs(collection, collection_node):
             bound = {names[0]: value} if len(names) == 1 else {names[0]: key, names[1]: value}
             scope = self.child(bound)
-            if condition is not None and not scope._bool(trees(condition)[0]):
+            if condition is not None and not scope.boolean(trees(condition)[0]):
                 continue
             out.append((scope, [p for p in parts[1:] if p.data != "for_cond"]))
         return out
 
-    def _for_tuple_expr(self, node: Tree) -> Any:
+    def _for_tuple_expr(self, node: Tree) -> JsonValue:
         return [scope.eval(exprs[0]) for scope, exprs in self._for_iterations(node)]
 
-    def _for_object_expr(self, node: Tree) -> Any:
+    def _for_object_expr(self, node: Tree) -> JsonValue:
         grouping = any(isinstance(t, Token) and t.type == "ELLIPSIS" for t in node.children)
-        out: dict[str, Any] = {}
+        out: JsonObject = {}
         for scope, exprs in self._for_iterations(node):
             key_node, value_node = exprs[0], exprs[1]
-            try:
-                key = to_string(scope.eval(key_node), "a for-expression key")
-            except FunctionError as exc:
-                raise self.fail(key_node, exc.reason, exc.hint) from None
+            key = self.convert(key_node, to_string, scope.eval(key_node), "a for-expression key")
             value = scope.eval(value_node)
-            if grouping:
-                out.setdefault(key, []).append(value)
+            group = out.get(key)
+            if grouping and isinstance(group, list):
+                group.append(value)
+            elif grouping:
+                out[key] = [value]
             elif key in out:
                 raise self.fail(
                     key_node,
@@ -650,18 +431,6 @@ class Evaluator:
         return out
 
 
-def _pairs(collection: Any, evaluator: Evaluator, node: Node) -> list[tuple[Any, Any]]:
-    if isinstance(collection, list):
-        return list(enumerate(collection))
-    if isinstance(collection, dict):
-        return [(key, collection[key]) for key in sorted(collection)]
-    raise evaluator.fail(
-        node,
-        f"a for expression needs a list or object, got a {type_name(collection)}",
-        "iterate over a list [...] or an object { ... }",
-    )
-
-
 def _root_name(node: Node) -> Optional[str]:
     if isinstance(node, Tree) and node.data == "expr_term" and len(node.children) == 1:
         inner = node.children[0]
@@ -670,54 +439,7 @@ def _root_name(node: Node) -> Optional[str]:
     return None
 
 
-def _equal(left: Any, right: Any) -> bool:
+def _equal(left: JsonValue, right: JsonValue) -> bool:
     if type_name(left) != type_name(right):
         return False
     return bool(left == right)
-
-
-def _closing_brace(text: str, start: int) -> int:
-    depth, index, quote = 0, start, False
-    while index < len(text):
-        ch = text[index]
-        if quote:
-            if ch == "\\":
-                index += 1
-            elif ch == '"':
-                quote = False
-        elif ch == '"':
-            quote = True
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            if depth == 0:
-                return index
-            depth -= 1
-        index += 1
-    return -1
-
-
-_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
-_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
-
-
-def _unescape(text: str) -> str:
-    if "\\" not in text:
-        return text
-
-    def replace(match: re.Match[str]) -> str:
-        code = match.group(1)
-        if code[0] in "uU" and len(code) > 1:
-            return chr(int(code[1:], 16))
-        return _SIMPLE_ESCAPES.get(code, "\\" + code)
-
-    return _ESCAPE.sub(replace, text)
-
-
-def check_local_name(name: str, where: Location) -> None:
-    if name in RESERVED_NAMES:
-        raise ConfigError(
-            f"{name!r} is a reserved word and cannot name a local value",
-            location=where,
-            hint=f"rename it, e.g. {name}_value; reserved: {', '.join(sorted(RESERVED_NAMES))}",
-        )

@@ -13,7 +13,7 @@ import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from dstream.config.limits import (
     MAX_FORMAT_WIDTH,
@@ -22,6 +22,7 @@ from dstream.config.limits import (
     TooDeep,
     check_nesting,
 )
+from dstream.protocol.values import JsonObject, JsonValue
 
 
 class FunctionError(Exception):
@@ -41,7 +42,10 @@ class CallContext:
     base_dir: str  # directory of the file being evaluated, for file()
 
 
-def type_name(value: Any) -> str:
+Function = Callable[[CallContext, list[JsonValue]], JsonValue]
+
+
+def type_name(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -63,7 +67,7 @@ def format_number(value: float) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def to_string(value: Any, what: str = "value") -> str:
+def to_string(value: object, what: str = "value") -> str:
     """HCL's automatic conversion to string: primitives only."""
     if isinstance(value, str):
         return value
@@ -79,10 +83,20 @@ def to_string(value: Any, what: str = "value") -> str:
     )
 
 
+def as_bool(value: object) -> Optional[bool]:
+    """HCL's conversion to bool: a bool, or the string "true" or "false"; None for
+    anything else, so each caller words its own error."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in ("true", "false"):
+        return value == "true"
+    return None
+
+
 _NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\Z")
 
 
-def to_number(value: Any, what: str = "value") -> float:
+def to_number(value: object, what: str = "value") -> float:
     if isinstance(value, bool):
         raise FunctionError(f"{what} is a bool, not a number")
     if isinstance(value, (int, float)):
@@ -93,7 +107,7 @@ def to_number(value: Any, what: str = "value") -> float:
     raise FunctionError(f"{what} {value!r} is not a number")
 
 
-def _arity(name: str, args: list[Any], low: int, high: Optional[int] = None) -> None:
+def _arity(name: str, args: list[JsonValue], low: int, high: Optional[int] = None) -> None:
     high = low if high is None else high
     if low <= len(args) <= high:
         return
@@ -101,18 +115,18 @@ def _arity(name: str, args: list[Any], low: int, high: Optional[int] = None) -> 
     raise FunctionError(f"{name}() takes {want} argument(s), got {len(args)}")
 
 
-def _string_arg(name: str, args: list[Any], index: int) -> str:
+def _string_arg(name: str, args: list[JsonValue], index: int) -> str:
     return to_string(args[index], f"argument {index + 1} of {name}()")
 
 
-def _list_arg(name: str, args: list[Any], index: int) -> list[Any]:
+def _list_arg(name: str, args: list[JsonValue], index: int) -> list[JsonValue]:
     value = args[index]
     if not isinstance(value, list):
         raise FunctionError(f"argument {index + 1} of {name}() is a {type_name(value)}, not a list")
     return value
 
 
-def _env(ctx: CallContext, args: list[Any]) -> Any:
+def _env(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("env", args, 1, 2)
     name = _string_arg("env", args, 0)
     if name in ctx.environ:
@@ -125,22 +139,17 @@ def _env(ctx: CallContext, args: list[Any]) -> Any:
     )
 
 
-def _upper(ctx: CallContext, args: list[Any]) -> Any:
-    _arity("upper", args, 1)
-    return _string_arg("upper", args, 0).upper()
+def _of_string(name: str, change: Callable[[str], str]) -> Function:
+    """A function of one string argument: upper(), lower(), trimspace()."""
+
+    def call(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
+        _arity(name, args, 1)
+        return change(_string_arg(name, args, 0))
+
+    return call
 
 
-def _lower(ctx: CallContext, args: list[Any]) -> Any:
-    _arity("lower", args, 1)
-    return _string_arg("lower", args, 0).lower()
-
-
-def _trimspace(ctx: CallContext, args: list[Any]) -> Any:
-    _arity("trimspace", args, 1)
-    return _string_arg("trimspace", args, 0).strip()
-
-
-def _join(ctx: CallContext, args: list[Any]) -> Any:
+def _join(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("join", args, 2, 99)
     separator = _string_arg("join", args, 0)
     items: list[str] = []
@@ -152,23 +161,24 @@ def _join(ctx: CallContext, args: list[Any]) -> Any:
     return separator.join(items)
 
 
-def _split(ctx: CallContext, args: list[Any]) -> Any:
+def _split(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("split", args, 2)
     separator, text = _string_arg("split", args, 0), _string_arg("split", args, 1)
     if not separator:
         raise FunctionError("split() separator must not be empty")
-    return text.split(separator)
+    pieces: list[JsonValue] = list(text.split(separator))
+    return pieces
 
 
-def _concat(ctx: CallContext, args: list[Any]) -> Any:
-    out: list[Any] = []
+def _concat(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
+    out: list[JsonValue] = []
     for index in range(len(args)):
         out.extend(_list_arg("concat", args, index))
     return out
 
 
-def _merge(ctx: CallContext, args: list[Any]) -> Any:
-    out: dict[str, Any] = {}
+def _merge(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
+    out: JsonObject = {}
     for index, value in enumerate(args):
         if value is None:
             continue
@@ -183,7 +193,7 @@ def _merge(ctx: CallContext, args: list[Any]) -> Any:
 _VERB = re.compile(r"%([-+ 0#]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])")
 
 
-def _format(ctx: CallContext, args: list[Any]) -> Any:
+def _format(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     """Terraform's format(): %s %d %f %v %q %t %% with flags, width and precision."""
     _arity("format", args, 1, 99)
     spec = _string_arg("format", args, 0)
@@ -234,7 +244,7 @@ def _format(ctx: CallContext, args: list[Any]) -> Any:
     return "".join(out)
 
 
-def _replace(ctx: CallContext, args: list[Any]) -> Any:
+def _replace(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("replace", args, 3)
     text, search, replacement = (_string_arg("replace", args, i) for i in range(3))
     if len(search) > 1 and search.startswith("/") and search.endswith("/"):
@@ -249,7 +259,8 @@ def _replace(ctx: CallContext, args: list[Any]) -> Any:
         # Terraform spells capture references $1; Python \1.
         template = re.sub(r"\$(\d+)", r"\\\1", replacement)
         try:
-            return pattern.sub(template, text, timeout=REGEX_TIMEOUT)
+            replaced: str = pattern.sub(template, text, timeout=REGEX_TIMEOUT)
+            return replaced
         except TimeoutError:
             raise FunctionError(
                 f"replace() pattern {search} ran longer than {REGEX_TIMEOUT:g} s "
@@ -259,32 +270,33 @@ def _replace(ctx: CallContext, args: list[Any]) -> Any:
     return text.replace(search, replacement)
 
 
-def _tostring(ctx: CallContext, args: list[Any]) -> Any:
+def _tostring(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("tostring", args, 1)
     return None if args[0] is None else to_string(args[0], "argument of tostring()")
 
 
-def _tonumber(ctx: CallContext, args: list[Any]) -> Any:
+def _tonumber(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("tonumber", args, 1)
     return None if args[0] is None else to_number(args[0], "argument of tonumber()")
 
 
-def _tobool(ctx: CallContext, args: list[Any]) -> Any:
+def _tobool(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("tobool", args, 1)
     value = args[0]
-    if value is None or isinstance(value, bool):
-        return value
-    if value in ("true", "false"):
-        return value == "true"
+    if value is None:
+        return None
+    converted = as_bool(value)
+    if converted is not None:
+        return converted
     raise FunctionError(f"argument of tobool() {value!r} is not true or false")
 
 
-def _jsonencode(ctx: CallContext, args: list[Any]) -> str:
+def _jsonencode(ctx: CallContext, args: list[JsonValue]) -> str:
     _arity("jsonencode", args, 1)
     return json.dumps(args[0], ensure_ascii=False, separators=(",", ":"))
 
 
-def _jsondecode(ctx: CallContext, args: list[Any]) -> Any:
+def _jsondecode(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("jsondecode", args, 1)
     text = _string_arg("jsondecode", args, 0)
     try:
@@ -292,12 +304,13 @@ def _jsondecode(ctx: CallContext, args: list[Any]) -> Any:
     except TooDeep as exc:
         raise FunctionError(f"jsondecode() argument is {exc.reason}") from None
     try:
-        return json.loads(text)
+        decoded: JsonValue = json.loads(text)
     except json.JSONDecodeError as exc:
         raise FunctionError(f"jsondecode() argument is not JSON: {exc}") from None
+    return decoded
 
 
-def _file(ctx: CallContext, args: list[Any]) -> Any:
+def _file(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("file", args, 1)
     path = _string_arg("file", args, 0)
     full = path if os.path.isabs(path) else os.path.join(ctx.base_dir, path)
@@ -333,14 +346,14 @@ def _file(ctx: CallContext, args: list[Any]) -> Any:
         ) from None
 
 
-def _coalesce(ctx: CallContext, args: list[Any]) -> Any:
+def _coalesce(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     for value in args:
         if value is not None and value != "":
             return value
     raise FunctionError("coalesce() got no non-null, non-empty argument")
 
 
-def _length(ctx: CallContext, args: list[Any]) -> Any:
+def _length(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("length", args, 1)
     value = args[0]
     if isinstance(value, (str, list, dict)):
@@ -348,21 +361,22 @@ def _length(ctx: CallContext, args: list[Any]) -> Any:
     raise FunctionError(f"length() of a {type_name(value)}: it needs a string, list or object")
 
 
-def _keys(ctx: CallContext, args: list[Any]) -> Any:
+def _keys(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("keys", args, 1)
     if not isinstance(args[0], dict):
         raise FunctionError(f"keys() of a {type_name(args[0])}: it needs an object")
-    return sorted(args[0])
+    keys: list[JsonValue] = list(sorted(args[0]))
+    return keys
 
 
-def _values(ctx: CallContext, args: list[Any]) -> Any:
+def _values(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("values", args, 1)
     if not isinstance(args[0], dict):
         raise FunctionError(f"values() of a {type_name(args[0])}: it needs an object")
     return [args[0][key] for key in sorted(args[0])]
 
 
-def _lookup(ctx: CallContext, args: list[Any]) -> Any:
+def _lookup(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("lookup", args, 2, 3)
     mapping, key = args[0], _string_arg("lookup", args, 1)
     if not isinstance(mapping, dict):
@@ -374,12 +388,12 @@ def _lookup(ctx: CallContext, args: list[Any]) -> Any:
     raise FunctionError(f"lookup(): no key {key!r}; keys: {', '.join(sorted(mapping))}")
 
 
-def _contains(ctx: CallContext, args: list[Any]) -> Any:
+def _contains(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("contains", args, 2)
     return args[1] in _list_arg("contains", args, 0)
 
 
-FUNCTIONS: dict[str, Callable[[CallContext, list[Any]], Any]] = {
+FUNCTIONS: dict[str, Function] = {
     "coalesce": _coalesce,
     "concat": _concat,
     "contains": _contains,
@@ -392,14 +406,14 @@ FUNCTIONS: dict[str, Callable[[CallContext, list[Any]], Any]] = {
     "keys": _keys,
     "length": _length,
     "lookup": _lookup,
-    "lower": _lower,
+    "lower": _of_string("lower", str.lower),
     "merge": _merge,
     "replace": _replace,
     "split": _split,
     "tobool": _tobool,
     "tonumber": _tonumber,
     "tostring": _tostring,
-    "trimspace": _trimspace,
-    "upper": _upper,
+    "trimspace": _of_string("trimspace", str.strip),
+    "upper": _of_string("upper", str.upper),
     "values": _values,
 }

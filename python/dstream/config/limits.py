@@ -10,7 +10,7 @@ needs; docs/security.md ("Bad input") lists them. Every refusal names file:line:
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Optional
 
 # Bytes of one configuration or var file (and of a file() read).
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -138,10 +138,10 @@ def _skip_heredoc(text: str, index: int) -> int:
     return len(text)
 
 
-def value_problem(value: Any) -> Optional[str]:
+def value_problem(value: object) -> Optional[str]:
     """Why `value` is too deep or too large, or None. Iterative: a value too deep for
     recursion is exactly what it must survive."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):

@@ -6,42 +6,34 @@ does the same work but collects every error and warning, for `dstream lint`.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 from dstream.config import redact
+from dstream.config.checks import warn_lock_config
 from dstream.config.diagnostics import Diagnostics
-from dstream.config.evaluate import Evaluator, Module, VariableValue, check_local_name
-from dstream.config.functions import FunctionError, to_number, type_name
-from dstream.config.limits import TooDeep, check_nesting
+from dstream.config.evaluate import Evaluator
 from dstream.config.model import Location, Project, TaskSpec
-from dstream.config.schema import build_metrics, build_state, build_task
+from dstream.config.schema import build_metrics, build_state
+from dstream.config.scope import Module, check_local_name
 from dstream.config.sprig import TemplateError
-from dstream.config.syntax import Attribute, Block, SourceFile, parse_text, read_source
+from dstream.config.syntax import Block, SourceFile, parse_text, read_source
+from dstream.config.tasks import build_task
 from dstream.config.templates import SourceMap
+from dstream.config.variables import (
+    ENV_VAR_PREFIX,
+    Declared,
+    assign_variables,
+    declare_variables,
+)
 from dstream.errors import ConfigError, nearest
 
 DEFAULT_CONFIG = "dstream.hcl"
 ENV_CONFIG = "DSTREAM_CONFIG"
-ENV_VAR_PREFIX = "DSTREAM_VAR_"
 TOP_LEVEL_BLOCKS = ("task", "locals", "variable", "state", "metrics")
-VARIABLE_ATTRIBUTES = ("default", "description", "sensitive", "type", "nullable")
 _BUILTIN_DEMO = os.path.join(os.path.dirname(__file__), "demo.hcl")
-
-
-@dataclass
-class Declared:
-    name: str
-    block: Block
-    source: SourceFile
-    kind: str = "any"  # string, number, bool, or a complex type (list, map, object, ...)
-    sensitive: bool = False
-    description: Optional[str] = None
-    has_default: bool = False
-    default: Any = None
 
 
 @dataclass
@@ -172,8 +164,8 @@ def analyze_texts(
             diagnostics.error(exc)
     module = Module(environ=environ, base_dir=base_dir)
     _check_top_level(sources, diagnostics)
-    declared = _declare_variables(sources, diagnostics)
-    _assign_variables(module, declared, variables, var_files, environ, diagnostics)
+    declared = declare_variables(sources, diagnostics)
+    assign_variables(module, declared, variables, var_files, environ, diagnostics)
     _declare_locals(module, sources, diagnostics)
     for name in list(module.local_defs):
         try:
@@ -204,11 +196,7 @@ def _check_top_level(sources: list[SourceFile], diagnostics: Diagnostics) -> Non
     for source in sources:
         for name, attribute in source.body.attributes.items():
             if name == "lock_config":
-                diagnostics.warn(
-                    "lock_config is ignored: dstream takes no distributed lock",
-                    attribute.location,
-                    hint="remove it; it is accepted so older configs keep working",
-                )
+                warn_lock_config(diagnostics, attribute)
                 continue
             diagnostics.error(
                 ConfigError(
@@ -233,266 +221,6 @@ def _check_top_level(sources: list[SourceFile], diagnostics: Diagnostics) -> Non
                         hint=hint + "allowed: " + ", ".join(TOP_LEVEL_BLOCKS),
                     )
                 )
-
-
-# -- variables ---------------------------------------------------------------------------
-
-
-def _declare_variables(sources: list[SourceFile], diagnostics: Diagnostics) -> dict[str, Declared]:
-    declared: dict[str, Declared] = {}
-    for source in sources:
-        for block in source.body.blocks_of("variable"):
-            try:
-                item = _declare_variable(block, source)
-            except ConfigError as exc:
-                diagnostics.error(exc)
-                continue
-            if item.name in declared:
-                first = declared[item.name].block.location
-                diagnostics.error(
-                    ConfigError(
-                        f'variable "{item.name}" is declared twice (first at {first})',
-                        location=block.label_locations[0],
-                        hint="remove one declaration",
-                    )
-                )
-                continue
-            declared[item.name] = item
-    return declared
-
-
-def _declare_variable(block: Block, source: SourceFile) -> Declared:
-    if len(block.labels) != 1:
-        raise ConfigError(
-            f"a variable block takes exactly one label, its name; got {len(block.labels)}",
-            location=block.location,
-            hint='write variable "NAME" { default = ... }',
-        )
-    name = block.labels[0]
-    body = block.body
-    from dstream.config.schema import check_names, expect_bool, expect_string
-
-    check_names(body, f'variable "{name}"', VARIABLE_ATTRIBUTES, ("validation",))
-    item = Declared(name, block, source)
-    evaluator = Evaluator(source, Module(environ={}), allow_references=False)
-    attributes = body.attributes
-    if "type" in attributes:
-        item.kind = _type_keyword(attributes["type"], source)
-    if "sensitive" in attributes:
-        item.sensitive = expect_bool(
-            evaluator.eval(attributes["sensitive"].expr), attributes["sensitive"], "variable"
-        )
-    if "description" in attributes:
-        item.description = expect_string(
-            evaluator.eval(attributes["description"].expr), attributes["description"], "variable"
-        )
-    if "default" in attributes:
-        item.has_default = True
-        item.default = evaluator.eval(attributes["default"].expr)
-        if item.default is not None:
-            item.default = _typed(item, item.default, attributes["default"].value_location)
-    return item
-
-
-_TYPES = ("string", "number", "bool", "any", "list", "map", "set", "object", "tuple")
-
-
-def _type_keyword(attribute: Attribute, source: SourceFile) -> str:
-    # `type = string` is a type constraint, not an expression: read its first name.
-    for tree in attribute.expr.iter_subtrees_topdown():
-        if tree.data == "identifier":
-            word = str(tree.children[0])
-            if word in _TYPES:
-                return word
-            break
-    raise ConfigError(
-        "variable type must be one of " + ", ".join(_TYPES),
-        location=attribute.value_location,
-        hint="write type = string (no quotes), or list(string), map(string), ...",
-    )
-
-
-def _typed(item: Declared, value: Any, where: Optional[Location]) -> Any:
-    """Check and convert `value` to the variable's declared type."""
-    kind = item.kind
-    try:
-        if kind == "string":
-            if isinstance(value, (list, dict)) or value is None:
-                raise FunctionError("not a string")
-            from dstream.config.functions import to_string
-
-            return to_string(value)
-        if kind == "number":
-            return to_number(value)
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            if value in ("true", "false"):
-                return value == "true"
-            raise FunctionError("not a bool")
-        if kind in ("list", "set", "tuple") and not isinstance(value, list):
-            raise FunctionError("not a list")
-        if kind in ("map", "object") and not isinstance(value, dict):
-            raise FunctionError("not an object")
-    except FunctionError:
-        # The type, never the value: it may be a secret, even if not declared sensitive.
-        raise ConfigError(
-            f'variable "{item.name}" has type {kind}, but its value is a {type_name(value)} '
-            f"that is not a {kind}",
-            location=where,
-            hint=f"give var.{item.name} a {kind} value, or change its type",
-        ) from None
-    return value
-
-
-def _parse_literal(text: str, label: str) -> Any:
-    """A --var or DSTREAM_VAR_ value for a list/map variable: an HCL (or JSON) literal."""
-    try:
-        source = parse_text(f"value = {text}\n", label)
-        attribute = source.body.attributes["value"]
-        return Evaluator(source, Module(environ={}), allow_references=False).eval(attribute.expr)
-    except (ConfigError, KeyError) as exc:
-        shown = repr(text) if len(text) <= 40 else repr(text[:40]) + "..."
-        raise ConfigError(
-            f"{label}: {shown} is not a valid HCL value ({getattr(exc, 'reason', exc)})",
-            hint='write lists as ["a", "b"] and maps as {k = "v"}',
-        ) from None
-
-
-def _assign_variables(
-    module: Module,
-    declared: dict[str, Declared],
-    variables: list[str],
-    var_files: list[str],
-    environ: Mapping[str, str],
-    diagnostics: Diagnostics,
-) -> None:
-    # Terraform's order: default < environment < var files < --var (later wins).
-    values: dict[str, tuple[Any, Optional[Location], bool]] = {}  # value, where, raw text
-    failed: dict[str, ConfigError] = {}  # given a value that could not be read
-
-    def from_text(name: str, text: str, label: str) -> Any:
-        if declared[name].sensitive:  # before parsing: an error may quote it
-            module.taint.mark(text)
-        if declared[name].kind in ("list", "map", "set", "object", "tuple"):
-            return _parse_literal(text, label)
-        return text
-
-    for key, text in environ.items():
-        if key.startswith(ENV_VAR_PREFIX) and key[len(ENV_VAR_PREFIX) :] in declared:
-            name = key[len(ENV_VAR_PREFIX) :]
-            try:
-                values[name] = (from_text(name, text, key), Location(key), True)
-            except ConfigError as exc:
-                diagnostics.error(exc)
-                failed[name] = exc
-    for path in var_files:
-        try:
-            for name, (value, where) in _read_var_file(path, environ).items():
-                if name not in declared:
-                    diagnostics.warn(
-                        f"{path} sets {name!r}, which no variable block declares",
-                        where,
-                        hint=_declared_hint(name, declared),
-                    )
-                    continue
-                if declared[name].sensitive:
-                    module.taint.mark(value)
-                values[name] = (value, where, False)
-        except ConfigError as exc:
-            diagnostics.error(exc)
-    for assignment in variables:
-        name, equals, text = assignment.partition("=")
-        name = name.strip()
-        if not equals or not name:
-            diagnostics.error(
-                ConfigError(
-                    f"--var {assignment!r} is not NAME=VALUE", hint="write --var region=eu-west-1"
-                )
-            )
-            continue
-        if name not in declared:
-            diagnostics.error(
-                ConfigError(
-                    f"--var {name}: no variable {name!r} is declared",
-                    hint=_declared_hint(name, declared),
-                )
-            )
-            continue
-        try:
-            values[name] = (from_text(name, text, f"--var {name}"), None, True)
-        except ConfigError as exc:
-            diagnostics.error(exc)
-            failed[name] = exc
-
-    for name, item in declared.items():
-        if name in values:
-            value, origin, _ = values[name]
-            try:
-                value = _typed(item, value, origin or item.block.location)
-            except ConfigError as exc:
-                diagnostics.error(exc)
-                module.unset_variables[name] = exc
-                continue
-        elif name in failed:
-            module.unset_variables[name] = failed[name]
-            continue
-        elif item.has_default:
-            value = item.default
-        else:
-            missing = ConfigError(
-                f'variable "{name}" has no value',
-                location=item.block.location,
-                hint=f"set it with --var {name}=VALUE, in a --var-file, with the environment "
-                f"variable {ENV_VAR_PREFIX}{name}, or give it a default = ...",
-            )
-            diagnostics.error(missing)
-            module.unset_variables[name] = missing
-            continue
-        if item.sensitive:
-            module.taint.mark(value)
-        module.variables[name] = VariableValue(value, item.sensitive)
-
-
-def _declared_hint(name: str, declared: Mapping[str, Declared]) -> str:
-    guess = nearest(name, declared)
-    known = ", ".join(sorted(declared)) or "none"
-    return (f"did you mean {guess}? " if guess else "") + f"declared variables: {known}"
-
-
-def _read_var_file(path: str, environ: Mapping[str, str]) -> dict[str, tuple[Any, Location]]:
-    text = read_source(path)
-    if path.endswith(".json"):
-        try:
-            check_nesting(text, templates=False)
-        except TooDeep as exc:
-            raise ConfigError(
-                f"the JSON is {exc.reason}",
-                location=Location(path, *exc.position(text)),
-                hint="a variable's value is configuration, not data: flatten it",
-            ) from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"var file is not valid JSON: {exc.msg}",
-                location=Location(path, exc.lineno, exc.colno),
-            ) from None
-        if not isinstance(data, dict):
-            raise ConfigError("a JSON var file must hold an object", location=Location(path, 1, 1))
-        return {name: (value, Location(path)) for name, value in data.items()}
-    source = parse_text(text, path)
-    if source.body.blocks:
-        block = source.body.blocks[0]
-        raise ConfigError(
-            f"a var file holds only NAME = value lines, not a {block.type} block",
-            location=block.location,
-        )
-    evaluator = Evaluator(source, Module(environ=dict(environ)), allow_references=False)
-    return {
-        name: (evaluator.eval(attribute.expr), attribute.location)
-        for name, attribute in source.body.attributes.items()
-    }
 
 
 # -- locals --------------------------------------------------------------------------------
@@ -626,6 +354,7 @@ def _build_task_lazily(
 
 
 __all__ = [
+    "ENV_VAR_PREFIX",
     "Analysis",
     "SourceMap",
     "analyze",

@@ -7,7 +7,7 @@ these dataclasses and never touches HCL.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 from dstream.protocol.frames import (
     DEFAULT_COMMIT_INTERVAL,
@@ -15,6 +15,7 @@ from dstream.protocol.frames import (
     DEFAULT_START_TIMEOUT,
     DEFAULT_STOP_GRACE,
 )
+from dstream.protocol.values import JsonObject
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class ProviderSpec:
     provider_path: Optional[str] = None
     provider_ref: Optional[str] = None
     provider_image: Optional[str] = None
-    config: dict[str, Any] = field(default_factory=dict)
+    config: JsonObject = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)  # extra environment for the process
     # Names of dstream's environment variables the process also gets (docs/security.md).
     inherit_env: tuple[str, ...] = ()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Optional
+from typing import Optional, overload
 
 from dstream.config.model import Project, ProviderSpec, TaskSpec
 
@@ -117,7 +117,7 @@ class Redactor:
             return text
         return self._compiled().sub(REDACTED, text)
 
-    def value(self, value: Any) -> Any:
+    def value(self, value: object) -> object:
         """A copy of a JSON-like value with every string (keys too) redacted, and every
         number whose text holds a secret replaced by "***"."""
         if not self._secrets:
@@ -203,7 +203,7 @@ def redact_text(text: str) -> str:
     return _REDACTOR.text(text)
 
 
-def redact_data(value: Any) -> Any:
+def redact_data(value: object) -> object:
     """A JSON-like value (a --json document, a log record) redacted structurally."""
     return _REDACTOR.value(value)
 
@@ -218,13 +218,27 @@ def redact_bytes(line: bytes) -> bytes:
     )
 
 
-def redact_value(value: Any, sensitive: Iterable[str], *, under_secret_key: bool = False) -> Any:
+@overload
+def redact_value(
+    value: dict[str, object], sensitive: Iterable[str], *, under_secret_key: bool = False
+) -> dict[str, object]: ...
+
+
+@overload
+def redact_value(
+    value: object, sensitive: Iterable[str], *, under_secret_key: bool = False
+) -> object: ...
+
+
+def redact_value(
+    value: object, sensitive: Iterable[str], *, under_secret_key: bool = False
+) -> object:
     """`value` with the `sensitive` values masked, and every value under a key that
     looks like a secret's (password, token, dsn, ...) replaced whole."""
     return Redactor(sensitive).value(_hide_secret_keys(value, under_secret_key))
 
 
-def _hide_secret_keys(value: Any, hidden: bool) -> Any:
+def _hide_secret_keys(value: object, hidden: bool) -> object:
     if isinstance(value, dict):
         return {k: _hide_secret_keys(v, hidden or is_secret_key(str(k))) for k, v in value.items()}
     if isinstance(value, list):
@@ -234,8 +248,8 @@ def _hide_secret_keys(value: Any, hidden: bool) -> Any:
     return value
 
 
-def provider_document(spec: ProviderSpec) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def provider_document(spec: ProviderSpec) -> dict[str, object]:
+    out: dict[str, object] = {}
     for name in ("provider_path", "provider_ref", "provider_image"):
         if getattr(spec, name):
             out[name] = getattr(spec, name)
@@ -245,7 +259,7 @@ def provider_document(spec: ProviderSpec) -> dict[str, Any]:
     return out
 
 
-def task_document(task: TaskSpec) -> dict[str, Any]:
+def task_document(task: TaskSpec) -> dict[str, object]:
     """The fully evaluated task, in the shape it is written in dstream.hcl."""
     return {
         "name": task.name,
@@ -268,9 +282,10 @@ def task_document(task: TaskSpec) -> dict[str, Any]:
     }
 
 
-def shown_task(project: Project, task: TaskSpec, *, show_secrets: bool = False) -> dict[str, Any]:
+def shown_task(
+    project: Project, task: TaskSpec, *, show_secrets: bool = False
+) -> dict[str, object]:
     document = task_document(task)
     if show_secrets:
         return document
-    redacted: dict[str, Any] = redact_value(document, project.sensitive_values)
-    return redacted
+    return redact_value(document, project.sensitive_values)

@@ -19,7 +19,7 @@ import datetime
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Callable, Optional, Union
 
 from dstream.config.model import Location
 from dstream.errors import ConfigError
@@ -55,6 +55,8 @@ class Pipeline:
 
 
 Node = Union[str, int, float, bool, None, Call, Pipeline]
+# What a template value can be: a literal, a time (`now`), or an unset variable.
+Value = Union[str, int, float, bool, None, datetime.datetime, Unset]
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -87,7 +89,7 @@ def _go_unquote(body: str) -> str:
 
 def parse(action: str, where: Location) -> Pipeline:
     """Parse the inside of `{{ ... }}` (trim markers removed)."""
-    tokens: list[tuple[str, Any]] = []
+    tokens: list[tuple[str, Node]] = []  # (kind, literal value or name)
     pos = 0
     while pos < len(action):
         if action[pos:].strip() == "":
@@ -134,7 +136,7 @@ def parse(action: str, where: Location) -> Pipeline:
 
 
 class _Parser:
-    def __init__(self, tokens: list[tuple[str, Any]], where: Location) -> None:
+    def __init__(self, tokens: list[tuple[str, Node]], where: Location) -> None:
         self.tokens = tokens
         self.pos = 0
         self.where = where
@@ -163,7 +165,7 @@ class _Parser:
                         location=self.where,
                         hint="functions dstream's templates know: " + ", ".join(sorted(FUNCTIONS)),
                     )
-                operands.append(Call(value, ()))
+                operands.append(Call(str(value), ()))
             else:
                 operands.append(value)
         if not operands:
@@ -182,7 +184,7 @@ class _Parser:
 # -- evaluation -------------------------------------------------------------------------
 
 
-def evaluate(pipeline: Pipeline, environ: Mapping[str, str], where: Location) -> Any:
+def evaluate(pipeline: Pipeline, environ: Mapping[str, str], where: Location) -> Value:
     """The pipeline's value (a string, as Go prints it, unless a literal is returned
     alone). Raises TemplateError."""
     value = _run(pipeline, environ, where)
@@ -191,10 +193,11 @@ def evaluate(pipeline: Pipeline, environ: Mapping[str, str], where: Location) ->
     return value
 
 
-def _run(node: Node, environ: Mapping[str, str], where: Location) -> Any:
+def _run(node: Node, environ: Mapping[str, str], where: Location) -> Value:
     if isinstance(node, Pipeline):
-        result: Any = _NOTHING
-        for command in node.commands:
+        first, *rest = node.commands  # the parser makes no empty pipeline
+        result = _call(first, environ, where, _NOTHING)
+        for command in rest:
             result = _call(command, environ, where, result)
         return result
     if isinstance(node, Call):
@@ -202,12 +205,18 @@ def _run(node: Node, environ: Mapping[str, str], where: Location) -> Any:
     return node
 
 
-_NOTHING = object()
+class _Nothing:
+    """Nothing piped into a command (None cannot say it: it is Go's nil)."""
 
 
-def _call(call: Call, environ: Mapping[str, str], where: Location, piped: Any) -> Any:
+_NOTHING = _Nothing()
+
+
+def _call(
+    call: Call, environ: Mapping[str, str], where: Location, piped: Union[Value, _Nothing]
+) -> Value:
     args = [_run(a, environ, where) for a in call.args]
-    if piped is not _NOTHING:
+    if not isinstance(piped, _Nothing):
         args.append(piped)  # a pipe passes the value on as the last argument
     if not call.name:
         if len(args) != 1:
@@ -229,7 +238,7 @@ def _call(call: Call, environ: Mapping[str, str], where: Location, piped: Any) -
     return function(args, where)
 
 
-def _defaulting(name: str, args: list[Any], where: Location) -> Any:
+def _defaulting(name: str, args: list[Value], where: Location) -> Value:
     if name == "default":
         if not args:
             raise _arity("default", 1, 0, where)
@@ -248,7 +257,7 @@ def _defaulting(name: str, args: list[Any], where: Location) -> Any:
     return value
 
 
-def _empty(value: Any) -> bool:
+def _empty(value: Value) -> bool:
     """Sprig's empty(): nil, "", 0, false, an empty list or map; an unset variable."""
     if value is None or isinstance(value, Unset):
         return True
@@ -278,7 +287,7 @@ def _arity(name: str, want: int, got: int, where: Location) -> TemplateError:
     )
 
 
-def go_string(value: Any) -> str:
+def go_string(value: object) -> str:
     """fmt.Sprint of a template value (Sprig's strval)."""
     if value is None:
         return "<no value>"
@@ -291,7 +300,7 @@ def go_string(value: Any) -> str:
     return str(value)
 
 
-def _string(value: Any, where: Location) -> str:
+def _string(value: Value, where: Location) -> str:
     return go_string(value)
 
 
@@ -325,7 +334,7 @@ def go_quote(text: str) -> str:
     return "".join(out)
 
 
-def _b64dec(args: list[Any], where: Location) -> str:
+def _b64dec(args: list[Value], where: Location) -> str:
     text = go_string(args[0])
     try:
         return base64.b64decode(text.encode(), validate=True).decode("utf-8", "replace")
@@ -336,7 +345,7 @@ def _b64dec(args: list[Any], where: Location) -> str:
         ) from None  # fmt: skip
 
 
-def _date(args: list[Any], where: Location) -> str:
+def _date(args: list[Value], where: Location) -> str:
     if not args or len(args) > 2:
         raise _arity("date", 2, len(args), where)
     when = args[1] if len(args) == 2 else datetime.datetime.now().astimezone()
@@ -397,14 +406,22 @@ def go_format(when: datetime.datetime, layout: str) -> str:
     return _LAYOUT.sub(element, layout)
 
 
-def _strings(fn: Callable[..., str]) -> Callable[[list[Any], Location], str]:
+Function = Callable[[list[Value], Location], Value]
+
+
+def _strings(fn: Callable[..., str]) -> Function:
     return lambda args, where: fn(*[go_string(a) for a in args])
 
 
-FUNCTIONS: dict[str, tuple[Callable[[list[Any], Location], Any], Any]] = {
-    "env": (lambda a, w: a, 1),  # handled in _call
-    "default": (lambda a, w: a, None),  # handled in _call
-    "required": (lambda a, w: a, 2),  # handled in _call
+def _in_call(args: list[Value], where: Location) -> Value:
+    raise AssertionError("env, default and required are evaluated in _call")
+
+
+# Each function and how many arguments it takes (None: any number).
+FUNCTIONS: dict[str, tuple[Function, Optional[int]]] = {
+    "env": (_in_call, 1),
+    "default": (_in_call, None),
+    "required": (_in_call, 2),
     "quote": (lambda a, w: " ".join(go_quote(go_string(x)) for x in a if x is not None), None),
     "squote": (lambda a, w: " ".join(f"'{go_string(x)}'" for x in a if x is not None), None),
     "upper": (_strings(str.upper), 1),

@@ -15,7 +15,7 @@ characters wherever it appears. Tracking costs nothing while no variable is sens
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Callable
+from typing import Callable, TypeVar
 
 # Expression kinds whose result is computed from their operands (and so is sensitive
 # when an operand is); every other kind selects or assembles values, which keep their
@@ -30,9 +30,11 @@ COMPUTING = frozenset(
         "unary_op",
     }
 )
+N = TypeVar("N")
+V = TypeVar("V")
 
 
-def leaves(value: Any) -> Iterator[str]:
+def leaves(value: object) -> Iterator[str]:
     """The texts a value consists of: strings, numbers as text, and object keys."""
     if isinstance(value, dict):
         for key, item in value.items():
@@ -54,13 +56,13 @@ class Taint:
         self.marked: set[str] = set()
         self._operand = False  # a sensitive operand was seen in the current expression
 
-    def mark(self, value: Any) -> None:
+    def mark(self, value: object) -> None:
         self.marked.update(leaves(value))
 
-    def holds(self, value: Any) -> bool:
+    def holds(self, value: object) -> bool:
         return any(text in self.marked for text in leaves(value))
 
-    def track(self, kind: str, evaluate: Callable[[Any], Any], node: Any) -> Any:
+    def track(self, kind: str, evaluate: Callable[[N], V], node: N) -> V:
         """`evaluate(node)`, an expression of `kind`, marking its result when it is
         derived from a sensitive value."""
         outer, self._operand = self._operand, False

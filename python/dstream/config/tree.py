@@ -10,8 +10,12 @@ name and children, a terminal's type and text, and where each starts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Optional, Union
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+if TYPE_CHECKING:
+    from lark import Token as LarkToken
+    from lark import Tree as LarkTree
 
 
 class Token(str):
@@ -33,7 +37,9 @@ class Token(str):
         token.column = column
         return token
 
-    def __reduce__(self) -> Any:
+    def __reduce__(
+        self,
+    ) -> tuple[Callable[..., Token], tuple[str, str, Optional[int], Optional[int]]]:
         return Token, (self.type, self.value, self.line, self.column)
 
 
@@ -46,6 +52,8 @@ class Tree:
     def __init__(
         self,
         data: str,
+        # Any: Tree, Token or None (an optional part that matched nothing) as the HCL
+        # grammar places them; the evaluator reads them by the grammar's shape.
         children: list[Any],
         line: Optional[int] = None,
         column: Optional[int] = None,
@@ -55,7 +63,9 @@ class Tree:
         self.line = line
         self.column = column
 
-    def __reduce__(self) -> Any:
+    def __reduce__(
+        self,
+    ) -> tuple[type[Tree], tuple[str, list[Any], Optional[int], Optional[int]]]:  # Any: children
         return Tree, (self.data, self.children, self.line, self.column)
 
     def __repr__(self) -> str:
@@ -83,17 +93,17 @@ class Tree:
 Node = Union[Tree, Token]
 
 
-def from_lark(node: Any, max_depth: int) -> Any:
-    """Copy a Lark tree (or token) into these classes; anything else (the None of an
-    absent optional part) is kept as it is. Only called after a parse, so lark is
-    imported already. Iterative, and refuses (TooDeep) a tree deeper than `max_depth`:
-    the recursive evaluator must never meet one."""
+def from_lark(node: LarkTree[LarkToken], max_depth: int) -> Tree:
+    """Copy a Lark parse tree into these classes; a child that is neither a tree nor a
+    token (the None of an absent optional part) is kept as it is. Only called after a
+    parse, so lark is imported already. Iterative, and refuses (TooDeep) a tree deeper
+    than `max_depth`: the recursive evaluator must never meet one."""
     from lark import Token as LarkToken
     from lark import Tree as LarkTree
 
     from dstream.config.limits import TooDeep
 
-    def shallow(node: Any) -> Any:
+    def shallow(node: object) -> object:
         if isinstance(node, LarkTree):
             meta = node.meta
             empty = getattr(meta, "empty", True)
@@ -105,8 +115,8 @@ def from_lark(node: Any, max_depth: int) -> Any:
 
     root = shallow(node)
     if not isinstance(root, Tree):
-        return root
-    stack: list[tuple[Any, Tree, int, tuple[int, int]]] = [(node, root, 1, (0, 0))]
+        raise TypeError(f"from_lark copies a parse tree, not a {type(node).__name__}")
+    stack: list[tuple[LarkTree[LarkToken], Tree, int, tuple[int, int]]] = [(node, root, 1, (0, 0))]
     while stack:
         source, copy, depth, where = stack.pop()
         if copy.line is not None:
@@ -117,6 +127,6 @@ def from_lark(node: Any, max_depth: int) -> Any:
         for child in source.children:
             new = shallow(child)
             copy.children.append(new)
-            if isinstance(new, Tree):
+            if isinstance(new, Tree) and isinstance(child, LarkTree):
                 stack.append((child, new, depth + 1, where))
     return root

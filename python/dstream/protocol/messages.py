@@ -4,6 +4,7 @@ so both ends read and write the same shapes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -11,6 +12,7 @@ import orjson
 
 from dstream.errors import ProviderError
 from dstream.protocol.frames import KEY_STATUS, PROTOCOL_VERSION
+from dstream.protocol.values import JsonObject, JsonValue
 
 READY = "ready"
 ERROR = "error"
@@ -19,13 +21,14 @@ LIFECYCLE_STATUSES = ("Success", "Failed", "Unknown")
 
 def command_line(
     command: str,
-    config: dict[str, Any],
+    config: Mapping[str, object],
     *,
     task: str,
     role: str,
-    state: Any = None,
+    state: object = None,
 ) -> bytes:
-    """The single line dstream writes to a provider's stdin at start."""
+    """The single line dstream writes to a provider's stdin at start. `config` and
+    `state` are whatever JSON values the caller holds (object: orjson checks them)."""
     envelope = {
         "command": command,
         "config": config,
@@ -42,11 +45,11 @@ class Command:
     """What a provider reads from its first stdin line."""
 
     command: str = "run"
-    config: dict[str, Any] = field(default_factory=dict)
+    config: JsonObject = field(default_factory=dict)
     protocol: int = PROTOCOL_VERSION
     task: Optional[str] = None
     role: Optional[str] = None
-    state: Any = None
+    state: JsonValue = None
 
     @classmethod
     def parse(cls, line: bytes) -> Command:
@@ -118,7 +121,7 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
 
 
 def ready_line(features: tuple[str, ...] = ()) -> bytes:
-    obj: dict[str, Any] = {"status": READY, "protocol": PROTOCOL_VERSION}
+    obj: JsonObject = {"status": READY, "protocol": PROTOCOL_VERSION}
     if features:
         obj["features"] = list(features)
     return orjson.dumps(obj) + b"\n"
@@ -133,9 +136,11 @@ class LifecycleResult:
     """The one result line a provider writes for init/plan/status/destroy."""
 
     status: str = "Success"
-    resources: list[dict[str, Any]] = field(default_factory=list)
-    changes: list[dict[str, Any]] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
+    # Any: objects by the contract, bare strings from the original's providers; the
+    # readers (runtime/lifecycle.py, cli/lifecycle_view.py) narrow each entry.
+    resources: list[Any] = field(default_factory=list)
+    changes: list[Any] = field(default_factory=list)  # Any: as resources
+    metadata: dict[str, object] = field(default_factory=dict)  # passed through as JSON
     message: str = ""
     error: Optional[str] = None
 

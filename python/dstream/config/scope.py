@@ -1,0 +1,133 @@
+"""What every file of one configuration shares while it is evaluated: the variables'
+values, the locals (evaluated once, on first use, with cycles reported) and the
+environment. config/evaluate.py evaluates one expression within it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dstream.config.model import Location
+from dstream.config.syntax import Attribute, SourceFile
+from dstream.config.taint import Taint
+from dstream.errors import ConfigError, nearest
+from dstream.protocol.values import JsonObject, JsonValue
+
+# Names a local may not take: they are roots of references or words of the language.
+RESERVED_NAMES = frozenset(
+    {
+        "local",
+        "locals",
+        "var",
+        "variable",
+        "env",
+        "task",
+        "each",
+        "count",
+        "self",
+        "path",
+        "module",
+        "terraform",
+        "data",
+        "resource",
+        "for",
+        "in",
+        "if",
+        "true",
+        "false",
+        "null",
+    }
+)
+
+
+@dataclass
+class VariableValue:
+    value: JsonValue
+    sensitive: bool = False
+
+
+@dataclass
+class Module:
+    """What every file of one configuration shares: locals, variables, environment."""
+
+    environ: dict[str, str]
+    variables: dict[str, VariableValue] = field(default_factory=dict)
+    # Declared variables that got no value: using one repeats that error, not "undeclared".
+    unset_variables: dict[str, ConfigError] = field(default_factory=dict)
+    local_defs: dict[str, tuple[Attribute, SourceFile]] = field(default_factory=dict)
+    local_values: JsonObject = field(default_factory=dict)
+    evaluating: list[str] = field(default_factory=list)  # locals being evaluated, in order
+    depth: int = 0  # expressions being evaluated, one inside the other (locals included)
+    # A local that failed fails again the same way at once: with thousands of locals in
+    # a chain, evaluating each one's chain again would take quadratic time.
+    local_errors: dict[str, ConfigError] = field(default_factory=dict)
+    base_dir: str = "."
+    taint: Taint = field(default_factory=Taint)  # which values are sensitive (config/taint.py)
+
+    def local(self, name: str, where: Location) -> JsonValue:
+        """The value of local.NAME, evaluated on first use and kept."""
+        if name in self.local_values:
+            return self.local_values[name]
+        if name in self.local_errors:
+            raise self.local_errors[name]
+        if name not in self.local_defs:
+            raise self._undefined_local(name, where)
+        if name in self.evaluating:
+            raise self._local_cycle(name)
+        return self._evaluate_local(name)
+
+    def _undefined_local(self, name: str, where: Location) -> ConfigError:
+        hint = name_hint(
+            "local",
+            name,
+            sorted(self.local_defs),
+            "defined locals",
+            "no locals are defined; add `locals { " + name + " = ... }`",
+        )
+        return ConfigError(f"undefined local value local.{name}", location=where, hint=hint)
+
+    def _local_cycle(self, name: str) -> ConfigError:
+        members = self.evaluating[self.evaluating.index(name) :]
+        # Start the cycle at its first name in sorted order, so it reads (and is
+        # reported) the same whichever local was evaluated first.
+        start = members.index(min(members))
+        cycle = [*members[start:], *members[:start], min(members)]
+        attribute = self.local_defs[min(members)][0]
+        return ConfigError(
+            "locals refer to each other in a cycle: " + " -> ".join(f"local.{n}" for n in cycle),
+            location=attribute.location,
+            hint="break the cycle: one of these locals must not depend on the others",
+        )
+
+    def _evaluate_local(self, name: str) -> JsonValue:
+        # Imported here: the evaluator reads locals through this module (a cycle).
+        from dstream.config.evaluate import Evaluator
+
+        attribute, source = self.local_defs[name]
+        self.evaluating.append(name)
+        try:
+            value = Evaluator(source, self).eval(attribute.expr)
+        except ConfigError as exc:
+            self.local_errors[name] = exc
+            raise
+        finally:
+            self.evaluating.pop()
+        self.local_values[name] = value
+        return value
+
+
+def name_hint(root: str, name: str, known: list[str], listing: str, when_none: str) -> str:
+    """The hint for an unknown ROOT.NAME: the nearest known name, then all of them under
+    `listing`, or `when_none` when there are none."""
+    guess = nearest(name, known)
+    hint = f"did you mean {root}.{guess}? " if guess else ""
+    return hint + (f"{listing}: {', '.join(known)}" if known else when_none)
+
+
+def check_local_name(name: str, where: Location) -> None:
+    if name in RESERVED_NAMES:
+        raise ConfigError(
+            f"{name!r} is a reserved word and cannot name a local value",
+            location=where,
+            hint=f"rename it, e.g. {name}_value; reserved: {', '.join(sorted(RESERVED_NAMES))}",
+        )
