@@ -383,7 +383,7 @@ impl Pump {
             message: res.message,
             offset: res.offset,
             excerpt_bytes: res.excerpt,
-            torn: res.torn,
+            torn: res.torn.map(|t| (t.offset, t.len)),
         })
     }
 
