@@ -11,6 +11,9 @@ __version__: str
 PROTOCOL_VERSION: int  # must match protocol/frames.py
 DEFAULT_MAX_FRAME_SIZE: int  # must match protocol/frames.py
 BUILD_INFO: dict[str, str]  # rustc version, target triple, profile, features
+# (name, meaning) of every pump counter, in order: the one list (rust/dstream-core
+# counters.rs); Counters has one attribute per name (tests/core/test_counters.py)
+COUNTERS: tuple[tuple[str, str], ...]
 
 Policy = Literal["fail", "skip", "dead_letter"]
 Outcome = Literal["eof", "stopped", "invalid_frame", "output_closed", "io_error"]
@@ -112,7 +115,7 @@ class PumpOptions:
     ) -> None: ...
 
 class Counters:
-    """A consistent snapshot of a pump's counters."""
+    """A consistent snapshot of a pump's counters: one attribute per name of COUNTERS."""
 
     frames: int  # valid frames forwarded (data + checkpoints)
     bytes: int  # bytes forwarded, newlines included

@@ -8,9 +8,9 @@ import threading
 import time
 from typing import Any, Optional
 
-SUMMED = ("frames", "bytes", "data_frames", "checkpoint_frames", "invalid_frames",
-          "skipped", "dead_lettered", "bytes_read", "log_lines",
-          "checkpoints_withheld")  # fmt: skip
+from dstream import _core
+
+SUMMED = tuple(name for name, _meaning in _core.COUNTERS)  # the core's one list
 
 
 def add_counters(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:

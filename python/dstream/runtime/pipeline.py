@@ -270,16 +270,16 @@ class TaskRun:
         from dstream import _core
 
         started = time.monotonic()
-        try:
+        try:  # until the pump owns the stream, a failure stops what was started
             self._start(state)
+            inp, out = self.input, self.output
+            assert inp is not None and out is not None
+            prefix = inp.take_buffered()
+            options = self._pump_options(inp.handshake_bytes, inp.child_pid)
+            self.pump = pump = _core.Pump(inp.stdout_fd, out.stdin_fd, options, prefix)
         except BaseException:
             self._kill_all()
             raise
-        inp, out = self.input, self.output
-        assert inp is not None and out is not None
-        prefix = inp.take_buffered()
-        options = self._pump_options(inp.handshake_bytes, inp.child_pid)
-        self.pump = pump = _core.Pump(inp.stdout_fd, out.stdin_fd, options, prefix)
         tracker = CheckpointTracker(pump.take_checkpoints, out.label)
         acked, notices = Latest(), Latest()
         result_box: list[Any] = []
@@ -453,3 +453,5 @@ class TaskRun:
         for proc in (self.input, self.output):
             if proc is not None:
                 proc.kill()
+                proc.wait(KILL_WAIT)
+                proc.close()  # its pipes, and what it started (its group)

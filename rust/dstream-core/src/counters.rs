@@ -56,46 +56,81 @@ impl Hasher for FxHasher {
 
 pub type TableMap = HashMap<Box<[u8]>, u64, BuildHasherDefault<FxHasher>>;
 
-/// A consistent snapshot of a pump's counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    /// Valid frames forwarded (data + checkpoints).
-    pub frames: u64,
-    /// Bytes forwarded, newlines included.
-    pub bytes: u64,
-    pub data_frames: u64,
-    pub checkpoint_frames: u64,
-    /// skipped + dead_lettered (+1 for the frame that failed a run).
-    pub invalid_frames: u64,
-    pub skipped: u64,
-    pub dead_lettered: u64,
-    /// Bytes taken from the input (prefix included).
-    pub bytes_read: u64,
-    /// A legacy input's non-frame stdout lines, taken as its log.
-    pub log_lines: u64,
-    /// Checkpoint frames not forwarded (an output that does not acknowledge).
-    pub checkpoints_withheld: u64,
-    /// Data frames per decoded `metadata.TableName`, sorted by name.
-    pub tables: Vec<(String, u64)>,
+/// The one list of a pump's counters, each with its meaning: `$m! { name: "help", ... }`.
+///
+/// Everything that names the counters derives from it: [`COUNTERS`], [`Snapshot`],
+/// [`Local`] and [`Counters`] here, the binding's `Counters` class and
+/// `dstream._core.COUNTERS`, and through that the Python runtime and the docs (checked
+/// by tests/core/test_counters.py). Adding a counter here adds it everywhere.
+#[macro_export]
+macro_rules! with_counters {
+    ($m:ident) => {
+        $m! {
+            frames: "valid frames forwarded (data + checkpoints)",
+            bytes: "bytes forwarded, newlines included",
+            data_frames: "data frames forwarded",
+            checkpoint_frames: "checkpoint frames forwarded",
+            invalid_frames: "invalid frames: skipped + dead_lettered (+1 for the frame that failed a run)",
+            skipped: "invalid frames dropped (policy skip)",
+            dead_lettered: "invalid frames appended to the dead-letter file (policy dead_letter)",
+            bytes_read: "bytes taken from the input, prefix included",
+            log_lines: "stdout lines of a legacy input taken as its log",
+            checkpoints_withheld: "checkpoint frames not forwarded (the output does not acknowledge)",
+        }
+    };
 }
 
-/// The pump's private running totals.
-#[derive(Default)]
-pub struct Local {
-    pub frames: u64,
-    pub bytes: u64,
-    pub data_frames: u64,
-    pub checkpoint_frames: u64,
-    pub invalid_frames: u64,
-    pub skipped: u64,
-    pub dead_lettered: u64,
-    pub bytes_read: u64,
-    pub log_lines: u64,
-    pub checkpoints_withheld: u64,
-    tables: TableMap,
-    tables_dirty: bool,
-    last_table_publish: Option<Instant>,
+macro_rules! define_counters {
+    ($($name:ident: $help:literal,)*) => {
+        /// Every counter's name and meaning, in a fixed order.
+        pub const COUNTERS: &[(&str, &str)] = &[$((stringify!($name), $help)),*];
+
+        /// A consistent snapshot of a pump's counters.
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct Snapshot {
+            $(#[doc = $help] pub $name: u64,)*
+            /// Data frames per decoded `metadata.TableName`, sorted by name.
+            pub tables: Vec<(String, u64)>,
+        }
+
+        impl Snapshot {
+            /// Every counter as (name, value), in [`COUNTERS`] order (`tables` aside).
+            pub fn values(&self) -> [(&'static str, u64); COUNTERS.len()] {
+                [$((stringify!($name), self.$name)),*]
+            }
+        }
+
+        /// The pump's private running totals.
+        #[derive(Default)]
+        pub struct Local {
+            $(#[doc = $help] pub $name: u64,)*
+            tables: TableMap,
+            tables_dirty: bool,
+            last_table_publish: Option<Instant>,
+        }
+
+        /// The shared copies of the totals, written under [`Counters`]' seqlock.
+        #[derive(Default)]
+        struct Values {
+            $($name: AtomicU64,)*
+        }
+
+        impl Values {
+            fn store(&self, local: &Local) {
+                $(self.$name.store(local.$name, Ordering::Relaxed);)*
+            }
+
+            fn load(&self) -> Snapshot {
+                Snapshot {
+                    $($name: self.$name.load(Ordering::Relaxed),)*
+                    tables: Vec::new(),
+                }
+            }
+        }
+    };
 }
+
+with_counters!(define_counters);
 
 impl Local {
     /// Counts one data frame of table `raw` (the JSON string body, escapes kept).
@@ -119,16 +154,7 @@ impl Local {
 #[derive(Default)]
 pub struct Counters {
     seq: AtomicU64,
-    frames: AtomicU64,
-    bytes: AtomicU64,
-    data_frames: AtomicU64,
-    checkpoint_frames: AtomicU64,
-    invalid_frames: AtomicU64,
-    skipped: AtomicU64,
-    dead_lettered: AtomicU64,
-    bytes_read: AtomicU64,
-    log_lines: AtomicU64,
-    checkpoints_withheld: AtomicU64,
+    values: Values,
     tables: Mutex<TableMap>,
 }
 
@@ -138,20 +164,7 @@ impl Counters {
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
-        self.frames.store(local.frames, Ordering::Relaxed);
-        self.bytes.store(local.bytes, Ordering::Relaxed);
-        self.data_frames.store(local.data_frames, Ordering::Relaxed);
-        self.checkpoint_frames
-            .store(local.checkpoint_frames, Ordering::Relaxed);
-        self.invalid_frames
-            .store(local.invalid_frames, Ordering::Relaxed);
-        self.skipped.store(local.skipped, Ordering::Relaxed);
-        self.dead_lettered
-            .store(local.dead_lettered, Ordering::Relaxed);
-        self.bytes_read.store(local.bytes_read, Ordering::Relaxed);
-        self.log_lines.store(local.log_lines, Ordering::Relaxed);
-        self.checkpoints_withheld
-            .store(local.checkpoints_withheld, Ordering::Relaxed);
+        self.values.store(local);
         self.seq.store(s.wrapping_add(2), Ordering::Release);
 
         if local.tables_dirty {
@@ -184,19 +197,7 @@ impl Counters {
                 std::hint::spin_loop();
                 continue;
             }
-            let snap = Snapshot {
-                frames: self.frames.load(Ordering::Relaxed),
-                bytes: self.bytes.load(Ordering::Relaxed),
-                data_frames: self.data_frames.load(Ordering::Relaxed),
-                checkpoint_frames: self.checkpoint_frames.load(Ordering::Relaxed),
-                invalid_frames: self.invalid_frames.load(Ordering::Relaxed),
-                skipped: self.skipped.load(Ordering::Relaxed),
-                dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
-                bytes_read: self.bytes_read.load(Ordering::Relaxed),
-                log_lines: self.log_lines.load(Ordering::Relaxed),
-                checkpoints_withheld: self.checkpoints_withheld.load(Ordering::Relaxed),
-                tables: Vec::new(),
-            };
+            let snap = self.values.load();
             fence(Ordering::Acquire);
             if self.seq.load(Ordering::Relaxed) == s1 {
                 break snap;
@@ -242,6 +243,18 @@ mod tests {
         assert_eq!(s.frames, 3);
         assert_eq!(s.bytes, 30);
         assert_eq!(s.tables, vec![("a".to_string(), 3), ("b".to_string(), 1)]);
+    }
+
+    #[test]
+    fn one_list_of_counters() {
+        let names: Vec<&str> = COUNTERS.iter().map(|(name, _)| *name).collect();
+        let values: Vec<&str> = Snapshot::default().values().map(|(name, _)| name).to_vec();
+        assert_eq!(names, values);
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+        assert!(COUNTERS.iter().all(|(_, help)| !help.is_empty()));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{drain, feeder, pipe, pump};
+use dstream_core::pump::Torn;
 use dstream_core::{Options, Outcome, Policy, Pump};
 use std::fs::File;
 use std::io::Read;
@@ -510,7 +511,14 @@ fn a_crashed_inputs_torn_last_line_is_dropped_and_reported() {
         let (res, out) = tail_of_child(exit);
         assert_eq!(res.outcome, Outcome::Eof, "{exit}");
         assert_eq!(out, b"{\"data\":1}\n", "{exit}");
-        assert_eq!(res.torn, Some((11, 10)), "{exit}");
+        assert_eq!(
+            res.torn,
+            Some(Torn {
+                offset: 11,
+                len: 10
+            }),
+            "{exit}"
+        );
         assert_eq!(res.counters.invalid_frames, 0);
     }
     // a clean exit: the last line without a newline is a frame, as ever

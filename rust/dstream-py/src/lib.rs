@@ -9,7 +9,7 @@ mod pgoutput;
 use dstream_core as dc;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -204,49 +204,36 @@ impl PumpOptions {
     }
 }
 
-/// A consistent snapshot of a pump's counters.
-#[pyclass(frozen, module = "dstream._core")]
-struct Counters {
-    #[pyo3(get)]
-    frames: u64,
-    #[pyo3(get)]
-    bytes: u64,
-    #[pyo3(get)]
-    data_frames: u64,
-    #[pyo3(get)]
-    checkpoint_frames: u64,
-    #[pyo3(get)]
-    invalid_frames: u64,
-    #[pyo3(get)]
-    skipped: u64,
-    #[pyo3(get)]
-    dead_lettered: u64,
-    #[pyo3(get)]
-    bytes_read: u64,
-    #[pyo3(get)]
-    log_lines: u64,
-    #[pyo3(get)]
-    checkpoints_withheld: u64,
-    table_counts: Vec<(String, u64)>,
+/// The binding's `Counters` class: one attribute per counter of
+/// [`dc::counters::COUNTERS`] (the list lives in dstream-core: [`dc::with_counters`]).
+macro_rules! py_counters {
+    ($($name:ident: $help:literal,)*) => {
+        /// A consistent snapshot of a pump's counters.
+        #[pyclass(frozen, module = "dstream._core")]
+        struct Counters {
+            $(#[doc = $help] #[pyo3(get)] $name: u64,)*
+            table_counts: Vec<(String, u64)>,
+        }
+
+        impl From<dc::Snapshot> for Counters {
+            fn from(s: dc::Snapshot) -> Counters {
+                Counters {
+                    $($name: s.$name,)*
+                    table_counts: s.tables,
+                }
+            }
+        }
+
+        impl Counters {
+            /// Every counter as (name, value), in `COUNTERS` order.
+            fn values(&self) -> [(&'static str, u64); dc::counters::COUNTERS.len()] {
+                [$((stringify!($name), self.$name)),*]
+            }
+        }
+    };
 }
 
-impl From<dc::Snapshot> for Counters {
-    fn from(s: dc::Snapshot) -> Counters {
-        Counters {
-            frames: s.frames,
-            bytes: s.bytes,
-            data_frames: s.data_frames,
-            checkpoint_frames: s.checkpoint_frames,
-            invalid_frames: s.invalid_frames,
-            skipped: s.skipped,
-            dead_lettered: s.dead_lettered,
-            bytes_read: s.bytes_read,
-            log_lines: s.log_lines,
-            checkpoints_withheld: s.checkpoints_withheld,
-            table_counts: s.tables,
-        }
-    }
-}
+dc::with_counters!(py_counters);
 
 #[pymethods]
 impl Counters {
@@ -262,36 +249,20 @@ impl Counters {
 
     fn as_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        d.set_item("frames", self.frames)?;
-        d.set_item("bytes", self.bytes)?;
-        d.set_item("data_frames", self.data_frames)?;
-        d.set_item("checkpoint_frames", self.checkpoint_frames)?;
-        d.set_item("invalid_frames", self.invalid_frames)?;
-        d.set_item("skipped", self.skipped)?;
-        d.set_item("dead_lettered", self.dead_lettered)?;
-        d.set_item("bytes_read", self.bytes_read)?;
-        d.set_item("log_lines", self.log_lines)?;
-        d.set_item("checkpoints_withheld", self.checkpoints_withheld)?;
+        for (name, value) in self.values() {
+            d.set_item(name, value)?;
+        }
         d.set_item("tables", self.tables(py)?)?;
         Ok(d)
     }
 
     fn __repr__(&self) -> String {
+        let values = self.values().map(|(name, value)| format!("{name}={value}"));
+        let tables = self.table_counts.iter().map(|(k, v)| format!("{k:?}: {v}"));
         format!(
-            "Counters(frames={}, bytes={}, data_frames={}, checkpoint_frames={}, invalid_frames={}, skipped={}, dead_lettered={}, bytes_read={}, tables={{{}}})",
-            self.frames,
-            self.bytes,
-            self.data_frames,
-            self.checkpoint_frames,
-            self.invalid_frames,
-            self.skipped,
-            self.dead_lettered,
-            self.bytes_read,
-            self.table_counts
-                .iter()
-                .map(|(k, v)| format!("{k:?}: {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "Counters({}, tables={{{}}})",
+            values.join(", "),
+            tables.collect::<Vec<_>>().join(", ")
         )
     }
 }
@@ -383,7 +354,7 @@ impl Pump {
             message: res.message,
             offset: res.offset,
             excerpt_bytes: res.excerpt,
-            torn: res.torn,
+            torn: res.torn.map(|t| (t.offset, t.len)),
         })
     }
 
@@ -459,6 +430,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     info.set_item("core_version", env!("CARGO_PKG_VERSION"))?;
     m.add("BUILD_INFO", info)?;
     m.add_class::<PumpOptions>()?;
+    let counters = dc::counters::COUNTERS
+        .iter()
+        .map(|&(name, help)| (name, help));
+    m.add("COUNTERS", PyTuple::new(py, counters)?)?;
     m.add_class::<Counters>()?;
     m.add_class::<PumpResult>()?;
     m.add_class::<Pump>()?;

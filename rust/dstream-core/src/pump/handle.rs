@@ -1,0 +1,110 @@
+//! What other threads see of a pump: the [`Handle`] (stop, counters, checkpoints, log
+//! lines) and how a run ended ([`PumpResult`]).
+
+use crate::counters::{Counters, Snapshot};
+use crate::sys::Waker;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Eof,
+    Stopped,
+    InvalidFrame,
+    OutputClosed,
+    IoError,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Eof => "eof",
+            Outcome::Stopped => "stopped",
+            Outcome::InvalidFrame => "invalid_frame",
+            Outcome::OutputClosed => "output_closed",
+            Outcome::IoError => "io_error",
+        }
+    }
+}
+
+/// A crashed input's torn last line, dropped (see [`super::Options::input_pid`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Torn {
+    /// Stream offset of its first byte.
+    pub offset: u64,
+    /// Its length in bytes.
+    pub len: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PumpResult {
+    pub outcome: Outcome,
+    pub counters: Snapshot,
+    pub message: Option<String>,
+    pub offset: Option<u64>,
+    pub excerpt: Option<Vec<u8>>,
+    pub torn: Option<Torn>,
+}
+
+/// The state a pump shares with its [`Handle`]s.
+pub(super) struct Shared {
+    pub(super) counters: Counters,
+    pub(super) stop: AtomicBool,
+    pub(super) waker: Waker,
+    pub(super) checkpoints: Mutex<Vec<Vec<u8>>>,
+    pub(super) log_lines: Mutex<Vec<Vec<u8>>>,
+    pub(super) forward_checkpoints: AtomicBool,
+}
+
+impl Shared {
+    pub(super) fn new(waker: Waker, forward_checkpoints: bool) -> Shared {
+        Shared {
+            counters: Counters::default(),
+            stop: AtomicBool::new(false),
+            waker,
+            checkpoints: Mutex::new(Vec::new()),
+            log_lines: Mutex::new(Vec::new()),
+            forward_checkpoints: AtomicBool::new(forward_checkpoints),
+        }
+    }
+
+    pub(super) fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    pub(super) fn forwards_checkpoints(&self) -> bool {
+        self.forward_checkpoints.load(Ordering::Relaxed)
+    }
+}
+
+/// Thread-safe handle on a pump: stop it, read its counters, take its checkpoints.
+#[derive(Clone)]
+pub struct Handle(pub(super) Arc<Shared>);
+
+impl Handle {
+    /// Makes `run` return promptly with outcome `Stopped`.
+    pub fn stop(&self) {
+        self.0.stop.store(true, Ordering::Release);
+        self.0.waker.wake();
+    }
+
+    pub fn counters(&self) -> Snapshot {
+        self.0.counters.snapshot()
+    }
+
+    /// Checkpoint values (the exact bytes of each frame's `checkpoint` member) queued for
+    /// the output since the last call, in stream order.
+    pub fn take_checkpoints(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.0.checkpoints.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether checkpoint frames queued from now on are written to the output.
+    pub fn set_forward_checkpoints(&self, forward: bool) {
+        self.0.forward_checkpoints.store(forward, Ordering::Relaxed);
+    }
+
+    /// Legacy log lines ([`super::Options::legacy_logs`]) read since the last call.
+    pub fn take_log_lines(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.0.log_lines.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}

@@ -1,0 +1,356 @@
+//! The pump: moves frames from an input fd to an output fd.
+//!
+//! One loop, resumable at every blocking point so that a caller can run it in time
+//! slices ([`Pump::run_for`]) and check for signals in between:
+//!
+//! 1. if output is pending, write it (one `writev` for all frames of the last read);
+//!    when it would block, poll the output and the wake fd;
+//! 2. otherwise read once (up to `read_buffer_size`), frame + validate + classify +
+//!    count every complete line of that read, and queue the valid ones as output
+//!    segments ([`frames`]).
+//!
+//! Checkpoint values (the bytes of the value, not the frame) are handed to
+//! [`Handle::take_checkpoints`] as soon as they are queued for the output, before the
+//! write ([`checkpoints`]). Counters are published once per batch, and per-table counts
+//! whenever the pump is about to wait for an idle input.
+//!
+//! Memory: the framer buffer (read_buffer_size + max_frame_size + 2 at most) and the
+//! segment list; a slow output blocks reads, which blocks the input through its pipe.
+//!
+//! Modules: [`options`] (what the pump is asked to do), [`handle`] (what other threads
+//! see), [`reader`] (the input side), [`writer`] (the output side), [`frames`] (from
+//! bytes read to segments queued), [`parallel`] (validation across threads),
+//! [`rejects`] (invalid frames and legacy log lines), [`checkpoints`] (handing
+//! checkpoint values to the runtime), `splice` (Linux: moving bytes without copying).
+
+mod checkpoints;
+mod frames;
+mod handle;
+mod options;
+mod parallel;
+mod reader;
+mod rejects;
+#[cfg(target_os = "linux")]
+mod splice;
+mod writer;
+
+pub use handle::{Handle, Outcome, PumpResult, Torn};
+pub use options::{
+    Options, Policy, DEFAULT_PIPE_SIZE, EXCERPT_LEN, LOG_LINE_LEN, MAX_HELD_LOG_LINES, TAIL_WAIT,
+};
+
+use crate::counters::Local;
+use crate::error::Error;
+use crate::sys::{self, Fd, Interest, NonBlockGuard, Wait, Waker};
+#[cfg(target_os = "linux")]
+use crate::zerocopy::ZeroCopy;
+use checkpoints::CheckpointHandoff;
+use handle::Shared;
+use reader::{ReadState, Reader};
+use rejects::Rejects;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use writer::Writer;
+
+/// How bytes get from the input to the output.
+enum Transfer {
+    /// Read into the framer's buffer, written from it.
+    Copy,
+    /// Linux, passthrough (`validate` off): splice(2) from input to output, unframed.
+    #[cfg(target_os = "linux")]
+    Splice,
+    /// Linux, validating: frames are validated from a peeked copy and spliced out of
+    /// the input pipe (see [`crate::zerocopy`]).
+    #[cfg(target_os = "linux")]
+    ZeroCopy(ZeroCopy),
+}
+
+/// What a run holds until it ends: the fds' non-blocking mode and the thread's
+/// scheduling policy, both restored on drop (in this order).
+struct Session {
+    _input: NonBlockGuard,
+    _output: NonBlockGuard,
+    #[cfg(target_os = "linux")]
+    _scheduling: Option<sys::BatchScheduling>,
+}
+
+enum Phase {
+    New,
+    Started,
+    Ended(PumpResult),
+}
+
+pub struct Pump {
+    opts: Options,
+    shared: Arc<Shared>,
+    reader: Reader,
+    writer: Writer,
+    checkpoints: CheckpointHandoff,
+    rejects: Rejects,
+    local: Local,
+    transfer: Transfer,
+    session: Option<Session>,
+    phase: Phase,
+}
+
+impl Pump {
+    /// A pump from `input` to `output` (neither owned nor closed). `prefix` holds bytes
+    /// already read from `input`; they are framed first.
+    pub fn new(input: Fd, output: Fd, opts: Options, prefix: &[u8]) -> Result<Pump, Error> {
+        opts.check()?;
+        let waker = Waker::new().map_err(|e| Error::io("cannot create the pump's wake fd", e))?;
+        let mut local = Local::default();
+        local.bytes_read = prefix.len() as u64;
+        #[cfg(target_os = "linux")]
+        let transfer = if opts.validate {
+            Transfer::Copy
+        } else {
+            Transfer::Splice
+        };
+        #[cfg(not(target_os = "linux"))]
+        let transfer = Transfer::Copy;
+        Ok(Pump {
+            shared: Arc::new(Shared::new(waker, opts.forward_checkpoints)),
+            reader: Reader::new(input, &opts, prefix),
+            writer: Writer::new(output),
+            checkpoints: CheckpointHandoff::default(),
+            rejects: Rejects::new(&opts),
+            local,
+            transfer,
+            session: None,
+            phase: Phase::New,
+            opts,
+        })
+    }
+
+    pub fn handle(&self) -> Handle {
+        Handle(self.shared.clone())
+    }
+
+    /// Whether the run forwards valid frames with tee(2)/splice(2) ([`Options::zero_copy`]
+    /// and an input pipe; false again after a fallback); known once the run has started.
+    pub fn zero_copy_active(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        return matches!(self.transfer, Transfer::ZeroCopy(_));
+        #[cfg(not(target_os = "linux"))]
+        false
+    }
+
+    /// Runs to the end.
+    pub fn run(&mut self) -> PumpResult {
+        loop {
+            if let Some(r) = self.run_for(None) {
+                return r;
+            }
+        }
+    }
+
+    /// Runs for about `slice` (None: until the end, resuming after EINTR). Returns None
+    /// when the slice ended (or a signal interrupted a wait) before the run did.
+    pub fn run_for(&mut self, slice: Option<Duration>) -> Option<PumpResult> {
+        if let Phase::Ended(r) = &self.phase {
+            return Some(r.clone());
+        }
+        let deadline = slice.map(|d| Instant::now() + d);
+        let r = match self.start().and_then(|_| self.step(deadline)) {
+            Ok(false) => return None,
+            Ok(true) => Ok(()),
+            Err(e) => Err(e),
+        };
+        Some(self.finish(r))
+    }
+
+    /// Ends the run now with outcome `Stopped` (e.g. on KeyboardInterrupt): flushes and
+    /// fsyncs the dead-letter file and restores the fds' flags.
+    pub fn abort(&mut self) -> PumpResult {
+        if let Phase::Ended(r) = &self.phase {
+            return r.clone();
+        }
+        self.finish(Err(Error::Stopped))
+    }
+
+    fn start(&mut self) -> Result<(), Error> {
+        if !matches!(self.phase, Phase::New) {
+            return Ok(());
+        }
+        self.phase = Phase::Started;
+        let (input, output) = (self.reader.fd, self.writer.fd);
+        let gi = NonBlockGuard::new(input)
+            .map_err(|e| Error::io(format!("input fd {input} is not usable"), e))?;
+        let go = NonBlockGuard::new(output)
+            .map_err(|e| Error::io(format!("output fd {output} is not usable"), e))?;
+        self.session = Some(Session {
+            _input: gi,
+            _output: go,
+            #[cfg(target_os = "linux")]
+            _scheduling: if self.opts.batch_scheduling {
+                sys::BatchScheduling::enter()
+            } else {
+                None
+            },
+        });
+        if self.opts.pipe_size > 0 {
+            sys::grow_pipe(input, self.opts.pipe_size);
+            sys::grow_pipe(output, self.opts.pipe_size);
+        }
+        // reading ahead for several validation threads would peek the same bytes twice
+        #[cfg(target_os = "linux")]
+        if self.opts.validate && self.opts.zero_copy && !self.reader.batch.parallel() {
+            let size = self.opts.pipe_size.max(self.opts.read_buffer_size);
+            if let Some(zc) = ZeroCopy::new(input, size, self.reader.framer.filled()) {
+                self.transfer = Transfer::ZeroCopy(zc);
+            }
+        }
+        self.process()
+    }
+
+    /// Returns Ok(true) at the end of input, Ok(false) when the slice is over.
+    fn step(&mut self, deadline: Option<Instant>) -> Result<bool, Error> {
+        loop {
+            if self.shared.stopped() {
+                return Err(Error::Stopped);
+            }
+            if self.writer.pending() {
+                if self.write_some()? {
+                    self.after_flush();
+                    continue;
+                }
+                // a stalled output may stay stalled: show what was read meanwhile
+                self.shared.counters.publish(&mut self.local, false);
+                if !self.wait(self.writer.fd, Interest::Write, deadline)? {
+                    return Ok(false);
+                }
+                continue;
+            }
+            if let Some(e) = self.rejects.failure.take() {
+                return Err(e);
+            }
+            if self.reader.state == ReadState::Eof {
+                return Ok(true);
+            }
+            if let Some(d) = deadline {
+                if Instant::now() >= d {
+                    return Ok(false);
+                }
+            }
+            #[cfg(target_os = "linux")]
+            if matches!(self.transfer, Transfer::Splice) {
+                if !self.splice_once(deadline)? {
+                    return Ok(false);
+                }
+                continue;
+            }
+            if !self.read_once(deadline)? {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// One read and what it leads to. Ok(false) when the slice ended (or a signal
+    /// interrupted a wait) first.
+    fn read_once(&mut self, deadline: Option<Instant>) -> Result<bool, Error> {
+        let ahead = self.reader.state == ReadState::ReadAhead;
+        match self.fill() {
+            Ok(0) => {
+                if ahead {
+                    // frame the complete lines first: what is left is the last one
+                    self.reader.state = ReadState::Reading;
+                    self.process()?;
+                }
+                let validate = self.opts.validate;
+                if !self
+                    .reader
+                    .tail_settled(validate, &self.shared.waker, deadline)?
+                {
+                    return Ok(false);
+                }
+                self.reader.framer.set_eof();
+                self.reader.state = ReadState::Eof;
+                self.process()?;
+            }
+            Ok(n) => {
+                self.reader.framer.commit(n);
+                self.local.bytes_read += n as u64;
+                if self.opts.validate
+                    && self.reader.batch.parallel()
+                    && self.reader.framer.pending() < self.opts.read_buffer_size
+                {
+                    // read ahead while the input has more: a bigger batch splits better
+                    self.reader.state = ReadState::ReadAhead;
+                    return Ok(true);
+                }
+                self.reader.state = ReadState::Reading;
+                self.process()?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && ahead => {
+                self.reader.state = ReadState::Reading;
+                self.process()?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // An idle input may stay idle for hours: show exact counts meanwhile.
+                self.shared.counters.publish(&mut self.local, true);
+                return self.wait(self.reader.fd, Interest::Read, deadline);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(deadline.is_none()),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("read from input fd {} failed", self.reader.fd),
+                    e,
+                ))
+            }
+        }
+        Ok(true)
+    }
+
+    /// Waits for `fd`; Ok(false) on timeout or signal, Err(Stopped) when woken.
+    fn wait(&self, fd: Fd, interest: Interest, deadline: Option<Instant>) -> Result<bool, Error> {
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match sys::wait(fd, interest, &self.shared.waker, timeout) {
+            Ok(Wait::Ready) => Ok(true),
+            Ok(Wait::Woken) => Err(Error::Stopped),
+            Ok(Wait::Timeout) => Ok(false),
+            Ok(Wait::Interrupted) => Ok(deadline.is_none()),
+            Err(e) => Err(Error::io("poll failed", e)),
+        }
+    }
+
+    fn finish(&mut self, mut r: Result<(), Error>) -> PumpResult {
+        if let Err(e) = self.rejects.finish() {
+            if matches!(r, Ok(()) | Err(Error::Stopped)) {
+                r = Err(e);
+            }
+        }
+        self.session = None;
+        self.shared.counters.publish(&mut self.local, true);
+        let counters = self.shared.counters.snapshot();
+        let (outcome, message, offset, excerpt) = match r {
+            Ok(()) => (Outcome::Eof, None, None, None),
+            Err(Error::Stopped) => (Outcome::Stopped, None, None, None),
+            Err(Error::InvalidFrame {
+                message,
+                offset,
+                excerpt,
+            }) => (
+                Outcome::InvalidFrame,
+                Some(message),
+                Some(offset),
+                Some(excerpt),
+            ),
+            Err(e @ Error::OutputClosed { .. }) => {
+                (Outcome::OutputClosed, Some(e.to_string()), None, None)
+            }
+            Err(e) => (Outcome::IoError, Some(e.to_string()), None, None),
+        };
+        let res = PumpResult {
+            outcome,
+            counters,
+            message,
+            offset,
+            excerpt,
+            torn: self.reader.torn,
+        };
+        self.phase = Phase::Ended(res.clone());
+        res
+    }
+}

@@ -1,0 +1,149 @@
+//! Frames that are not forwarded: invalid and oversized ones under the task's
+//! [`Policy`], and a legacy input's log lines.
+
+use super::options::{Options, Policy, EXCERPT_LEN, LOG_LINE_LEN, MAX_HELD_LOG_LINES};
+use crate::counters::Local;
+use crate::deadletter::DeadLetter;
+use crate::error::Error;
+use crate::frame::human_size;
+use std::sync::Mutex;
+
+/// A legacy provider's log line: not an attempt at a frame (which starts with `{`).
+fn is_log_line(raw: &[u8]) -> bool {
+    raw.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b != b'{')
+}
+
+/// One piece of an oversized line (see [`crate::framer::Event::Oversized`]).
+pub(super) struct Piece<'a> {
+    pub(super) bytes: &'a [u8],
+    pub(super) offset: u64,
+    pub(super) first: bool,
+    pub(super) last: bool,
+    /// The line's length without `\n`, on its last piece.
+    pub(super) total: u64,
+}
+
+pub(super) struct Rejects {
+    policy: Policy,
+    legacy_logs: bool,
+    max_frame_size: u64,
+    dead_letter: Option<DeadLetter>,
+    /// The first bytes of the oversized line streaming by, for the "fail" message.
+    oversized_excerpt: Vec<u8>,
+    /// Under "fail": the error that ends the run once everything before the frame has
+    /// been written.
+    pub(super) failure: Option<Error>,
+}
+
+impl Rejects {
+    pub(super) fn new(opts: &Options) -> Rejects {
+        let dead_letter = match (opts.policy, &opts.dead_letter_path) {
+            (Policy::DeadLetter, Some(p)) => Some(DeadLetter::new(p.clone(), opts.task.clone())),
+            _ => None,
+        };
+        Rejects {
+            policy: opts.policy,
+            legacy_logs: opts.legacy_logs,
+            max_frame_size: opts.max_frame_size as u64,
+            dead_letter,
+            oversized_excerpt: Vec::new(),
+            failure: None,
+        }
+    }
+
+    #[inline]
+    pub(super) fn failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    /// An invalid frame `raw` at stream `offset`; a legacy log line goes to `log_lines`.
+    pub(super) fn invalid(
+        &mut self,
+        local: &mut Local,
+        log_lines: &Mutex<Vec<Vec<u8>>>,
+        offset: u64,
+        reason: String,
+        raw: &[u8],
+    ) -> Result<(), Error> {
+        if self.legacy_logs && is_log_line(raw) {
+            local.log_lines += 1;
+            let mut held = log_lines.lock().unwrap_or_else(|e| e.into_inner());
+            if held.len() < MAX_HELD_LOG_LINES {
+                held.push(raw[..raw.len().min(LOG_LINE_LEN)].to_vec());
+            }
+            return Ok(());
+        }
+        local.invalid_frames += 1;
+        match self.policy {
+            Policy::Fail => {
+                self.failure = Some(Error::InvalidFrame {
+                    message: reason,
+                    offset,
+                    excerpt: raw[..raw.len().min(EXCERPT_LEN)].to_vec(),
+                });
+            }
+            Policy::Skip => local.skipped += 1,
+            Policy::DeadLetter => {
+                if let Some(dl) = self.dead_letter.as_mut() {
+                    dl.record(offset, &reason, raw)?;
+                }
+                local.dead_lettered += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// A piece of an oversized line, streamed into its dead-letter record; the line
+    /// counts as one invalid frame on its last piece.
+    pub(super) fn oversized(&mut self, local: &mut Local, piece: Piece<'_>) -> Result<(), Error> {
+        let max = self.max_frame_size;
+        if piece.first {
+            self.oversized_excerpt.clear();
+            self.oversized_excerpt
+                .extend_from_slice(&piece.bytes[..piece.bytes.len().min(EXCERPT_LEN)]);
+            if let Some(dl) = self.dead_letter.as_mut() {
+                dl.begin_stream(
+                    piece.offset,
+                    &format!("frame exceeds max_frame_size {}", human_size(max)),
+                )?;
+            }
+        }
+        if let Some(dl) = self.dead_letter.as_mut() {
+            dl.stream(piece.bytes)?;
+        }
+        if piece.last {
+            local.invalid_frames += 1;
+            match self.policy {
+                Policy::Fail => {
+                    self.failure = Some(Error::InvalidFrame {
+                        message: format!(
+                            "frame of {} exceeds max_frame_size {}",
+                            human_size(piece.total),
+                            human_size(max)
+                        ),
+                        offset: piece.offset,
+                        excerpt: std::mem::take(&mut self.oversized_excerpt),
+                    });
+                }
+                Policy::Skip => local.skipped += 1,
+                Policy::DeadLetter => {
+                    if let Some(dl) = self.dead_letter.as_mut() {
+                        dl.end_stream()?;
+                    }
+                    local.dead_lettered += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes and fsyncs the dead-letter file, if any.
+    pub(super) fn finish(&mut self) -> Result<(), Error> {
+        match self.dead_letter.as_mut() {
+            Some(dl) => dl.finish(),
+            None => Ok(()),
+        }
+    }
+}
