@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.containers import Registry
 from tests.oci import hostile
-from tests.oci.conftest import Registry, dstream, dstream_json
 from tests.oci.rawpush import oras_style_push
+from tests.workspace import dstream, dstream_json
 
 LIMIT_VARIABLES = (
     "DSTREAM_ARCHIVE_MAX_RATIO",
