@@ -1,5 +1,6 @@
 """Real services for tests, started on loopback in a temporary directory and stopped by
-PID. Plain functions and context managers, so any test area can reuse them:
+PID. Plain functions and context managers, so any test area can reuse them (the
+session fixtures in tests/conftest.py are made from them):
 
     from tests.services import postgres, require_service
     with postgres() as server: ...  # server.dsn
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -36,6 +38,27 @@ def require_service(reason: str) -> NoReturn:
     if os.environ.get("DSTREAM_REQUIRE_SERVICES") == "1":
         pytest.fail(f"required service unavailable: {reason}", pytrace=False)
     pytest.skip(f"service unavailable: {reason} (set DSTREAM_REQUIRE_SERVICES=1 to fail)")
+
+
+T = TypeVar("T")
+
+
+def wait_until(what: str, check: Callable[[], T], timeout: float = 60.0, tick: float = 0.02) -> T:
+    """`check()`'s first true value; an AssertionError naming `what` once `timeout`
+    seconds have passed (a deadline bounds a hang, it says nothing about speed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(tick)
+
+
+def table_for(request: pytest.FixtureRequest, prefix: str) -> str:
+    """A table name of the test's own, so tests sharing one server never see each
+    other's rows."""
+    return prefix + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]
 
 
 def free_port() -> int:
@@ -83,11 +106,46 @@ def service_user(name: str) -> Optional[pwd.struct_passwd]:
         raise ServiceUnavailable(f"running as root and there is no `{name}` user") from None
 
 
+def start_logged(
+    what: str,
+    argv: list[str],
+    log: Path,
+    ready: Callable[[subprocess.Popen[bytes]], bool],
+    *,
+    env: Optional[dict[str, str]] = None,
+    timeout: float = 15.0,
+) -> subprocess.Popen[bytes]:
+    """`argv` started with its output in `log`, once `ready(proc)` says so; when it
+    exits or `timeout` passes first, it is stopped and the test fails (or skips) with
+    the tail of its log."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=out, env=env)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if ready(proc):
+            return proc
+        time.sleep(0.05)
+    stop_pid(proc.pid)
+    proc.wait()
+    require_service(f"{what} did not start: {log.read_text(errors='replace')[-500:]}")
+
+
 class _Server(Protocol):
     def stop(self) -> None: ...
 
 
+class _Startable(_Server, Protocol):
+    def start(self) -> None: ...
+
+
 ServerT = TypeVar("ServerT", bound=_Server)
+StartableT = TypeVar("StartableT", bound=_Startable)
+
+
+def started(server: StartableT) -> StartableT:
+    """`server` once its `start()` returned (for `running`)."""
+    server.start()
+    return server
 
 
 @contextlib.contextmanager

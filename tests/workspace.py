@@ -1,14 +1,10 @@
-"""A temporary project directory for end-to-end tests: a dstream.hcl, small provider
-scripts written without the SDK, and the real `dstream` CLI run in it as a subprocess.
-Any test area can reuse it; its conftest.py makes the fixture:
+"""The real `dstream` CLI run as a subprocess, and a temporary project directory for
+end-to-end tests: a dstream.hcl, small provider scripts written without the SDK, the
+CLI run in it. Any test area reuses them; tests/conftest.py makes the `ws` fixture.
 
-    from tests.workspace import Workspace
-    @pytest.fixture
-    def ws(tmp_path): return Workspace(tmp_path)
-
-`run` waits for the CLI and keeps its output both ways (`stdout` / `stderr` as text,
-`stdout_bytes` / `stderr_bytes` as written); `popen` starts it and leaves the process
-to the test (bytes pipes).
+`dstream(...)` (and `Workspace.run`) waits for the CLI and keeps its output both ways
+(`stdout` / `stderr` as text, `stdout_bytes` / `stderr_bytes` as written);
+`Workspace.popen` starts it and leaves the process to the test (bytes pipes).
 """
 
 from __future__ import annotations
@@ -49,6 +45,74 @@ class CliResult:
         return self.stderr_bytes.decode()
 
 
+def dstream_argv(*args: str) -> list[str]:
+    """The argv of `dstream ARGS` with this interpreter (for a test that starts it its
+    own way: under prlimit, in a network namespace, ...)."""
+    return [sys.executable, "-m", "dstream.cli.app", *args]
+
+
+def environ(env: Optional[Mapping[str, str]] = None, *, without: str = "") -> dict[str, str]:
+    """os.environ with `env` on top; `without`: a prefix of ambient variables left out
+    (e.g. "DSTREAM_", so a developer's own settings cannot change a test)."""
+    base = {k: v for k, v in os.environ.items() if not (without and k.startswith(without))}
+    return {**base, **(env or {})}
+
+
+def dstream(
+    *args: str,
+    cwd: Optional[Path] = None,
+    env: Optional[Mapping[str, str]] = None,
+    without: str = "",
+    timeout: float = 120,
+    **options: Any,
+) -> CliResult:
+    """`dstream ARGS` run in `cwd` to the end (killed after `timeout` seconds); `env` and
+    `without` as in `environ`; `options` go to subprocess.run (e.g. input)."""
+    done = subprocess.run(
+        dstream_argv(*args),
+        cwd=cwd,
+        env=environ(env, without=without),
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+        **options,
+    )
+    return CliResult(done.args, done.returncode, done.stdout, done.stderr)
+
+
+def json_document(done: CliResult) -> dict[str, Any]:
+    """The one JSON document a `--json` run printed, or an assertion naming what it was."""
+    try:
+        doc: dict[str, Any] = orjson.loads(done.stdout_bytes)
+    except orjson.JSONDecodeError:
+        raise AssertionError(
+            f"not one JSON document: {done.stdout_bytes!r}\n{done.stderr}"
+        ) from None
+    return doc
+
+
+def dstream_json(*args: str, **options: Any) -> tuple[int, dict[str, Any], str]:
+    """`dstream ARGS --json` (options as for `dstream`): its exit code, its one JSON
+    document and its stderr."""
+    done = dstream(*args, "--json", **options)
+    return done.returncode, json_document(done), done.stderr
+
+
+def executable(path: Path, text: str) -> Path:
+    """`text` written to `path` and made executable by everyone."""
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def _hcl_env(env: Optional[Mapping[str, str]]) -> str:
+    """An HCL `env = {...}` attribute (nothing without variables)."""
+    if not env:
+        return ""
+    pairs = ", ".join(f"{key} = {orjson.dumps(value).decode()}" for key, value in env.items())
+    return f"env = {{ {pairs} }}"
+
+
 class Workspace:
     def __init__(self, root: Path, *, env: Optional[Mapping[str, str]] = None) -> None:
         """`env`: variables every command started here gets on top of os.environ."""
@@ -60,11 +124,10 @@ class Workspace:
     def script(self, name: str, body: str, *, interpreter: str = "/bin/sh") -> Path:
         """An executable provider written without the SDK (shell, awk, ...): run by
         `interpreter` unless the body starts with its own #! line."""
-        path = self.root / name
         text = textwrap.dedent(body).lstrip()
-        path.write_text(text if text.startswith("#!") else f"#!{interpreter}\n" + text)
-        path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        return path
+        return executable(
+            self.root / name, text if text.startswith("#!") else f"#!{interpreter}\n" + text
+        )
 
     def python_script(self, name: str, body: str) -> Path:
         """An executable provider in Python (this interpreter), written without the SDK."""
@@ -75,18 +138,42 @@ class Workspace:
         path.write_text(textwrap.dedent(text))
         return path
 
+    def task(
+        self,
+        input_path: str,
+        output_path: str,
+        *,
+        name: str = "t",
+        state: bool = False,
+        input_env: Optional[Mapping[str, str]] = None,
+        output_env: Optional[Mapping[str, str]] = None,
+        settings: str = "",
+    ) -> Path:
+        """A dstream.hcl of one task `name` from the input to the output provider, each
+        with its `env`; `settings`: more task attributes (HCL lines); `state`: a state
+        directory, so acknowledged checkpoints are kept."""
+        state_block = 'state { path = "state" }' if state else ""
+        return self.config(
+            f"""{state_block}
+            task "{name}" {{
+              {settings}
+              input  {{
+                provider_path = "{input_path}"
+                {_hcl_env(input_env)}
+              }}
+              output {{
+                provider_path = "{output_path}"
+                {_hcl_env(output_env)}
+              }}
+            }}
+            """
+        )
+
     def shell_output_task(self, input_path: str, *, state: bool = False) -> None:
         """Task "t": the given input into SHELL_OUTPUT (out.jsonl), optionally with a
         state directory so acknowledged checkpoints are kept."""
         self.script("output.sh", SHELL_OUTPUT)
-        state_block = 'state { path = "state" }\n' if state else ""
-        self.config(
-            f"""{state_block}task "t" {{
-              input  {{ provider_path = "{input_path}" }}
-              output {{ provider_path = "./output.sh" }}
-            }}
-            """
-        )
+        self.task(input_path, "./output.sh", state=state)
 
     def counter_task(
         self,
@@ -146,10 +233,7 @@ class Workspace:
 
     def command(self, *args: str) -> list[str]:
         """The argv of `dstream ARGS` (for a test that starts it its own way)."""
-        return [sys.executable, "-m", "dstream.cli.app", *args]
-
-    def _environ(self, env: Optional[Mapping[str, str]]) -> dict[str, str]:
-        return {**os.environ, **self.env, **(env or {})}
+        return dstream_argv(*args)
 
     def popen(
         self, *args: str, env: Optional[Mapping[str, str]] = None, **options: Any
@@ -159,7 +243,7 @@ class Workspace:
         options.setdefault("stdout", subprocess.PIPE)
         options.setdefault("stderr", subprocess.PIPE)
         return subprocess.Popen(
-            self.command(*args), cwd=self.root, env=self._environ(env), **options
+            dstream_argv(*args), cwd=self.root, env=environ({**self.env, **(env or {})}), **options
         )
 
     def run(
@@ -171,24 +255,10 @@ class Workspace:
     ) -> CliResult:
         """`dstream ARGS` run here to the end (killed after `timeout` seconds); `options`
         go to subprocess.run (e.g. stdin)."""
-        done = subprocess.run(
-            self.command(*args),
-            cwd=self.root,
-            env=self._environ(env),
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-            **options,
+        return dstream(
+            *args, cwd=self.root, env={**self.env, **(env or {})}, timeout=timeout, **options
         )
-        return CliResult(done.args, done.returncode, done.stdout, done.stderr)
 
     def run_json(self, *args: str, timeout: float = 120) -> tuple[int, dict[str, Any], str]:
         """`dstream ARGS --json`: its exit code, its one JSON document and its stderr."""
-        done = self.run(*args, "--json", timeout=timeout)
-        try:
-            doc = orjson.loads(done.stdout_bytes)
-        except orjson.JSONDecodeError:
-            raise AssertionError(
-                f"not one JSON document: {done.stdout_bytes!r}\n{done.stderr}"
-            ) from None
-        return done.returncode, doc, done.stderr
+        return dstream_json(*args, cwd=self.root, env=self.env, timeout=timeout)

@@ -1,16 +1,15 @@
-"""A real PostgreSQL 15 with wal_level=logical for the CDC tests: tests/services.py
-starts it in a temp dir on a free loopback port and stops it by PID at the end of the
-session. Without it the tests skip, unless DSTREAM_REQUIRE_SERVICES=1 (CI): then they fail.
+"""The session's real PostgreSQL (tests/conftest.py; wal_level=logical) as the CDC tests
+use it: through psycopg2, a database of their own per test. Without it the tests skip,
+unless DSTREAM_REQUIRE_SERVICES=1 (CI): then they fail.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.services import postgres, require_service
+from tests.services import PostgresServer, require_service
 
 
 class PgServer:
@@ -49,10 +48,9 @@ class PgServer:
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
+def pg_server(pg_server: PostgresServer) -> PgServer:
     try:
         import psycopg2  # noqa: F401
     except ImportError:
         require_service("psycopg2 is not installed (pip install psycopg2-binary)")
-    with postgres() as server:
-        yield PgServer(server.dsn)
+    return PgServer(pg_server.dsn)

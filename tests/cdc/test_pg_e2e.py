@@ -9,7 +9,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -21,18 +20,14 @@ import psycopg2
 
 from dstream.providers.postgres_cdc.pgoutput import parse_lsn
 from tests.cdc.conftest import PgServer
+from tests.services import wait_until
+from tests.workspace import Workspace
 
 TABLES = ("sales.orders", "public.customers", "public.events")
 
 
 def _dstream(ws: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "dstream.cli.app", *args],
-        cwd=ws,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    return Workspace(ws).popen(*args, start_new_session=True)
 
 
 def _finish(proc: subprocess.Popen[bytes]) -> tuple[int, str]:
@@ -46,14 +41,6 @@ def _lines(path: Path) -> list[dict[str, Any]]:
     raw = path.read_bytes()
     # A SIGKILL may cut the last line: only whole lines count.
     return [orjson.loads(line) for line in raw.split(b"\n")[:-1] if line.strip()]
-
-
-def _wait_for(predicate: Any, what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 class Writer(threading.Thread):
@@ -142,7 +129,7 @@ def test_init_run_sigkill_restart_destroy(pg_server: PgServer, tmp_path: Path) -
     writer = Writer(dsn, count=400, seed=7)
     run = _dstream(tmp_path, "run", "cdc")
     writer.start()
-    _wait_for(lambda: len(_lines(out)) >= 150 or run.poll() is not None, "first changes")
+    wait_until("first changes", lambda: len(_lines(out)) >= 150 or run.poll() is not None, 90, 0.1)
     assert run.poll() is None, _finish(run)[1]
     os.kill(run.pid, signal.SIGKILL)  # dstream itself; its providers die with it
     run.wait()
@@ -160,7 +147,7 @@ def test_init_run_sigkill_restart_destroy(pg_server: PgServer, tmp_path: Path) -
         return seen
 
     run = _dstream(tmp_path, "run", "cdc")
-    _wait_for(lambda: len(unique()) >= total or run.poll() is not None, "all changes")
+    wait_until("all changes", lambda: len(unique()) >= total or run.poll() is not None, 90, 0.1)
     run.send_signal(signal.SIGTERM)
     code, text = _finish(run)
     assert code in (0, 143), text  # 143: stopped by SIGTERM

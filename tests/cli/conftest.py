@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from tests.workspace import NO_COLOR, Workspace
+from tests.workspace import NO_COLOR
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
+def workspace_env(tmp_path: Path) -> Mapping[str, str]:
     """The default state directory ($XDG_STATE_HOME) is inside the test's directory."""
-    return Workspace(tmp_path, env={**NO_COLOR, "XDG_STATE_HOME": str(tmp_path / "xdg-state")})
+    return {**NO_COLOR, "XDG_STATE_HOME": str(tmp_path / "xdg-state")}

@@ -5,8 +5,8 @@ written without the SDK)."""
 from __future__ import annotations
 
 import subprocess
-import time
 
+from tests.services import wait_until
 from tests.workspace import Workspace
 
 # An input that writes two stderr lines and exits 3 before its handshake: a provider
@@ -108,8 +108,9 @@ def config_error(ws: Workspace) -> None:
 
 def wait_for(proc: subprocess.Popen[bytes], ws: Workspace, what: str, seconds: float = 30) -> None:
     """Wait until the file `what` in the workspace is non-empty (the run is streaming)."""
-    deadline = time.monotonic() + seconds
-    while not ws.read_text(what):
+
+    def streaming() -> str:
         assert proc.poll() is None, "dstream ended before it streamed"
-        assert time.monotonic() < deadline, f"nothing in {what} within {seconds} s"
-        time.sleep(0.05)
+        return ws.read_text(what)
+
+    wait_until(f"something in {what}", streaming, seconds, tick=0.05)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import Optional
+
+from tests.workspace import CliResult
+from tests.workspace import dstream as run_cli
 
 HERE = os.path.dirname(__file__)
 CONFIG = """
@@ -35,17 +37,9 @@ task "orders" {
 """
 
 
-def dstream(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("DSTREAM_")}
-    environ.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "dstream.cli.app", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=60,
-        check=False,
-    )
+def dstream(*args: str, env: Optional[dict[str, str]] = None) -> CliResult:
+    """The CLI, with none of the developer's own DSTREAM_ settings."""
+    return run_cli(*args, env=env, without="DSTREAM_")
 
 
 def write(tmp_path: Path, text: str = CONFIG) -> str:

@@ -14,7 +14,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, Optional
 import orjson
 
 from dstream.state.file import FileStore
+from tests.workspace import dstream_argv
 
 TASK = "crash"
 CONFIG = """\
@@ -155,7 +155,7 @@ class Scenario:
 
     def start(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "dstream.cli.app", "run", TASK, "-c", str(self.config)],
+            dstream_argv("run", TASK, "-c", str(self.config)),
             cwd=self.root,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -10,14 +10,12 @@ only way to reach the boundary from outside without a bug to exploit."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from dstream.errors import ExitCode
 from tests.hostile.cases import task
+from tests.workspace import dstream
 
 CANARY = "canary-s3cr3t-value"
 
@@ -37,21 +35,8 @@ def _dstream(tmp_path: Path, module: str, name: str, *args: str) -> tuple[int, s
     inject.mkdir()
     (inject / "sitecustomize.py").write_text(INJECT.format(module=module, name=name, canary=CANARY))
     state_home = tmp_path / "state-home"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(inject),
-        "XDG_STATE_HOME": str(state_home),
-        "DSTREAM_VAR_pin": CANARY,
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "dstream.cli.app", *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = {"PYTHONPATH": str(inject), "XDG_STATE_HOME": str(state_home), "DSTREAM_VAR_pin": CANARY}
+    done = dstream(*args, cwd=tmp_path, env=env)
     return done.returncode, done.stdout, done.stderr, state_home / "dstream"
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from dstream.errors import ExitCode
 from tests.hostile.cases import CASES, Case
+from tests.workspace import dstream_argv
 
 MEMORY_CAP = 2 * 1024**3  # bytes of address space for dstream and its providers
 TIMEOUT = 60.0  # seconds; a hostile input must not make dstream hang
@@ -40,7 +41,7 @@ def _prepare(case: Case, root: Path) -> None:
 
 def _run(case: Case, root: Path) -> tuple[int, str]:
     limits = [f"--as={MEMORY_CAP}"] + ([f"--fsize={case.fsize}"] if case.fsize else [])
-    argv = ["prlimit", *limits, sys.executable, "-m", "dstream.cli.app", *case.argv]
+    argv = ["prlimit", *limits, *dstream_argv(*case.argv)]
     env = {**os.environ, "NO_COLOR": "1", **case.env}
     env.pop("DSTREAM_CONFIG", None)
     proc = subprocess.Popen(

@@ -15,7 +15,8 @@ import pytest
 from dstream.kit.checks import CHECKS
 from dstream.kit.conformance import run_suite
 from dstream.kit.harness import Target
-from tests.kit.conftest import RAW_PROVIDER, dstream, report_of, statuses
+from tests.kit.conftest import RAW_PROVIDER, statuses
+from tests.workspace import dstream, json_document
 
 BUILTINS = [
     ("dstream-counter", '{"interval": 10, "max_count": 1000, "checkpoint_every": 5}'),
@@ -29,7 +30,7 @@ def test_builtin_providers_conform(name: str, config: str) -> None:
     if shutil.which(name) is None:
         pytest.fail(f"{name} is not installed: pip install -e . installs the console scripts")
     proc = dstream("provider", "test", name, "--config", config, "--json")
-    report = report_of(proc)
+    report = json_document(proc)
     assert proc.returncode == 0, proc.stdout
     assert report["ok"] and report["failed"] == 0
     found = statuses(report)
@@ -126,7 +127,7 @@ def test_table_and_exit_code(tmp_path: Path) -> None:
 def test_role_is_found_out_when_not_given() -> None:
     for name, role in (("dstream-counter", "input"), ("dstream-null", "output")):
         proc = dstream("provider", "test", name, "--check", "handshake", "--frames", "2", "--json")
-        assert report_of(proc)["role"] == role
+        assert json_document(proc)["role"] == role
 
 
 def test_unknown_provider_is_a_usage_error() -> None:
@@ -156,7 +157,7 @@ def test_a_legacy_provider_is_detected(tmp_path: Path) -> None:
     script.chmod(0o755)
     proc = dstream("provider", "test", str(script), "--check", "handshake", "--check",
                    "frames", "--check", "eof", "--json")  # fmt: skip
-    report = report_of(proc)
+    report = json_document(proc)
     assert report["role"] == "input" and report["ok"], proc.stdout
     reasons = {c["name"]: c["reason"] for c in report["checks"]}
     assert reasons["handshake"].startswith("legacy provider")

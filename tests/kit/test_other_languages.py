@@ -12,8 +12,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.kit.conftest import dstream, report_of, statuses
+from tests.kit.conftest import statuses
 from tests.services import require_service
+from tests.workspace import dstream, json_document
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "providers-other-languages.md"
 
@@ -37,14 +38,14 @@ def wc_provider(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_c_provider_passes_every_check(wc_provider: Path) -> None:
     proc = dstream("provider", "test", str(wc_provider), "--role", "output", "--json")
-    report = report_of(proc)
+    report = json_document(proc)
     assert proc.returncode == 0, proc.stdout
     assert set(statuses(report).values()) == {"pass"}, proc.stdout
 
 
 def test_its_role_is_found_out(wc_provider: Path) -> None:
     proc = dstream("provider", "test", str(wc_provider), "--check", "handshake", "--json")
-    assert report_of(proc)["role"] == "output"
+    assert json_document(proc)["role"] == "output"
 
 
 def test_the_c_provider_in_a_task(wc_provider: Path, tmp_path: Path) -> None:

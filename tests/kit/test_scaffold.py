@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from dstream.kit.scaffold import render
-from tests.kit.conftest import dstream, report_of
+from tests.workspace import dstream, json_document
 
 INPUT_CONFIG = '{"count": 0, "interval_ms": 10}'
 
@@ -33,7 +33,7 @@ def test_input_with_lifecycle_new_test_push_run_by_ref(tmp_path: Path, registry:
                       "--dir", str(tmp_path), "--json")  # fmt: skip
     assert created.returncode == 0, created.stderr
     project = tmp_path / "demo-source"
-    assert report_of(created)["command"] == "dstream-demo-source"
+    assert json_document(created)["command"] == "dstream-demo-source"
 
     tests = _pytest(project)
     assert tests.returncode == 0, tests.stdout + tests.stderr
@@ -41,7 +41,7 @@ def test_input_with_lifecycle_new_test_push_run_by_ref(tmp_path: Path, registry:
 
     suite = dstream("provider", "test", "./bin/dstream-demo-source", "--config", INPUT_CONFIG,
                     "--json", cwd=project)  # fmt: skip
-    report = report_of(suite)
+    report = json_document(suite)
     assert suite.returncode == 0 and report["failed"] == 0, suite.stdout
     # --lifecycle made the lifecycle checks run, not skip.
     assert {c["name"]: c["status"] for c in report["checks"]}["init-idempotent"] == "pass"

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping
 
 import pytest
 
-from tests.workspace import NO_COLOR, Workspace
+from tests.workspace import NO_COLOR
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path, env={**NO_COLOR, "ASB_CONNECTION_STRING": "Endpoint=sb://x/"})
+def workspace_env() -> Mapping[str, str]:
+    return {**NO_COLOR, "ASB_CONNECTION_STRING": "Endpoint=sb://x/"}

@@ -15,7 +15,9 @@ from dstream.config.model import ProviderSpec, TaskSpec
 from dstream.errors import DstreamError
 from dstream.runtime.container import ensure_image, start_container
 from dstream.runtime.prefetch import pull_task_providers
-from tests.oci.conftest import INPUT_SCRIPT, Podman, dstream
+from tests.containers import Podman
+from tests.oci.conftest import INPUT_SCRIPT
+from tests.workspace import dstream
 
 CONTAINER_OUTPUT = """#!/bin/sh
 read -r command

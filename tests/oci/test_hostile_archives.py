@@ -16,15 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from dstream.oci.archive import LIMIT_VARIABLES
+from tests.containers import Registry
 from tests.oci import hostile
-from tests.oci.conftest import Registry, dstream, dstream_json
 from tests.oci.rawpush import oras_style_push
+from tests.workspace import dstream, dstream_json
 
-LIMIT_VARIABLES = (
-    "DSTREAM_ARCHIVE_MAX_RATIO",
-    "DSTREAM_ARCHIVE_MAX_BYTES",
-    "DSTREAM_ARCHIVE_MAX_ENTRIES",
-)
 LEVELS = 4  # canary/cache/oci/tmp/unpack-x: the canary is four directories up
 
 Snapshot = dict[str, tuple[int, int, int]]

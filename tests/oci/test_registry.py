@@ -17,21 +17,17 @@ from dstream.config.model import ProviderSpec, TaskSpec
 from dstream.oci import pull, resolve_provider_ref
 from dstream.oci.manifest import current_platform, flat_name
 from dstream.runtime.prefetch import pull_task_providers
-from tests.oci.conftest import (
-    INPUT_SCRIPT,
-    Registry,
-    dstream,
-    dstream_json,
-    write_script,
-)
+from tests.containers import Registry
+from tests.oci.conftest import INPUT_SCRIPT
 from tests.oci.rawpush import index_push, oras_style_push
 from tests.providers import SHELL_OUTPUT as OUTPUT_SCRIPT
+from tests.workspace import dstream, dstream_json, executable
 
 PLATFORM = current_platform()
 
 
 def push(tmp_path: Path, ref: str, body: str, *extra: str, name: str = "p.sh") -> dict:
-    script = write_script(tmp_path / name, body)
+    script = executable(tmp_path / name, body)
     code, doc, err = dstream_json("providers", "push", f"{script}:{PLATFORM}", "--ref", ref, *extra)
     assert code == 0, err
     return doc
@@ -185,7 +181,7 @@ def test_a_tampered_blob_is_refused_and_leaves_nothing_in_the_cache(
 
 def test_basic_auth_with_htpasswd(auth_registry: Registry, tmp_path: Path) -> None:
     ref = f"{auth_registry.host}/private/input:1"
-    script = write_script(tmp_path / "in.sh", INPUT_SCRIPT)
+    script = executable(tmp_path / "in.sh", INPUT_SCRIPT)
     denied = dstream("providers", "push", f"{script}:{PLATFORM}", "--ref", ref)
     assert denied.returncode == 1
     assert "requires authentication" in denied.stderr and "docker login" in denied.stderr

@@ -4,13 +4,11 @@ its output is piped (no colour, no progress)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping
 
 import pytest
 
-from tests.workspace import Workspace
-
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path)
+def workspace_env() -> Mapping[str, str]:
+    return {}

@@ -9,12 +9,12 @@ import re
 import select
 import signal
 import subprocess
-import time
 import urllib.request
 
 import orjson
 
 from tests.providers import SHELL_OUTPUT
+from tests.services import wait_until
 from tests.workspace import Workspace
 
 # Writes N frames and a checkpoint, then idles until SIGTERM (a long-running source).
@@ -29,15 +29,6 @@ done
 echo "{\"checkpoint\":{\"n\":${N:-1000}}}"
 exec sleep 120
 """
-
-
-def _wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 def _metrics_address(proc: subprocess.Popen[bytes]) -> str:
@@ -83,7 +74,11 @@ def test_metrics_scraped_during_a_run_match_what_the_output_received(ws: Workspa
     proc = ws.popen("run", "m", "--json", "--metrics-addr", "127.0.0.1:0")
     addr = _metrics_address(proc)
     acks = "dstream_checkpoints_acknowledged_total"
-    _wait_for(lambda: _metric(_scrape(addr)[1], acks, task="m") == 1)
+    wait_until(
+        "one acknowledged checkpoint",
+        lambda: _metric(_scrape(addr)[1], acks, task="m") == 1,
+        tick=0.1,
+    )
     _, text = _scrape(addr)
     received = ws.json_lines("out.jsonl")
     assert len(received) == 1000
@@ -219,12 +214,16 @@ def test_sighup_restarts_only_the_task_whose_definition_changed(ws: Workspace) -
         """
     ws.config(template.format(n=10))
     proc = ws.popen("run", "a", "b", "--json")
-    _wait_for(
-        lambda: len(ws.json_lines("a10.jsonl")) == 10 and len(ws.json_lines("b.jsonl")) == 1000
+    wait_until(
+        "both tasks' output",
+        lambda: len(ws.json_lines("a10.jsonl")) == 10 and len(ws.json_lines("b.jsonl")) == 1000,
+        tick=0.1,
     )
     ws.config(template.format(n=20))
     proc.send_signal(signal.SIGHUP)
-    _wait_for(lambda: len(ws.json_lines("a20.jsonl")) == 20)
+    wait_until(
+        "the reloaded task's output", lambda: len(ws.json_lines("a20.jsonl")) == 20, tick=0.1
+    )
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

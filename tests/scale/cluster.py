@@ -13,9 +13,7 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ import psycopg
 
 from tests.crash.harness import read_output
 from tests.services import require_service
+from tests.workspace import dstream_argv
 
 TASK = "t"
 CONFIG = """\
@@ -48,18 +47,8 @@ task "{task}" {{
   output {{ provider_path = "dstream-file"     config {{ path = "out.jsonl" }} }}
 }}
 """  # noqa: E501
-# Bounds on waits: a deadline passed is a hang, not slowness.
+# Bounds a wait: a deadline passed is a hang, not slowness.
 WAIT = 60.0
-
-
-def wait_for(what: str, check: Any, timeout: float = WAIT, tick: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(tick)
 
 
 @dataclass
@@ -143,7 +132,7 @@ class Host:
     def start(self, *args: str) -> None:
         self.runs += 1
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
-        argv = [*prefix, sys.executable, "-m", "dstream.cli.app", *args]
+        argv = [*prefix, *dstream_argv(*args)]
         with (
             open(self.root / f"stdout.{self.runs}", "wb") as out,
             open(self.root / f"stderr.{self.runs}", "wb") as err,

@@ -5,16 +5,15 @@ an agent whose configuration differs."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Optional
 
 import psycopg
 
-from tests.scale.cluster import Host, wait_for
-from tests.services import PostgresServer
+from tests.scale.cluster import Host
+from tests.services import PostgresServer, wait_until
+from tests.workspace import dstream
 
 TASKS = [f"t{n:02d}" for n in range(1, 13)]
 STATE = """state {{
@@ -78,23 +77,20 @@ def test_three_agents_divide_twelve_tasks_and_move_only_what_they_must(
     try:
         for agent in agents:
             agent.start("agent")
-        first = wait_for("4 tasks on each agent", lambda: spread(dsn, table, agents, 4))
+        first = wait_until("4 tasks on each agent", lambda: spread(dsn, table, agents, 4))
 
         leaving = agents[2]
         leaving.signal(signal.SIGKILL)
         leaving.wait()
         stay = agents[:2]
-        second = wait_for("6 tasks on each agent left", lambda: spread(dsn, table, stay, 6))
+        second = wait_until("6 tasks on each agent left", lambda: spread(dsn, table, stay, 6))
         theirs = {task for task, (owner, _) in first.items() if pid_of(owner) == leaving.pid}
         assert moved(first, second) == theirs  # its four moved, the other eight did not
 
         leaving.start("agent")  # it comes back (a new process)
-        third = wait_for("4 tasks on each agent again", lambda: spread(dsn, table, agents, 4))
+        third = wait_until("4 tasks on each agent again", lambda: spread(dsn, table, agents, 4))
         assert len(moved(second, third)) <= 4
-        status = subprocess.run(
-            [sys.executable, "-m", "dstream.cli.app", "status", "t01"],
-            cwd=agents[0].root, capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+        status = dstream("status", "t01", cwd=agents[0].root)
         assert f"t01: run by {third['t01'][0]} since " in status.stdout, status
 
         odd.start("agent")

@@ -21,9 +21,8 @@ from tests.scale.cluster import (
     Sampler,
     finish,
     streaming,
-    wait_for,
 )
-from tests.services import PostgresServer
+from tests.services import PostgresServer, wait_until
 
 TTL, RENEW = 3.0, 0.5
 TRIALS = 10
@@ -41,7 +40,7 @@ def pair(pg_server: PostgresServer, table: str, tmp_path: Path) -> Iterator[list
 
 
 def holder_of(db: Database, hosts: list[Host]) -> Host:
-    lease = wait_for("a lease holder", lambda: db.lease())
+    lease = wait_until("a lease holder", lambda: db.lease())
     return next(host for host in hosts if host.pid == lease.pid)
 
 
@@ -52,7 +51,7 @@ def newer_lease(db: Database, epoch: int) -> Optional[Lease]:
 
 def start_pair(db: Database, hosts: list[Host]) -> None:
     hosts[0].run_standby()
-    wait_for("the first host to take the lease", lambda: db.lease() or None)
+    wait_until("the first host to take the lease", lambda: db.lease() or None)
     hosts[1].run_standby()
 
 
@@ -70,14 +69,14 @@ def test_only_one_of_two_runners_streams_and_the_other_takes_over_a_killed_one(
         lease = db.lease()
         assert lease is not None
         since = db.checkpoint() or 0
-        wait_for("the holder to stream", lambda since=since: streaming(db, since))
+        wait_until("the holder to stream", lambda since=since: streaming(db, since))
         # exactly one streams: the standby has not written a byte meanwhile
         assert standby.output_size() == standby_size
         assert standby.proc is not None and standby.proc.poll() is None
         assert standby.provider_pids() == [], "the standby started its providers"
         holder.signal(signal.SIGKILL)
         killed = time.monotonic()
-        new = wait_for(
+        new = wait_until(
             "the standby to take over",
             lambda old=lease.epoch: newer_lease(db, old),
             timeout=TTL + 30,
@@ -104,15 +103,15 @@ def test_a_paused_runner_is_fenced_stops_itself_and_nothing_is_lost(
     standby = next(host for host in pair if host is not holder)
     lease = db.lease()
     assert lease is not None
-    wait_for("the holder to stream", lambda: streaming(db, 0))
+    wait_until("the holder to stream", lambda: streaming(db, 0))
     holder.signal(signal.SIGSTOP)  # a long GC pause, a frozen VM
-    wait_for(
+    wait_until(
         "the standby to take over",
         lambda: (l := db.lease()) is not None and l.pid == standby.pid,  # noqa: E741
         timeout=TTL + 30,
     )
     since = db.checkpoint() or 0
-    wait_for("the new holder to store a checkpoint", lambda: streaming(db, since))
+    wait_until("the new holder to store a checkpoint", lambda: streaming(db, since))
     holder.signal(signal.SIGCONT)
     assert holder.wait() == 1, holder.stderr()
     summary = holder.summary()["tasks"][0]

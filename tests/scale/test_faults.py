@@ -24,9 +24,8 @@ from tests.scale.cluster import (
     network_namespace,
     partition,
     streaming,
-    wait_for,
 )
-from tests.services import PostgresServer, running, start_postgres
+from tests.services import PostgresServer, running, start_postgres, wait_until
 
 
 @pytest.fixture
@@ -48,17 +47,17 @@ def test_a_runner_cut_off_from_postgres_stops_before_the_other_takes_over(
         sampler = Sampler(db)
         try:
             cut_off.run_standby()
-            lease = wait_for("the namespaced host to take the lease", db.lease)
+            lease = wait_until("the namespaced host to take the lease", db.lease)
             assert lease.pid == cut_off.pid
             other.run_standby()
-            wait_for("it to stream", lambda: streaming(db, 0))
+            wait_until("it to stream", lambda: streaming(db, 0))
             providers = cut_off.provider_pids()
             assert len(providers) == 2
             partition(name, address, cut=True)
             cut = time.monotonic()
-            wait_for("its providers to stop", lambda: not alive(providers))
+            wait_until("its providers to stop", lambda: not alive(providers))
             providers_stopped = time.monotonic()
-            taken = wait_for(
+            taken = wait_until(
                 "the other host to take over",
                 lambda: (new := db.lease()) is not None and new.pid == other.pid and new,
             )
@@ -73,7 +72,7 @@ def test_a_runner_cut_off_from_postgres_stops_before_the_other_takes_over(
             summary = cut_off.summary()["tasks"][0]
             assert summary["error"]["error"] == "LockLost", summary
             since = db.checkpoint() or 0
-            wait_for("the other host to stream", lambda: streaming(db, since))
+            wait_until("the other host to stream", lambda: streaming(db, since))
             partition(name, address, cut=False)
             finish(db, hosts, sampler)
         finally:
@@ -95,14 +94,14 @@ def run_restart(server: PostgresServer, table: str, tmp_path: Path) -> None:
     sampler = Sampler(db)
     try:
         holder.run_standby()
-        lease = wait_for("the first host to take the lease", db.lease)
+        lease = wait_until("the first host to take the lease", db.lease)
         standby.run_standby()
-        wait_for("it to stream", lambda: streaming(db, 0))
+        wait_until("it to stream", lambda: streaming(db, 0))
         before = db.checkpoint() or 0
         standby_size = standby.output_size()
         restarted = time.monotonic()
         server.restart()
-        wait_for("the holder to stream again", lambda: streaming(db, before))
+        wait_until("the holder to stream again", lambda: streaming(db, before))
         print(f"\npostgres restart: streaming again {time.monotonic() - restarted:.2f}s later")
         after = db.lease()
         assert after is not None and (after.pid, after.epoch) == (holder.pid, lease.epoch)

@@ -16,8 +16,8 @@ import pytest
 
 from dstream.config.model import StateSpec
 from dstream.state import open_store
-from tests.scale.cluster import Database, wait_for
-from tests.services import PostgresServer
+from tests.scale.cluster import Database
+from tests.services import PostgresServer, wait_until
 from tests.workspace import Workspace
 
 K8S_VERSION = "1.30.0"
@@ -115,7 +115,7 @@ def test_sigterm_within_the_grace_stores_a_clean_checkpoint_and_releases_the_lea
     db = Database(pg_server.dsn, table, "orders")
     run = ws.popen("run", "orders", "--json", env={"DSTREAM_VAR_password": "s3cr3t-out"})
     try:
-        wait_for(
+        wait_until(
             "a stored checkpoint", lambda: run.poll() is not None or (db.checkpoint() or 0) > 50
         )
         assert run.poll() is None, run.communicate()

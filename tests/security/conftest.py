@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.oci.conftest import podman  # noqa: F401 - the podman service fixture
 from tests.workspace import NO_COLOR, Workspace
 
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
+    """A workspace in a directory of its own: these tests keep other files beside it."""
     root = tmp_path / "ws"
     root.mkdir()
     return Workspace(root, env=NO_COLOR)

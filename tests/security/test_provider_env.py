@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.oci.conftest import Podman
+from tests.containers import Podman
 from tests.security.test_secret_canary import DOCUMENTED
 from tests.workspace import Workspace
 

@@ -1,9 +1,8 @@
 """Stores under test: every contract test runs against both backends, the PostgreSQL
-one on a real server started for the session (tests/services.py)."""
+one on the real server started for the session (tests/conftest.py)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,18 +11,7 @@ import pytest
 
 from dstream.config.model import StateSpec
 from dstream.state import StateStore, open_store
-from tests.services import PostgresServer, postgres
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    with postgres() as server:
-        yield server
-
-
-def table_for(request: pytest.FixtureRequest) -> str:
-    """One table per test, so tests sharing the server never see each other's rows."""
-    return "state_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]
+from tests.services import PostgresServer, table_for
 
 
 @pytest.fixture
@@ -32,7 +20,7 @@ def pg_spec(pg_server: PostgresServer, request: pytest.FixtureRequest) -> StateS
     return StateSpec(
         backend="postgres",
         dsn=pg_server.dsn,
-        table=table_for(request),
+        table=table_for(request, "state_"),
         lease_ttl=3.0,
         lease_renew_interval=0.5,
     )

@@ -9,8 +9,6 @@ from typing import Literal, Optional
 from dstream.providers import tables
 from dstream.sdk.config import ProviderConfig
 
-TRUNCATE_POLICIES = ("emit", "log", "fail")
-TABLE_ERROR_POLICIES = ("isolate", "fail")
 _IDENT = re.compile(r"[^a-z0-9_]+")
 
 

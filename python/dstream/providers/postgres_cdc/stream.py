@@ -57,10 +57,6 @@ class Counters:
     truncates: int = 0
 
 
-class TableIsolated(Exception):
-    pass
-
-
 class ChangeStream:
     """One replication session on one slot. `frames()` yields chunks of encoded lines."""
 

@@ -1,0 +1,54 @@
+"""The fixtures every test area shares, made from tests/services.py, tests/containers.py
+and tests/workspace.py. An area's own conftest.py only says how it differs (e.g. the
+environment its workspace gets, by overriding `workspace_env`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from tests import containers
+from tests.containers import Podman, Registry
+from tests.services import PostgresServer, postgres
+from tests.workspace import NO_COLOR, Workspace
+
+
+@pytest.fixture
+def workspace_env() -> Mapping[str, str]:
+    """What every command the `ws` fixture starts gets on top of os.environ: plain text
+    whatever the environment asks, so assertions can read the CLI's output."""
+    return NO_COLOR
+
+
+@pytest.fixture
+def ws(tmp_path: Path, workspace_env: Mapping[str, str]) -> Workspace:
+    return Workspace(tmp_path, env=workspace_env)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL for the session (it takes seconds to start); tests keep apart
+    by a database or a table of their own (tests.services.table_for)."""
+    with postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    """A real CNCF distribution registry on loopback, empty, for this test."""
+    yield from containers.registry(tmp_path / "registry")
+
+
+@pytest.fixture
+def auth_registry(tmp_path: Path) -> Iterator[Registry]:
+    """A registry that wants basic auth: user alice, password s3cret-pass."""
+    yield from containers.registry(tmp_path / "registry", ("alice", "s3cret-pass"))
+
+
+@pytest.fixture(scope="session")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
+    """podman's Docker-compatible API for the session (images are imported, not pulled)."""
+    with containers.podman(tmp_path_factory.mktemp("podman")) as engine:
+        yield engine
