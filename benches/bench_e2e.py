@@ -76,6 +76,7 @@ def run_direct(count: int) -> dict[str, Any]:
     return {"seconds": seconds}
 
 
+@pytest.mark.timeout(3600)  # rounds of up to 10 M envelopes: minutes on a loaded machine
 @pytest.mark.parametrize("count", list(COUNTS))
 def test_counter_to_null(benchmark: Any, tmp_path: Path, count: int) -> None:
     """Alternating rounds of both, so a load change on the machine hits both alike."""
