@@ -1,7 +1,9 @@
-"""Start-up: `dstream --help`, and the time from starting `dstream run demo` (the built-in
-demo: counter -> console, no dstream.hcl) to its first envelope on stdout.
+"""Start-up: `dstream --help`; the time from starting `dstream run demo` (the built-in
+demo: counter -> console, no dstream.hcl) to its first envelope on stdout; and the time
+from starting `dstream run` to the first envelope of a trivial `sh` input arriving in an
+output, against the same two scripts piped by the shell (the providers' own start).
 
-Both through the console script itself, never a pyenv shim. The demo runs in an empty
+All through the console script itself, never a pyenv shim. The demo runs in an empty
 directory with DSTREAM_CONFIG unset, as a new user would first run it; it is stopped
 with SIGINT (by PID) once the first envelope is out.
 
@@ -11,14 +13,16 @@ with SIGINT (by PID) once the first envelope is out.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from benches.conftest import SMOKE, record, rounds, warmups
-from benches.procs import script, stats
+from benches.procs import script, stats, write_project
 
 RUNS = 3 if SMOKE else 20
 
@@ -72,3 +76,123 @@ def test_first_envelope_of_demo(benchmark: Any, tmp_path: Path) -> None:
     benchmark.pedantic(once, rounds=rounds(1), iterations=1, warmup_rounds=warmups())
     record("start-up", "first envelope of run demo", stats(times, "ms", 1e-3, compare=False))
     benchmark.extra_info["first_envelope_ms"] = stats(times, "ms", 1e-3, compare=False)
+
+
+# A protocol-1 input in plain sh: its handshake, one data envelope (docs/protocol.md
+# sections 2 and 3), exit.
+SH_INPUT = """#!/bin/sh
+printf '%s\\n' '{"status":"ready","protocol":1}' '{"data":1,"metadata":{}}'
+"""
+# An output that reports the arrival of the first data envelope on a FIFO, then reads
+# to EOF. Builtins only (no fork before the report): its handshake, then `read` until a
+# line with "data" (the command line and, piped directly, the input's handshake are not).
+SINK = """#!/bin/sh
+printf '%s\\n' '{"status":"ready","protocol":1}'
+while IFS= read -r line; do
+  case $line in
+    *'"data"'*) printf '%s\\n' "$line" > {fifo}; exec cat > /dev/null ;;
+  esac
+done
+"""
+COMMAND = '{"command":"run","config":{},"protocol":1,"task":"first","role":"output"}'
+
+
+def sh_project(directory: Path) -> tuple[Path, str]:
+    """The two scripts, the FIFO the output reports on and a dstream.hcl wiring them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fifo = directory / "arrived"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    source, sink = directory / "input.sh", directory / "output.sh"
+    source.write_text(SH_INPUT)
+    sink.write_text(SINK.replace("{fifo}", f"'{fifo}'"))
+    for path in (source, sink):
+        path.chmod(0o755)
+    write_project(directory, "first", str(source), "", str(sink), "")
+    direct = f"{{ echo '{COMMAND}'; '{source}'; }} | '{sink}'"
+    return fifo, direct
+
+
+def until_arrival(argv: list[str], directory: Path, fifo: Path) -> tuple[float, float]:
+    """Seconds from starting `argv` to the first envelope's arrival in the output (the
+    FIFO opened before the start, non-blocking, so a run that fails cannot hang here),
+    and the CPU seconds (user + system) of the whole run, its providers included: the
+    figure a loaded machine does not inflate by waiting."""
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            argv, cwd=directory, env=clean_env(), stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        ready, _, _ = select.select([fd], [], [], 30)
+        seconds = time.perf_counter() - started
+        cpu, code, err = reap(proc)
+        assert code == 0, err.decode(errors="replace")[-2000:]
+        assert ready and os.read(fd, 4096).startswith(b'{"data":1'), "no envelope arrived"
+    finally:
+        os.close(fd)
+    return seconds, cpu
+
+
+def reap(proc: subprocess.Popen[bytes]) -> tuple[float, int, bytes]:
+    """Wait for `proc` (its stderr read to EOF): CPU seconds of it and of the children
+    it waited for, its exit code, its stderr."""
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    proc.stderr.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime, proc.returncode, err
+
+
+def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
+    """`dstream run` of a trivial sh input into an output that reports arrival, against
+    the same scripts piped by the shell (the providers' own start), alternating; and the
+    interpreter's own start (`python -c pass`, the floor under any Python CLI, and
+    `python -S -c pass`: without site, whose .pth hooks belong to the machine). Wall
+    time to the arrival, and CPU time of each whole run (a one-envelope run is all
+    start-up): on a shared machine the CPU figures move less with the load."""
+    fifo, direct_cmd = sh_project(tmp_path)
+    dstream = [script("dstream"), "run", "-q"]
+    floor_argv = [sys.executable, "-c", "pass"]
+    bare_argv = [sys.executable, "-S", "-c", "pass"]
+    names = ("direct", "dstream", "floor", "bare")
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+
+    def interpreter(argv: list[str]) -> tuple[float, float]:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, env=clean_env(), stderr=subprocess.PIPE)
+        used, code, err = reap(proc)
+        assert code == 0, err
+        return time.perf_counter() - started, used
+
+    def once() -> None:
+        for _ in range(RUNS):
+            for name, measured in (
+                ("direct", until_arrival(["sh", "-c", direct_cmd], tmp_path, fifo)),
+                ("dstream", until_arrival(dstream, tmp_path, fifo)),
+                ("floor", interpreter(floor_argv)),
+                ("bare", interpreter(bare_argv)),
+            ):
+                wall[name].append(measured[0])
+                cpu[name].append(measured[1])
+
+    benchmark.pedantic(once, rounds=rounds(1), iterations=1, warmup_rounds=warmups())
+    group = "start-up: sh input to first envelope"
+    for figures, kind in ((wall, ""), (cpu, "CPU: ")):
+        added = [d - b for d, b in zip(figures["dstream"], figures["direct"])]
+        beyond = [a - f for a, f in zip(added, figures["floor"])]
+        rows = {
+            "sh | sh (providers' own start)": figures["direct"],
+            "dstream run": figures["dstream"],
+            "added by dstream (same round)": added,
+            "python -c pass (interpreter floor)": figures["floor"],
+            "python -S -c pass (without site)": figures["bare"],
+            "added by dstream beyond the floor": beyond,
+        }
+        for name, values in rows.items():
+            entry = stats(values, "ms", 1e-3, fmt=".1f", compare=False)
+            record(group, kind + name, entry)
+            benchmark.extra_info[kind + name] = entry

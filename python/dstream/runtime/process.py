@@ -5,7 +5,8 @@ dstream only, which then stops them in the contract's order), and every signal g
 that whole group. Their trees die with dstream however it ends: on Linux a provider
 gets SIGKILL when dstream dies (PR_SET_PDEATHSIG) and runtime/watchdog.py kills the
 groups of those still running; a provider that exited has its group's stragglers
-killed when it is closed (docs/delivery.md, "Process tree").
+killed when it is closed (docs/delivery.md, "Process tree"). PR_SET_PDEATHSIG is set by
+setpriv(1) in front of the provider where the host has one (runtime/spawn.py says why).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dstream.errors import ProviderError, ProviderRefused
 from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
 from dstream.runtime.resolve import resolve
+from dstream.runtime.spawn import execs_directly, pdeathsig_prefix
 from dstream.runtime.watchdog import watchdog
 
 # A provider refused at its handshake: its own message says what to change.
@@ -53,7 +55,8 @@ _prctl: Optional[Callable[..., int]] = None
 
 
 def _child_setup(parent_pid: int) -> Optional[Callable[[], None]]:
-    """What a provider runs between fork and exec. prctl is looked up here, in dstream:
+    """What a provider runs between fork and exec where setpriv cannot set its
+    parent-death signal (runtime/spawn.py). prctl is looked up here, in dstream:
     importing ctypes in the child instead costs 4-10 ms per provider, and Popen waits
     for the child's exec before it returns."""
     global _prctl
@@ -432,16 +435,18 @@ def start_provider(
         notices = os.pipe() if spec.role == "input" and command == "run" else None
         if notices is not None:
             env[frames.ENV_COMMIT_FD] = str(notices[0])
+        prefix = pdeathsig_prefix() if execs_directly(launch.argv[0]) else []
+        watchdog.ready()
         try:
             popen = subprocess.Popen(
-                launch.argv,
+                prefix + launch.argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=env,
                 cwd=base_dir,
                 start_new_session=True,
-                preexec_fn=_child_setup(os.getpid()),
+                preexec_fn=None if prefix else _child_setup(os.getpid()),
                 pass_fds=notices[:1] if notices else (),
             )
         except OSError as exc:

@@ -249,8 +249,10 @@ def run_tasks(
     """Run tasks side by side until they end. `reload` (on SIGHUP) re-reads the
     configuration; tasks whose definition changed are drained and restarted. A
     `standby` run waits for a task another run holds, and takes over when it is free."""
+    from dstream.runtime.watchdog import watchdog
     from dstream.state import open_store
 
+    watchdog.start()  # its start overlaps opening the store and taking the tasks
     slots = [_Slot(project, project.task(name)) for name in names]
     hooks = hooks or RunHooks()
     monitor = monitor or Monitor(names)

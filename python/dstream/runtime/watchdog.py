@@ -47,10 +47,23 @@ class _Watchdog:
         self._lock = threading.Lock()
         self._fd: Optional[int] = None
         self._owner = 0  # the pid that started it (a forked dstream starts its own)
+        self._outer: Optional[subprocess.Popen[bytes]] = None
 
-    def _ensure(self) -> Optional[int]:
+    def start(self) -> None:
+        """Start it now without waiting for it (a run calls this before its own start-up
+        work, which then overlaps the watchdog's): the outer sh is reaped by ready()."""
+        with self._lock:
+            self._start()
+
+    def ready(self) -> None:
+        """Started, and its outer sh reaped: called before a provider is started, so that
+        dstream's children are only ever its providers."""
+        with self._lock:
+            self._ensure()
+
+    def _start(self) -> None:
         if self._fd is not None and self._owner == os.getpid():
-            return self._fd
+            return
         read_end, write_end = os.pipe()  # both close-on-exec: providers inherit neither
         try:
             outer = subprocess.Popen(
@@ -60,14 +73,20 @@ class _Watchdog:
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
-            outer.wait()
         except OSError:
             os.close(write_end)
-            return None
+            return
         finally:
             os.close(read_end)
+        self._outer = outer
         self._fd, self._owner = write_end, os.getpid()
-        return write_end
+
+    def _ensure(self) -> Optional[int]:
+        self._start()
+        if self._outer is not None:
+            self._outer.wait()  # it exits at once, leaving the loop to init
+            self._outer = None
+        return self._fd if self._owner == os.getpid() else None
 
     def _send(self, line: str) -> None:
         with self._lock:

@@ -1,0 +1,129 @@
+"""What `dstream run` imports on the plain path (a local provider, the file state
+backend): never the heavy machinery of features it does not use, so the start-up time
+measured in benches/bench_startup.py (issue 22) cannot silently grow back.
+
+Each check runs in a fresh interpreter and looks only at the modules dstream itself
+added (whatever the interpreter's own start imported is not dstream's).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import orjson
+
+from tests.workspace import Workspace
+
+# Never on the plain path: database drivers, schema validation, OCI and containers,
+# the postgres state backend, metrics and progress displays, HTTP, the old HCL parser.
+HEAVY = (
+    "psycopg",
+    "psycopg2",
+    "jsonschema",
+    "docker",
+    "dstream.oci",
+    "dstream.runtime.container",
+    "dstream.state.postgres",
+    "dstream.state.lease",
+    "dstream.runtime.metrics",
+    "dstream.runtime.progress",
+    "dstream.sdk",
+    "dstream.providers",
+    "http.client",
+    "http.server",
+    "urllib.request",
+    "ssl",
+    "prometheus_client",
+    "lark",
+    "hcl2",
+    "importlib.metadata",
+)
+# Needed only after the stream: not before the first envelope.
+LATE = ("dstream.runtime.summary",)
+
+PROBE = """
+import sys
+before = set(sys.modules)
+import orjson
+from dstream.cli import app
+{body}
+from dstream.runtime.spawn import pdeathsig_prefix
+added = sorted(set(sys.modules) - before)
+sys.stdout.write(orjson.dumps({{"added": added, "setpriv": bool(pdeathsig_prefix()),
+    "code": code}}).decode())
+"""
+
+PARSE = """
+parser, module = app.build_parser("run")
+args = parser.parse_args(["t", "-q"])
+code = 0
+"""
+
+# The run, stopped when the pump starts: what was imported before the first envelope.
+RUN_TO_PUMP = """
+from dstream import _core
+class Started(Exception):
+    pass
+def stop_here(*args, **kwargs):
+    raise Started
+_core.Pump = stop_here
+try:
+    app._main(["run", "t", "-q"])
+except Started:
+    code = 0
+else:
+    code = 1
+"""
+
+RUN = """
+code = app._main(["run", "t", "-q"])
+"""
+
+
+def probe(ws: Workspace, body: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(body=body)],
+        cwd=ws.root,
+        env=ws._environ(None),
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    result: dict[str, Any] = orjson.loads(done.stdout)
+    assert result["code"] == 0, result
+    return result
+
+
+def heavy(added: list[str], names: tuple[str, ...]) -> list[str]:
+    return [m for m in added if any(m == n or m.startswith(n + ".") for n in names)]
+
+
+def one_envelope(ws: Workspace) -> None:
+    ws.script("input.sh", """printf '%s\\n' '{"data":1}'\n""")
+    ws.shell_output_task("./input.sh", state=True)
+
+
+def test_parsing_run_imports_nothing_heavy(ws: Workspace) -> None:
+    added = probe(ws, PARSE)["added"]
+    assert heavy(added, HEAVY + LATE) == []
+    # the command's parser is built without loading the configuration machinery
+    assert "dstream.config.loader" not in added
+    assert "dstream.runtime.pipeline" not in added
+
+
+def test_run_imports_nothing_heavy_before_the_first_envelope(ws: Workspace) -> None:
+    one_envelope(ws)
+    result = probe(ws, RUN_TO_PUMP)
+    assert heavy(result["added"], HEAVY + LATE) == []
+    if result["setpriv"]:  # the parent-death signal is set without ctypes
+        assert "ctypes" not in result["added"]
+
+
+def test_a_whole_plain_run_imports_nothing_heavy(ws: Workspace) -> None:
+    one_envelope(ws)
+    result = probe(ws, RUN)
+    assert heavy(result["added"], HEAVY) == []
+    assert ws.json_lines("out.jsonl") == [{"data": 1}]
