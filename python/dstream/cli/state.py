@@ -12,7 +12,7 @@ import argparse
 import datetime
 import os
 import sys
-from typing import Any, Optional
+from typing import Optional
 
 import orjson
 
@@ -90,7 +90,7 @@ def _when(timestamp: float) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _document(record: StateRecord) -> dict[str, Any]:
+def _document(record: StateRecord) -> dict[str, object]:
     return {**record.to_dict(), "updated": _when(record.updated_at)}
 
 
