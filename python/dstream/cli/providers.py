@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import Optional
 
-from dstream.cli.view import View
+from dstream.cli.view import Row, View
 from dstream.errors import ExitCode, UsageError
 
 
@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(prune, registry=False)
 
 
-def _size(n: Any) -> str:
+def _size(n: Optional[float]) -> str:
     value = float(n or 0)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if value < 1024 or unit == "GiB":
@@ -140,7 +140,7 @@ def _list(args: argparse.Namespace, view: View) -> int:
     from dstream.oci.cache import Cache
 
     now = time.time()
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     for record in Cache(args.cache_dir).refs():
         selected = record.get("selected") or {}
         rows.append(

@@ -20,6 +20,8 @@ from dstream.errors import DstreamError, ProviderError
 
 TAIL_LINES = 10  # stderr lines quoted in an error block
 TAIL_WIDTH = 200  # characters of each, the rest cut
+# A row of a table a command prints (or lists with --json). TODO(JsonValue)
+Row = dict[str, Any]  # Any: built from records, then read back by column to print it
 
 
 def _repeats(line: str, said: str) -> bool:
