@@ -7,7 +7,6 @@ Terraform users read them."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from dstream.cli.common import add_config_arguments, load_project_from_args, task_names
 from dstream.cli.view import View
@@ -88,7 +87,7 @@ def run_command(
     if ok and changes and command == "plan" and getattr(args, "detailed_exitcode", False):
         code = EXIT_USAGE  # 2: Terraform's "succeeded, and there are changes"
     if view.json:
-        doc: dict[str, Any] = {
+        doc: dict[str, object] = {
             "ok": ok,
             "exit_code": int(code),
             "command": command,

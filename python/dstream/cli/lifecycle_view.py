@@ -6,7 +6,7 @@ success. `status` also says where the task's state is and what checkpoint it hol
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Optional, TypedDict
 
 from dstream.cli.view import View
 from dstream.config.model import Project
@@ -46,7 +46,7 @@ def _paint(action: str, text: str, color: bool) -> str:
     return f"{COLORS.get(action, '')}{text}{RESET}" if color else text
 
 
-def _item(resource: Any) -> dict[str, Any]:
+def _item(resource: object) -> dict[str, object]:
     """A resource as the contract shapes it; the original's plain strings name a
     resource the provider reports as there."""
     if isinstance(resource, dict):
@@ -54,12 +54,12 @@ def _item(resource: Any) -> dict[str, Any]:
     return {"type": "resource", "name": str(resource), "exists": True}
 
 
-def _address(item: dict[str, Any]) -> str:
+def _address(item: dict[str, object]) -> str:
     kind = item.get("type") or "resource"
     return f"{kind}.{item.get('name', '?')}"
 
 
-def _details(details: Any) -> str:
+def _details(details: object) -> str:
     import orjson
 
     if not isinstance(details, dict):
@@ -178,7 +178,16 @@ def _render_status(report: TaskLifecycle, view: View) -> None:
         view.line("  " + "  ".join([*cells, row[3]]).rstrip())
 
 
-def state_of(project: Project, task: str) -> dict[str, Any]:
+class StateView(TypedDict, total=False):
+    """What `status` shows of a task's state (and puts under "state" with --json)."""
+
+    store: Optional[str]
+    error: str
+    checkpoint: object  # TODO(JsonValue)
+    updated_at: Optional[float]
+
+
+def state_of(project: Project, task: str) -> StateView:
     """Where the task's state lives and what it holds (for `status`)."""
     from dstream.errors import DstreamError
     from dstream.state import open_store
@@ -194,15 +203,15 @@ def state_of(project: Project, task: str) -> dict[str, Any]:
     return {"store": where, "checkpoint": record.checkpoint, "updated_at": record.updated_at}
 
 
-def render_state(state: dict[str, Any], view: View) -> None:
+def render_state(state: StateView, view: View) -> None:
     from dstream.runtime.summary import value
 
     if state.get("error"):
         view.line(f"  state: could not be read: {state['error']}")
-    elif state.get("updated_at") is None:
+    elif (updated_at := state.get("updated_at")) is None:
         view.line(f"  state: {state['store']}: no checkpoint stored (a run starts from the top)")
     else:
-        when = datetime.datetime.fromtimestamp(state["updated_at"], datetime.timezone.utc)
+        when = datetime.datetime.fromtimestamp(updated_at, datetime.timezone.utc)
         view.line(f"  state: {state['store']}")
         view.line(
             f"  checkpoint: {value(state['checkpoint'])} "
@@ -210,7 +219,7 @@ def render_state(state: dict[str, Any], view: View) -> None:
         )
 
 
-def task_document(report: TaskLifecycle, project: Project) -> dict[str, Any]:
+def task_document(report: TaskLifecycle, project: Project) -> dict[str, object]:
     doc = report.to_dict()
     if report.command == "status":
         doc["state"] = state_of(project, report.task)

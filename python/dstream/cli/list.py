@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from dstream.cli.common import add_config_arguments, load_project_from_args
-from dstream.cli.view import View
+from dstream.cli.view import Row, View
 from dstream.config.model import ProviderSpec
 from dstream.errors import EXIT_OK
 
@@ -25,7 +24,7 @@ def _source(spec: ProviderSpec) -> dict[str, str]:
 
 def execute(args: argparse.Namespace, view: View) -> int:
     project = load_project_from_args(args)
-    rows: list[dict[str, Any]] = [
+    rows: list[Row] = [
         {
             "name": task.name,
             "input": _source(task.input),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from dstream.cli.view import View
-from dstream.errors import EXIT_FAILURE
+from dstream.errors import ExitCode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +84,7 @@ def _new(args: argparse.Namespace, view: View) -> int:
     )
     if view.json:
         view.document({"ok": True, **project.to_dict()})
-        return 0
+        return ExitCode.OK
     view.line(f"created {project.root} ({args.role} provider '{project.name}')")
     for path in project.files:
         view.line(f"  {path}")
@@ -94,7 +94,7 @@ def _new(args: argparse.Namespace, view: View) -> int:
     view.line("  python -m pytest                    # its own tests + the conformance suite")
     view.line(f"  dstream provider test ./bin/{project.command}{project.test_config_flag}")
     view.line("  ./publish.sh REGISTRY/REPO:VERSION  # build and push as an OCI artifact")
-    return 0
+    return ExitCode.OK
 
 
 def _test(args: argparse.Namespace, view: View) -> int:
@@ -121,7 +121,7 @@ def _test(args: argparse.Namespace, view: View) -> int:
         view.document(report.to_dict())
     else:
         _table(report, view)
-    return 0 if report.ok else EXIT_FAILURE
+    return ExitCode.OK if report.ok else ExitCode.FAILURE
 
 
 def _table(report: object, view: View) -> None:

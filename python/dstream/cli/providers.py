@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import Optional
 
-from dstream.cli.view import View
-from dstream.errors import EXIT_USAGE, UsageError
+from dstream.cli.view import Row, View
+from dstream.errors import ExitCode, UsageError
 
 
 def _common(parser: argparse.ArgumentParser, *, registry: bool = True) -> None:
@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(prune, registry=False)
 
 
-def _size(n: Any) -> str:
+def _size(n: Optional[float]) -> str:
     value = float(n or 0)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if value < 1024 or unit == "GiB":
@@ -106,12 +106,12 @@ def _pull(args: argparse.Namespace, view: View) -> int:
     )
     if view.json:
         view.document({"ok": True, **result.to_dict()})
-        return 0
+        return ExitCode.OK
     how = "cached" if result.from_cache else "pulled"
     view.line(f"{how} {result.reference} ({result.platform})")
     view.line(f"  digest {result.digest}")
     view.line(f"  {result.path} ({_size(result.size)})")
-    return 0
+    return ExitCode.OK
 
 
 def _push(args: argparse.Namespace, view: View) -> int:
@@ -129,18 +129,18 @@ def _push(args: argparse.Namespace, view: View) -> int:
     )
     if view.json:
         view.document({"ok": True, **result})
-        return 0
+        return ExitCode.OK
     view.line(f"pushed {result['reference']} ({', '.join(result['platforms'])})")
     view.line(f"  digest {result['digest']}")
     view.line(f'  pin it: provider_ref = "{result["pinned"]}"')
-    return 0
+    return ExitCode.OK
 
 
 def _list(args: argparse.Namespace, view: View) -> int:
     from dstream.oci.cache import Cache
 
     now = time.time()
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     for record in Cache(args.cache_dir).refs():
         selected = record.get("selected") or {}
         rows.append(
@@ -157,10 +157,10 @@ def _list(args: argparse.Namespace, view: View) -> int:
         )
     if view.json:
         view.document({"ok": True, "providers": rows})
-        return 0
+        return ExitCode.OK
     if not rows:
         view.line("no providers cached (`dstream providers pull REF`)")
-        return 0
+        return ExitCode.OK
     width = max(len(str(r["reference"])) for r in rows)
     view.line(f"{'REFERENCE':<{width}}  {'DIGEST':<19}  {'PLATFORMS':<24}  {'SIZE':>9}  AGE")
     for r in rows:
@@ -169,7 +169,7 @@ def _list(args: argparse.Namespace, view: View) -> int:
             f"{r['reference']!s:<{width}}  {str(r['digest'])[:19]:<19}  {plats:<24}  "
             f"{_size(r['size']):>9}  {_age(r['age_seconds'])}"
         )
-    return 0
+    return ExitCode.OK
 
 
 def _inspect(args: argparse.Namespace, view: View) -> int:
@@ -178,7 +178,7 @@ def _inspect(args: argparse.Namespace, view: View) -> int:
     info = inspect(args.ref, insecure=args.insecure)
     if view.json:
         view.document({"ok": True, **info})
-        return 0
+        return ExitCode.OK
     view.line(f"{info['reference']}")
     view.line(f"  digest        {info['digest']}")
     view.line(f"  media type    {info['media_type']}")
@@ -192,7 +192,7 @@ def _inspect(args: argparse.Namespace, view: View) -> int:
         view.line("  metadata      " + ", ".join(f"{k}={meta[k]}" for k in keys if k in meta))
         if "config_schema" in meta:
             view.line("  config schema present (`--json` shows it)")
-    return 0
+    return ExitCode.OK
 
 
 def _rm(args: argparse.Namespace, view: View) -> int:
@@ -208,7 +208,7 @@ def _rm(args: argparse.Namespace, view: View) -> int:
     freed = cache.prune()
     if view.json:
         view.document({"ok": not missing, "removed": removed, "not_cached": missing, **freed})
-        return EXIT_USAGE if missing else 0
+        return ExitCode.USAGE if missing else ExitCode.OK
     for key in removed:
         view.line(f"removed {key}")
     view.line(f"freed {_size(freed['bytes'])}")
@@ -216,7 +216,7 @@ def _rm(args: argparse.Namespace, view: View) -> int:
         raise UsageError(
             f"not in the cache: {', '.join(missing)}", hint="`dstream providers list` shows it"
         )
-    return 0
+    return ExitCode.OK
 
 
 def _prune(args: argparse.Namespace, view: View) -> int:
@@ -227,7 +227,7 @@ def _prune(args: argparse.Namespace, view: View) -> int:
         view.document({"ok": True, **result})
     else:
         view.line(f"removed {result['removed']} entries, freed {_size(result['bytes'])}")
-    return 0
+    return ExitCode.OK
 
 
 ACTIONS = {

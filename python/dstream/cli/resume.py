@@ -9,7 +9,6 @@ to go, `--reset-state` (start over) or `--resume-changed` (resume anyway)."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import orjson
 
@@ -21,7 +20,7 @@ from dstream.errors import UsageError
 def input_digest(spec: ProviderSpec) -> str:
     """What the input is and how it is configured, without where it was written."""
 
-    def strip(value: Any) -> Any:
+    def strip(value: object) -> object:
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k != "location"}
         if isinstance(value, list):

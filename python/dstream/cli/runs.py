@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
-from typing import Any
 
 from dstream.cli.common import add_config_arguments, load_project_from_args
-from dstream.cli.view import View
+from dstream.cli.view import Row, View
 from dstream.errors import EXIT_OK
 
 
@@ -33,7 +32,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
     names = list(args.tasks) or sorted(project.tasks)
     for name in args.tasks:
         project.task(name)  # an unknown name fails with its did-you-mean
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     with open_store(project.state, project.base_dir) as store:
         where = store.description
         for name in names:

@@ -12,7 +12,7 @@ import argparse
 import datetime
 import os
 import sys
-from typing import Any, Optional
+from typing import Optional
 
 import orjson
 
@@ -90,7 +90,7 @@ def _when(timestamp: float) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _document(record: StateRecord) -> dict[str, Any]:
+def _document(record: StateRecord) -> dict[str, object]:
     return {**record.to_dict(), "updated": _when(record.updated_at)}
 
 
@@ -180,16 +180,16 @@ def _show(project: Optional[Project], store: StateStore, view: View, task: str) 
             view.document({"task": task, "stored": False, "checkpoint": None})
         else:
             view.document({**_document(record), "stored": True})
-        return 0
+        return ExitCode.OK
     if record is None:
         view.info(f"task {task!r} has no stored checkpoint: its next run starts from the beginning")
-        return 0
+        return ExitCode.OK
     view.info(
         f"task {task!r}: checkpoint #{record.sequence}, stored {_when(record.updated_at)} "
         f"in {store.description}"
     )
     view.line(record.raw.decode("utf-8", "replace"))  # exactly as stored
-    return 0
+    return ExitCode.OK
 
 
 def _set(store: StateStore, view: View, task: str, value: bytes) -> int:
@@ -210,11 +210,11 @@ def _set(store: StateStore, view: View, task: str, value: bytes) -> int:
                 "had_previous": previous is not None,
             }
         )
-        return 0
+        return ExitCode.OK
     if previous is not None:
         view.info(f"previous checkpoint: {previous.raw.decode('utf-8', 'replace')}")
     view.line(f"task {task!r}: checkpoint set to {value.decode()}")
-    return 0
+    return ExitCode.OK
 
 
 def _reset(store: StateStore, view: View, task: str) -> int:
@@ -229,11 +229,11 @@ def _reset(store: StateStore, view: View, task: str) -> int:
                 "previous": orjson.Fragment(previous.raw) if previous else None,
             }
         )
-        return 0
+        return ExitCode.OK
     if not removed:
         view.line(f"task {task!r} had no stored checkpoint; nothing to reset")
-        return 0
+        return ExitCode.OK
     if previous is not None:  # so a mistaken reset can be undone with `state set`
         view.info(f"previous checkpoint: {previous.raw.decode('utf-8', 'replace')}")
     view.line(f"task {task!r}: checkpoint reset; its next run starts from the beginning")
-    return 0
+    return ExitCode.OK

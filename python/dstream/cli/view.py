@@ -20,6 +20,8 @@ from dstream.errors import DstreamError, ProviderError
 
 TAIL_LINES = 10  # stderr lines quoted in an error block
 TAIL_WIDTH = 200  # characters of each, the rest cut
+# A row of a table a command prints (or lists with --json). TODO(JsonValue)
+Row = dict[str, Any]  # Any: built from records, then read back by column to print it
 
 
 def _repeats(line: str, said: str) -> bool:
@@ -50,7 +52,7 @@ class RedactedStream:
         self.raw.write(redact_text(text))
         return len(text)
 
-    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding, ...
+    def __getattr__(self, name: str) -> Any:  # Any: whatever the stream has: flush, isatty, ...
         return getattr(self.raw, name)
 
 
@@ -66,7 +68,7 @@ class View:
     def interactive(self) -> bool:
         return not self.json and self.err.isatty()
 
-    def document(self, obj: Any, *, reveal: bool = False) -> None:
+    def document(self, obj: object, *, reveal: bool = False) -> None:
         """The single machine-readable result of a --json command."""
         shown = obj if reveal else redact_data(obj)
         self._raw_out.write(

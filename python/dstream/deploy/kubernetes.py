@@ -22,7 +22,6 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
@@ -62,7 +61,7 @@ def dns_name(*parts: str) -> str:
 
 def render(
     project: Project, files: dict[str, str], sensitive: list[str], options: KubernetesOptions
-) -> list[dict[str, Any]]:
+) -> list[dict[str, object]]:
     """The manifests, in the order `kubectl apply` should see them."""
     if project.state.backend != "postgres":
         raise ConfigError(
@@ -99,8 +98,8 @@ class _Base:
         grace = max((t.stop_grace for t in project.tasks.values()), default=10.0)
         self.grace = math.ceil(grace) + GRACE_EXTRA
 
-    def meta(self, name: str, labels: dict[str, str]) -> dict[str, Any]:
-        meta: dict[str, Any] = {"name": name, "labels": labels}
+    def meta(self, name: str, labels: dict[str, str]) -> dict[str, object]:
+        meta: dict[str, object] = {"name": name, "labels": labels}
         if self.o.namespace:
             meta["namespace"] = self.o.namespace
         return meta
@@ -114,7 +113,7 @@ class _Base:
             **more,
         }
 
-    def config_map(self) -> dict[str, Any]:
+    def config_map(self) -> dict[str, object]:
         name = f"{dns_name(self.o.name)}-config"
         return {
             "apiVersion": "v1",
@@ -123,8 +122,8 @@ class _Base:
             "data": {os.path.basename(path): text for path, text in sorted(self.files.items())},
         }
 
-    def pod(self, component: str, args: list[str], labels: dict[str, str]) -> dict[str, Any]:
-        env: list[dict[str, Any]] = [{"name": "DSTREAM_CONFIG", "value": CONFIG_DIR}]
+    def pod(self, component: str, args: list[str], labels: dict[str, str]) -> dict[str, object]:
+        env: list[dict[str, object]] = [{"name": "DSTREAM_CONFIG", "value": CONFIG_DIR}]
         env += [
             {
                 "name": f"{ENV_VAR_PREFIX}{var}",
@@ -162,7 +161,7 @@ class _Base:
             },
         }
 
-    def deployment(self, task: str) -> dict[str, Any]:
+    def deployment(self, task: str) -> dict[str, object]:
         labels = self.labels("task", **{"dstream.dev/task": dns_name(task)})
         return {
             "apiVersion": "apps/v1",
@@ -176,7 +175,7 @@ class _Base:
             },
         }
 
-    def headless_service(self) -> dict[str, Any]:
+    def headless_service(self) -> dict[str, object]:
         labels = self.labels("agent")
         return {
             "apiVersion": "v1",
@@ -189,7 +188,7 @@ class _Base:
             },
         }
 
-    def stateful_set(self) -> dict[str, Any]:
+    def stateful_set(self) -> dict[str, object]:
         labels = self.labels("agent")
         name = f"{dns_name(self.o.name)}-agent"
         return {
@@ -205,7 +204,7 @@ class _Base:
             },
         }
 
-    def budget(self, component: str) -> dict[str, Any]:
+    def budget(self, component: str) -> dict[str, object]:
         """One pod down at a time by a drain: each move is a task's (or an agent's)."""
         labels = self.labels(component)
         return {
@@ -216,7 +215,7 @@ class _Base:
         }
 
 
-def to_yaml_stream(manifests: list[dict[str, Any]]) -> str:
+def to_yaml_stream(manifests: list[dict[str, object]]) -> str:
     """A multi-document YAML stream whose documents are JSON (JSON is YAML):
     `kubectl apply -f -` reads it, and no YAML library is needed."""
     return "".join(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import orjson
 
@@ -254,7 +254,7 @@ def check_input_eof(probe: Probe) -> Outcome:
 
 
 # -- output: acknowledgements ------------------------------------------------------------
-def _acks(t: Transcript) -> tuple[list[Any], Optional[str]]:
+def _acks(t: Transcript) -> tuple[list[object], Optional[str]]:
     acks = []
     for line in ([t.first] if t.first is not None else []) + t.lines:
         obj, _ = parse_object(line.raw)

@@ -8,7 +8,7 @@ import shutil
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 from dstream.errors import ConfigError, DstreamError, UsageError
 from dstream.kit.checks import FAIL, PASS, SKIP, Outcome, checks_for
@@ -24,7 +24,7 @@ class Result:
     status: str
     reason: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "name": self.name,
             "description": self.description,
@@ -47,7 +47,7 @@ class Report:
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "ok": self.ok,
             "provider": self.provider,
@@ -100,7 +100,7 @@ def resolve_argv(what: str) -> list[str]:
     return [found]
 
 
-def infer_role(argv: list[str], config: dict[str, Any], timeout: float) -> str:
+def infer_role(argv: list[str], config: dict[str, object], timeout: float) -> str:
     """Start it as an input with stdin closed. An SDK provider refuses the wrong role by
     name; an input writes a frame; an output, given nothing, writes nothing more."""
     target = Target(argv=argv, role="input", label=argv[0], config=config, timeout=timeout)
@@ -158,7 +158,7 @@ def run_suite(target: Target, *, only: Optional[list[str]] = None) -> Report:
     return report
 
 
-def parse_json_option(text: Optional[str], option: str) -> Optional[dict[str, Any]]:
+def parse_json_option(text: Optional[str], option: str) -> Optional[dict[str, object]]:
     if text is None:
         return None
     import orjson

@@ -7,12 +7,12 @@ from __future__ import annotations
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 import orjson
 
 from dstream.kit.harness import Line, Session, Target, Timeout
-from dstream.kit.validate import is_checkpoint, parse_object
+from dstream.kit.validate import Obj, is_checkpoint, parse_object
 from dstream.protocol.frames import FEATURE_COMMIT_NOTICES
 from dstream.protocol.messages import command_line
 
@@ -28,7 +28,7 @@ def sample_envelope(n: int) -> bytes:
     return orjson.dumps(frame) + b"\n"
 
 
-def sample_checkpoint(n: int) -> Any:
+def sample_checkpoint(n: int) -> dict[str, object]:
     return {"conformance": n, "lsn": f"0/{n:X}"}
 
 
@@ -44,11 +44,11 @@ class Transcript:
     problem: Optional[str] = None  # why the run could not be judged
     stderr: list[str] = field(default_factory=list)
     # Outputs only:
-    sent_checkpoints: list[Any] = field(default_factory=list)
+    sent_checkpoints: list[object] = field(default_factory=list)
     acked_while_open: bool = False
 
     @property
-    def status_line(self) -> Optional[dict[str, Any]]:
+    def status_line(self) -> Optional[Obj]:
         """The first line as a status object, or None for a legacy provider."""
         if self.first is None:
             return None
@@ -82,7 +82,7 @@ class Probe:
     def session(self, *, protocol_env: bool = True) -> Session:
         return Session(self.target, protocol_env=protocol_env)
 
-    def command(self, command: str = "run", config: Optional[dict[str, Any]] = None) -> bytes:
+    def command(self, command: str = "run", config: Optional[dict[str, object]] = None) -> bytes:
         return command_line(
             command,
             dict(self.target.config if config is None else config),
@@ -175,7 +175,7 @@ class Probe:
         return t
 
     # -- single-purpose runs -----------------------------------------------------------
-    def lifecycle(self, command: str) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    def lifecycle(self, command: str) -> tuple[Optional[Obj], Optional[str]]:
         """Run one lifecycle command: (result object, None) or (None, what went wrong)."""
         from dstream.kit.validate import excerpt, lifecycle_problem
 

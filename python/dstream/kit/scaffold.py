@@ -11,7 +11,6 @@ import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from dstream.errors import UsageError
 
@@ -34,7 +33,7 @@ class Project:
     def test_config_flag(self) -> str:
         return ' --config \'{"count": 0, "interval_ms": 10}\'' if self.role == "input" else ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "root": str(self.root),
             "name": self.name,

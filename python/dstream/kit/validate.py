@@ -19,6 +19,9 @@ from dstream.protocol.frames import (
 from dstream.protocol.messages import LIFECYCLE_STATUSES
 from dstream.sdk.model import CHANGE_ACTIONS
 
+# A parsed provider line. TODO(JsonValue)
+Obj = dict[str, Any]  # Any: checked key by key, by the checks that read it
+
 KNOWN_FEATURES = (FEATURE_CHECKPOINTS, FEATURE_COMMIT_NOTICES, FEATURE_LIFECYCLE)
 HANDSHAKE_KEYS = frozenset({"status", "protocol", "features", "message"})
 
@@ -28,7 +31,7 @@ def excerpt(raw: bytes, limit: int = 80) -> str:
     return repr(text + ("..." if len(raw) > limit else ""))
 
 
-def parse_object(raw: bytes) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+def parse_object(raw: bytes) -> tuple[Optional[Obj], Optional[str]]:
     """(object, None) or (None, why it is not a JSON object)."""
     try:
         raw.decode("utf-8")
@@ -43,7 +46,7 @@ def parse_object(raw: bytes) -> tuple[Optional[dict[str, Any]], Optional[str]]:
     return value, None
 
 
-def handshake_problem(obj: dict[str, Any]) -> Optional[str]:
+def handshake_problem(obj: Obj) -> Optional[str]:
     """For a first line that has a "status" key: what keeps it from being a valid
     handshake (dstream would take such a line as legacy data)."""
     extra = sorted(set(obj) - HANDSHAKE_KEYS)
@@ -89,11 +92,11 @@ def frame_problem(raw: bytes, max_size: int) -> Optional[str]:
     return None
 
 
-def is_checkpoint(obj: dict[str, Any]) -> bool:
+def is_checkpoint(obj: Obj) -> bool:
     return KEY_CHECKPOINT in obj and KEY_DATA not in obj
 
 
-def lifecycle_problem(obj: dict[str, Any]) -> Optional[str]:
+def lifecycle_problem(obj: Obj) -> Optional[str]:
     """What is wrong with a lifecycle result line (contract section 8)."""
     if obj.get("status") not in LIFECYCLE_STATUSES:
         return f'"status" is {obj.get("status")!r}; one of {", ".join(LIFECYCLE_STATUSES)}'

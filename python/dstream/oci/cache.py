@@ -27,10 +27,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Optional
+from typing import IO, Optional
 
 from dstream.cache import cache_root
 from dstream.oci.errors import OciError
+from dstream.oci.manifest import Json
 
 STALE_TMP_SECONDS = 3600.0
 
@@ -119,18 +120,18 @@ class Cache:
             self.commit_file(path, final, executable=False)
 
     # -- references --------------------------------------------------------------------
-    def load_ref(self, reference: str) -> Optional[dict[str, Any]]:
+    def load_ref(self, reference: str) -> Optional[Json]:
         try:
             record = json.loads(self.ref_path(reference).read_text())
         except (FileNotFoundError, ValueError):
             return None
         return record if isinstance(record, dict) else None
 
-    def save_ref(self, reference: str, record: dict[str, Any]) -> None:
+    def save_ref(self, reference: str, record: Json) -> None:
         self._dir("refs")
         self.write_bytes(self.ref_path(reference), json.dumps(record, indent=2).encode())
 
-    def refs(self) -> list[dict[str, Any]]:
+    def refs(self) -> list[Json]:
         folder = self.root / "refs"
         out = []
         for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:

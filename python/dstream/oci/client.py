@@ -15,7 +15,7 @@ import ssl
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Optional, Union
+from typing import IO, Callable, Optional, Union
 
 from dstream.oci.auth import Challenge, Credentials, find_credentials, parse_challenge
 from dstream.oci.errors import OciError
@@ -397,7 +397,7 @@ class RegistryClient:
         response.read()
         return sha256_digest(body)
 
-    def ping(self) -> dict[str, Any]:
+    def ping(self) -> dict[str, object]:
         response = self.request("GET", "/v2/", scope="")
         status = response.status
         response.read()

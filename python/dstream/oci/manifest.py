@@ -19,6 +19,10 @@ from typing import Any, Optional
 
 from dstream.oci.errors import OciError
 
+# A parsed OCI document (manifest, index, descriptor, cache record). TODO(JsonValue)
+Json = dict[str, Any]  # Any: read by the keys the OCI spec defines
+
+
 ARTIFACT_TYPE = "application/vnd.dstream.provider"
 BINARY_MEDIA_TYPE = "application/vnd.dstream.provider.binary.v1"
 METADATA_MEDIA_TYPE = "application/vnd.dstream.provider.metadata.v1+json"
@@ -83,7 +87,7 @@ def flat_name(plat: str) -> str:
     return f"plugin.{os_name}_{arch}" + (".exe" if os_name == "windows" else "")
 
 
-def _descriptor_platform(desc: dict[str, Any]) -> Optional[str]:
+def _descriptor_platform(desc: Json) -> Optional[str]:
     plat = desc.get("platform")
     if isinstance(plat, dict) and plat.get("os") and plat.get("architecture"):
         return f"{plat['os']}/{plat['architecture']}"
@@ -93,12 +97,12 @@ def _descriptor_platform(desc: dict[str, Any]) -> Optional[str]:
     return platform_of_name(str(annotations.get(TITLE, "")))
 
 
-def is_metadata(desc: dict[str, Any]) -> bool:
+def is_metadata(desc: Json) -> bool:
     title = (desc.get("annotations") or {}).get(TITLE)
     return desc.get("mediaType") == METADATA_MEDIA_TYPE or title == METADATA_TITLE
 
 
-def is_index(manifest: dict[str, Any], media_type: str = "") -> bool:
+def is_index(manifest: Json, media_type: str = "") -> bool:
     return (manifest.get("mediaType") or media_type) in INDEX_TYPES or (
         "manifests" in manifest and "layers" not in manifest
     )
@@ -117,7 +121,7 @@ def _no_platform(ref: str, wanted: str, available: list[str]) -> PlatformError:
     )
 
 
-def select_from_index(manifest: dict[str, Any], ref: str, wanted: str) -> dict[str, Any]:
+def select_from_index(manifest: Json, ref: str, wanted: str) -> Json:
     """The index entry for `wanted` (os/arch)."""
     available = []
     for entry in manifest.get("manifests") or []:
@@ -130,24 +134,24 @@ def select_from_index(manifest: dict[str, Any], ref: str, wanted: str) -> dict[s
     raise _no_platform(ref, wanted, available)
 
 
-def index_platforms(manifest: dict[str, Any]) -> list[str]:
+def index_platforms(manifest: Json) -> list[str]:
     return [p for p in (_descriptor_platform(e) for e in manifest.get("manifests") or []) if p]
 
 
 @dataclass
 class Selection:
-    layer: dict[str, Any]
+    layer: Json
     platform: str  # the layer's platform, or "any" for a single-layer artifact
     platforms: list[str]  # all platforms the artifact offers
-    metadata: Optional[dict[str, Any]]  # descriptor of provider.json, if any
+    metadata: Optional[Json]  # descriptor of provider.json, if any
 
 
-def layer_platforms(manifest: dict[str, Any]) -> list[str]:
+def layer_platforms(manifest: Json) -> list[str]:
     layers = [d for d in manifest.get("layers") or [] if not is_metadata(d)]
     return [p for p in (_descriptor_platform(d) for d in layers) if p]
 
 
-def select_layer(manifest: dict[str, Any], ref: str, wanted: str) -> Selection:
+def select_layer(manifest: Json, ref: str, wanted: str) -> Selection:
     layers = list(manifest.get("layers") or [])
     metadata = next((d for d in layers if is_metadata(d)), None)
     payload = [d for d in layers if not is_metadata(d)]

@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Optional
+from typing import IO, Optional
 
 from dstream.oci.archive import looks_like_archive, regular_files, safe_unpack
 from dstream.oci.cache import Cache, file_sha256
@@ -28,6 +28,7 @@ from dstream.oci.client import (
 from dstream.oci.errors import ArchiveError, OciError
 from dstream.oci.manifest import (
     TITLE,
+    Json,
     current_platform,
     index_platforms,
     is_index,
@@ -49,10 +50,10 @@ class PullResult:
     size: int
     platforms: list[str]
     from_cache: bool
-    metadata: Optional[dict[str, Any]] = None
+    metadata: Optional[Json] = None
     resolved_at: float = field(default_factory=time.time)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Json:
         return asdict(self)
 
 
@@ -95,7 +96,7 @@ def _max_age(max_age: Optional[float]) -> Optional[float]:
         ) from None
 
 
-def _cached(cache: Cache, record: dict[str, Any], wanted: str) -> Optional[PullResult]:
+def _cached(cache: Cache, record: Json, wanted: str) -> Optional[PullResult]:
     """The cached executable of a reference, re-verified; None when incomplete."""
     entry = (record.get("selected") or {}).get(wanted)
     if not entry:
@@ -118,7 +119,7 @@ def _cached(cache: Cache, record: dict[str, Any], wanted: str) -> Optional[PullR
 
 def _fetch_manifest(
     client: RegistryClient, keep: dict[str, bytes], ref: Reference, target: str
-) -> tuple[dict[str, Any], str, str]:
+) -> tuple[Json, str, str]:
     """A verified manifest; `keep` collects it for the cache, written only once the
     whole pull has been verified (a refused pull leaves nothing behind)."""
     body, media_type, digest = client.get_manifest(ref.repository, target)
@@ -136,7 +137,7 @@ def _fetch_manifest(
 
 def _resolve_manifest(
     client: RegistryClient, keep: dict[str, bytes], ref: Reference, wanted: str
-) -> tuple[str, list[str], dict[str, Any], str]:
+) -> tuple[str, list[str], Json, str]:
     """(top manifest digest, platforms, image manifest for `wanted`, its digest)."""
     doc, media_type, top = _fetch_manifest(client, keep, ref, ref.target)
     if ref.digest and top != ref.digest:  # get_manifest checked it; belt and braces
@@ -153,7 +154,7 @@ def _download(
     client: RegistryClient,
     cache: Cache,
     ref: Reference,
-    layer: dict[str, Any],
+    layer: Json,
     progress: Optional[Progress],
 ) -> Path:
     digest = str(layer["digest"])
@@ -190,9 +191,7 @@ def _pick_in_archive(files: list[str], ref: Reference, wanted: str) -> str:
     )
 
 
-def _executable_from(
-    blob: Path, cache: Cache, ref: Reference, layer: dict[str, Any], wanted: str
-) -> Path:
+def _executable_from(blob: Path, cache: Cache, ref: Reference, layer: Json, wanted: str) -> Path:
     """The runnable file for a verified layer: the blob itself, or a file unpacked
     from it when the layer is a tar archive."""
     if not looks_like_archive(blob):
@@ -217,9 +216,9 @@ def _executable_from(
 def _metadata(
     client: RegistryClient,
     ref: Reference,
-    manifest: dict[str, Any],
-    meta_desc: Optional[dict[str, Any]],
-) -> Optional[dict[str, Any]]:
+    manifest: Json,
+    meta_desc: Optional[Json],
+) -> Optional[Json]:
     if not meta_desc or int(meta_desc.get("size") or 0) > MAX_METADATA:
         return None
     import io
@@ -276,7 +275,7 @@ def _pull_from_registry(
     cache: Cache,
     ref: Reference,
     wanted: str,
-    record: Optional[dict[str, Any]],
+    record: Optional[Json],
     progress: Optional[Progress],
 ) -> PullResult:
     key = str(ref)
@@ -291,7 +290,7 @@ def _pull_from_registry(
     for digest, body in manifests.items():
         cache.write_bytes(cache.manifest_path(digest), body)
     now = time.time()
-    new_record: dict[str, Any] = dict(record or {})
+    new_record: Json = dict(record or {})
     selected = dict(new_record.get("selected") or {})
     if new_record.get("manifest") != top:
         selected = {}  # the tag moved: entries of the old digest no longer apply
@@ -347,12 +346,12 @@ def resolve_provider_ref(
     )
 
 
-def inspect(reference: str, *, insecure: bool = False) -> dict[str, Any]:
+def inspect(reference: str, *, insecure: bool = False) -> Json:
     """What the registry holds for a reference, without downloading executables."""
     ref = parse_reference(reference)
     client = RegistryClient.for_reference(ref, insecure=insecure)
     doc, media_type, digest = _fetch_manifest(client, {}, ref, ref.target)
-    out: dict[str, Any] = {
+    out: Json = {
         "reference": str(ref),
         "digest": digest,
         "media_type": doc.get("mediaType") or media_type,

@@ -16,7 +16,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from dstream.errors import UsageError
 from dstream.oci.client import RegistryClient
@@ -29,6 +29,7 @@ from dstream.oci.manifest import (
     OCI_MANIFEST,
     PLATFORM_ANNOTATION,
     TITLE,
+    Json,
     flat_name,
     platform_of_name,
 )
@@ -71,8 +72,8 @@ def build_metadata(
     schema_file: Optional[str],
     description: Optional[str],
     platforms: list[str],
-) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name}
+) -> dict[str, object]:
+    meta: dict[str, object] = {"name": name}
     if version:
         meta["version"] = version
     if role:
@@ -102,7 +103,7 @@ def push_provider(
     schema_file: Optional[str] = None,
     description: Optional[str] = None,
     insecure: bool = False,
-) -> dict[str, Any]:
+) -> Json:
     ref = parse_reference(reference)
     if ref.digest:
         raise UsageError(

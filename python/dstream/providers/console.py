@@ -5,7 +5,7 @@ JSON line), `structured` (indented, several lines per envelope)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import orjson
 
@@ -23,7 +23,7 @@ class ConsoleConfig(ProviderConfig):
 
 def simple_line(envelope: Envelope) -> bytes:
     """`[orders Insert seq 3] {"value":3}`: where it came from, then the data."""
-    metadata: Any = envelope.metadata if isinstance(envelope.metadata, dict) else {}
+    metadata: dict[str, object] = envelope.metadata if isinstance(envelope.metadata, dict) else {}
     tags = [
         str(metadata[key]) for key in (META_TABLE, META_OPERATION) if metadata.get(key) is not None
     ]

@@ -21,7 +21,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
@@ -29,6 +29,9 @@ from dstream.errors import DstreamError
 from dstream.runtime.monitor import Monitor, TaskMonitor
 from dstream.runtime.pipeline import RunHooks, RunSummary, Stop
 from dstream.runtime.runner import definition_hash, run_task
+
+if TYPE_CHECKING:
+    from dstream.state.base import StateStore
 
 # A task that ended (its input finished, or it failed for good) is not taken again by
 # the same agent before this many seconds: another agent may try it meanwhile.
@@ -61,9 +64,15 @@ class _Running:
 
 class Agent:
     def __init__(
-        self, project: Project, store: Any, monitor: Monitor, hooks: Optional[RunHooks] = None
+        self,
+        project: Project,
+        store: StateStore,
+        monitor: Monitor,
+        hooks: Optional[RunHooks] = None,
     ) -> None:
-        if not getattr(store, "has_leases", False):
+        from dstream.state.postgres import PostgresStore  # the one backend with leases
+
+        if not isinstance(store, PostgresStore):
             raise DstreamError(
                 "dstream agent needs the postgres state backend (leases)",
                 hint='set state { backend = "postgres"  dsn = "..." } in dstream.hcl',
@@ -194,7 +203,7 @@ class Agent:
         self.stopping.set()
 
 
-def run_agent(project: Project, store: Any, monitor: Monitor) -> list[RunSummary]:
+def run_agent(project: Project, store: StateStore, monitor: Monitor) -> list[RunSummary]:
     """Run an agent until SIGINT/SIGTERM: then every task drains and its lease goes."""
     agent = Agent(project, store, monitor)
     previous = {

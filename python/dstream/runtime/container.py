@@ -24,13 +24,14 @@ import socket
 import struct
 import subprocess
 import threading
-from typing import IO, Any, Optional
+from typing import IO, Any, Optional, Union
 
 from dstream.errors import DstreamError, ProviderError
 from dstream.extras import missing_extra
 
 PULL_POLICIES = ("missing", "always", "never")
 _HEADER = struct.Struct(">BxxxL")  # stream type, 3 pad bytes, big-endian length
+DockerClient = Any  # Any: the docker SDK has no type information
 _live: dict[str, ContainerProcess] = {}
 _live_lock = threading.Lock()
 
@@ -44,7 +45,7 @@ def _engine_hint() -> str:
     )
 
 
-def engine() -> Any:
+def engine() -> DockerClient:
     """A docker SDK client that has answered a ping."""
     try:
         import docker
@@ -61,7 +62,9 @@ def engine() -> Any:
     return client
 
 
-def ensure_image(image: str, *, pull: str = "missing", client: Any = None) -> dict[str, Any]:
+def ensure_image(
+    image: str, *, pull: str = "missing", client: Optional[DockerClient] = None
+) -> dict[str, object]:
     """Make `image` present in the engine according to the pull policy."""
     if pull not in PULL_POLICIES:
         raise DstreamError(
@@ -101,7 +104,9 @@ def ensure_image(image: str, *, pull: str = "missing", client: Any = None) -> di
 class ContainerProcess:
     """A running container that quacks like subprocess.Popen for the runtime."""
 
-    def __init__(self, client: Any, container_id: str, name: str, sock: socket.socket) -> None:
+    def __init__(
+        self, client: DockerClient, container_id: str, name: str, sock: socket.socket
+    ) -> None:
         self._client = client
         self.container_id = container_id
         self.name = name
@@ -124,7 +129,7 @@ class ContainerProcess:
             target=self._demultiplex, args=(stdout_w, stderr_w), name=f"{name}-out", daemon=True
         )
         self._waiter = threading.Thread(target=self._wait_exit, name=f"{name}-wait", daemon=True)
-        self.pid: Any = container_id[:12]
+        self.pid: Union[int, str] = container_id[:12]
 
     def _started(self) -> None:
         with contextlib.suppress(Exception):

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:
+    from dstream._core import Pump
 
 from dstream import _core
 
 SUMMED = tuple(name for name, _meaning in _core.COUNTERS)  # the core's one list
 
+# A pump's Counters.as_dict(): the SUMMED ints and "tables" (name -> int).
+CounterDict = dict[str, Any]  # Any: values read by name; one typed list is issue 21 item 4
 
-def add_counters(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+
+def add_counters(total: CounterDict, more: CounterDict) -> CounterDict:
     merged = {key: total.get(key, 0) + more.get(key, 0) for key in SUMMED}
     tables = dict(total.get("tables") or {})
     for name, count in (more.get("tables") or {}).items():
@@ -31,13 +37,13 @@ class TaskMonitor:
         self.started_at = time.time()
         self.restarts = 0
         self.checkpoints_acknowledged = 0
-        self.last_checkpoint: Any = None
+        self.last_checkpoint: Optional[bytes] = None  # the exact JSON text of the value
         self.last_ack_at: Optional[float] = None
-        self._pump: Any = None
-        self._base: dict[str, Any] = {}
+        self._pump: Optional[Pump] = None
+        self._base: CounterDict = {}
         self._lock = threading.Lock()
 
-    def attach(self, pump: Any) -> None:
+    def attach(self, pump: Pump) -> None:
         with self._lock:
             self._pump = pump
             self.state = "running"
@@ -50,12 +56,12 @@ class TaskMonitor:
                 self._pump = None
             self.state = state
 
-    def acknowledged(self, checkpoint: Any) -> None:
+    def acknowledged(self, checkpoint: bytes) -> None:
         self.checkpoints_acknowledged += 1
         self.last_checkpoint = checkpoint
         self.last_ack_at = time.time()
 
-    def counters(self) -> dict[str, Any]:
+    def counters(self) -> CounterDict:
         with self._lock:
             pump, base = self._pump, self._base
         live = pump.counters().as_dict() if pump is not None else {}

@@ -15,21 +15,26 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import orjson
 
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
 from dstream.config.redact import redact_bytes
-from dstream.errors import DstreamError, FrameError, Interrupted, ProviderError, ProviderRefused
+from dstream.errors import DstreamError, Interrupted, ProviderError, ProviderRefused
 from dstream.protocol.messages import parse_handshake
+from dstream.runtime import verdict
 from dstream.runtime.checkpoints import CheckpointTracker, is_ack, parse_ack
 from dstream.runtime.legacy import LegacyBridge
 from dstream.runtime.mailbox import Latest
-from dstream.runtime.monitor import TaskMonitor
+from dstream.runtime.monitor import CounterDict, TaskMonitor
 from dstream.runtime.process import REFUSAL_HINT, ProviderProcess, start_provider
 from dstream.runtime.stopping import KILL_WAIT, STOP_MARGIN, Deadline, Stop
+from dstream.state.base import StateStore
+
+if TYPE_CHECKING:
+    from dstream._core import Outcome, Pump, PumpOptions, PumpResult
 
 __all__ = ["STOP_MARGIN", "RunHooks", "RunSummary", "Stop", "TaskRun"]
 
@@ -40,7 +45,7 @@ SUPERVISE_TICK = 0.1
 class RunSummary:
     task: str
     outcome: str = "running"  # completed | failed | interrupted | removed (by a reload)
-    counters: dict[str, Any] = field(default_factory=dict)
+    counters: CounterDict = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     duration: float = 0.0
     checkpoints_acknowledged: int = 0
@@ -54,7 +59,7 @@ class RunSummary:
     stopped_by: Optional[int] = None  # the signal (SIGINT/SIGTERM) that stopped the run
     reloads: int = 0  # restarts with a new definition after SIGHUP (totals include them)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         frames = self.counters.get("frames", 0)
         return {
             "task": self.task,
@@ -101,7 +106,7 @@ class TaskRun:
         self,
         project: Project,
         task: TaskSpec,
-        store: Any,
+        store: StateStore,
         stop: Stop,
         hooks: RunHooks,
         monitor: TaskMonitor,
@@ -120,7 +125,7 @@ class TaskRun:
         self._lock = threading.Lock()
         self.input: Optional[ProviderProcess] = None
         self.output: Optional[ProviderProcess] = None
-        self.pump: Any = None
+        self.pump: Optional[Pump] = None
         self.legacy = LegacyBridge(self, None)
         self.deadline = Deadline(task.name, task.stop_grace, stop)
 
@@ -152,7 +157,7 @@ class TaskRun:
     def _log_sink(self, task: str, role: str, text: str) -> None:
         logs.provider_line(task, role, text, None, several=self.task_prefixes)
 
-    def _pump_options(self, start_offset: int, input_pid: Optional[int]) -> Any:
+    def _pump_options(self, start_offset: int, input_pid: Optional[int]) -> PumpOptions:
         from dstream import _core
 
         dead_letter = self.task.dead_letter_path
@@ -160,9 +165,8 @@ class TaskRun:
             dead_letter = os.path.join(self.project.base_dir, dead_letter)
         if dead_letter:
             os.makedirs(os.path.dirname(dead_letter) or ".", exist_ok=True)
-        assert self.input is not None
         return _core.PumpOptions(
-            legacy_logs=self.input.legacy,
+            legacy_logs=self._providers()[0].legacy,
             max_frame_size=self.task.max_frame_size,
             policy=self.task.invalid_frames,  # type: ignore[arg-type]
             dead_letter_path=dead_letter,
@@ -173,10 +177,9 @@ class TaskRun:
         )
 
     # -- threads -------------------------------------------------------------------------
-    def _read_output(self, tracker: CheckpointTracker, acked: Latest) -> None:
+    def _read_output(self, tracker: CheckpointTracker, acked: Latest[bytes]) -> None:
         """The output's stdout: its handshake, acknowledgements, lines for the user."""
-        output = self.output
-        assert output is not None
+        output = self._providers()[1]
         hook = self.hooks.on_output_line or _print_output_line
 
         def show(line: bytes) -> None:  # shown to a person: secrets masked
@@ -223,13 +226,13 @@ class TaskRun:
         finally:
             acked.close()
 
-    def _commit(self, acked: Latest, notices: Latest) -> None:
+    def _commit(self, acked: Latest[bytes], notices: Latest[bytes]) -> None:
         """Store the newest acknowledged checkpoint, then tell the input; at most once per
         commit_interval (an output acknowledging thousands a second would otherwise cost
         as many fsyncs), and at once when the stream ends."""
         while True:
             ok, value = acked.take(timeout=1.0)
-            if not ok:
+            if not ok or value is None:
                 if acked.closed:
                     break
                 continue
@@ -251,19 +254,19 @@ class TaskRun:
                 acked.wait_closed(self.task.commit_interval)
         notices.close()
 
-    def _notify(self, notices: Latest) -> None:
+    def _notify(self, notices: Latest[bytes]) -> None:
         """Commit notices to an input that asked for them (contract section 4)."""
-        assert self.input is not None
+        inp = self._providers()[0]
         try:
             while True:
                 ok, value = notices.take(timeout=1.0)
-                if not ok:
+                if not ok or value is None:
                     if notices.closed:
                         return
                     continue
-                self.input.send_notice(orjson.dumps({"committed": orjson.Fragment(value)}) + b"\n")
+                inp.send_notice(orjson.dumps({"committed": orjson.Fragment(value)}) + b"\n")
         finally:
-            self.input.close_commit_channel()  # EOF: no more notices
+            inp.close_commit_channel()  # EOF: no more notices
 
     # -- run -----------------------------------------------------------------------------
     def run(self, state: Optional[bytes]) -> RunSummary:
@@ -272,8 +275,7 @@ class TaskRun:
         started = time.monotonic()
         try:  # until the pump owns the stream, a failure stops what was started
             self._start(state)
-            inp, out = self.input, self.output
-            assert inp is not None and out is not None
+            inp, out = self._providers()
             prefix = inp.take_buffered()
             options = self._pump_options(inp.handshake_bytes, inp.child_pid)
             self.pump = pump = _core.Pump(inp.stdout_fd, out.stdin_fd, options, prefix)
@@ -281,8 +283,9 @@ class TaskRun:
             self._kill_all()
             raise
         tracker = CheckpointTracker(pump.take_checkpoints, out.label)
-        acked, notices = Latest(), Latest()
-        result_box: list[Any] = []
+        acked: Latest[bytes] = Latest()
+        notices: Latest[bytes] = Latest()
+        result_box: list[PumpResult] = []
         self.legacy = LegacyBridge(self, pump)  # the pump's legacy switches
         threads = [
             threading.Thread(target=lambda: result_box.append(pump.run()), name="pump"),
@@ -312,8 +315,9 @@ class TaskRun:
     def _supervise(self, pump_thread: threading.Thread) -> None:
         """Wait for the pump, acting on signals, on a provider that died and on the
         stop deadline."""
-        inp, out = self.input, self.output
-        assert inp is not None and out is not None
+        inp, out = self._providers()
+        pump = self.pump
+        assert pump is not None
         handled = 0
         orphaned: Optional[float] = None  # when the input exited with its stdout still open
         while pump_thread.is_alive():
@@ -328,10 +332,10 @@ class TaskRun:
                 self.stop.event.clear()
             if not pump_thread.is_alive():
                 break
-            self.deadline.check(self.pump, {"input": inp, "output": out})
+            self.deadline.check(pump, {"input": inp, "output": out})
             if out.poll() is not None:
                 # The output died while the pump waits on an idle input.
-                self.pump.stop()
+                pump.stop()
             elif orphaned is None and inp.exited():
                 orphaned = time.monotonic()
             elif orphaned is not None and time.monotonic() - orphaned >= self.task.stop_grace:
@@ -339,32 +343,35 @@ class TaskRun:
                 inp.kill_group()
         pump_thread.join()
 
-    def _finish(self, result: Any, threads: list[threading.Thread]) -> None:
-        inp, out = self.input, self.output
-        assert inp is not None and out is not None
-        outcome = result.outcome if result is not None else "io_error"
-        if result is not None and result.torn is not None:
-            offset, size = result.torn
-            note = (
-                f"torn last line of {size} bytes at offset {offset} discarded "
-                "(the provider crashed)"
-            )
+    def _finish(self, result: Optional[PumpResult], threads: list[threading.Thread]) -> None:
+        """The stream ended: note what the pump saw, stop and reap both providers, judge
+        how they exited and settle the run's outcome."""
+        outcome = verdict.outcome_of(result)
+        self._note_pump_result(outcome, result)
+        in_code, out_code = self._drain(outcome, threads)
+        self.summary.exit_codes = {"input": in_code, "output": out_code}
+        self._judge_exits(outcome, in_code, out_code)
+        self._settle()
+
+    def _note_pump_result(self, outcome: Outcome, result: Optional[PumpResult]) -> None:
+        """A torn last line becomes a note; an invalid frame or a pump failure an error."""
+        inp = self._providers()[0]
+        note = verdict.torn_note(result)
+        if note is not None:
             logs.log.warning("task %s: %s: %s", self.task.name, inp.label, note)
             self.summary.notes.append(note)
         if outcome == "invalid_frame":
-            self.errors.insert(
-                0,
-                FrameError(
-                    f"invalid frame from {inp.label} at offset {result.offset}: {result.message}",
-                    provider=inp.label,
-                    offset=result.offset,
-                    excerpt=(result.excerpt or b"").decode("utf-8", "replace"),
-                    hint='fix the provider, or set invalid_frames = "skip" or '
-                    '"dead_letter" in the task to route such frames aside',
-                ),
-            )
+            assert result is not None
+            self.errors.insert(0, verdict.invalid_frame_error(result, inp))
         elif outcome == "io_error":
-            self.errors.append(DstreamError(f"the pump failed: {result and result.message}"))
+            self.errors.append(verdict.pump_failure(result))
+
+    def _drain(
+        self, outcome: Outcome, threads: list[threading.Thread]
+    ) -> tuple[Optional[int], Optional[int]]:
+        """Let the output finish what it got, reap both providers and join the reader
+        threads. Returns the (input, output) exit codes."""
+        inp, out = self._providers()
         if outcome != "eof":
             # Nothing reads the input any more: SIGTERM says why, and closing its stdout
             # frees a write blocked on the full pipe, so it exits now, not after grace.
@@ -378,8 +385,26 @@ class TaskRun:
         in_code = self._reap(inp, "input", patient=False)
         for thread in threads:
             thread.join(timeout=self.deadline.join_time())
-        self.summary.exit_codes = {"input": in_code, "output": out_code}
-        self._judge_exits(outcome, in_code, out_code)
+        return in_code, out_code
+
+    def _judge_exits(
+        self, outcome: Outcome, in_code: Optional[int], out_code: Optional[int]
+    ) -> None:
+        """A provider's exit code is its failure unless dstream stopped or killed it."""
+        inp, out = self._providers()
+        if "output" not in self.deadline.forced:
+            error = verdict.output_exit_error(out, outcome, out_code)
+            if error is not None:
+                self.errors.append(error)
+        if "input" not in self.deadline.forced:
+            stopped = self.stop.requests > 0
+            error = verdict.input_exit_error(inp, outcome, in_code, stopped=stopped)
+            if error is not None:
+                self.errors.append(error)
+
+    def _settle(self) -> None:
+        """Close both providers; the first error, a stop request or nothing: the outcome."""
+        inp, out = self._providers()
         inp.close()
         out.close()
         if self.errors:
@@ -387,51 +412,21 @@ class TaskRun:
             self.summary.error = self.errors[0]
         elif self.stop.requests > 0:
             self.summary.outcome = "interrupted"
-            self.summary.error = Interrupted(
+            error = Interrupted(
                 f"task {self.task.name!r} was interrupted; everything the input wrote "
                 "was delivered",
                 hint="run it again to resume from the last acknowledged checkpoint",
             )
-            self.summary.error.exit_code = self.stop.exit_code
+            error.exit_code = self.stop.exit_code
+            self.summary.error = error
         else:
             self.summary.outcome = "completed"
 
-    def _judge_exits(self, outcome: str, in_code: Optional[int], out_code: Optional[int]) -> None:
-        """A provider's exit code is its failure unless dstream stopped or killed it."""
+    def _providers(self) -> tuple[ProviderProcess, ProviderProcess]:
+        """(input, output), both started (the run is past _start)."""
         inp, out = self.input, self.output
         assert inp is not None and out is not None
-        if "output" not in self.deadline.forced and (
-            out_code not in (0, None) or outcome == "output_closed"
-        ):
-            self.errors.append(
-                ProviderError(
-                    f"{out.label} exited with code {out_code} while receiving the stream"
-                    if out_code
-                    else f"{out.label} closed its input before the stream ended",
-                    provider=out.label,
-                    stderr_tail=out.stderr_tail(),
-                    hint="the output's stderr above says why; the stored checkpoint was not "
-                    "advanced past what it acknowledged, so a new run resumes safely",
-                )
-            )
-        # Stopped by dstream, an input exits by the signal, or (after a broken stream,
-        # its stdout closed above) on the EPIPE: code 1 from the SDK, SIGPIPE from most
-        # others. Neither is its own failure.
-        if "input" in self.deadline.forced:
-            return
-        if outcome != "eof":
-            expected: tuple[int, ...] = (-15, 143, -13, 141, 1)
-        else:
-            expected = (-15, 143) if self.stop.requests else ()
-        if in_code not in (0, None) and in_code not in expected:
-            self.errors.append(
-                ProviderError(
-                    f"{inp.label} exited with code {in_code}",
-                    provider=inp.label,
-                    stderr_tail=inp.stderr_tail(),
-                    hint="everything it wrote before exiting was delivered; see its stderr",
-                )
-            )
+        return inp, out
 
     def _reap(self, proc: ProviderProcess, role: str, *, patient: bool) -> Optional[int]:
         """Wait for a provider to exit: unbounded while `patient` and no stop was asked,

@@ -7,16 +7,14 @@ packages import each other)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from dstream.config.model import TaskSpec
 
 
-def pull_task_providers(task: TaskSpec, refresh: bool = False) -> list[dict[str, Any]]:
+def pull_task_providers(task: TaskSpec, refresh: bool = False) -> list[dict[str, object]]:
     """Pull every provider of a task ahead of a run: OCI artifacts into the cache,
     container images into the engine. Local paths need nothing. One dict per provider
     pulled (the JSON documents of `dstream providers pull` / the engine's image info)."""
-    results: list[dict[str, Any]] = []
+    results: list[dict[str, object]] = []
     for spec in (task.input, task.output):
         if spec.provider_ref:
             from dstream.oci import pull

@@ -17,10 +17,10 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import threading
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Mapping
+from typing import IO, Callable, Optional, Protocol, Union
 
 import orjson
 
@@ -29,6 +29,7 @@ from dstream.config.model import ProviderSpec, TaskSpec
 from dstream.errors import ProviderError, ProviderRefused
 from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
+from dstream.runtime.launch import child_setup, provider_env
 from dstream.runtime.resolve import resolve
 from dstream.runtime.spawn import execs_directly, pdeathsig_prefix
 from dstream.runtime.watchdog import watchdog
@@ -51,30 +52,29 @@ def default_log_sink(task: str, role: str, text: str) -> None:
     logs.provider_line(task, role, text, None, several=False)
 
 
-_prctl: Optional[Callable[..., int]] = None
+class ProcessHandle(Protocol):
+    """What a ProviderProcess drives: a subprocess.Popen, or a container that behaves
+    like one (runtime/container.py; its pid is the container id until the engine names
+    the process)."""
+
+    @property
+    def pid(self) -> Union[int, str]: ...
+    @property
+    def stdin(self) -> Optional[IO[bytes]]: ...
+    @property
+    def stdout(self) -> Optional[IO[bytes]]: ...
+    @property
+    def stderr(self) -> Optional[IO[bytes]]: ...
+    @property
+    def returncode(self) -> Optional[int]: ...
+    def poll(self) -> Optional[int]: ...
+    def wait(self, timeout: Optional[float] = None) -> int: ...
+    def send_signal(self, sig: int) -> None: ...
 
 
-def _child_setup(parent_pid: int) -> Optional[Callable[[], None]]:
-    """What a provider runs between fork and exec where setpriv cannot set its
-    parent-death signal (runtime/spawn.py). prctl is looked up here, in dstream:
-    importing ctypes in the child instead costs 4-10 ms per provider, and Popen waits
-    for the child's exec before it returns."""
-    global _prctl
-    if not sys.platform.startswith("linux"):
-        return None
-    if _prctl is None:
-        import ctypes
-
-        _prctl = ctypes.CDLL(None, use_errno=True).prctl
-    prctl = _prctl
-
-    def setup() -> None:
-        pr_set_pdeathsig = 1
-        prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent_pid:  # dstream died before prctl took effect
-            os._exit(1)
-
-    return setup
+def _stream(stream: Optional[IO[bytes]]) -> IO[bytes]:
+    assert stream is not None, "providers are started with stdin, stdout and stderr piped"
+    return stream
 
 
 class ProviderProcess:
@@ -82,7 +82,7 @@ class ProviderProcess:
 
     def __init__(
         self,
-        popen: Any,
+        popen: ProcessHandle,
         *,
         role: str,
         label: str,
@@ -113,29 +113,30 @@ class ProviderProcess:
     @property
     def child_pid(self) -> Optional[int]:
         """The provider's pid when it is dstream's own child (not a container client)."""
-        return self.pid if isinstance(self.popen, subprocess.Popen) else None
+        return self.popen.pid if isinstance(self.popen, subprocess.Popen) else None
 
     # -- stdin -------------------------------------------------------------------------
     @property
     def stdin_fd(self) -> int:
-        return int(self.popen.stdin.fileno())
+        return _stream(self.popen.stdin).fileno()
 
     @property
     def stdout_fd(self) -> int:
-        return int(self.popen.stdout.fileno())
+        return _stream(self.popen.stdout).fileno()
 
     def send(self, data: bytes) -> None:
         """Write to the provider's stdin; a provider that already exited is not an error
         here (its exit code and stderr tell the story)."""
         try:
-            self.popen.stdin.write(data)
-            self.popen.stdin.flush()
+            stdin = _stream(self.popen.stdin)
+            stdin.write(data)
+            stdin.flush()
         except (BrokenPipeError, OSError, ValueError):
             pass
 
     def close_stdin(self) -> None:
         with contextlib.suppress(BrokenPipeError, OSError):
-            self.popen.stdin.close()
+            _stream(self.popen.stdin).close()
 
     def send_notice(self, data: bytes) -> None:
         """Write a commit notice: on the notice channel, or on stdin for a container
@@ -194,7 +195,7 @@ class ProviderProcess:
         """Stop reading the provider's stdout: a write it is blocked in (on a full pipe,
         deaf to SIGTERM until the write returns) fails with EPIPE, so it can exit."""
         with contextlib.suppress(OSError):
-            self.popen.stdout.close()
+            _stream(self.popen.stdout).close()
 
     def take_buffered(self) -> bytes:
         """Bytes read past the handshake line: they belong to the data stream."""
@@ -246,7 +247,7 @@ class ProviderProcess:
 
     # -- stderr ------------------------------------------------------------------------
     def _forward_stderr(self) -> None:
-        stream = self.popen.stderr
+        stream = _stream(self.popen.stderr)
         try:
             while True:
                 raw = stream.readline(MAX_STDERR_LINE)
@@ -370,51 +371,13 @@ class ProviderProcess:
                 pass
 
 
-# The environment a provider starts with (docs/protocol.md section 1; docs/security.md,
-# "The provider environment"): this allowlist of dstream's own environment, then the
-# names the provider's `inherit_env` lists, then its `env` map, then the protocol
-# variables. Never anything else: dstream's variables (DSTREAM_VAR_*), the registry
-# password or GITHUB_TOKEN stay in dstream.
-PROXY_ENV = frozenset(
-    name
-    for base in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
-    for name in (base, base.lower())
-)
-# What describes this host (with LC_*): a container's image has its own.
-HOST_ENV = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TMPDIR"})
-LOCALE_PREFIX = "LC_"
-INHERITED_ENV = HOST_ENV | PROXY_ENV | {"TZ"}
-
-
-def provider_env(
-    spec: ProviderSpec, task: TaskSpec, *, container: bool = False, epoch: Optional[int] = None
-) -> dict[str, str]:
-    def inherited(name: str) -> bool:
-        if container:
-            return name in INHERITED_ENV and name not in HOST_ENV
-        return name in INHERITED_ENV or name.startswith(LOCALE_PREFIX)
-
-    env = {name: value for name, value in os.environ.items() if inherited(name)}
-    env.update({name: os.environ[name] for name in spec.inherit_env if name in os.environ})
-    env.update(spec.env)
-    env[frames.ENV_PROTOCOL] = str(frames.PROTOCOL_VERSION)
-    env[frames.ENV_ROLE] = spec.role
-    env[frames.ENV_TASK] = task.name
-    level = logs.level_name() or os.environ.get(frames.ENV_LOG_LEVEL)
-    if level:
-        env[frames.ENV_LOG_LEVEL] = level
-    if epoch is not None:
-        env[frames.ENV_EPOCH] = str(epoch)
-    return env
-
-
 def start_provider(
     spec: ProviderSpec,
     *,
     task: TaskSpec,
     command: str,
-    state: Any = None,
-    extra: Optional[dict[str, Any]] = None,
+    state: object = None,  # TODO(JsonValue)
+    extra: Optional[Mapping[str, object]] = None,
     base_dir: str = ".",
     log_sink: LogSink = default_log_sink,
     epoch: Optional[int] = None,
@@ -428,7 +391,9 @@ def start_provider(
     if launch.image:
         from dstream.runtime.container import start_container
 
-        popen: Any = start_container(launch.image, env=env, name=f"dstream-{task.name}-{spec.role}")
+        popen: ProcessHandle = start_container(
+            launch.image, env=env, name=f"dstream-{task.name}-{spec.role}"
+        )
     else:
         # An input's run gets the commit-notice channel: a pipe whose read end it
         # inherits, named in the environment (contract section 4).
@@ -446,7 +411,7 @@ def start_provider(
                 env=env,
                 cwd=base_dir,
                 start_new_session=True,
-                preexec_fn=None if prefix else _child_setup(os.getpid()),
+                preexec_fn=None if prefix else child_setup(os.getpid()),
                 pass_fds=notices[:1] if notices else (),
             )
         except OSError as exc:

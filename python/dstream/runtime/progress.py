@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional, TextIO
 
-from dstream.runtime.monitor import Monitor
+if TYPE_CHECKING:
+    from rich.table import Table
+
+from dstream.runtime.monitor import CounterDict, Monitor
 
 
-def _rate(now: dict[str, Any], before: dict[str, Any], key: str, seconds: float) -> float:
+def _rate(now: CounterDict, before: CounterDict, key: str, seconds: float) -> float:
     return (now.get(key, 0) - before.get(key, 0)) / seconds if seconds > 0 else 0.0
 
 
@@ -34,7 +37,7 @@ class Progress:
 
         self.monitor = monitor
         self.console = Console(file=sys.stderr)
-        self._previous: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._previous: dict[str, tuple[float, CounterDict]] = {}
         self._live = Live(
             get_renderable=self._render,
             console=self.console,
@@ -43,9 +46,9 @@ class Progress:
             redirect_stdout=False,
             redirect_stderr=False,
         )
-        self._saved_streams: list[tuple[logging.StreamHandler[Any], Any]] = []
+        self._saved_streams: list[tuple[logging.StreamHandler[TextIO], TextIO]] = []
 
-    def _render(self) -> Any:
+    def _render(self) -> Table:
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
@@ -115,7 +118,7 @@ class ProgressLog:
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="progress-log", daemon=True)
-        self._previous: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._previous: dict[str, tuple[float, CounterDict]] = {}
 
     def lines(self) -> list[str]:
         now = time.monotonic()

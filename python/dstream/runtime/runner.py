@@ -11,7 +11,8 @@ import dataclasses
 import signal
 import sys
 import threading
-from typing import Any, Callable, Optional
+from types import FrameType
+from typing import Callable, Optional
 
 import orjson
 
@@ -27,9 +28,9 @@ from dstream.errors import (
     ProviderRefused,
 )
 from dstream.extras import missing_extra
-from dstream.runtime.monitor import Monitor, TaskMonitor, add_counters
+from dstream.runtime.monitor import CounterDict, Monitor, TaskMonitor, add_counters
 from dstream.runtime.pipeline import RunHooks, RunSummary, Stop, TaskRun
-from dstream.state.base import AlreadyRunning
+from dstream.state.base import AlreadyRunning, StateStore
 
 
 def _restartable(summary: RunSummary) -> bool:
@@ -53,7 +54,7 @@ def _stopper(run: TaskRun, stop: Stop) -> Callable[[LockLost], None]:
 def run_task(
     project: Project,
     task: TaskSpec,
-    store: Any,
+    store: StateStore,
     stop: Stop,
     hooks: RunHooks,
     monitor: TaskMonitor,
@@ -62,7 +63,7 @@ def run_task(
 ) -> RunSummary:
     """Run a task, restarting it per its `restart` block after a provider failure. Each
     attempt resumes from the newest stored checkpoint."""
-    counters: dict[str, Any] = {}
+    counters: CounterDict = {}
     duration = 0.0
     acknowledged = 0
     notes: list[str] = []
@@ -139,10 +140,10 @@ class _Slot:
         self.crash: Optional[BaseException] = None  # what ended its thread unexpectedly
 
 
-def _definition(task: TaskSpec) -> dict[str, Any]:
+def _definition(task: TaskSpec) -> object:
     """What a task does, without where it was written (a reload compares these)."""
 
-    def strip(value: Any) -> Any:
+    def strip(value: object) -> object:
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k != "location"}
         return value
@@ -161,7 +162,9 @@ def definition_hash(task: TaskSpec) -> str:
 STANDBY_POLL = 0.5  # seconds between two attempts of a standby run to take its task
 
 
-def _take(held: contextlib.ExitStack, store: Any, slot: _Slot, standby: bool) -> bool:
+def _take(
+    held: contextlib.ExitStack[Optional[bool]], store: StateStore, slot: _Slot, standby: bool
+) -> bool:
     """Hold the slot's task for the run; a standby run waits until it is free (False
     when it was stopped while waiting)."""
     waiting = False
@@ -188,9 +191,9 @@ class _Signals:
         self.requests = 0
         self.signum: Optional[int] = None  # the first stop signal: the exit code says which
         self.reload = threading.Event()
-        self._previous: dict[int, Any] = {}
+        self._previous: dict[int, signal._HANDLER] = {}
 
-    def _stop(self, signum: int, frame: Any) -> None:
+    def _stop(self, signum: int, frame: Optional[FrameType]) -> None:
         self.requests += 1
         self.signum = self.signum or signum
         if self.requests == 1:

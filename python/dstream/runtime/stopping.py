@@ -12,11 +12,14 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from dstream import logs
 from dstream.errors import ExitCode
 from dstream.runtime.process import ProviderProcess
+
+if TYPE_CHECKING:
+    from dstream._core import Pump
 
 # Seconds past stop_grace a stopped run may take to end: reaping what was killed at the
 # deadline (KILL_WAIT), the last store write and thread joins, the summary.
@@ -63,16 +66,19 @@ class Deadline:
             self.start()
         return self.at is not None and time.monotonic() >= self.at
 
-    def check(self, pump: Any, providers: dict[str, Optional[ProviderProcess]]) -> None:
+    def check(self, pump: Optional[Pump], providers: dict[str, Optional[ProviderProcess]]) -> None:
         """Kill what still runs when a second interrupt came or the deadline passed."""
         if self.stop.requests > 1:
             self.force("a second interrupt", pump, providers)
         elif self.passed():
             self.force(f"stop_grace ({self.grace:g} s) ran out", pump, providers)
 
-    def force(self, why: str, pump: Any, providers: dict[str, Optional[ProviderProcess]]) -> None:
+    def force(
+        self, why: str, pump: Optional[Pump], providers: dict[str, Optional[ProviderProcess]]
+    ) -> None:
         """Stop the pump and kill what still runs (each provider's whole group)."""
-        pump.stop()
+        if pump is not None:
+            pump.stop()
         for role, proc in providers.items():
             if proc is not None and proc.poll() is None:
                 if role not in self.forced:

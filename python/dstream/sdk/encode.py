@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import sys
+from collections.abc import Mapping
 from typing import Any, Union
 
 import orjson
@@ -18,7 +19,7 @@ _ONLY_DICTS = frozenset({dict})
 _ONLY_ENVELOPES = frozenset({Envelope})
 
 
-def _encode(obj: Any) -> bytes:
+def _encode(obj: object) -> bytes:
     try:
         return orjson.dumps(obj, default=_default, option=_OPTIONS)
     except orjson.JSONEncodeError:
@@ -31,7 +32,7 @@ def _encode(obj: Any) -> bytes:
         raise
 
 
-def _default(value: Any) -> Any:
+def _default(value: object) -> object:
     # Exact text for decimals: a float would silently round a NUMERIC column. A Decimal
     # exists only once its module was imported, so the host need not import it itself.
     decimal = sys.modules.get("decimal")
@@ -51,7 +52,7 @@ def _default(value: Any) -> Any:
     )
 
 
-def encode_into(parts: list[bytes], item: Any) -> int:
+def encode_into(parts: list[bytes], item: Any) -> int:  # Any: `type(item) is` dispatch
     """Append the frame line(s) for `item` to `parts`; returns how many frames."""
     kind = type(item)
     if kind is dict:
@@ -77,8 +78,9 @@ def encode_into(parts: list[bytes], item: Any) -> int:
         parts.append(_encode({"checkpoint": item.value}))
         return 1
     if kind is bytes or kind is bytearray:
-        parts.append(whole_lines(item))
-        return item.count(b"\n")
+        lines = whole_lines(item)
+        parts.append(lines)
+        return lines.count(b"\n")
     if isinstance(item, (Envelope, Checkpoint, dict)):  # subclasses: the slow, general way
         parts.append(_encode(_as_frame(item)))
         return 1
@@ -97,7 +99,7 @@ def whole_lines(item: Union[bytes, bytearray]) -> bytes:
     return bytes(item)
 
 
-def _encode_uniform(parts: list[bytes], items: list[Any]) -> bool:
+def _encode_uniform(parts: list[bytes], items: list[Any]) -> bool:  # Any: as encode_into
     """A list of only dicts or only Envelopes (what a batching read() yields) in one
     comprehension: a third less time per frame than dispatching item by item. False
     when the list is mixed, or something in it needs the retry or an error message."""
@@ -122,7 +124,7 @@ def _encode_uniform(parts: list[bytes], items: list[Any]) -> bool:
     return False
 
 
-def _as_frame(item: Any) -> Any:
+def _as_frame(item: Union[Envelope, Checkpoint, Mapping[str, object]]) -> object:
     if isinstance(item, (Envelope, Checkpoint)):
         return item.to_dict()
     return dict(item)

@@ -13,7 +13,6 @@ import logging
 import os
 import sys
 import traceback
-from typing import Any
 
 import orjson
 
@@ -28,16 +27,16 @@ class Logger:
     def __init__(self, fd: int = 2) -> None:
         self.fd = fd
         self.threshold = LEVELS.get(os.environ.get("DSTREAM_LOG_LEVEL", "info").lower(), 20)
-        self.context: dict[str, Any] = {}
+        self.context: dict[str, object] = {}
 
-    def bind(self, **fields: Any) -> None:
+    def bind(self, **fields: object) -> None:
         """Add fields to every record from now on (the host binds `task`)."""
         self.context.update(fields)
 
-    def emit(self, level: str, msg: str, fields: dict[str, Any]) -> None:
+    def emit(self, level: str, msg: str, fields: dict[str, object]) -> None:
         if LEVELS.get(level, 20) < self.threshold:
             return
-        record: dict[str, Any] = {"level": level, "msg": msg, **self.context, **fields}
+        record: dict[str, object] = {"level": level, "msg": msg, **self.context, **fields}
         try:
             line = orjson.dumps(record, default=str) + b"\n"
         except TypeError:
@@ -47,21 +46,21 @@ class Logger:
         with contextlib.suppress(OSError):
             os.write(self.fd, line)
 
-    def debug(self, msg: str, **fields: Any) -> None:
+    def debug(self, msg: str, **fields: object) -> None:
         self.emit("debug", msg, fields)
 
-    def info(self, msg: str, **fields: Any) -> None:
+    def info(self, msg: str, **fields: object) -> None:
         self.emit("info", msg, fields)
 
-    def warning(self, msg: str, **fields: Any) -> None:
+    def warning(self, msg: str, **fields: object) -> None:
         self.emit("warning", msg, fields)
 
     warn = warning
 
-    def error(self, msg: str, **fields: Any) -> None:
+    def error(self, msg: str, **fields: object) -> None:
         self.emit("error", msg, fields)
 
-    def exception(self, msg: str, **fields: Any) -> None:
+    def exception(self, msg: str, **fields: object) -> None:
         """An error record with the current exception's type, message and traceback."""
         exc = sys.exc_info()[1]
         if isinstance(exc, DstreamError):  # a reason and a fix for the user: no traceback
@@ -83,7 +82,7 @@ class _JsonLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         level = {10: "debug", 20: "info", 30: "warning"}.get(record.levelno, "error")
-        fields: dict[str, Any] = {"logger": record.name}
+        fields: dict[str, object] = {"logger": record.name}
         if record.exc_info:
             fields["traceback"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
         try:

@@ -24,13 +24,16 @@ class Envelope:
     __slots__ = ("data", "metadata", "raw")
 
     def __init__(
-        self, data: Any, metadata: Optional[dict[str, Any]] = None, raw: Optional[bytes] = None
+        self,
+        data: Any,  # Any: the provider's own JSON, which its code reads without narrowing
+        metadata: Optional[dict[str, object]] = None,
+        raw: Optional[bytes] = None,
     ) -> None:
         self.data = data
         self.metadata = metadata
         self.raw = raw
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {"data": self.data, "metadata": self.metadata if self.metadata is not None else {}}
 
     def __eq__(self, other: object) -> bool:
@@ -51,10 +54,10 @@ class Checkpoint:
 
     __slots__ = ("value",)
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: object) -> None:  # TODO(JsonValue)
         self.value = value
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {"checkpoint": self.value}
 
     def __eq__(self, other: object) -> bool:
@@ -74,14 +77,14 @@ class Resource:
     __slots__ = ("details", "exists", "name", "type")
 
     def __init__(
-        self, type: str, name: str, exists: bool, details: Optional[dict[str, Any]] = None
+        self, type: str, name: str, exists: bool, details: Optional[dict[str, object]] = None
     ) -> None:
         self.type = type
         self.name = name
         self.exists = exists
         self.details = details if details is not None else {}
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "type": self.type,
             "name": self.name,
@@ -108,7 +111,7 @@ class Change:
         self.name = name
         self.reason = reason
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {"action": self.action, "type": self.type, "name": self.name, "reason": self.reason}
 
     def __repr__(self) -> str:
@@ -120,7 +123,7 @@ def result_with(
     *,
     resources: Optional[list[Resource]] = None,
     changes: Optional[list[Change]] = None,
-    metadata: Optional[dict[str, Any]] = None,
+    metadata: Optional[dict[str, object]] = None,
     message: str = "",
     error: Optional[str] = None,
 ) -> LifecycleResult:

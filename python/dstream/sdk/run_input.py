@@ -24,7 +24,10 @@ FLUSH_BYTES = 1 << 19
 
 class InputRun:
     def __init__(
-        self, provider: InputProvider[Any], out: FrameWriter, notices: Optional[StdinChunks]
+        self,
+        provider: InputProvider[Any],  # Any: whatever config type the provider binds
+        out: FrameWriter,
+        notices: Optional[StdinChunks],
     ) -> None:
         self.provider = provider
         self.out = out
@@ -37,7 +40,7 @@ class InputRun:
         self.failed: Optional[BaseException] = None
         self._flush_scheduled = False
         self._drain: Optional[asyncio.Task[None]] = None
-        self._pending_commit: Any = None
+        self._pending_commit: object = None  # TODO(JsonValue)
         self._has_commit = False
         self._commit_wakeup: Optional[asyncio.Event] = None
 

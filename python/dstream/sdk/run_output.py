@@ -17,6 +17,8 @@ from dstream.sdk.model import Envelope
 from dstream.sdk.provider import OutputProvider
 from dstream.sdk.stdio import FrameWriter, StdinChunks
 
+Frame = dict[str, Any]  # Any: a decoded frame, its shape checked by the pump already
+
 _CHECKPOINT_KEY = b'"checkpoint"'
 _ONLY_DICTS = frozenset({dict})
 # Lines decoded before their envelopes are built: measured, 250 to 1000 are alike.
@@ -31,7 +33,7 @@ def _excerpt(line: bytes) -> str:
 class OutputRun:
     def __init__(
         self,
-        provider: OutputProvider[Any],
+        provider: OutputProvider[Any],  # Any: whatever config type the provider binds
         out: FrameWriter,
         stdin: StdinChunks,
         *,
@@ -181,7 +183,7 @@ class OutputRun:
     async def _decode_lines(self, lines: list[bytes], offset: int) -> None:
         """The exact loop: frames up to the first invalid one are taken, then it is
         reported with its stdin offset (`offset` is that of the first line)."""
-        objs: list[dict[str, Any]] = []
+        objs: list[Frame] = []
         kept: list[bytes] = []
         error: Optional[FrameError] = None
         for line in lines:
@@ -216,7 +218,7 @@ class OutputRun:
             self.offset = start
             raise error
 
-    async def _take(self, objs: list[dict[str, Any]], lines: list[bytes]) -> None:
+    async def _take(self, objs: list[Frame], lines: list[bytes]) -> None:
         """Decoded frames in order: data into batches, each checkpoint acknowledged once
         everything before it was written and flushed."""
         batch = self.batch

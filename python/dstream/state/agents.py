@@ -10,10 +10,13 @@ first and is refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dstream.errors import DstreamError
 from dstream.state.lease import SqlTable
+
+if TYPE_CHECKING:
+    from dstream.state.lease import Conn
 
 
 class AgentRefused(DstreamError):
@@ -28,7 +31,7 @@ class AgentRow:
 
 
 class AgentTable(SqlTable):
-    def create(self, conn: Any) -> None:
+    def create(self, conn: Conn) -> None:
         conn.execute(
             self._sql(
                 "CREATE TABLE IF NOT EXISTS {t} ("
@@ -39,7 +42,7 @@ class AgentTable(SqlTable):
             )
         )
 
-    def join(self, conn: Any, agent: str, config_hash: str, ttl: float) -> None:
+    def join(self, conn: Conn, agent: str, config_hash: str, ttl: float) -> None:
         """Register `agent`, or raise AgentRefused naming the live agents whose
         configuration differs."""
         with conn.transaction():
@@ -71,7 +74,7 @@ class AgentTable(SqlTable):
                 (agent, config_hash, ttl),
             )
 
-    def heartbeat(self, conn: Any, agent: str, ttl: float) -> bool:
+    def heartbeat(self, conn: Conn, agent: str, ttl: float) -> bool:
         cur = conn.execute(
             self._sql(
                 "UPDATE {t} SET expires_at = now() + make_interval(secs => %s) WHERE agent = %s"
@@ -80,7 +83,7 @@ class AgentTable(SqlTable):
         )
         return bool(cur.rowcount == 1)
 
-    def live(self, conn: Any) -> list[AgentRow]:
+    def live(self, conn: Conn) -> list[AgentRow]:
         rows = conn.execute(
             self._sql(
                 "SELECT agent, config_hash, extract(epoch FROM started_at)::float8 FROM {t}"
@@ -89,5 +92,5 @@ class AgentTable(SqlTable):
         ).fetchall()
         return [AgentRow(r[0], r[1], float(r[2])) for r in rows]
 
-    def leave(self, conn: Any, agent: str) -> None:
+    def leave(self, conn: Conn, agent: str) -> None:
         conn.execute(self._sql("DELETE FROM {t} WHERE agent = %s"), (agent,))

@@ -14,7 +14,7 @@ import json
 import re
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import orjson
 
@@ -34,12 +34,12 @@ class StateRecord:
     sequence: int  # 1 for the first put, +1 for each later put of the same task
 
     @property
-    def checkpoint(self) -> Any:
+    def checkpoint(self) -> object:  # TODO(JsonValue)
         """The checkpoint as a Python value, to look at (integers exact; a number beyond
         a double becomes inf): `raw` is what is handed back to the input."""
         return json.loads(self.raw)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "task": self.task,
             "checkpoint": orjson.Fragment(self.raw),  # verbatim in any JSON document
@@ -59,7 +59,7 @@ def compact(raw: bytes) -> bytes:
     return _TOKENS.sub(lambda m: m.group(1) or b"", raw)
 
 
-def encode_checkpoint(task: str, checkpoint: Any) -> bytes:
+def encode_checkpoint(task: str, checkpoint: object) -> bytes:
     """The checkpoint as JSON bytes: `bytes` are already its JSON text and are kept as
     they are once checked to be one JSON value; anything else is a Python value to
     encode. A clear error when it is neither."""
@@ -105,7 +105,7 @@ class StateStore(abc.ABC):
     def get(self, task: str) -> Optional[StateRecord]: ...
 
     @abc.abstractmethod
-    def put(self, task: str, checkpoint: Any) -> None:
+    def put(self, task: str, checkpoint: object) -> None:
         """Store `checkpoint`: its exact JSON text as `bytes` (what a run stores), or a
         Python value (encoded; `dstream state set`, tests). See encode_checkpoint."""
 
@@ -148,12 +148,12 @@ class StateStore(abc.ABC):
         """Remember the input configuration the next checkpoints come from."""
         return None
 
-    def add_run(self, task: str, run: dict[str, Any]) -> None:
+    def add_run(self, task: str, run: dict[str, object]) -> None:  # TODO(JsonValue)
         """Append one finished run to the task's history (`dstream runs`); a backend
         without history ignores it."""
         return None
 
-    def runs(self, task: str) -> list[dict[str, Any]]:
+    def runs(self, task: str) -> list[dict[str, object]]:
         """The task's recent runs, oldest first (at most RUN_HISTORY)."""
         return []
 

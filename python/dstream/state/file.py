@@ -26,7 +26,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import Optional
 
 import orjson
 
@@ -202,7 +202,7 @@ class FileStore(StateStore):
         return list(self._unreadable)
 
     # -- writing -------------------------------------------------------------------------
-    def put(self, task: str, checkpoint: Any) -> None:
+    def put(self, task: str, checkpoint: object) -> None:
         path = self.path_of(task)
         raw = encode_checkpoint(task, checkpoint)  # fail before touching the disk
         with self._locked(task):
@@ -274,7 +274,7 @@ class FileStore(StateStore):
         check_task_name(task)
         return os.path.join(self.directory, "." + file_stem(task) + ".runs.jsonl")
 
-    def runs(self, task: str) -> list[dict[str, Any]]:
+    def runs(self, task: str) -> list[dict[str, object]]:
         try:
             with open(self._runs_path(task), "rb") as handle:
                 lines = handle.read().splitlines()
@@ -292,7 +292,7 @@ class FileStore(StateStore):
                 out.append(doc)
         return out[-RUN_HISTORY:]
 
-    def add_run(self, task: str, run: dict[str, Any]) -> None:
+    def add_run(self, task: str, run: dict[str, object]) -> None:
         path = self._runs_path(task)
         with self._locked(task):
             kept = self.runs(task)[-(RUN_HISTORY - 1) :]

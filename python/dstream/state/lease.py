@@ -28,9 +28,18 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, TypedDict, TypeVar
 
 from dstream.errors import DstreamError, LockLost
+
+if TYPE_CHECKING:
+    from psycopg import Connection, sql
+    from psycopg.rows import TupleRow
+
+    #: a psycopg connection as the state opens it (rows are tuples)
+    Conn = Connection[TupleRow]
+
+T = TypeVar("T")
 
 DEFAULT_TTL = 15.0
 DEFAULT_RENEW_INTERVAL = 3.0
@@ -79,7 +88,17 @@ def new_owner(label: str = "") -> str:
     return f"{base}:{secrets.token_hex(3)}"
 
 
-def connect_options(ttl: float) -> dict[str, Any]:
+class ConnectOptions(TypedDict):
+    autocommit: bool
+    connect_timeout: int
+    keepalives: int
+    keepalives_idle: int
+    keepalives_interval: int
+    keepalives_count: int
+    tcp_user_timeout: int
+
+
+def connect_options(ttl: float) -> ConnectOptions:
     """libpq options for a connection that must notice a dead network within the TTL."""
     return {
         "autocommit": True,
@@ -92,7 +111,7 @@ def connect_options(ttl: float) -> dict[str, Any]:
     }
 
 
-def check_session_pooling(conn: Any, where: str, connect: Callable[[], Any]) -> None:
+def check_session_pooling(conn: Conn, where: str, connect: Callable[[], Conn]) -> None:
     """Refuse a pooler in transaction (or statement) mode: it hands each transaction to
     any server session, so a session setting set in one transaction is gone (or another
     client's) in the next. Set one in a transaction; then, while a second client holds
@@ -126,11 +145,11 @@ def check_session_pooling(conn: Any, where: str, connect: Callable[[], Any]) -> 
 class SqlTable:
     """One table of the postgres state: its name, and SQL with `{t}` standing for it."""
 
-    def __init__(self, table: Any, name: str) -> None:
-        self.table = table  # a psycopg sql.Identifier
+    def __init__(self, table: sql.Identifier, name: str) -> None:
+        self.table = table
         self.name = name
 
-    def _sql(self, text: str) -> Any:
+    def _sql(self, text: str) -> sql.Composed:
         from psycopg import sql
 
         return sql.SQL(text).format(t=self.table)
@@ -139,7 +158,7 @@ class SqlTable:
 class LeaseTable(SqlTable):
     """The SQL of leases. Every method takes an autocommit connection."""
 
-    def create(self, conn: Any) -> None:
+    def create(self, conn: Conn) -> None:
         conn.execute(
             self._sql(
                 "CREATE TABLE IF NOT EXISTS {t} ("
@@ -153,7 +172,7 @@ class LeaseTable(SqlTable):
             )
         )
 
-    def acquire(self, conn: Any, task: str, owner: str, ttl: float, config_hash: str) -> int:
+    def acquire(self, conn: Conn, task: str, owner: str, ttl: float, config_hash: str) -> int:
         """The new epoch, or 0 when a live holder has it."""
         row = conn.execute(
             self._sql(
@@ -171,7 +190,7 @@ class LeaseTable(SqlTable):
         return int(row[0]) if row else 0
 
     def renew(
-        self, conn: Any, owner: str, held: list[tuple[str, int]], ttl: float
+        self, conn: Conn, owner: str, held: list[tuple[str, int]], ttl: float
     ) -> set[tuple[str, int]]:
         """Renew every (task, epoch) `owner` holds in one statement (an agent holds
         many); the ones renewed. A missing one was taken over or had expired."""
@@ -187,7 +206,7 @@ class LeaseTable(SqlTable):
         ).fetchall()
         return {(row[0], int(row[1])) for row in rows}
 
-    def release(self, conn: Any, task: str, owner: str, epoch: int) -> None:
+    def release(self, conn: Conn, task: str, owner: str, epoch: int) -> None:
         """Expire it now, so the next holder takes it without waiting for the TTL."""
         conn.execute(
             self._sql(
@@ -196,7 +215,7 @@ class LeaseTable(SqlTable):
             (task, owner, epoch),
         )
 
-    def fence(self, conn: Any, task: str, epoch: int) -> bool:
+    def fence(self, conn: Conn, task: str, epoch: int) -> bool:
         """Inside the caller's transaction: True while `epoch` still holds the lease.
         The row stays locked until that transaction ends, so no takeover slips in."""
         cur = conn.execute(
@@ -208,7 +227,7 @@ class LeaseTable(SqlTable):
         )
         return bool(cur.rowcount == 1)
 
-    def rows(self, conn: Any) -> list[LeaseRow]:
+    def rows(self, conn: Conn) -> list[LeaseRow]:
         found = conn.execute(
             self._sql(
                 "SELECT task, owner, epoch, extract(epoch FROM expires_at - now())::float8,"
@@ -235,7 +254,7 @@ class LeaseKeeper:
 
     def __init__(
         self,
-        connect: Callable[[], Any],
+        connect: Callable[[], Conn],
         table: LeaseTable,
         settings: LeaseSettings,
         where: str,
@@ -246,7 +265,7 @@ class LeaseKeeper:
         self.settings = settings
         self.where = where
         self.owner = owner or new_owner()
-        self._conn: Any = None
+        self._conn: Optional[Conn] = None
         self._io = threading.Lock()  # the connection: one statement at a time
         self._state = threading.Lock()  # self._held
         self._held: dict[str, _Held] = {}
@@ -254,7 +273,7 @@ class LeaseKeeper:
         self._threads: list[threading.Thread] = []
 
     # -- connection ----------------------------------------------------------------------
-    def _call(self, work: Callable[[Any], Any]) -> Any:
+    def _call(self, work: Callable[[Conn], T]) -> T:
         """`work(conn)`, reconnecting once when the session is gone."""
         import psycopg
 
@@ -367,8 +386,8 @@ class LeaseKeeper:
                     if self._held.get(item.task) is item and item.lost is None:
                         item.deadline = self._deadline_from(started)
 
-    def _renewal(self, held: list[tuple[str, int]]) -> Callable[[Any], set[tuple[str, int]]]:
-        def renew(conn: Any) -> set[tuple[str, int]]:
+    def _renewal(self, held: list[tuple[str, int]]) -> Callable[[Conn], set[tuple[str, int]]]:
+        def renew(conn: Conn) -> set[tuple[str, int]]:
             return self.table.renew(conn, self.owner, held, self.settings.ttl)
 
         return renew

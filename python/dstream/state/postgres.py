@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 from dstream.errors import ConfigError, DstreamError, LockLost
 from dstream.state.agents import AgentTable
@@ -41,6 +41,13 @@ from dstream.state.lease import (
     check_session_pooling,
     connect_options,
 )
+
+if TYPE_CHECKING:
+    from psycopg import sql
+    from psycopg.rows import TupleRow
+
+    from dstream.config.model import Location
+    from dstream.state.lease import Conn
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 RECONNECT_PAUSE = 0.2  # seconds between two attempts to reach a restarting database
@@ -72,7 +79,7 @@ class PostgresStore(StateStore):
         dsn: str,
         table: str = "dstream_state",
         *,
-        location: Any = None,
+        location: Optional[Location] = None,
         lease: Optional[LeaseSettings] = None,
         owner: str = "",
     ) -> None:
@@ -101,7 +108,7 @@ class PostgresStore(StateStore):
         self._dsn = dsn
         self.description = f"postgres {describe_dsn(dsn)} table {table}"
         self._lock = threading.Lock()
-        self._conn: Any = None
+        self._conn: Optional[Conn] = None
         settings = lease or LeaseSettings()
         settings.check()
         self._leases = LeaseTable(sql.Identifier(*parts[:-1], parts[-1] + "_lease"), table)
@@ -148,15 +155,15 @@ class PostgresStore(StateStore):
             raise
         self._conn = conn
 
-    def _lease_connection(self) -> Any:
+    def _lease_connection(self) -> Conn:
         """The lease keeper's own connection: it must notice a dead network in time (the
         store's connection checked the dsn for a transaction pooler already)."""
         return self._plain_connection()
 
-    def _plain_connection(self) -> Any:
+    def _plain_connection(self) -> Conn:
         return self._psycopg.connect(self._dsn, **connect_options(self._keeper.settings.ttl))
 
-    def _run(self, action: str, work: Callable[[Any], T]) -> T:
+    def _run(self, action: str, work: Callable[[Conn], T]) -> T:
         """Run `work(connection)`, reconnecting if the connection was lost (the server
         restarted, a proxy dropped it): the run pauses, for as long as its lease could
         last unrenewed (past that, the lease keeper stops it anyway). A retried upsert
@@ -189,8 +196,9 @@ class PostgresStore(StateStore):
         )
 
     # -- operations ----------------------------------------------------------------------
-    def _select(self, where: bool) -> Any:
-        sql = self._psycopg.sql
+    def _select(self, where: bool) -> sql.Composed:
+        from psycopg import sql
+
         query = (
             "SELECT task, checkpoint::text, extract(epoch FROM updated_at)::float8, sequence"
             " FROM {}"
@@ -199,7 +207,7 @@ class PostgresStore(StateStore):
         return sql.SQL(query).format(self._table)
 
     @staticmethod
-    def _record(row: Any) -> StateRecord:
+    def _record(row: TupleRow) -> StateRecord:
         task, checkpoint, updated_at, sequence = row
         # `json` keeps the text as written: the checkpoint's exact bytes come back
         return StateRecord(task, compact(checkpoint.encode()), float(updated_at), int(sequence))
@@ -215,7 +223,7 @@ class PostgresStore(StateStore):
         rows = self._run("list checkpoints", lambda c: c.execute(self._select(False)).fetchall())
         return [self._record(row) for row in rows]
 
-    def put(self, task: str, checkpoint: Any) -> None:
+    def put(self, task: str, checkpoint: object) -> None:
         check_task_name(task)
         encoded = encode_checkpoint(task, checkpoint).decode()
         query = self._psycopg.sql.SQL(
@@ -225,7 +233,7 @@ class PostgresStore(StateStore):
             " updated_at = EXCLUDED.updated_at, sequence = s.sequence + 1"
         ).format(self._table)
 
-        def store(conn: Any) -> None:
+        def store(conn: Conn) -> None:
             with self._fenced(conn, task):
                 conn.execute(query, (task, encoded))
 
@@ -239,7 +247,7 @@ class PostgresStore(StateStore):
 
     # -- leases --------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _fenced(self, conn: Any, task: str) -> Iterator[None]:
+    def _fenced(self, conn: Conn, task: str) -> Iterator[None]:
         """A transaction in which the task's lease epoch is checked (and its row locked)
         before the write: a run that lost its lease stores nothing. A store without a
         lease on the task (`dstream state set` with no run) writes unfenced."""
@@ -269,7 +277,7 @@ class PostgresStore(StateStore):
             self._table_name,
         )
 
-    def transact(self, action: str, work: Callable[[Any], T]) -> T:
+    def transact(self, action: str, work: Callable[[Conn], T]) -> T:
         """`work(connection)` on the store's connection, reconnecting as its own
         operations do (for the agent registry)."""
         return self._run(action, work)

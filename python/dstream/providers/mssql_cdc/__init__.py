@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any, Optional
+from typing import Optional, cast
 
 from dstream.errors import DstreamError
 from dstream.providers.mssql_cdc.config import MssqlCdcConfig
@@ -18,6 +18,7 @@ from dstream.providers.mssql_cdc.names import parse_table_name
 from dstream.providers.mssql_cdc.reader import Backoff, CdcReader, PollResult
 from dstream.providers.mssql_cdc.sql import CaptureTable, CdcSource
 from dstream.sdk import InputProvider, log
+from dstream.sdk.provider import Produced
 
 __all__ = ["MssqlCdc", "MssqlCdcConfig", "main", "resolve_tables"]
 
@@ -60,7 +61,7 @@ class MssqlCdc(InputProvider[MssqlCdcConfig]):
     name = "dstream-mssql-cdc"
     features = ("checkpoints",)
 
-    source: Optional[Any] = None
+    source: Optional[CdcSource] = None
     reader: Optional[CdcReader] = None
 
     def make_source(self) -> CdcSource:
@@ -95,7 +96,7 @@ class MssqlCdc(InputProvider[MssqlCdcConfig]):
         if callable(close):
             close()
 
-    async def read(self) -> AsyncIterator[Any]:
+    async def read(self) -> AsyncIterator[Produced]:
         reader = self.reader
         assert reader is not None, "open() prepares the reader"
         backoff = Backoff(self.config.poll_seconds, self.config.max_poll_seconds)
@@ -109,7 +110,7 @@ class MssqlCdc(InputProvider[MssqlCdcConfig]):
                 page = await loop.run_in_executor(None, next, pages, done)
                 if page is done:
                     break
-                yield page
+                yield cast("list[dict[str, object]]", page)  # not `done`: a page
             wait = backoff.after_poll(result.emitted, result.full)
             if result.emitted:
                 log.debug("polled", changes=result.emitted, next_poll=wait)

@@ -19,10 +19,17 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 from dstream.errors import DstreamError
-from dstream.providers.mssql_cdc.sql import MAX_SEQ, ZERO, CaptureTable, CdcSource, Position
+from dstream.providers.mssql_cdc.sql import (
+    MAX_SEQ,
+    ZERO,
+    CaptureTable,
+    CdcSource,
+    Position,
+    SqlRow,
+)
 from dstream.providers.mssql_cdc.values import lsn_hex, to_json_value
 from dstream.sdk.log import log
 
@@ -41,7 +48,7 @@ SYSTEM_COLUMNS = frozenset(
 )
 
 
-def _order(row: dict[str, Any]) -> tuple[bytes, bytes]:
+def _order(row: SqlRow) -> tuple[bytes, bytes]:
     return bytes(row["__$start_lsn"]), bytes(row["__$seqval"])
 
 
@@ -82,7 +89,7 @@ class CdcReader:
         *,
         batch_size: int,
         on_table_error: str = "isolate",
-        state: Any = None,
+        state: object = None,  # TODO(JsonValue)
         legacy_offsets: Optional[dict[str, Position]] = None,
     ) -> None:
         self.source = source
@@ -94,7 +101,7 @@ class CdcReader:
         self.positions: dict[str, Position] = {t.key: (ZERO, ZERO) for t in tables}
         self._restore(state, legacy_offsets or {})
 
-    def _restore(self, state: Any, legacy: dict[str, Position]) -> None:
+    def _restore(self, state: object, legacy: dict[str, Position]) -> None:
         if state is None:
             for table in self.tables:
                 # The original keyed cdc_offsets by bare table name.
@@ -113,7 +120,7 @@ class CdcReader:
             if key in self.positions:
                 self.positions[key] = (bytes.fromhex(value["lsn"]), bytes.fromhex(value["seq"]))
 
-    def checkpoint(self) -> dict[str, Any]:
+    def checkpoint(self) -> dict[str, object]:
         return {
             "tables": {
                 key: {"lsn": lsn.hex(), "seq": seq.hex()}
@@ -122,7 +129,7 @@ class CdcReader:
         }
 
     # -- one poll ----------------------------------------------------------------------
-    def poll(self, result: PollResult) -> Iterator[list[dict[str, Any]]]:
+    def poll(self, result: PollResult) -> Iterator[list[dict[str, object]]]:
         """Yields lists of frames (envelopes, then one checkpoint frame)."""
         to_lsn = self.source.max_lsn()
         if to_lsn is None:
@@ -130,7 +137,7 @@ class CdcReader:
         active = [t for t in self.tables if t.key not in self.isolated]
         min_lsns = self.source.changed(active, self.positions, to_lsn)
         self._min_lsns = min_lsns
-        fetched: dict[str, list[dict[str, Any]]] = {}
+        fetched: dict[str, list[SqlRow]] = {}
         bound: Optional[bytes] = None  # rows at or above it wait for the next poll
         by_key = {t.key: t for t in active}
         for key, min_lsn in min_lsns.items():
@@ -166,16 +173,16 @@ class CdcReader:
     def _page_transaction(
         self,
         active: list[CaptureTable],
-        fetched: dict[str, list[dict[str, Any]]],
+        fetched: dict[str, list[SqlRow]],
         lsn: bytes,
         result: PollResult,
-    ) -> Iterator[list[dict[str, Any]]]:
+    ) -> Iterator[list[dict[str, object]]]:
         log.info("paging a transaction larger than batch_size", lsn=lsn.hex())
         by_key = {t.key: t for t in active}
         # One page per table in memory; merged lazily so the whole transaction leaves in
         # commit order (seqval) across tables.
         streams = [self._pages_of(by_key[key], lsn) for key in fetched]
-        page: list[dict[str, Any]] = []
+        page: list[dict[str, object]] = []
         for row in heapq.merge(*streams, key=_order):
             page.append(self._envelope(row))
             if len(page) >= self.batch_size:
@@ -187,7 +194,7 @@ class CdcReader:
         page.append({"checkpoint": self.checkpoint()})
         yield page
 
-    def _pages_of(self, table: CaptureTable, lsn: bytes) -> Iterator[dict[str, Any]]:
+    def _pages_of(self, table: CaptureTable, lsn: bytes) -> Iterator[SqlRow]:
         position = self.positions[table.key]
         min_lsn = self._min_lsns.get(table.key, ZERO)
         while True:
@@ -206,7 +213,7 @@ class CdcReader:
         to_lsn: bytes,
         limit: int,
         position: Optional[Position] = None,
-    ) -> Optional[list[dict[str, Any]]]:
+    ) -> Optional[list[SqlRow]]:
         position = position or self.positions[table.key]
         if position[0] != ZERO and position[0] < min_lsn:
             log.error(
@@ -244,7 +251,7 @@ class CdcReader:
             if table.key not in self.isolated and self.positions[table.key] < done:
                 self.positions[table.key] = done
 
-    def _envelope(self, row: dict[str, Any]) -> dict[str, Any]:
+    def _envelope(self, row: SqlRow) -> dict[str, object]:
         table = self._table_of(row)
         op = int(row["__$operation"])
         commit_time = row.get("__dstream_commit_time")
@@ -261,6 +268,6 @@ class CdcReader:
             },
         }
 
-    def _table_of(self, row: dict[str, Any]) -> CaptureTable:
+    def _table_of(self, row: SqlRow) -> CaptureTable:
         table: CaptureTable = row["__dstream_table"]
         return table

@@ -25,6 +25,7 @@ from dstream.providers.mssql_cdc.names import parse_connection_string, quote_nam
 
 ZERO = bytes(10)
 MAX_SEQ = b"\xff" * 10
+SqlRow = dict[str, Any]  # Any: a pymssql row, column name -> whatever the driver returns
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ class CdcSource(Protocol):
 
     def changes(
         self, table: CaptureTable, position: Position, from_lsn: bytes, to_lsn: bytes, limit: int
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[SqlRow]: ...
 
     def offsets(self, table: str) -> dict[str, Position]: ...
 
@@ -142,7 +143,7 @@ class PymssqlSource:
                 hint="check connection_string (server, port, database, user id, password)",
             ) from exc
 
-    def query(self, sql: str) -> list[dict[str, Any]]:
+    def query(self, sql: str) -> list[SqlRow]:
         with self.conn.cursor() as cur:
             cur.execute(sql)
             return list(cur.fetchall()) if cur.description else []
@@ -152,7 +153,7 @@ class PymssqlSource:
         enabled = bool(db and db[0]["is_cdc_enabled"])
         rows = self.query(TABLES_SQL if enabled else TABLES_NO_CDC_SQL)
         existing = {(r["schema_name"], r["table_name"]) for r in rows}
-        newest: dict[tuple[str, str], tuple[Any, str]] = {}
+        newest: dict[tuple[str, str], tuple[object, str]] = {}
         for r in rows:
             if r["capture_instance"] is None:
                 continue
@@ -178,7 +179,7 @@ class PymssqlSource:
 
     def changes(
         self, table: CaptureTable, position: Position, from_lsn: bytes, to_lsn: bytes, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[SqlRow]:
         return self.query(changes_sql(table, position, from_lsn, to_lsn, limit))
 
     def offsets(self, table: str) -> dict[str, Position]:

@@ -9,10 +9,10 @@ import base64
 import datetime
 import decimal
 import uuid
-from typing import Any
+from typing import Optional, Union
 
 
-def to_json_value(value: Any) -> Any:
+def to_json_value(value: object) -> Union[bool, int, float, str, None]:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, decimal.Decimal):
@@ -26,6 +26,6 @@ def to_json_value(value: Any) -> Any:
     return str(value)
 
 
-def lsn_hex(value: Any) -> str:
+def lsn_hex(value: Optional[bytes]) -> str:
     """binary(10) LSN / seqval as the original's lowercase hex (20 digits)."""
     return bytes(value).hex() if value is not None else ""

@@ -12,7 +12,7 @@ See docs/providers/postgres.md for the config keys, envelope shape and typing ru
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, Optional
+from typing import Optional
 
 import orjson
 
@@ -23,6 +23,7 @@ from dstream.providers.postgres_cdc.pgoutput import format_lsn, parse_lsn
 from dstream.providers.postgres_cdc.stream import ChangeStream
 from dstream.sdk import Change, InputProvider, LifecycleResult, Resource, log
 from dstream.sdk.model import result_with
+from dstream.sdk.provider import Produced
 
 __all__ = ["PgCdcConfig", "PostgresCdc", "main"]
 
@@ -89,7 +90,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         if self._stream is not None:
             self._stream.close()
 
-    async def read(self) -> AsyncIterator[Any]:
+    async def read(self) -> AsyncIterator[Produced]:
         stream = self._stream
         assert stream is not None, "open() prepares the stream"
         tables = self._tables
@@ -132,7 +133,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                 isolated=counters.isolated or None,
             )
 
-    async def on_commit(self, checkpoint: Any) -> None:
+    async def on_commit(self, checkpoint: object) -> None:
         # The only place the slot advances: the output has this checkpoint durably.
         if isinstance(checkpoint, dict) and isinstance(checkpoint.get("lsn"), str):
             stream = self._stream
@@ -265,7 +266,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         message = "dropped " + ", ".join(c.name for c in changes) if changes else "nothing to drop"
         return result_with(resources=resources, changes=changes, metadata=metadata, message=message)
 
-    def _resources(self, found: catalog.Inspection) -> tuple[list[Resource], dict[str, Any]]:
+    def _resources(self, found: catalog.Inspection) -> tuple[list[Resource], dict[str, object]]:
         published = sorted(f"{s}.{t}" for s, t in found.published)
         publication = Resource(
             "publication",
@@ -274,7 +275,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             {"tables": published, "all_tables": found.publishes_all_tables},
         )
         slot = found.slot
-        details: dict[str, Any] = {}
+        details: dict[str, object] = {}
         if slot is not None:
             details = {
                 "plugin": slot.plugin,

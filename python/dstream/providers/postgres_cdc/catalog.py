@@ -16,9 +16,13 @@ from dstream.providers.postgres_cdc.config import parse_table_name, quote_ident
 from dstream.providers.postgres_cdc.values import SESSION_OPTIONS
 
 PLUGIN = "pgoutput"
+# psycopg2 (replication needs it) ships no type information.
+PgConnection = Any  # Any: a psycopg2 connection
+PgCursor = Any  # Any: a psycopg2 cursor
+PgRow = Any  # Any: a psycopg2 row (a tuple of driver values)
 
 
-def connect(dsn: str, **kwargs: Any) -> Any:
+def connect(dsn: str, **kwargs: object) -> PgConnection:
     import psycopg2
 
     try:
@@ -65,7 +69,7 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_s
 """
 
 
-def resolve_tables(conn: Any, names: list[str], default_schema: str) -> list[Table]:
+def resolve_tables(conn: PgConnection, names: list[str], default_schema: str) -> list[Table]:
     """The configured tables, each matched exactly or else case-insensitively (an unquoted
     `Orders` finds `orders`). One error lists every table that does not exist."""
     with conn.cursor() as cur:
@@ -128,7 +132,7 @@ class Inspection:
     slot: Optional[SlotInfo] = None
 
 
-def inspect(conn: Any, publication: str, slot: str) -> Inspection:
+def inspect(conn: PgConnection, publication: str, slot: str) -> Inspection:
     with conn.cursor() as cur:
         cur.execute("SHOW wal_level")
         wal_level = str(cur.fetchone()[0])
@@ -190,7 +194,7 @@ def unpublished(state: Inspection, tables: list[Table]) -> list[Table]:
 
 
 def create_or_update_publication(
-    conn: Any, publication: str, tables: list[Table], state: Inspection
+    conn: PgConnection, publication: str, tables: list[Table], state: Inspection
 ) -> Optional[str]:
     """Make the publication publish (at least) `tables`. Returns what was done, or None."""
     names = ", ".join(t.sql_name for t in tables)
@@ -209,7 +213,7 @@ def create_or_update_publication(
     return done
 
 
-def create_slot(conn: Any, slot: str) -> str:
+def create_slot(conn: PgConnection, slot: str) -> str:
     """Create the logical slot (pgoutput). Returns its start LSN."""
     with conn.cursor() as cur:
         cur.execute(
@@ -220,7 +224,7 @@ def create_slot(conn: Any, slot: str) -> str:
     return lsn
 
 
-def drop_slot(conn: Any, slot: SlotInfo) -> None:
+def drop_slot(conn: PgConnection, slot: SlotInfo) -> None:
     if slot.active:
         raise DstreamError(
             f"replication slot {slot.name} is in use by the process with pid {slot.active_pid}",
@@ -231,13 +235,13 @@ def drop_slot(conn: Any, slot: SlotInfo) -> None:
     conn.commit()
 
 
-def drop_publication(conn: Any, publication: str) -> None:
+def drop_publication(conn: PgConnection, publication: str) -> None:
     with conn.cursor() as cur:
         cur.execute(f"DROP PUBLICATION IF EXISTS {quote_ident(publication)}")
     conn.commit()
 
 
-def domain_base_types(conn: Any) -> dict[int, int]:
+def domain_base_types(conn: PgConnection) -> dict[int, int]:
     """Domain OID -> base type OID, so a domain over numeric is typed as numeric."""
     with conn.cursor() as cur:
         cur.execute(

@@ -27,6 +27,8 @@ _U64 = struct.Struct(">Q")
 # Marker for a TOASTed column that did not change in an UPDATE: pgoutput does not resend
 # its value. Kept distinct from None (SQL NULL).
 UNCHANGED = object()
+# A row's raw values: str, None or UNCHANGED.
+RawValues = list[Any]  # Any: read per column on the hot path, where narrowing would cost
 
 
 def format_lsn(lsn: int) -> str:
@@ -83,8 +85,8 @@ class Commit:
 class RowChange:
     kind: str  # "I", "U", "D"
     relation_oid: int
-    new: Optional[list[Any]]  # raw values (str | None | UNCHANGED)
-    old: Optional[list[Any]]
+    new: Optional[RawValues]
+    old: Optional[RawValues]
     old_kind: Optional[str]  # "K" (key columns only) or "O" (full old row)
 
 
@@ -177,10 +179,10 @@ def _cstring(payload: bytes, pos: int) -> tuple[str, int]:
     return payload[pos:end].decode("utf-8"), end + 1
 
 
-def _tuple(payload: bytes, pos: int) -> tuple[list[Any], int]:
+def _tuple(payload: bytes, pos: int) -> tuple[RawValues, int]:
     ncols = _I16.unpack_from(payload, pos)[0]
     pos += 2
-    values: list[Any] = []
+    values: RawValues = []
     append = values.append
     for _ in range(ncols):
         tag = payload[pos]
@@ -200,11 +202,11 @@ def _tuple(payload: bytes, pos: int) -> tuple[list[Any], int]:
 
 
 def typed_row(
-    relation: Relation, raw: list[Any], *, keys_only: bool = False
-) -> tuple[dict[str, Any], list[str]]:
+    relation: Relation, raw: RawValues, *, keys_only: bool = False
+) -> tuple[dict[str, object], list[str]]:
     """Column name -> typed value, and the names of unchanged-TOAST columns (left out of
     the row, and reported, because their value was not sent)."""
-    row: dict[str, Any] = {}
+    row: dict[str, object] = {}
     unchanged: list[str] = []
     for column, value in zip(relation.columns, raw):
         if keys_only and not column.is_key:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import orjson
 
 from dstream.providers.postgres_cdc import catalog
-from dstream.providers.postgres_cdc.catalog import Table
+from dstream.providers.postgres_cdc.catalog import PgRow, Table
 from dstream.providers.postgres_cdc.config import quote_ident
 from dstream.providers.postgres_cdc.pgoutput import format_lsn
 from dstream.providers.postgres_cdc.values import converter_for
@@ -52,7 +51,7 @@ async def snapshot_frames(
                 cur.itersize = FETCH_ROWS
                 cur.execute(f"SELECT {select} FROM {table.sql_name}")
                 while True:
-                    batch: list[Any] = await loop.run_in_executor(None, cur.fetchmany, FETCH_ROWS)
+                    batch: list[PgRow] = await loop.run_in_executor(None, cur.fetchmany, FETCH_ROWS)
                     if not batch:
                         break
                     out = bytearray()

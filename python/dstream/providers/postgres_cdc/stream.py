@@ -18,15 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 import orjson
 
 from dstream._core import PgoutputSession
 from dstream.errors import DstreamError
-from dstream.providers.postgres_cdc.catalog import Table
+from dstream.providers.postgres_cdc.catalog import PgConnection, PgCursor, Table
 from dstream.providers.postgres_cdc.config import PgCdcConfig
 from dstream.providers.postgres_cdc.pgoutput import (
     Decoder,
@@ -79,8 +79,8 @@ class ChangeStream:
         self.session: Optional[PgoutputSession] = None
         self._truncates = 0  # counted by the Python path (truncate = "log"/"fail")
         self.isolated: set[str] = set()
-        self.conn: Any = None
-        self.cursor: Any = None
+        self.conn: PgConnection = None
+        self.cursor: PgCursor = None
         self._confirmed = resume_lsn
         # until_caught_up: the WAL position to reach before ending the run.
         self.target_lsn: Optional[int] = None
@@ -276,9 +276,9 @@ class ChangeStream:
 
     # -- pieces ------------------------------------------------------------------------
     def _envelope(
-        self, relation: Relation, change: RowChange, txn_meta: dict[str, Any], seq: int
-    ) -> dict[str, Any]:
-        meta: dict[str, Any] = {
+        self, relation: Relation, change: RowChange, txn_meta: Mapping[str, object], seq: int
+    ) -> dict[str, object]:
+        meta: dict[str, object] = {
             "TableName": relation.name,
             "Schema": relation.schema,
             "OperationType": OPERATIONS[change.kind],
@@ -304,7 +304,9 @@ class ChangeStream:
                 meta["OldKey" if change.old_kind == "K" else "Before"] = old
         return {"data": data, "metadata": meta}
 
-    def _truncate_lines(self, message: Truncate, txn_meta: dict[str, Any], seq: int) -> list[bytes]:
+    def _truncate_lines(
+        self, message: Truncate, txn_meta: Mapping[str, object], seq: int
+    ) -> list[bytes]:
         lines: list[bytes] = []
         for oid in message.relation_oids:
             relation = self.decoder.relations.get(oid)
@@ -336,7 +338,7 @@ class ChangeStream:
         return lines
 
     def _isolate(
-        self, relation: Relation, change: RowChange, exc: Exception, txn_meta: dict[str, Any]
+        self, relation: Relation, change: RowChange, exc: Exception, txn_meta: Mapping[str, object]
     ) -> None:
         key = relation.qualified
         reason = f"{type(exc).__name__}: {exc}"
@@ -357,7 +359,7 @@ class ChangeStream:
         self._dead_letter(relation, change, reason, txn_meta)
 
     def _dead_letter(
-        self, relation: Relation, change: RowChange, reason: str, txn_meta: dict[str, Any]
+        self, relation: Relation, change: RowChange, reason: str, txn_meta: Mapping[str, object]
     ) -> None:
         if not self.config.dead_letter_path:
             return
@@ -374,7 +376,7 @@ class ChangeStream:
             fh.write(orjson.dumps(record) + b"\n")
 
 
-def _raw(value: Any) -> Any:
+def _raw(value: object) -> Optional[str]:
     return value if value is None or isinstance(value, str) else "<unchanged toast>"
 
 

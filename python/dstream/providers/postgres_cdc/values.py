@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import math
-from typing import Any, Callable, Optional
+from typing import Callable, Optional, Union
 
 import orjson
 
@@ -29,14 +29,14 @@ SESSION_OPTIONS = (
     "-c bytea_output=hex -c extra_float_digits=1"
 )
 
-Converter = Callable[[str], Any]
+Converter = Callable[[str], object]  # TODO(JsonValue)
 
 
 def _to_bool(text: str) -> bool:
     return text == "t"
 
 
-def _to_float(text: str) -> Any:
+def _to_float(text: str) -> Union[float, str]:
     value = float(text)
     if math.isnan(value):
         return "NaN"
@@ -52,7 +52,7 @@ def _to_bytes(text: str) -> str:
     raise ValueError(f"unexpected bytea text {text[:20]!r} (expected hex output)")
 
 
-def _to_json(text: str) -> Any:
+def _to_json(text: str) -> object:  # TODO(JsonValue)
     return orjson.loads(text)
 
 
@@ -155,7 +155,7 @@ def converter_for(type_oid: int, base_oid: Optional[int] = None) -> Converter:
     return _text
 
 
-def parse_array(text: str, convert: Converter) -> list[Any]:
+def parse_array(text: str, convert: Converter) -> list[object]:
     """Parse PostgreSQL's array text form ('{1,2,NULL}', '{{"a b",c},{d,e}}') into nested
     lists, converting each non-NULL element. A leading dimension decoration
     ('[0:1]={...}') is dropped: JSON arrays start at index 0 anyway."""
@@ -167,11 +167,11 @@ def parse_array(text: str, convert: Converter) -> list[Any]:
     return value
 
 
-def _parse_array_at(text: str, pos: int, convert: Converter) -> tuple[list[Any], int]:
+def _parse_array_at(text: str, pos: int, convert: Converter) -> tuple[list[object], int]:
     if text[pos] != "{":
         raise ValueError(f"expected '{{' at offset {pos}")
     pos += 1
-    items: list[Any] = []
+    items: list[object] = []
     if text[pos] == "}":
         return items, pos + 1
     while True:

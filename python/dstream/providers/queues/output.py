@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Optional, Protocol, TypeVar
+from typing import Any, Callable, ClassVar, Generic, Optional, Protocol, TypeVar
 
 from dstream.errors import ConfigError
 from dstream.protocol.messages import LifecycleResult
@@ -61,7 +61,7 @@ class QueueBackend(Protocol):
     def connect(self) -> None:
         """Connect now (a no-op when connected): a wrong URL fails here, at start."""
 
-    def inspect(self, queue: str) -> Optional[dict[str, Any]]:
+    def inspect(self, queue: str) -> Optional[dict[str, object]]:
         """Details of an existing queue (at least `messages`), or None if it is missing."""
 
     def create(self, queue: str) -> None:
@@ -82,6 +82,7 @@ class QueueBackend(Protocol):
 
 
 ConfigT = TypeVar("ConfigT", bound=QueueConfig)
+T = TypeVar("T")
 
 
 class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
@@ -127,7 +128,7 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
         cfg = self.config
         return RetryPolicy(cfg.retry_attempts, cfg.retry_backoff, cfg.retry_max_backoff)
 
-    async def _blocking(self, fn: Any, *args: Any) -> Any:
+    async def _blocking(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
     async def open(self) -> None:
@@ -162,7 +163,7 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
             # with the same message id, which is what at-least-once promises.
             self._with_retry(lambda c=chunk: backend.send(c))
 
-    def _with_retry(self, fn: Any) -> Any:
+    def _with_retry(self, fn: Callable[..., T]) -> T:
         backend = self.backend
 
         def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
@@ -178,16 +179,16 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
         return self.retry.call(fn, transient=backend.is_transient, on_retry=on_retry)
 
     # -- lifecycle -----------------------------------------------------------------------
-    def _survey(self) -> list[tuple[str, Optional[str], Optional[dict[str, Any]]]]:
+    def _survey(self) -> list[tuple[str, Optional[str], Optional[dict[str, object]]]]:
         return [
             (q, t, self._with_retry(lambda q=q: self.backend.inspect(q)))
             for q, t in self.router.wanted()
         ]
 
     def _resource(
-        self, queue: str, table: Optional[str], details: Optional[dict[str, Any]]
+        self, queue: str, table: Optional[str], details: Optional[dict[str, object]]
     ) -> Resource:
-        info: dict[str, Any] = {"table": table} if table else {"role": "dead letters"}
+        info: dict[str, object] = {"table": table} if table else {"role": "dead letters"}
         info.update(details or {})
         return Resource(self.backend.resource_type, queue, details is not None, info)
 
@@ -252,7 +253,7 @@ def _why(table: Optional[str]) -> str:
     return f"queue of table {table}" if table else "dead-letter queue"
 
 
-def _holding(details: dict[str, Any]) -> str:
+def _holding(details: dict[str, object]) -> str:
     messages = details.get("messages")
     return f"holds {messages} message(s)" if messages else "empty"
 
@@ -264,7 +265,7 @@ def _result(
     *,
     message: str = "",
     error: Optional[str] = None,
-    metadata: Optional[dict[str, Any]] = None,
+    metadata: Optional[dict[str, object]] = None,
 ) -> LifecycleResult:
     return LifecycleResult(
         status=status,

@@ -26,6 +26,8 @@ from dstream.providers.queues.output import QueueConfig, QueueOutput
 from dstream.providers.queues.routing import RABBITMQ_RULES, OutgoingMessage, RoutingError
 from dstream.sdk import run_provider
 
+Pika = Any  # Any: pika (connections, channels, frames) ships no type information
+
 # A passive declare of a missing queue is how existence is asked, and a returned
 # message becomes our own error: pika's warnings about either are noise.
 for _name in ("pika.channel", "pika.adapters.blocking_connection"):
@@ -85,8 +87,8 @@ class RabbitBackend:
         # A batch is the unit sent again after a reconnect, so it stays small.
         self.max_batch_messages = 500
         self.max_batch_bytes = max_message_bytes
-        self._connection: Any = None
-        self._channel: Any = None
+        self._connection: Pika = None
+        self._channel: Pika = None
 
     # -- connection ----------------------------------------------------------------------
     def connect(self) -> None:
@@ -144,14 +146,14 @@ class RabbitBackend:
             ),
         )
 
-    def _side_channel(self) -> Any:
+    def _side_channel(self) -> Pika:
         """A channel for one management call: a 404 closes the channel it happens on, and
         that must not be the publishing one."""
         self.connect()
         return self._connection.channel()
 
     # -- lifecycle -------------------------------------------------------------------------
-    def inspect(self, queue: str) -> Optional[dict[str, Any]]:
+    def inspect(self, queue: str) -> Optional[dict[str, object]]:
         channel = self._side_channel()
         try:
             ok = channel.queue_declare(queue, passive=True)
@@ -186,7 +188,7 @@ class RabbitBackend:
         _close_quietly(channel)
 
     # -- data ------------------------------------------------------------------------------
-    def _on_confirm(self, frame: Any) -> None:
+    def _on_confirm(self, frame: Pika) -> None:
         method = frame.method
         tag = int(method.delivery_tag)
         done = {t for t in self._unconfirmed if t <= tag} if method.multiple else {tag}
@@ -194,7 +196,7 @@ class RabbitBackend:
         if method.NAME == "Basic.Nack":
             self._nacked |= done
 
-    def _on_return(self, _channel: Any, _method: Any, props: Any, _body: bytes) -> None:
+    def _on_return(self, _channel: Pika, _method: Pika, props: Pika, _body: bytes) -> None:
         # RabbitMQ sends basic.return before the ack of the same message.
         self._returned.append(str(props.message_id))
 
@@ -235,11 +237,11 @@ class RabbitBackend:
             )
 
 
-def _str_or_none(value: Any) -> Optional[str]:
+def _str_or_none(value: object) -> Optional[str]:
     return None if value is None else str(value)
 
 
-def _close_quietly(channel: Any) -> None:
+def _close_quietly(channel: Pika) -> None:
     try:
         if channel.is_open:
             channel.close()

@@ -226,7 +226,7 @@ class Router:
             pairs.append((self.dead_letter_queue, None))
         return pairs
 
-    def route(self, metadata: Any) -> Route:
+    def route(self, metadata: Any) -> Route:  # Any: an envelope's metadata, any JSON
         table = metadata.get(META_TABLE) if isinstance(metadata, dict) else None
         if table is not None and not isinstance(table, str):
             table = str(table)
@@ -260,7 +260,7 @@ class OutgoingMessage:
     queue: str
     body: bytes
     message_id: str
-    headers: dict[str, Any]
+    headers: dict[str, object]
     table: Optional[str] = None
 
     @property
@@ -269,7 +269,7 @@ class OutgoingMessage:
         return len(self.body) + sum(len(k) + len(str(v)) + 8 for k, v in self.headers.items())
 
 
-def message_id(table: Optional[str], metadata: dict[str, Any], body: bytes) -> str:
+def message_id(table: Optional[str], metadata: dict[str, object], body: bytes) -> str:
     """Stable across redeliveries: table + LSN + a digest of the change.
 
     Several rows of one transaction share an LSN, so the operation and the body are part
@@ -285,13 +285,13 @@ def message_id(table: Optional[str], metadata: dict[str, Any], body: bytes) -> s
     return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, readable))
 
 
-def header_value(value: Any) -> Any:
+def header_value(value: object) -> object:
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     return orjson.dumps(value).decode()
 
 
-def build_message(route: Route, data: Any, metadata: Any) -> OutgoingMessage:
+def build_message(route: Route, data: object, metadata: object) -> OutgoingMessage:
     meta = metadata if isinstance(metadata, dict) else {}
     body = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
     headers = {str(k): header_value(v) for k, v in meta.items() if v is not None}

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from dstream.errors import ConfigError
 from dstream.protocol.frames import META_TABLE
@@ -37,6 +37,10 @@ from dstream.providers.queues.routing import (
     RoutingError,
 )
 from dstream.sdk import run_provider
+
+if TYPE_CHECKING:
+    from azure.servicebus import ServiceBusClient, ServiceBusSender
+    from azure.servicebus.management import ServiceBusAdministrationClient
 
 # Largest batch Service Bus accepts, by tier (Azure quotas).
 TIER_BATCH_BYTES = {"basic": 256 * 1024, "standard": 256 * 1024, "premium": 1024 * 1024}
@@ -108,8 +112,8 @@ class ServiceBusBackend:
         connection_string: str,
         *,
         batch_bytes: int = TIER_BATCH_BYTES["standard"],
-        queue_options: Optional[dict[str, Any]] = None,
-        admin: Any = None,
+        queue_options: Optional[dict[str, Any]] = None,  # Any: create_queue's keywords
+        admin: Optional[ServiceBusAdministrationClient] = None,
     ) -> None:
         self.connection_string = connection_string
         self.max_batch_bytes = batch_bytes - BATCH_OVERHEAD
@@ -117,11 +121,14 @@ class ServiceBusBackend:
         self.batch_bytes = batch_bytes
         self.queue_options = {k: v for k, v in (queue_options or {}).items() if v}
         self._admin = admin
-        self._client: Any = None
-        self._senders: dict[str, Any] = {}
+        self._client: Optional[ServiceBusClient] = None
+        self._senders: dict[str, ServiceBusSender] = {}
 
     # -- connection ------------------------------------------------------------------------
     def connect(self) -> None:
+        self._connected()
+
+    def _connected(self) -> ServiceBusClient:
         if self._client is None:
             from azure.servicebus import ServiceBusClient
 
@@ -130,12 +137,13 @@ class ServiceBusBackend:
             self._client = ServiceBusClient.from_connection_string(
                 self.connection_string, retry_total=0
             )
+        return self._client
 
-    def _sender(self, queue: str) -> Any:
-        self.connect()
+    def _sender(self, queue: str) -> ServiceBusSender:
+        client = self._connected()
         sender = self._senders.get(queue)
         if sender is None:
-            sender = self._senders[queue] = self._client.get_queue_sender(queue)
+            sender = self._senders[queue] = client.get_queue_sender(queue)
         return sender
 
     def reset(self) -> None:
@@ -171,7 +179,7 @@ class ServiceBusBackend:
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
-    def admin(self) -> Any:
+    def admin(self) -> ServiceBusAdministrationClient:
         if self._admin is None:
             from azure.servicebus.management import ServiceBusAdministrationClient
 
@@ -180,7 +188,7 @@ class ServiceBusBackend:
             )
         return self._admin
 
-    def inspect(self, queue: str) -> Optional[dict[str, Any]]:
+    def inspect(self, queue: str) -> Optional[dict[str, object]]:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
@@ -244,7 +252,7 @@ class ServiceBusOutput(QueueOutput[ServiceBusConfig]):
 
     def make_backend(self) -> ServiceBusBackend:
         cfg = self.config
-        options: dict[str, Any] = {
+        options: dict[str, object] = {
             "max_size_in_megabytes": cfg.max_size_in_megabytes,
             "default_message_time_to_live": cfg.default_message_time_to_live,
             "requires_duplicate_detection": cfg.requires_duplicate_detection,
