@@ -3,7 +3,6 @@ one on a real server started for the session (tests/services.py)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,18 +11,10 @@ import pytest
 
 from dstream.config.model import StateSpec
 from dstream.state import StateStore, open_store
-from tests.services import PostgresServer, postgres
+from tests.services import PostgresServer
+from tests.state.backends import pg_server, table_for
 
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    with postgres() as server:
-        yield server
-
-
-def table_for(request: pytest.FixtureRequest) -> str:
-    """One table per test, so tests sharing the server never see each other's rows."""
-    return "state_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]
+__all__ = ["pg_server", "table_for"]  # the session's server, shared with other areas
 
 
 @pytest.fixture
