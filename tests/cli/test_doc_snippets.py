@@ -352,22 +352,64 @@ def test_a_good_document_runs(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("broken", "match"),
     [
-        (GOOD.replace("input ", "inptu "), r"doc.md:3: exited 2"),  # lint fails
+        (GOOD.replace("input ", "inptu "), r"doc.md:3: exited 2"),  # `dstream lint` fails
         (GOOD.replace("run t --quiet", "run nope"), r"doc.md:10: exited 2"),
-        (GOOD.replace('"value":1', '"value":2'), r"doc.md:14: doc.md:10 printed on stdout"),
-        (GOOD.replace(" ignore=timestamp", ""), "doc.md:14: doc.md:10 printed"),  # 3rd has none
-        (GOOD.replace("runnable: stdout ", "runnable: stdot "), "unknown marker"),
-        (GOOD.replace("```sh\ndstream", "\n```sh\ndstream"), "right before a block"),
-        (GOOD.replace("not runnable: needs a cluster", "not runnable"), "needs a reason"),
-        (GOOD.replace("--quiet", "--quiet; false"), "exited 1"),  # bash -e
+    ],
+)
+def test_a_block_dstream_refuses_fails_the_document(
+    tmp_path: Path, broken: str, match: str
+) -> None:
+    _fails(tmp_path, broken, match)
+
+
+# The same shape without dstream, so that each way of breaking it costs no start-up.
+CHEAP = """# A document
+<!-- runnable -->
+```sh
+printf '%s\\n' '{"value":1,"at":"12:00"}' '{"value":2}' '{"value":3,"at":"12:01"}'
+echo "task t: completed after 1.2 s" >&2
+```
+<!-- runnable: stdout ignore=at -->
+```json
+{"value":1,"at":"..."}
+"..."
+{"value":3}
+```
+<!-- runnable: stderr -->
+```
+task t: completed after ... s
+```
+<!-- not runnable: needs a cluster -->
+```sh
+kubectl apply -f x.yaml
+```
+"""
+
+
+def test_the_cheap_document_runs(tmp_path: Path) -> None:
+    assert run_document(collect(_doc(tmp_path, CHEAP)), tmp_path) == 3
+
+
+@pytest.mark.parametrize(
+    ("broken", "match"),
+    [
+        (CHEAP.replace('{"value":1,"at":"..."}', '{"value":2,"at":"..."}'), "doc.md:8: doc.md:3"),
+        (CHEAP.replace(" ignore=at", ""), r"doc.md:8: doc.md:3 printed on stdout"),
+        (CHEAP.replace("completed after ...", "failed after ..."), "doc.md:14: .* on stderr"),
+        (CHEAP.replace("runnable: stdout ", "runnable: stdot "), "unknown marker"),
+        (CHEAP.replace("<!-- runnable -->\n", "<!-- runnable -->\n\n"), "right before a block"),
+        (CHEAP.replace("not runnable: needs a cluster", "not runnable"), "needs a reason"),
+        (CHEAP.replace(">&2", ">&2; false"), "doc.md:3: exited 1"),  # bash -e
+        (CHEAP.replace("<!-- runnable -->", "<!-- runnable: exit=3 -->"), "expects 3"),
         (
-            GOOD.replace("--quiet", "--quiet\nsleep 5").replace(
-                "<!-- runnable -->\n```sh", "<!-- runnable: timeout=0.5 -->\n```sh"
+            CHEAP.replace(">&2", ">&2; sleep 5").replace(
+                "<!-- runnable -->", "<!-- runnable: timeout=0.5 -->"
             ),
             "still running after 0.5 s",
         ),
-        (GOOD + "<!-- runnable -->\n```c\nint main;\n```\n", "cannot run"),
-        (GOOD + "```sh\nunclosed\n", "never closed"),
+        (CHEAP.replace("<!-- runnable -->\n```sh\nprintf", "```sh\nprintf"), "must follow"),
+        (CHEAP + "<!-- runnable -->\n```c\nint main;\n```\n", "cannot run"),
+        (CHEAP + "```sh\nunclosed\n", "never closed"),
     ],
 )
 def test_a_broken_block_fails_the_document(tmp_path: Path, broken: str, match: str) -> None:
@@ -375,8 +417,8 @@ def test_a_broken_block_fails_the_document(tmp_path: Path, broken: str, match: s
 
 
 def test_an_unmarked_command_block_is_reported(tmp_path: Path) -> None:
-    text = GOOD.replace("<!-- not runnable: needs a cluster -->\n", "")
-    assert unmarked(collect(_doc(tmp_path, text))) == ["doc.md:19"]
+    text = CHEAP.replace("<!-- not runnable: needs a cluster -->\n", "")
+    assert unmarked(collect(_doc(tmp_path, text))) == ["doc.md:17"]
 
 
 def test_text_output_matches_with_ellipsis() -> None:
