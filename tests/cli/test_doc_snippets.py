@@ -20,8 +20,9 @@ line right before a fenced block:
 
 The blocks of one document run in order in one fresh temporary directory (HOME and
 XDG_STATE_HOME point inside it), so a document can write a configuration and then run
-commands on it. Every sh and hcl block must carry one of the two markers, so a new
-example cannot slip in untested; a marker that is not followed by a block, or has an
+commands on it. Every sh and hcl block, and every block with a line that starts
+`dstream ` or `$ dstream `, must carry one of the two markers, so a new example cannot
+slip in untested; a marker that is not followed by a block, or has an
 unknown option, fails the collection.
 """
 
@@ -126,9 +127,17 @@ def collect(doc: Path) -> list[Block]:
     return blocks
 
 
+COMMAND_LINE = re.compile(r"^(\$ )?dstream( |$)", re.M)
+
+
 def unmarked(blocks: list[Block]) -> list[str]:
-    """Where a block that documents a command or a configuration has no marker."""
-    return [b.where for b in blocks if b.lang in MUST_BE_MARKED and b.marker is None]
+    """Where a block that documents a command (an sh block, or any block with a line
+    that starts `dstream ...` / `$ dstream ...`) or a configuration has no marker."""
+    return [
+        b.where
+        for b in blocks
+        if b.marker is None and (b.lang in MUST_BE_MARKED or COMMAND_LINE.search(b.text))
+    ]
 
 
 # -- running ------------------------------------------------------------------------------
@@ -159,8 +168,8 @@ def _execute(block: Block, argv: list[str], workdir: Path) -> Ran:
     env = environment(workdir, block)
     setup = block.option("setup")
     if setup:
-        argv = ["bash", "-euo", "pipefail", "-c", setup]
-        done = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True,
+        script = ["bash", "-euo", "pipefail", "-c", setup]
+        done = subprocess.run(script, cwd=workdir, env=env, capture_output=True, text=True,
                               timeout=timeout, check=False)  # fmt: skip
         if done.returncode != 0:
             raise SnippetError(f"{block.where}: setup {setup!r} failed:\n{done.stderr}")
@@ -416,9 +425,18 @@ def test_a_broken_block_fails_the_document(tmp_path: Path, broken: str, match: s
     _fails(tmp_path, broken, match)
 
 
+def test_setup_runs_first_then_the_block(tmp_path: Path) -> None:
+    text = (
+        '<!-- runnable: setup="echo set > f" env=WHO=block -->\n```sh\necho "$WHO"; cat f\n```\n'
+        "<!-- runnable: stdout -->\n```\nblock\nset\n```\n"
+    )
+    assert run_document(collect(_doc(tmp_path, text)), tmp_path) == 2
+
+
 def test_an_unmarked_command_block_is_reported(tmp_path: Path) -> None:
     text = CHEAP.replace("<!-- not runnable: needs a cluster -->\n", "")
-    assert unmarked(collect(_doc(tmp_path, text))) == ["doc.md:17"]
+    text += "```\n$ dstream plan t\nPlan: 1 to create\n```\n```\na diagram\n```\n"
+    assert unmarked(collect(_doc(tmp_path, text))) == ["doc.md:17", "doc.md:20"]
 
 
 def test_text_output_matches_with_ellipsis() -> None:
