@@ -46,3 +46,14 @@ def test_the_first_example_resumes_after_ctrl_c(ws: Workspace) -> None:
     values = [r["data"]["value"] for r in ws.json_lines("out/orders.jsonl")]
     assert sorted(set(values)) == list(range(1, max(values) + 1))  # nothing lost
     assert not (ws.root / "out" / "_unknown.jsonl").exists()
+
+
+def test_a_fresh_machine_needs_two_commands() -> None:
+    """The set-up section: one command installs and runs the demo, one installs the
+    test extras and runs the tests; nothing else to do first."""
+    section = README.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```\w*\n(.*?)```", section, re.S)
+    assert [b.strip() for b in blocks] == [
+        "pip install . && dstream run demo",
+        "pip install '.[test]' && pytest",
+    ]

@@ -4,8 +4,19 @@ another (issue 19, Meltano's habit): `run` refuses with exit 2 and says how to g
 
 from __future__ import annotations
 
+import pytest
+
 from tests.cli import scenarios
+from tests.state.backends import backend_ws
 from tests.workspace import Workspace
+
+__all__ = ["backend_ws"]  # a fixture
+
+
+@pytest.fixture
+def ws(backend_ws: Workspace) -> Workspace:
+    """Every test here runs once per state backend: files, and a real PostgreSQL."""
+    return backend_ws
 
 
 def _change_input(ws: Workspace) -> None:

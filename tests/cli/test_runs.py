@@ -6,9 +6,19 @@ from __future__ import annotations
 import signal
 
 import orjson
+import pytest
 
 from tests.cli import scenarios
+from tests.state.backends import backend_ws
 from tests.workspace import Workspace
+
+__all__ = ["backend_ws"]  # a fixture
+
+
+@pytest.fixture
+def ws(backend_ws: Workspace) -> Workspace:
+    """Every test here runs once per state backend: files, and a real PostgreSQL."""
+    return backend_ws
 
 
 def test_runs_lists_each_run_with_its_result_and_exit_code(ws: Workspace) -> None:

@@ -1,5 +1,5 @@
 """`dstream runs [TASK...]`: the recent runs of tasks (start, end, envelopes, result,
-exit code), read from the state store (the file backend keeps the last 100 per task)."""
+exit code), read from the state store (which keeps the last RUN_HISTORY per task)."""
 
 from __future__ import annotations
 

@@ -141,16 +141,17 @@ class StateStore(abc.ABC):
 
     def input_hash(self, task: str) -> Optional[str]:
         """The digest of the input configuration the stored checkpoint came from (see
-        `dstream run --resume-changed`); None when unknown (this backend keeps none)."""
+        `dstream run --resume-changed`); None when none was stored."""
         return None
 
     def set_input_hash(self, task: str, digest: str) -> None:
-        """Remember the input configuration the next checkpoints come from."""
+        """Remember the input configuration the next checkpoints come from (fenced
+        like `put` where the backend has leases)."""
         return None
 
     def add_run(self, task: str, run: dict[str, object]) -> None:  # TODO(JsonValue)
-        """Append one finished run to the task's history (`dstream runs`); a backend
-        without history ignores it."""
+        """Append one finished run to the task's history (`dstream runs`), keeping the
+        newest RUN_HISTORY."""
         return None
 
     def runs(self, task: str) -> list[dict[str, object]]:

@@ -11,7 +11,8 @@ number of machines never lose an increment.
 
 A run holds its task through a lease with a fencing epoch (state/lease.py, in
 `<table>_lease`): each checkpoint write checks the epoch in its own transaction, so a run
-that lost its lease stores nothing.
+that lost its lease stores nothing. The run history and the input configuration's hash
+live in `<table>_runs` and `<table>_input` (state/history.py), written the same way.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dstream.state.base import (
     compact,
     encode_checkpoint,
 )
+from dstream.state.history import InputHashTable, RunTable
 from dstream.state.lease import (
     LeaseKeeper,
     LeaseRow,
@@ -111,7 +113,9 @@ class PostgresStore(StateStore):
         self._conn: Optional[Conn] = None
         settings = lease or LeaseSettings()
         settings.check()
-        self._leases = LeaseTable(sql.Identifier(*parts[:-1], parts[-1] + "_lease"), table)
+        self._leases = LeaseTable(self._beside("_lease"), table)
+        self._runs = RunTable(self._beside("_runs"), table)
+        self._inputs = InputHashTable(self._beside("_input"), table)
         self._keeper = LeaseKeeper(
             self._lease_connection, self._leases, settings, self.description, owner
         )
@@ -146,6 +150,8 @@ class PostgresStore(StateStore):
                     ).format(self._table)
                 )
                 self._leases.create(conn)
+                self._runs.create(conn)
+                self._inputs.create(conn)
             check_session_pooling(conn, describe_dsn(self._dsn), self._plain_connection)
         except psycopg.Error as exc:
             conn.close()
@@ -154,6 +160,11 @@ class PostgresStore(StateStore):
             conn.close()
             raise
         self._conn = conn
+
+    def _beside(self, suffix: str) -> sql.Identifier:
+        """The identifier of the table `<state table><suffix>`, in the same schema."""
+        parts = self._table_parts
+        return self._psycopg.sql.Identifier(*parts[:-1], parts[-1] + suffix)
 
     def _lease_connection(self) -> Conn:
         """The lease keeper's own connection: it must notice a dead network in time (the
@@ -245,6 +256,33 @@ class PostgresStore(StateStore):
         count = self._run("reset the checkpoint", lambda c: c.execute(query, (task,)).rowcount)
         return bool(count)
 
+    # -- what a run leaves besides its checkpoint -------------------------------------------
+    def input_hash(self, task: str) -> Optional[str]:
+        check_task_name(task)
+        return self._run("read the input's hash", lambda c: self._inputs.get(c, task))
+
+    def set_input_hash(self, task: str, digest: str) -> None:
+        check_task_name(task)
+
+        def store(conn: Conn) -> None:
+            with self._fenced(conn, task):
+                self._inputs.set(conn, task, digest)
+
+        self._run("store the input's hash", store)
+
+    def runs(self, task: str) -> list[dict[str, object]]:
+        check_task_name(task)
+        return self._run("read the run history", lambda c: self._runs.runs(c, task))
+
+    def add_run(self, task: str, run: dict[str, object]) -> None:
+        check_task_name(task)
+
+        def store(conn: Conn) -> None:
+            with self._fenced(conn, task):
+                self._runs.add(conn, task, run)
+
+        self._run("record the run", store)
+
     # -- leases --------------------------------------------------------------------------
     @contextlib.contextmanager
     def _fenced(self, conn: Conn, task: str) -> Iterator[None]:
@@ -270,12 +308,7 @@ class PostgresStore(StateStore):
         return self._keeper.settings
 
     def agents(self) -> AgentTable:
-        return AgentTable(
-            self._psycopg.sql.Identifier(
-                *self._table_parts[:-1], self._table_parts[-1] + "_agents"
-            ),
-            self._table_name,
-        )
+        return AgentTable(self._beside("_agents"), self._table_name)
 
     def transact(self, action: str, work: Callable[[Conn], T]) -> T:
         """`work(connection)` on the store's connection, reconnecting as its own

@@ -1,0 +1,86 @@
+"""What the postgres state keeps about a task besides its checkpoint, in tables beside
+the state table (created with it, as the lease table is):
+
+    <table>_runs   task | id | run (json)         the last RUN_HISTORY runs (`dstream runs`)
+    <table>_input  task | input_hash | updated_at  the input configuration of the checkpoint
+
+The store writes both inside its fenced transaction (state/postgres.py), so a run that
+lost its lease changes neither. Every method takes a connection in autocommit mode or
+inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+import orjson
+
+from dstream.state.base import RUN_HISTORY
+from dstream.state.lease import SqlTable
+
+if TYPE_CHECKING:
+    from dstream.state.lease import Conn
+
+
+class RunTable(SqlTable):
+    def create(self, conn: Conn) -> None:
+        conn.execute(
+            self._sql(
+                "CREATE TABLE IF NOT EXISTS {t} ("
+                " task text NOT NULL,"
+                " id bigint GENERATED ALWAYS AS IDENTITY,"
+                " run json NOT NULL,"
+                " PRIMARY KEY (task, id))"
+            )
+        )
+
+    def add(self, conn: Conn, task: str, run: dict[str, object]) -> None:
+        """Append `run`, then drop what falls beyond the newest RUN_HISTORY of the task."""
+        conn.execute(
+            self._sql("INSERT INTO {t} (task, run) VALUES (%s, %s::json)"),
+            (task, orjson.dumps(run).decode()),
+        )
+        conn.execute(
+            self._sql(
+                "DELETE FROM {t} WHERE task = %s AND id <= ("
+                " SELECT id FROM {t} WHERE task = %s ORDER BY id DESC OFFSET %s LIMIT 1)"
+            ),
+            (task, task, RUN_HISTORY),
+        )
+
+    def runs(self, conn: Conn, task: str) -> list[dict[str, object]]:
+        """The task's runs, oldest first."""
+        rows = conn.execute(
+            self._sql("SELECT run::text FROM {t} WHERE task = %s ORDER BY id DESC LIMIT %s"),
+            (task, RUN_HISTORY),
+        ).fetchall()
+        found = [orjson.loads(row[0]) for row in reversed(rows)]
+        return [run for run in found if isinstance(run, dict)]
+
+
+class InputHashTable(SqlTable):
+    def create(self, conn: Conn) -> None:
+        conn.execute(
+            self._sql(
+                "CREATE TABLE IF NOT EXISTS {t} ("
+                " task text PRIMARY KEY,"
+                " input_hash text NOT NULL,"
+                " updated_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+            )
+        )
+
+    def get(self, conn: Conn, task: str) -> Optional[str]:
+        row = conn.execute(
+            self._sql("SELECT input_hash FROM {t} WHERE task = %s"), (task,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def set(self, conn: Conn, task: str, digest: str) -> None:
+        conn.execute(
+            self._sql(
+                "INSERT INTO {t} (task, input_hash) VALUES (%s, %s)"
+                " ON CONFLICT (task) DO UPDATE SET input_hash = EXCLUDED.input_hash,"
+                " updated_at = clock_timestamp()"
+            ),
+            (task, digest),
+        )
