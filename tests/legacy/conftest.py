@@ -9,4 +9,11 @@ from tests.workspace import NO_COLOR, Workspace
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path, env={**NO_COLOR, "ASB_CONNECTION_STRING": "Endpoint=sb://x/"})
+    return Workspace(
+        tmp_path,
+        env={
+            **NO_COLOR,
+            "ASB_CONNECTION_STRING": "Endpoint=sb://x/",
+            "DSTREAM_CACHE_DIR": str(tmp_path / "cache"),  # describe/ starts empty
+        },
+    )

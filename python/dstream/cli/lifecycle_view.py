@@ -90,7 +90,7 @@ def render(report: TaskLifecycle, view: View, project: Project) -> None:
 
 def _render_provider(report: TaskLifecycle, p: ProviderOutcome, view: View, color: bool) -> None:
     if p.outcome == NO_INFRASTRUCTURE:
-        view.line(f"  {p.label}: no infrastructure (does not declare lifecycle)")
+        view.line(f"  {p.label}: no infrastructure ({p.note or 'does not declare lifecycle'})")
         return
     if p.outcome == SKIPPED:
         view.line(f"  {p.label}: not asked (the other provider failed first)")

@@ -24,13 +24,14 @@ from dstream.config.model import (
     StateSpec,
     TaskSpec,
 )
+from dstream.config.provider_config import locate_config
 from dstream.config.syntax import Attribute, Block, Body
 from dstream.errors import ConfigError, nearest
 from dstream.protocol.frames import POLICIES
 
 SOURCES = ("provider_path", "provider_ref", "provider_image")
 DEPRECATED_SOURCES = {"plugin_path": "provider_path", "plugin_ref": "provider_ref"}
-PROVIDER_ATTRIBUTES = (*SOURCES, "config", "env", "inherit_env", *DEPRECATED_SOURCES)
+PROVIDER_ATTRIBUTES = (*SOURCES, "config", "env", "inherit_env", "lifecycle", *DEPRECATED_SOURCES)
 PROVIDER_BLOCKS = ("config", "env")
 TASK_ATTRIBUTES = (
     "type",
@@ -288,6 +289,10 @@ def build_provider(
             hint="keep one of provider_path, provider_ref or provider_image",
         )
     spec.config = _single(body, "config", evaluator, context)
+    spec.config_locations = locate_config(body, evaluator)
+    if "lifecycle" in body.attributes:
+        lifecycle = body.attributes["lifecycle"]
+        spec.lifecycle = expect_bool(evaluator.eval(lifecycle.expr), lifecycle, context)
     env = _single(body, "env", evaluator, context)
     where = (
         body.attributes["env"].value_location

@@ -28,7 +28,12 @@ from dstream.runtime.checkpoints import CheckpointTracker, is_ack, parse_ack
 from dstream.runtime.legacy import LegacyBridge
 from dstream.runtime.mailbox import Latest
 from dstream.runtime.monitor import TaskMonitor
-from dstream.runtime.process import REFUSAL_HINT, ProviderProcess, start_provider
+from dstream.runtime.process import (
+    REFUSAL_HINT,
+    ProviderProcess,
+    remember_handshake,
+    start_provider,
+)
 from dstream.runtime.stopping import KILL_WAIT, STOP_MARGIN, Deadline, Stop
 
 __all__ = ["STOP_MARGIN", "RunHooks", "RunSummary", "Stop", "TaskRun"]
@@ -192,6 +197,7 @@ class TaskRun:
                 if first:
                     first = False
                     handshake = parse_handshake(line, output.label)
+                    remember_handshake(output.executable, handshake)
                     self.legacy.output_handshake(handshake)
                     if handshake.status == "error":
                         self.fail(

@@ -96,6 +96,7 @@ class ProviderProcess:
         # or None; closed once the handshake shows the input does not want notices.
         self.commit_fd: Optional[int] = None
         self.first_line: Optional[bytes] = None  # as read by handshake(); None: none yet
+        self.executable: Optional[str] = None  # what was started (not for a container)
         self.handshake_bytes = 0  # stream offset where data starts, for frame errors
         self._buf = bytearray()
         self._stdout_eof = False
@@ -218,6 +219,7 @@ class ProviderProcess:
             if code == 0:
                 # The original's way of having nothing to send: an empty stream.
                 self.legacy = True
+                remember_handshake(self.executable, Handshake("legacy"))
                 return Handshake("legacy")
             raise ProviderError(
                 f"{self.label} exited with code {code} before its handshake",
@@ -226,6 +228,7 @@ class ProviderProcess:
                 hint="run the provider by hand with its config on stdin to see why",
             )
         result = parse_handshake(line, self.label)
+        remember_handshake(self.executable, result)
         if result.status == "error":
             raise ProviderRefused(
                 f"{self.label} refused to start: {result.message}",
@@ -367,6 +370,14 @@ class ProviderProcess:
                 pass
 
 
+def remember_handshake(executable: Optional[str], handshake: Handshake) -> None:
+    """Keep what a provider said of itself for lifecycle commands and config checks
+    that must not start it (runtime/describe.py)."""
+    from dstream.runtime.describe import remember
+
+    remember(executable, handshake)
+
+
 # The environment a provider starts with (docs/protocol.md section 1; docs/security.md,
 # "The provider environment"): this allowlist of dstream's own environment, then the
 # names the provider's `inherit_env` lists, then its `env` map, then the protocol
@@ -459,6 +470,8 @@ def start_provider(
     proc = ProviderProcess(
         popen, role=spec.role, label=label, task_name=task.name, log_sink=log_sink
     )
+    if not launch.image:
+        proc.executable = launch.argv[0]
     if not launch.image and notices is not None:
         proc.commit_fd = notices[1]
     line = command_line(command, spec.config, task=task.name, role=spec.role, state=state)
