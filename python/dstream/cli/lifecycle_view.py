@@ -176,6 +176,9 @@ def _render_status(report: TaskLifecycle, view: View) -> None:
     for row in rows:
         cells = [row[i].ljust(widths[i]) for i in range(3)]
         view.line("  " + "  ".join([*cells, row[3]]).rstrip())
+    for p in report.providers:
+        if p.note:  # why it was not asked: one line, below the table
+            view.line(f"  {p.label}: {p.note}")
 
 
 def state_of(project: Project, task: str) -> dict[str, Any]:
