@@ -6,7 +6,11 @@ SDK, all real processes."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -211,3 +215,22 @@ def test_examples_and_original_configs_still_lint(ws: Workspace) -> None:
     )
     done = ws.run("lint")
     assert done.returncode == 0, done.stderr
+
+
+def test_the_schema_travels_in_the_probe_answer_only(ws: Workspace) -> None:
+    """A probe (DSTREAM_DESCRIBE=1, no command, stdin at /dev/null) gets the schema and an
+    exit 0; a command's ready line stays as an older dstream reads it."""
+    counter = os.path.join(sysconfig.get_path("scripts"), "dstream-counter")
+    env = {"PATH": os.environ["PATH"], "DSTREAM_DESCRIBE": "1"}
+    probe = subprocess.run([counter], stdin=subprocess.DEVNULL, capture_output=True, env=env)
+    assert probe.returncode == 0, probe.stderr
+    ready = json.loads(probe.stdout)
+    assert ready["features"] == ["checkpoints"]
+    assert ready["config_schema"]["properties"]["interval"] == {"type": "integer", "minimum": 0}
+    command = b'{"command":"run","config":{"max_count":1,"interval":0}}\n'
+    run = subprocess.run([counter], input=command, capture_output=True)
+    assert json.loads(run.stdout.splitlines()[0]) == {
+        "status": "ready",
+        "protocol": 1,
+        "features": ["checkpoints"],
+    }

@@ -31,6 +31,7 @@ import os
 import select
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Optional
@@ -64,6 +65,9 @@ class Description:
     config_schema: Optional[dict[str, Any]] = None
     source: str = UNKNOWN
     note: str = ""  # how it was learnt, or why nothing was: for messages
+    # Whether config_schema is known (None then means: it describes none). A command's
+    # handshake carries no schema (only a probe's does), so one seen in a run is not.
+    schema_known: bool = True
 
     @property
     def lifecycle(self) -> bool:
@@ -76,6 +80,7 @@ class Description:
                 "features": sorted(self.features),
                 "protocol": self.protocol,
                 "config_schema": self.config_schema,
+                "schema_known": self.schema_known,
                 "note": self.note,
             }
         )
@@ -95,15 +100,22 @@ class Description:
             config_schema=schema if isinstance(schema, dict) else None,
             source=source,
             note=str(obj.get("note") or ""),
+            schema_known=bool(obj.get("schema_known", True)),
         )
 
     @classmethod
     def of_handshake(cls, handshake: Handshake, source: str) -> Description:
+        """What a handshake says; from a command's (not a probe's), the schema is known
+        only when it carries one."""
         if handshake.status != "ready":
             return cls(
-                source=source, note="it gave no handshake: a provider of the original DStream"
+                source=source,
+                note="it gave no handshake: a provider of the original DStream",
+                schema_known=source == PROBE,
             )
-        return cls(handshake.features, handshake.protocol, handshake.config_schema, source)
+        schema = handshake.config_schema
+        known = source == PROBE or schema is not None
+        return cls(handshake.features, handshake.protocol, schema, source, schema_known=known)
 
 
 # -- the cache ---------------------------------------------------------------------------
@@ -158,7 +170,7 @@ def _store(key: str, description: Description) -> None:
             return
     with contextlib.suppress(OSError):
         os.makedirs(directory, exist_ok=True)
-        temp = f"{path}.{os.getpid()}.tmp"
+        temp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"  # both sides may be one
         with open(temp, "wb") as handle:
             handle.write(data)
         os.replace(temp, path)
@@ -173,8 +185,13 @@ def remember(executable: Optional[str], handshake: Handshake) -> None:
         key = _key(executable, _is_own_script(executable))
     except OSError:  # a package file gone while it was fingerprinted
         return
-    if key is not None:
-        _store(key, Description.of_handshake(handshake, CACHE))
+    if key is None:
+        return
+    seen = Description.of_handshake(handshake, CACHE)
+    kept = _load(key)
+    if kept is not None and kept.schema_known and kept.features == seen.features:
+        return  # it says what the probe learnt, which also knows the schema
+    _store(key, seen)
 
 
 # -- built-in providers ------------------------------------------------------------------
@@ -297,16 +314,26 @@ def executable_of(spec: ProviderSpec, base_dir: str, *, pull: bool = True) -> Op
 
 
 def describe(
-    spec: ProviderSpec, base_dir: str, task: TaskSpec, *, probe: bool = True, pull: bool = True
+    spec: ProviderSpec,
+    base_dir: str,
+    task: TaskSpec,
+    *,
+    probe: bool = True,
+    pull: bool = True,
+    schema: bool = False,
 ) -> Description:
-    """What `spec`'s provider is (see the module's docstring). Raises ConfigError when
-    its executable cannot be found, as starting it would."""
+    """What `spec`'s provider is (see the module's docstring); `schema`: its config
+    schema is wanted too, so a cached handshake from a run does not do. Raises
+    ConfigError when its executable cannot be found, as starting it would."""
     executable = executable_of(spec, base_dir, pull=pull)
     found: Optional[Description] = None
     if executable is not None:
         builtin = _is_own_script(executable)
         key = _key(executable, builtin)
-        found = _load(key) if key else None
+        cached = _load(key) if key else None
+        found = cached
+        if found is not None and schema and not found.schema_known:
+            found = None  # learnt from a run: ask again for the schema
         if found is None:
             found = _builtin(executable) if builtin else None
             if found is None and probe and spec.lifecycle is None:
@@ -315,6 +342,7 @@ def describe(
                 found = _probe(executable, provider_env(spec, task), base_dir)
             if found is not None and key is not None:
                 _store(key, found)
+            found = found or cached
     if spec.lifecycle is not None:
         features = set(found.features) if found else set()
         if spec.lifecycle:
@@ -354,7 +382,7 @@ def config_problems(
             continue
         for spec in (task.input, task.output):
             try:
-                found = describe(spec, project.base_dir, task, probe=probe, pull=pull)
+                found = describe(spec, project.base_dir, task, probe=probe, pull=pull, schema=True)
             except ConfigError as exc:
                 if pull:
                     problems.append(exc)

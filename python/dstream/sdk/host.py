@@ -48,7 +48,8 @@ def serve(provider_class: type[Provider[Any]]) -> int:
     out = take_over_stdout()
     if os.environ.get(ENV_DESCRIBE) == "1":
         # A describe probe (docs/protocol.md, section 2): say what it is, read nothing.
-        out.write(_ready(provider_class))
+        schema = provider_class.config_schema()
+        out.write(ready_line(provider_class.declared_features(), schema))
         return EXIT_OK
     try:
         line, rest = read_first_line(0)
@@ -191,8 +192,9 @@ async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset:
 
 
 def _ready(provider_class: type[Provider[Any]]) -> bytes:
-    """The handshake: features, and the config schema dstream checks dstream.hcl with."""
-    return ready_line(provider_class.declared_features(), provider_class.config_schema())
+    """The handshake of a command. The config schema is only in a probe's (above): a
+    dstream older than it takes a ready line with keys it does not know for data."""
+    return ready_line(provider_class.declared_features())
 
 
 def _commit_notices(rest: bytes) -> StdinChunks:
