@@ -14,3 +14,55 @@ while IFS= read -r line; do
   esac
 done
 """
+
+# Any side of a task, in Python without the SDK: answers a describe probe (protocol
+# section 2) with a bare ready line and nothing else; started with a command, it first
+# appends its role and command to `started`, so a test sees whether dstream started it.
+MARKER_PROVIDER = r"""
+import json, os, sys
+if os.environ.get("DSTREAM_DESCRIBE") == "1":
+    print('{"status":"ready","protocol":1}')
+    sys.exit(0)
+command = json.loads(sys.stdin.readline() or "{}").get("command", "run")
+with open("started", "a") as marker:
+    marker.write(os.environ.get("DSTREAM_ROLE", "?") + " " + command + "\n")
+print('{"status":"ready","protocol":1}', flush=True)
+for line in sys.stdin:
+    pass
+"""
+
+# An input written with the SDK (dstream.sdk): typed config (`count`, `label`), and a
+# `status` hook, so it declares "lifecycle". Started for a command (not for a describe
+# probe) it appends "input started" to `started`, and "input <command>" once its
+# config is bound.
+SDK_INPUT = r"""
+import os
+from dataclasses import dataclass
+from dstream.sdk import Envelope, InputProvider, LifecycleResult, ProviderConfig, run_provider
+
+@dataclass
+class Config(ProviderConfig):
+    count: int = 3
+    label: str = "n"
+
+if os.environ.get("DSTREAM_DESCRIBE") != "1":
+    with open("started", "a") as marker:
+        marker.write("input started\n")
+
+class Numbers(InputProvider[Config]):
+    config_class = Config
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        with open("started", "a") as marker:
+            marker.write("input " + self.command + "\n")
+
+    async def read(self):
+        for n in range(self.config.count):
+            yield Envelope({self.config.label: n})
+
+    async def status(self):
+        return LifecycleResult(status="Success", resources=[{"type": "numbers", "name": "n"}])
+
+run_provider(Numbers)
+"""

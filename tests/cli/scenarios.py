@@ -22,6 +22,9 @@ exit 3
 # does (stderr, non-zero exit, no result line).
 LIFECYCLE = r"""
 import json, os, sys
+if os.environ.get("DSTREAM_DESCRIBE") == "1":  # described without a command (protocol 2)
+    print(json.dumps({"status": "ready", "protocol": 1, "features": ["lifecycle"]}))
+    sys.exit(0)
 cmd = json.loads(sys.stdin.readline())
 print(json.dumps({"status": "ready", "features": ["lifecycle"]}), flush=True)
 if os.environ.get("FAIL"):

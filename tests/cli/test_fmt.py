@@ -29,7 +29,7 @@ attempts = 2
   config {
       max_count = 10
       checkpoint_every=5
-      note = "a { brace in a string"
+      tables = ["a { brace in a string"]
   }
   }
   output { provider_path = "dstream-null" }
@@ -55,7 +55,7 @@ task "t" {
     config {
       max_count        = 10
       checkpoint_every = 5
-      note             = "a { brace in a string"
+      tables           = ["a { brace in a string"]
     }
   }
   output { provider_path = "dstream-null" }

@@ -283,7 +283,7 @@ def test_a_refusal_at_the_handshake_is_not_restarted(ws: Workspace) -> None:
     ws.script(
         "refuse.sh",
         """
-        read -r command
+        read -r command || exit 1  # no command line (a describe probe): not a start
         echo started >> starts.txt
         echo '{"status":"error","message":"unknown key \\"tabels\\""}'
         exit 1

@@ -10,7 +10,10 @@ import pytest
 from tests.workspace import Workspace
 
 PROVIDER = r"""
-import json, sys, time
+import json, os, sys, time
+if os.environ.get("DSTREAM_DESCRIBE") == "1":  # described without a command (protocol 2)
+    print(json.dumps({"status": "ready", "protocol": 1, "features": ["lifecycle"]}))
+    sys.exit(0)
 cmd = json.loads(sys.stdin.readline())
 cfg = cmd["config"]
 with open("calls.jsonl", "a") as log:

@@ -147,7 +147,7 @@ def test_unknown_key_reaches_dstream_as_the_handshake_error() -> None:
     [
         ("counter", {"interval": "fast"}, "config key 'interval' for counter must be an integer"),
         ("counter", {"tables": "orders"}, "config key 'tables' for counter must be a list"),
-        ("counter", {"max_count": -3}, "config key 'max_count' for counter must be 0 or more"),
+        ("counter", {"max_count": -3}, "config key 'max_count' for counter must be at least 0"),
         ("console", {"format": "fancy"}, "must be one of 'simple', 'json', 'structured'"),
         ("file", {}, "missing required config key 'path' for file"),
         ("file", {"path": "out/{table}.jsonl"}, "placeholder other than {TableName}"),

@@ -90,7 +90,7 @@ def render(report: TaskLifecycle, view: View, project: Project) -> None:
 
 def _render_provider(report: TaskLifecycle, p: ProviderOutcome, view: View, color: bool) -> None:
     if p.outcome == NO_INFRASTRUCTURE:
-        view.line(f"  {p.label}: no infrastructure (does not declare lifecycle)")
+        view.line(f"  {p.label}: no infrastructure ({p.note or 'does not declare lifecycle'})")
         return
     if p.outcome == SKIPPED:
         view.line(f"  {p.label}: not asked (the other provider failed first)")
@@ -176,6 +176,9 @@ def _render_status(report: TaskLifecycle, view: View) -> None:
     for row in rows:
         cells = [row[i].ljust(widths[i]) for i in range(3)]
         view.line("  " + "  ".join([*cells, row[3]]).rstrip())
+    for p in report.providers:
+        if p.note:  # why it was not asked: one line, below the table
+            view.line(f"  {p.label}: {p.note}")
 
 
 class StateView(TypedDict, total=False):

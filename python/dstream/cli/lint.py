@@ -7,7 +7,8 @@ import os
 
 from dstream.cli.common import add_config_arguments
 from dstream.cli.view import View
-from dstream.config.diagnostics import Diagnostic
+from dstream.config.diagnostics import Diagnostic, Diagnostics
+from dstream.config.model import Project
 from dstream.errors import EXIT_OK, EXIT_USAGE
 
 
@@ -23,11 +24,22 @@ def _position(item: Diagnostic) -> tuple[str, int, int]:
     return (where.file, where.line, where.column) if where else ("", 0, 0)
 
 
+def _check_provider_configs(project: Project, diagnostics: Diagnostics) -> None:
+    """Each provider's config against the schema it describes (never pulling a
+    provider_ref: one not pulled yet is checked by plan and run)."""
+    from dstream.runtime.describe import config_problems
+
+    for problem in config_problems(project, sorted(project.tasks), pull=False):
+        diagnostics.error(problem)
+
+
 def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.config.loader import analyze
 
     result = analyze(args.config, list(args.var), list(args.var_file), dict(os.environ))
     diagnostics = result.diagnostics
+    if result.project is not None:
+        _check_provider_configs(result.project, diagnostics)
     failed = bool(diagnostics.errors) or (args.strict and bool(diagnostics.warnings))
     tasks = sorted(result.project.tasks) if result.project else []
     if view.json:

@@ -25,4 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
-    return run_command(args, view, "plan", load_tasks(args), destroy=args.destroy)
+    from dstream.runtime.describe import refuse_bad_configs
+
+    project, names = load_tasks(args)
+    refuse_bad_configs(project, names)  # before any provider of any task is asked
+    return run_command(args, view, "plan", (project, names), destroy=args.destroy)

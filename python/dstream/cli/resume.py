@@ -13,7 +13,7 @@ import dataclasses
 import orjson
 
 from dstream.cli.view import View
-from dstream.config.model import Project, ProviderSpec
+from dstream.config.model import NOT_DEFINITION, Project, ProviderSpec
 from dstream.errors import UsageError
 
 
@@ -22,7 +22,7 @@ def input_digest(spec: ProviderSpec) -> str:
 
     def strip(value: object) -> object:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "location"}
+            return {k: strip(v) for k, v in value.items() if k not in NOT_DEFINITION}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value

@@ -132,6 +132,9 @@ def execute(args: argparse.Namespace, view: View) -> int:
     for warning in project.warnings:
         logs.log.warning("%s", warning)
     names = task_names(project, args)
+    from dstream.runtime.describe import refuse_bad_configs
+
+    refuse_bad_configs(project, names)  # each provider's config, by its own schema
     hooks = RunHooks()
     output_lines = 0
     if view.json:  # stdout carries the one JSON document: the output's lines go to stderr

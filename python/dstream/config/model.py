@@ -7,7 +7,7 @@ these dataclasses and never touches HCL.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from dstream.protocol.frames import (
     DEFAULT_COMMIT_INTERVAL,
@@ -16,6 +16,9 @@ from dstream.protocol.frames import (
     DEFAULT_STOP_GRACE,
 )
 from dstream.protocol.values import JsonObject
+
+if TYPE_CHECKING:
+    from dstream.config.provider_config import ConfigLocations
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,11 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+# Keys of a spec that say where it was written or how dstream learns about the provider,
+# not what the provider does: left out of the digests that detect a changed task.
+NOT_DEFINITION = frozenset({"location", "config_locations", "lifecycle"})
+
+
 @dataclass
 class ProviderSpec:
     """One side of a task. Exactly one of provider_path / provider_ref / provider_image."""
@@ -45,6 +53,10 @@ class ProviderSpec:
     # Names of dstream's environment variables the process also gets (docs/security.md).
     inherit_env: tuple[str, ...] = ()
     location: Optional[Location] = None
+    # `lifecycle = true|false`: overrides what the provider describes (runtime/describe.py).
+    lifecycle: Optional[bool] = None
+    # Where each key of `config` was written (config/provider_config.py).
+    config_locations: ConfigLocations = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def source(self) -> str:

@@ -8,18 +8,25 @@ from __future__ import annotations
 
 from typing import Optional
 
-from dstream.config.checks import check_names, expect_string, one_block, parse_duration
+from dstream.config.checks import (
+    check_names,
+    expect_bool,
+    expect_string,
+    one_block,
+    parse_duration,
+)
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
 from dstream.config.functions import format_number, type_name
 from dstream.config.model import Location, MetricsSpec, ProviderSpec, StateSpec
+from dstream.config.provider_config import locate_config
 from dstream.config.syntax import Attribute, Block, Body
 from dstream.errors import ConfigError, nearest
 from dstream.protocol.values import JsonObject, JsonValue
 
 SOURCES = ("provider_path", "provider_ref", "provider_image")
 DEPRECATED_SOURCES = {"plugin_path": "provider_path", "plugin_ref": "provider_ref"}
-PROVIDER_ATTRIBUTES = (*SOURCES, "config", "env", "inherit_env", *DEPRECATED_SOURCES)
+PROVIDER_ATTRIBUTES = (*SOURCES, "config", "env", "inherit_env", "lifecycle", *DEPRECATED_SOURCES)
 PROVIDER_BLOCKS = ("config", "env")
 STATE_ATTRIBUTES = ("backend", "path", "dsn", "table", "lease_ttl", "lease_renew_interval")
 STATE_DURATIONS = ("lease_ttl", "lease_renew_interval")
@@ -152,6 +159,10 @@ def build_provider(
             hint="keep one of provider_path, provider_ref or provider_image",
         )
     spec.config = _single(body, "config", evaluator, context)
+    spec.config_locations = locate_config(body, evaluator)
+    if "lifecycle" in body.attributes:
+        lifecycle = body.attributes["lifecycle"]
+        spec.lifecycle = expect_bool(evaluator.eval(lifecycle.expr), lifecycle, context)
     env = _single(body, "env", evaluator, context)
     where = (
         body.attributes["env"].value_location

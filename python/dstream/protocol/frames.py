@@ -38,6 +38,9 @@ ENV_LOG_LEVEL = "DSTREAM_LOG_LEVEL"  # the level dstream shows provider logs at
 # The descriptor an input reads commit notices from (only inputs declaring commit-notices).
 ENV_COMMIT_FD = "DSTREAM_COMMIT_FD"
 ENV_EPOCH = "DSTREAM_EPOCH"  # the run's lease epoch (fencing token), postgres state only
+# Set to "1" for a describe probe: no command line comes (stdin is /dev/null); a provider
+# of this protocol writes its ready line (features, config_schema) and exits 0.
+ENV_DESCRIBE = "DSTREAM_DESCRIBE"
 
 # CDC metadata keys (the original DStream's spelling, kept for compatibility).
 META_TABLE = "TableName"

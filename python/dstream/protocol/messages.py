@@ -17,6 +17,9 @@ from dstream.protocol.values import JsonObject, JsonValue
 READY = "ready"
 ERROR = "error"
 LIFECYCLE_STATUSES = ("Success", "Failed", "Unknown")
+KEY_CONFIG_SCHEMA = "config_schema"
+# What a status line may hold; any other key makes the line a legacy provider's data.
+HANDSHAKE_KEYS = frozenset({KEY_STATUS, "protocol", "features", "message", KEY_CONFIG_SCHEMA})
 
 
 def command_line(
@@ -81,6 +84,8 @@ class Handshake:
     features: frozenset[str] = frozenset()
     protocol: Optional[int] = None
     message: Optional[str] = None
+    # The JSON Schema of the provider's `config` object, when it describes one.
+    config_schema: Optional[JsonObject] = None
 
     @property
     def is_legacy(self) -> bool:
@@ -95,7 +100,7 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError:
         return Handshake("legacy")
-    if not isinstance(obj, dict) or set(obj) - {KEY_STATUS, "protocol", "features", "message"}:
+    if not isinstance(obj, dict) or set(obj) - HANDSHAKE_KEYS:
         return Handshake("legacy")
     status = obj.get(KEY_STATUS)
     if status == READY:
@@ -110,20 +115,24 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
                 hint='the handshake is {"status":"ready","features":["checkpoints", ...]}; '
                 "fix the provider",
             )
+        schema = obj.get(KEY_CONFIG_SCHEMA)
         return Handshake(
             READY,
             features=frozenset(str(f) for f in features if isinstance(f, str)),
             protocol=obj.get("protocol"),
+            config_schema=schema if isinstance(schema, dict) else None,
         )
     if status == ERROR:
         return Handshake(ERROR, message=str(obj.get("message") or "no message given"))
     return Handshake("legacy")
 
 
-def ready_line(features: tuple[str, ...] = ()) -> bytes:
+def ready_line(features: tuple[str, ...] = (), config_schema: Optional[JsonObject] = None) -> bytes:
     obj: JsonObject = {"status": READY, "protocol": PROTOCOL_VERSION}
     if features:
         obj["features"] = list(features)
+    if config_schema is not None:
+        obj[KEY_CONFIG_SCHEMA] = config_schema
     return orjson.dumps(obj) + b"\n"
 
 

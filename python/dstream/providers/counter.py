@@ -19,7 +19,6 @@ from typing import Any, Optional
 
 import orjson
 
-from dstream.errors import ConfigError
 from dstream.protocol.frames import FEATURE_CHECKPOINTS, META_TABLE
 from dstream.sdk import Checkpoint, InputProvider, ProviderConfig, log, run_provider
 
@@ -29,17 +28,17 @@ PROVIDER_TAG = "counter-input-provider"
 BURST = 1000
 
 
+_AT_LEAST_0 = {"minimum": 0}
+
+
 @dataclass
 class CounterConfig(ProviderConfig):
-    interval: int = 1000  # milliseconds between envelopes; 0 = as fast as possible
-    max_count: int = 0  # stop after this many envelopes; 0 = never
+    # milliseconds between envelopes; 0 = as fast as possible
+    interval: int = field(default=1000, metadata=_AT_LEAST_0)
+    max_count: int = field(default=0, metadata=_AT_LEAST_0)  # stop after so many; 0 = never
     tables: list[str] = field(default_factory=list)  # rotate metadata.TableName
-    checkpoint_every: int = 1000  # envelopes between checkpoints; 0 = only at the end
-
-    def validate(self) -> None:
-        for key in ("interval", "max_count", "checkpoint_every"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"config key '{key}' for counter must be 0 or more")
+    # envelopes between checkpoints; 0 = only at the end
+    checkpoint_every: int = field(default=1000, metadata=_AT_LEAST_0)
 
 
 class _Clock:

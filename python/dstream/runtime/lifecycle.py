@@ -3,10 +3,12 @@
 
 Both providers are asked, in dependency order: the input first when creating or
 looking (its source feeds the output), the output first when removing. An input is
-asked only when its handshake declares "lifecycle": one that does not, or that exits
-before a handshake (the original SQL Server ingester refuses a lifecycle command with
-exit 1), or whose first line is data, is stopped at once and reported as managing
-nothing. The output is always asked, as the original DStream asked only it: without
+started only when it describes itself with "lifecycle" (runtime/describe.py learns that
+without sending it a command: the original .NET SDK would take an unknown command for
+`run` and stream); one that does not is not started, and reported as managing nothing,
+with why. One that then handshakes without "lifecycle", exits before a handshake or
+whose first line is data is stopped at once, and reported the same way.
+The output is always asked, as the original DStream asked only it: without
 "lifecycle" its answer is read if it writes one (the original .NET SDK's providers
 answer `{"status":"ready"}` without features, then one result line with resources as
 plain strings), and it manages nothing if it writes none.
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from dstream.config.model import Project, ProviderSpec, TaskSpec
-from dstream.errors import ProviderError
+from dstream.errors import DstreamError, ProviderError
 from dstream.protocol.frames import FEATURE_LIFECYCLE, LIFECYCLE_COMMANDS
 from dstream.protocol.messages import LifecycleResult
 
@@ -48,6 +50,8 @@ class ProviderOutcome:
     stderr_tail: list[str] = field(default_factory=list)
     # The answer came in the original's shape (resources as plain strings).
     original: bool = False
+    # Why it was not asked, or how its answer was read, in one line for the user.
+    note: str = ""
 
     @property
     def label(self) -> str:
@@ -68,6 +72,7 @@ class ProviderOutcome:
             "error": self.error,
             "exit_code": self.exit_code,
             "original_shape": self.original,
+            "note": self.note or None,
         }
         if self.stderr_tail and self.outcome == FAILED:
             out["stderr_tail"] = self.stderr_tail
@@ -129,7 +134,10 @@ def run_lifecycle(
 ) -> TaskLifecycle:
     if command not in LIFECYCLE_COMMANDS:
         raise ValueError(f"not a lifecycle command: {command}")
+    from dstream.runtime.describe import refuse_bad_configs
+
     task = project.task(task_name)
+    refuse_bad_configs(project, [task_name])  # before anything starts
     stop_at_failure = command in ("init", "destroy")
     outcomes: list[ProviderOutcome] = []
     for spec in provider_order(task, command, destroy):
@@ -158,10 +166,17 @@ def ask_provider(
     timeout: float = DEFAULT_TIMEOUT,
     base_dir: str = ".",
 ) -> ProviderOutcome:
-    """Start one provider with `command`, read its handshake and its result line."""
+    """Start one provider with `command`, read its handshake and its result line. An
+    input that does not describe itself with "lifecycle" is not started."""
     from dstream.runtime.process import start_provider
 
     outcome = ProviderOutcome(spec.role, spec.source, FAILED)
+    if spec.role == "input":
+        not_asked = _not_asked(spec, task, base_dir)
+        if not_asked:
+            outcome.outcome = NO_INFRASTRUCTURE
+            outcome.note = not_asked
+            return outcome
     extra = {"destroy": True} if destroy else None
     try:
         proc = start_provider(spec, task=task, command=command, extra=extra, base_dir=base_dir)
@@ -200,6 +215,20 @@ def ask_provider(
             proc.kill()
             proc.wait(5)
         proc.close()
+
+
+def _not_asked(spec: ProviderSpec, task: TaskSpec, base_dir: str) -> str:
+    """Why an input is not asked (it does not describe "lifecycle"), or "" to ask it."""
+    from dstream.runtime.describe import describe
+
+    try:
+        found = describe(spec, base_dir, task)
+    except DstreamError:
+        return ""  # starting it reports what is wrong
+    if found.lifecycle:
+        return ""
+    why = f"; {found.note}" if found.note else ""
+    return f"not asked: it declares no lifecycle{why}"
 
 
 def _read_undeclared(

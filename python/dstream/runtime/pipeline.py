@@ -29,7 +29,12 @@ from dstream.runtime.checkpoints import CheckpointTracker, is_ack, parse_ack
 from dstream.runtime.legacy import LegacyBridge
 from dstream.runtime.mailbox import Latest
 from dstream.runtime.monitor import CounterDict, TaskMonitor
-from dstream.runtime.process import REFUSAL_HINT, ProviderProcess, start_provider
+from dstream.runtime.process import (
+    REFUSAL_HINT,
+    ProviderProcess,
+    remember_handshake,
+    start_provider,
+)
 from dstream.runtime.stopping import KILL_WAIT, STOP_MARGIN, Deadline, Stop
 from dstream.state.base import StateStore
 
@@ -195,6 +200,7 @@ class TaskRun:
                 if first:
                     first = False
                     handshake = parse_handshake(line, output.label)
+                    remember_handshake(output.executable, handshake)
                     self.legacy.output_handshake(handshake)
                     if handshake.status == "error":
                         self.fail(

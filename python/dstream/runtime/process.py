@@ -99,6 +99,7 @@ class ProviderProcess:
         # or None; closed once the handshake shows the input does not want notices.
         self.commit_fd: Optional[int] = None
         self.first_line: Optional[bytes] = None  # as read by handshake(); None: none yet
+        self.executable: Optional[str] = None  # what was started (not for a container)
         self.handshake_bytes = 0  # stream offset where data starts, for frame errors
         self._buf = bytearray()
         self._stdout_eof = False
@@ -222,6 +223,7 @@ class ProviderProcess:
             if code == 0:
                 # The original's way of having nothing to send: an empty stream.
                 self.legacy = True
+                remember_handshake(self.executable, Handshake("legacy"))
                 return Handshake("legacy")
             raise ProviderError(
                 f"{self.label} exited with code {code} before its handshake",
@@ -230,6 +232,7 @@ class ProviderProcess:
                 hint="run the provider by hand with its config on stdin to see why",
             )
         result = parse_handshake(line, self.label)
+        remember_handshake(self.executable, result)
         if result.status == "error":
             raise ProviderRefused(
                 f"{self.label} refused to start: {result.message}",
@@ -371,6 +374,14 @@ class ProviderProcess:
                 pass
 
 
+def remember_handshake(executable: Optional[str], handshake: Handshake) -> None:
+    """Keep what a provider said of itself for lifecycle commands and config checks
+    that must not start it (runtime/describe.py)."""
+    from dstream.runtime.describe import remember
+
+    remember(executable, handshake)
+
+
 def start_provider(
     spec: ProviderSpec,
     *,
@@ -429,6 +440,8 @@ def start_provider(
     proc = ProviderProcess(
         popen, role=spec.role, label=label, task_name=task.name, log_sink=log_sink
     )
+    if not launch.image:
+        proc.executable = launch.argv[0]
     if not launch.image and notices is not None:
         proc.commit_fd = notices[1]
     line = command_line(command, spec.config, task=task.name, role=spec.role, state=state)

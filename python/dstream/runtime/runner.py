@@ -17,7 +17,7 @@ from typing import Callable, Optional
 import orjson
 
 from dstream import logs
-from dstream.config.model import Project, TaskSpec
+from dstream.config.model import NOT_DEFINITION, Project, TaskSpec
 from dstream.errors import (
     ConfigError,
     DstreamError,
@@ -145,7 +145,7 @@ def _definition(task: TaskSpec) -> object:
 
     def strip(value: object) -> object:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "location"}
+            return {k: strip(v) for k, v in value.items() if k not in NOT_DEFINITION}
         return value
 
     return strip(dataclasses.asdict(task))

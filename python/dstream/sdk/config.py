@@ -10,19 +10,18 @@ misspelt key silently falling back to a default is the worst kind of config bug.
 from __future__ import annotations
 
 import dataclasses
-import re
 import sys
 import types
 import typing
 from typing import Any, Literal, Optional, TypeVar, Union
 
+from dstream.config.provider_config import SCHEMA_ALIASES, SCHEMA_FOLD_CASE, normalize_key
 from dstream.errors import ConfigError, nearest
 
-__all__ = ["ProviderConfig", "bind_config", "config_keys"]
+__all__ = ["ProviderConfig", "bind_config", "config_keys", "config_schema"]
 
 T = TypeVar("T")
 _NoneType = type(None)
-_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
 @dataclasses.dataclass
@@ -33,11 +32,6 @@ class ProviderConfig:
 
     def validate(self) -> None:
         """Called after binding; raise to reject the configuration."""
-
-
-def normalize_key(key: str) -> str:
-    """`maxCount`, `max-count`, `MaxCount` and `max_count` all become `max_count`."""
-    return _CAMEL_BOUNDARY.sub(r"_\1", key).replace("-", "_").lower()
 
 
 def config_keys(cls: type) -> list[str]:
@@ -76,6 +70,13 @@ def bind_config(cls: type[T], raw: Any, *, provider: str = "provider", path: str
                 hint="keep one spelling",
             )
         values[f.name] = _convert(hints.get(f.name, Any), value, provider, key_path)
+        minimum = f.metadata.get("minimum")
+        bound = values[f.name]
+        if minimum is not None and isinstance(bound, (int, float)) and bound < minimum:
+            raise ConfigError(
+                f"config key '{key_path}' for {provider} must be at least {minimum}, "
+                f"got {_describe(value)}"
+            )
 
     missing = [
         f.name
@@ -269,3 +270,84 @@ def _convert(tp: Any, value: Any, provider: str, path: str) -> Any:
             return value
         raise wrong()
     return value
+
+
+# -- the JSON Schema a provider describes its config with (docs/protocol.md, section 2) --
+
+
+def config_schema(cls: type) -> dict[str, Any]:
+    """The JSON Schema of what `bind_config(cls, ...)` accepts: one definition (the
+    dataclass) for the provider's binding and for dstream's check of dstream.hcl.
+    A field's `metadata` may add `minimum` and `description`."""
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    hints = _type_hints(cls)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for f in fields:
+        prop = _type_schema(hints.get(f.name, Any))
+        for key in ("minimum", "description"):
+            if key in f.metadata:
+                prop[key] = f.metadata[key]
+        aliases = list(f.metadata.get("aliases", ()))
+        if aliases:
+            prop[SCHEMA_ALIASES] = aliases
+        properties[f.name] = prop
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            required.append(f.name)
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+        SCHEMA_FOLD_CASE: True,
+    }
+    if required:
+        schema["required"] = required
+    return schema
+
+
+_JSON_TYPES: dict[Any, str] = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    _NoneType: "null",
+}
+
+
+def _type_schema(tp: Any) -> dict[str, Any]:
+    """The schema of one annotation; `{}` (anything) where the subset dstream checks
+    (type, properties, required, additionalProperties, enum, items, minimum) cannot
+    say it."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp in _JSON_TYPES:
+        return {"type": _JSON_TYPES[tp]}
+    if origin is Literal:
+        return {"enum": list(args)}
+    if _is_union(origin):
+        parts = [_type_schema(a) for a in args]
+        types = [p.get("type") for p in parts]
+        if all(isinstance(t, str) and len(p) == 1 for t, p in zip(types, parts)):
+            return {"type": types}
+        if len(parts) == 2 and {"type": "null"} in parts:
+            other = dict(next(p for p in parts if p != {"type": "null"}))
+            if isinstance(other.get("type"), str):
+                other["type"] = [other["type"], "null"]
+                return other
+            if "enum" in other:
+                other["enum"] = [*other["enum"], None]
+                return other
+        return {}
+    if origin in (list, tuple, set, frozenset) or tp in (list, tuple):
+        schema: dict[str, Any] = {"type": "array"}
+        if args and args[0] is not Ellipsis:
+            item = _type_schema(args[0])
+            if item:
+                schema["items"] = item
+        return schema
+    if origin is dict or tp is dict:
+        value = _type_schema(args[1]) if len(args) == 2 else {}
+        return {"type": "object", "additionalProperties": value or True}
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return config_schema(tp)
+    return {}

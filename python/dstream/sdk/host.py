@@ -18,7 +18,13 @@ import orjson
 
 from dstream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DstreamError
 from dstream.extras import missing_extra
-from dstream.protocol.frames import COMMANDS, ENV_COMMIT_FD, ENV_TASK, LIFECYCLE_COMMANDS
+from dstream.protocol.frames import (
+    COMMANDS,
+    ENV_COMMIT_FD,
+    ENV_DESCRIBE,
+    ENV_TASK,
+    LIFECYCLE_COMMANDS,
+)
 from dstream.protocol.messages import Command, LifecycleResult, error_line, ready_line
 from dstream.sdk.config import bind_config
 from dstream.sdk.log import log, route_stdlib_logging
@@ -40,6 +46,11 @@ def run_provider(provider_class: type[Provider[Any]]) -> NoReturn:
 def serve(provider_class: type[Provider[Any]]) -> int:
     route_stdlib_logging()
     out = take_over_stdout()
+    if os.environ.get(ENV_DESCRIBE) == "1":
+        # A describe probe (docs/protocol.md, section 2): say what it is, read nothing.
+        schema = provider_class.config_schema()
+        out.write(ready_line(provider_class.declared_features(), schema))
+        return EXIT_OK
     try:
         line, rest = read_first_line(0)
     except DstreamError as exc:
@@ -167,7 +178,7 @@ async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset:
         raise TypeError("a provider subclasses InputProvider or OutputProvider")
     signals = _StopSignals(runner.stop)
     signals.install()  # before "ready": a SIGTERM right after it must still stop cleanly
-    out.write(ready_line(provider.declared_features()))
+    out.write(_ready(type(provider)))
     try:
         code = int(await runner.run())
     finally:
@@ -178,6 +189,12 @@ async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset:
             code = EXIT_FAILURE
         signals.uninstall()
     return code
+
+
+def _ready(provider_class: type[Provider[Any]]) -> bytes:
+    """The handshake of a command. The config schema is only in a probe's (above): a
+    dstream older than it takes a ready line with keys it does not know for data."""
+    return ready_line(provider_class.declared_features())
 
 
 def _commit_notices(rest: bytes) -> StdinChunks:
@@ -191,7 +208,7 @@ def _commit_notices(rest: bytes) -> StdinChunks:
 
 
 async def _lifecycle(provider: Provider[Any], out: FrameWriter) -> int:
-    out.write(ready_line(provider.declared_features()))
+    out.write(_ready(type(provider)))
     try:
         if provider.command == "plan":
             result = await provider.plan(destroy=provider.destroy_requested)

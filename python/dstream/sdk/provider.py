@@ -77,6 +77,16 @@ class Provider(Generic[ConfigT]):
             features.append(FEATURE_LIFECYCLE)
         return tuple(features)
 
+    @classmethod
+    def config_schema(cls) -> Optional[dict[str, Any]]:
+        """The JSON Schema of `config`, derived from `config_class` (None without one),
+        sent in the handshake so dstream checks dstream.hcl before starting anything."""
+        if cls.config_class is None:
+            return None
+        from dstream.sdk.config import config_schema
+
+        return config_schema(cls.config_class)
+
     async def open(self) -> None:
         """Connect to what the provider needs before the handshake: a failure here is
         reported as `{"status":"error"}` so dstream shows it at start. Optional."""

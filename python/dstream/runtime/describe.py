@@ -1,0 +1,414 @@
+"""What a provider is, learnt without giving it a command: its handshake's features
+(does it manage infrastructure?) and the JSON Schema of its config (docs/protocol.md,
+section 2, "Describing a provider").
+
+Never sends a command line: the original .NET SDK takes any command it does not know
+for `run`. In this order:
+
+1. the describe cache (dstream's cache dir, describe/): the last handshake seen from
+   this very executable, keyed by its identity (path, device, inode, size, mtime), and
+   written whenever a provider handshakes in `run` or a lifecycle command too;
+2. a provider this installation ships (`dstream-counter`, ...): its own class says it,
+   imported in-process on a cache miss (the key then adds the package's files, so an
+   edited provider is described again);
+3. a probe: the executable started with DSTREAM_DESCRIBE=1 and stdin at /dev/null. A
+   provider of this protocol writes its ready line and exits 0; a provider of the
+   original DStream reads an empty line and exits 1 without a handshake: it manages no
+   infrastructure and describes no config. Bounded by PROBE_TIMEOUT, then killed.
+4. `lifecycle = true|false` in the provider's block overrides what was learnt, and
+   saves a probe of a provider that cannot be probed (it then describes no config).
+
+A container image (provider_image) is not probed: it is known from the cache or the
+`lifecycle` attribute, else described as unknown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Optional
+
+import orjson
+
+from dstream.config.model import ProviderSpec
+from dstream.errors import ConfigError, DstreamError
+from dstream.protocol.frames import ENV_DESCRIBE, FEATURE_LIFECYCLE
+from dstream.protocol.messages import Handshake, parse_handshake
+
+if TYPE_CHECKING:
+    from dstream.config.model import Project, TaskSpec
+
+PROBE_TIMEOUT = 10.0  # seconds a probed provider has to write its ready line
+CACHE_FORMAT = "describe-1"
+_SDK_MODULES = ("providers", "sdk")  # what built-in descriptions derive from
+
+# Sources of a description.
+BUILTIN = "builtin"
+CACHE = "cache"
+PROBE = "probe"
+CONFIG = "config"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Description:
+    features: frozenset[str] = frozenset()
+    protocol: Optional[int] = None
+    config_schema: Optional[dict[str, Any]] = None
+    source: str = UNKNOWN
+    note: str = ""  # how it was learnt, or why nothing was: for messages
+    # Whether config_schema is known (None then means: it describes none). A command's
+    # handshake carries no schema (only a probe's does), so one seen in a run is not.
+    schema_known: bool = True
+
+    @property
+    def lifecycle(self) -> bool:
+        return FEATURE_LIFECYCLE in self.features
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "format": CACHE_FORMAT,
+                "features": sorted(self.features),
+                "protocol": self.protocol,
+                "config_schema": self.config_schema,
+                "schema_known": self.schema_known,
+                "note": self.note,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes, source: str) -> Optional[Description]:
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(obj, dict) or obj.get("format") != CACHE_FORMAT:
+            return None
+        schema = obj.get("config_schema")
+        return cls(
+            features=frozenset(str(f) for f in obj.get("features") or []),
+            protocol=obj.get("protocol"),
+            config_schema=schema if isinstance(schema, dict) else None,
+            source=source,
+            note=str(obj.get("note") or ""),
+            schema_known=bool(obj.get("schema_known", True)),
+        )
+
+    @classmethod
+    def of_handshake(cls, handshake: Handshake, source: str) -> Description:
+        """What a handshake says; from a command's (not a probe's), the schema is known
+        only when it carries one."""
+        if handshake.status != "ready":
+            return cls(
+                source=source,
+                note="it gave no handshake: a provider of the original DStream",
+                schema_known=source == PROBE,
+            )
+        schema = handshake.config_schema
+        known = source == PROBE or schema is not None
+        return cls(handshake.features, handshake.protocol, schema, source, schema_known=known)
+
+
+# -- the cache ---------------------------------------------------------------------------
+
+
+def _cache_dir() -> str:
+    from dstream.cache import cache_root
+
+    return os.path.join(str(cache_root()), "describe")
+
+
+@functools.lru_cache(maxsize=1)
+def _package_fingerprint() -> str:
+    """The identity of the files built-in providers are described from."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parts: list[str] = []
+    for top in _SDK_MODULES:
+        for directory, _, files in os.walk(os.path.join(root, top)):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    st = os.stat(os.path.join(directory, name))
+                    parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    return ";".join(sorted(parts))
+
+
+def _key(executable: str, builtin: bool) -> Optional[str]:
+    try:
+        st = os.stat(executable)
+    except OSError:
+        return None
+    ident = f"{os.path.realpath(executable)}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}"
+    if builtin:
+        ident += "|" + _package_fingerprint()
+    return hashlib.sha256(ident.encode()).hexdigest()[:32]
+
+
+def _load(key: str) -> Optional[Description]:
+    try:
+        with open(os.path.join(_cache_dir(), key + ".json"), "rb") as handle:
+            return Description.from_json(handle.read(), CACHE)
+    except OSError:
+        return None
+
+
+def _store(key: str, description: Description) -> None:
+    """Best effort: a cache that cannot be written only costs a probe next time."""
+    directory = _cache_dir()
+    path = os.path.join(directory, key + ".json")
+    data = description.to_json()
+    with contextlib.suppress(OSError), open(path, "rb") as handle:
+        if handle.read() == data:
+            return
+    with contextlib.suppress(OSError):
+        os.makedirs(directory, exist_ok=True)
+        temp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"  # both sides may be one
+        with open(temp, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+
+
+def remember(executable: Optional[str], handshake: Handshake) -> None:
+    """Keep the handshake a provider just gave in a run or lifecycle command (an error
+    status says nothing about what the provider is, and is not kept)."""
+    if not executable or handshake.status == "error":
+        return
+    try:
+        key = _key(executable, _is_own_script(executable))
+    except OSError:  # a package file gone while it was fingerprinted
+        return
+    if key is None:
+        return
+    seen = Description.of_handshake(handshake, CACHE)
+    kept = _load(key)
+    if kept is not None and kept.schema_known and kept.features == seen.features:
+        return  # it says what the probe learnt, which also knows the schema
+    _store(key, seen)
+
+
+# -- built-in providers ------------------------------------------------------------------
+
+
+def _is_own_script(executable: str) -> bool:
+    from dstream.runtime.resolve import _own_dirs
+
+    name = os.path.basename(executable)
+    return name.startswith("dstream-") and os.path.dirname(executable) in _own_dirs()
+
+
+def _builtin(executable: str) -> Optional[Description]:
+    """A provider this installation ships: described by its class, imported here."""
+    import importlib
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    name = os.path.basename(executable)
+    try:
+        points = distribution("dstream").entry_points
+    except PackageNotFoundError:
+        return None
+    target = next(
+        (p.value for p in points if p.group == "console_scripts" and p.name == name), None
+    )
+    if target is None:
+        return None
+    from dstream.sdk.provider import Provider
+
+    try:
+        module = importlib.import_module(target.split(":")[0])
+    except ImportError:
+        return None
+    classes = [
+        v
+        for v in vars(module).values()
+        if isinstance(v, type) and issubclass(v, Provider) and v.__module__ == module.__name__
+    ]
+    if len(classes) != 1:
+        return None
+    provider = classes[0]
+    return Description(
+        frozenset(provider.declared_features()), 1, provider.config_schema(), BUILTIN
+    )
+
+
+# -- the probe ---------------------------------------------------------------------------
+
+
+def _probe(executable: str, env: dict[str, str], cwd: str) -> Optional[Description]:
+    """Start the executable with no command; None when it did not answer in time."""
+    env = {**env, ENV_DESCRIBE: "1"}
+    try:
+        proc = subprocess.Popen(
+            [executable],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return Description(note=f"it could not be started: {exc.strerror or exc}")
+    assert proc.stdout is not None
+    try:
+        line = _first_line(proc.stdout.fileno(), time.monotonic() + PROBE_TIMEOUT)
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+    if line is None:
+        return None
+    if not line:
+        return Description(
+            source=PROBE,
+            note="started without a command, it gave no handshake: a provider of the "
+            "original DStream",
+        )
+    try:
+        handshake = parse_handshake(line, executable)
+    except DstreamError:
+        return Description(source=PROBE, note="its handshake is malformed")
+    if handshake.is_legacy:
+        return Description(source=PROBE, note="started without a command, it wrote data")
+    return Description.of_handshake(handshake, PROBE)
+
+
+def _first_line(fd: int, deadline: float) -> Optional[bytes]:
+    """The first line on `fd` (b"" at EOF without one); None past the deadline."""
+    buf = b""
+    while b"\n" not in buf:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            return None
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return buf.strip() and buf
+        buf += chunk
+    return buf.split(b"\n", 1)[0].rstrip(b"\r")
+
+
+# -- the entry point ---------------------------------------------------------------------
+
+
+def executable_of(spec: ProviderSpec, base_dir: str, *, pull: bool = True) -> Optional[str]:
+    """The local executable `spec` runs; None for an image or an unpulled reference
+    (`pull=False`). Raises ConfigError for a provider that cannot be found."""
+    if spec.provider_image:
+        return None
+    if spec.provider_ref and not pull:
+        return None
+    from dstream.runtime.resolve import resolve
+
+    return resolve(spec, base_dir).argv[0]
+
+
+def describe(
+    spec: ProviderSpec,
+    base_dir: str,
+    task: TaskSpec,
+    *,
+    probe: bool = True,
+    pull: bool = True,
+    schema: bool = False,
+) -> Description:
+    """What `spec`'s provider is (see the module's docstring); `schema`: its config
+    schema is wanted too, so a cached handshake from a run does not do. Raises
+    ConfigError when its executable cannot be found, as starting it would."""
+    executable = executable_of(spec, base_dir, pull=pull)
+    found: Optional[Description] = None
+    if executable is not None:
+        builtin = _is_own_script(executable)
+        key = _key(executable, builtin)
+        cached = _load(key) if key else None
+        found = cached
+        if found is not None and schema and not found.schema_known:
+            found = None  # learnt from a run: ask again for the schema
+        if found is None:
+            found = _builtin(executable) if builtin else None
+            if found is None and probe and spec.lifecycle is None:
+                from dstream.runtime.launch import provider_env
+
+                found = _probe(executable, provider_env(spec, task), base_dir)
+            if found is not None and key is not None:
+                _store(key, found)
+            found = found or cached
+    if spec.lifecycle is not None:
+        features = set(found.features) if found else set()
+        if spec.lifecycle:
+            features.add(FEATURE_LIFECYCLE)
+        else:
+            features.discard(FEATURE_LIFECYCLE)
+        said = "true" if spec.lifecycle else "false"
+        return replace(
+            found or Description(),
+            features=frozenset(features),
+            source=CONFIG,
+            note=f"lifecycle = {said} in its block",
+        )
+    if found is None:
+        what = "a container image" if spec.provider_image else "not pulled yet"
+        return Description(note=f"it is {what}, and dstream has not seen it start")
+    return found
+
+
+# -- checking dstream.hcl against what providers describe --------------------------------
+
+
+def config_problems(
+    project: Project, names: list[str], *, probe: bool = True, pull: bool = True
+) -> list[ConfigError]:
+    """Every config key of the tasks' providers that their own schema refuses, located
+    in dstream.hcl. A provider that describes no schema is not checked here (it still
+    checks its config itself at start); one that cannot be found is left to `pull=False`
+    callers' own report (starting it fails with that error)."""
+    from dstream.config.provider_config import check_config
+
+    problems: list[ConfigError] = []
+    for name in names:
+        try:
+            task = project.task(name)
+        except DstreamError:  # a task broken by its template: using it says why
+            continue
+        for spec in (task.input, task.output):
+            try:
+                found = describe(spec, project.base_dir, task, probe=probe, pull=pull, schema=True)
+            except ConfigError as exc:
+                if pull:
+                    problems.append(exc)
+                continue
+            except DstreamError:  # a reference that cannot be pulled: start says why
+                continue
+            if found.config_schema is None:
+                continue
+            problems += check_config(
+                spec.config,
+                found.config_schema,
+                provider=f"{spec.role} {spec.source!r}",
+                locations=spec.config_locations,
+                fallback=spec.location,
+            )
+    return problems
+
+
+def refuse_bad_configs(project: Project, names: list[str]) -> None:
+    """Before anything starts: raise the first config problem (exit 2), saying how many
+    more there are."""
+    problems = config_problems(project, names)
+    if not problems:
+        return
+    first = problems[0]
+    if len(problems) > 1:
+        more = f"{len(problems) - 1} more config problem(s): `dstream lint` lists them all"
+        first.hint = f"{first.hint}; {more}" if first.hint else more
+    raise first
