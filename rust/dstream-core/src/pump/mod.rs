@@ -7,20 +7,20 @@
 //!    when it would block, poll the output and the wake fd;
 //! 2. otherwise read once (up to `read_buffer_size`), frame + validate + classify +
 //!    count every complete line of that read, and queue the valid ones as output
-//!    segments ([`frames`]).
+//!    segments (`frames`).
 //!
 //! Checkpoint values (the bytes of the value, not the frame) are handed to
 //! [`Handle::take_checkpoints`] as soon as they are queued for the output, before the
-//! write ([`checkpoints`]). Counters are published once per batch, and per-table counts
+//! write (`checkpoints`). Counters are published once per batch, and per-table counts
 //! whenever the pump is about to wait for an idle input.
 //!
 //! Memory: the framer buffer (read_buffer_size + max_frame_size + 2 at most) and the
 //! segment list; a slow output blocks reads, which blocks the input through its pipe.
 //!
-//! Modules: [`options`] (what the pump is asked to do), [`handle`] (what other threads
-//! see), [`reader`] (the input side), [`writer`] (the output side), [`frames`] (from
-//! bytes read to segments queued), [`parallel`] (validation across threads),
-//! [`rejects`] (invalid frames and legacy log lines), [`checkpoints`] (handing
+//! Modules: `options` (what the pump is asked to do), `handle` (what other threads
+//! see), `reader` (the input side), `writer` (the output side), `frames` (from
+//! bytes read to segments queued), `parallel` (validation across threads),
+//! `rejects` (invalid frames and legacy log lines), `checkpoints` (handing
 //! checkpoint values to the runtime), `splice` (Linux: moving bytes without copying).
 
 mod checkpoints;
