@@ -11,6 +11,7 @@ import signal
 import pytest
 
 from dstream.config.loader import load_project
+from dstream.errors import DstreamError
 from dstream.runtime.monitor import TaskMonitor
 from dstream.runtime.pipeline import RunHooks, Stop, TaskRun
 from dstream.state import open_store
@@ -45,7 +46,7 @@ def test_providers_are_stopped_when_the_pump_cannot_be_built(ws: Workspace) -> N
     with open_store(project.state, project.base_dir) as store:
         run = TaskRun(project, task, store, Stop(), RunHooks(), TaskMonitor("t"))
         try:
-            with pytest.raises(OSError):  # the dead-letter directory cannot be made
+            with pytest.raises(DstreamError, match="cannot create the dead-letter directory"):
                 run.run(None)
             assert run.input is not None and run.output is not None
             # reaped: exited and waited for, nothing left running

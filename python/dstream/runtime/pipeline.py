@@ -169,7 +169,15 @@ class TaskRun:
         if dead_letter and not os.path.isabs(dead_letter):
             dead_letter = os.path.join(self.project.base_dir, dead_letter)
         if dead_letter:
-            os.makedirs(os.path.dirname(dead_letter) or ".", exist_ok=True)
+            directory = os.path.dirname(dead_letter) or "."
+            try:
+                os.makedirs(directory, exist_ok=True)
+            except OSError as exc:
+                raise DstreamError(
+                    f"task {self.task.name!r}: cannot create the dead-letter directory "
+                    f"{directory}: {exc.strerror}",
+                    hint="point dead_letter_path at a directory this user may create",
+                ) from None
         return _core.PumpOptions(
             legacy_logs=self._providers()[0].legacy,
             max_frame_size=self.task.max_frame_size,
