@@ -21,10 +21,20 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dstream.config.functions import to_number
 from dstream.config.model import Location
-from dstream.config.sprig import Pipeline, TemplateSyntaxError, parse
+from dstream.config.sprig import (
+    Pipeline,
+    TemplateSyntaxError,
+    evaluate,
+    go_string,
+    go_unquote_literal,
+    parse,
+)
+from dstream.protocol.values import JsonValue
 
 TEMPLATE_FUNCTION = "_template_env"  # inside strings and heredocs: always a string
 TEMPLATE_VALUE_FUNCTION = "_template_value"  # in expression position: number/bool if it is one
@@ -33,6 +43,7 @@ TEMPLATE_VALUE_FUNCTION = "_template_value"  # in expression position: number/bo
 # a raw string `...`, or anything up to the closing braces.
 _ACTION_PART = re.compile(r'\\"(?:[^"\\]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|`[^`]*`|\}\}|.', re.S)
 _HEREDOC_START = re.compile(r"<<-?([A-Za-z][A-Za-z0-9._-]*)[ \t\r]*\n")
+_SIMPLE_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,20 @@ class TemplateUse:
     pipeline: Pipeline
     location: Location
     text: str
+
+
+def template_value(use: TemplateUse, environ: Mapping[str, str], pasted: bool) -> JsonValue:
+    """The value of one action: its text; or, `pasted` in expression position, what the
+    original's unquoted paste made of it: `port = {{ env "PORT" }}` a number,
+    `x = {{ env "X" | quote }}` the string the quoted text spells."""
+    value = go_string(evaluate(use.pipeline, environ, use.location))
+    if not pasted:
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    if _SIMPLE_NUMBER.match(value):
+        return to_number(value)
+    return go_unquote_literal(value)
 
 
 def _action(text: str, start: int, where: Location) -> str:
