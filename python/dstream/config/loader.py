@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Optional
 
 from dstream.config import redact
@@ -156,32 +157,19 @@ def analyze_texts(
     if base_dir is None:
         first = texts[0][0] if texts else DEFAULT_CONFIG
         base_dir = os.path.dirname(os.path.abspath(first))
-    sources: list[SourceFile] = []
-    for path, text in texts:
-        try:
-            sources.append(parse_text(text, path))
-        except ConfigError as exc:
-            diagnostics.error(exc)
+    parsed = (diagnostics.attempt(partial(parse_text, text, path)) for path, text in texts)
+    sources = [source for source in parsed if source is not None]
     module = Module(environ=environ, base_dir=base_dir)
     _check_top_level(sources, diagnostics)
     declared = declare_variables(sources, diagnostics)
     assign_variables(module, declared, variables, var_files, environ, diagnostics)
     declare_locals(module, sources, diagnostics)
-    for name in list(module.local_defs):
-        try:
-            module.local(name, module.local_defs[name][0].location)
-        except ConfigError as exc:
-            diagnostics.error(exc)
+    for name, (attribute, _source) in list(module.local_defs.items()):
+        # Every local once, so lint reports an unused one's errors too.
+        diagnostics.attempt(partial(module.local, name, attribute.location))
     project = _build_project(module, sources, diagnostics, base_dir)
     # Every output channel masks them from now on, also in the errors found above.
     redact.remember(project.sensitive_values)
-    for source in sources:
-        for where in source.rewritten.unsupported:
-            diagnostics.warn(
-                'only {{ env "NAME" }} templates are expanded; this one is left as text',
-                where,
-                hint='use HCL instead: env("NAME"), var.NAME or local.NAME',
-            )
     project.warnings = [str(warning) for warning in diagnostics.warnings]
     analysis = Analysis(project, diagnostics, [p for p, _ in texts], declared)
     if diagnostics.errors:

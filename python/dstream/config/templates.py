@@ -116,14 +116,12 @@ class Rewritten:
     text: str
     source_map: SourceMap
     uses: list[TemplateUse]
-    # Kept for lint, which reports templates left as text; every action is expanded now.
-    unsupported: list[Location]
 
 
 def rewrite_templates(text: str, filename: str) -> Rewritten:
     """Replace every `{{ env ... }}` in `text` by an evaluator call (see module doc)."""
     if "{{" not in text:
-        return Rewritten(text, SourceMap(filename), [], [])
+        return Rewritten(text, SourceMap(filename), [])
     return _Rewriter(text, filename).run()
 
 
@@ -162,7 +160,7 @@ class _Rewriter:
                 self._string()
             else:
                 self._heredoc(mode)
-        return Rewritten("".join(self.out), self.source_map, self.uses, [])
+        return Rewritten("".join(self.out), self.source_map, self.uses)
 
     def _copy(self, count: int) -> None:
         chunk = self.text[self.i : self.i + count]
