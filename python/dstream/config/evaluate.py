@@ -15,7 +15,6 @@ keep their type (a string that is exactly "${local.list}" yields the list, as in
 from __future__ import annotations
 
 import os
-import re
 from typing import Callable, Optional, TypeVar
 
 from dstream.config.functions import (
@@ -32,13 +31,12 @@ from dstream.config.model import Location
 from dstream.config.scope import Module, name_hint
 from dstream.config.strings import directive_string, heredoc, quoted
 from dstream.config.syntax import SourceFile, locate, trees
-from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION
+from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION, template_value
 from dstream.config.tree import Node, Token, Tree
 from dstream.errors import ConfigError, nearest
 from dstream.protocol.values import JsonObject, JsonValue
 
 T = TypeVar("T")
-_SIMPLE_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 
 
 class Evaluator:
@@ -344,7 +342,8 @@ class Evaluator:
                 raise self.fail(node, "`...` needs a list as the last argument")
             args = args[:-1] + list(args[-1])
         if name in (TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION):
-            return self._template_env(name, args, node)
+            use = self.source.rewritten.uses[int(to_number(args[1]))]  # the rewriter's index
+            return template_value(use, self.module.environ, name == TEMPLATE_VALUE_FUNCTION)
         function = FUNCTIONS.get(name)
         if function is None:
             guess = nearest(name, FUNCTIONS)
@@ -358,21 +357,6 @@ class Evaluator:
             return function(self.context, args)
         except FunctionError as exc:
             raise self.fail(node, exc.reason, exc.hint) from None
-
-    def _template_env(self, function: str, args: list[JsonValue], node: Tree) -> JsonValue:
-        from dstream.config.sprig import evaluate, go_string, go_unquote_literal
-
-        use = self.source.rewritten.uses[int(to_number(args[1]))]  # the rewriter's index
-        value = go_string(evaluate(use.pipeline, self.module.environ, use.location))
-        if function == TEMPLATE_VALUE_FUNCTION:
-            # Pasted unquoted in the original: `port = {{ env "PORT" }}` was a number,
-            # `x = {{ env "X" | quote }}` an HCL string.
-            if value in ("true", "false"):
-                return value == "true"
-            if _SIMPLE_NUMBER.match(value):
-                return to_number(value)
-            return go_unquote_literal(value)
-        return value
 
     def pairs(self, collection: JsonValue, node: Node) -> list[tuple[JsonValue, JsonValue]]:
         """What a `for` iterates over: (index, element) of a list, (key, value) of an

@@ -219,29 +219,34 @@ def _format(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
             raise FunctionError(f"format() has more verbs than values ({match.group(0)!r})")
         value = values[used]
         used += 1
-        head = "%" + flags + (width or "")
-        if verb == "s":
-            out.append((head + "s") % to_string(value, "a %s value"))
-        elif verb == "d":
-            out.append((head + "d") % int(to_number(value, "a %d value")))
-        elif verb in "fFeEgG":
-            number = to_number(value, f"a %{verb} value")
-            out.append((head + (f".{precision}" if precision else "") + verb) % number)
-        elif verb == "t":
-            if not isinstance(value, bool):
-                raise FunctionError("a %t value must be a bool")
-            out.append((head + "s") % ("true" if value else "false"))
-        elif verb == "q":
-            out.append((head + "s") % json.dumps(to_string(value, "a %q value")))
-        elif verb == "v":
-            text = value if isinstance(value, str) else _jsonencode(ctx, [value])
-            out.append((head + "s") % text)
-        else:
-            raise FunctionError(f"format() does not know the verb %{verb}")
+        out.append(_format_verb(ctx, "%" + flags + (width or ""), verb, precision, value))
     out.append(spec[position:])
     if used < len(values):
         raise FunctionError(f"format() got {len(values)} values for {used} verbs")
     return "".join(out)
+
+
+def _format_verb(
+    ctx: CallContext, head: str, verb: str, precision: Optional[str], value: JsonValue
+) -> str:
+    """One verb of format(): `head` is its % with flags and width."""
+    if verb == "s":
+        return (head + "s") % to_string(value, "a %s value")
+    if verb == "d":
+        return (head + "d") % int(to_number(value, "a %d value"))
+    if verb in "fFeEgG":
+        number = to_number(value, f"a %{verb} value")
+        return (head + (f".{precision}" if precision else "") + verb) % number
+    if verb == "t":
+        if not isinstance(value, bool):
+            raise FunctionError("a %t value must be a bool")
+        return (head + "s") % ("true" if value else "false")
+    if verb == "q":
+        return (head + "s") % json.dumps(to_string(value, "a %q value"))
+    if verb == "v":
+        text = value if isinstance(value, str) else _jsonencode(ctx, [value])
+        return (head + "s") % text
+    raise FunctionError(f"format() does not know the verb %{verb}")
 
 
 def _replace(ctx: CallContext, args: list[JsonValue]) -> JsonValue:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Optional
 
 from dstream.config import redact
@@ -17,7 +18,7 @@ from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
 from dstream.config.model import Location, Project, TaskSpec
 from dstream.config.schema import build_metrics, build_state
-from dstream.config.scope import Module, check_local_name
+from dstream.config.scope import Module, declare_locals
 from dstream.config.sprig import TemplateError
 from dstream.config.syntax import Block, SourceFile, parse_text, read_source
 from dstream.config.tasks import build_task
@@ -156,32 +157,19 @@ def analyze_texts(
     if base_dir is None:
         first = texts[0][0] if texts else DEFAULT_CONFIG
         base_dir = os.path.dirname(os.path.abspath(first))
-    sources: list[SourceFile] = []
-    for path, text in texts:
-        try:
-            sources.append(parse_text(text, path))
-        except ConfigError as exc:
-            diagnostics.error(exc)
+    parsed = (diagnostics.attempt(partial(parse_text, text, path)) for path, text in texts)
+    sources = [source for source in parsed if source is not None]
     module = Module(environ=environ, base_dir=base_dir)
     _check_top_level(sources, diagnostics)
     declared = declare_variables(sources, diagnostics)
     assign_variables(module, declared, variables, var_files, environ, diagnostics)
-    _declare_locals(module, sources, diagnostics)
-    for name in list(module.local_defs):
-        try:
-            module.local(name, module.local_defs[name][0].location)
-        except ConfigError as exc:
-            diagnostics.error(exc)
+    declare_locals(module, sources, diagnostics)
+    for name, (attribute, _source) in list(module.local_defs.items()):
+        # Every local once, so lint reports an unused one's errors too.
+        diagnostics.attempt(partial(module.local, name, attribute.location))
     project = _build_project(module, sources, diagnostics, base_dir)
     # Every output channel masks them from now on, also in the errors found above.
     redact.remember(project.sensitive_values)
-    for source in sources:
-        for where in source.rewritten.unsupported:
-            diagnostics.warn(
-                'only {{ env "NAME" }} templates are expanded; this one is left as text',
-                where,
-                hint='use HCL instead: env("NAME"), var.NAME or local.NAME',
-            )
     project.warnings = [str(warning) for warning in diagnostics.warnings]
     analysis = Analysis(project, diagnostics, [p for p, _ in texts], declared)
     if diagnostics.errors:
@@ -223,102 +211,65 @@ def _check_top_level(sources: list[SourceFile], diagnostics: Diagnostics) -> Non
                 )
 
 
-# -- locals --------------------------------------------------------------------------------
-
-
-def _declare_locals(module: Module, sources: list[SourceFile], diagnostics: Diagnostics) -> None:
-    for source in sources:
-        blocks = source.body.blocks_of("locals")
-        for extra in blocks[1:]:
-            diagnostics.error(
-                ConfigError(
-                    f"more than one locals block in {source.path} (first at {blocks[0].location})",
-                    location=extra.location,
-                    hint="keep all locals of a file in one locals { } block",
-                )
-            )
-        for block in blocks[:1]:
-            if block.labels:
-                diagnostics.error(
-                    ConfigError(
-                        "a locals block takes no label",
-                        location=block.label_locations[0],
-                        hint="write locals { NAME = value }",
-                    )
-                )
-            for nested in block.body.blocks:
-                diagnostics.error(
-                    ConfigError(
-                        f"locals cannot contain blocks; found {nested.type} {{ }}",
-                        location=nested.location,
-                        hint=f"write {nested.type} = {{ ... }} to make an object value",
-                    )
-                )
-            for name, attribute in block.body.attributes.items():
-                try:
-                    check_local_name(name, attribute.location)
-                except ConfigError as exc:
-                    diagnostics.error(exc)
-                    continue
-                if name in module.local_defs:
-                    first = module.local_defs[name][0].location
-                    diagnostics.error(
-                        ConfigError(
-                            f"local value {name!r} is defined twice (first at {first})",
-                            location=attribute.location,
-                            hint="locals are shared by all files of a configuration; rename one",
-                        )
-                    )
-                    continue
-                module.local_defs[name] = (attribute, source)
-
-
 # -- tasks and project -----------------------------------------------------------------------
 
 
 def _build_project(
     module: Module, sources: list[SourceFile], diagnostics: Diagnostics, base_dir: str
 ) -> Project:
-    tasks: dict[str, TaskSpec] = {}
-    task_locations: dict[str, Location] = {}
-    project = Project(tasks=tasks, files=[s.path for s in sources], base_dir=base_dir)
-    state_block: Optional[Block] = None
-    metrics_block: Optional[Block] = None
+    project = Project(tasks={}, files=[s.path for s in sources], base_dir=base_dir)
+    task_locations: dict[str, Location] = {}  # where each task's name was written
+    settings: dict[str, Block] = {}  # the state and metrics blocks met so far
     for source in sources:
         evaluator = Evaluator(source, module)
         for block in source.body.blocks:
             try:
                 if block.type == "task":
-                    task = _build_task_lazily(block, evaluator, diagnostics, project)
-                    if task is None:
-                        continue  # its errors are recorded
-                    if task.name in tasks:
-                        first = task_locations[task.name]
-                        raise ConfigError(
-                            f'task "{task.name}" is defined twice: at {first} and here',
-                            location=block.label_locations[0],
-                            hint="task names must be unique across all files; rename one",
-                        )
-                    tasks[task.name] = task
-                    task_locations[task.name] = block.label_locations[0]
+                    _add_task(project, block, evaluator, diagnostics, task_locations)
                 elif block.type in ("state", "metrics"):
-                    previous = state_block if block.type == "state" else metrics_block
-                    if previous is not None:
-                        raise ConfigError(
-                            f"more than one {block.type} block (first at {previous.location})",
-                            location=block.location,
-                            hint=f"keep one {block.type} block",
-                        )
-                    if block.type == "state":
-                        state_block = block
-                        project.state = build_state(block, evaluator)
-                    else:
-                        metrics_block = block
-                        project.metrics = build_metrics(block, evaluator)
+                    _add_setting(project, block, evaluator, settings)
             except ConfigError as exc:
                 diagnostics.error(exc)
     project.sensitive_values = frozenset(module.taint.values(redact.MIN_SECRET_LENGTH))
     return project
+
+
+def _add_task(
+    project: Project,
+    block: Block,
+    evaluator: Evaluator,
+    diagnostics: Diagnostics,
+    locations: dict[str, Location],
+) -> None:
+    task = _build_task_lazily(block, evaluator, diagnostics, project)
+    if task is None:
+        return  # its errors are recorded
+    if task.name in project.tasks:
+        raise ConfigError(
+            f'task "{task.name}" is defined twice: at {locations[task.name]} and here',
+            location=block.label_locations[0],
+            hint="task names must be unique across all files; rename one",
+        )
+    project.tasks[task.name] = task
+    locations[task.name] = block.label_locations[0]
+
+
+def _add_setting(
+    project: Project, block: Block, evaluator: Evaluator, seen: dict[str, Block]
+) -> None:
+    """A state or metrics block: one of each in the whole configuration."""
+    previous = seen.get(block.type)
+    if previous is not None:
+        raise ConfigError(
+            f"more than one {block.type} block (first at {previous.location})",
+            location=block.location,
+            hint=f"keep one {block.type} block",
+        )
+    seen[block.type] = block
+    if block.type == "state":
+        project.state = build_state(block, evaluator)
+    else:
+        project.metrics = build_metrics(block, evaluator)
 
 
 class _TaskDiagnostics(Diagnostics):

@@ -121,56 +121,14 @@ def build_provider(
     body = block.body
     check_names(body, context, PROVIDER_ATTRIBUTES, PROVIDER_BLOCKS)
     spec = ProviderSpec(role=role, location=block.location)
-    chosen: list[Attribute] = []
-    for name, attribute in body.attributes.items():
-        if name in DEPRECATED_SOURCES:
-            new = DEPRECATED_SOURCES[name]
-            if new in body.attributes:
-                raise ConfigError(
-                    f"{context} sets both {name} and {new}",
-                    location=attribute.location,
-                    hint=f"remove {name}: it is the old name of {new}",
-                )
-            diagnostics.warn(
-                f"{name} is deprecated; it is read as {new}",
-                attribute.location,
-                hint=f"rename it to {new}",
-            )
-        target = DEPRECATED_SOURCES.get(name, name)
-        if target in SOURCES:
-            value = expect_string(evaluator.eval(attribute.expr), attribute, context)
-            if not value:
-                raise ConfigError(
-                    f"{name} in {context} is empty", location=attribute.value_location
-                )
-            setattr(spec, target, value)
-            chosen.append(attribute)
-    if not chosen:
-        raise ConfigError(
-            f"{context} names no provider",
-            location=block.location,
-            hint="set exactly one of provider_path, provider_ref or provider_image",
-        )
-    if len(chosen) > 1:
-        names = " and ".join(a.name for a in chosen)
-        raise ConfigError(
-            f"{context} sets {names}; a provider comes from exactly one source",
-            location=chosen[1].location,
-            hint="keep one of provider_path, provider_ref or provider_image",
-        )
+    _read_source(spec, block, evaluator, context, diagnostics)
     spec.config = _single(body, "config", evaluator, context)
     spec.config_locations = locate_config(body, evaluator)
     if "lifecycle" in body.attributes:
         lifecycle = body.attributes["lifecycle"]
         spec.lifecycle = expect_bool(evaluator.eval(lifecycle.expr), lifecycle, context)
     env = _single(body, "env", evaluator, context)
-    where = (
-        body.attributes["env"].value_location
-        if "env" in body.attributes
-        else (body.blocks_of("env")[0].location if body.blocks_of("env") else block.location)
-    )
-    for key, entry in env.items():
-        spec.env[key] = _env_entry(key, entry, where, context)
+    spec.env = _environment(env, block, context)
     if "inherit_env" in body.attributes:
         spec.inherit_env = _inherit_env(body.attributes["inherit_env"], evaluator, context)
     return spec
@@ -227,6 +185,68 @@ def _env_entry(key: str, value: JsonValue, where: Location, context: str) -> str
             hint="remove the \\u0000 from the value",
         )
     return text
+
+
+def _read_source(
+    spec: ProviderSpec, block: Block, evaluator: Evaluator, context: str, diagnostics: Diagnostics
+) -> None:
+    """Set the one source the provider comes from (path, OCI reference or image),
+    reading the original's plugin_* names with a warning."""
+    body = block.body
+    chosen: list[Attribute] = []
+    for name, attribute in body.attributes.items():
+        if name in DEPRECATED_SOURCES:
+            _warn_deprecated_source(name, attribute, body, context, diagnostics)
+        target = DEPRECATED_SOURCES.get(name, name)
+        if target in SOURCES:
+            value = expect_string(evaluator.eval(attribute.expr), attribute, context)
+            if not value:
+                raise ConfigError(
+                    f"{name} in {context} is empty",
+                    location=attribute.value_location,
+                    hint=f"give {name} a value, or remove it",
+                )
+            setattr(spec, target, value)
+            chosen.append(attribute)
+    if not chosen:
+        raise ConfigError(
+            f"{context} names no provider",
+            location=block.location,
+            hint="set exactly one of provider_path, provider_ref or provider_image",
+        )
+    if len(chosen) > 1:
+        names = " and ".join(a.name for a in chosen)
+        raise ConfigError(
+            f"{context} sets {names}; a provider comes from exactly one source",
+            location=chosen[1].location,
+            hint="keep one of provider_path, provider_ref or provider_image",
+        )
+
+
+def _warn_deprecated_source(
+    name: str, attribute: Attribute, body: Body, context: str, diagnostics: Diagnostics
+) -> None:
+    new = DEPRECATED_SOURCES[name]
+    if new in body.attributes:
+        raise ConfigError(
+            f"{context} sets both {name} and {new}",
+            location=attribute.location,
+            hint=f"remove {name}: it is the old name of {new}",
+        )
+    diagnostics.warn(
+        f"{name} is deprecated; it is read as {new}", attribute.location, hint=f"rename it to {new}"
+    )
+
+
+def _environment(env: JsonObject, block: Block, context: str) -> dict[str, str]:
+    """The provider's `env`, each entry checked; errors point at where env was written."""
+    body = block.body
+    where = (
+        body.attributes["env"].value_location
+        if "env" in body.attributes
+        else (body.blocks_of("env")[0].location if body.blocks_of("env") else block.location)
+    )
+    return {key: _env_entry(key, entry, where, context) for key, entry in env.items()}
 
 
 def _single(body: Body, name: str, evaluator: Evaluator, context: str) -> JsonObject:

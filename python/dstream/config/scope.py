@@ -6,9 +6,11 @@ environment. config/evaluate.py evaluates one expression within it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
+from dstream.config.diagnostics import Diagnostics
 from dstream.config.model import Location
-from dstream.config.syntax import Attribute, SourceFile
+from dstream.config.syntax import Attribute, Block, SourceFile
 from dstream.config.taint import Taint
 from dstream.errors import ConfigError, nearest
 from dstream.protocol.values import JsonObject, JsonValue
@@ -131,3 +133,52 @@ def check_local_name(name: str, where: Location) -> None:
             location=where,
             hint=f"rename it, e.g. {name}_value; reserved: {', '.join(sorted(RESERVED_NAMES))}",
         )
+
+
+def declare_locals(module: Module, sources: list[SourceFile], diagnostics: Diagnostics) -> None:
+    """Record every file's locals in `module` (evaluated later, on first use)."""
+    for source in sources:
+        blocks = source.body.blocks_of("locals")
+        for extra in blocks[1:]:
+            diagnostics.error(
+                ConfigError(
+                    f"more than one locals block in {source.path} (first at {blocks[0].location})",
+                    location=extra.location,
+                    hint="keep all locals of a file in one locals { } block",
+                )
+            )
+        if blocks:
+            _check_locals_block(blocks[0], diagnostics)
+            for name, attribute in blocks[0].body.attributes.items():
+                diagnostics.attempt(partial(_declare_local, module, name, attribute, source))
+
+
+def _check_locals_block(block: Block, diagnostics: Diagnostics) -> None:
+    if block.labels:
+        diagnostics.error(
+            ConfigError(
+                "a locals block takes no label",
+                location=block.label_locations[0],
+                hint="write locals { NAME = value }",
+            )
+        )
+    for nested in block.body.blocks:
+        diagnostics.error(
+            ConfigError(
+                f"locals cannot contain blocks; found {nested.type} {{ }}",
+                location=nested.location,
+                hint=f"write {nested.type} = {{ ... }} to make an object value",
+            )
+        )
+
+
+def _declare_local(module: Module, name: str, attribute: Attribute, source: SourceFile) -> None:
+    check_local_name(name, attribute.location)
+    if name in module.local_defs:
+        first = module.local_defs[name][0].location
+        raise ConfigError(
+            f"local value {name!r} is defined twice (first at {first})",
+            location=attribute.location,
+            hint="locals are shared by all files of a configuration; rename one",
+        )
+    module.local_defs[name] = (attribute, source)

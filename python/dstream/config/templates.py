@@ -21,10 +21,20 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dstream.config.functions import to_number
 from dstream.config.model import Location
-from dstream.config.sprig import Pipeline, TemplateSyntaxError, parse
+from dstream.config.sprig import (
+    Pipeline,
+    TemplateSyntaxError,
+    evaluate,
+    go_string,
+    go_unquote_literal,
+    parse,
+)
+from dstream.protocol.values import JsonValue
 
 TEMPLATE_FUNCTION = "_template_env"  # inside strings and heredocs: always a string
 TEMPLATE_VALUE_FUNCTION = "_template_value"  # in expression position: number/bool if it is one
@@ -33,6 +43,7 @@ TEMPLATE_VALUE_FUNCTION = "_template_value"  # in expression position: number/bo
 # a raw string `...`, or anything up to the closing braces.
 _ACTION_PART = re.compile(r'\\"(?:[^"\\]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|`[^`]*`|\}\}|.', re.S)
 _HEREDOC_START = re.compile(r"<<-?([A-Za-z][A-Za-z0-9._-]*)[ \t\r]*\n")
+_SIMPLE_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,20 @@ class TemplateUse:
     pipeline: Pipeline
     location: Location
     text: str
+
+
+def template_value(use: TemplateUse, environ: Mapping[str, str], pasted: bool) -> JsonValue:
+    """The value of one action: its text; or, `pasted` in expression position, what the
+    original's unquoted paste made of it: `port = {{ env "PORT" }}` a number,
+    `x = {{ env "X" | quote }}` the string the quoted text spells."""
+    value = go_string(evaluate(use.pipeline, environ, use.location))
+    if not pasted:
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    if _SIMPLE_NUMBER.match(value):
+        return to_number(value)
+    return go_unquote_literal(value)
 
 
 def _action(text: str, start: int, where: Location) -> str:
@@ -91,110 +116,141 @@ class Rewritten:
     text: str
     source_map: SourceMap
     uses: list[TemplateUse]
-    # Kept for lint, which reports templates left as text; every action is expanded now.
-    unsupported: list[Location]
 
 
 def rewrite_templates(text: str, filename: str) -> Rewritten:
     """Replace every `{{ env ... }}` in `text` by an evaluator call (see module doc)."""
-    source_map = SourceMap(filename)
-    uses: list[TemplateUse] = []
-    unsupported: list[Location] = []
     if "{{" not in text:
-        return Rewritten(text, source_map, uses, unsupported)
+        return Rewritten(text, SourceMap(filename), [])
+    return _Rewriter(text, filename).run()
 
-    out: list[str] = []
-    # Mode stack: "code" (with its own brace depth), "string", or a heredoc marker.
-    modes: list[list[object]] = [["code", 0]]
-    line, col = 1, 1  # position in the original text
-    out_col = 1  # column in the rewritten text on the current line
-    i, n = 0, len(text)
 
-    def copy(count: int) -> None:
-        nonlocal i, line, col, out_col
-        chunk = text[i : i + count]
-        out.append(chunk)
+@dataclass
+class _Mode:
+    """What the scanner is in: code (with its brace depth), a quoted string, a heredoc."""
+
+    kind: str  # "code", "string" or "heredoc"
+    depth: int = 0  # code: braces opened in it and not closed yet
+    marker: str = ""  # heredoc: the word on the line that ends it
+
+
+class _Rewriter:
+    """One pass over the text, copying it and replacing each action; it follows strings,
+    heredocs, comments and `${ }` only to know whether an action stands in code."""
+
+    def __init__(self, text: str, filename: str) -> None:
+        self.text = text
+        self.filename = filename
+        self.source_map = SourceMap(filename)
+        self.uses: list[TemplateUse] = []
+        self.out: list[str] = []
+        self.modes = [_Mode("code")]
+        self.line, self.col = 1, 1  # position in the original text
+        self.out_col = 1  # column in the rewritten text on the current line
+        self.i = 0
+
+    def run(self) -> Rewritten:
+        while self.i < len(self.text):
+            mode = self.modes[-1]
+            if self.text.startswith("{{", self.i):
+                self._replace_action(mode)
+            elif mode.kind == "code":
+                self._code(mode)
+            elif mode.kind == "string":
+                self._string()
+            else:
+                self._heredoc(mode)
+        return Rewritten("".join(self.out), self.source_map, self.uses)
+
+    def _copy(self, count: int) -> None:
+        chunk = self.text[self.i : self.i + count]
+        self.out.append(chunk)
         newlines = chunk.count("\n")
         if newlines:
-            line += newlines
-            tail = len(chunk) - chunk.rfind("\n")
-            col = out_col = tail
+            self.line += newlines
+            self.col = self.out_col = len(chunk) - chunk.rfind("\n")
         else:
-            col += count
-            out_col += count
-        i += count
+            self.col += count
+            self.out_col += count
+        self.i += count
 
-    while i < n:
-        mode = modes[-1]
-        kind = mode[0]
+    def _replace_action(self, mode: _Mode) -> None:
+        where = Location(self.filename, self.line, self.col)
+        whole = _action(self.text, self.i, where)
+        inner = whole[2:-2]
+        inner = inner[1:] if inner.startswith("-") else inner  # Go's trim markers
+        inner = inner[:-1] if inner.endswith("-") else inner
+        self.uses.append(TemplateUse(parse(inner, where), where, whole))
+        in_code = mode.kind == "code"
+        function = TEMPLATE_VALUE_FUNCTION if in_code else TEMPLATE_FUNCTION
+        call = f'{function}("", {len(self.uses) - 1})'
+        replacement = call if in_code else "${" + call + "}"
+        self.out.append(replacement)
+        self.i += len(whole)
+        self.col += len(whole)
+        self.out_col += len(replacement)
+        self.source_map.add(self.line, self.out_col, len(replacement) - len(whole))
+
+    def _code(self, mode: _Mode) -> None:
+        text, i = self.text, self.i
         ch = text[i]
-        if ch == "{" and text.startswith("{{", i):
-            where = Location(filename, line, col)
-            whole = _action(text, i, where)
-            inner = whole[2:-2]
-            inner = inner[1:] if inner.startswith("-") else inner  # Go's trim markers
-            inner = inner[:-1] if inner.endswith("-") else inner
-            uses.append(TemplateUse(parse(inner, where), where, whole))
-            function = TEMPLATE_VALUE_FUNCTION if kind == "code" else TEMPLATE_FUNCTION
-            call = f'{function}("", {len(uses) - 1})'
-            replacement = call if kind == "code" else "${" + call + "}"
-            out.append(replacement)
-            i += len(whole)
-            col += len(whole)
-            out_col += len(replacement)
-            source_map.add(line, out_col, len(replacement) - len(whole))
-            continue
-        if kind == "code":
-            if ch == "#" or text.startswith("//", i):
-                end = text.find("\n", i)
-                copy((end if end >= 0 else n) - i)
-            elif text.startswith("/*", i):
-                end = text.find("*/", i + 2)
-                copy((end + 2 if end >= 0 else n) - i)
-            elif ch == '"':
-                modes.append(["string"])
-                copy(1)
-            elif ch == "<" and (heredoc := _HEREDOC_START.match(text, i)):
-                modes.append(["heredoc", heredoc.group(1)])
-                copy(len(heredoc.group(0)))
-            elif ch == "{":
-                mode[1] = int(str(mode[1])) + 1
-                copy(1)
-            elif ch == "}":
-                if mode[1] == 0 and len(modes) > 1:
-                    modes.pop()  # end of a ${ } inside a string or heredoc
-                else:
-                    mode[1] = max(0, int(str(mode[1])) - 1)
-                copy(1)
+        if ch == "#" or text.startswith("//", i):
+            end = text.find("\n", i)
+            self._copy((end if end >= 0 else len(text)) - i)
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            self._copy((end + 2 if end >= 0 else len(text)) - i)
+        elif ch == '"':
+            self.modes.append(_Mode("string"))
+            self._copy(1)
+        elif ch == "<" and (heredoc := _HEREDOC_START.match(text, i)):
+            self.modes.append(_Mode("heredoc", marker=heredoc.group(1)))
+            self._copy(len(heredoc.group(0)))
+        elif ch == "{":
+            mode.depth += 1
+            self._copy(1)
+        elif ch == "}":
+            if mode.depth == 0 and len(self.modes) > 1:
+                self.modes.pop()  # end of a ${ } inside a string or heredoc
             else:
-                copy(1)
-        elif kind == "string":
-            if ch == "\\":
-                copy(2)
-            elif text.startswith("$${", i) or text.startswith("%%{", i):
-                copy(3)
-            elif text.startswith("${", i) or text.startswith("%{", i):
-                modes.append(["code", 0])
-                copy(2)
-            elif ch in '"\n':
-                modes.pop()  # a newline ends an unterminated string; the parser says so
-                copy(1)
-            else:
-                copy(1)
-        else:  # heredoc
-            at_line_start = i == 0 or text[i - 1] == "\n"
-            if at_line_start:
-                end = text.find("\n", i)
-                current = text[i : end if end >= 0 else n]
-                if current.strip() == mode[1]:
-                    modes.pop()
-                    copy(len(current))
-                    continue
-            if text.startswith("$${", i) or text.startswith("%%{", i):
-                copy(3)
-            elif text.startswith("${", i) or text.startswith("%{", i):
-                modes.append(["code", 0])
-                copy(2)
-            else:
-                copy(1)
-    return Rewritten("".join(out), source_map, uses, unsupported)
+                mode.depth = max(0, mode.depth - 1)
+            self._copy(1)
+        else:
+            self._copy(1)
+
+    def _string(self) -> None:
+        ch = self.text[self.i]
+        if ch == "\\":
+            self._copy(2)
+        elif self._template_sequence():
+            pass
+        elif ch in '"\n':
+            self.modes.pop()  # a newline ends an unterminated string; the parser says so
+            self._copy(1)
+        else:
+            self._copy(1)
+
+    def _heredoc(self, mode: _Mode) -> None:
+        text, i = self.text, self.i
+        if i == 0 or text[i - 1] == "\n":
+            end = text.find("\n", i)
+            current = text[i : end if end >= 0 else len(text)]
+            if current.strip() == mode.marker:
+                self.modes.pop()
+                self._copy(len(current))
+                return
+        if not self._template_sequence():
+            self._copy(1)
+
+    def _template_sequence(self) -> bool:
+        """Copy an escaped `$${`/`%%{`, or enter the code of a `${`/`%{`, if one is
+        at the cursor (in a string or heredoc)."""
+        text, i = self.text, self.i
+        if text.startswith("$${", i) or text.startswith("%%{", i):
+            self._copy(3)
+            return True
+        if text.startswith("${", i) or text.startswith("%{", i):
+            self.modes.append(_Mode("code"))
+            self._copy(2)
+            return True
+        return False
