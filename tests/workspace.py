@@ -148,11 +148,14 @@ class Workspace:
         input_env: Optional[Mapping[str, str]] = None,
         output_env: Optional[Mapping[str, str]] = None,
         settings: str = "",
+        restart: Optional[tuple[int, str]] = None,
     ) -> Path:
         """A dstream.hcl of one task `name` from the input to the output provider, each
         with its `env`; `settings`: more task attributes (HCL lines); `state`: a state
-        directory, so acknowledged checkpoints are kept."""
+        directory, so acknowledged checkpoints are kept; `restart`: (attempts, backoff)."""
         state_block = 'state { path = "state" }' if state else ""
+        if restart:
+            settings += f'\nrestart {{\n attempts = {restart[0]}\n backoff = "{restart[1]}"\n}}'
         return self.config(
             f"""{state_block}
             task "{name}" {{
