@@ -105,12 +105,12 @@ def executable(path: Path, text: str) -> Path:
     return path
 
 
-def _hcl_env(env: Optional[Mapping[str, str]]) -> str:
-    """An HCL `env = {...}` attribute (nothing without variables)."""
+def _hcl_provider(role: str, path: str, env: Optional[Mapping[str, str]]) -> list[str]:
+    """The lines of a task's `input` or `output` block: the provider, and its `env`."""
     if not env:
-        return ""
+        return [f'  {role} {{ provider_path = "{path}" }}']
     pairs = ", ".join(f"{key} = {orjson.dumps(value).decode()}" for key, value in env.items())
-    return f"env = {{ {pairs} }}"
+    return [f"  {role} {{", f'    provider_path = "{path}"', f"    env = {{ {pairs} }}", "  }"]
 
 
 class Workspace:
@@ -148,26 +148,26 @@ class Workspace:
         input_env: Optional[Mapping[str, str]] = None,
         output_env: Optional[Mapping[str, str]] = None,
         settings: str = "",
+        restart: Optional[tuple[int, str]] = None,
     ) -> Path:
         """A dstream.hcl of one task `name` from the input to the output provider, each
         with its `env`; `settings`: more task attributes (HCL lines); `state`: a state
-        directory, so acknowledged checkpoints are kept."""
-        state_block = 'state { path = "state" }' if state else ""
-        return self.config(
-            f"""{state_block}
-            task "{name}" {{
-              {settings}
-              input  {{
-                provider_path = "{input_path}"
-                {_hcl_env(input_env)}
-              }}
-              output {{
-                provider_path = "{output_path}"
-                {_hcl_env(output_env)}
-              }}
-            }}
-            """
+        directory, so acknowledged checkpoints are kept; `restart`: (attempts, backoff)."""
+        restart_block = (
+            f'restart {{\n    attempts = {restart[0]}\n    backoff  = "{restart[1]}"\n  }}'
+            if restart
+            else ""
         )
+        lines = [
+            'state { path = "state" }' if state else "",
+            f'task "{name}" {{',
+            *(f"  {line.strip()}" for line in settings.splitlines()),
+            f"  {restart_block}",
+            *_hcl_provider("input", input_path, input_env),
+            *_hcl_provider("output", output_path, output_env),
+            "}",
+        ]
+        return self.config("\n".join(line for line in lines if line.strip()) + "\n")
 
     def shell_output_task(self, input_path: str, *, state: bool = False) -> None:
         """Task "t": the given input into SHELL_OUTPUT (out.jsonl), optionally with a

@@ -1,15 +1,17 @@
-"""The session's real PostgreSQL (tests/conftest.py; wal_level=logical) as the CDC tests
-use it: through psycopg2, a database of their own per test. Without it the tests skip,
-unless DSTREAM_REQUIRE_SERVICES=1 (CI): then they fail.
+"""A real PostgreSQL (tests/services.py; wal_level=logical) as the CDC tests and the CDC
+benchmarks use it: through psycopg2, a database of their own per test. Its own server,
+not tests/conftest.py's, so that benches/ (which imports this fixture) needs nothing
+more. Without it the tests skip, unless DSTREAM_REQUIRE_SERVICES=1 (CI): then they fail.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.services import PostgresServer, require_service
+from tests.services import postgres, require_service
 
 
 class PgServer:
@@ -48,9 +50,10 @@ class PgServer:
 
 
 @pytest.fixture(scope="session")
-def pg_server(pg_server: PostgresServer) -> PgServer:
+def pg_server() -> Iterator[PgServer]:
     try:
         import psycopg2  # noqa: F401
     except ImportError:
         require_service("psycopg2 is not installed (pip install psycopg2-binary)")
-    return PgServer(pg_server.dsn)
+    with postgres() as server:
+        yield PgServer(server.dsn)

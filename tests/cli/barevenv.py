@@ -75,10 +75,6 @@ def make(where: Path) -> Path:
     return python
 
 
-def bin_dir(python: Path) -> str:
-    return str(python.parent)
-
-
 def env_for(python: Path) -> dict[str, str]:
     """An environment in which `dstream` and the providers are the venv's."""
     return {**os.environ, "PATH": f"{python.parent}:{os.environ['PATH']}"}

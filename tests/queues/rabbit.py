@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from tests.services import ServiceUnavailable, free_port, running, service_user, stop_pid
+from tests.workspace import Workspace
 
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 START_TIMEOUT = 90.0
@@ -170,3 +171,33 @@ def start_rabbitmq() -> RabbitServer:
 def rabbitmq() -> contextlib.AbstractContextManager[RabbitServer]:
     """`with rabbitmq() as broker:` — a running broker; skip (fail in CI) if none."""
     return running("RabbitMQ", start_rabbitmq)
+
+
+# -- a task into the broker ----------------------------------------------------------------
+TABLES = ["dbo.Orders", "dbo.Customers", "sales.Order Lines"]
+QUEUES = ["dbo.Orders_cdc_events", "dbo.Customers_cdc_events", "sales.Order_Lines_cdc_events"]
+
+
+def configure(
+    ws: Workspace,
+    url: str,
+    *,
+    count: int = 0,
+    tables: list[str] = TABLES,
+    pattern: str = "{TableName}_cdc_events",
+    extra: str = "",
+    interval: int = 0,
+) -> None:
+    ws.counter_task(
+        "cdc",
+        "dstream-rabbitmq",
+        f'url = "{url}"\nqueue_pattern = "{pattern}"\n{extra}',
+        count=count,
+        tables=tables,
+        checkpoint_every=100,
+        interval=interval,
+    )
+
+
+def queues_of(prefix: str) -> list[str]:
+    return [prefix + q for q in QUEUES]

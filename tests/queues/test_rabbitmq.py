@@ -12,43 +12,16 @@ import orjson
 import pytest
 
 from tests.queues.proxy import CuttingProxy
-from tests.queues.rabbit import RabbitServer
+from tests.queues.rabbit import TABLES, RabbitServer, configure, queues_of
 from tests.workspace import Workspace
 
-TABLES = ["dbo.Orders", "dbo.Customers", "sales.Order Lines"]
-QUEUES = ["dbo.Orders_cdc_events", "dbo.Customers_cdc_events", "sales.Order_Lines_cdc_events"]
 _names = itertools.count()
-
-
-def configure(
-    ws: Workspace,
-    url: str,
-    *,
-    count: int = 0,
-    tables: list[str] = TABLES,
-    pattern: str = "{TableName}_cdc_events",
-    extra: str = "",
-    interval: int = 0,
-) -> None:
-    ws.counter_task(
-        "cdc",
-        "dstream-rabbitmq",
-        f'url = "{url}"\nqueue_pattern = "{pattern}"\n{extra}',
-        count=count,
-        tables=tables,
-        checkpoint_every=100,
-        interval=interval,
-    )
 
 
 @pytest.fixture
 def prefix() -> str:
     """A queue-name prefix of its own per test: the broker is shared by the session."""
     return f"t{next(_names)}_"
-
-
-def queues_of(prefix: str) -> list[str]:
-    return [prefix + q for q in QUEUES]
 
 
 def test_lifecycle_against_the_broker(ws: Workspace, broker: RabbitServer, prefix: str) -> None:

@@ -20,8 +20,7 @@ import time
 import orjson
 
 from dstream.state.file import FileStore
-from tests.queues.rabbit import RabbitServer
-from tests.queues.test_rabbitmq import configure, queues_of
+from tests.queues.rabbit import RabbitServer, configure, queues_of
 from tests.workspace import Workspace
 
 KILLS = 100 if os.environ.get("DSTREAM_CRASH_LONG") == "1" else 20

@@ -25,19 +25,7 @@ out.write(b'{"status":"ready"}\n{"data":1}\n' + os.environ["CP"].encode() + b"\n
 
 def _task(ws: Workspace, output: str, checkpoint: str, settings: str = "") -> None:
     ws.python_script("input.py", RECORDING_INPUT)
-    ws.config(
-        f"""
-        state {{ path = "state" }}
-        task "t" {{
-          {settings}
-          input  {{
-            provider_path = "./input.py"
-            env = {{ CP = {orjson.dumps(checkpoint).decode()} }}
-          }}
-          output {{ provider_path = "{output}" }}
-        }}
-        """
-    )
+    ws.task("./input.py", output, state=True, input_env={"CP": checkpoint}, settings=settings)
 
 
 def _state_given(ws: Workspace, run: int) -> bytes:
@@ -85,20 +73,12 @@ done
 def _sed_output_task(ws: Workspace, checkpoint: str, sed: str) -> None:
     ws.script("output.sh", SED_OUTPUT)
     ws.python_script("input.py", RECORDING_INPUT)
-    ws.config(
-        f"""
-        state {{ path = "state" }}
-        task "t" {{
-          input  {{
-            provider_path = "./input.py"
-            env = {{ CP = {orjson.dumps(checkpoint).decode()} }}
-          }}
-          output {{
-            provider_path = "./output.sh"
-            env = {{ SED = {orjson.dumps(sed).decode()} }}
-          }}
-        }}
-        """
+    ws.task(
+        "./input.py",
+        "./output.sh",
+        state=True,
+        input_env={"CP": checkpoint},
+        output_env={"SED": sed},
     )
 
 

@@ -62,15 +62,7 @@ def _metric(text: str, name: str, **labels: str) -> float:
 def test_metrics_scraped_during_a_run_match_what_the_output_received(ws: Workspace) -> None:
     ws.script("idle.sh", IDLE_INPUT)
     ws.script("output.sh", SHELL_OUTPUT)
-    ws.config(
-        """
-        state { path = "state" }
-        task "m" {
-          input  { provider_path = "./idle.sh" }
-          output { provider_path = "./output.sh" }
-        }
-        """
-    )
+    ws.task("./idle.sh", "./output.sh", name="m", state=True)
     proc = ws.popen("run", "m", "--json", "--metrics-addr", "127.0.0.1:0")
     addr = _metrics_address(proc)
     acks = "dstream_checkpoints_acknowledged_total"
@@ -113,14 +105,7 @@ def _slow_task(ws: Workspace) -> None:
         """,
     )
     ws.script("echo-out.sh", 'read -r command\necho \'{"status":"ready"}\'\nexec cat\n')
-    ws.config(
-        """
-        task "p" {
-          input  { provider_path = "./slow.sh" }
-          output { provider_path = "./echo-out.sh" }
-        }
-        """
-    )
+    ws.task("./slow.sh", "./echo-out.sh", name="p")
 
 
 def test_progress_renders_on_a_terminal_and_stops_cleanly(ws: Workspace) -> None:

@@ -59,17 +59,7 @@ def test_sdk_counter_to_file(ws: Workspace) -> None:
 def test_shell_input_and_awk_output_without_sdk(ws: Workspace) -> None:
     ws.script("input.sh", SHELL_INPUT)
     ws.script("output.sh", SHELL_OUTPUT)
-    ws.config(
-        """
-        task "plain" {
-          input  { provider_path = "./input.sh" }
-          output {
-            provider_path = "./output.sh"
-            env = { OUT = "got.jsonl" }
-          }
-        }
-        """
-    )
+    ws.task("./input.sh", "./output.sh", name="plain", output_env={"OUT": "got.jsonl"})
     code, doc, err = ws.run_json("run", "plain")
     assert code == 0, err
     assert [r["data"]["n"] for r in ws.json_lines("got.jsonl")] == [1, 2, 3, 4, 5]
@@ -86,14 +76,7 @@ def test_legacy_input_without_handshake_first_line_is_data(ws: Workspace) -> Non
         """,
     )
     ws.script("output.sh", SHELL_OUTPUT)
-    ws.config(
-        """
-        task "legacy" {
-          input  { provider_path = "./legacy.sh" }
-          output { provider_path = "./output.sh" }
-        }
-        """
-    )
+    ws.task("./legacy.sh", "./output.sh", name="legacy")
     done = ws.run("run", "legacy")
     assert done.returncode == 0, done.stderr
     assert [r["data"]["n"] for r in ws.json_lines("out.jsonl")] == [1, 2]
@@ -102,14 +85,7 @@ def test_legacy_input_without_handshake_first_line_is_data(ws: Workspace) -> Non
 def test_legacy_output_that_prints_lines_shows_them(ws: Workspace) -> None:
     ws.script("input.sh", SHELL_INPUT)
     ws.script("echo-out.sh", "read -r config\nexec cat\n")
-    ws.config(
-        """
-        task "t" {
-          input  { provider_path = "./input.sh" }
-          output { provider_path = "./echo-out.sh" }
-        }
-        """
-    )
+    ws.task("./input.sh", "./echo-out.sh")
     done = ws.run("run", "t")
     assert done.returncode == 0, done.stderr
     shown = [orjson.loads(x) for x in done.stdout.splitlines()]
@@ -138,15 +114,7 @@ def test_handshake_error_quotes_message_and_stderr_tail(ws: Workspace) -> None:
 def test_handshake_timeout_names_provider_and_quotes_stderr(ws: Workspace) -> None:
     ws.script("slow.sh", 'read -r command\necho "still warming up" >&2\nexec sleep 30\n')
     ws.script("output.sh", SHELL_OUTPUT)
-    ws.config(
-        """
-        task "t" {
-          input  { provider_path = "./slow.sh" }
-          output { provider_path = "./output.sh" }
-          start_timeout = "1s"
-        }
-        """
-    )
+    ws.task("./slow.sh", "./output.sh", settings='start_timeout = "1s"')
     done = ws.run("run", "t", timeout=30)
     err = done.stderr
     assert done.returncode == 1
@@ -230,22 +198,15 @@ def test_output_crash_mid_stream_ends_promptly_naming_output(ws: Workspace) -> N
         exit 3
         """,
     )
-    ws.config(
-        """
-        task "t" {
-          input  {
-            provider_path = "dstream-counter"
-            config {
-              interval = 0
-              max_count = 0
-            }
-          }
-          output { provider_path = "./crash-out.sh" }
-          # An input still blocked writing to the pump would be killed only after
-          # this, far beyond the timeout below: the run must end without waiting.
-          stop_grace = "60s"
-        }
-        """
+    # An input still blocked writing to the pump would be killed only after stop_grace,
+    # far beyond the timeout below: the run must end without waiting.
+    ws.counter_task(
+        "t",
+        "./crash-out.sh",
+        count=0,
+        checkpoint_every=1000,
+        state="",
+        settings='stop_grace = "60s"',
     )
     done = ws.run("run", "t", timeout=30)
     err = done.stderr
@@ -342,20 +303,7 @@ def test_slow_output_keeps_dstream_memory_flat(ws: Workspace) -> None:
         exec cat > /dev/null
         """,
     )
-    ws.config(
-        """
-        task "t" {
-          input  {
-            provider_path = "dstream-counter"
-            config {
-              interval = 0
-              max_count = 300000
-            }
-          }
-          output { provider_path = "./stalled.sh" }
-        }
-        """
-    )
+    ws.counter_task("t", "./stalled.sh", count=300000, checkpoint_every=1000, state="")
     proc = ws.popen("run", "t", "--json")
     time.sleep(1.0)
     samples = []
@@ -379,14 +327,7 @@ def test_demo_runs_without_a_config_file(ws: Workspace) -> None:
 
 def test_unknown_task_is_a_usage_error(ws: Workspace) -> None:
     ws.script("output.sh", SHELL_OUTPUT)
-    ws.config(
-        """
-        task "a" {
-          input  { provider_path = "./output.sh" }
-          output { provider_path = "./output.sh" }
-        }
-        """
-    )
+    ws.task("./output.sh", "./output.sh", name="a")
     done = ws.run("run", "b")
     assert done.returncode == 2
     assert "no task named 'b'" in done.stderr
@@ -439,19 +380,7 @@ def test_restart_policy_survives_a_transient_input_crash(ws: Workspace) -> None:
         """,
     )
     ws.script("output.sh", SHELL_OUTPUT)
-    ws.config(
-        """
-        state { path = "state" }
-        task "t" {
-          input  { provider_path = "./flaky.sh" }
-          output { provider_path = "./output.sh" }
-          restart {
-            attempts = 2
-            backoff  = "100ms"
-          }
-        }
-        """
-    )
+    ws.task("./flaky.sh", "./output.sh", state=True, restart=(2, "100ms"))
     code, doc, err = ws.run_json("run", "t")
     assert code == 0, err
     assert "restarting in 0.1 s (2 attempt(s) left)" in err
@@ -520,15 +449,7 @@ def test_ack_of_a_checkpoint_never_sent_is_a_protocol_error(ws: Workspace) -> No
         done
         """,
     )
-    ws.config(
-        """
-        state { path = "state" }
-        task "t" {
-          input  { provider_path = "./input.sh" }
-          output { provider_path = "./liar.sh" }
-        }
-        """
-    )
+    ws.task("./input.sh", "./liar.sh", state=True)
     done = ws.run("run", "t")
     err = done.stderr
     assert done.returncode == 1, err
@@ -560,16 +481,7 @@ def test_commit_interval_bounds_how_often_the_state_is_written(
         """,
     )
     ws.script("output.sh", SHELL_OUTPUT)
-    ws.config(
-        f"""
-        state {{ path = "state" }}
-        task "t" {{
-          input  {{ provider_path = "./input.sh" }}
-          output {{ provider_path = "./output.sh" }}
-          commit_interval = {interval}
-        }}
-        """
-    )
+    ws.task("./input.sh", "./output.sh", state=True, settings=f"commit_interval = {interval}")
     code, doc, err = ws.run_json("run", "t", timeout=60)
     assert code == 0, err
     summary = doc["tasks"][0]

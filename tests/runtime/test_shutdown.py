@@ -54,16 +54,7 @@ exec yes '{"data":"abcdefghijklmnopqrstuvwxyz0123456789"}'
 def _start(ws: Workspace, input_body: str, output_body: str) -> subprocess.Popen[bytes]:
     ws.script("input.sh", input_body)
     ws.script("output.sh", output_body)
-    ws.config(
-        f"""
-        state {{ path = "state" }}
-        task "t" {{
-          stop_grace = "{GRACE:g}s"
-          input  {{ provider_path = "./input.sh" }}
-          output {{ provider_path = "./output.sh" }}
-        }}
-        """
-    )
+    ws.task("./input.sh", "./output.sh", state=True, settings=f'stop_grace = "{GRACE:g}s"')
     proc = ws.popen("run", "t", "--json")
     deadline = time.monotonic() + 20
     while len(_descendants(proc.pid)) < 2:
@@ -162,22 +153,7 @@ def test_a_crashed_inputs_torn_last_line_is_reported_and_the_task_restarts(
 ) -> None:
     ws.python_script("input.py", TORN_INPUT)
     ws.script("output.sh", SHELL_OUTPUT)
-    ws.config(
-        f"""
-        state {{ path = "state" }}
-        task "t" {{
-          input  {{
-            provider_path = "./input.py"
-            env = {{ HOW = "{how}" }}
-          }}
-          output {{ provider_path = "./output.sh" }}
-          restart {{
-            attempts = 1
-            backoff  = "100ms"
-          }}
-        }}
-        """
-    )
+    ws.task("./input.py", "./output.sh", state=True, input_env={"HOW": how}, restart=(1, "100ms"))
     code, doc, err = ws.run_json("run", "t")
     assert code == 0, err
     offset = len(b'{"status":"ready"}\n{"data":1}\n{"checkpoint":1}\n')

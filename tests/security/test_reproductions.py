@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tests.security.test_secret_canary import BAD_CONFIG
 from tests.workspace import Workspace
 
 SECRET = "hunter2-reproduction"
@@ -86,18 +87,7 @@ def test_a_failed_providers_quoted_stderr_and_json_tail_are_redacted(
 
 
 def test_lint_says_the_type_of_a_wrong_sensitive_value_never_the_value(ws: Workspace) -> None:
-    ws.config(
-        """
-        variable "pin" {
-          type      = number
-          sensitive = true
-        }
-        task "t" {
-          input  { provider_path = "dstream-counter" }
-          output { provider_path = "dstream-null" }
-        }
-        """
-    )
+    ws.config(BAD_CONFIG)  # a number variable, sensitive
     for args in (("lint",), ("lint", "--json"), ("show", "t")):
         done = ws.run(*args, env={"DSTREAM_VAR_pin": "pin-31337-x"})
         assert done.returncode == 2
