@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Optional
+from typing import Generic, Optional
 
 import orjson
 
 from dstream.protocol.frames import KEY_COMMITTED
 from dstream.sdk.encode import encode_into, whole_lines
 from dstream.sdk.log import log
-from dstream.sdk.provider import InputProvider
+from dstream.sdk.provider import ConfigT, InputProvider
 from dstream.sdk.stdio import FrameWriter, StdinChunks
 
 # Frames buffered before a write: large enough to amortise the syscall, small enough
@@ -22,10 +22,10 @@ FLUSH_FRAMES = 2048
 FLUSH_BYTES = 1 << 19
 
 
-class InputRun:
+class InputRun(Generic[ConfigT]):
     def __init__(
         self,
-        provider: InputProvider[Any],  # Any: whatever config type the provider binds
+        provider: InputProvider[ConfigT],
         out: FrameWriter,
         notices: Optional[StdinChunks],
     ) -> None:

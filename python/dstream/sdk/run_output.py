@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from itertools import repeat
 from operator import contains
-from typing import Any, Optional
+from typing import Any, Generic, Optional
 
 import orjson
 
@@ -14,7 +14,7 @@ from dstream.errors import DstreamError, FrameError
 from dstream.protocol.frames import DEFAULT_MAX_FRAME_SIZE, KEY_CHECKPOINT, KEY_DATA
 from dstream.sdk.log import log
 from dstream.sdk.model import Envelope
-from dstream.sdk.provider import OutputProvider
+from dstream.sdk.provider import ConfigT, OutputProvider
 from dstream.sdk.stdio import FrameWriter, StdinChunks
 
 Frame = dict[str, Any]  # Any: a decoded frame, its shape checked by the pump already
@@ -30,10 +30,10 @@ def _excerpt(line: bytes) -> str:
     return text + ("..." if len(line) > 120 else "")
 
 
-class OutputRun:
+class OutputRun(Generic[ConfigT]):
     def __init__(
         self,
-        provider: OutputProvider[Any],  # Any: whatever config type the provider binds
+        provider: OutputProvider[ConfigT],
         out: FrameWriter,
         stdin: StdinChunks,
         *,
