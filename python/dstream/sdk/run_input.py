@@ -7,6 +7,7 @@ from typing import Generic, Optional
 
 import orjson
 
+from dstream.errors import ExitCode
 from dstream.protocol.frames import KEY_COMMITTED
 from dstream.sdk.encode import encode_into, whole_lines
 from dstream.sdk.log import log
@@ -103,7 +104,7 @@ class InputRun(Generic[ConfigT]):
             notices = asyncio.ensure_future(self._read_notices())
             committer = asyncio.ensure_future(self._deliver_commits())
         self._drain = asyncio.ensure_future(self._drain_read())
-        code = 0
+        code: int = ExitCode.OK
         try:
             await self._drain
         except asyncio.CancelledError:
@@ -113,19 +114,19 @@ class InputRun(Generic[ConfigT]):
                 log.info("stopped by signal; writing what was produced", bytes=self.written)
         except BrokenPipeError:
             _reader_gone()
-            code = 1
+            code = ExitCode.FAILURE
         except Exception:
             log.exception("read() failed")
-            code = 1
+            code = ExitCode.FAILURE
         try:
             self.flush()
         except OSError:
-            code = 1
+            code = ExitCode.FAILURE
         for task in (notices, committer):
             if task is not None:
                 task.cancel()
         if self.failed is not None:
-            code = 1
+            code = ExitCode.FAILURE
         return code
 
     async def _read_notices(self) -> None:
