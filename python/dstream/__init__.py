@@ -6,8 +6,6 @@ newline-delimited JSON envelopes between them (see docs/protocol.md).
 
 from __future__ import annotations
 
-from typing import Any
-
 from dstream.errors import DstreamError
 
 __all__ = ["DstreamError", "__version__"]
@@ -15,7 +13,7 @@ __all__ = ["DstreamError", "__version__"]
 __version__: str  # read on first use (below), not on import
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> str:
     # The version lives in Cargo.toml alone and the wheel's metadata carries it; reading
     # the metadata imports importlib.metadata (~15 ms), which every `dstream run` and
     # every provider (they import this package too) would pay without ever needing it.

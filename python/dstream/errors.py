@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import IntEnum
-from typing import Any, Optional
+from typing import Optional
 
 
 class ExitCode(IntEnum):
@@ -45,7 +45,7 @@ class DstreamError(Exception):
 
     exit_code: int = EXIT_FAILURE
 
-    def __init__(self, reason: str, *, hint: Optional[str] = None, **details: Any) -> None:
+    def __init__(self, reason: str, *, hint: Optional[str] = None, **details: object) -> None:
         super().__init__(reason)
         self.reason = reason
         self.hint = hint
@@ -54,8 +54,8 @@ class DstreamError(Exception):
     def __str__(self) -> str:
         return self.reason
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": type(self).__name__, "message": self.reason}
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"error": type(self).__name__, "message": self.reason}
         if self.hint:
             out["hint"] = self.hint
         out.update({k: v for k, v in self.details.items() if v is not None})
@@ -76,7 +76,7 @@ class ConfigError(DstreamError):
     def __str__(self) -> str:
         return f"{self.location}: {self.reason}" if self.location else self.reason
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         out = super().to_dict()
         if self.location is not None:
             out["location"] = str(self.location)
@@ -110,7 +110,7 @@ class ProviderError(DstreamError):
         tail = "\n".join(f"  | {line}" for line in self.stderr_tail)
         return f"{self.reason}\n  last stderr lines:\n{tail}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         out = super().to_dict()
         if self.stderr_tail:
             out["stderr_tail"] = self.stderr_tail

@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Optional
+from typing import Optional
 
 import orjson
 
@@ -50,7 +50,7 @@ class _TextFormatter(logging.Formatter):
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
+        out: dict[str, object] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
@@ -96,7 +96,7 @@ def level_name() -> Optional[str]:
 
 def provider_line(task: str, role: str, text: str, level: Optional[str], *, several: bool) -> None:
     """A provider's stderr line, re-emitted with its task and role."""
-    fields: dict[str, Any] = {}
+    fields: dict[str, object] = {}
     if text.startswith("{"):
         try:
             record = orjson.loads(text)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING, Optional
 
-from dstream.errors import DstreamError, FrameError, ProviderError
+from dstream.errors import DstreamError, ExitCode, FrameError, ProviderError
 
 if TYPE_CHECKING:
     from dstream._core import Outcome, PumpResult
@@ -25,8 +25,8 @@ def _ended_by(sig: signal.Signals) -> tuple[int, int]:
 # An input stopped by dstream's SIGTERM.
 STOPPED_EXITS = _ended_by(signal.SIGTERM)
 # An input whose stream broke (its stdout closed by dstream): it ends on the signal, or
-# on EPIPE: SIGPIPE for most programs, code 1 from the SDK (sdk/run_input.py).
-SDK_BROKEN_PIPE_EXIT = 1
+# on EPIPE: SIGPIPE for most programs, ExitCode.FAILURE from the SDK (sdk/run_input.py).
+SDK_BROKEN_PIPE_EXIT = ExitCode.FAILURE
 BROKEN_STREAM_EXITS = (*STOPPED_EXITS, *_ended_by(signal.SIGPIPE), SDK_BROKEN_PIPE_EXIT)
 
 INVALID_FRAME_HINT = (

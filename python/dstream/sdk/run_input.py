@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Optional
+from typing import Generic, Optional
 
 import orjson
 
+from dstream.errors import ExitCode
 from dstream.protocol.frames import KEY_COMMITTED
 from dstream.sdk.encode import encode_into, whole_lines
 from dstream.sdk.log import log
-from dstream.sdk.provider import InputProvider
+from dstream.sdk.provider import ConfigT, InputProvider
 from dstream.sdk.stdio import FrameWriter, StdinChunks
 
 # Frames buffered before a write: large enough to amortise the syscall, small enough
@@ -22,10 +23,10 @@ FLUSH_FRAMES = 2048
 FLUSH_BYTES = 1 << 19
 
 
-class InputRun:
+class InputRun(Generic[ConfigT]):
     def __init__(
         self,
-        provider: InputProvider[Any],  # Any: whatever config type the provider binds
+        provider: InputProvider[ConfigT],
         out: FrameWriter,
         notices: Optional[StdinChunks],
     ) -> None:
@@ -103,7 +104,7 @@ class InputRun:
             notices = asyncio.ensure_future(self._read_notices())
             committer = asyncio.ensure_future(self._deliver_commits())
         self._drain = asyncio.ensure_future(self._drain_read())
-        code = 0
+        code: int = ExitCode.OK
         try:
             await self._drain
         except asyncio.CancelledError:
@@ -113,19 +114,19 @@ class InputRun:
                 log.info("stopped by signal; writing what was produced", bytes=self.written)
         except BrokenPipeError:
             _reader_gone()
-            code = 1
+            code = ExitCode.FAILURE
         except Exception:
             log.exception("read() failed")
-            code = 1
+            code = ExitCode.FAILURE
         try:
             self.flush()
         except OSError:
-            code = 1
+            code = ExitCode.FAILURE
         for task in (notices, committer):
             if task is not None:
                 task.cancel()
         if self.failed is not None:
-            code = 1
+            code = ExitCode.FAILURE
         return code
 
     async def _read_notices(self) -> None:

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from itertools import repeat
 from operator import contains
-from typing import Any, Optional
+from typing import Any, Generic, Optional
 
 import orjson
 
 from dstream._core import find
-from dstream.errors import DstreamError, FrameError
+from dstream.errors import DstreamError, ExitCode, FrameError
 from dstream.protocol.frames import DEFAULT_MAX_FRAME_SIZE, KEY_CHECKPOINT, KEY_DATA
 from dstream.sdk.log import log
 from dstream.sdk.model import Envelope
-from dstream.sdk.provider import OutputProvider
+from dstream.sdk.provider import ConfigT, OutputProvider
 from dstream.sdk.stdio import FrameWriter, StdinChunks
 
 Frame = dict[str, Any]  # Any: a decoded frame, its shape checked by the pump already
@@ -30,10 +30,10 @@ def _excerpt(line: bytes) -> str:
     return text + ("..." if len(line) > 120 else "")
 
 
-class OutputRun:
+class OutputRun(Generic[ConfigT]):
     def __init__(
         self,
-        provider: OutputProvider[Any],  # Any: whatever config type the provider binds
+        provider: OutputProvider[ConfigT],
         out: FrameWriter,
         stdin: StdinChunks,
         *,
@@ -83,18 +83,18 @@ class OutputRun:
             await self._write_batch()
             await self.provider.flush()
             self._flush_stdout()
-            return 0
+            return ExitCode.OK
         except FrameError as exc:
             # Everything before the bad frame is written (not acknowledged past it).
             await self._write_batch_quietly()
             log.error(str(exc), offset=exc.offset, excerpt=exc.excerpt, hint=exc.hint)
-            return 1
+            return ExitCode.FAILURE
         except BrokenPipeError:
             log.error("stdout was closed by dstream; stopping")
-            return 1
+            return ExitCode.FAILURE
         except DstreamError as exc:  # the provider's own clear error (a full disk, ...)
             log.error(str(exc), hint=exc.hint)
-            return 1
+            return ExitCode.FAILURE
 
     async def _next_chunk(self) -> Optional[bytes]:
         """The next chunk, writing a partial batch first when nothing more is waiting."""

@@ -38,7 +38,7 @@ class MssqlCdcConfig(ProviderConfig):
     # The original ingester's offsets table: read once when this task has no checkpoint.
     offsets_table: Optional[str] = None
     # Ignored: the original's distributed lock; one dstream task owns its tables.
-    lock_config: Optional[dict] = None
+    lock_config: Optional[dict[str, object]] = None
 
     def validate(self) -> None:
         if not self.connection_string:

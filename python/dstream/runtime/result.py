@@ -1,0 +1,59 @@
+"""What one run of a task did: the record a run returns, summed over restarts and
+reloads, rendered by runtime/summary.py and kept in the run history."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import orjson
+
+from dstream.errors import DstreamError
+from dstream.runtime.monitor import CounterDict
+
+
+@dataclass
+class RunSummary:
+    task: str
+    outcome: str = "running"  # completed | failed | interrupted | removed (by a reload)
+    counters: CounterDict = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    duration: float = 0.0
+    checkpoints_acknowledged: int = 0
+    last_checkpoint: Optional[bytes] = None  # the exact JSON text of the value
+    exit_codes: dict[str, Optional[int]] = field(default_factory=dict)
+    attempts: int = 1
+    error: Optional[DstreamError] = None
+    # False when the output does not acknowledge checkpoints (legacy.py says why)
+    resumable: bool = True
+    notes: list[str] = field(default_factory=list)  # what the user should know, not errors
+    stopped_by: Optional[int] = None  # the signal (SIGINT/SIGTERM) that stopped the run
+    reloads: int = 0  # restarts with a new definition after SIGHUP (totals include them)
+
+    def to_dict(self) -> dict[str, object]:
+        frames = self.counters.get("frames", 0)
+        return {
+            "task": self.task,
+            "outcome": self.outcome,
+            "counters": self.counters,
+            "duration_seconds": round(self.duration, 3),
+            "frames_per_second": round(frames / self.duration, 1) if self.duration else None,
+            "checkpoints_acknowledged": self.checkpoints_acknowledged,
+            "last_checkpoint": (
+                None if self.last_checkpoint is None else orjson.Fragment(self.last_checkpoint)
+            ),
+            "exit_codes": self.exit_codes,
+            "attempts": self.attempts,
+            "resumable": self.resumable,
+            "error": self.error.to_dict() if self.error else None,
+            "notes": self.notes,
+            "stopped_by": _signal_name(self.stopped_by),
+            "reloads": self.reloads,
+        }
+
+
+def _signal_name(signum: Optional[int]) -> Optional[str]:
+    import signal
+
+    return None if signum is None else signal.Signals(signum).name
