@@ -4,6 +4,9 @@ another (issue 19, Meltano's habit): `run` refuses with exit 2 and says how to g
 
 from __future__ import annotations
 
+import signal
+import time
+
 import pytest
 
 from tests.cli import scenarios
@@ -58,3 +61,30 @@ def test_reset_state_accepts_a_changed_input(ws: Workspace) -> None:
     assert done.returncode == 0, done.stderr
     values = [r["data"]["value"] for r in ws.json_lines("out.jsonl")]
     assert values == list(range(1, 11)) + list(range(1, 21))
+
+
+def test_a_reload_says_so_and_remembers_the_changed_input(ws: Workspace) -> None:
+    """SIGHUP restarts a task whose input changed from its checkpoint (what a reload is
+    for), not silently; and the next `run` takes the checkpoints that input wrote."""
+    scenarios.counter_file(ws, count=0, interval=5)
+    log = ws.root / "run.log"
+    with log.open("wb") as err:
+        proc = ws.popen("run", "t", stderr=err)
+    scenarios.wait_for(proc, ws, "out.jsonl")
+    deadline = time.monotonic() + 60
+    while not ws.run("state", "show", "t").stdout:  # a checkpoint to resume from
+        assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+    path = ws.root / "dstream.hcl"
+    changed = path.read_text().replace("interval = 5", "interval = 6")
+    path.write_text(changed.replace("max_count = 0", "max_count = 400"))
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=60) == 0, log.read_text()  # the new input ends at 400
+    text = log.read_text()
+    assert "interval_ms=6" in text and "task t changed: restarting it" in text, text
+    assert (
+        "task t: the input's configuration changed since its checkpoint was stored; "
+        "resuming from it anyway (SIGHUP reload)" in text
+    )
+    again = ws.run("run", "t")
+    assert again.returncode == 0, again.stderr
+    assert "changed" not in again.stderr
