@@ -12,8 +12,8 @@ line right before a fenced block:
                                  timeout=S  seconds a block may take (default 30)
                                  setup=CMD  a shell command run first (e.g. a state to resume)
                                  env=K=V    an environment variable for the block
-                                 stdout / stderr  the block is what the previous run
-                                            block printed there: text with `...` matching
+                                 stdout / stderr  the block is what the previous block
+                                            that ran printed there: text with `...` matching
                                             anything; json compared as values, "..." any value
                                  ignore=K,K  json keys (any depth) left out of the comparison
     <!-- not runnable: WHY -->   a block that cannot run here, and why
@@ -44,7 +44,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 MUST_BE_MARKED = {"sh", "hcl"}  # blocks that document a command or a configuration
-RUNS = {"sh", "python"}  # blocks that are executed; the others are written or compared
 FENCE = re.compile(r"^```(\S*)\s*$")
 MARKER = re.compile(r"^<!--\s*(runnable|not runnable)\s*(?::\s*(.*?))?\s*-->\s*$")
 OPTIONS = {"file", "exit", "timeout", "setup", "env", "stdout", "stderr", "ignore"}
@@ -90,6 +89,12 @@ def _parse_options(where: str, text: str) -> dict[str, list[str]]:
                 f"{where}: unknown marker option {name!r} (known: {sorted(OPTIONS)})"
             )
         options.setdefault(name, []).append(value)
+    for name, kind in (("exit", int), ("timeout", float)):
+        for value in options.get(name, []):
+            try:
+                kind(value)
+            except ValueError:
+                raise SnippetError(f"{where}: {name}={value!r} is not a number") from None
     return options
 
 
@@ -247,9 +252,9 @@ def _compare(block: Block, previous: Optional[Ran]) -> None:
         )
 
 
-def _lint(block: Block, name: str, workdir: Path) -> None:
+def _lint(block: Block, name: str, workdir: Path) -> Ran:
     args = ["-c", name] if name != "dstream.hcl" else []
-    _execute(block, ["dstream", "lint", *args], workdir)
+    return _execute(block, ["dstream", "lint", *args], workdir)
 
 
 def run_document(blocks: list[Block], workdir: Path) -> int:
@@ -268,7 +273,7 @@ def run_document(blocks: list[Block], workdir: Path) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(block.text)
             if target.suffix == ".hcl":
-                _lint(block, name or "dstream.hcl", workdir)
+                previous = _lint(block, name or "dstream.hcl", workdir)
         elif block.lang == "sh":
             previous = _execute(block, ["bash", "-euo", "pipefail", "-c", block.text], workdir)
         elif block.lang == "python":
@@ -441,6 +446,7 @@ def test_the_cheap_document_runs(tmp_path: Path) -> None:
         (CHEAP.replace("<!-- runnable -->\n```sh\nprintf", "```sh\nprintf"), "must follow"),
         (CHEAP + "<!-- runnable -->\n```c\nint main;\n```\n", "cannot run"),
         (CHEAP + "```sh\nunclosed\n", "never closed"),
+        (CHEAP.replace("<!-- runnable -->", "<!-- runnable: exit=one -->"), "not a number"),
     ],
 )
 def test_a_broken_block_fails_the_document(tmp_path: Path, broken: str, match: str) -> None:
