@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
+from dstream.config.model import StateSpec
+from dstream.state import open_store
 from tests.cli import scenarios
-from tests.state.backends import backend_ws, pg_server
+from tests.services import PostgresServer
+from tests.state.backends import BackendWorkspace, backend_ws, pg_server
 from tests.workspace import Workspace
 
 __all__ = ["backend_ws", "pg_server"]  # fixtures
@@ -88,3 +92,25 @@ def test_a_reload_says_so_and_remembers_the_changed_input(ws: Workspace) -> None
     again = ws.run("run", "t")
     assert again.returncode == 0, again.stderr
     assert "changed" not in again.stderr
+
+
+def test_a_run_refused_elsewhere_leaves_the_input_hash_alone(
+    pg_server: PostgresServer, tmp_path: Path
+) -> None:
+    """Another host runs t (its lease is live); a run of t with another input here is
+    refused (exit 1), and must not leave its input's digest behind: the running host's
+    next run would be refused, or a changed input later taken for the known one."""
+    ws = BackendWorkspace(tmp_path, "")
+    spec = StateSpec(backend="postgres", dsn=pg_server.dsn, table="resume_elsewhere")
+    ws.state_block = (
+        f'state {{\n  backend = "postgres"\n  dsn = "{spec.dsn}"\n  table = "{spec.table}"\n}}'
+    )
+    scenarios.counter_file(ws)
+    assert ws.run("run", "t").returncode == 0
+    with open_store(spec, str(tmp_path)) as elsewhere, elsewhere.hold_run("t"):
+        known = elsewhere.input_hash("t")
+        _change_input(ws)
+        refused = ws.run("run", "t", "--resume-changed")
+        assert refused.returncode == 1, refused.stderr
+        assert "already running" in refused.stderr
+        assert elsewhere.input_hash("t") == known
