@@ -12,8 +12,8 @@ line right before a fenced block:
                                  timeout=S  seconds a block may take (default 30)
                                  setup=CMD  a shell command run first (e.g. a state to resume)
                                  env=K=V    an environment variable for the block
-                                 stdout / stderr  the block is what the previous run
-                                            block printed there: text with `...` matching
+                                 stdout / stderr  the block is what the previous block
+                                            that ran printed there: text with `...` matching
                                             anything; json compared as values, "..." any value
                                  ignore=K,K  json keys (any depth) left out of the comparison
     <!-- not runnable: WHY -->   a block that cannot run here, and why
@@ -34,6 +34,7 @@ import re
 import shlex
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -43,7 +44,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 MUST_BE_MARKED = {"sh", "hcl"}  # blocks that document a command or a configuration
-RUNS = {"sh", "python"}  # blocks that are executed; the others are written or compared
 FENCE = re.compile(r"^```(\S*)\s*$")
 MARKER = re.compile(r"^<!--\s*(runnable|not runnable)\s*(?::\s*(.*?))?\s*-->\s*$")
 OPTIONS = {"file", "exit", "timeout", "setup", "env", "stdout", "stderr", "ignore"}
@@ -89,6 +89,12 @@ def _parse_options(where: str, text: str) -> dict[str, list[str]]:
                 f"{where}: unknown marker option {name!r} (known: {sorted(OPTIONS)})"
             )
         options.setdefault(name, []).append(value)
+    for name, kind in (("exit", int), ("timeout", float)):
+        for value in options.get(name, []):
+            try:
+                kind(value)
+            except ValueError:
+                raise SnippetError(f"{where}: {name}={value!r} is not a number") from None
     return options
 
 
@@ -246,9 +252,9 @@ def _compare(block: Block, previous: Optional[Ran]) -> None:
         )
 
 
-def _lint(block: Block, name: str, workdir: Path) -> None:
+def _lint(block: Block, name: str, workdir: Path) -> Ran:
     args = ["-c", name] if name != "dstream.hcl" else []
-    _execute(block, ["dstream", "lint", *args], workdir)
+    return _execute(block, ["dstream", "lint", *args], workdir)
 
 
 def run_document(blocks: list[Block], workdir: Path) -> int:
@@ -267,7 +273,7 @@ def run_document(blocks: list[Block], workdir: Path) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(block.text)
             if target.suffix == ".hcl":
-                _lint(block, name or "dstream.hcl", workdir)
+                previous = _lint(block, name or "dstream.hcl", workdir)
         elif block.lang == "sh":
             previous = _execute(block, ["bash", "-euo", "pipefail", "-c", block.text], workdir)
         elif block.lang == "python":
@@ -293,18 +299,39 @@ def test_every_command_and_configuration_block_is_marked(doc: Path) -> None:
     )
 
 
-RUNNABLE = [d for d in DOCS if any(b.marker == "runnable" for b in collect(d))]
+def _runs_something(doc: Path) -> bool:
+    try:
+        return any(b.marker == "runnable" for b in collect(doc))
+    except SnippetError:
+        return True  # malformed: its test says where
+
+
+RUNNABLE = [d for d in DOCS if _runs_something(d)]
+PARALLEL = 4  # documents run at once: most of a block's time is waiting on a process
+
+
+def _outcome(doc: Path, workdir: Path) -> str:
+    """ "" when every runnable block of `doc` did what the document says, else why not."""
+    try:
+        return "" if run_document(collect(doc), workdir) else f"{doc.name}: nothing ran"
+    except SnippetError as exc:
+        return str(exc)
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, str]:
+    """Every document's outcome, run side by side, each in its own fresh directory."""
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        futures = {d: pool.submit(_outcome, d, tmp_path_factory.mktemp(d.stem)) for d in RUNNABLE}
+        return {doc: future.result() for doc, future in futures.items()}
 
 
 @pytest.mark.parametrize("doc", RUNNABLE, ids=lambda p: str(p.relative_to(ROOT)))
-def test_the_runnable_blocks_do_what_the_document_says(doc: Path, tmp_path: Path) -> None:
-    try:
-        ran, failure = run_document(collect(doc), tmp_path), ""
-    except SnippetError as exc:
-        ran, failure = 0, str(exc)
-    if failure:
-        pytest.fail(failure, pytrace=False)
-    assert ran > 0
+def test_the_runnable_blocks_do_what_the_document_says(
+    doc: Path, outcomes: dict[Path, str]
+) -> None:
+    if outcomes[doc]:
+        pytest.fail(outcomes[doc], pytrace=False)
 
 
 def test_the_readme_and_the_command_reference_have_runnable_examples() -> None:
@@ -419,6 +446,7 @@ def test_the_cheap_document_runs(tmp_path: Path) -> None:
         (CHEAP.replace("<!-- runnable -->\n```sh\nprintf", "```sh\nprintf"), "must follow"),
         (CHEAP + "<!-- runnable -->\n```c\nint main;\n```\n", "cannot run"),
         (CHEAP + "```sh\nunclosed\n", "never closed"),
+        (CHEAP.replace("<!-- runnable -->", "<!-- runnable: exit=one -->"), "not a number"),
     ],
 )
 def test_a_broken_block_fails_the_document(tmp_path: Path, broken: str, match: str) -> None:

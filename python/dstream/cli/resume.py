@@ -35,9 +35,17 @@ def input_digest(spec: ProviderSpec) -> str:
     return "blake2b:" + digest(canonical)
 
 
-def check_inputs(project: Project, names: list[str], *, resume_changed: bool, view: View) -> None:
+def check_inputs(
+    project: Project,
+    names: list[str],
+    *,
+    resume_changed: bool,
+    view: View,
+    why: str = "--resume-changed",
+) -> None:
     """Refuse (UsageError) when a stored checkpoint came from another input configuration,
-    unless `resume_changed`; then remember the current configuration for the next run."""
+    unless `resume_changed` (`why` says who decided so); then remember the current
+    configuration for the next run."""
     from dstream.state import open_store
 
     with open_store(project.state, project.base_dir) as store:
@@ -58,6 +66,6 @@ def check_inputs(project: Project, names: list[str], *, resume_changed: bool, vi
                     )
                 view.note(
                     f"task {name}: the input's configuration changed since its checkpoint "
-                    "was stored; resuming from it anyway (--resume-changed)"
+                    f"was stored; resuming from it anyway ({why})"
                 )
             store.set_input_hash(name, current)

@@ -86,6 +86,19 @@ def _load(args: argparse.Namespace) -> Project:
     return load_project_from_args(args)
 
 
+def _reload(args: argparse.Namespace, names: list[str], view: View) -> Project:
+    """The configuration SIGHUP re-reads. A task whose input changed restarts with it
+    from its checkpoint, as the reload asks, but not silently: that is said, and the new
+    input remembered, so the next `run` does not refuse the checkpoints it now writes."""
+    project = _load(args)
+    if not _builtin_demo(args):
+        from dstream.cli.resume import check_inputs
+
+        kept = [name for name in names if name in project.tasks]
+        check_inputs(project, kept, resume_changed=True, view=view, why="SIGHUP reload")
+    return project
+
+
 def _reset_state(project: Project, names: list[str], view: View) -> None:
     from dstream.state import open_store
 
@@ -181,7 +194,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             hooks=hooks,
             fail_fast=args.fail_fast,
             monitor=monitor,
-            reload=lambda: _load(args),  # SIGHUP
+            reload=lambda: _reload(args, names, view),  # SIGHUP
             standby=args.standby,
         )
         if not _builtin_demo(args):

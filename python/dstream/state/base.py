@@ -146,7 +146,8 @@ class StateStore(abc.ABC):
 
     def set_input_hash(self, task: str, digest: str) -> None:
         """Remember the input configuration the next checkpoints come from (fenced
-        like `put` where the backend has leases)."""
+        like `put` where the backend has leases; left alone while another process holds
+        the task's lease, since that run's checkpoints come from its own input)."""
         return None
 
     def add_run(self, task: str, run: dict[str, object]) -> None:  # TODO(JsonValue)

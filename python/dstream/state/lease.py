@@ -82,10 +82,14 @@ class LeaseRow:
     config_hash: str
 
 
+def this_process() -> str:
+    """host:pid, which starts every owner this process names (unless labelled)."""
+    return f"{os.uname().nodename}:{os.getpid()}"
+
+
 def new_owner(label: str = "") -> str:
     """A holder's identity: host, pid and a random part (a pid can be reused)."""
-    base = label or f"{os.uname().nodename}:{os.getpid()}"
-    return f"{base}:{secrets.token_hex(3)}"
+    return f"{label or this_process()}:{secrets.token_hex(3)}"
 
 
 class ConnectOptions(TypedDict):

@@ -42,6 +42,7 @@ from dstream.state.lease import (
     LeaseTable,
     check_session_pooling,
     connect_options,
+    this_process,
 )
 
 if TYPE_CHECKING:
@@ -266,9 +267,21 @@ class PostgresStore(StateStore):
 
         def store(conn: Conn) -> None:
             with self._fenced(conn, task):
-                self._inputs.set(conn, task, digest)
+                if self._keeper.epoch(task) is not None or not self._run_elsewhere(conn, task):
+                    self._inputs.set(conn, task, digest)
 
         self._run("store the input's hash", store)
+
+    def _run_elsewhere(self, conn: Conn, task: str) -> bool:
+        """Another process holds the task's lease. A run checks its input before it takes
+        the lease: one that will be refused, or waits as a standby, must not change the
+        digest of the input the running one's checkpoints come from."""
+        return any(
+            row.task == task
+            and row.expires_in > 0
+            and not row.owner.startswith(this_process() + ":")
+            for row in self._leases.rows(conn)
+        )
 
     def runs(self, task: str) -> list[dict[str, object]]:
         check_task_name(task)
