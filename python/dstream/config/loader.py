@@ -19,7 +19,6 @@ from dstream.config.functions import FunctionError, to_number, type_name
 from dstream.config.limits import TooDeep, check_nesting
 from dstream.config.model import Location, Project, TaskSpec
 from dstream.config.schema import build_metrics, build_state, build_task
-from dstream.config.sprig import TemplateError
 from dstream.config.syntax import Attribute, Block, SourceFile, parse_text, read_source
 from dstream.config.templates import SourceMap
 from dstream.errors import ConfigError, nearest
@@ -601,6 +600,8 @@ class _TaskDiagnostics(Diagnostics):
         self.only_templates = True
 
     def error(self, exc: ConfigError) -> None:
+        from dstream.config.sprig import TemplateError  # not imported for a file without any
+
         self.only_templates = self.only_templates and isinstance(exc, TemplateError)
         super().error(exc)
 
