@@ -8,6 +8,10 @@ directory with DSTREAM_CONFIG unset, as a new user would first run it; it is sto
 with SIGINT (by PID) once the first envelope is out.
 
     pytest benches/bench_startup.py --benchmark-only
+
+DSTREAM_BENCH_OTHER_TREE=DIR adds, in the same rounds, `dstream run` importing the
+`dstream` package from DIR (another checkout's python/ directory, with a _core built or
+copied into it): a before/after comparison of start-up on one loaded machine.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 from benches.conftest import SMOKE, record, rounds, warmups
 from benches.procs import script, stats, write_project
 
 RUNS = 3 if SMOKE else 20
+OTHER_TREE = os.environ.get("DSTREAM_BENCH_OTHER_TREE", "")
 
 
 def clean_env() -> dict[str, str]:
@@ -113,7 +118,9 @@ def sh_project(directory: Path) -> tuple[Path, str]:
     return fifo, direct
 
 
-def until_arrival(argv: list[str], directory: Path, fifo: Path) -> tuple[float, float]:
+def until_arrival(
+    argv: list[str], directory: Path, fifo: Path, extra_env: Optional[dict[str, str]] = None
+) -> tuple[float, float]:
     """Seconds from starting `argv` to the first envelope's arrival in the output (the
     FIFO opened before the start, non-blocking, so a run that fails cannot hang here),
     and the CPU seconds (user + system) of the whole run, its providers included: the
@@ -122,7 +129,8 @@ def until_arrival(argv: list[str], directory: Path, fifo: Path) -> tuple[float, 
     try:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            argv, cwd=directory, env=clean_env(), stdout=subprocess.DEVNULL,
+            argv, cwd=directory, env={**clean_env(), **(extra_env or {})},
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )  # fmt: skip
         ready, _, _ = select.select([fd], [], [], 30)
@@ -157,7 +165,7 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
     dstream = [script("dstream"), "run", "-q"]
     floor_argv = [sys.executable, "-c", "pass"]
     bare_argv = [sys.executable, "-S", "-c", "pass"]
-    names = ("direct", "dstream", "floor", "bare")
+    names = ("direct", "dstream", "floor", "bare", "other")
     wall: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
 
@@ -168,16 +176,22 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
         assert code == 0, err
         return time.perf_counter() - started, used
 
+    runs: dict[str, Callable[[], tuple[float, float]]] = {
+        "direct": lambda: until_arrival(["sh", "-c", direct_cmd], tmp_path, fifo),
+        "dstream": lambda: until_arrival(dstream, tmp_path, fifo),
+        "floor": lambda: interpreter(floor_argv),
+        "bare": lambda: interpreter(bare_argv),
+    }
+    if OTHER_TREE:
+        other_env = {"PYTHONPATH": OTHER_TREE}
+        runs["other"] = lambda: until_arrival(dstream, tmp_path, fifo, other_env)
+
     def once() -> None:
         for _ in range(RUNS):
-            for name, measured in (
-                ("direct", until_arrival(["sh", "-c", direct_cmd], tmp_path, fifo)),
-                ("dstream", until_arrival(dstream, tmp_path, fifo)),
-                ("floor", interpreter(floor_argv)),
-                ("bare", interpreter(bare_argv)),
-            ):
-                wall[name].append(measured[0])
-                cpu[name].append(measured[1])
+            for name, run in runs.items():
+                seconds, used = run()
+                wall[name].append(seconds)
+                cpu[name].append(used)
 
     benchmark.pedantic(once, rounds=rounds(1), iterations=1, warmup_rounds=warmups())
     group = "start-up: sh input to first envelope"
@@ -192,6 +206,9 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
             "python -S -c pass (without site)": figures["bare"],
             "added by dstream beyond the floor": beyond,
         }
+        if OTHER_TREE:
+            other = [d - b for d, b in zip(figures["other"], figures["direct"])]
+            rows[f"added by dstream from {OTHER_TREE}"] = other
         for name, values in rows.items():
             entry = stats(values, "ms", 1e-3, fmt=".1f", compare=False)
             record(group, kind + name, entry)

@@ -40,8 +40,8 @@ HEAVY = (
     "hcl2",
     "importlib.metadata",
 )
-# Needed only after the stream: not before the first envelope.
-LATE = ("dstream.runtime.summary",)
+# Needed only after the stream, or only by a file that has templates.
+LATE = ("dstream.runtime.summary", "dstream.config.sprig")
 
 PROBE = """
 import sys

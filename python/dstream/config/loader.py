@@ -19,7 +19,6 @@ from dstream.config.evaluate import Evaluator
 from dstream.config.model import Location, Project, TaskSpec
 from dstream.config.schema import build_metrics, build_state
 from dstream.config.scope import Module, declare_locals
-from dstream.config.sprig import TemplateError
 from dstream.config.syntax import Block, SourceFile, parse_text, read_source
 from dstream.config.tasks import build_task
 from dstream.config.templates import SourceMap
@@ -280,6 +279,8 @@ class _TaskDiagnostics(Diagnostics):
         self.only_templates = True
 
     def error(self, exc: ConfigError) -> None:
+        from dstream.config.sprig import TemplateError  # not imported for a file without any
+
         self.only_templates = self.only_templates and isinstance(exc, TemplateError)
         super().error(exc)
 

@@ -23,18 +23,14 @@ import bisect
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dstream.config.functions import to_number
 from dstream.config.model import Location
-from dstream.config.sprig import (
-    Pipeline,
-    TemplateSyntaxError,
-    evaluate,
-    go_string,
-    go_unquote_literal,
-    parse,
-)
 from dstream.protocol.values import JsonValue
+
+if TYPE_CHECKING:  # sprig is imported by a file that has a template (~2 ms less without)
+    from dstream.config.sprig import Pipeline
 
 TEMPLATE_FUNCTION = "_template_env"  # inside strings and heredocs: always a string
 TEMPLATE_VALUE_FUNCTION = "_template_value"  # in expression position: number/bool if it is one
@@ -59,6 +55,8 @@ def template_value(use: TemplateUse, environ: Mapping[str, str], pasted: bool) -
     """The value of one action: its text; or, `pasted` in expression position, what the
     original's unquoted paste made of it: `port = {{ env "PORT" }}` a number,
     `x = {{ env "X" | quote }}` the string the quoted text spells."""
+    from dstream.config.sprig import evaluate, go_string, go_unquote_literal
+
     value = go_string(evaluate(use.pipeline, environ, use.location))
     if not pasted:
         return value
@@ -80,6 +78,8 @@ def _action(text: str, start: int, where: Location) -> str:
         if part.group(0) == "\n":
             break
         pos = part.end()
+    from dstream.config.sprig import TemplateSyntaxError
+
     raise TemplateSyntaxError(
         "unclosed template action: `{{` without `}}` on the same line",
         location=where,
@@ -180,6 +180,8 @@ class _Rewriter:
         inner = whole[2:-2]
         inner = inner[1:] if inner.startswith("-") else inner  # Go's trim markers
         inner = inner[:-1] if inner.endswith("-") else inner
+        from dstream.config.sprig import parse
+
         self.uses.append(TemplateUse(parse(inner, where), where, whole))
         in_code = mode.kind == "code"
         function = TEMPLATE_VALUE_FUNCTION if in_code else TEMPLATE_FUNCTION

@@ -6,6 +6,11 @@ fork the whole dstream process and run the interpreter's at-fork handlers in the
 5-10 ms per provider before its exec. setpriv(1) of util-linux sets the same signal and
 execs the provider, so Popen can use vfork: about half a millisecond. Where setpriv is
 missing or too old (--pdeathsig came with util-linux 2.33), the function is used.
+
+One difference: the function also exited when dstream had died before prctl took
+effect; setpriv cannot check that. A dstream SIGKILLed in the fraction of a millisecond
+between setpriv's exec and the provider's registration with the watchdog leaves that
+provider to find EOF on its stdin (the command line never came) and exit on its own.
 """
 
 from __future__ import annotations
