@@ -401,10 +401,12 @@ def config_problems(
     return problems
 
 
-def refuse_bad_configs(project: Project, names: list[str]) -> None:
+def refuse_bad_configs(project: Project, names: list[str], *, probe: bool = True) -> None:
     """Before anything starts: raise the first config problem (exit 2), saying how many
-    more there are."""
-    problems = config_problems(project, names)
+    more there are. `probe=False` (`run`): only what is known without starting anything
+    (built-in providers, and those described before), as a probe of a script that does
+    not read its command line would run it once more."""
+    problems = config_problems(project, names, probe=probe)
     if not problems:
         return
     first = problems[0]
