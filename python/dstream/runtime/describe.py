@@ -344,6 +344,10 @@ def describe(
                 from dstream.runtime.process import provider_env
 
                 found = _probe(executable, provider_env(spec, task), base_dir)
+                if found is not None and cached is not None and found.protocol is None:
+                    # Asked only for its schema, it did not answer the probe: what its
+                    # run said stands, and it describes no schema.
+                    found = replace(cached, schema_known=True)
             if found is not None and key is not None:
                 _store(key, found)
             found = found or cached
