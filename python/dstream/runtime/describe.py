@@ -49,6 +49,10 @@ PROBE_TIMEOUT = 10.0  # seconds a probed provider has to write its ready line
 CACHE_FORMAT = "describe-1"
 _SDK_MODULES = ("providers", "sdk")  # what built-in descriptions derive from
 
+# Executables whose probe timed out in this process (a command checks configs, then
+# asks providers: one slow executable costs one PROBE_TIMEOUT, not several).
+_UNANSWERED: set[Optional[str]] = set()
+
 # Sources of a description.
 BUILTIN = "builtin"
 CACHE = "cache"
@@ -340,10 +344,12 @@ def describe(
             found = None  # learnt from a run: ask again for the schema
         if found is None:
             found = _builtin(executable) if builtin else None
-            if found is None and probe and spec.lifecycle is None:
+            if found is None and probe and spec.lifecycle is None and key not in _UNANSWERED:
                 from dstream.runtime.process import provider_env
 
                 found = _probe(executable, provider_env(spec, task), base_dir)
+                if found is None and key is not None:
+                    _UNANSWERED.add(key)  # timed out: not again in this process
                 if found is not None and cached is not None and found.protocol is None:
                     # Asked only for its schema, it did not answer the probe: what its
                     # run said stands, and it describes no schema.
@@ -365,8 +371,15 @@ def describe(
             note=f"lifecycle = {said} in its block",
         )
     if found is None:
-        what = "a container image" if spec.provider_image else "not pulled yet"
-        return Description(note=f"it is {what}, and dstream has not seen it start")
+        if spec.provider_image:
+            note = "it is a container image dstream has not seen start"
+        elif executable is None:
+            note = "it is not pulled yet"
+        elif probe and spec.lifecycle is None:
+            note = f"it did not answer a describe probe within {PROBE_TIMEOUT:g} s"
+        else:
+            note = "dstream has not seen it start"
+        return Description(note=note)
     return found
 
 
