@@ -167,6 +167,10 @@ def sdk_task(ws: Workspace, config: str) -> None:
 
 def test_sdk_provider_schema_comes_from_its_handshake(ws: Workspace) -> None:
     sdk_task(ws, 'cuont = 2\n              label = ["x"]')
+    # run never probes: not described yet, the SDK provider refuses at its handshake
+    done = ws.run("run", "t")
+    assert done.returncode != 0 and "(did you mean 'count'?)" in done.stderr, done.stderr
+    (ws.root / "started").unlink()
     done = ws.run("lint")
     assert done.returncode == 2, done.stderr
     assert (
@@ -176,7 +180,7 @@ def test_sdk_provider_schema_comes_from_its_handshake(ws: Workspace) -> None:
     assert "config key 'label' for input './sdk_input.py' must be a string, got a list" in (
         done.stderr
     )
-    for args in (["plan", "t"], ["run", "t"]):
+    for args in (["plan", "t"], ["run", "t"]):  # described by lint: run checks it too
         done = ws.run(*args)
         assert done.returncode == 2, (args, done.stderr)
         assert f"{where(ws, 'cuont')}: unknown config key 'cuont'" in done.stderr

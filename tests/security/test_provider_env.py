@@ -13,6 +13,9 @@ from tests.workspace import Workspace
 
 DUMP_ENV = r"""
 import json, os, sys
+if os.environ.get("DSTREAM_DESCRIBE") == "1":  # described without a command (protocol 2)
+    print(json.dumps({"status": "ready", "protocol": 1, "features": ["lifecycle"]}))
+    sys.exit(0)
 cmd = json.loads(sys.stdin.readline())
 with open(cmd["config"]["dump"], "w") as out:
     json.dump(dict(os.environ), out)

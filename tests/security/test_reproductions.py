@@ -15,7 +15,10 @@ SECRET = "hunter2-reproduction"
 # Prints a DSN with the password on stderr, as free text and as a structured record,
 # then answers the lifecycle command (its result quotes the DSN) or fails a run.
 PROVIDER = r"""
-import json, sys
+import json, os, sys
+if os.environ.get("DSTREAM_DESCRIBE") == "1":  # described without a command (protocol 2)
+    print(json.dumps({"status": "ready", "protocol": 1, "features": ["lifecycle"]}))
+    sys.exit(0)
 cmd = json.loads(sys.stdin.readline())
 dsn = cmd["config"]["dsn"]
 sys.stderr.write("connected to " + dsn + "\n")

@@ -48,6 +48,9 @@ TASK_ENV = {"PROVIDER_MODE"}
 
 PROVIDER = r"""
 import base64, json, os, sys
+if os.environ.get("DSTREAM_DESCRIBE") == "1":  # described without a command (protocol 2)
+    print(json.dumps({"status": "ready", "protocol": 1, "features": ["lifecycle"]}))
+    sys.exit(0)
 cmd = json.loads(sys.stdin.readline())
 cfg, role, command = cmd["config"], cmd["role"], cmd["command"]
 env = dict(os.environ)

@@ -147,7 +147,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
     names = task_names(project, args)
     from dstream.runtime.describe import refuse_bad_configs
 
-    refuse_bad_configs(project, names)  # each provider's config, by its own schema
+    # Each provider's config, by its own schema, as far as it is known without a probe.
+    refuse_bad_configs(project, names, probe=False)
     hooks = RunHooks()
     output_lines = 0
     if view.json:  # stdout carries the one JSON document: the output's lines go to stderr

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import os
 import select
 import signal
@@ -49,6 +48,10 @@ if TYPE_CHECKING:
 PROBE_TIMEOUT = 10.0  # seconds a probed provider has to write its ready line
 CACHE_FORMAT = "describe-1"
 _SDK_MODULES = ("providers", "sdk")  # what built-in descriptions derive from
+
+# Executables whose probe timed out in this process (a command checks configs, then
+# asks providers: one slow executable costs one PROBE_TIMEOUT, not several).
+_UNANSWERED: set[Optional[str]] = set()
 
 # Sources of a description.
 BUILTIN = "builtin"
@@ -108,11 +111,10 @@ class Description:
         """What a handshake says; from a command's (not a probe's), the schema is known
         only when it carries one."""
         if handshake.status != "ready":
-            return cls(
-                source=source,
-                note="it gave no handshake: a provider of the original DStream",
-                schema_known=source == PROBE,
-            )
+            note = "it gave no handshake: a provider of the original DStream"
+            if handshake.status == "error":
+                note = f"started without a command, it refused: {handshake.message}"
+            return cls(source=source, note=note, schema_known=source == PROBE)
         schema = handshake.config_schema
         known = source == PROBE or schema is not None
         return cls(handshake.features, handshake.protocol, schema, source, schema_known=known)
@@ -146,10 +148,16 @@ def _key(executable: str, builtin: bool) -> Optional[str]:
         st = os.stat(executable)
     except OSError:
         return None
-    ident = f"{os.path.realpath(executable)}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}"
+    # No hashlib: a run must not load it (tests/runtime/test_startup.py); zlib's two
+    # checksums only tell paths and package versions apart, the stat says the rest.
+    import zlib
+
+    path = os.path.realpath(executable).encode()
+    key = f"{st.st_dev:x}-{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}-{zlib.crc32(path):08x}"
     if builtin:
-        ident += "|" + _package_fingerprint()
-    return hashlib.sha256(ident.encode()).hexdigest()[:32]
+        fingerprint = _package_fingerprint().encode()
+        key += f"-{zlib.crc32(fingerprint):08x}{zlib.adler32(fingerprint):08x}"
+    return key
 
 
 def _load(key: str) -> Optional[Description]:
@@ -336,10 +344,16 @@ def describe(
             found = None  # learnt from a run: ask again for the schema
         if found is None:
             found = _builtin(executable) if builtin else None
-            if found is None and probe and spec.lifecycle is None:
+            if found is None and probe and spec.lifecycle is None and key not in _UNANSWERED:
                 from dstream.runtime.launch import provider_env
 
                 found = _probe(executable, provider_env(spec, task), base_dir)
+                if found is None and key is not None:
+                    _UNANSWERED.add(key)  # timed out: not again in this process
+                if found is not None and cached is not None and found.protocol is None:
+                    # Asked only for its schema, it did not answer the probe: what its
+                    # run said stands, and it describes no schema.
+                    found = replace(cached, schema_known=True)
             if found is not None and key is not None:
                 _store(key, found)
             found = found or cached
@@ -357,8 +371,15 @@ def describe(
             note=f"lifecycle = {said} in its block",
         )
     if found is None:
-        what = "a container image" if spec.provider_image else "not pulled yet"
-        return Description(note=f"it is {what}, and dstream has not seen it start")
+        if spec.provider_image:
+            note = "it is a container image dstream has not seen start"
+        elif executable is None:
+            note = "it is not pulled yet"
+        elif probe and spec.lifecycle is None:
+            note = f"it did not answer a describe probe within {PROBE_TIMEOUT:g} s"
+        else:
+            note = "dstream has not seen it start"
+        return Description(note=note)
     return found
 
 
@@ -401,10 +422,12 @@ def config_problems(
     return problems
 
 
-def refuse_bad_configs(project: Project, names: list[str]) -> None:
+def refuse_bad_configs(project: Project, names: list[str], *, probe: bool = True) -> None:
     """Before anything starts: raise the first config problem (exit 2), saying how many
-    more there are."""
-    problems = config_problems(project, names)
+    more there are. `probe=False` (`run`): only what is known without starting anything
+    (built-in providers, and those described before), as a probe of a script that does
+    not read its command line would run it once more."""
+    problems = config_problems(project, names, probe=probe)
     if not problems:
         return
     first = problems[0]
