@@ -19,8 +19,6 @@ from typing import Optional, TextIO
 
 from dstream.errors import ExitCode
 
-ENV_VAR_PREFIX = "DSTREAM_VAR_"  # variables given by environment may be sensitive
-
 
 def crash_dir(environ: Optional[dict[str, str]] = None) -> Path:
     environ = dict(os.environ if environ is None else environ)
@@ -33,6 +31,7 @@ def _remember_environment(environ: dict[str, str]) -> None:
     every DSTREAM_VAR_* value (the crash may come before the configuration is read)
     and dstream's own credentials."""
     from dstream.config.redact import remember, remember_environment
+    from dstream.config.variables import ENV_VAR_PREFIX  # given by environment: may be secret
 
     remember_environment(environ)
     remember(value for name, value in environ.items() if name.startswith(ENV_VAR_PREFIX))
