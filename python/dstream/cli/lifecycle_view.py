@@ -10,6 +10,7 @@ from typing import Optional, TypedDict
 
 from dstream.cli.view import View
 from dstream.config.model import Project
+from dstream.protocol.values import JsonValue
 from dstream.runtime.lifecycle import (
     FAILED,
     NO_INFRASTRUCTURE,
@@ -186,7 +187,7 @@ class StateView(TypedDict, total=False):
 
     store: Optional[str]
     error: str
-    checkpoint: object  # TODO(JsonValue)
+    checkpoint: JsonValue
     updated_at: Optional[float]
 
 

@@ -20,7 +20,7 @@ from dstream.errors import DstreamError, ProviderError
 
 TAIL_LINES = 10  # stderr lines quoted in an error block
 TAIL_WIDTH = 200  # characters of each, the rest cut
-# A row of a table a command prints (or lists with --json). TODO(JsonValue)
+# A row of a table a command prints (or lists with --json).
 Row = dict[str, Any]  # Any: built from records, then read back by column to print it
 
 

@@ -19,7 +19,7 @@ from dstream.protocol.frames import (
 from dstream.protocol.messages import LIFECYCLE_STATUSES
 from dstream.sdk.model import CHANGE_ACTIONS
 
-# A parsed provider line. TODO(JsonValue)
+# A parsed provider line.
 Obj = dict[str, Any]  # Any: checked key by key, by the checks that read it
 
 KNOWN_FEATURES = (FEATURE_CHECKPOINTS, FEATURE_COMMIT_NOTICES, FEATURE_LIFECYCLE)

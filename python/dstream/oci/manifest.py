@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 from dstream.oci.errors import OciError
 
-# A parsed OCI document (manifest, index, descriptor, cache record). TODO(JsonValue)
+# A parsed OCI document (manifest, index, descriptor, cache record).
 Json = dict[str, Any]  # Any: read by the keys the OCI spec defines
 
 

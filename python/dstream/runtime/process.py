@@ -387,7 +387,7 @@ def start_provider(
     *,
     task: TaskSpec,
     command: str,
-    state: object = None,  # TODO(JsonValue)
+    state: object = None,  # object: a parsed value or the stored bytes as a Fragment
     extra: Optional[Mapping[str, object]] = None,
     base_dir: str = ".",
     log_sink: LogSink = default_log_sink,

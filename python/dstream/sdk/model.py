@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from dstream.protocol.messages import LifecycleResult
+from dstream.protocol.values import JsonValue
 
 __all__ = ["Change", "Checkpoint", "Envelope", "LifecycleResult", "Resource"]
 
@@ -54,7 +55,7 @@ class Checkpoint:
 
     __slots__ = ("value",)
 
-    def __init__(self, value: object) -> None:  # TODO(JsonValue)
+    def __init__(self, value: JsonValue) -> None:
         self.value = value
 
     def to_dict(self) -> dict[str, object]:

@@ -9,6 +9,7 @@ import orjson
 
 from dstream.errors import ExitCode
 from dstream.protocol.frames import KEY_COMMITTED
+from dstream.protocol.values import JsonValue
 from dstream.sdk.encode import encode_into, whole_lines
 from dstream.sdk.log import log
 from dstream.sdk.provider import ConfigT, InputProvider
@@ -41,7 +42,7 @@ class InputRun(Generic[ConfigT]):
         self.failed: Optional[BaseException] = None
         self._flush_scheduled = False
         self._drain: Optional[asyncio.Task[None]] = None
-        self._pending_commit: object = None  # TODO(JsonValue)
+        self._pending_commit: JsonValue = None
         self._has_commit = False
         self._commit_wakeup: Optional[asyncio.Event] = None
 

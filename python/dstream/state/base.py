@@ -20,6 +20,7 @@ import orjson
 
 from dstream import _core
 from dstream.errors import DstreamError, LockLost
+from dstream.protocol.values import JsonValue
 
 # Bumped if the on-disk / in-table layout ever changes; readers refuse newer formats.
 FORMAT_VERSION = 1
@@ -34,10 +35,11 @@ class StateRecord:
     sequence: int  # 1 for the first put, +1 for each later put of the same task
 
     @property
-    def checkpoint(self) -> object:  # TODO(JsonValue)
+    def checkpoint(self) -> JsonValue:
         """The checkpoint as a Python value, to look at (integers exact; a number beyond
         a double becomes inf): `raw` is what is handed back to the input."""
-        return json.loads(self.raw)
+        value: JsonValue = json.loads(self.raw)
+        return value
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -150,7 +152,7 @@ class StateStore(abc.ABC):
         the task's lease, since that run's checkpoints come from its own input)."""
         return None
 
-    def add_run(self, task: str, run: dict[str, object]) -> None:  # TODO(JsonValue)
+    def add_run(self, task: str, run: dict[str, object]) -> None:
         """Append one finished run to the task's history (`dstream runs`), keeping the
         newest RUN_HISTORY."""
         return None

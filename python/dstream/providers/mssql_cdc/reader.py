@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from dstream.errors import DstreamError
+from dstream.protocol.values import JsonValue
 from dstream.providers.mssql_cdc.sql import (
     MAX_SEQ,
     ZERO,
@@ -89,7 +90,7 @@ class CdcReader:
         *,
         batch_size: int,
         on_table_error: str = "isolate",
-        state: object = None,  # TODO(JsonValue)
+        state: JsonValue = None,
         legacy_offsets: Optional[dict[str, Position]] = None,
     ) -> None:
         self.source = source

@@ -29,7 +29,7 @@ SESSION_OPTIONS = (
     "-c bytea_output=hex -c extra_float_digits=1"
 )
 
-Converter = Callable[[str], object]  # TODO(JsonValue)
+Converter = Callable[[str], object]  # object: any value orjson encodes
 
 
 def _to_bool(text: str) -> bool:
@@ -52,7 +52,7 @@ def _to_bytes(text: str) -> str:
     raise ValueError(f"unexpected bytea text {text[:20]!r} (expected hex output)")
 
 
-def _to_json(text: str) -> object:  # TODO(JsonValue)
+def _to_json(text: str) -> object:
     return orjson.loads(text)
 
 
