@@ -123,6 +123,29 @@ def test_sigterm_exits_143(ws: Workspace) -> None:
     assert err.rstrip().splitlines()[-1].startswith(b"stopped by SIGTERM")
 
 
+def test_the_resume_hint_repeats_the_options_that_chose_the_configuration(
+    ws: Workspace,
+) -> None:
+    """`-c` and `--state-dir` decide what resumes, so the hint repeats them; variables
+    are only named (a value may be a secret)."""
+    scenarios.counter_file(ws, count=0, interval=5)
+    (ws.root / "etl").mkdir()
+    config = (ws.root / "dstream.hcl").read_text() + 'variable "a" {\n  sensitive = true\n}\n'
+    (ws.root / "etl" / "x.hcl").write_text(config)
+    (ws.root / "dstream.hcl").unlink()
+    proc = ws.popen("run", "t", "-c", "etl/x.hcl", "--state-dir", "st", "--var", "a=s3cret")
+    scenarios.wait_for(proc, ws, "etl/out.jsonl")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    last = err.decode().rstrip().splitlines()[-1]
+    assert last == (
+        "stopped by SIGTERM: `dstream run -c etl/x.hcl --state-dir st t` with the same "
+        "--var/--var-file resumes from the last stored checkpoint"
+    ), last
+    assert b"s3cret" not in err
+
+
 def test_a_forced_stop_exits_130(ws: Workspace) -> None:
     """The output ignores SIGTERM and the grace is long: the second Ctrl-C kills it."""
     ws.python_script(

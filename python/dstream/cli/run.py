@@ -200,11 +200,26 @@ def execute(args: argparse.Namespace, view: View) -> int:
         )
         if not _builtin_demo(args):
             _record(project, summaries, started)
-    return render(summaries, view, quiet=args.quiet, output_lines=output_lines)
+    return render(summaries, view, quiet=args.quiet, output_lines=output_lines, again=_again(args))
+
+
+def _again(args: argparse.Namespace) -> tuple[str, bool]:
+    """The options a run needs again to resume what this one ran, and whether it was
+    given variables (named in the hint, never repeated: their values may be secret)."""
+    import shlex
+
+    given = [("-c", args.config), ("--state-dir", args.state_dir)]
+    options = " ".join(f"{flag} {shlex.quote(value)}" for flag, value in given if value)
+    return options, bool(args.var or args.var_file)
 
 
 def render(
-    summaries: list[RunSummary], view: View, *, quiet: bool = False, output_lines: int = 0
+    summaries: list[RunSummary],
+    view: View,
+    *,
+    quiet: bool = False,
+    output_lines: int = 0,
+    again: tuple[str, bool] = ("", False),
 ) -> ExitCode:
     """The runs' summaries, error blocks and last line; the exit code they agree with."""
     from dstream.runtime import summary as summary_
@@ -225,5 +240,5 @@ def render(
             if summary.outcome == "completed":
                 view.info(summary_.success_line(summary))
     elif code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
-        view.info(summary_.stopped_line(summaries, code))
+        view.info(summary_.stopped_line(summaries, code, *again))
     return code

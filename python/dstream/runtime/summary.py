@@ -142,11 +142,17 @@ def success_line(summary: RunSummary) -> str:
     return f'✅ Task "{summary.task}" executed successfully'
 
 
-def stopped_line(summaries: list[RunSummary], code: ExitCode) -> str:
-    """The last line of an interrupted run: what stopped it and how to go on."""
+def stopped_line(
+    summaries: list[RunSummary], code: ExitCode, options: str = "", variables: bool = False
+) -> str:
+    """The last line of an interrupted run: what stopped it and how to go on. `options`:
+    those of the run that decide what resumes (`-c etl/x.hcl`), as the user gave them;
+    `variables`: it was given variables, which are named, never repeated (secrets)."""
     names = " ".join(s.task for s in summaries if s.stopped_by is not None)
+    command = " ".join(part for part in ("dstream run", options, names) if part)
+    same = " with the same --var/--var-file" if variables else ""
     return (
-        f"stopped by {signal_name(int(code) - 128)}: `dstream run {names}` resumes from "
+        f"stopped by {signal_name(int(code) - 128)}: `{command}`{same} resumes from "
         "the last stored checkpoint"
     )
 
