@@ -14,3 +14,15 @@ while IFS= read -r line; do
   esac
 done
 """
+
+# An input in plain sh: handshake, then $COUNT (default 5) data envelopes tagged $TAG.
+SHELL_COUNTING_INPUT = """#!/bin/sh
+# A provider in the wire contract: handshake, then N data envelopes.
+read -r command
+echo '{"status":"ready","protocol":1}'
+i=1
+while [ $i -le ${COUNT:-5} ]; do
+  printf '{"data":{"n":%d,"from":"%s"},"metadata":{"TableName":"t"}}\\n' $i "${TAG:-x}"
+  i=$((i + 1))
+done
+"""
