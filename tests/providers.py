@@ -66,3 +66,15 @@ class Numbers(InputProvider[Config]):
 
 run_provider(Numbers)
 """
+
+# An input in plain sh: handshake, then $COUNT (default 5) data envelopes tagged $TAG.
+SHELL_COUNTING_INPUT = """#!/bin/sh
+# A provider in the wire contract: handshake, then N data envelopes.
+read -r command
+echo '{"status":"ready","protocol":1}'
+i=1
+while [ $i -le ${COUNT:-5} ]; do
+  printf '{"data":{"n":%d,"from":"%s"},"metadata":{"TableName":"t"}}\\n' $i "${TAG:-x}"
+  i=$((i + 1))
+done
+"""

@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.workspace import executable
+
 
 def _name(requirement: str) -> str:
     return re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0]
@@ -88,7 +90,6 @@ def install_scripts(python: Path) -> None:
             continue
         module, _, func = ep.value.partition(":")
         script = python.parent / ep.name
-        script.write_text(
-            f"#!{python}\nimport sys\nfrom {module} import {func}\nsys.exit({func}())\n"
+        executable(
+            script, f"#!{python}\nimport sys\nfrom {module} import {func}\nsys.exit({func}())\n"
         )
-        script.chmod(0o755)

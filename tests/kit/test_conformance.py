@@ -16,7 +16,7 @@ from dstream.kit.checks import CHECKS
 from dstream.kit.conformance import run_suite
 from dstream.kit.harness import Target
 from tests.kit.conftest import RAW_PROVIDER, statuses
-from tests.workspace import dstream, json_document
+from tests.workspace import dstream, executable, json_document
 
 BUILTINS = [
     ("dstream-counter", '{"interval": 10, "max_count": 1000, "checkpoint_every": 5}'),
@@ -150,11 +150,11 @@ def test_a_legacy_provider_is_detected(tmp_path: Path) -> None:
     """An original-DStream-style input: reads its config line, writes envelopes, no
     handshake. dstream takes its first line as data; the suite says so."""
     script = tmp_path / "legacy-input"
-    script.write_text(
+    executable(
+        script,
         "#!/bin/sh\nread -r config\n"
-        'for n in 1 2 3; do echo \'{"data":{"n":\'$n\'},"metadata":{}}\'; done\n'
+        'for n in 1 2 3; do echo \'{"data":{"n":\'$n\'},"metadata":{}}\'; done\n',
     )
-    script.chmod(0o755)
     proc = dstream("provider", "test", str(script), "--check", "handshake", "--check",
                    "frames", "--check", "eof", "--json")  # fmt: skip
     report = json_document(proc)

@@ -1,5 +1,5 @@
 """The OCI tests: the registry and podman fixtures come from tests/conftest.py; here,
-each test's own provider cache, and the shell provider they push."""
+each test's own provider cache."""
 
 from __future__ import annotations
 
@@ -21,15 +21,3 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ):
         monkeypatch.delenv(name, raising=False)
     return cache
-
-
-INPUT_SCRIPT = """#!/bin/sh
-# A provider in the wire contract: handshake, then N data envelopes.
-read -r command
-echo '{"status":"ready","protocol":1}'
-i=1
-while [ $i -le ${COUNT:-5} ]; do
-  printf '{"data":{"n":%d,"from":"%s"},"metadata":{"TableName":"t"}}\\n' $i "${TAG:-x}"
-  i=$((i + 1))
-done
-"""

@@ -16,7 +16,7 @@ from dstream.errors import DstreamError
 from dstream.runtime.container import ensure_image, start_container
 from dstream.runtime.prefetch import pull_task_providers
 from tests.containers import Podman
-from tests.oci.conftest import INPUT_SCRIPT
+from tests.providers import SHELL_COUNTING_INPUT as INPUT_SCRIPT
 from tests.workspace import dstream
 
 CONTAINER_OUTPUT = """#!/bin/sh

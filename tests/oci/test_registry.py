@@ -18,8 +18,8 @@ from dstream.oci import pull, resolve_provider_ref
 from dstream.oci.manifest import current_platform, flat_name
 from dstream.runtime.prefetch import pull_task_providers
 from tests.containers import Registry
-from tests.oci.conftest import INPUT_SCRIPT
 from tests.oci.rawpush import index_push, oras_style_push
+from tests.providers import SHELL_COUNTING_INPUT as INPUT_SCRIPT
 from tests.providers import SHELL_OUTPUT as OUTPUT_SCRIPT
 from tests.workspace import dstream, dstream_json, executable
 
