@@ -238,3 +238,14 @@ def test_the_schema_travels_in_the_probe_answer_only(ws: Workspace) -> None:
         "protocol": 1,
         "features": ["checkpoints"],
     }
+
+
+@pytest.mark.parametrize("args", [["init"], ["status"], ["destroy", "--auto-approve"]])
+def test_every_lifecycle_command_refuses_before_asking(ws: Workspace, args: list[str]) -> None:
+    task_with(ws, "dstream-file", "output", 'path = "o.jsonl"\n      fsynk = true')
+    done = ws.run(*args, "t")
+    assert done.returncode == 2, done.stderr
+    assert "unknown config key 'fsynk' for output 'dstream-file' (did you mean 'fsync'?)" in (
+        done.stderr
+    )
+    assert not (ws.root / "started").exists()

@@ -68,8 +68,10 @@ def task(output: str = "", settings: str = "", inp: str = "") -> str:
 
 
 def with_config(expr: str) -> str:
-    """A task whose output config holds `x = expr` (evaluated, never used)."""
-    return task(output=f"{OUT_FILE.removesuffix(' }')}\n x = {expr}\n }}")
+    """A task whose output config holds `x = expr` (evaluated, never used). Linted only:
+    the output is not installed, so no schema of its own refuses `x` (that would hide
+    whether `expr` itself was refused)."""
+    return task(output=f'provider_path = "./not-installed"\n    config {{\n x = {expr}\n }}')
 
 
 def script(first_lines: list[str], data: int = 3) -> str:

@@ -72,7 +72,7 @@ def assert_nothing_kept(canary: Path, before: Snapshot, top: list[str]) -> None:
     assert snapshot(canary) == before
     assert sorted(os.listdir(canary.parent)) == top
     # What dstream keeps in its cache: anything else there came out of an archive.
-    assert set(os.listdir(canary / "cache")) <= {"hcl", "oci"}
+    assert set(os.listdir(canary / "cache")) <= {"hcl", "oci", "describe"}  # runtime/describe.py
     oci = canary / "cache" / "oci"
     assert set(os.listdir(oci)) <= {"blobs", "manifests", "unpacked", "refs", "tmp"}
     for kind in ("unpacked", "refs", "tmp"):

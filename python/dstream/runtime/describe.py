@@ -1,6 +1,6 @@
 """What a provider is, learnt without giving it a command: its handshake's features
 (does it manage infrastructure?) and the JSON Schema of its config (docs/protocol.md,
-section 2, "Describing a provider").
+section 2, "Describing a provider without a command").
 
 Never sends a command line: the original .NET SDK takes any command it does not know
 for `run`. In this order:
@@ -15,8 +15,9 @@ for `run`. In this order:
    provider of this protocol writes its ready line and exits 0; a provider of the
    original DStream reads an empty line and exits 1 without a handshake: it manages no
    infrastructure and describes no config. Bounded by PROBE_TIMEOUT, then killed.
-4. `lifecycle = true|false` in the provider's block overrides what was learnt, and
-   saves a probe of a provider that cannot be probed (it then describes no config).
+4. `lifecycle = true|false` in the provider's block overrides the lifecycle feature,
+   and saves a probe of a provider that must not be started even so (its schema is
+   then known only from 1 or 2).
 
 A container image (provider_image) is not probed: it is known from the cache or the
 `lifecycle` attribute, else described as unknown.
