@@ -20,10 +20,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 from dstream.config.model import Location
 from dstream.errors import ConfigError, nearest
+from dstream.protocol.values import JsonValue
 
 if TYPE_CHECKING:
     from dstream.config.evaluate import Evaluator
@@ -34,8 +35,6 @@ KeyPath = tuple[Union[str, int], ...]
 SCHEMA_ALIASES = "x-dstream-aliases"
 SCHEMA_FOLD_CASE = "x-dstream-fold-case"
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])([A-Z])")
-# A JSON value as the schema reads it: what is here (a mapping from the caller).
-JsonValue = Any  # any JSON value, by nature
 
 
 def normalize_key(key: str) -> str:
@@ -252,7 +251,7 @@ class _Checker:
             text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
         return text
 
-    def walk(self, value: JsonValue, schema: Mapping[str, JsonValue], path: KeyPath) -> None:
+    def walk(self, value: JsonValue, schema: object, path: KeyPath) -> None:
         if not isinstance(schema, Mapping):
             return  # `true` or a malformed part: nothing to check
         what = f"config key '{self.name(path)}'" if path else "config"
@@ -266,7 +265,7 @@ class _Checker:
             return
         kinds = schema.get("type")
         kinds = [kinds] if isinstance(kinds, str) else kinds
-        if isinstance(kinds, list) and kinds and not any(_is(value, k) for k in kinds):
+        if isinstance(kinds, list) and kinds and not any(_is(value, str(k)) for k in kinds):
             expected = " or ".join(_TYPE_WORDS.get(str(k), str(k)) for k in kinds)
             self.fail(path, f"{what} for {self.provider} must be {expected}, got {_show(value)}")
             return
@@ -277,9 +276,9 @@ class _Checker:
                             f"got {_show(value)}")  # fmt: skip
         if isinstance(value, dict):
             self.walk_object(value, schema, path)
-        elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        elif isinstance(value, list):
             for index, item in enumerate(value):
-                self.walk(item, schema["items"], (*path, index))
+                self.walk(item, schema.get("items"), (*path, index))
 
     def walk_object(
         self, value: dict[str, JsonValue], schema: Mapping[str, JsonValue], path: KeyPath
@@ -290,6 +289,7 @@ class _Checker:
         spelling: dict[str, str] = {}
         for prop, sub in properties.items():
             aliases = sub.get(SCHEMA_ALIASES, []) if isinstance(sub, Mapping) else []
+            aliases = aliases if isinstance(aliases, list) else []
             for word in (prop, *aliases):
                 spelling.setdefault(str(word), prop)
                 if fold:
@@ -297,16 +297,18 @@ class _Checker:
         extra = schema.get("additionalProperties", True)
         given: set[str] = set()
         for key, item in value.items():
-            prop = spelling.get(key) or (spelling.get(normalize_key(key)) if fold else None)
-            if prop is not None:
-                given.add(prop)
-                self.walk(item, properties[prop], (*path, key))
+            found = spelling.get(key)
+            if found is None and fold:
+                found = spelling.get(normalize_key(key))
+            if found is not None:
+                given.add(found)
+                self.walk(item, properties[found], (*path, key))
             elif extra is False:
                 self.unknown(key, list(properties), path, fold)
             elif isinstance(extra, Mapping):
                 self.walk(item, extra, (*path, key))
         required = schema.get("required")
-        missing = [r for r in required if r not in given] if isinstance(required, list) else []
+        missing = [str(r) for r in required if r not in given] if isinstance(required, list) else []
         if missing:
             names = ", ".join(f"'{self.name((*path, m))}'" for m in missing)
             plural = "s" if len(missing) > 1 else ""
