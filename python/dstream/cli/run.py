@@ -13,7 +13,7 @@ import contextlib
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dstream import logs
 from dstream.cli.common import add_config_arguments, load_project_from_args, task_names
@@ -113,7 +113,7 @@ def _reset_state(project: Project, names: list[str], view: View) -> None:
             )
 
 
-def _record(project: Project, summaries: list[Any], started: float) -> None:
+def _record(project: Project, summaries: list[RunSummary], started: float) -> None:
     """Each task's run in its history (`dstream runs`); a store that cannot take it does
     not change the run's outcome (the log says why)."""
     from dstream.errors import DstreamError

@@ -15,12 +15,13 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Optional
 
 import orjson
 
 from dstream.protocol.frames import FEATURE_CHECKPOINTS, META_TABLE
 from dstream.sdk import Checkpoint, InputProvider, ProviderConfig, log, run_provider
+from dstream.sdk.provider import Produced
 
 # The original provider's name in metadata, kept so existing downstream filters match.
 PROVIDER_TAG = "counter-input-provider"
@@ -71,7 +72,7 @@ class Counter(InputProvider[CounterConfig]):
             log.warning('ignoring a state that is not {"seq": n}', state=state)
         return 1
 
-    async def read(self) -> AsyncIterator[Any]:
+    async def read(self) -> AsyncIterator[Produced]:
         cfg = self.config
         seq = self.first_seq()
         last = cfg.max_count if cfg.max_count > 0 else None
@@ -96,9 +97,9 @@ class Counter(InputProvider[CounterConfig]):
         if seq > start and not (every and (seq - 1) % every == 0):
             yield Checkpoint({"seq": seq - 1})
 
-    def envelope(self, seq: int, now: Optional[str] = None) -> dict[str, Any]:
+    def envelope(self, seq: int, now: Optional[str] = None) -> dict[str, object]:
         cfg = self.config
-        metadata: dict[str, Any] = {
+        metadata: dict[str, object] = {
             "seq": seq,
             "interval_ms": cfg.interval,
             "provider": PROVIDER_TAG,
@@ -110,7 +111,7 @@ class Counter(InputProvider[CounterConfig]):
             "metadata": metadata,
         }
 
-    async def _fast(self, seq: int, last: Optional[int]) -> AsyncIterator[Any]:
+    async def _fast(self, seq: int, last: Optional[int]) -> AsyncIterator[Produced]:
         """Pre-encoded lines, BURST at a time, checkpoints in place.
 
         Formatting a byte template is about four times cheaper than building two dicts

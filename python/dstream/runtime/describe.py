@@ -34,7 +34,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import orjson
 
@@ -42,6 +42,7 @@ from dstream.config.model import ProviderSpec
 from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import ENV_DESCRIBE, FEATURE_LIFECYCLE
 from dstream.protocol.messages import Handshake, parse_handshake
+from dstream.protocol.values import JsonObject
 
 if TYPE_CHECKING:
     from dstream.config.model import Project, TaskSpec
@@ -66,7 +67,7 @@ UNKNOWN = "unknown"
 class Description:
     features: frozenset[str] = frozenset()
     protocol: Optional[int] = None
-    config_schema: Optional[dict[str, Any]] = None
+    config_schema: Optional[JsonObject] = None
     source: str = UNKNOWN
     note: str = ""  # how it was learnt, or why nothing was: for messages
     # Whether config_schema is known (None then means: it describes none). A command's

@@ -16,11 +16,17 @@ from __future__ import annotations
 import re
 import select
 import threading
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Optional, Protocol
 
 from dstream import logs
 from dstream.protocol.frames import FEATURE_CHECKPOINTS
 from dstream.protocol.messages import READY, Handshake
+
+if TYPE_CHECKING:
+    from dstream._core import Pump
+    from dstream.config.model import TaskSpec
+    from dstream.runtime.process import ProviderProcess
+    from dstream.runtime.result import RunSummary
 
 # The longest wait for an output's handshake that is already on its way (see
 # await_output_handshake); a silent output is never waited for.
@@ -31,10 +37,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 class _Run(Protocol):
     """The parts of pipeline.TaskRun used here."""
 
-    task: Any
-    input: Any
-    output: Any
-    summary: Any
+    task: TaskSpec
+    input: Optional[ProviderProcess]
+    output: Optional[ProviderProcess]
+    summary: RunSummary
     task_prefixes: bool
 
 
@@ -44,7 +50,7 @@ def acknowledges(handshake: Handshake) -> bool:
 
 
 class LegacyBridge:
-    def __init__(self, run: _Run, pump: Any) -> None:
+    def __init__(self, run: _Run, pump: Optional[Pump]) -> None:
         self._run = run
         self._pump = pump
         self._answered = threading.Event()
@@ -54,14 +60,15 @@ class LegacyBridge:
     # -- the output's handshake ----------------------------------------------------
     def output_handshake(self, handshake: Handshake) -> None:
         """Called by the output reader with the output's first line, whatever it was."""
-        if handshake.status == READY and not acknowledges(handshake):
+        if handshake.status == READY and not acknowledges(handshake) and self._pump:
             self._pump.set_forward_checkpoints(False)
             self._withholding = True
-            if FEATURE_CHECKPOINTS in self._run.input.features:
+            inp = self._run.input
+            if inp is not None and FEATURE_CHECKPOINTS in inp.features:
                 self._warn()
         self._answered.set()
 
-    def await_output_handshake(self, output: Any) -> None:
+    def await_output_handshake(self, output: ProviderProcess) -> None:
         """Before the pump starts: when the output's first line is already written, let
         the reader take it, so that not even the first checkpoint reaches an output
         that does not acknowledge. An output that wrote nothing is not waited for."""
@@ -74,9 +81,9 @@ class LegacyBridge:
 
     # -- a legacy input's log lines ------------------------------------------------
     def forward_logs(self) -> None:
-        if not self._run.input.legacy:
+        run, inp = self._run, self._run.input
+        if self._pump is None or inp is None or not inp.legacy:
             return
-        run = self._run
         for raw in self._pump.take_log_lines():
             text = _ANSI.sub("", raw.decode("utf-8", "replace")).strip()
             if text:
@@ -99,5 +106,5 @@ class LegacyBridge:
             "task %s: %s does not acknowledge checkpoints (its handshake has no "
             '"protocol"): it gets envelopes only, and resume is not possible for this task',
             run.task.name,
-            run.output.label,
+            run.output.label if run.output else "the output",
         )

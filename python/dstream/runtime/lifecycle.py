@@ -22,12 +22,15 @@ after an error), for plan and status, which change nothing, it still is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from dstream.config.model import Project, ProviderSpec, TaskSpec
 from dstream.errors import DstreamError, ProviderError
 from dstream.protocol.frames import FEATURE_LIFECYCLE, LIFECYCLE_COMMANDS
 from dstream.protocol.messages import LifecycleResult
+
+if TYPE_CHECKING:
+    from dstream.runtime.process import ProviderProcess
 
 DEFAULT_TIMEOUT = 300.0  # seconds a provider may take to create or remove things
 EXIT_GRACE = 10.0  # seconds to exit after writing its result
@@ -57,9 +60,9 @@ class ProviderOutcome:
     def label(self) -> str:
         return f"{self.role} {self.provider!r}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         result = self.result
-        out: dict[str, Any] = {
+        out: dict[str, object] = {
             "role": self.role,
             "provider": self.provider,
             "outcome": self.outcome,
@@ -94,7 +97,7 @@ class TaskLifecycle:
     def failures(self) -> list[ProviderOutcome]:
         return [p for p in self.providers if p.outcome == FAILED]
 
-    def changes(self) -> list[dict[str, Any]]:
+    def changes(self) -> list[dict[str, Any]]:  # Any: as LifecycleResult.changes
         return [c for p in self.providers if p.result for c in p.result.changes]
 
     def reported(self) -> int:
@@ -108,7 +111,7 @@ class TaskLifecycle:
             counts[action] = counts.get(action, 0) + 1
         return counts
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "task": self.task,
             "command": self.command,
@@ -232,7 +235,7 @@ def _not_asked(spec: ProviderSpec, task: TaskSpec, base_dir: str) -> str:
 
 
 def _read_undeclared(
-    proc: Any, outcome: ProviderOutcome, command: str, task: TaskSpec, timeout: float
+    proc: ProviderProcess, outcome: ProviderOutcome, command: str, task: TaskSpec, timeout: float
 ) -> None:
     """An output without "lifecycle": its one result line if it writes one (an original
     SDK provider), else it manages nothing (it exits, or it writes something else)."""
@@ -249,7 +252,7 @@ def _read_undeclared(
     _judge(outcome, result, command, code)
 
 
-def _reap(proc: Any, outcome: ProviderOutcome) -> Optional[int]:
+def _reap(proc: ProviderProcess, outcome: ProviderOutcome) -> Optional[int]:
     """Wait for a provider that answered to exit (killed past EXIT_GRACE); record its
     exit code and last stderr lines."""
     code: Optional[int] = proc.wait(EXIT_GRACE)
@@ -289,7 +292,9 @@ def _judge(
         outcome.outcome = DONE
 
 
-def _read_result(proc: Any, outcome: ProviderOutcome, command: str, timeout: float) -> None:
+def _read_result(
+    proc: ProviderProcess, outcome: ProviderOutcome, command: str, timeout: float
+) -> None:
     label = outcome.label
     try:
         line = proc.read_line(timeout)

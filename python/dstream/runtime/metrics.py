@@ -23,7 +23,7 @@ class _Collector:
     def __init__(self, monitor: Monitor) -> None:
         self.monitor = monitor
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterator[Any]:  # Any: prometheus_client's metric families (an extra)
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         frames = CounterMetricFamily(
@@ -101,7 +101,7 @@ class MetricsServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:
+            def log_message(self, format: str, *args: Any) -> None:  # Any: the base's signature
                 pass  # scrapes are not news
 
         host, port = parse_addr(addr)

@@ -8,7 +8,7 @@ durations with the precision a person reads (`3 ms`, `1.4 s`, `2m 05s`).
 from __future__ import annotations
 
 import signal
-from typing import Any, Optional
+from typing import Optional
 
 import orjson
 
@@ -33,7 +33,7 @@ def duration(seconds: float) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-def value(obj: Any) -> str:
+def value(obj: object) -> str:
     """A provider's value (a checkpoint: its exact JSON bytes) as compact JSON, cut to
     MAX_VALUE_CHARS."""
     if isinstance(obj, bytes):
@@ -92,7 +92,7 @@ def error_of(summary: RunSummary) -> Optional[DstreamError]:
 
 
 def human_lines(summary: RunSummary) -> list[str]:
-    c: dict[str, Any] = summary.counters
+    c = summary.counters
     streamed = bool(c.get("frames") or c.get("bytes_read"))
     attempts = f" ({summary.attempts} attempts)" if summary.attempts > 1 else ""
     if summary.reloads:
@@ -157,7 +157,7 @@ def stopped_line(
     )
 
 
-def document(summaries: list[RunSummary], output_lines: int) -> dict[str, Any]:
+def document(summaries: list[RunSummary], output_lines: int) -> dict[str, object]:
     code = exit_code(summaries)
     tasks = []
     for s in summaries:

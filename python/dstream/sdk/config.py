@@ -15,6 +15,9 @@ import types
 import typing
 from typing import Any, Literal, Optional, TypeVar, Union
 
+# Any in this module: a type annotation of a config class (int, list[str], Optional[X],
+# Any itself for an untyped field) taken apart at run time, and the raw JSON value that
+# is checked against it. Neither has a static type worth more than Any.
 from dstream.config.provider_config import SCHEMA_ALIASES, SCHEMA_FOLD_CASE, normalize_key
 from dstream.errors import ConfigError, nearest
 

@@ -12,8 +12,10 @@ import gc
 import os
 import signal
 import sys
-from typing import Any, NoReturn, Optional
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn, Optional, Union
 
+# Any here: Provider[Any] and its runs serve a provider of any config class.
 import orjson
 
 from dstream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DstreamError
@@ -123,7 +125,7 @@ def _tune_allocator() -> None:
         pass
 
 
-def _bind(provider_class: type[Provider[Any]], raw: dict[str, Any], name: str) -> Any:
+def _bind(provider_class: type[Provider[Any]], raw: dict[str, Any], name: str) -> object:
     config_class = provider_class.config_class
     if config_class is None:
         return raw
@@ -139,7 +141,7 @@ def _refuse(out: FrameWriter, message: str, code: int, hint: Optional[str] = Non
     return code
 
 
-def _run_loop(main: Any) -> int:
+def _run_loop(main: Coroutine[object, object, int]) -> int:
     loop: asyncio.AbstractEventLoop
     try:
         import uvloop
@@ -168,7 +170,7 @@ async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset:
             return _refuse(out, str(missing), 2)
         log.exception("open() failed")
         return _refuse(out, f"{provider.provider_name()} could not start: {_reason(exc)}", 1)
-    runner: Any
+    runner: Union[InputRun[Any], OutputRun[Any]]
     if isinstance(provider, InputProvider):
         notices = _commit_notices(rest) if provider.implements("on_commit") else None
         runner = InputRun(provider, out, notices)
@@ -244,7 +246,7 @@ def _reason(exc: BaseException) -> str:
 class _StopSignals:
     """First SIGTERM/SIGINT: stop gracefully (flush, exit 0). Second: exit at once."""
 
-    def __init__(self, on_stop: Any) -> None:
+    def __init__(self, on_stop: Callable[[], None]) -> None:
         self.on_stop = on_stop
         self.received = 0
         self.loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Generic, Optional, TypeVar, Union
 
 from dstream.protocol.frames import FEATURE_COMMIT_NOTICES, FEATURE_LIFECYCLE
 from dstream.protocol.messages import LifecycleResult
+from dstream.protocol.values import JsonObject
 from dstream.sdk.model import Checkpoint, Envelope
 
 __all__ = ["InputProvider", "OutputProvider", "Provider"]
@@ -18,7 +19,8 @@ ConfigT = TypeVar("ConfigT")
 # What `read()` may yield: an Envelope, a Checkpoint, a plain dict (a frame object as
 # is), bytes (one or more complete, already encoded lines), or a list of those (the fast
 # path: one host iteration for many frames).
-Produced = Union[Envelope, Checkpoint, dict, bytes, list]
+# Any: a list is invariant, and its items are any of the others.
+Produced = Union[Envelope, Checkpoint, dict[str, object], bytes, list[Any]]
 
 LIFECYCLE_METHODS = ("init", "plan", "status", "destroy")
 
@@ -44,7 +46,7 @@ class Provider(Generic[ConfigT]):
         config: ConfigT,
         *,
         task: Optional[str] = None,
-        state: Any = None,
+        state: Any = None,  # Any: the provider's own checkpoint shape, read freely
         command: str = "run",
         destroy: bool = False,
     ) -> None:
@@ -78,7 +80,7 @@ class Provider(Generic[ConfigT]):
         return tuple(features)
 
     @classmethod
-    def config_schema(cls) -> Optional[dict[str, Any]]:
+    def config_schema(cls) -> Optional[JsonObject]:
         """The JSON Schema of `config`, derived from `config_class` (None without one),
         sent in the handshake so dstream checks dstream.hcl before starting anything."""
         if cls.config_class is None:
@@ -112,7 +114,7 @@ class Provider(Generic[ConfigT]):
         return _no_infrastructure(self)
 
 
-def _no_infrastructure(provider: Provider[Any]) -> LifecycleResult:
+def _no_infrastructure(provider: Provider[Any]) -> LifecycleResult:  # Any: any config
     return LifecycleResult(
         status="Success", message=f"{provider.provider_name()} manages no infrastructure"
     )
@@ -129,7 +131,7 @@ class InputProvider(Provider[ConfigT]):
         Returning ends the stream (exit 0)."""
         raise NotImplementedError(f"{type(self).__name__} must implement read()")
 
-    async def on_commit(self, checkpoint: Any) -> None:
+    async def on_commit(self, checkpoint: Any) -> None:  # Any: as `state`
         """Called with the newest checkpoint value the output acknowledged and dstream
         stored. Overriding it declares "commit-notices". Calls never overlap; notices
         arriving meanwhile are coalesced to the newest."""

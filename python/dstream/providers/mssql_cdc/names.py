@@ -39,7 +39,7 @@ _ADO_KEYS = {
 }
 
 
-def parse_connection_string(text: str) -> dict[str, Any]:
+def parse_connection_string(text: str) -> dict[str, Any]:  # Any: pymssql's keyword arguments
     """pymssql.connect() keyword arguments from `server=h,1433;database=d;user id=u;
     password=p` (ADO.NET, the original's form) or `sqlserver://u:p@h:1433/d`."""
     args: dict[str, Any] = {}

@@ -88,7 +88,7 @@ T = TypeVar("T")
 class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
     rules: ClassVar[NamingRules]
 
-    def __init__(self, config: ConfigT, **kw: Any) -> None:
+    def __init__(self, config: ConfigT, **kw: Any) -> None:  # Any: the base's keywords
         super().__init__(config, **kw)
         self._router: Optional[Router] = None
         self._backend: Optional[QueueBackend] = None
