@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from tests.workspace import Workspace
+from tests.workspace import Workspace, environ
 
 # Never on the plain path: database drivers, schema validation, OCI and containers,
 # the postgres state backend, metrics and progress displays, HTTP, the old HCL parser.
@@ -86,7 +86,7 @@ def probe(ws: Workspace, body: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(body=body)],
         cwd=ws.root,
-        env=ws._environ(None),
+        env=environ(ws.env),
         capture_output=True,
         check=False,
         timeout=60,

@@ -29,9 +29,11 @@ def command_line(
     task: str,
     role: str,
     state: object = None,
+    destroy: bool = False,
 ) -> bytes:
     """The single line dstream writes to a provider's stdin at start. `config` and
-    `state` are whatever JSON values the caller holds (object: orjson checks them)."""
+    `state` are whatever JSON values the caller holds (object: orjson checks them);
+    `destroy` (on `plan` only: `dstream plan --destroy`) is sent only when true."""
     envelope = {
         "command": command,
         "config": config,
@@ -40,6 +42,8 @@ def command_line(
         "role": role,
         "state": state,
     }
+    if destroy:
+        envelope["destroy"] = True
     return orjson.dumps(envelope) + b"\n"
 
 
@@ -53,6 +57,7 @@ class Command:
     task: Optional[str] = None
     role: Optional[str] = None
     state: JsonValue = None
+    destroy: bool = False  # `plan` of what `destroy` would remove
 
     @classmethod
     def parse(cls, line: bytes) -> Command:
@@ -73,6 +78,7 @@ class Command:
             task=obj.get("task"),
             role=obj.get("role"),
             state=obj.get("state"),
+            destroy=obj.get("destroy") is True,
         )
 
 

@@ -180,9 +180,8 @@ def ask_provider(
             outcome.outcome = NO_INFRASTRUCTURE
             outcome.note = not_asked
             return outcome
-    extra = {"destroy": True} if destroy else None
     try:
-        proc = start_provider(spec, task=task, command=command, extra=extra, base_dir=base_dir)
+        proc = start_provider(spec, task=task, command=command, destroy=destroy, base_dir=base_dir)
     except ProviderError as exc:
         outcome.error = exc.reason
         return outcome

@@ -26,13 +26,13 @@ from dstream.errors import DstreamError, Interrupted, ProviderError, ProviderRef
 from dstream.protocol.messages import parse_handshake
 from dstream.runtime import verdict
 from dstream.runtime.checkpoints import CheckpointTracker, is_ack, parse_ack
+from dstream.runtime.describe import remember
 from dstream.runtime.legacy import LegacyBridge
 from dstream.runtime.mailbox import Latest
 from dstream.runtime.monitor import TaskMonitor
 from dstream.runtime.process import (
     REFUSAL_HINT,
     ProviderProcess,
-    remember_handshake,
     start_provider,
 )
 from dstream.runtime.result import RunSummary
@@ -163,7 +163,7 @@ class TaskRun:
                 if first:
                     first = False
                     handshake = parse_handshake(line, output.label)
-                    remember_handshake(output.executable, handshake)
+                    remember(output.executable, handshake)
                     self.legacy.output_handshake(handshake)
                     if handshake.status == "error":
                         self.fail(

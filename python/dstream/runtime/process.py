@@ -19,16 +19,14 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
 from typing import IO, Callable, Optional, Protocol, Union
-
-import orjson
 
 from dstream import logs
 from dstream.config.model import ProviderSpec, TaskSpec
 from dstream.errors import ProviderError, ProviderRefused
 from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
+from dstream.runtime.describe import remember  # what a provider says of itself, kept
 from dstream.runtime.launch import child_setup, provider_env
 from dstream.runtime.resolve import resolve
 from dstream.runtime.spawn import execs_directly, pdeathsig_prefix
@@ -223,7 +221,7 @@ class ProviderProcess:
             if code == 0:
                 # The original's way of having nothing to send: an empty stream.
                 self.legacy = True
-                remember_handshake(self.executable, Handshake("legacy"))
+                remember(self.executable, Handshake("legacy"))
                 return Handshake("legacy")
             raise ProviderError(
                 f"{self.label} exited with code {code} before its handshake",
@@ -232,7 +230,7 @@ class ProviderProcess:
                 hint="run the provider by hand with its config on stdin to see why",
             )
         result = parse_handshake(line, self.label)
-        remember_handshake(self.executable, result)
+        remember(self.executable, result)
         if result.status == "error":
             raise ProviderRefused(
                 f"{self.label} refused to start: {result.message}",
@@ -374,21 +372,13 @@ class ProviderProcess:
                 pass
 
 
-def remember_handshake(executable: Optional[str], handshake: Handshake) -> None:
-    """Keep what a provider said of itself for lifecycle commands and config checks
-    that must not start it (runtime/describe.py)."""
-    from dstream.runtime.describe import remember
-
-    remember(executable, handshake)
-
-
 def start_provider(
     spec: ProviderSpec,
     *,
     task: TaskSpec,
     command: str,
     state: object = None,  # object: a parsed value or the stored bytes as a Fragment
-    extra: Optional[Mapping[str, object]] = None,
+    destroy: bool = False,
     base_dir: str = ".",
     log_sink: LogSink = default_log_sink,
     epoch: Optional[int] = None,
@@ -444,12 +434,11 @@ def start_provider(
         proc.executable = launch.argv[0]
     if not launch.image and notices is not None:
         proc.commit_fd = notices[1]
-    line = command_line(command, spec.config, task=task.name, role=spec.role, state=state)
-    if extra:
-        envelope = orjson.loads(line)
-        envelope.update(extra)
-        line = orjson.dumps(envelope) + b"\n"
-    proc.send(line)
+    proc.send(
+        command_line(
+            command, spec.config, task=task.name, role=spec.role, state=state, destroy=destroy
+        )
+    )
     if spec.role == "input" and not launch.image:
         # As the original did: an input that reads stdin to EOF starts at once. (A
         # container input keeps stdin until its handshake: no descriptor crosses into

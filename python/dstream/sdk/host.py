@@ -16,8 +16,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn, Optional, Union
 
 # Any here: Provider[Any] and its runs serve a provider of any config class.
-import orjson
-
 from dstream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DstreamError
 from dstream.extras import missing_extra
 from dstream.protocol.frames import (
@@ -69,7 +67,6 @@ def serve(provider_class: type[Provider[Any]]) -> int:
         )
     try:
         command = Command.parse(line)
-        destroy = bool(orjson.loads(line).get("destroy"))
     except (ValueError, TypeError) as exc:
         return _refuse(out, f"{name}: the command line on stdin is not valid: {exc}", EXIT_USAGE)
     if command.command not in COMMANDS:
@@ -92,7 +89,7 @@ def serve(provider_class: type[Provider[Any]]) -> int:
     except DstreamError as exc:
         return _refuse(out, exc.reason, exc.exit_code, hint=exc.hint)
     provider = provider_class(
-        config, task=task, state=command.state, command=command.command, destroy=destroy
+        config, task=task, state=command.state, command=command.command, destroy=command.destroy
     )
     _tune_gc()
     _tune_allocator()
