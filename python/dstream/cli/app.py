@@ -1,7 +1,7 @@
 """Entry point of the `dstream` command.
 
-Every command is a module exposing `HELP`, `add_arguments(parser)` and
-`execute(args, view) -> int`, registered explicitly in COMMANDS below. Only the module
+Every command is a module exposing `add_arguments(parser)` and
+`execute(args, view) -> int`, registered with its one-line help in COMMANDS below. Only the module
 of the command being run is imported, so `dstream --help` stays fast. Every command
 accepts `--json` (added here), and every DstreamError becomes a message plus an exit
 code in one place (`_main`); anything else is a crash report and exit 70 (`main`).

@@ -9,6 +9,18 @@ import os
 from dstream.config.model import Project
 
 
+def add_task_arguments(parser: argparse.ArgumentParser, acting: str) -> None:
+    """The tasks a command acts on: names, or --all; `acting` says how ("to run side by
+    side")."""
+    parser.add_argument(
+        "tasks",
+        nargs="*",
+        metavar="TASK",
+        help=f"tasks {acting} (default: the only task of a one-task file)",
+    )
+    parser.add_argument("--all", action="store_true", help="every task in the configuration")
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-c",

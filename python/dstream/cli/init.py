@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import argparse
 
-from dstream.cli.common import add_config_arguments, load_project_from_args, task_names
+from dstream.cli.common import (
+    add_config_arguments,
+    add_task_arguments,
+    load_project_from_args,
+    task_names,
+)
 from dstream.cli.view import View
 from dstream.config.model import Project
 from dstream.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 
 def add_lifecycle_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "tasks",
-        nargs="*",
-        metavar="TASK",
-        help="tasks to act on (default: the only task of a one-task file)",
-    )
-    parser.add_argument("--all", action="store_true", help="every task in the configuration")
+    add_task_arguments(parser, "to act on")
     parser.add_argument(
         "--timeout",
         type=float,

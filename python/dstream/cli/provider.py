@@ -10,6 +10,7 @@ import argparse
 
 from dstream.cli.view import View
 from dstream.errors import ExitCode
+from dstream.protocol.frames import ROLES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="scaffold a provider project (Python, on the SDK) with tests and a publish script",
     )
     new.add_argument("name", metavar="NAME", help="e.g. http-poller (letters, digits, -)")
-    new.add_argument("--role", required=True, choices=("input", "output"))
+    new.add_argument("--role", required=True, choices=ROLES)
     new.add_argument(
         "--lifecycle", action="store_true", help="add init/plan/status/destroy methods"
     )
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "pass/fail table with the reason for each failure. Exits 1 if a check fails.",
     )
     test.add_argument("provider", metavar="PATH|NAME|REF")
-    test.add_argument("--role", choices=("input", "output"), help="default: found out by a run")
+    test.add_argument("--role", choices=ROLES, help="default: found out by a run")
     test.add_argument(
         "--config",
         dest="provider_config",

@@ -16,6 +16,7 @@ from typing import Optional
 
 from dstream.cli.view import Row, View
 from dstream.errors import ExitCode, UsageError
+from dstream.protocol.frames import ROLES
 
 
 def _common(parser: argparse.ArgumentParser, *, registry: bool = True) -> None:
@@ -56,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     push.add_argument("--ref", required=True, metavar="REF", help="where to push (a tag)")
     push.add_argument("--name", help="provider name (default: last repository segment)")
     push.add_argument("--version", help="provider version (default: the tag)")
-    push.add_argument("--role", choices=("input", "output"), help="what the provider is")
+    push.add_argument("--role", choices=ROLES, help="what the provider is")
     push.add_argument("--schema", metavar="FILE", help="JSON Schema of the provider's config")
     push.add_argument("--description", help="one line about the provider")
     _common(push)
@@ -77,13 +78,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(prune, registry=False)
 
 
-def _size(n: Optional[float]) -> str:
-    value = float(n or 0)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
+def _bytes(n: Optional[float]) -> str:
+    from dstream.runtime.summary import size
+
+    return size(float(n or 0))
 
 
 def _age(seconds: float) -> str:
@@ -110,7 +108,7 @@ def _pull(args: argparse.Namespace, view: View) -> int:
     how = "cached" if result.from_cache else "pulled"
     view.line(f"{how} {result.reference} ({result.platform})")
     view.line(f"  digest {result.digest}")
-    view.line(f"  {result.path} ({_size(result.size)})")
+    view.line(f"  {result.path} ({_bytes(result.size)})")
     return ExitCode.OK
 
 
@@ -167,7 +165,7 @@ def _list(args: argparse.Namespace, view: View) -> int:
         plats = ",".join(r["platforms"])
         view.line(
             f"{r['reference']!s:<{width}}  {str(r['digest'])[:19]:<19}  {plats:<24}  "
-            f"{_size(r['size']):>9}  {_age(r['age_seconds'])}"
+            f"{_bytes(r['size']):>9}  {_age(r['age_seconds'])}"
         )
     return ExitCode.OK
 
@@ -185,7 +183,7 @@ def _inspect(args: argparse.Namespace, view: View) -> int:
     view.line(f"  artifact type {info.get('artifact_type')}")
     for plat in info.get("platforms") or []:
         title = f"  {plat.get('title')}" if plat.get("title") else ""
-        view.line(f"  - {plat.get('platform') or '?':<14} {_size(plat.get('size'))}{title}")
+        view.line(f"  - {plat.get('platform') or '?':<14} {_bytes(plat.get('size'))}{title}")
     meta = info.get("metadata")
     if meta:
         keys = ("name", "version", "role", "description")
@@ -211,7 +209,7 @@ def _rm(args: argparse.Namespace, view: View) -> int:
         return ExitCode.USAGE if missing else ExitCode.OK
     for key in removed:
         view.line(f"removed {key}")
-    view.line(f"freed {_size(freed['bytes'])}")
+    view.line(f"freed {_bytes(freed['bytes'])}")
     if missing:
         raise UsageError(
             f"not in the cache: {', '.join(missing)}", hint="`dstream providers list` shows it"
@@ -226,7 +224,7 @@ def _prune(args: argparse.Namespace, view: View) -> int:
     if view.json:
         view.document({"ok": True, **result})
     else:
-        view.line(f"removed {result['removed']} entries, freed {_size(result['bytes'])}")
+        view.line(f"removed {result['removed']} entries, freed {_bytes(result['bytes'])}")
     return ExitCode.OK
 
 

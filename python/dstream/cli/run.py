@@ -16,7 +16,12 @@ import time
 from typing import TYPE_CHECKING
 
 from dstream import logs
-from dstream.cli.common import add_config_arguments, load_project_from_args, task_names
+from dstream.cli.common import (
+    add_config_arguments,
+    add_task_arguments,
+    load_project_from_args,
+    task_names,
+)
 from dstream.cli.view import View
 from dstream.config.model import Project, StateSpec
 from dstream.errors import ExitCode
@@ -26,13 +31,7 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "tasks",
-        nargs="*",
-        metavar="TASK",
-        help="tasks to run side by side (default: the only task of a one-task file)",
-    )
-    parser.add_argument("--all", action="store_true", help="run every task in the configuration")
+    add_task_arguments(parser, "to run side by side")
     parser.add_argument(
         "--fail-fast", action="store_true", help="stop every task when one of them fails"
     )

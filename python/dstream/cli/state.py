@@ -23,7 +23,6 @@ from dstream.errors import DstreamError, ExitCode, UsageError, nearest
 from dstream.state import StateRecord, StateStore, open_store
 from dstream.state.base import encode_checkpoint
 
-HELP = "show, set or reset a task's checkpoint"
 _SHOWN_WIDTH = 60  # a checkpoint longer than this is cut in `list`
 
 

@@ -12,7 +12,7 @@ import functools
 import os
 import pickle
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from dstream.config.limits import (
     MAX_FILE_BYTES,
@@ -346,8 +346,3 @@ def read_source(path: str) -> str:
             location=Location(path, raw.count(b"\n", 0, start) + 1, column),
             hint="save the file as UTF-8",
         ) from None
-
-
-def first_block(body: Body, kind: str) -> Optional[Block]:
-    found = body.blocks_of(kind)
-    return found[0] if found else None

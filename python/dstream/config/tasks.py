@@ -26,6 +26,7 @@ from dstream.config.model import ProviderSpec, RestartPolicy, TaskSpec
 from dstream.config.schema import DEPRECATED_SOURCES, build_provider, object_attribute
 from dstream.config.syntax import Attribute, Block, Body
 from dstream.errors import ConfigError
+from dstream.protocol.frames import ROLES
 from dstream.protocol.values import JsonObject, JsonValue
 
 TASK_ATTRIBUTES = (
@@ -63,7 +64,7 @@ def _build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) ->
     if "lock_config" in attributes:
         warn_lock_config(diagnostics, attributes["lock_config"])
     sides: dict[str, ProviderSpec] = {}
-    for role in ("input", "output"):
+    for role in ROLES:
         side = diagnostics.attempt(partial(_side, block, role, evaluator, name, diagnostics))
         if side is not None:
             sides[role] = side

@@ -21,10 +21,10 @@ from dstream.kit.validate import (
     is_checkpoint,
     parse_object,
 )
-from dstream.protocol.frames import FEATURE_COMMIT_NOTICES, FEATURE_LIFECYCLE
+from dstream.protocol.frames import FEATURE_COMMIT_NOTICES, FEATURE_LIFECYCLE, ROLES
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
-BOTH = ("input", "output")
+BOTH = ROLES
 # A key no provider knows: the default config-error probe.
 UNKNOWN_KEY = "dstream_conformance_unknown_key"
 

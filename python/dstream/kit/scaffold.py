@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dstream.errors import UsageError
+from dstream.protocol.frames import ROLES
 
 TEMPLATES = Path(__file__).with_name("templates")
 NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -165,7 +166,7 @@ def scaffold(
 
 
 def _check_templates() -> None:  # pragma: no cover - used while editing templates
-    for role in ("input", "output"):
+    for role in ROLES:
         for lifecycle in (False, True):
             values = _values("example", role, lifecycle)
             for template in TEMPLATES.iterdir():

@@ -146,11 +146,6 @@ class Selection:
     metadata: Optional[Json]  # descriptor of provider.json, if any
 
 
-def layer_platforms(manifest: Json) -> list[str]:
-    layers = [d for d in manifest.get("layers") or [] if not is_metadata(d)]
-    return [p for p in (_descriptor_platform(d) for d in layers) if p]
-
-
 def select_layer(manifest: Json, ref: str, wanted: str) -> Selection:
     layers = list(manifest.get("layers") or [])
     metadata = next((d for d in layers if is_metadata(d)), None)

@@ -66,9 +66,6 @@ class Reference:
     def name(self) -> str:
         return f"{self.registry}/{self.repository}"
 
-    def with_digest(self, digest: str) -> Reference:
-        return Reference(self.registry, self.repository, self.tag, digest)
-
     def __str__(self) -> str:
         out = self.name + (f":{self.tag}" if self.tag else "")
         if self.digest:

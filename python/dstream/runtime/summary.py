@@ -43,7 +43,8 @@ def value(obj: object) -> str:
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
 
-def _size(n: float) -> str:
+def size(n: float) -> str:
+    """A byte count for people: `512 B`, `1.5 MiB`."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -110,7 +111,7 @@ def human_lines(summary: RunSummary) -> list[str]:
     rate = c.get("frames", 0) / summary.duration if summary.duration >= 1 else None
     lines.append(
         f"  frames   {c.get('frames', 0):,} ({c.get('data_frames', 0):,} data, "
-        f"{c.get('checkpoint_frames', 0):,} checkpoints), {_size(c.get('bytes', 0))}"
+        f"{c.get('checkpoint_frames', 0):,} checkpoints), {size(c.get('bytes', 0))}"
         + (f", {rate:,.0f} frames/s" if rate is not None else "")
     )
     if c.get("invalid_frames"):

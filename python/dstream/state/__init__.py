@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Optional
 
 from dstream.config.model import StateSpec
+from dstream.config.schema import STATE_BACKENDS
 from dstream.errors import ConfigError, DstreamError
 from dstream.state.base import StateRecord, StateStore
 
@@ -28,7 +29,7 @@ __all__ = [
     "xdg_state_dir",
 ]
 
-BACKENDS = ("file", "postgres")
+BACKENDS = STATE_BACKENDS  # the names the configuration accepts
 
 
 LEGACY_DIR = os.path.join(".dstream", "state")  # beside the configuration, before XDG
