@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from dstream.kit.checks import CHECKS
-from dstream.kit.conformance import run_suite
+from dstream.kit.conformance import described_role, run_suite
 from dstream.kit.harness import Target
 from tests.kit.conftest import RAW_PROVIDER, statuses
 from tests.workspace import dstream, executable, json_document
@@ -163,3 +163,15 @@ def test_a_legacy_provider_is_detected(tmp_path: Path) -> None:
     assert reasons["handshake"].startswith("legacy provider")
     assert reasons["frames"] == "3 data frame(s), 0 checkpoint(s), all valid"
     assert reasons["eof"] == "ended its stream and exited 0"
+
+
+@pytest.mark.parametrize(
+    ("name", "role"), [("dstream-counter", "input"), ("dstream-null", "output")]
+)
+def test_an_sdk_provider_names_its_role_when_described(name: str, role: str) -> None:
+    """The role comes from the describe probe's `role` member (protocol section 2), not
+    from the words of a refusal."""
+    found = shutil.which(name)
+    assert found, f"{name} is not installed"
+    assert described_role([found], timeout=30) == role
+    assert described_role([str(RAW_PROVIDER)], timeout=30) is None  # names none

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from dstream.kit.checks import FAIL, PASS, SKIP, Outcome, checks_for
 from dstream.kit.harness import Line, Session, Target, Timeout
 from dstream.kit.probe import Probe
 from dstream.kit.validate import frame_problem, parse_object
+from dstream.protocol.frames import ENV_DESCRIBE, ROLES
 
 
 @dataclass
@@ -100,9 +102,31 @@ def resolve_argv(what: str) -> list[str]:
     return [found]
 
 
+def described_role(argv: list[str], timeout: float) -> Optional[str]:
+    """The role a provider names in its answer to a describe probe (docs/protocol.md,
+    section 2: DSTREAM_DESCRIBE=1, no stdin); None when it names none."""
+    try:
+        done = subprocess.run(
+            argv,
+            env={**os.environ, ENV_DESCRIBE: "1"},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    obj, _ = parse_object(done.stdout.split(b"\n", 1)[0])
+    role = obj.get("role") if obj is not None and obj.get("status") == "ready" else None
+    return role if role in ROLES else None
+
+
 def infer_role(argv: list[str], config: dict[str, object], timeout: float) -> str:
-    """Start it as an input with stdin closed. An SDK provider refuses the wrong role by
-    name; an input writes a frame; an output, given nothing, writes nothing more."""
+    """The role it describes itself with; else start it as an input with stdin closed:
+    an input writes a frame; an output, given nothing, writes nothing more."""
+    described = described_role(argv, timeout)
+    if described is not None:
+        return described
     target = Target(argv=argv, role="input", label=argv[0], config=config, timeout=timeout)
     probe = Probe(target)
     with Session(target) as session:
@@ -122,8 +146,6 @@ def infer_role(argv: list[str], config: dict[str, object], timeout: float) -> st
     for line in lines:
         obj, _ = parse_object(line.raw)
         if obj is not None and "status" in obj:
-            if obj.get("status") == "error" and "output" in str(obj.get("message", "")):
-                return "output"  # the SDK's "... is an output provider" refusal
             ready = obj.get("status") == "ready"
             continue
         if frame_problem(line.raw, 1 << 30) is None:

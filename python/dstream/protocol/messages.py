@@ -133,12 +133,19 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
     return Handshake("legacy")
 
 
-def ready_line(features: tuple[str, ...] = (), config_schema: Optional[JsonObject] = None) -> bytes:
+def ready_line(
+    features: tuple[str, ...] = (),
+    config_schema: Optional[JsonObject] = None,
+    role: Optional[str] = None,
+) -> bytes:
+    """A ready handshake; `config_schema` and `role` only in a describe probe's answer."""
     obj: JsonObject = {"status": READY, "protocol": PROTOCOL_VERSION}
     if features:
         obj["features"] = list(features)
     if config_schema is not None:
         obj[KEY_CONFIG_SCHEMA] = config_schema
+    if role:
+        obj["role"] = role
     return orjson.dumps(obj) + b"\n"
 
 

@@ -49,7 +49,8 @@ def serve(provider_class: type[Provider[Any]]) -> int:
     if os.environ.get(ENV_DESCRIBE) == "1":
         # A describe probe (docs/protocol.md, section 2): say what it is, read nothing.
         schema = provider_class.config_schema()
-        out.write(ready_line(provider_class.declared_features(), schema))
+        role = provider_class.role or None
+        out.write(ready_line(provider_class.declared_features(), schema, role))
         return EXIT_OK
     try:
         line, rest = read_first_line(0)
