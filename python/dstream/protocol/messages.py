@@ -18,8 +18,13 @@ READY = "ready"
 ERROR = "error"
 LIFECYCLE_STATUSES = ("Success", "Failed", "Unknown")
 KEY_CONFIG_SCHEMA = "config_schema"
+KEY_ROLE = "role"
 # What a status line may hold; any other key makes the line a legacy provider's data.
-HANDSHAKE_KEYS = frozenset({KEY_STATUS, "protocol", "features", "message", KEY_CONFIG_SCHEMA})
+# `config_schema` and `role` travel only in a describe probe's answer, which no older
+# dstream asks for.
+HANDSHAKE_KEYS = frozenset(
+    {KEY_STATUS, "protocol", "features", "message", KEY_CONFIG_SCHEMA, KEY_ROLE}
+)
 
 
 def command_line(
@@ -145,7 +150,7 @@ def ready_line(
     if config_schema is not None:
         obj[KEY_CONFIG_SCHEMA] = config_schema
     if role:
-        obj["role"] = role
+        obj[KEY_ROLE] = role
     return orjson.dumps(obj) + b"\n"
 
 

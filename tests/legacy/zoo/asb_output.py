@@ -18,7 +18,7 @@ import json
 import os
 import sys
 
-COMPACT = (",", ":")
+from original_sdk import read_command, result
 
 
 def queue_name(config, table):
@@ -27,23 +27,11 @@ def queue_name(config, table):
     return "-".join(parts).lower().replace("_", "-").replace(".", "-")
 
 
-def result(status, resources, metadata=None, message="", error=None):
-    doc = {
-        "status": status,
-        "resources": resources,
-        "metadata": metadata,
-        "message": message,
-        "error": error,
-    }
-    print(json.dumps(doc, separators=COMPACT), flush=True)
-
-
 def main() -> int:
-    line = sys.stdin.readline()
-    if not line.strip():
+    given = read_command()
+    if given is None:
         return 1
-    envelope = json.loads(line)
-    config = {k.lower(): v for k, v in (envelope.get("config") or {}).items()}
+    envelope, config = given
     if not config.get("connectionstring"):
         print(
             json.dumps({"status": "error", "message": "connectionString is required"}), flush=True

@@ -15,26 +15,14 @@ without features, then
 import json
 import sys
 
-COMPACT = (",", ":")
-
-
-def result(status, resources, metadata, message):
-    doc = {
-        "status": status,
-        "resources": resources,
-        "metadata": metadata,
-        "message": message,
-        "error": None,
-    }
-    print(json.dumps(doc, separators=COMPACT), flush=True)
+from original_sdk import COMPACT, read_command, result
 
 
 def main() -> int:
-    line = sys.stdin.readline()
-    if not line.strip():
+    given = read_command()
+    if given is None:
         return 1
-    envelope = json.loads(line)
-    config = {k.lower(): v for k, v in (envelope.get("config") or {}).items()}
+    envelope, config = given
     fmt = str(config.get("outputformat", "simple"))
     count = int(config.get("resourcecount", 3))
     print('{"status":"ready"}', flush=True)

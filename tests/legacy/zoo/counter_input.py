@@ -14,6 +14,8 @@ import os
 import sys
 import time
 
+from original_sdk import read_command
+
 
 def mark_started(envelope):
     """Not the original's: tests name a file in ZOO_STARTED to see which command it got."""
@@ -23,12 +25,11 @@ def mark_started(envelope):
 
 
 def main() -> int:
-    line = sys.stdin.readline()
-    if not line.strip():
+    given = read_command()
+    if given is None:
         return 1
-    envelope = json.loads(line)
+    envelope, config = given
     mark_started(envelope)
-    config = {k.lower(): v for k, v in (envelope.get("config") or {}).items()}
     interval = int(config.get("interval", 1000))
     max_count = int(config.get("maxcount", 0))
     print('{"status":"ready"}', flush=True)

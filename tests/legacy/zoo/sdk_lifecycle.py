@@ -13,13 +13,14 @@ For `run` it reads stdin to EOF and prints nothing.
 import json
 import sys
 
+from original_sdk import read_command
+
 
 def main() -> int:
-    line = sys.stdin.readline()
-    if not line.strip():
+    given = read_command()
+    if given is None:
         return 1
-    envelope = json.loads(line)
-    config = {k.lower(): v for k, v in (envelope.get("config") or {}).items()}
+    envelope, config = given
     print('{"status":"ready"}', flush=True)
     command = str(envelope.get("command") or "run").lower()
     resources = [str(r) for r in config.get("resources", ["a", "b"])]
