@@ -79,6 +79,9 @@ class _Watchdog:
         finally:
             os.close(read_end)
         self._outer = outer
+        # Reaped as soon as it exits, also by a run that then waits (a standby for its
+        # lease) and starts no provider: dstream's children are only ever its providers.
+        threading.Thread(target=outer.wait, name="watchdog-reaper", daemon=True).start()
         self._fd, self._owner = write_end, os.getpid()
 
     def _ensure(self) -> Optional[int]:
