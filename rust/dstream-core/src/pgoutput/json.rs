@@ -154,13 +154,33 @@ impl Parser<'_, '_> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Res {
-        self.pos += 1;
-        self.out.push(b'{');
-        self.ws();
-        if self.peek() == Some(b'}') {
+    /// Copies `byte` when it comes next.
+    fn take(&mut self, byte: u8) -> bool {
+        let next = self.peek() == Some(byte);
+        if next {
             self.pos += 1;
-            self.out.push(b'}');
+            self.out.push(byte);
+        }
+        next
+    }
+
+    /// After a member or an element: `,` (true: another follows) or `close` (false).
+    fn more(&mut self, close: u8, expected: &'static str) -> Result<bool, Unsupported> {
+        self.ws();
+        if self.take(b',') {
+            self.ws();
+            Ok(true)
+        } else if self.take(close) {
+            Ok(false)
+        } else {
+            Err(Unsupported(expected))
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Res {
+        self.take(b'{');
+        self.ws();
+        if self.take(b'}') {
             return Ok(());
         }
         // Python dicts keep the first position and the last value of a repeated key.
@@ -180,53 +200,28 @@ impl Parser<'_, '_> {
             self.pos += 1;
             self.ws();
             self.value(depth + 1)?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.out.push(b',');
-                    self.ws();
-                }
-                Some(b'}') => {
-                    self.pos += 1;
-                    self.out.push(b'}');
-                    let repeated = self.repeated_key(base);
-                    self.keys.truncate(base);
-                    return if repeated {
-                        Err(Unsupported("json: repeated key"))
-                    } else {
-                        Ok(())
-                    };
-                }
-                _ => return Err(Unsupported("json: ',' or '}' expected")),
+            if !self.more(b'}', "json: ',' or '}' expected")? {
+                let repeated = self.repeated_key(base);
+                self.keys.truncate(base);
+                return if repeated {
+                    Err(Unsupported("json: repeated key"))
+                } else {
+                    Ok(())
+                };
             }
         }
     }
 
     fn array(&mut self, depth: usize) -> Res {
-        self.pos += 1;
-        self.out.push(b'[');
+        self.take(b'[');
         self.ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            self.out.push(b']');
+        if self.take(b']') {
             return Ok(());
         }
         loop {
             self.value(depth + 1)?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.out.push(b',');
-                    self.ws();
-                }
-                Some(b']') => {
-                    self.pos += 1;
-                    self.out.push(b']');
-                    return Ok(());
-                }
-                _ => return Err(Unsupported("json: ',' or ']' expected")),
+            if !self.more(b']', "json: ',' or ']' expected")? {
+                return Ok(());
             }
         }
     }
