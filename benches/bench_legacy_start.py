@@ -12,16 +12,12 @@ line, so both should start alike.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from benches.conftest import SMOKE, record, rounds, warmups
-from benches.procs import script, stats
+from benches.procs import first_line, stats
 
 RUNS = 2 if SMOKE else 10
 
@@ -64,25 +60,7 @@ def workspace(root: Path) -> Path:
 
 
 def first_envelope(root: Path, task: str) -> float:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DSTREAM_")}
-    env["PATH"] = os.path.dirname(script("dstream")) + os.pathsep + env.get("PATH", "")
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [script("dstream"), "run", task],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        seconds = time.perf_counter() - started
-        assert line.startswith(b'{"data"'), line
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-    return seconds
+    return first_line(["run", task], root, b'{"data"')
 
 
 def test_first_envelope_legacy_vs_sdk(benchmark: Any, tmp_path: Path) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import subprocess
 import sys
 import time
@@ -26,14 +25,10 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from benches.conftest import SMOKE, record, rounds, warmups
-from benches.procs import script, stats, write_project
+from benches.procs import clean_env, first_line, script, stats, write_project
 
 RUNS = 3 if SMOKE else 20
 OTHER_TREE = os.environ.get("DSTREAM_BENCH_OTHER_TREE", "")
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("DSTREAM_")}
 
 
 def test_help(benchmark: Any) -> None:
@@ -52,23 +47,7 @@ def test_help(benchmark: Any) -> None:
 
 
 def first_envelope(directory: Path) -> float:
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [script("dstream"), "run", "demo"],
-        cwd=directory,
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        seconds = time.perf_counter() - started
-        assert line.startswith(b"[seq 1] "), line  # the console output's first envelope
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-    return seconds
+    return first_line(["run", "demo"], directory, b"[seq 1] ")  # the console's first envelope
 
 
 def test_first_envelope_of_demo(benchmark: Any, tmp_path: Path) -> None:

@@ -27,6 +27,37 @@ def script(name: str) -> str:
     return path
 
 
+def clean_env() -> dict[str, str]:
+    """This environment without dstream's own variables (a run sees only its files)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DSTREAM_")}
+    env["PATH"] = os.path.dirname(script("dstream")) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def first_line(args: Sequence[str], cwd: Path, starts: bytes) -> float:
+    """Seconds from starting `dstream ARGS` to its first stdout line (which must start
+    with `starts`); the run is then interrupted."""
+    import signal
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [script("dstream"), *args],
+        cwd=cwd,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        seconds = time.perf_counter() - started
+        assert line.startswith(starts), line
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    return seconds
+
+
 def spread(values: Sequence[float]) -> dict[str, float]:
     return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
