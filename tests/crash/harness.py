@@ -111,7 +111,7 @@ class Report:
     seed: int
     max_count: int
     kills: int = 0
-    kills_mid_stream: int = 0  # the file grew during the killed run: data was moving
+    kills_mid_stream: int = 0  # data was moving: the file grew, or the input was streaming
     runs: int = 0
     rounds: int = 0
     duplicates: int = 0
@@ -195,6 +195,9 @@ class KillPlan:
     progress: Optional[int] = None
 
 
+STREAMED = 4096  # bytes an input has written once envelopes flow, not only its handshake
+
+
 def _written_by(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/io").read_text().splitlines():
@@ -240,6 +243,9 @@ def kill_once(
                 victim = candidate
                 break
         time.sleep(0.001)
+    # Data was moving at the kill: the killed input had written more than its handshake
+    # and log lines (the output file may not have grown yet: the kill can beat the pump).
+    streaming = target == "input" and victim is not None and _written_by(victim) >= STREAMED
     if victim is not None:
         try:
             os.kill(victim, signal.SIGKILL)
@@ -261,7 +267,7 @@ def kill_once(
     # run ends in success and the kill did not happen.
     if victim is not None and code != 0:
         report.kills += 1
-        if _size(scenario.out) > size_before:
+        if streaming or _size(scenario.out) > size_before:
             report.kills_mid_stream += 1
     return (None if victim == proc.pid else code), err.decode(errors="replace")
 
