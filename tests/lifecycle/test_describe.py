@@ -166,3 +166,13 @@ def test_postgres_cdc_input_is_asked(ws: Workspace) -> None:
     assert inp["role"] == "input"
     assert inp["outcome"] == "failed", inp  # asked, and its answer is its own
     assert code == 1, err
+
+
+def test_a_damaged_cache_entry_describes_nothing() -> None:
+    """A cache file edited or cut short never fails a command: it is as if absent."""
+    from dstream.runtime.describe import CACHE, CACHE_FORMAT, Description
+
+    damaged = b'{"format":"%s","features":5,"protocol":"1"}' % CACHE_FORMAT.encode()
+    found = Description.from_json(damaged, CACHE)
+    assert found is not None and found.features == frozenset() and found.protocol is None
+    assert Description.from_json(b'{"format":', CACHE) is None

@@ -98,10 +98,12 @@ class Description:
             return None
         if not isinstance(obj, dict) or obj.get("format") != CACHE_FORMAT:
             return None
-        schema = obj.get("config_schema")
-        return cls(
-            features=frozenset(str(f) for f in obj.get("features") or []),
-            protocol=obj.get("protocol"),
+        schema, features, protocol = (obj.get(k) for k in ("config_schema", "features", "protocol"))
+        return cls(  # a damaged entry describes nothing rather than failing the command
+            features=frozenset(str(f) for f in features)
+            if isinstance(features, list)
+            else frozenset(),
+            protocol=protocol if isinstance(protocol, int) else None,
             config_schema=schema if isinstance(schema, dict) else None,
             source=source,
             note=str(obj.get("note") or ""),
