@@ -181,13 +181,26 @@ class Host:
         return path.stat().st_size if path.exists() else 0
 
     def provider_pids(self) -> list[int]:
-        """The providers this host's dstream started (its direct children)."""
+        """The providers this host's dstream runs (its direct children, not a zombie: a
+        child that has exited runs nothing, e.g. the watchdog's outer sh between its exit
+        and its reaping)."""
         assert self.proc is not None
         pids = []
         for children in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
             with contextlib.suppress(OSError):
                 pids.extend(int(pid) for pid in children.read_text().split())
-        return pids
+        return [pid for pid in pids if alive([pid])]
+
+
+def commands(pids: list[int]) -> list[str]:
+    """What each process runs, for a failure message."""
+    found = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            stat = Path(f"/proc/{pid}/stat").read_text()  # "pid (comm) state ..."
+            found.append(argv or stat[stat.index("(") : stat.index(")") + 3])
+    return found
 
 
 def alive(pids: list[int]) -> bool:

@@ -19,6 +19,7 @@ from tests.scale.cluster import (
     Host,
     Lease,
     Sampler,
+    commands,
     finish,
     streaming,
 )
@@ -73,7 +74,8 @@ def test_only_one_of_two_runners_streams_and_the_other_takes_over_a_killed_one(
         # exactly one streams: the standby has not written a byte meanwhile
         assert standby.output_size() == standby_size
         assert standby.proc is not None and standby.proc.poll() is None
-        assert standby.provider_pids() == [], "the standby started its providers"
+        started = standby.provider_pids()
+        assert started == [], f"the standby started its providers: {commands(started)}"
         holder.signal(signal.SIGKILL)
         killed = time.monotonic()
         new = wait_until(
