@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -16,7 +15,6 @@ from dstream.kit.checks import FAIL, PASS, SKIP, Outcome, checks_for
 from dstream.kit.harness import Line, Session, Target, Timeout
 from dstream.kit.probe import Probe
 from dstream.kit.validate import frame_problem, parse_object
-from dstream.protocol.frames import ENV_DESCRIBE, ROLES
 
 
 @dataclass
@@ -104,21 +102,11 @@ def resolve_argv(what: str) -> list[str]:
 
 def described_role(argv: list[str], timeout: float) -> Optional[str]:
     """The role a provider names in its answer to a describe probe (docs/protocol.md,
-    section 2: DSTREAM_DESCRIBE=1, no stdin); None when it names none."""
-    try:
-        done = subprocess.run(
-            argv,
-            env={**os.environ, ENV_DESCRIBE: "1"},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    obj, _ = parse_object(done.stdout.split(b"\n", 1)[0])
-    role = obj.get("role") if obj is not None and obj.get("status") == "ready" else None
-    return role if role in ROLES else None
+    section 2); None when it names none or does not answer."""
+    from dstream.runtime.describe import run_probe
+
+    found = run_probe(argv[0], dict(os.environ), os.getcwd(), timeout)
+    return found.role if found is not None else None
 
 
 def infer_role(argv: list[str], config: dict[str, object], timeout: float) -> str:

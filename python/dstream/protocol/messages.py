@@ -11,7 +11,7 @@ from typing import Any, Optional
 import orjson
 
 from dstream.errors import ProviderError
-from dstream.protocol.frames import KEY_STATUS, PROTOCOL_VERSION
+from dstream.protocol.frames import KEY_STATUS, PROTOCOL_VERSION, ROLES
 from dstream.protocol.values import JsonObject, JsonValue
 
 READY = "ready"
@@ -97,6 +97,7 @@ class Handshake:
     message: Optional[str] = None
     # The JSON Schema of the provider's `config` object, when it describes one.
     config_schema: Optional[JsonObject] = None
+    role: Optional[str] = None  # "input" or "output", when a describe answer names it
 
     @property
     def is_legacy(self) -> bool:
@@ -132,6 +133,7 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
             features=frozenset(str(f) for f in features if isinstance(f, str)),
             protocol=obj.get("protocol"),
             config_schema=schema if isinstance(schema, dict) else None,
+            role=role if (role := obj.get(KEY_ROLE)) in ROLES else None,
         )
     if status == ERROR:
         return Handshake(ERROR, message=str(obj.get("message") or "no message given"))

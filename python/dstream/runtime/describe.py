@@ -73,6 +73,7 @@ class Description:
     # Whether config_schema is known (None then means: it describes none). A command's
     # handshake carries no schema (only a probe's does), so one seen in a run is not.
     schema_known: bool = True
+    role: Optional[str] = None  # what a probe's answer names (not cached: never needed)
 
     @property
     def lifecycle(self) -> bool:
@@ -121,7 +122,10 @@ class Description:
             return cls(source=source, note=note, schema_known=source == PROBE)
         schema = handshake.config_schema
         known = source == PROBE or schema is not None
-        return cls(handshake.features, handshake.protocol, schema, source, schema_known=known)
+        return cls(
+            handshake.features, handshake.protocol, schema, source, schema_known=known,
+            role=handshake.role,
+        )  # fmt: skip
 
 
 # -- the cache ---------------------------------------------------------------------------
@@ -253,7 +257,9 @@ def _builtin(executable: str) -> Optional[Description]:
 # -- the probe ---------------------------------------------------------------------------
 
 
-def _probe(executable: str, env: dict[str, str], cwd: str) -> Optional[Description]:
+def run_probe(
+    executable: str, env: dict[str, str], cwd: str, timeout: float = PROBE_TIMEOUT
+) -> Optional[Description]:
     """Start the executable with no command; None when it did not answer in time."""
     env = {**env, ENV_DESCRIBE: "1"}
     try:
@@ -270,7 +276,7 @@ def _probe(executable: str, env: dict[str, str], cwd: str) -> Optional[Descripti
         return Description(note=f"it could not be started: {exc.strerror or exc}")
     assert proc.stdout is not None
     try:
-        line = _first_line(proc.stdout.fileno(), time.monotonic() + PROBE_TIMEOUT)
+        line = _first_line(proc.stdout.fileno(), time.monotonic() + timeout)
     finally:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -351,7 +357,7 @@ def describe(
             if found is None and probe and spec.lifecycle is None and key not in _UNANSWERED:
                 from dstream.runtime.launch import provider_env
 
-                found = _probe(executable, provider_env(spec, task), base_dir)
+                found = run_probe(executable, provider_env(spec, task), base_dir)
                 if found is None and key is not None:
                     _UNANSWERED.add(key)  # timed out: not again in this process
                 if found is not None and cached is not None and found.protocol is None:
