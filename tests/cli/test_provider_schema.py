@@ -229,7 +229,7 @@ def test_the_schema_travels_in_the_probe_answer_only(ws: Workspace) -> None:
     probe = subprocess.run([counter], stdin=subprocess.DEVNULL, capture_output=True, env=env)
     assert probe.returncode == 0, probe.stderr
     ready = json.loads(probe.stdout)
-    assert ready["features"] == ["checkpoints"]
+    assert ready["features"] == ["checkpoints"] and ready["role"] == "input"
     assert ready["config_schema"]["properties"]["interval"] == {"type": "integer", "minimum": 0}
     command = b'{"command":"run","config":{"max_count":1,"interval":0}}\n'
     run = subprocess.run([counter], input=command, capture_output=True)

@@ -214,10 +214,10 @@ def remember(executable: Optional[str], handshake: Handshake) -> None:
 
 
 def _is_own_script(executable: str) -> bool:
-    from dstream.runtime.resolve import _own_dirs
+    from dstream.runtime.resolve import own_dirs
 
     name = os.path.basename(executable)
-    return name.startswith("dstream-") and os.path.dirname(executable) in _own_dirs()
+    return name.startswith("dstream-") and os.path.dirname(executable) in own_dirs()
 
 
 def _builtin(executable: str) -> Optional[Description]:

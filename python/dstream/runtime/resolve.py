@@ -27,7 +27,7 @@ def _executable(path: str) -> bool:
     return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
-def _own_dirs() -> tuple[str, ...]:
+def own_dirs() -> tuple[str, ...]:
     """Where this installation's console scripts are (the second for a venv whose
     scripts directory sysconfig does not report)."""
     import sysconfig  # only for bare names: a path needs none of this
@@ -41,7 +41,7 @@ def _own_script(name: str) -> Optional[str]:
     quarter of a second per start) stands in between."""
     if not name.startswith("dstream-"):
         return None
-    for directory in _own_dirs():
+    for directory in own_dirs():
         path = os.path.join(directory, name)
         if _executable(path):
             return path
@@ -53,7 +53,7 @@ def _builtin_names() -> list[str]:
     import contextlib
 
     names: set[str] = set()
-    for directory in _own_dirs():
+    for directory in own_dirs():
         with contextlib.suppress(OSError):
             names.update(n for n in os.listdir(directory) if n.startswith("dstream-"))
     return sorted(names)

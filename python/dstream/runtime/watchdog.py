@@ -2,7 +2,7 @@
 
 PR_SET_PDEATHSIG kills a provider when dstream dies, but not what the provider started;
 a subreaper would inherit those orphans only while dstream lives. So one tiny process
-outside dstream (a /bin/sh loop, started with the first provider) holds the read end of
+outside dstream (a /bin/sh loop, started when a run begins) holds the read end of
 a pipe whose only write end is dstream's: dstream registers each provider's process
 group on it, and unregisters it once the provider is gone. When the write end closes,
 which the kernel does when dstream exits however it exits, SIGKILL included, the
@@ -41,7 +41,7 @@ exec 3<&0
 
 class _Watchdog:
     """Kills the process groups of dstream's providers when dstream dies (see the
-    module docstring). Started with the first provider; one per dstream process."""
+    module docstring). Started when a run begins; one per dstream process."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
