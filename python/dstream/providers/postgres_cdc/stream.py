@@ -387,6 +387,9 @@ def _parse_lsn(text: str) -> int:
 
 
 async def _wait_readable(fd: int, timeout: float) -> None:
+    """Until `fd` is readable or `timeout` seconds have passed. Not `asyncio.wait_for`:
+    up to Python 3.11 it swallows a cancellation (the SDK's stop) that arrives as its
+    future completes, and the read loop would go on after a SIGTERM."""
     loop = asyncio.get_running_loop()
     ready = loop.create_future()
 
@@ -395,9 +398,9 @@ async def _wait_readable(fd: int, timeout: float) -> None:
             ready.set_result(None)
 
     loop.add_reader(fd, wake)
+    timer = loop.call_later(timeout, wake)
     try:
-        await asyncio.wait_for(ready, timeout)
-    except asyncio.TimeoutError:
-        pass
+        await ready
     finally:
+        timer.cancel()
         loop.remove_reader(fd)
