@@ -12,7 +12,7 @@ import orjson
 
 from dstream.errors import ProviderError
 from dstream.protocol.frames import KEY_STATUS, PROTOCOL_VERSION, ROLES
-from dstream.protocol.values import JsonObject, JsonValue
+from dstream.protocol.values import JsonObject, JsonValue, encode_json
 
 READY = "ready"
 ERROR = "error"
@@ -37,8 +37,9 @@ def command_line(
     destroy: bool = False,
 ) -> bytes:
     """The single line dstream writes to a provider's stdin at start. `config` and
-    `state` are whatever JSON values the caller holds (object: orjson checks them);
-    `destroy` (on `plan` only: `dstream plan --destroy`) is sent only when true."""
+    `state` are whatever JSON values the caller holds (object: the encoder checks them;
+    integers of any size are sent exactly); `destroy` (on `plan` only:
+    `dstream plan --destroy`) is sent only when true."""
     envelope = {
         "command": command,
         "config": config,
@@ -49,7 +50,7 @@ def command_line(
     }
     if destroy:
         envelope["destroy"] = True
-    return orjson.dumps(envelope) + b"\n"
+    return encode_json(envelope) + b"\n"
 
 
 @dataclass
@@ -175,7 +176,7 @@ class LifecycleResult:
 
     def to_line(self) -> bytes:
         return (
-            orjson.dumps(
+            encode_json(
                 {
                     "status": self.status,
                     "resources": self.resources,
