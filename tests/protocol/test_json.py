@@ -11,8 +11,8 @@ import pytest
 
 from dstream.cli.resume import input_digest
 from dstream.config.loader import load_project_text
-from dstream.protocol.messages import command_line
-from dstream.protocol.values import encode_json
+from dstream.protocol.messages import Command, command_line
+from dstream.protocol.values import decode_json, encode_json
 
 BIG = 18446744073709551617  # 2**64 + 1: one past what orjson encodes
 PLAIN = {
@@ -117,3 +117,15 @@ def test_the_command_line_carries_big_integers_exactly() -> None:
         b'{"command":"run","config":{"x":18446744073709551617,"y":-18446744073709551617,'
         b'"z":1.5},"protocol":1,"task":"t","role":"input","state":null}\n'
     )
+
+
+def test_a_provider_reads_big_integers_of_its_command_line_exactly() -> None:
+    line = command_line("run", {"x": BIG, "y": [10**400], "z": 0.5}, task="t", role="input")
+    assert Command.parse(line).config == {"x": BIG, "y": [10**400], "z": 0.5}
+    assert decode_json(b'{"a": -18446744073709551617}') == {"a": -BIG}
+
+
+def test_decode_json_refuses_what_is_not_json_with_value_error() -> None:
+    for bad in (b"{not json", b"[" * 100_000):
+        with pytest.raises(ValueError):
+            decode_json(bad)

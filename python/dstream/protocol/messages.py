@@ -12,7 +12,7 @@ import orjson
 
 from dstream.errors import ProviderError
 from dstream.protocol.frames import KEY_STATUS, PROTOCOL_VERSION, ROLES
-from dstream.protocol.values import JsonObject, JsonValue, encode_json
+from dstream.protocol.values import JsonObject, JsonValue, decode_json, encode_json
 
 READY = "ready"
 ERROR = "error"
@@ -67,8 +67,9 @@ class Command:
 
     @classmethod
     def parse(cls, line: bytes) -> Command:
-        """Parse a command line; a bare config object (the original's style) is `run`."""
-        obj = orjson.loads(line)
+        """Parse a command line; a bare config object (the original's style) is `run`.
+        Its integers stay exact whatever their size (the config may hold 2**64 + 1)."""
+        obj = decode_json(line)
         if not isinstance(obj, dict):
             raise ValueError("the command line must be a JSON object")
         if "command" not in obj and "config" not in obj:

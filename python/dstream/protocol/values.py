@@ -5,12 +5,13 @@ evaluates to: config and protocol both name it from here, the lowest layer they 
 And its one encoder, `encode_json`: every configuration value dstream writes as JSON
 (the command line, an input's digest, `show`, a --json document) goes through it, so an
 integer beyond 64 bits is written exactly everywhere, not refused in one place and
-rounded in another.
+rounded in another; `decode_json` reads such a value back (the SDK's command line).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any, Callable, Optional, Union
 
 import orjson
@@ -66,4 +67,16 @@ def _exact_integers(value: object, depth: int) -> object:
         fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
         as_dict = _exact_integers(fields, depth)
         return value if as_dict is fields else as_dict
+    return value
+
+
+def decode_json(data: Union[bytes, str]) -> JsonValue:
+    """A configuration value read from JSON with its integers exact at any size: orjson
+    would round an integer beyond 64 bits to a double (and refuse one beyond a double).
+    For one value per process (a command line), never per frame. ValueError when it is
+    not JSON."""
+    try:
+        value: JsonValue = json.loads(data)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deep") from None
     return value
