@@ -78,12 +78,16 @@ class Command:
         config = obj.get("config") or {}
         if not isinstance(config, dict):
             raise ValueError('"config" must be a JSON object')
+        protocol = obj.get("protocol") or PROTOCOL_VERSION
+        if not isinstance(protocol, (int, float, str)):
+            raise ValueError('"protocol" must be a number')
+        task, role = obj.get("task"), obj.get("role")
         return cls(
             command=str(obj.get("command") or "run"),
             config=config,
-            protocol=int(obj.get("protocol") or PROTOCOL_VERSION),
-            task=obj.get("task"),
-            role=obj.get("role"),
+            protocol=int(protocol),
+            task=task if isinstance(task, str) else None,
+            role=role if isinstance(role, str) else None,
             state=obj.get("state"),
             destroy=obj.get("destroy") is True,
         )
