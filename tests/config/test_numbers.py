@@ -92,6 +92,7 @@ def test_big_integers_through_locals_and_variables(tmp_path: Path) -> None:
         (f'jsondecode("{LONG}")', f"more than {MAX_INTEGER_DIGITS:,} digits"),
         (f'tonumber("{"1" * 5000}")', f"more than {MAX_INTEGER_DIGITS:,} digits"),
         (f"[1][1{'0' * 400}]", "out of range"),
+        (f'format("%e", 1{"0" * 400})', "a %e value is a number out of range"),
     ],
 )
 def test_a_number_a_double_cannot_hold_is_refused_where_it_is_made(expr: str, shown: str) -> None:

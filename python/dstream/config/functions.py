@@ -22,7 +22,7 @@ from dstream.config.limits import (
     TooDeep,
     check_nesting,
 )
-from dstream.config.numbers import NUMBER_HINT, BadNumber, decode_json, parse_number
+from dstream.config.numbers import NUMBER_HINT, OUT_OF_RANGE, BadNumber, decode_json, parse_number
 from dstream.protocol.values import JsonObject, JsonValue
 
 
@@ -248,7 +248,11 @@ def _format_verb(
         return (head + "d") % int(to_number(value, "a %d value"))
     if verb in "fFeEgG":
         number = to_number(value, f"a %{verb} value")
-        return (head + (f".{precision}" if precision else "") + verb) % number
+        try:
+            return (head + (f".{precision}" if precision else "") + verb) % number
+        except OverflowError:  # an integer beyond a double
+            what = f"a %{verb} value is a number {OUT_OF_RANGE}"
+            raise FunctionError(what, NUMBER_HINT) from None
     if verb == "t":
         if not isinstance(value, bool):
             raise FunctionError("a %t value must be a bool")
