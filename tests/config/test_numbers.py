@@ -147,5 +147,10 @@ def test_a_setting_quotes_the_number_written() -> None:
     assert str(caught.value).startswith("test.hcl:2:21: number 1e400 is out of range")
 
 
+def test_a_template_number_of_too_many_digits() -> None:
+    assert value(f'"{{{{ default 1 {BIG} }}}}"') == str(BIG)
+    assert f"more than {MAX_INTEGER_DIGITS:,} digits" in error(f'"{{{{ default {LONG} 1 }}}}"')
+
+
 def test_jsonencode_keeps_big_integers() -> None:
     assert json.loads(value(f"jsonencode([{BIG}, 0.5])")) == [BIG, 0.5]
