@@ -28,6 +28,18 @@ from tests.hostile.effects import (
     nothing_stored,
     regular_file_as_dir,
 )
+from tests.hostile.numbers import (
+    BIG,
+    BIG_INPUT,
+    BIG_LOCALS,
+    OUT_OF_RANGE,
+    RANGE,
+    RECORDING_INPUT,
+    OutOfRange,
+    nothing_received,
+    received_exactly,
+    x_input,
+)
 
 RUN = ("run", "t")
 DEAD_LETTER_UNDER_FILE = 'invalid_frames = "dead_letter"\n dead_letter_path = "plain/dead.jsonl"'
@@ -112,6 +124,16 @@ def acking_output(ack: str) -> str:
 
 def big_frame() -> str:
     return script(['{"data":"' + "x" * 2_000_000 + '"}'])
+
+
+def out_of_range(row: OutOfRange) -> Case:
+    config = row.prelude + task(inp=x_input(row.expr))
+    files = {"in.py": RECORDING_INPUT, **row.files}
+    return Case(f"number-{row.name}", (*RUN, *row.options), config, files, row.env,
+                names=row.names, check=nothing_received)  # fmt: skip
+
+
+BIG_CONFIG = task(inp=BIG_INPUT) + BIG_LOCALS
 
 
 CASES: list[Case] = [
@@ -206,6 +228,26 @@ CASES: list[Case] = [
         names=None,
         check=all_written,
     ),
+    # -- numbers ---------------------------------------------------------------------------
+    Case(
+        "number-big-integers-run",
+        RUN,
+        BIG_CONFIG,
+        files={"in.py": RECORDING_INPUT},
+        exit=ExitCode.OK,
+        names=None,
+        check=received_exactly,
+    ),
+    Case("number-big-integers-show", ("show", "t"), BIG_CONFIG, exit=0, names=f'"big": {BIG}'),
+    Case(
+        "number-big-integers-show-json",
+        ("show", "t", "--json"),
+        BIG_CONFIG,
+        exit=0,
+        names=r'"neg": -9223372036854775809',
+    ),
+    *map(out_of_range, OUT_OF_RANGE),
+    Case("number-show-refused", ("show", "t"), with_config("-1e400"), names=RANGE),
     # -- handshakes -------------------------------------------------------------------------
     Case(
         "features-number",

@@ -15,6 +15,7 @@ import orjson
 from dstream.cli.view import View
 from dstream.config.model import NOT_DEFINITION, Project, ProviderSpec
 from dstream.errors import UsageError
+from dstream.protocol.values import encode_json
 
 
 def input_digest(spec: ProviderSpec) -> str:
@@ -27,7 +28,8 @@ def input_digest(spec: ProviderSpec) -> str:
             return [strip(v) for v in value]
         return value
 
-    canonical = orjson.dumps(
+    # The same bytes as orjson's (stored digests stay valid), big integers exact.
+    canonical = encode_json(
         strip(dataclasses.asdict(spec)), option=orjson.OPT_SORT_KEYS, default=str
     )
     from dstream.state import digest

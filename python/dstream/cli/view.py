@@ -17,6 +17,7 @@ import orjson
 
 from dstream.config.redact import redact_data, redact_text
 from dstream.errors import DstreamError, ProviderError
+from dstream.protocol.values import encode_json
 
 TAIL_LINES = 10  # stderr lines quoted in an error block
 TAIL_WIDTH = 200  # characters of each, the rest cut
@@ -72,7 +73,7 @@ class View:
         """The single machine-readable result of a --json command."""
         shown = obj if reveal else redact_data(obj)
         self._raw_out.write(
-            orjson.dumps(shown, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+            encode_json(shown, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
         )
         self._raw_out.write("\n")
         self._raw_out.flush()

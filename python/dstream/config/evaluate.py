@@ -28,6 +28,14 @@ from dstream.config.functions import (
 )
 from dstream.config.limits import MAX_ELEMENTS, MAX_TREE_DEPTH, value_problem
 from dstream.config.model import Location
+from dstream.config.numbers import (
+    NUMBER_HINT,
+    OUT_OF_RANGE,
+    BadNumber,
+    arithmetic,
+    number_problem,
+    parse_number,
+)
 from dstream.config.scope import Module, name_hint
 from dstream.config.strings import directive_string, heredoc, quoted
 from dstream.config.syntax import SourceFile, locate, trees
@@ -105,6 +113,12 @@ class Evaluator:
             problem = value_problem(value)
             if problem is not None:
                 raise self.fail(node, f"this expression makes {problem}")
+        # Where every number is made: an overflowed double (inf) would reach the
+        # provider as null. Containers hold only numbers checked here or by decode_json.
+        elif value.__class__ is float or value.__class__ is int:
+            problem = number_problem(value)
+            if problem is not None:
+                raise self.fail(node, f"this expression makes {problem}", NUMBER_HINT)
         return value
 
     def _expr_term(self, node: Tree) -> JsonValue:
@@ -114,10 +128,13 @@ class Evaluator:
         return self.eval(inner[0])
 
     def _int_lit(self, node: Tree) -> JsonValue:
-        return int(str(node.children[0]))
+        return self._float_lit(node)
 
     def _float_lit(self, node: Tree) -> JsonValue:
-        return float(str(node.children[0]))
+        try:
+            return parse_number(str(node.children[0]))
+        except BadNumber as exc:  # the literal as written, not the inf it would be
+            raise self.fail(node, exc.reason, NUMBER_HINT) from None
 
     def _literal_value(self, node: Tree) -> JsonValue:
         return {"true": True, "false": False, "null": None}[str(node.children[0])]
@@ -235,7 +252,8 @@ class Evaluator:
             key = self.eval(where)
         if isinstance(value, list):
             position = self.convert(where, to_number, key, "a list index")
-            if not float(position).is_integer() or not 0 <= int(position) < len(value):
+            whole = isinstance(position, int) or position.is_integer()
+            if not whole or not 0 <= position < len(value):
                 raise self.fail(
                     where,
                     f"index {key} is out of range: the list has {len(value)} element(s)",
@@ -308,20 +326,12 @@ class Evaluator:
         left, right = self._number(left_node), self._number(right_node)
         if operator in ("/", "%") and right == 0:
             raise self.fail(right_node, "division by zero")
-        if operator == "+":
-            return left + right
-        if operator == "-":
-            return left - right
-        if operator == "*":
-            return left * right
-        if operator == "/":
-            result = left / right
-            return int(result) if result.is_integer() and isinstance(left, int) else result
-        if operator == "%":
-            return left % right
-        return {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[
-            operator
-        ]
+        try:
+            return arithmetic(operator, left, right)
+        except OverflowError:  # an integer beyond a double met a fraction
+            raise self.fail(
+                node, f"this expression makes a number {OUT_OF_RANGE}", NUMBER_HINT
+            ) from None
 
     # -- functions and for expressions -------------------------------------------------
 
@@ -343,7 +353,10 @@ class Evaluator:
             args = args[:-1] + list(args[-1])
         if name in (TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION):
             use = self.source.rewritten.uses[int(to_number(args[1]))]  # the rewriter's index
-            return template_value(use, self.module.environ, name == TEMPLATE_VALUE_FUNCTION)
+            try:  # a pasted number may be out of range
+                return template_value(use, self.module.environ, name == TEMPLATE_VALUE_FUNCTION)
+            except FunctionError as exc:
+                raise self.fail(node, exc.reason, exc.hint) from None
         function = FUNCTIONS.get(name)
         if function is None:
             guess = nearest(name, FUNCTIONS)

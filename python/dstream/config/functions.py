@@ -22,6 +22,7 @@ from dstream.config.limits import (
     TooDeep,
     check_nesting,
 )
+from dstream.config.numbers import NUMBER_HINT, OUT_OF_RANGE, BadNumber, decode_json, parse_number
 from dstream.protocol.values import JsonObject, JsonValue
 
 
@@ -34,6 +35,15 @@ class FunctionError(Exception):
 
 class EnvUnset(FunctionError):
     """env("NAME") of a variable that is not set and has no default."""
+
+
+class NumberOutOfRange(FunctionError):
+    """Text that spells a number no configuration value can hold (1e400): `problem`
+    says what without quoting the text, which may be a secret."""
+
+    def __init__(self, what: str, exc: BadNumber) -> None:
+        super().__init__(f"{what} is {exc.problem}", NUMBER_HINT)
+        self.problem = exc.problem
 
 
 @dataclass
@@ -102,8 +112,10 @@ def to_number(value: object, what: str = "value") -> float:
     if isinstance(value, (int, float)):
         return value
     if isinstance(value, str) and _NUMBER.match(value.strip()):
-        text = value.strip()
-        return int(text) if re.fullmatch(r"-?[0-9]+", text) else float(text)
+        try:
+            return parse_number(value.strip())
+        except BadNumber as exc:
+            raise NumberOutOfRange(what, exc) from None
     raise FunctionError(f"{what} {value!r} is not a number")
 
 
@@ -236,7 +248,11 @@ def _format_verb(
         return (head + "d") % int(to_number(value, "a %d value"))
     if verb in "fFeEgG":
         number = to_number(value, f"a %{verb} value")
-        return (head + (f".{precision}" if precision else "") + verb) % number
+        try:
+            return (head + (f".{precision}" if precision else "") + verb) % number
+        except OverflowError:  # an integer beyond a double
+            what = f"a %{verb} value is a number {OUT_OF_RANGE}"
+            raise FunctionError(what, NUMBER_HINT) from None
     if verb == "t":
         if not isinstance(value, bool):
             raise FunctionError("a %t value must be a bool")
@@ -309,7 +325,9 @@ def _jsondecode(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     except TooDeep as exc:
         raise FunctionError(f"jsondecode() argument is {exc.reason}") from None
     try:
-        decoded: JsonValue = json.loads(text)
+        decoded = decode_json(text)
+    except BadNumber as exc:
+        raise FunctionError(f"jsondecode() argument holds {exc.problem}", NUMBER_HINT) from None
     except json.JSONDecodeError as exc:
         raise FunctionError(f"jsondecode() argument is not JSON: {exc}") from None
     return decoded

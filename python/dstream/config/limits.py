@@ -31,6 +31,9 @@ REGEX_TIMEOUT = 1.0
 # The largest max_frame_size (1 GiB), and the longest duration (one year, in seconds).
 MAX_FRAME_SIZE = 1024**3
 MAX_DURATION = 365 * 24 * 3600.0
+# Digits of one integer (config/numbers.py): integers are exact at any size up to this;
+# the bound keeps arithmetic on them instant and their digits printable.
+MAX_INTEGER_DIGITS = 1000
 
 
 class TooDeep(Exception):

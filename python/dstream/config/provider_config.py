@@ -188,7 +188,7 @@ def _number(value: JsonValue) -> Optional[float]:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        return value  # not float(): an integer may be beyond a double (exact, any size)
     if isinstance(value, str):
         try:
             return float(value.strip())
@@ -216,7 +216,7 @@ def _is(value: JsonValue, kind: str) -> bool:
     if kind == "number":
         return number is not None
     if kind == "integer":
-        return number is not None and number.is_integer()
+        return isinstance(number, int) or (number is not None and number.is_integer())
     return True  # a type this checker does not know: the provider decides
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 from dstream.config.model import Location
+from dstream.config.numbers import NUMBER_HINT, BadNumber, parse_number
 from dstream.errors import ConfigError
 
 
@@ -111,8 +112,10 @@ def parse(action: str, where: Location) -> Pipeline:
         elif kind in ("raw_body", "raw"):
             tokens.append(("value", match.group("raw_body")))
         elif kind == "num":
-            text = match.group("num")
-            tokens.append(("value", float(text) if "." in text else int(text)))
+            try:
+                tokens.append(("value", parse_number(match.group("num"))))
+            except BadNumber as exc:  # an integer of too many digits
+                raise TemplateSyntaxError(exc.reason, location=where, hint=NUMBER_HINT) from None
         elif kind == "field":
             raise TemplateSyntaxError(
                 f"{match.group('field')} reads template data, and dstream.hcl is rendered "

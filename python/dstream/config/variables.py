@@ -12,9 +12,17 @@ from typing import Optional
 from dstream.config.checks import check_names, expect_bool, expect_string
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
-from dstream.config.functions import FunctionError, as_bool, to_number, to_string, type_name
-from dstream.config.limits import TooDeep, check_nesting
+from dstream.config.functions import (
+    FunctionError,
+    NumberOutOfRange,
+    as_bool,
+    to_number,
+    to_string,
+    type_name,
+)
+from dstream.config.limits import MAX_INTEGER_DIGITS, TooDeep, check_nesting
 from dstream.config.model import Location
+from dstream.config.numbers import NUMBER_HINT, BadNumber, decode_json, json_number_position
 from dstream.config.scope import Module, VariableValue
 from dstream.config.syntax import Attribute, Block, SourceFile, parse_text, read_source
 from dstream.errors import ConfigError, nearest
@@ -129,6 +137,15 @@ def _typed(item: Declared, value: JsonValue, where: Optional[Location]) -> JsonV
             raise FunctionError("not a list")
         if kind in ("map", "object") and not isinstance(value, dict):
             raise FunctionError("not an object")
+    except NumberOutOfRange as exc:
+        declared = "" if where == item.block.location else f" (declared at {item.block.location})"
+        raise ConfigError(
+            f'variable "{item.name}"{declared} is given {exc.problem}',
+            location=where,
+            hint=f"give var.{item.name} a number within ±1.8e308 (an integer of at most "
+            f"{MAX_INTEGER_DIGITS:,} digits), or declare it type = string if the provider "
+            "takes the value as text",
+        ) from None
     except FunctionError:
         # The type, never the value: it may be a secret, even if not declared sensitive.
         raise ConfigError(
@@ -294,7 +311,13 @@ def _read_var_file(path: str, environ: Mapping[str, str]) -> dict[str, tuple[Jso
                 hint="a variable's value is configuration, not data: flatten it",
             ) from None
         try:
-            data = json.loads(text)
+            data = decode_json(text)
+        except BadNumber as exc:  # which variable it is for is not known: no value quoted
+            raise ConfigError(
+                f"the var file holds {exc.problem}",
+                location=Location(path, *json_number_position(text, exc)),
+                hint=NUMBER_HINT,
+            ) from None
         except json.JSONDecodeError as exc:
             raise ConfigError(
                 f"var file is not valid JSON: {exc.msg}",

@@ -12,7 +12,7 @@ import orjson
 
 from dstream.errors import ProviderError
 from dstream.protocol.frames import KEY_STATUS, PROTOCOL_VERSION, ROLES
-from dstream.protocol.values import JsonObject, JsonValue
+from dstream.protocol.values import JsonObject, JsonValue, decode_json, encode_json
 
 READY = "ready"
 ERROR = "error"
@@ -37,8 +37,9 @@ def command_line(
     destroy: bool = False,
 ) -> bytes:
     """The single line dstream writes to a provider's stdin at start. `config` and
-    `state` are whatever JSON values the caller holds (object: orjson checks them);
-    `destroy` (on `plan` only: `dstream plan --destroy`) is sent only when true."""
+    `state` are whatever JSON values the caller holds (object: the encoder checks them;
+    integers of any size are sent exactly); `destroy` (on `plan` only:
+    `dstream plan --destroy`) is sent only when true."""
     envelope = {
         "command": command,
         "config": config,
@@ -49,7 +50,7 @@ def command_line(
     }
     if destroy:
         envelope["destroy"] = True
-    return orjson.dumps(envelope) + b"\n"
+    return encode_json(envelope) + b"\n"
 
 
 @dataclass
@@ -66,8 +67,9 @@ class Command:
 
     @classmethod
     def parse(cls, line: bytes) -> Command:
-        """Parse a command line; a bare config object (the original's style) is `run`."""
-        obj = orjson.loads(line)
+        """Parse a command line; a bare config object (the original's style) is `run`.
+        Its integers stay exact whatever their size (the config may hold 2**64 + 1)."""
+        obj = decode_json(line)
         if not isinstance(obj, dict):
             raise ValueError("the command line must be a JSON object")
         if "command" not in obj and "config" not in obj:
@@ -76,12 +78,16 @@ class Command:
         config = obj.get("config") or {}
         if not isinstance(config, dict):
             raise ValueError('"config" must be a JSON object')
+        protocol = obj.get("protocol") or PROTOCOL_VERSION
+        if not isinstance(protocol, (int, float, str)):
+            raise ValueError('"protocol" must be a number')
+        task, role = obj.get("task"), obj.get("role")
         return cls(
             command=str(obj.get("command") or "run"),
             config=config,
-            protocol=int(obj.get("protocol") or PROTOCOL_VERSION),
-            task=obj.get("task"),
-            role=obj.get("role"),
+            protocol=int(protocol),
+            task=task if isinstance(task, str) else None,
+            role=role if isinstance(role, str) else None,
             state=obj.get("state"),
             destroy=obj.get("destroy") is True,
         )
@@ -175,7 +181,7 @@ class LifecycleResult:
 
     def to_line(self) -> bytes:
         return (
-            orjson.dumps(
+            encode_json(
                 {
                     "status": self.status,
                     "resources": self.resources,

@@ -1,0 +1,104 @@
+"""Numbers of a configuration: an integer is exact at any size up to MAX_INTEGER_DIGITS
+digits (JSON allows any integer; HCL's numbers are arbitrary precision), a fraction is a
+64-bit double, as in the JSON parsers of nearly every provider. A number a double cannot
+hold (1e400, an overflowed product, NaN) is refused where it is made: sent on, it would
+become `null` (docs/configuration.md, "Numbers")."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import NoReturn, Optional, Union
+
+from dstream.config.limits import MAX_INTEGER_DIGITS, line_column
+from dstream.protocol.values import JsonValue
+
+_INTEGER_BOUND = 10**MAX_INTEGER_DIGITS
+OUT_OF_RANGE = "out of range (beyond ±1.8e308, the largest number a 64-bit double holds)"
+NUMBER_HINT = (
+    f"numbers must lie within ±1.8e308, integers have at most {MAX_INTEGER_DIGITS:,} digits; "
+    'if the provider takes such a value as text, write it as a string: "1e400"'
+)
+
+
+class BadNumber(ValueError):
+    """A number written as text that no configuration value can hold: `reason` quotes
+    the text, `problem` (for values that may be secrets) does not; `written` is the text."""
+
+    def __init__(self, reason: str, problem: str, written: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.problem = problem
+        self.written = written
+
+
+def number_problem(value: object) -> Optional[str]:
+    """Why the number `value` cannot be a configuration's value (infinite or NaN: a
+    double overflowed; an integer of too many digits), or None; None for a non-number."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"a number {OUT_OF_RANGE}"
+    if isinstance(value, int) and not -_INTEGER_BOUND < value < _INTEGER_BOUND:
+        return f"an integer of more than {MAX_INTEGER_DIGITS:,} digits"
+    return None
+
+
+def parse_number(text: str) -> Union[int, float]:
+    """A number written as text (a literal, a JSON number, a variable's value), already
+    known to spell one: an int when it is digits only, else a double. BadNumber when it
+    is out of range or too long."""
+    digits = text.lstrip("+-")
+    shown = text if len(text) <= 24 else text[:20] + "…"
+    if digits.isdigit():
+        if len(digits.lstrip("0")) > MAX_INTEGER_DIGITS:
+            problem = f"an integer of more than {MAX_INTEGER_DIGITS:,} digits"
+            raise BadNumber(f"integer {shown} has more than {MAX_INTEGER_DIGITS:,} digits",
+                            problem, text)  # fmt: skip
+        return int(text)
+    number = float(text)
+    if not math.isfinite(number):
+        raise BadNumber(f"number {shown} is {OUT_OF_RANGE}", f"a number {OUT_OF_RANGE}", text)
+    return number
+
+
+def _json_constant(name: str) -> NoReturn:
+    raise BadNumber(f"{name} is not a number", f"{name}, which is not a number", name)
+
+
+def decode_json(text: str) -> JsonValue:
+    """json.loads, with every number checked by parse_number and NaN/Infinity refused
+    (BadNumber): nothing turns into inf, no integer is rounded to a double. Callers
+    bound the nesting first (limits.check_nesting)."""
+    decoded: JsonValue = json.loads(
+        text, parse_int=parse_number, parse_float=parse_number, parse_constant=_json_constant
+    )
+    return decoded
+
+
+def json_number_position(text: str, exc: BadNumber) -> tuple[int, int]:
+    """Line and column of the number `exc` refused in the JSON `text` (its first
+    occurrence as a token), or (0, 0)."""
+    found = re.search(r'(?<![\w.+\-"])' + re.escape(exc.written) + r"(?![\w.])", text)
+    return line_column(text, found.start()) if found else (0, 0)
+
+
+def arithmetic(operator: str, left: float, right: float) -> JsonValue:
+    """`left operator right` of two numbers (`/` and `%` by a non-zero `right`):
+    integers stay exact, a whole quotient of integers too. OverflowError when an
+    integer beyond a double meets a fraction; an inf result is the caller's to refuse."""
+    if operator == "+":
+        return left + right
+    if operator == "-":
+        return left - right
+    if operator == "*":
+        return left * right
+    if operator == "/":
+        if isinstance(left, int) and isinstance(right, int) and left % right == 0:
+            return left // right
+        result = left / right
+        return int(result) if result.is_integer() and isinstance(left, int) else result
+    if operator == "%":
+        return left % right
+    return {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[
+        operator
+    ]

@@ -1,0 +1,131 @@
+"""The one JSON encoder of configuration values (dstream.protocol.values.encode_json):
+orjson's bytes for everything orjson takes, and integers of any size kept exact."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import orjson
+import pytest
+
+from dstream.cli.resume import input_digest
+from dstream.config.loader import load_project_text
+from dstream.protocol.messages import Command, command_line
+from dstream.protocol.values import decode_json, encode_json
+
+BIG = 18446744073709551617  # 2**64 + 1: one past what orjson encodes
+PLAIN = {
+    "int": 9223372036854775807,
+    "low": -9223372036854775808,
+    "top": 2**64 - 1,
+    "float": 0.25,
+    "exp": 1e16,
+    "tiny": 1.5e-7,
+    "text": 'é ✓ \u2028 "q"',
+    "list": [1, 2.0, "3", None, True, False],
+    "nested": {"b": {"a": []}, "a": {}},
+}
+OPTIONS = (0, orjson.OPT_SORT_KEYS, orjson.OPT_INDENT_2, orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+
+# A normal input configuration, and the digest the code before this encoder stored for
+# it: a stored digest that changes would make every resume ask --resume-changed.
+CONFIG = """
+locals { tables = ["dbo.Orders", "dbo.Customers"] }
+task "t" {
+  input {
+    provider_path = "dstream-counter"
+    config {
+      max_count = 9223372036854775807
+      low = -9223372036854775808
+      interval = 0.25
+      ratio = 1e16
+      tiny = 1.5e-7
+      name = "é ünïcode ✓"
+      tables = local.tables
+      nested = { on = true, off = null, list = [1, 2.0, "3"] }
+    }
+  }
+  output { provider_path = "dstream-console" }
+}
+"""
+DIGEST_BEFORE = "blake2b:99fdb5e4dbbce6e0939cc375f19d8c14"
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_what_orjson_encodes_is_encoded_byte_for_byte_as_before(option: int) -> None:
+    assert encode_json(PLAIN, option=option) == orjson.dumps(PLAIN, option=option)
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_integers_beyond_64_bits_are_exact(option: int) -> None:
+    value = {"z": BIG, "a": [-(2**63) - 1, 10**40, {"deep": [BIG]}], "f": 0.5, "s": "x"}
+    encoded = encode_json(value, option=option)
+    assert json.loads(encoded) == value  # stdlib json reads integers exactly
+    # Everything else is laid out exactly as orjson lays it out.
+    small = {"z": 7, "a": [7, 7, {"deep": [7]}], "f": 0.5, "s": "x"}
+    for digits in (str(BIG), str(-(2**63) - 1), str(10**40)):
+        encoded = encoded.replace(digits.encode(), b"7")
+    assert encoded == orjson.dumps(small, option=option)
+
+
+def test_layout_around_a_big_integer_is_orjsons() -> None:
+    assert encode_json({"b": BIG, "a": 1e16}, option=orjson.OPT_SORT_KEYS) == (
+        b'{"a":1e+16,"b":18446744073709551617}'
+    )
+    assert encode_json([BIG], option=orjson.OPT_INDENT_2) == b"[\n  18446744073709551617\n]"
+
+
+def test_dataclasses_and_tuples_with_big_integers() -> None:
+    @dataclasses.dataclass
+    class Spec:
+        name: str
+        config: dict[str, object]
+
+    encoded = encode_json(Spec("n", {"x": (BIG, 1)}))
+    assert encoded == b'{"name":"n","config":{"x":[18446744073709551617,1]}}'
+
+
+def test_what_is_not_json_is_still_refused() -> None:
+    with pytest.raises(orjson.JSONEncodeError):
+        encode_json({"x": object()})
+    with pytest.raises(orjson.JSONEncodeError):
+        encode_json({"x": object(), "y": BIG})
+
+
+def test_default_applies_as_with_orjson() -> None:
+    assert encode_json({"x": object(), "y": BIG}, default=lambda o: "obj") == (
+        b'{"x":"obj","y":18446744073709551617}'
+    )
+
+
+def test_a_normal_configurations_digest_is_unchanged() -> None:
+    project = load_project_text(CONFIG, "test.hcl", environ={})
+    assert input_digest(project.tasks["t"].input) == DIGEST_BEFORE
+
+
+def test_a_digest_of_a_config_with_big_integers() -> None:
+    project = load_project_text(CONFIG.replace("-9223372036854775808", str(-BIG)), "t.hcl")
+    assert input_digest(project.tasks["t"].input).startswith("blake2b:")
+
+
+def test_the_command_line_carries_big_integers_exactly() -> None:
+    line = command_line("run", {"x": BIG, "y": -BIG, "z": 1.5}, task="t", role="input")
+    assert line.endswith(b"\n")
+    assert json.loads(line)["config"] == {"x": BIG, "y": -BIG, "z": 1.5}
+    assert line == (
+        b'{"command":"run","config":{"x":18446744073709551617,"y":-18446744073709551617,'
+        b'"z":1.5},"protocol":1,"task":"t","role":"input","state":null}\n'
+    )
+
+
+def test_a_provider_reads_big_integers_of_its_command_line_exactly() -> None:
+    line = command_line("run", {"x": BIG, "y": [10**400], "z": 0.5}, task="t", role="input")
+    assert Command.parse(line).config == {"x": BIG, "y": [10**400], "z": 0.5}
+    assert decode_json(b'{"a": -18446744073709551617}') == {"a": -BIG}
+
+
+def test_decode_json_refuses_what_is_not_json_with_value_error() -> None:
+    for bad in (b"{not json", b"[" * 100_000):
+        with pytest.raises(ValueError):
+            decode_json(bad)
