@@ -114,7 +114,7 @@ class Evaluator:
             if problem is not None:
                 raise self.fail(node, f"this expression makes {problem}")
         # Where every number is made: an overflowed double (inf) would reach the
-        # provider as null. Containers hold only numbers checked here or by decode_json.
+        # provider as null. Containers hold only numbers checked here or by decode_config_json.
         elif value.__class__ is float or value.__class__ is int:
             problem = number_problem(value)
             if problem is not None:

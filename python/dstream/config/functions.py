@@ -22,7 +22,13 @@ from dstream.config.limits import (
     TooDeep,
     check_nesting,
 )
-from dstream.config.numbers import NUMBER_HINT, OUT_OF_RANGE, BadNumber, decode_json, parse_number
+from dstream.config.numbers import (
+    NUMBER_HINT,
+    OUT_OF_RANGE,
+    BadNumber,
+    decode_config_json,
+    parse_number,
+)
 from dstream.protocol.values import JsonObject, JsonValue
 
 
@@ -325,7 +331,7 @@ def _jsondecode(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     except TooDeep as exc:
         raise FunctionError(f"jsondecode() argument is {exc.reason}") from None
     try:
-        decoded = decode_json(text)
+        decoded = decode_config_json(text)
     except BadNumber as exc:
         raise FunctionError(f"jsondecode() argument holds {exc.problem}", NUMBER_HINT) from None
     except json.JSONDecodeError as exc:

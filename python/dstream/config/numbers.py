@@ -65,7 +65,7 @@ def _json_constant(name: str) -> NoReturn:
     raise BadNumber(f"{name} is not a number", f"{name}, which is not a number", name)
 
 
-def decode_json(text: str) -> JsonValue:
+def decode_config_json(text: str) -> JsonValue:
     """json.loads, with every number checked by parse_number and NaN/Infinity refused
     (BadNumber): nothing turns into inf, no integer is rounded to a double. Callers
     bound the nesting first (limits.check_nesting)."""

@@ -22,7 +22,7 @@ from dstream.config.functions import (
 )
 from dstream.config.limits import MAX_INTEGER_DIGITS, TooDeep, check_nesting
 from dstream.config.model import Location
-from dstream.config.numbers import NUMBER_HINT, BadNumber, decode_json, json_number_position
+from dstream.config.numbers import NUMBER_HINT, BadNumber, decode_config_json, json_number_position
 from dstream.config.scope import Module, VariableValue
 from dstream.config.syntax import Attribute, Block, SourceFile, parse_text, read_source
 from dstream.errors import ConfigError, nearest
@@ -311,7 +311,7 @@ def _read_var_file(path: str, environ: Mapping[str, str]) -> dict[str, tuple[Jso
                 hint="a variable's value is configuration, not data: flatten it",
             ) from None
         try:
-            data = decode_json(text)
+            data = decode_config_json(text)
         except BadNumber as exc:  # which variable it is for is not known: no value quoted
             raise ConfigError(
                 f"the var file holds {exc.problem}",
