@@ -75,9 +75,12 @@ class AgentTable(SqlTable):
             )
 
     def heartbeat(self, conn: Conn, agent: str, ttl: float) -> bool:
+        """Renew a live registration; False when it expired (the others counted this
+        agent out) or is gone: then the agent must join again, through the checks."""
         cur = conn.execute(
             self._sql(
-                "UPDATE {t} SET expires_at = now() + make_interval(secs => %s) WHERE agent = %s"
+                "UPDATE {t} SET expires_at = now() + make_interval(secs => %s)"
+                " WHERE agent = %s AND expires_at > now()"
             ),
             (ttl, agent),
         )
