@@ -179,6 +179,11 @@ def definition_hash(task: TaskSpec) -> str:
 
 
 STANDBY_POLL = 0.5  # seconds between two attempts of a standby run to take its task
+# What docs/scaling.md promises: a standby holds the task of a holder that died within
+# lease_ttl + TAKEOVER_MARGIN of its death: one poll, and slack for a loaded host (a poll
+# or a connection seconds late on a busy 2-CPU machine; tests/scale checks it).
+TAKEOVER_SLACK = 2.5
+TAKEOVER_MARGIN = STANDBY_POLL + TAKEOVER_SLACK
 
 
 def _take(
