@@ -110,8 +110,17 @@ def test_three_agents_divide_twelve_tasks_and_move_only_what_they_must(
         assert spread(dsn, table, agents, 4) == third  # the refused agent moved nothing
 
         # One pauses past its registration's TTL: the others count it out and take its
-        # tasks; then they are replaced by agents of another configuration (a roll-out).
+        # tasks. Resumed, it stops its tasks, joins again and gets its share back.
         paused, others = agents[2], agents[:2]
+        paused.signal(signal.SIGSTOP)
+        out = wait_until("its tasks to move to the others", lambda: spread(dsn, table, others, 6))
+        assert moved(third, out) == {t for t, (o, _) in third.items() if pid_of(o) == paused.pid}
+        paused.signal(signal.SIGCONT)
+        back = wait_until("it to take its share again", lambda: spread(dsn, table, agents, 4))
+        assert len(moved(out, back)) <= 4
+
+        # It pauses again; meanwhile the others are replaced by agents of another
+        # configuration (a roll-out).
         paused.signal(signal.SIGSTOP)
         wait_until("its tasks to move to the others", lambda: spread(dsn, table, others, 6))
         for agent in others:
