@@ -342,13 +342,14 @@ class LeaseKeeper:
         )
         # The database's expiry falls `margin` after the deadline at the earliest.
         error.stop_by = held.deadline + self.settings.margin - self.settings.kill_slack
-        return self._lose(held.task, error)
+        return self._lose(held.task, error, held)
 
-    def _lose(self, task: str, error: LockLost) -> LockLost:
-        """Mark the lease lost (the first reason wins) and call its run's callback."""
+    def _lose(self, task: str, error: LockLost, seen: Optional[_Held] = None) -> LockLost:
+        """Mark the lease lost (the first reason wins) and call its run's callback;
+        `seen`: only if it is still that holding (not one taken since)."""
         with self._state:
             held = self._held.get(task)
-            if held is None or held.lost is not None:
+            if held is None or held.lost is not None or (seen is not None and held is not seen):
                 return held.lost if held and held.lost else error
             held.lost = error
             callback = held.on_lost
