@@ -54,7 +54,7 @@ def _stopper(run: TaskRun, stop: Stop) -> Callable[[LockLost], None]:
                 why = "its lease is about to expire"
                 logs.log.error(
                     "task %s: lease deadline passed locally (no renewal in time): stopping "
-                    "its providers; what still runs in %.1f s is killed, before the lease "
+                    "its providers; whatever still runs after %.1f s is killed, before the lease "
                     "can expire", run.task.name, max(0.0, error.stop_by - time.monotonic()),
                 )  # fmt: skip
             else:
