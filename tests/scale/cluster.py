@@ -37,16 +37,29 @@ state {{
 }}
 task "{task}" {{
   commit_interval = "200ms"
-  stop_grace = "1s"
+  stop_grace = "{stop_grace}"
   restart {{
     attempts = 20
     backoff = "200ms"
     max_backoff = "1s"
   }}
   input  {{ provider_path = "dstream-counter"  config {{ interval = 2  max_count = 0  checkpoint_every = 20 }} }}
-  output {{ provider_path = "dstream-file"     config {{ path = "out.jsonl" }} }}
+  output {{ provider_path = "{output}"     config {{ path = "out.jsonl" }} }}
 }}
 """  # noqa: E501
+
+
+def config(
+    dsn: str, table: str, ttl: float, renew: float, *, stop_grace: str = "1s",
+    output: str = "dstream-file",
+) -> str:  # fmt: skip
+    """A host's dstream.hcl: task TASK (counter -> file) on the shared PostgreSQL state."""
+    return CONFIG.format(
+        dsn=dsn, table=table, ttl=ttl, renew=renew, task=TASK, stop_grace=stop_grace,
+        output=output,
+    )  # fmt: skip
+
+
 # Bounds a wait: a deadline passed is a hang, not slowness.
 WAIT = 60.0
 
@@ -87,6 +100,30 @@ class Database:
     def checkpoint(self) -> Optional[int]:
         row = self._query(f"SELECT checkpoint::text FROM {self.table} WHERE task = %s")
         return int(orjson.loads(row[0])["seq"]) if row else None
+
+    def audit_writes(self) -> None:
+        """From now on, record every checkpoint write: who wrote it (the writing host's
+        application_name, see Host) and the lease's epoch at that moment, read inside
+        the writer's transaction (after its fence, if it has one)."""
+        t = self.table
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE TABLE {t}_audit (writer text, epoch bigint, seq bigint)")
+            conn.execute(
+                f"CREATE FUNCTION {t}_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                f" INSERT INTO {t}_audit SELECT current_setting('application_name'), l.epoch,"
+                f" (NEW.checkpoint::jsonb ->> 'seq')::bigint FROM {t}_lease l"
+                f" WHERE l.task = NEW.task; RETURN NEW; END $$"
+            )
+            conn.execute(
+                f"CREATE TRIGGER {t}_audit AFTER INSERT OR UPDATE ON {t}"
+                f" FOR EACH ROW EXECUTE FUNCTION {t}_audit()"
+            )
+
+    def writes(self) -> list[tuple[str, int, int]]:
+        """(writer, lease epoch, seq) of every write since `audit_writes`, in order."""
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            rows = conn.execute(f"SELECT writer, epoch, seq FROM {self.table}_audit").fetchall()
+        return [(str(writer), int(epoch), int(seq)) for writer, epoch, seq in rows]
 
 
 @dataclass
@@ -133,11 +170,13 @@ class Host:
         self.runs += 1
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         argv = [*prefix, *dstream_argv(*args)]
+        # The host's name on its database sessions: Database.audit_writes records it.
+        env = {**os.environ, "PGAPPNAME": self.name}
         with (
             open(self.root / f"stdout.{self.runs}", "wb") as out,
             open(self.root / f"stderr.{self.runs}", "wb") as err,
         ):
-            self.proc = subprocess.Popen(argv, cwd=self.root, stdout=out, stderr=err)
+            self.proc = subprocess.Popen(argv, cwd=self.root, env=env, stdout=out, stderr=err)
 
     def run_standby(self) -> None:
         self.start("run", TASK, "--standby", "--json")
@@ -190,6 +229,18 @@ class Host:
             with contextlib.suppress(OSError):
                 pids.extend(int(pid) for pid in children.read_text().split())
         return [pid for pid in pids if alive([pid])]
+
+
+def with_descendants(pids: list[int]) -> list[int]:
+    """`pids` and every process they started (what a provider's kill must end too)."""
+    found, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        for children in Path(f"/proc/{pid}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo.extend(int(child) for child in children.read_text().split())
+    return found
 
 
 def commands(pids: list[int]) -> list[str]:

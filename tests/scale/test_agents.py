@@ -1,11 +1,16 @@
 """`dstream agent` on three "hosts" dividing twelve tasks through their leases:
-balanced, sticky, bounded moves when an agent leaves and comes back, and a refusal for
-an agent whose configuration differs."""
+balanced, sticky, bounded moves when an agent leaves and comes back, a refusal for an
+agent whose configuration differs, and an agent paused past its registration that
+finds, on resuming, agents of another configuration: it stops its tasks and ends with
+the refusal rather than dividing the tasks with them."""
 
 from __future__ import annotations
 
+import re
 import signal
+import time
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -70,6 +75,7 @@ def moved(before: Assignment, after: Assignment) -> set[str]:
 def test_three_agents_divide_twelve_tasks_and_move_only_what_they_must(
     pg_server: PostgresServer, table: str, tmp_path: Path
 ) -> None:
+    began = int(time.time())  # whole seconds: `since` is shown to the second
     dsn = pg_server.dsn
     text = config(dsn, table)
     agents = [Host(tmp_path, name, text) for name in ("a", "b", "c")]
@@ -91,17 +97,49 @@ def test_three_agents_divide_twelve_tasks_and_move_only_what_they_must(
         third = wait_until("4 tasks on each agent again", lambda: spread(dsn, table, agents, 4))
         assert len(moved(second, third)) <= 4
         status = dstream("status", "t01", cwd=agents[0].root)
-        assert f"t01: run by {third['t01'][0]} since " in status.stdout, status
+        shown = re.search(
+            rf"t01: run by {re.escape(third['t01'][0])} since (\S+) \(lease epoch", status.stdout
+        )
+        assert shown, status
+        since = datetime.strptime(shown[1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        assert began <= since.timestamp() <= time.time(), (shown[1], began)
 
         odd.start("agent")
         assert odd.wait() == 1, odd.stderr()
         assert "live agents run another one" in odd.stderr()
         assert spread(dsn, table, agents, 4) == third  # the refused agent moved nothing
 
-        for agent in agents:
+        # One pauses past its registration's TTL: the others count it out and take its
+        # tasks. Resumed, it stops its tasks, joins again and gets its share back.
+        paused, others = agents[2], agents[:2]
+        paused.signal(signal.SIGSTOP)
+        out = wait_until("its tasks to move to the others", lambda: spread(dsn, table, others, 6))
+        assert moved(third, out) == {t for t, (o, _) in third.items() if pid_of(o) == paused.pid}
+        paused.signal(signal.SIGCONT)
+        back = wait_until("it to take its share again", lambda: spread(dsn, table, agents, 4))
+        assert len(moved(out, back)) <= 4
+
+        # It pauses again; meanwhile the others are replaced by agents of another
+        # configuration (a roll-out).
+        paused.signal(signal.SIGSTOP)
+        wait_until("its tasks to move to the others", lambda: spread(dsn, table, others, 6))
+        for agent in others:
             agent.signal(signal.SIGTERM)
-        for agent in agents:
+        for agent in others:
             assert agent.wait() == 0, agent.stderr()
+        odd.start("agent")
+        taken = wait_until(
+            "the new agent to take every task", lambda: spread(dsn, table, [odd], 12)
+        )
+        # Resumed, it lost its membership: it stops its tasks and may not join again.
+        paused.signal(signal.SIGCONT)
+        assert paused.wait() == 1, paused.stderr()
+        assert "joining again was refused" in paused.stderr(), paused.stderr()
+        assert "live agents run another one" in paused.stderr(), paused.stderr()
+        assert assignment(dsn, table) == taken  # it took nothing back
+
+        odd.signal(signal.SIGTERM)
+        assert odd.wait() == 0, odd.stderr()
         assert assignment(dsn, table) == {}  # every lease released at once, none expired
     finally:
         for host in [*agents, odd]:

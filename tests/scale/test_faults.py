@@ -1,11 +1,13 @@
 """Faults of the network and of the database under two runners of one task: a runner
 cut off from PostgreSQL (a network namespace + iptables DROP) stops its providers before
-its lease can be taken; a PostgreSQL restart pauses the holder, which goes on without
-a take-over. Each test has a server of its own (it listens on a veth address, or it is
-restarted)."""
+its lease can expire, even when its stop_grace is longer than the lease's margin and its
+output ignores both the end of its stdin and SIGTERM; a PostgreSQL restart pauses the
+holder, which goes on without a take-over. Each test has a server of its own (it listens
+on a veth address, or it is restarted)."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -14,18 +16,36 @@ from pathlib import Path
 import pytest
 
 from tests.scale.cluster import (
-    CONFIG,
-    TASK,
     Database,
     Host,
     Sampler,
     alive,
+    config,
     finish,
     network_namespace,
     partition,
     streaming,
+    with_descendants,
 )
 from tests.services import PostgresServer, running, start_postgres, wait_until
+
+# dstream-file, which then lingers: it ignores SIGTERM and outlives its stdin's end, so
+# only a kill ends it (a describe probe gets dstream-file alone).
+STUBBORN_OUTPUT = """#!/bin/sh
+[ "$DSTREAM_DESCRIBE" = 1 ] && exec {file}
+trap '' TERM
+{file} "$@"
+exec sleep 600
+"""
+
+
+def stubborn_output(directory: Path) -> str:
+    found = shutil.which("dstream-file")
+    assert found, "dstream-file is not on PATH (pip install -e . puts it there)"
+    script = directory / "stubborn-output"
+    script.write_text(STUBBORN_OUTPUT.format(file=found))
+    script.chmod(0o755)
+    return str(script)
 
 
 @pytest.fixture
@@ -40,8 +60,11 @@ def test_a_runner_cut_off_from_postgres_stops_before_the_other_takes_over(
     name, address = netns
     with running("PostgreSQL", lambda: start_postgres(listen=("127.0.0.1", address))) as server:
         dsn = f"postgresql://postgres@{address}:{server.port}/postgres"
-        config = CONFIG.format(dsn=dsn, table=table, ttl=6, renew=1, task=TASK)
-        cut_off, other = Host(tmp_path, "a", config, netns=name), Host(tmp_path, "b", config)
+        # The cut-off host's providers would take far longer than the lease's margin
+        # (2 s) to stop by themselves: its lost lease must bound their stop.
+        slow = config(dsn, table, 6, 1, stop_grace="30s", output=stubborn_output(tmp_path))
+        cut_off = Host(tmp_path, "a", slow, netns=name)
+        other = Host(tmp_path, "b", config(dsn, table, 6, 1))
         hosts = [cut_off, other]
         db = Database(server.dsn, table)
         sampler = Sampler(db)
@@ -51,26 +74,33 @@ def test_a_runner_cut_off_from_postgres_stops_before_the_other_takes_over(
             assert lease.pid == cut_off.pid
             other.run_standby()
             wait_until("it to stream", lambda: streaming(db, 0))
-            providers = cut_off.provider_pids()
-            assert len(providers) == 2
+            assert len(cut_off.provider_pids()) == 2
+            providers = with_descendants(cut_off.provider_pids())
             partition(name, address, cut=True)
             cut = time.monotonic()
             wait_until("its providers to stop", lambda: not alive(providers))
             providers_stopped = time.monotonic()
+            # At that moment, on the database's clock (read from the connected side), the
+            # lease is still the cut-off host's: its providers stopped before it expired.
+            held = db.lease()
+            assert held is not None, "the lease row could not be read"
+            assert (held.pid, held.epoch) == (cut_off.pid, lease.epoch), held
+            assert held.expires_in > 0, f"its providers outlived its lease: {held}"
             taken = wait_until(
                 "the other host to take over",
                 lambda: (new := db.lease()) is not None and new.pid == other.pid and new,
             )
             took_over = time.monotonic()
-            assert providers_stopped < took_over  # it stopped before its lease ended
             print(
-                f"\npartition (TTL 6s): providers stopped {providers_stopped - cut:.2f}s "
-                f"after the cut, take-over {took_over - cut:.2f}s after it"
+                f"\npartition (TTL 6s, stop_grace 30s): providers stopped "
+                f"{providers_stopped - cut:.2f}s after the cut, "
+                f"{held.expires_in:.2f}s before the lease expired; "
+                f"take-over {took_over - cut:.2f}s after the cut"
             )
             assert taken.epoch == lease.epoch + 1
             assert cut_off.wait() == 1, cut_off.stderr()
             summary = cut_off.summary()["tasks"][0]
-            assert summary["error"]["error"] == "LockLost", summary
+            assert summary["error"]["error"] == "LeaseDeadlinePassed", summary  # its own clock
             since = db.checkpoint() or 0
             wait_until("the other host to stream", lambda: streaming(db, since))
             partition(name, address, cut=False)
@@ -88,8 +118,8 @@ def test_a_postgres_restart_pauses_the_holder_without_a_take_over(
 
 
 def run_restart(server: PostgresServer, table: str, tmp_path: Path) -> None:
-    config = CONFIG.format(dsn=server.dsn, table=table, ttl=9, renew=1, task=TASK)
-    holder, standby = Host(tmp_path, "a", config), Host(tmp_path, "b", config)
+    text = config(server.dsn, table, 9, 1)
+    holder, standby = Host(tmp_path, "a", text), Host(tmp_path, "b", text)
     db = Database(server.dsn, table)
     sampler = Sampler(db)
     try:

@@ -9,6 +9,11 @@ Every tick (the lease renewal interval) an agent renews its row in the registry
 - above it, it stops and releases its surplus only (a drain, then the lease goes);
 - otherwise it moves nothing: a healthy task stays where it runs (sticky).
 
+An agent whose registration expired (paused, or cut off longer than the TTL) has been
+counted out by the others: like a Kafka Connect worker that lost its group membership,
+it stops every task it runs, then joins again as a new member, or, refused (the live
+agents run another configuration), exits with that error.
+
 So an agent that leaves frees only its own tasks, and one that joins takes at most its
 share, released by the agents above the new target.
 """
@@ -29,6 +34,7 @@ from dstream.errors import DstreamError
 from dstream.runtime.monitor import Monitor, TaskMonitor
 from dstream.runtime.pipeline import RunHooks, RunSummary, Stop
 from dstream.runtime.runner import definition_hash, run_task
+from dstream.state.agents import AgentRefused
 
 if TYPE_CHECKING:
     from dstream.state.base import StateStore
@@ -102,7 +108,8 @@ class Agent:
             # One tick before taking anything: agents started together see each other.
             while not self.stopping.wait(self.tick):
                 summaries.extend(self._reap())
-                self._balance()
+                if self._renew(summaries):
+                    self._balance()
         finally:
             summaries.extend(self._stop_all())
             try:
@@ -111,14 +118,44 @@ class Agent:
                 logs.log.warning("could not leave the registry (it expires anyway): %s", exc)
         return summaries
 
-    def _balance(self) -> None:
+    def _renew(self, summaries: list[RunSummary]) -> bool:
+        """Renew this agent's registration: True while it is a member. One whose
+        registration expired stops its tasks (the others may take them) and joins again;
+        refused, it raises AgentRefused (the agent ends with that error)."""
+        try:
+            if self.store.transact(
+                "renew the agent", lambda c: self.registry.heartbeat(c, self.name, self.ttl)
+            ):
+                return True
+        except DstreamError as exc:  # the database is away: keep what runs, move nothing
+            logs.log.warning("agent %s: %s", self.name, exc)
+            return False
+        if self.running:
+            logs.log.warning(
+                "agent %s: its registration expired (paused, or cut off from the state "
+                "database for over %gs): stopping its %d task(s), then joining again",
+                self.name, self.ttl, len(self.running),
+            )  # fmt: skip
+            summaries.extend(self._stop_all())
         try:
             self.store.transact(
-                "renew the agent", lambda c: self.registry.heartbeat(c, self.name, self.ttl)
-            ) or self.store.transact(
                 "join the agents",
                 lambda c: self.registry.join(c, self.name, self.digest, self.ttl),
             )
+        except AgentRefused as exc:
+            raise AgentRefused(
+                f"agent {self.name} lost its membership (its registration expired) and "
+                f"stopped its tasks, but joining again was refused: {exc.reason}",
+                hint=exc.hint,
+            ) from None
+        except DstreamError as exc:
+            logs.log.warning("agent %s: %s", self.name, exc)
+            return False
+        logs.log.info("agent %s joined again with configuration %s", self.name, self.digest)
+        return True
+
+    def _balance(self) -> None:
+        try:
             agents = self.store.transact("list the agents", self.registry.live)
             leases = {row.task: row for row in self.store.leases()}
         except DstreamError as exc:  # the database is away: keep what runs, move nothing

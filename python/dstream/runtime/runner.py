@@ -11,6 +11,7 @@ import dataclasses
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 from typing import Callable, Optional
 
@@ -41,10 +42,28 @@ def _restartable(summary: RunSummary) -> bool:
 
 
 def _stopper(run: TaskRun, stop: Stop) -> Callable[[LockLost], None]:
-    """What a lost lease does: fail the run (the pump stops at once, as for a fenced
-    write) and ask it to stop, which also covers a run whose pump has not started."""
+    """What a lost lease does: bring the stop deadline forward to before the lease can
+    expire (stop_grace may be longer), fail the run (the pump stops at once) and ask it
+    to stop, which also covers a run whose pump has not started."""
 
     def lost(error: LockLost) -> None:
+        from dstream.state.lease import LeaseDeadlinePassed, LeaseLost  # a lease was held
+
+        if isinstance(error, LeaseLost):
+            if isinstance(error, LeaseDeadlinePassed):
+                why = "its lease is about to expire"
+                logs.log.error(
+                    "task %s: lease deadline passed locally (no renewal in time): stopping "
+                    "its providers; whatever still runs after %.1f s is killed, before the lease "
+                    "can expire", run.task.name, max(0.0, error.stop_by - time.monotonic()),
+                )  # fmt: skip
+            else:
+                why = "the database refused its lease epoch"
+                logs.log.error(
+                    "task %s: the database refused this run's lease epoch (fenced): "
+                    "killing its providers now", run.task.name,
+                )  # fmt: skip
+            run.deadline.bound(error.stop_by, why)
         run.fail(error)
         stop.request()
 
@@ -160,6 +179,11 @@ def definition_hash(task: TaskSpec) -> str:
 
 
 STANDBY_POLL = 0.5  # seconds between two attempts of a standby run to take its task
+# What docs/scaling.md promises: a standby holds the task of a holder that died within
+# lease_ttl + TAKEOVER_MARGIN of its death: one poll, and slack for a loaded host (a poll
+# or a connection seconds late on a busy 2-CPU machine; tests/scale checks it).
+TAKEOVER_SLACK = 2.5
+TAKEOVER_MARGIN = STANDBY_POLL + TAKEOVER_SLACK
 
 
 def _take(

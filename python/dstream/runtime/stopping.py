@@ -4,7 +4,8 @@ From the first SIGINT/SIGTERM (or a broken stream) a run has `stop_grace` to end
 input is drained until it stops or the deadline; the output then flushes until the same
 deadline; whatever still runs then is killed with its process group (`force`). The run
 ends within stop_grace + STOP_MARGIN and exits 130 (SIGINT) or 143 (SIGTERM)
-(docs/delivery.md, "Stopping").
+(docs/delivery.md, "Stopping"). A run that lost its lease has less: its deadline is
+brought forward to before the lease can expire (`Deadline.bound`, docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -55,11 +56,19 @@ class Deadline:
         self.grace = grace
         self.stop = stop
         self.at: Optional[float] = None  # monotonic; set at the first stop
+        self.why = f"stop_grace ({grace:g} s) ran out"
         self.forced: set[str] = set()
 
     def start(self) -> None:
         if self.at is None:
             self.at = time.monotonic() + self.grace
+
+    def bound(self, at: float, why: str) -> None:
+        """Whatever stop_grace says, end by `at` (monotonic): after it the providers are
+        killed. A lost lease brings the deadline forward to before it can expire."""
+        if self.at is None or at < self.at:
+            self.why = why
+            self.at = at
 
     def passed(self) -> bool:
         if self.stop.requests:
@@ -71,7 +80,7 @@ class Deadline:
         if self.stop.requests > 1:
             self.force("a second interrupt", pump, providers)
         elif self.passed():
-            self.force(f"stop_grace ({self.grace:g} s) ran out", pump, providers)
+            self.force(self.why, pump, providers)
 
     def force(
         self, why: str, pump: Optional[Pump], providers: dict[str, Optional[ProviderProcess]]

@@ -32,23 +32,29 @@ class AgentRow:
 
 class AgentTable(SqlTable):
     def create(self, conn: Conn) -> None:
-        conn.execute(
-            self._sql(
-                "CREATE TABLE IF NOT EXISTS {t} ("
-                " agent text PRIMARY KEY,"
-                " config_hash text NOT NULL,"
-                " started_at timestamptz NOT NULL,"
-                " expires_at timestamptz NOT NULL)"
+        # Under the registry's lock: agents started together would race on the catalog
+        # (CREATE TABLE IF NOT EXISTS is not safe against a concurrent one).
+        with conn.transaction():
+            self._lock(conn)
+            conn.execute(
+                self._sql(
+                    "CREATE TABLE IF NOT EXISTS {t} ("
+                    " agent text PRIMARY KEY,"
+                    " config_hash text NOT NULL,"
+                    " started_at timestamptz NOT NULL,"
+                    " expires_at timestamptz NOT NULL)"
+                )
             )
-        )
+
+    def _lock(self, conn: Conn) -> None:
+        """The registry's transaction lock: one join (or creation) at a time."""
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("dstream_agents:" + self.name,))
 
     def join(self, conn: Conn, agent: str, config_hash: str, ttl: float) -> None:
         """Register `agent`, or raise AgentRefused naming the live agents whose
         configuration differs."""
         with conn.transaction():
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))", ("dstream_agents:" + self.name,)
-            )
+            self._lock(conn)
             others = conn.execute(
                 self._sql(
                     "SELECT agent, config_hash FROM {t}"
@@ -75,9 +81,12 @@ class AgentTable(SqlTable):
             )
 
     def heartbeat(self, conn: Conn, agent: str, ttl: float) -> bool:
+        """Renew a live registration; False when it expired (the others counted this
+        agent out) or is gone: then the agent must join again, through the checks."""
         cur = conn.execute(
             self._sql(
-                "UPDATE {t} SET expires_at = now() + make_interval(secs => %s) WHERE agent = %s"
+                "UPDATE {t} SET expires_at = now() + make_interval(secs => %s)"
+                " WHERE agent = %s AND expires_at > now()"
             ),
             (ttl, agent),
         )

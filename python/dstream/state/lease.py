@@ -18,6 +18,12 @@ the database set the expiry to its `now()` (later than our start) plus ttl, so o
 deadline always falls `margin` before the real expiry, whatever the wall clocks say.
 Past that deadline without a renewal the keeper calls the task's `on_lost` callback,
 which stops its providers (the runtime's LockLost path) before anyone may take over.
+
+Two layers, two types: `LeaseDeadlinePassed` (this process's own clock said the lease
+can no longer be trusted: it acts first, before any statement) and `LeaseFenced` (the
+database refused the epoch: a checkpoint write's fence, or a renewal; the backstop for
+whatever the local deadline missed). Each says by when the providers must be gone
+(`stop_by`): a little before the lease can expire, or at once when it already has.
 """
 
 from __future__ import annotations
@@ -28,9 +34,13 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 from dstream.errors import DstreamError, LockLost
+
+# The connection's side (postgres.py imports them from here, with the lease).
+from dstream.state.session import check_session_pooling as check_session_pooling
+from dstream.state.session import connect_options as connect_options
 
 if TYPE_CHECKING:
     from psycopg import Connection, sql
@@ -40,10 +50,16 @@ if TYPE_CHECKING:
     Conn = Connection[TupleRow]
 
 T = TypeVar("T")
+_LOST_HINT = (
+    "this run stops so that two runs never write the task's state; another holder (or "
+    "this one, restarted) resumes from the last stored checkpoint"
+)
 
 DEFAULT_TTL = 15.0
 DEFAULT_RENEW_INTERVAL = 3.0
-_PROBE_SETTING = "dstream.session_probe"
+# Kept between the providers' kill and the lease's expiry, for the kill to land on a
+# loaded host (at most half the margin, for short TTLs).
+KILL_SLACK = 1.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,11 @@ class LeaseSettings:
     def margin(self) -> float:
         """Time kept before the expiry to stop the providers (a third of the TTL)."""
         return self.ttl / 3
+
+    @property
+    def kill_slack(self) -> float:
+        """Of the margin, what is kept after the providers' kill, before the expiry."""
+        return min(KILL_SLACK, self.margin / 2)
 
     def check(self) -> None:
         if self.ttl < 1.0 or self.renew_interval <= 0:
@@ -70,6 +91,22 @@ class LeaseSettings:
                 f"({self.margin:g}s, a third of the TTL)",
                 hint=f"use lease_renew_interval <= {(self.ttl - self.margin) / 2:g}s",
             )
+
+
+class LeaseLost(LockLost):
+    """The task's lease is gone: its providers must be gone by `stop_by` (monotonic)."""
+
+    stop_by: float = 0.0
+
+
+class LeaseDeadlinePassed(LeaseLost):
+    """No renewal came back before the local deadline (the database unreachable, this
+    process paused): the run gives the lease up on its own clock, before it can expire."""
+
+
+class LeaseFenced(LeaseLost):
+    """The database refused this run's epoch (a checkpoint write's fence, or a renewal):
+    the lease expired or another run holds it."""
 
 
 @dataclass(frozen=True)
@@ -90,60 +127,6 @@ def this_process() -> str:
 def new_owner(label: str = "") -> str:
     """A holder's identity: host, pid and a random part (a pid can be reused)."""
     return f"{label or this_process()}:{secrets.token_hex(3)}"
-
-
-class ConnectOptions(TypedDict):
-    autocommit: bool
-    connect_timeout: int
-    keepalives: int
-    keepalives_idle: int
-    keepalives_interval: int
-    keepalives_count: int
-    tcp_user_timeout: int
-
-
-def connect_options(ttl: float) -> ConnectOptions:
-    """libpq options for a connection that must notice a dead network within the TTL."""
-    return {
-        "autocommit": True,
-        "connect_timeout": max(2, int(ttl / 3)),
-        "keepalives": 1,
-        "keepalives_idle": max(1, int(ttl / 3)),
-        "keepalives_interval": 1,
-        "keepalives_count": 3,
-        "tcp_user_timeout": int(ttl * 1000 / 3),
-    }
-
-
-def check_session_pooling(conn: Conn, where: str, connect: Callable[[], Conn]) -> None:
-    """Refuse a pooler in transaction (or statement) mode: it hands each transaction to
-    any server session, so a session setting set in one transaction is gone (or another
-    client's) in the next. Set one in a transaction; then, while a second client holds
-    a transaction open (so that a pooler cannot hand `conn` the same server session
-    again by chance), read it back and compare backend pids. A direct connection or a
-    session-mode pooler keeps both."""
-    token = secrets.token_hex(8)
-    with conn.transaction():
-        first = conn.execute(
-            "SELECT pg_backend_pid(), set_config(%s, %s, false)", (_PROBE_SETTING, token)
-        ).fetchone()
-    other = connect()
-    try:
-        with other.transaction():
-            other.execute("SELECT 1")
-            with conn.transaction():
-                second = conn.execute(
-                    "SELECT pg_backend_pid(), current_setting(%s, true)", (_PROBE_SETTING,)
-                ).fetchone()
-    finally:
-        other.close()
-    if not first or not second or first[0] != second[0] or second[1] != token:
-        raise DstreamError(
-            f"the state database {where} does not keep a session across transactions: "
-            "a connection pooler in transaction mode sits in between",
-            hint="point the state dsn at PostgreSQL itself or at a pooler in session mode "
-            "(pgbouncer pool_mode = session); leases need session guarantees",
-        )
 
 
 class SqlTable:
@@ -329,20 +312,44 @@ class LeaseKeeper:
             callback(lost)
 
     def lost(self, task: str) -> Optional[LockLost]:
-        with self._state:
-            held = self._held.get(task)
-            return held.lost if held else None
-
-    def declare_lost(self, task: str, why: str) -> LockLost:
-        """Mark the lease lost (fenced write, missed deadline) and stop its run."""
-        error = LockLost(
-            f"task {task!r} lost its lease in {self.where}: {why}",
-            hint="this run stops so that two runs never write the task's state; another "
-            "holder (or this one, restarted) resumes from the last stored checkpoint",
-        )
+        """Why the lease of `task` is lost, or None. A passed local deadline counts even
+        before the watchdog saw it, so no statement is sent on a lease past it."""
         with self._state:
             held = self._held.get(task)
             if held is None or held.lost is not None:
+                return held.lost if held else None
+            late = time.monotonic() > held.deadline
+        return self._deadline_passed(held) if late else None
+
+    def declare_lost(self, task: str, why: str) -> LockLost:
+        """The database refused the lease's epoch (`why` says where): stop its run, its
+        providers at once (the lease is already gone)."""
+        error = LeaseFenced(
+            f"task {task!r} lost its lease in {self.where}: {why} "
+            "(the database refused this run's lease epoch)",
+            hint=_LOST_HINT,
+        )
+        error.stop_by = time.monotonic()
+        return self._lose(task, error)
+
+    def _deadline_passed(self, held: _Held) -> LockLost:
+        unrenewed = self.settings.ttl - self.settings.margin
+        error = LeaseDeadlinePassed(
+            f"task {held.task!r} lost its lease in {self.where}: it could not be renewed "
+            f"for {unrenewed:g}s (the state database is unreachable, or this process was "
+            "paused); the local lease deadline passed",
+            hint=_LOST_HINT,
+        )
+        # The database's expiry falls `margin` after the deadline at the earliest.
+        error.stop_by = held.deadline + self.settings.margin - self.settings.kill_slack
+        return self._lose(held.task, error, held)
+
+    def _lose(self, task: str, error: LockLost, seen: Optional[_Held] = None) -> LockLost:
+        """Mark the lease lost (the first reason wins) and call its run's callback;
+        `seen`: only if it is still that holding (not one taken since)."""
+        with self._state:
+            held = self._held.get(task)
+            if held is None or held.lost is not None or (seen is not None and held is not seen):
                 return held.lost if held and held.lost else error
             held.lost = error
             callback = held.on_lost
@@ -373,18 +380,22 @@ class LeaseKeeper:
         import psycopg
 
         while not self._closed.wait(self.settings.renew_interval):
+            started = time.monotonic()
             with self._state:
-                held = [h for h in self._held.values() if h.lost is None]
+                live = [h for h in self._held.values() if h.lost is None]
+            for item in live:  # past its deadline: lost on this clock, no renewal sent
+                if started > item.deadline:
+                    self._deadline_passed(item)
+            held = [h for h in live if h.lost is None]
             if not held:
                 continue
-            started = time.monotonic()
             try:
                 renewed = self._call(self._renewal([(h.task, h.epoch) for h in held]))
             except psycopg.Error:
                 continue  # the watchdog stops the tasks if this lasts to the deadline
             for item in held:
                 if (item.task, item.epoch) not in renewed:
-                    self.declare_lost(item.task, "another holder took it over, or it expired")
+                    self.declare_lost(item.task, "its renewal found it expired or taken over")
                     continue
                 with self._state:
                     if self._held.get(item.task) is item and item.lost is None:
@@ -401,13 +412,9 @@ class LeaseKeeper:
         while not self._closed.wait(tick):
             now = time.monotonic()
             with self._state:
-                late = [h.task for h in self._held.values() if h.lost is None and now > h.deadline]
-            for task in late:
-                self.declare_lost(
-                    task,
-                    f"it could not be renewed for {self.settings.ttl - self.settings.margin:g}s "
-                    "(the state database is unreachable, or this process was paused)",
-                )
+                late = [h for h in self._held.values() if h.lost is None and now > h.deadline]
+            for held in late:
+                self._deadline_passed(held)
 
     def close(self) -> None:
         self._closed.set()
