@@ -129,3 +129,14 @@ def test_decode_json_refuses_what_is_not_json_with_value_error() -> None:
     for bad in (b"{not json", b"[" * 100_000):
         with pytest.raises(ValueError):
             decode_json(bad)
+
+
+def test_a_tasks_definition_hash_takes_big_integers_and_keeps_its_old_value() -> None:
+    """Agents compare these hashes and leases keep them: a normal task's must not move,
+    and a config with an integer beyond 64 bits must not crash a postgres-state run."""
+    from dstream.runtime.runner import definition_hash
+
+    project = load_project_text(CONFIG, "test.hcl", environ={})
+    assert definition_hash(project.tasks["t"]) == "a58759c142e4519e"  # computed before the change
+    big = load_project_text(CONFIG.replace("-9223372036854775808", str(-BIG)), "t.hcl")
+    assert definition_hash(big.tasks["t"]) != "a58759c142e4519e"

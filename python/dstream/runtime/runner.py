@@ -29,6 +29,7 @@ from dstream.errors import (
     ProviderRefused,
 )
 from dstream.extras import missing_extra
+from dstream.protocol.values import encode_json
 from dstream.runtime.monitor import CounterDict, Monitor, TaskMonitor, add_counters
 from dstream.runtime.pipeline import RunHooks, RunSummary, Stop, TaskRun
 from dstream.state.base import AlreadyRunning, StateStore
@@ -174,7 +175,7 @@ def definition_hash(task: TaskSpec) -> str:
     """A short digest of what a task does: kept with its lease, compared between agents."""
     import hashlib  # not at the top: a run on the file backend never needs it
 
-    data = orjson.dumps(_definition(task), option=orjson.OPT_SORT_KEYS, default=str)
+    data = encode_json(_definition(task), option=orjson.OPT_SORT_KEYS, default=str)
     return hashlib.sha256(data).hexdigest()[:16]
 
 
