@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(3000),  # a build, a venv and a suite: minutes, as the waits below
     pytest.mark.skipif(
         os.environ.get("DSTREAM_WHEEL_TEST") != "1", reason="set DSTREAM_WHEEL_TEST=1 to build"
     ),
