@@ -13,15 +13,45 @@ from typing import Optional
 
 
 class ExitCode(IntEnum):
-    """Every exit status dstream uses: the one definition (the README's and
-    docs/security.md's tables list these)."""
+    """Every exit status dstream uses: the one definition. `meaning` is what a code says
+    whatever the command; docs/security.md's "Exit codes" table shows these meanings word
+    for word and, below it, what each command uses each code for (the README and
+    docs/cli.md agree: tests/hostile/test_exit_codes.py)."""
 
     OK = 0
-    FAILURE = 1  # a provider or the pipeline failed; the task is locked elsewhere
-    USAGE = 2  # bad command line or configuration
-    INTERNAL = 70  # EX_SOFTWARE: a bug in dstream; a crash report names the traceback
-    INTERRUPTED = 130  # 128 + SIGINT: stopped before the stream ended
-    TERMINATED = 143  # 128 + SIGTERM: stopped before the stream ended
+    FAILURE = 1
+    USAGE = 2
+    INTERNAL = 70  # EX_SOFTWARE
+    INTERRUPTED = 130  # 128 + SIGINT
+    TERMINATED = 143  # 128 + SIGTERM
+
+    @property
+    def meaning(self) -> str:
+        return _MEANINGS[self]
+
+
+_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "the command did its job (`plan --detailed-exitcode`: and nothing would change)",
+    ExitCode.FAILURE: (
+        "the command did not do its job: a provider, the pipeline, a registry or the "
+        "state store failed (the message names which), the task is held elsewhere, a "
+        "check found a problem, or the user cancelled"
+    ),
+    ExitCode.USAGE: (
+        "bad command line or configuration (the message gives file:line:col), or a "
+        "feature whose extra is not installed; but for `plan --detailed-exitcode` it "
+        "means success with changes"
+    ),
+    ExitCode.INTERNAL: "a bug in dstream: one line names the crash report holding the traceback",
+    ExitCode.INTERRUPTED: (
+        "stopped by SIGINT (Ctrl-C) before its work was done; `run` and `agent` drain "
+        "first: what the inputs wrote was delivered"
+    ),
+    ExitCode.TERMINATED: (
+        "stopped by SIGTERM before its work was done; `run` and `agent` drain first: what "
+        "the inputs wrote was delivered"
+    ),
+}
 
 
 EXIT_OK = ExitCode.OK

@@ -16,6 +16,7 @@ from typing import Optional
 
 import psycopg
 
+from dstream.errors import ExitCode
 from tests.scale.cluster import Host
 from tests.services import PostgresServer, wait_until
 from tests.workspace import dstream
@@ -126,7 +127,7 @@ def test_three_agents_divide_twelve_tasks_and_move_only_what_they_must(
         for agent in others:
             agent.signal(signal.SIGTERM)
         for agent in others:
-            assert agent.wait() == 0, agent.stderr()
+            assert agent.wait() == ExitCode.TERMINATED, agent.stderr()  # drained, 143
         odd.start("agent")
         taken = wait_until(
             "the new agent to take every task", lambda: spread(dsn, table, [odd], 12)
@@ -139,7 +140,7 @@ def test_three_agents_divide_twelve_tasks_and_move_only_what_they_must(
         assert assignment(dsn, table) == taken  # it took nothing back
 
         odd.signal(signal.SIGTERM)
-        assert odd.wait() == 0, odd.stderr()
+        assert odd.wait() == ExitCode.TERMINATED, odd.stderr()
         assert assignment(dsn, table) == {}  # every lease released at once, none expired
     finally:
         for host in [*agents, odd]:

@@ -129,3 +129,49 @@ def test_a_container_provider_gets_no_credentials(ws: Workspace, podman: Podman)
     for name, value in CREDENTIALS.items():
         assert name not in tail and value not in tail, name
     assert "HTTPS_PROXY" in tail and "Europe/Paris" in tail
+
+
+# Answers only the describe probe (protocol 2): writes its environment as `env` prints
+# it to the file $DUMP names, then its ready line. The probe's stdin is /dev/null.
+PROBE_DUMPER = """
+if [ "$DSTREAM_DESCRIBE" = 1 ]; then
+  env > "$DUMP"
+  echo '{"status":"ready","protocol":1,"features":[]}'
+  exit 0
+fi
+exit 3
+"""
+
+
+def test_the_describe_probe_gets_the_allowlist_only(ws: Workspace, tmp_path: Path) -> None:
+    """`lint` probes a provider it does not know (runtime/describe.py): that start is
+    given the same minimal environment as a run's, never dstream's credentials."""
+    dump = tmp_path / "probe-env.txt"
+    ws.script("p.sh", PROBE_DUMPER)
+    ws.config(
+        f"""
+        variable "pw" {{
+          sensitive = true
+        }}
+        task "t" {{
+          input {{
+            provider_path = "./p.sh"
+            env           = {{ DUMP = "{dump}" }}
+          }}
+          output {{ provider_path = "dstream-null" }}
+        }}
+        """
+    )
+    done = ws.run("lint", env={**CREDENTIALS, **PASSED, "UNLISTED_NAME": "x"})
+    assert done.returncode == 0, done.stderr
+    text = dump.read_text()  # it was probed
+    seen = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    assert seen["DSTREAM_DESCRIBE"] == "1"
+    for name, value in CREDENTIALS.items():
+        assert name not in seen and value not in text, name
+    assert "UNLISTED_NAME" not in seen
+    for name, value in PASSED.items():
+        assert seen[name] == value
+    # `env` of /bin/sh adds PWD (the shell's own) and SHLVL, `_`; the probe adds DESCRIBE.
+    allowed = DOCUMENTED | {"DUMP", "DSTREAM_DESCRIBE", "PWD", "SHLVL", "_"}
+    assert {k for k in seen if k not in allowed and not k.startswith("LC_")} == set()

@@ -3,7 +3,8 @@ GITHUB_TOKEN hold canaries; every command is run as a real process, at debug lev
 and neither its output nor any file it leaves under the workspace holds a canary, a
 value derived from one, or a common encoding of either. The providers dump what they
 were given (config on stderr, environment to a file outside the workspace) and fail
-where a failure quotes them back."""
+where a failure quotes them back. The registry password is also used: against a real
+registry that wants basic auth, it is the wrong one, and the refusal shows it nowhere."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.workspace import CliResult, Workspace
+from dstream.oci.manifest import current_platform
+from tests.containers import Registry
+from tests.providers import SHELL_COUNTING_INPUT
+from tests.workspace import CliResult, Workspace, executable
 
 PW = "cnry" + secrets.token_hex(10)  # lower case: upper() of it is a different text
 REGISTRY_PASSWORD = "regcnry" + secrets.token_hex(10)
@@ -268,3 +272,42 @@ def test_a_crash_report_holds_no_canary(canary_ws: Workspace, tmp_path: Path) ->
         text = report.read_text(errors="replace")
         assert "RuntimeError" in text
         assert_clean(str(report), text)
+
+
+def test_a_refused_registry_password_shows_nowhere(
+    ws: Workspace, auth_registry: Registry, tmp_path: Path
+) -> None:
+    """The canary is the password dstream sends (user alice, whom the registry knows):
+    `providers pull` and a `run` of a `provider_ref` fail on the refusal, at debug level
+    and with --json, and neither their output nor a file they leave (the provider cache,
+    the state) holds it."""
+    ref = f"{auth_registry.host}/private/input:1"
+    script = executable(tmp_path / "in.sh", SHELL_COUNTING_INPUT)
+    good = {"DSTREAM_REGISTRY_USERNAME": "alice", "DSTREAM_REGISTRY_PASSWORD": "s3cret-pass"}
+    pushed = ws.run("providers", "push", f"{script}:{current_platform()}", "--ref", ref, env=good)
+    assert pushed.returncode == 0, pushed.stderr
+    ws.config(
+        f"""
+        task "t" {{
+          input  {{ provider_ref = "{ref}" }}
+          output {{ provider_path = "dstream-null" }}
+        }}
+        """
+    )
+    ws.env.update(CANARY_ENV)
+    ws.env.update(
+        {
+            "DSTREAM_REGISTRY_USERNAME": "alice",
+            "DSTREAM_CACHE_DIR": str(ws.root / "cache"),  # read below like every file
+            "DOCKER_CONFIG": str(tmp_path / "no-docker-config"),
+            "XDG_STATE_HOME": str(ws.root / "xdg-state"),
+        }
+    )
+    for args in (("providers", "pull", ref), ("run", "t")):
+        refused = run(ws, *args, code=1)
+        assert "refused the credentials of user 'alice'" in refused.stderr, refused.stderr
+        as_json = run(ws, *args, "--json", code=1)
+        assert "refused the credentials" in as_json.stdout + as_json.stderr
+    files = [p for p in ws.root.rglob("*") if p.is_file()]
+    for path in files:
+        assert_clean(str(path), path.read_bytes().decode("utf-8", "replace"))

@@ -39,8 +39,10 @@ def execute(args: argparse.Namespace, view: View) -> int:
             server = stack.enter_context(MetricsServer(monitor, addr))
             logs.log.info("metrics on http://%s/metrics", server.address)
         store = stack.enter_context(open_store(project.state, project.base_dir))
-        summaries = run_agent(project, store, monitor)
+        summaries, signum = run_agent(project, store, monitor)
     code = render(summaries, view)
-    # An agent is a service: a signal is how it is told to stop, so a drained stop is its
-    # job done (exit 0); a task that failed still fails it.
-    return ExitCode.OK if code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED) else code
+    # Like `run`: a signal that stopped it is the exit code (143 SIGTERM, 130 SIGINT), also
+    # when it held no task; a task that failed wins (runtime/summary.exit_code).
+    if code == ExitCode.OK and signum is not None:
+        return ExitCode(128 + signum)
+    return code

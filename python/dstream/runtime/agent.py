@@ -95,6 +95,7 @@ class Agent:
         self.running: dict[str, _Running] = {}
         self.ended: dict[str, float] = {}  # task -> when it ended here
         self.stopping = threading.Event()
+        self.signum: Optional[int] = None  # the signal that stopped it: the exit code says which
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> list[RunSummary]:
@@ -222,32 +223,48 @@ class Agent:
                 self.monitor.tasks.pop(name, None)
                 if not running.stop.requests:  # ended by itself: give others a chance
                     self.ended[name] = time.monotonic()
-                if running.summary is not None:
+                if _released(running):  # its drain was asked for: no failure, no signal
+                    logs.log.info("agent %s: task %s released, drained", self.name, name)
+                elif running.summary is not None:
                     done.append(running.summary)
         return done
 
     def _stop_all(self) -> list[RunSummary]:
         for running in self.running.values():
-            running.stop.request()
+            running.stop.request(self.signum)
         for running in self.running.values():
             if running.thread is not None:
                 running.thread.join()
         summaries = [r.summary for r in self.running.values() if r.summary is not None]
+        for summary in summaries:  # as `run` marks them (runtime/runner.py)
+            if self.signum is not None and summary.outcome != "completed":
+                summary.stopped_by = self.signum
         self.running.clear()
         return summaries
 
-    def request_stop(self, *_: object) -> None:
+    def request_stop(self, signum: int, frame: object = None) -> None:
+        self.signum = self.signum or signum
         self.stopping.set()
 
 
-def run_agent(project: Project, store: StateStore, monitor: Monitor) -> list[RunSummary]:
-    """Run an agent until SIGINT/SIGTERM: then every task drains and its lease goes."""
+def _released(running: _Running) -> bool:
+    """The agent stopped this task to hand it to another agent, and it drained."""
+    summary = running.summary
+    stopped_by_us = running.stop.requests > 0 and running.stop.signum is None
+    return stopped_by_us and summary is not None and summary.outcome == "interrupted"
+
+
+def run_agent(
+    project: Project, store: StateStore, monitor: Monitor
+) -> tuple[list[RunSummary], Optional[int]]:
+    """Run an agent until SIGINT/SIGTERM: then every task drains and its lease goes.
+    Returns the tasks' summaries and the signal that stopped the agent."""
     agent = Agent(project, store, monitor)
     previous = {
         sig: signal.signal(sig, agent.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        return agent.run()
+        return agent.run(), agent.signum
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
