@@ -40,11 +40,9 @@ PASSED = {
 }
 
 
-def test_a_provider_gets_the_allowlist_the_task_env_and_inherit_env_only(
-    ws: Workspace, tmp_path: Path
-) -> None:
-    dump = tmp_path / "env.json"
-    ws.python_script("p.py", DUMP_ENV)
+def input_task(ws: Workspace, provider_path: str, input_body: str) -> None:
+    """A sensitive variable and task "t": `provider_path` with `input_body` as its input,
+    into dstream-null."""
     ws.config(
         f"""
         variable "pw" {{
@@ -52,14 +50,26 @@ def test_a_provider_gets_the_allowlist_the_task_env_and_inherit_env_only(
         }}
         task "t" {{
           input {{
-            provider_path = "./p.py"
-            env           = {{ FROM_TASK = "1" }}
-            inherit_env   = ["PGPASSWORD", "NOT_SET_ANYWHERE"]
-            config {{ dump = "{dump}" }}
+            provider_path = "{provider_path}"
+            {input_body}
           }}
           output {{ provider_path = "dstream-null" }}
         }}
         """
+    )
+
+
+def test_a_provider_gets_the_allowlist_the_task_env_and_inherit_env_only(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    dump = tmp_path / "env.json"
+    ws.python_script("p.py", DUMP_ENV)
+    input_task(
+        ws,
+        "./p.py",
+        f"""env         = {{ FROM_TASK = "1" }}
+            inherit_env = ["PGPASSWORD", "NOT_SET_ANYWHERE"]
+            config {{ dump = "{dump}" }}""",
     )
     env = {**CREDENTIALS, **PASSED, "PGPASSWORD": "pg-needed", "UNLISTED_NAME": "x"}
     done = ws.run("status", "t", env=env)
@@ -148,20 +158,7 @@ def test_the_describe_probe_gets_the_allowlist_only(ws: Workspace, tmp_path: Pat
     given the same minimal environment as a run's, never dstream's credentials."""
     dump = tmp_path / "probe-env.txt"
     ws.script("p.sh", PROBE_DUMPER)
-    ws.config(
-        f"""
-        variable "pw" {{
-          sensitive = true
-        }}
-        task "t" {{
-          input {{
-            provider_path = "./p.sh"
-            env           = {{ DUMP = "{dump}" }}
-          }}
-          output {{ provider_path = "dstream-null" }}
-        }}
-        """
-    )
+    input_task(ws, "./p.sh", f'env = {{ DUMP = "{dump}" }}')
     done = ws.run("lint", env={**CREDENTIALS, **PASSED, "UNLISTED_NAME": "x"})
     assert done.returncode == 0, done.stderr
     text = dump.read_text()  # it was probed
