@@ -5,7 +5,8 @@ With FLAW unset it keeps every promise of the contract, so the conformance suite
 pass it on every check; FLAW=<name> breaks exactly one promise, so the suite must fail
 the matching check (tests/kit/test_conformance.py). RAW_ROLE picks input or output (not
 DSTREAM_ROLE: the suite's legacy check removes the DSTREAM_* variables); RAW_STATE is a
-directory standing in for the infrastructure its lifecycle commands manage.
+directory standing in for the infrastructure its lifecycle commands manage; RAW_SEEN, a
+file each start appends its config to (one JSON line).
 
 config: {"count": N (input: frames to write, 0 = endless), "interval_ms": M}
 """
@@ -160,6 +161,9 @@ def main():
             refuse("raw: no command in the command line")
         command = {"command": "run", "config": command}  # the original DStream's style
     config = command.get("config") or {}
+    if os.environ.get("RAW_SEEN"):
+        with open(os.environ["RAW_SEEN"], "a") as seen:
+            seen.write(json.dumps(config) + "\n")
     unknown = sorted(set(config) - KNOWN_KEYS)
     if unknown and FLAW != "accepts-unknown-key":
         refuse(f"raw: unknown config key(s) {', '.join(unknown)}; known: count, interval_ms")

@@ -5,6 +5,7 @@ failing on the flaw it exists to catch, with its reason."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Optional
@@ -122,6 +123,23 @@ def test_table_and_exit_code(tmp_path: Path) -> None:
     row = next(line for line in proc.stdout.splitlines() if line.startswith("checkpoint-echo"))
     assert "FAIL" in row and "out of order" in row
     assert "does NOT conform" in proc.stdout
+
+
+def test_a_config_with_big_integers_reaches_the_provider_exactly(tmp_path: Path) -> None:
+    """--config is read and sent on as dstream sends a config: an integer beyond 64 bits
+    keeps every digit (orjson rounded it to a double)."""
+    seen = tmp_path / "seen.jsonl"
+    big = 2**64 + 1
+    proc = dstream(
+        "provider", "test", str(RAW_PROVIDER), "--role", "output", "--timeout", "3",
+        "--grace", "3", "--config", f'{{"interval_ms": {big}}}',
+        env={"RAW_ROLE": "output", "RAW_STATE": str(tmp_path), "RAW_SEEN": str(seen)},
+    )  # fmt: skip
+    assert proc.returncode in (0, 1) and "internal error" not in proc.stderr, proc.stderr
+    configs = [json.loads(line) for line in seen.read_text().splitlines()]  # exact ints
+    sent = [c["interval_ms"] for c in configs if "interval_ms" in c]
+    assert sent, configs
+    assert all(repr(value) == str(big) for value in sent), sent
 
 
 def test_role_is_found_out_when_not_given() -> None:

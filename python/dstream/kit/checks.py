@@ -22,6 +22,7 @@ from dstream.kit.validate import (
     parse_object,
 )
 from dstream.protocol.frames import FEATURE_COMMIT_NOTICES, FEATURE_LIFECYCLE, ROLES
+from dstream.protocol.values import encode_json
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 BOTH = ROLES
@@ -90,7 +91,7 @@ def check_handshake(probe: Probe) -> Outcome:
         return failed(problem)
     if status["status"] == "error":
         return failed(
-            f"refused the config {orjson.dumps(probe.target.config).decode()}: "
+            f"refused the config {encode_json(probe.target.config).decode()}: "
             f"{status.get('message')} (pass --config with a config it accepts)"
         )
     unknown = sorted(t.features - set(KNOWN_FEATURES))
@@ -106,7 +107,7 @@ def check_config_error(probe: Probe) -> Outcome:
         bad = {**probe.target.config, UNKNOWN_KEY: True}
         what = f"an unknown key '{UNKNOWN_KEY}'"
     else:
-        what = f"--bad-config {orjson.dumps(bad).decode()}"
+        what = f"--bad-config {encode_json(bad).decode()}"
     with probe.session() as s:
         s.send(probe.command(config=bad))
         s.close_stdin()
@@ -168,7 +169,7 @@ def check_bad_command_line(probe: Probe) -> Outcome:
 # -- legacy ----------------------------------------------------------------------------
 def check_legacy_command_line(probe: Probe) -> Outcome:
     """The original DStream wrote the config object alone and set no DSTREAM_* variables."""
-    legacy_line = orjson.dumps(probe.target.config) + b"\n"
+    legacy_line = encode_json(probe.target.config) + b"\n"
     with probe.session(protocol_env=False) as s:
         if probe.target.role == "output":
             from dstream.kit.probe import sample_envelope

@@ -171,7 +171,7 @@ def run_suite(target: Target, *, only: Optional[list[str]] = None) -> Report:
 def parse_json_option(text: Optional[str], option: str) -> Optional[dict[str, object]]:
     if text is None:
         return None
-    import orjson
+    from dstream.protocol.values import decode_json  # exact integers, as dstream sends them
 
     if text.startswith("@"):
         try:
@@ -180,8 +180,8 @@ def parse_json_option(text: Optional[str], option: str) -> Optional[dict[str, ob
         except OSError as exc:
             raise UsageError(f"{option}: cannot read {text[1:]}: {exc.strerror}") from None
     try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
+        value = decode_json(text)
+    except ValueError as exc:
         raise ConfigError(
             f"{option} is not JSON: {exc}", hint=f"""e.g. {option} '{{"interval": 0}}'"""
         ) from None
