@@ -187,4 +187,4 @@ def parse_json_option(text: Optional[str], option: str) -> Optional[dict[str, ob
         ) from None
     if not isinstance(value, dict):
         raise ConfigError(f"{option} must be a JSON object, got {type(value).__name__}")
-    return value
+    return dict(value)
