@@ -163,3 +163,7 @@ def test_an_agent_stopped_by_a_signal_exits_like_run(
         agent.kill()
         agent.wait()
     assert agent.returncode == code, err.decode(errors="replace")
+    # Its last line says how to go on as an agent, not as a run of each task.
+    last = err.decode(errors="replace").strip().splitlines()[-1]
+    assert last.startswith(f"stopped by {signal.Signals(signum).name}: `dstream agent"), last
+    assert "dstream run" not in last, last

@@ -22,9 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
-    from dstream.cli.run import render
+    from dstream.cli.run import again_options, render
     from dstream.runtime.agent import run_agent
     from dstream.runtime.monitor import Monitor
+    from dstream.runtime.summary import stopped_line
     from dstream.state import open_store
 
     project = load_project_from_args(args)
@@ -40,9 +41,12 @@ def execute(args: argparse.Namespace, view: View) -> int:
             logs.log.info("metrics on http://%s/metrics", server.address)
         store = stack.enter_context(open_store(project.state, project.base_dir))
         summaries, signum = run_agent(project, store, monitor)
-    code = render(summaries, view)
+    again = again_options(args)
+    code = render(summaries, view, again=again, agent=True)
     # Like `run`: a signal that stopped it is the exit code (143 SIGTERM, 130 SIGINT), also
     # when it held no task; a task that failed wins (runtime/summary.exit_code).
     if code == ExitCode.OK and signum is not None:
-        return ExitCode(128 + signum)
+        code = ExitCode(128 + signum)
+        if not view.json:  # render said nothing: no task of its was stopped
+            view.info(stopped_line(summaries, code, *again, agent=True))
     return code

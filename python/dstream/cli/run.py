@@ -199,10 +199,11 @@ def execute(args: argparse.Namespace, view: View) -> int:
         )
         if not _builtin_demo(args):
             _record(project, summaries, started)
-    return render(summaries, view, quiet=args.quiet, output_lines=output_lines, again=_again(args))
+    again = again_options(args)
+    return render(summaries, view, quiet=args.quiet, output_lines=output_lines, again=again)
 
 
-def _again(args: argparse.Namespace) -> tuple[str, bool]:
+def again_options(args: argparse.Namespace) -> tuple[str, bool]:
     """The options a run needs again to resume what this one ran, and whether it was
     given variables (named in the hint, never repeated: their values may be secret)."""
     import shlex
@@ -219,8 +220,10 @@ def render(
     quiet: bool = False,
     output_lines: int = 0,
     again: tuple[str, bool] = ("", False),
+    agent: bool = False,
 ) -> ExitCode:
-    """The runs' summaries, error blocks and last line; the exit code they agree with."""
+    """The runs' summaries, error blocks and last line; the exit code they agree with.
+    `agent`: they are an agent's, whose last line says how to go on as an agent."""
     from dstream.runtime import summary as summary_
 
     code = summary_.exit_code(summaries)
@@ -239,5 +242,5 @@ def render(
             if summary.outcome == "completed":
                 view.info(summary_.success_line(summary))
     elif code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
-        view.info(summary_.stopped_line(summaries, code, *again))
+        view.info(summary_.stopped_line(summaries, code, *again, agent=agent))
     return code

@@ -144,13 +144,20 @@ def success_line(summary: RunSummary) -> str:
 
 
 def stopped_line(
-    summaries: list[RunSummary], code: ExitCode, options: str = "", variables: bool = False
+    summaries: list[RunSummary],
+    code: ExitCode,
+    options: str = "",
+    variables: bool = False,
+    *,
+    agent: bool = False,
 ) -> str:
     """The last line of an interrupted run: what stopped it and how to go on. `options`:
     those of the run that decide what resumes (`-c etl/x.hcl`), as the user gave them;
-    `variables`: it was given variables, which are named, never repeated (secrets)."""
-    names = " ".join(s.task for s in summaries if s.stopped_by is not None)
-    command = " ".join(part for part in ("dstream run", options, names) if part)
+    `variables`: it was given variables, which are named, never repeated (secrets);
+    `agent`: an agent stopped, which goes on as an agent, whatever tasks it held."""
+    names = "" if agent else " ".join(s.task for s in summaries if s.stopped_by is not None)
+    verb = "dstream agent" if agent else "dstream run"
+    command = " ".join(part for part in (verb, options, names) if part)
     same = " with the same --var/--var-file" if variables else ""
     return (
         f"stopped by {signal_name(int(code) - 128)}: `{command}`{same} resumes from "
