@@ -38,10 +38,6 @@ from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 from dstream.errors import DstreamError, LockLost
 
-# The connection's side (postgres.py imports them from here, with the lease).
-from dstream.state.session import check_session_pooling as check_session_pooling
-from dstream.state.session import connect_options as connect_options
-
 if TYPE_CHECKING:
     from psycopg import Connection, sql
     from psycopg.rows import TupleRow

@@ -40,10 +40,9 @@ from dstream.state.lease import (
     LeaseRow,
     LeaseSettings,
     LeaseTable,
-    check_session_pooling,
-    connect_options,
     this_process,
 )
+from dstream.state.session import check_session_pooling, connect_options
 
 if TYPE_CHECKING:
     from psycopg import sql
