@@ -13,8 +13,8 @@ import pytest
 from dstream.config.limits import MAX_INTEGER_DIGITS
 from dstream.config.loader import load_project_text
 from dstream.errors import ConfigError
+from tests.hostile.numbers import BIG
 
-BIG = 18446744073709551617  # 2**64 + 1
 LONG = "1" + "0" * MAX_INTEGER_DIGITS  # one digit too many
 TASK = """
 task "t" {

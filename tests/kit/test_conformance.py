@@ -16,6 +16,7 @@ import pytest
 from dstream.kit.checks import CHECKS
 from dstream.kit.conformance import described_role, run_suite
 from dstream.kit.harness import Target
+from tests.hostile.numbers import BIG
 from tests.kit.conftest import RAW_PROVIDER, statuses
 from tests.workspace import dstream, executable, json_document
 
@@ -129,7 +130,7 @@ def test_a_config_with_big_integers_reaches_the_provider_exactly(tmp_path: Path)
     """--config is read and sent on as dstream sends a config: an integer beyond 64 bits
     keeps every digit (orjson rounded it to a double)."""
     seen = tmp_path / "seen.jsonl"
-    big = 2**64 + 1
+    big = BIG
     proc = dstream(
         "provider", "test", str(RAW_PROVIDER), "--role", "output", "--timeout", "3",
         "--grace", "3", "--config", f'{{"interval_ms": {big}}}',

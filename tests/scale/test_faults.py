@@ -20,6 +20,7 @@ from tests.scale.cluster import (
     Host,
     Sampler,
     alive,
+    commands,
     config,
     finish,
     network_namespace,
@@ -28,6 +29,7 @@ from tests.scale.cluster import (
     with_descendants,
 )
 from tests.services import PostgresServer, running, start_postgres, wait_until
+from tests.workspace import executable
 
 # dstream-file, which then lingers: it ignores SIGTERM and outlives its stdin's end, so
 # only a kill ends it (a describe probe gets dstream-file alone).
@@ -42,10 +44,7 @@ exec sleep 600
 def stubborn_output(directory: Path) -> str:
     found = shutil.which("dstream-file")
     assert found, "dstream-file is not on PATH (pip install -e . puts it there)"
-    script = directory / "stubborn-output"
-    script.write_text(STUBBORN_OUTPUT.format(file=found))
-    script.chmod(0o755)
-    return str(script)
+    return str(executable(directory / "stubborn-output", STUBBORN_OUTPUT.format(file=found)))
 
 
 @pytest.fixture
@@ -74,8 +73,9 @@ def test_a_runner_cut_off_from_postgres_stops_before_the_other_takes_over(
             assert lease.pid == cut_off.pid
             other.run_standby()
             wait_until("it to stream", lambda: streaming(db, 0))
-            assert len(cut_off.provider_pids()) == 2
-            providers = with_descendants(cut_off.provider_pids())
+            started = cut_off.provider_pids()  # the pids checked are the pids watched
+            assert len(started) == 2, commands(started)
+            providers = with_descendants(started)
             partition(name, address, cut=True)
             cut = time.monotonic()
             wait_until("its providers to stop", lambda: not alive(providers))
