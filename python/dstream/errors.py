@@ -35,7 +35,7 @@ _MEANINGS: dict[ExitCode, str] = {
     ExitCode.FAILURE: (
         "the command did not do its job: a provider, the pipeline, a registry or the "
         "state store failed (the message names which), the task is held elsewhere, a "
-        "check found a problem, or the user cancelled"
+        "check found a problem (`fmt --check`, `provider test`), or the user cancelled"
     ),
     ExitCode.USAGE: (
         "bad command line or configuration (the message gives file:line:col), or a "
@@ -45,11 +45,11 @@ _MEANINGS: dict[ExitCode, str] = {
     ExitCode.INTERNAL: "a bug in dstream: one line names the crash report holding the traceback",
     ExitCode.INTERRUPTED: (
         "stopped by SIGINT (Ctrl-C) before its work was done; `run` and `agent` drain "
-        "first: what the inputs wrote was delivered"
+        "first, for up to `stop_grace`: what the inputs wrote by then was delivered"
     ),
     ExitCode.TERMINATED: (
-        "stopped by SIGTERM before its work was done; `run` and `agent` drain first: what "
-        "the inputs wrote was delivered"
+        "stopped by SIGTERM before its work was done; `run` and `agent` drain first, for "
+        "up to `stop_grace`: what the inputs wrote by then was delivered"
     ),
 }
 
