@@ -92,7 +92,10 @@ class LeaseSettings:
 class LeaseLost(LockLost):
     """The task's lease is gone: its providers must be gone by `stop_by` (monotonic)."""
 
-    stop_by: float = 0.0
+    def __init__(self, reason: str, *, stop_by: float, hint: Optional[str] = None) -> None:
+        # Not a detail of DstreamError: a monotonic instant means nothing in --json.
+        super().__init__(reason, hint=hint)
+        self.stop_by = stop_by
 
 
 class LeaseDeadlinePassed(LeaseLost):
@@ -323,9 +326,9 @@ class LeaseKeeper:
         error = LeaseFenced(
             f"task {task!r} lost its lease in {self.where}: {why} "
             "(the database refused this run's lease epoch)",
+            stop_by=time.monotonic(),  # the lease is already gone
             hint=_LOST_HINT,
         )
-        error.stop_by = time.monotonic()
         return self._lose(task, error)
 
     def _deadline_passed(self, held: _Held) -> LockLost:
@@ -334,10 +337,10 @@ class LeaseKeeper:
             f"task {held.task!r} lost its lease in {self.where}: it could not be renewed "
             f"for {unrenewed:g}s (the state database is unreachable, or this process was "
             "paused); the local lease deadline passed",
+            # The database's expiry falls `margin` after the deadline at the earliest.
+            stop_by=held.deadline + self.settings.margin - self.settings.kill_slack,
             hint=_LOST_HINT,
         )
-        # The database's expiry falls `margin` after the deadline at the earliest.
-        error.stop_by = held.deadline + self.settings.margin - self.settings.kill_slack
         return self._lose(held.task, error, held)
 
     def _lose(self, task: str, error: LockLost, seen: Optional[_Held] = None) -> LockLost:
