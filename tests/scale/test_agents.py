@@ -1,8 +1,9 @@
 """`dstream agent` on three "hosts" dividing twelve tasks through their leases:
 balanced, sticky, bounded moves when an agent leaves and comes back, a refusal for an
-agent whose configuration differs, and an agent paused past its registration that
-finds, on resuming, agents of another configuration: it stops its tasks and ends with
-the refusal rather than dividing the tasks with them."""
+agent whose configuration differs, and an agent paused past its registration: resumed,
+it hands its tasks over (not failures: a later SIGTERM ends it with 143) and joins
+again; finding agents of another configuration instead, it stops its tasks and ends
+with the refusal rather than dividing the tasks with them."""
 
 from __future__ import annotations
 
@@ -119,6 +120,14 @@ def test_three_agents_divide_twelve_tasks_and_move_only_what_they_must(
         paused.signal(signal.SIGCONT)
         back = wait_until("it to take its share again", lambda: spread(dsn, table, agents, 4))
         assert len(moved(out, back)) <= 4
+        # The tasks it stopped on losing its membership were handed over, as at a
+        # rebalance: not failures. So a SIGTERM now ends it with 143, not 1.
+        paused.signal(signal.SIGTERM)
+        assert paused.wait() == ExitCode.TERMINATED, paused.stderr()
+        said = [line for line in paused.stderr().splitlines() if "registration expired" in line]
+        assert said and "taken over" in said[0], paused.stderr()
+        paused.start("agent")
+        third = wait_until("4 tasks on each agent again", lambda: spread(dsn, table, agents, 4))
 
         # It pauses again; meanwhile the others are replaced by agents of another
         # configuration (a roll-out).

@@ -14,6 +14,11 @@ counted out by the others: like a Kafka Connect worker that lost its group membe
 it stops every task it runs, then joins again as a new member, or, refused (the live
 agents run another configuration), exits with that error.
 
+A task the agent stops to have it run elsewhere — its surplus at a rebalance, every
+task at a lost registration, a task whose lease was lost — is handed over, not failed:
+it is logged, and only real failures (and the signal that stopped the agent) make its
+summaries and its exit code.
+
 So an agent that leaves frees only its own tasks, and one that joins takes at most its
 share, released by the agents above the new target.
 """
@@ -30,7 +35,7 @@ from typing import TYPE_CHECKING, Optional
 
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
-from dstream.errors import DstreamError
+from dstream.errors import DstreamError, LockLost
 from dstream.runtime.monitor import Monitor, TaskMonitor
 from dstream.runtime.pipeline import RunHooks, RunSummary, Stop
 from dstream.runtime.runner import definition_hash, run_task
@@ -66,6 +71,14 @@ class _Running:
     thread: Optional[threading.Thread] = None
     summary: Optional[RunSummary] = None
     since: float = field(default_factory=time.time)
+    handover: str = ""  # why the agent asked it to stop, to run elsewhere (no signal)
+
+    def hand_over(self, why: str) -> None:
+        """Ask it to drain, unless it is stopping already (its lease was lost): a second
+        request would force the stop."""
+        self.handover = self.handover or why
+        if not self.stop.requests:
+            self.stop.request()
 
 
 class Agent:
@@ -134,10 +147,11 @@ class Agent:
         if self.running:
             logs.log.warning(
                 "agent %s: its registration expired (paused, or cut off from the state "
-                "database for over %gs): stopping its %d task(s), then joining again",
-                self.name, self.ttl, len(self.running),
+                "database for over %gs): stopping its task(s) %s, to be taken over by the "
+                "live agents (handed over, not failed); then it joins again",
+                self.name, self.ttl, ", ".join(sorted(self.running)),
             )  # fmt: skip
-            summaries.extend(self._stop_all())
+            summaries.extend(self._stop_all("its registration expired"))
         try:
             self.store.transact(
                 "join the agents",
@@ -171,7 +185,7 @@ class Agent:
                 logs.log.info(
                     "agent %s: releasing task %s (%d agents)", self.name, task, len(agents)
                 )
-                self.running[task].stop.request()  # a drain; the lease goes after it
+                self.running[task].hand_over("released")  # a drain; the lease goes after it
             return
         now = time.monotonic()
         free = [
@@ -215,7 +229,8 @@ class Agent:
         running.thread.start()
 
     def _reap(self) -> list[RunSummary]:
-        """Forget the tasks whose run ended (stopped as surplus, finished, failed)."""
+        """Forget the tasks whose run ended; the summaries of those that finished or
+        failed (a task handed over to the other agents is logged, not counted)."""
         done = []
         for name, running in list(self.running.items()):
             if running.thread is not None and not running.thread.is_alive():
@@ -223,23 +238,32 @@ class Agent:
                 self.monitor.tasks.pop(name, None)
                 if not running.stop.requests:  # ended by itself: give others a chance
                     self.ended[name] = time.monotonic()
-                if _released(running):  # its drain was asked for: no failure, no signal
-                    logs.log.info("agent %s: task %s released, drained", self.name, name)
+                why = _handed_over(running)
+                if why:
+                    logs.log.info(
+                        "agent %s: task %s stopped (%s): handed over, not failed",
+                        self.name, name, why,
+                    )  # fmt: skip
                 elif running.summary is not None:
                     done.append(running.summary)
         return done
 
-    def _stop_all(self) -> list[RunSummary]:
+    def _stop_all(self, handover: str = "") -> list[RunSummary]:
+        """Stop every task and wait for it: on a signal (the summaries say which), or to
+        hand them over (`handover` says why; no failure)."""
         for running in self.running.values():
-            running.stop.request(self.signum)
+            if handover and self.signum is None:
+                running.hand_over(handover)
+            else:
+                running.stop.request(self.signum)
         for running in self.running.values():
             if running.thread is not None:
                 running.thread.join()
-        summaries = [r.summary for r in self.running.values() if r.summary is not None]
+        summaries = self._reap()
+        self.running.clear()  # every run ended
         for summary in summaries:  # as `run` marks them (runtime/runner.py)
             if self.signum is not None and summary.outcome != "completed":
                 summary.stopped_by = self.signum
-        self.running.clear()
         return summaries
 
     def request_stop(self, signum: int, frame: object = None) -> None:
@@ -247,11 +271,18 @@ class Agent:
         self.stopping.set()
 
 
-def _released(running: _Running) -> bool:
-    """The agent stopped this task to hand it to another agent, and it drained."""
+def _handed_over(running: _Running) -> str:
+    """Why the task's run ended to be run elsewhere, or "" (it finished, failed, or a
+    signal stopped it: its summary counts). Handed over: the agent asked it to stop
+    (released at a rebalance, its registration expired) and it drained, or its lease
+    was lost (the agent was paused or cut off: another agent takes the task over),
+    like a Kafka Connect task revoked at a rebalance."""
     summary = running.summary
-    stopped_by_us = running.stop.requests > 0 and running.stop.signum is None
-    return stopped_by_us and summary is not None and summary.outcome == "interrupted"
+    if summary is None or running.stop.requests == 0 or running.stop.signum is not None:
+        return ""
+    if isinstance(summary.error, LockLost):  # its stopper asked for the stop (runner.py)
+        return "; ".join(filter(None, [running.handover, "its lease was lost"]))
+    return (running.handover or "asked to stop") if summary.outcome == "interrupted" else ""
 
 
 def run_agent(
