@@ -9,6 +9,7 @@ CLI run in it. Any test area reuses them; tests/conftest.py makes the `ws` fixtu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import subprocess
@@ -103,6 +104,17 @@ def executable(path: Path, text: str) -> Path:
     path.write_text(text)
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return path
+
+
+def with_descendants(pids: list[int]) -> list[int]:
+    """`pids` first, then every process they started, children of children too (what
+    a provider's kill must end too): `with_descendants([pid])[1:]` is the tree below."""
+    found = list(pids)
+    for pid in found:  # grows as it goes: breadth first
+        for children in Path(f"/proc/{pid}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                found.extend(int(child) for child in children.read_text().split())
+    return found
 
 
 def _hcl_provider(role: str, path: str, env: Optional[Mapping[str, str]]) -> list[str]:

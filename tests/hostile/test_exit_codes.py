@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dstream.errors import ExitCode
+from tests.scale.cluster import config as agent_config
 from tests.services import PostgresServer, table_for, wait_until
 from tests.workspace import Workspace
 
@@ -117,32 +118,6 @@ def test_every_exit_docs_cli_md_mentions_is_in_the_by_command_list() -> None:
         ), f"docs/cli.md {heading}: exit {code} is not in docs/security.md's list"
 
 
-AGENT_CONFIG = """
-state {{
-  backend = "postgres"
-  dsn = "{dsn}"
-  table = "{table}"
-  lease_ttl = "6s"
-  lease_renew_interval = "1s"
-}}
-task "t" {{
-  stop_grace = "1s"
-  input  {{
-    provider_path = "dstream-counter"
-    config {{
-      interval = 20
-      max_count = 0
-      checkpoint_every = 5
-    }}
-  }}
-  output {{
-    provider_path = "dstream-file"
-    config {{ path = "out.jsonl" }}
-  }}
-}}
-"""
-
-
 @pytest.mark.parametrize(
     "signum, code",
     [(signal.SIGTERM, ExitCode.TERMINATED), (signal.SIGINT, ExitCode.INTERRUPTED)],
@@ -153,7 +128,7 @@ def test_an_agent_stopped_by_a_signal_exits_like_run(
 ) -> None:
     """`dstream agent` is stopped only by a signal, and says which, as `run` does
     (docs/security.md#exit-codes): a script or a supervisor reads 143 or 130."""
-    ws.config(AGENT_CONFIG.format(dsn=pg_server.dsn, table=table_for(request, "exit_")))
+    ws.config(agent_config(pg_server.dsn, table_for(request, "exit_"), ttl=6, renew=1))
     agent = ws.popen("agent")
     try:
         wait_until("the agent's task to stream", lambda: ws.read_text("out.jsonl").count("\n") > 3)

@@ -6,7 +6,6 @@ frame."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -18,7 +17,7 @@ import pytest
 from dstream.errors import ExitCode
 from dstream.runtime.stopping import STOP_MARGIN
 from tests.providers import SHELL_OUTPUT
-from tests.workspace import Workspace
+from tests.workspace import Workspace, with_descendants
 
 GRACE = 1.0
 # What bounds the wait for the run to end: a run that ignores stop_grace hangs until its
@@ -61,7 +60,7 @@ def _start(
     ws.task("./input.sh", "./output.sh", state=True, settings=f'stop_grace = "{GRACE:g}s"')
     proc = ws.popen("run", "t", "--json", **options)
     deadline = time.monotonic() + 20
-    while len(_descendants(proc.pid)) < 2:
+    while len(with_descendants([proc.pid])[1:]) < 2:
         assert time.monotonic() < deadline, "the providers did not start"
         time.sleep(0.05)
     time.sleep(0.5)  # let the stream reach its steady state (blocked, or idle)
@@ -79,7 +78,7 @@ def test_sigterm_ends_within_stop_grace_with_exit_143(
     # Files, not pipes: the time measured is dstream's exit, not a reader's EOF.
     with open(ws.root / "stdout", "wb") as out, open(ws.root / "stderr", "wb") as err:
         proc = _start(ws, input_body, output_body, stdout=out, stderr=err)
-        pids = _descendants(proc.pid)
+        pids = with_descendants([proc.pid])[1:]
         signalled = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=ENDS_WITHIN)
@@ -114,7 +113,7 @@ exec sleep 300
 def test_sigkill_of_dstream_kills_the_providers_grandchildren(ws: Workspace) -> None:
     proc = _start(ws, FORKING_INPUT, SHELL_OUTPUT)
     grandchild = int((ws.root / "grandchild.pid").read_text())
-    tree = _descendants(proc.pid)
+    tree = with_descendants([proc.pid])[1:]
     assert grandchild in tree
     proc.kill()
     proc.wait()
@@ -190,26 +189,6 @@ def test_a_clean_inputs_last_line_without_newline_is_still_a_frame(ws: Workspace
     done = ws.run("run", "t")
     assert done.returncode == 0, done.stderr
     assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1, 2]
-
-
-def _descendants(root: int) -> list[int]:
-    """Every process below `root`, by walking /proc (children of children too)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    found, frontier = [], [root]
-    while frontier:
-        pid = frontier.pop()
-        kids = [child for child, parent in parents.items() if parent == pid]
-        found.extend(kids)
-        frontier.extend(kids)
-    return found
 
 
 def _alive(pid: int) -> bool:

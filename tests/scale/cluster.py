@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 import orjson
 import psycopg
+from psycopg.rows import TupleRow
 
 from tests.crash.harness import read_output
 from tests.services import require_service
@@ -76,19 +77,37 @@ class Lease:
 
 
 class Database:
-    """Reads of the shared state, on a connection of the test's own."""
+    """Reads of the shared state, on one autocommit connection of the test's own, kept
+    (not opened per poll, which would add connection time to a measured takeover) and
+    opened again after the server restarted; the `database` fixture closes it."""
 
     def __init__(self, dsn: str, table: str, task: str = TASK) -> None:
         self.dsn = dsn
         self.table = table
         self.task = task
+        self._conn: Optional[psycopg.Connection[TupleRow]] = None
+        self._lock = threading.Lock()  # the Sampler polls from its thread
+
+    def _execute(self, sql: str, params: tuple[object, ...] = ()) -> psycopg.Cursor[TupleRow]:
+        with self._lock:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=2)
+            try:
+                return self._conn.execute(sql, params)
+            except psycopg.OperationalError:
+                self._conn.close()  # the session is gone: the next call connects again
+                raise
 
     def _query(self, sql: str) -> Any:
         try:
-            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=2) as conn:
-                return conn.execute(sql, (self.task,)).fetchone()
+            return self._execute(sql, (self.task,)).fetchone()
         except psycopg.Error:
             return None  # restarting: the next sample sees it
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
 
     def lease(self) -> Optional[Lease]:
         row = self._query(
@@ -106,23 +125,21 @@ class Database:
         application_name, see Host) and the lease's epoch at that moment, read inside
         the writer's transaction (after its fence, if it has one)."""
         t = self.table
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(f"CREATE TABLE {t}_audit (writer text, epoch bigint, seq bigint)")
-            conn.execute(
-                f"CREATE FUNCTION {t}_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-                f" INSERT INTO {t}_audit SELECT current_setting('application_name'), l.epoch,"
-                f" (NEW.checkpoint::jsonb ->> 'seq')::bigint FROM {t}_lease l"
-                f" WHERE l.task = NEW.task; RETURN NEW; END $$"
-            )
-            conn.execute(
-                f"CREATE TRIGGER {t}_audit AFTER INSERT OR UPDATE ON {t}"
-                f" FOR EACH ROW EXECUTE FUNCTION {t}_audit()"
-            )
+        self._execute(f"CREATE TABLE {t}_audit (writer text, epoch bigint, seq bigint)")
+        self._execute(
+            f"CREATE FUNCTION {t}_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            f" INSERT INTO {t}_audit SELECT current_setting('application_name'), l.epoch,"
+            f" (NEW.checkpoint::jsonb ->> 'seq')::bigint FROM {t}_lease l"
+            f" WHERE l.task = NEW.task; RETURN NEW; END $$"
+        )
+        self._execute(
+            f"CREATE TRIGGER {t}_audit AFTER INSERT OR UPDATE ON {t}"
+            f" FOR EACH ROW EXECUTE FUNCTION {t}_audit()"
+        )
 
     def writes(self) -> list[tuple[str, int, int]]:
         """(writer, lease epoch, seq) of every write since `audit_writes`, in order."""
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            rows = conn.execute(f"SELECT writer, epoch, seq FROM {self.table}_audit").fetchall()
+        rows = self._execute(f"SELECT writer, epoch, seq FROM {self.table}_audit").fetchall()
         return [(str(writer), int(epoch), int(seq)) for writer, epoch, seq in rows]
 
 
@@ -229,18 +246,6 @@ class Host:
             with contextlib.suppress(OSError):
                 pids.extend(int(pid) for pid in children.read_text().split())
         return [pid for pid in pids if alive([pid])]
-
-
-def with_descendants(pids: list[int]) -> list[int]:
-    """`pids` and every process they started (what a provider's kill must end too)."""
-    found, todo = [], list(pids)
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        for children in Path(f"/proc/{pid}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                todo.extend(int(child) for child in children.read_text().split())
-    return found
 
 
 def commands(pids: list[int]) -> list[str]:

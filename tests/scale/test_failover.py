@@ -8,7 +8,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import pytest
 
@@ -57,9 +57,12 @@ def start_pair(db: Database, hosts: list[Host]) -> None:
 
 
 def test_only_one_of_two_runners_streams_and_the_other_takes_over_a_killed_one(
-    pg_server: PostgresServer, table: str, pair: list[Host], record_property: object
+    pg_server: PostgresServer,
+    database: Callable[..., Database],
+    pair: list[Host],
+    record_property: object,
 ) -> None:
-    db = Database(pg_server.dsn, table)
+    db = database(pg_server.dsn)
     sampler = Sampler(db)
     start_pair(db, pair)
     takeovers: list[float] = []
@@ -99,9 +102,9 @@ def test_only_one_of_two_runners_streams_and_the_other_takes_over_a_killed_one(
 
 
 def test_a_paused_runner_is_fenced_stops_itself_and_nothing_is_lost(
-    pg_server: PostgresServer, table: str, pair: list[Host]
+    pg_server: PostgresServer, database: Callable[..., Database], pair: list[Host]
 ) -> None:
-    db = Database(pg_server.dsn, table)
+    db = database(pg_server.dsn)
     sampler = Sampler(db)
     start_pair(db, pair)
     holder = holder_of(db, pair)

@@ -12,6 +12,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -26,10 +27,9 @@ from tests.scale.cluster import (
     network_namespace,
     partition,
     streaming,
-    with_descendants,
 )
 from tests.services import PostgresServer, running, start_postgres, wait_until
-from tests.workspace import executable
+from tests.workspace import executable, with_descendants
 
 # dstream-file, which then lingers: it ignores SIGTERM and outlives its stdin's end, so
 # only a kill ends it (a describe probe gets dstream-file alone).
@@ -54,7 +54,7 @@ def netns() -> Iterator[tuple[str, str]]:
 
 
 def test_a_runner_cut_off_from_postgres_stops_before_the_other_takes_over(
-    netns: tuple[str, str], table: str, tmp_path: Path
+    netns: tuple[str, str], table: str, database: Callable[..., Database], tmp_path: Path
 ) -> None:
     name, address = netns
     with running("PostgreSQL", lambda: start_postgres(listen=("127.0.0.1", address))) as server:
@@ -65,7 +65,7 @@ def test_a_runner_cut_off_from_postgres_stops_before_the_other_takes_over(
         cut_off = Host(tmp_path, "a", slow, netns=name)
         other = Host(tmp_path, "b", config(dsn, table, 6, 1))
         hosts = [cut_off, other]
-        db = Database(server.dsn, table)
+        db = database(server.dsn)
         sampler = Sampler(db)
         try:
             cut_off.run_standby()
@@ -111,16 +111,15 @@ def test_a_runner_cut_off_from_postgres_stops_before_the_other_takes_over(
 
 
 def test_a_postgres_restart_pauses_the_holder_without_a_take_over(
-    table: str, tmp_path: Path
+    table: str, database: Callable[..., Database], tmp_path: Path
 ) -> None:
     with running("PostgreSQL", start_postgres) as server:
-        run_restart(server, table, tmp_path)
+        run_restart(server, table, database(server.dsn), tmp_path)
 
 
-def run_restart(server: PostgresServer, table: str, tmp_path: Path) -> None:
+def run_restart(server: PostgresServer, table: str, db: Database, tmp_path: Path) -> None:
     text = config(server.dsn, table, 9, 1)
     holder, standby = Host(tmp_path, "a", text), Host(tmp_path, "b", text)
-    db = Database(server.dsn, table)
     sampler = Sampler(db)
     try:
         holder.run_standby()

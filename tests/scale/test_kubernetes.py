@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import kubernetes_validate
 import orjson
@@ -109,10 +109,13 @@ def test_a_file_state_is_refused(tmp_path: Path) -> None:
 
 
 def test_sigterm_within_the_grace_stores_a_clean_checkpoint_and_releases_the_lease(
-    ws: Workspace, pg_server: PostgresServer, table: str
+    ws: Workspace,
+    pg_server: PostgresServer,
+    table: str,
+    database: Callable[..., Database],
 ) -> None:
     """What the kubelet does to a pod: SIGTERM, then SIGKILL after the grace period."""
-    db = Database(pg_server.dsn, table, "orders")
+    db = database(pg_server.dsn, "orders")
     run = ws.popen("run", "orders", "--json", env={"DSTREAM_VAR_password": "s3cr3t-out"})
     try:
         wait_until(
