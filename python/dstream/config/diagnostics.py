@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Optional, TypeVar, Union
 
 from dstream.config.model import Location
 from dstream.errors import ConfigError
+from dstream.records import field, record
 
 T = TypeVar("T")
 
 
-@dataclass
+@record
 class Diagnostic:
     severity: str  # "error" | "warning"
     message: str
@@ -34,7 +34,7 @@ class Diagnostic:
         return out
 
 
-@dataclass
+@record
 class Diagnostics:
     items: list[Diagnostic] = field(default_factory=list)
     # The first error as raised, so load_project can re-raise it unchanged.

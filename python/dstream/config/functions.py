@@ -12,7 +12,6 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 from dstream.config.limits import (
@@ -30,6 +29,7 @@ from dstream.config.numbers import (
     parse_number,
 )
 from dstream.protocol.values import JsonObject, JsonValue
+from dstream.records import record
 
 
 class FunctionError(Exception):
@@ -52,7 +52,7 @@ class NumberOutOfRange(FunctionError):
         self.problem = exc.problem
 
 
-@dataclass
+@record
 class CallContext:
     environ: Mapping[str, str]
     base_dir: str  # directory of the file being evaluated, for file()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Optional
 
@@ -29,6 +28,7 @@ from dstream.config.variables import (
     declare_variables,
 )
 from dstream.errors import ConfigError, nearest
+from dstream.records import field, record
 
 DEFAULT_CONFIG = "dstream.hcl"
 ENV_CONFIG = "DSTREAM_CONFIG"
@@ -36,7 +36,7 @@ TOP_LEVEL_BLOCKS = ("task", "locals", "variable", "state", "metrics")
 _BUILTIN_DEMO = os.path.join(os.path.dirname(__file__), "demo.hcl")
 
 
-@dataclass
+@record
 class Analysis:
     project: Optional[Project]
     diagnostics: Diagnostics

@@ -6,7 +6,6 @@ these dataclasses and never touches HCL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
 from dstream.protocol.frames import (
@@ -16,12 +15,13 @@ from dstream.protocol.frames import (
     DEFAULT_STOP_GRACE,
 )
 from dstream.protocol.values import JsonObject
+from dstream.records import field, record
 
 if TYPE_CHECKING:
     from dstream.config.provider_config import ConfigLocations
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Location:
     """Where a value was written, for error messages."""
 
@@ -40,7 +40,7 @@ class Location:
 NOT_DEFINITION = frozenset({"location", "config_locations", "lifecycle"})
 
 
-@dataclass
+@record
 class ProviderSpec:
     """One side of a task. Exactly one of provider_path / provider_ref / provider_image."""
 
@@ -64,14 +64,14 @@ class ProviderSpec:
         return self.provider_path or self.provider_ref or self.provider_image or "?"
 
 
-@dataclass
+@record
 class RestartPolicy:
     attempts: int = 0  # 0: a provider crash ends the run
     backoff: float = 1.0  # seconds before the first restart, doubled each time
     max_backoff: float = 60.0
 
 
-@dataclass
+@record
 class TaskSpec:
     name: str
     input: ProviderSpec
@@ -89,7 +89,7 @@ class TaskSpec:
     location: Optional[Location] = None
 
 
-@dataclass
+@record
 class StateSpec:
     """Where checkpoints are kept. `file`: a directory of atomic JSON files."""
 
@@ -102,12 +102,12 @@ class StateSpec:
     location: Optional[Location] = None
 
 
-@dataclass
+@record
 class MetricsSpec:
     addr: Optional[str] = None  # host:port for the Prometheus endpoint
 
 
-@dataclass
+@record
 class Project:
     tasks: dict[str, TaskSpec]
     state: StateSpec = field(default_factory=StateSpec)

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Union
 
 from dstream.config.model import Location
 from dstream.errors import ConfigError, nearest
 from dstream.protocol.values import JsonValue
+from dstream.records import record
 
 if TYPE_CHECKING:
     from dstream.config.evaluate import Evaluator
@@ -42,7 +42,7 @@ def normalize_key(key: str) -> str:
     return _CAMEL_BOUNDARY.sub(r"_\1", key).replace("-", "_").lower()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KeyWhere:
     key: Location  # of the key's name
     value: Location  # of its value

@@ -5,7 +5,6 @@ environment. config/evaluate.py evaluates one expression within it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import partial
 
 from dstream.config.diagnostics import Diagnostics
@@ -14,6 +13,7 @@ from dstream.config.syntax import Attribute, Block, SourceFile
 from dstream.config.taint import Taint
 from dstream.errors import ConfigError, nearest
 from dstream.protocol.values import JsonObject, JsonValue
+from dstream.records import field, record
 
 # Names a local may not take: they are roots of references or words of the language.
 RESERVED_NAMES = frozenset(
@@ -42,13 +42,13 @@ RESERVED_NAMES = frozenset(
 )
 
 
-@dataclass
+@record
 class VariableValue:
     value: JsonValue
     sensitive: bool = False
 
 
-@dataclass
+@record
 class Module:
     """What every file of one configuration shares: locals, variables, environment."""
 

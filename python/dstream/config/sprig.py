@@ -18,12 +18,12 @@ import binascii
 import datetime
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 from dstream.config.model import Location
 from dstream.config.numbers import NUMBER_HINT, BadNumber, parse_number
 from dstream.errors import ConfigError
+from dstream.records import record
 
 
 class TemplateError(ConfigError):
@@ -34,7 +34,7 @@ class TemplateSyntaxError(ConfigError):
     """A template that cannot be parsed: the whole file is wrong, as in the original."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Unset:
     """What `env` gives for a variable that is not set."""
 
@@ -44,13 +44,13 @@ class Unset:
 # -- parsing ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Call:
     name: str
     args: tuple[Node, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Pipeline:
     commands: tuple[Call, ...]
 

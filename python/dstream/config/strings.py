@@ -6,7 +6,6 @@ node here with itself, for the expressions inside.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dstream.config.functions import to_string
@@ -15,6 +14,7 @@ from dstream.config.syntax import parses_to_tree, trees
 from dstream.config.tree import Node, Token, Tree
 from dstream.errors import ConfigError
 from dstream.protocol.values import JsonValue
+from dstream.records import record
 
 if TYPE_CHECKING:
     from dstream.config.evaluate import Evaluator
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 DIRECTIVES = ("if", "else", "endif", "for", "endfor")
 
 
-@dataclass
+@record
 class _Part:
     """One piece of a template: literal text, an interpolation, or a directive."""
 

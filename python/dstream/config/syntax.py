@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import os
 import pickle
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dstream.config.limits import (
@@ -25,6 +24,7 @@ from dstream.config.model import Location
 from dstream.config.templates import Rewritten, SourceMap, rewrite_templates
 from dstream.config.tree import Node, Token, Tree, from_lark
 from dstream.errors import ConfigError
+from dstream.records import field, record
 
 if TYPE_CHECKING:
     from lark import Token as LarkToken
@@ -36,7 +36,7 @@ TREE_FORMAT = "dstream-tree-2"
 BOM = "\ufeff"
 
 
-@dataclass
+@record
 class Attribute:
     name: str
     expr: Tree
@@ -44,7 +44,7 @@ class Attribute:
     value_location: Location
 
 
-@dataclass
+@record
 class Block:
     type: str
     labels: list[str]
@@ -53,7 +53,7 @@ class Block:
     label_locations: list[Location] = field(default_factory=list)
 
 
-@dataclass
+@record
 class Body:
     attributes: dict[str, Attribute] = field(default_factory=dict)
     blocks: list[Block] = field(default_factory=list)
@@ -62,7 +62,7 @@ class Body:
         return [block for block in self.blocks if block.type == kind]
 
 
-@dataclass
+@record
 class SourceFile:
     path: str
     body: Body

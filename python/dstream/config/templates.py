@@ -22,12 +22,12 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dstream.config.functions import to_number
 from dstream.config.model import Location
 from dstream.protocol.values import JsonValue
+from dstream.records import field, record
 
 if TYPE_CHECKING:  # sprig is imported by a file that has a template (~2 ms less without)
     from dstream.config.sprig import Pipeline
@@ -42,7 +42,7 @@ _HEREDOC_START = re.compile(r"<<-?([A-Za-z][A-Za-z0-9._-]*)[ \t\r]*\n")
 _SIMPLE_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TemplateUse:
     """One template action: its parsed pipeline and where it was written."""
 
@@ -87,7 +87,7 @@ def _action(text: str, start: int, where: Location) -> str:
     )
 
 
-@dataclass
+@record
 class SourceMap:
     """Maps (line, column) of the rewritten text back to the text the user wrote."""
 
@@ -111,7 +111,7 @@ class SourceMap:
         return Location(self.file, line, column)
 
 
-@dataclass
+@record
 class Rewritten:
     text: str
     source_map: SourceMap
@@ -125,7 +125,7 @@ def rewrite_templates(text: str, filename: str) -> Rewritten:
     return _Rewriter(text, filename).run()
 
 
-@dataclass
+@record
 class _Mode:
     """What the scanner is in: code (with its brace depth), a quoted string, a heredoc."""
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Optional
 
 from dstream.config.checks import check_names, expect_bool, expect_string
@@ -27,6 +26,7 @@ from dstream.config.scope import Module, VariableValue
 from dstream.config.syntax import Attribute, Block, SourceFile, parse_text, read_source
 from dstream.errors import ConfigError, nearest
 from dstream.protocol.values import JsonValue
+from dstream.records import record
 
 ENV_VAR_PREFIX = "DSTREAM_VAR_"
 VARIABLE_ATTRIBUTES = ("default", "description", "sensitive", "type", "nullable")
@@ -34,7 +34,7 @@ VARIABLE_ATTRIBUTES = ("default", "description", "sensitive", "type", "nullable"
 _COMPLEX = ("list", "map", "set", "object", "tuple")
 
 
-@dataclass
+@record
 class Declared:
     name: str
     block: Block

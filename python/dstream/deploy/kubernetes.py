@@ -21,13 +21,13 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
 
 import orjson
 
 from dstream.config.loader import ENV_VAR_PREFIX
 from dstream.config.model import Project
 from dstream.errors import ConfigError, UsageError
+from dstream.records import field, record
 
 METRICS_PORT = 9464
 CONFIG_DIR = "/etc/dstream"
@@ -37,7 +37,7 @@ GRACE_EXTRA = 15
 _DNS = re.compile(r"[^a-z0-9-]+")
 
 
-@dataclass
+@record
 class KubernetesOptions:
     image: str
     name: str = "dstream"

@@ -6,7 +6,6 @@ returns an Outcome whose reason says what was seen. The table and --json output 
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 import orjson
@@ -23,6 +22,7 @@ from dstream.kit.validate import (
 )
 from dstream.protocol.frames import FEATURE_COMMIT_NOTICES, FEATURE_LIFECYCLE, ROLES
 from dstream.protocol.values import encode_json
+from dstream.records import record
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 BOTH = ROLES
@@ -30,7 +30,7 @@ BOTH = ROLES
 UNKNOWN_KEY = "dstream_conformance_unknown_key"
 
 
-@dataclass
+@record
 class Outcome:
     status: str
     reason: str = ""
@@ -48,7 +48,7 @@ def skipped(reason: str) -> Outcome:
     return Outcome(SKIP, reason)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Check:
     name: str
     roles: tuple[str, ...]

@@ -7,7 +7,6 @@ import os
 import shutil
 import sys
 import traceback
-from dataclasses import dataclass, field
 from typing import Optional
 
 from dstream.errors import ConfigError, DstreamError, UsageError
@@ -15,9 +14,10 @@ from dstream.kit.checks import FAIL, PASS, SKIP, Outcome, checks_for
 from dstream.kit.harness import Line, Session, Target, Timeout
 from dstream.kit.probe import Probe
 from dstream.kit.validate import frame_problem, parse_object
+from dstream.records import field, record
 
 
-@dataclass
+@record
 class Result:
     name: str
     description: str
@@ -33,7 +33,7 @@ class Result:
         }
 
 
-@dataclass
+@record
 class Report:
     provider: str
     role: str

@@ -17,10 +17,10 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Optional
 
 from dstream.protocol import frames as wire
+from dstream.records import field, record
 
 STDERR_TAIL_LINES = 20
 
@@ -34,7 +34,7 @@ class Timeout(Exception):
         self.lines = lines or []
 
 
-@dataclass
+@record
 class Line:
     """One stdout line: its bytes without the newline, where it started in the stream,
     and whether it was terminated (a last line cut by EOF is not)."""
@@ -44,7 +44,7 @@ class Line:
     terminated: bool = True
 
 
-@dataclass
+@record
 class Target:
     """What is being tested and with which settings."""
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import time
-from dataclasses import dataclass, field
 from typing import Optional
 
 import orjson
@@ -15,6 +14,7 @@ from dstream.kit.harness import Line, Session, Target, Timeout
 from dstream.kit.validate import Obj, is_checkpoint, parse_object
 from dstream.protocol.frames import FEATURE_COMMIT_NOTICES
 from dstream.protocol.messages import command_line
+from dstream.records import field, record
 
 # Data frames and checkpoints the suite writes to an output.
 SAMPLE_TABLE = "conformance"
@@ -32,7 +32,7 @@ def sample_checkpoint(n: int) -> dict[str, object]:
     return {"conformance": n, "lsn": f"0/{n:X}"}
 
 
-@dataclass
+@record
 class Transcript:
     """What one run of a provider wrote and how it ended."""
 

@@ -9,18 +9,18 @@ import os
 import re
 import stat
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from dstream.errors import UsageError
 from dstream.protocol.frames import ROLES
+from dstream.records import field, record
 
 TEMPLATES = Path(__file__).with_name("templates")
 NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _BLOCK = re.compile(r"^[ \t]*# \[(/?)lifecycle\][ \t]*\n", re.MULTILINE)
 
 
-@dataclass
+@record
 class Project:
     root: Path
     name: str

@@ -31,12 +31,12 @@ import posixpath
 import stat
 import tarfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Optional, Union
 
 from dstream.errors import ExitCode
 from dstream.oci.errors import ArchiveError, OciError
+from dstream.records import record
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20
@@ -83,7 +83,7 @@ class LimitError(OciError):
     exit_code = ExitCode.USAGE
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Limits:
     ratio: int = DEFAULT_RATIO
     ceiling: int = DEFAULT_MAX_BYTES

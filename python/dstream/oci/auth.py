@@ -19,15 +19,15 @@ import json
 import os
 import re
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from dstream.oci.errors import OciError
 from dstream.oci.reference import DOCKER_HUB, DOCKER_HUB_API
+from dstream.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Credentials:
     username: str
     password: str  # or an identity token (username "<token>")
@@ -152,7 +152,7 @@ def find_credentials(registry: str) -> Optional[Credentials]:
     return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Challenge:
     scheme: str  # "bearer" or "basic"
     params: dict[str, str]

@@ -14,12 +14,12 @@ import json
 import ssl
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import IO, Callable, Optional, Union
 
 from dstream.oci.auth import Challenge, Credentials, find_credentials, parse_challenge
 from dstream.oci.errors import OciError
 from dstream.oci.reference import Reference, uses_plain_http
+from dstream.records import record
 
 USER_AGENT = "dstream-oci/1"
 CHUNK = 1 << 16
@@ -45,7 +45,7 @@ class RegistryUnreachable(RegistryError):
     """No answer at all (connection refused, DNS, timeout): a cached copy may serve."""
 
 
-@dataclass
+@record
 class Response:
     status: int
     headers: dict[str, str]  # lower-case names

@@ -14,10 +14,10 @@ from __future__ import annotations
 import platform as _platform
 import re
 import sys
-from dataclasses import dataclass
 from typing import Any, Optional
 
 from dstream.oci.errors import OciError
+from dstream.records import record
 
 # A parsed OCI document (manifest, index, descriptor, cache record).
 Json = dict[str, Any]  # Any: read by the keys the OCI spec defines
@@ -138,7 +138,7 @@ def index_platforms(manifest: Json) -> list[str]:
     return [p for p in (_descriptor_platform(e) for e in manifest.get("manifests") or []) if p]
 
 
-@dataclass
+@record
 class Selection:
     layer: Json
     platform: str  # the layer's platform, or "any" for a single-layer artifact

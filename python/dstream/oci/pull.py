@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Optional
 
@@ -37,11 +37,12 @@ from dstream.oci.manifest import (
     select_layer,
 )
 from dstream.oci.reference import Reference, parse_reference
+from dstream.records import field, record
 
 MAX_METADATA = 1024 * 1024
 
 
-@dataclass
+@record
 class PullResult:
     reference: str
     digest: str  # manifest digest the reference resolved to

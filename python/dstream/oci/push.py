@@ -14,7 +14,6 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -34,11 +33,12 @@ from dstream.oci.manifest import (
     platform_of_name,
 )
 from dstream.oci.reference import parse_reference
+from dstream.records import record
 
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9]+(?:/[a-z0-9]+)?$")
 
 
-@dataclass
+@record
 class PlatformFile:
     path: Path
     platform: str  # os/arch

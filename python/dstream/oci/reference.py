@@ -11,11 +11,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
 from typing import Optional
 
 from dstream.errors import ExitCode
 from dstream.oci.errors import OciError
+from dstream.records import record
 
 DEFAULT_TAG = "latest"
 DOCKER_HUB = "docker.io"
@@ -41,7 +41,7 @@ class BadReference(OciError):
     exit_code = ExitCode.USAGE
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Reference:
     registry: str  # as written, with port: "localhost:5000", "ghcr.io", "docker.io"
     repository: str  # "acme/providers/counter"

@@ -5,7 +5,6 @@ so both ends read and write the same shapes."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import orjson
@@ -13,6 +12,7 @@ import orjson
 from dstream.errors import ProviderError
 from dstream.protocol.frames import KEY_STATUS, PROTOCOL_VERSION, ROLES
 from dstream.protocol.values import JsonObject, JsonValue, decode_json, encode_json
+from dstream.records import field, record
 
 READY = "ready"
 ERROR = "error"
@@ -53,7 +53,7 @@ def command_line(
     return encode_json(envelope) + b"\n"
 
 
-@dataclass
+@record
 class Command:
     """What a provider reads from its first stdin line."""
 
@@ -93,7 +93,7 @@ class Command:
         )
 
 
-@dataclass
+@record
 class Handshake:
     """A provider's first stdout line, interpreted."""
 
@@ -166,7 +166,7 @@ def error_line(message: str) -> bytes:
     return orjson.dumps({"status": ERROR, "message": message}) + b"\n"
 
 
-@dataclass
+@record
 class LifecycleResult:
     """The one result line a provider writes for init/plan/status/destroy."""
 

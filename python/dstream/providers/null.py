@@ -4,12 +4,11 @@ by their key), so what is measured is dstream, not the output."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from dstream.records import record
 from dstream.sdk import OutputProvider, ProviderConfig, log, run_provider
 
 
-@dataclass
+@record
 class NullConfig(ProviderConfig):
     pass
 

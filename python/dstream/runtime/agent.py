@@ -30,12 +30,12 @@ import signal
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
 from dstream.errors import DstreamError, LockLost
+from dstream.records import field, record
 from dstream.runtime.monitor import Monitor, TaskMonitor
 from dstream.runtime.pipeline import RunHooks, RunSummary, Stop
 from dstream.runtime.runner import definition_hash, run_task
@@ -64,7 +64,7 @@ def preference(agent: str, task: str) -> int:
     return zlib.crc32(f"{agent}\0{task}".encode())
 
 
-@dataclass
+@record
 class _Running:
     task: TaskSpec
     stop: Stop = field(default_factory=Stop)

@@ -33,7 +33,7 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Optional
 
 import orjson
@@ -43,6 +43,7 @@ from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import ENV_DESCRIBE, FEATURE_LIFECYCLE
 from dstream.protocol.messages import Handshake, parse_handshake
 from dstream.protocol.values import JsonObject
+from dstream.records import record
 
 if TYPE_CHECKING:
     from dstream.config.model import Project, TaskSpec
@@ -63,7 +64,7 @@ CONFIG = "config"
 UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Description:
     features: frozenset[str] = frozenset()
     protocol: Optional[int] = None

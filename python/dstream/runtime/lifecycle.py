@@ -21,13 +21,13 @@ after an error), for plan and status, which change nothing, it still is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 from dstream.config.model import Project, ProviderSpec, TaskSpec
 from dstream.errors import DstreamError, ProviderError
 from dstream.protocol.frames import FEATURE_LIFECYCLE, LIFECYCLE_COMMANDS
 from dstream.protocol.messages import LifecycleResult
+from dstream.records import field, record
 
 if TYPE_CHECKING:
     from dstream.runtime.process import ProviderProcess
@@ -42,7 +42,7 @@ NO_INFRASTRUCTURE = "no-infrastructure"  # no "lifecycle" in its handshake
 SKIPPED = "skipped"  # not asked because the other provider failed first
 
 
-@dataclass
+@record
 class ProviderOutcome:
     role: str
     provider: str  # where it comes from (provider_path / _ref / _image)
@@ -82,7 +82,7 @@ class ProviderOutcome:
         return out
 
 
-@dataclass
+@record
 class TaskLifecycle:
     task: str
     command: str

@@ -14,7 +14,6 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional
 
 import orjson
@@ -24,6 +23,7 @@ from dstream.config.model import Project, TaskSpec
 from dstream.config.redact import redact_bytes
 from dstream.errors import DstreamError, Interrupted, ProviderError, ProviderRefused
 from dstream.protocol.messages import parse_handshake
+from dstream.records import record
 from dstream.runtime import verdict
 from dstream.runtime.checkpoints import CheckpointTracker, is_ack, parse_ack
 from dstream.runtime.describe import remember
@@ -47,7 +47,7 @@ __all__ = ["STOP_MARGIN", "RunHooks", "RunSummary", "Stop", "TaskRun"]
 SUPERVISE_TICK = 0.1
 
 
-@dataclass
+@record
 class RunHooks:
     """What the caller wants to see of a run (progress displays, metrics, tests)."""
 

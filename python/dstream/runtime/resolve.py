@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from typing import Optional
 
 from dstream.config.model import ProviderSpec
 from dstream.errors import ConfigError, nearest
+from dstream.records import record
 
 
-@dataclass
+@record
 class Launch:
     argv: list[str]
     image: Optional[str] = None  # set: run argv inside this container image instead

@@ -4,16 +4,16 @@ reloads, rendered by runtime/summary.py and kept in the run history."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Optional
 
 import orjson
 
 from dstream.errors import DstreamError
+from dstream.records import field, record
 from dstream.runtime.monitor import CounterDict
 
 
-@dataclass
+@record
 class RunSummary:
     task: str
     outcome: str = "running"  # completed | failed | interrupted | removed (by a reload)

@@ -9,10 +9,10 @@ first and is refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dstream.errors import DstreamError
+from dstream.records import record
 from dstream.state.lease import SqlTable
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ class AgentRefused(DstreamError):
     """Live agents run another configuration: this one must not divide tasks with them."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AgentRow:
     agent: str
     config_hash: str

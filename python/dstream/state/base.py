@@ -13,7 +13,6 @@ import abc
 import json
 import re
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 import orjson
@@ -21,13 +20,14 @@ import orjson
 from dstream import _core
 from dstream.errors import DstreamError, LockLost
 from dstream.protocol.values import JsonValue
+from dstream.records import record
 
 # Bumped if the on-disk / in-table layout ever changes; readers refuse newer formats.
 FORMAT_VERSION = 1
 RUN_HISTORY = 100  # runs kept per task for `dstream runs`
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StateRecord:
     task: str
     raw: bytes  # the checkpoint: the exact JSON text of the value the input emitted

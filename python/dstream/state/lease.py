@@ -33,10 +33,10 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 from dstream.errors import DstreamError, LockLost
+from dstream.records import record
 
 if TYPE_CHECKING:
     from psycopg import Connection, sql
@@ -58,7 +58,7 @@ DEFAULT_RENEW_INTERVAL = 3.0
 KILL_SLACK = 1.0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LeaseSettings:
     ttl: float = DEFAULT_TTL
     renew_interval: float = DEFAULT_RENEW_INTERVAL
@@ -108,7 +108,7 @@ class LeaseFenced(LeaseLost):
     the lease expired or another run holds it."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LeaseRow:
     task: str
     owner: str
@@ -223,7 +223,7 @@ class LeaseTable(SqlTable):
         return [LeaseRow(r[0], r[1], int(r[2]), float(r[3]), float(r[4]), r[5]) for r in found]
 
 
-@dataclass
+@record
 class _Held:
     task: str
     epoch: int
