@@ -4,65 +4,137 @@
 apply to dstream's own messages and to every provider's stderr line, which is
 re-emitted with its task and role (JSON records from providers keep their level and
 fields). Nothing secret reaches the log: each formatted record passes through the
-redactor (dstream.config.redact) in the handler's formatter, its one way out, whatever
+redactor (dstream.config.redact) in the formatter, its one way out, whatever
 its level, its format, or whether the text came from dstream or a provider.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
+import threading
 import time
-from typing import Optional
-
-import orjson
+from typing import Optional, Protocol
 
 from dstream.config.redact import redact_data, redact_text, remember_environment
 
+# Not the standard library's logging: dstream has one sink (stderr), two formats and no
+# tree of loggers to configure, and importing logging (its format classes compile
+# regexes; it brings traceback, textwrap and string) cost `dstream run` ~5 % of its
+# start (issue 22). The numbers are logging's, so a level means what a reader expects.
+DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
+NAMES = {DEBUG: "debug", INFO: "info", WARNING: "warning", ERROR: "error", CRITICAL: "critical"}
 LEVELS = {
-    "trace": logging.DEBUG,
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "notice": logging.INFO,
-    "warn": logging.WARNING,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-    "fatal": logging.CRITICAL,
-    "critical": logging.CRITICAL,
+    "trace": DEBUG,
+    "debug": DEBUG,
+    "info": INFO,
+    "notice": INFO,
+    "warn": WARNING,
+    "warning": WARNING,
+    "error": ERROR,
+    "fatal": CRITICAL,
+    "critical": CRITICAL,
 }
 FORMATS = ("text", "json")
-log = logging.getLogger("dstream")
-_provider_log = logging.getLogger("dstream.provider")
 _level: Optional[str] = None  # as given to setup
 
 
-class _TextFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        source = getattr(record, "source", None)
-        level = record.levelname.lower()
-        tag = "" if level == "info" else f"[{level}] "
-        prefix = f"{source}: " if source else "dstream: "
-        fields = getattr(record, "fields", None)
-        extra = " " + " ".join(f"{k}={v}" for k, v in fields.items()) if fields else ""
-        return redact_text(f"{prefix}{tag}{record.getMessage()}{extra}")
+class Record:
+    """One message, as the formats read it."""
+
+    __slots__ = ("created", "fields", "level", "role", "source", "task", "text")
+
+    def __init__(
+        self,
+        level: int,
+        text: str,
+        *,
+        source: Optional[str] = None,
+        task: Optional[str] = None,
+        role: Optional[str] = None,
+        fields: Optional[dict[str, object]] = None,
+    ) -> None:
+        self.created = time.time()
+        self.level = NAMES[level]
+        self.text = text
+        self.source, self.task, self.role = source, task, role
+        self.fields = fields or {}
 
 
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, object] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "msg": record.getMessage(),
-        }
-        for key in ("task", "role"):
-            value = getattr(record, key, None)
-            if value:
-                out[key] = value
-        out.update(getattr(record, "fields", None) or {})
-        # Structurally, so the record stays valid JSON whatever a secret's characters.
-        return orjson.dumps(redact_data(out), default=str).decode()
+def _text(record: Record) -> str:
+    tag = "" if record.level == "info" else f"[{record.level}] "
+    prefix = f"{record.source}: " if record.source else "dstream: "
+    fields = record.fields
+    extra = " " + " ".join(f"{k}={v}" for k, v in fields.items()) if fields else ""
+    return redact_text(f"{prefix}{tag}{record.text}{extra}")
+
+
+def _json(record: Record) -> str:
+    import orjson
+
+    millis = int(record.created % 1 * 1000)
+    out: dict[str, object] = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{millis:03d}Z",
+        "level": record.level,
+        "msg": record.text,
+    }
+    if record.task:
+        out["task"] = record.task
+    if record.role:
+        out["role"] = record.role
+    out.update(record.fields)
+    # Structurally, so the record stays valid JSON whatever a secret's characters.
+    return orjson.dumps(redact_data(out), default=str).decode()
+
+
+class Sink(Protocol):
+    """Where the lines go: stderr, or a live display that keeps them above itself."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+class Logger:
+    """dstream's messages on stderr, each one whole line whichever thread writes it (the
+    stderr forwarders of several providers write at once)."""
+
+    def __init__(self) -> None:
+        self.level = INFO
+        self.format = _text
+        self.stream: Optional[Sink] = None  # None: sys.stderr as it is at the write
+        self._lock = threading.Lock()
+
+    def is_enabled_for(self, level: int) -> bool:
+        return level >= self.level
+
+    def emit(self, record: Record, level: int) -> None:
+        if level < self.level:
+            return
+        line = self.format(record) + "\n"
+        with self._lock:
+            stream = self.stream or sys.stderr
+            stream.write(line)
+            stream.flush()
+
+    def _log(self, level: int, msg: str, args: tuple[object, ...]) -> None:
+        if level >= self.level:
+            self.emit(Record(level, msg % args if args else msg), level)
+
+    def debug(self, msg: str, *args: object) -> None:
+        self._log(DEBUG, msg, args)
+
+    def info(self, msg: str, *args: object) -> None:
+        self._log(INFO, msg, args)
+
+    def warning(self, msg: str, *args: object) -> None:
+        self._log(WARNING, msg, args)
+
+    def error(self, msg: str, *args: object) -> None:
+        self._log(ERROR, msg, args)
+
+
+log = Logger()
 
 
 def setup(level: Optional[str] = None, fmt: Optional[str] = None) -> None:
@@ -75,14 +147,11 @@ def setup(level: Optional[str] = None, fmt: Optional[str] = None) -> None:
         raise UsageError(f"unknown log level {level!r}", hint="use one of " + ", ".join(LEVELS))
     if fmt not in FORMATS:
         raise UsageError(f"unknown log format {fmt!r}", hint="use text or json")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
-    log.handlers[:] = [handler]
-    log.setLevel(LEVELS[level])
+    log.format = _json if fmt == "json" else _text
+    log.level = LEVELS[level]
     global _level
     # As every provider SDK knows it: debug, info, warning or error.
-    _level = logging.getLevelName(min(LEVELS[level], logging.ERROR)).lower()
-    log.propagate = False
+    _level = NAMES[min(LEVELS[level], ERROR)]
     # dstream's own credentials (registry password, GITHUB_TOKEN, ...) are masked in
     # every output from the start; sensitive variables when the configuration is read.
     remember_environment(os.environ)
@@ -98,6 +167,8 @@ def provider_line(task: str, role: str, text: str, level: Optional[str], *, seve
     """A provider's stderr line, re-emitted with its task and role."""
     fields: dict[str, object] = {}
     if text.startswith("{"):
+        import orjson
+
         try:
             record = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -108,10 +179,8 @@ def provider_line(task: str, role: str, text: str, level: Optional[str], *, seve
             record.pop("time", None)
             record.pop("ts", None)
             fields = record
-    levelno = LEVELS.get((level or "info").lower(), logging.INFO)
-    if not _provider_log.isEnabledFor(levelno):
+    levelno = LEVELS.get((level or "info").lower(), INFO)
+    if not log.is_enabled_for(levelno):
         return
     source = f"{task}/{role}" if several else role
-    _provider_log.log(
-        levelno, text, extra={"source": source, "task": task, "role": role, "fields": fields}
-    )
+    log.emit(Record(levelno, text, source=source, task=task, role=role, fields=fields), levelno)

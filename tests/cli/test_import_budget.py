@@ -39,6 +39,7 @@ HEAVY = (
     "lark",
     "hcl2",
     "importlib.metadata",
+    "logging",  # dstream.logs writes its lines itself (~5 % of a start with logging)
 )
 # Needed only after the stream, or only by a file that has templates.
 LATE = ("dstream.runtime.summary", "dstream.config.sprig")
@@ -46,13 +47,22 @@ LATE = ("dstream.runtime.summary", "dstream.config.sprig")
 PROBE = """
 import sys
 before = set(sys.modules)
+import dataclasses
 import orjson
+# Each method @dataclass compiles from source (CPython < 3.13): counted, as dstream's
+# classes are records (dstream/records.py) that compile none.
+compiled = []
+_create_fn = dataclasses._create_fn
+def counting(name, *args, **kwargs):
+    compiled.append(name)
+    return _create_fn(name, *args, **kwargs)
+dataclasses._create_fn = counting
 from dstream.cli import app
 {body}
 from dstream.runtime.spawn import pdeathsig_prefix
 added = sorted(set(sys.modules) - before)
 sys.stdout.write(orjson.dumps({{"added": added, "setpriv": bool(pdeathsig_prefix()),
-    "code": code}}).decode())
+    "code": code, "compiled": compiled}}).decode())
 """
 
 PARSE = """
@@ -126,4 +136,5 @@ def test_a_whole_plain_run_imports_nothing_heavy(ws: Workspace) -> None:
     one_envelope(ws)
     result = probe(ws, RUN)
     assert heavy(result["added"], HEAVY) == []
+    assert result["compiled"] == []  # no @dataclass: ~1 ms each (docs/benchmarks.md)
     assert ws.json_lines("out.jsonl") == [{"data": 1}]

@@ -7,14 +7,14 @@ same console, above the display, so the two never interleave.
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
-from typing import TYPE_CHECKING, Optional, TextIO
+from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
     from rich.table import Table
 
+from dstream import logs
 from dstream.runtime.monitor import CounterDict, Monitor
 
 
@@ -46,7 +46,7 @@ class Progress:
             redirect_stdout=False,
             redirect_stderr=False,
         )
-        self._saved_streams: list[tuple[logging.StreamHandler[TextIO], TextIO]] = []
+        self._saved_stream: Optional[logs.Sink] = None
 
     def _render(self) -> Table:
         from rich.table import Table
@@ -94,16 +94,12 @@ class Progress:
     def __enter__(self) -> Progress:
         self._live.start()
         # Log records go through the live console, above the display.
-        for handler in logging.getLogger("dstream").handlers:
-            if isinstance(handler, logging.StreamHandler):
-                self._saved_streams.append((handler, handler.stream))
-                handler.setStream(self)
+        self._saved_stream, logs.log.stream = logs.log.stream, self
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._live.stop()
-        for handler, stream in self._saved_streams:
-            handler.setStream(stream)
+        logs.log.stream = self._saved_stream
 
 
 class ProgressLog:
@@ -142,8 +138,6 @@ class ProgressLog:
         return out
 
     def _loop(self) -> None:
-        from dstream import logs
-
         while not self._stop.wait(self.interval):
             for line in self.lines():
                 logs.log.info("%s", line)
