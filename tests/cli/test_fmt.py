@@ -129,6 +129,13 @@ def test_a_formatted_file_that_does_not_parse_is_an_error(
     assert (ws.root / "dstream.hcl").read_text() == broken
 
 
+def test_a_file_that_is_not_utf8_is_an_error_not_a_crash(ws: Workspace) -> None:
+    (ws.root / "dstream.hcl").write_bytes(b'a = "caf\xe9"\n')
+    done = ws.run("fmt", "--check")
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert done.stderr.startswith("error: dstream.hcl:1:9: the file is not UTF-8"), done.stderr
+
+
 @pytest.mark.parametrize("check", [[], ["--check"]], ids=["fmt", "fmt --check"])
 def test_json_reports_each_file_that_does_not_parse(ws: Workspace, check: list[str]) -> None:
     """The other files are still formatted (or checked), as `terraform fmt` does; the

@@ -179,12 +179,15 @@ def _finish(lines: list[str]) -> str:
     return "\n".join(out) + "\n" if out else ""
 
 
-def _parse(text: str, path: str) -> None:
-    """A ConfigError with file:line:col when `text` does not parse: the config parser's
-    own diagnostic, whether or not the layout would change."""
-    from dstream.config.syntax import parse_text
+def _read_parsed(path: str) -> str:
+    """The file's text, once it parsed; else the config loader's own ConfigError with
+    file:line:col (unreadable, too large, not UTF-8, a syntax error), whether or not the
+    layout would change. A leading BOM is no text: a rewritten file is written without."""
+    from dstream.config.syntax import parse_text, read_source
 
+    text = read_source(path)
     parse_text(text, path)
+    return text
 
 
 def _same_meaning(before: str, after: str, path: str) -> None:
@@ -223,10 +226,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
     changed: list[str] = []
     broken = Diagnostics()
     for path in _files(args.paths, args.recursive):
-        with open(path, encoding="utf-8") as handle:
-            before = handle.read()
         try:
-            _parse(before, path)
+            before = _read_parsed(path)
         except ConfigError as exc:  # reported, left alone; the other files go on
             broken.error(exc)
             if not view.json:
