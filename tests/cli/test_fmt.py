@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import pytest
+
+from dstream.errors import ExitCode
 from tests.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,3 +103,51 @@ def test_the_shipped_examples_are_formatted(ws: Workspace) -> None:
         shutil.copy(example, ws.root / example.name)
     done = ws.run("fmt", "--check", "--diff", ".")
     assert done.returncode == 0, done.stdout
+
+
+# Laid out as fmt would lay them out, so fmt has nothing to rewrite, yet none parses:
+# the error must come whether or not the file would be rewritten (`terraform fmt`).
+FORMATTED_BUT_BROKEN = {
+    "unclosed block": ('task "t" {\n  input {\n  }\n', "dstream.hcl:4:1: syntax error"),
+    "doubled equals": ('task "t" {\n  x = = 1\n}\n', "dstream.hcl:2:7: syntax error"),
+    "extra closer": ('task "t" {\n  x = 1\n}\n}\n', "dstream.hcl:4:1: syntax error"),
+}
+
+
+@pytest.mark.parametrize("check", [[], ["--check"]], ids=["fmt", "fmt --check"])
+@pytest.mark.parametrize("case", sorted(FORMATTED_BUT_BROKEN))
+def test_a_formatted_file_that_does_not_parse_is_an_error(
+    ws: Workspace, case: str, check: list[str]
+) -> None:
+    broken, where = FORMATTED_BUT_BROKEN[case]
+    (ws.root / "dstream.hcl").write_text(broken)
+    done = ws.run("fmt", *check)
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert done.stderr.startswith(f"error: {where}"), done.stderr
+    assert "\n  hint: " in done.stderr  # the parser's own diagnostic, hint and all
+    assert done.stdout == ""
+    assert (ws.root / "dstream.hcl").read_text() == broken
+
+
+def test_a_file_that_is_not_utf8_is_an_error_not_a_crash(ws: Workspace) -> None:
+    (ws.root / "dstream.hcl").write_bytes(b'a = "caf\xe9"\n')
+    done = ws.run("fmt", "--check")
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert done.stderr.startswith("error: dstream.hcl:1:9: the file is not UTF-8"), done.stderr
+
+
+@pytest.mark.parametrize("check", [[], ["--check"]], ids=["fmt", "fmt --check"])
+def test_json_reports_each_file_that_does_not_parse(ws: Workspace, check: list[str]) -> None:
+    """The other files are still formatted (or checked), as `terraform fmt` does; the
+    exit is 2 whatever they needed, and --json names every broken file."""
+    (ws.root / "a.hcl").write_text(FORMATTED_BUT_BROKEN["unclosed block"][0])
+    (ws.root / "b.hcl").write_text(MESSY)
+    (ws.root / "c.hcl").write_text(FORMATTED_BUT_BROKEN["doubled equals"][0])
+    done = ws.run("fmt", "--json", *check)
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    document = json.loads(done.stdout)
+    assert document["ok"] is False
+    assert document["changed"] == ["b.hcl"]
+    assert [d["location"] for d in document["diagnostics"]] == ["a.hcl:4:1", "c.hcl:2:7"]
+    assert all(d["severity"] == "error" and d["hint"] for d in document["diagnostics"])
+    assert (ws.root / "b.hcl").read_text() == (MESSY if check else CANONICAL)

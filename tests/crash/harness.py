@@ -6,6 +6,8 @@ The checks after every kill are the delivery contract (docs/delivery.md):
   checkpoint is in the file (the output acknowledged only what it had fsync'ed);
 - the stored checkpoint never moves backwards.
 At the end every seq appears at least once; duplicates are counted, not forbidden.
+A kill counts as mid-stream only when the output file had grown in that run just before
+the kill was sent (envelopes went through dstream), whatever triggered it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import random
 import signal
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -61,28 +64,33 @@ def read_output(path: Path) -> FileContents:
     return FileContents(seqs, torn)
 
 
-def _ppid_and_role(pid: int) -> tuple[int, Optional[str]]:
+def _ppid(pid: int) -> int:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
-        return -1, None
+        return -1
+
+
+def _role(pid: int) -> Optional[str]:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
     for entry in environ:
         if entry.startswith(b"DSTREAM_ROLE="):
-            return ppid, entry.split(b"=", 1)[1].decode()
-    return ppid, None
+            return entry.split(b"=", 1)[1].decode()
+    return None
 
 
 def children(pid: int) -> dict[int, Optional[str]]:
     """Direct children of `pid` and their DSTREAM_ROLE (providers run in their own
-    sessions, so a process group would not find them)."""
+    sessions, so a process group would not find them). Only the children's environments
+    are read: reading every process's made one scan cost ~13 ms, longer than a kill
+    point of a fast stream lasts."""
     found = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            ppid, role = _ppid_and_role(int(entry))
-            if ppid == pid:
-                found[int(entry)] = role
+        if entry.isdigit() and _ppid(int(entry)) == pid:
+            found[int(entry)] = _role(int(entry))
     return found
 
 
@@ -111,7 +119,9 @@ class Report:
     seed: int
     max_count: int
     kills: int = 0
-    kills_mid_stream: int = 0  # data was moving: the file grew, or the input was streaming
+    # Envelopes of the run had passed through dstream when the kill was sent: the output
+    # file had grown, read just before the kill (not the trigger's own counter).
+    kills_mid_stream: int = 0
     runs: int = 0
     rounds: int = 0
     duplicates: int = 0
@@ -189,13 +199,11 @@ class Scenario:
 class KillPlan:
     """When to kill: `delay` seconds after the start (startup, handshake, anything), or
     once the stream has moved `progress` bytes in this run (mid-stream, whatever the
-    speed): bytes the input wrote for the input, bytes in the output file otherwise."""
+    speed): bytes the input wrote for the input, bytes in the output file otherwise.
+    A `progress` kill also waits until envelopes of the run reached the output file."""
 
     delay: float = 0.0
     progress: Optional[int] = None
-
-
-STREAMED = 4096  # bytes an input has written once envelopes flow, not only its handshake
 
 
 def _written_by(pid: int) -> int:
@@ -215,6 +223,30 @@ def _size(path: Path) -> int:
         return 0
 
 
+def _triggered(scenario: Scenario, target: str, plan: KillPlan, pid: int, size_before: int) -> bool:
+    if plan.progress is None:
+        return True
+    if target == "input":
+        return _written_by(pid) >= plan.progress
+    return _size(scenario.out) - size_before >= plan.progress
+
+
+def _passed_through(scenario: Scenario, size_before: int) -> bool:
+    """Envelopes of this run went through dstream's pump to the output: read on the far
+    side of dstream, so it is evidence apart from an input kill's trigger (the bytes the
+    input wrote, which a pipe accepts whether or not the pump moves them)."""
+    return _size(scenario.out) > size_before
+
+
+def _abandon(proc: subprocess.Popen[bytes], family: Iterable[int], reason: str) -> AssertionError:
+    """Kill what this run started and say why the run was given up."""
+    for pid in [proc.pid, *family]:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate()
+    return AssertionError(f"{reason}; stderr tail: {err.decode(errors='replace')[-2000:]}")
+
+
 def kill_once(
     scenario: Scenario, target: str, plan: KillPlan, report: Report
 ) -> tuple[Optional[int], str]:
@@ -225,27 +257,34 @@ def kill_once(
     report.runs += 1
     time.sleep(plan.delay)  # where the kill lands; nothing is asserted about time
     victim: Optional[int] = None
-    family: set[int] = set()
+    family: dict[int, Optional[str]] = {}
+    candidate: Optional[int] = proc.pid if target == "dstream" else None
+    deadline: Optional[float] = None  # set once a mid-stream kill waits for its evidence
     while proc.poll() is None:
-        if target == "dstream":
-            candidate: Optional[int] = proc.pid
-        else:
-            candidate = next((p for p, r in children(proc.pid).items() if r == target), None)
-        family.update(children(proc.pid))
-        if candidate is not None:
-            if plan.progress is None:
-                reached = True
-            elif target == "input":
-                reached = _written_by(candidate) >= plan.progress
-            else:
-                reached = _size(scenario.out) - size_before >= plan.progress
-            if reached:
+        # Scan /proc (ms) only until both providers are known: a fast stream's kill
+        # point lasts a few ms. A provider keeps its pid for the run (no restart here).
+        if {"input", "output"} - set(family.values()):
+            family.update(children(proc.pid))
+            if candidate is None:
+                candidate = next((p for p, r in family.items() if r == target), None)
+        if candidate is not None and _triggered(scenario, target, plan, candidate, size_before):
+            # A mid-stream kill waits until envelopes reached the output: the pump may
+            # not have written them yet (load), and a kill before it is no mid-stream kill.
+            if plan.progress is None or _passed_through(scenario, size_before):
                 victim = candidate
                 break
+            deadline = deadline or time.monotonic() + EXIT_BOUND
+        if deadline is not None and time.monotonic() > deadline:
+            raise _abandon(
+                proc,
+                family,
+                f"{target} kill planned after {plan.progress} bytes: {EXIT_BOUND:g} s after "
+                f"it was due, nothing of this run had reached {scenario.out.name}: "
+                "envelopes do not pass through dstream",
+            )
         time.sleep(0.001)
-    # Data was moving at the kill: the killed input had written more than its handshake
-    # and log lines (the output file may not have grown yet: the kill can beat the pump).
-    streaming = target == "input" and victim is not None and _written_by(victim) >= STREAMED
+    # The evidence, read just before the kill is sent.
+    mid_stream = victim is not None and _passed_through(scenario, size_before)
     if victim is not None:
         try:
             os.kill(victim, signal.SIGKILL)
@@ -267,8 +306,7 @@ def kill_once(
     # run ends in success and the kill did not happen.
     if victim is not None and code != 0:
         report.kills += 1
-        if streaming or _size(scenario.out) > size_before:
-            report.kills_mid_stream += 1
+        report.kills_mid_stream += 1 if mid_stream else 0
     return (None if victim == proc.pid else code), err.decode(errors="replace")
 
 

@@ -4,9 +4,11 @@
 line in a row, one newline at the end. Comments and heredocs are kept as written.
 
 `--check` (also `-check`) changes nothing and exits 1 when a file is not formatted (for
-CI); `--diff` (`-diff`) prints what would change. A file that does not parse is reported
-with its position and left alone; a rewrite whose parse tree differs from the original's
-is refused (a formatter bug must never change a configuration)."""
+CI); `--diff` (`-diff`) prints what would change. Every file is parsed, laid out or not:
+one that does not parse is reported with the parser's diagnostic (file:line:col) and
+left alone, the others are still formatted, and the exit is 2. A rewrite whose parse
+tree differs from the original's is refused (a formatter bug must never change a
+configuration)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from dstream.cli.view import View
-from dstream.errors import EXIT_FAILURE, EXIT_OK, DstreamError, UsageError
+from dstream.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ConfigError, DstreamError, UsageError
 
 INDENT = "  "
 OPENERS, CLOSERS = "{[(", "}])"
@@ -177,11 +179,20 @@ def _finish(lines: list[str]) -> str:
     return "\n".join(out) + "\n" if out else ""
 
 
-def _same_meaning(before: str, after: str, path: str) -> None:
-    """Both parse, to the same tree apart from layout; else nothing is written."""
-    from dstream.config.syntax import parse_text
+def _read_parsed(path: str) -> str:
+    """The file's text, once it parsed; else the config loader's own ConfigError with
+    file:line:col (unreadable, too large, not UTF-8, a syntax error), whether or not the
+    layout would change. A leading BOM is no text: a rewritten file is written without."""
+    from dstream.config.syntax import parse_text, read_source
 
-    parse_text(before, path)  # a ConfigError with file:line:col when it does not parse
+    text = read_source(path)
+    parse_text(text, path)
+    return text
+
+
+def _same_meaning(before: str, after: str, path: str) -> None:
+    """`before` (which parses) and `after` parse to the same tree apart from layout; else
+    nothing is written."""
     import hcl2
 
     if hcl2.loads(before) != hcl2.loads(after):
@@ -210,10 +221,18 @@ def _files(paths: list[str], recursive: bool) -> list[str]:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
+    from dstream.config.diagnostics import Diagnostics
+
     changed: list[str] = []
+    broken = Diagnostics()
     for path in _files(args.paths, args.recursive):
-        with open(path, encoding="utf-8") as handle:
-            before = handle.read()
+        try:
+            before = _read_parsed(path)
+        except ConfigError as exc:  # reported, left alone; the other files go on
+            broken.error(exc)
+            if not view.json:
+                view.error_block(exc)
+            continue
         after = format_text(before)
         if after == before:
             continue
@@ -233,7 +252,14 @@ def execute(args: argparse.Namespace, view: View) -> int:
         if not args.diff:
             view.line(path)
     if view.json:
-        view.document({"ok": not (args.check and changed), "changed": changed})
+        document: dict[str, object] = {"ok": not (broken.errors or (args.check and changed))}
+        document["changed"] = changed
+        if broken.errors:
+            document["diagnostics"] = [d.to_dict() for d in broken.errors]
+        view.document(document)
+    if broken.errors:
+        view.info(f"{len(broken.errors)} file(s) do not parse: fix them, then run `dstream fmt`")
+        return EXIT_USAGE
     if args.check and changed:
         view.info(f"{len(changed)} file(s) not formatted: run `dstream fmt` to fix them")
         return EXIT_FAILURE
