@@ -16,10 +16,10 @@ import argparse
 import difflib
 import os
 import re
-from dataclasses import dataclass
 
 from dstream.cli.view import View
 from dstream.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ConfigError, DstreamError, UsageError
+from dstream.records import record
 
 INDENT = "  "
 OPENERS, CLOSERS = "{[(", "}])"
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@dataclass
+@record
 class _Scan:
     """What a line does to the nesting, outside strings and comments."""
 
