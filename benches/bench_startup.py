@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -192,3 +193,55 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
             entry = stats(values, "ms", 1e-3, fmt=".1f", compare=False)
             record(group, kind + name, entry)
             benchmark.extra_info[kind + name] = entry
+
+
+def test_instructions_of_a_start(benchmark: Any, tmp_path: Path) -> None:
+    """The same start counted in instructions (callgrind, one run each, a fixed hash
+    seed): a figure this shared 2-CPU machine's load does not move, where wall and CPU
+    times swing by 2x. `dstream run -q` of the sh project (to its exit, the providers
+    not counted: callgrind traces one process), against `python -c pass` and `python
+    -S -c pass`; with DSTREAM_BENCH_OTHER_TREE, the same run of that tree. Each dstream
+    is run once first, untraced, as the timed rounds are: its parse cache and provider
+    descriptions warm, as for every run of an unchanged file after the first."""
+    from benches.instructions import callgrind
+
+    sh_project(tmp_path)
+    # The FIFO's reader is the timed runs'; a run here opens it for writing only once
+    # the output has a data line, so it needs a reader: one that drains it.
+    fifo = tmp_path / "arrived"
+    drain = subprocess.Popen(
+        ["sh", "-c", f"while cat '{fifo}' > /dev/null; do :; done"], start_new_session=True
+    )
+    counts: dict[str, float] = {}
+    argvs = {
+        "python -c pass (interpreter floor)": ([sys.executable, "-c", "pass"], None),
+        "python -S -c pass (without site)": ([sys.executable, "-S", "-c", "pass"], None),
+        "dstream run": ([sys.executable, script("dstream"), "run", "-q"], None),
+    }
+    if OTHER_TREE:
+        argvs[f"dstream run from {OTHER_TREE}"] = (
+            [sys.executable, script("dstream"), "run", "-q"],
+            {**clean_env(), "PYTHONPATH": OTHER_TREE},
+        )
+
+    def once() -> None:
+        for name, (argv, env) in argvs.items():
+            if name.startswith("dstream"):
+                subprocess.run(argv, cwd=tmp_path, env=env or clean_env(), check=True)
+            out = tmp_path / "callgrind.out"
+            counts[name] = callgrind(argv, None, out, cwd=tmp_path, env=env or clean_env()) / 1e6
+
+    try:
+        benchmark.pedantic(once, rounds=1, iterations=1)
+    finally:
+        os.killpg(drain.pid, signal.SIGKILL)
+        drain.wait()
+    floor = counts["python -c pass (interpreter floor)"]
+    group = "start-up: instructions (M, callgrind)"
+    for name, value in counts.items():
+        record(group, name, stats([value], "M Ir", fmt=".1f", compare=False))
+        benchmark.extra_info[name] = value
+        if name.startswith("dstream run"):
+            beyond = stats([value - floor], "M Ir", fmt=".1f", compare=False)
+            record(group, f"{name}: beyond the floor", beyond)
+    assert all(value > 0 for value in counts.values())

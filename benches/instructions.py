@@ -60,8 +60,15 @@ else:
 """
 
 
-def callgrind(argv: list[str], stdin: Path | None, out: Path) -> int:
-    """Total Ir of one run (the traced process only)."""
+def callgrind(
+    argv: list[str],
+    stdin: Path | None,
+    out: Path,
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> int:
+    """Total Ir of one run (the traced process only, not its children)."""
     with open(stdin or os.devnull, "rb") as source, open(os.devnull, "wb") as sink:
         proc = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
@@ -70,8 +77,9 @@ def callgrind(argv: list[str], stdin: Path | None, out: Path) -> int:
             stderr=subprocess.PIPE,
             text=True,
             check=False,
+            cwd=cwd,
             # a fixed hash seed: dict and set layouts otherwise move the counts by ~5 %
-            env={**os.environ, "PYTHONPATH": os.getcwd(), "PYTHONHASHSEED": "0"},
+            env={**(env or {**os.environ, "PYTHONPATH": os.getcwd()}), "PYTHONHASHSEED": "0"},
         )
     found = re.search(r"Collected : (\d+)", proc.stderr)
     if proc.returncode != 0 or not found:
