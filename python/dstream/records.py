@@ -3,14 +3,18 @@
 On CPython before 3.13 `@dataclass` compiles each class's `__init__`, `__repr__` and
 `__eq__` (and a frozen class's `__setattr__`, `__delattr__`, `__hash__`) from source text
 when the class is created: about 1 ms per class here, and `dstream run` creates ~30
-of them before its first envelope, a fifth of its start (issue 22, docs/benchmarks.md).
+of them before its first envelope: a third of what it adds to the interpreter's start
+(issue 22, docs/benchmarks.md).
 `record` lets dataclasses do everything else (fields, defaults, `__dataclass_fields__`,
 so `dataclasses.fields`, `asdict`, `replace`, orjson and pickle treat a record as the
 dataclass it is) and attaches methods written once, below, that read the fields.
 
 What a record supports is what dstream uses: `@record` and `@record(frozen=True)`,
-`field(default=..., default_factory=..., repr=False, compare=False)`, `__post_init__`.
-tests/test_records.py holds it to `@dataclass`'s behaviour.
+`field(default=..., default_factory=..., repr=False, compare=False, init=False)`,
+`__post_init__`. A shared `__init__` costs ~3x a generated one per instance: right for
+dstream's own process, which makes a few hundred; the providers, which make one per
+message, keep `@dataclass`. tests/protocol/test_records.py holds a record to
+`@dataclass`'s behaviour.
 """
 
 from __future__ import annotations
@@ -28,73 +32,70 @@ else:
 
 
 T = TypeVar("T")
-_INIT = "_record_init"  # per class, built at its first instance: see _plan
 
 
-class _Slot:
-    """One field as `__init__` fills it."""
+class _Plan:
+    """What the shared methods need of a class, read once from its fields."""
 
-    __slots__ = ("default", "factory", "init", "name")
+    __slots__ = ("compared", "fields", "names", "post_init", "shown", "takes")
 
-    def __init__(self, f: Field[Any]) -> None:
-        self.name, self.init = f.name, f.init
-        self.default, self.factory = f.default, f.default_factory
-
-
-def _plan(cls: type) -> tuple[tuple[_Slot, ...], frozenset[str]]:
-    """The fields in order, and the names `__init__` takes."""
-    plan = cls.__dict__.get(_INIT)
-    if plan is None:
-        slots = tuple(_Slot(f) for f in dataclasses.fields(cls))
-        plan = (slots, frozenset(s.name for s in slots if s.init))
-        setattr(cls, _INIT, plan)
-    return plan
+    def __init__(self, cls: type) -> None:
+        fields = dataclasses.fields(cls)
+        # name, default, factory, init: in field order
+        self.fields = tuple((f.name, f.default, f.default_factory, f.init) for f in fields)
+        self.names = tuple(f.name for f in fields if f.init)
+        self.takes = frozenset(self.names)
+        self.shown = tuple(f.name for f in fields if f.repr)
+        self.compared = tuple(f.name for f in fields if f.compare)
+        self.post_init = hasattr(cls, "__post_init__")
 
 
 def _init(self: Any, *args: object, **kwargs: object) -> None:  # Any: any record
-    """Set every field in field order (orjson writes a dataclass in its `__dict__`'s
+    """Set every field, in field order (orjson writes a dataclass in its `__dict__`'s
     order), from the arguments, else its default or factory, as @dataclass's would."""
-    cls = type(self)
-    slots, takes = _plan(cls)
-    name_of = cls.__qualname__
-    positional = [s.name for s in slots if s.init]
-    if len(args) > len(positional):
+    plan: _Plan = self._record_plan
+    values = self.__dict__  # not setattr: a frozen record refuses it
+    if not kwargs and len(args) == len(plan.fields) == len(plan.names):
+        values.update(zip(plan.names, args))  # every field given in order: most calls
+    else:
+        given = _bind(plan, type(self).__qualname__, args, kwargs)
+        for name, default, factory, init in plan.fields:
+            if name in given:
+                values[name] = given[name]
+            elif default is not MISSING:
+                values[name] = default
+            elif factory is not MISSING:
+                values[name] = factory()
+            elif init:
+                raise TypeError(f"{type(self).__qualname__}() missing required argument: {name!r}")
+    if plan.post_init:
+        self.__post_init__()
+
+
+def _bind(
+    plan: _Plan, of: str, args: tuple[object, ...], kwargs: dict[str, object]
+) -> dict[str, object]:
+    if len(args) > len(plan.names):
         raise TypeError(
-            f"{name_of}() takes {len(positional)} positional arguments but {len(args)} were given"
+            f"{of}() takes {len(plan.names)} positional arguments but {len(args)} were given"
         )
-    given = dict(zip(positional, args))
+    given = dict(zip(plan.names, args))
     for name, value in kwargs.items():
-        if name not in takes:
-            raise TypeError(f"{name_of}() got an unexpected keyword argument {name!r}")
+        if name not in plan.takes:
+            raise TypeError(f"{of}() got an unexpected keyword argument {name!r}")
         if name in given:
-            raise TypeError(f"{name_of}() got multiple values for argument {name!r}")
+            raise TypeError(f"{of}() got multiple values for argument {name!r}")
         given[name] = value
-    setter = object.__setattr__
-    for slot in slots:
-        if slot.name in given:
-            setter(self, slot.name, given[slot.name])
-        elif slot.default is not MISSING:
-            setter(self, slot.name, slot.default)
-        elif slot.factory is not MISSING:
-            setter(self, slot.name, slot.factory())
-        elif slot.init:
-            raise TypeError(f"{name_of}() missing required argument: {slot.name!r}")
-    post_init = getattr(self, "__post_init__", None)
-    if post_init is not None:
-        post_init()
-
-
-def _shown(self: Any) -> list[Field[Any]]:
-    return [f for f in dataclasses.fields(self) if f.repr]
+    return given
 
 
 def _repr(self: Any) -> str:
-    parts = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in _shown(self))
+    parts = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._record_plan.shown)
     return f"{type(self).__qualname__}({parts})"
 
 
 def _key(self: Any) -> tuple[object, ...]:
-    return tuple(getattr(self, f.name) for f in dataclasses.fields(self) if f.compare)
+    return tuple(getattr(self, name) for name in self._record_plan.compared)
 
 
 def _eq(self: Any, other: object) -> bool:
@@ -129,6 +130,7 @@ def _attach(cls: type[T], frozen: bool) -> type[T]:
         # whose __init__ it did not write.
         cls.__doc__ = cls.__name__
     cls = dataclasses.dataclass(cls, init=False, repr=False, eq=False)
+    cls._record_plan = _Plan(cls)  # type: ignore[attr-defined]  # read by the methods
     # As @dataclass: a frozen record hashes its fields, a mutable one is unhashable.
     methods = {**_METHODS, **(_FROZEN if frozen else {"__hash__": None})}
     for name, method in methods.items():

@@ -4,16 +4,16 @@ JSON line), `structured` (indented, several lines per envelope)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
 
 import orjson
 
 from dstream.protocol.frames import META_OPERATION, META_TABLE
-from dstream.records import field, record
 from dstream.sdk import Envelope, OutputProvider, ProviderConfig, run_provider
 
 
-@record
+@dataclass
 class ConsoleConfig(ProviderConfig):
     # `outputFormat` was the original .NET console provider's key.
     format: Literal["simple", "json", "structured"] = field(

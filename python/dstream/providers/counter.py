@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Optional
 
 import orjson
 
 from dstream.protocol.frames import FEATURE_CHECKPOINTS, META_TABLE
-from dstream.records import field, record
 from dstream.sdk import Checkpoint, InputProvider, ProviderConfig, log, run_provider
 from dstream.sdk.provider import Produced
 
@@ -32,7 +32,7 @@ BURST = 1000
 _AT_LEAST_0 = {"minimum": 0}
 
 
-@record
+@dataclass
 class CounterConfig(ProviderConfig):
     # milliseconds between envelopes; 0 = as fast as possible
     interval: int = field(default=1000, metadata=_AT_LEAST_0)

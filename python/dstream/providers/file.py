@@ -13,13 +13,13 @@ import errno
 import os
 import re
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Literal, Optional
 
 import orjson
 
 from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import META_TABLE
-from dstream.records import record
 from dstream.sdk import Envelope, OutputProvider, ProviderConfig, log, run_provider
 
 TABLE_PLACEHOLDER = "{TableName}"
@@ -32,7 +32,7 @@ MAX_TABLE_PATHS = 4096
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
-@record
+@dataclass
 class FileConfig(ProviderConfig):
     path: str
     format: Literal["envelope", "data"] = "envelope"

@@ -4,11 +4,12 @@ by their key), so what is measured is dstream, not the output."""
 
 from __future__ import annotations
 
-from dstream.records import record
+from dataclasses import dataclass
+
 from dstream.sdk import OutputProvider, ProviderConfig, log, run_provider
 
 
-@record
+@dataclass
 class NullConfig(ProviderConfig):
     pass
 

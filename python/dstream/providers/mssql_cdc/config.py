@@ -4,9 +4,9 @@ poll_interval = "5s", max_poll_interval = "5m", tables) keep working."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
-from dstream.records import field, record
 from dstream.sdk.config import ProviderConfig
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -23,7 +23,7 @@ def parse_duration(value: Union[str, float, int], key: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-@record
+@dataclass
 class MssqlCdcConfig(ProviderConfig):
     connection_string: str = field(
         default="", metadata={"aliases": ("db_connection_string", "dsn")}

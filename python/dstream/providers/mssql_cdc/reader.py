@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Optional
 
 from dstream.errors import DstreamError
@@ -31,7 +32,6 @@ from dstream.providers.mssql_cdc.sql import (
     SqlRow,
 )
 from dstream.providers.mssql_cdc.values import lsn_hex, to_json_value
-from dstream.records import field, record
 from dstream.sdk.log import log
 
 OPERATIONS = {1: "Delete", 2: "Insert", 3: "Update", 4: "Update"}
@@ -53,7 +53,7 @@ def _order(row: SqlRow) -> tuple[bytes, bytes]:
     return bytes(row["__$start_lsn"]), bytes(row["__$seqval"])
 
 
-@record
+@dataclass
 class Backoff:
     """The original's adaptive polling: poll_interval after changes, doubled per idle
     poll up to max_poll_interval, zero right after a full batch."""
@@ -76,7 +76,7 @@ class Backoff:
         return self.current
 
 
-@record
+@dataclass
 class PollResult:
     emitted: int = 0
     full: bool = False

@@ -17,18 +17,18 @@ LSNs are written into the SQL as 0x literals made from bytes, never from user te
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
 from dstream.errors import DstreamError
 from dstream.providers.mssql_cdc.names import parse_connection_string, quote_name, sql_string
-from dstream.records import record
 
 ZERO = bytes(10)
 MAX_SEQ = b"\xff" * 10
 SqlRow = dict[str, Any]  # Any: a pymssql row, column name -> whatever the driver returns
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class CaptureTable:
     schema: str
     name: str

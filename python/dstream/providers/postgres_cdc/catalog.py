@@ -8,12 +8,12 @@ DstreamError naming the object and the fix.
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from dstream.errors import DstreamError
 from dstream.providers.postgres_cdc.config import parse_table_name, quote_ident
 from dstream.providers.postgres_cdc.values import SESSION_OPTIONS
-from dstream.records import field, record
 
 PLUGIN = "pgoutput"
 # psycopg2 (replication needs it) ships no type information.
@@ -34,7 +34,7 @@ def connect(dsn: str, **kwargs: object) -> PgConnection:
         ) from exc
 
 
-@record
+@dataclass
 class Table:
     schema: str
     name: str
@@ -111,7 +111,7 @@ def resolve_tables(conn: PgConnection, names: list[str], default_schema: str) ->
     return found
 
 
-@record
+@dataclass
 class SlotInfo:
     name: str
     plugin: str
@@ -123,7 +123,7 @@ class SlotInfo:
     retained_wal_bytes: Optional[int]
 
 
-@record
+@dataclass
 class Inspection:
     wal_level: str
     publication_exists: bool

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from dstream.providers import tables
-from dstream.records import field, record
 from dstream.sdk.config import ProviderConfig
 
 _IDENT = re.compile(r"[^a-z0-9_]+")
 
 
-@record
+@dataclass
 class PgCdcConfig(ProviderConfig):
     dsn: str = field(
         default="", metadata={"aliases": ("connection_string", "db_connection_string")}

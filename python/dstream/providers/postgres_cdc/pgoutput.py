@@ -9,11 +9,11 @@ text here; `values.converter_for` types them once per column, cached on the Rela
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional, Union
 
 from dstream.providers.postgres_cdc.values import Converter, converter_for
-from dstream.records import field, record
 
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
@@ -46,7 +46,7 @@ def pg_time(micros: int) -> str:
     return (PG_EPOCH + timedelta(microseconds=micros)).isoformat().replace("+00:00", "Z")
 
 
-@record
+@dataclass
 class Column:
     name: str
     type_oid: int
@@ -54,7 +54,7 @@ class Column:
     convert: Converter
 
 
-@record
+@dataclass
 class Relation:
     oid: int
     schema: str
@@ -67,21 +67,21 @@ class Relation:
         return f"{self.schema}.{self.name}"
 
 
-@record
+@dataclass
 class Begin:
     final_lsn: int
     commit_time: int
     xid: int
 
 
-@record
+@dataclass
 class Commit:
     commit_lsn: int
     end_lsn: int
     commit_time: int
 
 
-@record
+@dataclass
 class RowChange:
     kind: str  # "I", "U", "D"
     relation_oid: int
@@ -90,7 +90,7 @@ class RowChange:
     old_kind: Optional[str]  # "K" (key columns only) or "O" (full old row)
 
 
-@record
+@dataclass
 class Truncate:
     relation_oids: list[int]
     cascade: bool

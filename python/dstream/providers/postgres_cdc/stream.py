@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Optional
 
 import orjson
@@ -34,7 +35,6 @@ from dstream.providers.postgres_cdc.pgoutput import (
     Truncate,
     typed_row,
 )
-from dstream.records import field, record
 from dstream.sdk.log import log
 
 # until_caught_up: at most one keepalive request per this many seconds while waiting.
@@ -47,7 +47,7 @@ OPERATIONS = {"I": "Insert", "U": "Update", "D": "Delete"}
 SLOT_BUSY_RETRY_SECONDS = 15.0
 
 
-@record
+@dataclass
 class Counters:
     changes: int = 0
     transactions: int = 0

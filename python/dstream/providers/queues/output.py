@@ -6,6 +6,7 @@ keeps reading stdin) and its own config keys."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Generic, Optional, Protocol, TypeVar
 
 from dstream.errors import ConfigError
@@ -22,11 +23,10 @@ from dstream.providers.queues.routing import (
     batches,
     build_message,
 )
-from dstream.records import field, record
 from dstream.sdk import Change, Envelope, OutputProvider, ProviderConfig, Resource, log
 
 
-@record
+@dataclass
 class QueueConfig(ProviderConfig):
     """Config keys common to every queue output (camelCase accepted too)."""
 

@@ -17,13 +17,13 @@ disappeared after `init` fails the write instead of the broker silently dropping
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from dstream.errors import ConfigError
 from dstream.protocol.frames import META_OPERATION, META_TABLE
 from dstream.providers.queues.output import QueueConfig, QueueOutput
 from dstream.providers.queues.routing import RABBITMQ_RULES, OutgoingMessage, RoutingError
-from dstream.records import record
 from dstream.sdk import run_provider
 
 Pika = Any  # Any: pika (connections, channels, frames) ships no type information
@@ -40,7 +40,7 @@ NOT_FOUND = 404
 CONNECTION_FORCED = 320
 
 
-@record
+@dataclass
 class RabbitConfig(QueueConfig):
     url: str = DEFAULT_URL
     queue_type: str = "classic"  # classic | quorum (replicated; needs a cluster to matter)

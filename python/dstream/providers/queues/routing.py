@@ -10,13 +10,13 @@ import string
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TypeVar
 
 import orjson
 
 from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import META_LSN, META_OPERATION, META_SCHEMA, META_TABLE
-from dstream.records import field, record
 
 DEFAULT_PATTERN = "{TableName}_cdc_events"
 DEFAULT_DEAD_LETTER_QUEUE = "{task}_dead_letter"
@@ -40,7 +40,7 @@ class RoutingError(DstreamError):
     """An envelope cannot be delivered to a queue (no table, no queue for its table)."""
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class NamingRules:
     """A broker's rules for queue names."""
 
@@ -159,7 +159,7 @@ class QueueNaming:
         return self.rules.sanitise(raw)
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Route:
     queue: str
     table: Optional[str]
@@ -255,7 +255,7 @@ class Router:
         )
 
 
-@record
+@dataclass
 class OutgoingMessage:
     queue: str
     body: bytes
@@ -342,7 +342,7 @@ def batches(
 T = TypeVar("T")
 
 
-@record
+@dataclass
 class RetryPolicy:
     attempts: int = 5  # total tries, not retries
     backoff: float = 0.5

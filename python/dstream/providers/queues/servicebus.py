@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 from dstream.errors import ConfigError
@@ -35,7 +36,6 @@ from dstream.providers.queues.routing import (
     OutgoingMessage,
     RoutingError,
 )
-from dstream.records import record
 from dstream.sdk import run_provider
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ BATCH_OVERHEAD = 4 * 1024
 MAX_BATCH_MESSAGES = 1000
 
 
-@record
+@dataclass
 class ServiceBusConfig(QueueConfig):
     connection_string: str = ""
     tier: str = "standard"  # basic | standard | premium: sets the batch limit
