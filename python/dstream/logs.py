@@ -114,8 +114,11 @@ class Logger:
         line = self.format(record) + "\n"
         with self._lock:
             stream = self.stream or sys.stderr
-            stream.write(line)
-            stream.flush()
+            try:
+                stream.write(line)
+                stream.flush()
+            except (OSError, ValueError):  # stderr closed (`2>&1 | head`): nowhere to say it
+                pass
 
     def _log(self, level: int, msg: str, args: tuple[object, ...]) -> None:
         if level >= self.level:

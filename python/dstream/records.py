@@ -75,6 +75,7 @@ def _init(self: Any, *args: object, **kwargs: object) -> None:  # Any: any recor
 def _bind(
     plan: _Plan, of: str, args: tuple[object, ...], kwargs: dict[str, object]
 ) -> dict[str, object]:
+    """The arguments by field name, refused as Python refuses a call's."""
     if len(args) > len(plan.names):
         raise TypeError(
             f"{of}() takes {len(plan.names)} positional arguments but {len(args)} were given"
@@ -126,8 +127,8 @@ _FROZEN: dict[str, object] = {
 
 def _attach(cls: type[T], frozen: bool) -> type[T]:
     if not cls.__doc__:
-        # Else dataclasses writes one from inspect.signature(cls), ~10 ms for a class
-        # whose __init__ it did not write.
+        # Else dataclasses writes one from inspect.signature(cls): several ms for a
+        # class whose __init__ it did not write.
         cls.__doc__ = cls.__name__
     cls = dataclasses.dataclass(cls, init=False, repr=False, eq=False)
     cls._record_plan = _Plan(cls)  # type: ignore[attr-defined]  # read by the methods

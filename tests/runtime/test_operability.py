@@ -217,3 +217,39 @@ def test_sighup_restarts_only_the_task_whose_definition_changed(ws: Workspace) -
     tasks = {t["task"]: t for t in orjson.loads(out)["tasks"]}
     assert tasks["a"]["attempts"] == 1  # a reload is not a failure
     assert tasks["b"]["counters"]["data_frames"] == 1000  # b was never restarted
+
+
+# Writes one stderr line, waits until the test has closed dstream's stderr, then far
+# more than a pipe holds (~220 KiB): if dstream stopped reading its stderr, it blocks.
+CHATTY_INPUT = """read -r command
+echo '{"status":"ready"}'
+echo "before" >&2
+while [ ! -e closed ]; do sleep 0.05; done
+i=0
+while [ $i -lt 2000 ]; do
+  echo "after $i: a provider that logs a lot ..........................................." >&2
+  i=$((i + 1))
+done
+echo '{"data":1}'
+"""
+
+
+def test_a_closed_stderr_does_not_fail_the_run(ws: Workspace) -> None:
+    """`dstream run 2>&1 | head -1`: once the reader of stderr is gone, log lines have
+    nowhere to go; dstream still drains its providers' stderr, so the run completes and
+    exits 0 (it hung: the forwarder stopped at the first failed write)."""
+    ws.script("input.sh", CHATTY_INPUT)
+    ws.shell_output_task("./input.sh")
+    proc = ws.popen("run", "t", "-q")
+    assert proc.stderr is not None
+    try:
+        assert b"before" in proc.stderr.readline()
+        proc.stderr.close()
+        proc.stderr = None  # communicate() reads stdout only
+        (ws.root / "closed").touch()
+        proc.communicate(timeout=60)  # TimeoutExpired: the input blocked on its stderr
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0
+    assert ws.json_lines("out.jsonl") == [{"data": 1}]
