@@ -13,7 +13,7 @@ import pytest
 from dstream.config.loader import load_project
 from dstream.errors import DstreamError
 from dstream.runtime.monitor import TaskMonitor
-from dstream.runtime.pipeline import RunHooks, Stop, TaskRun
+from dstream.runtime.pipeline import RunContext, RunHooks, Stop, TaskRun
 from dstream.state import open_store
 from tests.workspace import Workspace
 
@@ -44,7 +44,7 @@ def test_providers_are_stopped_when_the_pump_cannot_be_built(ws: Workspace) -> N
     (ws.root / "blocker").write_text("")
     task = project.tasks["t"]
     with open_store(project.state, project.base_dir) as store:
-        run = TaskRun(project, task, store, Stop(), RunHooks(), TaskMonitor("t"))
+        run = TaskRun(RunContext(project, task, store, Stop(), RunHooks(), TaskMonitor("t")))
         try:
             with pytest.raises(DstreamError, match="cannot create the dead-letter directory"):
                 run.run(None)

@@ -37,7 +37,7 @@ from dstream.config.model import Project, TaskSpec
 from dstream.errors import DstreamError, LockLost
 from dstream.records import field, record
 from dstream.runtime.monitor import Monitor, TaskMonitor
-from dstream.runtime.pipeline import RunHooks, RunSummary, Stop
+from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop
 from dstream.runtime.runner import definition_hash, run_task
 from dstream.state.agents import AgentRefused
 
@@ -215,10 +215,11 @@ class Agent:
 
         def work() -> None:
             try:
-                running.summary = run_task(
+                context = RunContext(
                     self.project, task, self.store, running.stop, self.hooks, monitor,
                     task_prefixes=True,
                 )  # fmt: skip
+                running.summary = run_task(context)
             except DstreamError as exc:
                 running.summary = RunSummary(task=task.name, outcome="failed", error=exc)
             finally:

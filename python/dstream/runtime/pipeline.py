@@ -54,6 +54,20 @@ class RunHooks:
     on_output_line: Optional[Callable[[bytes], None]] = None  # non-ack output stdout lines
 
 
+@record
+class RunContext:
+    """What a task's run is given: the task and its project, the store of its
+    checkpoints, the stop it obeys, and who watches it."""
+
+    project: Project
+    task: TaskSpec
+    store: StateStore
+    stop: Stop
+    hooks: RunHooks
+    monitor: TaskMonitor
+    task_prefixes: bool = False  # several tasks: log lines say which one
+
+
 def _print_output_line(line: bytes) -> None:
     out = sys.stdout.buffer
     out.write(line + b"\n")
@@ -62,24 +76,11 @@ def _print_output_line(line: bytes) -> None:
 
 
 class TaskRun:
-    def __init__(
-        self,
-        project: Project,
-        task: TaskSpec,
-        store: StateStore,
-        stop: Stop,
-        hooks: RunHooks,
-        monitor: TaskMonitor,
-        *,
-        task_prefixes: bool = False,
-    ) -> None:
-        self.monitor = monitor
-        self.task_prefixes = task_prefixes  # several tasks: log lines say which one
-        self.project = project
-        self.task = task
-        self.store = store
-        self.stop = stop
-        self.hooks = hooks
+    def __init__(self, context: RunContext) -> None:
+        task, stop = context.task, context.stop
+        self.project, self.task, self.store = context.project, task, context.store
+        self.stop, self.hooks, self.monitor = stop, context.hooks, context.monitor
+        self.task_prefixes = context.task_prefixes
         self.summary = RunSummary(task=task.name)
         self.errors: list[DstreamError] = []  # first one wins, in the order they happened
         self._lock = threading.Lock()

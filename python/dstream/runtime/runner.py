@@ -30,8 +30,8 @@ from dstream.errors import (
 )
 from dstream.extras import missing_extra
 from dstream.protocol.values import encode_json
-from dstream.runtime.monitor import CounterDict, Monitor, TaskMonitor, add_counters
-from dstream.runtime.pipeline import RunHooks, RunSummary, Stop, TaskRun
+from dstream.runtime.monitor import CounterDict, Monitor, add_counters
+from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop, TaskRun
 from dstream.state.base import AlreadyRunning, StateStore
 
 
@@ -71,18 +71,10 @@ def _stopper(run: TaskRun, stop: Stop) -> Callable[[LockLost], None]:
     return lost
 
 
-def run_task(
-    project: Project,
-    task: TaskSpec,
-    store: StateStore,
-    stop: Stop,
-    hooks: RunHooks,
-    monitor: TaskMonitor,
-    *,
-    task_prefixes: bool = False,
-) -> RunSummary:
+def run_task(context: RunContext) -> RunSummary:
     """Run a task, restarting it per its `restart` block after a provider failure. Each
     attempt resumes from the newest stored checkpoint."""
+    task, store, stop, monitor = context.task, context.store, context.stop, context.monitor
     counters: CounterDict = {}
     duration = 0.0
     acknowledged = 0
@@ -91,7 +83,7 @@ def run_task(
     while True:
         attempt += 1
         record = store.get(task.name)
-        run = TaskRun(project, task, store, stop, hooks, monitor, task_prefixes=task_prefixes)
+        run = TaskRun(context)
         store.on_lease_lost(task.name, _stopper(run, stop))
         try:
             if run.errors:  # the lease went between two attempts
@@ -292,8 +284,10 @@ def run_tasks(
         while True:
             try:
                 slot.summary = run_task(
-                    slot.project, slot.task, store, slot.stop, hooks,
-                    monitor.tasks[slot.task.name], task_prefixes=several,
+                    RunContext(
+                        slot.project, slot.task, store, slot.stop, hooks,
+                        monitor.tasks[slot.task.name], task_prefixes=several,
+                    )
                 )  # fmt: skip
             except DstreamError as exc:
                 slot.summary = RunSummary(task=slot.task.name, outcome="failed", error=exc)
