@@ -111,9 +111,12 @@ def with_descendants(pids: list[int]) -> list[int]:
     a provider's kill must end too): `with_descendants([pid])[1:]` is the tree below."""
     found = list(pids)
     for pid in found:  # grows as it goes: breadth first
-        for children in Path(f"/proc/{pid}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                found.extend(int(child) for child in children.read_text().split())
+        # A process that exits during the walk has no children: its /proc entries go,
+        # even between glob's look at the directory and its listing of it.
+        with contextlib.suppress(OSError):
+            for children in Path(f"/proc/{pid}/task").glob("*/children"):
+                with contextlib.suppress(OSError):
+                    found.extend(int(child) for child in children.read_text().split())
     return found
 
 

@@ -6,9 +6,12 @@ frame."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -207,3 +210,21 @@ def _wait_gone(pids: list[int], within: float = 10.0) -> list[int]:
         time.sleep(0.05)
         alive = [pid for pid in alive if _alive(pid)]
     return alive
+
+
+def test_the_process_walk_skips_a_process_that_exits_during_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seen once in the suite: a process's /proc/PID/task went between pathlib's look at
+    the directory and its listing, and the walk raised FileNotFoundError. The vanishing
+    cannot be timed, so Path.glob is replaced (a test double) by one that raises there as
+    the real one did."""
+    me, real_glob = os.getpid(), Path.glob
+
+    def vanishing(self: Path, pattern: str) -> Iterator[Path]:
+        if self == Path(f"/proc/{me}/task"):
+            raise FileNotFoundError(2, "No such file or directory", str(self))
+        return real_glob(self, pattern)
+
+    monkeypatch.setattr(Path, "glob", vanishing)
+    assert with_descendants([me]) == [me]
