@@ -12,7 +12,7 @@ dataclass it is) and attaches methods written once, below, that read the fields.
 What a record supports is what dstream uses: `@record` and `@record(frozen=True)`,
 `field(default=..., default_factory=..., repr=False, compare=False, init=False)`,
 `__post_init__`. A shared `__init__` costs ~3x a generated one per instance: right for
-dstream's own process, which makes a few hundred; the providers, which make one per
+dstream's own process, which makes ~50 in a one-task run; the providers, which make one per
 message, keep `@dataclass`. tests/protocol/test_records.py holds a record to
 `@dataclass`'s behaviour.
 """

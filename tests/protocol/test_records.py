@@ -62,7 +62,7 @@ def test_repr_eq_and_hash_match_dataclass() -> None:
         if frozen:
             c, d = real("a", 1, ("t",)), mine("a", 1, ("t",))  # type: ignore[arg-type]
             assert hash(d) == hash(mine("a", 1, ("t",), "elsewhere"))  # type: ignore[arg-type]
-            assert hash(c) is not None
+            assert hash(d) == hash(c)  # the compared fields' tuple, as dataclasses hash
         else:
             with pytest.raises(TypeError):
                 hash(b)
