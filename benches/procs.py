@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
+from tests.workspace import children
+
 SCRIPTS = sysconfig.get_path("scripts")
 
 
@@ -146,23 +148,6 @@ def _status_kb(pid: int, key: str) -> Optional[int]:
     return None
 
 
-def _children(pid: int) -> list[int]:
-    """Children of every thread: dstream starts providers from its task threads, and
-    /proc/PID/task/TID/children lists only those the thread TID forked."""
-    kids: list[int] = []
-    try:
-        threads = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return kids
-    for tid in threads:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as handle:
-                kids.extend(int(p) for p in handle.read().split())
-        except OSError:
-            continue
-    return kids
-
-
 class RssSampler:
     """Samples a process (and, with `tree`, its descendants) every `interval` seconds.
 
@@ -201,7 +186,7 @@ class RssSampler:
         if self.tree:
             pending = [self.pid]
             while pending:
-                kids = _children(pending.pop())
+                kids = children(pending.pop())
                 pids.extend(kids)
                 pending.extend(kids)
         for pid in pids:

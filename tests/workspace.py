@@ -106,17 +106,24 @@ def executable(path: Path, text: str) -> Path:
     return path
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid` started, from every thread's /proc/PID/task/TID/children
+    (dstream starts providers from its task threads, and each file lists only what its
+    thread forked); none for a process that is gone, even one that goes meanwhile."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for entry in Path(f"/proc/{pid}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                found.extend(int(child) for child in entry.read_text().split())
+    return found
+
+
 def with_descendants(pids: list[int]) -> list[int]:
     """`pids` first, then every process they started, children of children too (what
     a provider's kill must end too): `with_descendants([pid])[1:]` is the tree below."""
     found = list(pids)
     for pid in found:  # grows as it goes: breadth first
-        # A process that exits during the walk has no children: its /proc entries go,
-        # even between glob's look at the directory and its listing of it.
-        with contextlib.suppress(OSError):
-            for children in Path(f"/proc/{pid}/task").glob("*/children"):
-                with contextlib.suppress(OSError):
-                    found.extend(int(child) for child in children.read_text().split())
+        found.extend(children(pid))
     return found
 
 

@@ -25,6 +25,7 @@ from typing import Any, Optional
 import orjson
 
 from dstream.state.file import FileStore
+from tests import workspace
 from tests.workspace import dstream_argv
 
 TASK = "crash"
@@ -64,13 +65,6 @@ def read_output(path: Path) -> FileContents:
     return FileContents(seqs, torn)
 
 
-def _ppid(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return -1
-
-
 def _role(pid: int) -> Optional[str]:
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
@@ -84,14 +78,8 @@ def _role(pid: int) -> Optional[str]:
 
 def children(pid: int) -> dict[int, Optional[str]]:
     """Direct children of `pid` and their DSTREAM_ROLE (providers run in their own
-    sessions, so a process group would not find them). Only the children's environments
-    are read: reading every process's made one scan cost ~13 ms, longer than a kill
-    point of a fast stream lasts."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and _ppid(int(entry)) == pid:
-            found[int(entry)] = _role(int(entry))
-    return found
+    sessions, so a process group would not find them)."""
+    return {child: _role(child) for child in workspace.children(pid)}
 
 
 def alive(pid: int) -> bool:
