@@ -49,14 +49,14 @@ import sys
 before = set(sys.modules)
 import dataclasses
 import orjson
-# Each method @dataclass compiles from source (CPython < 3.13): counted, as dstream's
-# classes are records (dstream/records.py) that compile none.
+# Each method @dataclass compiles from source (CPython < 3.13: one exec per method; 3.13:
+# one per class) is an `exec` in dataclasses' module: counted through its global name, as
+# dstream's classes are records (dstream/records.py) that compile none.
 compiled = []
-_create_fn = dataclasses._create_fn
-def counting(name, *args, **kwargs):
-    compiled.append(name)
-    return _create_fn(name, *args, **kwargs)
-dataclasses._create_fn = counting
+def counting(source, *args, **kwargs):
+    compiled.append(source[:60])
+    return exec(source, *args, **kwargs)
+dataclasses.exec = counting
 from dstream.cli import app
 {body}
 from dstream.runtime.spawn import pdeathsig_prefix

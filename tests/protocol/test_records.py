@@ -124,3 +124,18 @@ def test_a_subclass_adds_fields(make: Decorator) -> None:
     child = Child("a", extra=4)
     assert (child.name, child.count, child.extra) == ("a", 3, 4)
     assert child == Child("a", extra=4) and child != Child("a")
+
+
+def test_a_frozen_record_subclasses_a_frozen_record() -> None:
+    @record(frozen=True)
+    class Base:
+        name: str
+
+    @record(frozen=True)
+    class Child(Base):
+        extra: int = 0
+
+    child = Child("a", 4)
+    assert (child.name, child.extra) == ("a", 4) and hash(child) == hash(Child("a", 4))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        child.extra = 5  # type: ignore[misc]
