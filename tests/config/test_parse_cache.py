@@ -3,7 +3,6 @@ like a fresh parse, and loading from it does not import lark (40 ms of every com
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pickle
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 from dstream.config.loader import load_project, load_project_text
 from dstream.config.tree import Tree
 from dstream.errors import ConfigError
+from dstream.records import asdict
 
 HERE = os.path.dirname(__file__)
 
@@ -54,9 +54,7 @@ def test_cached_tree_evaluates_like_a_fresh_parse(cache: Path) -> None:
     fresh = load_project(path, [], [], environ)
     assert list((cache / "hcl").glob("*.tree")), "the first load stored its tree"
     cached = load_project(path, [], [], environ)
-    assert dataclasses.asdict(cached.tasks["mssql-to-queue"]) == dataclasses.asdict(
-        fresh.tasks["mssql-to-queue"]
-    )
+    assert asdict(cached.tasks["mssql-to-queue"]) == asdict(fresh.tasks["mssql-to-queue"])
     for text in (HEREDOC, HEREDOC):  # a miss, then a hit (heredoc parts are cached too)
         config = load_project_text(text, "h.hcl").tasks["t"].input.config
         assert config == {"query": "select * from orders\nwhere id > 2\n"}

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 
 from dstream.config.model import Project
+from dstream.records import replace
 
 
 def add_task_arguments(parser: argparse.ArgumentParser, acting: str) -> None:
@@ -76,7 +76,7 @@ def apply_state_dir(project: Project, args: argparse.Namespace) -> None:
             f"the {project.state.backend} backend",
             hint="drop one of the two: the state is either in a directory or in postgres",
         )
-    project.state = dataclasses.replace(project.state, path=os.path.abspath(where))
+    project.state = replace(project.state, path=os.path.abspath(where))
 
 
 def task_names(project: Project, args: argparse.Namespace) -> list[str]:

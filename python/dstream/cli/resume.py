@@ -8,14 +8,13 @@ to go, `--reset-state` (start over) or `--resume-changed` (resume anyway)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import orjson
 
 from dstream.cli.view import View
 from dstream.config.model import NOT_DEFINITION, Project, ProviderSpec
 from dstream.errors import UsageError
 from dstream.protocol.values import encode_json
+from dstream.records import asdict
 
 
 def input_digest(spec: ProviderSpec) -> str:
@@ -30,7 +29,7 @@ def input_digest(spec: ProviderSpec) -> str:
 
     # The same bytes as orjson's (stored digests stay valid), big integers exact.
     canonical = encode_json(
-        strip(dataclasses.asdict(spec)), option=orjson.OPT_SORT_KEYS, default=str
+        strip(asdict(spec)), option=orjson.OPT_SORT_KEYS, default=str
     )
     from dstream.state import digest
 

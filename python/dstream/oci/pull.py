@@ -13,7 +13,6 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Optional
 
@@ -37,7 +36,7 @@ from dstream.oci.manifest import (
     select_layer,
 )
 from dstream.oci.reference import Reference, parse_reference
-from dstream.records import field, record
+from dstream.records import asdict, field, record
 
 MAX_METADATA = 1024 * 1024
 

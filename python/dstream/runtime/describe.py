@@ -33,17 +33,14 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING, Optional
-
-import orjson
 
 from dstream.config.model import ProviderSpec
 from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import ENV_DESCRIBE, FEATURE_LIFECYCLE
 from dstream.protocol.messages import Handshake, parse_handshake
-from dstream.protocol.values import JsonObject
-from dstream.records import record
+from dstream.protocol.values import JsonObject, decode_json, encode_json
+from dstream.records import record, replace
 
 if TYPE_CHECKING:
     from dstream.config.model import Project, TaskSpec
@@ -81,7 +78,7 @@ class Description:
         return FEATURE_LIFECYCLE in self.features
 
     def to_json(self) -> bytes:
-        return orjson.dumps(
+        return encode_json(
             {
                 "format": CACHE_FORMAT,
                 "features": sorted(self.features),
@@ -95,8 +92,8 @@ class Description:
     @classmethod
     def from_json(cls, data: bytes, source: str) -> Optional[Description]:
         try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
+            obj = decode_json(data)
+        except ValueError:
             return None
         if not isinstance(obj, dict) or obj.get("format") != CACHE_FORMAT:
             return None
@@ -135,7 +132,7 @@ class Description:
 def _cache_dir() -> str:
     from dstream.cache import cache_root
 
-    return os.path.join(str(cache_root()), "describe")
+    return os.path.join(cache_root(), "describe")
 
 
 @functools.lru_cache(maxsize=1)

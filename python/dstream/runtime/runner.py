@@ -7,7 +7,6 @@ one failing task does not stop the others unless `fail_fast`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import signal
 import sys
 import threading
@@ -30,6 +29,7 @@ from dstream.errors import (
 )
 from dstream.extras import missing_extra
 from dstream.protocol.values import encode_json
+from dstream.records import asdict
 from dstream.runtime.monitor import CounterDict, Monitor, add_counters
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop, TaskRun
 from dstream.state.base import AlreadyRunning, StateStore
@@ -160,7 +160,7 @@ def _definition(task: TaskSpec) -> object:
             return {k: strip(v) for k, v in value.items() if k not in NOT_DEFINITION}
         return value
 
-    return strip(dataclasses.asdict(task))
+    return strip(asdict(task))
 
 
 def definition_hash(task: TaskSpec) -> str:
