@@ -194,7 +194,8 @@ def parses_to_tree(source: str) -> Tree:
     # The name only spreads the files out; the stamp stored with the tree decides a hit,
     # so a crc32 collision costs a parse, never a wrong tree (hashlib would load
     # OpenSSL: 3-4 ms of every command).
-    path = cache_root() / "hcl" / f"{zlib.crc32(stamp):08x}-{len(stamp)}.tree"
+    folder = os.path.join(cache_root(), "hcl")
+    path = os.path.join(folder, f"{zlib.crc32(stamp):08x}-{len(stamp)}.tree")
     try:
         with open(path, "rb") as handle:
             stored, tree = pickle.load(handle)
@@ -209,8 +210,8 @@ def parses_to_tree(source: str) -> Tree:
     check_nesting(source)
     tree = from_lark(parse(source), MAX_TREE_DEPTH)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             pickle.dump((stamp, tree), handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)

@@ -53,7 +53,7 @@ def _hex(digest: str) -> str:
 
 class Cache:
     def __init__(self, root: Optional[str | os.PathLike[str]] = None) -> None:
-        self.root = (Path(root) if root else cache_root()) / "oci"
+        self.root = Path(root or cache_root()) / "oci"
 
     def _dir(self, *parts: str) -> Path:
         path = self.root.joinpath(*parts)
