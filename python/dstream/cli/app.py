@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Any, Optional
 
@@ -45,12 +46,44 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _columns() -> int:
+    """`shutil.get_terminal_size().columns`: $COLUMNS, else stdout's terminal, else 80."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's, its width found without importing shutil: argparse makes a formatter
+    for every add_argument, and shutil (with its compression modules) is otherwise not
+    needed on a run's path (issue 22)."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: Optional[int] = None,
+    ) -> None:
+        width = _columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class RawDescriptionHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """argparse's, as HelpFormatter above."""
+
+
 def _top_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dstream",
         description="Terraform for data streaming. Configuration: ./dstream.hcl, "
         "-c FILE|DIR, or $DSTREAM_CONFIG.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RawDescriptionHelpFormatter,
         epilog="commands:\n"
         + "\n".join(f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items())
         + "\n\nRun `dstream COMMAND --help` for a command's options.",
@@ -80,7 +113,9 @@ def load_command(name: str) -> Any:  # a command module: add_arguments and execu
 def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     help_ = COMMANDS[name][1]
     module = load_command(name)
-    parser = argparse.ArgumentParser(prog=f"dstream {name}", description=help_)
+    parser = argparse.ArgumentParser(
+        prog=f"dstream {name}", description=help_, formatter_class=HelpFormatter
+    )
     add_global_arguments(parser)
     module.add_arguments(parser)
     return parser, module
