@@ -13,14 +13,16 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
-/// orjson's RECURSION_LIMIT: lists and dicts nested along one path (every one counts,
-/// empty ones too), and nested calls of `default` (the result of one being passed to
-/// the next).
-const MAX_DEPTH: u32 = 254;
+/// orjson's recursion limit, as orjson 3.13 applies it (measured, see the tests): every
+/// container counts one level (empty ones and tuples too), but only a list or a dict
+/// checks, and only for exactly this level; a list reached past it through tuples goes
+/// on. `default` results and enum values take their object's level.
+const LIMIT_LEVEL: u32 = 255;
+/// Nested calls of `default` (the result of one passed to the next): orjson's limit.
 const MAX_DEFAULT_CALLS: u32 = 255;
-/// orjson does not count tuples (and crashes a few thousand levels deep); here every
-/// container also counts toward this bound, which keeps the walk off the stack's end.
-const MAX_NESTING: u32 = 1024;
+/// Past orjson's rule, deep tuples would run off the stack (orjson itself crashes a
+/// few thousand levels down): no container deeper than this.
+const MAX_LEVEL: u32 = 1024;
 
 /// Raw JSON text written verbatim by `dumps`, as `orjson.Fragment`.
 #[pyclass(frozen, module = "dstream._core")]
@@ -96,26 +98,22 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dumps, m)?)
 }
 
-/// Where the walk is: the counts orjson limits, and the indentation level.
+/// Where the walk is: the level (which is also the indentation) and the nested
+/// `default` calls.
 #[derive(Clone, Copy, Default)]
 struct Path {
-    depth: u32,
-    nesting: u32,
+    level: u32,
     defaults: u32,
 }
 
 impl Path {
-    /// Into a container; `counted`: a list or dict (orjson's limit), not a tuple.
-    fn enter(self, counted: bool) -> PyResult<Path> {
-        let depth = self.depth + u32::from(counted);
-        if depth > MAX_DEPTH || self.nesting >= MAX_NESTING {
+    /// Into a container; `checked`: a list or dict (orjson's limit), not a tuple.
+    fn enter(self, checked: bool) -> PyResult<Path> {
+        let level = self.level + 1;
+        if (checked && level == LIMIT_LEVEL) || level > MAX_LEVEL {
             return Err(PyTypeError::new_err("Recursion limit reached"));
         }
-        Ok(Path {
-            depth,
-            nesting: self.nesting + 1,
-            ..self
-        })
+        Ok(Path { level, ..self })
     }
 }
 
@@ -263,10 +261,10 @@ impl<'py> Encoder<'py> {
         self.out.push(b'[');
         if len > 0 {
             for (i, item) in items.enumerate() {
-                self.item_start(i == 0, path.nesting);
+                self.item_start(i == 0, path.level);
                 self.value(&item, path)?;
             }
-            self.newline(path.nesting - 1);
+            self.newline(path.level - 1);
         }
         self.out.push(b']');
         Ok(())
@@ -298,7 +296,7 @@ impl<'py> Encoder<'py> {
                 self.member(i == 0, utf8(k)?.as_bytes(), &v, path)?;
             }
         }
-        self.newline(path.nesting - 1);
+        self.newline(path.level - 1);
         self.out.push(b'}');
         Ok(())
     }
@@ -310,7 +308,7 @@ impl<'py> Encoder<'py> {
         v: &Bound<'py, PyAny>,
         path: Path,
     ) -> PyResult<()> {
-        self.item_start(first, path.nesting);
+        self.item_start(first, path.level);
         j::write_str(&mut self.out, key);
         self.out
             .extend_from_slice(if self.indent { b": " } else { b":" });
@@ -389,18 +387,21 @@ fn big_int_digits<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>>
 }
 
 /// orjson's message, which names the type by its C name (tp_name, not readable through
-/// the stable ABI): a class statement's bare name, a built-in type's "module.Name".
+/// the stable ABI): a class statement's bare name, "module.Name" for a type made in C
+/// (static or immutable: its module is taken from that name), bare for builtins.
 fn not_serializable(obj: &Bound<'_, PyAny>) -> PyErr {
     let name = type_name(&obj.get_type()).unwrap_or_else(|_| "?".to_string());
     PyTypeError::new_err(format!("Type is not JSON serializable: {name}"))
 }
 
 fn type_name(ty: &Bound<'_, PyType>) -> PyResult<String> {
+    const IMMUTABLETYPE: u64 = 1 << 8;
     const HEAPTYPE: u64 = 1 << 9;
     let name = ty.name()?.to_string();
     let flags: u64 = ty.getattr(intern!(ty.py(), "__flags__"))?.extract()?;
     let module = ty.module()?.to_string();
-    Ok(if flags & HEAPTYPE != 0 || module == "builtins" {
+    let class_statement = flags & HEAPTYPE != 0 && flags & IMMUTABLETYPE == 0;
+    Ok(if class_statement || module == "builtins" {
         name
     } else {
         format!("{module}.{name}")
