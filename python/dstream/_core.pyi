@@ -5,7 +5,7 @@ object is built per frame; every blocking call releases the GIL and checks for C
 (KeyboardInterrupt is raised after the pump has been stopped cleanly).
 """
 
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Literal, Optional, Union
 
 __version__: str
 PROTOCOL_VERSION: int  # must match protocol/frames.py
@@ -252,3 +252,44 @@ class PgoutputSession:
     def seq(self) -> int: ...
     @property
     def last_end_lsn(self) -> int: ...
+
+class Fragment:
+    """Raw JSON text that dumps() writes verbatim, unchecked (as orjson.Fragment).
+    TypeError unless contents is exactly bytes or str (orjson refuses others only when
+    writing); a str with a lone surrogate is refused when written."""
+
+    def __init__(self, contents: Union[bytes, str]) -> None: ...
+    @property
+    def contents(self) -> Union[bytes, str]: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+def dumps(
+    value: object,
+    /,
+    *,
+    sort_keys: bool = False,
+    indent: bool = False,
+    non_str_keys: bool = False,
+    default: Optional[Callable[[Any], object]] = None,  # Any: what the caller passes
+) -> bytes:
+    """`orjson.dumps(value, default=default, option=...)` byte for byte (3.13; flags are
+    OPT_SORT_KEYS, OPT_INDENT_2, OPT_NON_STR_KEYS) for None, bool, int and its subclasses
+    (IntEnum), float (NaN and infinities: null), str and its subclasses (str enums),
+    dict and list and their subclasses, tuple, Fragment and enum members (their value);
+    dstream's process encodes with it instead of importing orjson. Stored input digests
+    hash this text: a changed byte re-keys every checkpoint.
+
+    Differences from orjson: an int beyond 64 bits is written with all its digits (orjson
+    refuses it); no container deeper than 1024 levels (orjson checks only lists and
+    dicts, at exactly level 255, so tuples can take it deeper until it crashes); no
+    native dataclass, datetime, date, time, UUID or numpy support: those go to `default`
+    as float subclasses do (orjson does that for float subclasses too).
+
+    Anything else is `default(obj)`'s result (at most 255 nested calls), else TypeError
+    "Type is not JSON serializable: <type>" (what default raised is its __cause__).
+    Every error is a TypeError with orjson's message: "Dict key must be str" (a key not
+    exactly str, unless non_str_keys: then str subclasses, int within 64 bits, bool,
+    None, float and enum members are converted as orjson does), "str is not valid UTF-8:
+    surrogates not allowed", "Recursion limit reached". Never releases the GIL (it
+    does not block)."""

@@ -5,6 +5,7 @@
 //! - [`pump`] moves frames between two fds with batched writes, policies for invalid
 //!   frames, live counters and prompt stop;
 //! - [`zerocopy`] (Linux) forwards validated frames with tee(2)/splice(2);
+//! - [`json`] writes JSON text byte for byte as orjson does;
 //! - [`sys`] holds every `unsafe` block and libc call.
 //!
 //! Nothing here writes to stdout: stdout is data.
@@ -14,6 +15,7 @@ pub mod deadletter;
 pub mod error;
 pub mod frame;
 pub mod framer;
+pub mod json;
 pub mod pgoutput;
 pub mod pump;
 pub mod sys;

@@ -4,6 +4,7 @@
 //! python/dstream/_core.pyi. Every blocking call goes through [`blocking`], which
 //! releases the GIL in short slices and checks for signals between them.
 
+mod json;
 mod pgoutput;
 
 use dstream_core as dc;
@@ -440,5 +441,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(find, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint_value, m)?)?;
     pgoutput::register(m)?;
+    json::register(m)?;
     Ok(())
 }

@@ -1,14 +1,14 @@
-//! JSON text written byte for byte as orjson (the Python provider's encoder) writes it.
+//! JSON text as orjson (the Python provider's encoder) writes it, for pgoutput values.
 //!
-//! - strings: `"` `\` and control characters escaped (`\b \t \n \f \r`, else `\u00xx`),
-//!   everything else (DEL, non-ASCII, U+2028) raw UTF-8;
-//! - floats: shortest round-trip digits in orjson's layout, which is Żmij's (`1e+16`,
-//!   `1e-7`, `100.0`); checked against orjson on random doubles in the tests;
+//! - the primitives (strings, numbers) are [`crate::json`]'s, re-exported here so the
+//!   pgoutput modules keep one `json::` namespace;
 //! - [`reserialize`]: what `orjson.dumps(orjson.loads(text))` gives for json/jsonb text.
 //!   Whatever it is not sure to reproduce (duplicate keys, deep nesting, numbers that
 //!   underflow) is [`Unsupported`]: the caller then lets the Python path handle the row.
 
 use std::collections::HashSet;
+
+pub use crate::json::{write_f64, write_i64, write_str, write_str_body, write_u64};
 
 /// A value this encoder does not reproduce exactly; the row goes to the Python path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,75 +18,6 @@ pub type Res = Result<(), Unsupported>;
 
 /// Nesting beyond this is left to the Python path (orjson has its own limits there).
 const MAX_DEPTH: usize = 128;
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// 0: copy; otherwise the byte after the backslash (`u` for the `\u00xx` form).
-static ESCAPE: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = b'u';
-        i += 1;
-    }
-    t[0x08] = b'b';
-    t[0x09] = b't';
-    t[0x0a] = b'n';
-    t[0x0c] = b'f';
-    t[0x0d] = b'r';
-    t[b'"' as usize] = b'"';
-    t[b'\\' as usize] = b'\\';
-    t
-};
-
-/// `s` (valid UTF-8) as a JSON string.
-pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
-    out.push(b'"');
-    write_str_body(out, s);
-    out.push(b'"');
-}
-
-/// The inside of a JSON string (no quotes).
-pub fn write_str_body(out: &mut Vec<u8>, s: &[u8]) {
-    let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
-        let e = ESCAPE[b as usize];
-        if e == 0 {
-            continue;
-        }
-        out.extend_from_slice(&s[start..i]);
-        write_escape(out, b, e);
-        start = i + 1;
-    }
-    out.extend_from_slice(&s[start..]);
-}
-
-fn write_escape(out: &mut Vec<u8>, b: u8, e: u8) {
-    if e == b'u' {
-        out.extend_from_slice(b"\\u00");
-        out.push(HEX[(b >> 4) as usize]);
-        out.push(HEX[(b & 15) as usize]);
-    } else {
-        out.push(b'\\');
-        out.push(e);
-    }
-}
-
-/// A finite double as orjson writes it.
-pub fn write_f64(out: &mut Vec<u8>, v: f64) {
-    let mut buf = zmij::Buffer::new();
-    out.extend_from_slice(buf.format_finite(v).as_bytes());
-}
-
-pub fn write_i64(out: &mut Vec<u8>, v: i64) {
-    let mut buf = itoa::Buffer::new();
-    out.extend_from_slice(buf.format(v).as_bytes());
-}
-
-pub fn write_u64(out: &mut Vec<u8>, v: u64) {
-    let mut buf = itoa::Buffer::new();
-    out.extend_from_slice(buf.format(v).as_bytes());
-}
 
 /// `orjson.dumps(orjson.loads(text))` for the JSON documents it can vouch for.
 pub fn reserialize(out: &mut Vec<u8>, text: &[u8]) -> Res {
@@ -450,19 +381,6 @@ mod tests {
         let mut out = Vec::new();
         reserialize(&mut out, text.as_bytes())?;
         Ok(String::from_utf8(out).unwrap())
-    }
-
-    #[test]
-    fn strings_escape_like_orjson() {
-        let mut out = Vec::new();
-        write_str(
-            &mut out,
-            "\u{0}\u{1}\u{1f}\u{7f}\u{2028}\"\\/é\u{8}\u{c}\n\r\t".as_bytes(),
-        );
-        assert_eq!(
-            out,
-            "\"\\u0000\\u0001\\u001f\u{7f}\u{2028}\\\"\\\\/é\\b\\f\\n\\r\\t\"".as_bytes()
-        );
     }
 
     #[test]
