@@ -17,6 +17,7 @@ import time
 from typing import Optional, Protocol
 
 from dstream.config.redact import redact_data, redact_text, remember_environment
+from dstream.protocol.values import decode_json, encode_json
 
 # Not the standard library's logging: dstream has one sink (stderr), two formats and no
 # tree of loggers to configure, and importing logging (its format classes compile
@@ -70,7 +71,6 @@ def _text(record: Record) -> str:
 
 
 def _json(record: Record) -> str:
-    import orjson
 
     millis = int(record.created % 1 * 1000)
     out: dict[str, object] = {
@@ -84,7 +84,7 @@ def _json(record: Record) -> str:
         out["role"] = record.role
     out.update(record.fields)
     # Structurally, so the record stays valid JSON whatever a secret's characters.
-    return orjson.dumps(redact_data(out), default=str).decode()
+    return encode_json(redact_data(out), default=str).decode()
 
 
 class Sink(Protocol):
@@ -170,18 +170,16 @@ def provider_line(task: str, role: str, text: str, level: Optional[str], *, seve
     """A provider's stderr line, re-emitted with its task and role."""
     fields: dict[str, object] = {}
     if text.startswith("{"):
-        import orjson
-
         try:
-            record = orjson.loads(text)
-        except orjson.JSONDecodeError:
+            record = decode_json(text)
+        except ValueError:
             record = None
         if isinstance(record, dict) and "level" in record and "msg" in record:
             level = str(record.pop("level"))
             text = str(record.pop("msg"))
             record.pop("time", None)
             record.pop("ts", None)
-            fields = record
+            fields = dict(record)
     levelno = LEVELS.get((level or "info").lower(), INFO)
     if not log.is_enabled_for(levelno):
         return

@@ -1,10 +1,11 @@
-"""The one JSON encoder of configuration values (dstream.protocol.values.encode_json):
-orjson's bytes for everything orjson takes, and integers of any size kept exact."""
+"""The one JSON encoder of dstream's process (dstream.protocol.values.encode_json, the
+Rust core's): orjson's bytes for everything orjson takes, and integers of any size kept
+exact. tests/protocol/test_core_json.py compares the encoder with orjson at random."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
+from typing import Any
 
 import orjson
 import pytest
@@ -13,6 +14,7 @@ from dstream.cli.resume import input_digest
 from dstream.config.loader import load_project_text
 from dstream.protocol.messages import Command, command_line
 from dstream.protocol.values import decode_json, encode_json
+from dstream.records import asdict, record
 from tests.hostile.numbers import BIG
 
 PLAIN = {
@@ -26,7 +28,13 @@ PLAIN = {
     "list": [1, 2.0, "3", None, True, False],
     "nested": {"b": {"a": []}, "a": {}},
 }
-OPTIONS = (0, orjson.OPT_SORT_KEYS, orjson.OPT_INDENT_2, orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+# encode_json's flags and orjson's options for the same layout
+OPTIONS: list[tuple[dict[str, Any], int]] = [
+    ({}, 0),
+    ({"sort_keys": True}, orjson.OPT_SORT_KEYS),
+    ({"indent": True}, orjson.OPT_INDENT_2),
+    ({"indent": True, "sort_keys": True}, orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS),
+]
 
 # A normal input configuration, and the digest the code before this encoder stored for
 # it: a stored digest that changes would make every resume ask --resume-changed.
@@ -53,15 +61,17 @@ BIG_CONFIG = CONFIG.replace("-9223372036854775808", str(-BIG))  # beyond 64 bits
 DIGEST_BEFORE = "blake2b:99fdb5e4dbbce6e0939cc375f19d8c14"
 
 
-@pytest.mark.parametrize("option", OPTIONS)
-def test_what_orjson_encodes_is_encoded_byte_for_byte_as_before(option: int) -> None:
-    assert encode_json(PLAIN, option=option) == orjson.dumps(PLAIN, option=option)
+@pytest.mark.parametrize(("flags", "option"), OPTIONS)
+def test_what_orjson_encodes_is_encoded_byte_for_byte_as_before(
+    flags: dict[str, Any], option: int
+) -> None:
+    assert encode_json(PLAIN, **flags) == orjson.dumps(PLAIN, option=option)
 
 
-@pytest.mark.parametrize("option", OPTIONS)
-def test_integers_beyond_64_bits_are_exact(option: int) -> None:
+@pytest.mark.parametrize(("flags", "option"), OPTIONS)
+def test_integers_beyond_64_bits_are_exact(flags: dict[str, Any], option: int) -> None:
     value = {"z": BIG, "a": [-(2**63) - 1, 10**40, {"deep": [BIG]}], "f": 0.5, "s": "x"}
-    encoded = encode_json(value, option=option)
+    encoded = encode_json(value, **flags)
     assert json.loads(encoded) == value  # stdlib json reads integers exactly
     # Everything else is laid out exactly as orjson lays it out.
     small = {"z": 7, "a": [7, 7, {"deep": [7]}], "f": 0.5, "s": "x"}
@@ -71,26 +81,29 @@ def test_integers_beyond_64_bits_are_exact(option: int) -> None:
 
 
 def test_layout_around_a_big_integer_is_orjsons() -> None:
-    assert encode_json({"b": BIG, "a": 1e16}, option=orjson.OPT_SORT_KEYS) == (
+    assert encode_json({"b": BIG, "a": 1e16}, sort_keys=True) == (
         b'{"a":1e+16,"b":18446744073709551617}'
     )
-    assert encode_json([BIG], option=orjson.OPT_INDENT_2) == b"[\n  18446744073709551617\n]"
+    assert encode_json([BIG], indent=True) == b"[\n  18446744073709551617\n]"
 
 
-def test_dataclasses_and_tuples_with_big_integers() -> None:
-    @dataclasses.dataclass
+def test_a_record_is_written_through_asdict_with_tuples_and_big_integers() -> None:
+    @record
     class Spec:
         name: str
         config: dict[str, object]
 
-    encoded = encode_json(Spec("n", {"x": (BIG, 1)}))
+    spec = Spec("n", {"x": (BIG, 1)})
+    encoded = encode_json(asdict(spec))
     assert encoded == b'{"name":"n","config":{"x":[18446744073709551617,1]}}'
+    with pytest.raises(TypeError):  # not silently as its repr
+        encode_json(spec)
 
 
 def test_what_is_not_json_is_still_refused() -> None:
-    with pytest.raises(orjson.JSONEncodeError):
+    with pytest.raises(TypeError):
         encode_json({"x": object()})
-    with pytest.raises(orjson.JSONEncodeError):
+    with pytest.raises(TypeError):
         encode_json({"x": object(), "y": BIG})
 
 
@@ -128,7 +141,7 @@ def test_a_provider_reads_big_integers_of_its_command_line_exactly() -> None:
 
 
 def test_decode_json_refuses_what_is_not_json_with_value_error() -> None:
-    for bad in (b"{not json", b"[" * 100_000):
+    for bad in (b"{not json", b"[" * 100_000, b"NaN", b"[Infinity]", b"-Infinity", b"\xff"):
         with pytest.raises(ValueError):
             decode_json(bad)
 

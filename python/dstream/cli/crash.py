@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional, TextIO
 
 from dstream.errors import ExitCode
+from dstream.protocol.values import encode_json
 
 
 def crash_dir(environ: Optional[dict[str, str]] = None) -> Path:
@@ -60,11 +61,9 @@ def report(
     err.write(f"error: {message}\n")
     err.flush()
     if json:
-        import orjson
-
         document = {"ok": False, "error": "InternalError", "message": message}
         document["crash_report"] = str(path) if path else None
-        out.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        out.write(encode_json(document, indent=True).decode() + "\n")
         out.flush()
     return ExitCode.INTERNAL
 

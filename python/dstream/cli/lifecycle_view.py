@@ -10,7 +10,7 @@ from typing import Optional, TypedDict
 
 from dstream.cli.view import View
 from dstream.config.model import Project
-from dstream.protocol.values import JsonValue
+from dstream.protocol.values import JsonValue, encode_json
 from dstream.runtime.lifecycle import (
     FAILED,
     NO_INFRASTRUCTURE,
@@ -61,12 +61,11 @@ def _address(item: dict[str, object]) -> str:
 
 
 def _details(details: object) -> str:
-    import orjson
 
     if not isinstance(details, dict):
         return "" if details is None else str(details)
     return " ".join(
-        f"{k}={v if isinstance(v, str) else orjson.dumps(v, default=str).decode()}"
+        f"{k}={v if isinstance(v, str) else encode_json(v, default=str).decode()}"
         for k, v in details.items()
         if v is not None
     )

@@ -8,8 +8,6 @@ to go, `--reset-state` (start over) or `--resume-changed` (resume anyway)."""
 
 from __future__ import annotations
 
-import orjson
-
 from dstream.cli.view import View
 from dstream.config.model import NOT_DEFINITION, Project, ProviderSpec
 from dstream.errors import UsageError
@@ -28,9 +26,7 @@ def input_digest(spec: ProviderSpec) -> str:
         return value
 
     # The same bytes as orjson's (stored digests stay valid), big integers exact.
-    canonical = encode_json(
-        strip(asdict(spec)), option=orjson.OPT_SORT_KEYS, default=str
-    )
+    canonical = encode_json(strip(asdict(spec)), sort_keys=True, default=str)
     from dstream.state import digest
 
     return "blake2b:" + digest(canonical)

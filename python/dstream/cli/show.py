@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 
-import orjson
-
 from dstream.cli.common import add_config_arguments, load_project_from_args
 from dstream.cli.view import View
 from dstream.errors import EXIT_OK
@@ -35,7 +33,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
         view.document(document, reveal=reveal)
     else:
         # The human form is JSON too: it is what the providers receive.
-        view.line(encode_json(document, option=orjson.OPT_INDENT_2).decode(), reveal=reveal)
+        view.line(encode_json(document, indent=True).decode(), reveal=reveal)
     for warning in project.warnings:
         view.info(f"warning: {warning}")
     return EXIT_OK

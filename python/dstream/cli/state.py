@@ -14,12 +14,11 @@ import os
 import sys
 from typing import Optional
 
-import orjson
-
 from dstream.cli.common import add_config_arguments, apply_state_dir, load_project_from_args
 from dstream.cli.view import View
 from dstream.config.model import Project
 from dstream.errors import DstreamError, ExitCode, UsageError, nearest
+from dstream.protocol.values import Fragment, decode_json
 from dstream.state import StateRecord, StateStore, open_store
 from dstream.state.base import encode_checkpoint
 
@@ -101,9 +100,9 @@ def _parse_value(text: str) -> bytes:
         return encode_checkpoint("", text.encode())
     except DstreamError:
         try:
-            orjson.loads(text)
+            decode_json(text)
             why = "it is not one JSON value"
-        except orjson.JSONDecodeError as exc:
+        except ValueError as exc:
             why = str(exc)
         raise UsageError(
             f"the checkpoint is not valid JSON: {why}",
@@ -200,12 +199,8 @@ def _set(store: StateStore, view: View, task: str, value: bytes) -> int:
     if view.json:
         view.document(
             {
-                **(
-                    _document(record)
-                    if record
-                    else {"task": task, "checkpoint": orjson.Fragment(value)}
-                ),
-                "previous": orjson.Fragment(previous.raw) if previous else None,
+                **(_document(record) if record else {"task": task, "checkpoint": Fragment(value)}),
+                "previous": Fragment(previous.raw) if previous else None,
                 "had_previous": previous is not None,
             }
         )
@@ -225,7 +220,7 @@ def _reset(store: StateStore, view: View, task: str) -> int:
             {
                 "task": task,
                 "reset": removed,
-                "previous": orjson.Fragment(previous.raw) if previous else None,
+                "previous": Fragment(previous.raw) if previous else None,
             }
         )
         return ExitCode.OK

@@ -13,11 +13,9 @@ from __future__ import annotations
 import sys
 from typing import Any, Optional, TextIO
 
-import orjson
-
 from dstream.config.redact import redact_data, redact_text
 from dstream.errors import DstreamError, ProviderError
-from dstream.protocol.values import encode_json
+from dstream.protocol.values import decode_json, encode_json
 
 TAIL_LINES = 10  # stderr lines quoted in an error block
 TAIL_WIDTH = 200  # characters of each, the rest cut
@@ -30,11 +28,12 @@ def _repeats(line: str, said: str) -> bool:
     text = line.strip()
     if text.startswith("{"):
         try:
-            record = orjson.loads(text)
-        except orjson.JSONDecodeError:
+            record = decode_json(text)
+        except ValueError:
             record = None
-        if isinstance(record, dict) and isinstance(record.get("msg"), str):
-            text = record["msg"]
+        msg = record.get("msg") if isinstance(record, dict) else None
+        if isinstance(msg, str):
+            text = msg
     return bool(text) and text in said
 
 
@@ -72,9 +71,7 @@ class View:
     def document(self, obj: object, *, reveal: bool = False) -> None:
         """The single machine-readable result of a --json command."""
         shown = obj if reveal else redact_data(obj)
-        self._raw_out.write(
-            encode_json(shown, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
-        )
+        self._raw_out.write(encode_json(shown, indent=True, non_str_keys=True).decode())
         self._raw_out.write("\n")
         self._raw_out.flush()
 

@@ -22,11 +22,10 @@ import math
 import os
 import re
 
-import orjson
-
 from dstream.config.loader import ENV_VAR_PREFIX
 from dstream.config.model import Project
 from dstream.errors import ConfigError, UsageError
+from dstream.protocol.values import encode_json
 from dstream.records import field, record
 
 METRICS_PORT = 9464
@@ -218,6 +217,4 @@ class _Base:
 def to_yaml_stream(manifests: list[dict[str, object]]) -> str:
     """A multi-document YAML stream whose documents are JSON (JSON is YAML):
     `kubectl apply -f -` reads it, and no YAML library is needed."""
-    return "".join(
-        "---\n" + orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n" for doc in manifests
-    )
+    return "".join("---\n" + encode_json(doc, indent=True).decode() + "\n" for doc in manifests)

@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Optional
 
-import orjson
-
 from dstream.errors import ProviderError
 from dstream.protocol.frames import KEY_STATUS, PROTOCOL_VERSION, ROLES
 from dstream.protocol.values import JsonObject, JsonValue, decode_json, encode_json
@@ -115,8 +113,8 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
     provider, whose first line is then data. A ready line whose `features` is not a
     list of names breaks the contract: ProviderError naming `provider`."""
     try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError:
+        obj = decode_json(line)
+    except ValueError:
         return Handshake("legacy")
     if not isinstance(obj, dict) or set(obj) - HANDSHAKE_KEYS:
         return Handshake("legacy")
@@ -137,13 +135,22 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
         return Handshake(
             READY,
             features=frozenset(str(f) for f in features if isinstance(f, str)),
-            protocol=obj.get("protocol"),
+            protocol=_number(obj.get("protocol")),
             config_schema=schema if isinstance(schema, dict) else None,
             role=role if (role := obj.get(KEY_ROLE)) in ROLES else None,
         )
     if status == ERROR:
         return Handshake(ERROR, message=str(obj.get("message") or "no message given"))
     return Handshake("legacy")
+
+
+def _number(value: JsonValue) -> Optional[int]:
+    """A declared protocol number (`1` or `1.0`, whatever the provider's encoder wrote)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None  # not NaN, not 1e400's inf
+    return value if isinstance(value, int) else None
 
 
 def ready_line(
@@ -159,11 +166,11 @@ def ready_line(
         obj[KEY_CONFIG_SCHEMA] = config_schema
     if role:
         obj[KEY_ROLE] = role
-    return orjson.dumps(obj) + b"\n"
+    return encode_json(obj) + b"\n"
 
 
 def error_line(message: str) -> bytes:
-    return orjson.dumps({"status": ERROR, "message": message}) + b"\n"
+    return encode_json({"status": ERROR, "message": message}) + b"\n"
 
 
 @record
@@ -196,17 +203,25 @@ class LifecycleResult:
 
     @classmethod
     def parse(cls, line: bytes) -> LifecycleResult:
-        obj = orjson.loads(line)
+        obj = decode_json(line)
         if not isinstance(obj, dict) or obj.get("status") not in LIFECYCLE_STATUSES:
             raise ValueError(
                 "a lifecycle result must be a JSON object whose status is one of "
                 + ", ".join(LIFECYCLE_STATUSES)
             )
+        metadata, error = obj.get("metadata"), obj.get("error")
         return cls(
-            status=obj["status"],
-            resources=list(obj.get("resources") or []),
-            changes=list(obj.get("changes") or []),
-            metadata=dict(obj.get("metadata") or {}),
+            status=str(obj["status"]),
+            resources=_as_list(obj.get("resources")),
+            changes=_as_list(obj.get("changes")),
+            metadata=dict(metadata) if isinstance(metadata, dict) else {},
             message=str(obj.get("message") or ""),
-            error=obj.get("error"),
+            error=None if error is None else str(error),
         )
+
+
+def _as_list(value: JsonValue) -> list[Any]:  # Any: as LifecycleResult.resources
+    """A result's list of resources or changes; a single entry given bare is one."""
+    if isinstance(value, list):
+        return list(value)
+    return [] if value is None or value == "" else [value]

@@ -2,81 +2,58 @@
 provider's config, a checkpoint, a lifecycle result) and of every value a dstream.hcl
 evaluates to: config and protocol both name it from here, the lowest layer they share.
 
-And its one encoder, `encode_json`: every configuration value dstream writes as JSON
-(the command line, an input's digest, `show`, a --json document) goes through it, so an
-integer beyond 64 bits is written exactly everywhere, not refused in one place and
-rounded in another; `decode_json` reads such a value back (the SDK's command line).
+And dstream's one JSON codec. `encode_json` writes every JSON text dstream's own process
+writes (the command line, an input's digest, a checkpoint record, `show`, a --json
+document): the Rust core's encoder, byte for byte orjson's (stored digests of configs
+written by orjson stay valid), except that an integer beyond 64 bits is written exactly
+where orjson refuses it. It is not orjson itself because importing orjson imports
+`dataclasses`, `inspect`, `uuid` and `datetime`: a quarter of what a run used to add to
+the interpreter's start (issue 22). `decode_json` reads JSON with its integers exact at
+any size. The SDK and the providers encode their envelopes with orjson: per message,
+where its speed counts and its import is paid once.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any, Callable, Optional, Union
 
-import orjson
+from dstream._core import Fragment, dumps
 
 # A recursive alias: mypy follows it; at run time it is only a Union of generics.
 JsonValue = Union[None, bool, int, float, str, list["JsonValue"], dict[str, "JsonValue"]]
 JsonObject = dict[str, JsonValue]
 
-# The integers orjson writes itself; it refuses any other ("Integer exceeds 64-bit range").
-_ORJSON_LOW, _ORJSON_HIGH = -(2**63), 2**64 - 1
-# orjson refuses values nested deeper than this anyway: the fallback walks no deeper.
-_ORJSON_DEPTH = 255
+__all__ = ["Fragment", "JsonObject", "JsonValue", "decode_json", "encode_json"]
 
 
 def encode_json(
     value: object,
     *,
-    option: int = 0,
-    default: Optional[Callable[[Any], Any]] = None,  # Any: as orjson.dumps's
+    sort_keys: bool = False,
+    indent: bool = False,
+    non_str_keys: bool = False,
+    default: Optional[Callable[[Any], Any]] = None,  # Any: whatever the caller's values hold
 ) -> bytes:
-    """`orjson.dumps(value, default=default, option=option)`, byte for byte, except that
-    integers beyond 64 bits are written with all their digits (JSON allows any integer;
-    HCL's numbers are arbitrary precision). The fallback runs only when orjson refused
-    the value, so what it encodes costs nothing more; what it refuses for another reason
-    is still refused with orjson's error."""
-    try:
-        return orjson.dumps(value, default=default, option=option)
-    except orjson.JSONEncodeError:
-        exact = _exact_integers(value, 0)
-        if exact is value:
-            raise  # no integer to blame: orjson's refusal stands
-        return orjson.dumps(exact, default=default, option=option)
+    """`value` as JSON: `orjson.dumps(value, default=default, option=...)` with
+    OPT_SORT_KEYS, OPT_INDENT_2 and OPT_NON_STR_KEYS for the flags, byte for byte, and
+    integers beyond 64 bits exact. A `Fragment` is written verbatim. TypeError, as
+    orjson's, for a value it cannot write (a record: convert it with `records.asdict`)."""
+    return dumps(
+        value, sort_keys=sort_keys, indent=indent, non_str_keys=non_str_keys, default=default
+    )
 
 
-def _exact_integers(value: object, depth: int) -> object:
-    """`value` with each integer orjson refuses replaced by a raw fragment of its
-    digits; `value` itself (not a copy) when it holds none."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if _ORJSON_LOW <= value <= _ORJSON_HIGH:
-            return value
-        return orjson.Fragment(str(int(value)).encode())
-    if depth > _ORJSON_DEPTH:
-        return value
-    if isinstance(value, dict):
-        items = {k: _exact_integers(v, depth + 1) for k, v in value.items()}
-        changed = any(items[k] is not v for k, v in value.items())
-        return items if changed else value
-    if isinstance(value, (list, tuple)):
-        elements = [_exact_integers(v, depth + 1) for v in value]
-        return elements if any(e is not v for e, v in zip(elements, value)) else value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        # orjson writes a dataclass as the object of its fields, in their order.
-        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-        as_dict = _exact_integers(fields, depth)
-        return value if as_dict is fields else as_dict
-    return value
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")  # as orjson, unlike the json module
 
 
 def decode_json(data: Union[bytes, str]) -> JsonValue:
-    """A configuration value read from JSON with its integers exact at any size: orjson
-    would round an integer beyond 64 bits to a double (and refuse one beyond a double).
-    For one value per process (a command line), never per frame. ValueError when it is
-    not JSON."""
+    """A JSON value, its integers exact at any size (orjson would round one beyond 64
+    bits to a double). ValueError when it is not JSON: not UTF-8, NaN or Infinity,
+    nested too deep, or any syntax error."""
     try:
-        value: JsonValue = json.loads(data)
+        value: JsonValue = json.loads(data, parse_constant=_refuse_constant)
     except RecursionError:
         raise ValueError("the JSON is nested too deep") from None
     return value

@@ -309,7 +309,7 @@ def _read_result(
         return
     try:
         result = LifecycleResult.parse(line)
-    except ValueError as exc:  # orjson's decode error is a ValueError too
+    except ValueError as exc:  # not JSON, or not a result
         shown = line[:200].decode("utf-8", "replace")
         outcome.error = f"{label} wrote an invalid result ({exc}): {shown}"
         return

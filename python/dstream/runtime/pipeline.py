@@ -16,13 +16,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable, Optional
 
-import orjson
-
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
 from dstream.config.redact import redact_bytes
 from dstream.errors import DstreamError, Interrupted, ProviderError, ProviderRefused
 from dstream.protocol.messages import parse_handshake
+from dstream.protocol.values import Fragment, encode_json
 from dstream.records import record
 from dstream.runtime import verdict
 from dstream.runtime.checkpoints import CheckpointTracker, is_ack, parse_ack
@@ -105,7 +104,7 @@ class TaskRun:
             task.output, task=task, command="run", base_dir=base, log_sink=sink, epoch=epoch
         )
         # the stored bytes, verbatim: a checkpoint is opaque (runtime/checkpoints.py)
-        given = None if state is None else orjson.Fragment(state)
+        given = None if state is None else Fragment(state)
         self.input = start_provider(
             task.input, task=task, command="run", state=given, base_dir=base, log_sink=sink,
             epoch=epoch,
@@ -234,7 +233,7 @@ class TaskRun:
                     if notices.closed:
                         return
                     continue
-                inp.send_notice(orjson.dumps({"committed": orjson.Fragment(value)}) + b"\n")
+                inp.send_notice(encode_json({"committed": Fragment(value)}) + b"\n")
         finally:
             inp.close_commit_channel()  # EOF: no more notices
 

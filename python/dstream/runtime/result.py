@@ -6,9 +6,8 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-import orjson
-
 from dstream.errors import DstreamError
+from dstream.protocol.values import Fragment
 from dstream.records import field, record
 from dstream.runtime.monitor import CounterDict
 
@@ -41,7 +40,7 @@ class RunSummary:
             "frames_per_second": round(frames / self.duration, 1) if self.duration else None,
             "checkpoints_acknowledged": self.checkpoints_acknowledged,
             "last_checkpoint": (
-                None if self.last_checkpoint is None else orjson.Fragment(self.last_checkpoint)
+                None if self.last_checkpoint is None else Fragment(self.last_checkpoint)
             ),
             "exit_codes": self.exit_codes,
             "attempts": self.attempts,

@@ -14,8 +14,6 @@ import time
 from types import FrameType
 from typing import Callable, Optional
 
-import orjson
-
 from dstream import logs
 from dstream.config.model import NOT_DEFINITION, Project, TaskSpec
 from dstream.errors import (
@@ -167,7 +165,7 @@ def definition_hash(task: TaskSpec) -> str:
     """A short digest of what a task does: kept with its lease, compared between agents."""
     import hashlib  # not at the top: a run on the file backend never needs it
 
-    data = encode_json(_definition(task), option=orjson.OPT_SORT_KEYS, default=str)
+    data = encode_json(_definition(task), sort_keys=True, default=str)
     return hashlib.sha256(data).hexdigest()[:16]
 
 

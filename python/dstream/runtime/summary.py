@@ -10,9 +10,8 @@ from __future__ import annotations
 import signal
 from typing import Optional
 
-import orjson
-
 from dstream.errors import DstreamError, ExitCode, Interrupted
+from dstream.protocol.values import encode_json
 from dstream.runtime.pipeline import RunSummary
 
 MAX_VALUE_CHARS = 120  # a checkpoint shown in a summary line is cut beyond this
@@ -39,7 +38,7 @@ def value(obj: object) -> str:
     if isinstance(obj, bytes):
         text = obj.decode("utf-8", "replace")
     else:
-        text = orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        text = encode_json(obj, default=str, non_str_keys=True).decode()
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
 

@@ -15,11 +15,9 @@ import re
 from contextlib import AbstractContextManager
 from typing import Callable, Optional
 
-import orjson
-
 from dstream import _core
 from dstream.errors import DstreamError, LockLost
-from dstream.protocol.values import JsonValue
+from dstream.protocol.values import Fragment, JsonValue, encode_json
 from dstream.records import record
 
 # Bumped if the on-disk / in-table layout ever changes; readers refuse newer formats.
@@ -44,7 +42,7 @@ class StateRecord:
     def to_dict(self) -> dict[str, object]:
         return {
             "task": self.task,
-            "checkpoint": orjson.Fragment(self.raw),  # verbatim in any JSON document
+            "checkpoint": Fragment(self.raw),  # verbatim in any JSON document
             "updated_at": self.updated_at,
             "sequence": self.sequence,
         }
@@ -72,7 +70,7 @@ def encode_checkpoint(task: str, checkpoint: object) -> bytes:
         reason = "it is not one JSON value"
     else:
         try:
-            return orjson.dumps(checkpoint)
+            return encode_json(checkpoint)
         except TypeError as exc:
             reason = str(exc)
     raise DstreamError(

@@ -19,19 +19,16 @@ mid-write belongs to nobody once the lock is ours, and is simply overwritten.
 from __future__ import annotations
 
 import contextlib
-import decimal
 import errno
 import fcntl
-import json
 import os
 import time
 from collections.abc import Iterator
 from typing import Optional
 
-import orjson
-
 from dstream import _core
 from dstream.errors import DstreamError
+from dstream.protocol.values import Fragment, decode_json, encode_json
 from dstream.state.base import (
     FORMAT_VERSION,
     RUN_HISTORY,
@@ -149,22 +146,26 @@ class FileStore(StateStore):
             raise self._io_error("read", path, exc) from None
         try:
             # The checkpoint's own bytes, verbatim (compacted: files of older versions
-            # were indented); the other fields parsed without a double's limits.
+            # were indented); the other fields parsed (1e400 in the checkpoint is inf
+            # there, and unused).
             checkpoint = _core.checkpoint_value(raw)
-            doc = json.loads(raw, parse_float=decimal.Decimal)
-            if checkpoint is None:
+            doc = decode_json(raw)
+            if checkpoint is None or not isinstance(doc, dict):
                 raise KeyError("checkpoint")
-            if doc.get("format", 1) > FORMAT_VERSION:
+            fmt, updated, sequence = (doc.get(k) for k in ("format", "updated_at", "sequence"))
+            if isinstance(fmt, int) and fmt > FORMAT_VERSION:
                 raise DstreamError(
-                    f"state file {path} has format {doc['format']}, newer than this "
+                    f"state file {path} has format {fmt}, newer than this "
                     f"dstream understands ({FORMAT_VERSION})",
                     hint="upgrade dstream, or reset the task's state if it may start over",
                 )
+            if not isinstance(updated, (int, float)) or not isinstance(sequence, int):
+                raise TypeError("updated_at and sequence are numbers")
             return StateRecord(
                 task=str(doc["task"]),
                 raw=compact(checkpoint),
-                updated_at=float(doc["updated_at"]),
-                sequence=int(doc["sequence"]),
+                updated_at=float(updated),
+                sequence=sequence,
             )
         except (AttributeError, KeyError, TypeError, ValueError, RecursionError):
             raise DstreamError(
@@ -212,9 +213,9 @@ class FileStore(StateStore):
                 "task": task,
                 "sequence": (previous.sequence if previous else 0) + 1,
                 "updated_at": time.time(),
-                "checkpoint": orjson.Fragment(raw),  # the exact bytes, never re-encoded
+                "checkpoint": Fragment(raw),  # the exact bytes, never re-encoded
             }
-            data = orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n"
+            data = encode_json(record, indent=True) + b"\n"
             tmp = os.path.join(self.directory, "." + os.path.basename(path) + ".tmp")
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -282,21 +283,21 @@ class FileStore(StateStore):
             return []
         except OSError as exc:
             raise self._io_error("read", self._runs_path(task), exc) from None
-        out = []
+        out: list[dict[str, object]] = []
         for line in lines:
             try:
-                doc = orjson.loads(line)
-            except orjson.JSONDecodeError:
+                doc = decode_json(line)
+            except ValueError:
                 continue  # a line cut by a crash mid-write: the others still count
             if isinstance(doc, dict):
-                out.append(doc)
+                out.append(dict(doc))
         return out[-RUN_HISTORY:]
 
     def add_run(self, task: str, run: dict[str, object]) -> None:
         path = self._runs_path(task)
         with self._locked(task):
             kept = self.runs(task)[-(RUN_HISTORY - 1) :]
-            data = b"".join(orjson.dumps(r) + b"\n" for r in [*kept, run])
+            data = b"".join(encode_json(r) + b"\n" for r in [*kept, run])
             try:
                 with open(path + ".tmp", "wb") as handle:
                     handle.write(data)

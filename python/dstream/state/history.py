@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
-import orjson
-
+from dstream.protocol.values import decode_json, encode_json
 from dstream.state.base import RUN_HISTORY
 from dstream.state.lease import SqlTable
 
@@ -38,7 +37,7 @@ class RunTable(SqlTable):
         """Append `run`, then drop what falls beyond the newest RUN_HISTORY of the task."""
         conn.execute(
             self._sql("INSERT INTO {t} (task, run) VALUES (%s, %s::json)"),
-            (task, orjson.dumps(run).decode()),
+            (task, encode_json(run).decode()),
         )
         conn.execute(
             self._sql(
@@ -54,8 +53,8 @@ class RunTable(SqlTable):
             self._sql("SELECT run::text FROM {t} WHERE task = %s ORDER BY id DESC LIMIT %s"),
             (task, RUN_HISTORY),
         ).fetchall()
-        found = [orjson.loads(row[0]) for row in reversed(rows)]
-        return [run for run in found if isinstance(run, dict)]
+        found = [decode_json(row[0]) for row in reversed(rows)]
+        return [dict(run) for run in found if isinstance(run, dict)]
 
 
 class InputHashTable(SqlTable):
