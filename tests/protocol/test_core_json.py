@@ -331,3 +331,25 @@ def test_deep_tuples_are_bounded() -> None:
         dumps(nested("T" * 1025))
     with pytest.raises(TypeError, match=r"^Recursion limit reached$"):
         dumps(nested("TL" * 600))
+
+
+def test_a_dict_changed_by_default_while_written() -> None:
+    """Keys swapped at the same size are walked as orjson walks them; a change of size
+    is a TypeError (a deliberate difference: orjson writes the first items it finds)."""
+
+    def run(encode: Callable[..., bytes], change: Callable[[dict[str, object]], None]) -> bytes:
+        d: dict[str, object] = {"a": Opaque("x"), "b": 1}
+
+        def mutate(obj: object) -> object:
+            change(d)
+            return 0
+
+        return encode(d, default=mutate)
+
+    def swap(d: dict[str, object]) -> None:
+        del d["b"]
+        d["z"] = 2
+
+    assert run(dumps, swap) == run(orjson.dumps, swap) == b'{"a":0,"z":2}'
+    with pytest.raises(TypeError, match="changed size"):
+        run(dumps, lambda d: d.update(c=3))
