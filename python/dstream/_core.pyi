@@ -284,7 +284,9 @@ def dumps(
     refuses it); no container deeper than 1024 levels (orjson checks only lists and
     dicts, at exactly level 255, so tuples can take it deeper until it crashes); no
     native dataclass, datetime, date, time, UUID or numpy support: those go to `default`
-    as float subclasses do (orjson does that for float subclasses too).
+    as float subclasses do (orjson does that for float subclasses too); a dict whose size
+    a `default` call changes while it is written is a TypeError (orjson writes its first
+    items).
 
     Anything else is `default(obj)`'s result (at most 255 nested calls), else TypeError
     "Type is not JSON serializable: <type>" (what default raised is its __cause__).

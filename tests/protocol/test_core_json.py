@@ -55,6 +55,10 @@ class Mode(str, enum.Enum):
     SLOW = "slów\n"
 
 
+class Ratio(float, enum.Enum):  # not a float subclass to orjson: an enum member
+    THIRD = 1 / 3
+
+
 class Plain(enum.Enum):  # written as its value
     ONE = 1
     HALF = 0.5
@@ -101,14 +105,20 @@ def as_orjson(value: object) -> object:
     return value
 
 
-def bits_to_float(bits: int) -> float:
+def double(sign: bool, exponent: int, mantissa: int) -> float:
+    bits = sign << 63 | exponent << 52 | mantissa
     return float(struct.unpack("<d", struct.pack("<Q", bits))[0])
+
+
+# Every bit pattern, its fields drawn apart so that every exponent is as likely (a
+# drawn 64-bit integer leans small: mostly tiny doubles): subnormals, NaNs, infinities.
+BIT_PATTERNS = st.builds(double, st.booleans(), st.integers(0, 2047), st.integers(0, 2**52 - 1))
 
 
 EDGE_FLOATS = [0.0, -0.0, math.nan, math.inf, -math.inf, 5e-324, 2.2250738585072014e-308]
 EDGE_FLOATS += [1.7976931348623157e308, 1e16, 1e15, 1e-7, 1e-6, 0.1, 1 / 3, -1.5e-300]
 FLOATS = st.one_of(
-    st.integers(0, 2**64 - 1).map(bits_to_float),  # every pattern: subnormals, NaNs
+    BIT_PATTERNS,
     st.sampled_from(EDGE_FLOATS),
     st.floats(),
 )
@@ -129,7 +139,7 @@ SCALARS = st.one_of(
     FLOATS.map(Real),
     TEXTS,
     TEXTS.map(Text),
-    st.sampled_from([*Color, *Mode, *Plain]),
+    st.sampled_from([*Color, *Mode, *Ratio, *Plain]),
     TEXTS.map(Opaque),
     FRAGMENTS,
 )
@@ -187,8 +197,9 @@ def test_same_bytes_as_orjson(
     assert dumps(value, default=handle, **flags) == reference(value, default=handle, **flags)
 
 
-@given(st.integers(0, 2**64 - 1).map(bits_to_float))
+@given(BIT_PATTERNS)
 @example(-0.0)
+@example(1e16)
 @example(5e-324)
 def test_floats_from_every_bit_pattern(value: float) -> None:
     assert dumps([value, {"k": value}]) == orjson.dumps([value, {"k": value}])
@@ -324,3 +335,25 @@ def test_deep_tuples_are_bounded() -> None:
         dumps(nested("T" * 1025))
     with pytest.raises(TypeError, match=r"^Recursion limit reached$"):
         dumps(nested("TL" * 600))
+
+
+def test_a_dict_changed_by_default_while_written() -> None:
+    """Keys swapped at the same size are walked as orjson walks them; a change of size
+    is a TypeError (a deliberate difference: orjson writes the first items it finds)."""
+
+    def run(encode: Callable[..., bytes], change: Callable[[dict[str, object]], None]) -> bytes:
+        d: dict[str, object] = {"a": Opaque("x"), "b": 1}
+
+        def mutate(obj: object) -> object:
+            change(d)
+            return 0
+
+        return encode(d, default=mutate)
+
+    def swap(d: dict[str, object]) -> None:
+        del d["b"]
+        d["z"] = 2
+
+    assert run(dumps, swap) == run(orjson.dumps, swap) == b'{"a":0,"z":2}'
+    with pytest.raises(TypeError, match="changed size"):
+        run(dumps, lambda d: d.update(c=3))

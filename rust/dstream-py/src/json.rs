@@ -279,7 +279,8 @@ impl<'py> Encoder<'py> {
         if self.sort_keys || self.non_str_keys {
             // orjson turns every key to text before it writes any value here.
             let mut items = Vec::with_capacity(d.len());
-            for (k, v) in d.iter() {
+            for item in items_of(d) {
+                let (k, v) = item?;
                 items.push((self.key_text(&k)?, v));
             }
             if self.sort_keys {
@@ -289,7 +290,8 @@ impl<'py> Encoder<'py> {
                 self.member(i == 0, key, v, path)?;
             }
         } else {
-            for (i, (k, v)) in d.iter().enumerate() {
+            for (i, item) in items_of(d).enumerate() {
+                let (k, v) = item?;
                 let Ok(k) = k.cast_exact::<PyString>() else {
                     return Err(PyTypeError::new_err("Dict key must be str"));
                 };
@@ -351,6 +353,25 @@ impl<'py> Encoder<'py> {
             ))
         }
     }
+}
+
+/// The first `len(d)` items of `d`, as orjson walks them. A `default` may change the
+/// dict meanwhile: a change of size is a TypeError here (PyO3's iterator would panic;
+/// orjson writes the first items it finds); keys swapped at the same size are walked as
+/// orjson walks them.
+fn items_of<'a, 'py>(
+    d: &'a Bound<'py, PyDict>,
+) -> impl Iterator<Item = PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> + 'a {
+    let len = d.len();
+    let mut iter = d.iter();
+    (0..len).map_while(move |_| {
+        if d.len() != len {
+            return Some(Err(PyTypeError::new_err(
+                "dict changed size during iteration",
+            )));
+        }
+        iter.next().map(Ok)
+    })
 }
 
 /// orjson writes NaN and the infinities as null.
