@@ -17,7 +17,7 @@ from dstream.config.syntax import Attribute, Block, Body
 from dstream.errors import ConfigError, nearest
 from dstream.protocol.frames import POLICIES
 
-_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMG]i?B|B)?\s*$", re.IGNORECASE)
+_SIZE = r"(?i)^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMG]i?B|B)?\s*$"
 _SIZE_UNITS = {
     "b": 1,
     "kb": 1000,
@@ -27,9 +27,9 @@ _SIZE_UNITS = {
     "mib": 1024**2,
     "gib": 1024**3,
 }
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_DURATION_PART = r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)"
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PLAIN_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?\Z")
+_PLAIN_NUMBER = r"[0-9]+(?:\.[0-9]+)?\Z"
 
 
 def unknown_name(
@@ -116,7 +116,7 @@ def parse_size(value: object, attribute: Attribute, context: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         size = value
     elif isinstance(value, str):
-        match = _SIZE.match(value)
+        match = re.match(_SIZE, value)
         if match:
             size = float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
     if size is not None and 1 <= size <= MAX_FRAME_SIZE:
@@ -139,8 +139,8 @@ def parse_duration(value: object, attribute: Attribute, context: str) -> float:
         seconds = float(value) if abs(value) < 1e300 else math.inf
     elif isinstance(value, str):
         text = value.strip()
-        parts = _DURATION_PART.findall(text)
-        if _PLAIN_NUMBER.match(text):
+        parts = re.findall(_DURATION_PART, text)
+        if re.match(_PLAIN_NUMBER, text):
             seconds = float(text)
         elif parts and "".join(n + u for n, u in parts) == text:
             seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)

@@ -109,7 +109,7 @@ def as_bool(value: object) -> Optional[bool]:
     return None
 
 
-_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\Z")
+_NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\Z"
 
 
 def to_number(value: object, what: str = "value") -> float:
@@ -117,7 +117,7 @@ def to_number(value: object, what: str = "value") -> float:
         raise FunctionError(f"{what} is a bool, not a number")
     if isinstance(value, (int, float)):
         return value
-    if isinstance(value, str) and _NUMBER.match(value.strip()):
+    if isinstance(value, str) and re.match(_NUMBER, value.strip()):
         try:
             return parse_number(value.strip())
         except BadNumber as exc:
@@ -208,7 +208,7 @@ def _merge(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     return out
 
 
-_VERB = re.compile(r"%([-+ 0#]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])")
+_VERB = r"%([-+ 0#]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])"
 
 
 def _format(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
@@ -219,7 +219,7 @@ def _format(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     out: list[str] = []
     position = 0
     used = 0
-    for match in _VERB.finditer(spec):
+    for match in re.finditer(_VERB, spec):
         out.append(spec[position : match.start()])
         position = match.end()
         flags, width, precision, verb = match.groups()

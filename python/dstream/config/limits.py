@@ -61,10 +61,10 @@ def line_column(text: str, offset: int) -> tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-_IN_CODE = re.compile(r'["{\[(}\])#/<]')
-_IN_CODE_JSON = re.compile(r'["{\[(}\])]')
-_IN_STRING = re.compile(r'[\\"\n$%]')
-_IN_STRING_JSON = re.compile(r'[\\"]')
+_IN_CODE = r'["{\[(}\])#/<]'
+_IN_CODE_JSON = r'["{\[(}\])]'
+_IN_STRING = r'[\\"\n$%]'
+_IN_STRING_JSON = r'[\\"]'
 
 
 def check_nesting(text: str, *, templates: bool = True) -> None:
@@ -72,8 +72,8 @@ def check_nesting(text: str, *, templates: bool = True) -> None:
     deeper than MAX_NESTING; `templates=False` reads JSON. Strings and comments are
     skipped; a heredoc's body is text here (its interpolations are checked when they are
     parsed). It need not be exact HCL: what it misreads, the parser refuses anyway."""
-    in_code = _IN_CODE if templates else _IN_CODE_JSON
-    in_string = _IN_STRING if templates else _IN_STRING_JSON
+    in_code = re.compile(_IN_CODE if templates else _IN_CODE_JSON)
+    in_string = re.compile(_IN_STRING if templates else _IN_STRING_JSON)
     stack: list[str] = []  # "{", "[", "(" or '"'
     index, end = 0, len(text)
     while index < end:

@@ -34,12 +34,12 @@ if TYPE_CHECKING:
 KeyPath = tuple[Union[str, int], ...]
 SCHEMA_ALIASES = "x-dstream-aliases"
 SCHEMA_FOLD_CASE = "x-dstream-fold-case"
-_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])([A-Z])")
+_CAMEL_BOUNDARY = r"(?<=[a-z0-9])([A-Z])"
 
 
 def normalize_key(key: str) -> str:
     """`maxCount`, `max-count`, `MaxCount` and `max_count` all become `max_count`."""
-    return _CAMEL_BOUNDARY.sub(r"_\1", key).replace("-", "_").lower()
+    return re.sub(_CAMEL_BOUNDARY, r"_\1", key).replace("-", "_").lower()
 
 
 @record(frozen=True)

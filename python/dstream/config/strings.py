@@ -238,7 +238,7 @@ def _closing_brace(text: str, start: int) -> int:
     return -1
 
 
-_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
+_ESCAPE = r"(?s)\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)"
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 
 
@@ -254,4 +254,4 @@ def unescape(text: str) -> str:
             return chr(int(code[1:], 16))
         return _SIMPLE_ESCAPES.get(code, "\\" + code)
 
-    return _ESCAPE.sub(replace, text)
+    return re.sub(_ESCAPE, replace, text)

@@ -37,9 +37,9 @@ TEMPLATE_VALUE_FUNCTION = "_template_value"  # in expression position: number/bo
 
 # Inside an action: a string "..." (escapes), one written \"...\" inside an HCL string,
 # a raw string `...`, or anything up to the closing braces.
-_ACTION_PART = re.compile(r'\\"(?:[^"\\]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|`[^`]*`|\}\}|.', re.S)
-_HEREDOC_START = re.compile(r"<<-?([A-Za-z][A-Za-z0-9._-]*)[ \t\r]*\n")
-_SIMPLE_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
+_ACTION_PART = r'(?s)\\"(?:[^"\\]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|`[^`]*`|\}\}|.'
+_HEREDOC_START = r"<<-?([A-Za-z][A-Za-z0-9._-]*)[ \t\r]*\n"
+_SIMPLE_NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z"
 
 
 @record(frozen=True)
@@ -62,7 +62,7 @@ def template_value(use: TemplateUse, environ: Mapping[str, str], pasted: bool) -
         return value
     if value in ("true", "false"):
         return value == "true"
-    if _SIMPLE_NUMBER.match(value):
+    if re.match(_SIMPLE_NUMBER, value):
         return to_number(value)
     return go_unquote_literal(value)
 
@@ -70,8 +70,9 @@ def template_value(use: TemplateUse, environ: Mapping[str, str], pasted: bool) -
 def _action(text: str, start: int, where: Location) -> str:
     """The template action `{{ ... }}` starting at `start`, on one line."""
     pos = start + 2
+    action_part = re.compile(_ACTION_PART)
     while pos < len(text):
-        part = _ACTION_PART.match(text, pos)
+        part = action_part.match(text, pos)
         assert part is not None  # "." matches any character
         if part.group(0) == "}}":
             return text[start : part.end()]
@@ -205,7 +206,7 @@ class _Rewriter:
         elif ch == '"':
             self.modes.append(_Mode("string"))
             self._copy(1)
-        elif ch == "<" and (heredoc := _HEREDOC_START.match(text, i)):
+        elif ch == "<" and (heredoc := re.compile(_HEREDOC_START).match(text, i)):
             self.modes.append(_Mode("heredoc", marker=heredoc.group(1)))
             self._copy(len(heredoc.group(0)))
         elif ch == "{":

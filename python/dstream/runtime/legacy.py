@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 # The longest wait for an output's handshake that is already on its way (see
 # await_output_handshake); a silent output is never waited for.
 OUTPUT_HANDSHAKE_WAIT = 5.0
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+_ANSI = r"\x1b\[[0-9;?]*[ -/]*[@-~]"
 
 
 class _Run(Protocol):
@@ -85,7 +85,7 @@ class LegacyBridge:
         if self._pump is None or inp is None or not inp.legacy:
             return
         for raw in self._pump.take_log_lines():
-            text = _ANSI.sub("", raw.decode("utf-8", "replace")).strip()
+            text = re.sub(_ANSI, "", raw.decode("utf-8", "replace")).strip()
             if text:
                 logs.provider_line(run.task.name, "input", text, "info", several=run.task_prefixes)
 

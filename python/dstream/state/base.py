@@ -48,7 +48,7 @@ class StateRecord:
         }
 
 
-_TOKENS = re.compile(rb'("(?:[^"\\]|\\.)*")|[ \t\r\n]+')
+_TOKENS = rb'("(?:[^"\\]|\\.)*")|[ \t\r\n]+'
 
 
 def compact(raw: bytes) -> bytes:
@@ -56,7 +56,7 @@ def compact(raw: bytes) -> bytes:
     (numbers and strings untouched), so it fits in a command line."""
     if b"\n" not in raw and b"\r" not in raw:
         return raw
-    return _TOKENS.sub(lambda m: m.group(1) or b"", raw)
+    return re.sub(_TOKENS, lambda m: m.group(1) or b"", raw)
 
 
 def encode_checkpoint(task: str, checkpoint: object) -> bytes:
