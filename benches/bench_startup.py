@@ -16,6 +16,7 @@ copied into it): a before/after comparison of start-up on one loaded machine.
 
 from __future__ import annotations
 
+import ast
 import os
 import select
 import signal
@@ -134,6 +135,34 @@ def reap(proc: subprocess.Popen[bytes]) -> tuple[float, int, bytes]:
     return usage.ru_utime + usage.ru_stime, proc.returncode, err
 
 
+# Runs a console script as its shebang would, with `paths` appended to sys.path where
+# site would have put them (after the standard library: lookups of stdlib modules do not
+# search them first, as they would from PYTHONPATH).
+AS_SCRIPT = (
+    "import sys; sys.path += {paths!r}; sys.argv = {argv!r}; "
+    "exec(compile(open(sys.argv[0]).read(), sys.argv[0], 'exec'), {{'__name__': '__main__'}})"
+)
+
+
+def without_site_hooks(argv: list[str]) -> list[str]:
+    """`argv` (a console script and its arguments) run by `python -S`, with this
+    interpreter's site-packages and .pth entries on its sys.path: the same modules found,
+    without executing the .pth hooks of the machine's site-packages. This sandbox's CA
+    hook imports certifi, pathlib and importlib.resources at every start (~60 ms, ~115 M
+    instructions); a user's machine has no such hook. `site` itself is left out too,
+    a few instructions of what a user's start pays."""
+
+    def path_of(*flags: str) -> list[str]:
+        code = "import sys; print(repr(sys.path))"
+        done = subprocess.run([sys.executable, *flags, "-c", code], env=clean_env(),
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        return list(ast.literal_eval(done.stdout))
+
+    bare = set(path_of("-S"))
+    paths = [p for p in path_of() if p and p not in bare]
+    return [sys.executable, "-S", "-c", AS_SCRIPT.format(paths=paths, argv=argv)]
+
+
 def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
     """`dstream run` of a trivial sh input into an output that reports arrival, against
     the same scripts piped by the shell (the providers' own start), alternating; and the
@@ -145,7 +174,8 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
     dstream = [script("dstream"), "run", "-q"]
     floor_argv = [sys.executable, "-c", "pass"]
     bare_argv = [sys.executable, "-S", "-c", "pass"]
-    names = ("direct", "dstream", "floor", "bare", "other")
+    no_hooks = (without_site_hooks(dstream), tmp_path, fifo)
+    names = ("direct", "dstream", "floor", "bare", "nohooks", "other")
     wall: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
 
@@ -161,6 +191,7 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
         "dstream": lambda: until_arrival(dstream, tmp_path, fifo),
         "floor": lambda: interpreter(floor_argv),
         "bare": lambda: interpreter(bare_argv),
+        "nohooks": lambda: until_arrival(*no_hooks),
     }
     if OTHER_TREE:
         other_env = {"PYTHONPATH": OTHER_TREE}
@@ -185,6 +216,10 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
             "python -c pass (interpreter floor)": figures["floor"],
             "python -S -c pass (without site)": figures["bare"],
             "added by dstream beyond the floor": beyond,
+            "dstream run by python -S (no site hooks)": figures["nohooks"],
+            "added by dstream by python -S (no site hooks)": [
+                d - b for d, b in zip(figures["nohooks"], figures["direct"])
+            ],
         }
         if OTHER_TREE:
             other = [d - b for d, b in zip(figures["other"], figures["direct"])]
@@ -217,6 +252,10 @@ def test_instructions_of_a_start(benchmark: Any, tmp_path: Path) -> None:
         "python -c pass (interpreter floor)": ([sys.executable, "-c", "pass"], None),
         "python -S -c pass (without site)": ([sys.executable, "-S", "-c", "pass"], None),
         "dstream run": ([sys.executable, script("dstream"), "run", "-q"], None),
+        "dstream run by python -S (no site hooks)": (
+            without_site_hooks([script("dstream"), "run", "-q"]),
+            None,
+        ),
     }
     if OTHER_TREE:
         argvs[f"dstream run from {OTHER_TREE}"] = (
@@ -237,10 +276,12 @@ def test_instructions_of_a_start(benchmark: Any, tmp_path: Path) -> None:
         os.killpg(drain.pid, signal.SIGKILL)
         drain.wait()
     floor = counts["python -c pass (interpreter floor)"]
+    bare = counts["python -S -c pass (without site)"]
     group = "start-up: instructions (M, callgrind)"
     for name, value in counts.items():
         record(group, name, stats([value], "M Ir", fmt=".1f", compare=False))
         benchmark.extra_info[name] = value
         if name.startswith("dstream run"):
-            beyond = stats([value - floor], "M Ir", fmt=".1f", compare=False)
+            under = bare if "python -S" in name else floor
+            beyond = stats([value - under], "M Ir", fmt=".1f", compare=False)
             record(group, f"{name}: beyond the floor", beyond)
