@@ -95,3 +95,17 @@ def test_loading_from_the_cache_does_not_import_lark(cache: Path) -> None:
     second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == "[]"
+
+
+def test_the_grammar_stamp_names_the_hcl2_the_import_finds() -> None:
+    """The cache key's grammar is found on sys.path without importlib.util (issue 22):
+    the same file as the import machinery's answer, so an upgrade of python-hcl2 still
+    invalidates every cached tree."""
+    import importlib.util
+
+    from dstream.config.syntax import _grammar_stamp
+
+    spec = importlib.util.find_spec("hcl2")
+    assert spec is not None and spec.origin is not None
+    grammar = os.stat(os.path.join(os.path.dirname(spec.origin), "hcl2.lark"))
+    assert _grammar_stamp() == f"{grammar.st_size}:{grammar.st_mtime_ns}"

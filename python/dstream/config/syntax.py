@@ -8,9 +8,11 @@ subtree for the evaluator. lark is imported only when a text is really parsed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import pickle
+import sys
 from typing import TYPE_CHECKING
 
 from dstream.config.limits import (
@@ -168,7 +170,17 @@ def parse_error(exc: UnexpectedInput, source_map: SourceMap) -> ConfigError:
 @functools.cache
 def _grammar_stamp() -> str:
     """Identifies the installed python-hcl2 grammar without importing hcl2; looked up
-    once per process (every file and every heredoc interpolation is a parse)."""
+    once per process (every file and every heredoc interpolation is a parse). The
+    package's folder is looked for on sys.path first, as the import would find it: the
+    import machinery's own lookup (importlib.util) is only for an install it alone can
+    find, such as an editable one."""
+    for folder in sys.path:
+        package = os.path.join(folder or ".", "hcl2")
+        if os.path.isdir(package):
+            with contextlib.suppress(OSError):
+                stat = os.stat(os.path.join(package, "hcl2.lark"))
+                return f"{stat.st_size}:{stat.st_mtime_ns}"
+            break  # an hcl2 without its grammar file here: let the import machinery look
     import importlib.util
 
     spec = importlib.util.find_spec("hcl2")
