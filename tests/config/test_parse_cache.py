@@ -3,8 +3,8 @@ like a fresh parse, and loading from it does not import lark (40 ms of every com
 
 from __future__ import annotations
 
+import marshal
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dstream.config.loader import load_project, load_project_text
-from dstream.config.tree import Tree
+from dstream.config.tree import Token, Tree, freeze, thaw
 from dstream.errors import ConfigError
 from dstream.records import asdict
 
@@ -66,10 +66,12 @@ def test_a_cache_file_of_another_text_is_not_used(cache: Path) -> None:
     text = 'task "t" {\n' + PROVIDERS + "}\n"
     assert load_project_text(text, "a.hcl").tasks["t"].input.provider_path == "dstream-counter"
     (path,) = (cache / "hcl").glob("*.tree")
-    path.write_bytes(pickle.dumps((b"another text", Tree("start", []))))
+    path.write_bytes(marshal.dumps((b"another text", freeze(Tree("start", [])))))
     assert load_project_text(text, "a.hcl").tasks["t"].input.provider_path == "dstream-counter"
-    path.write_bytes(b"not a pickle")
-    assert load_project_text(text, "a.hcl").tasks["t"].input.provider_path == "dstream-counter"
+    stamp, _ = marshal.loads(path.read_bytes())
+    for damaged in (b"not marshal data", marshal.dumps((stamp, ("x", (1,), 0, 0)))):
+        path.write_bytes(damaged)
+        assert load_project_text(text, "a.hcl").tasks["t"].input.provider_path == "dstream-counter"
 
 
 def test_syntax_error_is_located_with_or_without_a_cache(cache: Path) -> None:
@@ -86,7 +88,7 @@ def test_loading_from_the_cache_does_not_import_lark(cache: Path) -> None:
         "from dstream.config.loader import load_project\n"
         f"load_project({os.path.join(HERE, 'valid', 'reference.hcl')!r}, [], [], "
         "{'DATABASE_CONNECTION_STRING': 'x'})\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lark', 'hcl2')))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lark', 'hcl2', 'pickle')))\n"
     )
     env = {**os.environ, "DSTREAM_CACHE_DIR": str(cache)}
     first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
@@ -109,3 +111,12 @@ def test_the_grammar_stamp_names_the_hcl2_the_import_finds() -> None:
     assert spec is not None and spec.origin is not None
     grammar = os.stat(os.path.join(os.path.dirname(spec.origin), "hcl2.lark"))
     assert _grammar_stamp() == f"{grammar.st_size}:{grammar.st_mtime_ns}"
+
+
+def test_a_frozen_tree_thaws_equal_with_its_positions() -> None:
+    tree = Tree("start", [Token("NAME", "a", 1, 2), None, Tree("body", [], None, None)], 1, 1)
+    back = thaw(marshal.loads(marshal.dumps(freeze(tree))))
+    assert back == tree
+    token = back.children[0]
+    assert isinstance(token, Token) and (token.type, token.line, token.column) == ("NAME", 1, 2)
+    assert back.children[2].line is None and back.line == 1

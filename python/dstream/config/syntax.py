@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import marshal
 import os
-import pickle
 import sys
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ from dstream.config.limits import (
 )
 from dstream.config.model import Location
 from dstream.config.templates import Rewritten, SourceMap, rewrite_templates
-from dstream.config.tree import Node, Token, Tree, from_lark
+from dstream.config.tree import Node, Token, Tree, freeze, from_lark, thaw
 from dstream.errors import ConfigError
 from dstream.records import field, record
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 # Part of the cache key: bump it when what a cached tree holds, or what a text must pass
 # before it is cached, changes (2: nesting limits, a tree cached before them is not trusted).
-TREE_FORMAT = "dstream-tree-2"
+TREE_FORMAT = "dstream-tree-3"  # 3: marshal of tree.freeze (2 was a pickle)
 BOM = "\ufeff"
 
 
@@ -210,9 +210,9 @@ def parses_to_tree(source: str) -> Tree:
     path = os.path.join(folder, f"{zlib.crc32(stamp):08x}-{len(stamp)}.tree")
     try:
         with open(path, "rb") as handle:
-            stored, tree = pickle.load(handle)
-        if stored == stamp and isinstance(tree, Tree):
-            return tree
+            stored, plain = marshal.loads(handle.read())
+        if stored == stamp:
+            return thaw(plain)
     except Exception:  # absent, unreadable, or written in another format (not BaseException)
         pass
     import tempfile
@@ -225,9 +225,9 @@ def parses_to_tree(source: str) -> Tree:
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
-            pickle.dump((stamp, tree), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.write(marshal.dumps((stamp, freeze(tree))))
         os.replace(tmp, path)
-    except (OSError, RecursionError, pickle.PicklingError):
+    except (OSError, RecursionError, ValueError):  # ValueError: marshal's refusals
         pass  # not cached: the next command parses again
     return tree
 

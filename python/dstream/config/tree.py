@@ -92,6 +92,39 @@ class Tree:
 
 Node = Union[Tree, Token]
 
+# A tree as builtins for `marshal` (the parse cache): a Tree is a tuple (data, children,
+# line, column), a Token a list [type, value, line, column], an absent part None.
+# marshal is built into the interpreter; pickle's import was ~8 M instructions of every
+# run (issue 22), and it reads only these types: no code runs while a file loads.
+Plain = tuple[str, tuple[Any, ...], Optional[int], Optional[int]]  # Any: Plain, list, None
+
+
+def freeze(tree: Tree) -> Plain:
+    def child(node: object) -> object:
+        if isinstance(node, Tree):
+            return freeze(node)
+        if isinstance(node, Token):
+            return [node.type, node.value, node.line, node.column]
+        return node
+
+    return (tree.data, tuple(child(c) for c in tree.children), tree.line, tree.column)
+
+
+def thaw(plain: Plain) -> Tree:
+    """The Tree `freeze` gave `plain`; TypeError or ValueError for anything else."""
+    data, children, line, column = plain
+    return Tree(data, [_thawed(c) for c in children], line, column)
+
+
+def _thawed(node: object) -> object:
+    if isinstance(node, tuple):
+        return thaw(node)
+    if isinstance(node, list):
+        return Token(*node)
+    if node is not None:
+        raise TypeError(f"not a frozen tree node: {type(node).__name__}")
+    return None
+
 
 def from_lark(node: LarkTree[LarkToken], max_depth: int) -> Tree:
     """Copy a Lark parse tree into these classes; a child that is neither a tree nor a
