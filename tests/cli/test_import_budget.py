@@ -8,6 +8,7 @@ added (whatever the interpreter's own start imported is not dstream's).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Any
@@ -110,8 +111,14 @@ def heavy(added: list[str], names: tuple[str, ...]) -> list[str]:
 
 
 def one_envelope(ws: Workspace) -> None:
+    """A one-envelope project, its parse cache (its own) warm: what every run of an
+    unchanged file but the first sees. A miss imports python-hcl2 and lark, as it must."""
     ws.script("input.sh", """printf '%s\\n' '{"data":1}'\n""")
     ws.shell_output_task("./input.sh", state=True)
+    ws.env["DSTREAM_CACHE_DIR"] = str(ws.root / "cache")
+    warm = ws.run("lint")
+    assert warm.returncode == 0, warm.stderr
+    assert os.listdir(ws.root / "cache" / "hcl"), "the lint parsed and cached the file"
 
 
 def test_parsing_run_imports_nothing_heavy(ws: Workspace) -> None:
