@@ -253,3 +253,31 @@ def test_a_closed_stderr_does_not_fail_the_run(ws: Workspace) -> None:
         proc.wait()
     assert proc.returncode == 0
     assert ws.json_lines("out.jsonl") == [{"data": 1}]
+
+
+def test_a_log_sink_that_fails_does_not_stop_the_draining() -> None:
+    """A provider's stderr is drained whatever becomes of its lines: a sink that raises
+    (a log destination that fails) drops the line and the reading goes on. Before, the
+    forwarder thread ended at the sink's first OSError, and a provider writing more than
+    a pipe's worth of stderr then blocked for ever."""
+    from dstream.runtime.process import ProviderProcess
+
+    def failing_sink(task: str, role: str, text: str) -> None:
+        raise OSError("the log destination is gone")
+
+    popen = subprocess.Popen(
+        ["sh", "-c", "i=0; while [ $i -lt 3000 ]; do echo 'a line of stderr, again' >&2;"
+         " i=$((i+1)); done; echo done"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    process = ProviderProcess(popen, role="input", label="input 'sh'", log_sink=failing_sink)
+    try:
+        assert popen.stdout is not None
+        ready, _, _ = select.select([popen.stdout], [], [], 30)
+        assert ready, "the provider blocked on its stderr: nobody drained it"
+        assert popen.stdout.readline() == b"done\n"
+        assert popen.wait(timeout=30) == 0
+        assert process.stderr_tail()[-1] == "a line of stderr, again"
+    finally:
+        popen.kill()
+        popen.wait()

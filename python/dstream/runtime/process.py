@@ -258,9 +258,12 @@ class ProviderProcess:
                 if not text:
                     continue
                 self._tail.append(text)
-                self._log_sink(self._task_name, self.role, text)
+                # The line is kept in the tail; a sink that fails drops it, but the
+                # reading goes on: a provider whose stderr pipe fills blocks for ever.
+                with contextlib.suppress(OSError, ValueError):
+                    self._log_sink(self._task_name, self.role, text)
         except (OSError, ValueError):
-            pass
+            pass  # the pipe itself: closed or gone
 
     def stderr_tail(self, settle: float = 0.0) -> list[str]:
         """The last stderr lines. `settle`: a provider that just reported failure is
