@@ -151,3 +151,24 @@ def test_json_reports_each_file_that_does_not_parse(ws: Workspace, check: list[s
     assert [d["location"] for d in document["diagnostics"]] == ["a.hcl:4:1", "c.hcl:2:7"]
     assert all(d["severity"] == "error" and d["hint"] for d in document["diagnostics"])
     assert (ws.root / "b.hcl").read_text() == (MESSY if check else CANONICAL)
+
+
+def test_a_refused_rewrite_leaves_that_file_and_formats_the_others(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rewrite whose meaning differs (a formatter bug) is refused for its file only;
+    fmt goes on with the others and exits 1. The buggy formatter is a stand-in: a real
+    formatter bug cannot be produced on purpose. Run in-process to put it in place."""
+    from dstream.cli import app, fmt
+
+    real = fmt.format_text
+    monkeypatch.setattr(fmt, "format_text", lambda s: real(s).replace('"shop"', '"other"'))
+    monkeypatch.chdir(ws.root)
+    (ws.root / "a.hcl").write_text(MESSY)  # holds "shop": its rewrite changes a value
+    (ws.root / "b.hcl").write_text(MESSY.replace('"shop"', '"mall"'))
+    assert app._main(["fmt", "--json"]) == ExitCode.FAILURE
+    document = json.loads(capsys.readouterr().out)
+    assert document["ok"] is False
+    assert (document["refused"], document["changed"]) == (["a.hcl"], ["b.hcl"])
+    assert (ws.root / "a.hcl").read_text() == MESSY
+    assert (ws.root / "b.hcl").read_text() == CANONICAL.replace('"shop"', '"mall"')

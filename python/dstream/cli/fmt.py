@@ -7,8 +7,8 @@ line in a row, one newline at the end. Comments and heredocs are kept as written
 CI); `--diff` (`-diff`) prints what would change. Every file is parsed, laid out or not:
 one that does not parse is reported with the parser's diagnostic (file:line:col) and
 left alone, the others are still formatted, and the exit is 2. A rewrite whose parse
-tree differs from the original's is refused (a formatter bug must never change a
-configuration)."""
+tree differs from the original's is refused and that file left alone (a formatter bug
+must never change a configuration); the others are still formatted, and the exit is 1."""
 
 from __future__ import annotations
 
@@ -224,6 +224,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.config.diagnostics import Diagnostics
 
     changed: list[str] = []
+    refused: list[str] = []  # a rewrite that would change the meaning: a formatter bug
     broken = Diagnostics()
     for path in _files(args.paths, args.recursive):
         try:
@@ -236,7 +237,13 @@ def execute(args: argparse.Namespace, view: View) -> int:
         after = format_text(before)
         if after == before:
             continue
-        _same_meaning(before, after, path)
+        try:
+            _same_meaning(before, after, path)
+        except DstreamError as exc:
+            refused.append(path)
+            if not view.json:
+                view.error_block(exc)
+            continue
         changed.append(path)
         if args.diff:
             view.out.writelines(
@@ -252,14 +259,19 @@ def execute(args: argparse.Namespace, view: View) -> int:
         if not args.diff:
             view.line(path)
     if view.json:
-        document: dict[str, object] = {"ok": not (broken.errors or (args.check and changed))}
-        document["changed"] = changed
+        failed = broken.errors or refused or (args.check and changed)
+        document: dict[str, object] = {"ok": not failed, "changed": changed}
+        if refused:
+            document["refused"] = refused
         if broken.errors:
             document["diagnostics"] = [d.to_dict() for d in broken.errors]
         view.document(document)
     if broken.errors:
         view.info(f"{len(broken.errors)} file(s) do not parse: fix them, then run `dstream fmt`")
         return EXIT_USAGE
+    if refused:
+        view.info(f"{len(refused)} file(s) left as they were: please report them")
+        return EXIT_FAILURE
     if args.check and changed:
         view.info(f"{len(changed)} file(s) not formatted: run `dstream fmt` to fix them")
         return EXIT_FAILURE
