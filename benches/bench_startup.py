@@ -135,6 +135,10 @@ def reap(proc: subprocess.Popen[bytes]) -> tuple[float, int, bytes]:
     return usage.ru_utime + usage.ru_stime, proc.returncode, err
 
 
+# The standard modules any Python command line that starts processes imports (and
+# the console script's own `re`): the floor under dstream's start beyond the interpreter.
+STDLIB_FLOOR = "import re, argparse, subprocess, threading, signal, json"
+
 # Runs a console script as its shebang would, with `paths` appended to sys.path where
 # site would have put them (after the standard library: lookups of stdlib modules do not
 # search them first, as they would from PYTHONPATH).
@@ -175,7 +179,7 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
     floor_argv = [sys.executable, "-c", "pass"]
     bare_argv = [sys.executable, "-S", "-c", "pass"]
     no_hooks = (without_site_hooks(dstream), tmp_path, fifo)
-    names = ("direct", "dstream", "floor", "bare", "nohooks", "other")
+    names = ("direct", "dstream", "floor", "bare", "stdlib", "nohooks", "other")
     wall: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
 
@@ -191,6 +195,7 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
         "dstream": lambda: until_arrival(dstream, tmp_path, fifo),
         "floor": lambda: interpreter(floor_argv),
         "bare": lambda: interpreter(bare_argv),
+        "stdlib": lambda: interpreter([sys.executable, "-S", "-c", STDLIB_FLOOR]),
         "nohooks": lambda: until_arrival(*no_hooks),
     }
     if OTHER_TREE:
@@ -216,6 +221,9 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
             "python -c pass (interpreter floor)": figures["floor"],
             "python -S -c pass (without site)": figures["bare"],
             "added by dstream beyond the floor": beyond,
+            "python -S importing a command line's stdlib (re, argparse, subprocess, ...)": (
+                figures["stdlib"]
+            ),
             "dstream run by python -S (no site hooks)": figures["nohooks"],
             "added by dstream by python -S (no site hooks)": [
                 d - b for d, b in zip(figures["nohooks"], figures["direct"])
@@ -251,6 +259,10 @@ def test_instructions_of_a_start(benchmark: Any, tmp_path: Path) -> None:
     argvs = {
         "python -c pass (interpreter floor)": ([sys.executable, "-c", "pass"], None),
         "python -S -c pass (without site)": ([sys.executable, "-S", "-c", "pass"], None),
+        "python -S importing a command line's stdlib": (
+            [sys.executable, "-S", "-c", STDLIB_FLOOR],
+            None,
+        ),
         "dstream run": ([sys.executable, script("dstream"), "run", "-q"], None),
         "dstream run by python -S (no site hooks)": (
             without_site_hooks([script("dstream"), "run", "-q"]),
