@@ -57,7 +57,13 @@ class RedactedStream:
 
 
 class View:
-    def __init__(self, *, json: bool = False, out: TextIO = sys.stdout, err: TextIO = sys.stderr):
+    def __init__(
+        self, *, json: bool = False, out: Optional[TextIO] = None, err: Optional[TextIO] = None
+    ):
+        # The process's streams as they are now, not as they were when this module was
+        # imported (a default argument would keep those: redirect_stdout, test capture).
+        out = out or sys.stdout
+        err = err or sys.stderr
         self.json = json
         # TextIO in type only: RedactedStream delegates everything but write.
         self.out: TextIO = RedactedStream(out)  # type: ignore[assignment]
