@@ -6,6 +6,8 @@ import contextlib
 import io
 import json
 
+import pytest
+
 from dstream.cli.view import View
 
 
@@ -20,3 +22,19 @@ def test_a_view_writes_to_the_stdout_of_its_making_not_of_its_import() -> None:
         view.note("a note")
     assert json.loads(out.getvalue()) == {"ok": True}
     assert "a note" in err.getvalue()
+
+
+def test_help_is_as_wide_as_argparse_would_make_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dstream's help formatter finds the width without shutil (issue 22): the width
+    argparse's own formatter finds, for every $COLUMNS."""
+    import argparse
+
+    from dstream.cli.app import HelpFormatter
+
+    for columns in ("50", "0", "-3", "wide", None):
+        if columns is None:
+            monkeypatch.delenv("COLUMNS", raising=False)
+        else:
+            monkeypatch.setenv("COLUMNS", columns)
+        ours, theirs = HelpFormatter("dstream"), argparse.HelpFormatter("dstream")
+        assert ours._width == theirs._width, columns

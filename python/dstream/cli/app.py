@@ -47,15 +47,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _columns() -> int:
-    """`shutil.get_terminal_size().columns`: $COLUMNS, else stdout's terminal, else 80."""
+    """`shutil.get_terminal_size().columns`: a positive $COLUMNS, else stdout's
+    terminal's, else 80."""
     try:
-        return int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        pass
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
     try:
-        return os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
     except (AttributeError, ValueError, OSError):
-        return 80
+        columns = 0
+    return columns or 80
 
 
 class HelpFormatter(argparse.HelpFormatter):
