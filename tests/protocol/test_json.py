@@ -155,3 +155,19 @@ def test_a_tasks_definition_hash_takes_big_integers_and_keeps_its_old_value() ->
     assert definition_hash(project.tasks["t"]) == "a58759c142e4519e"  # computed before the change
     big = load_project_text(BIG_CONFIG, "t.hcl")
     assert definition_hash(big.tasks["t"]) == "51f8ae5aa5da9a7f"
+
+
+def test_a_config_key_named_like_a_spec_field_counts_in_the_digests() -> None:
+    """`location`, `lifecycle` and `config_locations` are left out of the digests as
+    fields of a spec (where it was written, what dstream learnt), never as keys of the
+    user's own config: a provider's `location = "westus"` is what it does. Both digests
+    dropped such keys at every depth, so changing them went unnoticed."""
+    from dstream.runtime.runner import definition_hash
+
+    def digests(where: str) -> tuple[str, str]:
+        text = CONFIG.replace("tiny = 1.5e-7", f'tiny = 1.5e-7\n      location = "{where}"')
+        task = load_project_text(text, "test.hcl", environ={}).tasks["t"]
+        return input_digest(task.input), definition_hash(task)
+
+    east, west = digests("eastus"), digests("westus")
+    assert east[0] != west[0] and east[1] != west[1]

@@ -9,24 +9,15 @@ to go, `--reset-state` (start over) or `--resume-changed` (resume anyway)."""
 from __future__ import annotations
 
 from dstream.cli.view import View
-from dstream.config.model import NOT_DEFINITION, Project, ProviderSpec
+from dstream.config.model import Project, ProviderSpec, definition
 from dstream.errors import UsageError
 from dstream.protocol.values import encode_json
-from dstream.records import asdict
 
 
 def input_digest(spec: ProviderSpec) -> str:
     """What the input is and how it is configured, without where it was written."""
-
-    def strip(value: object) -> object:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in NOT_DEFINITION}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
     # The same bytes as orjson's (stored digests stay valid), big integers exact.
-    canonical = encode_json(strip(asdict(spec)), sort_keys=True, default=str)
+    canonical = encode_json(definition(spec), sort_keys=True, default=str)
     from dstream.state import digest
 
     return "blake2b:" + digest(canonical)

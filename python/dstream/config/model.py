@@ -15,7 +15,7 @@ from dstream.protocol.frames import (
     DEFAULT_STOP_GRACE,
 )
 from dstream.protocol.values import JsonObject
-from dstream.records import field, record
+from dstream.records import field, fields, is_record, record
 
 if TYPE_CHECKING:
     from dstream.config.provider_config import ConfigLocations
@@ -35,9 +35,26 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-# Keys of a spec that say where it was written or how dstream learns about the provider,
-# not what the provider does: left out of the digests that detect a changed task.
+# Fields of a spec that say where it was written or how dstream learns about the
+# provider, not what the provider does: left out of the digests that detect a change.
 NOT_DEFINITION = frozenset({"location", "config_locations", "lifecycle"})
+
+
+def definition(value: object) -> object:
+    """What a spec (a task, a provider, any record of this model) does, as JSON-ready
+    values: its fields without NOT_DEFINITION, nested specs alike. The user's config
+    dicts are data and kept whole: a provider's own `location` key is what it does."""
+    if is_record(value):
+        return {
+            f.name: definition(getattr(value, f.name))
+            for f in fields(value)
+            if f.name not in NOT_DEFINITION
+        }
+    if isinstance(value, (list, tuple)):
+        return [definition(v) for v in value]
+    if isinstance(value, dict):
+        return {k: definition(v) for k, v in value.items()}
+    return value
 
 
 @record

@@ -15,7 +15,7 @@ from types import FrameType
 from typing import Callable, Optional
 
 from dstream import logs
-from dstream.config.model import NOT_DEFINITION, Project, TaskSpec
+from dstream.config.model import Project, TaskSpec, definition
 from dstream.errors import (
     ConfigError,
     DstreamError,
@@ -27,7 +27,6 @@ from dstream.errors import (
 )
 from dstream.extras import missing_extra
 from dstream.protocol.values import encode_json
-from dstream.records import asdict
 from dstream.runtime.monitor import CounterDict, Monitor, add_counters
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop, TaskRun
 from dstream.state.base import AlreadyRunning, StateStore
@@ -150,22 +149,11 @@ class _Slot:
         self.crash: Optional[BaseException] = None  # what ended its thread unexpectedly
 
 
-def _definition(task: TaskSpec) -> object:
-    """What a task does, without where it was written (a reload compares these)."""
-
-    def strip(value: object) -> object:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in NOT_DEFINITION}
-        return value
-
-    return strip(asdict(task))
-
-
 def definition_hash(task: TaskSpec) -> str:
     """A short digest of what a task does: kept with its lease, compared between agents."""
     import hashlib  # not at the top: a run on the file backend never needs it
 
-    data = encode_json(_definition(task), sort_keys=True, default=str)
+    data = encode_json(definition(task), sort_keys=True, default=str)
     return hashlib.sha256(data).hexdigest()[:16]
 
 
@@ -248,7 +236,7 @@ def _apply_reload(slots: list[_Slot], reload: Callable[[], Project]) -> None:
             logs.log.warning("task %s is gone from the configuration: stopping it", slot.task.name)
             slot.removed = True
             slot.stop.request()
-        elif _definition(new) != _definition(slot.task):
+        elif definition(new) != definition(slot.task):
             logs.log.info("task %s changed: restarting it", slot.task.name)
             slot.reload_to = (project, new)
             slot.stop.request()
