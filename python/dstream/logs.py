@@ -71,7 +71,6 @@ def _text(record: Record) -> str:
 
 
 def _json(record: Record) -> str:
-
     millis = int(record.created % 1 * 1000)
     out: dict[str, object] = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{millis:03d}Z",
