@@ -10,9 +10,11 @@ reaches `missing_extra`, which names the extra to install. `pyproject.toml`'s
 
 from __future__ import annotations
 
-from typing import Optional
-
 from dstream.errors import EXIT_USAGE, DstreamError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 DISTRIBUTION = "dstream-io"  # the PyPI name (docs/publishing.md)
 

@@ -14,10 +14,21 @@ import os
 import sys
 import threading
 import time
-from typing import Optional, Protocol
 
 from dstream.config.redact import redact_data, redact_text, remember_environment
 from dstream.protocol.values import decode_json, encode_json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Protocol
+
+    class Sink(Protocol):
+        """Where the lines go: stderr, or a live display that keeps them above itself."""
+
+        def write(self, text: str, /) -> int: ...
+
+        def flush(self) -> None: ...
+
 
 # Not the standard library's logging: dstream has one sink (stderr), two formats and no
 # tree of loggers to configure, and importing logging (its format classes compile
@@ -84,14 +95,6 @@ def _json(record: Record) -> str:
     out.update(record.fields)
     # Structurally, so the record stays valid JSON whatever a secret's characters.
     return encode_json(redact_data(out), default=str).decode()
-
-
-class Sink(Protocol):
-    """Where the lines go: stderr, or a live display that keeps them above itself."""
-
-    def write(self, text: str, /) -> int: ...
-
-    def flush(self) -> None: ...
 
 
 class Logger:

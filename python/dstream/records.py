@@ -19,17 +19,20 @@ tests/protocol/test_records.py holds a record to `@dataclass`'s behaviour.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing_extensions import dataclass_transform
-else:
+    from typing import Any, Callable, TypeVar, overload
 
-    def dataclass_transform(**kwargs: object) -> Callable[[T], T]:
+    from typing_extensions import dataclass_transform
+
+    T = TypeVar("T")
+else:  # what the two decorators do at run time, without importing typing (issue 22)
+
+    def dataclass_transform(**kwargs: object) -> object:
         return lambda f: f
 
-
-T = TypeVar("T")
+    def overload(func: object) -> object:
+        return func
 
 
 class _Missing:
@@ -231,12 +234,13 @@ def _attach(cls: type[T], frozen: bool) -> type[T]:
 def record(cls: type[T], /) -> type[T]: ...
 
 
+# F811: ruff does not take the run-time `overload` above for typing's
 @overload
-def record(*, frozen: bool = False) -> Callable[[type[T]], type[T]]: ...
+def record(*, frozen: bool = False) -> Callable[[type[T]], type[T]]: ...  # noqa: F811
 
 
 @dataclass_transform(field_specifiers=(field, Field))
-def record(cls: Any = None, /, *, frozen: bool = False) -> Any:  # Any: as dataclass's
+def record(cls: Any = None, /, *, frozen: bool = False) -> Any:  # noqa: F811  # Any: as dataclass's
     """`@dataclass` / `@dataclass(frozen=True)`, without compiling methods per class."""
     if cls is None:
         return lambda c: _attach(c, frozen)

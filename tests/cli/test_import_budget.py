@@ -2,8 +2,9 @@
 backend): never the heavy machinery of features it does not use, so the start-up time
 measured in benches/bench_startup.py (issue 22) cannot silently grow back.
 
-Each check runs in a fresh interpreter and looks only at the modules dstream itself
-added (whatever the interpreter's own start imported is not dstream's).
+Each check runs in a fresh interpreter started without `site` (this sandbox's `.pth`
+hook imports typing, pathlib and more at every start, which would hide them here), with
+this interpreter's sys.path, and looks only at the modules dstream itself added.
 """
 
 from __future__ import annotations
@@ -48,12 +49,15 @@ HEAVY = (
     "orjson",
     "uuid",
     "datetime",
+    # Annotations are strings and their imports sit under TYPE_CHECKING (~12 M).
+    "typing",
 )
 # Needed only after the stream, or only by a file that has templates.
 LATE = ("dstream.runtime.summary", "dstream.config.sprig")
 
 PROBE = """
 import sys
+sys.path[:] = {path!r}
 before = set(sys.modules)
 from dstream.cli import app
 {body}
@@ -93,7 +97,7 @@ code = app._main(["run", "t", "-q"])
 
 def probe(ws: Workspace, body: str) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-c", PROBE.format(body=body)],
+        [sys.executable, "-S", "-c", PROBE.format(body=body, path=[p for p in sys.path if p])],
         cwd=ws.root,
         env=environ(ws.env),
         capture_output=True,

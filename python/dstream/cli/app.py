@@ -13,7 +13,6 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Any, Optional
 
 from dstream.errors import (
     EXIT_FAILURE,
@@ -23,6 +22,10 @@ from dstream.errors import (
     ExitCode,
     nearest,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 # name -> (module, one-line help). Order is the order of `dstream --help`.
 COMMANDS: dict[str, tuple[str, str]] = {

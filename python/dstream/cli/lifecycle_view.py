@@ -10,7 +10,7 @@ from typing import Optional, TypedDict
 
 from dstream.cli.view import View
 from dstream.config.model import Project
-from dstream.protocol.values import JsonValue, encode_json
+from dstream.protocol.values import encode_json
 from dstream.runtime.lifecycle import (
     FAILED,
     NO_INFRASTRUCTURE,
@@ -18,6 +18,10 @@ from dstream.runtime.lifecycle import (
     ProviderOutcome,
     TaskLifecycle,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dstream.protocol.values import JsonValue
 
 SYMBOLS = {"create": "+", "delete": "-", "update": "~"}
 COLORS = {"create": "\033[32m", "delete": "\033[31m", "update": "\033[33m"}

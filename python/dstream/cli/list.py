@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 
 from dstream.cli.common import add_config_arguments, load_project_from_args
-from dstream.cli.view import Row, View
+from dstream.cli.view import View
 from dstream.config.model import ProviderSpec
 from dstream.errors import EXIT_OK
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dstream.cli.view import Row
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

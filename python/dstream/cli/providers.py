@@ -14,9 +14,13 @@ import argparse
 import time
 from typing import Optional
 
-from dstream.cli.view import Row, View
+from dstream.cli.view import View
 from dstream.errors import ExitCode, UsageError
 from dstream.protocol.frames import ROLES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dstream.cli.view import Row
 
 
 def _common(parser: argparse.ArgumentParser, *, registry: bool = True) -> None:

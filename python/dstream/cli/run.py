@@ -13,7 +13,6 @@ import contextlib
 import os
 import sys
 import time
-from typing import TYPE_CHECKING
 
 from dstream import logs
 from dstream.cli.common import (
@@ -26,6 +25,7 @@ from dstream.cli.view import View
 from dstream.config.model import Project, StateSpec
 from dstream.errors import ExitCode
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dstream.runtime.pipeline import RunSummary
 

@@ -7,8 +7,12 @@ import argparse
 import datetime
 
 from dstream.cli.common import add_config_arguments, load_project_from_args
-from dstream.cli.view import Row, View
+from dstream.cli.view import View
 from dstream.errors import EXIT_OK
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dstream.cli.view import Row
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

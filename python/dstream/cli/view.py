@@ -11,16 +11,20 @@ stay valid JSON). Only `reveal=True` (`dstream show --show-secrets`) skips it.
 from __future__ import annotations
 
 import sys
-from typing import Any, Optional, TextIO
 
 from dstream.config.redact import redact_data, redact_text
 from dstream.errors import DstreamError, ProviderError
 from dstream.protocol.values import decode_json, encode_json
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, TextIO
+
 TAIL_LINES = 10  # stderr lines quoted in an error block
 TAIL_WIDTH = 200  # characters of each, the rest cut
-# A row of a table a command prints (or lists with --json).
-Row = dict[str, Any]  # Any: built from records, then read back by column to print it
+if TYPE_CHECKING:
+    # A row of a table a command prints (or lists with --json).
+    Row = dict[str, Any]  # Any: built from records, then read back by column to print it
 
 
 def _repeats(line: str, said: str) -> bool:

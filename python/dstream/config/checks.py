@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Optional
 
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.functions import as_bool, format_number, type_name
@@ -16,6 +15,10 @@ from dstream.config.model import Location
 from dstream.config.syntax import Attribute, Block, Body
 from dstream.errors import ConfigError, nearest
 from dstream.protocol.frames import POLICIES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 _SIZE = r"(?i)^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMG]i?B|B)?\s*$"
 _SIZE_UNITS = {

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional, TypeVar, Union
-
 from dstream.config.model import Location
 from dstream.errors import ConfigError
 from dstream.records import field, record
 
-T = TypeVar("T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional, TypeVar, Union
+
+    T = TypeVar("T")
 
 
 @record

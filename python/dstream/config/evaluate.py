@@ -15,7 +15,6 @@ keep their type (a string that is exactly "${local.list}" yields the list, as in
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional, TypeVar
 
 from dstream.config.functions import (
     FUNCTIONS,
@@ -40,11 +39,17 @@ from dstream.config.scope import Module, name_hint
 from dstream.config.strings import directive_string, heredoc, quoted
 from dstream.config.syntax import SourceFile, locate, trees
 from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION, template_value
-from dstream.config.tree import Node, Token, Tree
+from dstream.config.tree import Token, Tree
 from dstream.errors import ConfigError, nearest
-from dstream.protocol.values import JsonObject, JsonValue
 
-T = TypeVar("T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional, TypeVar
+
+    from dstream.config.tree import Node
+    from dstream.protocol.values import JsonObject, JsonValue
+
+    T = TypeVar("T")
 
 
 class Evaluator:

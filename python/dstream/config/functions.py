@@ -12,7 +12,6 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from typing import Callable, Optional
 
 from dstream.config.limits import (
     MAX_FORMAT_WIDTH,
@@ -28,8 +27,13 @@ from dstream.config.numbers import (
     decode_config_json,
     parse_number,
 )
-from dstream.protocol.values import JsonObject, JsonValue
 from dstream.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+
+    from dstream.protocol.values import JsonObject, JsonValue
 
 
 class FunctionError(Exception):
@@ -58,7 +62,8 @@ class CallContext:
     base_dir: str  # directory of the file being evaluated, for file()
 
 
-Function = Callable[[CallContext, list[JsonValue]], JsonValue]
+if TYPE_CHECKING:
+    Function = Callable[[CallContext, list[JsonValue]], JsonValue]
 
 
 def type_name(value: object) -> str:

@@ -10,7 +10,10 @@ needs; docs/security.md ("Bad input") lists them. Every refusal names file:line:
 from __future__ import annotations
 
 import re
-from typing import Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 # Bytes of one configuration or var file (and of a file() read).
 MAX_FILE_BYTES = 4 * 1024 * 1024

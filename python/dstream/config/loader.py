@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import partial
-from typing import Optional
 
 from dstream.config import redact
 from dstream.config.checks import warn_lock_config
@@ -29,6 +28,10 @@ from dstream.config.variables import (
 )
 from dstream.errors import ConfigError, nearest
 from dstream.records import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 DEFAULT_CONFIG = "dstream.hcl"
 ENV_CONFIG = "DSTREAM_CONFIG"

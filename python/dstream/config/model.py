@@ -6,19 +6,20 @@ these dataclasses and never touches HCL.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
-
 from dstream.protocol.frames import (
     DEFAULT_COMMIT_INTERVAL,
     DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_START_TIMEOUT,
     DEFAULT_STOP_GRACE,
 )
-from dstream.protocol.values import JsonObject
 from dstream.records import field, fields, is_record, record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional
+
     from dstream.config.provider_config import ConfigLocations
+    from dstream.protocol.values import JsonObject
 
 
 @record(frozen=True)

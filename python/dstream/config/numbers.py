@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import NoReturn, Optional, Union
 
 from dstream.config.limits import MAX_INTEGER_DIGITS, line_column
-from dstream.protocol.values import JsonValue
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn, Optional, Union
+
+    from dstream.protocol.values import JsonValue
 
 _INTEGER_BOUND = 10**MAX_INTEGER_DIGITS
 OUT_OF_RANGE = "out of range (beyond ±1.8e308, the largest number a 64-bit double holds)"

@@ -19,19 +19,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Optional, Union
 
 from dstream.config.model import Location
 from dstream.errors import ConfigError, nearest
-from dstream.protocol.values import JsonValue
 from dstream.records import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional, Union
+
     from dstream.config.evaluate import Evaluator
     from dstream.config.syntax import Body
     from dstream.config.tree import Node
+    from dstream.protocol.values import JsonValue
 
-KeyPath = tuple[Union[str, int], ...]
+    KeyPath = tuple[Union[str, int], ...]
+
 SCHEMA_ALIASES = "x-dstream-aliases"
 SCHEMA_FOLD_CASE = "x-dstream-fold-case"
 _CAMEL_BOUNDARY = r"(?<=[a-z0-9])([A-Z])"
@@ -48,7 +51,8 @@ class KeyWhere:
     value: Location  # of its value
 
 
-ConfigLocations = dict[KeyPath, KeyWhere]
+if TYPE_CHECKING:
+    ConfigLocations = dict[KeyPath, KeyWhere]
 
 
 # -- where each key was written ----------------------------------------------------------

@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Optional, overload
 
 from dstream.config.model import Project, ProviderSpec, TaskSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 REDACTED = "***"
 # Shorter values are no secret worth the name, and masking them would mangle all output.
@@ -218,18 +221,6 @@ def redact_bytes(line: bytes) -> bytes:
     )
 
 
-@overload
-def redact_value(
-    value: dict[str, object], sensitive: Iterable[str], *, under_secret_key: bool = False
-) -> dict[str, object]: ...
-
-
-@overload
-def redact_value(
-    value: object, sensitive: Iterable[str], *, under_secret_key: bool = False
-) -> object: ...
-
-
 def redact_value(
     value: object, sensitive: Iterable[str], *, under_secret_key: bool = False
 ) -> object:
@@ -288,4 +279,6 @@ def shown_task(
     document = task_document(task)
     if show_secrets:
         return document
-    return redact_value(document, project.sensitive_values)
+    redacted = redact_value(document, project.sensitive_values)
+    assert isinstance(redacted, dict)  # masking keeps a value's shape
+    return redacted

@@ -6,8 +6,6 @@ the task block in config/tasks.py.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from dstream.config.checks import (
     check_names,
     expect_bool,
@@ -22,7 +20,12 @@ from dstream.config.model import Location, MetricsSpec, ProviderSpec, StateSpec
 from dstream.config.provider_config import locate_config
 from dstream.config.syntax import Attribute, Block, Body
 from dstream.errors import ConfigError, nearest
-from dstream.protocol.values import JsonObject, JsonValue
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+    from dstream.protocol.values import JsonObject, JsonValue
 
 SOURCES = ("provider_path", "provider_ref", "provider_image")
 DEPRECATED_SOURCES = {"plugin_path": "provider_path", "plugin_ref": "provider_ref"}

@@ -12,8 +12,11 @@ from dstream.config.model import Location
 from dstream.config.syntax import Attribute, Block, SourceFile
 from dstream.config.taint import Taint
 from dstream.errors import ConfigError, nearest
-from dstream.protocol.values import JsonObject, JsonValue
 from dstream.records import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dstream.protocol.values import JsonObject, JsonValue
 
 # Names a local may not take: they are roots of references or words of the language.
 RESERVED_NAMES = frozenset(

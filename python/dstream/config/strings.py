@@ -6,18 +6,19 @@ node here with itself, for the expressions inside.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from dstream.config.functions import to_string
 from dstream.config.limits import TooDeep
 from dstream.config.syntax import parses_to_tree, trees
-from dstream.config.tree import Node, Token, Tree
+from dstream.config.tree import Token, Tree
 from dstream.errors import ConfigError
-from dstream.protocol.values import JsonValue
 from dstream.records import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dstream.config.evaluate import Evaluator
+    from dstream.config.tree import Node
+    from dstream.protocol.values import JsonValue
 
 DIRECTIVES = ("if", "else", "endif", "for", "endfor")
 

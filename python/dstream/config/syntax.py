@@ -13,7 +13,6 @@ import functools
 import marshal
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from dstream.config.limits import (
     MAX_FILE_BYTES,
@@ -24,13 +23,16 @@ from dstream.config.limits import (
 )
 from dstream.config.model import Location
 from dstream.config.templates import Rewritten, SourceMap, rewrite_templates
-from dstream.config.tree import Node, Token, Tree, freeze, from_lark, thaw
+from dstream.config.tree import Token, Tree, freeze, from_lark, thaw
 from dstream.errors import ConfigError
 from dstream.records import field, record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lark import Token as LarkToken
     from lark.exceptions import UnexpectedInput
+
+    from dstream.config.tree import Node
 
 # Part of the cache key: bump it when what a cached tree holds, or what a text must pass
 # before it is cached, changes (2: nesting limits, a tree cached before them is not trusted).

@@ -15,7 +15,13 @@ characters wherever it appears. Tracking costs nothing while no variable is sens
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Callable, TypeVar
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, TypeVar
+
+    N = TypeVar("N")
+    V = TypeVar("V")
 
 # Expression kinds whose result is computed from their operands (and so is sensitive
 # when an operand is); every other kind selects or assembles values, which keep their
@@ -30,8 +36,6 @@ COMPUTING = frozenset(
         "unary_op",
     }
 )
-N = TypeVar("N")
-V = TypeVar("V")
 
 
 def leaves(value: object) -> Iterator[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from functools import partial
-from typing import Callable, Optional
 
 from dstream.config.checks import (
     check_names,
@@ -27,7 +26,12 @@ from dstream.config.schema import DEPRECATED_SOURCES, build_provider, object_att
 from dstream.config.syntax import Attribute, Block, Body
 from dstream.errors import ConfigError
 from dstream.protocol.frames import ROLES
-from dstream.protocol.values import JsonObject, JsonValue
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+
+    from dstream.protocol.values import JsonObject, JsonValue
 
 TASK_ATTRIBUTES = (
     "type",

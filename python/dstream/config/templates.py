@@ -22,15 +22,15 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from dstream.config.functions import to_number
 from dstream.config.model import Location
-from dstream.protocol.values import JsonValue
 from dstream.records import field, record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # sprig is imported by a file that has a template (~2 ms less without)
     from dstream.config.sprig import Pipeline
+    from dstream.protocol.values import JsonValue
 
 TEMPLATE_FUNCTION = "_template_env"  # inside strings and heredocs: always a string
 TEMPLATE_VALUE_FUNCTION = "_template_value"  # in expression position: number/bool if it is one

@@ -11,9 +11,11 @@ name and children, a terminal's type and text, and where each starts.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Optional, Union
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Optional, Union
+
     from lark import Token as LarkToken
     from lark import Tree as LarkTree
 
@@ -90,13 +92,14 @@ class Tree:
         return (t for t in self.iter_subtrees_topdown() if t.data == data)
 
 
-Node = Union[Tree, Token]
+if TYPE_CHECKING:
+    Node = Union[Tree, Token]
 
-# A tree as builtins for `marshal` (the parse cache): a Tree is a tuple (data, children,
-# line, column), a Token a list [type, value, line, column], an absent part None.
-# marshal is built into the interpreter; pickle's import was ~8 M instructions of every
-# run (issue 22), and it reads only these types: no code runs while a file loads.
-Plain = tuple[str, tuple[Any, ...], Optional[int], Optional[int]]  # Any: Plain, list, None
+    # A tree as builtins for `marshal` (the parse cache): a Tree is a tuple (data, children,
+    # line, column), a Token a list [type, value, line, column], an absent part None.
+    # marshal is built into the interpreter; pickle's import was ~8 M instructions of every
+    # run (issue 22), and it reads only these types: no code runs while a file loads.
+    Plain = tuple[str, tuple[Any, ...], Optional[int], Optional[int]]  # Any: Plain, list, None
 
 
 def freeze(tree: Tree) -> Plain:

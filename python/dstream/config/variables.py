@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Optional
 
 from dstream.config.checks import check_names, expect_bool, expect_string
 from dstream.config.diagnostics import Diagnostics
@@ -25,8 +24,13 @@ from dstream.config.numbers import NUMBER_HINT, BadNumber, decode_config_json, j
 from dstream.config.scope import Module, VariableValue
 from dstream.config.syntax import Attribute, Block, SourceFile, parse_text, read_source
 from dstream.errors import ConfigError, nearest
-from dstream.protocol.values import JsonValue
 from dstream.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+    from dstream.protocol.values import JsonValue
 
 ENV_VAR_PREFIX = "DSTREAM_VAR_"
 VARIABLE_ATTRIBUTES = ("default", "description", "sensitive", "type", "nullable")

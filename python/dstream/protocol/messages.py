@@ -5,12 +5,17 @@ so both ends read and write the same shapes."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Optional
 
 from dstream.errors import ProviderError
 from dstream.protocol.frames import KEY_STATUS, PROTOCOL_VERSION, ROLES
-from dstream.protocol.values import JsonObject, JsonValue, decode_json, encode_json
+from dstream.protocol.values import decode_json, encode_json
 from dstream.records import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
+    from dstream.protocol.values import JsonObject, JsonValue
 
 READY = "ready"
 ERROR = "error"

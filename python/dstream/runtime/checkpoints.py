@@ -15,10 +15,13 @@ a protocol error: storing it could move the state past data the output never had
 from __future__ import annotations
 
 import collections
-from typing import Callable, Optional
 
 from dstream import _core
 from dstream.errors import ProviderError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
 
 SHOWN = 200  # characters of a checkpoint quoted in a message
 

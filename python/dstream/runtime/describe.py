@@ -33,17 +33,20 @@ import signal
 import subprocess
 import threading
 import time
-from typing import TYPE_CHECKING, Optional
 
 from dstream.config.model import ProviderSpec
 from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import ENV_DESCRIBE, FEATURE_LIFECYCLE
 from dstream.protocol.messages import Handshake, parse_handshake
-from dstream.protocol.values import JsonObject, decode_json, encode_json
+from dstream.protocol.values import decode_json, encode_json
 from dstream.records import record, replace
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional
+
     from dstream.config.model import Project, TaskSpec
+    from dstream.protocol.values import JsonObject
 
 PROBE_TIMEOUT = 10.0  # seconds a probed provider has to write its ready line
 CACHE_FORMAT = "describe-1"

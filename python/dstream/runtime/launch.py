@@ -13,11 +13,14 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import Callable, Optional
 
 from dstream import logs
 from dstream.config.model import ProviderSpec, TaskSpec
 from dstream.protocol import frames
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
 
 _prctl: Optional[Callable[..., int]] = None
 

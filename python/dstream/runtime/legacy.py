@@ -16,32 +16,34 @@ from __future__ import annotations
 import re
 import select
 import threading
-from typing import TYPE_CHECKING, Optional, Protocol
 
 from dstream import logs
 from dstream.protocol.frames import FEATURE_CHECKPOINTS
 from dstream.protocol.messages import READY, Handshake
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional, Protocol
+
     from dstream._core import Pump
     from dstream.config.model import TaskSpec
     from dstream.runtime.process import ProviderProcess
     from dstream.runtime.result import RunSummary
 
+    class _Run(Protocol):
+        """The parts of pipeline.TaskRun used here."""
+
+        task: TaskSpec
+        input: Optional[ProviderProcess]
+        output: Optional[ProviderProcess]
+        summary: RunSummary
+        task_prefixes: bool
+
+
 # The longest wait for an output's handshake that is already on its way (see
 # await_output_handshake); a silent output is never waited for.
 OUTPUT_HANDSHAKE_WAIT = 5.0
 _ANSI = r"\x1b\[[0-9;?]*[ -/]*[@-~]"
-
-
-class _Run(Protocol):
-    """The parts of pipeline.TaskRun used here."""
-
-    task: TaskSpec
-    input: Optional[ProviderProcess]
-    output: Optional[ProviderProcess]
-    summary: RunSummary
-    task_prefixes: bool
 
 
 def acknowledges(handshake: Handshake) -> bool:

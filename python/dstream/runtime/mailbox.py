@@ -1,4 +1,4 @@
-"""A coalescing mailbox: writers post values, the reader gets only the newest.
+"""A coalescing mailbox: writers post checkpoints, the reader gets only the newest.
 
 Checkpoint acknowledgements and commit notices are coalesced this way (contract
 section 4), so a slow state store or a slow input never blocks the stream.
@@ -7,27 +7,23 @@ section 4), so a slow state store or a slow input never blocks the stream.
 from __future__ import annotations
 
 import threading
-from typing import Generic, Optional, TypeVar, Union, cast
 
-T = TypeVar("T")
-
-
-class _Empty:
-    pass
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 
-_EMPTY = _Empty()
+class Latest:
+    """Of checkpoints, as the bytes the output acknowledged (runtime/checkpoints.py)."""
 
-
-class Latest(Generic[T]):
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._value: Union[T, _Empty] = _EMPTY
+        self._value: Optional[bytes] = None  # None: nothing posted since the last take
         # An event, not a flag under _cond: a reader pausing in wait_closed must not be
         # woken by every post.
         self._closed = threading.Event()
 
-    def post(self, value: T) -> None:
+    def post(self, value: bytes) -> None:
         with self._cond:
             self._value = value
             self._cond.notify()
@@ -38,15 +34,13 @@ class Latest(Generic[T]):
             self._closed.set()
             self._cond.notify()
 
-    def take(self, timeout: Optional[float] = None) -> tuple[bool, Optional[T]]:
+    def take(self, timeout: Optional[float] = None) -> tuple[bool, Optional[bytes]]:
         """(True, newest value) or (False, None) once closed and drained / on timeout."""
         with self._cond:
-            if self._value is _EMPTY and not self._closed.is_set():
+            if self._value is None and not self._closed.is_set():
                 self._cond.wait(timeout)
-            if self._value is _EMPTY:
-                return False, None
-            value, self._value = self._value, _EMPTY
-            return True, cast(T, value)
+            value, self._value = self._value, None
+            return value is not None, value
 
     def wait_closed(self, timeout: float) -> None:
         """Sleep up to `timeout` seconds, less if the mailbox is closed meanwhile."""
@@ -54,4 +48,4 @@ class Latest(Generic[T]):
 
     @property
     def closed(self) -> bool:
-        return self._closed.is_set() and self._value is _EMPTY
+        return self._closed.is_set() and self._value is None

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Optional
-
-if TYPE_CHECKING:
-    from dstream._core import Pump
 
 from dstream import _core
 
-SUMMED = tuple(name for name, _meaning in _core.COUNTERS)  # the core's one list
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
-# A pump's Counters.as_dict(): the SUMMED ints and "tables" (name -> int).
-CounterDict = dict[str, Any]  # Any: values read by name; one typed list is issue 21 item 4
+    from dstream._core import Pump
+
+    # A pump's Counters.as_dict(): the SUMMED ints and "tables" (name -> int).
+    CounterDict = dict[str, Any]  # Any: values read by name; one typed list is issue 21 item 4
+
+SUMMED = tuple(name for name, _meaning in _core.COUNTERS)  # the core's one list
 
 
 def add_counters(total: CounterDict, more: CounterDict) -> CounterDict:

@@ -14,7 +14,6 @@ import os
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Callable, Optional
 
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
@@ -38,7 +37,10 @@ from dstream.runtime.result import RunSummary
 from dstream.runtime.stopping import KILL_WAIT, STOP_MARGIN, Deadline, Stop
 from dstream.state.base import StateStore
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, Optional
+
     from dstream._core import Outcome, Pump, PumpOptions, PumpResult
 
 __all__ = ["STOP_MARGIN", "RunHooks", "RunSummary", "Stop", "TaskRun"]
@@ -145,7 +147,7 @@ class TaskRun:
         )
 
     # -- threads -------------------------------------------------------------------------
-    def _read_output(self, tracker: CheckpointTracker, acked: Latest[bytes]) -> None:
+    def _read_output(self, tracker: CheckpointTracker, acked: Latest) -> None:
         """The output's stdout: its handshake, acknowledgements, lines for the user."""
         output = self._providers()[1]
         hook = self.hooks.on_output_line or _print_output_line
@@ -195,7 +197,7 @@ class TaskRun:
         finally:
             acked.close()
 
-    def _commit(self, acked: Latest[bytes], notices: Latest[bytes]) -> None:
+    def _commit(self, acked: Latest, notices: Latest) -> None:
         """Store the newest acknowledged checkpoint, then tell the input; at most once per
         commit_interval (an output acknowledging thousands a second would otherwise cost
         as many fsyncs), and at once when the stream ends."""
@@ -223,7 +225,7 @@ class TaskRun:
                 acked.wait_closed(self.task.commit_interval)
         notices.close()
 
-    def _notify(self, notices: Latest[bytes]) -> None:
+    def _notify(self, notices: Latest) -> None:
         """Commit notices to an input that asked for them (contract section 4)."""
         inp = self._providers()[0]
         try:
@@ -252,8 +254,8 @@ class TaskRun:
             self._kill_all()
             raise
         tracker = CheckpointTracker(pump.take_checkpoints, out.label)
-        acked: Latest[bytes] = Latest()
-        notices: Latest[bytes] = Latest()
+        acked: Latest = Latest()
+        notices: Latest = Latest()
         result_box: list[PumpResult] = []
         self.legacy = LegacyBridge(self, pump)  # the pump's legacy switches
         threads = [

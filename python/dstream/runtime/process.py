@@ -19,7 +19,6 @@ import signal
 import subprocess
 import threading
 import time
-from typing import IO, Callable, Optional, Protocol, Union
 
 from dstream import logs
 from dstream.config.model import ProviderSpec, TaskSpec
@@ -32,6 +31,33 @@ from dstream.runtime.resolve import resolve
 from dstream.runtime.spawn import execs_directly, pdeathsig_prefix
 from dstream.runtime.watchdog import watchdog
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Callable, Optional, Protocol, Union
+
+    # (task, role, raw stderr line) -> None; dstream.logs decides how it is shown.
+    LogSink = Callable[[str, str, str], None]
+
+    class ProcessHandle(Protocol):
+        """What a ProviderProcess drives: a subprocess.Popen, or a container that behaves
+        like one (runtime/container.py; its pid is the container id until the engine names
+        the process)."""
+
+        @property
+        def pid(self) -> Union[int, str]: ...
+        @property
+        def stdin(self) -> Optional[IO[bytes]]: ...
+        @property
+        def stdout(self) -> Optional[IO[bytes]]: ...
+        @property
+        def stderr(self) -> Optional[IO[bytes]]: ...
+        @property
+        def returncode(self) -> Optional[int]: ...
+        def poll(self) -> Optional[int]: ...
+        def wait(self, timeout: Optional[float] = None) -> int: ...
+        def send_signal(self, sig: int) -> None: ...
+
+
 # A provider refused at its handshake: its own message says what to change.
 REFUSAL_HINT = (
     "the provider's message says what it needs: usually a fix in its config block in "
@@ -42,32 +68,9 @@ STDERR_TAIL_LINES = 20
 MAX_STDERR_LINE = 64 * 1024
 STDERR_DRAIN = 0.5  # seconds to wait for an exited provider's last stderr lines
 
-# (task, role, raw stderr line) -> None; dstream.logs decides how it is shown.
-LogSink = Callable[[str, str, str], None]
-
 
 def default_log_sink(task: str, role: str, text: str) -> None:
     logs.provider_line(task, role, text, None, several=False)
-
-
-class ProcessHandle(Protocol):
-    """What a ProviderProcess drives: a subprocess.Popen, or a container that behaves
-    like one (runtime/container.py; its pid is the container id until the engine names
-    the process)."""
-
-    @property
-    def pid(self) -> Union[int, str]: ...
-    @property
-    def stdin(self) -> Optional[IO[bytes]]: ...
-    @property
-    def stdout(self) -> Optional[IO[bytes]]: ...
-    @property
-    def stderr(self) -> Optional[IO[bytes]]: ...
-    @property
-    def returncode(self) -> Optional[int]: ...
-    def poll(self) -> Optional[int]: ...
-    def wait(self, timeout: Optional[float] = None) -> int: ...
-    def send_signal(self, sig: int) -> None: ...
 
 
 def _stream(stream: Optional[IO[bytes]]) -> IO[bytes]:

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Optional
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from dstream.runtime.monitor import CounterDict
+
 from dstream import logs
-from dstream.runtime.monitor import CounterDict, Monitor
+from dstream.runtime.monitor import Monitor
 
 
 def _rate(now: CounterDict, before: CounterDict, key: str, seconds: float) -> float:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional
 
 from dstream.config.model import ProviderSpec
 from dstream.errors import ConfigError, nearest
 from dstream.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 @record

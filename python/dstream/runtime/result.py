@@ -4,12 +4,16 @@ reloads, rendered by runtime/summary.py and kept in the run history."""
 from __future__ import annotations
 
 import time
-from typing import Optional
 
 from dstream.errors import DstreamError
 from dstream.protocol.values import Fragment
 from dstream.records import field, record
-from dstream.runtime.monitor import CounterDict
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+    from dstream.runtime.monitor import CounterDict
 
 
 @record

@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Callable, Optional
 
 from dstream import logs
 from dstream.config.model import Project, TaskSpec, definition
@@ -27,9 +26,15 @@ from dstream.errors import (
 )
 from dstream.extras import missing_extra
 from dstream.protocol.values import encode_json
-from dstream.runtime.monitor import CounterDict, Monitor, add_counters
+from dstream.runtime.monitor import Monitor, add_counters
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop, TaskRun
 from dstream.state.base import AlreadyRunning, StateStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+
+    from dstream.runtime.monitor import CounterDict
 
 
 def _restartable(summary: RunSummary) -> bool:

@@ -18,7 +18,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 SETPRIV_PATHS = ("/usr/bin/setpriv", "/bin/setpriv")
 _prefix: Optional[list[str]] = None  # looked up once per process

@@ -13,13 +13,15 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from typing import TYPE_CHECKING, Optional
 
 from dstream import logs
 from dstream.errors import ExitCode
 from dstream.runtime.process import ProviderProcess
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional
+
     from dstream._core import Pump
 
 # Seconds past stop_grace a stopped run may take to end: reaping what was killed at the

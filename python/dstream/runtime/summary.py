@@ -8,11 +8,14 @@ durations with the precision a person reads (`3 ms`, `1.4 s`, `2m 05s`).
 from __future__ import annotations
 
 import signal
-from typing import Optional
 
 from dstream.errors import DstreamError, ExitCode, Interrupted
 from dstream.protocol.values import encode_json
 from dstream.runtime.pipeline import RunSummary
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 MAX_VALUE_CHARS = 120  # a checkpoint shown in a summary line is cut beyond this
 

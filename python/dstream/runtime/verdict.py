@@ -9,11 +9,13 @@ convention dstream's own ExitCode.TERMINATED follows.
 from __future__ import annotations
 
 import signal
-from typing import TYPE_CHECKING, Optional
 
 from dstream.errors import DstreamError, ExitCode, FrameError, ProviderError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional
+
     from dstream._core import Outcome, PumpResult
     from dstream.runtime.process import ProviderProcess
 

@@ -16,7 +16,10 @@ import contextlib
 import os
 import subprocess
 import threading
-from typing import Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 # The watchdog: reads "+ PGID" / "- PGID" lines on stdin; at EOF (every copy of the
 # write end closed: dstream is gone, however it ended) it SIGKILLs the groups still

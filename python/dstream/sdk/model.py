@@ -6,7 +6,10 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from dstream.protocol.messages import LifecycleResult
-from dstream.protocol.values import JsonValue
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dstream.protocol.values import JsonValue
 
 __all__ = ["Change", "Checkpoint", "Envelope", "LifecycleResult", "Resource"]
 

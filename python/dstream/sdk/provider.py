@@ -9,8 +9,11 @@ from typing import Any, ClassVar, Generic, Optional, TypeVar, Union
 
 from dstream.protocol.frames import FEATURE_COMMIT_NOTICES, FEATURE_LIFECYCLE
 from dstream.protocol.messages import LifecycleResult
-from dstream.protocol.values import JsonObject
 from dstream.sdk.model import Checkpoint, Envelope
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dstream.protocol.values import JsonObject
 
 __all__ = ["InputProvider", "OutputProvider", "Provider"]
 

@@ -9,11 +9,14 @@ import orjson
 
 from dstream.errors import ExitCode
 from dstream.protocol.frames import KEY_COMMITTED
-from dstream.protocol.values import JsonValue
 from dstream.sdk.encode import encode_into, whole_lines
 from dstream.sdk.log import log
 from dstream.sdk.provider import ConfigT, InputProvider
 from dstream.sdk.stdio import FrameWriter, StdinChunks
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dstream.protocol.values import JsonValue
 
 # Frames buffered before a write: large enough to amortise the syscall, small enough
 # that a slow trickle is never held back (the buffer is also written whenever read()

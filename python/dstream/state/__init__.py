@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Optional
 
 from dstream.config.model import StateSpec
 from dstream.config.schema import STATE_BACKENDS
 from dstream.errors import ConfigError, DstreamError
 from dstream.state.base import StateRecord, StateStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 __all__ = [
     "BACKENDS",

@@ -13,12 +13,17 @@ import abc
 import json
 import re
 from contextlib import AbstractContextManager
-from typing import Callable, Optional
 
 from dstream import _core
 from dstream.errors import DstreamError, LockLost
-from dstream.protocol.values import Fragment, JsonValue, encode_json
+from dstream.protocol.values import Fragment, encode_json
 from dstream.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+
+    from dstream.protocol.values import JsonValue
 
 # Bumped if the on-disk / in-table layout ever changes; readers refuse newer formats.
 FORMAT_VERSION = 1

@@ -24,7 +24,6 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator
-from typing import Optional
 
 from dstream import _core
 from dstream.errors import DstreamError
@@ -39,6 +38,10 @@ from dstream.state.base import (
     compact,
     encode_checkpoint,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 SUFFIX = ".json"

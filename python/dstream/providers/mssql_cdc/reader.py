@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from dstream.errors import DstreamError
-from dstream.protocol.values import JsonValue
 from dstream.providers.mssql_cdc.sql import (
     MAX_SEQ,
     ZERO,
@@ -33,6 +32,10 @@ from dstream.providers.mssql_cdc.sql import (
 )
 from dstream.providers.mssql_cdc.values import lsn_hex, to_json_value
 from dstream.sdk.log import log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dstream.protocol.values import JsonValue
 
 OPERATIONS = {1: "Delete", 2: "Insert", 3: "Update", 4: "Update"}
 SYSTEM_COLUMNS = frozenset(
