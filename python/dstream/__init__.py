@@ -6,14 +6,22 @@ newline-delimited JSON envelopes between them (see docs/protocol.md).
 
 from __future__ import annotations
 
-from dstream.errors import DstreamError
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dstream.errors import DstreamError
 
 __all__ = ["DstreamError", "__version__"]
 
 __version__: str  # read on first use (below), not on import
 
 
-def __getattr__(name: str) -> str:
+def __getattr__(name: str) -> object:
+    # Both on first use: importing this package is the first thing every command and
+    # every provider does, before the command line's entry (cli/entry.py) can set up.
+    if name == "DstreamError":
+        from dstream.errors import DstreamError
+
+        return DstreamError
     # The version lives in Cargo.toml alone and the wheel's metadata carries it; reading
     # the metadata imports importlib.metadata (~15 ms), which every `dstream run` and
     # every provider (they import this package too) would pay without ever needing it.

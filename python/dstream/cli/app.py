@@ -14,6 +14,7 @@ import importlib
 import os
 import sys
 
+from dstream.cli.entry import resume_collector
 from dstream.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -26,6 +27,10 @@ from dstream.errors import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
+
+# Commands whose start goes on inside `execute` and that turn the collector back on
+# themselves (cli/entry.py), as soon as their start is over.
+COLLECTOR_PAUSED_IN_EXECUTE = frozenset({"run"})
 
 # name -> (module, one-line help). Order is the order of `dstream --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -203,6 +208,8 @@ def _main(argv: Optional[list[str]]) -> int:
     from dstream.cli.view import View
 
     view = View(json=args.json)
+    if name not in COLLECTOR_PAUSED_IN_EXECUTE:
+        resume_collector()
     try:
         logs.setup(args.log_level, args.log_format)
         return int(module.execute(args, view) or 0)  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from dstream.cli.common import (
     load_project_from_args,
     task_names,
 )
+from dstream.cli.entry import resume_collector
 from dstream.cli.view import View
 from dstream.config.model import Project, StateSpec
 from dstream.errors import ExitCode
@@ -187,6 +188,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             from dstream.runtime.progress import ProgressLog
 
             stack.enter_context(ProgressLog(monitor, args.progress_interval))
+        resume_collector()  # the start is over: the providers are next
         started = time.time()
         summaries = run_tasks(
             project,

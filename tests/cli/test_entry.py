@@ -1,0 +1,66 @@
+"""The console script's entry (cli/entry.py) pauses the garbage collector while a command
+starts, and the command turns it back on before its own work: a stream that runs for
+days with the collector off would keep every reference cycle it ever made.
+
+Each check runs the entry in a fresh interpreter, as the console script does, and
+records whether the collector was on at the points that matter.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import orjson
+
+from tests.workspace import Workspace, environ
+
+PROBE = """
+import gc, sys, json
+seen = {{}}
+from dstream.cli import app
+from dstream.config import loader
+from dstream.runtime import runner
+
+def watch(module, name, label):
+    original = getattr(module, name)
+    def wrapper(*args, **kwargs):
+        seen[label] = gc.isenabled()
+        return original(*args, **kwargs)
+    setattr(module, name, wrapper)
+
+watch(loader, "analyze", "loading the configuration")
+watch(runner, "run_tasks", "running the tasks")
+app._exit = lambda code: (sys.stderr.write(json.dumps(seen)), sys.exit(code))
+sys.argv = ["dstream", *{argv!r}]
+from dstream.cli.entry import run
+run()
+"""
+
+
+def collector_at(ws: Workspace, *argv: str) -> dict[str, bool]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=list(argv))],
+        cwd=ws.root,
+        env=environ(ws.env),
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    seen: dict[str, bool] = orjson.loads(done.stderr.splitlines()[-1])
+    return seen
+
+
+def test_run_starts_with_the_collector_paused_and_streams_with_it_on(ws: Workspace) -> None:
+    ws.script("input.sh", """printf '%s\\n' '{"data":1}'\n""")
+    ws.shell_output_task("./input.sh")
+    seen = collector_at(ws, "run", "-q")
+    assert seen == {"loading the configuration": False, "running the tasks": True}
+    assert ws.json_lines("out.jsonl") == [{"data": 1}]
+
+
+def test_other_commands_work_with_the_collector_on(ws: Workspace) -> None:
+    ws.script("input.sh", """printf '%s\\n' '{"data":1}'\n""")
+    ws.shell_output_task("./input.sh")
+    assert collector_at(ws, "lint") == {"loading the configuration": True}
