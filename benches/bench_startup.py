@@ -148,13 +148,14 @@ AS_SCRIPT = (
 )
 
 
-def without_site_hooks(argv: list[str]) -> list[str]:
+def without_site_hooks(argv: list[str], first: str = "") -> list[str]:
     """`argv` (a console script and its arguments) run by `python -S`, with this
     interpreter's site-packages and .pth entries on its sys.path: the same modules found,
     without executing the .pth hooks of the machine's site-packages. This sandbox's CA
     hook imports certifi, pathlib and importlib.resources at every start (~60 ms, ~115 M
     instructions); a user's machine has no such hook. `site` itself is left out too,
-    a few instructions of what a user's start pays."""
+    a few instructions of what a user's start pays. `first`: a directory searched before
+    them (another tree's python/, as PYTHONPATH puts it)."""
 
     def path_of(*flags: str) -> list[str]:
         code = "import sys; print(repr(sys.path))"
@@ -163,7 +164,7 @@ def without_site_hooks(argv: list[str]) -> list[str]:
         return list(ast.literal_eval(done.stdout))
 
     bare = set(path_of("-S"))
-    paths = [p for p in path_of() if p and p not in bare]
+    paths = [p for p in [first, *path_of()] if p and p not in bare]
     return [sys.executable, "-S", "-c", AS_SCRIPT.format(paths=paths, argv=argv)]
 
 
@@ -179,7 +180,7 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
     floor_argv = [sys.executable, "-c", "pass"]
     bare_argv = [sys.executable, "-S", "-c", "pass"]
     no_hooks = (without_site_hooks(dstream), tmp_path, fifo)
-    names = ("direct", "dstream", "floor", "bare", "stdlib", "nohooks", "other")
+    names = ("direct", "dstream", "floor", "bare", "stdlib", "nohooks", "other", "other -S")
     wall: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
 
@@ -201,6 +202,8 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
     if OTHER_TREE:
         other_env = {"PYTHONPATH": OTHER_TREE}
         runs["other"] = lambda: until_arrival(dstream, tmp_path, fifo, other_env)
+        other_bare = (without_site_hooks(dstream, OTHER_TREE), tmp_path, fifo)
+        runs["other -S"] = lambda: until_arrival(*other_bare)
 
     def once() -> None:
         for _ in range(RUNS):
@@ -232,6 +235,9 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
         if OTHER_TREE:
             other = [d - b for d, b in zip(figures["other"], figures["direct"])]
             rows[f"added by dstream from {OTHER_TREE}"] = other
+            rows[f"added by dstream from {OTHER_TREE} by python -S (no site hooks)"] = [
+                d - b for d, b in zip(figures["other -S"], figures["direct"])
+            ]
         for name, values in rows.items():
             entry = stats(values, "ms", 1e-3, fmt=".1f", compare=False)
             record(group, kind + name, entry)
@@ -273,6 +279,10 @@ def test_instructions_of_a_start(benchmark: Any, tmp_path: Path) -> None:
         argvs[f"dstream run from {OTHER_TREE}"] = (
             [sys.executable, script("dstream"), "run", "-q"],
             {**clean_env(), "PYTHONPATH": OTHER_TREE},
+        )
+        argvs[f"dstream run from {OTHER_TREE} by python -S (no site hooks)"] = (
+            without_site_hooks([script("dstream"), "run", "-q"], OTHER_TREE),
+            None,
         )
 
     def once() -> None:
