@@ -42,8 +42,9 @@ _MEANINGS: dict[ExitCode, str] = {
     ),
     ExitCode.USAGE: (
         "bad command line or configuration (the message gives file:line:col), or a "
-        "feature whose extra is not installed; but for `plan --detailed-exitcode` it "
-        "means success with changes"
+        "package the command needs is not installed (an extra, or a required one the "
+        "installation lost); but for `plan --detailed-exitcode` it means success with "
+        "changes"
     ),
     ExitCode.INTERNAL: "a bug in dstream: one line names the crash report holding the traceback",
     ExitCode.INTERRUPTED: (

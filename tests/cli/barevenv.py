@@ -19,7 +19,7 @@ from pathlib import Path
 from tests.workspace import executable
 
 
-def _name(requirement: str) -> str:
+def requirement_name(requirement: str) -> str:
     return re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0]
 
 
@@ -34,7 +34,7 @@ def required_distributions(dist: str = "dstream") -> set[str]:
         seen.add(name.lower())
         for req in md.requires(name) or []:
             if "extra ==" not in req:
-                todo.append(_name(req))
+                todo.append(requirement_name(req))
     seen.discard(dist)
     return seen
 
@@ -54,8 +54,9 @@ def _top_level(dist: str) -> set[Path]:
     return tops
 
 
-def make(where: Path) -> Path:
-    """The venv's python."""
+def make(where: Path, without: frozenset[str] = frozenset()) -> Path:
+    """The venv's python. `without`: required distributions left out, as an
+    installation that lost them."""
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", "--without-pip", str(where)], check=True)
     python = where / "bin" / "python"
@@ -65,7 +66,7 @@ def make(where: Path) -> Path:
     ).stdout.strip()  # fmt: skip
     deps = where / "deps"
     deps.mkdir()
-    for dist in required_distributions():
+    for dist in required_distributions() - without:
         for top in _top_level(dist):
             link = deps / top.name
             if not link.exists():

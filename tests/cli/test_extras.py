@@ -1,5 +1,6 @@
 """A feature whose extra is not installed ends in one line that names the extra to
-install (`pip install 'dstream-io[postgres]'`), never a traceback (issue 19, point 4).
+install (`pip install 'dstream-io[postgres]'`), never a traceback (issue 19, point 4);
+an installation that lost a required package says which and how to repair it.
 
 Each case runs in a real virtual environment without the extras (tests/cli/barevenv.py:
 `python -m venv` without system site packages; dstream's required dependencies only,
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dstream.extras import EXTRAS, install_command
+from dstream.extras import EXTRAS, REQUIRED, install_command, reinstall_command
 from tests.cli import barevenv
 from tests.workspace import CliResult, Workspace
 
@@ -121,3 +122,26 @@ def test_every_extra_named_exists_in_pyproject() -> None:
         "optional-dependencies"
     ]
     assert set(EXTRAS) <= set(extras)
+
+
+def test_every_required_package_is_in_pyproject() -> None:
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert set(REQUIRED) == {barevenv.requirement_name(d) for d in dependencies}
+
+
+def test_a_missing_required_package_is_one_line_not_a_crash(
+    ws: Workspace, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """An installation that lost python-hcl2 (a half-finished upgrade, a stray `pip
+    uninstall`) says so and how to repair it; it is no bug of dstream's to report."""
+    python = barevenv.make(tmp_path_factory.mktemp("venv") / "broken", frozenset({"python-hcl2"}))
+    barevenv.install_scripts(python)
+    _task(ws, COUNTER, NULL)  # a new file: the parse cache cannot answer, hcl2 must
+    ws.env["DSTREAM_CACHE_DIR"] = str(ws.root / "cache")
+    done = _run(ws, {**barevenv.env_for(python), **ws.env}, "run", "t")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "crash" not in done.stderr, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stderr
+    assert "python-hcl2" in errors[0], errors[0]
+    assert f"hint: {reinstall_command()}" in done.stderr, done.stderr

@@ -216,10 +216,10 @@ def _main(argv: Optional[list[str]]) -> int:
     except DstreamError as exc:
         view.error(exc)
         return exc.exit_code
-    except ImportError as exc:  # a feature whose extra is not installed: one line
-        from dstream.extras import missing_extra
+    except ImportError as exc:  # a package not installed (extras.py): one line
+        from dstream.extras import missing_package
 
-        missing = missing_extra(exc)
+        missing = missing_package(exc)
         if missing is None:
             raise
         view.error(missing)

@@ -27,7 +27,7 @@ import threading
 from typing import IO, Any, Optional, Union
 
 from dstream.errors import DstreamError, ProviderError
-from dstream.extras import missing_extra
+from dstream.extras import missing_package
 
 PULL_POLICIES = ("missing", "always", "never")
 _HEADER = struct.Struct(">BxxxL")  # stream type, 3 pad bytes, big-endian length
@@ -50,7 +50,7 @@ def engine() -> DockerClient:
     try:
         import docker
     except ImportError as exc:
-        raise missing_extra(exc) or exc from None
+        raise missing_package(exc) or exc from None
     try:
         client = docker.from_env()
         client.ping()

@@ -24,7 +24,7 @@ from dstream.errors import (
     ProviderError,
     ProviderRefused,
 )
-from dstream.extras import missing_extra
+from dstream.extras import missing_package
 from dstream.protocol.values import encode_json
 from dstream.runtime.monitor import Monitor, add_counters
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop, TaskRun
@@ -283,7 +283,7 @@ def run_tasks(
             except DstreamError as exc:
                 slot.summary = RunSummary(task=slot.task.name, outcome="failed", error=exc)
             except BaseException as exc:
-                missing = missing_extra(exc) if isinstance(exc, ImportError) else None
+                missing = missing_package(exc) if isinstance(exc, ImportError) else None
                 if missing is None:  # a bug: the CLI's error boundary reports it
                     slot.crash = exc
                     for other in slots:

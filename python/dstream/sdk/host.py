@@ -17,7 +17,7 @@ from typing import Any, NoReturn, Optional, Union
 
 # Any here: Provider[Any] and its runs serve a provider of any config class.
 from dstream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DstreamError
-from dstream.extras import missing_extra
+from dstream.extras import missing_package
 from dstream.protocol.frames import (
     COMMANDS,
     ENV_COMMIT_FD,
@@ -163,7 +163,7 @@ async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset:
     try:
         await provider.open()
     except Exception as exc:
-        missing = missing_extra(exc)  # one line naming the extra, no traceback
+        missing = missing_package(exc)  # one line naming the package, no traceback
         if missing is not None:
             return _refuse(out, str(missing), 2)
         log.exception("open() failed")
@@ -219,7 +219,7 @@ async def _lifecycle(provider: Provider[Any], out: FrameWriter) -> int:
                 f"{provider.command}() returned {type(result).__name__}, not LifecycleResult"
             )
     except Exception as exc:
-        missing = missing_extra(exc)
+        missing = missing_package(exc)
         if missing is None:
             log.exception(f"{provider.command}() failed")
         reason = str(missing) if missing is not None else _reason(exc)
