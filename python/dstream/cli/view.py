@@ -20,11 +20,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional, TextIO
 
-TAIL_LINES = 10  # stderr lines quoted in an error block
-TAIL_WIDTH = 200  # characters of each, the rest cut
-if TYPE_CHECKING:
     # A row of a table a command prints (or lists with --json).
     Row = dict[str, Any]  # Any: built from records, then read back by column to print it
+
+TAIL_LINES = 10  # stderr lines quoted in an error block
+TAIL_WIDTH = 200  # characters of each, the rest cut
 
 
 def _repeats(line: str, said: str) -> bool:
