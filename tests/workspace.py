@@ -281,6 +281,20 @@ class Workspace:
             *args, cwd=self.root, env={**self.env, **(env or {})}, timeout=timeout, **options
         )
 
+    def python(self, code: str, *flags: str) -> subprocess.CompletedProcess[bytes]:
+        """`code` run here by a fresh interpreter like this one (with `flags`), with the
+        workspace's environment; it must exit 0."""
+        done = subprocess.run(
+            [sys.executable, *flags, "-c", code],
+            cwd=self.root,
+            env=environ(self.env),
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        return done
+
     def run_json(self, *args: str, timeout: float = 120) -> tuple[int, dict[str, Any], str]:
         """`dstream ARGS --json`: its exit code, its one JSON document and its stderr."""
         return dstream_json(*args, cwd=self.root, env=self.env, timeout=timeout)

@@ -8,12 +8,9 @@ records whether the collector was on at the points that matter.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import orjson
 
-from tests.workspace import Workspace, environ
+from tests.workspace import Workspace
 
 PROBE = """
 import gc, sys, json
@@ -39,15 +36,7 @@ run()
 
 
 def collector_at(ws: Workspace, *argv: str) -> dict[str, bool]:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE.format(argv=list(argv))],
-        cwd=ws.root,
-        env=environ(ws.env),
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    done = ws.python(PROBE.format(argv=list(argv)))
     seen: dict[str, bool] = orjson.loads(done.stderr.splitlines()[-1])
     return seen
 

@@ -10,13 +10,12 @@ this interpreter's sys.path, and looks only at the modules dstream itself added.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from typing import Any
 
 import orjson
 
-from tests.workspace import Workspace, environ
+from tests.workspace import Workspace
 
 # Never on the plain path: database drivers, schema validation, OCI and containers,
 # the postgres state backend, metrics and progress displays, HTTP, the old HCL parser.
@@ -96,15 +95,7 @@ code = app._main(["run", "t", "-q"])
 
 
 def probe(ws: Workspace, body: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-S", "-c", PROBE.format(body=body, path=[p for p in sys.path if p])],
-        cwd=ws.root,
-        env=environ(ws.env),
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    done = ws.python(PROBE.format(body=body, path=[p for p in sys.path if p]), "-S")
     result: dict[str, Any] = orjson.loads(done.stdout)
     assert result["code"] == 0, result
     return result
