@@ -119,7 +119,7 @@ def test_fields_asdict_and_replace(kit: Kit) -> None:
 
 @record(frozen=True)
 class Point:
-    """At module level, where pickle finds a class (the parse cache pickles records)."""
+    """At module level, where pickle finds a class: a record pickles as a dataclass does."""
 
     x: int
     y: int = 0

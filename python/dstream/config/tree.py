@@ -1,16 +1,16 @@
 """The parse tree dstream keeps of an HCL file: python-hcl2's Lark tree, copied into
 two small classes of our own.
 
-Why a copy: the parse tree cache (syntax.parses_to_tree) would otherwise hold Lark
-objects, and unpickling those imports all of lark (its grammar loader, `regex`):
-about 40 ms on every `dstream` command, even when nothing is parsed. With these
-classes only a cache miss imports lark. They keep what the evaluator reads: a rule's
-name and children, a terminal's type and text, and where each starts.
+Why a copy: the parse tree cache (syntax.parses_to_tree) must load without importing
+lark (its grammar loader, `regex`: about 40 ms on every `dstream` command, even when
+nothing is parsed). These classes, stored through `freeze` and `thaw`, need only a cache
+miss to import lark. They keep what the evaluator reads: a rule's name and children, a
+terminal's type and text, and where each starts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,11 +39,6 @@ class Token(str):
         token.column = column
         return token
 
-    def __reduce__(
-        self,
-    ) -> tuple[Callable[..., Token], tuple[str, str, Optional[int], Optional[int]]]:
-        return Token, (self.type, self.value, self.line, self.column)
-
 
 class Tree:
     """A rule: its name, its children, and where it starts (`line` is None when the
@@ -64,11 +59,6 @@ class Tree:
         self.children = children
         self.line = line
         self.column = column
-
-    def __reduce__(
-        self,
-    ) -> tuple[type[Tree], tuple[str, list[Any], Optional[int], Optional[int]]]:  # Any: children
-        return Tree, (self.data, self.children, self.line, self.column)
 
     def __repr__(self) -> str:
         return f"Tree({self.data!r}, {self.children!r})"
