@@ -10,13 +10,12 @@ one with each `put`, so two writers sharing a store can tell whose value won.
 from __future__ import annotations
 
 import abc
-import json
 import re
 from contextlib import AbstractContextManager
 
 from dstream import _core
 from dstream.errors import DstreamError, LockLost
-from dstream.protocol.values import Fragment, encode_json
+from dstream.protocol.values import Fragment, decode_json, encode_json
 from dstream.records import record
 
 TYPE_CHECKING = False
@@ -41,8 +40,7 @@ class StateRecord:
     def checkpoint(self) -> JsonValue:
         """The checkpoint as a Python value, to look at (integers exact; a number beyond
         a double becomes inf): `raw` is what is handed back to the input."""
-        value: JsonValue = json.loads(self.raw)
-        return value
+        return decode_json(self.raw)
 
     def to_dict(self) -> dict[str, object]:
         return {
