@@ -260,21 +260,26 @@ def fields(obj: object) -> tuple[Field, ...]:
     return found
 
 
-def asdict(obj: object) -> dict[str, Any]:  # Any: the fields' values, as asdict's
+def asdict(
+    obj: object, *, skip: frozenset[str] = frozenset()
+) -> dict[str, Any]:  # Any: the fields' values, as asdict's
     """The fields of a record as a dict, records, lists, tuples and dicts inside it
-    converted too (`dataclasses.asdict`, except that other values are not copied)."""
+    converted too (`dataclasses.asdict`, except that other values are not copied).
+    `skip`: names of fields left out of this record and of every record inside it."""
     if not is_record(obj):
         raise TypeError(f"asdict() needs a record instance, not {type(obj).__name__}")
-    return {f.name: _converted(getattr(obj, f.name)) for f in fields(obj)}
+    return {
+        f.name: _converted(getattr(obj, f.name), skip) for f in fields(obj) if f.name not in skip
+    }
 
 
-def _converted(value: object) -> object:
+def _converted(value: object, skip: frozenset[str]) -> object:
     if is_record(value):
-        return asdict(value)
+        return asdict(value, skip=skip)
     if isinstance(value, (list, tuple)):
-        return type(value)(_converted(v) for v in value)
+        return type(value)(_converted(v, skip) for v in value)
     if isinstance(value, dict):
-        return type(value)((_converted(k), _converted(v)) for k, v in value.items())
+        return type(value)((_converted(k, skip), _converted(v, skip)) for k, v in value.items())
     return value
 
 

@@ -12,7 +12,7 @@ from dstream.protocol.frames import (
     DEFAULT_START_TIMEOUT,
     DEFAULT_STOP_GRACE,
 )
-from dstream.records import field, fields, is_record, record
+from dstream.records import asdict, field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,21 +41,11 @@ class Location:
 NOT_DEFINITION = frozenset({"location", "config_locations", "lifecycle"})
 
 
-def definition(value: object) -> object:
-    """What a spec (a task, a provider, any record of this model) does, as JSON-ready
-    values: its fields without NOT_DEFINITION, nested specs alike. The user's config
-    dicts are data and kept whole: a provider's own `location` key is what it does."""
-    if is_record(value):
-        return {
-            f.name: definition(getattr(value, f.name))
-            for f in fields(value)
-            if f.name not in NOT_DEFINITION
-        }
-    if isinstance(value, (list, tuple)):
-        return [definition(v) for v in value]
-    if isinstance(value, dict):
-        return {k: definition(v) for k, v in value.items()}
-    return value
+def definition(spec: object) -> dict[str, object]:
+    """What a spec (a task, a provider) does: its fields without NOT_DEFINITION, nested
+    specs alike. The user's config dicts are data and kept whole: a provider's own
+    `location` key is what it does."""
+    return asdict(spec, skip=NOT_DEFINITION)
 
 
 @record
