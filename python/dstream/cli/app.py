@@ -28,10 +28,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
 
-# Commands whose start goes on inside `execute` and that turn the collector back on
-# themselves (cli/entry.py), as soon as their start is over.
-COLLECTOR_PAUSED_IN_EXECUTE = frozenset({"run"})
-
 # name -> (module, one-line help). Order is the order of `dstream --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("dstream.cli.run", "run tasks: start their providers and stream"),
@@ -208,7 +204,9 @@ def _main(argv: Optional[list[str]]) -> int:
     from dstream.cli.view import View
 
     view = View(json=args.json)
-    if name not in COLLECTOR_PAUSED_IN_EXECUTE:
+    # The start is over, unless it goes on inside `execute`: such a command module says
+    # so and turns the collector back on itself (cli/entry.py).
+    if not getattr(module, "RESUMES_COLLECTOR", False):
         resume_collector()
     try:
         logs.setup(args.log_level, args.log_format)

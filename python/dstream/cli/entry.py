@@ -3,10 +3,11 @@ while it starts.
 
 A start imports ~140 modules and builds the configuration: hundreds of thousands of
 objects, none of them garbage, which made the collector run ~20 times before the first
-envelope of a `dstream run` (~5 % of its start, issue 22). The command turns it back on
-(`resume_collector`) before its own work: `dstream run` once its providers are about to
-start, every other command before it executes (cli/app.py). Only this entry pauses it:
-code that calls `cli.app.main` itself keeps its collector as it was.
+envelope of a `dstream run` (~3 M instructions, ~2 % of its start; issue 22). The
+command turns it back on (`resume_collector`) before its own work: `dstream run` once its
+providers are about to start (its module sets RESUMES_COLLECTOR), every other command
+before it executes (cli/app.py). Only this entry pauses it: code that calls
+`cli.app.main` itself keeps its collector as it was.
 """
 
 from __future__ import annotations

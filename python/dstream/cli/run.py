@@ -30,6 +30,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dstream.runtime.pipeline import RunSummary
 
+# A run's start goes on inside `execute` (the configuration, the checks): it turns the
+# collector back on itself, just before the providers start (cli/entry.py).
+RESUMES_COLLECTOR = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_task_arguments(parser, "to run side by side")
