@@ -65,7 +65,8 @@ class Evaluator:
         self.module = module
         self.names = names or {}  # for-expression variables
         self.allow_references = allow_references  # False for variable defaults
-        self.context = CallContext(module.environ, os.path.dirname(source.path) or ".")
+        base_dir = os.path.dirname(source.path) or "."
+        self.context = CallContext(module.environ, base_dir, module.reads)
 
     def where(self, node: Node) -> Location:
         return locate(node, self.source.source_map)
@@ -359,7 +360,7 @@ class Evaluator:
         if name in (TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION):
             use = self.source.rewritten.uses[int(to_number(args[1]))]  # the rewriter's index
             try:  # a pasted number may be out of range
-                return template_value(use, self.module.environ, name == TEMPLATE_VALUE_FUNCTION)
+                return template_value(use, self.context, name == TEMPLATE_VALUE_FUNCTION)
             except FunctionError as exc:
                 raise self.fail(node, exc.reason, exc.hint) from None
         function = FUNCTIONS.get(name)

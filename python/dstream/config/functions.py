@@ -33,6 +33,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Optional
 
+    from dstream.config.model import Reads
     from dstream.protocol.values import JsonObject, JsonValue
 
 
@@ -60,6 +61,7 @@ class NumberOutOfRange(FunctionError):
 class CallContext:
     environ: Mapping[str, str]
     base_dir: str  # directory of the file being evaluated, for file()
+    reads: Reads  # the module's: a function that reads a file or the clock notes it
 
 
 if TYPE_CHECKING:
@@ -348,6 +350,7 @@ def _file(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("file", args, 1)
     path = _string_arg("file", args, 0)
     full = path if os.path.isabs(path) else os.path.join(ctx.base_dir, path)
+    ctx.reads.add_file(full)  # also when it fails: its appearing would change the result
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
         fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)

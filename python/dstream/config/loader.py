@@ -15,6 +15,7 @@ from dstream.config.checks import warn_lock_config
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
 from dstream.config.model import Location, Project, TaskSpec
+from dstream.config.reads import RecordingEnviron, recording
 from dstream.config.schema import build_metrics, build_state
 from dstream.config.scope import Module, declare_locals
 from dstream.config.syntax import Block, SourceFile, parse_text, read_source
@@ -77,9 +78,11 @@ def load_project_text(
 
 def load_builtin_demo() -> Project:
     """The task behind `dstream run demo` when there is no dstream.hcl."""
+    environ = RecordingEnviron(os.environ)
+    environ.reads.add_file(_BUILTIN_DEMO)
     with open(_BUILTIN_DEMO, encoding="utf-8") as handle:
         text = handle.read()
-    result = analyze_texts([(_BUILTIN_DEMO, text)], [], [], dict(os.environ))
+    result = analyze_texts([(_BUILTIN_DEMO, text)], [], [], environ)
     project = _project_or_raise(result)
     project.base_dir = os.getcwd()  # state and relative paths belong to the user's dir
     return project
@@ -97,13 +100,15 @@ def _project_or_raise(result: Analysis) -> Project:
     return result.project
 
 
-def config_files(config: Optional[str], environ: Mapping[str, str]) -> tuple[list[str], str]:
-    """The .hcl files to load and the directory relative paths are resolved against."""
+def config_files(config: Optional[str], environ: RecordingEnviron) -> tuple[list[str], str]:
+    """The .hcl files to load and the directory relative paths are resolved against; a
+    directory listed is noted in environ.reads (each file is noted as it is read)."""
     chosen = config or environ.get(ENV_CONFIG) or DEFAULT_CONFIG
     origin = "--config" if config else (ENV_CONFIG if environ.get(ENV_CONFIG) else "default")
     if os.path.isdir(chosen):
         import glob
 
+        environ.reads.add_dir(chosen)
         files = sorted(glob.glob(os.path.join(chosen, "*.hcl")))
         if not files:
             raise ConfigError(
@@ -128,8 +133,9 @@ def analyze(
     config: Optional[str],
     variables: list[str],
     var_files: list[str],
-    environ: dict[str, str],
+    environ: Mapping[str, str],
 ) -> Analysis:
+    environ = recording(environ)
     try:
         files, base_dir = config_files(config, environ)
     except ConfigError as exc:
@@ -139,6 +145,7 @@ def analyze(
     texts: list[tuple[str, str]] = []
     diagnostics = Diagnostics()
     for path in files:
+        environ.reads.add_file(path)  # a parse-cache hit still reads the text
         try:
             texts.append((path, read_source(path)))
         except ConfigError as exc:
@@ -151,19 +158,23 @@ def analyze_texts(
     texts: list[tuple[str, str]],
     variables: list[str],
     var_files: list[str],
-    environ: dict[str, str],
+    environ: Mapping[str, str],
     base_dir: Optional[str] = None,
     diagnostics: Optional[Diagnostics] = None,
 ) -> Analysis:
+    """Evaluate the configuration in `texts`; the project's `reads` notes what else it
+    read: the environment (through a RecordingEnviron), var files, file(), the clock,
+    and the files and directory `analyze` read `texts` from."""
     diagnostics = diagnostics or Diagnostics()
+    environ = recording(environ)
     if base_dir is None:
         first = texts[0][0] if texts else DEFAULT_CONFIG
         base_dir = os.path.dirname(os.path.abspath(first))
     parsed = (diagnostics.attempt(partial(parse_text, text, path)) for path, text in texts)
     sources = [source for source in parsed if source is not None]
-    module = Module(environ=environ, base_dir=base_dir)
+    module = Module(environ=environ, base_dir=base_dir, reads=environ.reads)
     _check_top_level(sources, diagnostics)
-    declared = declare_variables(sources, diagnostics)
+    declared = declare_variables(sources, diagnostics, module.reads)
     assign_variables(module, declared, variables, var_files, environ, diagnostics)
     declare_locals(module, sources, diagnostics)
     for name, (attribute, _source) in list(module.local_defs.items()):
@@ -173,6 +184,7 @@ def analyze_texts(
     # Every output channel masks them from now on, also in the errors found above.
     redact.remember(project.sensitive_values)
     project.warnings = [str(warning) for warning in diagnostics.warnings]
+    project.reads = module.reads
     analysis = Analysis(project, diagnostics, [p for p, _ in texts], declared)
     if diagnostics.errors:
         analysis.project = None

@@ -6,6 +6,8 @@ these dataclasses and never touches HCL.
 
 from __future__ import annotations
 
+import os
+
 from dstream.protocol.frames import (
     DEFAULT_COMMIT_INTERVAL,
     DEFAULT_MAX_FRAME_SIZE,
@@ -116,6 +118,43 @@ class MetricsSpec:
 
 
 @record
+class Reads:
+    """What evaluating a configuration read besides its HCL texts: whoever keeps the
+    result knows it is stale when one of these differs (config/reads.py records the
+    environment; file() and the templates' clock functions record the rest)."""
+
+    # Each variable looked up, with the value seen; None: it was unset.
+    env: dict[str, Optional[str]] = field(default_factory=dict)
+    # Prefixes whose variables were all scanned (DSTREAM_VAR_): a name with one, set or
+    # unset since, changes the result; those present are in `env` with their values.
+    env_prefixes: list[str] = field(default_factory=list)
+    # Absolute paths of the files read (config files, var files, file()), first read first.
+    files: list[str] = field(default_factory=list)
+    # Directories whose *.hcl files were listed (-c DIR): a file added changes the result.
+    dirs: list[str] = field(default_factory=list)
+    # Functions called whose result is the clock's, not the inputs' (now, date).
+    volatile: list[str] = field(default_factory=list)
+
+    def add_file(self, path: str) -> None:
+        _add(self.files, os.path.abspath(path))
+
+    def add_dir(self, path: str) -> None:
+        _add(self.dirs, os.path.abspath(path))
+
+    def add_prefix(self, prefix: str) -> None:
+        _add(self.env_prefixes, prefix)
+
+    def add_volatile(self, name: str) -> None:
+        """A call of the volatile function `name`."""
+        _add(self.volatile, name)
+
+
+def _add(items: list[str], item: str) -> None:
+    if item not in items:
+        items.append(item)
+
+
+@record
 class Project:
     tasks: dict[str, TaskSpec]
     state: StateSpec = field(default_factory=StateSpec)
@@ -130,6 +169,8 @@ class Project:
     # Tasks that failed to evaluate only because of a template (config/sprig.py): the
     # error is raised when the task is used, so other tasks still run.
     broken: dict[str, Exception] = field(default_factory=dict)
+    # What the evaluation read from outside its HCL texts (environment, files, clock).
+    reads: Reads = field(default_factory=Reads)
 
     def task(self, name: str) -> TaskSpec:
         from dstream.errors import UsageError

@@ -1,6 +1,7 @@
 """What every file of one configuration shares while it is evaluated: the variables'
 values, the locals (evaluated once, on first use, with cycles reported) and the
-environment. config/evaluate.py evaluates one expression within it.
+environment, and the record of what the evaluation read from outside. config/evaluate.py
+evaluates one expression within it.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from functools import partial
 
 from dstream.config.diagnostics import Diagnostics
-from dstream.config.model import Location
+from dstream.config.model import Location, Reads
 from dstream.config.syntax import Attribute, Block, SourceFile
 from dstream.config.taint import Taint
 from dstream.errors import ConfigError, nearest
@@ -68,6 +69,9 @@ class Module:
     local_errors: dict[str, ConfigError] = field(default_factory=dict)
     base_dir: str = "."
     taint: Taint = field(default_factory=Taint)  # which values are sensitive (config/taint.py)
+    # What the evaluation read from outside (config/reads.py): a module that sees the
+    # environment gets a RecordingEnviron filling this same Reads.
+    reads: Reads = field(default_factory=Reads)
 
     def local(self, name: str, where: Location) -> JsonValue:
         """The value of local.NAME, evaluated on first use and kept."""

@@ -17,13 +17,16 @@ import base64
 import binascii
 import datetime
 import re
-from collections.abc import Mapping
 from typing import Callable, Optional, Union
 
 from dstream.config.model import Location
 from dstream.config.numbers import NUMBER_HINT, BadNumber, parse_number
 from dstream.errors import ConfigError
 from dstream.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dstream.config.functions import CallContext
 
 
 class TemplateError(ConfigError):
@@ -187,24 +190,25 @@ class _Parser:
 # -- evaluation -------------------------------------------------------------------------
 
 
-def evaluate(pipeline: Pipeline, environ: Mapping[str, str], where: Location) -> Value:
+def evaluate(pipeline: Pipeline, context: CallContext, where: Location) -> Value:
     """The pipeline's value (a string, as Go prints it, unless a literal is returned
-    alone). Raises TemplateError."""
-    value = _run(pipeline, environ, where)
+    alone), reading the environment and noting the clock through `context`. Raises
+    TemplateError."""
+    value = _run(pipeline, context, where)
     if isinstance(value, Unset):
         raise _unset(value, where)
     return value
 
 
-def _run(node: Node, environ: Mapping[str, str], where: Location) -> Value:
+def _run(node: Node, context: CallContext, where: Location) -> Value:
     if isinstance(node, Pipeline):
         first, *rest = node.commands  # the parser makes no empty pipeline
-        result = _call(first, environ, where, _NOTHING)
+        result = _call(first, context, where, _NOTHING)
         for command in rest:
-            result = _call(command, environ, where, result)
+            result = _call(command, context, where, result)
         return result
     if isinstance(node, Call):
-        return _call(node, environ, where, _NOTHING)
+        return _call(node, context, where, _NOTHING)
     return node
 
 
@@ -216,9 +220,9 @@ _NOTHING = _Nothing()
 
 
 def _call(
-    call: Call, environ: Mapping[str, str], where: Location, piped: Union[Value, _Nothing]
+    call: Call, context: CallContext, where: Location, piped: Union[Value, _Nothing]
 ) -> Value:
-    args = [_run(a, environ, where) for a in call.args]
+    args = [_run(a, context, where) for a in call.args]
     if not isinstance(piped, _Nothing):
         args.append(piped)  # a pipe passes the value on as the last argument
     if not call.name:
@@ -229,6 +233,7 @@ def _call(
         if len(args) != 1:
             raise _arity("env", 1, len(args), where)
         name = _string(args[0], where)
+        environ = context.environ
         return environ[name] if name in environ else Unset(name)
     if call.name in ("default", "required"):
         return _defaulting(call.name, args, where)
@@ -238,7 +243,19 @@ def _call(
     function, arity = FUNCTIONS[call.name]
     if arity is not None and len(args) != arity:
         raise _arity(call.name, arity, len(args), where)
+    _note_outside(call.name, args, context)
     return function(args, where)
+
+
+def _note_outside(name: str, args: list[Value], context: CallContext) -> None:
+    """Note what a call reads besides its arguments: the clock (`now`, `date` without a
+    time) or, to print a given time (`date` of a number), the local time zone."""
+    if name == "now" or (name == "date" and len(args) < 2):
+        context.reads.add_volatile(name)
+    elif name == "date" and not isinstance(args[1], datetime.datetime):
+        # Looked up only to be noted (config/reads.py): the zone printed is the
+        # process's, from TZ, or from /etc/localtime when it is unset (not noted).
+        context.environ.get("TZ")
 
 
 def _defaulting(name: str, args: list[Value], where: Location) -> Value:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Mapping
 
 from dstream.config.functions import to_number
 from dstream.config.model import Location
@@ -29,6 +28,7 @@ from dstream.records import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # sprig is imported by a file that has a template (~2 ms less without)
+    from dstream.config.functions import CallContext
     from dstream.config.sprig import Pipeline
     from dstream.protocol.values import JsonValue
 
@@ -51,13 +51,13 @@ class TemplateUse:
     text: str
 
 
-def template_value(use: TemplateUse, environ: Mapping[str, str], pasted: bool) -> JsonValue:
+def template_value(use: TemplateUse, context: CallContext, pasted: bool) -> JsonValue:
     """The value of one action: its text; or, `pasted` in expression position, what the
     original's unquoted paste made of it: `port = {{ env "PORT" }}` a number,
     `x = {{ env "X" | quote }}` the string the quoted text spells."""
     from dstream.config.sprig import evaluate, go_string, go_unquote_literal
 
-    value = go_string(evaluate(use.pipeline, environ, use.location))
+    value = go_string(evaluate(use.pipeline, context, use.location))
     if not pasted:
         return value
     if value in ("true", "false"):

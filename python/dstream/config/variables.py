@@ -30,6 +30,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
+    from dstream.config.model import Reads
+    from dstream.config.reads import RecordingEnviron
     from dstream.protocol.values import JsonValue
 
 ENV_VAR_PREFIX = "DSTREAM_VAR_"
@@ -50,12 +52,15 @@ class Declared:
     default: JsonValue = None
 
 
-def declare_variables(sources: list[SourceFile], diagnostics: Diagnostics) -> dict[str, Declared]:
+def declare_variables(
+    sources: list[SourceFile], diagnostics: Diagnostics, reads: Reads
+) -> dict[str, Declared]:
+    """The variable blocks of `sources`; what their defaults read (file()) goes to `reads`."""
     declared: dict[str, Declared] = {}
     for source in sources:
         for block in source.body.blocks_of("variable"):
             try:
-                item = _declare_variable(block, source)
+                item = _declare_variable(block, source, reads)
             except ConfigError as exc:
                 diagnostics.error(exc)
                 continue
@@ -73,7 +78,7 @@ def declare_variables(sources: list[SourceFile], diagnostics: Diagnostics) -> di
     return declared
 
 
-def _declare_variable(block: Block, source: SourceFile) -> Declared:
+def _declare_variable(block: Block, source: SourceFile, reads: Reads) -> Declared:
     if len(block.labels) != 1:
         raise ConfigError(
             f"a variable block takes exactly one label, its name; got {len(block.labels)}",
@@ -84,7 +89,8 @@ def _declare_variable(block: Block, source: SourceFile) -> Declared:
     body = block.body
     check_names(body, f'variable "{name}"', VARIABLE_ATTRIBUTES, ("validation",))
     item = Declared(name, block, source)
-    evaluator = Evaluator(source, Module(environ={}), allow_references=False)
+    # A default sees no environment, but file() and the clock are still read.
+    evaluator = Evaluator(source, Module(environ={}, reads=reads), allow_references=False)
     attributes = body.attributes
     if "type" in attributes:
         item.kind = _type_keyword(attributes["type"], source)
@@ -161,12 +167,13 @@ def _typed(item: Declared, value: JsonValue, where: Optional[Location]) -> JsonV
     return value
 
 
-def _parse_literal(text: str, label: str) -> JsonValue:
+def _parse_literal(text: str, label: str, reads: Reads) -> JsonValue:
     """A --var or DSTREAM_VAR_ value for a list/map variable: an HCL (or JSON) literal."""
     try:
         source = parse_text(f"value = {text}\n", label)
         attribute = source.body.attributes["value"]
-        return Evaluator(source, Module(environ={}), allow_references=False).eval(attribute.expr)
+        module = Module(environ={}, reads=reads)
+        return Evaluator(source, module, allow_references=False).eval(attribute.expr)
     except (ConfigError, KeyError) as exc:
         shown = repr(text) if len(text) <= 40 else repr(text[:40]) + "..."
         raise ConfigError(
@@ -193,20 +200,23 @@ class _Given:
         if item.sensitive:  # before parsing: an error may quote it
             self.module.taint.mark(text)
         try:
-            value = _parse_literal(text, label) if item.kind in _COMPLEX else text
+            complex_kind = item.kind in _COMPLEX
+            value = _parse_literal(text, label, self.module.reads) if complex_kind else text
         except ConfigError as exc:
             self.diagnostics.error(exc)
             self.failed[name] = exc
             return
         self.values[name] = (value, where)
 
-    def from_environment(self, environ: Mapping[str, str]) -> None:
-        for key, text in environ.items():
+    def from_environment(self, environ: RecordingEnviron) -> None:
+        if not self.declared:
+            return  # nothing to give a value to: the environment's DSTREAM_VAR_ are not read
+        for key, text in environ.with_prefix(ENV_VAR_PREFIX).items():
             name = key[len(ENV_VAR_PREFIX) :]
-            if key.startswith(ENV_VAR_PREFIX) and name in self.declared:
+            if name in self.declared:
                 self._text(name, text, key, Location(key))
 
-    def from_var_file(self, path: str, environ: Mapping[str, str]) -> None:
+    def from_var_file(self, path: str, environ: RecordingEnviron) -> None:
         try:
             for name, (value, where) in _read_var_file(path, environ).items():
                 if name not in self.declared:
@@ -282,7 +292,7 @@ def assign_variables(
     declared: dict[str, Declared],
     variables: list[str],
     var_files: list[str],
-    environ: Mapping[str, str],
+    environ: RecordingEnviron,
     diagnostics: Diagnostics,
 ) -> None:
     """Give each declared variable its value in `module`, in Terraform's order:
@@ -303,7 +313,8 @@ def _declared_hint(name: str, declared: Mapping[str, Declared]) -> str:
     return (f"did you mean {guess}? " if guess else "") + f"declared variables: {known}"
 
 
-def _read_var_file(path: str, environ: Mapping[str, str]) -> dict[str, tuple[JsonValue, Location]]:
+def _read_var_file(path: str, environ: RecordingEnviron) -> dict[str, tuple[JsonValue, Location]]:
+    environ.reads.add_file(path)
     text = read_source(path)
     if path.endswith(".json"):
         try:
@@ -337,7 +348,8 @@ def _read_var_file(path: str, environ: Mapping[str, str]) -> dict[str, tuple[Jso
             f"a var file holds only NAME = value lines, not a {block.type} block",
             location=block.location,
         )
-    evaluator = Evaluator(source, Module(environ=dict(environ)), allow_references=False)
+    module = Module(environ=environ, reads=environ.reads)  # env() and file() are noted
+    evaluator = Evaluator(source, module, allow_references=False)
     return {
         name: (evaluator.eval(attribute.expr), attribute.location)
         for name, attribute in source.body.attributes.items()
