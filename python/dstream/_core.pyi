@@ -295,3 +295,8 @@ def dumps(
     None, float and enum members are converted as orjson does), "str is not valid UTF-8:
     surrogates not allowed", "Recursion limit reached". Never releases the GIL (it
     does not block)."""
+
+def die_with_parent() -> bool:
+    """Linux: PR_SET_PDEATHSIG, so the kernel SIGKILLs this process when the thread that
+    forked it exits; true when it took (false elsewhere). For a provider a warm start
+    forks (dstream/warm.py), between fork and exec."""

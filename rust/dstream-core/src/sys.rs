@@ -248,6 +248,23 @@ impl Drop for BatchScheduling {
     }
 }
 
+/// Asks the kernel to SIGKILL the calling process when the thread that created it
+/// exits (PR_SET_PDEATHSIG); true when it took. Called in a provider forked by a warm
+/// start (python/dstream/warm.py) between fork and exec, where setpriv(1) would cost an
+/// exec more; the caller then checks that its parent is still the one that forked it.
+#[cfg(target_os = "linux")]
+pub fn die_with_parent() -> bool {
+    // SAFETY: prctl with integer arguments only; async-signal-safe, as between fork and
+    // exec it must be.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) == 0 }
+}
+
+/// No parent-death signal outside Linux.
+#[cfg(not(target_os = "linux"))]
+pub fn die_with_parent() -> bool {
+    false
+}
+
 /// True when `e` means "the reading side of the output is gone".
 pub fn is_broken_pipe(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe

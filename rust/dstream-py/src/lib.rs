@@ -409,6 +409,13 @@ fn checkpoint_value<'py>(py: Python<'py>, line: &[u8]) -> Option<Bound<'py, PyBy
     Some(PyBytes::new(py, &line[a..b]))
 }
 
+/// PR_SET_PDEATHSIG: SIGKILL when the thread that forked this process exits; true
+/// when it took (Linux). See dstream_core::sys::die_with_parent.
+#[pyfunction]
+fn die_with_parent() -> bool {
+    dc::sys::die_with_parent()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -440,6 +447,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Pump>()?;
     m.add_function(wrap_pyfunction!(find, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint_value, m)?)?;
+    m.add_function(wrap_pyfunction!(die_with_parent, m)?)?;
     pgoutput::register(m)?;
     json::register(m)?;
     Ok(())
