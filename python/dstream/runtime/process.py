@@ -25,7 +25,9 @@ from dstream.config.model import ProviderSpec, TaskSpec
 from dstream.errors import ProviderError, ProviderRefused
 from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
+from dstream.records import record
 from dstream.runtime.describe import remember  # what a provider says of itself, kept
+from dstream.runtime.forked import ForkedProcess
 from dstream.runtime.launch import child_setup, provider_env
 from dstream.runtime.resolve import resolve
 from dstream.runtime.spawn import execs_directly, pdeathsig_prefix
@@ -91,6 +93,9 @@ class ProviderProcess:
         log_sink: LogSink = default_log_sink,
     ) -> None:
         self.popen = popen
+        # dstream's own child (not a container client): signalled as a group, reaped here
+        self.own_child = isinstance(popen, (subprocess.Popen, ForkedProcess))
+        self._group = popen.pid if isinstance(popen.pid, int) else 0  # pgid == pid
         self.role = role
         self.label = label
         self.pid = popen.pid
@@ -115,7 +120,7 @@ class ProviderProcess:
     @property
     def child_pid(self) -> Optional[int]:
         """The provider's pid when it is dstream's own child (not a container client)."""
-        return self.popen.pid if isinstance(self.popen, subprocess.Popen) else None
+        return self.popen.pid if self.own_child else None  # type: ignore[return-value]
 
     # -- stdin -------------------------------------------------------------------------
     @property
@@ -198,6 +203,11 @@ class ProviderProcess:
         deaf to SIGTERM until the write returns) fails with EPIPE, so it can exit."""
         with contextlib.suppress(OSError):
             _stream(self.popen.stdout).close()
+
+    def preload(self, data: bytes, eof: bool) -> None:
+        """What a warm start already read of stdout (runtime/warmplan.py), first."""
+        self._buf[0:0] = data
+        self._stdout_eof = self._stdout_eof or eof
 
     def take_buffered(self) -> bytes:
         """Bytes read past the handshake line: they belong to the data stream."""
@@ -298,7 +308,7 @@ class ProviderProcess:
         readable the moment the process exits, where Popen.wait(timeout) polls in sleeps
         growing to 50 ms. True: it exited; False: it did not in time; None: no pidfd."""
         pidfd_open = getattr(os, "pidfd_open", None)
-        if pidfd_open is None or not isinstance(self.popen, subprocess.Popen):
+        if pidfd_open is None or not self.own_child:
             return None
         if self.popen.poll() is not None:  # reaped: its pid may belong to another process
             return True
@@ -318,8 +328,8 @@ class ProviderProcess:
         if self.popen.returncode is not None:
             return
         try:
-            if isinstance(self.popen, subprocess.Popen) and hasattr(os, "killpg"):
-                os.killpg(self.popen.pid, sig)  # the provider and anything it started
+            if self.own_child and hasattr(os, "killpg"):
+                os.killpg(self._group, sig)  # the provider and anything it started
             else:
                 self.popen.send_signal(sig)
         except (ProcessLookupError, PermissionError):
@@ -328,21 +338,21 @@ class ProviderProcess:
     def kill_group(self) -> None:
         """SIGKILL the provider's process group even after the provider itself exited:
         what it started dies with it."""
-        if not (isinstance(self.popen, subprocess.Popen) and hasattr(os, "killpg")):
+        if not (self.own_child and hasattr(os, "killpg")):
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        watchdog.forget(self.popen.pid)
+            os.killpg(self._group, signal.SIGKILL)
+        watchdog.forget(self._group)
 
     def exited(self) -> bool:
         """Whether the provider has exited, without reaping it (its pid stays its own,
         and the pump can still read how it ended)."""
         if self.popen.returncode is not None:
             return True
-        if not isinstance(self.popen, subprocess.Popen) or not hasattr(os, "waitid"):
+        if not self.own_child or not hasattr(os, "waitid"):
             return self.popen.poll() is not None
         try:
-            info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            info = os.waitid(os.P_PID, self._group, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             return True
         return info is not None
@@ -378,6 +388,48 @@ class ProviderProcess:
                 pass
 
 
+@record
+class Prepared:
+    """Everything a provider's start is decided by: what runs, where, with which
+    environment and command line. A warm start (dstream/warm.py) keeps it and the run
+    it hands over to compares it with its own (runtime/warmplan.py)."""
+
+    label: str
+    image: Optional[str]
+    prefix: list[str]  # setpriv, where it sets the parent-death signal (runtime/spawn.py)
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]  # without the commit-notice channel's fd, given at the start
+    command: bytes
+
+
+def prepare_provider(
+    spec: ProviderSpec,
+    *,
+    task: TaskSpec,
+    command: str,
+    state: object = None,  # object: a parsed value or the stored bytes as a Fragment
+    destroy: bool = False,
+    base_dir: str = ".",
+    epoch: Optional[int] = None,
+) -> Prepared:
+    launch = resolve(spec, base_dir)
+    prefix: list[str] = []
+    if not launch.image and execs_directly(launch.argv[0]):
+        prefix = pdeathsig_prefix()
+    return Prepared(
+        label=f"{spec.role} {spec.source!r}",
+        image=launch.image,
+        prefix=prefix,
+        argv=launch.argv,
+        cwd=base_dir,
+        env=provider_env(spec, task, container=bool(launch.image), epoch=epoch),
+        command=command_line(
+            command, spec.config, task=task.name, role=spec.role, state=state, destroy=destroy
+        ),
+    )
+
+
 def start_provider(
     spec: ProviderSpec,
     *,
@@ -388,18 +440,23 @@ def start_provider(
     base_dir: str = ".",
     log_sink: LogSink = default_log_sink,
     epoch: Optional[int] = None,
+    prepared: Optional[Prepared] = None,
 ) -> ProviderProcess:
     """Start a provider and write its command line (contract section 1). Its stderr
-    lines go to `log_sink`; `epoch` (the run's lease) becomes DSTREAM_EPOCH."""
-    launch = resolve(spec, base_dir)
-    label = f"{spec.role} {spec.source!r}"
-    env = provider_env(spec, task, container=bool(launch.image), epoch=epoch)
+    lines go to `log_sink`; `epoch` (the run's lease) becomes DSTREAM_EPOCH. `prepared`:
+    what prepare_provider decided for it already (the other arguments then unused)."""
+    if prepared is None:
+        prepared = prepare_provider(
+            spec, task=task, command=command, state=state, destroy=destroy,
+            base_dir=base_dir, epoch=epoch,
+        )  # fmt: skip
+    label, env = prepared.label, dict(prepared.env)
     notices: Optional[tuple[int, int]] = None
-    if launch.image:
+    if prepared.image:
         from dstream.runtime.container import start_container
 
         popen: ProcessHandle = start_container(
-            launch.image, env=env, name=f"dstream-{task.name}-{spec.role}"
+            prepared.image, env=env, name=f"dstream-{task.name}-{spec.role}"
         )
     else:
         # An input's run gets the commit-notice channel: a pipe whose read end it
@@ -407,18 +464,17 @@ def start_provider(
         notices = os.pipe() if spec.role == "input" and command == "run" else None
         if notices is not None:
             env[frames.ENV_COMMIT_FD] = str(notices[0])
-        prefix = pdeathsig_prefix() if execs_directly(launch.argv[0]) else []
         watchdog.ready()
         try:
             popen = subprocess.Popen(
-                prefix + launch.argv,
+                prepared.prefix + prepared.argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=env,
-                cwd=base_dir,
+                cwd=prepared.cwd,
                 start_new_session=True,
-                preexec_fn=None if prefix else child_setup(os.getpid()),
+                preexec_fn=None if prepared.prefix else child_setup(os.getpid()),
                 pass_fds=notices[:1] if notices else (),
             )
         except OSError as exc:
@@ -436,16 +492,12 @@ def start_provider(
     proc = ProviderProcess(
         popen, role=spec.role, label=label, task_name=task.name, log_sink=log_sink
     )
-    if not launch.image:
-        proc.executable = launch.argv[0]
-    if not launch.image and notices is not None:
+    if not prepared.image:
+        proc.executable = prepared.argv[0]
+    if not prepared.image and notices is not None:
         proc.commit_fd = notices[1]
-    proc.send(
-        command_line(
-            command, spec.config, task=task.name, role=spec.role, state=state, destroy=destroy
-        )
-    )
-    if spec.role == "input" and not launch.image:
+    proc.send(prepared.command)
+    if spec.role == "input" and not prepared.image:
         # As the original did: an input that reads stdin to EOF starts at once. (A
         # container input keeps stdin until its handshake: no descriptor crosses into
         # a container, so its notices still travel on stdin.)
