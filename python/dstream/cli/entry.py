@@ -13,6 +13,7 @@ before it executes (cli/app.py). Only this entry pauses it: code that calls
 from __future__ import annotations
 
 import gc
+import sys
 
 _paused = False
 
@@ -21,6 +22,18 @@ def run() -> None:
     global _paused
     gc.disable()
     _paused = True
+    from dstream import warm
+
+    try:
+        warm.launch(sys.argv[1:])  # before any other import: dstream/warm.py says why
+    except OSError:  # a provider it could not start: the run starts it and says why
+        warm.abandon()
+    except KeyboardInterrupt:  # Ctrl-C in its first milliseconds: nothing was delivered
+        warm.abandon()
+        sys.exit(130)  # ExitCode.INTERRUPTED's twin (errors.py is not imported yet)
+    except Exception as exc:  # a bug in it: the run starts as always, and says so
+        warm.abandon()
+        warm.failure = exc
     from dstream.cli.app import run as run_command
 
     run_command()

@@ -141,10 +141,16 @@ def _record(project: Project, summaries: list[RunSummary], started: float) -> No
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
+    from dstream import warm
     from dstream.runtime.monitor import Monitor
     from dstream.runtime.pipeline import RunHooks
     from dstream.runtime.runner import run_tasks
 
+    if warm.failure is not None:
+        logs.log.warning(
+            "the warm start failed (%s: %s), a bug in dstream: please report it; the run "
+            "started as always", type(warm.failure).__name__, warm.failure,
+        )  # fmt: skip
     project = _load(args)
     for warning in project.warnings:
         logs.log.warning("%s", warning)
@@ -168,6 +174,10 @@ def execute(args: argparse.Namespace, view: View) -> int:
     with contextlib.ExitStack() as stack:
         if _builtin_demo(args):  # the demo shows the counter every time: no state kept
             import tempfile
+
+            from dstream import warm
+
+            warm.decline()  # its state is gone after the run: nothing to start warm
 
             project.state = StateSpec(path=stack.enter_context(tempfile.TemporaryDirectory()))
         else:

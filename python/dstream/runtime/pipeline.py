@@ -15,11 +15,11 @@ import sys
 import threading
 import time
 
-from dstream import logs
+from dstream import logs, warm
 from dstream.config.model import Project, TaskSpec
 from dstream.config.redact import redact_bytes
 from dstream.errors import DstreamError, Interrupted, ProviderError, ProviderRefused
-from dstream.protocol.messages import parse_handshake
+from dstream.protocol.messages import Handshake, parse_handshake
 from dstream.protocol.values import Fragment, encode_json
 from dstream.records import record
 from dstream.runtime import verdict
@@ -30,11 +30,14 @@ from dstream.runtime.mailbox import Latest
 from dstream.runtime.monitor import TaskMonitor
 from dstream.runtime.process import (
     REFUSAL_HINT,
+    Prepared,
     ProviderProcess,
+    prepare_provider,
     start_provider,
 )
 from dstream.runtime.result import RunSummary
 from dstream.runtime.stopping import KILL_WAIT, STOP_MARGIN, Deadline, Stop
+from dstream.runtime.warmplan import Adopted, Started, adopt, remember_run
 from dstream.state.base import StateStore
 
 TYPE_CHECKING = False
@@ -90,6 +93,10 @@ class TaskRun:
         self.pump: Optional[Pump] = None
         self.legacy = LegacyBridge(self, None)
         self.deadline = Deadline(task.name, task.stop_grace, stop)
+        self.warm: Optional[Adopted] = None  # what a warm start started (dstream/warm.py)
+        self.prepared: Optional[tuple[Prepared, Prepared]] = None  # (input, output)
+        self.pump_plan: dict[str, object] = {}  # the pump's options a warm start repeats
+        self.output_handshake: Optional[Handshake] = None
 
     def fail(self, error: DstreamError) -> None:
         with self._lock:
@@ -102,16 +109,27 @@ class TaskRun:
         task, base = self.task, self.project.base_dir
         sink = self._log_sink
         epoch = self.store.lease_epoch(task.name)  # DSTREAM_EPOCH, for outputs that fence
-        self.output = start_provider(
-            task.output, task=task, command="run", base_dir=base, log_sink=sink, epoch=epoch
-        )
         # the stored bytes, verbatim: a checkpoint is opaque (runtime/checkpoints.py)
         given = None if state is None else Fragment(state)
-        self.input = start_provider(
-            task.input, task=task, command="run", state=given, base_dir=base, log_sink=sink,
-            epoch=epoch,
-        )  # fmt: skip
-        self.input.handshake(task.start_timeout)
+        out = prepare_provider(task.output, task=task, command="run", base_dir=base, epoch=epoch)
+        inp = prepare_provider(
+            task.input, task=task, command="run", state=given, base_dir=base, epoch=epoch
+        )
+        self.prepared = (inp, out)
+        launched = warm.take(task.name)
+        if launched is not None:
+            self.warm = adopt(launched, inp, out, state, task, sink)
+        if self.warm is not None:
+            self.input, self.output = self.warm.input, self.warm.output
+        else:
+            self.output = start_provider(
+                task.output, task=task, command="run", log_sink=sink, prepared=out
+            )
+            self.input = start_provider(
+                task.input, task=task, command="run", log_sink=sink, prepared=inp
+            )
+        if self.warm is None or self.warm.pump is None:
+            self.input.handshake(task.start_timeout)
         if "commit-notices" not in self.input.features:
             self.input.close_stdin()
             self.input.close_commit_channel()
@@ -135,15 +153,18 @@ class TaskRun:
                     f"{directory}: {exc.strerror}",
                     hint="point dead_letter_path at a directory this user may create",
                 ) from None
+        self.pump_plan = {
+            "legacy_logs": self._providers()[0].legacy,
+            "max_frame_size": self.task.max_frame_size,
+            "policy": self.task.invalid_frames,
+            "dead_letter_path": dead_letter,
+            "validate": self.task.validate,
+        }
         return _core.PumpOptions(
-            legacy_logs=self._providers()[0].legacy,
-            max_frame_size=self.task.max_frame_size,
-            policy=self.task.invalid_frames,  # type: ignore[arg-type]
-            dead_letter_path=dead_letter,
-            validate=self.task.validate,
             start_offset=start_offset,
             task=self.task.name,
             input_pid=input_pid,
+            **self.pump_plan,  # type: ignore[arg-type]
         )
 
     # -- threads -------------------------------------------------------------------------
@@ -165,7 +186,20 @@ class TaskRun:
                 if first:
                     first = False
                     handshake = parse_handshake(line, output.label)
+                    self.output_handshake = handshake
                     remember(output.executable, handshake)
+                    if handshake.is_legacy and self.warm is not None and self.warm.pump:
+                        # The pump began before it answered, for a protocol-1 output.
+                        self.fail(
+                            ProviderError(
+                                f"{output.label} answered as an original provider, after a "
+                                "warm start that began its stream for a protocol-1 one",
+                                provider=output.label,
+                                hint=f"run it again; {warm.ENV_WARM}=0 turns warm starts off",
+                            )
+                        )
+                        warm.forget(os.getcwd(), warm.console_args() or [])
+                        return
                     self.legacy.output_handshake(handshake)
                     if handshake.status == "error":
                         self.fail(
@@ -247,9 +281,13 @@ class TaskRun:
         try:  # until the pump owns the stream, a failure stops what was started
             self._start(state)
             inp, out = self._providers()
-            prefix = inp.take_buffered()
-            options = self._pump_options(inp.handshake_bytes, inp.child_pid)
-            self.pump = pump = _core.Pump(inp.stdout_fd, out.stdin_fd, options, prefix)
+            warm_pump = self.warm.pump if self.warm is not None else None
+            if warm_pump is not None:
+                self.pump = pump = warm_pump
+            else:
+                prefix = inp.take_buffered()
+                options = self._pump_options(inp.handshake_bytes, inp.child_pid)
+                self.pump = pump = _core.Pump(inp.stdout_fd, out.stdin_fd, options, prefix)
         except BaseException:
             self._kill_all()
             raise
@@ -258,8 +296,12 @@ class TaskRun:
         notices: Latest = Latest()
         result_box: list[PumpResult] = []
         self.legacy = LegacyBridge(self, pump)  # the pump's legacy switches
+        adopted = self.warm if warm_pump is not None else None
         threads = [
-            threading.Thread(target=lambda: result_box.append(pump.run()), name="pump"),
+            threading.Thread(
+                target=lambda: result_box.append(adopted.result() if adopted else pump.run()),
+                name="pump",
+            ),
             threading.Thread(target=self._read_output, args=(tracker, acked), name="acks"),
             threading.Thread(target=self._commit, args=(acked, notices), name="committer"),
         ]
@@ -270,7 +312,8 @@ class TaskRun:
         # The output's handshake, when already written, decides before the first frame
         # whether checkpoint frames reach it.
         threads[1].start()
-        self.legacy.await_output_handshake(out)
+        if adopted is None:  # (a warm pump began before it could)
+            self.legacy.await_output_handshake(out)
         for thread in (threads[0], *threads[2:]):
             thread.start()
         self.monitor.attach(pump)
@@ -281,7 +324,24 @@ class TaskRun:
         self.summary.counters = pump.counters().as_dict()
         self.legacy.finish()
         self.monitor.detach(self.summary.outcome)
+        self._remember()
         return self.summary
+
+    def _remember(self) -> None:
+        """Keep this start for a warm start of the next identical run (runtime/warmplan.py),
+        when it started as always and ran: a failed start is not one to repeat."""
+        if self.warm is not None or self.summary.outcome == "failed" or self.prepared is None:
+            return
+        inp, out = self._providers()
+        remember_run(
+            Started(
+                project=self.project, task=self.task, store=self.store,
+                input=self.prepared[0], output=self.prepared[1],
+                input_handshake=None if inp.legacy else inp.first_line,
+                output_legacy=out.legacy or self.output_handshake is None,
+                pump=self.pump_plan, several=self.task_prefixes,
+            )
+        )  # fmt: skip
 
     def _supervise(self, pump_thread: threading.Thread) -> None:
         """Wait for the pump, acting on signals, on a provider that died and on the

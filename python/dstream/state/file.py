@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Iterator
 
-from dstream import _core
+from dstream import _core, warm
 from dstream.errors import DstreamError
 from dstream.protocol.values import Fragment, decode_json, encode_json
 from dstream.state.base import (
@@ -101,11 +101,19 @@ class FileStore(StateStore):
         for created in reversed(missing):
             _fsync_dir(os.path.dirname(created))
 
+    def run_lock_path(self, task: str) -> str:
+        check_task_name(task)
+        return os.path.join(self.directory, "." + file_stem(task) + ".run.lock")
+
     def _open_lock(self, task: str, suffix: str) -> int:
         """The fd of .<task><suffix> in the state directory, created if missing. Not
         inherited by providers (PEP 446): a flock on it ends with dstream's process."""
         self._ensure_directory()
         path = os.path.join(self.directory, "." + file_stem(task) + suffix)
+        if suffix == ".run.lock":
+            held = warm.held_lock(path)  # taken by a warm start already (dstream/warm.py)
+            if held is not None:
+                return held
         try:
             return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
@@ -247,25 +255,25 @@ class FileStore(StateStore):
             return True
 
     # -- the input configuration the checkpoint belongs to ----------------------------------
-    def _hash_path(self, task: str) -> str:
+    def input_hash_path(self, task: str) -> str:
         check_task_name(task)
         return os.path.join(self.directory, "." + file_stem(task) + ".input-hash")
 
     def input_hash(self, task: str) -> Optional[str]:
         try:
-            with open(self._hash_path(task), encoding="ascii") as handle:
+            with open(self.input_hash_path(task), encoding="ascii") as handle:
                 return handle.read().strip() or None
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
             raise DstreamError(
-                f"could not read {self._hash_path(task)}: {exc}",
+                f"could not read {self.input_hash_path(task)}: {exc}",
                 hint="check the permissions of the state directory",
             ) from None
 
     def set_input_hash(self, task: str, digest: str) -> None:
         self._ensure_directory()
-        path = self._hash_path(task)
+        path = self.input_hash_path(task)
         try:
             with open(path + ".tmp", "w", encoding="ascii") as handle:
                 handle.write(digest + "\n")

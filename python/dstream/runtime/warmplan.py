@@ -1,0 +1,248 @@
+"""The runtime's side of a warm start (dstream/warm.py): which runs it may repeat and
+what their snapshot holds (`remember_run`), and taking over what it started (`adopt`).
+
+A run is kept for a warm start only when its snapshot can hold nothing that is not
+already in the project's files or the host's plain environment, and when every input
+of its start is known (the configuration's `Reads`, config/model.py):
+- `dstream run` itself (the console script, with arguments warm.eligible_arguments
+  takes), one task, the file state backend, not the built-in demo;
+- the evaluation read no environment variable but DSTREAM_CONFIG, no DSTREAM_VAR_*
+  and no `--var`, called nothing that reads the clock, and marked nothing sensitive;
+- both providers are local executables started through setpriv (the warm start cannot
+  set the parent-death signal itself) that inherit no variable by name, and both shook
+  hands with protocol 1 (an original provider's stream is judged as it starts);
+- nothing in a command line or environment is a value the redactor would mask.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dstream import logs, warm
+from dstream.config.redact import redact_bytes
+from dstream.protocol import frames
+from dstream.protocol.messages import command_line, parse_handshake
+from dstream.protocol.values import Fragment
+from dstream.records import record
+from dstream.runtime.describe import remember
+from dstream.runtime.forked import ForkedProcess
+from dstream.runtime.launch import INHERITED_ENV, LOCALE_PREFIX
+from dstream.runtime.process import Prepared, ProviderProcess
+from dstream.runtime.watchdog import watchdog
+from dstream.state.file import FileStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+    from dstream._core import Pump, PumpResult
+    from dstream.config.model import Project, ProviderSpec, TaskSpec
+    from dstream.runtime.process import LogSink
+    from dstream.state.base import StateStore
+
+# Where the checkpoint goes in an input's command line: NUL is never in encoded JSON.
+STATE_MARK = b"\x00dstream warm start: state\x00"
+ENV_READS_ALLOWED = frozenset({"DSTREAM_CONFIG"})
+# Scanned for variables (none found, or they would be in the reads): every DSTREAM_*
+# variable is in the snapshot's key anyway (warm.ENV_PREFIXES).
+ENV_PREFIXES_ALLOWED = frozenset({"DSTREAM_VAR_"})
+
+
+@record
+class Started:
+    """What a run started, as it would be kept for the next one."""
+
+    project: Project
+    task: TaskSpec
+    store: StateStore
+    input: Prepared
+    output: Prepared
+    input_handshake: Optional[bytes]  # its first line; None for an original provider
+    output_legacy: bool
+    pump: dict[str, object]  # the PumpOptions a warm start gives (warm.Launched.run)
+    several: bool  # tasks side by side
+
+
+def remember_run(started: Started) -> None:
+    """Keep what `started` started for the next identical `dstream run`, if it may be."""
+    args = warm.console_args()
+    if args is None or started.several:
+        return
+    plan = _plan(started)
+    if plan is not None:
+        warm.remember(os.getcwd(), args, plan)
+
+
+def _plan(s: Started) -> Optional[dict[str, object]]:
+    project, task = s.project, s.task
+    reads = project.reads
+    if (
+        not isinstance(s.store, FileStore)
+        or s.input_handshake is None
+        or s.output_legacy
+        or project.sensitive_values
+        or reads.volatile
+        or set(reads.env) - ENV_READS_ALLOWED
+        or set(reads.env_prefixes) - ENV_PREFIXES_ALLOWED
+        or task.input.inherit_env
+        or task.output.inherit_env
+    ):
+        return None
+    providers = {}
+    for spec, prepared in ((task.input, s.input), (task.output, s.output)):
+        if prepared.image or not prepared.prefix:
+            return None
+        entry = _provider(spec, prepared, task)
+        if entry is None:
+            return None
+        providers[spec.role] = entry
+    executables = [prepared.prefix[0] for prepared in (s.input, s.output)]
+    executables += [prepared.argv[0] for prepared in (s.input, s.output)]
+    identities = [(path, warm.stat_identity(path)) for path in executables]
+    files = [(path, warm.file_digest(path)) for path in reads.files]
+    if any(identity is None for _, identity in identities + files):
+        return None
+    store = s.store
+    env_names = sorted(INHERITED_ENV | set(reads.env))
+    return {
+        "task": task.name,
+        "env_names": env_names,
+        "env_digest": warm.env_digest(env_names, dict(os.environ)),
+        "files": files,
+        "dirs": [(path, _hcl_files(path)) for path in reads.dirs],
+        "executables": identities,
+        "lock": store.run_lock_path(task.name),
+        "state_path": store.path_of(task.name),
+        "input_hash_path": store.input_hash_path(task.name),
+        "input_hash": store.input_hash(task.name),
+        "start_timeout": float(task.start_timeout),
+        "handshake": s.input_handshake,
+        "pump": s.pump,
+        "providers": providers,
+    }
+
+
+def _hcl_files(path: str) -> list[str]:
+    return sorted(name for name in os.listdir(path) if name.endswith(".hcl"))
+
+
+def _provider(
+    spec: ProviderSpec, prepared: Prepared, task: TaskSpec
+) -> Optional[dict[str, object]]:
+    """A provider's part of a plan: what it runs, its environment as the names it takes
+    from dstream's and the values it is given, its command line."""
+    inherit = sorted(
+        name
+        for name in prepared.env
+        if (name in INHERITED_ENV or name.startswith(LOCALE_PREFIX)) and name not in spec.env
+    )
+    fixed = {name: value for name, value in prepared.env.items() if name not in inherit}
+    if spec.role == "input":
+        marked = command_line(
+            "run", spec.config, task=task.name, role="input", state=Fragment(STATE_MARK)
+        )
+        command: list[bytes] = marked.split(STATE_MARK)
+        if len(command) != 2:
+            return None
+    else:
+        command = [prepared.command]
+    shown = [prepared.command, *(value.encode() for value in fixed.values())]
+    if any(redact_bytes(text) != text for text in shown):
+        return None  # a secret the redactor knows: never on disk
+    return {
+        "role": spec.role,
+        "prefix": prepared.prefix,
+        "argv": prepared.argv,
+        "cwd": prepared.cwd,
+        "inherit": inherit,
+        "env": fixed,
+        "command": command,
+    }
+
+
+# -- taking over -------------------------------------------------------------------------
+
+
+@record
+class Adopted:
+    """What the runtime took over from a warm start."""
+
+    launched: warm.Launched
+    input: ProviderProcess
+    output: ProviderProcess
+    pump: Optional[Pump]  # running since the warm start; None: the runtime starts one
+
+    def result(self) -> PumpResult:
+        """Wait for the warm pump's run() to return, and give what it returned."""
+        self.launched.finished.acquire()
+        result = self.launched.result
+        if isinstance(result, BaseException):
+            raise result
+        assert result is not None
+        return result
+
+
+def adopt(
+    launched: warm.Launched,
+    inp: Prepared,
+    out: Prepared,
+    state: Optional[bytes],
+    task: TaskSpec,
+    log_sink: LogSink,
+) -> Optional[Adopted]:
+    """Take over the providers `launched` started, when they are exactly what `inp` and
+    `out` (this run's own decision) say; otherwise kill them and say so (None: the run
+    starts its own)."""
+    plan = launched.plan
+    providers: dict[str, dict[str, object]] = plan["providers"]  # type: ignore[assignment]
+    differs = [
+        role
+        for role, prepared in (("input", inp), ("output", out))
+        if not _same(providers[role], prepared, state)
+    ]
+    if differs:
+        logs.log.error(
+            "task %s: the warm start's snapshot started a different %s than this run "
+            "decides (a bug in what its key covers: please report it); both are stopped "
+            "and started again as decided now",
+            task.name, " and ".join(differs),
+        )  # fmt: skip
+        launched.stop()
+        warm.forget(os.getcwd(), warm.console_args() or [])
+        return None
+    watchdog.ready()
+    procs = []
+    for role, child, prepared in (("input", launched.input, inp), ("output", launched.output, out)):
+        watchdog.watch(child.pid)
+        handle = ForkedProcess(child, prepared.prefix + prepared.argv)
+        proc = ProviderProcess(
+            handle, role=role, label=prepared.label, task_name=task.name, log_sink=log_sink
+        )
+        proc.executable = prepared.argv[0]
+        proc.commit_fd, child.commit_fd = child.commit_fd, None
+        procs.append(proc)
+    proc_in, proc_out = procs
+    logs.log.debug("task %s: its providers were started by a warm start", task.name)
+    launched.decided.acquire()
+    if launched.pump is None:  # the runtime's own handshake reads what is left
+        proc_in.preload(launched.read, launched.eof)
+    else:
+        line = bytes(plan["handshake"])  # type: ignore[call-overload]
+        handshake = parse_handshake(line, proc_in.label)
+        remember(proc_in.executable, handshake)
+        proc_in.first_line = line
+        proc_in.features = handshake.features
+        proc_in.handshake_bytes = len(line) + 1
+    return Adopted(launched, proc_in, proc_out, launched.pump)
+
+
+def _same(provider: dict[str, object], prepared: Prepared, state: Optional[bytes]) -> bool:
+    env = warm.env_of(provider)
+    env.pop(frames.ENV_COMMIT_FD, None)
+    return (
+        provider["argv"] == prepared.argv
+        and provider["prefix"] == prepared.prefix
+        and provider["cwd"] == prepared.cwd
+        and env == prepared.env
+        and warm.command_of(provider, state) == prepared.command
+    )

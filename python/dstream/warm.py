@@ -1,0 +1,532 @@
+"""A warm start: `dstream run` starts its providers from a snapshot of the last run of
+the same command, before the rest of dstream is imported (issue 22).
+
+Before its first envelope a run spends ~130 M instructions in Python: the standard
+modules a command line needs (threading, re, enum, argparse, subprocess, json) and
+dstream's own, which evaluate dstream.hcl, open the state and start the providers. What
+that work decides does not change from one run of the same configuration to the next.
+So a run that started its providers writes down what it started (`remember`: argv,
+directory, environment and command line of each, the pump's options) with everything
+that decided it: the configuration's files by digest, the environment dstream and the
+providers read, the providers' executables by stat, dstream's own build. The next
+`dstream run` with the same arguments in the same directory (`launch`, called by the
+console script before anything else is imported) finds that snapshot, checks every one
+of those inputs, takes the task's run lock, reads its checkpoint and starts both
+providers and the pump, with only os, marshal and dstream's Rust core loaded; then it
+goes on as every run does. When the runtime reaches the task it adopts what was started
+(`take`), after checking that it is exactly what it would have started itself.
+
+A snapshot holds nothing that is not already in the project's own files or the host's
+plain environment: it is written only for a configuration whose evaluation read no
+environment variable (but DSTREAM_CONFIG), no `--var` and no sensitive value, whose
+providers inherit no variable by name, and for a single task on the file state backend
+with local executables that shook hands with protocol 1 (runtime/warmplan.py decides).
+The environment is kept as one digest. Anything else, and any input that changed,
+starts the run as always.
+
+Imports: only what the interpreter has loaded or built in (os, marshal, _thread) and
+the Rust core; typing only for the type checker.
+"""
+
+from __future__ import annotations
+
+import _thread
+import marshal
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional, Union
+
+    from dstream._core import Pump, PumpResult
+
+    Plan = dict[str, object]
+
+FORMAT = 1
+# The arguments of `dstream run` that change nothing a warm start does before the
+# runtime takes over (the rest, such as --reset-state or --var, start it as always).
+VIEW_FLAGS = frozenset({"-q", "--quiet", "--fail-fast"})
+VALUE_FLAGS = frozenset({"-c", "--config", "--state-dir", "--progress-interval"})
+ENV_PREFIXES = ("DSTREAM_", "LC_")  # every variable with these prefixes is in the key
+HANDSHAKE_WAIT = 0.05  # seconds (see _start)
+ENV_WARM = "DSTREAM_WARM_START"  # "0": never (the runtime starts every run itself)
+
+
+def eligible_arguments(args: list[str]) -> bool:
+    """Whether `dstream ARGS` may be warm-started: `run`, task names and VIEW_FLAGS and
+    VALUE_FLAGS only (in the same order every time: the snapshot is found by them)."""
+    if not args or args[0] != "run":
+        return False
+    expect_value = False
+    for arg in args[1:]:
+        if expect_value:
+            expect_value = False
+        elif arg in VALUE_FLAGS:
+            expect_value = True
+        elif arg.startswith("-") and arg not in VIEW_FLAGS:
+            return False
+    return not expect_value
+
+
+def _digest(data: bytes) -> str:
+    try:  # the C module alone: hashlib would load OpenSSL's (~11 M instructions)
+        from _sha2 import sha256  # CPython 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256
+        except ImportError:  # a build without it
+            from hashlib import sha256
+    return str(sha256(data).hexdigest())
+
+
+def snapshot_path(cwd: str, args: list[str]) -> str:
+    """Where the snapshot of `dstream ARGS` run in `cwd` is kept (in dstream's cache)."""
+    from dstream.cache import cache_root
+
+    key = _digest("\0".join([cwd, *args]).encode("utf-8", "surrogateescape"))
+    return os.path.join(cache_root(), "warm", key[:32])
+
+
+def env_digest(names: list[str], environ: dict[str, str]) -> str:
+    """One digest of the named variables and of every one with ENV_PREFIXES: which are
+    set and to what. One digest, not one per variable: a proxy URL with a password is
+    kept only inside a hash of the whole environment dstream reads."""
+    chosen = {name for name in environ if name.startswith(ENV_PREFIXES)} | set(names)
+    parts = [f"{name}\0{environ.get(name, '')}\0{int(name in environ)}" for name in sorted(chosen)]
+    return _digest("\0".join(parts).encode("utf-8", "surrogateescape"))
+
+
+def file_digest(path: str) -> Optional[str]:
+    try:
+        with open(path, "rb") as handle:
+            return _digest(handle.read())
+    except OSError:
+        return None
+
+
+def stat_identity(path: str) -> Optional[list[int]]:
+    """What tells an executable was replaced (its content is not hashed: it may be big)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def build_identity() -> list[object]:
+    """dstream's own code: a new install or build changes how a run is decided."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    from dstream import _core
+
+    return [stat_identity(os.path.join(here, "__init__.py")), stat_identity(__file__),
+            stat_identity(_core.__file__), sys.version]  # fmt: skip
+
+
+# -- writing (the runtime, after a start it may repeat) ------------------------------------
+
+
+def remember(cwd: str, args: list[str], plan: Plan) -> None:
+    """Keep `plan` for the next `dstream ARGS` in `cwd`; a cache that cannot be written
+    only means the next run starts as always."""
+    plan = {**plan, "format": FORMAT, "build": build_identity(), "cwd": cwd, "args": args}
+    path = snapshot_path(cwd, args)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(marshal.dumps(plan))
+        os.replace(tmp, path)
+    except OSError:
+        _quietly(os.unlink, tmp)
+
+
+def forget(cwd: str, args: list[str]) -> None:
+    _quietly(os.unlink, snapshot_path(cwd, args))
+
+
+def _quietly(call: Callable[..., object], *args: object) -> None:
+    """`call(*args)`, an OSError ignored (contextlib.suppress: an import this module's
+    place before the others cannot pay for)."""
+    try:
+        call(*args)
+    except OSError:
+        return
+
+
+# -- reading and launching (the console script, first thing) -----------------------------
+
+
+class Child:
+    """A provider the warm start forked: its pid and the parent's ends of its pipes."""
+
+    def __init__(self, pid: int, stdin: int, stdout: int, stderr: int) -> None:
+        self.pid, self.stdin, self.stdout, self.stderr = pid, stdin, stdout, stderr
+        self.commit_fd: Optional[int] = None  # write end of an input's notice channel
+        self.report = -1  # read end of the pipe its exec closes (warm._exec_done)
+
+
+class Launched:
+    """What a warm start started for a task, until the runtime takes it (`take`).
+
+    The input's first line is read on a thread of its own: if it is the handshake the
+    snapshot recorded, that thread builds the pump and runs it; anything else (another
+    line, EOF, no line in time) it leaves in `read` for the runtime's own handshake."""
+
+    def __init__(self, plan: Plan, task: str, inp: Child, out: Child, lock_fd: int) -> None:
+        self.plan, self.task, self.input, self.output, self.lock_fd = plan, task, inp, out, lock_fd
+        self.read = b""  # what the thread read of the input's stdout and did not pump
+        self.eof = False
+        self.pump: Optional[Pump] = None
+        self.result: Optional[Union[PumpResult, BaseException]] = None
+        self.decided = _thread.allocate_lock()  # held until the pump runs or is not to be
+        self.finished = _thread.allocate_lock()  # held until the pump's run() returned
+        self.decided.acquire()
+        self.finished.acquire()
+
+    def _first_line(self, timeout: float) -> bytes:
+        import select
+
+        fd = self.input.stdout
+        while b"\n" not in self.read:
+            ready, _, _ = select.select([fd], [], [], timeout)
+            chunk = os.read(fd, 1 << 16) if ready else b""
+            if not chunk:
+                self.eof = bool(ready)
+                return b""
+            self.read += chunk
+        return self.read[: self.read.index(b"\n") + 1]
+
+    def run(self) -> None:
+        from dstream import _core
+
+        pumping = False
+        try:
+            line = self._first_line(float(self.plan["start_timeout"]))  # type: ignore[arg-type]
+            if line and line.rstrip(b"\r\n") == self.plan["handshake"]:
+                options = _core.PumpOptions(
+                    start_offset=len(line), input_pid=self.input.pid, task=self.task,
+                    **self.plan["pump"],  # type: ignore[arg-type]
+                )  # fmt: skip
+                self.pump = _core.Pump(
+                    self.input.stdout, self.output.stdin, options, self.read[len(line) :]
+                )
+                self.read = b""
+                pumping = True
+        except BaseException as exc:  # the runtime's handshake finds the fault again
+            self.result = exc
+        finally:
+            self.decided.release()
+        if pumping:
+            assert self.pump is not None
+            try:
+                self.result = self.pump.run()
+            except BaseException as exc:  # re-raised where the runtime waits for it
+                self.result = exc
+        self.finished.release()
+
+    def stop(self) -> None:
+        """Stop the pump, kill both providers, close what is left: for a start the run
+        does not take over (`abandon`), or one it found was not its own."""
+        decided = self.decided.acquire(timeout=1.0)
+        if decided and self.pump is not None:
+            self.pump.stop()
+            self.finished.acquire(timeout=5.0)
+        for child in (self.input, self.output):
+            _end(child)
+        # Still reading the input's first line: its end made that EOF. Its fds are closed
+        # only once the thread let go of them (a closed fd number may be reused at once).
+        if decided or self.decided.acquire(timeout=5.0):
+            for child in (self.input, self.output):
+                _close(child)
+        if self.lock_fd >= 0:
+            os.close(self.lock_fd)
+            self.lock_fd = -1
+
+
+_launched: Optional[Launched] = None
+_args: Optional[list[str]] = None  # the console script's arguments, when it may be warm
+
+
+failure: Optional[BaseException] = None  # what made a warm start fail (a bug): the run says
+
+
+def console_args() -> Optional[list[str]]:
+    """The arguments of the `dstream` console script when a warm start may repeat its
+    run (None in any other process, such as a test calling the CLI itself)."""
+    return _args
+
+
+def decline() -> None:
+    """This run is never to be repeated by a warm start (the built-in demo)."""
+    global _args
+    _args = None
+
+
+def take(task: str) -> Optional[Launched]:
+    """What the warm start started for `task`, once: the runtime owns it from now on."""
+    global _launched
+    launched, _launched = _launched, None
+    if launched is not None and launched.task != task:
+        _launched = launched
+        return None
+    return launched
+
+
+def held_lock(path: str) -> Optional[int]:
+    """The fd of the run lock at `path` when the warm start holds it: the state store
+    takes it over (state/file.py), and closing it releases the lock."""
+    launched = _launched
+    if launched is None or launched.lock_fd < 0 or launched.plan["lock"] != path:
+        return None
+    fd, launched.lock_fd = launched.lock_fd, -1
+    return fd
+
+
+def abandon() -> None:
+    """Stop what a warm start started that the runtime did not take over (the run ended
+    before it reached the task): nothing of it outlives the run."""
+    global _launched
+    launched, _launched = _launched, None
+    if launched is not None:
+        launched.stop()
+
+
+def launch(args: list[str]) -> None:
+    """Start `dstream ARGS`'s providers and pump from its snapshot when every input of
+    that snapshot is as it was; otherwise do nothing (the run starts as always)."""
+    global _launched, _args
+    if os.environ.get(ENV_WARM) == "0" or not eligible_arguments(args):
+        return
+    _args = list(args)
+    cwd = os.getcwd()
+    try:
+        with open(snapshot_path(cwd, args), "rb") as handle:
+            plan = marshal.loads(handle.read())
+    except (OSError, ValueError, EOFError, TypeError):
+        return
+    try:
+        if not isinstance(plan, dict) or not _fresh(plan, cwd, args):
+            return
+    except (KeyError, TypeError, ValueError, AttributeError):  # not a snapshot it wrote
+        return
+    lock_fd = _lock(str(plan["lock"]))
+    if lock_fd is None:
+        return
+    try:
+        state = _checkpoint(plan)
+        if state is False:
+            os.close(lock_fd)
+            return
+        _launched = _start(plan, lock_fd, state)  # type: ignore[arg-type]
+        import atexit
+
+        atexit.register(abandon)  # what the run does not take over ends with it
+    except BaseException:
+        os.close(lock_fd)
+        raise
+
+
+def _fresh(plan: Plan, cwd: str, args: list[str]) -> bool:
+    """Whether every input that decided `plan` is as it was when it was written."""
+    if plan.get("format") != FORMAT or plan.get("cwd") != cwd or plan.get("args") != args:
+        return False
+    if plan.get("build") != build_identity():
+        return False
+    names = plan["env_names"]
+    if env_digest(names, dict(os.environ)) != plan["env_digest"]:  # type: ignore[arg-type]
+        return False
+    for path, digest in plan["files"]:  # type: ignore[attr-defined]
+        if file_digest(path) != digest:
+            return False
+    for path, listing in plan["dirs"]:  # type: ignore[attr-defined]
+        try:
+            if sorted(name for name in os.listdir(path) if name.endswith(".hcl")) != listing:
+                return False
+        except OSError:
+            return False
+    executables: list[tuple[str, list[int]]] = plan["executables"]  # type: ignore[assignment]
+    return all(stat_identity(path) == identity for path, identity in executables)
+
+
+def _lock(path: str) -> Optional[int]:
+    """The task's run lock (state/file.py, FileStore.hold_run), or None when another run
+    holds it: that run's error or a standby wait is the runtime's to give."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _checkpoint(plan: Plan) -> Union[bytes, bool, None]:
+    """The stored checkpoint's bytes, None when there is none, False when the runtime
+    must decide (a state file it has to explain, or a checkpoint of another input)."""
+    from dstream import _core
+
+    try:
+        with open(str(plan["input_hash_path"]), "rb") as handle:
+            stored_hash = handle.read().strip().decode("ascii")
+    except FileNotFoundError:
+        stored_hash = None
+    except (OSError, ValueError):
+        return False
+    try:
+        with open(str(plan["state_path"]), "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return None if stored_hash in (None, plan["input_hash"]) else False
+    except OSError:
+        return False
+    if stored_hash != plan["input_hash"]:
+        return False
+    value = _core.checkpoint_value(raw)
+    if value is None or b"\n" in value or b"\r" in value:
+        return False
+    return bytes(value)
+
+
+def _start(plan: Plan, lock_fd: int, state: Optional[bytes]) -> Launched:
+    providers: dict[str, dict[str, object]] = plan["providers"]  # type: ignore[assignment]
+    started: list[Child] = []
+    try:
+        # Both forked before either is waited for: their execs overlap. The input first:
+        # its handshake is the first thing the stream waits for.
+        inp = _spawn(providers["input"])
+        started.append(inp)
+        out = _spawn(providers["output"])
+        started.append(out)
+        _write_all(inp.stdin, command_of(providers["input"], state))
+        os.close(inp.stdin)  # as runtime/process.py: an input's stdin ends after its command
+        inp.stdin = -1
+        _write_all(out.stdin, command_of(providers["output"], None))
+        for child in started:
+            _exec_done(child)
+    except BaseException:
+        for child in started:
+            _kill(child)
+        raise
+    launched = Launched(plan, str(plan["task"]), inp, out, lock_fd)
+    _thread.start_new_thread(launched.run, ())
+    # The first envelope is what a warm start is for: the rest of the run's start waits
+    # (GIL released) until the pump runs, or for HANDSHAKE_WAIT at most, so that the
+    # thread does not wait for the interpreter's lock while the imports hold it.
+    if launched.decided.acquire(timeout=HANDSHAKE_WAIT):
+        launched.decided.release()
+    return launched
+
+
+def command_of(provider: dict[str, object], state: Optional[bytes]) -> bytes:
+    """The provider's command line: an input's with its checkpoint (or null) in the
+    place the runtime marked (runtime/warmplan.py), an output's as it was."""
+    parts: list[bytes] = provider["command"]  # type: ignore[assignment]
+    if len(parts) == 1:
+        return parts[0]
+    before, after = parts
+    return before + (b"null" if state is None else state) + after
+
+
+def env_of(provider: dict[str, object]) -> dict[str, str]:
+    """The provider's environment: the names it takes from dstream's, then its own."""
+    inherit: list[str] = provider["inherit"]  # type: ignore[assignment]
+    fixed: dict[str, str] = provider["env"]  # type: ignore[assignment]
+    return {**{name: os.environ[name] for name in inherit if name in os.environ}, **fixed}
+
+
+def _spawn(provider: dict[str, object]) -> Child:
+    """fork and exec as runtime/process.py's Popen does: its own session, stdin, stdout
+    and stderr piped, SIGPIPE back to its default, the parent-death signal set in the
+    child (by the Rust core: an exec of setpriv more would cost ~1.5 ms; by setpriv
+    where the core cannot); an input also gets the read end of its commit-notice
+    channel."""
+    import _signal
+
+    from dstream import _core
+
+    prefix: list[str] = provider["prefix"]  # type: ignore[assignment]
+    argv: list[str] = provider["argv"]  # type: ignore[assignment]
+    env = env_of(provider)
+    notice = os.pipe() if provider["role"] == "input" else None
+    if notice is not None:
+        env["DSTREAM_COMMIT_FD"] = str(notice[0])  # frames.ENV_COMMIT_FD's twin
+    cwd = str(provider["cwd"])
+    parent = os.getpid()
+    stdin, stdout, stderr, report = os.pipe(), os.pipe(), os.pipe(), os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: nothing but system calls until exec
+        try:
+            os.dup2(stdin[0], 0)
+            os.dup2(stdout[1], 1)
+            os.dup2(stderr[1], 2)
+            if notice is not None:
+                os.set_inheritable(notice[0], True)
+            os.chdir(cwd)
+            os.setsid()
+            _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
+            if _core.die_with_parent():
+                if os.getppid() != parent:  # dstream died before the signal was set
+                    os._exit(1)
+                os.execve(argv[0], argv, env)
+            full = prefix + argv
+            os.execve(full[0], full, env)
+        except OSError as exc:
+            os.write(report[1], str(exc.errno).encode())
+        finally:
+            os._exit(127)
+    for fd in (stdin[0], stdout[1], stderr[1], report[1]):
+        os.close(fd)
+    child = Child(pid, stdin[1], stdout[0], stderr[0])
+    child.report = report[0]
+    if notice is not None:
+        os.close(notice[0])
+        child.commit_fd = notice[1]
+    return child
+
+
+def _exec_done(child: Child) -> None:
+    """Wait for the child's exec: its end of the report pipe closes then (close-on-exec),
+    or the child writes the errno exec failed with (the runtime starts it again and
+    says why)."""
+    failed = os.read(child.report, 32)
+    os.close(child.report)
+    child.report = -1
+    if failed:
+        raise OSError(int(failed), "warm start: exec failed")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except BrokenPipeError:  # it exited: the runtime finds out how
+        pass
+
+
+def _kill(child: Child) -> None:
+    _end(child)
+    _close(child)
+
+
+def _end(child: Child) -> None:
+    """SIGKILL the child's group and reap the child."""
+    import _signal
+
+    _quietly(os.killpg, child.pid, _signal.SIGKILL)
+    _quietly(os.waitpid, child.pid, 0)
+
+
+def _close(child: Child) -> None:
+    for fd in (child.stdin, child.stdout, child.stderr, child.commit_fd, child.report):
+        if fd is not None and fd >= 0:
+            _quietly(os.close, fd)
+    child.stdin = child.stdout = child.stderr = child.report = -1
+    child.commit_fd = None

@@ -1,0 +1,330 @@
+"""A warm start (dstream/warm.py, runtime/warmplan.py): the second `dstream run` of an
+unchanged project starts its providers from the first one's snapshot, resumes from the
+checkpoint the first one stored, and anything that changed, or that a snapshot may not
+hold, starts the run as always.
+
+Every run here goes through the console script's entry (cli/entry.py), as a user's
+does (other tests start `python -m dstream.cli.app`, which never starts warm), with a
+cache directory of its own; the runtime says at debug level when it took over what a
+warm start started.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import marshal
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import orjson
+import pytest
+
+from tests.workspace import CliResult, Workspace, children, environ
+
+ENTRY = "import sys; sys.argv[0] = 'dstream'; from dstream.cli.entry import run; run()"
+WARM = "started by a warm start"
+
+# An input that notes the command line it got, then sends one envelope whose checkpoint
+# counts its runs: a resumed run's command line holds the previous run's count.
+INPUT = r"""
+read -r command
+printf '%s\n' "$command" >> commands.log
+n=$(( $(cat runs 2>/dev/null || echo 0) + 1 ))
+echo "$n" > runs
+printf '%s\n' '{"status":"ready","protocol":1}'
+printf '{"data":%d}\n{"checkpoint":{"n":%d}}\n' "$n" "$n"
+"""
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+def console(
+    ws: Workspace, cache: Path, *args: str, env: Optional[dict[str, str]] = None
+) -> CliResult:
+    """`dstream ARGS` through the console script's entry, in the workspace."""
+    full = {**ws.env, "DSTREAM_CACHE_DIR": str(cache), "DSTREAM_LOG_LEVEL": "debug", **(env or {})}
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY, *args], cwd=ws.root, env=environ(full),
+        capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    return CliResult(list(args), done.returncode, done.stdout, done.stderr)
+
+
+def snapshots(cache: Path) -> list[Path]:
+    directory = cache / "warm"
+    return sorted(directory.iterdir()) if directory.exists() else []
+
+
+def project(ws: Workspace, input_body: str = INPUT) -> None:
+    ws.script("input.sh", input_body)
+    ws.shell_output_task("./input.sh", state=True)
+
+
+def states(ws: Workspace) -> list[object]:
+    """The state each run's input was given, in order."""
+    return [orjson.loads(line)["state"] for line in ws.read_text("commands.log").splitlines()]
+
+
+def run_ok(
+    ws: Workspace, cache: Path, *, warm: bool, env: Optional[dict[str, str]] = None
+) -> CliResult:
+    done = console(ws, cache, "run", "-q", env=env)
+    assert done.returncode == 0, done.stderr
+    assert (WARM in done.stderr) is warm, done.stderr
+    return done
+
+
+def test_a_second_run_starts_warm_and_resumes_from_the_first_ones_checkpoint(
+    ws: Workspace, cache: Path
+) -> None:
+    project(ws)
+    run_ok(ws, cache, warm=False)
+    assert len(snapshots(cache)) == 1
+    run_ok(ws, cache, warm=True)
+    run_ok(ws, cache, warm=True)
+    assert states(ws) == [None, {"n": 1}, {"n": 2}]
+    assert ws.json_lines("out.jsonl") == [{"data": 1}, {"data": 2}, {"data": 3}]
+
+
+def test_the_snapshot_is_private_and_holds_no_environment_value(ws: Workspace, cache: Path) -> None:
+    project(ws)
+    run_ok(ws, cache, warm=False, env={"HTTP_PROXY": "http://user:pa55w0rd-proxy@proxy:3128"})
+    (path,) = snapshots(cache)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert (cache / "warm").stat().st_mode & 0o777 == 0o700
+    assert b"pa55w0rd-proxy" not in path.read_bytes()
+
+
+def test_an_edited_configuration_starts_as_always_and_is_kept_anew(
+    ws: Workspace, cache: Path
+) -> None:
+    project(ws)
+    run_ok(ws, cache, warm=False)
+    with open(ws.root / "dstream.hcl", "a") as handle:
+        handle.write("# edited\n")
+    run_ok(ws, cache, warm=False)
+    run_ok(ws, cache, warm=True)
+    assert states(ws) == [None, {"n": 1}, {"n": 2}]
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{"DSTREAM_ANYTHING": "1"}, {"LANG": "C.UTF-8-changed"}, {"LC_TIME": "C"}, {"TZ": "UTC"}],
+)
+def test_a_changed_environment_starts_as_always(
+    ws: Workspace, cache: Path, changed: dict[str, str]
+) -> None:
+    project(ws)
+    run_ok(ws, cache, warm=False)
+    run_ok(ws, cache, warm=False, env=changed)
+
+
+def test_a_replaced_provider_starts_as_always(ws: Workspace, cache: Path) -> None:
+    project(ws)
+    run_ok(ws, cache, warm=False)
+    project(ws, INPUT + "# replaced\n")
+    run_ok(ws, cache, warm=False)
+
+
+TASK = """
+task "t" {
+  input {
+    provider_path = "./input.sh"
+    config { seen = %s }
+  }
+  output { provider_path = "./output.sh" }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        TASK % 'env("HOME")',
+        'variable "pw" {\n  default   = "hunter2-hunter2"\n  sensitive = true\n}\n'
+        + TASK % "var.pw",
+        TASK % '"{{ now }}"',
+    ],
+    ids=["reads the environment", "holds a sensitive value", "reads the clock"],
+)
+def test_what_a_snapshot_may_not_hold_is_never_kept(
+    ws: Workspace, cache: Path, config: str
+) -> None:
+    ws.script("input.sh", INPUT)
+    ws.shell_output_task("./input.sh")
+    ws.config(config)
+    done = console(ws, cache, "run", "-q")
+    assert done.returncode == 0, done.stderr
+    assert ws.json_lines("out.jsonl") == [{"data": 1}]
+    assert snapshots(cache) == []
+
+
+def test_arguments_that_change_the_start_are_never_kept(ws: Workspace, cache: Path) -> None:
+    project(ws)
+    for args in (["run", "--reset-state"], ["run", "--var", "x=1"]):
+        done = console(ws, cache, *args)
+        assert done.returncode in (0, 2), done.stderr
+    assert snapshots(cache) == []
+
+
+def test_a_task_another_run_holds_is_not_started(ws: Workspace, cache: Path) -> None:
+    project(ws)
+    run_ok(ws, cache, warm=False)
+    fd = os.open(ws.root / "state" / ".t.run.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        done = console(ws, cache, "run", "-q")
+    finally:
+        os.close(fd)
+    assert done.returncode != 0 and "already" in done.stderr, done.stderr
+    assert states(ws) == [None]  # the input never started
+
+
+def test_a_snapshot_that_starts_something_else_is_caught_and_started_again(
+    ws: Workspace, cache: Path
+) -> None:
+    """What the key does not cover would start a provider the run did not decide on:
+    the runtime compares, says so, stops both and starts its own."""
+    project(ws)
+    run_ok(ws, cache, warm=False)
+    (path,) = snapshots(cache)
+    plan = marshal.loads(path.read_bytes())
+    plan["providers"]["output"]["env"]["NOT_DECIDED"] = "1"
+    path.write_bytes(marshal.dumps(plan))
+    done = console(ws, cache, "run", "-q")
+    assert done.returncode == 0, done.stderr
+    assert "a bug in what its key covers" in done.stderr
+    assert WARM not in done.stderr
+    assert states(ws) == [None, {"n": 1}, {"n": 1}]  # its own input resumed the same
+    assert {"data": 3} in ws.json_lines("out.jsonl")
+    run_ok(ws, cache, warm=True)  # the run kept its own start for the next one
+
+
+def test_an_input_that_answers_otherwise_is_shaken_hands_with_by_the_run(
+    ws: Workspace, cache: Path
+) -> None:
+    """The warm pump begins only on the handshake the snapshot recorded; another one is
+    the run's own to read, from where the warm start left it."""
+    changing = INPUT.replace(
+        'printf \'%s\\n\' \'{"status":"ready","protocol":1}\'',
+        'if [ "$n" = 1 ]; then echo \'{"status":"ready","protocol":1}\'; '
+        'else echo \'{"status":"ready","protocol":1,"features":[]}\'; fi',
+    )
+    assert changing != INPUT
+    project(ws, changing)
+    run_ok(ws, cache, warm=False)
+    run_ok(ws, cache, warm=True)
+    assert ws.json_lines("out.jsonl") == [{"data": 1}, {"data": 2}]
+
+
+def test_warm_starts_can_be_turned_off(ws: Workspace, cache: Path) -> None:
+    project(ws)
+    run_ok(ws, cache, warm=False, env={"DSTREAM_WARM_START": "0"})
+    assert snapshots(cache) == []
+
+
+def test_the_built_in_demo_is_never_kept(ws: Workspace, cache: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ENTRY, "run", "demo"], cwd=ws.root,
+        env=environ({**ws.env, "DSTREAM_CACHE_DIR": str(cache)}),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()  # the first envelope: the run is past its start
+    finally:
+        proc.send_signal(2)
+        proc.communicate(timeout=30)
+    assert snapshots(cache) == []
+
+
+def test_a_snapshot_that_does_not_read_is_a_miss(ws: Workspace, cache: Path) -> None:
+    project(ws)
+    run_ok(ws, cache, warm=False)
+    (path,) = snapshots(cache)
+    for damaged in (b"not marshal", marshal.dumps({"format": 1}), marshal.dumps([1])):
+        path.write_bytes(damaged)
+        assert "warm start failed" not in run_ok(ws, cache, warm=False).stderr
+
+
+def test_a_failing_warm_start_is_reported_and_the_run_starts_as_always(
+    ws: Workspace, cache: Path
+) -> None:
+    project(ws)
+    run_ok(ws, cache, warm=False)
+    code = (
+        "import sys; from dstream import warm\n"
+        "def broken(*args): raise RuntimeError('broken on purpose')\n"
+        "warm._fresh = broken\n" + ENTRY.replace("; from dstream", "\nfrom dstream")
+    )
+    full = {**ws.env, "DSTREAM_CACHE_DIR": str(cache), "DSTREAM_LOG_LEVEL": "debug"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, "run", "-q"], cwd=ws.root, env=environ(full),
+        capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    stderr = done.stderr.decode()
+    assert done.returncode == 0, stderr
+    assert "the warm start failed (RuntimeError: broken on purpose)" in stderr
+    assert WARM not in stderr
+    assert ws.json_lines("out.jsonl") == [{"data": 1}, {"data": 2}]
+
+
+# One envelope, then a provider that stays and never writes again (a pipe write cannot
+# end it when dstream is gone): only the parent-death signal or the watchdog ends it.
+STAYS = INPUT + "exec sleep 1000\n"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+@pytest.mark.parametrize("when", ["at the first envelope", "once taken over"])
+def test_providers_of_a_warm_start_die_with_a_killed_dstream(
+    ws: Workspace, cache: Path, when: str
+) -> None:
+    """SIGKILL leaves nothing running, before the runtime took the providers over (the
+    parent-death signal the warm start set) as after (the watchdog too)."""
+    project(ws, STAYS)
+    full = {**ws.env, "DSTREAM_CACHE_DIR": str(cache), "DSTREAM_LOG_LEVEL": "debug"}
+    log = ws.root / "dstream.log"
+
+    def start() -> subprocess.Popen[bytes]:
+        with open(log, "wb") as stderr:
+            return subprocess.Popen(
+                [sys.executable, "-c", ENTRY, "run", "-q"], cwd=ws.root, env=environ(full),
+                stdout=subprocess.DEVNULL, stderr=stderr,
+            )  # fmt: skip
+
+    first = start()  # it keeps its start once it ends cleanly
+    until(lambda: bool(ws.json_lines("out.jsonl")))
+    first.send_signal(signal.SIGINT)
+    assert first.wait(timeout=30) == 130, log.read_text()
+    seen = len(ws.json_lines("out.jsonl"))
+    proc = start()
+    until(lambda: len(ws.json_lines("out.jsonl")) > seen)
+    if when == "once taken over":
+        until(lambda: WARM in log.read_text())
+    providers = children(proc.pid)
+    assert len(providers) == 2
+    proc.kill()
+    proc.wait(timeout=30)
+    until(lambda: not [pid for pid in providers if alive(pid)], timeout=5)
