@@ -81,6 +81,7 @@ while IFS= read -r line; do
 done
 """
 COMMAND = '{"command":"run","config":{},"protocol":1,"task":"first","role":"output"}'
+COLD = {"DSTREAM_WARM_START": "0"}  # every run starts as the first one after an edit
 
 
 def sh_project(directory: Path) -> tuple[Path, str]:
@@ -174,13 +175,18 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
     interpreter's own start (`python -c pass`, the floor under any Python CLI, and
     `python -S -c pass`: without site, whose .pth hooks belong to the machine). Wall
     time to the arrival, and CPU time of each whole run (a one-envelope run is all
-    start-up): on a shared machine the CPU figures move less with the load."""
+    start-up): on a shared machine the CPU figures move less with the load.
+
+    `dstream run` repeats an unchanged run, so from the second on it starts warm (its
+    providers and pump from the first run's snapshot, dstream/warm.py); the same run with
+    DSTREAM_WARM_START=0 is what the first run after an edit of dstream.hcl pays."""
     fifo, direct_cmd = sh_project(tmp_path)
     dstream = [script("dstream"), "run", "-q"]
     floor_argv = [sys.executable, "-c", "pass"]
     bare_argv = [sys.executable, "-S", "-c", "pass"]
     no_hooks = (without_site_hooks(dstream), tmp_path, fifo)
-    names = ("direct", "dstream", "floor", "bare", "stdlib", "nohooks", "other", "other -S")
+    names = ("direct", "dstream", "floor", "bare", "stdlib", "nohooks", "cold", "cold -S",
+             "other", "other -S")  # fmt: skip
     wall: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
 
@@ -198,6 +204,8 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
         "bare": lambda: interpreter(bare_argv),
         "stdlib": lambda: interpreter([sys.executable, "-S", "-c", STDLIB_FLOOR]),
         "nohooks": lambda: until_arrival(*no_hooks),
+        "cold": lambda: until_arrival(dstream, tmp_path, fifo, COLD),
+        "cold -S": lambda: until_arrival(*no_hooks, COLD),
     }
     if OTHER_TREE:
         other_env = {"PYTHONPATH": OTHER_TREE}
@@ -230,6 +238,12 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
             "dstream run by python -S (no site hooks)": figures["nohooks"],
             "added by dstream by python -S (no site hooks)": [
                 d - b for d, b in zip(figures["nohooks"], figures["direct"])
+            ],
+            "added by dstream, warm start off (DSTREAM_WARM_START=0)": [
+                d - b for d, b in zip(figures["cold"], figures["direct"])
+            ],
+            "added by dstream, warm start off, by python -S (no site hooks)": [
+                d - b for d, b in zip(figures["cold -S"], figures["direct"])
             ],
         }
         if OTHER_TREE:
@@ -273,6 +287,10 @@ def test_instructions_of_a_start(benchmark: Any, tmp_path: Path) -> None:
         "dstream run by python -S (no site hooks)": (
             without_site_hooks([script("dstream"), "run", "-q"]),
             None,
+        ),
+        "dstream run, warm start off": (
+            [sys.executable, script("dstream"), "run", "-q"],
+            {**clean_env(), **COLD},
         ),
     }
     if OTHER_TREE:

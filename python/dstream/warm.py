@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 FORMAT = 1
 # The arguments of `dstream run` that change nothing a warm start does before the
 # runtime takes over (the rest, such as --reset-state or --var, start it as always).
-VIEW_FLAGS = frozenset({"-q", "--quiet", "--fail-fast"})
+PLAIN_FLAGS = frozenset({"-q", "--quiet", "--fail-fast", "--json", "--all"})
 VALUE_FLAGS = frozenset({"-c", "--config", "--state-dir", "--progress-interval"})
 ENV_PREFIXES = ("DSTREAM_", "LC_")  # every variable with these prefixes is in the key
 HANDSHAKE_WAIT = 0.05  # seconds (see _start)
@@ -54,7 +54,7 @@ ENV_WARM = "DSTREAM_WARM_START"  # "0": never (the runtime starts every run itse
 
 
 def eligible_arguments(args: list[str]) -> bool:
-    """Whether `dstream ARGS` may be warm-started: `run`, task names and VIEW_FLAGS and
+    """Whether `dstream ARGS` may be warm-started: `run`, task names, PLAIN_FLAGS and
     VALUE_FLAGS only (in the same order every time: the snapshot is found by them)."""
     if not args or args[0] != "run":
         return False
@@ -64,7 +64,7 @@ def eligible_arguments(args: list[str]) -> bool:
             expect_value = False
         elif arg in VALUE_FLAGS:
             expect_value = True
-        elif arg.startswith("-") and arg not in VIEW_FLAGS:
+        elif arg.startswith("-") and arg not in PLAIN_FLAGS:
             return False
     return not expect_value
 

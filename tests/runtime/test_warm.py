@@ -74,9 +74,14 @@ def states(ws: Workspace) -> list[object]:
 
 
 def run_ok(
-    ws: Workspace, cache: Path, *, warm: bool, env: Optional[dict[str, str]] = None
+    ws: Workspace,
+    cache: Path,
+    *,
+    warm: bool,
+    env: Optional[dict[str, str]] = None,
+    args: tuple[str, ...] = ("run", "-q"),
 ) -> CliResult:
-    done = console(ws, cache, "run", "-q", env=env)
+    done = console(ws, cache, *args, env=env)
     assert done.returncode == 0, done.stderr
     assert (WARM in done.stderr) is warm, done.stderr
     return done
@@ -117,7 +122,13 @@ def test_an_edited_configuration_starts_as_always_and_is_kept_anew(
 
 @pytest.mark.parametrize(
     "changed",
-    [{"DSTREAM_ANYTHING": "1"}, {"LANG": "C.UTF-8-changed"}, {"LC_TIME": "C"}, {"TZ": "UTC"}],
+    [
+        {"DSTREAM_ANYTHING": "1"},
+        {"LANG": "C.UTF-8-changed"},
+        {"LC_TIME": "C"},
+        {"TZ": "UTC"},
+        {"XDG_STATE_HOME": "/elsewhere"},
+    ],
 )
 def test_a_changed_environment_starts_as_always(
     ws: Workspace, cache: Path, changed: dict[str, str]
@@ -165,6 +176,15 @@ def test_what_a_snapshot_may_not_hold_is_never_kept(
     assert done.returncode == 0, done.stderr
     assert ws.json_lines("out.jsonl") == [{"data": 1}]
     assert snapshots(cache) == []
+
+
+def test_arguments_that_change_nothing_of_the_start_are_kept(ws: Workspace, cache: Path) -> None:
+    project(ws)
+    args = ("run", "t", "--json", "--fail-fast", "-c", "dstream.hcl")
+    run_ok(ws, cache, warm=False, args=args)
+    done = run_ok(ws, cache, warm=True, args=args)
+    assert orjson.loads(done.stdout)["ok"] is True
+    run_ok(ws, cache, warm=False, args=("run", "--all", "-q"))  # other arguments: its own
 
 
 def test_arguments_that_change_the_start_are_never_kept(ws: Workspace, cache: Path) -> None:
@@ -328,3 +348,19 @@ def test_providers_of_a_warm_start_die_with_a_killed_dstream(
     proc.kill()
     proc.wait(timeout=30)
     until(lambda: not [pid for pid in providers if alive(pid)], timeout=5)
+
+
+def test_a_snapshot_of_another_state_is_caught(ws: Workspace, cache: Path) -> None:
+    """The same command lines, but the checkpoint was looked for elsewhere than where
+    this run's store keeps it: not taken over."""
+    no_checkpoint = INPUT.replace('\\n{"checkpoint":{"n":%d}}', "").replace(' "$n" "$n"', ' "$n"')
+    assert no_checkpoint != INPUT and "checkpoint" not in no_checkpoint
+    project(ws, no_checkpoint)
+    run_ok(ws, cache, warm=False)
+    (path,) = snapshots(cache)
+    plan = marshal.loads(path.read_bytes())
+    plan["state_path"] = str(ws.root / "elsewhere.json")
+    path.write_bytes(marshal.dumps(plan))
+    done = console(ws, cache, "run", "-q")
+    assert done.returncode == 0, done.stderr
+    assert "differs from what this run decides (state;" in done.stderr

@@ -118,7 +118,7 @@ class TaskRun:
         self.prepared = (inp, out)
         launched = warm.take(task.name)
         if launched is not None:
-            self.warm = adopt(launched, inp, out, state, task, sink)
+            self.warm = adopt(launched, inp, out, state, self.store, sink)
         if self.warm is not None:
             self.input, self.output = self.warm.input, self.warm.output
         else:

@@ -29,6 +29,7 @@ from dstream.runtime.forked import ForkedProcess
 from dstream.runtime.launch import INHERITED_ENV, LOCALE_PREFIX
 from dstream.runtime.process import Prepared, ProviderProcess
 from dstream.runtime.watchdog import watchdog
+from dstream.state import STATE_HOME_ENV
 from dstream.state.file import FileStore
 
 TYPE_CHECKING = False
@@ -103,7 +104,8 @@ def _plan(s: Started) -> Optional[dict[str, object]]:
     if any(identity is None for _, identity in identities + files):
         return None
     store = s.store
-    env_names = sorted(INHERITED_ENV | set(reads.env))
+    # What decides the providers' environment, the configuration and the state's place.
+    env_names = sorted(INHERITED_ENV | set(reads.env) | {STATE_HOME_ENV})
     return {
         "task": task.name,
         "env_names": env_names,
@@ -187,25 +189,27 @@ def adopt(
     inp: Prepared,
     out: Prepared,
     state: Optional[bytes],
-    task: TaskSpec,
+    store: StateStore,
     log_sink: LogSink,
 ) -> Optional[Adopted]:
     """Take over the providers `launched` started, when they are exactly what `inp` and
-    `out` (this run's own decision) say; otherwise kill them and say so (None: the run
-    starts its own)."""
-    plan = launched.plan
+    `out` (this run's own decision) say, from the checkpoint of this run's own store;
+    otherwise kill them and say so (None: the run starts its own)."""
+    plan, task = launched.plan, launched.task
     providers: dict[str, dict[str, object]] = plan["providers"]  # type: ignore[assignment]
     differs = [
         role
         for role, prepared in (("input", inp), ("output", out))
         if not _same(providers[role], prepared, state)
     ]
+    if not isinstance(store, FileStore) or plan["state_path"] != store.path_of(task):
+        differs.append("state")
     if differs:
         logs.log.error(
-            "task %s: the warm start's snapshot started a different %s than this run "
-            "decides (a bug in what its key covers: please report it); both are stopped "
-            "and started again as decided now",
-            task.name, " and ".join(differs),
+            "task %s: what the warm start started differs from what this run decides "
+            "(%s; a bug in what its key covers: please report it): it is stopped, and "
+            "the providers are started again as decided now",
+            task, ", ".join(differs),
         )  # fmt: skip
         launched.stop()
         warm.forget(os.getcwd(), warm.console_args() or [])
@@ -216,13 +220,13 @@ def adopt(
         watchdog.watch(child.pid)
         handle = ForkedProcess(child, prepared.prefix + prepared.argv)
         proc = ProviderProcess(
-            handle, role=role, label=prepared.label, task_name=task.name, log_sink=log_sink
+            handle, role=role, label=prepared.label, task_name=task, log_sink=log_sink
         )
         proc.executable = prepared.argv[0]
         proc.commit_fd, child.commit_fd = child.commit_fd, None
         procs.append(proc)
     proc_in, proc_out = procs
-    logs.log.debug("task %s: its providers were started by a warm start", task.name)
+    logs.log.debug("task %s: its providers were started by a warm start", task)
     launched.decided.acquire()
     if launched.pump is None:  # the runtime's own handshake reads what is left
         proc_in.preload(launched.read, launched.eof)

@@ -49,13 +49,16 @@ def digest(data: bytes, size: int = 16) -> str:
     return blake2b(data, digest_size=size).hexdigest()
 
 
+STATE_HOME_ENV = "XDG_STATE_HOME"  # where the default state directory is (below)
+
+
 def xdg_state_dir(base_dir: str, environ: Optional[Mapping[str, str]] = None) -> str:
     """`$XDG_STATE_HOME/dstream/<project>` (default ~/.local/state/dstream/<project>):
     writable wherever the configuration is (a ConfigMap, a package directory). The
     project is the configuration directory's name and a hash of its absolute path, so
     two checkouts named alike never share a state."""
     env = os.environ if environ is None else environ
-    home = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    home = env.get(STATE_HOME_ENV) or os.path.join(os.path.expanduser("~"), ".local", "state")
     base = os.path.abspath(base_dir)
     name = os.path.basename(base.rstrip(os.sep)) or "root"
     return os.path.join(home, "dstream", f"{name}-{digest(base.encode(), 4)}")
