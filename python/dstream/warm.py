@@ -185,12 +185,18 @@ class Launched:
         self.decided.acquire()
         self.finished.acquire()
 
-    def _first_line(self, timeout: float) -> bytes:
+    def _first_line(self, timeout: float, longest: int) -> bytes:
+        """The input's first line, once read whole within `timeout` and `longest` bytes;
+        else b"" (what was read stays in `read`, EOF in `eof`)."""
         import select
+        import time
 
-        fd = self.input.stdout
+        fd, deadline = self.input.stdout, time.monotonic() + timeout
         while b"\n" not in self.read:
-            ready, _, _ = select.select([fd], [], [], timeout)
+            if len(self.read) > longest:  # not the line it waits for: the runtime's
+                return b""
+            left = deadline - time.monotonic()
+            ready = left > 0 and select.select([fd], [], [], left)[0]
             chunk = os.read(fd, 1 << 16) if ready else b""
             if not chunk:
                 self.eof = bool(ready)
@@ -203,8 +209,10 @@ class Launched:
 
         pumping = False
         try:
-            line = self._first_line(float(self.plan["start_timeout"]))  # type: ignore[arg-type]
-            if line and line.rstrip(b"\r\n") == self.plan["handshake"]:
+            expected: bytes = self.plan["handshake"]  # type: ignore[assignment]
+            timeout: float = self.plan["start_timeout"]  # type: ignore[assignment]
+            line = self._first_line(timeout, len(expected) + 2)
+            if line and line.rstrip(b"\r\n") == expected:
                 options = _core.PumpOptions(
                     start_offset=len(line), input_pid=self.input.pid, task=self.task,
                     **self.plan["pump"],  # type: ignore[arg-type]
