@@ -175,8 +175,6 @@ def execute(args: argparse.Namespace, view: View) -> int:
         if _builtin_demo(args):  # the demo shows the counter every time: no state kept
             import tempfile
 
-            from dstream import warm
-
             warm.decline()  # its state is gone after the run: nothing to start warm
 
             project.state = StateSpec(path=stack.enter_context(tempfile.TemporaryDirectory()))

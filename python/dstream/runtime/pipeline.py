@@ -188,7 +188,7 @@ class TaskRun:
                     handshake = parse_handshake(line, output.label)
                     self.output_handshake = handshake
                     remember(output.executable, handshake)
-                    if handshake.is_legacy and self.warm is not None and self.warm.pump:
+                    if handshake.is_legacy and self.warm is not None and self.warm.pump is not None:
                         # The pump began before it answered, for a protocol-1 output.
                         self.fail(
                             ProviderError(

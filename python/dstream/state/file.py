@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 SUFFIX = ".json"
+RUN_LOCK = ".run.lock"  # .<task>.run.lock: held for a whole run (hold_run)
 
 
 def file_stem(task: str) -> str:
@@ -102,18 +103,15 @@ class FileStore(StateStore):
             _fsync_dir(os.path.dirname(created))
 
     def run_lock_path(self, task: str) -> str:
+        """The file hold_run locks (a warm start takes it first: dstream/warm.py)."""
         check_task_name(task)
-        return os.path.join(self.directory, "." + file_stem(task) + ".run.lock")
+        return os.path.join(self.directory, "." + file_stem(task) + RUN_LOCK)
 
     def _open_lock(self, task: str, suffix: str) -> int:
         """The fd of .<task><suffix> in the state directory, created if missing. Not
         inherited by providers (PEP 446): a flock on it ends with dstream's process."""
         self._ensure_directory()
         path = os.path.join(self.directory, "." + file_stem(task) + suffix)
-        if suffix == ".run.lock":
-            held = warm.held_lock(path)  # taken by a warm start already (dstream/warm.py)
-            if held is not None:
-                return held
         try:
             return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
@@ -132,8 +130,8 @@ class FileStore(StateStore):
     def hold_run(self, task: str, *, config_hash: str = "") -> Iterator[None]:
         """An exclusive flock on .<task>.run.lock for the run (not .<task>.lock, which
         each put takes for a moment). The file says who holds it, for the message."""
-        check_task_name(task)
-        fd = self._open_lock(task, ".run.lock")
+        held = warm.held_lock(self.run_lock_path(task))  # a warm start's, handed over
+        fd = self._open_lock(task, RUN_LOCK) if held is None else held
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
