@@ -171,7 +171,7 @@ def ask_provider(
 ) -> ProviderOutcome:
     """Start one provider with `command`, read its handshake and its result line. An
     input that does not describe itself with "lifecycle" is not started."""
-    from dstream.runtime.process import start_provider
+    from dstream.runtime.process import prepare_provider, start_provider
 
     outcome = ProviderOutcome(spec.role, spec.source, FAILED)
     if spec.role == "input":
@@ -181,7 +181,10 @@ def ask_provider(
             outcome.note = not_asked
             return outcome
     try:
-        proc = start_provider(spec, task=task, command=command, destroy=destroy, base_dir=base_dir)
+        prepared = prepare_provider(
+            spec, task=task, command=command, destroy=destroy, base_dir=base_dir
+        )
+        proc = start_provider(prepared)
     except ProviderError as exc:
         outcome.error = exc.reason
         return outcome

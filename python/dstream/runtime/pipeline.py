@@ -122,12 +122,8 @@ class TaskRun:
         if self.warm is not None:
             self.input, self.output = self.warm.input, self.warm.output
         else:
-            self.output = start_provider(
-                task.output, task=task, command="run", log_sink=sink, prepared=out
-            )
-            self.input = start_provider(
-                task.input, task=task, command="run", log_sink=sink, prepared=inp
-            )
+            self.output = start_provider(out, log_sink=sink)
+            self.input = start_provider(inp, log_sink=sink)
         if self.warm is None or self.warm.pump is None:
             self.input.handshake(task.start_timeout)
         if "commit-notices" not in self.input.features:

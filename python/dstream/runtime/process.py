@@ -394,6 +394,8 @@ class Prepared:
     environment and command line. A warm start (dstream/warm.py) keeps it and the run
     it hands over to compares it with its own (runtime/warmplan.py)."""
 
+    role: str
+    task: str
     label: str
     image: Optional[str]
     prefix: list[str]  # setpriv, where it sets the parent-death signal (runtime/spawn.py)
@@ -401,6 +403,7 @@ class Prepared:
     cwd: str
     env: dict[str, str]  # without the commit-notice channel's fd, given at the start
     command: bytes
+    notices: bool  # an input's run: it gets the commit-notice channel (contract section 4)
 
 
 def prepare_provider(
@@ -413,11 +416,15 @@ def prepare_provider(
     base_dir: str = ".",
     epoch: Optional[int] = None,
 ) -> Prepared:
+    """What starting `spec` for `command` means: resolved, its environment (`epoch`, the
+    run's lease, becomes DSTREAM_EPOCH) and its command line (`state` in an input's)."""
     launch = resolve(spec, base_dir)
     prefix: list[str] = []
     if not launch.image and execs_directly(launch.argv[0]):
         prefix = pdeathsig_prefix()
     return Prepared(
+        role=spec.role,
+        task=task.name,
         label=f"{spec.role} {spec.source!r}",
         image=launch.image,
         prefix=prefix,
@@ -427,41 +434,25 @@ def prepare_provider(
         command=command_line(
             command, spec.config, task=task.name, role=spec.role, state=state, destroy=destroy
         ),
+        notices=spec.role == "input" and command == "run",
     )
 
 
-def start_provider(
-    spec: ProviderSpec,
-    *,
-    task: TaskSpec,
-    command: str,
-    state: object = None,  # object: a parsed value or the stored bytes as a Fragment
-    destroy: bool = False,
-    base_dir: str = ".",
-    log_sink: LogSink = default_log_sink,
-    epoch: Optional[int] = None,
-    prepared: Optional[Prepared] = None,
-) -> ProviderProcess:
-    """Start a provider and write its command line (contract section 1). Its stderr
-    lines go to `log_sink`; `epoch` (the run's lease) becomes DSTREAM_EPOCH. `prepared`:
-    what prepare_provider decided for it already (the other arguments then unused)."""
-    if prepared is None:
-        prepared = prepare_provider(
-            spec, task=task, command=command, state=state, destroy=destroy,
-            base_dir=base_dir, epoch=epoch,
-        )  # fmt: skip
+def start_provider(prepared: Prepared, *, log_sink: LogSink = default_log_sink) -> ProviderProcess:
+    """Start a provider as `prepared` says and write its command line (contract section
+    1). Its stderr lines go to `log_sink`."""
     label, env = prepared.label, dict(prepared.env)
     notices: Optional[tuple[int, int]] = None
     if prepared.image:
         from dstream.runtime.container import start_container
 
         popen: ProcessHandle = start_container(
-            prepared.image, env=env, name=f"dstream-{task.name}-{spec.role}"
+            prepared.image, env=env, name=f"dstream-{prepared.task}-{prepared.role}"
         )
     else:
         # An input's run gets the commit-notice channel: a pipe whose read end it
         # inherits, named in the environment (contract section 4).
-        notices = os.pipe() if spec.role == "input" and command == "run" else None
+        notices = os.pipe() if prepared.notices else None
         if notices is not None:
             env[frames.ENV_COMMIT_FD] = str(notices[0])
         watchdog.ready()
@@ -490,14 +481,14 @@ def start_provider(
                 os.close(notices[0])
         watchdog.watch(popen.pid)  # its session is its process group: pgid == pid
     proc = ProviderProcess(
-        popen, role=spec.role, label=label, task_name=task.name, log_sink=log_sink
+        popen, role=prepared.role, label=label, task_name=prepared.task, log_sink=log_sink
     )
     if not prepared.image:
         proc.executable = prepared.argv[0]
     if not prepared.image and notices is not None:
         proc.commit_fd = notices[1]
     proc.send(prepared.command)
-    if spec.role == "input" and not prepared.image:
+    if prepared.role == "input" and not prepared.image:
         # As the original did: an input that reads stdin to EOF starts at once. (A
         # container input keeps stdin until its handshake: no descriptor crosses into
         # a container, so its notices still travel on stdin.)
