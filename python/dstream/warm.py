@@ -309,8 +309,11 @@ def launch(args: list[str]) -> None:
         return
     _args = list(args)
     cwd = os.getcwd()
+    path = snapshot_path(cwd, args)
     try:
-        with open(snapshot_path(cwd, args), "rb") as handle:
+        with open(path, "rb") as handle:
+            if not (_own(os.fstat(handle.fileno())) and _own(os.stat(os.path.dirname(path)))):
+                return
             plan = marshal.loads(handle.read())
     except (OSError, ValueError, EOFError, TypeError):
         return
@@ -334,6 +337,14 @@ def launch(args: list[str]) -> None:
     except BaseException:
         os.close(lock_fd)
         raise
+
+
+def _own(st: os.stat_result) -> bool:
+    """Whether only this user could have written it (owned by the user, writable by no
+    group or other): a snapshot names programs to start before anything is checked
+    against the configuration, so one another user could write is never read (as ssh
+    refuses such an authorized_keys)."""
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
 def _fresh(plan: Plan, cwd: str, args: list[str]) -> bool:

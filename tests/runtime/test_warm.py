@@ -364,3 +364,17 @@ def test_a_snapshot_of_another_state_is_caught(ws: Workspace, cache: Path) -> No
     done = console(ws, cache, "run", "-q")
     assert done.returncode == 0, done.stderr
     assert "differs from what this run decides (state;" in done.stderr
+
+
+@pytest.mark.parametrize("where", ["file", "directory"])
+def test_a_snapshot_others_could_write_is_never_read(
+    ws: Workspace, cache: Path, where: str
+) -> None:
+    """A snapshot names programs that start before anything is compared with the
+    configuration: one that another user could have written is ignored."""
+    project(ws)
+    run_ok(ws, cache, warm=False)
+    (path,) = snapshots(cache)
+    target = path if where == "file" else path.parent
+    target.chmod(target.stat().st_mode | 0o022)
+    run_ok(ws, cache, warm=False)
