@@ -378,3 +378,14 @@ def test_a_snapshot_others_could_write_is_never_read(
     target = path if where == "file" else path.parent
     target.chmod(target.stat().st_mode | 0o022)
     run_ok(ws, cache, warm=False)
+
+
+def test_the_constants_a_warm_start_repeats_are_the_ones_they_twin() -> None:
+    """warm.py and cli/entry.py run before the layers that define these are imported."""
+    from dstream import warm
+    from dstream.cli import entry
+    from dstream.errors import ExitCode
+    from dstream.protocol import frames
+
+    assert warm.ENV_COMMIT_FD == frames.ENV_COMMIT_FD
+    assert entry.INTERRUPTED == ExitCode.INTERRUPTED

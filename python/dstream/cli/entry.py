@@ -16,6 +16,7 @@ import gc
 import sys
 
 _paused = False
+INTERRUPTED = 130  # errors.ExitCode.INTERRUPTED's twin: errors is not imported yet (tested)
 
 
 def run() -> None:
@@ -30,7 +31,7 @@ def run() -> None:
         warm.abandon()
     except KeyboardInterrupt:  # Ctrl-C in its first milliseconds: nothing was delivered
         warm.abandon()
-        sys.exit(130)  # ExitCode.INTERRUPTED's twin (errors.py is not imported yet)
+        sys.exit(INTERRUPTED)
     except Exception as exc:  # a bug in it: the run starts as always, and says so
         warm.abandon()
         warm.failure = exc
