@@ -20,9 +20,9 @@ A snapshot holds nothing that is not already in the project's own files or the h
 plain environment: it is written only for a configuration whose evaluation read no
 environment variable (but DSTREAM_CONFIG), no `--var` and no sensitive value, whose
 providers inherit no variable by name, and for a single task on the file state backend
-with local executables that shook hands with protocol 1 (runtime/warmplan.py decides).
-The environment is kept as one digest. Anything else, and any input that changed,
-starts the run as always.
+with local executables that shook hands with protocol 1, on Linux (runtime/warmplan.py
+decides). The environment is kept as one digest. Anything else, and any input that
+changed, starts the run as always.
 
 Imports: the interpreter's own modules (os, marshal, _thread) and small C modules
 (_sha256, fcntl, select, _signal, time, atexit), dstream's cache directory and the Rust

@@ -8,15 +8,17 @@ of its start is known (the configuration's `Reads`, config/model.py):
   takes), one task, the file state backend, not the built-in demo;
 - the evaluation read no environment variable but DSTREAM_CONFIG, no DSTREAM_VAR_*
   and no `--var`, called nothing that reads the clock, and marked nothing sensitive;
-- both providers are local executables started through setpriv (the warm start cannot
-  set the parent-death signal itself) that inherit no variable by name, and both shook
-  hands with protocol 1 (an original provider's stream is judged as it starts);
+- on Linux (the warm start forks, and sets the parent-death signal through the Rust
+  core where the runtime uses setpriv);
+- both providers are local executables that inherit no variable by name, and both
+  shook hands with protocol 1 (an original provider's stream is judged as it starts);
 - nothing in a command line or environment is a value the redactor would mask.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 from dstream import logs, warm
 from dstream.config.redact import redact_bytes
@@ -78,7 +80,8 @@ def _plan(s: Started) -> Optional[dict[str, object]]:
     project, task = s.project, s.task
     reads = project.reads
     if (
-        not isinstance(s.store, FileStore)
+        not sys.platform.startswith("linux")
+        or not isinstance(s.store, FileStore)
         or s.input_handshake is None
         or s.output_legacy
         or project.sensitive_values
@@ -91,14 +94,15 @@ def _plan(s: Started) -> Optional[dict[str, object]]:
         return None
     providers = {}
     for spec, prepared in ((task.input, s.input), (task.output, s.output)):
-        if prepared.image or not prepared.prefix:
+        if prepared.image:
             return None
         entry = _provider(spec, prepared, task)
         if entry is None:
             return None
         providers[spec.role] = entry
-    executables = [prepared.prefix[0] for prepared in (s.input, s.output)]
-    executables += [prepared.argv[0] for prepared in (s.input, s.output)]
+    executables = [p.argv[0] for p in (s.input, s.output)] + [
+        p.prefix[0] for p in (s.input, s.output) if p.prefix
+    ]
     identities = [(path, warm.stat_identity(path)) for path in executables]
     files = [(path, warm.file_digest(path)) for path in reads.files]
     if any(identity is None for _, identity in identities + files):
