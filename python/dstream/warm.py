@@ -258,8 +258,6 @@ class Launched:
 
 _launched: Optional[Launched] = None
 _args: Optional[list[str]] = None  # the console script's arguments, when it may be warm
-
-
 failure: Optional[BaseException] = None  # what made a warm start fail (a bug): the run says
 
 

@@ -22,6 +22,7 @@ import sys
 
 from dstream import logs, warm
 from dstream.config.redact import redact_bytes
+from dstream.errors import DstreamError
 from dstream.protocol import frames
 from dstream.protocol.messages import command_line, parse_handshake
 from dstream.protocol.values import Fragment
@@ -71,7 +72,10 @@ def remember_run(started: Started) -> None:
     args = warm.console_args()
     if args is None or started.several:
         return
-    plan = _plan(started)
+    try:
+        plan = _plan(started)
+    except (OSError, DstreamError):  # a directory or state file gone meanwhile: no snapshot
+        return
     if plan is not None:
         warm.remember(os.getcwd(), args, plan)
 
