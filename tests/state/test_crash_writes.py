@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from dstream.config.model import StateSpec
 from dstream.state import open_store
+from tests.services import wait_until
 from tests.state.conftest import spec_dict
 
 WRITER = str(Path(__file__).with_name("writer.py"))
@@ -36,11 +37,19 @@ def wait_for_orphaned_statements(spec: StateSpec) -> None:
 
     assert spec.dsn
     with psycopg.connect(spec.dsn, autocommit=True) as conn:
-        while conn.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-        ).fetchone() != (0,):
-            time.sleep(0.01)
+        # Bounded: a session another test left open would otherwise hang the suite here.
+        wait_until(
+            "the killed writer's database session to end",
+            lambda: (
+                conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                ).fetchone()
+                == (0,)
+            ),
+            timeout=30,
+            tick=0.01,
+        )
 
 
 @settings(
