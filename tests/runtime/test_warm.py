@@ -17,13 +17,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import orjson
 import pytest
 
+from tests.services import wait_until
 from tests.workspace import CliResult, Workspace, children, environ
 
 ENTRY = "import sys; sys.argv[0] = 'dstream'; from dstream.cli.entry import run; run()"
@@ -310,13 +310,6 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
-def until(condition: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.001)
-
-
 @pytest.mark.parametrize("when", ["at the first envelope", "once taken over"])
 def test_providers_of_a_warm_start_die_with_a_killed_dstream(
     ws: Workspace, cache: Path, when: str
@@ -335,19 +328,19 @@ def test_providers_of_a_warm_start_die_with_a_killed_dstream(
             )  # fmt: skip
 
     first = start()  # it keeps its start once it ends cleanly
-    until(lambda: bool(ws.json_lines("out.jsonl")))
+    wait_until("the first run's envelope", lambda: ws.json_lines("out.jsonl"))
     first.send_signal(signal.SIGINT)
     assert first.wait(timeout=30) == 130, log.read_text()
     seen = len(ws.json_lines("out.jsonl"))
     proc = start()
-    until(lambda: len(ws.json_lines("out.jsonl")) > seen)
+    wait_until("the warm run's envelope", lambda: len(ws.json_lines("out.jsonl")) > seen)
     if when == "once taken over":
-        until(lambda: WARM in log.read_text())
+        wait_until("the takeover", lambda: WARM in log.read_text())
     providers = children(proc.pid)
     assert len(providers) == 2
     proc.kill()
     proc.wait(timeout=30)
-    until(lambda: not [pid for pid in providers if alive(pid)], timeout=5)
+    wait_until("the providers' end", lambda: not [p for p in providers if alive(p)], timeout=5)
 
 
 def test_a_snapshot_of_another_state_is_caught(ws: Workspace, cache: Path) -> None:
