@@ -5,7 +5,6 @@ reaped here with the same return codes (-N for a signal)."""
 from __future__ import annotations
 
 import os
-import select
 import subprocess
 import threading
 import time
@@ -59,25 +58,9 @@ class ForkedProcess:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise subprocess.TimeoutExpired(self.args, timeout)
-            _until_exit(self.pid, min(remaining, 0.05))
+            # Polled as Popen does; ProviderProcess waits on a pidfd before it asks.
+            time.sleep(min(remaining, 0.005))
 
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:
             os.kill(self.pid, sig)
-
-
-def _until_exit(pid: int, timeout: float) -> None:
-    """Sleep until `pid` exits (on a pidfd where there is one) or `timeout` passes."""
-    pidfd_open = getattr(os, "pidfd_open", None)
-    if pidfd_open is None:
-        time.sleep(timeout)
-        return
-    try:
-        fd = pidfd_open(pid)
-    except OSError:
-        time.sleep(timeout)
-        return
-    try:
-        select.select([fd], [], [], timeout)
-    finally:
-        os.close(fd)
