@@ -242,6 +242,12 @@ class ProviderProcess:
                 stderr_tail=self.stderr_tail(),
                 hint="run the provider by hand with its config on stdin to see why",
             )
+        return self.accept_handshake(line)
+
+    def accept_handshake(self, line: bytes) -> Handshake:
+        """Take `line` as the provider's first stdout line (read by handshake(), or by a
+        warm start's thread: runtime/warmplan.py)."""
+        self.first_line = line
         result = parse_handshake(line, self.label)
         remember(self.executable, result)
         if result.status == "error":

@@ -24,10 +24,9 @@ from dstream import logs, warm
 from dstream.config.redact import redact_bytes
 from dstream.errors import DstreamError
 from dstream.protocol import frames
-from dstream.protocol.messages import command_line, parse_handshake
+from dstream.protocol.messages import command_line
 from dstream.protocol.values import Fragment
 from dstream.records import record
-from dstream.runtime.describe import remember
 from dstream.runtime.forked import ForkedProcess
 from dstream.runtime.launch import INHERITED_ENV, LOCALE_PREFIX
 from dstream.runtime.process import Prepared, ProviderProcess
@@ -239,12 +238,7 @@ def adopt(
     if launched.pump is None:  # the runtime's own handshake reads what is left
         proc_in.preload(launched.read, launched.eof)
     else:
-        line = bytes(plan["handshake"])  # type: ignore[call-overload]
-        handshake = parse_handshake(line, proc_in.label)
-        remember(proc_in.executable, handshake)
-        proc_in.first_line = line
-        proc_in.features = handshake.features
-        proc_in.handshake_bytes = len(line) + 1
+        proc_in.accept_handshake(bytes(plan["handshake"]))  # type: ignore[call-overload]
     return Adopted(launched, proc_in, proc_out, launched.pump)
 
 
