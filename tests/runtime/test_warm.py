@@ -145,6 +145,28 @@ def test_a_replaced_provider_starts_as_always(ws: Workspace, cache: Path) -> Non
     run_ok(ws, cache, warm=False)
 
 
+def test_a_schema_learnt_after_the_snapshot_is_checked_before_anything_starts(
+    ws: Workspace, cache: Path
+) -> None:
+    """`dstream lint` learns the input's schema (a describe probe) after a run kept its
+    snapshot: the next run checks its config by it before any provider starts, as a run
+    with no snapshot does, instead of starting warm and stopping what it started."""
+    probe = (
+        'if [ "$DSTREAM_DESCRIBE" = 1 ]; then\n'
+        "  echo '{\"status\":\"ready\",\"protocol\":1,"
+        '"config_schema":{"type":"object","required":["needed"]}}\'\n'
+        "  exit 0\n"
+        "fi\n"
+    )
+    project(ws, probe + INPUT)
+    run_ok(ws, cache, warm=False)
+    assert console(ws, cache, "lint").returncode == 2
+    done = console(ws, cache, "run", "-q")
+    assert done.returncode == 2, done.stderr
+    assert "missing required config key" in done.stderr and WARM not in done.stderr
+    assert states(ws) == [None]  # the input never started again
+
+
 TASK = """
 task "t" {
   input {

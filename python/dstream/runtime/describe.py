@@ -169,6 +169,13 @@ def _key(executable: str, builtin: bool) -> Optional[str]:
     return key
 
 
+def cache_entry(executable: str) -> Optional[str]:
+    """The path of `executable`'s entry in the describe cache, there or not: a run
+    checks its config by what that entry says (a warm start's key holds its digest)."""
+    key = _key(executable, _is_own_script(executable))
+    return None if key is None else os.path.join(_cache_dir(), key + ".json")
+
+
 def _load(key: str) -> Optional[Description]:
     try:
         with open(os.path.join(_cache_dir(), key + ".json"), "rb") as handle:

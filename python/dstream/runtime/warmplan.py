@@ -27,6 +27,7 @@ from dstream.protocol import frames
 from dstream.protocol.messages import command_line
 from dstream.protocol.values import Fragment
 from dstream.records import record
+from dstream.runtime import describe
 from dstream.runtime.forked import ForkedProcess
 from dstream.runtime.launch import INHERITED_ENV, LOCALE_PREFIX
 from dstream.runtime.process import Prepared, ProviderProcess
@@ -110,6 +111,11 @@ def _plan(s: Started) -> Optional[dict[str, object]]:
     files = [(path, warm.file_digest(path)) for path in reads.files]
     if any(identity is None for _, identity in identities + files):
         return None
+    # What the run's config check knew of each provider: a schema learnt later (by a
+    # probe in `dstream lint`) must be checked before anything starts, so the entries,
+    # present or not, are in the key as files.
+    entries = [describe.cache_entry(p.argv[0]) for p in (s.input, s.output)]
+    files += [(path, warm.file_digest(path)) for path in entries if path is not None]
     store = s.store
     # What decides the providers' environment, the configuration and the state's place.
     env_names = sorted(INHERITED_ENV | set(reads.env) | {STATE_HOME_ENV})
