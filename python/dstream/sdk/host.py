@@ -32,7 +32,13 @@ from dstream.sdk.model import Change, Resource
 from dstream.sdk.provider import InputProvider, OutputProvider, Provider
 from dstream.sdk.run_input import InputRun
 from dstream.sdk.run_output import OutputRun
-from dstream.sdk.stdio import FrameWriter, StdinChunks, read_first_line, take_over_stdout
+from dstream.sdk.stdio import (
+    CHUNK_SIZE,
+    FrameWriter,
+    StdinChunks,
+    read_first_line,
+    take_over_stdout,
+)
 
 __all__ = ["run_provider"]
 
@@ -109,16 +115,24 @@ def _tune_allocator() -> None:
     """glibc hands freed heap back to the kernel as soon as 128 KiB sit free at its top,
     and a provider frees and re-grows its batch buffers many times a second: measured,
     a third of dstream-file's time went to brk(2) churn. Keep up to 32 MiB (never more
-    than one batch holds) and grow in 8 MiB steps. Elsewhere: nothing to do."""
+    than one batch holds) and grow in 8 MiB steps. Elsewhere: nothing to do.
+
+    Setting those turns glibc's dynamic mmap threshold off, which would leave it where
+    start-up happened to put it (128-204 KiB measured): every 1 MiB stdin chunk read
+    past the heap's top then got a mapping of its own, read into fresh pages (a page
+    fault per 4 KiB, +40 % of dstream-null's CPU behind dstream's pump). So the
+    threshold is set too, above the chunks and what is joined from them
+    (tests/sdk/test_stdin_reads.py)."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
 
-    m_trim_threshold, m_top_pad = -1, -2  # glibc's malloc.h
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # glibc's malloc.h
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(m_trim_threshold, 32 << 20)
         libc.mallopt(m_top_pad, 8 << 20)
+        libc.mallopt(m_mmap_threshold, 4 * CHUNK_SIZE)
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         pass
 
