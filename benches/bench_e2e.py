@@ -16,12 +16,17 @@ direct pipe, medians of the same run) and 10 M (a few seconds: the throughput a
 long-running task sees, start-up still included). test_fixed_cost_of_one_envelope
 measures that fixed cost on its own.
 
+Each round runs dstream twice: in a fresh project directory (a first run: the start a
+changed dstream.hcl pays), and again in one directory kept across rounds, its checkpoint
+reset between them (untimed), as a scheduled job repeats a run: that one starts warm.
+
     pytest benches/bench_e2e.py --benchmark-only
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -34,24 +39,40 @@ from benches.conftest import record, rounds, scale, warmups
 from benches.procs import script, stats, timed, write_project
 
 # envelopes: rounds (see ratios below)
+WARM = b"started by a warm start"  # the runtime's debug line (runtime/warmplan.py)
 COUNTS = {scale(1_000_000): 9, scale(5_000_000): 11, scale(10_000_000): 15}
 
 
-def run_dstream(directory: Path, count: int) -> dict[str, Any]:
+def run_dstream(directory: Path, count: int, *, repeated: bool = False) -> dict[str, Any]:
     """One `dstream run` in a fresh project dir; wall seconds, the summary, peak RSS.
+
+    `repeated`: the same run again in `directory` after `dstream state reset` (untimed),
+    as a scheduled job repeats it: it starts warm (dstream/warm.py) from the snapshot
+    the previous run there kept, which the run's debug log must confirm.
 
     The providers are named by the console scripts' full paths, as in the direct pipe: a
     bare name would be found on PATH, and on a pyenv machine that is a shim costing
     ~250 ms of bash per start, which is the machine's cost, not dstream's."""
-    write_project(
-        directory,
-        "bench",
-        script("dstream-counter"),
-        f"      interval = 0\n      max_count = {count}",
-        script("dstream-null"),
-        "",
-    )
-    result = timed([script("dstream"), "run", "bench", "-q", "--json"], directory)
+    argv = [script("dstream"), "run", "bench", "-q", "--json"]
+    env = {**os.environ, "DSTREAM_LOG_LEVEL": "debug"} if repeated else None
+    if not repeated or not (directory / "dstream.hcl").exists():
+        write_project(
+            directory,
+            "bench",
+            script("dstream-counter"),
+            f"      interval = 0\n      max_count = {count}",
+            script("dstream-null"),
+            "",
+        )
+        if repeated:  # the first run there keeps the snapshot the next ones start from
+            subprocess.run(argv, cwd=directory, env=env, capture_output=True, check=True)
+    if repeated:
+        subprocess.run(
+            [script("dstream"), "state", "reset", "bench"], cwd=directory, env=env,
+            capture_output=True, check=True,
+        )  # fmt: skip
+    result = timed(argv, directory, env)
+    assert (WARM in result["stderr"]) is repeated, result["stderr"][-3000:]
     task = json.loads(result["stdout"])["tasks"][0]
     # Every envelope went through and the output acknowledged the very last one.
     assert task["counters"]["data_frames"] == count, task
@@ -81,6 +102,7 @@ def run_direct(count: int) -> dict[str, Any]:
 def test_counter_to_null(benchmark: Any, tmp_path: Path, count: int) -> None:
     """Alternating rounds of both, so a load change on the machine hits both alike."""
     dstream_rates: list[float] = []
+    repeated_rates: list[float] = []
     direct_rates: list[float] = []
     pump_rates: list[float] = []
     rss: list[float] = []
@@ -90,8 +112,10 @@ def test_counter_to_null(benchmark: Any, tmp_path: Path, count: int) -> None:
         n = next(numbers)
         direct = run_direct(count)
         run = run_dstream(tmp_path / f"round{n}", count)
+        again = run_dstream(tmp_path / "repeated", count, repeated=True)
         direct_rates.append(count / direct["seconds"])
         dstream_rates.append(count / run["seconds"])
+        repeated_rates.append(count / again["seconds"])
         pump_rates.append(run["summary"]["frames_per_second"])
         rss.append(run["rss_mb"])
 
@@ -99,15 +123,19 @@ def test_counter_to_null(benchmark: Any, tmp_path: Path, count: int) -> None:
     group = f"e2e counter->null {count:,}"
     record(group, "baseline", stats(direct_rates, "env/s", label="direct shell pipe"))
     record(group, "dstream run", stats(dstream_rates, "env/s"))
+    record(group, "dstream run, repeated (warm start)", stats(repeated_rates, "env/s"))
     record(group, "dstream (own timer)", stats(pump_rates, "frames/s"))
     record(group, "dstream peak RSS", stats(rss, "MB", fmt=".1f", compare=False))
     # Each round's own ratio: on two CPUs shared by three busy processes the rounds fall
     # into a fast and a slow placement, which a median over a few rounds hides.
     ratios = [100 * d / b for d, b in zip(dstream_rates, direct_rates)]
     record(group, "dstream / direct, same round", stats(ratios, "%", fmt=".0f", compare=False))
+    again = [100 * d / b for d, b in zip(repeated_rates, direct_rates)]
+    record(group, "repeated / direct, same round", stats(again, "%", fmt=".0f", compare=False))
     benchmark.extra_info.update(
         {
             "round_ratios_pct": [round(r) for r in ratios],
+            "repeated_round_ratios_pct": [round(r) for r in again],
             "dstream_env_per_s": stats(dstream_rates, "env/s"),
             "direct_env_per_s": stats(direct_rates, "env/s"),
             "dstream_rss_mb": stats(rss, "MB", fmt=".1f", compare=False),

@@ -241,6 +241,7 @@ def timed(
     return {
         "seconds": seconds,
         "stdout": out,
+        "stderr": err,
         "root_mb": rss.root_peak_mb,
         "total_mb": sum(rss.peaks_mb().values()),
         "peaks": rss.peaks_mb(),
