@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dstream.providers.postgres_cdc.pgoutput import parse_lsn
+from dstream.providers.postgres_cdc.pgoutput import parse_lsn, record_end
 from tests.cdc.conftest import PgServer
 from tests.cdc.pgtools import Provider, lifecycle
 
@@ -223,6 +223,18 @@ def test_snapshot_meets_the_stream(db: str) -> None:
     assert [e["data"]["id"] for e in streamed] == [52]
     assert "Snapshot" not in streamed[0]["metadata"]
     assert p.stop() == 0
+
+
+def test_the_caught_up_target_is_where_the_last_record_ends_even_at_a_page_start() -> None:
+    """pg_current_wal_insert_lsn() at a page start names a position past the page's
+    header, which a walsender's keepalive never reports while no more WAL comes: the
+    target is the boundary itself (a record never ends inside a header)."""
+    block, segment = 8192, 16 << 20
+    assert (
+        record_end(5 * segment + 3 * block + 1200, block, segment) == 5 * segment + 3 * block + 1200
+    )
+    assert record_end(5 * segment + 3 * block + 24, block, segment) == 5 * segment + 3 * block
+    assert record_end(5 * segment + 40, block, segment) == 5 * segment
 
 
 def test_until_caught_up_ends_the_run_after_the_backlog(db: str) -> None:

@@ -19,7 +19,7 @@ import orjson
 from dstream.errors import DstreamError
 from dstream.providers.postgres_cdc import catalog
 from dstream.providers.postgres_cdc.config import PgCdcConfig
-from dstream.providers.postgres_cdc.pgoutput import format_lsn, parse_lsn
+from dstream.providers.postgres_cdc.pgoutput import format_lsn, parse_lsn, record_end
 from dstream.providers.postgres_cdc.stream import ChangeStream
 from dstream.sdk import Change, InputProvider, LifecycleResult, Resource, log
 from dstream.sdk.model import result_with
@@ -111,7 +111,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                 checkpoint = {"lsn": format_lsn(start), "slot": self.slot, "snapshot": "done"}
                 yield orjson.dumps({"checkpoint": checkpoint}) + b"\n"
             if self.config.until_caught_up:
-                stream.target_lsn = current_wal_lsn(self.config.dsn)
+                stream.target_lsn = inserted_wal_end(self.config.dsn)
             await stream.start()
             log.info(
                 "streaming",
@@ -291,12 +291,22 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         return resources, {"wal_level": found.wal_level}
 
 
-def current_wal_lsn(dsn: str) -> int:
+def inserted_wal_end(dsn: str) -> int:
+    """Where the WAL inserted so far ends: every transaction committed before this call
+    ends at or before it. Not pg_current_wal_lsn(), which is where the WAL has been
+    written to: under synchronous_commit = off a commit returns before its record is
+    written, so a batch run aiming there ended before transactions committed just
+    before it started (tests/cdc/test_pg_provider.py)."""
     conn = catalog.connect(dsn)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT pg_current_wal_lsn()::text")
-            return parse_lsn(str(cur.fetchone()[0]))
+            cur.execute(
+                "SELECT pg_current_wal_insert_lsn()::text, "
+                "current_setting('wal_block_size')::bigint, "
+                "pg_size_bytes(current_setting('wal_segment_size'))"
+            )
+            insert, block, segment = cur.fetchone()
+            return record_end(parse_lsn(str(insert)), int(block), int(segment))
     finally:
         conn.close()
 

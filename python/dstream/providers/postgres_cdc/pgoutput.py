@@ -42,6 +42,24 @@ def parse_lsn(text: str) -> int:
     return (int(high, 16) << 32) | int(low, 16)
 
 
+# Page headers of the WAL (PostgreSQL's SizeOfXLogShortPHD and SizeOfXLogLongPHD, the
+# long one on a segment's first page).
+SHORT_PAGE_HEADER = 24
+LONG_PAGE_HEADER = 40
+
+
+def record_end(insert_lsn: int, block_size: int, segment_size: int) -> int:
+    """pg_current_wal_insert_lsn() as the end of the last record inserted, the measure
+    of a walsender's position (its keepalives) and of a commit's end. The insert
+    position names where the next record will start: when the last one ended on a page
+    boundary, that is past the next page's header, a position the walsender's reading
+    never reports while no more WAL is written."""
+    header = (
+        LONG_PAGE_HEADER if insert_lsn % segment_size == LONG_PAGE_HEADER else SHORT_PAGE_HEADER
+    )
+    return insert_lsn - header if insert_lsn % block_size == header else insert_lsn
+
+
 def pg_time(micros: int) -> str:
     return (PG_EPOCH + timedelta(microseconds=micros)).isoformat().replace("+00:00", "Z")
 
