@@ -153,7 +153,7 @@ def test_a_schema_learnt_after_the_snapshot_is_checked_before_anything_starts(
     with no snapshot does, instead of starting warm and stopping what it started."""
     probe = (
         'if [ "$DSTREAM_DESCRIBE" = 1 ]; then\n'
-        "  echo '{\"status\":\"ready\",\"protocol\":1,"
+        '  echo \'{"status":"ready","protocol":1,'
         '"config_schema":{"type":"object","required":["needed"]}}\'\n'
         "  exit 0\n"
         "fi\n"
