@@ -47,7 +47,7 @@ def run_dstream(directory: Path, count: int, *, repeated: bool = False) -> dict[
     """One `dstream run` in a fresh project dir; wall seconds, the summary, peak RSS.
 
     `repeated`: the same run again in `directory` after `dstream state reset` (untimed),
-    as a scheduled job repeats it: it starts warm (dstream/warm.py) from the snapshot
+    as a scheduled job repeats it: it starts warm (dstream/warm) from the snapshot
     the previous run there kept, which the run's debug log must confirm.
 
     The providers are named by the console scripts' full paths, as in the direct pipe: a

@@ -178,7 +178,7 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
     start-up): on a shared machine the CPU figures move less with the load.
 
     `dstream run` repeats an unchanged run, so from the second on it starts warm (its
-    providers and pump from the first run's snapshot, dstream/warm.py); the same run with
+    providers and pump from the first run's snapshot, dstream/warm); the same run with
     DSTREAM_WARM_START=0 is what the first run after an edit of dstream.hcl pays."""
     fifo, direct_cmd = sh_project(tmp_path)
     dstream = [script("dstream"), "run", "-q"]

@@ -1,4 +1,4 @@
-"""A warm start (dstream/warm.py, runtime/warmplan.py): the second `dstream run` of an
+"""A warm start (dstream/warm, runtime/warmplan.py): the second `dstream run` of an
 unchanged project starts its providers from the first one's snapshot, resumes from the
 checkpoint the first one stored, and anything that changed, or that a snapshot may not
 hold, starts the run as always.
@@ -305,7 +305,7 @@ def test_a_failing_warm_start_is_reported_and_the_run_starts_as_always(
     code = (
         "import sys; from dstream import warm\n"
         "def broken(*args): raise RuntimeError('broken on purpose')\n"
-        "warm._fresh = broken\n" + ENTRY.replace("; from dstream", "\nfrom dstream")
+        "warm.fresh = broken\n" + ENTRY.replace("; from dstream", "\nfrom dstream")
     )
     full = {**ws.env, "DSTREAM_CACHE_DIR": str(cache), "DSTREAM_LOG_LEVEL": "debug"}
     done = subprocess.run(
@@ -396,11 +396,11 @@ def test_a_snapshot_others_could_write_is_never_read(
 
 
 def test_the_constants_a_warm_start_repeats_are_the_ones_they_twin() -> None:
-    """warm.py and cli/entry.py run before the layers that define these are imported."""
-    from dstream import warm
+    """dstream/warm and cli/entry.py run before the layers that define these are imported."""
     from dstream.cli import entry
     from dstream.errors import ExitCode
     from dstream.protocol import frames
+    from dstream.warm import child
 
-    assert warm.ENV_COMMIT_FD == frames.ENV_COMMIT_FD
+    assert child.ENV_COMMIT_FD == frames.ENV_COMMIT_FD
     assert entry.INTERRUPTED == ExitCode.INTERRUPTED

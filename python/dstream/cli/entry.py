@@ -26,7 +26,7 @@ def run() -> None:
     from dstream import warm
 
     try:
-        warm.launch(sys.argv[1:])  # before any other import: dstream/warm.py says why
+        warm.launch(sys.argv[1:])  # before any other import: dstream/warm says why
     except OSError:  # a provider it could not start: the run starts it and says why
         warm.abandon()
     except KeyboardInterrupt:  # Ctrl-C in its first milliseconds: nothing was delivered

@@ -36,7 +36,7 @@ ENV_ROLE = "DSTREAM_ROLE"
 ENV_TASK = "DSTREAM_TASK"
 ENV_LOG_LEVEL = "DSTREAM_LOG_LEVEL"  # the level dstream shows provider logs at
 # The descriptor an input reads commit notices from (only inputs declaring commit-notices);
-# dstream/warm.py has a twin (it starts providers before this module is imported).
+# dstream/warm/child.py has a twin (it starts providers before this module is imported).
 ENV_COMMIT_FD = "DSTREAM_COMMIT_FD"
 ENV_EPOCH = "DSTREAM_EPOCH"  # the run's lease epoch (fencing token), postgres state only
 # Set to "1" for a describe probe: no command line comes (stdin is /dev/null); a provider

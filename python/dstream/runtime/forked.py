@@ -1,4 +1,4 @@
-"""A provider the warm start forked (dstream/warm.py), driven as the subprocess.Popen
+"""A provider the warm start forked (dstream/warm), driven as the subprocess.Popen
 the runtime would have started: the same pipes as file objects, the same session,
 reaped here with the same return codes (-N for a signal)."""
 
@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from dstream.warm import Child
+from dstream.warm.child import Child
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

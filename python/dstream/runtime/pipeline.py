@@ -93,7 +93,7 @@ class TaskRun:
         self.pump: Optional[Pump] = None
         self.legacy = LegacyBridge(self, None)
         self.deadline = Deadline(task.name, task.stop_grace, stop)
-        self.warm: Optional[Adopted] = None  # what a warm start started (dstream/warm.py)
+        self.warm: Optional[Adopted] = None  # what a warm start started (dstream/warm)
         self.prepared: Optional[tuple[Prepared, Prepared]] = None  # (input, output)
         self.pump_plan: dict[str, object] = {}  # the pump's options a warm start repeats
         self.output_handshake: Optional[Handshake] = None

@@ -397,7 +397,7 @@ class ProviderProcess:
 @record
 class Prepared:
     """Everything a provider's start is decided by: what runs, where, with which
-    environment and command line. A warm start (dstream/warm.py) keeps it and the run
+    environment and command line. A warm start (dstream/warm) keeps it and the run
     it hands over to compares it with its own (runtime/warmplan.py)."""
 
     role: str

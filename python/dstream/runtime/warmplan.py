@@ -1,10 +1,10 @@
-"""The runtime's side of a warm start (dstream/warm.py): which runs it may repeat and
+"""The runtime's side of a warm start (dstream/warm): which runs it may repeat and
 what their snapshot holds (`remember_run`), and taking over what it started (`adopt`).
 
 A run is kept for a warm start only when its snapshot can hold nothing that is not
 already in the project's files or the host's plain environment, and when every input
 of its start is known (the configuration's `Reads`, config/model.py):
-- `dstream run` itself (the console script, with arguments warm.eligible_arguments
+- `dstream run` itself (the console script, with arguments warm.key.eligible_arguments
   takes), one task, the file state backend, not the built-in demo;
 - the evaluation read no environment variable but DSTREAM_CONFIG, no DSTREAM_VAR_*
   and no `--var`, called nothing that reads the clock, and marked nothing sensitive;
@@ -34,6 +34,7 @@ from dstream.runtime.process import Prepared, ProviderProcess
 from dstream.runtime.watchdog import watchdog
 from dstream.state import STATE_HOME_ENV
 from dstream.state.file import FileStore
+from dstream.warm import child, key
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 STATE_MARK = b"\x00dstream warm start: state\x00"
 ENV_READS_ALLOWED = frozenset({"DSTREAM_CONFIG"})
 # Scanned for variables (none found, or they would be in the reads): every DSTREAM_*
-# variable is in the snapshot's key anyway (warm.ENV_PREFIXES).
+# variable is in the snapshot's key anyway (warm.key.ENV_PREFIXES).
 ENV_PREFIXES_ALLOWED = frozenset({"DSTREAM_VAR_"})
 
 
@@ -107,22 +108,22 @@ def _plan(s: Started) -> Optional[dict[str, object]]:
     executables = [p.argv[0] for p in (s.input, s.output)] + [
         p.prefix[0] for p in (s.input, s.output) if p.prefix
     ]
-    identities = [(path, warm.stat_identity(path)) for path in executables]
-    files = [(path, warm.file_digest(path)) for path in reads.files]
+    identities = [(path, key.stat_identity(path)) for path in executables]
+    files = [(path, key.file_digest(path)) for path in reads.files]
     if any(identity is None for _, identity in identities + files):
         return None
     # What the run's config check knew of each provider: a schema learnt later (by a
     # probe in `dstream lint`) must be checked before anything starts, so the entries,
     # present or not, are in the key as files.
     entries = [describe.cache_entry(p.argv[0]) for p in (s.input, s.output)]
-    files += [(path, warm.file_digest(path)) for path in entries if path is not None]
+    files += [(path, key.file_digest(path)) for path in entries if path is not None]
     store = s.store
     # What decides the providers' environment, the configuration and the state's place.
     env_names = sorted(INHERITED_ENV | set(reads.env) | {STATE_HOME_ENV})
     return {
         "task": task.name,
         "env_names": env_names,
-        "env_digest": warm.env_digest(env_names, dict(os.environ)),
+        "env_digest": key.env_digest(env_names, dict(os.environ)),
         "files": files,
         "dirs": [(path, _hcl_files(path)) for path in reads.dirs],
         "executables": identities,
@@ -229,14 +230,17 @@ def adopt(
         return None
     watchdog.ready()
     procs = []
-    for role, child, prepared in (("input", launched.input, inp), ("output", launched.output, out)):
-        watchdog.watch(child.pid)
-        handle = ForkedProcess(child, prepared.prefix + prepared.argv)
+    for role, forked, prepared in (
+        ("input", launched.input, inp),
+        ("output", launched.output, out),
+    ):
+        watchdog.watch(forked.pid)
+        handle = ForkedProcess(forked, prepared.prefix + prepared.argv)
         proc = ProviderProcess(
             handle, role=role, label=prepared.label, task_name=task, log_sink=log_sink
         )
         proc.executable = prepared.argv[0]
-        proc.commit_fd, child.commit_fd = child.commit_fd, None
+        proc.commit_fd, forked.commit_fd = forked.commit_fd, None
         procs.append(proc)
     proc_in, proc_out = procs
     logs.log.debug("task %s: its providers were started by a warm start", task)
@@ -249,12 +253,12 @@ def adopt(
 
 
 def _same(provider: dict[str, object], prepared: Prepared, state: Optional[bytes]) -> bool:
-    env = warm.env_of(provider)
+    env = child.env_of(provider)
     env.pop(frames.ENV_COMMIT_FD, None)
     return (
         provider["argv"] == prepared.argv
         and provider["prefix"] == prepared.prefix
         and provider["cwd"] == prepared.cwd
         and env == prepared.env
-        and warm.command_of(provider, state) == prepared.command
+        and child.command_of(provider, state) == prepared.command
     )

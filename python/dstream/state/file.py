@@ -103,7 +103,7 @@ class FileStore(StateStore):
             _fsync_dir(os.path.dirname(created))
 
     def run_lock_path(self, task: str) -> str:
-        """The file hold_run locks (a warm start takes it first: dstream/warm.py)."""
+        """The file hold_run locks (a warm start takes it first: dstream/warm)."""
         check_task_name(task)
         return os.path.join(self.directory, "." + file_stem(task) + RUN_LOCK)
 

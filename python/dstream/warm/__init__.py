@@ -24,10 +24,13 @@ with local executables that shook hands with protocol 1, on Linux (runtime/warmp
 decides). The environment is kept as one digest. Anything else, and any input that
 changed, starts the run as always.
 
+Here: launching and taking over; `key` says what decides a start and whether it is
+unchanged; `child` forks, feeds and ends the providers.
+
 Imports: the interpreter's own modules (os, marshal, _thread) and small C modules
 (_sha256, fcntl, select, _signal, time, atexit), dstream's cache directory and the Rust
 core: nothing of dstream's layers (protocol.frames alone would cost ~0.5 ms here, so
-the one name it needs has a twin, ENV_COMMIT_FD); typing only for the type checker.
+the one name it needs has a twin, child.ENV_COMMIT_FD); typing only for the type checker.
 """
 
 from __future__ import annotations
@@ -35,95 +38,38 @@ from __future__ import annotations
 import _thread
 import marshal
 import os
-import sys
+
+from dstream.warm.child import (
+    Child,
+    close_child,
+    command_of,
+    end_child,
+    exec_done,
+    kill_child,
+    quietly,
+    spawn_child,
+    write_all,
+)
+from dstream.warm.key import (
+    FORMAT,
+    build_identity,
+    eligible_arguments,
+    fresh,
+    owned,
+    snapshot_path,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Optional, Union
+    from typing import Optional, Union
 
     from dstream._core import Pump, PumpResult
 
     Plan = dict[str, object]
 
-FORMAT = 1
-# The arguments of `dstream run` that change nothing a warm start does before the
-# runtime takes over (the rest, such as --reset-state or --var, start it as always).
-PLAIN_FLAGS = frozenset({"-q", "--quiet", "--fail-fast", "--json", "--all"})
-VALUE_FLAGS = frozenset({"-c", "--config", "--state-dir", "--progress-interval"})
-ENV_PREFIXES = ("DSTREAM_", "LC_")  # every variable with these prefixes is in the key
+
 HANDSHAKE_WAIT = 0.05  # seconds (see _start)
 ENV_WARM = "DSTREAM_WARM_START"  # "0": never (the runtime starts every run itself)
-ENV_COMMIT_FD = "DSTREAM_COMMIT_FD"  # protocol.frames.ENV_COMMIT_FD's twin (tested)
-
-
-def eligible_arguments(args: list[str]) -> bool:
-    """Whether `dstream ARGS` may be warm-started: `run`, task names, PLAIN_FLAGS and
-    VALUE_FLAGS only (in the same order every time: the snapshot is found by them)."""
-    if not args or args[0] != "run":
-        return False
-    expect_value = False
-    for arg in args[1:]:
-        if expect_value:
-            expect_value = False
-        elif arg in VALUE_FLAGS:
-            expect_value = True
-        elif arg.startswith("-") and arg not in PLAIN_FLAGS:
-            return False
-    return not expect_value
-
-
-def _digest(data: bytes) -> str:
-    try:  # the C module alone: hashlib would load OpenSSL's (~11 M instructions)
-        from _sha2 import sha256  # CPython 3.12+
-    except ImportError:
-        try:
-            from _sha256 import sha256
-        except ImportError:  # a build without it
-            from hashlib import sha256
-    return str(sha256(data).hexdigest())
-
-
-def snapshot_path(cwd: str, args: list[str]) -> str:
-    """Where the snapshot of `dstream ARGS` run in `cwd` is kept (in dstream's cache)."""
-    from dstream.cache import cache_root
-
-    key = _digest("\0".join([cwd, *args]).encode("utf-8", "surrogateescape"))
-    return os.path.join(cache_root(), "warm", key[:32])
-
-
-def env_digest(names: list[str], environ: dict[str, str]) -> str:
-    """One digest of the named variables and of every one with ENV_PREFIXES: which are
-    set and to what. One digest, not one per variable: a proxy URL with a password is
-    kept only inside a hash of the whole environment dstream reads."""
-    chosen = {name for name in environ if name.startswith(ENV_PREFIXES)} | set(names)
-    parts = [f"{name}\0{environ.get(name, '')}\0{int(name in environ)}" for name in sorted(chosen)]
-    return _digest("\0".join(parts).encode("utf-8", "surrogateescape"))
-
-
-def file_digest(path: str) -> Optional[str]:
-    try:
-        with open(path, "rb") as handle:
-            return _digest(handle.read())
-    except OSError:
-        return None
-
-
-def stat_identity(path: str) -> Optional[list[int]]:
-    """What tells an executable was replaced (its content is not hashed: it may be big)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-
-
-def build_identity() -> list[object]:
-    """dstream's own code: a new install or build changes how a run is decided."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    from dstream import _core
-
-    return [stat_identity(os.path.join(here, "__init__.py")), stat_identity(__file__),
-            stat_identity(_core.__file__), sys.version]  # fmt: skip
 
 
 # -- writing (the runtime, after a start it may repeat) ------------------------------------
@@ -142,32 +88,14 @@ def remember(cwd: str, args: list[str], plan: Plan) -> None:
             handle.write(marshal.dumps(plan))
         os.replace(tmp, path)
     except OSError:
-        _quietly(os.unlink, tmp)
+        quietly(os.unlink, tmp)
 
 
 def forget(cwd: str, args: list[str]) -> None:
-    _quietly(os.unlink, snapshot_path(cwd, args))
-
-
-def _quietly(call: Callable[..., object], *args: object) -> None:
-    """`call(*args)`, an OSError ignored (contextlib.suppress: an import this module's
-    place before the others cannot pay for)."""
-    try:
-        call(*args)
-    except OSError:
-        return
+    quietly(os.unlink, snapshot_path(cwd, args))
 
 
 # -- reading and launching (the console script, first thing) -----------------------------
-
-
-class Child:
-    """A provider the warm start forked: its pid and the parent's ends of its pipes."""
-
-    def __init__(self, pid: int, stdin: int, stdout: int, stderr: int) -> None:
-        self.pid, self.stdin, self.stdout, self.stderr = pid, stdin, stdout, stderr
-        self.commit_fd: Optional[int] = None  # write end of an input's notice channel
-        self.report = -1  # read end of the pipe its exec closes (warm._exec_done)
 
 
 class Launched:
@@ -245,12 +173,12 @@ class Launched:
             self.pump.stop()
             self.finished.acquire(timeout=5.0)
         for child in (self.input, self.output):
-            _end(child)
+            end_child(child)
         # Still reading the input's first line: its end made that EOF. Its fds are closed
         # only once the thread let go of them (a closed fd number may be reused at once).
         if decided or self.decided.acquire(timeout=5.0):
             for child in (self.input, self.output):
-                _close(child)
+                close_child(child)
         if self.lock_fd >= 0:
             os.close(self.lock_fd)
             self.lock_fd = -1
@@ -313,13 +241,13 @@ def launch(args: list[str]) -> None:
     path = snapshot_path(cwd, args)
     try:
         with open(path, "rb") as handle:
-            if not (_own(os.fstat(handle.fileno())) and _own(os.stat(os.path.dirname(path)))):
+            if not (owned(os.fstat(handle.fileno())) and owned(os.stat(os.path.dirname(path)))):
                 return
             plan = marshal.loads(handle.read())
     except (OSError, ValueError, EOFError, TypeError):
         return
     try:
-        if not isinstance(plan, dict) or not _fresh(plan, cwd, args):
+        if not isinstance(plan, dict) or not fresh(plan, cwd, args):
             return
     except (KeyError, TypeError, ValueError, AttributeError):  # not a snapshot it wrote
         return
@@ -338,36 +266,6 @@ def launch(args: list[str]) -> None:
     except BaseException:
         os.close(lock_fd)
         raise
-
-
-def _own(st: os.stat_result) -> bool:
-    """Whether only this user could have written it (owned by the user, writable by no
-    group or other): a snapshot names programs to start before anything is checked
-    against the configuration, so one another user could write is never read (as ssh
-    refuses such an authorized_keys)."""
-    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
-
-
-def _fresh(plan: Plan, cwd: str, args: list[str]) -> bool:
-    """Whether every input that decided `plan` is as it was when it was written."""
-    if plan.get("format") != FORMAT or plan.get("cwd") != cwd or plan.get("args") != args:
-        return False
-    if plan.get("build") != build_identity():
-        return False
-    names = plan["env_names"]
-    if env_digest(names, dict(os.environ)) != plan["env_digest"]:  # type: ignore[arg-type]
-        return False
-    for path, digest in plan["files"]:  # type: ignore[attr-defined]
-        if file_digest(path) != digest:
-            return False
-    for path, listing in plan["dirs"]:  # type: ignore[attr-defined]
-        try:
-            if sorted(name for name in os.listdir(path) if name.endswith(".hcl")) != listing:
-                return False
-        except OSError:
-            return False
-    executables: list[tuple[str, list[int]]] = plan["executables"]  # type: ignore[assignment]
-    return all(stat_identity(path) == identity for path, identity in executables)
 
 
 def _lock(path: str) -> Optional[int]:
@@ -420,19 +318,19 @@ def _start(plan: Plan, lock_fd: int, state: Optional[bytes]) -> Launched:
     try:
         # Both forked before either is waited for: their execs overlap. The input first:
         # its handshake is the first thing the stream waits for.
-        inp = _spawn(providers["input"])
+        inp = spawn_child(providers["input"])
         started.append(inp)
-        out = _spawn(providers["output"])
+        out = spawn_child(providers["output"])
         started.append(out)
-        _write_all(inp.stdin, command_of(providers["input"], state))
+        write_all(inp.stdin, command_of(providers["input"], state))
         os.close(inp.stdin)  # as runtime/process.py: an input's stdin ends after its command
         inp.stdin = -1
-        _write_all(out.stdin, command_of(providers["output"], None))
+        write_all(out.stdin, command_of(providers["output"], None))
         for child in started:
-            _exec_done(child)
+            exec_done(child)
     except BaseException:
         for child in started:
-            _kill(child)
+            kill_child(child)
         raise
     launched = Launched(plan, str(plan["task"]), inp, out, lock_fd)
     _thread.start_new_thread(launched.run, ())
@@ -442,111 +340,3 @@ def _start(plan: Plan, lock_fd: int, state: Optional[bytes]) -> Launched:
     if launched.decided.acquire(timeout=HANDSHAKE_WAIT):
         launched.decided.release()
     return launched
-
-
-def command_of(provider: dict[str, object], state: Optional[bytes]) -> bytes:
-    """The provider's command line: an input's with its checkpoint (or null) in the
-    place the runtime marked (runtime/warmplan.py), an output's as it was."""
-    parts: list[bytes] = provider["command"]  # type: ignore[assignment]
-    if len(parts) == 1:
-        return parts[0]
-    before, after = parts
-    return before + (b"null" if state is None else state) + after
-
-
-def env_of(provider: dict[str, object]) -> dict[str, str]:
-    """The provider's environment: the names it takes from dstream's, then its own."""
-    inherit: list[str] = provider["inherit"]  # type: ignore[assignment]
-    fixed: dict[str, str] = provider["env"]  # type: ignore[assignment]
-    return {**{name: os.environ[name] for name in inherit if name in os.environ}, **fixed}
-
-
-def _spawn(provider: dict[str, object]) -> Child:
-    """fork and exec as runtime/process.py's Popen does: its own session, stdin, stdout
-    and stderr piped, SIGPIPE back to its default, the parent-death signal set in the
-    child (by the Rust core: an exec of setpriv more would cost ~1.5 ms; by setpriv
-    where the core cannot); an input also gets the read end of its commit-notice
-    channel."""
-    import _signal
-
-    from dstream import _core
-
-    prefix: list[str] = provider["prefix"]  # type: ignore[assignment]
-    argv: list[str] = provider["argv"]  # type: ignore[assignment]
-    env = env_of(provider)
-    notice = os.pipe() if provider["role"] == "input" else None
-    if notice is not None:
-        env[ENV_COMMIT_FD] = str(notice[0])
-    cwd = str(provider["cwd"])
-    parent = os.getpid()
-    stdin, stdout, stderr, report = os.pipe(), os.pipe(), os.pipe(), os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: nothing but system calls until exec
-        try:
-            os.dup2(stdin[0], 0)
-            os.dup2(stdout[1], 1)
-            os.dup2(stderr[1], 2)
-            if notice is not None:
-                os.set_inheritable(notice[0], True)
-            os.chdir(cwd)
-            os.setsid()
-            _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
-            if _core.die_with_parent():
-                if os.getppid() != parent:  # dstream died before the signal was set
-                    os._exit(1)
-                os.execve(argv[0], argv, env)
-            full = prefix + argv
-            os.execve(full[0], full, env)
-        except OSError as exc:
-            os.write(report[1], str(exc.errno).encode())
-        finally:
-            os._exit(127)
-    for fd in (stdin[0], stdout[1], stderr[1], report[1]):
-        os.close(fd)
-    child = Child(pid, stdin[1], stdout[0], stderr[0])
-    child.report = report[0]
-    if notice is not None:
-        os.close(notice[0])
-        child.commit_fd = notice[1]
-    return child
-
-
-def _exec_done(child: Child) -> None:
-    """Wait for the child's exec: its end of the report pipe closes then (close-on-exec),
-    or the child writes the errno exec failed with (the runtime starts it again and
-    says why)."""
-    failed = os.read(child.report, 32)
-    os.close(child.report)
-    child.report = -1
-    if failed:
-        raise OSError(int(failed), "warm start: exec failed")
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    try:
-        while view:
-            view = view[os.write(fd, view) :]
-    except BrokenPipeError:  # it exited: the runtime finds out how
-        pass
-
-
-def _kill(child: Child) -> None:
-    _end(child)
-    _close(child)
-
-
-def _end(child: Child) -> None:
-    """SIGKILL the child's group and reap the child."""
-    import _signal
-
-    _quietly(os.killpg, child.pid, _signal.SIGKILL)
-    _quietly(os.waitpid, child.pid, 0)
-
-
-def _close(child: Child) -> None:
-    for fd in (child.stdin, child.stdout, child.stderr, child.commit_fd, child.report):
-        if fd is not None and fd >= 0:
-            _quietly(os.close, fd)
-    child.stdin = child.stdout = child.stderr = child.report = -1
-    child.commit_fd = None

@@ -1,0 +1,125 @@
+"""A warm start's key (dstream/warm): which arguments may start warm, where a snapshot
+is kept, and the digests and identities of everything that decided a start, checked
+against the snapshot before anything is started. The same imports as the package: the
+interpreter's own modules and small C modules, nothing of dstream's layers."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+    Plan = dict[str, object]
+
+FORMAT = 1
+# The arguments of `dstream run` that change nothing a warm start does before the
+# runtime takes over (the rest, such as --reset-state or --var, start it as always).
+PLAIN_FLAGS = frozenset({"-q", "--quiet", "--fail-fast", "--json", "--all"})
+VALUE_FLAGS = frozenset({"-c", "--config", "--state-dir", "--progress-interval"})
+ENV_PREFIXES = ("DSTREAM_", "LC_")  # every variable with these prefixes is in the key
+
+
+def eligible_arguments(args: list[str]) -> bool:
+    """Whether `dstream ARGS` may be warm-started: `run`, task names, PLAIN_FLAGS and
+    VALUE_FLAGS only (in the same order every time: the snapshot is found by them)."""
+    if not args or args[0] != "run":
+        return False
+    expect_value = False
+    for arg in args[1:]:
+        if expect_value:
+            expect_value = False
+        elif arg in VALUE_FLAGS:
+            expect_value = True
+        elif arg.startswith("-") and arg not in PLAIN_FLAGS:
+            return False
+    return not expect_value
+
+
+def _digest(data: bytes) -> str:
+    try:  # the C module alone: hashlib would load OpenSSL's (~11 M instructions)
+        from _sha2 import sha256  # CPython 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256
+        except ImportError:  # a build without it
+            from hashlib import sha256
+    return str(sha256(data).hexdigest())
+
+
+def snapshot_path(cwd: str, args: list[str]) -> str:
+    """Where the snapshot of `dstream ARGS` run in `cwd` is kept (in dstream's cache)."""
+    from dstream.cache import cache_root
+
+    key = _digest("\0".join([cwd, *args]).encode("utf-8", "surrogateescape"))
+    return os.path.join(cache_root(), "warm", key[:32])
+
+
+def env_digest(names: list[str], environ: dict[str, str]) -> str:
+    """One digest of the named variables and of every one with ENV_PREFIXES: which are
+    set and to what. One digest, not one per variable: a proxy URL with a password is
+    kept only inside a hash of the whole environment dstream reads."""
+    chosen = {name for name in environ if name.startswith(ENV_PREFIXES)} | set(names)
+    parts = [f"{name}\0{environ.get(name, '')}\0{int(name in environ)}" for name in sorted(chosen)]
+    return _digest("\0".join(parts).encode("utf-8", "surrogateescape"))
+
+
+def file_digest(path: str) -> Optional[str]:
+    try:
+        with open(path, "rb") as handle:
+            return _digest(handle.read())
+    except OSError:
+        return None
+
+
+def stat_identity(path: str) -> Optional[list[int]]:
+    """What tells an executable was replaced (its content is not hashed: it may be big)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def build_identity() -> list[object]:
+    """dstream's own code: a new install or build changes how a run is decided."""
+    here = os.path.dirname(os.path.abspath(__file__))  # dstream/warm
+    from dstream import _core
+
+    package = os.path.dirname(here)
+    modules = sorted(name for name in os.listdir(here) if name.endswith(".py"))
+    return [stat_identity(os.path.join(package, "__init__.py")),
+            *(stat_identity(os.path.join(here, name)) for name in modules),
+            stat_identity(_core.__file__), sys.version]  # fmt: skip
+
+
+def owned(st: os.stat_result) -> bool:
+    """Whether only this user could have written it (owned by the user, writable by no
+    group or other): a snapshot names programs to start before anything is checked
+    against the configuration, so one another user could write is never read (as ssh
+    refuses such an authorized_keys)."""
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
+def fresh(plan: Plan, cwd: str, args: list[str]) -> bool:
+    """Whether every input that decided `plan` is as it was when it was written."""
+    if plan.get("format") != FORMAT or plan.get("cwd") != cwd or plan.get("args") != args:
+        return False
+    if plan.get("build") != build_identity():
+        return False
+    names = plan["env_names"]
+    if env_digest(names, dict(os.environ)) != plan["env_digest"]:  # type: ignore[arg-type]
+        return False
+    for path, digest in plan["files"]:  # type: ignore[attr-defined]
+        if file_digest(path) != digest:
+            return False
+    for path, listing in plan["dirs"]:  # type: ignore[attr-defined]
+        try:
+            if sorted(name for name in os.listdir(path) if name.endswith(".hcl")) != listing:
+                return False
+        except OSError:
+            return False
+    executables: list[tuple[str, list[int]]] = plan["executables"]  # type: ignore[assignment]
+    return all(stat_identity(path) == identity for path, identity in executables)
