@@ -38,13 +38,14 @@ import pytest
 from benches.conftest import record, rounds, scale, warmups
 from benches.procs import script, stats, timed, write_project
 
-# envelopes: rounds (see ratios below)
 WARM = b"started by a warm start"  # the runtime's debug line (runtime/warmplan.py)
+# envelopes: rounds (see ratios below)
 COUNTS = {scale(1_000_000): 9, scale(5_000_000): 11, scale(10_000_000): 15}
 
 
 def run_dstream(directory: Path, count: int, *, repeated: bool = False) -> dict[str, Any]:
-    """One `dstream run` in a fresh project dir; wall seconds, the summary, peak RSS.
+    """One `dstream run` in `directory`, a fresh project unless `repeated`; wall seconds,
+    the summary, peak RSS.
 
     `repeated`: the same run again in `directory` after `dstream state reset` (untimed),
     as a scheduled job repeats it: it starts warm (dstream/warm) from the snapshot
