@@ -70,6 +70,24 @@ def spread(dsn: str, table: str, agents: list[Host], each: int) -> Optional[Assi
     return now if len(now) == len(TASKS) and dict(counts) == wanted else None
 
 
+def settle(
+    what: str, dsn: str, table: str, agents: list[Host], each: int, hosts: list[Host]
+) -> Assignment:
+    """`spread` once true; on a timeout the message also holds the leases and the end of
+    every host's log, so a failure says what the agents were doing (their directories
+    do not outlive pytest's last three runs)."""
+    try:
+        found = wait_until(what, lambda: spread(dsn, table, agents, each))
+    except AssertionError as exc:
+        logs = "".join(
+            f"\n--- {host.name} (pid {host.pid}):\n{host.stderr()[-3000:]}"
+            for host in hosts
+            if host.proc is not None
+        )
+        raise AssertionError(f"{exc}; leases: {assignment(dsn, table)}{logs}") from None
+    return found
+
+
 def moved(before: Assignment, after: Assignment) -> set[str]:
     return {task for task in TASKS if before.get(task) != after.get(task)}
 
@@ -82,21 +100,22 @@ def test_three_agents_divide_twelve_tasks_and_move_only_what_they_must(
     text = config(dsn, table)
     agents = [Host(tmp_path, name, text) for name in ("a", "b", "c")]
     odd = Host(tmp_path, "d", config(dsn, table, interval=51))
+    hosts = [*agents, odd]
     try:
         for agent in agents:
             agent.start("agent")
-        first = wait_until("4 tasks on each agent", lambda: spread(dsn, table, agents, 4))
+        first = settle("4 tasks on each agent", dsn, table, agents, 4, hosts)
 
         leaving = agents[2]
         leaving.signal(signal.SIGKILL)
         leaving.wait()
         stay = agents[:2]
-        second = wait_until("6 tasks on each agent left", lambda: spread(dsn, table, stay, 6))
+        second = settle("6 tasks on each agent left", dsn, table, stay, 6, hosts)
         theirs = {task for task, (owner, _) in first.items() if pid_of(owner) == leaving.pid}
         assert moved(first, second) == theirs  # its four moved, the other eight did not
 
         leaving.start("agent")  # it comes back (a new process)
-        third = wait_until("4 tasks on each agent again", lambda: spread(dsn, table, agents, 4))
+        third = settle("4 tasks on each agent again", dsn, table, agents, 4, hosts)
         assert len(moved(second, third)) <= 4
         status = dstream("status", "t01", cwd=agents[0].root)
         shown = re.search(
@@ -115,10 +134,10 @@ def test_three_agents_divide_twelve_tasks_and_move_only_what_they_must(
         # tasks. Resumed, it stops its tasks, joins again and gets its share back.
         paused, others = agents[2], agents[:2]
         paused.signal(signal.SIGSTOP)
-        out = wait_until("its tasks to move to the others", lambda: spread(dsn, table, others, 6))
+        out = settle("its tasks to move to the others", dsn, table, others, 6, hosts)
         assert moved(third, out) == {t for t, (o, _) in third.items() if pid_of(o) == paused.pid}
         paused.signal(signal.SIGCONT)
-        back = wait_until("it to take its share again", lambda: spread(dsn, table, agents, 4))
+        back = settle("it to take its share again", dsn, table, agents, 4, hosts)
         assert len(moved(out, back)) <= 4
         # The tasks it stopped on losing its membership were handed over, as at a
         # rebalance: not failures. So a SIGTERM now ends it with 143, not 1.
@@ -127,20 +146,18 @@ def test_three_agents_divide_twelve_tasks_and_move_only_what_they_must(
         said = [line for line in paused.stderr().splitlines() if "registration expired" in line]
         assert said and "taken over" in said[0], paused.stderr()
         paused.start("agent")
-        third = wait_until("4 tasks on each agent again", lambda: spread(dsn, table, agents, 4))
+        third = settle("4 tasks on each agent again", dsn, table, agents, 4, hosts)
 
         # It pauses again; meanwhile the others are replaced by agents of another
         # configuration (a roll-out).
         paused.signal(signal.SIGSTOP)
-        wait_until("its tasks to move to the others", lambda: spread(dsn, table, others, 6))
+        settle("its tasks to move to the others", dsn, table, others, 6, hosts)
         for agent in others:
             agent.signal(signal.SIGTERM)
         for agent in others:
             assert agent.wait() == ExitCode.TERMINATED, agent.stderr()  # drained, 143
         odd.start("agent")
-        taken = wait_until(
-            "the new agent to take every task", lambda: spread(dsn, table, [odd], 12)
-        )
+        taken = settle("the new agent to take every task", dsn, table, [odd], 12, hosts)
         # Resumed, it lost its membership: it stops its tasks and may not join again.
         paused.signal(signal.SIGCONT)
         assert paused.wait() == 1, paused.stderr()
@@ -152,5 +169,5 @@ def test_three_agents_divide_twelve_tasks_and_move_only_what_they_must(
         assert odd.wait() == ExitCode.TERMINATED, odd.stderr()
         assert assignment(dsn, table) == {}  # every lease released at once, none expired
     finally:
-        for host in [*agents, odd]:
+        for host in hosts:
             host.stop()
