@@ -173,12 +173,16 @@ def cache_entry(executable: str) -> Optional[str]:
     """The path of `executable`'s entry in the describe cache, there or not: a run
     checks its config by what that entry says (a warm start's key holds its digest)."""
     key = _key(executable, _is_own_script(executable))
-    return None if key is None else os.path.join(_cache_dir(), key + ".json")
+    return None if key is None else _entry_path(key)
+
+
+def _entry_path(key: str) -> str:
+    return os.path.join(_cache_dir(), key + ".json")
 
 
 def _load(key: str) -> Optional[Description]:
     try:
-        with open(os.path.join(_cache_dir(), key + ".json"), "rb") as handle:
+        with open(_entry_path(key), "rb") as handle:
             return Description.from_json(handle.read(), CACHE)
     except OSError:
         return None
@@ -186,8 +190,8 @@ def _load(key: str) -> Optional[Description]:
 
 def _store(key: str, description: Description) -> None:
     """Best effort: a cache that cannot be written only costs a probe next time."""
-    directory = _cache_dir()
-    path = os.path.join(directory, key + ".json")
+    path = _entry_path(key)
+    directory = os.path.dirname(path)
     data = description.to_json()
     with contextlib.suppress(OSError), open(path, "rb") as handle:
         if handle.read() == data:
