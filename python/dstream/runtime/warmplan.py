@@ -125,7 +125,7 @@ def _plan(s: Started) -> Optional[dict[str, object]]:
         "env_names": env_names,
         "env_digest": key.env_digest(env_names, dict(os.environ)),
         "files": files,
-        "dirs": [(path, _hcl_files(path)) for path in reads.dirs],
+        "dirs": [(path, key.hcl_listing(path)) for path in reads.dirs],
         "executables": identities,
         "lock": store.run_lock_path(task.name),
         "state_path": store.path_of(task.name),
@@ -136,10 +136,6 @@ def _plan(s: Started) -> Optional[dict[str, object]]:
         "pump": s.pump,
         "providers": providers,
     }
-
-
-def _hcl_files(path: str) -> list[str]:
-    return sorted(name for name in os.listdir(path) if name.endswith(".hcl"))
 
 
 def _provider(

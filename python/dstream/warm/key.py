@@ -95,6 +95,12 @@ def build_identity() -> list[object]:
             stat_identity(_core.__file__), sys.version]  # fmt: skip
 
 
+def hcl_listing(path: str) -> list[str]:
+    """The configuration files of a `-c DIR`, as config/loader.py's glob of `*.hcl`
+    finds them (a hidden file is not one)."""
+    return sorted(n for n in os.listdir(path) if n.endswith(".hcl") and not n.startswith("."))
+
+
 def owned(st: os.stat_result) -> bool:
     """Whether only this user could have written it (owned by the user, writable by no
     group or other): a snapshot names programs to start before anything is checked
@@ -117,7 +123,7 @@ def fresh(plan: Plan, cwd: str, args: list[str]) -> bool:
             return False
     for path, listing in plan["dirs"]:  # type: ignore[attr-defined]
         try:
-            if sorted(name for name in os.listdir(path) if name.endswith(".hcl")) != listing:
+            if hcl_listing(path) != listing:
                 return False
         except OSError:
             return False
