@@ -138,6 +138,17 @@ def test_a_changed_environment_starts_as_always(
     run_ok(ws, cache, warm=False, env=changed)
 
 
+def test_a_configuration_edited_during_the_run_is_not_kept(ws: Workspace, cache: Path) -> None:
+    """dstream.hcl edited while a run streams: a snapshot written at the run's end with
+    the edited file's digest would let the next run start this run's providers, with
+    the old configuration, for the new one. No snapshot is kept, so the next run
+    starts from the edited file."""
+    project(ws, "printf '# edited during the run\\n' >> dstream.hcl\n" + INPUT)
+    run_ok(ws, cache, warm=False)
+    assert snapshots(cache) == []
+    run_ok(ws, cache, warm=False)
+
+
 def test_a_replaced_provider_starts_as_always(ws: Workspace, cache: Path) -> None:
     project(ws)
     run_ok(ws, cache, warm=False)

@@ -7,6 +7,7 @@ these dataclasses and never touches HCL.
 from __future__ import annotations
 
 import os
+import time
 
 from dstream.protocol.frames import (
     DEFAULT_COMMIT_INTERVAL,
@@ -134,6 +135,9 @@ class Reads:
     dirs: list[str] = field(default_factory=list)
     # Functions called whose result is the clock's, not the inputs' (now, date).
     volatile: list[str] = field(default_factory=list)
+    # When the reading began (time.time_ns()): a file or directory changed since may
+    # not be what was evaluated (runtime/warmplan.py keeps no snapshot then).
+    since_ns: int = field(default_factory=time.time_ns, repr=False, compare=False)
 
     def add_file(self, path: str) -> None:
         _add(self.files, os.path.abspath(path))

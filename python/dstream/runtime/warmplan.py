@@ -112,6 +112,11 @@ def _plan(s: Started) -> Optional[dict[str, object]]:
     files = [(path, key.file_digest(path)) for path in reads.files]
     if any(identity is None for _, identity in identities + files):
         return None
+    # Digested now, at the run's end: a file or -c directory edited during the run is
+    # not what this run evaluated, and its digest would let the next run start these
+    # providers for it.
+    if any(_changed_since(path, reads.since_ns) for path in [*reads.files, *reads.dirs]):
+        return None
     # What the run's config check knew of each provider: a schema learnt later (by a
     # probe in `dstream lint`) must be checked before anything starts, so the entries,
     # present or not, are in the key as files.
@@ -136,6 +141,11 @@ def _plan(s: Started) -> Optional[dict[str, object]]:
         "pump": s.pump,
         "providers": providers,
     }
+
+
+def _changed_since(path: str, since_ns: int) -> bool:
+    st = os.stat(path)
+    return max(st.st_mtime_ns, st.st_ctime_ns) >= since_ns
 
 
 def _provider(
