@@ -149,3 +149,36 @@ def test_commit_notices_come_on_their_own_descriptor(ws: Workspace) -> None:
     assert done.returncode == 0, done.stderr
     seen = orjson.loads(ws.read_text("notices.txt"))
     assert seen == {"stdin_rest": "", "last": {"committed": 3}}
+
+
+def test_a_passthrough_task_refuses_an_output_without_checkpoints(ws: Workspace) -> None:
+    """A passthrough pump forwards every line unread, so it cannot hold checkpoint
+    frames back from the original console output, which would print each as a message.
+    The run stops before a line reaches it, and says why. (It printed
+    `Message #N: null` for every checkpoint frame.)"""
+    ws.config(
+        f"""
+        state {{ path = "state" }}
+        task "t" {{
+          passthrough = true
+          input {{
+            provider_path = "dstream-counter"
+            config {{
+              interval = 0
+              max_count = 25
+              checkpoint_every = 5
+            }}
+          }}
+          output {{
+            provider_path = "{zoo("console_output")}"
+            config {{ outputFormat = "simple" }}
+          }}
+        }}
+        """
+    )
+    done = ws.run("run", "t")
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == "", done.stdout
+    assert "passthrough = true cannot hold back the checkpoint frames" in done.stderr
+    assert "remove passthrough = true" in done.stderr
+    no_traceback(done.stderr)

@@ -163,3 +163,22 @@ def test_whitespace_around_the_value_is_not_part_of_it(ws: Workspace) -> None:
     assert done.returncode == 0, done.stderr
     ws.run("run", "t")
     assert _state_given(ws, 2) == b"[1, 2]"
+
+
+def test_a_passthrough_task_stores_the_checkpoints_its_output_acknowledges(
+    ws: Workspace,
+) -> None:
+    """`passthrough = true`: the pump forwards the bytes unseen (splice), so it cannot
+    know which checkpoints it sent; the output's acknowledgements are stored as echoed.
+    (It failed at the first acknowledgement: "acknowledged checkpoint ... which dstream
+    never sent".)"""
+    ws.python_script("output.py", PY_OUTPUT)
+    _task(ws, "./output.py", '{"checkpoint":{"lsn":"0/16B3748"}}', settings="passthrough = true")
+    done = ws.run("run", "t", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = orjson.loads(done.stdout)["tasks"][0]
+    assert summary["outcome"] == "completed", summary
+    assert summary["checkpoints_acknowledged"] == 1, summary
+    assert summary["last_checkpoint"] == {"lsn": "0/16B3748"}, summary
+    ws.run("run", "t")
+    assert _state_given(ws, 2) == b'{"lsn":"0/16B3748"}'

@@ -163,6 +163,15 @@ def _read_settings(
                 attributes["dead_letter_path"],
             )
         )
+    if not task.validate:
+        for name in ("invalid_frames", "dead_letter_path"):
+            if name in attributes:  # a policy for frames the pump never reads
+                raise ConfigError(
+                    f"{context} sets {name} with passthrough = true, which forwards every "
+                    "line unread",
+                    location=attributes[name].value_location,
+                    hint=f"remove {name}, or passthrough to have each frame checked",
+                )
     if task.invalid_frames == "dead_letter" and not task.dead_letter_path:
         raise ConfigError(
             f'{context} sets invalid_frames = "dead_letter" without dead_letter_path',

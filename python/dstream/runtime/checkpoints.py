@@ -10,6 +10,10 @@ is durable (contract section 5); the echo's value is isolated the same way
 be byte for byte one that was sent. An echo may skip checkpoints (the later one covers
 the earlier), but one that was never sent, or one older than an echo already seen, is
 a protocol error: storing it could move the state past data the output never had.
+
+A passthrough task (`passthrough = true`) is the one exception: its pump forwards the
+bytes unframed, so it knows of no checkpoint it sent, and the output's echoes are
+stored as they come; the task gave up that check with the validation.
 """
 
 from __future__ import annotations
@@ -46,8 +50,12 @@ def shown(value: bytes) -> str:
 
 
 class CheckpointTracker:
-    def __init__(self, take_sent: Callable[[], list[bytes]], output_label: str) -> None:
+    def __init__(
+        self, take_sent: Callable[[], list[bytes]], output_label: str, *, checked: bool = True
+    ) -> None:
+        """`checked`: echoes must match a checkpoint the pump sent (False: passthrough)."""
         self._take_sent = take_sent
+        self._checked = checked
         self._pending: collections.deque[bytes] = collections.deque()
         self._label = output_label
         self.acknowledged = 0
@@ -55,6 +63,13 @@ class CheckpointTracker:
 
     def acknowledge(self, value: bytes) -> bytes:
         """Accept an echo of `value`; returns it when it is the newest safe position."""
+        if self._checked:
+            self._check(value)
+        self.acknowledged += 1
+        self.last = value
+        return value
+
+    def _check(self, value: bytes) -> None:
         self._pending.extend(self._take_sent())
         skipped = 0
         for candidate in self._pending:
@@ -71,9 +86,6 @@ class CheckpointTracker:
             )
         for _ in range(skipped + 1):
             self._pending.popleft()
-        self.acknowledged += 1
-        self.last = value
-        return value
 
     @property
     def pending(self) -> int:

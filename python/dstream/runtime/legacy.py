@@ -18,6 +18,7 @@ import select
 import threading
 
 from dstream import logs
+from dstream.errors import ProviderError
 from dstream.protocol.frames import FEATURE_CHECKPOINTS
 from dstream.protocol.messages import READY, Handshake
 
@@ -62,24 +63,52 @@ class LegacyBridge:
     # -- the output's handshake ----------------------------------------------------
     def output_handshake(self, handshake: Handshake) -> None:
         """Called by the output reader with the output's first line, whatever it was."""
-        if handshake.status == READY and not acknowledges(handshake) and self._pump:
-            self._pump.set_forward_checkpoints(False)
-            self._withholding = True
-            inp = self._run.input
-            if inp is not None and FEATURE_CHECKPOINTS in inp.features:
-                self._warn()
-        self._answered.set()
+        try:
+            if handshake.status == READY and not acknowledges(handshake) and self._pump:
+                if self._passing_checkpoints():
+                    raise self._unwithheld()
+                self._pump.set_forward_checkpoints(False)
+                self._withholding = True
+                inp = self._run.input
+                if inp is not None and FEATURE_CHECKPOINTS in inp.features:
+                    self._warn()
+        finally:
+            self._answered.set()
 
     def await_output_handshake(self, output: ProviderProcess) -> None:
         """Before the pump starts: when the output's first line is already written, let
         the reader take it, so that not even the first checkpoint reaches an output
-        that does not acknowledge. An output that wrote nothing is not waited for."""
+        that does not acknowledge. An output that wrote nothing is not waited for,
+        except by a passthrough pump that would forward checkpoint frames: it cannot
+        hold them back later, so it waits for the answer (OUTPUT_HANDSHAKE_WAIT at most)."""
+        if self._passing_checkpoints():
+            self._answered.wait(OUTPUT_HANDSHAKE_WAIT)
+            return
         try:
             ready, _, _ = select.select([output.stdout_fd], [], [], 0)
         except (OSError, ValueError):
             return
         if ready:
             self._answered.wait(OUTPUT_HANDSHAKE_WAIT)
+
+    def _passing_checkpoints(self) -> bool:
+        """A passthrough pump, and an input that writes checkpoint frames."""
+        inp = self._run.input
+        return (
+            not self._run.task.validate and inp is not None and FEATURE_CHECKPOINTS in inp.features
+        )
+
+    def _unwithheld(self) -> ProviderError:
+        run = self._run
+        label = run.output.label if run.output else "the output"
+        return ProviderError(
+            f"{label} does not acknowledge checkpoints (its handshake has no "
+            '"protocol"), and passthrough = true cannot hold back the checkpoint frames '
+            "of the input: it would take them for messages",
+            provider=label,
+            hint=f"remove passthrough = true from task {run.task.name!r}: the pump then "
+            "gives this output envelopes only",
+        )
 
     # -- a legacy input's log lines ------------------------------------------------
     def forward_logs(self) -> None:

@@ -287,7 +287,7 @@ class TaskRun:
         except BaseException:
             self._kill_all()
             raise
-        tracker = CheckpointTracker(pump.take_checkpoints, out.label)
+        tracker = CheckpointTracker(pump.take_checkpoints, out.label, checked=self.task.validate)
         acked: Latest = Latest()
         notices: Latest = Latest()
         result_box: list[PumpResult] = []
