@@ -107,7 +107,8 @@ def heavy(added: list[str], names: tuple[str, ...]) -> list[str]:
 
 def one_envelope(ws: Workspace) -> None:
     """A one-envelope project, its parse cache (its own) warm: what every run of an
-    unchanged file but the first sees. A miss imports python-hcl2 and lark, as it must."""
+    unchanged file but the first sees. (A miss of a text config/quickparse.py declines
+    imports python-hcl2 and lark, as it must.)"""
     ws.script("input.sh", """printf '%s\\n' '{"data":1}'\n""")
     ws.shell_output_task("./input.sh", state=True)
     ws.env["DSTREAM_CACHE_DIR"] = str(ws.root / "cache")

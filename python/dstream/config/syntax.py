@@ -8,7 +8,6 @@ subtree for the evaluator. lark is imported only when a text is really parsed.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import marshal
 import os
@@ -29,6 +28,8 @@ from dstream.records import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional
+
     from lark import Token as LarkToken
     from lark.exceptions import UnexpectedInput
 
@@ -170,8 +171,8 @@ def parse_error(exc: UnexpectedInput, source_map: SourceMap) -> ConfigError:
 
 
 @functools.cache
-def _grammar_stamp() -> str:
-    """Identifies the installed python-hcl2 grammar without importing hcl2; looked up
+def _grammar_path() -> Optional[str]:
+    """The installed python-hcl2's hcl2.lark, found without importing hcl2; looked up
     once per process (every file and every heredoc interpolation is a parse). The
     package's folder is looked for on sys.path first, as the import would find it: the
     import machinery's own lookup (importlib.util) is only for an install it alone can
@@ -179,23 +180,49 @@ def _grammar_stamp() -> str:
     for folder in sys.path:
         package = os.path.join(folder or ".", "hcl2")
         if os.path.isdir(package):
-            with contextlib.suppress(OSError):
-                stat = os.stat(os.path.join(package, "hcl2.lark"))
-                return f"{stat.st_size}:{stat.st_mtime_ns}"
+            path = os.path.join(package, "hcl2.lark")
+            if os.path.exists(path):
+                return path
             break  # an hcl2 without its grammar file here: let the import machinery look
     import importlib.util
 
     spec = importlib.util.find_spec("hcl2")
     if spec is None or spec.origin is None:
+        return None
+    return os.path.join(os.path.dirname(spec.origin), "hcl2.lark")
+
+
+@functools.cache
+def _grammar_stamp() -> str:
+    """Identifies the installed grammar in the parse cache's key (its size and time)."""
+    path = _grammar_path()
+    if path is None:
         return "none"
-    stat = os.stat(os.path.join(os.path.dirname(spec.origin), "hcl2.lark"))
+    stat = os.stat(path)
     return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+@functools.cache
+def _quick_parse_applies() -> bool:
+    """Whether the installed grammar is the one config/quickparse.py mirrors."""
+    import zlib
+
+    from dstream.config.quickparse import GRAMMAR_CRC
+
+    path = _grammar_path()
+    try:
+        with open(path or "", "rb") as handle:
+            return zlib.crc32(handle.read()) == GRAMMAR_CRC
+    except OSError:
+        return False
 
 
 def parses_to_tree(source: str) -> Tree:
     """python-hcl2's parse tree of `source`, kept on disk by content: building hcl2's
     parser costs about 70 ms on every `dstream` command (and importing lark 40 ms more),
-    loading a cached tree well under a millisecond. The `{{ env }}` pre-pass leaves no
+    loading a cached tree well under a millisecond. A miss is parsed by
+    config/quickparse.py when it knows the text, in a millisecond or two, and by lark
+    otherwise. The `{{ env }}` pre-pass leaves no
     value in `source`, so the cache never holds a secret. Any cache trouble just means
     parsing again. Raises lark's UnexpectedInput on a syntax error, and TooDeep on
     nesting beyond the limits (checked before the parse: only a miss pays for it, and a
@@ -219,10 +246,14 @@ def parses_to_tree(source: str) -> Tree:
         pass
     import tempfile
 
-    from hcl2.api import parses_to_tree as parse
+    from dstream.config import quickparse
 
     check_nesting(source)
-    tree = from_lark(parse(source), MAX_TREE_DEPTH)
+    tree = quickparse.parse(source) if _quick_parse_applies() else None
+    if tree is None:  # a text the quick parser declines: lark's (a syntax error too)
+        from hcl2.api import parses_to_tree as parse
+
+        tree = from_lark(parse(source), MAX_TREE_DEPTH)
     try:
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
