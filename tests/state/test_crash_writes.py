@@ -8,6 +8,7 @@ or half-renamed file, no lock left held), not that the fsyncs reach the platter.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from tests.state.conftest import spec_dict
 WRITER = str(Path(__file__).with_name("writer.py"))
 KILLED_MID_WRITE: list[bool] = []  # inspected by the test below: do kills land mid-put?
 PAD = 256 * 1024  # big records make each put long enough for kills to land inside it
+MORE_KILLS = 60  # the guard's own kills, when none above hit a write (0.8^60 ~ 1e-6)
 
 
 def wait_for_orphaned_statements(spec: StateSpec) -> None:
@@ -61,6 +63,12 @@ def wait_for_orphaned_statements(spec: StateSpec) -> None:
 def test_sigkill_mid_put_leaves_the_old_or_the_new_record(
     spec: StateSpec, tmp_path: Path, delay: float, wait_for_first: bool
 ) -> None:
+    kill_and_check(spec, tmp_path, delay, wait_for_first)
+
+
+def kill_and_check(spec: StateSpec, tmp_path: Path, delay: float, wait_for_first: bool) -> None:
+    """Start a writer, SIGKILL it `delay` seconds later (after its first put returned,
+    with `wait_for_first`), then check what the store holds."""
     task = "crash-" + uuid.uuid4().hex[:8]
     writer = subprocess.Popen(
         [sys.executable, WRITER, orjson.dumps(spec_dict(spec)).decode(), task, str(PAD)],
@@ -106,12 +114,23 @@ def test_sigkill_mid_put_leaves_the_old_or_the_new_record(
         assert leftovers == [], "the next put reuses and renames the dead writer's temp file"
 
 
-def test_some_kills_landed_inside_a_put() -> None:
+def test_some_kills_landed_inside_a_put(tmp_path: Path) -> None:
     """Guards the test above against only ever killing between puts, where it would
     prove nothing. A temporary file left behind means the kill hit a write in flight.
-    Runs after it (file order); alone it has nothing to inspect."""
+    Runs after it (file order); alone it has nothing to inspect.
+
+    Hypothesis favours the ends of the delay range, and a kill right after a put's line
+    lands before the next write: on a fast machine its 25 kills could all miss (about
+    1 kill in 5 hits a write when the delay is uniform). Then more kills at uniform
+    delays, each checked like the ones above, until one lands inside a write."""
     if not KILLED_MID_WRITE:
         import pytest
 
         pytest.skip("run together with test_sigkill_mid_put_leaves_the_old_or_the_new_record")
+    spec = StateSpec(backend="file", path=str(tmp_path / "state"))
+    rng = random.Random(0)  # seeded: the delays are the same in every run
+    for _ in range(MORE_KILLS):
+        if any(KILLED_MID_WRITE):
+            break
+        kill_and_check(spec, tmp_path, rng.uniform(0.0, 0.05), True)
     assert any(KILLED_MID_WRITE), f"no kill out of {len(KILLED_MID_WRITE)} hit a write"
