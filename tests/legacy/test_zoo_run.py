@@ -86,17 +86,18 @@ def test_legacy_input_writing_nothing_is_an_empty_successful_run(ws: Workspace) 
     no_traceback(err)
 
 
-def test_output_without_checkpoints_gets_only_envelopes(ws: Workspace) -> None:
-    """dstream's own counter writes checkpoint frames; the original console output does
-    not know them and would print each as a message. It gets the envelopes only, and
-    the run says once that this task cannot resume."""
+def counter_into_console(ws: Workspace, settings: str = "") -> None:
+    """Task "t": dstream's counter (25 envelopes, a checkpoint frame every 5) into the
+    original console output, which does not acknowledge checkpoints."""
     ws.config(
         f"""
         state {{ path = "state" }}
         task "t" {{
+          {settings}
           input {{
             provider_path = "dstream-counter"
             config {{
+              interval = 0
               max_count = 25
               checkpoint_every = 5
             }}
@@ -108,6 +109,13 @@ def test_output_without_checkpoints_gets_only_envelopes(ws: Workspace) -> None:
         }}
         """
     )
+
+
+def test_output_without_checkpoints_gets_only_envelopes(ws: Workspace) -> None:
+    """dstream's own counter writes checkpoint frames; the original console output does
+    not know them and would print each as a message. It gets the envelopes only, and
+    the run says once that this task cannot resume."""
+    counter_into_console(ws)
     done = ws.run("run", "t")
     assert done.returncode == 0, done.stderr
     messages = done.stdout.splitlines()
@@ -156,26 +164,7 @@ def test_a_passthrough_task_refuses_an_output_without_checkpoints(ws: Workspace)
     frames back from the original console output, which would print each as a message.
     The run stops before a line reaches it, and says why. (It printed
     `Message #N: null` for every checkpoint frame.)"""
-    ws.config(
-        f"""
-        state {{ path = "state" }}
-        task "t" {{
-          passthrough = true
-          input {{
-            provider_path = "dstream-counter"
-            config {{
-              interval = 0
-              max_count = 25
-              checkpoint_every = 5
-            }}
-          }}
-          output {{
-            provider_path = "{zoo("console_output")}"
-            config {{ outputFormat = "simple" }}
-          }}
-        }}
-        """
-    )
+    counter_into_console(ws, "passthrough = true")
     done = ws.run("run", "t")
     assert done.returncode == 1, done.stderr
     assert done.stdout == "", done.stdout

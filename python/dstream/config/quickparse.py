@@ -23,12 +23,14 @@ the installed grammar is that one.
 
 from __future__ import annotations
 
+from functools import partial
+
 from dstream.config.limits import MAX_TREE_DEPTH
 from dstream.config.tree import Token, Tree
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional, Union
+    from typing import Callable, Optional, Union
 
     Node = Union[Tree, Token]
 
@@ -381,31 +383,31 @@ class _Parser:
         return _tree("function_call", children)
 
     def tuple(self) -> Tree:
-        scan = self.scan
-        children: list[Node] = [scan.take("LSQB")]
-        self.maybe_newlines(children)
-        while scan.peek().type != "RSQB":
-            children.append(self.expression(lines=True))
-            self.maybe_newlines(children)
-            if scan.peek().type != "COMMA":
-                break
-            children.append(scan.take())
-            self.maybe_newlines(children)
-        children.append(scan.take("RSQB"))
-        return _tree("tuple", children)
+        element = partial(self.expression, lines=True)
+        return _tree("tuple", self.collection("LSQB", "RSQB", element, commas=True))
 
     def object(self) -> Tree:
+        return _tree("object", self.collection("LBRACE", "RBRACE", self.object_elem))
+
+    def collection(
+        self, opening: str, closing: str, element: Callable[[], Node], *, commas: bool = False
+    ) -> list[Node]:
+        """The children of a list or an object: elements, commas and new lines between
+        the brackets, flat as lark leaves them. `commas`: elements need one between them
+        (a list's do; an object's may follow each other)."""
         scan = self.scan
-        children: list[Node] = [scan.take("LBRACE")]
+        children: list[Node] = [scan.take(opening)]
         self.maybe_newlines(children)
-        while scan.peek().type != "RBRACE":
-            children.append(self.object_elem())
+        while scan.peek().type != closing:
+            children.append(element())
             self.maybe_newlines(children)
             if scan.peek().type == "COMMA":
                 children.append(scan.take())
                 self.maybe_newlines(children)
-        children.append(scan.take("RBRACE"))
-        return _tree("object", children)
+            elif commas:
+                break
+        children.append(scan.take(closing))
+        return children
 
     def object_elem(self) -> Tree:
         """A key (a name or a string: other key expressions are declined), `=` or `:`,
