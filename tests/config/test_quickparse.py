@@ -104,6 +104,9 @@ NUMBERS = st.sampled_from(["0", "7", "42", "1.5", "2e3", "1.5E-2", "007", "1e+9"
 CHARS = st.sampled_from(
     ["x", " ", "a b", "$", "%", "$x", "%d", '\\"', "\\n", "\\\\", "é", "{", "}", "$$", "%%"]
 )
+HEREDOCS = st.sampled_from(
+    ["<<EOT\nselect 1\nEOT\n", "<<-SQL\n  select ${a}\n  SQL\n", "<<E\nE\n", "<<EOT\nx\n"]
+)
 OPERATORS = st.sampled_from(["+", "*", "/", "%", "==", "!=", "<", ">", "<=", ">=", "&&", "||"])
 
 
@@ -135,8 +138,10 @@ def _collection(draw: st.DrawFn, expressions: st.SearchStrategy[str], kind: str)
 @st.composite
 def _call(draw: st.DrawFn, expressions: st.SearchStrategy[str]) -> str:
     arguments = draw(st.lists(expressions, max_size=3))
-    tail = draw(st.sampled_from(["", ",", "...", "\n"])) if arguments else ""
-    return draw(NAMES) + "(" + ", ".join(arguments) + tail + ")"
+    commas = st.sampled_from([", ", ",\n  ", "\n, ", ",  # c\n"])
+    joined = "".join(a + draw(commas) for a in arguments[:-1]) + "".join(arguments[-1:])
+    tail = draw(st.sampled_from(["", ",", "...", "\n", ",\n", "...\n"])) if arguments else ""
+    return draw(NAMES) + "(" + draw(st.sampled_from(["", "\n  "])) + joined + tail + ")"
 
 
 @st.composite
@@ -162,7 +167,7 @@ def _expressions() -> st.SearchStrategy[str]:
             _traversed(terms).map(lambda e: "!" + e),  # `!` takes a term, not `!x`
         )
 
-    leaves = st.one_of(NAMES, NUMBERS, _string(NAMES), _traversed(NAMES))
+    leaves = st.one_of(NAMES, NUMBERS, _string(NAMES), _traversed(NAMES), HEREDOCS)
     return st.recursive(leaves, extend, max_leaves=8)
 
 
@@ -203,22 +208,26 @@ def test_random_texts(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
+    "text, expected",
     [
-        'x = "a${b}c"\n',  # interpolation
-        "x = a - b\n",  # MINUS: lexed by the parser's state
-        "x = a ? b : c\n",  # a conditional
-        "x = <<EOT\nhi\nEOT\n",  # a heredoc
-        'x = "%{ if a }b%{ endif }"\n',  # a directive
-        "x = [for v in a: v]\n",  # a for expression
-        "x = a.*.b\n",  # a splat
-        "x = f(\n  a,\n)\n",  # a new line in a call
-        "x = 1\r\ny = 2\r\n",  # CRLF
-        "x = \n",  # a syntax error: lark explains it
+        ('x = "a${b}c"\n', "quick"),  # an interpolation
+        ("x = <<EOT\nhi\nEOT\ny = 1\n", "quick"),  # a heredoc (it ends its line)
+        ("x = <<-EOT\n  hi ${a}\n  EOT\n", "quick"),
+        ("x = f(\n  a,\n  b + 1\n)\n", "quick"),  # a call over lines
+        ("x = f(a...\n)\n", "quick"),
+        ("x = f(a\n...)\n", "refused"),  # no new line before `...`
+        ("x = <<EOT\nhi\n", "refused"),  # a heredoc that never ends
+        ("x = a - b\n", "declined"),  # MINUS: lexed by the parser's state
+        ("x = a ? b : c\n", "declined"),  # a conditional
+        ('x = "%{ if a }b%{ endif }"\n', "declined"),  # a directive
+        ("x = [for v in a: v]\n", "declined"),  # a for expression
+        ("x = a.*.b\n", "declined"),  # a splat
+        ("x = (\n  a\n)\n", "declined"),  # a new line in parentheses
+        ("x = 1\r\ny = 2\r\n", "declined"),  # CRLF
+        ("x = \n", "refused"),  # a syntax error: lark explains it
     ],
 )
-def test_what_it_reads_and_what_it_leaves_to_lark(text: str) -> None:
-    expected = "quick" if "${" in text else ("refused" if text == "x = \n" else "declined")
+def test_what_it_reads_and_what_it_leaves_to_lark(text: str, expected: str) -> None:
     assert verdict(text) == expected
 
 

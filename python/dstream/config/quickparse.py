@@ -6,9 +6,9 @@ twice the start-up budget of issue 22. A configuration is mostly blocks, attribu
 strings and references, which a few hundred lines parse in a millisecond or two.
 
 What it reads: blocks and attributes, comments, numbers, true/false/null, quoted strings
-with `${ }` interpolations, names with `.attribute` and `[index]` traversals, function
-calls, lists and objects over several lines, parentheses, `!` and the binary operators
-other than `-`. Anything else (heredocs, `%{ }` directives, for expressions, splats,
+with `${ }` interpolations, heredocs, names with `.attribute` and `[index]` traversals,
+function calls, lists and objects over several lines, parentheses, `!` and the binary
+operators other than `-`. Anything else (`%{ }` directives, for expressions, splats,
 conditionals, `-`, a new line inside parentheses, and every syntax error) it declines:
 `parse` returns None and lark parses the text as before, so every error message still
 comes from there.
@@ -30,6 +30,7 @@ from dstream.config.tree import Token, Tree
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from typing import Callable, Optional, Union
 
     Node = Union[Tree, Token]
@@ -60,6 +61,11 @@ NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 NAME_CHARS = NAME_START | frozenset("0123456789-")
 DIGITS = frozenset("0123456789")
 EOF = "$END"
+HEREDOCS = {
+    "HEREDOC_TEMPLATE": "heredoc_template",
+    "HEREDOC_TEMPLATE_TRIM": "heredoc_template_trim",
+}
+_HEREDOC_PATTERNS: Optional[tuple[tuple[str, re.Pattern[str]], ...]] = None  # on first use
 
 
 class Decline(Exception):
@@ -184,13 +190,33 @@ class _Scanner:
             raise Decline  # a full splat
         if char in PUNCTUATION:
             return pos + 1, PUNCTUATION[char]
-        if char in ONE and pair not in ("<<",):
+        if pair == "<<":
+            return _heredoc(text, pos)
+        if char in ONE:
             return pos + 1, ONE[char]
         if char == "/" and pair != "/*":
             return pos + 1, "SLASH"
         if char == "%" and pair != "%{":
             return pos + 1, "PERCENT"
         raise Decline  # -, ?, ~, $, \, <<, /* and anything unknown
+
+
+def _heredoc(text: str, pos: int) -> tuple[int, str]:
+    """A heredoc is one terminal: matched with hcl2.lark's own two patterns."""
+    global _HEREDOC_PATTERNS
+    if _HEREDOC_PATTERNS is None:
+        import re
+
+        marker = r"(?P<m>[a-zA-Z][a-zA-Z0-9._-]*)\r?\n(?:(?:.|\n)*?\r?\n)??\s*(?P=m)\r?\n"
+        _HEREDOC_PATTERNS = (
+            ("HEREDOC_TEMPLATE_TRIM", re.compile("<<-" + marker)),
+            ("HEREDOC_TEMPLATE", re.compile("<<" + marker)),
+        )
+    for kind, pattern in _HEREDOC_PATTERNS:
+        found = pattern.match(text, pos)
+        if found:
+            return found.end(), kind
+    raise Decline
 
 
 def _comment(text: str, pos: int) -> int:
@@ -337,6 +363,8 @@ class _Parser:
             inner = _tree("float_lit", [scan.take()])
         elif kind == "DBLQUOTE":
             inner = self.string()
+        elif kind in HEREDOCS:
+            inner = _tree(HEREDOCS[kind], [scan.take()])
         elif kind == "LSQB":
             inner = self.tuple()
         elif kind == "LBRACE":
@@ -366,18 +394,28 @@ class _Parser:
                 return term
 
     def call(self, name: Tree) -> Tree:
+        """name ( arguments ): new lines after `(` are the call's, the others the
+        arguments' (after an argument unless an operation took it, a comma or `...`)."""
         scan = self.scan
         children: list[Node] = [name, scan.take("LPAR")]
+        self.maybe_newlines(children)
         if scan.peek().type != "RPAR":
-            arguments: list[Node] = [self.expression(lines=False)]
+            arguments: list[Node] = [self.expression(lines=True)]
+            self.maybe_newlines(arguments)
             while scan.peek().type == "COMMA":
                 arguments.append(scan.take())
+                self.maybe_newlines(arguments)
                 if scan.peek().type == "RPAR":
                     break
-                arguments.append(self.expression(lines=False))
+                arguments.append(self.expression(lines=True))
+                self.maybe_newlines(arguments)
             else:
                 if scan.peek().type == "ELLIPSIS":
+                    last = arguments[-1]
+                    if isinstance(last, Tree) and last.data == "new_line_or_comment":
+                        raise Decline  # no new line may come before `...`
                     arguments.append(scan.take())
+                    self.maybe_newlines(arguments)
             children.append(_tree("arguments", arguments))
         children.append(scan.take("RPAR"))
         return _tree("function_call", children)
