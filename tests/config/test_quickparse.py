@@ -107,6 +107,8 @@ CHARS = st.sampled_from(
 HEREDOCS = st.sampled_from(
     ["<<EOT\nselect 1\nEOT\n", "<<-SQL\n  select ${a}\n  SQL\n", "<<E\nE\n", "<<EOT\nx\n"]
 )
+QUESTION = st.sampled_from([" ? ", "?", " ?\n  ", "\n? "])
+ELSE = st.sampled_from([" : ", ":", "\n  : ", " :\n  ", " \t: "])
 OPERATORS = st.sampled_from(["+", "*", "/", "%", "==", "!=", "<", ">", "<=", ">=", "&&", "||"])
 
 
@@ -164,6 +166,7 @@ def _expressions() -> st.SearchStrategy[str]:
         return st.one_of(
             _traversed(terms),
             st.tuples(inner, BLANK, OPERATORS, BLANK, inner).map("".join),
+            st.tuples(inner, QUESTION, inner, ELSE, inner).map("".join),
             _traversed(terms).map(lambda e: "!" + e),  # `!` takes a term, not `!x`
         )
 
@@ -218,7 +221,10 @@ def test_random_texts(text: str) -> None:
         ("x = f(a\n...)\n", "refused"),  # no new line before `...`
         ("x = <<EOT\nhi\n", "refused"),  # a heredoc that never ends
         ("x = a - b\n", "declined"),  # MINUS: lexed by the parser's state
-        ("x = a ? b : c\n", "declined"),  # a conditional
+        ("x = a ? b : c\n", "quick"),  # a conditional
+        ("x = a ? b + 1\n : c + 2\n\ny = 1\n", "quick"),  # new lines go into the operations
+        ('x = "${a ?\n b : c ? d : e}"\n', "quick"),
+        ("x = a\n? b : c\n", "declined"),  # the post-lexer joins that new line to `?`
         ('x = "%{ if a }b%{ endif }"\n', "declined"),  # a directive
         ("x = [for v in a: v]\n", "declined"),  # a for expression
         ("x = a.*.b\n", "declined"),  # a splat

@@ -7,9 +7,10 @@ strings and references, which a few hundred lines parse in a millisecond or two.
 
 What it reads: blocks and attributes, comments, numbers, true/false/null, quoted strings
 with `${ }` interpolations, heredocs, names with `.attribute` and `[index]` traversals,
-function calls, lists and objects over several lines, parentheses, `!` and the binary
-operators other than `-`. Anything else (`%{ }` directives, for expressions, splats,
-conditionals, `-`, a new line inside parentheses, and every syntax error) it declines:
+function calls, lists and objects over several lines, parentheses, conditionals, `!`
+and the binary operators other than `-`. Anything else (`%{ }` directives, for
+expressions, splats, `-`, a new line inside parentheses, and every syntax error) it
+declines:
 `parse` returns None and lark parses the text as before, so every error message still
 comes from there.
 
@@ -52,7 +53,7 @@ LEVELS = (
 )
 PUNCTUATION = {
     "{": "LBRACE", "}": "RBRACE", "[": "LSQB", "]": "RSQB", "(": "LPAR", ")": "RPAR",
-    ",": "COMMA", "+": "PLUS", "*": "ASTERISK",
+    ",": "COMMA", "+": "PLUS", "*": "ASTERISK", "?": "QMARK",
 }  # fmt: skip
 TWO = {"==": "DOUBLE_EQ", "!=": "NEQ", "<=": "LEQ", ">=": "GEQ", "&&": "DOUBLE_AMP",
        "||": "DOUBLE_PIPE"}  # fmt: skip
@@ -198,7 +199,7 @@ class _Scanner:
             return pos + 1, "SLASH"
         if char == "%" and pair != "%{":
             return pos + 1, "PERCENT"
-        raise Decline  # -, ?, ~, $, \, <<, /* and anything unknown
+        raise Decline  # -, ~, $, \, /* and anything unknown
 
 
 def _heredoc(text: str, pos: int) -> tuple[int, str]:
@@ -316,18 +317,39 @@ class _Parser:
     def expression(self, *, lines: bool) -> Node:
         """An expression; `lines`: a new line may follow it, which goes into the
         innermost binary operation that ends here, if there is one (LALR shifts it)."""
-        expr = self.binary(0)
+        expr = self.conditional()
         if self.scan.peek().type == "NL_OR_COMMENT":
             if not lines:
                 raise Decline
             innermost = None
             node: Node = expr
-            while isinstance(node, Tree) and node.data == "binary_op":
-                innermost = node
-                node = node.children[1].children[-1]
+            while isinstance(node, Tree):
+                if node.data == "binary_op":
+                    innermost = node
+                    node = node.children[1].children[-1]
+                elif node.data == "conditional":
+                    node = node.children[-1]
+                else:
+                    break
             if innermost is not None:
                 innermost.children.append(self.newlines())
         return expr
+
+    def conditional(self) -> Node:
+        """condition ? then : else, with new lines of its own after `?`, before and
+        after `:` (one after `then` goes into an operation that ends it, if any)."""
+        condition = self.binary(0)
+        scan = self.scan
+        if scan.peek().type != "QMARK":
+            return condition
+        children: list[Node] = [condition, scan.take()]
+        self.maybe_newlines(children)
+        children.append(self.expression(lines=True))
+        self.maybe_newlines(children)
+        children.append(scan.take("COLON"))
+        self.maybe_newlines(children)
+        children.append(self.conditional())
+        return _tree("conditional", children)
 
     def binary(self, level: int) -> Node:
         if level == len(LEVELS):
