@@ -100,7 +100,9 @@ NAMES = st.sampled_from(
     ["a", "b_c", "x-1", "task", "var", "local", "format", "e", "_", "config", "name", "input",
      "output", "upper", "true", "null", "in"]
 )  # fmt: skip
-NUMBERS = st.sampled_from(["0", "7", "42", "1.5", "2e3", "1.5E-2", "007", "1e+9"])
+NUMBERS = st.sampled_from(
+    ["0", "7", "42", "1.5", "2e3", "1.5E-2", "007", "1e+9", "-1", "-42", "-2.5"]
+)
 CHARS = st.sampled_from(
     ["x", " ", "a b", "$", "%", "$x", "%d", '\\"', "\\n", "\\\\", "é", "{", "}", "$$", "%%"]
 )
@@ -109,7 +111,7 @@ HEREDOCS = st.sampled_from(
 )
 QUESTION = st.sampled_from([" ? ", "?", " ?\n  ", "\n? "])
 ELSE = st.sampled_from([" : ", ":", "\n  : ", " :\n  ", " \t: "])
-OPERATORS = st.sampled_from(["+", "*", "/", "%", "==", "!=", "<", ">", "<=", ">=", "&&", "||"])
+OPERATORS = st.sampled_from(["+", "-", "*", "/", "%", "==", "!=", "<", ">", "<=", ">=", "&&", "||"])
 
 
 def _string(expressions: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
@@ -167,7 +169,7 @@ def _expressions() -> st.SearchStrategy[str]:
             _traversed(terms),
             st.tuples(inner, BLANK, OPERATORS, BLANK, inner).map("".join),
             st.tuples(inner, QUESTION, inner, ELSE, inner).map("".join),
-            _traversed(terms).map(lambda e: "!" + e),  # `!` takes a term, not `!x`
+            st.tuples(st.sampled_from(["!", "-", "- "]), _traversed(terms)).map("".join),
         )
 
     leaves = st.one_of(NAMES, NUMBERS, _string(NAMES), _traversed(NAMES), HEREDOCS)
@@ -220,7 +222,12 @@ def test_random_texts(text: str) -> None:
         ("x = f(a...\n)\n", "quick"),
         ("x = f(a\n...)\n", "refused"),  # no new line before `...`
         ("x = <<EOT\nhi\n", "refused"),  # a heredoc that never ends
-        ("x = a - b\n", "declined"),  # MINUS: lexed by the parser's state
+        ("x = a - b - 1\n", "quick"),
+        ("x = -1.5 * -2\n", "quick"),  # `-1.5` is one literal, `-2` is MINUS and 2
+        ("x = -42 - 4\n", "quick"),  # a sign joins two digits or more: `-42` is a literal
+        ("x = [1 -1.5]\n", "refused"),  # ... even after an operand, where it is an error
+        ("x = a -42\n", "refused"),
+        ("x = a-1\n", "quick"),  # a name, as lark reads it
         ("x = a ? b : c\n", "quick"),  # a conditional
         ("x = a ? b + 1\n : c + 2\n\ny = 1\n", "quick"),  # new lines go into the operations
         ('x = "${a ?\n b : c ? d : e}"\n', "quick"),

@@ -7,10 +7,9 @@ strings and references, which a few hundred lines parse in a millisecond or two.
 
 What it reads: blocks and attributes, comments, numbers, true/false/null, quoted strings
 with `${ }` interpolations, heredocs, names with `.attribute` and `[index]` traversals,
-function calls, lists and objects over several lines, parentheses, conditionals, `!`
-and the binary operators other than `-`. Anything else (`%{ }` directives, for
-expressions, splats, `-`, a new line inside parentheses, and every syntax error) it
-declines:
+function calls, lists and objects over several lines, parentheses, conditionals and
+the unary and binary operators. Anything else (`%{ }` directives, for expressions,
+splats, a new line inside parentheses, and every syntax error) it declines:
 `parse` returns None and lark parses the text as before, so every error message still
 comes from there.
 
@@ -42,18 +41,18 @@ GRAMMAR_CRC = 0x4496A315
 # Words the grammar lexes as keywords: their trees depend on the parser's state.
 KEYWORDS = frozenset({"if", "in", "for", "for_each", "else", "endif", "endfor"})
 LITERALS = {"true": "TRUE", "false": "FALSE", "null": "NULL"}
-# The binary operators by precedence, lowest first (hcl2.lark's ladder, without MINUS).
+# The binary operators by precedence, lowest first (hcl2.lark's ladder).
 LEVELS = (
     frozenset({"DOUBLE_PIPE"}),
     frozenset({"DOUBLE_AMP"}),
     frozenset({"DOUBLE_EQ", "NEQ"}),
     frozenset({"LT", "GT", "LEQ", "GEQ"}),
-    frozenset({"PLUS"}),
+    frozenset({"PLUS", "MINUS"}),
     frozenset({"ASTERISK", "SLASH", "PERCENT"}),
 )
 PUNCTUATION = {
     "{": "LBRACE", "}": "RBRACE", "[": "LSQB", "]": "RSQB", "(": "LPAR", ")": "RPAR",
-    ",": "COMMA", "+": "PLUS", "*": "ASTERISK", "?": "QMARK",
+    ",": "COMMA", "+": "PLUS", "-": "MINUS", "*": "ASTERISK", "?": "QMARK",
 }  # fmt: skip
 TWO = {"==": "DOUBLE_EQ", "!=": "NEQ", "<=": "LEQ", ">=": "GEQ", "&&": "DOUBLE_AMP",
        "||": "DOUBLE_PIPE"}  # fmt: skip
@@ -67,6 +66,7 @@ HEREDOCS = {
     "HEREDOC_TEMPLATE_TRIM": "heredoc_template_trim",
 }
 _HEREDOC_PATTERNS: Optional[tuple[tuple[str, re.Pattern[str]], ...]] = None  # on first use
+_SIGNED: Optional[tuple[tuple[str, re.Pattern[str]], ...]] = None  # on first use
 
 
 class Decline(Exception):
@@ -138,6 +138,17 @@ class _Scanner:
         assert self._peeked is not None
         self.advance(self._peeked[2])
         return token
+
+    def signed_number(self) -> Optional[Token]:
+        """The MINUS ahead and the digits after it as one literal, if lark lexes so."""
+        token = self.peek()
+        found = _signed_number(self.text, self.pos) if token.type == "MINUS" else None
+        if found is None:
+            return None
+        end, kind = found
+        literal = Token(kind, self.text[self.pos : end], self.line, self.column)
+        self.advance(end)
+        return literal
 
     def _skip_blanks(self) -> None:
         """%ignore /[ \\t\\r]+/, except the blanks EQ and COLON start with: their
@@ -220,6 +231,31 @@ def _heredoc(text: str, pos: int) -> tuple[int, str]:
     raise Decline
 
 
+def _signed_number(text: str, pos: int) -> Optional[tuple[int, str]]:
+    """hcl2.lark's FLOAT_LITERAL or INT_LITERAL when one matches at the `-` at `pos`
+    (end, type). Lark's lexer tries both before MINUS, and its INT_LITERAL takes a sign
+    only before two digits or more: `-1.5` and `-42` are literals, `-4` is MINUS and 4,
+    and after an operand `a -42` is an operand too (a syntax error)."""
+    global _SIGNED
+    if _SIGNED is None:
+        import re
+
+        mantissa = r"(?:(?:-[0-9])?[0-9]+|(?:-[0-9])+)"
+        exponent = r"[eE][+-]?[0-9]+"
+        _SIGNED = (
+            (
+                "FLOAT_LITERAL",
+                re.compile(f"{mantissa}\\.[0-9]+(?:{exponent})?|{mantissa}{exponent}"),
+            ),
+            ("INT_LITERAL", re.compile(r"-[0-9][0-9]+")),
+        )
+    for kind, pattern in _SIGNED:
+        found = pattern.match(text, pos)
+        if found:
+            return found.end(), kind
+    return None
+
+
 def _comment(text: str, pos: int) -> int:
     """The end of one NL_OR_COMMENT: `\\n[ \\t]*`, `#...\\n` or `//...\\n`."""
     if text[pos] == "\n":
@@ -256,8 +292,8 @@ def _number(text: str, pos: int) -> tuple[int, str]:
         while text[end] in DIGITS:
             end += 1
         kind = "FLOAT_LITERAL"
-    if text[end] in NAME_CHARS or text[end] == ".":
-        raise Decline
+    if text[end] in NAME_START or text[end] == ".":
+        raise Decline  # `1abc`, `1.a`: lexed apart by lark, read by nobody
     return end, kind
 
 
@@ -356,6 +392,8 @@ class _Parser:
             return self.unary()
         left = self.binary(level + 1)
         while self.scan.peek().type in LEVELS[level]:
+            if self.scan.peek().type == "MINUS" and _signed_number(self.scan.text, self.scan.pos):
+                raise Decline  # lark lexes `-42` here as a literal: a syntax error
             operator = _tree("binary_operator", [self.scan.take()])
             if self.scan.peek().type == "NL_OR_COMMENT":
                 raise Decline
@@ -364,7 +402,13 @@ class _Parser:
         return left
 
     def unary(self) -> Node:
-        if self.scan.peek().type == "NOT":
+        kind = self.scan.peek().type
+        if kind == "MINUS":
+            literal = self.scan.signed_number()
+            if literal is not None:
+                rule = "float_lit" if literal.type == "FLOAT_LITERAL" else "int_lit"
+                return self.traversals(_tree("expr_term", [_tree(rule, [literal])]))
+        if kind in ("NOT", "MINUS"):
             return _tree("unary_op", [self.scan.take(), self.term()])
         return self.term()
 
