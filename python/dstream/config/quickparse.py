@@ -26,11 +26,11 @@ from __future__ import annotations
 from functools import partial
 
 from dstream.config.limits import MAX_TREE_DEPTH
+from dstream.config.quicklex import EOF, Decline, Scanner, signed_number, string_chars
 from dstream.config.tree import Token, Tree
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import re
     from typing import Callable, Optional, Union
 
     Node = Union[Tree, Token]
@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 # zlib.crc32 of the hcl2.lark this parser mirrors (python-hcl2 8.1.4).
 GRAMMAR_CRC = 0x4496A315
 
-# Words the grammar lexes as keywords: their trees depend on the parser's state.
-KEYWORDS = frozenset({"if", "in", "for", "for_each", "else", "endif", "endfor"})
-LITERALS = {"true": "TRUE", "false": "FALSE", "null": "NULL"}
 # The binary operators by precedence, lowest first (hcl2.lark's ladder).
 LEVELS = (
     frozenset({"DOUBLE_PIPE"}),
@@ -50,27 +47,10 @@ LEVELS = (
     frozenset({"PLUS", "MINUS"}),
     frozenset({"ASTERISK", "SLASH", "PERCENT"}),
 )
-PUNCTUATION = {
-    "{": "LBRACE", "}": "RBRACE", "[": "LSQB", "]": "RSQB", "(": "LPAR", ")": "RPAR",
-    ",": "COMMA", "+": "PLUS", "-": "MINUS", "*": "ASTERISK", "?": "QMARK",
-}  # fmt: skip
-TWO = {"==": "DOUBLE_EQ", "!=": "NEQ", "<=": "LEQ", ">=": "GEQ", "&&": "DOUBLE_AMP",
-       "||": "DOUBLE_PIPE"}  # fmt: skip
-ONE = {"<": "LT", ">": "GT", "!": "NOT"}
-NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
-NAME_CHARS = NAME_START | frozenset("0123456789-")
-DIGITS = frozenset("0123456789")
-EOF = "$END"
 HEREDOCS = {
     "HEREDOC_TEMPLATE": "heredoc_template",
     "HEREDOC_TEMPLATE_TRIM": "heredoc_template_trim",
 }
-_HEREDOC_PATTERNS: Optional[tuple[tuple[str, re.Pattern[str]], ...]] = None  # on first use
-_SIGNED: Optional[tuple[tuple[str, re.Pattern[str]], ...]] = None  # on first use
-
-
-class Decline(Exception):
-    """Not a text this parser knows: lark parses it."""
 
 
 def parse(source: str) -> Optional[Tree]:
@@ -102,204 +82,9 @@ def _tree(data: str, children: list[Node]) -> Tree:
     return Tree(data, children)
 
 
-class _Scanner:
-    """The terminals outside quoted strings, one at a time, with lark's positions."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-        self.line = 1
-        self.column = 1
-        self._peeked: Optional[tuple[int, Token, int]] = None  # (pos, token, end)
-
-    def advance(self, end: int) -> None:
-        """Move to `end`, counting the lines and columns passed."""
-        text, start = self.text, self.pos
-        newlines = text.count("\n", start, end)
-        if newlines:
-            self.line += newlines
-            self.column = end - text.rindex("\n", start, end)
-        else:
-            self.column += end - start
-        self.pos = end
-
-    def peek(self) -> Token:
-        if self._peeked is None or self._peeked[0] != self.pos:
-            self._skip_blanks()
-            end, kind = self._terminal()
-            token = Token(kind, self.text[self.pos : end], self.line, self.column)
-            self._peeked = (self.pos, token, end)
-        return self._peeked[1]
-
-    def take(self, *kinds: str) -> Token:
-        token = self.peek()
-        if kinds and token.type not in kinds:
-            raise Decline
-        assert self._peeked is not None
-        self.advance(self._peeked[2])
-        return token
-
-    def signed_number(self) -> Optional[Token]:
-        """The MINUS ahead and the digits after it as one literal, if lark lexes so."""
-        token = self.peek()
-        found = _signed_number(self.text, self.pos) if token.type == "MINUS" else None
-        if found is None:
-            return None
-        end, kind = found
-        literal = Token(kind, self.text[self.pos : end], self.line, self.column)
-        self.advance(end)
-        return literal
-
-    def _skip_blanks(self) -> None:
-        """%ignore /[ \\t\\r]+/, except the blanks EQ and COLON start with: their
-        patterns (`[ \\t]*=(?!=|>)`, `[ \\t]*:(?!:)`) come first in lark's lexer."""
-        text, end = self.text, self.pos
-        while text[end : end + 1] in (" ", "\t"):
-            end += 1
-        pair = text[end : end + 2]
-        if pair[:1] in ("=", ":") and pair not in ("==", "=>", "::"):
-            return  # part of the EQ or COLON that follows
-        self.advance(end)
-
-    def _terminal(self) -> tuple[int, str]:
-        text, pos = self.text, self.pos
-        while text[pos : pos + 1] in (" ", "\t"):  # only before EQ or COLON (_skip_blanks)
-            pos += 1
-        char, pair = text[pos : pos + 1], text[pos : pos + 2]
-        if not char:
-            return pos, EOF
-        if pair in ("=>", "::"):
-            raise Decline  # a for expression's arrow, a namespaced function
-        if pair == "==":
-            return pos + 2, "DOUBLE_EQ"
-        if char == "=":
-            return pos + 1, "EQ"
-        if char == ":":
-            return pos + 1, "COLON"
-        if char == "\n" or char == "#" or pair == "//":
-            return _comment(text, pos), "NL_OR_COMMENT"
-        if char in NAME_START:
-            end = pos + 1
-            while text[end] in NAME_CHARS:
-                end += 1
-            word = text[pos:end]
-            if word in KEYWORDS:
-                raise Decline
-            return end, LITERALS.get(word, "NAME")
-        if char in DIGITS:
-            return _number(text, pos)
-        if char == '"':
-            return pos + 1, "DBLQUOTE"
-        if char == ".":
-            if text.startswith("...", pos):
-                return pos + 3, "ELLIPSIS"
-            if text[pos + 1] in DIGITS or text[pos + 1] == "*":
-                raise Decline  # a short index (a.0) or an attribute splat (a.*)
-            return pos + 1, "DOT"
-        if pair in TWO:
-            return pos + 2, TWO[pair]
-        if char == "[" and text[pos + 1] == "*":
-            raise Decline  # a full splat
-        if char in PUNCTUATION:
-            return pos + 1, PUNCTUATION[char]
-        if pair == "<<":
-            return _heredoc(text, pos)
-        if char in ONE:
-            return pos + 1, ONE[char]
-        if char == "/" and pair != "/*":
-            return pos + 1, "SLASH"
-        if char == "%" and pair != "%{":
-            return pos + 1, "PERCENT"
-        raise Decline  # -, ~, $, \, /* and anything unknown
-
-
-def _heredoc(text: str, pos: int) -> tuple[int, str]:
-    """A heredoc is one terminal: matched with hcl2.lark's own two patterns."""
-    global _HEREDOC_PATTERNS
-    if _HEREDOC_PATTERNS is None:
-        import re
-
-        marker = r"(?P<m>[a-zA-Z][a-zA-Z0-9._-]*)\r?\n(?:(?:.|\n)*?\r?\n)??\s*(?P=m)\r?\n"
-        _HEREDOC_PATTERNS = (
-            ("HEREDOC_TEMPLATE_TRIM", re.compile("<<-" + marker)),
-            ("HEREDOC_TEMPLATE", re.compile("<<" + marker)),
-        )
-    for kind, pattern in _HEREDOC_PATTERNS:
-        found = pattern.match(text, pos)
-        if found:
-            return found.end(), kind
-    raise Decline
-
-
-def _signed_number(text: str, pos: int) -> Optional[tuple[int, str]]:
-    """hcl2.lark's FLOAT_LITERAL or INT_LITERAL when one matches at the `-` at `pos`
-    (end, type). Lark's lexer tries both before MINUS, and its INT_LITERAL takes a sign
-    only before two digits or more: `-1.5` and `-42` are literals, `-4` is MINUS and 4,
-    and after an operand `a -42` is an operand too (a syntax error)."""
-    global _SIGNED
-    if _SIGNED is None:
-        import re
-
-        mantissa = r"(?:(?:-[0-9])?[0-9]+|(?:-[0-9])+)"
-        exponent = r"[eE][+-]?[0-9]+"
-        _SIGNED = (
-            (
-                "FLOAT_LITERAL",
-                re.compile(f"{mantissa}\\.[0-9]+(?:{exponent})?|{mantissa}{exponent}"),
-            ),
-            ("INT_LITERAL", re.compile(r"-[0-9][0-9]+")),
-        )
-    for kind, pattern in _SIGNED:
-        found = pattern.match(text, pos)
-        if found:
-            return found.end(), kind
-    return None
-
-
-def _comment(text: str, pos: int) -> int:
-    """The end of one NL_OR_COMMENT: `\\n[ \\t]*`, `#...\\n` or `//...\\n`."""
-    if text[pos] == "\n":
-        end = pos + 1
-        while end < len(text) and text[end] in " \t":
-            end += 1
-        return end
-    end = text.find("\n", pos)
-    if end < 0:
-        raise Decline
-    return end + 1
-
-
-def _number(text: str, pos: int) -> tuple[int, str]:
-    """INT_LITERAL or FLOAT_LITERAL: digits, then `.digits`, then an exponent."""
-    end = pos
-    while text[end] in DIGITS:
-        end += 1
-    kind = "INT_LITERAL"
-    if text[end] == ".":
-        if text[end + 1] not in DIGITS:
-            raise Decline
-        end += 1
-        while text[end] in DIGITS:
-            end += 1
-        kind = "FLOAT_LITERAL"
-    if text[end] in "eE":
-        mark = end + 1
-        if text[mark] in "+-":
-            mark += 1
-        if text[mark] not in DIGITS:
-            raise Decline
-        end = mark
-        while text[end] in DIGITS:
-            end += 1
-        kind = "FLOAT_LITERAL"
-    if text[end] in NAME_START or text[end] == ".":
-        raise Decline  # `1abc`, `1.a`: lexed apart by lark, read by nobody
-    return end, kind
-
-
 class _Parser:
     def __init__(self, text: str) -> None:
-        self.scan = _Scanner(text)
+        self.scan = Scanner(text)
 
     def start(self) -> Tree:
         body = self.body(top=True)
@@ -392,7 +177,7 @@ class _Parser:
             return self.unary()
         left = self.binary(level + 1)
         while self.scan.peek().type in LEVELS[level]:
-            if self.scan.peek().type == "MINUS" and _signed_number(self.scan.text, self.scan.pos):
+            if self.scan.peek().type == "MINUS" and signed_number(self.scan.text, self.scan.pos):
                 raise Decline  # lark lexes `-42` here as a literal: a syntax error
             operator = _tree("binary_operator", [self.scan.take()])
             if self.scan.peek().type == "NL_OR_COMMENT":
@@ -553,35 +338,7 @@ class _Parser:
                 interpolation = _tree("interpolation", [start, inside, closing])
                 children.append(_tree("string_part", [interpolation]))
                 continue
-            end = _string_chars(text, pos)
+            end = string_chars(text, pos)
             chars = Token("STRING_CHARS", text[pos:end], scan.line, scan.column)
             scan.advance(end)
             children.append(_tree("string_part", [chars]))
-
-
-def _string_chars(text: str, pos: int) -> int:
-    """The end of one STRING_CHARS run from `pos`: up to a quote, `${` or `%{`. Escaped
-    interpolations and directives (`$${`, `%%{`, `%{`) and a new line in the string
-    are declined."""
-    end = pos
-    while True:
-        char = text[end]
-        if char == '"':
-            break
-        if char == "\\":
-            if text[end + 1] == "\n":
-                raise Decline
-            end += 2
-            continue
-        if char == "\n":
-            raise Decline
-        if char in "$%":
-            ahead = text[end + 1 : end + 3]
-            if ahead[:1] == "{" or ahead == char + "{":
-                if char == "%" or ahead == "${":
-                    raise Decline  # %{, %%{ and $${ are not read here
-                break  # ${: an interpolation
-        end += 1
-    if end == pos:
-        raise Decline
-    return end
