@@ -82,10 +82,21 @@ def test_syntax_error_is_located_with_or_without_a_cache(cache: Path) -> None:
         assert caught.value.location is not None and caught.value.location.file == "broken.hcl"
 
 
+FOR_EXPRESSION = f"""
+locals {{
+  names = [for n in ["a", "b"] : upper(n)]
+}}
+task "t" {{
+{PROVIDERS}
+}}
+"""
+
+
 def test_loading_from_the_cache_does_not_import_lark(cache: Path, tmp_path: Path) -> None:
-    """A heredoc: a text config/quickparse.py leaves to lark, so the miss imports it."""
+    """A for expression: a text config/quickparse.py leaves to lark, so the miss
+    imports it."""
     path = tmp_path / "dstream.hcl"
-    path.write_text(HEREDOC)
+    path.write_text(FOR_EXPRESSION)
     code = (
         "import sys, os\n"
         "from dstream.config.loader import load_project\n"
