@@ -86,9 +86,9 @@ def test_legacy_input_writing_nothing_is_an_empty_successful_run(ws: Workspace) 
     no_traceback(err)
 
 
-def counter_into_console(ws: Workspace, settings: str = "") -> None:
+def counter_into_console(ws: Workspace, settings: str = "", output: str = "") -> None:
     """Task "t": dstream's counter (25 envelopes, a checkpoint frame every 5) into the
-    original console output, which does not acknowledge checkpoints."""
+    original console output (or `output`), which does not acknowledge checkpoints."""
     ws.config(
         f"""
         state {{ path = "state" }}
@@ -103,7 +103,7 @@ def counter_into_console(ws: Workspace, settings: str = "") -> None:
             }}
           }}
           output {{
-            provider_path = "{zoo("console_output")}"
+            provider_path = "{output or zoo("console_output")}"
             config {{ outputFormat = "simple" }}
           }}
         }}
@@ -127,6 +127,24 @@ def test_output_without_checkpoints_gets_only_envelopes(ws: Workspace) -> None:
     task = doc["tasks"][0]
     assert task["resumable"] is False
     assert task["checkpoints_acknowledged"] == 0
+
+
+def test_an_original_output_slower_to_start_than_the_input_gets_no_checkpoint(
+    ws: Workspace,
+) -> None:
+    """The counter writes its first checkpoint frames before an original output that
+    takes half a second to start has answered: the pump must not forward them to it
+    before its handshake says whether it acknowledges. (It did: the console printed
+    `Message #6: null` for each.) A second run, with the output known from the first,
+    withholds them from the start."""
+    slow = ws.script("slow_console.sh", f"#!/bin/sh\nsleep 0.5\nexec '{zoo('console_output')}'\n")
+    counter_into_console(ws, output=str(slow))
+    for _ in range(2):
+        done = ws.run("run", "t")
+        assert done.returncode == 0, done.stderr
+        messages = done.stdout.splitlines()
+        assert len(messages) == 25, messages
+        assert not [m for m in messages if m.endswith(": null")], messages
 
 
 def test_commit_notices_come_on_their_own_descriptor(ws: Workspace) -> None:

@@ -75,6 +75,9 @@ class Description:
     # handshake carries no schema (only a probe's does), so one seen in a run is not.
     schema_known: bool = True
     role: Optional[str] = None  # what a probe's answer names (not cached: never needed)
+    # Whether it answered a command with a ready line; None: not known. An original
+    # output answers a bare one; a program such as `cat` answers nothing (legacy.py).
+    answered: Optional[bool] = None
 
     @property
     def lifecycle(self) -> bool:
@@ -89,6 +92,7 @@ class Description:
                 "config_schema": self.config_schema,
                 "schema_known": self.schema_known,
                 "note": self.note,
+                "answered": self.answered,
             }
         )
 
@@ -110,6 +114,7 @@ class Description:
             source=source,
             note=str(obj.get("note") or ""),
             schema_known=bool(obj.get("schema_known", True)),
+            answered=answered if isinstance(answered := obj.get("answered"), bool) else None,
         )
 
     @classmethod
@@ -120,12 +125,12 @@ class Description:
             note = "it gave no handshake: a provider of the original DStream"
             if handshake.status == "error":
                 note = f"started without a command, it refused: {handshake.message}"
-            return cls(source=source, note=note, schema_known=source == PROBE)
+            return cls(source=source, note=note, schema_known=source == PROBE, answered=False)
         schema = handshake.config_schema
         known = source == PROBE or schema is not None
         return cls(
             handshake.features, handshake.protocol, schema, source, schema_known=known,
-            role=handshake.role,
+            role=handshake.role, answered=True,
         )  # fmt: skip
 
 
@@ -204,6 +209,17 @@ def _store(key: str, description: Description) -> None:
         os.replace(temp, path)
 
 
+def known(executable: Optional[str]) -> Optional[Description]:
+    """What the cache holds of `executable`, without starting it or importing it."""
+    if not executable:
+        return None
+    try:
+        key = _key(executable, _is_own_script(executable))
+    except OSError:  # a package file gone while it was fingerprinted
+        return None
+    return None if key is None else _load(key)
+
+
 def remember(executable: Optional[str], handshake: Handshake) -> None:
     """Keep the handshake a provider just gave in a run or lifecycle command (an error
     status says nothing about what the provider is, and is not kept)."""
@@ -218,7 +234,9 @@ def remember(executable: Optional[str], handshake: Handshake) -> None:
     seen = Description.of_handshake(handshake, CACHE)
     kept = _load(key)
     if kept is not None and kept.schema_known and kept.features == seen.features:
-        return  # it says what the probe learnt, which also knows the schema
+        if kept.answered == seen.answered:
+            return  # it says what the probe learnt, which also knows the schema
+        seen = replace(kept, answered=seen.answered)
     _store(key, seen)
 
 

@@ -21,10 +21,11 @@ from dstream import logs
 from dstream.errors import ProviderError
 from dstream.protocol.frames import FEATURE_CHECKPOINTS
 from dstream.protocol.messages import READY, Handshake
+from dstream.runtime.describe import Description, known
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional, Protocol
+    from typing import Optional, Protocol, Union
 
     from dstream._core import Pump
     from dstream.config.model import TaskSpec
@@ -47,8 +48,9 @@ OUTPUT_HANDSHAKE_WAIT = 5.0
 _ANSI = r"\x1b\[[0-9;?]*[ -/]*[@-~]"
 
 
-def acknowledges(handshake: Handshake) -> bool:
-    """Whether an output that answered `handshake` acknowledges checkpoint frames."""
+def acknowledges(handshake: Union[Handshake, Description]) -> bool:
+    """Whether an output that answered `handshake` (or that answered so before, as the
+    describe cache says) acknowledges checkpoint frames."""
     return handshake.protocol is not None or FEATURE_CHECKPOINTS in handshake.features
 
 
@@ -72,15 +74,22 @@ class LegacyBridge:
                 inp = self._run.input
                 if inp is not None and FEATURE_CHECKPOINTS in inp.features:
                     self._warn()
+            elif self._withholding and self._pump:  # the cache said otherwise: it changed
+                self._pump.set_forward_checkpoints(True)
+                self._withholding = False
         finally:
             self._answered.set()
 
     def await_output_handshake(self, output: ProviderProcess) -> None:
-        """Before the pump starts: when the output's first line is already written, let
-        the reader take it, so that not even the first checkpoint reaches an output
-        that does not acknowledge. An output that wrote nothing is not waited for,
-        except by a passthrough pump that would forward checkpoint frames: it cannot
-        hold them back later, so it waits for the answer (OUTPUT_HANDSHAKE_WAIT at most)."""
+        """Before the pump starts, so that not even the first checkpoint frame reaches
+        an output that does not acknowledge, when the input writes them:
+        - an output whose first line is already written: the reader takes it first;
+        - an output that answered before (the describe cache): as it answered then,
+          withheld from the start when it was an original output's bare ready line;
+        - an output never seen, or any under a passthrough pump (which cannot hold
+          frames back later): its first line is waited for (OUTPUT_HANDSHAKE_WAIT at
+          most; one that writes nothing before its input, like `cat`, costs that wait
+          once, and then the cache knows it)."""
         if self._passing_checkpoints():
             self._answered.wait(OUTPUT_HANDSHAKE_WAIT)
             return
@@ -88,8 +97,16 @@ class LegacyBridge:
             ready, _, _ = select.select([output.stdout_fd], [], [], 0)
         except (OSError, ValueError):
             return
+        inp = self._run.input
         if ready:
             self._answered.wait(OUTPUT_HANDSHAKE_WAIT)
+        elif inp is not None and FEATURE_CHECKPOINTS in inp.features and self._pump:
+            seen = known(output.executable)
+            if seen is None or seen.answered is None:
+                self._answered.wait(OUTPUT_HANDSHAKE_WAIT)
+            elif seen.answered and not acknowledges(seen):
+                self._pump.set_forward_checkpoints(False)
+                self._withholding = True
 
     def _passing_checkpoints(self) -> bool:
         """A passthrough pump, and an input that writes checkpoint frames."""
