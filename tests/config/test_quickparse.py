@@ -104,7 +104,7 @@ NUMBERS = st.sampled_from(
     ["0", "7", "42", "1.5", "2e3", "1.5E-2", "007", "1e+9", "-1", "-42", "-2.5"]
 )
 CHARS = st.sampled_from(
-    ["x", " ", "a b", "$", "%", "$x", "%d", '\\"', "\\n", "\\\\", "é", "{", "}", "$$", "%%"]
+    ["x", " ", "a b", "\n", "$", "%", "$x", "%d", '\\"', "\\n", "\\\\", "é", "{", "}", "$$", "%%"]
 )
 HEREDOCS = st.sampled_from(
     ["<<EOT\nselect 1\nEOT\n", "<<-SQL\n  select ${a}\n  SQL\n", "<<E\nE\n", "<<EOT\nx\n"]

@@ -33,6 +33,7 @@ DIGITS = frozenset("0123456789")
 EOF = "$END"
 _HEREDOC_PATTERNS: Optional[tuple[tuple[str, re.Pattern[str]], ...]] = None  # on first use
 _SIGNED: Optional[tuple[tuple[str, re.Pattern[str]], ...]] = None  # on first use
+_STRING_CHARS: Optional[re.Pattern[str]] = None  # on first use
 
 
 class Decline(Exception):
@@ -235,28 +236,21 @@ def _number(text: str, pos: int) -> tuple[int, str]:
 
 
 def string_chars(text: str, pos: int) -> int:
-    """The end of one STRING_CHARS run from `pos`: up to a quote, `${` or `%{`. Escaped
-    interpolations and directives (`$${`, `%%{`, `%{`) and a new line in the string
-    are declined."""
-    end = pos
-    while True:
-        char = text[end]
-        if char == '"':
-            break
-        if char == "\\":
-            if text[end + 1] == "\n":
-                raise Decline
-            end += 2
-            continue
-        if char == "\n":
-            raise Decline
-        if char in "$%":
-            ahead = text[end + 1 : end + 3]
-            if ahead[:1] == "{" or ahead == char + "{":
-                if char == "%" or ahead == "${":
-                    raise Decline  # %{, %%{ and $${ are not read here
-                break  # ${: an interpolation
-        end += 1
-    if end == pos:
+    """The end of one STRING_CHARS run from `pos`, matched with hcl2.lark's own pattern
+    (its text runs to a quote, `${`, `$${`, `%{` or `%%{`; it may span lines). What the
+    run stops at, other than a quote or `${`, is declined: the escaped interpolations
+    and directives, a backslash before a new line."""
+    global _STRING_CHARS
+    if _STRING_CHARS is None:
+        import re
+
+        _STRING_CHARS = re.compile(
+            r"(?:(?!\$\$\{)(?!\$\{)(?!%%\{)(?!%\{)[^\"\\]|\\.|(?:\$(?!\$?\{))|(?:%(?!%?\{)))+"
+        )
+    found = _STRING_CHARS.match(text, pos)
+    if found is None:
+        raise Decline
+    end = found.end()
+    if text[end] != '"' and not text.startswith("${", end):
         raise Decline
     return end
