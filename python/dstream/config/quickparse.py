@@ -6,10 +6,11 @@ twice the start-up budget of issue 22. A configuration is mostly blocks, attribu
 strings and references, which a few hundred lines parse in a millisecond or two.
 
 What it reads: blocks and attributes, comments, numbers, true/false/null, quoted strings
-(over several lines too) with `${ }` interpolations, heredocs, names with `.attribute` and `[index]` traversals,
-function calls, lists and objects over several lines, parentheses, conditionals and
-the unary and binary operators. Anything else (`%{ }` directives, for expressions,
-splats, a new line inside parentheses, and every syntax error) it declines:
+(over several lines too) with `${ }` interpolations, heredocs, names with `.attribute`
+and `[index]` traversals, function calls, lists and objects over several lines,
+parentheses, conditionals and the unary and binary operators. Anything else (`%{ }`
+directives, for expressions, splats, a new line inside parentheses, and every syntax
+error) it declines:
 `parse` returns None and lark parses the text as before, so every error message still
 comes from there.
 

@@ -221,12 +221,11 @@ def parses_to_tree(source: str) -> Tree:
     """python-hcl2's parse tree of `source`, kept on disk by content: building hcl2's
     parser costs about 70 ms on every `dstream` command (and importing lark 40 ms more),
     loading a cached tree well under a millisecond. A miss is parsed by
-    config/quickparse.py when it knows the text, in a millisecond or two, and by lark
-    otherwise. The `{{ env }}` pre-pass leaves no
-    value in `source`, so the cache never holds a secret. Any cache trouble just means
-    parsing again. Raises lark's UnexpectedInput on a syntax error, and TooDeep on
-    nesting beyond the limits (checked before the parse: only a miss pays for it, and a
-    text that fails is never cached)."""
+    config/quickparse.py when it knows the text (a millisecond or two), by lark
+    otherwise. The `{{ env }}` pre-pass leaves no value in `source`, so the cache never
+    holds a secret. Any cache trouble just means parsing again. Raises lark's
+    UnexpectedInput on a syntax error, and TooDeep on nesting beyond the limits (checked
+    before the parse: only a miss pays for it, and a text that fails is never cached)."""
     import zlib
 
     from dstream.cache import cache_root
