@@ -10,9 +10,8 @@ What it reads: blocks and attributes, comments, numbers, true/false/null, quoted
 and `[index]` traversals, function calls, lists and objects over several lines,
 parentheses, conditionals and the unary and binary operators. Anything else (`%{ }`
 directives, for expressions, splats, a new line inside parentheses, and every syntax
-error) it declines:
-`parse` returns None and lark parses the text as before, so every error message still
-comes from there.
+error) it declines: `parse` returns None and lark parses the text as before, so every
+error message still comes from there.
 
 The tree must be lark's to the token: the same rules and terminals, positions, and new
 lines where LALR puts them (one that ends an expression goes into its innermost open
