@@ -182,3 +182,36 @@ def test_a_passthrough_task_stores_the_checkpoints_its_output_acknowledges(
     assert summary["last_checkpoint"] == {"lsn": "0/16B3748"}, summary
     ws.run("run", "t")
     assert _state_given(ws, 2) == b'{"lsn":"0/16B3748"}'
+
+
+# An output that writes nothing before its input and echoes every line, like `cat`.
+CAT_OUTPUT = """#!/bin/sh
+read -r command
+exec cat
+"""
+
+CHECKPOINTING_INPUT = r"""
+import sys
+sys.stdin.buffer.readline()
+out = sys.stdout.buffer
+out.write(b'{"status":"ready","protocol":1,"features":["checkpoints"]}\n')
+out.write(b'{"data":1}\n{"checkpoint":7}\n')
+"""
+
+
+def test_an_output_that_answers_nothing_is_waited_for_once(ws: Workspace) -> None:
+    """Before the first checkpoint frame, dstream waits for an output it has never seen
+    to answer (legacy.py): `cat` answers nothing before its input, so its first run
+    waits for that (5 s at most), then gives it checkpoints as the contract says, and
+    its echo acknowledges. The describe cache then knows it: the next run does not wait."""
+    ws.script("output.sh", CAT_OUTPUT)
+    ws.python_script("input.py", CHECKPOINTING_INPUT)
+    ws.task("./input.py", "./output.sh", state=True)
+    waits = []
+    for _ in range(2):
+        done = ws.run("run", "t", "--json", "--log-level", "debug")
+        assert done.returncode == 0, done.stderr
+        summary = orjson.loads(done.stdout)["tasks"][0]
+        assert summary["last_checkpoint"] == 7, summary
+        waits.append("waiting up to 5 s for output './output.sh' to answer" in done.stderr)
+    assert waits == [True, False], waits

@@ -103,6 +103,11 @@ class LegacyBridge:
         elif inp is not None and FEATURE_CHECKPOINTS in inp.features and self._pump:
             seen = known(output.executable)
             if seen is None or seen.answered is None:
+                logs.log.debug(
+                    "task %s: waiting up to %g s for %s to answer before any checkpoint "
+                    "frame (dstream has not seen it start)",
+                    self._run.task.name, OUTPUT_HANDSHAKE_WAIT, output.label,
+                )  # fmt: skip
                 self._answered.wait(OUTPUT_HANDSHAKE_WAIT)
             elif seen.answered and not acknowledges(seen):
                 self._pump.set_forward_checkpoints(False)
