@@ -77,7 +77,7 @@ class Scanner:
         self.advance(self._peeked[2])
         return token
 
-    def signed_number(self) -> Optional[Token]:
+    def take_signed_number(self) -> Optional[Token]:
         """The MINUS ahead and the digits after it as one literal, if lark lexes so."""
         token = self.peek()
         found = signed_number(self.text, self.pos) if token.type == "MINUS" else None
@@ -148,7 +148,7 @@ class Scanner:
             return pos + 1, "SLASH"
         if char == "%" and pair != "%{":
             return pos + 1, "PERCENT"
-        raise Decline  # -, ~, $, \, /* and anything unknown
+        raise Decline  # ~, $, \, &, |, /*, %{ and anything unknown
 
 
 def _heredoc(text: str, pos: int) -> tuple[int, str]:

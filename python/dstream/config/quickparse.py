@@ -189,7 +189,7 @@ class _Parser:
     def unary(self) -> Node:
         kind = self.scan.peek().type
         if kind == "MINUS":
-            literal = self.scan.signed_number()
+            literal = self.scan.take_signed_number()
             if literal is not None:
                 rule = "float_lit" if literal.type == "FLOAT_LITERAL" else "int_lit"
                 return self.traversals(_tree("expr_term", [_tree(rule, [literal])]))
