@@ -215,3 +215,19 @@ def test_an_output_that_answers_nothing_is_waited_for_once(ws: Workspace) -> Non
         assert summary["last_checkpoint"] == 7, summary
         waits.append("waiting up to 5 s for output './output.sh' to answer" in done.stderr)
     assert waits == [True, False], waits
+
+
+def test_an_output_that_dies_before_answering_is_not_waited_for(ws: Workspace) -> None:
+    """The wait for an output never seen (legacy.OUTPUT_HANDSHAKE_WAIT) ends when its
+    stdout closes: an output that exits at once fails the run at once, as before that
+    wait existed. The bound checked is the wait's own length, not a speed target."""
+    from dstream.runtime.legacy import OUTPUT_HANDSHAKE_WAIT
+
+    ws.script("output.sh", "#!/bin/sh\nexit 3\n")
+    ws.python_script("input.py", CHECKPOINTING_INPUT)
+    ws.task("./input.py", "./output.sh", state=True)
+    done = ws.run("run", "t", "--json")
+    assert done.returncode == 1, done.stderr
+    summary = orjson.loads(done.stdout)["tasks"][0]
+    assert summary["exit_codes"]["output"] == 3, summary
+    assert summary["duration_seconds"] < OUTPUT_HANDSHAKE_WAIT, summary

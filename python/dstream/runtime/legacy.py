@@ -113,6 +113,10 @@ class LegacyBridge:
                 self._pump.set_forward_checkpoints(False)
                 self._withholding = True
 
+    def output_closed(self) -> None:
+        """Called by the output reader when the output's stdout ends."""
+        self._answered.set()
+
     def _passing_checkpoints(self) -> bool:
         """A passthrough pump, and an input that writes checkpoint frames."""
         inp = self._run.input

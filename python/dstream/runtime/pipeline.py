@@ -225,6 +225,7 @@ class TaskRun:
         except (OSError, ValueError) as exc:
             self.fail(ProviderError(f"reading from {output.label} failed: {exc}"))
         finally:
+            self.legacy.output_closed()  # no first line comes now: nothing waits for one
             acked.close()
 
     def _commit(self, acked: Latest, notices: Latest) -> None:
