@@ -14,6 +14,7 @@ import subprocess
 import sys
 import zlib
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import pytest
@@ -266,7 +267,7 @@ task "orders" {
 """
 
 
-def test_a_first_parse_does_not_import_lark(tmp_path: str) -> None:
+def test_a_first_parse_does_not_import_lark(tmp_path: Path) -> None:
     """The point of it: a configuration never parsed before (an empty parse cache)
     loads without importing lark or python-hcl2, and its tree is cached."""
     code = (
@@ -279,4 +280,4 @@ def test_a_first_parse_does_not_import_lark(tmp_path: str) -> None:
     env = {**os.environ, "DSTREAM_CACHE_DIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert os.listdir(os.path.join(str(tmp_path), "hcl")), "the tree was not cached"
+    assert os.listdir(tmp_path / "hcl"), "the tree was not cached"
