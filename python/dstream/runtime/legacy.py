@@ -81,37 +81,46 @@ class LegacyBridge:
             self._answered.set()
 
     def await_output_handshake(self, output: ProviderProcess) -> None:
-        """Before the pump starts, so that not even the first checkpoint frame reaches
-        an output that does not acknowledge, when the input writes them:
-        - an output whose first line is already written: the reader takes it first;
-        - an output that answered before (the describe cache): as it answered then,
-          withheld from the start when it was an original output's bare ready line;
-        - an output never seen, or any under a passthrough pump (which cannot hold
-          frames back later): its first line is waited for (OUTPUT_HANDSHAKE_WAIT at
-          most; one that writes nothing before its input, like `cat`, costs that wait
-          once, and then the cache knows it)."""
-        if self._passing_checkpoints():
-            self._answered.wait(OUTPUT_HANDSHAKE_WAIT)
-            return
+        """Before the pump starts: an output whose first line is already written, and
+        one whose answer must be known before the first checkpoint frame (`_must_wait`),
+        is waited for (OUTPUT_HANDSHAKE_WAIT at most; the output's exit ends the wait),
+        so that not even that frame reaches an output that does not acknowledge."""
         try:
             ready, _, _ = select.select([output.stdout_fd], [], [], 0)
         except (OSError, ValueError):
             return
+        if (ready or self._must_wait(output)) and not self._answered.wait(OUTPUT_HANDSHAKE_WAIT):
+            logs.log.debug(
+                "task %s: %s did not answer within %g s: it gets checkpoint frames, as "
+                "an output that writes no handshake",
+                self._run.task.name, output.label, OUTPUT_HANDSHAKE_WAIT,
+            )  # fmt: skip
+
+    def _must_wait(self, output: ProviderProcess) -> bool:
+        """Whether the pump must wait for `output`'s answer: the input writes checkpoint
+        frames and the describe cache does not say what the output does with them. One
+        that answered before as an original output (a bare ready line) has them withheld
+        from the start instead, unless the pump is a passthrough one, which cannot
+        withhold: then its answer, on its way, stops the run (output_handshake). One
+        that writes nothing before its input, like `cat`, costs the wait once."""
         inp = self._run.input
-        if ready:
-            self._answered.wait(OUTPUT_HANDSHAKE_WAIT)
-        elif inp is not None and FEATURE_CHECKPOINTS in inp.features and self._pump:
-            seen = known(output.executable)
-            if seen is None or seen.answered is None:
-                logs.log.debug(
-                    "task %s: waiting up to %g s for %s to answer before any checkpoint "
-                    "frame (dstream has not seen it start)",
-                    self._run.task.name, OUTPUT_HANDSHAKE_WAIT, output.label,
-                )  # fmt: skip
-                self._answered.wait(OUTPUT_HANDSHAKE_WAIT)
-            elif seen.answered and not acknowledges(seen):
-                self._pump.set_forward_checkpoints(False)
-                self._withholding = True
+        if self._pump is None or inp is None or FEATURE_CHECKPOINTS not in inp.features:
+            return False
+        seen = known(output.executable)
+        if seen is None or seen.answered is None:
+            logs.log.debug(
+                "task %s: waiting up to %g s for %s to answer before any checkpoint "
+                "frame (dstream has not seen it start)",
+                self._run.task.name, OUTPUT_HANDSHAKE_WAIT, output.label,
+            )  # fmt: skip
+            return True
+        if not seen.answered or acknowledges(seen):
+            return False  # checkpoint frames are its to have
+        if not self._run.task.validate:
+            return True
+        self._pump.set_forward_checkpoints(False)
+        self._withholding = True
+        return False
 
     def output_closed(self) -> None:
         """Called by the output reader when the output's stdout ends."""
