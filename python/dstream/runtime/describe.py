@@ -174,10 +174,19 @@ def _key(executable: str, builtin: bool) -> Optional[str]:
     return key
 
 
+def _key_of(executable: str) -> Optional[str]:
+    """`executable`'s key, whether or not it is a provider this installation ships;
+    None when it cannot be fingerprinted (it, or a package file, is gone)."""
+    try:
+        return _key(executable, _is_own_script(executable))
+    except OSError:
+        return None
+
+
 def cache_entry(executable: str) -> Optional[str]:
     """The path of `executable`'s entry in the describe cache, there or not: a run
     checks its config by what that entry says (a warm start's key holds its digest)."""
-    key = _key(executable, _is_own_script(executable))
+    key = _key_of(executable)
     return None if key is None else _entry_path(key)
 
 
@@ -211,24 +220,14 @@ def _store(key: str, description: Description) -> None:
 
 def known(executable: Optional[str]) -> Optional[Description]:
     """What the cache holds of `executable`, without starting it or importing it."""
-    if not executable:
-        return None
-    try:
-        key = _key(executable, _is_own_script(executable))
-    except OSError:  # a package file gone while it was fingerprinted
-        return None
+    key = _key_of(executable) if executable else None
     return None if key is None else _load(key)
 
 
 def remember(executable: Optional[str], handshake: Handshake) -> None:
     """Keep the handshake a provider just gave in a run or lifecycle command (an error
     status says nothing about what the provider is, and is not kept)."""
-    if not executable or handshake.status == "error":
-        return
-    try:
-        key = _key(executable, _is_own_script(executable))
-    except OSError:  # a package file gone while it was fingerprinted
-        return
+    key = _key_of(executable) if executable and handshake.status != "error" else None
     if key is None:
         return
     seen = Description.of_handshake(handshake, CACHE)
