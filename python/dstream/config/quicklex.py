@@ -3,7 +3,7 @@ lark's types, texts and positions.
 
 Lark's lexer is contextual: which terminal a text becomes can depend on the parser's
 state. Where that matters for the texts the quick parser reads, this follows lark's
-choice (a sign before a number: `signed_number`; the blanks EQ and COLON start with);
+choice (a sign before a number: `number`; the blanks EQ and COLON start with);
 where it would take the parser's state to know (keywords such as `in`, `for`), the
 text is declined (`Decline`), and lark lexes it.
 """
@@ -32,7 +32,7 @@ NAME_CHARS = NAME_START | frozenset("0123456789-")
 DIGITS = frozenset("0123456789")
 EOF = "$END"
 _HEREDOC_PATTERNS: Optional[tuple[tuple[str, re.Pattern[str]], ...]] = None  # on first use
-_SIGNED: Optional[tuple[tuple[str, re.Pattern[str]], ...]] = None  # on first use
+_NUMBERS: Optional[tuple[tuple[str, re.Pattern[str]], ...]] = None  # on first use
 _STRING_CHARS: Optional[re.Pattern[str]] = None  # on first use
 
 
@@ -80,7 +80,7 @@ class Scanner:
     def take_signed_number(self) -> Optional[Token]:
         """The MINUS ahead and the digits after it as one literal, if lark lexes so."""
         token = self.peek()
-        found = signed_number(self.text, self.pos) if token.type == "MINUS" else None
+        found = number(self.text, self.pos) if token.type == "MINUS" else None
         if found is None:
             return None
         end, kind = found
@@ -125,7 +125,10 @@ class Scanner:
                 raise Decline
             return end, LITERALS.get(word, "NAME")
         if char in DIGITS:
-            return _number(text, pos)
+            found = number(text, pos)
+            if found is None or text[found[0]] in NAME_START or text[found[0]] == ".":
+                raise Decline  # `1abc`, `1.a`, `1e`: lexed apart by lark, read by nobody
+            return found
         if char == '"':
             return pos + 1, "DBLQUOTE"
         if char == ".":
@@ -169,25 +172,26 @@ def _heredoc(text: str, pos: int) -> tuple[int, str]:
     raise Decline
 
 
-def signed_number(text: str, pos: int) -> Optional[tuple[int, str]]:
-    """hcl2.lark's FLOAT_LITERAL or INT_LITERAL when one matches at the `-` at `pos`
-    (end, type). Lark's lexer tries both before MINUS, and its INT_LITERAL takes a sign
-    only before two digits or more: `-1.5` and `-42` are literals, `-4` is MINUS and 4,
-    and after an operand `a -42` is an operand too (a syntax error)."""
-    global _SIGNED
-    if _SIGNED is None:
+def number(text: str, pos: int) -> Optional[tuple[int, str]]:
+    """hcl2.lark's FLOAT_LITERAL or INT_LITERAL at `pos` (end, type), tried in the order
+    lark's lexer tries them, both before MINUS: a sign is part of a literal when one
+    matches with it. INT_LITERAL takes a sign only before two digits or more: `-1.5`
+    and `-42` are literals, `-4` is MINUS and 4, and after an operand `a -42` is an
+    operand too (a syntax error)."""
+    global _NUMBERS
+    if _NUMBERS is None:
         import re
 
         mantissa = r"(?:(?:-[0-9])?[0-9]+|(?:-[0-9])+)"
         exponent = r"[eE][+-]?[0-9]+"
-        _SIGNED = (
+        _NUMBERS = (
             (
                 "FLOAT_LITERAL",
                 re.compile(f"{mantissa}\\.[0-9]+(?:{exponent})?|{mantissa}{exponent}"),
             ),
-            ("INT_LITERAL", re.compile(r"-[0-9][0-9]+")),
+            ("INT_LITERAL", re.compile(r"(?:-[0-9])?[0-9]+")),
         )
-    for kind, pattern in _SIGNED:
+    for kind, pattern in _NUMBERS:
         found = pattern.match(text, pos)
         if found:
             return found.end(), kind
@@ -205,34 +209,6 @@ def _comment(text: str, pos: int) -> int:
     if end < 0:
         raise Decline
     return end + 1
-
-
-def _number(text: str, pos: int) -> tuple[int, str]:
-    """INT_LITERAL or FLOAT_LITERAL: digits, then `.digits`, then an exponent."""
-    end = pos
-    while text[end] in DIGITS:
-        end += 1
-    kind = "INT_LITERAL"
-    if text[end] == ".":
-        if text[end + 1] not in DIGITS:
-            raise Decline
-        end += 1
-        while text[end] in DIGITS:
-            end += 1
-        kind = "FLOAT_LITERAL"
-    if text[end] in "eE":
-        mark = end + 1
-        if text[mark] in "+-":
-            mark += 1
-        if text[mark] not in DIGITS:
-            raise Decline
-        end = mark
-        while text[end] in DIGITS:
-            end += 1
-        kind = "FLOAT_LITERAL"
-    if text[end] in NAME_START or text[end] == ".":
-        raise Decline  # `1abc`, `1.a`: lexed apart by lark, read by nobody
-    return end, kind
 
 
 def string_chars(text: str, pos: int) -> int:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from functools import partial
 
 from dstream.config.limits import MAX_TREE_DEPTH
-from dstream.config.quicklex import EOF, Decline, Scanner, signed_number, string_chars
+from dstream.config.quicklex import EOF, Decline, Scanner, number, string_chars
 from dstream.config.tree import Token, Tree
 
 TYPE_CHECKING = False
@@ -177,7 +177,7 @@ class _Parser:
             return self.unary()
         left = self.binary(level + 1)
         while self.scan.peek().type in LEVELS[level]:
-            if self.scan.peek().type == "MINUS" and signed_number(self.scan.text, self.scan.pos):
+            if self.scan.peek().type == "MINUS" and number(self.scan.text, self.scan.pos):
                 raise Decline  # lark lexes `-42` here as a literal: a syntax error
             operator = _tree("binary_operator", [self.scan.take()])
             if self.scan.peek().type == "NL_OR_COMMENT":
