@@ -3,6 +3,10 @@
 # An output in plain sh: handshake, keep data lines in $OUT (default out.jsonl), echo
 # each checkpoint once the lines before it are written. (mawk would buffer its input
 # and acknowledge late, so the shell reads line by line.)
+# An output that answers nothing and echoes every line it reads, like `cat`: its echo of
+# a checkpoint frame is the acknowledgement.
+ECHO_OUTPUT = "#!/bin/sh\nread -r command\nexec cat\n"
+
 SHELL_OUTPUT = r"""#!/bin/sh
 read -r command
 echo '{"status":"ready","protocol":1}'

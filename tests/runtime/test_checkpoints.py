@@ -8,7 +8,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tests.providers import SHELL_OUTPUT
+from tests.providers import ECHO_OUTPUT, SHELL_OUTPUT
 from tests.workspace import Workspace
 
 # An input that records the "state" it was given (as raw text, so nothing is rounded
@@ -184,12 +184,6 @@ def test_a_passthrough_task_stores_the_checkpoints_its_output_acknowledges(
     assert _state_given(ws, 2) == b'{"lsn":"0/16B3748"}'
 
 
-# An output that writes nothing before its input and echoes every line, like `cat`.
-CAT_OUTPUT = """#!/bin/sh
-read -r command
-exec cat
-"""
-
 CHECKPOINTING_INPUT = r"""
 import sys
 sys.stdin.buffer.readline()
@@ -204,7 +198,7 @@ def test_an_output_that_answers_nothing_is_waited_for_once(ws: Workspace) -> Non
     to answer (legacy.py): `cat` answers nothing before its input, so its first run
     waits for that (5 s at most), then gives it checkpoints as the contract says, and
     its echo acknowledges. The describe cache then knows it: the next run does not wait."""
-    ws.script("output.sh", CAT_OUTPUT)
+    ws.script("output.sh", ECHO_OUTPUT)
     ws.python_script("input.py", CHECKPOINTING_INPUT)
     ws.task("./input.py", "./output.sh", state=True)
     waits = []

@@ -11,7 +11,7 @@ import time
 import orjson
 import pytest
 
-from tests.providers import SHELL_OUTPUT
+from tests.providers import ECHO_OUTPUT, SHELL_OUTPUT
 from tests.workspace import Workspace
 
 SHELL_INPUT = """
@@ -84,7 +84,7 @@ def test_legacy_input_without_handshake_first_line_is_data(ws: Workspace) -> Non
 
 def test_legacy_output_that_prints_lines_shows_them(ws: Workspace) -> None:
     ws.script("input.sh", SHELL_INPUT)
-    ws.script("echo-out.sh", "read -r config\nexec cat\n")
+    ws.script("echo-out.sh", ECHO_OUTPUT)
     ws.task("./input.sh", "./echo-out.sh")
     done = ws.run("run", "t")
     assert done.returncode == 0, done.stderr
