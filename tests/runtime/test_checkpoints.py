@@ -70,6 +70,19 @@ done
 """
 
 
+def _acknowledged_once_then_resumed(ws: Workspace, last: object, raw: bytes) -> None:
+    """Task "t" runs, its output acknowledges one checkpoint, `last`, and the next run
+    is handed it as `raw`, byte for byte."""
+    done = ws.run("run", "t", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = orjson.loads(done.stdout)["tasks"][0]
+    assert summary["outcome"] == "completed", summary
+    assert summary["checkpoints_acknowledged"] == 1, summary
+    assert summary["last_checkpoint"] == last, summary
+    ws.run("run", "t")
+    assert _state_given(ws, 2) == raw
+
+
 def _sed_output_task(ws: Workspace, checkpoint: str, sed: str) -> None:
     ws.script("output.sh", SED_OUTPUT)
     ws.python_script("input.py", RECORDING_INPUT)
@@ -103,13 +116,7 @@ def test_an_ack_that_differs_by_one_byte_is_refused(
 
 def test_an_ack_with_fields_dstream_does_not_know_is_stored(ws: Workspace) -> None:
     _sed_output_task(ws, '{"checkpoint":42}', 's/}$/,"durable":true,"rows":1}/')
-    done = ws.run("run", "t", "--json")
-    assert done.returncode == 0, done.stderr
-    summary = orjson.loads(done.stdout)["tasks"][0]
-    assert summary["checkpoints_acknowledged"] == 1
-    assert summary["last_checkpoint"] == 42
-    ws.run("run", "t")
-    assert _state_given(ws, 2) == b"42"
+    _acknowledged_once_then_resumed(ws, 42, b"42")
 
 
 # An output in Python: echoes every checkpoint line, whatever its size.
@@ -174,14 +181,7 @@ def test_a_passthrough_task_stores_the_checkpoints_its_output_acknowledges(
     never sent".)"""
     ws.python_script("output.py", PY_OUTPUT)
     _task(ws, "./output.py", '{"checkpoint":{"lsn":"0/16B3748"}}', settings="passthrough = true")
-    done = ws.run("run", "t", "--json")
-    assert done.returncode == 0, done.stderr
-    summary = orjson.loads(done.stdout)["tasks"][0]
-    assert summary["outcome"] == "completed", summary
-    assert summary["checkpoints_acknowledged"] == 1, summary
-    assert summary["last_checkpoint"] == {"lsn": "0/16B3748"}, summary
-    ws.run("run", "t")
-    assert _state_given(ws, 2) == b'{"lsn":"0/16B3748"}'
+    _acknowledged_once_then_resumed(ws, {"lsn": "0/16B3748"}, b'{"lsn":"0/16B3748"}')
 
 
 CHECKPOINTING_INPUT = r"""
