@@ -138,3 +138,29 @@ def test_a_whole_plain_run_imports_nothing_heavy(ws: Workspace) -> None:
     result = probe(ws, RUN)
     assert heavy(result["added"], HEAVY) == []
     assert ws.json_lines("out.jsonl") == [{"data": 1}]
+
+
+def test_a_run_naming_this_installations_providers_by_path_loads_no_sysconfig(
+    ws: Workspace,
+) -> None:
+    """Whether a provider is one this installation ships decides its describe-cache key.
+    Named by a path in the interpreter's own directory, where console scripts run from,
+    it is known as one without sysconfig, whose build data cost ~1 ms to load (a bare
+    name is looked up in sysconfig's scripts directory, and loads it)."""
+    scripts = os.path.dirname(sys.executable)
+    ws.config(
+        f"""
+        state {{ path = "state" }}
+        task "t" {{
+          input {{
+            provider_path = "{os.path.join(scripts, "dstream-counter")}"
+            config {{
+              max_count = 1
+              interval  = 0
+            }}
+          }}
+          output {{ provider_path = "{os.path.join(scripts, "dstream-null")}" }}
+        }}
+        """
+    )
+    assert "sysconfig" not in probe(ws, RUN)["added"]

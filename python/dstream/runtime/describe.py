@@ -243,10 +243,10 @@ def remember(executable: Optional[str], handshake: Handshake) -> None:
 
 
 def _is_own_script(executable: str) -> bool:
-    from dstream.runtime.resolve import own_dirs
+    from dstream.runtime.resolve import is_own_dir
 
     name = os.path.basename(executable)
-    return name.startswith("dstream-") and os.path.dirname(executable) in own_dirs()
+    return name.startswith("dstream-") and is_own_dir(os.path.dirname(executable))
 
 
 def _builtin(executable: str) -> Optional[Description]:

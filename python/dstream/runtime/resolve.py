@@ -33,9 +33,16 @@ def _executable(path: str) -> bool:
 def own_dirs() -> tuple[str, ...]:
     """Where this installation's console scripts are (the second for a venv whose
     scripts directory sysconfig does not report)."""
-    import sysconfig  # only for bare names: a path needs none of this
+    import sysconfig  # ~1 ms to load its build data: see is_own_dir
 
     return (sysconfig.get_path("scripts"), os.path.dirname(sys.executable))
+
+
+def is_own_dir(directory: str) -> bool:
+    """Whether `directory` is one of own_dirs(): the interpreter's own first, which is
+    where a console script runs from, so a run naming its providers by path seldom
+    loads sysconfig."""
+    return directory == os.path.dirname(sys.executable) or directory in own_dirs()
 
 
 def _own_script(name: str) -> Optional[str]:
