@@ -10,7 +10,8 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional
+    from collections.abc import Callable
+    from typing import Any, Optional
 
     Plan = dict[str, object]
 
@@ -38,15 +39,27 @@ def eligible_arguments(args: list[str]) -> bool:
     return not expect_value
 
 
-def _digest(data: bytes) -> str:
-    try:  # the C module alone: hashlib would load OpenSSL's (~11 M instructions)
-        from _sha2 import sha256  # CPython 3.12+
-    except ImportError:
+def _sha256() -> Callable[[bytes], Any]:
+    """The C module alone: hashlib would load OpenSSL's (~11 M instructions). Found once:
+    a failed import is not cached, and a start digests several times."""
+    global _sha256_of
+    if _sha256_of is None:
         try:
-            from _sha256 import sha256
-        except ImportError:  # a build without it
-            from hashlib import sha256
-    return str(sha256(data).hexdigest())
+            from _sha2 import sha256  # CPython 3.12+
+        except ImportError:
+            try:
+                from _sha256 import sha256
+            except ImportError:  # a build without it
+                from hashlib import sha256
+        _sha256_of = sha256
+    return _sha256_of
+
+
+_sha256_of: Optional[Callable[[bytes], Any]] = None
+
+
+def _digest(data: bytes) -> str:
+    return str(_sha256()(data).hexdigest())
 
 
 def snapshot_path(cwd: str, args: list[str]) -> str:
