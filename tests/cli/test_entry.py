@@ -23,6 +23,7 @@ def watch(module, name, label):
     original = getattr(module, name)
     def wrapper(*args, **kwargs):
         seen[label] = gc.isenabled()
+        seen[label + ", frozen"] = gc.get_freeze_count() > 0
         return original(*args, **kwargs)
     setattr(module, name, wrapper)
 
@@ -45,11 +46,21 @@ def test_run_starts_with_the_collector_paused_and_streams_with_it_on(ws: Workspa
     ws.script("input.sh", """printf '%s\\n' '{"data":1}'\n""")
     ws.shell_output_task("./input.sh")
     seen = collector_at(ws, "run", "-q")
-    assert seen == {"loading the configuration": False, "running the tasks": True}
+    assert seen == {
+        "loading the configuration": False,
+        "loading the configuration, frozen": False,
+        "running the tasks": True,
+        # what the start made is out of the collector's way: its first collection
+        # would otherwise go through all of it before the providers start
+        "running the tasks, frozen": True,
+    }
     assert ws.json_lines("out.jsonl") == [{"data": 1}]
 
 
 def test_other_commands_work_with_the_collector_on(ws: Workspace) -> None:
     ws.script("input.sh", """printf '%s\\n' '{"data":1}'\n""")
     ws.shell_output_task("./input.sh")
-    assert collector_at(ws, "lint") == {"loading the configuration": True}
+    assert collector_at(ws, "lint") == {
+        "loading the configuration": True,
+        "loading the configuration, frozen": True,
+    }

@@ -8,6 +8,11 @@ command turns it back on (`resume_collector`) before its own work: `dstream run`
 providers are about to start (its module sets RESUMES_COLLECTOR), every other command
 before it executes (cli/app.py). Only this entry pauses it: code that calls
 `cli.app.main` itself keeps its collector as it was.
+
+What the start made lives as long as the process, so it is frozen (`gc.freeze`) as the
+collector resumes: the first collection would otherwise go through all of it, ~1.3 ms
+before a run's providers start. A cycle the start left behind is kept, not collected:
+~200 objects in a one-task run.
 """
 
 from __future__ import annotations
@@ -41,8 +46,9 @@ def run() -> None:
 
 
 def resume_collector() -> None:
-    """Turn the collector back on if this entry paused it."""
+    """Turn the collector back on if this entry paused it, the start's objects frozen."""
     global _paused
     if _paused:
         _paused = False
+        gc.freeze()
         gc.enable()
