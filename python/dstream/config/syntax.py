@@ -159,6 +159,12 @@ def parse_error(exc: UnexpectedInput, source_map: SourceMap) -> ConfigError:
             reason += f"; expected {expected}"
         if token.type == "RBRACE" and exc.expected == {"$END"}:
             hint = "this `}` closes nothing: remove it or open the block it belongs to"
+        if token.type == "COMMA" and "NL_OR_COMMENT" in exc.expected:
+            hint = (
+                "attributes are separated by new lines, not commas (commas "
+                "separate the items of a list or an object): put each attribute on a "
+                "line of its own"
+            )
         if token.type == "STRING_CHARS" and "{{" in str(token.value):
             hint = 'a {{ template }} must be written as {{ env "NAME" }}'
     elif isinstance(exc, UnexpectedCharacters):
