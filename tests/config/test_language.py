@@ -252,6 +252,17 @@ def test_columns_after_a_template_point_at_the_original_text() -> None:
     assert str(caught.value) == "t.hcl:2:37: undefined local value local.nope"
 
 
+def test_a_string_left_open_is_named_as_the_mistake() -> None:
+    """Its own test: a case in invalid/ would end in comment lines the open string takes
+    in, up to the `"` of the expected hint."""
+    with pytest.raises(ConfigError) as caught:
+        load_project_text('locals {\n  name = "abc\n}\n', "t.hcl")
+    assert str(caught.value) == (
+        't.hcl:2:11: syntax error: unexpected end of file; expected `"` or `${` or text'
+    )
+    assert caught.value.hint == 'a string is not closed: add the closing `"`'
+
+
 def test_errors_in_every_part_are_collected_for_lint() -> None:
     from dstream.config.loader import analyze_texts
 

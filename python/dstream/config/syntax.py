@@ -140,6 +140,34 @@ def _expected(names: set[str]) -> str:
     return " or ".join(f"`{s}`" if len(s) <= 2 else s for s in shown)
 
 
+def _mistake(token: LarkToken, expected: set[str]) -> Optional[str]:
+    """A hint naming the likely mistake where the unexpected token and what was
+    expected in its place tell it; None leaves the general hint."""
+    kind = token.type
+    if kind == "$END" and "DBLQUOTE" in expected:
+        return 'a string is not closed: add the closing `"`'
+    if kind == "$END" and "RBRACE" in expected:
+        return "a block is not closed: add the missing `}`"
+    if kind == "RBRACE" and expected == {"$END"}:
+        return "this `}` closes nothing: remove it or open the block it belongs to"
+    if kind == "COMMA" and "NL_OR_COMMENT" in expected:
+        return (
+            "attributes are separated by new lines, not commas (commas separate the "
+            "items of a list or an object): put each attribute on a line of its own"
+        )
+    if {"RSQB", "COMMA"} <= expected:
+        return "a list's items are separated by commas: add the missing `,` (or close it with `]`)"
+    if {"RPAR", "COMMA"} <= expected:
+        return (
+            "a call's arguments are separated by commas: add the missing `,` (or close it with `)`)"
+        )
+    if "RPAR" in expected:
+        return "a parenthesis is not closed: add the missing `)`"
+    if kind == "STRING_CHARS" and "{{" in str(token.value):
+        return 'a {{ template }} must be written as {{ env "NAME" }}'
+    return None
+
+
 def parse_error(exc: UnexpectedInput, source_map: SourceMap) -> ConfigError:
     from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
@@ -151,22 +179,11 @@ def parse_error(exc: UnexpectedInput, source_map: SourceMap) -> ConfigError:
         expected = _expected(set(exc.expected))
         if token.type == "$END":
             reason = "unexpected end of file"
-            if "RBRACE" in exc.expected:
-                hint = "a block is not closed: add the missing `}`"
         else:
             reason = f"unexpected {_describe_token(token)}"
         if expected:
             reason += f"; expected {expected}"
-        if token.type == "RBRACE" and exc.expected == {"$END"}:
-            hint = "this `}` closes nothing: remove it or open the block it belongs to"
-        if token.type == "COMMA" and "NL_OR_COMMENT" in exc.expected:
-            hint = (
-                "attributes are separated by new lines, not commas (commas "
-                "separate the items of a list or an object): put each attribute on a "
-                "line of its own"
-            )
-        if token.type == "STRING_CHARS" and "{{" in str(token.value):
-            hint = 'a {{ template }} must be written as {{ env "NAME" }}'
+        hint = _mistake(token, set(exc.expected)) or hint
     elif isinstance(exc, UnexpectedCharacters):
         reason = f"unexpected character {exc.char!r}"
     elif isinstance(exc, UnexpectedEOF):
