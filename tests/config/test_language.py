@@ -263,6 +263,42 @@ def test_a_string_left_open_is_named_as_the_mistake() -> None:
     assert caught.value.hint == 'a string is not closed: add the closing `"`'
 
 
+@pytest.mark.parametrize(
+    ("expression", "hint"),
+    [
+        ('"a" + 1', "arithmetic needs numbers"),
+        ("1 / 0", "guard the divisor"),
+        ("5[0]", "index a list by number"),
+        ("(5).a", "only an object has keys"),
+        ("!5", "compare to make a bool"),
+        ("{ a = 1, a = 2 }", "remove one of them"),
+        ('join(",", 5...)', "spreads a list into arguments"),
+        # a function's error says nothing of what to do: its usage does
+        ("lower()", "call it as lower(s)"),
+        ('split("", "a")', "call it as split(sep, s)"),
+        ("length(5)", "call it as length(v)"),
+        ('tonumber("abc")', "call it as tonumber(v)"),
+        ("coalesce()", "call it as coalesce(v, ...)"),
+    ],
+)
+def test_an_error_in_an_expression_says_what_to_do(expression: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(f"locals {{\n  x = {expression}\n}}\n", "t.hcl")
+    assert caught.value.hint is not None and hint in caught.value.hint, caught.value.hint
+
+
+def test_every_function_is_in_the_docs_as_its_errors_say_it_is_called() -> None:
+    """The usage an error's hint quotes is the one docs/configuration.md shows."""
+    from dstream.config.functions import FUNCTIONS
+
+    with open(os.path.join(HERE, "..", "..", "docs", "configuration.md"), encoding="utf-8") as f:
+        docs = f.read()
+    section = docs[docs.index("## Functions") :]
+    section = section[: section.index("\n## ", 1)]
+    missing = [b.usage for b in FUNCTIONS.values() if f"`{b.usage}`" not in section]
+    assert missing == []
+
+
 def test_errors_in_every_part_are_collected_for_lint() -> None:
     from dstream.config.loader import analyze_texts
 

@@ -24,6 +24,7 @@ from dstream.config.functions import (
     to_number,
     to_string,
     type_name,
+    usage_hint,
 )
 from dstream.config.limits import MAX_ELEMENTS, MAX_TREE_DEPTH, value_problem
 from dstream.config.model import Location
@@ -51,6 +52,10 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
+# What to do, for errors whose own words cannot say more.
+EXPRESSION_HINT = "docs/configuration.md lists the expressions and functions dstream.hcl has"
+KEY_HINT = "an object key is a string: convert a number or bool with tostring()"
+
 
 class Evaluator:
     def __init__(
@@ -71,17 +76,24 @@ class Evaluator:
     def where(self, node: Node) -> Location:
         return locate(node, self.source.source_map)
 
-    def fail(self, node: Node, reason: str, hint: Optional[str] = None) -> ConfigError:
+    def fail(self, node: Node, reason: str, hint: str) -> ConfigError:
+        """The error at `node`: every one says what to do (`hint`)."""
         return ConfigError(reason, location=self.where(node), hint=hint)
 
     def convert(
-        self, node: Node, conversion: Callable[[object, str], T], value: object, what: str
+        self,
+        node: Node,
+        conversion: Callable[[object, str], T],
+        value: object,
+        what: str,
+        hint: str,
     ) -> T:
-        """`conversion(value, what)` (to_string, to_number), failing at `node`."""
+        """`conversion(value, what)` (to_string, to_number), failing at `node` with the
+        conversion's own hint, else `hint`."""
         try:
             return conversion(value, what)
         except FunctionError as exc:
-            raise self.fail(node, exc.reason, exc.hint) from None
+            raise self.fail(node, exc.reason, exc.hint or hint) from None
 
     def child(self, names: JsonObject) -> Evaluator:
         merged = dict(self.names)
@@ -94,10 +106,12 @@ class Evaluator:
 
     def eval(self, node: Node) -> JsonValue:
         if isinstance(node, Token):
-            raise self.fail(node, f"unexpected {node.value!r}")
+            raise self.fail(node, f"unexpected {node.value!r}", EXPRESSION_HINT)
         handler = getattr(self, "_" + node.data, None)
         if handler is None:
-            raise self.fail(node, f"expressions of kind {node.data} are not supported")
+            raise self.fail(
+                node, f"expressions of kind {node.data} are not supported", EXPRESSION_HINT
+            )
         module = self.module
         if module.depth >= MAX_TREE_DEPTH:
             raise self.fail(
@@ -118,7 +132,11 @@ class Evaluator:
         if isinstance(value, (str, list, dict)) and len(value) > MAX_ELEMENTS:
             problem = value_problem(value)
             if problem is not None:
-                raise self.fail(node, f"this expression makes {problem}")
+                raise self.fail(
+                    node,
+                    f"this expression makes {problem}",
+                    "build a smaller value, or read a large one from a file with file()",
+                )
         # Where every number is made: an overflowed double (inf) would reach the
         # provider as null. Containers hold only numbers checked here or by decode_config_json.
         elif value.__class__ is float or value.__class__ is int:
@@ -130,7 +148,7 @@ class Evaluator:
     def _expr_term(self, node: Tree) -> JsonValue:
         inner = trees(node)
         if len(inner) != 1:
-            raise self.fail(node, "malformed expression")
+            raise self.fail(node, "malformed expression", EXPRESSION_HINT)
         return self.eval(inner[0])
 
     def _int_lit(self, node: Tree) -> JsonValue:
@@ -154,7 +172,11 @@ class Evaluator:
             key_node, value_node = trees(element)
             key = self._object_key(key_node)
             if key in out:
-                raise self.fail(key_node, f"key {key!r} appears twice in this object")
+                raise self.fail(
+                    key_node,
+                    f"key {key!r} appears twice in this object",
+                    "remove one of them, or merge(...) objects where a later key wins",
+                )
             out[key] = self.eval(value_node)
         return out
 
@@ -170,7 +192,7 @@ class Evaluator:
             bare = len(inner.children) == 1  # `(name)` is an expression, `name` a key
             if bare and len(term) == 1 and term[0].data in ("identifier", "literal_value"):
                 return str(term[0].children[0])
-        return self.convert(inner, to_string, self.eval(inner), "an object key")
+        return self.convert(inner, to_string, self.eval(inner), "an object key", KEY_HINT)
 
     # -- strings (config/strings.py) ----------------------------------------------------
 
@@ -193,7 +215,11 @@ class Evaluator:
         if name in self.names:
             return self.names[name]
         if name in ("local", "var"):
-            raise self.fail(node, f"`{name}` must be followed by .NAME, as in {name}.example")
+            raise self.fail(
+                node,
+                f"`{name}` must be followed by .NAME, as in {name}.example",
+                f"name the value: {name}.NAME",
+            )
         hint = (
             'values come from local.NAME, var.NAME or env("NAME"); '
             f'if you meant the text, quote it: "{name}"'
@@ -243,7 +269,11 @@ class Evaluator:
             guess = nearest(name, value)
             hint = f"did you mean .{guess}?" if guess else f"keys: {', '.join(sorted(value))}"
             raise self.fail(node, f"object has no key {name!r}", hint)
-        raise self.fail(node, f"cannot take .{name} of a {type_name(value)}")
+        raise self.fail(
+            node,
+            f"cannot take .{name} of a {type_name(value)}",
+            "only an object has keys: `dstream show TASK` prints the values a task evaluates to",
+        )
 
     def _index_expr_term(self, node: Tree) -> JsonValue:
         base, index = node.children
@@ -257,7 +287,9 @@ class Evaluator:
             where = trees(index)[0]
             key = self.eval(where)
         if isinstance(value, list):
-            position = self.convert(where, to_number, key, "a list index")
+            position = self.convert(
+                where, to_number, key, "a list index", "a list's index is a whole number, from 0"
+            )
             whole = isinstance(position, int) or position.is_integer()
             if not whole or not 0 <= position < len(value):
                 raise self.fail(
@@ -269,9 +301,13 @@ class Evaluator:
         if isinstance(value, dict):
             text = to_string(key, "a key") if not isinstance(key, (list, dict)) else None
             if text is None:
-                raise self.fail(where, "an object key must be a string")
+                raise self.fail(where, "an object key must be a string", KEY_HINT)
             return self._attribute_of(value, text, where)
-        raise self.fail(where, f"cannot index a {type_name(value)}")
+        raise self.fail(
+            where,
+            f"cannot index a {type_name(value)}",
+            'index a list by number (xs[0]) or an object by key (obj["key"])',
+        )
 
     def _splat(self, node: Tree) -> JsonValue:
         base, splat = node.children
@@ -302,10 +338,20 @@ class Evaluator:
         converted = as_bool(value)
         if converted is not None:
             return converted
-        raise self.fail(node, f"expected true or false, got a {type_name(value)}")
+        raise self.fail(
+            node,
+            f"expected true or false, got a {type_name(value)}",
+            'compare to make a bool (x == "yes"), or convert text with tobool()',
+        )
 
     def _number(self, node: Node) -> float:
-        return self.convert(node, to_number, self.eval(node), "operand")
+        return self.convert(
+            node,
+            to_number,
+            self.eval(node),
+            "operand",
+            'arithmetic needs numbers: convert text with tonumber(); join text with "${a}${b}"',
+        )
 
     def _conditional(self, node: Tree) -> JsonValue:
         condition, then_node, else_node = trees(node)
@@ -331,7 +377,7 @@ class Evaluator:
             return equal if operator == "==" else not equal
         left, right = self._number(left_node), self._number(right_node)
         if operator in ("/", "%") and right == 0:
-            raise self.fail(right_node, "division by zero")
+            raise self.fail(right_node, "division by zero", "guard the divisor: d == 0 ? 0 : n / d")
         try:
             return arithmetic(operator, left, right)
         except OverflowError:  # an integer beyond a double met a fraction
@@ -355,14 +401,18 @@ class Evaluator:
             )
         if expand_last:
             if not args or not isinstance(args[-1], list):
-                raise self.fail(node, "`...` needs a list as the last argument")
+                raise self.fail(
+                    node,
+                    "`...` needs a list as the last argument",
+                    '`...` spreads a list into arguments, as in join(", ", parts...)',
+                )
             args = args[:-1] + list(args[-1])
         if name in (TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION):
             use = self.source.rewritten.uses[int(to_number(args[1]))]  # the rewriter's index
             try:  # a pasted number may be out of range
                 return template_value(use, self.context, name == TEMPLATE_VALUE_FUNCTION)
             except FunctionError as exc:
-                raise self.fail(node, exc.reason, exc.hint) from None
+                raise self.fail(node, exc.reason, exc.hint or EXPRESSION_HINT) from None
         function = FUNCTIONS.get(name)
         if function is None:
             guess = nearest(name, FUNCTIONS)
@@ -373,9 +423,9 @@ class Evaluator:
                 hint + "known functions: " + ", ".join(sorted(FUNCTIONS)),
             )
         try:
-            return function(self.context, args)
+            return function.call(self.context, args)
         except FunctionError as exc:
-            raise self.fail(node, exc.reason, exc.hint) from None
+            raise self.fail(node, exc.reason, exc.hint or usage_hint(name)) from None
 
     def pairs(self, collection: JsonValue, node: Node) -> list[tuple[JsonValue, JsonValue]]:
         """What a `for` iterates over: (index, element) of a list, (key, value) of an
@@ -416,7 +466,9 @@ class Evaluator:
         out: JsonObject = {}
         for scope, exprs in self._for_iterations(node):
             key_node, value_node = exprs[0], exprs[1]
-            key = self.convert(key_node, to_string, scope.eval(key_node), "a for-expression key")
+            key = self.convert(
+                key_node, to_string, scope.eval(key_node), "a for-expression key", KEY_HINT
+            )
             value = scope.eval(value_node)
             group = out.get(key)
             if grouping and isinstance(group, list):

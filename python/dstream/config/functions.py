@@ -430,27 +430,41 @@ def _contains(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     return args[1] in _list_arg("contains", args, 0)
 
 
-FUNCTIONS: dict[str, Function] = {
-    "coalesce": _coalesce,
-    "concat": _concat,
-    "contains": _contains,
-    "env": _env,
-    "file": _file,
-    "format": _format,
-    "join": _join,
-    "jsondecode": _jsondecode,
-    "jsonencode": _jsonencode,
-    "keys": _keys,
-    "length": _length,
-    "lookup": _lookup,
-    "lower": _of_string("lower", str.lower),
-    "merge": _merge,
-    "replace": _replace,
-    "split": _split,
-    "tobool": _tobool,
-    "tonumber": _tonumber,
-    "tostring": _tostring,
-    "trimspace": _of_string("trimspace", str.strip),
-    "upper": _of_string("upper", str.upper),
-    "values": _values,
+@record(frozen=True)
+class Builtin:
+    """A function dstream.hcl may call: how it is called, as docs/configuration.md
+    writes it (the hint of an error in a call), and what it does."""
+
+    usage: str
+    call: Function
+
+
+FUNCTIONS: dict[str, Builtin] = {
+    "coalesce": Builtin("coalesce(v, ...)", _coalesce),
+    "concat": Builtin("concat(list, ...)", _concat),
+    "contains": Builtin("contains(list, v)", _contains),
+    "env": Builtin("env(name, default)", _env),
+    "file": Builtin("file(path)", _file),
+    "format": Builtin("format(spec, values...)", _format),
+    "join": Builtin("join(sep, list, ...)", _join),
+    "jsondecode": Builtin("jsondecode(s)", _jsondecode),
+    "jsonencode": Builtin("jsonencode(v)", _jsonencode),
+    "keys": Builtin("keys(obj)", _keys),
+    "length": Builtin("length(v)", _length),
+    "lookup": Builtin("lookup(obj, key, default)", _lookup),
+    "lower": Builtin("lower(s)", _of_string("lower", str.lower)),
+    "merge": Builtin("merge(obj, ...)", _merge),
+    "replace": Builtin("replace(s, search, replacement)", _replace),
+    "split": Builtin("split(sep, s)", _split),
+    "tobool": Builtin("tobool(v)", _tobool),
+    "tonumber": Builtin("tonumber(v)", _tonumber),
+    "tostring": Builtin("tostring(v)", _tostring),
+    "trimspace": Builtin("trimspace(s)", _of_string("trimspace", str.strip)),
+    "upper": Builtin("upper(s)", _of_string("upper", str.upper)),
+    "values": Builtin("values(obj)", _values),
 }
+
+
+def usage_hint(name: str) -> str:
+    """The hint of an error in a call of `name`, which says none of its own."""
+    return f"call it as {FUNCTIONS[name].usage}; docs/configuration.md describes every function"

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from dstream.protocol.values import JsonValue
 
 DIRECTIVES = ("if", "else", "endif", "for", "endfor")
+DIRECTIVE_HINT = "pair each %{if} with %{endif} and each %{for} with %{endfor}"
 
 
 @record
@@ -104,9 +105,13 @@ def _render(
             text, index = _render_for(evaluator, parts, index, node)
             out.append(text)
         else:
-            raise evaluator.fail(part.node, f"%{{{part.kind}}} without its opening directive")
+            raise evaluator.fail(
+                part.node,
+                f"%{{{part.kind}}} without its opening directive",
+                DIRECTIVE_HINT,
+            )
     if stop:
-        raise evaluator.fail(node, f"template is missing %{{{stop[-1]}}}")
+        raise evaluator.fail(node, f"template is missing %{{{stop[-1]}}}", DIRECTIVE_HINT)
     return "".join(out), index
 
 
@@ -118,7 +123,7 @@ def _render_if(evaluator: Evaluator, parts: list[_Part], index: int, node: Tree)
     if index < len(parts) and parts[index].kind == "else":
         else_text, index = _render(evaluator, parts, index + 1, node, ("endif",))
     if index >= len(parts):
-        raise evaluator.fail(opener, "%{if} without %{endif}")
+        raise evaluator.fail(opener, "%{if} without %{endif}", DIRECTIVE_HINT)
     return (then_text if condition else else_text), index + 1
 
 
@@ -147,7 +152,7 @@ def _matching_endfor(evaluator: Evaluator, parts: list[_Part], start: int, opene
             if depth == 0:
                 return index
             depth -= 1
-    raise evaluator.fail(opener, "%{for} without %{endfor}")
+    raise evaluator.fail(opener, "%{for} without %{endfor}", DIRECTIVE_HINT)
 
 
 def interpolated(evaluator: Evaluator, node: Node) -> str:
@@ -155,7 +160,13 @@ def interpolated(evaluator: Evaluator, node: Node) -> str:
     value = evaluator.eval(node)
     if value is None:
         raise evaluator.fail(node, "a template interpolates null", 'use coalesce(x, "")')
-    return evaluator.convert(node, to_string, value, "an interpolated value")
+    return evaluator.convert(
+        node,
+        to_string,
+        value,
+        "an interpolated value",
+        "${ } takes a string, number or bool: jsonencode() writes any value as text",
+    )
 
 
 # -- heredocs ----------------------------------------------------------------------------
@@ -185,7 +196,9 @@ def _heredoc_body(evaluator: Evaluator, body: str, node: Tree) -> str:
         elif body.startswith("${", index):
             end = _closing_brace(body, index + 2)
             if end < 0:
-                raise evaluator.fail(node, "heredoc has a `${` without its `}`")
+                raise evaluator.fail(
+                    node, "heredoc has a `${` without its `}`", "close the interpolation: ${...}"
+                )
             out.append(_heredoc_interpolation(evaluator, body[index : end + 1], node))
             index = end + 1
         elif body.startswith("%{", index):
@@ -205,9 +218,15 @@ def _heredoc_interpolation(evaluator: Evaluator, text: str, node: Tree) -> str:
     try:
         tree = parses_to_tree(f"x = ({text[2:-1]})\n")
     except TooDeep as exc:
-        raise evaluator.fail(node, f"a heredoc interpolation is {exc.reason}") from None
+        raise evaluator.fail(
+            node, f"a heredoc interpolation is {exc.reason}", "use a shorter expression"
+        ) from None
     except Exception:
-        raise evaluator.fail(node, f"heredoc interpolation {text!r} is not valid") from None
+        raise evaluator.fail(
+            node,
+            f"heredoc interpolation {text!r} is not valid",
+            "write an expression inside ${...}, as in an attribute's value",
+        ) from None
     attribute = next(tree.find_data("attribute"))
     # The expression was re-parsed from the heredoc text: its positions are relative,
     # so errors point at the heredoc itself.
