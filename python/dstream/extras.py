@@ -68,9 +68,10 @@ def missing_package(exc: BaseException) -> Optional[MissingPackage]:
     module = (exc.name or "").split(".")[0]
     for extra, (modules, feature) in EXTRAS.items():
         if module in modules:
-            return MissingPackage(
+            return MissingPackage(  # the command on the one line a provider's refusal is
                 f"{feature} needs the {extra!r} extra, which is not installed: "
-                f"{install_command(extra)}"
+                f"{install_command(extra)}",
+                hint="install it into the environment dstream runs from, then run again",
             )
     for distribution, modules in REQUIRED.items():
         if module in modules:

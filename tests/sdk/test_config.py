@@ -136,7 +136,8 @@ def test_unknown_key_reaches_dstream_as_the_handshake_error() -> None:
         {
             "status": "error",
             "message": "unknown config key 'intervall' for counter; known keys: interval, "
-            "max_count, tables, checkpoint_every (did you mean 'interval'?)",
+            "max_count, tables, checkpoint_every (did you mean 'interval'?) "
+            "(remove it, or name one of counter's keys)",
         }
     ]
     assert any("intervall" in rec["msg"] for rec in result.logs if rec["level"] == "error")

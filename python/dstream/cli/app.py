@@ -223,7 +223,7 @@ def _main(argv: Optional[list[str]]) -> int:
         view.error(missing)
         return missing.exit_code
     except KeyboardInterrupt:
-        view.error(DstreamError("interrupted"))
+        view.error(DstreamError("interrupted", hint="run the command again to finish it"))
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `dstream list | head`: the reader left, nothing to report
         return EXIT_FAILURE

@@ -101,6 +101,7 @@ def expect_string(value: object, attribute: Attribute, context: str) -> str:
     raise ConfigError(
         f"{attribute.name} in {context} must be a string, not a {type_name(value)}",
         location=attribute.value_location,
+        hint=f'write {attribute.name} = "..."',
     )
 
 
@@ -111,6 +112,7 @@ def expect_bool(value: object, attribute: Attribute, context: str) -> bool:
     raise ConfigError(
         f"{attribute.name} in {context} must be true or false, not {show(value)}",
         location=attribute.value_location,
+        hint=f"write {attribute.name} = true or {attribute.name} = false",
     )
 
 

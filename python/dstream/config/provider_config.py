@@ -244,9 +244,7 @@ class _Checker:
                 return self.fallback
             probe = probe[:-1]
 
-    def fail(
-        self, path: KeyPath, reason: str, hint: Optional[str] = None, *, key: bool = False
-    ) -> None:
+    def fail(self, path: KeyPath, reason: str, hint: str, *, key: bool = False) -> None:
         self.problems.append(ConfigError(reason, location=self.where(path, key=key), hint=hint))
 
     def name(self, path: KeyPath) -> str:
@@ -265,19 +263,25 @@ class _Checker:
             guess = nearest(str(value), [str(e) for e in enum if e is not None])
             more = f" (did you mean '{guess}'?)" if guess else ""
             self.fail(path, f"{what} for {self.provider} must be one of {choices}, "
-                            f"got {_show(value)}{more}")  # fmt: skip
+                            f"got {_show(value)}{more}",
+                      "write one of the values it names")  # fmt: skip
             return
         kinds = schema.get("type")
         kinds = [kinds] if isinstance(kinds, str) else kinds
         if isinstance(kinds, list) and kinds and not any(_is(value, str(k)) for k in kinds):
             expected = " or ".join(_TYPE_WORDS.get(str(k), str(k)) for k in kinds)
-            self.fail(path, f"{what} for {self.provider} must be {expected}, got {_show(value)}")
+            self.fail(
+                path,
+                f"{what} for {self.provider} must be {expected}, got {_show(value)}",
+                f"write it as {expected}",
+            )
             return
         minimum = schema.get("minimum")
         number = _number(value)
         if isinstance(minimum, (int, float)) and number is not None and number < minimum:
             self.fail(path, f"{what} for {self.provider} must be at least {minimum:g}, "
-                            f"got {_show(value)}")  # fmt: skip
+                            f"got {_show(value)}",
+                      f"set it to {minimum:g} or more")  # fmt: skip
         if isinstance(value, dict):
             self.walk_object(value, schema, path)
         elif isinstance(value, list):

@@ -103,6 +103,8 @@ def object_attribute(attribute: Attribute, evaluator: Evaluator, context: str) -
         raise ConfigError(
             f"{attribute.name} in {context} must be an object {{ ... }}, not a {type_name(value)}",
             location=attribute.value_location,
+            hint=f"write a block, {attribute.name} {{ key = value }}, or an object, "
+            f"{attribute.name} = {{ key = value }}",
         )
     return value
 
@@ -280,7 +282,7 @@ def build_state(block: Block, evaluator: Evaluator) -> StateSpec:
         raise ConfigError(
             f"state backend {spec.backend!r} is not known; use one of {', '.join(STATE_BACKENDS)}",
             location=attributes["backend"].value_location,
-            hint=f'did you mean "{guess}"?' if guess else None,
+            hint=f'did you mean "{guess}"?' if guess else f'set backend = "{STATE_BACKENDS[0]}"',
         )
     if spec.backend == "postgres" and not spec.dsn:
         raise ConfigError(

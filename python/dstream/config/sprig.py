@@ -227,7 +227,11 @@ def _call(
         args.append(piped)  # a pipe passes the value on as the last argument
     if not call.name:
         if len(args) != 1:
-            raise TemplateError("a value in a template takes no arguments", location=where)
+            raise TemplateError(
+                "a value in a template takes no arguments",
+                location=where,
+                hint="write the value alone, as in {{ .name }}, or call a function on it",
+            )
         return args[0]
     if call.name == "env":
         if len(args) != 1:
@@ -372,7 +376,11 @@ def _date(args: list[Value], where: Location) -> str:
     if isinstance(when, (int, float)) and not isinstance(when, bool):
         when = datetime.datetime.fromtimestamp(when).astimezone()
     if not isinstance(when, datetime.datetime):
-        raise TemplateError("date needs a time, such as now", location=where)
+        raise TemplateError(
+            "date needs a time, such as now",
+            location=where,
+            hint='write {{ now | date "2006-01-02" }} or {{ date "2006-01-02" now }}',
+        )
     return go_format(when.astimezone(), go_string(args[0]))
 
 

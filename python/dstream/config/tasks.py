@@ -261,6 +261,7 @@ def _restart(body: Body, evaluator: Evaluator, context: str) -> RestartPolicy:
                 raise ConfigError(
                     f"attempts in {where_context} must be a whole number >= 0, not {show(value)}",
                     location=attribute.value_location,
+                    hint="write how many times a failed run starts again, e.g. attempts = 3",
                 )
             policy.attempts = value
         elif key == "backoff":

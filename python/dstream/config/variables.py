@@ -337,9 +337,14 @@ def _read_var_file(path: str, environ: RecordingEnviron) -> dict[str, tuple[Json
             raise ConfigError(
                 f"var file is not valid JSON: {exc.msg}",
                 location=Location(path, exc.lineno, exc.colno),
+                hint='a .json var file holds one object: {"name": "value", ...}',
             ) from None
         if not isinstance(data, dict):
-            raise ConfigError("a JSON var file must hold an object", location=Location(path, 1, 1))
+            raise ConfigError(
+                "a JSON var file must hold an object",
+                location=Location(path, 1, 1),
+                hint='write {"name": "value", ...}: one key for each variable',
+            )
         return {name: (value, Location(path)) for name, value in data.items()}
     source = parse_text(text, path)
     if source.body.blocks:
@@ -347,6 +352,7 @@ def _read_var_file(path: str, environ: RecordingEnviron) -> dict[str, tuple[Json
         raise ConfigError(
             f"a var file holds only NAME = value lines, not a {block.type} block",
             location=block.location,
+            hint="declare variables in dstream.hcl; the var file only gives them values",
         )
     module = Module(environ=environ, reads=environ.reads)  # env() and file() are noted
     evaluator = Evaluator(source, module, allow_references=False)

@@ -178,7 +178,10 @@ def parse_json_option(text: Optional[str], option: str) -> Optional[dict[str, ob
             with open(text[1:], "rb") as f:
                 text = f.read().decode()
         except OSError as exc:
-            raise UsageError(f"{option}: cannot read {text[1:]}: {exc.strerror}") from None
+            raise UsageError(
+                f"{option}: cannot read {text[1:]}: {exc.strerror}",
+                hint=f"{option} @FILE reads the JSON from FILE: check its path",
+            ) from None
     try:
         value = decode_json(text)
     except ValueError as exc:
@@ -186,5 +189,8 @@ def parse_json_option(text: Optional[str], option: str) -> Optional[dict[str, ob
             f"{option} is not JSON: {exc}", hint=f"""e.g. {option} '{{"interval": 0}}'"""
         ) from None
     if not isinstance(value, dict):
-        raise ConfigError(f"{option} must be a JSON object, got {type(value).__name__}")
+        raise ConfigError(
+            f"{option} must be a JSON object, got {type(value).__name__}",
+            hint=f"""e.g. {option} '{{"interval": 0}}'""",
+        )
     return dict(value)

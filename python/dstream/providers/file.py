@@ -40,7 +40,10 @@ class FileConfig(ProviderConfig):
 
     def validate(self) -> None:
         if not self.path.strip():
-            raise ConfigError("config key 'path' for file must not be empty")
+            raise ConfigError(
+                "config key 'path' for file must not be empty",
+                hint='name the file to write, e.g. path = "out.jsonl"',
+            )
         rest = self.path.replace(TABLE_PLACEHOLDER, "")
         if "{" in rest or "}" in rest:
             raise ConfigError(

@@ -223,7 +223,12 @@ class TaskRun:
         except DstreamError as exc:
             self.fail(exc)
         except (OSError, ValueError) as exc:
-            self.fail(ProviderError(f"reading from {output.label} failed: {exc}"))
+            self.fail(
+                ProviderError(
+                    f"reading from {output.label} failed: {exc}",
+                    hint="its stdout broke off: its own log lines above may say why",
+                )
+            )
         finally:
             self.legacy.output_closed()  # no first line comes now: nothing waits for one
             acked.close()

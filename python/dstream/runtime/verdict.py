@@ -62,7 +62,10 @@ def invalid_frame_error(result: PumpResult, inp: ProviderProcess) -> FrameError:
 
 
 def pump_failure(result: Optional[PumpResult]) -> DstreamError:
-    return DstreamError(f"the pump failed: {result and result.message}")
+    return DstreamError(
+        f"the pump failed: {result and result.message}",
+        hint="run again with --log-level debug; if it says nothing more, please report it",
+    )
 
 
 def output_exit_error(

@@ -64,7 +64,10 @@ def bind_config(cls: type[T], raw: Any, *, provider: str = "provider", path: str
         found = by_key.get(key) or by_key.get(normalize_key(str(key)))
         if found is None:
             known = [f.name for f in fields]
-            raise ConfigError(_unknown_key_message(str(key), known, provider, path))
+            raise ConfigError(
+                _unknown_key_message(str(key), known, provider, path),
+                hint=f"remove it, or name one of {provider}'s keys",
+            )
         f = found
         key_path = f"{path}.{f.name}" if path else f.name
         if f.name in values:
@@ -78,7 +81,8 @@ def bind_config(cls: type[T], raw: Any, *, provider: str = "provider", path: str
         if minimum is not None and isinstance(bound, (int, float)) and bound < minimum:
             raise ConfigError(
                 f"config key '{key_path}' for {provider} must be at least {minimum}, "
-                f"got {_describe(value)}"
+                f"got {_describe(value)}",
+                hint=f"set {key_path} to {minimum} or more",
             )
 
     missing = [
@@ -103,7 +107,10 @@ def bind_config(cls: type[T], raw: Any, *, provider: str = "provider", path: str
             raise
         except (ValueError, TypeError) as exc:
             where = f" ('{path}')" if path else ""
-            raise ConfigError(f"invalid config for {provider}{where}: {exc}") from exc
+            raise ConfigError(
+                f"invalid config for {provider}{where}: {exc}",
+                hint=f"`dstream lint` checks {provider}'s config against the schema it describes",
+            ) from exc
     return obj
 
 
@@ -191,7 +198,8 @@ def _convert(tp: Any, value: Any, provider: str, path: str) -> Any:
 
     def wrong() -> ConfigError:
         return ConfigError(
-            f"config key '{path}' for {provider} must be {_type_name(tp)}, got {_describe(value)}"
+            f"config key '{path}' for {provider} must be {_type_name(tp)}, got {_describe(value)}",
+            hint=f"write {path} as {_type_name(tp)}",
         )
 
     if _is_union(origin):
@@ -218,7 +226,10 @@ def _convert(tp: Any, value: Any, provider: str, path: str) -> Any:
             + f", got {_describe(value)}"
         )
         guess = nearest(str(value), choices)
-        raise ConfigError(message + (f" (did you mean '{guess}'?)" if guess else ""))
+        raise ConfigError(
+            message + (f" (did you mean '{guess}'?)" if guess else ""),
+            hint=f"set {path} to one of the values it names",
+        )
     if tp is bool:
         if isinstance(value, bool):
             return value

@@ -183,7 +183,9 @@ class PostgresStore(StateStore):
         settings = self._keeper.settings
         with self._lock:
             if self._conn is None:
-                raise DstreamError("the state store is closed")
+                raise DstreamError(
+                    "the state store is closed", hint="a bug in dstream: please report it"
+                )
             patience = time.monotonic() + settings.ttl - settings.margin
             while True:
                 try:

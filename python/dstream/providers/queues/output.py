@@ -47,7 +47,10 @@ class QueueConfig(ProviderConfig):
                 hint="use one of: " + ", ".join(UNKNOWN_TABLE_POLICIES),
             )
         if self.retry_attempts < 1:
-            raise ConfigError("retry_attempts must be at least 1 (1 = no retry)")
+            raise ConfigError(
+                "retry_attempts must be at least 1 (1 = no retry)",
+                hint="write how many times a publish is tried, e.g. retry_attempts = 3",
+            )
 
 
 class QueueBackend(Protocol):
