@@ -137,7 +137,23 @@ def test_number_variable_rejects_text() -> None:
     with pytest.raises(ConfigError) as caught:
         load_project_text(VARIABLES, "v.hcl", ["port=many", "password=p"])
     expected = 'variable "port" has type number, but its value is a string that is not a number'
-    assert str(caught.value) == "v.hcl:3:1: " + expected
+    assert str(caught.value) == "--var port: " + expected
+
+
+def test_a_var_of_the_wrong_type_is_reported_once_where_it_was_given() -> None:
+    """The task that uses the variable meets its error again: lint lists it once, at
+    the --var or DSTREAM_VAR_ that gave the value."""
+    from dstream.config.loader import analyze_texts
+
+    text = VARIABLES + '\ntask "t" {\n  input {\n    provider_path = "p"\n'
+    text += '    config { port = var.port }\n  }\n  output { provider_path = "q" }\n}\n'
+    expected = 'variable "port" has type number, but its value is a string that is not a number'
+    for variables, environ, where in (
+        (["port=many", "password=p"], {}, "--var port"),
+        (["password=p"], {"DSTREAM_VAR_port": "many"}, "DSTREAM_VAR_port"),
+    ):
+        errors = analyze_texts([("v.hcl", text)], variables, [], environ).diagnostics.errors
+        assert [str(e.location) + ": " + e.message for e in errors] == [f"{where}: {expected}"]
 
 
 def test_project_loads_from_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

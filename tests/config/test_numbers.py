@@ -107,7 +107,7 @@ def test_a_number_a_double_cannot_hold_is_refused_where_it_is_made(expr: str, sh
     [
         ({"environ": {"DSTREAM_VAR_n": "2e400"}}, "DSTREAM_VAR_n"),
         ({"environ": {"DSTREAM_VAR_n": "1" * 5000}}, "DSTREAM_VAR_n"),
-        ({"variables": ["n=-2e400"]}, "test.hcl:1:1"),
+        ({"variables": ["n=-2e400"]}, "--var n"),
     ],
 )
 def test_a_number_variable_out_of_range(given: dict[str, Any], where: str) -> None:

@@ -45,12 +45,22 @@ class Diagnostics:
     def error(self, exc: ConfigError) -> None:
         """Record `exc` once: a broken local is met again by everything that uses it."""
         location = exc.location if isinstance(exc.location, Location) else None
-        for item in self.items:
-            if item.message == exc.reason and item.location == location:
-                return
-        if self.first_error is None:
+        recorded = self.add(Diagnostic("error", exc.reason, location, exc.hint))
+        if recorded and self.first_error is None:
             self.first_error = exc
-        self.items.append(Diagnostic("error", exc.reason, location, exc.hint))
+
+    def add(self, item: Diagnostic) -> bool:
+        """Record `item` unless the same error is recorded already (a task's own
+        diagnostics meet the file's again); whether it was recorded."""
+        if item.severity == "error" and any(
+            seen.severity == "error"
+            and seen.message == item.message
+            and seen.location == item.location
+            for seen in self.items
+        ):
+            return False
+        self.items.append(item)
+        return True
 
     def attempt(self, action: Callable[[], T]) -> Optional[T]:
         """Run `action`; record a ConfigError instead of raising it (lint shows them all)."""

@@ -314,7 +314,7 @@ def _build_task_lazily(
                              item.location, item.hint)  # fmt: skip
         return None
     for item in own.items:
-        diagnostics.items.append(item)
+        diagnostics.add(item)
     if own.first_error is not None and diagnostics.first_error is None:
         diagnostics.first_error = own.first_error
     return task

@@ -250,7 +250,7 @@ class _Given:
                 )
             )
         else:
-            self._text(name, text, f"--var {name}", None)
+            self._text(name, text, f"--var {name}", Location(f"--var {name}"))
 
     def settle(self, item: Declared) -> None:
         """Give the module the variable's value, or the error that using it repeats."""
