@@ -79,6 +79,22 @@ def test_unknown_function_is_a_syntax_error_of_the_file() -> None:
     assert str(caught.value) == 't.hcl:4:19: function "shout" not defined'
 
 
+@pytest.mark.parametrize(
+    ("template", "reason", "hint"),
+    [
+        ('{{ "a" "b" }}', "a value in a template takes no arguments", "a function and its"),
+        ("{{ }}", "empty command in the template", "a function and its arguments"),
+        ('{{ (env "A" }}', "a '(' in the template is not closed", "add the missing `)`"),
+        ('{{ date "2006" "x" }}', "date needs a time, such as now", '{{ date "2006-01-02" now }}'),
+    ],
+)
+def test_a_template_error_says_what_to_write(template: str, reason: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        value(template, {"A": "x"})
+    assert str(caught.value) == f"t.hcl:4:19: {reason}"
+    assert hint in (caught.value.hint or ""), caught.value.hint
+
+
 def test_unset_variable_fails_only_the_task_that_uses_it(ws: Workspace) -> None:
     """MSSQL_TO_ASB reads ASB_CONNECTION_STRING; OCI_COUNTER_DEMO reads nothing."""
     ws.config(OCI_COUNTER_DEMO + MSSQL_TO_ASB)

@@ -29,6 +29,13 @@ if TYPE_CHECKING:
     from dstream.config.functions import CallContext
 
 
+# What a template command is (the hint of an error in one).
+VALUE_OR_FUNCTION = (
+    'write a value alone, as in {{ "text" }}, or a function and its arguments, as in '
+    '{{ env "NAME" }}'
+)
+
+
 class TemplateError(ConfigError):
     """A template failed while evaluated: it fails only the task that uses it."""
 
@@ -162,7 +169,7 @@ class _Parser:
             if kind == "lparen":
                 operands.append(self.pipeline())
                 if self.pos >= len(self.tokens) or self.tokens[self.pos][0] != "rparen":
-                    raise self._error("a '(' in the template is not closed")
+                    raise self._error("a '(' in the template is not closed", "add the missing `)`")
                 self.pos += 1
             elif kind == "ident":
                 if value not in FUNCTIONS:
@@ -175,16 +182,16 @@ class _Parser:
             else:
                 operands.append(value)
         if not operands:
-            raise self._error("empty command in the template")
+            raise self._error("empty command in the template", VALUE_OR_FUNCTION)
         head = operands[0]
         if isinstance(head, Call) and not head.args:
             return Call(head.name, tuple(operands[1:]))
         if len(operands) > 1:
-            raise self._error("a value in a template takes no arguments")
+            raise self._error("a value in a template takes no arguments", VALUE_OR_FUNCTION)
         return Call("", (head,))  # a literal, or a parenthesised pipeline
 
-    def _error(self, reason: str) -> TemplateSyntaxError:
-        return TemplateSyntaxError(reason, location=self.where, hint="check the template")
+    def _error(self, reason: str, hint: str) -> TemplateSyntaxError:
+        return TemplateSyntaxError(reason, location=self.where, hint=hint)
 
 
 # -- evaluation -------------------------------------------------------------------------
@@ -230,7 +237,7 @@ def _call(
             raise TemplateError(
                 "a value in a template takes no arguments",
                 location=where,
-                hint="write the value alone, as in {{ .name }}, or call a function on it",
+                hint=VALUE_OR_FUNCTION,
             )
         return args[0]
     if call.name == "env":
