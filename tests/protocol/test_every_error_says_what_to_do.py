@@ -1,7 +1,7 @@
 """Every error dstream raises says what to do: each construction of `DstreamError` or a
 class derived from it, anywhere in the package (the SDK and the providers included:
 their refusals reach the user through dstream), names a `hint`, and never the literal
-None. Read from the source, so a raise on a path no test takes is held to it too.
+None or "". Read from the source, so a raise on a path no test takes is held to it too.
 
 A hint computed at run time (`hint=exc.hint`) is trusted here; the evaluator's
 `fail()` and the schema walk's `fail()` take a `str`, which mypy holds them to.
@@ -51,6 +51,6 @@ def test_every_error_names_a_hint() -> None:
             if not (isinstance(node, ast.Call) and _called(node) in classes):
                 continue
             hint = next((k.value for k in node.keywords if k.arg in ("hint", None)), None)
-            if hint is None or (isinstance(hint, ast.Constant) and hint.value is None):
+            if hint is None or (isinstance(hint, ast.Constant) and not hint.value):
                 silent.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {_called(node)}")
     assert silent == []

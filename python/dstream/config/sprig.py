@@ -143,7 +143,7 @@ def parse(action: str, where: Location) -> Pipeline:
     pipeline = parser.pipeline()
     if parser.pos != len(tokens):
         raise TemplateSyntaxError(
-            "unexpected ')' in the template", location=where, hint="check the parentheses"
+            "unexpected ')' in the template", location=where, hint="remove it, or add its `(`"
         )
     return pipeline
 

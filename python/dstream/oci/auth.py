@@ -74,7 +74,8 @@ def _from_helper(helper: str, server: str, source: str) -> Optional[Credentials]
         ) from None
     except subprocess.TimeoutExpired:
         raise OciError(
-            f"credential helper {program} did not answer within 30 s", hint="check the helper"
+            f"credential helper {program} did not answer within 30 s",
+            hint=f"run `echo REGISTRY | {program} get` by hand to see what it waits for",
         ) from None
     if done.returncode != 0:
         return None  # "credentials not found in native keychain": anonymous then

@@ -167,7 +167,10 @@ class RegistryClient:
                 url = new_url
                 continue
             return response
-        raise RegistryError(f"too many redirects from {url}", hint="check the registry")
+        raise RegistryError(
+            f"too many redirects from {url}",
+            hint="the registry redirects in a loop: check its URL and its proxy settings",
+        )
 
     def url(self, path: str) -> str:
         return f"{self.scheme}://{self.api_host}{path}"
@@ -255,7 +258,8 @@ class RegistryClient:
             return str(doc.get("token") or doc["access_token"])
         except (ValueError, KeyError, TypeError, AttributeError):
             raise RegistryError(
-                f"token service {realm} answered without a token", hint="check the registry"
+                f"token service {realm} answered without a token",
+                hint="check the registry's auth configuration (its token service)",
             ) from None
 
     def _unauthorized(self, scope: str) -> RegistryError:

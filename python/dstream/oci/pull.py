@@ -141,7 +141,11 @@ def _resolve_manifest(
     """(top manifest digest, platforms, image manifest for `wanted`, its digest)."""
     doc, media_type, top = _fetch_manifest(client, keep, ref, ref.target)
     if ref.digest and top != ref.digest:  # get_manifest checked it; belt and braces
-        raise RegistryError(f"manifest digest {top} does not match {ref.digest}", hint="")
+        raise RegistryError(
+            f"manifest digest {top} does not match {ref.digest}",
+            hint="the registry served another manifest than the digest names: pull again, "
+            "and if it stays, the registry is not to be trusted with this reference",
+        )
     if is_index(doc, media_type):
         platforms = index_platforms(doc)
         entry = select_from_index(doc, str(ref), wanted)
