@@ -88,6 +88,11 @@ class DstreamError(Exception):
     def __str__(self) -> str:
         return self.reason
 
+    def one_line(self) -> str:
+        """The error with its hint, where one line must carry both (a provider's
+        refusal, a lifecycle result's error)."""
+        return f"{self} ({self.hint})" if self.hint else str(self)
+
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"error": type(self).__name__, "message": self.reason}
         if self.hint:

@@ -158,7 +158,36 @@ def test_provider_reporting_failed_makes_the_cli_exit_nonzero(
     done = ws.run("status", "cdc")
     assert done.returncode == 1
     assert "output 'dstream-rabbitmq' reported Failed:" in done.stderr
-    assert "ACCESS_REFUSED" in done.stderr or "Probable" in done.stderr
+    where = f"RabbitMQ at 127.0.0.1:{broker.port}"
+    assert f"{where} refused the login of user 'guest'" in done.stderr, done.stderr
+    assert "check the user and password in url" in done.stderr
+    assert "wrong" not in done.stderr  # the password
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", ["status", "plan", "init", "run"])
+def test_a_broker_that_is_not_there_is_named_without_pikas_noise(
+    ws: Workspace, command: str
+) -> None:
+    """No broker behind the URL: one error that names it and says what to do, in
+    place of pika's own log lines (seven errors and a traceback per attempt) and an
+    exception's bare name."""
+    port = closed_port()
+    configure(ws, f"amqp://guest:s3cret@127.0.0.1:{port}/%2F", extra="retry_attempts = 1")
+    done = ws.run(command, "cdc")
+    assert done.returncode == 1, done.stderr
+    assert f"cannot connect to RabbitMQ at 127.0.0.1:{port}: connection refused" in done.stderr
+    assert "check that the broker runs there" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "pika." not in done.stderr, done.stderr
+    assert "s3cret" not in done.stderr
 
 
 def run_through_proxy(

@@ -252,3 +252,15 @@ def test_lifecycle_failure_is_reported_not_raised() -> None:
     result = asyncio.run(out.init())
     assert result.status == "Failed"
     assert "Manage claim required" in (result.error or "")
+
+
+def test_a_failure_names_the_namespace_and_never_its_key() -> None:
+    """Service Bus cannot run here: the backend's words are checked on an exception
+    such as the client raises, quoting the connection string."""
+    secret = "c2VjcmV0LWtleQ=="
+    conn = f"Endpoint=sb://shop.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey={secret}"
+    backend = ServiceBusBackend(conn, admin=FakeAdmin({}))
+    error = backend.failure(ValueError(f"could not authorize with {conn}"))
+    assert error.reason.startswith("Service Bus namespace shop.servicebus.windows.net: ValueError")
+    assert secret not in error.reason and secret not in (error.hint or "")
+    assert "shared access key" in (error.hint or "")

@@ -180,7 +180,7 @@ async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset:
         missing = missing_package(exc)  # one line naming the package, no traceback
         if missing is not None:
             return _refuse(out, str(missing), 2)
-        log.exception("open() failed")
+        _log_failure("open()", exc)
         return _refuse(out, f"{provider.provider_name()} could not start: {_reason(exc)}", 1)
     runner: Union[InputRun[Any], OutputRun[Any]]
     if isinstance(provider, InputProvider):
@@ -235,7 +235,7 @@ async def _lifecycle(provider: Provider[Any], out: FrameWriter) -> int:
     except Exception as exc:
         missing = missing_package(exc)
         if missing is None:
-            log.exception(f"{provider.command}() failed")
+            _log_failure(f"{provider.command}()", exc)
         reason = str(missing) if missing is not None else _reason(exc)
         result = LifecycleResult(status="Failed", message=reason, error=reason)
     out.write(_result_line(result))
@@ -251,8 +251,17 @@ def _result_line(result: LifecycleResult) -> bytes:
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, DstreamError):
-        return f"{exc} ({exc.hint})" if exc.hint else str(exc)
+        return exc.one_line()
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _log_failure(what: str, exc: BaseException) -> None:
+    """A failure the provider reports: an error it explains (DstreamError) is logged
+    as its words; anything else, a bug, with its traceback."""
+    if isinstance(exc, DstreamError):
+        log.error(f"{what} failed", error=exc.one_line())
+    else:
+        log.exception(f"{what} failed")
 
 
 class _StopSignals:

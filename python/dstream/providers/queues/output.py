@@ -9,7 +9,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Generic, Optional, Protocol, TypeVar
 
-from dstream.errors import ConfigError
+from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.messages import LifecycleResult
 from dstream.providers.queues.routing import (
     DEFAULT_DEAD_LETTER_QUEUE,
@@ -80,6 +80,10 @@ class QueueBackend(Protocol):
         """Drop the connection after a failure; the next call reconnects."""
 
     def is_transient(self, exc: BaseException) -> bool: ...
+
+    def failure(self, exc: BaseException) -> DstreamError:
+        """What failed, in words a user acts on: the broker and its address, what it
+        answered, what to check. Never a secret of the URL or connection string."""
 
     def close(self) -> None: ...
 
@@ -175,11 +179,16 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
                 attempt=attempt,
                 of=self.config.retry_attempts,
                 delay_s=delay,
-                error=f"{type(exc).__name__}: {exc}",
+                error=str(backend.failure(exc)),
             )
             backend.reset()
 
-        return self.retry.call(fn, transient=backend.is_transient, on_retry=on_retry)
+        try:
+            return self.retry.call(fn, transient=backend.is_transient, on_retry=on_retry)
+        except DstreamError:
+            raise
+        except Exception as exc:  # the broker's (or its client's): said in its words
+            raise backend.failure(exc) from exc
 
     # -- lifecycle -----------------------------------------------------------------------
     def _survey(self) -> list[tuple[str, Optional[str], Optional[dict[str, object]]]]:
@@ -219,9 +228,11 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
                 resources.append(self._resource(queue, table, details))
         except Exception as exc:
             # What was already done is reported with the failure: nothing silently half-done.
-            return _result(
-                "Failed", resources, changes, error=f"{type(exc).__name__}: {exc}".rstrip(": ")
-            )
+            if isinstance(exc, DstreamError):
+                reason = exc.one_line()
+            else:  # a bug: its class says most
+                reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            return _result("Failed", resources, changes, error=reason)
         verb = "created" if action == "create" else "deleted"
         message = f"{len(changes)} queue(s) {verb}" if changes else "nothing to do"
         return _result("Success", resources, changes, message=message)

@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from dstream.errors import ConfigError
+from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import META_OPERATION, META_TABLE
 from dstream.providers.queues.output import QueueConfig, QueueOutput
 from dstream.providers.queues.routing import RABBITMQ_RULES, OutgoingMessage, RoutingError
@@ -28,10 +28,10 @@ from dstream.sdk import run_provider
 
 Pika = Any  # Any: pika (connections, channels, frames) ships no type information
 
-# A passive declare of a missing queue is how existence is asked, and a returned
-# message becomes our own error: pika's warnings about either are noise.
-for _name in ("pika.channel", "pika.adapters.blocking_connection"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
+# pika logs what it meets as errors, with tracebacks: seven lines and a traceback for
+# one refused connection, a warning for the passive declare that asks whether a queue
+# exists. The provider reports every failure itself (RabbitBackend.failure), once.
+logging.getLogger("pika").setLevel(logging.CRITICAL)
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 QUEUE_TYPES = ("classic", "quorum")
@@ -59,6 +59,28 @@ class RabbitConfig(QueueConfig):
                 f"url {self.url!r} is not an AMQP URL",
                 hint='e.g. "amqp://user:password@host:5672/%2F" (%2F is the vhost /)',
             )
+
+
+def _innermost(exc: BaseException) -> str:
+    """What pika's nested exceptions end in, as words: pika wraps a refused connection
+    in two of its own exceptions whose text is only their class names."""
+    for _ in range(8):  # a bound, not a depth pika reaches
+        inner = getattr(exc, "exceptions", None)  # a connection workflow's attempts
+        nested = getattr(exc, "exception", None)  # a connector phase's cause
+        if inner:
+            nested = inner[-1]
+        elif nested is None and exc.args:
+            nested = exc.args[0]
+        if not isinstance(nested, BaseException):
+            break
+        exc = nested
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]
+    reply = getattr(exc, "reply_text", None)  # the broker's words, as in ACCESS_REFUSED - ...
+    if reply:
+        return str(reply)
+    text = " ".join(str(a) for a in exc.args if not isinstance(a, BaseException))
+    return text or type(exc).__name__
 
 
 class RabbitBackend:
@@ -144,6 +166,34 @@ class RabbitBackend:
                 ex.StreamLostError,
                 OSError,
             ),
+        )
+
+    def failure(self, exc: BaseException) -> DstreamError:
+        ex = self._pika.exceptions
+        where = f"RabbitMQ at {self.params.host}:{self.params.port}"
+        if isinstance(
+            exc,
+            (ex.ProbableAuthenticationError, ex.ProbableAccessDeniedError, ex.AuthenticationError),
+        ):
+            user = getattr(self.params.credentials, "username", "?")
+            return DstreamError(
+                f"{where} refused the login of user {user!r}: {_innermost(exc)}",
+                hint="check the user and password in url, and the user's rights on the vhost",
+            )
+        if isinstance(exc, (ex.AMQPConnectionError, OSError)):
+            return DstreamError(
+                f"cannot connect to {where}: {_innermost(exc)}",
+                hint="check that the broker runs there and that url names it, as "
+                "amqp://user:password@host:port/vhost",
+            )
+        if isinstance(exc, ex.AMQPChannelError):
+            return DstreamError(
+                f"{where} closed the channel: {_innermost(exc)}",
+                hint="`dstream status` shows the queues; `dstream init` creates missing ones",
+            )
+        return DstreamError(
+            f"{where}: {type(exc).__name__}: {_innermost(exc)}",
+            hint="the broker's own log says more about what it refused",
         )
 
     def _side_channel(self) -> Pika:

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
-from dstream.errors import ConfigError
+from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import META_TABLE
 from dstream.providers.queues.output import QueueConfig, QueueOutput
 from dstream.providers.queues.routing import (
@@ -176,6 +176,21 @@ class ServiceBusBackend:
             return True
         status = getattr(exc, "status_code", None)
         return isinstance(exc, HttpResponseError) and (status == 429 or (status or 0) >= 500)
+
+    def failure(self, exc: BaseException) -> DstreamError:
+        """The namespace by its host (the connection string's endpoint), never its key."""
+        match = re.search(r"Endpoint=sb://([^/;]+)", self.connection_string, re.IGNORECASE)
+        where = f"Service Bus namespace {match.group(1)}" if match else "Service Bus"
+        # The key wherever it shows: in this connection string, or quoted by the client.
+        keys = re.findall(r"SharedAccessKey=([^;\s'\"]+)", f"{self.connection_string};{exc}")
+        text = str(exc)
+        for key in keys:
+            text = text.replace(key, "***")
+        return DstreamError(
+            f"{where}: {type(exc).__name__}: {text}".rstrip(": "),
+            hint="check connection_string (its namespace and shared access key) and that "
+            "this host may reach the namespace",
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
