@@ -185,8 +185,8 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
 
         try:
             return self.retry.call(fn, transient=backend.is_transient, on_retry=on_retry)
-        except DstreamError:
-            raise
+        except (DstreamError, ImportError):
+            raise  # said already; a client not installed is the host's to name (one line)
         except Exception as exc:  # the broker's (or its client's): said in its words
             raise backend.failure(exc) from exc
 
