@@ -36,7 +36,7 @@ attempts = 2
       tables = ["a { brace in a string"]
   }
   }
-  output { provider_path = "dstream-null" }
+  output {provider_path="dstream-null"}
 }
 """
 

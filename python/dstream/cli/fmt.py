@@ -102,13 +102,17 @@ def _skip_string(line: str, i: int) -> int:
 
 
 def _normalise(text: str) -> str:
-    """One space around an attribute's `=` and before a block's `{`."""
+    """One space around an attribute's `=` and before a block's `{`; a one-line block's
+    attribute spaced as on a line of its own."""
     attribute = _ATTRIBUTE.match(text)
     if attribute:
         return f"{attribute.group(1)} = {attribute.group(2)}".rstrip()
     block = _BLOCK_OPEN.match(text)
     if block:
         rest = block.group(2).strip()
+        inner = rest[:-1].strip()
+        if rest.endswith("}") and _ATTRIBUTE.match(inner):  # `output {path="x"}`
+            rest = f"{_normalise(inner)} }}"
         return f"{' '.join(block.group(1).split())} {{" + (f" {rest}" if rest else "")
     return text
 
