@@ -269,6 +269,8 @@ class LeaseKeeper:
                     if self._conn is None or self._conn.closed:
                         self._conn = self._connect()
                     return work(self._conn)
+                except psycopg.errors.LockNotAvailable:
+                    raise  # another session holds the row (lock_timeout): the session is fine
                 except psycopg.OperationalError:
                     if self._conn is not None:
                         self._conn.close()
@@ -279,11 +281,18 @@ class LeaseKeeper:
 
     # -- holding -------------------------------------------------------------------------
     def try_acquire(self, task: str, config_hash: str = "") -> int:
-        """The epoch of the new lease, or 0 when another holder has a live one."""
+        """The epoch of the new lease, or 0 when another holder has a live one, or is
+        writing under it right now (its row locked: a holder paused mid-write, until the
+        server ends its session)."""
+        import psycopg
+
         started = time.monotonic()
-        epoch = self._call(
-            lambda c: self.table.acquire(c, task, self.owner, self.settings.ttl, config_hash)
-        )
+        try:
+            epoch = self._call(
+                lambda c: self.table.acquire(c, task, self.owner, self.settings.ttl, config_hash)
+            )
+        except psycopg.errors.LockNotAvailable:
+            return 0
         if epoch:
             with self._state:
                 self._held[task] = _Held(task, epoch, self._deadline_from(started))

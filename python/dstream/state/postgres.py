@@ -42,7 +42,7 @@ from dstream.state.lease import (
     LeaseTable,
     this_process,
 )
-from dstream.state.session import check_session_pooling, connect_options
+from dstream.state.session import check_session_pooling, connect_options, limit_waits
 
 if TYPE_CHECKING:
     from psycopg import sql
@@ -127,6 +127,7 @@ class PostgresStore(StateStore):
         psycopg, sql = self._psycopg, self._psycopg.sql
         try:
             conn = psycopg.connect(self._dsn, **connect_options(self._keeper.settings.ttl))
+            limit_waits(conn, self._keeper.settings.ttl)
         except psycopg.Error as exc:
             raise StateUnreachable(
                 f"could not connect to the state database {describe_dsn(self._dsn)}: "
@@ -168,8 +169,10 @@ class PostgresStore(StateStore):
 
     def _lease_connection(self) -> Conn:
         """The lease keeper's own connection: it must notice a dead network in time (the
-        store's connection checked the dsn for a transaction pooler already)."""
-        return self._plain_connection()
+        store's connection checked the dsn for a transaction pooler already), and wait on
+        no row lock past half a renewal interval (session.limit_waits)."""
+        settings = self._keeper.settings
+        return limit_waits(self._plain_connection(), settings.ttl, settings.renew_interval / 2)
 
     def _plain_connection(self) -> Conn:
         return self._psycopg.connect(self._dsn, **connect_options(self._keeper.settings.ttl))

@@ -40,6 +40,27 @@ def connect_options(ttl: float) -> ConnectOptions:
     }
 
 
+def limit_waits(conn: Conn, ttl: float, lock_wait: float = 0.0) -> Conn:
+    """Session limits that keep a paused peer from stopping the others (set per
+    session, as a pooler in session mode keeps them; libpq's startup `options` it may
+    refuse).
+
+    - A session idle inside a transaction for half the TTL is ended by the server: a
+      holder paused mid-write (SIGSTOP, a frozen VM) keeps its row locks no longer,
+      so its expired lease can be taken over.
+    - `lock_wait` > 0: a statement waits that long at most for another session's row
+      lock (a lease keeper, whose renewals must not queue behind a take-over blocked
+      on a paused peer's write)."""
+    conn.execute(
+        "SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+        (f"{int(ttl * 1000 / 2)}ms",),
+    )
+    if lock_wait > 0:
+        wait = f"{int(lock_wait * 1000)}ms"
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (wait,))
+    return conn
+
+
 def check_session_pooling(conn: Conn, where: str, connect: Callable[[], Conn]) -> None:
     """Refuse a pooler in transaction (or statement) mode: it hands each transaction to
     any server session, so a session setting set in one transaction is gone (or another
