@@ -147,12 +147,14 @@ class RabbitBackend:
     def close(self) -> None:
         self.reset()
 
+    def _refused_login(self, exc: BaseException) -> bool:
+        ex = self._pika.exceptions
+        refusals = (ex.ProbableAuthenticationError, ex.ProbableAccessDeniedError)
+        return isinstance(exc, (*refusals, ex.AuthenticationError))
+
     def is_transient(self, exc: BaseException) -> bool:
         ex = self._pika.exceptions
-        if isinstance(
-            exc,
-            (ex.ProbableAuthenticationError, ex.ProbableAccessDeniedError, ex.AuthenticationError),
-        ):
+        if self._refused_login(exc):
             return False  # a wrong password stays wrong
         if isinstance(exc, ex.ChannelClosedByBroker):
             return bool(exc.reply_code == CONNECTION_FORCED)
@@ -171,14 +173,17 @@ class RabbitBackend:
     def failure(self, exc: BaseException) -> DstreamError:
         ex = self._pika.exceptions
         where = f"RabbitMQ at {self.params.host}:{self.params.port}"
-        if isinstance(
-            exc,
-            (ex.ProbableAuthenticationError, ex.ProbableAccessDeniedError, ex.AuthenticationError),
-        ):
+        if self._refused_login(exc):
             user = getattr(self.params.credentials, "username", "?")
             return DstreamError(
                 f"{where} refused the login of user {user!r}: {_innermost(exc)}",
                 hint="check the user and password in url, and the user's rights on the vhost",
+            )
+        if isinstance(exc, ex.StreamLostError):
+            return DstreamError(
+                f"lost the connection to {where}: {_innermost(exc)}",
+                hint="the broker's log, or the network between, says why; retry_attempts "
+                "lets a run reconnect",
             )
         if isinstance(exc, (ex.AMQPConnectionError, OSError)):
             return DstreamError(
