@@ -69,10 +69,8 @@ class LegacyBridge:
             if handshake.status == READY and not acknowledges(handshake) and self._pump:
                 if self._passing_checkpoints():
                     raise self._unwithheld()
-                self._pump.set_forward_checkpoints(False)
-                self._withholding = True
-                inp = self._run.input
-                if inp is not None and FEATURE_CHECKPOINTS in inp.features:
+                self._withhold(self._pump)
+                if self._input_checkpoints():
                     self._warn()
             elif self._withholding and self._pump:  # the cache said otherwise: it changed
                 self._pump.set_forward_checkpoints(True)
@@ -103,8 +101,7 @@ class LegacyBridge:
         from the start instead, unless the pump is a passthrough one, which cannot
         withhold: then its answer, on its way, stops the run (output_handshake). One
         that writes nothing before its input, like `cat`, costs the wait once."""
-        inp = self._run.input
-        if self._pump is None or inp is None or FEATURE_CHECKPOINTS not in inp.features:
+        if self._pump is None or not self._input_checkpoints():
             return False
         seen = known(output.executable)
         if seen is None or seen.answered is None:
@@ -118,20 +115,26 @@ class LegacyBridge:
             return False  # checkpoint frames are its to have
         if not self._run.task.validate:
             return True
-        self._pump.set_forward_checkpoints(False)
-        self._withholding = True
+        self._withhold(self._pump)
         return False
+
+    def _withhold(self, pump: Pump) -> None:
+        """Checkpoint frames stay in the pump from now on (noted for finish())."""
+        pump.set_forward_checkpoints(False)
+        self._withholding = True
 
     def output_closed(self) -> None:
         """Called by the output reader when the output's stdout ends."""
         self._answered.set()
 
+    def _input_checkpoints(self) -> bool:
+        """Whether the input writes checkpoint frames."""
+        inp = self._run.input
+        return inp is not None and FEATURE_CHECKPOINTS in inp.features
+
     def _passing_checkpoints(self) -> bool:
         """A passthrough pump, and an input that writes checkpoint frames."""
-        inp = self._run.input
-        return (
-            not self._run.task.validate and inp is not None and FEATURE_CHECKPOINTS in inp.features
-        )
+        return not self._run.task.validate and self._input_checkpoints()
 
     def _unwithheld(self) -> ProviderError:
         run = self._run
