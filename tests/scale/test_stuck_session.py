@@ -119,11 +119,10 @@ def test_a_keeper_waits_on_no_row_lock_while_it_has_leases_to_renew(
         other.close()
 
 
-def test_a_session_idle_inside_a_transaction_is_ended_by_the_server(
-    pg_server: PostgresServer, table: str
-) -> None:
-    """What frees the paused holder's locks: the server's own timeout on its sessions,
-    half the TTL."""
+def test_every_state_session_has_its_limits(pg_server: PostgresServer, table: str) -> None:
+    """The settings the two tests above rely on, as a session shows them: the store's
+    session is ended when idle in a transaction for half the TTL, and the keeper's waits
+    on a row lock are bounded."""
     store = PostgresStore(pg_server.dsn, table, lease=SETTINGS, owner="s")
     try:
         conn = store._conn
