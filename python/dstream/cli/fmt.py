@@ -1,7 +1,8 @@
 """`dstream fmt [PATH...]`: rewrite .hcl files in the canonical layout, like
-`terraform fmt`: two spaces per nesting level, one space around `=` and before `{`, the
-`=` of consecutive one-line attributes aligned, no trailing spaces, at most one blank
-line in a row, one newline at the end. Comments and heredocs are kept as written.
+`terraform fmt`: two spaces per nesting level, one space around `=` and before `{` (a
+one-line block's too), the `=` of consecutive one-line attributes aligned, no trailing
+spaces, at most one blank line in a row, one newline at the end. Comments and heredocs
+are kept as written.
 
 `--check` (also `-check`) changes nothing and exits 1 when a file is not formatted (for
 CI); `--diff` (`-diff`) prints what would change. Every file is parsed, laid out or not:
