@@ -67,7 +67,7 @@ def render(
             "deploy kubernetes needs the postgres state backend: pods keep no disk, and "
             "the task leases live in the state database",
             location=project.state.location,
-            hint='state { backend = "postgres"  dsn = "..." }',
+            hint='set backend = "postgres" and dsn = "postgresql://..." in the state block',
         )
     if not options.image:
         raise UsageError("no image given", hint="pass --image REGISTRY/dstream:TAG")

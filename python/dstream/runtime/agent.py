@@ -94,7 +94,7 @@ class Agent:
         if not isinstance(store, PostgresStore):
             raise DstreamError(
                 "dstream agent needs the postgres state backend (leases)",
-                hint='set state { backend = "postgres"  dsn = "..." } in dstream.hcl',
+                hint='set backend = "postgres" and dsn = "postgresql://..." in the state block',
             )
         self.project = project
         self.store = store

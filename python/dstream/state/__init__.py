@@ -96,7 +96,7 @@ def open_store(spec: StateSpec, base_dir: str) -> StateStore:
             raise ConfigError(
                 "the postgres state backend needs a `dsn`",
                 location=spec.location,
-                hint='state { backend = "postgres"  dsn = "postgresql://user@host/db" }',
+                hint='add dsn = "postgresql://user@host/db" to the state block',
             )
         from dstream.state.lease import LeaseSettings
         from dstream.state.postgres import PostgresStore

@@ -1,6 +1,10 @@
 """Checkpoints in a PostgreSQL table, for several machines sharing one state.
 
-    state { backend = "postgres"  dsn = "postgresql://..."  table = "dstream_state" }
+    state {
+      backend = "postgres"
+      dsn     = "postgresql://..."
+      table   = "dstream_state"
+    }
 
 One row per task; `put` is a single-statement upsert in autocommit mode, so it is
 atomic and, with PostgreSQL's default `synchronous_commit = on`, durable when it
