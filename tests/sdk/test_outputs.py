@@ -112,7 +112,7 @@ def test_file_per_table_pattern_and_data_format(tmp_path: Path) -> None:
     assert files == {
         "dbo.orders.jsonl": ['{"id":1}', '{"id":3}'],
         "items.jsonl": ['{"id":2}'],
-        ".._escape.jsonl": ['{"id":4}'],
+        "..%2Fescape.jsonl": ['{"id":4}'],
         "_unknown.jsonl": ['{"id":5}'],
     }
 
@@ -129,8 +129,32 @@ def test_file_table_names_that_are_not_strings_keep_their_own_files(tmp_path: Pa
         "1.jsonl": ["0", "3", "6"],
         "True.jsonl": ["1", "7"],
         "1.0.jsonl": ["2"],
-        "__a__.jsonl": ["4"],
+        "%5B%27a%27%5D.jsonl": ["4"],
         "t.jsonl": ["5"],
+    }
+
+
+def test_file_gives_every_table_name_a_file_of_its_own(tmp_path: Path) -> None:
+    """Names that differ only in characters a file name cannot hold as they are (a
+    space, `/`, `%`, a name like `.` or the no-table file's) each keep their own file,
+    and letters of any script are kept: one table's rows never land in another's file."""
+    names = ["テーブル", "データ表", "a b", "a_b", "a/b", "a%2Fb", ".", "..", "_unknown", None]
+    stream = frames(*({"data": i, "metadata": {"TableName": n}} for i, n in enumerate(names)))
+    config = {"path": "tables/{TableName}/data.jsonl", "format": "data"}
+    result = run("file", command(config) + stream, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    files = {p.parent.name: p.read_text().splitlines() for p in tmp_path.glob("tables/*/*")}
+    assert files == {
+        "テーブル": ["0"],
+        "データ表": ["1"],
+        "a%20b": ["2"],
+        "a_b": ["3"],
+        "a%2Fb": ["4"],
+        "a%252Fb": ["5"],
+        "%2E": ["6"],
+        "%2E.": ["7"],
+        "%5Funknown": ["8"],
+        "_unknown": ["9"],
     }
 
 

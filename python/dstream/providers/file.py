@@ -29,7 +29,9 @@ NO_TABLE = "_unknown"
 MAX_OPEN_FILES = 128
 # Table names whose file path is remembered (the memo starts over beyond it).
 MAX_TABLE_PATHS = 4096
-_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
+# Kept in a file name as they are; anything else is percent-encoded, as Hive encodes a
+# partition value: two table names never share a file, and the name reads back.
+_SAFE_IN_NAME = re.compile(r"[^\W_]|[._-]")
 
 
 @dataclass
@@ -54,9 +56,20 @@ class FileConfig(ProviderConfig):
 
 
 def table_file_name(table: Optional[object]) -> str:
-    """A table name made safe as one path component ("dbo.orders" stays as it is)."""
-    name = _UNSAFE_IN_NAME.sub("_", str(table)) if table not in (None, "") else NO_TABLE
-    return "_" + name if name in (".", "..") else name
+    """A table name as one path component: letters (any script), digits, `.`, `_` and
+    `-` as they are, every other character as %XX of its UTF-8 bytes ("dbo.orders"
+    stays, "Order Details" becomes "Order%20Details", "a/b" "a%2Fb"); the first
+    character of `.`, `..` and NO_TABLE too. Distinct names get distinct files."""
+    if table in (None, ""):
+        return NO_TABLE
+    text = str(table)
+    if text in (".", "..", NO_TABLE):  # not a directory; not the file of no table
+        return _percent(text[0]) + text[1:]
+    return "".join(ch if _SAFE_IN_NAME.fullmatch(ch) else _percent(ch) for ch in text)
+
+
+def _percent(ch: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in ch.encode("utf-8", "surrogatepass"))
 
 
 def _write_all(fd: int, data: bytes, path: str) -> None:
