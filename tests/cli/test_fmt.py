@@ -172,3 +172,109 @@ def test_a_refused_rewrite_leaves_that_file_and_formats_the_others(
     assert (document["refused"], document["changed"]) == (["a.hcl"], ["b.hcl"])
     assert (ws.root / "a.hcl").read_text() == MESSY
     assert (ws.root / "b.hcl").read_text() == CANONICAL.replace('"shop"', '"mall"')
+
+
+def test_diff_with_json_is_one_json_document(ws: Workspace) -> None:
+    """--json: stdout is one document; each file's diff is in it, not before it."""
+    (ws.root / "dstream.hcl").write_text(MESSY)
+    done = ws.run("fmt", "--diff", "--json", "--check")
+    assert done.returncode == 1, done.stderr
+    document = json.loads(done.stdout)
+    assert document["changed"] == ["dstream.hcl"]
+    diff = document["diffs"]["dstream.hcl"]
+    assert diff.startswith("--- dstream.hcl\n+++ dstream.hcl\n")
+    assert '+  db_name = "shop"\n' in diff
+    assert (ws.root / "dstream.hcl").read_text() == MESSY
+    (ws.root / "dstream.hcl").write_text(CANONICAL)
+    done = ws.run("fmt", "--diff", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"ok": True, "changed": [], "diffs": {}}
+
+
+ONE_LINE_BLOCKS = """\
+state { backend = "file"  path = "st" }
+task "t" {
+  input { provider_path = "dstream-counter" config { interval = 1 } }
+  output {
+    provider_path = "dstream-null" }
+  restart { attempts = 2
+    /* as written */ backoff = 1
+    max_backoff = 3 }
+}
+"""
+
+ONE_LINE_BLOCKS_FORMATTED = """\
+state {
+  backend = "file"
+  path    = "st"
+}
+task "t" {
+  input {
+    provider_path = "dstream-counter"
+    config { interval = 1 }
+  }
+  output {
+    provider_path = "dstream-null"
+  }
+  restart {
+    attempts = 2
+    /* as written */ backoff = 1
+    max_backoff = 3
+  }
+}
+"""
+
+
+def test_a_one_line_block_holds_one_attribute_at_most(ws: Workspace) -> None:
+    """dstream reads `state { a = 1  b = 2 }` (python-hcl2 does; HCL v2 refuses it: "a
+    single-line block definition can contain only a single argument"); fmt lays it out
+    as HCL writes it: one attribute a line. A block's items and its `}` start lines."""
+    (ws.root / "dstream.hcl").write_text(ONE_LINE_BLOCKS)
+    assert ws.run("fmt", "--check").returncode == 1
+    done = ws.run("fmt")
+    assert done.returncode == 0, done.stderr
+    assert (ws.root / "dstream.hcl").read_text() == ONE_LINE_BLOCKS_FORMATTED
+    assert ws.run("fmt", "--check").returncode == 0
+    assert ws.run("lint").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [('"a\nb"', "2:9"), ('"%{ for x in [1] }\n${x}%{ endfor }"', "2:25")],
+)
+def test_a_multi_line_quoted_string_is_a_syntax_error_not_a_formatter_bug(
+    ws: Workspace, value: str, where: str
+) -> None:
+    text = f"locals {{\n  c = {value}\n}}\n"
+    (ws.root / "dstream.hcl").write_text(text)
+    done = ws.run("fmt")
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert done.stderr.startswith(
+        f"error: dstream.hcl:{where}: a quoted string cannot span lines"
+    ), done.stderr
+    assert "bug" not in done.stderr
+    assert (ws.root / "dstream.hcl").read_text() == text
+
+
+def test_unicode_names_are_laid_out_like_any_other(ws: Workspace) -> None:
+    (ws.root / "dstream.hcl").write_text('locals {\n名前="x"\n  straße   =  local.名前\n}\n')
+    done = ws.run("fmt")
+    assert done.returncode == 0, done.stderr
+    assert (ws.root / "dstream.hcl").read_text() == (
+        'locals {\n  名前     = "x"\n  straße = local.名前\n}\n'
+    )
+
+
+def test_an_interpolation_over_lines_keeps_the_nesting_after_it(ws: Workspace) -> None:
+    """A quoted string's text stays on its line, but its `${ }` may go on: its brackets
+    nest no block, and its lines stay as written."""
+    text = (
+        'locals {\n  t = ["a"]\n  v = "${join(",",\n    local.t)}"\n    w = 1\n'
+        '  l = ["%{ for x in concat(\n       local.t) }${x}%{ endfor }", 2,\n  3]\n}\n'
+    )
+    (ws.root / "dstream.hcl").write_text(text)
+    done = ws.run("fmt")
+    assert done.returncode == 0, done.stderr
+    assert (ws.root / "dstream.hcl").read_text() == text.replace("    w = 1", "  w = 1").replace(
+        "\n  3]", "\n    3]"
+    )

@@ -310,3 +310,154 @@ def test_errors_in_every_part_are_collected_for_lint() -> None:
         "t.hcl:2:13: undefined local value local.b",
         "t.hcl:5:3: unknown attribute 'bogus' in task \"t\"",
     ]
+
+
+# -- HCL v2 conformance: heredoc positions, quoted strings, labels, identifiers ----------
+
+HEREDOC_ERROR = (
+    'locals {\n  region = "eu"\n  sql = <<%sEOT\n    select 1\n      where r = %s\n    EOT\n}\n'
+)
+
+
+@pytest.mark.parametrize("opener", ["", "-"], ids=["<<EOT", "<<-EOT"])
+@pytest.mark.parametrize(
+    ("interpolation", "where", "message"),
+    [
+        ("${local.regoin}", "5:25", "undefined local value local.regoin"),
+        ("${upper(local.region) + 1}", "5:19", "is not a number"),
+        ("${local.}", "5:25", "syntax error"),
+        ('${"a\\qb"}', "5:21", "invalid escape sequence"),
+        ("${upper(\n        local.regoin)}", "6:15", "undefined local value local.regoin"),
+        ("%{ if true }x%{ endif }", "5:17", "directives are not supported in heredocs"),
+        ("${local.region", "5:17", "heredoc has a `${` without its `}`"),
+        ("${local.region) + (local.region}", "5:17", "is not one expression"),
+    ],
+)
+def test_an_error_inside_a_heredoc_points_at_its_own_line_and_column(
+    opener: str, interpolation: str, where: str, message: str
+) -> None:
+    """Not at the heredoc's `<<`: a long SQL heredoc needs the exact place. A `<<-`
+    heredoc strips its indentation from the text, not from the file's columns."""
+    text = HEREDOC_ERROR % (opener, interpolation)
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(text, "t.hcl")
+    assert str(caught.value).startswith(f"t.hcl:{where}: "), str(caught.value)
+    assert message in str(caught.value)
+    assert caught.value.hint
+
+
+def test_a_heredoc_position_accounts_for_a_template_action_before_it() -> None:
+    text = 'locals {\n  sql = <<-EOT\n    {{ env "A" }} ${local.nope}\n  EOT\n}\n'
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(text, "t.hcl", environ={"A": "a"})
+    assert str(caught.value) == "t.hcl:3:27: undefined local value local.nope"
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ('"a\nb"', "2:9"),
+        ('"${local.t[0]}\n"', "2:21"),
+        ('"%{ for x in local.t }\n${x}%{ endfor }"', "2:29"),
+        ('"$${a\nb}"', "2:12"),
+    ],
+    ids=["text", "after an interpolation", "between directives", "escaped interpolation"],
+)
+def test_a_quoted_string_cannot_span_lines(value: str, where: str) -> None:
+    """HCL v2 (and Terraform): "Invalid multi-line string"; a heredoc or \\n instead."""
+    text = f'locals {{\n  c = {value}\n  t = ["x"]\n}}\n'
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(text, "t.hcl")
+    assert str(caught.value) == f"t.hcl:{where}: a quoted string cannot span lines"
+    assert caught.value.hint is not None and "\\n" in caught.value.hint
+    assert "heredoc" in caught.value.hint
+
+
+def test_new_lines_inside_an_interpolation_or_directive_are_allowed() -> None:
+    """Only a string's text is on one line: inside `${ }` and `%{ }` it is an expression."""
+    config = task_config(
+        'locals {\n  t = ["a", "b"]\n}\n',
+        '{ v = "${join(",",\n  local.t)}-%{ for x in concat(\n local.t) }${x}%{ endfor }" }',
+    )
+    assert config == {"v": "a,b-ab"}
+
+
+@pytest.mark.parametrize(
+    ("value", "where", "escape"),
+    [
+        ('"bad\\qescape"', "2:11", "\\q"),
+        ('"ok\\n then \\x41"', "2:18", "\\x"),
+        ('"\\u12"', "2:8", "\\u12"),
+        ('"\\UFFFFFFFF"', "2:8", "\\UFFFFFFFF"),
+        ('"\\uD800"', "2:8", "\\uD800"),
+        ('"${x} \\$"', "2:13", "\\$"),
+        ('{ "a\\-b" = 1 }', "2:11", "\\-"),
+        ('"$${a\\q}"', "2:12", "\\q"),
+    ],
+)
+def test_an_invalid_escape_is_refused(value: str, where: str, escape: str) -> None:
+    text = f"locals {{\n  c = {value}\n  x = 1\n}}\n"
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(text, "t.hcl")
+    assert str(caught.value).startswith(f"t.hcl:{where}: invalid escape sequence {escape}")
+    hint = caught.value.hint or ""
+    for valid in ("\\n", "\\r", "\\t", '\\"', "\\\\", "\\uNNNN", "\\UNNNNNNNN", "$${", "%%{"):
+        assert valid in hint, hint
+
+
+def test_valid_escapes_decode() -> None:
+    value = r'"\n\r\t\"\\\u00e9\U0001F600 $${x} %%{y} $$ %%"'
+    assert task_config("", f"{{ v = {value} }}") == {"v": '\n\r\t"\\é😀 ${x} %{y} $$ %%'}
+
+
+TASK_BODY = ' {\n  input { provider_path = "p" }\n  output { provider_path = "q" }\n}\n'
+
+
+@pytest.mark.parametrize(
+    ("label", "name"),
+    [
+        (r'"a\u0041\u00e9b"', "aAéb"),
+        (r'"q\"uote\\"', 'q"uote\\'),
+        ('"$${x} %%{y}"', "${x} %{y}"),
+        ("plain", "plain"),
+    ],
+)
+def test_block_labels_decode_escapes_as_hcl_does(label: str, name: str) -> None:
+    project = load_project_text("task " + label + TASK_BODY, "t.hcl")
+    assert list(project.tasks) == [name]
+
+
+@pytest.mark.parametrize(
+    ("label", "where", "what"),
+    [
+        ('"a${local.x}"', "1:8", "${"),
+        ('"%{ if true }a%{ endif }"', "1:7", "%{"),
+        ('"{{ env "X" }}"', "1:7", "{{ }}"),
+    ],
+)
+def test_a_block_label_is_a_literal_string(label: str, where: str, what: str) -> None:
+    """HCL v2: "Template sequences are not allowed in this string" (a label is read
+    before anything is evaluated)."""
+    with pytest.raises(ConfigError) as caught:
+        load_project_text("task " + label + TASK_BODY, "t.hcl", environ={"X": "x"})
+    assert str(caught.value).startswith(f"t.hcl:{where}: a block label"), str(caught.value)
+    assert what in str(caught.value)
+    assert caught.value.hint
+
+
+def test_unicode_identifiers_are_names_as_in_hcl() -> None:
+    """HCL v2 identifiers are Unicode ID_Start (or `_`), then ID_Continue or `-`."""
+    config = task_config(
+        'locals {\n  名前 = "x"\n  straße-2 = local.名前\n}\n',
+        "{ értékek = [local.straße-2, local.名前], नाम = { ключ = 1 } }",
+    )
+    assert config == {"értékek": ["x", "x"], "नाम": {"ключ": 1}}
+
+
+def test_a_character_that_cannot_start_a_name_is_no_name() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_project_text("locals {\n  € = 1\n}\n", "t.hcl")
+    assert (
+        str(caught.value)
+        == "t.hcl:2:3: syntax error: unexpected `€`; expected a name or a new line or `}`"
+    )

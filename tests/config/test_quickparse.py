@@ -33,11 +33,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def lark_tree(source: str) -> Optional[Plain]:
-    from hcl2.api import parses_to_tree
     from lark.exceptions import LarkError
 
     try:
-        return freeze(from_lark(parses_to_tree(source), 10**6))
+        return freeze(from_lark(syntax.lark_parse(source), 10**6))
     except LarkError:
         return None
 
@@ -99,7 +98,7 @@ BLANK = st.sampled_from(["", " ", "  ", "\t"])
 NEW_LINES = st.sampled_from(["\n", "\n\n", "  # note\n", " // note\n", "\n  \n", "\n\t", "\n# a\n"])
 NAMES = st.sampled_from(
     ["a", "b_c", "x-1", "task", "var", "local", "format", "e", "_", "config", "name", "input",
-     "output", "upper", "true", "null", "in"]
+     "output", "upper", "true", "null", "in", "名前", "straße", "é1", "a\u0301", "नाम", "_ö-"]
 )  # fmt: skip
 NUMBERS = st.sampled_from(
     ["0", "7", "42", "1.5", "2e3", "1.5E-2", "007", "1e+9", "-1", "-42", "-2.5"]
@@ -239,6 +238,11 @@ def test_random_texts(text: str) -> None:
         ("x = (\n  a\n)\n", "declined"),  # a new line in parentheses
         ("x = 1\r\ny = 2\r\n", "declined"),  # CRLF
         ("x = \n", "refused"),  # a syntax error: lark explains it
+        ("名前 = 1\n", "quick"),  # HCL v2's names are Unicode identifiers
+        ("x = a.straße-2\nnāme { é = 1 }\n", "quick"),
+        ("x = 1é\n", "refused"),  # a number then a name: a syntax error
+        ("€ = 1\n", "refused"),  # no identifier starts with €
+        ("x = a.٣\n", "refused"),  # nor with a digit
     ],
 )
 def test_what_it_reads_and_what_it_leaves_to_lark(text: str, expected: str) -> None:

@@ -1,11 +1,14 @@
 """`dstream fmt [PATH...]`: rewrite .hcl files in the canonical layout, like
 `terraform fmt`: two spaces per nesting level, one space around `=` and before `{` (a
 one-line block's too), the `=` of consecutive one-line attributes aligned, no trailing
-spaces, at most one blank line in a row, one newline at the end. Comments and heredocs
-are kept as written.
+spaces, at most one blank line in a row, one newline at the end. Each attribute and
+block starts a line, and so does a block's `}`, but for a one-line block holding one
+attribute (`output { path = "x" }`): dstream reads `state { a = 1  b = 2 }`, as
+python-hcl2 does, where HCL v2 refuses it. Comments and heredocs are kept as written.
 
 `--check` (also `-check`) changes nothing and exits 1 when a file is not formatted (for
-CI); `--diff` (`-diff`) prints what would change. Every file is parsed, laid out or not:
+CI); `--diff` (`-diff`) prints what would change (with `--json`, under `diffs`, one per
+file). Every file is parsed, laid out or not:
 one that does not parse is reported with the parser's diagnostic (file:line:col) and
 left alone, the others are still formatted, and the exit is 2. A rewrite whose parse
 tree differs from the original's is refused and that file left alone (a formatter bug
@@ -16,17 +19,34 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
-import re
+
+import regex
 
 from dstream.cli.view import View
+from dstream.config.quicklex import NAME_PATTERN
+from dstream.config.tree import Token, Tree
 from dstream.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ConfigError, DstreamError, UsageError
 from dstream.records import record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Union
+
+    from dstream.config.templates import SourceMap
+
 INDENT = "  "
 OPENERS, CLOSERS = "{[(", "}])"
-_ATTRIBUTE = re.compile(r"^([A-Za-z_][\w-]*)\s*=(?!=)\s*(.*)$")
-_BLOCK_OPEN = re.compile(r'^([A-Za-z_][\w-]*(?:\s+(?:"[^"]*"|[A-Za-z_][\w-]*))*)\s*\{(.*)$')
-_HEREDOC = re.compile(r"<<-?([A-Za-z_]\w*)\s*$")
+# `regex`, not `re`: HCL's names are Unicode identifiers (NAME_PATTERN).
+_LABEL = rf'"(?:[^"\\]|\\.)*"|{NAME_PATTERN}'
+_ATTRIBUTE = regex.compile(rf"^({NAME_PATTERN})\s*=(?!=)\s*(.*)$")
+_BLOCK_OPEN = regex.compile(rf"^({NAME_PATTERN}(?:\s+(?:{_LABEL}))*)\s*\{{(.*)$")
+_HEREDOC = regex.compile(r"<<-?([A-Za-z_]\w*)\s*$")
+# Tokens whose text is their meaning; any other's is its type (punctuation, operators,
+# keywords), with the blanks and new lines lark may put in it (`  =`, `\n  +`).
+_CONTENT = frozenset(
+    {"NAME", "STRING_CHARS", "ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE", "INT_LITERAL",
+     "FLOAT_LITERAL", "HEREDOC_TEMPLATE", "HEREDOC_TEMPLATE_TRIM", "TEMPLATE_STRING"}
+)  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,14 +70,21 @@ class _Scan:
     leading_closers: int = 0  # closers before anything else: the line itself dedents
     in_comment: bool = False  # a /* comment continues on the next line
     heredoc: str = ""  # a heredoc starts after this line, ending at this marker
+    # A quoted string whose `${ }` or `%{ }` goes on on the next line: what is open at the
+    # line's end, innermost last (`"` a string, `{` an interpolation or a brace in one).
+    inside: tuple[str, ...] = ()
 
 
-def _scan(line: str, in_comment: bool) -> _Scan:
+def _scan(line: str, in_comment: bool, inside: tuple[str, ...] = ()) -> _Scan:
     scan = _Scan(in_comment=in_comment)
     i, n = 0, len(line)
-    seen_other = False
+    seen_other = bool(inside)
+    open_ = list(inside)
     while i < n:
         ch = line[i]
+        if open_:
+            i = _string_step(line, i, open_)
+            continue
         if scan.in_comment:
             end = line.find("*/", i)
             if end < 0:
@@ -70,7 +97,8 @@ def _scan(line: str, in_comment: bool) -> _Scan:
             scan.in_comment, i = True, i + 2
             continue
         if ch == '"':
-            i = _skip_string(line, i + 1)
+            open_.append('"')
+            i += 1
             seen_other = True
             continue
         if ch in OPENERS:
@@ -87,19 +115,33 @@ def _scan(line: str, in_comment: bool) -> _Scan:
     heredoc = _HEREDOC.search(line)
     if heredoc and not scan.in_comment:
         scan.heredoc = heredoc.group(1)
+    scan.inside = tuple(open_) if "{" in open_ else ()  # a string's text ends with its line
     return scan
 
 
-def _skip_string(line: str, i: int) -> int:
-    """The index after the closing quote (template braces inside are not nesting)."""
-    while i < len(line):
-        if line[i] == "\\":
-            i += 2
-            continue
-        if line[i] == '"':
-            return i + 1
-        i += 1
-    return i
+def _string_step(line: str, i: int, open_: list[str]) -> int:
+    """One step in a quoted string or in an interpolation in one (whose brackets are
+    no nesting of blocks); returns the index after it."""
+    ch = line[i]
+    if open_[-1] == "{":  # in `${ }` / `%{ }`: an expression
+        if ch == '"':
+            open_.append('"')
+        elif ch == "{":
+            open_.append("{")
+        elif ch == "}":
+            open_.pop()  # a brace, or the interpolation itself
+        return i + 1
+    if ch == "\\":
+        return i + 2
+    if ch == '"':
+        open_.pop()
+        return i + 1
+    if line.startswith(("$${", "%%{"), i):
+        return i + 3
+    if line.startswith(("${", "%{"), i):
+        open_.append("{")
+        return i + 2
+    return i + 1
 
 
 def _normalise(text: str) -> str:
@@ -114,13 +156,16 @@ def _normalise(text: str) -> str:
         inner = rest[:-1].strip()
         if rest.endswith("}") and _ATTRIBUTE.match(inner):  # `output {path="x"}`
             rest = f"{_normalise(inner)} }}"
-        return f"{' '.join(block.group(1).split())} {{" + (f" {rest}" if rest else "")
+        header = " ".join(regex.findall(_LABEL, block.group(1)))  # not inside a label
+        return f"{header} {{" + (f" {rest}" if rest else "")
     return text
 
 
 def format_text(source: str) -> str:
     lines: list[str] = []
+    source = _break_items(source)
     depth, in_comment, heredoc = 0, False, ""
+    inside: tuple[str, ...] = ()
     for raw in source.splitlines():
         if heredoc:  # a heredoc's body is data: kept byte for byte
             lines.append(raw)
@@ -132,12 +177,86 @@ def format_text(source: str) -> str:
             lines.append(raw.rstrip())
             in_comment = _scan(raw, True).in_comment
             continue
-        scan = _scan(text, False)
-        level = max(depth - scan.leading_closers, 0)
-        lines.append(INDENT * level + _normalise(text) if text else "")
+        if inside:  # goes on inside a string's `${ }`: kept as written, like a comment
+            lines.append(raw.rstrip())
+            scan = _scan(raw, False, inside)
+        else:
+            scan = _scan(text, False)
+            level = max(depth - scan.leading_closers, 0)
+            lines.append(INDENT * level + _normalise(text) if text else "")
         depth = max(depth + scan.depth_change, 0)
-        in_comment, heredoc = scan.in_comment, scan.heredoc
+        in_comment, heredoc, inside = scan.in_comment, scan.heredoc, scan.inside
     return _finish(_align(lines))
+
+
+def _break_items(source: str) -> str:
+    """`source` with a line break before each attribute or block that does not start a
+    line, and before each block's `}` that does not; a one-line block holding one
+    attribute stays as it is. Where they are comes from the parse tree (a text that does
+    not parse is left as it is: fmt reports it)."""
+    from dstream.config.syntax import parse_tree
+
+    try:
+        tree, rewritten = parse_tree(source, "")
+    except ConfigError:
+        return source
+    tokens = _tokens(tree)
+    index = {id(token): k for k, token in enumerate(tokens)}
+    breaks: list[Token] = []
+
+    def starts_line(token: Token) -> bool:
+        """Whether only blanks or `/* */` comments come before it on its line."""
+        k = index[id(token)] - 1
+        while k >= 0 and str(tokens[k]).startswith("/*"):
+            k -= 1
+        return k < 0 or str(tokens[k]).rstrip(" \t").endswith("\n")
+
+    for node in tree.iter_subtrees_topdown():
+        if node.data not in ("block", "start"):
+            continue
+        body = next(c for c in node.children if isinstance(c, Tree) and c.data == "body")
+        items = [
+            c for c in body.children if isinstance(c, Tree) and c.data != "new_line_or_comment"
+        ]
+        ends = [c for c in node.children if isinstance(c, Token) and c.type in ("LBRACE", "RBRACE")]
+        if (
+            ends
+            and ends[0].line == ends[-1].line
+            and [i.data for i in items] in ([], ["attribute"])
+        ):
+            continue  # `output { path = "x" }`, `locals {}`
+        breaks += [first for first in map(_first_token, items) if not starts_line(first)]
+        breaks += [end for end in ends[1:] if not starts_line(end)]
+    offsets = sorted({_offset(source, rewritten.source_map, token) for token in breaks})
+    for offset in reversed(offsets):
+        source = source[:offset] + "\n" + source[offset:]
+    return source
+
+
+def _tokens(tree: Tree) -> list[Token]:
+    """The tree's tokens in the order of the text."""
+    found: list[Token] = []
+    stack: list[Union[Tree, Token]] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Token):
+            found.append(node)
+        else:
+            stack.extend(c for c in reversed(node.children) if isinstance(c, (Tree, Token)))
+    return found
+
+
+def _first_token(tree: Tree) -> Token:
+    return _tokens(tree)[0]
+
+
+def _offset(source: str, source_map: SourceMap, token: Token) -> int:
+    """Where `token` (placed in the text the template pre-pass gave) is in `source`."""
+    where = source_map.location(token.line or 1, token.column or 1)
+    start = 0
+    for _ in range((where.line or 1) - 1):
+        start = source.index("\n", start) + 1
+    return start + (where.column or 1) - 1
 
 
 def _align(lines: list[str]) -> list[str]:
@@ -147,7 +266,7 @@ def _align(lines: list[str]) -> list[str]:
 
     def flush() -> None:
         if len(group) > 1:
-            width = max(len(_ATTRIBUTE.match(out[k].strip()).group(1)) for k in group)  # type: ignore[union-attr]
+            width = max(len(out[k].strip().split("=")[0].rstrip()) for k in group)
             for k in group:
                 indent = out[k][: len(out[k]) - len(out[k].lstrip())]
                 match = _ATTRIBUTE.match(out[k].strip())
@@ -170,7 +289,7 @@ def _align(lines: list[str]) -> list[str]:
 
 def _opens(text: str) -> bool:
     scan = _scan(text, False)
-    return scan.depth_change > 0 or bool(scan.heredoc)
+    return scan.depth_change > 0 or bool(scan.heredoc or scan.inside)
 
 
 def _finish(lines: list[str]) -> str:
@@ -196,15 +315,33 @@ def _read_parsed(path: str) -> str:
 
 
 def _same_meaning(before: str, after: str, path: str) -> None:
-    """`before` (which parses) and `after` parse to the same tree apart from layout; else
-    nothing is written."""
-    import hcl2
+    """`before` (which parses) and `after` parse to the same tree apart from layout
+    (blanks, new lines, comments); else nothing is written."""
+    from dstream.config.syntax import parse_tree
 
-    if hcl2.loads(before) != hcl2.loads(after):
+    try:
+        same = _meaning(parse_tree(before, path)[0]) == _meaning(parse_tree(after, path)[0])
+    except ConfigError:
+        same = False
+    if not same:
         raise DstreamError(
             f"{path}: formatting would change the configuration's meaning; left as it is",
             hint="this is a bug in `dstream fmt`: please report it with the file",
         )
+
+
+def _meaning(node: object) -> object:
+    """A parse tree without its layout, as nested tuples."""
+    if isinstance(node, Token):
+        return (node.type, str(node)) if node.type in _CONTENT else node.type
+    if isinstance(node, Tree):
+        kept = [
+            c
+            for c in node.children
+            if not (isinstance(c, Tree) and c.data == "new_line_or_comment")
+        ]
+        return (node.data, tuple(_meaning(c) for c in kept))
+    return node
 
 
 def _files(paths: list[str], recursive: bool) -> list[str]:
@@ -229,6 +366,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.config.diagnostics import Diagnostics
 
     changed: list[str] = []
+    diffs: dict[str, str] = {}  # --diff --json: each file's diff goes in the document
     refused: list[str] = []  # a rewrite that would change the meaning: a formatter bug
     broken = Diagnostics()
     for path in _files(args.paths, args.recursive):
@@ -251,11 +389,13 @@ def execute(args: argparse.Namespace, view: View) -> int:
             continue
         changed.append(path)
         if args.diff:
-            view.out.writelines(
-                difflib.unified_diff(
-                    before.splitlines(True), after.splitlines(True), f"{path}", f"{path}"
-                )
+            diff = "".join(
+                difflib.unified_diff(before.splitlines(True), after.splitlines(True), path, path)
             )
+            if view.json:
+                diffs[path] = diff
+            else:
+                view.out.write(diff)
         if not args.check:
             tmp = path + ".fmt.tmp"
             with open(tmp, "w", encoding="utf-8") as handle:
@@ -266,6 +406,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
     if view.json:
         failed = broken.errors or refused or (args.check and changed)
         document: dict[str, object] = {"ok": not failed, "changed": changed}
+        if args.diff:
+            document["diffs"] = diffs
         if refused:
             document["refused"] = refused
         if broken.errors:

@@ -5,7 +5,8 @@ Lark's lexer is contextual: which terminal a text becomes can depend on the pars
 state. Where that matters for the texts the quick parser reads, this follows lark's
 choice (a sign before a number: `number`; the blanks EQ and COLON start with);
 where it would take the parser's state to know (keywords such as `in`, `for`), the
-text is declined (`Decline`), and lark lexes it.
+text is declined (`Decline`), and lark lexes it. Names are HCL v2's (NAME_PATTERN, which
+config/syntax.py puts in lark's grammar too).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     import re
     from typing import Optional
 
+    import regex
+
 # Words the grammar lexes as keywords: their trees depend on the parser's state.
 KEYWORDS = frozenset({"if", "in", "for", "for_each", "else", "endif", "endfor"})
 LITERALS = {"true": "TRUE", "false": "FALSE", "null": "NULL"}
@@ -27,6 +30,10 @@ PUNCTUATION = {
 TWO = {"==": "DOUBLE_EQ", "!=": "NEQ", "<=": "LEQ", ">=": "GEQ", "&&": "DOUBLE_AMP",
        "||": "DOUBLE_PIPE"}  # fmt: skip
 ONE = {"<": "LT", ">": "GT", "!": "NOT"}
+# HCL v2's identifier (hclsyntax spec, "Identifiers"; `_` may start one, as in
+# hclsyntax's scanner), for the `regex` module. The sets below are its ASCII part, the
+# one most names need: the pattern (and the import of `regex`) only reads past them.
+NAME_PATTERN = r"[\p{ID_Start}_][\p{ID_Continue}-]*"
 NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 NAME_CHARS = NAME_START | frozenset("0123456789-")
 DIGITS = frozenset("0123456789")
@@ -34,6 +41,7 @@ EOF = "$END"
 _HEREDOC_PATTERNS: Optional[tuple[tuple[str, re.Pattern[str]], ...]] = None  # on first use
 _NUMBERS: Optional[tuple[tuple[str, re.Pattern[str]], ...]] = None  # on first use
 _STRING_CHARS: Optional[re.Pattern[str]] = None  # on first use
+_NAME: Optional[regex.Pattern[str]] = None  # on first use
 
 
 class Decline(Exception):
@@ -116,17 +124,20 @@ class Scanner:
             return pos + 1, "COLON"
         if char == "\n" or char == "#" or pair == "//":
             return _comment(text, pos), "NL_OR_COMMENT"
-        if char in NAME_START:
+        if char in NAME_START or (char > "\x7f" and name_end(text, pos)):
             end = pos + 1
             while text[end] in NAME_CHARS:
                 end += 1
+            if text[end] > "\x7f":
+                end = name_end(text, pos)
             word = text[pos:end]
             if word in KEYWORDS:
                 raise Decline
             return end, LITERALS.get(word, "NAME")
         if char in DIGITS:
             found = number(text, pos)
-            if found is None or text[found[0]] in NAME_START or text[found[0]] == ".":
+            after = text[found[0]] if found else "."
+            if found is None or after in NAME_START or after == "." or after > "\x7f":
                 raise Decline  # `1abc`, `1.a`, `1e`: lexed apart by lark, read by nobody
             return found
         if char == '"':
@@ -152,6 +163,17 @@ class Scanner:
         if char == "%" and pair != "%{":
             return pos + 1, "PERCENT"
         raise Decline  # ~, $, \, &, |, /*, %{ and anything unknown
+
+
+def name_end(text: str, pos: int) -> int:
+    """The end of the name at `pos` (NAME_PATTERN), or 0 if none starts there."""
+    global _NAME
+    if _NAME is None:
+        import regex
+
+        _NAME = regex.compile(NAME_PATTERN)
+    found = _NAME.match(text, pos)
+    return found.end() if found else 0
 
 
 def _heredoc(text: str, pos: int) -> tuple[int, str]:

@@ -17,8 +17,9 @@ The tree must be lark's to the token: the same rules and terminals, positions, a
 lines where LALR puts them (one that ends an expression goes into its innermost open
 binary operation). tests/config/test_quickparse.py compares the two on every
 configuration in the repository and on generated ones. That holds for one grammar,
-python-hcl2's hcl2.lark with GRAMMAR_CRC; config/syntax.py uses this parser only when
-the installed grammar is that one.
+python-hcl2's hcl2.lark with GRAMMAR_CRC, whose NAME config/syntax.py widens to HCL v2's
+identifiers (quicklex.NAME_PATTERN); config/syntax.py uses this parser only when the
+installed grammar is that one.
 """
 
 from __future__ import annotations

@@ -5,11 +5,12 @@ node here with itself, for the expressions inside.
 
 from __future__ import annotations
 
-import re
+import bisect
 
 from dstream.config.functions import to_string
 from dstream.config.limits import TooDeep
-from dstream.config.syntax import parses_to_tree, trees
+from dstream.config.literals import BadString, text_of, unescape
+from dstream.config.syntax import parse_problem, parses_to_tree, trees
 from dstream.config.tree import Token, Tree
 from dstream.errors import ConfigError
 from dstream.records import record
@@ -17,6 +18,7 @@ from dstream.records import record
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dstream.config.evaluate import Evaluator
+    from dstream.config.model import Location
     from dstream.config.tree import Node
     from dstream.protocol.values import JsonValue
 
@@ -56,10 +58,7 @@ def _parts(children: list[Node], node: Tree) -> list[_Part]:
     parts: list[_Part] = []
     for child in children:
         if isinstance(child, Token):
-            if child.type in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
-                parts.append(_Part("text", node, str(child.value)[1:]))
-            else:
-                parts.append(_Part("text", node, unescape(str(child.value))))
+            parts.append(_Part("text", node, text_of(child)))
         elif child.data == "interpolation":
             parts.append(_Part("interp", trees(child)[0]))
         else:
@@ -171,22 +170,49 @@ def interpolated(evaluator: Evaluator, node: Node) -> str:
 
 # -- heredocs ----------------------------------------------------------------------------
 
+# A heredoc's interpolation is parsed on its own, as this attribute's value: the
+# parentheses let it span lines, as it may.
+_WRAP = "x = ({})\n"
+_WRAP_OFFSET = _WRAP.index("{")
+
+
+@record
+class _Heredoc:
+    """A heredoc's text, and where its lines are in the parsed file."""
+
+    body: str
+    starts: list[int]  # the offset in `body` where each line starts
+    first_line: int  # the file's line of the body's first line
+    cut: int  # the indentation `<<-` removed from each line
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """The line and column of character `offset` of the body, in the file."""
+        index = max(bisect.bisect_right(self.starts, offset) - 1, 0)
+        return self.first_line + index, self.cut + offset - self.starts[index] + 1
+
 
 def heredoc(evaluator: Evaluator, node: Tree, trim: bool) -> str:
     """A heredoc's text; `trim` (`<<-`) removes the indentation its lines share."""
-    lines = str(node.children[0]).split("\n")
-    body_lines = lines[1:-2]  # drop `<<EOT` and the closing marker line
+    token = node.children[0]
+    body_lines = str(token).split("\n")[1:-2]  # drop `<<EOT` and the closing marker line
+    cut = 0
     if trim:
         indents = [len(line) - len(line.lstrip()) for line in body_lines if line.strip()]
         cut = min(indents) if indents else 0
         body_lines = [line[cut:] for line in body_lines]
+    starts, offset = [], 0
+    for line in body_lines:
+        starts.append(offset)
+        offset += len(line) + 1
     body = "\n".join(body_lines) + ("\n" if body_lines else "")
-    return _heredoc_body(evaluator, body, node)
+    opener = token.line if isinstance(token, Token) and token.line else node.line or 1
+    return _heredoc_body(evaluator, _Heredoc(body, starts or [0], opener + 1, cut), node)
 
 
-def _heredoc_body(evaluator: Evaluator, body: str, node: Tree) -> str:
+def _heredoc_body(evaluator: Evaluator, doc: _Heredoc, node: Tree) -> str:
     # The parser keeps a heredoc as one token: its interpolations are found (and
     # parsed) here.
+    body = doc.body
     out: list[str] = []
     index = 0
     while index < len(body):
@@ -196,16 +222,18 @@ def _heredoc_body(evaluator: Evaluator, body: str, node: Tree) -> str:
         elif body.startswith("${", index):
             end = _closing_brace(body, index + 2)
             if end < 0:
-                raise evaluator.fail(
-                    node, "heredoc has a `${` without its `}`", "close the interpolation: ${...}"
+                raise ConfigError(
+                    "heredoc has a `${` without its `}`",
+                    location=_at(evaluator, doc, index),
+                    hint="close the interpolation: ${...}",
                 )
-            out.append(_heredoc_interpolation(evaluator, body[index : end + 1], node))
+            out.append(_heredoc_interpolation(evaluator, doc, index, end))
             index = end + 1
         elif body.startswith("%{", index):
-            raise evaluator.fail(
-                node,
+            raise ConfigError(
                 "%{ } directives are not supported in heredocs",
-                "use a quoted string for %{if}/%{for}, or a for expression with join()",
+                location=_at(evaluator, doc, index),
+                hint="use a quoted string for %{if}/%{for}, or a for expression with join()",
             )
         else:
             out.append(body[index])
@@ -213,28 +241,58 @@ def _heredoc_body(evaluator: Evaluator, body: str, node: Tree) -> str:
     return "".join(out)
 
 
-def _heredoc_interpolation(evaluator: Evaluator, text: str, node: Tree) -> str:
-    """`text` is `${...}` from a heredoc: parse and render it."""
+def _at(evaluator: Evaluator, doc: _Heredoc, offset: int) -> Location:
+    return evaluator.source.source_map.location(*doc.position(offset))
+
+
+def _heredoc_interpolation(evaluator: Evaluator, doc: _Heredoc, start: int, end: int) -> str:
+    """Parse and render the `${...}` from `start` to `end` (its `}`) of the heredoc's
+    body; every error, in the expression or in its value, is placed where it is in the
+    file."""
+    snippet = _WRAP.format(doc.body[start + 2 : end])
+    lines = [0] + [i + 1 for i, char in enumerate(snippet) if char == "\n"]
+
+    def place(line: int, column: int) -> tuple[int, int]:
+        offset = lines[min(max(line, 1), len(lines)) - 1] + max(column, 1) - 1
+        return doc.position(min(max(start + 2 + offset - _WRAP_OFFSET, start), end))
+
+    def fail(reason: str, hint: str, line: int, column: int) -> ConfigError:
+        location = evaluator.source.source_map.location(*place(line, column))
+        return ConfigError(reason, location=location, hint=hint)
+
     try:
-        tree = parses_to_tree(f"x = ({text[2:-1]})\n")
+        tree = parses_to_tree(snippet)
     except TooDeep as exc:
-        raise evaluator.fail(
-            node, f"a heredoc interpolation is {exc.reason}", "use a shorter expression"
+        raise fail(
+            f"a heredoc interpolation is {exc.reason}",
+            "use a shorter expression",
+            *exc.position(snippet),
         ) from None
-    except Exception:
-        raise evaluator.fail(
-            node,
-            f"heredoc interpolation {text!r} is not valid",
-            "write an expression inside ${...}, as in an attribute's value",
-        ) from None
-    attribute = next(tree.find_data("attribute"))
-    # The expression was re-parsed from the heredoc text: its positions are relative,
-    # so errors point at the heredoc itself.
-    try:
-        return interpolated(evaluator, attribute.children[-1])
-    except ConfigError as exc:
-        exc.location = evaluator.where(node)
-        raise
+    except BadString as exc:
+        raise fail(exc.reason, exc.hint, exc.line, exc.column) from None
+    except Exception as exc:
+        from lark.exceptions import UnexpectedInput  # only a parse raises it: lark is in
+
+        if not isinstance(exc, UnexpectedInput):
+            raise
+        reason, hint = parse_problem(exc)
+        line, column = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
+        raise fail(f"syntax error: {reason}", hint, line, column) from None
+    value = next(tree.find_data("attribute")).children[-1]
+    opening = value.children[0] if isinstance(value, Tree) and value.data == "expr_term" else None
+    if not (isinstance(opening, Token) and (opening.line, opening.column) == (1, _WRAP_OFFSET)):
+        raise ConfigError(  # `${a) + (b}`: the wrapping parentheses hold no one expression
+            f"heredoc interpolation {doc.body[start : end + 1]!r} is not one expression",
+            location=_at(evaluator, doc, start),
+            hint="write an expression inside ${...}, as in an attribute's value",
+        )
+    for subtree in tree.iter_subtrees_topdown():
+        if subtree.line is not None:
+            subtree.line, subtree.column = place(subtree.line, subtree.column or 1)
+        for child in subtree.children:
+            if isinstance(child, Token) and child.line is not None:
+                child.line, child.column = place(child.line, child.column or 1)
+    return interpolated(evaluator, trees(value)[0])  # inside the ( )
 
 
 def _closing_brace(text: str, start: int) -> int:
@@ -256,22 +314,3 @@ def _closing_brace(text: str, start: int) -> int:
             depth -= 1
         index += 1
     return -1
-
-
-_ESCAPE = r"(?s)\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)"
-_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
-
-
-def unescape(text: str) -> str:
-    """HCL's escapes in a quoted string: \\n, \\t, \\r, \\", \\\\, \\uNNNN, \\UNNNNNNNN;
-    an unknown escape is kept as written."""
-    if "\\" not in text:
-        return text
-
-    def replace(match: re.Match[str]) -> str:
-        code = match.group(1)
-        if code[0] in "uU" and len(code) > 1:
-            return chr(int(code[1:], 16))
-        return _SIMPLE_ESCAPES.get(code, "\\" + code)
-
-    return re.sub(_ESCAPE, replace, text)

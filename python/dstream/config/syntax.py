@@ -1,16 +1,21 @@
 """HCL text -> a small tree of blocks and attributes that remembers positions.
 
-python-hcl2 parses; its serialised dict loses positions and turns expressions into
-`${...}` strings, so dstream reads the raw Lark tree instead (the parser is built with
-propagate_positions), copied into dstream.config.tree, and keeps each expression as a
-subtree for the evaluator. lark is imported only when a text is really parsed.
+python-hcl2's grammar parses; its serialised dict loses positions and turns expressions
+into `${...}` strings, so dstream reads the raw Lark tree instead (the parser is built
+with propagate_positions), copied into dstream.config.tree, and keeps each expression as
+a subtree for the evaluator. lark is imported only when a text is really parsed. Where
+HCL v2 differs from that grammar, dstream follows HCL v2: its names are Unicode
+identifiers (the grammar's NAME is widened), and its quoted strings stay on one line and
+hold only valid escapes (config/literals.py checks the tree).
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import marshal
 import os
+import stat
 import sys
 
 from dstream.config.limits import (
@@ -20,6 +25,7 @@ from dstream.config.limits import (
     check_nesting,
     line_column,
 )
+from dstream.config.literals import BadString, check_strings, label_text
 from dstream.config.model import Location
 from dstream.config.templates import Rewritten, SourceMap, rewrite_templates
 from dstream.config.tree import Token, Tree, freeze, from_lark, thaw
@@ -30,14 +36,17 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
+    from lark import Lark
     from lark import Token as LarkToken
+    from lark import Tree as LarkTree
     from lark.exceptions import UnexpectedInput
 
     from dstream.config.tree import Node
 
 # Part of the cache key: bump it when what a cached tree holds, or what a text must pass
 # before it is cached, changes (2: nesting limits, a tree cached before them is not trusted).
-TREE_FORMAT = "dstream-tree-3"  # 3: marshal of tree.freeze (2 was a pickle)
+# 3: marshal of tree.freeze (2 was a pickle); 4: quoted strings checked (config/literals.py)
+TREE_FORMAT = "dstream-tree-4"
 BOM = "\ufeff"
 
 
@@ -169,10 +178,16 @@ def _mistake(token: LarkToken, expected: set[str]) -> Optional[str]:
 
 
 def parse_error(exc: UnexpectedInput, source_map: SourceMap) -> ConfigError:
-    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
-
     line, column = getattr(exc, "line", 0) or 0, getattr(exc, "column", 0) or 0
     where = source_map.location(line, column) if line > 0 else Location(source_map.file)
+    reason, hint = parse_problem(exc)
+    return ConfigError(f"syntax error: {reason}", location=where, hint=hint)
+
+
+def parse_problem(exc: UnexpectedInput) -> tuple[str, str]:
+    """What lark's exception says went wrong, and the hint for it."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
     hint = 'check for a missing `}`, `]`, `"` or `=` just before this point'
     if isinstance(exc, UnexpectedToken):
         token: LarkToken = exc.token
@@ -190,7 +205,7 @@ def parse_error(exc: UnexpectedInput, source_map: SourceMap) -> ConfigError:
         reason = "unexpected end of file"
     else:
         reason = "syntax error"
-    return ConfigError(f"syntax error: {reason}", location=where, hint=hint)
+    return reason, hint
 
 
 @functools.cache
@@ -225,6 +240,65 @@ def _grammar_stamp() -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
+def _cache_folder() -> str:
+    """Where parsed trees are kept."""
+    from dstream.cache import cache_root
+
+    return os.path.join(cache_root(), "hcl")
+
+
+@functools.cache
+def _unicode_parser() -> Lark:
+    """python-hcl2's parser with HCL v2's identifiers (Unicode ID_Start or `_`, then
+    ID_Continue or `-`) for the grammar's ASCII NAME. Its tables are built in each
+    process that needs them (~1.5 s), never loaded from a cache: lark keeps them as a
+    pickle, and loading one runs whatever it holds. Only a text with a name outside
+    ASCII that the quick parser leaves to lark pays it (lark_parse)."""
+    import re
+
+    from hcl2.postlexer import PostLexer  # first: a missing python-hcl2 is named
+    from lark import Lark
+
+    from dstream.config.quicklex import NAME_PATTERN
+
+    with open(_grammar_path() or "", encoding="utf-8") as handle:
+        grammar = handle.read()
+    name = f"NAME : /{NAME_PATTERN}/"
+    grammar = re.sub(r"^NAME\s*:.*$", lambda _: name, grammar, count=1, flags=re.M)
+    return Lark(
+        grammar,
+        parser="lalr",
+        regex=True,  # the `regex` module: \p{ID_Start} in NAME
+        propagate_positions=True,
+        postlex=PostLexer(),
+    )
+
+
+def lark_parse(source: str) -> LarkTree[LarkToken]:
+    """lark's tree of `source`, with the new line python-hcl2's own parses_to_tree
+    appends (the grammar cannot end a body at the end of the text). python-hcl2's own
+    parser (whose tables it keeps built) reads every text whose names are ASCII, as
+    most are even when strings or comments are not; only where it stops at a character
+    outside ASCII is the text read again with Unicode names."""
+    from hcl2.parser import parser
+    from lark.exceptions import UnexpectedInput
+
+    text = source + "\n"
+    try:
+        return parser().parse(text)
+    except UnexpectedInput as exc:
+        at = _error_offset(exc)
+        if at is None or at >= len(text) or text[at].isascii():
+            raise
+    return _unicode_parser().parse(text)
+
+
+def _error_offset(exc: UnexpectedInput) -> Optional[int]:
+    token = getattr(exc, "token", None)
+    offset = getattr(token, "start_pos", None) if token is not None else exc.pos_in_stream
+    return offset if isinstance(offset, int) else None
+
+
 @functools.cache
 def _quick_parse_applies() -> bool:
     """Whether the installed grammar is the one config/quickparse.py mirrors."""
@@ -247,17 +321,16 @@ def parses_to_tree(source: str) -> Tree:
     config/quickparse.py when it knows the text (a millisecond or two), by lark
     otherwise. The `{{ env }}` pre-pass leaves no value in `source`, so the cache never
     holds a secret. Any cache trouble just means parsing again. Raises lark's
-    UnexpectedInput on a syntax error, and TooDeep on nesting beyond the limits (checked
-    before the parse: only a miss pays for it, and a text that fails is never cached)."""
+    UnexpectedInput on a syntax error, TooDeep on nesting beyond the limits (checked
+    before the parse) and BadString for a quoted string HCL v2 refuses (checked after
+    it): only a miss pays for the checks, and a text that fails is never cached."""
     import zlib
-
-    from dstream.cache import cache_root
 
     stamp = f"{TREE_FORMAT}\0{_grammar_stamp()}\0{source}".encode()
     # The name only spreads the files out; the stamp stored with the tree decides a hit,
     # so a crc32 collision costs a parse, never a wrong tree (hashlib would load
     # OpenSSL: 3-4 ms of every command).
-    folder = os.path.join(cache_root(), "hcl")
+    folder = _cache_folder()
     path = os.path.join(folder, f"{zlib.crc32(stamp):08x}-{len(stamp)}.tree")
     try:
         with open(path, "rb") as handle:
@@ -273,9 +346,8 @@ def parses_to_tree(source: str) -> Tree:
     check_nesting(source)
     tree = quickparse.parse(source) if _quick_parse_applies() else None
     if tree is None:  # a text the quick parser declines: lark's (a syntax error too)
-        from hcl2.api import parses_to_tree as parse
-
-        tree = from_lark(parse(source), MAX_TREE_DEPTH)
+        tree = from_lark(lark_parse(source), MAX_TREE_DEPTH)
+    check_strings(tree)
     try:
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
@@ -289,6 +361,15 @@ def parses_to_tree(source: str) -> Tree:
 
 def parse_text(text: str, path: str) -> SourceFile:
     """Parse one file (after the `{{ env }}` pre-pass). Raises ConfigError."""
+    tree, rewritten = parse_tree(text, path)
+    body_tree = next(c for c in tree.children if isinstance(c, Tree) and c.data == "body")
+    body = _body(body_tree, rewritten.source_map)
+    return SourceFile(path, body, rewritten.source_map, rewritten)
+
+
+def parse_tree(text: str, path: str) -> tuple[Tree, Rewritten]:
+    """One file's parse tree (of the text after the `{{ env }}` pre-pass, which the
+    source map maps back to `text`). Raises ConfigError."""
     if text.startswith(BOM):  # what some Windows editors write first; it is no text
         text = text[1:]
     if len(text) > MAX_FILE_BYTES:
@@ -311,6 +392,9 @@ def parse_text(text: str, path: str) -> SourceFile:
             location=source_map.location(line, column),
             hint="flatten it: name inner parts in locals { }",
         ) from None
+    except BadString as exc:
+        where = source_map.location(exc.line, exc.column)
+        raise ConfigError(exc.reason, location=where, hint=exc.hint) from None
     except Exception as exc:
         # A lark exception can only come from a parse, which imported lark already.
         from lark.exceptions import UnexpectedInput
@@ -318,22 +402,21 @@ def parse_text(text: str, path: str) -> SourceFile:
         if isinstance(exc, UnexpectedInput):
             raise parse_error(exc, source_map) from None
         raise
-    body_tree = next(c for c in tree.children if isinstance(c, Tree) and c.data == "body")
-    body = _body(body_tree, source_map)
-    return SourceFile(path, body, source_map, rewritten)
+    return tree, rewritten
 
 
 def _name_of(node: Node) -> str:
-    """The text of an identifier, keyword or literal_value node, or a label string."""
+    """The text of an identifier, keyword or literal_value node."""
     if isinstance(node, Token):
         return str(node.value)
-    if node.data == "string":
-        return "".join(
-            str(part.children[0].value)
-            for part in node.children
-            if isinstance(part, Tree) and isinstance(part.children[0], Token)
-        )
     return _name_of(node.children[0])
+
+
+def _label(node: Tree, source_map: SourceMap) -> str:
+    """A block label: a name, or a quoted string's literal text."""
+    if node.data == "string":
+        return label_text(node, source_map)
+    return _name_of(node)
 
 
 def trees(node: Tree) -> list[Tree]:
@@ -372,7 +455,7 @@ def _body(tree: Tree, source_map: SourceMap) -> Body:
             body.blocks.append(
                 Block(
                     type=_name_of(parts[0]),
-                    labels=[_name_of(p) for p in parts[1:]],
+                    labels=[_label(p, source_map) for p in parts[1:]],
                     body=_body(inner, source_map),
                     location=locate(parts[0], source_map),
                     label_locations=[locate(p, source_map) for p in parts[1:]],
@@ -382,17 +465,26 @@ def _body(tree: Tree, source_map: SourceMap) -> Body:
 
 
 def read_source(path: str) -> str:
-    """A configuration or var file's text: at most MAX_FILE_BYTES (so /dev/zero or a
-    huge file is refused, not read), UTF-8, a leading BOM dropped. Raises ConfigError
-    with file:line:col (an undecodable byte's own line and column)."""
+    """A configuration or var file's text: a regular file only (a FIFO or a device may
+    never end: as file(), it is refused, not waited on), at most MAX_FILE_BYTES (a huge
+    file is refused, not read), UTF-8, a leading BOM dropped. Raises ConfigError with
+    file:line:col (an undecodable byte's own line and column)."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ConfigError(
+                    f"{path} is not a regular file (a FIFO, a device or a directory)",
+                    location=Location(path),
+                    hint="give the path of an ordinary file",
+                )
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
+        loop = exc.errno == errno.ELOOP
         raise ConfigError(
-            f"cannot read {path}: {exc.strerror or exc}",
+            f"{path} is a symlink loop" if loop else f"cannot read {path}: {exc.strerror or exc}",
             location=Location(path),
-            hint="check the path and its permissions",
+            hint="point the link at a file" if loop else "check the path and its permissions",
         ) from None
     if len(raw) > MAX_FILE_BYTES:
         line, column = line_column(raw[:MAX_FILE_BYTES].decode("utf-8", "replace"), MAX_FILE_BYTES)
