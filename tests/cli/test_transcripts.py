@@ -39,6 +39,7 @@ CASES: dict[str, Case] = {
     "run-provider-failure": Case(bad, ["run", "t"]),
     "run-config-error": Case(cfg, ["run", "t"]),
     "run-unknown-task": Case(scenarios.counter_file, ["run", "tt"]),
+    "run-bad-flag": Case(scenarios.counter_file, ["run", "--metrics-addr", "notanaddr"]),
     "run-interrupt": Case(
         lambda ws: scenarios.counter_file(ws, count=0, interval=5), ["run", "t"], interrupt=True
     ),

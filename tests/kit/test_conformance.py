@@ -13,6 +13,7 @@ from typing import Optional
 import orjson
 import pytest
 
+from dstream.errors import UsageError
 from dstream.kit.checks import CHECKS
 from dstream.kit.conformance import described_role, run_suite
 from dstream.kit.harness import Target
@@ -153,6 +154,28 @@ def test_unknown_provider_is_a_usage_error() -> None:
     proc = dstream("provider", "test", "no-such-provider-anywhere")
     assert proc.returncode == 2
     assert "not a file, not on PATH" in proc.stderr and "hint:" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--check", "nosuch"], ["'nosuch'", "handshake", "checkpoint-echo"]),
+        (["--check", "handshake", "--check", "frame"], ["'frame'", "did you mean 'frames'"]),
+        (["--role", "output", "--check", "frames"], ["'frames'", "input providers only"]),
+    ],
+)
+def test_an_unknown_check_is_a_usage_error(argv: list[str], words: list[str]) -> None:
+    proc = dstream("provider", "test", "dstream-counter", *argv)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "conforms" not in proc.stdout and "\n  hint: " in proc.stderr
+    for word in words:
+        assert word in proc.stderr, (word, proc.stderr)
+
+
+def test_an_unknown_check_is_refused_in_process(tmp_path: Path) -> None:
+    target = Target(argv=[str(RAW_PROVIDER)], role="output", label="raw", timeout=3, grace=3)
+    with pytest.raises(UsageError, match="'nosuch'"):
+        run_suite(target, only=["nosuch"])
 
 
 def test_in_process_api(tmp_path: Path) -> None:

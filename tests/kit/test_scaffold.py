@@ -97,6 +97,17 @@ def test_output_new_passes_its_tests_and_the_suite(tmp_path: Path) -> None:
     assert "conforms" in suite.stdout
 
 
+def test_the_next_steps_can_be_pasted_into_a_shell(tmp_path: Path) -> None:
+    parent = tmp_path / "my providers"
+    parent.mkdir()
+    created = dstream("provider", "new", "demo-sink", "--role", "output", "--dir", str(parent))
+    assert created.returncode == 0, created.stderr
+    cd = next(line for line in created.stdout.splitlines() if line.startswith("  cd "))
+    shell = subprocess.run(["sh", "-c", f"{cd} && pwd"], capture_output=True, text=True)
+    assert shell.returncode == 0, shell.stderr
+    assert shell.stdout.strip() == str(parent / "demo-sink")
+
+
 def test_refuses_bad_names_and_existing_directories(tmp_path: Path) -> None:
     bad = dstream("provider", "new", "Bad_Name", "--role", "input", "--dir", str(tmp_path))
     assert bad.returncode == 2 and "lower-case letters" in bad.stderr

@@ -8,6 +8,7 @@ import contextlib
 
 from dstream import logs
 from dstream.cli.common import add_config_arguments, load_project_from_args
+from dstream.cli.flags import metrics_address
 from dstream.cli.view import View
 from dstream.errors import ExitCode
 
@@ -15,6 +16,7 @@ from dstream.errors import ExitCode
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metrics-addr",
+        type=metrics_address,
         metavar="HOST:PORT",
         help="serve Prometheus /metrics and /healthz (overrides the metrics block)",
     )

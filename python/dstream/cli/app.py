@@ -26,7 +26,7 @@ from dstream.errors import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional
+    from typing import Any, NoReturn, Optional
 
 # name -> (module, one-line help). Order is the order of `dstream --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -86,6 +86,17 @@ class RawDescriptionHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpForm
     """argparse's, as HelpFormatter above."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's, but a mistake on the command line is a UsageError like any other: one
+    error block with a hint (one JSON document with --json) and exit 2, from the same
+    place as every other error (`_main`). Its sub-commands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        from dstream.errors import UsageError
+
+        raise UsageError(message, hint=f"`{self.prog} --help` lists what it takes")
+
+
 def _top_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dstream",
@@ -101,9 +112,11 @@ def _top_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_global_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags every command accepts (before or after its name)."""
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+def add_global_arguments(parser: argparse.ArgumentParser, *, json: bool = True) -> None:
+    """The flags every command accepts (before or after its name); `json`: --json too,
+    which every command takes but one whose output is no document (`takes_json`)."""
+    if json:
+        parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument(
         "-l",
         "--log-level",
@@ -118,13 +131,16 @@ def load_command(name: str) -> Any:  # a command module: add_arguments and execu
     return importlib.import_module(COMMANDS[name][0])
 
 
+def takes_json(module: object) -> bool:
+    """Whether a command module takes --json: all do but one saying TAKES_JSON = False."""
+    return bool(getattr(module, "TAKES_JSON", True))
+
+
 def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     help_ = COMMANDS[name][1]
     module = load_command(name)
-    parser = argparse.ArgumentParser(
-        prog=f"dstream {name}", description=help_, formatter_class=HelpFormatter
-    )
-    add_global_arguments(parser)
+    parser = Parser(prog=f"dstream {name}", description=help_, formatter_class=HelpFormatter)
+    add_global_arguments(parser, json=takes_json(module))
     module.add_arguments(parser)
     return parser, module
 
@@ -199,11 +215,15 @@ def _main(argv: Optional[list[str]]) -> int:
         print(f"error: unknown command {name!r}\n  hint: {hint}", file=sys.stderr)
         return EXIT_USAGE
     parser, module = build_parser(name)
-    args = parser.parse_args(argv[1:])
     from dstream import logs
     from dstream.cli.view import View
 
-    view = View(json=args.json)
+    try:
+        args = parser.parse_args(argv[1:])
+    except DstreamError as exc:  # Parser.error's, or a converter's (cli/flags.py)
+        View(json=takes_json(module) and "--json" in argv).error(exc)
+        return exc.exit_code
+    view = View(json=getattr(args, "json", False))
     # The start is over, unless it goes on inside `execute`: such a command module says
     # so and turns the collector back on itself (cli/entry.py).
     if not getattr(module, "RESUMES_COLLECTOR", False):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from dstream.cli.flags import non_empty_path
 from dstream.config.model import Project
 from dstream.records import replace
 
@@ -25,11 +26,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-c",
         "--config",
+        type=non_empty_path,
         metavar="PATH",
         help="a .hcl file or a directory of them (default: $DSTREAM_CONFIG or ./dstream.hcl)",
     )
     parser.add_argument(
         "--state-dir",
+        type=non_empty_path,
         metavar="DIR",
         help="keep the file backend's state here (default: $DSTREAM_STATE_DIR, the state "
         "block, or $XDG_STATE_HOME/dstream/<project>)",
@@ -44,6 +47,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--var-file",
         action="append",
+        type=non_empty_path,
         default=[],
         metavar="FILE",
         help="read variables from a .hcl/.tfvars or .json file (repeatable)",
@@ -82,20 +86,20 @@ def apply_state_dir(project: Project, args: argparse.Namespace) -> None:
 def task_names(project: Project, args: argparse.Namespace) -> list[str]:
     """The tasks a command acts on: those named, every one with --all, or the only task
     of a file that defines exactly one (Meltano's and the original's one-task habit).
-    An unknown name fails here, before anything starts."""
+    An unknown name, or a task that cannot be evaluated (project.broken), fails here,
+    before anything starts."""
     from dstream.errors import UsageError
 
-    if args.all:
-        return sorted(project.tasks)
-    names = list(args.tasks)
-    if not names:
-        if len(project.tasks) == 1:
-            return list(project.tasks)
-        known = ", ".join(sorted(project.tasks)) or "none defined"
-        raise UsageError(
-            f"no task given, and the configuration defines {len(project.tasks)} (known: {known})",
-            hint="name one or more tasks (`dstream list` shows them), or pass --all",
-        )
+    defined = project.names()
+    names = defined if args.all else list(args.tasks)
+    if not names and not args.all:
+        if len(defined) != 1:
+            known = ", ".join(defined) or "none defined"
+            raise UsageError(
+                f"no task given, and the configuration defines {len(defined)} (known: {known})",
+                hint="name one or more tasks (`dstream list` shows them), or pass --all",
+            )
+        names = defined
     for name in names:
         project.task(name)
     return names

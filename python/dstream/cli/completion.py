@@ -15,6 +15,9 @@ import argparse
 from dstream.cli.view import View
 
 SHELLS = ("bash", "zsh", "fish")
+# The output is a shell script to source, and it has no JSON form: like kubectl's and
+# gh's completion commands, this one takes no --json rather than ignore it.
+TAKES_JSON = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,14 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def full_parser() -> argparse.ArgumentParser:
     """One parser with every command as a sub-parser, built by the commands' own code."""
-    from dstream.cli.app import COMMANDS, add_global_arguments, load_command
+    from dstream.cli.app import COMMANDS, add_global_arguments, load_command, takes_json
 
     parser = argparse.ArgumentParser(prog="dstream")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_, description=help_)
-        add_global_arguments(sub)
-        load_command(name).add_arguments(sub)
+        module = load_command(name)
+        add_global_arguments(sub, json=takes_json(module))
+        module.add_arguments(sub)
     return parser
 
 

@@ -14,6 +14,7 @@ from dstream.cli.common import (
     load_project_from_args,
     task_names,
 )
+from dstream.cli.flags import timeout_seconds
 from dstream.cli.view import View
 from dstream.config.model import Project
 from dstream.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
@@ -23,7 +24,7 @@ def add_lifecycle_arguments(parser: argparse.ArgumentParser) -> None:
     add_task_arguments(parser, "to act on")
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=timeout_seconds,
         default=300.0,
         metavar="SECONDS",
         help="how long each provider may take to answer (default: 300)",

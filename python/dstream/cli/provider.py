@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 
+from dstream.cli.flags import non_empty_path, number, timeout_seconds
 from dstream.cli.view import View
 from dstream.errors import ExitCode
+from dstream.kit.harness import MIN_FRAMES
 from dstream.protocol.frames import ROLES
 
 
@@ -26,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     new.add_argument(
         "--lifecycle", action="store_true", help="add init/plan/status/destroy methods"
     )
-    new.add_argument("--dir", default=".", help="parent directory (default: .)")
+    new.add_argument(
+        "--dir", type=non_empty_path, default=".", help="parent directory (default: .)"
+    )
     new.add_argument("--force", action="store_true", help="write into an existing directory")
     _json_flag(new)
 
@@ -51,11 +55,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a config it must refuse (default: its config plus an unknown key)",
     )
     test.add_argument(
-        "--timeout", type=float, default=10.0, help="seconds to wait for an answer (10)"
+        "--timeout", type=timeout_seconds, default=10.0, help="seconds to wait for an answer (10)"
     )
-    test.add_argument("--grace", type=float, default=10.0, help="seconds to wait for an exit (10)")
     test.add_argument(
-        "--frames", type=int, default=50, help="frames read from an input / sent to an output"
+        "--grace", type=timeout_seconds, default=10.0, help="seconds to wait for an exit (10)"
+    )
+    test.add_argument(
+        "--frames",
+        type=number(int, at_least=MIN_FRAMES),
+        default=50,
+        help="frames read from an input / sent to an output (50)",
     )
     test.add_argument(
         "--check", action="append", metavar="NAME", help="run only this check (repeatable)"
@@ -78,6 +87,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
 
 
 def _new(args: argparse.Namespace, view: View) -> int:
+    import shlex
+
     from dstream.kit.scaffold import scaffold
 
     project = scaffold(
@@ -91,7 +102,7 @@ def _new(args: argparse.Namespace, view: View) -> int:
         view.line(f"  {path}")
     view.line("")
     view.line("next:")
-    view.line(f"  cd {project.root}")
+    view.line(f"  cd {shlex.quote(str(project.root))}")
     view.line("  python -m pytest                    # its own tests + the conformance suite")
     view.line(f"  dstream provider test ./bin/{project.command}{project.test_config_flag}")
     view.line("  ./publish.sh REGISTRY/REPO:VERSION  # build and push as an OCI artifact")
@@ -99,9 +110,16 @@ def _new(args: argparse.Namespace, view: View) -> int:
 
 
 def _test(args: argparse.Namespace, view: View) -> int:
-    from dstream.kit.conformance import infer_role, parse_json_option, resolve_argv, run_suite
+    from dstream.kit.conformance import (
+        infer_role,
+        parse_json_option,
+        refuse_unknown_checks,
+        resolve_argv,
+        run_suite,
+    )
     from dstream.kit.harness import Target
 
+    refuse_unknown_checks(args.check)  # before the provider is started to find its role
     config = parse_json_option(args.provider_config, "--config") or {}
     bad = parse_json_option(args.bad_config, "--bad-config")
     argv = resolve_argv(args.provider)
@@ -114,7 +132,7 @@ def _test(args: argparse.Namespace, view: View) -> int:
         bad_config=bad,
         timeout=args.timeout,
         grace=args.grace,
-        frames=max(2, args.frames),
+        frames=args.frames,
     )
     view.info(f"testing {role} provider {args.provider} ({argv[0]})")
     report = run_suite(target, only=args.check)

@@ -22,7 +22,9 @@ from dstream.cli.common import (
     task_names,
 )
 from dstream.cli.entry import resume_collector
+from dstream.cli.flags import metrics_address, number
 from dstream.cli.view import View
+from dstream.config.limits import MAX_DURATION
 from dstream.config.model import Project, StateSpec
 from dstream.errors import ExitCode
 
@@ -56,13 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--progress-interval",
-        type=float,
+        type=number(float, at_least=0, at_most=MAX_DURATION, unit="seconds"),
         default=30.0,
         metavar="SECONDS",
         help="without a terminal on stderr: log a progress line this often (0: never; default: 30)",
     )
     parser.add_argument(
         "--metrics-addr",
+        type=metrics_address,
         metavar="HOST:PORT",
         help="serve Prometheus /metrics and /healthz (overrides the metrics block)",
     )
@@ -172,6 +175,14 @@ def execute(args: argparse.Namespace, view: View) -> int:
         hooks.on_output_line = aside
     monitor = Monitor(names)
     with contextlib.ExitStack() as stack:
+        # Before the state is touched: a port in use or the metrics extra missing is a
+        # usage error, and exit 2 says nothing was changed.
+        addr = args.metrics_addr or project.metrics.addr
+        if addr:
+            from dstream.runtime.metrics import MetricsServer
+
+            server = stack.enter_context(MetricsServer(monitor, addr))
+            logs.log.info("metrics on http://%s/metrics", server.address)
         if _builtin_demo(args):  # the demo shows the counter every time: no state kept
             import tempfile
 
@@ -184,12 +195,6 @@ def execute(args: argparse.Namespace, view: View) -> int:
             from dstream.cli.resume import check_inputs
 
             check_inputs(project, names, resume_changed=args.resume_changed, view=view)
-        addr = args.metrics_addr or project.metrics.addr
-        if addr:
-            from dstream.runtime.metrics import MetricsServer
-
-            server = stack.enter_context(MetricsServer(monitor, addr))
-            logs.log.info("metrics on http://%s/metrics", server.address)
         if view.interactive and not args.quiet:
             from dstream.runtime.progress import Progress
 

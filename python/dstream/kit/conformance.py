@@ -9,8 +9,8 @@ import sys
 import traceback
 from typing import Optional
 
-from dstream.errors import ConfigError, DstreamError, UsageError
-from dstream.kit.checks import FAIL, PASS, SKIP, Outcome, checks_for
+from dstream.errors import ConfigError, DstreamError, UsageError, nearest
+from dstream.kit.checks import CHECKS, FAIL, PASS, SKIP, Outcome, checks_for
 from dstream.kit.harness import Line, Session, Target, Timeout
 from dstream.kit.probe import Probe
 from dstream.kit.validate import frame_problem, parse_object
@@ -148,7 +148,31 @@ def infer_role(argv: list[str], config: dict[str, object], timeout: float) -> st
     )
 
 
+def refuse_unknown_checks(names: Optional[list[str]], role: Optional[str] = None) -> None:
+    """Each of `names` is a check (one for `role`, when given): a check that does not run
+    must not read as a provider that conforms."""
+    every = list(dict.fromkeys(check.name for check in CHECKS))  # "eof" is in both roles
+    ours = [check.name for check in checks_for(role)] if role else every
+    for name in names or ():
+        if name in ours:
+            continue
+        if name in every:
+            roles = next(c.roles for c in CHECKS if c.name == name)
+            raise UsageError(
+                f"--check {name!r} tests {' and '.join(roles)} providers only, and this is "
+                f"an {role}",
+                hint=f"an {role}'s checks are: {', '.join(ours)}",
+            )
+        guess = nearest(name, every)
+        known = f"the checks are: {', '.join(every)}"
+        raise UsageError(
+            f"--check {name!r}: no such check",
+            hint=f"did you mean {guess!r}? {known}" if guess else known,
+        )
+
+
 def run_suite(target: Target, *, only: Optional[list[str]] = None) -> Report:
+    refuse_unknown_checks(only, target.role)
     report = Report(provider=target.label, role=target.role, argv=target.argv)
     probe = Probe(target)
     for check in checks_for(target.role):

@@ -23,6 +23,9 @@ from dstream.protocol import frames as wire
 from dstream.records import field, record
 
 STDERR_TAIL_LINES = 20
+# The fewest frames a run of the suite can judge: a legacy input's first line counts as
+# one of them (probe.py), and at least one more must be read after it.
+MIN_FRAMES = 2
 
 
 class Timeout(Exception):
@@ -56,7 +59,7 @@ class Target:
     env: dict[str, str] = field(default_factory=dict)
     timeout: float = 10.0  # bound on every wait for the provider to answer
     grace: float = 10.0  # bound on the exit after SIGTERM or stdin EOF
-    frames: int = 50  # most frames read from an input / written to an output
+    frames: int = 50  # most frames read from an input / written to an output, >= MIN_FRAMES
     max_frame_size: int = wire.DEFAULT_MAX_FRAME_SIZE
     cwd: Optional[str] = None
 

@@ -67,12 +67,17 @@ class _Collector:
         yield from (frames, nbytes, tables, invalid, restarts, acks, lag, up)
 
 
+PORTS = range(0, 65536)  # 0: a free port, picked by the system and logged
+
+
 def parse_addr(addr: str) -> tuple[str, int]:
+    """HOST:PORT (an empty HOST is 127.0.0.1, [v6] brackets are dropped); ValueError
+    saying what is wrong, for the caller to name where the address came from."""
     host, sep, port = addr.rpartition(":")
     if not sep or not port.isdigit():
-        raise UsageError(
-            f"metrics address {addr!r} is not HOST:PORT", hint="e.g. --metrics-addr 127.0.0.1:9464"
-        )
+        raise ValueError(f"{addr!r} is not HOST:PORT")
+    if int(port) not in PORTS:
+        raise ValueError(f"port {port} of {addr!r} is not in {PORTS.start}-{PORTS.stop - 1}")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
@@ -104,7 +109,12 @@ class MetricsServer:
             def log_message(self, format: str, *args: Any) -> None:  # Any: the base's signature
                 pass  # scrapes are not news
 
-        host, port = parse_addr(addr)
+        try:
+            host, port = parse_addr(addr)
+        except ValueError as exc:
+            raise UsageError(
+                f"metrics address: {exc}", hint="e.g. --metrics-addr 127.0.0.1:9464"
+            ) from None
         try:
             self.server = ThreadingHTTPServer((host, port), Handler)
         except OSError as exc:

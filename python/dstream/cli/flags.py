@@ -1,0 +1,83 @@
+"""Converters for flag values (argparse's `type=`). A value a command cannot use is
+refused while the command line is parsed, before anything is changed or started; the
+parser turns the refusal into a UsageError naming the flag (app.Parser.error).
+
+Every numeric flag goes through `number`: argparse's own `int` and `float` take -1,
+`nan` and `inf`, which end in a slice that drops runs, a wait that has already passed
+or a crash."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from dstream.config.limits import MAX_DURATION
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional, TypeVar
+
+    Number = TypeVar("Number", int, float)
+
+_NOUNS: dict[type, str] = {int: "a whole number", float: "a number"}
+
+
+def number(
+    kind: type[Number],
+    *,
+    at_least: Optional[Number] = None,
+    above: Optional[Number] = None,
+    at_most: Optional[Number] = None,
+    unit: str = "",
+) -> Callable[[str], Number]:
+    """A converter to `kind` (int or float) that takes finite values within the bounds
+    only; `unit` names what the number counts, in its messages ("seconds")."""
+    noun = f"{_NOUNS[kind]} of {unit}" if unit else _NOUNS[kind]
+    bounds = [f"at least {_shown(at_least)}" if at_least is not None else "",
+              f"more than {_shown(above)}" if above is not None else "",
+              f"at most {_shown(at_most)}" if at_most is not None else ""]  # fmt: skip
+    wanted = ", ".join([noun, " and ".join(b for b in bounds if b)]).rstrip(", ")
+
+    def convert(text: str) -> Number:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}") from None
+        if not (
+            math.isfinite(value)
+            and (at_least is None or value >= at_least)
+            and (above is None or value > above)
+            and (at_most is None or value <= at_most)
+        ):
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range: give {wanted}")
+        return value
+
+    return convert
+
+
+def _shown(bound: float) -> str:
+    """A bound as a person writes it: 31536000, not 3.1536e+07 nor 31536000.0."""
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
+
+
+# A wait for a provider: some time, and no more than the longest duration a
+# configuration may give (an unbounded one overflows the waits it is given to).
+timeout_seconds = number(float, above=0, at_most=MAX_DURATION, unit="seconds")
+
+
+def non_empty_path(text: str) -> str:
+    """A path flag's value: an empty one would silently mean the default instead."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path: give a file or directory name")
+    return text
+
+
+def metrics_address(text: str) -> str:
+    """--metrics-addr HOST:PORT, checked by the metrics server's own parser."""
+    from dstream.runtime.metrics import parse_addr  # only when the flag is given
+
+    try:
+        parse_addr(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}; e.g. 127.0.0.1:9464") from None
+    return text
