@@ -162,3 +162,56 @@ def test_project_loads_from_relative_paths(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.chdir(tmp_path)
     project = load_project("conf", [], [], {})
     assert project.base_dir == os.path.join(str(tmp_path), "conf")
+
+
+def test_a_var_file_value_that_refers_to_a_local_says_it_is_a_var_file_value(
+    tmp_path: Path,
+) -> None:
+    var_file = tmp_path / "prod.vars"
+    var_file.write_text("region = local.x\n")
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(VARIABLES, "v.hcl", ["password=p"], var_files=[str(var_file)])
+    assert str(caught.value) == f"{var_file}:1:10: a var file's value cannot refer to local.*"
+    assert (caught.value.hint or "").startswith("a var file's value must be a constant")
+
+
+def test_a_default_that_refers_to_a_variable_says_it_is_a_default() -> None:
+    text = 'variable "a" { default = 1 }\nvariable "b" { default = var.a }\n'
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(text, "v.hcl")
+    assert str(caught.value) == "v.hcl:2:26: a variable's default cannot refer to var.*"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '{"region": "us",\n "region": "ap"}',
+            "2:2: variable 'region' is set twice in this JSON var file",
+        ),
+        (
+            '{"tables": [{"a": 1, "b": 2, "a": 3}]}',
+            "1:30: the key 'a' appears twice in one object of this JSON var file",
+        ),
+    ],
+)
+def test_a_key_twice_in_a_json_var_file_is_refused_where_it_is_repeated(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    var_file = tmp_path / "vars.json"
+    var_file.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(VARIABLES, "v.hcl", ["password=p"], var_files=[str(var_file)])
+    assert str(caught.value).startswith(f"{var_file}:{message} (JSON leaves which one counts")
+    assert caught.value.hint == "keep one of the two"
+
+
+def test_a_var_file_value_no_variable_declares_is_not_evaluated(tmp_path: Path) -> None:
+    """Only warned about: its value is of no use, and under a misspelt name it may be a
+    secret that an error would quote."""
+    var_file = tmp_path / "prod.vars"
+    var_file.write_text("pasword = Tr0ub4dor\n")
+    project = load_project_text(VARIABLES, "v.hcl", ["password=p"], var_files=[str(var_file)])
+    assert project.warnings == [
+        f"{var_file}:1:1: {var_file} sets 'pasword', which no variable block declares"
+    ]

@@ -115,6 +115,66 @@ def test_every_value_computed_from_a_sensitive_value_is_marked() -> None:
         assert config[key] not in marked, key
 
 
+SENSITIVE_OBJECT = """
+variable "db" {
+  type      = object({ user = string, password = string })
+  sensitive = true
+}
+task "t" {
+  input {
+    provider_path = "x"
+    config { tables = ["user", "password", "${var.db.user}-x"] }
+  }
+  output { provider_path = "y" }
+}
+"""
+
+
+def test_a_sensitive_objects_attribute_names_are_not_secrets() -> None:
+    """The names are the type's, written in the declaration: masking them would turn
+    every "user" and "password" in a log into ***, and hide nothing."""
+    environ = {"DSTREAM_VAR_db": '{user = "app-user", password = "pass-word"}'}
+    project = load_project_text(SENSITIVE_OBJECT, environ=environ)
+    assert {"app-user", "pass-word", "app-user-x"} <= project.sensitive_values
+    assert not {"user", "password"} & project.sensitive_values
+
+
+FROM_THE_ENVIRONMENT = """
+task "t" {
+  input {
+    provider_path = "x"
+    config {
+      plain    = env("MY_SECRET")
+      shout    = upper(env("MY_SECRET"))
+      dsn      = "pg://u:${env("DB_PASSWORD")}@h/db"
+      template = "{{ env \\"API_TOKEN\\" | upper }}"
+      region   = upper(env("REGION"))
+      switch   = upper(env("USE_TOKEN"))
+    }
+  }
+  output { provider_path = "y" }
+}
+"""
+
+
+def test_every_value_computed_from_a_secret_of_the_environment_is_marked() -> None:
+    """env() of a variable the redactor names a credential reads a sensitive value."""
+    environ = {
+        "MY_SECRET": "my-secret-value",
+        "DB_PASSWORD": "db-password-value",
+        "API_TOKEN": "api-token-value",
+        "REGION": "eu-west-value",
+        "USE_TOKEN": "true",  # a switch, not a secret
+    }
+    project = load_project_text(FROM_THE_ENVIRONMENT, environ=environ)
+    config = project.tasks["t"].input.config
+    assert config["shout"] == "MY-SECRET-VALUE" and config["template"] == "API-TOKEN-VALUE"
+    for key in ("plain", "shout", "dsn", "template"):
+        assert config[key] in project.sensitive_values, key
+    for key in ("region", "switch"):
+        assert config[key] not in project.sensitive_values, key
+
+
 def test_dstreams_own_credentials_in_its_environment_are_remembered() -> None:
     from dstream.config.redact import redact_text, remember_environment
 

@@ -97,3 +97,32 @@ def test_lint_says_the_type_of_a_wrong_sensitive_value_never_the_value(ws: Works
         assert "has type number" in done.stdout + done.stderr
         assert "a string" in done.stdout + done.stderr
         assert "31337" not in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+ENV_CONFIG = """
+task "t" {
+  input {
+    provider_path = "./p.py"
+    config {
+      dsn   = "postgresql://app:${upper(env("APP_PASSWORD"))}@db/app"
+      label = lower(env("APP_PASSWORD"))
+    }
+  }
+  output { provider_path = "dstream-null" }
+}
+"""
+
+
+def test_values_computed_from_a_secret_of_the_environment_are_masked(ws: Workspace) -> None:
+    """A credential read with env() taints what is computed from it, as a sensitive
+    variable does: neither the upper- nor the lower-cased password shows anywhere."""
+    ws.python_script("p.py", PROVIDER)
+    ws.config(ENV_CONFIG)
+    ws.env["APP_PASSWORD"] = "Hunter2-From-Env"
+    code, doc, _ = ws.run_json("show", "t")
+    assert code == 0 and doc["input"]["config"]["label"] == "***", doc
+    for args in (("show", "t"), ("plan", "t"), ("run", "t"), ("run", "t", "--json")):
+        done = ws.run(*args)
+        said = done.stdout + done.stderr
+        assert "hunter2" not in said.lower(), f"{args}: {said}"
+        assert args[0] == "show" or "connected to ***" in said, f"{args}: {said}"

@@ -64,14 +64,17 @@ class Evaluator:
         module: Module,
         *,
         names: Optional[JsonObject] = None,
-        allow_references: bool = True,
+        constant: Optional[str] = None,
     ) -> None:
         self.source = source
         self.module = module
         self.names = names or {}  # for-expression variables
-        self.allow_references = allow_references  # False for variable defaults
+        # What the expression is when it must be a constant, which no var.* or local.*
+        # reaches: "a variable's default", "a var file's value".
+        self.constant = constant
         base_dir = os.path.dirname(source.path) or "."
-        self.context = CallContext(module.environ, base_dir, module.reads)
+        module.taint.watch(module.environ)
+        self.context = CallContext(module.environ, base_dir, module.reads, module.taint)
 
     def where(self, node: Node) -> Location:
         return locate(node, self.source.source_map)
@@ -98,9 +101,7 @@ class Evaluator:
     def child(self, names: JsonObject) -> Evaluator:
         merged = dict(self.names)
         merged.update(names)
-        return Evaluator(
-            self.source, self.module, names=merged, allow_references=self.allow_references
-        )
+        return Evaluator(self.source, self.module, names=merged, constant=self.constant)
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -122,10 +123,10 @@ class Evaluator:
             )
         module.depth += 1
         try:
-            # No sensitive value: nothing to track, no extra frame.
+            # No sensitive value, none to read: nothing to track, no extra frame.
             taint = module.taint
             value: JsonValue = (
-                taint.track(node.data, handler, node) if taint.marked else handler(node)
+                taint.track(node.data, handler, node) if taint.tracking else handler(node)
             )
         finally:
             module.depth -= 1
@@ -241,11 +242,12 @@ class Evaluator:
         return self._attribute_of(value, name, name_node)
 
     def _check_references(self, node: Tree, root: str) -> None:
-        if not self.allow_references:
+        if self.constant is not None:
             raise self.fail(
                 node,
-                f"a variable's default cannot refer to {root}.*",
-                "defaults must be constant; compute derived values in `locals`",
+                f"{self.constant} cannot refer to {root}.*",
+                f"{self.constant} must be a constant: write the value itself; compute "
+                "derived values in `locals`",
             )
 
     def _variable(self, name: str, node: Tree) -> JsonValue:

@@ -27,6 +27,7 @@ from dstream.config.numbers import (
     decode_config_json,
     parse_number,
 )
+from dstream.config.redact import is_secret_variable
 from dstream.records import record
 
 TYPE_CHECKING = False
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from typing import Callable, Optional
 
     from dstream.config.model import Reads
+    from dstream.config.taint import Taint
     from dstream.protocol.values import JsonObject, JsonValue
 
 
@@ -62,6 +64,7 @@ class CallContext:
     environ: Mapping[str, str]
     base_dir: str  # directory of the file being evaluated, for file()
     reads: Reads  # the module's: a function that reads a file or the clock notes it
+    taint: Optional[Taint] = None  # the module's: a credential read from environ is marked
 
 
 if TYPE_CHECKING:
@@ -151,11 +154,21 @@ def _list_arg(name: str, args: list[JsonValue], index: int) -> list[JsonValue]:
     return value
 
 
+def read_environment(ctx: CallContext, name: str) -> Optional[str]:
+    """The environment variable `name` (None when unset), for env() and `{{ env }}`: a
+    credential's value (config/redact.py) is sensitive, as a sensitive variable's."""
+    value = ctx.environ.get(name)
+    if value is not None and ctx.taint is not None and is_secret_variable(name, value):
+        ctx.taint.read_secret(value)
+    return value
+
+
 def _env(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("env", args, 1, 2)
     name = _string_arg("env", args, 0)
-    if name in ctx.environ:
-        return ctx.environ[name]
+    value = read_environment(ctx, name)
+    if value is not None:
+        return value
     if len(args) == 2:
         return args[1]
     raise EnvUnset(

@@ -14,7 +14,7 @@ from dstream.config.limits import MAX_INTEGER_DIGITS, line_column
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NoReturn, Optional, Union
+    from typing import Any, Callable, NoReturn, Optional, Union
 
     from dstream.protocol.values import JsonValue
 
@@ -69,12 +69,18 @@ def _json_constant(name: str) -> NoReturn:
     raise BadNumber(f"{name} is not a number", f"{name}, which is not a number", name)
 
 
-def decode_config_json(text: str) -> JsonValue:
+def decode_config_json(
+    text: str, object_pairs_hook: Optional[Callable[[list[tuple[str, Any]]], Any]] = None
+) -> JsonValue:
     """json.loads, with every number checked by parse_number and NaN/Infinity refused
     (BadNumber): nothing turns into inf, no integer is rounded to a double. Callers
-    bound the nesting first (limits.check_nesting)."""
+    bound the nesting first (limits.check_nesting); `object_pairs_hook` as json.loads'."""
     decoded: JsonValue = json.loads(
-        text, parse_int=parse_number, parse_float=parse_number, parse_constant=_json_constant
+        text,
+        parse_int=parse_number,
+        parse_float=parse_number,
+        parse_constant=_json_constant,
+        object_pairs_hook=object_pairs_hook,
     )
     return decoded
 

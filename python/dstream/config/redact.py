@@ -5,7 +5,9 @@ What is secret (a *sensitive value*):
   from one (string templates, function results, arithmetic: see config/taint.py);
 - the value of each variable of dstream's own environment whose name says it is a
   credential (DSTREAM_REGISTRY_PASSWORD, GITHUB_TOKEN, DOCKER_AUTH_CONFIG, *_PASSWORD,
-  *_TOKEN, *_SECRET*, *_KEY, ...: `is_secret_key`).
+  *_TOKEN, *_SECRET*, *_KEY, ...: `is_secret_variable`), and every value the evaluator
+  computes from one that the configuration reads (env(), {{ env }}), as from a
+  sensitive variable's.
 
 How it is masked: a sensitive value of at least MIN_SECRET_LENGTH characters is
 replaced by `***` wherever it appears in a text, and so are its common encodings: JSON
@@ -190,14 +192,16 @@ def remember(secrets: Iterable[str]) -> None:
     _REDACTOR.add(secrets)
 
 
+def is_secret_variable(name: str, value: str) -> bool:
+    """Whether the environment variable `name` holds a credential: named as one, and
+    not a switch (USE_TOKEN=true holds no secret)."""
+    named = name in CREDENTIAL_VARIABLES or (is_secret_key(name) and name not in _NOT_CREDENTIALS)
+    return named and value.lower() not in _SWITCH_WORDS
+
+
 def remember_environment(environ: Mapping[str, str]) -> None:
     """Mask the values of dstream's own credentials found in `environ`."""
-    remember(
-        value
-        for name, value in environ.items()
-        if name in CREDENTIAL_VARIABLES or (is_secret_key(name) and name not in _NOT_CREDENTIALS)
-        if value.lower() not in _SWITCH_WORDS  # USE_TOKEN=true holds no secret
-    )
+    remember(value for name, value in environ.items() if is_secret_variable(name, value))
 
 
 def redact_text(text: str) -> str:
@@ -263,6 +267,7 @@ def task_document(task: TaskSpec) -> dict[str, object]:
         "passthrough": not task.validate,
         "start_timeout": task.start_timeout,
         "stop_grace": task.stop_grace,
+        "flush_timeout": task.flush_timeout,
         "commit_interval": task.commit_interval,
         "restart": {
             "attempts": task.restart.attempts,

@@ -19,6 +19,7 @@ import datetime
 import re
 from typing import Callable, Optional, Union
 
+from dstream.config.functions import read_environment
 from dstream.config.model import Location
 from dstream.config.numbers import NUMBER_HINT, BadNumber, parse_number
 from dstream.errors import ConfigError
@@ -244,8 +245,8 @@ def _call(
         if len(args) != 1:
             raise _arity("env", 1, len(args), where)
         name = _string(args[0], where)
-        environ = context.environ
-        return environ[name] if name in environ else Unset(name)
+        value = read_environment(context, name)
+        return Unset(name) if value is None else value
     if call.name in ("default", "required"):
         return _defaulting(call.name, args, where)
     for arg in args:

@@ -1,20 +1,25 @@
 """Which values of a configuration are sensitive: Terraform's rule, by value.
 
-A value is sensitive when it is the value of a `sensitive = true` variable, or when the
-evaluator computed it from a sensitive value: a string template or heredoc that
-interpolates one, a function call with one among its arguments (upper, replace, split,
-format, jsonencode, jsondecode, ...), arithmetic or a negation of one. Selecting does
-not spread the mark: `local.db.host` of an object that also holds a password, or the
+A value is sensitive when it is the value of a `sensitive = true` variable or of an
+environment variable the redactor names a credential (env("DB_PASSWORD"), `{{ env
+"API_TOKEN" }}`: config/redact.py's `is_secret_variable`), or when the evaluator
+computed it from a sensitive value: a string template or heredoc that interpolates
+one, a function call with one among its arguments (upper, replace, split, format,
+jsonencode, jsondecode, ...), arithmetic or a negation of one. Selecting does not
+spread the mark: `local.db.host` of an object that also holds a password, or the
 branch a conditional picks, is sensitive only if that value itself is.
 
 The marks are kept as the set of sensitive leaf values (strings, and numbers as their
 text); the redactor (config/redact.py) masks each one of at least MIN_SECRET_LENGTH
-characters wherever it appears. Tracking costs nothing while no variable is sensitive.
+characters wherever it appears. Tracking costs nothing while no variable is sensitive
+and the environment holds no credential.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+
+from dstream.config.redact import is_secret_variable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,10 +44,12 @@ COMPUTING = frozenset(
 
 
 def leaves(value: object) -> Iterator[str]:
-    """The texts a value consists of: strings, numbers as text, and object keys."""
+    """The texts a value consists of: strings and numbers as text. Not object keys: an
+    object's are its type's attribute names ("user", "password"), and masking those
+    would blank every such word in every log while hiding nothing; a secret belongs in
+    a value (docs/security.md)."""
     if isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key)
+        for item in value.values():
             yield from leaves(item)
     elif isinstance(value, list):
         for item in value:
@@ -58,10 +65,32 @@ class Taint:
 
     def __init__(self) -> None:
         self.marked: set[str] = set()
+        # Whether expressions are tracked: something is marked, or may be while they
+        # are under way (env() of a credential in the middle of a call of upper()).
+        self.tracking = False
+        self._watched = False
         self._operand = False  # a sensitive operand was seen in the current expression
 
     def mark(self, value: object) -> None:
         self.marked.update(leaves(value))
+        self.tracking = self.tracking or bool(self.marked)
+
+    def watch(self, environ: dict[str, str]) -> None:
+        """Track from the first expression on if `environ` holds a credential an
+        expression may read (once: a configuration has one environment)."""
+        if self._watched:
+            return
+        self._watched = True
+        # Not a read of the environment (a RecordingEnviron would note a scan of every
+        # name): only whether to track. What is read is noted, and marked, by env().
+        if any(is_secret_variable(name, value) for name, value in dict.items(environ)):
+            self.tracking = True
+
+    def read_secret(self, value: str) -> None:
+        """A credential read from the environment: sensitive, and so is what the
+        expression reading it computes."""
+        self.mark(value)
+        self._operand = True
 
     def holds(self, value: object) -> bool:
         return any(text in self.marked for text in leaves(value))

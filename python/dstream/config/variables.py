@@ -1,28 +1,36 @@
 """Variables of a dstream.hcl: their `variable` blocks, the values given to them (by
-environment, var files and --var) and the checks of their declared types.
+environment, var files and --var; config/var_sources.py reads those) and the conversion
+of each value to the variable's type (config/typeexpr.py).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from dstream.config.checks import check_names, expect_bool, expect_string
 from dstream.config.diagnostics import Diagnostics
-from dstream.config.evaluate import Evaluator
-from dstream.config.functions import (
-    FunctionError,
-    NumberOutOfRange,
-    as_bool,
-    to_number,
-    to_string,
-    type_name,
-)
-from dstream.config.limits import MAX_INTEGER_DIGITS, TooDeep, check_nesting
 from dstream.config.model import Location
-from dstream.config.numbers import NUMBER_HINT, BadNumber, decode_config_json, json_number_position
 from dstream.config.scope import Module, VariableValue
-from dstream.config.syntax import Attribute, Block, SourceFile, parse_text, read_source
+from dstream.config.syntax import Block, SourceFile
+from dstream.config.typeexpr import (
+    ANY,
+    CONSTRUCTORS,
+    Mismatch,
+    OutOfRange,
+    Type,
+    TypeReader,
+    convert,
+    path_text,
+    type_text,
+)
+from dstream.config.var_sources import (
+    Given,
+    evaluate_value,
+    parse_literal,
+    read_var_file,
+    tree_locator,
+    whole,
+)
 from dstream.errors import ConfigError, nearest
 from dstream.records import record
 
@@ -32,12 +40,12 @@ if TYPE_CHECKING:
 
     from dstream.config.model import Reads
     from dstream.config.reads import RecordingEnviron
+    from dstream.config.tree import Node
     from dstream.protocol.values import JsonValue
 
 ENV_VAR_PREFIX = "DSTREAM_VAR_"
 VARIABLE_ATTRIBUTES = ("default", "description", "sensitive", "type", "nullable")
-# Types whose value given as text (environment, --var) is an HCL literal to parse.
-_COMPLEX = ("list", "map", "set", "object", "tuple")
+DEFAULT_VALUE = "a variable's default"
 
 
 @record
@@ -45,11 +53,20 @@ class Declared:
     name: str
     block: Block
     source: SourceFile
-    kind: str = "any"  # string, number, bool, or a complex type (list, map, object, ...)
+    type: Type = ANY
     sensitive: bool = False
+    nullable: bool = True  # false: a null value given means the default
     description: Optional[str] = None
     has_default: bool = False
     default: JsonValue = None
+    # The error of a declaration that does not evaluate: each use of the variable repeats
+    # it (not "undeclared variable"), and no value is given to it.
+    broken: Optional[ConfigError] = None
+
+    @property
+    def kind(self) -> str:
+        """The outer kind of the type: string, number, bool, any, list, set, map, ..."""
+        return self.type.kind
 
 
 def declare_variables(
@@ -64,6 +81,8 @@ def declare_variables(
             except ConfigError as exc:
                 diagnostics.error(exc)
                 continue
+            if item.broken is not None:
+                diagnostics.error(item.broken)
             if item.name in declared:
                 first = declared[item.name].block.location
                 diagnostics.error(
@@ -86,100 +105,63 @@ def _declare_variable(block: Block, source: SourceFile, reads: Reads) -> Declare
             hint='write variable "NAME" { default = ... }',
         )
     name = block.labels[0]
-    body = block.body
-    check_names(body, f'variable "{name}"', VARIABLE_ATTRIBUTES, ("validation",))
     item = Declared(name, block, source)
-    # A default sees no environment, but file() and the clock are still read.
-    evaluator = Evaluator(source, Module(environ={}, reads=reads), allow_references=False)
-    attributes = body.attributes
-    if "type" in attributes:
-        item.kind = _type_keyword(attributes["type"], source)
-    if "sensitive" in attributes:
-        item.sensitive = expect_bool(
-            evaluator.eval(attributes["sensitive"].expr), attributes["sensitive"], "variable"
-        )
-    if "description" in attributes:
-        item.description = expect_string(
-            evaluator.eval(attributes["description"].expr), attributes["description"], "variable"
-        )
-    if "default" in attributes:
-        item.has_default = True
-        item.default = evaluator.eval(attributes["default"].expr)
-        if item.default is not None:
-            item.default = _typed(item, item.default, attributes["default"].value_location)
+    try:
+        _read_declaration(item, reads)
+    except ConfigError as exc:
+        item.broken = exc
     return item
 
 
-_TYPES = ("string", "number", "bool", "any", "list", "map", "set", "object", "tuple")
+def _read_declaration(item: Declared, reads: Reads) -> None:
+    name, source, body = item.name, item.source, item.block.body
+    check_names(body, f'variable "{name}"', VARIABLE_ATTRIBUTES, ("validation",))
+    # A default sees no environment, but file() and the clock are still read.
+    module = Module(environ={}, reads=reads)
+    attributes = body.attributes
+
+    def constant(node: Node) -> JsonValue:
+        return evaluate_value(node, source, module, DEFAULT_VALUE, None)
+
+    for flag in ("sensitive", "nullable"):  # sensitive first: it decides what errors say
+        if flag in attributes:
+            attribute = attributes[flag]
+            setattr(item, flag, expect_bool(constant(attribute.expr), attribute, "variable"))
+    if "type" in attributes:
+        item.type = TypeReader(source.location, constant).read(attributes["type"].expr)
+    if "description" in attributes:
+        attribute = attributes["description"]
+        item.description = expect_string(constant(attribute.expr), attribute, "variable")
+    if "default" in attributes:
+        default = attributes["default"]
+        secret = name if item.sensitive else None
+        value = evaluate_value(default.expr, source, module, DEFAULT_VALUE, secret)
+        item.has_default = True
+        given = Given(value, default.value_location, tree_locator(default.expr, source))
+        item.default = _typed(item, given)
 
 
-def _type_keyword(attribute: Attribute, source: SourceFile) -> str:
-    # `type = string` is a type constraint, not an expression: read its first name.
-    for tree in attribute.expr.iter_subtrees_topdown():
-        if tree.data == "identifier":
-            word = str(tree.children[0])
-            if word in _TYPES:
-                return word
-            break
-    raise ConfigError(
-        "variable type must be one of " + ", ".join(_TYPES),
-        location=attribute.value_location,
-        hint="write type = string (no quotes), or list(string), map(string), ...",
-    )
-
-
-def _typed(item: Declared, value: JsonValue, where: Optional[Location]) -> JsonValue:
-    """Check and convert `value` to the variable's declared type."""
-    kind = item.kind
+def _typed(item: Declared, given: Given) -> JsonValue:
+    """`given`'s value converted to the variable's type; the error at the part of the
+    value that does not convert, saying what that part is, never what it holds."""
     try:
-        if kind == "string":
-            if isinstance(value, (list, dict)) or value is None:
-                raise FunctionError("not a string")
-            return to_string(value)
-        if kind == "number":
-            return to_number(value)
-        if kind == "bool":
-            converted = as_bool(value)
-            if converted is None:
-                raise FunctionError("not a bool")
-            return converted
-        if kind in ("list", "set", "tuple") and not isinstance(value, list):
-            raise FunctionError("not a list")
-        if kind in ("map", "object") and not isinstance(value, dict):
-            raise FunctionError("not an object")
-    except NumberOutOfRange as exc:
+        return convert(given.value, item.type)
+    except Mismatch as exc:
+        raise _type_error(item, exc, given) from None
+
+
+def _type_error(item: Declared, exc: Mismatch, given: Given) -> ConfigError:
+    name = item.name
+    subject = f"var.{name}" + path_text(exc.path, hide_keys=item.sensitive)
+    where = given.locate(exc.path)
+    if isinstance(exc, OutOfRange):
         declared = "" if where == item.block.location else f" (declared at {item.block.location})"
-        raise ConfigError(
-            f'variable "{item.name}"{declared} is given {exc.problem}',
-            location=where,
-            hint=f"give var.{item.name} a number within ±1.8e308 (an integer of at most "
-            f"{MAX_INTEGER_DIGITS:,} digits), or declare it type = string if the provider "
-            "takes the value as text",
-        ) from None
-    except FunctionError:
-        # The type, never the value: it may be a secret, even if not declared sensitive.
-        raise ConfigError(
-            f'variable "{item.name}" has type {kind}, but its value is a {type_name(value)} '
-            f"that is not a {kind}",
-            location=where,
-            hint=f"give var.{item.name} a {kind} value, or change its type",
-        ) from None
-    return value
-
-
-def _parse_literal(text: str, label: str, reads: Reads) -> JsonValue:
-    """A --var or DSTREAM_VAR_ value for a list/map variable: an HCL (or JSON) literal."""
-    try:
-        source = parse_text(f"value = {text}\n", label)
-        attribute = source.body.attributes["value"]
-        module = Module(environ={}, reads=reads)
-        return Evaluator(source, module, allow_references=False).eval(attribute.expr)
-    except (ConfigError, KeyError) as exc:
-        shown = repr(text) if len(text) <= 40 else repr(text[:40]) + "..."
-        raise ConfigError(
-            f"{label}: {shown} is not a valid HCL value ({getattr(exc, 'reason', exc)})",
-            hint='write lists as ["a", "b"] and maps as {k = "v"}',
-        ) from None
+        part = f" in {subject}" if exc.path else ""
+        reason = f'variable "{name}"{declared} is given {exc.number}{part}'
+    else:
+        part = f"{subject} " if exc.path else "its value "
+        reason = f'variable "{name}" has type {type_text(item.type)}, but {part}{exc.problem}'
+    return ConfigError(reason, location=where, hint=exc.hint(subject))
 
 
 class _Given:
@@ -191,22 +173,39 @@ class _Given:
         self.module = module
         self.declared = declared
         self.diagnostics = diagnostics
-        self.values: dict[str, tuple[JsonValue, Optional[Location]]] = {}
+        self.values: dict[str, Given] = {}
         self.failed: dict[str, ConfigError] = {}  # given a value that could not be read
+        # A broken declaration may have said sensitive = true, unread: its value is kept
+        # secret too (and not used).
+        self.secrets = frozenset(
+            n for n, item in declared.items() if item.sensitive or item.broken is not None
+        )
 
-    def _text(self, name: str, text: str, label: str, where: Optional[Location]) -> None:
+    def _failed(self, name: str, exc: ConfigError) -> None:
+        self.diagnostics.error(exc)
+        self.failed[name] = exc
+        self.values.pop(name, None)
+
+    def _given(self, name: str, given: Given) -> None:
+        if name in self.secrets:
+            self.module.taint.mark(given.value)
+        self.values[name] = given
+        self.failed.pop(name, None)
+
+    def _text(self, name: str, text: str, label: str) -> None:
         """A value given as text (environment, --var): a literal for a complex type."""
         item = self.declared[name]
-        if item.sensitive:  # before parsing: an error may quote it
+        if name in self.secrets:  # before parsing: an error may quote it
             self.module.taint.mark(text)
-        try:
-            complex_kind = item.kind in _COMPLEX
-            value = _parse_literal(text, label, self.module.reads) if complex_kind else text
-        except ConfigError as exc:
-            self.diagnostics.error(exc)
-            self.failed[name] = exc
-            return
-        self.values[name] = (value, where)
+        value: JsonValue = text
+        if item.broken is None and item.type.kind in CONSTRUCTORS:
+            secret = name if name in self.secrets else None
+            try:
+                value = parse_literal(text, label, self.module.reads, secret)
+            except ConfigError as exc:
+                self._failed(name, exc)
+                return
+        self._given(name, Given(value, Location(label), whole(Location(label))))
 
     def from_environment(self, environ: RecordingEnviron) -> None:
         if not self.declared:
@@ -214,23 +213,26 @@ class _Given:
         for key, text in environ.with_prefix(ENV_VAR_PREFIX).items():
             name = key[len(ENV_VAR_PREFIX) :]
             if name in self.declared:
-                self._text(name, text, key, Location(key))
+                self._text(name, text, key)
 
     def from_var_file(self, path: str, environ: RecordingEnviron) -> None:
         try:
-            for name, (value, where) in _read_var_file(path, environ).items():
-                if name not in self.declared:
-                    self.diagnostics.warn(
-                        f"{path} sets {name!r}, which no variable block declares",
-                        where,
-                        hint=_declared_hint(name, self.declared),
-                    )
-                    continue
-                if self.declared[name].sensitive:
-                    self.module.taint.mark(value)
-                self.values[name] = (value, where)
+            var_file = read_var_file(path, environ, frozenset(self.declared), self.secrets)
         except ConfigError as exc:
             self.diagnostics.error(exc)
+            return
+        for name, where in var_file.names.items():
+            if name not in self.declared:
+                self.diagnostics.warn(
+                    f"{path} sets {name!r}, which no variable block declares",
+                    where,
+                    hint=_declared_hint(name, self.declared),
+                )
+        for name, error in var_file.failed.items():
+            self._failed(name, error)
+        for name, given in var_file.values.items():
+            if name in self.declared:
+                self._given(name, given)
 
     def from_option(self, assignment: str) -> None:
         """One --var NAME=VALUE."""
@@ -250,11 +252,14 @@ class _Given:
                 )
             )
         else:
-            self._text(name, text, f"--var {name}", Location(f"--var {name}"))
+            self._text(name, text, f"--var {name}")
 
     def settle(self, item: Declared) -> None:
         """Give the module the variable's value, or the error that using it repeats."""
         module, name = self.module, item.name
+        if item.broken is not None:
+            module.unset_variables[name] = item.broken  # reported where it was declared
+            return
         try:
             value = self._value(item)
         except ConfigError as exc:
@@ -266,25 +271,39 @@ class _Given:
 
     def _value(self, item: Declared) -> JsonValue:
         name = item.name
-        if name in self.values:
-            value, origin = self.values[name]
+        if name in self.failed:
+            raise self.failed[name]  # already reported
+        given = self.values.get(name)
+        if given is not None and (given.value is not None or item.nullable):
             try:
-                return _typed(item, value, origin or item.block.location)
+                return _typed(item, given)
             except ConfigError as exc:
                 self.diagnostics.error(exc)
                 raise
-        if name in self.failed:
-            raise self.failed[name]  # already reported
-        if item.has_default:
+        if item.has_default and (item.default is not None or item.nullable):
             return item.default
-        missing = ConfigError(
+        error = self._missing(item, given)
+        self.diagnostics.error(error)
+        raise error
+
+    def _missing(self, item: Declared, given: Optional[Given]) -> ConfigError:
+        name = item.name
+        ways = (
+            f"set it with --var {name}=VALUE, in a --var-file, with the environment "
+            f"variable {ENV_VAR_PREFIX}{name}"
+        )
+        if given is not None or item.has_default:  # null, where nullable = false
+            where = given.where if given is not None else item.block.location
+            return ConfigError(
+                f'variable "{name}" is declared nullable = false, but its value is null',
+                location=where,
+                hint=f"{ways}, or give it a default that is not null",
+            )
+        return ConfigError(
             f'variable "{name}" has no value',
             location=item.block.location,
-            hint=f"set it with --var {name}=VALUE, in a --var-file, with the environment "
-            f"variable {ENV_VAR_PREFIX}{name}, or give it a default = ...",
+            hint=f"{ways}, or give it a default = ...",
         )
-        self.diagnostics.error(missing)
-        raise missing
 
 
 def assign_variables(
@@ -311,52 +330,3 @@ def _declared_hint(name: str, declared: Mapping[str, Declared]) -> str:
     guess = nearest(name, declared)
     known = ", ".join(sorted(declared)) or "none"
     return (f"did you mean {guess}? " if guess else "") + f"declared variables: {known}"
-
-
-def _read_var_file(path: str, environ: RecordingEnviron) -> dict[str, tuple[JsonValue, Location]]:
-    environ.reads.add_file(path)
-    text = read_source(path)
-    if path.endswith(".json"):
-        try:
-            check_nesting(text, templates=False)
-        except TooDeep as exc:
-            raise ConfigError(
-                f"the JSON is {exc.reason}",
-                location=Location(path, *exc.position(text)),
-                hint="a variable's value is configuration, not data: flatten it",
-            ) from None
-        try:
-            data = decode_config_json(text)
-        except BadNumber as exc:  # which variable it is for is not known: no value quoted
-            raise ConfigError(
-                f"the var file holds {exc.problem}",
-                location=Location(path, *json_number_position(text, exc)),
-                hint=NUMBER_HINT,
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"var file is not valid JSON: {exc.msg}",
-                location=Location(path, exc.lineno, exc.colno),
-                hint='a .json var file holds one object: {"name": "value", ...}',
-            ) from None
-        if not isinstance(data, dict):
-            raise ConfigError(
-                "a JSON var file must hold an object",
-                location=Location(path, 1, 1),
-                hint='write {"name": "value", ...}: one key for each variable',
-            )
-        return {name: (value, Location(path)) for name, value in data.items()}
-    source = parse_text(text, path)
-    if source.body.blocks:
-        block = source.body.blocks[0]
-        raise ConfigError(
-            f"a var file holds only NAME = value lines, not a {block.type} block",
-            location=block.location,
-            hint="declare variables in dstream.hcl; the var file only gives them values",
-        )
-    module = Module(environ=environ, reads=environ.reads)  # env() and file() are noted
-    evaluator = Evaluator(source, module, allow_references=False)
-    return {
-        name: (evaluator.eval(attribute.expr), attribute.location)
-        for name, attribute in source.body.attributes.items()
-    }

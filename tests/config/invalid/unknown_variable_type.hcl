@@ -1,0 +1,5 @@
+variable "tables" {
+  type    = list(strng)
+  default = []
+}
+# expect: 2:18: unknown type strng
