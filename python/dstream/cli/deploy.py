@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
+from dstream.cli.flags import non_empty_path, number
 from dstream.cli.view import View
-from dstream.errors import EXIT_OK, UsageError
-
-PLACEHOLDER = "placeholder-from-a-secret"
+from dstream.errors import EXIT_OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,44 +17,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="dstream", help="prefix of every object's name")
     parser.add_argument("--namespace", default="", help="metadata.namespace of every object")
     parser.add_argument(
-        "--agents", type=int, default=0, metavar="N",
+        "--agents", type=number(int, at_least=0), default=0, metavar="N",
         help="a StatefulSet of N `dstream agent` pods instead of a Deployment per task",
     )  # fmt: skip
     parser.add_argument("--secret", default="", help="Secret with the sensitive variables")
-    parser.add_argument("-c", "--config", metavar="PATH", help="a .hcl file or a directory")
-    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--var-file", action="append", default=[], metavar="FILE")
+    parser.add_argument(
+        "-c", "--config", type=non_empty_path, metavar="PATH", help="a .hcl file or a directory"
+    )
+    parser.add_argument(
+        "--var", action="append", default=[], metavar="NAME=VALUE",
+        help="set a variable (repeatable); the pods get its value, or a sensitive one's "
+        "from the Secret",
+    )  # fmt: skip
+    parser.add_argument(
+        "--var-file", action="append", type=non_empty_path, default=[], metavar="FILE",
+        help="read variables from a file (repeatable); the pods get their values, as --var",
+    )  # fmt: skip
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
-    from dstream.config.loader import ENV_VAR_PREFIX, analyze
+    from dstream.deploy.inputs import collect
     from dstream.deploy.kubernetes import KubernetesOptions, render, to_yaml_stream
 
-    if args.agents < 0:
-        raise UsageError("--agents must be 0 or more", hint="e.g. --agents 3")
-    environ = dict(os.environ)
-    first = analyze(args.config, list(args.var), list(args.var_file), environ)
-    sensitive = [name for name, item in first.variables.items() if item.sensitive]
-    # The pods read sensitive variables from a Secret: their values are not needed here
-    # and must not be in the output.
-    for name in sensitive:
-        environ.setdefault(ENV_VAR_PREFIX + name, PLACEHOLDER)
-    result = analyze(args.config, list(args.var), list(args.var_file), environ)
-    if result.diagnostics.first_error is not None:
-        raise result.diagnostics.first_error  # `dstream lint` lists them all
-    project = result.project
-    assert project is not None
-    files = {}
-    for path in result.files:
-        with open(path, encoding="utf-8") as handle:
-            files[path] = handle.read()
     options = KubernetesOptions(
         image=args.image, name=args.name, namespace=args.namespace, agents=args.agents,
         secret=args.secret,
     )  # fmt: skip
-    manifests = render(project, files, sensitive, options)
+    secret = options.secret_name
+    inputs = collect(args.config, list(args.var), list(args.var_file), os.environ, secret)
+    manifests = render(inputs, options)
+    for name in inputs.withheld:
+        view.note(
+            f"note: var.{name} is sensitive: the value given here is not written into the "
+            f'manifests; the pods read it from the Secret "{secret}", key "{name}"'
+        )
     if view.json:
         view.document({"apiVersion": "v1", "kind": "List", "items": manifests})
     else:
-        sys.stdout.write(to_yaml_stream(manifests))
+        view.out.write(to_yaml_stream(manifests))  # render refused anything it would mask
+        view.out.flush()
     return EXIT_OK

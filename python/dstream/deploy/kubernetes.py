@@ -6,12 +6,15 @@ Two shapes:
   of crash-looping while it is still live);
 - `agents`: a StatefulSet of N `dstream agent` pods dividing the tasks among themselves.
 
-Both get a ConfigMap with the .hcl files, the sensitive variables as Secret references
-(`DSTREAM_VAR_<name>` from a Secret key; never a value), /healthz liveness and readiness
-probes on the metrics port, Prometheus scrape annotations, resource requests, a
-PodDisruptionBudget (one pod down at a time) and `terminationGracePeriodSeconds` above
-the longest `stop_grace`, so SIGTERM drains, stores the checkpoint and releases the
-lease before the kubelet kills.
+Both get a ConfigMap with the .hcl files and the values of the variables given to
+`deploy` (VALUES_FILE, which the pods read as a --var-file), the sensitive variables as
+Secret references (`DSTREAM_VAR_<name>` from a Secret key; never a value: see
+deploy/inputs.py), /healthz liveness and readiness probes on the metrics port,
+Prometheus scrape annotations, resource requests, a PodDisruptionBudget (one pod down
+at a time) and `terminationGracePeriodSeconds` above the longest `stop_grace`, so
+SIGTERM drains, stores the checkpoint and releases the lease before the kubelet kills.
+Manifests that would hold a value dstream masks as a secret are refused: written
+masked they would be wrong, written as they are, a leak.
 
 Checked offline against the Kubernetes OpenAPI schemas (tests); not run on a cluster.
 """
@@ -23,13 +26,21 @@ import os
 import re
 
 from dstream.config.loader import ENV_VAR_PREFIX
-from dstream.config.model import Project
+from dstream.config.redact import redact_data
+from dstream.deploy.inputs import Inputs
 from dstream.errors import ConfigError, UsageError
 from dstream.protocol.values import encode_json
 from dstream.records import field, record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
 METRICS_PORT = 9464
 CONFIG_DIR = "/etc/dstream"
+# The ConfigMap's key for the given variables' values: no .hcl name, so the pods'
+# DSTREAM_CONFIG (the directory's *.hcl) does not load it as configuration.
+VALUES_FILE = "variables.json"
 # Seconds the kubelet waits beyond the longest stop_grace: the drain itself, then the
 # last checkpoint write and the lease release.
 GRACE_EXTRA = 15
@@ -47,6 +58,10 @@ class KubernetesOptions:
     memory: str = "128Mi"
     labels: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def secret_name(self) -> str:
+        return self.secret or f"{dns_name(self.name)}-secrets"
+
 
 def dns_name(*parts: str) -> str:
     """A DNS-1123 name from task names and the like (at most 63 characters)."""
@@ -58,10 +73,9 @@ def dns_name(*parts: str) -> str:
     return text or "dstream"
 
 
-def render(
-    project: Project, files: dict[str, str], sensitive: list[str], options: KubernetesOptions
-) -> list[dict[str, object]]:
+def render(inputs: Inputs, options: KubernetesOptions) -> list[dict[str, object]]:
     """The manifests, in the order `kubectl apply` should see them."""
+    project = inputs.project
     if project.state.backend != "postgres":
         raise ConfigError(
             "deploy kubernetes needs the postgres state backend: pods keep no disk, and "
@@ -71,30 +85,61 @@ def render(
         )
     if not options.image:
         raise UsageError("no image given", hint="pass --image REGISTRY/dstream:TAG")
-    base = _Base(project, files, sensitive, options)
+    base = _Base(inputs, options)
     manifests = [base.config_map()]
     if options.agents:
         manifests += [base.headless_service(), base.stateful_set(), base.budget("agent")]
     else:
         manifests += [base.deployment(name) for name in sorted(project.tasks)]
         manifests.append(base.budget("task"))
+    for manifest in manifests:
+        _refuse_secrets(manifest)
     return manifests
 
 
+def _refuse_secrets(manifest: dict[str, object]) -> None:
+    where = _masked(manifest, "")
+    if where is None:
+        return
+    meta = manifest["metadata"]
+    assert isinstance(meta, dict)
+    raise ConfigError(
+        f'the manifests would hold a secret: {manifest["kind"]} "{meta["name"]}", {where} '
+        "holds a value dstream masks as one (a sensitive variable's, or one of a credential "
+        "of the environment such as *_PASSWORD or *_TOKEN)",
+        hint="give a secret to the pods only through a sensitive variable without a "
+        "default (it is read from the Secret); if that value is none, rename the "
+        "environment variable holding it",
+    )
+
+
+def _masked(value: object, path: str) -> Optional[str]:
+    """Where in `value` the redactor would mask something (a path such as
+    `data["dstream.hcl"]`), or None."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f'{path}["{key}"]' if path else str(key)
+            if redact_data(key) != key:
+                return inner
+            found = _masked(item, inner)
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _masked(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+        return None
+    return path if redact_data(value) != value else None
+
+
 class _Base:
-    def __init__(
-        self,
-        project: Project,
-        files: dict[str, str],
-        sensitive: list[str],
-        options: KubernetesOptions,
-    ) -> None:
-        self.project = project
-        self.files = files
-        self.sensitive = sorted(sensitive)
+    def __init__(self, inputs: Inputs, options: KubernetesOptions) -> None:
+        self.inputs = inputs
         self.o = options
-        self.secret = options.secret or f"{dns_name(options.name)}-secrets"
-        grace = max((t.stop_grace for t in project.tasks.values()), default=10.0)
+        self.secret = options.secret_name
+        grace = max((t.stop_grace for t in inputs.project.tasks.values()), default=10.0)
         self.grace = math.ceil(grace) + GRACE_EXTRA
 
     def meta(self, name: str, labels: dict[str, str]) -> dict[str, object]:
@@ -114,22 +159,29 @@ class _Base:
 
     def config_map(self) -> dict[str, object]:
         name = f"{dns_name(self.o.name)}-config"
+        files = sorted(self.inputs.files.items())
+        data = {os.path.basename(path): text for path, text in files}
+        if self.inputs.values:
+            data[VALUES_FILE] = encode_json(self.inputs.values, indent=True).decode() + "\n"
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": self.meta(name, self.labels("config")),
-            "data": {os.path.basename(path): text for path, text in sorted(self.files.items())},
+            "data": data,
         }
+
+    def secret_ref(self, var: str, optional: bool) -> dict[str, object]:
+        """The Secret's key for a sensitive variable: optional when it has a default."""
+        ref: dict[str, object] = {"name": self.secret, "key": var}
+        if optional:
+            ref["optional"] = True
+        return {"name": f"{ENV_VAR_PREFIX}{var}", "valueFrom": {"secretKeyRef": ref}}
 
     def pod(self, component: str, args: list[str], labels: dict[str, str]) -> dict[str, object]:
         env: list[dict[str, object]] = [{"name": "DSTREAM_CONFIG", "value": CONFIG_DIR}]
-        env += [
-            {
-                "name": f"{ENV_VAR_PREFIX}{var}",
-                "valueFrom": {"secretKeyRef": {"name": self.secret, "key": var}},
-            }
-            for var in self.sensitive
-        ]
+        env += [self.secret_ref(var, optional) for var, optional in self.inputs.secrets.items()]
+        if self.inputs.values:
+            args = [*args, "--var-file", f"{CONFIG_DIR}/{VALUES_FILE}"]
         probe = {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10}
         container = {
             "name": component,

@@ -1,0 +1,138 @@
+"""What the pods of a deployment are given so that they evaluate the configuration as
+`deploy` did, and never a sensitive value:
+
+- the text of the .hcl files;
+- the value of each variable that is not sensitive and was given from outside the files
+  (--var, --var-file, DSTREAM_VAR_), as `deploy` evaluated it: a var file that reads
+  env() or file() is read here, once, not again in every pod;
+- each sensitive variable as a key of the Secret: its value is never read into the
+  manifests, and `deploy` evaluates the configuration with a stand-in of its type.
+
+A sensitive variable with a default is refused: its value is in the text of the files.
+"""
+
+from __future__ import annotations
+
+from dstream.config.loader import ENV_VAR_PREFIX, Analysis, analyze
+from dstream.config.model import Project
+from dstream.config.taint import leaves
+from dstream.errors import ConfigError
+from dstream.protocol.values import encode_json
+from dstream.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Optional
+
+    from dstream.config.variables import Declared
+    from dstream.protocol.values import JsonValue
+
+# What a sensitive variable is evaluated with here, by its type (the configuration must
+# evaluate; the value, never written, does not matter): remembered as sensitive like any.
+PLACEHOLDER = "placeholder-from-a-secret"
+_PLACEHOLDERS: dict[str, JsonValue] = {
+    "number": 918273645,  # no manifest holds it, nor what arithmetic makes of it
+    "bool": False,
+    "list": [],
+    "set": [],
+    "tuple": [],
+    "map": {},
+    "object": {},
+}
+
+
+@record
+class Inputs:
+    project: Project
+    files: dict[str, str]  # the text of each .hcl file, by its path
+    values: dict[str, JsonValue]  # not sensitive, given from outside the files
+    # Each sensitive variable: whether its Secret key is optional (it has a default,
+    # null or "", the only ones allowed).
+    secrets: dict[str, bool]
+    withheld: list[str]  # sensitive variables given a value here: the pods read the Secret
+
+
+def collect(
+    config: Optional[str],
+    variables: list[str],
+    var_files: list[str],
+    environ: Mapping[str, str],
+    secret: str,
+) -> Inputs:
+    """The configuration evaluated as the pods will evaluate it, with the Secret named
+    `secret` holding the sensitive variables."""
+    first = analyze(config, variables, var_files, environ)
+    sensitive = {name: item for name, item in first.variables.items() if item.sensitive}
+    for item in sensitive.values():
+        _refuse_a_secret_default(item, secret)
+    environ = dict(environ)
+    stand_ins = sorted(name for name in sensitive if ENV_VAR_PREFIX + name not in environ)
+    for name in stand_ins:
+        environ[ENV_VAR_PREFIX + name] = _placeholder_text(sensitive[name].kind)
+    result = analyze(config, variables, var_files, environ)
+    error = result.diagnostics.first_error
+    if error is not None:
+        if stand_ins and not any(d.location == error.location for d in first.diagnostics.errors):
+            error.hint = f"{error.hint}; {_stand_in_hint(stand_ins)}"
+        raise error  # `dstream lint` lists them all
+    assert result.project is not None
+    values, withheld = _given(result)
+    files = {}
+    for path in result.files:
+        with open(path, encoding="utf-8") as handle:
+            files[path] = handle.read()
+    secrets = {name: item.has_default for name, item in sorted(sensitive.items())}
+    return Inputs(result.project, files, values, secrets, withheld)
+
+
+def _given(result: Analysis) -> tuple[dict[str, JsonValue], list[str]]:
+    """The values of the variables not sensitive given from outside the files, and the
+    sensitive variables given a value."""
+    values: dict[str, JsonValue] = {}
+    withheld: list[str] = []
+    for name, item in sorted(result.variables.items()):
+        value = result.values[name].value
+        if item.sensitive:
+            if not _same(value, _PLACEHOLDERS.get(item.kind, PLACEHOLDER)):
+                withheld.append(name)
+        elif not (item.has_default and _same(value, item.default)):
+            values[name] = value
+    return values, withheld
+
+
+def _stand_in_hint(names: list[str]) -> str:
+    shown = ", ".join(f"var.{name}" for name in names)
+    return (
+        f"deploy evaluates {shown} with a stand-in of each one's type, not its value (it "
+        f"is sensitive): if that is why, give it here a value of the right shape with "
+        f"{ENV_VAR_PREFIX}<name>; it is never written into the manifests"
+    )
+
+
+def _refuse_a_secret_default(item: Declared, secret: str) -> None:
+    """The ConfigMap holds the files' text: a sensitive default (but null or "") would be
+    in it in clear text, and a pod would run with it whenever the Secret lacks the key."""
+    if item.has_default and any(leaves(item.default)):
+        attribute = item.block.body.attributes["default"]
+        raise ConfigError(
+            f'variable "{item.name}" is sensitive and has a default: the manifests would '
+            "hold its value in clear text (the ConfigMap holds the .hcl files)",
+            location=attribute.location,
+            hint=f'remove the default and put the value in the Secret "{secret}", key '
+            f'"{item.name}" (kubectl create secret generic {secret} '
+            f"--from-literal={item.name}=...); locally, give it with --var or "
+            f"{ENV_VAR_PREFIX}{item.name}",
+        )
+
+
+def _placeholder_text(kind: str) -> str:
+    """The placeholder as an environment variable gives it: text, an HCL literal."""
+    if kind in _PLACEHOLDERS:
+        return encode_json(_PLACEHOLDERS[kind]).decode()
+    return PLACEHOLDER
+
+
+def _same(value: JsonValue, other: JsonValue) -> bool:
+    """Equal as JSON: 1, 1.0 and true are three values (== would say one)."""
+    return encode_json(value, sort_keys=True) == encode_json(other, sort_keys=True)
