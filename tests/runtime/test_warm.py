@@ -149,6 +149,19 @@ def test_a_configuration_edited_during_the_run_is_not_kept(ws: Workspace, cache:
     run_ok(ws, cache, warm=False)
 
 
+def test_a_configuration_replaced_by_a_fifo_is_not_waited_on(ws: Workspace, cache: Path) -> None:
+    """The snapshot's key digests dstream.hcl before anything else reads it: a FIFO put
+    in its place (no writer) must be a miss, not a wait; the run then refuses it as
+    the loader does (not a regular file)."""
+    project(ws)
+    run_ok(ws, cache, warm=False)
+    (ws.root / "dstream.hcl").unlink()
+    os.mkfifo(ws.root / "dstream.hcl")
+    done = console(ws, cache, "run", "-q")  # a wait would time out and fail the test
+    assert done.returncode == 2, done.stderr
+    assert "not a regular file" in done.stderr and WARM not in done.stderr
+
+
 def test_a_replaced_provider_starts_as_always(ws: Workspace, cache: Path) -> None:
     project(ws)
     run_ok(ws, cache, warm=False)

@@ -6,6 +6,7 @@ interpreter's own modules and small C modules, nothing of dstream's layers."""
 from __future__ import annotations
 
 import os
+import stat  # os's own import: no cost
 import sys
 
 TYPE_CHECKING = False
@@ -80,11 +81,19 @@ def env_digest(names: list[str], environ: dict[str, str]) -> str:
 
 
 def file_digest(path: str) -> Optional[str]:
+    """The digest of a regular file's content; None for anything else (a FIFO put in a
+    configuration's place must not be waited on: opened without blocking, and refused)."""
     try:
-        with open(path, "rb") as handle:
-            return _digest(handle.read())
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return None
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            return _digest(handle.read())
+        except OSError:
+            return None
 
 
 def stat_identity(path: str) -> Optional[list[int]]:
