@@ -9,7 +9,8 @@ Credentials are looked up, first match wins:
    ($REGISTRY_AUTH_FILE or $XDG_RUNTIME_DIR/containers/auth.json).
 
 Secrets never reach a message: errors name the registry and where the credentials came
-from, never their value.
+from, never their value; and every credential found is registered with the redactor,
+so that no output shows it either (a registry's error body may echo it back).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
+from dstream.config.redact import remember
 from dstream.oci.errors import OciError
 from dstream.oci.reference import DOCKER_HUB, DOCKER_HUB_API
 from dstream.records import record
@@ -37,8 +39,16 @@ class Credentials:
         return f"Credentials(username={self.username!r}, source={self.source!r})"
 
     def basic_header(self) -> str:
-        raw = f"{self.username}:{self.password}".encode()
-        return "Basic " + base64.b64encode(raw).decode("ascii")
+        return "Basic " + self._basic_value()
+
+    def _basic_value(self) -> str:
+        return base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
+
+    def secrets(self) -> list[str]:
+        """What the redactor masks: the password (or token), `user:password`, and the
+        base64 the Authorization header carries (a short password's base64 would not
+        be found inside it)."""
+        return [self.password, f"{self.username}:{self.password}", self._basic_value()]
 
 
 def _config_keys(registry: str) -> list[str]:
@@ -94,6 +104,7 @@ def _from_entry(entry: dict[str, object], source: str) -> Optional[Credentials]:
         return Credentials("<token>", str(entry["identitytoken"]), source)
     auth = entry.get("auth")
     if isinstance(auth, str) and auth:
+        remember([auth])  # as written, which may differ from its re-encoding (padding)
         try:
             user, _, password = base64.b64decode(auth).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
@@ -137,6 +148,15 @@ def _from_config_file(path: Path, registry: str) -> Optional[Credentials]:
 
 
 def find_credentials(registry: str) -> Optional[Credentials]:
+    """The registry's credentials, first match wins (see above), registered with the
+    redactor; None for anonymous access."""
+    found = _find(registry)
+    if found is not None:
+        remember(found.secrets())
+    return found
+
+
+def _find(registry: str) -> Optional[Credentials]:
     user = os.environ.get("DSTREAM_REGISTRY_USERNAME")
     password = os.environ.get("DSTREAM_REGISTRY_PASSWORD")
     if user is not None and password is not None:

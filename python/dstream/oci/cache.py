@@ -11,14 +11,18 @@ $XDG_CACHE_HOME/dstream, or ~/.cache/dstream):
     tmp/                        downloads in progress (same file system: rename is atomic)
 
 Everything is written to tmp/ first and renamed into place, so a crash or two
-concurrent pulls never leave a half-written executable under its final name.
-References are keyed by their full text (registry, repository, tag, digest): two
-repositories with the same last segment never share an entry.
+concurrent pulls never leave a half-written executable under its final name; what a
+killed pull leaves in tmp/ is removed by a later pull once it is stale (a pull that is
+alive writes its file all along). References are keyed by their full text (registry,
+repository, tag, digest): two repositories with the same last segment never share an
+entry. A failure to write or read the cache (a full disk, a file where a directory
+belongs) is a CacheError naming the path and what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -30,10 +34,14 @@ from pathlib import Path
 from typing import IO, Optional
 
 from dstream.cache import cache_root
-from dstream.oci.errors import OciError
+from dstream.oci.errors import CacheError, OciError
 from dstream.oci.manifest import Json
+from dstream.oci.reference import is_digest
 
 STALE_TMP_SECONDS = 3600.0
+_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+_ELSEWHERE = "set DSTREAM_CACHE_DIR (or --cache-dir) to a directory"
 
 
 def file_sha256(path: Path) -> str:
@@ -45,10 +53,69 @@ def file_sha256(path: Path) -> str:
 
 
 def _hex(digest: str) -> str:
-    algo, _, hexpart = digest.partition(":")
-    if algo != "sha256" or len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
+    if not is_digest(digest):
         raise OciError(f"not a sha256 digest: {digest!r}", hint="digests look like sha256:<hex>")
-    return hexpart
+    return digest.partition(":")[2]
+
+
+def _in_the_way(path: Path) -> Optional[Path]:
+    """The first of `path` and its parents, from the top, that exists but is not a
+    directory."""
+    for candidate in [*reversed(path.parents), path]:
+        if os.path.lexists(candidate) and not candidate.is_dir():
+            return candidate
+    return None
+
+
+def cache_error(path: Path, exc: OSError, doing: str) -> CacheError:
+    """What went wrong with `path` of the cache, and what to do about it."""
+    blocking = _in_the_way(path) if exc.errno in (errno.ENOTDIR, errno.EEXIST) else None
+    if blocking is not None:
+        return CacheError(
+            f"the provider cache cannot use {blocking}: it is a file, not a directory",
+            hint=f"remove {blocking} (dstream makes it again), or {_ELSEWHERE} elsewhere",
+        )
+    if exc.errno in _FULL:
+        hint = f"the disk (or a quota or file size limit) is full: free space, or {_ELSEWHERE}"
+        hint += " on another disk"
+    elif exc.errno in _DENIED:
+        hint = f"make it writable, or {_ELSEWHERE} you may write"
+    else:
+        hint = f"check the provider cache's directory, or {_ELSEWHERE} elsewhere"
+    return CacheError(f"cannot {doing} {path}: {exc.strerror or exc}", hint=hint)
+
+
+@contextlib.contextmanager
+def _guard(path: Path, doing: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise cache_error(path, exc, doing) from None
+
+
+class Staged:
+    """A file being written in tmp/: what a download streams into (a failed write is a
+    CacheError naming it), then `commit`ted under its final name."""
+
+    def __init__(self, fh: IO[bytes], path: Path) -> None:
+        self._fh = fh
+        self.path = path
+
+    def write(self, data: bytes) -> int:
+        with _guard(self.path, "write the provider cache's file"):
+            return self._fh.write(data)
+
+    def commit(self, final: Path, *, executable: bool) -> None:
+        """flush, fsync, set the mode, then rename: the final name only ever holds
+        whole files."""
+        with _guard(self.path, "write the provider cache's file"):
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            os.chmod(self.path, 0o755 if executable else 0o644)
+        with _guard(final.parent, "create the provider cache's directory"):
+            final.parent.mkdir(parents=True, exist_ok=True)
+        with _guard(final, "write the provider cache's file"):
+            os.replace(self.path, final)
 
 
 class Cache:
@@ -57,13 +124,8 @@ class Cache:
 
     def _dir(self, *parts: str) -> Path:
         path = self.root.joinpath(*parts)
-        try:
+        with _guard(path, "create the provider cache's directory"):
             path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OciError(
-                f"cannot create the provider cache directory {path}: {exc.strerror}",
-                hint="set DSTREAM_CACHE_DIR to a writable directory",
-            ) from None
         return path
 
     # -- paths -------------------------------------------------------------------------
@@ -81,50 +143,64 @@ class Cache:
 
     # -- atomic writes -----------------------------------------------------------------
     @contextlib.contextmanager
-    def staging_file(self) -> Iterator[tuple[IO[bytes], Path]]:
-        """A temporary file in tmp/, removed unless it was moved into place."""
-        fd, name = tempfile.mkstemp(dir=self._dir("tmp"), prefix="dl-")
+    def staging_file(self) -> Iterator[Staged]:
+        """A temporary file in tmp/, removed unless it was committed into place."""
+        tmp = self._dir("tmp")
+        with _guard(tmp, "create a file in"):
+            fd, name = tempfile.mkstemp(dir=tmp, prefix="dl-")
         path = Path(name)
         try:
             with os.fdopen(fd, "wb") as fh:
-                yield fh, path
+                yield Staged(fh, path)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
     def staging_dir(self) -> Path:
-        return Path(tempfile.mkdtemp(dir=self._dir("tmp"), prefix="unpack-"))
-
-    def commit_file(self, staged: Path, final: Path, *, executable: bool) -> None:
-        """fsync, set the mode, then rename: the final name only ever holds whole files."""
-        with open(staged, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(staged, 0o755 if executable else 0o644)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged, final)
+        tmp = self._dir("tmp")
+        with _guard(tmp, "create a directory in"):
+            return Path(tempfile.mkdtemp(dir=tmp, prefix="unpack-"))
 
     def commit_dir(self, staged: Path, final: Path) -> None:
-        final.parent.mkdir(parents=True, exist_ok=True)
+        with _guard(final.parent, "create the provider cache's directory"):
+            final.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.rename(staged, final)
-        except OSError:
+        except OSError as exc:
             # Another pull unpacked the same digest first: its copy is as good as ours.
             shutil.rmtree(staged, ignore_errors=True)
             if not final.is_dir():
-                raise
+                raise cache_error(final, exc, "move an unpacked provider to") from None
 
     def write_bytes(self, final: Path, data: bytes) -> None:
-        with self.staging_file() as (fh, path):
-            fh.write(data)
-            fh.flush()
-            self.commit_file(path, final, executable=False)
+        with self.staging_file() as staged:
+            staged.write(data)
+            staged.commit(final, executable=False)
+
+    def sweep(self) -> dict[str, int]:
+        """Remove what killed pulls left in tmp/: entries untouched for
+        STALE_TMP_SECONDS (a live pull writes its file all along)."""
+        tmp = self.root / "tmp"
+        removed = freed = 0
+        now = time.time()
+        for path in list(tmp.iterdir()) if tmp.is_dir() else []:
+            with contextlib.suppress(OSError):
+                if now - path.lstat().st_mtime > STALE_TMP_SECONDS:
+                    size = _tree_size(path)
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+                    removed += 1
+                    freed += size
+        return {"removed": removed, "bytes": freed}
 
     # -- references --------------------------------------------------------------------
     def load_ref(self, reference: str) -> Optional[Json]:
+        path = self.ref_path(reference)
         try:
-            record = json.loads(self.ref_path(reference).read_text())
+            record = json.loads(path.read_text())
         except (FileNotFoundError, ValueError):
             return None
+        except OSError as exc:
+            raise cache_error(path, exc, "read") from None
         return record if isinstance(record, dict) else None
 
     def save_ref(self, reference: str, record: Json) -> None:
@@ -178,15 +254,8 @@ class Cache:
                 else:
                     path.unlink(missing_ok=True)
                 removed += 1
-        tmp = self.root / "tmp"
-        now = time.time()
-        for path in list(tmp.iterdir()) if tmp.is_dir() else []:
-            with contextlib.suppress(OSError):
-                if now - path.stat().st_mtime > STALE_TMP_SECONDS:
-                    freed += _tree_size(path)
-                    shutil.rmtree(path) if path.is_dir() else path.unlink()
-                    removed += 1
-        return {"removed": removed, "bytes": freed}
+        swept = self.sweep()
+        return {"removed": removed + swept["removed"], "bytes": freed + swept["bytes"]}
 
 
 def _tree_size(path: Path) -> int:

@@ -1,30 +1,29 @@
 """A small native client for the OCI distribution API (no external CLI).
 
-Speaks HTTP/1.1 through http.client so that redirects to blob storage are followed
-without forwarding the registry's Authorization header to another host. Authentication
-follows the registry's challenge: anonymous first, then a bearer token from the realm
-it names (GHCR, Docker Hub, distribution with token auth) or basic auth (htpasswd).
+Speaks HTTP/1.1 (transport.py) so that redirects to blob storage are followed without
+forwarding the registry's Authorization header to another host. Authentication follows
+the registry's challenge: anonymous first, then a bearer token from the realm it names
+(GHCR, Docker Hub, distribution with token auth) or basic auth (htpasswd). Every
+credential and token is registered with the redactor: no output shows it, not even a
+registry's error body that echoes it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
-import ssl
 import urllib.parse
-from collections.abc import Iterator
-from typing import IO, Callable, Optional, Union
+from typing import Callable, Optional, Protocol
 
+from dstream.config.redact import redact_text, remember
 from dstream.oci.auth import Challenge, Credentials, find_credentials, parse_challenge
-from dstream.oci.errors import OciError
-from dstream.oci.reference import Reference, uses_plain_http
-from dstream.records import record
+from dstream.oci.errors import RegistryError
+from dstream.oci.reference import Reference, is_digest, is_tag, uses_plain_http
+from dstream.oci.transport import Body, Response, origin, send
 
 USER_AGENT = "dstream-oci/1"
-CHUNK = 1 << 16
 MAX_MANIFEST = 4 * 1024 * 1024
-MAX_REDIRECTS = 5
+MAX_ERROR_BODY = 64 * 1024  # what is read of an error answer: enough for its message
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -34,47 +33,12 @@ MANIFEST_TYPES = (
 )
 
 Progress = Callable[[int, Optional[int]], None]
-Body = Union[bytes, IO[bytes], None]
 
 
-class RegistryError(OciError):
-    """The registry could not be reached or refused a request."""
+class Sink(Protocol):
+    """Where a blob is streamed to: a file, a BytesIO, the cache's staging file."""
 
-
-class RegistryUnreachable(RegistryError):
-    """No answer at all (connection refused, DNS, timeout): a cached copy may serve."""
-
-
-@record
-class Response:
-    status: int
-    headers: dict[str, str]  # lower-case names
-    raw: http.client.HTTPResponse
-    conn: http.client.HTTPConnection
-
-    def read(self, limit: Optional[int] = None) -> bytes:
-        try:
-            data = self.raw.read() if limit is None else self.raw.read(limit + 1)
-        finally:
-            self.close()
-        if limit is not None and len(data) > limit:
-            raise RegistryError(
-                f"registry answer larger than {limit} bytes", hint="check the reference"
-            )
-        return data
-
-    def chunks(self) -> Iterator[bytes]:
-        try:
-            while True:
-                block = self.raw.read(CHUNK)
-                if not block:
-                    return
-                yield block
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        self.conn.close()
+    def write(self, data: bytes, /) -> object: ...
 
 
 def sha256_digest(data: bytes) -> str:
@@ -82,17 +46,25 @@ def sha256_digest(data: bytes) -> str:
 
 
 def _registry_errors(body: bytes) -> str:
-    """The `errors` array distribution returns, as one line."""
+    """The `errors` array distribution returns, as one line, redacted: a registry or a
+    proxy may echo the request's Authorization header."""
     try:
         doc = json.loads(body)
         items = [f"{e.get('code', '?')}: {e.get('message', '')}".strip() for e in doc["errors"]]
-        return "; ".join(items)
+        text = "; ".join(items)
     except (ValueError, KeyError, TypeError, AttributeError):
-        return body[:200].decode("utf-8", "replace").strip()
+        text = body[:200].decode("utf-8", "replace").strip()
+    return redact_text(text)
 
 
 class RegistryClient:
-    """One registry; tokens are kept per scope for the client's life."""
+    """One registry; tokens are kept per scope for the client's life.
+
+    The registry's credentials go to the registry's own origin (scheme, host and port)
+    and to the token realm that origin's own challenge names (which may be another host:
+    auth.docker.io for registry-1.docker.io). Never to a host a redirect leads to: a
+    pre-signed storage URL is fetched without any, and its challenge is not answered.
+    """
 
     def __init__(
         self,
@@ -106,9 +78,12 @@ class RegistryClient:
         self.registry = registry
         self.api_host = api_host or registry
         self.scheme = "http" if uses_plain_http(registry, insecure) else "https"
+        self.origin = (self.scheme, self.api_host.lower())
         self.timeout = timeout
         self._credentials = credentials
         self._credentials_looked_up = credentials is not None
+        if credentials is not None:
+            remember(credentials.secrets())
         self._tokens: dict[str, str] = {}
         self._basic = False
 
@@ -124,53 +99,8 @@ class RegistryClient:
         return self._credentials
 
     # -- transport ---------------------------------------------------------------------
-    def _connect(self, url: urllib.parse.SplitResult) -> http.client.HTTPConnection:
-        host = url.hostname or ""
-        if url.scheme == "https":
-            return http.client.HTTPSConnection(
-                host, url.port, timeout=self.timeout, context=ssl.create_default_context()
-            )
-        return http.client.HTTPConnection(host, url.port, timeout=self.timeout)
-
     def _send(self, method: str, url: str, headers: dict[str, str], body: Body) -> Response:
-        """One request, following redirects of GET/HEAD. Authorization is dropped when a
-        redirect leaves the registry's host (pre-signed storage URLs reject it)."""
-        for _ in range(MAX_REDIRECTS + 1):
-            parts = urllib.parse.urlsplit(url)
-            conn = self._connect(parts)
-            target = parts.path + (f"?{parts.query}" if parts.query else "")
-            try:
-                conn.request(method, target, body=body, headers=headers)
-                raw = conn.getresponse()
-            except ssl.SSLError as exc:
-                conn.close()
-                raise RegistryError(
-                    f"TLS failed with registry {self.registry} ({url}): {exc.reason or exc}",
-                    hint="if this registry serves plain HTTP, opt in with --insecure or list "
-                    f"{self.registry} in DSTREAM_INSECURE_REGISTRIES",
-                ) from None
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                raise RegistryUnreachable(
-                    f"cannot reach registry {self.registry} at {parts.scheme}://{parts.netloc}: "
-                    f"{getattr(exc, 'strerror', None) or exc}",
-                    hint="check the registry address and that it is up; a provider pulled "
-                    "before runs from the cache without the registry",
-                ) from None
-            response = Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, raw, conn)
-            if raw.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD"):
-                location = response.headers.get("location", "")
-                response.read()
-                new_url = urllib.parse.urljoin(url, location)
-                if urllib.parse.urlsplit(new_url).netloc != parts.netloc:
-                    headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-                url = new_url
-                continue
-            return response
-        raise RegistryError(
-            f"too many redirects from {url}",
-            hint="the registry redirects in a loop: check its URL and its proxy settings",
-        )
+        return send(method, url, headers, body, registry=self.registry, timeout=self.timeout)
 
     def url(self, path: str) -> str:
         return f"{self.scheme}://{self.api_host}{path}"
@@ -185,23 +115,25 @@ class RegistryClient:
         body: Body = None,
     ) -> Response:
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
+        own = origin(url) == self.origin
         base = {"User-Agent": USER_AGENT, **(headers or {})}
         for attempt in range(2):
             sent = dict(base)
-            auth = self._authorization(scope)
+            auth = self._authorization(scope) if own else None
             if auth:
                 sent["Authorization"] = auth
             if body is not None and hasattr(body, "seek"):
                 body.seek(0)
             response = self._send(method, url, sent, body)
-            if response.status != 401 or attempt == 1:
+            if response.status != 401:
                 break
+            response.close()
+            if origin(response.url) != self.origin:
+                raise self._foreign_challenge(url, response.url)
             challenge = parse_challenge(response.headers.get("www-authenticate", ""))
-            response.read()
-            if not self._answer(challenge, scope):
+            if attempt == 1 or not self._answer(challenge, scope):
                 break  # nothing more to try: report the 401 below
         if response.status == 401:
-            response.read()
             raise self._unauthorized(scope)
         return response
 
@@ -214,7 +146,8 @@ class RegistryClient:
         return None
 
     def _answer(self, challenge: Optional[Challenge], scope: str) -> bool:
-        """Prepare credentials for the retry; False when there is nothing new to send."""
+        """Prepare credentials for the retry; False when there is nothing new to send.
+        Only ever called with a challenge of the registry's own origin."""
         if challenge is None:
             return False
         if challenge.scheme == "basic":
@@ -229,13 +162,28 @@ class RegistryClient:
             return True
         return False
 
-    def _fetch_token(self, challenge: Challenge, scope: str) -> str:
+    def _realm(self, challenge: Challenge) -> str:
+        """The token service the registry named; credentials go there only over HTTPS,
+        unless the registry itself speaks plain HTTP (loopback, --insecure)."""
         realm = challenge.params.get("realm")
         if not realm:
             raise RegistryError(
                 f"registry {self.registry} asked for a bearer token but named no realm",
                 hint="check the registry's auth configuration",
             )
+        scheme = urllib.parse.urlsplit(realm).scheme
+        if scheme not in ("http", "https") or (
+            scheme == "http" and self.scheme == "https" and self.credentials
+        ):
+            raise RegistryError(
+                f"registry {self.registry} names the token service {realm!r}: dstream sends "
+                "the registry's credentials only to an https:// token service",
+                hint="check the registry's auth configuration (its token realm)",
+            )
+        return realm
+
+    def _fetch_token(self, challenge: Challenge, scope: str) -> str:
+        realm = self._realm(challenge)
         query = {"scope": scope}
         if challenge.params.get("service"):
             query["service"] = challenge.params["service"]
@@ -250,17 +198,29 @@ class RegistryClient:
         if response.status != 200:
             raise RegistryError(
                 f"token service {realm} of registry {self.registry} answered "
-                f"{response.status}: {_registry_errors(body)}",
+                f"{response.status}: {_registry_errors(body[:MAX_ERROR_BODY])}",
                 hint="check the registry's auth service",
             )
         try:
             doc = json.loads(body)
-            return str(doc.get("token") or doc["access_token"])
+            token = str(doc.get("token") or doc["access_token"])
         except (ValueError, KeyError, TypeError, AttributeError):
             raise RegistryError(
                 f"token service {realm} answered without a token",
                 hint="check the registry's auth configuration (its token service)",
             ) from None
+        remember([token])
+        return token
+
+    def _foreign_challenge(self, asked: str, answered: str) -> RegistryError:
+        host = urllib.parse.urlsplit(answered).netloc
+        return RegistryError(
+            f"{host}, where registry {self.registry} sent the request for {asked}, asks "
+            "for authentication: dstream does not send the registry's credentials to "
+            "another host",
+            hint="a registry's storage redirect (a pre-signed URL) must need no credentials: "
+            "tell the registry's owner",
+        )
 
     def _unauthorized(self, scope: str) -> RegistryError:
         what = scope.split(":")[1] if scope.count(":") >= 2 else scope
@@ -282,7 +242,7 @@ class RegistryClient:
     def _check(self, response: Response, what: str, ok: tuple[int, ...] = (200,)) -> None:
         if response.status in ok:
             return
-        detail = _registry_errors(response.read(MAX_MANIFEST))
+        detail = _registry_errors(response.read(MAX_ERROR_BODY)[:MAX_ERROR_BODY])
         if response.status == 404:
             raise RegistryError(
                 f"{what}: not found in registry {self.registry} ({detail})",
@@ -298,9 +258,17 @@ class RegistryClient:
             hint="retry later; if it persists, check the registry's logs",
         )
 
-    def get_manifest(self, repository: str, target: str) -> tuple[bytes, str, str]:
-        """(body, media type, digest) of a manifest. The digest is computed here and
-        compared with what the registry claims."""
+    def get_manifest(
+        self, repository: str, target: str, *, size: Optional[int] = None
+    ) -> tuple[bytes, str, str]:
+        """(body, media type, digest) of a manifest, `target` a tag or a digest. The
+        digest is computed here and compared with the one asked for and with what the
+        registry claims; `size`, when a descriptor gives it, bounds and checks the body."""
+        if not (is_digest(target) or is_tag(target)):
+            raise RegistryError(
+                f"manifest {repository}:{target!r}: neither a tag nor a sha256 digest",
+                hint="name manifests by tag or by sha256:<64 hex>",
+            )
         response = self.request(
             "GET",
             f"/v2/{repository}/manifests/{target}",
@@ -310,9 +278,17 @@ class RegistryClient:
         self._check(response, f"manifest {repository}:{target}")
         claimed = response.headers.get("docker-content-digest")
         media_type = response.headers.get("content-type", "").split(";")[0].strip()
-        body = response.read(MAX_MANIFEST)
+        limit = MAX_MANIFEST if size is None else min(size, MAX_MANIFEST)
+        body = response.read(limit)
+        if len(body) > limit or (size is not None and len(body) != size):
+            got = f"more than {limit}" if len(body) > limit else str(len(body))
+            bound = f"its descriptor gives {size}" if size is not None else "the limit"
+            raise RegistryError(
+                f"manifest {repository}@{target} is {got} bytes; {bound} bytes",
+                hint="the registry or something in between altered the manifest; do not use it",
+            )
         digest = sha256_digest(body)
-        if target.startswith("sha256:") and digest != target:
+        if is_digest(target) and digest != target:
             raise RegistryError(
                 f"manifest of {repository}@{target} has digest {digest}: content does not "
                 "match the digest asked for",
@@ -330,33 +306,36 @@ class RegistryClient:
         self,
         repository: str,
         digest: str,
-        sink: IO[bytes],
+        sink: Sink,
         *,
-        size: Optional[int] = None,
+        size: int,
         progress: Optional[Progress] = None,
     ) -> None:
-        """Stream a blob into `sink`, checking its sha256 (and size) as it goes."""
+        """Stream a blob into `sink`, checking its sha256 and size as it goes: no more
+        than `size` + 1 bytes are read, whatever the registry sends."""
+        if not is_digest(digest):
+            raise RegistryError(
+                f"blob {digest!r} of {repository}: not a sha256 digest",
+                hint="blobs are named by sha256:<64 hex>",
+            )
         response = self.request(
             "GET", f"/v2/{repository}/blobs/{digest}", scope=f"repository:{repository}:pull"
         )
         self._check(response, f"blob {digest} of {repository}")
         hasher = hashlib.sha256()
         done = 0
-        for block in response.chunks():
+        for block in response.chunks(size + 1):
             hasher.update(block)
             sink.write(block)
             done += len(block)
-            if size is not None and done > size:
-                response.close()
-                break
-            if progress:
+            if progress and done <= size:
                 progress(done, size)
         actual = "sha256:" + hasher.hexdigest()
-        if (size is not None and done != size) or actual != digest:
+        if done != size or actual != digest:
+            received = f"{done} bytes" if done <= size else f"more than {size} bytes"
             raise RegistryError(
-                f"blob of {repository} failed verification: expected {digest}"
-                + (f" ({size} bytes)" if size is not None else "")
-                + f", received {actual} ({done} bytes); nothing was kept",
+                f"blob of {repository} failed verification: expected {digest} ({size} bytes)"
+                f", received {actual} ({received}); nothing was kept",
                 hint="the blob was altered in the registry or in transit; re-push the "
                 "provider or contact the registry's owner",
             )
@@ -365,7 +344,7 @@ class RegistryClient:
         response = self.request(
             "HEAD", f"/v2/{repository}/blobs/{digest}", scope=f"repository:{repository}:pull,push"
         )
-        response.read()
+        response.close()
         return response.status == 200
 
     def push_blob(self, repository: str, data: bytes) -> str:
@@ -375,7 +354,7 @@ class RegistryClient:
         scope = f"repository:{repository}:pull,push"
         response = self.request("POST", f"/v2/{repository}/blobs/uploads/", scope=scope)
         self._check(response, f"starting an upload to {repository}", ok=(202,))
-        response.read()
+        response.close()
         location = urllib.parse.urljoin(self.url("/"), response.headers.get("location", ""))
         location += ("&" if "?" in location else "?") + urllib.parse.urlencode({"digest": digest})
         response = self.request(
@@ -386,7 +365,7 @@ class RegistryClient:
             body=data,
         )
         self._check(response, f"uploading blob {digest} to {repository}", ok=(201,))
-        response.read()
+        response.close()
         return digest
 
     def push_manifest(self, repository: str, tag: str, body: bytes, media_type: str) -> str:
@@ -398,11 +377,10 @@ class RegistryClient:
             body=body,
         )
         self._check(response, f"pushing manifest {repository}:{tag}", ok=(201,))
-        response.read()
+        response.close()
         return sha256_digest(body)
 
     def ping(self) -> dict[str, object]:
         response = self.request("GET", "/v2/", scope="")
-        status = response.status
-        response.read()
-        return {"status": status}
+        response.close()
+        return {"status": response.status}

@@ -10,6 +10,25 @@ class OciError(DstreamError):
     """A provider artifact could not be resolved, fetched, verified or unpacked."""
 
 
+class RegistryError(OciError):
+    """The registry could not be reached or refused a request."""
+
+
+class RegistryUnreachable(RegistryError):
+    """No answer at all (connection refused, DNS, timeout): a cached copy may serve."""
+
+
 class ArchiveError(OciError):
     """A provider's tar layer was refused (it breaks the extraction policy or a cap) or
     could not be read (truncated, corrupt); the message names the artifact and member."""
+
+
+class ManifestError(OciError):
+    """A manifest or index breaks the shape dstream reads (a descriptor without a
+    sha256 digest or an integer size, `layers` that is not a list, ...): the message
+    names the reference and the field."""
+
+
+class CacheError(OciError):
+    """The provider cache could not be written or read (a full disk, a file where a
+    directory belongs, no permission): the message names the path."""

@@ -87,7 +87,7 @@ def flat_name(plat: str) -> str:
     return f"plugin.{os_name}_{arch}" + (".exe" if os_name == "windows" else "")
 
 
-def _descriptor_platform(desc: Json) -> Optional[str]:
+def descriptor_platform(desc: Json) -> Optional[str]:
     plat = desc.get("platform")
     if isinstance(plat, dict) and plat.get("os") and plat.get("architecture"):
         return f"{plat['os']}/{plat['architecture']}"
@@ -125,7 +125,7 @@ def select_from_index(manifest: Json, ref: str, wanted: str) -> Json:
     """The index entry for `wanted` (os/arch)."""
     available = []
     for entry in manifest.get("manifests") or []:
-        plat = _descriptor_platform(entry)
+        plat = descriptor_platform(entry)
         if plat is None:
             continue
         available.append(plat)
@@ -135,7 +135,7 @@ def select_from_index(manifest: Json, ref: str, wanted: str) -> Json:
 
 
 def index_platforms(manifest: Json) -> list[str]:
-    return [p for p in (_descriptor_platform(e) for e in manifest.get("manifests") or []) if p]
+    return [p for p in (descriptor_platform(e) for e in manifest.get("manifests") or []) if p]
 
 
 @record
@@ -150,7 +150,7 @@ def select_layer(manifest: Json, ref: str, wanted: str) -> Selection:
     layers = list(manifest.get("layers") or [])
     metadata = next((d for d in layers if is_metadata(d)), None)
     payload = [d for d in layers if not is_metadata(d)]
-    with_platform = [(d, _descriptor_platform(d)) for d in payload]
+    with_platform = [(d, descriptor_platform(d)) for d in payload]
     offered = [p for _, p in with_platform if p]
     if offered:
         for desc, plat in with_platform:

@@ -8,6 +8,7 @@ $DSTREAM_PROVIDER_MAX_AGE). A digest-pinned reference never needs resolving agai
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -16,21 +17,24 @@ import time
 from pathlib import Path
 from typing import IO, Optional
 
+from dstream.oci import shape
 from dstream.oci.archive import looks_like_archive, regular_files, safe_unpack
 from dstream.oci.cache import Cache, file_sha256
-from dstream.oci.client import (
-    Progress,
-    RegistryClient,
+from dstream.oci.client import Progress, RegistryClient
+from dstream.oci.errors import (
+    ArchiveError,
+    ManifestError,
+    OciError,
     RegistryError,
     RegistryUnreachable,
 )
-from dstream.oci.errors import ArchiveError, OciError
 from dstream.oci.manifest import (
     TITLE,
     Json,
     current_platform,
+    descriptor_platform,
     index_platforms,
-    is_index,
+    is_metadata,
     platform_of_name,
     select_from_index,
     select_layer,
@@ -117,41 +121,61 @@ def _cached(cache: Cache, record: Json, wanted: str) -> Optional[PullResult]:
     )
 
 
+@record
+class Fetched:
+    doc: Json
+    media_type: str  # the document's own, else the registry's Content-Type
+    digest: str
+    index: bool
+
+
 def _fetch_manifest(
-    client: RegistryClient, keep: dict[str, bytes], ref: Reference, target: str
-) -> tuple[Json, str, str]:
-    """A verified manifest; `keep` collects it for the cache, written only once the
-    whole pull has been verified (a refused pull leaves nothing behind)."""
-    body, media_type, digest = client.get_manifest(ref.repository, target)
+    client: RegistryClient,
+    keep: dict[str, bytes],
+    ref: Reference,
+    target: str,
+    entry: Optional[Json] = None,
+) -> Fetched:
+    """A verified manifest of the shape dstream reads; `entry`, the index entry naming
+    it, bounds its size. `keep` collects it for the cache, written only once the whole
+    pull has been verified (a refused pull leaves nothing behind)."""
+    size = None if entry is None else entry["size"]
+    body, media_type, digest = client.get_manifest(ref.repository, target, size=size)
+    where = f"manifest of {ref}" if entry is None else f"manifest {digest} of {ref}"
     try:
         doc = json.loads(body)
         if not isinstance(doc, dict):
             raise ValueError("not an object")
     except ValueError as exc:
         raise RegistryError(
-            f"manifest of {ref} is not JSON: {exc}", hint="check that REF names an OCI artifact"
+            f"{where} is not a JSON object: {exc}", hint="check that REF names an OCI artifact"
         ) from None
+    index = shape.check(doc, media_type, where)
     keep[digest] = body
-    return doc, media_type, digest
+    return Fetched(doc, doc.get("mediaType") or media_type, digest, index)
 
 
 def _resolve_manifest(
     client: RegistryClient, keep: dict[str, bytes], ref: Reference, wanted: str
 ) -> tuple[str, list[str], Json, str]:
     """(top manifest digest, platforms, image manifest for `wanted`, its digest)."""
-    doc, media_type, top = _fetch_manifest(client, keep, ref, ref.target)
-    if ref.digest and top != ref.digest:  # get_manifest checked it; belt and braces
+    top = _fetch_manifest(client, keep, ref, ref.target)
+    if ref.digest and top.digest != ref.digest:  # get_manifest checked it; belt and braces
         raise RegistryError(
-            f"manifest digest {top} does not match {ref.digest}",
+            f"manifest digest {top.digest} does not match {ref.digest}",
             hint="the registry served another manifest than the digest names: pull again, "
             "and if it stays, the registry is not to be trusted with this reference",
         )
-    if is_index(doc, media_type):
-        platforms = index_platforms(doc)
-        entry = select_from_index(doc, str(ref), wanted)
-        image, _, image_digest = _fetch_manifest(client, keep, ref, str(entry["digest"]))
-        return top, platforms, image, image_digest
-    return top, [], doc, top
+    if not top.index:
+        return top.digest, [], top.doc, top.digest
+    entry = select_from_index(top.doc, str(ref), wanted)
+    image = _fetch_manifest(client, keep, ref, entry["digest"], entry)
+    if image.index:
+        raise ManifestError(
+            f"the {wanted} entry of index {ref} is another index ({image.digest})",
+            hint="point each index entry at an image manifest: dstream reads one level",
+        )
+    return top.digest, index_platforms(top.doc), image.doc, image.digest
 
 
 def _download(
@@ -165,17 +189,9 @@ def _download(
     final = cache.blob_path(digest)
     if final.is_file() and file_sha256(final) == digest:
         return final
-    size = layer.get("size")
-    with cache.staging_file() as (fh, staged):
-        client.fetch_blob(
-            ref.repository,
-            digest,
-            fh,
-            size=int(size) if isinstance(size, int) else None,
-            progress=progress,
-        )
-        fh.flush()
-        cache.commit_file(staged, final, executable=True)
+    with cache.staging_file() as staged:
+        client.fetch_blob(ref.repository, digest, staged, size=layer["size"], progress=progress)
+        staged.commit(final, executable=True)
     return final
 
 
@@ -217,18 +233,12 @@ def _executable_from(blob: Path, cache: Cache, ref: Reference, layer: Json, want
     return chosen
 
 
-def _metadata(
-    client: RegistryClient,
-    ref: Reference,
-    manifest: Json,
-    meta_desc: Optional[Json],
-) -> Optional[Json]:
-    if not meta_desc or int(meta_desc.get("size") or 0) > MAX_METADATA:
+def _metadata(client: RegistryClient, ref: Reference, meta_desc: Optional[Json]) -> Optional[Json]:
+    """provider.json, when there is one of at most MAX_METADATA bytes."""
+    if not meta_desc or meta_desc["size"] > MAX_METADATA:
         return None
-    import io
-
     sink = io.BytesIO()
-    client.fetch_blob(ref.repository, str(meta_desc["digest"]), sink, size=meta_desc.get("size"))
+    client.fetch_blob(ref.repository, meta_desc["digest"], sink, size=meta_desc["size"])
     try:
         doc = json.loads(sink.getvalue())
     except ValueError:
@@ -283,13 +293,14 @@ def _pull_from_registry(
     progress: Optional[Progress],
 ) -> PullResult:
     key = str(ref)
+    cache.sweep()
     manifests: dict[str, bytes] = {}
     top, index_plats, image, image_digest = _resolve_manifest(client, manifests, ref, wanted)
     selection = select_layer(image, key, wanted)
     blob = _download(client, cache, ref, selection.layer, progress)
     executable = _executable_from(blob, cache, ref, selection.layer, wanted)
     platform = wanted if selection.platform == "any" else selection.platform
-    metadata = _metadata(client, ref, image, selection.metadata)
+    metadata = _metadata(client, ref, selection.metadata)
     platforms = index_plats or selection.platforms
     for digest, body in manifests.items():
         cache.write_bytes(cache.manifest_path(digest), body)
@@ -354,37 +365,36 @@ def inspect(reference: str, *, insecure: bool = False) -> Json:
     """What the registry holds for a reference, without downloading executables."""
     ref = parse_reference(reference)
     client = RegistryClient.for_reference(ref, insecure=insecure)
-    doc, media_type, digest = _fetch_manifest(client, {}, ref, ref.target)
+    fetched = _fetch_manifest(client, {}, ref, ref.target)
+    doc = fetched.doc
     out: Json = {
         "reference": str(ref),
-        "digest": digest,
-        "media_type": doc.get("mediaType") or media_type,
+        "digest": fetched.digest,
+        "media_type": fetched.media_type,
         "artifact_type": doc.get("artifactType") or (doc.get("config") or {}).get("mediaType"),
         "annotations": doc.get("annotations") or {},
     }
-    if is_index(doc, media_type):
+    if fetched.index:
         out["platforms"] = [
-            {"platform": p, "digest": e.get("digest"), "size": e.get("size")}
-            for p, e in zip(index_platforms(doc), doc.get("manifests") or [])
+            {"platform": descriptor_platform(e), "digest": e["digest"], "size": e["size"]}
+            for e in doc["manifests"]
         ]
         return out
     layers = []
     meta_desc = None
-    from dstream.oci.manifest import _descriptor_platform, is_metadata
-
-    for desc in doc.get("layers") or []:
+    for desc in doc["layers"]:
         if is_metadata(desc):
             meta_desc = desc
             continue
         layers.append(
             {
-                "platform": _descriptor_platform(desc),
+                "platform": descriptor_platform(desc),
                 "title": (desc.get("annotations") or {}).get(TITLE),
-                "digest": desc.get("digest"),
-                "size": desc.get("size"),
+                "digest": desc["digest"],
+                "size": desc["size"],
                 "media_type": desc.get("mediaType"),
             }
         )
     out["platforms"] = layers
-    out["metadata"] = _metadata(client, ref, doc, meta_desc)
+    out["metadata"] = _metadata(client, ref, meta_desc)
     return out

@@ -13,6 +13,7 @@ import os
 import re
 from typing import Optional
 
+from dstream.config.references import credential_in
 from dstream.errors import ExitCode
 from dstream.oci.errors import OciError
 from dstream.records import record
@@ -110,9 +111,26 @@ def _check_registry(registry: str, ref: str) -> None:
         )
 
 
+def is_digest(text: str) -> bool:
+    """sha256:<64 lowercase hex>: the only digest dstream asks for or accepts."""
+    return bool(_SHA256.match(text))
+
+
+def is_tag(text: str) -> bool:
+    return bool(_TAG.match(text))
+
+
 def parse_reference(text: str) -> Reference:
-    """Parse a provider_ref. Raises BadReference naming the part that is wrong."""
+    """Parse a provider_ref. Raises BadReference naming the part that is wrong; a
+    reference that holds a credential is refused first, with the credential masked."""
     ref = text.strip()
+    found = credential_in(ref)
+    if found is not None:
+        masked, hint = found
+        raise BadReference(
+            f"invalid provider reference {masked!r}: it holds a credential (user:password@)",
+            hint=hint,
+        )
     if ref.startswith("oci://"):  # the form Helm and ORAS users write
         ref = ref[len("oci://") :]
     if not ref:
@@ -123,7 +141,7 @@ def parse_reference(text: str) -> Reference:
     digest: Optional[str] = None
     if "@" in ref:
         ref_part, digest = ref.split("@", 1)
-        if not _SHA256.match(digest):
+        if not is_digest(digest):
             algo = digest.split(":", 1)[0] if ":" in digest else ""
             why = (
                 f"digest algorithm {algo!r} is not supported (only sha256)"

@@ -1,0 +1,130 @@
+"""HTTP for the registry client: one request per connection, through http.client.
+
+Redirects of GET and HEAD are followed here, and the Authorization header is dropped
+as soon as one leaves the origin (scheme, host and port) it was meant for: pre-signed
+storage URLs reject it, and no other host may see it. Bodies are read with a bound:
+whatever a server sends, no more is read than the caller allows.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+import urllib.parse
+from collections.abc import Iterator
+from typing import IO, Union
+
+from dstream.oci.errors import RegistryError, RegistryUnreachable
+from dstream.records import record
+
+CHUNK = 1 << 16
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
+
+Body = Union[bytes, IO[bytes], None]
+
+
+def origin(url: str) -> tuple[str, str]:
+    """(scheme, host:port) of a URL: what credentials are bound to."""
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+@record
+class Response:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    raw: http.client.HTTPResponse
+    conn: http.client.HTTPConnection
+    url: str  # where the answer came from, after redirects
+
+    def read(self, limit: int) -> bytes:
+        """The body, but no more than `limit` + 1 bytes: one more than allowed tells
+        the caller it was too large. Closes the connection."""
+        try:
+            return self._read(limit + 1)
+        finally:
+            self.close()
+
+    def chunks(self, limit: int) -> Iterator[bytes]:
+        """The body in blocks, stopping after `limit` bytes whatever the server sends."""
+        left = limit
+        try:
+            while left > 0:
+                block = self._read(min(CHUNK, left))
+                if not block:
+                    return
+                left -= len(block)
+                yield block
+        finally:
+            self.close()
+
+    def _read(self, size: int) -> bytes:
+        try:
+            return self.raw.read(size)
+        except (OSError, http.client.HTTPException) as exc:
+            parts = urllib.parse.urlsplit(self.url)  # not its query: it may hold a signature
+            raise RegistryError(
+                f"the connection to {parts.netloc} broke while reading {parts.path}: "
+                f"{getattr(exc, 'strerror', None) or repr(exc)}",
+                hint="retry; if it persists, check the network and the registry's logs",
+            ) from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _connect(url: urllib.parse.SplitResult, timeout: float) -> http.client.HTTPConnection:
+    host = url.hostname or ""
+    if url.scheme == "https":
+        return http.client.HTTPSConnection(
+            host, url.port, timeout=timeout, context=ssl.create_default_context()
+        )
+    return http.client.HTTPConnection(host, url.port, timeout=timeout)
+
+
+def send(
+    method: str, url: str, headers: dict[str, str], body: Body, *, registry: str, timeout: float
+) -> Response:
+    """One request to `registry` (named in errors), following redirects of GET/HEAD;
+    Authorization never follows one that leaves its origin."""
+    for _ in range(MAX_REDIRECTS + 1):
+        parts = urllib.parse.urlsplit(url)
+        conn = _connect(parts, timeout)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        try:
+            conn.request(method, target, body=body, headers=headers)
+            raw = conn.getresponse()
+        except ssl.SSLError as exc:
+            conn.close()
+            raise RegistryError(
+                f"TLS failed with registry {registry} ({url}): {exc.reason or exc}",
+                hint="if this registry serves plain HTTP, opt in with --insecure or list "
+                f"{registry} in DSTREAM_INSECURE_REGISTRIES",
+            ) from None
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise RegistryUnreachable(
+                f"cannot reach registry {registry} at {parts.scheme}://{parts.netloc}: "
+                f"{getattr(exc, 'strerror', None) or exc}",
+                hint="check the registry address and that it is up; a provider pulled "
+                "before runs from the cache without the registry",
+            ) from None
+        received = {k.lower(): v for k, v in raw.getheaders()}
+        response = Response(raw.status, received, raw, conn, url)
+        if raw.status not in REDIRECTS or method not in ("GET", "HEAD"):
+            return response
+        response.close()
+        new_url = urllib.parse.urljoin(url, received.get("location", ""))
+        if urllib.parse.urlsplit(new_url).scheme not in ("http", "https"):
+            raise RegistryError(
+                f"registry {registry} redirected {url} to {new_url!r}, not an HTTP(S) URL",
+                hint="the registry or a proxy in between is misconfigured",
+            )
+        if origin(new_url) != origin(url):
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        url = new_url
+    raise RegistryError(
+        f"too many redirects from {url}",
+        hint="the registry redirects in a loop: check its URL and its proxy settings",
+    )
