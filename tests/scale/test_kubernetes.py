@@ -108,6 +108,24 @@ def test_a_file_state_is_refused(tmp_path: Path) -> None:
     assert "needs the postgres state backend" in done.stderr
 
 
+def test_two_tasks_with_one_kubernetes_name_are_refused(tmp_path: Path) -> None:
+    """`Orders` and `orders` (or `a.b` and `a-b`) would render one Deployment name: the
+    second would replace the first's at `kubectl apply`, and one task would never run."""
+    ws = Workspace(tmp_path)
+    ws.config(
+        'state {\n  backend = "postgres"\n  dsn = "postgresql://u@127.0.0.1:1/db"\n}\n'
+        + "".join(
+            f'task "{name}" {{\n  input {{ provider_path = "dstream-counter" }}\n'
+            '  output { provider_path = "dstream-null" }\n}\n'
+            for name in ("Orders", "orders")
+        ),
+    )
+    done = ws.run("deploy", "kubernetes", "--image", "x/dstream:1")
+    assert done.returncode == 2, done.stderr
+    assert "tasks 'Orders' and 'orders' would both be named 'dstream-orders'" in done.stderr
+    assert "dstream.hcl:" in done.stderr
+
+
 def test_sigterm_within_the_grace_stores_a_clean_checkpoint_and_releases_the_lease(
     ws: Workspace,
     pg_server: PostgresServer,

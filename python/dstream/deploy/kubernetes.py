@@ -36,6 +36,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
+    from dstream.config.model import Project
+
 METRICS_PORT = 9464
 CONFIG_DIR = "/etc/dstream"
 # The ConfigMap's key for the given variables' values: no .hcl name, so the pods'
@@ -85,6 +87,7 @@ def render(inputs: Inputs, options: KubernetesOptions) -> list[dict[str, object]
         )
     if not options.image:
         raise UsageError("no image given", hint="pass --image REGISTRY/dstream:TAG")
+    _refuse_clashes(project, options)
     base = _Base(inputs, options)
     manifests = [base.config_map()]
     if options.agents:
@@ -95,6 +98,22 @@ def render(inputs: Inputs, options: KubernetesOptions) -> list[dict[str, object]
     for manifest in manifests:
         _refuse_secrets(manifest)
     return manifests
+
+
+def _refuse_clashes(project: Project, options: KubernetesOptions) -> None:
+    """Two tasks whose objects would have one name: `kubectl apply` would make the
+    second replace the first, and one of them would never run."""
+    seen: dict[str, str] = {}
+    for task in sorted(project.tasks):
+        name = dns_name(options.name, task)
+        first = seen.setdefault(name, task)
+        if first != task:
+            raise ConfigError(
+                f"tasks {first!r} and {task!r} would both be named {name!r} in Kubernetes "
+                "(names there are lower-case letters, digits and '-')",
+                location=project.tasks[task].location,
+                hint="rename one of the two tasks",
+            )
 
 
 def _refuse_secrets(manifest: dict[str, object]) -> None:
