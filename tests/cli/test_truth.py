@@ -220,6 +220,49 @@ def test_one_task_file_needs_no_task_name(ws: Workspace) -> None:
     assert len(ws.json_lines("out.jsonl")) == 10
 
 
+TWO_TASKS_ONE_BROKEN = """
+state { path = "state" }
+task "a" {
+  input {
+    provider_path = "dstream-counter"
+    config { tables = ["{{ env \\"UNSET_VAR_X\\" }}"] }
+  }
+  output {
+    provider_path = "dstream-file"
+    config { path = "a.jsonl" }
+  }
+}
+task "b" {
+  input  {
+    provider_path = "dstream-counter"
+    config { max_count = 3 }
+  }
+  output {
+    provider_path = "dstream-file"
+    config { path = "b.jsonl" }
+  }
+}
+"""
+
+
+def test_a_task_its_template_breaks_is_not_dropped_from_all(ws: Workspace) -> None:
+    """`run --all` with a task that cannot be evaluated is a configuration error before
+    anything starts (as `env("UNSET_VAR_X")` makes it), not `ok: true` for the others;
+    and a file of two tasks is not a one-task file. Named alone, the good task runs."""
+    ws.config(TWO_TASKS_ONE_BROKEN)
+    done = ws.run("run", "--all", "--json")
+    assert done.returncode == 2, done.stderr
+    assert orjson.loads(done.stdout_bytes)["ok"] is False
+    assert "dstream.hcl:6:25: environment variable UNSET_VAR_X is not set" in done.stderr
+    assert not (ws.root / "b.jsonl").exists()  # nothing started
+    bare = ws.run("run")
+    assert bare.returncode == 2
+    assert "no task given, and the configuration defines 2 (known: a, b)" in bare.stderr
+    assert not (ws.root / "b.jsonl").exists()
+    assert ws.run("run", "b").returncode == 0
+    assert len(ws.json_lines("b.jsonl")) == 3
+
+
 def test_reset_state_starts_from_the_beginning(ws: Workspace) -> None:
     scenarios.counter_file(ws)
     assert ws.run("run", "t").returncode == 0

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from tests.workspace import CliResult
+from tests.workspace import CliResult, executable
 from tests.workspace import dstream as run_cli
 
 HERE = os.path.dirname(__file__)
@@ -97,8 +97,10 @@ def test_list_shows_tasks_and_providers(tmp_path: Path) -> None:
 
 
 def test_lint_passes_a_good_file(tmp_path: Path) -> None:
-    # Providers not installed here describe no config schema: only the HCL is checked
-    # (dstream-counter would refuse CONFIG's keys: tests/cli/test_provider_schema.py).
+    # Providers of the original DStream describe no config schema: only the HCL is
+    # checked (dstream-counter would refuse CONFIG's keys: tests/cli/test_provider_schema.py).
+    for name in ("source", "sink"):
+        executable(tmp_path / name, "#!/bin/sh\nexit 1\n")
     text = CONFIG.replace('"dstream-counter"', '"./source"').replace(
         '"dstream-console"', '"./sink"'
     )
@@ -135,3 +137,104 @@ def test_lint_strict_fails_on_warnings(tmp_path: Path) -> None:
     strict = dstream("lint", "--strict", "-c", path)
     assert strict.returncode == 2
     assert "warning: " in strict.stderr and "lock_config is ignored" in strict.stderr
+
+
+MISSING_PROVIDERS = """\
+task "t" {
+  input  { provider_path = "./nope.sh" }
+  output { provider_path = "dstream-nul" }
+}
+"""
+
+
+def test_lint_lists_every_provider_run_cannot_find(tmp_path: Path) -> None:
+    """`run` stops at the first (exit 2) and says lint lists them all: lint names each,
+    at its file:line:col in run's own words. A warning, as lint checks the file and a
+    CI machine need not have the providers installed; --strict fails on them."""
+    path = write(tmp_path, MISSING_PROVIDERS)
+    run = dstream("run", "-c", path)
+    assert run.returncode == 2, run.stderr
+    assert "1 more config problem(s): `dstream lint` lists them all" in run.stderr
+    done = dstream("lint", "--json", "-c", path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    found = [(d["severity"], d["location"], d["message"]) for d in report["diagnostics"]]
+    assert [(severity, where) for severity, where, _ in found] == [
+        ("warning", f"{path}:2:3"),
+        ("warning", f"{path}:3:3"),
+    ]
+    assert f"error: {found[0][1]}: {found[0][2]}" in run.stderr  # run's first, word for word
+    assert found[1][2] == "output provider 'dstream-nul' was not found on PATH"
+    assert "did you mean 'dstream-null'?" in report["diagnostics"][1]["hint"]
+    strict = dstream("lint", "--strict", "-c", path)
+    assert strict.returncode == 2
+    assert "lint failed: 0 error(s), 2 warning(s)" in strict.stderr
+    assert f"warning: {path}:2:3: input provider_path './nope.sh' does not exist" in strict.stderr
+
+
+def test_a_directory_as_provider_path_is_said_as_one(tmp_path: Path) -> None:
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "plain.sh").write_text("#!/bin/sh\n")
+    text = MISSING_PROVIDERS.replace("./nope.sh", "./adir").replace("dstream-nul", "./plain.sh")
+    path = write(tmp_path, text)
+    report = json.loads(dstream("lint", "--json", "-c", path).stdout)
+    directory, plain = report["diagnostics"]
+    assert directory["message"] == (
+        f"input provider_path './adir' is a directory ({tmp_path / 'adir'}), not an executable"
+    )
+    assert "chmod" not in directory["hint"] and "./adir/" in directory["hint"]
+    assert plain["message"] == f"output provider_path {tmp_path / 'plain.sh'} is not executable"
+    assert plain["hint"] == f"chmod +x {tmp_path / 'plain.sh'}"
+    run = dstream("run", "-c", path)
+    assert run.returncode == 2 and "is a directory" in run.stderr and "chmod" not in run.stderr
+
+
+TEMPLATE_BROKEN = """\
+task "a" {
+  input {
+    provider_path = "dstream-counter"
+    config { tables = ["{{ env \\"UNSET_VAR_X\\" }}"] }
+  }
+  output { provider_path = "dstream-null" }
+}
+task "b" {
+  input  { provider_path = "dstream-counter" }
+  output { provider_path = "dstream-null" }
+}
+"""
+
+
+def test_lint_counts_a_task_a_template_breaks_and_fails_on_it(tmp_path: Path) -> None:
+    """The task loads alone when used (other tasks still run), but the file is not ok."""
+    path = write(tmp_path, TEMPLATE_BROKEN)
+    done = dstream("lint", "--json", "-c", path)
+    assert done.returncode == 2, done.stdout
+    report = json.loads(done.stdout)
+    assert report["ok"] is False and report["tasks"] == ["a", "b"]
+    assert (report["errors"], report["warnings"]) == (1, 0)
+    (error,) = report["diagnostics"]
+    assert error["location"] == f"{path}:4:25"
+    assert "environment variable UNSET_VAR_X is not set" in error["message"]
+    assert "export UNSET_VAR_X=" in error["hint"]
+    human = dstream("lint", "-c", path)
+    assert human.returncode == 2 and "lint failed: 1 error(s), 0 warning(s)" in human.stderr
+    assert f"error: {path}:4:25: environment variable UNSET_VAR_X" in human.stderr
+    assert dstream("lint", "-c", path, env={"UNSET_VAR_X": "x"}).returncode == 0
+
+
+def test_a_bad_task_name_is_refused_at_load_with_its_place(tmp_path: Path) -> None:
+    """Not at run time with exit 1 (`invalid task name '' for the state store`, or the
+    state directory's `File name too long` and a hint about permissions)."""
+    text = MISSING_PROVIDERS.replace("./nope.sh", "dstream-counter").replace("-nul", "-null")
+    env = {"XDG_STATE_HOME": str(tmp_path / "xdg")}
+    for name, reason in [
+        ("", "a task name cannot be empty"),
+        ("a" * 300, f"task name '{'a' * 37}...' is 300 bytes long, more than 64"),
+        ("a\\tb", "task name 'a\\tb' holds the control character U+0009"),
+    ]:
+        path = write(tmp_path, text.replace('task "t"', f'task "{name}"'))
+        for args in [("lint",), ("run", "--all"), ("state", "list")]:
+            done = dstream(*args, "-c", path, env=env)
+            assert done.returncode == 2, (args, done.stderr)
+            assert f"{path}:1:6: {reason}" in done.stderr, (args, done.stderr)
+            assert "Errno" not in done.stderr and "permissions" not in done.stderr

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from dstream.config.limits import MAX_NESTING
+from dstream.config.limits import MAX_NESTING, MAX_TASK_NAME_BYTES
 from dstream.config.loader import analyze, load_project_text
 from dstream.config.model import Location
 from dstream.errors import ConfigError
+from dstream.state.file import FileStore
 
 HEAD = 'task "t" {\n  input { provider_path = "a" }\n  output {\n    provider_path = "b"\n'
 
@@ -57,3 +58,30 @@ def test_a_byte_that_is_not_utf8_has_a_line_and_column(tmp_path: Path) -> None:
     (error,) = result.diagnostics.errors
     assert (error.location.line, error.location.column) == (5, 20), error
     assert "byte offset" in error.message
+
+
+@pytest.mark.parametrize(
+    ("name", "loads"),
+    [
+        ("a" * MAX_TASK_NAME_BYTES, True),
+        ("é" * (MAX_TASK_NAME_BYTES // 2), True),  # two bytes each in UTF-8
+        ("orders v2/../x%41", True),  # the file store escapes what a file name cannot hold
+        ("a" * (MAX_TASK_NAME_BYTES + 1), False),
+        ("é" * (MAX_TASK_NAME_BYTES // 2 + 1), False),
+        ("a\u200bb", False),  # a zero-width space: two names that look alike
+    ],
+)
+def test_a_task_name_is_bounded_in_utf8_bytes(name: str, loads: bool, tmp_path: Path) -> None:
+    """What the config accepts, every store keeps: its files' names stay within 255
+    bytes, whatever the name's characters."""
+    text = HEAD.replace('"t"', f'"{name}"', 1) + "  }\n}\n"
+    if not loads:
+        assert _error(text).location == Location("c.hcl", 1, 6)
+        return
+    assert list(load_project_text(text, "c.hcl").tasks) == [name]
+    store = FileStore(str(tmp_path))
+    store.put(name, 1)
+    store.add_run(name, {"started_at": 1.0, "ended_at": 2.0})
+    store.set_input_hash(name, "blake2b:00")
+    assert [record.task for record in store.tasks()] == [name]
+    assert store.unreadable() == []

@@ -145,3 +145,109 @@ def test_the_postgres_backend_named_in_the_configuration(
 @pytest.mark.parametrize("action", [["list"], ["show", "t"], ["reset", "t"]])
 def test_every_action_accepts_json_after_its_arguments(tmp_path: Path, action: list[str]) -> None:
     assert isinstance(json_of(dstream(tmp_path, *action, "--json")), dict)
+
+
+def _configured(tmp_path: Path) -> Path:
+    """CONFIG with its state in tmp_path/st: the directory the tests below edit by hand."""
+    (tmp_path / "dstream.hcl").write_text(CONFIG.format(state='state { path = "st" }'))
+    assert dstream(tmp_path, "set", "orders", '{"seq": 1}').returncode == 0
+    return tmp_path / "st"
+
+
+def test_list_shows_a_corrupt_record_as_unreadable_once(tmp_path: Path) -> None:
+    """Not as a task without a checkpoint that `starts from the beginning`: run fails
+    on that record."""
+    state = _configured(tmp_path)
+    assert dstream(tmp_path, "set", "payments", '{"seq": 2}').returncode == 0
+    path = state / "payments.json"
+    path.write_bytes(path.read_bytes()[:20])
+    done = dstream(tmp_path, "list", "--json")
+    assert done.returncode == 1
+    listed = orjson.loads(done.stdout)
+    assert [t["task"] for t in listed["tasks"]] == ["orders"]
+    assert listed["without_checkpoint"] == []
+    (unreadable,) = listed["unreadable"]
+    assert unreadable["task"] == "payments" and unreadable["where"] == str(path)
+    assert "is not a dstream state record" in unreadable["reason"]
+    human = dstream(tmp_path, "list")
+    assert human.returncode == 1
+    row = next(r for r in human.stdout.decode().splitlines() if r.startswith("payments"))
+    assert "unreadable" in row and "starts from the beginning" not in row
+    assert b"error: state file " in human.stderr
+
+
+@pytest.mark.parametrize("action", [["set", "orders", "7"], ["reset", "orders"]])
+def test_set_and_reset_replace_an_unreadable_record_as_its_hint_says(
+    tmp_path: Path, action: list[str]
+) -> None:
+    state = _configured(tmp_path)
+    (state / "orders.json").write_text("{torn")
+    done = dstream(tmp_path, *action)
+    assert done.returncode == 0, done.stderr
+    assert b"an unreadable record: state file " in done.stderr
+    listed = json_of(dstream(tmp_path, "list", "--json"))
+    assert listed["unreadable"] == []
+    assert [t["checkpoint"] for t in listed["tasks"]] == ([7] if action[0] == "set" else [])
+
+
+@pytest.mark.parametrize(
+    ("record", "why"),
+    [
+        ('"task":"payments"', "it holds the state of task 'payments'"),
+        ('"format":"9","task":"orders"', 'its format is "9", not a version number'),
+        ('"format":true,"task":"orders"', "its format is true, not a version number"),
+        ('"format":0,"task":"orders"', "its format is 0, not a version number"),
+    ],
+)
+def test_a_record_of_another_task_or_format_is_refused_everywhere(
+    tmp_path: Path, record: str, why: str
+) -> None:
+    """A file whose `task` is not its own, or whose format is not a version number, is
+    not used silently: list, show and run refuse it alike."""
+    state = _configured(tmp_path)
+    (state / "orders.json").write_text(
+        "{" + record + ',"sequence":3,"updated_at":1.5,"checkpoint":{"seq":5}}\n'
+    )
+    message = f"state file {state / 'orders.json'} is not a dstream state record ({why})"
+    listed = dstream(tmp_path, "list", "--json")
+    assert listed.returncode == 1
+    document = orjson.loads(listed.stdout)
+    assert document["tasks"] == [] and document["without_checkpoint"] == ["payments"]
+    assert [u["reason"] for u in document["unreadable"]] == [message]
+    for args in (["state", "show", "orders"], ["run", "orders"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "dstream.cli.app", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 1, (args, done.stderr)
+        assert message.encode() in done.stderr, (args, done.stderr)
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("1e999", "number 1e999 is out of range"),
+        ('{"seq": [1, -1e400]}', "number -1e400 is out of range"),
+        ('{"seq": 1, "seq": 2}', "the key 'seq' appears twice in one object"),
+        ('[{"a": {"b": 1, "b": 1}}]', "the key 'b' appears twice in one object"),
+    ],
+)
+def test_set_refuses_what_no_reader_agrees_on(tmp_path: Path, value: str, why: str) -> None:
+    """A number beyond a double (refused in every value dstream reads) and a key twice
+    (which value wins depends on the reader)."""
+    done = dstream(tmp_path, "set", "t", value)
+    assert done.returncode == 2, done.stderr
+    assert f"error: the checkpoint is not valid here: {why}".encode() in done.stderr
+    assert b"hint: " in done.stderr
+    assert json_of(dstream(tmp_path, "show", "t", "--json"))["stored"] is False
+
+
+def test_a_task_name_no_store_can_keep_is_a_usage_error(tmp_path: Path) -> None:
+    for name, why in [("a" * 300, b"is 300 bytes long, more than 64"), ("", b"cannot be empty")]:
+        done = dstream(tmp_path, "show", name)
+        assert done.returncode == 2, done.stderr
+        assert why in done.stderr and b"hint: a task name is 1 to 64 bytes" in done.stderr
+        assert b"Errno" not in done.stderr and b"permissions" not in done.stderr

@@ -4,13 +4,17 @@ tables beside its state table, written under the task's lease when a run holds i
 
 from __future__ import annotations
 
+import orjson
 import psycopg
 import pytest
 
+from dstream import logs
 from dstream.config.model import StateSpec
 from dstream.errors import LockLost
 from dstream.state import StateStore, open_store
 from dstream.state.base import RUN_HISTORY
+from tests.cli import scenarios
+from tests.workspace import Workspace
 
 
 def _run(n: int) -> dict[str, object]:
@@ -78,3 +82,93 @@ def test_postgres_history_tables_are_plain_sql(pg_spec: StateSpec) -> None:
         runs = conn.execute(f"SELECT task, run->>'envelopes' FROM {pg_spec.table}_runs").fetchall()
         hashes = conn.execute(f"SELECT task, input_hash FROM {pg_spec.table}_input").fetchall()
     assert runs == [("t", "4")] and hashes == [("t", "blake2b:dd")]
+
+
+NOT_A_TIME = "is not a time (seconds since 1970, before the year 10000)"
+# Hand-edited history entries no reader can show: (JSON text, why), as the warning says.
+BAD_RUNS = [
+    ('{"result": 5}', "it has no started_at"),
+    ('{"started_at": "x", "ended_at": 2}', f"its started_at {NOT_A_TIME}"),
+    ('{"started_at": 1e400, "ended_at": 2}', f"its started_at {NOT_A_TIME}"),
+    ('{"started_at": 1, "ended_at": -1e300}', f"its ended_at {NOT_A_TIME}"),
+    (
+        '{"started_at": 1, "ended_at": 2, "envelopes": "many"}',
+        "its envelopes is not a whole number",
+    ),
+    ('{"started_at": 1, "ended_at": 2, "task": "other"}', "it is a run of task 'other'"),
+    ("[1, 2]", "it is not a JSON object"),
+    ("null", "it is not a JSON object"),
+]
+
+
+def _append_runs(spec: StateSpec, store: StateStore, task: str, texts: list[str]) -> list[str]:
+    """Write `texts` into the task's history behind the store's back; where each is, as
+    a warning names it."""
+    if spec.backend == "file":
+        from dstream.state.file import file_stem
+
+        assert spec.path
+        path = f"{spec.path}/.{file_stem(task)}.runs.jsonl"
+        with open(path, "a") as handle:
+            handle.write("".join(text + "\n" for text in texts))
+        with open(path) as handle:
+            first = len(handle.readlines()) - len(texts) + 1
+        return [f"{path}:{first + n}" for n in range(len(texts))]
+    assert spec.dsn
+    with psycopg.connect(spec.dsn, autocommit=True) as conn:
+        ids = [
+            conn.execute(
+                f"INSERT INTO {spec.table}_runs (task, run) VALUES (%s, %s::json) RETURNING id",
+                (task, text),
+            ).fetchone()[0]  # type: ignore[index]
+            for text in texts
+        ]
+    return [f"table {spec.table}_runs, id {i}" for i in ids]
+
+
+def test_entries_no_reader_can_show_are_skipped_with_a_warning(
+    spec: StateSpec,
+    store: StateStore,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a KeyError, TypeError or OverflowError from `dstream runs` (exit 70): the
+    good entries come back, each bad one is named (file and line, or table and id)."""
+    # The warnings as said, not as the process's redactor masks them (other tests in this
+    # process may have made it remember any word).
+    monkeypatch.setattr(logs.log, "format", lambda record: f"[{record.level}] {record.text}")
+    store.add_run("t", _run(1))
+    places = _append_runs(spec, store, "t", [text for text, _ in BAD_RUNS])
+    store.add_run("u", _run(9))
+    capsys.readouterr()
+    assert store.runs("t") == [_run(1)]
+    warnings = capsys.readouterr().err.splitlines()
+    assert warnings == [
+        f"[warning] run history {place}: {why}: skipped"
+        for place, (_, why) in zip(places, BAD_RUNS)
+    ]
+    assert store.runs("u") == [_run(9)]  # another task's history is not touched
+    store.add_run("t", _run(2))  # keeps them for the user to see and fix, not dropped
+    capsys.readouterr()
+    assert store.runs("t") == [_run(1), _run(2)]
+    assert len(capsys.readouterr().err.splitlines()) == len(BAD_RUNS)
+    if spec.backend == "file":  # a truncated line (a hand edit cut short) too
+        _append_runs(spec, store, "u", ['{"started_at": 1'])
+        capsys.readouterr()
+        assert store.runs("u") == [_run(9)]
+        assert "it is not JSON" in capsys.readouterr().err
+
+
+def test_runs_shows_the_good_entries_of_a_hand_edited_history(ws: Workspace) -> None:
+    scenarios.counter_file(ws)
+    assert ws.run("run", "t").returncode == 0
+    history = ws.root / "state" / ".t.runs.jsonl"
+    with history.open("a") as handle:
+        handle.write('{"result": 5}\n{"started_at": 1e400, "ended_at": 1}\n')
+    for args in (["runs"], ["runs", "--json"]):
+        done = ws.run(*args)
+        assert done.returncode == 0, done.stderr
+        assert f"run history {history}:2: it has no started_at: skipped" in done.stderr
+        assert f"run history {history}:3: its started_at {NOT_A_TIME}: skipped" in done.stderr
+    runs = orjson.loads(ws.run("runs", "--json").stdout_bytes)["runs"]
+    assert [(r["task"], r["result"]) for r in runs] == [("t", "completed")]

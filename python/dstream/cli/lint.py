@@ -8,8 +8,9 @@ import os
 from dstream.cli.common import add_config_arguments
 from dstream.cli.view import View
 from dstream.config.diagnostics import Diagnostic, Diagnostics
-from dstream.config.model import Project
-from dstream.errors import EXIT_OK, EXIT_USAGE
+from dstream.config.model import Location, Project
+from dstream.errors import EXIT_OK, EXIT_USAGE, ConfigError, DstreamError
+from dstream.records import replace
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +25,31 @@ def _position(item: Diagnostic) -> tuple[str, int, int]:
     return (where.file, where.line, where.column) if where else ("", 0, 0)
 
 
+def _fail_broken_tasks(diagnostics: Diagnostics) -> None:
+    """A task a template breaks loads as a warning, so the file's other tasks run; but
+    it cannot run itself: lint counts its problems as errors."""
+    diagnostics.items = [
+        replace(item, severity="error") if item.task is not None else item
+        for item in diagnostics.items
+    ]
+
+
+def _check_providers_found(project: Project, diagnostics: Diagnostics) -> None:
+    """Each provider_path run would start, found as run finds it (the same check, the
+    same words). A warning: lint checks the files, which CI may do where the providers
+    are not installed; run and plan refuse it (exit 2), and --strict fails on it."""
+    from dstream.runtime.describe import executable_of
+
+    for name in sorted(project.tasks):
+        task = project.tasks[name]
+        for spec in (task.input, task.output):
+            try:
+                executable_of(spec, project.base_dir, pull=False)
+            except ConfigError as exc:
+                where = exc.location if isinstance(exc.location, Location) else None
+                diagnostics.warn(exc.reason, where, exc.hint)
+
+
 def _check_provider_configs(project: Project, diagnostics: Diagnostics) -> None:
     """Each provider's config against the schema it describes (never pulling a
     provider_ref: one not pulled yet is checked by plan and run)."""
@@ -33,15 +59,38 @@ def _check_provider_configs(project: Project, diagnostics: Diagnostics) -> None:
         diagnostics.error(problem)
 
 
+def _check_references(project: Project, diagnostics: Diagnostics) -> None:
+    """Each provider_ref parsed as a pull would parse it (nothing is pulled)."""
+    from dstream.oci.reference import BadReference, parse_reference
+
+    for name in sorted(project.tasks):
+        try:
+            task = project.task(name)
+        except DstreamError:  # a task broken by its template: reported with it
+            continue
+        for spec in (task.input, task.output):
+            try:
+                if spec.provider_ref:
+                    parse_reference(spec.provider_ref)
+            except BadReference as exc:
+                where = f"provider_ref of the {spec.role} of task {name!r}"
+                diagnostics.error(
+                    ConfigError(f"{where}: {exc.reason}", location=spec.location, hint=exc.hint)
+                )
+
+
 def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.config.loader import analyze
 
     result = analyze(args.config, list(args.var), list(args.var_file), dict(os.environ))
     diagnostics = result.diagnostics
+    _fail_broken_tasks(diagnostics)
     if result.project is not None:
+        _check_providers_found(result.project, diagnostics)
+        _check_references(result.project, diagnostics)
         _check_provider_configs(result.project, diagnostics)
     failed = bool(diagnostics.errors) or (args.strict and bool(diagnostics.warnings))
-    tasks = sorted(result.project.tasks) if result.project else []
+    tasks = result.project.names() if result.project else []
     if view.json:
         view.document(
             {

@@ -20,7 +20,7 @@ from dstream.config.model import Project
 from dstream.errors import DstreamError, ExitCode, UsageError, nearest
 from dstream.protocol.values import Fragment, decode_json
 from dstream.state import StateRecord, StateStore, open_store
-from dstream.state.base import encode_checkpoint
+from dstream.state.base import UnreadableRecord, encode_checkpoint
 
 _SHOWN_WIDTH = 60  # a checkpoint longer than this is cut in `list`
 
@@ -72,10 +72,10 @@ def _open(args: argparse.Namespace) -> tuple[Optional[Project], StateStore]:
 def _check_task(project: Optional[Project], task: str, force: bool) -> None:
     """Catch typos: a checkpoint for a task the configuration does not define would never
     be read."""
-    if project is None or force or task in project.tasks:
+    if project is None or force or task in project.names():
         return
-    guess = nearest(task, project.tasks)
-    known = ", ".join(sorted(project.tasks)) or "none"
+    guess = nearest(task, project.names())
+    known = ", ".join(project.names()) or "none"
     hint = f"did you mean {guess!r}? " if guess else ""
     raise UsageError(
         f"no task named {task!r} in the configuration",
@@ -97,7 +97,7 @@ def _parse_value(text: str) -> bytes:
     if text == "-":
         text = sys.stdin.read()
     try:
-        return encode_checkpoint("", text.encode())
+        raw = encode_checkpoint("", text.encode())
     except DstreamError:
         try:
             decode_json(text)
@@ -108,6 +108,53 @@ def _parse_value(text: str) -> bytes:
             f"the checkpoint is not valid JSON: {why}",
             hint="quote it for the shell, e.g. dstream state set TASK '{\"seq\": 100}'; "
             "a string needs JSON quotes too: '\"abc\"'",
+        ) from None
+    _refuse_ambiguous(text)
+    return raw
+
+
+class _RepeatedKey(ValueError):
+    """A key met twice in one object of a checkpoint (raised by _unique_keys)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _RepeatedKey(key)
+        found[key] = value
+    return found
+
+
+def _refuse_ambiguous(text: str) -> None:
+    """Refuse JSON that readers disagree on, as a configuration's values are refused: a
+    number beyond a double (one reader keeps it, another makes it inf or null; the check
+    of config/numbers.py) and a key twice in one object (which value wins depends on the
+    reader). The input, not dstream, reads the checkpoint."""
+    import json
+
+    from dstream.config.numbers import NUMBER_HINT, BadNumber, parse_number
+
+    try:
+        json.loads(text, parse_int=parse_number, parse_float=parse_number,
+                   object_pairs_hook=_unique_keys)  # fmt: skip
+    except BadNumber as exc:
+        raise UsageError(
+            f"the checkpoint is not valid here: {exc.reason}", hint=NUMBER_HINT
+        ) from None
+    except RecursionError:
+        raise UsageError(
+            "the checkpoint is not valid here: it is nested too deep",
+            hint="a checkpoint is an input's position: flatten it",
+        ) from None
+    except _RepeatedKey as exc:
+        raise UsageError(
+            f"the checkpoint is not valid here: the key {exc.key!r} appears twice in one object",
+            hint="keep one of the two: the input would read one or the other",
         ) from None
 
 
@@ -127,35 +174,40 @@ def execute(args: argparse.Namespace, view: View) -> int:
 
 
 def _list(project: Optional[Project], store: StateStore, view: View) -> int:
-    """Every stored checkpoint; a record that cannot be read is flagged, the others are
-    still listed, and the exit status says the listing is incomplete."""
+    """Every stored checkpoint; a record that cannot be read is flagged as such (run
+    fails on it), the others are still listed, and the exit status says the listing is
+    incomplete."""
     records = store.tasks()
     unreadable = store.unreadable()
     code = ExitCode.FAILURE if unreadable else ExitCode.OK
-    stored = {record.task for record in records}
-    without = sorted(set(project.tasks) - stored) if project else []
+    broken = sorted({item.task for item in unreadable if item.task is not None})
+    stored = {record.task for record in records}.union(broken)
+    without = sorted(set(project.names()) - stored) if project else []
     if view.json:
         view.document(
             {
                 "store": store.description,
                 "tasks": [_document(record) for record in records],
                 "without_checkpoint": without,
-                "unreadable": [{"where": where, "reason": why} for where, why in unreadable],
+                "unreadable": [
+                    {"task": item.task, "where": item.where, "reason": item.reason}
+                    for item in unreadable
+                ],
             }
         )
         return code
     view.info(f"state: {store.description}")
-    for _where, why in unreadable:  # the reason names the file
-        view.info(f"error: {why}")
+    for item in unreadable:  # the reason names the file
+        view.info(f"error: {item.reason}")
     if unreadable:
         view.info(
             "  hint: fix or remove the file(s) above, or replace a task's record with "
             "`dstream state set TASK JSON`; the other tasks are listed below"
         )
-    if not records and not without:
+    if not records and not broken and not without:
         view.line("no stored checkpoints")
         return code
-    width = max([len(r.task) for r in records] + [len(t) for t in without] + [4])
+    width = max([len(name) for name in [*stored, *without]] + [4])
     view.line(f"{'TASK':<{width}}  {'SEQ':>6}  {'UPDATED':<20}  CHECKPOINT")
     for record in records:
         shown = record.raw.decode("utf-8", "replace")
@@ -164,6 +216,8 @@ def _list(project: Optional[Project], store: StateStore, view: View) -> int:
         view.line(
             f"{record.task:<{width}}  {record.sequence:>6}  {_when(record.updated_at):<20}  {shown}"
         )
+    for task in broken:
+        view.line(f"{task:<{width}}  {'-':>6}  {'-':<20}  (unreadable: see the error above)")
     for task in without:
         view.line(f"{task:<{width}}  {'-':>6}  {'-':<20}  (none: starts from the beginning)")
     return code
@@ -190,10 +244,21 @@ def _show(project: Optional[Project], store: StateStore, view: View, task: str) 
     return ExitCode.OK
 
 
+def _previous(store: StateStore, view: View, task: str) -> Optional[StateRecord]:
+    """The task's record before `set` replaces it; one that cannot be read is removed
+    first (what its error's hint offers: `put` would not write over it), and said so."""
+    try:
+        return store.get(task)
+    except UnreadableRecord as exc:
+        view.info(f"replacing an unreadable record: {exc.reason}")
+        store.reset(task)
+        return None
+
+
 def _set(store: StateStore, view: View, task: str, value: bytes) -> int:
     # a running task would overwrite it at its next acknowledgement: refuse instead
     with store.hold_run(task):
-        previous = store.get(task)
+        previous = _previous(store, view, task)
         store.put(task, value)
         record = store.get(task)
     if view.json:
@@ -213,7 +278,11 @@ def _set(store: StateStore, view: View, task: str, value: bytes) -> int:
 
 def _reset(store: StateStore, view: View, task: str) -> int:
     with store.hold_run(task):
-        previous = store.get(task)
+        try:
+            previous = store.get(task)
+        except UnreadableRecord as exc:  # removed all the same: what its error's hint offers
+            view.info(f"removing an unreadable record: {exc.reason}")
+            previous = None
         removed = store.reset(task)
     if view.json:
         view.document(

@@ -19,6 +19,9 @@ class Diagnostic:
     message: str
     location: Optional[Location] = None
     hint: Optional[str] = None
+    # Set: an error of this task alone, which fails when it is used (a template's, see
+    # loader._build_task_lazily): a warning to the file's other tasks, an error to lint.
+    task: Optional[str] = None
 
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
@@ -70,8 +73,14 @@ class Diagnostics:
             self.error(exc)
             return None
 
-    def warn(self, message: str, location: Optional[Location], hint: Optional[str] = None) -> None:
-        self.items.append(Diagnostic("warning", message, location, hint))
+    def warn(
+        self,
+        message: str,
+        location: Optional[Location],
+        hint: Optional[str] = None,
+        task: Optional[str] = None,
+    ) -> None:
+        self.items.append(Diagnostic("warning", message, location, hint, task))
 
     @property
     def errors(self) -> list[Diagnostic]:

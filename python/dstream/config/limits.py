@@ -37,6 +37,14 @@ MAX_DURATION = 365 * 24 * 3600.0
 # Digits of one integer (config/numbers.py): integers are exact at any size up to this;
 # the bound keeps arithmetic on them instant and their digits printable.
 MAX_INTEGER_DIGITS = 1000
+# Bytes of a task name in UTF-8. The file state store names files after it, %-escaping
+# each byte outside [A-Za-z0-9_.-] (3 bytes for 1 at worst) and adding up to 16 bytes
+# (.NAME.runs.jsonl.tmp): 64 keeps every such name within a file name's 255 bytes.
+MAX_TASK_NAME_BYTES = 64
+TASK_NAME_HINT = (
+    f"a task name is 1 to {MAX_TASK_NAME_BYTES} bytes of printable text (letters, digits, "
+    "'-', '_' and '.' read best): it names the task's state files, log lines and table rows"
+)
 
 
 class TooDeep(Exception):
@@ -160,4 +168,24 @@ def value_problem(value: object) -> Optional[str]:
                 return f"a collection of {len(item):,} elements (the limit is {MAX_ELEMENTS:,})"
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def task_name_problem(name: str) -> Optional[str]:
+    """Why `name` cannot name a task, or None. One rule for every place a name goes: the
+    state backends, the file store's file names, DSTREAM_TASK in a provider's
+    environment, and one-line output (logs, `dstream state list`)."""
+    if not name:
+        return "a task name cannot be empty"
+    shown = repr(name if len(name) <= 40 else name[:37] + "...")
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MAX_TASK_NAME_BYTES:
+        return f"task name {shown} is {size} bytes long, more than {MAX_TASK_NAME_BYTES}"
+    bad = next((char for char in name if not char.isprintable()), None)
+    if bad is not None:
+        code = ord(bad)
+        kind = (
+            "control character" if code < 0x20 or 0x7F <= code < 0xA0 else "unprintable character"
+        )
+        return f"task name {shown} holds the {kind} U+{code:04X}"
     return None

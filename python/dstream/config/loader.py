@@ -17,7 +17,7 @@ from dstream.config.evaluate import Evaluator
 from dstream.config.model import Location, Project, TaskSpec
 from dstream.config.reads import RecordingEnviron, recording
 from dstream.config.schema import build_metrics, build_state
-from dstream.config.scope import Module, declare_locals
+from dstream.config.scope import Module, VariableValue, declare_locals
 from dstream.config.syntax import Block, SourceFile, parse_text, read_source
 from dstream.config.tasks import build_task
 from dstream.config.templates import SourceMap
@@ -46,6 +46,8 @@ class Analysis:
     diagnostics: Diagnostics
     files: list[str] = field(default_factory=list)
     variables: dict[str, Declared] = field(default_factory=dict)
+    # The value each variable got (`deploy` hands the pods those given from outside).
+    values: dict[str, VariableValue] = field(default_factory=dict)
 
 
 # -- entry points ------------------------------------------------------------------------
@@ -117,7 +119,7 @@ def config_files(config: Optional[str], environ: RecordingEnviron) -> tuple[list
                 hint="put dstream.hcl in it, or pass -c FILE",
             )
         return files, os.path.abspath(chosen)
-    if not os.path.exists(chosen):
+    if not os.path.lexists(chosen):  # a link that leads nowhere: read_source says why
         where = {"--config": "given by -c/--config", ENV_CONFIG: f"from ${ENV_CONFIG}"}.get(
             origin, "the default"
         )
@@ -185,7 +187,7 @@ def analyze_texts(
     redact.remember(project.sensitive_values)
     project.warnings = [str(warning) for warning in diagnostics.warnings]
     project.reads = module.reads
-    analysis = Analysis(project, diagnostics, [p for p, _ in texts], declared)
+    analysis = Analysis(project, diagnostics, [p for p, _ in texts], declared, module.variables)
     if diagnostics.errors:
         analysis.project = None
     return analysis
@@ -308,10 +310,11 @@ def _build_task_lazily(
     own = _TaskDiagnostics()
     task = build_task(block, evaluator, own)
     if own.errors and own.only_templates and own.first_error and block.labels:
-        project.broken[block.labels[0]] = own.first_error
+        name = block.labels[0]
+        project.broken[name] = own.first_error
         for item in own.items:
-            diagnostics.warn(f"{item.message} (task {block.labels[0]!r} cannot be used)",
-                             item.location, item.hint)  # fmt: skip
+            message = f"{item.message} (task {name!r} cannot be used)"
+            diagnostics.warn(message, item.location, item.hint, task=name)
         return None
     for item in own.items:
         diagnostics.add(item)

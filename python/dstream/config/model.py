@@ -176,6 +176,10 @@ class Project:
     # What the evaluation read from outside its HCL texts (environment, files, clock).
     reads: Reads = field(default_factory=Reads)
 
+    def names(self) -> list[str]:
+        """Every task the configuration defines, sorted: those in `broken` too."""
+        return sorted({*self.tasks, *self.broken})
+
     def task(self, name: str) -> TaskSpec:
         from dstream.errors import UsageError
 

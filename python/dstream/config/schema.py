@@ -18,6 +18,7 @@ from dstream.config.evaluate import Evaluator
 from dstream.config.functions import format_number, type_name
 from dstream.config.model import Location, MetricsSpec, ProviderSpec, StateSpec
 from dstream.config.provider_config import locate_config
+from dstream.config.references import provider_reference
 from dstream.config.syntax import Attribute, Block, Body
 from dstream.errors import ConfigError, nearest
 
@@ -211,6 +212,8 @@ def _read_source(
                     location=attribute.value_location,
                     hint=f"give {name} a value, or remove it",
                 )
+            if target in ("provider_ref", "provider_image"):
+                provider_reference(value, attribute, context)
             setattr(spec, target, value)
             chosen.append(attribute)
     if not chosen:

@@ -21,6 +21,7 @@ from dstream.config.checks import (
 )
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
+from dstream.config.limits import TASK_NAME_HINT, task_name_problem
 from dstream.config.model import ProviderSpec, RestartPolicy, TaskSpec
 from dstream.config.schema import DEPRECATED_SOURCES, build_provider, object_attribute
 from dstream.config.syntax import Attribute, Block, Body
@@ -92,6 +93,9 @@ def _task_name(block: Block) -> str:
             location=where,
             hint='write task "NAME" { ... }',
         )
+    problem = task_name_problem(block.labels[0])
+    if problem:
+        raise ConfigError(problem, location=block.label_locations[0], hint=TASK_NAME_HINT)
     return block.labels[0]
 
 

@@ -100,6 +100,13 @@ def resolve(spec: ProviderSpec, base_dir: str) -> Launch:
                 location=spec.location,
                 hint="paths are relative to the directory of the configuration file",
             )
+        if os.path.isdir(full):
+            raise ConfigError(
+                f"{spec.role} provider_path {path!r} is a directory ({full}), not an executable",
+                location=spec.location,
+                hint=f"name the provider's executable file in it: "
+                f'provider_path = "{path.rstrip(os.sep)}{os.sep}NAME"',
+            )
         if not _executable(full):
             raise ConfigError(
                 f"{spec.role} provider_path {full} is not executable",

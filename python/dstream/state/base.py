@@ -14,7 +14,8 @@ import re
 from contextlib import AbstractContextManager
 
 from dstream import _core
-from dstream.errors import DstreamError, LockLost
+from dstream.config.limits import TASK_NAME_HINT, task_name_problem
+from dstream.errors import DstreamError, LockLost, UsageError
 from dstream.protocol.values import Fragment, decode_json, encode_json
 from dstream.records import record
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 # Bumped if the on-disk / in-table layout ever changes; readers refuse newer formats.
 FORMAT_VERSION = 1
 RUN_HISTORY = 100  # runs kept per task for `dstream runs`
+# The end of the times a store keeps (seconds since 1970): a date shows none later
+# (datetime's years end at 9999).
+_END_OF_TIME = 253402300800.0
 
 
 @record(frozen=True)
@@ -49,6 +53,57 @@ class StateRecord:
             "updated_at": self.updated_at,
             "sequence": self.sequence,
         }
+
+
+class UnreadableRecord(DstreamError):
+    """A stored record that is not one dstream wrote: edited by hand or by another
+    program, torn, or another task's. `dstream state set` / `reset` replace it."""
+
+
+@record(frozen=True)
+class Unreadable:
+    """A stored record `tasks()` could not read and left out."""
+
+    task: Optional[str]  # whose record its place says it is (None: no task's place)
+    where: str
+    reason: str
+
+
+def is_time(value: object) -> bool:
+    """Whether `value` is a moment as a store keeps one: seconds since 1970, which a
+    date can show."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return 0 <= value < _END_OF_TIME
+
+
+def run_problem(run: object, task: str) -> Optional[str]:
+    """Why `run` is not an entry of `task`'s run history as `add_run` writes one (it
+    was edited by hand), or None: what `dstream runs` may show without a second look."""
+    if not isinstance(run, dict):
+        return "it is not a JSON object"
+    for key in ("started_at", "ended_at"):
+        if key not in run:
+            return f"it has no {key}"
+        if not is_time(run[key]):
+            return f"its {key} is not a time (seconds since 1970, before the year 10000)"
+    for key in ("envelopes", "exit_code", "attempts"):
+        if key in run and (isinstance(run[key], bool) or not isinstance(run[key], int)):
+            return f"its {key} is not a whole number"
+    if not isinstance(run.get("result", ""), str):
+        return "its result is not a string"
+    other = run.get("task", task)
+    if other != task:
+        return f"it is a run of task {str(other)[:40]!r}"
+    return None
+
+
+def skip_run(where: str, problem: str) -> None:
+    """Say that the history entry at `where` is left out, and why (as `state list`
+    names a state file it cannot read): the other runs are still shown."""
+    from dstream import logs
+
+    logs.log.warning("run history %s: %s: skipped", where, problem)
 
 
 _TOKENS = rb'("(?:[^"\\]|\\.)*")|[ \t\r\n]+'
@@ -83,11 +138,12 @@ def encode_checkpoint(task: str, checkpoint: object) -> bytes:
 
 
 def check_task_name(task: str) -> None:
-    if not isinstance(task, str) or not task:
-        raise DstreamError(
-            f"invalid task name {task!r} for the state store",
-            hint="task names are non-empty strings, as written in dstream.hcl",
-        )
+    """Refuse what no task of a configuration can be named (its loading refuses those
+    with file:line:col): a name that reaches a store unchecked came from the command
+    line (`dstream state show NAME`)."""
+    problem = task_name_problem(task) if isinstance(task, str) else "not a string"
+    if problem:
+        raise UsageError(problem, hint=TASK_NAME_HINT)
 
 
 class StateStore(abc.ABC):
@@ -120,9 +176,9 @@ class StateStore(abc.ABC):
     def tasks(self) -> list[StateRecord]:
         """Every stored record, sorted by task name."""
 
-    def unreadable(self) -> list[tuple[str, str]]:
-        """(where, why) of each stored record the last `tasks()` could not read and left
-        out, so one corrupt record does not hide the others."""
+    def unreadable(self) -> list[Unreadable]:
+        """Each stored record the last `tasks()` could not read and left out, so one
+        corrupt record does not hide the others."""
         return []
 
     @abc.abstractmethod

@@ -33,10 +33,15 @@ from dstream.state.base import (
     RUN_HISTORY,
     StateRecord,
     StateStore,
+    Unreadable,
+    UnreadableRecord,
     already_running,
     check_task_name,
     compact,
     encode_checkpoint,
+    is_time,
+    run_problem,
+    skip_run,
 )
 
 TYPE_CHECKING = False
@@ -60,6 +65,83 @@ def file_stem(task: str) -> str:
     return "".join(out)
 
 
+def task_of(file_name: str) -> Optional[str]:
+    """The task whose record is the file `file_name` (file_stem reversed); None for a
+    name file_stem gives no task."""
+    if not file_name.endswith(SUFFIX):
+        return None
+    stem = file_name[: -len(SUFFIX)]
+    name = bytearray()
+    index = 0
+    while index < len(stem):
+        if stem[index] == "%":
+            try:
+                name.append(int(stem[index + 1 : index + 3], 16))
+            except ValueError:
+                return None
+            index += 3
+        else:
+            name += stem[index].encode("utf-8")
+            index += 1
+    try:
+        task = name.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return task if task and file_stem(task) == stem else None
+
+
+def _shown(value: object) -> str:
+    """A value of a state file in a message: as JSON, cut short."""
+    try:
+        text = encode_json(value).decode()
+    except TypeError:
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _not_a_record(path: str, why: str) -> UnreadableRecord:
+    return UnreadableRecord(
+        f"state file {path} is not a dstream state record ({why})",
+        hint="it was edited by hand or by another program; fix it, or replace it "
+        "with `dstream state set TASK JSON` / remove it with `dstream state reset TASK`",
+    )
+
+
+def _parse_record(raw: bytes, path: str) -> StateRecord:
+    """The record in the state file at `path`, whose contents are `raw`: one dstream
+    wrote for the task the file is named after, in a format it reads. UnreadableRecord
+    otherwise; DstreamError for a newer format."""
+    try:
+        # The checkpoint's own bytes, verbatim (compacted: files of older versions were
+        # indented); the other fields parsed (1e400 in the checkpoint is inf there, and
+        # unused).
+        checkpoint = _core.checkpoint_value(raw)
+        doc = decode_json(raw)
+    except (ValueError, RecursionError):
+        checkpoint = doc = None
+    if checkpoint is None or not isinstance(doc, dict):
+        raise _not_a_record(path, "it is not a JSON object with a checkpoint")
+    fmt = doc.get("format", 1)  # every version writes it: one without is the first
+    if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt < 1:
+        raise _not_a_record(path, f"its format is {_shown(fmt)}, not a version number")
+    if fmt > FORMAT_VERSION:
+        raise DstreamError(
+            f"state file {path} has format {fmt}, newer than this "
+            f"dstream understands ({FORMAT_VERSION})",
+            hint="upgrade dstream, or reset the task's state if it may start over",
+        )
+    task = doc.get("task")
+    if not isinstance(task, str):
+        raise _not_a_record(path, "it names no task")
+    if task_of(os.path.basename(path)) != task:
+        raise _not_a_record(path, f"it holds the state of task {task[:40]!r}")
+    updated, sequence = doc.get("updated_at"), doc.get("sequence")
+    if not is_time(updated) or isinstance(sequence, bool) or not isinstance(sequence, int):
+        raise _not_a_record(path, "its updated_at and sequence are not a time and a number")
+    assert isinstance(updated, (int, float))  # is_time said so
+    return StateRecord(task, compact(checkpoint), float(updated), sequence)
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
@@ -79,7 +161,7 @@ class FileStore(StateStore):
     def __init__(self, directory: str) -> None:
         self.directory = os.path.abspath(directory)
         self.description = f"file {self.directory}"
-        self._unreadable: list[tuple[str, str]] = []
+        self._unreadable: list[Unreadable] = []
 
     # -- paths ---------------------------------------------------------------------------
     def path_of(self, task: str) -> str:
@@ -153,35 +235,7 @@ class FileStore(StateStore):
             return None
         except OSError as exc:
             raise self._io_error("read", path, exc) from None
-        try:
-            # The checkpoint's own bytes, verbatim (compacted: files of older versions
-            # were indented); the other fields parsed (1e400 in the checkpoint is inf
-            # there, and unused).
-            checkpoint = _core.checkpoint_value(raw)
-            doc = decode_json(raw)
-            if checkpoint is None or not isinstance(doc, dict):
-                raise KeyError("checkpoint")
-            fmt, updated, sequence = (doc.get(k) for k in ("format", "updated_at", "sequence"))
-            if isinstance(fmt, int) and fmt > FORMAT_VERSION:
-                raise DstreamError(
-                    f"state file {path} has format {fmt}, newer than this "
-                    f"dstream understands ({FORMAT_VERSION})",
-                    hint="upgrade dstream, or reset the task's state if it may start over",
-                )
-            if not isinstance(updated, (int, float)) or not isinstance(sequence, int):
-                raise TypeError("updated_at and sequence are numbers")
-            return StateRecord(
-                task=str(doc["task"]),
-                raw=compact(checkpoint),
-                updated_at=float(updated),
-                sequence=sequence,
-            )
-        except (AttributeError, KeyError, TypeError, ValueError, RecursionError):
-            raise DstreamError(
-                f"state file {path} is not a dstream state record",
-                hint="it was edited by hand or by another program; fix it, or replace it "
-                "with `dstream state set TASK JSON` / remove it with `dstream state reset TASK`",
-            ) from None
+        return _parse_record(raw, path)
 
     def get(self, task: str) -> Optional[StateRecord]:
         return self._read(self.path_of(task))
@@ -201,14 +255,14 @@ class FileStore(StateStore):
                 try:
                     record = self._read(path)
                 except DstreamError as exc:  # listed apart: the others are still shown
-                    self._unreadable.append((path, exc.reason))
+                    self._unreadable.append(Unreadable(task_of(name), path, exc.reason))
                     continue
                 if record is not None:  # removed by a reset since listdir
                     records.append(record)
-        self._unreadable.sort()
+        self._unreadable.sort(key=lambda unreadable: unreadable.where)
         return sorted(records, key=lambda record: record.task)
 
-    def unreadable(self) -> list[tuple[str, str]]:
+    def unreadable(self) -> list[Unreadable]:
         return list(self._unreadable)
 
     # -- writing -------------------------------------------------------------------------
@@ -284,29 +338,41 @@ class FileStore(StateStore):
         check_task_name(task)
         return os.path.join(self.directory, "." + file_stem(task) + ".runs.jsonl")
 
-    def runs(self, task: str) -> list[dict[str, object]]:
+    def _history(self, path: str) -> list[bytes]:
+        """The lines of the run history at `path`, as written."""
         try:
-            with open(self._runs_path(task), "rb") as handle:
-                lines = handle.read().splitlines()
+            with open(path, "rb") as handle:
+                return handle.read().splitlines()
         except FileNotFoundError:
             return []
         except OSError as exc:
-            raise self._io_error("read", self._runs_path(task), exc) from None
+            raise self._io_error("read", path, exc) from None
+
+    def runs(self, task: str) -> list[dict[str, object]]:
+        path = self._runs_path(task)
         out: list[dict[str, object]] = []
-        for line in lines:
+        for number, line in enumerate(self._history(path), 1):
+            if not line.strip():
+                continue
             try:
                 doc = decode_json(line)
-            except ValueError:
-                continue  # a line cut by a crash mid-write: the others still count
-            if isinstance(doc, dict):
+            except ValueError:  # cut short, or edited by hand: the others still count
+                skip_run(f"{path}:{number}", "it is not JSON")
+                continue
+            problem = run_problem(doc, task)
+            if problem is not None:
+                skip_run(f"{path}:{number}", problem)
+            elif isinstance(doc, dict):  # run_problem checked it is
                 out.append(dict(doc))
         return out[-RUN_HISTORY:]
 
     def add_run(self, task: str, run: dict[str, object]) -> None:
+        """The lines before are kept as written: one `runs` skips stays for the user to
+        see (it names its line), not dropped by the next run."""
         path = self._runs_path(task)
         with self._locked(task):
-            kept = self.runs(task)[-(RUN_HISTORY - 1) :]
-            data = b"".join(encode_json(r) + b"\n" for r in [*kept, run])
+            kept = [line for line in self._history(path) if line.strip()][-(RUN_HISTORY - 1) :]
+            data = b"".join(line + b"\n" for line in [*kept, encode_json(run)])
             try:
                 with open(path + ".tmp", "wb") as handle:
                     handle.write(data)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional
 
 from dstream.protocol.values import decode_json, encode_json
-from dstream.state.base import RUN_HISTORY
+from dstream.state.base import RUN_HISTORY, run_problem, skip_run
 from dstream.state.lease import SqlTable
 
 if TYPE_CHECKING:
@@ -48,13 +48,21 @@ class RunTable(SqlTable):
         )
 
     def runs(self, conn: Conn, task: str) -> list[dict[str, object]]:
-        """The task's runs, oldest first."""
+        """The task's runs, oldest first; a row edited into one no reader can show is
+        left out, and said so."""
         rows = conn.execute(
-            self._sql("SELECT run::text FROM {t} WHERE task = %s ORDER BY id DESC LIMIT %s"),
+            self._sql("SELECT id, run::text FROM {t} WHERE task = %s ORDER BY id DESC LIMIT %s"),
             (task, RUN_HISTORY),
         ).fetchall()
-        found = [decode_json(row[0]) for row in reversed(rows)]
-        return [dict(run) for run in found if isinstance(run, dict)]
+        out: list[dict[str, object]] = []
+        for row_id, text in reversed(rows):
+            run = decode_json(text)  # the json column holds JSON
+            problem = run_problem(run, task)
+            if problem is not None:
+                skip_run(f"table {self.name}_runs, id {row_id}", problem)
+            elif isinstance(run, dict):  # run_problem checked it is
+                out.append(dict(run))
+        return out
 
 
 class InputHashTable(SqlTable):
