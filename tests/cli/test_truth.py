@@ -263,6 +263,20 @@ def test_a_task_its_template_breaks_is_not_dropped_from_all(ws: Workspace) -> No
     assert len(ws.json_lines("b.jsonl")) == 3
 
 
+def test_list_shows_a_task_its_template_breaks(ws: Workspace) -> None:
+    """A task that cannot be evaluated is still one of the configuration's tasks: list
+    names it and why it cannot be used, instead of leaving it out."""
+    ws.config(TWO_TASKS_ONE_BROKEN)
+    done = ws.run("list", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {row["name"]: row for row in orjson.loads(done.stdout_bytes)["tasks"]}
+    assert set(rows) == {"a", "b"} and rows["b"]["error"] is None
+    assert rows["a"]["error"].startswith("environment variable UNSET_VAR_X is not set")
+    assert rows["a"]["location"].endswith("dstream.hcl:6:25")
+    human = ws.run("list").stdout.splitlines()
+    assert human[1].split()[:2] == ["a", "(cannot"], human
+
+
 def test_reset_state_starts_from_the_beginning(ws: Workspace) -> None:
     scenarios.counter_file(ws)
     assert ws.run("run", "t").returncode == 0

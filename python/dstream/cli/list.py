@@ -7,7 +7,7 @@ import argparse
 from dstream.cli.common import add_config_arguments, load_project_from_args
 from dstream.cli.view import View
 from dstream.config.model import ProviderSpec
-from dstream.errors import EXIT_OK
+from dstream.errors import EXIT_OK, DstreamError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,6 +26,15 @@ def _source(spec: ProviderSpec) -> dict[str, str]:
     return {"kind": "none", "source": ""}
 
 
+def _broken(name: str, error: Exception) -> Row:
+    """A task a template breaks (the loader warned why): listed, with the reason."""
+    location = getattr(error, "location", None)
+    message = error.reason if isinstance(error, DstreamError) else str(error)
+    none = {"kind": "none", "source": ""}
+    return {"name": name, "input": none, "output": none,
+            "location": str(location) if location else None, "error": message}  # fmt: skip
+
+
 def execute(args: argparse.Namespace, view: View) -> int:
     project = load_project_from_args(args)
     rows: list[Row] = [
@@ -34,9 +43,12 @@ def execute(args: argparse.Namespace, view: View) -> int:
             "input": _source(task.input),
             "output": _source(task.output),
             "location": str(task.location) if task.location else None,
+            "error": None,
         }
-        for task in sorted(project.tasks.values(), key=lambda t: t.name)
+        for task in project.tasks.values()
     ]
+    rows += [_broken(name, error) for name, error in project.broken.items()]
+    rows.sort(key=lambda row: row["name"])
     if view.json:
         view.document({"tasks": rows})
         return EXIT_OK
@@ -47,6 +59,9 @@ def execute(args: argparse.Namespace, view: View) -> int:
     in_width = max(len("INPUT"), *(len(r["input"]["source"]) for r in rows))
     view.line(f"{'TASK':<{width}}  {'INPUT':<{in_width}}  OUTPUT")
     for row in rows:
+        if row["error"] is not None:
+            view.line(f"{row['name']:<{width}}  (cannot be used: {row['error']})")
+            continue
         view.line(
             f"{row['name']:<{width}}  {row['input']['source']:<{in_width}}  "
             f"{row['output']['source']}"
