@@ -190,6 +190,21 @@ def test_a_directory_as_provider_path_is_said_as_one(tmp_path: Path) -> None:
     assert run.returncode == 2 and "is a directory" in run.stderr and "chmod" not in run.stderr
 
 
+def test_a_script_whose_interpreter_is_missing_is_said_as_one(tmp_path: Path) -> None:
+    """exec of such a script fails with ENOENT, which read as if the script itself were
+    missing ("setpriv: failed to execute ./in.sh: No such file or directory")."""
+    executable(tmp_path / "in.sh", "#!/nonexistent/interp -x\necho hi\n")
+    text = MISSING_PROVIDERS.replace("dstream-nul", "dstream-null")
+    path = write(tmp_path, text.replace("./nope.sh", "./in.sh"))
+    run = dstream("run", "-c", path)
+    assert run.returncode == 2, run.stderr
+    assert (
+        "input provider './in.sh' is a script whose #! line names the interpreter "
+        "/nonexistent/interp, which does not exist" in run.stderr
+    )
+    assert "setpriv" not in run.stderr
+
+
 TEMPLATE_BROKEN = """\
 task "a" {
   input {

@@ -113,6 +113,7 @@ def resolve(spec: ProviderSpec, base_dir: str) -> Launch:
                 location=spec.location,
                 hint=f"chmod +x {full}",
             )
+        _check_interpreter(spec, path, full)
         return Launch(argv=[full])
     found = _which(path)
     if not found:
@@ -132,4 +133,28 @@ def resolve(spec: ProviderSpec, base_dir: str) -> Launch:
             if guess
             else "install it, put it on PATH, or give a path like ./providers/" + path,
         )
+    _check_interpreter(spec, path, found)
     return Launch(argv=[found])
+
+
+def _check_interpreter(spec: ProviderSpec, path: str, full: str) -> None:
+    """A script whose #! line names an interpreter that is not there: exec fails with
+    ENOENT, as if the script itself were missing (setpriv then says "failed to execute
+    SCRIPT: No such file or directory"); said before anything starts instead."""
+    try:
+        with open(full, "rb") as handle:
+            first = handle.read(256).split(b"\n", 1)[0]
+    except OSError:
+        return  # exec will say why
+    if not first.startswith(b"#!"):
+        return
+    words = first[2:].split()
+    interpreter = os.fsdecode(words[0]) if words else ""
+    if interpreter and not _executable(interpreter):
+        state = "is not executable" if os.path.exists(interpreter) else "does not exist"
+        raise ConfigError(
+            f"{spec.role} provider {path!r} is a script whose #! line names the interpreter "
+            f"{interpreter}, which {state}",
+            location=spec.location,
+            hint=f"install it, or change the first line of {full}",
+        )
