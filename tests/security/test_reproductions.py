@@ -113,6 +113,23 @@ task "t" {
 """
 
 
+def test_a_var_files_value_computed_from_a_secret_of_the_environment_is_masked(
+    ws: Workspace,
+) -> None:
+    """A var file's env() is read with the configuration's own marks: upper() of a
+    credential there is as secret as in dstream.hcl."""
+    ws.config(
+        'variable "label" { type = string }\n'
+        'task "t" {\n  input {\n    provider_path = "dstream-counter"\n'
+        "    config { tables = [var.label] }\n  }\n"
+        '  output { provider_path = "dstream-null" }\n}\n'
+    )
+    (ws.root / "prod.vars").write_text('label = upper(env("APP_PASSWORD"))\n')
+    ws.env["APP_PASSWORD"] = "Hunter2-From-Env"
+    code, doc, _ = ws.run_json("show", "t", "--var-file", "prod.vars")
+    assert code == 0 and doc["input"]["config"]["tables"] == ["***"], doc
+
+
 def test_values_computed_from_a_secret_of_the_environment_are_masked(ws: Workspace) -> None:
     """A credential read with env() taints what is computed from it, as a sensitive
     variable does: neither the upper- nor the lower-cased password shows anywhere."""

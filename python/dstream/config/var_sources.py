@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from dstream.config.model import Reads
     from dstream.config.reads import RecordingEnviron
+    from dstream.config.taint import Taint
     from dstream.config.tree import Node
     from dstream.config.typeexpr import Path
     from dstream.protocol.values import JsonObject, JsonValue
@@ -174,11 +175,16 @@ class VarFile:
 
 
 def read_var_file(
-    path: str, environ: RecordingEnviron, declared: frozenset[str], secrets: frozenset[str]
+    path: str,
+    environ: RecordingEnviron,
+    declared: frozenset[str],
+    secrets: frozenset[str],
+    taint: Taint,
 ) -> VarFile:
     """The var file at `path`: the values of the `declared` variables (of the others,
-    where their names are), `secrets` the sensitive ones. ConfigError when the file as a
-    whole cannot be read."""
+    where their names are), `secrets` the sensitive ones. Its expressions mark what they
+    compute from a credential in `taint`, the configuration's own. ConfigError when the
+    file as a whole cannot be read."""
     environ.reads.add_file(path)
     text = read_source(path)
     if path.endswith(".json"):
@@ -206,7 +212,8 @@ def read_var_file(
             location=block.location,
             hint="declare variables in dstream.hcl; the var file only gives them values",
         )
-    module = Module(environ=environ, reads=environ.reads)  # env() and file() are noted
+    # env() and file() are noted; upper(env("API_TOKEN")) is marked where it counts
+    module = Module(environ=environ, reads=environ.reads, taint=taint)
     out = VarFile({}, {}, {})
     for name, attribute in source.body.attributes.items():
         out.names[name] = attribute.location

@@ -217,7 +217,9 @@ class _Given:
 
     def from_var_file(self, path: str, environ: RecordingEnviron) -> None:
         try:
-            var_file = read_var_file(path, environ, frozenset(self.declared), self.secrets)
+            var_file = read_var_file(
+                path, environ, frozenset(self.declared), self.secrets, self.module.taint
+            )
         except ConfigError as exc:
             self.diagnostics.error(exc)
             return
