@@ -277,6 +277,29 @@ def test_list_shows_a_task_its_template_breaks(ws: Workspace) -> None:
     assert human[1].split()[:2] == ["a", "(cannot"], human
 
 
+def test_runs_of_a_task_a_template_now_breaks_are_still_listed(ws: Workspace) -> None:
+    ws.config(TWO_TASKS_ONE_BROKEN.replace("config { tables", "config {\n max_count = 2\n tables"))
+    assert ws.run("run", "a", env={"UNSET_VAR_X": "t"}).returncode == 0
+    for args in (("runs", "--json"), ("runs", "a", "--json")):
+        done = ws.run(*args)
+        assert done.returncode == 0, done.stderr
+        assert [row["task"] for row in orjson.loads(done.stdout_bytes)["runs"]] == ["a"]
+
+
+def test_an_agent_refuses_a_configuration_with_a_task_it_cannot_evaluate(ws: Workspace) -> None:
+    """An agent runs its share of every task, as run --all: one it could not evaluate
+    would be nobody's, without a word. Refused before any store is opened."""
+    ws.config(
+        TWO_TASKS_ONE_BROKEN.replace(
+            'state { path = "state" }',
+            'state {\n  backend = "postgres"\n  dsn = "postgresql://u@127.0.0.1:1/db"\n}',
+        )
+    )
+    done = ws.run("agent", timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "environment variable UNSET_VAR_X is not set" in done.stderr
+
+
 def test_reset_state_starts_from_the_beginning(ws: Workspace) -> None:
     scenarios.counter_file(ws)
     assert ws.run("run", "t").returncode == 0

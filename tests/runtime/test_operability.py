@@ -219,6 +219,40 @@ def test_sighup_restarts_only_the_task_whose_definition_changed(ws: Workspace) -
     assert tasks["b"]["counters"]["data_frames"] == 1000  # b was never restarted
 
 
+def test_sighup_keeps_a_task_the_new_configuration_cannot_evaluate(ws: Workspace) -> None:
+    """A reload whose file breaks the running task (a template reading an unset
+    variable) keeps it running as it was and says why: it is not "gone"."""
+    ws.script("idle.sh", IDLE_INPUT)
+    ws.script("output.sh", SHELL_OUTPUT)
+    template = """
+        task "a" {{
+          input  {{
+            provider_path = "./idle.sh"
+            env = {{ N = "{n}" }}
+          }}
+          output {{
+            provider_path = "./output.sh"
+            env = {{ OUT = "a.jsonl" }}
+          }}
+        }}
+        """
+    ws.config(template.format(n=10))
+    errors = ws.root / "stderr.log"
+    with open(errors, "wb") as sink:
+        proc = ws.popen("run", "a", "--json", stderr=sink)
+        wait_until("the task's output", lambda: len(ws.json_lines("a.jsonl")) == 10, tick=0.1)
+        ws.config(template.format(n='{{ env \\"UNSET_FOR_RELOAD\\" }}'))
+        proc.send_signal(signal.SIGHUP)
+        wait_until("the reload", lambda: b"after the reload" in errors.read_bytes(), tick=0.1)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    text = errors.read_text()
+    assert proc.returncode == 130, text
+    assert "task a cannot be evaluated after the reload" in text, text
+    assert "UNSET_FOR_RELOAD" in text and "is gone from the configuration" not in text, text
+    assert orjson.loads(out)["tasks"][0]["attempts"] == 1
+
+
 # Writes one stderr line, waits until the test has closed dstream's stderr, then far
 # more than a pipe holds (~220 KiB): if dstream stopped reading its stderr, it blocks.
 CHATTY_INPUT = """read -r command

@@ -31,6 +31,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.state import open_store
 
     project = load_project_from_args(args)
+    for name in project.broken:  # an agent runs its share of every task: as run --all
+        project.task(name)
     for warning in project.warnings:
         logs.log.warning("%s", warning)
     monitor = Monitor([])  # the agent adds the tasks it takes

@@ -34,8 +34,9 @@ def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.state import open_store
 
     project = load_project_from_args(args)
-    names = list(args.tasks) or sorted(project.tasks)
-    for name in args.tasks:
+    # Every task defined, a task a template breaks too: its past runs are history.
+    names = list(args.tasks) or project.names()
+    for name in set(args.tasks) - set(project.names()):
         project.task(name)  # an unknown name fails with its did-you-mean
     rows: list[Row] = []
     with open_store(project.state, project.base_dir) as store:

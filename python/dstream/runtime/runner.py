@@ -237,7 +237,13 @@ def _apply_reload(slots: list[_Slot], reload: Callable[[], Project]) -> None:
         return
     for slot in slots:
         new = project.tasks.get(slot.task.name)
-        if new is None:
+        if new is None and slot.task.name in project.broken:
+            logs.log.error(
+                "task %s cannot be evaluated after the reload (%s): it keeps running as it "
+                "was; fix the configuration and reload again",
+                slot.task.name, project.broken[slot.task.name],
+            )  # fmt: skip
+        elif new is None:
             logs.log.warning("task %s is gone from the configuration: stopping it", slot.task.name)
             slot.removed = True
             slot.stop.request()
