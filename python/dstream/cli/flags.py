@@ -73,8 +73,8 @@ def non_empty_path(text: str) -> str:
 
 
 def metrics_address(text: str) -> str:
-    """--metrics-addr HOST:PORT, checked by the metrics server's own parser."""
-    from dstream.runtime.metrics import parse_addr  # only when the flag is given
+    """--metrics-addr HOST:PORT, checked as the metrics block's addr is."""
+    from dstream.config.model import parse_addr
 
     try:
         parse_addr(text)

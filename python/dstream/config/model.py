@@ -115,7 +115,22 @@ class StateSpec:
 
 @record
 class MetricsSpec:
-    addr: Optional[str] = None  # host:port for the Prometheus endpoint
+    addr: Optional[str] = None  # host:port for the Prometheus endpoint (parse_addr)
+
+
+PORTS = range(0, 65536)  # 0: a free port, picked by the system and logged
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    """HOST:PORT of the metrics endpoint, from the metrics block or --metrics-addr (an
+    empty HOST is 127.0.0.1, [v6] brackets are dropped); ValueError saying what is
+    wrong, for the caller to name where the address came from."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{addr!r} is not HOST:PORT")
+    if int(port) not in PORTS:
+        raise ValueError(f"port {port} of {addr!r} is not in {PORTS.start}-{PORTS.stop - 1}")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 @record

@@ -16,7 +16,7 @@ from dstream.config.checks import (
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
 from dstream.config.functions import format_number, type_name
-from dstream.config.model import Location, MetricsSpec, ProviderSpec, StateSpec
+from dstream.config.model import Location, MetricsSpec, ProviderSpec, StateSpec, parse_addr
 from dstream.config.provider_config import locate_config
 from dstream.config.references import provider_reference
 from dstream.config.syntax import Attribute, Block, Body
@@ -302,12 +302,13 @@ def build_metrics(block: Block, evaluator: Evaluator) -> MetricsSpec:
     attribute: Optional[Attribute] = block.body.attributes.get("addr")
     if attribute is not None:
         addr = expect_string(evaluator.eval(attribute.expr), attribute, "metrics")
-        host, _, port = addr.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        try:
+            parse_addr(addr)
+        except ValueError as exc:
             raise ConfigError(
-                f"metrics addr {addr!r} is not host:port",
+                f"metrics addr: {exc}",
                 location=attribute.value_location,
                 hint='write addr = "127.0.0.1:9464"',
-            )
+            ) from None
         spec.addr = addr
     return spec

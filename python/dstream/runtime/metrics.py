@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from dstream.config.model import parse_addr
 from dstream.errors import UsageError
 from dstream.runtime.monitor import Monitor
 
@@ -65,20 +66,6 @@ class _Collector:
             lag.add_metric([name], now - (task.last_ack_at or task.started_at))
             up.add_metric([name], 1 if task.running else 0)
         yield from (frames, nbytes, tables, invalid, restarts, acks, lag, up)
-
-
-PORTS = range(0, 65536)  # 0: a free port, picked by the system and logged
-
-
-def parse_addr(addr: str) -> tuple[str, int]:
-    """HOST:PORT (an empty HOST is 127.0.0.1, [v6] brackets are dropped); ValueError
-    saying what is wrong, for the caller to name where the address came from."""
-    host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"{addr!r} is not HOST:PORT")
-    if int(port) not in PORTS:
-        raise ValueError(f"port {port} of {addr!r} is not in {PORTS.start}-{PORTS.stop - 1}")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 class MetricsServer:
