@@ -170,6 +170,12 @@ class Pump:
         been written."""
     def stop(self) -> None:
         """Thread-safe: makes run() return promptly with outcome "stopped"."""
+    def end_input(self) -> None:
+        """Thread-safe: from now on the first read that finds the input empty ends the
+        stream as its EOF would (outcome "eof" once the output took everything): what
+        input_fd already holds is still read and forwarded. For an input that exited
+        while something it started keeps its write end open. Unix only (on Windows the
+        reads block: it takes effect at the input's real EOF)."""
     def counters(self) -> Counters:
         """Thread-safe live snapshot while run() is in progress."""
     def take_checkpoints(self) -> list[bytes]:

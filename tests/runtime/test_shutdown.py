@@ -228,3 +228,80 @@ def test_the_process_walk_skips_a_process_that_exits_during_it(
 
     monkeypatch.setattr(Path, "glob", vanishing)
     assert with_descendants([me]) == [me]
+
+
+# Leaves behind, in a session of its own, a process that keeps its stdout open.
+SETSID_INPUT = """
+read -r command
+echo '{"status":"ready","protocol":1,"features":["checkpoints"]}'
+echo '{"data":1}'
+echo '{"checkpoint":1}'
+setsid sleep 60 &
+echo $! > leftover.pid
+"""
+
+
+def test_a_leftover_in_its_own_session_ends_the_stream_at_stop_grace(ws: Workspace) -> None:
+    """docs/delivery.md: a leftover that keeps the input's stdout open ends the stream
+    stop_grace after the input exited. One out of the input's process group (setsid)
+    cannot be killed with it: the run waited for it to exit."""
+    ws.script("input.sh", SETSID_INPUT)
+    ws.script("output.sh", SHELL_OUTPUT)
+    ws.task("./input.sh", "./output.sh", state=True, settings=f'stop_grace = "{GRACE:g}s"')
+    with open(ws.root / "stdout", "wb") as out, open(ws.root / "stderr", "wb") as err:
+        proc = ws.popen("run", "t", "--json", stdout=out, stderr=err)
+        try:
+            proc.wait(timeout=30)  # the leftover's 60 s are far beyond this
+        finally:
+            leftover = int(ws.read_text("leftover.pid") or 0)
+            if proc.poll() is None:
+                proc.kill()
+            if leftover:
+                os.kill(leftover, signal.SIGKILL)
+    text = ws.read_text("stderr")
+    assert proc.returncode == 0, text
+    assert "something it started still holds its stdout" in text
+    summary = orjson.loads(ws.read_text("stdout"))["tasks"][0]
+    assert summary["last_checkpoint"] == 1
+    assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1]
+
+
+# An input that takes long to start: its handshake comes after 60 s.
+SLOW_STARTING_INPUT = """
+read -r command
+sleep 60
+echo '{"status":"ready"}'
+"""
+
+
+def test_sigterm_while_the_input_starts_ends_within_stop_grace(ws: Workspace) -> None:
+    """protocol.md section 7: a stopped run ends within stop_grace + 3 s. A stop during
+    the input's start was acted on only after its handshake (bounded by start_timeout)."""
+    ws.script("input.sh", SLOW_STARTING_INPUT)
+    ws.script("output.sh", SHELL_OUTPUT)
+    ws.task(
+        "./input.sh",
+        "./output.sh",
+        state=True,
+        settings=f'stop_grace = "{GRACE:g}s"\nstart_timeout = "120s"',
+    )
+    with open(ws.root / "stdout", "wb") as out, open(ws.root / "stderr", "wb") as err:
+        proc = ws.popen("run", "t", "--json", stdout=out, stderr=err)
+        try:
+            deadline = time.monotonic() + 20
+            while len(with_descendants([proc.pid])[1:]) < 2:
+                assert time.monotonic() < deadline, "the providers did not start"
+                time.sleep(0.05)
+            pids = with_descendants([proc.pid])[1:]
+            signalled = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=ENDS_WITHIN)
+            took = time.monotonic() - signalled
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = ws.read_text("stderr")
+    assert proc.returncode == ExitCode.TERMINATED, text
+    assert took <= GRACE + STOP_MARGIN, f"ended {took:.2f}s after SIGTERM\n{text}"
+    assert orjson.loads(ws.read_text("stdout"))["tasks"][0]["outcome"] == "interrupted"
+    assert _wait_gone(pids) == []

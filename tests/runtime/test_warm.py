@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -428,3 +429,47 @@ def test_the_constants_a_warm_start_repeats_are_the_ones_they_twin() -> None:
 
     assert child.ENV_COMMIT_FD == frames.ENV_COMMIT_FD
     assert entry.INTERRUPTED == ExitCode.INTERRUPTED
+
+
+# An input whose handshake comes after the seconds in `delay` (none at first).
+SLOW_INPUT = r"""
+read -r command
+sleep "$(cat delay 2>/dev/null || echo 0)"
+printf '%s\n' '{"status":"ready","protocol":1}'
+printf '{"data":1}\n'
+"""
+
+
+def test_a_stop_while_a_warm_input_starts_ends_within_stop_grace(
+    ws: Workspace, cache: Path
+) -> None:
+    """The runtime waited for what the warm start read of the input's first line, up
+    to start_timeout, before it acted on a stop (docs/delivery.md, "Stopping")."""
+    from dstream.runtime.stopping import STOP_MARGIN
+
+    ws.script("input.sh", SLOW_INPUT)
+    ws.script("output.sh", 'read -r command\necho \'{"status":"ready"}\'\ncat >/dev/null\n')
+    ws.task(
+        "./input.sh", "./output.sh", state=True, settings='stop_grace = "1s"\nstart_timeout = "2m"'
+    )
+    run_ok(ws, cache, warm=False)
+    (ws.root / "delay").write_text("60")
+    full = {**ws.env, "DSTREAM_CACHE_DIR": str(cache), "DSTREAM_LOG_LEVEL": "debug"}
+    with open(ws.root / "stderr", "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", ENTRY, "run", "-q"], cwd=ws.root, env=environ(full),
+            stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+        try:
+            wait_until("the runtime to take over", lambda: WARM in ws.read_text("stderr"))
+            signalled = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+            took = time.monotonic() - signalled
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = ws.read_text("stderr")
+    assert WARM in text, text
+    assert proc.returncode == 143, text
+    assert took <= 1 + STOP_MARGIN, f"ended {took:.2f}s after SIGTERM\n{text}"

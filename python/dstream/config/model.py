@@ -11,6 +11,7 @@ import time
 
 from dstream.protocol.frames import (
     DEFAULT_COMMIT_INTERVAL,
+    DEFAULT_FLUSH_TIMEOUT,
     DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_START_TIMEOUT,
     DEFAULT_STOP_GRACE,
@@ -94,6 +95,8 @@ class TaskSpec:
     validate: bool = True  # False: passthrough pump (splice), no per-frame checks
     start_timeout: float = DEFAULT_START_TIMEOUT
     stop_grace: float = DEFAULT_STOP_GRACE
+    # seconds the output may take to exit after the end of its stream, then it is killed
+    flush_timeout: float = DEFAULT_FLUSH_TIMEOUT
     # seconds between stores of the newest acknowledged checkpoint (0: every ack)
     commit_interval: float = DEFAULT_COMMIT_INTERVAL
     restart: RestartPolicy = field(default_factory=RestartPolicy)

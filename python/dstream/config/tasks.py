@@ -42,6 +42,7 @@ TASK_ATTRIBUTES = (
     "passthrough",
     "start_timeout",
     "stop_grace",
+    "flush_timeout",
     "commit_interval",
     "restart",
     "lock_config",
@@ -133,6 +134,7 @@ _SETTINGS: tuple[tuple[str, Callable[[JsonValue, Attribute, str], object]], ...]
     ("dead_letter_path", expect_string),
     ("start_timeout", parse_duration),
     ("stop_grace", parse_duration),
+    ("flush_timeout", parse_duration),
     ("commit_interval", parse_duration),
 )
 

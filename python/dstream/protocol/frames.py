@@ -8,6 +8,8 @@ PROTOCOL_VERSION = 1
 DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
 DEFAULT_START_TIMEOUT = 30.0
 DEFAULT_STOP_GRACE = 10.0
+# how long an output may take to exit after the end of its stream (seconds)
+DEFAULT_FLUSH_TIMEOUT = 300.0
 # dstream stores the newest acknowledged checkpoint at most this often (seconds)
 DEFAULT_COMMIT_INTERVAL = 1.0
 

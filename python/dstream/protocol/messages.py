@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dstream.errors import ProviderError
+from dstream.errors import ProviderError, ProviderRefused
 from dstream.protocol.frames import KEY_STATUS, PROTOCOL_VERSION, ROLES
 from dstream.protocol.values import decode_json, encode_json
 from dstream.records import field, record
@@ -116,7 +116,9 @@ class Handshake:
 def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
     """Classify a first stdout line. Anything that is not a status object marks a legacy
     provider, whose first line is then data. A ready line whose `features` is not a
-    list of names breaks the contract: ProviderError naming `provider`."""
+    list of names, or whose `protocol` is not a number, breaks the contract, and one
+    naming a protocol other than PROTOCOL_VERSION is one dstream cannot speak:
+    ProviderRefused naming `provider` (starting it again gets the same answer)."""
     try:
         obj = decode_json(line)
     except ValueError:
@@ -140,7 +142,7 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
         return Handshake(
             READY,
             features=frozenset(str(f) for f in features if isinstance(f, str)),
-            protocol=_number(obj.get("protocol")),
+            protocol=_protocol(obj.get("protocol"), provider or "the provider"),
             config_schema=schema if isinstance(schema, dict) else None,
             role=role if (role := obj.get(KEY_ROLE)) in ROLES else None,
         )
@@ -149,8 +151,33 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
     return Handshake("legacy")
 
 
+def _protocol(value: JsonValue, provider: str) -> Optional[int]:
+    """The protocol a ready line declares (`1`, or `1.0`: whatever the provider's encoder
+    wrote; None when it declares none), refused unless this dstream speaks it."""
+    if value is None:
+        return None
+    number = _number(value)
+    if number is None:
+        raise ProviderRefused(
+            f'{provider} sent a ready line whose "protocol" is {encode_json(value).decode()}, '
+            "not a protocol number",
+            provider=provider,
+            hint=f'the handshake is {{"status":"ready","protocol":{PROTOCOL_VERSION}}}; fix '
+            "the provider",
+        )
+    if number != PROTOCOL_VERSION:
+        raise ProviderRefused(
+            f"{provider} speaks protocol {number}; this dstream speaks protocol "
+            f"{PROTOCOL_VERSION} only",
+            provider=provider,
+            hint=f"upgrade dstream to a version that speaks protocol {number}, or use a "
+            f"version of the provider written for protocol {PROTOCOL_VERSION}",
+        )
+    return number
+
+
 def _number(value: JsonValue) -> Optional[int]:
-    """A declared protocol number (`1` or `1.0`, whatever the provider's encoder wrote)."""
+    """A whole number (`1` or `1.0`), else None (a bool, a string, 1.5, NaN, inf)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, float):

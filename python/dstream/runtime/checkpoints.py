@@ -13,7 +13,8 @@ a protocol error: storing it could move the state past data the output never had
 
 A passthrough task (`passthrough = true`) is the one exception: its pump forwards the
 bytes unframed, so it knows of no checkpoint it sent, and the output's echoes are
-stored as they come; the task gave up that check with the validation.
+stored as they come (but null, which the pump refuses as an invalid frame); the task
+gave up that check with the validation.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from typing import Callable, Optional
 
 SHOWN = 200  # characters of a checkpoint quoted in a message
+NULL = b"null"  # never a checkpoint: "state": null means "start from the beginning"
 
 
 def is_ack(line: bytes) -> bool:
@@ -65,6 +67,14 @@ class CheckpointTracker:
         """Accept an echo of `value`; returns it when it is the newest safe position."""
         if self._checked:
             self._check(value)
+        elif value == NULL:  # the pump refuses such a frame; a passthrough one cannot
+            raise ProviderError(
+                f"{self._label} acknowledged checkpoint null, which would make the next "
+                "run start from the beginning",
+                provider=self._label,
+                hint='an input never writes {"checkpoint":null} (docs/protocol.md, section '
+                "3): fix the input; the stored checkpoint is unchanged",
+            )
         self.acknowledged += 1
         self.last = value
         return value
@@ -90,3 +100,11 @@ class CheckpointTracker:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    def unacknowledged(self) -> Optional[bytes]:
+        """The last checkpoint sent when no acknowledgement covers it, else None (and
+        always None unchecked: a passthrough pump knows of none it sent)."""
+        if not self._checked:
+            return None
+        self._pending.extend(self._take_sent())
+        return self._pending[-1] if self._pending else None

@@ -16,16 +16,18 @@ from __future__ import annotations
 import re
 import select
 import threading
+import time
 
 from dstream import logs
 from dstream.errors import ProviderError
 from dstream.protocol.frames import FEATURE_CHECKPOINTS
 from dstream.protocol.messages import READY, Handshake
 from dstream.runtime.describe import Description, known
+from dstream.runtime.process import STOP_POLL
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional, Protocol, Union
+    from typing import Callable, Optional, Protocol, Union
 
     from dstream._core import Pump
     from dstream.config.model import TaskSpec
@@ -78,21 +80,29 @@ class LegacyBridge:
         finally:
             self._answered.set()
 
-    def await_output_handshake(self, output: ProviderProcess) -> None:
+    def await_output_handshake(self, output: ProviderProcess, stopping: Callable[[], bool]) -> None:
         """Before the pump starts: an output whose first line is already written, and
         one whose answer must be known before the first checkpoint frame (`_must_wait`),
-        is waited for (OUTPUT_HANDSHAKE_WAIT at most; the output's exit ends the wait),
-        so that not even that frame reaches an output that does not acknowledge."""
+        is waited for (OUTPUT_HANDSHAKE_WAIT at most; the output's exit ends the wait, and
+        so does a stop: the pump then drains at once), so that not even that frame
+        reaches an output that does not acknowledge."""
         try:
             ready, _, _ = select.select([output.stdout_fd], [], [], 0)
         except (OSError, ValueError):
             return
-        if (ready or self._must_wait(output)) and not self._answered.wait(OUTPUT_HANDSHAKE_WAIT):
-            logs.log.debug(
-                "task %s: %s did not answer within %g s: it gets checkpoint frames, as "
-                "an output that writes no handshake",
-                self._run.task.name, output.label, OUTPUT_HANDSHAKE_WAIT,
-            )  # fmt: skip
+        if not (ready or self._must_wait(output)):
+            return
+        until = time.monotonic() + OUTPUT_HANDSHAKE_WAIT
+        while not self._answered.wait(STOP_POLL):
+            if stopping():
+                return
+            if time.monotonic() >= until:
+                logs.log.debug(
+                    "task %s: %s did not answer within %g s: it gets checkpoint frames, "
+                    "as an output that writes no handshake",
+                    self._run.task.name, output.label, OUTPUT_HANDSHAKE_WAIT,
+                )  # fmt: skip
+                return
 
     def _must_wait(self, output: ProviderProcess) -> bool:
         """Whether the pump must wait for `output`'s answer: the input writes checkpoint

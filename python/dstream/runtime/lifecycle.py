@@ -289,7 +289,9 @@ def _judge(
         quoted = result.error or result.message or "no error given"
         outcome.error = f'{label} reported Failed: "{quoted}"'
     elif code != 0:
-        outcome.error = f"{label} reported {result.status} but exited with code {code}"
+        from dstream.runtime.process import ended
+
+        outcome.error = f"{label} reported {result.status} but {ended(code)}"
     else:
         outcome.outcome = DONE
 
@@ -308,7 +310,9 @@ def _read_result(
         return
     code = _reap(proc, outcome)
     if line is None:
-        outcome.error = f"{label} exited with code {code} without writing a result"
+        from dstream.runtime.process import ended
+
+        outcome.error = f"{label} {ended(code)} without writing a result"
         return
     try:
         result = LifecycleResult.parse(line)

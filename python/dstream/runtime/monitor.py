@@ -41,6 +41,8 @@ class TaskMonitor:
         self.checkpoints_acknowledged = 0
         self.last_checkpoint: Optional[bytes] = None  # the exact JSON text of the value
         self.last_ack_at: Optional[float] = None
+        # What a running task waits for once its stream ended, said in the progress line.
+        self.waiting: Optional[str] = None
         self._pump: Optional[Pump] = None
         self._base: CounterDict = {}
         self._lock = threading.Lock()

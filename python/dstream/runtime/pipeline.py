@@ -97,6 +97,11 @@ class TaskRun:
         self.prepared: Optional[tuple[Prepared, Prepared]] = None  # (input, output)
         self.pump_plan: dict[str, object] = {}  # the pump's options a warm start repeats
         self.output_handshake: Optional[Handshake] = None
+        self.tracker: Optional[CheckpointTracker] = None
+        # How the output left: while the stream was open (the supervisor saw it exit),
+        # or killed for outliving flush_timeout after the end of the stream.
+        self.output_left = False
+        self.flush_expired = False
 
     def fail(self, error: DstreamError) -> None:
         with self._lock:
@@ -121,14 +126,18 @@ class TaskRun:
             self.warm = adopt(launched, inp, out, state, self.store, sink)
         if self.warm is not None:
             self.input, self.output = self.warm.input, self.warm.output
+            self.warm.settle(self._stopping)
         else:
             self.output = start_provider(out, log_sink=sink)
             self.input = start_provider(inp, log_sink=sink)
         if self.warm is None or self.warm.pump is None:
-            self.input.handshake(task.start_timeout)
+            self.input.handshake(task.start_timeout, stopping=self._stopping)
         if "commit-notices" not in self.input.features:
             self.input.close_stdin()
             self.input.close_commit_channel()
+
+    def _stopping(self) -> bool:
+        return self.stop.requests > 0
 
     def _log_sink(self, task: str, role: str, text: str) -> None:
         logs.provider_line(task, role, text, None, several=self.task_prefixes)
@@ -222,6 +231,8 @@ class TaskRun:
                     show(line)
         except DstreamError as exc:
             self.fail(exc)
+            # Nothing reads its stdout now: a write it blocks in fails, so it can exit.
+            output.close_stdout()
         except (OSError, ValueError) as exc:
             self.fail(
                 ProviderError(
@@ -229,6 +240,7 @@ class TaskRun:
                     hint="its stdout broke off: its own log lines above may say why",
                 )
             )
+            output.close_stdout()
         finally:
             self.legacy.output_closed()  # no first line comes now: nothing waits for one
             acked.close()
@@ -290,10 +302,14 @@ class TaskRun:
                 prefix = inp.take_buffered()
                 options = self._pump_options(inp.handshake_bytes, inp.child_pid)
                 self.pump = pump = _core.Pump(inp.stdout_fd, out.stdin_fd, options, prefix)
+        except Interrupted:  # asked to stop while a provider was starting
+            self._stop_started()
+            raise
         except BaseException:
             self._kill_all()
             raise
         tracker = CheckpointTracker(pump.take_checkpoints, out.label, checked=self.task.validate)
+        self.tracker = tracker
         acked: Latest = Latest()
         notices: Latest = Latest()
         result_box: list[PumpResult] = []
@@ -315,7 +331,7 @@ class TaskRun:
         # whether checkpoint frames reach it.
         threads[1].start()
         if adopted is None:  # (a warm pump began before it could)
-            self.legacy.await_output_handshake(out)
+            self.legacy.await_output_handshake(out, self._stopping)
         for thread in (threads[0], *threads[2:]):
             thread.start()
         self.monitor.attach(pump)
@@ -366,15 +382,30 @@ class TaskRun:
             if not pump_thread.is_alive():
                 break
             self.deadline.check(pump, {"input": inp, "output": out})
-            if out.poll() is not None:
-                # The output died while the pump waits on an idle input.
+            if out.poll() is not None and not inp.exited():
+                # The output left while the input may still write (the pump may be
+                # waiting on an idle input). Once both exited, the pump ends by itself:
+                # at EOF when the output had everything, on EPIPE when it had not.
+                self.output_left = True
                 pump.stop()
             elif orphaned is None and inp.exited():
                 orphaned = time.monotonic()
             elif orphaned is not None and time.monotonic() - orphaned >= self.task.stop_grace:
-                # What the input started still holds its stdout: it goes with the input.
-                inp.kill_group()
+                self._end_orphaned_stream(inp, pump)
+                orphaned = float("inf")  # once
         pump_thread.join()
+
+    def _end_orphaned_stream(self, inp: ProviderProcess, pump: Pump) -> None:
+        """The input exited stop_grace ago and its stdout is still open: what it started
+        holds it. Its group dies with it; one in a session of its own cannot be reached,
+        so the pump reads what the pipe holds and ends the stream as at EOF."""
+        logs.log.warning(
+            "task %s: %s exited %g s ago, but something it started still holds its "
+            "stdout open: the stream ends with what the input wrote (stop_grace)",
+            self.task.name, inp.label, self.task.stop_grace,
+        )  # fmt: skip
+        inp.kill_group()
+        pump.end_input()
 
     def _finish(self, result: Optional[PumpResult], threads: list[threading.Thread]) -> None:
         """The stream ended: note what the pump saw, stop and reap both providers, judge
@@ -412,9 +443,14 @@ class TaskRun:
             inp.close_stdout()
         # The output gets EOF and finishes: flush, acknowledge, exit 0.
         out.close_stdin()
-        # After a clean end the output may take as long as it needs to flush; once
-        # stopping was asked for (or the stream broke) it gets stop_grace.
-        out_code = self._reap(out, "output", patient=outcome == "eof")
+        # After a clean end the output may take flush_timeout to flush; once stopping
+        # was asked for (or the stream broke, or the run failed) it gets stop_grace.
+        if outcome == "eof":
+            self.monitor.waiting = f"waiting for {out.label} to exit after the end of the stream"
+        try:
+            out_code = self._reap(out, "output", patient=outcome == "eof")
+        finally:
+            self.monitor.waiting = None
         in_code = self._reap(inp, "input", patient=False)
         for thread in threads:
             thread.join(timeout=self.deadline.join_time())
@@ -423,12 +459,23 @@ class TaskRun:
     def _judge_exits(
         self, outcome: Outcome, in_code: Optional[int], out_code: Optional[int]
     ) -> None:
-        """A provider's exit code is its failure unless dstream stopped or killed it."""
+        """A provider's exit code is its failure unless dstream stopped or killed it; an
+        output also fails by leaving the stream early or not confirming its end."""
         inp, out = self._providers()
-        if "output" not in self.deadline.forced:
-            error = verdict.output_exit_error(out, outcome, out_code)
-            if error is not None:
-                self.errors.append(error)
+        killed = "output" in self.deadline.forced or self.flush_expired
+        end = verdict.OutputEnd(
+            code=out_code,
+            left_early=outcome == "output_closed" or self.output_left,
+            killed=killed,
+            flush_timeout=self.task.flush_timeout if self.flush_expired else None,
+        )
+        error = verdict.output_exit_error(out, end)
+        if error is None and outcome == "eof" and out_code == 0 and not killed:
+            last = verdict.unacknowledged(self.output_handshake, self.tracker)
+            if last is not None:
+                error = verdict.unacknowledged_error(out, last)
+        if error is not None:
+            self.errors.append(error)
         if "input" not in self.deadline.forced:
             stopped = self.stop.requests > 0
             error = verdict.input_exit_error(inp, outcome, in_code, stopped=stopped)
@@ -462,20 +509,50 @@ class TaskRun:
         return inp, out
 
     def _reap(self, proc: ProviderProcess, role: str, *, patient: bool) -> Optional[int]:
-        """Wait for a provider to exit: unbounded while `patient` and no stop was asked,
-        else until the stop deadline (stop_grace from the first stop request, or from now
-        when the stream broke); then it is killed with its group. A second interrupt
-        kills at once."""
+        """Wait for a provider to exit: up to the task's flush_timeout while `patient`
+        and neither a stop was asked nor the run failed, else until the stop deadline
+        (stop_grace from the first stop request, or from now when the stream broke or
+        the run failed); then it is killed with its group. A second interrupt kills at
+        once."""
         if not patient:
             self.deadline.start()
+        flush_by = time.monotonic() + self.task.flush_timeout
         while True:
             code = proc.wait(SUPERVISE_TICK)
             if code is not None:
                 return code
+            if patient and self.errors:  # e.g. its stdout broke the rules: no patience
+                patient = False
+                self.deadline.start()
+            if patient and time.monotonic() >= flush_by:
+                logs.log.warning(
+                    "task %s: %s did not exit within flush_timeout (%g s) after the end "
+                    "of the stream, killing it", self.task.name, proc.label,
+                    self.task.flush_timeout,
+                )  # fmt: skip
+                self.flush_expired = True
+                proc.kill()
+                return proc.wait(KILL_WAIT)
             self.deadline.check(self.pump, {"input": self.input, "output": self.output})
             if role in self.deadline.forced:
                 proc.kill()
                 return proc.wait(KILL_WAIT)
+
+    def _stop_started(self) -> None:
+        """Stop providers that have not begun to stream as a stop asks: the input gets
+        SIGTERM, the output EOF; what still runs at the stop deadline is killed."""
+        if self.input is not None:
+            self.input.terminate()
+        if self.output is not None:
+            self.output.close_stdin()
+        for proc, role in ((self.input, "input"), (self.output, "output")):
+            if proc is not None:
+                self._reap(proc, role, patient=False)
+        # A warm start's thread may still read the input's stdout, on its way to EOF.
+        if self.warm is None or self.warm.released(KILL_WAIT):
+            for proc in (self.input, self.output):
+                if proc is not None:
+                    proc.close()
 
     def _kill_all(self) -> None:
         for proc in (self.input, self.output):

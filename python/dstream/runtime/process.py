@@ -22,7 +22,7 @@ import time
 
 from dstream import logs
 from dstream.config.model import ProviderSpec, TaskSpec
-from dstream.errors import ProviderError, ProviderRefused
+from dstream.errors import Interrupted, ProviderError, ProviderRefused
 from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
 from dstream.records import record
@@ -69,6 +69,39 @@ REFUSAL_HINT = (
 STDERR_TAIL_LINES = 20
 MAX_STDERR_LINE = 64 * 1024
 STDERR_DRAIN = 0.5  # seconds to wait for an exited provider's last stderr lines
+STOP_POLL = 0.1  # seconds between two looks at a stop request while waiting for a line
+
+
+def ended(code: Optional[int]) -> str:
+    """How a provider ended, for a person: "exited with code 3", or "was killed by
+    SIGKILL (signal 9)" for Popen's -9 (a shell's 137 is a code it chose to exit with);
+    None: dstream could not reap it."""
+    if code is None:
+        return "did not exit in time"
+    name = exit_signal(code)
+    if name is None:
+        return f"exited with code {code}"
+    number = f"signal {-code}"
+    return f"was killed by {number}" if name == number else f"was killed by {name} ({number})"
+
+
+def exit_signal(code: Optional[int]) -> Optional[str]:
+    """The name of the signal that ended a provider (Popen's negative code: "SIGKILL",
+    or "signal N" for one Python has no name for), else None."""
+    if code is None or code >= 0:
+        return None
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+def stopped_starting(label: str) -> Interrupted:
+    """A stop asked for while the provider `label` had not begun to stream."""
+    return Interrupted(
+        f"{label} was still starting when the run was asked to stop",
+        hint="run it again: it starts from the last stored checkpoint",
+    )
 
 
 def default_log_sink(task: str, role: str, text: str) -> None:
@@ -164,9 +197,16 @@ class ProviderProcess:
 
     # -- stdout ------------------------------------------------------------------------
     def read_line(
-        self, timeout: Optional[float], limit: int = frames.DEFAULT_MAX_FRAME_SIZE
+        self,
+        timeout: Optional[float],
+        limit: int = frames.DEFAULT_MAX_FRAME_SIZE,
+        *,
+        stopping: Optional[Callable[[], bool]] = None,
     ) -> Optional[bytes]:
-        """The next stdout line without its newline; None at EOF. Raises TimeoutError."""
+        """The next stdout line without its newline (nor a "\r" before it); None at EOF.
+        A line longer than `limit` is a ProviderError, as a frame is one for the pump,
+        however it arrived. Raises TimeoutError, and Interrupted once `stopping()` says
+        the run was asked to stop (checked every STOP_POLL seconds)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         scanned = 0  # a long line is searched once, not again with every chunk
         while True:
@@ -175,28 +215,41 @@ class ProviderProcess:
             if nl >= 0:
                 line = bytes(self._buf[:nl])
                 del self._buf[: nl + 1]
-                return line.rstrip(b"\r")
+                return self._within(line.rstrip(b"\r"), limit)
             if self._stdout_eof:
                 if self._buf:
                     line = bytes(self._buf)
                     self._buf.clear()
-                    return line
+                    return self._within(line, limit)
                 return None
-            if len(self._buf) > limit:
-                raise ProviderError(
-                    f"{self.label} wrote a line longer than {limit} bytes",
-                    provider=self.label,
-                    hint="raise max_frame_size in the task",
-                )
+            if len(self._buf) > limit + 1:  # (one more: the "\r" of a "\r\n")
+                raise self._too_long(limit)
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select([self.stdout_fd], [], [], remaining)
+            wait = remaining if stopping is None else min(remaining or STOP_POLL, STOP_POLL)
+            ready, _, _ = select.select([self.stdout_fd], [], [], wait)
             if not ready:
-                raise TimeoutError
+                if stopping is not None and stopping():
+                    raise stopped_starting(self.label)
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError
+                continue
             chunk = os.read(self.stdout_fd, 1 << 16)
             if chunk:
                 self._buf += chunk
             else:
                 self._stdout_eof = True
+
+    def _within(self, line: bytes, limit: int) -> bytes:
+        if len(line) > limit:
+            raise self._too_long(limit)
+        return line
+
+    def _too_long(self, limit: int) -> ProviderError:
+        return ProviderError(
+            f"{self.label} wrote a line longer than {limit} bytes",
+            provider=self.label,
+            hint="raise max_frame_size in the task",
+        )
 
     def close_stdout(self) -> None:
         """Stop reading the provider's stdout: a write it is blocked in (on a full pipe,
@@ -215,11 +268,13 @@ class ProviderProcess:
         self._buf.clear()
         return data
 
-    def handshake(self, timeout: float) -> Handshake:
+    def handshake(
+        self, timeout: float, *, stopping: Optional[Callable[[], bool]] = None
+    ) -> Handshake:
         """Read and interpret the first stdout line (contract section 2). A legacy first
-        line stays buffered as data (see take_buffered)."""
+        line stays buffered as data (see take_buffered). `stopping`: see read_line."""
         try:
-            line = self.read_line(timeout)
+            line = self.read_line(timeout, stopping=stopping)
         except TimeoutError:
             raise ProviderError(
                 f"{self.label} did not answer within {timeout:g} s of start",
@@ -237,7 +292,7 @@ class ProviderProcess:
                 remember(self.executable, Handshake("legacy"))
                 return Handshake("legacy")
             raise ProviderError(
-                f"{self.label} exited with code {code} before its handshake",
+                f"{self.label} {ended(code)} before its handshake",
                 provider=self.label,
                 stderr_tail=self.stderr_tail(),
                 hint="run the provider by hand with its config on stdin to see why",

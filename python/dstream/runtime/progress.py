@@ -66,7 +66,7 @@ class Progress:
             ack_age = time.time() - task.last_ack_at if task.last_ack_at else None
             table.add_row(
                 name,
-                task.state,
+                "waiting" if task.waiting else task.state,
                 f"{_rate(counters, before, 'data_frames', seconds):,.0f}",
                 f"{_rate(counters, before, 'bytes', seconds) / 1e6:,.1f}",
                 f"{counters.get('data_frames', 0):,}",
@@ -130,7 +130,7 @@ class ProgressLog:
             seconds = now - then
             lag = time.time() - task.last_ack_at if task.last_ack_at else None
             out.append(
-                f"task {name}: {task.state}, "
+                f"task {name}: {task.waiting or task.state}, "
                 f"{_rate(counters, before, 'data_frames', seconds):,.0f} envelopes/s, "
                 f"{counters.get('data_frames', 0):,} envelopes, "
                 f"{counters.get('bytes', 0) / 1e6:,.1f} MB, "

@@ -8,6 +8,7 @@ import time
 from dstream.errors import DstreamError
 from dstream.protocol.values import Fragment
 from dstream.records import field, record
+from dstream.runtime.process import exit_signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ class RunSummary:
                 None if self.last_checkpoint is None else Fragment(self.last_checkpoint)
             ),
             "exit_codes": self.exit_codes,
+            # the signal that ended each provider (a negative exit code), else null
+            "exit_signals": {role: exit_signal(code) for role, code in self.exit_codes.items()},
             "attempts": self.attempts,
             "resumable": self.resumable,
             "error": self.error.to_dict() if self.error else None,

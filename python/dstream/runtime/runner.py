@@ -25,6 +25,7 @@ from dstream.errors import (
     ProviderRefused,
 )
 from dstream.extras import missing_package
+from dstream.protocol.frames import DEFAULT_FLUSH_TIMEOUT
 from dstream.protocol.values import encode_json
 from dstream.runtime.monitor import Monitor, add_counters
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop, TaskRun
@@ -94,6 +95,9 @@ def run_task(context: RunContext) -> RunSummary:
         except (ProviderError, LockLost) as exc:  # it failed to start or to shake hands
             summary = RunSummary(task=task.name, outcome="failed", error=exc)
             monitor.detach("failed")
+        except Interrupted as exc:  # stopped while a provider was starting
+            summary = RunSummary(task=task.name, outcome="interrupted", error=exc)
+            monitor.detach("interrupted")
         counters = add_counters(counters, summary.counters)
         duration += summary.duration
         acknowledged += summary.checkpoints_acknowledged
@@ -154,11 +158,20 @@ class _Slot:
         self.crash: Optional[BaseException] = None  # what ended its thread unexpectedly
 
 
+# Task settings added after digests were first kept, at their defaults: left out of the
+# digest then, so a task that does not set them keeps the digest older versions give it.
+_ADDED_SETTINGS = {"flush_timeout": DEFAULT_FLUSH_TIMEOUT}
+
+
 def definition_hash(task: TaskSpec) -> str:
     """A short digest of what a task does: kept with its lease, compared between agents."""
     import hashlib  # not at the top: a run on the file backend never needs it
 
-    data = encode_json(definition(task), sort_keys=True, default=str)
+    document = definition(task)
+    for name, default in _ADDED_SETTINGS.items():
+        if document.get(name) == default:
+            del document[name]
+    data = encode_json(document, sort_keys=True, default=str)
     return hashlib.sha256(data).hexdigest()[:16]
 
 

@@ -1,9 +1,12 @@
 """What the end of a run means: the pump's result and each provider's exit code turned
 into errors (or none). Decisions only: stopping and reaping are runtime/pipeline.py's.
 
-A provider's exit code is its failure unless dstream stopped or killed it. A process
-ended by signal N reports -N (Popen) or 128 + N (a shell, a container engine), the
-convention dstream's own ExitCode.TERMINATED follows.
+A provider's exit code is its failure unless dstream stopped or killed it. An output
+fails also, whatever its code, when it left the stream before its end (what it did not
+read is lost to it), and when it declared checkpoints and exited without acknowledging
+the last one it was sent (it did not confirm the delivery). A process ended by signal
+N reports -N (Popen) or 128 + N (a shell, a container engine), the convention dstream's
+own ExitCode.TERMINATED follows.
 """
 
 from __future__ import annotations
@@ -11,12 +14,19 @@ from __future__ import annotations
 import signal
 
 from dstream.errors import DstreamError, ExitCode, FrameError, ProviderError
+from dstream.protocol.messages import READY
+from dstream.records import record
+from dstream.runtime.checkpoints import shown
+from dstream.runtime.legacy import acknowledges
+from dstream.runtime.process import ended
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
     from dstream._core import Outcome, PumpResult
+    from dstream.protocol.messages import Handshake
+    from dstream.runtime.checkpoints import CheckpointTracker
     from dstream.runtime.process import ProviderProcess
 
 
@@ -68,20 +78,76 @@ def pump_failure(result: Optional[PumpResult]) -> DstreamError:
     )
 
 
-def output_exit_error(
-    out: ProviderProcess, outcome: Outcome, code: Optional[int]
-) -> Optional[ProviderError]:
-    """The output failed when it exited non-zero or closed its stdin before the end."""
-    if code in (0, None) and outcome != "output_closed":
+REPLAY_HINT = (
+    "the stored checkpoint was not advanced past what it acknowledged, so the next run "
+    "sends the data after it again"
+)
+
+
+@record
+class OutputEnd:
+    """What the pipeline saw of the output's end, for output_exit_error."""
+
+    code: Optional[int]  # its exit code (None: unknown)
+    left_early: bool  # it closed its stdin or exited while the stream was still open
+    killed: bool  # dstream killed it (at the stop deadline, or at flush_timeout)
+    flush_timeout: Optional[float]  # set when it was killed for outliving it
+
+
+def output_exit_error(out: ProviderProcess, end: OutputEnd) -> Optional[ProviderError]:
+    """The output failed when it left before the end of the stream (whatever its code:
+    what it did not read was lost to it), did not exit within flush_timeout of the end,
+    or exited non-zero by itself. Killed at the stop deadline (of a signal, or of a
+    stream that broke, whose error is the run's) it did not fail of its own."""
+    code = end.code
+    why = "the output's stderr above says why"
+    if end.left_early:
+        how = (
+            "closed its input before the stream ended"
+            if code in (0, None) or end.killed
+            else f"{ended(code)} before the stream ended"
+        )
+    elif end.flush_timeout is not None:
+        how = (
+            f"did not exit within flush_timeout ({end.flush_timeout:g} s) after the end of "
+            "the stream: dstream killed it"
+        )
+        why = "raise flush_timeout in the task if the output needs longer to flush"
+    elif end.killed or code in (0, None):
         return None
+    else:
+        how = f"{ended(code)} after the end of the stream"
     return ProviderError(
-        f"{out.label} exited with code {code} while receiving the stream"
-        if code
-        else f"{out.label} closed its input before the stream ended",
+        f"{out.label} {how}",
         provider=out.label,
         stderr_tail=out.stderr_tail(),
-        hint="the output's stderr above says why; the stored checkpoint was not "
-        "advanced past what it acknowledged, so a new run resumes safely",
+        hint=f"{why}; {REPLAY_HINT}",
+    )
+
+
+def unacknowledged(
+    handshake: Optional[Handshake], tracker: Optional[CheckpointTracker]
+) -> Optional[bytes]:
+    """The last checkpoint sent to an output that acknowledges them (runtime/legacy.py)
+    when no acknowledgement covers it; None when one does, or when dstream cannot tell
+    (an original output, one that wrote no handshake, a passthrough pump)."""
+    if handshake is None or tracker is None or handshake.status != READY:
+        return None
+    return tracker.unacknowledged() if acknowledges(handshake) else None
+
+
+def unacknowledged_error(out: ProviderProcess, checkpoint: bytes) -> ProviderError:
+    """An output that acknowledges checkpoints exited 0 without acknowledging the last
+    one it was sent: it never confirmed that the data before it is durable."""
+    return ProviderError(
+        f"{out.label} exited without acknowledging checkpoint {shown(checkpoint)}, the "
+        "last one it was sent: it did not confirm that the data before it was delivered",
+        provider=out.label,
+        stderr_tail=out.stderr_tail(),
+        hint="at the end of its input an output makes everything durable and echoes the "
+        "checkpoints still pending before it exits 0 (docs/protocol.md, section 5); the "
+        "envelopes after the last acknowledged checkpoint are not lost: the next run "
+        "sends them again",
     )
 
 
@@ -97,7 +163,7 @@ def input_exit_error(
     if code in (0, None) or code in expected:
         return None
     return ProviderError(
-        f"{inp.label} exited with code {code}",
+        f"{inp.label} {ended(code)}",
         provider=inp.label,
         stderr_tail=inp.stderr_tail(),
         hint="everything it wrote before exiting was delivered; see its stderr",

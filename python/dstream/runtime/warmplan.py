@@ -30,7 +30,7 @@ from dstream.records import record
 from dstream.runtime import describe
 from dstream.runtime.forked import ForkedProcess
 from dstream.runtime.launch import INHERITED_ENV, LOCALE_PREFIX
-from dstream.runtime.process import Prepared, ProviderProcess
+from dstream.runtime.process import STOP_POLL, Prepared, ProviderProcess, stopped_starting
 from dstream.runtime.watchdog import watchdog
 from dstream.state import STATE_HOME_ENV
 from dstream.state.file import FileStore
@@ -38,7 +38,7 @@ from dstream.warm import child, key
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Callable, Optional
 
     from dstream._core import Pump, PumpResult
     from dstream.config.model import Project, ProviderSpec, TaskSpec
@@ -192,7 +192,31 @@ class Adopted:
     launched: warm.Launched
     input: ProviderProcess
     output: ProviderProcess
-    pump: Optional[Pump]  # running since the warm start; None: the runtime starts one
+    pump: Optional[Pump] = None  # running since the warm start; None: the runtime starts one
+
+    def settle(self, stopping: Callable[[], bool]) -> None:
+        """Wait until the warm start decided on the input's first line (it reads it for
+        start_timeout at most), then take over what it decided: the pump it began, or
+        what it read, for the runtime's own handshake. A stop ends the wait
+        (Interrupted): the input is still starting."""
+        launched = self.launched
+        while not launched.decided.acquire(timeout=STOP_POLL):
+            if stopping():
+                raise stopped_starting(self.input.label)
+        launched.decided.release()  # (a flag from now on: stop() takes it again)
+        self.pump = launched.pump
+        if self.pump is None:  # the runtime's own handshake reads what is left
+            self.input.preload(launched.read, launched.eof)
+        else:
+            self.input.accept_handshake(bytes(launched.plan["handshake"]))  # type: ignore[call-overload]
+
+    def released(self, timeout: float) -> bool:
+        """Whether the warm start's thread let go of the input's stdout (its fd may be
+        closed then), waiting up to `timeout` for it."""
+        if not self.launched.decided.acquire(timeout=timeout):
+            return False
+        self.launched.decided.release()
+        return True
 
     def result(self) -> PumpResult:
         """Wait for the warm pump's run() to return, and give what it returned."""
@@ -250,12 +274,7 @@ def adopt(
         procs.append(proc)
     proc_in, proc_out = procs
     logs.log.debug("task %s: its providers were started by a warm start", task)
-    launched.decided.acquire()
-    if launched.pump is None:  # the runtime's own handshake reads what is left
-        proc_in.preload(launched.read, launched.eof)
-    else:
-        proc_in.accept_handshake(bytes(plan["handshake"]))  # type: ignore[call-overload]
-    return Adopted(launched, proc_in, proc_out, launched.pump)
+    return Adopted(launched, proc_in, proc_out)
 
 
 def _same(provider: dict[str, object], prepared: Prepared, state: Optional[bytes]) -> bool:

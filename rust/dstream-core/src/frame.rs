@@ -23,6 +23,12 @@ pub const KEY_CHECKPOINT: &[u8] = b"checkpoint";
 pub const KEY_METADATA: &[u8] = b"metadata";
 pub const META_TABLE: &[u8] = b"TableName";
 
+/// Why `{"checkpoint":null}` is an invalid frame: stored and handed back, it would be
+/// `"state": null`, which tells an input to start from the beginning.
+pub const NULL_CHECKPOINT: &str =
+    "checkpoint is null: null is the state of a task that starts from the beginning, \
+     not a position to resume from";
+
 /// What a valid frame is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameKind {

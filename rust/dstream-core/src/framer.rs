@@ -80,6 +80,12 @@ impl Framer {
         &self.buf
     }
 
+    /// The stream offset of the byte at `index` of [`Framer::buf`].
+    #[inline]
+    pub fn offset_of(&self, index: usize) -> u64 {
+        self.base + index as u64
+    }
+
     /// End of the bytes read so far (an index into [`Framer::buf`]).
     pub fn filled(&self) -> usize {
         self.filled

@@ -456,6 +456,14 @@ mod imp {
                 libc::write(self.write_fd, (&one as *const u64).cast(), 8);
             }
         }
+
+        /// Takes back every wake so far: waits block again until the next `wake`. Never
+        /// blocks (the read end is non-blocking).
+        pub fn drain(&self) {
+            let mut sink = [0u8; 64];
+            // SAFETY: reads into a valid local buffer of its length; EAGAIN ends it.
+            while unsafe { libc::read(self.read_fd, sink.as_mut_ptr().cast(), sink.len()) } > 0 {}
+        }
     }
 
     impl Drop for Waker {
@@ -538,6 +546,11 @@ mod imp {
 
         pub fn wake(&self) {
             self.woken.store(true, std::sync::atomic::Ordering::Release);
+        }
+
+        pub fn drain(&self) {
+            self.woken
+                .store(false, std::sync::atomic::Ordering::Release);
         }
     }
 }

@@ -7,7 +7,7 @@ use common::{drain, feeder, pipe, pump};
 use dstream_core::pump::Torn;
 use dstream_core::{Options, Outcome, Policy, Pump};
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -525,4 +525,140 @@ fn a_crashed_inputs_torn_last_line_is_dropped_and_reported() {
     let (res, out) = tail_of_child("exit 0");
     assert_eq!(out, b"{\"data\":1}\n{\"data\":2}\n");
     assert_eq!(res.torn, None);
+}
+
+/// The three ways bytes cross: read/write, tee/splice (zero-copy), splice (passthrough).
+fn transfer_modes() -> Vec<(&'static str, Options)> {
+    vec![
+        (
+            "copy",
+            Options {
+                zero_copy: false,
+                ..Options::default()
+            },
+        ),
+        ("zero-copy", Options::default()),
+        (
+            "passthrough",
+            Options {
+                validate: false,
+                ..Options::default()
+            },
+        ),
+    ]
+}
+
+#[test]
+fn end_input_forwards_what_the_pipe_holds_then_ends_as_at_eof() {
+    // The write end stays open (an input's leftover holding its stdout): only
+    // end_input ends the stream, and not before the bytes already written are read.
+    let data = b"{\"data\":1}\n{\"checkpoint\":1}\n{\"data\":2}".to_vec();
+    for (mode, opts) in transfer_modes() {
+        let (ir, mut iw) = pipe();
+        let (or, ow) = pipe();
+        iw.write_all(&data).unwrap();
+        let d = drain(or);
+        let mut p = Pump::new(ir.as_raw_fd(), ow.as_raw_fd(), opts, b"").unwrap();
+        p.handle().end_input();
+        let res = p.run();
+        drop(ow);
+        assert_eq!(res.outcome, Outcome::Eof, "{mode}: {:?}", res.message);
+        let want: &[u8] = if mode == "passthrough" {
+            &data
+        } else {
+            b"{\"data\":1}\n{\"checkpoint\":1}\n{\"data\":2}\n"
+        };
+        assert_eq!(d.join().unwrap(), want, "{mode}");
+        drop(iw);
+    }
+}
+
+#[test]
+fn end_input_wakes_a_pump_waiting_on_an_idle_input() {
+    for (mode, opts) in transfer_modes() {
+        let (ir, mut iw) = pipe();
+        let (or, ow) = pipe();
+        iw.write_all(b"{\"data\":1}\n").unwrap();
+        let d = drain(or);
+        let mut p = Pump::new(ir.as_raw_fd(), ow.as_raw_fd(), opts, b"").unwrap();
+        let h = p.handle();
+        let t = thread::spawn(move || {
+            // once the byte count shows the line went through, the pump waits on input
+            while h.counters().bytes < 11 {
+                thread::sleep(Duration::from_millis(10));
+            }
+            h.end_input();
+        });
+        let res = p.run();
+        drop(ow);
+        t.join().unwrap();
+        assert_eq!(res.outcome, Outcome::Eof, "{mode}: {:?}", res.message);
+        assert_eq!(d.join().unwrap(), b"{\"data\":1}\n", "{mode}");
+        drop(iw);
+    }
+}
+
+#[test]
+fn stop_still_stops_after_end_input() {
+    // end_input's wake is taken back; stop's is not: a stalled output is left at once.
+    let (ir, iw) = pipe();
+    let (_or, ow) = pipe(); // nobody reads
+    let f = feeder(iw, b"{\"data\":1}\n".repeat(100_000));
+    let mut p = Pump::new(ir.as_raw_fd(), ow.as_raw_fd(), Options::default(), b"").unwrap();
+    let h = p.handle();
+    let t = thread::spawn(move || {
+        // wait until the pump is stuck on the full output pipe
+        let mut last = u64::MAX;
+        loop {
+            thread::sleep(Duration::from_millis(50));
+            let c = h.counters().bytes_read;
+            if c == last && c > 0 {
+                break;
+            }
+            last = c;
+        }
+        h.end_input();
+        h.stop();
+    });
+    let res = p.run();
+    t.join().unwrap();
+    assert_eq!(res.outcome, Outcome::Stopped);
+    drop(ir);
+    f.join().unwrap();
+}
+
+#[test]
+fn a_null_checkpoint_is_an_invalid_frame() {
+    // compact (the fast walk frames it) and spaced (the strict walk), one validation
+    // thread and several: the frame, its offset, and nothing of it stored or forwarded
+    for null in [&b"{\"checkpoint\":null}"[..], b"{ \"checkpoint\" : null }"] {
+        for threads in [1, 2] {
+            let mut input = b"{\"data\":1}\n{\"checkpoint\":1}\n".to_vec();
+            let bad_at = input.len() as u64;
+            input.extend_from_slice(null);
+            input.extend_from_slice(b"\n{\"data\":2}\n{\"checkpoint\":2}\n");
+            let opts = |policy| Options {
+                start_offset: 100,
+                validate_threads: threads,
+                policy,
+                ..Options::default()
+            };
+            let (res, out, cps) = pump(&input, opts(Policy::Fail), b"");
+            assert_eq!(res.outcome, Outcome::InvalidFrame, "{threads}");
+            assert_eq!(res.offset, Some(100 + bad_at));
+            assert_eq!(res.excerpt.as_deref(), Some(null));
+            assert!(res.message.unwrap().starts_with("checkpoint is null"));
+            assert_eq!(out, b"{\"data\":1}\n{\"checkpoint\":1}\n");
+            assert_eq!(cps, vec![b"1".to_vec()]);
+
+            let (res, out, cps) = pump(&input, opts(Policy::Skip), b"");
+            assert_eq!(res.outcome, Outcome::Eof);
+            assert_eq!(res.counters.skipped, 1);
+            assert_eq!(
+                out,
+                b"{\"data\":1}\n{\"checkpoint\":1}\n{\"data\":2}\n{\"checkpoint\":2}\n"
+            );
+            assert_eq!(cps, vec![b"1".to_vec(), b"2".to_vec()]);
+        }
+    }
 }

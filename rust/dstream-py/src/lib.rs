@@ -364,6 +364,11 @@ impl Pump {
         self.handle.stop();
     }
 
+    /// Thread-safe: the stream ends, as at EOF, once the input has nothing more to read.
+    fn end_input(&self) {
+        self.handle.end_input();
+    }
+
     /// Thread-safe live snapshot.
     fn counters(&self) -> Counters {
         self.handle.counters().into()

@@ -8,7 +8,7 @@ use super::rejects::Piece;
 use super::writer::Seg;
 use super::Pump;
 use crate::error::Error;
-use crate::frame::{classify, FrameKind, KEY_CHECKPOINT};
+use crate::frame::{classify, FrameKind, KEY_CHECKPOINT, NULL_CHECKPOINT};
 use crate::framer::Event;
 use crate::validate::{self, validate_with, FrameInfo};
 
@@ -47,7 +47,7 @@ impl Pump {
         loop {
             if inline {
                 if let Some((start, end, nl, info)) = self.fast_frame(utf8_end, &mut refused) {
-                    self.frame(start, end, nl, info);
+                    self.frame(start, end, nl, info)?;
                     if self.rejects.failed() {
                         break;
                     }
@@ -72,7 +72,7 @@ impl Pump {
                         validate_with(frame, utf8_checked)
                     };
                     match verdict {
-                        Ok(info) => self.frame(start, end, nl, info),
+                        Ok(info) => self.frame(start, end, nl, info)?,
                         Err(inv) => self.invalid(offset, inv.to_string(), start, end)?,
                     }
                 }
@@ -156,26 +156,36 @@ impl Pump {
         for i in 0..self.reader.batch.frames.len() {
             let f = self.reader.batch.frames[i];
             match self.reader.batch.verdicts[i] {
-                Ok(info) => self.frame(f.start, f.end, f.nl, info),
-                Err(inv) => {
-                    self.invalid(f.offset, inv.to_string(), f.start, f.end)?;
-                    if self.rejects.failed() {
-                        break;
-                    }
-                }
+                Ok(info) => self.frame(f.start, f.end, f.nl, info)?,
+                Err(inv) => self.invalid(f.offset, inv.to_string(), f.start, f.end)?,
+            }
+            if self.rejects.failed() {
+                break;
             }
         }
         self.reader.batch.frames.clear();
         Ok(())
     }
 
-    /// A valid frame `buf[start..end]`: queued (or withheld), classified and counted.
+    /// A valid frame `buf[start..end]`: queued (or withheld), classified and counted. A
+    /// checkpoint whose value is `null` is an invalid frame: stored, it would hand the
+    /// input `"state": null`, the state of a task that starts from the beginning.
     #[inline(always)]
-    fn frame(&mut self, start: usize, end: usize, nl: bool, info: FrameInfo) {
+    fn frame(&mut self, start: usize, end: usize, nl: bool, info: FrameInfo) -> Result<(), Error> {
         let kind = classify(&info);
-        if kind == FrameKind::Checkpoint && !self.shared.forwards_checkpoints() {
-            self.local.checkpoints_withheld += 1;
-            return;
+        let mut value = None;
+        if kind == FrameKind::Checkpoint {
+            let frame = &self.reader.framer.buf()[start..end];
+            // the value's own bytes: a checkpoint is opaque (see validate::member)
+            value = validate::member(frame, KEY_CHECKPOINT);
+            if value.is_some_and(|(a, b)| &frame[a..b] == b"null") {
+                let offset = self.reader.framer.offset_of(start);
+                return self.invalid(offset, NULL_CHECKPOINT.to_string(), start, end);
+            }
+            if !self.shared.forwards_checkpoints() {
+                self.local.checkpoints_withheld += 1;
+                return Ok(());
+            }
         }
         if nl {
             self.writer.push(start, end + 1);
@@ -189,9 +199,7 @@ impl Pump {
         match kind {
             FrameKind::Checkpoint => {
                 in_flight.checkpoints += 1;
-                // the value's own bytes: a checkpoint is opaque (see validate::member)
-                let frame = &self.reader.framer.buf()[start..end];
-                if let Some((a, b)) = validate::member(frame, KEY_CHECKPOINT) {
+                if let Some((a, b)) = value {
                     self.checkpoints.push(start + a..start + b);
                 }
             }
@@ -205,6 +213,7 @@ impl Pump {
                 }
             }
         }
+        Ok(())
     }
 
     /// An invalid frame `buf[start..end]` at stream `offset`, under the task's policy.

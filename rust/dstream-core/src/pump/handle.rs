@@ -2,6 +2,7 @@
 //! lines) and how a run ended ([`PumpResult`]).
 
 use crate::counters::{Counters, Snapshot};
+use crate::error::Error;
 use crate::sys::Waker;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -54,6 +55,7 @@ pub(super) struct Shared {
     pub(super) checkpoints: Mutex<Vec<Vec<u8>>>,
     pub(super) log_lines: Mutex<Vec<Vec<u8>>>,
     pub(super) forward_checkpoints: AtomicBool,
+    pub(super) input_ended: AtomicBool,
 }
 
 impl Shared {
@@ -65,6 +67,7 @@ impl Shared {
             checkpoints: Mutex::new(Vec::new()),
             log_lines: Mutex::new(Vec::new()),
             forward_checkpoints: AtomicBool::new(forward_checkpoints),
+            input_ended: AtomicBool::new(false),
         }
     }
 
@@ -74,6 +77,20 @@ impl Shared {
 
     pub(super) fn forwards_checkpoints(&self) -> bool {
         self.forward_checkpoints.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn input_ended(&self) -> bool {
+        self.input_ended.load(Ordering::Acquire)
+    }
+
+    /// The waker fired: Err(Stopped) for [`Handle::stop`]; for [`Handle::end_input`] the
+    /// wake is taken back (waits block again) and the run goes on.
+    pub(super) fn woken(&self) -> Result<(), Error> {
+        self.waker.drain();
+        if self.stopped() {
+            return Err(Error::Stopped);
+        }
+        Ok(())
     }
 }
 
@@ -96,6 +113,15 @@ impl Handle {
     /// the output since the last call, in stream order.
     pub fn take_checkpoints(&self) -> Vec<Vec<u8>> {
         std::mem::take(&mut *self.0.checkpoints.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Makes `run` end the stream the first time the input has nothing to read, as at
+    /// EOF: what the input pipe already holds is still read and forwarded. For an input
+    /// that exited while something it left behind keeps its write end open (Unix; on
+    /// Windows reads block, so this takes effect only at the input's real EOF).
+    pub fn end_input(&self) {
+        self.0.input_ended.store(true, Ordering::Release);
+        self.0.waker.wake();
     }
 
     /// Whether checkpoint frames queued from now on are written to the output.

@@ -252,23 +252,7 @@ impl Pump {
     fn read_once(&mut self, deadline: Option<Instant>) -> Result<bool, Error> {
         let ahead = self.reader.state == ReadState::ReadAhead;
         match self.fill() {
-            Ok(0) => {
-                if ahead {
-                    // frame the complete lines first: what is left is the last one
-                    self.reader.state = ReadState::Reading;
-                    self.process()?;
-                }
-                let validate = self.opts.validate;
-                if !self
-                    .reader
-                    .tail_settled(validate, &self.shared.waker, deadline)?
-                {
-                    return Ok(false);
-                }
-                self.reader.framer.set_eof();
-                self.reader.state = ReadState::Eof;
-                self.process()?;
-            }
+            Ok(0) => return self.end_of_input(ahead, deadline),
             Ok(n) => {
                 self.reader.framer.commit(n);
                 self.local.bytes_read += n as u64;
@@ -287,6 +271,9 @@ impl Pump {
                 self.reader.state = ReadState::Reading;
                 self.process()?;
             }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.shared.input_ended() => {
+                return self.end_of_input(false, deadline);
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 // An idle input may stay idle for hours: show exact counts meanwhile.
                 self.shared.counters.publish(&mut self.local, true);
@@ -303,12 +290,31 @@ impl Pump {
         Ok(true)
     }
 
-    /// Waits for `fd`; Ok(false) on timeout or signal, Err(Stopped) when woken.
+    /// The input ended (EOF, or [`Handle::end_input`] and nothing left to read): the
+    /// last line is framed, unless it is a crashed input's torn write. Ok(false): the
+    /// slice ended first (called again on the next read).
+    fn end_of_input(&mut self, ahead: bool, deadline: Option<Instant>) -> Result<bool, Error> {
+        if ahead {
+            // frame the complete lines first: what is left is the last one
+            self.reader.state = ReadState::Reading;
+            self.process()?;
+        }
+        let validate = self.opts.validate;
+        if !self.reader.tail_settled(validate, &self.shared, deadline)? {
+            return Ok(false);
+        }
+        self.reader.framer.set_eof();
+        self.reader.state = ReadState::Eof;
+        self.process()?;
+        Ok(true)
+    }
+
+    /// Waits for `fd`; Ok(false) on timeout or signal, Err(Stopped) when stopped.
     fn wait(&self, fd: Fd, interest: Interest, deadline: Option<Instant>) -> Result<bool, Error> {
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         match sys::wait(fd, interest, &self.shared.waker, timeout) {
             Ok(Wait::Ready) => Ok(true),
-            Ok(Wait::Woken) => Err(Error::Stopped),
+            Ok(Wait::Woken) => self.shared.woken().map(|()| true),
             Ok(Wait::Timeout) => Ok(false),
             Ok(Wait::Interrupted) => Ok(deadline.is_none()),
             Err(e) => Err(Error::io("poll failed", e)),

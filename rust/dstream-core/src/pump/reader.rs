@@ -1,7 +1,7 @@
 //! The input side: reading into the framer's buffer (zero-copy: peeking at the input
 //! pipe), and, at EOF, telling a crashed input's torn last line from a last frame.
 
-use super::handle::Torn;
+use super::handle::{Shared, Torn};
 #[cfg(target_os = "linux")]
 use super::options::TAIL_WAIT;
 use super::parallel::ValidationBatch;
@@ -10,7 +10,7 @@ use super::Transfer;
 use super::{Options, Pump};
 use crate::error::Error;
 use crate::framer::Framer;
-use crate::sys::{self, Fd, Waker};
+use crate::sys::{self, Fd};
 #[cfg(target_os = "linux")]
 use crate::sys::{Interest, Wait};
 use crate::validate::FastWalkGate;
@@ -82,7 +82,7 @@ impl Reader {
     pub(super) fn tail_settled(
         &mut self,
         validate: bool,
-        waker: &Waker,
+        shared: &Shared,
         deadline: Option<Instant>,
     ) -> Result<bool, Error> {
         let Some(watch) = self.tail.as_mut() else {
@@ -96,8 +96,8 @@ impl Reader {
             .get_or_insert_with(|| Instant::now() + TAIL_WAIT);
         let until = deadline.map_or(limit, |d| d.min(limit));
         let timeout = until.saturating_duration_since(Instant::now());
-        match sys::wait(watch.pidfd.0, Interest::Read, waker, Some(timeout)) {
-            Ok(Wait::Woken) => return Err(Error::Stopped),
+        match sys::wait(watch.pidfd.0, Interest::Read, &shared.waker, Some(timeout)) {
+            Ok(Wait::Woken) => return shared.woken().map(|()| false),
             Ok(Wait::Ready) => {}
             Ok(Wait::Timeout | Wait::Interrupted) => return Ok(Instant::now() >= limit),
             Err(_) => return Ok(true),
@@ -116,7 +116,7 @@ impl Reader {
     pub(super) fn tail_settled(
         &mut self,
         _validate: bool,
-        _waker: &Waker,
+        _shared: &Shared,
         _deadline: Option<Instant>,
     ) -> Result<bool, Error> {
         Ok(true)

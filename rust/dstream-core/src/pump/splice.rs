@@ -35,6 +35,10 @@ impl Pump {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if !sys::ready_now(output, Interest::Write) {
                     self.wait(output, Interest::Write, deadline)
+                } else if self.shared.input_ended() && !sys::ready_now(input, Interest::Read) {
+                    // nothing left to read of an input that ended (Handle::end_input)
+                    self.reader.state = super::reader::ReadState::Eof;
+                    Ok(true)
                 } else {
                     self.wait(input, Interest::Read, deadline)
                 }
