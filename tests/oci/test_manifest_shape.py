@@ -68,6 +68,13 @@ def blob_requests(registry: HostileRegistry) -> list[str]:
     return [path for path in registry.paths() if "/blobs/" in path]
 
 
+def assert_refused_before_any_blob(hostile: HostileRegistry, ref: str, field: str) -> None:
+    """pull and inspect both refuse `ref` naming `field`, and no blob was asked for."""
+    assert_refused(dstream("providers", "pull", ref), ref, field)
+    assert_inspect_refused(ref, ref, field)
+    assert blob_requests(hostile) == []
+
+
 def image_of(registry: HostileRegistry, repo: str, data: bytes) -> dict[str, Any]:
     """An image manifest holding `data` as its one layer, stored by digest only."""
     layer = {**registry.blob(repo, data), "mediaType": LAYER}
@@ -177,9 +184,7 @@ def test_a_descriptor_without_an_integer_size_is_refused_before_any_download(
     hostile.image("t/m", "1", [exe, meta])
     ref = f"{hostile.host}/t/m:1"
     field = "layers[0].size" if which == "executable" else "layers[1].size"
-    assert_refused(dstream("providers", "pull", ref), ref, field)
-    assert_inspect_refused(ref, ref, field)
-    assert blob_requests(hostile) == []
+    assert_refused_before_any_blob(hostile, ref, field)
 
 
 def test_a_blob_longer_than_its_size_is_cut_at_size_plus_one(hostile: HostileRegistry) -> None:
@@ -261,9 +266,7 @@ def test_a_malformed_image_manifest_is_an_oci_error(
     hostile.blob("t/m", GOOD)
     hostile.image("t/m", "bad", layers)
     ref = f"{hostile.host}/t/m:bad"
-    assert_refused(dstream("providers", "pull", ref), ref, field)
-    assert_inspect_refused(ref, ref, field)
-    assert blob_requests(hostile) == []
+    assert_refused_before_any_blob(hostile, ref, field)
 
 
 MALFORMED_DOCUMENTS: list[tuple[str, Any, str]] = [
@@ -294,9 +297,7 @@ def test_a_malformed_document_is_an_oci_error(
     hostile.blob("t/m", GOOD)
     hostile.manifest("t/m", "bad", doc)
     ref = f"{hostile.host}/t/m:bad"
-    assert_refused(dstream("providers", "pull", ref), ref, field)
-    assert_inspect_refused(ref, ref, field)
-    assert blob_requests(hostile) == []
+    assert_refused_before_any_blob(hostile, ref, field)
 
 
 @pytest.mark.parametrize(

@@ -175,10 +175,8 @@ def test_two_tasks_one_fails_the_other_completes(ws: Workspace) -> None:
     assert "bad/input: boom" in done.stderr  # several tasks: lines say which
 
 
-def test_sighup_restarts_only_the_task_whose_definition_changed(ws: Workspace) -> None:
-    ws.script("idle.sh", IDLE_INPUT)
-    ws.script("output.sh", SHELL_OUTPUT)
-    template = """
+# Task "a": the idle input writes N envelopes, the shell output appends them to OUT.
+IDLE_TASK_A = """
         task "a" {{
           input  {{
             provider_path = "./idle.sh"
@@ -186,9 +184,22 @@ def test_sighup_restarts_only_the_task_whose_definition_changed(ws: Workspace) -
           }}
           output {{
             provider_path = "./output.sh"
-            env = {{ OUT = "a{n}.jsonl" }}
+            env = {{ OUT = "{out}" }}
           }}
         }}
+"""
+
+
+def idle_providers(ws: Workspace) -> None:
+    ws.script("idle.sh", IDLE_INPUT)
+    ws.script("output.sh", SHELL_OUTPUT)
+
+
+def test_sighup_restarts_only_the_task_whose_definition_changed(ws: Workspace) -> None:
+    idle_providers(ws)
+    template = (
+        IDLE_TASK_A.replace("{out}", "a{n}.jsonl")
+        + """
         task "b" {{
           input  {{ provider_path = "./idle.sh" }}
           output {{
@@ -197,6 +208,7 @@ def test_sighup_restarts_only_the_task_whose_definition_changed(ws: Workspace) -
           }}
         }}
         """
+    )
     ws.config(template.format(n=10))
     proc = ws.popen("run", "a", "b", "--json")
     wait_until(
@@ -222,20 +234,8 @@ def test_sighup_restarts_only_the_task_whose_definition_changed(ws: Workspace) -
 def test_sighup_keeps_a_task_the_new_configuration_cannot_evaluate(ws: Workspace) -> None:
     """A reload whose file breaks the running task (a template reading an unset
     variable) keeps it running as it was and says why: it is not "gone"."""
-    ws.script("idle.sh", IDLE_INPUT)
-    ws.script("output.sh", SHELL_OUTPUT)
-    template = """
-        task "a" {{
-          input  {{
-            provider_path = "./idle.sh"
-            env = {{ N = "{n}" }}
-          }}
-          output {{
-            provider_path = "./output.sh"
-            env = {{ OUT = "a.jsonl" }}
-          }}
-        }}
-        """
+    idle_providers(ws)
+    template = IDLE_TASK_A.replace("{out}", "a.jsonl")
     ws.config(template.format(n=10))
     errors = ws.root / "stderr.log"
     with open(errors, "wb") as sink:
