@@ -257,18 +257,6 @@ MALFORMED_IMAGES: list[tuple[str, Any, str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("layers", "field"), [c[1:] for c in MALFORMED_IMAGES], ids=[c[0] for c in MALFORMED_IMAGES]
-)
-def test_a_malformed_image_manifest_is_an_oci_error(
-    hostile: HostileRegistry, layers: Any, field: str
-) -> None:
-    hostile.blob("t/m", GOOD)
-    hostile.image("t/m", "bad", layers)
-    ref = f"{hostile.host}/t/m:bad"
-    assert_refused_before_any_blob(hostile, ref, field)
-
-
 MALFORMED_DOCUMENTS: list[tuple[str, Any, str]] = [
     ("config-digest", {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": [EXE],
                        "config": {"digest": "nope", "size": 2, "mediaType": "x"}}, "config.digest"),
@@ -288,14 +276,19 @@ MALFORMED_DOCUMENTS: list[tuple[str, Any, str]] = [
 ]  # fmt: skip
 
 
+# Each case served as an image manifest of those layers, or as that whole document.
+MALFORMED = [(f"image-{name}", "image", layers, field) for name, layers, field in MALFORMED_IMAGES]
+MALFORMED += [(name, "manifest", doc, field) for name, doc, field in MALFORMED_DOCUMENTS]
+
+
 @pytest.mark.parametrize(
-    ("doc", "field"), [c[1:] for c in MALFORMED_DOCUMENTS], ids=[c[0] for c in MALFORMED_DOCUMENTS]
+    ("serve", "payload", "field"), [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED]
 )
-def test_a_malformed_document_is_an_oci_error(
-    hostile: HostileRegistry, doc: Any, field: str
+def test_a_malformed_manifest_is_an_oci_error(
+    hostile: HostileRegistry, serve: str, payload: Any, field: str
 ) -> None:
     hostile.blob("t/m", GOOD)
-    hostile.manifest("t/m", "bad", doc)
+    getattr(hostile, serve)("t/m", "bad", payload)
     ref = f"{hostile.host}/t/m:bad"
     assert_refused_before_any_blob(hostile, ref, field)
 
