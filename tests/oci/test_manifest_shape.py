@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
@@ -156,6 +156,34 @@ def test_a_well_formed_index_still_pulls(hostile: HostileRegistry) -> None:
     code, doc, err = dstream_json("providers", "pull", f"{hostile.host}/t/idx@{pin}")
     assert code == 0, err
     assert Path(doc["path"]).read_bytes() == GOOD
+
+
+@pytest.mark.parametrize(
+    ("body", "size", "why"),
+    [
+        (b"not json", None, "is not a JSON object"),
+        (b'["a list"]', None, "is not a JSON object"),
+        (b"{}", 2 * 1024 * 1024, "is 2097152 bytes, more than 1048576"),
+    ],
+    ids=["not-json", "not-an-object", "too-large"],
+)
+def test_a_provider_json_that_is_not_used_is_said_so(
+    hostile: HostileRegistry, body: bytes, size: Optional[int], why: str
+) -> None:
+    """The pull still gives the executable; the metadata it leaves out is named."""
+    exe = {**hostile.blob("t/m", GOOD), "mediaType": LAYER}
+    meta = {
+        **hostile.blob("t/m", body),
+        "mediaType": "application/json",
+        "annotations": {TITLE: "provider.json"},
+    }
+    if size is not None:
+        meta["size"] = size  # never read: it is over the limit
+    hostile.image("t/m", "1", [exe, meta])
+    code, doc, err = dstream_json("providers", "pull", f"{hostile.host}/t/m:1")
+    assert code == 0, err
+    assert doc["metadata"] is None
+    assert f"provider.json of {hostile.host}/t/m:1 {why}: its metadata is left out" in err
 
 
 # -- 2: every descriptor has an integer size, and a blob is cut at size + 1 --------------

@@ -234,16 +234,32 @@ def _executable_from(blob: Path, cache: Cache, ref: Reference, layer: Json, want
 
 
 def _metadata(client: RegistryClient, ref: Reference, meta_desc: Optional[Json]) -> Optional[Json]:
-    """provider.json, when there is one of at most MAX_METADATA bytes."""
-    if not meta_desc or meta_desc["size"] > MAX_METADATA:
+    """provider.json, when there is one of at most MAX_METADATA bytes holding a JSON
+    object; one that is not is left out, and said so (the executable is still used)."""
+    if not meta_desc:
+        return None
+    if meta_desc["size"] > MAX_METADATA:
+        _left_out(ref, f"is {meta_desc['size']} bytes, more than {MAX_METADATA}")
         return None
     sink = io.BytesIO()
     client.fetch_blob(ref.repository, meta_desc["digest"], sink, size=meta_desc["size"])
     try:
         doc = json.loads(sink.getvalue())
     except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        _left_out(ref, "is not a JSON object")
         return None
-    return doc if isinstance(doc, dict) else None
+    return doc
+
+
+def _left_out(ref: Reference, why: str) -> None:
+    from dstream import logs
+
+    logs.log.warning(
+        "provider.json of %s %s: its metadata is left out (name, version, config schema)",
+        ref, why,
+    )  # fmt: skip
 
 
 def pull(
