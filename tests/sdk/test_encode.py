@@ -61,3 +61,10 @@ def test_uniform_lists_fall_back_item_by_item_for_the_retry_and_the_error() -> N
     with pytest.raises(TypeError, match=r"cannot encode a builtins\.object"):
         _lines([{"data": 1}, {"data": object()}])
     assert _lines([]) == []
+
+
+def test_a_null_checkpoint_is_refused_where_it_is_made() -> None:
+    """dstream refuses {"checkpoint":null} as an invalid frame (it would reset the
+    task): the SDK says so at the line that made it, not later from the pump."""
+    with pytest.raises(ValueError, match="null is the state of a task that starts"):
+        Checkpoint(None)

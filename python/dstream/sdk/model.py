@@ -59,6 +59,12 @@ class Checkpoint:
     __slots__ = ("value",)
 
     def __init__(self, value: JsonValue) -> None:
+        if value is None:  # a bug in the provider: its traceback says where
+            raise ValueError(
+                "Checkpoint(None): null is the state of a task that starts from the "
+                'beginning, not a position (dstream refuses {"checkpoint":null} as an '
+                "invalid frame); checkpoint a value that says where to resume"
+            )
         self.value = value
 
     def to_dict(self) -> dict[str, object]:
