@@ -90,6 +90,23 @@ def test_a_deployment_per_task_validates_and_references_its_secret(ws: Workspace
     assert items[3]["spec"]["maxUnavailable"] == 1
 
 
+def test_a_configuration_change_rolls_the_pods(ws: Workspace) -> None:
+    """The pods read the configuration from the ConfigMap once, at start: a change
+    applied with `kubectl apply` must change their template, or they keep running the
+    old one. The template carries the hash of what the ConfigMap holds."""
+
+    def hashes(*args: str) -> set[str]:
+        items = render(ws, *args)
+        pods = [item["spec"]["template"] for item in items if "template" in item.get("spec", {})]
+        return {pod["metadata"]["annotations"]["dstream.dev/config-hash"] for pod in pods}
+
+    first = hashes()
+    assert len(first) == 1 and hashes() == first  # one configuration, one hash
+    assert hashes("--agents", "2") == first
+    (ws.root / "dstream.hcl").write_text((ws.root / "dstream.hcl").read_text() + "\n# edit\n")
+    assert hashes().isdisjoint(first)
+
+
 def test_a_stateful_set_of_agents_validates(ws: Workspace) -> None:
     items = render(ws, "--agents", "3", "--namespace", "streams")
     kinds = [item["kind"] for item in items]

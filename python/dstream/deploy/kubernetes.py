@@ -176,18 +176,29 @@ class _Base:
             **more,
         }
 
-    def config_map(self) -> dict[str, object]:
-        name = f"{dns_name(self.o.name)}-config"
+    def config_data(self) -> dict[str, str]:
         files = sorted(self.inputs.files.items())
         data = {os.path.basename(path): text for path, text in files}
         if self.inputs.values:
             data[VALUES_FILE] = encode_json(self.inputs.values, indent=True).decode() + "\n"
+        return data
+
+    def config_map(self) -> dict[str, object]:
+        name = f"{dns_name(self.o.name)}-config"
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": self.meta(name, self.labels("config")),
-            "data": data,
+            "data": self.config_data(),
         }
+
+    def config_hash(self) -> str:
+        """What the ConfigMap holds, as a digest in each pod template: a pod reads its
+        configuration once, at start, so a change must change the template for
+        `kubectl apply` to replace the pods (as Helm's checksum/config annotation)."""
+        import hashlib
+
+        return hashlib.sha256(encode_json(self.config_data())).hexdigest()[:16]
 
     def secret_ref(self, var: str, optional: bool) -> dict[str, object]:
         """The Secret's key for a sensitive variable: optional when it has a default."""
@@ -217,6 +228,7 @@ class _Base:
             "metadata": {
                 "labels": labels,
                 "annotations": {
+                    "dstream.dev/config-hash": self.config_hash(),
                     "prometheus.io/scrape": "true",
                     "prometheus.io/port": str(METRICS_PORT),
                     "prometheus.io/path": "/metrics",
