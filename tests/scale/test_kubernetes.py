@@ -90,6 +90,20 @@ def test_a_deployment_per_task_validates_and_references_its_secret(ws: Workspace
     assert items[3]["spec"]["maxUnavailable"] == 1
 
 
+def test_the_environment_the_configuration_reads_is_named(tmp_path: Path) -> None:
+    """The pods evaluate the files again with their own environment: a variable the
+    configuration reads with env() must be set there, and deploy says which."""
+    ws = Workspace(tmp_path)
+    ws.config(
+        'state {\n  backend = "postgres"\n  dsn = "postgresql://u@${env("PGHOST")}/db"\n}\n'
+        'task "t" {\n  input { provider_path = "dstream-counter" }\n'
+        '  output { provider_path = "dstream-null" }\n}\n'
+    )
+    done = ws.run("deploy", "kubernetes", "--image", "x/dstream:1", env={"PGHOST": "db"})
+    assert done.returncode == 0, done.stderr
+    assert "note: the configuration reads PGHOST from the environment" in done.stderr
+
+
 def test_a_configuration_change_rolls_the_pods(ws: Workspace) -> None:
     """The pods read the configuration from the ConfigMap once, at start: a change
     applied with `kubectl apply` must change their template, or they keep running the

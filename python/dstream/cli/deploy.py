@@ -46,6 +46,13 @@ def execute(args: argparse.Namespace, view: View) -> int:
     secret = options.secret_name
     inputs = collect(args.config, list(args.var), list(args.var_file), os.environ, secret)
     manifests = render(inputs, options)
+    needed = sorted(name for name in inputs.project.reads.env if not name.startswith("DSTREAM_"))
+    if needed:  # deploy evaluated them here; a pod evaluates the files again, in its own
+        view.note(
+            f"note: the configuration reads {', '.join(needed)} from the environment "
+            "(env() or {{ env }}): the pods get none of deploy's environment; set each in "
+            "the pod template (env, or envFrom a ConfigMap or Secret)"
+        )
     for name in inputs.withheld:
         view.note(
             f"note: var.{name} is sensitive: the value given here is not written into the "
