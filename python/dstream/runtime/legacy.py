@@ -16,14 +16,13 @@ from __future__ import annotations
 import re
 import select
 import threading
-import time
 
 from dstream import logs
 from dstream.errors import ProviderError
 from dstream.protocol.frames import FEATURE_CHECKPOINTS
 from dstream.protocol.messages import READY, Handshake
 from dstream.runtime.describe import Description, known
-from dstream.runtime.process import STOP_POLL
+from dstream.runtime.process import wait_unless_stopped
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -92,17 +91,12 @@ class LegacyBridge:
             return
         if not (ready or self._must_wait(output)):
             return
-        until = time.monotonic() + OUTPUT_HANDSHAKE_WAIT
-        while not self._answered.wait(STOP_POLL):
-            if stopping():
-                return
-            if time.monotonic() >= until:
-                logs.log.debug(
-                    "task %s: %s did not answer within %g s: it gets checkpoint frames, "
-                    "as an output that writes no handshake",
-                    self._run.task.name, output.label, OUTPUT_HANDSHAKE_WAIT,
-                )  # fmt: skip
-                return
+        if wait_unless_stopped(self._answered.wait, stopping, OUTPUT_HANDSHAKE_WAIT) is False:
+            logs.log.debug(
+                "task %s: %s did not answer within %g s: it gets checkpoint frames, as an "
+                "output that writes no handshake",
+                self._run.task.name, output.label, OUTPUT_HANDSHAKE_WAIT,
+            )  # fmt: skip
 
     def _must_wait(self, output: ProviderProcess) -> bool:
         """Whether the pump must wait for `output`'s answer: the input writes checkpoint

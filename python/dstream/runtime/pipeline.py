@@ -231,8 +231,6 @@ class TaskRun:
                     show(line)
         except DstreamError as exc:
             self.fail(exc)
-            # Nothing reads its stdout now: a write it blocks in fails, so it can exit.
-            output.close_stdout()
         except (OSError, ValueError) as exc:
             self.fail(
                 ProviderError(
@@ -240,8 +238,10 @@ class TaskRun:
                     hint="its stdout broke off: its own log lines above may say why",
                 )
             )
-            output.close_stdout()
         finally:
+            # Nothing reads its stdout from now on (at EOF, or after a failure or a
+            # refusal): a write it blocks in fails, so it can exit.
+            output.close_stdout()
             self.legacy.output_closed()  # no first line comes now: nothing waits for one
             acked.close()
 

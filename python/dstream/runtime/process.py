@@ -96,6 +96,21 @@ def exit_signal(code: Optional[int]) -> Optional[str]:
         return f"signal {-code}"
 
 
+def wait_unless_stopped(
+    wait: Callable[[float], bool], stopping: Callable[[], bool], timeout: Optional[float] = None
+) -> Optional[bool]:
+    """Call `wait(STOP_POLL)` (an Event's wait, a Lock's acquire) until it returns True:
+    True; False once `timeout` seconds passed; None as soon as `stopping()` says the run
+    was asked to stop."""
+    until = None if timeout is None else time.monotonic() + timeout
+    while not wait(STOP_POLL):
+        if stopping():
+            return None
+        if until is not None and time.monotonic() >= until:
+            return False
+    return True
+
+
 def stopped_starting(label: str) -> Interrupted:
     """A stop asked for while the provider `label` had not begun to stream."""
     return Interrupted(

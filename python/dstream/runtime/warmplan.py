@@ -30,7 +30,12 @@ from dstream.records import record
 from dstream.runtime import describe
 from dstream.runtime.forked import ForkedProcess
 from dstream.runtime.launch import INHERITED_ENV, LOCALE_PREFIX
-from dstream.runtime.process import STOP_POLL, Prepared, ProviderProcess, stopped_starting
+from dstream.runtime.process import (
+    Prepared,
+    ProviderProcess,
+    stopped_starting,
+    wait_unless_stopped,
+)
 from dstream.runtime.watchdog import watchdog
 from dstream.state import STATE_HOME_ENV
 from dstream.state.file import FileStore
@@ -200,9 +205,8 @@ class Adopted:
         what it read, for the runtime's own handshake. A stop ends the wait
         (Interrupted): the input is still starting."""
         launched = self.launched
-        while not launched.decided.acquire(timeout=STOP_POLL):
-            if stopping():
-                raise stopped_starting(self.input.label)
+        if wait_unless_stopped(lambda t: launched.decided.acquire(timeout=t), stopping) is None:
+            raise stopped_starting(self.input.label)
         launched.decided.release()  # (a flag from now on: stop() takes it again)
         self.pump = launched.pump
         if self.pump is None:  # the runtime's own handshake reads what is left
