@@ -38,7 +38,7 @@ from dstream.config.numbers import (
 )
 from dstream.config.scope import Module, name_hint
 from dstream.config.strings import directive_string, heredoc, quoted
-from dstream.config.syntax import SourceFile, locate, trees
+from dstream.config.syntax import SourceFile, bare_key, locate, trees
 from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION, template_value
 from dstream.config.tree import Token, Tree
 from dstream.errors import ConfigError, nearest
@@ -182,17 +182,11 @@ class Evaluator:
         return out
 
     def _object_key(self, node: Tree) -> str:
-        inner = trees(node)[0] if trees(node) else node.children[0]
-        if isinstance(inner, Token):  # a keyword used as a key: `in = 1`
-            return str(inner.value)
         # A bare name is the key itself, as in HCL: `{ host = "x" }`.
-        if inner.data == "keyword":
-            return str(inner.children[0])
-        if inner.data == "expr_term":
-            term = trees(inner)
-            bare = len(inner.children) == 1  # `(name)` is an expression, `name` a key
-            if bare and len(term) == 1 and term[0].data in ("identifier", "literal_value"):
-                return str(term[0].children[0])
+        key = bare_key(node)
+        if key is not None:
+            return key
+        inner = trees(node)[0]
         return self.convert(inner, to_string, self.eval(inner), "an object key", KEY_HINT)
 
     # -- strings (config/strings.py) ----------------------------------------------------

@@ -102,7 +102,7 @@ def _unwrap(node: Node) -> Node:
 
 
 def _locate_expr(node: Node, path: KeyPath, evaluator: Evaluator, found: ConfigLocations) -> None:
-    from dstream.config.syntax import trees
+    from dstream.config.syntax import literal_key, trees
     from dstream.config.tree import Tree
 
     node = _unwrap(node)
@@ -119,30 +119,12 @@ def _locate_expr(node: Node, path: KeyPath, evaluator: Evaluator, found: ConfigL
             parts = trees(element)
             if len(parts) != 2:
                 continue
-            key = _literal_key(parts[0])
+            key = literal_key(parts[0])
             if key is None:  # a computed key: its problems point at the object
                 continue
             at = (*path, key)
             found[at] = KeyWhere(evaluator.where(parts[0]), evaluator.where(parts[1]))
             _locate_expr(parts[1], at, evaluator, found)
-
-
-def _literal_key(node: Node) -> Optional[str]:
-    """The key of `name = ...` or `"name" = ...`; None for one computed at evaluation."""
-    from dstream.config.tree import Token, Tree
-
-    inner = _unwrap(node.children[0]) if isinstance(node, Tree) and node.children else node
-    if isinstance(inner, Token):
-        return str(inner.value)
-    if not isinstance(inner, Tree):
-        return None
-    if inner.data in ("identifier", "keyword") and inner.children:
-        return str(inner.children[0])
-    if inner.data == "string":
-        parts = [c for c in inner.children if isinstance(c, Tree) and c.data == "string_part"]
-        if len(parts) == 1 and all(isinstance(c, Token) for c in parts[0].children):
-            return "".join(str(c) for c in parts[0].children)
-    return None
 
 
 # -- the check ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from dstream.config.limits import (
     check_nesting,
     line_column,
 )
-from dstream.config.literals import BadString, check_strings, label_text
+from dstream.config.literals import BadString, check_strings, label_text, text_of
 from dstream.config.model import Location
 from dstream.config.templates import Rewritten, SourceMap, rewrite_templates
 from dstream.config.tree import Token, Tree, freeze, from_lark, thaw
@@ -422,6 +422,48 @@ def _label(node: Tree, source_map: SourceMap) -> str:
 def trees(node: Tree) -> list[Tree]:
     """The subtrees of `node` that carry meaning (no punctuation, newlines or comments)."""
     return [c for c in node.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
+
+
+def unwrap(node: Node) -> Node:
+    """The expression inside `expr_term` wrappers (parentheses too)."""
+    while isinstance(node, Tree) and node.data == "expr_term" and len(trees(node)) == 1:
+        node = trees(node)[0]
+    return node
+
+
+def bare_key(node: Tree) -> Optional[str]:
+    """The key of an object element (`object_elem_key`) written as a name (`host`, a
+    keyword such as `in`, `true`): HCL takes its text. None for a key written as an
+    expression (a quoted string, `(name)`), which is evaluated."""
+    inner = trees(node)[0] if trees(node) else node.children[0]
+    if isinstance(inner, Token):  # a keyword used as a key: `in = 1`
+        return str(inner.value)
+    if inner.data == "keyword":
+        return str(inner.children[0])
+    if inner.data == "expr_term":
+        term = trees(inner)
+        bare = len(inner.children) == 1  # `(name)` is an expression, `name` a key
+        if bare and len(term) == 1 and term[0].data in ("identifier", "literal_value"):
+            return str(term[0].children[0])
+    return None
+
+
+def literal_key(node: Tree) -> Optional[str]:
+    """The key of an object element as written: a name, or a quoted string without
+    `${ }` or `%{ }` (its escapes decoded); None for a key only evaluation gives."""
+    key = bare_key(node)
+    if key is not None or not trees(node):
+        return key
+    inner = trees(node)[0]
+    string = inner.children[0] if inner.data == "expr_term" and len(inner.children) == 1 else None
+    if not (isinstance(string, Tree) and string.data == "string"):
+        return None
+    parts = [
+        c.children[0] for c in string.children if isinstance(c, Tree) and c.data == "string_part"
+    ]
+    if not all(isinstance(part, Token) for part in parts):
+        return None
+    return "".join(text_of(part) for part in parts if isinstance(part, Token))
 
 
 def _body(tree: Tree, source_map: SourceMap) -> Body:

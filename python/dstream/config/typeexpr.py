@@ -26,8 +26,9 @@ from dstream.config.functions import (
     to_string,
     type_name,
 )
-from dstream.config.syntax import trees
-from dstream.config.tree import Token, Tree
+from dstream.config.limits import MAX_INTEGER_DIGITS
+from dstream.config.syntax import bare_key, trees, unwrap
+from dstream.config.tree import Tree
 from dstream.errors import ConfigError, nearest
 from dstream.records import field, record
 
@@ -123,7 +124,7 @@ class TypeReader:
         self.evaluate = evaluate
 
     def read(self, node: Node) -> Type:
-        term = _term(node)
+        term = unwrap(node)
         if isinstance(term, Tree) and term.data == "identifier":
             return self._keyword(term)
         if isinstance(term, Tree) and term.data == "function_call":
@@ -180,14 +181,14 @@ class TypeReader:
         if name == "object":
             return Type("object", attributes=self._attributes(args[0]))
         if name == "tuple":
-            items = _term(args[0])
+            items = unwrap(args[0])
             if not (isinstance(items, Tree) and items.data == "tuple"):
                 raise self._fail(args[0], "tuple(...) takes a list of types: tuple([TYPE, ...])")
             return Type("tuple", elements=tuple(self.read(item) for item in trees(items)))
         return Type(name, element=self.read(args[0]))
 
     def _attributes(self, node: Node) -> tuple[ObjectAttribute, ...]:
-        shape = _term(node)
+        shape = unwrap(node)
         if not (isinstance(shape, Tree) and shape.data == "object"):
             raise self._fail(node, "object(...) takes its attributes: object({ NAME = TYPE })")
         attributes: dict[str, ObjectAttribute] = {}
@@ -204,19 +205,17 @@ class TypeReader:
         return tuple(attributes.values())
 
     def _attribute_name(self, key_node: Tree) -> str:
-        inner = trees(key_node)[0] if trees(key_node) else key_node.children[0]
-        if isinstance(inner, Token):  # a keyword used as a name: `in = string`
-            return str(inner.value)
-        term = _term(inner)
-        if isinstance(term, Tree) and term.data in ("identifier", "keyword"):
-            return str(term.children[0])
+        name = bare_key(key_node)  # `port = number`, as an object's key
+        if name is not None:
+            return name
+        inner = trees(key_node)[0]
         value = self.evaluate(inner)  # a quoted name: "first-name" = string
         if not isinstance(value, str):
             raise self._fail(inner, "an attribute name is a name or a quoted string")
         return value
 
     def _attribute(self, name: str, node: Node) -> ObjectAttribute:
-        term = _term(node)
+        term = unwrap(node)
         if not (
             isinstance(term, Tree)
             and term.data == "function_call"
@@ -248,13 +247,6 @@ class TypeReader:
         return ObjectAttribute(name, type_, optional=True, default=converted)
 
 
-def _term(node: Node) -> Node:
-    """The expression inside `expr_term` wrappers."""
-    while isinstance(node, Tree) and node.data == "expr_term" and len(trees(node)) == 1:
-        node = trees(node)[0]
-    return node
-
-
 # -- converting a value ----------------------------------------------------------------
 
 
@@ -281,8 +273,6 @@ class OutOfRange(Mismatch):
         self.number = number
 
     def hint(self, subject: str) -> str:
-        from dstream.config.limits import MAX_INTEGER_DIGITS
-
         return (
             f"give {subject} a number within ±1.8e308 (an integer of at most "
             f"{MAX_INTEGER_DIGITS:,} digits), or declare it type = string if the provider "
@@ -426,14 +416,10 @@ def _copy(value: JsonValue) -> JsonValue:
     return value
 
 
-def _kind(value: JsonValue) -> str:
-    return "object" if isinstance(value, dict) else type_name(value)
-
-
 def _unified(items: list[JsonValue], type_: Type, path: Path) -> list[JsonValue]:
     """The elements of a list(any), set(any) or map(any): of one type, as Terraform
     picks one: strings take numbers and bools; other mixes have no common type."""
-    kinds = {_kind(item) for item in items if item is not None}
+    kinds = {type_name(item) for item in items if item is not None}
     if len(kinds) <= 1:
         return items
     if kinds <= {"string", "number", "bool"} and "string" in kinds:

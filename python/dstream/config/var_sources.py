@@ -18,8 +18,15 @@ from dstream.config.limits import TooDeep, check_nesting, line_column
 from dstream.config.model import Location
 from dstream.config.numbers import NUMBER_HINT, BadNumber, decode_config_json, json_number_position
 from dstream.config.scope import Module
-from dstream.config.syntax import SourceFile, parse_text, read_source, trees
-from dstream.config.tree import Token, Tree
+from dstream.config.syntax import (
+    SourceFile,
+    literal_key,
+    parse_text,
+    read_source,
+    trees,
+    unwrap,
+)
+from dstream.config.tree import Tree
 from dstream.errors import ConfigError
 from dstream.records import record
 
@@ -247,9 +254,7 @@ def tree_locator(expr: Node, source: SourceFile) -> Callable[[Path], Location]:
 
 
 def _part(node: Node, step: object) -> Optional[Node]:
-    term = node
-    while isinstance(term, Tree) and term.data == "expr_term" and len(trees(term)) == 1:
-        term = trees(term)[0]
+    term = unwrap(node)
     if not isinstance(term, Tree):
         return None
     if term.data == "tuple" and isinstance(step, int):
@@ -258,25 +263,8 @@ def _part(node: Node, step: object) -> Optional[Node]:
     if term.data == "object" and isinstance(step, str):
         for element in trees(term):
             key_node, value_node = trees(element)
-            if _literal_key(key_node) == step:
+            if literal_key(key_node) == step:
                 return value_node
-    return None
-
-
-def _literal_key(key_node: Tree) -> Optional[str]:
-    """An object key written as a name or a plain quoted string; None for others."""
-    inner = trees(key_node)[0] if trees(key_node) else key_node.children[0]
-    if isinstance(inner, Token):
-        return str(inner.value)
-    while isinstance(inner, Tree) and inner.data == "expr_term" and len(trees(inner)) == 1:
-        inner = trees(inner)[0]
-    if isinstance(inner, Tree) and inner.data in ("identifier", "keyword"):
-        return str(inner.children[0])
-    if isinstance(inner, Tree) and inner.data == "string":
-        parts = trees(inner)
-        texts = [p.children[0] for p in parts if p.data == "string_part"]
-        if len(texts) == len(parts) and all(isinstance(t, Token) for t in texts):
-            return "".join(str(t) for t in texts)
     return None
 
 
