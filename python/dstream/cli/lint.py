@@ -9,7 +9,7 @@ from dstream.cli.common import add_config_arguments
 from dstream.cli.view import View
 from dstream.config.diagnostics import Diagnostic, Diagnostics
 from dstream.config.model import Location, Project
-from dstream.errors import EXIT_OK, EXIT_USAGE, ConfigError, DstreamError
+from dstream.errors import EXIT_OK, EXIT_USAGE, ConfigError
 from dstream.records import replace
 
 
@@ -63,11 +63,8 @@ def _check_references(project: Project, diagnostics: Diagnostics) -> None:
     """Each provider_ref parsed as a pull would parse it (nothing is pulled)."""
     from dstream.oci.reference import BadReference, parse_reference
 
-    for name in sorted(project.tasks):
-        try:
-            task = project.task(name)
-        except DstreamError:  # a task broken by its template: reported with it
-            continue
+    for name in sorted(project.tasks):  # a task a template breaks is not among them
+        task = project.tasks[name]
         for spec in (task.input, task.output):
             try:
                 if spec.provider_ref:

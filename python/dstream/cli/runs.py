@@ -35,9 +35,11 @@ def execute(args: argparse.Namespace, view: View) -> int:
 
     project = load_project_from_args(args)
     # Every task defined, a task a template breaks too: its past runs are history.
-    names = list(args.tasks) or project.names()
-    for name in set(args.tasks) - set(project.names()):
-        project.task(name)  # an unknown name fails with its did-you-mean
+    defined = project.names()
+    names = list(args.tasks) or defined
+    for name in args.tasks:
+        if name not in defined:
+            project.task(name)  # an unknown name fails with its did-you-mean
     rows: list[Row] = []
     with open_store(project.state, project.base_dir) as store:
         where = store.description

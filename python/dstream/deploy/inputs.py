@@ -70,7 +70,8 @@ def collect(
     stand_ins = sorted(name for name in sensitive if ENV_VAR_PREFIX + name not in environ)
     for name in stand_ins:
         environ[ENV_VAR_PREFIX + name] = _placeholder_text(sensitive[name].kind)
-    result = analyze(config, variables, var_files, environ)
+    # Evaluated again only with stand-ins: without any, it is the same evaluation.
+    result = analyze(config, variables, var_files, environ) if stand_ins else first
     error = result.diagnostics.first_error
     if error is not None:
         if stand_ins and not any(d.location == error.location for d in first.diagnostics.errors):
