@@ -16,6 +16,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -182,6 +183,25 @@ def reset(handler: Handler) -> None:
     handler.rfile.close()
     handler.wfile.close()
     handler.connection.close()
+
+
+def trickle(data: bytes, pause: float) -> Behaviour:
+    """200 with `data`'s true length, then its bytes one at a time, `pause` seconds
+    apart: each read gets a byte before any timeout, and the whole never ends soon."""
+
+    def answer(handler: Handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        try:
+            for byte in data:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(pause)
+        except OSError:
+            return
+
+    return answer
 
 
 def redirect(location: str) -> Behaviour:

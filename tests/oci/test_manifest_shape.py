@@ -29,6 +29,7 @@ from tests.oci.hostile_registry import (
     endless,
     reset,
     running,
+    trickle,
 )
 from tests.workspace import CliResult, dstream, dstream_json
 
@@ -235,6 +236,27 @@ def test_an_endless_layer_fails_verification_and_keeps_nothing(
     done = dstream("providers", "pull", f"{hostile.host}/t/inf:1")
     assert_refused(done, "failed verification")
     assert os.listdir(isolated_cache / "oci" / "tmp") == []
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("what", ["blob", "manifest"])
+def test_a_registry_that_trickles_is_given_up_on(hostile: HostileRegistry, what: str) -> None:
+    """One byte every 0.1 s: each read gets a byte long before the client's timeout, so
+    only a bound on the whole download's pace ends it (curl's --speed-limit). The
+    client's timeout is that bound's window; here half a second instead of a minute."""
+    data = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "pad": "x" * 300}).encode()
+    digest = digest_of(data)
+    path = f"/v2/t/slow/{what}s/{digest}"
+    hostile.behave(path, trickle(data, 0.1))
+    client = RegistryClient(hostile.host, timeout=0.5)
+    with pytest.raises(RegistryError) as info:
+        if what == "blob":
+            client.fetch_blob("t/slow", digest, io.BytesIO(), size=len(data))
+        else:
+            client.get_manifest("t/slow", digest)
+    message = str(info.value)
+    assert "slower than 1 KiB/s" in message and hostile.host in message, message
+    assert path in message and "giving up" in message, message
 
 
 def test_a_connection_reset_in_the_middle_of_a_blob_is_a_registry_error(

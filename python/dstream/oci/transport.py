@@ -2,14 +2,18 @@
 
 Redirects of GET and HEAD are followed here, and the Authorization header is dropped
 as soon as one leaves the origin (scheme, host and port) it was meant for: pre-signed
-storage URLs reject it, and no other host may see it. Bodies are read with a bound:
-whatever a server sends, no more is read than the caller allows.
+storage URLs reject it, and no other host may see it. Bodies are read with two bounds:
+whatever a server sends, no more is read than the caller allows, and no slower than
+MIN_RATE for longer than the client's timeout (curl's --speed-limit and --speed-time).
+The socket's timeout alone bounds one read: a server sending a byte just within it
+would keep a pull going for ever.
 """
 
 from __future__ import annotations
 
 import http.client
 import ssl
+import time
 import urllib.parse
 from collections.abc import Iterator
 from typing import IO, Union
@@ -18,6 +22,7 @@ from dstream.oci.errors import RegistryError, RegistryUnreachable
 from dstream.records import record
 
 CHUNK = 1 << 16
+MIN_RATE = 1024  # bytes/s a body must keep up, averaged over the client's timeout
 MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)
 
@@ -37,31 +42,44 @@ class Response:
     raw: http.client.HTTPResponse
     conn: http.client.HTTPConnection
     url: str  # where the answer came from, after redirects
+    timeout: float  # the socket's, and the window of the MIN_RATE bound
 
     def read(self, limit: int) -> bytes:
         """The body, but no more than `limit` + 1 bytes: one more than allowed tells
         the caller it was too large. Closes the connection."""
         try:
-            return self._read(limit + 1)
+            return b"".join(self._blocks(limit + 1))
         finally:
             self.close()
 
     def chunks(self, limit: int) -> Iterator[bytes]:
         """The body in blocks, stopping after `limit` bytes whatever the server sends."""
-        left = limit
         try:
-            while left > 0:
-                block = self._read(min(CHUNK, left))
-                if not block:
-                    return
-                left -= len(block)
-                yield block
+            yield from self._blocks(limit)
         finally:
             self.close()
 
+    def _blocks(self, limit: int) -> Iterator[bytes]:
+        left = limit
+        window_start, window_bytes = time.monotonic(), 0
+        while left > 0:
+            block = self._read(min(CHUNK, left))
+            if not block:
+                return
+            left -= len(block)
+            window_bytes += len(block)
+            elapsed = time.monotonic() - window_start
+            if elapsed >= self.timeout:
+                if window_bytes < MIN_RATE * elapsed:
+                    raise self._too_slow(window_bytes, elapsed)
+                window_start, window_bytes = time.monotonic(), 0
+            yield block
+
     def _read(self, size: int) -> bytes:
+        """What one read of the socket gives, up to `size`: a read that waited for all
+        of `size` could take any time at a byte per socket timeout."""
         try:
-            return self.raw.read(size)
+            return self.raw.read1(size)
         except (OSError, http.client.HTTPException) as exc:
             parts = urllib.parse.urlsplit(self.url)  # not its query: it may hold a signature
             raise RegistryError(
@@ -69,6 +87,15 @@ class Response:
                 f"{getattr(exc, 'strerror', None) or repr(exc)}",
                 hint="retry; if it persists, check the network and the registry's logs",
             ) from None
+
+    def _too_slow(self, received: int, seconds: float) -> RegistryError:
+        parts = urllib.parse.urlsplit(self.url)  # not its query: it may hold a signature
+        return RegistryError(
+            f"{parts.netloc} sent {received} bytes of {parts.path} in {seconds:.1f} s, "
+            f"slower than {MIN_RATE // 1024} KiB/s: giving up",
+            hint="retry; a registry this slow is overloaded, broken or hostile: check the "
+            "network and the registry's logs",
+        )
 
     def close(self) -> None:
         self.conn.close()
@@ -111,7 +138,7 @@ def send(
                 "before runs from the cache without the registry",
             ) from None
         received = {k.lower(): v for k, v in raw.getheaders()}
-        response = Response(raw.status, received, raw, conn, url)
+        response = Response(raw.status, received, raw, conn, url, timeout)
         if raw.status not in REDIRECTS or method not in ("GET", "HEAD"):
             return response
         response.close()
