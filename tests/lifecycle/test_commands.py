@@ -98,11 +98,15 @@ def test_provider_without_lifecycle_is_no_infrastructure(ws: Workspace) -> None:
     assert output["outcome"] == "done"
 
 
-def test_legacy_provider_that_streams_is_stopped_and_reported(ws: Workspace) -> None:
+def test_legacy_output_that_streams_fails_at_the_timeout(ws: Workspace) -> None:
+    """Read as the original read it, up to a result or its exit: data is no result, and
+    one stopped by dstream is never reported as managing nothing."""
     setup(ws, output_config="legacy = true")
-    code, doc, err = ws.run_json("status", "t")
-    assert code == 0, err
-    assert doc["tasks"][0]["providers"][1]["outcome"] == "no-infrastructure"
+    code, doc, err = ws.run_json("status", "t", "--timeout", "2")
+    assert code == 1, err
+    output = doc["tasks"][0]["providers"][1]
+    assert output["outcome"] == "failed"
+    assert "did not report a result within 2 s" in output["error"]
 
 
 @pytest.mark.parametrize(

@@ -8,32 +8,51 @@ without sending it a command: the original .NET SDK would take an unknown comman
 `run` and stream); one that does not is not started, and reported as managing nothing,
 with why. One that then handshakes without "lifecycle", exits before a handshake or
 whose first line is data is stopped at once, and reported the same way.
-The output is always asked, as the original DStream asked only it: without
-"lifecycle" its answer is read if it writes one (the original .NET SDK's providers
-answer `{"status":"ready"}` without features, then one result line with resources as
-plain strings), and it manages nothing if it writes none.
+The output is always asked, as the original DStream asked only it (unless its block
+says `lifecycle = false`). Its stdin is closed right after the command line, as the
+original did: nothing more is written to it, and a provider that reads stdin to EOF
+(Go's io.ReadAll) answers at once. Without "lifecycle" it is read as the original read
+it, up to its result line or its exit: the original .NET SDK's providers answer
+`{"status":"ready"}` without features, then one result line with resources as plain
+strings; a Go provider may write log lines on stdout first (logged and skipped here, as
+the original echoed them), or keys in another case (Go's json.Unmarshal matches keys
+case-insensitively). It manages nothing only when it exits 0 without a result.
 
 A provider that reports Failed, writes no valid result after declaring "lifecycle",
-exits non-zero or does not answer in time fails the command; for init and destroy the
-remaining provider is then not asked (like `terraform apply`, nothing more is changed
-after an error), for plan and status, which change nothing, it still is.
+exits non-zero or by a signal (an output without "lifecycle" too, even with no result)
+or does not answer in time fails the command; for init and destroy the remaining
+provider is then not asked (like `terraform apply`, nothing more is changed after an
+error), for plan and status, which change nothing, it still is.
 """
 
 from __future__ import annotations
 
+import re
+import time
 from typing import TYPE_CHECKING, Any, Optional
 
+from dstream import logs
 from dstream.config.model import Project, ProviderSpec, TaskSpec
 from dstream.errors import DstreamError, ProviderError
 from dstream.protocol.frames import FEATURE_LIFECYCLE, LIFECYCLE_COMMANDS
-from dstream.protocol.messages import LifecycleResult
+from dstream.protocol.messages import LIFECYCLE_STATUSES, LifecycleResult
+from dstream.protocol.values import decode_json, encode_json
 from dstream.records import field, record
+from dstream.runtime.legacy import _ANSI  # a Go logger's colours, stripped as in a run
 
 if TYPE_CHECKING:
     from dstream.runtime.process import ProviderProcess
 
 DEFAULT_TIMEOUT = 300.0  # seconds a provider may take to create or remove things
-EXIT_GRACE = 10.0  # seconds to exit after writing its result
+EXIT_GRACE = 10.0  # seconds to exit after writing its result, or after closing stdout
+RESULT_KEYS = ("status", "resources", "changes", "metadata", "message", "error")
+# Why an output is not asked: its block says so.
+NOT_ASKED_BY_CONFIG = "not asked: lifecycle = false in its block"
+# What an output that exits non-zero without a result may mean, and what to do then.
+NO_RESULT_HINT = (
+    "if it manages no infrastructure (an original .NET SDK output that is no "
+    "IInfrastructureProvider exits 1 so), set `lifecycle = false` in its output block"
+)
 
 # Outcomes of one provider.
 DONE = "done"  # answered Success or Unknown
@@ -170,16 +189,16 @@ def ask_provider(
     base_dir: str = ".",
 ) -> ProviderOutcome:
     """Start one provider with `command`, read its handshake and its result line. An
-    input that does not describe itself with "lifecycle" is not started."""
+    input that does not describe itself with "lifecycle", or an output whose block says
+    `lifecycle = false`, is not started."""
     from dstream.runtime.process import prepare_provider, start_provider
 
     outcome = ProviderOutcome(spec.role, spec.source, FAILED)
-    if spec.role == "input":
-        not_asked = _not_asked(spec, task, base_dir)
-        if not_asked:
-            outcome.outcome = NO_INFRASTRUCTURE
-            outcome.note = not_asked
-            return outcome
+    not_asked = _not_asked(spec, task, base_dir)
+    if not_asked:
+        outcome.outcome = NO_INFRASTRUCTURE
+        outcome.note = not_asked
+        return outcome
     try:
         prepared = prepare_provider(
             spec, task=task, command=command, destroy=destroy, base_dir=base_dir
@@ -188,6 +207,9 @@ def ask_provider(
     except ProviderError as exc:
         outcome.error = exc.reason
         return outcome
+    # Nothing more is ever written to it: closed now, as the original did, so one that
+    # reads stdin to EOF before it answers (Go's io.ReadAll) answers at once.
+    proc.close_stdin()
     try:
         try:
             hs = proc.handshake(timeout=task.start_timeout)
@@ -204,16 +226,20 @@ def ask_provider(
         declared = not hs.is_legacy and FEATURE_LIFECYCLE in hs.features
         # A provider of this protocol ("protocol" in its handshake) that does not declare
         # lifecycle manages nothing; an input may ignore the command and stream: both are
-        # stopped before they do anything. Only an original SDK output is read.
+        # stopped before they do anything. Only an output of the original's kind is read.
         if not declared and (spec.role == "input" or hs.protocol is not None):
             outcome.outcome = NO_INFRASTRUCTURE
             proc.kill()
             return outcome
-        proc.close_stdin()
-        if declared:
-            _read_result(proc, outcome, command, timeout)
-        else:
-            _read_undeclared(proc, outcome, command, task, timeout)
+        try:
+            if declared:
+                _read_result(proc, outcome, command, task, timeout)
+            else:
+                _read_undeclared(proc, outcome, command, task, timeout)
+        except ProviderError as exc:  # a line longer than the task's max_frame_size
+            proc.kill()
+            outcome.error = exc.reason
+            outcome.stderr_tail = proc.stderr_tail(settle=1.0)
         return outcome
     finally:
         if proc.poll() is None:
@@ -223,9 +249,12 @@ def ask_provider(
 
 
 def _not_asked(spec: ProviderSpec, task: TaskSpec, base_dir: str) -> str:
-    """Why an input is not asked (it does not describe "lifecycle"), or "" to ask it."""
+    """Why a provider is not asked, or "" to ask it: an input that does not describe
+    "lifecycle"; an output whose block says `lifecycle = false`."""
     from dstream.runtime.describe import describe
 
+    if spec.role == "output":
+        return NOT_ASKED_BY_CONFIG if spec.lifecycle is False else ""
     try:
         found = describe(spec, base_dir, task)
     except DstreamError:
@@ -239,38 +268,101 @@ def _not_asked(spec: ProviderSpec, task: TaskSpec, base_dir: str) -> str:
 def _read_undeclared(
     proc: ProviderProcess, outcome: ProviderOutcome, command: str, task: TaskSpec, timeout: float
 ) -> None:
-    """An output without "lifecycle": its one result line if it writes one (an original
-    SDK provider), else it manages nothing (it exits, or it writes something else)."""
-    try:
-        line = proc.read_line(timeout)
-    except TimeoutError:
-        line = None
-    result = _parse_result(line) if line is not None else None
-    if result is None:
-        outcome.outcome = NO_INFRASTRUCTURE
-        proc.stop(grace=task.stop_grace)
+    """An output without "lifecycle", read as the original read it: every stdout line up
+    to its result line or its exit, within `timeout`. A line that is not a result (a Go
+    logger's INFO line) is logged and skipped. Without a result it manages nothing if
+    it exits 0; any other end fails the command."""
+    until = time.monotonic() + timeout
+    skipped = 0
+    while True:
+        try:
+            line = proc.read_line(max(0.0, until - time.monotonic()))
+        except TimeoutError:
+            logged = f" (the {skipped} other line(s) it wrote are in the log)" if skipped else ""
+            _time_out(proc, outcome, timeout, logged)
+            return
+        if line is None:
+            break
+        try:
+            result = _parse_result(line)
+        except ValueError:
+            _log_line(task, proc.role, line)
+            skipped += 1
+            continue
+        _judge(outcome, result, command, _reap(proc, outcome, task))
         return
-    code = _reap(proc, outcome)
-    _judge(outcome, result, command, code)
+    code = _reap(proc, outcome, task)
+    how = _how_it_ended(code)
+    if code == 0:
+        outcome.outcome = NO_INFRASTRUCTURE
+        outcome.note = f"{how} without writing a result"
+    elif code == 1:  # also how the original .NET SDK refuses a command it does not serve
+        outcome.error = f"{outcome.label} {how} without writing a result; {NO_RESULT_HINT}"
+    else:
+        outcome.error = f"{outcome.label} {how} without writing a result"
 
 
-def _reap(proc: ProviderProcess, outcome: ProviderOutcome) -> Optional[int]:
-    """Wait for a provider that answered to exit (killed past EXIT_GRACE); record its
+def _log_line(task: TaskSpec, role: str, line: bytes) -> None:
+    """A stdout line that is not the result: logged as the provider's (the original
+    echoed it), without its colours."""
+    text = re.sub(_ANSI, "", line.decode("utf-8", "replace")).strip()
+    if text:
+        logs.provider_line(task.name, role, text, "info", several=False)
+
+
+def _reap(proc: ProviderProcess, outcome: ProviderOutcome, task: TaskSpec) -> Optional[int]:
+    """Wait for a provider that answered (or closed its stdout) to exit, logging what it
+    still writes; killed past EXIT_GRACE (None then: see _how_it_ended). Records its
     exit code and last stderr lines."""
-    code: Optional[int] = proc.wait(EXIT_GRACE)
+    until = time.monotonic() + EXIT_GRACE
+    while (left := until - time.monotonic()) > 0:
+        try:
+            line = proc.read_line(left)
+        except (TimeoutError, ProviderError):
+            break
+        if line is None:
+            break
+        _log_line(task, proc.role, line)
+    code: Optional[int] = proc.wait(max(0.0, until - time.monotonic()))
     if code is None:
         proc.kill()
-        code = proc.wait(5)
-    outcome.exit_code = code
+        outcome.exit_code = proc.wait(5)
+    else:
+        outcome.exit_code = code
     outcome.stderr_tail = proc.stderr_tail()
     return code
 
 
-def _parse_result(line: bytes) -> Optional[LifecycleResult]:
-    try:
-        return LifecycleResult.parse(line)
-    except ValueError:
-        return None
+def _how_it_ended(code: Optional[int]) -> str:
+    """How a reaped provider ended; None: it did not exit and dstream stopped it."""
+    from dstream.runtime.process import ended
+
+    if code is None:
+        return f"did not exit within {EXIT_GRACE:g} s (dstream stopped it)"
+    return ended(code)
+
+
+def _time_out(proc: ProviderProcess, outcome: ProviderOutcome, timeout: float, more: str) -> None:
+    proc.kill()
+    outcome.exit_code = proc.wait(5)
+    outcome.error = f"{outcome.label} did not report a result within {timeout:g} s{more}"
+    outcome.stderr_tail = proc.stderr_tail()
+
+
+def _parse_result(line: bytes) -> LifecycleResult:
+    """A result line, its keys and its status matched case-insensitively as Go's
+    json.Unmarshal matches keys (a .NET provider on System.Text.Json's defaults writes
+    "Status"; the original echoed the line either way). Raises ValueError."""
+    obj = decode_json(line)
+    if not isinstance(obj, dict):
+        return LifecycleResult.parse(line)  # raises: not an object
+    folded = {key.lower(): value for key, value in obj.items() if key.lower() in RESULT_KEYS}
+    status = folded.get("status")
+    if isinstance(status, str):
+        folded["status"] = next(
+            (s for s in LIFECYCLE_STATUSES if s.lower() == status.lower()), status
+        )
+    return LifecycleResult.parse(encode_json(folded))
 
 
 def _judge(
@@ -289,33 +381,28 @@ def _judge(
         quoted = result.error or result.message or "no error given"
         outcome.error = f'{label} reported Failed: "{quoted}"'
     elif code != 0:
-        from dstream.runtime.process import ended
-
-        outcome.error = f"{label} reported {result.status} but {ended(code)}"
+        outcome.error = f"{label} reported {result.status} but {_how_it_ended(code)}"
     else:
         outcome.outcome = DONE
 
 
 def _read_result(
-    proc: ProviderProcess, outcome: ProviderOutcome, command: str, timeout: float
+    proc: ProviderProcess, outcome: ProviderOutcome, command: str, task: TaskSpec, timeout: float
 ) -> None:
+    """A provider that declared "lifecycle": its next line is its result (contract
+    section 8)."""
     label = outcome.label
     try:
         line = proc.read_line(timeout)
     except TimeoutError:
-        proc.kill()
-        outcome.exit_code = proc.wait(5)
-        outcome.error = f"{label} did not report a result within {timeout:g} s"
-        outcome.stderr_tail = proc.stderr_tail()
+        _time_out(proc, outcome, timeout, "")
         return
-    code = _reap(proc, outcome)
+    code = _reap(proc, outcome, task)
     if line is None:
-        from dstream.runtime.process import ended
-
-        outcome.error = f"{label} {ended(code)} without writing a result"
+        outcome.error = f"{label} {_how_it_ended(code)} without writing a result"
         return
     try:
-        result = LifecycleResult.parse(line)
+        result = _parse_result(line)
     except ValueError as exc:  # not JSON, or not a result
         shown = line[:200].decode("utf-8", "replace")
         outcome.error = f"{label} wrote an invalid result ({exc}): {shown}"
