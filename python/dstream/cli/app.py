@@ -105,7 +105,8 @@ def _top_parser() -> argparse.ArgumentParser:
         formatter_class=RawDescriptionHelpFormatter,
         epilog="commands:\n"
         + "\n".join(f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items())
-        + "\n\nRun `dstream COMMAND --help` for a command's options.",
+        + "\n\nRun `dstream COMMAND --help` (or `dstream help COMMAND`) for a command's "
+        "options.",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument("command", nargs="?", help=argparse.SUPPRESS)
@@ -123,7 +124,15 @@ def add_global_arguments(parser: argparse.ArgumentParser, *, json: bool = True) 
         help="debug, info, warning, error (default: $DSTREAM_LOG_LEVEL or info)",
     )
     parser.add_argument(
-        "--log-format", choices=("text", "json"), help="default: $DSTREAM_LOG_FORMAT or text"
+        "-f",
+        "--log-format",
+        choices=("text", "json"),
+        help="default: $DSTREAM_LOG_FORMAT or text",
+    )
+    # The original declared -t/--log-time and never read it: accepted, so its users'
+    # scripts keep working, and said to have no effect (in _main).
+    parser.add_argument(
+        "-t", "--log-time", action="store_true", help="no effect (the original's flag)"
     )
 
 
@@ -146,8 +155,11 @@ def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
 
 
 # Global flags the original accepted before the command too: name -> takes a value.
-GLOBAL_FLAGS = {"-l": True, "--log-level": True, "--log-format": True, "-c": True,
-                "--config": True, "--json": False}  # fmt: skip
+GLOBAL_FLAGS = {"-l": True, "--log-level": True, "-f": True, "--log-format": True,
+                "-t": False, "--log-time": False, "-c": True, "--config": True,
+                "--json": False}  # fmt: skip
+# Those every command's own parser has (add_global_arguments), right after its name.
+LOGGING_FLAGS = ("-l", "--log-level", "-f", "--log-format", "-t", "--log-time")
 
 
 def hoist_global_flags(argv: list[str]) -> list[str]:
@@ -163,7 +175,7 @@ def hoist_global_flags(argv: list[str]) -> list[str]:
         if flag not in GLOBAL_FLAGS:
             break
         width = 2 if GLOBAL_FLAGS[flag] and not eq else 1
-        target = logging_flags if flag in ("-l", "--log-level", "--log-format") else trailing
+        target = logging_flags if flag in LOGGING_FLAGS else trailing
         target.extend(argv[i : i + width])
         i += width
     if i == 0 or i >= len(argv):
@@ -203,6 +215,11 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 def _main(argv: Optional[list[str]]) -> int:
     argv = hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
+    if argv[:1] == ["help"] and len(argv) > 1 and not argv[1].startswith("-"):
+        # cobra's `dstream help run`, as the original had it: `dstream run --help`
+        argv = [*argv[1:], "--help"]
+        if argv[0] not in COMMANDS:
+            return _unknown_command(argv[0], "dstream help")
     if not argv or argv[0] in ("-h", "--help", "help"):
         _top_parser().print_help()
         return 0 if argv else EXIT_USAGE
@@ -210,10 +227,7 @@ def _main(argv: Optional[list[str]]) -> int:
         argv[0] = "version"
     name = argv[0]
     if name not in COMMANDS:
-        guess = nearest(name, COMMANDS)
-        hint = f"did you mean `dstream {guess}`?" if guess else "run `dstream --help`"
-        print(f"error: unknown command {name!r}\n  hint: {hint}", file=sys.stderr)
-        return EXIT_USAGE
+        return _unknown_command(name, "dstream")
     parser, module = build_parser(name)
     from dstream import logs
     from dstream.cli.view import View
@@ -230,6 +244,11 @@ def _main(argv: Optional[list[str]]) -> int:
         resume_collector()
     try:
         logs.setup(args.log_level, args.log_format)
+        if args.log_time:
+            logs.log.warning(
+                "-t/--log-time has no effect: dstream's text log carries no time; "
+                "--log-format json gives every record a time"
+            )
         return int(module.execute(args, view) or 0)  # type: ignore[attr-defined]
     except DstreamError as exc:
         view.error(exc)
@@ -247,6 +266,14 @@ def _main(argv: Optional[list[str]]) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `dstream list | head`: the reader left, nothing to report
         return EXIT_FAILURE
+
+
+def _unknown_command(name: str, prefix: str) -> int:
+    """A command name that is none of COMMANDS: one error block, exit 2."""
+    guess = nearest(name, COMMANDS)
+    hint = f"did you mean `{prefix} {guess}`?" if guess else "run `dstream --help`"
+    print(f"error: unknown command {name!r}\n  hint: {hint}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def run() -> None:

@@ -175,7 +175,10 @@ def format_text(source: str) -> str:
         text = raw.strip()
         if in_comment:  # inside /* ... */: keep the author's layout
             lines.append(raw.rstrip())
-            in_comment = _scan(raw, True).in_comment
+            # What follows its end counts (`*/}}` closes a Go template comment's `{{`).
+            scan = _scan(raw, True)
+            depth = max(depth + scan.depth_change, 0)
+            in_comment, heredoc, inside = scan.in_comment, scan.heredoc, scan.inside
             continue
         if inside:  # goes on inside a string's `${ }`: kept as written, like a comment
             lines.append(raw.rstrip())

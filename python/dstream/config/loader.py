@@ -20,7 +20,7 @@ from dstream.config.schema import build_metrics, build_state
 from dstream.config.scope import Module, VariableValue, declare_locals
 from dstream.config.syntax import Block, SourceFile, parse_text, read_source
 from dstream.config.tasks import build_task
-from dstream.config.templates import SourceMap
+from dstream.config.templates import SourceMap, split_paste_warnings
 from dstream.config.variables import (
     ENV_VAR_PREFIX,
     Declared,
@@ -183,6 +183,9 @@ def analyze_texts(
         # Every local once, so lint reports an unused one's errors too.
         diagnostics.attempt(partial(module.local, name, attribute.location))
     project = _build_project(module, sources, diagnostics, base_dir)
+    for source in sources:  # what evaluating them found (config/templates.py)
+        for warning in split_paste_warnings(source.rewritten):
+            diagnostics.add(warning)
     # Every output channel masks them from now on, also in the errors found above.
     redact.remember(project.sensitive_values)
     project.warnings = [str(warning) for warning in diagnostics.warnings]

@@ -21,6 +21,7 @@ from dstream.config.provider_config import locate_config
 from dstream.config.references import provider_reference
 from dstream.config.syntax import Attribute, Block, Body
 from dstream.errors import ConfigError, nearest
+from dstream.records import replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 
 SOURCES = ("provider_path", "provider_ref", "provider_image")
 DEPRECATED_SOURCES = {"plugin_path": "provider_path", "plugin_ref": "provider_ref"}
+# The original's `provider` name beside the path: optional, and unused there too
+# (ORIGINAL.md section 2). Read with a warning, never suggested for a misspelt name.
+IGNORED_ATTRIBUTES = ("provider",)
 PROVIDER_ATTRIBUTES = (*SOURCES, "config", "env", "inherit_env", "lifecycle", *DEPRECATED_SOURCES)
 PROVIDER_BLOCKS = ("config", "env")
 STATE_ATTRIBUTES = ("backend", "path", "dsn", "table", "lease_ttl", "lease_renew_interval")
@@ -124,7 +128,7 @@ def build_provider(
             location=block.label_locations[0],
             hint=f"write `{role} {{ ... }}`",
         )
-    body = block.body
+    body = _without_ignored(block.body, context, diagnostics)
     check_names(body, context, PROVIDER_ATTRIBUTES, PROVIDER_BLOCKS)
     spec = ProviderSpec(role=role, location=block.location)
     _read_source(spec, block, evaluator, context, diagnostics)
@@ -138,6 +142,23 @@ def build_provider(
     if "inherit_env" in body.attributes:
         spec.inherit_env = _inherit_env(body.attributes["inherit_env"], evaluator, context)
     return spec
+
+
+def _without_ignored(body: Body, context: str, diagnostics: Diagnostics) -> Body:
+    """`body` without the attributes the original declared and never used, each one
+    warned about (its value is not evaluated: nothing reads it)."""
+    ignored = [body.attributes[name] for name in IGNORED_ATTRIBUTES if name in body.attributes]
+    if not ignored:
+        return body
+    for attribute in ignored:
+        diagnostics.warn(
+            f'{attribute.name} = "..." in {context} has no effect (the original ignored it '
+            "too); the provider comes from provider_path, provider_ref or provider_image",
+            attribute.location,
+            hint=f"remove {attribute.name} = ...",
+        )
+    kept = {name: a for name, a in body.attributes.items() if name not in IGNORED_ATTRIBUTES}
+    return replace(body, attributes=kept)
 
 
 def _inherit_env(attribute: Attribute, evaluator: Evaluator, context: str) -> tuple[str, ...]:
@@ -310,5 +331,5 @@ def build_metrics(block: Block, evaluator: Evaluator) -> MetricsSpec:
                 location=attribute.value_location,
                 hint='write addr = "127.0.0.1:9464"',
             ) from None
-        spec.addr = addr
+        spec.addr, spec.location = addr, attribute.value_location
     return spec

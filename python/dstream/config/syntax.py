@@ -240,11 +240,22 @@ def _grammar_stamp() -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def _cache_folder() -> str:
-    """Where parsed trees are kept."""
+def _cache_folder() -> Optional[str]:
+    """Where parsed trees are kept; None when DSTREAM_PARSE_CACHE=0 turns the cache off
+    (a tree holds the file's literal text: docs/security.md, "The parse cache")."""
     from dstream.cache import cache_root
 
+    if os.environ.get("DSTREAM_PARSE_CACHE") == "0":
+        return None
     return os.path.join(cache_root(), "hcl")
+
+
+def _private_folder(folder: str) -> None:
+    """`folder`, made if missing, readable by its owner only: one an earlier version
+    made with the umask's mode (0755) is closed too."""
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    if os.stat(folder).st_mode & 0o077:
+        os.chmod(folder, 0o700)
 
 
 @functools.cache
@@ -314,14 +325,16 @@ def _quick_parse_applies() -> bool:
         return False
 
 
-def parses_to_tree(source: str) -> Tree:
+def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
     """python-hcl2's parse tree of `source`, kept on disk by content: building hcl2's
     parser costs about 70 ms on every `dstream` command (and importing lark 40 ms more),
     loading a cached tree well under a millisecond. A miss is parsed by
     config/quickparse.py when it knows the text (a millisecond or two), by lark
-    otherwise. The `{{ env }}` pre-pass leaves no value in `source`, so the cache never
-    holds a secret. Any cache trouble just means parsing again. Raises lark's
-    UnexpectedInput on a syntax error, TooDeep on nesting beyond the limits (checked
+    otherwise. The `{{ env }}` pre-pass leaves no value it reads in `source`, but the
+    file's own text is kept, a password written in it too (docs/security.md, "The parse
+    cache": owner-only, DSTREAM_PARSE_CACHE=0); `cache=False` for a text that must not
+    be kept. Any cache trouble just means parsing again. Raises lark's UnexpectedInput
+    on a syntax error, TooDeep on nesting beyond the limits (checked
     before the parse) and BadString for a quoted string HCL v2 refuses (checked after
     it): only a miss pays for the checks, and a text that fails is never cached."""
     import zlib
@@ -330,13 +343,14 @@ def parses_to_tree(source: str) -> Tree:
     # The name only spreads the files out; the stamp stored with the tree decides a hit,
     # so a crc32 collision costs a parse, never a wrong tree (hashlib would load
     # OpenSSL: 3-4 ms of every command).
-    folder = _cache_folder()
-    path = os.path.join(folder, f"{zlib.crc32(stamp):08x}-{len(stamp)}.tree")
+    folder = _cache_folder() if cache else None
+    path = os.path.join(folder, f"{zlib.crc32(stamp):08x}-{len(stamp)}.tree") if folder else ""
     try:
-        with open(path, "rb") as handle:
-            stored, plain = marshal.loads(handle.read())
-        if stored == stamp:
-            return thaw(plain)
+        if path:
+            with open(path, "rb") as handle:
+                stored, plain = marshal.loads(handle.read())
+            if stored == stamp:
+                return thaw(plain)
     except Exception:  # absent, unreadable, or written in another format (not BaseException)
         pass
     import tempfile
@@ -348,9 +362,11 @@ def parses_to_tree(source: str) -> Tree:
     if tree is None:  # a text the quick parser declines: lark's (a syntax error too)
         tree = from_lark(lark_parse(source), MAX_TREE_DEPTH)
     check_strings(tree)
+    if not folder:
+        return tree
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        _private_folder(folder)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")  # mode 0600
         with os.fdopen(fd, "wb") as handle:
             handle.write(marshal.dumps((stamp, freeze(tree))))
         os.replace(tmp, path)
@@ -359,17 +375,19 @@ def parses_to_tree(source: str) -> Tree:
     return tree
 
 
-def parse_text(text: str, path: str) -> SourceFile:
-    """Parse one file (after the `{{ env }}` pre-pass). Raises ConfigError."""
-    tree, rewritten = parse_tree(text, path)
+def parse_text(text: str, path: str, *, cache: bool = True) -> SourceFile:
+    """Parse one file (after the `{{ env }}` pre-pass). Raises ConfigError. `cache`:
+    False for a text that may hold a value given from outside the configuration (a var
+    file, a --var), which the parse cache must never hold."""
+    tree, rewritten = parse_tree(text, path, cache=cache)
     body_tree = next(c for c in tree.children if isinstance(c, Tree) and c.data == "body")
     body = _body(body_tree, rewritten.source_map)
     return SourceFile(path, body, rewritten.source_map, rewritten)
 
 
-def parse_tree(text: str, path: str) -> tuple[Tree, Rewritten]:
+def parse_tree(text: str, path: str, *, cache: bool = True) -> tuple[Tree, Rewritten]:
     """One file's parse tree (of the text after the `{{ env }}` pre-pass, which the
-    source map maps back to `text`). Raises ConfigError."""
+    source map maps back to `text`); `cache` as for parse_text. Raises ConfigError."""
     if text.startswith(BOM):  # what some Windows editors write first; it is no text
         text = text[1:]
     if len(text) > MAX_FILE_BYTES:
@@ -384,7 +402,7 @@ def parse_tree(text: str, path: str) -> tuple[Tree, Rewritten]:
     source_map = rewritten.source_map
     source = rewritten.text if rewritten.text.endswith("\n") else rewritten.text + "\n"
     try:
-        tree = parses_to_tree(source)
+        tree = parses_to_tree(source, cache=cache)
     except TooDeep as exc:
         line, column = exc.position(source)
         raise ConfigError(

@@ -139,7 +139,7 @@ def parse_literal(text: str, label: str, reads: Reads, secret: Optional[str]) ->
     literal. `label` names where it came from; `secret` as for evaluate_value."""
     module = Module(environ={}, reads=reads)
     try:
-        source = parse_text(_LITERAL_PREFIX + text + "\n", label)
+        source = parse_text(_LITERAL_PREFIX + text + "\n", label, cache=False)  # may be secret
         expr = source.body.attributes["value"].expr
         return evaluate_value(expr, source, module, f"the value of {label}", secret)
     except ConfigError as exc:
@@ -197,7 +197,7 @@ def read_var_file(
     if path.endswith(".json"):
         return _read_json(path, text, secrets)
     try:
-        source = parse_text(text, path)
+        source = parse_text(text, path, cache=False)  # values: maybe secret, never cached
     except ConfigError as exc:
         if not secrets or exc.location is None:
             raise

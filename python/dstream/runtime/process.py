@@ -66,6 +66,15 @@ REFUSAL_HINT = (
     "dstream.hcl, or what it names to install"
 )
 
+# A provider that ended before its handshake; and, when its block passes nothing beyond
+# the allow-list, what an original provider (which got dstream's whole environment)
+# most often misses.
+EARLY_EXIT_HINT = "run the provider by hand with its config on stdin to see why"
+HOST_ENV_HINT = (
+    "; it got only an allow-listed part of dstream's environment: a variable it reads "
+    'from the host goes in its block as inherit_env = ["NAME"] (docs/migrating.md)'
+)
+
 STDERR_TAIL_LINES = 20
 MAX_STDERR_LINE = 64 * 1024
 STDERR_DRAIN = 0.5  # seconds to wait for an exited provider's last stderr lines
@@ -153,6 +162,7 @@ class ProviderProcess:
         # or None; closed once the handshake shows the input does not want notices.
         self.commit_fd: Optional[int] = None
         self.first_line: Optional[bytes] = None  # as read by handshake(); None: none yet
+        self.host_env_only = False  # Prepared's: its block passes no env, no inherit_env
         self.executable: Optional[str] = None  # what was started (not for a container)
         self.handshake_bytes = 0  # stream offset where data starts, for frame errors
         self._buf = bytearray()
@@ -310,7 +320,7 @@ class ProviderProcess:
                 f"{self.label} {ended(code)} before its handshake",
                 provider=self.label,
                 stderr_tail=self.stderr_tail(),
-                hint="run the provider by hand with its config on stdin to see why",
+                hint=EARLY_EXIT_HINT + (HOST_ENV_HINT if self.host_env_only else ""),
             )
         return self.accept_handshake(line)
 
@@ -480,6 +490,7 @@ class Prepared:
     env: dict[str, str]  # without the commit-notice channel's fd, given at the start
     command: bytes
     notices: bool  # an input's run: it gets the commit-notice channel (contract section 4)
+    host_env_only: bool = False  # its block has no env and no inherit_env (HOST_ENV_HINT)
 
 
 def prepare_provider(
@@ -511,6 +522,7 @@ def prepare_provider(
             command, spec.config, task=task.name, role=spec.role, state=state, destroy=destroy
         ),
         notices=spec.role == "input" and command == "run",
+        host_env_only=not spec.env and not spec.inherit_env,
     )
 
 
@@ -559,6 +571,7 @@ def start_provider(prepared: Prepared, *, log_sink: LogSink = default_log_sink) 
     proc = ProviderProcess(
         popen, role=prepared.role, label=label, task_name=prepared.task, log_sink=log_sink
     )
+    proc.host_env_only = prepared.host_env_only
     if not prepared.image:
         proc.executable = prepared.argv[0]
     if not prepared.image and notices is not None:
