@@ -37,12 +37,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.deploy.inputs import collect
-    from dstream.deploy.kubernetes import KubernetesOptions, render, to_yaml_stream
+    from dstream.deploy.kubernetes import (
+        CONFIG_DIR,
+        KubernetesOptions,
+        render,
+        to_yaml_stream,
+    )
 
     options = KubernetesOptions(
         image=args.image, name=args.name, namespace=args.namespace, agents=args.agents,
         secret=args.secret,
     )  # fmt: skip
+    options.check()  # before collect: its hints name the Secret
     secret = options.secret_name
     inputs = collect(args.config, list(args.var), list(args.var_file), os.environ, secret)
     manifests = render(inputs, options)
@@ -52,6 +58,13 @@ def execute(args: argparse.Namespace, view: View) -> int:
             f"note: the configuration reads {', '.join(needed)} from the environment "
             "(env() or {{ env }}): the pods get none of deploy's environment; set each in "
             "the pod template (env, or envFrom a ConfigMap or Secret)"
+        )
+    for path, how in inputs.lacking:  # the pods resolve it in CONFIG_DIR, the ConfigMap
+        view.note(
+            f"note: the configuration uses {path!r} ({how}): the pods do not get it, they "
+            f"have only the ConfigMap's files in {CONFIG_DIR}, where they resolve relative "
+            "paths; bake it into the image (or mount it from a volume) and name it by its "
+            "absolute path there"
         )
     for name in inputs.withheld:
         view.note(

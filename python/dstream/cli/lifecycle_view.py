@@ -1,7 +1,8 @@
 """How init, plan, status and destroy show their results, the way Terraform users read
 them: what each provider reported, one summary line that is true (never "No changes"
 after a failure), one error block per failed provider, the original's ✅ line only on
-success. `status` also says where the task's state is and what checkpoint it holds."""
+success. `status` also says where the task's state is and what checkpoint it holds, and
+with the postgres state who runs the task (its lease holder)."""
 
 from __future__ import annotations
 
@@ -226,8 +227,43 @@ def render_state(state: StateView, view: View) -> None:
         )
 
 
+class LeaseView(TypedDict):
+    """Who runs a task: the holder of its live lease (`status --json`, "lease")."""
+
+    owner: str
+    epoch: int
+    acquired_at: float  # seconds since the epoch, on the database clock
+    expires_in: float  # seconds; renewed while the holder runs
+
+
+def leases_of(project: Project, names: list[str]) -> dict[str, Optional[LeaseView]]:
+    """Each task's live lease, None when nobody runs it (an expired or released lease
+    is nobody's). Only the postgres state keeps leases: {} with any other."""
+    if project.state.backend != "postgres":
+        return {}
+    from dstream.state import open_store
+
+    with open_store(project.state, project.base_dir) as store:
+        rows = {row.task: row for row in store.leases()}  # type: ignore[attr-defined]
+    found: dict[str, Optional[LeaseView]] = dict.fromkeys(names)
+    for name in names:
+        row = rows.get(name)
+        if row is not None and row.expires_in > 0:
+            found[name] = LeaseView(
+                owner=row.owner,
+                epoch=row.epoch,
+                acquired_at=float(row.acquired_at),
+                expires_in=float(row.expires_in),
+            )
+    return found
+
+
 def task_document(report: TaskLifecycle, project: Project) -> dict[str, object]:
     doc = report.to_dict()
     if report.command == "status":
-        doc["state"] = state_of(project, report.task)
+        state = doc["state"] = state_of(project, report.task)
+        if not state.get("error"):  # else the store cannot be read: the error says so
+            leases = leases_of(project, [report.task])
+            if leases:
+                doc["lease"] = leases[report.task]
     return doc

@@ -8,6 +8,7 @@ import argparse
 import time
 
 from dstream.cli.init import add_lifecycle_arguments, load_tasks, run_command
+from dstream.cli.lifecycle_view import leases_of
 from dstream.cli.view import View
 from dstream.config.model import Project
 
@@ -27,18 +28,13 @@ def execute(args: argparse.Namespace, view: View) -> int:
 
 def _run_by(project: Project, names: list[str]) -> list[str]:
     """One line per task: the agent or run holding its lease, and since when."""
-    if project.state.backend != "postgres":
-        return []
-    from dstream.state import open_store
-
-    with open_store(project.state, project.base_dir) as store:
-        leases = {row.task: row for row in store.leases()}  # type: ignore[attr-defined]
     lines = []
-    for name in names:
-        row = leases.get(name)
-        if row is None or row.expires_in <= 0:
+    for name, lease in leases_of(project, names).items():
+        if lease is None:
             lines.append(f"{name}: not running")
             continue
-        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row.acquired_at))
-        lines.append(f"{name}: run by {row.owner} since {since} (lease epoch {row.epoch})")
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(lease["acquired_at"]))
+        lines.append(
+            f"{name}: run by {lease['owner']} since {since} (lease epoch {lease['epoch']})"
+        )
     return lines

@@ -9,9 +9,19 @@
   manifests, and `deploy` evaluates the configuration with a stand-in of its type.
 
 A sensitive variable with a default is refused: its value is in the text of the files.
+So is a state DSN holding a password not made of a sensitive value (written in the files
+or given by a variable not sensitive): the ConfigMap would hold it in clear text.
+
+What the pods do not get is named for the caller to tell (`lacking`): a file the
+configuration reads with file(), and a provider given by a path relative to it: the
+pods resolve both in the ConfigMap's directory, which holds the .hcl files only.
 """
 
 from __future__ import annotations
+
+import os
+import re
+from urllib.parse import parse_qs, urlsplit
 
 from dstream.config.loader import ENV_VAR_PREFIX, Analysis, analyze
 from dstream.config.model import Project
@@ -51,6 +61,9 @@ class Inputs:
     # null or "", the only ones allowed).
     secrets: dict[str, bool]
     withheld: list[str]  # sensitive variables given a value here: the pods read the Secret
+    # What the pods lack, each as the configuration names it, with what names it
+    # ("file()", "task \"a\" output provider_path"): see `lacking`.
+    lacking: list[tuple[str, str]]
 
 
 def collect(
@@ -78,13 +91,83 @@ def collect(
             error.hint = f"{error.hint}; {_stand_in_hint(stand_ins)}"
         raise error  # `dstream lint` lists them all
     assert result.project is not None
+    _refuse_a_password_in_the_dsn(result.project, secret)
     values, withheld = _given(result)
     files = {}
     for path in result.files:
         with open(path, encoding="utf-8") as handle:
             files[path] = handle.read()
     secrets = {name: item.has_default for name, item in sorted(sensitive.items())}
-    return Inputs(result.project, files, values, secrets, withheld)
+    lacking = lacking_files(result, var_files) + lacking_providers(result.project)
+    return Inputs(result.project, files, values, secrets, withheld, lacking)
+
+
+def lacking_files(result: Analysis, var_files: list[str]) -> list[tuple[str, str]]:
+    """The files evaluating the configuration read besides its .hcl files and the var
+    files (whose values the ConfigMap holds): those file() read, relative to the
+    configuration's directory when in it."""
+    assert result.project is not None
+    base = result.project.base_dir
+    known = {os.path.abspath(p) for p in [*result.files, *var_files]}
+    return [
+        (os.path.relpath(path, base) if path.startswith(base + os.sep) else path, "file()")
+        for path in result.project.reads.files
+        if path not in known
+    ]
+
+
+def lacking_providers(project: Project) -> list[tuple[str, str]]:
+    """Providers given by a path relative to the configuration (a bare name is looked
+    up on the image's PATH; an absolute path is the image's to hold)."""
+    found = []
+    for name, task in sorted(project.tasks.items()):
+        for side in (task.input, task.output):
+            path = side.provider_path or ""
+            if os.sep in path and not os.path.isabs(path):
+                found.append((path, f'task "{name}" {side.role} provider_path'))
+    return found
+
+
+def _refuse_a_password_in_the_dsn(project: Project, secret: str) -> None:
+    """The ConfigMap holds the files' text and the given values: a password written
+    in the DSN, or in a variable not sensitive, would be in it in clear text. One made
+    of a sensitive variable's value is not (deploy evaluated a stand-in; the pods read
+    the Secret)."""
+    password = dsn_password(project.state.dsn or "")
+    # sensitive: the password holds such a value, or is a part of one (the whole dsn)
+    if not password or any(
+        value in password or password in value for value in project.sensitive_values
+    ):
+        return
+    raise ConfigError(
+        "the state dsn holds a password, written in the files or given by a variable "
+        "that is not sensitive: the manifests' ConfigMap would hold it in clear text",
+        location=project.state.location,
+        hint='declare it as a sensitive variable without a default (variable "pgpw" { '
+        'sensitive = true }), write dsn = "postgresql://USER:${var.pgpw}@HOST/DB", and '
+        f'put the password in the Secret "{secret}", key "pgpw" (kubectl create secret '
+        f"generic {secret} --from-literal=pgpw=...); or make the variable that gives "
+        "the whole dsn sensitive",
+    )
+
+
+# password=... in a keyword DSN: quoted ('...') or up to a space
+_PASSWORD_KEYWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+
+
+def dsn_password(dsn: str) -> str:
+    """The password a DSN holds (a URI's user:password@ or ?password=, a keyword DSN's
+    password=), "" when none."""
+    if "://" in dsn:
+        try:
+            parts = urlsplit(dsn)
+            in_query = parse_qs(parts.query).get("password", [""])[0]
+            return parts.password or in_query
+        except ValueError:  # unparseable: anything between "://" and the last "@"
+            userinfo = dsn.partition("://")[2].rpartition("@")[0]
+            return userinfo.partition(":")[2]
+    found = _PASSWORD_KEYWORD.search(dsn)
+    return found.group(1).strip("'") if found else ""
 
 
 def _given(result: Analysis) -> tuple[dict[str, JsonValue], list[str]]:

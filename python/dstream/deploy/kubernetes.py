@@ -23,11 +23,18 @@ from __future__ import annotations
 
 import math
 import os
-import re
 
 from dstream.config.loader import ENV_VAR_PREFIX
 from dstream.config.redact import redact_data
 from dstream.deploy.inputs import Inputs
+from dstream.deploy.names import (
+    DNS1035_LABEL,
+    DNS1123_LABEL,
+    DNS1123_SUBDOMAIN,
+    STATEFUL_SET_MAX,
+    check,
+    dns_name,
+)
 from dstream.errors import ConfigError, UsageError
 from dstream.protocol.values import encode_json
 from dstream.records import field, record
@@ -46,7 +53,6 @@ VALUES_FILE = "variables.json"
 # Seconds the kubelet waits beyond the longest stop_grace: the drain itself, then the
 # last checkpoint write and the lease release.
 GRACE_EXTRA = 15
-_DNS = re.compile(r"[^a-z0-9-]+")
 
 
 @record
@@ -62,17 +68,16 @@ class KubernetesOptions:
 
     @property
     def secret_name(self) -> str:
-        return self.secret or f"{dns_name(self.name)}-secrets"
+        return self.secret or dns_name(self.name, "secrets")
 
-
-def dns_name(*parts: str) -> str:
-    """A DNS-1123 name from task names and the like (at most 63 characters)."""
-    text = _DNS.sub("-", "-".join(parts).lower()).strip("-")
-    if len(text) > 63:
-        import zlib  # a suffix keeps two long names apart
-
-        text = f"{text[:54].rstrip('-')}-{zlib.crc32(text.encode()):08x}"
-    return text or "dstream"
+    def check(self) -> None:
+        """A usage error for a name given that Kubernetes would refuse (deploy/names.py):
+        --name starts the Service's name, a DNS-1035 label."""
+        check("--name", self.name, DNS1035_LABEL)
+        if self.namespace:
+            check("--namespace", self.namespace, DNS1123_LABEL)
+        if self.secret:
+            check("--secret", self.secret, DNS1123_SUBDOMAIN)
 
 
 def render(inputs: Inputs, options: KubernetesOptions) -> list[dict[str, object]]:
@@ -87,6 +92,7 @@ def render(inputs: Inputs, options: KubernetesOptions) -> list[dict[str, object]
         )
     if not options.image:
         raise UsageError("no image given", hint="pass --image REGISTRY/dstream:TAG")
+    options.check()
     _refuse_clashes(project, options)
     base = _Base(inputs, options)
     manifests = [base.config_map()]
@@ -160,6 +166,9 @@ class _Base:
         self.secret = options.secret_name
         grace = max((t.stop_grace for t in inputs.project.tasks.values()), default=10.0)
         self.grace = math.ceil(grace) + GRACE_EXTRA
+        self.config_name = dns_name(options.name, "config")
+        # The headless Service's and the StatefulSet's: the shorter limit of the two.
+        self.agent_name = dns_name(options.name, "agent", limit=STATEFUL_SET_MAX)
 
     def meta(self, name: str, labels: dict[str, str]) -> dict[str, object]:
         meta: dict[str, object] = {"name": name, "labels": labels}
@@ -170,7 +179,7 @@ class _Base:
     def labels(self, component: str, **more: str) -> dict[str, str]:
         return {
             "app.kubernetes.io/name": "dstream",
-            "app.kubernetes.io/instance": dns_name(self.o.name),
+            "app.kubernetes.io/instance": self.o.name,
             "app.kubernetes.io/component": component,
             **self.o.labels,
             **more,
@@ -184,7 +193,7 @@ class _Base:
         return data
 
     def config_map(self) -> dict[str, object]:
-        name = f"{dns_name(self.o.name)}-config"
+        name = self.config_name
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -237,9 +246,7 @@ class _Base:
             "spec": {
                 "terminationGracePeriodSeconds": self.grace,
                 "containers": [container],
-                "volumes": [
-                    {"name": "config", "configMap": {"name": f"{dns_name(self.o.name)}-config"}}
-                ],
+                "volumes": [{"name": "config", "configMap": {"name": self.config_name}}],
             },
         }
 
@@ -262,7 +269,7 @@ class _Base:
         return {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": self.meta(f"{dns_name(self.o.name)}-agent", labels),
+            "metadata": self.meta(self.agent_name, labels),
             "spec": {
                 "clusterIP": "None",
                 "selector": labels,
@@ -272,7 +279,7 @@ class _Base:
 
     def stateful_set(self) -> dict[str, object]:
         labels = self.labels("agent")
-        name = f"{dns_name(self.o.name)}-agent"
+        name = self.agent_name
         return {
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",
@@ -292,7 +299,7 @@ class _Base:
         return {
             "apiVersion": "policy/v1",
             "kind": "PodDisruptionBudget",
-            "metadata": self.meta(f"{dns_name(self.o.name)}-{component}", labels),
+            "metadata": self.meta(dns_name(self.o.name, component), labels),
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}},
         }
 
