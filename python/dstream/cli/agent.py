@@ -41,7 +41,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
         if addr:
             from dstream.runtime.metrics import MetricsServer
 
-            server = stack.enter_context(MetricsServer(monitor, addr))
+            where = None if args.metrics_addr else project.metrics.location
+            server = stack.enter_context(MetricsServer(monitor, addr, where))
             logs.log.info("metrics on http://%s/metrics", server.address)
         store = stack.enter_context(open_store(project.state, project.base_dir))
         summaries, signum = run_agent(project, store, monitor)

@@ -28,6 +28,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn, Optional
 
+    from dstream.cli.view import View
+
 # name -> (module, one-line help). Order is the order of `dstream --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("dstream.cli.run", "run tasks: start their providers and stream"),
@@ -197,16 +199,20 @@ def main(argv: Optional[list[str]] = None) -> int:
             crashed.append(args.exc_value)
 
     threading.excepthook = record
+    wants_json = "--json" in (sys.argv[1:] if argv is None else argv)
     try:
         code = _main(argv)
         if crashed:
             raise crashed[0]
         return code
+    except KeyboardInterrupt as exc:  # before the command's own boundary was up (parsing)
+        from dstream.cli.view import View
+
+        return _interrupted(exc, View(json=wants_json))
     except Exception as exc:
         try:
             from dstream.cli import crash
 
-            wants_json = "--json" in (sys.argv[1:] if argv is None else argv)
             return crash.report(exc, json=wants_json)
         except Exception:  # the report itself failed: still one line, still 70
             print(f"error: internal error ({type(exc).__name__})", file=sys.stderr)
@@ -261,9 +267,8 @@ def _main(argv: Optional[list[str]]) -> int:
             raise
         view.error(missing)
         return missing.exit_code
-    except KeyboardInterrupt:
-        view.error(DstreamError("interrupted", hint="run the command again to finish it"))
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM (Terminated)
+        return _interrupted(exc, view)
     except BrokenPipeError:  # `dstream list | head`: the reader left, nothing to report
         return EXIT_FAILURE
 
@@ -276,7 +281,29 @@ def _unknown_command(name: str, prefix: str) -> int:
     return EXIT_USAGE
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where SIGINT raises KeyboardInterrupt: a command ends on it as on
+    Ctrl-C (what it started is stopped on the way out), with exit 143. `run` and `agent`
+    put their own handlers in place once they take tasks (a drain), and back after."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _interrupted(exc: KeyboardInterrupt, view: View) -> int:
+    """The one error block (one JSON document with --json) of a command a signal
+    stopped, and its exit code: 143 for SIGTERM, 130 for SIGINT."""
+    terminated = isinstance(exc, Terminated)
+    name = "SIGTERM" if terminated else "SIGINT"
+    view.error(DstreamError(f"interrupted by {name}", hint="run the command again to finish it"))
+    return ExitCode.TERMINATED if terminated else EXIT_INTERRUPTED
+
+
 def run() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)  # the console script's; not main()'s caller's
     _exit(main())
 
 

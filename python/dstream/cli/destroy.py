@@ -1,7 +1,8 @@
 """`dstream destroy [TASK...]`: remove what `init` created (output first, then input).
 Removing what is already gone succeeds. Like `terraform destroy`, it first shows what
 would go and asks for `yes`; `--auto-approve` skips that (and is required when stdin is
-not a terminal). An answer other than `yes` cancels: nothing is removed, exit 1.
+not a terminal, and with --json). An answer other than `yes` cancels: nothing is
+removed, exit 1.
 
 The stored checkpoint is kept unless `--drop-state` (a queue or slot removed by destroy
 may make it meaningless, but dropping it is the user's call); the last lines say which.
@@ -61,15 +62,29 @@ def _state(project: Project, names: list[str], drop: bool, view: View) -> None:
                 )
 
 
+def _refuse_to_ask(view: View) -> None:
+    """Without --auto-approve destroy asks for `yes` on the terminal, unless it cannot:
+    with --json (its stdout is one document, not a conversation) or without a terminal.
+    The error says which of the two."""
+    if view.json:
+        why = "with --json destroy does not ask for a confirmation"
+        flags = " --json"
+    elif not sys.stdin.isatty():
+        why = "there is no terminal to ask on"
+        flags = ""
+    else:
+        return
+    raise UsageError(
+        f"destroy needs a confirmation, and {why}",
+        hint="review with `dstream plan --destroy TASK`, then run "
+        f"`dstream destroy TASK --auto-approve{flags}`",
+    )
+
+
 def execute(args: argparse.Namespace, view: View) -> int:
     tasks = load_tasks(args)
     if not args.auto_approve:
-        if view.json or not sys.stdin.isatty():
-            raise UsageError(
-                "destroy needs a confirmation, and there is no terminal to ask on",
-                hint="review with `dstream plan --destroy TASK`, then run "
-                "`dstream destroy TASK --auto-approve`",
-            )
+        _refuse_to_ask(view)
         code = run_command(args, view, "plan", tasks, destroy=True, quiet_success=True)
         if code != EXIT_OK:
             return code

@@ -181,7 +181,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
         if addr:
             from dstream.runtime.metrics import MetricsServer
 
-            server = stack.enter_context(MetricsServer(monitor, addr))
+            where = None if args.metrics_addr else project.metrics.location
+            server = stack.enter_context(MetricsServer(monitor, addr, where))
             logs.log.info("metrics on http://%s/metrics", server.address)
         if _builtin_demo(args):  # the demo shows the counter every time: no state kept
             import tempfile

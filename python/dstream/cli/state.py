@@ -69,17 +69,20 @@ def _open(args: argparse.Namespace) -> tuple[Optional[Project], StateStore]:
     return project, open_store(project.state, project.base_dir)
 
 
-def _check_task(project: Optional[Project], task: str, force: bool) -> None:
+def _check_task(
+    project: Optional[Project], task: str, force: bool, *, takes_force: bool = True
+) -> None:
     """Catch typos: a checkpoint for a task the configuration does not define would never
-    be read."""
+    be read. `takes_force`: whether the action has --force (the hint offers it then)."""
     if project is None or force or task in project.names():
         return
     guess = nearest(task, project.names())
     known = ", ".join(project.names()) or "none"
     hint = f"did you mean {guess!r}? " if guess else ""
+    anyway = "; pass --force to use this name anyway" if takes_force else ""
     raise UsageError(
         f"no task named {task!r} in the configuration",
-        hint=f"{hint}tasks defined: {known}; pass --force to use this name anyway",
+        hint=f"{hint}tasks defined: {known}{anyway}",
     )
 
 
@@ -92,7 +95,7 @@ def _document(record: StateRecord) -> dict[str, object]:
     return {**record.to_dict(), "updated": _when(record.updated_at)}
 
 
-def _parse_value(text: str) -> bytes:
+def _parse_value(task: str, text: str) -> bytes:
     """The checkpoint's JSON text, kept byte for byte (a checkpoint is opaque)."""
     if text == "-":
         text = sys.stdin.read()
@@ -110,6 +113,15 @@ def _parse_value(text: str) -> bytes:
             "a string needs JSON quotes too: '\"abc\"'",
         ) from None
     _refuse_ambiguous(text)
+    if raw == b"null":
+        # The protocol has no null checkpoint (docs/protocol.md): handed back as
+        # "state": null it would tell the input to start from the beginning.
+        raise UsageError(
+            "a checkpoint cannot be null: an input reads a null state as "
+            '"start from the beginning", which is what having no checkpoint means',
+            hint=f"to make task {task!r} start from the beginning, run "
+            f"`dstream state reset {task}`",
+        )
     return raw
 
 
@@ -167,7 +179,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             return _show(project, store, view, args.task)
         _check_task(project, args.task, args.force)
         if args.action == "set":
-            return _set(store, view, args.task, _parse_value(args.value))
+            return _set(store, view, args.task, _parse_value(args.task, args.value))
         return _reset(store, view, args.task)
     finally:
         store.close()
@@ -226,7 +238,7 @@ def _list(project: Optional[Project], store: StateStore, view: View) -> int:
 def _show(project: Optional[Project], store: StateStore, view: View, task: str) -> int:
     record = store.get(task)
     if record is None and project is not None and task not in project.tasks:
-        _check_task(project, task, force=False)
+        _check_task(project, task, force=False, takes_force=False)
     if view.json:
         if record is None:
             view.document({"task": task, "stored": False, "checkpoint": None})

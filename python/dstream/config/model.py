@@ -119,6 +119,7 @@ class StateSpec:
 @record
 class MetricsSpec:
     addr: Optional[str] = None  # host:port for the Prometheus endpoint (parse_addr)
+    location: Optional[Location] = None  # of addr, for an error about it (a port in use)
 
 
 PORTS = range(0, 65536)  # 0: a free port, picked by the system and logged

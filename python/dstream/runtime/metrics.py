@@ -6,14 +6,16 @@ nothing on the hot path and always agrees with the run summary.
 
 from __future__ import annotations
 
+import errno
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Optional
 
-from dstream.config.model import parse_addr
-from dstream.errors import UsageError
+from dstream.config.model import Location, parse_addr
+from dstream.errors import ConfigError, DstreamError, UsageError
 from dstream.runtime.monitor import Monitor
 
 KINDS = {"data_frames": "data", "checkpoint_frames": "checkpoint"}
@@ -35,14 +37,15 @@ class _Collector:
             "dstream_table_frames", "Data frames per metadata.TableName", labels=["task", "table"]
         )
         invalid = CounterMetricFamily(
-            "dstream_invalid_frames", "Invalid frames by policy", labels=["task", "policy"]
+            "dstream_invalid_frames", "Invalid frames routed aside", labels=["task", "policy"]
         )
         restarts = CounterMetricFamily(
             "dstream_provider_restarts", "Restarts after a provider failure", labels=["task"]
         )
         acks = CounterMetricFamily(
             "dstream_checkpoints_acknowledged",
-            "Checkpoints the output acknowledged",
+            "Checkpoints the output acknowledged (the newest is stored, at most once per "
+            "commit_interval)",
             labels=["task"],
         )
         lag = GaugeMetricFamily(
@@ -50,7 +53,7 @@ class _Collector:
             "Seconds since the last acknowledged checkpoint (since start before the first)",
             labels=["task"],
         )
-        up = GaugeMetricFamily("dstream_up", "1 while the task is running", labels=["task"])
+        up = GaugeMetricFamily("dstream_up", "1 while the task runs", labels=["task"])
         now = time.time()
         for name, task in self.monitor.tasks.items():
             counters = task.counters()
@@ -68,10 +71,15 @@ class _Collector:
         yield from (frames, nbytes, tables, invalid, restarts, acks, lag, up)
 
 
-class MetricsServer:
-    """Serves /metrics (Prometheus text format) and /healthz (200 running, 503 not)."""
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
-    def __init__(self, monitor: Monitor, addr: str) -> None:
+
+class MetricsServer:
+    """Serves /metrics (Prometheus text format) and /healthz (200 running, 503 not).
+    `location`: where the metrics block wrote `addr`; None when it came from the flag."""
+
+    def __init__(self, monitor: Monitor, addr: str, location: Optional[Location] = None) -> None:
         from prometheus_client import CollectorRegistry, generate_latest
 
         registry = CollectorRegistry(auto_describe=False)
@@ -99,17 +107,23 @@ class MetricsServer:
         try:
             host, port = parse_addr(addr)
         except ValueError as exc:
-            raise UsageError(
-                f"metrics address: {exc}", hint="e.g. --metrics-addr 127.0.0.1:9464"
+            raise _error(
+                f"metrics address: {exc}",
+                ("an address is HOST:PORT", "one like 127.0.0.1:9464"),
+                location,
             ) from None
+        # An address with a colon is IPv6 (parse_addr took off its brackets); anything
+        # else, an IPv4 address or a name, is served on IPv4 as it always was.
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
         try:
-            self.server = ThreadingHTTPServer((host, port), Handler)
+            self.server = server_class((host, port), Handler)
         except OSError as exc:
-            raise UsageError(
-                f"cannot serve metrics on {addr}: {exc.strerror or exc}",
-                hint="choose a free port with --metrics-addr HOST:PORT",
-            ) from exc
-        self.address = f"{host}:{self.server.server_address[1]}"
+            why = exc.strerror or str(exc)
+            raise _error(
+                f"cannot serve metrics on {addr}: {why}", _bind_hint(exc, port), location
+            ) from None
+        shown = f"[{host}]" if ":" in host else host  # as a URL writes it
+        self.address = f"{shown}:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> MetricsServer:
@@ -119,3 +133,27 @@ class MetricsServer:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _bind_hint(exc: OSError, port: int) -> tuple[str, str]:
+    """Why the address could not be served on, and what to choose instead."""
+    here = "an address of this machine, e.g. 127.0.0.1, 0.0.0.0, [::1] or [::]"
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} is in use", "a free port (0 takes one, which the log names)"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"port {port} needs privileges this process lacks", "a port from 1024"
+    if isinstance(exc, socket.gaierror):
+        return "the host name does not resolve", here
+    if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+        return "the host is not an address of this machine", here
+    return "it could not be bound", "another address"
+
+
+def _error(reason: str, hint: tuple[str, str], location: Optional[Location]) -> DstreamError:
+    """The metrics address's error, naming where it came from: the metrics block's
+    file:line:col (a ConfigError) or --metrics-addr (a UsageError). Both are exit 2."""
+    problem, choice = hint
+    if location is not None:
+        hint_text = f"{problem}: give the metrics block's addr {choice}"
+        return ConfigError(reason, location=location, hint=hint_text)
+    return UsageError(reason, hint=f"{problem}: give --metrics-addr {choice}")

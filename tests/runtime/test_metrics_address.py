@@ -1,0 +1,126 @@
+"""Where metrics are served: an IPv6 address (which the one address parser takes, in
+brackets) is served on IPv6; a port that cannot be had is exit 2 naming where the
+address came from: the metrics block's file:line:col (and no flag the user did not
+use), or the flag. And every metric's HELP says what docs/operations.md's table says."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.workspace import Workspace
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+
+# Runs until stopped: a counter with no end into dstream-null.
+ENDLESS = """
+{metrics}
+task "t" {{
+  input {{
+    provider_path = "dstream-counter"
+    config {{ interval = 50 }}
+  }}
+  output {{ provider_path = "dstream-null" }}
+}}
+"""
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def _served_at(proc: subprocess.Popen[bytes]) -> str:
+    assert proc.stderr is not None
+    while True:
+        line = proc.stderr.readline().decode()
+        assert line, "dstream exited before serving metrics"
+        found = re.search(r"metrics on http://(\S+)/metrics", line)
+        if found:
+            return found.group(1)
+
+
+def _scrape(addr: str) -> str:
+    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=10) as response:
+        text: str = response.read().decode()
+        return text
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this host has no IPv6 loopback")
+@pytest.mark.parametrize("where", ["flag", "block"])
+def test_an_ipv6_address_is_served_on_ipv6(ws: Workspace, where: str) -> None:
+    block = 'metrics { addr = "[::1]:0" }' if where == "block" else ""
+    ws.config(ENDLESS.format(metrics=block))
+    flag = ["--metrics-addr", "[::1]:0"] if where == "flag" else []
+    proc = ws.popen("run", "t", *flag)
+    try:
+        addr = _served_at(proc)
+        assert addr.startswith("[::1]:"), addr  # a URL's form of an IPv6 address
+        assert "dstream_up" in _scrape(addr)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+
+
+def test_a_port_in_use_from_the_block_names_the_file_not_the_flag(
+    ws: Workspace, taken_port: int
+) -> None:
+    config = ws.config(ENDLESS.format(metrics=f'metrics {{ addr = "127.0.0.1:{taken_port}" }}'))
+    done = ws.run("run", "t")
+    assert done.returncode == 2, done.stderr
+    assert f"error: {config.name}:2:" in done.stderr, done.stderr  # where addr is written
+    assert f"127.0.0.1:{taken_port}" in done.stderr
+    assert "--metrics-addr" not in done.stderr, done.stderr  # the user did not use it
+    assert "hint: " in done.stderr and "metrics block" in done.stderr, done.stderr
+
+
+def test_a_port_in_use_from_the_flag_names_the_flag(ws: Workspace, taken_port: int) -> None:
+    ws.config(ENDLESS.format(metrics='metrics { addr = "127.0.0.1:0" }'))
+    done = ws.run("run", "t", "--metrics-addr", f"127.0.0.1:{taken_port}")
+    assert done.returncode == 2, done.stderr
+    assert "dstream.hcl" not in done.stderr, done.stderr  # the block's address is not used
+    assert "--metrics-addr" in done.stderr
+
+
+def _documented() -> dict[str, str]:
+    """docs/operations.md's metrics table: name -> meaning, as plain text."""
+    rows = re.findall(r"^\| `(dstream_\w+)` \| \w+ \| .* \| ([^|]+?) \|$", DOCS.read_text(), re.M)
+    return {name: meaning.replace("`", "") for name, meaning in rows}
+
+
+@pytest.mark.timeout(120)
+def test_every_metric_says_what_the_docs_say(ws: Workspace) -> None:
+    ws.config(ENDLESS.format(metrics=""))
+    proc = ws.popen("run", "t", "--metrics-addr", "127.0.0.1:0")
+    try:
+        text = _scrape(_served_at(proc))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    helps = dict(re.findall(r"^# HELP (\w+) (.+)$", text, re.M))
+    documented = _documented()
+    assert len(documented) == 8, documented
+    for name, meaning in documented.items():
+        assert name in helps, (name, sorted(helps))
+        assert helps[name].lower() == meaning.lower(), name
