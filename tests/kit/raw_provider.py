@@ -36,8 +36,8 @@ def emit(obj):
 
 def ready(features):
     line = {"status": "ready", "protocol": 1, "features": features}
-    if FLAW == "handshake-extra-key":
-        line["version"] = "1.0"
+    if FLAW == "handshake-features-not-a-list":
+        line["features"] = ",".join(features)
     emit(line)
 
 

@@ -77,7 +77,7 @@ def test_a_provider_from_the_protocol_alone_passes_every_check(role: str, tmp_pa
 
 # (role, flaw, config, the check that must fail, a word its reason must contain)
 FLAWS = [
-    ("input", "handshake-extra-key", "{}", "handshake", "version"),
+    ("input", "handshake-features-not-a-list", "{}", "handshake", "must be a list"),
     ("input", "accepts-unknown-key", "{}", "config-error", "accepted"),
     ("output", "accepts-unknown-key", "{}", "config-error", "accepted"),
     ("input", "silent-bad-command-line", "{}", "bad-command-line", "without saying why"),

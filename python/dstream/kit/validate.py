@@ -23,7 +23,6 @@ from dstream.sdk.model import CHANGE_ACTIONS
 Obj = dict[str, Any]  # Any: checked key by key, by the checks that read it
 
 KNOWN_FEATURES = (FEATURE_CHECKPOINTS, FEATURE_COMMIT_NOTICES, FEATURE_LIFECYCLE)
-HANDSHAKE_KEYS = frozenset({"status", "protocol", "features", "message"})
 
 
 def excerpt(raw: bytes, limit: int = 80) -> str:
@@ -48,14 +47,7 @@ def parse_object(raw: bytes) -> tuple[Optional[Obj], Optional[str]]:
 
 def handshake_problem(obj: Obj) -> Optional[str]:
     """For a first line that has a "status" key: what keeps it from being a valid
-    handshake (dstream would take such a line as legacy data)."""
-    extra = sorted(set(obj) - HANDSHAKE_KEYS)
-    if extra:
-        return (
-            f"the status line has key(s) {', '.join(extra)}: dstream only reads status, "
-            "protocol, features and message there, and takes any other object as a legacy "
-            "provider's first data frame"
-        )
+    handshake. Keys dstream does not read are ignored there, as the original did."""
     status = obj.get("status")
     if status not in ("ready", "error"):
         return f'"status" is {status!r}; a handshake says "ready" or "error"'

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dstream.errors import ProviderError, ProviderRefused
-from dstream.protocol.frames import KEY_STATUS, PROTOCOL_VERSION, ROLES
+from dstream.protocol.frames import KEY_CHECKPOINT, KEY_DATA, KEY_STATUS, PROTOCOL_VERSION, ROLES
 from dstream.protocol.values import decode_json, encode_json
 from dstream.records import field, record
 
@@ -20,14 +20,15 @@ if TYPE_CHECKING:
 READY = "ready"
 ERROR = "error"
 LIFECYCLE_STATUSES = ("Success", "Failed", "Unknown")
+KEY_MESSAGE = "message"
 KEY_CONFIG_SCHEMA = "config_schema"
 KEY_ROLE = "role"
-# What a status line may hold; any other key makes the line a legacy provider's data.
-# `config_schema` and `role` travel only in a describe probe's answer, which no older
-# dstream asks for.
-HANDSHAKE_KEYS = frozenset(
-    {KEY_STATUS, "protocol", "features", "message", KEY_CONFIG_SCHEMA, KEY_ROLE}
-)
+# A status line is read as the original DStream read it (Go's json.Unmarshal into
+# {Status, Message}): keys it does not know are ignored, `status` and `message` match
+# whatever their case. Only these two statuses make a first line a handshake; a line
+# with a frame's key (`data`, `checkpoint`) is a frame, whatever else it holds.
+HANDSHAKE_STATUSES = (READY, ERROR)
+FRAME_KEYS = frozenset({KEY_DATA, KEY_CHECKPOINT})
 
 
 def command_line(
@@ -114,18 +115,21 @@ class Handshake:
 
 
 def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
-    """Classify a first stdout line. Anything that is not a status object marks a legacy
-    provider, whose first line is then data. A ready line whose `features` is not a
-    list of names, or whose `protocol` is not a number, breaks the contract, and one
-    naming a protocol other than PROTOCOL_VERSION is one dstream cannot speak:
+    """Classify a first stdout line. A JSON object whose `status` (any case) is exactly
+    "ready" or "error" is a status line, whatever other keys it has; anything else marks
+    a legacy provider, whose first line is then data. A ready line whose `features` is
+    not a list of names, or whose `protocol` is not a number, breaks the contract, and
+    one naming a protocol other than PROTOCOL_VERSION is one dstream cannot speak:
     ProviderRefused naming `provider` (starting it again gets the same answer)."""
     try:
         obj = decode_json(line)
     except ValueError:
         return Handshake("legacy")
-    if not isinstance(obj, dict) or set(obj) - HANDSHAKE_KEYS:
+    if not isinstance(obj, dict) or not FRAME_KEYS.isdisjoint(obj):
         return Handshake("legacy")
-    status = obj.get(KEY_STATUS)
+    status = _folded(obj, KEY_STATUS)
+    if status not in HANDSHAKE_STATUSES:
+        return Handshake("legacy")
     if status == READY:
         features = obj.get("features")
         if features is None:
@@ -146,9 +150,17 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
             config_schema=schema if isinstance(schema, dict) else None,
             role=role if (role := obj.get(KEY_ROLE)) in ROLES else None,
         )
-    if status == ERROR:
-        return Handshake(ERROR, message=str(obj.get("message") or "no message given"))
-    return Handshake("legacy")
+    return Handshake(ERROR, message=str(_folded(obj, KEY_MESSAGE) or "no message given"))
+
+
+def _folded(obj: JsonObject, key: str) -> JsonValue:
+    """The value of `key` in `obj` matched regardless of case, as Go's encoding/json
+    matches a struct field; of several such keys the last one wins, as there."""
+    found: JsonValue = None
+    for name, value in obj.items():
+        if name.casefold() == key:
+            found = value
+    return found
 
 
 def _protocol(value: JsonValue, provider: str) -> Optional[int]:

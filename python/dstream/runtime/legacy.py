@@ -3,12 +3,20 @@
 - A legacy input (no handshake) may print its log on stdout between its envelopes, as
   the original SQL Server ingester does: the pump counts those lines and hands them
   over (`legacy_logs`), and they are logged here at info level with the input's role.
-- An output whose handshake neither speaks dstream's protocol (`"protocol"`) nor
-  declares `"checkpoints"` — the original .NET SDK's bare `{"status":"ready"}` — takes
-  every line for a message and never acknowledges: it gets envelopes only, and the run
-  says once, in the log and in its summary, that it cannot resume. An output that
-  writes no handshake at all is not known until it writes, so it is given checkpoints
-  as before (one that echoes lines, like `cat`, acknowledges that way).
+- Checkpoint frames reach only an output known to acknowledge them: one whose handshake
+  speaks dstream's protocol (`"protocol"`) or declares `"checkpoints"`. Any other output
+  takes every line for a message: the original .NET SDK's bare `{"status":"ready"}`,
+  and an output that writes no handshake at all (SDK 0.1.1, a Go output; a `cat` that
+  would echo them too). It gets envelopes only, and the run says once, in the log and
+  in its summary, that it cannot resume.
+- Until the output's first line says which kind it is, the pump withholds checkpoint
+  frames. So that a protocol-1 output does not lose its first checkpoints to that, the
+  pump starts, behind an input that may write them, only once the output answered (as
+  it answered before, when the describe cache knows it), or after OUTPUT_HANDSHAKE_WAIT:
+  an output that writes nothing in that time (it writes only once it has input, or
+  nothing at all) is taken for one without a handshake, and remembered so, so that its
+  next runs do not wait. An output that answers later still gets the checkpoints after
+  its answer.
 """
 
 from __future__ import annotations
@@ -20,8 +28,8 @@ import threading
 from dstream import logs
 from dstream.errors import ProviderError
 from dstream.protocol.frames import FEATURE_CHECKPOINTS
-from dstream.protocol.messages import READY, Handshake
-from dstream.runtime.describe import Description, known
+from dstream.protocol.messages import ERROR, READY, Handshake
+from dstream.runtime.describe import Description, known, remember
 from dstream.runtime.process import wait_unless_stopped
 
 TYPE_CHECKING = False
@@ -30,6 +38,7 @@ if TYPE_CHECKING:
 
     from dstream._core import Pump
     from dstream.config.model import TaskSpec
+    from dstream.errors import DstreamError
     from dstream.runtime.process import ProviderProcess
     from dstream.runtime.result import RunSummary
 
@@ -42,11 +51,16 @@ if TYPE_CHECKING:
         summary: RunSummary
         task_prefixes: bool
 
+        def fail(self, error: DstreamError) -> None: ...
 
-# The longest wait for an output's handshake that is already on its way (see
-# await_output_handshake); a silent output is never waited for.
+
+# The longest wait for an output's first line before the pump starts (see
+# await_output_handshake): an output that writes nothing in that time gets no checkpoint.
 OUTPUT_HANDSHAKE_WAIT = 5.0
-_ANSI = r"\x1b\[[0-9;?]*[ -/]*[@-~]"
+ANSI = r"\x1b\[[0-9;?]*[ -/]*[@-~]"
+# Why an output gets no checkpoint frames, for the warning.
+BARE_READY = 'its handshake has no "protocol"'
+NO_HANDSHAKE = "it wrote no handshake"
 
 
 def acknowledges(handshake: Union[Handshake, Description]) -> bool:
@@ -60,76 +74,111 @@ class LegacyBridge:
         self._run = run
         self._pump = pump
         self._answered = threading.Event()
+        self._lock = threading.Lock()  # the output reader and the run decide in turn
+        self._acks: Optional[bool] = None  # None: not known yet which kind it is
+        self._why = NO_HANDSHAKE  # why it gets no checkpoint frames (when it does not)
+        self._closed = False  # its stdout ended
         self._withholding = False
         self._warned = False
 
-    # -- the output's handshake ----------------------------------------------------
+    # -- the output's kind -------------------------------------------------------------
     def output_handshake(self, handshake: Handshake) -> None:
-        """Called by the output reader with the output's first line, whatever it was."""
+        """Called by the output reader with the output's first line, whatever it was.
+        A ProviderError: passthrough cannot withhold what this output must not get."""
         try:
-            if handshake.status == READY and not acknowledges(handshake) and self._pump:
-                if self._passing_checkpoints():
-                    raise self._unwithheld()
-                self._withhold(self._pump)
-                if self._input_checkpoints():
-                    self._warn()
-            elif self._withholding and self._pump:  # the cache said otherwise: it changed
-                self._pump.set_forward_checkpoints(True)
-                self._withholding = False
+            if handshake.status == READY:
+                self._decide(acknowledges(handshake), BARE_READY)
+            elif handshake.status != ERROR:  # (an error fails the run)
+                self._decide(False, NO_HANDSHAKE)
         finally:
             self._answered.set()
 
+    def output_closed(self) -> None:
+        """Called by the output reader when the output's stdout ends."""
+        self._closed = True
+        self._answered.set()
+
     def await_output_handshake(self, output: ProviderProcess, stopping: Callable[[], bool]) -> None:
-        """Before the pump starts: an output whose first line is already written, and
-        one whose answer must be known before the first checkpoint frame (`_must_wait`),
-        is waited for (OUTPUT_HANDSHAKE_WAIT at most; the output's exit ends the wait, and
-        so does a stop: the pump then drains at once), so that not even that frame
-        reaches an output that does not acknowledge."""
+        """Before the pump starts: wait for an output whose first line is already
+        written, and for one whose answer must be known before the first checkpoint
+        frame (`_must_wait`; OUTPUT_HANDSHAKE_WAIT at most; its exit ends the wait, and
+        so does a stop: the pump then drains at once). Then the pump forwards checkpoint
+        frames only if the output is known to acknowledge them."""
+        pump = self._pump
+        if pump is None:
+            return
         try:
             ready, _, _ = select.select([output.stdout_fd], [], [], 0)
         except (OSError, ValueError):
-            return
-        if not (ready or self._must_wait(output)):
-            return
-        if wait_unless_stopped(self._answered.wait, stopping, OUTPUT_HANDSHAKE_WAIT) is False:
+            ready = []
+        answered: Optional[bool] = True
+        if ready or self._must_wait(output):
+            answered = wait_unless_stopped(self._answered.wait, stopping, OUTPUT_HANDSHAKE_WAIT)
+        if answered is False and not self._closed:
             logs.log.debug(
-                "task %s: %s did not answer within %g s: it gets checkpoint frames, as an "
+                "task %s: %s did not answer within %g s: it gets envelopes only, as an "
                 "output that writes no handshake",
                 self._run.task.name, output.label, OUTPUT_HANDSHAKE_WAIT,
             )  # fmt: skip
+            remember(output.executable, Handshake("legacy"))  # its next runs do not wait
+        seen = known(output.executable)
+        if seen is not None and seen.answered:
+            acks, why = acknowledges(seen), BARE_READY
+        else:
+            acks, why = False, NO_HANDSHAKE
+        # Unknown, or gone, or stopping: nothing is known that passthrough must refuse.
+        quiet = self._closed or stopping() or (seen is None and answered is not False)
+        try:
+            self._decide(acks, why, unless_known=True, quiet=quiet)
+        except ProviderError as exc:
+            self._run.fail(exc)
 
     def _must_wait(self, output: ProviderProcess) -> bool:
-        """Whether the pump must wait for `output`'s answer: the input writes checkpoint
-        frames and the describe cache does not say what the output does with them. One
-        that answered before as an original output (a bare ready line) has them withheld
-        from the start instead, unless the pump is a passthrough one, which cannot
-        withhold: then its answer, on its way, stops the run (output_handshake). One
-        that writes nothing before its input, like `cat`, costs the wait once."""
-        if self._pump is None or not self._input_checkpoints():
+        """Whether the pump must wait for `output`'s answer: the input handshook (it may
+        write checkpoint frames) and the describe cache does not say what the output is.
+        One that writes nothing before its input, like `cat`, costs the wait once."""
+        inp = self._run.input
+        if inp is None or inp.legacy:
             return False
         seen = known(output.executable)
-        if seen is None or seen.answered is None:
-            logs.log.debug(
-                "task %s: waiting up to %g s for %s to answer before any checkpoint "
-                "frame (dstream has not seen it start)",
-                self._run.task.name, OUTPUT_HANDSHAKE_WAIT, output.label,
-            )  # fmt: skip
-            return True
-        if not seen.answered or acknowledges(seen):
-            return False  # checkpoint frames are its to have
-        if not self._run.task.validate:
-            return True
-        self._withhold(self._pump)
-        return False
+        if seen is not None and seen.answered is not None:
+            return False
+        logs.log.debug(
+            "task %s: waiting up to %g s for %s to answer before any checkpoint frame "
+            "(dstream has not seen it start)",
+            self._run.task.name, OUTPUT_HANDSHAKE_WAIT, output.label,
+        )  # fmt: skip
+        return True
+
+    def _decide(
+        self, acks: bool, why: str, *, unless_known: bool = False, quiet: bool = False
+    ) -> None:
+        """The output acknowledges checkpoints (`acks`) or not (`why`): the pump forwards
+        them or withholds them from now on. `unless_known`: only if its own answer has
+        not decided already; `quiet`: nothing is known for sure, so no passthrough error
+        and no warning yet (finish() warns if checkpoints were withheld after all)."""
+        with self._lock:
+            if unless_known and self._acks is not None:
+                return
+            self._acks, pump = acks, self._pump
+            if pump is None:
+                return
+            if acks:
+                if self._withholding:  # what was known before has changed
+                    pump.set_forward_checkpoints(True)
+                    self._withholding = False
+                return
+            self._why = why
+            if self._passing_checkpoints() and not quiet:
+                raise self._unwithheld()
+            self._withhold(pump)
+            if self._input_checkpoints() and not quiet:
+                self._warn()
 
     def _withhold(self, pump: Pump) -> None:
         """Checkpoint frames stay in the pump from now on (noted for finish())."""
         pump.set_forward_checkpoints(False)
         self._withholding = True
-
-    def output_closed(self) -> None:
-        """Called by the output reader when the output's stdout ends."""
-        self._answered.set()
 
     def _input_checkpoints(self) -> bool:
         """Whether the input writes checkpoint frames."""
@@ -144,9 +193,9 @@ class LegacyBridge:
         run = self._run
         label = run.output.label if run.output else "the output"
         return ProviderError(
-            f"{label} does not acknowledge checkpoints (its handshake has no "
-            '"protocol"), and passthrough = true cannot hold back the checkpoint frames '
-            "of the input: it would take them for messages",
+            f"{label} does not acknowledge checkpoints ({self._why}), and passthrough = "
+            "true cannot hold back the checkpoint frames of the input: it would take them "
+            "for messages",
             provider=label,
             hint=f"remove passthrough = true from task {run.task.name!r}: the pump then "
             "gives this output envelopes only",
@@ -158,7 +207,7 @@ class LegacyBridge:
         if self._pump is None or inp is None or not inp.legacy:
             return
         for raw in self._pump.take_log_lines():
-            text = re.sub(_ANSI, "", raw.decode("utf-8", "replace")).strip()
+            text = re.sub(ANSI, "", raw.decode("utf-8", "replace")).strip()
             if text:
                 logs.provider_line(run.task.name, "input", text, "info", several=run.task_prefixes)
 
@@ -176,8 +225,9 @@ class LegacyBridge:
         self._warned = True
         run = self._run
         logs.log.warning(
-            "task %s: %s does not acknowledge checkpoints (its handshake has no "
-            '"protocol"): it gets envelopes only, and resume is not possible for this task',
+            "task %s: %s does not acknowledge checkpoints (%s): it gets envelopes only, "
+            "and resume is not possible for this task",
             run.task.name,
             run.output.label if run.output else "the output",
+            self._why,
         )

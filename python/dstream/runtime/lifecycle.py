@@ -38,7 +38,7 @@ from dstream.protocol.frames import FEATURE_LIFECYCLE, LIFECYCLE_COMMANDS
 from dstream.protocol.messages import LIFECYCLE_STATUSES, LifecycleResult
 from dstream.protocol.values import decode_json, encode_json
 from dstream.records import field, record
-from dstream.runtime.legacy import _ANSI  # a Go logger's colours, stripped as in a run
+from dstream.runtime.legacy import ANSI  # a Go logger's colours, stripped as in a run
 
 if TYPE_CHECKING:
     from dstream.runtime.process import ProviderProcess
@@ -305,7 +305,7 @@ def _read_undeclared(
 def _log_line(task: TaskSpec, role: str, line: bytes) -> None:
     """A stdout line that is not the result: logged as the provider's (the original
     echoed it), without its colours."""
-    text = re.sub(_ANSI, "", line.decode("utf-8", "replace")).strip()
+    text = re.sub(ANSI, "", line.decode("utf-8", "replace")).strip()
     if text:
         logs.provider_line(task.name, role, text, "info", several=False)
 

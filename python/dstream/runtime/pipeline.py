@@ -102,6 +102,7 @@ class TaskRun:
         # or killed for outliving flush_timeout after the end of the stream.
         self.output_left = False
         self.flush_expired = False
+        self.state: Optional[bytes] = None  # the stored checkpoint the run was given
 
     def fail(self, error: DstreamError) -> None:
         with self._lock:
@@ -292,6 +293,7 @@ class TaskRun:
         from dstream import _core
 
         started = time.monotonic()
+        self.state = state
         try:  # until the pump owns the stream, a failure stops what was started
             self._start(state)
             inp, out = self._providers()
@@ -382,6 +384,8 @@ class TaskRun:
             if not pump_thread.is_alive():
                 break
             self.deadline.check(pump, {"input": inp, "output": out})
+            if "input" not in self.deadline.forced and self.deadline.input_due():
+                self._cut_input(inp, out, pump)
             if out.poll() is not None and not inp.exited():
                 # The output left while the input may still write (the pump may be
                 # waiting on an idle input). Once both exited, the pump ends by itself:
@@ -394,6 +398,21 @@ class TaskRun:
                 self._end_orphaned_stream(inp, pump)
                 orphaned = float("inf")  # once
         pump_thread.join()
+
+    def _cut_input(self, inp: ProviderProcess, out: ProviderProcess, pump: Pump) -> None:
+        """Half the stop's time is gone and the input's stream is still open: the input
+        is killed and what it wrote is delivered, so that the output gets its EOF with
+        the other half left to flush (it would otherwise be killed with the input, at
+        the deadline, before it ever saw the end of its stdin)."""
+        left = max(0.0, (self.deadline.at or 0.0) - time.monotonic())
+        logs.log.warning(
+            "task %s: %s did not stop within half of stop_grace (%g s): killing it; what "
+            "it wrote is delivered, and %s has the other half (%.1f s) to flush",
+            self.task.name, inp.label, self.task.stop_grace / 2, out.label, left,
+        )  # fmt: skip
+        self.deadline.forced.add("input")
+        inp.kill()
+        pump.end_input()
 
     def _end_orphaned_stream(self, inp: ProviderProcess, pump: Pump) -> None:
         """The input exited stop_grace ago and its stdout is still open: what it started
@@ -415,7 +434,7 @@ class TaskRun:
         in_code, out_code = self._drain(outcome, threads)
         self.summary.exit_codes = {"input": in_code, "output": out_code}
         self._judge_exits(outcome, in_code, out_code)
-        self._settle()
+        self._settle(outcome)
 
     def _note_pump_result(self, outcome: Outcome, result: Optional[PumpResult]) -> None:
         """A torn last line becomes a note; an invalid frame or a pump failure an error."""
@@ -482,7 +501,7 @@ class TaskRun:
             if error is not None:
                 self.errors.append(error)
 
-    def _settle(self) -> None:
+    def _settle(self, outcome: Outcome) -> None:
         """Close both providers; the first error, a stop request or nothing: the outcome."""
         inp, out = self._providers()
         inp.close()
@@ -491,16 +510,33 @@ class TaskRun:
             self.summary.outcome = "failed"
             self.summary.error = self.errors[0]
         elif self.stop.requests > 0:
-            self.summary.outcome = "interrupted"
-            error = Interrupted(
-                f"task {self.task.name!r} was interrupted; everything the input wrote "
-                "was delivered",
-                hint="run it again to resume from the last acknowledged checkpoint",
-            )
-            error.exit_code = self.stop.exit_code
-            self.summary.error = error
+            self._interrupted(outcome, out)
         else:
             self.summary.outcome = "completed"
+
+    def _interrupted(self, outcome: Outcome, out: ProviderProcess) -> None:
+        """A stopped run: what reached the output, said truthfully (verdict.interrupted);
+        with no checkpoint stored it cannot resume, and an output killed before it
+        exited is a note of the human summary too."""
+        summary = self.summary
+        stored = summary.last_checkpoint if summary.last_checkpoint is not None else self.state
+        end = verdict.StopEnd(
+            task=self.task.name,
+            output=out.label,
+            stream_ended=outcome == "eof",
+            output_killed="output" in self.deadline.forced or self.flush_expired,
+            envelopes=int(self.pump.counters().data_frames if self.pump else 0),
+            acknowledged=summary.last_checkpoint,
+            stored=stored,
+        )
+        error = verdict.interrupted(end)
+        error.exit_code = self.stop.exit_code
+        summary.outcome = "interrupted"
+        summary.error = error
+        if stored is None:
+            summary.resumable = False
+        if end.output_killed or not end.stream_ended:
+            summary.notes.append(f"{error.reason}; {error.hint}")
 
     def _providers(self) -> tuple[ProviderProcess, ProviderProcess]:
         """(input, output), both started (the run is past _start)."""

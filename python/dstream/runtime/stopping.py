@@ -1,7 +1,9 @@
 """How a run stops: the signal that asked, and one deadline for everything after it.
 
-From the first SIGINT/SIGTERM (or a broken stream) a run has `stop_grace` to end: the
-input is drained until it stops or the deadline; the output then flushes until the same
+From the first SIGINT/SIGTERM (or a broken stream) a run has `stop_grace` to end. The
+input is drained until it stops or half of that time is gone (`Deadline.input_due`):
+then it is killed and what it wrote is delivered, so that the output, which flushes
+when its stdin closes, has at least the other half. The output flushes until the
 deadline; whatever still runs then is killed with its process group (`force`). The run
 ends within stop_grace + STOP_MARGIN and exits 130 (SIGINT) or 143 (SIGTERM)
 (docs/delivery.md, "Stopping"). A run that lost its lease has less: its deadline is
@@ -58,12 +60,23 @@ class Deadline:
         self.grace = grace
         self.stop = stop
         self.at: Optional[float] = None  # monotonic; set at the first stop
+        self.began: Optional[float] = None  # monotonic: when the stop began
         self.why = f"stop_grace ({grace:g} s) ran out"
         self.forced: set[str] = set()
 
     def start(self) -> None:
+        if self.began is None:
+            self.began = time.monotonic()
         if self.at is None:
-            self.at = time.monotonic() + self.grace
+            self.at = self.began + self.grace
+
+    def input_due(self) -> bool:
+        """Whether the input's half of the stop is over: from the stop's start halfway
+        to the deadline (a deadline brought forward halves what is left)."""
+        if self.at is None:
+            return False
+        began = self.at if self.began is None else min(self.began, self.at)
+        return time.monotonic() >= began + (self.at - began) / 2
 
     def bound(self, at: float, why: str) -> None:
         """Whatever stop_grace says, end by `at` (monotonic): after it the providers are

@@ -126,9 +126,12 @@ def human_lines(summary: RunSummary) -> list[str]:
     for table, count in sorted((c.get("tables") or {}).items()):
         lines.append(f"  table    {table}: {count:,}")
     if not summary.resumable:
-        lines.append(
-            "  state    resume is not possible: the output does not acknowledge checkpoints"
+        why = (  # what made it so: withheld checkpoints (legacy.py), or none stored
+            "the output does not acknowledge checkpoints"
+            if c.get("checkpoints_withheld")
+            else "no checkpoint is stored for this task"
         )
+        lines.append(f"  state    resume is not possible: {why}")
     if summary.checkpoints_acknowledged:
         lines.append(
             f"  state    {summary.checkpoints_acknowledged:,} checkpoint(s) acknowledged, "
@@ -157,14 +160,16 @@ def stopped_line(
     those of the run that decide what resumes (`-c etl/x.hcl`), as the user gave them;
     `variables`: it was given variables, which are named, never repeated (secrets);
     `agent`: an agent stopped, which goes on as an agent, whatever tasks it held."""
-    names = "" if agent else " ".join(s.task for s in summaries if s.stopped_by is not None)
+    stopped = [s for s in summaries if s.stopped_by is not None]
+    names = "" if agent else " ".join(s.task for s in stopped)
     verb = "dstream agent" if agent else "dstream run"
     command = " ".join(part for part in (verb, options, names) if part)
     same = " with the same --var/--var-file" if variables else ""
-    return (
-        f"stopped by {signal_name(int(code) - 128)}: `{command}`{same} resumes from "
-        "the last stored checkpoint"
-    )
+    if agent or any(s.resumable for s in stopped):
+        goes_on = "resumes from the last stored checkpoint"
+    else:  # the summary said why (resume is not possible)
+        goes_on = "starts again: no checkpoint is stored to resume from"
+    return f"stopped by {signal_name(int(code) - 128)}: `{command}`{same} {goes_on}"
 
 
 def document(summaries: list[RunSummary], output_lines: int) -> dict[str, object]:

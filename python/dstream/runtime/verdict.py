@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import signal
 
-from dstream.errors import DstreamError, ExitCode, FrameError, ProviderError
+from dstream.errors import DstreamError, ExitCode, FrameError, Interrupted, ProviderError
 from dstream.protocol.messages import READY
 from dstream.records import record
 from dstream.runtime.checkpoints import shown
@@ -168,3 +168,55 @@ def input_exit_error(
         stderr_tail=inp.stderr_tail(),
         hint="everything it wrote before exiting was delivered; see its stderr",
     )
+
+
+@record
+class StopEnd:
+    """What a run that was stopped (SIGINT/SIGTERM) delivered, for interrupted()."""
+
+    task: str
+    output: str  # the output's label
+    stream_ended: bool  # the pump reached the end of the input's stream (outcome "eof")
+    output_killed: bool  # dstream killed the output before it exited by itself
+    envelopes: int  # data frames written to the output
+    acknowledged: Optional[bytes]  # the last checkpoint it acknowledged in this run
+    stored: Optional[bytes]  # the checkpoint the next run is given (None: none stored)
+
+
+def interrupted(end: StopEnd) -> Interrupted:
+    """The outcome of a stopped run that failed of nothing else. It says everything was
+    delivered only when the output had the whole stream and exited by itself; an output
+    killed before it exited may have lost what it held, and only a stored checkpoint
+    makes the next run send that again."""
+    head = f"task {end.task!r} was interrupted"
+    if end.output_killed:
+        if end.acknowledged is not None:
+            what = (
+                f"the envelopes it was sent after checkpoint {shown(end.acknowledged)}, the "
+                "last it acknowledged, may not have been written"
+            )
+        else:
+            n = end.envelopes
+            what = f"it may not have written the {n} envelope{'' if n == 1 else 's'} it was sent"
+        message = f"{head}; {end.output} was killed at the stop deadline before it exited: {what}"
+    elif end.stream_ended:
+        message = f"{head}; everything the input wrote was delivered"
+    else:
+        message = f"{head} before everything the input wrote could be delivered"
+    if end.stored is not None:
+        hint = (
+            f"run it again: it resumes from checkpoint {shown(end.stored)}, the last one "
+            "acknowledged and stored, and what came after it is sent again"
+        )
+    elif end.output_killed or not end.stream_ended:
+        hint = (
+            "no checkpoint is stored for this task, so no later run sends them again: check "
+            "what reached the output's destination; a longer stop_grace gives the output more "
+            "time to flush"
+        )
+    else:
+        hint = (
+            "no checkpoint is stored for this task: the next run starts where the input "
+            "itself starts"
+        )
+    return Interrupted(message, hint=hint)
