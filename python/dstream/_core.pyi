@@ -203,14 +203,15 @@ def checkpoint_value(line: bytes) -> Optional[bytes]:
     is opaque: this is how an acknowledgement is compared with what was sent, and how
     a stored checkpoint is read back, without parsing it into numbers."""
 
-PgoutputEvent = Literal["done", "relation", "fallback"]
+PgoutputEvent = Literal["done", "relation", "fallback", "isolated"]
 
 class PgoutputSession:
     """One PostgreSQL replication session's pgoutput decoding (dstream-postgres-cdc):
     raw message payloads in, envelope and checkpoint lines out, byte for byte as the
     Python decoder (providers/postgres_cdc) writes them. No Python object per row.
 
-    tables: the (schema, name) pairs captured; base_types: domain OID -> base type OID;
+    tables: the (schema, name) pairs captured; oids: the captured tables' OIDs (a renamed
+    table is still captured by its OID); base_types: domain OID -> base type OID;
     resume_lsn: transactions whose final LSN is below it are skipped (already
     delivered); a checkpoint {"checkpoint":{"lsn","slot"[,"isolated"]}} follows the first
     commit after checkpoint_every changes or checkpoint_interval seconds, and idle();
@@ -227,12 +228,15 @@ class PgoutputSession:
         checkpoint_every: int,
         checkpoint_interval: float,
         truncate_emit: bool,
+        oids: list[int] = ...,
     ) -> None: ...
     def feed(self, payloads: list[bytes], start: int = 0) -> tuple[int, PgoutputEvent]:
         """Handles payloads[start:] in order until the end ("done", index len) or an
-        event: "relation" (index just past a Relation message) or "fallback": the
-        message at the index is the caller's (the session is as before it); the caller
-        handles it, push()es its lines and feeds on from index + 1."""
+        event: "relation" (index just past a Relation message), "isolated" (index just
+        past a change of an isolated table, counted and not written: the caller keeps it
+        or reports it lost) or "fallback": the message at the index is the caller's (the
+        session is as before it); the caller handles it, push()es its lines and feeds on
+        from index + 1."""
     def idle(self) -> None:
         """The stream is idle: checkpoint the last commit if no transaction is open."""
     def take(self) -> bytes:
@@ -241,8 +245,8 @@ class PgoutputSession:
         """Appends lines the caller encoded for a fallback message; they advance the
         transaction's Seq by `seq` and count `changes` toward the next checkpoint."""
     def isolate(self, table: str) -> None:
-        """ "schema.name" is isolated: later changes are counted, not written; checkpoints
-        list it. Counts one change."""
+        """ "schema.name" is isolated: later changes are counted, not written, each
+        reported as "isolated"; checkpoints list it. Counts one change."""
     def txn_meta(self) -> tuple[Optional[str], Optional[str], Optional[int]]:
         """(LSN, CommitTime, TransactionId) of the current transaction (None before one)."""
     def counters(self) -> dict[str, Any]:
@@ -258,6 +262,9 @@ class PgoutputSession:
     def seq(self) -> int: ...
     @property
     def last_end_lsn(self) -> int: ...
+    @property
+    def last_checkpoint_lsn(self) -> int:
+        """The LSN of the last checkpoint line written (0: none yet)."""
 
 class Fragment:
     """Raw JSON text that dumps() writes verbatim, unchecked (as orjson.Fragment).

@@ -17,7 +17,8 @@ struct PgoutputSession {
 #[pymethods]
 impl PgoutputSession {
     #[new]
-    #[pyo3(signature = (*, slot, tables, base_types, resume_lsn, checkpoint_every, checkpoint_interval, truncate_emit))]
+    #[pyo3(signature = (*, slot, tables, base_types, resume_lsn, checkpoint_every, checkpoint_interval, truncate_emit, oids = Vec::new()))]
+    #[allow(clippy::too_many_arguments)] // keyword-only: each is named at the call
     fn new(
         slot: String,
         tables: Vec<(String, String)>,
@@ -26,11 +27,13 @@ impl PgoutputSession {
         checkpoint_every: u64,
         checkpoint_interval: f64,
         truncate_emit: bool,
+        oids: Vec<u32>,
     ) -> PgoutputSession {
         PgoutputSession {
             inner: pg::Session::new(pg::Config {
                 slot,
                 tables: tables.into_iter().collect::<HashSet<_>>(),
+                oids: oids.into_iter().collect::<HashSet<_>>(),
                 base_types,
                 resume_lsn,
                 checkpoint_every,
@@ -60,6 +63,7 @@ impl PgoutputSession {
             pg::Event::Done => "done",
             pg::Event::Relation => "relation",
             pg::Event::Fallback => "fallback",
+            pg::Event::Isolated => "isolated",
         };
         Ok((at, name))
     }
@@ -102,6 +106,10 @@ impl PgoutputSession {
     #[getter]
     fn last_end_lsn(&self) -> u64 {
         self.inner.last_end_lsn()
+    }
+    #[getter]
+    fn last_checkpoint_lsn(&self) -> u64 {
+        self.inner.last_checkpoint_lsn()
     }
 
     /// (LSN, CommitTime, TransactionId) of the current transaction, None before any.

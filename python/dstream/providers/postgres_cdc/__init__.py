@@ -3,8 +3,9 @@
 Lifecycle: `init` creates the publication (FOR TABLE the configured tables) and the
 logical slot; `plan`/`status` report them and the WAL the slot retains; `destroy` drops
 both. `run` streams committed changes after the last acknowledged checkpoint and moves
-the slot's confirmed position only when dstream reports the output's acknowledgement
-(on_commit), so WAL is released only after delivery.
+the slot's confirmed position only to checkpoints dstream stored: the one it resumes
+from, at start, and those dstream reports (on_commit; a batch run waits for the notice
+of its last one), so WAL is released only after delivery.
 
 See docs/providers/postgres.md for the config keys, envelope shape and typing rules.
 """
@@ -58,6 +59,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         try:
             found = catalog.inspect(conn, self.publication, self.slot)
             catalog.require_logical_wal(found)
+            catalog.require_usable_slot(found, resume_lsn, self.task)
             tables = catalog.resolve_tables(conn, cfg.tables, cfg.default_schema)
             self._require_captured(found, tables)
             base_types = catalog.domain_base_types(conn)
@@ -76,6 +78,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         finally:
             conn.close()
         self._tables = tables
+        confirmed = found.slot.confirmed_flush_lsn if found.slot is not None else None
         self._stream = ChangeStream(
             cfg,
             slot=self.slot,
@@ -83,6 +86,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             tables=tables,
             base_types=base_types,
             resume_lsn=resume_lsn,
+            confirmed_lsn=parse_lsn(confirmed) if confirmed else 0,
         )
         self._stream.connect()
 
@@ -93,35 +97,11 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
     async def read(self) -> AsyncIterator[Produced]:
         stream = self._stream
         assert stream is not None, "open() prepares the stream"
-        tables = self._tables
         try:
-            if self._take_snapshot:
-                from dstream.providers.postgres_cdc.snapshot import snapshot_frames
-
-                start, snapshot_name = stream.create_slot_with_snapshot()
-                log.info("snapshot started", slot=self.slot, lsn=format_lsn(start))
-                async for chunk in snapshot_frames(
-                    self.config.dsn,
-                    tables,
-                    snapshot_name=snapshot_name,
-                    lsn=start,
-                    base_types=stream.decoder.base_types,
-                ):
-                    yield chunk
-                checkpoint = {"lsn": format_lsn(start), "slot": self.slot, "snapshot": "done"}
-                yield orjson.dumps({"checkpoint": checkpoint}) + b"\n"
-            if self.config.until_caught_up:
-                stream.target_lsn = inserted_wal_end(self.config.dsn)
-            await stream.start()
-            log.info(
-                "streaming",
-                slot=self.slot,
-                publication=self.publication,
-                tables=[t.qualified for t in tables],
-                resume_lsn=format_lsn(stream.resume_lsn) if stream.resume_lsn else None,
-            )
-            async for chunk in stream.frames():
+            async for chunk in self._produce(stream):
                 yield chunk
+            if self.config.until_caught_up:
+                await self._confirm_last(stream)
         finally:
             counters = stream.counters
             log.info(
@@ -132,9 +112,57 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                 truncates=counters.truncates,
                 isolated=counters.isolated or None,
             )
+            lost = stream.set_aside_outcome()
+        if lost is not None:
+            raise lost
+
+    async def _produce(self, stream: ChangeStream) -> AsyncIterator[bytes]:
+        """The snapshot (first run, if asked for), then the changes."""
+        tables = self._tables
+        if self._take_snapshot:
+            from dstream.providers.postgres_cdc.snapshot import snapshot_frames
+
+            start, snapshot_name = stream.create_slot_with_snapshot()
+            log.info("snapshot started", slot=self.slot, lsn=format_lsn(start))
+            async for chunk in snapshot_frames(
+                self.config.dsn,
+                tables,
+                snapshot_name=snapshot_name,
+                lsn=start,
+                base_types=stream.decoder.base_types,
+            ):
+                yield chunk
+            checkpoint = {"lsn": format_lsn(start), "slot": self.slot, "snapshot": "done"}
+            yield orjson.dumps({"checkpoint": checkpoint}) + b"\n"
+        if self.config.until_caught_up:
+            stream.target_lsn = inserted_wal_end(self.config.dsn)
+        await stream.start()
+        log.info(
+            "streaming",
+            slot=self.slot,
+            publication=self.publication,
+            tables=[t.qualified for t in tables],
+            resume_lsn=format_lsn(stream.resume_lsn) if stream.resume_lsn else None,
+        )
+        async for chunk in stream.frames():
+            yield chunk
+
+    async def _confirm_last(self, stream: ChangeStream) -> None:
+        """A batch run ends before dstream sends the commit notice of its last checkpoint
+        if nothing waits for it, and the slot would keep the WAL the run delivered until
+        the next run starts: wait for it (on_commit confirms it), a bounded time."""
+        last = stream.last_checkpoint_lsn
+        if await stream.wait_confirmed(last):
+            return
+        log.info(
+            "the last checkpoint was not confirmed to the server: no commit notice came for "
+            "it in time; the next run confirms it when it starts",
+            lsn=format_lsn(last),
+        )
 
     async def on_commit(self, checkpoint: object) -> None:
-        # The only place the slot advances: the output has this checkpoint durably.
+        # With the resumed checkpoint at start, the only way the slot advances: dstream
+        # stored this checkpoint, which the output has durably.
         if isinstance(checkpoint, dict) and isinstance(checkpoint.get("lsn"), str):
             stream = self._stream
             if stream is not None:
@@ -178,33 +206,48 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
     # -- lifecycle ---------------------------------------------------------------------
     async def init(self) -> LifecycleResult:
         conn = catalog.connect(self.config.dsn)
+        changes: list[Change] = []
         try:
             found = catalog.inspect(conn, self.publication, self.slot)
-            catalog.require_logical_wal(found)
             tables = catalog.resolve_tables(conn, self.config.tables, self.config.default_schema)
-            unsafe = [t for t in tables if not t.publishes_updates_safely]
-            if unsafe:
-                names = ", ".join(t.qualified for t in unsafe)
-                raise DstreamError(
-                    f"no replica identity on {names}: once published, UPDATE and DELETE on "
-                    "it would fail in your application",
-                    hint="add a primary key, or ALTER TABLE ... REPLICA IDENTITY FULL",
-                )
-            changes: list[Change] = []
-            done = catalog.create_or_update_publication(conn, self.publication, tables, found)
-            if done == "created":
-                changes.append(Change("create", "publication", self.publication))
-            elif done:
-                changes.append(Change("update", "publication", self.publication, done))
-            if found.slot is None:
-                lsn = catalog.create_slot(conn, self.slot)
-                changes.append(Change("create", "replication_slot", self.slot, f"at {lsn}"))
+            todo = catalog.work(found, tables)
+            catalog.refuse_blocked(found, tables, todo, self.task)  # before any change
+            try:
+                self._make(conn, found, tables, todo, changes)
+            except Exception as exc:
+                return _failed_part_way("init", changes, exc)
             after = catalog.inspect(conn, self.publication, self.slot)
             resources, metadata = self._resources(after)
         finally:
             conn.close()
-        message = "created " + ", ".join(c.name for c in changes) if changes else "up to date"
+        message = _said(changes) or "up to date"
         return result_with(resources=resources, changes=changes, metadata=metadata, message=message)
+
+    def _make(
+        self,
+        conn: catalog.PgConnection,
+        found: catalog.Inspection,
+        tables: list[catalog.Table],
+        todo: catalog.Work,
+        changes: list[Change],
+    ) -> None:
+        """Do `todo`, adding each change to `changes` as soon as it is committed."""
+        publication = self._publication_change(todo)
+        if publication is not None:
+            catalog.apply_publication(conn, self.publication, tables, todo)
+            changes.append(publication)
+        if todo.create_slot:
+            lsn = catalog.create_slot(conn, self.slot)
+            changes.append(Change("create", "replication_slot", self.slot, f"at {lsn}"))
+            if todo.create_publication or found.publication_owned:
+                catalog.record_slot_start(conn, self.publication, self.slot, lsn)
+
+    def _publication_change(self, todo: catalog.Work) -> Optional[Change]:
+        if todo.create_publication:
+            return Change("create", "publication", self.publication)
+        if todo.publication_change:
+            return Change("update", "publication", self.publication, todo.publication_change)
+        return None
 
     async def plan(self, destroy: bool = False) -> LifecycleResult:
         conn = catalog.connect(self.config.dsn)
@@ -212,7 +255,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             found = catalog.inspect(conn, self.publication, self.slot)
             changes: list[Change] = []
             if destroy:
-                if found.slot is not None:
+                if found.slot is not None:  # only ours: never another database's or tool's
                     changes.append(Change("delete", "replication_slot", self.slot))
                 if found.publication_exists:
                     changes.append(Change("delete", "publication", self.publication))
@@ -220,14 +263,11 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                 tables = catalog.resolve_tables(
                     conn, self.config.tables, self.config.default_schema
                 )
-                if not found.publication_exists:
-                    changes.append(Change("create", "publication", self.publication))
-                else:
-                    missing = catalog.unpublished(found, tables)
-                    if missing:
-                        reason = "add " + ", ".join(t.qualified for t in missing)
-                        changes.append(Change("update", "publication", self.publication, reason))
-                if found.slot is None:
+                todo = catalog.work(found, tables)
+                catalog.refuse_blocked(found, tables, todo, self.task)  # as init would
+                publication = self._publication_change(todo)
+                changes += [publication] if publication is not None else []
+                if todo.create_slot:
                     changes.append(Change("create", "replication_slot", self.slot))
             resources, metadata = self._resources(found)
         finally:
@@ -238,32 +278,39 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
     async def status(self) -> LifecycleResult:
         conn = catalog.connect(self.config.dsn)
         try:
-            resources, metadata = self._resources(
-                catalog.inspect(conn, self.publication, self.slot)
-            )
+            found = catalog.inspect(conn, self.publication, self.slot)
         finally:
             conn.close()
+        resources, metadata = self._resources(found)
         missing = [r.name for r in resources if not r.exists]
-        message = "missing: " + ", ".join(missing) if missing else "publication and slot exist"
+        conflict = catalog.slot_conflict(found, self.task)
+        if conflict is not None:
+            message = conflict.one_line()
+        else:
+            message = "missing: " + ", ".join(missing) if missing else "publication and slot exist"
         return result_with(resources=resources, metadata=metadata, message=message)
 
     async def destroy(self) -> LifecycleResult:
         conn = catalog.connect(self.config.dsn)
+        changes: list[Change] = []
         try:
             found = catalog.inspect(conn, self.publication, self.slot)
-            changes: list[Change] = []
-            if found.slot is not None:
-                catalog.drop_slot(conn, found.slot)
-                changes.append(Change("delete", "replication_slot", self.slot))
-            if found.publication_exists:
-                catalog.drop_publication(conn, self.publication)
-                changes.append(Change("delete", "publication", self.publication))
-            resources, metadata = self._resources(
-                catalog.inspect(conn, self.publication, self.slot)
-            )
+            try:
+                if found.slot is not None:  # only ours: never another database's or tool's
+                    catalog.drop_slot(conn, found.slot)
+                    changes.append(Change("delete", "replication_slot", self.slot))
+                if found.publication_exists:
+                    catalog.drop_publication(conn, self.publication)
+                    changes.append(Change("delete", "publication", self.publication))
+            except Exception as exc:
+                return _failed_part_way("destroy", changes, exc)
+            after = catalog.inspect(conn, self.publication, self.slot)
+            resources, metadata = self._resources(after)
         finally:
             conn.close()
-        message = "dropped " + ", ".join(c.name for c in changes) if changes else "nothing to drop"
+        message = _said(changes) or "nothing to drop"
+        if after.foreign_slot is not None:
+            message += f"; left replication slot {after.foreign_slot.name}: not this task's"
         return result_with(resources=resources, changes=changes, metadata=metadata, message=message)
 
     def _resources(self, found: catalog.Inspection) -> tuple[list[Resource], dict[str, object]]:
@@ -274,7 +321,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             found.publication_exists,
             {"tables": published, "all_tables": found.publishes_all_tables},
         )
-        slot = found.slot
+        slot = found.slot or found.foreign_slot
         details: dict[str, object] = {}
         if slot is not None:
             details = {
@@ -286,9 +333,34 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                 "confirmed_flush_lsn": slot.confirmed_flush_lsn,
                 "retained_wal_bytes": slot.retained_wal_bytes,
             }
+        conflict = catalog.slot_conflict(found, self.task)
+        if conflict is not None:
+            details["problem"] = conflict.one_line()
         slot_resource = Resource("replication_slot", self.slot, slot is not None, details)
         resources = [publication, slot_resource]
         return resources, {"wal_level": found.wal_level}
+
+
+_PAST = {"create": "created", "update": "changed", "delete": "dropped"}
+
+
+def _said(changes: list[Change]) -> str:
+    return ", ".join(f"{_PAST[c.action]} {c.type} {c.name}" for c in changes)
+
+
+def _failed_part_way(command: str, changes: list[Change], exc: Exception) -> LifecycleResult:
+    """A failure after some changes were committed: Failed, with those changes (the
+    lifecycle contract); they stay, and the command is idempotent, so running it again
+    goes on from there."""
+    if isinstance(exc, DstreamError):
+        reason = exc.one_line()
+        log.error(f"{command}() failed", error=reason)
+    else:  # a bug: its traceback goes to the log
+        log.exception(f"{command}() failed")
+        reason = f"{type(exc).__name__}: {exc}"
+    done = _said(changes)
+    message = f"{done}, then failed: {reason}" if done else reason
+    return result_with("Failed", changes=changes, message=message, error=reason)
 
 
 def inserted_wal_end(dsn: str) -> int:

@@ -10,6 +10,8 @@ from dstream.providers import tables
 from dstream.sdk.config import ProviderConfig
 
 _IDENT = re.compile(r"[^a-z0-9_]+")
+# PostgreSQL's NAMEDATALEN - 1: a longer name is cut (publication) or refused (slot).
+NAME_BYTES = 63
 
 
 @dataclass
@@ -45,6 +47,15 @@ class PgCdcConfig(ProviderConfig):
             parse_table_name(name, self.default_schema)
         if self.checkpoint_every < 1:
             raise ValueError("'checkpoint_every' must be at least 1")
+        if self.slot and fold_slot_name(self.slot) != self.slot:
+            raise ValueError(
+                f"'slot' must be 1 to {NAME_BYTES} of [a-z0-9_] (PostgreSQL's rule for "
+                f'replication slot names), e.g. "{fold_slot_name(self.slot)}"'
+            )
+        if len(self.publication.encode()) > NAME_BYTES:
+            raise ValueError(
+                f"'publication' is longer than {NAME_BYTES} bytes, PostgreSQL would cut it"
+            )
 
     def slot_name(self, task: Optional[str]) -> str:
         return self.slot or default_object_name(task)
@@ -54,8 +65,13 @@ class PgCdcConfig(ProviderConfig):
 
 
 def default_object_name(task: Optional[str]) -> str:
-    """`dstream_<task>` folded to what a replication slot name allows ([a-z0-9_], 63)."""
-    return ("dstream_" + _IDENT.sub("_", (task or "task").lower()))[:63]
+    """`dstream_<task>` folded to what a replication slot name allows."""
+    return fold_slot_name("dstream_" + (task or "task"))
+
+
+def fold_slot_name(text: str) -> str:
+    """`text` as a replication slot name may be: [a-z0-9_], at most 63 characters."""
+    return _IDENT.sub("_", text.lower())[:NAME_BYTES]
 
 
 def parse_table_name(text: str, default_schema: str = "public") -> tuple[str, str]:

@@ -13,6 +13,7 @@ from dstream.providers.postgres_cdc import catalog
 from dstream.providers.postgres_cdc.catalog import PgRow, Table
 from dstream.providers.postgres_cdc.config import quote_ident
 from dstream.providers.postgres_cdc.pgoutput import format_lsn
+from dstream.providers.postgres_cdc.stream import server_error
 from dstream.providers.postgres_cdc.values import converter_for
 from dstream.sdk.log import log
 
@@ -27,52 +28,69 @@ async def snapshot_frames(
     lsn: int,
     base_types: dict[int, int],
 ) -> AsyncIterator[bytes]:
+    import psycopg2
+
     conn = catalog.connect(dsn)
-    loop = asyncio.get_running_loop()
+    address = f"{conn.info.host}:{conn.info.port}"
     try:
-        conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
-        with conn.cursor() as cur:
-            cur.execute("SET TRANSACTION SNAPSHOT %s", (snapshot_name,))
-        lsn_text = format_lsn(lsn)
-        for table in tables:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT attname, atttypid::int8 FROM pg_attribute WHERE attrelid = %s "
-                    "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-                    (table.oid,),
-                )
-                columns = [(str(r[0]), int(r[1])) for r in cur.fetchall()]
-            names = [c[0] for c in columns]
-            converters = [converter_for(oid, base_types.get(oid)) for _, oid in columns]
-            select = ", ".join(f"{quote_ident(n)}::text" for n in names)
-            rows = 0
-            # A named (server-side) cursor keeps memory bounded whatever the table size.
-            with conn.cursor(name=f"dstream_snapshot_{table.oid}") as cur:
-                cur.itersize = FETCH_ROWS
-                cur.execute(f"SELECT {select} FROM {table.sql_name}")
-                while True:
-                    batch: list[PgRow] = await loop.run_in_executor(None, cur.fetchmany, FETCH_ROWS)
-                    if not batch:
-                        break
-                    out = bytearray()
-                    for row in batch:
-                        data = {
-                            name: None if value is None else convert(value)
-                            for name, convert, value in zip(names, converters, row)
-                        }
-                        meta = {
-                            "TableName": table.name,
-                            "Schema": table.schema,
-                            "OperationType": "Insert",
-                            "LSN": lsn_text,
-                            "Seq": rows,
-                            "Snapshot": True,
-                        }
-                        rows += 1
-                        out += orjson.dumps({"data": data, "metadata": meta})
-                        out += b"\n"
-                    yield bytes(out)
-            log.info("snapshot copied", table=table.qualified, rows=rows, lsn=lsn_text)
-        conn.rollback()
+        async for chunk in _copy(conn, tables, snapshot_name, lsn, base_types):
+            yield chunk
+    except psycopg2.Error as exc:
+        # A run stopped during the copy starts it over: no checkpoint lies inside it.
+        raise server_error(exc, address, "cannot copy the tables (snapshot)") from exc
     finally:
         conn.close()
+
+
+async def _copy(
+    conn: catalog.PgConnection,
+    tables: list[Table],
+    snapshot_name: str,
+    lsn: int,
+    base_types: dict[int, int],
+) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+    with conn.cursor() as cur:
+        cur.execute("SET TRANSACTION SNAPSHOT %s", (snapshot_name,))
+    lsn_text = format_lsn(lsn)
+    for table in tables:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT attname, atttypid::int8 FROM pg_attribute WHERE attrelid = %s "
+                "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                (table.oid,),
+            )
+            columns = [(str(r[0]), int(r[1])) for r in cur.fetchall()]
+        names = [c[0] for c in columns]
+        converters = [converter_for(oid, base_types.get(oid)) for _, oid in columns]
+        select = ", ".join(f"{quote_ident(n)}::text" for n in names)
+        rows = 0
+        # A named (server-side) cursor keeps memory bounded whatever the table size.
+        with conn.cursor(name=f"dstream_snapshot_{table.oid}") as cur:
+            cur.itersize = FETCH_ROWS
+            cur.execute(f"SELECT {select} FROM {table.sql_name}")
+            while True:
+                batch: list[PgRow] = await loop.run_in_executor(None, cur.fetchmany, FETCH_ROWS)
+                if not batch:
+                    break
+                out = bytearray()
+                for row in batch:
+                    data = {
+                        name: None if value is None else convert(value)
+                        for name, convert, value in zip(names, converters, row)
+                    }
+                    meta = {
+                        "TableName": table.name,
+                        "Schema": table.schema,
+                        "OperationType": "Insert",
+                        "LSN": lsn_text,
+                        "Seq": rows,
+                        "Snapshot": True,
+                    }
+                    rows += 1
+                    out += orjson.dumps({"data": data, "metadata": meta})
+                    out += b"\n"
+                yield bytes(out)
+        log.info("snapshot copied", table=table.qualified, rows=rows, lsn=lsn_text)
+    conn.rollback()

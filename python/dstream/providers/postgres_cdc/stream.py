@@ -10,13 +10,20 @@ A checkpoint `{"lsn": <end of a commit record>}` is written only right after a C
 message, so a transaction is never split across a
 checkpoint, and resuming from it (start_lsn) makes the server skip exactly the
 transactions already delivered. The slot's confirmed position is moved only by
-`confirm()`, which the provider calls from on_commit.
+`confirm()`, with a checkpoint dstream stored: the one a run resumes from, and those
+the provider's on_commit receives.
+
+Tables are captured by OID as well as by name: the publication follows a renamed table
+by its OID, and so do we. A change of an isolated table (on_table_error = "isolate") is
+never dropped unseen: it goes to dead_letter_path, or is counted as lost and the run
+says so at its end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +50,10 @@ PING_SECONDS = 0.05
 CHUNK_BYTES = 256 * 1024
 # Messages read per call into the Rust decoder.
 BATCH_MESSAGES = 4096
+# until_caught_up: how long the run waits, after its last checkpoint, for a commit
+# notice that lets it confirm that checkpoint before exiting; counted from the last
+# notice, so a slow output that keeps acknowledging is waited for.
+CONFIRM_WAIT_SECONDS = 5.0
 OPERATIONS = {"I": "Insert", "U": "Update", "D": "Delete"}
 SLOT_BUSY_RETRY_SECONDS = 15.0
 
@@ -69,21 +80,30 @@ class ChangeStream:
         tables: list[Table],
         base_types: dict[int, int],
         resume_lsn: int = 0,
+        confirmed_lsn: int = 0,
     ) -> None:
         self.config = config
         self.slot = slot
         self.publication = publication
         self.wanted = {(t.schema, t.name) for t in tables}
+        # A table keeps its OID when renamed; the publication keeps publishing it.
+        self.by_oid = {t.oid: t for t in tables}
+        self._renames_told: set[tuple[int, str]] = set()
         self.decoder = Decoder(base_types)
         self.resume_lsn = resume_lsn
         self.session: Optional[PgoutputSession] = None
         self._truncates = 0  # counted by the Python path (truncate = "log"/"fail")
-        self.isolated: set[str] = set()
+        self.isolated: dict[str, str] = {}  # table -> why it was isolated
+        self._dead_letters: list[bytes] = []  # records not yet in dead_letter_path
         self.conn: PgConnection = None
         self.cursor: PgCursor = None
-        self._confirmed = resume_lsn
+        self.address = "?"  # host:port of the server, for errors
+        # The slot's position as the server has it: confirm() never moves it back.
+        self._confirmed = confirmed_lsn
+        self._confirm_waiter: Optional[asyncio.Future[None]] = None
         # until_caught_up: the WAL position to reach before ending the run.
         self.target_lsn: Optional[int] = None
+        self.snapshot_lsn = 0  # where a snapshot taken by this run ends (its checkpoint)
 
     @property
     def counters(self) -> Counters:
@@ -96,6 +116,12 @@ class ChangeStream:
             isolated=dict(found.get("isolated", {})),
             truncates=found.get("truncates", 0) + self._truncates,
         )
+
+    @property
+    def last_checkpoint_lsn(self) -> int:
+        """The LSN of the last checkpoint this run wrote (0: none)."""
+        written = self.session.last_checkpoint_lsn if self.session is not None else 0
+        return max(self.snapshot_lsn, written)
 
     # -- connection --------------------------------------------------------------------
     def connect(self) -> None:
@@ -116,17 +142,24 @@ class ChangeStream:
                 hint="the user needs the REPLICATION attribute (or superuser) and "
                 "pg_hba.conf must allow it; check 'dsn'",
             ) from exc
+        self.address = f"{self.conn.info.host}:{self.conn.info.port}"
         self.cursor = self.conn.cursor()
 
     def create_slot_with_snapshot(self) -> tuple[int, str]:
         """Create the slot on this replication connection and export its snapshot: the
         snapshot sees exactly the rows committed before the slot's start point. It stays
         valid until the next command on this connection (start_replication)."""
-        self.cursor.execute(
-            f'CREATE_REPLICATION_SLOT "{self.slot}" LOGICAL pgoutput EXPORT_SNAPSHOT'
-        )
-        _name, consistent_point, snapshot_name, _plugin = self.cursor.fetchone()
-        return _parse_lsn(consistent_point), str(snapshot_name)
+        import psycopg2
+
+        try:
+            self.cursor.execute(
+                f'CREATE_REPLICATION_SLOT "{self.slot}" LOGICAL pgoutput EXPORT_SNAPSHOT'
+            )
+            _name, consistent_point, snapshot_name, _plugin = self.cursor.fetchone()
+        except psycopg2.Error as exc:
+            raise self._server_error(exc, f"cannot create replication slot {self.slot}") from exc
+        self.snapshot_lsn = self._confirmed = _parse_lsn(consistent_point)
+        return self.snapshot_lsn, str(snapshot_name)
 
     async def start(self) -> None:
         import psycopg2
@@ -141,7 +174,7 @@ class ChangeStream:
                     status_interval=self.config.status_interval,
                     options={"proto_version": "1", "publication_names": self.publication},
                 )
-                return
+                break
             except psycopg2.errors.ObjectInUse as exc:
                 # A previous run killed a moment ago: its walsender may still hold the
                 # slot until the server notices the closed socket.
@@ -157,12 +190,46 @@ class ChangeStream:
                     f"replication slot {self.slot} does not exist",
                     hint="run `dstream init <task>` to create the publication and slot",
                 ) from exc
+            except psycopg2.Error as exc:
+                doing = f"cannot start replication from slot {self.slot}"
+                raise self._server_error(exc, doing) from exc
+        # The checkpoint this run resumes from is stored (dstream handed it over as the
+        # state): the WAL before it may go now, whatever this run delivers.
+        self.confirm(self.resume_lsn)
 
     def confirm(self, lsn: int) -> None:
-        """Tell the server everything up to `lsn` is delivered: WAL before it may go."""
+        """Tell the server everything up to `lsn` is delivered: WAL before it may go.
+        Only ever called with a checkpoint dstream has stored."""
+        import psycopg2
+
         if lsn > self._confirmed and self.cursor is not None:
-            self.cursor.send_feedback(write_lsn=lsn, flush_lsn=lsn, force=True)
+            try:
+                self.cursor.send_feedback(write_lsn=lsn, flush_lsn=lsn, force=True)
+            except psycopg2.Error as exc:
+                raise self._server_error(exc, "cannot confirm a checkpoint") from exc
             self._confirmed = lsn
+            if self._confirm_waiter is not None:
+                _wake(self._confirm_waiter)
+
+    async def wait_confirmed(self, lsn: int) -> bool:
+        """Until a checkpoint at or after `lsn` was confirmed (the provider's on_commit),
+        or CONFIRM_WAIT_SECONDS passed without any confirmation. Whether it was."""
+        loop = asyncio.get_running_loop()
+        while self._confirmed < lsn:
+            waiter = self._confirm_waiter = loop.create_future()
+            timer = loop.call_later(CONFIRM_WAIT_SECONDS, _wake, waiter)
+            before = self._confirmed
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._confirm_waiter = None
+            if self._confirmed == before:
+                return False
+        return True
+
+    def _server_error(self, exc: Exception, doing: str) -> DstreamError:
+        return server_error(exc, self.address, doing)
 
     def close(self) -> None:
         if self.conn is not None:
@@ -176,18 +243,29 @@ class ChangeStream:
     async def frames(self) -> AsyncIterator[bytes]:
         """Reads messages in batches and hands each batch's payloads to the Rust decoder,
         which writes the envelope and checkpoint lines (no Python object per row)."""
+        import psycopg2
+
         cfg = self.config
-        cursor = self.cursor
-        read = cursor.read_message
-        session = self.session = PgoutputSession(
+        self.session = PgoutputSession(
             slot=self.slot,
             tables=sorted(self.wanted),
+            oids=sorted(self.by_oid),
             base_types=self.decoder.base_types,
             resume_lsn=self.resume_lsn,
             checkpoint_every=cfg.checkpoint_every,
             checkpoint_interval=cfg.checkpoint_interval,
             truncate_emit=cfg.truncate == "emit",
         )
+        try:
+            async for chunk in self._read_loop(self.session):
+                yield chunk
+        except psycopg2.Error as exc:
+            raise self._server_error(exc, "replication stopped") from exc
+
+    async def _read_loop(self, session: PgoutputSession) -> AsyncIterator[bytes]:
+        cfg = self.config
+        cursor = self.cursor
+        read = cursor.read_message
         last_ping = 0.0
         while True:
             batch: list[bytes] = []
@@ -227,11 +305,37 @@ class ChangeStream:
         while at < len(batch):
             at, event = session.feed(batch, at)
             if event == "relation":
-                # The Python decoder keeps its relation cache in step for the fallback.
-                self.decoder.decode(batch[at - 1])
+                self._relation(batch[at - 1])
             elif event == "fallback":
                 self._python_message(session, batch[at])
                 at += 1
+            elif event == "isolated":
+                self._set_aside(session, batch[at - 1])
+        # Before any line of this batch leaves: a checkpoint after a set-aside change
+        # must never be stored while the change is not durably kept.
+        self._write_dead_letters()
+
+    def _relation(self, payload: bytes) -> None:
+        """Keeps the Python decoder's relation cache in step (for the fallback), and says
+        once when a captured table arrives under another name: it was renamed."""
+        relation = self.decoder.decode(payload)
+        assert isinstance(relation, Relation), "the session reported a Relation"
+        table = self.by_oid.get(relation.oid)
+        seen = (relation.oid, relation.qualified)
+        if table is None or table.qualified == relation.qualified or seen in self._renames_told:
+            return
+        self._renames_told.add(seen)
+        log.warning(
+            "a captured table arrives under another name (it was renamed): its changes are "
+            "captured by the table's OID and carry that name",
+            table=table.qualified,
+            arrives_as=relation.qualified,
+            hint="name the table as it is now in 'tables' (a run looks tables up by name at "
+            "start), and route that name in the output",
+        )
+
+    def _captures(self, relation: Relation) -> bool:
+        return relation.oid in self.by_oid or (relation.schema, relation.name) in self.wanted
 
     def _python_message(self, session: PgoutputSession, payload: bytes) -> None:
         """One message the Rust decoder left to the Python one (a value it does not
@@ -252,10 +356,11 @@ class ChangeStream:
                 hint="please report it with the server version; the slot has not advanced past it",
             )
         relation = self.decoder.relations[message.relation_oid]
-        if (relation.schema, relation.name) not in self.wanted:
+        if not self._captures(relation):
             return
         if relation.qualified in self.isolated:
             session.isolate(relation.qualified)
+            self._dead_letter(relation, message, self._isolated_reason(relation), txn_meta)
             return
         try:
             envelope = self._envelope(relation, message, txn_meta, session.seq)
@@ -264,6 +369,42 @@ class ChangeStream:
             session.isolate(relation.qualified)
             return
         session.push(orjson.dumps(envelope) + b"\n", 1, 1)
+
+    def _set_aside(self, session: PgoutputSession, payload: bytes) -> None:
+        """A change of an isolated table, which the session counted and did not write:
+        to the dead-letter file when there is one (else it is counted as lost)."""
+        if not self.config.dead_letter_path:
+            return
+        change = self.decoder.decode(payload)
+        assert isinstance(change, RowChange), "the session reported a row change"
+        relation = self.decoder.relations[change.relation_oid]
+        lsn, _, _ = session.txn_meta()
+        self._dead_letter(relation, change, self._isolated_reason(relation), {"LSN": lsn})
+
+    def _isolated_reason(self, relation: Relation) -> str:
+        return f"table isolated earlier in this run ({self.isolated.get(relation.qualified)})"
+
+    def set_aside_outcome(self) -> Optional[DstreamError]:
+        """At the end of a run: a warning per isolated table, and the error to end the run
+        with when changes were set aside without a dead-letter file to keep them."""
+        isolated = self.counters.isolated
+        path = self.config.dead_letter_path
+        for table, count in sorted(isolated.items()):
+            kept = f"in {path}" if path else "and NOT kept (no dead_letter_path): lost"
+            log.emit(
+                "warning" if path else "error",
+                f"table {table} was isolated: {count} change(s) set aside {kept}",
+                {"table": table, "changes": count, "reason": self.isolated.get(table)},
+            )
+        if not isolated or path:
+            return None
+        lost = "; ".join(f"{n} change(s) of table {t}" for t, n in sorted(isolated.items()))
+        return DstreamError(
+            f"{lost} could not be converted and were neither delivered nor kept (the "
+            "checkpoint is past them: running again does not bring them back)",
+            hint="set dead_letter_path to keep the changes of an isolated table, or "
+            'on_table_error = "fail" to stop at the first one (the slot then stays before it)',
+        )
 
     def _caught_up(self, last_end_lsn: int, wal_end: int) -> bool:
         """until_caught_up: every commit up to the WAL position of the run's start was
@@ -310,7 +451,7 @@ class ChangeStream:
         lines: list[bytes] = []
         for oid in message.relation_oids:
             relation = self.decoder.relations.get(oid)
-            if relation is None or (relation.schema, relation.name) not in self.wanted:
+            if relation is None or not self._captures(relation):
                 continue
             self._truncates += 1
             policy = self.config.truncate
@@ -348,7 +489,7 @@ class ChangeStream:
                 hint='set on_table_error = "isolate" to keep the other tables flowing '
                 "(with dead_letter_path to keep the raw rows); please report the value",
             ) from exc
-        self.isolated.add(key)
+        self.isolated[key] = reason
         log.error(
             "table isolated: its changes are no longer emitted in this run",
             table=key,
@@ -372,8 +513,48 @@ class ChangeStream:
             "new": None if change.new is None else dict(zip(names, map(_raw, change.new))),
             "old": None if change.old is None else dict(zip(names, map(_raw, change.old))),
         }
-        with open(self.config.dead_letter_path, "ab") as fh:
-            fh.write(orjson.dumps(record) + b"\n")
+        self._dead_letters.append(orjson.dumps(record) + b"\n")
+
+    def _write_dead_letters(self) -> None:
+        """Appends the pending records and fsyncs them: they are the only copy of changes
+        the slot will be confirmed past."""
+        if not self._dead_letters:
+            return
+        path = self.config.dead_letter_path
+        assert path, "records are made only with a dead_letter_path"
+        try:
+            with open(path, "ab") as fh:
+                fh.write(b"".join(self._dead_letters))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise DstreamError(
+                f"cannot write the dead-letter file {path}: {exc.strerror or exc}",
+                hint="check dead_letter_path (its directory must exist and be writable); "
+                "nothing after the last stored checkpoint is lost",
+            ) from exc
+        self._dead_letters.clear()
+
+
+def server_error(exc: Exception, address: str, doing: str) -> DstreamError:
+    """A psycopg2 error of a streaming connection as the user's error. Without an
+    SQLSTATE (or with a connection or shutdown one) the connection is gone: a server
+    restart, a network failure; with another, the server refused what was asked."""
+    text = str(exc).strip()
+    reason = text.splitlines()[0] if text else type(exc).__name__
+    code = getattr(exc, "pgcode", None) or ""
+    if not code or code.startswith(("08", "57P")):
+        return DstreamError(
+            f"lost the connection to PostgreSQL at {address} ({reason})",
+            hint="the server restarted or shut down, or the network failed. Nothing is "
+            "lost: the next run resumes after the last stored checkpoint. To resume on "
+            'its own, give the task a restart block: restart { attempts = 5  backoff = "5s" }',
+        )
+    return DstreamError(
+        f"{doing}: PostgreSQL at {address} said: {reason} (SQLSTATE {code})",
+        hint="fix the cause in PostgreSQL (or the input's config) and run again; nothing "
+        "after the last stored checkpoint is lost",
+    )
 
 
 def _raw(value: object) -> Optional[str]:
@@ -384,6 +565,11 @@ def _parse_lsn(text: str) -> int:
     from dstream.providers.postgres_cdc.pgoutput import parse_lsn
 
     return parse_lsn(text)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def _wait_readable(fd: int, timeout: float) -> None:

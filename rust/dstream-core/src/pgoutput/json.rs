@@ -2,11 +2,10 @@
 //!
 //! - the primitives (strings, numbers) are [`crate::json`]'s, re-exported here so the
 //!   pgoutput modules keep one `json::` namespace;
-//! - [`reserialize`]: what `orjson.dumps(orjson.loads(text))` gives for json/jsonb text.
-//!   Whatever it is not sure to reproduce (duplicate keys, deep nesting, numbers that
-//!   underflow) is [`Unsupported`]: the caller then lets the Python path handle the row.
-
-use std::collections::HashSet;
+//! - [`compact`]: json/jsonb text as values.py's `_to_json` embeds it, the text itself
+//!   without the whitespace between tokens. Whatever it is not sure is JSON a frame can
+//!   carry (an unpaired surrogate escape, nesting beyond [`MAX_DEPTH`], anything
+//!   malformed) is [`Unsupported`]: the caller then lets the Python path handle the row.
 
 pub use crate::json::{write_f64, write_i64, write_str, write_str_body, write_u64};
 
@@ -16,17 +15,17 @@ pub struct Unsupported(pub &'static str);
 
 pub type Res = Result<(), Unsupported>;
 
-/// Nesting beyond this is left to the Python path (orjson has its own limits there).
-const MAX_DEPTH: usize = 128;
+/// values.JSON_MAX_DEPTH: the most containers a json value may nest (an envelope puts
+/// it up to 9 levels down; frames may nest 1024).
+pub const MAX_DEPTH: usize = 1000;
 
-/// `orjson.dumps(orjson.loads(text))` for the JSON documents it can vouch for.
-pub fn reserialize(out: &mut Vec<u8>, text: &[u8]) -> Res {
+/// values._to_json: `text` (one JSON value) copied token by token, strings and numbers
+/// byte for byte, without the whitespace between tokens.
+pub fn compact(out: &mut Vec<u8>, text: &[u8]) -> Res {
     let mut p = Parser {
         s: text,
         pos: 0,
         out,
-        scratch: Vec::new(),
-        keys: Vec::new(),
     };
     p.ws();
     p.value(0)?;
@@ -41,11 +40,6 @@ struct Parser<'a, 'o> {
     s: &'a [u8],
     pos: usize,
     out: &'o mut Vec<u8>,
-    /// A string with escapes is decoded here first.
-    scratch: Vec<u8>,
-    /// Where the keys of the open objects were written in `out` (escaped: equal keys
-    /// have equal escaped forms).
-    keys: Vec<(usize, usize)>,
 }
 
 impl Parser<'_, '_> {
@@ -59,6 +53,11 @@ impl Parser<'_, '_> {
         }
     }
 
+    /// Copies what was read since `start`.
+    fn copy(&mut self, start: usize) {
+        self.out.extend_from_slice(&self.s[start..self.pos]);
+    }
+
     fn literal(&mut self, word: &'static [u8]) -> Res {
         if self.s[self.pos..].starts_with(word) {
             self.pos += word.len();
@@ -69,14 +68,13 @@ impl Parser<'_, '_> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Res {
-        if depth > MAX_DEPTH {
-            return Err(Unsupported("json: nesting too deep"));
-        }
+    /// A value inside `open` containers.
+    fn value(&mut self, open: usize) -> Res {
         match self.peek() {
-            Some(b'{') => self.object(depth),
-            Some(b'[') => self.array(depth),
-            Some(b'"') => self.string_out(),
+            Some(b'{' | b'[') if open >= MAX_DEPTH => Err(Unsupported("json: nesting too deep")),
+            Some(b'{') => self.object(open + 1),
+            Some(b'[') => self.array(open + 1),
+            Some(b'"') => self.string(),
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
@@ -108,146 +106,72 @@ impl Parser<'_, '_> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Res {
+    /// Members are copied in their order, a repeated key too (json keeps them).
+    fn object(&mut self, open: usize) -> Res {
         self.take(b'{');
         self.ws();
         if self.take(b'}') {
             return Ok(());
         }
-        // Python dicts keep the first position and the last value of a repeated key.
-        let base = self.keys.len();
         loop {
             if self.peek() != Some(b'"') {
                 return Err(Unsupported("json: object key expected"));
             }
-            let start = self.out.len();
-            self.string_out()?;
-            self.keys.push((start, self.out.len()));
-            self.out.push(b':');
+            self.string()?;
             self.ws();
-            if self.peek() != Some(b':') {
+            if !self.take(b':') {
                 return Err(Unsupported("json: ':' expected"));
             }
-            self.pos += 1;
             self.ws();
-            self.value(depth + 1)?;
+            self.value(open)?;
             if !self.more(b'}', "json: ',' or '}' expected")? {
-                let repeated = self.repeated_key(base);
-                self.keys.truncate(base);
-                return if repeated {
-                    Err(Unsupported("json: repeated key"))
-                } else {
-                    Ok(())
-                };
+                return Ok(());
             }
         }
     }
 
-    fn array(&mut self, depth: usize) -> Res {
+    fn array(&mut self, open: usize) -> Res {
         self.take(b'[');
         self.ws();
         if self.take(b']') {
             return Ok(());
         }
         loop {
-            self.value(depth + 1)?;
+            self.value(open)?;
             if !self.more(b']', "json: ',' or ']' expected")? {
                 return Ok(());
             }
         }
     }
 
-    fn repeated_key(&self, base: usize) -> bool {
-        let keys = &self.keys[base..];
-        let key = |&(a, b): &(usize, usize)| &self.out[a..b];
-        if keys.len() <= 16 {
-            return keys
-                .iter()
-                .enumerate()
-                .any(|(i, k)| keys[..i].iter().any(|j| key(j) == key(k)));
-        }
-        let mut seen = HashSet::with_capacity(keys.len());
-        !keys.iter().all(|k| seen.insert(key(k)))
-    }
-
-    /// Writes the string at `pos` as orjson would: copied when it has no escape,
-    /// decoded and re-escaped otherwise.
-    fn string_out(&mut self) -> Res {
-        let start = self.pos + 1;
-        let mut end = start;
-        while let Some(&b) = self.s.get(end) {
-            if b == b'"' || b == b'\\' || b < 0x20 {
-                break;
-            }
-            end += 1;
-        }
-        if self.s.get(end) == Some(&b'"') {
-            self.out.push(b'"');
-            self.out.extend_from_slice(&self.s[start..end]);
-            self.out.push(b'"');
-            self.pos = end + 1;
-            return Ok(());
-        }
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        let done = self.string(&mut scratch);
-        if done.is_ok() {
-            self.out.push(b'"');
-            write_str_body(self.out, &scratch);
-            self.out.push(b'"');
-        }
-        self.scratch = scratch;
-        done
-    }
-
-    /// Decodes the string at `pos` (its quotes included) into `into` as UTF-8.
-    fn string(&mut self, into: &mut Vec<u8>) -> Res {
+    /// Copies the string at `pos` (quotes and escapes as written) after checking it.
+    fn string(&mut self) -> Res {
+        let start = self.pos;
         self.pos += 1;
         loop {
-            let start = self.pos;
-            while let Some(b) = self.peek() {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
-            into.extend_from_slice(&self.s[start..self.pos]);
             match self.peek() {
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                Some(b'\\') => self.escape(into)?,
+                Some(b'"') => break,
+                Some(b'\\') => self.escape()?,
+                Some(b) if b >= 0x20 => self.pos += 1,
                 _ => return Err(Unsupported("json: unterminated string or raw control")),
             }
         }
+        self.pos += 1;
+        self.copy(start);
+        Ok(())
     }
 
-    fn escape(&mut self, into: &mut Vec<u8>) -> Res {
+    fn escape(&mut self) -> Res {
         let e = *self
             .s
             .get(self.pos + 1)
             .ok_or(Unsupported("json: escape"))?;
         self.pos += 2;
-        let simple = match e {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 0x08,
-            b'f' => 0x0c,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'u' => {
-                let c = self.unicode()?;
-                let mut buf = [0u8; 4];
-                into.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                return Ok(());
-            }
-            _ => return Err(Unsupported("json: unknown escape")),
-        };
-        into.push(simple);
-        Ok(())
+        match e {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Ok(()),
+            b'u' => self.unicode(),
+            _ => Err(Unsupported("json: unknown escape")),
+        }
     }
 
     fn hex4(&mut self) -> Result<u32, Unsupported> {
@@ -264,13 +188,14 @@ impl Parser<'_, '_> {
         Ok(v)
     }
 
-    fn unicode(&mut self) -> Result<char, Unsupported> {
+    /// After `\u`: a code point, or a surrogate pair (frames may not hold half of one).
+    fn unicode(&mut self) -> Res {
         let hi = self.hex4()?;
         if (0xDC00..0xE000).contains(&hi) {
             return Err(Unsupported("json: lone low surrogate"));
         }
         if !(0xD800..0xDC00).contains(&hi) {
-            return char::from_u32(hi).ok_or(Unsupported("json: \\u"));
+            return Ok(());
         }
         if self.s.get(self.pos..self.pos + 2) != Some(b"\\u") {
             return Err(Unsupported("json: lone high surrogate"));
@@ -280,8 +205,7 @@ impl Parser<'_, '_> {
         if !(0xDC00..0xE000).contains(&lo) {
             return Err(Unsupported("json: bad low surrogate"));
         }
-        char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
-            .ok_or(Unsupported("json: \\u"))
+        Ok(())
     }
 
     fn digits(&mut self) -> usize {
@@ -292,8 +216,8 @@ impl Parser<'_, '_> {
         self.pos - start
     }
 
-    /// orjson.loads: an integer literal is an int when it fits i64 or u64, else a
-    /// double; a fraction or exponent makes a double.
+    /// Copies an RFC 8259 number as written: PostgreSQL's json keeps its text and
+    /// jsonb's numbers are numeric, so any size and precision is exact.
     fn number(&mut self) -> Res {
         let start = self.pos;
         if self.peek() == Some(b'-') {
@@ -304,15 +228,12 @@ impl Parser<'_, '_> {
         if n == 0 || (n > 1 && self.s[int_start] == b'0') {
             return Err(Unsupported("json: bad number"));
         }
-        let mut integer = true;
         if self.peek() == Some(b'.') {
             self.pos += 1;
             if self.digits() == 0 {
                 return Err(Unsupported("json: bad fraction"));
             }
-            integer = false;
         }
-        let mantissa_end = self.pos;
         if let Some(b'e' | b'E') = self.peek() {
             self.pos += 1;
             if let Some(b'+' | b'-') = self.peek() {
@@ -321,29 +242,8 @@ impl Parser<'_, '_> {
             if self.digits() == 0 {
                 return Err(Unsupported("json: bad exponent"));
             }
-            integer = false;
         }
-        // The slice is ASCII digits and signs: valid UTF-8.
-        let text =
-            std::str::from_utf8(&self.s[start..self.pos]).map_err(|_| Unsupported("json"))?;
-        if integer {
-            if let Ok(v) = text.parse::<i64>() {
-                write_i64(self.out, v);
-                return Ok(());
-            }
-            if let Ok(v) = text.parse::<u64>() {
-                write_u64(self.out, v);
-                return Ok(());
-            }
-        }
-        let v: f64 = text.parse().map_err(|_| Unsupported("json: number"))?;
-        let nonzero = self.s[start..mantissa_end]
-            .iter()
-            .any(|b| (b'1'..=b'9').contains(b));
-        if !v.is_finite() || (v == 0.0 && nonzero) {
-            return Err(Unsupported("json: number out of double range"));
-        }
-        write_f64(self.out, v);
+        self.copy(start);
         Ok(())
     }
 }
@@ -379,44 +279,55 @@ mod tests {
 
     fn re(text: &str) -> Result<String, Unsupported> {
         let mut out = Vec::new();
-        reserialize(&mut out, text.as_bytes())?;
+        compact(&mut out, text.as_bytes())?;
         Ok(String::from_utf8(out).unwrap())
     }
 
     #[test]
-    fn json_is_minified_and_renumbered() {
+    fn json_is_compacted_and_kept_exact() {
         assert_eq!(
-            re(r#" {"a": [1, 2.50, null], "b": true} "#).unwrap(),
-            r#"{"a":[1,2.5,null],"b":true}"#
+            re(" {\"a\" : [1, 2.50, null],\n\t\"b\": true, \"a\": \" x  y \"} ").unwrap(),
+            r#"{"a":[1,2.50,null],"b":true,"a":" x  y "}"#
         );
-        assert_eq!(re("-0").unwrap(), "0");
-        assert_eq!(re("1E2").unwrap(), "100.0");
-        assert_eq!(re("18446744073709551615").unwrap(), "18446744073709551615");
-        assert_eq!(
-            re("18446744073709551616").unwrap(),
-            "1.8446744073709552e+19"
-        );
-        assert_eq!(
-            re("-9223372036854775809").unwrap(),
-            "-9.223372036854776e+18"
-        );
-        assert_eq!(re(r#""\u00e9\/\ud83d\ude00""#).unwrap(), "\"é/😀\"");
+        for exact in [
+            "-0",
+            "1E2",
+            "1e400",
+            "1e-400",
+            "-0.0",
+            "123456789012345678901234567890",
+            "0.1000000000000000000000000001",
+            r#""\u00e9\/\ud83d\ude00\\ud800""#,
+            r#"{"k":1,"k":2}"#,
+        ] {
+            assert_eq!(re(exact).unwrap(), exact);
+        }
+        let deep = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert_eq!(re(&deep).unwrap(), deep);
     }
 
     #[test]
     fn json_doubts_are_unsupported() {
         for text in [
-            "1e400",
-            r#"{"a":1,"a":2}"#,
             r#""\ud800""#,
+            r#""\udc00""#,
+            r#""\ud800\u0041""#,
+            r#""\ud800x""#,
             "01",
             "[1,]",
-            "1e-400",
+            "1.",
+            "-",
+            ".5",
+            "1e",
             "nul",
+            "\"a\nb\"",
+            r#""\x""#,
+            "[1] 2",
         ] {
             assert!(re(text).is_err(), "{text}");
         }
-        assert!(re(&"[".repeat(500)).is_err());
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert!(re(&deep).is_err());
     }
 
     #[test]

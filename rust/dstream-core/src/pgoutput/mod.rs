@@ -7,8 +7,10 @@
 //! test_pgoutput_differential.py checks that against a real server). Whatever this
 //! module does not reproduce exactly — a value it cannot vouch for, a malformed message,
 //! a truncate under the "log"/"fail" policies — stops the batch with
-//! [`Event::Fallback`] and the Python path handles that one message. Nothing here
-//! panics on any input (see the tests and the `pgoutput` fuzz target).
+//! [`Event::Fallback`] and the Python path handles that one message. A change of a table
+//! the caller isolated is counted, not written, and reported ([`Event::Isolated`]) so
+//! the caller keeps it. Nothing here panics on any input (see the tests and the
+//! `pgoutput` fuzz target).
 //!
 //! - [`wire`] reads the messages;
 //! - [`values`] types one text value by its column's type OID;

@@ -18,12 +18,18 @@ pub enum Event {
     /// reproduce, a truncate under a policy other than "emit", a malformed message); the
     /// session's state is as it was before that message.
     Fallback,
+    /// The message before `reached` was a change of an isolated table: counted, not
+    /// written. The caller keeps it (a dead-letter file) or reports it lost.
+    Isolated,
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub slot: String,
+    /// The captured tables, by (schema, name) as configured ...
     pub tables: HashSet<(String, String)>,
+    /// ... and by OID, which a table keeps when renamed (the publication follows it so).
+    pub oids: HashSet<u32>,
     pub base_types: HashMap<u32, u32>,
     pub resume_lsn: u64,
     pub checkpoint_every: u64,
@@ -54,6 +60,7 @@ pub struct Session {
     since_checkpoint: u64,
     last_checkpoint: Instant,
     last_end_lsn: u64,
+    last_checkpoint_lsn: u64,
     counters: Counters,
 }
 
@@ -72,6 +79,7 @@ impl Session {
             since_checkpoint: 0,
             last_checkpoint: Instant::now(),
             last_end_lsn: 0,
+            last_checkpoint_lsn: 0,
             counters: Counters::default(),
         }
     }
@@ -83,7 +91,7 @@ impl Session {
             let p = payload.as_ref();
             match self.message(p) {
                 Ok(Some(event)) => {
-                    let at = if event == Event::Relation { i + 1 } else { i };
+                    let at = if event == Event::Fallback { i } else { i + 1 };
                     return (at, event);
                 }
                 Ok(None) => {}
@@ -108,7 +116,7 @@ impl Session {
                 }
                 if let Some(n) = self.counters.isolated.get_mut(rel.qualified.as_str()) {
                     *n += 1;
-                    return Ok(None);
+                    return Ok(Some(Event::Isolated));
                 }
                 let mark = self.out.len();
                 let done = if rel.repeated_names {
@@ -150,7 +158,7 @@ impl Session {
             Message::Relation(oid) => {
                 if let Some(rel) = self.relations.get_mut(&oid) {
                     let name = (rel.schema.clone(), rel.name.clone());
-                    rel.wanted = self.cfg.tables.contains(&name);
+                    rel.wanted = self.cfg.oids.contains(&oid) || self.cfg.tables.contains(&name);
                 }
                 return Ok(Some(Event::Relation));
             }
@@ -212,6 +220,7 @@ impl Session {
             );
             self.since_checkpoint = 0;
             self.last_checkpoint = Instant::now();
+            self.last_checkpoint_lsn = lsn;
         }
     }
 
@@ -230,8 +239,9 @@ impl Session {
         self.since_checkpoint += changes;
     }
 
-    /// `table` ("schema.name") is isolated: its changes are counted, not emitted. Counts
-    /// one (the change that isolated it, or one the caller skipped).
+    /// `table` ("schema.name") is isolated: its later changes are counted, not emitted,
+    /// and each is reported as [`Event::Isolated`]. Counts one (the change that isolated
+    /// it, or one the caller skipped).
     pub fn isolate(&mut self, table: &str) {
         *self.counters.isolated.entry(table.to_owned()).or_insert(0) += 1;
     }
@@ -260,6 +270,10 @@ impl Session {
     }
     pub fn last_end_lsn(&self) -> u64 {
         self.last_end_lsn
+    }
+    /// The LSN of the last checkpoint line written (0: none yet).
+    pub fn last_checkpoint_lsn(&self) -> u64 {
+        self.last_checkpoint_lsn
     }
     pub fn meta(&self) -> &TxnMeta {
         &self.meta

@@ -16,6 +16,7 @@ fn session_from(every: u64, resume_lsn: u64) -> Session {
     Session::new(Config {
         slot: "s".into(),
         tables,
+        oids: HashSet::new(),
         base_types: HashMap::new(),
         resume_lsn,
         checkpoint_every: every,
@@ -139,12 +140,68 @@ fn an_unconvertible_value_stops_at_its_message_with_nothing_written() {
     assert_eq!(s.seq(), 1);
     s.push(b"{\"x\":1}\n", 1, 1);
     s.isolate("public.t");
-    assert_eq!(s.feed(&msgs, 3), (4, Event::Done));
+    assert_eq!(s.feed(&msgs, 3), (4, Event::Isolated));
     assert_eq!(s.counters().isolated.get("public.t"), Some(&2));
     s.feed(&[commit(0x200)], 0);
     s.idle();
     let out = String::from_utf8(s.take()).unwrap();
     assert!(out.ends_with("{\"x\":1}\n{\"checkpoint\":{\"lsn\":\"0/200\",\"slot\":\"s\",\"isolated\":[\"public.t\"]}}\n"), "{out}");
+}
+
+#[test]
+fn a_renamed_table_is_captured_by_its_oid() {
+    let mut s = session(1);
+    let msgs = vec![
+        relation(16384, "t_renamed", &[("id", 23, true)]),
+        begin(0x100, 7),
+        insert(16384, &[Some("1")]),
+        commit(0x200),
+    ];
+    s.feed(&msgs, 0);
+    s.feed(&msgs, 1);
+    assert_eq!(s.buffered(), 0, "not configured by that name, nor by OID");
+
+    let mut tables = HashSet::new();
+    tables.insert(("public".to_owned(), "t".to_owned()));
+    let mut s = Session::new(Config {
+        slot: "s".into(),
+        tables,
+        oids: [16384].into_iter().collect(),
+        base_types: HashMap::new(),
+        resume_lsn: 0,
+        checkpoint_every: 1,
+        checkpoint_interval: Duration::from_secs(3600),
+        truncate_emit: true,
+    });
+    assert_eq!(s.feed(&msgs, 0), (1, Event::Relation));
+    assert_eq!(s.feed(&msgs, 1), (msgs.len(), Event::Done));
+    let out = String::from_utf8(s.take()).unwrap();
+    assert!(
+        out.starts_with(r#"{"data":{"id":1},"metadata":{"TableName":"t_renamed""#),
+        "{out}"
+    );
+    assert_eq!(s.last_checkpoint_lsn(), 0x200);
+}
+
+#[test]
+fn every_change_of_an_isolated_table_is_reported() {
+    let mut s = session(1000);
+    let msgs = vec![
+        relation(16384, "t", &[("id", 23, true)]),
+        begin(0x100, 7),
+        insert(16384, &[Some("1")]),
+        insert(16384, &[Some("2")]),
+        commit(0x200),
+    ];
+    s.feed(&msgs, 0);
+    s.isolate("public.t");
+    assert_eq!(s.feed(&msgs, 1), (3, Event::Isolated));
+    assert_eq!(s.feed(&msgs, 3), (4, Event::Isolated));
+    assert_eq!(s.feed(&msgs, 4), (5, Event::Done));
+    assert_eq!(s.counters().isolated.get("public.t"), Some(&3));
+    assert_eq!(s.last_checkpoint_lsn(), 0);
+    s.idle();
+    assert_eq!(s.last_checkpoint_lsn(), 0x200);
 }
 
 #[test]

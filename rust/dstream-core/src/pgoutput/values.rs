@@ -13,6 +13,7 @@ pub enum Scalar {
     Bytea,
     Int,
     Json,
+    Money,
     Float,
     Timestamp,
     Timestamptz,
@@ -32,6 +33,7 @@ fn scalar(oid: u32) -> Option<Scalar> {
         17 => Scalar::Bytea,
         20 | 21 | 23 | 26 => Scalar::Int,
         114 | 3802 => Scalar::Json,
+        790 => Scalar::Money,
         700 | 701 => Scalar::Float,
         1114 => Scalar::Timestamp,
         1184 => Scalar::Timestamptz,
@@ -72,7 +74,8 @@ fn array_element(oid: u32) -> Option<u32> {
     })
 }
 
-/// values.converter_for: `base_oid` is a domain's base type, when known.
+/// values.converter_for: `base_oid` is the built-in type a derived one (a domain, an
+/// array of enums, ...) converts as (values.convert_as), when known.
 pub fn kind_for(type_oid: u32, base_oid: Option<u32>) -> Kind {
     let oid = match base_oid {
         Some(b) if b != 0 => b,
@@ -105,7 +108,8 @@ pub fn write_scalar(out: &mut Vec<u8>, s: Scalar, text: &str) -> Res {
         }
         Scalar::Float => write_float(out, text)?,
         Scalar::Bytea => write_bytea(out, text)?,
-        Scalar::Json => json::reserialize(out, text.as_bytes())?,
+        Scalar::Json => json::compact(out, text.as_bytes())?,
+        Scalar::Money => write_money(out, text)?,
         Scalar::Timestamp | Scalar::Timestamptz if is_special_time(text) => {
             json::write_str(out, text.as_bytes());
         }
@@ -153,6 +157,35 @@ fn write_float(out: &mut Vec<u8>, text: &str) -> Res {
     } else {
         json::write_f64(out, v);
     }
+    Ok(())
+}
+
+/// values._to_money: lc_monetary=C text ("-$1,234.50") as the decimal ("-1234.50").
+fn write_money(out: &mut Vec<u8>, text: &str) -> Res {
+    const BAD: Unsupported = Unsupported("money: not lc_monetary=C output");
+    let b = text.as_bytes();
+    let unsigned = b.strip_prefix(b"-").unwrap_or(b);
+    let amount = unsigned.strip_prefix(b"$").ok_or(BAD)?;
+    let (whole, fraction) = match amount.iter().position(|&c| c == b'.') {
+        Some(dot) => (&amount[..dot], Some(&amount[dot + 1..])),
+        None => (amount, None),
+    };
+    // [0-9]{1,3}(,[0-9]{3})*
+    let mut groups = whole.split(|&c| c == b',');
+    let first = groups.next().unwrap_or_default();
+    let digits = |g: &[u8]| g.iter().all(u8::is_ascii_digit);
+    if !(1..=3).contains(&first.len()) || !digits(first) {
+        return Err(BAD);
+    }
+    if !groups.all(|g| g.len() == 3 && digits(g)) {
+        return Err(BAD);
+    }
+    if fraction.is_some_and(|f| f.is_empty() || !digits(f)) {
+        return Err(BAD);
+    }
+    out.push(b'"');
+    out.extend(b.iter().filter(|&&c| c != b'$' && c != b','));
+    out.push(b'"');
     Ok(())
 }
 
@@ -316,6 +349,24 @@ mod tests {
                 "\"12345678901234567890.000000000001\"",
             ),
             (17, "\\x00ff10", "\"AP8Q\""),
+            (790, "$1.50", "\"1.50\""),
+            (790, "-$0.01", "\"-0.01\""),
+            (
+                790,
+                "-$92,233,720,368,547,758.08",
+                "\"-92233720368547758.08\"",
+            ),
+            (
+                791,
+                "{\"-$1,234.50\",$1.50,NULL}",
+                r#"["-1234.50","1.50",null]"#,
+            ),
+            (3802, "[1e400, 0.10]", "[1e400,0.10]"),
+            (
+                199,
+                r#"{"{\"k\": 1, \"k\": 2}",NULL}"#,
+                r#"[{"k":1,"k":2},null]"#,
+            ),
             (
                 1114,
                 "2024-01-02 03:04:05.123456",
@@ -358,6 +409,15 @@ mod tests {
             (1007, "{1,2"),
             (1007, "[0:1]{1}"),
             (701, " 1"),
+            (790, "1.50"),
+            (790, "$1,5"),
+            (790, "$1.50 "),
+            (790, "$"),
+            (790, "-$"),
+            (790, "$1."),
+            (790, "$1,23.00"),
+            (790, "$1.5x"),
+            (790, "€1.50"),
         ] {
             assert!(conv(oid, text).is_err(), "{oid} {text}");
         }

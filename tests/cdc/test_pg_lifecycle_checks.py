@@ -1,0 +1,337 @@
+"""dstream-postgres-cdc's init/plan/status/destroy against what a real server can hold:
+a slot of the task's name in another database or made by another plugin, a role
+without the privileges init needs, a DSN libpq cannot parse, an init that fails half-way,
+a table removed from `tables`, and a slot re-made after the task's checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.cdc.conftest import PgServer
+from tests.cdc.pgtools import Provider, lifecycle
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class Db:
+    """A database of the test's own (dropped afterwards with its slots), and roles."""
+
+    def __init__(self, server: PgServer, name: str) -> None:
+        self.server = server
+        self.name = name
+        self.dsn = server.new_database(name)
+        self.roles: list[str] = []
+
+    def execute(self, *statements: str) -> None:
+        import psycopg2
+
+        conn = psycopg2.connect(self.dsn)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                for statement in statements:
+                    cur.execute(statement)
+        finally:
+            conn.close()
+
+    def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        import psycopg2
+
+        conn = psycopg2.connect(self.dsn)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return list(cur.fetchall())
+        finally:
+            conn.close()
+
+    def role(self, name: str, attributes: str = "") -> str:
+        """A login role owning the test's tables; the DSN that connects as it."""
+        self.server.execute(
+            f'DROP ROLE IF EXISTS "{name}"', f'CREATE ROLE "{name}" LOGIN {attributes}'
+        )
+        self.roles.append(name)
+        self.execute(
+            f'ALTER TABLE customers OWNER TO "{name}"', f'ALTER TABLE orders OWNER TO "{name}"'
+        )
+        return self.dsn.replace("://postgres@", f"://{name}@", 1)
+
+    def slots(self) -> list[tuple[Any, ...]]:
+        """This database's slots (other tests' databases on the server have their own)."""
+        return self.query(
+            "SELECT slot_name, database, plugin FROM pg_replication_slots"
+            " WHERE database = current_database()"
+        )
+
+    def published(self, publication: str) -> list[str]:
+        rows = self.query(
+            "SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = %s",
+            (publication,),
+        )
+        return sorted(r[0] for r in rows)
+
+    def drop(self) -> None:
+        self.server.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        for role in self.roles:
+            self.server.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+@pytest.fixture
+def make_db(pg_server: PgServer, request: pytest.FixtureRequest) -> Iterator[Any]:
+    made: list[Db] = []
+    stem = "lc_" + request.node.name[:30].lower()
+
+    def make(suffix: str = "") -> Db:
+        db = Db(pg_server, stem + suffix)
+        db.execute(
+            "CREATE TABLE customers (id int PRIMARY KEY, name text)",
+            "CREATE TABLE orders (id int PRIMARY KEY, amount numeric)",
+            "CREATE TABLE nopk (v int)",
+        )
+        made.append(db)
+        return db
+
+    yield make
+    for db in made:
+        db.drop()
+
+
+def _cfg(dsn: str, *tables: str, **extra: Any) -> dict[str, Any]:
+    return {"dsn": dsn, "tables": list(tables or ("customers",)), **extra}
+
+
+def _refused_run(cfg: dict[str, Any], task: str, state: Any = None) -> tuple[str, str]:
+    """A run that must refuse to start: its handshake error and its stderr."""
+    p = Provider("run", cfg, task=task, state=state)
+    first = p.line()
+    assert first is not None and first["status"] == "error", first
+    assert p.proc.wait(30) != 0
+    return str(first["message"]), p.stderr()
+
+
+def _ready_run(cfg: dict[str, Any], task: str, state: Any = None) -> None:
+    p = Provider("run", cfg, task=task, state=state)
+    first = p.line()
+    assert first is not None and first["status"] == "ready", p.stderr()
+    assert p.stop() == 0
+
+
+# -- 5: a slot of the same name in another database ------------------------------------------
+def test_a_slot_of_the_same_name_in_another_database_is_a_conflict_never_ours(make_db: Any) -> None:
+    shop, shop2 = make_db("_a"), make_db("_b")
+    assert lifecycle("init", _cfg(shop.dsn), task="orders")["status"] == "Success"
+    assert ("dstream_orders", shop.name, "pgoutput") in shop.slots()
+    cfg2 = _cfg(shop2.dsn)
+
+    init = lifecycle("init", cfg2, task="orders")
+    assert init["status"] == "Failed" and init["exit_code"] != 0, init
+    assert f"belongs to database {shop.name}" in init["error"], init["error"]
+    assert "slot =" in init["error"]  # the fix: a slot name of the task's own
+    assert init["changes"] == [] and shop2.published("dstream_orders") == []
+    assert "Traceback" not in init["stderr"]
+
+    plan = lifecycle("plan", cfg2, task="orders")
+    assert plan["status"] == "Failed" and f"belongs to database {shop.name}" in plan["error"]
+
+    status = lifecycle("status", cfg2, task="orders")
+    slot = next(r for r in status["resources"] if r["type"] == "replication_slot")
+    assert slot["details"]["database"] == shop.name
+    assert f"belongs to database {shop.name}" in slot["details"]["problem"]
+
+    message, stderr = _refused_run(cfg2, "orders")
+    assert f"belongs to database {shop.name}" in message and "Traceback" not in stderr
+
+    planned = lifecycle("plan", cfg2, task="orders", destroy=True)
+    assert not [c for c in planned["changes"] if c["type"] == "replication_slot"], planned
+    destroyed = lifecycle("destroy", cfg2, task="orders")
+    assert destroyed["status"] == "Success", destroyed
+    assert not [c for c in destroyed["changes"] if c["type"] == "replication_slot"]
+    assert ("dstream_orders", shop.name, "pgoutput") in shop.slots()
+
+
+def test_a_checkpoint_older_than_a_re_made_slot_fails_the_run(make_db: Any) -> None:
+    """The slot went away and init made it anew: what was committed in between was never
+    decoded. Resuming from the old checkpoint would skip it without a word."""
+    db = make_db()
+    cfg = _cfg(db.dsn)
+    assert lifecycle("init", cfg, task="gap")["status"] == "Success"
+    start = db.query(
+        "SELECT confirmed_flush_lsn::text FROM pg_replication_slots"
+        " WHERE slot_name = 'dstream_gap' AND database = current_database()"
+    )[0][0]
+    checkpoint = {"lsn": start, "slot": "dstream_gap"}
+    _ready_run(cfg, "gap", state=checkpoint)  # the slot this checkpoint came from
+
+    db.execute("SELECT pg_drop_replication_slot('dstream_gap')")
+    db.execute("INSERT INTO customers VALUES (1, 'never decoded')")
+    init = lifecycle("init", cfg, task="gap")
+    assert [c["type"] for c in init["changes"]] == ["replication_slot"], init
+    message, stderr = _refused_run(cfg, "gap", state=checkpoint)
+    assert "older than replication slot dstream_gap" in message, message
+    assert "--reset-state" in message and "dstream state set gap" in message
+    assert "Traceback" not in stderr
+    _ready_run(cfg, "gap")  # no checkpoint: a fresh start is fine
+
+
+# -- 6: a DSN libpq cannot parse ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "host=127.0.0.1 dbname=shop user=cdc password=Correct Horse9Battery",
+        "postgresql://cdc:Correct%zzHorse9Battery@127.0.0.1/shop",
+    ],
+)
+def test_a_dsn_libpq_cannot_parse_is_named_without_quoting_it(dsn: str) -> None:
+    cfg = _cfg(dsn)
+    for command in ("plan", "status", "init", "destroy"):
+        result = lifecycle(command, cfg, task="leak")
+        assert result["status"] == "Failed", result
+        assert "'dsn' is not a valid" in result["error"], result["error"]
+        for text in (result["error"], result["message"], result["stderr"]):
+            assert "Horse9Battery" not in text and "Correct" not in text, text
+        assert "Traceback" not in result["stderr"]
+    message, stderr = _refused_run(cfg, "leak")
+    assert "'dsn' is not a valid" in message
+    assert "Horse9Battery" not in message + stderr and "Traceback" not in stderr
+
+
+# -- 7: privileges ----------------------------------------------------------------------------
+def test_a_role_without_create_on_the_database_is_told_which_grant(make_db: Any) -> None:
+    db = make_db()
+    dsn = db.role("lc_nocreate", "REPLICATION")
+    for command in ("plan", "init"):
+        result = lifecycle(command, _cfg(dsn), task="priv")
+        assert result["status"] == "Failed", result
+        assert f'GRANT CREATE ON DATABASE "{db.name}" TO "lc_nocreate"' in result["error"], result
+        assert "Traceback" not in result["stderr"]
+        assert result["changes"] == []
+    assert db.slots() == []
+
+
+def test_a_role_without_replication_is_told_before_anything_is_made(make_db: Any) -> None:
+    db = make_db()
+    dsn = db.role("lc_norepl")
+    db.execute(f'GRANT CREATE ON DATABASE "{db.name}" TO lc_norepl')
+    for command in ("plan", "init"):
+        result = lifecycle(command, _cfg(dsn), task="priv")
+        assert result["status"] == "Failed", result
+        assert "ALTER ROLE" in result["error"] and "REPLICATION" in result["error"], result
+        assert "Traceback" not in result["stderr"]
+    assert db.published("dstream_priv") == [] and db.slots() == []
+
+
+def test_a_table_the_role_does_not_own_is_named(make_db: Any) -> None:
+    db = make_db()
+    dsn = db.role("lc_notowner", "REPLICATION")
+    db.execute(f'GRANT CREATE ON DATABASE "{db.name}" TO lc_notowner')
+    db.execute("ALTER TABLE orders OWNER TO postgres")
+    for command in ("plan", "init"):
+        result = lifecycle(command, _cfg(dsn, "customers", "orders"), task="priv")
+        assert result["status"] == "Failed", result
+        assert "does not own public.orders" in result["error"], result
+    assert db.published("dstream_priv") == []
+
+
+# -- 8: a slot of the task's name made by another plugin -----------------------------------------
+def test_a_slot_of_another_plugin_cannot_be_used_and_every_command_says_so(make_db: Any) -> None:
+    db = make_db()
+    db.execute("SELECT pg_create_logical_replication_slot('dstream_fp', 'test_decoding')")
+    cfg = _cfg(db.dsn)
+    for command in ("plan", "init"):
+        result = lifecycle(command, cfg, task="fp")
+        assert result["status"] == "Failed", result
+        assert "test_decoding" in result["error"] and "pgoutput" in result["error"], result
+        assert result["changes"] == [] and "Traceback" not in result["stderr"]
+    assert db.published("dstream_fp") == []
+
+    status = lifecycle("status", cfg, task="fp")
+    slot = next(r for r in status["resources"] if r["type"] == "replication_slot")
+    assert "test_decoding" in slot["details"]["problem"], slot
+
+    db.execute("CREATE PUBLICATION dstream_fp FOR TABLE customers")  # as if made by hand
+    message, stderr = _refused_run(cfg, "fp")
+    assert "test_decoding" in message and "Traceback" not in stderr
+
+    destroyed = lifecycle("destroy", cfg, task="fp")
+    assert destroyed["status"] == "Success"
+    assert [c["type"] for c in destroyed["changes"]] == ["publication"]
+    assert ("dstream_fp", db.name, "test_decoding") in db.slots()  # not ours to drop
+
+
+# -- 9: an init that fails half-way ----------------------------------------------------------------
+def test_an_init_that_fails_half_way_reports_what_it_made(make_db: Any) -> None:
+    """Creating a slot waits for every transaction open on the server; a statement
+    timeout ends that wait after the publication was made."""
+    db = make_db()
+    db.execute(f'ALTER DATABASE "{db.name}" SET statement_timeout = 300')
+    import psycopg2
+
+    holder = psycopg2.connect(db.dsn)
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SET statement_timeout = 0")
+            cur.execute("INSERT INTO orders VALUES (1, 1)")  # an open transaction with an xid
+        init = lifecycle("init", _cfg(db.dsn), task="half")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert init["status"] == "Failed" and init["exit_code"] != 0, init
+    assert [(c["action"], c["type"]) for c in init["changes"]] == [("create", "publication")]
+    assert "replication slot dstream_half" in init["error"], init["error"]
+    assert "open transaction" in init["error"]
+    assert "Traceback" not in init["stderr"]
+    again = lifecycle("init", _cfg(db.dsn), task="half")
+    assert [c["type"] for c in again["changes"]] == ["replication_slot"], again
+
+
+# -- 10: plan previews init ------------------------------------------------------------------------
+def test_plan_refuses_a_table_init_would_refuse(make_db: Any) -> None:
+    db = make_db()
+    assert lifecycle("init", _cfg(db.dsn), task="ri")["status"] == "Success"
+    cfg = _cfg(db.dsn, "customers", "nopk")
+    plan = lifecycle("plan", cfg, task="ri")
+    assert plan["status"] == "Failed" and plan["exit_code"] != 0, plan
+    assert "no replica identity on public.nopk" in plan["error"]
+    assert lifecycle("init", cfg, task="ri")["error"] == plan["error"]
+
+
+def test_a_table_taken_out_of_tables_is_taken_out_of_the_publication(make_db: Any) -> None:
+    db = make_db()
+    assert lifecycle("init", _cfg(db.dsn, "customers", "orders"), task="rm")["status"] == "Success"
+    cfg = _cfg(db.dsn, "customers")
+    plan = lifecycle("plan", cfg, task="rm")
+    assert [(c["action"], c["type"], c["reason"]) for c in plan["changes"]] == [
+        ("update", "publication", "remove public.orders")
+    ], plan
+    init = lifecycle("init", cfg, task="rm")
+    assert init["status"] == "Success", init
+    assert [(c["action"], c["reason"]) for c in init["changes"]] == [
+        ("update", "remove public.orders")
+    ]
+    assert db.published("dstream_rm") == ["public.customers"]
+    assert lifecycle("plan", cfg, task="rm")["changes"] == []
+    both = lifecycle("plan", _cfg(db.dsn, "orders"), task="rm")
+    assert [c["reason"] for c in both["changes"]] == ["add public.orders; remove public.customers"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("slot", "Orders-Slot", "[a-z0-9_]"),
+        ("slot", "s" * 64, "[a-z0-9_]"),
+        ("publication", "p" * 64, "longer than 63 bytes"),
+    ],
+)
+def test_a_name_postgres_would_refuse_or_cut_is_a_config_error(
+    key: str, value: str, said: str
+) -> None:
+    """Else plan would show `+ create` for a slot init cannot make, or for a publication
+    PostgreSQL makes under a shorter name (and init would try again every time)."""
+    p = Provider("plan", _cfg("dbname=x", **{key: value}), task="bad")
+    first = p.line()
+    assert first is not None and first["status"] == "error", first
+    assert f"'{key}'" in first["message"] and said in first["message"], first
+    assert p.proc.wait(30) != 0
