@@ -10,6 +10,7 @@ from dstream import logs
 from dstream.cli.common import add_config_arguments, load_project_from_args
 from dstream.cli.flags import metrics_address
 from dstream.cli.view import View
+from dstream.config.model import Project
 from dstream.errors import ExitCode
 
 
@@ -23,6 +24,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
+def _load(args: argparse.Namespace) -> Project:
+    """The configuration, at start and on SIGHUP (a reload)."""
+    project = load_project_from_args(args)
+    for name in project.broken:  # an agent runs its share of every task: as run --all
+        project.task(name)
+    for warning in project.warnings:
+        logs.log.warning("%s", warning)
+    return project
+
+
 def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.cli.run import again_options, render
     from dstream.runtime.agent import run_agent
@@ -30,11 +41,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.runtime.summary import stopped_line
     from dstream.state import open_store
 
-    project = load_project_from_args(args)
-    for name in project.broken:  # an agent runs its share of every task: as run --all
-        project.task(name)
-    for warning in project.warnings:
-        logs.log.warning("%s", warning)
+    project = _load(args)
     monitor = Monitor([])  # the agent adds the tasks it takes
     with contextlib.ExitStack() as stack:
         addr = args.metrics_addr or project.metrics.addr
@@ -45,7 +52,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             server = stack.enter_context(MetricsServer(monitor, addr, where))
             logs.log.info("metrics on http://%s/metrics", server.address)
         store = stack.enter_context(open_store(project.state, project.base_dir))
-        summaries, signum = run_agent(project, store, monitor)
+        summaries, signum = run_agent(project, store, monitor, reload=lambda: _load(args))
     again = again_options(args)
     code = render(summaries, view, again=again, agent=True)
     # Like `run`: a signal that stopped it is the exit code (143 SIGTERM, 130 SIGINT), also

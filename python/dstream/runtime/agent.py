@@ -21,16 +21,24 @@ summaries and its exit code.
 
 So an agent that leaves frees only its own tasks, and one that joins takes at most its
 share, released by the agents above the new target.
+
+SIGINT/SIGTERM stop it: from then on it joins nothing and takes nothing (what the
+database answers to a take in flight is given back); every task drains and its lease
+goes. A second signal forces (runtime/signals.py). SIGHUP re-reads the configuration:
+unchanged, nothing moves; changed, the agent hands every task over, leaves and joins
+again with it, waiting, holding nothing, while live agents run another configuration
+(so reloading every agent in turn rolls a change out; two configurations never divide
+the tasks); one that does not load is reported and the running one kept.
 """
 
 from __future__ import annotations
 
 import math
-import signal
+import sys
 import threading
 import time
 import zlib
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
@@ -39,6 +47,7 @@ from dstream.records import field, record
 from dstream.runtime.monitor import Monitor, TaskMonitor
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop
 from dstream.runtime.runner import definition_hash, run_task
+from dstream.runtime.signals import Forced, StopSignals, left_behind
 from dstream.state.agents import AgentRefused
 
 if TYPE_CHECKING:
@@ -88,6 +97,7 @@ class Agent:
         store: StateStore,
         monitor: Monitor,
         hooks: Optional[RunHooks] = None,
+        reload: Optional[Callable[[], Project]] = None,
     ) -> None:
         from dstream.state.postgres import PostgresStore  # the one backend with leases
 
@@ -107,65 +117,122 @@ class Agent:
         self.ttl = store.lease_settings.ttl
         self.running: dict[str, _Running] = {}
         self.ended: dict[str, float] = {}  # task -> when it ended here
+        self.reload = reload  # re-reads the configuration (SIGHUP)
+        self.member = False  # registered among the live agents
+        self.reloaded = False  # its configuration changed since it last joined
+        self.refused = ""  # why joining again after a reload was refused, said once
         self.stopping = threading.Event()
-        self.signum: Optional[int] = None  # the signal that stopped it: the exit code says which
+        self.signals = StopSignals(self._on_signal)
 
     # -- the loop ------------------------------------------------------------------------
+    @property
+    def signum(self) -> Optional[int]:
+        """The signal that stopped it: the exit code says which."""
+        return self.signals.signum
+
     def run(self) -> list[RunSummary]:
-        self.store.transact("create the agent registry", self.registry.create)
-        self.store.transact(
-            "join the agents", lambda c: self.registry.join(c, self.name, self.digest, self.ttl)
-        )
-        logs.log.info("agent %s joined with configuration %s", self.name, self.digest)
         summaries: list[RunSummary] = []
         try:
+            with self.signals.interruptible():
+                self.store.transact("create the agent registry", self.registry.create)
+                self._join()
+            logs.log.info("agent %s joined with configuration %s", self.name, self.digest)
             # One tick before taking anything: agents started together see each other.
             while not self.stopping.wait(self.tick):
                 summaries.extend(self._reap())
-                if self._renew(summaries):
-                    self._balance()
+                with self.signals.interruptible():
+                    self._tick(summaries)
+        except Forced:
+            pass  # the wait on the database is given up; the tasks are stopped below
         finally:
             summaries.extend(self._stop_all())
-            try:
-                self.store.transact("leave the agents", lambda c: self.registry.leave(c, self.name))
-            except DstreamError as exc:
-                logs.log.warning("could not leave the registry (it expires anyway): %s", exc)
+            self._leave()
         return summaries
+
+    def _tick(self, summaries: list[RunSummary]) -> None:
+        """One renewal interval: a reload asked for, the registration, the balance. A
+        stop asked for meanwhile ends it before the next step (none starts anything)."""
+        if self.stopping.is_set():
+            return
+        if self.signals.reload.is_set():
+            self.signals.reload.clear()
+            self._reload(summaries)
+        # A stop asked for during the renewal: no balance, which would take tasks.
+        if not self.stopping.is_set() and self._renew(summaries) and not self.stopping.is_set():
+            self._balance()
+
+    def _join(self) -> None:
+        self.store.transact(
+            "join the agents", lambda c: self.registry.join(c, self.name, self.digest, self.ttl)
+        )
+        self.member = True
+
+    def _leave(self) -> None:
+        """Leave the registry (the others count it out at once), unless the stop was
+        forced: the registration then expires."""
+        if not self.member or self.signals.forced:
+            return
+        try:
+            with self.signals.interruptible():
+                self.store.transact("leave the agents", lambda c: self.registry.leave(c, self.name))
+            self.member = False
+        except DstreamError as exc:
+            logs.log.warning("could not leave the registry (it expires anyway): %s", exc)
+        except Forced:
+            pass
 
     def _renew(self, summaries: list[RunSummary]) -> bool:
         """Renew this agent's registration: True while it is a member. One whose
         registration expired stops its tasks (the others may take them) and joins again;
-        refused, it raises AgentRefused (the agent ends with that error)."""
-        try:
-            if self.store.transact(
-                "renew the agent", lambda c: self.registry.heartbeat(c, self.name, self.ttl)
-            ):
-                return True
-        except DstreamError as exc:  # the database is away: keep what runs, move nothing
-            logs.log.warning("agent %s: %s", self.name, exc)
+        one told to stop does not."""
+        if self.member:
+            try:
+                if self.store.transact(
+                    "renew the agent", lambda c: self.registry.heartbeat(c, self.name, self.ttl)
+                ):
+                    return True
+            except DstreamError as exc:  # the database is away: keep what runs, move nothing
+                logs.log.warning("agent %s: %s", self.name, exc)
+                return False
+            self.member = False
+            if self.running:
+                logs.log.warning(
+                    "agent %s: its registration expired (paused, or cut off from the state "
+                    "database for over %gs): stopping its task(s) %s, to be taken over by the "
+                    "live agents (handed over, not failed); then it joins again",
+                    self.name, self.ttl, ", ".join(sorted(self.running)),
+                )  # fmt: skip
+                summaries.extend(self._stop_all("its registration expired"))
+        if self.stopping.is_set():
             return False
-        if self.running:
-            logs.log.warning(
-                "agent %s: its registration expired (paused, or cut off from the state "
-                "database for over %gs): stopping its task(s) %s, to be taken over by the "
-                "live agents (handed over, not failed); then it joins again",
-                self.name, self.ttl, ", ".join(sorted(self.running)),
-            )  # fmt: skip
-            summaries.extend(self._stop_all("its registration expired"))
+        return self._join_again()
+
+    def _join_again(self) -> bool:
+        """Join again (its registration expired, or it was reloaded): True once a member.
+        Refused (live agents run another configuration), an agent whose registration
+        expired raises AgentRefused (it ends with that error); a reloaded one waits,
+        holding nothing, and tries at every tick: they are reloaded or stopped in turn."""
         try:
-            self.store.transact(
-                "join the agents",
-                lambda c: self.registry.join(c, self.name, self.digest, self.ttl),
-            )
+            self._join()
         except AgentRefused as exc:
-            raise AgentRefused(
-                f"agent {self.name} lost its membership (its registration expired) and "
-                f"stopped its tasks, but joining again was refused: {exc.reason}",
-                hint=exc.hint,
-            ) from None
+            if not self.reloaded:
+                raise AgentRefused(
+                    f"agent {self.name} lost its membership (its registration expired) and "
+                    f"stopped its tasks, but joining again was refused: {exc.reason}",
+                    hint=exc.hint,
+                ) from None
+            if exc.reason != self.refused:
+                logs.log.warning(
+                    "agent %s waits to join with its reloaded configuration, holding no "
+                    "task: %s; it joins when no live agent runs another configuration "
+                    "(reload or stop them too)", self.name, exc.reason,
+                )  # fmt: skip
+                self.refused = exc.reason
+            return False
         except DstreamError as exc:
             logs.log.warning("agent %s: %s", self.name, exc)
             return False
+        self.reloaded, self.refused = False, ""
         logs.log.info("agent %s joined again with configuration %s", self.name, self.digest)
         return True
 
@@ -198,13 +265,48 @@ class Agent:
         free.sort(key=lambda t: preference(self.name, t), reverse=True)
         for name in free[: max(0, target - held)]:
             spec = self.project.tasks[name]
+            if self.stopping.is_set():
+                return
             try:
                 taken = self.store.try_hold(name, definition_hash(spec))
             except DstreamError as exc:  # the database went away meanwhile: next tick
                 logs.log.warning("agent %s: %s", self.name, exc)
                 return
-            if taken:
+            if taken and self.stopping.is_set():  # the stop came while it was taking it
+                self.store.release(name)
+            elif taken:
                 self._start(spec)
+
+    # -- reloading -----------------------------------------------------------------------
+    def _reload(self, summaries: list[RunSummary]) -> None:
+        """SIGHUP: the configuration read again. Unchanged task definitions: nothing
+        moves. Changed: hand every task over, leave, and join again with it."""
+        if self.reload is None:
+            logs.log.warning("agent %s: SIGHUP: no configuration to read again", self.name)
+            return
+        try:
+            project = self.reload()
+        except DstreamError as exc:
+            logs.log.error(
+                "agent %s: reload failed, keeping the running configuration: %s", self.name, exc
+            )
+            return
+        digest = config_hash(project)
+        if digest == self.digest:
+            logs.log.info(
+                "agent %s: configuration reloaded: no task changed (configuration %s): "
+                "nothing moves", self.name, digest,
+            )  # fmt: skip
+            return
+        logs.log.warning(
+            "agent %s: configuration reloaded: %s -> %s: handing its task(s) over (not "
+            "failed) and joining again with it", self.name, self.digest, digest,
+        )  # fmt: skip
+        summaries.extend(self._stop_all("the configuration was reloaded"))
+        self._leave()
+        self.project, self.digest = project, digest
+        self.member, self.reloaded, self.refused = False, True, ""
+        self.ended.clear()  # a task that ended may run again under its new definition
 
     # -- tasks ---------------------------------------------------------------------------
     def _start(self, task: TaskSpec) -> None:
@@ -229,46 +331,66 @@ class Agent:
         running.thread = threading.Thread(target=work, name=task.name, daemon=True)
         running.thread.start()
 
-    def _reap(self) -> list[RunSummary]:
+    def _reap(self, left: bool = False) -> list[RunSummary]:
         """Forget the tasks whose run ended; the summaries of those that finished or
-        failed (a task handed over to the other agents is logged, not counted)."""
+        failed (a task handed over to the other agents is logged, not counted). `left`:
+        those still running too (left behind after a forced stop)."""
         done = []
         for name, running in list(self.running.items()):
-            if running.thread is not None and not running.thread.is_alive():
-                del self.running[name]
-                self.monitor.tasks.pop(name, None)
-                if not running.stop.requests:  # ended by itself: give others a chance
-                    self.ended[name] = time.monotonic()
-                why = _handed_over(running)
-                if why:
-                    logs.log.info(
-                        "agent %s: task %s stopped (%s): handed over, not failed",
-                        self.name, name, why,
-                    )  # fmt: skip
-                elif running.summary is not None:
-                    done.append(running.summary)
+            if running.thread is None or (running.thread.is_alive() and not left):
+                continue
+            del self.running[name]
+            self.monitor.tasks.pop(name, None)
+            if running.summary is None:  # it waits on the state database still
+                done.append(left_behind(name, self.signum))
+                continue
+            if not running.stop.requests:  # ended by itself: give others a chance
+                self.ended[name] = time.monotonic()
+            why = _handed_over(running)
+            if why:
+                logs.log.info(
+                    "agent %s: task %s stopped (%s): handed over, not failed",
+                    self.name, name, why,
+                )  # fmt: skip
+            elif running.summary is not None:
+                done.append(running.summary)
         return done
 
     def _stop_all(self, handover: str = "") -> list[RunSummary]:
         """Stop every task and wait for it: on a signal (the summaries say which), or to
-        hand them over (`handover` says why; no failure)."""
-        for running in self.running.values():
+        hand them over (`handover` says why; no failure). A task whose run had already
+        ended keeps its outcome; after a forced stop, one that does not end within
+        STOP_MARGIN is left behind."""
+        stopped = set()
+        for name, running in self.running.items():
+            if running.thread is None or not running.thread.is_alive():
+                continue  # it ended before: nothing stopped it
             if handover and self.signum is None:
                 running.hand_over(handover)
             else:
                 running.stop.request(self.signum)
-        for running in self.running.values():
-            if running.thread is not None:
-                running.thread.join()
-        summaries = self._reap()
-        self.running.clear()  # every run ended
+                stopped.add(name)
+        with self.signals.shielded():  # a forced stop loses no summary of the reaping
+            for running in self.running.values():
+                if running.thread is not None:
+                    while not self.signals.wait(running.thread):
+                        pass
+            summaries = self._reap(left=True)
         for summary in summaries:  # as `run` marks them (runtime/runner.py)
-            if self.signum is not None and summary.outcome != "completed":
+            if summary.task in stopped and summary.outcome != "completed":
                 summary.stopped_by = self.signum
         return summaries
 
-    def request_stop(self, signum: int, frame: object = None) -> None:
-        self.signum = self.signum or signum
+    def _on_signal(self, signum: int, requests: int) -> None:
+        """SIGINT/SIGTERM: the loop ends and every task drains; a second one forces the
+        tasks' stop (their providers are killed)."""
+        if requests == 1:
+            sys.stderr.write(
+                "\ndstream: stopping: draining the agent's tasks (press Ctrl-C again to force)\n"
+            )
+        else:
+            for running in list(self.running.values()):
+                running.stop.request(signum)
         self.stopping.set()
 
 
@@ -287,16 +409,14 @@ def _handed_over(running: _Running) -> str:
 
 
 def run_agent(
-    project: Project, store: StateStore, monitor: Monitor
+    project: Project,
+    store: StateStore,
+    monitor: Monitor,
+    reload: Optional[Callable[[], Project]] = None,
 ) -> tuple[list[RunSummary], Optional[int]]:
-    """Run an agent until SIGINT/SIGTERM: then every task drains and its lease goes.
-    Returns the tasks' summaries and the signal that stopped the agent."""
-    agent = Agent(project, store, monitor)
-    previous = {
-        sig: signal.signal(sig, agent.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
+    """Run an agent until SIGINT/SIGTERM: then every task drains and its lease goes;
+    `reload` re-reads the configuration on SIGHUP. Returns the tasks' summaries and the
+    signal that stopped the agent."""
+    agent = Agent(project, store, monitor, reload=reload)
+    with agent.signals:
         return agent.run(), agent.signum
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -1,17 +1,16 @@
 """Running one or several tasks to the end: state, restarts, signals.
 
-Each task runs in its own thread (the first in the calling thread) with its own pump;
-one failing task does not stop the others unless `fail_fast`.
+Each task runs in its own thread with its own pump, and holds its own lease: one
+failing task does not stop the others unless `fail_fast`, and a task whose run ended
+(completed, failed, removed by a reload) gives its lease up at once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 import threading
 import time
-from types import FrameType
 
 from dstream import logs
 from dstream.config.model import Project, TaskSpec, definition
@@ -29,6 +28,7 @@ from dstream.protocol.frames import DEFAULT_FLUSH_TIMEOUT
 from dstream.protocol.values import encode_json
 from dstream.runtime.monitor import Monitor, add_counters
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop, TaskRun
+from dstream.runtime.signals import Forced, StopSignals, left_behind, never_started
 from dstream.state.base import AlreadyRunning, StateStore
 
 TYPE_CHECKING = False
@@ -76,8 +76,12 @@ def _stopper(run: TaskRun, stop: Stop) -> Callable[[LockLost], None]:
 
 def run_task(context: RunContext) -> RunSummary:
     """Run a task, restarting it per its `restart` block after a provider failure. Each
-    attempt resumes from the newest stored checkpoint."""
+    attempt resumes from the newest stored checkpoint. Stopped before its first attempt
+    (a signal while its lease was being taken), it starts nothing."""
     task, store, stop, monitor = context.task, context.store, context.stop, context.monitor
+    if stop.requests:
+        monitor.detach("interrupted")
+        return never_started(task.name, "before it started", stop.signum)
     counters: CounterDict = {}
     duration = 0.0
     acknowledged = 0
@@ -125,14 +129,6 @@ def run_task(context: RunContext) -> RunSummary:
     return summary
 
 
-def _stopped_waiting(task: str) -> RunSummary:
-    error = Interrupted(
-        f"task {task!r} was stopped while waiting on standby; it never ran",
-        hint="run it again to wait for the task once more",
-    )
-    return RunSummary(task=task, outcome="interrupted", error=error)
-
-
 def _after_reload(earlier: RunSummary, later: RunSummary) -> RunSummary:
     later.counters = add_counters(earlier.counters, later.counters)
     later.duration += earlier.duration
@@ -156,6 +152,17 @@ class _Slot:
         self.removed = False  # a reload found it gone from the configuration
         self.summary: Optional[RunSummary] = None
         self.crash: Optional[BaseException] = None  # what ended its thread unexpectedly
+        # Its lease (or lock), released as soon as its run ends, not with the others'.
+        self.lease = contextlib.ExitStack()
+        self.thread: Optional[threading.Thread] = None
+        self.done = False  # its run ended: a later signal did not stop it
+
+    def release(self) -> None:
+        """Give its lease up, unless its thread still runs: it releases the lease itself
+        when its run ends, or, left behind after a forced stop, it may still write, and
+        a write must stay fenced: the lease expires instead."""
+        if self.thread is None or not self.thread.is_alive():
+            self.lease.close()
 
 
 # Task settings added after digests were first kept, at their defaults: left out of the
@@ -183,62 +190,56 @@ TAKEOVER_SLACK = 2.5
 TAKEOVER_MARGIN = STANDBY_POLL + TAKEOVER_SLACK
 
 
-def _take(
-    held: contextlib.ExitStack[Optional[bool]], store: StateStore, slot: _Slot, standby: bool
-) -> bool:
-    """Hold the slot's task for the run; a standby run waits until it is free (False
-    when it was stopped while waiting)."""
+def _take(store: StateStore, slot: _Slot, standby: bool) -> bool:
+    """Hold the slot's task for the run; a standby run waits until it is free. False
+    when it was stopped meanwhile: then it holds nothing (a take-over answered after the
+    stop is given back), and whatever the attempt in flight then met is no error."""
     waiting = False
-    while True:
+    while not slot.stop.requests:
         try:
             digest = definition_hash(slot.task) if store.has_leases else ""
-            held.enter_context(store.hold_run(slot.task.name, config_hash=digest))
-            return True
+            slot.lease.enter_context(store.hold_run(slot.task.name, config_hash=digest))
         except AlreadyRunning as exc:
             if not standby:
                 raise
             if not waiting:
                 logs.log.info("standby: %s; taking over when it is free", exc.reason)
                 waiting = True
-        if slot.stop.event.wait(STANDBY_POLL) or slot.stop.requests:
-            return False
+            slot.stop.event.wait(STANDBY_POLL)
+            continue
+        except DstreamError:
+            if slot.stop.requests:
+                break
+            raise
+        if not slot.stop.requests:
+            return True
+    slot.lease.close()
+    return False
 
 
-class _Signals:
-    """SIGINT/SIGTERM: drain every task, a second one forces. SIGHUP: reload."""
+def _take_all(store: StateStore, slots: list[_Slot], standby: bool) -> bool:
+    """Before any provider starts: a second run of a task must not even begin."""
+    return all(_take(store, slot, standby) for slot in slots)
 
-    def __init__(self, slots: list[_Slot]) -> None:
-        self.slots = slots
-        self.requests = 0
-        self.signum: Optional[int] = None  # the first stop signal: the exit code says which
-        self.reload = threading.Event()
-        self._previous: dict[int, signal._HANDLER] = {}
 
-    def _stop(self, signum: int, frame: Optional[FrameType]) -> None:
-        self.requests += 1
-        self.signum = self.signum or signum
-        if self.requests == 1:
+def _on_signal(slots: list[_Slot], started: threading.Event) -> Callable[[int, int], None]:
+    """SIGINT/SIGTERM: drain every task still running (one that already ended keeps its
+    outcome); a second one forces."""
+
+    def stop(signum: int, requests: int) -> None:
+        if requests == 1:
             sys.stderr.write(
                 "\ndstream: stopping: draining what the inputs already wrote "
                 "(press Ctrl-C again to force)\n"
+                if started.is_set()
+                else "\ndstream: stopping before any task started (press Ctrl-C again to force)\n"
             )
-        for slot in self.slots:
-            slot.user_stopped = True
-            slot.stop.request(signum)
+        for slot in slots:
+            if not slot.done:
+                slot.user_stopped = True
+                slot.stop.request(signum)
 
-    def __enter__(self) -> _Signals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._stop)
-            if hasattr(signal, "SIGHUP"):
-                self._previous[signal.SIGHUP] = signal.signal(
-                    signal.SIGHUP, lambda signum, frame: self.reload.set()
-                )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._previous.items():
-            signal.signal(sig, old)
+    return stop
 
 
 def _apply_reload(slots: list[_Slot], reload: Callable[[], Project]) -> None:
@@ -290,6 +291,13 @@ def run_tasks(
     several = len(slots) > 1
 
     def work(slot: _Slot) -> None:
+        try:
+            run_slot(slot)
+        finally:
+            slot.done = True  # before its lease goes: a signal from now on is not its stop
+            slot.lease.close()  # a run that ends releases its lease at once
+
+    def run_slot(slot: _Slot) -> None:
         earlier: Optional[RunSummary] = None  # what the definitions before a reload did
         while True:
             try:
@@ -320,31 +328,59 @@ def run_tasks(
             for other in slots:
                 other.stop.request()
 
-    with _Signals(slots) as signals, contextlib.ExitStack() as held:
+    started = threading.Event()
+    with StopSignals(_on_signal(slots, started)) as signals:
         try:
-            # Before any provider starts: a second run of a task must not even begin.
+            try:
+                with signals.interruptible():
+                    taken = _take_all(store, slots, standby)
+            except Forced:
+                taken = False
+            if not taken:
+                why = "while waiting on standby" if standby else "before it started"
+                return [never_started(s.task.name, why, signals.signum) for s in slots]
+            started.set()
             for slot in slots:
-                if not _take(held, store, slot, standby):
-                    return [_stopped_waiting(s.task.name) for s in slots]
-            threads = [threading.Thread(target=work, args=(s,), name=s.task.name) for s in slots]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                while thread.is_alive():  # join in slices so the main thread takes signals
-                    thread.join(0.2)
-                    if signals.reload.is_set():
-                        signals.reload.clear()
-                        if reload is not None:
-                            _apply_reload(slots, reload)
+                slot.thread = threading.Thread(
+                    target=work, args=(slot,), name=slot.task.name, daemon=True
+                )
+                slot.thread.start()
+            _supervise(slots, signals, reload)
         finally:
+            for slot in slots:
+                slot.release()
             store.close()
+    return _summaries(slots, signals.signum)
+
+
+def _supervise(
+    slots: list[_Slot], signals: StopSignals, reload: Optional[Callable[[], Project]]
+) -> None:
+    """Wait for every task's thread, applying reloads meanwhile; after a forced stop, at
+    most STOP_MARGIN (a thread still waiting on the state database is left behind)."""
+    for slot in slots:
+        assert slot.thread is not None
+        while not signals.wait(slot.thread):
+            if signals.reload.is_set():
+                signals.reload.clear()
+                if reload is not None:
+                    with contextlib.suppress(Forced), signals.interruptible():
+                        _apply_reload(slots, reload)
+
+
+def _summaries(slots: list[_Slot], signum: Optional[int]) -> list[RunSummary]:
     for slot in slots:
         if slot.crash is not None:  # re-raised here, where the CLI's boundary catches it
             raise slot.crash
-    summaries = [s.summary or RunSummary(task=s.task.name, outcome="failed") for s in slots]
-    for slot, summary in zip(slots, summaries):
+    summaries = []
+    for slot in slots:
+        if slot.thread is not None and slot.thread.is_alive() and not slot.done:
+            summaries.append(left_behind(slot.task.name, signum))
+            continue
+        summary = slot.summary or RunSummary(task=slot.task.name, outcome="failed")
         if slot.removed and summary.outcome == "interrupted":  # stopped by the reload
             summary.outcome, summary.error = "removed", None
-        elif slot.user_stopped and summary.outcome != "completed":
-            summary.stopped_by = signals.signum
+        elif slot.user_stopped and summary.outcome != "completed":  # stopped while it ran
+            summary.stopped_by = signum
+        summaries.append(summary)
     return summaries

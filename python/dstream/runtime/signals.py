@@ -1,0 +1,137 @@
+"""The signals of a process that runs tasks (`dstream run`, `dstream agent`).
+
+SIGINT/SIGTERM ask every task to drain; a second one forces: the tasks' providers are
+killed at once (runtime/stopping.py) and the process waits for nothing else. Its main
+thread may be waiting on the state database (a standby's take-over, an agent's
+registration, a reload): every such call is bounded (state/session.py), but a forced
+stop does not wait even that long — inside `interruptible()` the handler raises `Forced`
+where the main thread is. A task still not ended STOP_MARGIN after the force (its thread
+waits on the database) is left behind (`left_behind`): its providers die with dstream,
+its lease expires. SIGHUP asks for a reload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from types import FrameType
+from typing import Callable, Optional
+
+from dstream.errors import Interrupted
+from dstream.runtime.pipeline import RunSummary
+from dstream.runtime.stopping import STOP_MARGIN
+
+JOIN_SLICE = 0.2  # seconds: a main thread waiting for a task wakes this often
+
+
+class Forced(BaseException):
+    """A second stop signal came while the main thread waited on the state database: the
+    wait is given up. A BaseException: no handler of a failed statement takes it for one."""
+
+
+class StopSignals:
+    """Counts the stop signals; `on_stop(signum, requests)` acts on each (the first
+    asks the tasks to drain, the next ones force them)."""
+
+    def __init__(self, on_stop: Callable[[int, int], None]) -> None:
+        self._on_stop = on_stop
+        self.requests = 0
+        self.signum: Optional[int] = None  # the first stop signal: the exit code says which
+        self.forced_at: Optional[float] = None  # monotonic: when a second one came
+        self.reload = threading.Event()
+        self._waiting = 0  # depth of interruptible() sections
+        self._previous: dict[int, signal._HANDLER] = {}
+
+    def _stop(self, signum: int, frame: Optional[FrameType]) -> None:
+        self.requests += 1
+        self.signum = self.signum or signum
+        if self.requests > 1 and self.forced_at is None:
+            self.forced_at = time.monotonic()
+        self._on_stop(signum, self.requests)
+        if self.forced_at is not None and self._waiting:
+            raise Forced()
+
+    @property
+    def stopping(self) -> bool:
+        return self.requests > 0
+
+    @property
+    def forced(self) -> bool:
+        return self.forced_at is not None
+
+    def overdue(self) -> bool:
+        """Whether a forced stop is older than STOP_MARGIN: what still runs then waits
+        on the state database and is left behind."""
+        return self.forced_at is not None and time.monotonic() > self.forced_at + STOP_MARGIN
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """A wait on the state database that a forced stop gives up: inside, a second
+        stop signal raises Forced in the main thread (at once, if one came already)."""
+        self._waiting += 1
+        try:
+            if self.forced:
+                raise Forced()
+            yield
+        finally:
+            self._waiting -= 1
+
+    @contextlib.contextmanager
+    def shielded(self) -> Iterator[None]:
+        """Work that a forced stop must not cut (inside an interruptible section): it
+        bounds its own waits (`wait`)."""
+        waiting, self._waiting = self._waiting, 0
+        try:
+            yield
+        finally:
+            self._waiting = waiting
+
+    def wait(self, thread: threading.Thread) -> bool:
+        """Wait a moment for `thread` (short, so that the main thread takes signals and
+        reloads): whether the wait is over — it ended, or a forced stop is overdue and it
+        is left behind."""
+        thread.join(JOIN_SLICE)
+        return not thread.is_alive() or self.overdue()
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._stop)
+            if hasattr(signal, "SIGHUP"):
+                self._previous[signal.SIGHUP] = signal.signal(
+                    signal.SIGHUP, lambda signum, frame: self.reload.set()
+                )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._previous.items():
+            signal.signal(sig, old)
+
+
+def left_behind(task: str, signum: Optional[int]) -> RunSummary:
+    """The summary of a task whose thread had not ended STOP_MARGIN after a forced stop
+    (it waits on the state database): the process ends without it."""
+    error = Interrupted(
+        f"task {task!r} had not ended {STOP_MARGIN:g}s after the stop was forced (it was "
+        "waiting on the state database): dstream ended without it; its providers end with "
+        "dstream",
+        hint="its lease expires after lease_ttl; the next run resumes from the last stored "
+        "checkpoint",
+    )
+    summary = RunSummary(task=task, outcome="interrupted", error=error)
+    summary.stopped_by = signum
+    return summary
+
+
+def never_started(task: str, why: str, signum: Optional[int]) -> RunSummary:
+    """The summary of a task stopped before it started (`why`: while doing what)."""
+    error = Interrupted(
+        f"task {task!r} was stopped {why}; it never ran",
+        hint="run it again",
+    )
+    summary = RunSummary(task=task, outcome="interrupted", error=error)
+    summary.stopped_by = signum
+    return summary
