@@ -24,6 +24,13 @@ can no longer be trusted: it acts first, before any statement) and `LeaseFenced`
 database refused the epoch: a checkpoint write's fence, or a renewal; the backstop for
 whatever the local deadline missed). Each says by when the providers must be gone
 (`stop_by`): a little before the lease can expire, or at once when it already has.
+Once this process gave a task's lease up (lost, or released), a write for the task is
+refused before any statement (the loss, or `LeaseReleased`): only a process that never
+held it (`dstream state set`) writes unfenced.
+
+A take-over is one transaction, rolled back when it is answered past the local deadline
+the new lease would have (a stall): no run starts on a lease it must give up at once.
+Every exchange is bounded (state/session.py), so no call waits for ever.
 """
 
 from __future__ import annotations
@@ -35,8 +42,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
+from dstream import logs
 from dstream.errors import DstreamError, LockLost
 from dstream.records import record
+from dstream.state.session import StateUnreachable
 
 if TYPE_CHECKING:
     from psycopg import Connection, sql
@@ -106,6 +115,12 @@ class LeaseDeadlinePassed(LeaseLost):
 class LeaseFenced(LeaseLost):
     """The database refused this run's epoch (a checkpoint write's fence, or a renewal):
     the lease expired or another run holds it."""
+
+
+class LeaseReleased(LeaseLost):
+    """A write for a task whose lease this process gave up (its run ended, the lease was
+    released, or released and taken again since the write began): refused here, before
+    any statement, so a write that outlived its run stores nothing."""
 
 
 @record(frozen=True)
@@ -255,6 +270,9 @@ class LeaseKeeper:
         self._io = threading.Lock()  # the connection: one statement at a time
         self._state = threading.Lock()  # self._held
         self._held: dict[str, _Held] = {}
+        # Tasks this process held and gave up: a write for one is refused, never sent
+        # unfenced (a write queued behind a dead network would land after a take-over).
+        self._given_up: dict[str, LockLost] = {}
         self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -283,29 +301,109 @@ class LeaseKeeper:
     def try_acquire(self, task: str, config_hash: str = "") -> int:
         """The epoch of the new lease, or 0 when another holder has a live one, or is
         writing under it right now (its row locked: a holder paused mid-write, until the
-        server ends its session)."""
+        server ends its session).
+
+        A take-over answered past the local deadline the new lease would have (the
+        database or its network stalled meanwhile) is not a lease to run on: it is given
+        back and tried again at once; answered late twice, StateUnreachable."""
         import psycopg
 
-        started = time.monotonic()
-        try:
-            epoch = self._call(
-                lambda c: self.table.acquire(c, task, self.owner, self.settings.ttl, config_hash)
-            )
-        except psycopg.errors.LockNotAvailable:
-            return 0
-        if epoch:
-            with self._state:
-                self._held[task] = _Held(task, epoch, self._deadline_from(started))
-            self._start_threads()
-        return int(epoch)
+        delays: list[float] = []  # of the answers that came past their deadline
+        while len(delays) < 2:
+            started = time.monotonic()
+            try:
+                epoch = self._call(self._taking(task, config_hash, started))
+            except psycopg.errors.LockNotAvailable:
+                return 0
+            if epoch == 0:
+                return 0
+            if epoch is not None and time.monotonic() <= self._deadline_from(started):
+                return self._hold(task, epoch, started)
+            if epoch is not None:  # committed; only then did the answer come late
+                self._give_back(task, epoch)
+            delays.append(time.monotonic() - started)
+            logs.log.warning(
+                "task %s: the state database answered the take-over of its lease %.1fs "
+                "after it was asked, past the %gs a lease is trusted unrenewed (a stall): "
+                "not taken%s", task, delays[-1], self._trusted(),
+                "; trying again" if len(delays) < 2 else "",
+            )  # fmt: skip
+        raise StateUnreachable(
+            f"task {task!r}: the take-over of its lease in {self.where} was answered too "
+            f"late, twice ({delays[0]:.1f}s and {delays[1]:.1f}s after it was asked; a lease "
+            f"is trusted {self._trusted():g}s unrenewed): it was not taken",
+            hint="the database or its network stalls: check its load and the network, then "
+            "start the run again",
+        )
+
+    def _taking(
+        self, task: str, config_hash: str, started: float
+    ) -> Callable[[Conn], Optional[int]]:
+        return lambda conn: self._take(conn, task, config_hash, started)
+
+    def _take(self, conn: Conn, task: str, config_hash: str, started: float) -> Optional[int]:
+        """The new epoch (0: held elsewhere), in a transaction that is rolled back (None)
+        when the answer comes past the new lease's local deadline: a lease taken then
+        would be one to give up at once. Three exchanges, not one statement: a take-over
+        cut by a stall (session.open_session) whose statement reaches the server later
+        (a blackholed network thawing) never gets its COMMIT and takes nothing, rather
+        than a lease behind this process's back."""
+        import psycopg
+
+        late = False
+        with conn.transaction():
+            epoch = self.table.acquire(conn, task, self.owner, self.settings.ttl, config_hash)
+            if epoch and time.monotonic() > self._deadline_from(started):
+                late = True
+                raise psycopg.Rollback()
+        return None if late else epoch
+
+    def _hold(self, task: str, epoch: int, started: float) -> int:
+        with self._state:
+            self._held[task] = _Held(task, epoch, self._deadline_from(started))
+            self._given_up.pop(task, None)
+        self._start_threads()
+        return epoch
+
+    def _give_back(self, task: str, epoch: int) -> None:
+        """Expire a lease just taken, not to be used (best effort: it expires anyway)."""
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error):
+            self._call(lambda c: self.table.release(c, task, self.owner, epoch))
+
+    def _trusted(self) -> float:
+        """How long a lease is trusted after the start of its last renewal (or take)."""
+        return self.settings.ttl - self.settings.margin
 
     def _deadline_from(self, started: float) -> float:
-        return started + self.settings.ttl - self.settings.margin
+        return started + self._trusted()
 
     def epoch(self, task: str) -> Optional[int]:
         with self._state:
             held = self._held.get(task)
             return held.epoch if held else None
+
+    def write_epoch(self, task: str, began: Optional[int] = None) -> Optional[int]:
+        """The epoch a write of `task` is fenced with; None only when this process never
+        held the task (`dstream state set` with no run: unfenced). `began`: the epoch the
+        write began under (its first call's answer), which must still be held. Raises why
+        the write is refused: the lease lost, or given up since."""
+        with self._state:
+            held = self._held.get(task)
+            given_up = self._given_up.get(task)
+        if held is None:
+            if given_up is not None:
+                raise given_up
+            if began is not None:  # released and forgotten: cannot happen, refuse anyway
+                raise self._released(task, began)
+            return None
+        lost = self.lost(task)
+        if lost is not None:
+            raise lost
+        if began is not None and began != held.epoch:
+            raise self._released(task, began)
+        return held.epoch
 
     def on_lost(self, task: str, callback: Callable[[LockLost], None]) -> None:
         """Call `callback(error)` once when the lease of `task` is lost (at once if it
@@ -341,7 +439,7 @@ class LeaseKeeper:
         return self._lose(task, error)
 
     def _deadline_passed(self, held: _Held) -> LockLost:
-        unrenewed = self.settings.ttl - self.settings.margin
+        unrenewed = self._trusted()
         error = LeaseDeadlinePassed(
             f"task {held.task!r} lost its lease in {self.where}: it could not be renewed "
             f"for {unrenewed:g}s (the state database is unreachable, or this process was "
@@ -365,11 +463,21 @@ class LeaseKeeper:
             callback(error)
         return error
 
+    def _released(self, task: str, epoch: int) -> LeaseReleased:
+        return LeaseReleased(
+            f"task {task!r}: this process released its lease (epoch {epoch}) in "
+            f"{self.where}; a write of the task's state after that is refused",
+            stop_by=time.monotonic(),
+            hint=_LOST_HINT,
+        )
+
     def release(self, task: str) -> None:
         import psycopg
 
         with self._state:
             held = self._held.pop(task, None)
+            if held is not None:
+                self._given_up[task] = held.lost or self._released(task, held.epoch)
         if held is None or held.lost is not None:
             return
         with contextlib.suppress(psycopg.Error, DstreamError):

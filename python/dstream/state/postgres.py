@@ -46,7 +46,12 @@ from dstream.state.lease import (
     LeaseTable,
     this_process,
 )
-from dstream.state.session import check_session_pooling, connect_options, limit_waits
+from dstream.state.session import (
+    StateUnreachable,
+    check_session_pooling,
+    limit_waits,
+    open_session,
+)
 
 if TYPE_CHECKING:
     from psycopg import sql
@@ -56,12 +61,36 @@ if TYPE_CHECKING:
     from dstream.state.lease import Conn
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+# password=... in a keyword DSN or a URI's query: quoted ('...') or up to a space or "&"
+_PASSWORD_KEY = re.compile(r"password\s*=\s*(?:'((?:[^'\\]|\\.)*)'?|([^\s&]+))", re.IGNORECASE)
 RECONNECT_PAUSE = 0.2  # seconds between two attempts to reach a restarting database
 T = TypeVar("T")
 
 
-class StateUnreachable(DstreamError):
-    """The state database could not be reached (down, restarting, cut off)."""
+def dsn_secrets(dsn: str) -> list[str]:
+    """The password a DSN holds, as parsed and as written (also when libpq cannot parse
+    it: a message may quote the text), for the redactor."""
+    found = [m.group(1) or m.group(2) for m in _PASSWORD_KEY.finditer(dsn)]
+    scheme = dsn.find("://")
+    for at in (dsn.find("@", scheme + 3), dsn.rfind("@")):  # libpq's reading; the widest
+        if 0 <= scheme < at:  # user:password@ in a URI
+            found.append(dsn[scheme + 3 : at].partition(":")[2])
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        found.append(str(conninfo_to_dict(dsn).get("password") or ""))
+    except Exception:  # unparseable: what was found in the text is all there is
+        pass
+    return [secret for secret in found if secret]
+
+
+def libpq_text(exc: BaseException, dsn: str) -> str:
+    """A psycopg/libpq error's text for a message, without the DSN libpq quotes in some
+    (an unparseable URI: `... in URI: "postgresql://user:password@..."`)."""
+    text = str(exc).strip()
+    for quoted in (f': "{dsn}"', f'"{dsn}"', dsn):
+        text = text.replace(quoted, "" if quoted.startswith(":") else "the dsn")
+    return text
 
 
 def describe_dsn(dsn: str) -> str:
@@ -89,6 +118,9 @@ class PostgresStore(StateStore):
         lease: Optional[LeaseSettings] = None,
         owner: str = "",
     ) -> None:
+        from dstream.config.redact import remember
+
+        remember(dsn_secrets(dsn))  # before anything can quote the dsn (libpq does)
         try:
             import psycopg
             from psycopg import sql
@@ -130,15 +162,15 @@ class PostgresStore(StateStore):
     def _connect(self) -> None:
         psycopg, sql = self._psycopg, self._psycopg.sql
         try:
-            conn = psycopg.connect(self._dsn, **connect_options(self._keeper.settings.ttl))
-            limit_waits(conn, self._keeper.settings.ttl)
+            conn = open_session(self._dsn, self._keeper.settings.ttl)
         except psycopg.Error as exc:
             raise StateUnreachable(
                 f"could not connect to the state database {describe_dsn(self._dsn)}: "
-                f"{str(exc).strip()}",
+                f"{libpq_text(exc, self._dsn)}",
                 hint="check `dsn` in the state block and that PostgreSQL is running and reachable",
             ) from None
         try:
+            limit_waits(conn, self._keeper.settings.ttl)
             with conn.transaction():
                 # Two processes creating the table at once would race on the catalog.
                 conn.execute(
@@ -158,6 +190,9 @@ class PostgresStore(StateStore):
                 self._runs.create(conn)
                 self._inputs.create(conn)
             check_session_pooling(conn, describe_dsn(self._dsn), self._plain_connection)
+        except psycopg.OperationalError as exc:  # lost, or cut: a reconnect may do
+            conn.close()
+            raise self._unreachable("prepare the state tables", exc) from None
         except psycopg.Error as exc:
             conn.close()
             raise self._error("create the state table", exc) from None
@@ -176,10 +211,15 @@ class PostgresStore(StateStore):
         store's connection checked the dsn for a transaction pooler already), and wait on
         no row lock past half a renewal interval (session.limit_waits)."""
         settings = self._keeper.settings
-        return limit_waits(self._plain_connection(), settings.ttl, settings.renew_interval / 2)
+        conn = self._plain_connection()
+        try:
+            return limit_waits(conn, settings.ttl, settings.renew_interval / 2)
+        except BaseException:
+            conn.close()
+            raise
 
     def _plain_connection(self) -> Conn:
-        return self._psycopg.connect(self._dsn, **connect_options(self._keeper.settings.ttl))
+        return open_session(self._dsn, self._keeper.settings.ttl)
 
     def _run(self, action: str, work: Callable[[Conn], T]) -> T:
         """Run `work(connection)`, reconnecting if the connection was lost (the server
@@ -204,15 +244,22 @@ class PostgresStore(StateStore):
                     if time.monotonic() > patience:
                         if isinstance(exc, StateUnreachable):
                             raise
-                        raise self._error(action, exc) from None
+                        raise self._unreachable(action, exc) from None
                     time.sleep(RECONNECT_PAUSE)
                 except psycopg.Error as exc:
                     raise self._error(action, exc) from None
 
     def _error(self, action: str, exc: Exception) -> DstreamError:
         return DstreamError(
-            f"could not {action} in {self.description}: {str(exc).strip()}",
+            f"could not {action} in {self.description}: {libpq_text(exc, self._dsn)}",
             hint="check that the database is up and the user may read and write the table",
+        )
+
+    def _unreachable(self, action: str, exc: Exception) -> StateUnreachable:
+        """The session was lost, or cut for want of an answer (session.open_session)."""
+        return StateUnreachable(
+            f"could not {action} in {self.description}: {libpq_text(exc, self._dsn)}",
+            hint="check that PostgreSQL is running and reachable, and not stalled",
         )
 
     # -- operations ----------------------------------------------------------------------
@@ -253,8 +300,10 @@ class PostgresStore(StateStore):
             " updated_at = EXCLUDED.updated_at, sequence = s.sequence + 1"
         ).format(self._table)
 
+        epoch = self._keeper.write_epoch(task)  # the holding the write began under
+
         def store(conn: Conn) -> None:
-            with self._fenced(conn, task):
+            with self._fenced(conn, task, epoch):
                 conn.execute(query, (task, encoded))
 
         self._run("store the checkpoint", store)
@@ -273,9 +322,11 @@ class PostgresStore(StateStore):
     def set_input_hash(self, task: str, digest: str) -> None:
         check_task_name(task)
 
+        epoch = self._keeper.write_epoch(task)
+
         def store(conn: Conn) -> None:
-            with self._fenced(conn, task):
-                if self._keeper.epoch(task) is not None or not self._run_elsewhere(conn, task):
+            with self._fenced(conn, task, epoch):
+                if epoch is not None or not self._run_elsewhere(conn, task):
                     self._inputs.set(conn, task, digest)
 
         self._run("store the input's hash", store)
@@ -298,22 +349,24 @@ class PostgresStore(StateStore):
     def add_run(self, task: str, run: dict[str, object]) -> None:
         check_task_name(task)
 
+        epoch = self._keeper.write_epoch(task)
+
         def store(conn: Conn) -> None:
-            with self._fenced(conn, task):
+            with self._fenced(conn, task, epoch):
                 self._runs.add(conn, task, run)
 
         self._run("record the run", store)
 
     # -- leases --------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _fenced(self, conn: Conn, task: str) -> Iterator[None]:
+    def _fenced(self, conn: Conn, task: str, began: Optional[int] = None) -> Iterator[None]:
         """A transaction in which the task's lease epoch is checked (and its row locked)
-        before the write: a run that lost its lease stores nothing. A store without a
-        lease on the task (`dstream state set` with no run) writes unfenced."""
-        lost = self._keeper.lost(task)
-        if lost is not None:
-            raise lost
-        epoch = self._keeper.epoch(task)
+        before the write: a run that lost its lease stores nothing. `began`: the epoch
+        the write began under (`write_epoch` when it was called), checked again here, on
+        every attempt: a write that waited for the connection while its lease was lost,
+        released, or released and taken again, is refused (LeaseLost). Only a store that
+        never held the task (`dstream state set` with no run) writes unfenced."""
+        epoch = self._keeper.write_epoch(task, began)
         with conn.transaction():
             if epoch is not None and not self._leases.fence(conn, task, epoch):
                 raise self._keeper.declare_lost(task, "another run took it over")
@@ -352,6 +405,8 @@ class PostgresStore(StateStore):
             return 0
         try:
             return self._keeper.try_acquire(task, config_hash)
+        except self._psycopg.OperationalError as exc:
+            raise self._unreachable("take the task's lease", exc) from None
         except self._psycopg.Error as exc:
             raise self._error("take the task's lease", exc) from None
 
@@ -359,7 +414,13 @@ class PostgresStore(StateStore):
         self._keeper.release(task)
 
     def holder(self, task: str) -> str:
-        for row in self.leases():
+        """Who holds the task's lease, for a message ("" when that is not known: the
+        lease is free by now, or the database did not answer)."""
+        try:
+            rows = self.leases()
+        except StateUnreachable:  # the lease is held all the same: a standby waits on
+            return ""
+        for row in rows:
             if row.task == task and row.expires_in > 0:
                 return f"{row.owner}, lease epoch {row.epoch}, expires in {row.expires_in:.0f}s"
         return ""

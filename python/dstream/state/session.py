@@ -1,20 +1,35 @@
 """The sessions a lease relies on: libpq options that notice a dead network within the
-TTL, and the refusal of a connection pooler that does not keep a session."""
+TTL, a bound on every call on an established session, and the refusal of a connection
+pooler that does not keep a session."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import itertools
+import os
 import secrets
-from typing import TYPE_CHECKING, Callable, TypedDict
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypedDict, TypeVar
 
 from dstream.errors import DstreamError
 
 if TYPE_CHECKING:
     from psycopg import Connection
+    from psycopg.abc import PQGen
     from psycopg.rows import TupleRow
 
     Conn = Connection[TupleRow]
 
 _PROBE_SETTING = "dstream.session_probe"
+RV = TypeVar("RV")
+
+
+class StateUnreachable(DstreamError):
+    """The state database could not be reached, or did not answer in time (down,
+    restarting, cut off, stalled)."""
 
 
 class ConnectOptions(TypedDict):
@@ -38,6 +53,119 @@ def connect_options(ttl: float) -> ConnectOptions:
         "keepalives_count": 3,
         "tcp_user_timeout": int(ttl * 1000 / 3),
     }
+
+
+def statement_bound(ttl: float) -> float:
+    """How long one call on an established session may take (a third of the TTL, at
+    least 2 s, as the connect timeout): past it the session is cut (`open_session`)."""
+    return max(2.0, ttl / 3)
+
+
+class _Cutter:
+    """One thread that cuts the socket of every call past its bound. A blackholed
+    network (a frozen VM or proxy, a hung pooler: sockets open, nothing answered) is
+    seen by no TCP timer when a peer's kernel still acknowledges, and a statement
+    timeout is the server's: only the client can end the wait. shutdown() wakes the
+    libpq call blocked on that socket at once, with "server closed the connection";
+    the session is then gone, and the caller connects again."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._due: dict[int, tuple[float, int]] = {}  # call -> (monotonic deadline, fd)
+        self._fired: set[int] = set()
+        self._calls = itertools.count()
+        self._thread: Optional[threading.Thread] = None
+        self._asleep_until: Optional[float] = None  # the loop's next wake-up (None: idle)
+
+    def arm(self, fd: int, seconds: float) -> int:
+        with self._wake:
+            call = next(self._calls)
+            deadline = time.monotonic() + seconds
+            self._due[call] = (deadline, fd)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="pg-cutter", daemon=True)
+                self._thread.start()
+            if self._asleep_until is None or deadline < self._asleep_until:
+                self._wake.notify()  # else it wakes in time anyway: no switch per statement
+            return call
+
+    def disarm(self, call: int) -> bool:
+        """Whether the call was cut. Under the lock the loop cuts with: once this
+        returns, the fd (still the session's: it is closed only after) is left alone."""
+        with self._wake:
+            self._due.pop(call, None)
+            if call in self._fired:
+                self._fired.discard(call)
+                return True
+            return False
+
+    def _loop(self) -> None:
+        with self._wake:
+            while True:
+                now = time.monotonic()
+                for call, (deadline, fd) in list(self._due.items()):
+                    if deadline <= now:
+                        del self._due[call]
+                        self._fired.add(call)
+                        _shut(fd)
+                self._asleep_until = min((due for due, _ in self._due.values()), default=None)
+                wake = self._asleep_until
+                self._wake.wait(None if wake is None else max(0.0, wake - now))
+
+
+def _shut(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        sock = socket.socket(fileno=os.dup(fd))  # its own fd: closing it closes no other
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.close()
+
+
+_CUTTER = _Cutter()
+
+
+def open_session(dsn: str, ttl: float) -> Conn:
+    """A connection (options: `connect_options`) every call of which is bounded by
+    `statement_bound(ttl)`: past it the call raises psycopg.OperationalError ("no answer
+    ... within"), and the session is closed, as a lost one would be."""
+    return _bounded_connection(statement_bound(ttl)).connect(dsn, **connect_options(ttl))
+
+
+@functools.cache
+def _bounded_connection(bound: float) -> type[Conn]:
+    """The connection class whose calls last `bound` seconds at most, made on first use
+    (psycopg is imported only then)."""
+    import psycopg
+
+    class Bounded(psycopg.Connection["TupleRow"]):
+        # Every exchange of a connection (a statement, BEGIN, COMMIT, fetching rows)
+        # goes through wait(); connecting does not (its timeout is connect_timeout).
+        def wait(self, gen: PQGen[RV], *args: Any, **kwargs: Any) -> RV:
+            call = _CUTTER.arm(self.pgconn.socket, bound)
+            try:
+                return super().wait(gen, *args, **kwargs)
+            except psycopg.OperationalError:
+                if _CUTTER.disarm(call):
+                    raise psycopg.OperationalError(
+                        f"no answer from the state database within {bound:g}s (the "
+                        "network or the server stalled): the session was cut"
+                    ) from None
+                raise
+            except psycopg.Error:
+                raise
+            except BaseException:
+                # Interrupted midway (a forced stop raises in the waiting thread): the
+                # exchange is half done, so nothing more is sent on the session — not
+                # even the ROLLBACK of an enclosing transaction, which would find a
+                # command in progress. Disarmed first: a closed fd may be reused.
+                _CUTTER.disarm(call)
+                self.close()
+                raise
+            finally:
+                _CUTTER.disarm(call)
+
+    return Bounded
 
 
 def limit_waits(conn: Conn, ttl: float, lock_wait: float = 0.0) -> Conn:
