@@ -16,13 +16,16 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from types import FrameType
-from typing import Callable, Optional
 
 from dstream.errors import Interrupted
 from dstream.runtime.pipeline import RunSummary
 from dstream.runtime.stopping import STOP_MARGIN
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: typing is not imported by a run (issue 22)
+    from collections.abc import Iterator
+    from types import FrameType
+    from typing import Callable, Optional
 
 JOIN_SLICE = 0.2  # seconds: a main thread waiting for a task wakes this often
 
