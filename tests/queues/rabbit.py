@@ -34,6 +34,7 @@ class RabbitServer:
     port: int
     process: Optional[subprocess.Popen[bytes]] = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    management_port: Optional[int] = None  # with the management plugin: its HTTP API
 
     @property
     def url(self) -> str:
@@ -116,7 +117,7 @@ def _wait_for_port(server: RabbitServer) -> None:
     raise ServiceUnavailable(f"rabbitmq-server did not listen within {START_TIMEOUT:g} s")
 
 
-def start_rabbitmq() -> RabbitServer:
+def start_rabbitmq(management: bool = False) -> RabbitServer:
     if not os.path.exists(SERVER):
         raise ServiceUnavailable("RabbitMQ is not installed; apt-get install rabbitmq-server")
     directory = tempfile.mkdtemp(prefix="dstream-rabbit-")
@@ -124,7 +125,12 @@ def start_rabbitmq() -> RabbitServer:
     for sub in ("mnesia", "log"):
         os.mkdir(os.path.join(directory, sub))
     with open(os.path.join(directory, "enabled_plugins"), "w") as handle:
-        handle.write("[].\n")
+        handle.write("[rabbitmq_management].\n" if management else "[].\n")
+    management_port = free_port() if management else None
+    if management_port is not None:
+        with open(os.path.join(directory, "rabbitmq.conf"), "w") as handle:
+            handle.write(f"management.tcp.port = {management_port}\n")
+            handle.write("management.tcp.ip = 127.0.0.1\n")
     prefix: list[str] = []
     home = directory
     user = service_user("rabbitmq")
@@ -134,7 +140,7 @@ def start_rabbitmq() -> RabbitServer:
                 os.chown(name, user.pw_uid, user.pw_gid)
         prefix = ["runuser", "-u", "rabbitmq", "--"]
         home = user.pw_dir  # where the Erlang cookie is
-    server = RabbitServer(directory, free_port())
+    server = RabbitServer(directory, free_port(), management_port=management_port)
     env = {
         **os.environ,
         "HOME": home,
@@ -147,6 +153,8 @@ def start_rabbitmq() -> RabbitServer:
         "RABBITMQ_NODE_PORT": str(server.port),
         "RABBITMQ_DIST_PORT": str(free_port()),
     }
+    if management_port is not None:
+        env["RABBITMQ_CONFIG_FILE"] = os.path.join(directory, "rabbitmq.conf")
     stdout = open(os.path.join(directory, "stdout"), "wb")  # noqa: SIM115 - the child keeps it
     try:
         server.process = subprocess.Popen(
@@ -168,9 +176,10 @@ def start_rabbitmq() -> RabbitServer:
     return server
 
 
-def rabbitmq() -> contextlib.AbstractContextManager[RabbitServer]:
-    """`with rabbitmq() as broker:` — a running broker; skip (fail in CI) if none."""
-    return running("RabbitMQ", start_rabbitmq)
+def rabbitmq(management: bool = False) -> contextlib.AbstractContextManager[RabbitServer]:
+    """`with rabbitmq() as broker:` — a running broker; skip (fail in CI) if none.
+    `management`: with the management plugin (its HTTP API on `management_port`)."""
+    return running("RabbitMQ", lambda: start_rabbitmq(management))
 
 
 # -- a task into the broker ----------------------------------------------------------------

@@ -226,7 +226,10 @@ def test_lifecycle_logic_with_admin_double() -> None:
     init = asyncio.run(out.init())
     assert init.status == "Success"
     assert [c["name"] for c in init.changes] == ["b_cdc_events"]
-    assert admin.created == [("b_cdc_events", {"default_message_time_to_live": "P1D"})]
+    mark = '{"dstream-task":"t","dstream-table":"b"}'  # test_servicebus_leftovers.py
+    assert admin.created == [
+        ("b_cdc_events", {"default_message_time_to_live": "P1D", "user_metadata": mark})
+    ]
     assert asyncio.run(out.init()).changes == []  # idempotent
     status = asyncio.run(out.status())
     assert {r["name"]: r["details"]["messages"] for r in status.resources} == {

@@ -7,10 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-import orjson
-
 from dstream.protocol.frames import META_OPERATION, META_TABLE
-from dstream.sdk import Envelope, OutputProvider, ProviderConfig, run_provider
+from dstream.sdk import Envelope, OutputProvider, ProviderConfig, dump_json, run_provider
 
 
 @dataclass
@@ -31,12 +29,17 @@ def simple_line(envelope: Envelope) -> bytes:
     if seq is not None:
         tags.append(f"seq {seq}")
     prefix = f"[{' '.join(tags)}] ".encode() if tags else b""
-    return prefix + orjson.dumps(envelope.data, default=str) + b"\n"
+    return prefix + dump_json(envelope.data) + b"\n"
 
 
 class Console(OutputProvider[ConsoleConfig]):
     name = "console"
     config_class = ConsoleConfig
+
+    @property
+    def exact_numbers(self) -> bool:
+        # simple and structured print the data again: its numbers exactly as they came.
+        return self.config.format != "json"
 
     async def write(self, batch: list[Envelope]) -> None:
         style = self.config.format
@@ -44,14 +47,10 @@ class Console(OutputProvider[ConsoleConfig]):
             lines = [simple_line(e) for e in batch]
         elif style == "json":
             lines = [
-                (e.raw if e.raw is not None else orjson.dumps(e.to_dict(), default=str)) + b"\n"
-                for e in batch
+                (e.raw if e.raw is not None else dump_json(e.to_dict())) + b"\n" for e in batch
             ]
         else:
-            lines = [
-                orjson.dumps(e.to_dict(), default=str, option=orjson.OPT_INDENT_2) + b"\n"
-                for e in batch
-            ]
+            lines = [dump_json(e.to_dict(), indent=True) + b"\n" for e in batch]
         self.emit(b"".join(lines))
 
 

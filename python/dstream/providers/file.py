@@ -16,11 +16,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal, Optional
 
-import orjson
-
 from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import META_TABLE
-from dstream.sdk import Envelope, OutputProvider, ProviderConfig, log, run_provider
+from dstream.sdk import Envelope, OutputProvider, ProviderConfig, dump_json, log, run_provider
 
 TABLE_PLACEHOLDER = "{TableName}"
 # Envelopes without metadata.TableName go to this table's file under a pattern.
@@ -94,6 +92,57 @@ def write_error(path: str, exc: OSError) -> DstreamError:
     )
 
 
+def open_error(path: str, pattern: str, exc: OSError) -> ConfigError:
+    """A file the output cannot open or create: `path` is that file, `pattern` the
+    config key's value it came from (the same without {TableName})."""
+    where = f"{path!r}" if path == pattern else f"{path!r} (from {pattern!r})"
+    # makedirs meeting a file where a directory goes says "File exists": of that file
+    why = os.strerror(errno.ENOTDIR) if exc.errno == errno.EEXIST else exc.strerror or exc
+    return ConfigError(
+        f"config key 'path': cannot open {where}: {why}",
+        hint=_open_hint(path, pattern, exc),
+    )
+
+
+def _open_hint(path: str, pattern: str, exc: OSError) -> str:
+    if exc.errno == errno.EISDIR and path == pattern:
+        return f'it is a directory: name a file in it, e.g. path = "{path.rstrip("/")}/out.jsonl"'
+    if exc.errno == errno.EISDIR:
+        return "it is a directory: move it, or choose another path"
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        blocking = _file_in_the_way(path)
+        what = f"{blocking!r} is a file" if blocking else "a part of it is a file"
+        return f"{what}, not a directory: move it, or choose another path"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return (
+            "the output may not create or append to it: give the user dstream runs as "
+            f"write permission on {_nearest_existing(path)!r}, or choose another path"
+        )
+    if exc.errno == errno.EROFS:
+        return "the filesystem is read-only: choose a path on a writable one"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk (or a quota) is full: free space, then run again"
+    return "check the path and its permissions, or choose another path"
+
+
+def _file_in_the_way(path: str) -> Optional[str]:
+    """The first existing ancestor of `path` that is not a directory, as written."""
+    parts = os.path.normpath(os.path.dirname(path) or ".").split(os.sep)
+    for end in range(1, len(parts) + 1):
+        prefix = os.sep.join(parts[:end]) or os.sep
+        if os.path.lexists(prefix) and not os.path.isdir(prefix):
+            return prefix
+    return None
+
+
+def _nearest_existing(path: str) -> str:
+    """`path` if it exists, else its nearest existing ancestor directory."""
+    current = path
+    while current and not os.path.lexists(current):
+        current = os.path.dirname(current.rstrip(os.sep))
+    return current or "."
+
+
 class File(OutputProvider[FileConfig]):
     name = "file"
     config_class = FileConfig
@@ -114,6 +163,12 @@ class File(OutputProvider[FileConfig]):
         # One file, whole envelopes: append the bytes as they came, no decoding.
         return not self.per_table and self.config.format == "envelope"
 
+    @property
+    def exact_numbers(self) -> bool:
+        # "data" writes the data again: its numbers must be read exactly. Whole envelopes
+        # are written as they came (Envelope.raw): their numbers are never re-encoded.
+        return self.config.format == "data"
+
     async def open(self) -> None:
         if not self.per_table:
             self._fd(self.config.path)  # fail at start, not at the first envelope
@@ -124,16 +179,23 @@ class File(OutputProvider[FileConfig]):
             self.files.move_to_end(path)
             return fd
         parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            os.makedirs(parent, exist_ok=True)
-        existed = os.path.exists(path)
-        fd = os.open(
-            path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644
-        )
+        try:
+            if not os.path.isdir(parent):
+                os.makedirs(parent, exist_ok=True)
+            existed = os.path.exists(path)
+            fd = os.open(
+                path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644
+            )
+        except OSError as exc:  # a directory, a file where a directory goes, no permission
+            raise open_error(path, self.config.path, exc) from None
         if not existed:
             self.new_dirs.add(parent)  # the new directory entry must be synced too
         else:
-            drop_torn_tail(fd, path)
+            try:
+                drop_torn_tail(fd, path)
+            except OSError as exc:
+                os.close(fd)
+                raise write_error(path, exc) from None
         self.files[path] = fd
         if len(self.files) > MAX_OPEN_FILES:
             old_path, old_fd = self.files.popitem(last=False)
@@ -178,12 +240,13 @@ class File(OutputProvider[FileConfig]):
         return path
 
     def _lines(self, batch: list[Envelope]) -> bytes:
-        """The batch's lines, one comprehension each: no per-envelope branching."""
-        dumps = orjson.dumps
+        """The batch's lines, one comprehension each: no per-envelope branching. Numbers
+        are written as they were received (dump_json: docs/providers.md, "Numbers")."""
+        dumps = dump_json
         if self.config.format == "data":
-            lines = [dumps(e.data, default=str) for e in batch]
+            lines = [dumps(e.data) for e in batch]
         else:
-            lines = [e.raw if e.raw is not None else dumps(e.to_dict(), default=str) for e in batch]
+            lines = [e.raw if e.raw is not None else dumps(e.to_dict()) for e in batch]
         lines.append(b"")
         return b"\n".join(lines)
 

@@ -1,14 +1,21 @@
-"""Encoding what an input yields into frame lines (the input's hot path)."""
+"""Encoding what an input yields into frame lines (the input's hot path), and the JSON
+an output writes of what it received (`dump_json`).
+
+orjson writes every frame it can; what it refuses, an integer beyond 64 bits, goes to
+the Rust core's encoder (`dstream._core.dumps`: orjson's bytes, every digit of such an
+integer). A `JsonNumber` (a number no float holds, as an output receives it) is written
+as its text, a JSON number, by both."""
 
 from __future__ import annotations
 
 import base64
 import sys
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 import orjson
 
+from dstream._core import Fragment, dumps
 from dstream.sdk.model import Checkpoint, Envelope
 
 _OPTIONS = orjson.OPT_APPEND_NEWLINE
@@ -29,10 +36,36 @@ def _encode(obj: object) -> bytes:
     except orjson.JSONEncodeError as exc:
         if isinstance(exc.__cause__, TypeError):  # _default's own words: what to convert
             raise TypeError(str(exc.__cause__)) from None
-        raise
+        refused = exc
+    try:  # an integer beyond 64 bits: the core writes all its digits
+        return dumps(obj, non_str_keys=True, default=_default_core) + b"\n"
+    except TypeError:
+        raise refused from None
 
 
-def _default(value: object) -> object:
+def _json_number_text(value: object) -> Union[str, None]:
+    """The text of a JsonNumber, None for anything else. The class exists only once its
+    module was imported (by an output that received one, or by the provider)."""
+    module = sys.modules.get("dstream.sdk.number")
+    if module is not None and isinstance(value, module.JsonNumber):
+        return str(value.text)
+    return None
+
+
+def _numbers_then(
+    convert: Callable[[Any], object], fragment: Callable[[str], object]
+) -> Callable[[Any], object]:
+    """An encoder's `default`: a JsonNumber as its text (`fragment`: the encoder's raw
+    JSON text), anything else as `convert` says."""
+
+    def default(value: object) -> object:
+        text = _json_number_text(value)
+        return convert(value) if text is None else fragment(text)
+
+    return default
+
+
+def _convert(value: object) -> object:
     # Exact text for decimals: a float would silently round a NUMERIC column. A Decimal
     # exists only once its module was imported, so the host need not import it itself.
     decimal = sys.modules.get("decimal")
@@ -50,6 +83,12 @@ def _default(value: object) -> object:
         f"cannot encode a {type(value).__module__}.{type(value).__qualname__} as JSON; "
         "convert it to str, int, float, bool, list or dict in read()"
     )
+
+
+_default = _numbers_then(_convert, orjson.Fragment)
+_default_core = _numbers_then(_convert, Fragment)
+_received = _numbers_then(str, orjson.Fragment)
+_received_core = _numbers_then(str, Fragment)
 
 
 def encode_into(parts: list[bytes], item: Any) -> int:  # Any: `type(item) is` dispatch
@@ -128,3 +167,15 @@ def _as_frame(item: Union[Envelope, Checkpoint, Mapping[str, object]]) -> object
     if isinstance(item, (Envelope, Checkpoint)):
         return item.to_dict()
     return dict(item)
+
+
+def dump_json(value: object, *, sort_keys: bool = False, indent: bool = False) -> bytes:
+    """`value` as JSON, for an output writing what it received: orjson's bytes, with
+    every number exact (a `JsonNumber` as its text, an integer beyond 64 bits with all
+    its digits, which orjson.dumps refuses). Anything JSON has no type for is written
+    as its str(), as orjson's `default=str` would."""
+    option = (orjson.OPT_SORT_KEYS if sort_keys else 0) | (orjson.OPT_INDENT_2 if indent else 0)
+    try:
+        return orjson.dumps(value, default=_received, option=option)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+        return dumps(value, sort_keys=sort_keys, indent=indent, default=_received_core)

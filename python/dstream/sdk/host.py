@@ -176,6 +176,9 @@ async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset:
         return await _lifecycle(provider, out)
     try:
         await provider.open()
+    except DstreamError as exc:  # its own words, with its hint: logged once, by the refusal
+        name = provider.provider_name()
+        return _refuse(out, f"{name} could not start: {exc}", EXIT_FAILURE, hint=exc.hint)
     except Exception as exc:
         missing = missing_package(exc)  # one line naming the package, no traceback
         if missing is not None:

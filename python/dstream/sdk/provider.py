@@ -171,6 +171,17 @@ class OutputProvider(Provider[ConfigT]):
         write_raw is overridden). An output may decide per configuration."""
         return type(self).implements("write_raw")
 
+    @property
+    def exact_numbers(self) -> bool:
+        """Whether `write()` gets every number exactly (default False; docs/providers.md,
+        "Numbers"): an integer beyond 64 bits as an int, a number no float holds
+        (0.1000000000000000000000000001, 1e-400) as a `JsonNumber`. The host then looks
+        for such numbers in every chunk (about a fifth more than decoding it). Without
+        it, numbers are as orjson reads them (64-bit integers, doubles, rounding what
+        they cannot hold), except in a line orjson refuses (1e400): that one is read
+        exactly. An output that writes data back (with `dump_json`) sets it."""
+        return False
+
     async def write_raw(self, lines: bytes) -> None:
         """Fast path: override instead of `write` to receive data frames undecoded, as a
         run of complete `\\n`-terminated lines (checkpoints are found and acknowledged by

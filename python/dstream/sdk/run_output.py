@@ -12,6 +12,7 @@ import orjson
 from dstream._core import find
 from dstream.errors import DstreamError, ExitCode, FrameError
 from dstream.protocol.frames import DEFAULT_MAX_FRAME_SIZE, KEY_CHECKPOINT, KEY_DATA
+from dstream.sdk.exact import inexact_offsets, loads_exact
 from dstream.sdk.log import log
 from dstream.sdk.model import Envelope
 from dstream.sdk.provider import ConfigT, OutputProvider
@@ -23,6 +24,7 @@ _CHECKPOINT_KEY = b'"checkpoint"'
 _ONLY_DICTS = frozenset({dict})
 # Lines decoded before their envelopes are built: measured, 250 to 1000 are alike.
 _SLICE = 512
+_NONE: frozenset[int] = frozenset()
 
 
 def _excerpt(line: bytes) -> str:
@@ -49,6 +51,7 @@ class OutputRun(Generic[ConfigT]):
         self.stopping = False
         self.frames = 0
         self.acks = 0
+        self.exact_numbers = provider.exact_numbers
         provider._emit_buffer = []
 
     def stop(self) -> None:
@@ -142,18 +145,22 @@ class OutputRun(Generic[ConfigT]):
         if tail:
             lines[0] = tail + lines[0]
         base = self.offset
+        exact = _exact_lines(lines, tail, chunk, cut) if self.exact_numbers else _NONE
         if b"\r" in chunk or b"\r" in tail:  # CRLF: rare enough for the exact loop
-            await self._decode_lines(lines, base)
+            await self._decode_lines(lines, base, exact_lines=exact)
         else:
-            await self._decode_run(lines, base)
+            await self._decode_run(lines, base, exact)
         self.offset = base + len(tail) + cut
 
-    async def _decode_run(self, lines: list[bytes], start: int) -> None:
+    async def _decode_run(
+        self, lines: list[bytes], start: int, exact_lines: frozenset[int] = _NONE
+    ) -> None:
         """Lines decoded a slice at a time: each slice fills the batch, and is small
         enough that its objects are still in the CPU cache when the envelopes are built
         (decoding a whole 1 MiB chunk first was slower than the per-line loop). A slice
         that is not all objects (a blank line, an invalid frame) sends the rest of the
-        run through the exact loop, which reports an invalid frame with its offset."""
+        run through the exact loop, which reports an invalid frame with its offset. The
+        lines whose index is in `exact_lines` are decoded again, numbers exact."""
         size = max(self.provider.batch_size, 1)
         done = 0
         while done < len(lines):
@@ -161,11 +168,15 @@ class OutputRun(Generic[ConfigT]):
             part = lines[done : done + room] if done or room < len(lines) else lines
             try:
                 objs = list(map(orjson.loads, part))
-            except orjson.JSONDecodeError:
+                if exact_lines:
+                    _exactly(objs, part, done, exact_lines)
+            except ValueError:  # orjson's JSONDecodeError is one
                 objs = None
             if objs is None or {*map(type, objs)} != _ONLY_DICTS:
                 rest = lines[done:]
-                await self._decode_lines(rest, start + sum(map(len, lines[:done])) + done)
+                offset = start + sum(map(len, lines[:done])) + done
+                later = frozenset(i - done for i in exact_lines if i >= done)
+                await self._decode_lines(rest, offset, exact_lines=later)
                 return
             # Asking each decoded object is cheaper than searching the bytes for the key
             # (and sees a key spelt with \u escapes).
@@ -180,13 +191,17 @@ class OutputRun(Generic[ConfigT]):
                     await self._write_batch()
             done += len(part)
 
-    async def _decode_lines(self, lines: list[bytes], offset: int) -> None:
+    async def _decode_lines(
+        self, lines: list[bytes], offset: int, *, exact_lines: frozenset[int] = _NONE
+    ) -> None:
         """The exact loop: frames up to the first invalid one are taken, then it is
-        reported with its stdin offset (`offset` is that of the first line)."""
+        reported with its stdin offset (`offset` is that of the first line). The lines
+        whose index is in `exact_lines` hold numbers orjson would change: the standard
+        library decodes them (dstream.sdk.exact)."""
         objs: list[Frame] = []
         kept: list[bytes] = []
         error: Optional[FrameError] = None
-        for line in lines:
+        for index, line in enumerate(lines):
             start = offset
             offset += len(line) + 1
             if line.endswith(b"\r"):
@@ -194,8 +209,8 @@ class OutputRun(Generic[ConfigT]):
             if not line:
                 continue
             try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
+                obj = loads_exact(line) if index in exact_lines else _loads(line)
+            except ValueError as exc:  # orjson's JSONDecodeError is one
                 error = FrameError(
                     f"frame at stdin offset {start} is not valid JSON ({exc})",
                     offset=start,
@@ -287,7 +302,44 @@ class OutputRun(Generic[ConfigT]):
 
 def _is_checkpoint(line: bytes) -> bool:
     try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError:
+        obj = _loads(line)
+    except ValueError:
         return False
     return type(obj) is dict and KEY_CHECKPOINT in obj and KEY_DATA not in obj
+
+
+def _loads(line: bytes) -> Any:  # Any: a decoded frame, as orjson.loads's
+    """orjson's reading of `line`; when orjson refuses it, the standard library's with
+    numbers exact (a number beyond a double's range, 1e400, is what orjson refuses in
+    a valid line). ValueError with orjson's words when neither reads it."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as refused:
+        try:
+            return loads_exact(line)
+        except ValueError:
+            raise refused from None
+
+
+def _exactly(objs: list[Any], part: list[bytes], first: int, exact_lines: frozenset[int]) -> None:
+    """objs[i] decoded again, numbers exact, where first + i is in exact_lines."""
+    for index in range(first, first + len(part)):
+        if index in exact_lines:
+            objs[index - first] = loads_exact(part[index - first])
+
+
+def _exact_lines(lines: list[bytes], tail: bytes, chunk: bytes, cut: int) -> frozenset[int]:
+    """Indexes in `lines` (`tail + chunk[:cut]` split, `tail` joined to the first) of
+    the lines holding a number orjson would read as another number."""
+    found: set[int] = set()
+    first = 0
+    if tail:  # the line across the two chunks, on its own
+        if inexact_offsets(lines[0], 0, len(lines[0])):
+            found.add(0)
+        first = chunk.find(b"\n") + 1
+    index, pos = (1 if tail else 0), first
+    for offset in inexact_offsets(chunk, first, cut):
+        index += chunk.count(b"\n", pos, offset)
+        pos = offset
+        found.add(index)
+    return frozenset(found)

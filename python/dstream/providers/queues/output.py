@@ -11,6 +11,16 @@ from typing import Any, Callable, ClassVar, Generic, Optional, Protocol, TypeVar
 
 from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.messages import LifecycleResult
+from dstream.providers.queues.leftovers import (
+    LEFTOVER,
+    CannotList,
+    Mark,
+    Marked,
+    Owned,
+    classify,
+    idle,
+    kept_reason,
+)
 from dstream.providers.queues.routing import (
     DEFAULT_DEAD_LETTER_QUEUE,
     DEFAULT_PATTERN,
@@ -35,7 +45,7 @@ class QueueConfig(ProviderConfig):
     unknown_table: str = "error"  # error | create | dead_letter
     dead_letter_queue: str = DEFAULT_DEAD_LETTER_QUEUE
     database: str = ""
-    schema: str = ""  # for {schema} when TableName has no "schema." prefix
+    schema: str = ""  # for {schema} of a table named without a schema
     retry_attempts: int = 5
     retry_backoff: float = 0.5
     retry_max_backoff: float = 10.0
@@ -65,12 +75,20 @@ class QueueBackend(Protocol):
         """Connect now (a no-op when connected): a wrong URL fails here, at start."""
 
     def inspect(self, queue: str) -> Optional[dict[str, object]]:
-        """Details of an existing queue (at least `messages`), or None if it is missing."""
+        """Details of an existing queue (at least `messages`, and `consumers` where the
+        broker says), or None if it is missing."""
 
-    def create(self, queue: str) -> None:
-        """Declare a durable queue; declaring one that exists is not an error."""
+    def create(self, queue: str, mark: Optional[Mark]) -> None:
+        """Declare a durable queue carrying `mark` (leftovers.py); declaring one that
+        exists is not an error (and does not mark it)."""
 
-    def delete(self, queue: str) -> None: ...
+    def delete(self, queue: str, *, if_idle: bool = False) -> bool:
+        """Delete the queue (already gone: fine). `if_idle`: only while it holds no
+        message and has no consumer; False when it was kept for that."""
+
+    def marked(self, task: str) -> list[Marked]:
+        """The broker's queues carrying `task`'s mark; CannotList when the broker cannot
+        list its queues."""
 
     def send(self, batch: list[OutgoingMessage]) -> None:
         """Send one batch (one queue) and return only once the broker confirmed every
@@ -94,6 +112,10 @@ T = TypeVar("T")
 
 class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
     rules: ClassVar[NamingRules]
+
+    @property
+    def exact_numbers(self) -> bool:
+        return True  # a message body is the data written again: every number as received
 
     def __init__(self, config: ConfigT, **kw: Any) -> None:  # Any: the base's keywords
         super().__init__(config, **kw)
@@ -150,19 +172,21 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
     async def write(self, batch: list[Envelope]) -> None:
         router = self.router
         messages: list[OutgoingMessage] = []
-        new_queues: list[str] = []
+        new_queues: list[tuple[str, Optional[str]]] = []
         for envelope in batch:
             route = router.route(envelope.metadata)
             if route.new_queue:
-                new_queues.append(route.queue)
+                new_queues.append((route.queue, route.table))
                 log.info("creating queue for a table not in `tables`", table=route.table)
             messages.append(build_message(route, envelope.data, envelope.metadata))
         await self._blocking(self._deliver, new_queues, messages)
 
-    def _deliver(self, new_queues: list[str], messages: list[OutgoingMessage]) -> None:
+    def _deliver(
+        self, new_queues: list[tuple[str, Optional[str]]], messages: list[OutgoingMessage]
+    ) -> None:
         backend = self.backend
-        for queue in new_queues:
-            self._with_retry(lambda q=queue: backend.create(q))
+        for queue, table in new_queues:
+            self._with_retry(lambda q=queue, t=table: backend.create(q, self._mark(t)))
         for chunk in batches(
             messages, max_count=backend.max_batch_messages, max_bytes=backend.max_batch_bytes
         ):
@@ -191,16 +215,41 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
             raise backend.failure(exc) from exc
 
     # -- lifecycle -----------------------------------------------------------------------
+    # A queue as the lifecycle sees it: (queue, table, details; None: it does not exist).
+    def _mark(self, table: Optional[str]) -> Optional[Mark]:
+        return Mark(self.task, table) if self.task else None  # by hand, without a task: none
+
     def _survey(self) -> list[tuple[str, Optional[str], Optional[dict[str, object]]]]:
         return [
             (q, t, self._with_retry(lambda q=q: self.backend.inspect(q)))
             for q, t in self.router.wanted()
         ]
 
+    def _owned(self) -> tuple[Owned, str]:
+        """The task's marked queues beyond the configured ones, and, when the broker
+        could not list them, a note saying so (the command goes on without them)."""
+        if not self.task:
+            return Owned([], []), ""
+        try:
+            marked = self.backend.marked(self.task)
+        except CannotList as exc:
+            note = f"queues {LEFTOVER} were not looked for: {exc.one_line()}"
+            log.info(note)
+            return Owned([], []), note
+        return classify(marked, self.router), ""
+
+    def _existing(self, queues: list[Marked]) -> list[tuple[str, Optional[str], dict[str, object]]]:
+        found = [
+            (m.queue, m.table, self._with_retry(lambda q=m.queue: self.backend.inspect(q)))
+            for m in queues
+        ]
+        return [(q, t, d) for q, t, d in found if d is not None]  # gone meanwhile: nothing to say
+
     def _resource(
-        self, queue: str, table: Optional[str], details: Optional[dict[str, object]]
+        self, queue: str, table: Optional[str], details: Optional[dict[str, object]], **more: str
     ) -> Resource:
         info: dict[str, object] = {"table": table} if table else {"role": "dead letters"}
+        info.update(more)
         info.update(details or {})
         return Resource(self.backend.resource_type, queue, details is not None, info)
 
@@ -213,19 +262,24 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
     def _apply(self, action: str) -> LifecycleResult:
         changes: list[Change] = []
         resources: list[Resource] = []
+        notes: list[str] = []
         try:
+            owned, note = self._owned()
+            notes += [note] if note else []
             for queue, table, details in self._survey():
                 if action == "create" and details is None:
-                    self._with_retry(lambda q=queue: self.backend.create(q))
+                    self._with_retry(lambda q=queue, t=table: self.backend.create(q, self._mark(t)))
                     changes.append(Change("create", self.backend.resource_type, queue, _why(table)))
                     details = self._with_retry(lambda q=queue: self.backend.inspect(q))
                 elif action == "delete" and details is not None:
-                    self._with_retry(lambda q=queue: self.backend.delete(q))
-                    changes.append(
-                        Change("delete", self.backend.resource_type, queue, _holding(details))
-                    )
+                    self._delete(queue, changes, reason=_holding(details))
                     details = None
                 resources.append(self._resource(queue, table, details))
+            if action == "delete":  # made on first use: the task's, as configured ones are
+                for queue, table, details in self._existing(owned.first_use):
+                    self._delete(queue, changes, reason=_holding(details))
+                    resources.append(self._resource(queue, table, None))
+            self._remove_leftovers(owned.leftovers, changes, resources, notes)
         except Exception as exc:
             # What was already done is reported with the failure: nothing silently half-done.
             if isinstance(exc, DstreamError):
@@ -233,9 +287,32 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
             else:  # a bug: its class says most
                 reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
             return _result("Failed", resources, changes, error=reason)
-        verb = "created" if action == "create" else "deleted"
-        message = f"{len(changes)} queue(s) {verb}" if changes else "nothing to do"
+        done = _counted(changes)
+        message = "; ".join([done or "nothing to do", *notes])
         return _result("Success", resources, changes, message=message)
+
+    def _remove_leftovers(
+        self,
+        leftovers: list[Marked],
+        changes: list[Change],
+        resources: list[Resource],
+        notes: list[str],
+    ) -> None:
+        """Each leftover removed while empty and unused; else kept, and said why."""
+        for queue, table, details in self._existing(leftovers):
+            if idle(details) and self._delete(queue, changes, reason=_gone(table), if_idle=True):
+                continue
+            notes.append(kept_reason(queue, details))
+            log.warning(kept_reason(queue, details))
+            resources.append(self._resource(queue, table, details, leftover=LEFTOVER))
+
+    def _delete(
+        self, queue: str, changes: list[Change], *, reason: str, if_idle: bool = False
+    ) -> bool:
+        gone = self._with_retry(lambda: self.backend.delete(queue, if_idle=if_idle))
+        if gone:
+            changes.append(Change("delete", self.backend.resource_type, queue, reason))
+        return gone
 
     async def plan(self, destroy: bool = False) -> LifecycleResult:
         return await self._blocking(self._plan, destroy)
@@ -244,13 +321,26 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
         changes: list[Change] = []
         resources: list[Resource] = []
         kind = self.backend.resource_type
+        owned, note = self._owned()
+        notes = [note] if note else []
         for queue, table, details in self._survey():
             resources.append(self._resource(queue, table, details))
             if destroy and details is not None:
                 changes.append(Change("delete", kind, queue, _holding(details)))
             elif not destroy and details is None:
                 changes.append(Change("create", kind, queue, _why(table)))
-        message = f"{len(changes)} change(s)" if changes else "no changes"
+        for queue, table, details in self._existing(owned.first_use):
+            resources.append(self._resource(queue, table, details, created=FIRST_USE))
+            if destroy:
+                changes.append(Change("delete", kind, queue, _holding(details)))
+        for queue, table, details in self._existing(owned.leftovers):
+            if idle(details):
+                changes.append(Change("delete", kind, queue, _gone(table)))
+            else:  # shown with the plan's changes too, which the message is not
+                notes.append(kept_reason(queue, details))
+                log.warning(kept_reason(queue, details))
+            resources.append(self._resource(queue, table, details, leftover=LEFTOVER))
+        message = "; ".join([f"{len(changes)} change(s)" if changes else "no changes", *notes])
         return _result("Success", resources, changes, message=message)
 
     async def status(self) -> LifecycleResult:
@@ -259,8 +349,24 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
     def _status(self) -> LifecycleResult:
         resources = [self._resource(q, t, d) for q, t, d in self._survey()]
         missing = sum(1 for r in resources if not r.exists)
-        message = f"{len(resources) - missing} of {len(resources)} queue(s) exist"
-        return _result("Success", resources, [], message=message, metadata={"missing": missing})
+        owned, note = self._owned()
+        first_use = self._existing(owned.first_use)
+        leftovers = self._existing(owned.leftovers)
+        resources += [self._resource(q, t, d, created=FIRST_USE) for q, t, d in first_use]
+        resources += [self._resource(q, t, d, leftover=LEFTOVER) for q, t, d in leftovers]
+        configured = len(resources) - len(first_use) - len(leftovers)
+        notes = [f"{configured - missing} of {configured} queue(s) exist"]
+        if leftovers:
+            notes.append(
+                f"{len(leftovers)} queue(s) {LEFTOVER}: `dstream init` removes them once "
+                "drained and unused"
+            )
+        notes += [note] if note else []
+        metadata: dict[str, object] = {"missing": missing, "leftovers": len(leftovers)}
+        return _result("Success", resources, [], message="; ".join(notes), metadata=metadata)
+
+
+FIRST_USE = 'on first use (unknown_table = "create")'
 
 
 def _why(table: Optional[str]) -> str:
@@ -270,6 +376,17 @@ def _why(table: Optional[str]) -> str:
 def _holding(details: dict[str, object]) -> str:
     messages = details.get("messages")
     return f"holds {messages} message(s)" if messages else "empty"
+
+
+def _gone(table: Optional[str]) -> str:
+    return f"{_why(table)}, {LEFTOVER}; empty"
+
+
+def _counted(changes: list[Change]) -> str:
+    created = sum(1 for c in changes if c.action == "create")
+    deleted = len(changes) - created
+    parts = [f"{created} queue(s) created"] if created else []
+    return ", ".join(parts + ([f"{deleted} queue(s) deleted"] if deleted else []))
 
 
 def _result(

@@ -22,6 +22,8 @@ from typing import Any, Optional
 
 from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import META_OPERATION, META_TABLE
+from dstream.providers.queues.leftovers import CannotList, Mark, Marked
+from dstream.providers.queues.management import ManagementApi, management_url_for
 from dstream.providers.queues.output import QueueConfig, QueueOutput
 from dstream.providers.queues.routing import RABBITMQ_RULES, OutgoingMessage, RoutingError
 from dstream.sdk import run_provider
@@ -37,6 +39,7 @@ DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 QUEUE_TYPES = ("classic", "quorum")
 # AMQP reply codes (0-9-1 spec).
 NOT_FOUND = 404
+PRECONDITION_FAILED = 406  # queue.delete if-empty / if-unused: it is not
 CONNECTION_FORCED = 320
 
 
@@ -46,9 +49,20 @@ class RabbitConfig(QueueConfig):
     queue_type: str = "classic"  # classic | quorum (replicated; needs a cluster to matter)
     max_message_bytes: int = 128 * 1024 * 1024  # RabbitMQ's default max_message_size
     heartbeat: int = 30
+    # The management plugin's HTTP API, where the lifecycle lists the broker's queues to
+    # find the task's leftovers ("": url's host on 15672, https 15671 for amqps; "off").
+    management_url: str = ""
 
     def validate(self) -> None:
         super().validate()
+        if self.management_url not in ("", "off") and not self.management_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ConfigError(
+                f"management_url {self.management_url!r} is not an HTTP URL",
+                hint='e.g. "http://rabbit.example:15672", or "off" not to look for '
+                "queues no longer in the configuration",
+            )
         if self.queue_type not in QUEUE_TYPES:
             raise ConfigError(
                 f"queue_type = {self.queue_type!r} is not a RabbitMQ queue type",
@@ -97,6 +111,7 @@ class RabbitBackend:
         queue_type: str = "classic",
         max_message_bytes: int = 128 * 1024 * 1024,
         heartbeat: int = 30,
+        management_url: str = "",
     ) -> None:
         import pika
 
@@ -106,6 +121,11 @@ class RabbitBackend:
         self.params.blocked_connection_timeout = 60
         self.url = url
         self.queue_type = queue_type
+        self.management = (
+            None
+            if management_url == "off"
+            else ManagementApi(management_url or management_url_for(url), self.params)
+        )
         # A batch is the unit sent again after a reconnect, so it stays small.
         self.max_batch_messages = 500
         self.max_batch_bytes = max_message_bytes
@@ -219,11 +239,15 @@ class RabbitBackend:
         _close_quietly(channel)
         return {"messages": ok.method.message_count, "consumers": ok.method.consumer_count}
 
-    def create(self, queue: str) -> None:
+    def create(self, queue: str, mark: Optional[Mark]) -> None:
         channel = self._side_channel()
-        arguments = {"x-queue-type": "quorum"} if self.queue_type == "quorum" else None
+        # The mark as queue arguments: RabbitMQ keeps arguments it does not know and
+        # does not compare them when the queue is declared again.
+        arguments: dict[str, object] = dict(mark.as_dict()) if mark else {}
+        if self.queue_type == "quorum":
+            arguments["x-queue-type"] = "quorum"
         try:
-            channel.queue_declare(queue, durable=True, arguments=arguments)
+            channel.queue_declare(queue, durable=True, arguments=arguments or None)
         except self._pika.exceptions.ChannelClosedByBroker as exc:
             raise RoutingError(
                 f"RabbitMQ refused to declare queue {queue!r}: {exc.reply_text}",
@@ -232,15 +256,27 @@ class RabbitBackend:
             ) from None
         _close_quietly(channel)
 
-    def delete(self, queue: str) -> None:
+    def delete(self, queue: str, *, if_idle: bool = False) -> bool:
         channel = self._side_channel()
         try:
-            channel.queue_delete(queue)
+            # if-empty and if-unused: the broker checks and deletes in one step.
+            channel.queue_delete(queue, if_unused=if_idle, if_empty=if_idle)
         except self._pika.exceptions.ChannelClosedByBroker as exc:
-            if exc.reply_code != NOT_FOUND:  # already gone is what destroy wants
-                raise
-            return
+            if exc.reply_code == NOT_FOUND:  # already gone is what destroy wants
+                return True
+            if if_idle and exc.reply_code == PRECONDITION_FAILED:
+                return False
+            raise
         _close_quietly(channel)
+        return True
+
+    def marked(self, task: str) -> list[Marked]:
+        if self.management is None:
+            raise CannotList(
+                'management_url is "off"',
+                hint="set management_url to the management plugin's address to look for them",
+            )
+        return self.management.marked(task)
 
     # -- data ------------------------------------------------------------------------------
     def _on_confirm(self, frame: Pika) -> None:
@@ -316,6 +352,7 @@ class RabbitMQOutput(QueueOutput[RabbitConfig]):
             queue_type=cfg.queue_type,
             max_message_bytes=cfg.max_message_bytes,
             heartbeat=cfg.heartbeat,
+            management_url=cfg.management_url,
         )
 
 

@@ -11,12 +11,12 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, TypeVar
-
-import orjson
+from typing import Any, Callable, Optional, TypeVar, Union
 
 from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import META_LSN, META_OPERATION, META_SCHEMA, META_TABLE
+from dstream.providers.tables import ANY_QUOTES, format_table_name, split_table_name
+from dstream.sdk import dump_json
 
 DEFAULT_PATTERN = "{TableName}_cdc_events"
 DEFAULT_DEAD_LETTER_QUEUE = "{task}_dead_letter"
@@ -24,9 +24,9 @@ UNKNOWN_TABLE_POLICIES = ("error", "create", "dead_letter")
 
 # Placeholder -> what it stands for. Aliases let a pattern read naturally either way.
 PLACEHOLDERS = {
-    "TableName": "the table name as the input wrote it (e.g. dbo.Orders)",
+    "TableName": "the table's schema and name joined by a dot (e.g. dbo.Orders)",
     "table": "the bare table name, without its schema (Orders)",
-    "schema": "the schema: the part of TableName before the last dot, else config schema",
+    "schema": "the table's schema, else config schema",
     "database": "config database",
     "task": "the task name",
 }
@@ -90,10 +90,40 @@ SERVICEBUS_RULES = NamingRules(
 )
 
 
-def split_table(table_name: str, default_schema: str = "") -> tuple[str, str]:
-    """("dbo.Orders") -> ("dbo", "Orders"); a name without a dot keeps the default."""
-    schema, dot, bare = table_name.rpartition(".")
-    return (schema, bare) if dot else (default_schema, table_name)
+@dataclass(frozen=True)
+class TableRef:
+    """A table by its schema ("" when it was named without one) and its name: what
+    `tables` says once read, and what an envelope's Schema and TableName say."""
+
+    schema: str
+    name: str
+
+    @property
+    def qualified(self) -> str:
+        """Schema and name joined by a dot: `{TableName}`, and the text a TableName
+        without a Schema is matched against."""
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+    def __str__(self) -> str:
+        return format_table_name(self.schema, self.name)
+
+
+def read_table(text: str) -> TableRef:
+    """A name of `tables`, read as the CDC inputs read theirs (providers/tables.py):
+    `schema.table` or `table`, parts quoted `"..."` or `[...]` when they hold a dot."""
+    try:
+        return _parsed(text)
+    except ValueError as exc:
+        raise ConfigError(
+            f"tables: {exc}",
+            hint="quote a schema or name holding a dot, as the input's `tables` does: "
+            '"we.ird"."Tab.le" (in HCL "\\"we.ird\\".\\"Tab.le\\"") or [we.ird].[Tab.le]',
+        ) from None
+
+
+def _parsed(text: str) -> TableRef:
+    parts = split_table_name(text, ANY_QUOTES)
+    return TableRef(parts[0], parts[1]) if len(parts) == 2 else TableRef("", parts[0])
 
 
 class QueueNaming:
@@ -134,12 +164,12 @@ class QueueNaming:
                 )
         return fields
 
-    def name_for(self, table_name: str) -> str:
-        schema, bare = split_table(table_name, self.schema)
+    def name_for(self, table: Union[TableRef, str]) -> str:
+        ref = table if isinstance(table, TableRef) else read_table(table)
         values = {
-            "TableName": table_name,
-            "table": bare,
-            "schema": schema,
+            "TableName": ref.qualified,
+            "table": ref.name,
+            "schema": ref.schema or self.schema,
             "database": self.database,
             "task": self.task,
         }
@@ -169,7 +199,8 @@ class Route:
 
 class Router:
     """Table -> queue, for the configured tables and, by policy, for tables that appear
-    only in the stream."""
+    only in the stream. Tables are known by schema and name (TableRef), as written in
+    `tables` for what a message and a resource say of them."""
 
     def __init__(
         self,
@@ -186,10 +217,17 @@ class Router:
             )
         self.naming = naming
         self.unknown_table = unknown_table
-        self.queues: dict[str, str] = {}  # table -> queue
-        self._owners: dict[str, str] = {}  # broker key of a queue -> table
+        self.queues: dict[str, str] = {}  # table, as written -> queue
+        self._tables: dict[TableRef, tuple[str, str]] = {}  # -> (as written, queue)
+        # A TableName without a Schema -> its table; None when two tables read alike.
+        self._by_text: dict[str, Optional[TableRef]] = {}
+        self._owners: dict[str, str] = {}  # broker key of a queue -> table, as written
         for table in tables:
-            self._add(table)
+            if not isinstance(table, str) or not table:
+                raise ConfigError(
+                    f"tables: {table!r} is not a table name", hint='e.g. "dbo.Orders"'
+                )
+            self._add(read_table(table), table)
         self.dead_letter_queue: Optional[str] = None
         if unknown_table == "dead_letter":
             self.dead_letter_queue = naming.plain(dead_letter_queue)
@@ -201,22 +239,24 @@ class Router:
                     hint="choose another dead_letter_queue name",
                 )
 
-    def _add(self, table: str) -> str:
-        if not isinstance(table, str) or not table:
-            raise ConfigError(f"tables: {table!r} is not a table name", hint='e.g. "dbo.Orders"')
-        if table in self.queues:
-            return self.queues[table]
-        queue = self.naming.name_for(table)
+    def _add(self, ref: TableRef, written: str) -> str:
+        known = self._tables.get(ref)
+        if known is not None:
+            return known[1]
+        queue = self.naming.name_for(ref)
         key = self.naming.rules.key(queue)
         other = self._owners.get(key)
         if other is not None:
             raise ConfigError(
-                f"tables {other!r} and {table!r} both map to queue {queue!r} "
+                f"tables {other!r} and {written!r} both map to queue {queue!r} "
                 f"under {self.naming.rules.broker}'s naming rules",
                 hint="change queue_pattern (e.g. add {schema}) so every table gets its own queue",
             )
-        self.queues[table] = queue
-        self._owners[key] = table
+        self._tables[ref] = (written, queue)
+        self.queues[written] = queue
+        self._owners[key] = written
+        for text in {written, ref.qualified}:
+            self._by_text[text] = ref if self._by_text.get(text, ref) == ref else None
         return queue
 
     def wanted(self) -> list[tuple[str, Optional[str]]]:
@@ -226,33 +266,57 @@ class Router:
             pairs.append((self.dead_letter_queue, None))
         return pairs
 
+    def _known(self, table: str, schema: str) -> Optional[TableRef]:
+        """The configured table an envelope names. With a Schema (the CDC inputs write
+        TableName "Orders" and Schema "dbo"): that schema's table, else a table
+        configured without a schema by that name, so input and output share one list.
+        Without one: the table whose name, as written or joined by a dot, is TableName."""
+        if schema:
+            for ref in (TableRef(schema, table), TableRef("", table)):
+                if ref in self._tables:
+                    return ref
+            return None
+        return self._by_text.get(table)
+
     def route(self, metadata: Any) -> Route:  # Any: an envelope's metadata, any JSON
-        table = metadata.get(META_TABLE) if isinstance(metadata, dict) else None
-        if table is not None and not isinstance(table, str):
-            table = str(table)
-        if table and "." not in table and metadata.get(META_SCHEMA):
-            # CDC inputs (dstream-mssql-cdc) write TableName "Orders" + Schema "dbo": match
-            # "dbo.Orders" in `tables`, so input and output can share one list.
-            qualified = f"{metadata[META_SCHEMA]}.{table}"
-            if qualified in self.queues or table not in self.queues:
-                table = qualified
-        if table and table in self.queues:
-            return Route(self.queues[table], table)
+        meta = metadata if isinstance(metadata, dict) else {}
+        table, schema = meta.get(META_TABLE), meta.get(META_SCHEMA)
+        table = table if table is None or isinstance(table, str) else str(table)
+        schema = schema if isinstance(schema, str) else ""
+        ref = self._known(table, schema) if table else None
+        if ref is not None:
+            written, queue = self._tables[ref]
+            return Route(queue, written)
+        unknown = _stream_table(table, schema) if table else None
         if self.unknown_table == "dead_letter" and self.dead_letter_queue:
-            return Route(self.dead_letter_queue, table, dead_letter=True)
-        if not table:
+            return Route(
+                self.dead_letter_queue, str(unknown) if unknown else table, dead_letter=True
+            )
+        if unknown is None:
             raise RoutingError(
                 f"an envelope has no metadata.{META_TABLE}, so it has no queue",
                 hint="have the input set metadata.TableName, or set "
                 'unknown_table = "dead_letter" to keep such envelopes aside',
             )
         if self.unknown_table == "create":
-            return Route(self._add(table), table, new_queue=True)
+            return Route(self._add(unknown, str(unknown)), str(unknown), new_queue=True)
         raise RoutingError(
-            f"table {table!r} has no queue (configured tables: {', '.join(self.queues) or 'none'})",
+            f"table {str(unknown)!r} has no queue (configured tables: "
+            f"{', '.join(self.queues) or 'none'})",
             hint='add it to `tables` and run `dstream init`, or set unknown_table = "create" '
             'or "dead_letter"',
         )
+
+
+def _stream_table(table: str, schema: str) -> TableRef:
+    """A table met only in the stream: its Schema and TableName; without a Schema, its
+    TableName read as `tables` would read it (else the whole of it as the name)."""
+    if schema:
+        return TableRef(schema, table)
+    try:
+        return _parsed(table)
+    except ValueError:
+        return TableRef("", table)
 
 
 @dataclass
@@ -277,7 +341,7 @@ def message_id(table: Optional[str], metadata: dict[str, object], body: bytes) -
     distinct changes."""
     lsn = metadata.get(META_LSN)
     digest = hashlib.sha256(
-        orjson.dumps([metadata.get(k) for k in (META_OPERATION, "Seq", "SeqVal")]) + body
+        dump_json([metadata.get(k) for k in (META_OPERATION, "Seq", "SeqVal")]) + body
     ).hexdigest()[:16]
     readable = f"{table or ''}:{'' if lsn is None else lsn}:{digest}"
     if len(readable) <= 128:  # Service Bus caps MessageId at 128 characters
@@ -285,15 +349,25 @@ def message_id(table: Optional[str], metadata: dict[str, object], body: bytes) -
     return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, readable))
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def header_value(value: object) -> object:
+    """What a broker carries as a header: scalars as they are, nested values as their
+    JSON text. A number no 64-bit header holds (an integer beyond 64 bits, a JsonNumber:
+    docs/providers.md, "Numbers") is its exact text, as a string."""
+    if isinstance(value, (list, dict)):
+        return dump_json(value).decode()
+    if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+        return str(value)
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
-    return orjson.dumps(value).decode()
+    return str(value)
 
 
 def build_message(route: Route, data: object, metadata: object) -> OutgoingMessage:
     meta = metadata if isinstance(metadata, dict) else {}
-    body = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    body = dump_json(data, sort_keys=True)  # every number as it was received
     headers = {str(k): header_value(v) for k, v in meta.items() if v is not None}
     if route.dead_letter:
         headers["dstream-dead-letter-reason"] = (

@@ -23,12 +23,14 @@ case-insensitive on Service Bus; the routing core checks collisions accordingly.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import META_TABLE
+from dstream.providers.queues.leftovers import MARK_TABLE, MARK_TASK, CannotList, Mark, Marked
 from dstream.providers.queues.output import QueueConfig, QueueOutput
 from dstream.providers.queues.routing import (
     DEFAULT_PATTERN,
@@ -216,17 +218,41 @@ class ServiceBusBackend:
             "dead_lettered": props.dead_letter_message_count,
         }
 
-    def create(self, queue: str) -> None:
+    def create(self, queue: str, mark: Optional[Mark]) -> None:
         from azure.core.exceptions import ResourceExistsError
 
+        # The mark in the queue's user metadata (a string Service Bus keeps for its user).
+        options = dict(self.queue_options)
+        if mark is not None:
+            options["user_metadata"] = json.dumps(mark.as_dict(), separators=(",", ":"))
         with contextlib.suppress(ResourceExistsError):  # created meanwhile: what init wants
-            self.admin.create_queue(queue, **self.queue_options)
+            self.admin.create_queue(queue, **options)
 
-    def delete(self, queue: str) -> None:
+    def delete(self, queue: str, *, if_idle: bool = False) -> bool:
         from azure.core.exceptions import ResourceNotFoundError
 
+        # Service Bus has no conditional delete: a message sent between this look and
+        # the delete is lost with the queue (docs/queues.md, "Leftover queues").
+        details = self.inspect(queue) if if_idle else None
+        if details is not None and details.get("messages"):
+            return False
         with contextlib.suppress(ResourceNotFoundError):  # already gone: what destroy wants
             self.admin.delete_queue(queue)
+        return True
+
+    def marked(self, task: str) -> list[Marked]:
+        try:
+            queues = list(self.admin.list_queues())
+        except Exception as exc:  # the client's, whatever it is: the lifecycle goes on
+            failure = self.failure(exc)
+            raise CannotList(f"cannot list the queues: {failure}", hint=failure.hint) from None
+        found = []
+        for props in queues:
+            mark = _mark_of(getattr(props, "user_metadata", None))
+            if mark.get(MARK_TASK) == task:
+                table = mark.get(MARK_TABLE)
+                found.append(Marked(str(props.name), table if isinstance(table, str) else None))
+        return found
 
     # -- data ------------------------------------------------------------------------------
     def send(self, batch: list[OutgoingMessage]) -> None:
@@ -258,6 +284,17 @@ class ServiceBusBackend:
                 pending = sender.create_message_batch(max_size_in_bytes=self.batch_bytes)
                 pending.add_message(message)
         sender.send_messages(pending)
+
+
+def _mark_of(user_metadata: object) -> dict[str, object]:
+    """dstream's mark in a queue's user metadata; {} for anyone else's metadata."""
+    if not isinstance(user_metadata, str) or not user_metadata.startswith("{"):
+        return {}
+    try:
+        mark = json.loads(user_metadata)
+    except ValueError:
+        return {}
+    return mark if isinstance(mark, dict) else {}
 
 
 class ServiceBusOutput(QueueOutput[ServiceBusConfig]):

@@ -1,0 +1,94 @@
+"""RabbitMQ's management HTTP API, for the one thing AMQP cannot do: list the queues of
+a vhost, with their arguments, where dstream's mark is (leftovers.py). Only the
+lifecycle commands use it; a broker without the plugin makes them say that leftovers
+were not looked for, never fail."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from dstream.providers.queues.leftovers import MARK_TABLE, MARK_TASK, CannotList, Marked
+
+Pika = Any  # Any: pika's URLParameters ships no type information
+
+TIMEOUT = 10.0  # seconds for the one request: a lifecycle command waits on it
+
+
+def management_url_for(amqp_url: str) -> str:
+    """The management API's usual address for an AMQP URL: its host, port 15672
+    (15671 over TLS for amqps), as the plugin listens by default."""
+    parts = urllib.parse.urlsplit(amqp_url)
+    tls = parts.scheme == "amqps"
+    host = parts.hostname or "localhost"
+    host = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{host}:{15671 if tls else 15672}"
+
+
+class ManagementApi:
+    def __init__(self, url: str, params: Pika) -> None:
+        parts = urllib.parse.urlsplit(url)
+        # Credentials: the URL's own, else the AMQP URL's; never shown in a message.
+        self.user = urllib.parse.unquote(parts.username or "") or params.credentials.username
+        self.password = (
+            urllib.parse.unquote(parts.password or "")
+            if parts.username
+            else params.credentials.password
+        )
+        netloc = parts.hostname or ""
+        netloc = f"[{netloc}]" if ":" in netloc else netloc
+        self.where = f"{parts.scheme}://{netloc}" + (f":{parts.port}" if parts.port else "")
+        self.base = self.where + parts.path.rstrip("/")
+        self.vhost = params.virtual_host
+
+    def marked(self, task: str) -> list[Marked]:
+        queues = self._get(
+            f"/api/queues/{urllib.parse.quote(self.vhost, safe='')}?columns=name,arguments"
+        )
+        found = []
+        for queue in queues if isinstance(queues, list) else []:
+            arguments = queue.get("arguments") if isinstance(queue, dict) else None
+            if isinstance(arguments, dict) and arguments.get(MARK_TASK) == task:
+                table = arguments.get(MARK_TABLE)
+                found.append(
+                    Marked(str(queue.get("name")), table if isinstance(table, str) else None)
+                )
+        return found
+
+    def _get(self, path: str) -> Any:  # Any: the API's JSON
+        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        request = urllib.request.Request(
+            self.base + path, headers={"Authorization": f"Basic {token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise self._refused(exc) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise CannotList(
+                f"RabbitMQ's management API at {self.where} did not answer ({reason})",
+                hint="enable the rabbitmq_management plugin, or set management_url "
+                '(or "off" not to look)',
+            ) from None
+        except ValueError:
+            raise CannotList(
+                f"{self.where} did not answer as RabbitMQ's management API (not JSON)",
+                hint="set management_url to the management plugin's address",
+            ) from None
+
+    def _refused(self, exc: urllib.error.HTTPError) -> CannotList:
+        if exc.code == 401:
+            return CannotList(
+                f"RabbitMQ's management API at {self.where} refused user {self.user!r}",
+                hint="the user needs the management (or monitoring) tag to list queues",
+            )
+        return CannotList(
+            f"RabbitMQ's management API at {self.where} answered HTTP {exc.code} ({exc.reason})",
+            hint="set management_url to the management plugin's address",
+        )

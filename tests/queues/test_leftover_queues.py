@@ -1,0 +1,213 @@
+"""Queues a task's configuration no longer names (a table taken out of `tables`, a
+`queue_pattern` changed): dstream marks the queues it creates with the task, finds
+them on the broker (RabbitMQ's management API, started here with the plugin), shows
+them in `plan` and `status`, removes the drained ones in `init` and `destroy`, and
+never touches a queue it did not mark."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.queues.rabbit import TABLES, RabbitServer, configure, queues_of, rabbitmq
+from tests.services import free_port
+from tests.workspace import Workspace
+
+_names = itertools.count()
+DEADLINE = 600
+
+
+@pytest.fixture(scope="module")
+def managed() -> Iterator[RabbitServer]:
+    """A broker of its own with the management plugin (the session's has none)."""
+    with rabbitmq(management=True) as server:
+        assert server.management_port is not None
+        deadline = time.monotonic() + 60
+        while True:  # the plugin listens a little after AMQP does
+            try:
+                socket.create_connection(("127.0.0.1", server.management_port), 1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.25)
+        yield server
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"l{next(_names)}_"
+
+
+def setup(ws: Workspace, broker: RabbitServer, prefix: str, **kw: Any) -> None:
+    api = f'management_url = "http://127.0.0.1:{broker.management_port}"'
+    extra = api + "\n" + kw.pop("extra", "")
+    configure(
+        ws,
+        broker.url,
+        pattern=kw.pop("pattern", prefix + "{TableName}_cdc_events"),
+        extra=extra,
+        **kw,
+    )
+
+
+def output_of(doc: dict[str, Any]) -> dict[str, Any]:
+    (output,) = [p for p in doc["tasks"][0]["providers"] if p["role"] == "output"]
+    return output
+
+
+def changes(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    return sorted((c["action"], c["name"]) for c in output_of(doc)["changes"])
+
+
+def publish(broker: RabbitServer, queue: str) -> None:
+    with contextlib.closing(broker.connection()) as conn:
+        conn.channel().basic_publish("", queue, b"{}")
+
+
+@pytest.mark.timeout(DEADLINE)
+def test_a_table_taken_out_of_tables(ws: Workspace, managed: RabbitServer, prefix: str) -> None:
+    setup(ws, managed, prefix)
+    queues = queues_of(prefix)
+    assert ws.run("init", "cdc").returncode == 0
+    publish(managed, queues[1])  # dbo.Customers' queue still holds a change
+    setup(ws, managed, prefix, tables=TABLES[:1])
+
+    # plan: the drained leftover is to be removed; the other is shown, kept.
+    code, doc, err = ws.run_json("plan", "cdc")
+    assert code == 0, err
+    assert changes(doc) == [("delete", queues[2])]
+    reason = output_of(doc)["changes"][0]["reason"]
+    assert "no longer in the configuration" in reason and "sales.Order Lines" in reason
+    done = ws.run("plan", "cdc")
+    assert f"- rabbitmq_queue.{queues[2]}" in done.stdout, done.stdout
+    assert "Plan: 0 to create, 0 to change, 1 to destroy." in done.stdout
+
+    code, doc, err = ws.run_json("status", "cdc")
+    assert code == 0, err
+    rows = {r["name"]: r for r in output_of(doc)["resources"]}
+    assert set(rows) == set(queues)
+    assert rows[queues[1]]["exists"] and rows[queues[1]]["details"]["messages"] == 1
+    assert "no longer in the configuration" in rows[queues[1]]["details"]["leftover"]
+    assert "leftover" not in rows[queues[0]]["details"]
+
+    # init removes the drained one and keeps the one holding a change, saying so.
+    code, doc, err = ws.run_json("init", "cdc")
+    assert code == 0, err
+    assert changes(doc) == [("delete", queues[2])]
+    assert [managed.queue_count(q) for q in queues] == [0, 1, None]
+    assert queues[1] in output_of(doc)["message"], output_of(doc)
+
+    managed.drain(queues[1])
+    code, doc, err = ws.run_json("plan", "cdc")
+    assert changes(doc) == [("delete", queues[1])]
+    code, doc, err = ws.run_json("destroy", "cdc", "--auto-approve")
+    assert code == 0, err
+    assert changes(doc) == sorted([("delete", queues[0]), ("delete", queues[1])])
+    assert [managed.queue_count(q) for q in queues] == [None, None, None]
+
+
+@pytest.mark.timeout(DEADLINE)
+def test_a_changed_queue_pattern(ws: Workspace, managed: RabbitServer, prefix: str) -> None:
+    setup(ws, managed, prefix)
+    old = queues_of(prefix)
+    assert ws.run("init", "cdc").returncode == 0
+    setup(ws, managed, prefix, pattern=prefix + "v2.{TableName}")
+    new = [prefix + "v2." + t.replace(" ", "_") for t in TABLES]
+    code, doc, err = ws.run_json("plan", "cdc")
+    assert code == 0, err
+    assert changes(doc) == sorted([("create", q) for q in new] + [("delete", q) for q in old])
+    code, doc, err = ws.run_json("plan", "--destroy", "cdc")
+    assert changes(doc) == sorted(("delete", q) for q in old)  # the new ones do not exist yet
+    assert ws.run("init", "cdc").returncode == 0
+    assert [managed.queue_count(q) for q in old + new] == [None] * 3 + [0] * 3
+    assert ws.run("destroy", "cdc", "--auto-approve").returncode == 0
+    assert [managed.queue_count(q) for q in new] == [None] * 3
+
+
+@pytest.mark.timeout(DEADLINE)
+def test_a_queue_dstream_did_not_mark_is_never_touched(
+    ws: Workspace, managed: RabbitServer, prefix: str
+) -> None:
+    foreign = [prefix + "foreign_cdc_events", prefix + "other_task_cdc_events"]
+    with contextlib.closing(managed.connection()) as conn:
+        channel = conn.channel()
+        channel.queue_declare(foreign[0], durable=True)  # no mark: someone else's
+        channel.queue_declare(foreign[1], durable=True, arguments={"dstream-task": "other"})
+    setup(ws, managed, prefix)
+    assert ws.run("init", "cdc").returncode == 0
+    setup(ws, managed, prefix, tables=TABLES[:1])
+    for command in (["plan"], ["plan", "--destroy"], ["status"]):
+        code, doc, err = ws.run_json(*command, "cdc")
+        assert code == 0, err
+        named = {c["name"] for c in output_of(doc)["changes"]}
+        named |= {r["name"] for r in output_of(doc)["resources"]}
+        assert not named & set(foreign), (command, named)
+    assert ws.run("destroy", "cdc", "--auto-approve").returncode == 0
+    assert [managed.queue_count(q) for q in foreign] == [0, 0]
+    assert [managed.queue_count(q) for q in queues_of(prefix)] == [None, None, None]
+    managed.delete_queues(*foreign)
+
+
+@pytest.mark.timeout(DEADLINE)
+def test_queues_created_on_first_use_belong_to_the_task(
+    ws: Workspace, managed: RabbitServer, prefix: str
+) -> None:
+    # The counter writes three tables; the output is given none of them.
+    ws.config(
+        f"""
+        state {{ path = "state" }}
+        task "cdc" {{
+          input {{
+            provider_path = "dstream-counter"
+            config {{
+              interval = 0
+              max_count = 30
+              tables = {orjson.dumps(TABLES).decode()}
+            }}
+          }}
+          output {{
+            provider_path = "dstream-rabbitmq"
+            config {{
+              url = "{managed.url}"
+              queue_pattern = "{prefix}{{TableName}}_cdc_events"
+              management_url = "http://127.0.0.1:{managed.management_port}"
+              unknown_table = "create"
+            }}
+          }}
+        }}
+        """
+    )
+    code, doc, err = ws.run_json("run", "cdc")
+    assert code == 0, err
+    assert [managed.queue_count(q) for q in queues_of(prefix)] == [10, 10, 10]
+    code, doc, err = ws.run_json("plan", "cdc")
+    assert code == 0 and changes(doc) == [], (err, doc)
+    code, doc, err = ws.run_json("status", "cdc")
+    assert {r["name"] for r in output_of(doc)["resources"]} == set(queues_of(prefix))
+    assert ws.run("destroy", "cdc", "--auto-approve").returncode == 0
+    assert [managed.queue_count(q) for q in queues_of(prefix)] == [None, None, None]
+
+
+@pytest.mark.timeout(DEADLINE)
+def test_without_the_management_api_the_lifecycle_still_works_and_says_so(
+    ws: Workspace, broker: RabbitServer, prefix: str
+) -> None:
+    closed = free_port()
+    extra = f'management_url = "http://127.0.0.1:{closed}"'
+    configure(ws, broker.url, pattern=prefix + "{TableName}_cdc_events", extra=extra)
+    assert ws.run("init", "cdc").returncode == 0
+    code, doc, err = ws.run_json("status", "cdc")
+    assert code == 0, err
+    message = output_of(doc)["message"]
+    assert "not looked for" in message and f"127.0.0.1:{closed}" in message, message
+    code, doc, err = ws.run_json("destroy", "cdc", "--auto-approve")
+    assert code == 0, err
+    assert [broker.queue_count(q) for q in queues_of(prefix)] == [None, None, None]
