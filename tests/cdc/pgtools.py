@@ -12,6 +12,11 @@ from typing import Any, Optional
 
 import orjson
 
+from tests.workspace import Workspace
+
+# The output most CDC project tests write to: a file per table.
+FILE_OUTPUT = 'provider_path = "dstream-file"\nconfig { path = "out/{TableName}.jsonl" }'
+
 PROVIDER = [sys.executable, "-c", "from dstream.providers.postgres_cdc import main; main()"]
 
 
@@ -83,3 +88,39 @@ def lifecycle(command: str, config: dict[str, Any], *, task: str, **extra: Any) 
     result["exit_code"] = done.returncode
     result["stderr"] = done.stderr.decode()
     return result
+
+
+def in_one_transaction(dsn: str, *statements: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:  # commits at the end of the block
+            for statement in statements:
+                cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def init_project(
+    ws: Workspace, dsn: str, task: str, input_config: str, output: str = FILE_OUTPUT
+) -> None:
+    """Task `task` (slots are per server: every test has its own task name) from the CDC
+    input (`input_config`: HCL lines besides dsn) into `output` (HCL), initialised."""
+    ws.config(
+        f"""
+        state {{ path = "state" }}
+        task "{task}" {{
+          input {{
+            provider_path = "dstream-postgres-cdc"
+            config {{
+              dsn = "{dsn}"
+              {input_config}
+            }}
+          }}
+          output {{ {output} }}
+        }}
+        """
+    )
+    done = ws.run("init", task)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -16,37 +16,15 @@ from tests.cdc.pgtools import Provider, lifecycle
 pytestmark = pytest.mark.timeout(120)
 
 
-class Db:
-    """A database of the test's own (dropped afterwards with its slots), and roles."""
+class Db(PgServer):
+    """A database of the test's own (dropped afterwards with its slots), and roles: the
+    server's helpers (execute, query) on that database."""
 
     def __init__(self, server: PgServer, name: str) -> None:
+        super().__init__(server.new_database(name))
         self.server = server
         self.name = name
-        self.dsn = server.new_database(name)
         self.roles: list[str] = []
-
-    def execute(self, *statements: str) -> None:
-        import psycopg2
-
-        conn = psycopg2.connect(self.dsn)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                for statement in statements:
-                    cur.execute(statement)
-        finally:
-            conn.close()
-
-    def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        import psycopg2
-
-        conn = psycopg2.connect(self.dsn)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql, params)
-                return list(cur.fetchall())
-        finally:
-            conn.close()
 
     def role(self, name: str, attributes: str = "") -> str:
         """A login role owning the test's tables; the DSN that connects as it."""

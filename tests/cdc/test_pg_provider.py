@@ -9,7 +9,7 @@ import pytest
 
 from dstream.providers.postgres_cdc.pgoutput import parse_lsn, record_end
 from tests.cdc.conftest import PgServer
-from tests.cdc.pgtools import Provider, lifecycle
+from tests.cdc.pgtools import Provider, in_one_transaction, lifecycle
 
 SCHEMA = [
     "CREATE SCHEMA sales",
@@ -36,16 +36,6 @@ def db(pg_server: PgServer, request: pytest.FixtureRequest) -> str:
             cur.execute(statement)
     c.close()
     return dsn
-
-
-def _exec(dsn: str, *statements: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(dsn)
-    with conn, conn.cursor() as cur:  # one transaction
-        for statement in statements:
-            cur.execute(statement)
-    conn.close()
 
 
 def _slot(dsn: str, slot: str) -> list[tuple[Any, ...]]:
@@ -132,19 +122,19 @@ def test_stream_types_metadata_checkpoints_and_slot_release(db: str) -> None:
     assert ready is not None and ready["status"] == "ready"
     assert "commit-notices" in ready["features"] and "checkpoints" in ready["features"]
 
-    _exec(
+    in_one_transaction(
         db,
         "INSERT INTO sales.orders VALUES (1, 12345678901234.000001, true, "
         "'2024-01-02 03:04:05.5+02', ARRAY['a','b c'], '{\"k\": [1, null]}', "
         "'\\x00ff', 0.25, 9007199254740993, '2024-02-29', NULL)",
         "INSERT INTO customers VALUES (7, 'Ann')",
     )
-    _exec(db, "UPDATE sales.orders SET id = 2, paid = false WHERE id = 1")
-    _exec(db, "DELETE FROM customers WHERE id = 7")
-    _exec(
+    in_one_transaction(db, "UPDATE sales.orders SET id = 2, paid = false WHERE id = 1")
+    in_one_transaction(db, "DELETE FROM customers WHERE id = 7")
+    in_one_transaction(
         db, "ALTER TABLE customers ADD COLUMN tier int", "INSERT INTO customers VALUES (8, 'Bo', 3)"
     )
-    _exec(db, "TRUNCATE customers")
+    in_one_transaction(db, "TRUNCATE customers")
     envelopes, frames = _read_until(p, 6)
 
     ins, cust, upd, dele, added, trunc = envelopes
@@ -188,7 +178,7 @@ def test_stream_types_metadata_checkpoints_and_slot_release(db: str) -> None:
     assert _slot(db, "dstream_flow")[0][0] == start_flush
     checkpoints = [f["checkpoint"] for f in frames if "checkpoint" in f]
     p.notice(checkpoints[-1])
-    _exec(db, "INSERT INTO customers VALUES (9, 'Cy', 1)")  # wakes the loop
+    in_one_transaction(db, "INSERT INTO customers VALUES (9, 'Cy', 1)")  # wakes the loop
     more, _ = _read_until(p, 1)
     assert more[0]["data"]["id"] == 9
     assert _slot(db, "dstream_flow")[0][0] == checkpoints[-1]["lsn"]
@@ -208,17 +198,17 @@ def test_stream_types_metadata_checkpoints_and_slot_release(db: str) -> None:
 
 
 def test_snapshot_meets_the_stream(db: str) -> None:
-    _exec(db, *(f"INSERT INTO customers VALUES ({i}, 'c{i}')" for i in range(1, 51)))
+    in_one_transaction(db, *(f"INSERT INTO customers VALUES ({i}, 'c{i}')" for i in range(1, 51)))
     cfg = _config(db, snapshot=True)
     assert lifecycle("init", cfg, task="snap")["status"] == "Success"
-    _exec(db, "INSERT INTO customers VALUES (51, 'after init, before run')")
+    in_one_transaction(db, "INSERT INTO customers VALUES (51, 'after init, before run')")
     p = Provider("run", cfg, task="snap")
     assert p.line()["status"] == "ready"  # type: ignore[index]
     envelopes, frames = _read_until(p, 51)
     assert all(e["metadata"]["Snapshot"] for e in envelopes)
     assert sorted(e["data"]["id"] for e in envelopes) == list(range(1, 52))
     assert frames[-1]["checkpoint"]["snapshot"] == "done"
-    _exec(db, "INSERT INTO customers VALUES (52, 'streamed')")
+    in_one_transaction(db, "INSERT INTO customers VALUES (52, 'streamed')")
     streamed, _ = _read_until(p, 1)
     assert [e["data"]["id"] for e in streamed] == [52]
     assert "Snapshot" not in streamed[0]["metadata"]
@@ -240,7 +230,7 @@ def test_the_caught_up_target_is_where_the_last_record_ends_even_at_a_page_start
 def test_until_caught_up_ends_the_run_after_the_backlog(db: str) -> None:
     cfg = _config(db, until_caught_up=True)
     assert lifecycle("init", cfg, task="batch")["status"] == "Success"
-    _exec(db, *(f"INSERT INTO customers VALUES ({i}, 'n{i}')" for i in range(5)))
+    in_one_transaction(db, *(f"INSERT INTO customers VALUES ({i}, 'n{i}')" for i in range(5)))
     p = Provider("run", cfg, task="batch")
     assert p.line()["status"] == "ready"  # type: ignore[index]
     frames = []

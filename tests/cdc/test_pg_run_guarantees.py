@@ -15,7 +15,7 @@ import pytest
 
 from dstream.providers.postgres_cdc.pgoutput import parse_lsn
 from tests.cdc.conftest import PgServer
-from tests.cdc.pgtools import Provider, lifecycle
+from tests.cdc.pgtools import Provider, in_one_transaction, init_project, lifecycle
 from tests.services import PostgresServer, postgres, wait_until
 from tests.workspace import Workspace
 
@@ -23,8 +23,6 @@ from tests.workspace import Workspace
 # table it is written to gets isolated (the precondition each isolation test checks).
 TOO_DEEP = "[" * 1500 + "]" * 1500
 
-
-FILE_OUTPUT = 'provider_path = "dstream-file"\nconfig { path = "out/{TableName}.jsonl" }'
 
 # An output that acknowledges each checkpoint a second after it arrives, as one waiting
 # for a broker's confirms may: a batch run has caught up long before.
@@ -59,14 +57,6 @@ def db(pg_server: PgServer, request: pytest.FixtureRequest) -> Iterator[str]:
         pg_server.execute(f"SELECT pg_drop_replication_slot('{slot}')")
 
 
-def _exec(dsn: str, *statements: str) -> None:
-    conn = psycopg2.connect(dsn)
-    with conn, conn.cursor() as cur:  # one transaction
-        for statement in statements:
-            cur.execute(statement)
-    conn.close()
-
-
 def _confirmed_flush(dsn: str, slot: str) -> int:
     conn = psycopg2.connect(dsn)
     with conn.cursor() as cur:
@@ -79,30 +69,6 @@ def _confirmed_flush(dsn: str, slot: str) -> int:
     return parse_lsn(lsn)
 
 
-def _project(
-    ws: Workspace, dsn: str, task: str, input_config: str, output: str = FILE_OUTPUT
-) -> None:
-    """Task `task` (slots are per cluster: every test has its own task name) from the
-    CDC input into `output` (HCL), initialised."""
-    ws.config(
-        f"""
-        state {{ path = "state" }}
-        task "{task}" {{
-          input {{
-            provider_path = "dstream-postgres-cdc"
-            config {{
-              dsn = "{dsn}"
-              {input_config}
-            }}
-          }}
-          output {{ {output} }}
-        }}
-        """
-    )
-    done = ws.run("init", task)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
 def _stored_lsn(ws: Workspace, task: str) -> int:
     stored = orjson.loads((ws.root / "state" / f"{task}.json").read_bytes())
     return parse_lsn(stored["checkpoint"]["lsn"])
@@ -113,15 +79,17 @@ def test_batch_runs_move_the_slot_forward(db: str, tmp_path: Path) -> None:
     """Each `until_caught_up` run confirms to the server what dstream stored, so the WAL
     it delivered is released (it was kept for ever: every run re-read it all). The run
     waits for the commit notice of its last checkpoint, which a slow output delays."""
-    _exec(db, "CREATE TABLE b (id int PRIMARY KEY, v text)")
+    in_one_transaction(db, "CREATE TABLE b (id int PRIMARY KEY, v text)")
     ws = Workspace(tmp_path)
     ws.script("slow-ack.sh", SLOW_ACK_OUTPUT)
     output = 'provider_path = "./slow-ack.sh"'
-    _project(ws, db, "gbatch", 'tables = ["b"]\nuntil_caught_up = true', output)
+    init_project(ws, db, "gbatch", 'tables = ["b"]\nuntil_caught_up = true', output)
     confirmed = [_confirmed_flush(db, "dstream_gbatch")]
     for run in range(3):
         first = run * 100
-        _exec(db, f"INSERT INTO b SELECT g, 'v' FROM generate_series({first}, {first + 99}) g")
+        in_one_transaction(
+            db, f"INSERT INTO b SELECT g, 'v' FROM generate_series({first}, {first + 99}) g"
+        )
         done = ws.run("run", "gbatch")
         assert done.returncode == 0, done.stdout + done.stderr
         stored = _stored_lsn(ws, "gbatch")
@@ -134,15 +102,15 @@ def test_batch_runs_move_the_slot_forward(db: str, tmp_path: Path) -> None:
 def test_a_resumed_checkpoint_is_confirmed_at_start(db: str) -> None:
     """The checkpoint a run resumes from is durable (dstream stored it): the run confirms
     it to the server at once, even if no commit notice ever comes."""
-    _exec(db, "CREATE TABLE r (id int PRIMARY KEY)")
+    in_one_transaction(db, "CREATE TABLE r (id int PRIMARY KEY)")
     # Nothing else may move the slot here: psycopg2 sends its own position (which it
     # takes from keepalives) every status_interval, and whenever the server asks, which
     # it does after wal_sender_timeout / 2 without one.
     dbname = db.rsplit("/", 1)[1]
-    _exec(db, f'ALTER DATABASE "{dbname}" SET wal_sender_timeout = 0')
+    in_one_transaction(db, f'ALTER DATABASE "{dbname}" SET wal_sender_timeout = 0')
     cfg = {"dsn": db, "tables": ["r"], "status_interval": 600}
     assert lifecycle("init", cfg, task="gresume")["status"] == "Success"
-    _exec(db, "INSERT INTO r VALUES (1)")
+    in_one_transaction(db, "INSERT INTO r VALUES (1)")
     first = Provider("run", cfg, task="gresume")
     assert first.line()["status"] == "ready"  # type: ignore[index]
     while "checkpoint" not in (frame := first.line() or {}):
@@ -166,30 +134,41 @@ def test_a_resumed_checkpoint_is_confirmed_at_start(db: str) -> None:
 
 
 # -- 2. an isolated table loses nothing silently ------------------------------------------
-def _isolation_project(ws: Workspace, dsn: str, task: str, dead_letter: bool) -> None:
-    _exec(
+def _isolated_run(ws: Workspace, dsn: str, task: str, dead_letter: bool) -> tuple[int, str]:
+    """One batch run over changes of table `iso`, which gets isolated (its first value
+    cannot be converted), and of table `ok`, which is delivered: the run's exit code and
+    output."""
+    in_one_transaction(
         dsn,
         "CREATE TABLE iso (id int PRIMARY KEY, j jsonb)",
         "CREATE TABLE ok (id int PRIMARY KEY)",
     )
     extra = 'dead_letter_path = "dl.jsonl"' if dead_letter else ""
-    _project(ws, dsn, task, f'tables = ["iso", "ok"]\nuntil_caught_up = true\n{extra}')
-    _exec(dsn, f"INSERT INTO iso VALUES (100, '{TOO_DEEP}')", "INSERT INTO ok VALUES (1)")
-    _exec(dsn, "INSERT INTO iso VALUES (101, '{\"n\": 1}')", "INSERT INTO ok VALUES (2)")
-    _exec(dsn, "UPDATE iso SET j = '[2]' WHERE id = 101", "INSERT INTO iso VALUES (102, '3')")
+    init_project(ws, dsn, task, f'tables = ["iso", "ok"]\nuntil_caught_up = true\n{extra}')
+    in_one_transaction(
+        dsn, f"INSERT INTO iso VALUES (100, '{TOO_DEEP}')", "INSERT INTO ok VALUES (1)"
+    )
+    in_one_transaction(
+        dsn, "INSERT INTO iso VALUES (101, '{\"n\": 1}')", "INSERT INTO ok VALUES (2)"
+    )
+    in_one_transaction(
+        dsn, "UPDATE iso SET j = '[2]' WHERE id = 101", "INSERT INTO iso VALUES (102, '3')"
+    )
+    done = ws.run("run", task)
+    text = done.stdout + done.stderr
+    assert "table isolated" in text, "precondition: TOO_DEEP must isolate the table\n" + text
+    # The other table was delivered (and, when the run fails, its checkpoint stored).
+    assert [e["data"]["id"] for e in ws.json_lines("out/ok.jsonl")] == [1, 2], text
+    assert ws.json_lines("out/iso.jsonl") == [], text
+    return done.returncode, text
 
 
 def test_every_change_of_an_isolated_table_goes_to_the_dead_letter_file(
     db: str, tmp_path: Path
 ) -> None:
     ws = Workspace(tmp_path)
-    _isolation_project(ws, db, "gdl", dead_letter=True)
-    done = ws.run("run", "gdl")
-    text = done.stdout + done.stderr
-    assert "table isolated" in text, "precondition: TOO_DEEP must isolate the table\n" + text
-    assert done.returncode == 0, text
-    assert [e["data"]["id"] for e in ws.json_lines("out/ok.jsonl")] == [1, 2]
-    assert ws.json_lines("out/iso.jsonl") == []
+    code, text = _isolated_run(ws, db, "gdl", dead_letter=True)
+    assert code == 0, text
     kept = ws.json_lines("dl.jsonl")
     assert [(d["operation"], (d["new"] or {}).get("id")) for d in kept] == [
         ("Insert", "100"),
@@ -207,30 +186,27 @@ def test_an_isolated_table_without_a_dead_letter_file_fails_the_run(
     db: str, tmp_path: Path
 ) -> None:
     ws = Workspace(tmp_path)
-    _isolation_project(ws, db, "gnodl", dead_letter=False)
-    done = ws.run("run", "gnodl")
-    text = done.stdout + done.stderr
-    assert "table isolated" in text, "precondition: TOO_DEEP must isolate the table\n" + text
-    assert done.returncode == 1, text
+    code, text = _isolated_run(ws, db, "gnodl", dead_letter=False)
+    assert code == 1, text
     assert "executed successfully" not in text
     assert "4 change(s) of table public.iso" in text and "dead_letter_path" in text
     assert "Traceback" not in text
-    # The other table was delivered, and its checkpoint stored.
-    assert [e["data"]["id"] for e in ws.json_lines("out/ok.jsonl")] == [1, 2]
 
 
 # -- 4. a renamed table keeps flowing ----------------------------------------------------
 def test_a_table_renamed_while_streaming_keeps_its_changes(db: str) -> None:
     """The publication follows the table by OID; so does the provider: changes after
     the rename arrive under the new name, and a warning says the table was renamed."""
-    _exec(db, "CREATE TABLE ren (id int PRIMARY KEY, a text)")
+    in_one_transaction(db, "CREATE TABLE ren (id int PRIMARY KEY, a text)")
     cfg = {"dsn": db, "tables": ["ren"]}
     assert lifecycle("init", cfg, task="gren")["status"] == "Success"
     p = Provider("run", cfg, task="gren")
     assert p.line()["status"] == "ready"  # type: ignore[index]
-    _exec(db, "INSERT INTO ren VALUES (1, 'a')")
-    _exec(db, "ALTER TABLE ren RENAME TO ren2")
-    _exec(db, "INSERT INTO ren2 VALUES (2, 'b')", "UPDATE ren2 SET a = 'c' WHERE id = 1")
+    in_one_transaction(db, "INSERT INTO ren VALUES (1, 'a')")
+    in_one_transaction(db, "ALTER TABLE ren RENAME TO ren2")
+    in_one_transaction(
+        db, "INSERT INTO ren2 VALUES (2, 'b')", "UPDATE ren2 SET a = 'c' WHERE id = 1"
+    )
     changes: list[tuple[str, str, int]] = []
     while len(changes) < 3:
         frame = p.line()
@@ -265,12 +241,12 @@ def test_a_server_restart_mid_stream_is_a_clear_error(
     own_server: PostgresServer, tmp_path: Path
 ) -> None:
     dsn = own_server.dsn
-    _exec(dsn, "CREATE TABLE s (id int PRIMARY KEY)")
+    in_one_transaction(dsn, "CREATE TABLE s (id int PRIMARY KEY)")
     ws = Workspace(tmp_path)
-    _project(ws, dsn, "lost", 'tables = ["s"]')
+    init_project(ws, dsn, "lost", 'tables = ["s"]')
     run = ws.popen("run", "lost", start_new_session=True)
     try:
-        _exec(dsn, "INSERT INTO s VALUES (1)")
+        in_one_transaction(dsn, "INSERT INTO s VALUES (1)")
         wait_until("the first change", lambda: ws.json_lines("out/s.jsonl"), 60, 0.1)
         own_server.restart()
         out, err = run.communicate(timeout=60)

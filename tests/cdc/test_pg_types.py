@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from tests.cdc.conftest import PgServer
+from tests.cdc.pgtools import init_project
 from tests.workspace import Workspace
 
 NUMBERS = "123456789012345678901234567890, 1e-400, 1e400, 0.1000000000000000000000000001"
@@ -27,37 +27,14 @@ def _data_of_one_insert(
     `dstream run` (until caught up): the `data` of the one envelope, as bytes."""
     task = f"{name}_{'snapshot' if snapshot else 'stream'}"  # slot names are server-wide
     dsn = pg_server.new_database(task)
-    conn = psycopg2.connect(dsn)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        for statement in schema:
-            cur.execute(statement)
+    PgServer(dsn).execute(*schema)
     ws = Workspace(tmp_path)
-    ws.config(
-        f"""
-        state {{ path = "state" }}
-        task "{task}" {{
-          input {{
-            provider_path = "dstream-postgres-cdc"
-            config {{
-              dsn             = "{dsn}"
-              tables          = ["t"]
-              until_caught_up = true
-              snapshot        = {"true" if snapshot else "false"}
-            }}
-          }}
-          output {{
-            provider_path = "dstream-file"
-            config {{ path = "out.jsonl" }}
-          }}
-        }}
-        """
+    output = 'provider_path = "dstream-file"\nconfig { path = "out.jsonl" }'
+    snapshot_on = "true" if snapshot else "false"
+    init_project(
+        ws, dsn, task, f'tables = ["t"]\nuntil_caught_up = true\nsnapshot = {snapshot_on}', output
     )
-    done = ws.run("init", task)
-    assert done.returncode == 0, done.stderr
-    with conn.cursor() as cur:
-        cur.execute(insert)
-    conn.close()
+    PgServer(dsn).execute(insert)
     try:
         done = ws.run("run", task)
         assert done.returncode == 0, done.stderr

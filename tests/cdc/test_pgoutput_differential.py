@@ -1,5 +1,5 @@
 """The Rust pgoutput decoder (dstream._core.PgoutputSession) writes byte-identical lines
-to the Python decoder it replaced (pgoutput.py + values.py + ChangeStream._envelope,
+to the Python decoder it replaced (pgoutput.py + values.py + pgoutput.envelope,
 driven as main's read loop drove them), over real messages from the test server
 covering every supported type, NULLs, TOASTed values, unicode, arrays, numerics beyond
 float precision, time zones and every operation; and over generated values."""
@@ -27,6 +27,7 @@ from dstream.providers.postgres_cdc.pgoutput import (
     format_lsn,
     pg_time,
 )
+from dstream.providers.postgres_cdc.pgoutput import envelope as pgoutput_envelope
 from dstream.providers.postgres_cdc.stream import ChangeStream
 from tests.cdc import pgcorpus
 from tests.cdc.conftest import PgServer
@@ -67,7 +68,7 @@ def python_lines(payloads: list[bytes], stream: ChangeStream) -> bytes:
             if relation.qualified in isolated:
                 continue
             try:
-                envelope = stream._envelope(relation, message, txn_meta, seq)
+                envelope = pgoutput_envelope(relation, message, txn_meta, seq)
             except Exception:
                 isolated.add(relation.qualified)
                 continue

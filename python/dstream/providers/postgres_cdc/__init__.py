@@ -18,8 +18,9 @@ from typing import Optional
 import orjson
 
 from dstream.errors import DstreamError
-from dstream.providers.postgres_cdc import catalog
+from dstream.providers.postgres_cdc import catalog, checks
 from dstream.providers.postgres_cdc.config import PgCdcConfig
+from dstream.providers.postgres_cdc.pgerrors import PgConnection, connect
 from dstream.providers.postgres_cdc.pgoutput import format_lsn, parse_lsn, record_end
 from dstream.providers.postgres_cdc.stream import ChangeStream
 from dstream.sdk import Change, InputProvider, LifecycleResult, Resource, log
@@ -55,11 +56,11 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         cfg = self.config
         resume_lsn = self._resume_lsn()
         self._take_snapshot = cfg.snapshot and self.state is None
-        conn = catalog.connect(cfg.dsn)
+        conn = connect(cfg.dsn)
         try:
             found = catalog.inspect(conn, self.publication, self.slot)
-            catalog.require_logical_wal(found)
-            catalog.require_usable_slot(found, resume_lsn, self.task)
+            checks.require_logical_wal(found)
+            checks.require_usable_slot(found, resume_lsn, self.task)
             tables = catalog.resolve_tables(conn, cfg.tables, cfg.default_schema)
             self._require_captured(found, tables)
             base_types = catalog.domain_base_types(conn)
@@ -205,13 +206,13 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
 
     # -- lifecycle ---------------------------------------------------------------------
     async def init(self) -> LifecycleResult:
-        conn = catalog.connect(self.config.dsn)
+        conn = connect(self.config.dsn)
         changes: list[Change] = []
         try:
             found = catalog.inspect(conn, self.publication, self.slot)
             tables = catalog.resolve_tables(conn, self.config.tables, self.config.default_schema)
             todo = catalog.work(found, tables)
-            catalog.refuse_blocked(found, tables, todo, self.task)  # before any change
+            checks.refuse_blocked(found, tables, todo, self.task)  # before any change
             try:
                 self._make(conn, found, tables, todo, changes)
             except Exception as exc:
@@ -225,7 +226,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
 
     def _make(
         self,
-        conn: catalog.PgConnection,
+        conn: PgConnection,
         found: catalog.Inspection,
         tables: list[catalog.Table],
         todo: catalog.Work,
@@ -250,7 +251,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         return None
 
     async def plan(self, destroy: bool = False) -> LifecycleResult:
-        conn = catalog.connect(self.config.dsn)
+        conn = connect(self.config.dsn)
         try:
             found = catalog.inspect(conn, self.publication, self.slot)
             changes: list[Change] = []
@@ -264,7 +265,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                     conn, self.config.tables, self.config.default_schema
                 )
                 todo = catalog.work(found, tables)
-                catalog.refuse_blocked(found, tables, todo, self.task)  # as init would
+                checks.refuse_blocked(found, tables, todo, self.task)  # as init would
                 publication = self._publication_change(todo)
                 changes += [publication] if publication is not None else []
                 if todo.create_slot:
@@ -276,14 +277,14 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         return result_with(resources=resources, changes=changes, metadata=metadata, message=message)
 
     async def status(self) -> LifecycleResult:
-        conn = catalog.connect(self.config.dsn)
+        conn = connect(self.config.dsn)
         try:
             found = catalog.inspect(conn, self.publication, self.slot)
         finally:
             conn.close()
         resources, metadata = self._resources(found)
         missing = [r.name for r in resources if not r.exists]
-        conflict = catalog.slot_conflict(found, self.task)
+        conflict = checks.slot_conflict(found, self.task)
         if conflict is not None:
             message = conflict.one_line()
         else:
@@ -291,7 +292,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         return result_with(resources=resources, metadata=metadata, message=message)
 
     async def destroy(self) -> LifecycleResult:
-        conn = catalog.connect(self.config.dsn)
+        conn = connect(self.config.dsn)
         changes: list[Change] = []
         try:
             found = catalog.inspect(conn, self.publication, self.slot)
@@ -333,7 +334,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                 "confirmed_flush_lsn": slot.confirmed_flush_lsn,
                 "retained_wal_bytes": slot.retained_wal_bytes,
             }
-        conflict = catalog.slot_conflict(found, self.task)
+        conflict = checks.slot_conflict(found, self.task)
         if conflict is not None:
             details["problem"] = conflict.one_line()
         slot_resource = Resource("replication_slot", self.slot, slot is not None, details)
@@ -369,7 +370,7 @@ def inserted_wal_end(dsn: str) -> int:
     written to: under synchronous_commit = off a commit returns before its record is
     written, so a batch run aiming there ended before transactions committed just
     before it started (tests/cdc/test_pg_provider.py)."""
-    conn = catalog.connect(dsn)
+    conn = connect(dsn)
     try:
         with conn.cursor() as cur:
             cur.execute(

@@ -1,80 +1,35 @@
 """What the provider asks PostgreSQL's catalog: do the tables exist, are they published,
-what state are the publication and the slot in, may this role change them; and the DDL
-of the lifecycle commands.
+what state are the publication and the slot in; what init has to do; and the DDL of the
+lifecycle commands. What would stop a command is checks.py's.
 
-Plain SQL on an ordinary psycopg2 connection. Every failure a user can fix becomes a
-DstreamError naming the object and the fix. `plan` and `init` share `work()` (what init
-has to do) and `refuse_blocked()` (what would stop it), so a plan previews init exactly.
+Plain SQL on an ordinary psycopg2 connection (pgerrors.connect). Every failure a user
+can fix becomes a DstreamError naming the object and the fix. `plan` and `init` share
+`work()` (what init has to do) and checks.refuse_blocked() (what would stop it), so a
+plan previews init exactly.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 from dstream.errors import DstreamError
-from dstream.providers.postgres_cdc.config import fold_slot_name, parse_table_name, quote_ident
-from dstream.providers.postgres_cdc.pgoutput import format_lsn, parse_lsn
-from dstream.providers.postgres_cdc.values import DERIVED_TYPES_SQL, SESSION_OPTIONS, convert_as
+from dstream.providers.postgres_cdc.config import parse_table_name, quote_ident
+from dstream.providers.postgres_cdc.pgerrors import (
+    CONFIGURATION_LIMIT_EXCEEDED,
+    INSUFFICIENT_PRIVILEGE,
+    QUERY_CANCELED,
+    PgConnection,
+    PgCursor,
+    PgRow,
+    server_errors,
+)
+from dstream.providers.postgres_cdc.pgoutput import parse_lsn
+from dstream.providers.postgres_cdc.values import DERIVED_TYPES_SQL, convert_as
 
 PLUGIN = "pgoutput"
-# psycopg2 (replication needs it) ships no type information.
-PgConnection = Any  # Any: a psycopg2 connection
-PgCursor = Any  # Any: a psycopg2 cursor
-PgRow = Any  # Any: a psycopg2 row (a tuple of driver values)
-
-
-def connect(dsn: str, **kwargs: object) -> PgConnection:
-    import psycopg2
-
-    try:
-        return psycopg2.connect(dsn, options=SESSION_OPTIONS, **kwargs)
-    except psycopg2.ProgrammingError:
-        # Not chained: its text quotes the DSN, which no traceback may print either.
-        raise unparsable_dsn() from None
-    except psycopg2.OperationalError as exc:
-        raise DstreamError(
-            f"cannot connect to PostgreSQL: {str(exc).strip()}",
-            hint="check 'dsn' in the input's config (host, port, user, password, dbname)",
-        ) from exc
-
-
-def unparsable_dsn() -> DstreamError:
-    """For a DSN libpq cannot parse (psycopg2.ProgrammingError "invalid dsn: ..."): libpq's
-    message quotes the piece it stopped at, which can be part of a password (one with a
-    space), so this one names no part of the DSN."""
-    return DstreamError(
-        "'dsn' is not a valid libpq connection string or postgres:// URL (libpq's message "
-        "is not shown: it quotes part of the string, which may be the password)",
-        hint="write key=value pairs separated by spaces, with a value holding spaces or "
-        "quotes in single quotes (password='two words'); in a URL, percent-encode such "
-        "characters (%20 for a space)",
-    )
-
-
-@contextmanager
-def server_errors(what: str, hints: Mapping[str, str], default_hint: str) -> Iterator[None]:
-    """A psycopg2 error inside the block becomes a DstreamError saying what could not be
-    done, in the server's words, with the hint its SQLSTATE (`hints`: code -> hint) calls for."""
-    import psycopg2
-
-    try:
-        yield
-    except psycopg2.Error as exc:
-        words = exc.diag.message_primary or str(exc).strip() or type(exc).__name__
-        raise DstreamError(
-            f"cannot {what}: {words}", hint=hints.get(exc.pgcode or "", default_hint)
-        ) from exc
-
-
-# SQLSTATEs (psycopg2.errorcodes): here so that the module imports without psycopg2.
-INSUFFICIENT_PRIVILEGE = "42501"
-QUERY_CANCELED = "57014"
-CONFIGURATION_LIMIT_EXCEEDED = "53400"
 RERUN = "fix the cause in PostgreSQL, then run init again (it keeps what exists)"
 RERUN_DESTROY = "fix the cause in PostgreSQL, then run destroy again (it skips what is gone)"
 
@@ -267,70 +222,10 @@ def _read_publication(cur: PgCursor, found: Inspection, slot: str, pub: PgRow) -
     found.listed = {(r[0], r[1]) for r in cur.fetchall()}
 
 
-def require_logical_wal(state: Inspection) -> None:
-    if state.wal_level != "logical":
-        raise DstreamError(
-            f"the server runs with wal_level={state.wal_level}; logical replication needs "
-            "wal_level=logical",
-            hint="set wal_level = logical in postgresql.conf (or ALTER SYSTEM SET "
-            "wal_level = logical) and restart PostgreSQL",
-        )
-
-
 def unpublished(state: Inspection, tables: list[Table]) -> list[Table]:
     if state.publishes_all_tables:
         return []
     return [t for t in tables if (t.schema, t.name) not in state.published]
-
-
-# -- a slot of the task's name that is not ours --------------------------------------------
-def slot_conflict(state: Inspection, task: Optional[str]) -> Optional[DstreamError]:
-    """Why the slot of the configured name cannot be this task's, or None. Never taken
-    for ours, never dropped: it belongs to another database or another tool."""
-    other = state.foreign_slot
-    if other is None:
-        return None
-    own = fold_slot_name(f"{other.name}_{state.database}")
-    fix = (
-        f'give the task a slot of its own: slot = "{own}" in the input\'s config, then '
-        f"`dstream init {task or '<task>'}`"
-    )
-    if other.database is None:
-        what = "is a physical slot (a standby's), not a logical one"
-    elif other.database != state.database:
-        what = (
-            f"belongs to database {other.database}, not to this task's database "
-            f"{state.database} (slot names are shared by the whole server)"
-        )
-    else:
-        what = f"decodes with {other.plugin}, and dstream-postgres-cdc reads {PLUGIN}"
-        fix += (
-            "; or, if nothing reads that slot any more, drop it: "
-            f"SELECT pg_drop_replication_slot('{other.name}')"
-        )
-    return DstreamError(f"replication slot {other.name} {what}: it cannot be this task's", hint=fix)
-
-
-def require_usable_slot(state: Inspection, resume_lsn: int, task: Optional[str]) -> None:
-    """Before a run: the slot is not another's, and it is not younger than the checkpoint
-    the run resumes from (the changes in between were never decoded: refuse, never skip
-    them silently)."""
-    conflict = slot_conflict(state, task)
-    if conflict is not None:
-        raise conflict
-    start = state.slot_start
-    if state.slot is None or start is None or not resume_lsn or resume_lsn >= start:
-        return
-    name, at = state.slot.name, format_lsn(start)
-    accept = f'{{"lsn": "{at}", "slot": "{name}"}}'
-    raise DstreamError(
-        f"the saved checkpoint (LSN {format_lsn(resume_lsn)}) is older than replication "
-        f"slot {name}, which `dstream init` made at {at}: changes committed between them "
-        "were never captured (the slot was dropped and made anew)",
-        hint=f"re-sync: `dstream run {task or '<task>'} --reset-state` (with snapshot = true "
-        "to copy the tables first); or accept the gap: "
-        f"`dstream state set {task or '<task>'} '{accept}'`",
-    )
 
 
 _NOTE = re.compile(r"^dstream: replication slot (\S+) starts at ([0-9A-F]+/[0-9A-F]+)\b")
@@ -344,7 +239,7 @@ def _noted_start(comment: Optional[str], slot: str) -> Optional[int]:
 def record_slot_start(conn: PgConnection, publication: str, slot: str, lsn: str) -> None:
     """Note where init made the slot, on the task's publication (PostgreSQL keeps no
     creation point of a slot): a run resuming from a checkpoint before it would otherwise
-    skip what was committed while the slot was gone (require_usable_slot)."""
+    skip what was committed while the slot was gone (checks.require_usable_slot)."""
     note = f"dstream: replication slot {slot} starts at {lsn} (made by dstream init)"
     with server_errors(f"comment on publication {publication}", {}, RERUN):
         with conn.cursor() as cur:
@@ -379,54 +274,6 @@ def work(state: Inspection, tables: list[Table]) -> Work:
     wanted = {(t.schema, t.name) for t in tables}
     remove = [] if state.publishes_all_tables else sorted(state.listed - wanted)
     return Work(add=unpublished(state, tables), remove=remove, create_slot=state.slot is None)
-
-
-def refuse_blocked(state: Inspection, tables: list[Table], todo: Work, task: Optional[str]) -> None:
-    """Everything that would make init fail part-way, checked before it changes anything;
-    plan checks the same, so that it shows as an error what init would refuse."""
-    require_logical_wal(state)
-    conflict = slot_conflict(state, task)
-    if conflict is not None:
-        raise conflict
-    unsafe = [t for t in tables if not t.publishes_updates_safely]
-    if unsafe:
-        raise DstreamError(
-            f"no replica identity on {', '.join(t.qualified for t in unsafe)}: once "
-            "published, UPDATE and DELETE on it would fail in your application",
-            hint="add a primary key, or ALTER TABLE ... REPLICA IDENTITY FULL",
-        )
-    _refuse_missing_privileges(state, todo)
-
-
-def _refuse_missing_privileges(state: Inspection, todo: Work) -> None:
-    role, db = quote_ident(state.role), quote_ident(state.database)
-    as_other = "or run init as a superuser"
-    if todo.create_publication and not state.can_create_publication:
-        raise DstreamError(
-            f"role {state.role} may not create publications in database {state.database} "
-            "(CREATE PUBLICATION needs the CREATE privilege on the database)",
-            hint=f"GRANT CREATE ON DATABASE {db} TO {role}, {as_other}",
-        )
-    foreign = [t for t in todo.add if not t.owned]
-    if foreign:
-        raise DstreamError(
-            f"role {state.role} does not own {', '.join(t.qualified for t in foreign)} "
-            "(only a table's owner may add it to a publication)",
-            hint=f"ALTER TABLE ... OWNER TO {role}, {as_other}",
-        )
-    changes_publication = todo.add or todo.remove
-    if not todo.create_publication and changes_publication and not state.publication_owned:
-        raise DstreamError(
-            f"publication {state.publication} belongs to role "
-            f"{state.publication_owner}, so role {state.role} may not change it",
-            hint=f"run init as {state.publication_owner}, {as_other}",
-        )
-    if todo.create_slot and not state.can_replicate:
-        raise DstreamError(
-            f"role {state.role} has no REPLICATION attribute, which a replication slot "
-            "needs (to create it and to stream from it)",
-            hint=f"ALTER ROLE {role} REPLICATION (as a superuser), or use a role that has it",
-        )
 
 
 # -- the DDL of init and destroy ------------------------------------------------------------

@@ -9,6 +9,7 @@ text here; `values.converter_for` types them once per column, cached on the Rela
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional, Union
@@ -97,6 +98,9 @@ class Commit:
     commit_lsn: int
     end_lsn: int
     commit_time: int
+
+
+OPERATIONS = {"I": "Insert", "U": "Update", "D": "Delete"}
 
 
 @dataclass
@@ -236,3 +240,35 @@ def typed_row(
         else:
             row[column.name] = column.convert(value)
     return row, unchanged
+
+
+def envelope(
+    relation: Relation, change: RowChange, txn_meta: Mapping[str, object], seq: int
+) -> dict[str, object]:
+    """The envelope of one row change: the reference the Rust session's lines match byte
+    for byte (tests/cdc/test_pgoutput_differential.py)."""
+    meta: dict[str, object] = {
+        "TableName": relation.name,
+        "Schema": relation.schema,
+        "OperationType": OPERATIONS[change.kind],
+        "LSN": txn_meta.get("LSN"),
+        "Seq": seq,
+        "CommitTime": txn_meta.get("CommitTime"),
+        "TransactionId": txn_meta.get("TransactionId"),
+    }
+    old = None
+    if change.old is not None:
+        old, _ = typed_row(relation, change.old, keys_only=change.old_kind == "K")
+    if change.kind == "D":
+        data = old
+        if change.old_kind == "K":
+            meta["KeyOnly"] = True
+    else:
+        data, unchanged = typed_row(relation, change.new or [])
+        if unchanged:
+            # pgoutput does not resend an unchanged TOASTed value; say so rather
+            # than pretend the column is NULL.
+            meta["UnchangedColumns"] = unchanged
+        if old is not None:
+            meta["OldKey" if change.old_kind == "K" else "Before"] = old
+    return {"data": data, "metadata": meta}

@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from dstream.providers.postgres_cdc import catalog
-from dstream.providers.postgres_cdc.catalog import PgRow, Table
+from dstream.providers.postgres_cdc.catalog import Table
 from dstream.providers.postgres_cdc.config import quote_ident
+from dstream.providers.postgres_cdc.pgerrors import PgConnection, PgRow, connect, server_error
 from dstream.providers.postgres_cdc.pgoutput import format_lsn
-from dstream.providers.postgres_cdc.stream import server_error
 from dstream.providers.postgres_cdc.values import converter_for
 from dstream.sdk.log import log
 
@@ -30,7 +29,7 @@ async def snapshot_frames(
 ) -> AsyncIterator[bytes]:
     import psycopg2
 
-    conn = catalog.connect(dsn)
+    conn = connect(dsn)
     address = f"{conn.info.host}:{conn.info.port}"
     try:
         async for chunk in _copy(conn, tables, snapshot_name, lsn, base_types):
@@ -43,7 +42,7 @@ async def snapshot_frames(
 
 
 async def _copy(
-    conn: catalog.PgConnection,
+    conn: PgConnection,
     tables: list[Table],
     snapshot_name: str,
     lsn: int,

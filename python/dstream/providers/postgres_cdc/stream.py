@@ -2,7 +2,7 @@
 
 Messages are read in batches and decoded by the Rust core (dstream._core.PgoutputSession),
 which writes the envelope lines byte for byte as the Python decoder (pgoutput.py,
-values.py, `_envelope` below) would; that decoder stays the reference, and handles any
+values.py, pgoutput.envelope) would; that decoder stays the reference, and handles any
 message the Rust one leaves to it. Frames leave as bytes (complete lines, several per
 chunk) so the SDK host writes them without building objects twice.
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -33,14 +32,23 @@ import orjson
 
 from dstream._core import PgoutputSession
 from dstream.errors import DstreamError
-from dstream.providers.postgres_cdc.catalog import PgConnection, PgCursor, Table
+from dstream.providers.postgres_cdc.catalog import Table
 from dstream.providers.postgres_cdc.config import PgCdcConfig
+from dstream.providers.postgres_cdc.deadletter import DeadLetters
+from dstream.providers.postgres_cdc.pgerrors import (
+    PgConnection,
+    PgCursor,
+    connect,
+    reason,
+    server_error,
+)
 from dstream.providers.postgres_cdc.pgoutput import (
     Decoder,
     Relation,
     RowChange,
     Truncate,
-    typed_row,
+    envelope,
+    parse_lsn,
 )
 from dstream.sdk.log import log
 
@@ -54,7 +62,6 @@ BATCH_MESSAGES = 4096
 # notice that lets it confirm that checkpoint before exiting; counted from the last
 # notice, so a slow output that keeps acknowledging is waited for.
 CONFIRM_WAIT_SECONDS = 5.0
-OPERATIONS = {"I": "Insert", "U": "Update", "D": "Delete"}
 SLOT_BUSY_RETRY_SECONDS = 15.0
 
 
@@ -94,7 +101,7 @@ class ChangeStream:
         self.session: Optional[PgoutputSession] = None
         self._truncates = 0  # counted by the Python path (truncate = "log"/"fail")
         self.isolated: dict[str, str] = {}  # table -> why it was isolated
-        self._dead_letters: list[bytes] = []  # records not yet in dead_letter_path
+        self.dead_letters = DeadLetters(config.dead_letter_path)
         self.conn: PgConnection = None
         self.cursor: PgCursor = None
         self.address = "?"  # host:port of the server, for errors
@@ -125,23 +132,7 @@ class ChangeStream:
 
     # -- connection --------------------------------------------------------------------
     def connect(self) -> None:
-        import psycopg2
-        import psycopg2.extras
-
-        from dstream.providers.postgres_cdc.values import SESSION_OPTIONS
-
-        try:
-            self.conn = psycopg2.connect(
-                self.config.dsn,
-                connection_factory=psycopg2.extras.LogicalReplicationConnection,
-                options=SESSION_OPTIONS,
-            )
-        except psycopg2.OperationalError as exc:
-            raise DstreamError(
-                f"cannot open a replication connection: {str(exc).strip()}",
-                hint="the user needs the REPLICATION attribute (or superuser) and "
-                "pg_hba.conf must allow it; check 'dsn'",
-            ) from exc
+        self.conn = connect(self.config.dsn, replication=True)
         self.address = f"{self.conn.info.host}:{self.conn.info.port}"
         self.cursor = self.conn.cursor()
 
@@ -158,7 +149,7 @@ class ChangeStream:
             _name, consistent_point, snapshot_name, _plugin = self.cursor.fetchone()
         except psycopg2.Error as exc:
             raise self._server_error(exc, f"cannot create replication slot {self.slot}") from exc
-        self.snapshot_lsn = self._confirmed = _parse_lsn(consistent_point)
+        self.snapshot_lsn = self._confirmed = parse_lsn(consistent_point)
         return self.snapshot_lsn, str(snapshot_name)
 
     async def start(self) -> None:
@@ -180,7 +171,7 @@ class ChangeStream:
                 # slot until the server notices the closed socket.
                 if time.monotonic() > deadline:
                     raise DstreamError(
-                        f"replication slot {self.slot} is in use: {str(exc).strip()}",
+                        f"replication slot {self.slot} is in use: {reason(exc)}",
                         hint="another process (another run of this task?) reads this "
                         "slot; stop it, or give this task its own 'slot'",
                     ) from exc
@@ -313,7 +304,7 @@ class ChangeStream:
                 self._set_aside(session, batch[at - 1])
         # Before any line of this batch leaves: a checkpoint after a set-aside change
         # must never be stored while the change is not durably kept.
-        self._write_dead_letters()
+        self.dead_letters.flush()
 
     def _relation(self, payload: bytes) -> None:
         """Keeps the Python decoder's relation cache in step (for the fallback), and says
@@ -360,15 +351,15 @@ class ChangeStream:
             return
         if relation.qualified in self.isolated:
             session.isolate(relation.qualified)
-            self._dead_letter(relation, message, self._isolated_reason(relation), txn_meta)
+            self.dead_letters.add(relation, message, self._isolated_reason(relation), lsn)
             return
         try:
-            envelope = self._envelope(relation, message, txn_meta, session.seq)
+            line = envelope(relation, message, txn_meta, session.seq)
         except Exception as exc:
             self._isolate(relation, message, exc, txn_meta)
             session.isolate(relation.qualified)
             return
-        session.push(orjson.dumps(envelope) + b"\n", 1, 1)
+        session.push(orjson.dumps(line) + b"\n", 1, 1)
 
     def _set_aside(self, session: PgoutputSession, payload: bytes) -> None:
         """A change of an isolated table, which the session counted and did not write:
@@ -379,7 +370,7 @@ class ChangeStream:
         assert isinstance(change, RowChange), "the session reported a row change"
         relation = self.decoder.relations[change.relation_oid]
         lsn, _, _ = session.txn_meta()
-        self._dead_letter(relation, change, self._isolated_reason(relation), {"LSN": lsn})
+        self.dead_letters.add(relation, change, self._isolated_reason(relation), lsn)
 
     def _isolated_reason(self, relation: Relation) -> str:
         return f"table isolated earlier in this run ({self.isolated.get(relation.qualified)})"
@@ -416,35 +407,6 @@ class ChangeStream:
         return last_end_lsn >= target or wal_end >= target
 
     # -- pieces ------------------------------------------------------------------------
-    def _envelope(
-        self, relation: Relation, change: RowChange, txn_meta: Mapping[str, object], seq: int
-    ) -> dict[str, object]:
-        meta: dict[str, object] = {
-            "TableName": relation.name,
-            "Schema": relation.schema,
-            "OperationType": OPERATIONS[change.kind],
-            "LSN": txn_meta.get("LSN"),
-            "Seq": seq,
-            "CommitTime": txn_meta.get("CommitTime"),
-            "TransactionId": txn_meta.get("TransactionId"),
-        }
-        old = None
-        if change.old is not None:
-            old, _ = typed_row(relation, change.old, keys_only=change.old_kind == "K")
-        if change.kind == "D":
-            data = old
-            if change.old_kind == "K":
-                meta["KeyOnly"] = True
-        else:
-            data, unchanged = typed_row(relation, change.new or [])
-            if unchanged:
-                # pgoutput does not resend an unchanged TOASTed value; say so rather
-                # than pretend the column is NULL.
-                meta["UnchangedColumns"] = unchanged
-            if old is not None:
-                meta["OldKey" if change.old_kind == "K" else "Before"] = old
-        return {"data": data, "metadata": meta}
-
     def _truncate_lines(
         self, message: Truncate, txn_meta: Mapping[str, object], seq: int
     ) -> list[bytes]:
@@ -497,74 +459,7 @@ class ChangeStream:
             error=reason,
             dead_letter=self.config.dead_letter_path,
         )
-        self._dead_letter(relation, change, reason, txn_meta)
-
-    def _dead_letter(
-        self, relation: Relation, change: RowChange, reason: str, txn_meta: Mapping[str, object]
-    ) -> None:
-        if not self.config.dead_letter_path:
-            return
-        names = [c.name for c in relation.columns]
-        record = {
-            "table": relation.qualified,
-            "operation": OPERATIONS[change.kind],
-            "lsn": txn_meta.get("LSN"),
-            "reason": reason,
-            "new": None if change.new is None else dict(zip(names, map(_raw, change.new))),
-            "old": None if change.old is None else dict(zip(names, map(_raw, change.old))),
-        }
-        self._dead_letters.append(orjson.dumps(record) + b"\n")
-
-    def _write_dead_letters(self) -> None:
-        """Appends the pending records and fsyncs them: they are the only copy of changes
-        the slot will be confirmed past."""
-        if not self._dead_letters:
-            return
-        path = self.config.dead_letter_path
-        assert path, "records are made only with a dead_letter_path"
-        try:
-            with open(path, "ab") as fh:
-                fh.write(b"".join(self._dead_letters))
-                fh.flush()
-                os.fsync(fh.fileno())
-        except OSError as exc:
-            raise DstreamError(
-                f"cannot write the dead-letter file {path}: {exc.strerror or exc}",
-                hint="check dead_letter_path (its directory must exist and be writable); "
-                "nothing after the last stored checkpoint is lost",
-            ) from exc
-        self._dead_letters.clear()
-
-
-def server_error(exc: Exception, address: str, doing: str) -> DstreamError:
-    """A psycopg2 error of a streaming connection as the user's error. Without an
-    SQLSTATE (or with a connection or shutdown one) the connection is gone: a server
-    restart, a network failure; with another, the server refused what was asked."""
-    text = str(exc).strip()
-    reason = text.splitlines()[0] if text else type(exc).__name__
-    code = getattr(exc, "pgcode", None) or ""
-    if not code or code.startswith(("08", "57P")):
-        return DstreamError(
-            f"lost the connection to PostgreSQL at {address} ({reason})",
-            hint="the server restarted or shut down, or the network failed. Nothing is "
-            "lost: the next run resumes after the last stored checkpoint. To resume on "
-            'its own, give the task a restart block: restart { attempts = 5  backoff = "5s" }',
-        )
-    return DstreamError(
-        f"{doing}: PostgreSQL at {address} said: {reason} (SQLSTATE {code})",
-        hint="fix the cause in PostgreSQL (or the input's config) and run again; nothing "
-        "after the last stored checkpoint is lost",
-    )
-
-
-def _raw(value: object) -> Optional[str]:
-    return value if value is None or isinstance(value, str) else "<unchanged toast>"
-
-
-def _parse_lsn(text: str) -> int:
-    from dstream.providers.postgres_cdc.pgoutput import parse_lsn
-
-    return parse_lsn(text)
+        self.dead_letters.add(relation, change, reason, txn_meta.get("LSN"))
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
@@ -577,14 +472,9 @@ async def _wait_readable(fd: int, timeout: float) -> None:
     up to Python 3.11 it swallows a cancellation (the SDK's stop) that arrives as its
     future completes, and the read loop would go on after a SIGTERM."""
     loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(fd, wake)
-    timer = loop.call_later(timeout, wake)
+    ready: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(fd, _wake, ready)
+    timer = loop.call_later(timeout, _wake, ready)
     try:
         await ready
     finally:

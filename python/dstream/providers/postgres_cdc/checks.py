@@ -1,0 +1,122 @@
+"""What would stop a command of dstream-postgres-cdc, checked before it changes anything:
+the server's wal_level, a slot of the task's name that is not the task's, a slot younger
+than the checkpoint a run resumes from, a table whose updates publishing would break, and
+the privileges init needs. Each is a DstreamError naming the fix; `plan` checks the same
+as `init`, so that it shows as an error what init would refuse.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from dstream.errors import DstreamError
+from dstream.providers.postgres_cdc.catalog import PLUGIN, Inspection, Table, Work
+from dstream.providers.postgres_cdc.config import fold_slot_name, quote_ident
+from dstream.providers.postgres_cdc.pgoutput import format_lsn
+
+
+def require_logical_wal(state: Inspection) -> None:
+    if state.wal_level != "logical":
+        raise DstreamError(
+            f"the server runs with wal_level={state.wal_level}; logical replication needs "
+            "wal_level=logical",
+            hint="set wal_level = logical in postgresql.conf (or ALTER SYSTEM SET "
+            "wal_level = logical) and restart PostgreSQL",
+        )
+
+
+def slot_conflict(state: Inspection, task: Optional[str]) -> Optional[DstreamError]:
+    """Why the slot of the configured name cannot be this task's, or None. Never taken
+    for ours, never dropped: it belongs to another database or another tool."""
+    other = state.foreign_slot
+    if other is None:
+        return None
+    own = fold_slot_name(f"{other.name}_{state.database}")
+    fix = (
+        f'give the task a slot of its own: slot = "{own}" in the input\'s config, then '
+        f"`dstream init {task or '<task>'}`"
+    )
+    if other.database is None:
+        what = "is a physical slot (a standby's), not a logical one"
+    elif other.database != state.database:
+        what = (
+            f"belongs to database {other.database}, not to this task's database "
+            f"{state.database} (slot names are shared by the whole server)"
+        )
+    else:
+        what = f"decodes with {other.plugin}, and dstream-postgres-cdc reads {PLUGIN}"
+        fix += (
+            "; or, if nothing reads that slot any more, drop it: "
+            f"SELECT pg_drop_replication_slot('{other.name}')"
+        )
+    return DstreamError(f"replication slot {other.name} {what}: it cannot be this task's", hint=fix)
+
+
+def require_usable_slot(state: Inspection, resume_lsn: int, task: Optional[str]) -> None:
+    """Before a run: the slot is not another's, and it is not younger than the checkpoint
+    the run resumes from (the changes in between were never decoded: refuse, never skip
+    them silently)."""
+    conflict = slot_conflict(state, task)
+    if conflict is not None:
+        raise conflict
+    start = state.slot_start
+    if state.slot is None or start is None or not resume_lsn or resume_lsn >= start:
+        return
+    name, at = state.slot.name, format_lsn(start)
+    accept = f'{{"lsn": "{at}", "slot": "{name}"}}'
+    raise DstreamError(
+        f"the saved checkpoint (LSN {format_lsn(resume_lsn)}) is older than replication "
+        f"slot {name}, which `dstream init` made at {at}: changes committed between them "
+        "were never captured (the slot was dropped and made anew)",
+        hint=f"re-sync: `dstream run {task or '<task>'} --reset-state` (with snapshot = true "
+        "to copy the tables first); or accept the gap: "
+        f"`dstream state set {task or '<task>'} '{accept}'`",
+    )
+
+
+def refuse_blocked(state: Inspection, tables: list[Table], todo: Work, task: Optional[str]) -> None:
+    """Everything that would make init fail part-way, checked before it changes anything;
+    plan checks the same, so that it shows as an error what init would refuse."""
+    require_logical_wal(state)
+    conflict = slot_conflict(state, task)
+    if conflict is not None:
+        raise conflict
+    unsafe = [t for t in tables if not t.publishes_updates_safely]
+    if unsafe:
+        raise DstreamError(
+            f"no replica identity on {', '.join(t.qualified for t in unsafe)}: once "
+            "published, UPDATE and DELETE on it would fail in your application",
+            hint="add a primary key, or ALTER TABLE ... REPLICA IDENTITY FULL",
+        )
+    _refuse_missing_privileges(state, todo)
+
+
+def _refuse_missing_privileges(state: Inspection, todo: Work) -> None:
+    role, db = quote_ident(state.role), quote_ident(state.database)
+    as_other = "or run init as a superuser"
+    if todo.create_publication and not state.can_create_publication:
+        raise DstreamError(
+            f"role {state.role} may not create publications in database {state.database} "
+            "(CREATE PUBLICATION needs the CREATE privilege on the database)",
+            hint=f"GRANT CREATE ON DATABASE {db} TO {role}, {as_other}",
+        )
+    foreign = [t for t in todo.add if not t.owned]
+    if foreign:
+        raise DstreamError(
+            f"role {state.role} does not own {', '.join(t.qualified for t in foreign)} "
+            "(only a table's owner may add it to a publication)",
+            hint=f"ALTER TABLE ... OWNER TO {role}, {as_other}",
+        )
+    changes_publication = todo.add or todo.remove
+    if not todo.create_publication and changes_publication and not state.publication_owned:
+        raise DstreamError(
+            f"publication {state.publication} belongs to role "
+            f"{state.publication_owner}, so role {state.role} may not change it",
+            hint=f"run init as {state.publication_owner}, {as_other}",
+        )
+    if todo.create_slot and not state.can_replicate:
+        raise DstreamError(
+            f"role {state.role} has no REPLICATION attribute, which a replication slot "
+            "needs (to create it and to stream from it)",
+            hint=f"ALTER ROLE {role} REPLICATION (as a superuser), or use a role that has it",
+        )

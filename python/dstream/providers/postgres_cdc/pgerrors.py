@@ -1,0 +1,111 @@
+"""Connecting to PostgreSQL, and psycopg2's errors as the user's DstreamErrors: the one
+place that reads them. It branches on the driver's exception types and on SQLSTATEs,
+never on message text, and quotes the server's words.
+
+psycopg2 is imported only when a connection is made, so that the provider's other
+commands (and this module) import without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from dstream.errors import DstreamError
+from dstream.providers.postgres_cdc.values import SESSION_OPTIONS
+
+# psycopg2 (replication needs it) ships no type information.
+PgConnection = Any  # Any: a psycopg2 connection
+PgCursor = Any  # Any: a psycopg2 cursor
+PgRow = Any  # Any: a psycopg2 row (a tuple of driver values)
+
+# SQLSTATEs (psycopg2.errorcodes): here so that the module imports without psycopg2.
+INSUFFICIENT_PRIVILEGE = "42501"
+QUERY_CANCELED = "57014"
+CONFIGURATION_LIMIT_EXCEEDED = "53400"
+# Classes that say the connection is gone: connection exception, operator intervention
+# (a shutdown, a terminated backend).
+_CONNECTION_GONE = ("08", "57P")
+
+
+def connect(dsn: str, *, replication: bool = False) -> PgConnection:
+    """A connection in the session the converters expect (SESSION_OPTIONS); with
+    `replication`, a logical replication connection."""
+    import psycopg2
+    import psycopg2.extras
+
+    factory = psycopg2.extras.LogicalReplicationConnection if replication else None
+    try:
+        return psycopg2.connect(dsn, connection_factory=factory, options=SESSION_OPTIONS)
+    except psycopg2.ProgrammingError:
+        # Not chained: its text quotes the DSN, which no traceback may print either.
+        raise unparsable_dsn() from None
+    except psycopg2.OperationalError as exc:
+        said = str(exc).strip()  # every line: libpq's later ones say what to check
+        if replication:
+            raise DstreamError(
+                f"cannot open a replication connection: {said}",
+                hint="the user needs the REPLICATION attribute (or superuser) and "
+                "pg_hba.conf must allow it; check 'dsn'",
+            ) from exc
+        raise DstreamError(
+            f"cannot connect to PostgreSQL: {said}",
+            hint="check 'dsn' in the input's config (host, port, user, password, dbname)",
+        ) from exc
+
+
+def unparsable_dsn() -> DstreamError:
+    """For a DSN libpq cannot parse (psycopg2.ProgrammingError "invalid dsn: ..."): libpq's
+    message quotes the piece it stopped at, which can be part of a password (one with a
+    space), so this one names no part of the DSN."""
+    return DstreamError(
+        "'dsn' is not a valid libpq connection string or postgres:// URL (libpq's message "
+        "is not shown: it quotes part of the string, which may be the password)",
+        hint="write key=value pairs separated by spaces, with a value holding spaces or "
+        "quotes in single quotes (password='two words'); in a URL, percent-encode such "
+        "characters (%20 for a space)",
+    )
+
+
+def reason(exc: Exception) -> str:
+    """What went wrong, in one line: the server's primary message, else the first line
+    of libpq's text (a connection failure has no server message)."""
+    diag = getattr(exc, "diag", None)
+    primary = diag.message_primary if diag is not None else None
+    text = str(exc).strip()
+    return primary or (text.splitlines()[0] if text else type(exc).__name__)
+
+
+@contextmanager
+def server_errors(what: str, hints: Mapping[str, str], default_hint: str) -> Iterator[None]:
+    """A psycopg2 error inside the block (a catalog query or a lifecycle command's DDL)
+    becomes a DstreamError saying what could not be done, in the server's words, with
+    the hint its SQLSTATE (`hints`: code -> hint) calls for."""
+    import psycopg2
+
+    try:
+        yield
+    except psycopg2.Error as exc:
+        hint = hints.get(exc.pgcode or "", default_hint)
+        raise DstreamError(f"cannot {what}: {reason(exc)}", hint=hint) from exc
+
+
+def server_error(exc: Exception, address: str, doing: str) -> DstreamError:
+    """A psycopg2 error of a streaming connection (replication or snapshot) as the user's
+    error. Without an SQLSTATE (or with a connection or shutdown one) the connection is
+    gone: a server restart, a network failure; with another, the server refused what was
+    asked."""
+    code = getattr(exc, "pgcode", None) or ""
+    if not code or code.startswith(_CONNECTION_GONE):
+        return DstreamError(
+            f"lost the connection to PostgreSQL at {address} ({reason(exc)})",
+            hint="the server restarted or shut down, or the network failed. Nothing is "
+            "lost: the next run resumes after the last stored checkpoint. To resume on "
+            'its own, give the task a restart block: restart { attempts = 5  backoff = "5s" }',
+        )
+    return DstreamError(
+        f"{doing}: PostgreSQL at {address} said: {reason(exc)} (SQLSTATE {code})",
+        hint="fix the cause in PostgreSQL (or the input's config) and run again; nothing "
+        "after the last stored checkpoint is lost",
+    )
