@@ -4,6 +4,7 @@ environment its workspace gets, by overriding `workspace_env`)."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -25,6 +26,16 @@ def workspace_env() -> Mapping[str, str]:
 @pytest.fixture
 def ws(tmp_path: Path, workspace_env: Mapping[str, str]) -> Workspace:
     return Workspace(tmp_path, env=workspace_env)
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A 127.0.0.1 port another socket listens on for the whole test (one dstream
+    cannot have)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pty
 import stat
 import subprocess
 import sys
@@ -44,6 +45,33 @@ class CliResult:
     @property
     def stderr(self) -> str:
         return self.stderr_bytes.decode()
+
+
+@dataclass(frozen=True)
+class TerminalRun:
+    """A finished `dstream` run on a pseudo-terminal: its exit code, what the terminal
+    showed, and its stdout when that was piped instead (b"" otherwise)."""
+
+    returncode: int
+    screen: str
+    stdout: bytes
+
+
+def _read_terminal(master: int, answer: Optional[bytes]) -> bytes:
+    """All a terminal shows until its last writer is gone; `answer` and a newline typed
+    once, the first time it shows dstream's prompt."""
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the terminal's last writer is gone
+            return screen
+        if not chunk:
+            return screen
+        screen += chunk
+        if answer is not None and b"Enter a value:" in screen:
+            os.write(master, answer + b"\n")
+            answer = None
 
 
 def dstream_argv(*args: str) -> list[str]:
@@ -116,6 +144,16 @@ def children(pid: int) -> list[int]:
             with contextlib.suppress(OSError):
                 found.extend(int(child) for child in entry.read_text().split())
     return found
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a process that has not ended (a zombie has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            # "pid (comm) state ...": comm may hold spaces and parentheses.
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def with_descendants(pids: list[int]) -> list[int]:
@@ -280,6 +318,30 @@ class Workspace:
         return dstream(
             *args, cwd=self.root, env={**self.env, **(env or {})}, timeout=timeout, **options
         )
+
+    def on_a_terminal(
+        self, *args: str, answer: Optional[bytes] = None, pipe_stdout: bool = False
+    ) -> TerminalRun:
+        """`dstream ARGS` run here with stdin and stderr on a new pseudo-terminal, stdout
+        too unless `pipe_stdout`; a person's terminal, so without the workspace's NO_COLOR.
+        When it asks, `answer` is typed (once; with none, a question waits for ever)."""
+        master, slave = pty.openpty()
+        env = {key: value for key, value in self.env.items() if key != "NO_COLOR"}
+        proc = subprocess.Popen(
+            dstream_argv(*args),
+            cwd=self.root,
+            env=environ(env),
+            stdin=slave,
+            stdout=subprocess.PIPE if pipe_stdout else slave,
+            stderr=slave,
+        )
+        os.close(slave)
+        try:
+            screen = _read_terminal(master, answer)
+        finally:
+            os.close(master)
+        out, _ = proc.communicate(timeout=30)
+        return TerminalRun(proc.returncode, screen.decode("utf-8", "replace"), out or b"")
 
     def python(self, code: str, *flags: str) -> subprocess.CompletedProcess[bytes]:
         """`code` run here by a fresh interpreter like this one (with `flags`), with the

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 from collections.abc import Iterator
 
 import orjson
@@ -90,14 +89,6 @@ def test_a_usage_error_with_json_is_one_json_document(ws: Workspace) -> None:
 
 
 # -- nothing is changed before every flag is checked ----------------------------------
-
-
-@pytest.fixture
-def taken_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield sock.getsockname()[1]
 
 
 @pytest.mark.parametrize(

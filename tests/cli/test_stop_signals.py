@@ -18,21 +18,12 @@ import pytest
 from dstream.errors import ExitCode
 from tests.lifecycle.test_commands import setup as lifecycle_setup
 from tests.services import wait_until
-from tests.workspace import Workspace, with_descendants
+from tests.workspace import Workspace, alive, with_descendants
 
 SIGNALS = [
     pytest.param(signal.SIGTERM, ExitCode.TERMINATED, "SIGTERM", id="SIGTERM"),
     pytest.param(signal.SIGINT, ExitCode.INTERRUPTED, "SIGINT", id="SIGINT"),
 ]
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` is a process that has not ended (a zombie has ended)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _stop(proc: subprocess.Popen[bytes], sig: int) -> tuple[str, str]:
@@ -63,7 +54,7 @@ def test_a_signal_during_plan_stops_it_and_its_provider(
         assert out == ""
         assert f"error: interrupted by {name}" in err, err
         assert "hint:" in err
-    assert [pid for pid in providers if _alive(pid)] == [], "the provider outlived plan"
+    assert [pid for pid in providers if alive(pid)] == [], "the provider outlived plan"
 
 
 @pytest.mark.timeout(120)
@@ -71,7 +62,6 @@ def test_a_signal_during_plan_stops_it_and_its_provider(
 def test_a_signal_before_run_takes_its_tasks_ends_it_cleanly(
     ws: Workspace, sig: int, code: int, name: str
 ) -> None:
-    pytest.importorskip("psycopg")
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(8)

@@ -191,13 +191,11 @@ def test_a_stop_while_waiting_to_restart_exits_130(ws: Workspace) -> None:
 
 
 def test_cancelled_destroy_on_a_terminal_exits_1(ws: Workspace) -> None:
-    from tests.lifecycle.test_destroy_confirm import _destroy_on_a_terminal
-
     scenarios.lifecycle(ws)
-    code, screen = _destroy_on_a_terminal(ws, b"no")
-    assert code == 1, screen
-    assert screen.rstrip().endswith("Destroy cancelled: nothing was removed.")
-    assert "✅" not in screen
+    done = ws.on_a_terminal("destroy", "t", answer=b"no")
+    assert done.returncode == 1, done.screen
+    assert done.screen.rstrip().endswith("Destroy cancelled: nothing was removed.")
+    assert "✅" not in done.screen
 
 
 def test_destroy_says_whether_the_checkpoint_is_kept_or_dropped(ws: Workspace) -> None:

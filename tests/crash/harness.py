@@ -26,7 +26,7 @@ import orjson
 
 from dstream.state.file import FileStore
 from tests import workspace
-from tests.workspace import dstream_argv
+from tests.workspace import alive, dstream_argv
 
 TASK = "crash"
 CONFIG = """\
@@ -80,14 +80,6 @@ def children(pid: int) -> dict[int, Optional[str]]:
     """Direct children of `pid` and their DSTREAM_ROLE (providers run in their own
     sessions, so a process group would not find them)."""
     return {child: _role(child) for child in workspace.children(pid)}
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def wait_gone(pids: list[int], what: str) -> None:

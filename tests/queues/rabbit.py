@@ -100,7 +100,7 @@ class RabbitServer:
                 channel.queue_delete(queue)
 
 
-def _wait_for_port(server: RabbitServer) -> None:
+def _wait_for_port(server: RabbitServer, port: int) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     assert server.process is not None
     while time.monotonic() < deadline:
@@ -110,11 +110,11 @@ def _wait_for_port(server: RabbitServer) -> None:
             )
         with (
             contextlib.suppress(OSError),
-            socket.create_connection(("127.0.0.1", server.port), timeout=1),
+            socket.create_connection(("127.0.0.1", port), timeout=1),
         ):
             return
         time.sleep(0.25)
-    raise ServiceUnavailable(f"rabbitmq-server did not listen within {START_TIMEOUT:g} s")
+    raise ServiceUnavailable(f"rabbitmq-server did not listen on {port} within {START_TIMEOUT:g} s")
 
 
 def start_rabbitmq(management: bool = False) -> RabbitServer:
@@ -169,7 +169,9 @@ def start_rabbitmq(management: bool = False) -> RabbitServer:
     finally:
         stdout.close()
     try:
-        _wait_for_port(server)
+        _wait_for_port(server, server.port)
+        if management_port is not None:  # the plugin listens a little after AMQP does
+            _wait_for_port(server, management_port)
     except BaseException:
         server.stop()
         raise

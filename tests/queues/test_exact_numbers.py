@@ -5,21 +5,19 @@ the message body built from them, and a real RabbitMQ run read back."""
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 
-import orjson
 import pytest
 
 from dstream.providers.queues.routing import Route, build_message
 from dstream.sdk import JsonNumber
 from tests.queues.rabbit import RabbitServer
+from tests.sdk.conftest import DEADLINE, command, run
 
 DATA = (
     b'{"a":[123456789012345678901234567890,1e400,1e-400,0.1000000000000000000000000001,'
     b'-0.5,7,1700000000000000000],"z":{"k":-9223372036854775809}}'
 )
-DEADLINE = 60
+PROVIDER = "queues.rabbitmq"
 _names = itertools.count()
 
 
@@ -38,15 +36,6 @@ def test_the_body_holds_each_number_as_received_and_keys_sorted() -> None:
     assert again.message_id == msg.message_id
 
 
-def provider(stdin: bytes) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "dstream.providers.queues.rabbitmq"],
-        input=stdin,
-        capture_output=True,
-        timeout=DEADLINE,
-    )
-
-
 @pytest.mark.timeout(DEADLINE * 3)
 def test_rabbitmq_delivers_the_numbers_as_received(broker: RabbitServer) -> None:
     pattern = f"n{next(_names)}_{{TableName}}"
@@ -55,21 +44,16 @@ def test_rabbitmq_delivers_the_numbers_as_received(broker: RabbitServer) -> None
         "tables": ["public.nums"],
         "queue_pattern": pattern,
     }
-
-    def command(cmd: str) -> bytes:
-        line = {"command": cmd, "config": config, "protocol": 1, "task": "t", "role": "output"}
-        return orjson.dumps(line) + b"\n"
-
-    done = provider(command("init"))
+    done = run(PROVIDER, command(config, cmd="init", role="output"))
     assert done.returncode == 0, done.stderr
     queue = pattern.replace("{TableName}", "public.nums")
     envelope = b'{"data":%s,"metadata":{"TableName":"nums","Schema":"public","N":%s}}\n'
     lines = envelope % (DATA, b"123456789012345678901234567890")
     lines += envelope % (DATA.replace(b"1e400,", b""), b"1")  # only numbers orjson rounds
     lines += b'{"checkpoint":1}\n'
-    done = provider(command("run") + lines)
+    done = run(PROVIDER, command(config, role="output") + lines)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[1:] == [b'{"checkpoint":1}']
+    assert done.lines[1:] == [b'{"checkpoint":1}']
     got = broker.drain(queue)
     assert [body for _, body in got] == [DATA, DATA.replace(b"1e400,", b"")]
     assert got[0][0].headers["N"] == "123456789012345678901234567890"

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,16 +26,6 @@ DEADLINE = 600
 def managed() -> Iterator[RabbitServer]:
     """A broker of its own with the management plugin (the session's has none)."""
     with rabbitmq(management=True) as server:
-        assert server.management_port is not None
-        deadline = time.monotonic() + 60
-        while True:  # the plugin listens a little after AMQP does
-            try:
-                socket.create_connection(("127.0.0.1", server.management_port), 1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.25)
         yield server
 
 

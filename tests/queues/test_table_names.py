@@ -6,8 +6,6 @@ TableName, never by looking for a dot."""
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 
 import orjson
 import pytest
@@ -22,8 +20,9 @@ from dstream.providers.queues.routing import (
 )
 from dstream.providers.tables import format_table_name, parse_table_name
 from tests.queues.rabbit import RabbitServer
+from tests.sdk.conftest import DEADLINE, command, frames, run
 
-DEADLINE = 60
+PROVIDER = "queues.rabbitmq"
 _names = itertools.count()
 WEIRD = {"TableName": "Tab.le", "Schema": "we.ird"}
 
@@ -80,15 +79,6 @@ def test_a_formatted_name_reads_back(schema: str, name: str) -> None:
     assert parse_table_name(text, "default", '""') == (schema or "default", name)
 
 
-def provider(stdin: bytes) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "dstream.providers.queues.rabbitmq"],
-        input=stdin,
-        capture_output=True,
-        timeout=DEADLINE,
-    )
-
-
 @pytest.mark.timeout(DEADLINE * 3)
 def test_rabbitmq_routes_a_dotted_postgres_table(broker: RabbitServer) -> None:
     prefix = f"w{next(_names)}_"
@@ -97,19 +87,14 @@ def test_rabbitmq_routes_a_dotted_postgres_table(broker: RabbitServer) -> None:
         "tables": ['"we.ird"."Tab.le"'],
         "queue_pattern": prefix + "{TableName}",
     }
-
-    def command(cmd: str) -> bytes:
-        line = {"command": cmd, "config": config, "protocol": 1, "task": "t", "role": "output"}
-        return orjson.dumps(line) + b"\n"
-
-    done = provider(command("init"))
+    done = run(PROVIDER, command(config, cmd="init", role="output"))
     assert done.returncode == 0, done.stderr
     queue = prefix + "we.ird.Tab.le"
     assert broker.queue_count(queue) == 0
     frame = {"data": {"id": 1}, "metadata": WEIRD}
-    done = provider(command("run") + orjson.dumps(frame) + b'\n{"checkpoint":1}\n')
+    done = run(PROVIDER, command(config, role="output") + frames(frame, {"checkpoint": 1}))
     assert done.returncode == 0, done.stderr
     assert [orjson.loads(body) for _, body in broker.drain(queue)] == [{"id": 1}]
-    done = provider(command("destroy"))
+    done = run(PROVIDER, command(config, cmd="destroy", role="output"))
     assert done.returncode == 0, done.stderr
     assert broker.queue_count(queue) is None

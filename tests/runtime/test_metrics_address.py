@@ -8,13 +8,11 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import subprocess
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.runtime.conftest import metrics_address, scrape
 from tests.workspace import Workspace
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -41,30 +39,6 @@ def _ipv6_loopback() -> bool:
         return False
 
 
-def _served_at(proc: subprocess.Popen[bytes]) -> str:
-    assert proc.stderr is not None
-    while True:
-        line = proc.stderr.readline().decode()
-        assert line, "dstream exited before serving metrics"
-        found = re.search(r"metrics on http://(\S+)/metrics", line)
-        if found:
-            return found.group(1)
-
-
-def _scrape(addr: str) -> str:
-    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=10) as response:
-        text: str = response.read().decode()
-        return text
-
-
-@pytest.fixture
-def taken_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield sock.getsockname()[1]
-
-
 @pytest.mark.timeout(120)
 @pytest.mark.skipif(not _ipv6_loopback(), reason="this host has no IPv6 loopback")
 @pytest.mark.parametrize("where", ["flag", "block"])
@@ -74,9 +48,9 @@ def test_an_ipv6_address_is_served_on_ipv6(ws: Workspace, where: str) -> None:
     flag = ["--metrics-addr", "[::1]:0"] if where == "flag" else []
     proc = ws.popen("run", "t", *flag)
     try:
-        addr = _served_at(proc)
+        addr = metrics_address(proc)
         assert addr.startswith("[::1]:"), addr  # a URL's form of an IPv6 address
-        assert "dstream_up" in _scrape(addr)
+        assert "dstream_up" in scrape(addr)[1]
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
@@ -114,7 +88,7 @@ def test_every_metric_says_what_the_docs_say(ws: Workspace) -> None:
     ws.config(ENDLESS.format(metrics=""))
     proc = ws.popen("run", "t", "--metrics-addr", "127.0.0.1:0")
     try:
-        text = _scrape(_served_at(proc))
+        _, text = scrape(metrics_address(proc))
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import os
 import pty
-import re
 import select
 import signal
 import subprocess
-import urllib.request
 
 import orjson
 
 from tests.providers import SHELL_OUTPUT
+from tests.runtime.conftest import metrics_address, scrape
 from tests.services import wait_until
 from tests.workspace import Workspace
 
@@ -31,24 +30,6 @@ exec sleep 120
 """
 
 
-def _metrics_address(proc: subprocess.Popen[bytes]) -> str:
-    assert proc.stderr is not None
-    while True:
-        line = proc.stderr.readline().decode()
-        assert line, "dstream exited before serving metrics"
-        found = re.search(r"metrics on http://(\S+)/metrics", line)
-        if found:
-            return found.group(1)
-
-
-def _scrape(addr: str, path: str = "/metrics") -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://{addr}{path}", timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 def _metric(text: str, name: str, **labels: str) -> float:
     want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     for line in text.splitlines():
@@ -64,14 +45,14 @@ def test_metrics_scraped_during_a_run_match_what_the_output_received(ws: Workspa
     ws.script("output.sh", SHELL_OUTPUT)
     ws.task("./idle.sh", "./output.sh", name="m", state=True)
     proc = ws.popen("run", "m", "--json", "--metrics-addr", "127.0.0.1:0")
-    addr = _metrics_address(proc)
+    addr = metrics_address(proc)
     acks = "dstream_checkpoints_acknowledged_total"
     wait_until(
         "one acknowledged checkpoint",
-        lambda: _metric(_scrape(addr)[1], acks, task="m") == 1,
+        lambda: _metric(scrape(addr)[1], acks, task="m") == 1,
         tick=0.1,
     )
-    _, text = _scrape(addr)
+    _, text = scrape(addr)
     received = ws.json_lines("out.jsonl")
     assert len(received) == 1000
     assert _metric(text, "dstream_frames_total", task="m", kind="data") == len(received)
@@ -81,7 +62,7 @@ def test_metrics_scraped_during_a_run_match_what_the_output_received(ws: Workspa
     assert _metric(text, "dstream_up", task="m") == 1
     assert _metric(text, "dstream_provider_restarts_total", task="m") == 0
     assert 0 <= _metric(text, "dstream_checkpoint_lag_seconds", task="m") < 60
-    assert _scrape(addr, "/healthz") == (200, "ok\n")
+    assert scrape(addr, "/healthz") == (200, "ok\n")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

@@ -20,7 +20,7 @@ import pytest
 from dstream.errors import ExitCode
 from dstream.runtime.stopping import STOP_MARGIN
 from tests.providers import SHELL_OUTPUT
-from tests.workspace import Workspace, with_descendants
+from tests.workspace import Workspace, alive, with_descendants
 
 GRACE = 1.0
 # What bounds the wait for the run to end: a run that ignores stop_grace hangs until its
@@ -194,22 +194,14 @@ def test_a_clean_inputs_last_line_without_newline_is_still_a_frame(ws: Workspace
     assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1, 2]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _wait_gone(pids: list[int], within: float = 10.0) -> list[int]:
     """The pids still alive (zombies count as gone) after waiting up to `within` s."""
     deadline = time.monotonic() + within
-    alive = [pid for pid in pids if _alive(pid)]
-    while alive and time.monotonic() < deadline:
+    left = [pid for pid in pids if alive(pid)]
+    while left and time.monotonic() < deadline:
         time.sleep(0.05)
-        alive = [pid for pid in alive if _alive(pid)]
-    return alive
+        left = [pid for pid in left if alive(pid)]
+    return left
 
 
 def test_the_process_walk_skips_a_process_that_exits_during_it(

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from typing import Any
 
 import orjson
 import pytest
 
 from dstream.errors import ExitCode
+from tests.services import wait_until
 from tests.workspace import Workspace
 
 GRACE = 2.0
@@ -89,15 +89,27 @@ while True:
 """
 
 
-def _stop(ws: Workspace, **env: str) -> tuple[int, dict[str, Any], str]:
+def _task(ws: Workspace, input_body: str, output_body: str, **options: Any) -> None:
+    """Task "t" from input.py into output.py (Python bodies) with stop_grace GRACE;
+    `options` as for Workspace.task."""
+    ws.python_script("input.py", input_body)
+    ws.python_script("output.py", output_body)
+    ws.task("./input.py", "./output.py", settings=f'stop_grace = "{GRACE:g}s"', **options)
+
+
+def _flowing(ws: Workspace, proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the output created `flowing`; an assertion if the run ended before."""
+    assert proc.poll() is None, ws.read_text("stderr")
+    return (ws.root / "flowing").exists()
+
+
+def _stop(ws: Workspace) -> tuple[int, dict[str, Any], str]:
     """Run task "t" until its output created `flowing`, SIGTERM it, and return its exit
     code, its --json task result and its stderr."""
     with open(ws.root / "stdout", "wb") as out, open(ws.root / "stderr", "wb") as err:
-        proc = ws.popen("run", "t", "--json", stdout=out, stderr=err, env=env)
+        proc = ws.popen("run", "t", "--json", stdout=out, stderr=err)
         try:
-            while not (ws.root / "flowing").exists():
-                assert proc.poll() is None, ws.read_text("stderr")
-                time.sleep(0.05)
+            wait_until("the output's `flowing`", lambda: _flowing(ws, proc))
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
         except (AssertionError, subprocess.TimeoutExpired):
@@ -112,9 +124,7 @@ def test_an_output_gets_its_eof_to_flush_when_the_input_ignores_sigterm(ws: Work
     """The input is killed before the deadline, what it wrote is delivered, and the
     output gets EOF and time to flush its batch: everything the pump counted is in the
     sink."""
-    ws.python_script("input.py", DEAF_INPUT)
-    ws.python_script("output.py", BATCHING_OUTPUT)
-    ws.task("./input.py", "./output.py", settings=f'stop_grace = "{GRACE:g}s"')
+    _task(ws, DEAF_INPUT, BATCHING_OUTPUT)
     code, task, err = _stop(ws)
     assert code == ExitCode.TERMINATED, err
     assert "input './input.py' did not stop" in err, err
@@ -130,9 +140,7 @@ def test_an_output_gets_its_eof_to_flush_when_the_input_ignores_sigterm(ws: Work
 def test_an_output_killed_at_the_deadline_is_not_said_to_have_had_everything(
     ws: Workspace,
 ) -> None:
-    ws.python_script("input.py", POLITE_INPUT)
-    ws.python_script("output.py", STUCK_OUTPUT)
-    ws.task("./input.py", "./output.py", settings=f'stop_grace = "{GRACE:g}s"')
+    _task(ws, POLITE_INPUT, STUCK_OUTPUT)
     code, task, err = _stop(ws)
     assert code == ExitCode.TERMINATED, err
     assert "output './output.py' did not stop" in err, err
@@ -151,15 +159,8 @@ def test_an_output_killed_at_the_deadline_is_not_said_to_have_had_everything(
 def test_an_output_killed_after_acknowledging_is_resumable_from_its_checkpoint(
     ws: Workspace,
 ) -> None:
-    ws.python_script("input.py", POLITE_INPUT)
-    ws.python_script("output.py", STUCK_OUTPUT)
-    ws.task(
-        "./input.py",
-        "./output.py",
-        state=True,
-        input_env={"CP": "5"},
-        output_env={"ACKS": "1"},
-        settings=f'stop_grace = "{GRACE:g}s"',
+    _task(
+        ws, POLITE_INPUT, STUCK_OUTPUT, state=True, input_env={"CP": "5"}, output_env={"ACKS": "1"}
     )
     code, task, err = _stop(ws)
     assert code == ExitCode.TERMINATED, err

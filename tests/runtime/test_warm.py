@@ -25,7 +25,7 @@ import orjson
 import pytest
 
 from tests.services import wait_until
-from tests.workspace import CliResult, Workspace, children, environ
+from tests.workspace import CliResult, Workspace, alive, children, environ
 
 ENTRY = "import sys; sys.argv[0] = 'dstream'; from dstream.cli.entry import run; run()"
 WARM = "started by a warm start"
@@ -347,14 +347,6 @@ def test_a_failing_warm_start_is_reported_and_the_run_starts_as_always(
 # One envelope, then a provider that stays and never writes again (a pipe write cannot
 # end it when dstream is gone): only the parent-death signal or the watchdog ends it.
 STAYS = INPUT + "exec sleep 1000\n"
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 @pytest.mark.parametrize("when", ["at the first envelope", "once taken over"])
