@@ -20,8 +20,6 @@ pods resolve both in the ConfigMap's directory, which holds the .hcl files only.
 from __future__ import annotations
 
 import os
-import re
-from urllib.parse import parse_qs, urlsplit
 
 from dstream.config.loader import ENV_VAR_PREFIX, Analysis, analyze
 from dstream.config.model import Project
@@ -29,6 +27,7 @@ from dstream.config.taint import leaves
 from dstream.errors import ConfigError
 from dstream.protocol.values import encode_json
 from dstream.records import record
+from dstream.state.postgres import dsn_secrets
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -133,10 +132,10 @@ def _refuse_a_password_in_the_dsn(project: Project, secret: str) -> None:
     in the DSN, or in a variable not sensitive, would be in it in clear text. One made
     of a sensitive variable's value is not (deploy evaluated a stand-in; the pods read
     the Secret)."""
-    password = dsn_password(project.state.dsn or "")
     # sensitive: the password holds such a value, or is a part of one (the whole dsn)
-    if not password or any(
-        value in password or password in value for value in project.sensitive_values
+    if all(
+        any(value in password or password in value for value in project.sensitive_values)
+        for password in dsn_secrets(project.state.dsn or "")
     ):
         return
     raise ConfigError(
@@ -149,25 +148,6 @@ def _refuse_a_password_in_the_dsn(project: Project, secret: str) -> None:
         f"generic {secret} --from-literal=pgpw=...); or make the variable that gives "
         "the whole dsn sensitive",
     )
-
-
-# password=... in a keyword DSN: quoted ('...') or up to a space
-_PASSWORD_KEYWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
-
-
-def dsn_password(dsn: str) -> str:
-    """The password a DSN holds (a URI's user:password@ or ?password=, a keyword DSN's
-    password=), "" when none."""
-    if "://" in dsn:
-        try:
-            parts = urlsplit(dsn)
-            in_query = parse_qs(parts.query).get("password", [""])[0]
-            return parts.password or in_query
-        except ValueError:  # unparseable: anything between "://" and the last "@"
-            userinfo = dsn.partition("://")[2].rpartition("@")[0]
-            return userinfo.partition(":")[2]
-    found = _PASSWORD_KEYWORD.search(dsn)
-    return found.group(1).strip("'") if found else ""
 
 
 def _given(result: Analysis) -> tuple[dict[str, JsonValue], list[str]]:

@@ -12,8 +12,8 @@ import orjson
 
 from dstream.kit.harness import Line, Session, Target, Timeout
 from dstream.kit.validate import Obj, is_checkpoint, parse_object
-from dstream.protocol.frames import FEATURE_COMMIT_NOTICES
-from dstream.protocol.messages import command_line
+from dstream.protocol.frames import FEATURE_COMMIT_NOTICES, KEY_STATUS
+from dstream.protocol.messages import KEY_MESSAGE, command_line, folded, handshake_status
 from dstream.records import field, record
 
 # Data frames and checkpoints the suite writes to an output.
@@ -50,10 +50,7 @@ class Transcript:
     @property
     def status_line(self) -> Optional[Obj]:
         """The first line as a status object, or None for a legacy provider."""
-        if self.first is None:
-            return None
-        obj, _ = parse_object(self.first.raw)
-        return obj if obj is not None and "status" in obj else None
+        return None if self.first is None else status_object(self.first)
 
     @property
     def legacy(self) -> bool:
@@ -253,9 +250,19 @@ class Probe:
         return t, None
 
 
-def _is_data(line: Line) -> bool:
+def status_object(line: Line) -> Optional[Obj]:
+    """`line` as a status object when a run takes it for one (parse_handshake's rule:
+    `status` and `message` match whatever their case), under the lowercase names the
+    checks read; None when a run takes it for a legacy provider's data."""
     obj, _ = parse_object(line.raw)
-    return obj is None or "status" not in obj
+    if obj is None or (status := handshake_status(obj)) is None:
+        return None
+    message = folded(obj, KEY_MESSAGE)
+    return {**obj, KEY_STATUS: status, **({} if message is None else {KEY_MESSAGE: message})}
+
+
+def _is_data(line: Line) -> bool:
+    return status_object(line) is None
 
 
 def _is_ack(line: Line) -> bool:

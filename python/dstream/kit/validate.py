@@ -46,11 +46,9 @@ def parse_object(raw: bytes) -> tuple[Optional[Obj], Optional[str]]:
 
 
 def handshake_problem(obj: Obj) -> Optional[str]:
-    """For a first line that has a "status" key: what keeps it from being a valid
+    """For a status line (probe.status_object): what keeps it from being a valid
     handshake. Keys dstream does not read are ignored there, as the original did."""
     status = obj.get("status")
-    if status not in ("ready", "error"):
-        return f'"status" is {status!r}; a handshake says "ready" or "error"'
     protocol = obj.get("protocol")
     if protocol is not None and protocol != PROTOCOL_VERSION:
         return f'"protocol" is {protocol!r}; dstream speaks protocol {PROTOCOL_VERSION}'

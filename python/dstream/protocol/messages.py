@@ -125,10 +125,7 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
         obj = decode_json(line)
     except ValueError:
         return Handshake("legacy")
-    if not isinstance(obj, dict) or not FRAME_KEYS.isdisjoint(obj):
-        return Handshake("legacy")
-    status = _folded(obj, KEY_STATUS)
-    if status not in HANDSHAKE_STATUSES:
+    if not isinstance(obj, dict) or (status := handshake_status(obj)) is None:
         return Handshake("legacy")
     if status == READY:
         features = obj.get("features")
@@ -150,10 +147,19 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
             config_schema=schema if isinstance(schema, dict) else None,
             role=role if (role := obj.get(KEY_ROLE)) in ROLES else None,
         )
-    return Handshake(ERROR, message=str(_folded(obj, KEY_MESSAGE) or "no message given"))
+    return Handshake(ERROR, message=str(folded(obj, KEY_MESSAGE) or "no message given"))
 
 
-def _folded(obj: JsonObject, key: str) -> JsonValue:
+def handshake_status(obj: JsonObject) -> Optional[str]:
+    """READY or ERROR when `obj` is a status line (see parse_handshake), else None: a
+    legacy provider's data."""
+    if not FRAME_KEYS.isdisjoint(obj):
+        return None
+    status = folded(obj, KEY_STATUS)
+    return status if isinstance(status, str) and status in HANDSHAKE_STATUSES else None
+
+
+def folded(obj: JsonObject, key: str) -> JsonValue:
     """The value of `key` in `obj` matched regardless of case, as Go's encoding/json
     matches a struct field; of several such keys the last one wins, as there."""
     found: JsonValue = None
@@ -247,21 +253,33 @@ class LifecycleResult:
 
     @classmethod
     def parse(cls, line: bytes) -> LifecycleResult:
+        """A result line read as the original DStream read it (Go's json.Unmarshal): keys
+        and the status match whatever their case (a .NET provider on System.Text.Json's
+        defaults writes "Status"). Raises ValueError: not JSON, or not a result."""
         obj = decode_json(line)
-        if not isinstance(obj, dict) or obj.get("status") not in LIFECYCLE_STATUSES:
+        status = folded(obj, KEY_STATUS) if isinstance(obj, dict) else None
+        known = _lifecycle_status(status)
+        if not isinstance(obj, dict) or known is None:
             raise ValueError(
                 "a lifecycle result must be a JSON object whose status is one of "
                 + ", ".join(LIFECYCLE_STATUSES)
             )
-        metadata, error = obj.get("metadata"), obj.get("error")
+        metadata, error = folded(obj, "metadata"), folded(obj, "error")
         return cls(
-            status=str(obj["status"]),
-            resources=_as_list(obj.get("resources")),
-            changes=_as_list(obj.get("changes")),
+            status=known,
+            resources=_as_list(folded(obj, "resources")),
+            changes=_as_list(folded(obj, "changes")),
             metadata=dict(metadata) if isinstance(metadata, dict) else {},
-            message=str(obj.get("message") or ""),
+            message=str(folded(obj, KEY_MESSAGE) or ""),
             error=None if error is None else str(error),
         )
+
+
+def _lifecycle_status(value: JsonValue) -> Optional[str]:
+    """The status of LIFECYCLE_STATUSES that `value` names, whatever its case; else None."""
+    if not isinstance(value, str):
+        return None
+    return next((s for s in LIFECYCLE_STATUSES if s.casefold() == value.casefold()), None)
 
 
 def _as_list(value: JsonValue) -> list[Any]:  # Any: as LifecycleResult.resources

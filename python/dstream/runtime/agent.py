@@ -47,7 +47,7 @@ from dstream.records import field, record
 from dstream.runtime.monitor import Monitor, TaskMonitor
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop
 from dstream.runtime.runner import definition_hash, run_task
-from dstream.runtime.signals import Forced, StopSignals, left_behind
+from dstream.runtime.signals import Forced, StopSignals, left_behind, stopping_notice
 from dstream.state.agents import AgentRefused
 
 if TYPE_CHECKING:
@@ -385,9 +385,7 @@ class Agent:
         """SIGINT/SIGTERM: the loop ends and every task drains; a second one forces the
         tasks' stop (their providers are killed)."""
         if requests == 1:
-            sys.stderr.write(
-                "\ndstream: stopping: draining the agent's tasks (press Ctrl-C again to force)\n"
-            )
+            sys.stderr.write(stopping_notice("stopping: draining the agent's tasks", signum))
         else:
             for running in list(self.running.values()):
                 running.stop.request(signum)

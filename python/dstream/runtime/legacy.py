@@ -57,10 +57,19 @@ if TYPE_CHECKING:
 # The longest wait for an output's first line before the pump starts (see
 # await_output_handshake): an output that writes nothing in that time gets no checkpoint.
 OUTPUT_HANDSHAKE_WAIT = 5.0
-ANSI = r"\x1b\[[0-9;?]*[ -/]*[@-~]"
+_ANSI = r"\x1b\[[0-9;?]*[ -/]*[@-~]"
 # Why an output gets no checkpoint frames, for the warning.
 BARE_READY = 'its handshake has no "protocol"'
 NO_HANDSHAKE = "it wrote no handshake"
+
+
+def log_stdout_line(task: str, role: str, raw: bytes, *, several: bool) -> None:
+    """A line a provider wrote on stdout that is its log, not a frame (a legacy input's,
+    a line before an original output's lifecycle result): logged at info level as the
+    provider's, without a logger's colours (a Go logger's ANSI codes)."""
+    text = re.sub(_ANSI, "", raw.decode("utf-8", "replace")).strip()
+    if text:
+        logs.provider_line(task, role, text, "info", several=several)
 
 
 def acknowledges(handshake: Union[Handshake, Description]) -> bool:
@@ -207,9 +216,7 @@ class LegacyBridge:
         if self._pump is None or inp is None or not inp.legacy:
             return
         for raw in self._pump.take_log_lines():
-            text = re.sub(ANSI, "", raw.decode("utf-8", "replace")).strip()
-            if text:
-                logs.provider_line(run.task.name, "input", text, "info", several=run.task_prefixes)
+            log_stdout_line(run.task.name, "input", raw, several=run.task_prefixes)
 
     # -- the end -------------------------------------------------------------------
     def finish(self) -> None:

@@ -27,25 +27,21 @@ error), for plan and status, which change nothing, it still is.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import TYPE_CHECKING, Any, Optional
 
-from dstream import logs
 from dstream.config.model import Project, ProviderSpec, TaskSpec
 from dstream.errors import DstreamError, ProviderError
 from dstream.protocol.frames import FEATURE_LIFECYCLE, LIFECYCLE_COMMANDS
-from dstream.protocol.messages import LIFECYCLE_STATUSES, LifecycleResult
-from dstream.protocol.values import decode_json, encode_json
+from dstream.protocol.messages import LifecycleResult
 from dstream.records import field, record
-from dstream.runtime.legacy import ANSI  # a Go logger's colours, stripped as in a run
+from dstream.runtime.legacy import log_stdout_line
 
 if TYPE_CHECKING:
     from dstream.runtime.process import ProviderProcess
 
 DEFAULT_TIMEOUT = 300.0  # seconds a provider may take to create or remove things
 EXIT_GRACE = 10.0  # seconds to exit after writing its result, or after closing stdout
-RESULT_KEYS = ("status", "resources", "changes", "metadata", "message", "error")
 # Why an output is not asked: its block says so.
 NOT_ASKED_BY_CONFIG = "not asked: lifecycle = false in its block"
 # What an output that exits non-zero without a result may mean, and what to do then.
@@ -284,9 +280,9 @@ def _read_undeclared(
         if line is None:
             break
         try:
-            result = _parse_result(line)
+            result = LifecycleResult.parse(line)
         except ValueError:
-            _log_line(task, proc.role, line)
+            log_stdout_line(task.name, proc.role, line, several=False)
             skipped += 1
             continue
         _judge(outcome, result, command, _reap(proc, outcome, task))
@@ -302,14 +298,6 @@ def _read_undeclared(
         outcome.error = f"{outcome.label} {how} without writing a result"
 
 
-def _log_line(task: TaskSpec, role: str, line: bytes) -> None:
-    """A stdout line that is not the result: logged as the provider's (the original
-    echoed it), without its colours."""
-    text = re.sub(ANSI, "", line.decode("utf-8", "replace")).strip()
-    if text:
-        logs.provider_line(task.name, role, text, "info", several=False)
-
-
 def _reap(proc: ProviderProcess, outcome: ProviderOutcome, task: TaskSpec) -> Optional[int]:
     """Wait for a provider that answered (or closed its stdout) to exit, logging what it
     still writes; killed past EXIT_GRACE (None then: see _how_it_ended). Records its
@@ -322,7 +310,7 @@ def _reap(proc: ProviderProcess, outcome: ProviderOutcome, task: TaskSpec) -> Op
             break
         if line is None:
             break
-        _log_line(task, proc.role, line)
+        log_stdout_line(task.name, proc.role, line, several=False)
     code: Optional[int] = proc.wait(max(0.0, until - time.monotonic()))
     if code is None:
         proc.kill()
@@ -347,22 +335,6 @@ def _time_out(proc: ProviderProcess, outcome: ProviderOutcome, timeout: float, m
     outcome.exit_code = proc.wait(5)
     outcome.error = f"{outcome.label} did not report a result within {timeout:g} s{more}"
     outcome.stderr_tail = proc.stderr_tail()
-
-
-def _parse_result(line: bytes) -> LifecycleResult:
-    """A result line, its keys and its status matched case-insensitively as Go's
-    json.Unmarshal matches keys (a .NET provider on System.Text.Json's defaults writes
-    "Status"; the original echoed the line either way). Raises ValueError."""
-    obj = decode_json(line)
-    if not isinstance(obj, dict):
-        return LifecycleResult.parse(line)  # raises: not an object
-    folded = {key.lower(): value for key, value in obj.items() if key.lower() in RESULT_KEYS}
-    status = folded.get("status")
-    if isinstance(status, str):
-        folded["status"] = next(
-            (s for s in LIFECYCLE_STATUSES if s.lower() == status.lower()), status
-        )
-    return LifecycleResult.parse(encode_json(folded))
 
 
 def _judge(
@@ -402,7 +374,7 @@ def _read_result(
         outcome.error = f"{label} {_how_it_ended(code)} without writing a result"
         return
     try:
-        result = _parse_result(line)
+        result = LifecycleResult.parse(line)
     except ValueError as exc:  # not JSON, or not a result
         shown = line[:200].decode("utf-8", "replace")
         outcome.error = f"{label} wrote an invalid result ({exc}): {shown}"

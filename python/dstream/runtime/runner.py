@@ -28,7 +28,13 @@ from dstream.protocol.frames import DEFAULT_FLUSH_TIMEOUT
 from dstream.protocol.values import encode_json
 from dstream.runtime.monitor import Monitor, add_counters
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop, TaskRun
-from dstream.runtime.signals import Forced, StopSignals, left_behind, never_started
+from dstream.runtime.signals import (
+    Forced,
+    StopSignals,
+    left_behind,
+    never_started,
+    stopping_notice,
+)
 from dstream.state.base import AlreadyRunning, StateStore
 
 TYPE_CHECKING = False
@@ -191,10 +197,11 @@ TAKEOVER_MARGIN = STANDBY_POLL + TAKEOVER_SLACK
 
 
 def _take(store: StateStore, slot: _Slot, standby: bool) -> bool:
-    """Hold the slot's task for the run; a standby run waits until it is free. False
-    when it was stopped meanwhile: then it holds nothing (a take-over answered after the
-    stop is given back), and whatever the attempt in flight then met is no error."""
-    waiting = False
+    """Hold the slot's task for the run; a standby run waits until it is free, also
+    through a stall of the database once it answered (logged once a stall). False when
+    it was stopped meanwhile: then it holds nothing (a take-over answered after the stop
+    is given back), and whatever the attempt in flight then met is no error."""
+    waiting = stalled = False
     while not slot.stop.requests:
         try:
             digest = definition_hash(slot.task) if store.has_leases else ""
@@ -205,16 +212,38 @@ def _take(store: StateStore, slot: _Slot, standby: bool) -> bool:
             if not waiting:
                 logs.log.info("standby: %s; taking over when it is free", exc.reason)
                 waiting = True
+            if stalled:
+                logs.log.info("standby: the state database answers again")
+                stalled = False
             slot.stop.event.wait(STANDBY_POLL)
             continue
-        except DstreamError:
+        except DstreamError as exc:
             if slot.stop.requests:
                 break
-            raise
+            # Never answered yet: a wrong dsn is as likely as a stall, and is an error.
+            if not (waiting and _unreachable(exc)):
+                raise
+            if not stalled:
+                logs.log.warning(
+                    "standby: the state database does not answer (%s); waiting on, trying "
+                    "again every %gs", exc.reason, STANDBY_POLL,
+                )  # fmt: skip
+                stalled = True
+            slot.stop.event.wait(STANDBY_POLL)
+            continue
         if not slot.stop.requests:
             return True
     slot.lease.close()
     return False
+
+
+def _unreachable(exc: DstreamError) -> bool:
+    """Whether `exc` says the state database did not answer. Imported here: only a store
+    with leases raises it, and its module (which loads socket) is no part of a run's
+    start-up otherwise."""
+    from dstream.state.session import StateUnreachable
+
+    return isinstance(exc, StateUnreachable)
 
 
 def _take_all(store: StateStore, slots: list[_Slot], standby: bool) -> bool:
@@ -228,12 +257,12 @@ def _on_signal(slots: list[_Slot], started: threading.Event) -> Callable[[int, i
 
     def stop(signum: int, requests: int) -> None:
         if requests == 1:
-            sys.stderr.write(
-                "\ndstream: stopping: draining what the inputs already wrote "
-                "(press Ctrl-C again to force)\n"
+            doing = (
+                "stopping: draining what the inputs already wrote"
                 if started.is_set()
-                else "\ndstream: stopping before any task started (press Ctrl-C again to force)\n"
+                else "stopping before any task started"
             )
+            sys.stderr.write(stopping_notice(doing, signum))
         for slot in slots:
             if not slot.done:
                 slot.user_stopped = True

@@ -114,6 +114,13 @@ class StopSignals:
             signal.signal(sig, old)
 
 
+def stopping_notice(doing: str, signum: int) -> str:
+    """The line a first stop signal prints: what the process does (`doing`) and how to
+    force it, by the signal received (SIGINT and SIGTERM both count as the second)."""
+    again = "press Ctrl-C again" if signum == signal.SIGINT else "send SIGTERM again"
+    return f"\ndstream: {doing} ({again} to force)\n"
+
+
 def left_behind(task: str, signum: Optional[int]) -> RunSummary:
     """The summary of a task whose thread had not ended STOP_MARGIN after a forced stop
     (it waits on the state database): the process ends without it."""

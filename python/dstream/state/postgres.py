@@ -69,7 +69,8 @@ T = TypeVar("T")
 
 def dsn_secrets(dsn: str) -> list[str]:
     """The password a DSN holds, as parsed and as written (also when libpq cannot parse
-    it: a message may quote the text), for the redactor."""
+    it: a message may quote the text), for the redactor and for deploy, which keeps it
+    out of a ConfigMap."""
     found = [m.group(1) or m.group(2) for m in _PASSWORD_KEY.finditer(dsn)]
     scheme = dsn.find("://")
     for at in (dsn.find("@", scheme + 3), dsn.rfind("@")):  # libpq's reading; the widest
