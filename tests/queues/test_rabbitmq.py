@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.queues.proxy import CuttingProxy
 from tests.queues.rabbit import TABLES, RabbitServer, configure, queues_of
+from tests.relay import CuttingProxy
 from tests.workspace import Workspace
 
 _names = itertools.count()

@@ -17,18 +17,18 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import orjson
 import psycopg
 from psycopg.rows import TupleRow
 
 from tests.crash.harness import read_output
-from tests.services import require_service
+from tests.services import require_service, wait_until
 from tests.workspace import dstream_argv
 
 TASK = "t"
-CONFIG = """\
+STATE = """\
 state {{
   backend = "postgres"
   dsn = "{dsn}"
@@ -36,6 +36,9 @@ state {{
   lease_ttl = "{ttl}s"
   lease_renew_interval = "{renew}s"
 }}
+"""
+# config()'s one task, restarted after a failure.
+RESTARTED = """\
 task "{task}" {{
   commit_interval = "200ms"
   stop_grace = "{stop_grace}"
@@ -48,6 +51,15 @@ task "{task}" {{
   output {{ provider_path = "{output}"     config {{ path = "out.jsonl" }} }}
 }}
 """  # noqa: E501
+# counter()'s task: one of several in a project, each with an output file of its own.
+COUNTER = """\
+task "{name}" {{
+  commit_interval = "{commit_interval}"
+  stop_grace = "1s"
+  input  {{ provider_path = "dstream-counter"  config {{ interval = {interval}  max_count = {max_count}  checkpoint_every = 10 }} }}
+  output {{ provider_path = "dstream-file"     config {{ path = "out_{name}.jsonl" }} }}
+}}
+"""  # noqa: E501
 
 
 def config(
@@ -55,10 +67,22 @@ def config(
     output: str = "dstream-file",
 ) -> str:  # fmt: skip
     """A host's dstream.hcl: task TASK (counter -> file) on the shared PostgreSQL state."""
-    return CONFIG.format(
-        dsn=dsn, table=table, ttl=ttl, renew=renew, task=TASK, stop_grace=stop_grace,
-        output=output,
-    )  # fmt: skip
+    task = RESTARTED.format(task=TASK, stop_grace=stop_grace, output=output)
+    return project(dsn, table, task, ttl=ttl, renew=renew)
+
+
+def counter(
+    name: str, *, interval: int = 20, max_count: int = 0, commit_interval: str = "200ms"
+) -> str:
+    """A task block: counter -> out_<name>.jsonl."""
+    return COUNTER.format(
+        name=name, interval=interval, max_count=max_count, commit_interval=commit_interval
+    )
+
+
+def project(dsn: str, table: str, *tasks: str, ttl: float = 6, renew: float = 1) -> str:
+    """A dstream.hcl of these task blocks on the shared PostgreSQL state."""
+    return STATE.format(dsn=dsn, table=table, ttl=ttl, renew=renew) + "".join(tasks)
 
 
 # Bounds a wait: a deadline passed is a hang, not slowness.
@@ -121,26 +145,42 @@ class Database:
         return int(orjson.loads(row[0])["seq"]) if row else None
 
     def audit_writes(self) -> None:
-        """From now on, record every checkpoint write: who wrote it (the writing host's
-        application_name, see Host) and the lease's epoch at that moment, read inside
-        the writer's transaction (after its fence, if it has one)."""
+        """From now on, record every checkpoint write to the table (any task): who wrote
+        it (the writing host's application_name, see Host), and the lease's epoch and
+        owner at that moment, read inside the writer's transaction (after its fence, if
+        it has one)."""
         t = self.table
-        self._execute(f"CREATE TABLE {t}_audit (writer text, epoch bigint, seq bigint)")
+        self._execute(
+            f"CREATE TABLE {t}_audit (writer text, task text, epoch bigint, seq bigint, owner text)"
+        )
         self._execute(
             f"CREATE FUNCTION {t}_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-            f" INSERT INTO {t}_audit SELECT current_setting('application_name'), l.epoch,"
-            f" (NEW.checkpoint::jsonb ->> 'seq')::bigint FROM {t}_lease l"
-            f" WHERE l.task = NEW.task; RETURN NEW; END $$"
+            f" INSERT INTO {t}_audit SELECT current_setting('application_name'), NEW.task,"
+            f" coalesce(l.epoch, 0), (NEW.checkpoint::jsonb ->> 'seq')::bigint,"
+            f" coalesce(l.owner, '') FROM (SELECT NEW.task AS task) w"
+            f" LEFT JOIN {t}_lease l ON l.task = w.task; RETURN NEW; END $$"
         )
         self._execute(
             f"CREATE TRIGGER {t}_audit AFTER INSERT OR UPDATE ON {t}"
             f" FOR EACH ROW EXECUTE FUNCTION {t}_audit()"
         )
 
-    def writes(self) -> list[tuple[str, int, int]]:
-        """(writer, lease epoch, seq) of every write since `audit_writes`, in order."""
-        rows = self._execute(f"SELECT writer, epoch, seq FROM {self.table}_audit").fetchall()
-        return [(str(writer), int(epoch), int(seq)) for writer, epoch, seq in rows]
+    def writes(self) -> list[Write]:
+        """Every write of this task since `audit_writes`, in order."""
+        rows = self._execute(
+            f"SELECT writer, epoch, seq, owner FROM {self.table}_audit WHERE task = %s",
+            (self.task,),
+        ).fetchall()
+        return [Write(str(w), int(e), int(s), str(o)) for w, e, s, o in rows]
+
+
+class Write(NamedTuple):
+    """A checkpoint write, as `Database.audit_writes` records it."""
+
+    writer: str  # the writing host's name
+    epoch: int  # of the task's lease at the write (0: no lease)
+    seq: int
+    owner: str  # the lease's holder at the write ("": none)
 
 
 @dataclass
@@ -248,6 +288,10 @@ class Host:
         return [pid for pid in pids if alive([pid])]
 
 
+# The `hosts` fixture (conftest.py): hosts(name, config) -> a Host stopped at teardown.
+Hosts = Callable[[str, str], Host]
+
+
 def commands(pids: list[int]) -> list[str]:
     """What each process runs, for a failure message."""
     found = []
@@ -316,6 +360,34 @@ def partition(netns: str, address: str, *, cut: bool) -> None:
          "-d", address, "-j", "DROP"],
         check=True, capture_output=True, timeout=30,
     )  # fmt: skip
+
+
+def held_by(db: Database, who: Host) -> bool:
+    lease = db.lease()
+    return lease is not None and lease.expires_in > 0 and lease.pid == who.pid
+
+
+def released(db: Database) -> bool:
+    """The lease is there and nobody holds it (given up, or run out)."""
+    lease = db.lease()
+    return lease is not None and lease.expires_in <= 0
+
+
+# The text of a take-over's statement (LeaseTable.acquire, state/lease.py): a
+# FreezableProxy freezes on it, `freeze(on=TAKE_OVER)`, to stall a standby mid-take.
+TAKE_OVER = b"ON CONFLICT (task) DO UPDATE SET owner"
+
+
+def waiting(standby: Host) -> bool:
+    return "taking over when it is free" in standby.stderr()
+
+
+def holder_and_standby(db: Database, holder: Host, standby: Host, *standby_args: str) -> None:
+    """`holder` runs TASK and holds its lease; `standby` waits to take it over."""
+    holder.start("run", TASK, "--json")
+    wait_until("the holder to take the lease", lambda: held_by(db, holder))
+    standby.start("run", TASK, "--standby", *standby_args)
+    wait_until("the standby to wait", lambda: waiting(standby))
 
 
 def streaming(db: Database, since: int) -> bool:

@@ -15,33 +15,15 @@ from typing import Optional
 import psycopg
 
 from dstream.errors import ExitCode
-from tests.scale.cluster import Host
+from tests.scale.cluster import Host, counter, project
 from tests.services import PostgresServer, wait_until
 
 TASKS = ("r1", "r2")
-STATE = """state {{
-  backend = "postgres"
-  dsn = "{dsn}"
-  table = "{table}"
-  lease_ttl = "6s"
-  lease_renew_interval = "1s"
-}}
-"""
-TASK = """task "{name}" {{
-  commit_interval = "200ms"
-  stop_grace = "1s"
-  input  {{ provider_path = "dstream-counter"  config {{ interval = {interval}  max_count = 0  checkpoint_every = 10 }} }}
-  output {{ provider_path = "dstream-file"     config {{ path = "out_{name}.jsonl" }} }}
-}}
-"""  # noqa: E501
-
 Leases = dict[str, tuple[int, int]]  # task -> (holder's pid, epoch)
 
 
 def config(dsn: str, table: str, r2_interval: int = 20) -> str:
-    intervals = {"r1": 20, "r2": r2_interval}
-    tasks = "".join(TASK.format(name=name, interval=intervals[name]) for name in TASKS)
-    return STATE.format(dsn=dsn, table=table) + tasks
+    return project(dsn, table, counter("r1"), counter("r2", interval=r2_interval))
 
 
 def query(dsn: str, sql: str) -> list[tuple[object, ...]]:

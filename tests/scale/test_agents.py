@@ -18,33 +18,17 @@ from typing import Optional
 import psycopg
 
 from dstream.errors import ExitCode
-from tests.scale.cluster import Host
+from tests.scale.cluster import Host, counter, project
 from tests.services import PostgresServer, wait_until
 from tests.workspace import dstream
 
 TASKS = [f"t{n:02d}" for n in range(1, 13)]
-STATE = """state {{
-  backend = "postgres"
-  dsn = "{dsn}"
-  table = "{table}"
-  lease_ttl = "6s"
-  lease_renew_interval = "1s"
-}}
-"""
-TASK = """task "{name}" {{
-  commit_interval = "500ms"
-  stop_grace = "1s"
-  input  {{ provider_path = "dstream-counter"  config {{ interval = {interval}  max_count = 0  checkpoint_every = 10 }} }}
-  output {{ provider_path = "dstream-file"     config {{ path = "out_{name}.jsonl" }} }}
-}}
-"""  # noqa: E501
-
 Assignment = dict[str, tuple[str, int]]  # task -> (owner, epoch)
 
 
 def config(dsn: str, table: str, interval: int = 50) -> str:
-    tasks = "".join(TASK.format(name=name, interval=interval) for name in TASKS)
-    return STATE.format(dsn=dsn, table=table) + tasks
+    tasks = (counter(name, interval=interval, commit_interval="500ms") for name in TASKS)
+    return project(dsn, table, *tasks)
 
 
 def assignment(dsn: str, table: str) -> Assignment:

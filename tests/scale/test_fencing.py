@@ -19,151 +19,76 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Callable, Optional
 
-import psycopg
 import pytest
 
 from dstream.state.lease import LeaseLost, LeaseSettings
 from dstream.state.postgres import PostgresStore
-from tests.scale.cluster import Host
-from tests.scale.freezer import FreezableProxy, freezable_proxy
+from tests.relay import FreezableProxy
+from tests.scale.cluster import Database, Hosts, Sampler, counter, project
 from tests.services import PostgresServer, wait_until
 
 TASKS = ("t1", "t2")
-STATE = """state {{
-  backend = "postgres"
-  dsn = "{dsn}"
-  table = "{table}"
-  lease_ttl = "6s"
-  lease_renew_interval = "1s"
-}}
-"""
-TASK = """task "{name}" {{
-  commit_interval = "100ms"
-  stop_grace = "1s"
-  input  {{ provider_path = "dstream-counter"  config {{ interval = 2  max_count = 0  checkpoint_every = 10 }} }}
-  output {{ provider_path = "dstream-file"     config {{ path = "out_{name}.jsonl" }} }}
-}}
-"""  # noqa: E501
 SETTINGS = LeaseSettings(ttl=3.0, renew_interval=0.5)
 
 
 def agent_config(dsn: str, table: str) -> str:
-    return STATE.format(dsn=dsn, table=table) + "".join(TASK.format(name=n) for n in TASKS)
+    return project(dsn, table, *(counter(n, interval=2, commit_interval="100ms") for n in TASKS))
 
 
-class Writes:
-    """Every checkpoint write to the table, recorded by a trigger inside the writer's
-    transaction: who wrote it (its application_name: the Host's name), the task, the
-    seq, and the lease's owner at that moment; and every seq a sampler saw stored."""
-
-    def __init__(self, dsn: str, table: str) -> None:
-        self.dsn, self.table = dsn, table
-        self.conn = psycopg.connect(dsn, autocommit=True)
-        t = table
-        # The tables the agents would create, made now so the trigger has one to go on.
-        PostgresStore(dsn, table, lease=SETTINGS).close()
-        self.conn.execute(
-            f"CREATE TABLE {t}_audit (writer text, task text, seq bigint, owner text)"
-        )
-        self.conn.execute(
-            f"CREATE FUNCTION {t}_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-            f" INSERT INTO {t}_audit SELECT current_setting('application_name'), NEW.task,"
-            f" (NEW.checkpoint::jsonb ->> 'seq')::bigint, (SELECT owner FROM {t}_lease l"
-            f" WHERE l.task = NEW.task); RETURN NEW; END $$"
-        )
-        self.conn.execute(
-            f"CREATE TRIGGER {t}_audit AFTER INSERT OR UPDATE ON {t}"
-            f" FOR EACH ROW EXECUTE FUNCTION {t}_audit()"
-        )
-        self.backwards: list[tuple[str, int, int]] = []
-        self._stop = threading.Event()
-        self._sampler = threading.Thread(target=self._sample, daemon=True)
-        self._sampler.start()
-
-    def _sample(self) -> None:
-        last: dict[str, int] = {}
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            while not self._stop.wait(0.01):
-                for task, seq in conn.execute(
-                    f"SELECT task, (checkpoint::jsonb ->> 'seq')::bigint FROM {self.table}"
-                ).fetchall():
-                    if task in last and seq < last[task]:
-                        self.backwards.append((task, last[task], seq))
-                    last[task] = seq
-
-    def holders(self) -> dict[str, int]:
-        """task -> pid of its live lease's holder."""
-        rows = self.conn.execute(
-            f"SELECT task, owner FROM {self.table}_lease WHERE expires_at > now()"
-        ).fetchall()
-        return {task: int(owner.split(":")[1]) for task, owner in rows}
-
-    def stored(self) -> dict[str, int]:
-        rows = self.conn.execute(
-            f"SELECT task, (checkpoint::jsonb ->> 'seq')::bigint FROM {self.table}"
-        ).fetchall()
-        return {task: int(seq) for task, seq in rows}
-
-    def audit(self) -> list[tuple[str, str, int, str]]:
-        rows = self.conn.execute(f"SELECT * FROM {self.table}_audit").fetchall()
-        return [(str(w), str(t), int(s), str(o or "")) for w, t, s, o in rows]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._sampler.join()
-        self.conn.close()
-
-
-@pytest.fixture
-def proxy(pg_server: PostgresServer) -> Iterator[FreezableProxy]:
-    with freezable_proxy(pg_server.port) as made:
-        yield made
+def holder(db: Database) -> Optional[int]:
+    """The pid of the holder of the task's live lease."""
+    lease = db.lease()
+    return lease.pid if lease is not None and lease.expires_in > 0 else None
 
 
 @pytest.mark.timeout(240)
 def test_a_cut_off_agent_never_writes_a_task_taken_over_after_the_thaw(
-    pg_server: PostgresServer, proxy: FreezableProxy, table: str, tmp_path: Path
+    pg_server: PostgresServer,
+    proxy: FreezableProxy,
+    table: str,
+    database: Callable[..., Database],
+    hosts: Hosts,
 ) -> None:
-    writes = Writes(pg_server.dsn, table)
-    zombie = Host(tmp_path, "zombie", agent_config(proxy.dsn(), table))
-    other = Host(tmp_path, "other", agent_config(pg_server.dsn, table))
+    # The tables the agents would create, made now so the audit trigger has one to go on.
+    PostgresStore(pg_server.dsn, table, lease=SETTINGS).close()
+    dbs = [database(pg_server.dsn, task) for task in TASKS]
+    dbs[0].audit_writes()  # every task's writes
+    samplers = [Sampler(db) for db in dbs]
+    zombie = hosts("zombie", agent_config(proxy.dsn(), table))
+    other = hosts("other", agent_config(pg_server.dsn, table))
     try:
         zombie.start("agent")
-        wait_until("the agent to hold both tasks", lambda: len(writes.holders()) == 2)
-        wait_until("it to store both", lambda: len(writes.stored()) == 2)
+        wait_until("the agent to hold both tasks", lambda: all(holder(db) for db in dbs))
+        wait_until("it to store both", lambda: all(db.checkpoint() for db in dbs))
         proxy.freeze()
-        at_freeze = writes.stored()
+        at_freeze = [db.checkpoint() or 0 for db in dbs]
         other.start("agent")
         wait_until(
             "the other agent to take both tasks over",
-            lambda: set(writes.holders().values()) == {other.pid},
+            lambda: all(holder(db) == other.pid for db in dbs),
         )
         wait_until(
             "the other agent to store both past the zombie's checkpoints",
-            lambda: all(writes.stored().get(t, 0) > at_freeze[t] + 100 for t in TASKS),
+            lambda: all((db.checkpoint() or 0) > at + 100 for db, at in zip(dbs, at_freeze)),
         )
         proxy.thaw()  # the zombie's queued writes arrive now
         zombie.signal(signal.SIGTERM)
         zombie.wait()  # from here on it can write nothing more
         other.signal(signal.SIGTERM)
         assert other.wait() == 143, other.stderr()
-        audit = writes.audit()
     finally:
-        proxy.thaw()
-        zombie.stop()
-        other.stop()
-        writes.close()
+        for sampler in samplers:
+            sampler.close()
     pids = {"zombie": zombie.pid, "other": other.pid}
-    foreign = [
-        (writer, task, seq, owner)
-        for writer, task, seq, owner in audit
-        if int(owner.split(":")[1]) != pids[writer]
-    ]
-    print(f"\n{len(audit)} writes; the zombie's: {[w for w in audit if w[0] == 'zombie'][-3:]}")
-    assert not foreign, f"checkpoints written by a host that did not hold the lease: {foreign}"
-    assert not writes.backwards, f"a stored checkpoint moved backwards: {writes.backwards}"
+    for db, sampler in zip(dbs, samplers):
+        writes = db.writes()
+        foreign = [w for w in writes if not w.owner or int(w.owner.split(":")[1]) != pids[w.writer]]
+        assert not foreign, f"{db.task}: written by a host that did not hold the lease: {foreign}"
+        assert not sampler.backwards, (
+            f"{db.task}: its checkpoint moved backwards: {sampler.backwards}"
+        )
 
 
 # -- in process ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """A standby run and an agent whose PostgreSQL went silent (a proxy that forwards nothing
 while every socket stays open: no error, no answer) still obey the signals: one ends
-them (each call on the database is bounded, and the call in flight failing is no failure
-of a stopped run), a second one at once, and what the database answers after a stop
+them while the database is still silent (each call on the database is bounded, and the
+call in flight failing is no failure of a stopped run; before, they hung until the
+network came back), a second one at once, and what the database answers after a stop
 starts nothing — a standby stopped while its take-over was in flight gives the lease
 back without starting a provider; an agent stopped while cut off does not join the
 agents again. And an agent's second signal forces its tasks' stop, as `run`'s does."""
@@ -9,7 +10,6 @@ agents again. And an agent's second signal forces its tasks' stop, as `run`'s do
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
 
@@ -17,8 +17,18 @@ import psycopg
 import pytest
 
 from dstream.errors import ExitCode
-from tests.scale.cluster import TASK, Database, Host, config, streaming
-from tests.scale.freezer import FreezableProxy, freezable_proxy
+from tests.relay import FreezableProxy
+from tests.scale.cluster import (
+    TAKE_OVER,
+    Database,
+    Host,
+    Hosts,
+    config,
+    held_by,
+    holder_and_standby,
+    released,
+    streaming,
+)  # fmt: skip
 from tests.scale.test_faults import stubborn_output
 from tests.services import PostgresServer, wait_until
 from tests.workspace import executable
@@ -28,17 +38,18 @@ MARKING_OUTPUT = """#!/bin/sh
 [ "$DSTREAM_DESCRIBE" = 1 ] || touch started
 exec dstream-file "$@"
 """
+AGENT_TTL = 6.0
 
-
-@pytest.fixture
-def proxy(pg_server: PostgresServer) -> Iterator[FreezableProxy]:
-    with freezable_proxy(pg_server.port) as made:
-        yield made
-
-
-def held_by(db: Database, who: Host) -> bool:
-    lease = db.lease()
-    return lease is not None and lease.expires_in > 0 and lease.pid == who.pid
+# One signal ends the run, the stop it asks for (SIGTERM: 143); a second one while the
+# first is being honoured forces the stop, and the run is stopped by the first (SIGINT:
+# 130).
+SIGNALS = pytest.mark.parametrize(
+    ("signals", "code"),
+    [
+        pytest.param((signal.SIGTERM,), ExitCode.TERMINATED, id="one-signal"),
+        pytest.param((signal.SIGINT, signal.SIGTERM), ExitCode.INTERRUPTED, id="second-signal"),
+    ],
+)
 
 
 def deliver(host: Host, sig: int) -> None:
@@ -59,48 +70,54 @@ def deliver(host: Host, sig: int) -> None:
     wait_until(f"pid {host.pid} to take signal {sig}", taken)
 
 
+def ends_while_silent(host: Host, proxy: FreezableProxy, signals: tuple[int, ...]) -> int:
+    """Deliver `signals` to a host whose call the frozen proxy holds: it must end while
+    the proxy stays frozen, and say nothing of a crash. Its exit code."""
+    assert proxy.holding(), "nothing of the host is stuck in the proxy: no stall to test"
+    for sig in signals:
+        deliver(host, sig)
+    code = host.wait()  # a hang is a TimeoutExpired here, the proxy still frozen
+    assert proxy.frozen
+    said = (host.root / f"stdout.{host.runs}").read_text() + host.stderr()
+    assert "Traceback" not in said and "error ignored" not in said, said
+    return code
+
+
 def standby_pair(
-    tmp_path: Path, pg_server: PostgresServer, proxy: FreezableProxy, table: str
+    hosts: Hosts, pg_server: PostgresServer, proxy: FreezableProxy, table: str
 ) -> tuple[Host, Host]:
     """A holder connected directly, a standby through the proxy (its output marks)."""
-    holder = Host(tmp_path, "a", config(pg_server.dsn, table, 6, 1))
-    marking = executable(tmp_path / "marking-output", MARKING_OUTPUT)
-    standby = Host(tmp_path, "b", config(proxy.dsn(), table, 6, 1, output=str(marking)))
+    holder = hosts("a", config(pg_server.dsn, table, 6, 1))
+    marking = executable(holder.root.parent / "marking-output", MARKING_OUTPUT)
+    standby = hosts("b", config(proxy.dsn(), table, 6, 1, output=str(marking)))
     return holder, standby
 
 
 def start_waiting(db: Database, holder: Host, standby: Host, proxy: FreezableProxy) -> None:
     """The holder streams; the standby waits; the database goes silent for it, in the
     middle of an attempt to take the task."""
-    holder.start("run", TASK, "--json")
-    wait_until("the holder to take the lease", lambda: held_by(db, holder))
-    standby.run_standby()
-    wait_until("the standby to wait", lambda: "taking over when it is free" in standby.stderr())
-    proxy.freeze()
+    holder_and_standby(db, holder, standby, "--json")
+    proxy.freeze(on=TAKE_OVER)
     wait_until("an attempt of the standby to be held", proxy.holding)
 
 
-def test_a_second_signal_ends_a_standby_waiting_on_a_silent_database(
+@SIGNALS
+def test_signals_end_a_standby_waiting_on_a_silent_database(
     pg_server: PostgresServer,
     proxy: FreezableProxy,
     table: str,
     database: Callable[..., Database],
-    tmp_path: Path,
+    hosts: Hosts,
+    signals: tuple[int, ...],
+    code: int,
 ) -> None:
-    holder, standby = standby_pair(tmp_path, pg_server, proxy, table)
-    db = database(pg_server.dsn)
-    try:
-        start_waiting(db, holder, standby, proxy)
-        deliver(standby, signal.SIGINT)
-        deliver(standby, signal.SIGTERM)  # forces: the database is still silent
-        assert standby.wait() == ExitCode.INTERRUPTED, standby.stderr()
-        summary = standby.summary()["tasks"][0]
-        assert (summary["outcome"], summary["stopped_by"]) == ("interrupted", "SIGINT")
-        assert not (standby.root / "started").exists()
-    finally:
-        proxy.thaw()
-        for each in (holder, standby):
-            each.stop()
+    holder, standby = standby_pair(hosts, pg_server, proxy, table)
+    start_waiting(database(pg_server.dsn), holder, standby, proxy)
+    assert ends_while_silent(standby, proxy, signals) == code, standby.stderr()
+    summary = standby.summary()["tasks"][0]
+    stopped_by = signal.Signals(signals[0]).name
+    assert (summary["outcome"], summary["stopped_by"]) == ("interrupted", stopped_by)
+    assert not (standby.root / "started").exists()
 
 
 def test_a_standby_stopped_while_taking_over_starts_nothing_and_gives_the_lease_back(
@@ -108,55 +125,43 @@ def test_a_standby_stopped_while_taking_over_starts_nothing_and_gives_the_lease_
     proxy: FreezableProxy,
     table: str,
     database: Callable[..., Database],
-    tmp_path: Path,
+    hosts: Hosts,
 ) -> None:
-    holder, standby = standby_pair(tmp_path, pg_server, proxy, table)
+    holder, standby = standby_pair(hosts, pg_server, proxy, table)
     db = database(pg_server.dsn)
-    try:
-        start_waiting(db, holder, standby, proxy)
-        holder.signal(signal.SIGTERM)  # the task is free when the database answers again
-        assert holder.wait() == ExitCode.TERMINATED, holder.stderr()
-        deliver(standby, signal.SIGTERM)
-        proxy.thaw()
-        assert standby.wait() == ExitCode.TERMINATED, standby.stderr()
-        assert not (standby.root / "started").exists(), standby.stderr()
-        summary = standby.summary()["tasks"][0]
-        assert (summary["outcome"], summary["stopped_by"]) == ("interrupted", "SIGTERM")
-        lease = db.lease()
-        assert lease is not None and lease.expires_in <= 0, lease  # nobody holds it
-    finally:
-        proxy.thaw()
-        for each in (holder, standby):
-            each.stop()
+    start_waiting(db, holder, standby, proxy)
+    holder.signal(signal.SIGTERM)  # the task is free when the database answers again
+    assert holder.wait() == ExitCode.TERMINATED, holder.stderr()
+    deliver(standby, signal.SIGTERM)
+    proxy.thaw()
+    assert standby.wait() == ExitCode.TERMINATED, standby.stderr()
+    assert not (standby.root / "started").exists(), standby.stderr()
+    summary = standby.summary()["tasks"][0]
+    assert (summary["outcome"], summary["stopped_by"]) == ("interrupted", "SIGTERM")
+    assert released(db), db.lease()  # nobody holds it
 
 
-AGENT_TTL = 6.0
+def agent_on(hosts: Hosts, proxy: FreezableProxy, table: str) -> Host:
+    return hosts("agent", config(proxy.dsn(), table, AGENT_TTL, 1))
 
 
-def agent_on(tmp_path: Path, proxy: FreezableProxy, table: str) -> Host:
-    return Host(tmp_path, "agent", config(proxy.dsn(), table, AGENT_TTL, 1))
-
-
-def test_a_second_signal_ends_an_agent_cut_off_from_its_database(
+@SIGNALS
+def test_signals_end_an_agent_cut_off_from_its_database(
     pg_server: PostgresServer,
     proxy: FreezableProxy,
     table: str,
     database: Callable[..., Database],
-    tmp_path: Path,
+    hosts: Hosts,
+    signals: tuple[int, ...],
+    code: int,
 ) -> None:
-    agent = agent_on(tmp_path, proxy, table)
+    agent = agent_on(hosts, proxy, table)
     db = database(pg_server.dsn)
-    try:
-        agent.start("agent", "--json")
-        wait_until("the agent to take the task", lambda: held_by(db, agent))
-        proxy.freeze()
-        wait_until("a statement of the agent to be held", proxy.holding)
-        deliver(agent, signal.SIGINT)
-        deliver(agent, signal.SIGTERM)
-        assert agent.wait() == ExitCode.INTERRUPTED, agent.stderr()
-    finally:
-        proxy.thaw()
-        agent.stop()
+    agent.start("agent", "--json")
+    wait_until("the agent to stream", lambda: held_by(db, agent) and db.checkpoint())
+    proxy.freeze()
+    wait_until("a statement of the agent to be held", proxy.holding)
+    assert ends_while_silent(agent, proxy, signals) == code, agent.stderr()
 
 
 def registration_expired(dsn: str, table: str, owner: str) -> bool:
@@ -172,87 +177,41 @@ def test_an_agent_told_to_stop_while_cut_off_does_not_join_again(
     proxy: FreezableProxy,
     table: str,
     database: Callable[..., Database],
-    tmp_path: Path,
+    hosts: Hosts,
 ) -> None:
-    agent = agent_on(tmp_path, proxy, table)
+    agent = agent_on(hosts, proxy, table)
     db = database(pg_server.dsn)
-    try:
-        agent.start("agent", "--json")
-        lease = wait_until("the agent to take the task", lambda: held_by(db, agent) and db.lease())
-        proxy.freeze()
-        wait_until(
-            "the others to count the agent out",
-            lambda: registration_expired(pg_server.dsn, table, lease.owner),
-        )
-        deliver(agent, signal.SIGTERM)
-        proxy.thaw()  # its registration has expired: a live agent would join again
-        assert agent.wait() == ExitCode.TERMINATED, agent.stderr()
-        assert "joined again" not in agent.stderr()
-        after = db.lease()
-        assert after is not None and after.epoch == lease.epoch, (lease, after)  # not taken
-    finally:
-        proxy.thaw()
-        agent.stop()
+    agent.start("agent", "--json")
+    lease = wait_until("the agent to take the task", lambda: held_by(db, agent) and db.lease())
+    proxy.freeze()
+    wait_until(
+        "the others to count the agent out",
+        lambda: registration_expired(pg_server.dsn, table, lease.owner),
+    )
+    deliver(agent, signal.SIGTERM)
+    proxy.thaw()  # its registration has expired: a live agent would join again
+    assert agent.wait() == ExitCode.TERMINATED, agent.stderr()
+    assert "joined again" not in agent.stderr()
+    after = db.lease()
+    assert after is not None and after.epoch == lease.epoch, (lease, after)  # not taken
 
 
 def test_a_second_signal_forces_the_stop_of_an_agents_tasks(
-    pg_server: PostgresServer, table: str, database: Callable[..., Database], tmp_path: Path
+    pg_server: PostgresServer,
+    table: str,
+    database: Callable[..., Database],
+    hosts: Hosts,
+    tmp_path: Path,
 ) -> None:
     # Its output ignores the end of its stdin and SIGTERM, and stop_grace is long: only
     # a forced stop (its kill) ends it before the grace.
     output = stubborn_output(tmp_path)
-    text = config(pg_server.dsn, table, AGENT_TTL, 1, stop_grace="10m", output=output)
-    agent = Host(tmp_path, "agent", text)
+    agent = hosts(
+        "agent", config(pg_server.dsn, table, AGENT_TTL, 1, stop_grace="10m", output=output)
+    )
     db = database(pg_server.dsn)
-    try:
-        agent.start("agent", "--json")
-        wait_until("the agent to stream", lambda: held_by(db, agent) and streaming(db, 0))
-        deliver(agent, signal.SIGINT)
-        deliver(agent, signal.SIGTERM)
-        assert agent.wait() == ExitCode.INTERRUPTED, agent.stderr()
-    finally:
-        agent.stop()
-
-
-def test_one_signal_ends_a_standby_waiting_on_a_silent_database(
-    pg_server: PostgresServer,
-    proxy: FreezableProxy,
-    table: str,
-    database: Callable[..., Database],
-    tmp_path: Path,
-) -> None:
-    """Each call on the database is bounded (state/session.py): the attempt in flight
-    when the signal came fails, which is no failure of the run: it was stopped."""
-    holder, standby = standby_pair(tmp_path, pg_server, proxy, table)
-    db = database(pg_server.dsn)
-    try:
-        start_waiting(db, holder, standby, proxy)
-        deliver(standby, signal.SIGTERM)
-        assert standby.wait() == ExitCode.TERMINATED, standby.stderr()
-        summary = standby.summary()["tasks"][0]
-        assert (summary["outcome"], summary["stopped_by"]) == ("interrupted", "SIGTERM")
-    finally:
-        proxy.thaw()
-        for each in (holder, standby):
-            each.stop()
-
-
-def test_one_signal_ends_an_agent_cut_off_from_its_database(
-    pg_server: PostgresServer,
-    proxy: FreezableProxy,
-    table: str,
-    database: Callable[..., Database],
-    tmp_path: Path,
-) -> None:
-    agent = agent_on(tmp_path, proxy, table)
-    db = database(pg_server.dsn)
-    try:
-        agent.start("agent", "--json")
-        wait_until("the agent to take the task", lambda: held_by(db, agent))
-        proxy.freeze()
-        wait_until("a statement of the agent to be held", proxy.holding)
-        deliver(agent, signal.SIGTERM)
-        assert agent.wait() == ExitCode.TERMINATED, agent.stderr()
-    finally:
-        proxy.thaw()
-        agent.stop()
+    agent.start("agent", "--json")
+    wait_until("the agent to stream", lambda: held_by(db, agent) and streaming(db, 0))
+    deliver(agent, signal.SIGINT)
+    deliver(agent, signal.SIGTERM)
+    assert agent.wait() == ExitCode.INTERRUPTED, agent.stderr()
