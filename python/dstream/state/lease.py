@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 from dstream import logs
 from dstream.errors import DstreamError, LockLost
 from dstream.records import record
-from dstream.state.session import StateUnreachable
+from dstream.state.session import StateUnreachable, session_gone
 
 if TYPE_CHECKING:
     from psycopg import Connection, sql
@@ -289,7 +289,7 @@ class LeaseKeeper:
                     return work(self._conn)
                 except psycopg.errors.LockNotAvailable:
                     raise  # another session holds the row (lock_timeout): the session is fine
-                except psycopg.OperationalError:
+                except session_gone():
                     if self._conn is not None:
                         self._conn.close()
                     self._conn = None

@@ -51,6 +51,7 @@ from dstream.state.session import (
     check_session_pooling,
     limit_waits,
     open_session,
+    session_gone,
 )
 
 if TYPE_CHECKING:
@@ -235,12 +236,13 @@ class PostgresStore(StateStore):
                     "the state store is closed", hint="a bug in dstream: please report it"
                 )
             patience = time.monotonic() + settings.ttl - settings.margin
+            retried: tuple[type[Exception], ...] = (*session_gone(), StateUnreachable)
             while True:
                 try:
                     if self._conn.closed:
                         self._connect()
                     return work(self._conn)
-                except (psycopg.OperationalError, StateUnreachable) as exc:
+                except retried as exc:
                     self._conn.close()
                     if time.monotonic() > patience:
                         if isinstance(exc, StateUnreachable):
@@ -406,7 +408,7 @@ class PostgresStore(StateStore):
             return 0
         try:
             return self._keeper.try_acquire(task, config_hash)
-        except self._psycopg.OperationalError as exc:
+        except session_gone() as exc:
             raise self._unreachable("take the task's lease", exc) from None
         except self._psycopg.Error as exc:
             raise self._error("take the task's lease", exc) from None

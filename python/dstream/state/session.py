@@ -32,6 +32,15 @@ class StateUnreachable(DstreamError):
     restarting, cut off, stalled)."""
 
 
+def session_gone() -> tuple[type[Exception], ...]:
+    """The errors after which a session is gone and a new one may do: psycopg's
+    OperationalError (lost, cut, refused) and the server ending a session left idle in a
+    transaction (SQLSTATE 25P03, `limit_waits`), which psycopg raises as another class."""
+    import psycopg
+
+    return (psycopg.OperationalError, psycopg.errors.IdleInTransactionSessionTimeout)
+
+
 class ConnectOptions(TypedDict):
     autocommit: bool
     connect_timeout: int
