@@ -26,8 +26,6 @@ ORDINARY = b'{"half":0.5,"n":7,"id":"550e8400-e29b-41d4-a716-446655440000"}'
 CHECKPOINT = b'{"checkpoint":{"seq":2}}'
 
 SHOW_TYPES = """
-import sys
-sys.path.insert(0, {root!r})
 from dstream.sdk import OutputProvider, run_provider
 
 
@@ -68,8 +66,7 @@ def run_script(path: Path, stdin: bytes) -> tuple[int, list[bytes], bytes]:
 
 def show_types(tmp_path: Path, exact: bool, *lines: bytes) -> list[bytes]:
     script = tmp_path / "show_types.py"
-    root = str(Path(__file__).parents[2] / "python")
-    script.write_text(SHOW_TYPES.format(root=root, exact=exact))
+    script.write_text(SHOW_TYPES.format(exact=exact))
     code, shown, err = run_script(script, stream(*lines))
     assert code == 0, err
     return shown
