@@ -328,9 +328,12 @@ HEREDOC_ERROR = (
         ("${local.}", "5:25", "syntax error"),
         ('${"a\\qb"}', "5:21", "invalid escape sequence"),
         ("${upper(\n        local.regoin)}", "6:15", "undefined local value local.regoin"),
-        ("%{ if true }x%{ endif }", "5:17", "directives are not supported in heredocs"),
+        ("%{ if local.regoin }x%{ endif }", "5:29", "undefined local value local.regoin"),
+        ("%{ for r in\n        local.regoin }x%{ endfor }", "6:15", "undefined local value"),
+        ("%{ fi true }x%{ endif }", "5:17", "is no template directive"),
+        ("%{ if true }x", "3:9", "template is missing %{endif}"),
         ("${local.region", "5:17", "heredoc has a `${` without its `}`"),
-        ("${local.region) + (local.region}", "5:17", "is not one expression"),
+        ("${local.region) + (local.region}", "5:19", "is not one expression"),
     ],
 )
 def test_an_error_inside_a_heredoc_points_at_its_own_line_and_column(
@@ -344,6 +347,24 @@ def test_an_error_inside_a_heredoc_points_at_its_own_line_and_column(
     assert str(caught.value).startswith(f"t.hcl:{where}: "), str(caught.value)
     assert message in str(caught.value)
     assert caught.value.hint
+
+
+@pytest.mark.parametrize(
+    ("heredoc", "expected"),
+    [
+        ("<<EOT\n%{ for x in local.t }${x}\n%{ endfor }\nEOT", "a\nb\n\n"),
+        ("<<EOT\n%{ for x in local.t ~}\n${x}\n%{ endfor ~}\nEOT", "a\nb\n"),
+        ("<<-EOT\n  %{~ if true ~}\n  yes\n  %{~ else ~}\n  no\n  %{~ endif ~}\n  EOT", "yes"),
+        ("<<EOT\n%{ for k, v in\n  local.m }${k}=${v};%{ endfor }\nEOT", "x=1;y=2;\n"),
+        ("<<EOT\n%{ if length(local.t) > 1 }many%{ else }one%{ endif }\nEOT", "many\n"),
+        ("<<EOT\n%%{ for } $${x}\nEOT", "%{ for } ${x}\n"),
+    ],
+)
+def test_a_heredoc_takes_directives_as_terraform_does(heredoc: str, expected: str) -> None:
+    """`%{ for }`/`%{ if }` with `~` strip markers in a heredoc: what Terraform users
+    write for multi-line text (SQL, scripts, YAML) built from lists."""
+    body = f'locals {{\n  t = ["a", "b"]\n  m = {{ x = 1, y = 2 }}\n  s = {heredoc}\n}}\n'
+    assert task_config(body, "{ v = local.s }") == {"v": expected}
 
 
 def test_a_heredoc_position_accounts_for_a_template_action_before_it() -> None:
@@ -380,6 +401,43 @@ def test_new_lines_inside_an_interpolation_or_directive_are_allowed() -> None:
         '{ v = "${join(",",\n  local.t)}-%{ for x in concat(\n local.t) }${x}%{ endfor }" }',
     )
     assert config == {"v": "a,b-ab"}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('"${\n  local.n }"', "q"),
+        ('"${ local.n\n}"', "q"),
+        ('"%{ if\n true }y%{ endif }"', "y"),
+        ('"%{ if true\n }y%{ else }n%{ endif }"', "y"),
+        ('"%{ for x in\n local.t }${x}%{ endfor }"', "ab"),
+        ('"%{ for x\n in local.t }${x}%{ endfor }"', "ab"),
+        ('"%{ for i, x in local.t\r\n }${i}${x}%{ endfor }"', "0a1b"),
+        ('"${ join("-", [for x in local.t :\n upper(x)]) }"', "A-B"),
+        ('"a${ "b${\n local.n }" }"', "abq"),
+    ],
+)
+def test_a_line_break_anywhere_inside_a_template_sequence_is_ignored(
+    value: str, expected: str
+) -> None:
+    """As HCL v2 reads a quoted string: a break between any two tokens of a `${ }` or
+    `%{ }` is white space, not only where the grammar's brackets allow one."""
+    config = task_config('locals {\n  n = "q"\n  t = ["a", "b"]\n}\n', f"{{ v = {value} }}")
+    assert config == {"v": expected}
+
+
+def test_an_error_after_a_joined_line_break_is_placed_on_the_written_line() -> None:
+    text = (
+        'locals {\n  t = ["a"]\n'
+        '  s = "%{ for x in\n    local.t }${x}%{ endfor }${\n  local.nope }"\n}\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(text, "t.hcl")
+    assert str(caught.value) == "t.hcl:5:9: undefined local value local.nope"
+    text = 'locals {\n  s = "%{ for x in\n    local.t ]}${x}%{ endfor }"\n}\n'
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(text, "t.hcl")
+    assert str(caught.value).startswith("t.hcl:3:13: syntax error"), str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -124,7 +124,7 @@ def check_nesting(text: str, *, templates: bool = True) -> None:
             close = text.find("*/", index + 2)
             index = end if close < 0 else close + 2
         elif text.startswith("<<", index):
-            index = _skip_heredoc(text, index)
+            index = skip_heredoc(text, index)
         else:
             index += 1
 
@@ -134,7 +134,7 @@ def _check_depth(stack: list[str], index: int) -> None:
         raise TooDeep(f"nested more than {MAX_NESTING} levels deep", offset=index)
 
 
-def _skip_heredoc(text: str, index: int) -> int:
+def skip_heredoc(text: str, index: int) -> int:
     """The index after a heredoc starting at `index` (`<<EOT` or `<<-EOT`)."""
     newline = text.find("\n", index)
     if newline < 0:

@@ -6,6 +6,7 @@ node here with itself, for the expressions inside.
 from __future__ import annotations
 
 import bisect
+import re
 
 from dstream.config.functions import to_string
 from dstream.config.limits import TooDeep
@@ -17,6 +18,8 @@ from dstream.records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional
+
     from dstream.config.evaluate import Evaluator
     from dstream.config.model import Location
     from dstream.config.tree import Node
@@ -31,10 +34,12 @@ class _Part:
     """One piece of a template: literal text, an interpolation, or a directive."""
 
     kind: str  # "text", "interp", or one of DIRECTIVES
-    node: Tree  # the expression (interp), the directive, or the whole string (text)
+    node: Node  # where it is: the expression (interp), the directive, or the string (text)
     text: str = ""
     strip_left: bool = False  # `%{~ ...}`: trim the white space before it
     strip_right: bool = False  # `%{ ... ~}`: trim the white space after it
+    expr: Optional[Node] = None  # interp: its expression; if: the condition; for: the collection
+    names: tuple[str, ...] = ()  # for: the one or two names it binds
 
 
 def quoted(evaluator: Evaluator, node: Tree) -> JsonValue:
@@ -60,13 +65,17 @@ def _parts(children: list[Node], node: Tree) -> list[_Part]:
         if isinstance(child, Token):
             parts.append(_Part("text", node, text_of(child)))
         elif child.data == "interpolation":
-            parts.append(_Part("interp", trees(child)[0]))
+            expr = trees(child)[0]
+            parts.append(_Part("interp", expr, expr=expr))
         else:
             tokens = [str(t) for t in child.children if isinstance(t, Token)]
-            strip_left = len(tokens) > 1 and tokens[1] == "~"
-            strip_right = len(tokens) > 1 and tokens[-2] == "~"
             kind = child.data.replace("template_", "").replace("_start", "")
-            parts.append(_Part(kind, child, strip_left=strip_left, strip_right=strip_right))
+            inside = trees(child)
+            names = [str(t.children[0]) for t in inside if t.data == "identifier"]
+            part = _Part(kind, child, strip_left=len(tokens) > 1 and tokens[1] == "~")
+            part.strip_right = len(tokens) > 1 and tokens[-2] == "~"
+            part.expr, part.names = (inside[-1] if inside else None), tuple(names)
+            parts.append(part)
     return parts
 
 
@@ -81,7 +90,7 @@ def _strip_around_directives(parts: list[_Part]) -> None:
 
 
 def _render(
-    evaluator: Evaluator, parts: list[_Part], start: int, node: Tree, stop: tuple[str, ...]
+    evaluator: Evaluator, parts: list[_Part], start: int, node: Node, stop: tuple[str, ...]
 ) -> tuple[str, int]:
     """Render parts from `start` up to the first directive in `stop`; returns the text
     and the index of that directive."""
@@ -95,7 +104,7 @@ def _render(
             out.append(part.text)
             index += 1
         elif part.kind == "interp":
-            out.append(interpolated(evaluator, part.node))
+            out.append(interpolated(evaluator, _expr(part)))
             index += 1
         elif part.kind == "if":
             text, index = _render_if(evaluator, parts, index, node)
@@ -114,9 +123,9 @@ def _render(
     return "".join(out), index
 
 
-def _render_if(evaluator: Evaluator, parts: list[_Part], index: int, node: Tree) -> tuple[str, int]:
+def _render_if(evaluator: Evaluator, parts: list[_Part], index: int, node: Node) -> tuple[str, int]:
     opener = parts[index].node
-    condition = evaluator.boolean(trees(opener)[0])
+    condition = evaluator.boolean(_expr(parts[index]))
     then_text, index = _render(evaluator, parts, index + 1, node, ("else", "endif"))
     else_text = ""
     if index < len(parts) and parts[index].kind == "else":
@@ -127,11 +136,10 @@ def _render_if(evaluator: Evaluator, parts: list[_Part], index: int, node: Tree)
 
 
 def _render_for(
-    evaluator: Evaluator, parts: list[_Part], index: int, node: Tree
+    evaluator: Evaluator, parts: list[_Part], index: int, node: Node
 ) -> tuple[str, int]:
-    opener = parts[index].node
-    names = [str(t.children[0]) for t in trees(opener) if t.data == "identifier"]
-    collection_node = trees(opener)[-1]
+    opener, names = parts[index].node, parts[index].names
+    collection_node = _expr(parts[index])
     collection = evaluator.eval(collection_node)
     end = _matching_endfor(evaluator, parts, index + 1, opener)
     out: list[str] = []
@@ -142,7 +150,13 @@ def _render_for(
     return "".join(out), end + 1
 
 
-def _matching_endfor(evaluator: Evaluator, parts: list[_Part], start: int, opener: Tree) -> int:
+def _expr(part: _Part) -> Node:
+    if part.expr is None:  # the grammar gives every interp, if and for its expression
+        raise TypeError(f"a template's %{{{part.kind}}} has no expression")
+    return part.expr
+
+
+def _matching_endfor(evaluator: Evaluator, parts: list[_Part], start: int, opener: Node) -> int:
     depth = 0
     for index in range(start, len(parts)):
         if parts[index].kind == "for":
@@ -210,51 +224,100 @@ def heredoc(evaluator: Evaluator, node: Tree, trim: bool) -> str:
 
 
 def _heredoc_body(evaluator: Evaluator, doc: _Heredoc, node: Tree) -> str:
-    # The parser keeps a heredoc as one token: its interpolations are found (and
-    # parsed) here.
+    parts = _heredoc_parts(evaluator, doc, node)
+    _strip_around_directives(parts)
+    text, _end = _render(evaluator, parts, 0, node, stop=())
+    return text
+
+
+def _heredoc_parts(evaluator: Evaluator, doc: _Heredoc, node: Tree) -> list[_Part]:
+    # The parser keeps a heredoc as one token: its interpolations and directives are
+    # found (and parsed) here.
     body = doc.body
-    out: list[str] = []
+    parts: list[_Part] = []
+    text: list[str] = []
     index = 0
     while index < len(body):
         if body.startswith("$${", index) or body.startswith("%%{", index):
-            out.append(body[index + 1 : index + 3])
+            text.append(body[index + 1 : index + 3])
             index += 3
-        elif body.startswith("${", index):
+        elif body.startswith("${", index) or body.startswith("%{", index):
             end = _closing_brace(body, index + 2)
             if end < 0:
                 raise ConfigError(
-                    "heredoc has a `${` without its `}`",
+                    f"heredoc has a `{body[index : index + 2]}` without its `}}`",
                     location=_at(evaluator, doc, index),
-                    hint="close the interpolation: ${...}",
+                    hint="close it: ${...} or %{...}",
                 )
-            out.append(_heredoc_interpolation(evaluator, doc, index, end))
+            parts.append(_Part("text", node, "".join(text)))
+            text = []
+            if body[index] == "$":
+                expr = _heredoc_expression(evaluator, doc, index + 2, end)
+                parts.append(_Part("interp", expr, expr=expr))
+            else:
+                parts.append(_heredoc_directive(evaluator, doc, index, end))
             index = end + 1
-        elif body.startswith("%{", index):
-            raise ConfigError(
-                "%{ } directives are not supported in heredocs",
-                location=_at(evaluator, doc, index),
-                hint="use a quoted string for %{if}/%{for}, or a for expression with join()",
-            )
         else:
-            out.append(body[index])
+            text.append(body[index])
             index += 1
-    return "".join(out)
+    parts.append(_Part("text", node, "".join(text)))
+    return parts
+
+
+# `%{ for k, v in coll }` up to `in`: the collection's expression starts where it ends.
+_FOR_HEAD = re.compile(r"\s*for\s+([^\W\d][\w-]*)(?:\s*,\s*([^\W\d][\w-]*))?\s+in(?![\w-])")
+_KEYWORD = re.compile(r"\s*(\w+)")
+
+
+def _heredoc_directive(evaluator: Evaluator, doc: _Heredoc, start: int, end: int) -> _Part:
+    """The `%{ ... }` from `start` to `end` (its `}`) of the heredoc's body."""
+    inner_start, inner_end = start + 2, end
+    strip_left = doc.body.startswith("~", inner_start)
+    if strip_left:
+        inner_start += 1
+    strip_right = doc.body[inner_start:inner_end].rstrip().endswith("~")
+    if strip_right:
+        inner_end = doc.body.rindex("~", inner_start, inner_end)
+    where = Tree("template_directive", [], *doc.position(start))
+    keyword = _KEYWORD.match(doc.body, inner_start, inner_end)
+    kind, after = (keyword.group(1), keyword.end()) if keyword else ("", inner_start)
+    part = _Part(kind, where, strip_left=strip_left, strip_right=strip_right)
+    if kind == "if":
+        part.expr = _heredoc_expression(evaluator, doc, after, inner_end)
+    elif kind == "for":
+        bound = _FOR_HEAD.match(doc.body, inner_start, inner_end)
+        if bound is None:
+            raise evaluator.fail(
+                where,
+                "a %{for} needs `for NAME in` or `for KEY, VALUE in`",
+                "write %{ for NAME in LIST } ... %{ endfor }",
+            )
+        part.names = tuple(name for name in bound.group(1, 2) if name)
+        part.expr = _heredoc_expression(evaluator, doc, bound.end(), inner_end)
+    elif kind not in DIRECTIVES or doc.body[after:inner_end].strip():
+        raise evaluator.fail(
+            where,
+            f"{doc.body[start : end + 1]!r} is no template directive",
+            "a directive is %{if COND}, %{else}, %{endif}, %{for X in LIST} or %{endfor}; "
+            "write %%{ for a literal %{",
+        )
+    return part
 
 
 def _at(evaluator: Evaluator, doc: _Heredoc, offset: int) -> Location:
     return evaluator.source.source_map.location(*doc.position(offset))
 
 
-def _heredoc_interpolation(evaluator: Evaluator, doc: _Heredoc, start: int, end: int) -> str:
-    """Parse and render the `${...}` from `start` to `end` (its `}`) of the heredoc's
-    body; every error, in the expression or in its value, is placed where it is in the
-    file."""
-    snippet = _WRAP.format(doc.body[start + 2 : end])
+def _heredoc_expression(evaluator: Evaluator, doc: _Heredoc, start: int, end: int) -> Node:
+    """Parse the expression from `start` to `end` of the heredoc's body (inside a `${ }`
+    or after a directive's keyword); every error, in the expression or later in its
+    value, is placed where it is in the file."""
+    snippet = _WRAP.format(doc.body[start:end])
     lines = [0] + [i + 1 for i, char in enumerate(snippet) if char == "\n"]
 
     def place(line: int, column: int) -> tuple[int, int]:
         offset = lines[min(max(line, 1), len(lines)) - 1] + max(column, 1) - 1
-        return doc.position(min(max(start + 2 + offset - _WRAP_OFFSET, start), end))
+        return doc.position(min(max(start + offset - _WRAP_OFFSET, start), end))
 
     def fail(reason: str, hint: str, line: int, column: int) -> ConfigError:
         location = evaluator.source.source_map.location(*place(line, column))
@@ -282,9 +345,9 @@ def _heredoc_interpolation(evaluator: Evaluator, doc: _Heredoc, start: int, end:
     opening = value.children[0] if isinstance(value, Tree) and value.data == "expr_term" else None
     if not (isinstance(opening, Token) and (opening.line, opening.column) == (1, _WRAP_OFFSET)):
         raise ConfigError(  # `${a) + (b}`: the wrapping parentheses hold no one expression
-            f"heredoc interpolation {doc.body[start : end + 1]!r} is not one expression",
+            f"heredoc expression {doc.body[start:end].strip()!r} is not one expression",
             location=_at(evaluator, doc, start),
-            hint="write an expression inside ${...}, as in an attribute's value",
+            hint="write one expression, as in an attribute's value",
         )
     for subtree in tree.iter_subtrees_topdown():
         if subtree.line is not None:
@@ -292,7 +355,7 @@ def _heredoc_interpolation(evaluator: Evaluator, doc: _Heredoc, start: int, end:
         for child in subtree.children:
             if isinstance(child, Token) and child.line is not None:
                 child.line, child.column = place(child.line, child.column or 1)
-    return interpolated(evaluator, trees(value)[0])  # inside the ( )
+    return trees(value)[0]  # inside the ( )
 
 
 def _closing_brace(text: str, start: int) -> int:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from lark import Tree as LarkTree
     from lark.exceptions import UnexpectedInput
 
+    from dstream.config.linebreaks import Joined
     from dstream.config.tree import Node
 
 # Part of the cache key: bump it when what a cached tree holds, or what a text must pass
@@ -355,12 +356,10 @@ def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
         pass
     import tempfile
 
-    from dstream.config import quickparse
+    from dstream.config.linebreaks import join_template_lines
 
-    check_nesting(source)
-    tree = quickparse.parse(source) if _quick_parse_applies() else None
-    if tree is None:  # a text the quick parser declines: lark's (a syntax error too)
-        tree = from_lark(lark_parse(source), MAX_TREE_DEPTH)
+    joined = join_template_lines(source)
+    tree = _parse(joined.text, joined) if joined else _parse(source, None)
     check_strings(tree)
     if not folder:
         return tree
@@ -372,6 +371,31 @@ def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
         os.replace(tmp, path)
     except (OSError, RecursionError, ValueError):  # ValueError: marshal's refusals
         pass  # not cached: the next command parses again
+    return tree
+
+
+def _parse(text: str, joined: Optional[Joined]) -> Tree:
+    """The tree of `text`; positions, in the tree and in a refusal, are placed on the
+    written text when `text` is its copy with template line breaks joined."""
+    from dstream.config import quickparse
+
+    try:
+        check_nesting(text)
+        tree = quickparse.parse(text) if _quick_parse_applies() else None
+        if tree is None:  # a text the quick parser declines: lark's (a syntax error too)
+            tree = from_lark(lark_parse(text), MAX_TREE_DEPTH)
+    except TooDeep as exc:
+        if joined and exc.offset is None:  # an offset is the same in both texts
+            exc.line, exc.column = joined.place(exc.line, exc.column)
+        raise
+    except Exception as exc:
+        from lark.exceptions import UnexpectedInput  # only a parse raises it: lark is in
+
+        if joined and isinstance(exc, UnexpectedInput) and exc.line > 0:
+            exc.line, exc.column = joined.place(exc.line, exc.column)
+        raise
+    if joined:
+        joined.place_tree(tree)
     return tree
 
 
