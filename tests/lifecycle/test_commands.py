@@ -22,6 +22,9 @@ if cfg.get("legacy"):  # an original-DStream provider: no handshake, straight to
     while True:
         print(json.dumps({"data": {"n": 1}, "metadata": {}}), flush=True)
         time.sleep(0.05)
+if cfg.get("needs_env") and cfg["needs_env"] not in os.environ:
+    sys.stderr.write(cfg["needs_env"] + " is not set\n")
+    sys.exit(2)
 if cfg.get("refuse"):
     print(json.dumps({"status": "error", "message": cfg["refuse"]}), flush=True)
     sys.exit(1)
@@ -158,6 +161,21 @@ def test_provider_failure_exits_1_and_says_why(
     assert done.returncode == 1
     for text in expected:
         assert text in done.stderr
+
+
+def test_a_provider_error_keeps_its_own_hint(ws: Workspace) -> None:
+    """An output that exits before its handshake because a host variable did not reach
+    it: the run's hint (inherit_env) is what the user needs in init too, not only the
+    command's generic one."""
+    setup(ws, output_config='needs_env = "QUEUE_TOKEN"')
+    done = ws.run("init", "t", env={"QUEUE_TOKEN": "x"})
+    assert done.returncode == 1, done.stderr
+    assert "QUEUE_TOKEN is not set" in done.stderr
+    assert 'inherit_env = ["NAME"]' in done.stderr
+    assert "run `dstream init t` again" in done.stderr  # the command's hint too
+    code, doc, _ = ws.run_json("init", "t")
+    assert code == 1
+    assert "inherit_env" in doc["tasks"][0]["providers"][1]["hint"]
 
 
 def test_init_stops_at_the_first_failure(ws: Workspace) -> None:

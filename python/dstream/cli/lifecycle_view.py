@@ -157,6 +157,8 @@ def render_failures(report: TaskLifecycle, view: View) -> None:
     for failure in report.failures:
         view.err.write(f'error: task "{report.task}": {failure.error}\n')
         view.stderr_tail(failure.stderr_tail, already=failure.error or "")
+        if failure.hint:
+            view.err.write(f"  hint: {failure.hint}\n")
     if report.failures:
         view.err.write(f"  hint: {HINTS[report.command].format(report.task)}\n")
     view.err.flush()

@@ -64,6 +64,7 @@ class ProviderOutcome:
     outcome: str
     result: Optional[LifecycleResult] = None
     error: Optional[str] = None  # why it failed, quoting the provider
+    hint: Optional[str] = None  # what to do about that failure, when dstream knows
     exit_code: Optional[int] = None
     stderr_tail: list[str] = field(default_factory=list)
     # The answer came in the original's shape (resources as plain strings).
@@ -88,6 +89,7 @@ class ProviderOutcome:
             "metadata": result.metadata if result else {},
             "message": result.message if result else "",
             "error": self.error,
+            "hint": self.hint,
             "exit_code": self.exit_code,
             "original_shape": self.original,
             "note": self.note or None,
@@ -201,7 +203,7 @@ def ask_provider(
         )
         proc = start_provider(prepared)
     except ProviderError as exc:
-        outcome.error = exc.reason
+        outcome.error, outcome.hint = exc.reason, exc.hint
         return outcome
     # Nothing more is ever written to it: closed now, as the original did, so one that
     # reads stdin to EOF before it answers (Go's io.ReadAll) answers at once.
@@ -216,7 +218,7 @@ def ask_provider(
                 outcome.outcome = NO_INFRASTRUCTURE
                 outcome.exit_code = proc.poll()
                 return outcome
-            outcome.error = exc.reason
+            outcome.error, outcome.hint = exc.reason, exc.hint
             outcome.stderr_tail = exc.stderr_tail
             return outcome
         declared = not hs.is_legacy and FEATURE_LIFECYCLE in hs.features
@@ -234,7 +236,7 @@ def ask_provider(
                 _read_undeclared(proc, outcome, command, task, timeout)
         except ProviderError as exc:  # a line longer than the task's max_frame_size
             proc.kill()
-            outcome.error = exc.reason
+            outcome.error, outcome.hint = exc.reason, exc.hint
             outcome.stderr_tail = proc.stderr_tail(settle=1.0)
         return outcome
     finally:
