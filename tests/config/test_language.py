@@ -74,7 +74,7 @@ def test_file_without_locals_or_variables_behaves_as_before() -> None:
     [
         ('db = "shop"', '"${local.db}_events"', "shop_events"),
         ("n = 3", "local.n", 3),
-        ("n = 2.5", "local.n * 2", 5.0),
+        ("n = 2.5", "local.n * 2", 5),
         ('tables = ["a", "b"]', "local.tables", ["a", "b"]),
         ('tables = ["a", "b"]', '"${local.tables}"', ["a", "b"]),
         ('tables = ["a", "b"]', "[local.tables[1], 1]", ["b", 1]),

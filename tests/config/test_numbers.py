@@ -62,6 +62,39 @@ def test_numbers_are_kept(expr: str, expected: object) -> None:
     assert got == expected and type(got) is type(expected)
 
 
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("1.0", 1),
+        ("1.5e3", 1500),
+        ("1E+2", 100),
+        ("10 / 4 * 2", 5),
+        ("2.5 + 2.5", 5),
+        ('tonumber("1e3")', 1000),
+        ('jsondecode("[1.0, 2.50]")', [1, 2.5]),
+        ("9.223372036854775807e18", 2**63 - 1),
+        ("1e21", 1e21),  # beyond int64: a double, as the original sent it
+        ("1.00000000000000000001", 1.0),  # its digits are no integer
+        ("-7 % 3", -1),  # the sign of the dividend, as HCL's (and Go's) remainder
+        ("7 % -3", 1),
+        ("-7.5 % 2", -1.5),
+        ('format("%v|%d", 1.0, 3.0)', "1|3"),
+    ],
+)
+def test_a_whole_number_reaches_the_provider_as_an_integer(expr: str, expected: object) -> None:
+    """The original DStream sent an integral number as an int: a Go or .NET provider
+    refuses `1500.0` for an integer field (docs/migrating.md)."""
+    got = value(expr)
+    assert got == expected and type(got) is type(expected)
+    if isinstance(expected, list):
+        assert [type(v) for v in got] == [type(v) for v in expected]
+
+
+def test_format_d_refuses_a_fraction() -> None:
+    """As Terraform: "an integer is required", not a silent truncation."""
+    assert 'a %d value must be a whole number\nhint: write "%.0f"' in error('format("%d", 1.5)')
+
+
 def test_big_integers_through_locals_and_variables(tmp_path: Path) -> None:
     prelude = 'locals { big = 18446744073709551617 }\nvariable "n" { type = number }\n'
     environ = {"DSTREAM_VAR_n": str(BIG)}

@@ -271,7 +271,12 @@ def _format_verb(
     if verb == "s":
         return (head + "s") % to_string(value, "a %s value")
     if verb == "d":
-        return (head + "d") % int(to_number(value, "a %d value"))
+        number = to_number(value, "a %d value")
+        if isinstance(number, float):  # whole doubles are ints already (numbers.whole)
+            raise FunctionError(
+                "a %d value must be a whole number", 'write "%.0f" to round it, or "%v"'
+            )
+        return (head + "d") % number
     if verb in "fFeEgG":
         number = to_number(value, f"a %{verb} value")
         try:

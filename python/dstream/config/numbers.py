@@ -62,6 +62,42 @@ def parse_number(text: str) -> Union[int, float]:
     number = float(text)
     if not math.isfinite(number):
         raise BadNumber(f"number {shown} is {OUT_OF_RANGE}", f"a number {OUT_OF_RANGE}", text)
+    return _written_whole(text) if number.is_integer() else number
+
+
+# A number written with a fraction or an exponent: sign, digits, fraction, exponent.
+_DECIMAL = re.compile(r"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?")
+
+
+def _written_whole(text: str) -> Union[int, float]:
+    """`text` (`1.0`, `1.5e3`) as the exact integer it spells, when it spells one that
+    a 64-bit integer holds: the original DStream sent such a number as an integer (a Go
+    or .NET provider refuses `1500.0` for an int field), and a larger one (`1e21`) as a
+    double. A text whose double is whole but whose digits are not
+    (`1.00000000000000000001`) stays that double."""
+    found = _DECIMAL.fullmatch(text)
+    if found is None:
+        return float(text)
+    sign, whole, fraction, exponent = found.groups()
+    fraction = (fraction or "").rstrip("0")
+    shift = int(exponent or 0) - len(fraction)
+    digits = int((whole or "0") + fraction)
+    if shift < 0:
+        quotient, remainder = divmod(digits, 10**-shift)
+        if remainder:
+            return float(text)
+        digits, shift = quotient, 0
+    if len(str(digits)) + shift > 19:  # beyond int64, where the original sent a double
+        return float(text)
+    value = digits * 10**shift * (-1 if sign == "-" else 1)
+    return value if -(2**63) <= value < 2**63 else float(text)
+
+
+def whole(number: Union[int, float]) -> Union[int, float]:
+    """A double that is a whole number below 2**53 (where a double holds every integer
+    exactly) as that int, for the reason _written_whole gives; any other number as it is."""
+    if isinstance(number, float) and number.is_integer() and abs(number) < 2**53:
+        return int(number)
     return number
 
 
@@ -92,23 +128,30 @@ def json_number_position(text: str, exc: BadNumber) -> tuple[int, int]:
     return line_column(text, found.start()) if found else (0, 0)
 
 
+def _int_remainder(left: int, right: int) -> int:
+    remainder = abs(left) % abs(right)
+    return -remainder if left < 0 else remainder
+
+
 def arithmetic(operator: str, left: float, right: float) -> JsonValue:
     """`left operator right` of two numbers (`/` and `%` by a non-zero `right`):
     integers stay exact, a whole quotient of integers too. OverflowError when an
     integer beyond a double meets a fraction; an inf result is the caller's to refuse."""
     if operator == "+":
-        return left + right
+        return whole(left + right)
     if operator == "-":
-        return left - right
+        return whole(left - right)
     if operator == "*":
-        return left * right
+        return whole(left * right)
     if operator == "/":
         if isinstance(left, int) and isinstance(right, int) and left % right == 0:
             return left // right
         result = left / right
-        return int(result) if result.is_integer() and isinstance(left, int) else result
-    if operator == "%":
-        return left % right
+        return int(result) if result.is_integer() and isinstance(left, int) else whole(result)
+    if operator == "%":  # the sign of `left`, as HCL's (and Go's) remainder: -7 % 3 is -1
+        if isinstance(left, int) and isinstance(right, int):
+            return _int_remainder(left, right)
+        return whole(math.fmod(left, right))
     return {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[
         operator
     ]
