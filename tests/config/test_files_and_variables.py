@@ -38,6 +38,20 @@ def test_duplicate_task_across_files_names_both_places(tmp_path: Path) -> None:
     assert str(caught.value) == f'{b}:2:6: task "same" is defined twice: at {a}:1:6 and here'
 
 
+def test_a_duplicate_is_reported_with_the_first_blocks_other_errors(tmp_path: Path) -> None:
+    """lint lists every error in one pass: a first block with an error of its own
+    still claims its name."""
+    from dstream.config.loader import analyze_texts
+
+    bad = 'task "same" {\n  max_frame_size = "12 parsecs"\n  input { provider_path = "p" }\n'
+    bad += '  output { provider_path = "q" }\n}\n'
+    result = analyze_texts([("a.hcl", bad), ("b.hcl", TASK.format(name="same"))], [], [], {})
+    messages = [str(d) for d in result.diagnostics.errors]
+    assert len(messages) == 2, messages
+    assert "must be a size" in messages[0]
+    assert messages[1] == 'b.hcl:1:6: task "same" is defined twice: at a.hcl:1:6 and here'
+
+
 def test_config_comes_from_dstream_config_then_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -145,7 +159,7 @@ def test_a_var_of_the_wrong_type_is_reported_once_where_it_was_given() -> None:
     the --var or DSTREAM_VAR_ that gave the value."""
     from dstream.config.loader import analyze_texts
 
-    text = VARIABLES + '\ntask "t" {\n  input {\n    provider_path = "p"\n'
+    text = VARIABLES + '\ntask "u" {\n  input {\n    provider_path = "p"\n'
     text += '    config { port = var.port }\n  }\n  output { provider_path = "q" }\n}\n'
     expected = 'variable "port" has type number, but its value is a string that is not a number'
     for variables, environ, where in (

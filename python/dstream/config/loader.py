@@ -260,17 +260,20 @@ def _add_task(
     diagnostics: Diagnostics,
     locations: dict[str, Location],
 ) -> None:
+    # The name first: a block with other errors still claims its name, so that lint
+    # reports a second block of that name in the same pass.
+    if len(block.labels) == 1:
+        name = block.labels[0]
+        if name in locations:
+            raise ConfigError(
+                f'task "{name}" is defined twice: at {locations[name]} and here',
+                location=block.label_locations[0],
+                hint="task names must be unique across all files; rename one",
+            )
+        locations[name] = block.label_locations[0]
     task = _build_task_lazily(block, evaluator, diagnostics, project)
-    if task is None:
-        return  # its errors are recorded
-    if task.name in project.tasks:
-        raise ConfigError(
-            f'task "{task.name}" is defined twice: at {locations[task.name]} and here',
-            location=block.label_locations[0],
-            hint="task names must be unique across all files; rename one",
-        )
-    project.tasks[task.name] = task
-    locations[task.name] = block.label_locations[0]
+    if task is not None:  # else its errors are recorded
+        project.tasks[task.name] = task
 
 
 def _add_setting(
