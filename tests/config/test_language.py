@@ -426,6 +426,55 @@ def test_a_line_break_anywhere_inside_a_template_sequence_is_ignored(
     assert config == {"v": expected}
 
 
+def test_an_escape_needs_no_closing_brace() -> None:
+    """`$${` and `%%{` are three characters, as in HCL: python-hcl2's grammar ran on to
+    the next `}`, over the string's end and the attributes after it."""
+    config = task_config(
+        "", '{ open = "$${", percent = "a %%{ b", close = "}", both = "\\\\$${x}", t = "orders" }'
+    )
+    assert config == {
+        "open": "${",
+        "percent": "a %{ b",
+        "close": "}",
+        "both": "\\${x}",
+        "t": "orders",
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('"a  ${~ "x" ~}  b"', "axb"),
+        ('"a\\n  ${~ "x"}"', "ax"),
+        ('"${~ 7 ~}"', 7),  # still the value itself
+        ('"%{ if true ~}  x  %{~ endif }"', "x"),
+    ],
+)
+def test_strip_markers_on_an_interpolation(value: str, expected: object) -> None:
+    """`${~ x ~}` trims the white space beside it, as on a directive (HCL, Terraform)."""
+    assert task_config("", f"{{ v = {value} }}") == {"v": expected}
+
+
+@pytest.mark.parametrize(
+    ("heredoc", "expected"),
+    [
+        ('<<-EOT\n    a ${\n  upper("x")\n    }\n    b\n    EOT', "a X\nb\n"),
+        ('<<-EOT\n    a ${join(",", [\n"p",\n"q"])}\n    b\n    EOT', "a p,q\nb\n"),
+        ('<<EOT\na ${~ "x" ~}\n  b\nEOT', "axb\n"),
+    ],
+)
+def test_a_heredocs_indentation_counts_only_its_text(heredoc: str, expected: str) -> None:
+    """HCL's `<<-` flush looks at lines that start as text, never inside a `${ }`."""
+    assert task_config(f"locals {{\n  s = {heredoc}\n}}\n", "{ v = local.s }") == {"v": expected}
+
+
+def test_an_error_on_a_code_line_of_a_trimmed_heredoc_is_placed_where_it_is() -> None:
+    text = "locals {\n  s = <<-EOT\n    a ${\n  local.nope}\n    EOT\n}\n"
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(text, "t.hcl")
+    assert str(caught.value) == "t.hcl:4:9: undefined local value local.nope"
+
+
 def test_an_error_after_a_joined_line_break_is_placed_on_the_written_line() -> None:
     text = (
         'locals {\n  t = ["a"]\n'

@@ -32,6 +32,7 @@ MULTI_LINE_HINT = (
 # keeps the text after them, up to a `}`, in the same token).
 TEXT_PARTS = ("STRING_CHARS", "ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE")
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{0,4}|U[0-9a-fA-F]{0,8}|.)", re.S)
+_ESCAPE_OR_TEMPLATE = re.compile(_ESCAPE.pattern + r"|\$\$\{|%%\{", re.S)
 _DIGITS = {"u": 4, "U": 8}
 
 
@@ -49,22 +50,27 @@ def unescape(text: str) -> str:
     has refused the invalid ones; one left here is kept as written)."""
     if "\\" not in text:
         return text
+    return _ESCAPE.sub(_decode, text)
 
-    def decode(match: re.Match[str]) -> str:
-        code = match.group(1)
-        if code[0] in _DIGITS and len(code) == _DIGITS[code[0]] + 1:
-            return chr(int(code[1:], 16))
-        return ESCAPES.get(code, match.group(0))
 
-    return _ESCAPE.sub(decode, text)
+def _decode(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if code is None:  # `$${` or `%%{`
+        return match.group(0)[1:]
+    if code[0] in _DIGITS and len(code) == _DIGITS[code[0]] + 1:
+        return chr(int(code[1:], 16))
+    return ESCAPES.get(code, match.group(0))
 
 
 def text_of(token: Token) -> str:
-    """What a literal part of a quoted string stands for: `$${x}` is `${x}`."""
+    """What a literal part of a quoted string stands for: its escapes decoded, and
+    `$${` as `${` (config/gaps.py leaves that escape in the token's text)."""
     value = str(token.value)
-    if token.type == "STRING_CHARS":
-        return unescape(value)
-    return value[1:3] + unescape(value[3:])
+    if token.type != "STRING_CHARS":  # python-hcl2's `$${...}` token
+        return value[1:3] + unescape(value[3:])
+    if "$${" in value or "%%{" in value:
+        return _ESCAPE_OR_TEMPLATE.sub(_decode, value)
+    return unescape(value)
 
 
 def _escape_problem(code: str) -> Optional[str]:

@@ -49,7 +49,7 @@ def quoted(evaluator: Evaluator, node: Tree) -> JsonValue:
     parts = _parts([p.children[0] for p in pieces], node)
     if len(parts) == 1 and parts[0].kind == "interp":
         return evaluator.eval(parts[0].node)
-    _strip_around_directives(parts)
+    _strip_markers(parts)
     text, _end = _render(evaluator, parts, 0, node, stop=())
     return text
 
@@ -66,7 +66,10 @@ def _parts(children: list[Node], node: Tree) -> list[_Part]:
             parts.append(_Part("text", node, text_of(child)))
         elif child.data == "interpolation":
             expr = trees(child)[0]
-            parts.append(_Part("interp", expr, expr=expr))
+            braces = [str(t) for t in child.children if isinstance(t, Token)]
+            part = _Part("interp", expr, expr=expr, strip_left=braces[0] == "${~")
+            part.strip_right = braces[-1] == "~}"  # marked by config/gaps.py
+            parts.append(part)
         else:
             tokens = [str(t) for t in child.children if isinstance(t, Token)]
             kind = child.data.replace("template_", "").replace("_start", "")
@@ -79,9 +82,11 @@ def _parts(children: list[Node], node: Tree) -> list[_Part]:
     return parts
 
 
-def _strip_around_directives(parts: list[_Part]) -> None:
+def _strip_markers(parts: list[_Part]) -> None:
+    """`~` beside a directive's or an interpolation's brace trims the white space
+    (line breaks too) of the text on that side."""
     for index, part in enumerate(parts):
-        if part.kind not in DIRECTIVES:
+        if part.kind == "text":
             continue
         if part.strip_left and index > 0 and parts[index - 1].kind == "text":
             parts[index - 1].text = parts[index - 1].text.rstrip()
@@ -197,35 +202,63 @@ class _Heredoc:
     body: str
     starts: list[int]  # the offset in `body` where each line starts
     first_line: int  # the file's line of the body's first line
-    cut: int  # the indentation `<<-` removed from each line
+    cuts: list[int]  # the indentation `<<-` removed from each line
 
     def position(self, offset: int) -> tuple[int, int]:
         """The line and column of character `offset` of the body, in the file."""
         index = max(bisect.bisect_right(self.starts, offset) - 1, 0)
-        return self.first_line + index, self.cut + offset - self.starts[index] + 1
+        return self.first_line + index, self.cuts[index] + offset - self.starts[index] + 1
 
 
 def heredoc(evaluator: Evaluator, node: Tree, trim: bool) -> str:
     """A heredoc's text; `trim` (`<<-`) removes the indentation its lines share."""
     token = node.children[0]
     body_lines = str(token).split("\n")[1:-2]  # drop `<<EOT` and the closing marker line
-    cut = 0
+    cuts = [0] * len(body_lines)
     if trim:
-        indents = [len(line) - len(line.lstrip()) for line in body_lines if line.strip()]
+        # As HCL: only lines that start as text count and lose the indentation, not a
+        # line that starts inside a `${ }` or `%{ }` over several lines (it is code).
+        text = _text_lines(body_lines)
+        indents = [len(line) - len(line.lstrip()) for i, line in text if line.strip()]
         cut = min(indents) if indents else 0
-        body_lines = [line[cut:] for line in body_lines]
+        for index, line in text:
+            body_lines[index], cuts[index] = line[cut:], cut
     starts, offset = [], 0
     for line in body_lines:
         starts.append(offset)
         offset += len(line) + 1
     body = "\n".join(body_lines) + ("\n" if body_lines else "")
     opener = token.line if isinstance(token, Token) and token.line else node.line or 1
-    return _heredoc_body(evaluator, _Heredoc(body, starts or [0], opener + 1, cut), node)
+    doc = _Heredoc(body, starts or [0], opener + 1, cuts or [0])
+    return _heredoc_body(evaluator, doc, node)
+
+
+def _text_lines(lines: list[str]) -> list[tuple[int, str]]:
+    """The lines (index, line) of a heredoc that do not start inside a template
+    sequence."""
+    body = "\n".join(lines)
+    inside: set[int] = set()  # the index of each line that starts inside one
+    line, counted, index = 0, 0, 0
+    while (found := _SEQUENCE.search(body, index)) is not None:
+        index = found.end()
+        if len(found.group()) == 3:  # $${ or %%{: text
+            continue
+        end = _closing_brace(body, index)
+        if end < 0:
+            break  # _heredoc_parts says what is wrong
+        line += body.count("\n", counted, found.start())
+        breaks = body.count("\n", found.start(), end)
+        inside.update(range(line + 1, line + breaks + 1))
+        line, counted, index = line + breaks, end, end + 1
+    return [(i, text) for i, text in enumerate(lines) if i not in inside]
+
+
+_SEQUENCE = re.compile(r"\$\$\{|%%\{|[$%]\{")
 
 
 def _heredoc_body(evaluator: Evaluator, doc: _Heredoc, node: Tree) -> str:
     parts = _heredoc_parts(evaluator, doc, node)
-    _strip_around_directives(parts)
+    _strip_markers(parts)
     text, _end = _render(evaluator, parts, 0, node, stop=())
     return text
 
@@ -252,8 +285,7 @@ def _heredoc_parts(evaluator: Evaluator, doc: _Heredoc, node: Tree) -> list[_Par
             parts.append(_Part("text", node, "".join(text)))
             text = []
             if body[index] == "$":
-                expr = _heredoc_expression(evaluator, doc, index + 2, end)
-                parts.append(_Part("interp", expr, expr=expr))
+                parts.append(_heredoc_interpolation(evaluator, doc, index, end))
             else:
                 parts.append(_heredoc_directive(evaluator, doc, index, end))
             index = end + 1
@@ -269,15 +301,29 @@ _FOR_HEAD = re.compile(r"\s*for\s+([^\W\d][\w-]*)(?:\s*,\s*([^\W\d][\w-]*))?\s+i
 _KEYWORD = re.compile(r"\s*(\w+)")
 
 
-def _heredoc_directive(evaluator: Evaluator, doc: _Heredoc, start: int, end: int) -> _Part:
-    """The `%{ ... }` from `start` to `end` (its `}`) of the heredoc's body."""
+def _heredoc_interpolation(evaluator: Evaluator, doc: _Heredoc, start: int, end: int) -> _Part:
+    """The `${ ... }` from `start` to `end` (its `}`) of the heredoc's body."""
+    inner_start, inner_end, strip_left, strip_right = _strip_marks(doc.body, start, end)
+    expr = _heredoc_expression(evaluator, doc, inner_start, inner_end)
+    return _Part("interp", expr, expr=expr, strip_left=strip_left, strip_right=strip_right)
+
+
+def _strip_marks(body: str, start: int, end: int) -> tuple[int, int, bool, bool]:
+    """The inside of the `${`/`%{` at `start` closed at `end`, without its strip
+    markers, and whether it has each."""
     inner_start, inner_end = start + 2, end
-    strip_left = doc.body.startswith("~", inner_start)
+    strip_left = body.startswith("~", inner_start)
     if strip_left:
         inner_start += 1
-    strip_right = doc.body[inner_start:inner_end].rstrip().endswith("~")
+    strip_right = body[inner_start:inner_end].rstrip().endswith("~")
     if strip_right:
-        inner_end = doc.body.rindex("~", inner_start, inner_end)
+        inner_end = body.rindex("~", inner_start, inner_end)
+    return inner_start, inner_end, strip_left, strip_right
+
+
+def _heredoc_directive(evaluator: Evaluator, doc: _Heredoc, start: int, end: int) -> _Part:
+    """The `%{ ... }` from `start` to `end` (its `}`) of the heredoc's body."""
+    inner_start, inner_end, strip_left, strip_right = _strip_marks(doc.body, start, end)
     where = Tree("template_directive", [], *doc.position(start))
     keyword = _KEYWORD.match(doc.body, inner_start, inner_end)
     kind, after = (keyword.group(1), keyword.end()) if keyword else ("", inner_start)

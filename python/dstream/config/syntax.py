@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from lark import Tree as LarkTree
     from lark.exceptions import UnexpectedInput
 
-    from dstream.config.linebreaks import Joined
+    from dstream.config.gaps import Copy
     from dstream.config.tree import Node
 
 # Part of the cache key: bump it when what a cached tree holds, or what a text must pass
@@ -356,10 +356,10 @@ def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
         pass
     import tempfile
 
-    from dstream.config.linebreaks import join_template_lines
+    from dstream.config.gaps import copy_for_grammar
 
-    joined = join_template_lines(source)
-    tree = _parse(joined.text, joined) if joined else _parse(source, None)
+    copy = copy_for_grammar(source)
+    tree = _parse(copy.text, copy) if copy else _parse(source, None)
     check_strings(tree)
     if not folder:
         return tree
@@ -374,9 +374,10 @@ def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
     return tree
 
 
-def _parse(text: str, joined: Optional[Joined]) -> Tree:
-    """The tree of `text`; positions, in the tree and in a refusal, are placed on the
-    written text when `text` is its copy with template line breaks joined."""
+def _parse(text: str, copy: Optional[Copy]) -> Tree:
+    """The tree of `text`; when `text` is the grammar's copy of the written text
+    (config/gaps.py), every position, in the tree and in a refusal, is placed on the
+    written text and the tree is restored to it."""
     from dstream.config import quickparse
 
     try:
@@ -385,17 +386,17 @@ def _parse(text: str, joined: Optional[Joined]) -> Tree:
         if tree is None:  # a text the quick parser declines: lark's (a syntax error too)
             tree = from_lark(lark_parse(text), MAX_TREE_DEPTH)
     except TooDeep as exc:
-        if joined and exc.offset is None:  # an offset is the same in both texts
-            exc.line, exc.column = joined.place(exc.line, exc.column)
+        if copy and exc.offset is None:  # an offset is the same in both texts
+            exc.line, exc.column = copy.place(exc.line, exc.column)
         raise
     except Exception as exc:
         from lark.exceptions import UnexpectedInput  # only a parse raises it: lark is in
 
-        if joined and isinstance(exc, UnexpectedInput) and exc.line > 0:
-            exc.line, exc.column = joined.place(exc.line, exc.column)
+        if copy and isinstance(exc, UnexpectedInput) and exc.line > 0:
+            exc.line, exc.column = copy.place(exc.line, exc.column)
         raise
-    if joined:
-        joined.place_tree(tree)
+    if copy:
+        copy.restore(tree)
     return tree
 
 
