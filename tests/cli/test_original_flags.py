@@ -85,3 +85,11 @@ def test_help_of_an_unknown_command_is_a_usage_error(ws: Workspace) -> None:
     done = ws.run("help", "nosuch")
     assert done.returncode == 2
     assert "error: unknown command 'nosuch'\n  hint: run `dstream --help`" in done.stderr
+
+
+def test_a_terraform_command_names_dstreams_twin(ws: Workspace) -> None:
+    done = ws.run("validate")
+    assert done.returncode == 2
+    assert (
+        done.stderr == "error: unknown command 'validate'\n  hint: did you mean `dstream lint`?\n"
+    )

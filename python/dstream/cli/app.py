@@ -273,9 +273,13 @@ def _main(argv: Optional[list[str]]) -> int:
         return EXIT_FAILURE
 
 
+# Terraform's commands a Terraform user reaches for, and dstream's that do that.
+TERRAFORM_TWINS = {"validate": "lint", "apply": "init", "refresh": "status"}
+
+
 def _unknown_command(name: str, prefix: str) -> int:
     """A command name that is none of COMMANDS: one error block, exit 2."""
-    guess = nearest(name, COMMANDS)
+    guess = TERRAFORM_TWINS.get(name) or nearest(name, COMMANDS)
     hint = f"did you mean `{prefix} {guess}`?" if guess else "run `dstream --help`"
     print(f"error: unknown command {name!r}\n  hint: {hint}", file=sys.stderr)
     return EXIT_USAGE
