@@ -87,6 +87,16 @@ def test_help_of_an_unknown_command_is_a_usage_error(ws: Workspace) -> None:
     assert "error: unknown command 'nosuch'\n  hint: run `dstream --help`" in done.stderr
 
 
+@pytest.mark.parametrize("flags", [["-l", "debug"], ["-f", "json"], ["-t"]])
+def test_log_flags_after_an_action_as_after_a_command(ws: Workspace, flags: list[str]) -> None:
+    """docs/cli.md: global flags go before or after the command, so after an action of
+    `providers` or `state` too (`providers list -l debug` was "unrecognized")."""
+    done = ws.run("providers", "list", *flags)
+    assert done.returncode == 0, done.stderr
+    done = ws.run("-l", "error", "providers", "list", *flags)
+    assert done.returncode == 0, done.stderr
+
+
 def test_a_terraform_command_names_dstreams_twin(ws: Workspace) -> None:
     done = ws.run("validate")
     assert done.returncode == 2

@@ -120,21 +120,34 @@ def add_global_arguments(parser: argparse.ArgumentParser, *, json: bool = True) 
     which every command takes but one whose output is no document (`takes_json`)."""
     if json:
         parser.add_argument("--json", action="store_true", help="print one JSON document")
+    _add_logging_arguments(parser)
+
+
+def _add_logging_arguments(parser: argparse.ArgumentParser, *, keep_earlier: bool = False) -> None:
+    """-l, -f, -t; `keep_earlier` on an action's own parser (`providers list -l debug`),
+    so that it keeps what the command's parser read before the action."""
+    unset = argparse.SUPPRESS if keep_earlier else None
     parser.add_argument(
         "-l",
         "--log-level",
+        default=unset,
         help="debug, info, warning, error (default: $DSTREAM_LOG_LEVEL or info)",
     )
     parser.add_argument(
         "-f",
         "--log-format",
         choices=("text", "json"),
+        default=unset,
         help="default: $DSTREAM_LOG_FORMAT or text",
     )
     # The original declared -t/--log-time and never read it: accepted, so its users'
     # scripts keep working, and said to have no effect (in _main).
     parser.add_argument(
-        "-t", "--log-time", action="store_true", help="no effect (the original's flag)"
+        "-t",
+        "--log-time",
+        action="store_true",
+        default=unset or False,
+        help="no effect (the original's flag)",
     )
 
 
@@ -153,6 +166,10 @@ def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     parser = Parser(prog=f"dstream {name}", description=help_, formatter_class=HelpFormatter)
     add_global_arguments(parser, json=takes_json(module))
     module.add_arguments(parser)
+    for action in parser._actions:  # argparse lists a command's actions only here
+        if isinstance(action, argparse._SubParsersAction):  # `providers list -l debug`
+            for sub in action.choices.values():
+                _add_logging_arguments(sub, keep_earlier=True)
     return parser, module
 
 
