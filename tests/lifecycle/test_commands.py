@@ -128,6 +128,15 @@ def test_legacy_output_that_streams_fails_at_the_timeout(ws: Workspace) -> None:
             id="failed-result-names-provider-and-quotes-error",
         ),
         pytest.param(
+            {
+                "output_config": 'results = { init = { status = "Failed", '
+                'message = "cannot reach broker", error = "connection refused" } }'
+            },
+            ["init", "t"],
+            ['reported Failed: "connection refused" / "cannot reach broker"'],
+            id="failed-result-quotes-error-and-message",
+        ),
+        pytest.param(
             {"output_config": "exit = 3"},
             ["destroy", "t", "--auto-approve"],
             ["output './p.py' reported Success but exited with code 3"],
@@ -244,6 +253,17 @@ def test_status_table_and_json(ws: Workspace) -> None:
         ("a_cdc_events", True),
         ("b_cdc_events", False),
     ]
+
+
+def test_a_status_in_the_originals_shape_claims_no_existence(ws: Workspace) -> None:
+    """The original's resources are plain names: it says nothing of whether each exists,
+    so the table says "?" (it said yes) and the summary counts what was reported."""
+    setup(ws, output_config='results = { status = { status = "Success", resources = ["q1"] } }')
+    done = ws.run("status", "t")
+    assert done.returncode == 0, done.stderr
+    row = next(line.split() for line in done.stdout.splitlines() if "resource.q1" in line)
+    assert row == ["output", "resource.q1", "?"]
+    assert "1 resource(s) reported" in done.stdout
 
 
 def test_unknown_task_changes_nothing(ws: Workspace) -> None:

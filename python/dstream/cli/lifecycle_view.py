@@ -53,11 +53,11 @@ def _paint(action: str, text: str, color: bool) -> str:
 
 
 def _item(resource: object) -> dict[str, object]:
-    """A resource as the contract shapes it; the original's plain strings name a
-    resource the provider reports as there."""
+    """A resource as the contract shapes it; the original's plain string names one
+    and says nothing of whether it exists (no "exists")."""
     if isinstance(resource, dict):
         return resource
-    return {"type": "resource", "name": str(resource), "exists": True}
+    return {"type": "resource", "name": str(resource)}
 
 
 def _address(item: dict[str, object]) -> str:
@@ -138,7 +138,7 @@ def summary_line(report: TaskLifecycle) -> str:
         if all(p.outcome == NO_INFRASTRUCTURE for p in report.providers):
             return "Neither provider manages infrastructure: nothing to check."
         resources = [r for p in report.providers if p.result for r in p.result.resources]
-        missing = sum(1 for r in resources if not _item(r).get("exists"))
+        missing = sum(1 for r in resources if isinstance(r, dict) and not r.get("exists"))
         if missing:
             return f"{missing} resource(s) missing: run `dstream init {report.task}`."
         return "All resources exist." if resources else "No resources reported."
@@ -177,7 +177,8 @@ def _render_status(report: TaskLifecycle, view: View) -> None:
         if not resources:
             rows.append((p.role, "(none)", "-", p.result.message if p.result else ""))
         for r in map(_item, resources):
-            exists = "yes" if r.get("exists") else "no"
+            said = r.get("exists")
+            exists = "?" if said is None else "yes" if said else "no"  # ?: not said
             rows.append((p.role, _address(r), exists, _details(r.get("details"))))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:

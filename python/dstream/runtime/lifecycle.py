@@ -352,7 +352,8 @@ def _judge(
         ]
     outcome.result = result
     if result.status == "Failed":
-        quoted = result.error or result.message or "no error given"
+        said = [text for text in (result.error, result.message) if text]
+        quoted = '" / "'.join(dict.fromkeys(said)) or "no error given"  # each once
         outcome.error = f'{label} reported Failed: "{quoted}"'
     elif code != 0:
         outcome.error = f"{label} reported {result.status} but {_how_it_ended(code)}"
