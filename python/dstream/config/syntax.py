@@ -253,9 +253,14 @@ def _cache_folder() -> Optional[str]:
 
 def _private_folder(folder: str) -> None:
     """`folder`, made if missing, readable by its owner only: one an earlier version
-    made with the umask's mode (0755) is closed too."""
+    made with the umask's mode (0755) is closed too. One another user owns is not
+    written into (PermissionError): that user could read the trees, and they are never
+    read from there."""
     os.makedirs(folder, mode=0o700, exist_ok=True)
-    if os.stat(folder).st_mode & 0o077:
+    st = os.stat(folder)
+    if st.st_uid != os.geteuid():
+        raise PermissionError(errno.EPERM, "the parse cache's folder is another user's", folder)
+    if st.st_mode & 0o077:
         os.chmod(folder, 0o700)
 
 
@@ -334,10 +339,11 @@ def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
     otherwise. The `{{ env }}` pre-pass leaves no value it reads in `source`, but the
     file's own text is kept, a password written in it too (docs/security.md, "The parse
     cache": owner-only, DSTREAM_PARSE_CACHE=0); `cache=False` for a text that must not
-    be kept. Any cache trouble just means parsing again. Raises lark's UnexpectedInput
-    on a syntax error, TooDeep on nesting beyond the limits (checked
-    before the parse) and BadString for a quoted string HCL v2 refuses (checked after
-    it): only a miss pays for the checks, and a text that fails is never cached."""
+    be kept. Any cache trouble just means parsing again, and so does a tree another user
+    could have written (dstream.cache.owned). Raises lark's UnexpectedInput on a syntax
+    error, TooDeep on nesting beyond the limits (checked before the parse) and BadString
+    for a quoted string HCL v2 refuses (checked after it): only a miss pays for the
+    checks, and a text that fails is never cached."""
     import zlib
 
     stamp = f"{TREE_FORMAT}\0{_grammar_stamp()}\0{source}".encode()
@@ -347,11 +353,16 @@ def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
     folder = _cache_folder() if cache else None
     path = os.path.join(folder, f"{zlib.crc32(stamp):08x}-{len(stamp)}.tree") if folder else ""
     try:
-        if path:
+        if folder:
+            from dstream.cache import owned  # loaded by _cache_folder: a name lookup
+
             with open(path, "rb") as handle:
-                stored, plain = marshal.loads(handle.read())
-            if stored == stamp:
-                return thaw(plain)
+                # A tree decides which programs run: one another user could have
+                # written (the file or its folder) is parsed again, never trusted.
+                if owned(os.fstat(handle.fileno())) and owned(os.stat(folder)):
+                    stored, plain = marshal.loads(handle.read())
+                    if stored == stamp:
+                        return thaw(plain)
     except Exception:  # absent, unreadable, or written in another format (not BaseException)
         pass
     import tempfile

@@ -19,13 +19,16 @@ itself (never by `TarFile.extract`), each checked before it touches the disk:
 
 Every refusal is an `ArchiveError` that names the artifact and the member. The caller
 unpacks into a fresh temporary directory and renames it into place only when this
-returns (see `pull._executable_from`).
+returns (see `pull._executable_from`). What unpacking leaves is checked again on every
+use (`archive_tree` against `unpacked_tree`, oci/verify.py): the cache may be written by
+others than dstream.
 """
 
 from __future__ import annotations
 
 import errno
 import gzip
+import hashlib
 import os
 import posixpath
 import stat
@@ -396,3 +399,82 @@ def regular_files(root: Path) -> list[str]:
         for name in names
         if stat.S_ISREG(os.lstat(os.path.join(dirpath, name)).st_mode)
     )
+
+
+# -- what unpacking leaves, checked on every use (oci/verify.py) ----------------------------
+
+DIR = "dir"
+
+
+def archive_tree(archive: Path, *, source: str, limits: Optional[Limits] = None) -> dict[str, str]:
+    """What `safe_unpack` leaves of `archive` (one it accepted), read without writing
+    anything: each path ("/"-separated, relative) -> DIR, "file sha256:<hex>" or "link
+    <target>", as `unpacked_tree` reads a directory. As when unpacking, a later member
+    replaces an earlier one of its name and a hard link holds its target's content.
+    Read through the same caps; a damaged stream is an ArchiveError."""
+    limits = limits or Limits.from_env()
+    budget = limits.max_bytes(os.path.getsize(archive))
+
+    def refuse(what: str, member: str) -> ArchiveError:
+        where = f"member {_show(member)} " if member else ""
+        return ArchiveError(f"the cached archive of provider {source} {where}{what}")
+
+    tree: dict[str, str] = {}
+    with open(archive, "rb") as raw:
+        try:
+            with tarfile.open(fileobj=_Stream(raw, budget, refuse), mode="r|") as tar:  # type: ignore[call-overload]
+                for member in tar:
+                    _model(tree, tar, member)
+        except tarfile.TarError as exc:
+            raise _corrupt(refuse, exc) from None
+    return tree
+
+
+def _model(tree: dict[str, str], tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+    parts = [p for p in member.name.split("/") if p not in ("", ".")]
+    if not parts:
+        return  # "." or "./"
+    name = "/".join(parts)
+    for depth in range(1, len(parts)):
+        tree.setdefault("/".join(parts[:depth]), DIR)  # made by _Unpacker._parent
+    if member.isdir():
+        tree[name] = DIR
+    elif member.isreg():
+        tree[name] = "file " + _sha256_of(tar.extractfile(member))
+    elif member.issym():
+        tree[name] = "link " + member.linkname
+    elif member.islnk():
+        target = "/".join(p for p in member.linkname.split("/") if p not in ("", "."))
+        tree[name] = tree.get(target, "missing")  # a link to itself: the file as it was
+    else:
+        tree[name] = "special"  # refused when unpacking: never on disk
+
+
+def unpacked_tree(root: Path) -> dict[str, str]:
+    """What is under `root` now, as `archive_tree` describes an archive; links are read,
+    never followed, and anything but a file, a directory or a link is "special"."""
+    top = os.fspath(root)
+    tree: dict[str, str] = {}
+    for dirpath, dirs, names in os.walk(top):
+        for name in dirs + names:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, top).replace(os.sep, "/")
+            mode = os.lstat(full).st_mode
+            if stat.S_ISLNK(mode):
+                tree[rel] = "link " + os.readlink(full)
+            elif stat.S_ISDIR(mode):
+                tree[rel] = DIR
+            elif stat.S_ISREG(mode):
+                fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                with os.fdopen(fd, "rb") as handle:
+                    tree[rel] = "file " + _sha256_of(handle)
+            else:
+                tree[rel] = "special"
+    return tree
+
+
+def _sha256_of(handle: Optional[IO[bytes]]) -> str:
+    hasher = hashlib.sha256()
+    for block in iter(lambda: handle.read(CHUNK) if handle else b"", b""):
+        hasher.update(block)
+    return "sha256:" + hasher.hexdigest()

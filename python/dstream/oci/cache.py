@@ -235,11 +235,12 @@ class Cache:
             shutil.rmtree(self.root, ignore_errors=True)
             return {"removed": 1 if freed else 0, "bytes": freed}
         keep: set[str] = set()
-        for record in self.refs():
+        for record in self.refs():  # read by type: a damaged record keeps less, fails nothing
             keep.add(str(record.get("manifest")))
-            keep.update(str(d) for d in record.get("manifests", []))
-            for entry in (record.get("selected") or {}).values():
-                keep.add(str(entry.get("layer")))
+            manifests, selected = record.get("manifests"), record.get("selected")
+            keep.update(str(d) for d in (manifests if isinstance(manifests, list) else []))
+            for entry in selected.values() if isinstance(selected, dict) else []:
+                keep.add(str(entry.get("layer")) if isinstance(entry, dict) else "")
             if record.get("metadata_digest"):
                 keep.add(str(record["metadata_digest"]))
         removed = freed = 0

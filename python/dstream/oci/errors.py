@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from dstream.errors import DstreamError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Optional
+
 
 class OciError(DstreamError):
     """A provider artifact could not be resolved, fetched, verified or unpacked."""
@@ -32,3 +37,15 @@ class ManifestError(OciError):
 class CacheError(OciError):
     """The provider cache could not be written or read (a full disk, a file where a
     directory belongs, no permission): the message names the path."""
+
+
+class CacheMismatch(OciError):
+    """A cached copy failed its check against the verified manifests (oci/verify.py): a
+    file that does not hash to its digest, an unpacked tree that is not its archive, a
+    ref record that names what the manifest does not. It is not used: the reference is
+    pulled again. The message names the path and what it should have matched; `stale`
+    is what to remove first, which a pull would otherwise keep (an unpacked tree)."""
+
+    def __init__(self, reason: str, *, stale: Optional[Path] = None) -> None:
+        super().__init__(reason)
+        self.stale = stale

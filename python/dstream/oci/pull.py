@@ -8,6 +8,7 @@ $DSTREAM_PROVIDER_MAX_AGE). A digest-pinned reference never needs resolving agai
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -18,11 +19,13 @@ from pathlib import Path
 from typing import IO, Optional
 
 from dstream.oci import shape
-from dstream.oci.archive import looks_like_archive, regular_files, safe_unpack
+from dstream.oci.archive import looks_like_archive, safe_unpack
 from dstream.oci.cache import Cache, file_sha256
 from dstream.oci.client import Progress, RegistryClient
 from dstream.oci.errors import (
     ArchiveError,
+    CacheError,
+    CacheMismatch,
     ManifestError,
     OciError,
     RegistryError,
@@ -35,11 +38,12 @@ from dstream.oci.manifest import (
     descriptor_platform,
     index_platforms,
     is_metadata,
-    platform_of_name,
     select_from_index,
     select_layer,
 )
 from dstream.oci.reference import Reference, parse_reference
+from dstream.oci.transport import REACH_HINT
+from dstream.oci.verify import cached_executable, pick_in_archive, unpacked_files
 from dstream.records import asdict, field, record
 
 MAX_METADATA = 1024 * 1024
@@ -100,25 +104,42 @@ def _max_age(max_age: Optional[float]) -> Optional[float]:
         ) from None
 
 
-def _cached(cache: Cache, record: Json, wanted: str) -> Optional[PullResult]:
-    """The cached executable of a reference, re-verified; None when incomplete."""
-    entry = (record.get("selected") or {}).get(wanted)
-    if not entry:
+def _cached(cache: Cache, record: Json, ref: Reference, wanted: str) -> Optional[PullResult]:
+    """The cached executable of a reference for `wanted`, verified (oci/verify.py); None
+    when the cache has none. Raises CacheMismatch. What the record adds (platforms,
+    metadata, when it was resolved) is read by type: a damaged one fails nothing."""
+    selected = record.get("selected")
+    if not isinstance(selected, dict) or wanted not in selected:
         return None
-    path = Path(entry["path"])
-    if not path.is_file() or file_sha256(path) != entry.get("sha256"):
-        return None
+    verified = cached_executable(cache, record, ref, wanted)
+    platforms, metadata = record.get("platforms"), record.get("metadata")
+    resolved_at = record.get("resolved_at")
     return PullResult(
-        reference=str(record["reference"]),
+        reference=str(ref),
         digest=str(record["manifest"]),
-        platform=str(entry.get("platform", wanted)),
-        path=str(path),
-        size=int(entry.get("size", path.stat().st_size)),
-        platforms=list(record.get("platforms") or []),
+        platform=verified.platform,
+        path=str(verified.path),
+        size=verified.path.stat().st_size,
+        platforms=[str(p) for p in platforms] if isinstance(platforms, list) else [],
         from_cache=True,
-        metadata=record.get("metadata"),
-        resolved_at=float(record.get("resolved_at", 0)),
+        metadata=metadata if isinstance(metadata, dict) else None,
+        # not a number: due for resolving again, as a record of long ago
+        resolved_at=float(resolved_at) if isinstance(resolved_at, (int, float)) else 0.0,
     )
+
+
+def _warn_mismatch(exc: CacheMismatch, doing: str) -> None:
+    from dstream import logs
+
+    logs.log.warning("%s: the cache was modified or damaged; %s", exc.reason, doing)
+
+
+def _say_refused(exc: OciError, refused: CacheMismatch, key: str) -> None:
+    """Make a failed pull's hint true when the cached copy was refused: it did not run,
+    and nothing runs from the cache until the reference is pulled."""
+    todo = REACH_HINT if isinstance(exc, RegistryUnreachable) else exc.hint
+    said = f"the cached copy of {key} failed its check and was not run ({refused.reason})"
+    exc.hint = f"{said}; {todo}" if todo else said
 
 
 @record
@@ -187,7 +208,9 @@ def _download(
 ) -> Path:
     digest = str(layer["digest"])
     final = cache.blob_path(digest)
-    if final.is_file() and file_sha256(final) == digest:
+    # Kept only as a file of its own that hashes to its digest (a link could be
+    # pointed elsewhere once checked); anything else is downloaded over.
+    if final.is_file() and not final.is_symlink() and file_sha256(final) == digest:
         return final
     with cache.staging_file() as staged:
         client.fetch_blob(ref.repository, digest, staged, size=layer["size"], progress=progress)
@@ -195,42 +218,56 @@ def _download(
     return final
 
 
-def _pick_in_archive(files: list[str], ref: Reference, wanted: str) -> str:
-    named = [f for f in files if platform_of_name(os.path.basename(f)) == wanted]
-    if len(named) == 1:
-        return named[0]
-    plain = [f for f in files if os.path.basename(f) in ("plugin", "provider", "plugin.exe")]
-    if len(plain) == 1:
-        return plain[0]
-    if len(files) == 1:
-        return files[0]
-    raise OciError(
-        f"provider {ref} is an archive of {len(files)} files and none is clearly the "
-        f"executable for {wanted}: {', '.join(files[:10])}",
-        hint=f"name the executable plugin.{wanted.replace('/', '_')} or plugin inside the archive",
-    )
-
-
 def _executable_from(blob: Path, cache: Cache, ref: Reference, layer: Json, wanted: str) -> Path:
     """The runnable file for a verified layer: the blob itself, or a file unpacked
-    from it when the layer is a tar archive."""
+    from it when the layer is a tar archive (an unpacked tree already there is used
+    only when it holds exactly what the archive does)."""
     if not looks_like_archive(blob):
         return blob
-    unpacked = cache.unpacked_path(str(layer["digest"]))
-    if not unpacked.is_dir():
-        # Unpacked in tmp/ and renamed into place only once whole and checked.
-        staged = cache.staging_dir()
+    digest = str(layer["digest"])
+    unpacked = cache.unpacked_path(digest)
+    if os.path.lexists(unpacked):
         try:
-            safe_unpack(blob, staged, source=str(ref))
-        except BaseException as exc:
-            shutil.rmtree(staged, ignore_errors=True)
-            if isinstance(exc, ArchiveError):
-                blob.unlink(missing_ok=True)  # refused for every reference: keep nothing
-            raise
-        cache.commit_dir(staged, unpacked)
-    chosen = unpacked / _pick_in_archive(regular_files(unpacked), ref, wanted)
+            files = unpacked_files(cache, digest, str(ref))
+            return unpacked / pick_in_archive(files, str(ref), wanted)
+        except CacheMismatch as exc:
+            _warn_mismatch(exc, f"unpacking {ref} again")
+            _discard(unpacked)
+    _unpack(blob, cache, ref, unpacked)
+    try:  # checked again: a concurrent pull may have put its copy in place first
+        files = unpacked_files(cache, digest, str(ref))
+    except CacheMismatch as exc:
+        raise CacheError(
+            f"cannot replace {unpacked}: {exc.reason}",
+            hint="remove it, or set DSTREAM_CACHE_DIR (or --cache-dir) to a directory only "
+            "you may write",
+        ) from None
+    chosen = unpacked / pick_in_archive(files, str(ref), wanted)
     chosen.chmod(0o755)
     return chosen
+
+
+def _discard(path: Path) -> None:
+    """Remove a refused unpacked tree (what cannot be removed is found again, and
+    refused, once unpacking has tried to put the layer's own in its place)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+def _unpack(blob: Path, cache: Cache, ref: Reference, unpacked: Path) -> None:
+    """Unpacked in tmp/ and renamed into place only once whole and checked."""
+    staged = cache.staging_dir()
+    try:
+        safe_unpack(blob, staged, source=str(ref))
+    except BaseException as exc:
+        shutil.rmtree(staged, ignore_errors=True)
+        if isinstance(exc, ArchiveError):
+            blob.unlink(missing_ok=True)  # refused for every reference: keep nothing
+        raise
+    cache.commit_dir(staged, unpacked)
 
 
 def _metadata(client: RegistryClient, ref: Reference, meta_desc: Optional[Json]) -> Optional[Json]:
@@ -278,7 +315,14 @@ def pull(
     wanted = platform or current_platform()
     cache = Cache(cache_dir)
     record = cache.load_ref(key)
-    cached = _cached(cache, record, wanted) if record else None
+    refused: Optional[CacheMismatch] = None
+    try:
+        cached = _cached(cache, record, ref, wanted) if record else None
+    except CacheMismatch as exc:
+        _warn_mismatch(exc, f"pulling {key} again")
+        if exc.stale is not None:
+            _discard(exc.stale)
+        cached, record, refused = None, None, exc  # nothing of that record is kept
     limit = _max_age(max_age)
     fresh = cached is not None and (
         ref.pinned or limit is None or time.time() - cached.resolved_at <= limit
@@ -297,6 +341,12 @@ def pull(
                 f"dstream: warning: {exc.reason}; using {key} as cached ({cached.digest[:19]}...)\n"
             )
             return cached
+        if refused is not None:
+            _say_refused(exc, refused, key)
+        raise
+    except OciError as exc:
+        if refused is not None:
+            _say_refused(exc, refused, key)
         raise
 
 
@@ -322,7 +372,8 @@ def _pull_from_registry(
         cache.write_bytes(cache.manifest_path(digest), body)
     now = time.time()
     new_record: Json = dict(record or {})
-    selected = dict(new_record.get("selected") or {})
+    kept = new_record.get("selected")
+    selected = dict(kept) if isinstance(kept, dict) else {}
     if new_record.get("manifest") != top:
         selected = {}  # the tag moved: entries of the old digest no longer apply
     selected[wanted] = {

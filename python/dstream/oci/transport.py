@@ -25,6 +25,8 @@ CHUNK = 1 << 16
 MIN_RATE = 1024  # bytes/s a body must keep up, averaged over the client's timeout
 MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)
+# What to do when a registry does not answer (pull.py adds why the cache did not serve).
+REACH_HINT = "check the registry address and that it is up"
 
 Body = Union[bytes, IO[bytes], None]
 
@@ -134,8 +136,8 @@ def send(
             raise RegistryUnreachable(
                 f"cannot reach registry {registry} at {parts.scheme}://{parts.netloc}: "
                 f"{getattr(exc, 'strerror', None) or exc}",
-                hint="check the registry address and that it is up; a provider pulled "
-                "before runs from the cache without the registry",
+                hint=f"{REACH_HINT}; a provider pulled before runs from the cache without "
+                "the registry",
             ) from None
         received = {k.lower(): v for k, v in raw.getheaders()}
         response = Response(raw.status, received, raw, conn, url, timeout)

@@ -194,24 +194,48 @@ def _entry_path(key: str) -> str:
     return os.path.join(_cache_dir(), key + ".json")
 
 
+def _trusted(fd: int, path: str) -> bool:
+    """Whether the entry at `path`, opened as `fd`, could have been written by this user
+    alone (it and its folder): one another user could write would say what a provider
+    is, so which config it takes and whether lifecycle commands start it, unasked."""
+    from dstream.cache import owned
+
+    return owned(os.fstat(fd)) and owned(os.stat(os.path.dirname(path)))
+
+
 def _load(key: str) -> Optional[Description]:
     try:
-        with open(_entry_path(key), "rb") as handle:
+        with open(path, "rb") as handle:
+            if not _trusted(handle.fileno(), path):
+                return None  # as if absent: probed again, and written over when it may be
             return Description.from_json(handle.read(), CACHE)
     except OSError:
         return None
 
 
 def _store(key: str, description: Description) -> None:
+def _own_folder(directory: str) -> bool:
+    """`directory`, made if missing, writable by this user alone; False when another user
+    owns it (nothing is written there: it is never read)."""
+    os.makedirs(directory, exist_ok=True)
+    st = os.stat(directory)
+    if st.st_uid != os.geteuid():
+        return False
+    if st.st_mode & 0o022:
+        os.chmod(directory, st.st_mode & 0o755)
+    return True
+
+
     """Best effort: a cache that cannot be written only costs a probe next time."""
     path = _entry_path(key)
     directory = os.path.dirname(path)
     data = description.to_json()
     with contextlib.suppress(OSError), open(path, "rb") as handle:
-        if handle.read() == data:
+        if handle.read() == data and _trusted(handle.fileno(), path):
             return
     with contextlib.suppress(OSError):
-        os.makedirs(directory, exist_ok=True)
+        if not _own_folder(directory):
+            return
         temp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"  # both sides may be one
         with open(temp, "wb") as handle:
             handle.write(data)

@@ -1,13 +1,19 @@
 """A warm start's key (dstream/warm): which arguments may start warm, where a snapshot
 is kept, and the digests and identities of everything that decided a start, checked
 against the snapshot before anything is started. The same imports as the package: the
-interpreter's own modules and small C modules, nothing of dstream's layers."""
+interpreter's own modules and small C modules, and of dstream only dstream.cache (where
+the cache is, and `owned`)."""
 
 from __future__ import annotations
 
 import os
 import stat  # os's own import: no cost
 import sys
+
+# `owned`, the one test of a cache entry another user could have written, is imported
+# by warm/__init__.py from here.
+from dstream.cache import cache_root
+from dstream.cache import owned as owned
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,8 +71,6 @@ def _digest(data: bytes) -> str:
 
 def snapshot_path(cwd: str, args: list[str]) -> str:
     """Where the snapshot of `dstream ARGS` run in `cwd` is kept (in dstream's cache)."""
-    from dstream.cache import cache_root
-
     key = _digest("\0".join([cwd, *args]).encode("utf-8", "surrogateescape"))
     return os.path.join(cache_root(), "warm", key[:32])
 
@@ -121,14 +125,6 @@ def hcl_listing(path: str) -> list[str]:
     """The configuration files of a `-c DIR`, as config/loader.py's glob of `*.hcl`
     finds them (a hidden file is not one)."""
     return sorted(n for n in os.listdir(path) if n.endswith(".hcl") and not n.startswith("."))
-
-
-def owned(st: os.stat_result) -> bool:
-    """Whether only this user could have written it (owned by the user, writable by no
-    group or other): a snapshot names programs to start before anything is checked
-    against the configuration, so one another user could write is never read (as ssh
-    refuses such an authorized_keys)."""
-    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
 def fresh(plan: Plan, cwd: str, args: list[str]) -> bool:

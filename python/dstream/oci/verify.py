@@ -1,0 +1,163 @@
+"""What a cached reference runs, decided by what is verified, never by the cache's word.
+
+Whoever can write the provider cache (a shared DSTREAM_CACHE_DIR, a CI cache a pull
+request can fill, a cache baked into an image) can write its ref records, which are
+plain JSON. So a record decides nothing on its own: on every use the executable is
+derived from the manifests (kept under their digests and hashed again when read; for a
+pinned reference, the manifest of its own digest), the layer's blob must hash to the
+layer's digest, and a tar layer's unpacked tree must be exactly what its archive holds.
+The record must agree (same manifest, layer and path); where anything differs, the copy
+is refused with a CacheMismatch naming the path and what it should have matched, and
+the caller pulls the reference again.
+
+A tag's resolution itself comes from the cache until it is re-resolved (pull.py): only
+a digest-pinned reference is bound to its content whatever the cache holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+from dstream.oci import shape
+from dstream.oci.archive import archive_tree, looks_like_archive, unpacked_tree
+from dstream.oci.cache import Cache, file_sha256
+from dstream.oci.errors import ArchiveError, CacheMismatch, OciError
+from dstream.oci.manifest import Json, platform_of_name, select_from_index, select_layer
+from dstream.oci.reference import Reference, is_digest
+from dstream.records import record
+
+
+@record(frozen=True)
+class Verified:
+    path: Path  # the executable, inside the cache
+    platform: str  # the layer's platform, or `wanted` for a single-layer artifact
+
+
+def cached_executable(cache: Cache, doc: Json, ref: Reference, wanted: str) -> Verified:
+    """The executable the ref record `doc` names for `wanted` (it has an entry for it),
+    checked against the verified manifests. Raises CacheMismatch."""
+    try:
+        return _derive(cache, doc, ref, wanted)
+    except OSError as exc:  # unreadable: pulled again, which says what stops it
+        raise CacheMismatch(f"cannot read the cached copy of {ref}: {exc}") from None
+
+
+def _derive(cache: Cache, doc: Json, ref: Reference, wanted: str) -> Verified:
+    key = str(ref)
+    entry = doc["selected"][wanted]
+    if not isinstance(entry, dict):
+        raise CacheMismatch(f"the cache's record of {key} is damaged: {wanted} is no entry")
+    top = str(doc.get("manifest"))
+    if ref.digest and top != ref.digest:
+        raise CacheMismatch(f"the cache's record of {key} names manifest {top}, not {ref.digest}")
+    image, index = _manifest(cache, top)
+    try:
+        if index:
+            image, _ = _manifest(cache, select_from_index(image, key, wanted)["digest"])
+        selection = select_layer(image, key, wanted)
+    except CacheMismatch:
+        raise
+    except OciError as exc:  # a pull found the layer there: not that manifest
+        raise CacheMismatch(f"cached manifest {top} gives no layer: {exc.reason}") from None
+    digest = str(selection.layer["digest"])
+    if entry.get("layer") != digest:
+        raise CacheMismatch(
+            f"the cache's record of {key} names layer {entry.get('layer')}, "
+            f"not {digest} of its manifest"
+        )
+    named = os.path.abspath(str(entry.get("path")))
+    path = _layer_executable(cache, digest, key, wanted, named)
+    if named != os.path.abspath(path):
+        raise CacheMismatch(f"the cache's record of {key} names {entry.get('path')}, not {path}")
+    return Verified(path, wanted if selection.platform == "any" else selection.platform)
+
+
+def _manifest(cache: Cache, digest: str) -> tuple[Json, bool]:
+    """A manifest kept in the cache, hashed again and shape-checked (a verified one only
+    ever stands under its digest), and whether it is an index."""
+    if not is_digest(digest):
+        raise CacheMismatch(f"the cache's record names {digest!r}, not a manifest digest")
+    path = cache.manifest_path(digest)
+    _regular(path, "manifest")
+    if file_sha256(path) != digest:
+        raise CacheMismatch(f"cached manifest {path} does not match {digest}")
+    try:
+        doc = json.loads(path.read_bytes())
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+        return doc, shape.check(doc, "", f"cached manifest {path}")
+    except ValueError as exc:
+        raise CacheMismatch(f"cached manifest {path} is not a JSON object: {exc}") from None
+    except OciError as exc:
+        raise CacheMismatch(exc.reason) from None
+
+
+def _regular(path: Path, what: str) -> None:
+    """`path` is a regular file itself, not a link to one (which could be pointed
+    elsewhere once checked)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        raise CacheMismatch(f"cached {what} {path} is missing") from None
+    if not stat.S_ISREG(mode):
+        raise CacheMismatch(f"cached {what} {path} is not a regular file")
+
+
+def _layer_executable(cache: Cache, digest: str, key: str, wanted: str, named: str) -> Path:
+    """The blob of layer `digest`, or the file chosen from its unpacked tree; `named`
+    (what the record says runs) only words the message."""
+    blob = cache.blob_path(digest)
+    what = "executable" if named == os.path.abspath(blob) else "layer"
+    _regular(blob, what)
+    if file_sha256(blob) != digest:
+        raise CacheMismatch(f"cached {what} {blob} does not match {digest}")
+    if not looks_like_archive(blob):
+        return blob
+    files = unpacked_files(cache, digest, key)
+    return cache.unpacked_path(digest) / pick_in_archive(files, key, wanted)
+
+
+def unpacked_files(cache: Cache, digest: str, source: str) -> list[str]:
+    """The regular files of layer `digest`'s unpacked tree, once it holds exactly what
+    the layer's verified archive does (every file's content, every link's target,
+    nothing more). Raises CacheMismatch."""
+    unpacked = cache.unpacked_path(digest)
+    try:
+        if not stat.S_ISDIR(os.lstat(unpacked).st_mode):
+            raise CacheMismatch(f"cached files {unpacked} are not a directory", stale=unpacked)
+    except FileNotFoundError:
+        raise CacheMismatch(f"cached files {unpacked} are missing") from None
+    try:
+        expected = archive_tree(cache.blob_path(digest), source=source)
+    except ArchiveError as exc:
+        raise CacheMismatch(f"cached layer {digest} cannot be read again: {exc.reason}") from None
+    found = unpacked_tree(unpacked)
+    differ = sorted(n for n in {*found, *expected} if found.get(n) != expected.get(n))
+    if differ:
+        more = ", ..." if len(differ) > 5 else ""
+        raise CacheMismatch(
+            f"cached files in {unpacked} do not match layer {digest} "
+            f"({', '.join(differ[:5])}{more})",
+            stale=unpacked,
+        )
+    return sorted(name for name, what in expected.items() if what.startswith("file "))
+
+
+def pick_in_archive(files: list[str], ref: str, wanted: str) -> str:
+    """Which of an archive's regular files is the executable for `wanted`."""
+    named = [f for f in files if platform_of_name(os.path.basename(f)) == wanted]
+    if len(named) == 1:
+        return named[0]
+    plain = [f for f in files if os.path.basename(f) in ("plugin", "provider", "plugin.exe")]
+    if len(plain) == 1:
+        return plain[0]
+    if len(files) == 1:
+        return files[0]
+    raise OciError(
+        f"provider {ref} is an archive of {len(files)} files and none is clearly the "
+        f"executable for {wanted}: {', '.join(files[:10])}",
+        hint=f"name the executable plugin.{wanted.replace('/', '_')} or plugin inside the archive",
+    )
