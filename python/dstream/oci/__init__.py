@@ -9,7 +9,7 @@ the CLI: it sits below them, beside `state`.
 from __future__ import annotations
 
 from dstream.oci.errors import ArchiveError, OciError
-from dstream.oci.pull import PullResult, inspect, pull, resolve_provider_ref
+from dstream.oci.pull import PullResult, cached_provider_ref, inspect, pull, resolve_provider_ref
 from dstream.oci.reference import BadReference, Reference, parse_reference
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "OciError",
     "PullResult",
     "Reference",
+    "cached_provider_ref",
     "inspect",
     "parse_reference",
     "pull",

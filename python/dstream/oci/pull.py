@@ -428,6 +428,20 @@ def resolve_provider_ref(
     )
 
 
+def cached_provider_ref(reference: str, *, cache_dir: Optional[str] = None) -> Optional[Path]:
+    """The verified cached executable of `reference` for this OS/arch, without asking
+    the registry (a tag as last resolved); None when the cache has none that checks
+    out. For what reads a provider without running it (`dstream lint`)."""
+    ref = parse_reference(reference)
+    cache = Cache(cache_dir)
+    record = cache.load_ref(str(ref))
+    try:
+        cached = _cached(cache, record, ref, current_platform()) if record else None
+    except CacheMismatch:
+        return None  # a run pulls it again and says why
+    return Path(cached.path) if cached else None
+
+
 def inspect(reference: str, *, insecure: bool = False) -> Json:
     """What the registry holds for a reference, without downloading executables."""
     ref = parse_reference(reference)

@@ -373,12 +373,16 @@ def _first_line(fd: int, deadline: float) -> Optional[bytes]:
 
 
 def executable_of(spec: ProviderSpec, base_dir: str, *, pull: bool = True) -> Optional[str]:
-    """The local executable `spec` runs; None for an image or an unpulled reference
-    (`pull=False`). Raises ConfigError for a provider that cannot be found."""
+    """The local executable `spec` runs; None for an image, and with `pull=False` for a
+    reference the cache does not hold. Raises ConfigError for a provider that cannot be
+    found."""
     if spec.provider_image:
         return None
     if spec.provider_ref and not pull:
-        return None
+        from dstream.oci import cached_provider_ref
+
+        cached = cached_provider_ref(spec.provider_ref)
+        return str(cached) if cached else None
     from dstream.runtime.resolve import resolve
 
     return resolve(spec, base_dir).argv[0]
