@@ -5,13 +5,37 @@
 # `import dstream` resolves inside the venv.
 #
 #   scripts/test-wheel.sh [WHEEL] [-- PYTEST ARGS...]
+#   scripts/test-wheel.sh --suite-only DIR     # only write the test suite to DIR
 #
 # WHEEL defaults to the newest dist/dstream-*.whl (build one with scripts/build-wheel.sh).
 # Env: WHEEL_PYTHON (interpreter for the venv; default: the first of pyenv's 3.12, 3.13,
 # 3.10, 3.9 that exists, else python3), WHEEL_VENV (where to create it; default: a
-# temporary directory, removed afterwards).
+# temporary directory, removed afterwards), DSTREAM_WHEEL_REF (the commit whose tests
+# run; default HEAD, the tree build-wheel.sh builds, so tests and package match).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+
+# The suite: the committed tree without the package's source (pyproject.toml's
+# python-source), so nothing can import it. Everything else a test reads (README.md,
+# docs, examples, the workflow, the changelog, Cargo.toml, ...) is there with no list to
+# keep up: tests/wheel/test_suite_files.py checks that what the tests name is in it. The
+# release workflow's Windows leg writes its suite with --suite-only too.
+write_suite() {
+  local dest="$1" ref="${DSTREAM_WHEEL_REF:-HEAD}" src
+  src="$(git -C "$ROOT" show "$ref:pyproject.toml" | sed -n 's/^python-source = "\(.*\)"$/\1/p')"
+  [ -n "$src" ] || { echo "pyproject.toml at $ref names no python-source" >&2; exit 2; }
+  mkdir -p "$dest"
+  git -C "$ROOT" archive --format=tar "$ref" | tar -x -C "$dest"
+  rm -rf "${dest:?}/$src"
+  find "$dest" -name __pycache__ -prune -exec rm -rf {} +
+}
+
+if [ "${1:-}" = "--suite-only" ]; then
+  [ $# -eq 2 ] || { echo "usage: $0 --suite-only DIR" >&2; exit 2; }
+  write_suite "$2"
+  exit 0
+fi
+
 WHEEL=""
 if [ $# -gt 0 ] && [ "$1" != "--" ]; then WHEEL="$1"; shift; fi
 [ "${1:-}" = "--" ] && shift
@@ -45,18 +69,7 @@ echo "== install $(basename "$WHEEL") with its test extras" >&2
 DIST="$(basename "$WHEEL" | cut -d- -f1 | tr _ -)"
 "$VENV/bin/python" -m pip install -q "$DIST[test] @ file://$WHEEL"
 
-# Tests and pytest settings only, from the same committed tree build-wheel.sh builds
-# (DSTREAM_WHEEL_REF, default HEAD), so tests and package match; no python/ directory,
-# so nothing can import the source. Also the files some tests read: docs' listings,
-# examples, the workflow, the changelog and the version.
-mkdir -p "$WORK/suite"
-REF="${DSTREAM_WHEEL_REF:-HEAD}"
-paths=()
-for p in tests pyproject.toml docs examples .github CHANGELOG.md Cargo.toml; do
-  git -C "$ROOT" cat-file -e "$REF:$p" 2>/dev/null && paths+=("$p")
-done
-git -C "$ROOT" archive --format=tar "$REF" "${paths[@]}" | tar -x -C "$WORK/suite"
-find "$WORK/suite" -name __pycache__ -prune -exec rm -rf {} +
+write_suite "$WORK/suite"
 cd "$WORK/suite"
 export PATH="$VENV/bin:$PATH"   # the wheel's console scripts (dstream, dstream-counter, ...)
 where="$("$VENV/bin/python" -c 'import dstream, dstream._core as c; print(dstream.__file__)')"
@@ -66,4 +79,7 @@ case "$where" in
 esac
 "$VENV/bin/dstream" version >&2
 echo "== pytest ${PYTEST_ARGS[*]}" >&2
+# tests/wheel/test_wheel.py runs this script with DSTREAM_WHEEL_TEST=1: the suite inside
+# (scripts/ included) must not build and test wheels again.
+unset DSTREAM_WHEEL_TEST
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider "${PYTEST_ARGS[@]}"

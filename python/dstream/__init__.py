@@ -25,13 +25,13 @@ def __getattr__(name: str) -> object:
     # The version lives in Cargo.toml alone and the wheel's metadata carries it; reading
     # the metadata imports importlib.metadata (~15 ms), which every `dstream run` and
     # every provider (they import this package too) would pay without ever needing it.
+    # The metadata is the installed distribution's, whatever its name (`dstream-io` on
+    # PyPI): never version("dstream"), which may be the unrelated PyPI project's.
     if name != "__version__":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        from importlib.metadata import version
+    from dstream.extras import installed_distribution
 
-        value = version("dstream")
-    except Exception:  # pragma: no cover - running from a source tree without metadata
-        value = "0+unknown"
+    found = installed_distribution()
+    value = found.version if found is not None else "0+unknown"  # a source tree, no metadata
     globals()["__version__"] = value
     return value

@@ -5,13 +5,18 @@ has are made visible to the venv (symlinks named in a .pth file), for exactly th
 closure of dstream's requirements that carry no `extra ==` marker, and the dstream
 package this interpreter imports (the source tree of an editable install, or the
 installed package with its compiled core as CI has it). So `import psycopg` (an
-extra) fails there as on a user's machine that installed plain `pip install dstream-io`."""
+extra) fails there as on a user's machine that installed plain `pip install dstream`.
+The venv also sees dstream's metadata (its version, its console scripts, its
+requirements), as pip's install leaves it: a copy of this interpreter's, under the name
+asked for (`dstream` as built from this repository, `dstream-io` as the release workflow
+builds the PyPI wheel), the only line of it the release workflow changes."""
 
 from __future__ import annotations
 
 import importlib.metadata as md
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +28,18 @@ def requirement_name(requirement: str) -> str:
     return re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0]
 
 
-def required_distributions(dist: str = "dstream") -> set[str]:
+def host_distribution() -> md.Distribution:
+    """The distribution this interpreter's dstream came from, whatever its name: the one
+    that declares the `dstream` command."""
+    for dist in md.distributions():
+        if any(ep.group == "console_scripts" and ep.name == "dstream" for ep in dist.entry_points):
+            return dist
+    raise AssertionError("no installed distribution declares the dstream command")
+
+
+def required_distributions() -> set[str]:
     """dstream's dependency closure, without anything only an extra asks for."""
+    dist = host_distribution().metadata["Name"]
     seen: set[str] = set()
     todo = [dist]
     while todo:
@@ -54,9 +69,31 @@ def _top_level(dist: str) -> set[Path]:
     return tops
 
 
-def make(where: Path, without: frozenset[str] = frozenset()) -> Path:
+def _metadata(deps: Path, name: str) -> None:
+    """The host distribution's .dist-info, copied into `deps` as distribution `name`:
+    what the release workflow's sed of pyproject.toml's name makes of it."""
+    dist = host_distribution()
+    info = next(
+        Path(str(dist.locate_file(f))).parent
+        for f in dist.files or []
+        if f.name == "METADATA" and f.parent.name.endswith(".dist-info")
+    )
+    copy = deps / f"{re.sub(r'[-.]+', '_', name)}-{dist.version}.dist-info"
+    shutil.copytree(info, copy)
+    text = (copy / "METADATA").read_text()
+    (copy / "METADATA").write_text(re.sub(r"(?m)^Name: .*$", f"Name: {name}", text, count=1))
+
+
+def make(
+    where: Path,
+    without: frozenset[str] = frozenset(),
+    distribution: str = "",
+    metadata: bool = True,
+) -> Path:
     """The venv's python. `without`: required distributions left out, as an
-    installation that lost them."""
+    installation that lost them; `distribution`: the name dstream's metadata gives
+    (default: this interpreter's); `metadata`: False for none, as a source tree on
+    PYTHONPATH has."""
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", "--without-pip", str(where)], check=True)
     python = where / "bin" / "python"
@@ -74,6 +111,8 @@ def make(where: Path, without: frozenset[str] = frozenset()) -> Path:
     import dstream
 
     (deps / "dstream").symlink_to(Path(dstream.__file__).parent)
+    if metadata:
+        _metadata(deps, distribution or host_distribution().metadata["Name"])
     Path(site, "dstream-bare.pth").write_text(f"{deps}\n")
     return python
 
@@ -86,7 +125,7 @@ def env_for(python: Path) -> dict[str, str]:
 def install_scripts(python: Path) -> None:
     """dstream's console scripts (`dstream`, `dstream-rabbitmq`, ...) in the venv's bin,
     as pip would write them from the package's entry points."""
-    for ep in md.distribution("dstream").entry_points:
+    for ep in host_distribution().entry_points:
         if ep.group != "console_scripts":
             continue
         module, _, func = ep.value.partition(":")

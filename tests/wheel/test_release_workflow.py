@@ -68,3 +68,19 @@ def test_the_current_version_has_a_changelog_section() -> None:
     match = re.search(r'^version = "([^"]+)"', cargo, re.MULTILINE)
     assert match, "no workspace version in Cargo.toml"
     assert f"## [{match.group(1)}]" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_every_wheel_test_takes_its_suite_from_test_wheel_sh(workflow: dict[str, Any]) -> None:
+    """One definition of what the installed wheel's tests need (scripts/test-wheel.sh:
+    the committed tree without the package's source). The Windows leg copied its own
+    short list, which lacked README.md, examples/ and Cargo.toml."""
+    runs = [
+        (name, step["run"])
+        for name, job in workflow["jobs"].items()
+        for step in job.get("steps", [])
+        if "pytest" in step.get("run", "") or "test-wheel.sh" in step.get("run", "")
+    ]
+    assert len(runs) == 3, runs  # test-wheels (Unix, Windows), test-musl
+    for name, run in runs:
+        assert "scripts/test-wheel.sh" in run, (name, run)
+        assert "cp " not in run, (name, run)

@@ -71,6 +71,7 @@ def test_manylinux_wheel_installs_elsewhere_and_passes(wheel: Path) -> None:
         names = archive.namelist()
     assert any(n.startswith("dstream/_core") for n in names)
     assert "dstream/kit/templates/input.py.tmpl" in names  # package data is shipped
+    assert "dstream/py.typed" in names  # provider authors' mypy reads the SDK's types
     args = os.environ.get("DSTREAM_WHEEL_TEST_ARGS", "").split() or DEFAULT_ARGS
     _test_installed(wheel, args)
 

@@ -68,6 +68,7 @@ def render(text: str, values: dict[str, str], lifecycle: bool) -> str:
 
 def _values(name: str, role: str, lifecycle: bool) -> dict[str, str]:
     from dstream import __version__
+    from dstream.extras import distribution_name
 
     base = name[len("dstream-") :] if name.startswith("dstream-") else name
     command = f"dstream-{base}"
@@ -106,6 +107,8 @@ def _values(name: str, role: str, lifecycle: bool) -> dict[str, str]:
         "table": base.replace("-", "_"),
         "python": sys.executable,
         "dstream_version": __version__.split("+")[0],
+        # what pip knows this installation as: `dstream-io` from PyPI, else `dstream`
+        "dstream_distribution": distribution_name() or "dstream",
         "sample_config": sample,
         "hcl_config": hcl_config,
         "hcl_example": hcl_example,

@@ -204,6 +204,7 @@ def _trusted(fd: int, path: str) -> bool:
 
 
 def _load(key: str) -> Optional[Description]:
+    path = _entry_path(key)
     try:
         with open(path, "rb") as handle:
             if not _trusted(handle.fileno(), path):
@@ -213,7 +214,6 @@ def _load(key: str) -> Optional[Description]:
         return None
 
 
-def _store(key: str, description: Description) -> None:
 def _own_folder(directory: str) -> bool:
     """`directory`, made if missing, writable by this user alone; False when another user
     owns it (nothing is written there: it is never read)."""
@@ -226,6 +226,7 @@ def _own_folder(directory: str) -> bool:
     return True
 
 
+def _store(key: str, description: Description) -> None:
     """Best effort: a cache that cannot be written only costs a probe next time."""
     path = _entry_path(key)
     directory = os.path.dirname(path)
@@ -276,15 +277,20 @@ def _is_own_script(executable: str) -> bool:
 def _builtin(executable: str) -> Optional[Description]:
     """A provider this installation ships: described by its class, imported here."""
     import importlib
-    from importlib.metadata import PackageNotFoundError, distribution
+
+    from dstream.extras import installed_distribution
 
     name = os.path.basename(executable)
-    try:
-        points = distribution("dstream").entry_points
-    except PackageNotFoundError:
+    installed = installed_distribution()  # whatever its name: `dstream-io` on PyPI
+    if installed is None:
         return None
     target = next(
-        (p.value for p in points if p.group == "console_scripts" and p.name == name), None
+        (
+            p.value
+            for p in installed.entry_points
+            if p.group == "console_scripts" and p.name == name
+        ),
+        None,
     )
     if target is None:
         return None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Generic, Optional, Protocol, TypeVar
 
 from dstream.errors import ConfigError, DstreamError
+from dstream.extras import missing_package
 from dstream.protocol.messages import LifecycleResult
 from dstream.providers.queues.leftovers import (
     LEFTOVER,
@@ -282,11 +283,7 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
             self._remove_leftovers(owned.leftovers, changes, resources, notes)
         except Exception as exc:
             # What was already done is reported with the failure: nothing silently half-done.
-            if isinstance(exc, DstreamError):
-                reason = exc.one_line()
-            else:  # a bug: its class says most
-                reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            return _result("Failed", resources, changes, error=reason)
+            return _result("Failed", resources, changes, error=_reason(exc))
         done = _counted(changes)
         message = "; ".join([done or "nothing to do", *notes])
         return _result("Success", resources, changes, message=message)
@@ -380,6 +377,18 @@ def _holding(details: dict[str, object]) -> str:
 
 def _gone(table: Optional[str]) -> str:
     return f"{_why(table)}, {LEFTOVER}; empty"
+
+
+def _reason(exc: Exception) -> str:
+    """A failed init/destroy in one line: dstream's own error with its hint; the client
+    library not installed as the extra to install, as plan and status say it (the
+    SDK's host does there); else a bug, whose class says most."""
+    if isinstance(exc, DstreamError):
+        return exc.one_line()
+    missing = missing_package(exc)
+    if missing is not None:
+        return str(missing)
+    return f"{type(exc).__name__}: {exc}".rstrip(": ")
 
 
 def _counted(changes: list[Change]) -> str:

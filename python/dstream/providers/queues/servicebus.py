@@ -243,6 +243,8 @@ class ServiceBusBackend:
     def marked(self, task: str) -> list[Marked]:
         try:
             queues = list(self.admin.list_queues())
+        except ImportError:
+            raise  # the client itself is missing: its extra to name, not the namespace's fault
         except Exception as exc:  # the client's, whatever it is: the lifecycle goes on
             failure = self.failure(exc)
             raise CannotList(f"cannot list the queues: {failure}", hint=failure.hint) from None
