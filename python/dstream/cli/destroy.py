@@ -6,6 +6,10 @@ removed, exit 1.
 
 The stored checkpoint is kept unless `--drop-state` (a queue or slot removed by destroy
 may make it meaningless, but dropping it is the user's call); the last lines say which.
+The state store is read before anything is shown, asked or removed: one that cannot be
+read fails the command there (exit 1; 2 for a missing extra), with nothing destroyed,
+rather than after the infrastructure is gone. With --json the one document is written
+once the state step is done, so it says whether the whole command did its job.
 """
 
 from __future__ import annotations
@@ -15,8 +19,12 @@ import sys
 
 from dstream.cli.init import add_lifecycle_arguments, load_tasks, run_command
 from dstream.cli.view import View
-from dstream.config.model import Project
-from dstream.errors import EXIT_FAILURE, EXIT_OK, UsageError
+from dstream.errors import EXIT_FAILURE, EXIT_OK, DstreamError, UsageError
+from dstream.state.base import StateStore, UnreadableRecord
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,24 +50,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _state(project: Project, names: list[str], drop: bool, view: View) -> None:
-    from dstream.state import open_store
+def _stored(store: StateStore, names: list[str]) -> dict[str, bool]:
+    """Whether each task has a stored record. Reading them is also the check that the
+    store works, before anything is destroyed."""
+    found = {}
+    for name in names:
+        try:
+            found[name] = store.get(name) is not None
+        except UnreadableRecord:  # still a record: kept, or dropped, as asked
+            found[name] = True
+    return found
 
-    with open_store(project.state, project.base_dir) as store:
-        for name in names:
-            if drop:
-                had = store.reset(name)
-                view.note(
-                    f'state of task "{name}": checkpoint dropped (--drop-state); '
-                    "the next run starts from the beginning"
-                    if had
-                    else f'state of task "{name}": no checkpoint stored, nothing to drop'
-                )
-            elif store.get(name) is not None:
-                view.note(
-                    f'state of task "{name}": checkpoint kept in {store.description} '
-                    "(--drop-state forgets it)"
-                )
+
+def _state(store: StateStore, stored: dict[str, bool], drop: bool, view: View) -> None:
+    for name, there in stored.items():
+        if drop:
+            had = store.reset(name)
+            view.note(
+                f'state of task "{name}": checkpoint dropped (--drop-state); '
+                "the next run starts from the beginning"
+                if had
+                else f'state of task "{name}": no checkpoint stored, nothing to drop'
+            )
+        elif there:
+            view.note(
+                f'state of task "{name}": checkpoint kept in {store.description} '
+                "(--drop-state forgets it)"
+            )
 
 
 def _refuse_to_ask(view: View) -> None:
@@ -82,20 +99,57 @@ def _refuse_to_ask(view: View) -> None:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
+    from dstream.state import open_store
+
     tasks = load_tasks(args)
     if not args.auto_approve:
         _refuse_to_ask(view)
-        code = run_command(args, view, "plan", tasks, destroy=True, quiet_success=True)
-        if code != EXIT_OK:
-            return code
-        view.err.write("\nDo you really want to destroy all of the resources above?\n")
-        view.err.write("  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
-        view.err.flush()
-        if sys.stdin.readline().strip() != "yes":
-            view.err.write("\nDestroy cancelled: nothing was removed.\n")
-            view.err.flush()
-            return EXIT_FAILURE
-    code = run_command(args, view, "destroy", tasks)
-    if code == EXIT_OK:
-        _state(tasks[0], tasks[1], args.drop_state, view)
-    return code
+    project, names = tasks
+    with open_store(project.state, project.base_dir) as store:
+        stored = _stored(store, names)
+        if not args.auto_approve:
+            code = run_command(args, view, "plan", tasks, destroy=True, quiet_success=True)
+            if code != EXIT_OK:
+                return code
+            if not _confirmed(view):
+                return EXIT_FAILURE
+        with view.held_documents() as held:
+            code = run_command(args, view, "destroy", tasks)
+        failure = None
+        if code == EXIT_OK:
+            try:
+                _state(store, stored, args.drop_state, view)
+            except DstreamError as exc:  # the infrastructure is gone: its lines said so
+                failure = exc
+    for doc in held:
+        view.document(_with_failure(doc, failure))
+    if failure is None:
+        return code
+    if not view.json:
+        view.error_block(failure)
+    return failure.exit_code
+
+
+def _confirmed(view: View) -> bool:
+    view.err.write("\nDo you really want to destroy all of the resources above?\n")
+    view.err.write("  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+    view.err.flush()
+    if sys.stdin.readline().strip() == "yes":
+        return True
+    view.err.write("\nDestroy cancelled: nothing was removed.\n")
+    view.err.flush()
+    return False
+
+
+def _with_failure(doc: object, failure: Optional[DstreamError]) -> object:
+    """destroy's document, saying so when the state step failed after it was made."""
+    if failure is None or not isinstance(doc, dict):
+        return doc
+    errors = [*doc.get("errors", []), failure.reason]
+    return {
+        **doc,
+        "ok": False,
+        "exit_code": failure.exit_code,
+        "errors": errors,
+        **failure.to_dict(),
+    }

@@ -189,26 +189,23 @@ def _render_status(report: TaskLifecycle, view: View) -> None:
             view.line(f"  {p.label}: {p.note}")
 
 
-class StateView(TypedDict, total=False):
+class StateView(TypedDict):
     """What `status` shows of a task's state (and puts under "state" with --json)."""
 
-    store: Optional[str]
-    error: str
+    store: str
     checkpoint: JsonValue
     updated_at: Optional[float]
 
 
 def state_of(project: Project, task: str) -> StateView:
-    """Where the task's state lives and what it holds (for `status`)."""
-    from dstream.errors import DstreamError
+    """Where the task's state lives and what it holds (for `status`). A store that
+    cannot be read raises its DstreamError: `status` then fails, in both modes (it
+    reads the state before it asks any provider: cli/status.py)."""
     from dstream.state import open_store
 
-    try:
-        with open_store(project.state, project.base_dir) as store:
-            record = store.get(task)
-            where = store.description
-    except DstreamError as exc:
-        return {"store": None, "error": exc.reason}
+    with open_store(project.state, project.base_dir) as store:
+        record = store.get(task)
+        where = store.description
     if record is None:
         return {"store": where, "checkpoint": None, "updated_at": None}
     return {"store": where, "checkpoint": record.checkpoint, "updated_at": record.updated_at}
@@ -217,9 +214,8 @@ def state_of(project: Project, task: str) -> StateView:
 def render_state(state: StateView, view: View) -> None:
     from dstream.runtime.summary import value
 
-    if state.get("error"):
-        view.line(f"  state: could not be read: {state['error']}")
-    elif (updated_at := state.get("updated_at")) is None:
+    updated_at = state["updated_at"]
+    if updated_at is None:
         view.line(f"  state: {state['store']}: no checkpoint stored (a run starts from the top)")
     else:
         when = datetime.datetime.fromtimestamp(updated_at, datetime.timezone.utc)
@@ -264,9 +260,8 @@ def leases_of(project: Project, names: list[str]) -> dict[str, Optional[LeaseVie
 def task_document(report: TaskLifecycle, project: Project) -> dict[str, object]:
     doc = report.to_dict()
     if report.command == "status":
-        state = doc["state"] = state_of(project, report.task)
-        if not state.get("error"):  # else the store cannot be read: the error says so
-            leases = leases_of(project, [report.task])
-            if leases:
-                doc["lease"] = leases[report.task]
+        doc["state"] = state_of(project, report.task)
+        leases = leases_of(project, [report.task])
+        if leases:
+            doc["lease"] = leases[report.task]
     return doc

@@ -4,23 +4,164 @@ A checkpoint is a position in *one* source: after the input's config changed (an
 table, another database), resuming from it may skip or repeat data without a word. So
 the store keeps a digest of the input configuration next to the checkpoint, and `run`
 compares it first: a change stops the run with exit 2 unless the user says which way
-to go, `--reset-state` (start over) or `--resume-changed` (resume anyway)."""
+to go, `--reset-state` (start over) or `--resume-changed` (resume anyway).
+
+The digest is a fast hash that whoever reads the state can recompute from a known
+configuration: hashed with a password in it, it would confirm a guessed password at
+billions of guesses a second. So secrets are replaced by a marker first (`masked`),
+keeping what names the source (a host, a database, a table): a new password is no
+new source, another database is. A digest stored before that (over the secrets) is
+recognised as the same configuration once, and replaced."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 from dstream.cli.view import View
 from dstream.config.model import Project, ProviderSpec, definition
+from dstream.config.redact import is_secret_key
 from dstream.errors import UsageError
 from dstream.protocol.values import encode_json
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
-def input_digest(spec: ProviderSpec) -> str:
-    """What the input is and how it is configured, without where it was written."""
+MARK = "<secret>"
+# What a secret-looking key (or environment variable) holds: the whole value is secret,
+# or it is a connection string whose SOURCE_KEYS parts name the source.
+_PLAIN, _WHOLE, _CONNECTION = range(3)
+_CONNECTION_WORDS = ("dsn", "connection", "connstr", "conninfo")
+# The keys of a connection string that name the source rather than unlock it, normalised
+# (lower case, without " ", "_" or "-"): libpq's, ADO.NET's, Service Bus's.
+SOURCE_KEYS = frozenset(
+    {
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "database",
+        "server",
+        "datasource",
+        "initialcatalog",
+        "address",
+        "user",
+        "userid",
+        "uid",
+        "username",
+        "endpoint",
+        "entitypath",
+    }
+)
+# scheme://[userinfo@]host-and-path[?query]; userinfo up to the last "@", as libpq reads it
+_URI = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)(?:(.*)@)?([^?]*)(?:\?(.*))?", re.DOTALL)
+# key=value; a key of words separated by spaces ("user id", "Initial Catalog")
+_PAIR = re.compile(r"\s*([A-Za-z][\w.-]*(?:\s+[\w.-]+)*)\s*=.*", re.DOTALL)
+
+
+def input_digest(spec: ProviderSpec, sensitive: Iterable[str]) -> str:
+    """What the input is and how it is configured, without where it was written and
+    without its secrets (`sensitive`: the project's sensitive values)."""
+    # Shortest first, so that a DSN built around a password keeps its host; ties in a
+    # fixed order, so every process masks alike.
+    order = sorted(sensitive, key=lambda secret: (len(secret), secret))
+    return _digest(masked(definition(spec), order))
+
+
+def digest_with_secrets(spec: ProviderSpec) -> str:
+    """The digest dstream stored before secrets were left out of it: only to recognise
+    such a stored digest, never to store."""
+    return _digest(definition(spec))
+
+
+def _digest(value: object) -> str:
     # The same bytes as orjson's (stored digests stay valid), big integers exact.
-    canonical = encode_json(definition(spec), sort_keys=True, default=str)
+    canonical = encode_json(value, sort_keys=True, default=str)
     from dstream.state import digest
 
     return "blake2b:" + digest(canonical)
+
+
+def masked(value: object, sensitive: list[str], kind: int = _PLAIN) -> object:
+    """`value` with every secret replaced by MARK: each of the `sensitive` values (in
+    that order) wherever it appears, the password of any URI, and what a secret-looking
+    key or variable name holds (`kind`): whole, or all but the parts of a connection
+    string that name the source."""
+    if isinstance(value, dict):
+        return {
+            _text(str(k), sensitive): masked(v, sensitive, _kind(str(k), kind))
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [masked(item, sensitive, kind) for item in value]
+    if isinstance(value, str):
+        text = _uri_password(_text(value, sensitive))
+        if kind == _WHOLE:
+            return MARK
+        return _source_parts(text) if kind == _CONNECTION else text
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return MARK if kind != _PLAIN or str(value) in sensitive else value
+    return value
+
+
+def _kind(key: str, outer: int) -> int:
+    """What the value under `key` is, inside a value that is `outer` (a connection
+    written as an object keeps its SOURCE_KEYS, as one written as a string)."""
+    if outer == _CONNECTION:
+        return _PLAIN if _normal(key) in SOURCE_KEYS else _WHOLE
+    if outer == _WHOLE or not is_secret_key(key):
+        return outer
+    flat = re.sub(r"[^a-z0-9]", "", key.lower())
+    return _CONNECTION if any(word in flat for word in _CONNECTION_WORDS) else _WHOLE
+
+
+def _normal(key: str) -> str:
+    """A connection string's key as SOURCE_KEYS has it: "User ID" -> "userid"."""
+    return re.sub(r"[\s_-]", "", key).lower()
+
+
+def _text(text: str, sensitive: list[str]) -> str:
+    for secret in sensitive:
+        text = text.replace(secret, MARK)
+    return text
+
+
+def _uri_password(text: str) -> str:
+    """`scheme://user:password@host...` with the password replaced."""
+    uri = _URI.fullmatch(text)
+    if uri is None or uri.group(2) is None or ":" not in uri.group(2):
+        return text
+    user = uri.group(2).partition(":")[0]
+    return f"{uri.group(1)}{user}:{MARK}{text[uri.end(2) :]}"
+
+
+def _source_parts(text: str) -> str:
+    """A connection string with only what names the source kept: a URI's scheme, user,
+    host, port and path (its password is masked already) and the SOURCE_KEYS pairs of
+    its query; a `key=value` string's SOURCE_KEYS pairs. MARK when none is kept."""
+    uri = _URI.fullmatch(text)
+    if uri is None:
+        return _pairs(text, ";" if ";" in text else None) or MARK
+    if uri.group(4) is None:
+        return text
+    head = text[: uri.start(4) - 1]
+    return f"{head}?{_pairs(uri.group(4), '&') or MARK}"
+
+
+def _pairs(text: str, separator: Optional[str]) -> Optional[str]:
+    """`text` split at `separator` (None: white space), each piece kept when it is a
+    pair whose key names the source, else replaced by MARK; None when none is kept."""
+    pattern = r"(\s+)" if separator is None else f"({re.escape(separator)})"
+    pieces = re.split(pattern, text)
+    kept = False
+    for index in range(0, len(pieces), 2):  # odd indexes: the separators
+        pair = _PAIR.fullmatch(pieces[index])
+        if pair and _normal(pair.group(1)) in SOURCE_KEYS:
+            kept = True
+        elif pieces[index]:
+            pieces[index] = MARK
+    return "".join(pieces) if kept else None
 
 
 def check_inputs(
@@ -38,12 +179,14 @@ def check_inputs(
 
     with open_store(project.state, project.base_dir) as store:
         for name in names:
-            current = input_digest(project.task(name).input)
+            spec = project.task(name).input
+            current = input_digest(spec, project.sensitive_values)
             stored = store.input_hash(name)
             if stored == current:
                 continue
             record = store.get(name)
-            if record is not None and stored is not None:
+            changed = stored is not None and stored != digest_with_secrets(spec)
+            if record is not None and changed:
                 if not resume_changed:
                     raise UsageError(
                         f"task {name!r}: the input's configuration changed since its "

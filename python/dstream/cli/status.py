@@ -1,6 +1,10 @@
 """`dstream status TASK...`: the tasks' resources, whether they exist, and what the
 providers report about them (e.g. messages waiting in a queue). Changes nothing.
-With the postgres state, also who runs each task (its lease holder) and since when."""
+With the postgres state, also who runs each task (its lease holder) and since when.
+
+Where each task's state is and its checkpoint are part of the answer: a state store
+that cannot be read fails the command (exit 1; 2 for a missing extra) with its error,
+in both modes, before any provider is asked."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import argparse
 import time
 
 from dstream.cli.init import add_lifecycle_arguments, load_tasks, run_command
-from dstream.cli.lifecycle_view import leases_of
+from dstream.cli.lifecycle_view import leases_of, state_of
 from dstream.cli.view import View
 from dstream.config.model import Project
 
@@ -19,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, view: View) -> int:
     tasks = load_tasks(args)
+    project, names = tasks
+    for name in names:
+        state_of(project, name)  # raises what makes the state unreadable
     code = run_command(args, view, "status", tasks)
     if not view.json:
         for line in _run_by(*tasks):

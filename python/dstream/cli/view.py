@@ -10,7 +10,9 @@ stay valid JSON). Only `reveal=True` (`dstream show --show-secrets`) skips it.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 
 from dstream.config.redact import redact_data, redact_text
 from dstream.errors import DstreamError, ProviderError
@@ -73,13 +75,29 @@ class View:
         self.out: TextIO = RedactedStream(out)  # type: ignore[assignment]
         self.err: TextIO = RedactedStream(err)  # type: ignore[assignment]
         self._raw_out = out
+        self._held: Optional[list[object]] = None
 
     @property
     def interactive(self) -> bool:
         return not self.json and self.err.isatty()
 
+    @contextlib.contextmanager
+    def held_documents(self) -> Iterator[list[object]]:
+        """Within, documents are kept in the list, not written: for a command that
+        learns only after a step wrote its document whether the command did its job
+        (destroy's state step); it then writes the one document, amended."""
+        held: list[object] = []
+        self._held = held
+        try:
+            yield held
+        finally:
+            self._held = None
+
     def document(self, obj: object, *, reveal: bool = False) -> None:
         """The single machine-readable result of a --json command."""
+        if self._held is not None:
+            self._held.append(obj)
+            return
         shown = obj if reveal else redact_data(obj)
         self._raw_out.write(encode_json(shown, indent=True, non_str_keys=True).decode())
         self._raw_out.write("\n")
@@ -104,8 +122,11 @@ class View:
 
     def error(self, exc: DstreamError, *, task: Optional[str] = None) -> None:
         if self.json:
-            self.document({"ok": False, **exc.to_dict()})
-            return
+            try:
+                self.document({"ok": False, **exc.to_dict()})
+                return
+            except BrokenPipeError:  # the reader of stdout left (`| head`): no bug
+                pass  # and the error still reaches stderr, as in text mode
         self.error_block(exc, task=task)
 
     def error_block(self, exc: DstreamError, *, task: Optional[str] = None) -> None:

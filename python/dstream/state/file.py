@@ -13,7 +13,15 @@ the old file or the new one; the fsyncs make the new contents and the new name d
 before `put` returns. The per-task flock serialises writers from any number of threads
 and processes, so the `sequence` read-increment-write cannot lose an update, and it
 lets a writer reuse the temporary name: a temporary file left by a writer killed
-mid-write belongs to nobody once the lock is ours, and is simply overwritten.
+mid-write belongs to nobody once the lock is ours, and is removed before the new one
+is created.
+
+The records are the checkpoints runs resume from, so the directory must be the user's
+alone: one another user could write to (not the user's, or group/other-writable
+without the sticky bit) is refused, since its owner could replace a record or plant a
+link that a write would follow onto any file the user may write. dstream creates the
+directory 0700 and its files 0600, opens none of them through a link, and creates
+each temporary file anew (O_EXCL).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Iterator
 
@@ -142,6 +151,66 @@ def _parse_record(raw: bytes, path: str) -> StateRecord:
     return StateRecord(task, compact(checkpoint), float(updated), sequence)
 
 
+def _user(uid: int) -> str:
+    import pwd
+
+    try:
+        return f"user {pwd.getpwuid(uid).pw_name}"
+    except KeyError:  # no name in the user database
+        return f"uid {uid}"
+
+
+def _private_group(gid: int, uid: int) -> bool:
+    """Whether group `gid` is user `uid`'s own (the user-private groups of Debian, Ubuntu
+    and Fedora, whose users have a umask of 002): its write bit lets nobody else in. The
+    rule Debian's OpenSSH applies to a group-writable ~/.ssh."""
+    import grp
+    import pwd
+
+    try:
+        group, owner = grp.getgrgid(gid), pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    if owner.pw_gid != gid or any(member != owner.pw_name for member in group.gr_mem):
+        return False
+    return all(user.pw_gid != gid or user.pw_uid == uid for user in pwd.getpwall())
+
+
+_WHY_OWN = (
+    "It holds the checkpoints runs resume from: whoever can write there can replace one, "
+    "or plant a link dstream would write through"
+)
+
+
+def _refusal(directory: str, st: os.stat_result) -> Optional[DstreamError]:
+    """Why dstream does not use the state directory `st` describes: another user could
+    write to it. None when only this user can."""
+    if st.st_uid != os.geteuid():
+        return DstreamError(
+            f"the state directory {directory} belongs to {_user(st.st_uid)}, not to "
+            f"{_user(os.geteuid())} who runs dstream",
+            hint="use a directory of your own (state { path = ... }, --state-dir), or chown "
+            f"this one to the user that runs dstream. {_WHY_OWN}",
+        )
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & stat.S_ISVTX:  # as /tmp: others may add names, not replace dstream's
+        return None
+    if mode & stat.S_IWOTH or (mode & stat.S_IWGRP and not _private_group(st.st_gid, st.st_uid)):
+        return DstreamError(
+            f"the state directory {directory} can be written by other users (mode "
+            f"{mode:04o}, no sticky bit)",
+            hint=f"chmod go-w {directory}, or use a directory of your own "
+            f"(state {{ path = ... }}, --state-dir). {_WHY_OWN}",
+        )
+    return None
+
+
+def _temporary(path: str) -> str:
+    """Where the next contents of `path` are written first: .<name>.tmp beside it."""
+    directory, name = os.path.split(path)
+    return os.path.join(directory, (name if name.startswith(".") else "." + name) + ".tmp")
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
@@ -168,8 +237,27 @@ class FileStore(StateStore):
         check_task_name(task)
         return os.path.join(self.directory, file_stem(task) + SUFFIX)
 
+    def _check_directory(self) -> bool:
+        """Whether the state directory exists; a DstreamError when it is not one only
+        this user can write to (see the module's docstring)."""
+        try:
+            st = os.stat(self.directory)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError as exc:
+            raise self._io_error("open the state directory", self.directory, exc) from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise DstreamError(
+                f"the state directory {self.directory} is not a directory",
+                hint="point state { path = ... } (or --state-dir) at a directory",
+            )
+        refusal = _refusal(self.directory, st)
+        if refusal is not None:
+            raise refusal
+        return True
+
     def _ensure_directory(self) -> None:
-        if os.path.isdir(self.directory):
+        if self._check_directory():
             return
         missing = []
         probe = self.directory
@@ -177,12 +265,87 @@ class FileStore(StateStore):
             missing.append(probe)
             probe = os.path.dirname(probe)
         try:
-            os.makedirs(self.directory, exist_ok=True)
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
         except OSError as exc:
             raise self._io_error("create the state directory", self.directory, exc) from None
         # New directory entries are durable only once their parents are synced.
         for created in reversed(missing):
             _fsync_dir(os.path.dirname(created))
+        self._check_directory()  # created meanwhile by someone else: theirs, not ours
+
+    def _open_own(self, path: str, flags: int) -> int:
+        """An fd of the file at `path`, opened without following a link (created 0600
+        with O_CREAT) and only when it is a regular file of this user's. OSError as
+        os.open raises it; DstreamError for a link, or for another's file (a sticky
+        directory lets others add names)."""
+        try:
+            fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise DstreamError(
+                f"{path} is a symbolic link: dstream never makes one in a state directory, "
+                "and never reads or writes through one",
+                hint=f"remove it (rm {path}) if you made it; else someone else did, who "
+                "could write to the state directory: check who",
+            ) from None
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        problem = None
+        if not stat.S_ISREG(st.st_mode):
+            problem = "is not a regular file"
+        elif st.st_uid != os.geteuid():
+            problem = f"belongs to {_user(st.st_uid)}, not to {_user(os.geteuid())}"
+        if problem is None:
+            return fd
+        os.close(fd)
+        raise DstreamError(
+            f"{path} {problem}: dstream uses only files of its user's own in a state directory",
+            hint="if it is a file dstream wrote when run as another user, chown it to the user "
+            "that runs dstream now; else remove it, and check who else can write to the state "
+            "directory",
+        )
+
+    def _read_bytes(self, path: str) -> Optional[bytes]:
+        """The contents of the file at `path` in the state directory; None when there is
+        none."""
+        if not self._check_directory():
+            return None
+        try:
+            fd = self._open_own(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._io_error("read", path, exc) from None
+        try:
+            with os.fdopen(fd, "rb") as handle:
+                return handle.read()
+        except OSError as exc:
+            raise self._io_error("read", path, exc) from None
+
+    def _replace(self, path: str, data: bytes) -> None:
+        """`path` atomically replaced by a file holding `data`, durable when this
+        returns. The caller holds the task's lock, so the temporary name is free: what a
+        killed writer left there (or a planted link) is removed first, and unlink takes
+        a link away without touching what it points to."""
+        tmp = _temporary(path)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(tmp, flags, 0o600)
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            raise self._io_error("write", path, exc) from None
 
     def run_lock_path(self, task: str) -> str:
         """The file hold_run locks (a warm start takes it first: dstream/warm)."""
@@ -195,9 +358,15 @@ class FileStore(StateStore):
         self._ensure_directory()
         path = os.path.join(self.directory, "." + file_stem(task) + suffix)
         try:
-            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._open_own(path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             raise self._io_error("open the lock file", path, exc) from None
+        try:
+            os.fchmod(fd, 0o600)  # one an earlier version made 0644
+        except OSError as exc:
+            os.close(fd)
+            raise self._io_error("open the lock file", path, exc) from None
+        return fd
 
     @contextlib.contextmanager
     def _locked(self, task: str) -> Iterator[None]:
@@ -228,19 +397,15 @@ class FileStore(StateStore):
 
     # -- reading -------------------------------------------------------------------------
     def _read(self, path: str) -> Optional[StateRecord]:
-        try:
-            with open(path, "rb") as handle:
-                raw = handle.read()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise self._io_error("read", path, exc) from None
-        return _parse_record(raw, path)
+        raw = self._read_bytes(path)
+        return None if raw is None else _parse_record(raw, path)
 
     def get(self, task: str) -> Optional[StateRecord]:
         return self._read(self.path_of(task))
 
     def tasks(self) -> list[StateRecord]:
+        if not self._check_directory():
+            return []
         try:
             names = os.listdir(self.directory)
         except FileNotFoundError:
@@ -278,23 +443,11 @@ class FileStore(StateStore):
                 "updated_at": time.time(),
                 "checkpoint": Fragment(raw),  # the exact bytes, never re-encoded
             }
-            data = encode_json(record, indent=True) + b"\n"
-            tmp = os.path.join(self.directory, "." + os.path.basename(path) + ".tmp")
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-                try:
-                    _write_all(fd, data)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                os.replace(tmp, path)
-                _fsync_dir(self.directory)
-            except OSError as exc:
-                raise self._io_error("write", path, exc) from None
+            self._replace(path, encode_json(record, indent=True) + b"\n")
 
     def reset(self, task: str) -> bool:
         path = self.path_of(task)
-        if not os.path.isdir(self.directory):
+        if not self._check_directory():
             return False
         with self._locked(task):
             try:
@@ -312,26 +465,20 @@ class FileStore(StateStore):
         return os.path.join(self.directory, "." + file_stem(task) + ".input-hash")
 
     def input_hash(self, task: str) -> Optional[str]:
+        path = self.input_hash_path(task)
+        raw = self._read_bytes(path)
         try:
-            with open(self.input_hash_path(task), encoding="ascii") as handle:
-                return handle.read().strip() or None
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
+            return None if raw is None else raw.decode("ascii").strip() or None
+        except ValueError:
             raise DstreamError(
-                f"could not read {self.input_hash_path(task)}: {exc}",
-                hint="check the permissions of the state directory",
+                f"{path} is not a digest dstream wrote (it is not ASCII text)",
+                hint=f"remove it (rm {path}): the next run then takes the input's current "
+                "configuration as the checkpoint's",
             ) from None
 
     def set_input_hash(self, task: str, digest: str) -> None:
-        self._ensure_directory()
-        path = self.input_hash_path(task)
-        try:
-            with open(path + ".tmp", "w", encoding="ascii") as handle:
-                handle.write(digest + "\n")
-            os.replace(path + ".tmp", path)
-        except OSError as exc:
-            raise self._io_error("write", path, exc) from None
+        with self._locked(task):
+            self._replace(self.input_hash_path(task), digest.encode("ascii") + b"\n")
 
     # -- run history (`dstream runs`) -----------------------------------------------------
     def _runs_path(self, task: str) -> str:
@@ -340,13 +487,8 @@ class FileStore(StateStore):
 
     def _history(self, path: str) -> list[bytes]:
         """The lines of the run history at `path`, as written."""
-        try:
-            with open(path, "rb") as handle:
-                return handle.read().splitlines()
-        except FileNotFoundError:
-            return []
-        except OSError as exc:
-            raise self._io_error("read", path, exc) from None
+        raw = self._read_bytes(path)
+        return [] if raw is None else raw.splitlines()
 
     def runs(self, task: str) -> list[dict[str, object]]:
         path = self._runs_path(task)
@@ -372,13 +514,7 @@ class FileStore(StateStore):
         path = self._runs_path(task)
         with self._locked(task):
             kept = [line for line in self._history(path) if line.strip()][-(RUN_HISTORY - 1) :]
-            data = b"".join(line + b"\n" for line in [*kept, encode_json(run)])
-            try:
-                with open(path + ".tmp", "wb") as handle:
-                    handle.write(data)
-                os.replace(path + ".tmp", path)
-            except OSError as exc:
-                raise self._io_error("write", path, exc) from None
+            self._replace(path, b"".join(line + b"\n" for line in [*kept, encode_json(run)]))
 
     def _io_error(self, action: str, path: str, exc: OSError) -> DstreamError:
         hint = "check the path and permissions of the state directory (state { path = ... })"
