@@ -109,6 +109,24 @@ def test_the_snapshot_is_private_and_holds_no_environment_value(ws: Workspace, c
     assert b"pa55w0rd-proxy" not in path.read_bytes()
 
 
+def test_a_warm_start_does_not_follow_a_link_planted_as_the_run_lock(
+    ws: Workspace, cache: Path, tmp_path: Path
+) -> None:
+    """The run lock, taken by the warm start before the runtime's checks: a link there
+    is refused as the runtime refuses it, and the file it names is left alone."""
+    project(ws)
+    run_ok(ws, cache, warm=False)
+    (lock,) = (p for p in ws.root.rglob(".*.run.lock"))
+    victim = tmp_path / "victim"
+    victim.write_text("keep me\n")
+    lock.unlink()
+    lock.symlink_to(victim)
+    done = console(ws, cache, "run", "-q")
+    assert done.returncode != 0
+    assert "symbolic link" in done.stderr, done.stderr
+    assert victim.read_text() == "keep me\n"
+
+
 def test_an_edited_configuration_starts_as_always_and_is_kept_anew(
     ws: Workspace, cache: Path
 ) -> None:

@@ -83,7 +83,8 @@ def remember(cwd: str, args: list[str], plan: Plan) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        quietly(os.unlink, tmp)  # a killed writer's, or a planted link: made anew
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(marshal.dumps(plan))
         os.replace(tmp, path)
@@ -273,8 +274,8 @@ def _lock(path: str) -> Optional[int]:
     holds it: that run's error or a standby wait is the runtime's to give."""
     import fcntl
 
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:  # never through a link: the runtime refuses one there and says so
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError:
         return None
     try:
