@@ -25,6 +25,7 @@ from tests.services import ServiceUnavailable, free_port, running, service_user,
 from tests.workspace import Workspace
 
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 START_TIMEOUT = 90.0
 
 
@@ -35,10 +36,30 @@ class RabbitServer:
     process: Optional[subprocess.Popen[bytes]] = None
     extra_env: dict[str, str] = field(default_factory=dict)
     management_port: Optional[int] = None  # with the management plugin: its HTTP API
+    run_as: list[str] = field(default_factory=list)  # runuser's argv as root, else []
+    home: str = ""  # where the Erlang cookie rabbitmqctl needs is
 
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
+
+    @property
+    def node(self) -> str:
+        # Unique, so this node does not clash in epmd with another broker on the machine.
+        return f"dstream{self.port}@localhost"
+
+    def ctl(self, *args: str) -> str:
+        """`rabbitmqctl ARGS` against this broker (users, permissions, alarms, limits):
+        its stdout; a failure raises."""
+        done = subprocess.run(
+            [*self.run_as, CTL, "-n", self.node, *args],
+            env={**os.environ, "HOME": self.home},
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        return done.stdout.decode(errors="replace")
 
     def log_tail(self) -> str:
         chunks = []
@@ -140,15 +161,16 @@ def start_rabbitmq(management: bool = False) -> RabbitServer:
                 os.chown(name, user.pw_uid, user.pw_gid)
         prefix = ["runuser", "-u", "rabbitmq", "--"]
         home = user.pw_dir  # where the Erlang cookie is
-    server = RabbitServer(directory, free_port(), management_port=management_port)
+    server = RabbitServer(
+        directory, free_port(), management_port=management_port, run_as=prefix, home=home
+    )
     env = {
         **os.environ,
         "HOME": home,
         "RABBITMQ_MNESIA_BASE": os.path.join(directory, "mnesia"),
         "RABBITMQ_LOG_BASE": os.path.join(directory, "log"),
         "RABBITMQ_ENABLED_PLUGINS_FILE": os.path.join(directory, "enabled_plugins"),
-        # Unique, so this node does not clash in epmd with another broker on the machine.
-        "RABBITMQ_NODENAME": f"dstream{server.port}@localhost",
+        "RABBITMQ_NODENAME": server.node,
         "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
         "RABBITMQ_NODE_PORT": str(server.port),
         "RABBITMQ_DIST_PORT": str(free_port()),

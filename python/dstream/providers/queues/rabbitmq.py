@@ -17,16 +17,18 @@ disappeared after `init` fails the write instead of the broker silently dropping
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import META_OPERATION, META_TABLE
+from dstream.providers.queues import rabbitmq_failures as failures
 from dstream.providers.queues.leftovers import CannotList, Mark, Marked
 from dstream.providers.queues.management import ManagementApi, management_url_for
 from dstream.providers.queues.output import QueueConfig, QueueOutput
+from dstream.providers.queues.rabbitmq_url import amqp_parameters, check_management_url
 from dstream.providers.queues.routing import RABBITMQ_RULES, OutgoingMessage, RoutingError
-from dstream.sdk import run_provider
+from dstream.sdk import log, run_provider
 
 Pika = Any  # Any: pika (connections, channels, frames) ships no type information
 
@@ -37,64 +39,41 @@ logging.getLogger("pika").setLevel(logging.CRITICAL)
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 QUEUE_TYPES = ("classic", "quorum")
-# AMQP reply codes (0-9-1 spec).
-NOT_FOUND = 404
-PRECONDITION_FAILED = 406  # queue.delete if-empty / if-unused: it is not
-CONNECTION_FORCED = 320
 
 
 @dataclass
 class RabbitConfig(QueueConfig):
     url: str = DEFAULT_URL
     queue_type: str = "classic"  # classic | quorum (replicated; needs a cluster to matter)
-    max_message_bytes: int = 128 * 1024 * 1024  # RabbitMQ's default max_message_size
-    heartbeat: int = 30
+    # RabbitMQ's default max_message_size
+    max_message_bytes: int = field(default=128 * 1024 * 1024, metadata={"minimum": 1})
+    heartbeat: int = field(default=30, metadata={"minimum": 0})  # seconds; 0: none
+    # Seconds a publish waits while the broker blocks publishers (a memory or disk
+    # alarm) before the attempt fails; retry_attempts then tries again.
+    blocked_timeout: float = 60.0
     # The management plugin's HTTP API, where the lifecycle lists the broker's queues to
     # find the task's leftovers ("": url's host on 15672, https 15671 for amqps; "off").
     management_url: str = ""
 
     def validate(self) -> None:
         super().validate()
-        if self.management_url not in ("", "off") and not self.management_url.startswith(
-            ("http://", "https://")
-        ):
-            raise ConfigError(
-                f"management_url {self.management_url!r} is not an HTTP URL",
-                hint='e.g. "http://rabbit.example:15672", or "off" not to look for '
-                "queues no longer in the configuration",
-            )
+        check_management_url(self.management_url)
         if self.queue_type not in QUEUE_TYPES:
             raise ConfigError(
                 f"queue_type = {self.queue_type!r} is not a RabbitMQ queue type",
                 hint="use " + " or ".join(QUEUE_TYPES),
             )
-        if not self.url.startswith(("amqp://", "amqps://")):
+        if not self.blocked_timeout > 0:
             raise ConfigError(
-                f"url {self.url!r} is not an AMQP URL",
-                hint='e.g. "amqp://user:password@host:5672/%2F" (%2F is the vhost /)',
+                f"blocked_timeout = {self.blocked_timeout:g} is not a time to wait",
+                hint="write the seconds a publish may wait while the broker blocks "
+                "publishers, e.g. blocked_timeout = 60",
             )
-
-
-def _innermost(exc: BaseException) -> str:
-    """What pika's nested exceptions end in, as words: pika wraps a refused connection
-    in two of its own exceptions whose text is only their class names."""
-    for _ in range(8):  # a bound, not a depth pika reaches
-        inner = getattr(exc, "exceptions", None)  # a connection workflow's attempts
-        nested = getattr(exc, "exception", None)  # a connector phase's cause
-        if inner:
-            nested = inner[-1]
-        elif nested is None and exc.args:
-            nested = exc.args[0]
-        if not isinstance(nested, BaseException):
-            break
-        exc = nested
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror[0].lower() + exc.strerror[1:]
-    reply = getattr(exc, "reply_text", None)  # the broker's words, as in ACCESS_REFUSED - ...
-    if reply:
-        return str(reply)
-    text = " ".join(str(a) for a in exc.args if not isinstance(a, BaseException))
-    return text or type(exc).__name__
+        try:
+            import pika  # noqa: F401
+        except ImportError:
+            return  # the extra is not installed: the backend names it when it starts
+        amqp_parameters(self.url)
 
 
 class RabbitBackend:
@@ -111,15 +90,17 @@ class RabbitBackend:
         queue_type: str = "classic",
         max_message_bytes: int = 128 * 1024 * 1024,
         heartbeat: int = 30,
+        blocked_timeout: float = 60.0,
         management_url: str = "",
     ) -> None:
         import pika
 
         self._pika = pika
-        self.params = pika.URLParameters(url)
+        self.params = amqp_parameters(url)
         self.params.heartbeat = heartbeat
-        self.params.blocked_connection_timeout = 60
-        self.url = url
+        self.params.blocked_connection_timeout = blocked_timeout
+        self.where = f"RabbitMQ at {self.params.host}:{self.params.port}"
+        self.user = str(getattr(self.params.credentials, "username", "?"))
         self.queue_type = queue_type
         self.management = (
             None
@@ -135,8 +116,15 @@ class RabbitBackend:
     # -- connection ----------------------------------------------------------------------
     def connect(self) -> None:
         if self._connection is not None and self._connection.is_open:
-            return
+            if self._channel.is_open:
+                return
+            self.reset()  # the broker closed the publishing channel: start afresh
         connection = self._pika.BlockingConnection(self.params)
+        # On the underlying connection, whose callbacks run as the frame arrives: the
+        # blocking adapter's own ones wait for process_data_events, which a publish
+        # waiting for its confirms never calls.
+        connection._impl.add_on_connection_blocked_callback(self._on_blocked)
+        connection._impl.add_on_connection_unblocked_callback(self._on_unblocked)
         channel = connection.channel()
         # BlockingChannel's own confirm mode waits for each message's confirm before
         # publishing the next (one disk sync per message: ~250 msg/s). Confirms are
@@ -167,58 +155,28 @@ class RabbitBackend:
     def close(self) -> None:
         self.reset()
 
-    def _refused_login(self, exc: BaseException) -> bool:
-        ex = self._pika.exceptions
-        refusals = (ex.ProbableAuthenticationError, ex.ProbableAccessDeniedError)
-        return isinstance(exc, (*refusals, ex.AuthenticationError))
-
-    def is_transient(self, exc: BaseException) -> bool:
-        ex = self._pika.exceptions
-        if self._refused_login(exc):
-            return False  # a wrong password stays wrong
-        if isinstance(exc, ex.ChannelClosedByBroker):
-            return bool(exc.reply_code == CONNECTION_FORCED)
-        return isinstance(
-            exc,
-            (
-                ex.AMQPConnectionError,
-                ex.NackError,
-                ex.ChannelWrongStateError,
-                ex.ConnectionWrongStateError,
-                ex.StreamLostError,
-                OSError,
-            ),
+    def _on_blocked(self, _connection: Pika, frame: Pika) -> None:
+        reason = getattr(frame.method, "reason", "") or "no reason given"
+        log.warning(
+            f"{self.where} blocks publishers (memory or disk alarm: {reason}); publishing "
+            f"waits for it to clear, up to blocked_timeout = "
+            f"{self.params.blocked_connection_timeout:g} s per attempt",
+            hint="`rabbitmq-diagnostics alarms` on the broker shows it; it clears once "
+            "memory or disk is freed there",
         )
 
+    def _on_unblocked(self, _connection: Pika, _frame: Pika) -> None:
+        log.info(f"{self.where} unblocked publishers: publishing goes on")
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return failures.is_transient(exc)
+
     def failure(self, exc: BaseException) -> DstreamError:
-        ex = self._pika.exceptions
-        where = f"RabbitMQ at {self.params.host}:{self.params.port}"
-        if self._refused_login(exc):
-            user = getattr(self.params.credentials, "username", "?")
-            return DstreamError(
-                f"{where} refused the login of user {user!r}: {_innermost(exc)}",
-                hint="check the user and password in url, and the user's rights on the vhost",
-            )
-        if isinstance(exc, ex.StreamLostError):
-            return DstreamError(
-                f"lost the connection to {where}: {_innermost(exc)}",
-                hint="the broker's log, or the network between, says why; retry_attempts "
-                "lets a run reconnect",
-            )
-        if isinstance(exc, (ex.AMQPConnectionError, OSError)):
-            return DstreamError(
-                f"cannot connect to {where}: {_innermost(exc)}",
-                hint="check that the broker runs there and that url names it, as "
-                "amqp://user:password@host:port/vhost",
-            )
-        if isinstance(exc, ex.AMQPChannelError):
-            return DstreamError(
-                f"{where} closed the channel: {_innermost(exc)}",
-                hint="`dstream status` shows the queues; `dstream init` creates missing ones",
-            )
-        return DstreamError(
-            f"{where}: {type(exc).__name__}: {_innermost(exc)}",
-            hint="the broker's own log says more about what it refused",
+        return failures.failure(
+            exc,
+            where=self.where,
+            user=self.user,
+            blocked_timeout=self.params.blocked_connection_timeout,
         )
 
     def _side_channel(self) -> Pika:
@@ -233,7 +191,7 @@ class RabbitBackend:
         try:
             ok = channel.queue_declare(queue, passive=True)
         except self._pika.exceptions.ChannelClosedByBroker as exc:
-            if exc.reply_code == NOT_FOUND:
+            if exc.reply_code == failures.NOT_FOUND:
                 return None
             raise
         _close_quietly(channel)
@@ -249,11 +207,7 @@ class RabbitBackend:
         try:
             channel.queue_declare(queue, durable=True, arguments=arguments or None)
         except self._pika.exceptions.ChannelClosedByBroker as exc:
-            raise RoutingError(
-                f"RabbitMQ refused to declare queue {queue!r}: {exc.reply_text}",
-                hint="a queue of that name exists with other settings (durability, type); "
-                "delete it or choose another queue_pattern",
-            ) from None
+            raise failures.declare_refused(exc, user=self.user, queue=queue) from None
         _close_quietly(channel)
 
     def delete(self, queue: str, *, if_idle: bool = False) -> bool:
@@ -262,10 +216,10 @@ class RabbitBackend:
             # if-empty and if-unused: the broker checks and deletes in one step.
             channel.queue_delete(queue, if_unused=if_idle, if_empty=if_idle)
         except self._pika.exceptions.ChannelClosedByBroker as exc:
-            if exc.reply_code == NOT_FOUND:  # already gone is what destroy wants
+            if exc.reply_code == failures.NOT_FOUND:  # already gone is what destroy wants
                 return True
-            if if_idle and exc.reply_code == PRECONDITION_FAILED:
-                return False
+            if if_idle and exc.reply_code == failures.PRECONDITION_FAILED:
+                return False  # not empty, or not unused
             raise
         _close_quietly(channel)
         return True
@@ -309,10 +263,7 @@ class RabbitBackend:
             impl.basic_publish("", msg.queue, msg.body, properties=props, mandatory=True)
             self._unconfirmed.add(self._next_tag)
             self._next_tag += 1
-        # Pumps I/O until every tag is settled (process_data_events would sleep out its
-        # time limit: confirms on the underlying channel are not "events" to it). Raises
-        # when the connection is lost meanwhile: the batch then counts as not confirmed.
-        self._connection._flush_output(lambda: not self._unconfirmed)
+        self._await_confirms(batch[0].queue if batch else "")
         if self._returned:
             first = next(m for m in batch if m.message_id == self._returned[0])
             # The hint is in the reason too: it must survive the trip through stderr.
@@ -326,6 +277,22 @@ class RabbitBackend:
             raise pika.exceptions.NackError(
                 [f"{len(self._nacked)} message(s) nacked by the broker"]
             )
+
+    def _await_confirms(self, queue: str) -> None:
+        """Pumps I/O until every tag is settled (process_data_events would sleep out its
+        time limit: confirms on the underlying channel are not "events" to it). Raises
+        when the connection is lost meanwhile, or when the broker closes the channel (a
+        message over its max_message_size, no write permission): the confirms then never
+        come, and the connection, its heartbeats answered, would be waited on for ever.
+        Either way the batch counts as not confirmed."""
+        try:
+            self._channel._flush_output(lambda: not self._unconfirmed)
+        except self._pika.exceptions.ChannelClosedByBroker as exc:
+            if failures.is_transient(exc):
+                raise  # CONNECTION_FORCED: a reconnect sends the batch again
+            raise failures.publish_refused(
+                exc, where=self.where, user=self.user, queue=queue
+            ) from None
 
 
 def _str_or_none(value: object) -> Optional[str]:
@@ -352,6 +319,7 @@ class RabbitMQOutput(QueueOutput[RabbitConfig]):
             queue_type=cfg.queue_type,
             max_message_bytes=cfg.max_message_bytes,
             heartbeat=cfg.heartbeat,
+            blocked_timeout=cfg.blocked_timeout,
             management_url=cfg.management_url,
         )
 

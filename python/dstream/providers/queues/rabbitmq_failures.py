@@ -1,0 +1,177 @@
+"""What dstream-rabbitmq says when RabbitMQ, or the way to it, fails: which failures a
+retry can get past, and each one in words a user acts on (the broker's reply, what to
+check), never a secret of the URL. Branches on pika's exception types and the AMQP
+reply codes, never on message text."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Optional
+
+from dstream.errors import DstreamError
+from dstream.providers.queues.routing import RoutingError
+
+# AMQP reply codes (0-9-1 spec).
+CONNECTION_FORCED = 320
+ACCESS_REFUSED = 403
+NOT_FOUND = 404
+PRECONDITION_FAILED = 406
+
+SET_PERMISSIONS = "rabbitmqctl set_permissions -p VHOST USER CONFIGURE WRITE READ"
+TLS_TRUST_HINT = (
+    'a broker whose certificate a private CA signed: env = { SSL_CERT_FILE = "/path/ca.pem" } '
+    'in the output block, or ssl_options in url (docs/queues.md, "TLS")'
+)
+
+
+def innermost(exc: BaseException) -> BaseException:
+    """The exception pika's wrappers end in: a refused connection comes wrapped in two of
+    pika's own exceptions whose text is only their class names."""
+    for _ in range(8):  # a bound, not a depth pika reaches
+        inner = getattr(exc, "exceptions", None)  # a connection workflow's attempts
+        nested = getattr(exc, "exception", None)  # a connector phase's cause
+        if inner:
+            nested = inner[-1]
+        elif nested is None and exc.args:
+            nested = exc.args[0]
+        if not isinstance(nested, BaseException):
+            break
+        exc = nested
+    return exc
+
+
+def words(exc: BaseException) -> str:
+    """What `exc` says, as words: the OS's, the broker's reply, or the message."""
+    exc = innermost(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]
+    reply = getattr(exc, "reply_text", None)  # the broker's words, as in ACCESS_REFUSED - ...
+    if reply:
+        return str(reply)
+    text = " ".join(str(a) for a in exc.args if not isinstance(a, BaseException))
+    return text or type(exc).__name__
+
+
+def refused_login(exc: BaseException) -> bool:
+    from pika import exceptions as ex
+
+    refusals = (ex.ProbableAuthenticationError, ex.ProbableAccessDeniedError)
+    return isinstance(exc, (*refusals, ex.AuthenticationError))
+
+
+def untrusted_certificate(exc: BaseException) -> bool:
+    return isinstance(innermost(exc), ssl.SSLCertVerificationError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    from pika import exceptions as ex
+
+    if refused_login(exc) or untrusted_certificate(exc):
+        return False  # a wrong password, an untrusted certificate: the same next time
+    if isinstance(exc, ex.ChannelClosedByBroker):
+        return bool(exc.reply_code == CONNECTION_FORCED)
+    return isinstance(
+        exc,
+        (
+            ex.AMQPConnectionError,  # a blocked-publishers timeout too: an alarm clears
+            ex.NackError,
+            ex.ChannelWrongStateError,
+            ex.ConnectionWrongStateError,
+            ex.StreamLostError,
+            OSError,
+        ),
+    )
+
+
+def failure(exc: BaseException, *, where: str, user: str, blocked_timeout: float) -> DstreamError:
+    """`exc` (pika's, or the OS's) as the error a user reads."""
+    from pika import exceptions as ex
+
+    if refused_login(exc):
+        return DstreamError(
+            f"{where} refused the login of user {user!r}: {words(exc)}",
+            hint="check the user and password in url, and the user's rights on the vhost",
+        )
+    if isinstance(exc, ex.ConnectionBlockedTimeout):
+        return DstreamError(
+            f"{where} blocked publishers for {blocked_timeout:g} s (memory or disk alarm), "
+            "longer than blocked_timeout",
+            hint="`rabbitmq-diagnostics alarms` on the broker says which; free memory or "
+            "disk there, or raise blocked_timeout or retry_attempts to wait longer",
+        )
+    if isinstance(exc, ex.ConnectionClosedByBroker):
+        return DstreamError(
+            f"{where} closed the connection: {words(exc)}",
+            hint="the broker's log says why (an operator closed it, the node is stopping); "
+            "retry_attempts lets a run reconnect",
+        )
+    if isinstance(exc, ex.StreamLostError):
+        return DstreamError(
+            f"lost the connection to {where}: {words(exc)}",
+            hint="the broker's log, or the network between, says why; retry_attempts "
+            "lets a run reconnect",
+        )
+    if untrusted_certificate(exc):
+        return DstreamError(
+            f"{where} presented a TLS certificate that is not trusted: {words(exc)}",
+            hint=TLS_TRUST_HINT,
+        )
+    if isinstance(exc, (ex.AMQPConnectionError, OSError)):
+        return DstreamError(
+            f"cannot connect to {where}: {words(exc)}",
+            hint="check that the broker runs there and that url names it, as "
+            "amqp://user:password@host:port/vhost",
+        )
+    if isinstance(exc, ex.AMQPChannelError):
+        return DstreamError(
+            f"{where} closed the channel: {words(exc)}",
+            hint="`dstream status` shows the queues; `dstream init` creates missing ones",
+        )
+    return DstreamError(
+        f"{where}: {type(exc).__name__}: {words(exc)}",
+        hint="the broker's own log says more about what it refused",
+    )
+
+
+def publish_refused(exc: BaseException, *, where: str, user: str, queue: str) -> DstreamError:
+    """The broker closed the publishing channel (pika's ChannelClosedByBroker, not for
+    CONNECTION_FORCED): the same batch would be refused again, so it is not retried."""
+    code = getattr(exc, "reply_code", None)
+    hint: Optional[str] = {
+        PRECONDITION_FAILED: "a message over the broker's max_message_size: raise that on "
+        "the broker, or set max_message_bytes to at most it, so that a change too big fails "
+        "naming its table and size",
+        ACCESS_REFUSED: f"grant user {user!r} write permission on the vhost, matching "
+        f"amq.default, the exchange dstream publishes through: {SET_PERMISSIONS}",
+    }.get(code or 0)
+    return DstreamError(
+        f"{where} closed the channel publishing to queue {queue!r}: {words(exc)}",
+        hint=hint or "the broker's own log says more about what it refused",
+    )
+
+
+def declare_refused(exc: BaseException, *, user: str, queue: str) -> RoutingError:
+    """The broker refused `queue.declare` (pika's ChannelClosedByBroker)."""
+    code = getattr(exc, "reply_code", None)
+    hint: Optional[str] = {
+        PRECONDITION_FAILED: "a queue of that name exists with other settings (durability, "
+        "type); delete it or choose another queue_pattern",
+        ACCESS_REFUSED: f"grant user {user!r} configure permission on the vhost for the "
+        f"queue's name ({SET_PERMISSIONS}), or run `dstream init` as a user who has it",
+    }.get(code or 0)
+    return RoutingError(
+        f"RabbitMQ refused to declare queue {queue!r}: {words(exc)}",
+        hint=hint or "the broker's own log says more about what it refused",
+    )
+
+
+__all__ = [
+    "NOT_FOUND",
+    "PRECONDITION_FAILED",
+    "declare_refused",
+    "failure",
+    "innermost",
+    "is_transient",
+    "publish_refused",
+    "words",
+]
