@@ -417,7 +417,10 @@ def archive_tree(archive: Path, *, source: str, limits: Optional[Limits] = None)
 
     def refuse(what: str, member: str) -> ArchiveError:
         where = f"member {_show(member)} " if member else ""
-        return ArchiveError(f"the cached archive of provider {source} {where}{what}")
+        return ArchiveError(
+            f"the cached archive of provider {source} {where}{what}",
+            hint="it is not run: `dstream providers pull REF --refresh` fetches it again",
+        )
 
     tree: dict[str, str] = {}
     with open(archive, "rb") as raw:

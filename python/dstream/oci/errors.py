@@ -47,5 +47,9 @@ class CacheMismatch(OciError):
     is what to remove first, which a pull would otherwise keep (an unpacked tree)."""
 
     def __init__(self, reason: str, *, stale: Optional[Path] = None) -> None:
-        super().__init__(reason)
+        super().__init__(
+            reason,
+            hint="the copy is not run and the reference is pulled again; a cache others "
+            "can write (a shared DSTREAM_CACHE_DIR, a restored CI cache) should be yours alone",
+        )
         self.stale = stale
