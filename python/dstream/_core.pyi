@@ -190,6 +190,11 @@ class Pump:
         """A legacy input's log lines (legacy_logs) read since the last call, no newline;
         at most 1024 are held between calls (all are counted), each cut at 8 KiB.
         Thread-safe."""
+    def take_status_lines(self) -> list[tuple[int, bytes]]:
+        """A legacy input's frames (legacy_logs) that may be a status line, read since the
+        last call: (stream offset, frame), each delivered like any other frame. Of its
+        first 16 frames without `data`, those with a `"status"` key in any case (at most
+        64 KiB each); runtime/legacy.py decides. Thread-safe."""
 
 def find(haystack: bytes, needle: bytes, start: int = 0, end: Optional[int] = None) -> int:
     """`haystack.find(needle, start, end)` (non-negative start and end; -1 when absent),

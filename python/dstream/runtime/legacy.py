@@ -3,6 +3,12 @@
 - A legacy input (no handshake) may print its log on stdout between its envelopes, as
   the original SQL Server ingester does: the pump counts those lines and hands them
   over (`legacy_logs`), and they are logged here at info level with the input's role.
+- A provider of protocol 1 that writes a line on stdout before its handshake (a
+  banner) is a legacy input by the contract's rule, since only the first line is read
+  as a handshake: its ready line is then delivered to the output as a record. The
+  contract keeps that (a later line cannot be told from data for sure), so the run
+  warns, once, naming the fix (`is_stray_handshake`, from the frames the pump hands
+  over with `take_status_lines`).
 - Checkpoint frames reach only an output known to acknowledge them: one whose handshake
   speaks dstream's protocol (`"protocol"`) or declares `"checkpoints"`. Any other output
   takes every line for a message: the original .NET SDK's bare `{"status":"ready"}`,
@@ -28,7 +34,8 @@ import threading
 from dstream import logs
 from dstream.errors import ProviderError
 from dstream.protocol.frames import FEATURE_CHECKPOINTS
-from dstream.protocol.messages import ERROR, READY, Handshake
+from dstream.protocol.messages import ERROR, READY, Handshake, handshake_status
+from dstream.protocol.values import decode_json
 from dstream.runtime.describe import Description, known, remember
 from dstream.runtime.process import wait_unless_stopped
 
@@ -72,6 +79,39 @@ def log_stdout_line(task: str, role: str, raw: bytes, *, several: bool) -> None:
         logs.provider_line(task, role, text, "info", several=several)
 
 
+def is_stray_handshake(raw: bytes) -> bool:
+    """Whether a line a legacy input wrote as data is a protocol-1 ready line: a status
+    line (parse_handshake's rule) that is `ready` and names a `protocol`. No provider of
+    the original DStream writes one; a provider of this protocol that wrote something
+    else on stdout first does."""
+    try:
+        obj = decode_json(raw)
+    except ValueError:
+        return False
+    return (
+        isinstance(obj, dict)
+        and handshake_status(obj) == READY
+        and obj.get("protocol") is not None  # read so by parse_handshake
+    )
+
+
+def stray_handshake_warning(label: str, offset: int, raw: bytes, first: Optional[bytes]) -> str:
+    """What a run says of such a line (and `dstream provider test`, with its check)."""
+    before = f" ({shown_line(first)})" if first is not None else ""
+    return (
+        f"{label} wrote a status line, not data, at stream offset {offset} "
+        f"({shown_line(raw)}): its first stdout line{before} was not its handshake, and "
+        "only the first line is read as one (docs/protocol.md, section 2), so it runs as "
+        "a legacy provider and this line is delivered to the output as a record; "
+        "write nothing on stdout before the ready line (logs go to stderr)"
+    )
+
+
+def shown_line(raw: bytes, limit: int = 80) -> str:
+    text = raw[:limit].decode("utf-8", "replace")
+    return repr(text + ("..." if len(raw) > limit else ""))
+
+
 def acknowledges(handshake: Union[Handshake, Description]) -> bool:
     """Whether an output that answered `handshake` (or that answered so before, as the
     describe cache says) acknowledges checkpoint frames."""
@@ -89,6 +129,7 @@ class LegacyBridge:
         self._closed = False  # its stdout ended
         self._withholding = False
         self._warned = False
+        self._stray_warned = False  # a legacy input's ready line (warn_stray_handshake)
 
     # -- the output's kind -------------------------------------------------------------
     def output_handshake(self, handshake: Handshake) -> None:
@@ -217,6 +258,17 @@ class LegacyBridge:
             return
         for raw in self._pump.take_log_lines():
             log_stdout_line(run.task.name, "input", raw, several=run.task_prefixes)
+        self._warn_stray_handshake(inp)
+
+    def _warn_stray_handshake(self, inp: ProviderProcess) -> None:
+        """Once per run: the input's ready line was delivered as data (module docstring)."""
+        assert self._pump is not None
+        for offset, raw in self._pump.take_status_lines():
+            if self._stray_warned or not is_stray_handshake(raw):
+                continue
+            self._stray_warned = True
+            warning = stray_handshake_warning(inp.label, offset, raw, inp.first_line)
+            logs.log.warning("task %s: %s", self._run.task.name, warning)
 
     # -- the end -------------------------------------------------------------------
     def finish(self) -> None:

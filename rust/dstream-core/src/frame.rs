@@ -74,6 +74,18 @@ pub fn human_size(n: u64) -> String {
     }
 }
 
+/// Two sizes compared in one message, each as [`human_size`] writes it, or both in
+/// bytes when those read the same: "1.0 MiB exceeds max_frame_size 1.0 MiB" says
+/// nothing of a line one byte over the limit.
+pub fn human_sizes(a: u64, b: u64) -> (String, String) {
+    let (x, y) = (human_size(a), human_size(b));
+    if x == y && a != b {
+        (format!("{a} B"), format!("{b} B"))
+    } else {
+        (x, y)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +108,14 @@ mod tests {
         assert_eq!(human_size(20 * 1024 * 1024), "20.0 MiB");
         assert_eq!(human_size(DEFAULT_MAX_FRAME_SIZE as u64), "16.0 MiB");
         assert_eq!(human_size(1536), "1.5 KiB");
+    }
+
+    #[test]
+    fn sizes_that_read_the_same_are_given_in_bytes() {
+        let mib = 1 << 20;
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(human_sizes(mib + 1, mib), pair("1048577 B", "1048576 B"));
+        assert_eq!(human_sizes(5000, 1000), pair("4.9 KiB", "1000 B"));
+        assert_eq!(human_sizes(mib, mib), pair("1.0 MiB", "1.0 MiB"));
     }
 }

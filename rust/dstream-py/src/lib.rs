@@ -390,6 +390,18 @@ impl Pump {
         let lines = self.handle.take_log_lines();
         PyList::new(py, lines.iter().map(|c| PyBytes::new(py, c)))
     }
+
+    /// A legacy input's frames that may be a status line, read since the last call:
+    /// (stream offset, frame), each delivered like any other.
+    fn take_status_lines<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let lines = self.handle.take_status_lines();
+        PyList::new(
+            py,
+            lines
+                .iter()
+                .map(|(offset, raw)| (*offset, PyBytes::new(py, raw))),
+        )
+    }
 }
 
 /// `haystack.find(needle, start, end)` with SIMD; see dstream_core::find.

@@ -205,10 +205,15 @@ impl Pump {
             }
             FrameKind::Data => {
                 in_flight.data += 1;
+                if !info.has_data && self.rejects.watches_status_lines() {
+                    let offset = self.reader.framer.offset_of(start);
+                    let raw = &self.reader.framer.buf()[start..end];
+                    self.rejects
+                        .status_like(&self.shared.status_lines, offset, raw);
+                }
                 if self.opts.count_tables {
                     if let Some((a, b)) = info.table {
-                        self.local
-                            .count_table(&self.reader.framer.buf()[start + a..start + b]);
+                        in_flight.tables.push(start + a..start + b);
                     }
                 }
             }

@@ -1,5 +1,5 @@
 //! What other threads see of a pump: the [`Handle`] (stop, counters, checkpoints, log
-//! lines) and how a run ended ([`PumpResult`]).
+//! and status lines) and how a run ended ([`PumpResult`]).
 
 use crate::counters::{Counters, Snapshot};
 use crate::error::Error;
@@ -54,6 +54,7 @@ pub(super) struct Shared {
     pub(super) waker: Waker,
     pub(super) checkpoints: Mutex<Vec<Vec<u8>>>,
     pub(super) log_lines: Mutex<Vec<Vec<u8>>>,
+    pub(super) status_lines: Mutex<Vec<(u64, Vec<u8>)>>,
     pub(super) forward_checkpoints: AtomicBool,
     pub(super) input_ended: AtomicBool,
 }
@@ -66,6 +67,7 @@ impl Shared {
             waker,
             checkpoints: Mutex::new(Vec::new()),
             log_lines: Mutex::new(Vec::new()),
+            status_lines: Mutex::new(Vec::new()),
             forward_checkpoints: AtomicBool::new(forward_checkpoints),
             input_ended: AtomicBool::new(false),
         }
@@ -132,5 +134,18 @@ impl Handle {
     /// Legacy log lines ([`super::Options::legacy_logs`]) read since the last call.
     pub fn take_log_lines(&self) -> Vec<Vec<u8>> {
         std::mem::take(&mut *self.0.log_lines.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// A legacy input's frames ([`super::Options::legacy_logs`]) that may be a status
+    /// line, read since the last call: (stream offset, frame), each one delivered like
+    /// any other frame. Which frames: see [`super::STATUS_LINE_WATCH`].
+    pub fn take_status_lines(&self) -> Vec<(u64, Vec<u8>)> {
+        std::mem::take(
+            &mut *self
+                .0
+                .status_lines
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
     }
 }

@@ -20,7 +20,7 @@
 //! Modules: `options` (what the pump is asked to do), `handle` (what other threads
 //! see), `reader` (the input side), `writer` (the output side), `frames` (from
 //! bytes read to segments queued), `parallel` (validation across threads),
-//! `rejects` (invalid frames and legacy log lines), `checkpoints` (handing
+//! `rejects` (invalid frames, legacy log and status lines), `checkpoints` (handing
 //! checkpoint values to the runtime), `splice` (Linux: moving bytes without copying).
 
 mod checkpoints;
@@ -36,7 +36,8 @@ mod writer;
 
 pub use handle::{Handle, Outcome, PumpResult, Torn};
 pub use options::{
-    Options, Policy, DEFAULT_PIPE_SIZE, EXCERPT_LEN, LOG_LINE_LEN, MAX_HELD_LOG_LINES, TAIL_WAIT,
+    Options, Policy, DEFAULT_PIPE_SIZE, EXCERPT_LEN, LOG_LINE_LEN, MAX_HELD_LOG_LINES,
+    STATUS_LINE_LEN, STATUS_LINE_WATCH, TAIL_WAIT,
 };
 
 use crate::counters::Local;

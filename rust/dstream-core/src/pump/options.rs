@@ -14,6 +14,11 @@ pub const EXCERPT_LEN: usize = 120;
 pub const MAX_HELD_LOG_LINES: usize = 1024;
 /// Bytes of one legacy log line kept for the runtime's log.
 pub const LOG_LINE_LEN: usize = 8192;
+/// A legacy input's first frames without `data` looked at for a status line (see
+/// [`super::Handle::take_status_lines`]); later ones are not.
+pub const STATUS_LINE_WATCH: usize = 16;
+/// The longest such frame held (a ready line may carry its config schema).
+pub const STATUS_LINE_LEN: usize = 1 << 16;
 /// Default for [`Options::pipe_size`].
 pub const DEFAULT_PIPE_SIZE: usize = 1 << 20;
 /// How long the pump waits, at EOF with an unterminated last line, for the input to

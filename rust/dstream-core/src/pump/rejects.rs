@@ -1,11 +1,15 @@
 //! Frames that are not forwarded: invalid and oversized ones under the task's
-//! [`Policy`], and a legacy input's log lines.
+//! [`Policy`], and a legacy input's log lines; and a legacy input's frames that may be
+//! a status line, forwarded but also held for the runtime.
 
-use super::options::{Options, Policy, EXCERPT_LEN, LOG_LINE_LEN, MAX_HELD_LOG_LINES};
+use super::options::{
+    Options, Policy, EXCERPT_LEN, LOG_LINE_LEN, MAX_HELD_LOG_LINES, STATUS_LINE_LEN,
+    STATUS_LINE_WATCH,
+};
 use crate::counters::Local;
 use crate::deadletter::DeadLetter;
 use crate::error::Error;
-use crate::frame::human_size;
+use crate::frame::{human_size, human_sizes};
 use std::sync::Mutex;
 
 /// A legacy provider's log line: not an attempt at a frame (which starts with `{`).
@@ -35,6 +39,8 @@ pub(super) struct Rejects {
     /// Under "fail": the error that ends the run once everything before the frame has
     /// been written.
     pub(super) failure: Option<Error>,
+    /// How many more of a legacy input's frames without `data` are looked at.
+    status_watch: usize,
 }
 
 impl Rejects {
@@ -50,7 +56,45 @@ impl Rejects {
             dead_letter,
             oversized_excerpt: Vec::new(),
             failure: None,
+            status_watch: if opts.legacy_logs {
+                STATUS_LINE_WATCH
+            } else {
+                0
+            },
         }
+    }
+
+    /// Whether a valid frame without `data` is still looked at ([`Rejects::status_like`]).
+    #[inline(always)]
+    pub(super) fn watches_status_lines(&self) -> bool {
+        self.status_watch > 0
+    }
+
+    /// A legacy input's valid frame without `data`, delivered like any other. Only the
+    /// first stdout line is ever a handshake (docs/protocol.md, section 2), but a
+    /// protocol-1 provider that wrote something else on stdout first writes its status
+    /// line later, where it is taken for data: one that holds a `"status"` key (in any
+    /// case) is held for the runtime at stream `offset`, which decides and warns
+    /// (runtime/legacy.py). Such a line comes first or nearly: only the first
+    /// STATUS_LINE_WATCH frames without `data` are looked at.
+    #[cold]
+    pub(super) fn status_like(
+        &mut self,
+        held: &Mutex<Vec<(u64, Vec<u8>)>>,
+        offset: u64,
+        raw: &[u8],
+    ) {
+        self.status_watch -= 1;
+        if raw.len() > STATUS_LINE_LEN
+            || !raw
+                .windows(8)
+                .any(|w| w.eq_ignore_ascii_case(b"\"status\""))
+        {
+            return;
+        }
+        held.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((offset, raw.to_vec()));
     }
 
     #[inline]
@@ -117,12 +161,9 @@ impl Rejects {
             local.invalid_frames += 1;
             match self.policy {
                 Policy::Fail => {
+                    let (size, limit) = human_sizes(piece.total, max);
                     self.failure = Some(Error::InvalidFrame {
-                        message: format!(
-                            "frame of {} exceeds max_frame_size {}",
-                            human_size(piece.total),
-                            human_size(max)
-                        ),
+                        message: format!("frame of {size} exceeds max_frame_size {limit}"),
                         offset: piece.offset,
                         excerpt: std::mem::take(&mut self.oversized_excerpt),
                     });

@@ -5,6 +5,7 @@ use super::{Pump, Transfer};
 use crate::error::Error;
 use crate::sys::{self, Fd};
 use std::io::{self, IoSlice};
+use std::ops::Range;
 
 /// Iovecs per `writev`.
 const MAX_IOV: usize = 64;
@@ -35,6 +36,10 @@ pub(super) struct InFlight {
     pub(super) bytes: u64,
     pub(super) data: u64,
     pub(super) checkpoints: u64,
+    /// Where, in the framer's buffer, the table name of each data frame is (valid until
+    /// the batch is written, as the segments are): counted per table with the rest, so
+    /// that a batch never written counts in no table either.
+    pub(super) tables: Vec<Range<usize>>,
 }
 
 pub(super) struct Writer {
@@ -161,11 +166,16 @@ impl Pump {
 
     /// Everything queued was written: commit counts, publish.
     pub(super) fn after_flush(&mut self) {
-        let b = std::mem::take(&mut self.writer.in_flight);
+        let mut b = std::mem::take(&mut self.writer.in_flight);
         self.local.frames += b.frames;
         self.local.bytes += b.bytes;
         self.local.data_frames += b.data;
         self.local.checkpoint_frames += b.checkpoints;
+        let buf = self.reader.framer.buf();
+        for table in b.tables.drain(..) {
+            self.local.count_table(&buf[table]);
+        }
+        self.writer.in_flight.tables = b.tables; // empty, its capacity kept for the next batch
         self.writer.segs.clear();
         self.writer.next = 0;
         self.writer.written = 0;

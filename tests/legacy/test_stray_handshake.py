@@ -1,0 +1,60 @@
+"""A provider of protocol 1 that prints a line on stdout before its handshake: its
+first line makes it a legacy provider (docs/protocol.md, section 2: only the first line
+is read as a handshake), so its ready line is delivered to the output as a record. The
+contract keeps that, and the run says so, once, naming the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.workspace import Workspace
+
+READY = '{"status":"ready","protocol":1,"features":["checkpoints"]}'
+FILE_OUTPUT = """
+  output {
+    provider_path = "dstream-file"
+    config { path = "out.jsonl" }
+  }
+"""
+
+
+def _task(ws: Workspace, *stdout: str) -> None:
+    lines = "".join(f"echo '{line}'\n" for line in stdout)
+    ws.script("in.sh", "read -r command\n" + lines)
+    ws.config(f'task "t" {{\n  input {{ provider_path = "./in.sh" }}\n{FILE_OUTPUT}}}\n')
+
+
+def _warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "a status line, not data" in line]
+
+
+@pytest.mark.timeout(120)
+def test_a_ready_line_after_a_banner_is_delivered_with_a_warning(ws: Workspace) -> None:
+    data = '{"data":{"n":1},"metadata":{}}'
+    _task(ws, "Starting sh-src...", READY, data, READY)
+    done = ws.run("run", "t")
+    assert done.returncode == 0, done.stderr
+    assert "input: Starting sh-src..." in done.stderr  # the banner: the input's log
+    assert [row.get("status") for row in ws.json_lines("out.jsonl")] == ["ready", None, "ready"]
+    [warning] = _warnings(done.stderr)  # once, however many there are
+    assert "input './in.sh'" in warning and "offset 19" in warning, warning
+    assert "'Starting sh-src...'" in warning, warning
+    assert "delivered to the output as a record" in warning, warning
+    assert "write nothing on stdout before the ready line" in warning, warning
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ['{"data":{"n":1},"metadata":{}}', '{"status":"ready"}'],  # no "protocol": data
+        ['{"status":"shipped","protocol":1}', '{"status":"active","id":2}'],
+        [READY, '{"data":{"n":1},"metadata":{}}'],  # the handshake itself
+    ],
+    ids=["bare-ready-record", "other-status-values", "a-protocol-input"],
+)
+def test_other_lines_with_a_status_get_no_warning(ws: Workspace, lines: list[str]) -> None:
+    _task(ws, *lines)
+    done = ws.run("run", "t")
+    assert done.returncode == 0, done.stderr
+    assert not _warnings(done.stderr), done.stderr
