@@ -74,11 +74,26 @@ class Record:
 
 
 def _text(record: Record) -> str:
+    """`source: [level] text key=value ...`, every physical line with the prefix: a
+    provider's `msg` may hold line breaks, and a line without it could pass for one of
+    dstream's own (`✅ Task ... executed successfully`). A field's name or text value is
+    written as it is when it is one plain word (`signal=SIGTERM`), else as JSON, so one
+    holding a line break stays on its line, and a nested value reads as the provider
+    wrote it; values are redacted structurally first, as the JSON format's are."""
     tag = "" if record.level == "info" else f"[{record.level}] "
     prefix = f"{record.source}: " if record.source else "dstream: "
-    fields = record.fields
-    extra = " " + " ".join(f"{k}={v}" for k, v in fields.items()) if fields else ""
-    return redact_text(f"{prefix}{tag}{record.text}{extra}")
+    text = record.text
+    for name, value in record.fields.items():
+        text += f" {_word(name)}={_word(redact_data(value))}"
+    return redact_text("\n".join(prefix + tag + line for line in text.splitlines() or [""]))
+
+
+def _word(value: object) -> str:
+    """`value` as one word of a log line: a plain string as it is, anything else (a
+    string with a space, `=`, `"` or a control character; a number, a list) as JSON."""
+    if isinstance(value, str) and value.isprintable() and not any(c in value for c in ' ="'):
+        return value or '""'
+    return encode_json(value, default=str).decode()
 
 
 def _json(record: Record) -> str:

@@ -118,8 +118,8 @@ def test_every_check_is_shown_failing() -> None:
 def test_table_and_exit_code(tmp_path: Path) -> None:
     proc = dstream(
         "provider", "test", str(RAW_PROVIDER), "--role", "output", "--timeout", "3",
-        "--grace", "3", env={"RAW_ROLE": "output", "RAW_STATE": str(tmp_path),
-                             "FLAW": "ack-reversed"},
+        "--grace", "3", "--env", "RAW_ROLE=output", "--env", f"RAW_STATE={tmp_path}",
+        "--env", "FLAW=ack-reversed",
     )  # fmt: skip
     assert proc.returncode == 1
     row = next(line for line in proc.stdout.splitlines() if line.startswith("checkpoint-echo"))
@@ -134,8 +134,8 @@ def test_a_config_with_big_integers_reaches_the_provider_exactly(tmp_path: Path)
     big = BIG
     proc = dstream(
         "provider", "test", str(RAW_PROVIDER), "--role", "output", "--timeout", "3",
-        "--grace", "3", "--config", f'{{"interval_ms": {big}}}',
-        env={"RAW_ROLE": "output", "RAW_STATE": str(tmp_path), "RAW_SEEN": str(seen)},
+        "--grace", "3", "--config", f'{{"interval_ms": {big}}}', "--env", "RAW_ROLE=output",
+        "--env", f"RAW_STATE={tmp_path}", "--env", f"RAW_SEEN={seen}",
     )  # fmt: skip
     assert proc.returncode in (0, 1) and "internal error" not in proc.stderr, proc.stderr
     configs = [json.loads(line) for line in seen.read_text().splitlines()]  # exact ints

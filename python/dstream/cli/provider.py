@@ -2,6 +2,7 @@
 
 dstream provider new NAME --role input|output [--lifecycle] [--dir DIR]
 dstream provider test PATH|NAME|REF [--role R] [--config JSON] [--bad-config JSON]
+                      [--env NAME=VALUE]
 """
 
 from __future__ import annotations
@@ -69,6 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     test.add_argument(
         "--check", action="append", metavar="NAME", help="run only this check (repeatable)"
     )
+    test.add_argument(
+        "--env",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a variable the provider gets, as its block's env map (repeatable); it gets "
+        "nothing else of this environment but what dstream run gives",
+    )
     _json_flag(test)
 
 
@@ -112,6 +120,7 @@ def _new(args: argparse.Namespace, view: View) -> int:
 def _test(args: argparse.Namespace, view: View) -> int:
     from dstream.kit.conformance import (
         infer_role,
+        parse_env_option,
         parse_json_option,
         refuse_unknown_checks,
         resolve_argv,
@@ -122,14 +131,16 @@ def _test(args: argparse.Namespace, view: View) -> int:
     refuse_unknown_checks(args.check)  # before the provider is started to find its role
     config = parse_json_option(args.provider_config, "--config") or {}
     bad = parse_json_option(args.bad_config, "--bad-config")
+    env = parse_env_option(args.env)
     argv = resolve_argv(args.provider)
-    role = args.role or infer_role(argv, config, args.timeout)
+    role = args.role or infer_role(argv, config, args.timeout, env)
     target = Target(
         argv=argv,
         role=role,
         label=args.provider,
         config=config,
         bad_config=bad,
+        env=env,
         timeout=args.timeout,
         grace=args.grace,
         frames=args.frames,

@@ -8,9 +8,7 @@ from __future__ import annotations
 import signal
 from typing import Callable, Optional
 
-import orjson
-
-from dstream.kit.harness import Line, Timeout
+from dstream.kit.harness import Line, Session, Timeout
 from dstream.kit.probe import Probe, Transcript
 from dstream.kit.validate import (
     KNOWN_FEATURES,
@@ -18,11 +16,19 @@ from dstream.kit.validate import (
     frame_problem,
     handshake_problem,
     is_checkpoint,
+    is_log_line,
     parse_object,
 )
-from dstream.protocol.frames import FEATURE_COMMIT_NOTICES, FEATURE_LIFECYCLE, ROLES
-from dstream.protocol.values import encode_json
+from dstream.protocol.frames import (
+    FEATURE_COMMIT_NOTICES,
+    FEATURE_LIFECYCLE,
+    KEY_COMMITTED,
+    ROLES,
+)
+from dstream.protocol.values import Fragment, decode_json, encode_json
 from dstream.records import record
+from dstream.runtime.checkpoints import is_ack, parse_ack, shown
+from dstream.runtime.legacy import is_stray_handshake, stray_handshake_warning
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 BOTH = ROLES
@@ -82,10 +88,7 @@ def check_handshake(probe: Probe) -> Outcome:
         )
     status = t.status_line
     if status is None:
-        return passed(
-            "legacy provider: no handshake, its first line is data "
-            '(protocol 1 providers answer {"status":"ready"} first)'
-        )
+        return passed(f"legacy provider: no handshake; {_legacy_first_line(probe, t.first)}")
     problem = handshake_problem(status)
     if problem:
         return failed(problem)
@@ -98,6 +101,17 @@ def check_handshake(probe: Probe) -> Outcome:
     features = ", ".join(sorted(t.features)) or "none"
     note = f"; unknown features ignored by dstream: {', '.join(unknown)}" if unknown else ""
     return passed(f"ready, features: {features}{note}")
+
+
+def _legacy_first_line(probe: Probe, first: Line) -> str:
+    """What dstream does with a legacy provider's first line (docs/protocol.md, 2)."""
+    if probe.target.role == "output":
+        said = "dstream shows its first line to the user"
+    elif is_log_line(first.raw):
+        said = "its first line is not JSON, so dstream logs it, as any such line of a legacy input"
+    else:
+        said = "its first line is its first data frame"
+    return f'{said} (protocol 1 providers answer {{"status":"ready"}} first)'
 
 
 # -- config errors ---------------------------------------------------------------------
@@ -137,8 +151,8 @@ def check_config_error(probe: Probe) -> Outcome:
         return passed(f"legacy style: {_exit_text(code)}, stderr: {tail[-1]}")
     shown = excerpt(lines[0].raw) if lines else "nothing"
     return failed(
-        f'given {what}, it wrote {shown} and {_exit_text(code)}; answer {{"status":"error",'
-        '"message":"..."}} as the first line and exit non-zero'
+        f"given {what}, it wrote {shown} and {_exit_text(code)}; answer "
+        '{"status":"error","message":"..."} as the first line and exit non-zero'
     )
 
 
@@ -189,7 +203,7 @@ def check_legacy_command_line(probe: Probe) -> Outcome:
         s.send(legacy_line)
         s.close_stdin()
         try:
-            first = s.read_line()
+            first = _first_not_log(s, probe.target.frames)
             following = s.read_line() if first is not None and not _is_data(first) else None
         except Timeout:
             if probe.main.data_lines():
@@ -206,6 +220,17 @@ def check_legacy_command_line(probe: Probe) -> Outcome:
         if problem:
             return failed(f"its frame {excerpt(frame.raw)} is {problem}")
     return passed("started from the config object alone, as the original DStream ran it")
+
+
+def _first_not_log(s: Session, most: int) -> Optional[Line]:
+    """The first stdout line that is not a log line (a legacy input's text, which
+    dstream logs), of the first `most`; None at EOF."""
+    line = s.read_line()
+    for _ in range(most):
+        if line is None or not is_log_line(line.raw):
+            break
+        line = s.read_line()
+    return line
 
 
 def _is_error(line: Line) -> bool:
@@ -225,6 +250,9 @@ def check_frames(probe: Probe) -> Outcome:
         return skipped("no run to read frames from (see handshake)")
     data = checkpoints = 0
     for line in t.data_lines():
+        if t.legacy and is_stray_handshake(line.raw):
+            first = t.first.raw if t.first is not None else None
+            return failed(stray_handshake_warning("it", line.offset, line.raw, first))
         problem = frame_problem(line.raw, probe.target.max_frame_size)
         if problem:
             return failed(f"frame at offset {line.offset} {excerpt(line.raw)}: {problem}")
@@ -235,7 +263,14 @@ def check_frames(probe: Probe) -> Outcome:
             data += 1
     if not data and not checkpoints:
         return skipped("wrote no frames with this config: pass --config that makes it produce")
-    return passed(f"{data} data frame(s), {checkpoints} checkpoint(s), all valid")
+    logged = len(t.log_lines())
+    note = (
+        f"; {logged} log line(s) on stdout, not starting with '{{': dstream logs a legacy "
+        "input's such lines"
+        if logged
+        else ""
+    )
+    return passed(f"{data} data frame(s), {checkpoints} checkpoint(s), all valid{note}")
 
 
 def check_input_eof(probe: Probe) -> Outcome:
@@ -255,24 +290,50 @@ def check_input_eof(probe: Probe) -> Outcome:
 
 
 # -- output: acknowledgements ------------------------------------------------------------
-def _acks(t: Transcript) -> tuple[list[object], Optional[str]]:
-    acks = []
-    for line in ([t.first] if t.first is not None else []) + t.lines:
-        obj, _ = parse_object(line.raw)
-        if obj is not None and is_checkpoint(obj):
-            acks.append(obj["checkpoint"])
+def _ack_value(line: Line) -> Optional[bytes]:
+    """The checkpoint an output line acknowledges, its value's exact bytes, as a run
+    reads it (runtime/checkpoints.py); None for any other line."""
+    return parse_ack(line.raw) if is_ack(line.raw) else None
+
+
+def _acks(t: Transcript) -> tuple[list[bytes], Optional[str]]:
+    acks = [
+        value
+        for line in ([t.first] if t.first is not None else []) + t.lines
+        if (value := _ack_value(line)) is not None
+    ]
     position = -1
     for value in acks:
         if value not in t.sent_checkpoints:
-            return acks, f"acknowledged {orjson.dumps(value).decode()}, a checkpoint it never got"
+            return acks, _not_sent(value, t.sent_checkpoints)
         index = t.sent_checkpoints.index(value)
         if index <= position:
             return acks, (
-                f"acknowledged {orjson.dumps(value).decode()} out of order or twice: "
+                f"acknowledged {shown(value)} out of order or twice: "
                 "acknowledge each checkpoint once, in input order"
             )
         position = index
     return acks, None
+
+
+def _not_sent(value: bytes, sent: list[bytes]) -> str:
+    """Why `value`, no checkpoint sent byte for byte, fails: a re-encoded one, or one
+    the output made up."""
+    original = next((s for s in sent if _same_json(s, value)), None)
+    if original is None:
+        return f"acknowledged {shown(value)}, a checkpoint it never got"
+    return (
+        f"acknowledged {shown(value)}, which is checkpoint {shown(original)} re-encoded: "
+        "dstream compares acknowledgements byte for byte with what it sent, and fails "
+        "every run of this output; echo the line as received, do not re-encode it"
+    )
+
+
+def _same_json(a: bytes, b: bytes) -> bool:
+    try:
+        return bool(decode_json(a) == decode_json(b))
+    except ValueError:
+        return False
 
 
 def check_checkpoint_echo(probe: Probe) -> Outcome:
@@ -285,7 +346,7 @@ def check_checkpoint_echo(probe: Probe) -> Outcome:
     last = t.sent_checkpoints[-1]
     if not acks or acks[-1] != last:
         return failed(
-            f"did not acknowledge the last checkpoint {orjson.dumps(last).decode()} before "
+            f"did not acknowledge the last checkpoint {shown(last)} before "
             'exiting at EOF: echo the same {"checkpoint":...} line once what precedes it is durable'
         )
     return passed(f"{len(acks)} of {len(t.sent_checkpoints)} checkpoints acknowledged, in order")
@@ -345,8 +406,9 @@ def check_commit_notices(probe: Probe) -> Outcome:
                 if line is None:
                     break
                 obj, _ = parse_object(line.raw)
-                if obj is not None and is_checkpoint(obj):
-                    notice = orjson.dumps({"committed": obj["checkpoint"]}) + b"\n"
+                value = parse_ack(line.raw) if obj is not None and is_checkpoint(obj) else None
+                if value is not None:  # its exact bytes, as dstream sends them
+                    notice = encode_json({KEY_COMMITTED: Fragment(value)}) + b"\n"
                     if not s.send_notice(notice):
                         return failed("closed DSTREAM_COMMIT_FD while declaring commit-notices")
                     code = s.wait(probe.target.grace) if s.read_line() is None else s.popen.poll()

@@ -11,7 +11,7 @@ from typing import Optional
 
 from dstream.errors import ConfigError, DstreamError, UsageError, nearest
 from dstream.kit.checks import CHECKS, FAIL, PASS, SKIP, Outcome, checks_for
-from dstream.kit.harness import Line, Session, Target, Timeout
+from dstream.kit.harness import Line, Session, Target, Timeout, run_environment
 from dstream.kit.probe import Probe
 from dstream.kit.validate import frame_problem, parse_object
 from dstream.records import field, record
@@ -100,22 +100,31 @@ def resolve_argv(what: str) -> list[str]:
     return [found]
 
 
-def described_role(argv: list[str], timeout: float) -> Optional[str]:
+def described_role(
+    argv: list[str], timeout: float, env: Optional[dict[str, str]] = None
+) -> Optional[str]:
     """The role a provider names in its answer to a describe probe (docs/protocol.md,
-    section 2); None when it names none or does not answer."""
+    section 2); None when it names none or does not answer. `env`: as Target.env."""
     from dstream.runtime.describe import run_probe
 
-    found = run_probe(argv[0], dict(os.environ), os.getcwd(), timeout)
+    found = run_probe(argv[0], run_environment(argv[0], None, env or {}), os.getcwd(), timeout)
     return found.role if found is not None else None
 
 
-def infer_role(argv: list[str], config: dict[str, object], timeout: float) -> str:
+def infer_role(
+    argv: list[str],
+    config: dict[str, object],
+    timeout: float,
+    env: Optional[dict[str, str]] = None,
+) -> str:
     """The role it describes itself with; else start it as an input with stdin closed:
     an input writes a frame; an output, given nothing, writes nothing more."""
-    described = described_role(argv, timeout)
+    described = described_role(argv, timeout, env)
     if described is not None:
         return described
-    target = Target(argv=argv, role="input", label=argv[0], config=config, timeout=timeout)
+    target = Target(
+        argv=argv, role="input", label=argv[0], config=config, env=env or {}, timeout=timeout
+    )
     probe = Probe(target)
     with Session(target) as session:
         session.send(probe.command())
@@ -218,3 +227,19 @@ def parse_json_option(text: Optional[str], option: str) -> Optional[dict[str, ob
             hint=f"""e.g. {option} '{{"interval": 0}}'""",
         )
     return dict(value)
+
+
+def parse_env_option(pairs: Optional[list[str]]) -> dict[str, str]:
+    """`--env NAME=VALUE`, repeatable: what the provider gets on top of what `dstream
+    run` gives it, as its block's `env` map (harness.run_environment)."""
+    env: dict[str, str] = {}
+    for pair in pairs or ():
+        name, sep, value = pair.partition("=")
+        if not sep or not name or not name.replace("_", "a").isalnum():
+            raise UsageError(
+                f"--env {pair!r} is not NAME=VALUE",
+                hint='e.g. --env JAVA_HOME="$JAVA_HOME": the provider gets only what '
+                "dstream run gives it (docs/protocol.md, section 1) and these",
+            )
+        env[name] = value
+    return env

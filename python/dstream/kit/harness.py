@@ -19,10 +19,16 @@ import threading
 import time
 from typing import Optional
 
+from dstream.config.model import ProviderSpec, TaskSpec
 from dstream.protocol import frames as wire
 from dstream.records import field, record
+from dstream.runtime.launch import provider_env
 
 STDERR_TAIL_LINES = 20
+# The task name a provider under test is told (DSTREAM_TASK, the command line's "task").
+TASK = "conformance"
+# What the original DStream did not set: the legacy check's runs go without them.
+PROTOCOL_ENV = (wire.ENV_PROTOCOL, wire.ENV_ROLE, wire.ENV_TASK, wire.ENV_LOG_LEVEL)
 # The fewest frames a run of the suite can judge: a legacy input's first line counts as
 # one of them (probe.py), and at least one more must be read after it.
 MIN_FRAMES = 2
@@ -56,6 +62,7 @@ class Target:
     label: str
     config: dict[str, object] = field(default_factory=dict)
     bad_config: Optional[dict[str, object]] = None
+    # On top of what `dstream run` gives (run_environment), as a block's `env` map.
     env: dict[str, str] = field(default_factory=dict)
     timeout: float = 10.0  # bound on every wait for the provider to answer
     grace: float = 10.0  # bound on the exit after SIGTERM or stdin EOF
@@ -64,20 +71,38 @@ class Target:
     cwd: Optional[str] = None
 
 
+def run_environment(
+    executable: str,
+    role: Optional[str],
+    env: dict[str, str],
+    *,
+    protocol: bool = True,
+) -> dict[str, str]:
+    """The environment `dstream run` starts this provider with (runtime/launch.py,
+    provider_env: the allow-list of dstream's own, `env` as a block's env map, the
+    protocol variables), so a provider passes here only with what it gets there: never
+    dstream's credentials. `role` None: not known yet (the describe probe that asks
+    it). `protocol` False: as the original DStream started it, without the protocol
+    variables."""
+    spec = ProviderSpec(role=role or "input", provider_path=executable, env=dict(env))
+    other = ProviderSpec(role="output" if spec.role == "input" else "input")
+    inp, out = (spec, other) if spec.role == "input" else (other, spec)
+    result = provider_env(spec, TaskSpec(name=TASK, input=inp, output=out))
+    if not protocol:
+        dropped: tuple[str, ...] = PROTOCOL_ENV
+    else:
+        dropped = () if role else (wire.ENV_ROLE,)
+    for name in dropped:
+        result.pop(name, None)
+    return result
+
+
 class Session:
     """A started provider: stdin is a pipe the checks write to; stdout and stderr are
     read by threads so neither can block the provider."""
 
     def __init__(self, target: Target, *, protocol_env: bool = True) -> None:
-        env = dict(os.environ)
-        env.update(target.env)
-        if protocol_env:
-            env[wire.ENV_PROTOCOL] = str(wire.PROTOCOL_VERSION)
-            env[wire.ENV_ROLE] = target.role
-            env[wire.ENV_TASK] = "conformance"
-        else:  # the original DStream set none of these
-            for key in (wire.ENV_PROTOCOL, wire.ENV_ROLE, wire.ENV_TASK):
-                env.pop(key, None)
+        env = run_environment(target.argv[0], target.role, target.env, protocol=protocol_env)
         self.target = target
         # An input gets the commit-notice channel as under dstream (contract section 4).
         notices = os.pipe() if protocol_env and target.role == "input" else None

@@ -10,10 +10,11 @@ from typing import Optional
 
 import orjson
 
-from dstream.kit.harness import Line, Session, Target, Timeout
-from dstream.kit.validate import Obj, is_checkpoint, parse_object
+from dstream.kit.harness import TASK, Line, Session, Target, Timeout
+from dstream.kit.validate import Obj, is_checkpoint, is_log_line, parse_object
 from dstream.protocol.frames import FEATURE_COMMIT_NOTICES, KEY_STATUS
 from dstream.protocol.messages import KEY_MESSAGE, command_line, folded, handshake_status
+from dstream.protocol.values import decode_json
 from dstream.records import field, record
 
 # Data frames and checkpoints the suite writes to an output.
@@ -28,8 +29,21 @@ def sample_envelope(n: int) -> bytes:
     return orjson.dumps(frame) + b"\n"
 
 
-def sample_checkpoint(n: int) -> dict[str, object]:
-    return {"conformance": n, "lsn": f"0/{n:X}"}
+def sample_checkpoint(n: int) -> bytes:
+    """The exact bytes of the n-th checkpoint value sent to an output. dstream compares
+    an acknowledgement with what it sent byte for byte (docs/protocol.md, section 5),
+    so this value holds what a JSON library changes when it decodes and encodes it
+    again: keys out of sorted order, a zero fraction (JavaScript, Jackson and Perl
+    write 5000), an exponent (Python writes 100.0), an integer beyond 64 bits and a
+    \\u escape. Only an output that echoes what it got passes."""
+    return (
+        b'{"lsn":"0/%X","conformance":%d,"rate":5000.0,"scale":1e2,'
+        b'"big":18446744073709551617,"note":"caf\\u00e9"}' % (n, n)
+    )
+
+
+def checkpoint_frame(value: bytes) -> bytes:
+    return b'{"checkpoint":' + value + b"}\n"
 
 
 @record
@@ -44,7 +58,7 @@ class Transcript:
     problem: Optional[str] = None  # why the run could not be judged
     stderr: list[str] = field(default_factory=list)
     # Outputs only:
-    sent_checkpoints: list[object] = field(default_factory=list)
+    sent_checkpoints: list[bytes] = field(default_factory=list)  # their values' bytes
     acked_while_open: bool = False
 
     @property
@@ -65,8 +79,20 @@ class Transcript:
         return frozenset()
 
     def data_lines(self) -> list[Line]:
-        """An input's frames: a legacy provider's first line is one of them."""
-        return ([self.first] if self.legacy and self.first else []) + self.lines
+        """An input's frames: a legacy provider's first line is one of them, its log
+        lines are not (log_lines)."""
+        if not self.legacy:
+            return self.lines
+        return [line for line in self._legacy_lines() if not is_log_line(line.raw)]
+
+    def log_lines(self) -> list[Line]:
+        """A legacy input's stdout lines that dstream logs (validate.is_log_line)."""
+        if not self.legacy:
+            return []
+        return [line for line in self._legacy_lines() if is_log_line(line.raw)]
+
+    def _legacy_lines(self) -> list[Line]:
+        return ([self.first] if self.first else []) + self.lines
 
 
 class Probe:
@@ -83,7 +109,7 @@ class Probe:
         return command_line(
             command,
             dict(self.target.config if config is None else config),
-            task="conformance",
+            task=TASK,
             role=self.target.role,
         )
 
@@ -135,7 +161,7 @@ class Probe:
         with self.session() as s:
             first_batch = [sample_envelope(n) for n in range(1, half + 1)]
             t.sent_checkpoints.append(sample_checkpoint(1))
-            first_batch.append(orjson.dumps({"checkpoint": t.sent_checkpoints[0]}) + b"\n")
+            first_batch.append(checkpoint_frame(t.sent_checkpoints[0]))
             s.send(self.command() + b"".join(first_batch))
             seen: list[Line] = []
             try:
@@ -155,21 +181,27 @@ class Probe:
                 if n % 5 == 0 or n == 2 * half:
                     value = sample_checkpoint(n)
                     t.sent_checkpoints.append(value)
-                    second.append(orjson.dumps({"checkpoint": value}) + b"\n")
+                    second.append(checkpoint_frame(value))
             s.send(b"".join(second))
             s.close_stdin()
             try:
                 seen.extend(s.read_all())
                 t.ended = True
                 t.exit_code = s.wait()
-            except Timeout:
-                t.problem = (
-                    f"still writing or not exiting {self.target.grace:g} s after its stdin closed"
-                )
+            except Timeout as exc:
+                seen.extend(exc.lines)
+                t.problem = self._not_ended(exc, "its stdin closed")
             t.stderr = s.stderr_tail()
         if seen:
             t.first, t.lines = seen[0], seen[1:]
         return t
+
+    def _not_ended(self, timeout: Timeout, after: str) -> str:
+        """Why a run whose stdout did not end within the grace cannot be judged: it did
+        not exit, whether or not it wrote more lines meanwhile (which says nothing of
+        whether it is still writing: it may have stopped at the first)."""
+        wrote = f"wrote {len(timeout.lines)} more line(s) and " if timeout.lines else ""
+        return f"{wrote}did not exit (stdout still open) {self.target.grace:g} s after {after}"
 
     # -- single-purpose runs -----------------------------------------------------------
     def lifecycle(self, command: str) -> tuple[Optional[Obj], Optional[str]]:
@@ -214,7 +246,7 @@ class Probe:
                 value = sample_checkpoint(1)
                 t.sent_checkpoints.append(value)
                 payload += b"".join(sample_envelope(n) for n in range(1, 4))
-                payload += orjson.dumps({"checkpoint": value}) + b"\n"
+                payload += checkpoint_frame(value)
             s.send(payload)
             seen: list[Line] = []
             try:
@@ -241,8 +273,9 @@ class Probe:
             try:
                 seen.extend(s.read_all())
                 t.ended = True
-            except Timeout:
-                t.problem = f"still writing {self.target.grace:g} s after SIGTERM"
+            except Timeout as exc:
+                seen.extend(exc.lines)
+                t.problem = self._not_ended(exc, "SIGTERM")
             t.exit_code = s.wait()
             t.stderr = s.stderr_tail()
         if seen:
@@ -253,9 +286,13 @@ class Probe:
 def status_object(line: Line) -> Optional[Obj]:
     """`line` as a status object when a run takes it for one (parse_handshake's rule:
     `status` and `message` match whatever their case), under the lowercase names the
-    checks read; None when a run takes it for a legacy provider's data."""
-    obj, _ = parse_object(line.raw)
-    if obj is None or (status := handshake_status(obj)) is None:
+    checks read; None when a run takes it for a legacy provider's data. Decoded as
+    parse_handshake decodes it, a byte order mark before it included."""
+    try:
+        obj = decode_json(line.raw)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or (status := handshake_status(obj)) is None:
         return None
     message = folded(obj, KEY_MESSAGE)
     return {**obj, KEY_STATUS: status, **({} if message is None else {KEY_MESSAGE: message})}

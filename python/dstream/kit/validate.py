@@ -45,6 +45,14 @@ def parse_object(raw: bytes) -> tuple[Optional[Obj], Optional[str]]:
     return value, None
 
 
+def is_log_line(raw: bytes) -> bool:
+    """A legacy input's stdout line that dstream logs instead of reading it as a frame:
+    one whose first byte but whitespace is not `{` (the pump's rule, rejects.rs
+    is_log_line; docs/protocol.md, section 2). Blank lines are neither."""
+    text = raw.lstrip()
+    return bool(text) and not text.startswith(b"{")
+
+
 def handshake_problem(obj: Obj) -> Optional[str]:
     """For a status line (probe.status_object): what keeps it from being a valid
     handshake. Keys dstream does not read are ignored there, as the original did."""

@@ -1,0 +1,333 @@
+"""`dstream provider test` judges a provider as `dstream run` treats it: the same
+environment (docs/protocol.md section 1), acknowledgements compared byte for byte
+(section 5), a legacy input's text lines taken for its log (section 2), and messages
+that say what was seen. Each provider is a script written to the test's directory."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.workspace import Workspace, json_document
+
+# dstream's own credentials, which no provider may see (section 1).
+SECRETS = {
+    "DSTREAM_REGISTRY_PASSWORD": "s3cret-registry",
+    "GITHUB_TOKEN": "ghp_leakytoken",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-key",
+    "DOCKER_AUTH_CONFIG": '{"auths":{"x":{"auth":"c2VjcmV0"}}}',
+}
+
+# An output that writes its environment to a file of its own per start (the describe
+# probe's too) in DUMP_DIR, or dumps/ beside it, then acknowledges every checkpoint as
+# received.
+ENV_DUMP = f"""#!{sys.executable}
+import json, os, sys
+here = os.path.dirname(os.path.abspath(__file__))
+folder = os.environ.get("DUMP_DIR") or os.path.join(here, "dumps")
+path = os.path.join(folder, "env.%d.json" % os.getpid())
+with open(path, "w") as f:
+    json.dump(dict(os.environ), f)
+if os.environ.get("DSTREAM_DESCRIBE") == "1":
+    print(json.dumps({{"status": "ready", "protocol": 1, "role": "output"}}))
+    sys.exit(0)
+sys.stdin.readline()
+print(json.dumps({{"status": "ready", "protocol": 1, "features": ["checkpoints"]}}), flush=True)
+for line in sys.stdin:
+    if line.startswith('{{"checkpoint"'):
+        sys.stdout.write(line)
+        sys.stdout.flush()
+"""
+
+
+def _checks(done: Any) -> dict[str, dict[str, str]]:
+    return {check["name"]: check for check in json_document(done)["checks"]}
+
+
+def _dumps(directory: Path) -> list[dict[str, str]]:
+    return [json.loads(p.read_text()) for p in sorted(directory.glob("env.*.json"))]
+
+
+def test_the_provider_gets_none_of_dstreams_credentials(ws: Workspace) -> None:
+    provider = ws.script("dump", ENV_DUMP)
+    (ws.root / "dumps").mkdir()
+    done = ws.run(
+        "provider", "test", str(provider), "--check", "eof", "--json",
+        env={**SECRETS, "APP_SETTING": "not on the allow-list"},
+    )  # fmt: skip
+    assert _checks(done)["eof"]["status"] == "pass", done.stdout + done.stderr
+    seen = _dumps(ws.root / "dumps")
+    assert len(seen) >= 2, "the describe probe (role inference) and the check's run"
+    for env in seen:
+        leaked = set(SECRETS) & set(env)
+        assert not leaked, f"the provider got {sorted(leaked)}"
+        assert not any(value in json.dumps(env) for value in SECRETS.values())
+        assert "APP_SETTING" not in env  # run would not pass it either
+
+
+def test_the_provider_gets_exactly_the_environment_run_gives(ws: Workspace) -> None:
+    provider = ws.script("dump", ENV_DUMP)
+    ws.config(
+        f"""
+        task "t" {{
+          input {{
+            provider_path = "dstream-counter"
+            config {{
+              interval = 0
+              max_count = 3
+              checkpoint_every = 1
+            }}
+          }}
+          output {{
+            provider_path = "{provider}"
+            env = {{ DUMP_DIR = "{ws.root / "run"}" }}
+          }}
+        }}
+        """
+    )
+    (ws.root / "run").mkdir()
+    (ws.root / "dumps").mkdir()
+    ambient = {**SECRETS, "LC_ALL": "C.UTF-8", "TZ": "UTC", "HTTPS_PROXY": "http://proxy:3128"}
+    ran = ws.run("run", "t", env=ambient)
+    assert ran.returncode == 0, ran.stderr
+    done = ws.run(
+        "provider", "test", str(provider), "--role", "output", "--check", "eof", env=ambient
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    [under_run] = [env for env in _dumps(ws.root / "run") if "DSTREAM_DESCRIBE" not in env]
+    [under_kit] = _dumps(ws.root / "dumps")
+    assert under_run.pop("DUMP_DIR") == str(ws.root / "run")  # the block's env map
+    assert under_kit.pop("DSTREAM_TASK") == "conformance"
+    assert under_run.pop("DSTREAM_TASK") == "t"
+    assert under_kit == under_run
+    assert under_kit["DSTREAM_LOG_LEVEL"] == "info"
+    assert under_kit["DSTREAM_ROLE"] == "output" and under_kit["TZ"] == "UTC"
+
+
+def test_what_a_block_would_pass_is_given_with_env(ws: Workspace) -> None:
+    provider = ws.script("dump", ENV_DUMP)
+    (ws.root / "dumps").mkdir()
+    done = ws.run(
+        "provider", "test", str(provider), "--role", "output", "--check", "eof",
+        "--env", "APP_SETTING=a=b c", env={"APP_SETTING": "ambient"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    [env] = _dumps(ws.root / "dumps")
+    assert env["APP_SETTING"] == "a=b c"
+
+
+def test_an_env_option_without_a_name_is_refused(ws: Workspace) -> None:
+    done = ws.run("provider", "test", "dstream-null", "--env", "=x")
+    assert done.returncode == 2
+    assert "--env '=x' is not NAME=VALUE" in done.stderr and "hint:" in done.stderr
+
+
+# -- acknowledgements compared byte for byte -------------------------------------------
+# Outputs that echo a checkpoint after decoding and encoding it again, the way a JSON
+# library would: dstream refuses each of their acknowledgements.
+REENCODERS = {
+    "python json.dumps": "json.dumps(json.loads(line))",
+    "compact, keys sorted": "json.dumps(json.loads(line), separators=(',', ':'), sort_keys=True)",
+    "compact": "json.dumps(json.loads(line), separators=(',', ':'), ensure_ascii=False)",
+    "a space after each colon": "line.rstrip('\\n').replace(':', ': ')",
+}
+
+
+def _echoing_output(ws: Workspace, echo: str) -> Path:
+    return ws.python_script(
+        "sink",
+        f"""
+        import json, sys
+        sys.stdin.readline()
+        print('{{"status":"ready","protocol":1,"features":["checkpoints"]}}', flush=True)
+        for line in sys.stdin:
+            if line.startswith('{{"checkpoint"'):
+                print({echo}, flush=True)
+        """,
+    )
+
+
+@pytest.mark.parametrize("echo", REENCODERS.values(), ids=REENCODERS.keys())
+def test_an_output_that_reencodes_checkpoints_fails_checkpoint_echo(
+    ws: Workspace, echo: str
+) -> None:
+    sink = _echoing_output(ws, echo)
+    done = ws.run(
+        "provider", "test", str(sink), "--role", "output", "--check", "checkpoint-echo", "--json"
+    )
+    check = _checks(done)["checkpoint-echo"]
+    assert done.returncode == 1 and check["status"] == "fail", check
+    assert "re-encoded" in check["reason"] and "byte for byte" in check["reason"], check
+    assert "echo the line as received" in check["reason"], check
+
+
+def test_an_output_that_echoes_the_line_passes_checkpoint_echo(ws: Workspace) -> None:
+    sink = _echoing_output(ws, "line.rstrip('\\n')")
+    done = ws.run(
+        "provider", "test", str(sink), "--role", "output", "--check", "checkpoint-echo", "--json"
+    )
+    assert _checks(done)["checkpoint-echo"]["status"] == "pass", done.stdout
+
+
+def test_an_acknowledgement_never_sent_is_not_called_reencoded(ws: Workspace) -> None:
+    sink = _echoing_output(ws, '\'{"checkpoint":{"made":"up"}}\'')
+    done = ws.run(
+        "provider", "test", str(sink), "--role", "output", "--check", "checkpoint-echo", "--json"
+    )
+    check = _checks(done)["checkpoint-echo"]
+    assert check["status"] == "fail", check
+    assert "a checkpoint it never got" in check["reason"] and "re-encoded" not in check["reason"]
+
+
+# -- a legacy input's text lines ---------------------------------------------------------
+LOGGING_LEGACY_INPUT = """
+read -r command
+echo "Starting the ingester..."
+echo '{"data":{"n":1},"metadata":{}}'
+echo "connected to the source"
+echo '{"data":{"n":2},"metadata":{}}'
+"""
+
+
+def test_a_legacy_inputs_text_lines_are_its_log_for_the_kit_too(ws: Workspace) -> None:
+    provider = ws.script("in.sh", LOGGING_LEGACY_INPUT)
+    done = ws.run(
+        "provider", "test", str(provider), "--role", "input",
+        "--check", "handshake", "--check", "frames", "--json",
+    )  # fmt: skip
+    checks = _checks(done)
+    handshake, frames = checks["handshake"], checks["frames"]
+    assert handshake["status"] == "pass", handshake
+    assert "its first line is data" not in handshake["reason"]
+    assert "log" in handshake["reason"], handshake
+    assert frames["status"] == "pass", frames
+    assert frames["reason"].startswith("2 data frame(s), 0 checkpoint(s), all valid"), frames
+    assert "2 log line(s)" in frames["reason"], frames
+
+
+def test_a_ready_line_after_a_stdout_banner_fails_frames(ws: Workspace) -> None:
+    provider = ws.script(
+        "in.sh",
+        """
+        read -r command
+        echo "Starting sh-src..."
+        echo '{"status":"ready","protocol":1,"features":["checkpoints"]}'
+        echo '{"data":{"n":1},"metadata":{}}'
+        """,
+    )
+    done = ws.run("provider", "test", str(provider), "--role", "input", "--json")
+    frames = _checks(done)["frames"]
+    assert done.returncode == 1 and frames["status"] == "fail", frames
+    reason = frames["reason"]
+    assert "offset 19" in reason and "status line" in reason, reason
+    assert "nothing on stdout before the ready line" in reason, reason
+
+
+# -- what the messages say ---------------------------------------------------------------
+def test_the_config_error_advice_is_the_json_it_asks_for(ws: Workspace) -> None:
+    provider = ws.script(
+        "in.sh", 'read -r command\necho \'{"data":{"n":1},"metadata":{}}\'\nexit 0\n'
+    )
+    done = ws.run(
+        "provider", "test", str(provider), "--role", "input", "--check", "config-error", "--json"
+    )
+    check = _checks(done)["config-error"]
+    assert check["status"] == "fail", check
+    assert 'answer {"status":"error","message":"..."} as the first line' in check["reason"]
+    assert '"..."}}' not in check["reason"], check
+
+
+def test_an_output_deaf_to_sigterm_did_not_exit_rather_than_still_writing(
+    ws: Workspace,
+) -> None:
+    sink = ws.python_script(
+        "sink",
+        """
+        import signal, sys
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.stdin.readline()
+        print('{"status":"ready","protocol":1,"features":["checkpoints"]}', flush=True)
+        for line in sys.stdin:
+            if line.startswith('{"checkpoint"'):
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        """,
+    )
+    done = ws.run(
+        "provider", "test", str(sink), "--role", "output", "--check", "sigterm",
+        "--grace", "1", "--json",
+    )  # fmt: skip
+    check = _checks(done)["sigterm"]
+    assert check["status"] == "fail", check
+    assert check["reason"] == "did not exit (stdout still open) 1 s after SIGTERM", check
+
+
+def test_an_input_that_writes_on_after_sigterm_did_not_exit_either(ws: Workspace) -> None:
+    provider = ws.script(
+        "in.sh",
+        """
+        trap '' TERM
+        read -r command
+        echo '{"status":"ready","protocol":1}'
+        while true; do echo '{"data":{"n":1},"metadata":{}}'; sleep 0.1; done
+        """,
+    )
+    done = ws.run(
+        "provider", "test", str(provider), "--role", "input", "--check", "sigterm",
+        "--grace", "1", "--json",
+    )  # fmt: skip
+    check = _checks(done)["sigterm"]
+    assert check["status"] == "fail", check
+    reason = check["reason"]
+    assert reason.startswith("wrote ") and reason.endswith(
+        " more line(s) and did not exit (stdout still open) 1 s after SIGTERM"
+    ), check
+
+
+def test_a_byte_order_mark_before_the_handshake_is_tolerated_as_by_run(ws: Workspace) -> None:
+    provider = ws.script(
+        "in.sh",
+        """
+        read -r command
+        printf '\\357\\273\\277{"status":"ready","protocol":1,"features":["checkpoints"]}\\r\\n'
+        printf '{"data":{"n":1},"metadata":{}}\\r\\n'
+        """,
+    )
+    done = ws.run(
+        "provider", "test", str(provider), "--role", "input",
+        "--check", "handshake", "--check", "frames", "--json",
+    )  # fmt: skip
+    checks = _checks(done)
+    assert checks["handshake"]["reason"] == "ready, features: checkpoints", checks
+    assert checks["frames"]["status"] == "pass", checks
+
+
+def test_an_output_that_stays_after_eof_did_not_exit(
+    ws: Workspace,
+) -> None:
+    sink = ws.python_script(
+        "sink",
+        """
+        import sys, time
+        sys.stdin.readline()
+        print('{"status":"ready","protocol":1,"features":["checkpoints"]}', flush=True)
+        for line in sys.stdin:
+            if line.startswith('{"checkpoint"'):
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        time.sleep(60)
+        """,
+    )
+    done = ws.run(
+        "provider", "test", str(sink), "--role", "output", "--check", "eof",
+        "--grace", "1", "--json",
+    )  # fmt: skip
+    check = _checks(done)["eof"]
+    assert check["status"] == "fail", check
+    reason = check["reason"]  # it acknowledged the last checkpoints, then stayed
+    assert reason.startswith("wrote "), check
+    assert " more line(s) and did not exit (stdout still open) 1 s after its stdin" in reason
