@@ -27,15 +27,49 @@ def crash_dir(environ: Optional[dict[str, str]] = None) -> Path:
     return Path(base) / "dstream"
 
 
-def _remember_environment(environ: dict[str, str]) -> None:
+# The flags that give a variable's value (-var: Terraform's spelling, which a crash
+# before the flags are read still holds).
+VAR_FLAGS = ("--var", "-var")
+
+
+def _remember_environment(environ: dict[str, str], argv: list[str]) -> None:
     """Besides the sensitive values the configuration registered, a crash report hides
-    every DSTREAM_VAR_* value (the crash may come before the configuration is read)
-    and dstream's own credentials."""
+    every DSTREAM_VAR_* and --var value (the crash may come before the configuration
+    is read, which says which are sensitive) and dstream's own credentials."""
     from dstream.config.redact import remember, remember_environment
     from dstream.config.variables import ENV_VAR_PREFIX  # given by environment: may be secret
 
     remember_environment(environ)
     remember(value for name, value in environ.items() if name.startswith(ENV_VAR_PREFIX))
+    remember(value for _, _, _, value in _assignments(argv))
+
+
+def _assignments(argv: list[str]) -> list[tuple[int, str, str, str]]:
+    """Each --var assignment of `argv` (`--var NAME=VALUE`, `--var=NAME=VALUE`, the same
+    with -var; a VALUE without a name too): the index of its word, what comes before it
+    in that word ("--var=" or ""), the name ("" when none) and the value."""
+    found = []
+    for index, word in enumerate(argv):
+        flag, eq, _ = word.partition("=")
+        if flag not in VAR_FLAGS:
+            continue
+        lead = flag + "=" if eq else ""
+        where = index if eq else index + 1
+        if where < len(argv):
+            name, named, value = argv[where][len(lead) :].partition("=")
+            found.append((where, lead, name, value) if named else (where, lead, "", name))
+    return found
+
+
+def shown_command(argv: list[str]) -> str:
+    """The command line as a crash report shows it: every --var value masked, whatever
+    its length (the redactor leaves short values alone), the variable's name kept."""
+    from dstream.config.redact import REDACTED
+
+    words = list(argv)
+    for index, lead, name, _ in _assignments(argv):
+        words[index] = f"{lead}{name}={REDACTED}" if name else f"{lead}{REDACTED}"
+    return " ".join(words)
 
 
 def report(
@@ -49,10 +83,10 @@ def report(
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     header = (
         f"dstream crashed: {type(exc).__name__}\n"
-        f"command: {' '.join(sys.argv)}\n"
+        f"command: {shown_command(sys.argv)}\n"
         f"time: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n\n"
     )
-    _remember_environment(environ)
+    _remember_environment(environ, sys.argv)
     body = redact_text(header + text)
     name = f"crash-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.txt"
     path = _write(name, body, environ)

@@ -187,7 +187,7 @@ def analyze_texts(
         for warning in split_paste_warnings(source.rewritten):
             diagnostics.add(warning)
     # Every output channel masks them from now on, also in the errors found above.
-    redact.remember(project.sensitive_values)
+    redact.remember_project(project)
     project.warnings = [str(warning) for warning in diagnostics.warnings]
     project.reads = module.reads
     analysis = Analysis(project, diagnostics, [p for p, _ in texts], declared, module.variables)

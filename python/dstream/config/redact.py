@@ -7,14 +7,19 @@ What is secret (a *sensitive value*):
   credential (DSTREAM_REGISTRY_PASSWORD, GITHUB_TOKEN, DOCKER_AUTH_CONFIG, *_PASSWORD,
   *_TOKEN, *_SECRET*, *_KEY, ...: `is_secret_variable`), and every value the evaluator
   computes from one that the configuration reads (env(), {{ env }}), as from a
-  sensitive variable's.
+  sensitive variable's;
+- what a task gives a provider under a secret-looking key (`is_secret_key`, the rule
+  `dstream show` hides values by): such a text, or what a connection string holds that
+  is secret, its password or a SharedAccessKey (`secrets_by_key`).
 
 How it is masked: a sensitive value of at least MIN_SECRET_LENGTH characters is
 replaced by `***` wherever it appears in a text, and so are its common encodings: JSON
 and Python-repr string escaping, URL encoding, hex, and base64 (standard and URL-safe,
-padded or not, and inside a longer base64 text at any alignment).
+padded or not, and inside a longer base64 text at any alignment, with the groups that
+mix it with its neighbours).
 
-Where: the configuration loader `remember`s sensitive values as it evaluates them;
+Where: the configuration loader `remember`s sensitive values as it evaluates them,
+and the secrets under secret-looking keys once the project is built (`remember_project`);
 every channel passes its text through `redact_text` (or a structure through
 `redact_data`) once, at the point where it leaves dstream: `cli.view.View` (stdout and
 stderr of every command, `--json` documents, errors, quoted provider stderr, lifecycle
@@ -25,13 +30,15 @@ of their structured records), the output lines `run` prints, and crash reports.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from dstream.config.model import Project, ProviderSpec, TaskSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
+
+    from dstream.config.provider_config import KeyPath
 
 REDACTED = "***"
 # Shorter values are no secret worth the name, and masking them would mangle all output.
@@ -99,6 +106,7 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
         self._pattern: Optional[re.Pattern[str]] = None
+        self._base64: set[str] = set()  # the forms masked with their neighbouring groups
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
@@ -115,12 +123,26 @@ class Redactor:
             forms = {form for secret in self._secrets for form in encodings(secret)}
             ordered = sorted(forms, key=lambda f: (-len(f), f))  # the longest match wins
             self._pattern = re.compile("|".join(re.escape(f) for f in ordered))
+            self._base64 = {
+                form for secret in self._secrets for form in _base64_forms(_utf8(secret))
+            }
         return self._pattern
 
     def text(self, text: str) -> str:
         if not self._secrets or not text:
             return text
-        return self._compiled().sub(REDACTED, text)
+        pieces: list[str] = []
+        shown = 0  # the end of the last mask
+        for match in self._compiled().finditer(text):
+            start, end = match.span()
+            if match.group() in self._base64:
+                start, end = _neighbouring_groups(text, start, end)
+            if start < shown:  # widened into the mask before: one mask for both
+                shown = max(shown, end)
+                continue
+            pieces += [text[shown:start], REDACTED]
+            shown = end
+        return "".join(pieces) + text[shown:] if pieces else text
 
     def value(self, value: object) -> object:
         """A copy of a JSON-like value with every string (keys too) redacted, and every
@@ -147,7 +169,7 @@ def encodings(secret: str) -> set[str]:
     import json  # here: only a process that has secrets pays for these imports
     import urllib.parse
 
-    raw = secret.encode("utf-8", "surrogatepass")
+    raw = _utf8(secret)
     forms = {
         secret,
         json.dumps(secret, ensure_ascii=False)[1:-1],
@@ -163,9 +185,15 @@ def encodings(secret: str) -> set[str]:
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
+def _utf8(secret: str) -> bytes:
+    return secret.encode("utf-8", "surrogatepass")
+
+
 def _base64_forms(raw: bytes) -> list[str]:
     """The base64 of `raw` alone, and the part of it that is the same whatever text
-    surrounds `raw` (three alignments: each 3 input bytes become 4 characters)."""
+    surrounds `raw` (three alignments: each 3 input bytes become 4 characters). That
+    part leaves out the groups mixing `raw`'s first and last bytes with their
+    neighbours': `_neighbouring_groups` masks them too."""
     import base64
 
     forms: list[str] = []
@@ -180,6 +208,30 @@ def _base64_forms(raw: bytes) -> list[str]:
             if len(core) >= _MIN_FRAGMENT:
                 forms.append(core)
     return forms
+
+
+_BASE64_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
+_GROUP = 4  # base64 characters per 3 bytes
+
+
+def _neighbouring_groups(text: str, start: int, end: int) -> tuple[int, int]:
+    """A base64 form at text[start:end] widened to whole groups (counted from `start`,
+    where a form begins one) and by the group on each side, as far as the text is
+    base64 there, and the padding after: those groups decode to the secret's first and
+    last bytes mixed with their neighbours' (an HTTP Basic header's "user:" before the
+    password). A form without its padding ends inside its last group."""
+    before = start
+    while before > max(start - _GROUP, 0) and text[before - 1] in _BASE64_ALPHABET:
+        before -= 1
+    groups = -(-(end - start) // _GROUP)  # the form's groups, the last one partial or not
+    limit = min(start + (groups + 1) * _GROUP, len(text))
+    after = end
+    while after < limit and text[after] in _BASE64_ALPHABET:
+        after += 1
+    padding = after
+    while padding < min(after + 2, len(text)) and text[padding] == "=":
+        padding += 1
+    return before, padding
 
 
 # -- the process's redactor: every output channel calls these ------------------------------
@@ -235,12 +287,139 @@ def redact_value(
 
 def _hide_secret_keys(value: object, hidden: bool) -> object:
     if isinstance(value, dict):
-        return {k: _hide_secret_keys(v, hidden or is_secret_key(str(k))) for k, v in value.items()}
+        return {k: _hide_secret_keys(v, _secret_below(k, hidden)) for k, v in value.items()}
     if isinstance(value, list):
         return [_hide_secret_keys(item, hidden) for item in value]
     if hidden and value is not None and not isinstance(value, bool):
         return REDACTED
     return value
+
+
+def _secret_below(key: object, hidden: bool) -> bool:
+    """Whether the value under `key` is hidden by its key: `show`'s rule, and the one
+    of what every other channel masks (`secrets_by_key`)."""
+    return hidden or is_secret_key(str(key))
+
+
+def is_connection_key(key: str) -> bool:
+    """dsn, replica_dsn, connectionString, connstr, ...: a key whose value is a
+    connection string, secret for what it may hold (`connection_secrets`)."""
+    flat = re.sub(r"[^a-z0-9]", "", key.lower())
+    last = [word.lower() for word in _WORD.findall(key)][-1:]
+    return "connectionstring" in flat or "connstr" in flat or last == ["dsn"]
+
+
+def secrets_by_key(
+    value: object, path: KeyPath = (), hidden: bool = False
+) -> Iterator[tuple[KeyPath, str]]:
+    """The secrets held under secret-looking keys in `value` (what `dstream show` hides),
+    each with the path of keys to it: such a text, and what a connection string holds
+    that is secret (`connection_secrets`) after the whole string. A connection string
+    without such a part holds none, nor does a number or a switch (true, no): hiding
+    those would blank every "3600" and every "true" in every output."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from secrets_by_key(item, (*path, key), _secret_below(key, hidden))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from secrets_by_key(item, (*path, index), hidden)
+    elif hidden and isinstance(value, str) and value.lower() not in _SWITCH_WORDS:
+        held = connection_secrets(value)
+        if held:
+            yield from ((path, secret) for secret in (value, *held))
+        elif not is_connection_key(nearest_key(path)):
+            yield path, value
+
+
+def remember_project(project: Project) -> None:
+    """From now on, mask what `project` holds that is secret: its sensitive values, and
+    what its tasks hold under secret-looking keys, so that every channel masks what
+    `dstream show` does (a provider echoing its config, a literal password)."""
+    remember(project.sensitive_values)
+    for task in project.tasks.values():
+        remember(secret for _, secret in secrets_by_key(task_document(task)))
+
+
+def nearest_key(path: KeyPath) -> str:
+    """The key a value is under: that of the list or object holding it, if in one."""
+    return next((key for key in reversed(path) if isinstance(key, str)), "")
+
+
+# -- connection strings: the password one holds ---------------------------------------------
+
+# password=... in a keyword DSN or a URI's query: quoted ('...') or up to a space or "&"
+_PASSWORD_KEY = re.compile(r"password\s*=\s*(?:'((?:[^'\\]|\\.)*)'?|([^\s&]+))", re.IGNORECASE)
+# Key=value, the first part of a text or after ";", "&" or "?" (ADO.NET, Azure, a query).
+_PAIR = re.compile(r"(?:^|[;&?])\s*([^=;&?]+?)\s*=\s*([^;&]*)")
+# The URI prefixes libpq takes (anything else is a keyword DSN to it).
+_URI_PREFIXES = ("postgresql://", "postgres://")
+AMBIGUOUS_DSN = (
+    'is a postgresql:// URI with an unencoded "@" or "/" in its user name or password: '
+    "libpq would read the rest of the password as the host name, and show it in its errors"
+)
+AMBIGUOUS_DSN_HINT = "percent-encode @ as %40 (and / as %2F) in the URI's user name and password"
+
+
+def dsn_passwords(dsn: str) -> list[str]:
+    """The password a DSN holds, read from its text alone (without libpq, whose driver
+    takes a third of a second to import): as written, and as libpq decodes it (a URI's
+    percent-encoding, a keyword value's backslashes)."""
+    from urllib.parse import unquote
+
+    found = []
+    for match in _PASSWORD_KEY.finditer(dsn):
+        quoted, bare = match.group(1), match.group(2)
+        written = quoted if quoted is not None else bare
+        found += [written, re.sub(r"\\(.)", r"\1", written), unquote(written)]
+    scheme = dsn.find("://")
+    for at in (dsn.find("@", scheme + 3), dsn.rfind("@")):  # libpq's reading; the widest
+        if 0 <= scheme < at:  # user:password@ in a URI
+            written = dsn[scheme + 3 : at].partition(":")[2]
+            found += [written, unquote(written)]
+    return list(dict.fromkeys(secret for secret in found if secret))
+
+
+def connection_secrets(text: str) -> list[str]:
+    """What a connection string holds that is secret: its password (`dsn_passwords`),
+    and the value of each `Key=value` part a secret-looking key names, as in
+    `Endpoint=sb://...;SharedAccessKey=...` or `...;Password=...` (`;`, `&` or `?`
+    before each)."""
+    pairs = [
+        value.strip().strip("'\"")
+        for key, value in _PAIR.findall(text)
+        if is_secret_key(key.strip())
+    ]
+    return list(dict.fromkeys([*dsn_passwords(text), *(value for value in pairs if value)]))
+
+
+def dsn_secrets(dsn: str) -> list[str]:
+    """The password a DSN holds, as written and as parsed (also when libpq cannot parse
+    it: a message may quote the text), for the redactor and for deploy, which keeps it
+    out of a ConfigMap. The one reader of DSNs, with `ambiguous_dsn`: the postgres state
+    backend uses both, dstream-postgres-cdc the second."""
+    found = dsn_passwords(dsn)
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        found.append(str(conninfo_to_dict(dsn).get("password") or ""))
+    except Exception:  # unparseable, or psycopg absent: what the text shows is all there is
+        pass
+    return [secret for secret in found if secret]
+
+
+def ambiguous_dsn(dsn: str) -> bool:
+    """Whether libpq would read part of a URI's password as its host: it takes the user
+    name and password up to the first "@" (none when a "/" comes first), so an "@"
+    after that and before the query means one was in the password (or user name), and
+    what follows it would be quoted as the host name in every connection error."""
+    prefix = next((p for p in _URI_PREFIXES if dsn.startswith(p)), None)
+    if prefix is None:
+        return False  # a keyword DSN: values end at a space or a quote, never at "@"
+    rest = dsn[len(prefix) :]
+    end = next((i for i, c in enumerate(rest) if c in "@/"), len(rest))
+    if end < len(rest) and rest[end] == "@":
+        rest = rest[end + 1 :]  # what libpq reads as host, port and database
+    return "@" in rest.partition("?")[0]
 
 
 def provider_document(spec: ProviderSpec) -> dict[str, object]:

@@ -10,7 +10,9 @@
 
 A sensitive variable with a default is refused: its value is in the text of the files.
 So is a state DSN holding a password not made of a sensitive value (written in the files
-or given by a variable not sensitive): the ConfigMap would hold it in clear text.
+or given by a variable not sensitive): the ConfigMap would hold it in clear text; and so
+is such a secret given to a provider under a secret-looking key (`dstream show`'s rule:
+an `env` TOKEN or PGPASSWORD, a config's password, api_key or dsn with a password).
 
 What the pods do not get is named for the caller to tell (`lacking`): a file the
 configuration reads with file(), and a provider given by a path relative to it: the
@@ -20,20 +22,23 @@ pods resolve both in the ConfigMap's directory, which holds the .hcl files only.
 from __future__ import annotations
 
 import os
+import re
 
 from dstream.config.loader import ENV_VAR_PREFIX, Analysis, analyze
 from dstream.config.model import Project
+from dstream.config.redact import dsn_secrets, is_connection_key, nearest_key, secrets_by_key
 from dstream.config.taint import leaves
 from dstream.errors import ConfigError
 from dstream.protocol.values import encode_json
 from dstream.records import record
-from dstream.state.postgres import dsn_secrets
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Optional
 
+    from dstream.config.model import Location, ProviderSpec
+    from dstream.config.provider_config import KeyPath
     from dstream.config.variables import Declared
     from dstream.protocol.values import JsonValue
 
@@ -91,6 +96,7 @@ def collect(
         raise error  # `dstream lint` lists them all
     assert result.project is not None
     _refuse_a_password_in_the_dsn(result.project, secret)
+    _refuse_provider_secrets(result.project, secret)
     values, withheld = _given(result)
     files = {}
     for path in result.files:
@@ -132,22 +138,79 @@ def _refuse_a_password_in_the_dsn(project: Project, secret: str) -> None:
     in the DSN, or in a variable not sensitive, would be in it in clear text. One made
     of a sensitive variable's value is not (deploy evaluated a stand-in; the pods read
     the Secret)."""
-    # sensitive: the password holds such a value, or is a part of one (the whole dsn)
-    if all(
-        any(value in password or password in value for value in project.sensitive_values)
-        for password in dsn_secrets(project.state.dsn or "")
-    ):
+    if all(_sensitive(password, project) for password in dsn_secrets(project.state.dsn or "")):
         return
-    raise ConfigError(
-        "the state dsn holds a password, written in the files or given by a variable "
-        "that is not sensitive: the manifests' ConfigMap would hold it in clear text",
-        location=project.state.location,
-        hint='declare it as a sensitive variable without a default (variable "pgpw" { '
-        'sensitive = true }), write dsn = "postgresql://USER:${var.pgpw}@HOST/DB", and '
-        f'put the password in the Secret "{secret}", key "pgpw" (kubectl create secret '
-        f"generic {secret} --from-literal=pgpw=...); or make the variable that gives "
-        "the whole dsn sensitive",
+    raise _in_clear("the state dsn", "password", project.state.location, secret, "dsn", "pgpw")
+
+
+def _refuse_provider_secrets(project: Project, secret: str) -> None:
+    """The same for what a provider is given under a secret-looking key (what `dstream
+    show` masks): an `env` entry such as TOKEN or PGPASSWORD, a config's `password`,
+    `api_key` or a `dsn` holding a password."""
+    for name, task in sorted(project.tasks.items()):
+        for spec in (task.input, task.output):
+            given = {"config": spec.config, "env": spec.env}
+            for path, value in secrets_by_key(given):
+                if _sensitive(value, project):
+                    continue
+                key = nearest_key(path)
+                what = f'task "{name}" {spec.role} {_dotted(path)}'
+                variable = re.sub(r"[^a-z0-9_]", "_", key.lower()) or "secret"
+                if is_connection_key(key):  # a password, a SharedAccessKey=...
+                    kind, variable = "password or key", variable + "_secret"
+                else:
+                    kind = "secret"
+                raise _in_clear(what, kind, _where(spec, path), secret, key, variable)
+
+
+def _sensitive(value: str, project: Project) -> bool:
+    """Whether `value` holds a sensitive value, or is a part of one (a whole dsn)."""
+    return any(s in value or value in s for s in project.sensitive_values)
+
+
+def _in_clear(
+    what: str, kind: str, location: Optional[Location], secret: str, key: str, variable: str
+) -> ConfigError:
+    """The error for a `kind` of secret ("password", "secret", "password or key": a part
+    of a connection string) under `key`, written in the files or given by a variable
+    not sensitive, with how to give it from the Secret instead."""
+    if key == "dsn":
+        written = f'dsn = "postgresql://USER:${{var.{variable}}}@HOST/DB"'
+    elif kind == "secret":
+        written = f"{key} = var.{variable}"
+    else:  # a part of a connection string
+        written = f"{key} with that part as ${{var.{variable}}}"
+    return ConfigError(
+        f"{what} holds a {kind}, written in the files or given by a variable that is not "
+        "sensitive: the manifests' ConfigMap would hold it in clear text",
+        location=location,
+        hint=f'declare it as a sensitive variable without a default (variable "{variable}" '
+        f"{{ sensitive = true }}), write {written}, and put the {kind} in the Secret "
+        f'"{secret}", key "{variable}" (kubectl create secret generic {secret} '
+        f"--from-literal={variable}=...); or make the variable that gives the whole "
+        f"{key} sensitive",
     )
+
+
+def _dotted(path: KeyPath) -> str:
+    """config.auth.api_key, env.TOKEN, config.hosts[0]"""
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p)
+                   for i, p in enumerate(path))  # fmt: skip
+
+
+def _where(spec: ProviderSpec, path: KeyPath) -> Optional[Location]:
+    """Where the value at `path` ("config", ...) was written, else its nearest parent's,
+    else the provider block's (an env entry)."""
+    if path[:1] == ("config",):
+        inner = path[1:]
+        while True:
+            found = spec.config_locations.get(inner)
+            if found is not None:
+                return found.value
+            if not inner:
+                break
+            inner = inner[:-1]
+    return spec.location
 
 
 def _given(result: Analysis) -> tuple[dict[str, JsonValue], list[str]]:

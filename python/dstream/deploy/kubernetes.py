@@ -130,8 +130,9 @@ def _refuse_secrets(manifest: dict[str, object]) -> None:
     assert isinstance(meta, dict)
     raise ConfigError(
         f'the manifests would hold a secret: {manifest["kind"]} "{meta["name"]}", {where} '
-        "holds a value dstream masks as one (a sensitive variable's, or one of a credential "
-        "of the environment such as *_PASSWORD or *_TOKEN)",
+        "holds a value dstream masks as one (a sensitive variable's, one of a credential "
+        "of the environment such as *_PASSWORD or *_TOKEN, or one a provider is given under "
+        "a key such as password or token)",
         hint="give a secret to the pods only through a sensitive variable without a "
         "default (it is read from the Secret); if that value is none, rename the "
         "environment variable holding it",

@@ -20,6 +20,12 @@ from dstream.runtime.monitor import Monitor
 
 KINDS = {"data_frames": "data", "checkpoint_frames": "checkpoint"}
 POLICIES = {"skipped": "skip", "dead_lettered": "dead_letter"}
+# Seconds a connection may stay silent (a request not finished, no next one): each
+# holds a thread, and a client that never finishes its request would hold it for ever.
+CONNECTION_TIMEOUT = 10.0
+# Connections served at once; one more is closed unanswered (a scraper retries), so
+# that no number of idle clients can pile up the process's threads.
+MAX_CONNECTIONS = 64
 
 
 class _Collector:
@@ -71,7 +77,33 @@ class _Collector:
         yield from (frames, nbytes, tables, invalid, restarts, acks, lag, up)
 
 
-class _IPv6Server(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer):
+    """A thread per connection, MAX_CONNECTIONS at most."""
+
+    request_queue_size = MAX_CONNECTIONS  # the listen backlog: a burst waits, not 1 s for SYNs
+
+    def __init__(self, *args: Any) -> None:  # Any: ThreadingHTTPServer's arguments
+        super().__init__(*args)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:  # Any: the base's
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # all busy: closed now, not queued for a thread
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started: its slot is free again
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+class _IPv6Server(_Server):
     address_family = socket.AF_INET6
 
 
@@ -86,6 +118,8 @@ class MetricsServer:
         registry.register(_Collector(monitor))
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = CONNECTION_TIMEOUT  # each read of the request: then it is closed
+
             def do_GET(self) -> None:
                 if self.path.startswith("/metrics"):
                     body, code, ctype = generate_latest(registry), 200, "text/plain; version=0.0.4"
@@ -114,7 +148,7 @@ class MetricsServer:
             ) from None
         # An address with a colon is IPv6 (parse_addr took off its brackets); anything
         # else, an IPv4 address or a name, is served on IPv4 as it always was.
-        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        server_class = _IPv6Server if ":" in host else _Server
         try:
             self.server = server_class((host, port), Handler)
         except OSError as exc:

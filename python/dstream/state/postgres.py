@@ -28,6 +28,13 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
+from dstream.config.redact import (
+    AMBIGUOUS_DSN,
+    AMBIGUOUS_DSN_HINT,
+    ambiguous_dsn,
+    dsn_secrets,
+    remember,
+)
 from dstream.errors import ConfigError, DstreamError, LockLost
 from dstream.state.agents import AgentTable
 from dstream.state.base import (
@@ -62,28 +69,8 @@ if TYPE_CHECKING:
     from dstream.state.lease import Conn
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-# password=... in a keyword DSN or a URI's query: quoted ('...') or up to a space or "&"
-_PASSWORD_KEY = re.compile(r"password\s*=\s*(?:'((?:[^'\\]|\\.)*)'?|([^\s&]+))", re.IGNORECASE)
 RECONNECT_PAUSE = 0.2  # seconds between two attempts to reach a restarting database
 T = TypeVar("T")
-
-
-def dsn_secrets(dsn: str) -> list[str]:
-    """The password a DSN holds, as parsed and as written (also when libpq cannot parse
-    it: a message may quote the text), for the redactor and for deploy, which keeps it
-    out of a ConfigMap."""
-    found = [m.group(1) or m.group(2) for m in _PASSWORD_KEY.finditer(dsn)]
-    scheme = dsn.find("://")
-    for at in (dsn.find("@", scheme + 3), dsn.rfind("@")):  # libpq's reading; the widest
-        if 0 <= scheme < at:  # user:password@ in a URI
-            found.append(dsn[scheme + 3 : at].partition(":")[2])
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        found.append(str(conninfo_to_dict(dsn).get("password") or ""))
-    except Exception:  # unparseable: what was found in the text is all there is
-        pass
-    return [secret for secret in found if secret]
 
 
 def libpq_text(exc: BaseException, dsn: str) -> str:
@@ -120,9 +107,11 @@ class PostgresStore(StateStore):
         lease: Optional[LeaseSettings] = None,
         owner: str = "",
     ) -> None:
-        from dstream.config.redact import remember
-
         remember(dsn_secrets(dsn))  # before anything can quote the dsn (libpq does)
+        if ambiguous_dsn(dsn):  # libpq would quote a piece of the password as the host
+            raise ConfigError(
+                f"the state dsn {AMBIGUOUS_DSN}", location=location, hint=AMBIGUOUS_DSN_HINT
+            )
         try:
             import psycopg
             from psycopg import sql

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from dstream.config.redact import AMBIGUOUS_DSN, AMBIGUOUS_DSN_HINT, ambiguous_dsn
 from dstream.errors import DstreamError
 from dstream.providers.postgres_cdc.values import SESSION_OPTIONS
 
@@ -32,6 +33,8 @@ _CONNECTION_GONE = ("08", "57P")
 def connect(dsn: str, *, replication: bool = False) -> PgConnection:
     """A connection in the session the converters expect (SESSION_OPTIONS); with
     `replication`, a logical replication connection."""
+    if ambiguous_dsn(dsn):  # libpq would quote a piece of the password as the host
+        raise DstreamError(f"'dsn' {AMBIGUOUS_DSN}", hint=AMBIGUOUS_DSN_HINT)
     import psycopg2
     import psycopg2.extras
 

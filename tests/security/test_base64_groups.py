@@ -1,0 +1,96 @@
+"""A secret inside a longer base64 text (an HTTP Basic header: base64("user:" +
+password)) is masked with the base64 groups that mix it with its neighbours: those
+decode to its first and last characters, which masking only the groups made of the
+secret alone left readable (`YXBwOlMz***ZA==`: "app:S3" ... "d")."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from dstream.config.redact import REDACTED, Redactor
+from tests.workspace import Workspace
+
+SECRET = "S3cr3t-Basic-pw-d"
+PREFIXES = ["", "a", "ap", "app:", "alice:", "bob:"]  # every alignment, twice
+SUFFIXES = ["", "x", "xy", ":tail", "\n"]
+ENCODERS = {"standard": base64.b64encode, "urlsafe": base64.urlsafe_b64encode}
+
+
+def secret_bytes_left(shown: str, encoded: str, start: int, end: int) -> list[str]:
+    """Which bytes of the secret (at `start`:`end` of the encoded text's input) the
+    unmasked base64 around "***" in `shown` still decodes to: a kept group of four
+    characters at offset 4k holds input bytes 3k to 3k+2."""
+    head, masked, tail = shown.partition(REDACTED)
+    assert masked, f"nothing masked: {shown}"
+    assert encoded.startswith(head) and encoded.endswith(tail), shown
+    cut_start, cut_end = len(head), len(encoded) - len(tail)
+    left = []
+    if cut_start % 4 or cut_start // 4 * 3 > start:  # a kept group holds a secret byte
+        left.append(f"head {head!r}")
+    if tail and (cut_end % 4 or cut_end // 4 * 3 < end):
+        left.append(f"tail {tail!r}")
+    return left
+
+
+@pytest.mark.parametrize("secret", [SECRET[:-1], SECRET, SECRET + "d"])  # lengths 16-18
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+@pytest.mark.parametrize("prefix", PREFIXES)
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_no_base64_group_holding_a_byte_of_the_secret_is_left(
+    secret: str, encoder: str, prefix: str, suffix: str
+) -> None:
+    text = (prefix + secret + suffix).encode()
+    encoded = ENCODERS[encoder](text).decode()
+    shown = Redactor([secret]).text(encoded)
+    start = len(prefix.encode())
+    assert secret_bytes_left(shown, encoded, start, start + len(secret)) == []
+    assert shown.count(REDACTED) == 1, shown
+
+
+def test_the_neighbours_groups_are_kept() -> None:
+    """Only the groups overlapping the secret go: a user name's whole groups stay."""
+    encoded = base64.b64encode(b"administrator:" + SECRET.encode()).decode()
+    shown = Redactor([SECRET]).text("Authorization: Basic " + encoded)
+    assert shown.startswith("Authorization: Basic " + encoded[:16] + REDACTED), shown
+
+
+def test_text_around_a_base64_run_is_kept() -> None:
+    encoded = base64.b64encode(b"u:" + SECRET.encode()).decode()
+    shown = Redactor([SECRET]).text(f"auth=[{encoded}] next")
+    assert shown == f"auth=[{REDACTED}] next", shown
+
+
+LEAKY = r"""
+import base64, json, sys
+cmd = json.loads(sys.stdin.readline())
+basic = base64.b64encode(("app:" + cmd["config"]["pw"]).encode()).decode()
+sys.stderr.write("Authorization: Basic " + basic + "\n")
+sys.stderr.flush()
+sys.exit(3)
+"""
+
+
+def test_a_providers_basic_header_shows_no_character_of_the_password(ws: Workspace) -> None:
+    ws.python_script("leaky.py", LEAKY)
+    ws.config(
+        """
+        variable "pw" {
+          sensitive = true
+        }
+        task "t" {
+          input {
+            provider_path = "./leaky.py"
+            config { pw = var.pw }
+          }
+          output { provider_path = "dstream-null" }
+        }
+        """
+    )
+    done = ws.run("run", "t", env={"DSTREAM_VAR_pw": SECRET})
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, said
+    shown = said.split("Authorization: Basic ", 1)[1].split()[0]
+    encoded = base64.b64encode(b"app:" + SECRET.encode()).decode()
+    assert secret_bytes_left(shown, encoded, 4, 4 + len(SECRET)) == [], shown
