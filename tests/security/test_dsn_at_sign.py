@@ -4,7 +4,7 @@ first "@" and takes the rest of the password for the host, which its errors then
 not cover that piece, so a URI with an "@" past the user name and password libpq
 reads (up to the first "@" or "/") and before its query is refused before anything
 connects, quoting no part of it, both by the state backend and by dstream-postgres-cdc (one rule:
-dstream.config.redact.ambiguous_dsn)."""
+dstream.config.connstr.ambiguous_dsn)."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_postgres_cdc_refuses_a_password_with_an_at_sign(
     ],
 )
 def test_an_at_sign_after_the_user_info_libpq_reads_is_ambiguous(dsn: str) -> None:
-    from dstream.config.redact import ambiguous_dsn
+    from dstream.config.connstr import ambiguous_dsn
 
     assert ambiguous_dsn(dsn)
 
@@ -115,6 +115,6 @@ def test_an_at_sign_after_the_user_info_libpq_reads_is_ambiguous(dsn: str) -> No
     ],
 )
 def test_an_encoded_or_keyword_dsn_is_not(dsn: str) -> None:
-    from dstream.config.redact import ambiguous_dsn
+    from dstream.config.connstr import ambiguous_dsn
 
     assert not ambiguous_dsn(dsn)

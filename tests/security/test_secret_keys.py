@@ -1,7 +1,8 @@
-"""What `dstream show` masks by its key (password, token, dsn, *_key, ...) every other
-channel masks too: a provider echoing its config or environment (run, plan, --json, the
-logs in either format) shows `***` where `show` does, not only for values given by a
-sensitive variable. The key rule is `is_secret_key`, the one `show` applies."""
+"""What `dstream show` masks by its key (password, token, dsn, *_key, ...), and the
+password of a URL under any key, every other channel masks too: a provider echoing its
+config or environment (run, plan, --json, the logs in either format) shows `***` where
+`show` does, not only for values given by a sensitive variable. The key rule is
+`is_secret_key`, the one `show` applies."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ SERVICE_BUS = (
     "Endpoint=sb://shop.servicebus.windows.net/;SharedAccessKeyName=send;"
     f"SharedAccessKey={ACCESS_KEY}"
 )
-SECRETS = [LITERAL, TOKEN, ENV_PASSWORD, URL_PASSWORD, ACCESS_KEY]
+AMQP_PASSWORD = "Amqp-Pw-9911"  # in a URL under a key that names no secret
+SECRETS = [LITERAL, TOKEN, ENV_PASSWORD, URL_PASSWORD, ACCESS_KEY, AMQP_PASSWORD]
 
 # Prints what it was given (its command line, its environment's PGPASSWORD, the DSN's
 # password alone), as free text and as a structured record, then fails (run) or
@@ -58,6 +60,7 @@ task "t" {{
       replica_dsn = "postgresql://app@replica.internal/app"
       bus_connection_string = "{SERVICE_BUS}"
       auth        = {{ token = "{TOKEN}" }}
+      broker      = "amqp://guest:{AMQP_PASSWORD}@mq.internal:5672/"
     }}
     env = {{ PGPASSWORD = "{ENV_PASSWORD}" }}
   }}

@@ -15,49 +15,28 @@ recognised as the same configuration once, and replaced."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from dstream.cli.view import View
+from dstream.config.connstr import (
+    is_connection_key,
+    is_secret_key,
+    names_source,
+    source_parts,
+    without_uri_password,
+)
 from dstream.config.model import Project, ProviderSpec, definition
-from dstream.config.redact import is_secret_key
 from dstream.errors import UsageError
 from dstream.protocol.values import encode_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional
+    pass
 
 MARK = "<secret>"
 # What a secret-looking key (or environment variable) holds: the whole value is secret,
-# or it is a connection string whose SOURCE_KEYS parts name the source.
+# or it is a connection string whose parts that name the source are kept.
 _PLAIN, _WHOLE, _CONNECTION = range(3)
-_CONNECTION_WORDS = ("dsn", "connection", "connstr", "conninfo")
-# The keys of a connection string that name the source rather than unlock it, normalised
-# (lower case, without " ", "_" or "-"): libpq's, ADO.NET's, Service Bus's.
-SOURCE_KEYS = frozenset(
-    {
-        "host",
-        "hostaddr",
-        "port",
-        "dbname",
-        "database",
-        "server",
-        "datasource",
-        "initialcatalog",
-        "address",
-        "user",
-        "userid",
-        "uid",
-        "username",
-        "endpoint",
-        "entitypath",
-    }
-)
-# scheme://[userinfo@]host-and-path[?query]; userinfo up to the last "@", as libpq reads it
-_URI = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)(?:(.*)@)?([^?]*)(?:\?(.*))?", re.DOTALL)
-# key=value; a key of words separated by spaces ("user id", "Initial Catalog")
-_PAIR = re.compile(r"\s*([A-Za-z][\w.-]*(?:\s+[\w.-]+)*)\s*=.*", re.DOTALL)
 
 
 def input_digest(spec: ProviderSpec, sensitive: Iterable[str]) -> str:
@@ -96,10 +75,10 @@ def masked(value: object, sensitive: list[str], kind: int = _PLAIN) -> object:
     if isinstance(value, (list, tuple)):
         return [masked(item, sensitive, kind) for item in value]
     if isinstance(value, str):
-        text = _uri_password(_text(value, sensitive))
+        text = without_uri_password(_text(value, sensitive), MARK)
         if kind == _WHOLE:
             return MARK
-        return _source_parts(text) if kind == _CONNECTION else text
+        return source_parts(text, MARK) if kind == _CONNECTION else text
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return MARK if kind != _PLAIN or str(value) in sensitive else value
     return value
@@ -109,59 +88,16 @@ def _kind(key: str, outer: int) -> int:
     """What the value under `key` is, inside a value that is `outer` (a connection
     written as an object keeps its SOURCE_KEYS, as one written as a string)."""
     if outer == _CONNECTION:
-        return _PLAIN if _normal(key) in SOURCE_KEYS else _WHOLE
+        return _PLAIN if names_source(key) else _WHOLE
     if outer == _WHOLE or not is_secret_key(key):
         return outer
-    flat = re.sub(r"[^a-z0-9]", "", key.lower())
-    return _CONNECTION if any(word in flat for word in _CONNECTION_WORDS) else _WHOLE
-
-
-def _normal(key: str) -> str:
-    """A connection string's key as SOURCE_KEYS has it: "User ID" -> "userid"."""
-    return re.sub(r"[\s_-]", "", key).lower()
+    return _CONNECTION if is_connection_key(key) else _WHOLE
 
 
 def _text(text: str, sensitive: list[str]) -> str:
     for secret in sensitive:
         text = text.replace(secret, MARK)
     return text
-
-
-def _uri_password(text: str) -> str:
-    """`scheme://user:password@host...` with the password replaced."""
-    uri = _URI.fullmatch(text)
-    if uri is None or uri.group(2) is None or ":" not in uri.group(2):
-        return text
-    user = uri.group(2).partition(":")[0]
-    return f"{uri.group(1)}{user}:{MARK}{text[uri.end(2) :]}"
-
-
-def _source_parts(text: str) -> str:
-    """A connection string with only what names the source kept: a URI's scheme, user,
-    host, port and path (its password is masked already) and the SOURCE_KEYS pairs of
-    its query; a `key=value` string's SOURCE_KEYS pairs. MARK when none is kept."""
-    uri = _URI.fullmatch(text)
-    if uri is None:
-        return _pairs(text, ";" if ";" in text else None) or MARK
-    if uri.group(4) is None:
-        return text
-    head = text[: uri.start(4) - 1]
-    return f"{head}?{_pairs(uri.group(4), '&') or MARK}"
-
-
-def _pairs(text: str, separator: Optional[str]) -> Optional[str]:
-    """`text` split at `separator` (None: white space), each piece kept when it is a
-    pair whose key names the source, else replaced by MARK; None when none is kept."""
-    pattern = r"(\s+)" if separator is None else f"({re.escape(separator)})"
-    pieces = re.split(pattern, text)
-    kept = False
-    for index in range(0, len(pieces), 2):  # odd indexes: the separators
-        pair = _PAIR.fullmatch(pieces[index])
-        if pair and _normal(pair.group(1)) in SOURCE_KEYS:
-            kept = True
-        elif pieces[index]:
-            pieces[index] = MARK
-    return "".join(pieces) if kept else None
 
 
 def check_inputs(

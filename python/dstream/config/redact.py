@@ -32,6 +32,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 
+from dstream.config.connstr import (
+    connection_secrets,
+    is_connection_key,
+    is_secret_key,
+    uri_password,
+)
 from dstream.config.model import Project, ProviderSpec, TaskSpec
 
 TYPE_CHECKING = False
@@ -59,45 +65,6 @@ OWN_CREDENTIALS = frozenset(
 
 def is_own_credential(name: str) -> bool:
     return name.startswith(OWN_PREFIX) or name in OWN_CREDENTIALS
-
-
-_SUBSTRINGS = ("password", "passwd", "secret", "token", "credential", "connectionstring", "connstr")
-_KEY_WORDS = {"key", "apikey", "dsn", "pwd"}
-_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
-
-
-def is_secret_key(key: str) -> bool:
-    """password, DB_PASSWORD, apiKey, access_key, connectionString, dsn, ... -> True."""
-    flat = re.sub(r"[^a-z0-9]", "", key.lower())
-    if any(part in flat for part in _SUBSTRINGS):
-        return True
-    words = [w.lower() for w in _WORD.findall(key)]
-    if not words:
-        return False
-    # "key" alone or as the last word of a name (api_key, accessKey, private-key), but
-    # not routing_key/partition_key-style names that are not secrets.
-    last = words[-1]
-    if last in _KEY_WORDS and (len(words) == 1 or words[-2] not in _NON_SECRET_KEY_PREFIXES):
-        return True
-    return flat in _KEY_WORDS
-
-
-_NON_SECRET_KEY_PREFIXES = {
-    "routing",
-    "partition",
-    "primary",
-    "sort",
-    "message",
-    "row",
-    "cache",
-    "idempotency",
-    "dedup",
-    "shard",
-    "hash",
-    "foreign",
-    "unique",
-    "group",
-}
 
 
 class Redactor:
@@ -301,14 +268,6 @@ def _secret_below(key: object, hidden: bool) -> bool:
     return hidden or is_secret_key(str(key))
 
 
-def is_connection_key(key: str) -> bool:
-    """dsn, replica_dsn, connectionString, connstr, ...: a key whose value is a
-    connection string, secret for what it may hold (`connection_secrets`)."""
-    flat = re.sub(r"[^a-z0-9]", "", key.lower())
-    last = [word.lower() for word in _WORD.findall(key)][-1:]
-    return "connectionstring" in flat or "connstr" in flat or last == ["dsn"]
-
-
 def secrets_by_key(
     value: object, path: KeyPath = (), hidden: bool = False
 ) -> Iterator[tuple[KeyPath, str]]:
@@ -332,94 +291,35 @@ def secrets_by_key(
 
 
 def remember_project(project: Project) -> None:
-    """From now on, mask what `project` holds that is secret: its sensitive values, and
-    what its tasks hold under secret-looking keys, so that every channel masks what
-    `dstream show` does (a provider echoing its config, a literal password)."""
+    """From now on, mask what `project` holds that is secret: its sensitive values, the
+    password of any URI in its tasks (`amqp://user:password@host`), and what its tasks
+    hold under secret-looking keys, so that every channel masks what `dstream show`
+    does (a provider echoing its config, a literal password)."""
     remember(project.sensitive_values)
     for task in project.tasks.values():
-        remember(secret for _, secret in secrets_by_key(task_document(task)))
+        document = task_document(task)
+        remember(secret for _, secret in secrets_by_key(document))
+        remember(uri_passwords(document))
+
+
+def uri_passwords(value: object) -> Iterator[str]:
+    """The password of every URI among the strings of a JSON-like `value`: a password in
+    a URL is a credential, whatever key holds the URL."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from uri_passwords(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from uri_passwords(item)
+    elif isinstance(value, str) and "://" in value:
+        password = uri_password(value)
+        if password:
+            yield password
 
 
 def nearest_key(path: KeyPath) -> str:
     """The key a value is under: that of the list or object holding it, if in one."""
     return next((key for key in reversed(path) if isinstance(key, str)), "")
-
-
-# -- connection strings: the password one holds ---------------------------------------------
-
-# password=... in a keyword DSN or a URI's query: quoted ('...') or up to a space or "&"
-_PASSWORD_KEY = re.compile(r"password\s*=\s*(?:'((?:[^'\\]|\\.)*)'?|([^\s&]+))", re.IGNORECASE)
-# Key=value, the first part of a text or after ";", "&" or "?" (ADO.NET, Azure, a query).
-_PAIR = re.compile(r"(?:^|[;&?])\s*([^=;&?]+?)\s*=\s*([^;&]*)")
-# The URI prefixes libpq takes (anything else is a keyword DSN to it).
-_URI_PREFIXES = ("postgresql://", "postgres://")
-AMBIGUOUS_DSN = (
-    'is a postgresql:// URI with an unencoded "@" or "/" in its user name or password: '
-    "libpq would read the rest of the password as the host name, and show it in its errors"
-)
-AMBIGUOUS_DSN_HINT = "percent-encode @ as %40 (and / as %2F) in the URI's user name and password"
-
-
-def dsn_passwords(dsn: str) -> list[str]:
-    """The password a DSN holds, read from its text alone (without libpq, whose driver
-    takes a third of a second to import): as written, and as libpq decodes it (a URI's
-    percent-encoding, a keyword value's backslashes)."""
-    from urllib.parse import unquote
-
-    found = []
-    for match in _PASSWORD_KEY.finditer(dsn):
-        quoted, bare = match.group(1), match.group(2)
-        written = quoted if quoted is not None else bare
-        found += [written, re.sub(r"\\(.)", r"\1", written), unquote(written)]
-    scheme = dsn.find("://")
-    for at in (dsn.find("@", scheme + 3), dsn.rfind("@")):  # libpq's reading; the widest
-        if 0 <= scheme < at:  # user:password@ in a URI
-            written = dsn[scheme + 3 : at].partition(":")[2]
-            found += [written, unquote(written)]
-    return list(dict.fromkeys(secret for secret in found if secret))
-
-
-def connection_secrets(text: str) -> list[str]:
-    """What a connection string holds that is secret: its password (`dsn_passwords`),
-    and the value of each `Key=value` part a secret-looking key names, as in
-    `Endpoint=sb://...;SharedAccessKey=...` or `...;Password=...` (`;`, `&` or `?`
-    before each)."""
-    pairs = [
-        value.strip().strip("'\"")
-        for key, value in _PAIR.findall(text)
-        if is_secret_key(key.strip())
-    ]
-    return list(dict.fromkeys([*dsn_passwords(text), *(value for value in pairs if value)]))
-
-
-def dsn_secrets(dsn: str) -> list[str]:
-    """The password a DSN holds, as written and as parsed (also when libpq cannot parse
-    it: a message may quote the text), for the redactor and for deploy, which keeps it
-    out of a ConfigMap. The one reader of DSNs, with `ambiguous_dsn`: the postgres state
-    backend uses both, dstream-postgres-cdc the second."""
-    found = dsn_passwords(dsn)
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        found.append(str(conninfo_to_dict(dsn).get("password") or ""))
-    except Exception:  # unparseable, or psycopg absent: what the text shows is all there is
-        pass
-    return [secret for secret in found if secret]
-
-
-def ambiguous_dsn(dsn: str) -> bool:
-    """Whether libpq would read part of a URI's password as its host: it takes the user
-    name and password up to the first "@" (none when a "/" comes first), so an "@"
-    after that and before the query means one was in the password (or user name), and
-    what follows it would be quoted as the host name in every connection error."""
-    prefix = next((p for p in _URI_PREFIXES if dsn.startswith(p)), None)
-    if prefix is None:
-        return False  # a keyword DSN: values end at a space or a quote, never at "@"
-    rest = dsn[len(prefix) :]
-    end = next((i for i, c in enumerate(rest) if c in "@/"), len(rest))
-    if end < len(rest) and rest[end] == "@":
-        rest = rest[end + 1 :]  # what libpq reads as host, port and database
-    return "@" in rest.partition("?")[0]
 
 
 def provider_document(spec: ProviderSpec) -> dict[str, object]:
@@ -463,6 +363,6 @@ def shown_task(
     document = task_document(task)
     if show_secrets:
         return document
-    redacted = redact_value(document, project.sensitive_values)
+    redacted = redact_value(document, [*project.sensitive_values, *uri_passwords(document)])
     assert isinstance(redacted, dict)  # masking keeps a value's shape
     return redacted

@@ -28,13 +28,8 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
-from dstream.config.redact import (
-    AMBIGUOUS_DSN,
-    AMBIGUOUS_DSN_HINT,
-    ambiguous_dsn,
-    dsn_secrets,
-    remember,
-)
+from dstream.config.connstr import AMBIGUOUS_DSN, AMBIGUOUS_DSN_HINT, ambiguous_dsn, dsn_secrets
+from dstream.config.redact import remember
 from dstream.errors import ConfigError, DstreamError, LockLost
 from dstream.state.agents import AgentTable
 from dstream.state.base import (

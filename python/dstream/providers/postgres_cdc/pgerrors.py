@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from dstream.config.redact import AMBIGUOUS_DSN, AMBIGUOUS_DSN_HINT, ambiguous_dsn
+from dstream.config.connstr import AMBIGUOUS_DSN, AMBIGUOUS_DSN_HINT, ambiguous_dsn
 from dstream.errors import DstreamError
 from dstream.providers.postgres_cdc.values import SESSION_OPTIONS
 

@@ -1,0 +1,224 @@
+"""Names and connection strings: which keys name a secret, and what a connection string
+holds that is secret or that names the source. The one reader of both, below the
+redactor (config/redact.py, which masks what these find), the input digest
+(cli/resume.py, which keeps what names the source) and the postgres state and CDC
+(which refuse a URI libpq would misread).
+"""
+
+from __future__ import annotations
+
+import re
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+# -- keys -----------------------------------------------------------------------------------
+
+_SUBSTRINGS = ("password", "passwd", "secret", "token", "credential", "connectionstring", "connstr")
+_KEY_WORDS = {"key", "apikey", "dsn", "pwd"}
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+
+def is_secret_key(key: str) -> bool:
+    """password, DB_PASSWORD, apiKey, access_key, connectionString, dsn, ... -> True."""
+    flat = re.sub(r"[^a-z0-9]", "", key.lower())
+    if any(part in flat for part in _SUBSTRINGS):
+        return True
+    words = [w.lower() for w in _WORD.findall(key)]
+    if not words:
+        return False
+    # "key" alone or as the last word of a name (api_key, accessKey, private-key), but
+    # not routing_key/partition_key-style names that are not secrets.
+    last = words[-1]
+    if last in _KEY_WORDS and (len(words) == 1 or words[-2] not in _NON_SECRET_KEY_PREFIXES):
+        return True
+    return flat in _KEY_WORDS
+
+
+_NON_SECRET_KEY_PREFIXES = {
+    "routing",
+    "partition",
+    "primary",
+    "sort",
+    "message",
+    "row",
+    "cache",
+    "idempotency",
+    "dedup",
+    "shard",
+    "hash",
+    "foreign",
+    "unique",
+    "group",
+}
+
+
+def is_connection_key(key: str) -> bool:
+    """dsn, replica_dsn, connectionString, connstr, ...: a key whose value is a
+    connection string, secret for what it may hold (`connection_secrets`)."""
+    flat = re.sub(r"[^a-z0-9]", "", key.lower())
+    last = [word.lower() for word in _WORD.findall(key)][-1:]
+    return "connectionstring" in flat or "connstr" in flat or last == ["dsn"]
+
+
+# password=... in a keyword DSN or a URI's query: quoted ('...') or up to a space or "&"
+_PASSWORD_KEY = re.compile(r"password\s*=\s*(?:'((?:[^'\\]|\\.)*)'?|([^\s&]+))", re.IGNORECASE)
+# Key=value, the first part of a text or after ";", "&" or "?" (ADO.NET, Azure, a query).
+_PAIR = re.compile(r"(?:^|[;&?])\s*([^=;&?]+?)\s*=\s*([^;&]*)")
+# The URI prefixes libpq takes (anything else is a keyword DSN to it).
+_URI_PREFIXES = ("postgresql://", "postgres://")
+AMBIGUOUS_DSN = (
+    'is a postgresql:// URI with an unencoded "@" or "/" in its user name or password: '
+    "libpq would read the rest of the password as the host name, and show it in its errors"
+)
+AMBIGUOUS_DSN_HINT = "percent-encode @ as %40 (and / as %2F) in the URI's user name and password"
+
+
+def dsn_passwords(dsn: str) -> list[str]:
+    """The password a DSN holds, read from its text alone (without libpq, whose driver
+    takes a third of a second to import): as written, and as libpq decodes it (a URI's
+    percent-encoding, a keyword value's backslashes)."""
+    from urllib.parse import unquote
+
+    found = []
+    for match in _PASSWORD_KEY.finditer(dsn):
+        quoted, bare = match.group(1), match.group(2)
+        written = quoted if quoted is not None else bare
+        found += [written, re.sub(r"\\(.)", r"\1", written), unquote(written)]
+    scheme = dsn.find("://")
+    for at in (dsn.find("@", scheme + 3), dsn.rfind("@")):  # libpq's reading; the widest
+        if 0 <= scheme < at:  # user:password@ in a URI
+            written = dsn[scheme + 3 : at].partition(":")[2]
+            found += [written, unquote(written)]
+    return list(dict.fromkeys(secret for secret in found if secret))
+
+
+def connection_secrets(text: str) -> list[str]:
+    """What a connection string holds that is secret: its password (`dsn_passwords`),
+    and the value of each `Key=value` part a secret-looking key names, as in
+    `Endpoint=sb://...;SharedAccessKey=...` or `...;Password=...` (`;`, `&` or `?`
+    before each)."""
+    pairs = [
+        value.strip().strip("'\"")
+        for key, value in _PAIR.findall(text)
+        if is_secret_key(key.strip())
+    ]
+    return list(dict.fromkeys([*dsn_passwords(text), *(value for value in pairs if value)]))
+
+
+def dsn_secrets(dsn: str) -> list[str]:
+    """The password a DSN holds, as written and as parsed (also when libpq cannot parse
+    it: a message may quote the text), for the redactor and for deploy, which keeps it
+    out of a ConfigMap. The one reader of DSNs, with `ambiguous_dsn`: the postgres state
+    backend uses both, dstream-postgres-cdc the second."""
+    found = dsn_passwords(dsn)
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        found.append(str(conninfo_to_dict(dsn).get("password") or ""))
+    except Exception:  # unparseable, or psycopg absent: what the text shows is all there is
+        pass
+    return [secret for secret in found if secret]
+
+
+def ambiguous_dsn(dsn: str) -> bool:
+    """Whether libpq would read part of a URI's password as its host: it takes the user
+    name and password up to the first "@" (none when a "/" comes first), so an "@"
+    after that and before the query means one was in the password (or user name), and
+    what follows it would be quoted as the host name in every connection error."""
+    prefix = next((p for p in _URI_PREFIXES if dsn.startswith(p)), None)
+    if prefix is None:
+        return False  # a keyword DSN: values end at a space or a quote, never at "@"
+    rest = dsn[len(prefix) :]
+    end = next((i for i, c in enumerate(rest) if c in "@/"), len(rest))
+    if end < len(rest) and rest[end] == "@":
+        rest = rest[end + 1 :]  # what libpq reads as host, port and database
+    return "@" in rest.partition("?")[0]
+
+
+# -- what names the source ----------------------------------------------------------------
+
+# scheme://[userinfo@]host-and-path[?query]; userinfo up to the last "@", as libpq reads it
+_URI = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)(?:(.*)@)?([^?]*)(?:\?(.*))?", re.DOTALL)
+# key=value, one piece of a connection string; a key of words separated by spaces
+# ("user id", "Initial Catalog")
+_SOURCE_PAIR = re.compile(r"\s*([A-Za-z][\w.-]*(?:\s+[\w.-]+)*)\s*=.*", re.DOTALL)
+# The keys of a connection string that name the source rather than unlock it, normalised
+# (names_source): libpq's, ADO.NET's, Service Bus's.
+SOURCE_KEYS = frozenset(
+    {
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "database",
+        "server",
+        "datasource",
+        "initialcatalog",
+        "address",
+        "user",
+        "userid",
+        "uid",
+        "username",
+        "endpoint",
+        "entitypath",
+    }
+)
+
+
+def names_source(key: str) -> bool:
+    """Whether a connection string's `key` names the source ("User ID", "dbname")."""
+    return re.sub(r"[\s_-]", "", key).lower() in SOURCE_KEYS
+
+
+# scheme://netloc: the netloc ends at the first "/", "?" or "#"
+_NETLOC = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+
+
+def uri_password(text: str) -> Optional[str]:
+    """The password of a URI in `text` (`amqp://user:password@host/...`), read as
+    urllib reads it (the user information ends at the netloc's last "@"); None when
+    `text` is no URI or holds none."""
+    uri = _NETLOC.match(text)
+    userinfo = uri.group(1).rpartition("@")[0] if uri else ""
+    return userinfo.partition(":")[2] or None
+
+
+def without_uri_password(text: str, mark: str) -> str:
+    """`scheme://user:password@host...` with the password replaced by `mark`."""
+    uri = _URI.fullmatch(text)
+    if uri is None or uri.group(2) is None or ":" not in uri.group(2):
+        return text
+    user = uri.group(2).partition(":")[0]
+    return f"{uri.group(1)}{user}:{mark}{text[uri.end(2) :]}"
+
+
+def source_parts(text: str, mark: str) -> str:
+    """A connection string with only what names the source kept, the rest replaced by
+    `mark`: a URI's scheme, user, host, port and path (not its password) and the
+    source pairs of its query; a `key=value` string's source pairs; `mark` alone when
+    none is kept."""
+    text = without_uri_password(text, mark)
+    uri = _URI.fullmatch(text)
+    if uri is None:
+        return _source_pairs(text, ";" if ";" in text else None, mark) or mark
+    if uri.group(4) is None:
+        return text
+    head = text[: uri.start(4) - 1]
+    return f"{head}?{_source_pairs(uri.group(4), '&', mark) or mark}"
+
+
+def _source_pairs(text: str, separator: Optional[str], mark: str) -> Optional[str]:
+    """`text` split at `separator` (None: white space), each piece kept when it is a
+    pair whose key names the source, else replaced by `mark`; None when none is kept."""
+    pattern = r"(\s+)" if separator is None else f"({re.escape(separator)})"
+    pieces = re.split(pattern, text)
+    kept = False
+    for index in range(0, len(pieces), 2):  # odd indexes: the separators
+        pair = _SOURCE_PAIR.fullmatch(pieces[index])
+        if pair and names_source(pair.group(1)):
+            kept = True
+        elif pieces[index]:
+            pieces[index] = mark
+    return "".join(pieces) if kept else None
