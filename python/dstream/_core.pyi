@@ -5,7 +5,27 @@ object is built per frame; every blocking call releases the GIL and checks for C
 (KeyboardInterrupt is raised after the pump has been stopped cleanly).
 """
 
-from typing import Any, Callable, Literal, Optional, Union
+from typing import Any, Callable, Literal, Optional, Union, final
+
+from typing_extensions import Self
+
+__all__ = [
+    "BUILD_INFO",
+    "COUNTERS",
+    "DEFAULT_MAX_FRAME_SIZE",
+    "PROTOCOL_VERSION",
+    "Counters",
+    "Fragment",
+    "PgoutputSession",
+    "Pump",
+    "PumpOptions",
+    "PumpResult",
+    "__version__",
+    "checkpoint_value",
+    "die_with_parent",
+    "dumps",
+    "find",
+]
 
 __version__: str
 PROTOCOL_VERSION: int  # must match protocol/frames.py
@@ -18,6 +38,7 @@ COUNTERS: tuple[tuple[str, str], ...]
 Policy = Literal["fail", "skip", "dead_letter"]
 Outcome = Literal["eof", "stopped", "invalid_frame", "output_closed", "io_error"]
 
+@final
 class PumpOptions:
     """How a pump treats frames.
 
@@ -94,8 +115,8 @@ class PumpOptions:
     forward_checkpoints: bool
     input_pid: Optional[int]
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         max_frame_size: int = ...,
         policy: Policy = "fail",
@@ -104,7 +125,7 @@ class PumpOptions:
         count_tables: bool = True,
         read_buffer_size: int = 1 << 18,
         start_offset: int = 0,
-        task: str = "",
+        task: str = ...,
         validate_threads: int = 1,
         pipe_size: int = 1 << 20,
         zero_copy: bool = True,
@@ -112,8 +133,9 @@ class PumpOptions:
         legacy_logs: bool = False,
         forward_checkpoints: bool = True,
         input_pid: Optional[int] = None,
-    ) -> None: ...
+    ) -> Self: ...
 
+@final
 class Counters:
     """A consistent snapshot of a pump's counters: one attribute per name of COUNTERS."""
 
@@ -132,6 +154,7 @@ class Counters:
     tables: dict[str, int]
     def as_dict(self) -> dict[str, object]: ...
 
+@final
 class PumpResult:
     outcome: Outcome
     counters: Counters
@@ -140,6 +163,7 @@ class PumpResult:
     excerpt: Optional[bytes]  # its first bytes (at most 120)
     torn: Optional[tuple[int, int]]  # (stream offset, length) of a dropped torn last line
 
+@final
 class Pump:
     """Moves frames from input_fd to output_fd until input EOF, stop() or an error.
 
@@ -157,9 +181,9 @@ class Pump:
     On Windows the fds stay blocking: stop() takes effect at the next read or write.
     """
 
-    def __init__(
-        self, input_fd: int, output_fd: int, options: PumpOptions, prefix: bytes = b""
-    ) -> None: ...
+    def __new__(
+        cls, input_fd: int, output_fd: int, options: PumpOptions, prefix: bytes = ...
+    ) -> Self: ...
     def run(self) -> PumpResult:
         """Blocks until the stream ends. Releases the GIL. May be called once (RuntimeError
         after that). Run from the main thread, Ctrl-C stops the pump (dead-letter file
@@ -210,6 +234,7 @@ def checkpoint_value(line: bytes) -> Optional[bytes]:
 
 PgoutputEvent = Literal["done", "relation", "fallback", "isolated"]
 
+@final
 class PgoutputSession:
     """One PostgreSQL replication session's pgoutput decoding (dstream-postgres-cdc):
     raw message payloads in, envelope and checkpoint lines out, byte for byte as the
@@ -223,8 +248,8 @@ class PgoutputSession:
     truncate_emit: Truncate envelopes are written here (else each Truncate falls back).
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         slot: str,
         tables: list[tuple[str, str]],
@@ -234,7 +259,7 @@ class PgoutputSession:
         checkpoint_interval: float,
         truncate_emit: bool,
         oids: list[int] = ...,
-    ) -> None: ...
+    ) -> Self: ...
     def feed(self, payloads: list[bytes], start: int = 0) -> tuple[int, PgoutputEvent]:
         """Handles payloads[start:] in order until the end ("done", index len) or an
         event: "relation" (index just past a Relation message), "isolated" (index just
@@ -271,15 +296,16 @@ class PgoutputSession:
     def last_checkpoint_lsn(self) -> int:
         """The LSN of the last checkpoint line written (0: none yet)."""
 
+@final
 class Fragment:
     """Raw JSON text that dumps() writes verbatim, unchecked (as orjson.Fragment).
     TypeError unless contents is exactly bytes or str (orjson refuses others only when
     writing); a str with a lone surrogate is refused when written."""
 
-    def __init__(self, contents: Union[bytes, str]) -> None: ...
+    def __new__(cls, contents: Union[bytes, str]) -> Self: ...
     @property
     def contents(self) -> Union[bytes, str]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 def dumps(
