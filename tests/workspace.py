@@ -165,12 +165,17 @@ def with_descendants(pids: list[int]) -> list[int]:
     return found
 
 
+def _hcl_env(env: Mapping[str, str]) -> str:
+    """A provider block's `env` attribute (one line)."""
+    pairs = ", ".join(f"{key} = {orjson.dumps(value).decode()}" for key, value in env.items())
+    return f"env = {{ {pairs} }}"
+
+
 def _hcl_provider(role: str, path: str, env: Optional[Mapping[str, str]]) -> list[str]:
     """The lines of a task's `input` or `output` block: the provider, and its `env`."""
     if not env:
         return [f'  {role} {{ provider_path = "{path}" }}']
-    pairs = ", ".join(f"{key} = {orjson.dumps(value).decode()}" for key, value in env.items())
-    return [f"  {role} {{", f'    provider_path = "{path}"', f"    env = {{ {pairs} }}", "  }"]
+    return [f"  {role} {{", f'    provider_path = "{path}"', f"    {_hcl_env(env)}", "  }"]
 
 
 class Workspace:
@@ -247,11 +252,14 @@ class Workspace:
         tables: Optional[list[str]] = None,
         state: str = 'state { path = "state" }',
         settings: str = "",
+        output_env: Optional[Mapping[str, str]] = None,
     ) -> None:
         """Task `task`: dstream-counter (`count` envelopes, 0: no end; over `tables` if
         given, which the output gets too) into the provider `output` with the HCL lines
-        `output_config`; `state` is the state block, `settings` more task attributes."""
+        `output_config` and the environment `output_env`; `state` is the state block,
+        `settings` more task attributes."""
         tables_hcl = f"tables = {orjson.dumps(tables).decode()}" if tables else ""
+        env_hcl = _hcl_env(output_env) if output_env else ""
         self.config(
             f"""
             {state}
@@ -268,6 +276,7 @@ class Workspace:
               }}
               output {{
                 provider_path = "{output}"
+                {env_hcl}
                 config {{
                   {tables_hcl}
                   {output_config}

@@ -91,17 +91,14 @@ def test_status_text_fails_like_status_json(ws: Workspace, broken: str) -> None:
     assert ERRORS[broken] in done.stderr and "  hint: " in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize("command", [["destroy", "t", "--auto-approve"], ["status", "t"]])
-def test_a_closed_stdout_is_no_crash(
-    ws: Workspace, broken: str, command: list[str], tmp_path: Path
-) -> None:
-    """`dstream destroy --json | head -c0`: the reader left before the error document;
-    the error still reaches stderr, and the exit code is the error's."""
+def _into_a_closed_pipe(ws: Workspace, *args: str) -> tuple[int, str]:
+    """`dstream ARGS` writing its stdout into a pipe whose reader has left; its exit code
+    and stderr."""
     read, write = os.pipe()
     os.close(read)
     try:
         done = subprocess.run(
-            ws.command(*command, "--json"),
+            ws.command(*args),
             cwd=ws.root,
             env=environ(ws.env),
             stdout=write,
@@ -111,8 +108,17 @@ def test_a_closed_stdout_is_no_crash(
         )
     finally:
         os.close(write)
-    stderr = done.stderr.decode()
-    assert done.returncode == 1, stderr
+    return done.returncode, done.stderr.decode()
+
+
+@pytest.mark.parametrize("command", [["destroy", "t", "--auto-approve"], ["status", "t"]])
+def test_a_closed_stdout_is_no_crash(
+    ws: Workspace, broken: str, command: list[str], tmp_path: Path
+) -> None:
+    """`dstream destroy --json | head -c0`: the reader left before the error document;
+    the error still reaches stderr, and the exit code is the error's."""
+    returncode, stderr = _into_a_closed_pipe(ws, *command, "--json")
+    assert returncode == 1, stderr
     assert "internal error" not in stderr and "crash" not in stderr, stderr
     assert ERRORS[broken] in stderr, stderr
     assert not list(tmp_path.rglob("crash-*.txt"))
@@ -122,22 +128,8 @@ def test_a_reader_that_leaves_after_a_good_document_is_no_crash(
     ws: Workspace, tmp_path: Path
 ) -> None:
     setup(ws)
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        done = subprocess.run(
-            ws.command("status", "t", "--json"),
-            cwd=ws.root,
-            env=environ(ws.env),
-            stdout=write,
-            stderr=subprocess.PIPE,
-            timeout=120,
-            check=False,
-        )
-    finally:
-        os.close(write)
-    stderr = done.stderr.decode()
-    assert done.returncode == 1, stderr  # its document was not read: not done
+    returncode, stderr = _into_a_closed_pipe(ws, "status", "t", "--json")
+    assert returncode == 1, stderr  # its document was not read: not done
     assert "internal error" not in stderr and "Exception" not in stderr, stderr
     assert not list(tmp_path.rglob("crash-*.txt"))
     assert orjson.loads(ws.run("status", "t", "--json").stdout)["ok"] is True

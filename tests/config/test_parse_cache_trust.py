@@ -15,6 +15,7 @@ import pytest
 from dstream.config import syntax
 from dstream.config.loader import load_project_text
 from dstream.config.tree import freeze
+from tests.ownership import AS_ROOT, LOOSENINGS, give_to_nobody, loosen
 
 TEXT = """
 task "t" {
@@ -23,7 +24,6 @@ task "t" {
 }
 """
 EVIL = "/tmp/evil.sh"
-NOBODY = 65534
 
 
 @pytest.fixture
@@ -58,16 +58,10 @@ def test_a_tree_only_its_owner_could_write_is_used(cache: Path) -> None:
     assert input_path() == EVIL
 
 
-@pytest.mark.parametrize(
-    "loosen",
-    ["file writable by its group", "file writable by others", "folder writable by its group",
-     "folder writable by others"],
-)  # fmt: skip
-def test_a_tree_others_could_write_is_parsed_again(cache: Path, loosen: str) -> None:
+@pytest.mark.parametrize("how", LOOSENINGS)
+def test_a_tree_others_could_write_is_parsed_again(cache: Path, how: str) -> None:
     planted = plant(cache)
-    target = planted if loosen.startswith("file") else planted.parent
-    bit = 0o020 if "group" in loosen else 0o002
-    target.chmod(target.stat().st_mode & 0o777 | bit)
+    loosen(planted, how)
     assert input_path() == "dstream-counter"
     # parsed again and kept in a folder closed to others: the next command hits
     assert planted.parent.stat().st_mode & 0o077 == 0
@@ -76,13 +70,13 @@ def test_a_tree_others_could_write_is_parsed_again(cache: Path, loosen: str) -> 
     assert input_path() == "dstream-counter"
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user takes root")
+@AS_ROOT
 @pytest.mark.parametrize("owned_by_another", ["file", "folder"])
 def test_a_tree_another_user_owns_is_parsed_again(cache: Path, owned_by_another: str) -> None:
     """The reproduction (/tmp/explore/security/t5): the planted tree chowned to nobody."""
     planted = plant(cache)
     before = planted.read_bytes()
-    os.chown(planted if owned_by_another == "file" else planted.parent, NOBODY, -1)
+    give_to_nobody(planted, owned_by_another)
     assert input_path() == "dstream-counter"
     if owned_by_another == "file":  # replaced by the user's own tree
         assert planted.stat().st_uid == os.geteuid() and planted.read_bytes() != before

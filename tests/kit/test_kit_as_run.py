@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.workspace import Workspace, json_document
+from tests.workspace import CliResult, Workspace, json_document
 
 # dstream's own credentials, which no provider may see (section 1).
 SECRETS = {
@@ -44,8 +43,17 @@ for line in sys.stdin:
 """
 
 
-def _checks(done: Any) -> dict[str, dict[str, str]]:
+def _checks(done: CliResult) -> dict[str, dict[str, str]]:
     return {check["name"]: check for check in json_document(done)["checks"]}
+
+
+def _kit(
+    ws: Workspace, provider: Path, *options: str
+) -> tuple[CliResult, dict[str, dict[str, str]]]:
+    """`dstream provider test PROVIDER OPTIONS --json`: how it ended, and its checks by
+    name."""
+    done = ws.run("provider", "test", str(provider), *options, "--json")
+    return done, _checks(done)
 
 
 def _dumps(directory: Path) -> list[dict[str, str]]:
@@ -71,24 +79,8 @@ def test_the_provider_gets_none_of_dstreams_credentials(ws: Workspace) -> None:
 
 def test_the_provider_gets_exactly_the_environment_run_gives(ws: Workspace) -> None:
     provider = ws.script("dump", ENV_DUMP)
-    ws.config(
-        f"""
-        task "t" {{
-          input {{
-            provider_path = "dstream-counter"
-            config {{
-              interval = 0
-              max_count = 3
-              checkpoint_every = 1
-            }}
-          }}
-          output {{
-            provider_path = "{provider}"
-            env = {{ DUMP_DIR = "{ws.root / "run"}" }}
-          }}
-        }}
-        """
-    )
+    run_env = {"DUMP_DIR": str(ws.root / "run")}
+    ws.counter_task("t", str(provider), count=3, checkpoint_every=1, state="", output_env=run_env)
     (ws.root / "run").mkdir()
     (ws.root / "dumps").mkdir()
     ambient = {**SECRETS, "LC_ALL": "C.UTF-8", "TZ": "UTC", "HTTPS_PROXY": "http://proxy:3128"}
@@ -137,53 +129,55 @@ REENCODERS = {
 }
 
 
-def _echoing_output(ws: Workspace, echo: str) -> Path:
+def _echoing_output(
+    ws: Workspace, echo: str = "line.rstrip('\\n')", *, before: str = "", after: str = ""
+) -> Path:
+    """An output acknowledging each checkpoint line with `echo` of it; `before` and
+    `after` are one line of Python each, run before the handshake and after stdin ends."""
     return ws.python_script(
         "sink",
         f"""
         import json, sys
+        {before}
         sys.stdin.readline()
         print('{{"status":"ready","protocol":1,"features":["checkpoints"]}}', flush=True)
         for line in sys.stdin:
             if line.startswith('{{"checkpoint"'):
                 print({echo}, flush=True)
+        {after}
         """,
     )
+
+
+ECHO_CHECK = ("--check", "checkpoint-echo")
 
 
 @pytest.mark.parametrize("echo", REENCODERS.values(), ids=REENCODERS.keys())
 def test_an_output_that_reencodes_checkpoints_fails_checkpoint_echo(
     ws: Workspace, echo: str
 ) -> None:
-    sink = _echoing_output(ws, echo)
-    done = ws.run(
-        "provider", "test", str(sink), "--role", "output", "--check", "checkpoint-echo", "--json"
-    )
-    check = _checks(done)["checkpoint-echo"]
+    done, checks = _kit(ws, _echoing_output(ws, echo), "--role", "output", *ECHO_CHECK)
+    check = checks["checkpoint-echo"]
     assert done.returncode == 1 and check["status"] == "fail", check
     assert "re-encoded" in check["reason"] and "byte for byte" in check["reason"], check
     assert "echo the line as received" in check["reason"], check
 
 
 def test_an_output_that_echoes_the_line_passes_checkpoint_echo(ws: Workspace) -> None:
-    sink = _echoing_output(ws, "line.rstrip('\\n')")
-    done = ws.run(
-        "provider", "test", str(sink), "--role", "output", "--check", "checkpoint-echo", "--json"
-    )
-    assert _checks(done)["checkpoint-echo"]["status"] == "pass", done.stdout
+    done, checks = _kit(ws, _echoing_output(ws), "--role", "output", *ECHO_CHECK)
+    assert checks["checkpoint-echo"]["status"] == "pass", done.stdout
 
 
 def test_an_acknowledgement_never_sent_is_not_called_reencoded(ws: Workspace) -> None:
     sink = _echoing_output(ws, '\'{"checkpoint":{"made":"up"}}\'')
-    done = ws.run(
-        "provider", "test", str(sink), "--role", "output", "--check", "checkpoint-echo", "--json"
-    )
-    check = _checks(done)["checkpoint-echo"]
+    _, checks = _kit(ws, sink, "--role", "output", *ECHO_CHECK)
+    check = checks["checkpoint-echo"]
     assert check["status"] == "fail", check
     assert "a checkpoint it never got" in check["reason"] and "re-encoded" not in check["reason"]
 
 
 # -- a legacy input's text lines ---------------------------------------------------------
+HANDSHAKE_AND_FRAMES = ("--check", "handshake", "--check", "frames")
 LOGGING_LEGACY_INPUT = """
 read -r command
 echo "Starting the ingester..."
@@ -195,11 +189,7 @@ echo '{"data":{"n":2},"metadata":{}}'
 
 def test_a_legacy_inputs_text_lines_are_its_log_for_the_kit_too(ws: Workspace) -> None:
     provider = ws.script("in.sh", LOGGING_LEGACY_INPUT)
-    done = ws.run(
-        "provider", "test", str(provider), "--role", "input",
-        "--check", "handshake", "--check", "frames", "--json",
-    )  # fmt: skip
-    checks = _checks(done)
+    _, checks = _kit(ws, provider, "--role", "input", *HANDSHAKE_AND_FRAMES)
     handshake, frames = checks["handshake"], checks["frames"]
     assert handshake["status"] == "pass", handshake
     assert "its first line is data" not in handshake["reason"]
@@ -219,8 +209,8 @@ def test_a_ready_line_after_a_stdout_banner_fails_frames(ws: Workspace) -> None:
         echo '{"data":{"n":1},"metadata":{}}'
         """,
     )
-    done = ws.run("provider", "test", str(provider), "--role", "input", "--json")
-    frames = _checks(done)["frames"]
+    done, checks = _kit(ws, provider, "--role", "input")
+    frames = checks["frames"]
     assert done.returncode == 1 and frames["status"] == "fail", frames
     reason = frames["reason"]
     assert "offset 19" in reason and "status line" in reason, reason
@@ -232,10 +222,8 @@ def test_the_config_error_advice_is_the_json_it_asks_for(ws: Workspace) -> None:
     provider = ws.script(
         "in.sh", 'read -r command\necho \'{"data":{"n":1},"metadata":{}}\'\nexit 0\n'
     )
-    done = ws.run(
-        "provider", "test", str(provider), "--role", "input", "--check", "config-error", "--json"
-    )
-    check = _checks(done)["config-error"]
+    _, checks = _kit(ws, provider, "--role", "input", "--check", "config-error")
+    check = checks["config-error"]
     assert check["status"] == "fail", check
     assert 'answer {"status":"error","message":"..."} as the first line' in check["reason"]
     assert '"..."}}' not in check["reason"], check
@@ -244,24 +232,11 @@ def test_the_config_error_advice_is_the_json_it_asks_for(ws: Workspace) -> None:
 def test_an_output_deaf_to_sigterm_did_not_exit_rather_than_still_writing(
     ws: Workspace,
 ) -> None:
-    sink = ws.python_script(
-        "sink",
-        """
-        import signal, sys
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        sys.stdin.readline()
-        print('{"status":"ready","protocol":1,"features":["checkpoints"]}', flush=True)
-        for line in sys.stdin:
-            if line.startswith('{"checkpoint"'):
-                sys.stdout.write(line)
-                sys.stdout.flush()
-        """,
+    sink = _echoing_output(
+        ws, before="import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN)"
     )
-    done = ws.run(
-        "provider", "test", str(sink), "--role", "output", "--check", "sigterm",
-        "--grace", "1", "--json",
-    )  # fmt: skip
-    check = _checks(done)["sigterm"]
+    _, checks = _kit(ws, sink, "--role", "output", "--check", "sigterm", "--grace", "1")
+    check = checks["sigterm"]
     assert check["status"] == "fail", check
     assert check["reason"] == "did not exit (stdout still open) 1 s after SIGTERM", check
 
@@ -276,11 +251,8 @@ def test_an_input_that_writes_on_after_sigterm_did_not_exit_either(ws: Workspace
         while true; do echo '{"data":{"n":1},"metadata":{}}'; sleep 0.1; done
         """,
     )
-    done = ws.run(
-        "provider", "test", str(provider), "--role", "input", "--check", "sigterm",
-        "--grace", "1", "--json",
-    )  # fmt: skip
-    check = _checks(done)["sigterm"]
+    _, checks = _kit(ws, provider, "--role", "input", "--check", "sigterm", "--grace", "1")
+    check = checks["sigterm"]
     assert check["status"] == "fail", check
     reason = check["reason"]
     assert reason.startswith("wrote ") and reason.endswith(
@@ -297,11 +269,7 @@ def test_a_byte_order_mark_before_the_handshake_is_tolerated_as_by_run(ws: Works
         printf '{"data":{"n":1},"metadata":{}}\\r\\n'
         """,
     )
-    done = ws.run(
-        "provider", "test", str(provider), "--role", "input",
-        "--check", "handshake", "--check", "frames", "--json",
-    )  # fmt: skip
-    checks = _checks(done)
+    _, checks = _kit(ws, provider, "--role", "input", *HANDSHAKE_AND_FRAMES)
     assert checks["handshake"]["reason"] == "ready, features: checkpoints", checks
     assert checks["frames"]["status"] == "pass", checks
 
@@ -309,24 +277,9 @@ def test_a_byte_order_mark_before_the_handshake_is_tolerated_as_by_run(ws: Works
 def test_an_output_that_stays_after_eof_did_not_exit(
     ws: Workspace,
 ) -> None:
-    sink = ws.python_script(
-        "sink",
-        """
-        import sys, time
-        sys.stdin.readline()
-        print('{"status":"ready","protocol":1,"features":["checkpoints"]}', flush=True)
-        for line in sys.stdin:
-            if line.startswith('{"checkpoint"'):
-                sys.stdout.write(line)
-                sys.stdout.flush()
-        time.sleep(60)
-        """,
-    )
-    done = ws.run(
-        "provider", "test", str(sink), "--role", "output", "--check", "eof",
-        "--grace", "1", "--json",
-    )  # fmt: skip
-    check = _checks(done)["eof"]
+    sink = _echoing_output(ws, after="import time; time.sleep(60)")
+    _, checks = _kit(ws, sink, "--role", "output", "--check", "eof", "--grace", "1")
+    check = checks["eof"]
     assert check["status"] == "fail", check
     reason = check["reason"]  # it acknowledged the last checkpoints, then stayed
     assert reason.startswith("wrote "), check

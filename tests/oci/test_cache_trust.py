@@ -19,6 +19,7 @@ import tarfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -66,12 +67,24 @@ def the_record(cache: Path) -> Path:
     return record
 
 
-def edit_record(cache: Path, **changes: object) -> None:
-    """Change this platform's entry of the only ref record, as an attacker would."""
+def edit_record(cache: Path, top: Optional[dict] = None, **selected: object) -> None:
+    """Change the only ref record as an attacker would: its keys `top`, then this
+    platform's entry's keys `selected`."""
     path = the_record(cache)
     record = json.loads(path.read_text())
-    record["selected"][PLATFORM].update(changes)
+    record.update(top or {})
+    if selected:
+        record["selected"][PLATFORM].update(selected)
     path.write_text(json.dumps(record))
+
+
+def tampered(registry: HostileRegistry) -> tuple[str, Path]:
+    """GENUINE published and pulled, then its cached executable changed (same size, other
+    bytes); (its reference, that executable)."""
+    ref = publish(registry, GENUINE)
+    path = Path(pulled(ref)["path"])
+    path.write_bytes(GENUINE.replace(b"genuine", b"tampers"))
+    return ref, path
 
 
 def run_config(tmp_path: Path, ref: str) -> Path:
@@ -166,10 +179,8 @@ def test_a_planted_manifest_cannot_stand_in_for_the_pinned_digest(
     ).encode()
     planted = "sha256:" + hashlib.sha256(manifest).hexdigest()
     (oci / "manifests" / "sha256" / planted.split(":")[1]).write_bytes(manifest)
-    record = json.loads(the_record(isolated_cache).read_text())
-    record.update(manifest=planted, manifests=[planted])
-    record["selected"][PLATFORM].update(path=str(blob), layer=layer, sha256=layer)
-    the_record(isolated_cache).write_text(json.dumps(record))
+    top = {"manifest": planted, "manifests": [planted]}
+    edit_record(isolated_cache, top, path=str(blob), layer=layer, sha256=layer)
     done = dstream("run", "-c", str(run_config(tmp_path, ref)), cwd=tmp_path)
     assert not marker.exists(), done.stderr
     assert_refused_offline(done, f"names manifest {planted}")
@@ -181,9 +192,7 @@ def test_a_planted_manifest_cannot_stand_in_for_the_pinned_digest(
 def test_a_tampered_executable_is_pulled_again_with_a_warning(
     registry: HostileRegistry, isolated_cache: Path
 ) -> None:
-    ref = publish(registry, GENUINE)
-    path = Path(pulled(ref)["path"])
-    path.write_bytes(GENUINE.replace(b"genuine", b"tampers"))  # same size, other bytes
+    ref, path = tampered(registry)
     done = dstream("providers", "pull", ref, "--json")
     assert done.returncode == 0, done.stderr
     layer = "sha256:" + hashlib.sha256(GENUINE).hexdigest()
@@ -197,9 +206,7 @@ def test_a_tampered_executable_with_the_registry_away_is_an_error_that_says_so(
     tmp_path: Path, isolated_cache: Path
 ) -> None:
     with running() as registry:
-        ref = publish(registry, GENUINE)
-        path = Path(pulled(ref)["path"])
-    path.write_bytes(GENUINE.replace(b"genuine", b"tampers"))
+        ref, path = tampered(registry)
     done = dstream("providers", "pull", ref)
     assert_refused_offline(done, f"cached executable {path} does not match")
     run = dstream("run", "-c", str(run_config(tmp_path, ref)), cwd=tmp_path)
@@ -209,9 +216,7 @@ def test_a_tampered_executable_with_the_registry_away_is_an_error_that_says_so(
 def test_a_tampered_executable_and_a_registry_asking_for_credentials(
     registry: HostileRegistry, isolated_cache: Path
 ) -> None:
-    ref = publish(registry, GENUINE)
-    path = Path(pulled(ref)["path"])
-    path.write_bytes(GENUINE.replace(b"genuine", b"tampers"))
+    ref, _ = tampered(registry)
     digest = ref.split("@")[1]
     registry.behave(f"/v2/{REPO}/manifests/{digest}", requiring('Basic realm="r"'))
     done = dstream("providers", "pull", ref)
@@ -317,9 +322,7 @@ def test_a_damaged_record_is_no_crash(
     traceback (exit 70)."""
     ref = publish(registry, GENUINE)
     genuine = pulled(ref)["path"]
-    record = json.loads(the_record(isolated_cache).read_text())
-    record.update(damage)
-    the_record(isolated_cache).write_text(json.dumps(record))
+    edit_record(isolated_cache, damage)
     pruned = dstream("providers", "prune")
     assert pruned.returncode == 0, pruned.stderr
     done = dstream("providers", "pull", ref, "--json")

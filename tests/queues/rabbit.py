@@ -18,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -208,6 +209,9 @@ def rabbitmq(management: bool = False) -> contextlib.AbstractContextManager[Rabb
 
 # -- a task into the broker ----------------------------------------------------------------
 TABLES = ["dbo.Orders", "dbo.Customers", "sales.Order Lines"]
+# The output setting for a broker without the management plugin: no API to look for
+# leftover queues with.
+NO_LEFTOVERS = 'management_url = "off"'
 QUEUES = ["dbo.Orders_cdc_events", "dbo.Customers_cdc_events", "sales.Order_Lines_cdc_events"]
 
 
@@ -220,7 +224,10 @@ def configure(
     pattern: str = "{TableName}_cdc_events",
     extra: str = "",
     interval: int = 0,
+    output_env: Optional[Mapping[str, str]] = None,
 ) -> None:
+    """Task "cdc": `count` changes (0: no end) of `tables` into the broker at `url`, each
+    table's queue named by `pattern`; `extra`: more output settings (HCL lines)."""
     ws.counter_task(
         "cdc",
         "dstream-rabbitmq",
@@ -229,6 +236,7 @@ def configure(
         tables=tables,
         checkpoint_every=100,
         interval=interval,
+        output_env=output_env,
     )
 
 

@@ -16,25 +16,10 @@ SECRET = "S3cretPW"
 
 
 def rabbit_task(ws: Workspace, settings: str) -> None:
-    ws.config(
-        f"""
-        task "t" {{
-          input {{
-            provider_path = "dstream-counter"
-            config {{
-              max_count = 3
-              tables    = ["dbo.Orders"]
-            }}
-          }}
-          output {{
-            provider_path = "dstream-rabbitmq"
-            config {{
-              tables = ["dbo.Orders"]
-              {settings}
-            }}
-          }}
-        }}
-        """
+    """Task "t": three changes of dbo.Orders into dstream-rabbitmq configured by the HCL
+    lines `settings`."""
+    ws.counter_task(
+        "t", "dstream-rabbitmq", settings, count=3, checkpoint_every=1, tables=["dbo.Orders"]
     )
 
 

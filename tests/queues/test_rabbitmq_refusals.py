@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.queues.rabbit import RabbitServer, configure, rabbitmq
+from tests.queues.rabbit import NO_LEFTOVERS, RabbitServer, configure, rabbitmq
 from tests.workspace import Workspace
 
 _names = itertools.count()
@@ -84,7 +84,9 @@ def user(broker: RabbitServer, name: str, conf: str, write: str, read: str) -> I
         broker.ctl("delete_user", name)
 
 
-def sized_task(ws: Workspace, url: str, prefix: str, *, count: int, big_at: int = 0) -> None:
+def sized_task(ws: Workspace, url: str, prefix: str, *, count: int, big_at: int = 0) -> str:
+    """Task "big": `count` changes of dbo.Orders (the one at `big_at` 5000 bytes) into
+    their queue of `prefix`; the queue."""
     ws.python_script("sized.py", SIZED_INPUT)
     ws.config(
         f"""
@@ -103,12 +105,13 @@ def sized_task(ws: Workspace, url: str, prefix: str, *, count: int, big_at: int 
               url           = "{url}"
               tables        = ["dbo.Orders"]
               queue_pattern = "{prefix}{{TableName}}"
-              management_url = "off"
+              {NO_LEFTOVERS}
             }}
           }}
         }}
         """
     )
+    return prefix + "dbo.Orders"
 
 
 @pytest.mark.timeout(DEADLINE)
@@ -117,14 +120,13 @@ def test_a_message_over_the_brokers_max_size_fails_the_run_at_once(
 ) -> None:
     """The broker closes the channel (406): no confirm ever comes for the batch, and the
     run used to wait for one until flush_timeout."""
-    sized_task(ws, own.url, prefix, count=100, big_at=55)
+    queue = sized_task(ws, own.url, prefix, count=100, big_at=55)
     assert ws.run("init", "big").returncode == 0
     limit = ["eval", "application:set_env(rabbit, max_message_size, 1000)."]
     default = ["eval", "application:set_env(rabbit, max_message_size, 134217728)."]
     with broker_setting(own, limit, default):
         code, doc, err = ws.run_json("run", "big", timeout=RUN_TIMEOUT)
     assert code == 1, err
-    queue = f"{prefix}dbo.Orders"
     assert f"RabbitMQ at 127.0.0.1:{own.port} closed the channel publishing to queue " in err
     assert f"{queue!r}: PRECONDITION_FAILED - message size" in err, err
     assert "max_message_bytes" in err  # the hint: how to have dstream name the change
@@ -140,7 +142,7 @@ def test_a_message_over_the_brokers_max_size_fails_the_run_at_once(
 def test_publishing_without_write_permission_fails_at_once(
     ws: Workspace, own: RabbitServer, prefix: str
 ) -> None:
-    sized_task(ws, own.url, prefix, count=100)
+    queue = sized_task(ws, own.url, prefix, count=100)
     assert ws.run("init", "big").returncode == 0  # as guest
     with user(own, "nowrite", ".*", "^$", ".*") as url:
         sized_task(ws, url, prefix, count=100)
@@ -151,10 +153,7 @@ def test_publishing_without_write_permission_fails_at_once(
     assert "retrying" not in err
     assert "Pw-nowrite" not in err
     assert doc["tasks"][0]["last_checkpoint"] is None
-    own.delete_queues(f"{prefix}dbo.Orders")
-
-
-NO_LEFTOVERS = 'management_url = "off"'  # this broker has no management API to list them
+    own.delete_queues(queue)
 
 
 @pytest.mark.timeout(DEADLINE)
@@ -210,6 +209,41 @@ def test_a_queue_of_other_settings_is_said_to_be_one(
     own.delete_queues(queue)
 
 
+def orders_task(
+    ws: Workspace,
+    broker: RabbitServer,
+    prefix: str,
+    *,
+    count: int,
+    interval: int = 0,
+    settings: str = "",
+) -> str:
+    """Task "cdc": `count` changes of dbo.Orders (`interval` ms apart) into their queue
+    of `prefix` on `broker`, with the output's `settings` (HCL lines); the queue."""
+    configure(
+        ws,
+        broker.url,
+        count=count,
+        tables=["dbo.Orders"],
+        pattern=prefix + "{TableName}",
+        extra=f"{settings}\n{NO_LEFTOVERS}",
+        interval=interval,
+    )
+    return prefix + "dbo.Orders"
+
+
+@contextlib.contextmanager
+def running_task(ws: Workspace) -> Iterator[subprocess.Popen[bytes]]:
+    """`dstream run cdc` started in the background; killed on the way out if it has not
+    ended (a failed assertion must not leave it publishing)."""
+    proc = ws.popen("run", "cdc")
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def wait_for_line(stream: subprocess.Popen[bytes], needle: str, seen: list[str]) -> None:
     """Read the run's stderr until a line holds `needle` (every line read kept in `seen`)."""
     assert stream.stderr is not None
@@ -236,37 +270,25 @@ def test_a_connection_the_broker_closes_is_retried(
 ) -> None:
     """CONNECTION_FORCED (an operator's close_connection, a node going down): the run
     reconnects and sends the batch again."""
-    configure(
-        ws,
-        own.url,
-        count=3000,
-        interval=2,
-        tables=["dbo.Orders"],
-        pattern=prefix + "{TableName}",
-        extra=f"retry_backoff = 0.05\n{NO_LEFTOVERS}",
-    )
+    queue = orders_task(ws, own, prefix, count=3000, interval=2, settings="retry_backoff = 0.05")
     assert ws.run("init", "cdc").returncode == 0
-    proc = ws.popen("run", "cdc")
     seen: list[str] = []
-    reader = drain_rest(proc, seen)
-    try:
-        while not own.queue_count(prefix + "dbo.Orders"):  # publishing has begun
+    with running_task(ws) as proc:
+        reader = drain_rest(proc, seen)
+        while not own.queue_count(queue):  # publishing has begun
             assert proc.poll() is None, "".join(seen)
             time.sleep(0.1)
         own.ctl("close_all_connections", "dstream test closes it")
         proc.wait(timeout=RUN_TIMEOUT)
         reader.join()
-    finally:
-        proc.kill()
-        proc.wait()
     err = "".join(seen)
     assert proc.returncode == 0, err
     where = f"RabbitMQ at 127.0.0.1:{own.port}"
     assert f"{where} closed the connection: CONNECTION_FORCED - dstream test closes it" in err
     assert "retrying" in err
     assert "cannot connect" not in err  # it was connected: the broker closed it
-    assert (own.queue_count(prefix + "dbo.Orders") or 0) >= 3000  # a resent batch: more
-    own.delete_queues(prefix + "dbo.Orders")
+    assert (own.queue_count(queue) or 0) >= 3000  # a resent batch: more
+    own.delete_queues(queue)
 
 
 MEMORY_ALARM = ["set_vm_memory_high_watermark", "0.0000001"]
@@ -277,46 +299,29 @@ NO_ALARM = ["set_vm_memory_high_watermark", "0.4"]
 def test_a_memory_alarm_is_said_while_it_blocks_and_the_run_goes_on_after_it(
     ws: Workspace, own: RabbitServer, prefix: str
 ) -> None:
-    configure(
-        ws,
-        own.url,
-        count=200,
-        tables=["dbo.Orders"],
-        pattern=prefix + "{TableName}",
-        extra=NO_LEFTOVERS,
-    )
+    queue = orders_task(ws, own, prefix, count=200)
     assert ws.run("init", "cdc").returncode == 0
-    with broker_setting(own, MEMORY_ALARM, NO_ALARM):
-        proc = ws.popen("run", "cdc")
-        seen: list[str] = []
-        try:
-            wait_for_line(proc, "blocks publishers", seen)
-            own.ctl(*NO_ALARM)
-            reader = drain_rest(proc, seen)
-            proc.wait(timeout=RUN_TIMEOUT)
-            reader.join()
-        finally:
-            proc.kill()
-            proc.wait()
+    seen: list[str] = []
+    with broker_setting(own, MEMORY_ALARM, NO_ALARM), running_task(ws) as proc:
+        wait_for_line(proc, "blocks publishers", seen)
+        own.ctl(*NO_ALARM)
+        reader = drain_rest(proc, seen)
+        proc.wait(timeout=RUN_TIMEOUT)
+        reader.join()
     err = "".join(seen)
     assert proc.returncode == 0, err
     assert f"RabbitMQ at 127.0.0.1:{own.port} blocks publishers (memory or disk alarm" in err
     assert "unblocked" in err
-    assert own.queue_count(prefix + "dbo.Orders") == 200
-    own.delete_queues(prefix + "dbo.Orders")
+    assert own.queue_count(queue) == 200
+    own.delete_queues(queue)
 
 
 @pytest.mark.timeout(DEADLINE)
 def test_a_memory_alarm_longer_than_blocked_timeout_names_the_alarm(
     ws: Workspace, own: RabbitServer, prefix: str
 ) -> None:
-    configure(
-        ws,
-        own.url,
-        count=200,
-        tables=["dbo.Orders"],
-        pattern=prefix + "{TableName}",
-        extra=f"retry_attempts = 1\nblocked_timeout = 2\n{NO_LEFTOVERS}",
+    queue = orders_task(
+        ws, own, prefix, count=200, settings="retry_attempts = 1\nblocked_timeout = 2"
     )
     assert ws.run("init", "cdc").returncode == 0
     with broker_setting(own, MEMORY_ALARM, NO_ALARM):
@@ -328,4 +333,4 @@ def test_a_memory_alarm_longer_than_blocked_timeout_names_the_alarm(
     assert "rabbitmq-diagnostics alarms" in err  # the hint: where to see which
     assert "cannot connect" not in err and "check that the broker runs there" not in err
     assert doc["tasks"][0]["last_checkpoint"] is None
-    own.delete_queues(prefix + "dbo.Orders")
+    own.delete_queues(queue)

@@ -23,7 +23,7 @@ from typing import Optional
 
 import pytest
 
-from tests.queues.rabbit import RabbitServer
+from tests.queues.rabbit import NO_LEFTOVERS, RabbitServer, configure
 from tests.workspace import Workspace
 
 _names = itertools.count()
@@ -105,30 +105,10 @@ def relay(broker: RabbitServer, certs: Path, client_ca: Optional[Path] = None) -
         proxy.close()
 
 
-def tls_task(ws: Workspace, url: str, queue: str, *, env: str = "") -> None:
-    ws.config(
-        f"""
-        task "tls" {{
-          input {{
-            provider_path = "dstream-counter"
-            config {{
-              interval  = 0
-              max_count = 30
-              tables    = ["dbo.Orders"]
-            }}
-          }}
-          output {{
-            provider_path = "dstream-rabbitmq"
-            {env}
-            config {{
-              url            = "{url}"
-              tables         = ["dbo.Orders"]
-              queue_pattern  = "{queue}"
-              management_url = "off"
-            }}
-          }}
-        }}
-        """
+def tls_task(ws: Workspace, url: str, queue: str, *, env: Optional[dict[str, str]] = None) -> None:
+    """Task "cdc": 30 changes of dbo.Orders into `queue` at `url`, the output given `env`."""
+    configure(
+        ws, url, count=30, tables=["dbo.Orders"], pattern=queue, extra=NO_LEFTOVERS, output_env=env
     )
 
 
@@ -139,9 +119,9 @@ def test_a_private_ca_is_trusted_through_ssl_cert_file(
     queue = f"tls{next(_names)}_orders"
     with relay(broker, certs) as port:
         url = f"amqps://guest:guest@127.0.0.1:{port}/%2F"
-        tls_task(ws, url, queue, env=f'env = {{ SSL_CERT_FILE = "{certs / "ca.pem"}" }}')
+        tls_task(ws, url, queue, env={"SSL_CERT_FILE": str(certs / "ca.pem")})
         for command in ("init", "run", "status"):
-            done = ws.run(command, "tls")
+            done = ws.run(command, "cdc")
             assert done.returncode == 0, done.stderr
     assert broker.queue_count(queue) == 30
     broker.delete_queues(queue)
@@ -153,7 +133,7 @@ def test_an_untrusted_certificate_is_said_at_once_with_what_to_do(
 ) -> None:
     with relay(broker, certs) as port:
         tls_task(ws, f"amqps://guest:guest@127.0.0.1:{port}/%2F", f"tls{next(_names)}")
-        done = ws.run("init", "tls")
+        done = ws.run("init", "cdc")
     assert done.returncode == 1, done.stderr
     assert (
         f"RabbitMQ at 127.0.0.1:{port} presented a TLS certificate that is not trusted: "
@@ -177,7 +157,7 @@ def test_a_client_certificate_through_ssl_options(
     with relay(broker, certs, client_ca=certs / "ca.pem") as port:
         tls_task(ws, f"amqps://guest:guest@127.0.0.1:{port}/%2F?ssl_options={query}", queue)
         for command in ("init", "run"):
-            done = ws.run(command, "tls")
+            done = ws.run(command, "cdc")
             assert done.returncode == 0, done.stderr
     assert broker.queue_count(queue) == 30
     broker.delete_queues(queue)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from dstream.runtime import describe
+from tests.ownership import AS_ROOT, LOOSENINGS, give_to_nobody, loosen
 from tests.workspace import NO_COLOR, Workspace
 
-NOBODY = 65534
 # What the planted entry claims: a schema that takes no key at all.
 PLANTED = {
     "format": describe.CACHE_FORMAT,
@@ -67,26 +67,20 @@ def test_an_entry_only_its_owner_could_write_is_used(ws: Workspace) -> None:
     assert "unknown config key 'x' for input './in.sh'" in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize(
-    "loosen",
-    ["file writable by its group", "file writable by others", "folder writable by its group",
-     "folder writable by others"],
-)  # fmt: skip
-def test_an_entry_others_could_write_is_ignored(ws: Workspace, loosen: str) -> None:
-    entry = planted(ws)
-    target = entry if loosen.startswith("file") else entry.parent
-    target.chmod(target.stat().st_mode & 0o777 | (0o020 if "group" in loosen else 0o002))
+@pytest.mark.parametrize("how", LOOSENINGS)
+def test_an_entry_others_could_write_is_ignored(ws: Workspace, how: str) -> None:
+    loosen(planted(ws), how)
     done = ws.run("lint")
     assert done.returncode == 0, done.stderr
     assert "unknown config key" not in done.stderr
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user takes root")
+@AS_ROOT
 @pytest.mark.parametrize("owned_by_another", ["file", "folder"])
 def test_an_entry_another_user_owns_is_ignored(ws: Workspace, owned_by_another: str) -> None:
     entry = planted(ws)
     before = entry.read_bytes()
-    os.chown(entry if owned_by_another == "file" else entry.parent, NOBODY, -1)
+    give_to_nobody(entry, owned_by_another)
     done = ws.run("lint")
     assert done.returncode == 0, done.stderr
     assert "unknown config key" not in done.stderr

@@ -20,9 +20,9 @@ import pytest
 
 from dstream.errors import DstreamError
 from dstream.state.file import FileStore
+from tests.ownership import NOBODY
 from tests.workspace import Workspace
 
-NOBODY = 65534
 VICTIM = "IMPORTANT data of another user\n"
 
 
@@ -143,19 +143,13 @@ def test_a_group_writable_directory_of_the_users_own_group_is_used(state: Path) 
         pytest.skip(f"group {own.gr_name} is not the user's own")
     os.chown(state, -1, me.pw_gid)
     state.chmod(0o775)
-    store = FileStore(str(state))
-    store.put("t", 1)
-    record = store.get("t")
-    assert record is not None and record.checkpoint == 1
+    _assert_a_checkpoint_is_kept(state)
 
 
 def test_a_sticky_directory_others_may_write_is_used(state: Path) -> None:
     """As /tmp: others may add names there, but not replace or remove dstream's files."""
     state.chmod(0o1777)
-    store = FileStore(str(state))
-    store.put("t", 1)
-    record = store.get("t")
-    assert record is not None and record.checkpoint == 1
+    _assert_a_checkpoint_is_kept(state)
 
 
 def test_a_record_another_user_planted_in_a_sticky_directory_is_refused(state: Path) -> None:
@@ -225,6 +219,14 @@ def test_run_refuses_a_state_directory_of_another_user(ws: Workspace, tmp_path: 
     assert "  hint: " in done.stderr
     assert all(path.read_text() == VICTIM for path in victims.values())
     assert sorted(p.name for p in shared.iterdir()) == sorted(victims)
+
+
+def _assert_a_checkpoint_is_kept(state: Path) -> None:
+    """The directory is used: a checkpoint put there is read back."""
+    store = FileStore(str(state))
+    store.put("t", 1)
+    record = store.get("t")
+    assert record is not None and record.checkpoint == 1
 
 
 def _give_to_a_shared_group(path: Path) -> None:

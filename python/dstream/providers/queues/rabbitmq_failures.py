@@ -6,7 +6,7 @@ reply codes, never on message text."""
 from __future__ import annotations
 
 import ssl
-from typing import Optional
+from collections.abc import Mapping
 
 from dstream.errors import DstreamError
 from dstream.providers.queues.routing import RoutingError
@@ -17,6 +17,7 @@ ACCESS_REFUSED = 403
 NOT_FOUND = 404
 PRECONDITION_FAILED = 406
 
+BROKER_LOG_HINT = "the broker's own log says more about what it refused"
 SET_PERMISSIONS = "rabbitmqctl set_permissions -p VHOST USER CONFIGURE WRITE READ"
 TLS_TRUST_HINT = (
     'a broker whose certificate a private CA signed: env = { SSL_CERT_FILE = "/path/ca.pem" } '
@@ -127,42 +128,45 @@ def failure(exc: BaseException, *, where: str, user: str, blocked_timeout: float
             f"{where} closed the channel: {words(exc)}",
             hint="`dstream status` shows the queues; `dstream init` creates missing ones",
         )
-    return DstreamError(
-        f"{where}: {type(exc).__name__}: {words(exc)}",
-        hint="the broker's own log says more about what it refused",
-    )
+    return DstreamError(f"{where}: {type(exc).__name__}: {words(exc)}", hint=BROKER_LOG_HINT)
+
+
+def _hint_for(exc: BaseException, by_reply_code: Mapping[int, str]) -> str:
+    """The hint for the broker's reply code to `exc` (a channel it closed), else where
+    to read more."""
+    return by_reply_code.get(getattr(exc, "reply_code", None) or 0, BROKER_LOG_HINT)
 
 
 def publish_refused(exc: BaseException, *, where: str, user: str, queue: str) -> DstreamError:
     """The broker closed the publishing channel (pika's ChannelClosedByBroker, not for
     CONNECTION_FORCED): the same batch would be refused again, so it is not retried."""
-    code = getattr(exc, "reply_code", None)
-    hint: Optional[str] = {
-        PRECONDITION_FAILED: "a message over the broker's max_message_size: raise that on "
-        "the broker, or set max_message_bytes to at most it, so that a change too big fails "
-        "naming its table and size",
-        ACCESS_REFUSED: f"grant user {user!r} write permission on the vhost, matching "
-        f"amq.default, the exchange dstream publishes through: {SET_PERMISSIONS}",
-    }.get(code or 0)
+    hint = _hint_for(
+        exc,
+        {
+            PRECONDITION_FAILED: "a message over the broker's max_message_size: raise that "
+            "on the broker, or set max_message_bytes to at most it, so that a change too big "
+            "fails naming its table and size",
+            ACCESS_REFUSED: f"grant user {user!r} write permission on the vhost, matching "
+            f"amq.default, the exchange dstream publishes through: {SET_PERMISSIONS}",
+        },
+    )
     return DstreamError(
-        f"{where} closed the channel publishing to queue {queue!r}: {words(exc)}",
-        hint=hint or "the broker's own log says more about what it refused",
+        f"{where} closed the channel publishing to queue {queue!r}: {words(exc)}", hint=hint
     )
 
 
 def declare_refused(exc: BaseException, *, user: str, queue: str) -> RoutingError:
     """The broker refused `queue.declare` (pika's ChannelClosedByBroker)."""
-    code = getattr(exc, "reply_code", None)
-    hint: Optional[str] = {
-        PRECONDITION_FAILED: "a queue of that name exists with other settings (durability, "
-        "type); delete it or choose another queue_pattern",
-        ACCESS_REFUSED: f"grant user {user!r} configure permission on the vhost for the "
-        f"queue's name ({SET_PERMISSIONS}), or run `dstream init` as a user who has it",
-    }.get(code or 0)
-    return RoutingError(
-        f"RabbitMQ refused to declare queue {queue!r}: {words(exc)}",
-        hint=hint or "the broker's own log says more about what it refused",
+    hint = _hint_for(
+        exc,
+        {
+            PRECONDITION_FAILED: "a queue of that name exists with other settings "
+            "(durability, type); delete it or choose another queue_pattern",
+            ACCESS_REFUSED: f"grant user {user!r} configure permission on the vhost for the "
+            f"queue's name ({SET_PERMISSIONS}), or run `dstream init` as a user who has it",
+        },
     )
+    return RoutingError(f"RabbitMQ refused to declare queue {queue!r}: {words(exc)}", hint=hint)
 
 
 __all__ = [
