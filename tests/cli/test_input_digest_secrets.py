@@ -197,3 +197,54 @@ def test_the_parts_of_a_connection_string_that_name_the_source_count() -> None:
     ]
     for config, before, after in pairs:
         assert _digest(text % config) != _digest(text % config.replace(before, after)), config
+
+
+URI_ONE = "postgresql://app:pw1@prod-db.example:5432/orders"
+URI_TWO = "postgresql://app:pw1@other-db.example:5432/billing"
+KEYWORDS_ONE = "host=prod-db.example dbname=orders password=pw1"
+KEYWORDS_TWO = "host=other-db.example dbname=billing password=pw1"
+
+
+@pytest.mark.parametrize(
+    ("config", "given", "one", "two"),
+    [
+        # a sensitive variable holding the whole DSN
+        ("dsn = var.src", "DSTREAM_VAR_src", URI_ONE, URI_TWO),
+        ("dsn = var.src", "DSTREAM_VAR_src", KEYWORDS_ONE, KEYWORDS_TWO),
+        # the same under a key that names no secret
+        ("source = var.src", "DSTREAM_VAR_src", URI_ONE, URI_TWO),
+        ("source = var.src", "DSTREAM_VAR_src", KEYWORDS_ONE, KEYWORDS_TWO),
+        # a credential's environment variable
+        ('dsn = env("SOURCE_DSN")', "SOURCE_DSN", URI_ONE, URI_TWO),
+        ('dsn = env("SOURCE_DSN")', "SOURCE_DSN", KEYWORDS_ONE, KEYWORDS_TWO),
+    ],
+)
+def test_a_dsn_held_whole_in_a_secret_still_names_its_source(
+    config: str, given: str, one: str, two: str
+) -> None:
+    """The upgrade review's D1: the whole DSN in one secret was masked whole, so another
+    database gave the same digest and a run resumed the old one's checkpoint, exit 0."""
+    text = (
+        """
+    variable "src" {
+      type      = string
+      default   = ""
+      sensitive = true
+    }
+    task "t" {
+      input {
+        provider_path = "./in.py"
+        config { %s }
+      }
+      output { provider_path = "dstream-null" }
+    }
+    """
+        % config
+    )
+
+    def digest(value: str) -> str:
+        project = load_project_text(text, "dstream.hcl", environ={given: value})
+        return input_digest(project.tasks["t"].input, project.sensitive_values)
+
+    assert digest(one) != digest(two)
+    assert digest(one) == digest(one.replace("pw1", "pw2"))  # a new password is no new source

@@ -89,3 +89,21 @@ def test_an_entry_another_user_owns_is_ignored(ws: Workspace, owned_by_another: 
     else:  # nothing is written into a folder another user owns
         assert [p.name for p in entry.parent.iterdir()] == [entry.name]
         assert entry.read_bytes() == before
+
+
+def test_an_entry_written_under_umask_002_is_used(ws: Workspace, tmp_path: Path) -> None:
+    """Debian's and Fedora's default umask for a user with a private group: an entry
+    written with the umask's mode (0664) failed the ownership check on every read, so
+    every command probed each provider again (the upgrade review's D2)."""
+    script = ws.script("probe.sh", 'echo start >> "$(dirname "$0")/probes"\nexec cat\n')
+    ws.config(f'task "t" {{\n  input {{ provider_path = "{script}" }}\n'
+              '  output { provider_path = "dstream-null" }\n}\n')  # fmt: skip
+    before = os.umask(0o002)
+    try:
+        for _ in range(3):
+            ws.run("lint")
+    finally:
+        os.umask(before)
+    assert (ws.root / "probes").read_text().count("start") == 1
+    entry = Path(str(describe.cache_entry(str(script))))
+    assert entry.stat().st_mode & 0o022 == 0

@@ -20,7 +20,7 @@ import pytest
 
 from dstream.errors import DstreamError
 from dstream.state.file import FileStore
-from tests.ownership import NOBODY
+from tests.ownership import AS_ROOT, NOBODY
 from tests.workspace import Workspace
 
 VICTIM = "IMPORTANT data of another user\n"
@@ -239,3 +239,31 @@ def _own_by_another_user(path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("giving a file to another user needs root")
     os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+
+
+@AS_ROOT
+def test_a_file_root_left_names_its_owner_to_the_user(tmp_path: Path) -> None:
+    """State a run as root left, then used by another user (the upgrade review's D3):
+    opening root's 0644 lock file fails with EACCES before the owner check could speak,
+    and the error said to check the directory's permissions. It names the owner now."""
+    import shutil
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(dir="/tmp"))  # not under tmp_path: root's 0700 folders
+    try:
+        top.chmod(0o755)
+        state = top / "state"
+        FileStore(str(state)).put("t", {"n": 1})  # as root: the directory and its files
+        os.chown(state, NOBODY, NOBODY)  # the user gave themselves the directory only
+        os.setegid(NOBODY)
+        os.seteuid(NOBODY)
+        try:
+            with pytest.raises(DstreamError) as caught:
+                FileStore(str(state)).put("t", {"n": 2})
+        finally:
+            os.seteuid(0)
+            os.setegid(0)
+        assert "belongs to user root, not to user nobody" in caught.value.reason
+        assert caught.value.hint is not None and "chown -R" in caught.value.hint
+    finally:
+        shutil.rmtree(top)

@@ -75,10 +75,16 @@ def masked(value: object, sensitive: list[str], kind: int = _PLAIN) -> object:
     if isinstance(value, (list, tuple)):
         return [masked(item, sensitive, kind) for item in value]
     if isinstance(value, str):
-        text = without_uri_password(_text(value, sensitive), MARK)
         if kind == _WHOLE:
             return MARK
-        return source_parts(text, MARK) if kind == _CONNECTION else text
+        if kind == _CONNECTION or value in sensitive:
+            # A connection string, or a secret that may be a whole one (a DSN in one
+            # sensitive variable): only what names the source is left, which must count
+            # (another database is another input), so the value itself is no longer
+            # one of the secrets to mask in it.
+            rest = [secret for secret in sensitive if secret != value]
+            return _text(source_parts(value, MARK), rest)
+        return _text(without_uri_password(value, MARK), sensitive)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return MARK if kind != _PLAIN or str(value) in sensitive else value
     return value

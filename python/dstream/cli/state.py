@@ -213,8 +213,8 @@ def _list(project: Optional[Project], store: StateStore, view: View) -> int:
         view.info(f"error: {item.reason}")
     if unreadable:
         view.info(
-            "  hint: fix or remove the file(s) above, or replace a task's record with "
-            "`dstream state set TASK JSON`; the other tasks are listed below"
+            "  hint: fix or remove the file(s) above (each error says how), or replace a "
+            "task's record with `dstream state set TASK JSON`; the other tasks are listed below"
         )
     if not records and not broken and not without:
         view.line("no stored checkpoints")

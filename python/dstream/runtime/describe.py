@@ -238,7 +238,11 @@ def _store(key: str, description: Description) -> None:
         if not _own_folder(directory):
             return
         temp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"  # both sides may be one
-        with open(temp, "wb") as handle:
+        # 0644 whatever the umask: one of 002 (a private group's) made it 0664, which
+        # _trusted refuses, so every command probed again.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        with os.fdopen(os.open(temp, flags, 0o644), "wb") as handle:
+            os.fchmod(handle.fileno(), 0o644)  # a leftover temporary kept its mode
             handle.write(data)
         os.replace(temp, path)
 

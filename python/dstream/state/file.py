@@ -182,6 +182,16 @@ _WHY_OWN = (
 )
 
 
+def _not_own(path: str, problem: str) -> DstreamError:
+    return DstreamError(
+        f"{path} {problem}, not to {_user(os.geteuid())}: dstream uses only files of its "
+        "user's own in a state directory",
+        hint="if dstream wrote it when run as another user (root), give the directory and "
+        "its files to the user that runs dstream now (chown -R); else remove it, and check "
+        "who else can write to the state directory",
+    )
+
+
 def _refusal(directory: str, st: os.stat_result) -> Optional[DstreamError]:
     """Why dstream does not use the state directory `st` describes: another user could
     write to it. None when only this user can."""
@@ -189,8 +199,8 @@ def _refusal(directory: str, st: os.stat_result) -> Optional[DstreamError]:
         return DstreamError(
             f"the state directory {directory} belongs to {_user(st.st_uid)}, not to "
             f"{_user(os.geteuid())} who runs dstream",
-            hint="use a directory of your own (state { path = ... }, --state-dir), or chown "
-            f"this one to the user that runs dstream. {_WHY_OWN}",
+            hint="use a directory of your own (state { path = ... }, --state-dir), or give "
+            f"this one and its files to the user that runs dstream (chown -R). {_WHY_OWN}",
         )
     mode = stat.S_IMODE(st.st_mode)
     if mode & stat.S_ISVTX:  # as /tmp: others may add names, not replace dstream's
@@ -281,6 +291,11 @@ class FileStore(StateStore):
         try:
             fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
         except OSError as exc:
+            if exc.errno == errno.EACCES:  # another user's file (root's, of an earlier run)
+                with contextlib.suppress(OSError):
+                    owner = os.lstat(path).st_uid
+                    if owner != os.geteuid():
+                        raise _not_own(path, f"belongs to {_user(owner)}") from None
             if exc.errno != errno.ELOOP:
                 raise
             raise DstreamError(
@@ -298,16 +313,11 @@ class FileStore(StateStore):
         if not stat.S_ISREG(st.st_mode):
             problem = "is not a regular file"
         elif st.st_uid != os.geteuid():
-            problem = f"belongs to {_user(st.st_uid)}, not to {_user(os.geteuid())}"
+            problem = f"belongs to {_user(st.st_uid)}"
         if problem is None:
             return fd
         os.close(fd)
-        raise DstreamError(
-            f"{path} {problem}: dstream uses only files of its user's own in a state directory",
-            hint="if it is a file dstream wrote when run as another user, chown it to the user "
-            "that runs dstream now; else remove it, and check who else can write to the state "
-            "directory",
-        )
+        raise _not_own(path, problem)
 
     def _read_bytes(self, path: str) -> Optional[bytes]:
         """The contents of the file at `path` in the state directory; None when there is
