@@ -234,13 +234,12 @@ def test_a_dsn_held_whole_in_a_secret_still_names_its_source(
     task "t" {
       input {
         provider_path = "./in.py"
-        config { %s }
+        config { CONFIG }
       }
       output { provider_path = "dstream-null" }
     }
     """
-        % config
-    )
+    ).replace("CONFIG", config)
 
     def digest(value: str) -> str:
         project = load_project_text(text, "dstream.hcl", environ={given: value})
