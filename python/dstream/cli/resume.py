@@ -135,7 +135,8 @@ def check_inputs(
                         "checkpoint was stored; resuming from it could skip or repeat data",
                         hint=f"`dstream run {name} --reset-state` starts over; "
                         f"`dstream run {name} --resume-changed` resumes from the checkpoint "
-                        "anyway",
+                        "anyway (as after an upgrade of dstream that changed what a provider "
+                        "is given: the CHANGELOG says when, e.g. 1.0 sent as 1)",
                     )
                 view.note(
                     f"task {name}: the input's configuration changed since its checkpoint "
