@@ -41,7 +41,7 @@ from dstream.oci.manifest import (
     select_from_index,
     select_layer,
 )
-from dstream.oci.reference import Reference, parse_reference
+from dstream.oci.reference import BadReference, Reference, parse_reference
 from dstream.oci.transport import REACH_HINT
 from dstream.oci.verify import cached_executable, pick_in_archive, unpacked_files
 from dstream.records import asdict, field, record
@@ -431,8 +431,12 @@ def resolve_provider_ref(
 def cached_provider_ref(reference: str, *, cache_dir: Optional[str] = None) -> Optional[Path]:
     """The verified cached executable of `reference` for this OS/arch, without asking
     the registry (a tag as last resolved); None when the cache has none that checks
-    out. For what reads a provider without running it (`dstream lint`)."""
-    ref = parse_reference(reference)
+    out, or when `reference` does not parse (what checks references says why, with
+    where it is written). For what reads a provider without running it (`dstream lint`)."""
+    try:
+        ref = parse_reference(reference)
+    except BadReference:
+        return None
     cache = Cache(cache_dir)
     record = cache.load_ref(str(ref))
     try:
