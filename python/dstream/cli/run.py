@@ -120,20 +120,21 @@ def _reset_state(project: Project, names: list[str], view: View) -> None:
             )
 
 
-def _record(project: Project, summaries: list[RunSummary], started: float) -> None:
-    """Each task's run in its history (`dstream runs`); a store that cannot take it does
-    not change the run's outcome (the log says why)."""
+def _record(project: Project, summaries: list[RunSummary]) -> None:
+    """Each task's run in its history (`dstream runs`), from its own start to its own end
+    (a task left behind by a forced stop ends with dstream); a store that cannot take it
+    does not change the run's outcome (the log says why)."""
     from dstream.errors import DstreamError
     from dstream.runtime import summary as summary_
     from dstream.state import open_store
 
-    ended = time.time()
+    now = time.time()
     try:
         with open_store(project.state, project.base_dir) as store:
             for s in summaries:
                 store.add_run(s.task, {
-                    "started_at": started,
-                    "ended_at": ended,
+                    "started_at": s.started_at,
+                    "ended_at": now if s.ended_at is None else s.ended_at,
                     "envelopes": s.counters.get("data_frames", 0),
                     "result": "interrupted" if s.stopped_by is not None else s.outcome,
                     "exit_code": int(summary_.exit_code_of(s)),
@@ -207,7 +208,6 @@ def execute(args: argparse.Namespace, view: View) -> int:
 
             stack.enter_context(ProgressLog(monitor, args.progress_interval))
         resume_collector()  # the start is over: the providers are next
-        started = time.time()
         summaries = run_tasks(
             project,
             names,
@@ -218,7 +218,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             standby=args.standby,
         )
         if not _builtin_demo(args):
-            _record(project, summaries, started)
+            _record(project, summaries)
     again = again_options(args)
     return render(summaries, view, quiet=args.quiet, output_lines=output_lines, again=again)
 

@@ -525,6 +525,7 @@ class TaskRun:
             output=out.label,
             stream_ended=outcome == "eof",
             output_killed="output" in self.deadline.forced or self.flush_expired,
+            second_signal=self.deadline.second_signal,
             envelopes=int(self.pump.counters().data_frames if self.pump else 0),
             acknowledged=summary.last_checkpoint,
             stored=stored,

@@ -22,7 +22,9 @@ class RunSummary:
     task: str
     outcome: str = "running"  # completed | failed | interrupted | removed (by a reload)
     counters: CounterDict = field(default_factory=dict)
+    # Wall-clock times of the task's run (all its attempts and reloads), for its history.
     started_at: float = field(default_factory=time.time)
+    ended_at: Optional[float] = None  # None: not ended yet
     duration: float = 0.0
     checkpoints_acknowledged: int = 0
     last_checkpoint: Optional[bytes] = None  # the exact JSON text of the value

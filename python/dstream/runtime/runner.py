@@ -88,6 +88,7 @@ def run_task(context: RunContext) -> RunSummary:
     if stop.requests:
         monitor.detach("interrupted")
         return never_started(task.name, "before it started", stop.signum)
+    started_at = time.time()  # its first attempt's start: the record's, over restarts
     counters: CounterDict = {}
     duration = 0.0
     acknowledged = 0
@@ -132,6 +133,7 @@ def run_task(context: RunContext) -> RunSummary:
     summary.checkpoints_acknowledged = acknowledged
     summary.notes = notes
     summary.attempts = attempt
+    summary.started_at, summary.ended_at = started_at, time.time()
     return summary
 
 
@@ -140,6 +142,7 @@ def _after_reload(earlier: RunSummary, later: RunSummary) -> RunSummary:
     later.duration += earlier.duration
     later.checkpoints_acknowledged += earlier.checkpoints_acknowledged
     later.reloads = earlier.reloads + 1
+    later.started_at = earlier.started_at  # one run of the task, from its first start
     if later.last_checkpoint is None:
         later.last_checkpoint = earlier.last_checkpoint
     return later

@@ -63,6 +63,8 @@ class Deadline:
         self.began: Optional[float] = None  # monotonic: when the stop began
         self.why = f"stop_grace ({grace:g} s) ran out"
         self.forced: set[str] = set()
+        # A second interrupt killed some of them, before the deadline could.
+        self.second_signal = False
 
     def start(self) -> None:
         if self.began is None:
@@ -93,14 +95,20 @@ class Deadline:
     def check(self, pump: Optional[Pump], providers: dict[str, Optional[ProviderProcess]]) -> None:
         """Kill what still runs when a second interrupt came or the deadline passed."""
         if self.stop.requests > 1:
-            self.force("a second interrupt", pump, providers)
+            self.force("a second interrupt", pump, providers, second_signal=True)
         elif self.passed():
             self.force(self.why, pump, providers)
 
     def force(
-        self, why: str, pump: Optional[Pump], providers: dict[str, Optional[ProviderProcess]]
+        self,
+        why: str,
+        pump: Optional[Pump],
+        providers: dict[str, Optional[ProviderProcess]],
+        *,
+        second_signal: bool = False,
     ) -> None:
-        """Stop the pump and kill what still runs (each provider's whole group)."""
+        """Stop the pump and kill what still runs (each provider's whole group);
+        `second_signal`: a second interrupt forced it, before the deadline."""
         if pump is not None:
             pump.stop()
         for role, proc in providers.items():
@@ -109,6 +117,7 @@ class Deadline:
                     logs.log.warning(
                         "task %s: %s did not stop: %s, killing it", self.task, proc.label, why
                     )
+                    self.second_signal = self.second_signal or second_signal
                 self.forced.add(role)
                 proc.kill()
 

@@ -125,11 +125,13 @@ def human_lines(summary: RunSummary) -> list[str]:
         lines.append(f"  log      {c['log_lines']:,} stdout lines of the legacy input, logged")
     for table, count in sorted((c.get("tables") or {}).items()):
         lines.append(f"  table    {table}: {count:,}")
+    # What made resume impossible: withheld checkpoints (legacy.py), or none stored.
+    none_stored = not summary.resumable and not c.get("checkpoints_withheld")
     if not summary.resumable:
-        why = (  # what made it so: withheld checkpoints (legacy.py), or none stored
-            "the output does not acknowledge checkpoints"
-            if c.get("checkpoints_withheld")
-            else "no checkpoint is stored for this task"
+        why = (
+            "no checkpoint is stored for this task"
+            if none_stored
+            else "the output does not acknowledge checkpoints"
         )
         lines.append(f"  state    resume is not possible: {why}")
     if summary.checkpoints_acknowledged:
@@ -137,8 +139,9 @@ def human_lines(summary: RunSummary) -> list[str]:
             f"  state    {summary.checkpoints_acknowledged:,} checkpoint(s) acknowledged, "
             f"stored {value(summary.last_checkpoint)}"
         )
-    elif c.get("checkpoint_frames"):
-        lines.append("  state    no checkpoint acknowledged: the stored one is unchanged")
+    elif c.get("checkpoint_frames"):  # the line above said when none is stored
+        unchanged = "" if none_stored else ": the stored one is unchanged"
+        lines.append(f"  state    no checkpoint acknowledged{unchanged}")
     lines.extend(f"  note     {note}" for note in summary.notes)
     return lines
 

@@ -90,7 +90,7 @@ class OutputEnd:
 
     code: Optional[int]  # its exit code (None: unknown)
     left_early: bool  # it closed its stdin or exited while the stream was still open
-    killed: bool  # dstream killed it (at the stop deadline, or at flush_timeout)
+    killed: bool  # dstream killed it (its stop deadline, a second interrupt, flush_timeout)
     flush_timeout: Optional[float]  # set when it was killed for outliving it
 
 
@@ -178,6 +178,8 @@ class StopEnd:
     output: str  # the output's label
     stream_ended: bool  # the pump reached the end of the input's stream (outcome "eof")
     output_killed: bool  # dstream killed the output before it exited by itself
+    # a second SIGINT/SIGTERM killed what still ran, before stop_grace ran out
+    second_signal: bool
     envelopes: int  # data frames written to the output
     acknowledged: Optional[bytes]  # the last checkpoint it acknowledged in this run
     stored: Optional[bytes]  # the checkpoint the next run is given (None: none stored)
@@ -198,7 +200,8 @@ def interrupted(end: StopEnd) -> Interrupted:
         else:
             n = end.envelopes
             what = f"it may not have written the {n} envelope{'' if n == 1 else 's'} it was sent"
-        message = f"{head}; {end.output} was killed at the stop deadline before it exited: {what}"
+        when = "by a second interrupt" if end.second_signal else "at the stop deadline"
+        message = f"{head}; {end.output} was killed {when} before it exited: {what}"
     elif end.stream_ended:
         message = f"{head}; everything the input wrote was delivered"
     else:
@@ -211,8 +214,7 @@ def interrupted(end: StopEnd) -> Interrupted:
     elif end.output_killed or not end.stream_ended:
         hint = (
             "no checkpoint is stored for this task, so no later run sends them again: check "
-            "what reached the output's destination; a longer stop_grace gives the output more "
-            "time to flush"
+            f"what reached the output's destination; {_more_time(end)}"
         )
     else:
         hint = (
@@ -220,3 +222,13 @@ def interrupted(end: StopEnd) -> Interrupted:
             "itself starts"
         )
     return Interrupted(message, hint=hint)
+
+
+def _more_time(end: StopEnd) -> str:
+    """How a next stop gives the output the time to flush that this one did not."""
+    if end.second_signal:
+        return (
+            "a single interrupt gives the output up to stop_grace to flush; a second one "
+            "kills it at once"
+        )
+    return "a longer stop_grace gives the output more time to flush"

@@ -1,0 +1,90 @@
+"""A second SIGTERM kills an output that is still flushing long before stop_grace runs
+out: the run says so (not "killed at the stop deadline", not "a longer stop_grace"),
+and its state lines agree with each other."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+
+import orjson
+import pytest
+
+from dstream.errors import ExitCode
+from tests.services import wait_until
+from tests.workspace import Workspace
+
+# Five envelopes and a checkpoint, then it waits; it stops at SIGTERM (exit 0).
+INPUT = r"""
+import signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+sys.stdin.buffer.readline()
+out = sys.stdout
+out.write('{"status":"ready","protocol":1}\n')
+for i in range(5):
+    out.write('{"data":%d,"metadata":{}}\n' % i)
+out.write('{"checkpoint":5}\n')
+out.flush()
+while True:
+    time.sleep(1)
+"""
+
+# Acknowledges checkpoints, but only once it flushed at EOF, which it never finishes:
+# it ignores SIGTERM. It creates `flowing` when it has read the checkpoint.
+SLOW_FLUSHING_OUTPUT = r"""
+import signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+sys.stdin.buffer.readline()
+print('{"status":"ready","protocol":1}', flush=True)
+for line in sys.stdin.buffer:
+    if line.startswith(b'{"checkpoint"'):
+        open("flowing", "w").close()
+while True:
+    time.sleep(1)
+"""
+
+
+def _stopped_twice(ws: Workspace, *flags: str) -> tuple[int, str, str]:
+    """Run task "t" (stop_grace 10 minutes) until its output read the checkpoint,
+    SIGTERM it, and again once it says it is stopping; its exit code, stdout, stderr."""
+    ws.python_script("input.py", INPUT)
+    ws.python_script("output.py", SLOW_FLUSHING_OUTPUT)
+    ws.task("./input.py", "./output.py", settings='stop_grace = "10m"')
+    with open(ws.root / "stdout", "wb") as out, open(ws.root / "stderr", "wb") as err:
+        proc = ws.popen("run", "t", *flags, stdout=out, stderr=err)
+        try:
+            wait_until("the output's `flowing`", lambda: (ws.root / "flowing").exists())
+            proc.send_signal(signal.SIGTERM)
+            wait_until("the stop notice", lambda: "stopping" in ws.read_text("stderr"))
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+        except (AssertionError, subprocess.TimeoutExpired):
+            proc.kill()
+            raise
+    return proc.returncode, ws.read_text("stdout"), ws.read_text("stderr")
+
+
+@pytest.mark.timeout(120)
+def test_an_output_killed_by_a_second_signal_is_said_to_be(ws: Workspace) -> None:
+    code, out, err = _stopped_twice(ws, "--json")
+    assert code == ExitCode.TERMINATED, err
+    assert "output './output.py' did not stop: a second interrupt" in err, err
+    error = orjson.loads(out)["tasks"][0]["error"]
+    assert "stop deadline" not in error["message"], error
+    assert (
+        "output './output.py' was killed by a second interrupt before it exited: it may not "
+        "have written the 5 envelopes it was sent" in error["message"]
+    ), error
+    assert "longer stop_grace" not in error["hint"], error
+    assert "no checkpoint is stored" in error["hint"], error
+
+
+@pytest.mark.timeout(120)
+def test_the_state_lines_of_a_run_with_nothing_stored_agree(ws: Workspace) -> None:
+    code, out, err = _stopped_twice(ws)
+    assert code == ExitCode.TERMINATED, err
+    said = out + err
+    state = [line.strip() for line in said.splitlines() if line.strip().startswith("state ")]
+    assert any("no checkpoint is stored for this task" in line for line in state), said
+    assert not any("the stored one" in line for line in state), said
+    assert any(line.endswith("no checkpoint acknowledged") for line in state), said
