@@ -1,7 +1,9 @@
 """The metrics endpoint (`--metrics-addr`, bound on 0.0.0.0 by `deploy`) cannot be made
-to hold a thread per idle connection for ever: a connection that sends no complete
-request is closed after a timeout, and connections beyond a cap are closed at once,
-so a slow client (a slowloris) cannot pile up the process's threads."""
+to hold a thread per idle connection for ever, nor be locked out by slow clients: a
+connection whose request is not complete within a deadline (however slowly it trickles
+in) is closed, and a connection beyond the cap takes the slot of the one that has waited
+longest for its request, so a slow client (a slowloris) can neither pile up the
+process's threads nor keep a probe of /healthz out."""
 
 from __future__ import annotations
 
@@ -79,8 +81,48 @@ def test_an_idle_connection_is_closed(served: tuple[int, str]) -> None:
     assert scrape(addr, "/healthz")[0] == 200  # and the endpoint still serves
 
 
+def closed_while_trickling(sock: socket.socket) -> bool:
+    """Sends `sock` one byte a second, each well within any per-read timeout, until the
+    server closes it (True) or CLIENT_WAIT seconds of bytes have been sent (False)."""
+    sock.settimeout(1.0)
+    for _ in range(int(CLIENT_WAIT)):
+        try:
+            sock.sendall(b"X")
+            if sock.recv(4096) == b"":
+                return True
+        except socket.timeout:
+            continue  # still open: the next byte
+        except OSError:  # reset, or a broken pipe: closed
+            return True
+    return False
+
+
 @pytest.mark.timeout(300)
-def test_connections_beyond_the_cap_are_closed_and_threads_stay_bounded(
+def test_a_trickling_request_is_closed_at_its_deadline(served: tuple[int, str]) -> None:
+    _, addr = served
+    with idle_connection(addr) as sock:
+        assert closed_while_trickling(sock)
+    assert scrape(addr, "/healthz")[0] == 200
+
+
+@pytest.mark.timeout(300)
+def test_a_probe_gets_through_while_every_slot_is_held(served: tuple[int, str]) -> None:
+    from dstream.runtime.metrics import MAX_CONNECTIONS
+
+    _, addr = served
+    held = [idle_connection(addr) for _ in range(MAX_CONNECTIONS)]
+    try:
+        for _ in range(3):  # each probe finds every slot held again
+            held.append(idle_connection(addr))
+            assert scrape(addr, "/healthz")[0] == 200
+        assert scrape(addr)[0] == 200
+    finally:
+        for sock in held:
+            sock.close()
+
+
+@pytest.mark.timeout(300)
+def test_connections_beyond_the_cap_take_the_oldest_slots_and_threads_stay_bounded(
     served: tuple[int, str],
 ) -> None:
     from dstream.runtime.metrics import MAX_CONNECTIONS
@@ -92,11 +134,13 @@ def test_connections_beyond_the_cap_are_closed_and_threads_stay_bounded(
     held = [idle_connection(addr) for _ in range(MAX_CONNECTIONS)]
     beyond = [idle_connection(addr) for _ in range(extra)]
     try:
-        # Accepted in order: once these are closed, every one before was accepted too.
-        assert all(closed_by_the_server(sock) for sock in beyond)
+        # Each one beyond the cap closes the oldest waiting, in order: once these are
+        # closed, every connection was accepted.
+        assert all(closed_by_the_server(sock) for sock in held[:extra])
         # One thread at most per connection held (fewer if some timed out meanwhile);
         # a few more for what the run itself may start or end meanwhile.
         assert threads(pid) <= before + MAX_CONNECTIONS + 4, (before, threads(pid))
+        assert scrape(addr, "/healthz")[0] == 200
     finally:
         for sock in held + beyond:
             sock.close()

@@ -6,26 +6,37 @@ nothing on the hot path and always agrees with the run summary.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from dstream.config.model import Location, parse_addr
 from dstream.errors import ConfigError, DstreamError, UsageError
 from dstream.runtime.monitor import Monitor
 
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
 KINDS = {"data_frames": "data", "checkpoint_frames": "checkpoint"}
 POLICIES = {"skipped": "skip", "dead_lettered": "dead_letter"}
-# Seconds a connection may stay silent (a request not finished, no next one): each
-# holds a thread, and a client that never finishes its request would hold it for ever.
+# Seconds a connection has, from its accept, to send its whole request (the request
+# line and headers), and then for each write of the answer: each connection holds a
+# thread, and a client trickling its request a byte at a time would hold it for ever.
 CONNECTION_TIMEOUT = 10.0
-# Connections served at once; one more is closed unanswered (a scraper retries), so
-# that no number of idle clients can pile up the process's threads.
+# Connections served at once, so that no number of clients can pile up the process's
+# threads. One more takes the slot of the one that has waited longest for its request
+# (closed unanswered), so slow or idle clients cannot keep a probe of /healthz out.
 MAX_CONNECTIONS = 64
+# Seconds the accept loop waits for the thread of the connection it closed to give
+# its slot back (it wakes at once: this only bounds a thread busy writing an answer).
+SLOT_WAIT = 5.0
 
 
 class _Collector:
@@ -77,6 +88,86 @@ class _Collector:
         yield from (frames, nbytes, tables, invalid, restarts, acks, lag, up)
 
 
+class _Connection:
+    """An accepted connection: until when its request may arrive, and whether it still
+    is arriving."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.deadline = time.monotonic() + CONNECTION_TIMEOUT
+        self.reading = True
+        self.evicted = False
+
+    def evict(self) -> None:
+        """Closes it for a newer connection's slot: its thread's read wakes at once."""
+        self.evicted = True
+        with contextlib.suppress(OSError):  # the client is gone: its thread is ending anyway
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Slots:
+    """The connections being served, MAX_CONNECTIONS at most, oldest first."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._held: dict[socket.socket, _Connection] = {}  # in the order accepted
+
+    def take(self, sock: socket.socket) -> bool:
+        """A slot for `sock`; when none is free, the oldest connection still sending its
+        request (else the oldest) is closed for it. False only if that one's thread did
+        not give its slot back within SLOT_WAIT."""
+        with self._changed:
+            if len(self._held) >= MAX_CONNECTIONS:
+                victim = self._oldest()
+                if victim is not None:
+                    victim.evict()
+                if not self._changed.wait_for(self._free, SLOT_WAIT):
+                    return False
+            self._held[sock] = _Connection(sock)
+            return True
+
+    def of(self, sock: socket.socket) -> _Connection:
+        with self._changed:
+            return self._held[sock]
+
+    def give_back(self, sock: socket.socket) -> None:
+        with self._changed:
+            self._held.pop(sock, None)
+            self._changed.notify_all()
+
+    def _free(self) -> bool:
+        return len(self._held) < MAX_CONNECTIONS
+
+    def _oldest(self) -> Optional[_Connection]:
+        live = [conn for conn in self._held.values() if not conn.evicted]
+        waiting = [conn for conn in live if conn.reading]
+        candidates = waiting or live
+        return candidates[0] if candidates else None
+
+
+class _RequestReader(io.RawIOBase):
+    """A connection's request, which must be whole by its deadline: each read waits only
+    for the time left, so a trickle of bytes cannot stretch it. A connection closed for
+    its slot reads as timed out, which the handler closes without an answer."""
+
+    def __init__(self, conn: _Connection) -> None:
+        super().__init__()
+        self._conn = conn
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        left = self._conn.deadline - time.monotonic()
+        if left <= 0 or self._conn.evicted:
+            raise TimeoutError("the request did not arrive in time")
+        self._conn.sock.settimeout(left)
+        count = self._conn.sock.recv_into(buffer)
+        if self._conn.evicted:
+            raise TimeoutError("closed for a newer connection")
+        return count
+
+
 class _Server(ThreadingHTTPServer):
     """A thread per connection, MAX_CONNECTIONS at most."""
 
@@ -84,23 +175,29 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, *args: Any) -> None:  # Any: ThreadingHTTPServer's arguments
         super().__init__(*args)
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.slots = _Slots()
 
     def process_request(self, request: Any, client_address: Any) -> None:  # Any: the base's
-        if not self._slots.acquire(blocking=False):
-            self.shutdown_request(request)  # all busy: closed now, not queued for a thread
+        if not self.slots.take(request):
+            self.shutdown_request(request)  # no slot came free: closed, not queued
             return
         try:
             super().process_request(request, client_address)
         except BaseException:  # no thread started: its slot is free again
-            self._slots.release()
+            self.slots.give_back(request)
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            self.slots.give_back(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client gone, or one closed for its slot, is not news (the base prints a
+        # traceback on stderr, the run's output).
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class _IPv6Server(_Server):
@@ -118,7 +215,20 @@ class MetricsServer:
         registry.register(_Collector(monitor))
 
         class Handler(BaseHTTPRequestHandler):
-            timeout = CONNECTION_TIMEOUT  # each read of the request: then it is closed
+            timeout = CONNECTION_TIMEOUT  # each write of the answer
+
+            def setup(self) -> None:
+                super().setup()
+                assert isinstance(self.server, _Server)
+                self._conn = self.server.slots.of(self.request)
+                self.rfile.close()  # the base's reader, which would keep the socket open
+                self.rfile = io.BufferedReader(_RequestReader(self._conn))
+
+            def parse_request(self) -> bool:
+                parsed = super().parse_request()  # reads the headers
+                self._conn.reading = False
+                self.connection.settimeout(CONNECTION_TIMEOUT)
+                return parsed
 
             def do_GET(self) -> None:
                 if self.path.startswith("/metrics"):
