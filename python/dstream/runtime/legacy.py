@@ -17,12 +17,18 @@
   in its summary, that it cannot resume.
 - Until the output's first line says which kind it is, the pump withholds checkpoint
   frames. So that a protocol-1 output does not lose its first checkpoints to that, the
-  pump starts, behind an input that may write them, only once the output answered (as
-  it answered before, when the describe cache knows it), or after OUTPUT_HANDSHAKE_WAIT:
-  an output that writes nothing in that time (it writes only once it has input, or
-  nothing at all) is taken for one without a handshake, and remembered so, so that its
-  next runs do not wait. An output that answers later still gets the checkpoints after
-  its answer.
+  pump starts, behind an input that may write them, only once the output answered (an
+  output the describe cache saw answer is waited for behind any input), or after
+  OUTPUT_HANDSHAKE_WAIT: an output that writes nothing in that time (it writes only once
+  it has input, or nothing at all) is taken for one without a handshake (the run warns
+  at its end, unless the output refused meanwhile). It is remembered so once its first
+  line says so or its stdout ends without one, so that its next runs do not wait: an
+  output that answers later still gets the checkpoints after its answer, and one that
+  refuses later is no output without a handshake.
+- An output that refuses (its first line is an error status) fails the run before the
+  bridge hears of it (pipeline._read_output), so the pump, stopped, forwards nothing to
+  it; the refusal is its answer, and the run says nothing else of it: no warning that
+  it does not acknowledge checkpoints, no "cannot resume".
 """
 
 from __future__ import annotations
@@ -127,6 +133,9 @@ class LegacyBridge:
         self._acks: Optional[bool] = None  # None: not known yet which kind it is
         self._why = NO_HANDSHAKE  # why it gets no checkpoint frames (when it does not)
         self._closed = False  # its stdout ended
+        self._first_line = False  # it wrote one (the reader parsed it as a handshake)
+        self._refused = False  # that line was an error status: the run failed with it
+        self._waited_out = False  # nothing came within OUTPUT_HANDSHAKE_WAIT
         self._withholding = False
         self._warned = False
         self._stray_warned = False  # a legacy input's ready line (warn_stray_handshake)
@@ -135,18 +144,26 @@ class LegacyBridge:
     def output_handshake(self, handshake: Handshake) -> None:
         """Called by the output reader with the output's first line, whatever it was.
         A ProviderError: passthrough cannot withhold what this output must not get."""
+        self._first_line = True
         try:
             if handshake.status == READY:
                 self._decide(acknowledges(handshake), BARE_READY)
-            elif handshake.status != ERROR:  # (an error fails the run)
+            elif handshake.status == ERROR:  # the run failed with it: nothing to decide
+                self._refused = True
+            else:
                 self._decide(False, NO_HANDSHAKE)
         finally:
             self._answered.set()
 
     def output_closed(self) -> None:
-        """Called by the output reader when the output's stdout ends."""
+        """Called by the output reader when the output's stdout ends. One that wrote no
+        line at all, after the wait ran out, is remembered as an output without a
+        handshake (a first line was remembered as what it said)."""
         self._closed = True
         self._answered.set()
+        output = self._run.output
+        if self._waited_out and not self._first_line and output is not None:
+            remember(output.executable, Handshake("legacy"))  # its next runs do not wait
 
     def await_output_handshake(self, output: ProviderProcess, stopping: Callable[[], bool]) -> None:
         """Before the pump starts: wait for an output whose first line is already
@@ -164,13 +181,15 @@ class LegacyBridge:
         answered: Optional[bool] = True
         if ready or self._must_wait(output):
             answered = wait_unless_stopped(self._answered.wait, stopping, OUTPUT_HANDSHAKE_WAIT)
+        if self._refused:  # the run failed with its refusal, and the pump is stopped
+            return
         if answered is False and not self._closed:
             logs.log.debug(
                 "task %s: %s did not answer within %g s: it gets envelopes only, as an "
                 "output that writes no handshake",
                 self._run.task.name, output.label, OUTPUT_HANDSHAKE_WAIT,
             )  # fmt: skip
-            remember(output.executable, Handshake("legacy"))  # its next runs do not wait
+            self._waited_out = True  # remembered so once its stdout ends without a line
         seen = known(output.executable)
         if seen is not None and seen.answered:
             acks, why = acknowledges(seen), BARE_READY
@@ -179,19 +198,22 @@ class LegacyBridge:
         # Unknown, or gone, or stopping: nothing is known that passthrough must refuse.
         quiet = self._closed or stopping() or (seen is None and answered is not False)
         try:
-            self._decide(acks, why, unless_known=True, quiet=quiet)
+            # One that did not answer yet may still refuse: finish() warns, unless it did.
+            self._decide(acks, why, unless_known=True, quiet=quiet, later=answered is False)
         except ProviderError as exc:
             self._run.fail(exc)
 
     def _must_wait(self, output: ProviderProcess) -> bool:
-        """Whether the pump must wait for `output`'s answer: the input handshook (it may
-        write checkpoint frames) and the describe cache does not say what the output is.
-        One that writes nothing before its input, like `cat`, costs the wait once."""
-        inp = self._run.input
-        if inp is None or inp.legacy:
-            return False
+        """Whether the pump must wait for `output`'s answer: the describe cache says it
+        answers (a refusal too comes before it reads a frame: the pump then forwards
+        none), or the input handshook (it may write checkpoint frames) and the cache does
+        not say what the output is. One that writes nothing before its input, like
+        `cat`, costs the wait once."""
         seen = known(output.executable)
         if seen is not None and seen.answered is not None:
+            return seen.answered
+        inp = self._run.input
+        if inp is None or inp.legacy:
             return False
         logs.log.debug(
             "task %s: waiting up to %g s for %s to answer before any checkpoint frame "
@@ -201,12 +223,19 @@ class LegacyBridge:
         return True
 
     def _decide(
-        self, acks: bool, why: str, *, unless_known: bool = False, quiet: bool = False
+        self,
+        acks: bool,
+        why: str,
+        *,
+        unless_known: bool = False,
+        quiet: bool = False,
+        later: bool = False,
     ) -> None:
         """The output acknowledges checkpoints (`acks`) or not (`why`): the pump forwards
         them or withholds them from now on. `unless_known`: only if its own answer has
         not decided already; `quiet`: nothing is known for sure, so no passthrough error
-        and no warning yet (finish() warns if checkpoints were withheld after all)."""
+        and no warning yet (finish() warns if checkpoints were withheld after all);
+        `later`: the warning only waits for finish() (unless the output refused)."""
         with self._lock:
             if unless_known and self._acks is not None:
                 return
@@ -222,7 +251,7 @@ class LegacyBridge:
             if self._passing_checkpoints() and not quiet:
                 raise self._unwithheld()
             self._withhold(pump)
-            if self._input_checkpoints() and not quiet:
+            if self._input_checkpoints() and not (quiet or later):
                 self._warn()
 
     def _withhold(self, pump: Pump) -> None:
@@ -273,6 +302,8 @@ class LegacyBridge:
     # -- the end -------------------------------------------------------------------
     def finish(self) -> None:
         self.forward_logs()
+        if self._refused:  # the refusal is the run's whole story (module docstring)
+            return
         withheld = self._run.summary.counters.get("checkpoints_withheld", 0)
         if self._withholding and (withheld or self._warned):
             self._run.summary.resumable = False

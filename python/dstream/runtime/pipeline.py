@@ -206,8 +206,9 @@ class TaskRun:
                         )
                         warm.forget(os.getcwd(), warm.console_args() or [])
                         return
-                    self.legacy.output_handshake(handshake)
                     if handshake.status == "error":
+                        # The run fails (and the pump stops) before the bridge hears of
+                        # the refusal: the pump, started after, forwards nothing to it.
                         self.fail(
                             ProviderRefused(
                                 f"{output.label} refused to start: {handshake.message}",
@@ -216,7 +217,9 @@ class TaskRun:
                                 hint=REFUSAL_HINT,
                             )
                         )
+                        self.legacy.output_handshake(handshake)
                         return
+                    self.legacy.output_handshake(handshake)
                     if not handshake.is_legacy:
                         output.features = handshake.features
                         continue
