@@ -1,7 +1,9 @@
 """A secret inside a longer base64 text (an HTTP Basic header: base64("user:" +
 password)) is masked with the base64 groups that mix it with its neighbours: those
 decode to its first and last characters, which masking only the groups made of the
-secret alone left readable (`YXBwOlMz***ZA==`: "app:S3" ... "d")."""
+secret alone left readable (`YXBwOlMz***ZA==`: "app:S3" ... "d"). A short secret (3 to
+7 characters behind "app:") has at most one group of its own bytes alone, and was not
+masked at all (`YXBwOlNlY3JldDc=`: "app:Secret7")."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dstream.config.redact import REDACTED, Redactor
 from tests.workspace import Workspace
 
 SECRET = "S3cr3t-Basic-pw-d"
+SHORT = ["abc", "pw3", "päß", "abcd", "x+/y~", "abcdef", "Secret7", "hunter22", "123456789"]
 PREFIXES = ["", "a", "ap", "app:", "alice:", "bob:"]  # every alignment, twice
 SUFFIXES = ["", "x", "xy", ":tail", "\n"]
 ENCODERS = {"standard": base64.b64encode, "urlsafe": base64.urlsafe_b64encode}
@@ -49,6 +52,51 @@ def test_no_base64_group_holding_a_byte_of_the_secret_is_left(
     assert shown.count(REDACTED) == 1, shown
 
 
+@pytest.mark.parametrize("secret", SHORT)  # every length from 3 up, and a 5-byte "päß"
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+@pytest.mark.parametrize("prefix", PREFIXES)
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_a_short_secret_is_masked_at_every_alignment(
+    secret: str, encoder: str, prefix: str, suffix: str
+) -> None:
+    text = (prefix + secret + suffix).encode()
+    encoded = ENCODERS[encoder](text).decode()
+    shown = Redactor([secret]).text(f"Basic {encoded} end")
+    assert shown.startswith("Basic ") and shown.endswith(" end"), shown
+    start = len(prefix.encode())
+    left = secret_bytes_left(shown[6:-4], encoded, start, start + len(secret.encode()))
+    assert left == [], shown
+    assert shown.count(REDACTED) == 1, shown
+
+
+def flipped(secret: bytes, bit: int) -> bytes:
+    flip = bytearray(secret)
+    flip[bit // 8] ^= 0x80 >> bit % 8
+    return bytes(flip)
+
+
+@pytest.mark.parametrize("secret", ["abc", "pw3x", "Secret7"])
+@pytest.mark.parametrize("prefix", PREFIXES[:4])  # every alignment
+def test_base64_differing_from_the_secret_in_any_one_bit_is_kept(secret: str, prefix: str) -> None:
+    """Every bit of the secret is matched, those the groups at its ends share with
+    the neighbours' bits too: a short secret's form is no looser than its plain text."""
+    redactor = Redactor([secret])
+    raw = secret.encode()
+    for bit in range(8 * len(raw)):
+        for encode in ENCODERS.values():
+            encoded = encode(prefix.encode() + flipped(raw, bit) + b":tail").decode()
+            assert redactor.text(encoded) == encoded, (bit, encoded)
+
+
+def test_other_base64_is_kept_whole() -> None:
+    """16 kB of base64 of other bytes: no short secret's form is found in it."""
+    noise = bytes((i * 7919 + (i >> 3) * 104729) % 251 for i in range(12000))
+    encoded = base64.b64encode(noise).decode()
+    for secret in SHORT:
+        assert secret.encode() not in noise
+        assert Redactor([secret]).text(encoded) == encoded, secret
+
+
 def test_the_neighbours_groups_are_kept() -> None:
     """Only the groups overlapping the secret go: a user name's whole groups stay."""
     encoded = base64.b64encode(b"administrator:" + SECRET.encode()).decode()
@@ -72,7 +120,10 @@ sys.exit(3)
 """
 
 
-def test_a_providers_basic_header_shows_no_character_of_the_password(ws: Workspace) -> None:
+@pytest.mark.parametrize("secret", [SECRET, "abcdef", "Secret7", "pw3"])
+def test_a_providers_basic_header_shows_no_character_of_the_password(
+    ws: Workspace, secret: str
+) -> None:
     ws.python_script("leaky.py", LEAKY)
     ws.config(
         """
@@ -88,9 +139,9 @@ def test_a_providers_basic_header_shows_no_character_of_the_password(ws: Workspa
         }
         """
     )
-    done = ws.run("run", "t", env={"DSTREAM_VAR_pw": SECRET})
+    done = ws.run("run", "t", env={"DSTREAM_VAR_pw": secret})
     said = done.stdout + done.stderr
     assert done.returncode == 1, said
     shown = said.split("Authorization: Basic ", 1)[1].split()[0]
-    encoded = base64.b64encode(b"app:" + SECRET.encode()).decode()
-    assert secret_bytes_left(shown, encoded, 4, 4 + len(SECRET)) == [], shown
+    encoded = base64.b64encode(b"app:" + secret.encode()).decode()
+    assert secret_bytes_left(shown, encoded, 4, 4 + len(secret)) == [], shown

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from typing import NamedTuple
 
 from dstream.config.connstr import (
     connection_secrets,
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
 REDACTED = "***"
 # Shorter values are no secret worth the name, and masking them would mangle all output.
 MIN_SECRET_LENGTH = 3
-# An encoded fragment shorter than this could match unrelated text.
-_MIN_FRAGMENT = 8
 # Credential variables of dstream's environment that `is_secret_key` would not name.
 CREDENTIAL_VARIABLES = frozenset({"DOCKER_AUTH_CONFIG", "REGISTRY_AUTH"})
 _NOT_CREDENTIALS = frozenset({"PWD", "OLDPWD"})  # "pwd" names a password elsewhere
@@ -67,44 +66,50 @@ def is_own_credential(name: str) -> bool:
     return name.startswith(OWN_PREFIX) or name in OWN_CREDENTIALS
 
 
+class _Matchers(NamedTuple):
+    secrets: frozenset[str]  # what they match
+    literal: re.Pattern[str]  # the forms of `encodings`
+    base64: _Base64Finder
+
+
 class Redactor:
     """Masks a set of sensitive values, and their encodings, in texts and structures."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: set[str] = set()
-        self._pattern: Optional[re.Pattern[str]] = None
-        self._base64: set[str] = set()  # the forms masked with their neighbouring groups
+        # Replaced whole, never changed: threads redact while another adds secrets.
+        self._secrets: frozenset[str] = frozenset()
+        self._matchers: Optional[_Matchers] = None
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         new = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH}
         if not new <= self._secrets:
-            self._secrets |= new
-            self._pattern = None
+            self._secrets = self._secrets | new
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
 
-    def _compiled(self) -> re.Pattern[str]:
-        if self._pattern is None:
-            forms = {form for secret in self._secrets for form in encodings(secret)}
+    def _compiled(self) -> _Matchers:
+        """The matchers of the current secrets, built once for each set of them."""
+        matchers, secrets = self._matchers, self._secrets
+        if matchers is None or matchers.secrets is not secrets:
+            forms = {form for secret in secrets for form in encodings(secret)}
             ordered = sorted(forms, key=lambda f: (-len(f), f))  # the longest match wins
-            self._pattern = re.compile("|".join(re.escape(f) for f in ordered))
-            self._base64 = {
-                form for secret in self._secrets for form in _base64_forms(_utf8(secret))
-            }
-        return self._pattern
+            literal = re.compile("|".join(re.escape(f) for f in ordered))
+            base64 = _Base64Finder(_utf8(secret) for secret in secrets)
+            matchers = self._matchers = _Matchers(secrets, literal, base64)
+        return matchers
 
     def text(self, text: str) -> str:
         if not self._secrets or not text:
             return text
+        matchers = self._compiled()
+        spans = [match.span() for match in matchers.literal.finditer(text)]
+        spans += matchers.base64.spans(text)
         pieces: list[str] = []
         shown = 0  # the end of the last mask
-        for match in self._compiled().finditer(text):
-            start, end = match.span()
-            if match.group() in self._base64:
-                start, end = _neighbouring_groups(text, start, end)
-            if start < shown:  # widened into the mask before: one mask for both
+        for start, end in sorted(spans):
+            if start < shown:  # overlapping the mask before: one mask for both
                 shown = max(shown, end)
                 continue
             pieces += [text[shown:start], REDACTED]
@@ -131,8 +136,8 @@ class Redactor:
 
 
 def encodings(secret: str) -> set[str]:
-    """The forms a secret is masked in: as written, escaped, URL-, hex- and
-    base64-encoded."""
+    """The texts a secret is masked as: as written, escaped, URL- and hex-encoded (its
+    base64 is matched by `_base64_forms`)."""
     import json  # here: only a process that has secrets pays for these imports
     import urllib.parse
 
@@ -147,7 +152,6 @@ def encodings(secret: str) -> set[str]:
         urllib.parse.quote_plus(secret),
         raw.hex(),
         raw.hex().upper(),
-        *_base64_forms(raw),
     }
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
@@ -156,49 +160,110 @@ def _utf8(secret: str) -> bytes:
     return secret.encode("utf-8", "surrogatepass")
 
 
-def _base64_forms(raw: bytes) -> list[str]:
-    """The base64 of `raw` alone, and the part of it that is the same whatever text
-    surrounds `raw` (three alignments: each 3 input bytes become 4 characters). That
-    part leaves out the groups mixing `raw`'s first and last bytes with their
-    neighbours': `_neighbouring_groups` masks them too."""
-    import base64
+# Base64's alphabets: standard, and URL-safe (its last two characters differ).
+_BASE64_STANDARD = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_BASE64_URLSAFE = _BASE64_STANDARD[:-2] + "-_"
+_BASE64_TEXT = frozenset(_BASE64_STANDARD + _BASE64_URLSAFE)
+_REST_OF_GROUP = "".join(sorted(_BASE64_TEXT)) + "="  # a group ends in padding, or not
+_GROUP = 4  # base64 characters per 3 bytes
+_BITS = 6  # the bits each base64 character holds
+# The characters searched for first (then the whole form around them): a secret of
+# MIN_SECRET_LENGTH bytes has at least 3 characters of its own bits only.
+_KEY = 3
 
-    forms: list[str] = []
-    for encode in (base64.b64encode, base64.urlsafe_b64encode):
-        whole = encode(raw).decode()
-        forms += [whole, whole.rstrip("=")]
+
+class _Base64Form(NamedTuple):
+    """A secret's base64 at one alignment, in one alphabet."""
+
+    key: str  # its first _KEY characters made of the secret's bits only
+    head: int  # the characters before the key holding some of the secret's bits
+    pattern: re.Pattern[str]  # from the head on, and the rest of the last group
+    lead: int  # the characters of the first group before the head
+
+
+class _Base64Finder:
+    """Finds secrets base64-encoded, alone or inside a longer base64 text (an HTTP Basic
+    header's "user:password"), standard or URL-safe, padded or not. A scan for the
+    forms' keys (literal, so the scan is as fast as that of the other encodings), then
+    each form with that key is matched where one is found."""
+
+    def __init__(self, secrets: Iterable[bytes]) -> None:
+        self._forms: dict[str, list[_Base64Form]] = {}
+        for raw in secrets:
+            for form in _base64_forms(raw):
+                self._forms.setdefault(form.key, []).append(form)
+        keys = "|".join(re.escape(key) for key in sorted(self._forms))
+        self._keys = re.compile(keys) if keys else None
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where the secrets' base64 forms are in `text`, with the rest of their groups
+        at either end: those decode to a secret's first and last bytes mixed with their
+        neighbours'."""
+        found: list[tuple[int, int]] = []
+        at = 0
+        while self._keys and (key := self._keys.search(text, at)):
+            for form in self._forms[key.group()]:
+                start = key.start() - form.head
+                match = form.pattern.match(text, start) if start >= 0 else None
+                if match:
+                    found.append((_group_start(text, start, form.lead), match.end()))
+            at = key.start() + 1  # keys overlap: a form's key may start inside another's
+        return found
+
+
+def _group_start(text: str, start: int, lead: int) -> int:
+    """`start` moved back by `lead` characters, as far as the text is base64 there."""
+    while lead and start and text[start - 1] in _BASE64_TEXT:
+        start, lead = start - 1, lead - 1
+    return start
+
+
+def _base64_forms(raw: bytes) -> set[_Base64Form]:
+    """The forms of `raw` in base64, for each of the three alignments of `raw` on the
+    groups of 4 characters that 3 bytes become, and each alphabet.
+
+    A form matches every character that holds a bit of `raw`, and only `raw`'s bits of
+    it: a character at either end shares bits with a neighbouring byte, and is matched
+    as the class of characters with `raw`'s bits. So a form matches exactly where the
+    encoded bytes are `raw`: as many bits as `raw` as written, whatever its length and
+    alignment (the groups of `raw`'s bytes alone would be none for a short secret in a
+    Basic header, and 1-2 bytes of it would match noise)."""
+    forms: set[_Base64Form] = set()
+    for alphabet in (_BASE64_STANDARD, _BASE64_URLSAFE):
         for before in (0, 1, 2):
-            encoded = encode(bytes(before) + raw).decode()
-            first = 1 if before else 0  # the group that mixes in the bytes before
-            last = (before + len(raw)) // 3  # the groups made of `raw` only
-            core = encoded[4 * first : 4 * last]
-            if len(core) >= _MIN_FRAGMENT:
-                forms.append(core)
+            bits = range(8 * before, 8 * (before + len(raw)))  # raw's bits in the encoding
+            first, last = bits.start // _BITS, (bits.stop - 1) // _BITS  # their characters
+            characters = [
+                _base64_characters(raw, bits, index, alphabet) for index in range(first, last + 1)
+            ]
+            head = 0 if bits.start % _BITS == 0 else 1  # the first shares bits, or not
+            trail = _GROUP - 1 - last % _GROUP  # the characters of the last group after
+            pattern = "".join(map(_one_of, characters))
+            if trail:
+                pattern += f"{_one_of(_REST_OF_GROUP)}{{0,{trail}}}"
+            key = characters[head : head + _KEY]  # 3 bytes or more: 3 of raw's bits only
+            forms.add(_Base64Form("".join(key), head, re.compile(pattern), first % _GROUP))
     return forms
 
 
-_BASE64_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
-_GROUP = 4  # base64 characters per 3 bytes
+def _base64_characters(raw: bytes, bits: range, index: int, alphabet: str) -> str:
+    """The characters the base64 character at `index` can be when the encoded bytes hold
+    `raw` at `bits`: its bits that are raw's fixed, the others free."""
+    mask = value = 0
+    for offset in range(_BITS):
+        bit = index * _BITS + offset
+        if bit in bits:
+            position = bit - bits.start
+            mask |= 0x20 >> offset
+            value |= ((raw[position // 8] >> (7 - position % 8)) & 1) << (5 - offset)
+    return "".join(alphabet[v] for v in range(1 << _BITS) if v & mask == value)
 
 
-def _neighbouring_groups(text: str, start: int, end: int) -> tuple[int, int]:
-    """A base64 form at text[start:end] widened to whole groups (counted from `start`,
-    where a form begins one) and by the group on each side, as far as the text is
-    base64 there, and the padding after: those groups decode to the secret's first and
-    last bytes mixed with their neighbours' (an HTTP Basic header's "user:" before the
-    password). A form without its padding ends inside its last group."""
-    before = start
-    while before > max(start - _GROUP, 0) and text[before - 1] in _BASE64_ALPHABET:
-        before -= 1
-    groups = -(-(end - start) // _GROUP)  # the form's groups, the last one partial or not
-    limit = min(start + (groups + 1) * _GROUP, len(text))
-    after = end
-    while after < limit and text[after] in _BASE64_ALPHABET:
-        after += 1
-    padding = after
-    while padding < min(after + 2, len(text)) and text[padding] == "=":
-        padding += 1
-    return before, padding
+def _one_of(characters: str) -> str:
+    """A regular expression matching any one of `characters`."""
+    if len(characters) == 1:
+        return re.escape(characters)
+    return "[" + "".join(re.escape(c) for c in characters) + "]"
 
 
 # -- the process's redactor: every output channel calls these ------------------------------
