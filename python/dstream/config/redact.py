@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import NamedTuple
 
 from dstream.config.connstr import (
     connection_secrets,
@@ -40,6 +39,7 @@ from dstream.config.connstr import (
     uri_password,
 )
 from dstream.config.model import Project, ProviderSpec, TaskSpec
+from dstream.records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ def is_own_credential(name: str) -> bool:
     return name.startswith(OWN_PREFIX) or name in OWN_CREDENTIALS
 
 
-class _Matchers(NamedTuple):
+@record(frozen=True)
+class _Matchers:
     secrets: frozenset[str]  # what they match
     literal: re.Pattern[str]  # the forms of `encodings`
     base64: _Base64Finder
@@ -172,7 +173,8 @@ _BITS = 6  # the bits each base64 character holds
 _KEY = 3
 
 
-class _Base64Form(NamedTuple):
+@record(frozen=True)  # no NamedTuple: importing typing costs every start (issue 22)
+class _Base64Form:
     """A secret's base64 at one alignment, in one alphabet."""
 
     key: str  # its first _KEY characters made of the secret's bits only
