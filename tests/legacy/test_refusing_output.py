@@ -83,3 +83,25 @@ def test_a_slow_refusal_is_reported_only_as_the_refusal_on_every_run(ws: Workspa
     for run in range(4):
         task, _ = _refused_run(ws)
         assert task["counters"]["frames"] == 0, (run, task)
+
+
+@pytest.mark.timeout(60)
+def test_a_refused_run_says_it_failed_before_streaming(ws: Workspace) -> None:
+    """The input wrote envelopes in the same write as its handshake, so the pump had read
+    some before the output refused: no frame reached the output, and the summary said
+    "failed after 308 ms" with `frames 0` (the regress fixer's note)."""
+    ws.script(
+        "in.sh",
+        "#!/bin/sh\n"
+        """printf '{"status":"ready","protocol":1}\\n{"data":{"n":1},"metadata":{}}\\n'\n"""
+        "sleep 5\n",
+    )
+    _refusing_output(ws, 0.3)
+    ws.config(
+        'task "t" {\n  input { provider_path = "./in.sh" }\n'
+        '  output { provider_path = "./out.sh" }\n}\n'
+    )
+    done = ws.run("run", "t")
+    assert done.returncode != 0, done.stderr
+    assert "task t: failed before streaming" in done.stderr, done.stderr
+    assert "frames" not in done.stderr, done.stderr

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 
-from dstream.errors import DstreamError, ExitCode, Interrupted
+from dstream.errors import DstreamError, ExitCode, Interrupted, ProviderRefused
 from dstream.protocol.values import encode_json
 from dstream.runtime.pipeline import RunSummary
 
@@ -96,7 +96,9 @@ def error_of(summary: RunSummary) -> Optional[DstreamError]:
 
 def human_lines(summary: RunSummary) -> list[str]:
     c = summary.counters
-    streamed = bool(c.get("frames") or c.get("bytes_read"))
+    # An output that refused read nothing, whatever the input had sent by then.
+    refused = isinstance(summary.error, ProviderRefused)
+    streamed = not refused and bool(c.get("frames") or c.get("bytes_read"))
     attempts = f" ({summary.attempts} attempts)" if summary.attempts > 1 else ""
     if summary.reloads:
         attempts += f" (restarted by {summary.reloads} reload(s): the totals include them)"
