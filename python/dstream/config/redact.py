@@ -372,16 +372,27 @@ def remember_project(project: Project) -> None:
 def uri_passwords(value: object) -> Iterator[str]:
     """The password of every URI among the strings of a JSON-like `value`: a password in
     a URL is a credential, whatever key holds the URL."""
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from uri_passwords(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from uri_passwords(item)
-    elif isinstance(value, str) and "://" in value:
-        password = uri_password(value)
+    for text in leaves(value):
+        password = uri_password(text) if "://" in text else None
         if password:
             yield password
+
+
+def leaves(value: object) -> Iterator[str]:
+    """The texts a value consists of: strings and numbers as text. Not object keys: an
+    object's are its type's attribute names ("user", "password"), and masking those
+    would blank every such word in every log while hiding nothing; a secret belongs in
+    a value (docs/security.md)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from leaves(item)
+    elif isinstance(value, str):
+        yield value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield str(value)
 
 
 def nearest_key(path: KeyPath) -> str:

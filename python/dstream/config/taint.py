@@ -17,9 +17,9 @@ and the environment holds no credential.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-from dstream.config.redact import is_secret_variable
+from dstream.config.redact import is_secret_variable, leaves
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,23 +41,6 @@ COMPUTING = frozenset(
         "unary_op",
     }
 )
-
-
-def leaves(value: object) -> Iterator[str]:
-    """The texts a value consists of: strings and numbers as text. Not object keys: an
-    object's are its type's attribute names ("user", "password"), and masking those
-    would blank every such word in every log while hiding nothing; a secret belongs in
-    a value (docs/security.md)."""
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from leaves(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from leaves(item)
-    elif isinstance(value, str):
-        yield value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        yield str(value)
 
 
 class Taint:

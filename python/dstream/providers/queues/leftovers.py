@@ -46,6 +46,15 @@ class Marked:
     table: Optional[str]
 
 
+def read_mark(task: str, queue: str, mark: object) -> Optional[Marked]:
+    """`queue` as a queue of `task`'s, when `mark` (as the broker gives back what
+    `Mark.as_dict` wrote) is that task's; None for another's, or for no mark."""
+    if not isinstance(mark, dict) or mark.get(MARK_TASK) != task:
+        return None
+    table = mark.get(MARK_TABLE)
+    return Marked(queue, table if isinstance(table, str) else None)
+
+
 class CannotList(DstreamError):
     """The broker's queues cannot be listed (RabbitMQ without its management API): the
     lifecycle goes on with the configured queues, and says leftovers were not looked for."""
@@ -104,4 +113,14 @@ def kept_reason(queue: str, details: dict[str, object]) -> str:
     )
 
 
-__all__ = ["LEFTOVER", "CannotList", "Mark", "Marked", "Owned", "classify", "idle", "kept_reason"]
+__all__ = [
+    "LEFTOVER",
+    "CannotList",
+    "Mark",
+    "Marked",
+    "Owned",
+    "classify",
+    "idle",
+    "kept_reason",
+    "read_mark",
+]

@@ -12,7 +12,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from dstream.providers.queues.leftovers import MARK_TABLE, MARK_TASK, CannotList, Marked
+from dstream.providers.queues.leftovers import CannotList, Marked, read_mark
 
 Pika = Any  # Any: pika's URLParameters ships no type information
 
@@ -24,9 +24,13 @@ def management_url_for(amqp_url: str) -> str:
     (15671 over TLS for amqps), as the plugin listens by default."""
     parts = urllib.parse.urlsplit(amqp_url)
     tls = parts.scheme == "amqps"
-    host = parts.hostname or "localhost"
-    host = f"[{host}]" if ":" in host else host
+    host = _in_url(parts.hostname or "localhost")
     return f"{'https' if tls else 'http'}://{host}:{15671 if tls else 15672}"
+
+
+def _in_url(host: str) -> str:
+    """`host` as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 class ManagementApi:
@@ -39,8 +43,7 @@ class ManagementApi:
             if parts.username
             else params.credentials.password
         )
-        netloc = parts.hostname or ""
-        netloc = f"[{netloc}]" if ":" in netloc else netloc
+        netloc = _in_url(parts.hostname or "")
         self.where = f"{parts.scheme}://{netloc}" + (f":{parts.port}" if parts.port else "")
         self.base = self.where + parts.path.rstrip("/")
         self.vhost = params.virtual_host
@@ -49,15 +52,12 @@ class ManagementApi:
         queues = self._get(
             f"/api/queues/{urllib.parse.quote(self.vhost, safe='')}?columns=name,arguments"
         )
-        found = []
-        for queue in queues if isinstance(queues, list) else []:
-            arguments = queue.get("arguments") if isinstance(queue, dict) else None
-            if isinstance(arguments, dict) and arguments.get(MARK_TASK) == task:
-                table = arguments.get(MARK_TABLE)
-                found.append(
-                    Marked(str(queue.get("name")), table if isinstance(table, str) else None)
-                )
-        return found
+        found = (
+            read_mark(task, str(queue.get("name")), queue.get("arguments"))
+            for queue in (queues if isinstance(queues, list) else [])
+            if isinstance(queue, dict)
+        )
+        return [marked for marked in found if marked is not None]
 
     def _get(self, path: str) -> Any:  # Any: the API's JSON
         token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()

@@ -299,8 +299,7 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
         for queue, table, details in self._existing(leftovers):
             if idle(details) and self._delete(queue, changes, reason=_gone(table), if_idle=True):
                 continue
-            notes.append(kept_reason(queue, details))
-            log.warning(kept_reason(queue, details))
+            _keep(queue, details, notes)
             resources.append(self._resource(queue, table, details, leftover=LEFTOVER))
 
     def _delete(
@@ -334,8 +333,7 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
             if idle(details):
                 changes.append(Change("delete", kind, queue, _gone(table)))
             else:  # shown with the plan's changes too, which the message is not
-                notes.append(kept_reason(queue, details))
-                log.warning(kept_reason(queue, details))
+                _keep(queue, details, notes)
             resources.append(self._resource(queue, table, details, leftover=LEFTOVER))
         message = "; ".join([f"{len(changes)} change(s)" if changes else "no changes", *notes])
         return _result("Success", resources, changes, message=message)
@@ -377,6 +375,13 @@ def _holding(details: dict[str, object]) -> str:
 
 def _gone(table: Optional[str]) -> str:
     return f"{_why(table)}, {LEFTOVER}; empty"
+
+
+def _keep(queue: str, details: dict[str, object], notes: list[str]) -> None:
+    """A leftover kept: why, in the command's message and in the log."""
+    reason = kept_reason(queue, details)
+    notes.append(reason)
+    log.warning(reason)
 
 
 def _reason(exc: Exception) -> str:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import META_TABLE
-from dstream.providers.queues.leftovers import MARK_TABLE, MARK_TASK, CannotList, Mark, Marked
+from dstream.providers.queues.leftovers import CannotList, Mark, Marked, read_mark
 from dstream.providers.queues.output import QueueConfig, QueueOutput
 from dstream.providers.queues.routing import (
     DEFAULT_PATTERN,
@@ -248,13 +248,11 @@ class ServiceBusBackend:
         except Exception as exc:  # the client's, whatever it is: the lifecycle goes on
             failure = self.failure(exc)
             raise CannotList(f"cannot list the queues: {failure}", hint=failure.hint) from None
-        found = []
-        for props in queues:
-            mark = _mark_of(getattr(props, "user_metadata", None))
-            if mark.get(MARK_TASK) == task:
-                table = mark.get(MARK_TABLE)
-                found.append(Marked(str(props.name), table if isinstance(table, str) else None))
-        return found
+        found = (
+            read_mark(task, str(props.name), _mark_of(getattr(props, "user_metadata", None)))
+            for props in queues
+        )
+        return [marked for marked in found if marked is not None]
 
     # -- data ------------------------------------------------------------------------------
     def send(self, batch: list[OutgoingMessage]) -> None:
