@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import orjson
 import psycopg2
@@ -75,12 +74,11 @@ def _stored_lsn(ws: Workspace, task: str) -> int:
 
 
 # -- 1. the slot follows the stored checkpoint across batch runs --------------------------
-def test_batch_runs_move_the_slot_forward(db: str, tmp_path: Path) -> None:
+def test_batch_runs_move_the_slot_forward(db: str, ws: Workspace) -> None:
     """Each `until_caught_up` run confirms to the server what dstream stored, so the WAL
     it delivered is released (it was kept for ever: every run re-read it all). The run
     waits for the commit notice of its last checkpoint, which a slow output delays."""
     in_one_transaction(db, "CREATE TABLE b (id int PRIMARY KEY, v text)")
-    ws = Workspace(tmp_path)
     ws.script("slow-ack.sh", SLOW_ACK_OUTPUT)
     output = 'provider_path = "./slow-ack.sh"'
     init_project(ws, db, "gbatch", 'tables = ["b"]\nuntil_caught_up = true', output)
@@ -164,9 +162,8 @@ def _isolated_run(ws: Workspace, dsn: str, task: str, dead_letter: bool) -> tupl
 
 
 def test_every_change_of_an_isolated_table_goes_to_the_dead_letter_file(
-    db: str, tmp_path: Path
+    db: str, ws: Workspace
 ) -> None:
-    ws = Workspace(tmp_path)
     code, text = _isolated_run(ws, db, "gdl", dead_letter=True)
     assert code == 0, text
     kept = ws.json_lines("dl.jsonl")
@@ -182,10 +179,7 @@ def test_every_change_of_an_isolated_table_goes_to_the_dead_letter_file(
     assert "public.iso" in text and "4 change(s) set aside" in text and "dl.jsonl" in text
 
 
-def test_an_isolated_table_without_a_dead_letter_file_fails_the_run(
-    db: str, tmp_path: Path
-) -> None:
-    ws = Workspace(tmp_path)
+def test_an_isolated_table_without_a_dead_letter_file_fails_the_run(db: str, ws: Workspace) -> None:
     code, text = _isolated_run(ws, db, "gnodl", dead_letter=False)
     assert code == 1, text
     assert "executed successfully" not in text
@@ -238,11 +232,10 @@ def own_server() -> Iterator[PostgresServer]:
 
 
 def test_a_server_restart_mid_stream_is_a_clear_error(
-    own_server: PostgresServer, tmp_path: Path
+    own_server: PostgresServer, ws: Workspace
 ) -> None:
     dsn = own_server.dsn
     in_one_transaction(dsn, "CREATE TABLE s (id int PRIMARY KEY)")
-    ws = Workspace(tmp_path)
     init_project(ws, dsn, "lost", 'tables = ["s"]')
     run = ws.popen("run", "lost", start_new_session=True)
     try:

@@ -24,6 +24,7 @@ from typing import Optional
 import pytest
 
 from tests.queues.rabbit import NO_LEFTOVERS, RabbitServer, configure
+from tests.services import require_service
 from tests.workspace import Workspace
 
 _names = itertools.count()
@@ -34,7 +35,7 @@ DEADLINE = 300
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ca.pem, server.pem/.key (for IP 127.0.0.1) and client.pem/.key, signed by the CA."""
     if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed; apt-get install openssl")
+        require_service("openssl is not installed (apt-get install openssl)")
     where = tmp_path_factory.mktemp("certs")
 
     def openssl(*args: str) -> None:

@@ -4,30 +4,12 @@ and its state lines agree with each other."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-
 import orjson
 import pytest
 
 from dstream.errors import ExitCode
-from tests.services import wait_until
+from tests.runtime.test_stop_flush import POLITE_INPUT, stop_run
 from tests.workspace import Workspace
-
-# Five envelopes and a checkpoint, then it waits; it stops at SIGTERM (exit 0).
-INPUT = r"""
-import signal, sys, time
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-sys.stdin.buffer.readline()
-out = sys.stdout
-out.write('{"status":"ready","protocol":1}\n')
-for i in range(5):
-    out.write('{"data":%d,"metadata":{}}\n' % i)
-out.write('{"checkpoint":5}\n')
-out.flush()
-while True:
-    time.sleep(1)
-"""
 
 # Acknowledges checkpoints, but only once it flushed at EOF, which it never finishes:
 # it ignores SIGTERM. It creates `flowing` when it has read the checkpoint.
@@ -45,23 +27,14 @@ while True:
 
 
 def _stopped_twice(ws: Workspace, *flags: str) -> tuple[int, str, str]:
-    """Run task "t" (stop_grace 10 minutes) until its output read the checkpoint,
-    SIGTERM it, and again once it says it is stopping; its exit code, stdout, stderr."""
-    ws.python_script("input.py", INPUT)
+    """Run task "t" (five envelopes and checkpoint 5, stop_grace 10 minutes) until its
+    output read the checkpoint, SIGTERM it, and again once it says it is stopping; its
+    exit code, stdout, stderr."""
+    ws.python_script("input.py", POLITE_INPUT)
     ws.python_script("output.py", SLOW_FLUSHING_OUTPUT)
-    ws.task("./input.py", "./output.py", settings='stop_grace = "10m"')
-    with open(ws.root / "stdout", "wb") as out, open(ws.root / "stderr", "wb") as err:
-        proc = ws.popen("run", "t", *flags, stdout=out, stderr=err)
-        try:
-            wait_until("the output's `flowing`", lambda: (ws.root / "flowing").exists())
-            proc.send_signal(signal.SIGTERM)
-            wait_until("the stop notice", lambda: "stopping" in ws.read_text("stderr"))
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
-        except (AssertionError, subprocess.TimeoutExpired):
-            proc.kill()
-            raise
-    return proc.returncode, ws.read_text("stdout"), ws.read_text("stderr")
+    ws.task("./input.py", "./output.py", settings='stop_grace = "10m"', input_env={"CP": "5"})
+    code = stop_run(ws, *flags, again_at="stopping")
+    return code, ws.read_text("stdout"), ws.read_text("stderr")
 
 
 @pytest.mark.timeout(120)

@@ -103,20 +103,30 @@ def _flowing(ws: Workspace, proc: subprocess.Popen[bytes]) -> bool:
     return (ws.root / "flowing").exists()
 
 
-def _stop(ws: Workspace) -> tuple[int, dict[str, Any], str]:
-    """Run task "t" until its output created `flowing`, SIGTERM it, and return its exit
-    code, its --json task result and its stderr."""
+def stop_run(ws: Workspace, *flags: str, again_at: str = "") -> int:
+    """Run task "t" with `flags` until its output created `flowing` and SIGTERM it, and
+    again once its stderr says `again_at` if given; its exit code. Its stdout and
+    stderr are in the files of those names."""
     with open(ws.root / "stdout", "wb") as out, open(ws.root / "stderr", "wb") as err:
-        proc = ws.popen("run", "t", "--json", stdout=out, stderr=err)
+        proc = ws.popen("run", "t", *flags, stdout=out, stderr=err)
         try:
             wait_until("the output's `flowing`", lambda: _flowing(ws, proc))
             proc.send_signal(signal.SIGTERM)
+            if again_at:
+                wait_until(repr(again_at), lambda: again_at in ws.read_text("stderr"))
+                proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
         except (AssertionError, subprocess.TimeoutExpired):
             proc.kill()
             raise
+    return proc.returncode
+
+
+def _stop(ws: Workspace) -> tuple[int, dict[str, Any], str]:
+    """stop_run with --json: its exit code, its task result and its stderr."""
+    code = stop_run(ws, "--json")
     task = orjson.loads(ws.read_text("stdout"))["tasks"][0]
-    return proc.returncode, task, ws.read_text("stderr")
+    return code, task, ws.read_text("stderr")
 
 
 @pytest.mark.timeout(120)
