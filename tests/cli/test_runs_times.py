@@ -24,7 +24,7 @@ sys.exit(1)
 """
 
 # Waits until no run holds task "bad" (dstream lets its run lock go once that task's
-# run ended, docs/state.md), notes when it saw that in `free_at`, then ends.
+# run ended, docs/delivery.md), notes when it saw that in `free_at`, then ends.
 WAITS_FOR_BAD = r"""
 import fcntl, os, sys, time
 sys.stdin.buffer.readline()

@@ -23,6 +23,7 @@ import orjson
 import psycopg
 from psycopg.rows import TupleRow
 
+from dstream.state.lease import LeaseSettings
 from tests.crash.harness import read_output
 from tests.services import require_service, wait_until
 from tests.workspace import dstream_argv
@@ -87,6 +88,9 @@ def project(dsn: str, table: str, *tasks: str, ttl: float = 6, renew: float = 1)
 
 # Bounds a wait: a deadline passed is a hang, not slowness.
 WAIT = 60.0
+# The lease of the in-process stores (PostgresStore): short, so that a lease lost or
+# run out is seen within seconds.
+SETTINGS = LeaseSettings(ttl=3.0, renew_interval=0.5)
 
 
 @dataclass
@@ -378,8 +382,12 @@ def released(db: Database) -> bool:
 TAKE_OVER = b"ON CONFLICT (task) DO UPDATE SET owner"
 
 
+# What a standby run logs once it waits for its task.
+WAITING = "taking over when it is free"
+
+
 def waiting(standby: Host) -> bool:
-    return "taking over when it is free" in standby.stderr()
+    return WAITING in standby.stderr()
 
 
 def holder_and_standby(db: Database, holder: Host, standby: Host, *standby_args: str) -> None:

@@ -4,6 +4,7 @@ its hosts and the relay between them and PostgreSQL, cleaned up at teardown."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
@@ -24,30 +25,26 @@ def table(request: pytest.FixtureRequest) -> str:
 def database(table: str) -> Iterator[Callable[..., Database]]:
     """`database(dsn, task=TASK)`: a Database on this test's table; each one opened is
     closed at teardown."""
-    opened: list[Database] = []
+    with contextlib.ExitStack() as opened:
 
-    def open_database(dsn: str, task: str = TASK) -> Database:
-        opened.append(Database(dsn, table, task))
-        return opened[-1]
+        def open_database(dsn: str, task: str = TASK) -> Database:
+            return opened.enter_context(contextlib.closing(Database(dsn, table, task)))
 
-    yield open_database
-    for db in opened:
-        db.close()
+        yield open_database
 
 
 @pytest.fixture
 def hosts(tmp_path: Path) -> Iterator[Hosts]:
     """`hosts(name, config)`: a Host in the test's directory; each one made is stopped
     at teardown."""
-    made: list[Host] = []
+    with contextlib.ExitStack() as made:
 
-    def host(name: str, config: str) -> Host:
-        made.append(Host(tmp_path, name, config))
-        return made[-1]
+        def host(name: str, config: str) -> Host:
+            each = Host(tmp_path, name, config)
+            made.callback(each.stop)
+            return each
 
-    yield host
-    for each in made:
-        each.stop()
+        yield host
 
 
 @pytest.fixture

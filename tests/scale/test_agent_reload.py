@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import signal
 from collections import Counter
-from pathlib import Path
 from typing import Optional
 
 import psycopg
 
 from dstream.errors import ExitCode
-from tests.scale.cluster import Host, counter, project
+from tests.scale.cluster import Host, Hosts, counter, project
 from tests.services import PostgresServer, wait_until
 
 TASKS = ("r1", "r2")
@@ -62,89 +61,78 @@ def said(agent: Host, text: str) -> bool:
 
 
 def test_an_agent_reloads_its_configuration_on_sighup(
-    pg_server: PostgresServer, table: str, tmp_path: Path
+    pg_server: PostgresServer, table: str, hosts: Hosts
 ) -> None:
     dsn = pg_server.dsn
-    agent = Host(tmp_path, "a", config(dsn, table))
+    agent = hosts("a", config(dsn, table))
     hcl = agent.root / "dstream.hcl"
-    try:
-        agent.start("agent")
-        first = wait_until(
-            "the agent to take both tasks", lambda: spread(dsn, table, {agent.pid: 2})
-        )
-        digest = configurations(dsn, table)[agent.pid]
+    agent.start("agent")
+    first = wait_until("the agent to take both tasks", lambda: spread(dsn, table, {agent.pid: 2}))
+    digest = configurations(dsn, table)[agent.pid]
 
-        agent.signal(signal.SIGHUP)  # nothing changed: nothing moves
-        wait_until("the reload", lambda: said(agent, "no task changed"))
-        assert agent.proc is not None and agent.proc.poll() is None, agent.stderr()
-        assert leases(dsn, table) == first
+    agent.signal(signal.SIGHUP)  # nothing changed: nothing moves
+    wait_until("the reload", lambda: said(agent, "no task changed"))
+    assert agent.proc is not None and agent.proc.poll() is None, agent.stderr()
+    assert leases(dsn, table) == first
 
-        hcl.write_text(config(dsn, table) + 'task "broken" {\n')
-        agent.signal(signal.SIGHUP)  # a configuration that does not load: the running one stays
-        wait_until("the failed reload", lambda: said(agent, "reload failed"))
-        assert agent.proc.poll() is None, agent.stderr()
-        assert leases(dsn, table) == first
-        assert configurations(dsn, table) == {agent.pid: digest}
+    hcl.write_text(config(dsn, table) + 'task "broken" {\n')
+    agent.signal(signal.SIGHUP)  # a configuration that does not load: the running one stays
+    wait_until("the failed reload", lambda: said(agent, "reload failed"))
+    assert agent.proc.poll() is None, agent.stderr()
+    assert leases(dsn, table) == first
+    assert configurations(dsn, table) == {agent.pid: digest}
 
-        hcl.write_text(config(dsn, table, r2_interval=7))
-        agent.signal(signal.SIGHUP)  # changed: handed over, taken again with the new one
-        again = wait_until(
-            "the agent to take both tasks with the new configuration",
-            lambda: (
-                (now := spread(dsn, table, {agent.pid: 2}))
-                and all(now[t][1] > first[t][1] for t in TASKS)
-                and now
-            ),
-        )
-        assert configurations(dsn, table)[agent.pid] != digest
-        wait_until("r2 to run with the new interval", lambda: said(agent, "interval_ms=7 "))
-        assert agent.proc.poll() is None, agent.stderr()
-        assert leases(dsn, table) == again
+    hcl.write_text(config(dsn, table, r2_interval=7))
+    agent.signal(signal.SIGHUP)  # changed: handed over, taken again with the new one
+    again = wait_until(
+        "the agent to take both tasks with the new configuration",
+        lambda: (
+            (now := spread(dsn, table, {agent.pid: 2}))
+            and all(now[t][1] > first[t][1] for t in TASKS)
+            and now
+        ),
+    )
+    assert configurations(dsn, table)[agent.pid] != digest
+    wait_until("r2 to run with the new interval", lambda: said(agent, "interval_ms=7 "))
+    assert agent.proc.poll() is None, agent.stderr()
+    assert leases(dsn, table) == again
 
-        agent.signal(signal.SIGTERM)  # the tasks it handed over are no failures
-        assert agent.wait() == ExitCode.TERMINATED, agent.stderr()
-        assert leases(dsn, table) == {}
-    finally:
-        agent.stop()
+    agent.signal(signal.SIGTERM)  # the tasks it handed over are no failures
+    assert agent.wait() == ExitCode.TERMINATED, agent.stderr()
+    assert leases(dsn, table) == {}
 
 
 def test_a_reload_of_every_agent_in_turn_rolls_a_change_out(
-    pg_server: PostgresServer, table: str, tmp_path: Path
+    pg_server: PostgresServer, table: str, hosts: Hosts
 ) -> None:
     dsn = pg_server.dsn
-    agents = [Host(tmp_path, name, config(dsn, table)) for name in ("a", "b")]
+    agents = [hosts(name, config(dsn, table)) for name in ("a", "b")]
     first, second = agents
-    try:
-        for agent in agents:
-            agent.start("agent")
-        wait_until(
-            "one task on each agent", lambda: spread(dsn, table, {first.pid: 1, second.pid: 1})
-        )
-        old = configurations(dsn, table)[first.pid]
+    for agent in agents:
+        agent.start("agent")
+    wait_until("one task on each agent", lambda: spread(dsn, table, {first.pid: 1, second.pid: 1}))
+    old = configurations(dsn, table)[first.pid]
 
-        (first.root / "dstream.hcl").write_text(config(dsn, table, r2_interval=7))
-        first.signal(signal.SIGHUP)
-        # The other agent runs the previous configuration: the reloaded one hands its task
-        # over and waits, holding nothing, rather than divide the tasks with it.
-        wait_until("the other agent to run both", lambda: spread(dsn, table, {second.pid: 2}))
-        wait_until("the reloaded agent to wait", lambda: said(first, "waits to join"))
-        assert first.proc is not None and first.proc.poll() is None, first.stderr()
-        assert configurations(dsn, table) == {second.pid: old}
+    (first.root / "dstream.hcl").write_text(config(dsn, table, r2_interval=7))
+    first.signal(signal.SIGHUP)
+    # The other agent runs the previous configuration: the reloaded one hands its task
+    # over and waits, holding nothing, rather than divide the tasks with it.
+    wait_until("the other agent to run both", lambda: spread(dsn, table, {second.pid: 2}))
+    wait_until("the reloaded agent to wait", lambda: said(first, "waits to join"))
+    assert first.proc is not None and first.proc.poll() is None, first.stderr()
+    assert configurations(dsn, table) == {second.pid: old}
 
-        (second.root / "dstream.hcl").write_text(config(dsn, table, r2_interval=7))
-        second.signal(signal.SIGHUP)
-        wait_until(
-            "both agents to divide the tasks on the new configuration",
-            lambda: (
-                spread(dsn, table, {first.pid: 1, second.pid: 1})
-                and len(set(configurations(dsn, table).values()) - {old}) == 1
-                and len(configurations(dsn, table)) == 2
-            ),
-        )
-        for agent in agents:
-            agent.signal(signal.SIGTERM)
-        for agent in agents:
-            assert agent.wait() == ExitCode.TERMINATED, agent.stderr()
-    finally:
-        for agent in agents:
-            agent.stop()
+    (second.root / "dstream.hcl").write_text(config(dsn, table, r2_interval=7))
+    second.signal(signal.SIGHUP)
+    wait_until(
+        "both agents to divide the tasks on the new configuration",
+        lambda: (
+            spread(dsn, table, {first.pid: 1, second.pid: 1})
+            and len(set(configurations(dsn, table).values()) - {old}) == 1
+            and len(configurations(dsn, table)) == 2
+        ),
+    )
+    for agent in agents:
+        agent.signal(signal.SIGTERM)
+    for agent in agents:
+        assert agent.wait() == ExitCode.TERMINATED, agent.stderr()

@@ -23,14 +23,14 @@ from typing import Callable, Optional
 
 import pytest
 
-from dstream.state.lease import LeaseLost, LeaseSettings
+from dstream.errors import ExitCode
+from dstream.state.lease import LeaseLost
 from dstream.state.postgres import PostgresStore
 from tests.relay import FreezableProxy
-from tests.scale.cluster import Database, Hosts, Sampler, counter, project
+from tests.scale.cluster import SETTINGS, Database, Hosts, Sampler, counter, project
 from tests.services import PostgresServer, wait_until
 
 TASKS = ("t1", "t2")
-SETTINGS = LeaseSettings(ttl=3.0, renew_interval=0.5)
 
 
 def agent_config(dsn: str, table: str) -> str:
@@ -77,7 +77,7 @@ def test_a_cut_off_agent_never_writes_a_task_taken_over_after_the_thaw(
         zombie.signal(signal.SIGTERM)
         zombie.wait()  # from here on it can write nothing more
         other.signal(signal.SIGTERM)
-        assert other.wait() == 143, other.stderr()
+        assert other.wait() == ExitCode.TERMINATED, other.stderr()
     finally:
         for sampler in samplers:
             sampler.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from dstream.state.postgres import PostgresStore
-from tests.scale.test_fencing import SETTINGS
+from tests.scale.cluster import SETTINGS
 from tests.services import PostgresServer
 
 

@@ -83,6 +83,7 @@ def ends_while_silent(host: Host, proxy: FreezableProxy, signals: tuple[int, ...
     return code
 
 
+@pytest.fixture
 def standby_pair(
     hosts: Hosts, pg_server: PostgresServer, proxy: FreezableProxy, table: str
 ) -> tuple[Host, Host]:
@@ -91,6 +92,12 @@ def standby_pair(
     marking = executable(holder.root.parent / "marking-output", MARKING_OUTPUT)
     standby = hosts("b", config(proxy.dsn(), table, 6, 1, output=str(marking)))
     return holder, standby
+
+
+@pytest.fixture
+def db(pg_server: PostgresServer, database: Callable[..., Database]) -> Database:
+    """The task's state on the session's PostgreSQL, read directly (not through the proxy)."""
+    return database(pg_server.dsn)
 
 
 def start_waiting(db: Database, holder: Host, standby: Host, proxy: FreezableProxy) -> None:
@@ -103,16 +110,14 @@ def start_waiting(db: Database, holder: Host, standby: Host, proxy: FreezablePro
 
 @SIGNALS
 def test_signals_end_a_standby_waiting_on_a_silent_database(
-    pg_server: PostgresServer,
+    db: Database,
     proxy: FreezableProxy,
-    table: str,
-    database: Callable[..., Database],
-    hosts: Hosts,
+    standby_pair: tuple[Host, Host],
     signals: tuple[int, ...],
     code: int,
 ) -> None:
-    holder, standby = standby_pair(hosts, pg_server, proxy, table)
-    start_waiting(database(pg_server.dsn), holder, standby, proxy)
+    holder, standby = standby_pair
+    start_waiting(db, holder, standby, proxy)
     assert ends_while_silent(standby, proxy, signals) == code, standby.stderr()
     summary = standby.summary()["tasks"][0]
     stopped_by = signal.Signals(signals[0]).name
@@ -121,14 +126,9 @@ def test_signals_end_a_standby_waiting_on_a_silent_database(
 
 
 def test_a_standby_stopped_while_taking_over_starts_nothing_and_gives_the_lease_back(
-    pg_server: PostgresServer,
-    proxy: FreezableProxy,
-    table: str,
-    database: Callable[..., Database],
-    hosts: Hosts,
+    db: Database, proxy: FreezableProxy, standby_pair: tuple[Host, Host]
 ) -> None:
-    holder, standby = standby_pair(hosts, pg_server, proxy, table)
-    db = database(pg_server.dsn)
+    holder, standby = standby_pair
     start_waiting(db, holder, standby, proxy)
     holder.signal(signal.SIGTERM)  # the task is free when the database answers again
     assert holder.wait() == ExitCode.TERMINATED, holder.stderr()
@@ -141,22 +141,16 @@ def test_a_standby_stopped_while_taking_over_starts_nothing_and_gives_the_lease_
     assert released(db), db.lease()  # nobody holds it
 
 
-def agent_on(hosts: Hosts, proxy: FreezableProxy, table: str) -> Host:
+@pytest.fixture
+def agent(hosts: Hosts, proxy: FreezableProxy, table: str) -> Host:
+    """An agent reaching the database through the proxy."""
     return hosts("agent", config(proxy.dsn(), table, AGENT_TTL, 1))
 
 
 @SIGNALS
 def test_signals_end_an_agent_cut_off_from_its_database(
-    pg_server: PostgresServer,
-    proxy: FreezableProxy,
-    table: str,
-    database: Callable[..., Database],
-    hosts: Hosts,
-    signals: tuple[int, ...],
-    code: int,
+    db: Database, proxy: FreezableProxy, agent: Host, signals: tuple[int, ...], code: int
 ) -> None:
-    agent = agent_on(hosts, proxy, table)
-    db = database(pg_server.dsn)
     agent.start("agent", "--json")
     wait_until("the agent to stream", lambda: held_by(db, agent) and db.checkpoint())
     proxy.freeze()
@@ -173,14 +167,8 @@ def registration_expired(dsn: str, table: str, owner: str) -> bool:
 
 
 def test_an_agent_told_to_stop_while_cut_off_does_not_join_again(
-    pg_server: PostgresServer,
-    proxy: FreezableProxy,
-    table: str,
-    database: Callable[..., Database],
-    hosts: Hosts,
+    pg_server: PostgresServer, table: str, db: Database, proxy: FreezableProxy, agent: Host
 ) -> None:
-    agent = agent_on(hosts, proxy, table)
-    db = database(pg_server.dsn)
     agent.start("agent", "--json")
     lease = wait_until("the agent to take the task", lambda: held_by(db, agent) and db.lease())
     proxy.freeze()
@@ -197,11 +185,7 @@ def test_an_agent_told_to_stop_while_cut_off_does_not_join_again(
 
 
 def test_a_second_signal_forces_the_stop_of_an_agents_tasks(
-    pg_server: PostgresServer,
-    table: str,
-    database: Callable[..., Database],
-    hosts: Hosts,
-    tmp_path: Path,
+    pg_server: PostgresServer, table: str, db: Database, hosts: Hosts, tmp_path: Path
 ) -> None:
     # Its output ignores the end of its stdin and SIGTERM, and stop_grace is long: only
     # a forced stop (its kill) ends it before the grace.
@@ -209,7 +193,6 @@ def test_a_second_signal_forces_the_stop_of_an_agents_tasks(
     agent = hosts(
         "agent", config(pg_server.dsn, table, AGENT_TTL, 1, stop_grace="10m", output=output)
     )
-    db = database(pg_server.dsn)
     agent.start("agent", "--json")
     wait_until("the agent to stream", lambda: held_by(db, agent) and streaming(db, 0))
     deliver(agent, signal.SIGINT)

@@ -20,11 +20,21 @@ from typing import Callable
 
 import pytest
 
+from dstream.errors import ExitCode
 from dstream.state.lease import LeaseSettings
 from dstream.state.postgres import PostgresStore
 from dstream.state.session import StateUnreachable, statement_bound
 from tests.relay import FreezableProxy
-from tests.scale.cluster import TAKE_OVER, Database, Hosts, config, released, streaming, waiting
+from tests.scale.cluster import (
+    SETTINGS,
+    TAKE_OVER,
+    Database,
+    Hosts,
+    config,
+    released,
+    streaming,
+    waiting,
+)
 from tests.services import PostgresServer, wait_until
 
 
@@ -34,13 +44,12 @@ def test_a_call_on_a_blackholed_session_is_cut_after_its_bound(
     """In process: a checkpoint write and a take-over on a frozen network raise
     StateUnreachable (the store's patience, then the keeper's retry, each bounded)
     instead of waiting for the thaw."""
-    settings = LeaseSettings(ttl=3.0, renew_interval=0.5)
-    store = PostgresStore(proxy.dsn(), table, lease=settings, owner="cut-off")
+    store = PostgresStore(proxy.dsn(), table, lease=SETTINGS, owner="cut-off")
     try:
         proxy.freeze()
         with pytest.raises(StateUnreachable) as cut:
             store.put("x", {"seq": 1})
-        assert f"within {statement_bound(settings.ttl):g}s" in cut.value.reason
+        assert f"within {statement_bound(SETTINGS.ttl):g}s" in cut.value.reason
         with pytest.raises(StateUnreachable):
             store.try_hold("x")
     finally:
@@ -100,4 +109,4 @@ def test_a_take_over_answered_past_its_deadline_is_not_run_on(
     lease = db.lease()
     assert lease is not None and lease.pid == standby.pid
     standby.signal(signal.SIGTERM)
-    assert standby.wait() == 143, standby.stderr()
+    assert standby.wait() == ExitCode.TERMINATED, standby.stderr()

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
 
 from dstream.config.model import StateSpec
 from dstream.state import open_store
+from tests.scale.cluster import TASK, counter, project
 from tests.services import PostgresServer
 from tests.workspace import Workspace
 
-CONFIG = """
-state {{
-  backend = "postgres"
-  dsn = "{dsn}"
-  table = "{table}"
-}}
-task "t" {{
-  input  {{ provider_path = "dstream-counter" }}
-  output {{ provider_path = "dstream-null" }}
-}}
-"""
-
 
 def test_status_json_names_the_lease_holder(
-    tmp_path: Path, pg_server: PostgresServer, table: str
+    ws: Workspace, pg_server: PostgresServer, table: str
 ) -> None:
-    ws = Workspace(tmp_path)
-    ws.config(CONFIG.format(dsn=pg_server.dsn, table=table))
+    ws.config(project(pg_server.dsn, table, counter(TASK)))
     spec = StateSpec(backend="postgres", dsn=pg_server.dsn, table=table)
 
     def shown() -> tuple[object, str]:
@@ -38,7 +24,8 @@ def test_status_json_names_the_lease_holder(
         assert text.returncode == 0, text.stderr
         return orjson.loads(as_json.stdout)["tasks"][0]["lease"], text.stdout
 
-    assert shown() == (None, shown()[1]) and "t: not running" in shown()[1]
+    lease, text = shown()
+    assert lease is None and "t: not running" in text, text
     with open_store(spec, str(ws.root)) as store, store.hold_run("t"):
         lease, text = shown()
         assert isinstance(lease, dict), lease
@@ -49,8 +36,7 @@ def test_status_json_names_the_lease_holder(
     assert shown()[0] is None  # released: not running
 
 
-def test_status_json_of_a_file_state_has_no_lease(tmp_path: Path) -> None:
-    ws = Workspace(tmp_path)
+def test_status_json_of_a_file_state_has_no_lease(ws: Workspace) -> None:
     ws.counter_task("t", "dstream-null", "", count=1, checkpoint_every=1)
     done = ws.run("status", "t", "--json")
     assert done.returncode == 0, done.stderr

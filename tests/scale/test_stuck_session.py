@@ -20,11 +20,9 @@ from __future__ import annotations
 import threading
 import time
 
-from dstream.state.lease import LeaseSettings
 from dstream.state.postgres import PostgresStore
+from tests.scale.cluster import SETTINGS
 from tests.services import PostgresServer, wait_until
-
-SETTINGS = LeaseSettings(ttl=3.0, renew_interval=0.5)
 
 
 def test_a_holder_paused_inside_a_write_stops_no_one_else(
