@@ -1,15 +1,20 @@
 """How providers are started (runtime/spawn.py): each gets SIGKILL as its parent-death
 signal, whether setpriv or the fork-and-exec function sets it, and one that the kernel
-cannot execute is still reported by dstream itself."""
+cannot execute is still reported by dstream itself, having taken down the provider
+started before it."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from dstream.errors import ProviderError
 from dstream.runtime import spawn
+from dstream.runtime.process import Prepared, start_providers
 from tests.workspace import Workspace
 
 # A provider that reports its own parent-death signal (prctl PR_GET_PDEATHSIG) as data.
@@ -49,3 +54,43 @@ def test_a_file_the_kernel_cannot_execute_is_reported_by_dstream(ws: Workspace) 
     assert result.returncode != 0
     assert "could not start input './input.txt'" in result.stderr
     assert "setpriv" not in result.stderr
+
+
+def _running_with(token: str) -> list[int]:
+    """Pids of live processes whose command line holds `token`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                if token.encode() in handle.read():
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_a_provider_that_cannot_start_takes_down_the_one_started_before_it(
+    tmp_path: Path,
+) -> None:
+    """A run's input is spawned before its output (issue 22: the stream waits for the
+    input first); an output the kernel cannot execute must not leave that input
+    running, as it would for as long as dstream runs other tasks."""
+    token = f"dstream-test-{os.getpid()}-orphan"
+    unrunnable = tmp_path / "output.txt"
+    unrunnable.write_text("not a program\n")
+    unrunnable.chmod(0o755)
+
+    def prepared(role: str, argv: list[str]) -> Prepared:
+        return Prepared(
+            role=role, task="t", label=f"{role} {argv[0]!r}", image=None, prefix=[],
+            argv=argv, cwd=str(tmp_path), env={"PATH": os.environ["PATH"]},
+            command=b'{"command":"run","config":{}}\n', notices=False,
+        )  # fmt: skip
+
+    started = [
+        prepared("input", ["/bin/sh", "-c", f"sleep 30; : {token}"]),
+        prepared("output", [str(unrunnable)]),
+    ]
+    with pytest.raises(ProviderError, match="could not start output"):
+        start_providers(started)
+    assert _running_with(token) == []

@@ -29,14 +29,15 @@ from dstream.runtime.legacy import LegacyBridge
 from dstream.runtime.mailbox import Latest
 from dstream.runtime.monitor import TaskMonitor
 from dstream.runtime.process import (
+    KILL_WAIT,
     REFUSAL_HINT,
     Prepared,
     ProviderProcess,
     prepare_provider,
-    start_provider,
+    start_providers,
 )
 from dstream.runtime.result import RunSummary
-from dstream.runtime.stopping import KILL_WAIT, STOP_MARGIN, Deadline, Stop
+from dstream.runtime.stopping import STOP_MARGIN, Deadline, Stop
 from dstream.runtime.warmplan import Adopted, Started, adopt, remember_run
 from dstream.state.base import StateStore
 
@@ -129,8 +130,8 @@ class TaskRun:
             self.input, self.output = self.warm.input, self.warm.output
             self.warm.settle(self._stopping)
         else:
-            self.output = start_provider(out, log_sink=sink)
-            self.input = start_provider(inp, log_sink=sink)
+            # The input first: its handshake is the first thing the stream waits for.
+            self.input, self.output = start_providers([inp, out], log_sink=sink)
         if self.warm is None or self.warm.pump is None:
             self.input.handshake(task.start_timeout, stopping=self._stopping)
         if "commit-notices" not in self.input.features:

@@ -35,6 +35,7 @@ from dstream.runtime.watchdog import watchdog
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import IO, Callable, Optional, Protocol, Union
 
     # (task, role, raw stderr line) -> None; dstream.logs decides how it is shown.
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
         def wait(self, timeout: Optional[float] = None) -> int: ...
         def send_signal(self, sig: int) -> None: ...
 
+
+KILL_WAIT = 1.0  # seconds to reap a provider sent SIGKILL (a run's stop: runtime/stopping.py)
 
 # A provider refused at its handshake: its own message says what to change.
 REFUSAL_HINT = (
@@ -529,6 +532,34 @@ def prepare_provider(
 def start_provider(prepared: Prepared, *, log_sink: LogSink = default_log_sink) -> ProviderProcess:
     """Start a provider as `prepared` says and write its command line (contract section
     1). Its stderr lines go to `log_sink`."""
+    return _attach(prepared, *_spawn(prepared), log_sink=log_sink)
+
+
+def start_providers(
+    prepared: Sequence[Prepared], *, log_sink: LogSink = default_log_sink
+) -> list[ProviderProcess]:
+    """Start several providers, in the order given, as `start_provider` does: each is
+    spawned before any is attached. Attaching starts a thread and waits for it to run,
+    which on a busy machine held the next exec up by milliseconds; a run's input,
+    spawned first, is what its stream waits for (issue 22). When one cannot be
+    spawned, those already spawned are killed before its error is raised."""
+    spawned: list[tuple[Prepared, ProcessHandle, Optional[int]]] = []
+    try:
+        for one in prepared:
+            spawned.append((one, *_spawn(one)))
+    except BaseException:
+        for one, popen, commit_fd in spawned:
+            proc = ProviderProcess(popen, role=one.role, label=one.label, task_name=one.task)
+            proc.commit_fd = commit_fd
+            proc.kill()
+            proc.wait(KILL_WAIT)
+            proc.close()
+        raise
+    return [_attach(*each, log_sink=log_sink) for each in spawned]
+
+
+def _spawn(prepared: Prepared) -> tuple[ProcessHandle, Optional[int]]:
+    """The provider's process, and the write end of its commit-notice channel if any."""
     label, env = prepared.label, dict(prepared.env)
     notices: Optional[tuple[int, int]] = None
     if prepared.image:
@@ -568,14 +599,21 @@ def start_provider(prepared: Prepared, *, log_sink: LogSink = default_log_sink) 
             if notices is not None:
                 os.close(notices[0])
         watchdog.watch(popen.pid)  # its session is its process group: pgid == pid
+    return popen, notices[1] if notices is not None else None
+
+
+def _attach(
+    prepared: Prepared, popen: ProcessHandle, commit_fd: Optional[int], *, log_sink: LogSink
+) -> ProviderProcess:
+    """The spawned provider's process, its stderr forwarded, its command line written."""
     proc = ProviderProcess(
-        popen, role=prepared.role, label=label, task_name=prepared.task, log_sink=log_sink
-    )
+        popen, role=prepared.role, label=prepared.label, task_name=prepared.task,
+        log_sink=log_sink,
+    )  # fmt: skip
     proc.host_env_only = prepared.host_env_only
     if not prepared.image:
         proc.executable = prepared.argv[0]
-    if not prepared.image and notices is not None:
-        proc.commit_fd = notices[1]
+    proc.commit_fd = commit_fd
     proc.send(prepared.command)
     if prepared.role == "input" and not prepared.image:
         # As the original did: an input that reads stdin to EOF starts at once. (A

@@ -18,7 +18,7 @@ import time
 
 from dstream import logs
 from dstream.errors import ExitCode
-from dstream.runtime.process import ProviderProcess
+from dstream.runtime.process import KILL_WAIT, ProviderProcess
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 # Seconds past stop_grace a stopped run may take to end: reaping what was killed at the
 # deadline (KILL_WAIT), the last store write and thread joins, the summary.
 STOP_MARGIN = 3.0
-KILL_WAIT = 1.0
 
 
 class Stop:
