@@ -144,6 +144,74 @@ def test_functions(expression: str, expected: Any) -> None:
     assert config["value"] == expected
 
 
+TRY_LOCALS = "locals {\n  a = { x = 1 }\n}\n"
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("try(local.a.y, local.a.x + 10)", 11),
+        ("try(local.a.x, 5)", 1),
+        ('try(tonumber("abc"), "fallback")', "fallback"),
+        ('try(env("DSTREAM_T_UNSET"), "no env")', "no env"),
+        ('try(local.a["y"], local.a.z, [1, 2])', [1, 2]),
+        ("can(local.a.y)", False),
+        ("can(local.a.x)", True),
+        ('can(tonumber("1.5"))', True),
+        ("can(local.a.x) ? local.a.x : 0", 1),
+    ],
+)
+def test_try_and_can_hide_what_depends_on_values(expression: str, expected: Any) -> None:
+    """Terraform's try() and can(): an argument that fails to evaluate is passed over."""
+    assert task_config(TRY_LOCALS, f"{{ value = {expression} }}")["value"] == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        # wrong for any input: never hidden, as in Terraform
+        ("try(local.b, 1)", "test.hcl:8:34: undefined local value local.b"),
+        ("can(var.nope)", "test.hcl:8:32: undeclared variable var.nope"),
+        ("try(uper(local.a.x), 1)", "test.hcl:8:28: unknown function uper()"),
+        # nothing left to fall back on: every argument's own error, each where it is
+        (
+            "try(local.a.y, local.a.z)",
+            "test.hcl:8:24: no argument of try() could be evaluated: test.hcl:8:36: object "
+            "has no key 'y'; test.hcl:8:47: object has no key 'z'",
+        ),
+        ("try()", "test.hcl:8:24: try() needs at least one argument"),
+        ("can(1, 2)", "test.hcl:8:24: can() takes exactly one argument"),
+        ("try([local.a.x]...)", "test.hcl:8:24: try() takes expressions, not a spread list"),
+    ],
+)
+def test_try_and_can_errors(expression: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        task_config(TRY_LOCALS, f"{{ value = {expression} }}")
+    assert str(caught.value) == message
+    assert caught.value.hint
+
+
+def test_a_missing_key_of_an_empty_object_says_it_is_empty() -> None:
+    with pytest.raises(ConfigError) as caught:
+        task_config("locals {\n  a = {}\n}\n", "{ value = local.a.y }")
+    assert str(caught.value).endswith("object has no key 'y'")
+    assert caught.value.hint is not None and caught.value.hint.startswith("the object is empty")
+
+
+def test_try_keeps_a_sensitive_value_sensitive() -> None:
+    body = 'variable "pw" {\n  sensitive = true\n  default = "s3cretvalue"\n}\n'
+    project = load_project_text(
+        body + 'task "t" {\n  input {\n    provider_path = "i"\n    config {\n'
+        '      a = try(var.pw, "none")\n      b = try(local.x.y, upper(var.pw))\n'
+        '    }\n  }\n  output {\n    provider_path = "o"\n  }\n}\nlocals {\n  x = {}\n}\n',
+        "t.hcl",
+    )
+    from dstream.config.redact import redact_value
+
+    shown = redact_value(project.tasks["t"].input.config, project.sensitive_values)
+    assert shown == {"a": "***", "b": "***"}
+
+
 def test_file_function_reads_relative_to_the_config(tmp_path: Any) -> None:
     (tmp_path / "query.sql").write_text("select 1\n")
     (tmp_path / "dstream.hcl").write_text(
@@ -289,13 +357,14 @@ def test_an_error_in_an_expression_says_what_to_do(expression: str, hint: str) -
 
 def test_every_function_is_in_the_docs_as_its_errors_say_it_is_called() -> None:
     """The usage an error's hint quotes is the one docs/configuration.md shows."""
-    from dstream.config.functions import FUNCTIONS
+    from dstream.config.functions import CATCHING, FUNCTIONS
 
     with open(os.path.join(HERE, "..", "..", "docs", "configuration.md"), encoding="utf-8") as f:
         docs = f.read()
     section = docs[docs.index("## Functions") :]
     section = section[: section.index("\n## ", 1)]
     missing = [b.usage for b in FUNCTIONS.values() if f"`{b.usage}`" not in section]
+    missing += [usage for usage in CATCHING.values() if f"`{usage}`" not in section]
     assert missing == []
 
 

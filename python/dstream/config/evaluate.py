@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 
 from dstream.config.functions import (
+    CATCHING,
     FUNCTIONS,
     CallContext,
     FunctionError,
@@ -36,7 +37,7 @@ from dstream.config.numbers import (
     number_problem,
     parse_number,
 )
-from dstream.config.scope import Module, name_hint
+from dstream.config.scope import Module, StaticError, name_hint
 from dstream.config.strings import directive_string, heredoc, quoted
 from dstream.config.syntax import SourceFile, bare_key, locate, trees
 from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION, template_value
@@ -255,7 +256,9 @@ class Evaluator:
                 "declared variables",
                 f'declare it: variable "{name}" {{ default = ... }}',
             )
-            raise self.fail(node, f"undeclared variable var.{name}", hint)
+            raise StaticError(
+                f"undeclared variable var.{name}", location=self.where(node), hint=hint
+            )
         return self.module.variables[name].value
 
     def _attribute_of(self, value: JsonValue, name: str, node: Node) -> JsonValue:
@@ -263,7 +266,13 @@ class Evaluator:
             if name in value:
                 return value[name]
             guess = nearest(name, value)
-            hint = f"did you mean .{guess}?" if guess else f"keys: {', '.join(sorted(value))}"
+            hint = (
+                f"did you mean .{guess}?"
+                if guess
+                else f"keys: {', '.join(sorted(value))}"
+                if value
+                else "the object is empty: `dstream show TASK` prints the values it evaluates"
+            )
             raise self.fail(node, f"object has no key {name!r}", hint)
         raise self.fail(
             node,
@@ -391,10 +400,17 @@ class Evaluator:
         args: list[JsonValue] = []
         expand_last = False
         if arguments is not None:
-            args = [self.eval(a) for a in trees(arguments)]
             expand_last = any(
                 isinstance(t, Token) and t.type == "ELLIPSIS" for t in arguments.children
             )
+        if name in CATCHING:
+            if expand_last:
+                raise self.fail(
+                    node, f"{name}() takes expressions, not a spread list", usage_hint(name)
+                )
+            return self._catching_call(node, name, [] if arguments is None else trees(arguments))
+        if arguments is not None:
+            args = [self.eval(a) for a in trees(arguments)]
         if expand_last:
             if not args or not isinstance(args[-1], list):
                 raise self.fail(
@@ -411,17 +427,48 @@ class Evaluator:
                 raise self.fail(node, exc.reason, exc.hint or EXPRESSION_HINT) from None
         function = FUNCTIONS.get(name)
         if function is None:
-            guess = nearest(name, FUNCTIONS)
+            known = sorted([*FUNCTIONS, *CATCHING])
+            guess = nearest(name, known)
             hint = f"did you mean {guess}()? " if guess else ""
-            raise self.fail(
-                name_node,
+            raise StaticError(
                 f"unknown function {name}()",
-                hint + "known functions: " + ", ".join(sorted(FUNCTIONS)),
+                location=self.where(name_node),
+                hint=hint + "known functions: " + ", ".join(known),
             )
         try:
             return function.call(self.context, args)
         except FunctionError as exc:
             raise self.fail(node, exc.reason, exc.hint or usage_hint(name)) from None
+
+    def _catching_call(self, node: Tree, name: str, arguments: list[Tree]) -> JsonValue:
+        """try(): the first argument that evaluates; can(): whether its one argument
+        does. As Terraform's, they hide what depends on values (a missing key, a failed
+        conversion, an unset env()) and never a StaticError."""
+        if name == "can":
+            if len(arguments) != 1:
+                raise self.fail(node, "can() takes exactly one argument", usage_hint(name))
+            try:
+                self.eval(arguments[0])
+            except StaticError:
+                raise
+            except ConfigError:
+                return False
+            return True
+        if not arguments:
+            raise self.fail(node, "try() needs at least one argument", usage_hint(name))
+        failures: list[ConfigError] = []
+        for argument in arguments:
+            try:
+                return self.eval(argument)
+            except StaticError:
+                raise
+            except ConfigError as exc:
+                failures.append(exc)
+        raise self.fail(
+            node,
+            "no argument of try() could be evaluated: " + "; ".join(map(str, failures)),
+            "add a last argument that cannot fail, such as a literal default",
+        )
 
     def pairs(self, collection: JsonValue, node: Node) -> list[tuple[JsonValue, JsonValue]]:
         """What a `for` iterates over: (index, element) of a list, (key, value) of an

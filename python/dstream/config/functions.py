@@ -483,6 +483,15 @@ FUNCTIONS: dict[str, Builtin] = {
 }
 
 
+# Functions whose arguments are evaluated by the call itself, one by one (the evaluator's
+# _catching_call): how each is called.
+CATCHING: dict[str, str] = {
+    "can": "can(expression)",
+    "try": "try(expression, fallback, ...)",
+}
+
+
 def usage_hint(name: str) -> str:
     """The hint of an error in a call of `name`, which says none of its own."""
-    return f"call it as {FUNCTIONS[name].usage}; docs/configuration.md describes every function"
+    usage = CATCHING[name] if name in CATCHING else FUNCTIONS[name].usage
+    return f"call it as {usage}; docs/configuration.md describes every function"

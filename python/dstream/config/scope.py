@@ -93,7 +93,7 @@ class Module:
             "defined locals",
             "no locals are defined; add `locals { " + name + " = ... }`",
         )
-        return ConfigError(f"undefined local value local.{name}", location=where, hint=hint)
+        return StaticError(f"undefined local value local.{name}", location=where, hint=hint)
 
     def _local_cycle(self, name: str) -> ConfigError:
         members = self.evaluating[self.evaluating.index(name) :]
@@ -102,7 +102,7 @@ class Module:
         start = members.index(min(members))
         cycle = [*members[start:], *members[:start], min(members)]
         attribute = self.local_defs[min(members)][0]
-        return ConfigError(
+        return StaticError(
             "locals refer to each other in a cycle: " + " -> ".join(f"local.{n}" for n in cycle),
             location=attribute.location,
             hint="break the cycle: one of these locals must not depend on the others",
@@ -123,6 +123,12 @@ class Module:
             self.evaluating.pop()
         self.local_values[name] = value
         return value
+
+
+class StaticError(ConfigError):
+    """An expression wrong for any input: an undefined local or variable, an unknown
+    function, locals in a cycle. `try()` and `can()` do not hide it, as in Terraform
+    (they catch what depends on values: a missing key, a failed conversion)."""
 
 
 def name_hint(root: str, name: str, known: list[str], listing: str, when_none: str) -> str:
