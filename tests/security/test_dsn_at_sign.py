@@ -59,7 +59,9 @@ def assert_refused(said: str) -> None:
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("given", sorted(GIVEN))
-@pytest.mark.parametrize("command", [("state", "list"), ("run", "t"), ("run", "t", "--json")])
+@pytest.mark.parametrize(
+    "command", [("state", "list"), ("run", "t"), ("run", "t", "--json"), ("lint",)]
+)
 def test_the_state_backend_refuses_a_password_with_an_at_sign(
     ws: Workspace, given: str, command: tuple[str, ...]
 ) -> None:
@@ -67,7 +69,7 @@ def test_the_state_backend_refuses_a_password_with_an_at_sign(
     done = ws.run(*command, env={"DSTREAM_VAR_pgpw": PASSWORD})
     assert_refused(done.stdout + done.stderr)
     assert done.returncode == 2, done.stdout + done.stderr  # the configuration's fault
-    assert "dstream.hcl:" in done.stdout + done.stderr  # where the dsn was written
+    assert "dstream.hcl:8:13" in done.stdout + done.stderr  # where the dsn was written
 
 
 @pytest.mark.timeout(120)

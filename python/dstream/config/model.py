@@ -7,6 +7,7 @@ these dataclasses and never touches HCL.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from dstream.protocol.frames import (
@@ -114,6 +115,19 @@ class StateSpec:
     lease_ttl: float = 15.0  # postgres backend: seconds a run's lease lasts unrenewed
     lease_renew_interval: float = 3.0  # postgres backend: seconds between renewals
     location: Optional[Location] = None
+    dsn_location: Optional[Location] = None  # of dsn's value: its errors point there
+    table_location: Optional[Location] = None  # of table's value
+
+
+def state_table_ok(table: str) -> bool:
+    """Whether `table` is a state table name the postgres backend can use: a plain
+    identifier or schema.table (it names the table's companions after it)."""
+    parts = table.split(".")
+    return 1 <= len(parts) <= 2 and all(_IDENTIFIER.match(part) for part in parts)
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+STATE_TABLE_HINT = 'use a plain identifier or schema.table, e.g. table = "dstream_state"'
 
 
 @record

@@ -16,7 +16,15 @@ from dstream.config.checks import (
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
 from dstream.config.functions import format_number, type_name
-from dstream.config.model import Location, MetricsSpec, ProviderSpec, StateSpec, parse_addr
+from dstream.config.model import (
+    STATE_TABLE_HINT,
+    Location,
+    MetricsSpec,
+    ProviderSpec,
+    StateSpec,
+    parse_addr,
+    state_table_ok,
+)
 from dstream.config.provider_config import locate_config
 from dstream.config.references import provider_reference
 from dstream.config.syntax import Attribute, Block, Body
@@ -314,7 +322,30 @@ def build_state(block: Block, evaluator: Evaluator) -> StateSpec:
             location=block.location,
             hint='add dsn = "postgresql://user@host/db" (or var./env() for the password)',
         )
+    if "dsn" in attributes:
+        spec.dsn_location = attributes["dsn"].value_location
+    if "table" in attributes:
+        spec.table_location = attributes["table"].value_location
+    if spec.backend == "postgres":
+        _check_postgres_state(spec)
     return spec
+
+
+def _check_postgres_state(spec: StateSpec) -> None:
+    """What the postgres backend would refuse (state/postgres.py), found where it is
+    written, so that `lint` reports it too."""
+    from dstream.config.connstr import AMBIGUOUS_DSN, AMBIGUOUS_DSN_HINT, ambiguous_dsn
+
+    if spec.dsn and ambiguous_dsn(spec.dsn):
+        raise ConfigError(
+            f"the state dsn {AMBIGUOUS_DSN}", location=spec.dsn_location, hint=AMBIGUOUS_DSN_HINT
+        )
+    if not state_table_ok(spec.table):
+        raise ConfigError(
+            f"invalid state table name {spec.table!r}",
+            location=spec.table_location,
+            hint=STATE_TABLE_HINT,
+        )
 
 
 def build_metrics(block: Block, evaluator: Evaluator) -> MetricsSpec:

@@ -106,7 +106,11 @@ def open_store(spec: StateSpec, base_dir: str) -> StateStore:
             lease.check()
         except DstreamError as exc:
             raise ConfigError(exc.reason, location=spec.location, hint=exc.hint) from None
-        return PostgresStore(spec.dsn, spec.table, location=spec.location, lease=lease)
+        return PostgresStore(
+            spec.dsn, spec.table, lease=lease,
+            location=spec.dsn_location or spec.location,
+            table_location=spec.table_location or spec.location,
+        )  # fmt: skip
     raise ConfigError(
         f"unknown state backend {spec.backend!r}",
         location=spec.location,

@@ -22,13 +22,13 @@ live in `<table>_runs` and `<table>_input` (state/history.py), written the same 
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 from dstream.config.connstr import AMBIGUOUS_DSN, AMBIGUOUS_DSN_HINT, ambiguous_dsn, dsn_secrets
+from dstream.config.model import STATE_TABLE_HINT, state_table_ok
 from dstream.config.redact import remember
 from dstream.errors import ConfigError, DstreamError, LockLost
 from dstream.state.agents import AgentTable
@@ -63,7 +63,6 @@ if TYPE_CHECKING:
     from dstream.config.model import Location
     from dstream.state.lease import Conn
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 RECONNECT_PAUSE = 0.2  # seconds between two attempts to reach a restarting database
 T = TypeVar("T")
 
@@ -99,6 +98,7 @@ class PostgresStore(StateStore):
         table: str = "dstream_state",
         *,
         location: Optional[Location] = None,
+        table_location: Optional[Location] = None,
         lease: Optional[LeaseSettings] = None,
         owner: str = "",
     ) -> None:
@@ -119,13 +119,13 @@ class PostgresStore(StateStore):
                 hint=install_command("postgres"),
             ) from None
         self._psycopg = psycopg
-        parts = table.split(".")
-        if not 1 <= len(parts) <= 2 or not all(_IDENT.match(part) for part in parts):
+        if not state_table_ok(table):  # (config/schema.py finds it in a file first)
             raise ConfigError(
                 f"invalid state table name {table!r}",
-                location=location,
-                hint='use a plain identifier or schema.table, e.g. table = "dstream_state"',
+                location=table_location or location,
+                hint=STATE_TABLE_HINT,
             )
+        parts = table.split(".")
         self._table = sql.Identifier(*parts)
         self._table_name = table
         self._table_parts = parts
