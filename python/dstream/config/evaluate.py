@@ -266,13 +266,12 @@ class Evaluator:
             if name in value:
                 return value[name]
             guess = nearest(name, value)
-            hint = (
-                f"did you mean .{guess}?"
-                if guess
-                else f"keys: {', '.join(sorted(value))}"
-                if value
-                else "the object is empty: `dstream show TASK` prints the values it evaluates"
-            )
+            if guess:
+                hint = f"did you mean .{guess}?"
+            elif value:
+                hint = f"keys: {', '.join(sorted(value))}"
+            else:
+                hint = "the object is empty: `dstream show TASK` prints the values it evaluates"
             raise self.fail(node, f"object has no key {name!r}", hint)
         raise self.fail(
             node,
