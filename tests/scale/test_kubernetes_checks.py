@@ -54,7 +54,7 @@ def test_a_literal_password_in_the_state_dsn_is_refused(tmp_path: Path, dsn: str
     assert done.returncode == 2, done.stdout + done.stderr
     assert "S3cr3tPw" not in done.stdout + done.stderr
     assert "the state dsn holds a password" in done.stderr
-    assert "dstream.hcl:" in done.stderr
+    assert "dstream.hcl:3:9:" in done.stderr  # the dsn's value, not the state block
     assert "sensitive = true" in done.stderr  # the hint: a sensitive variable, a Secret
 
 
@@ -70,6 +70,7 @@ def test_a_password_given_to_the_dsn_by_a_variable_not_sensitive_is_refused(
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Hunter2Pw" not in done.stdout + done.stderr
     assert "the state dsn holds a password" in done.stderr
+    assert "dstream.hcl:4:9:" in done.stderr  # where the variable is given to the dsn
 
 
 def test_a_password_from_a_sensitive_variable_is_a_secret_reference(tmp_path: Path) -> None:

@@ -140,7 +140,14 @@ def _refuse_a_password_in_the_dsn(project: Project, secret: str) -> None:
     the Secret)."""
     if all(_sensitive(password, project) for password in dsn_secrets(project.state.dsn or "")):
         return
-    raise _in_clear("the state dsn", "password", project.state.location, secret, "dsn", "pgpw")
+    raise _in_clear(
+        "the state dsn",
+        "password",
+        project.state.dsn_location or project.state.location,
+        secret,
+        "dsn",
+        "pgpw",
+    )
 
 
 def _refuse_provider_secrets(project: Project, secret: str) -> None:
