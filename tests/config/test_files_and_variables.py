@@ -69,7 +69,7 @@ def test_missing_config_file_says_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_project(str(tmp_path / "nope.hcl"), [], [], {})
     assert "does not exist" in str(caught.value)
-    assert caught.value.hint and "create dstream.hcl or pass -c" in caught.value.hint
+    assert caught.value.hint and f"create {tmp_path / 'nope.hcl'}," in caught.value.hint
 
 
 def test_builtin_demo_loads() -> None:

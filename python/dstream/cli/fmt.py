@@ -12,21 +12,28 @@ file). Every file is parsed, laid out or not:
 one that does not parse is reported with the parser's diagnostic (file:line:col) and
 left alone, the others are still formatted, and the exit is 2. A rewrite whose parse
 tree differs from the original's is refused and that file left alone (a formatter bug
-must never change a configuration); the others are still formatted, and the exit is 1."""
+must never change a configuration); the others are still formatted, and the exit is 1.
+A file or folder that cannot be read is an error (exit 2), never passed over. A rewrite
+goes through a symlink, keeps the file's mode, owner and group, and is atomic; a file
+that is read-only or may not be written is left alone (exit 1): `_write`."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import errno
 import os
+import stat
 
 import regex
 
 from dstream.cli.view import View
+from dstream.config.diagnostics import Diagnostics
 from dstream.config.quicklex import NAME_PATTERN
 from dstream.config.tree import Token, Tree
 from dstream.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ConfigError, DstreamError, UsageError
-from dstream.records import record
+from dstream.records import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -347,82 +354,258 @@ def _meaning(node: object) -> object:
     return node
 
 
-def _files(paths: list[str], recursive: bool) -> list[str]:
+def _files(paths: list[str], recursive: bool) -> tuple[list[str], list[ConfigError]]:
+    """The .hcl files to format, and the paths that could not be read: a folder fmt
+    cannot list is an error, never passed over (a format gate would pass on files it
+    never read). A path that does not exist is a usage error."""
     found: list[str] = []
+    unread: list[ConfigError] = []
     for path in paths or ["."]:
-        if os.path.isfile(path):
-            found.append(path)
-        elif os.path.isdir(path):
-            for root, dirs, names in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
-                found += [
-                    os.path.normpath(os.path.join(root, n))
-                    for n in sorted(names)
-                    if n.endswith(".hcl")
-                ]
-        else:
-            raise UsageError(f"no such file or directory: {path}", hint="name .hcl files or dirs")
-    return found
+        try:
+            is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            raise UsageError(
+                f"no such file or directory: {path}", hint="name .hcl files or dirs"
+            ) from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                found.append(path)  # read_source says it is a loop
+            else:  # a folder on the way that may not be searched
+                unread.append(_cannot_read(path, exc))
+            continue
+        if not is_dir:
+            found.append(path)  # not a regular file: read_source says so
+            continue
+
+        def failed(exc: OSError, top: str = path) -> None:
+            unread.append(_cannot_read(os.path.normpath(exc.filename or top), exc))
+
+        for root, dirs, names in os.walk(path, onerror=failed):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+            found += [
+                os.path.normpath(os.path.join(root, n)) for n in sorted(names) if n.endswith(".hcl")
+            ]
+    return found, unread
+
+
+def _cannot_read(path: str, exc: OSError) -> ConfigError:
+    from dstream.config.loader import unreadable  # only when something is unreadable
+
+    return unreadable(path, exc)
+
+
+def _unreadable(path: str) -> bool:
+    """Whether `path` is no regular file that can be opened for reading (asked once
+    read_source refused it: its error is then about reading, not about the text)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return True
+    try:
+        return not stat.S_ISREG(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+
+
+def _write(path: str, text: str) -> None:
+    """Replace the file at `path` by `text`, as `terraform fmt` users expect: a symlink
+    is kept and its target written; the file keeps its mode and, where the user may
+    give it, its owner and group. Atomic: a copy beside the target, then a rename. A
+    file that is read-only, or that this user may not write, is refused (never made
+    writable): DstreamError, and the file is left as it was."""
+    target = os.path.realpath(path)
+    shown = path if target == os.path.abspath(path) else f"{path} (a link to {target})"
+    try:
+        info = os.stat(target)
+    except OSError as exc:  # gone or locked since it was read
+        raise _cannot_write(shown, path, exc.strerror or str(exc)) from None
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & 0o222:  # vim's rule: root may write any file, but was told not to
+        raise DstreamError(
+            f"{shown} is read-only (mode {mode:04o}): left as it is",
+            hint=f"make it writable (chmod u+w {path}) for `dstream fmt` to format it; "
+            "`dstream fmt --check` only reads it",
+            file=path,
+        )
+    # The rename below needs write permission on the folder only: it would replace a
+    # file this user may not write.
+    try:
+        os.close(os.open(target, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+    except OSError as exc:
+        raise _cannot_write(shown, path, exc.strerror or str(exc)) from None
+    folder = os.path.dirname(target)
+    try:
+        tmp, fd = _create_beside(target, mode)
+    except OSError as exc:
+        reason = f"cannot create a file in {folder}: {exc.strerror or exc}"
+        raise _cannot_write(shown, path, reason) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            _keep_owner(handle.fileno(), info)
+            os.fchmod(handle.fileno(), mode)  # after chown, which may clear setgid
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):  # a full disk, a quota
+            raise _cannot_write(shown, path, exc.strerror or str(exc)) from None
+        raise
+    _sync_folder(folder)
+
+
+def _cannot_write(shown: str, path: str, reason: str) -> DstreamError:
+    return DstreamError(
+        f"cannot write {shown}: {reason}",
+        hint="fmt replaces a file by a formatted copy made beside it: it needs write "
+        "permission on the file and on its folder; run it as a user who has both",
+        file=path,
+    )
+
+
+def _create_beside(target: str, mode: int) -> tuple[str, int]:
+    """A new file in the target's folder. Its mode from the start is the target's
+    owner bits alone (the umask may narrow them): the configuration may hold a secret,
+    and the copy must never be readable by anyone the target is not readable by, also
+    before it is given the target's owner, group and mode."""
+    folder, name = os.path.split(target)
+    tmp = os.path.join(folder, f".{name}.{os.urandom(6).hex()}.fmt.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    return tmp, os.open(tmp, flags, mode & 0o700)
+
+
+def _keep_owner(fd: int, info: os.stat_result) -> None:
+    """Give the copy the target's owner and group where this user may (root may; any
+    user may give a file a group they are in); else it stays this user's."""
+    try:
+        os.fchown(fd, info.st_uid, info.st_gid)
+    except PermissionError:
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, -1, info.st_gid)
+
+
+def _sync_folder(folder: str) -> None:
+    """Make the rename durable (best effort: not every file system can sync a folder)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@record
+class _Outcome:
+    """What fmt found, file by file."""
+
+    changed: list[str] = field(default_factory=list)  # rewritten (--check: would be)
+    diffs: dict[str, str] = field(default_factory=dict)  # --diff --json: in the document
+    refused: list[str] = field(default_factory=list)  # a rewrite changing the meaning
+    unwritable: list[DstreamError] = field(default_factory=list)
+    broken: Diagnostics = field(default_factory=Diagnostics)  # unreadable or unparsable
+    unread: int = 0  # of `broken`: the paths that could not be read at all
+    unparsed: int = 0  # of `broken`: the others (no UTF-8, a syntax error, ...)
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
-    from dstream.config.diagnostics import Diagnostics
-
-    changed: list[str] = []
-    diffs: dict[str, str] = {}  # --diff --json: each file's diff goes in the document
-    refused: list[str] = []  # a rewrite that would change the meaning: a formatter bug
-    broken = Diagnostics()
-    for path in _files(args.paths, args.recursive):
-        try:
-            before = _read_parsed(path)
-        except ConfigError as exc:  # reported, left alone; the other files go on
-            broken.error(exc)
-            if not view.json:
-                view.error_block(exc)
-            continue
-        after = format_text(before)
-        if after == before:
-            continue
-        try:
-            _same_meaning(before, after, path)
-        except DstreamError as exc:
-            refused.append(path)
-            if not view.json:
-                view.error_block(exc)
-            continue
-        changed.append(path)
-        if args.diff:
-            diff = "".join(
-                difflib.unified_diff(before.splitlines(True), after.splitlines(True), path, path)
-            )
-            if view.json:
-                diffs[path] = diff
-            else:
-                view.out.write(diff)
-        if not args.check:
-            tmp = path + ".fmt.tmp"
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(after)
-            os.replace(tmp, path)
-        if not args.diff:
-            view.line(path)
+    outcome = _Outcome()
+    files, unread = _files(args.paths, args.recursive)
+    for exc in unread:
+        _report_unread(exc, outcome, view)
+    for path in files:
+        _format_file(path, args, view, outcome)
     if view.json:
-        failed = broken.errors or refused or (args.check and changed)
-        document: dict[str, object] = {"ok": not failed, "changed": changed}
-        if args.diff:
-            document["diffs"] = diffs
-        if refused:
-            document["refused"] = refused
-        if broken.errors:
-            document["diagnostics"] = [d.to_dict() for d in broken.errors]
-        view.document(document)
-    if broken.errors:
-        view.info(f"{len(broken.errors)} file(s) do not parse: fix them, then run `dstream fmt`")
+        view.document(_document(outcome, args.diff, args.check))
+    return _summary(outcome, args.check, view)
+
+
+def _report_unread(exc: ConfigError, outcome: _Outcome, view: View) -> None:
+    outcome.broken.error(exc)
+    outcome.unread += 1
+    if not view.json:
+        view.error_block(exc)
+
+
+def _format_file(path: str, args: argparse.Namespace, view: View, outcome: _Outcome) -> None:
+    """Check, and unless --check rewrite, one file; what happened goes in `outcome`."""
+    try:
+        before = _read_parsed(path)
+    except ConfigError as exc:  # reported, left alone; the other files go on
+        if _unreadable(path):
+            _report_unread(exc, outcome, view)
+        else:
+            outcome.broken.error(exc)
+            outcome.unparsed += 1
+            if not view.json:
+                view.error_block(exc)
+        return
+    after = format_text(before)
+    if after == before:
+        return
+    try:
+        _same_meaning(before, after, path)
+    except DstreamError as exc:  # a formatter bug: that file stays as it is
+        outcome.refused.append(path)
+        if not view.json:
+            view.error_block(exc)
+        return
+    if not args.check:
+        try:
+            _write(path, after)
+        except DstreamError as exc:
+            outcome.unwritable.append(exc)
+            if not view.json:
+                view.error_block(exc)
+            return
+    outcome.changed.append(path)
+    if args.diff:
+        diff = "".join(
+            difflib.unified_diff(before.splitlines(True), after.splitlines(True), path, path)
+        )
+        if view.json:
+            outcome.diffs[path] = diff
+        else:
+            view.out.write(diff)
+    else:
+        view.line(path)
+
+
+def _document(outcome: _Outcome, diff: bool, check: bool) -> dict[str, object]:
+    """The --json document: `ok` and `changed`, then only what applies."""
+    failed = outcome.broken.errors or outcome.refused or outcome.unwritable
+    document: dict[str, object] = {
+        "ok": not (failed or (check and outcome.changed)),
+        "changed": outcome.changed,
+    }
+    if diff:
+        document["diffs"] = outcome.diffs
+    if outcome.refused:
+        document["refused"] = outcome.refused
+    if outcome.unwritable:
+        document["unwritable"] = [exc.to_dict() for exc in outcome.unwritable]
+    if outcome.broken.errors:
+        document["diagnostics"] = [d.to_dict() for d in outcome.broken.errors]
+    return document
+
+
+def _summary(outcome: _Outcome, check: bool, view: View) -> int:
+    """One line per kind of problem (human output), and the exit code: 2 for a file or
+    folder that could not be read or parsed, 1 for one that was not (or could not be)
+    formatted."""
+    if outcome.unread:
+        view.info(f"{outcome.unread} path(s) could not be read: fix them, then run `dstream fmt`")
+    if outcome.unparsed:
+        view.info(f"{outcome.unparsed} file(s) do not parse: fix them, then run `dstream fmt`")
+    if outcome.refused:
+        view.info(f"{len(outcome.refused)} file(s) left as they were: please report them")
+    if outcome.unwritable:
+        view.info(f"{len(outcome.unwritable)} file(s) could not be written: left as they were")
+    if check and outcome.changed:
+        view.info(f"{len(outcome.changed)} file(s) not formatted: run `dstream fmt` to fix them")
+    if outcome.broken.errors:
         return EXIT_USAGE
-    if refused:
-        view.info(f"{len(refused)} file(s) left as they were: please report them")
-        return EXIT_FAILURE
-    if args.check and changed:
-        view.info(f"{len(changed)} file(s) not formatted: run `dstream fmt` to fix them")
+    if outcome.refused or outcome.unwritable or (check and outcome.changed):
         return EXIT_FAILURE
     return EXIT_OK

@@ -6,7 +6,9 @@ does the same work but collects every error and warning, for `dstream lint`.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Mapping
 from functools import partial
 
@@ -107,28 +109,66 @@ def config_files(config: Optional[str], environ: RecordingEnviron) -> tuple[list
     directory listed is noted in environ.reads (each file is noted as it is read)."""
     chosen = config or environ.get(ENV_CONFIG) or DEFAULT_CONFIG
     origin = "--config" if config else (ENV_CONFIG if environ.get(ENV_CONFIG) else "default")
-    if os.path.isdir(chosen):
-        import glob
-
+    try:
+        is_dir = stat.S_ISDIR(os.stat(chosen).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        if not os.path.lexists(chosen):
+            raise _missing(chosen, origin) from None
+        is_dir = False  # a link that leads nowhere: read_source says why
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:  # a folder on the way that may not be searched
+            raise unreadable(chosen, exc) from None
+        is_dir = False  # read_source says it is a loop
+    if is_dir:
         environ.reads.add_dir(chosen)
-        files = sorted(glob.glob(os.path.join(chosen, "*.hcl")))
-        if not files:
-            raise ConfigError(
-                f"directory {chosen} has no .hcl files",
-                location=Location(chosen),
-                hint="put dstream.hcl in it, or pass -c FILE",
-            )
-        return files, os.path.abspath(chosen)
-    if not os.path.lexists(chosen):  # a link that leads nowhere: read_source says why
-        where = {"--config": "given by -c/--config", ENV_CONFIG: f"from ${ENV_CONFIG}"}.get(
-            origin, "the default"
-        )
-        raise ConfigError(
-            f"configuration file {chosen} does not exist ({where})",
-            location=Location(chosen),
-            hint="create dstream.hcl or pass -c FILE|DIR; `dstream run demo` works without one",
-        )
+        return _hcl_files(chosen), os.path.abspath(chosen)
     return [chosen], os.path.dirname(os.path.abspath(chosen))
+
+
+def _hcl_files(folder: str) -> list[str]:
+    """The folder's `*.hcl` files (not the hidden ones, as the shell's glob), sorted; a
+    folder that cannot be listed is said so, never taken for an empty one."""
+    try:
+        names = os.listdir(folder)
+    except OSError as exc:
+        raise unreadable(folder, exc) from None
+    files = sorted(
+        os.path.join(folder, n) for n in names if n.endswith(".hcl") and not n.startswith(".")
+    )
+    if not files:
+        raise ConfigError(
+            f"directory {folder} has no .hcl files",
+            location=Location(folder),
+            hint="put dstream.hcl in it, or pass -c FILE",
+        )
+    return files
+
+
+def _missing(chosen: str, origin: str) -> ConfigError:
+    """A configuration file that does not exist; the hint names the file the user gave."""
+    where = {"--config": "given by -c/--config", ENV_CONFIG: f"from ${ENV_CONFIG}"}
+    hints = {
+        "--config": f"create {chosen}, or give -c/--config the path of an existing .hcl "
+        "file or directory",
+        ENV_CONFIG: f"create {chosen}, or set ${ENV_CONFIG} to an existing .hcl file or "
+        "directory (or unset it)",
+    }
+    return ConfigError(
+        f"configuration file {chosen} does not exist ({where.get(origin, 'the default')})",
+        location=Location(chosen),
+        hint=hints.get(
+            origin, "create dstream.hcl or pass -c FILE|DIR; `dstream run demo` works without one"
+        ),
+    )
+
+
+def unreadable(path: str, exc: OSError) -> ConfigError:
+    """A configuration file or directory that cannot be read (`fmt` says the same)."""
+    return ConfigError(
+        f"cannot read {path}: {exc.strerror or exc}",
+        location=Location(path),
+        hint="check the path and its permissions",
+    )
 
 
 def analyze(
@@ -339,4 +379,5 @@ __all__ = [
     "load_builtin_demo",
     "load_project",
     "load_project_text",
+    "unreadable",
 ]
