@@ -10,15 +10,32 @@ from dstream.config.model import Project
 from dstream.records import replace
 
 
+class _TaskNames(argparse.Action):
+    """The task names given, each once, in the order first given. Named twice, a task is
+    named once, as Terraform's `-target` makes a set of its targets: a script that
+    builds its list from several sources may repeat a name, and it means the same task
+    (a second run of it beside the first would only be refused by its own lock)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: object = None,
+    ) -> None:
+        names = values if isinstance(values, list) else []
+        setattr(namespace, self.dest, list(dict.fromkeys(names)))
+
+
+def add_task_names(parser: argparse.ArgumentParser, text: str) -> None:
+    """The TASK... arguments of a command (each name once: _TaskNames)."""
+    parser.add_argument("tasks", nargs="*", metavar="TASK", action=_TaskNames, help=text)
+
+
 def add_task_arguments(parser: argparse.ArgumentParser, acting: str) -> None:
     """The tasks a command acts on: names, or --all; `acting` says how ("to run side by
     side")."""
-    parser.add_argument(
-        "tasks",
-        nargs="*",
-        metavar="TASK",
-        help=f"tasks {acting} (default: the only task of a one-task file)",
-    )
+    add_task_names(parser, f"tasks {acting} (default: the only task of a one-task file)")
     parser.add_argument("--all", action="store_true", help="every task in the configuration")
 
 

@@ -3,7 +3,8 @@
 Every line printed is true and agrees with the exit code (runtime/summary.py derives
 both from the same summaries): 0 only when every task's input ended and its output
 finished; 130/143 when SIGINT/SIGTERM stopped it, also when the stop was forced or came
-while a task waited to restart; the failing task's code otherwise.
+while a task waited to restart; the failing task's code otherwise (a task --fail-fast
+stopped because another failed: 1, never a signal's).
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ from dstream.errors import ExitCode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable
+
     from dstream.runtime.pipeline import RunSummary
+    from dstream.runtime.progress import Progress
+    from dstream.state.base import StateStore
 
 # A run's start goes on inside `execute` (the configuration, the checks): it turns the
 # collector back on itself, just before the providers start (cli/entry.py).
@@ -106,18 +111,41 @@ def _reload(args: argparse.Namespace, names: list[str], view: View) -> Project:
     return project
 
 
-def _reset_state(project: Project, names: list[str], view: View) -> None:
-    from dstream.state import open_store
+def _resetter(
+    project: Project, names: list[str], say: Callable[[str], None]
+) -> Callable[[StateStore], None]:
+    """--reset-state, done by the runtime once the run holds every task (its run lock or
+    lease) on the store that holds them: a run refused because another run holds a task,
+    or a standby still waiting for it, forgets nothing of that run's position."""
 
-    with open_store(project.state, project.base_dir) as store:
+    def reset(store: StateStore) -> None:
+        from dstream.cli.resume import input_digest
+
         for name in names:
             had = store.reset(name)
-            view.note(
+            say(
                 f"task {name}: stored checkpoint forgotten (--reset-state): "
                 "the input starts from the beginning"
                 if had
                 else f"task {name}: no stored checkpoint to forget (--reset-state)"
             )
+            # The checkpoints from now on come from the input as it is configured now
+            # (what check_inputs remembers when it lets a run resume).
+            spec = project.task(name).input
+            store.set_input_hash(name, input_digest(spec, project.sensitive_values))
+
+    return reset
+
+
+def _above(progress: Progress) -> Callable[[str], None]:
+    """A note printed above the live progress display, which a plain write to the
+    terminal would tear; redacted as the view redacts what it writes."""
+    from dstream.config.redact import redact_text
+
+    def say(text: str) -> None:
+        progress.write(redact_text(text) + "\n")
+
+    return say
 
 
 def _record(project: Project, summaries: list[RunSummary]) -> None:
@@ -185,15 +213,14 @@ def execute(args: argparse.Namespace, view: View) -> int:
             where = None if args.metrics_addr else project.metrics.location
             server = stack.enter_context(MetricsServer(monitor, addr, where))
             logs.log.info("metrics on http://%s/metrics", server.address)
+        say: Callable[[str], None] = view.note
         if _builtin_demo(args):  # the demo shows the counter every time: no state kept
             import tempfile
 
             warm.decline()  # its state is gone after the run: nothing to start warm
 
             project.state = StateSpec(path=stack.enter_context(tempfile.TemporaryDirectory()))
-        else:
-            if args.reset_state:
-                _reset_state(project, names, view)
+        elif not args.reset_state:  # a reset run resumes nothing: nothing to compare
             from dstream.cli.resume import check_inputs
 
             check_inputs(project, names, resume_changed=args.resume_changed, view=view)
@@ -201,12 +228,16 @@ def execute(args: argparse.Namespace, view: View) -> int:
             from dstream.runtime.progress import Progress
 
             progress = stack.enter_context(Progress(monitor))
+            say = _above(progress)  # a note goes above the live display, as log records
             if sys.stdout.isatty():
                 hooks.on_output_line = progress.print_line
         elif not view.err.isatty() and not args.quiet and args.progress_interval > 0:
             from dstream.runtime.progress import ProgressLog
 
             stack.enter_context(ProgressLog(monitor, args.progress_interval))
+        reset = None
+        if args.reset_state and not _builtin_demo(args):
+            reset = _resetter(project, names, say)
         resume_collector()  # the start is over: the providers are next
         summaries = run_tasks(
             project,
@@ -216,6 +247,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             monitor=monitor,
             reload=lambda: _reload(args, names, view),  # SIGHUP
             standby=args.standby,
+            prepare=reset,
         )
         if not _builtin_demo(args):
             _record(project, summaries)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime
 
-from dstream.cli.common import add_config_arguments, load_project_from_args
+from dstream.cli.common import add_config_arguments, add_task_names, load_project_from_args
 from dstream.cli.flags import number
 from dstream.cli.view import View
 from dstream.errors import EXIT_OK
@@ -17,9 +17,7 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "tasks", nargs="*", metavar="TASK", help="tasks to show (default: every task)"
-    )
+    add_task_names(parser, "tasks to show (default: every task)")
     parser.add_argument("-n", "--last", type=number(int, at_least=1), default=20, metavar="N",
                         help="show the last N runs of each task (default: 20)")  # fmt: skip
     add_config_arguments(parser)

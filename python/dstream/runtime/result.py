@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 @record
 class RunSummary:
     task: str
-    outcome: str = "running"  # completed | failed | interrupted | removed (by a reload)
+    # completed | failed | interrupted | removed (by a reload) | stopped (by --fail-fast)
+    outcome: str = "running"
     counters: CounterDict = field(default_factory=dict)
     # Wall-clock times of the task's run (all its attempts and reloads), for its history.
     started_at: float = field(default_factory=time.time)
@@ -35,6 +36,9 @@ class RunSummary:
     resumable: bool = True
     notes: list[str] = field(default_factory=list)  # what the user should know, not errors
     stopped_by: Optional[int] = None  # the signal (SIGINT/SIGTERM) that stopped the run
+    # The task whose failure stopped this one (--fail-fast): no signal did, the run's
+    # outcome is then "stopped" and its error a StoppedByFailure (runtime/verdict.py).
+    stopped_by_task: Optional[str] = None
     reloads: int = 0  # restarts with a new definition after SIGHUP (totals include them)
 
     def to_dict(self) -> dict[str, object]:
@@ -57,6 +61,7 @@ class RunSummary:
             "error": self.error.to_dict() if self.error else None,
             "notes": self.notes,
             "stopped_by": _signal_name(self.stopped_by),
+            "stopped_by_task": self.stopped_by_task,
             "reloads": self.reloads,
         }
 

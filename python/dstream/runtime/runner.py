@@ -35,6 +35,7 @@ from dstream.runtime.signals import (
     never_started,
     stopping_notice,
 )
+from dstream.runtime.verdict import stopped_by_failure
 from dstream.state.base import AlreadyRunning, StateStore
 
 TYPE_CHECKING = False
@@ -159,6 +160,7 @@ class _Slot:
         self.reload_to: Optional[tuple[Project, TaskSpec]] = None
         self.user_stopped = False
         self.removed = False  # a reload found it gone from the configuration
+        self.stopped_by_task: Optional[str] = None  # whose failure stopped it (--fail-fast)
         self.summary: Optional[RunSummary] = None
         self.crash: Optional[BaseException] = None  # what ended its thread unexpectedly
         # Its lease (or lock), released as soon as its run ends, not with the others'.
@@ -254,6 +256,19 @@ def _take_all(store: StateStore, slots: list[_Slot], standby: bool) -> bool:
     return all(_take(store, slot, standby) for slot in slots)
 
 
+def _fail_fast(slots: list[_Slot], failed: _Slot) -> None:
+    """--fail-fast: stop every task still running, because `failed` failed. A task a
+    signal or an earlier failure already stops keeps that stop and its cause, and no
+    stop is asked twice: a second request would force it (a second Ctrl-C's meaning)
+    instead of draining it. One a reload is draining is not restarted (run_slot)."""
+    for other in slots:
+        if other is failed or other.done or other.user_stopped or other.stopped_by_task:
+            continue
+        other.stopped_by_task = failed.task.name
+        if not other.stop.requests:
+            other.stop.request()
+
+
 def _on_signal(slots: list[_Slot], started: threading.Event) -> Callable[[int, int], None]:
     """SIGINT/SIGTERM: drain every task still running (one that already ended keeps its
     outcome); a second one forces."""
@@ -308,10 +323,14 @@ def run_tasks(
     monitor: Optional[Monitor] = None,
     reload: Optional[Callable[[], Project]] = None,
     standby: bool = False,
+    prepare: Optional[Callable[[StateStore], None]] = None,
 ) -> list[RunSummary]:
     """Run tasks side by side until they end. `reload` (on SIGHUP) re-reads the
     configuration; tasks whose definition changed are drained and restarted. A
-    `standby` run waits for a task another run holds, and takes over when it is free."""
+    `standby` run waits for a task another run holds, and takes over when it is free.
+    `prepare(store)` changes the state before the run (`--reset-state`): called once
+    this run holds every task, before any provider starts, so that a run refused or
+    stopped while it waits has changed nothing of another run's."""
     from dstream.runtime.watchdog import watchdog
     from dstream.state import open_store
 
@@ -351,14 +370,15 @@ def run_tasks(
                 slot.summary = RunSummary(task=slot.task.name, outcome="failed", error=missing)
             if earlier is not None:  # one summary per task: totals over the reloads
                 slot.summary = _after_reload(earlier, slot.summary)
-            if slot.reload_to is None or slot.user_stopped:
+            if slot.reload_to is None or slot.user_stopped or slot.stopped_by_task:
                 break
             earlier = slot.summary
             (slot.project, slot.task), slot.reload_to = slot.reload_to, None
             slot.stop = Stop()
+            if slot.stopped_by_task is not None:  # --fail-fast came as it was restarting
+                slot.stop.request()
         if fail_fast and slot.summary.outcome == "failed":
-            for other in slots:
-                other.stop.request()
+            _fail_fast(slots, slot)
 
     started = threading.Event()
     with StopSignals(_on_signal(slots, started)) as signals:
@@ -371,6 +391,8 @@ def run_tasks(
             if not taken:
                 why = "while waiting on standby" if standby else "before it started"
                 return [never_started(s.task.name, why, signals.signum) for s in slots]
+            if prepare is not None:
+                prepare(store)
             started.set()
             for slot in slots:
                 slot.thread = threading.Thread(
@@ -412,6 +434,12 @@ def _summaries(slots: list[_Slot], signum: Optional[int]) -> list[RunSummary]:
         summary = slot.summary or RunSummary(task=slot.task.name, outcome="failed")
         if slot.removed and summary.outcome == "interrupted":  # stopped by the reload
             summary.outcome, summary.error = "removed", None
+        elif slot.stopped_by_task is not None and summary.outcome == "interrupted":
+            # Stopped by --fail-fast (a signal that came later only hurried its stop): no
+            # signal's 130. One that failed of its own meanwhile stays failed.
+            failed = slot.stopped_by_task
+            summary.outcome, summary.stopped_by_task = "stopped", failed
+            summary.error = stopped_by_failure(summary.task, failed, summary.error)
         elif slot.user_stopped and summary.outcome != "completed":  # stopped while it ran
             summary.stopped_by = signum
         summaries.append(summary)

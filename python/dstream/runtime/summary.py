@@ -60,7 +60,8 @@ def signal_name(signum: int) -> str:
 
 def exit_code_of(summary: RunSummary) -> ExitCode:
     """A task stopped by a signal exits 128+signal (130 SIGINT, 143 SIGTERM), also when
-    the stop was forced or came while it waited to restart; else its error's code."""
+    the stop was forced or came while it waited to restart; else its error's code (1
+    for a task --fail-fast stopped: StoppedByFailure)."""
     if summary.stopped_by is not None:
         return ExitCode(128 + summary.stopped_by)
     if summary.error is not None:
@@ -78,8 +79,9 @@ def exit_code(summaries: list[RunSummary]) -> ExitCode:
 
 
 def outcome_of(summary: RunSummary) -> str:
-    """`completed`, `failed`, or `interrupted by SIGINT` (a forced stop's broken pipes are
-    consequences of the stop, not failures of their own)."""
+    """`completed`, `failed`, `interrupted by SIGINT` (a forced stop's broken pipes are
+    consequences of the stop, not failures of their own), or `stopped` (by --fail-fast:
+    human_lines says which task's failure)."""
     if summary.stopped_by is not None:
         return f"interrupted by {signal_name(summary.stopped_by)}"
     if summary.outcome == "removed":
@@ -89,9 +91,11 @@ def outcome_of(summary: RunSummary) -> str:
 
 def error_of(summary: RunSummary) -> Optional[DstreamError]:
     """The error block to show, or None. A stopped run has no error block: its outcome
-    line says it was interrupted, and what its last attempt ended with (a provider killed
-    by a forced stop, or the failure it was waiting to restart after) is a note."""
-    return None if summary.stopped_by is not None else summary.error
+    line says it was interrupted (or which task's failure stopped it, --fail-fast), and
+    what its last attempt ended with (a provider killed by a forced stop, or the failure
+    it was waiting to restart after) is a note."""
+    stopped = summary.stopped_by is not None or summary.stopped_by_task is not None
+    return None if stopped else summary.error
 
 
 def human_lines(summary: RunSummary) -> list[str]:
@@ -106,6 +110,8 @@ def human_lines(summary: RunSummary) -> list[str]:
         head = f"task {summary.task}: {outcome_of(summary)} after {duration(summary.duration)}"
     else:  # it failed to start: its duration says nothing
         head = f"task {summary.task}: {outcome_of(summary)} before streaming"
+    if summary.stopped_by_task is not None:
+        head += f" because task {summary.stopped_by_task!r} failed (--fail-fast)"
     lines = [head + attempts]
     error = summary.error
     if summary.stopped_by is not None and error is not None and not isinstance(error, Interrupted):

@@ -224,6 +224,23 @@ def interrupted(end: StopEnd) -> Interrupted:
     return Interrupted(message, hint=hint)
 
 
+class StoppedByFailure(DstreamError):
+    """A task `--fail-fast` stopped because another task failed. It did not fail of its
+    own and no signal stopped it: its exit code is 1 (its job was not done), never the
+    128 + N of a signal that nobody sent."""
+
+
+def stopped_by_failure(task: str, failed: str, stop: Optional[DstreamError]) -> StoppedByFailure:
+    """The outcome of `task`, stopped because task `failed` failed (--fail-fast). `stop`:
+    what the stop itself ended with (interrupted(), or a stop before it started), whose
+    hint says how the task goes on."""
+    then = stop.hint if stop is not None and stop.hint else "run it again once it is fixed"
+    return StoppedByFailure(
+        f"task {task!r} was stopped because task {failed!r} failed (--fail-fast)",
+        hint=f"the error of task {failed!r} says what failed; {then}",
+    )
+
+
 def _more_time(end: StopEnd) -> str:
     """How a next stop gives the output the time to flush that this one did not."""
     if end.second_signal:

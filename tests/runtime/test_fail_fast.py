@@ -1,0 +1,81 @@
+"""A task `--fail-fast` stops because another task failed says so: stopped because task
+'bad' failed (--fail-fast), exit code 1 (no signal's: nobody pressed Ctrl-C), in the
+human summary, the --json document and the run history."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from tests.workspace import Workspace
+
+pytestmark = pytest.mark.timeout(120)
+
+# Ready, then fails (exit 3) once the good task streams: "good" is running when it is
+# stopped, not stopped before it started.
+FAILS_ONCE_GOOD_STREAMS = """
+echo '{"status":"ready","protocol":1}'
+i=0
+while [ ! -s good.jsonl ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+echo "boom" >&2
+exit 3
+"""
+
+
+def _two_tasks(ws: Workspace) -> None:
+    ws.script("fails.sh", FAILS_ONCE_GOOD_STREAMS)
+    ws.config(
+        """
+        state { path = "state" }
+        task "bad" {
+          input  { provider_path = "./fails.sh" }
+          output { provider_path = "dstream-null" }
+        }
+        task "good" {
+          input {
+            provider_path = "dstream-counter"
+            config {
+              interval         = 10
+              max_count        = 0
+              checkpoint_every = 5
+            }
+          }
+          output {
+            provider_path = "dstream-file"
+            config { path = "good.jsonl" }
+          }
+        }
+        """
+    )
+
+
+def test_a_task_stopped_by_fail_fast_names_the_failed_task_not_a_signal(ws: Workspace) -> None:
+    _two_tasks(ws)
+    done = ws.run("run", "--all", "--fail-fast", "--json")
+    assert done.returncode == 1, done.stderr
+    doc = orjson.loads(done.stdout_bytes)
+    assert doc["exit_code"] == 1 and doc["ok"] is False
+    tasks = {task["task"]: task for task in doc["tasks"]}
+    assert (tasks["bad"]["outcome"], tasks["bad"]["exit_code"]) == ("failed", 1)
+    good = tasks["good"]
+    assert (good["outcome"], good["exit_code"]) == ("stopped", 1)
+    assert good["stopped_by"] is None and good["stopped_by_task"] == "bad"
+    assert good["error"]["error"] == "StoppedByFailure"
+    assert "because task 'bad' failed (--fail-fast)" in good["error"]["message"]
+    assert "interrupted" not in good["error"]["message"]
+
+    runs = orjson.loads(ws.run("runs", "good", "--json").stdout_bytes)["runs"]
+    assert [(r["result"], r["exit_code"]) for r in runs] == [("stopped", 1)]
+
+
+def test_the_human_summary_says_why_the_task_stopped(ws: Workspace) -> None:
+    _two_tasks(ws)
+    done = ws.run("run", "--all", "--fail-fast")
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.splitlines()
+    [head] = [line for line in lines if line.startswith("task good: ")]
+    assert head.startswith("task good: stopped after ")
+    assert head.endswith(" because task 'bad' failed (--fail-fast)")
+    assert "interrupted" not in done.stderr and "SIGINT" not in done.stderr
+    assert 'error: task "bad": ' in done.stderr
+    assert 'error: task "good"' not in done.stderr  # it did not fail: its line says why
