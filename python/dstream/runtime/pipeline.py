@@ -273,6 +273,7 @@ class TaskRun:
                 )
                 break
             self.summary.last_checkpoint = value
+            self.monitor.stored(value)  # what a summary of a run left behind says is stored
             notices.post(value)
             if self.task.commit_interval > 0:
                 acked.wait_closed(self.task.commit_interval)
@@ -297,6 +298,7 @@ class TaskRun:
         from dstream import _core
 
         started = time.monotonic()
+        self.monitor.begin()  # the task is held: a standby is on standby no more
         self.state = state
         try:  # until the pump owns the stream, a failure stops what was started
             self._start(state)
@@ -483,8 +485,9 @@ class TaskRun:
         self, outcome: Outcome, in_code: Optional[int], out_code: Optional[int]
     ) -> None:
         """A provider's exit code is its failure unless dstream stopped or killed it; an
-        output also fails by leaving the stream early or not confirming its end."""
-        inp, out = self._providers()
+        output also fails by leaving the stream early or not confirming its end, an input
+        by not exiting after it closed its stdout (_input_end_error)."""
+        out = self._providers()[1]
         killed = "output" in self.deadline.forced or self.flush_expired
         end = verdict.OutputEnd(
             code=out_code,
@@ -499,11 +502,34 @@ class TaskRun:
                 error = verdict.unacknowledged_error(out, last)
         if error is not None:
             self.errors.append(error)
+        error = self._input_end_error(outcome, in_code, delivered=error is None and not killed)
+        if error is not None:
+            self.errors.append(error)
+
+    def _input_end_error(
+        self, outcome: Outcome, code: Optional[int], *, delivered: bool
+    ) -> Optional[ProviderError]:
+        """The input failed by its exit code (verdict.input_exit_error) unless dstream
+        killed it; killed when nobody asked for a stop after it closed its stdout, it did
+        not end by itself (docs/protocol.md, section 7). Killed at a stop's deadline, or
+        after a stream that broke (whose error is the run's), it did not fail of its own.
+        `delivered`: the output took the whole stream and confirmed it."""
+        inp = self._providers()[0]
+        stopped = self.stop.requests > 0
         if "input" not in self.deadline.forced:
-            stopped = self.stop.requests > 0
-            error = verdict.input_exit_error(inp, outcome, in_code, stopped=stopped)
-            if error is not None:
-                self.errors.append(error)
+            return verdict.input_exit_error(inp, outcome, code, stopped=stopped)
+        if stopped or outcome != "eof":
+            return None
+        what = "was delivered" if delivered else "was sent to the output"
+        return ProviderError(
+            f"{inp.label} closed its stdout but did not exit within stop_grace "
+            f"({self.task.stop_grace:g} s): dstream killed it",
+            provider=inp.label,
+            stderr_tail=inp.stderr_tail(),
+            hint=f"everything it wrote {what}; an input ends by exiting once its stdout "
+            "is closed (docs/protocol.md, section 7): see its stderr, or raise stop_grace "
+            "in the task if it needs longer to exit",
+        )
 
     def _settle(self, outcome: Outcome) -> None:
         """Close both providers; the first error, a stop request or nothing: the outcome."""

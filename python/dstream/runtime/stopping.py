@@ -61,6 +61,7 @@ class Deadline:
         self.at: Optional[float] = None  # monotonic; set at the first stop
         self.began: Optional[float] = None  # monotonic: when the stop began
         self.why = f"stop_grace ({grace:g} s) ran out"
+        self.brought_forward = False  # bound() set `at` and `why`
         self.forced: set[str] = set()
         # A second interrupt killed some of them, before the deadline could.
         self.second_signal = False
@@ -85,6 +86,7 @@ class Deadline:
         if self.at is None or at < self.at:
             self.why = why
             self.at = at
+            self.brought_forward = True
 
     def passed(self) -> bool:
         if self.stop.requests:
@@ -114,11 +116,19 @@ class Deadline:
             if proc is not None and proc.poll() is None:
                 if role not in self.forced:
                     logs.log.warning(
-                        "task %s: %s did not stop: %s, killing it", self.task, proc.label, why
+                        "task %s: %s %s, killing it", self.task, proc.label, self._failed(why)
                     )
                     self.second_signal = self.second_signal or second_signal
                 self.forced.add(role)
                 proc.kill()
+
+    def _failed(self, why: str) -> str:
+        """What a provider killed now did not do: stop, when a stop was asked (or a lost
+        lease brought the deadline forward); else its stream ended or broke, nobody asked
+        for a stop, and it did not exit within stop_grace of that."""
+        if self.stop.requests or self.brought_forward:
+            return f"did not stop: {why}"
+        return f"did not exit within stop_grace ({self.grace:g} s) after the end of its stream"
 
     def join_time(self) -> float:
         """How long a helper thread may still take: to the deadline (and a little), or

@@ -43,10 +43,11 @@ from dstream.warm.child import (
     Child,
     close_child,
     command_of,
-    end_child,
     exec_done,
     kill_child,
     quietly,
+    reap_child,
+    signal_child,
     spawn_child,
     write_all,
 )
@@ -61,7 +62,7 @@ from dstream.warm.key import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional, Union
+    from typing import Callable, Optional, Union
 
     from dstream._core import Pump, PumpResult
 
@@ -116,6 +117,7 @@ class Launched:
         self.finished = _thread.allocate_lock()  # held until the pump's run() returned
         self.decided.acquire()
         self.finished.acquire()
+        self.stopped = False  # stop() ran
 
     def _first_line(self, timeout: float, longest: int) -> bytes:
         """The input's first line, once read whole within `timeout` and `longest` bytes;
@@ -167,22 +169,70 @@ class Launched:
         self.finished.release()
 
     def stop(self) -> None:
-        """Stop the pump, kill both providers, close what is left: for a start the run
-        does not take over (`abandon`), or one it found was not its own."""
+        """Kill both providers, stop the pump, close what is left: for a start the run
+        does not take over (`abandon`), or one it found was not its own. Once, and to
+        the end whatever signal comes meanwhile (`uninterrupted`)."""
+        if not self.stopped:
+            uninterrupted(self._stop)
+
+    def _stop(self) -> None:
+        self.stopped = True
+        # Killed first: the thread reading the input's first line then reads EOF, and a
+        # pump ends at once, so the waits below are short.
+        for child in (self.input, self.output):
+            signal_child(child)
         decided = self.decided.acquire(timeout=1.0)
         if decided and self.pump is not None:
             self.pump.stop()
             self.finished.acquire(timeout=5.0)
-        for child in (self.input, self.output):
-            end_child(child)
-        # Still reading the input's first line: its end made that EOF. Its fds are closed
-        # only once the thread let go of them (a closed fd number may be reused at once).
+        # Its fds are closed only once the thread let go of them (a closed fd number may
+        # be reused at once); before the reaping waits, as kill_child does.
         if decided or self.decided.acquire(timeout=5.0):
             for child in (self.input, self.output):
                 close_child(child)
+        for child in (self.input, self.output):
+            reap_child(child)
         if self.lock_fd >= 0:
             os.close(self.lock_fd)
             self.lock_fd = -1
+
+
+def uninterrupted(call: Callable[[], None]) -> None:
+    """`call()` with SIGINT and SIGTERM only noted until it returns, then passed to the
+    handlers they had: a stop of what a warm start started must not break off half-way,
+    its providers half killed, their pipes and the run lock open (a second Ctrl-C made
+    a traceback of it at exit: chaos report, item 2). A signal that comes before the
+    handlers are swapped raises there, with nothing begun; one that comes as they are
+    put back goes to its own handler. Outside the main thread no handler interrupts
+    anything, and none can be set."""
+    import _signal
+
+    came: list[int] = []
+    swapped: dict[int, Callable[[int, object], object]] = {}
+    restoring = False
+
+    def note(signum: int, frame: object) -> None:
+        if restoring:  # its handler is being put back: it is that handler's
+            swapped[signum](signum, frame)
+        else:
+            came.append(signum)
+
+    try:
+        try:
+            for signum in (_signal.SIGINT, _signal.SIGTERM):
+                handler = _signal.getsignal(signum)
+                if callable(handler):  # SIG_IGN and SIG_DFL raise nothing here
+                    swapped[signum] = handler
+                    _signal.signal(signum, note)
+        except ValueError:  # not the main thread: nothing was swapped
+            swapped.clear()
+        call()
+    finally:
+        restoring = True
+        for signum, handler in swapped.items():
+            _signal.signal(signum, handler)
+    if came:  # the first one, as it would have been handled
+        swapped[came[0]](came[0], None)
 
 
 _launched: Optional[Launched] = None
@@ -224,11 +274,25 @@ def held_lock(path: str) -> Optional[int]:
 
 def abandon() -> None:
     """Stop what a warm start started that the runtime did not take over (the run ended
-    before it reached the task): nothing of it outlives the run."""
+    before it reached the task): nothing of it outlives the run. A SIGINT or SIGTERM
+    meanwhile is handled once it is stopped (Launched.stop)."""
     global _launched
-    launched, _launched = _launched, None
+    launched = _launched
     if launched is not None:
         launched.stop()
+        _launched = None
+
+
+def _abandon_at_exit() -> None:
+    """abandon() as the interpreter exits: the run has ended and its exit code is
+    decided, so a SIGINT or SIGTERM now has nothing to stop but this, which goes on to
+    its end (it made "Exception ignored in atexit callback" and a traceback). One that
+    came before the stop began is raised with nothing begun: it begins again."""
+    while _launched is not None:
+        try:
+            abandon()
+        except KeyboardInterrupt:  # SIGTERM's Terminated too (cli/entry.py)
+            continue
 
 
 def launch(args: list[str]) -> None:
@@ -263,7 +327,7 @@ def launch(args: list[str]) -> None:
         _launched = _start(plan, lock_fd, state)  # type: ignore[arg-type]
         import atexit
 
-        atexit.register(abandon)  # what the run does not take over ends with it
+        atexit.register(_abandon_at_exit)  # what the run does not take over ends with it
     except BaseException:
         os.close(lock_fd)
         raise

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from typing import Callable, Optional
 
 ENV_COMMIT_FD = "DSTREAM_COMMIT_FD"  # protocol.frames.ENV_COMMIT_FD's twin (tested)
+REAP_WAIT = 1.0  # runtime/process.py's KILL_WAIT's twin (tested): reap_child's wait
 
 
 class Child:
@@ -110,16 +111,43 @@ def write_all(fd: int, data: bytes) -> None:
 
 
 def kill_child(child: Child) -> None:
-    end_child(child)
+    """End a child nobody takes over: SIGKILLed, dstream's ends of its pipes closed
+    before the wait (one that dies late, stuck in the kernel, never waits on them), and
+    reaped."""
+    signal_child(child)
     close_child(child)
+    reap_child(child)
 
 
-def end_child(child: Child) -> None:
-    """SIGKILL the child's group and reap the child."""
+def signal_child(child: Child) -> None:
+    """SIGKILL the child, then its process group (what it started). The child by its
+    pid first: from its fork until its setsid() it has no group, and killpg alone missed
+    it (ESRCH) while it went on to exec the provider (chaos report, item 1). Killed
+    first, it makes no group; its pid, not reaped yet, is no other process's, and nor
+    is a group of that number."""
     import _signal
 
+    quietly(os.kill, child.pid, _signal.SIGKILL)
     quietly(os.killpg, child.pid, _signal.SIGKILL)
-    quietly(os.waitpid, child.pid, 0)
+
+
+def reap_child(child: Child) -> None:
+    """Reap the SIGKILLed child, REAP_WAIT seconds at most: a process stuck in the
+    kernel (an unreachable NFS mount) cannot die at once, and the run's end must not
+    wait for it (init reaps it once dstream exits)."""
+    import time
+
+    deadline, pause = time.monotonic() + REAP_WAIT, 0.0005
+    while True:
+        try:
+            if os.waitpid(child.pid, os.WNOHANG)[0]:
+                return
+        except ChildProcessError:  # reaped already
+            return
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def close_child(child: Child) -> None:
