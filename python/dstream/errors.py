@@ -25,7 +25,7 @@ class ExitCode(IntEnum):
     FAILURE = 1
     USAGE = 2
     INTERNAL = 70  # EX_SOFTWARE
-    INTERRUPTED = 130  # 128 + SIGINT; cli/entry.py has a twin (before this is imported)
+    INTERRUPTED = 130  # 128 + SIGINT
     TERMINATED = 143  # 128 + SIGTERM
 
     @property

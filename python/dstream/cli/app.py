@@ -14,19 +14,30 @@ import importlib
 import os
 import sys
 
-from dstream.cli.entry import resume_collector
+from dstream.cli.entry import (
+    Terminated,
+    defer_signals,
+    drop_stdout,
+    open_closed_streams,
+    raise_deferred,
+    resume_collector,
+)
 from dstream.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
+    EXIT_OK,
     EXIT_USAGE,
     DstreamError,
     ExitCode,
+    UsageError,
     nearest,
 )
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn, Optional
+
+    from _typeshed import SupportsWrite
 
     from dstream.cli.view import View
 
@@ -94,13 +105,16 @@ class Parser(argparse.ArgumentParser):
     place as every other error (`_main`). Its sub-commands' parsers are of this class too."""
 
     def error(self, message: str) -> NoReturn:
-        from dstream.errors import UsageError
-
         raise UsageError(message, hint=f"`{self.prog} --help` lists what it takes")
+
+    def _print_message(self, message: str, file: Optional[SupportsWrite[str]] = None) -> None:
+        # argparse's hides a failed write: help nobody read would end in exit 0.
+        if message:
+            (file or sys.stderr).write(message)
 
 
 def _top_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="dstream",
         description="Terraform for data streaming. Configuration: ./dstream.hcl, "
         "-c FILE|DIR, or $DSTREAM_CONFIG.",
@@ -179,27 +193,94 @@ GLOBAL_FLAGS = {"-l": True, "--log-level": True, "-f": True, "--log-format": Tru
                 "--json": False}  # fmt: skip
 # Those every command's own parser has (add_global_arguments), right after its name.
 LOGGING_FLAGS = ("-l", "--log-level", "-f", "--log-format", "-t", "--log-time")
+# The others, by the attribute each sets: a command takes one when its parser (or its
+# action's) has the flag for that attribute (`provider test --config` is another one's).
+TRAILING_FLAGS = {"-c": "config", "--config": "config", "--json": "json"}
+# Commands that read no configuration: a -c before them is ignored, as Terraform's
+# commands that need no directory ignore -chdir. Any other command without -c (fmt,
+# which formats the PATHs it is given) refuses it: ignored, it would act elsewhere.
+IGNORE_CONFIG = ("version", "completion", "providers", "provider")
 
 
-def hoist_global_flags(argv: list[str]) -> list[str]:
-    """`dstream -l debug -c x.hcl run t` == `dstream run t -l debug -c x.hcl`: global
-    flags written before the command move after it, where its parser reads them: the log
-    flags right after the command name (every command's own parser has them), --config
-    and --json at the end (where `state list` and `providers ...` sub-commands read them)."""
-    logging_flags: list[str] = []
-    trailing: list[str] = []
+def split_global_flags(argv: list[str]) -> tuple[list[list[str]], list[str]]:
+    """The global flags written before the command, each with its value, and the rest
+    (the command and what follows it)."""
+    flags: list[list[str]] = []
     i = 0
     while i < len(argv):
         flag, eq, _ = argv[i].partition("=")
         if flag not in GLOBAL_FLAGS:
             break
         width = 2 if GLOBAL_FLAGS[flag] and not eq else 1
-        target = logging_flags if flag in LOGGING_FLAGS else trailing
-        target.extend(argv[i : i + width])
+        if i + width > len(argv):
+            raise UsageError(
+                f"argument {flag}: expected one argument", hint="`dstream --help` lists the flags"
+            )
+        flags.append(argv[i : i + width])
         i += width
-    if i == 0 or i >= len(argv):
-        return argv
-    return [argv[i], *logging_flags, *argv[i + 1 :], *trailing]
+    return flags, argv[i:]
+
+
+def place_global_flags(
+    parser: argparse.ArgumentParser, argv: list[str], flags: list[list[str]]
+) -> list[str]:
+    """The arguments of the command `argv` names, with the global `flags` written before
+    it: `dstream -l debug -c x.hcl run t` is `dstream run t -l debug -c x.hcl`. Each
+    moves where the command's parser reads it: the log flags right after the command
+    name (every command's own parser has them), --config and --json at the end (where
+    `state list` and `providers ...` actions read them). A -c before a command that
+    reads no configuration is dropped; a flag before a command that cannot take it
+    otherwise is a UsageError naming both."""
+    name = argv[0]
+    logging_flags: list[str] = []
+    trailing: list[str] = []
+    reader = _trailing_reader(parser, argv[1:])
+    for words in flags:
+        flag = words[0].partition("=")[0]
+        if flag in LOGGING_FLAGS:
+            logging_flags.extend(words)
+        elif reader is None:  # no action named: the parser says so, not "invalid choice"
+            continue
+        elif _takes(reader, flag):
+            trailing.extend(words)
+        elif TRAILING_FLAGS[flag] == "config" and name in IGNORE_CONFIG:
+            _check_path(name, flag, words)
+        else:
+            raise UsageError(
+                f"`dstream {name}` does not take {flag}",
+                hint=f"leave {flag} out; `dstream {name} --help` lists what it takes",
+            )
+    return [*logging_flags, *argv[1:], *trailing]
+
+
+def _trailing_reader(
+    parser: argparse.ArgumentParser, words: list[str]
+) -> Optional[argparse.ArgumentParser]:
+    """The parser that reads the end of the command line: the action's for a command
+    with actions (`state list`), None when it names none (the parser refuses that)."""
+    for action in parser._actions:  # argparse lists a command's actions only here
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = [word for word in words if word in action.choices]
+            return action.choices[chosen[0]] if chosen else None
+    return parser
+
+
+def _takes(parser: argparse.ArgumentParser, flag: str) -> bool:
+    action = parser._option_string_actions.get(flag)
+    return action is not None and action.dest == TRAILING_FLAGS[flag]
+
+
+def _check_path(name: str, flag: str, words: list[str]) -> None:
+    """A dropped -c is checked all the same, as every flag is (docs/cli.md)."""
+    from dstream.cli.flags import non_empty_path
+
+    value = words[1] if len(words) > 1 else words[0].partition("=")[2]
+    try:
+        non_empty_path(value)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(
+            f"argument {flag}: {exc}", hint=f"`dstream {name} --help` lists what it takes"
+        ) from None
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -216,9 +297,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             crashed.append(args.exc_value)
 
     threading.excepthook = record
-    wants_json = "--json" in (sys.argv[1:] if argv is None else argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    wants_json = "--json" in words  # before the arguments are parsed: as written
     try:
-        code = _main(argv)
+        raise_deferred()  # a signal that came while the command started ends it here
+        code = _main(words)
         if crashed:
             raise crashed[0]
         return code
@@ -226,6 +309,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         from dstream.cli.view import View
 
         return _interrupted(exc, View(json=wants_json))
+    except BrokenPipeError:  # `dstream list | head`: stdout's reader left; no bug
+        return stdout_lost(EXIT_FAILURE)
     except Exception as exc:
         try:
             from dstream.cli import crash
@@ -236,30 +321,23 @@ def main(argv: Optional[list[str]] = None) -> int:
             return ExitCode.INTERNAL
 
 
-def _main(argv: Optional[list[str]]) -> int:
-    argv = hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
-    if argv[:1] == ["help"] and len(argv) > 1 and not argv[1].startswith("-"):
-        # cobra's `dstream help run`, as the original had it: `dstream run --help`
-        argv = [*argv[1:], "--help"]
-        if argv[0] not in COMMANDS:
-            return _unknown_command(argv[0], "dstream help")
+def _main(words: list[str]) -> int:
+    try:
+        flags, argv = _command_line(words)
+    except UsageError as exc:
+        return _usage_error(exc, json="--json" in words)
     if not argv or argv[0] in ("-h", "--help", "help"):
         _top_parser().print_help()
         return 0 if argv else EXIT_USAGE
-    if argv[0] == "--version":
-        argv[0] = "version"
     name = argv[0]
-    if name not in COMMANDS:
-        return _unknown_command(name, "dstream")
     parser, module = build_parser(name)
     from dstream import logs
     from dstream.cli.view import View
 
     try:
-        args = parser.parse_args(argv[1:])
-    except DstreamError as exc:  # Parser.error's, or a converter's (cli/flags.py)
-        View(json=takes_json(module) and "--json" in argv).error(exc)
-        return exc.exit_code
+        args = parser.parse_args(place_global_flags(parser, argv, flags))
+    except DstreamError as exc:  # Parser.error's, a converter's (cli/flags.py), a flag's place
+        return _usage_error(exc, json=takes_json(module) and "--json" in words)
     view = View(json=getattr(args, "json", False))
     # The start is over, unless it goes on inside `execute`: such a command module says
     # so and turns the collector back on itself (cli/entry.py).
@@ -286,30 +364,50 @@ def _main(argv: Optional[list[str]]) -> int:
         return missing.exit_code
     except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM (Terminated)
         return _interrupted(exc, view)
-    except BrokenPipeError:  # `dstream list | head`: the reader left, nothing to report
-        return EXIT_FAILURE
+
+
+def _command_line(words: list[str]) -> tuple[list[list[str]], list[str]]:
+    """The global flags written before the command, and the command line from the
+    command on (`help run` is `run --help`, `--version` is `version`); a UsageError when
+    there is no command after the flags, or no command of that name."""
+    flags, argv = split_global_flags(words)
+    if argv[:1] == ["help"] and len(argv) > 1 and not argv[1].startswith("-"):
+        # cobra's `dstream help run`, as the original had it: `dstream run --help`
+        argv = [*argv[1:], "--help"]
+        _known_command(argv[0], "dstream help")
+    if flags and not argv:
+        raise UsageError(
+            "no command given, only global flags",
+            hint="put the command after them, e.g. `dstream -c dstream.hcl run`; "
+            "`dstream --help` lists the commands",
+        )
+    if argv[:1] == ["--version"]:
+        argv = ["version", *argv[1:]]
+    if argv and argv[0] not in ("-h", "--help", "help"):
+        _known_command(argv[0], "dstream")
+    return flags, argv
+
+
+def _usage_error(exc: DstreamError, *, json: bool) -> int:
+    """A mistake on the command line, found before the command runs: one error block,
+    or with --json one document, as every other error."""
+    from dstream.cli.view import View
+
+    View(json=json).error(exc)
+    return exc.exit_code
 
 
 # Terraform's commands a Terraform user reaches for, and dstream's that do that.
 TERRAFORM_TWINS = {"validate": "lint", "apply": "init", "refresh": "status"}
 
 
-def _unknown_command(name: str, prefix: str) -> int:
-    """A command name that is none of COMMANDS: one error block, exit 2."""
+def _known_command(name: str, prefix: str) -> None:
+    """A UsageError when `name` is none of COMMANDS, with the one it may have meant."""
+    if name in COMMANDS:
+        return
     guess = TERRAFORM_TWINS.get(name) or nearest(name, COMMANDS)
     hint = f"did you mean `{prefix} {guess}`?" if guess else "run `dstream --help`"
-    print(f"error: unknown command {name!r}\n  hint: {hint}", file=sys.stderr)
-    return EXIT_USAGE
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where SIGINT raises KeyboardInterrupt: a command ends on it as on
-    Ctrl-C (what it started is stopped on the way out), with exit 143. `run` and `agent`
-    put their own handlers in place once they take tasks (a drain), and back after."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated
+    raise UsageError(f"unknown command {name!r}", hint=hint)
 
 
 def _interrupted(exc: KeyboardInterrupt, view: View) -> int:
@@ -321,28 +419,59 @@ def _interrupted(exc: KeyboardInterrupt, view: View) -> int:
     return ExitCode.TERMINATED if terminated else EXIT_INTERRUPTED
 
 
-def run() -> None:
-    import signal
+# What a command whose stdout nobody reads any more says (docs/cli.md).
+STDOUT_LOST = "error: stdout is closed or its reader left: the output was not all written"
 
-    signal.signal(signal.SIGTERM, _terminate)  # the console script's; not main()'s caller's
-    _exit(main())
+
+def stdout_lost(code: int) -> int:
+    """A write to stdout failed as nobody reads it (`| head`; `>&-`, which cli/entry.py
+    makes the same): no bug and no traceback, but the output is lost, so the command did
+    not do its job: one line on stderr says so, once, and it exits 1, or with its own
+    failure's code. What is still buffered for stdout is dropped."""
+    if drop_stdout():
+        try:
+            sys.stderr.write(STDOUT_LOST + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):  # stderr is gone too: the exit code says it
+            pass
+    return EXIT_FAILURE if code == EXIT_OK else code
+
+
+def run() -> None:
+    """The `dstream` command: cli/entry.py's console script, or `python -m dstream.cli.app`
+    (which starts here: the entry did these two first)."""
+    defer_signals()
+    open_closed_streams()
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse's after --help, whose text _exit still flushes
+        if not isinstance(exc.code, (int, type(None))):
+            raise
+        code = exc.code or 0
+    _exit(code)
 
 
 def _exit(code: int) -> None:
     """Exit as soon as the command is done. The interpreter's teardown (a last garbage
     collection, freeing every module) costs ~13 ms and does nothing a user sees, so it
     is skipped: the streams are flushed and the atexit handlers run here. When a
-    non-daemon thread still runs, or a stream cannot be flushed, the ordinary exit
-    keeps its usual behaviour (waiting for the thread, reporting the broken pipe)."""
+    non-daemon thread still runs, or a stream cannot be flushed (but for a stdout nobody
+    reads: `stdout_lost`), the ordinary exit keeps its usual behaviour (waiting for the
+    thread, reporting the error)."""
     import atexit
     import os
     import threading
 
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # nobody reads it (`| head`, `>&-`): said in one line
+        code = stdout_lost(code)
+    except (OSError, ValueError):
+        sys.exit(code)
     main_thread = threading.main_thread()
     if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
         sys.exit(code)
     try:
-        sys.stdout.flush()
         sys.stderr.flush()
     except (OSError, ValueError):
         sys.exit(code)

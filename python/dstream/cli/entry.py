@@ -1,5 +1,6 @@
 """The `dstream` console script: the command line with the garbage collector paused
-while it starts.
+while it starts, its standard streams made safe to use, and SIGINT and SIGTERM held
+until the command can end on them the documented way.
 
 A start imports ~140 modules and builds the configuration: hundreds of thousands of
 objects, none of them garbage, which made the collector run ~20 times before the first
@@ -13,19 +14,25 @@ What the start made lives as long as the process, so it is frozen (`gc.freeze`) 
 collector resumes: the first collection would otherwise go through all of it, ~1.3 ms
 before a run's providers start. A cycle the start left behind is kept, not collected:
 ~200 objects in a one-task run.
+
+Nothing here imports more than the interpreter has loaded before it (`_signal` is the C
+half of `signal`, as in dstream/warm): this is the start path of every command.
 """
 
 from __future__ import annotations
 
+import _signal
 import gc
+import os
 import sys
 
 _paused = False
-INTERRUPTED = 130  # errors.ExitCode.INTERRUPTED's twin: errors is not imported yet (tested)
 
 
 def run() -> None:
     global _paused
+    defer_signals()  # first: from here a signal ends the command the documented way
+    open_closed_streams()  # before anything opens a file (the warm start does)
     gc.disable()
     _paused = True
     from dstream import warm
@@ -34,12 +41,11 @@ def run() -> None:
         warm.launch(sys.argv[1:])  # before any other import: dstream/warm says why
     except OSError:  # a provider it could not start: the run starts it and says why
         warm.abandon()
-    except KeyboardInterrupt:  # Ctrl-C in its first milliseconds: nothing was delivered
-        warm.abandon()
-        sys.exit(INTERRUPTED)
     except Exception as exc:  # a bug in it: the run starts as always, and says so
         warm.abandon()
         warm.failure = exc
+    if _pending:  # a signal came while it started: what it started stops now
+        warm.abandon()
     from dstream.cli.app import run as run_command
 
     run_command()
@@ -52,3 +58,101 @@ def resume_collector() -> None:
         _paused = False
         gc.freeze()
         gc.enable()
+
+
+# -- signals --------------------------------------------------------------------------
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where SIGINT raises KeyboardInterrupt: a command ends on it as on
+    Ctrl-C (what it started is stopped on the way out), with exit 143. `run` and `agent`
+    put their own handlers in place once they take tasks (a drain), and back after."""
+
+
+def terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+_pending: list[int] = []  # the signals that came while they were deferred
+_deferring = False
+
+
+def _note(signum: int, frame: object) -> None:
+    _pending.append(signum)
+
+
+def defer_signals() -> None:
+    """From the console script's first line until the command's error boundary is up
+    (`raise_deferred`, called there), SIGINT and SIGTERM are only noted. Raised before,
+    in the middle of an import, SIGINT was a raw traceback and SIGTERM (its default) a
+    silent death, with no JSON document for --json. Deferred, they end the command at
+    the boundary as they do later: a few tens of milliseconds after they came at most.
+    A SIGINT the process was started to ignore (a shell's background job) stays ignored."""
+    global _deferring
+    _deferring = True
+    if _signal.getsignal(_signal.SIGINT) is not _signal.SIG_IGN:
+        _signal.signal(_signal.SIGINT, _note)
+    _signal.signal(_signal.SIGTERM, _note)
+
+
+def raise_deferred() -> None:
+    """SIGINT raises KeyboardInterrupt again and SIGTERM Terminated, and the first of
+    those that came while deferred is raised now. Nothing when they were not deferred
+    (code that calls `cli.app.main` itself keeps its handlers)."""
+    global _deferring
+    if not _deferring:
+        return
+    _deferring = False
+    if _signal.getsignal(_signal.SIGINT) is _note:
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    _signal.signal(_signal.SIGTERM, terminate)
+    if _pending:
+        raise Terminated if _pending[0] == _signal.SIGTERM else KeyboardInterrupt
+
+
+# -- standard streams -----------------------------------------------------------------
+
+_stdout_dropped = False  # drop_stdout has pointed it at /dev/null
+
+
+def open_closed_streams() -> None:
+    """A standard stream the process was started without (`<&-`, `>&-`, `2>&-`) is opened
+    on what every command already handles: stdin on /dev/null (a command that would ask
+    or read finds no terminal and no input, as with `</dev/null`), stdout on a pipe
+    nobody reads (a write fails as when the reader left, `| head`: cli/app.py), stderr on
+    /dev/null. Python leaves such a stream None (a write to it was an AttributeError: a
+    crash report) and its descriptor free, for the first file dstream opens to take."""
+    if sys.stdin is None:
+        _settle(os.open(os.devnull, os.O_RDONLY), 0)
+        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    if sys.stdout is None:
+        read, write = os.pipe()
+        _settle(write, 1)
+        if read != 1:  # else dup2 closed it
+            os.close(read)
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    if sys.stderr is None:
+        _settle(os.open(os.devnull, os.O_WRONLY), 2)
+        sys.stderr = open(  # noqa: SIM115
+            2, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False
+        )
+
+
+def _settle(fd: int, target: int) -> None:
+    """Make descriptor `target` what `fd` is (and `fd` closed, unless it is `target`),
+    inheritable as a standard stream is."""
+    if fd != target:
+        os.dup2(fd, target)
+        os.close(fd)
+    os.set_inheritable(target, True)
+
+
+def drop_stdout() -> bool:
+    """Point stdout at /dev/null: its reader left (or it was closed), so what is still
+    buffered for it goes nowhere and no later flush fails. False when it already was."""
+    global _stdout_dropped
+    if _stdout_dropped:
+        return False
+    _stdout_dropped = True
+    _settle(os.open(os.devnull, os.O_WRONLY), 1)
+    return True

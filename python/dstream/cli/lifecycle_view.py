@@ -77,7 +77,7 @@ def _details(details: object) -> str:
 
 
 def render(report: TaskLifecycle, view: View, project: Project) -> None:
-    color = view.out.isatty() if hasattr(view.out, "isatty") else False
+    color = view.color
     title = "plan (destroy)" if report.destroy else report.command
     view.line(f'Task "{report.task}": {title}')
     view.line()

@@ -14,6 +14,7 @@ import argparse
 import time
 from typing import Optional
 
+from dstream.cli.flags import non_empty_path
 from dstream.cli.view import View
 from dstream.errors import ExitCode, UsageError
 from dstream.protocol.frames import ROLES
@@ -30,6 +31,7 @@ def _common(parser: argparse.ArgumentParser, *, registry: bool = True) -> None:
     )
     parser.add_argument(
         "--cache-dir",
+        type=non_empty_path,
         metavar="DIR",
         help="provider cache root (default: $DSTREAM_CACHE_DIR or $XDG_CACHE_HOME/dstream)",
     )

@@ -99,6 +99,12 @@ def _parse_value(task: str, text: str) -> bytes:
     """The checkpoint's JSON text, kept byte for byte (a checkpoint is opaque)."""
     if text == "-":
         text = sys.stdin.read()
+        if not text.strip():  # /dev/null, or closed (cli/entry.py opens it on /dev/null)
+            raise UsageError(
+                "no checkpoint on stdin: it is empty",
+                hint="pipe the checkpoint in, e.g. echo '{\"seq\": 100}' | "
+                f"dstream state set {task} -; or give it as the argument instead of -",
+            )
     try:
         raw = encode_checkpoint("", text.encode())
     except DstreamError:

@@ -11,9 +11,11 @@ stay valid JSON). Only `reveal=True` (`dstream show --show-secrets`) skips it.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 
+from dstream.cli.entry import drop_stdout
 from dstream.config.redact import redact_data, redact_text
 from dstream.errors import DstreamError, ProviderError
 from dstream.protocol.values import decode_json, encode_json
@@ -45,6 +47,15 @@ def _repeats(line: str, said: str) -> bool:
 
 def _trim(line: str) -> str:
     return line if len(line) <= TAIL_WIDTH else line[: TAIL_WIDTH - 1] + "…"
+
+
+def wants_color(stream: TextIO) -> bool:
+    """Colour on a terminal, unless NO_COLOR is set to anything but "" (no-color.org) or
+    the terminal is a dumb one (TERM=dumb)."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 class RedactedStream:
@@ -81,6 +92,11 @@ class View:
     def interactive(self) -> bool:
         return not self.json and self.err.isatty()
 
+    @property
+    def color(self) -> bool:
+        """Whether human output on stdout may be coloured: the one place that decides."""
+        return not self.json and wants_color(self.out)
+
     @contextlib.contextmanager
     def held_documents(self) -> Iterator[list[object]]:
         """Within, documents are kept in the list, not written: for a command that
@@ -99,8 +115,10 @@ class View:
             self._held.append(obj)
             return
         shown = obj if reveal else redact_data(obj)
-        self._raw_out.write(encode_json(shown, indent=True, non_str_keys=True).decode())
-        self._raw_out.write("\n")
+        # One write, as a human result's line is: a reader that leaves after the first
+        # bytes (`| head -c1`) ends both modes the same way.
+        text = encode_json(shown, indent=True, non_str_keys=True).decode() + "\n"
+        self._raw_out.write(text)
         self._raw_out.flush()
 
     def line(self, text: str = "", *, reveal: bool = False) -> None:
@@ -125,8 +143,8 @@ class View:
             try:
                 self.document({"ok": False, **exc.to_dict()})
                 return
-            except BrokenPipeError:  # the reader of stdout left (`| head`): no bug
-                pass  # and the error still reaches stderr, as in text mode
+            except BrokenPipeError:  # the reader of stdout left (`| head`): no bug,
+                drop_stdout()  # and the error still reaches stderr, as in text mode
         self.error_block(exc, task=task)
 
     def error_block(self, exc: DstreamError, *, task: Optional[str] = None) -> None:
