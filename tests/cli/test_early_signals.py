@@ -28,12 +28,16 @@ import os, signal, sys
 module, signum, ignore_sigint = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 if ignore_sigint:  # a shell's background job
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-assert module not in sys.modules, module + " is imported already: the signal would not come"
+assert not set(module.split(",")) & set(sys.modules), module + ": imported already, no signal"
+
+modules = module.split(",")  # one signal as each is about to be imported
 
 class SignalAtImport:
     def find_spec(self, name, path=None, target=None):
-        if name == module:
-            sys.meta_path.remove(self)
+        if name in modules:
+            modules.remove(name)
+            if not modules:
+                sys.meta_path.remove(self)
             os.kill(os.getpid(), signum)
         return None
 
@@ -99,6 +103,20 @@ def test_a_signal_during_the_start_of_a_json_command_prints_one_document(
     assert doc["ok"] is False, doc
     assert doc["message"] == f"interrupted by {name}", doc
     assert doc["hint"], doc
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("sig", "code", "name"), SIGNALS)
+def test_a_second_signal_while_the_first_is_reported_is_no_traceback(
+    ws: Workspace, sig: int, code: int, name: str
+) -> None:
+    """A double Ctrl-C: the second comes while the first one's error block is being
+    written (its view imported then). The command is ending already: one error block."""
+    scenarios.counter_file(ws)
+    done = signalled_at_import(ws, "argparse,dstream.cli.view", sig, "plan", "t")
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith(f"error: interrupted by {name}\n  hint: "), done.stderr
 
 
 @pytest.mark.timeout(120)

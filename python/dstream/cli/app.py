@@ -18,6 +18,7 @@ from dstream.cli.entry import (
     Terminated,
     defer_signals,
     drop_stdout,
+    hold_signals,
     open_closed_streams,
     raise_deferred,
     resume_collector,
@@ -306,6 +307,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise crashed[0]
         return code
     except KeyboardInterrupt as exc:  # before the command's own boundary was up (parsing)
+        hold_signals()
         from dstream.cli.view import View
 
         return _interrupted(exc, View(json=wants_json))
@@ -363,6 +365,7 @@ def _main(words: list[str]) -> int:
         view.error(missing)
         return missing.exit_code
     except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM (Terminated)
+        hold_signals()
         return _interrupted(exc, view)
 
 

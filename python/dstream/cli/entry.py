@@ -110,6 +110,14 @@ def raise_deferred() -> None:
         raise Terminated if _pending[0] == _signal.SIGTERM else KeyboardInterrupt
 
 
+def hold_signals() -> None:
+    """The command is ending on a signal: another one now could only break its last
+    message off with a traceback (a double Ctrl-C), so from here they are only noted."""
+    if _signal.getsignal(_signal.SIGINT) is not _signal.SIG_IGN:
+        _signal.signal(_signal.SIGINT, _note)
+    _signal.signal(_signal.SIGTERM, _note)
+
+
 # -- standard streams -----------------------------------------------------------------
 
 _stdout_dropped = False  # drop_stdout has pointed it at /dev/null
