@@ -7,6 +7,7 @@ one line on stderr, exit 1), and a command whose output nobody needs (`run` with
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import subprocess
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from dstream.cli.app import STDOUT_LOST
+from dstream.cli.app import STDOUT_LOST, stdout_unwritable
 from tests.cli import scenarios
 from tests.workspace import CliResult, Workspace, environ
 
@@ -119,8 +120,16 @@ OUTPUT_COMMANDS = [
 ]
 
 
+# The one line a command whose output is lost ends with, by how it was lost.
+LOST = {
+    "closed": STDOUT_LOST,
+    "reader left": STDOUT_LOST,
+    "full disk": stdout_unwritable(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))),
+}
+
+
 @pytest.mark.parametrize("argv", OUTPUT_COMMANDS, ids=" ".join)
-@pytest.mark.parametrize("how", ["closed", "reader left"])
+@pytest.mark.parametrize("how", sorted(LOST))
 @pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
 def test_a_command_whose_output_is_lost_says_so_in_one_line_and_exits_1(
     ws: Workspace, tmp_path: Path, argv: list[str], how: str, unbuffered: bool
@@ -129,12 +138,14 @@ def test_a_command_whose_output_is_lost_says_so_in_one_line_and_exits_1(
     ws.run("state", "set", "t", '{"seq":1}')
     if how == "closed":
         done = closed(ws, ">&-", *argv, unbuffered=unbuffered)
+    elif how == "full disk":
+        done = closed(ws, ">/dev/full", *argv, unbuffered=unbuffered)
     else:
         done = into_a_pipe_nobody_reads(ws, *argv, unbuffered=unbuffered)
     no_crash(done, tmp_path)
     assert done.returncode == 1, done.stderr
-    assert done.stderr.count(STDOUT_LOST) == 1, done.stderr
-    assert done.stderr.endswith(STDOUT_LOST + "\n"), done.stderr
+    assert done.stderr.count(LOST[how]) == 1, done.stderr
+    assert done.stderr.endswith(LOST[how] + "\n"), done.stderr
 
 
 def test_an_error_document_nobody_reads_is_an_error_block_and_no_more(

@@ -313,14 +313,38 @@ def main(argv: Optional[list[str]] = None) -> int:
         return _interrupted(exc, View(json=wants_json))
     except BrokenPipeError:  # `dstream list | head`: stdout's reader left; no bug
         return stdout_lost(EXIT_FAILURE)
+    except OSError as exc:
+        if _stdout_failing():  # `> /dev/full`: no bug either
+            return stdout_lost(EXIT_FAILURE, exc)
+        return _crashed(exc, wants_json)
     except Exception as exc:
-        try:
-            from dstream.cli import crash
+        return _crashed(exc, wants_json)
 
-            return crash.report(exc, json=wants_json)
-        except Exception:  # the report itself failed: still one line, still 70
-            print(f"error: internal error ({type(exc).__name__})", file=sys.stderr)
-            return ExitCode.INTERNAL
+
+def _crashed(exc: BaseException, wants_json: bool) -> int:
+    """A bug: one line naming a crash report, exit 70."""
+    try:
+        from dstream.cli import crash
+
+        return crash.report(exc, json=wants_json)
+    except Exception:  # the report itself failed: still one line, still 70
+        print(f"error: internal error ({type(exc).__name__})", file=sys.stderr)
+        return ExitCode.INTERNAL
+
+
+def _stdout_failing() -> bool:
+    """Whether stdout fails (an OSError from elsewhere is a bug). A buffered stdout keeps
+    what it could not write, and a flush meets its error again; an unbuffered one
+    (PYTHONUNBUFFERED) keeps nothing, but a device that refuses every write (/dev/full)
+    refuses an empty one too."""
+    try:
+        sys.stdout.flush()
+        os.write(sys.stdout.fileno(), b"")
+    except OSError:
+        return True
+    except ValueError:  # closed: cli/entry.py reopens a closed one, so not stdout's
+        return False
+    return False
 
 
 def _main(words: list[str]) -> int:
@@ -426,14 +450,21 @@ def _interrupted(exc: KeyboardInterrupt, view: View) -> int:
 STDOUT_LOST = "error: stdout is closed or its reader left: the output was not all written"
 
 
-def stdout_lost(code: int) -> int:
+def stdout_unwritable(exc: OSError) -> str:
+    """What a command says whose stdout failed otherwise (`> /dev/full`)."""
+    return f"error: cannot write stdout ({exc.strerror or exc}): the output was not all written"
+
+
+def stdout_lost(code: int, exc: Optional[OSError] = None) -> int:
     """A write to stdout failed as nobody reads it (`| head`; `>&-`, which cli/entry.py
-    makes the same): no bug and no traceback, but the output is lost, so the command did
-    not do its job: one line on stderr says so, once, and it exits 1, or with its own
-    failure's code. What is still buffered for stdout is dropped."""
+    makes the same) or as it cannot be written (`exc`: a full disk): no bug and no
+    traceback, but the output is lost, so the command did not do its job: one line on
+    stderr says so, once, and it exits 1, or with its own failure's code. What is still
+    buffered for stdout is dropped."""
     if drop_stdout():
+        line = STDOUT_LOST if exc is None else stdout_unwritable(exc)
         try:
-            sys.stderr.write(STDOUT_LOST + "\n")
+            sys.stderr.write(line + "\n")
             sys.stderr.flush()
         except (OSError, ValueError):  # stderr is gone too: the exit code says it
             pass
@@ -469,7 +500,9 @@ def _exit(code: int) -> None:
         sys.stdout.flush()
     except BrokenPipeError:  # nobody reads it (`| head`, `>&-`): said in one line
         code = stdout_lost(code)
-    except (OSError, ValueError):
+    except OSError as exc:  # it cannot be written (a full disk): said in one line
+        code = stdout_lost(code, exc)
+    except ValueError:
         sys.exit(code)
     main_thread = threading.main_thread()
     if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
