@@ -4,7 +4,10 @@ A checkpoint is a position in *one* source: after the input's config changed (an
 table, another database), resuming from it may skip or repeat data without a word. So
 the store keeps a digest of the input configuration next to the checkpoint, and `run`
 compares it first: a change stops the run with exit 2 unless the user says which way
-to go, `--reset-state` (start over) or `--resume-changed` (resume anyway).
+to go, `--reset-state` (start over) or `--resume-changed` (resume anyway). It is compared
+before the run takes its tasks (`check_inputs`, to refuse at once) and again, then
+written, once the run holds them (`keep_inputs`): a run refused because another run
+holds the task, or waiting for it on standby, changes nothing of that run's.
 
 The digest is a fast hash that whoever reads the state can recompute from a known
 configuration: hashed with a password in it, it would confirm a guessed password at
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dstream.cli.view import View
 from dstream.config.connstr import (
     is_connection_key,
     is_secret_key,
@@ -31,7 +33,9 @@ from dstream.protocol.values import encode_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    pass
+    from typing import Callable, Optional
+
+    from dstream.state.base import StateStore
 
 MARK = "<secret>"
 # What a secret-looking key (or environment variable) holds: the whole value is secret,
@@ -106,40 +110,66 @@ def _text(text: str, sensitive: list[str]) -> str:
     return text
 
 
-def check_inputs(
+def check_inputs(project: Project, names: list[str], *, resume_changed: bool) -> None:
+    """Refuse (UsageError) when a stored checkpoint came from another input configuration,
+    unless `resume_changed`: early, before the run takes its tasks. Nothing is written
+    (keep_inputs does that, once the run holds the task): a run refused because another
+    run holds the task, or waiting for it on standby, must not change the digest of the
+    input that run's checkpoints come from."""
+    from dstream.state import open_store
+
+    accept = "--resume-changed" if resume_changed else None
+    with open_store(project.state, project.base_dir) as store:
+        for name in names:
+            _changed(store, project, name, accept)
+
+
+def keep_inputs(
+    store: StateStore,
     project: Project,
     names: list[str],
     *,
-    resume_changed: bool,
-    view: View,
-    why: str = "--resume-changed",
+    accept: Optional[str],
+    say: Callable[[str], None],
 ) -> None:
-    """Refuse (UsageError) when a stored checkpoint came from another input configuration,
-    unless `resume_changed` (`why` says who decided so); then remember the current
-    configuration for the next run."""
-    from dstream.state import open_store
+    """Once the run holds `names` on `store`: compare again (a standby may find the
+    checkpoints of another input, written while it waited), refusing as check_inputs
+    does unless `accept` says who decided to resume anyway (said, with `say`); then
+    remember the current configuration for the next run."""
+    for name in names:
+        change = _changed(store, project, name, accept)
+        if change is None:
+            continue
+        current, resumed = change
+        if resumed:
+            say(
+                f"task {name}: the input's configuration changed since its checkpoint "
+                f"was stored; resuming from it anyway ({accept})"
+            )
+        store.set_input_hash(name, current)
 
-    with open_store(project.state, project.base_dir) as store:
-        for name in names:
-            spec = project.task(name).input
-            current = input_digest(spec, project.sensitive_values)
-            stored = store.input_hash(name)
-            if stored == current:
-                continue
-            record = store.get(name)
-            changed = stored is not None and stored != digest_with_secrets(spec)
-            if record is not None and changed:
-                if not resume_changed:
-                    raise UsageError(
-                        f"task {name!r}: the input's configuration changed since its "
-                        "checkpoint was stored; resuming from it could skip or repeat data",
-                        hint=f"`dstream run {name} --reset-state` starts over; "
-                        f"`dstream run {name} --resume-changed` resumes from the checkpoint "
-                        "anyway (as after an upgrade of dstream that changed what a provider "
-                        "is given: the CHANGELOG says when, e.g. 1.0 sent as 1)",
-                    )
-                view.note(
-                    f"task {name}: the input's configuration changed since its checkpoint "
-                    f"was stored; resuming from it anyway ({why})"
-                )
-            store.set_input_hash(name, current)
+
+def _changed(
+    store: StateStore, project: Project, name: str, accept: Optional[str]
+) -> Optional[tuple[str, bool]]:
+    """None when the stored digest is the input's; else its digest, and whether the run
+    resumes from a checkpoint another input configuration wrote, which is refused
+    (UsageError) unless `accept`."""
+    spec = project.task(name).input
+    current = input_digest(spec, project.sensitive_values)
+    stored = store.input_hash(name)
+    if stored == current:
+        return None
+    # A digest stored over the secrets, before they were left out, is the same input.
+    changed = stored is not None and stored != digest_with_secrets(spec)
+    resumed = changed and store.get(name) is not None
+    if resumed and accept is None:
+        raise UsageError(
+            f"task {name!r}: the input's configuration changed since its checkpoint was "
+            "stored; resuming from it could skip or repeat data",
+            hint=f"`dstream run {name} --reset-state` starts over; "
+            f"`dstream run {name} --resume-changed` resumes from the checkpoint anyway (as "
+            "after an upgrade of dstream that changed what a provider is given: the "
+            "CHANGELOG says when, e.g. 1.0 sent as 1)",
+        )
+    return current, resumed

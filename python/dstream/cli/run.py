@@ -31,10 +31,11 @@ from dstream.errors import ExitCode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    from typing import Callable, Optional
 
     from dstream.runtime.pipeline import RunSummary
     from dstream.runtime.progress import Progress
+    from dstream.runtime.runner import Held, Prepare
     from dstream.state.base import StateStore
 
 # A run's start goes on inside `execute` (the configuration, the checks): it turns the
@@ -98,43 +99,56 @@ def _load(args: argparse.Namespace) -> Project:
     return load_project_from_args(args)
 
 
-def _reload(args: argparse.Namespace, names: list[str], view: View) -> Project:
-    """The configuration SIGHUP re-reads. A task whose input changed restarts with it
-    from its checkpoint, as the reload asks, but not silently: that is said, and the new
-    input remembered, so the next `run` does not refuse the checkpoints it now writes."""
+def _reload(args: argparse.Namespace, view: View, held: list[str]) -> Project:
+    """The configuration SIGHUP re-reads, given the tasks the run holds. A held task
+    whose input changed restarts with it from its checkpoint, as the reload asks, but not
+    silently: that is said, and the new input remembered, so the next `run` does not
+    refuse the checkpoints it now writes. A task the run still waits for (--standby) is
+    compared and remembered when it is taken (_preparer): until then another run's
+    checkpoints come from that run's input."""
     project = _load(args)
-    if not _builtin_demo(args):
-        from dstream.cli.resume import check_inputs
+    kept = [name for name in held if name in project.tasks]
+    if kept and not _builtin_demo(args):
+        from dstream.cli.resume import keep_inputs
+        from dstream.state import open_store
 
-        kept = [name for name in names if name in project.tasks]
-        check_inputs(project, kept, resume_changed=True, view=view, why="SIGHUP reload")
+        with open_store(project.state, project.base_dir) as store:
+            keep_inputs(store, project, kept, accept="SIGHUP reload", say=view.note)
     return project
 
 
-def _resetter(
-    project: Project, names: list[str], say: Callable[[str], None]
-) -> Callable[[StateStore], None]:
-    """--reset-state, done by the runtime once the run holds every task (its run lock or
-    lease) on the store that holds them: a run refused because another run holds a task,
-    or a standby still waiting for it, forgets nothing of that run's position."""
+def _preparer(args: argparse.Namespace, say: Callable[[str], None]) -> Prepare:
+    """What the run changes in the state once it holds every task (its run lock or
+    lease), on the store that holds them, before any provider starts: --reset-state
+    forgets the checkpoint; else the input's configuration is compared again and
+    remembered (cli/resume.py). A run refused because another run holds a task, or a
+    standby still waiting for it, changes nothing of that run's."""
 
-    def reset(store: StateStore) -> None:
-        from dstream.cli.resume import input_digest
+    def prepare(store: StateStore, held: list[Held]) -> None:
+        from dstream.cli.resume import keep_inputs
 
-        for name in names:
-            had = store.reset(name)
-            say(
-                f"task {name}: stored checkpoint forgotten (--reset-state): "
-                "the input starts from the beginning"
-                if had
-                else f"task {name}: no stored checkpoint to forget (--reset-state)"
-            )
-            # The checkpoints from now on come from the input as it is configured now
-            # (what check_inputs remembers when it lets a run resume).
-            spec = project.task(name).input
-            store.set_input_hash(name, input_digest(spec, project.sensitive_values))
+        for each in held:
+            name = each.task.name
+            if args.reset_state:
+                _reset(store, name, say)
+            if each.reloaded:  # a reload changed it while the run waited: as asked
+                accept: Optional[str] = "SIGHUP reload"
+            else:
+                accept = "--resume-changed" if args.resume_changed else None
+            # After a reset: the checkpoints from now on come from the input as it is.
+            keep_inputs(store, each.project, [name], accept=accept, say=say)
 
-    return reset
+    return prepare
+
+
+def _reset(store: StateStore, name: str, say: Callable[[str], None]) -> None:
+    had = store.reset(name)
+    say(
+        f"task {name}: stored checkpoint forgotten (--reset-state): "
+        "the input starts from the beginning"
+        if had
+        else f"task {name}: no stored checkpoint to forget (--reset-state)"
+    )
 
 
 def _above(progress: Progress) -> Callable[[str], None]:
@@ -151,15 +165,23 @@ def _above(progress: Progress) -> Callable[[str], None]:
 def _record(project: Project, summaries: list[RunSummary]) -> None:
     """Each task's run in its history (`dstream runs`), from its own start to its own end
     (a task left behind by a forced stop ends with dstream); a store that cannot take it
-    does not change the run's outcome (the log says why)."""
+    does not change the run's outcome (the log says why). A task a reload removed while
+    a --standby run waited for it never ran: no run of it to record."""
     from dstream.errors import DstreamError
     from dstream.runtime import summary as summary_
     from dstream.state import open_store
 
+    ran = [s for s in summaries if s.attempts]
+    if not ran:
+        return
+    unrecordable = _unrecordable(project)
+    if unrecordable:
+        logs.log.warning("the run is not recorded in the task's history: %s", unrecordable)
+        return
     now = time.time()
     try:
         with open_store(project.state, project.base_dir) as store:
-            for s in summaries:
+            for s in ran:
                 store.add_run(s.task, {
                     "started_at": s.started_at,
                     "ended_at": now if s.ended_at is None else s.ended_at,
@@ -172,11 +194,28 @@ def _record(project: Project, summaries: list[RunSummary]) -> None:
         logs.log.warning("could not record the run in the task's history: %s", exc)
 
 
+def _unrecordable(project: Project) -> str:
+    """Why recording the run cannot be tried, or "": a new session would only wait out
+    its connect timeout on a database that did not answer this process's last call, and
+    a forced stop ends at once (runtime/signals.py)."""
+    from dstream.runtime.signals import stop_was_forced
+
+    if stop_was_forced():
+        return "the stop was forced"
+    if project.state.backend == "postgres" and project.state.dsn:
+        from dstream.state.lease import Answers  # only a database can stop answering
+
+        if Answers(project.state.dsn).silent:
+            return "the state database did not answer the run's last call"
+    return ""
+
+
 def execute(args: argparse.Namespace, view: View) -> int:
     from dstream import warm
     from dstream.runtime.monitor import Monitor
     from dstream.runtime.pipeline import RunHooks
     from dstream.runtime.runner import run_tasks
+    from dstream.runtime.signals import with_left_behind
 
     if warm.failure is not None:
         logs.log.warning(
@@ -202,7 +241,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             view.err.flush()
 
         hooks.on_output_line = aside
-    monitor = Monitor(names)
+    monitor = Monitor(names, standby=args.standby)  # on standby until it holds them
     with contextlib.ExitStack() as stack:
         # Before the state is touched: a port in use or the metrics extra missing is a
         # usage error, and exit 2 says nothing was changed.
@@ -223,7 +262,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
         elif not args.reset_state:  # a reset run resumes nothing: nothing to compare
             from dstream.cli.resume import check_inputs
 
-            check_inputs(project, names, resume_changed=args.resume_changed, view=view)
+            # Refused early; said and remembered once the run holds the tasks (prepare).
+            check_inputs(project, names, resume_changed=args.resume_changed)
         if view.interactive and not args.quiet:
             from dstream.runtime.progress import Progress
 
@@ -235,9 +275,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             from dstream.runtime.progress import ProgressLog
 
             stack.enter_context(ProgressLog(monitor, args.progress_interval))
-        reset = None
-        if args.reset_state and not _builtin_demo(args):
-            reset = _resetter(project, names, say)
+        prepare = None if _builtin_demo(args) else _preparer(args, say)
         resume_collector()  # the start is over: the providers are next
         summaries = run_tasks(
             project,
@@ -245,14 +283,25 @@ def execute(args: argparse.Namespace, view: View) -> int:
             hooks=hooks,
             fail_fast=args.fail_fast,
             monitor=monitor,
-            reload=lambda: _reload(args, names, view),  # SIGHUP
+            reload=lambda held: _reload(args, view, held),  # SIGHUP
             standby=args.standby,
-            prepare=reset,
+            prepare=prepare,
         )
+        summaries = with_left_behind(summaries, monitor)  # the runner's lack its counters
         if not _builtin_demo(args):
             _record(project, summaries)
     again = again_options(args)
     return render(summaries, view, quiet=args.quiet, output_lines=output_lines, again=again)
+
+
+def _human_lines(summary: RunSummary) -> list[str]:
+    """A task's summary lines. One a reload removed before it ever ran (a --standby
+    run waiting for it; attempts 0) has nothing to count: its note says what happened."""
+    from dstream.runtime import summary as summary_
+
+    if summary.attempts == 0:
+        return [f"task {summary.task}: {note}" for note in summary.notes]
+    return summary_.human_lines(summary)
 
 
 def again_options(args: argparse.Namespace) -> tuple[str, bool]:
@@ -284,7 +333,7 @@ def render(
         return code
     for summary in summaries:
         if not quiet:
-            for line in summary_.human_lines(summary):
+            for line in _human_lines(summary):
                 view.info(line)
         error = summary_.error_of(summary)
         if error is not None:

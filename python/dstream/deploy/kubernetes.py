@@ -11,8 +11,10 @@ Both get a ConfigMap with the .hcl files and the values of the variables given t
 Secret references (`DSTREAM_VAR_<name>` from a Secret key; never a value: see
 deploy/inputs.py), /healthz liveness and readiness probes on the metrics port,
 Prometheus scrape annotations, resource requests, a PodDisruptionBudget (one pod down
-at a time) and `terminationGracePeriodSeconds` above the longest `stop_grace`, so
-SIGTERM drains, stores the checkpoint and releases the lease before the kubelet kills.
+at a time) and `terminationGracePeriodSeconds` above the longest a stopped pod takes
+(its longest `stop_grace`, and the bound of its last calls on a state database that
+stopped answering), so SIGTERM drains, stores the checkpoint and releases the lease
+before the kubelet kills.
 Manifests that would hold a value dstream masks as a secret are refused: written
 masked they would be wrong, written as they are, a leak.
 
@@ -50,9 +52,9 @@ CONFIG_DIR = "/etc/dstream"
 # The ConfigMap's key for the given variables' values: no .hcl name, so the pods'
 # DSTREAM_CONFIG (the directory's *.hcl) does not load it as configuration.
 VALUES_FILE = "variables.json"
-# Seconds the kubelet waits beyond the longest stop_grace: the drain itself, then the
-# last checkpoint write and the lease release.
-GRACE_EXTRA = 15
+# Seconds the kubelet waits beyond the longest a stopped pod takes (`_grace`), for a
+# loaded node.
+GRACE_SLACK = 2
 
 
 @record
@@ -160,13 +162,24 @@ def _masked(value: object, path: str) -> Optional[str]:
     return path if redact_data(value) != value else None
 
 
+def _grace(project: Project) -> int:
+    """terminationGracePeriodSeconds: the longest a stopped pod takes (docs/scaling.md,
+    "Stopping on a silent database"): its longest stop_grace and STOP_MARGIN, then its
+    last calls on a state database that stopped answering (LeaseSettings.silent_stop)."""
+    from dstream.runtime.stopping import STOP_MARGIN
+    from dstream.state.lease import LeaseSettings
+
+    longest = max((t.stop_grace for t in project.tasks.values()), default=10.0)
+    silent = LeaseSettings(ttl=project.state.lease_ttl).silent_stop
+    return math.ceil(longest + STOP_MARGIN + silent) + GRACE_SLACK
+
+
 class _Base:
     def __init__(self, inputs: Inputs, options: KubernetesOptions) -> None:
         self.inputs = inputs
         self.o = options
         self.secret = options.secret_name
-        grace = max((t.stop_grace for t in inputs.project.tasks.values()), default=10.0)
-        self.grace = math.ceil(grace) + GRACE_EXTRA
+        self.grace = _grace(inputs.project)
         self.config_name = dns_name(options.name, "config")
         # The headless Service's and the StatefulSet's: the shorter limit of the two.
         self.agent_name = dns_name(options.name, "agent", limit=STATEFUL_SET_MAX)

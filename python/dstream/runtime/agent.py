@@ -119,6 +119,9 @@ class Agent:
         self.ended: dict[str, float] = {}  # task -> when it ended here
         self.reload = reload  # re-reads the configuration (SIGHUP)
         self.member = False  # registered among the live agents
+        # Monotonic: its registration has surely expired after this (the database set
+        # the expiry before it answered the join or heartbeat that this is counted from).
+        self.registered_until = 0.0
         self.reloaded = False  # its configuration changed since it last joined
         self.refused = ""  # why joining again after a reload was refused, said once
         self.stopping = threading.Event()
@@ -165,21 +168,45 @@ class Agent:
         self.store.transact(
             "join the agents", lambda c: self.registry.join(c, self.name, self.digest, self.ttl)
         )
+        self.registered_until = time.monotonic() + self.ttl
         self.member = True
 
     def _leave(self) -> None:
-        """Leave the registry (the others count it out at once), unless the stop was
-        forced: the registration then expires."""
+        """Leave the registry (the others count it out at once), in one attempt, unless
+        that cannot matter: the stop was forced, the registration expired already (the
+        others counted it out), or the database did not answer this process's last call
+        (the attempt would wait out a cut, a connect timeout): it then expires."""
         if not self.member or self.signals.forced:
+            return
+        why = self._not_leaving()
+        if why:
+            logs.log.info("agent %s: not leaving the registry: %s", self.name, why)
             return
         try:
             with self.signals.interruptible():
-                self.store.transact("leave the agents", lambda c: self.registry.leave(c, self.name))
+                self.store.transact(
+                    "leave the agents", lambda c: self.registry.leave(c, self.name), once=True
+                )
             self.member = False
         except DstreamError as exc:
             logs.log.warning("could not leave the registry (it expires anyway): %s", exc)
         except Forced:
             pass
+
+    def _not_leaving(self) -> str:
+        """Why leaving the registry cannot matter now, or ""."""
+        expired = time.monotonic() - self.registered_until
+        if expired > 0:
+            return (
+                f"its registration expired {expired:.0f}s ago (the state database has not "
+                "renewed it): the live agents counted it out already"
+            )
+        if self.store.silent:
+            return (
+                "the state database did not answer its last call; its registration expires "
+                f"within {self.ttl:g}s"
+            )
+        return ""
 
     def _renew(self, summaries: list[RunSummary]) -> bool:
         """Renew this agent's registration: True while it is a member. One whose
@@ -190,6 +217,7 @@ class Agent:
                 if self.store.transact(
                     "renew the agent", lambda c: self.registry.heartbeat(c, self.name, self.ttl)
                 ):
+                    self.registered_until = time.monotonic() + self.ttl
                     return True
             except DstreamError as exc:  # the database is away: keep what runs, move nothing
                 logs.log.warning("agent %s: %s", self.name, exc)
@@ -340,9 +368,9 @@ class Agent:
             if running.thread is None or (running.thread.is_alive() and not left):
                 continue
             del self.running[name]
-            self.monitor.tasks.pop(name, None)
+            live = self.monitor.tasks.pop(name, None)
             if running.summary is None:  # it waits on the state database still
-                done.append(left_behind(name, self.signum))
+                done.append(left_behind(name, self.signum, live))
                 continue
             if not running.stop.requests:  # ended by itself: give others a chance
                 self.ended[name] = time.monotonic()
@@ -367,8 +395,9 @@ class Agent:
                 continue  # it ended before: nothing stopped it
             if handover and self.signum is None:
                 running.hand_over(handover)
-            else:
-                running.stop.request(self.signum)
+                continue
+            _drain(running, self.signum)
+            if running.stop.signum == self.signum:  # not one handed over before
                 stopped.add(name)
         with self.signals.shielded():  # a forced stop loses no summary of the reaping
             for running in self.running.values():
@@ -382,14 +411,33 @@ class Agent:
         return summaries
 
     def _on_signal(self, signum: int, requests: int) -> None:
-        """SIGINT/SIGTERM: the loop ends and every task drains; a second one forces the
-        tasks' stop (their providers are killed)."""
+        """SIGINT/SIGTERM: the loop ends and every task drains at once, even while the
+        loop still waits on the database (a renewal, a take: bounded, but seconds on a
+        silent one); a second one forces the tasks' stop (their providers are killed)."""
         if requests == 1:
             sys.stderr.write(stopping_notice("stopping: draining the agent's tasks", signum))
-        else:
-            for running in list(self.running.values()):
-                running.stop.request(signum)
+        for running in list(self.running.values()):
+            if requests == 1:
+                _drain(running, signum)
+            else:
+                _force(running, signum)
         self.stopping.set()
+
+
+def _drain(running: _Running, signum: Optional[int]) -> None:
+    """Ask a task to drain, for the stop signal `signum`, unless it is stopping already
+    (asked by the signal, handed over, or its lease lost): a second request would force
+    it, and a task handed over stays handed over (not in the summaries)."""
+    if not running.stop.requests:
+        running.stop.request(signum)
+
+
+def _force(running: _Running, signum: int) -> None:
+    """A second stop signal: the task's providers are killed at once (a stop asked twice
+    by a signal is forced)."""
+    if running.stop.signum is None:  # the first signal did not ask it
+        running.stop.request(signum)
+    running.stop.request(signum)
 
 
 def _handed_over(running: _Running) -> str:

@@ -67,10 +67,15 @@ class _Collector:
         )
         lag = GaugeMetricFamily(
             "dstream_checkpoint_lag_seconds",
-            "Seconds since the last acknowledged checkpoint (since start before the first)",
+            "Seconds since the last acknowledged checkpoint (since the task started before the "
+            "first); none while a --standby run waits for its lease",
             labels=["task"],
         )
-        up = GaugeMetricFamily("dstream_up", "1 while the task runs", labels=["task"])
+        up = GaugeMetricFamily(
+            "dstream_up",
+            "1 while the task runs; 0 once it ended, and while a --standby run waits for its lease",
+            labels=["task"],
+        )
         now = time.time()
         for name, task in self.monitor.tasks.items():
             counters = task.counters()
@@ -83,7 +88,9 @@ class _Collector:
                 invalid.add_metric([name, policy], counters.get(key, 0))
             restarts.add_metric([name], task.restarts)
             acks.add_metric([name], task.checkpoints_acknowledged)
-            lag.add_metric([name], now - (task.last_ack_at or task.started_at))
+            lagging = task.lag(now)
+            if lagging is not None:  # a standby has no series: it lags nothing
+                lag.add_metric([name], lagging)
             up.add_metric([name], 1 if task.running else 0)
         yield from (frames, nbytes, tables, invalid, restarts, acks, lag, up)
 

@@ -31,26 +31,41 @@ def add_counters(total: CounterDict, more: CounterDict) -> CounterDict:
 
 
 class TaskMonitor:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, standby: bool = False) -> None:
         self.name = name
-        self.state = (
-            "starting"  # starting | running | restarting | completed | failed | interrupted
-        )
-        self.started_at = time.time()
+        # starting | standby | running | restarting | completed | failed | interrupted.
+        # A --standby run is on standby until it holds the task: not running, no lag.
+        self.state = "standby" if standby else "starting"
+        self.started_at = time.time()  # the lag's origin before the first checkpoint
         self.restarts = 0
         self.checkpoints_acknowledged = 0
         self.last_checkpoint: Optional[bytes] = None  # the exact JSON text of the value
+        self.last_stored: Optional[bytes] = None  # the newest of them that was stored
         self.last_ack_at: Optional[float] = None
         # What a running task waits for once its stream ended, said in the progress line.
         self.waiting: Optional[str] = None
+        self.first_attached_at: Optional[float] = None  # wall clock: it began to stream
+        self._streamed = 0.0  # seconds the ended attempts streamed
+        self._attached_at: Optional[float] = None  # monotonic: the current attempt's pump
         self._pump: Optional[Pump] = None
         self._base: CounterDict = {}
         self._lock = threading.Lock()
+
+    def begin(self) -> None:
+        """An attempt begins (the task is held): a standby is on standby no more, and
+        its lag counts from now, not from when it began to wait."""
+        with self._lock:
+            if self.state == "standby":
+                self.state = "starting"
+                self.started_at = time.time()
 
     def attach(self, pump: Pump) -> None:
         with self._lock:
             self._pump = pump
             self.state = "running"
+            self._attached_at = time.monotonic()
+            if self.first_attached_at is None:
+                self.first_attached_at = time.time()
 
     def detach(self, state: str) -> None:
         """The attempt ended: keep its final counters in the base."""
@@ -58,6 +73,9 @@ class TaskMonitor:
             if self._pump is not None:
                 self._base = add_counters(self._base, self._pump.counters().as_dict())
                 self._pump = None
+            if self._attached_at is not None:
+                self._streamed += time.monotonic() - self._attached_at
+                self._attached_at = None
             self.state = state
 
     def acknowledged(self, checkpoint: bytes) -> None:
@@ -65,22 +83,49 @@ class TaskMonitor:
         self.last_checkpoint = checkpoint
         self.last_ack_at = time.time()
 
+    def stored(self, checkpoint: bytes) -> None:
+        """An acknowledged checkpoint was stored: the next run resumes after it."""
+        self.last_stored = checkpoint
+
     def counters(self) -> CounterDict:
         with self._lock:
             pump, base = self._pump, self._base
         live = pump.counters().as_dict() if pump is not None else {}
         return add_counters(base, live)
 
+    def streamed(self) -> float:
+        """Seconds its pumps ran, over its attempts, the current one included."""
+        with self._lock:
+            attached = self._attached_at
+            current = 0.0 if attached is None else time.monotonic() - attached
+            return self._streamed + current
+
+    def lag(self, now: float) -> Optional[float]:
+        """Seconds since the last acknowledged checkpoint (since it began before the
+        first); None on standby: a standby lags nothing, however long it waits."""
+        if self.standby:
+            return None
+        return now - (self.last_ack_at or self.started_at)
+
     @property
     def running(self) -> bool:
         return self.state in ("starting", "running", "restarting")
 
+    @property
+    def standby(self) -> bool:
+        """A --standby run waiting for the task another run holds."""
+        return self.state == "standby"
+
 
 class Monitor:
-    def __init__(self, names: list[str]) -> None:
-        self.tasks = {name: TaskMonitor(name) for name in names}
+    """`standby`: a --standby run, whose tasks are on standby until it holds them."""
+
+    def __init__(self, names: list[str], *, standby: bool = False) -> None:
+        self.tasks = {name: TaskMonitor(name, standby=standby) for name in names}
         self.started_at = time.time()
 
     @property
     def healthy(self) -> bool:
-        return all(t.running or t.state == "completed" for t in self.tasks.values())
+        """Every task runs, waits on standby or completed (a probe must not kill a
+        standby, nor a process whose tasks ended well)."""
+        return all(t.running or t.standby or t.state == "completed" for t in self.tasks.values())

@@ -122,6 +122,14 @@ class ProgressLog:
         now = time.monotonic()
         out = []
         for name, task in self.monitor.tasks.items():
+            if task.standby:  # it moves nothing yet: its rates count from the take-over
+                self._previous[name] = (now, {})
+                # The holder was logged when it began to wait; status names the current one.
+                out.append(
+                    f"task {name}: standby, waiting for the lease another run holds "
+                    f"(`dstream status {name}` names it)"
+                )
+                continue
             if not task.running:
                 continue
             counters = task.counters()

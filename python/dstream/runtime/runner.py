@@ -26,6 +26,7 @@ from dstream.errors import (
 from dstream.extras import missing_package
 from dstream.protocol.frames import DEFAULT_FLUSH_TIMEOUT
 from dstream.protocol.values import encode_json
+from dstream.records import record
 from dstream.runtime.monitor import Monitor, add_counters
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop, TaskRun
 from dstream.runtime.signals import (
@@ -138,6 +139,20 @@ def run_task(context: RunContext) -> RunSummary:
     return summary
 
 
+@record(frozen=True)
+class Held:
+    """A task the run holds, as it runs it: what `prepare` is given for each."""
+
+    project: Project
+    task: TaskSpec
+    reloaded: bool = False  # a reload (SIGHUP) changed it while the run waited for it
+
+
+if TYPE_CHECKING:
+    # What a run changes in the state once it holds its tasks (run_tasks' `prepare`).
+    Prepare = Callable[[StateStore, list[Held]], None]
+
+
 def _after_reload(earlier: RunSummary, later: RunSummary) -> RunSummary:
     later.counters = add_counters(earlier.counters, later.counters)
     later.duration += earlier.duration
@@ -161,6 +176,7 @@ class _Slot:
         self.user_stopped = False
         self.removed = False  # a reload found it gone from the configuration
         self.stopped_by_task: Optional[str] = None  # whose failure stopped it (--fail-fast)
+        self.reloaded = False  # a reload changed it while a standby run waited for it
         self.summary: Optional[RunSummary] = None
         self.crash: Optional[BaseException] = None  # what ended its thread unexpectedly
         # Its lease (or lock), released as soon as its run ends, not with the others'.
@@ -201,45 +217,93 @@ TAKEOVER_SLACK = 2.5
 TAKEOVER_MARGIN = STANDBY_POLL + TAKEOVER_SLACK
 
 
-def _take(store: StateStore, slot: _Slot, standby: bool) -> bool:
-    """Hold the slot's task for the run; a standby run waits until it is free, also
-    through a stall of the database once it answered (logged once a stall). False when
-    it was stopped meanwhile: then it holds nothing (a take-over answered after the stop
-    is given back), and whatever the attempt in flight then met is no error."""
-    waiting = stalled = False
-    while not slot.stop.requests:
-        try:
+def _take_each(store: StateStore, slots: list[_Slot]) -> Optional[tuple[_Slot, AlreadyRunning]]:
+    """Hold every slot's task, in name order, or none: the first one held elsewhere and
+    its error (those taken before it are given back), None when all are held. One order
+    for every run: two runs that want the same tasks meet at the first of them."""
+    taken: list[_Slot] = []
+    try:
+        for slot in sorted(slots, key=lambda each: each.task.name):
             digest = definition_hash(slot.task) if store.has_leases else ""
-            slot.lease.enter_context(store.hold_run(slot.task.name, config_hash=digest))
-        except AlreadyRunning as exc:
-            if not standby:
-                raise
-            if not waiting:
-                logs.log.info("standby: %s; taking over when it is free", exc.reason)
-                waiting = True
-            if stalled:
-                logs.log.info("standby: the state database answers again")
-                stalled = False
-            slot.stop.event.wait(STANDBY_POLL)
-            continue
-        except DstreamError as exc:
-            if slot.stop.requests:
-                break
-            # Never answered yet: a wrong dsn is as likely as a stall, and is an error.
-            if not (waiting and _unreachable(exc)):
-                raise
-            if not stalled:
-                logs.log.warning(
-                    "standby: the state database does not answer (%s); waiting on, trying "
-                    "again every %gs", exc.reason, STANDBY_POLL,
-                )  # fmt: skip
-                stalled = True
-            slot.stop.event.wait(STANDBY_POLL)
-            continue
-        if not slot.stop.requests:
-            return True
-    slot.lease.close()
-    return False
+            try:
+                slot.lease.enter_context(store.hold_run(slot.task.name, config_hash=digest))
+            except AlreadyRunning as exc:
+                _give_back(taken)
+                return slot, exc
+            taken.append(slot)
+    except DstreamError:
+        _give_back(taken)
+        raise
+    return None
+
+
+def _give_back(slots: list[_Slot]) -> None:
+    for slot in slots:
+        slot.lease.close()
+
+
+def _held_elsewhere(store: StateStore, task: str) -> bool:
+    """Whether another run holds `task`, read without taking anything (False without
+    leases: the next try tells)."""
+    if not store.has_leases:
+        return False
+    from dstream.state.postgres import PostgresStore  # has_leases: the store is one
+
+    if not isinstance(store, PostgresStore):
+        return False
+    return any(
+        row.task == task and row.expires_in > 0 and row.owner != store.owner
+        for row in store.leases()
+    )
+
+
+class _Waiting:
+    """A standby run waiting for its tasks: what it says (the task it waits for, once
+    per task; a stall of the database, once a stall), and the task its last try found
+    held elsewhere."""
+
+    def __init__(self, slots: list[_Slot]) -> None:
+        self.several = len(slots) > 1
+        self.blocked_by: Optional[str] = None
+        self.answered = False  # the database answered a try: a stall is no wrong dsn
+        self.stalled = False
+
+    def held(self, slot: _Slot, exc: AlreadyRunning) -> None:
+        self.answers()
+        if slot.task.name != self.blocked_by:
+            together = " (its tasks are taken together: it holds none of them meanwhile)"
+            logs.log.info(
+                "standby: %s; taking over when it is free%s",
+                exc.reason, together if self.several else "",
+            )  # fmt: skip
+        self.blocked_by = slot.task.name
+
+    def still_blocked(self, store: StateStore, pending: list[_Slot]) -> bool:
+        """Whether the task the last try found held is held still, read before the tasks
+        that come before it in name order are taken again: while it is, they are not
+        taken and given back (their lease epochs bumped, a `status` or a run elsewhere
+        finding them held for a moment) at every poll."""
+        names = [slot.task.name for slot in pending]
+        if len(names) < 2 or self.blocked_by not in names:
+            return False
+        if not _held_elsewhere(store, self.blocked_by):
+            return False
+        self.answers()
+        return True
+
+    def answers(self) -> None:
+        self.answered = True
+        if self.stalled:
+            logs.log.info("standby: the state database answers again")
+            self.stalled = False
+
+    def stall(self, exc: DstreamError) -> None:
+        if not self.stalled:
+            logs.log.warning(
+                "standby: the state database does not answer (%s); waiting on, trying "
+                "again every %gs", exc.reason, STANDBY_POLL,
+            )  # fmt: skip
+            self.stalled = True
 
 
 def _unreachable(exc: DstreamError) -> bool:
@@ -251,16 +315,58 @@ def _unreachable(exc: DstreamError) -> bool:
     return isinstance(exc, StateUnreachable)
 
 
-def _take_all(store: StateStore, slots: list[_Slot], standby: bool) -> bool:
-    """Before any provider starts: a second run of a task must not even begin."""
-    return all(_take(store, slot, standby) for slot in slots)
+def _take_all(
+    store: StateStore, slots: list[_Slot], standby: bool, reloads: Callable[[], None]
+) -> bool:
+    """Before any provider starts (a second run of a task must not even begin): hold
+    every task of the run, or none. A standby run waits until all of them are free, also
+    through a stall of the database once it answered, holding none meanwhile: nothing it
+    does not run, and two standbys of overlapping tasks never hold one each, waiting for
+    the other's. `reloads()`, between two tries, applies a reload (SIGHUP) to the tasks
+    still waited for: True also when a reload removed every one. False when it was
+    stopped meanwhile: then it holds nothing (a take-over answered after the stop is
+    given back), and whatever the try in flight then met is no error."""
+    waiting = _Waiting(slots)
+    while True:
+        pending = [slot for slot in slots if not slot.done]
+        if _stopping(pending):
+            break
+        if not pending:
+            return True
+        try:
+            if not waiting.still_blocked(store, pending):
+                held = _take_each(store, pending)
+                if held is None:
+                    if _stopping(pending):
+                        break
+                    return True
+                if not standby:
+                    raise held[1]
+                waiting.held(*held)
+        except AlreadyRunning:
+            raise
+        except DstreamError as exc:
+            if _stopping(pending):
+                break
+            # Never answered yet: a wrong dsn is as likely as a stall, and is an error.
+            if not (waiting.answered and _unreachable(exc)):
+                raise
+            waiting.stall(exc)
+        pending[0].stop.event.wait(STANDBY_POLL)
+        reloads()
+    _give_back(slots)
+    return False
+
+
+def _stopping(slots: list[_Slot]) -> bool:
+    return any(slot.stop.requests for slot in slots)
 
 
 def _fail_fast(slots: list[_Slot], failed: _Slot) -> None:
     """--fail-fast: stop every task still running, because `failed` failed. A task a
-    signal or an earlier failure already stops keeps that stop and its cause, and no
-    stop is asked twice: a second request would force it (a second Ctrl-C's meaning)
-    instead of draining it. One a reload is draining is not restarted (run_slot)."""
+    signal or an earlier failure already stops keeps that stop and its cause. Its stop
+    is no signal's: the user's first Ctrl-C after it drains on, only a second forces
+    (stopping.Stop). One a reload is draining is not restarted (run_slot)."""
     for other in slots:
         if other is failed or other.done or other.user_stopped or other.stopped_by_task:
             continue
@@ -289,22 +395,44 @@ def _on_signal(slots: list[_Slot], started: threading.Event) -> Callable[[int, i
     return stop
 
 
-def _apply_reload(slots: list[_Slot], reload: Callable[[], Project]) -> None:
-    """Restart the tasks whose definition changed; the others stream on."""
+def _reloaded(
+    reload: Callable[[list[str]], Project], held: list[str], keeping: str
+) -> Optional[Project]:
+    """The configuration a reload (SIGHUP) reads, given the tasks the run holds; None
+    when it cannot be read (logged: the run goes on `keeping` what it had)."""
     try:
-        project = reload()
+        return reload(held)
     except DstreamError as exc:
-        logs.log.error("reload failed, keeping the running configuration: %s", exc)
+        logs.log.error("reload failed, %s: %s", keeping, exc)
+        return None
+
+
+def _new_definition(slot: _Slot, project: Project, keeps: str) -> Optional[TaskSpec]:
+    """The slot's task as the reloaded `project` defines it, None when it is gone; the
+    one it has when it cannot be evaluated now (logged: it `keeps` as it was)."""
+    new = project.tasks.get(slot.task.name)
+    if new is None and slot.task.name in project.broken:
+        logs.log.error(
+            "task %s cannot be evaluated after the reload (%s): it %s as it was; fix the "
+            "configuration and reload again",
+            slot.task.name, project.broken[slot.task.name], keeps,
+        )  # fmt: skip
+        return slot.task
+    return new
+
+
+def _apply_reload(slots: list[_Slot], reload: Callable[[list[str]], Project]) -> None:
+    """Restart the tasks whose definition changed; the others stream on. A task whose
+    run ended (or a reload already removed) is left as it is."""
+    held = [slot for slot in slots if not slot.done]
+    project = _reloaded(reload, [slot.task.name for slot in held], "keeping the running one")
+    if project is None:
         return
-    for slot in slots:
-        new = project.tasks.get(slot.task.name)
-        if new is None and slot.task.name in project.broken:
-            logs.log.error(
-                "task %s cannot be evaluated after the reload (%s): it keeps running as it "
-                "was; fix the configuration and reload again",
-                slot.task.name, project.broken[slot.task.name],
-            )  # fmt: skip
-        elif new is None:
+    for slot in held:
+        if slot.removed:  # a reload before removed it: it is draining
+            continue
+        new = _new_definition(slot, project, "keeps running")
+        if new is None:
             logs.log.warning("task %s is gone from the configuration: stopping it", slot.task.name)
             slot.removed = True
             slot.stop.request()
@@ -314,6 +442,48 @@ def _apply_reload(slots: list[_Slot], reload: Callable[[], Project]) -> None:
             slot.stop.request()
 
 
+# The note of a task a reload removed while a --standby run waited for it: it never ran
+# (its summary's `attempts` is 0).
+REMOVED_WAITING = (
+    "removed from the configuration by a reload (SIGHUP) while the run waited to take it "
+    "over: it never ran"
+)
+
+
+def _reload_waiting(
+    slots: list[_Slot], reload: Callable[[list[str]], Project], monitor: Monitor
+) -> None:
+    """A reload (SIGHUP) while a standby run waits for its tasks, holding none: a task
+    removed from the configuration is waited for no more, a changed one is taken and
+    run as it is defined now."""
+    waiting = [slot for slot in slots if not slot.done]
+    project = _reloaded(reload, [], "waiting on with the configuration it had")
+    if project is None:
+        return
+    for slot in waiting:
+        new = _new_definition(slot, project, "is waited for")
+        if new is None:
+            logs.log.warning(
+                "task %s is gone from the configuration: no longer waiting for it",
+                slot.task.name,
+            )  # fmt: skip
+            slot.removed = slot.done = True
+            slot.summary = RunSummary(
+                task=slot.task.name, outcome="removed", attempts=0, notes=[REMOVED_WAITING]
+            )
+            slot.summary.ended_at = slot.summary.started_at
+            monitor.tasks[slot.task.name].detach("removed")
+        elif new is not slot.task:
+            if definition(new) != definition(slot.task):
+                logs.log.info("task %s changed: it runs as now defined", slot.task.name)
+                slot.reloaded = True
+            slot.project, slot.task = project, new
+    if all(slot.done for slot in slots):
+        logs.log.info(
+            "standby: every task it waited for is gone from the configuration: nothing to run"
+        )
+
+
 def run_tasks(
     project: Project,
     names: list[str],
@@ -321,14 +491,15 @@ def run_tasks(
     hooks: Optional[RunHooks] = None,
     fail_fast: bool = False,
     monitor: Optional[Monitor] = None,
-    reload: Optional[Callable[[], Project]] = None,
+    reload: Optional[Callable[[list[str]], Project]] = None,
     standby: bool = False,
-    prepare: Optional[Callable[[StateStore], None]] = None,
+    prepare: Optional[Prepare] = None,
 ) -> list[RunSummary]:
-    """Run tasks side by side until they end. `reload` (on SIGHUP) re-reads the
-    configuration; tasks whose definition changed are drained and restarted. A
-    `standby` run waits for a task another run holds, and takes over when it is free.
-    `prepare(store)` changes the state before the run (`--reset-state`): called once
+    """Run tasks side by side until they end. `reload(held)` (on SIGHUP) re-reads the
+    configuration, given the tasks the run holds then; tasks whose definition changed
+    are drained and restarted. A `standby` run waits while another run holds one of its
+    tasks, and takes them all over when all are free (_take_all). `prepare(store, held)`
+    changes the state before the run (`--reset-state`, the input's digest): called once
     this run holds every task, before any provider starts, so that a run refused or
     stopped while it waits has changed nothing of another run's."""
     from dstream.runtime.watchdog import watchdog
@@ -382,19 +553,30 @@ def run_tasks(
 
     started = threading.Event()
     with StopSignals(_on_signal(slots, started)) as signals:
+
+        def reloads() -> None:  # while waiting on standby
+            if signals.reload.is_set():
+                signals.reload.clear()
+                if reload is not None:
+                    _reload_waiting(slots, reload, monitor)
+
         try:
             try:
                 with signals.interruptible():
-                    taken = _take_all(store, slots, standby)
+                    taken = _take_all(store, slots, standby, reloads)
             except Forced:
                 taken = False
             if not taken:
                 why = "while waiting on standby" if standby else "before it started"
-                return [never_started(s.task.name, why, signals.signum) for s in slots]
-            if prepare is not None:
-                prepare(store)
+                return [
+                    s.summary if s.summary else never_started(s.task.name, why, signals.signum)
+                    for s in slots
+                ]  # fmt: skip
+            held = [slot for slot in slots if not slot.done]  # not removed while waiting
+            if prepare is not None and held:
+                prepare(store, [Held(s.project, s.task, reloaded=s.reloaded) for s in held])
             started.set()
-            for slot in slots:
+            for slot in held:
                 slot.thread = threading.Thread(
                     target=work, args=(slot,), name=slot.task.name, daemon=True
                 )
@@ -408,12 +590,13 @@ def run_tasks(
 
 
 def _supervise(
-    slots: list[_Slot], signals: StopSignals, reload: Optional[Callable[[], Project]]
+    slots: list[_Slot], signals: StopSignals, reload: Optional[Callable[[list[str]], Project]]
 ) -> None:
     """Wait for every task's thread, applying reloads meanwhile; after a forced stop, at
     most STOP_MARGIN (a thread still waiting on the state database is left behind)."""
     for slot in slots:
-        assert slot.thread is not None
+        if slot.thread is None:  # removed by a reload while the run waited for it
+            continue
         while not signals.wait(slot.thread):
             if signals.reload.is_set():
                 signals.reload.clear()

@@ -7,7 +7,9 @@ registration, a reload): every such call is bounded (state/session.py), but a fo
 stop does not wait even that long — inside `interruptible()` the handler raises `Forced`
 where the main thread is. A task still not ended STOP_MARGIN after the force (its thread
 waits on the database) is left behind (`left_behind`): its providers die with dstream,
-its lease expires. SIGHUP asks for a reload.
+its lease expires. After a forced stop the process makes no call on the database that
+can wait (`stop_was_forced`: the run's history is not recorded). SIGHUP asks for a
+reload.
 """
 
 from __future__ import annotations
@@ -27,7 +29,18 @@ if TYPE_CHECKING:  # annotations only: typing is not imported by a run (issue 22
     from types import FrameType
     from typing import Callable, Optional
 
+    from dstream.runtime.monitor import Monitor, TaskMonitor
+
 JOIN_SLICE = 0.2  # seconds: a main thread waiting for a task wakes this often
+# Set when the process's last stop was forced (a second signal), cleared when a process
+# starts handling them (`StopSignals`): signals are the process's, and so is this fact.
+_FORCED = threading.Event()
+
+
+def stop_was_forced() -> bool:
+    """Whether the last stop of this process was forced: what is left to do then makes
+    no call that can wait on the state database (the run's history)."""
+    return _FORCED.is_set()
 
 
 class Forced(BaseException):
@@ -53,6 +66,7 @@ class StopSignals:
         self.signum = self.signum or signum
         if self.requests > 1 and self.forced_at is None:
             self.forced_at = time.monotonic()
+            _FORCED.set()
         self._on_stop(signum, self.requests)
         if self.forced_at is not None and self._waiting:
             raise Forced()
@@ -100,6 +114,7 @@ class StopSignals:
         return not thread.is_alive() or self.overdue()
 
     def __enter__(self) -> StopSignals:
+        _FORCED.clear()
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._stop)
@@ -121,19 +136,50 @@ def stopping_notice(doing: str, signum: int) -> str:
     return f"\ndstream: {doing} ({again} to force)\n"
 
 
-def left_behind(task: str, signum: Optional[int]) -> RunSummary:
+class LeftBehind(Interrupted):
+    """A task whose thread had not ended STOP_MARGIN after a forced stop (it waited on
+    the state database): the process ended without it. Its summary says so in a note."""
+
+
+def left_behind(task: str, signum: Optional[int], live: Optional[TaskMonitor] = None) -> RunSummary:
     """The summary of a task whose thread had not ended STOP_MARGIN after a forced stop
-    (it waits on the state database): the process ends without it."""
-    error = Interrupted(
+    (it waits on the state database): the process ends without it, with what `live`, its
+    monitor, saw it do (its thread never returned its own summary)."""
+    from dstream.runtime.summary import value  # (which imports this module)
+
+    summary = RunSummary(task=task, outcome="interrupted")
+    unstored = ""
+    if live is not None:
+        summary.counters = live.counters()
+        summary.duration = live.streamed()
+        summary.started_at = live.first_attached_at or live.started_at
+        summary.checkpoints_acknowledged = live.checkpoints_acknowledged
+        summary.last_checkpoint = live.last_stored
+        newest = live.last_checkpoint
+        if newest is not None and newest != live.last_stored:
+            unstored = (
+                f"; its last acknowledged checkpoint, {value(newest)}, may or may not be stored"
+            )
+    summary.error = LeftBehind(
         f"task {task!r} had not ended {STOP_MARGIN:g}s after the stop was forced (it was "
-        "waiting on the state database): dstream ended without it; its providers end with "
-        "dstream",
+        f"waiting on the state database): dstream ended without it{unstored}; its providers "
+        "end with dstream",
         hint="its lease expires after lease_ttl; the next run resumes from the last stored "
         "checkpoint",
     )
-    summary = RunSummary(task=task, outcome="interrupted", error=error)
     summary.stopped_by = signum
     return summary
+
+
+def with_left_behind(summaries: list[RunSummary], monitor: Monitor) -> list[RunSummary]:
+    """`summaries`, those of tasks left behind told what `monitor` saw them do (the
+    runner builds them without it)."""
+    return [
+        left_behind(s.task, s.stopped_by, monitor.tasks.get(s.task))
+        if isinstance(s.error, LeftBehind)
+        else s
+        for s in summaries
+    ]
 
 
 def never_started(task: str, why: str, signum: Optional[int]) -> RunSummary:

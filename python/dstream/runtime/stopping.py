@@ -32,10 +32,14 @@ STOP_MARGIN = 3.0
 
 
 class Stop:
-    """Shared by the signal handlers and the supervisor: how hard we were asked to stop."""
+    """Shared by the signal handlers and the supervisor: how hard we were asked to stop.
+    The first request drains; only the user's second signal forces (`forced`). A request
+    without a signal (a --fail-fast stop, a reload, a lost lease, an agent's hand-over)
+    is not the user's: a Ctrl-C after it is the user's first, and drains."""
 
     def __init__(self) -> None:
-        self.requests = 0
+        self.requests = 0  # every request, a signal's or not
+        self.signals = 0  # of them, the signals' (SIGINT/SIGTERM)
         self.event = threading.Event()
         self.signum: Optional[int] = None  # the first signal that asked (None: a reload)
 
@@ -43,7 +47,14 @@ class Stop:
         if self.signum is None:
             self.signum = signum
         self.requests += 1
+        if signum is not None:
+            self.signals += 1
         self.event.set()
+
+    @property
+    def forced(self) -> bool:
+        """A second stop signal came: what still runs is killed at once."""
+        return self.signals > 1
 
     @property
     def exit_code(self) -> ExitCode:
@@ -95,7 +106,7 @@ class Deadline:
 
     def check(self, pump: Optional[Pump], providers: dict[str, Optional[ProviderProcess]]) -> None:
         """Kill what still runs when a second interrupt came or the deadline passed."""
-        if self.stop.requests > 1:
+        if self.stop.forced:
             self.force("a second interrupt", pump, providers, second_signal=True)
         elif self.passed():
             self.force(self.why, pump, providers)

@@ -12,6 +12,7 @@ import signal
 from dstream.errors import DstreamError, ExitCode, Interrupted, ProviderRefused
 from dstream.protocol.values import encode_json
 from dstream.runtime.pipeline import RunSummary
+from dstream.runtime.signals import LeftBehind
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -116,6 +117,8 @@ def human_lines(summary: RunSummary) -> list[str]:
     error = summary.error
     if summary.stopped_by is not None and error is not None and not isinstance(error, Interrupted):
         lines.append(f"  note     the last attempt ended with: {error.reason}")
+    elif isinstance(error, LeftBehind):  # why dstream ended without it
+        lines.append(f"  note     {error.reason}")
     if not streamed and summary.outcome not in ("completed", "removed"):
         return lines
     rate = c.get("frames", 0) / summary.duration if summary.duration >= 1 else None

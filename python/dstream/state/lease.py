@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 from dstream import logs
 from dstream.errors import DstreamError, LockLost
 from dstream.records import record
-from dstream.state.session import StateUnreachable, session_gone
+from dstream.state.session import StateUnreachable, session_gone, statement_bound
 
 if TYPE_CHECKING:
     from psycopg import Connection, sql
@@ -65,6 +65,9 @@ DEFAULT_RENEW_INTERVAL = 3.0
 # Kept between the providers' kill and the lease's expiry, for the kill to land on a
 # loaded host (at most half the margin, for short TTLs).
 KILL_SLACK = 1.0
+# Seconds closing a store waits, in all, for a call still on its connections (one the
+# database does not answer is left to the process's exit, which closes its socket).
+CLOSE_WAIT = 1.0
 
 
 @record(frozen=True)
@@ -81,6 +84,14 @@ class LeaseSettings:
     def kill_slack(self) -> float:
         """Of the margin, what is kept after the providers' kill, before the expiry."""
         return min(KILL_SLACK, self.margin / 2)
+
+    @property
+    def silent_stop(self) -> float:
+        """The longest the last calls of a stopped run or agent wait on a state database
+        that does not answer: a write's patience (ttl - margin), then the cut of the call
+        in flight and the connect timeout of a new session (docs/scaling.md). 20 s with
+        the defaults."""
+        return self.ttl - self.margin + 2 * statement_bound(self.ttl)
 
     def check(self) -> None:
         if self.ttl < 1.0 or self.renew_interval <= 0:
@@ -121,6 +132,29 @@ class LeaseReleased(LeaseLost):
     """A write for a task whose lease this process gave up (its run ended, the lease was
     released, or released and taken again since the write began): refused here, before
     any statement, so a write that outlived its run stores nothing."""
+
+
+class Answers:
+    """Whether a state database (by dsn) answered this process's last exchange with it,
+    on any of its sessions. One that did not (a call cut for want of an answer, a
+    connect timed out, a session lost) counts as silent until it answers again: after a
+    stop, a call that cannot matter is not made on it, since it would only wait out its
+    bound (releasing a lease, an agent leaving the registry, the run's history)."""
+
+    _silent: set[str] = set()  # the process's view, shared by its stores of a database
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+
+    def answered(self) -> None:
+        Answers._silent.discard(self._dsn)
+
+    def unanswered(self) -> None:
+        Answers._silent.add(self._dsn)
+
+    @property
+    def silent(self) -> bool:
+        return self._dsn in Answers._silent
 
 
 @record(frozen=True)
@@ -260,12 +294,15 @@ class LeaseKeeper:
         settings: LeaseSettings,
         where: str,
         owner: str = "",
+        *,
+        answers: Optional[Answers] = None,
     ) -> None:
         self._connect = connect
         self.table = table
         self.settings = settings
         self.where = where
         self.owner = owner or new_owner()
+        self.answers = answers or Answers(where)  # whether the database answers
         self._conn: Optional[Conn] = None
         self._io = threading.Lock()  # the connection: one statement at a time
         self._state = threading.Lock()  # self._held
@@ -277,24 +314,42 @@ class LeaseKeeper:
         self._threads: list[threading.Thread] = []
 
     # -- connection ----------------------------------------------------------------------
-    def _call(self, work: Callable[[Conn], T]) -> T:
-        """`work(conn)`, reconnecting once when the session is gone."""
+    def _call(self, work: Callable[[Conn], T], until: Optional[float] = None) -> T:
+        """`work(conn)`, reconnecting once when the session is gone. `until` (monotonic):
+        the call is given up (StateUnreachable) when the connection is still busy then,
+        and no new session is opened past it."""
         import psycopg
 
-        with self._io:
+        wait = -1.0 if until is None else max(0.0, until - time.monotonic())
+        if not self._io.acquire(timeout=wait):
+            raise StateUnreachable(
+                f"the lease connection to {self.where} still waits for an answer",
+                hint="check that PostgreSQL is running and reachable, and not stalled",
+            )
+        try:
             for attempt in (1, 2):
                 try:
                     if self._conn is None or self._conn.closed:
                         self._conn = self._connect()
-                    return work(self._conn)
+                    result = work(self._conn)
                 except psycopg.errors.LockNotAvailable:
+                    self.answers.answered()
                     raise  # another session holds the row (lock_timeout): the session is fine
                 except session_gone():
+                    self.answers.unanswered()
                     if self._conn is not None:
                         self._conn.close()
                     self._conn = None
-                    if attempt == 2:
+                    if attempt == 2 or (until is not None and time.monotonic() >= until):
                         raise
+                    continue
+                except psycopg.Error:
+                    self.answers.answered()  # an error is an answer
+                    raise
+                self.answers.answered()
+                return result
+        finally:
+            self._io.release()
         raise AssertionError("unreachable")
 
     # -- holding -------------------------------------------------------------------------
@@ -472,16 +527,23 @@ class LeaseKeeper:
         )
 
     def release(self, task: str) -> None:
+        """Give the lease up: expire it now, so the next holder need not wait for the
+        TTL. Best effort, as a lease not released expires anyway: no statement for a
+        lease lost, or on a database that did not answer this process's last call (it
+        would wait out a cut and a connect timeout), and none past the lease's local
+        deadline, which bounds the wait for a connection busy with a renewal."""
         import psycopg
 
         with self._state:
             held = self._held.pop(task, None)
             if held is not None:
                 self._given_up[task] = held.lost or self._released(task, held.epoch)
-        if held is None or held.lost is not None:
+        if held is None or held.lost is not None or self.answers.silent:
             return
         with contextlib.suppress(psycopg.Error, DstreamError):
-            self._call(lambda c: self.table.release(c, task, self.owner, held.epoch))
+            self._call(
+                lambda c: self.table.release(c, task, self.owner, held.epoch), until=held.deadline
+            )
 
     # -- renewing ------------------------------------------------------------------------
     def _start_threads(self) -> None:
@@ -532,13 +594,16 @@ class LeaseKeeper:
             for held in late:
                 self._deadline_passed(held)
 
-    def close(self) -> None:
+    def close(self, until: Optional[float] = None) -> None:
+        """Stop renewing and close the connection, waiting for a call in flight until
+        `until` (monotonic; CLOSE_WAIT from now by default)."""
+        until = time.monotonic() + CLOSE_WAIT if until is None else until
         self._closed.set()
         for thread in self._threads:
-            thread.join(timeout=1.0)
+            thread.join(timeout=max(0.0, until - time.monotonic()))
         # A renewal stuck on a dead network keeps the connection's lock: then the
         # process exit closes the socket.
-        if self._io.acquire(timeout=1.0):
+        if self._io.acquire(timeout=max(0.0, until - time.monotonic())):
             try:
                 if self._conn is not None:
                     self._conn.close()

@@ -42,6 +42,8 @@ from dstream.state.base import (
 )
 from dstream.state.history import InputHashTable, RunTable
 from dstream.state.lease import (
+    CLOSE_WAIT,
+    Answers,
     LeaseKeeper,
     LeaseRow,
     LeaseSettings,
@@ -138,9 +140,11 @@ class PostgresStore(StateStore):
         self._leases = LeaseTable(self._beside("_lease"), table)
         self._runs = RunTable(self._beside("_runs"), table)
         self._inputs = InputHashTable(self._beside("_input"), table)
+        self._answers = Answers(dsn)  # whether the database answers, seen by both connections
         self._keeper = LeaseKeeper(
-            self._lease_connection, self._leases, settings, self.description, owner
-        )
+            self._lease_connection, self._leases, settings, self.description, owner,
+            answers=self._answers,
+        )  # fmt: skip
         with self._lock:
             self._connect()
 
@@ -186,6 +190,7 @@ class PostgresStore(StateStore):
             conn.close()
             raise
         self._conn = conn
+        self._answers.answered()
 
     def _beside(self, suffix: str) -> sql.Identifier:
         """The identifier of the table `<state table><suffix>`, in the same schema."""
@@ -207,34 +212,53 @@ class PostgresStore(StateStore):
     def _plain_connection(self) -> Conn:
         return open_session(self._dsn, self._keeper.settings.ttl)
 
-    def _run(self, action: str, work: Callable[[Conn], T]) -> T:
+    def _run(
+        self,
+        action: str,
+        work: Callable[[Conn], T],
+        *,
+        check: Optional[Callable[[], object]] = None,
+        once: bool = False,
+    ) -> T:
         """Run `work(connection)`, reconnecting if the connection was lost (the server
         restarted, a proxy dropped it): the run pauses, for as long as its lease could
-        last unrenewed (past that, the lease keeper stops it anyway). A retried upsert
-        may count twice in `sequence`; that only has to grow, so it is harmless."""
+        last unrenewed (past that, the lease keeper stops it anyway), counted from the
+        call, so that a call that waited for another's turn on the connection does not
+        wait its whole patience again. A retried upsert may count twice in `sequence`;
+        that only has to grow, so it is harmless. `check()` runs before every attempt and
+        raises when the call is to be made no more (a fenced write whose lease is lost:
+        it would be refused, so no new session is opened for it); `once`: no second
+        attempt (a call that may fail, such as leaving the agent registry)."""
         psycopg = self._psycopg
         settings = self._keeper.settings
+        patience = time.monotonic() + settings.ttl - settings.margin
         with self._lock:
             if self._conn is None:
                 raise DstreamError(
                     "the state store is closed", hint="a bug in dstream: please report it"
                 )
-            patience = time.monotonic() + settings.ttl - settings.margin
             retried: tuple[type[Exception], ...] = (*session_gone(), StateUnreachable)
             while True:
                 try:
+                    if check is not None:
+                        check()
                     if self._conn.closed:
                         self._connect()
-                    return work(self._conn)
+                    result = work(self._conn)
                 except retried as exc:
+                    self._answers.unanswered()
                     self._conn.close()
-                    if time.monotonic() > patience:
+                    if once or time.monotonic() > patience:
                         if isinstance(exc, StateUnreachable):
                             raise
                         raise self._unreachable(action, exc) from None
                     time.sleep(RECONNECT_PAUSE)
+                    continue
                 except psycopg.Error as exc:
+                    self._answers.answered()  # an error is an answer
                     raise self._error(action, exc) from None
+                self._answers.answered()
+                return result
 
     def _error(self, action: str, exc: Exception) -> DstreamError:
         return DstreamError(
@@ -293,7 +317,7 @@ class PostgresStore(StateStore):
             with self._fenced(conn, task, epoch):
                 conn.execute(query, (task, encoded))
 
-        self._run("store the checkpoint", store)
+        self._run("store the checkpoint", store, check=self._still_held(task, epoch))
 
     def reset(self, task: str) -> bool:
         check_task_name(task)
@@ -316,7 +340,7 @@ class PostgresStore(StateStore):
                 if epoch is not None or not self._run_elsewhere(conn, task):
                     self._inputs.set(conn, task, digest)
 
-        self._run("store the input's hash", store)
+        self._run("store the input's hash", store, check=self._still_held(task, epoch))
 
     def _run_elsewhere(self, conn: Conn, task: str) -> bool:
         """Another process holds the task's lease. A run checks its input before it takes
@@ -342,9 +366,14 @@ class PostgresStore(StateStore):
             with self._fenced(conn, task, epoch):
                 self._runs.add(conn, task, run)
 
-        self._run("record the run", store)
+        self._run("record the run", store, check=self._still_held(task, epoch))
 
     # -- leases --------------------------------------------------------------------------
+    def _still_held(self, task: str, began: Optional[int]) -> Callable[[], object]:
+        """Raises, before an attempt of a write, when the holding it began under is lost
+        or given up (as `_fenced` would on the session)."""
+        return lambda: self._keeper.write_epoch(task, began)
+
     @contextlib.contextmanager
     def _fenced(self, conn: Conn, task: str, began: Optional[int] = None) -> Iterator[None]:
         """A transaction in which the task's lease epoch is checked (and its row locked)
@@ -371,10 +400,15 @@ class PostgresStore(StateStore):
     def agents(self) -> AgentTable:
         return AgentTable(self._beside("_agents"), self._table_name)
 
-    def transact(self, action: str, work: Callable[[Conn], T]) -> T:
+    def transact(self, action: str, work: Callable[[Conn], T], *, once: bool = False) -> T:
         """`work(connection)` on the store's connection, reconnecting as its own
-        operations do (for the agent registry)."""
-        return self._run(action, work)
+        operations do (for the agent registry); `once`: a single attempt."""
+        return self._run(action, work, once=once)
+
+    @property
+    def silent(self) -> bool:
+        """The database did not answer this process's last exchange with it (lease.Answers)."""
+        return self._answers.silent
 
     def lease_epoch(self, task: str) -> Optional[int]:
         return self._keeper.epoch(task)
@@ -425,9 +459,10 @@ class PostgresStore(StateStore):
             self.release(task)
 
     def close(self) -> None:
-        self._keeper.close()
+        until = time.monotonic() + CLOSE_WAIT
+        self._keeper.close(until)
         # A write stuck on a dead network holds the lock: the process exit closes it then.
-        if self._lock.acquire(timeout=5.0):
+        if self._lock.acquire(timeout=max(0.0, until - time.monotonic())):
             try:
                 if self._conn is not None:
                     self._conn.close()
