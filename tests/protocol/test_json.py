@@ -151,7 +151,7 @@ def test_decode_json_refuses_what_is_not_json_with_value_error() -> None:
 def test_a_tasks_definition_hash_takes_big_integers_and_keeps_its_old_value() -> None:
     """Agents compare these hashes and leases keep them: a normal task's must not move,
     and a config with an integer beyond 64 bits must not crash a postgres-state run."""
-    from dstream.runtime.runner import definition_hash
+    from dstream.runtime.taking import definition_hash
 
     project = load_project_text(CONFIG, "test.hcl", environ={})
     assert definition_hash(project.tasks["t"]) == "788d677bbfdfc78b"  # as DIGEST_BEFORE
@@ -164,7 +164,7 @@ def test_a_config_key_named_like_a_spec_field_counts_in_the_digests() -> None:
     fields of a spec (where it was written, what dstream learnt), never as keys of the
     user's own config: a provider's `location = "westus"` is what it does. Both digests
     dropped such keys at every depth, so changing them went unnoticed."""
-    from dstream.runtime.runner import definition_hash
+    from dstream.runtime.taking import definition_hash
 
     def digests(where: str) -> tuple[str, str]:
         text = CONFIG.replace("tiny = 1.5e-7", f'tiny = 1.5e-7\n      location = "{where}"')

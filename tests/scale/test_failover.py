@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 import pytest
 
-from dstream.runtime.runner import TAKEOVER_MARGIN
+from dstream.runtime.taking import TAKEOVER_MARGIN
 from tests.scale.cluster import (
     Database,
     Host,

@@ -46,8 +46,9 @@ from dstream.errors import DstreamError, LockLost
 from dstream.records import field, record
 from dstream.runtime.monitor import Monitor, TaskMonitor
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop
-from dstream.runtime.runner import definition_hash, run_task
+from dstream.runtime.runner import run_task
 from dstream.runtime.signals import Forced, StopSignals, left_behind, stopping_notice
+from dstream.runtime.taking import definition_hash
 from dstream.state.agents import AgentRefused
 
 if TYPE_CHECKING:

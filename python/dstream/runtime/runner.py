@@ -24,8 +24,6 @@ from dstream.errors import (
     ProviderRefused,
 )
 from dstream.extras import missing_package
-from dstream.protocol.frames import DEFAULT_FLUSH_TIMEOUT
-from dstream.protocol.values import encode_json
 from dstream.records import record
 from dstream.runtime.monitor import Monitor, add_counters
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop, TaskRun
@@ -36,8 +34,9 @@ from dstream.runtime.signals import (
     never_started,
     stopping_notice,
 )
+from dstream.runtime.taking import take_all
 from dstream.runtime.verdict import stopped_by_failure
-from dstream.state.base import AlreadyRunning, StateStore
+from dstream.state.base import StateStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -192,176 +191,6 @@ class _Slot:
             self.lease.close()
 
 
-# Task settings added after digests were first kept, at their defaults: left out of the
-# digest then, so a task that does not set them keeps the digest older versions give it.
-_ADDED_SETTINGS = {"flush_timeout": DEFAULT_FLUSH_TIMEOUT}
-
-
-def definition_hash(task: TaskSpec) -> str:
-    """A short digest of what a task does: kept with its lease, compared between agents."""
-    import hashlib  # not at the top: a run on the file backend never needs it
-
-    document = definition(task)
-    for name, default in _ADDED_SETTINGS.items():
-        if document.get(name) == default:
-            del document[name]
-    data = encode_json(document, sort_keys=True, default=str)
-    return hashlib.sha256(data).hexdigest()[:16]
-
-
-STANDBY_POLL = 0.5  # seconds between two attempts of a standby run to take its task
-# What docs/scaling.md promises: a standby holds the task of a holder that died within
-# lease_ttl + TAKEOVER_MARGIN of its death: one poll, and slack for a loaded host (a poll
-# or a connection seconds late on a busy 2-CPU machine; tests/scale checks it).
-TAKEOVER_SLACK = 2.5
-TAKEOVER_MARGIN = STANDBY_POLL + TAKEOVER_SLACK
-
-
-def _take_each(store: StateStore, slots: list[_Slot]) -> Optional[tuple[_Slot, AlreadyRunning]]:
-    """Hold every slot's task, in name order, or none: the first one held elsewhere and
-    its error (those taken before it are given back), None when all are held. One order
-    for every run: two runs that want the same tasks meet at the first of them."""
-    taken: list[_Slot] = []
-    try:
-        for slot in sorted(slots, key=lambda each: each.task.name):
-            digest = definition_hash(slot.task) if store.has_leases else ""
-            try:
-                slot.lease.enter_context(store.hold_run(slot.task.name, config_hash=digest))
-            except AlreadyRunning as exc:
-                _give_back(taken)
-                return slot, exc
-            taken.append(slot)
-    except DstreamError:
-        _give_back(taken)
-        raise
-    return None
-
-
-def _give_back(slots: list[_Slot]) -> None:
-    for slot in slots:
-        slot.lease.close()
-
-
-def _held_elsewhere(store: StateStore, task: str) -> bool:
-    """Whether another run holds `task`, read without taking anything (False without
-    leases: the next try tells)."""
-    if not store.has_leases:
-        return False
-    from dstream.state.postgres import PostgresStore  # has_leases: the store is one
-
-    if not isinstance(store, PostgresStore):
-        return False
-    return any(
-        row.task == task and row.expires_in > 0 and row.owner != store.owner
-        for row in store.leases()
-    )
-
-
-class _Waiting:
-    """A standby run waiting for its tasks: what it says (the task it waits for, once
-    per task; a stall of the database, once a stall), and the task its last try found
-    held elsewhere."""
-
-    def __init__(self, slots: list[_Slot]) -> None:
-        self.several = len(slots) > 1
-        self.blocked_by: Optional[str] = None
-        self.answered = False  # the database answered a try: a stall is no wrong dsn
-        self.stalled = False
-
-    def held(self, slot: _Slot, exc: AlreadyRunning) -> None:
-        self.answers()
-        if slot.task.name != self.blocked_by:
-            together = " (its tasks are taken together: it holds none of them meanwhile)"
-            logs.log.info(
-                "standby: %s; taking over when it is free%s",
-                exc.reason, together if self.several else "",
-            )  # fmt: skip
-        self.blocked_by = slot.task.name
-
-    def still_blocked(self, store: StateStore, pending: list[_Slot]) -> bool:
-        """Whether the task the last try found held is held still, read before the tasks
-        that come before it in name order are taken again: while it is, they are not
-        taken and given back (their lease epochs bumped, a `status` or a run elsewhere
-        finding them held for a moment) at every poll."""
-        names = [slot.task.name for slot in pending]
-        if len(names) < 2 or self.blocked_by not in names:
-            return False
-        if not _held_elsewhere(store, self.blocked_by):
-            return False
-        self.answers()
-        return True
-
-    def answers(self) -> None:
-        self.answered = True
-        if self.stalled:
-            logs.log.info("standby: the state database answers again")
-            self.stalled = False
-
-    def stall(self, exc: DstreamError) -> None:
-        if not self.stalled:
-            logs.log.warning(
-                "standby: the state database does not answer (%s); waiting on, trying "
-                "again every %gs", exc.reason, STANDBY_POLL,
-            )  # fmt: skip
-            self.stalled = True
-
-
-def _unreachable(exc: DstreamError) -> bool:
-    """Whether `exc` says the state database did not answer. Imported here: only a store
-    with leases raises it, and its module (which loads socket) is no part of a run's
-    start-up otherwise."""
-    from dstream.state.session import StateUnreachable
-
-    return isinstance(exc, StateUnreachable)
-
-
-def _take_all(
-    store: StateStore, slots: list[_Slot], standby: bool, reloads: Callable[[], None]
-) -> bool:
-    """Before any provider starts (a second run of a task must not even begin): hold
-    every task of the run, or none. A standby run waits until all of them are free, also
-    through a stall of the database once it answered, holding none meanwhile: nothing it
-    does not run, and two standbys of overlapping tasks never hold one each, waiting for
-    the other's. `reloads()`, between two tries, applies a reload (SIGHUP) to the tasks
-    still waited for: True also when a reload removed every one. False when it was
-    stopped meanwhile: then it holds nothing (a take-over answered after the stop is
-    given back), and whatever the try in flight then met is no error."""
-    waiting = _Waiting(slots)
-    while True:
-        pending = [slot for slot in slots if not slot.done]
-        if _stopping(pending):
-            break
-        if not pending:
-            return True
-        try:
-            if not waiting.still_blocked(store, pending):
-                held = _take_each(store, pending)
-                if held is None:
-                    if _stopping(pending):
-                        break
-                    return True
-                if not standby:
-                    raise held[1]
-                waiting.held(*held)
-        except AlreadyRunning:
-            raise
-        except DstreamError as exc:
-            if _stopping(pending):
-                break
-            # Never answered yet: a wrong dsn is as likely as a stall, and is an error.
-            if not (waiting.answered and _unreachable(exc)):
-                raise
-            waiting.stall(exc)
-        pending[0].stop.event.wait(STANDBY_POLL)
-        reloads()
-    _give_back(slots)
-    return False
-
-
-def _stopping(slots: list[_Slot]) -> bool:
-    return any(slot.stop.requests for slot in slots)
-
-
 def _fail_fast(slots: list[_Slot], failed: _Slot) -> None:
     """--fail-fast: stop every task still running, because `failed` failed. A task a
     signal or an earlier failure already stops keeps that stop and its cause. Its stop
@@ -498,7 +327,7 @@ def run_tasks(
     """Run tasks side by side until they end. `reload(held)` (on SIGHUP) re-reads the
     configuration, given the tasks the run holds then; tasks whose definition changed
     are drained and restarted. A `standby` run waits while another run holds one of its
-    tasks, and takes them all over when all are free (_take_all). `prepare(store, held)`
+    tasks, and takes them all over when all are free (take_all). `prepare(store, held)`
     changes the state before the run (`--reset-state`, the input's digest): called once
     this run holds every task, before any provider starts, so that a run refused or
     stopped while it waits has changed nothing of another run's."""
@@ -563,7 +392,7 @@ def run_tasks(
         try:
             try:
                 with signals.interruptible():
-                    taken = _take_all(store, slots, standby, reloads)
+                    taken = take_all(store, slots, standby, reloads)
             except Forced:
                 taken = False
             if not taken:
