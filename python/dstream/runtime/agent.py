@@ -427,8 +427,9 @@ class Agent:
 
 def _drain(running: _Running, signum: Optional[int]) -> None:
     """Ask a task to drain, for the stop signal `signum`, unless it is stopping already
-    (asked by the signal, handed over, or its lease lost): a second request would force
-    it, and a task handed over stays handed over (not in the summaries)."""
+    (asked by the signal, handed over, or its lease lost): a second signal's request
+    would force it (Stop.forced), and a task handed over stays handed over (not in the
+    summaries)."""
     if not running.stop.requests:
         running.stop.request(signum)
 
