@@ -7,37 +7,16 @@ checkpoints another input wrote while it waited, and refuses them. Both backends
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from dstream.config.model import StateSpec
 from dstream.errors import ExitCode
-from tests.cli.standby_hosts import Elsewhere, Hosts, elsewhere_on, hosts_on, state_spec, task
+from tests.cli.standby_hosts import Elsewhere, Hosts, task
 from tests.services import wait_until
 from tests.workspace import Workspace
 
 pytestmark = pytest.mark.timeout(180)
 
 RESUMING = "resuming from it anyway (--resume-changed)"
-
-
-@pytest.fixture(params=["file", "postgres"])
-def spec(request: pytest.FixtureRequest, tmp_path: Path) -> StateSpec:
-    return state_spec(request, tmp_path)
-
-
-@pytest.fixture
-def hosts(spec: StateSpec, tmp_path: Path) -> Iterator[Hosts]:
-    with hosts_on(spec, tmp_path) as made:
-        yield made
-
-
-@pytest.fixture
-def elsewhere(spec: StateSpec, tmp_path: Path) -> Iterator[Elsewhere]:
-    with elsewhere_on(spec, tmp_path) as other:
-        yield other
 
 
 def _ran_then_changed(hosts: Hosts, elsewhere: Elsewhere) -> tuple[Workspace, str]:

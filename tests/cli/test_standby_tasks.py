@@ -8,21 +8,15 @@ backends; the other holder is a store of this process (another run, to the CLI).
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import orjson
 import pytest
 
-from dstream.config.model import StateSpec
 from dstream.errors import ExitCode
 from tests.cli.standby_hosts import (
     Elsewhere,
     Hosts,
     Run,
-    elsewhere_on,
-    hosts_on,
-    state_spec,
     task,
 )
 from tests.services import wait_until
@@ -30,23 +24,6 @@ from tests.services import wait_until
 pytestmark = pytest.mark.timeout(180)
 
 WAITING = "taking over when it is free"
-
-
-@pytest.fixture(params=["file", "postgres"])
-def spec(request: pytest.FixtureRequest, tmp_path: Path) -> StateSpec:
-    return state_spec(request, tmp_path)
-
-
-@pytest.fixture
-def hosts(spec: StateSpec, tmp_path: Path) -> Iterator[Hosts]:
-    with hosts_on(spec, tmp_path) as made:
-        yield made
-
-
-@pytest.fixture
-def elsewhere(spec: StateSpec, tmp_path: Path) -> Iterator[Elsewhere]:
-    with elsewhere_on(spec, tmp_path) as other:
-        yield other
 
 
 def test_a_standby_of_several_tasks_holds_none_while_one_is_held_elsewhere(
