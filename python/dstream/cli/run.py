@@ -215,7 +215,6 @@ def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.runtime.monitor import Monitor
     from dstream.runtime.pipeline import RunHooks
     from dstream.runtime.runner import run_tasks
-    from dstream.runtime.signals import with_left_behind
 
     if warm.failure is not None:
         logs.log.warning(
@@ -287,7 +286,6 @@ def execute(args: argparse.Namespace, view: View) -> int:
             standby=args.standby,
             prepare=prepare,
         )
-        summaries = with_left_behind(summaries, monitor)  # the runner's lack its counters
         if not _builtin_demo(args):
             _record(project, summaries)
     again = again_options(args)

@@ -415,7 +415,7 @@ def run_tasks(
             for slot in slots:
                 slot.release()
             store.close()
-    return _summaries(slots, signals.signum)
+    return _summaries(slots, signals.signum, monitor)
 
 
 def _supervise(
@@ -434,14 +434,15 @@ def _supervise(
                         _apply_reload(slots, reload)
 
 
-def _summaries(slots: list[_Slot], signum: Optional[int]) -> list[RunSummary]:
+def _summaries(slots: list[_Slot], signum: Optional[int], monitor: Monitor) -> list[RunSummary]:
     for slot in slots:
         if slot.crash is not None:  # re-raised here, where the CLI's boundary catches it
             raise slot.crash
     summaries = []
     for slot in slots:
         if slot.thread is not None and slot.thread.is_alive() and not slot.done:
-            summaries.append(left_behind(slot.task.name, signum))
+            # What its monitor saw it do: its thread never returned its own summary.
+            summaries.append(left_behind(slot.task.name, signum, monitor.tasks.get(slot.task.name)))
             continue
         summary = slot.summary or RunSummary(task=slot.task.name, outcome="failed")
         if slot.removed and summary.outcome == "interrupted":  # stopped by the reload

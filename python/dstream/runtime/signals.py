@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # annotations only: typing is not imported by a run (issue 22
     from types import FrameType
     from typing import Callable, Optional
 
-    from dstream.runtime.monitor import Monitor, TaskMonitor
+    from dstream.runtime.monitor import TaskMonitor
 
 JOIN_SLICE = 0.2  # seconds: a main thread waiting for a task wakes this often
 # Set when the process's last stop was forced (a second signal), cleared when a process
@@ -169,17 +169,6 @@ def left_behind(task: str, signum: Optional[int], live: Optional[TaskMonitor] = 
     )
     summary.stopped_by = signum
     return summary
-
-
-def with_left_behind(summaries: list[RunSummary], monitor: Monitor) -> list[RunSummary]:
-    """`summaries`, those of tasks left behind told what `monitor` saw them do (the
-    runner builds them without it)."""
-    return [
-        left_behind(s.task, s.stopped_by, monitor.tasks.get(s.task))
-        if isinstance(s.error, LeftBehind)
-        else s
-        for s in summaries
-    ]
 
 
 def never_started(task: str, why: str, signum: Optional[int]) -> RunSummary:
