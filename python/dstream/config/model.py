@@ -127,7 +127,6 @@ def state_table_ok(table: str) -> bool:
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-STATE_TABLE_HINT = 'use a plain identifier or schema.table, e.g. table = "dstream_state"'
 
 
 @record

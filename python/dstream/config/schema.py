@@ -17,7 +17,6 @@ from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
 from dstream.config.functions import format_number, type_name
 from dstream.config.model import (
-    STATE_TABLE_HINT,
     Location,
     MetricsSpec,
     ProviderSpec,
@@ -327,24 +326,28 @@ def build_state(block: Block, evaluator: Evaluator) -> StateSpec:
     if "table" in attributes:
         spec.table_location = attributes["table"].value_location
     if spec.backend == "postgres":
-        _check_postgres_state(spec)
+        check_postgres_state(spec)
     return spec
 
 
-def _check_postgres_state(spec: StateSpec) -> None:
-    """What the postgres backend would refuse (state/postgres.py), found where it is
-    written, so that `lint` reports it too."""
+def check_postgres_state(spec: StateSpec) -> None:
+    """What the postgres state backend cannot use, at the value's file:line:col: found
+    as the file is read (so `lint` reports it) and by `open_store` for a spec built in
+    code. A dsn libpq would read as another host is refused before anything connects:
+    its errors would quote a piece of the password."""
     from dstream.config.connstr import AMBIGUOUS_DSN, AMBIGUOUS_DSN_HINT, ambiguous_dsn
 
     if spec.dsn and ambiguous_dsn(spec.dsn):
         raise ConfigError(
-            f"the state dsn {AMBIGUOUS_DSN}", location=spec.dsn_location, hint=AMBIGUOUS_DSN_HINT
+            f"the state dsn {AMBIGUOUS_DSN}",
+            location=spec.dsn_location or spec.location,
+            hint=AMBIGUOUS_DSN_HINT,
         )
     if not state_table_ok(spec.table):
         raise ConfigError(
             f"invalid state table name {spec.table!r}",
-            location=spec.table_location,
-            hint=STATE_TABLE_HINT,
+            location=spec.table_location or spec.location,
+            hint='use a plain identifier or schema.table, e.g. table = "dstream_state"',
         )
 
 

@@ -143,7 +143,7 @@ def _refuse_a_password_in_the_dsn(project: Project, secret: str) -> None:
     raise _in_clear(
         "the state dsn",
         "password",
-        project.state.dsn_location or project.state.location,
+        project.state.dsn_location,
         secret,
         "dsn",
         "pgpw",

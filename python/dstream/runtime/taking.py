@@ -79,21 +79,6 @@ def give_back(slots: Sequence[Takes]) -> None:
         slot.lease.close()
 
 
-def _held_elsewhere(store: StateStore, task: str) -> bool:
-    """Whether another run holds `task`, read without taking anything (False without
-    leases: the next try tells)."""
-    if not store.has_leases:
-        return False
-    from dstream.state.postgres import PostgresStore  # has_leases: the store is one
-
-    if not isinstance(store, PostgresStore):
-        return False
-    return any(
-        row.task == task and row.expires_in > 0 and row.owner != store.owner
-        for row in store.leases()
-    )
-
-
 class _Waiting:
     """A standby run waiting for its tasks: what it says (the task it waits for, once
     per task; a stall of the database, once a stall), and the task its last try found
@@ -123,7 +108,7 @@ class _Waiting:
         names = [slot.task.name for slot in pending]
         if len(names) < 2 or self.blocked_by not in names:
             return False
-        if not _held_elsewhere(store, self.blocked_by):
+        if not store.held_elsewhere(self.blocked_by):
             return False
         self.answers()
         return True
@@ -170,6 +155,7 @@ def take_all(
             break
         if not pending:
             return True
+        held: Optional[tuple[Takes, AlreadyRunning]] = None
         try:
             if not waiting.still_blocked(store, pending):
                 held = take_each(store, pending)
@@ -177,11 +163,6 @@ def take_all(
                     if stopping(pending):
                         break
                     return True
-                if not standby:
-                    raise held[1]
-                waiting.held(*held)
-        except AlreadyRunning:
-            raise
         except DstreamError as exc:
             if stopping(pending):
                 break
@@ -189,6 +170,10 @@ def take_all(
             if not (waiting.answered and _unreachable(exc)):
                 raise
             waiting.stall(exc)
+        if held is not None:
+            if not standby:
+                raise held[1]
+            waiting.held(*held)
         pending[0].stop.event.wait(STANDBY_POLL)
         reloads()
     give_back(slots)

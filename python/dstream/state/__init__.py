@@ -98,19 +98,18 @@ def open_store(spec: StateSpec, base_dir: str) -> StateStore:
                 location=spec.location,
                 hint='add dsn = "postgresql://user@host/db" to the state block',
             )
+        from dstream.config.schema import check_postgres_state
         from dstream.state.lease import LeaseSettings
         from dstream.state.postgres import PostgresStore
+
+        check_postgres_state(spec)
 
         lease = LeaseSettings(spec.lease_ttl, spec.lease_renew_interval)
         try:
             lease.check()
         except DstreamError as exc:
             raise ConfigError(exc.reason, location=spec.location, hint=exc.hint) from None
-        return PostgresStore(
-            spec.dsn, spec.table, lease=lease,
-            location=spec.dsn_location or spec.location,
-            table_location=spec.table_location or spec.location,
-        )  # fmt: skip
+        return PostgresStore(spec.dsn, spec.table, lease=lease, location=spec.location)
     raise ConfigError(
         f"unknown state backend {spec.backend!r}",
         location=spec.location,

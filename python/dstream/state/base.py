@@ -189,6 +189,12 @@ class StateStore(abc.ABC):
         elsewhere, never waits. A holder that dies releases it (the kernel drops a dead
         process's flock; the server ends a dead session's advisory lock)."""
 
+    def held_elsewhere(self, task: str) -> bool:
+        """Whether another run holds `task`, read without taking anything and without
+        waiting on a silent database (False when that is not known: the next try to
+        take it tells). A store without leases cannot tell."""
+        return False
+
     def lease_epoch(self, task: str) -> Optional[int]:
         """The fencing epoch of the run this store holds for `task` (postgres leases);
         None where the backend has no leases."""

@@ -27,8 +27,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
-from dstream.config.connstr import AMBIGUOUS_DSN, AMBIGUOUS_DSN_HINT, ambiguous_dsn, dsn_secrets
-from dstream.config.model import STATE_TABLE_HINT, state_table_ok
+from dstream.config.connstr import dsn_secrets
 from dstream.config.redact import remember
 from dstream.errors import ConfigError, DstreamError, LockLost
 from dstream.state.agents import AgentTable
@@ -100,15 +99,12 @@ class PostgresStore(StateStore):
         table: str = "dstream_state",
         *,
         location: Optional[Location] = None,
-        table_location: Optional[Location] = None,
         lease: Optional[LeaseSettings] = None,
         owner: str = "",
     ) -> None:
-        remember(dsn_secrets(dsn))  # before anything can quote the dsn (libpq does)
-        if ambiguous_dsn(dsn):  # libpq would quote a piece of the password as the host
-            raise ConfigError(
-                f"the state dsn {AMBIGUOUS_DSN}", location=location, hint=AMBIGUOUS_DSN_HINT
-            )
+        # Before anything can quote the dsn (libpq does); config/schema.py's
+        # check_postgres_state has refused what libpq would misread, and a bad table.
+        remember(dsn_secrets(dsn))
         try:
             import psycopg
             from psycopg import sql
@@ -121,12 +117,6 @@ class PostgresStore(StateStore):
                 hint=install_command("postgres"),
             ) from None
         self._psycopg = psycopg
-        if not state_table_ok(table):  # (config/schema.py finds it in a file first)
-            raise ConfigError(
-                f"invalid state table name {table!r}",
-                location=table_location or location,
-                hint=STATE_TABLE_HINT,
-            )
         parts = table.split(".")
         self._table = sql.Identifier(*parts)
         self._table_name = table
@@ -437,14 +427,24 @@ class PostgresStore(StateStore):
     def holder(self, task: str) -> str:
         """Who holds the task's lease, for a message ("" when that is not known: the
         lease is free by now, or the database did not answer)."""
-        try:
-            rows = self.leases()
-        except StateUnreachable:  # the lease is held all the same: a standby waits on
+        row = self._live_lease(task, once=False)
+        if row is None:
             return ""
-        for row in rows:
-            if row.task == task and row.expires_in > 0:
-                return f"{row.owner}, lease epoch {row.epoch}, expires in {row.expires_in:.0f}s"
-        return ""
+        return f"{row.owner}, lease epoch {row.epoch}, expires in {row.expires_in:.0f}s"
+
+    def held_elsewhere(self, task: str) -> bool:
+        row = self._live_lease(task, once=True)
+        return row is not None and row.owner != self.owner
+
+    def _live_lease(self, task: str, *, once: bool) -> Optional[LeaseRow]:
+        """The task's lease while it lasts; None when free or the database did not
+        answer (the lease is held all the same: a standby waits on). `once`: a single
+        attempt, so that a standby's poll never waits out a silent database."""
+        try:
+            rows = self._run("read the leases", self._leases.rows, once=once)
+        except StateUnreachable:
+            return None
+        return next((row for row in rows if row.task == task and row.expires_in > 0), None)
 
     @contextlib.contextmanager
     def hold_run(self, task: str, *, config_hash: str = "") -> Iterator[None]:
