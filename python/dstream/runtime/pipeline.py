@@ -624,6 +624,4 @@ class TaskRun:
     def _kill_all(self) -> None:
         for proc in (self.input, self.output):
             if proc is not None:
-                proc.kill()
-                proc.wait(KILL_WAIT)
-                proc.close()  # its pipes, and what it started (its group)
+                proc.kill_and_close()

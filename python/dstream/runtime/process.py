@@ -460,6 +460,12 @@ class ProviderProcess:
                 self.kill()
         return self.wait(5)
 
+    def kill_and_close(self) -> None:
+        """SIGKILL, reaped within KILL_WAIT, then closed: its pipes, and what it started."""
+        self.kill()
+        self.wait(KILL_WAIT)
+        self.close()
+
     def close(self) -> None:
         if self.popen.poll() is not None:
             # What it started and left running dies with it (its group outlives it as
@@ -549,11 +555,11 @@ def start_providers(
             spawned.append((one, *_spawn(one)))
     except BaseException:
         for one, popen, commit_fd in spawned:
-            proc = ProviderProcess(popen, role=one.role, label=one.label, task_name=one.task)
+            proc = ProviderProcess(
+                popen, role=one.role, label=one.label, task_name=one.task, log_sink=log_sink
+            )
             proc.commit_fd = commit_fd
-            proc.kill()
-            proc.wait(KILL_WAIT)
-            proc.close()
+            proc.kill_and_close()
         raise
     return [_attach(*each, log_sink=log_sink) for each in spawned]
 
