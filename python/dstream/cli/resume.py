@@ -110,18 +110,17 @@ def _text(text: str, sensitive: list[str]) -> str:
     return text
 
 
-def check_inputs(project: Project, names: list[str], *, resume_changed: bool) -> None:
-    """Refuse (UsageError) when a stored checkpoint came from another input configuration,
-    unless `resume_changed`: early, before the run takes its tasks. Nothing is written
+def check_inputs(project: Project, names: list[str]) -> None:
+    """Refuse (UsageError) when a stored checkpoint came from another input configuration:
+    early, before the run takes its tasks (--resume-changed skips it). Nothing is written
     (keep_inputs does that, once the run holds the task): a run refused because another
     run holds the task, or waiting for it on standby, must not change the digest of the
     input that run's checkpoints come from."""
     from dstream.state import open_store
 
-    accept = "--resume-changed" if resume_changed else None
     with open_store(project.state, project.base_dir) as store:
         for name in names:
-            _changed(store, project, name, accept)
+            _changed(store, project, name, None)
 
 
 def keep_inputs(

@@ -258,11 +258,11 @@ def execute(args: argparse.Namespace, view: View) -> int:
             warm.decline()  # its state is gone after the run: nothing to start warm
 
             project.state = StateSpec(path=stack.enter_context(tempfile.TemporaryDirectory()))
-        elif not args.reset_state:  # a reset run resumes nothing: nothing to compare
+        elif not (args.reset_state or args.resume_changed):  # else nothing to refuse
             from dstream.cli.resume import check_inputs
 
             # Refused early; said and remembered once the run holds the tasks (prepare).
-            check_inputs(project, names, resume_changed=args.resume_changed)
+            check_inputs(project, names)
         if view.interactive and not args.quiet:
             from dstream.runtime.progress import Progress
 
