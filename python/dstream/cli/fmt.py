@@ -24,10 +24,11 @@ import difflib
 
 import regex
 
-from dstream.cli.fmt_files import find_files, unreadable, write
+from dstream.cli.fmt_files import find_files, write
 from dstream.cli.view import View
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.quicklex import NAME_PATTERN
+from dstream.config.syntax import UnreadableSource
 from dstream.config.tree import Token, Tree
 from dstream.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ConfigError, DstreamError
 from dstream.records import field, record
@@ -361,14 +362,13 @@ class _Outcome:
     unwritable: list[DstreamError] = field(default_factory=list)
     broken: Diagnostics = field(default_factory=Diagnostics)  # unreadable or unparsable
     unread: int = 0  # of `broken`: the paths that could not be read at all
-    unparsed: int = 0  # of `broken`: the others (no UTF-8, a syntax error, ...)
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
     outcome = _Outcome()
     files, unread = find_files(args.paths, args.recursive)
     for exc in unread:
-        _report_unread(exc, outcome, view)
+        _report_broken(exc, outcome, view)
     for path in files:
         _format_file(path, args, view, outcome)
     if view.json:
@@ -376,9 +376,10 @@ def execute(args: argparse.Namespace, view: View) -> int:
     return _summary(outcome, args.check, view)
 
 
-def _report_unread(exc: ConfigError, outcome: _Outcome, view: View) -> None:
+def _report_broken(exc: ConfigError, outcome: _Outcome, view: View) -> None:
+    """A path that could not be read, or whose text is wrong: left alone, said."""
     outcome.broken.error(exc)
-    outcome.unread += 1
+    outcome.unread += isinstance(exc, UnreadableSource)
     if not view.json:
         view.error_block(exc)
 
@@ -388,13 +389,7 @@ def _format_file(path: str, args: argparse.Namespace, view: View, outcome: _Outc
     try:
         before = _read_parsed(path)
     except ConfigError as exc:  # reported, left alone; the other files go on
-        if unreadable(path):
-            _report_unread(exc, outcome, view)
-        else:
-            outcome.broken.error(exc)
-            outcome.unparsed += 1
-            if not view.json:
-                view.error_block(exc)
+        _report_broken(exc, outcome, view)
         return
     after = format_text(before)
     if after == before:
@@ -451,8 +446,9 @@ def _summary(outcome: _Outcome, check: bool, view: View) -> int:
     formatted."""
     if outcome.unread:
         view.info(f"{outcome.unread} path(s) could not be read: fix them, then run `dstream fmt`")
-    if outcome.unparsed:
-        view.info(f"{outcome.unparsed} file(s) do not parse: fix them, then run `dstream fmt`")
+    unparsed = len(outcome.broken.errors) - outcome.unread
+    if unparsed:
+        view.info(f"{unparsed} file(s) do not parse: fix them, then run `dstream fmt`")
     if outcome.refused:
         view.info(f"{len(outcome.refused)} file(s) left as they were: please report them")
     if outcome.unwritable:

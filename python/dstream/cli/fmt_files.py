@@ -5,10 +5,10 @@ symlink, keeps the file's mode, owner and group, and is atomic (`write`)."""
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import stat
 
+from dstream.config.syntax import UnreadableSource, path_kind, unreadable
 from dstream.errors import ConfigError, DstreamError, UsageError
 
 
@@ -20,23 +20,18 @@ def find_files(paths: list[str], recursive: bool) -> tuple[list[str], list[Confi
     unread: list[ConfigError] = []
     for path in paths or ["."]:
         try:
-            is_dir = stat.S_ISDIR(os.stat(path).st_mode)
-        except (FileNotFoundError, NotADirectoryError):
-            raise UsageError(
-                f"no such file or directory: {path}", hint="name .hcl files or dirs"
-            ) from None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                found.append(path)  # read_source says it is a loop
-            else:  # a folder on the way that may not be searched
-                unread.append(_cannot_read(path, exc))
+            kind = path_kind(path)
+        except UnreadableSource as exc:  # a folder on the way that may not be searched
+            unread.append(exc)
             continue
-        if not is_dir:
-            found.append(path)  # not a regular file: read_source says so
+        if kind == "missing":
+            raise UsageError(f"no such file or directory: {path}", hint="name .hcl files or dirs")
+        if kind == "file":
+            found.append(path)  # not a regular file, a loop: read_source says so
             continue
 
         def failed(exc: OSError, top: str = path) -> None:
-            unread.append(_cannot_read(os.path.normpath(exc.filename or top), exc))
+            unread.append(unreadable(os.path.normpath(exc.filename or top), exc))
 
         for root, dirs, names in os.walk(path, onerror=failed):
             dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
@@ -44,25 +39,6 @@ def find_files(paths: list[str], recursive: bool) -> tuple[list[str], list[Confi
                 os.path.normpath(os.path.join(root, n)) for n in sorted(names) if n.endswith(".hcl")
             ]
     return found, unread
-
-
-def _cannot_read(path: str, exc: OSError) -> ConfigError:
-    from dstream.config.loader import unreadable  # only when something is unreadable
-
-    return unreadable(path, exc)
-
-
-def unreadable(path: str) -> bool:
-    """Whether `path` is no regular file that can be opened for reading (asked once
-    read_source refused it: its error is then about reading, not about the text)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return True
-    try:
-        return not stat.S_ISREG(os.fstat(fd).st_mode)
-    finally:
-        os.close(fd)
 
 
 def write(path: str, text: str) -> None:

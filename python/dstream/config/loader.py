@@ -6,9 +6,7 @@ does the same work but collects every error and warning, for `dstream lint`.
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from collections.abc import Mapping
 from functools import partial
 
@@ -20,7 +18,14 @@ from dstream.config.model import Location, Project, TaskSpec
 from dstream.config.reads import RecordingEnviron, recording
 from dstream.config.schema import build_metrics, build_state
 from dstream.config.scope import Module, VariableValue, declare_locals
-from dstream.config.syntax import Block, SourceFile, parse_text, read_source
+from dstream.config.syntax import (
+    Block,
+    SourceFile,
+    parse_text,
+    path_kind,
+    read_source,
+    unreadable,
+)
 from dstream.config.tasks import build_task
 from dstream.config.templates import SourceMap, split_paste_warnings
 from dstream.config.variables import (
@@ -109,17 +114,10 @@ def config_files(config: Optional[str], environ: RecordingEnviron) -> tuple[list
     directory listed is noted in environ.reads (each file is noted as it is read)."""
     chosen = config or environ.get(ENV_CONFIG) or DEFAULT_CONFIG
     origin = "--config" if config else (ENV_CONFIG if environ.get(ENV_CONFIG) else "default")
-    try:
-        is_dir = stat.S_ISDIR(os.stat(chosen).st_mode)
-    except (FileNotFoundError, NotADirectoryError):
-        if not os.path.lexists(chosen):
-            raise _missing(chosen, origin) from None
-        is_dir = False  # a link that leads nowhere: read_source says why
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:  # a folder on the way that may not be searched
-            raise unreadable(chosen, exc) from None
-        is_dir = False  # read_source says it is a loop
-    if is_dir:
+    kind = path_kind(chosen)
+    if kind == "missing":
+        raise _missing(chosen, origin)
+    if kind == "dir":
         environ.reads.add_dir(chosen)
         return _hcl_files(chosen), os.path.abspath(chosen)
     return [chosen], os.path.dirname(os.path.abspath(chosen))
@@ -159,15 +157,6 @@ def _missing(chosen: str, origin: str) -> ConfigError:
         hint=hints.get(
             origin, "create dstream.hcl or pass -c FILE|DIR; `dstream run demo` works without one"
         ),
-    )
-
-
-def unreadable(path: str, exc: OSError) -> ConfigError:
-    """A configuration file or directory that cannot be read (`fmt` says the same)."""
-    return ConfigError(
-        f"cannot read {path}: {exc.strerror or exc}",
-        location=Location(path),
-        hint="check the path and its permissions",
     )
 
 
@@ -379,5 +368,4 @@ __all__ = [
     "load_builtin_demo",
     "load_project",
     "load_project_text",
-    "unreadable",
 ]

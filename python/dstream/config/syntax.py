@@ -560,6 +560,35 @@ def _body(tree: Tree, source_map: SourceMap) -> Body:
     return body
 
 
+class UnreadableSource(ConfigError):
+    """A path whose text could not be read at all (permissions, a loop, not a regular
+    file), as against a text that is wrong: `fmt` counts them apart."""
+
+
+def unreadable(path: str, exc: OSError) -> UnreadableSource:
+    """A configuration file or directory that cannot be read (the loader, `fmt`)."""
+    loop = exc.errno == errno.ELOOP
+    return UnreadableSource(
+        f"{path} is a symlink loop" if loop else f"cannot read {path}: {exc.strerror or exc}",
+        location=Location(path),
+        hint="point the link at a file" if loop else "check the path and its permissions",
+    )
+
+
+def path_kind(path: str) -> str:
+    """What a configuration path names: "dir", "file" or "missing". A symlink loop or a
+    link that leads nowhere is a "file" (read_source says why); a folder on the way that
+    may not be searched is UnreadableSource."""
+    try:
+        return "dir" if stat.S_ISDIR(os.stat(path).st_mode) else "file"
+    except (FileNotFoundError, NotADirectoryError):
+        return "file" if os.path.lexists(path) else "missing"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "file"
+        raise unreadable(path, exc) from None
+
+
 def read_source(path: str) -> str:
     """A configuration or var file's text: a regular file only (a FIFO or a device may
     never end: as file(), it is refused, not waited on), at most MAX_FILE_BYTES (a huge
@@ -569,19 +598,14 @@ def read_source(path: str) -> str:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
         with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise ConfigError(
+                raise UnreadableSource(
                     f"{path} is not a regular file (a FIFO, a device or a directory)",
                     location=Location(path),
                     hint="give the path of an ordinary file",
                 )
             raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        loop = exc.errno == errno.ELOOP
-        raise ConfigError(
-            f"{path} is a symlink loop" if loop else f"cannot read {path}: {exc.strerror or exc}",
-            location=Location(path),
-            hint="point the link at a file" if loop else "check the path and its permissions",
-        ) from None
+        raise unreadable(path, exc) from None
     if len(raw) > MAX_FILE_BYTES:
         line, column = line_column(raw[:MAX_FILE_BYTES].decode("utf-8", "replace"), MAX_FILE_BYTES)
         raise ConfigError(
