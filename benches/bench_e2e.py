@@ -30,7 +30,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import orjson
 import pytest
@@ -43,9 +43,15 @@ WARM = b"started by a warm start"  # the runtime's debug line (runtime/warmplan.
 COUNTS = {scale(1_000_000): 9, scale(5_000_000): 11, scale(10_000_000): 15}
 
 
-def run_dstream(directory: Path, count: int, *, repeated: bool = False) -> dict[str, Any]:
-    """One `dstream run` in `directory`, a fresh project unless `repeated`; wall seconds,
-    the summary, peak RSS.
+def run_dstream(
+    directory: Path,
+    count: int,
+    *,
+    repeated: bool = False,
+    env: Optional[dict[str, str]] = None,
+) -> dict[str, Any]:
+    """One `dstream run` in `directory`, a fresh project unless `repeated`, in the
+    environment `env` (this process's by default); wall seconds, the summary, peak RSS.
 
     `repeated`: the same run again in `directory` after `dstream state reset` (untimed),
     as a scheduled job repeats it: it starts warm (dstream/warm) from the snapshot
@@ -55,7 +61,8 @@ def run_dstream(directory: Path, count: int, *, repeated: bool = False) -> dict[
     bare name would be found on PATH, and on a pyenv machine that is a shim costing
     ~250 ms of bash per start, which is the machine's cost, not dstream's."""
     argv = [script("dstream"), "run", "bench", "-q", "--json"]
-    env = {**os.environ, "DSTREAM_LOG_LEVEL": "debug"} if repeated else None
+    if repeated:  # the debug log says whether it started warm
+        env = {**(env or os.environ), "DSTREAM_LOG_LEVEL": "debug"}
     if not repeated or not (directory / "dstream.hcl").exists():
         write_project(
             directory,

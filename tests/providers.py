@@ -82,3 +82,26 @@ while [ $i -le ${COUNT:-5} ]; do
   i=$((i + 1))
 done
 """
+
+# The failing task of a --fail-fast test, task "bad": its input ./fails.sh (`fails_once`)
+# into dstream-null.
+FAILING_TASK = """
+task "bad" {
+  input  { provider_path = "./fails.sh" }
+  output { provider_path = "dstream-null" }
+}
+"""
+
+
+def fails_once(streaming: str) -> str:
+    """An input in plain sh: handshake, then it fails ("boom" on stderr, exit 3) once
+    the file `streaming` (another task's output) is not empty, so that task is running
+    when --fail-fast stops it (it fails anyway after 30 s)."""
+    return f"""#!/bin/sh
+read -r command
+echo '{{"status":"ready","protocol":1}}'
+i=0
+while [ ! -s {streaming} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+echo "boom" >&2
+exit 3
+"""

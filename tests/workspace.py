@@ -4,7 +4,8 @@ CLI run in it. Any test area reuses them; tests/conftest.py makes the `ws` fixtu
 
 `dstream(...)` (and `Workspace.run`) waits for the CLI and keeps its output both ways
 (`stdout` / `stderr` as text, `stdout_bytes` / `stderr_bytes` as written);
-`Workspace.popen` starts it and leaves the process to the test (bytes pipes).
+`Workspace.popen` starts it and leaves the process to the test (bytes pipes); `Run`
+starts it with its output in files, for a test that watches it while it runs.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import contextlib
 import os
 import pty
+import signal
 import stat
 import subprocess
 import sys
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -93,12 +95,14 @@ def dstream(
     env: Optional[Mapping[str, str]] = None,
     without: str = "",
     timeout: float = 120,
+    prefix: Sequence[str] = (),
     **options: Any,
 ) -> CliResult:
     """`dstream ARGS` run in `cwd` to the end (killed after `timeout` seconds); `env` and
-    `without` as in `environ`; `options` go to subprocess.run (e.g. input)."""
+    `without` as in `environ`; `prefix`: the command it is run under (e.g. setpriv, a
+    shell); `options` go to subprocess.run (e.g. input)."""
     done = subprocess.run(
-        dstream_argv(*args),
+        [*prefix, *dstream_argv(*args)],
         cwd=cwd,
         env=environ(env, without=without),
         capture_output=True,
@@ -320,26 +324,42 @@ class Workspace:
         *args: str,
         timeout: float = 120,
         env: Optional[Mapping[str, str]] = None,
+        prefix: Sequence[str] = (),
         **options: Any,
     ) -> CliResult:
-        """`dstream ARGS` run here to the end (killed after `timeout` seconds); `options`
-        go to subprocess.run (e.g. stdin)."""
+        """`dstream ARGS` run here to the end (killed after `timeout` seconds), under the
+        command `prefix` if given; `options` go to subprocess.run (e.g. stdin)."""
         return dstream(
-            *args, cwd=self.root, env={**self.env, **(env or {})}, timeout=timeout, **options
+            *args,
+            cwd=self.root,
+            env={**self.env, **(env or {})},
+            timeout=timeout,
+            prefix=prefix,
+            **options,
         )
 
     def on_a_terminal(
-        self, *args: str, answer: Optional[bytes] = None, pipe_stdout: bool = False
+        self,
+        *args: str,
+        answer: Optional[bytes] = None,
+        pipe_stdout: bool = False,
+        env: Optional[Mapping[str, Optional[str]]] = None,
     ) -> TerminalRun:
         """`dstream ARGS` run here with stdin and stderr on a new pseudo-terminal, stdout
         too unless `pipe_stdout`; a person's terminal, so without the workspace's NO_COLOR.
-        When it asks, `answer` is typed (once; with none, a question waits for ever)."""
+        `env`: variables on top (None: unset, from os.environ too). When it asks,
+        `answer` is typed (once; with none, a question waits for ever)."""
         master, slave = pty.openpty()
-        env = {key: value for key, value in self.env.items() if key != "NO_COLOR"}
+        full = environ({key: value for key, value in self.env.items() if key != "NO_COLOR"})
+        for name, value in (env or {}).items():
+            if value is None:
+                full.pop(name, None)
+            else:
+                full[name] = value
         proc = subprocess.Popen(
             dstream_argv(*args),
             cwd=self.root,
-            env=environ(env),
+            env=full,
             stdin=slave,
             stdout=subprocess.PIPE if pipe_stdout else slave,
             stderr=slave,
@@ -369,3 +389,34 @@ class Workspace:
     def run_json(self, *args: str, timeout: float = 120) -> tuple[int, dict[str, Any], str]:
         """`dstream ARGS --json`: its exit code, its one JSON document and its stderr."""
         return dstream_json(*args, cwd=self.root, env=self.env, timeout=timeout)
+
+
+class Run:
+    """`dstream ARGS` started in a workspace, its stdout and stderr in the files stdout
+    and stderr there (one such run a workspace): a run a test watches and signals."""
+
+    def __init__(self, ws: Workspace, *args: str) -> None:
+        self.ws = ws
+        with open(ws.root / "stdout", "wb") as out, open(ws.root / "stderr", "wb") as err:
+            self.proc = ws.popen(*args, stdout=out, stderr=err)
+
+    def stderr(self) -> str:
+        return self.ws.read_text("stderr")
+
+    def says(self, text: str) -> bool:
+        """Whether its stderr says `text` by now (it must still run to say more)."""
+        if text in self.stderr():
+            return True
+        assert self.proc.poll() is None, f"it ended, exit {self.proc.returncode}:\n{self.stderr()}"
+        return False
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self) -> int:
+        return self.proc.wait(timeout=60)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

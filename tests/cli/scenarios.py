@@ -1,13 +1,17 @@
 """Workspaces the CLI tests share: a one-task file whose providers succeed, fail, or
 run until stopped. Every provider is a real process (dstream's own, or a small script
-written without the SDK)."""
+written without the SDK). How the CLI tests run dstream into a pipe nobody reads, and
+what they check of a usage error."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Mapping
+from typing import Optional
 
 from tests.services import wait_until
-from tests.workspace import Workspace
+from tests.workspace import CliResult, Workspace, environ, json_document
 
 # An input that writes two stderr lines and exits 3 before its handshake: a provider
 # that cannot connect, as users meet it.
@@ -117,3 +121,42 @@ def wait_for(proc: subprocess.Popen[bytes], ws: Workspace, what: str, seconds: f
         return ws.read_text(what)
 
     wait_until(f"something in {what}", streaming, seconds, tick=0.05)
+
+
+def into_a_pipe_nobody_reads(
+    ws: Workspace, *args: str, env: Optional[Mapping[str, str]] = None
+) -> CliResult:
+    """`dstream ARGS` run here writing its stdout into a pipe whose reader has left (as
+    `| head` after it read enough), in the environment `env` (the workspace's by
+    default); its stdout is b"", none of it read."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            ws.command(*args), cwd=ws.root, env=environ(ws.env) if env is None else env,
+            stdout=write, stderr=subprocess.PIPE, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    return CliResult(list(args), done.returncode, b"", done.stderr)
+
+
+def usage_error(done: CliResult, *words: str) -> None:
+    """`done` exited 2 with one error block naming every word, and no crash."""
+    stderr = done.stderr
+    assert done.returncode == 2, stderr
+    assert stderr.startswith("error: ") and "\n  hint: " in stderr, stderr
+    assert "internal error" not in stderr and "Traceback" not in stderr, stderr
+    for word in words:
+        assert word in stderr, (word, stderr)
+
+
+def usage_document(done: CliResult, *words: str) -> None:
+    """`done` (a --json run) exited 2 with one UsageError document, with a hint, whose
+    message names every word."""
+    assert done.returncode == 2, done.stderr
+    doc = json_document(done)
+    assert doc["ok"] is False and doc["error"] == "UsageError", doc
+    assert doc["hint"], doc
+    for word in words:
+        assert word in doc["message"], (word, doc)

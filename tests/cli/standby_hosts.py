@@ -1,12 +1,12 @@
 """Runs of `dstream` in directories of their own sharing one state (the file state by an
 absolute path: one host; or PostgreSQL), and a store of this process that holds tasks
-as another run would: for the tests of --standby runs (test_standby_tasks.py,
-test_input_digest_held.py)."""
+as another run would: for the tests of runs that hold tasks (test_standby_tasks.py,
+test_input_digest_held.py, test_reset_held_task.py). Their task blocks are the scale
+tests' (tests/scale/cluster.py `counter`), as is what a waiting standby says (`WAITING`)."""
 
 from __future__ import annotations
 
 import contextlib
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,33 +16,7 @@ from dstream.config.model import StateSpec
 from dstream.state import StateStore, open_store
 from dstream.state.base import AlreadyRunning
 from tests.services import PostgresServer, table_for
-from tests.workspace import NO_COLOR, Workspace
-
-# A task `name`: dstream-counter (`count` envelopes, 0: no end) into dstream-file `out`.
-TASK = """
-task "{name}" {{
-  stop_grace = "2s"
-  input {{
-    provider_path = "dstream-counter"
-    config {{
-      interval         = {interval}
-      max_count        = {count}
-      checkpoint_every = 5
-    }}
-  }}
-  output {{
-    provider_path = "dstream-file"
-    config {{ path = "{out}" }}
-  }}
-}}
-"""
-
-
-def task(name: str, *, count: int = 0, out: str = "") -> str:
-    """A task block: endless (count 0: 20 ms apart) or `count` envelopes at once, into
-    `out` (out_<name>.jsonl by default)."""
-    interval = 20 if count == 0 else 0
-    return TASK.format(name=name, count=count, interval=interval, out=out or f"out_{name}.jsonl")
+from tests.workspace import NO_COLOR, Run, Workspace
 
 
 def state_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StateSpec:
@@ -59,23 +33,9 @@ def state_block(spec: StateSpec) -> str:
     return f'state {{\n  backend = "postgres"\n  dsn = "{spec.dsn}"\n  table = "{spec.table}"\n}}\n'
 
 
-class Run:
-    """`dstream ARGS` started in its own directory; its stdout and stderr in files."""
-
-    def __init__(self, ws: Workspace, *args: str) -> None:
-        self.ws = ws
-        with open(ws.root / "stdout", "wb") as out, open(ws.root / "stderr", "wb") as err:
-            self.proc = ws.popen(*args, stdout=out, stderr=err)
-
-    def stderr(self) -> str:
-        return self.ws.read_text("stderr")
-
-    def says(self, text: str) -> bool:
-        """Whether its stderr says `text` by now (it must still run to say more)."""
-        if text in self.stderr():
-            return True
-        assert self.proc.poll() is None, f"it ended, exit {self.proc.returncode}:\n{self.stderr()}"
-        return False
+class HostRun(Run):
+    """A run on one of the Hosts; each of its tasks (cluster.counter) writes
+    out_<name>.jsonl by default."""
 
     def streams(self, *names: str) -> bool:
         """Whether it wrote envelopes of every task named."""
@@ -83,17 +43,6 @@ class Run:
 
     def started_any(self, *names: str) -> bool:
         return any((self.ws.root / f"out_{name}.jsonl").exists() for name in names)
-
-    def signal(self, sig: int = signal.SIGTERM) -> None:
-        self.proc.send_signal(sig)
-
-    def wait(self) -> int:
-        return self.proc.wait(timeout=60)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 class Hosts:
@@ -103,7 +52,7 @@ class Hosts:
     def __init__(self, root: Path, state: str) -> None:
         self.root = root
         self.state = state
-        self.runs: list[Run] = []
+        self.runs: list[HostRun] = []
 
     def workspace(self, name: str, *tasks: str) -> Workspace:
         ws = Workspace(self.root / name, env={**NO_COLOR, "XDG_STATE_HOME": str(self.root / "xdg")})
@@ -114,8 +63,8 @@ class Hosts:
     def configure(self, ws: Workspace, *tasks: str) -> None:
         (ws.root / "dstream.hcl").write_text(self.state + "".join(tasks))
 
-    def run(self, ws: Workspace, *args: str) -> Run:
-        run = Run(ws, "run", *args)
+    def run(self, ws: Workspace, *args: str) -> HostRun:
+        run = HostRun(ws, "run", *args)
         self.runs.append(run)
         return run
 

@@ -36,20 +36,6 @@ def closed(ws: Workspace, redirection: str, *args: str, unbuffered: bool = False
     return CliResult(list(args), done.returncode, done.stdout, done.stderr)
 
 
-def into_a_pipe_nobody_reads(ws: Workspace, *args: str, unbuffered: bool = False) -> CliResult:
-    """`dstream ARGS` writing its stdout into a pipe whose reader has left."""
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        done = subprocess.run(
-            ws.command(*args), cwd=ws.root, env=_env(ws, unbuffered), stdout=write,
-            stderr=subprocess.PIPE, timeout=120, check=False,
-        )  # fmt: skip
-    finally:
-        os.close(write)
-    return CliResult(list(args), done.returncode, b"", done.stderr)
-
-
 def no_crash(done: CliResult, tmp_path: Path) -> None:
     text = done.stdout + done.stderr
     assert "Traceback" not in text and "internal error" not in text, text
@@ -141,7 +127,7 @@ def test_a_command_whose_output_is_lost_says_so_in_one_line_and_exits_1(
     elif how == "full disk":
         done = closed(ws, ">/dev/full", *argv, unbuffered=unbuffered)
     else:
-        done = into_a_pipe_nobody_reads(ws, *argv, unbuffered=unbuffered)
+        done = scenarios.into_a_pipe_nobody_reads(ws, *argv, env=_env(ws, unbuffered))
     no_crash(done, tmp_path)
     assert done.returncode == 1, done.stderr
     assert done.stderr.count(LOST[how]) == 1, done.stderr

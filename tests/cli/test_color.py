@@ -4,9 +4,6 @@ NO_COLOR is set to anything but the empty string (no-color.org) or TERM is `dumb
 
 from __future__ import annotations
 
-import os
-import pty
-import subprocess
 from typing import Optional
 
 import pytest
@@ -21,31 +18,9 @@ RESET = "\033[0m"
 def plan_on_a_terminal(ws: Workspace, env: dict[str, Optional[str]]) -> str:
     """What a terminal shows of `dstream plan t`, with `env` over the test's environment
     (None: the variable unset)."""
-    full = {**os.environ, **ws.env}
-    for name, value in env.items():
-        if value is None:
-            full.pop(name, None)
-        else:
-            full[name] = value
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        ws.command("plan", "t"), cwd=ws.root, env=full, stdin=slave, stdout=slave, stderr=slave
-    )
-    os.close(slave)
-    screen = b""
-    try:
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the terminal's last writer is gone
-                break
-            if not chunk:
-                break
-            screen += chunk
-    finally:
-        os.close(master)
-    assert proc.wait(timeout=60) == 0, screen
-    return screen.decode()
+    shown = ws.on_a_terminal("plan", "t", env=env)
+    assert shown.returncode == 0, shown.screen
+    return shown.screen
 
 
 @pytest.mark.timeout(120)

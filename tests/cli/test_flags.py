@@ -15,18 +15,7 @@ import pytest
 
 from dstream.cli.completion import full_parser
 from tests.cli import scenarios
-from tests.workspace import CliResult, Workspace, json_document
-
-
-def _usage_error(done: CliResult, *words: str) -> None:
-    """`done` exited 2 with one error block naming every word, and no crash."""
-    stderr = done.stderr
-    assert done.returncode == 2, stderr
-    assert stderr.startswith("error: ") and "\n  hint: " in stderr, stderr
-    assert "internal error" not in stderr and "Traceback" not in stderr, stderr
-    for word in words:
-        assert word in stderr, (word, stderr)
-
+from tests.workspace import Workspace
 
 # -- numbers -------------------------------------------------------------------------
 
@@ -53,14 +42,14 @@ def test_a_number_out_of_range_is_refused_when_parsed(
 ) -> None:
     scenarios.counter_file(ws)
     done = ws.run(*argv)
-    _usage_error(done, f"argument {flag}: {argv[-1]!r}")
+    scenarios.usage_error(done, f"argument {flag}: {argv[-1]!r}")
     assert not (ws.root / "out.jsonl").exists()  # nothing ran
 
 
 def test_a_numeric_flag_names_its_range(ws: Workspace) -> None:
     scenarios.counter_file(ws)
-    _usage_error(ws.run("plan", "--timeout", "-5"), "more than 0", "at most 31536000")
-    _usage_error(ws.run("runs", "-n", "0"), "at least 1")
+    scenarios.usage_error(ws.run("plan", "--timeout", "-5"), "more than 0", "at most 31536000")
+    scenarios.usage_error(ws.run("runs", "-n", "0"), "at least 1")
 
 
 def _flags(parser: argparse.ArgumentParser, prefix: str) -> Iterator[tuple[str, argparse.Action]]:
@@ -81,11 +70,7 @@ def test_no_flag_takes_a_bare_int_or_float() -> None:
 
 def test_a_usage_error_with_json_is_one_json_document(ws: Workspace) -> None:
     scenarios.counter_file(ws)
-    done = ws.run("runs", "-n", "0", "--json")
-    assert done.returncode == 2
-    doc = json_document(done)
-    assert doc["ok"] is False and doc["error"] == "UsageError", doc
-    assert "-n/--last" in doc["message"] and doc["hint"]
+    scenarios.usage_document(ws.run("runs", "-n", "0", "--json"), "-n/--last")
 
 
 # -- nothing is changed before every flag is checked ----------------------------------
@@ -107,7 +92,7 @@ def test_a_bad_flag_leaves_the_stored_checkpoint(
     scenarios.counter_file(ws)
     assert ws.run("state", "set", "t", '{"seq": 100}').returncode == 0
     done = ws.run("run", "t", "--reset-state", *(b.format(taken=taken_port) for b in bad))
-    _usage_error(done)
+    scenarios.usage_error(done)
     assert "forgotten" not in done.stderr
     shown = ws.run("state", "show", "t")
     assert orjson.loads(shown.stdout) == {"seq": 100}, shown.stderr
@@ -119,9 +104,9 @@ def test_a_metrics_port_out_of_range_names_the_flag_the_port_and_the_range(
 ) -> None:
     scenarios.counter_file(ws)
     done = ws.run("run", "t", "--metrics-addr", "127.0.0.1:99999")
-    _usage_error(done, "--metrics-addr", "99999", "0-65535")
+    scenarios.usage_error(done, "--metrics-addr", "99999", "0-65535")
     agent = ws.run("agent", "--metrics-addr", "127.0.0.1:99999")
-    _usage_error(agent, "--metrics-addr", "99999", "0-65535")
+    scenarios.usage_error(agent, "--metrics-addr", "99999", "0-65535")
 
 
 # -- completion --------------------------------------------------------------------------
@@ -132,7 +117,7 @@ def test_a_metrics_port_out_of_range_names_the_flag_the_port_and_the_range(
 )
 def test_completion_takes_no_json(ws: Workspace, argv: list[str]) -> None:
     done = ws.run(*argv)
-    _usage_error(done, "--json")
+    scenarios.usage_error(done, "--json")
     assert done.stdout == ""
 
 
@@ -149,7 +134,7 @@ def test_an_empty_config_path_is_a_usage_error(ws: Workspace) -> None:
     scenarios.counter_file(ws)  # a default the empty -c must not fall back on
     for argv in (["lint", "-c", ""], ["-c", "", "list"], ["run", "--state-dir", ""]):
         done = ws.run(*argv)
-        _usage_error(done, "an empty path")
+        scenarios.usage_error(done, "an empty path")
         assert "the default" not in done.stderr
 
 
@@ -157,7 +142,7 @@ def test_a_symlink_loop_is_called_one(ws: Workspace) -> None:
     os.symlink("b.hcl", ws.root / "a.hcl")
     os.symlink("a.hcl", ws.root / "b.hcl")
     done = ws.run("lint", "-c", "a.hcl")
-    _usage_error(done, "a.hcl", "symlink loop")
+    scenarios.usage_error(done, "a.hcl", "symlink loop")
     assert "does not exist" not in done.stderr
 
 
@@ -179,4 +164,4 @@ def test_a_fifo_is_refused_not_waited_on(ws: Workspace, argv: list[str]) -> None
     (ws.root / "etl").mkdir()
     os.mkfifo(ws.root / "etl" / "fifo.hcl")
     done = ws.run(*argv, timeout=60)
-    _usage_error(done, "fifo.hcl", "not a regular file")
+    scenarios.usage_error(done, "fifo.hcl", "not a regular file")

@@ -1,77 +1,43 @@
-"""`dstream fmt` and the files it reads and writes (/tmp/explore/cli.md, items 3 and 5):
-like `terraform fmt`, a rewrite keeps the file's mode and owner, goes through a symlink
-to its target, and refuses a file it may not write; a file or a directory it cannot read
-is an error, never passed over.
+"""`dstream fmt` and the files it reads and writes, like `terraform fmt`: a rewrite keeps
+the file's mode, owner and group, goes through a symlink to its target, leaves no
+temporary file behind, and refuses a file it may not write (a read-only file, another
+user's, one in a folder it may not write to) and formats the others; a file or a folder
+it cannot read is an error (exit 2, `--check` too), never passed over or said missing.
 
-The suite runs as root here, for whom every file is readable and writable: the tests of
-a permission run dstream under setpriv without the capabilities that override file
-permissions (as the tester did), or skip where that cannot be done."""
+The suite may run as root, for whom every file is readable and writable: the tests of
+a permission run dstream without the capabilities that override file permissions
+(tests/ownership.py `without_file_override`)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from dstream.errors import ExitCode
-from tests.ownership import AS_ROOT, NOBODY
-from tests.workspace import CliResult, Workspace, dstream_argv, environ
+from tests.cli.test_fmt import CANONICAL, MESSY
+from tests.ownership import AS_ROOT, NOBODY, without_file_override
+from tests.workspace import Workspace
 
-MESSY = (
-    'task "a" {\ninput {\nprovider_path="dstream-counter"\n}\noutput {\n'
-    'provider_path = "dstream-null"\nenv = { PASSWORD = "hunter2" }\n}\n}\n'
-)
-FORMATTED = """\
-task "a" {
-  input {
-    provider_path = "dstream-counter"
-  }
-  output {
-    provider_path = "dstream-null"
-    env           = { PASSWORD = "hunter2" }
-  }
-}
-"""
-
-
-def _without_override() -> list[str]:
-    """The prefix that runs dstream as a user file permissions apply to: as root,
-    setpriv without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH; else nothing."""
-    if os.geteuid() != 0:
-        return []
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv: no file can be made unreadable")
-    caps = "-dac_override,-dac_read_search"
-    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
-
-
-def _run(ws: Workspace, *args: str, prefix: tuple[str, ...] = ()) -> CliResult:
-    done = subprocess.run(
-        [*prefix, *dstream_argv(*args)],
-        cwd=ws.root,
-        env=environ(ws.env),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    return CliResult(done.args, done.returncode, done.stdout, done.stderr)
-
-
-def _unprivileged(ws: Workspace, *args: str) -> CliResult:
-    return _run(ws, *args, prefix=tuple(_without_override()))
+Lock = Callable[[Path, int], None]  # the `lock` fixture's lock(path, mode)
 
 
 @pytest.fixture
-def restore_modes(tmp_path: Path) -> Iterator[list[Path]]:
-    """Paths a test locks: unlocked again after it, so its directory can be removed."""
+def lock() -> Iterator[Lock]:
+    """`lock(path, mode)`: `path` given `mode` (e.g. 0o000), unlocked again after the
+    test so that its directory can be removed."""
     locked: list[Path] = []
-    yield locked
+
+    def give(path: Path, mode: int) -> None:
+        path.chmod(mode)
+        locked.append(path)
+
+    yield give
     for path in locked:
         path.chmod(0o700)
 
@@ -84,12 +50,6 @@ def _leftovers(*folders: Path) -> list[str]:
     return [p.name for folder in folders for p in folder.iterdir() if "tmp" in p.name]
 
 
-def test_the_formatted_text_is_what_fmt_lays_out() -> None:
-    from dstream.cli.fmt import format_text
-
-    assert format_text(MESSY) == FORMATTED
-
-
 # -- writing ---------------------------------------------------------------------------
 
 
@@ -99,10 +59,10 @@ def test_a_rewrite_keeps_the_files_mode_whatever_the_umask(ws: Workspace, mode: 
     path = ws.root / "secret.hcl"
     path.write_text(MESSY)
     path.chmod(mode)
-    done = _run(ws, "fmt", prefix=("sh", "-c", 'umask 000; exec "$@"', "sh"))
+    done = ws.run("fmt", prefix=("sh", "-c", 'umask 000; exec "$@"', "sh"))
     assert done.returncode == 0, done.stderr
     assert done.stdout == "secret.hcl\n"
-    assert path.read_text() == FORMATTED
+    assert path.read_text() == CANONICAL
     assert _mode(path) == mode
     assert _leftovers(ws.root) == []
 
@@ -121,7 +81,7 @@ def test_a_symlink_is_kept_and_its_target_formatted(ws: Workspace) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == "etl/dstream.hcl\n"
     assert link.is_symlink() and os.readlink(link) == "../shared/common.hcl"
-    assert target.read_text() == FORMATTED
+    assert target.read_text() == CANONICAL
     assert _mode(target) == 0o640
     assert _leftovers(ws.root / "shared", ws.root / "etl") == []
 
@@ -141,7 +101,7 @@ def test_a_read_only_file_is_refused_and_the_others_formatted(ws: Workspace, mod
     assert "\n  hint: " in done.stderr and "Traceback" not in done.stderr
     assert "1 file(s) could not be written" in done.stderr
     assert readonly.read_text() == MESSY and _mode(readonly) == mode
-    assert other.read_text() == FORMATTED
+    assert other.read_text() == CANONICAL
     readonly.chmod(mode)
     other.write_text(MESSY)
     as_json = ws.run("fmt", "--json")
@@ -156,7 +116,7 @@ def test_a_read_only_file_is_refused_and_the_others_formatted(ws: Workspace, mod
 
 def test_check_reads_a_read_only_file_without_complaint(ws: Workspace) -> None:
     path = ws.root / "ro.hcl"
-    path.write_text(FORMATTED)
+    path.write_text(CANONICAL)
     path.chmod(0o400)
     assert ws.run("fmt", "--check").returncode == 0
     path.chmod(0o600)
@@ -176,7 +136,7 @@ def test_a_rewrite_keeps_the_files_owner_and_group(ws: Workspace) -> None:
     os.chown(path, NOBODY, NOBODY)
     done = ws.run("fmt", "own.hcl")
     assert done.returncode == 0, done.stderr
-    assert path.read_text() == FORMATTED
+    assert path.read_text() == CANONICAL
     info = path.stat()
     assert (info.st_uid, info.st_gid, _mode(path)) == (NOBODY, NOBODY, 0o640)
 
@@ -191,47 +151,43 @@ def test_a_file_fmt_may_not_write_is_refused_though_its_folder_is_writable(
     path.write_text(MESSY)
     path.chmod(0o644)
     os.chown(path, NOBODY, NOBODY)
-    done = _unprivileged(ws, "fmt", "theirs.hcl")
+    done = ws.run("fmt", "theirs.hcl", prefix=without_file_override())
     assert done.returncode == ExitCode.FAILURE, done.stderr
     assert done.stderr.startswith("error: cannot write theirs.hcl: Permission denied")
     assert "\n  hint: " in done.stderr
     assert path.read_text() == MESSY and path.stat().st_uid == NOBODY
 
 
-def test_a_file_in_a_folder_fmt_may_not_write_is_refused(
-    ws: Workspace, restore_modes: list[Path]
-) -> None:
+def test_a_file_in_a_folder_fmt_may_not_write_is_refused(ws: Workspace, lock: Lock) -> None:
     folder = ws.root / "locked"
     folder.mkdir()
     (folder / "x.hcl").write_text(MESSY)
     (ws.root / "y.hcl").write_text(MESSY)
-    folder.chmod(0o555)
-    restore_modes.append(folder)
-    done = _unprivileged(ws, "fmt", "locked", "y.hcl")
+    lock(folder, 0o555)
+    done = ws.run("fmt", "locked", "y.hcl", prefix=without_file_override())
     assert done.returncode == ExitCode.FAILURE, done.stderr
     assert done.stdout == "y.hcl\n"
     assert done.stderr.startswith("error: cannot write locked/x.hcl: cannot create"), done.stderr
     assert "Permission denied" in done.stderr and "\n  hint: " in done.stderr
     assert (folder / "x.hcl").read_text() == MESSY
-    assert (ws.root / "y.hcl").read_text() == FORMATTED
+    assert (ws.root / "y.hcl").read_text() == CANONICAL
 
 
 # -- reading ---------------------------------------------------------------------------
 
 
-def test_check_on_a_folder_it_cannot_read_fails(ws: Workspace, restore_modes: list[Path]) -> None:
+def test_check_on_a_folder_it_cannot_read_fails(ws: Workspace, lock: Lock) -> None:
     """It exited 0 (`"ok": true`): a CI format gate passed on files it never read."""
     folder = ws.root / "locked"
     folder.mkdir()
     (folder / "unformatted.hcl").write_text(MESSY)
-    folder.chmod(0o000)
-    restore_modes.append(folder)
-    done = _unprivileged(ws, "fmt", "--check", "locked")
+    lock(folder, 0o000)
+    done = ws.run("fmt", "--check", "locked", prefix=without_file_override())
     assert done.returncode == ExitCode.USAGE, done.stderr
     assert done.stderr.startswith("error: locked: cannot read locked: Permission denied")
     assert "\n  hint: " in done.stderr
     assert "1 path(s) could not be read" in done.stderr
-    as_json = _unprivileged(ws, "fmt", "--check", "--json", "locked")
+    as_json = ws.run("fmt", "--check", "--json", "locked", prefix=without_file_override())
     assert as_json.returncode == ExitCode.USAGE
     document = json.loads(as_json.stdout)
     assert document["ok"] is False
@@ -239,45 +195,38 @@ def test_check_on_a_folder_it_cannot_read_fails(ws: Workspace, restore_modes: li
     assert diagnostic["file"] == "locked" and "Permission denied" in diagnostic["message"]
 
 
-def test_recursive_names_a_subfolder_it_cannot_read(
-    ws: Workspace, restore_modes: list[Path]
-) -> None:
+def test_recursive_names_a_subfolder_it_cannot_read(ws: Workspace, lock: Lock) -> None:
     (ws.root / "a.hcl").write_text(MESSY)
     folder = ws.root / "sub" / "locked"
     folder.mkdir(parents=True)
     (folder / "b.hcl").write_text(MESSY)
-    folder.chmod(0o000)
-    restore_modes.append(folder)
-    done = _unprivileged(ws, "fmt", "--recursive", ".")
+    lock(folder, 0o000)
+    done = ws.run("fmt", "--recursive", ".", prefix=without_file_override())
     assert done.returncode == ExitCode.USAGE, done.stderr
     assert "error: sub/locked: cannot read sub/locked: Permission denied" in done.stderr
     assert done.stdout == "a.hcl\n"
-    assert (ws.root / "a.hcl").read_text() == FORMATTED
+    assert (ws.root / "a.hcl").read_text() == CANONICAL
 
 
-def test_a_file_it_cannot_read_is_said_so(ws: Workspace, restore_modes: list[Path]) -> None:
+def test_a_file_it_cannot_read_is_said_so(ws: Workspace, lock: Lock) -> None:
     """It said `1 file(s) do not parse`."""
     path = ws.root / "noread.hcl"
     path.write_text(MESSY)
-    path.chmod(0o000)
-    restore_modes.append(path)
-    done = _unprivileged(ws, "fmt", "noread.hcl")
+    lock(path, 0o000)
+    done = ws.run("fmt", "noread.hcl", prefix=without_file_override())
     assert done.returncode == ExitCode.USAGE, done.stderr
     assert "cannot read noread.hcl: Permission denied" in done.stderr
     assert "1 path(s) could not be read" in done.stderr
     assert "parse" not in done.stderr
 
 
-def test_a_file_in_a_folder_it_cannot_search_is_not_missing(
-    ws: Workspace, restore_modes: list[Path]
-) -> None:
+def test_a_file_in_a_folder_it_cannot_search_is_not_missing(ws: Workspace, lock: Lock) -> None:
     """It said `no such file or directory`."""
     folder = ws.root / "locked"
     folder.mkdir()
     (folder / "x.hcl").write_text(MESSY)
-    folder.chmod(0o000)
-    restore_modes.append(folder)
-    done = _unprivileged(ws, "fmt", "locked/x.hcl")
+    lock(folder, 0o000)
+    done = ws.run("fmt", "locked/x.hcl", prefix=without_file_override())
     assert done.returncode == ExitCode.USAGE, done.stderr
     assert "cannot read locked/x.hcl: Permission denied" in done.stderr, done.stderr
     assert "no such file" not in done.stderr

@@ -12,24 +12,7 @@ import orjson
 import pytest
 
 from tests.cli import scenarios
-from tests.workspace import CliResult, Workspace, json_document
-
-
-def _usage_error(done: CliResult, *words: str) -> None:
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith("error: ") and "\n  hint: " in done.stderr, done.stderr
-    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
-    for word in words:
-        assert word in done.stderr, (word, done.stderr)
-
-
-def _usage_document(done: CliResult, *words: str) -> None:
-    assert done.returncode == 2, done.stderr
-    doc = json_document(done)
-    assert doc["ok"] is False and doc["error"] == "UsageError", doc
-    assert doc["hint"], doc
-    for word in words:
-        assert word in doc["message"], (word, doc)
+from tests.workspace import Workspace, json_document
 
 
 @pytest.mark.parametrize(
@@ -69,30 +52,30 @@ def test_fmt_refuses_a_config_before_it(ws: Workspace) -> None:
     (ws.root / "a.hcl").write_text('task "t" {\ninput{provider_path="x"}\n}\n')
     before = (ws.root / "a.hcl").read_text()
     done = ws.run("-c", "etl/dstream.hcl", "fmt")
-    _usage_error(done, "`dstream fmt` does not take -c", "leave -c out")
+    scenarios.usage_error(done, "`dstream fmt` does not take -c", "leave -c out")
     assert (ws.root / "a.hcl").read_text() == before
-    _usage_document(ws.run("--json", "--config", "x.hcl", "fmt"), "does not take --config")
+    scenarios.usage_document(ws.run("--json", "--config", "x.hcl", "fmt"), "does not take --config")
 
 
 def test_completion_refuses_json_before_it(ws: Workspace) -> None:
     done = ws.run("--json", "completion", "bash")
-    _usage_error(done, "`dstream completion` does not take --json")
+    scenarios.usage_error(done, "`dstream completion` does not take --json")
     assert done.stdout == ""
 
 
 def test_an_ignored_config_is_still_checked(ws: Workspace) -> None:
-    _usage_error(ws.run("-c", "", "version"), "argument -c", "an empty path")
+    scenarios.usage_error(ws.run("-c", "", "version"), "argument -c", "an empty path")
 
 
 @pytest.mark.parametrize("argv", [["-c", "x.hcl"], ["-l", "debug", "-t"]], ids=" ".join)
 def test_only_global_flags_is_no_command(ws: Workspace, argv: list[str]) -> None:
-    _usage_error(ws.run(*argv), "no command given")
-    _usage_document(ws.run(*argv, "--json"), "no command given")
-    _usage_document(ws.run("--json", *argv), "no command given")
+    scenarios.usage_error(ws.run(*argv), "no command given")
+    scenarios.usage_document(ws.run(*argv, "--json"), "no command given")
+    scenarios.usage_document(ws.run("--json", *argv), "no command given")
 
 
 def test_a_global_flag_without_its_value_says_so(ws: Workspace) -> None:
-    _usage_error(ws.run("-c"), "argument -c: expected one argument")
+    scenarios.usage_error(ws.run("-c"), "argument -c: expected one argument")
 
 
 @pytest.mark.parametrize(
@@ -107,7 +90,7 @@ def test_a_global_flag_without_its_value_says_so(ws: Workspace) -> None:
 )
 def test_an_unknown_command_with_json_is_a_usage_document(ws: Workspace, argv: list[str]) -> None:
     done = ws.run(*argv)
-    _usage_document(done, "unknown command 'bogus'")
+    scenarios.usage_document(done, "unknown command 'bogus'")
     assert "error: unknown command" not in done.stderr  # the document says it: no block too
 
 
@@ -122,11 +105,13 @@ def test_an_unknown_command_names_the_one_meant(ws: Workspace) -> None:
     ids=" ".join,
 )
 def test_an_empty_cache_dir_is_refused_as_every_empty_path(ws: Workspace, argv: list[str]) -> None:
-    _usage_error(ws.run(*argv), "argument --cache-dir", "an empty path")
+    scenarios.usage_error(ws.run(*argv), "argument --cache-dir", "an empty path")
 
 
 def test_a_command_without_its_action_says_so_whatever_came_before(ws: Workspace) -> None:
     """The flag's value was read as the action: `invalid choice: 'x.hcl'`."""
-    _usage_error(ws.run("-c", "x.hcl", "state"), "the following arguments are required: ACTION")
+    scenarios.usage_error(
+        ws.run("-c", "x.hcl", "state"), "the following arguments are required: ACTION"
+    )
     done = ws.run("--json", "providers")
-    _usage_document(done, "the following arguments are required: ACTION")
+    scenarios.usage_document(done, "the following arguments are required: ACTION")

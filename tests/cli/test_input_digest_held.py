@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from dstream.errors import ExitCode
-from tests.cli.standby_hosts import Elsewhere, Hosts, task
+from tests.cli.standby_hosts import Elsewhere, Hosts
+from tests.scale.cluster import WAITING, counter
 from tests.services import wait_until
 from tests.workspace import Workspace
 
@@ -22,12 +23,12 @@ RESUMING = "resuming from it anyway (--resume-changed)"
 def _ran_then_changed(hosts: Hosts, elsewhere: Elsewhere) -> tuple[Workspace, str]:
     """Task t ran once (10 envelopes, its checkpoint and input digest stored), then its
     input's configuration changed: its workspace, and the stored digest."""
-    ws = hosts.workspace("a", task("t", count=10))
+    ws = hosts.workspace("a", counter("t", max_count=10))
     done = ws.run("run", "t")
     assert done.returncode == 0, done.stderr
     stored = elsewhere.store.input_hash("t")
     assert stored is not None
-    hosts.configure(ws, task("t", count=20))  # another input configuration
+    hosts.configure(ws, counter("t", max_count=20))  # another input configuration
     return ws, stored
 
 
@@ -55,24 +56,24 @@ def test_a_standby_remembers_the_input_once_it_takes_over(
     ws, stored = _ran_then_changed(hosts, elsewhere)
     assert elsewhere.hold("t")
     standby = hosts.run(ws, "t", "--standby", "--resume-changed")
-    wait_until("the standby to wait", lambda: standby.says("taking over when it is free"))
+    wait_until("the standby to wait", lambda: standby.says(WAITING))
     assert elsewhere.store.input_hash("t") == stored
     assert RESUMING not in standby.stderr()
     elsewhere.release("t")
     assert standby.wait() == 0, standby.stderr()
     text = standby.stderr()
-    assert text.index("taking over when it is free") < text.index(RESUMING)
+    assert text.index(WAITING) < text.index(RESUMING)
     assert elsewhere.store.input_hash("t") not in (None, stored)
 
 
 def test_a_standby_finding_another_inputs_checkpoint_when_it_takes_over_refuses_it(
     hosts: Hosts, elsewhere: Elsewhere
 ) -> None:
-    ws = hosts.workspace("a", task("t", count=10))
+    ws = hosts.workspace("a", counter("t", max_count=10))
     assert ws.run("run", "t").returncode == 0
     assert elsewhere.hold("t")
     standby = hosts.run(ws, "t", "--standby")  # its input is the stored one: no refusal
-    wait_until("the standby to wait", lambda: standby.says("taking over when it is free"))
+    wait_until("the standby to wait", lambda: standby.says(WAITING))
     # The holder runs another input meanwhile, and its checkpoints are that input's.
     elsewhere.store.set_input_hash("t", "blake2b:another-input")
     elsewhere.release("t")

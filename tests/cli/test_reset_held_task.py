@@ -6,44 +6,17 @@ run it waits for. Both state backends; the other holder is a store of this proce
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from dstream.config.model import StateSpec
-from dstream.state import StateStore, open_store
-from tests.cli import scenarios
-from tests.services import PostgresServer, table_for, wait_until
-from tests.state.backends import BackendWorkspace
+from dstream.state import StateStore
+from tests.cli.standby_hosts import Elsewhere, Hosts
+from tests.scale.cluster import WAITING, counter
+from tests.services import wait_until
+from tests.workspace import Workspace
 
 pytestmark = pytest.mark.timeout(180)
 
-
-@pytest.fixture(params=["file", "postgres"])
-def spec(request: pytest.FixtureRequest, tmp_path: Path) -> StateSpec:
-    if request.param == "file":
-        return StateSpec(backend="file", path=str(tmp_path / "state"))
-    server: PostgresServer = request.getfixturevalue("pg_server")
-    return StateSpec(backend="postgres", dsn=server.dsn, table=table_for(request, "reset_"))
-
-
-@pytest.fixture
-def ws(spec: StateSpec, tmp_path: Path) -> BackendWorkspace:
-    block = (
-        'state { path = "state" }'
-        if spec.backend == "file"
-        else f'state {{\n  backend = "postgres"\n  dsn = "{spec.dsn}"\n  table = "{spec.table}"\n}}'
-    )
-    return BackendWorkspace(tmp_path, block)
-
-
-@pytest.fixture
-def elsewhere(spec: StateSpec, tmp_path: Path) -> Iterator[StateStore]:
-    """The state as another run (another process, another host) sees it."""
-    with open_store(spec, str(tmp_path)) as store:
-        yield store
+FORGOTTEN = "task t: stored checkpoint forgotten (--reset-state)"
 
 
 def _stored(store: StateStore) -> tuple[bytes, int]:
@@ -52,59 +25,51 @@ def _stored(store: StateStore) -> tuple[bytes, int]:
     return record.raw, record.sequence
 
 
-def _values(ws: BackendWorkspace) -> list[int]:
+def _ran_then_held(hosts: Hosts, elsewhere: Elsewhere) -> tuple[Workspace, tuple[bytes, int]]:
+    """Task t ran once (10 envelopes into out.jsonl, its checkpoint stored), then another
+    run took it: its workspace, and the checkpoint stored."""
+    ws = hosts.workspace("a", counter("t", max_count=10, out="out.jsonl"))
+    done = ws.run("run", "t")
+    assert done.returncode == 0, done.stderr
+    assert elsewhere.hold("t")
+    return ws, _stored(elsewhere.store)
+
+
+def _values(ws: Workspace) -> list[int]:
     return [r["data"]["value"] for r in ws.json_lines("out.jsonl")]
 
 
 def test_a_reset_refused_because_another_run_holds_the_task_forgets_nothing(
-    ws: BackendWorkspace, elsewhere: StateStore
+    hosts: Hosts, elsewhere: Elsewhere
 ) -> None:
-    scenarios.counter_file(ws)
-    assert ws.run("run", "t").returncode == 0
-    before = _stored(elsewhere)
-    with elsewhere.hold_run("t"):
-        refused = ws.run("run", "t", "--reset-state")
-        assert refused.returncode == 1, refused.stderr
-        assert "task 't' is already running" in refused.stderr
-        assert "forgotten" not in refused.stderr and "to forget" not in refused.stderr
-        assert _stored(elsewhere) == before  # the holder's position is still there
+    ws, before = _ran_then_held(hosts, elsewhere)
+    refused = ws.run("run", "t", "--reset-state")
+    assert refused.returncode == 1, refused.stderr
+    assert "task 't' is already running" in refused.stderr
+    assert "forgotten" not in refused.stderr and "to forget" not in refused.stderr
+    assert _stored(elsewhere.store) == before  # the holder's position is still there
+    elsewhere.release("t")
     assert _values(ws) == list(range(1, 11))  # nothing ran
 
     done = ws.run("run", "t", "--reset-state")  # free now: the reset is done
     assert done.returncode == 0, done.stderr
-    assert "task t: stored checkpoint forgotten (--reset-state)" in done.stderr
+    assert FORGOTTEN in done.stderr
     assert _values(ws) == list(range(1, 11)) * 2
 
 
 def test_a_standby_reset_waits_for_the_task_before_forgetting_its_checkpoint(
-    ws: BackendWorkspace, elsewhere: StateStore
+    hosts: Hosts, elsewhere: Elsewhere
 ) -> None:
-    scenarios.counter_file(ws)
-    assert ws.run("run", "t").returncode == 0
-    before = _stored(elsewhere)
-    log = ws.root / "standby.log"
-    with log.open("wb") as err:
-        with elsewhere.hold_run("t"):
-            standby = ws.popen(
-                "run", "t", "--standby", "--reset-state", stdout=subprocess.DEVNULL, stderr=err
-            )
-            try:
-
-                def waiting() -> bool:
-                    assert standby.poll() is None, log.read_text()
-                    return "taking over when it is free" in log.read_text()
-
-                wait_until("the standby to wait for the task", waiting)
-                # Waiting, it has not touched the checkpoint of the run it waits for.
-                assert "forgotten" not in log.read_text()
-                assert _stored(elsewhere) == before
-            except BaseException:
-                standby.kill()
-                standby.wait()
-                raise
-        # Released: the standby takes over, forgets the checkpoint and starts over.
-        assert standby.wait(timeout=120) == 0, log.read_text()
-    text = log.read_text()
-    assert "task t: stored checkpoint forgotten (--reset-state)" in text
-    assert text.index("taking over when it is free") < text.index("forgotten")
+    ws, before = _ran_then_held(hosts, elsewhere)
+    standby = hosts.run(ws, "t", "--standby", "--reset-state")
+    wait_until("the standby to wait for the task", lambda: standby.says(WAITING))
+    # Waiting, it has not touched the checkpoint of the run it waits for.
+    assert "forgotten" not in standby.stderr()
+    assert _stored(elsewhere.store) == before
+    # Released: the standby takes over, forgets the checkpoint and starts over.
+    elsewhere.release("t")
+    assert standby.wait() == 0, standby.stderr()
+    text = standby.stderr()
+    assert FORGOTTEN in text
+    assert text.index(WAITING) < text.index("forgotten")
     assert _values(ws) == list(range(1, 11)) * 2

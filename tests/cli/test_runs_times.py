@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from tests.services import wait_until
-from tests.workspace import Workspace
+from tests.workspace import Run, Workspace
 
 # Five envelopes, then exit 1: the task fails at once.
 FAILING_INPUT = r"""
@@ -110,16 +110,15 @@ def test_a_standby_task_is_recorded_from_when_it_took_over(ws: Workspace) -> Non
     ws.task("./input.py", "./output.py", state=True)
     first = ws.popen("run", "t", stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     wait_until("the first run's input", lambda: (ws.root / "streaming").exists())
-    with open(ws.root / "standby.err", "wb") as err:
-        standby = ws.popen("run", "t", "--standby", stderr=err, stdout=subprocess.DEVNULL)
+    standby = Run(ws, "run", "t", "--standby")
     try:
-        wait_until("the standby run to wait", lambda: "standby:" in ws.read_text("standby.err"))
+        wait_until("the standby run to wait", lambda: standby.says("standby:"))
         (ws.root / "go").touch()
         assert first.wait(timeout=60) == 0
-        assert standby.wait(timeout=60) == 0, ws.read_text("standby.err")
+        assert standby.wait() == 0, standby.stderr()
     finally:
-        for proc in (first, standby):
-            if proc.poll() is None:
-                proc.kill()
+        standby.kill()
+        if first.poll() is None:
+            first.kill()
     earlier, later = _history(ws)
     assert earlier["ended_at"] <= later["started_at"] <= later["ended_at"], (earlier, later)

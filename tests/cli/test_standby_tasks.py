@@ -13,23 +13,17 @@ import orjson
 import pytest
 
 from dstream.errors import ExitCode
-from tests.cli.standby_hosts import (
-    Elsewhere,
-    Hosts,
-    Run,
-    task,
-)
+from tests.cli.standby_hosts import Elsewhere, HostRun, Hosts
+from tests.scale.cluster import WAITING, counter
 from tests.services import wait_until
 
 pytestmark = pytest.mark.timeout(180)
-
-WAITING = "taking over when it is free"
 
 
 def test_a_standby_of_several_tasks_holds_none_while_one_is_held_elsewhere(
     hosts: Hosts, elsewhere: Elsewhere
 ) -> None:
-    ws = hosts.workspace("a", task("t1"), task("t4"))
+    ws = hosts.workspace("a", counter("t1"), counter("t4"))
     assert elsewhere.hold("t4")
     standby = hosts.run(ws, "t1", "t4", "--standby")
     wait_until("the standby to wait", lambda: standby.says(WAITING))
@@ -47,7 +41,7 @@ def test_a_standby_of_several_tasks_holds_none_while_one_is_held_elsewhere(
 def test_two_standbys_of_the_same_tasks_in_either_order_never_deadlock(
     hosts: Hosts, elsewhere: Elsewhere
 ) -> None:
-    tasks = (task("t1"), task("t4"))
+    tasks = (counter("t1"), counter("t4"))
     a = hosts.run(hosts.workspace("a", *tasks), "t1", "t4", "--standby")
     b = hosts.run(hosts.workspace("b", *tasks), "t4", "t1", "--standby")
     assert elsewhere.hold("t1") and elsewhere.hold("t4")
@@ -69,7 +63,9 @@ def test_two_standbys_of_the_same_tasks_in_either_order_never_deadlock(
     assert other.wait() == ExitCode.TERMINATED, other.stderr()
 
 
-def _waits_for_t4(hosts: Hosts, elsewhere: Elsewhere, *tasks: str, args: tuple[str, ...]) -> Run:
+def _waits_for_t4(
+    hosts: Hosts, elsewhere: Elsewhere, *tasks: str, args: tuple[str, ...]
+) -> HostRun:
     assert elsewhere.hold("t4")
     standby = hosts.run(hosts.workspace("a", *tasks), *args, "--standby")
     wait_until("the standby to wait for t4", lambda: standby.says(WAITING))
@@ -79,8 +75,8 @@ def _waits_for_t4(hosts: Hosts, elsewhere: Elsewhere, *tasks: str, args: tuple[s
 def test_a_reload_removing_every_task_a_standby_waits_for_ends_it(
     hosts: Hosts, elsewhere: Elsewhere
 ) -> None:
-    standby = _waits_for_t4(hosts, elsewhere, task("t1"), task("t4"), args=("t4", "--json"))
-    hosts.configure(standby.ws, task("t1"))  # t4 is gone
+    standby = _waits_for_t4(hosts, elsewhere, counter("t1"), counter("t4"), args=("t4", "--json"))
+    hosts.configure(standby.ws, counter("t1"))  # t4 is gone
     standby.signal(signal.SIGHUP)
     assert standby.wait() == 0, standby.stderr()
     text = standby.stderr()
@@ -94,8 +90,10 @@ def test_a_reload_removing_every_task_a_standby_waits_for_ends_it(
 
 
 def test_a_reload_removing_one_task_runs_the_others(hosts: Hosts, elsewhere: Elsewhere) -> None:
-    standby = _waits_for_t4(hosts, elsewhere, task("t1", count=10), task("t4"), args=("t1", "t4"))
-    hosts.configure(standby.ws, task("t1", count=10))
+    standby = _waits_for_t4(
+        hosts, elsewhere, counter("t1", max_count=10), counter("t4"), args=("t1", "t4")
+    )
+    hosts.configure(standby.ws, counter("t1", max_count=10))
     standby.signal(signal.SIGHUP)
     # t4 held elsewhere no longer matters: t1 is taken, and completes.
     assert standby.wait() == 0, standby.stderr()
@@ -113,8 +111,10 @@ def test_a_reload_removing_one_task_runs_the_others(hosts: Hosts, elsewhere: Els
 def test_a_task_changed_while_waiting_runs_as_now_defined(
     hosts: Hosts, elsewhere: Elsewhere
 ) -> None:
-    standby = _waits_for_t4(hosts, elsewhere, task("t4", count=10, out="old.jsonl"), args=("t4",))
-    hosts.configure(standby.ws, task("t4", count=10, out="new.jsonl"))
+    standby = _waits_for_t4(
+        hosts, elsewhere, counter("t4", max_count=10, out="old.jsonl"), args=("t4",)
+    )
+    hosts.configure(standby.ws, counter("t4", max_count=10, out="new.jsonl"))
     standby.signal(signal.SIGHUP)
     wait_until("the reload to be applied", lambda: standby.says("task t4 changed"))
     elsewhere.release("t4")

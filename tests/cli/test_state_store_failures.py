@@ -8,16 +8,15 @@ state whose directory is a file."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import orjson
 import pytest
 
+from tests.cli import scenarios
 from tests.lifecycle.test_commands import setup
 from tests.services import free_port
-from tests.workspace import Workspace, environ, json_document
+from tests.workspace import Workspace, json_document
 
 STATES = {
     "postgres": 'state {\n  backend = "postgres"\n  dsn = "postgresql://u:pw@127.0.0.1:%d/db"\n}\n',
@@ -91,36 +90,16 @@ def test_status_text_fails_like_status_json(ws: Workspace, broken: str) -> None:
     assert ERRORS[broken] in done.stderr and "  hint: " in done.stderr, done.stderr
 
 
-def _into_a_closed_pipe(ws: Workspace, *args: str) -> tuple[int, str]:
-    """`dstream ARGS` writing its stdout into a pipe whose reader has left; its exit code
-    and stderr."""
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        done = subprocess.run(
-            ws.command(*args),
-            cwd=ws.root,
-            env=environ(ws.env),
-            stdout=write,
-            stderr=subprocess.PIPE,
-            timeout=120,
-            check=False,
-        )
-    finally:
-        os.close(write)
-    return done.returncode, done.stderr.decode()
-
-
 @pytest.mark.parametrize("command", [["destroy", "t", "--auto-approve"], ["status", "t"]])
 def test_a_closed_stdout_is_no_crash(
     ws: Workspace, broken: str, command: list[str], tmp_path: Path
 ) -> None:
     """`dstream destroy --json | head -c0`: the reader left before the error document;
     the error still reaches stderr, and the exit code is the error's."""
-    returncode, stderr = _into_a_closed_pipe(ws, *command, "--json")
-    assert returncode == 1, stderr
-    assert "internal error" not in stderr and "crash" not in stderr, stderr
-    assert ERRORS[broken] in stderr, stderr
+    done = scenarios.into_a_pipe_nobody_reads(ws, *command, "--json")
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr and "crash" not in done.stderr, done.stderr
+    assert ERRORS[broken] in done.stderr, done.stderr
     assert not list(tmp_path.rglob("crash-*.txt"))
 
 
@@ -128,9 +107,9 @@ def test_a_reader_that_leaves_after_a_good_document_is_no_crash(
     ws: Workspace, tmp_path: Path
 ) -> None:
     setup(ws)
-    returncode, stderr = _into_a_closed_pipe(ws, "status", "t", "--json")
-    assert returncode == 1, stderr  # its document was not read: not done
-    assert "internal error" not in stderr and "Exception" not in stderr, stderr
+    done = scenarios.into_a_pipe_nobody_reads(ws, "status", "t", "--json")
+    assert done.returncode == 1, done.stderr  # its document was not read: not done
+    assert "internal error" not in done.stderr and "Exception" not in done.stderr, done.stderr
     assert not list(tmp_path.rglob("crash-*.txt"))
     assert orjson.loads(ws.run("status", "t", "--json").stdout)["ok"] is True
 

@@ -1,16 +1,15 @@
 """What `-c PATH` (and $DSTREAM_CONFIG) says when the configuration cannot be found or
-read (/tmp/explore/cli.md, items 5 and 11): a permission problem is said as one, not
-as "has no .hcl files" or "does not exist", and a missing file's hint names the file
-the user gave.
+read: a folder it may not list or a file in a folder it may not enter is said to be
+unreadable (Permission denied, with a hint to check the path and its permissions), not
+to have no .hcl files or not to exist; a missing file's hint names the file the user
+gave; a folder's name is a name, never a glob pattern.
 
-The suite runs as root here: the permission tests run dstream under setpriv without the
-capabilities that override file permissions (as the tester did)."""
+The suite may run as root, for whom every file is readable: the permission tests run
+dstream without the capabilities that override file permissions (tests/ownership.py
+`without_file_override`)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,30 +17,18 @@ import pytest
 
 from dstream.config.loader import load_project
 from dstream.errors import ConfigError, ExitCode
-from tests.workspace import CliResult, dstream_argv, environ
+from tests.ownership import without_file_override
+from tests.workspace import CliResult, dstream
 
 TASK = 'task "t" {\n  input { provider_path = "p" }\n  output { provider_path = "q" }\n}\n'
 PERMISSION_HINT = "hint: check the path and its permissions"
 
 
 def _unprivileged(cwd: Path, *args: str) -> CliResult:
-    """`dstream ARGS` run as a user file permissions apply to (as root: setpriv without
-    CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH)."""
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root without setpriv: no folder can be made unreadable")
-        caps = "-dac_override,-dac_read_search"
-        prefix = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
-    done = subprocess.run(
-        [*prefix, *dstream_argv(*args)],
-        cwd=cwd,
-        env=environ({"XDG_STATE_HOME": str(cwd / "xdg-state")}, without="DSTREAM_"),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    return CliResult(done.args, done.returncode, done.stdout, done.stderr)
+    """`dstream ARGS` run in `cwd` as a user file permissions apply to, whatever the
+    developer's own DSTREAM_ settings."""
+    env = {"XDG_STATE_HOME": str(cwd / "xdg-state")}
+    return dstream(*args, cwd=cwd, env=env, without="DSTREAM_", prefix=without_file_override())
 
 
 @pytest.fixture

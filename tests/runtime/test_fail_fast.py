@@ -7,46 +7,35 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from tests.providers import FAILING_TASK, fails_once
 from tests.workspace import Workspace
 
 pytestmark = pytest.mark.timeout(120)
 
-# Ready, then fails (exit 3) once the good task streams: "good" is running when it is
-# stopped, not stopped before it started.
-FAILS_ONCE_GOOD_STREAMS = """
-echo '{"status":"ready","protocol":1}'
-i=0
-while [ ! -s good.jsonl ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
-echo "boom" >&2
-exit 3
+# The task --fail-fast stops: a counter with no end, into good.jsonl.
+GOOD_TASK = """
+task "good" {
+  input {
+    provider_path = "dstream-counter"
+    config {
+      interval         = 10
+      max_count        = 0
+      checkpoint_every = 5
+    }
+  }
+  output {
+    provider_path = "dstream-file"
+    config { path = "good.jsonl" }
+  }
+}
 """
 
 
 def _two_tasks(ws: Workspace) -> None:
-    ws.script("fails.sh", FAILS_ONCE_GOOD_STREAMS)
-    ws.config(
-        """
-        state { path = "state" }
-        task "bad" {
-          input  { provider_path = "./fails.sh" }
-          output { provider_path = "dstream-null" }
-        }
-        task "good" {
-          input {
-            provider_path = "dstream-counter"
-            config {
-              interval         = 10
-              max_count        = 0
-              checkpoint_every = 5
-            }
-          }
-          output {
-            provider_path = "dstream-file"
-            config { path = "good.jsonl" }
-          }
-        }
-        """
-    )
+    """ "bad" fails once "good" streams: "good" is running when it is stopped, not
+    stopped before it started."""
+    ws.script("fails.sh", fails_once("good.jsonl"))
+    ws.config('state { path = "state" }\n' + FAILING_TASK + GOOD_TASK)
 
 
 def test_a_task_stopped_by_fail_fast_names_the_failed_task_not_a_signal(ws: Workspace) -> None:

@@ -5,15 +5,13 @@ provider, which is started by dstream as users start it."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Callable
 
 import orjson
 import pytest
 
+from tests.ownership import without_file_override
 from tests.workspace import Workspace
 
 
@@ -47,18 +45,6 @@ CASES: dict[str, tuple[Callable[[Path], str], str]] = {
 }
 
 
-def _prefix(case: str) -> list[str]:
-    """What dstream is run under: nothing; as root, for a directory it may not write
-    to, setpriv without the capabilities that override file permissions (else nothing
-    is read-only for root)."""
-    if case != "not-writable" or os.geteuid() != 0:
-        return []
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv: a read-only directory cannot be made")
-    caps = "-dac_override,-dac_read_search"
-    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
-
-
 def _setup(ws: Workspace, case: str) -> str:
     make, shown = CASES[case]
     path = make(ws.root)
@@ -83,32 +69,23 @@ def _setup(ws: Workspace, case: str) -> str:
     return shown
 
 
-def _run(ws: Workspace, prefix: list[str], *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [*prefix, *ws.command(*args)],
-        cwd=ws.root,
-        env={**os.environ, **ws.env},
-        capture_output=True,
-        timeout=100,
-        check=False,
-    )
-
-
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("case", list(CASES))
 def test_an_unusable_path_is_one_clear_error(ws: Workspace, case: str) -> None:
     shown = _setup(ws, case)
-    prefix = _prefix(case)
-    text = _run(ws, prefix, "run", "t")
-    err = text.stderr.decode()
+    # Root may write to any directory: as root, a read-only one takes dstream without
+    # the capabilities that override file permissions.
+    prefix = without_file_override() if case == "not-writable" else []
+    text = ws.run("run", "t", prefix=prefix, timeout=100)
+    err = text.stderr
     assert text.returncode == 1, err
     assert "Traceback" not in err
     assert "Error: [Errno" not in err  # a Python exception's repr is not a message
     assert shown in err and "config key 'path'" in err, err
     assert "hint" in err, err
-    as_json = _run(ws, prefix, "run", "t", "--json")
+    as_json = ws.run("run", "t", "--json", prefix=prefix, timeout=100)
     assert as_json.returncode == 1
-    assert "Traceback" not in as_json.stdout.decode() + as_json.stderr.decode()
+    assert "Traceback" not in as_json.stdout + as_json.stderr
     error = orjson.loads(as_json.stdout)["tasks"][0]["error"]
     # A refusal at start is dstream's message; a file a table's envelopes cannot go to
     # fails the output mid-stream, and its last stderr lines say why.

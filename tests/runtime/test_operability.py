@@ -3,13 +3,12 @@ reloads. Real processes throughout; the terminal is a real pseudo-terminal."""
 
 from __future__ import annotations
 
-import os
-import pty
 import select
 import signal
 import subprocess
 
 import orjson
+import pytest
 
 from tests.providers import SHELL_OUTPUT
 from tests.runtime.conftest import metrics_address, scrape
@@ -89,25 +88,12 @@ def _slow_task(ws: Workspace) -> None:
     ws.task("./slow.sh", "./echo-out.sh", name="p")
 
 
+@pytest.mark.timeout(120)  # a run that hangs on the terminal
 def test_progress_renders_on_a_terminal_and_stops_cleanly(ws: Workspace) -> None:
     _slow_task(ws)
-    master, slave = pty.openpty()
-    terminal = {"stdin": slave, "stdout": slave, "stderr": slave}
-    proc = ws.popen("run", "p", env={"COLUMNS": "120", "TERM": "xterm"}, **terminal)
-    os.close(slave)
-    screen = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 30)
-        assert ready, "no output from dstream on the terminal"
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the terminal's last writer is gone
-            break
-        if not chunk:
-            break
-        screen += chunk
-    assert proc.wait(timeout=30) == 0
-    text = screen.decode("utf-8", "replace")
+    shown = ws.on_a_terminal("run", "p", env={"COLUMNS": "120", "TERM": "xterm"})
+    assert shown.returncode == 0, shown.screen
+    text = shown.screen
     assert "env/s" in text and "checkpoint" in text  # the live table was drawn
     assert text.count('{"data":{"n":') == 15  # the output's lines, all of them
     assert "task p: completed" in text  # the summary after the display stopped

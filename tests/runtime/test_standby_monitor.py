@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from typing import Callable
 
 import pytest
 
@@ -39,6 +40,18 @@ def _stop(*procs: subprocess.Popen[bytes]) -> None:
         proc.communicate(timeout=60)
 
 
+def _lines_until(proc: subprocess.Popen[bytes], last: Callable[[str], bool]) -> list[str]:
+    """Its stderr's lines as far as the first that `last` accepts; an assertion if it
+    ends before (a readline at its end returns "" for ever)."""
+    assert proc.stderr is not None
+    lines: list[str] = []
+    while not lines or not last(lines[-1]):
+        line = proc.stderr.readline().decode()
+        assert line, "the standby ended: " + "".join(lines)
+        lines.append(line)
+    return lines
+
+
 def _series(text: str, name: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(name + "{")]
 
@@ -48,9 +61,7 @@ def test_a_waiting_standby_is_not_up_and_has_no_checkpoint_lag(ws: Workspace) ->
     holder, standby = _holder_and_standby(ws, "--metrics-addr", "127.0.0.1:0")
     try:
         addr = metrics_address(standby)
-        assert standby.stderr is not None
-        while b"standby:" not in standby.stderr.readline():  # it waits for the task now
-            pass
+        _lines_until(standby, lambda line: "standby:" in line)  # it waits for the task now
         _, text = scrape(addr)
         assert _series(text, "dstream_up") == ['dstream_up{task="t"} 0.0'], text
         assert _series(text, "dstream_checkpoint_lag_seconds") == [], text
@@ -72,12 +83,7 @@ def test_a_waiting_standby_is_not_up_and_has_no_checkpoint_lag(ws: Workspace) ->
 def test_a_waiting_standby_logs_that_it_waits_not_that_it_starts(ws: Workspace) -> None:
     holder, standby = _holder_and_standby(ws, "--progress-interval", "0.2")
     try:
-        assert standby.stderr is not None
-        lines: list[str] = []
-        while not lines or not lines[-1].startswith("dstream: task t: "):  # a progress line
-            line = standby.stderr.readline().decode()
-            assert line, "the standby ended: " + "".join(lines)
-            lines.append(line)
+        lines = _lines_until(standby, lambda line: line.startswith("dstream: task t: "))
     finally:
         _stop(standby, holder)
     progress = lines[-1]

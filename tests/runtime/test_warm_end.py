@@ -46,6 +46,18 @@ exit 0
 """
 
 
+# The prelude of a script that abandons a warm start: `dstream run -q`'s warm start
+# launched (its providers in `launched`), and a SIGINT sent as each of them dies.
+LAUNCHED = """
+import os, signal, sys
+from dstream import warm
+warm.launch(["run", "-q"])
+launched = warm._launched
+assert launched is not None, "no warm start"
+signal.signal(signal.SIGCHLD, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+"""
+
+
 def _script(directory: Path, name: str, body: str) -> Path:
     path = directory / name
     path.write_text(body)
@@ -83,6 +95,16 @@ def _first_run(ws: Workspace, cache: Path, input_body: str) -> None:
     assert code == 0, err
     assert WARM not in err, err
     assert list((cache / "warm").iterdir()), "no snapshot was kept"
+
+
+@pytest.fixture
+def staying(ws: Workspace, tmp_path: Path) -> Path:
+    """A first run kept its start (in the cache returned) with INPUT, which stays from
+    now on: a warm start's providers live until they are ended."""
+    cache = tmp_path / "cache"
+    _first_run(ws, cache, INPUT)
+    (ws.root / "stay").write_text("")
+    return cache
 
 
 @pytest.mark.timeout(120)
@@ -140,49 +162,31 @@ def test_a_warm_start_whose_input_cannot_exec_ends_an_output_still_forking(
 
 @pytest.mark.timeout(180)
 def test_a_second_sigint_while_a_warm_start_is_abandoned_at_exit_is_no_traceback(
-    ws: Workspace, tmp_path: Path
+    ws: Workspace, staying: Path
 ) -> None:
     """A run that ends before the runtime takes its warm start over stops it at exit
     (atexit); a SIGINT then (here: sent as its providers die) broke that off with
     'Exception ignored in atexit callback' and a traceback, leaving it half done."""
-    cache = tmp_path / "cache"
-    _first_run(ws, cache, INPUT)
-    (ws.root / "stay").write_text("")
     script = _script(
         ws.root,
         "abandon.py",
-        """
-import os, signal, sys
-from dstream import warm
-warm.launch(["run", "-q"])
-assert warm._launched is not None, "no warm start"
-signal.signal(signal.SIGCHLD, lambda *_: os.kill(os.getpid(), signal.SIGINT))
-sys.exit(130)  # the run ended before it took its providers over
-""",
+        LAUNCHED + "sys.exit(130)  # the run ended before it took its providers over\n",
     )
-    code, err = _finish(_run(ws, cache, script))
+    code, err = _finish(_run(ws, staying, script))
     assert code == 130, err
     assert "Traceback" not in err and "Exception ignored" not in err, err
 
 
 @pytest.mark.timeout(180)
 def test_the_providers_abandoned_are_dead_before_the_warm_start_returns(
-    ws: Workspace, tmp_path: Path
+    ws: Workspace, staying: Path
 ) -> None:
     """abandon() kills, closes and reaps before it returns, a second SIGINT or not."""
-    cache = tmp_path / "cache"
-    _first_run(ws, cache, INPUT)
-    (ws.root / "stay").write_text("")
     script = _script(
         ws.root,
         "abandon.py",
-        """
-import os, signal, sys
-from dstream import warm
-warm.launch(["run", "-q"])
-launched = warm._launched
-assert launched is not None, "no warm start"
-signal.signal(signal.SIGCHLD, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+        LAUNCHED
+        + """
 try:
     warm.abandon()
 except KeyboardInterrupt:
@@ -198,7 +202,7 @@ assert launched.lock_fd == -1
 print("ended", flush=True)
 """,
     )
-    proc = _run(ws, cache, script)
+    proc = _run(ws, staying, script)
     out, err = proc.communicate(timeout=60)
     text = err.decode(errors="replace")
     assert proc.returncode == 0, text

@@ -25,6 +25,7 @@ from psycopg.rows import TupleRow
 
 from dstream.state.lease import LeaseSettings
 from tests.crash.harness import read_output
+from tests.relay import FreezableProxy
 from tests.services import require_service, wait_until
 from tests.workspace import dstream_argv
 
@@ -58,7 +59,7 @@ task "{name}" {{
   commit_interval = "{commit_interval}"
   stop_grace = "1s"
   input  {{ provider_path = "dstream-counter"  config {{ interval = {interval}  max_count = {max_count}  checkpoint_every = 10 }} }}
-  output {{ provider_path = "dstream-file"     config {{ path = "out_{name}.jsonl" }} }}
+  output {{ provider_path = "dstream-file"     config {{ path = "{out}" }} }}
 }}
 """  # noqa: E501
 
@@ -73,11 +74,21 @@ def config(
 
 
 def counter(
-    name: str, *, interval: int = 20, max_count: int = 0, commit_interval: str = "200ms"
+    name: str,
+    *,
+    interval: int = 20,
+    max_count: int = 0,
+    commit_interval: str = "200ms",
+    out: str = "",
 ) -> str:
-    """A task block: counter -> out_<name>.jsonl."""
+    """A task block: counter (`max_count` envelopes, 0: no end; `interval` ms apart) ->
+    dstream-file `out` (out_<name>.jsonl by default)."""
     return COUNTER.format(
-        name=name, interval=interval, max_count=max_count, commit_interval=commit_interval
+        name=name,
+        interval=interval,
+        max_count=max_count,
+        commit_interval=commit_interval,
+        out=out or f"out_{name}.jsonl",
     )
 
 
@@ -382,7 +393,7 @@ def released(db: Database) -> bool:
 TAKE_OVER = b"ON CONFLICT (task) DO UPDATE SET owner"
 
 
-# What a standby run logs once it waits for its task.
+# What a standby run logs once it waits for its task (tests/cli's standby tests too).
 WAITING = "taking over when it is free"
 
 
@@ -396,6 +407,46 @@ def holder_and_standby(db: Database, holder: Host, standby: Host, *standby_args:
     wait_until("the holder to take the lease", lambda: held_by(db, holder))
     standby.start("run", TASK, "--standby", *standby_args)
     wait_until("the standby to wait", lambda: waiting(standby))
+
+
+def deliver(host: Host, sig: int) -> None:
+    """Send `sig` and wait until the process took it (no longer pending), so that a
+    second signal is a second delivery, not merged into the first."""
+    host.signal(sig)
+    bit = 1 << (sig - 1)
+
+    def taken() -> bool:
+        try:
+            status = Path(f"/proc/{host.pid}/status").read_text()
+        except OSError:
+            return True  # it ended
+        pending = ("SigPnd", "ShdPnd")
+        masks = [line.split()[1] for line in status.splitlines() if line[:6] in pending]
+        return not any(int(mask, 16) & bit for mask in masks)
+
+    wait_until(f"pid {host.pid} to take signal {sig}", taken)
+
+
+def ends_while_silent(host: Host, proxy: FreezableProxy, signals: tuple[int, ...]) -> int:
+    """Deliver `signals` to a host whose call the frozen proxy holds: it must end while
+    the proxy stays frozen, and say nothing of a crash. Its exit code."""
+    assert proxy.holding(), "nothing of the host is stuck in the proxy: no stall to test"
+    for sig in signals:
+        deliver(host, sig)
+    code = host.wait()  # a hang is a TimeoutExpired here, the proxy still frozen
+    assert proxy.frozen
+    said = (host.root / f"stdout.{host.runs}").read_text() + host.stderr()
+    assert "Traceback" not in said and "error ignored" not in said, said
+    return code
+
+
+def registration_expired(dsn: str, table: str, owner: str) -> bool:
+    """Whether the agent `owner`'s registration has run out (the others count it out)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            f"SELECT expires_at <= now() FROM {table}_agents WHERE agent = %s", (owner,)
+        ).fetchone()
+    return bool(row and row[0])
 
 
 def streaming(db: Database, since: int) -> bool:

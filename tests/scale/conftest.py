@@ -1,6 +1,7 @@
 """A state table per scale test, so tests sharing the session's PostgreSQL
-(tests/conftest.py) never see each other's leases, and the test's own reads of it;
-its hosts and the relay between them and PostgreSQL, cleaned up at teardown."""
+(tests/conftest.py) never see each other's leases, and the test's own reads of it
+(`database`; `db`, of task TASK); its hosts and the relay between them and PostgreSQL,
+cleaned up at teardown."""
 
 from __future__ import annotations
 
@@ -31,6 +32,12 @@ def database(table: str) -> Iterator[Callable[..., Database]]:
             return opened.enter_context(contextlib.closing(Database(dsn, table, task)))
 
         yield open_database
+
+
+@pytest.fixture
+def db(pg_server: PostgresServer, database: Callable[..., Database]) -> Database:
+    """The task's state on the session's PostgreSQL, read directly (not through a proxy)."""
+    return database(pg_server.dsn)
 
 
 @pytest.fixture

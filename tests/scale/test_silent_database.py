@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Callable
 
-import psycopg
 import pytest
 
 from dstream.errors import ExitCode
@@ -24,8 +22,11 @@ from tests.scale.cluster import (
     Host,
     Hosts,
     config,
+    deliver,
+    ends_while_silent,
     held_by,
     holder_and_standby,
+    registration_expired,
     released,
     streaming,
 )  # fmt: skip
@@ -52,37 +53,6 @@ SIGNALS = pytest.mark.parametrize(
 )
 
 
-def deliver(host: Host, sig: int) -> None:
-    """Send `sig` and wait until the process took it (no longer pending), so that a
-    second signal is a second delivery, not merged into the first."""
-    host.signal(sig)
-    bit = 1 << (sig - 1)
-
-    def taken() -> bool:
-        try:
-            status = Path(f"/proc/{host.pid}/status").read_text()
-        except OSError:
-            return True  # it ended
-        pending = ("SigPnd", "ShdPnd")
-        masks = [line.split()[1] for line in status.splitlines() if line[:6] in pending]
-        return not any(int(mask, 16) & bit for mask in masks)
-
-    wait_until(f"pid {host.pid} to take signal {sig}", taken)
-
-
-def ends_while_silent(host: Host, proxy: FreezableProxy, signals: tuple[int, ...]) -> int:
-    """Deliver `signals` to a host whose call the frozen proxy holds: it must end while
-    the proxy stays frozen, and say nothing of a crash. Its exit code."""
-    assert proxy.holding(), "nothing of the host is stuck in the proxy: no stall to test"
-    for sig in signals:
-        deliver(host, sig)
-    code = host.wait()  # a hang is a TimeoutExpired here, the proxy still frozen
-    assert proxy.frozen
-    said = (host.root / f"stdout.{host.runs}").read_text() + host.stderr()
-    assert "Traceback" not in said and "error ignored" not in said, said
-    return code
-
-
 @pytest.fixture
 def standby_pair(
     hosts: Hosts, pg_server: PostgresServer, proxy: FreezableProxy, table: str
@@ -92,12 +62,6 @@ def standby_pair(
     marking = executable(holder.root.parent / "marking-output", MARKING_OUTPUT)
     standby = hosts("b", config(proxy.dsn(), table, 6, 1, output=str(marking)))
     return holder, standby
-
-
-@pytest.fixture
-def db(pg_server: PostgresServer, database: Callable[..., Database]) -> Database:
-    """The task's state on the session's PostgreSQL, read directly (not through the proxy)."""
-    return database(pg_server.dsn)
 
 
 def start_waiting(db: Database, holder: Host, standby: Host, proxy: FreezableProxy) -> None:
@@ -158,19 +122,15 @@ def test_signals_end_an_agent_cut_off_from_its_database(
     assert ends_while_silent(agent, proxy, signals) == code, agent.stderr()
 
 
-def registration_expired(dsn: str, table: str, owner: str) -> bool:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute(
-            f"SELECT expires_at <= now() FROM {table}_agents WHERE agent = %s", (owner,)
-        ).fetchone()
-    return bool(row and row[0])
-
-
 def test_an_agent_told_to_stop_while_cut_off_does_not_join_again(
     pg_server: PostgresServer, table: str, db: Database, proxy: FreezableProxy, agent: Host
 ) -> None:
     agent.start("agent", "--json")
-    lease = wait_until("the agent to take the task", lambda: held_by(db, agent) and db.lease())
+    # Streaming (its checkpoint read and a new one stored), not only holding the lease:
+    # a task cut off before it read its checkpoint fails (StateUnreachable), exit 1.
+    wait_until("the agent to stream", lambda: held_by(db, agent) and db.checkpoint())
+    lease = db.lease()
+    assert lease is not None
     proxy.freeze()
     wait_until(
         "the others to count the agent out",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Callable
 
 import psycopg
 import pytest
@@ -22,8 +21,16 @@ from dstream.errors import DstreamError, ExitCode
 from dstream.state.lease import LeaseSettings
 from dstream.state.postgres import PostgresStore
 from tests.relay import FreezableProxy
-from tests.scale.cluster import Database, Host, Hosts, config, held_by, streaming
-from tests.scale.test_silent_database import deliver, registration_expired
+from tests.scale.cluster import (
+    Database,
+    Host,
+    Hosts,
+    config,
+    ends_while_silent,
+    held_by,
+    registration_expired,
+    streaming,
+)
 from tests.services import PostgresServer, wait_until
 
 # The bytes of a checkpoint write's fence (state/lease.py, LeaseTable.fence): freezing
@@ -39,24 +46,6 @@ RENEW = 3.0
 # A run's wait for its committer (the write held) lasts up to its stop_grace: longer than
 # the 3 s after a forced stop, the task is left behind.
 LONG_GRACE = "30s"
-
-
-@pytest.fixture
-def db(pg_server: PostgresServer, database: Callable[..., Database]) -> Database:
-    """The task's state on the session's PostgreSQL, read directly (not through the proxy)."""
-    return database(pg_server.dsn)
-
-
-def _stopped_while_silent(host: Host, proxy: FreezableProxy, *signals: int) -> int:
-    """Deliver `signals` while the proxy holds a call of the host; its exit code, which
-    must come while the proxy is still frozen."""
-    assert proxy.holding(), "nothing of the host waits on the proxy: no silence to test"
-    for sig in signals:
-        deliver(host, sig)
-    code = host.wait()
-    assert proxy.frozen
-    assert "Traceback" not in host.stderr()
-    return code
 
 
 def _run_frozen_in_a_write(
@@ -77,7 +66,7 @@ def test_a_task_left_behind_keeps_its_counters_and_says_why(
     db: Database, proxy: FreezableProxy, hosts: Hosts, table: str
 ) -> None:
     host = _run_frozen_in_a_write(db, proxy, hosts, table, "--json", grace=LONG_GRACE)
-    code = _stopped_while_silent(host, proxy, signal.SIGTERM, signal.SIGTERM)
+    code = ends_while_silent(host, proxy, (signal.SIGTERM, signal.SIGTERM))
     assert code == ExitCode.TERMINATED, host.stderr()
     task = host.summary()["tasks"][0]
     assert (task["outcome"], task["stopped_by"]) == ("interrupted", "SIGTERM"), task
@@ -96,7 +85,7 @@ def test_the_summary_of_a_task_left_behind_says_what_it_did_and_why(
     db: Database, proxy: FreezableProxy, hosts: Hosts, table: str
 ) -> None:
     host = _run_frozen_in_a_write(db, proxy, hosts, table, grace=LONG_GRACE)
-    code = _stopped_while_silent(host, proxy, signal.SIGTERM, signal.SIGTERM)
+    code = ends_while_silent(host, proxy, (signal.SIGTERM, signal.SIGTERM))
     assert code == ExitCode.TERMINATED, host.stderr()
     lines = host.stderr().splitlines()
     head = next(line for line in lines if line.startswith("task t: "))
@@ -112,7 +101,7 @@ def test_a_run_stopped_on_a_silent_database_records_no_history(
     db: Database, proxy: FreezableProxy, hosts: Hosts, table: str
 ) -> None:
     host = _run_frozen_in_a_write(db, proxy, hosts, table, "--json")
-    assert _stopped_while_silent(host, proxy, signal.SIGTERM) == ExitCode.TERMINATED
+    assert ends_while_silent(host, proxy, (signal.SIGTERM,)) == ExitCode.TERMINATED
     err = host.stderr()
     assert "could not record the run" not in err, err  # no new session was tried
     assert "not recorded in the task's history" in err, err
@@ -142,7 +131,7 @@ def test_an_agent_whose_registration_expired_does_not_leave_the_registry(
     wait_until(
         "the registration to expire", lambda: registration_expired(pg_server.dsn, table, owner)
     )
-    assert _stopped_while_silent(agent, proxy, signal.SIGTERM) == ExitCode.TERMINATED
+    assert ends_while_silent(agent, proxy, (signal.SIGTERM,)) == ExitCode.TERMINATED
     # Leaving could only wait on the silence: the others counted it out already.
     assert "could not leave the registry" not in agent.stderr(), agent.stderr()
     assert "not leaving the registry: its registration expired" in agent.stderr()
@@ -157,7 +146,7 @@ def test_an_agent_drains_its_tasks_at_once_while_its_loop_waits_on_the_database(
     wait_until("the agent to stream", lambda: held_by(db, agent) and streaming(db, 0))
     proxy.freeze(on=HEARTBEAT)  # its loop waits in the renewal of its registration
     wait_until("the heartbeat to wait on the proxy", proxy.holding)
-    assert _stopped_while_silent(agent, proxy, signal.SIGTERM) == ExitCode.TERMINATED
+    assert ends_while_silent(agent, proxy, (signal.SIGTERM,)) == ExitCode.TERMINATED
     lines = agent.stderr().splitlines()
     stopped = next(i for i, line in enumerate(lines) if "t/input: stop signal received" in line)
     # Drained on the signal, not when the lease's deadline (7 s away at least) or the
