@@ -50,6 +50,9 @@ def test_an_output_killed_by_a_second_signal_is_said_to_be(ws: Workspace) -> Non
     ), error
     assert "longer stop_grace" not in error["hint"], error
     assert "no checkpoint is stored" in error["hint"], error
+    # On the file state the run is recorded all the same: a local write, no wait.
+    runs = orjson.loads(ws.run("runs", "t", "--json").stdout)
+    assert [r["result"] for r in runs["runs"]] == ["interrupted"], runs
 
 
 @pytest.mark.timeout(120)

@@ -13,6 +13,7 @@ from typing import Callable
 
 import pytest
 
+from dstream.runtime.monitor import Monitor
 from tests.runtime.conftest import metrics_address, scrape
 from tests.services import wait_until
 from tests.workspace import Workspace
@@ -89,3 +90,13 @@ def test_a_waiting_standby_logs_that_it_waits_not_that_it_starts(ws: Workspace) 
     progress = lines[-1]
     assert progress.startswith("dstream: task t: standby, waiting for the lease"), lines
     assert "envelopes" not in progress, progress  # a waiting standby moves nothing
+
+
+def test_a_task_a_reload_removed_leaves_the_process_healthy() -> None:
+    """A standby of t1 and t4 whose reload removed t4 streams t1 on: /healthz stays 200
+    (a probe would kill the pod), as a failed task does not."""
+    monitor = Monitor(["t1", "t4"], standby=True)
+    monitor.tasks["t4"].detach("removed")
+    assert monitor.healthy
+    monitor.tasks["t1"].detach("failed")
+    assert not monitor.healthy

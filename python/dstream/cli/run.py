@@ -195,18 +195,20 @@ def _record(project: Project, summaries: list[RunSummary]) -> None:
 
 
 def _unrecordable(project: Project) -> str:
-    """Why recording the run cannot be tried, or "": a new session would only wait out
-    its connect timeout on a database that did not answer this process's last call, and
-    a forced stop ends at once (runtime/signals.py)."""
+    """Why recording the run cannot be tried, or "": on the postgres state, a new session
+    could wait out its connect timeout, which a forced stop must not (it ends at once:
+    runtime/signals.py), and would on a database that did not answer this process's last
+    call. The file state's history is a local write: always kept."""
+    if project.state.backend != "postgres" or not project.state.dsn:
+        return ""
     from dstream.runtime.signals import stop_was_forced
 
     if stop_was_forced():
         return "the stop was forced"
-    if project.state.backend == "postgres" and project.state.dsn:
-        from dstream.state.lease import Answers  # only a database can stop answering
+    from dstream.state.lease import Answers  # only a database can stop answering
 
-        if Answers(project.state.dsn).silent:
-            return "the state database did not answer the run's last call"
+    if Answers(project.state.dsn).silent:
+        return "the state database did not answer the run's last call"
     return ""
 
 

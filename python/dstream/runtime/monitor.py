@@ -126,6 +126,7 @@ class Monitor:
 
     @property
     def healthy(self) -> bool:
-        """Every task runs, waits on standby or completed (a probe must not kill a
-        standby, nor a process whose tasks ended well)."""
-        return all(t.running or t.standby or t.state == "completed" for t in self.tasks.values())
+        """Every task runs, waits on standby, completed or was removed by a reload (a
+        probe must not kill a standby, nor a process whose tasks ended well)."""
+        ended_well = ("completed", "removed")
+        return all(t.running or t.standby or t.state in ended_well for t in self.tasks.values())
