@@ -88,7 +88,7 @@ def test_a_waiting_standby_logs_that_it_waits_not_that_it_starts(ws: Workspace) 
     finally:
         _stop(standby, holder)
     progress = lines[-1]
-    assert progress.startswith("dstream: task t: standby, waiting for the lease"), lines
+    assert progress.startswith("dstream: task t: standby, waiting for the run that holds the task"), lines
     assert "envelopes" not in progress, progress  # a waiting standby moves nothing
 
 

@@ -124,10 +124,11 @@ class ProgressLog:
         for name, task in self.monitor.tasks.items():
             if task.standby:  # it moves nothing yet: its rates count from the take-over
                 self._previous[name] = (now, {})
-                # The holder was logged when it began to wait; status names the current one.
+                # The holder was logged when it began to wait (a lease on the postgres
+                # state, a run lock on the file state: `status` names a lease's holder).
                 out.append(
-                    f"task {name}: standby, waiting for the lease another run holds "
-                    f"(`dstream status {name}` names it)"
+                    f"task {name}: standby, waiting for the run that holds the task to give "
+                    "it up (the log named it when the wait began)"
                 )
                 continue
             if not task.running:
