@@ -4,7 +4,8 @@ Every command is a module exposing `add_arguments(parser)` and
 `execute(args, view) -> int`, registered with its one-line help in COMMANDS below. Only the module
 of the command being run is imported, so `dstream --help` stays fast. Every command
 accepts `--json` (added here), and every DstreamError becomes a message plus an exit
-code in one place (`_main`); anything else is a crash report and exit 70 (`main`).
+code in one place (`_main`); a stdout whose reader left or that cannot be written is
+one line and exit 1 (`stdout_lost`); anything else is a crash report and exit 70 (`main`).
 """
 
 from __future__ import annotations
@@ -285,8 +286,9 @@ def _check_path(name: str, flag: str, words: list[str]) -> None:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """The error boundary: a DstreamError is a message and its exit code (in _main); any
-    other exception is a bug: one line naming a crash report, exit 70. That includes an
+    """The error boundary: a DstreamError is a message and its exit code (in _main); a
+    stdout nobody reads or that cannot be written, one line and exit 1 (`stdout_lost`);
+    any other exception is a bug: one line naming a crash report, exit 70. That includes an
     exception that ended any other thread (a task's, a pipe reader's): the command's own
     exit status cannot be trusted after it."""
     import threading

@@ -23,8 +23,8 @@ class _TaskNames(argparse.Action):
         values: object,
         option_string: object = None,
     ) -> None:
-        names = values if isinstance(values, list) else []
-        setattr(namespace, self.dest, list(dict.fromkeys(names)))
+        assert isinstance(values, list)  # nargs="*"
+        setattr(namespace, self.dest, list(dict.fromkeys(values)))
 
 
 def add_task_names(parser: argparse.ArgumentParser, text: str) -> None:

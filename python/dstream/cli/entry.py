@@ -90,9 +90,7 @@ def defer_signals() -> None:
     A SIGINT the process was started to ignore (a shell's background job) stays ignored."""
     global _deferring
     _deferring = True
-    if _signal.getsignal(_signal.SIGINT) is not _signal.SIG_IGN:
-        _signal.signal(_signal.SIGINT, _note)
-    _signal.signal(_signal.SIGTERM, _note)
+    hold_signals()
 
 
 def raise_deferred() -> None:
@@ -111,8 +109,9 @@ def raise_deferred() -> None:
 
 
 def hold_signals() -> None:
-    """The command is ending on a signal: another one now could only break its last
-    message off with a traceback (a double Ctrl-C), so from here they are only noted."""
+    """SIGINT (unless ignored) and SIGTERM are only noted from now on: while the command
+    starts (defer_signals), and once it ends on a signal (another one could only break
+    its last message off with a traceback: a double Ctrl-C)."""
     if _signal.getsignal(_signal.SIGINT) is not _signal.SIG_IGN:
         _signal.signal(_signal.SIGINT, _note)
     _signal.signal(_signal.SIGTERM, _note)
