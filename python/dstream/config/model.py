@@ -138,6 +138,11 @@ class MetricsSpec:
 PORTS = range(0, 65536)  # 0: a free port, picked by the system and logged
 
 
+def url_host(host: str) -> str:
+    """`host` as a URL (or a host:port) writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 def parse_addr(addr: str) -> tuple[str, int]:
     """HOST:PORT of the metrics endpoint, from the metrics block or --metrics-addr (an
     empty HOST is 127.0.0.1, [v6] brackets are dropped); ValueError saying what is

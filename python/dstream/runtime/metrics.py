@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Optional
 
-from dstream.config.model import Location, parse_addr
+from dstream.config.model import Location, parse_addr, url_host
 from dstream.errors import ConfigError, DstreamError, UsageError
 from dstream.runtime.monitor import Monitor
 
@@ -273,8 +273,7 @@ class MetricsServer:
             raise _error(
                 f"cannot serve metrics on {addr}: {why}", _bind_hint(exc, port), location
             ) from None
-        shown = f"[{host}]" if ":" in host else host  # as a URL writes it
-        self.address = f"{shown}:{self.server.server_address[1]}"
+        self.address = f"{url_host(host)}:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> MetricsServer:

@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from dstream.config.model import url_host
 from dstream.providers.queues.leftovers import CannotList, Marked, read_mark
 
 Pika = Any  # Any: pika's URLParameters ships no type information
@@ -24,13 +25,8 @@ def management_url_for(amqp_url: str) -> str:
     (15671 over TLS for amqps), as the plugin listens by default."""
     parts = urllib.parse.urlsplit(amqp_url)
     tls = parts.scheme == "amqps"
-    host = _in_url(parts.hostname or "localhost")
+    host = url_host(parts.hostname or "localhost")
     return f"{'https' if tls else 'http'}://{host}:{15671 if tls else 15672}"
-
-
-def _in_url(host: str) -> str:
-    """`host` as a URL writes it: an IPv6 address in brackets."""
-    return f"[{host}]" if ":" in host else host
 
 
 class ManagementApi:
@@ -43,7 +39,7 @@ class ManagementApi:
             if parts.username
             else params.credentials.password
         )
-        netloc = _in_url(parts.hostname or "")
+        netloc = url_host(parts.hostname or "")
         self.where = f"{parts.scheme}://{netloc}" + (f":{parts.port}" if parts.port else "")
         self.base = self.where + parts.path.rstrip("/")
         self.vhost = params.virtual_host
