@@ -88,7 +88,8 @@ def test_a_waiting_standby_logs_that_it_waits_not_that_it_starts(ws: Workspace) 
     finally:
         _stop(standby, holder)
     progress = lines[-1]
-    assert progress.startswith("dstream: task t: standby, waiting for the run that holds the task"), lines
+    waiting = "dstream: task t: standby, waiting for the run that holds the task"
+    assert progress.startswith(waiting), lines
     assert "envelopes" not in progress, progress  # a waiting standby moves nothing
 
 
