@@ -84,19 +84,22 @@ COMMAND = '{"command":"run","config":{},"protocol":1,"task":"first","role":"outp
 COLD = {"DSTREAM_WARM_START": "0"}  # every run starts as the first one after an edit
 
 
-def sh_project(directory: Path) -> tuple[Path, str]:
-    """The two scripts, the FIFO the output reports on and a dstream.hcl wiring them."""
+def sh_project(directory: Path, sink_text: str = SINK, command: str = COMMAND) -> tuple[Path, str]:
+    """The two scripts, the FIFO the output reports on and a dstream.hcl wiring them;
+    and the shell pipe of the same two, the output given `command` first (the line
+    dstream would write it). `sink_text`: another output reporting on `{fifo}` as SINK
+    does (benches/bench_legacy_output.py)."""
     directory.mkdir(parents=True, exist_ok=True)
     fifo = directory / "arrived"
     if not fifo.exists():
         os.mkfifo(fifo)
     source, sink = directory / "input.sh", directory / "output.sh"
     source.write_text(SH_INPUT)
-    sink.write_text(SINK.replace("{fifo}", f"'{fifo}'"))
+    sink.write_text(sink_text.replace("{fifo}", f"'{fifo}'"))
     for path in (source, sink):
         path.chmod(0o755)
     write_project(directory, "first", str(source), "", str(sink), "")
-    direct = f"{{ echo '{COMMAND}'; '{source}'; }} | '{sink}'"
+    direct = f"{{ echo '{command}'; '{source}'; }} | '{sink}'"
     return fifo, direct
 
 
