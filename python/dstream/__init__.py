@@ -6,11 +6,18 @@ newline-delimited JSON envelopes between them (see docs/protocol.md).
 
 from __future__ import annotations
 
+import _signal
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, Optional, Union
+
     from dstream.errors import DstreamError
 
-__all__ = ["DstreamError", "__version__"]
+    # A signal's handler as _signal gives it: a function, SIG_DFL or SIG_IGN.
+    Handler = Union[Callable[[int, object], object], int]
+
+__all__ = ["DstreamError", "HeldSignals", "__version__", "hold_signals"]
 
 __version__: str  # read on first use (below), not on import
 
@@ -35,3 +42,69 @@ def __getattr__(name: str) -> object:
     value = found.version if found is not None else "0+unknown"  # a source tree, no metadata
     globals()["__version__"] = value
     return value
+
+
+# -- signals held ------------------------------------------------------------------------
+# The one way dstream keeps SIGINT and SIGTERM from breaking something off half-way: the
+# console script's start (cli/entry.py) and a warm start's stop (dstream/warm). It lives
+# here because the entry holds them before it imports anything else of dstream (the warm
+# start included), and the warm start, a lower layer, cannot import the entry: a module
+# of its own would be one more file to find and read on every command's start (issue 22).
+# `_signal` is the C half of `signal`, which the interpreter has loaded before any of this.
+
+
+class HeldSignals:
+    """SIGINT and SIGTERM noted, not handled, from `hold_signals` until `release` (which
+    may never come: a command that ends on a signal holds them to its end)."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[int, Handler] = {}  # each held signal's handler before
+        self.came: list[int] = []  # the signals that came while held, in order
+        self._releasing = False
+
+    def _note(self, signum: int, frame: object) -> None:
+        if self._releasing:  # its handler is being put back: the signal is that handler's
+            _handle(signum, self.handlers[signum])
+        else:
+            self.came.append(signum)
+
+    def release(self, handlers: Optional[dict[int, Handler]] = None) -> None:
+        """Give each held signal its handler back, or the one `handlers` names for it."""
+        if handlers is not None:
+            self.handlers = {signum: handlers[signum] for signum in self.handlers}
+        self._releasing = True
+        for signum, handler in self.handlers.items():
+            _signal.signal(signum, handler)
+
+    def deliver(self) -> None:
+        """Handle the first signal that came while held as its handler does now (which
+        may raise): after `release`."""
+        if self.came:
+            _handle(self.came[0], self.handlers[self.came[0]])
+
+
+def hold_signals() -> HeldSignals:
+    """Hold SIGTERM, and SIGINT unless the process was started to ignore it (a shell's
+    background job: it stays ignored). Outside the main thread nothing is held: no
+    handler can be set there, and none interrupts that thread."""
+    held = HeldSignals()
+    try:
+        for signum in (_signal.SIGINT, _signal.SIGTERM):
+            handler = _signal.getsignal(signum)
+            if handler is None or (signum == _signal.SIGINT and handler == _signal.SIG_IGN):
+                continue  # None: a handler not set from Python, which cannot be put back
+            _signal.signal(signum, held._note)
+            held.handlers[signum] = handler
+    except ValueError:  # not the main thread: nothing was held
+        pass
+    return held
+
+
+def _handle(signum: int, handler: Handler) -> None:
+    """`signum` handled as `handler` does: called, or its default action (SIG_DFL, with
+    that in place), or nothing (SIG_IGN)."""
+    if callable(handler):
+        handler(signum, None)
+    elif handler == _signal.SIG_DFL:
+        _signal.signal(signum, handler)
+        _signal.raise_signal(signum)

@@ -15,15 +15,8 @@ import importlib
 import os
 import sys
 
-from dstream.cli.entry import (
-    Terminated,
-    defer_signals,
-    drop_stdout,
-    hold_signals,
-    open_closed_streams,
-    raise_deferred,
-    resume_collector,
-)
+from dstream import hold_signals
+from dstream.cli.entry import Terminated, drop_stdout, raise_deferred, resume_collector
 from dstream.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -37,6 +30,7 @@ from dstream.errors import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any, NoReturn, Optional
 
     from _typeshed import SupportsWrite
@@ -104,7 +98,46 @@ class RawDescriptionHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpForm
 class Parser(argparse.ArgumentParser):
     """argparse's, but a mistake on the command line is a UsageError like any other: one
     error block with a hint (one JSON document with --json) and exit 2, from the same
-    place as every other error (`_main`). Its sub-commands' parsers are of this class too."""
+    place as every other error (`_main`). Its sub-commands' parsers are of this class too.
+
+    Flags are written in full, as Terraform's are: argparse took a prefix of one flag
+    for that flag, and `run --reset` was the destructive `--reset-state`. An unknown
+    flag's hint names the flag it may have meant instead (`_unknown_hint`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def _get_option_tuples(self, option_string: str) -> list[tuple[Any, ...]]:
+        # The flags a word that is none may stand for. allow_abbrev leaves a single-dash
+        # flag's prefixes on in Python 3.11 (`fmt -c` was `-check`, `plan -detailed`
+        # `-detailed-exitcode`): only a single-letter flag with its value attached
+        # (`-ldebug`) or others after it (`-qt`) is kept.
+        found = super()._get_option_tuples(option_string)
+        return [option for option in found if option[1] == option_string[:2]]
+
+    def parse_args(  # type: ignore[override]
+        self, args: Optional[Sequence[str]] = None, namespace: Optional[argparse.Namespace] = None
+    ) -> argparse.Namespace:
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            raise UsageError(
+                f"unrecognized arguments: {' '.join(unknown)}",
+                hint=self._unknown_hint(unknown, parsed),
+            )
+        return parsed
+
+    def _unknown_hint(self, unknown: list[str], parsed: argparse.Namespace) -> str:
+        """Where the flags are listed, after the flag the first unknown one may have
+        meant: among those of this parser and of the action it was given."""
+        parser = _chosen_action(self, parsed)
+        listed = f"`{parser.prog} --help` lists what it takes"
+        flags = list(dict.fromkeys([*parser._option_string_actions, *self._option_string_actions]))
+        for word in unknown:
+            meant = _meant(word.partition("=")[0], flags)
+            if meant:
+                return f"{meant} {listed}"
+        return listed
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, hint=f"`{self.prog} --help` lists what it takes")
@@ -113,6 +146,31 @@ class Parser(argparse.ArgumentParser):
         # argparse's hides a failed write: help nobody read would end in exit 0.
         if message:
             (file or sys.stderr).write(message)
+
+
+def _chosen_action(parser: Parser, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the action `parsed` names (`state show`), else `parser` itself."""
+    for action in parser._actions:  # argparse lists a command's actions only here
+        if isinstance(action, argparse._SubParsersAction):
+            name = getattr(parsed, action.dest, None)
+            if isinstance(name, str) and name in action.choices:
+                return action.choices[name]
+    return parser
+
+
+def _meant(word: str, flags: list[str]) -> str:
+    """What an unknown flag may have meant ("" when nothing is near): the flags it is the
+    beginning of (an abbreviation), else the nearest one (a misspelling). A lone
+    `-x` is no abbreviation: `fmt -c` is the config flag fmt does not take."""
+    if not word.startswith("-"):
+        return ""
+    began = [flag for flag in flags if flag.startswith(word)] if len(word) > 2 else []
+    if began:
+        named = [f"`{flag}`" for flag in began]
+        listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} or {named[-1]}"
+        return f"did you mean {listed}? flags are written in full;"
+    guess = nearest(word, flags)
+    return f"did you mean `{guess}`?" if guess else ""
 
 
 def _top_parser() -> argparse.ArgumentParser:
@@ -180,13 +238,20 @@ def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     help_ = COMMANDS[name][1]
     module = load_command(name)
     parser = Parser(prog=f"dstream {name}", description=help_, formatter_class=HelpFormatter)
+    add_command_arguments(parser, module)
+    return parser, module
+
+
+def add_command_arguments(parser: argparse.ArgumentParser, module: Any) -> None:
+    """What the command `module` takes, on its `parser`: the global flags, the module's
+    own arguments, and the log flags again on each of its actions' parsers (`providers
+    list -l debug`). The completion script is made from the same (cli/completion.py)."""
     add_global_arguments(parser, json=takes_json(module))
     module.add_arguments(parser)
     for action in parser._actions:  # argparse lists a command's actions only here
-        if isinstance(action, argparse._SubParsersAction):  # `providers list -l debug`
+        if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
                 _add_logging_arguments(sub, keep_earlier=True)
-    return parser, module
 
 
 # Global flags the original accepted before the command too: name -> takes a value.
@@ -287,7 +352,7 @@ def _check_path(name: str, flag: str, words: list[str]) -> None:
 
 def main(argv: Optional[list[str]] = None) -> int:
     """The error boundary: a DstreamError is a message and its exit code (in _main); a
-    stdout nobody reads or that cannot be written, one line and exit 1 (`stdout_lost`);
+    stdout nobody reads or that cannot be written, one line and exit 1 (`_os_error`);
     any other exception is a bug: one line naming a crash report, exit 70. That includes an
     exception that ended any other thread (a task's, a pipe reader's): the command's own
     exit status cannot be trusted after it."""
@@ -309,18 +374,45 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise crashed[0]
         return code
     except KeyboardInterrupt as exc:  # before the command's own boundary was up (parsing)
-        hold_signals()
+        hold_signals()  # to the end: a second one (a double Ctrl-C) would break it off
         from dstream.cli.view import View
 
         return _interrupted(exc, View(json=wants_json))
-    except BrokenPipeError:  # `dstream list | head`: stdout's reader left; no bug
-        return stdout_lost(EXIT_FAILURE)
     except OSError as exc:
-        if _stdout_failing():  # `> /dev/full`: no bug either
-            return stdout_lost(EXIT_FAILURE, exc)
-        return _crashed(exc, wants_json)
+        return _os_error(exc, wants_json)
     except Exception as exc:
         return _crashed(exc, wants_json)
+
+
+def _os_error(exc: OSError, wants_json: bool) -> int:
+    """An OSError at the boundary is no bug when a standard stream failed: stdout's
+    reader left (`| head`: a BrokenPipeError) or stdout cannot be written (`> /dev/full`),
+    one line and exit 1 (`stdout_lost`); stderr's reader left, exit 1 and nothing said
+    (nothing can be). Which pipe broke is asked of the streams, not read from the error:
+    a BrokenPipeError from a provider's pipe or a socket that a bug let through is that
+    bug's, a crash report."""
+    if isinstance(exc, BrokenPipeError):
+        if _reader_left(sys.stdout):
+            return stdout_lost(EXIT_FAILURE)
+        if _reader_left(sys.stderr):
+            return EXIT_FAILURE
+    elif _stdout_failing():
+        return stdout_lost(EXIT_FAILURE, exc)
+    return _crashed(exc, wants_json)
+
+
+def _reader_left(stream: object) -> bool:
+    """Whether `stream` is a pipe or socket whose reader has left: a write to it fails
+    with EPIPE, and its descriptor polls as failed (a pipe) or hung up (a socket)."""
+    import select
+
+    try:
+        fd = stream.fileno()  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, OSError):  # none, closed, or no descriptor
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def _crashed(exc: BaseException, wants_json: bool) -> int:
@@ -391,7 +483,7 @@ def _main(words: list[str]) -> int:
         view.error(missing)
         return missing.exit_code
     except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM (Terminated)
-        hold_signals()
+        hold_signals()  # to the end: a second one (a double Ctrl-C) would break it off
         return _interrupted(exc, view)
 
 
@@ -474,10 +566,8 @@ def stdout_lost(code: int, exc: Optional[OSError] = None) -> int:
 
 
 def run() -> None:
-    """The `dstream` command: cli/entry.py's console script, or `python -m dstream.cli.app`
-    (which starts here: the entry did these two first)."""
-    defer_signals()
-    open_closed_streams()
+    """The `dstream` command, once cli/entry.py has started it (the console script, or
+    `python -m dstream.cli.app`, below): run, then exit with its code."""
     try:
         code = main()
     except SystemExit as exc:  # argparse's after --help, whose text _exit still flushes
@@ -523,4 +613,8 @@ def _exit(code: int) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    run()
+    # `python -m dstream.cli.app`: started as the console script is, by the one function
+    # that does it; the command then runs from this module imported as dstream.cli.app.
+    from dstream.cli.entry import run as start
+
+    start(warm=False)

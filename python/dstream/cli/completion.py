@@ -25,16 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def full_parser() -> argparse.ArgumentParser:
-    """One parser with every command as a sub-parser, built by the commands' own code."""
-    from dstream.cli.app import COMMANDS, add_global_arguments, load_command, takes_json
+    """One parser with every command as a sub-parser, built by the commands' own code
+    (app.add_command_arguments) and of their class (app.Parser: flags in full)."""
+    from dstream.cli.app import COMMANDS, Parser, add_command_arguments, load_command
 
-    parser = argparse.ArgumentParser(prog="dstream")
+    parser = Parser(prog="dstream")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_, description=help_)
-        module = load_command(name)
-        add_global_arguments(sub, json=takes_json(module))
-        module.add_arguments(sub)
+        add_command_arguments(sub, load_command(name))
     return parser
 
 

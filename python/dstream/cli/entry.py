@@ -16,7 +16,8 @@ before a run's providers start. A cycle the start left behind is kept, not colle
 ~200 objects in a one-task run.
 
 Nothing here imports more than the interpreter has loaded before it (`_signal` is the C
-half of `signal`, as in dstream/warm): this is the start path of every command.
+half of `signal`, as in dstream/warm) and the package itself (which holds the signals:
+dstream/__init__.py says why): this is the start path of every command.
 """
 
 from __future__ import annotations
@@ -26,15 +27,33 @@ import gc
 import os
 import sys
 
+from dstream import HeldSignals, hold_signals
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
 _paused = False
 
 
-def run() -> None:
+def run(*, warm: bool = True) -> None:
+    """The `dstream` console script, and `python -m dstream.cli.app` (cli/app.py) with
+    `warm` False: a warm start neither starts nor is kept there, for the tests run
+    dstream that way and each of their runs starts as the first (tests/workspace.py)."""
     global _paused
     defer_signals()  # first: from here a signal ends the command the documented way
     open_closed_streams()  # before anything opens a file (the warm start does)
     gc.disable()
     _paused = True
+    if warm:
+        _warm_start()
+    from dstream.cli.app import run as run_command
+
+    run_command()
+
+
+def _warm_start() -> None:
+    """Start the run's providers from a snapshot when there is one (dstream/warm)."""
     from dstream import warm
 
     try:
@@ -44,11 +63,8 @@ def run() -> None:
     except Exception as exc:  # a bug in it: the run starts as always, and says so
         warm.abandon()
         warm.failure = exc
-    if _pending:  # a signal came while it started: what it started stops now
-        warm.abandon()
-    from dstream.cli.app import run as run_command
-
-    run_command()
+    if _start is not None and _start.came:  # a signal came while it started: what it
+        warm.abandon()  # started stops now
 
 
 def resume_collector() -> None:
@@ -73,48 +89,30 @@ def terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
-_pending: list[int] = []  # the signals that came while they were deferred
-_deferring = False
-
-
-def _note(signum: int, frame: object) -> None:
-    _pending.append(signum)
+_start: Optional[HeldSignals] = None  # SIGINT and SIGTERM held while the command starts
 
 
 def defer_signals() -> None:
     """From the console script's first line until the command's error boundary is up
-    (`raise_deferred`, called there), SIGINT and SIGTERM are only noted. Raised before,
-    in the middle of an import, SIGINT was a raw traceback and SIGTERM (its default) a
-    silent death, with no JSON document for --json. Deferred, they end the command at
-    the boundary as they do later: a few tens of milliseconds after they came at most.
-    A SIGINT the process was started to ignore (a shell's background job) stays ignored."""
-    global _deferring
-    _deferring = True
-    hold_signals()
+    (`raise_deferred`, called there), SIGINT and SIGTERM are only noted (dstream's
+    HeldSignals). Raised before, in the middle of an import, SIGINT was a raw traceback
+    and SIGTERM (its default) a silent death, with no JSON document for --json.
+    Deferred, they end the command at the boundary as they do later: a few tens of
+    milliseconds after they came at most. A SIGINT the process was started to ignore (a
+    shell's background job) stays ignored."""
+    global _start
+    _start = hold_signals()
 
 
 def raise_deferred() -> None:
     """SIGINT raises KeyboardInterrupt again and SIGTERM Terminated, and the first of
     those that came while deferred is raised now. Nothing when they were not deferred
     (code that calls `cli.app.main` itself keeps its handlers)."""
-    global _deferring
-    if not _deferring:
-        return
-    _deferring = False
-    if _signal.getsignal(_signal.SIGINT) is _note:
-        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
-    _signal.signal(_signal.SIGTERM, terminate)
-    if _pending:
-        raise Terminated if _pending[0] == _signal.SIGTERM else KeyboardInterrupt
-
-
-def hold_signals() -> None:
-    """SIGINT (unless ignored) and SIGTERM are only noted from now on: while the command
-    starts (defer_signals), and once it ends on a signal (another one could only break
-    its last message off with a traceback: a double Ctrl-C)."""
-    if _signal.getsignal(_signal.SIGINT) is not _signal.SIG_IGN:
-        _signal.signal(_signal.SIGINT, _note)
-    _signal.signal(_signal.SIGTERM, _note)
+    global _start
+    held, _start = _start, None
+    if held is not None:
+        held.release({_signal.SIGINT: _signal.default_int_handler, _signal.SIGTERM: terminate})
+        held.deliver()
 
 
 # -- standard streams -----------------------------------------------------------------

@@ -28,9 +28,10 @@ Here: launching and taking over; `key` says what decides a start and whether it 
 unchanged; `child` forks, feeds and ends the providers.
 
 Imports: the interpreter's own modules (os, marshal, _thread) and small C modules
-(_sha256, fcntl, select, _signal, time, atexit), dstream's cache directory and the Rust
-core: nothing of dstream's layers (protocol.frames alone would cost ~0.5 ms here, so
-the one name it needs has a twin, child.ENV_COMMIT_FD); typing only for the type checker.
+(_sha256, fcntl, select, time, atexit), the package's held signals (dstream/__init__.py),
+dstream's cache directory and the Rust core: nothing of dstream's layers
+(protocol.frames alone would cost ~0.5 ms here, so the one name it needs has a twin,
+child.ENV_COMMIT_FD); typing only for the type checker.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import _thread
 import marshal
 import os
 
+from dstream import hold_signals
 from dstream.warm.child import (
     Child,
     close_child,
@@ -198,41 +200,19 @@ class Launched:
 
 
 def uninterrupted(call: Callable[[], None]) -> None:
-    """`call()` with SIGINT and SIGTERM only noted until it returns, then passed to the
-    handlers they had: a stop of what a warm start started must not break off half-way,
-    its providers half killed, their pipes and the run lock open (a second Ctrl-C made
-    a traceback of it at exit: chaos report, item 2). A signal that comes before the
-    handlers are swapped raises there, with nothing begun; one that comes as they are
-    put back goes to its own handler. Outside the main thread no handler interrupts
+    """`call()` with SIGINT and SIGTERM held (dstream's HeldSignals) until it returns,
+    then handed to the handlers they had: a stop of what a warm start started must not
+    break off half-way, its providers half killed, their pipes and the run lock open (a
+    second Ctrl-C made a traceback of it at exit: chaos report, item 2). A signal that
+    comes before they are held raises there, with nothing begun; one that comes as they
+    are put back goes to its own handler. Outside the main thread no handler interrupts
     anything, and none can be set."""
-    import _signal
-
-    came: list[int] = []
-    swapped: dict[int, Callable[[int, object], object]] = {}
-    restoring = False
-
-    def note(signum: int, frame: object) -> None:
-        if restoring:  # its handler is being put back: it is that handler's
-            swapped[signum](signum, frame)
-        else:
-            came.append(signum)
-
+    held = hold_signals()
     try:
-        try:
-            for signum in (_signal.SIGINT, _signal.SIGTERM):
-                handler = _signal.getsignal(signum)
-                if callable(handler):  # SIG_IGN and SIG_DFL raise nothing here
-                    swapped[signum] = handler
-                    _signal.signal(signum, note)
-        except ValueError:  # not the main thread: nothing was swapped
-            swapped.clear()
         call()
     finally:
-        restoring = True
-        for signum, handler in swapped.items():
-            _signal.signal(signum, handler)
-    if came:  # the first one, as it would have been handled
-        swapped[came[0]](came[0], None)
+        held.release()
+    held.deliver()
 
 
 _launched: Optional[Launched] = None

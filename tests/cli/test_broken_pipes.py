@@ -1,0 +1,79 @@
+"""A BrokenPipeError at the error boundary (cli/app.py `main`) is stdout's reader gone
+only when stdout's reader is in fact gone (docs/cli.md): one from another pipe (a
+provider's stdin, a socket) that a bug let through is that bug's crash report, and one
+from stderr (its reader left) ends the command with exit 1 and nothing said, as
+nothing can be. (stdout's own: test_closed_streams.py.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dstream.cli.app import STDOUT_LOST
+from tests.cli import scenarios
+from tests.workspace import CliResult, Workspace, environ
+
+# `dstream version` whose command writes to a pipe whose reader left, as a write to a
+# provider that exited would, and lets the BrokenPipeError through: a bug.
+ANOTHER_PIPE = """
+import os, sys
+from dstream.cli import version
+
+def execute(args, view):
+    read, write = os.pipe()
+    os.close(read)
+    os.write(write, b"{}\\n")  # BrokenPipeError: the provider's pipe, not stdout
+
+version.execute = execute
+sys.argv = ["dstream", "version"]
+from dstream.cli.entry import run
+run()
+"""
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_a_crash(ws: Workspace, tmp_path: Path) -> None:
+    env = {**ws.env, "XDG_STATE_HOME": str(tmp_path / "state")}
+    done = subprocess.run(
+        [sys.executable, "-c", ANOTHER_PIPE], cwd=ws.root, env=environ(env),
+        capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    stderr = done.stderr.decode()
+    assert done.returncode == 70, stderr
+    assert STDOUT_LOST not in stderr, stderr
+    assert stderr.startswith("error: internal error (BrokenPipeError)"), stderr
+    (report,) = (tmp_path / "state" / "dstream").glob("crash-*.txt")
+    assert "in execute\nBrokenPipeError" in report.read_text()  # where it came from
+
+
+def _stderr_nobody_reads(ws: Workspace, *args: str) -> CliResult:
+    """`dstream ARGS` with stderr on a pipe whose reader left, stdout read."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            ws.command(*args), cwd=ws.root, env=environ(ws.env),
+            stdout=subprocess.PIPE, stderr=write, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    return CliResult(list(args), done.returncode, done.stdout, b"")
+
+
+@pytest.mark.parametrize("argv", [["lint"], ["run", "t"]], ids=" ".join)
+def test_a_stderr_nobody_reads_fails_the_command_and_is_no_crash(
+    ws: Workspace, tmp_path: Path, argv: list[str]
+) -> None:
+    """lint's error block and run's summary go to stderr: its reader left, the command
+    cannot say what it found or did; exit 1, and no crash report (it is no bug)."""
+    if argv == ["lint"]:
+        scenarios.config_error(ws)
+    else:
+        scenarios.counter_file(ws)
+    ws.env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    done = _stderr_nobody_reads(ws, *argv)
+    assert done.returncode == 1
+    assert not list(tmp_path.rglob("crash-*.txt"))
