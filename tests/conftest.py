@@ -4,6 +4,7 @@ environment its workspace gets, by overriding `workspace_env`)."""
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -14,6 +15,16 @@ from tests import containers
 from tests.containers import Podman, Registry
 from tests.services import PostgresServer, postgres
 from tests.workspace import NO_COLOR, Workspace
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite stops the commands it starts with SIGINT, as a user's Ctrl-C does. Run
+    as a shell's background job (`pytest ... &`, `nohup`), the suite was started with
+    SIGINT ignored, and every command it starts would inherit that and ignore it too
+    (as dstream means to: docs/delivery.md); a handler of its own here gives them the
+    default instead, so the tests check dstream and not how the suite was launched."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
