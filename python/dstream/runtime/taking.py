@@ -157,7 +157,10 @@ def take_all(
             return True
         held: Optional[tuple[Takes, AlreadyRunning]] = None
         try:
-            if not waiting.still_blocked(store, pending):
+            blocked = waiting.still_blocked(store, pending)
+            if stopping(pending):  # came while that read waited: no take-over try now
+                break
+            if not blocked:
                 held = take_each(store, pending)
                 if held is None:
                     if stopping(pending):
