@@ -60,8 +60,8 @@ def test_an_input_that_closes_its_stdout_but_runs_on_fails_the_run(ws: Workspace
     # Nobody asked for a stop: the warning does not speak of one.
     assert "did not stop" not in done.stderr, done.stderr
     assert (
-        "input './input.sh' did not exit within stop_grace (1 s) after the end of its "
-        "stream, killing it" in done.stderr
+        "input './input.sh' did not exit within stop_grace (1 s) after output "
+        "'./output.sh' exited, killing it" in done.stderr
     ), done.stderr
 
 

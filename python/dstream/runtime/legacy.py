@@ -26,7 +26,7 @@
   output that answers later still gets the checkpoints after its answer, and one that
   refuses later is no output without a handshake.
 - An output that refuses (its first line is an error status) fails the run before the
-  bridge hears of it (pipeline._read_output), so the pump, stopped, forwards nothing to
+  bridge hears of it (streaming.OutputReader), so the pump, stopped, forwards nothing to
   it; the refusal is its answer, and the run says nothing else of it: no warning that
   it does not acknowledge checkpoints, no "cannot resume".
 """

@@ -1,4 +1,6 @@
-"""A provider as a running process: start, handshake, read, signal, reap.
+"""A provider as a running process: start, handshake, read, signal, reap. What is
+read of its pipes is runtime/pipes.py's; its spawn, signals, waits and kills are
+runtime/child.py's.
 
 Providers run in their own session and process group (a terminal's Ctrl-C reaches
 dstream only, which then stops them in the contract's order), and every signal goes to
@@ -11,13 +13,9 @@ setpriv(1) in front of the provider where the host has one (runtime/spawn.py say
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
-import select
 import signal
-import subprocess
-import threading
 import time
 
 from dstream import logs
@@ -26,39 +24,22 @@ from dstream.errors import Interrupted, ProviderError, ProviderRefused
 from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
 from dstream.records import record
+from dstream.runtime.child import ChildProcess, spawn
 from dstream.runtime.describe import remember  # what a provider says of itself, kept
-from dstream.runtime.forked import ForkedProcess
-from dstream.runtime.launch import child_setup, provider_env
+from dstream.runtime.launch import provider_env
+from dstream.runtime.pipes import STOP_POLL, LineReader, StderrRelay
 from dstream.runtime.resolve import resolve
 from dstream.runtime.spawn import execs_directly, pdeathsig_prefix
-from dstream.runtime.watchdog import watchdog
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import IO, Callable, Optional, Protocol, Union
+    from typing import IO, Callable, Optional
+
+    from dstream.runtime.child import ProcessHandle
 
     # (task, role, raw stderr line) -> None; dstream.logs decides how it is shown.
     LogSink = Callable[[str, str, str], None]
-
-    class ProcessHandle(Protocol):
-        """What a ProviderProcess drives: a subprocess.Popen, or a container that behaves
-        like one (runtime/container.py; its pid is the container id until the engine names
-        the process)."""
-
-        @property
-        def pid(self) -> Union[int, str]: ...
-        @property
-        def stdin(self) -> Optional[IO[bytes]]: ...
-        @property
-        def stdout(self) -> Optional[IO[bytes]]: ...
-        @property
-        def stderr(self) -> Optional[IO[bytes]]: ...
-        @property
-        def returncode(self) -> Optional[int]: ...
-        def poll(self) -> Optional[int]: ...
-        def wait(self, timeout: Optional[float] = None) -> int: ...
-        def send_signal(self, sig: int) -> None: ...
 
 
 KILL_WAIT = 1.0  # seconds to reap a provider sent SIGKILL (a run's stop: runtime/stopping.py)
@@ -78,10 +59,7 @@ HOST_ENV_HINT = (
     'from the host goes in its block as inherit_env = ["NAME"] (docs/migrating.md)'
 )
 
-STDERR_TAIL_LINES = 20
-MAX_STDERR_LINE = 64 * 1024
 STDERR_DRAIN = 0.5  # seconds to wait for an exited provider's last stderr lines
-STOP_POLL = 0.1  # seconds between two looks at a stop request while waiting for a line
 
 
 def ended(code: Optional[int]) -> str:
@@ -140,7 +118,7 @@ def _stream(stream: Optional[IO[bytes]]) -> IO[bytes]:
     return stream
 
 
-class ProviderProcess:
+class ProviderProcess(ChildProcess):
     """One started provider. `label` names it in every message ("input 'dstream-pg'")."""
 
     def __init__(
@@ -152,13 +130,9 @@ class ProviderProcess:
         task_name: str = "",
         log_sink: LogSink = default_log_sink,
     ) -> None:
-        self.popen = popen
-        # dstream's own child (not a container client): signalled as a group, reaped here
-        self.own_child = isinstance(popen, (subprocess.Popen, ForkedProcess))
-        self._group = popen.pid if isinstance(popen.pid, int) else 0  # pgid == pid
+        super().__init__(popen)
         self.role = role
         self.label = label
-        self.pid = popen.pid
         self.features: frozenset[str] = frozenset()
         self.legacy = False
         # Write end of the commit-notice channel of an input's run (contract section 4),
@@ -168,20 +142,8 @@ class ProviderProcess:
         self.host_env_only = False  # Prepared's: its block passes no env, no inherit_env
         self.executable: Optional[str] = None  # what was started (not for a container)
         self.handshake_bytes = 0  # stream offset where data starts, for frame errors
-        self._buf = bytearray()
-        self._stdout_eof = False
-        self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
-        self._log_sink = log_sink
-        self._task_name = task_name
-        self._stderr_thread = threading.Thread(
-            target=self._forward_stderr, name=f"{role}-stderr", daemon=True
-        )
-        self._stderr_thread.start()
-
-    @property
-    def child_pid(self) -> Optional[int]:
-        """The provider's pid when it is dstream's own child (not a container client)."""
-        return self.popen.pid if self.own_child else None  # type: ignore[return-value]
+        self._stdout = LineReader(_stream(popen.stdout), label)
+        self._stderr = StderrRelay(_stream(popen.stderr), log_sink, task=task_name, role=role)
 
     # -- stdin -------------------------------------------------------------------------
     @property
@@ -231,53 +193,15 @@ class ProviderProcess:
         *,
         stopping: Optional[Callable[[], bool]] = None,
     ) -> Optional[bytes]:
-        """The next stdout line without its newline (nor a "\r" before it); None at EOF.
-        A line longer than `limit` is a ProviderError, as a frame is one for the pump,
-        however it arrived. Raises TimeoutError, and Interrupted once `stopping()` says
-        the run was asked to stop (checked every STOP_POLL seconds)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        scanned = 0  # a long line is searched once, not again with every chunk
-        while True:
-            nl = self._buf.find(b"\n", scanned)
-            scanned = len(self._buf)
-            if nl >= 0:
-                line = bytes(self._buf[:nl])
-                del self._buf[: nl + 1]
-                return self._within(line.rstrip(b"\r"), limit)
-            if self._stdout_eof:
-                if self._buf:
-                    line = bytes(self._buf)
-                    self._buf.clear()
-                    return self._within(line, limit)
-                return None
-            if len(self._buf) > limit + 1:  # (one more: the "\r" of a "\r\n")
-                raise self._too_long(limit)
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            wait = remaining if stopping is None else min(remaining or STOP_POLL, STOP_POLL)
-            ready, _, _ = select.select([self.stdout_fd], [], [], wait)
-            if not ready:
-                if stopping is not None and stopping():
-                    raise stopped_starting(self.label)
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError
-                continue
-            chunk = os.read(self.stdout_fd, 1 << 16)
-            if chunk:
-                self._buf += chunk
-            else:
-                self._stdout_eof = True
+        """The next stdout line (pipes.LineReader.read_line: None at EOF, a line longer
+        than `limit` a ProviderError). Raises TimeoutError, and Interrupted once
+        `stopping()` says the run was asked to stop (checked every STOP_POLL seconds)."""
+        check_stop = None if stopping is None else lambda: self._check_stop(stopping)
+        return self._stdout.read_line(timeout, limit, check_stop=check_stop)
 
-    def _within(self, line: bytes, limit: int) -> bytes:
-        if len(line) > limit:
-            raise self._too_long(limit)
-        return line
-
-    def _too_long(self, limit: int) -> ProviderError:
-        return ProviderError(
-            f"{self.label} wrote a line longer than {limit} bytes",
-            provider=self.label,
-            hint="raise max_frame_size in the task",
-        )
+    def _check_stop(self, stopping: Callable[[], bool]) -> None:
+        if stopping():
+            raise stopped_starting(self.label)
 
     def close_stdout(self) -> None:
         """Stop reading the provider's stdout: a write it is blocked in (on a full pipe,
@@ -287,14 +211,11 @@ class ProviderProcess:
 
     def preload(self, data: bytes, eof: bool) -> None:
         """What a warm start already read of stdout (runtime/warmplan.py), first."""
-        self._buf[0:0] = data
-        self._stdout_eof = self._stdout_eof or eof
+        self._stdout.preload(data, eof)
 
     def take_buffered(self) -> bytes:
         """Bytes read past the handshake line: they belong to the data stream."""
-        data = bytes(self._buf)
-        self._buf.clear()
-        return data
+        return self._stdout.take_buffered()
 
     def handshake(
         self, timeout: float, *, stopping: Optional[Callable[[], bool]] = None
@@ -342,124 +263,23 @@ class ProviderProcess:
             )
         if result.is_legacy:
             self.legacy = True
-            self._buf[0:0] = line + b"\n"
+            self._stdout.preload(line + b"\n", eof=False)  # the line is data
         else:
             self.features = result.features
             self.handshake_bytes = len(line) + 1
         return result
 
     # -- stderr ------------------------------------------------------------------------
-    def _forward_stderr(self) -> None:
-        stream = _stream(self.popen.stderr)
-        try:
-            while True:
-                raw = stream.readline(MAX_STDERR_LINE)
-                if not raw:
-                    break
-                text = raw.decode("utf-8", "replace").rstrip("\r\n")
-                if not text:
-                    continue
-                self._tail.append(text)
-                # The line is kept in the tail; a sink that fails drops it, but the
-                # reading goes on: a provider whose stderr pipe fills blocks for ever.
-                with contextlib.suppress(OSError, ValueError):
-                    self._log_sink(self._task_name, self.role, text)
-        except (OSError, ValueError):
-            pass  # the pipe itself: closed or gone
-
     def stderr_tail(self, settle: float = 0.0) -> list[str]:
         """The last stderr lines. `settle`: a provider that just reported failure is
         given that long to exit, so the lines it wrote on its way out are included."""
         if settle:
             self.wait(settle)
         if self.popen.poll() is not None:
-            self._stderr_thread.join(timeout=1.0)
-        return list(self._tail)
+            self._stderr.join(timeout=1.0)
+        return self._stderr.tail()
 
-    # -- lifetime ----------------------------------------------------------------------
-    def poll(self) -> Optional[int]:
-        return self.popen.poll()
-
-    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
-        if timeout:
-            exited = self._wait_exit(timeout)
-            if exited is False:
-                return None
-            if exited:
-                timeout = None  # reap it now, without Popen's polling
-        try:
-            return self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def _wait_exit(self, timeout: float) -> Optional[bool]:
-        """Wait up to `timeout` for the process to exit, on a pidfd (Linux 5.3+): it is
-        readable the moment the process exits, where Popen.wait(timeout) polls in sleeps
-        growing to 50 ms. True: it exited; False: it did not in time; None: no pidfd."""
-        pidfd_open = getattr(os, "pidfd_open", None)
-        if pidfd_open is None or not self.own_child:
-            return None
-        if self.popen.poll() is not None:  # reaped: its pid may belong to another process
-            return True
-        try:
-            fd = pidfd_open(self.popen.pid)
-        except OSError:
-            return None
-        try:
-            ready, _, _ = select.select([fd], [], [], timeout)
-        finally:
-            os.close(fd)
-        return bool(ready)
-
-    def signal(self, sig: int) -> None:
-        # Not poll(): reaping here would take the exit status the pump may still read
-        # (a torn last line); an exited, unreaped leader keeps its group's pgid.
-        if self.popen.returncode is not None:
-            return
-        try:
-            if self.own_child and hasattr(os, "killpg"):
-                os.killpg(self._group, sig)  # the provider and anything it started
-            else:
-                self.popen.send_signal(sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def kill_group(self) -> None:
-        """SIGKILL the provider's process group even after the provider itself exited:
-        what it started dies with it."""
-        if not (self.own_child and hasattr(os, "killpg")):
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._group, signal.SIGKILL)
-        watchdog.forget(self._group)
-
-    def exited(self) -> bool:
-        """Whether the provider has exited, without reaping it (its pid stays its own,
-        and the pump can still read how it ended)."""
-        if self.popen.returncode is not None:
-            return True
-        if not self.own_child or not hasattr(os, "waitid"):
-            return self.popen.poll() is not None
-        try:
-            info = os.waitid(os.P_PID, self._group, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return True
-        return info is not None
-
-    def terminate(self) -> None:
-        self.signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        self.signal(signal.SIGKILL)
-
-    def stop(self, grace: float) -> Optional[int]:
-        """SIGTERM, wait up to `grace`, then SIGKILL. Returns the exit code."""
-        if self.poll() is None:
-            self.terminate()
-            if self.wait(grace) is None:
-                self.kill()
-        return self.wait(5)
-
+    # -- lifetime (signals, waits: child.ChildProcess) --------------------------------
     def kill_and_close(self) -> None:
         """SIGKILL, reaped within KILL_WAIT, then closed: its pipes, and what it started."""
         self.kill()
@@ -473,7 +293,7 @@ class ProviderProcess:
             self.kill_group()
             # Its last stderr lines are shown before dstream goes on (and maybe exits);
             # bounded, as something it started may still hold the pipe open.
-            self._stderr_thread.join(timeout=STDERR_DRAIN)
+            self._stderr.join(timeout=STDERR_DRAIN)
         self.close_commit_channel()
         for stream in (self.popen.stdin, self.popen.stdout):
             try:
@@ -538,7 +358,7 @@ def prepare_provider(
 def start_provider(prepared: Prepared, *, log_sink: LogSink = default_log_sink) -> ProviderProcess:
     """Start a provider as `prepared` says and write its command line (contract section
     1). Its stderr lines go to `log_sink`."""
-    return _attach(prepared, *_spawn(prepared), log_sink=log_sink)
+    return _attach(prepared, *spawn(prepared), log_sink=log_sink)
 
 
 def start_providers(
@@ -552,7 +372,7 @@ def start_providers(
     spawned: list[tuple[Prepared, ProcessHandle, Optional[int]]] = []
     try:
         for one in prepared:
-            spawned.append((one, *_spawn(one)))
+            spawned.append((one, *spawn(one)))
     except BaseException:
         for one, popen, commit_fd in spawned:
             proc = ProviderProcess(
@@ -562,50 +382,6 @@ def start_providers(
             proc.kill_and_close()
         raise
     return [_attach(*each, log_sink=log_sink) for each in spawned]
-
-
-def _spawn(prepared: Prepared) -> tuple[ProcessHandle, Optional[int]]:
-    """The provider's process, and the write end of its commit-notice channel if any."""
-    label, env = prepared.label, dict(prepared.env)
-    notices: Optional[tuple[int, int]] = None
-    if prepared.image:
-        from dstream.runtime.container import start_container
-
-        popen: ProcessHandle = start_container(
-            prepared.image, env=env, name=f"dstream-{prepared.task}-{prepared.role}"
-        )
-    else:
-        # An input's run gets the commit-notice channel: a pipe whose read end it
-        # inherits, named in the environment (contract section 4).
-        notices = os.pipe() if prepared.notices else None
-        if notices is not None:
-            env[frames.ENV_COMMIT_FD] = str(notices[0])
-        watchdog.ready()
-        try:
-            popen = subprocess.Popen(
-                prepared.prefix + prepared.argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                cwd=prepared.cwd,
-                start_new_session=True,
-                preexec_fn=None if prepared.prefix else child_setup(os.getpid()),
-                pass_fds=notices[:1] if notices else (),
-            )
-        except OSError as exc:
-            if notices is not None:
-                os.close(notices[1])
-            raise ProviderError(
-                f"could not start {label}: {exc.strerror or exc}",
-                provider=label,
-                hint="check that the file is an executable for this platform",
-            ) from exc
-        finally:
-            if notices is not None:
-                os.close(notices[0])
-        watchdog.watch(popen.pid)  # its session is its process group: pgid == pid
-    return popen, notices[1] if notices is not None else None
 
 
 def _attach(

@@ -72,14 +72,18 @@ class Deadline:
         self.at: Optional[float] = None  # monotonic; set at the first stop
         self.began: Optional[float] = None  # monotonic: when the stop began
         self.why = f"stop_grace ({grace:g} s) ran out"
+        self.since = "the end of its stream"  # what it counts from when no stop asked for it
         self.brought_forward = False  # bound() set `at` and `why`
         self.forced: set[str] = set()
         # A second interrupt killed some of them, before the deadline could.
         self.second_signal = False
 
-    def start(self) -> None:
+    def start(self, since: Optional[str] = None) -> None:
+        """Begin the deadline now, unless it began already; `since`: what it counts from,
+        for the warning of a provider killed at it when nobody asked for a stop."""
         if self.began is None:
             self.began = time.monotonic()
+            self.since = since or self.since
         if self.at is None:
             self.at = self.began + self.grace
 
@@ -135,11 +139,12 @@ class Deadline:
 
     def _failed(self, why: str) -> str:
         """What a provider killed now did not do: stop, when a stop was asked (or a lost
-        lease brought the deadline forward); else its stream ended or broke, nobody asked
-        for a stop, and it did not exit within stop_grace of that."""
+        lease brought the deadline forward); else its stream ended or broke (or, for the
+        input, the output exited after it), nobody asked for a stop, and it did not exit
+        within stop_grace of that."""
         if self.stop.requests or self.brought_forward:
             return f"did not stop: {why}"
-        return f"did not exit within stop_grace ({self.grace:g} s) after the end of its stream"
+        return f"did not exit within stop_grace ({self.grace:g} s) after {self.since}"
 
     def join_time(self) -> float:
         """How long a helper thread may still take: to the deadline (and a little), or

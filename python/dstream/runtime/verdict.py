@@ -1,5 +1,5 @@
 """What the end of a run means: the pump's result and each provider's exit code turned
-into errors (or none). Decisions only: stopping and reaping are runtime/pipeline.py's.
+into errors (or none). Decisions only: stopping and reaping are runtime/ending.py's.
 
 A provider's exit code is its failure unless dstream stopped or killed it. An output
 fails also, whatever its code, when it left the stream before its end (what it did not
@@ -151,22 +151,53 @@ def unacknowledged_error(out: ProviderProcess, checkpoint: bytes) -> ProviderErr
     )
 
 
-def input_exit_error(
-    inp: ProviderProcess, outcome: Outcome, code: Optional[int], *, stopped: bool
-) -> Optional[ProviderError]:
+@record
+class InputEnd:
+    """What the pipeline saw of the input's end, for input_exit_error."""
+
+    outcome: Outcome  # how the pump's stream ended
+    code: Optional[int]  # its exit code (None: unknown)
+    stopped: bool  # a stop was asked for: its SIGTERM then says so, not that it failed
+    killed: bool  # dstream killed it (the stop deadline, a second interrupt, a lingering input)
+    delivered: bool  # the output took the whole stream and confirmed it
+    stop_grace: float  # the task's, which a lingering input outlived
+
+
+def input_exit_error(inp: ProviderProcess, end: InputEnd) -> Optional[ProviderError]:
     """The input failed when it exited non-zero for a reason of its own: not by the
-    SIGTERM of a stop (`stopped`), nor on the broken pipe of a stream that broke."""
-    if outcome != "eof":
+    SIGTERM of a stop, nor on the broken pipe of a stream that broke. Killed by dstream,
+    it failed only when nobody asked for a stop after it closed its stdout: it did not
+    end by itself (docs/protocol.md, section 7). Killed at a stop's deadline, or after a
+    stream that broke (whose error is the run's), it did not fail of its own."""
+    if end.killed:
+        return _lingered(inp, end) if end.outcome == "eof" and not end.stopped else None
+    if end.outcome != "eof":
         expected: tuple[int, ...] = BROKEN_STREAM_EXITS
     else:
-        expected = STOPPED_EXITS if stopped else ()
-    if code in (0, None) or code in expected:
+        expected = STOPPED_EXITS if end.stopped else ()
+    if end.code in (0, None) or end.code in expected:
         return None
     return ProviderError(
-        f"{inp.label} {ended(code)}",
+        f"{inp.label} {ended(end.code)}",
         provider=inp.label,
         stderr_tail=inp.stderr_tail(),
         hint="everything it wrote before exiting was delivered; see its stderr",
+    )
+
+
+def _lingered(inp: ProviderProcess, end: InputEnd) -> ProviderError:
+    """An input that closed its stdout, ending the stream, and ran on until dstream
+    killed it at the deadline that followed (stop_grace after the output's end, unless
+    the run failed before)."""
+    what = "was delivered" if end.delivered else "was sent to the output"
+    return ProviderError(
+        f"{inp.label} closed its stdout but did not exit within stop_grace "
+        f"({end.stop_grace:g} s): dstream killed it",
+        provider=inp.label,
+        stderr_tail=inp.stderr_tail(),
+        hint=f"everything it wrote {what}; an input ends by exiting once its stdout "
+        "is closed (docs/protocol.md, section 7): see its stderr, or raise stop_grace "
+        "in the task if it needs longer to exit",
     )
 
 

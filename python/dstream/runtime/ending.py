@@ -1,0 +1,208 @@
+"""The end of one run (runtime/pipeline.py's TaskRun): once the stream ended, the
+output is let finish, both providers are reaped (killed when they outlive their time),
+how they exited is judged (runtime/verdict.py decides) and the run's outcome settled.
+Also how a run ends that never began to stream: stopped while starting, or failed."""
+
+from __future__ import annotations
+
+import time
+
+from dstream import logs
+from dstream.runtime import verdict
+from dstream.runtime.process import KILL_WAIT, ProviderProcess
+from dstream.runtime.streaming import SUPERVISE_TICK
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import threading
+    from typing import Optional
+
+    from dstream._core import Outcome, PumpResult
+    from dstream.runtime.pipeline import TaskRun
+
+
+def finish(run: TaskRun, result: Optional[PumpResult], threads: list[threading.Thread]) -> None:
+    """The stream ended: note what the pump saw, stop and reap both providers, judge
+    how they exited and settle the run's outcome."""
+    outcome = verdict.outcome_of(result)
+    _note_pump_result(run, outcome, result)
+    in_code, out_code = _drain(run, outcome, threads)
+    run.summary.exit_codes = {"input": in_code, "output": out_code}
+    _judge_exits(run, outcome, in_code, out_code)
+    _settle(run, outcome)
+
+
+def _note_pump_result(run: TaskRun, outcome: Outcome, result: Optional[PumpResult]) -> None:
+    """A torn last line becomes a note; an invalid frame or a pump failure an error."""
+    inp = run.providers()[0]
+    note = verdict.torn_note(result)
+    if note is not None:
+        logs.log.warning("task %s: %s: %s", run.task.name, inp.label, note)
+        run.summary.notes.append(note)
+    if outcome == "invalid_frame":
+        assert result is not None
+        run.errors.insert(0, verdict.invalid_frame_error(result, inp))
+    elif outcome == "io_error":
+        run.errors.append(verdict.pump_failure(result))
+
+
+def _drain(
+    run: TaskRun, outcome: Outcome, threads: list[threading.Thread]
+) -> tuple[Optional[int], Optional[int]]:
+    """Let the output finish what it got, reap both providers and join the reader
+    threads. Returns the (input, output) exit codes."""
+    inp, out = run.providers()
+    if outcome != "eof":
+        # Nothing reads the input any more: SIGTERM says why, and closing its stdout
+        # frees a write blocked on the full pipe, so it exits now, not after grace.
+        inp.terminate()
+        inp.close_stdout()
+    # The output gets EOF and finishes: flush, acknowledge, exit 0.
+    out.close_stdin()
+    # After a clean end the output may take flush_timeout to flush; once stopping
+    # was asked for (or the stream broke, or the run failed) it gets stop_grace.
+    if outcome == "eof":
+        run.monitor.waiting = f"waiting for {out.label} to exit after the end of the stream"
+    try:
+        out_code = reap(run, out, "output", patient=outcome == "eof")
+    finally:
+        run.monitor.waiting = None
+    # An input still running now gets stop_grace from the output's end, unless a stop,
+    # a broken stream or a failure began the deadline before (docs/protocol.md, section 7).
+    out_killed = "output" in run.deadline.forced or run.flush_expired
+    since = f"{out.label} {'was killed' if out_killed else 'exited'}"
+    in_code = reap(run, inp, "input", patient=False, since=since)
+    for thread in threads:
+        thread.join(timeout=run.deadline.join_time())
+    return in_code, out_code
+
+
+def _judge_exits(
+    run: TaskRun, outcome: Outcome, in_code: Optional[int], out_code: Optional[int]
+) -> None:
+    """A provider's exit code is its failure unless dstream stopped or killed it; an
+    output also fails by leaving the stream early or not confirming its end, an input
+    by not exiting after it closed its stdout (verdict.input_exit_error)."""
+    inp, out = run.providers()
+    killed = "output" in run.deadline.forced or run.flush_expired
+    end = verdict.OutputEnd(
+        code=out_code,
+        left_early=outcome == "output_closed" or run.output_left,
+        killed=killed,
+        flush_timeout=run.task.flush_timeout if run.flush_expired else None,
+    )
+    error = verdict.output_exit_error(out, end)
+    if error is None and outcome == "eof" and out_code == 0 and not killed:
+        last = verdict.unacknowledged(run.output_handshake, run.tracker)
+        if last is not None:
+            error = verdict.unacknowledged_error(out, last)
+    if error is not None:
+        run.errors.append(error)
+    inp_end = verdict.InputEnd(
+        outcome=outcome,
+        code=in_code,
+        stopped=run.stop.requests > 0,
+        killed="input" in run.deadline.forced,
+        delivered=error is None and not killed,
+        stop_grace=run.task.stop_grace,
+    )
+    error = verdict.input_exit_error(inp, inp_end)
+    if error is not None:
+        run.errors.append(error)
+
+
+def _settle(run: TaskRun, outcome: Outcome) -> None:
+    """Close both providers; the first error, a stop request or nothing: the outcome."""
+    inp, out = run.providers()
+    inp.close()
+    out.close()
+    if run.errors:
+        run.summary.outcome = "failed"
+        run.summary.error = run.errors[0]
+    elif run.stop.requests > 0:
+        _interrupted(run, outcome, out)
+    else:
+        run.summary.outcome = "completed"
+
+
+def _interrupted(run: TaskRun, outcome: Outcome, out: ProviderProcess) -> None:
+    """A stopped run: what reached the output, said truthfully (verdict.interrupted);
+    with no checkpoint stored it cannot resume, and an output killed before it
+    exited is a note of the human summary too."""
+    summary = run.summary
+    stored = summary.last_checkpoint if summary.last_checkpoint is not None else run.state
+    end = verdict.StopEnd(
+        task=run.task.name,
+        output=out.label,
+        stream_ended=outcome == "eof",
+        output_killed="output" in run.deadline.forced or run.flush_expired,
+        second_signal=run.deadline.second_signal,
+        envelopes=int(run.pump.counters().data_frames if run.pump else 0),
+        acknowledged=summary.last_checkpoint,
+        stored=stored,
+    )
+    error = verdict.interrupted(end)
+    error.exit_code = run.stop.exit_code
+    summary.outcome = "interrupted"
+    summary.error = error
+    if stored is None:
+        summary.resumable = False
+    if end.output_killed or not end.stream_ended:
+        summary.notes.append(f"{error.reason}; {error.hint}")
+
+
+def reap(
+    run: TaskRun, proc: ProviderProcess, role: str, *, patient: bool, since: Optional[str] = None
+) -> Optional[int]:
+    """Wait for a provider to exit: up to the task's flush_timeout while `patient`
+    and neither a stop was asked nor the run failed, else until the stop deadline
+    (stop_grace from the first stop request, else from now: the stream broke, the run
+    failed or, for the input, the output ended; `since` says which, for the warning);
+    then it is killed with its group. A second interrupt kills at once."""
+    if not patient:
+        run.deadline.start(since)
+    flush_by = time.monotonic() + run.task.flush_timeout
+    while True:
+        code = proc.wait(SUPERVISE_TICK)
+        if code is not None:
+            return code
+        if patient and run.errors:  # e.g. its stdout broke the rules: no patience
+            patient = False
+            run.deadline.start()
+        if patient and time.monotonic() >= flush_by:
+            logs.log.warning(
+                "task %s: %s did not exit within flush_timeout (%g s) after the end "
+                "of the stream, killing it", run.task.name, proc.label,
+                run.task.flush_timeout,
+            )  # fmt: skip
+            run.flush_expired = True
+            proc.kill()
+            return proc.wait(KILL_WAIT)
+        run.deadline.check(run.pump, {"input": run.input, "output": run.output})
+        if role in run.deadline.forced:
+            proc.kill()
+            return proc.wait(KILL_WAIT)
+
+
+def stop_started(run: TaskRun) -> None:
+    """Stop providers that have not begun to stream as a stop asks: the input gets
+    SIGTERM, the output EOF; what still runs at the stop deadline is killed."""
+    if run.input is not None:
+        run.input.terminate()
+    if run.output is not None:
+        run.output.close_stdin()
+    for proc, role in ((run.input, "input"), (run.output, "output")):
+        if proc is not None:
+            reap(run, proc, role, patient=False)
+    # A warm start's thread may still read the input's stdout, on its way to EOF.
+    if run.warm is None or run.warm.released(KILL_WAIT):
+        for proc in (run.input, run.output):
+            if proc is not None:
+                proc.close()
+
+
+def kill_all(run: TaskRun) -> None:
+    """Kill and close whatever was started (a start that failed)."""
+    for proc in (run.input, run.output):
+        if proc is not None:
+            proc.kill_and_close()

@@ -1,0 +1,152 @@
+"""What dstream reads of a provider's pipes: its stdout as lines (`LineReader`), and
+its stderr relayed to the log line by line, its last lines kept for errors
+(`StderrRelay`). runtime/process.py's ProviderProcess owns one of each."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import select
+import threading
+import time
+
+from dstream.errors import ProviderError
+from dstream.protocol import frames
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Callable, Optional
+
+    from dstream.runtime.process import LogSink
+
+STDERR_TAIL_LINES = 20
+MAX_STDERR_LINE = 64 * 1024
+STOP_POLL = 0.1  # seconds between two looks at a stop request while waiting for a line
+
+
+class LineReader:
+    """A provider's stdout, read as lines, with what was read past the last line kept
+    for the next. `label` names the provider in errors ("input 'dstream-pg'")."""
+
+    def __init__(self, stream: IO[bytes], label: str) -> None:
+        self._stream = stream
+        self._label = label
+        self._buf = bytearray()
+        self._eof = False
+
+    def read_line(
+        self,
+        timeout: Optional[float],
+        limit: int = frames.DEFAULT_MAX_FRAME_SIZE,
+        *,
+        check_stop: Optional[Callable[[], None]] = None,
+    ) -> Optional[bytes]:
+        """The next line without its newline (nor a "\r" before it); None at EOF. A line
+        longer than `limit` is a ProviderError, as a frame is one for the pump, however
+        it arrived. Raises TimeoutError; `check_stop`, called every STOP_POLL seconds
+        while it waits, raises to give up."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        scanned = 0  # a long line is searched once, not again with every chunk
+        while True:
+            nl = self._buf.find(b"\n", scanned)
+            scanned = len(self._buf)
+            if nl >= 0:
+                line = bytes(self._buf[:nl])
+                del self._buf[: nl + 1]
+                return self._within(line.rstrip(b"\r"), limit)
+            if self._eof:
+                return self._rest(limit)
+            if len(self._buf) > limit + 1:  # (one more: the "\r" of a "\r\n")
+                raise self._too_long(limit)
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            wait = remaining if check_stop is None else min(remaining or STOP_POLL, STOP_POLL)
+            if self._fill(wait):
+                continue
+            if check_stop is not None:
+                check_stop()
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError
+
+    def _fill(self, wait: Optional[float]) -> bool:
+        """Read what the pipe holds within `wait` seconds (None: until it holds
+        something); whether it was readable (EOF included)."""
+        fd = self._stream.fileno()
+        ready, _, _ = select.select([fd], [], [], wait)
+        if not ready:
+            return False
+        chunk = os.read(fd, 1 << 16)
+        if chunk:
+            self._buf += chunk
+        else:
+            self._eof = True
+        return True
+
+    def _rest(self, limit: int) -> Optional[bytes]:
+        """At EOF: the unterminated last line, if any."""
+        if not self._buf:
+            return None
+        line = bytes(self._buf)
+        self._buf.clear()
+        return self._within(line, limit)
+
+    def _within(self, line: bytes, limit: int) -> bytes:
+        if len(line) > limit:
+            raise self._too_long(limit)
+        return line
+
+    def _too_long(self, limit: int) -> ProviderError:
+        return ProviderError(
+            f"{self._label} wrote a line longer than {limit} bytes",
+            provider=self._label,
+            hint="raise max_frame_size in the task",
+        )
+
+    def preload(self, data: bytes, eof: bool) -> None:
+        """`data` to be read first (what a warm start already read, a line put back)."""
+        self._buf[0:0] = data
+        self._eof = self._eof or eof
+
+    def take_buffered(self) -> bytes:
+        """Everything read and not yet returned as a line."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        return data
+
+
+class StderrRelay:
+    """A provider's stderr, read to its end on a thread of its own: each line goes to
+    `sink` (dstream.logs decides how it is shown), the last STDERR_TAIL_LINES are kept."""
+
+    def __init__(self, stream: IO[bytes], sink: LogSink, *, task: str, role: str) -> None:
+        self._stream = stream
+        self._sink = sink
+        self._task = task
+        self._role = role
+        self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self._thread = threading.Thread(target=self._forward, name=f"{role}-stderr", daemon=True)
+        self._thread.start()
+
+    def _forward(self) -> None:
+        try:
+            while True:
+                raw = self._stream.readline(MAX_STDERR_LINE)
+                if not raw:
+                    break
+                text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if not text:
+                    continue
+                self._tail.append(text)
+                # The line is kept in the tail; a sink that fails drops it, but the
+                # reading goes on: a provider whose stderr pipe fills blocks for ever.
+                with contextlib.suppress(OSError, ValueError):
+                    self._sink(self._task, self._role, text)
+        except (OSError, ValueError):
+            pass  # the pipe itself: closed or gone
+
+    def join(self, timeout: float) -> None:
+        """Wait up to `timeout` for the last lines (the pipe's end)."""
+        self._thread.join(timeout=timeout)
+
+    def tail(self) -> list[str]:
+        return list(self._tail)

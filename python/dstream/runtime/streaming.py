@@ -1,0 +1,200 @@
+"""A run while its pump streams (runtime/pipeline.py's TaskRun): the calling thread
+supervises (`supervise`: signals, a provider that left, the stop deadline) and a thread
+of its own reads the output's stdout (`OutputReader`: its handshake, acknowledgements,
+lines for the user). How the run ends after that is runtime/ending.py's."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from dstream import logs, warm
+from dstream.config.redact import redact_bytes
+from dstream.errors import DstreamError, ProviderError, ProviderRefused
+from dstream.protocol.messages import parse_handshake
+from dstream.runtime.checkpoints import is_ack, parse_ack
+from dstream.runtime.describe import remember
+from dstream.runtime.process import REFUSAL_HINT
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import threading
+    from typing import Optional
+
+    from dstream._core import Pump
+    from dstream.runtime.checkpoints import CheckpointTracker
+    from dstream.runtime.mailbox import Latest
+    from dstream.runtime.pipeline import TaskRun
+    from dstream.runtime.process import ProviderProcess
+
+SUPERVISE_TICK = 0.1  # seconds between two looks at a provider, a signal, the deadline
+
+
+def supervise(run: TaskRun, pump_thread: threading.Thread) -> None:
+    """Wait for the pump, acting on signals, on a provider that died and on the
+    stop deadline."""
+    inp, out = run.providers()
+    pump = run.pump
+    assert pump is not None
+    handled = 0
+    orphaned: Optional[float] = None  # when the input exited with its stdout still open
+    while pump_thread.is_alive():
+        pump_thread.join(SUPERVISE_TICK)  # returns the moment the stream ends
+        run.legacy.forward_logs()
+        if run.stop.requests > handled:
+            handled = run.stop.requests
+            if handled == 1:
+                # Drain: the input stops, the pump delivers what it still writes.
+                run.deadline.start()
+                inp.terminate()
+            run.stop.event.clear()
+        if not pump_thread.is_alive():
+            break
+        run.deadline.check(pump, {"input": inp, "output": out})
+        if "input" not in run.deadline.forced and run.deadline.input_due():
+            _cut_input(run, inp, out, pump)
+        if out.poll() is not None and not inp.exited():
+            # The output left while the input may still write (the pump may be
+            # waiting on an idle input). Once both exited, the pump ends by itself:
+            # at EOF when the output had everything, on EPIPE when it had not.
+            run.output_left = True
+            pump.stop()
+        elif orphaned is None and inp.exited():
+            orphaned = time.monotonic()
+        elif orphaned is not None and time.monotonic() - orphaned >= run.task.stop_grace:
+            _end_orphaned_stream(run, inp, pump)
+            orphaned = float("inf")  # once
+    pump_thread.join()
+
+
+def _cut_input(run: TaskRun, inp: ProviderProcess, out: ProviderProcess, pump: Pump) -> None:
+    """Half the stop's time is gone and the input's stream is still open: the input
+    is killed and what it wrote is delivered, so that the output gets its EOF with
+    the other half left to flush (it would otherwise be killed with the input, at
+    the deadline, before it ever saw the end of its stdin)."""
+    left = max(0.0, (run.deadline.at or 0.0) - time.monotonic())
+    logs.log.warning(
+        "task %s: %s did not stop within half of stop_grace (%g s): killing it; what "
+        "it wrote is delivered, and %s has the other half (%.1f s) to flush",
+        run.task.name, inp.label, run.task.stop_grace / 2, out.label, left,
+    )  # fmt: skip
+    run.deadline.forced.add("input")
+    inp.kill()
+    pump.end_input()
+
+
+def _end_orphaned_stream(run: TaskRun, inp: ProviderProcess, pump: Pump) -> None:
+    """The input exited stop_grace ago and its stdout is still open: what it started
+    holds it. Its group dies with it; one in a session of its own cannot be reached,
+    so the pump reads what the pipe holds and ends the stream as at EOF."""
+    logs.log.warning(
+        "task %s: %s exited %g s ago, but something it started still holds its "
+        "stdout open: the stream ends with what the input wrote (stop_grace)",
+        run.task.name, inp.label, run.task.stop_grace,
+    )  # fmt: skip
+    inp.kill_group()
+    pump.end_input()
+
+
+def _print_output_line(line: bytes) -> None:
+    out = sys.stdout.buffer
+    out.write(line + b"\n")
+    if sys.stdout.isatty():
+        out.flush()
+
+
+class OutputReader:
+    """The output's stdout, read on a thread of its own (`read`): its handshake,
+    acknowledgements (posted to `acked` for the committer), lines for the user."""
+
+    def __init__(self, run: TaskRun, tracker: CheckpointTracker, acked: Latest) -> None:
+        self._run = run
+        self._tracker = tracker
+        self._acked = acked
+        self._output = run.providers()[1]
+        self._hook = run.hooks.on_output_line or _print_output_line
+
+    def read(self) -> None:
+        run, output = self._run, self._output
+        first = True
+        try:
+            while True:
+                # one size limit for every stream: an ack is as long as its frame was
+                line = output.read_line(None, run.task.max_frame_size)
+                if line is None:
+                    break
+                if first:
+                    first = False
+                    handshake = self._handshake(line)
+                    if handshake is None:
+                        return
+                    if handshake:
+                        continue
+                self._take(line)
+        except DstreamError as exc:
+            run.fail(exc)
+        except (OSError, ValueError) as exc:
+            run.fail(
+                ProviderError(
+                    f"reading from {output.label} failed: {exc}",
+                    hint="its stdout broke off: its own log lines above may say why",
+                )
+            )
+        finally:
+            # Nothing reads its stdout from now on (at EOF, or after a failure or a
+            # refusal): a write it blocks in fails, so it can exit.
+            output.close_stdout()
+            run.legacy.output_closed()  # no first line comes now: nothing waits for one
+            self._acked.close()
+
+    def _handshake(self, line: bytes) -> Optional[bool]:
+        """The output's first line: True when it was its handshake, False when it is
+        data (an original output's), None when it fails the run (reading stops)."""
+        run, output = self._run, self._output
+        handshake = parse_handshake(line, output.label)
+        run.output_handshake = handshake
+        remember(output.executable, handshake)
+        if handshake.is_legacy and run.warm is not None and run.warm.pump is not None:
+            # The pump began before it answered, for a protocol-1 output.
+            run.fail(
+                ProviderError(
+                    f"{output.label} answered as an original provider, after a "
+                    "warm start that began its stream for a protocol-1 one",
+                    provider=output.label,
+                    hint=f"run it again; {warm.ENV_WARM}=0 turns warm starts off",
+                )
+            )
+            warm.forget(os.getcwd(), warm.console_args() or [])
+            return None
+        if handshake.status == "error":
+            # The run fails (and the pump stops) before the bridge hears of
+            # the refusal: the pump, started after, forwards nothing to it.
+            run.fail(
+                ProviderRefused(
+                    f"{output.label} refused to start: {handshake.message}",
+                    provider=output.label,
+                    stderr_tail=output.stderr_tail(settle=1.0),
+                    hint=REFUSAL_HINT,
+                )
+            )
+            run.legacy.output_handshake(handshake)
+            return None
+        run.legacy.output_handshake(handshake)
+        if not handshake.is_legacy:
+            output.features = handshake.features
+            return True
+        output.legacy = True
+        return False
+
+    def _take(self, line: bytes) -> None:
+        """An acknowledgement, posted to the committer; anything else is shown."""
+        if not line.strip():
+            return
+        value = parse_ack(line) if is_ack(line) else None
+        if value is None:
+            self._hook(redact_bytes(line))  # shown to a person: secrets masked
+            return
+        self._acked.post(self._tracker.acknowledge(value))
+        self._run.summary.checkpoints_acknowledged += 1
+        self._run.monitor.acknowledged(value)
