@@ -28,6 +28,7 @@ HEAVY = (
     "dstream.runtime.container",
     "dstream.state.postgres",
     "dstream.state.lease",
+    "dstream.state.keeper",
     "dstream.runtime.metrics",
     "dstream.runtime.progress",
     "dstream.sdk",

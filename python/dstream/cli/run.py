@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import os
 import sys
-import time
 
 from dstream import logs
 from dstream.cli.common import (
@@ -162,56 +161,6 @@ def _above(progress: Progress) -> Callable[[str], None]:
     return say
 
 
-def _record(project: Project, summaries: list[RunSummary]) -> None:
-    """Each task's run in its history (`dstream runs`), from its own start to its own end
-    (a task left behind by a forced stop ends with dstream); a store that cannot take it
-    does not change the run's outcome (the log says why). A task a reload removed while
-    a --standby run waited for it never ran: no run of it to record."""
-    from dstream.errors import DstreamError
-    from dstream.runtime import summary as summary_
-    from dstream.state import open_store
-
-    ran = [s for s in summaries if s.attempts]
-    if not ran:
-        return
-    unrecordable = _unrecordable(project)
-    if unrecordable:
-        logs.log.warning("the run is not recorded in the task's history: %s", unrecordable)
-        return
-    now = time.time()
-    try:
-        with open_store(project.state, project.base_dir) as store:
-            for s in ran:
-                store.add_run(s.task, {
-                    "started_at": s.started_at,
-                    "ended_at": now if s.ended_at is None else s.ended_at,
-                    "envelopes": s.counters.get("data_frames", 0),
-                    "result": "interrupted" if s.stopped_by is not None else s.outcome,
-                    "exit_code": int(summary_.exit_code_of(s)),
-                    "attempts": s.attempts,
-                })  # fmt: skip
-    except DstreamError as exc:
-        logs.log.warning("could not record the run in the task's history: %s", exc)
-
-
-def _unrecordable(project: Project) -> str:
-    """Why recording the run cannot be tried, or "": on the postgres state, a new session
-    could wait out its connect timeout, which a forced stop must not (it ends at once:
-    runtime/signals.py), and would on a database that did not answer this process's last
-    call. The file state's history is a local write: always kept."""
-    if project.state.backend != "postgres" or not project.state.dsn:
-        return ""
-    from dstream.runtime.signals import stop_was_forced
-
-    if stop_was_forced():
-        return "the stop was forced"
-    from dstream.state.lease import Answers  # only a database can stop answering
-
-    if Answers(project.state.dsn).silent:
-        return "the state database did not answer the run's last call"
-    return ""
-
-
 def execute(args: argparse.Namespace, view: View) -> int:
     from dstream import warm
     from dstream.runtime.monitor import Monitor
@@ -287,9 +236,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
             reload=lambda held: _reload(args, view, held),  # SIGHUP
             standby=args.standby,
             prepare=prepare,
+            history=not _builtin_demo(args),  # the demo keeps no state: no history
         )
-        if not _builtin_demo(args):
-            _record(project, summaries)
     again = again_options(args)
     return render(summaries, view, quiet=args.quiet, output_lines=output_lines, again=again)
 

@@ -80,15 +80,13 @@ class _Running:
     stop: Stop = field(default_factory=Stop)
     thread: Optional[threading.Thread] = None
     summary: Optional[RunSummary] = None
-    since: float = field(default_factory=time.time)
+    since: float = field(default_factory=time.time)  # its run's start, left behind too
     handover: str = ""  # why the agent asked it to stop, to run elsewhere (no signal)
 
     def hand_over(self, why: str) -> None:
-        """Ask it to drain, unless it is stopping already (its lease was lost): a second
-        request would force the stop."""
+        """Ask it to drain, unless it is stopping already (its lease was lost)."""
         self.handover = self.handover or why
-        if not self.stop.requests:
-            self.stop.request()
+        self.stop.drain()
 
 
 class Agent:
@@ -158,8 +156,7 @@ class Agent:
         stop asked for meanwhile ends it before the next step (none starts anything)."""
         if self.stopping.is_set():
             return
-        if self.signals.reload.is_set():
-            self.signals.reload.clear()
+        if self.signals.reload_asked():
             self._reload(summaries)
         # A stop asked for during the renewal: no balance, which would take tasks.
         if not self.stopping.is_set() and self._renew(summaries) and not self.stopping.is_set():
@@ -350,7 +347,7 @@ class Agent:
                     self.project, task, self.store, running.stop, self.hooks, monitor,
                     task_prefixes=True,
                 )  # fmt: skip
-                running.summary = run_task(context)
+                running.summary = run_task(context, started_at=running.since)
             except DstreamError as exc:
                 running.summary = RunSummary(task=task.name, outcome="failed", error=exc)
             finally:
@@ -371,7 +368,7 @@ class Agent:
             del self.running[name]
             live = self.monitor.tasks.pop(name, None)
             if running.summary is None:  # it waits on the state database still
-                done.append(left_behind(name, self.signum, live))
+                done.append(left_behind(name, self.signum, running.since, live))
                 continue
             if not running.stop.requests:  # ended by itself: give others a chance
                 self.ended[name] = time.monotonic()
@@ -397,7 +394,9 @@ class Agent:
             if handover and self.signum is None:
                 running.hand_over(handover)
                 continue
-            _drain(running, self.signum)
+            # Not one stopping already: a task handed over stays handed over (not in the
+            # summaries).
+            running.stop.drain(self.signum)
             if running.stop.signum == self.signum:  # not one handed over before
                 stopped.add(name)
         with self.signals.shielded():  # a forced stop loses no summary of the reaping
@@ -419,27 +418,10 @@ class Agent:
             sys.stderr.write(stopping_notice("stopping: draining the agent's tasks", signum))
         for running in list(self.running.values()):
             if requests == 1:
-                _drain(running, signum)
+                running.stop.drain(signum)
             else:
-                _force(running, signum)
+                running.stop.force(signum)
         self.stopping.set()
-
-
-def _drain(running: _Running, signum: Optional[int]) -> None:
-    """Ask a task to drain, for the stop signal `signum`, unless it is stopping already
-    (asked by the signal, handed over, or its lease lost): a second signal's request
-    would force it (Stop.forced), and a task handed over stays handed over (not in the
-    summaries)."""
-    if not running.stop.requests:
-        running.stop.request(signum)
-
-
-def _force(running: _Running, signum: int) -> None:
-    """A second stop signal: the task's providers are killed at once (a stop asked twice
-    by a signal is forced)."""
-    if running.stop.signum is None:  # the first signal did not ask it
-        running.stop.request(signum)
-    running.stop.request(signum)
 
 
 def _handed_over(running: _Running) -> str:

@@ -44,7 +44,6 @@ class TaskMonitor:
         self.last_ack_at: Optional[float] = None
         # What a running task waits for once its stream ended, said in the progress line.
         self.waiting: Optional[str] = None
-        self.first_attached_at: Optional[float] = None  # wall clock: it began to stream
         self._streamed = 0.0  # seconds the ended attempts streamed
         self._attached_at: Optional[float] = None  # monotonic: the current attempt's pump
         self._pump: Optional[Pump] = None
@@ -64,8 +63,6 @@ class TaskMonitor:
             self._pump = pump
             self.state = "running"
             self._attached_at = time.monotonic()
-            if self.first_attached_at is None:
-                self.first_attached_at = time.time()
 
     def detach(self, state: str) -> None:
         """The attempt ended: keep its final counters in the base."""

@@ -13,7 +13,7 @@ import threading
 import time
 
 from dstream import logs
-from dstream.config.model import Project, TaskSpec, definition
+from dstream.config.model import Project, TaskSpec
 from dstream.errors import (
     ConfigError,
     DstreamError,
@@ -25,8 +25,10 @@ from dstream.errors import (
 )
 from dstream.extras import missing_package
 from dstream.records import record
+from dstream.runtime.history import record_run
 from dstream.runtime.monitor import Monitor, add_counters
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop, TaskRun
+from dstream.runtime.reloading import apply_reload, reload_waiting
 from dstream.runtime.signals import (
     Forced,
     StopSignals,
@@ -81,15 +83,18 @@ def _stopper(run: TaskRun, stop: Stop) -> Callable[[LockLost], None]:
     return lost
 
 
-def run_task(context: RunContext) -> RunSummary:
+def run_task(context: RunContext, started_at: Optional[float] = None) -> RunSummary:
     """Run a task, restarting it per its `restart` block after a provider failure. Each
     attempt resumes from the newest stored checkpoint. Stopped before its first attempt
-    (a signal while its lease was being taken), it starts nothing."""
+    (a signal while its lease was being taken), it starts nothing. `started_at`: when
+    its run started (wall clock; default now), its first attempt's start over restarts:
+    the one its caller says of it if it is left behind (signals.left_behind)."""
     task, store, stop, monitor = context.task, context.store, context.stop, context.monitor
     if stop.requests:
         monitor.detach("interrupted")
         return never_started(task.name, "before it started", stop.signum)
-    started_at = time.time()  # its first attempt's start: the record's, over restarts
+    if started_at is None:
+        started_at = time.time()
     counters: CounterDict = {}
     duration = 0.0
     acknowledged = 0
@@ -181,7 +186,12 @@ class _Slot:
         # Its lease (or lock), released as soon as its run ends, not with the others'.
         self.lease = contextlib.ExitStack()
         self.thread: Optional[threading.Thread] = None
+        self.started_at = 0.0  # wall clock: when its thread started, its run's start
         self.done = False  # its run ended: a later signal did not stop it
+        self.abandoned = False  # left behind: the run ended without its thread
+        # Taken by whoever records its run (its thread, or the main thread for a run left
+        # behind): one record per run, also when a thread left behind ends after all.
+        self._recording = threading.Lock()
 
     def release(self) -> None:
         """Give its lease up, unless its thread still runs: it releases the lease itself
@@ -189,6 +199,28 @@ class _Slot:
         a write must stay fenced: the lease expires instead."""
         if self.thread is None or not self.thread.is_alive():
             self.lease.close()
+
+    def to_record(self) -> bool:
+        """Whether the caller records its run: only the first to ask does."""
+        return self._recording.acquire(blocking=False)
+
+
+def _settled(slot: _Slot, signum: Optional[int]) -> RunSummary:
+    """The summary of a slot's run as the run reports and records it, once its run ended
+    (a signal later does not change it): a task a reload removed, or --fail-fast stopped,
+    says so; one a signal (`signum`, the run's first) stopped while it ran says which."""
+    summary = slot.summary or RunSummary(task=slot.task.name, outcome="failed")
+    if slot.removed and summary.outcome == "interrupted":  # stopped by the reload
+        summary.outcome, summary.error = "removed", None
+    elif slot.stopped_by_task is not None and summary.outcome == "interrupted":
+        # Stopped by --fail-fast (a signal that came later only hurried its stop): no
+        # signal's 130. One that failed of its own meanwhile stays failed.
+        failed = slot.stopped_by_task
+        summary.outcome, summary.stopped_by_task = "stopped", failed
+        summary.error = stopped_by_failure(summary.task, failed, summary.error)
+    elif slot.user_stopped and summary.outcome != "completed":  # stopped while it ran
+        summary.stopped_by = signum
+    return summary
 
 
 def _fail_fast(slots: list[_Slot], failed: _Slot) -> None:
@@ -200,8 +232,7 @@ def _fail_fast(slots: list[_Slot], failed: _Slot) -> None:
         if other is failed or other.done or other.user_stopped or other.stopped_by_task:
             continue
         other.stopped_by_task = failed.task.name
-        if not other.stop.requests:
-            other.stop.request()
+        other.stop.drain()
 
 
 def _on_signal(slots: list[_Slot], started: threading.Event) -> Callable[[int, int], None]:
@@ -224,95 +255,6 @@ def _on_signal(slots: list[_Slot], started: threading.Event) -> Callable[[int, i
     return stop
 
 
-def _reloaded(
-    reload: Callable[[list[str]], Project], held: list[str], keeping: str
-) -> Optional[Project]:
-    """The configuration a reload (SIGHUP) reads, given the tasks the run holds; None
-    when it cannot be read (logged: the run goes on `keeping` what it had)."""
-    try:
-        return reload(held)
-    except DstreamError as exc:
-        logs.log.error("reload failed, %s: %s", keeping, exc)
-        return None
-
-
-def _new_definition(slot: _Slot, project: Project, keeps: str) -> Optional[TaskSpec]:
-    """The slot's task as the reloaded `project` defines it, None when it is gone; the
-    one it has when it cannot be evaluated now (logged: it `keeps` as it was)."""
-    new = project.tasks.get(slot.task.name)
-    if new is None and slot.task.name in project.broken:
-        logs.log.error(
-            "task %s cannot be evaluated after the reload (%s): it %s as it was; fix the "
-            "configuration and reload again",
-            slot.task.name, project.broken[slot.task.name], keeps,
-        )  # fmt: skip
-        return slot.task
-    return new
-
-
-def _apply_reload(slots: list[_Slot], reload: Callable[[list[str]], Project]) -> None:
-    """Restart the tasks whose definition changed; the others stream on. A task whose
-    run ended (or a reload already removed) is left as it is."""
-    held = [slot for slot in slots if not slot.done]
-    project = _reloaded(reload, [slot.task.name for slot in held], "keeping the running one")
-    if project is None:
-        return
-    for slot in held:
-        if slot.removed:  # a reload before removed it: it is draining
-            continue
-        new = _new_definition(slot, project, "keeps running")
-        if new is None:
-            logs.log.warning("task %s is gone from the configuration: stopping it", slot.task.name)
-            slot.removed = True
-            slot.stop.request()
-        elif definition(new) != definition(slot.task):
-            logs.log.info("task %s changed: restarting it", slot.task.name)
-            slot.reload_to = (project, new)
-            slot.stop.request()
-
-
-# The note of a task a reload removed while a --standby run waited for it: it never ran
-# (its summary's `attempts` is 0).
-REMOVED_WAITING = (
-    "removed from the configuration by a reload (SIGHUP) while the run waited to take it "
-    "over: it never ran"
-)
-
-
-def _reload_waiting(
-    slots: list[_Slot], reload: Callable[[list[str]], Project], monitor: Monitor
-) -> None:
-    """A reload (SIGHUP) while a standby run waits for its tasks, holding none: a task
-    removed from the configuration is waited for no more, a changed one is taken and
-    run as it is defined now."""
-    waiting = [slot for slot in slots if not slot.done]
-    project = _reloaded(reload, [], "waiting on with the configuration it had")
-    if project is None:
-        return
-    for slot in waiting:
-        new = _new_definition(slot, project, "is waited for")
-        if new is None:
-            logs.log.warning(
-                "task %s is gone from the configuration: no longer waiting for it",
-                slot.task.name,
-            )  # fmt: skip
-            slot.removed = slot.done = True
-            slot.summary = RunSummary(
-                task=slot.task.name, outcome="removed", attempts=0, notes=[REMOVED_WAITING]
-            )
-            slot.summary.ended_at = slot.summary.started_at
-            monitor.tasks[slot.task.name].detach("removed")
-        elif new is not slot.task:
-            if definition(new) != definition(slot.task):
-                logs.log.info("task %s changed: it runs as now defined", slot.task.name)
-                slot.reloaded = True
-            slot.project, slot.task = project, new
-    if all(slot.done for slot in slots):
-        logs.log.info(
-            "standby: every task it waited for is gone from the configuration: nothing to run"
-        )
-
-
 def run_tasks(
     project: Project,
     names: list[str],
@@ -323,6 +265,7 @@ def run_tasks(
     reload: Optional[Callable[[list[str]], Project]] = None,
     standby: bool = False,
     prepare: Optional[Prepare] = None,
+    history: bool = True,
 ) -> list[RunSummary]:
     """Run tasks side by side until they end. `reload(held)` (on SIGHUP) re-reads the
     configuration, given the tasks the run holds then; tasks whose definition changed
@@ -330,7 +273,9 @@ def run_tasks(
     tasks, and takes them all over when all are free (take_all). `prepare(store, held)`
     changes the state before the run (`--reset-state`, the input's digest): called once
     this run holds every task, before any provider starts, so that a run refused or
-    stopped while it waits has changed nothing of another run's."""
+    stopped while it waits has changed nothing of another run's. `history`: each task's
+    run is recorded in its history (`dstream runs`) on the store that holds it
+    (runtime/history.py)."""
     from dstream.runtime.watchdog import watchdog
     from dstream.state import open_store
 
@@ -340,12 +285,25 @@ def run_tasks(
     monitor = monitor or Monitor(names)
     store = open_store(project.state, project.base_dir)
     several = len(slots) > 1
+    started = threading.Event()
+    signals = StopSignals(_on_signal(slots, started))
+
+    def record(slot: _Slot, summary: RunSummary, forced: bool) -> None:
+        if history and slot.to_record():
+            record_run(store, summary, forced=forced)
 
     def work(slot: _Slot) -> None:
         try:
-            run_slot(slot)
+            try:
+                run_slot(slot)
+            finally:
+                slot.done = True  # before its lease goes: a signal from now on is not its stop
+            if slot.crash is None and slot.summary is not None:
+                # Before its lease goes: on the postgres state the write is fenced.
+                record(slot, slot.summary, slot.stop.forced)
+        except BaseException as exc:  # a bug: re-raised where the CLI's boundary catches it
+            slot.crash = exc
         finally:
-            slot.done = True  # before its lease goes: a signal from now on is not its stop
             slot.lease.close()  # a run that ends releases its lease at once
 
     def run_slot(slot: _Slot) -> None:
@@ -356,7 +314,8 @@ def run_tasks(
                     RunContext(
                         slot.project, slot.task, store, slot.stop, hooks,
                         monitor.tasks[slot.task.name], task_prefixes=several,
-                    )
+                    ),
+                    slot.started_at,
                 )  # fmt: skip
             except DstreamError as exc:
                 slot.summary = RunSummary(task=slot.task.name, outcome="failed", error=exc)
@@ -379,15 +338,13 @@ def run_tasks(
                 slot.stop.request()
         if fail_fast and slot.summary.outcome == "failed":
             _fail_fast(slots, slot)
+        slot.summary = _settled(slot, signals.signum)
 
-    started = threading.Event()
-    with StopSignals(_on_signal(slots, started)) as signals:
+    with signals:
 
         def reloads() -> None:  # while waiting on standby
-            if signals.reload.is_set():
-                signals.reload.clear()
-                if reload is not None:
-                    _reload_waiting(slots, reload, monitor)
+            if signals.reload_asked() and reload is not None:
+                reload_waiting(slots, reload, monitor)
 
         try:
             try:
@@ -397,25 +354,33 @@ def run_tasks(
                 taken = False
             if not taken:
                 why = "while waiting on standby" if standby else "before it started"
-                return [
+                waited = [
                     s.summary if s.summary else never_started(s.task.name, why, signals.signum)
                     for s in slots
                 ]  # fmt: skip
+                for slot, summary in zip(slots, waited):  # (one a reload removed never ran)
+                    record(slot, summary, signals.forced)
+                return waited
             held = [slot for slot in slots if not slot.done]  # not removed while waiting
             if prepare is not None and held:
                 prepare(store, [Held(s.project, s.task, reloaded=s.reloaded) for s in held])
             started.set()
             for slot in held:
+                slot.started_at = time.time()
                 slot.thread = threading.Thread(
                     target=work, args=(slot,), name=slot.task.name, daemon=True
                 )
                 slot.thread.start()
             _supervise(slots, signals, reload)
+            summaries = _summaries(slots, signals.signum, monitor)
+            for slot, summary in zip(slots, summaries):
+                if slot.abandoned:  # its thread will not record its run
+                    record(slot, summary, signals.forced)
+            return summaries
         finally:
             for slot in slots:
                 slot.release()
             store.close()
-    return _summaries(slots, signals.signum, monitor)
 
 
 def _supervise(
@@ -427,11 +392,9 @@ def _supervise(
         if slot.thread is None:  # removed by a reload while the run waited for it
             continue
         while not signals.wait(slot.thread):
-            if signals.reload.is_set():
-                signals.reload.clear()
-                if reload is not None:
-                    with contextlib.suppress(Forced), signals.interruptible():
-                        _apply_reload(slots, reload)
+            if signals.reload_asked() and reload is not None:
+                with contextlib.suppress(Forced), signals.interruptible():
+                    apply_reload(slots, reload)
 
 
 def _summaries(slots: list[_Slot], signum: Optional[int], monitor: Monitor) -> list[RunSummary]:
@@ -441,19 +404,11 @@ def _summaries(slots: list[_Slot], signum: Optional[int], monitor: Monitor) -> l
     summaries = []
     for slot in slots:
         if slot.thread is not None and slot.thread.is_alive() and not slot.done:
-            # What its monitor saw it do: its thread never returned its own summary.
-            summaries.append(left_behind(slot.task.name, signum, monitor.tasks.get(slot.task.name)))
-            continue
-        summary = slot.summary or RunSummary(task=slot.task.name, outcome="failed")
-        if slot.removed and summary.outcome == "interrupted":  # stopped by the reload
-            summary.outcome, summary.error = "removed", None
-        elif slot.stopped_by_task is not None and summary.outcome == "interrupted":
-            # Stopped by --fail-fast (a signal that came later only hurried its stop): no
-            # signal's 130. One that failed of its own meanwhile stays failed.
-            failed = slot.stopped_by_task
-            summary.outcome, summary.stopped_by_task = "stopped", failed
-            summary.error = stopped_by_failure(summary.task, failed, summary.error)
-        elif slot.user_stopped and summary.outcome != "completed":  # stopped while it ran
-            summary.stopped_by = signum
-        summaries.append(summary)
+            # Left behind (after a forced stop: it waits on the state database): what its
+            # monitor saw it do, since its thread never returned its own summary.
+            slot.abandoned = True
+            live = monitor.tasks.get(slot.task.name)
+            summaries.append(left_behind(slot.task.name, signum, slot.started_at, live))
+        else:  # settled by its thread as its run ended (or never run: a reload removed it)
+            summaries.append(slot.summary or RunSummary(task=slot.task.name, outcome="failed"))
     return summaries

@@ -7,9 +7,8 @@ registration, a reload): every such call is bounded (state/session.py), but a fo
 stop does not wait even that long — inside `interruptible()` the handler raises `Forced`
 where the main thread is. A task still not ended STOP_MARGIN after the force (its thread
 waits on the database) is left behind (`left_behind`): its providers die with dstream,
-its lease expires. After a forced stop the process makes no call on the database that
-can wait (`stop_was_forced`: the run's history is not recorded). SIGHUP asks for a
-reload.
+its lease expires. A task whose stop was forced makes no call on the database that can
+wait (its run's history is not recorded: runtime/history.py). SIGHUP asks for a reload.
 """
 
 from __future__ import annotations
@@ -32,15 +31,6 @@ if TYPE_CHECKING:  # annotations only: typing is not imported by a run (issue 22
     from dstream.runtime.monitor import TaskMonitor
 
 JOIN_SLICE = 0.2  # seconds: a main thread waiting for a task wakes this often
-# Set when the process's last stop was forced (a second signal), cleared when a process
-# starts handling them (`StopSignals`): signals are the process's, and so is this fact.
-_FORCED = threading.Event()
-
-
-def stop_was_forced() -> bool:
-    """Whether the last stop of this process was forced: what is left to do then makes
-    no call that can wait on the state database (the run's history)."""
-    return _FORCED.is_set()
 
 
 class Forced(BaseException):
@@ -66,7 +56,6 @@ class StopSignals:
         self.signum = self.signum or signum
         if self.requests > 1 and self.forced_at is None:
             self.forced_at = time.monotonic()
-            _FORCED.set()
         self._on_stop(signum, self.requests)
         if self.forced_at is not None and self._waiting:
             raise Forced()
@@ -113,8 +102,15 @@ class StopSignals:
         thread.join(JOIN_SLICE)
         return not thread.is_alive() or self.overdue()
 
+    def reload_asked(self) -> bool:
+        """Whether a reload (SIGHUP) was asked since the last look: taken, so each is
+        applied once."""
+        if not self.reload.is_set():
+            return False
+        self.reload.clear()
+        return True
+
     def __enter__(self) -> StopSignals:
-        _FORCED.clear()
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._stop)
@@ -141,18 +137,21 @@ class LeftBehind(Interrupted):
     the state database): the process ended without it. Its summary says so in a note."""
 
 
-def left_behind(task: str, signum: Optional[int], live: Optional[TaskMonitor] = None) -> RunSummary:
+def left_behind(
+    task: str, signum: Optional[int], started_at: float, live: Optional[TaskMonitor] = None
+) -> RunSummary:
     """The summary of a task whose thread had not ended STOP_MARGIN after a forced stop
     (it waits on the state database): the process ends without it, with what `live`, its
-    monitor, saw it do (its thread never returned its own summary)."""
+    monitor, saw it do (its thread never returned its own summary). `started_at`: when
+    its run started (wall clock), as any task's summary has it, whether or not its
+    providers ever began to stream."""
     from dstream.runtime.summary import value  # (which imports this module)
 
-    summary = RunSummary(task=task, outcome="interrupted")
+    summary = RunSummary(task=task, outcome="interrupted", started_at=started_at)
     unstored = ""
     if live is not None:
         summary.counters = live.counters()
         summary.duration = live.streamed()
-        summary.started_at = live.first_attached_at or live.started_at
         summary.checkpoints_acknowledged = live.checkpoints_acknowledged
         summary.last_checkpoint = live.last_stored
         newest = live.last_checkpoint

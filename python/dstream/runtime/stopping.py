@@ -51,6 +51,23 @@ class Stop:
             self.signals += 1
         self.event.set()
 
+    def drain(self, signum: Optional[int] = None) -> bool:
+        """Ask to drain (for the stop signal `signum`, or for no signal), unless a stop
+        was asked already: a second signal's request would force it, and a stop keeps
+        its first cause (a task handed over or stopped by --fail-fast stays so). Whether
+        this asked."""
+        if self.requests:
+            return False
+        self.request(signum)
+        return True
+
+    def force(self, signum: int) -> None:
+        """A second stop signal: what still runs is killed at once. A stop the first
+        signal did not ask (a hand-over, --fail-fast) is asked twice by this one."""
+        if self.signum is None:
+            self.request(signum)
+        self.request(signum)
+
     @property
     def forced(self) -> bool:
         """A second stop signal came: what still runs is killed at once."""

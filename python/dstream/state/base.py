@@ -159,6 +159,9 @@ class StateStore(abc.ABC):
     description: str = ""
     #: runs hold leases with a fencing epoch (and keep a configuration hash with them)
     has_leases: bool = False
+    #: its calls go to a database server, which may not answer: each is bounded
+    #: (state/session.py), but a run stopped by force makes none it can do without
+    remote: bool = False
 
     @abc.abstractmethod
     def get(self, task: str) -> Optional[StateRecord]: ...
@@ -217,7 +220,8 @@ class StateStore(abc.ABC):
 
     def add_run(self, task: str, run: dict[str, object]) -> None:
         """Append one finished run to the task's history (`dstream runs`), keeping the
-        newest RUN_HISTORY."""
+        newest RUN_HISTORY (fenced like `put` where the backend has leases). Not made,
+        raising Unanswered, on a database that did not answer the store's last call."""
         return None
 
     def runs(self, task: str) -> list[dict[str, object]]:
@@ -237,6 +241,11 @@ class StateStore(abc.ABC):
 
 class AlreadyRunning(DstreamError):
     """Another run holds the task (its lock or lease)."""
+
+
+class Unanswered(DstreamError):
+    """A call that cannot matter (a run's history) was not made: the store's database did
+    not answer its last call, and the call would only wait out its bound."""
 
 
 def already_running(task: str, where: str, holder: str = "") -> AlreadyRunning:

@@ -14,9 +14,10 @@ incremented by the upsert itself, inside the row lock, so concurrent writers on 
 number of machines never lose an increment.
 
 A run holds its task through a lease with a fencing epoch (state/lease.py, in
-`<table>_lease`): each checkpoint write checks the epoch in its own transaction, so a run
-that lost its lease stores nothing. The run history and the input configuration's hash
-live in `<table>_runs` and `<table>_input` (state/history.py), written the same way.
+`<table>_lease`; state/keeper.py holds it): each checkpoint write checks the epoch in
+its own transaction, so a run that lost its lease stores nothing. The run history and
+the input configuration's hash live in `<table>_runs` and `<table>_input`
+(state/history.py), written the same way.
 """
 
 from __future__ import annotations
@@ -34,21 +35,15 @@ from dstream.state.agents import AgentTable
 from dstream.state.base import (
     StateRecord,
     StateStore,
+    Unanswered,
     already_running,
     check_task_name,
     compact,
     encode_checkpoint,
 )
 from dstream.state.history import InputHashTable, RunTable
-from dstream.state.lease import (
-    CLOSE_WAIT,
-    Answers,
-    LeaseKeeper,
-    LeaseRow,
-    LeaseSettings,
-    LeaseTable,
-    this_process,
-)
+from dstream.state.keeper import CLOSE_WAIT, LeaseKeeper
+from dstream.state.lease import Answers, LeaseRow, LeaseSettings, LeaseTable, this_process
 from dstream.state.session import (
     StateUnreachable,
     check_session_pooling,
@@ -92,6 +87,7 @@ def describe_dsn(dsn: str) -> str:
 
 class PostgresStore(StateStore):
     has_leases = True
+    remote = True
 
     def __init__(
         self,
@@ -130,7 +126,7 @@ class PostgresStore(StateStore):
         self._leases = LeaseTable(self._beside("_lease"), table)
         self._runs = RunTable(self._beside("_runs"), table)
         self._inputs = InputHashTable(self._beside("_input"), table)
-        self._answers = Answers(dsn)  # whether the database answers, seen by both connections
+        self._answers = Answers()  # whether the database answers, seen by both connections
         self._keeper = LeaseKeeper(
             self._lease_connection, self._leases, settings, self.description, owner,
             answers=self._answers,
@@ -349,14 +345,30 @@ class PostgresStore(StateStore):
 
     def add_run(self, task: str, run: dict[str, object]) -> None:
         check_task_name(task)
-
+        self._not_silent()  # before the lease's loss, which the silence may have caused
         epoch = self._keeper.write_epoch(task)
+        still_held = self._still_held(task, epoch)
+
+        def check() -> None:
+            # Again once the call has the connection: a call of the run still on it (a
+            # checkpoint's store its stop left behind) may have met the silence.
+            self._not_silent()
+            still_held()
 
         def store(conn: Conn) -> None:
             with self._fenced(conn, task, epoch):
                 self._runs.add(conn, task, run)
 
-        self._run("record the run", store, check=self._still_held(task, epoch))
+        self._run("record the run", store, check=check)
+
+    def _not_silent(self) -> None:
+        """Raises Unanswered when the database did not answer this store's last call:
+        a call that cannot matter (the run's history) is not made on it."""
+        if self._answers.silent:
+            raise Unanswered(
+                "the state database did not answer the run's last call",
+                hint="the next run resumes from the last stored checkpoint all the same",
+            )
 
     # -- leases --------------------------------------------------------------------------
     def _still_held(self, task: str, began: Optional[int]) -> Callable[[], object]:
@@ -397,7 +409,8 @@ class PostgresStore(StateStore):
 
     @property
     def silent(self) -> bool:
-        """The database did not answer this process's last exchange with it (lease.Answers)."""
+        """The database did not answer this store's last exchange with it, on either of
+        its connections (lease.Answers)."""
         return self._answers.silent
 
     def lease_epoch(self, task: str) -> Optional[int]:

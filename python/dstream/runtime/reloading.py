@@ -1,0 +1,120 @@
+"""A reload (SIGHUP) of a run's tasks (runtime/runner.py): the configuration read again,
+a task the run holds restarted when its definition changed and stopped when it is gone,
+the others left to stream on; a task a --standby run still waits for taken as it is
+defined now, or waited for no more."""
+
+from __future__ import annotations
+
+from dstream import logs
+from dstream.config.model import Project, TaskSpec, definition
+from dstream.errors import DstreamError
+from dstream.runtime.result import RunSummary
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Callable, Optional, Protocol
+
+    from dstream.runtime.monitor import Monitor
+    from dstream.runtime.stopping import Stop
+
+    class Reloaded(Protocol):
+        """A task of a run, as a reload sees it (runtime/runner.py's slot)."""
+
+        project: Project
+        task: TaskSpec
+        stop: Stop
+        done: bool
+        removed: bool  # a reload found it gone from the configuration
+        reloaded: bool  # a reload changed it while a standby run waited for it
+        reload_to: Optional[tuple[Project, TaskSpec]]  # what it restarts as
+        summary: Optional[RunSummary]
+
+
+def _read_again(
+    reload: Callable[[list[str]], Project], held: list[str], keeping: str
+) -> Optional[Project]:
+    """The configuration a reload (SIGHUP) reads, given the tasks the run holds; None
+    when it cannot be read (logged: the run goes on `keeping` what it had)."""
+    try:
+        return reload(held)
+    except DstreamError as exc:
+        logs.log.error("reload failed, %s: %s", keeping, exc)
+        return None
+
+
+def _new_definition(slot: Reloaded, project: Project, keeps: str) -> Optional[TaskSpec]:
+    """The slot's task as the reloaded `project` defines it, None when it is gone; the
+    one it has when it cannot be evaluated now (logged: it `keeps` as it was)."""
+    new = project.tasks.get(slot.task.name)
+    if new is None and slot.task.name in project.broken:
+        logs.log.error(
+            "task %s cannot be evaluated after the reload (%s): it %s as it was; fix the "
+            "configuration and reload again",
+            slot.task.name, project.broken[slot.task.name], keeps,
+        )  # fmt: skip
+        return slot.task
+    return new
+
+
+def apply_reload(slots: Sequence[Reloaded], reload: Callable[[list[str]], Project]) -> None:
+    """Restart the tasks whose definition changed; the others stream on. A task whose
+    run ended (or a reload already removed) is left as it is."""
+    held = [slot for slot in slots if not slot.done]
+    project = _read_again(reload, [slot.task.name for slot in held], "keeping the running one")
+    if project is None:
+        return
+    for slot in held:
+        if slot.removed:  # a reload before removed it: it is draining
+            continue
+        new = _new_definition(slot, project, "keeps running")
+        if new is None:
+            logs.log.warning("task %s is gone from the configuration: stopping it", slot.task.name)
+            slot.removed = True
+            slot.stop.request()
+        elif definition(new) != definition(slot.task):
+            logs.log.info("task %s changed: restarting it", slot.task.name)
+            slot.reload_to = (project, new)
+            slot.stop.request()
+
+
+# The note of a task a reload removed while a --standby run waited for it: it never ran
+# (its summary's `attempts` is 0).
+REMOVED_WAITING = (
+    "removed from the configuration by a reload (SIGHUP) while the run waited to take it "
+    "over: it never ran"
+)
+
+
+def reload_waiting(
+    slots: Sequence[Reloaded], reload: Callable[[list[str]], Project], monitor: Monitor
+) -> None:
+    """A reload (SIGHUP) while a standby run waits for its tasks, holding none: a task
+    removed from the configuration is waited for no more, a changed one is taken and
+    run as it is defined now."""
+    waiting = [slot for slot in slots if not slot.done]
+    project = _read_again(reload, [], "waiting on with the configuration it had")
+    if project is None:
+        return
+    for slot in waiting:
+        new = _new_definition(slot, project, "is waited for")
+        if new is None:
+            logs.log.warning(
+                "task %s is gone from the configuration: no longer waiting for it",
+                slot.task.name,
+            )  # fmt: skip
+            slot.removed = slot.done = True
+            slot.summary = RunSummary(
+                task=slot.task.name, outcome="removed", attempts=0, notes=[REMOVED_WAITING]
+            )
+            slot.summary.ended_at = slot.summary.started_at
+            monitor.tasks[slot.task.name].detach("removed")
+        elif new is not slot.task:
+            if definition(new) != definition(slot.task):
+                logs.log.info("task %s changed: it runs as now defined", slot.task.name)
+                slot.reloaded = True
+            slot.project, slot.task = project, new
+    if all(slot.done for slot in slots):
+        logs.log.info(
+            "standby: every task it waited for is gone from the configuration: nothing to run"
+        )

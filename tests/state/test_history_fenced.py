@@ -1,0 +1,79 @@
+"""A run records each task's run in its history on the store that holds the task, before
+its lock or lease goes (runtime/history.py): on the postgres state the record is fenced
+as a checkpoint is. A run whose lease another run took over records nothing, and says
+so (the run that holds the task now records its own); one that held its lease to the end
+records its run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import orjson
+
+from dstream.config.model import StateSpec
+from dstream.state import open_store
+from tests.state.test_run_lock import expire_lease
+from tests.workspace import Workspace
+
+
+def _counter(ws: Workspace, spec: StateSpec, count: int) -> None:
+    """Task "t": `count` envelopes (0: no end) of dstream-counter into out.jsonl, on the
+    postgres state `spec` with a short lease."""
+    ws.counter_task(
+        "t",
+        "dstream-file",
+        'path = "out.jsonl"',
+        count=count,
+        checkpoint_every=1,
+        interval=20,
+        state=f"""state {{
+          backend = "postgres"
+          dsn = "{spec.dsn}"
+          table = "{spec.table}"
+          lease_ttl = "3s"
+          lease_renew_interval = "500ms"
+        }}""",
+        settings='commit_interval = "3s"  # the gap for the other run to take it in',
+    )
+
+
+def test_a_run_that_lost_its_lease_records_no_history_and_says_so(
+    pg_spec: StateSpec, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path)
+    _counter(ws, pg_spec, 0)
+    run = ws.popen("run", "t", "--json")
+    try:
+        with open_store(pg_spec, str(tmp_path)) as other:
+            deadline = time.monotonic() + 20
+            while other.get("t") is None:
+                assert time.monotonic() < deadline, "no checkpoint stored in 20 s"
+                time.sleep(0.05)
+            expire_lease(pg_spec, "t")
+            with other.hold_run("t"):
+                out, err = run.communicate(timeout=30)
+    finally:
+        run.kill()
+        run.wait()
+    assert run.returncode == 1, err
+    assert orjson.loads(out)["tasks"][0]["error"]["error"] == "LeaseFenced", out
+    said = err.decode()
+    assert "task t: could not record the run in the task's history: " in said, said
+    assert "task 't' lost its lease" in said, said
+    with open_store(pg_spec, str(tmp_path)) as store:
+        assert store.runs("t") == []
+
+
+def test_a_run_that_held_its_lease_to_the_end_records_its_run(
+    pg_spec: StateSpec, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path)
+    _counter(ws, pg_spec, 5)
+    done = ws.run("run", "t")
+    assert done.returncode == 0, done.stderr
+    assert "history" not in done.stderr, done.stderr
+    with open_store(pg_spec, str(tmp_path)) as store:
+        runs = store.runs("t")
+    recorded = [(r["result"], r["envelopes"], r["exit_code"]) for r in runs]
+    assert recorded == [("completed", 5, 0)], runs
