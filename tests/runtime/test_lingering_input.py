@@ -29,9 +29,14 @@ exec sleep 300
 CLOSES_AND_EXITS = CLOSES_ITS_STDOUT.replace("exec sleep 300", "sleep 0.2")
 
 
-def _run(ws: Workspace, input_body: str) -> CliResult:
+# Takes 2 s after the end of the stream (twice stop_grace) before it says so on stderr
+# and exits 0.
+SLOW_FLUSHING_OUTPUT = SHELL_OUTPUT + "sleep 2\necho 'output flushed' >&2\n"
+
+
+def _run(ws: Workspace, input_body: str, output_body: str = SHELL_OUTPUT) -> CliResult:
     ws.script("input.sh", input_body)
-    ws.script("output.sh", SHELL_OUTPUT)
+    ws.script("output.sh", output_body)
     ws.task("./input.sh", "./output.sh", state=True, settings='stop_grace = "1s"')
     return ws.run("run", "t", "--json", timeout=60)
 
@@ -73,3 +78,18 @@ def test_an_input_that_closes_its_stdout_and_exits_completes(ws: Workspace) -> N
     assert summary["outcome"] == "completed", summary
     assert summary["last_checkpoint"] == 2, summary
     assert "killing it" not in done.stderr, done.stderr
+
+
+@pytest.mark.timeout(90)
+def test_its_stop_grace_counts_from_the_output_exit(ws: Workspace) -> None:
+    """Not from the end of its stream, as the warning said: here the output's flush alone
+    took longer than stop_grace, and the input was killed only after it."""
+    done = _run(ws, CLOSES_ITS_STDOUT, SLOW_FLUSHING_OUTPUT)
+    assert done.returncode == 1, done.stderr
+    warning = (
+        "input './input.sh' did not exit within stop_grace (1 s) after output "
+        "'./output.sh' exited, killing it"
+    )
+    assert warning in done.stderr, done.stderr
+    assert done.stderr.index("output flushed") < done.stderr.index(warning), done.stderr
+    assert "after the end of its stream" not in done.stderr, done.stderr

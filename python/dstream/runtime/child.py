@@ -1,7 +1,15 @@
 """A provider as an operating-system process: spawned in a session and process group
 of its own (`spawn`), signalled as a group, awaited and killed (`ChildProcess`, which
-runtime/process.py's ProviderProcess is). Why the session and the parent-death
-signal, process.py's docstring says."""
+runtime/process.py's ProviderProcess is).
+
+Providers run in their own session and process group (a terminal's Ctrl-C reaches
+dstream only, which then stops them in the contract's order), and every signal goes to
+that whole group. Their trees die with dstream however it ends: on Linux a provider
+gets SIGKILL when dstream dies (PR_SET_PDEATHSIG) and runtime/watchdog.py kills the
+groups of those still running; a provider that exited has its group's stragglers
+killed when it is closed (docs/delivery.md, "Process tree"). PR_SET_PDEATHSIG is set by
+setpriv(1) in front of the provider where the host has one (runtime/spawn.py says why).
+"""
 
 from __future__ import annotations
 
@@ -177,11 +185,3 @@ class ChildProcess:
 
     def kill(self) -> None:
         self.signal(signal.SIGKILL)
-
-    def stop(self, grace: float) -> Optional[int]:
-        """SIGTERM, wait up to `grace`, then SIGKILL. Returns the exit code."""
-        if self.poll() is None:
-            self.terminate()
-            if self.wait(grace) is None:
-                self.kill()
-        return self.wait(5)

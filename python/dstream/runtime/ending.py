@@ -69,12 +69,17 @@ def _drain(
         run.monitor.waiting = None
     # An input still running now gets stop_grace from the output's end, unless a stop,
     # a broken stream or a failure began the deadline before (docs/protocol.md, section 7).
-    out_killed = "output" in run.deadline.forced or run.flush_expired
-    since = f"{out.label} {'was killed' if out_killed else 'exited'}"
+    since = f"{out.label} {'was killed' if output_killed(run) else 'exited'}"
     in_code = reap(run, inp, "input", patient=False, since=since)
     for thread in threads:
         thread.join(timeout=run.deadline.join_time())
     return in_code, out_code
+
+
+def output_killed(run: TaskRun) -> bool:
+    """dstream killed the output: at the stop's deadline, a second interrupt, or
+    flush_timeout after the end of the stream."""
+    return "output" in run.deadline.forced or run.flush_expired
 
 
 def _judge_exits(
@@ -84,7 +89,7 @@ def _judge_exits(
     output also fails by leaving the stream early or not confirming its end, an input
     by not exiting after it closed its stdout (verdict.input_exit_error)."""
     inp, out = run.providers()
-    killed = "output" in run.deadline.forced or run.flush_expired
+    killed = output_killed(run)
     end = verdict.OutputEnd(
         code=out_code,
         left_early=outcome == "output_closed" or run.output_left,
@@ -135,7 +140,7 @@ def _interrupted(run: TaskRun, outcome: Outcome, out: ProviderProcess) -> None:
         task=run.task.name,
         output=out.label,
         stream_ended=outcome == "eof",
-        output_killed="output" in run.deadline.forced or run.flush_expired,
+        output_killed=output_killed(run),
         second_signal=run.deadline.second_signal,
         envelopes=int(run.pump.counters().data_frames if run.pump else 0),
         acknowledged=summary.last_checkpoint,
@@ -168,7 +173,7 @@ def reap(
             return code
         if patient and run.errors:  # e.g. its stdout broke the rules: no patience
             patient = False
-            run.deadline.start()
+            run.deadline.start("the run failed")
         if patient and time.monotonic() >= flush_by:
             logs.log.warning(
                 "task %s: %s did not exit within flush_timeout (%g s) after the end "

@@ -11,7 +11,7 @@ import select
 import threading
 import time
 
-from dstream.errors import ProviderError
+from dstream.errors import Interrupted, ProviderError
 from dstream.protocol import frames
 
 TYPE_CHECKING = False
@@ -22,7 +22,17 @@ if TYPE_CHECKING:
 
 STDERR_TAIL_LINES = 20
 MAX_STDERR_LINE = 64 * 1024
-STOP_POLL = 0.1  # seconds between two looks at a stop request while waiting for a line
+# Seconds between two looks at a stop request while waiting: for a line here, for an
+# event or a lock in runtime/process.py (wait_unless_stopped).
+STOP_POLL = 0.1
+
+
+def stopped_starting(label: str) -> Interrupted:
+    """A stop asked for while the provider `label` had not begun to stream."""
+    return Interrupted(
+        f"{label} was still starting when the run was asked to stop",
+        hint="run it again: it starts from the last stored checkpoint",
+    )
 
 
 class LineReader:
@@ -40,12 +50,12 @@ class LineReader:
         timeout: Optional[float],
         limit: int = frames.DEFAULT_MAX_FRAME_SIZE,
         *,
-        check_stop: Optional[Callable[[], None]] = None,
+        stopping: Optional[Callable[[], bool]] = None,
     ) -> Optional[bytes]:
         """The next line without its newline (nor a "\r" before it); None at EOF. A line
         longer than `limit` is a ProviderError, as a frame is one for the pump, however
-        it arrived. Raises TimeoutError; `check_stop`, called every STOP_POLL seconds
-        while it waits, raises to give up."""
+        it arrived. Raises TimeoutError; Interrupted (stopped_starting) when
+        `stopping()`, asked every STOP_POLL seconds while it waits, says a stop came."""
         deadline = None if timeout is None else time.monotonic() + timeout
         scanned = 0  # a long line is searched once, not again with every chunk
         while True:
@@ -60,11 +70,11 @@ class LineReader:
             if len(self._buf) > limit + 1:  # (one more: the "\r" of a "\r\n")
                 raise self._too_long(limit)
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            wait = remaining if check_stop is None else min(remaining or STOP_POLL, STOP_POLL)
+            wait = remaining if stopping is None else min(remaining or STOP_POLL, STOP_POLL)
             if self._fill(wait):
                 continue
-            if check_stop is not None:
-                check_stop()
+            if stopping is not None and stopping():
+                raise stopped_starting(self._label)
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError
 

@@ -1,14 +1,6 @@
 """A provider as a running process: start, handshake, read, signal, reap. What is
 read of its pipes is runtime/pipes.py's; its spawn, signals, waits and kills are
-runtime/child.py's.
-
-Providers run in their own session and process group (a terminal's Ctrl-C reaches
-dstream only, which then stops them in the contract's order), and every signal goes to
-that whole group. Their trees die with dstream however it ends: on Linux a provider
-gets SIGKILL when dstream dies (PR_SET_PDEATHSIG) and runtime/watchdog.py kills the
-groups of those still running; a provider that exited has its group's stragglers
-killed when it is closed (docs/delivery.md, "Process tree"). PR_SET_PDEATHSIG is set by
-setpriv(1) in front of the provider where the host has one (runtime/spawn.py says why).
+runtime/child.py's (which says how a provider's tree dies with dstream).
 """
 
 from __future__ import annotations
@@ -20,7 +12,7 @@ import time
 
 from dstream import logs
 from dstream.config.model import ProviderSpec, TaskSpec
-from dstream.errors import Interrupted, ProviderError, ProviderRefused
+from dstream.errors import ProviderError, ProviderRefused
 from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
 from dstream.records import record
@@ -99,14 +91,6 @@ def wait_unless_stopped(
         if until is not None and time.monotonic() >= until:
             return False
     return True
-
-
-def stopped_starting(label: str) -> Interrupted:
-    """A stop asked for while the provider `label` had not begun to stream."""
-    return Interrupted(
-        f"{label} was still starting when the run was asked to stop",
-        hint="run it again: it starts from the last stored checkpoint",
-    )
 
 
 def default_log_sink(task: str, role: str, text: str) -> None:
@@ -196,12 +180,7 @@ class ProviderProcess(ChildProcess):
         """The next stdout line (pipes.LineReader.read_line: None at EOF, a line longer
         than `limit` a ProviderError). Raises TimeoutError, and Interrupted once
         `stopping()` says the run was asked to stop (checked every STOP_POLL seconds)."""
-        check_stop = None if stopping is None else lambda: self._check_stop(stopping)
-        return self._stdout.read_line(timeout, limit, check_stop=check_stop)
-
-    def _check_stop(self, stopping: Callable[[], bool]) -> None:
-        if stopping():
-            raise stopped_starting(self.label)
+        return self._stdout.read_line(timeout, limit, stopping=stopping)
 
     def close_stdout(self) -> None:
         """Stop reading the provider's stdout: a write it is blocked in (on a full pipe,

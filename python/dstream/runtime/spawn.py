@@ -1,6 +1,6 @@
 """How a provider process is started without forking dstream's interpreter.
 
-PR_SET_PDEATHSIG (a provider dies with dstream: runtime/process.py) must be set in the
+PR_SET_PDEATHSIG (a provider dies with dstream: runtime/child.py) must be set in the
 child between fork and exec. A Python function there (Popen's preexec_fn) makes Popen
 fork the whole dstream process and run the interpreter's at-fork handlers in the child:
 5-10 ms per provider before its exec. setpriv(1) of util-linux sets the same signal and

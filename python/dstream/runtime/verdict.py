@@ -1,5 +1,6 @@
 """What the end of a run means: the pump's result and each provider's exit code turned
-into errors (or none). Decisions only: stopping and reaping are runtime/ending.py's.
+into errors (or none). Decisions only: reaping is runtime/ending.py's, stopping
+runtime/stopping.py's.
 
 A provider's exit code is its failure unless dstream stopped or killed it. An output
 fails also, whatever its code, when it left the stream before its end (what it did not

@@ -30,12 +30,8 @@ from dstream.records import record
 from dstream.runtime import describe
 from dstream.runtime.forked import ForkedProcess
 from dstream.runtime.launch import INHERITED_ENV, LOCALE_PREFIX
-from dstream.runtime.process import (
-    Prepared,
-    ProviderProcess,
-    stopped_starting,
-    wait_unless_stopped,
-)
+from dstream.runtime.pipes import stopped_starting
+from dstream.runtime.process import Prepared, ProviderProcess, wait_unless_stopped
 from dstream.runtime.watchdog import watchdog
 from dstream.state import STATE_HOME_ENV
 from dstream.state.file import FileStore
