@@ -12,7 +12,7 @@ thread in this process (a /proc read every 20 ms, ~40 us of CPU each: 0.2 % of a
 would be on one side of the comparison only. In 11 same-round A/Bs of a first run at 5 M
 it made no difference the rounds' noise could show (medians 1.327 s sampled, 1.332 s
 not; per round -9.5 to +12.3 %, median +0.6 %); the A/B figures in docs/benchmarks.md
-were measured without one. DSTREAM_BENCH_SMOKE=1: 50,000 envelopes, to check it runs.
+were measured with one (it says why they stand). DSTREAM_BENCH_SMOKE=1: 50,000 envelopes, to check it runs.
 
 A script, not a pytest suite: it compares two trees, which no CI run has."""
 
