@@ -7,12 +7,10 @@ reports it (issue 22):
 
     python -m benches.ab_first_run ROUNDS OTHER/python
 
-Timed with no RSS sampler (`sample_rss=False`), as the direct pipe is: the sampler's
-thread in this process (a /proc read every 20 ms, ~40 us of CPU each: 0.2 % of a CPU)
-would be on one side of the comparison only. In 11 same-round A/Bs of a first run at 5 M
-it made no difference the rounds' noise could show (medians 1.327 s sampled, 1.332 s
-not; per round -9.5 to +12.3 %, median +0.6 %); the A/B figures in docs/benchmarks.md
-were measured with one (it says why they stand). DSTREAM_BENCH_SMOKE=1: 50,000 envelopes, to check it runs.
+dstream's runs are timed with their RSS sampled, as bench_e2e's are; the direct pipe's
+without. That the sampler does not bias the comparison was measured: docs/benchmarks.md,
+the issue 22 A/B section ("e2e counter->null 5,000,000"). DSTREAM_BENCH_SMOKE=1: 50,000
+envelopes, to check it runs.
 
 A script, not a pytest suite: it compares two trees, which no CI run has."""
 
@@ -39,7 +37,7 @@ def main(rounds: int, other: str) -> None:
             names = list(trees) if n % 2 == 0 else list(reversed(trees))
             for i, name in enumerate(names):
                 fresh = Path(tmp, f"r{n}-{i}")
-                run = run_dstream(fresh, COUNT, env=trees[name], sample_rss=False)
+                run = run_dstream(fresh, COUNT, env=trees[name])
                 wall[name].append(run["seconds"])
     direct = statistics.median(wall["direct"])
     if SMOKE:

@@ -49,11 +49,9 @@ def run_dstream(
     *,
     repeated: bool = False,
     env: Optional[dict[str, str]] = None,
-    sample_rss: bool = True,
 ) -> dict[str, Any]:
     """One `dstream run` in `directory`, a fresh project unless `repeated`, in the
-    environment `env` (this process's by default); wall seconds, the summary, peak RSS
-    (None with `sample_rss=False`: timed with no sampler, procs.timed).
+    environment `env` (this process's by default); wall seconds, the summary, peak RSS.
 
     `repeated`: the same run again in `directory` after `dstream state reset` (untimed),
     as a scheduled job repeats it: it starts warm (dstream/warm) from the snapshot
@@ -81,13 +79,13 @@ def run_dstream(
             [script("dstream"), "state", "reset", "bench"], cwd=directory, env=env,
             capture_output=True, check=True,
         )  # fmt: skip
-    result = timed(argv, directory, env, sample=sample_rss)
+    result = timed(argv, directory, env)
     assert (WARM in result["stderr"]) is repeated, result["stderr"][-3000:]
     task = json.loads(result["stdout"])["tasks"][0]
     # Every envelope went through and the output acknowledged the very last one.
     assert task["counters"]["data_frames"] == count, task
     assert task["last_checkpoint"] == {"seq": count}, task
-    return {"seconds": result["seconds"], "summary": task, "rss_mb": result.get("root_mb")}
+    return {"seconds": result["seconds"], "summary": task, "rss_mb": result["root_mb"]}
 
 
 def run_direct(count: int) -> dict[str, Any]:

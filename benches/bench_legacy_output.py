@@ -24,32 +24,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from benches.bench_startup import COLD, COMMAND, SINK, sh_project, until_arrival
-from benches.conftest import SMOKE, record, rounds
+from benches.bench_startup import (
+    COLD,
+    COMMAND,
+    RUNS,
+    SINK,
+    sh_project,
+    sink_script,
+    until_arrival,
+)
+from benches.conftest import record, rounds
 from benches.procs import script, stats
 
-RUNS = 3 if SMOKE else 20
-
 # The original host reads its command line first and only then writes its ready line
-# (ORIGINAL.md section 3, steps 2 and 6); SINK writes its handshake at once. Builtins
-# only, as SINK: no fork before the report.
-ORIGINAL_SINK = """#!/bin/sh
-read -r command
-printf '%s\\n' '{"status":"ready"}'
-while IFS= read -r line; do
-  case $line in
-    *'"data"'*) printf '%s\\n' "$line" > {fifo}; exec cat > /dev/null ;;
-  esac
-done
-"""
-SILENT_SINK = """#!/bin/sh
-read -r command
-while IFS= read -r line; do
-  case $line in
-    *'"data"'*) printf '%s\\n' "$line" > {fifo}; exec cat > /dev/null ;;
-  esac
-done
-"""
+# (ORIGINAL.md section 3, steps 2 and 6); SINK writes its handshake at once.
+ORIGINAL_SINK = sink_script("read -r command", r"""printf '%s\n' '{"status":"ready"}'""")
+SILENT_SINK = sink_script("read -r command")
 # The original CLI's command line: no protocol, no task (ORIGINAL.md section 3).
 ORIGINAL_COMMAND = '{"command":"run","config":{}}'
 OUTPUTS = {

@@ -69,17 +69,24 @@ def test_first_envelope_of_demo(benchmark: Any, tmp_path: Path) -> None:
 SH_INPUT = """#!/bin/sh
 printf '%s\\n' '{"status":"ready","protocol":1}' '{"data":1,"metadata":{}}'
 """
-# An output that reports the arrival of the first data envelope on a FIFO, then reads
-# to EOF. Builtins only (no fork before the report): its handshake, then `read` until a
-# line with "data" (the command line and, piped directly, the input's handshake are not).
-SINK = """#!/bin/sh
-printf '%s\\n' '{"status":"ready","protocol":1}'
-while IFS= read -r line; do
+# An output's reading: it reports the arrival of the first data envelope on a FIFO, then
+# reads to EOF. Builtins only (no fork before the report): `read` until a line with
+# "data" (the command line and, piped directly, the input's handshake are not).
+SINK_LOOP = """while IFS= read -r line; do
   case $line in
     *'"data"'*) printf '%s\\n' "$line" > {fifo}; exec cat > /dev/null ;;
   esac
 done
 """
+
+
+def sink_script(*first: str) -> str:
+    """An output in sh: its `first` lines, then SINK_LOOP."""
+    return "\n".join(["#!/bin/sh", *first, SINK_LOOP])
+
+
+# A protocol-1 output: its handshake at once.
+SINK = sink_script(r"""printf '%s\n' '{"status":"ready","protocol":1}'""")
 COMMAND = '{"command":"run","config":{},"protocol":1,"task":"first","role":"output"}'
 COLD = {"DSTREAM_WARM_START": "0"}  # every run starts as the first one after an edit
 

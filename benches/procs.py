@@ -3,7 +3,6 @@ temp dir, peak-RSS sampling and min/median/max summaries."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import statistics
 import subprocess
@@ -229,32 +228,22 @@ def _command_name(pid: int) -> str:
 
 
 def timed(
-    argv: list[str],
-    cwd: Path,
-    env: Optional[dict[str, str]] = None,
-    *,
-    tree: bool = False,
-    sample: bool = True,
+    argv: list[str], cwd: Path, env: Optional[dict[str, str]] = None, *, tree: bool = False
 ) -> dict[str, Any]:
     """Run a command to completion (it must exit 0) while sampling its RSS; wall seconds,
-    stdout, peak RSS of the root process (and, with `tree`, of its descendants).
-
-    `sample=False`: no sampler (no RSS keys in the result). Its thread in this process
-    wakes every 20 ms while the command runs; a comparison of wall times against a
-    command run without one (the direct pipe of an A/B) must not carry it on one side."""
+    stdout, peak RSS of the root process (and, with `tree`, of its descendants)."""
     started = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    rss = RssSampler(proc.pid, tree=tree) if sample else None
-    with rss if rss is not None else contextlib.nullcontext():
+    with RssSampler(proc.pid, tree=tree) as rss:
         out, err = proc.communicate()
     seconds = time.perf_counter() - started
     assert proc.returncode == 0, err.decode(errors="replace")[-3000:]
-    result: dict[str, Any] = {"seconds": seconds, "stdout": out, "stderr": err}
-    if rss is not None:
-        result.update(
-            root_mb=rss.root_peak_mb,
-            total_mb=sum(rss.peaks_mb().values()),
-            peaks=rss.peaks_mb(),
-            series=rss.series,
-        )
-    return result
+    return {
+        "seconds": seconds,
+        "stdout": out,
+        "stderr": err,
+        "root_mb": rss.root_peak_mb,
+        "total_mb": sum(rss.peaks_mb().values()),
+        "peaks": rss.peaks_mb(),
+        "series": rss.series,
+    }

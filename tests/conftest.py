@@ -1,6 +1,6 @@
-"""The fixtures every test area shares, made from tests/services.py, tests/containers.py
-and tests/workspace.py. An area's own conftest.py only says how it differs (e.g. the
-environment its workspace gets, by overriding `workspace_env`)."""
+"""The fixtures every test area shares, made from tests/services.py, tests/containers.py,
+tests/relay.py and tests/workspace.py. An area's own conftest.py only says how it
+differs (e.g. the environment its workspace gets, by overriding `workspace_env`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from tests import containers
 from tests.containers import Podman, Registry
+from tests.relay import RecordingProxy
 from tests.services import PostgresServer, postgres
 from tests.workspace import NO_COLOR, Workspace
 
@@ -55,6 +56,15 @@ def pg_server() -> Iterator[PostgresServer]:
     by a database or a table of their own (tests.services.table_for)."""
     with postgres() as server:
         yield server
+
+
+@pytest.fixture
+def proxy(pg_server: PostgresServer) -> Iterator[RecordingProxy]:
+    """A proxy to the session's PostgreSQL that freezes and records (tests/relay.py);
+    closed (thawed) at teardown, so nothing is left waiting on it."""
+    made = RecordingProxy(pg_server.port)
+    yield made
+    made.close()
 
 
 @pytest.fixture

@@ -9,7 +9,10 @@ other tests share:
   tcp_user_timeout see nothing wrong: a blackhole like a frozen VM, a stuck
   middlebox or a hung pooler, which only a bound of dstream's own can end. Thawed, it
   forwards what it held (a statement sent during the freeze arrives late), then the
-  ends of the connections closed meanwhile.
+  ends of the connections closed meanwhile;
+- RecordingProxy, a FreezableProxy that also keeps what the clients sent and counts the
+  connections they opened, held by a freeze or not: what a client asked, and whether it
+  opened a new session to ask it.
 """
 
 from __future__ import annotations
@@ -188,3 +191,40 @@ class FreezableProxy(Relay):
     def close(self) -> None:
         super().close()
         self._thawed.set()  # a pipe still holding data finds its sockets closed
+
+
+# The text of the lease read dstream's PostgreSQL store makes (state/lease.py,
+# LeaseTable.rows): a standby's poll, `held_elsewhere`.
+LEASE_READ = b"extract(epoch FROM acquired_at)"
+
+
+class RecordingProxy(FreezableProxy):
+    """A FreezableProxy that records what reached it from the clients (before a freeze
+    holds it) and the connections they opened."""
+
+    def __init__(self, target_port: int) -> None:
+        self._record_lock = threading.Lock()
+        self._sent = bytearray()
+        self._opened = 0
+        super().__init__(target_port)
+
+    def sent(self) -> bytes:
+        """Everything the clients sent, on every connection, in the order it came."""
+        with self._record_lock:
+            return bytes(self._sent)
+
+    def opened(self) -> int:
+        """How many connections the clients opened."""
+        with self._record_lock:
+            return self._opened
+
+    def _admit(self) -> bool:
+        with self._record_lock:
+            self._opened += 1
+        return super()._admit()
+
+    def _passing(self, data: bytes, from_client: bool) -> None:
+        if from_client:
+            with self._record_lock:
+                self._sent += data
+        super()._passing(data, from_client)

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     # A signal's handler as _signal gives it: a function, SIG_DFL or SIG_IGN.
     Handler = Union[Callable[[int, object], object], int]
 
-__all__ = ["DstreamError", "HeldSignals", "__version__", "hold_signals"]
+# The public names; HeldSignals and hold_signals (below) are for cli/entry.py and dstream/warm.
+__all__ = ["DstreamError", "__version__"]
 
 __version__: str  # read on first use (below), not on import
 

@@ -2,7 +2,7 @@
 error whose hint names the flag it may have meant, as Terraform's CLI refuses one.
 argparse took any prefix of exactly one flag for that flag: `run --reset` was the
 destructive `--reset-state`, `fmt -c x.hcl` was `fmt -check x.hcl` (a single-dash
-prefix, which argparse's own allow_abbrev leaves on in Python 3.11). Single-letter
+prefix: see the comment on cli/app.py's `Parser._get_option_tuples`). Single-letter
 flags still group (`-qt`) and take their value attached (`-lerror`)."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import subprocess
 import orjson
 import pytest
 
+from dstream.cli.app import COMMANDS, Parser, build_parser, subcommands
+from dstream.cli.completion import full_parser
 from tests.cli import scenarios
 from tests.workspace import Workspace, json_document
 
@@ -88,26 +90,20 @@ def test_single_letter_flags_group_and_take_their_value_attached(ws: Workspace) 
 
 def _flags(parser: argparse.ArgumentParser) -> set[str]:
     """Every flag of `parser` and of its actions' parsers (`providers list -l`)."""
-    found = set()
-    for action in parser._actions:
-        found.update(action.option_strings)
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                found.update(f"{name} {flag}" for flag in _flags(sub))
+    found = {flag for action in parser._actions for flag in action.option_strings}
+    actions = subcommands(parser)
+    for name, sub in actions.choices.items() if actions is not None else ():
+        found.update(f"{name} {flag}" for flag in _flags(sub))
     return found
 
 
 def test_completion_completes_what_the_commands_parse(ws: Workspace) -> None:
     """The completion script is made from the commands' own parsers, as they parse:
     an action's parser takes the log flags (`providers list -l debug`) there too."""
-    from dstream.cli.app import COMMANDS, build_parser
-    from dstream.cli.completion import full_parser
-
-    commands = next(
-        a for a in full_parser()._actions if isinstance(a, argparse._SubParsersAction)
-    ).choices
+    commands = subcommands(full_parser())
+    assert commands is not None
     for name in COMMANDS:
-        assert _flags(commands[name]) == _flags(build_parser(name)[0]), name
+        assert _flags(commands.choices[name]) == _flags(build_parser(name)[0]), name
     script = ws.run("completion", "bash")
     assert script.returncode == 0, script.stderr
     (ws.root / "dstream.bash").write_text(script.stdout)
@@ -120,22 +116,20 @@ def test_completion_completes_what_the_commands_parse(ws: Workspace) -> None:
 
 
 def test_every_parser_refuses_abbreviations(ws: Workspace) -> None:
-    """Each command's parser, its actions' and completion's: none takes a prefix."""
-    from dstream.cli.app import COMMANDS, build_parser
-    from dstream.cli.completion import full_parser
+    """Each command's parser, its actions' and completion's is a Parser, which takes no
+    prefix; and a prefix given to an action's parser is refused by it."""
 
     def parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
         found = [parser]
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for sub in action.choices.values():
-                    found.extend(parsers(sub))
+        actions = subcommands(parser)
+        for sub in actions.choices.values() if actions is not None else ():
+            found.extend(parsers(sub))
         return found
 
     every = parsers(full_parser())
     for name in COMMANDS:
         every.extend(parsers(build_parser(name)[0]))
-    assert [p.prog for p in every if p.allow_abbrev] == []
+    assert [p.prog for p in every if not isinstance(p, Parser)] == []
     ws.env["DSTREAM_CACHE_DIR"] = str(ws.root / "cache")
     done = ws.run("providers", "list", "--js")
     scenarios.usage_error(done, "unrecognized arguments: --js", "`--json`")

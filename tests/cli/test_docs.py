@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dstream.cli.app import COMMANDS
+from dstream.cli.app import COMMANDS, subcommands
 from dstream.cli.completion import full_parser
 from dstream.errors import ExitCode
 
@@ -18,16 +18,16 @@ ELSEWHERE = {"providers", "provider"}
 def _options(parser: argparse.ArgumentParser) -> set[str]:
     found = set()
     for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                found |= _options(sub)
         found |= {o for o in action.option_strings if o not in ("-h", "--help")}
+    actions = subcommands(parser)
+    for sub in actions.choices.values() if actions is not None else ():
+        found |= _options(sub)
     return found
 
 
 def test_every_command_and_flag_is_in_docs_cli() -> None:
-    parser = full_parser()
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands = subcommands(full_parser())
+    assert commands is not None
     missing = []
     for name, sub in commands.choices.items():
         if f"dstream {name}" not in DOC and f"`{name}`" not in DOC and f"|{name}|" not in DOC:

@@ -73,7 +73,6 @@ def test_other_commands_work_with_the_collector_on(ws: Workspace) -> None:
 # module is run as __main__ the way -m runs it, and what was seen is written at exit.
 MODULE_PROBE = """
 import atexit, gc, json, runpy, sys
-at_start = gc.get_freeze_count()
 seen = {{}}
 from dstream.config import loader
 

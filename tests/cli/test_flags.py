@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
+from dstream.cli.app import subcommands
 from dstream.cli.completion import full_parser
 from tests.cli import scenarios
 from tests.workspace import Workspace
@@ -54,11 +55,11 @@ def test_a_numeric_flag_names_its_range(ws: Workspace) -> None:
 
 def _flags(parser: argparse.ArgumentParser, prefix: str) -> Iterator[tuple[str, argparse.Action]]:
     for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from _flags(sub, f"{prefix} {name}".strip())
-        elif action.option_strings:
+        if action.option_strings:
             yield f"{prefix} {action.option_strings[-1]}", action
+    actions = subcommands(parser)
+    for name, sub in actions.choices.items() if actions is not None else ():
+        yield from _flags(sub, f"{prefix} {name}".strip())
 
 
 def test_no_flag_takes_a_bare_int_or_float() -> None:

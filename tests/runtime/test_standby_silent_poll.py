@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dstream.errors import ExitCode
-from tests.relay import FreezableProxy
+from tests.relay import LEASE_READ, FreezableProxy, RecordingProxy
 from tests.scale.cluster import (
     Database,
     Host,
@@ -35,9 +34,8 @@ from tests.scale.cluster import (
 from tests.services import PostgresServer, table_for, wait_until
 
 TTL = 6.0  # a call cut after 2 s, a connect timeout of 2 s: the test waits less
-# The text of the read `held_elsewhere` makes (state/lease.py, LeaseTable.rows): the
-# proxy freezes on it, so the poll, not a take-over, is what waits on the silence.
-LEASE_READ = b"extract(epoch FROM acquired_at)"
+# The proxy freezes on the lease read `held_elsewhere` makes (LEASE_READ), so the poll,
+# not a take-over, is what waits on the silence.
 # PostgreSQL protocol messages a client sends (protocol 3): a transaction's start (a
 # take-over's first exchange), a new session's first message (libpq asks for TLS first),
 # and a session's end.
@@ -46,33 +44,6 @@ SSL_REQUEST = b"\x00\x00\x00\x08\x04\xd2\x16\x2f"
 TERMINATE = b"X\x00\x00\x00\x04"
 # What the standby's progress log says of a task while it waits (runtime/progress.py).
 PROGRESS = "task t1: standby, waiting for the run that holds the task"
-
-
-class RecordingProxy(FreezableProxy):
-    """A FreezableProxy that keeps what the clients sent it, held by a freeze or not:
-    which statements the standby made, and when."""
-
-    def __init__(self, target_port: int) -> None:
-        self._record_lock = threading.Lock()
-        self._sent = bytearray()
-        super().__init__(target_port)
-
-    def sent(self) -> bytes:
-        with self._record_lock:
-            return bytes(self._sent)
-
-    def _passing(self, data: bytes, from_client: bool) -> None:
-        if from_client:
-            with self._record_lock:
-                self._sent += data
-        super()._passing(data, from_client)
-
-
-@pytest.fixture
-def proxy(pg_server: PostgresServer) -> Iterator[RecordingProxy]:
-    made = RecordingProxy(pg_server.port)
-    yield made
-    made.close()
 
 
 @pytest.fixture

@@ -16,7 +16,13 @@ import os
 import sys
 
 from dstream import hold_signals
-from dstream.cli.entry import Terminated, drop_stdout, raise_deferred, resume_collector
+from dstream.cli.entry import (
+    Terminated,
+    drop_stderr,
+    drop_stdout,
+    raise_deferred,
+    resume_collector,
+)
 from dstream.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -109,10 +115,12 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def _get_option_tuples(self, option_string: str) -> list[tuple[Any, ...]]:
-        # The flags a word that is none may stand for. allow_abbrev leaves a single-dash
-        # flag's prefixes on in Python 3.11 (`fmt -c` was `-check`, `plan -detailed`
+        # The flags a word that is none may stand for. argparse before gh-104860's fix
+        # (3.13.0 and older 3.12 still have it) leaves a single-dash flag's prefixes on
+        # under allow_abbrev=False (`fmt -c` was `-check`, `plan -detailed`
         # `-detailed-exitcode`): only a single-letter flag with its value attached
-        # (`-ldebug`) or others after it (`-qt`) is kept.
+        # (`-ldebug`) or others after it (`-qt`) is kept. Remove when requires-python
+        # passes it.
         found = super()._get_option_tuples(option_string)
         return [option for option in found if option[1] == option_string[:2]]
 
@@ -131,7 +139,7 @@ class Parser(argparse.ArgumentParser):
         """Where the flags are listed, after the flag the first unknown one may have
         meant: among those of this parser and of the action it was given."""
         parser = _chosen_action(self, parsed)
-        listed = f"`{parser.prog} --help` lists what it takes"
+        listed = _listed(parser.prog)
         flags = list(dict.fromkeys([*parser._option_string_actions, *self._option_string_actions]))
         for word in unknown:
             meant = _meant(word.partition("=")[0], flags)
@@ -140,7 +148,7 @@ class Parser(argparse.ArgumentParser):
         return listed
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message, hint=f"`{self.prog} --help` lists what it takes")
+        raise UsageError(message, hint=_listed(self.prog))
 
     def _print_message(self, message: str, file: Optional[SupportsWrite[str]] = None) -> None:
         # argparse's hides a failed write: help nobody read would end in exit 0.
@@ -148,13 +156,30 @@ class Parser(argparse.ArgumentParser):
             (file or sys.stderr).write(message)
 
 
+def _listed(prog: str) -> str:
+    """The hint of a usage error: where the flags of the parser named `prog` are."""
+    return f"`{prog} --help` lists what it takes"
+
+
+def subcommands(
+    parser: argparse.ArgumentParser,
+) -> Optional[argparse._SubParsersAction[argparse.ArgumentParser]]:
+    """The action that chooses among `parser`'s sub-parsers (a command's actions, `state
+    show`; completion's commands), None when it has none. argparse keeps it only among
+    its private `_actions`: this is the one place that looks there for it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return None
+
+
 def _chosen_action(parser: Parser, parsed: argparse.Namespace) -> argparse.ArgumentParser:
     """The parser of the action `parsed` names (`state show`), else `parser` itself."""
-    for action in parser._actions:  # argparse lists a command's actions only here
-        if isinstance(action, argparse._SubParsersAction):
-            name = getattr(parsed, action.dest, None)
-            if isinstance(name, str) and name in action.choices:
-                return action.choices[name]
+    actions = subcommands(parser)
+    if actions is not None:
+        name = getattr(parsed, actions.dest, None)
+        if isinstance(name, str) and name in actions.choices:
+            return actions.choices[name]
     return parser
 
 
@@ -248,10 +273,10 @@ def add_command_arguments(parser: argparse.ArgumentParser, module: Any) -> None:
     list -l debug`). The completion script is made from the same (cli/completion.py)."""
     add_global_arguments(parser, json=takes_json(module))
     module.add_arguments(parser)
-    for action in parser._actions:  # argparse lists a command's actions only here
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                _add_logging_arguments(sub, keep_earlier=True)
+    actions = subcommands(parser)
+    if actions is not None:
+        for sub in actions.choices.values():
+            _add_logging_arguments(sub, keep_earlier=True)
 
 
 # Global flags the original accepted before the command too: name -> takes a value.
@@ -315,7 +340,7 @@ def place_global_flags(
         else:
             raise UsageError(
                 f"`dstream {name}` does not take {flag}",
-                hint=f"leave {flag} out; `dstream {name} --help` lists what it takes",
+                hint=f"leave {flag} out; {_listed(f'dstream {name}')}",
             )
     return [*logging_flags, *argv[1:], *trailing]
 
@@ -325,11 +350,11 @@ def _trailing_reader(
 ) -> Optional[argparse.ArgumentParser]:
     """The parser that reads the end of the command line: the action's for a command
     with actions (`state list`), None when it names none (the parser refuses that)."""
-    for action in parser._actions:  # argparse lists a command's actions only here
-        if isinstance(action, argparse._SubParsersAction):
-            chosen = [word for word in words if word in action.choices]
-            return action.choices[chosen[0]] if chosen else None
-    return parser
+    actions = subcommands(parser)
+    if actions is None:
+        return parser
+    chosen = [word for word in words if word in actions.choices]
+    return actions.choices[chosen[0]] if chosen else None
 
 
 def _takes(parser: argparse.ArgumentParser, flag: str) -> bool:
@@ -345,9 +370,7 @@ def _check_path(name: str, flag: str, words: list[str]) -> None:
     try:
         non_empty_path(value)
     except argparse.ArgumentTypeError as exc:
-        raise UsageError(
-            f"argument {flag}: {exc}", hint=f"`dstream {name} --help` lists what it takes"
-        ) from None
+        raise UsageError(f"argument {flag}: {exc}", hint=_listed(f"dstream {name}")) from None
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -388,13 +411,15 @@ def _os_error(exc: OSError, wants_json: bool) -> int:
     """An OSError at the boundary is no bug when a standard stream failed: stdout's
     reader left (`| head`: a BrokenPipeError) or stdout cannot be written (`> /dev/full`),
     one line and exit 1 (`stdout_lost`); stderr's reader left, exit 1 and nothing said
-    (nothing can be). Which pipe broke is asked of the streams, not read from the error:
-    a BrokenPipeError from a provider's pipe or a socket that a bug let through is that
-    bug's, a crash report."""
+    (nothing can be: what stderr still holds is dropped, what stdout holds is written).
+    Which pipe broke is asked of the streams, not read from the error: a BrokenPipeError
+    from a provider's pipe or a socket that a bug let through is that bug's, a crash
+    report."""
     if isinstance(exc, BrokenPipeError):
         if _reader_left(sys.stdout):
             return stdout_lost(EXIT_FAILURE)
         if _reader_left(sys.stderr):
+            drop_stderr()
             return EXIT_FAILURE
     elif _stdout_failing():
         return stdout_lost(EXIT_FAILURE, exc)

@@ -42,8 +42,11 @@ def _fish_quote(text: str) -> str:
 
 
 def fish(parser: argparse.ArgumentParser) -> str:
+    from dstream.cli.app import subcommands
+
     lines = ["complete -c dstream -f"]
-    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    subparsers = subcommands(parser)
+    assert subparsers is not None, "full_parser() has the commands as sub-parsers"
     helps = {c.dest: c.help or "" for c in subparsers._choices_actions}
     for name, sub in subparsers.choices.items():
         lines.append(

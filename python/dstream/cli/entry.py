@@ -152,6 +152,12 @@ def _settle(fd: int, target: int) -> None:
     os.set_inheritable(target, True)
 
 
+def drop_stderr() -> None:
+    """Point stderr at /dev/null: its reader left, and what is still buffered for it
+    would fail the interpreter's last flush, which turns any exit code into 120."""
+    _settle(os.open(os.devnull, os.O_WRONLY), 2)
+
+
 def drop_stdout() -> bool:
     """Point stdout at /dev/null: its reader left (or it was closed), so what is still
     buffered for it goes nowhere and no later flush fails. False when it already was."""

@@ -28,10 +28,10 @@ Here: launching and taking over; `key` says what decides a start and whether it 
 unchanged; `child` forks, feeds and ends the providers.
 
 Imports: the interpreter's own modules (os, marshal, _thread) and small C modules
-(_sha256, fcntl, select, time, atexit), the package's held signals (dstream/__init__.py),
-dstream's cache directory and the Rust core: nothing of dstream's layers
-(protocol.frames alone would cost ~0.5 ms here, so the one name it needs has a twin,
-child.ENV_COMMIT_FD); typing only for the type checker.
+(_sha256, fcntl, select, _signal (child.py), time, atexit), the package's held signals
+(dstream/__init__.py), dstream's cache directory and the Rust core: nothing of
+dstream's layers (protocol.frames alone would cost ~0.5 ms here, so the one name it
+needs has a twin, child.ENV_COMMIT_FD); typing only for the type checker.
 """
 
 from __future__ import annotations
