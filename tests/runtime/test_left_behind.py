@@ -1,13 +1,14 @@
-"""A task left behind by a forced stop (its thread still waits on the state 3 s after
-the second signal: runtime/signals.py, `left_behind`) is recorded in its history from
-its run's start, when its providers were started, not from when its pump began to
-stream (a task whose providers never attached had no such moment at all).
+"""A task left behind by a forced stop (its thread still waits 3 s after the second
+signal: runtime/signals.py, `left_behind`) does not keep the process: after a forced stop
+the store makes no write that can wait, and the record of its run is one.
 
 On the file state the only wait of a task's thread is the lock every write of the
 task's state takes for a moment (state/file.py, `_locked`): the test holds that lock
 from outside, so the run's checkpoint writes wait on it, with the task's thread behind
-them, and the history's write too until the test lets go. Which writes wait is read
-from /proc/locks (the kernel's list of held and awaited locks), not guessed by time."""
+them. The history's record of the task left behind would wait on it too: it tries for a
+moment and says the run is not recorded instead, and the process ends while the lock is
+still held. Which writes wait is read from /proc/locks (the kernel's list of held and
+awaited locks), not guessed by time."""
 
 from __future__ import annotations
 
@@ -20,17 +21,15 @@ import orjson
 import pytest
 
 from dstream.errors import ExitCode
+from dstream.runtime.history import entry
+from dstream.runtime.signals import left_behind
 from tests.services import wait_until
 from tests.workspace import Run, Workspace
 
-# Notes when it started (before its handshake, which it delays by a second), then
-# writes an envelope and a checkpoint every 20 ms until SIGTERM.
+# Writes an envelope and a checkpoint every 20 ms until SIGTERM.
 INPUT = r"""
 import signal, sys, time
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-with open("input_started", "w") as f:
-    f.write(repr(time.time()))
-time.sleep(1.0)
 sys.stdin.buffer.readline()
 print('{"status":"ready","protocol":1}', flush=True)
 i = 0
@@ -72,7 +71,9 @@ def _stored(ws: Workspace, run: Run) -> bool:
 
 
 @pytest.mark.timeout(120)
-def test_a_task_left_behind_is_recorded_from_its_start(ws: Workspace) -> None:
+def test_a_task_left_behind_ends_the_run_while_its_write_waits_on_the_lock(
+    ws: Workspace,
+) -> None:
     ws.python_script("input.py", INPUT)
     ws.python_script("output.py", OUTPUT)
     # A long stop_grace: the task's thread waits for its checkpoint writer that long.
@@ -88,18 +89,32 @@ def test_a_task_left_behind_is_recorded_from_its_start(ws: Workspace) -> None:
         run.signal(signal.SIGTERM)
         wait_until("the run to say it stops", lambda: run.says("stopping"))
         run.signal(signal.SIGTERM)  # forced: 3 s later the task's thread is left behind
-        # The writer, and the history's write of the task left behind.
-        wait_until("the history's write to wait for the lock", lambda: _waiters(lock) >= 2)
+        # The process ends while the lock is still held (a hang fails here).
+        code = run.wait()
     finally:
         if held >= 0:
-            os.close(held)  # the waiting writes go through
-    assert run.wait() == ExitCode.TERMINATED, run.stderr()
+            os.close(held)
+        run.kill()
+    assert code == ExitCode.TERMINATED, run.stderr()
     task = orjson.loads(ws.read_text("stdout"))["tasks"][0]
     assert task["error"]["error"] == "LeftBehind", task
+    said = run.stderr()
+    not_recorded = (
+        "task t: the run is not recorded in the task's history: the state file's lock is "
+        "held by a write still in flight ("  # and the hint
+    )
+    assert not_recorded in said, said
     done = ws.run("runs", "t", "--json")
     assert done.returncode == 0, done.stderr
-    runs = orjson.loads(done.stdout_bytes)["runs"]
-    assert [r["result"] for r in runs] == ["interrupted"], runs  # recorded once
-    input_started = float(ws.read_text("input_started"))
-    # From the run's start, before its input began (and a second before it streamed).
-    assert runs[0]["started_at"] <= input_started <= runs[0]["ended_at"], runs
+    assert orjson.loads(done.stdout_bytes)["runs"] == [], done.stdout
+
+
+def test_a_task_left_behind_is_recorded_from_its_run_start() -> None:
+    """When its record can be made, it spans the run from the task's start, not from
+    when its pump began to stream (a task whose providers never attached had no such
+    moment): the start its caller gives `left_behind`."""
+    summary = left_behind("t", signal.SIGTERM, started_at=1000.0)
+    recorded = entry(summary)
+    assert recorded["started_at"] == 1000.0, recorded
+    assert recorded["result"] == "interrupted", recorded
+    assert isinstance(recorded["ended_at"], float) and recorded["ended_at"] > 1000.0

@@ -12,7 +12,7 @@ from dstream.runtime.stopping import Stop
 
 def test_drain_asks_a_task_that_is_not_stopping() -> None:
     stop = Stop()
-    assert stop.drain(signal.SIGTERM)
+    stop.drain(signal.SIGTERM)
     assert (stop.requests, stop.signum, stop.forced) == (1, signal.SIGTERM, False)
     assert stop.event.is_set()
 
@@ -21,13 +21,13 @@ def test_drain_leaves_a_stopping_task_as_it_is() -> None:
     """A second request by a signal would force it, and its stop keeps its first cause:
     a hand-over stays one, a Ctrl-C after it drains on."""
     handed_over = Stop()
-    assert handed_over.drain()
-    assert not handed_over.drain(signal.SIGINT)
-    assert (handed_over.requests, handed_over.signum) == (1, None)
+    handed_over.drain()
+    handed_over.drain(signal.SIGINT)
+    assert (handed_over.requests, handed_over.signals, handed_over.signum) == (1, 0, None)
     signalled = Stop()
     signalled.drain(signal.SIGINT)
-    assert not signalled.drain(signal.SIGINT)
-    assert not signalled.forced
+    signalled.drain(signal.SIGINT)
+    assert (signalled.requests, signalled.forced) == (1, False)
 
 
 def test_force_kills_at_once_whatever_asked_first() -> None:

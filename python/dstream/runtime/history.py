@@ -1,9 +1,12 @@
 """A task's run in its history (`dstream runs`), recorded by the run itself, on the store
 that holds the task (runtime/runner.py): by the task's thread as its run ends, before its
-lock or lease goes, so that on the postgres state the write is fenced as its checkpoints
-are; by the main thread for a task that never ran (stopped while a standby waited) or
-that was left behind by a forced stop. Recording never changes the run's outcome: a
-store that cannot take it is said in the log, once per task."""
+lock or lease goes; by the main thread for a task stopped while it waited (a standby
+stopped before it took over: recorded as interrupted) or left behind by a forced stop.
+The record is an append of a finished run that touches no checkpoint: not fenced by the
+task's lease (a run that lost its lease is the failed run an operator looks for). After
+a forced stop the store makes no write that can wait (state/base.py, `add_run`).
+Recording never changes the run's outcome: a store that cannot take it is said in the
+log, once per task."""
 
 from __future__ import annotations
 
@@ -35,29 +38,32 @@ def entry(summary: RunSummary) -> dict[str, object]:
 
 
 def record_run(store: StateStore, summary: RunSummary, *, forced: bool) -> None:
-    """The run of `summary` in its task's history, unless the task never ran (a reload
-    removed it while a standby run waited: attempts 0). `forced`: the task's stop was
-    forced. On a store whose calls go to a database server (the postgres state) a write
-    could wait out its bound, which a forced stop must not (it ends at once:
-    runtime/signals.py): not tried then; nor, by the store, on a database that did not
-    answer its last call (Unanswered). The file state's history is a local write: always
-    kept, also after a forced stop."""
+    """The run of `summary` in its task's history, unless the task never ran: removed
+    by a reload while a standby run waited for it (attempts 0: not recorded); one
+    stopped while it waited is recorded as interrupted. `forced`: the process's stop was
+    forced, so the store makes no write that can wait (the postgres state none at all;
+    the file state tries the task's lock for a moment): it raises Unanswered instead, as
+    on a database that did not answer its last call."""
     if not summary.attempts:
         return
-    if forced and store.remote:
-        _not_recorded(summary, "the stop was forced")
-        return
     try:
-        store.add_run(summary.task, entry(summary))
+        store.add_run(summary.task, entry(summary), forced=forced)
     except Unanswered as exc:
-        _not_recorded(summary, exc.reason)
+        logs.log.warning(
+            "task %s: the run is not recorded in the task's history: %s",
+            summary.task, exc.one_line(),
+        )  # fmt: skip
     except DstreamError as exc:
         logs.log.warning(
-            "task %s: could not record the run in the task's history: %s", summary.task, exc
-        )
+            "task %s: could not record the run in the task's history: %s",
+            summary.task, exc.one_line(),
+        )  # fmt: skip
 
 
-def _not_recorded(summary: RunSummary, why: str) -> None:
+def may_be_missing(task: str) -> None:
+    """Say that the record of `task`'s run was cut by a forced stop: whether the store
+    took it is not known."""
     logs.log.warning(
-        "task %s: the run is not recorded in the task's history: %s", summary.task, why
-    )
+        "task %s: the run may be missing from the history: the stop was forced while it "
+        "was being recorded", task,
+    )  # fmt: skip

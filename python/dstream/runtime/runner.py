@@ -25,12 +25,13 @@ from dstream.errors import (
 )
 from dstream.extras import missing_package
 from dstream.records import record
-from dstream.runtime.history import record_run
+from dstream.runtime.history import may_be_missing, record_run
 from dstream.runtime.monitor import Monitor, add_counters
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop, TaskRun
 from dstream.runtime.reloading import apply_reload, reload_waiting
 from dstream.runtime.signals import (
     Forced,
+    LeftBehind,
     StopSignals,
     left_behind,
     never_started,
@@ -83,18 +84,16 @@ def _stopper(run: TaskRun, stop: Stop) -> Callable[[LockLost], None]:
     return lost
 
 
-def run_task(context: RunContext, started_at: Optional[float] = None) -> RunSummary:
+def run_task(context: RunContext, started_at: float) -> RunSummary:
     """Run a task, restarting it per its `restart` block after a provider failure. Each
     attempt resumes from the newest stored checkpoint. Stopped before its first attempt
     (a signal while its lease was being taken), it starts nothing. `started_at`: when
-    its run started (wall clock; default now), its first attempt's start over restarts:
-    the one its caller says of it if it is left behind (signals.left_behind)."""
+    its run started (wall clock), its first attempt's start over restarts: the one its
+    caller says of it if it is left behind (signals.left_behind)."""
     task, store, stop, monitor = context.task, context.store, context.stop, context.monitor
     if stop.requests:
         monitor.detach("interrupted")
         return never_started(task.name, "before it started", stop.signum)
-    if started_at is None:
-        started_at = time.time()
     counters: CounterDict = {}
     duration = 0.0
     acknowledged = 0
@@ -188,7 +187,9 @@ class _Slot:
         self.thread: Optional[threading.Thread] = None
         self.started_at = 0.0  # wall clock: when its thread started, its run's start
         self.done = False  # its run ended: a later signal did not stop it
-        self.abandoned = False  # left behind: the run ended without its thread
+        # Set by its thread once its record is made or given up: a thread done without
+        # it when the process ends (after a forced stop) takes that record with it.
+        self.recorded = threading.Event()
         # Taken by whoever records its run (its thread, or the main thread for a run left
         # behind): one record per run, also when a thread left behind ends after all.
         self._recording = threading.Lock()
@@ -241,16 +242,20 @@ def _on_signal(slots: list[_Slot], started: threading.Event) -> Callable[[int, i
 
     def stop(signum: int, requests: int) -> None:
         if requests == 1:
-            doing = (
-                "stopping: draining what the inputs already wrote"
-                if started.is_set()
-                else "stopping before any task started"
-            )
+            if not started.is_set():
+                doing = "stopping before any task started"
+            elif all(slot.done for slot in slots):  # their records may still be written
+                doing = "stopping: every task had ended"
+            else:
+                doing = "stopping: draining what the inputs already wrote"
             sys.stderr.write(stopping_notice(doing, signum))
         for slot in slots:
             if not slot.done:
                 slot.user_stopped = True
-                slot.stop.request(signum)
+                if requests == 1:
+                    slot.stop.drain(signum)
+                else:
+                    slot.stop.force(signum)
 
     return stop
 
@@ -288,25 +293,36 @@ def run_tasks(
     started = threading.Event()
     signals = StopSignals(_on_signal(slots, started))
 
-    def record(slot: _Slot, summary: RunSummary, forced: bool) -> None:
+    def record(slot: _Slot, summary: RunSummary) -> None:
         if history and slot.to_record():
-            record_run(store, summary, forced=forced)
+            record_run(store, summary, forced=signals.forced)
+
+    def record_waited(slot: _Slot, summary: RunSummary) -> None:
+        """The main thread's record of a task that never ran: a second signal cuts it
+        (it may wait on the state database), as it cuts the wait it ended."""
+        if signals.forced:  # the store waits for nothing then: not cut
+            record(slot, summary)
+            return
+        try:
+            with signals.interruptible():
+                record(slot, summary)
+        except Forced:
+            may_be_missing(slot.task.name)
 
     def work(slot: _Slot) -> None:
         try:
             try:
-                run_slot(slot)
+                summary = run_slot(slot)
             finally:
                 slot.done = True  # before its lease goes: a signal from now on is not its stop
-            if slot.crash is None and slot.summary is not None:
-                # Before its lease goes: on the postgres state the write is fenced.
-                record(slot, slot.summary, slot.stop.forced)
+            record(slot, summary)  # before its lease goes, as any write of the task
         except BaseException as exc:  # a bug: re-raised where the CLI's boundary catches it
             slot.crash = exc
         finally:
+            slot.recorded.set()
             slot.lease.close()  # a run that ends releases its lease at once
 
-    def run_slot(slot: _Slot) -> None:
+    def run_slot(slot: _Slot) -> RunSummary:
         earlier: Optional[RunSummary] = None  # what the definitions before a reload did
         while True:
             try:
@@ -322,10 +338,9 @@ def run_tasks(
             except BaseException as exc:
                 missing = missing_package(exc) if isinstance(exc, ImportError) else None
                 if missing is None:  # a bug: the CLI's error boundary reports it
-                    slot.crash = exc
                     for other in slots:
                         other.stop.request()
-                    return
+                    raise
                 slot.summary = RunSummary(task=slot.task.name, outcome="failed", error=missing)
             if earlier is not None:  # one summary per task: totals over the reloads
                 slot.summary = _after_reload(earlier, slot.summary)
@@ -339,6 +354,7 @@ def run_tasks(
         if fail_fast and slot.summary.outcome == "failed":
             _fail_fast(slots, slot)
         slot.summary = _settled(slot, signals.signum)
+        return slot.summary
 
     with signals:
 
@@ -359,7 +375,7 @@ def run_tasks(
                     for s in slots
                 ]  # fmt: skip
                 for slot, summary in zip(slots, waited):  # (one a reload removed never ran)
-                    record(slot, summary, signals.forced)
+                    record_waited(slot, summary)
                 return waited
             held = [slot for slot in slots if not slot.done]  # not removed while waiting
             if prepare is not None and held:
@@ -374,8 +390,8 @@ def run_tasks(
             _supervise(slots, signals, reload)
             summaries = _summaries(slots, signals.signum, monitor)
             for slot, summary in zip(slots, summaries):
-                if slot.abandoned:  # its thread will not record its run
-                    record(slot, summary, signals.forced)
+                if isinstance(summary.error, LeftBehind):  # its thread will not record it
+                    record(slot, summary)  # after a forced stop: the store waits for nothing
             return summaries
         finally:
             for slot in slots:
@@ -403,12 +419,15 @@ def _summaries(slots: list[_Slot], signum: Optional[int], monitor: Monitor) -> l
             raise slot.crash
     summaries = []
     for slot in slots:
-        if slot.thread is not None and slot.thread.is_alive() and not slot.done:
+        alive = slot.thread is not None and slot.thread.is_alive()
+        if alive and not slot.done:
             # Left behind (after a forced stop: it waits on the state database): what its
             # monitor saw it do, since its thread never returned its own summary.
-            slot.abandoned = True
             live = monitor.tasks.get(slot.task.name)
             summaries.append(left_behind(slot.task.name, signum, slot.started_at, live))
-        else:  # settled by its thread as its run ended (or never run: a reload removed it)
-            summaries.append(slot.summary or RunSummary(task=slot.task.name, outcome="failed"))
+            continue
+        if alive and not slot.recorded.is_set():  # its record waits: the process ends
+            may_be_missing(slot.task.name)
+        # Settled by its thread as its run ended (or never run: a reload removed it).
+        summaries.append(slot.summary or RunSummary(task=slot.task.name, outcome="failed"))
     return summaries

@@ -3,12 +3,16 @@
 SIGINT/SIGTERM ask every task to drain; a second one forces: the tasks' providers are
 killed at once (runtime/stopping.py) and the process waits for nothing else. Its main
 thread may be waiting on the state database (a standby's take-over, an agent's
-registration, a reload): every such call is bounded (state/session.py), but a forced
-stop does not wait even that long — inside `interruptible()` the handler raises `Forced`
-where the main thread is. A task still not ended STOP_MARGIN after the force (its thread
-waits on the database) is left behind (`left_behind`): its providers die with dstream,
-its lease expires. A task whose stop was forced makes no call on the database that can
-wait (its run's history is not recorded: runtime/history.py). SIGHUP asks for a reload.
+registration, a reload, the record of a task that never ran): every such call is
+bounded (state/session.py), but a forced stop does not wait even that long — inside
+`interruptible()` the handler raises `Forced` where the main thread is. A task still
+not ended STOP_MARGIN after the force (its thread waits on the database) is left behind
+(`left_behind`): its providers die with dstream, its lease expires. The history's
+record of a run made after a forced stop waits for nothing (runtime/history.py): on the
+postgres state it is not made, on the file state it tries the task's lock for a
+moment. One in flight on a task's thread when the stop was forced is waited for
+STOP_MARGIN at most, as the task is, and said to be maybe missing. SIGHUP asks for a
+reload.
 """
 
 from __future__ import annotations

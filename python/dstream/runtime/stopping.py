@@ -51,19 +51,18 @@ class Stop:
             self.signals += 1
         self.event.set()
 
-    def drain(self, signum: Optional[int] = None) -> bool:
+    def drain(self, signum: Optional[int] = None) -> None:
         """Ask to drain (for the stop signal `signum`, or for no signal), unless a stop
         was asked already: a second signal's request would force it, and a stop keeps
-        its first cause (a task handed over or stopped by --fail-fast stays so). Whether
-        this asked."""
-        if self.requests:
-            return False
-        self.request(signum)
-        return True
+        its first cause (a task handed over or stopped by --fail-fast stays so)."""
+        if not self.requests:
+            self.request(signum)
 
     def force(self, signum: int) -> None:
-        """A second stop signal: what still runs is killed at once. A stop the first
-        signal did not ask (a hand-over, --fail-fast) is asked twice by this one."""
+        """A second stop signal: what still runs is killed at once (`forced`: two
+        signals asked). After a signal's drain this asks once; when no signal asked
+        before (a hand-over, --fail-fast, or no stop at all), twice, and `signum` is
+        the stop's signal from then on."""
         if self.signum is None:
             self.request(signum)
         self.request(signum)

@@ -159,9 +159,6 @@ class StateStore(abc.ABC):
     description: str = ""
     #: runs hold leases with a fencing epoch (and keep a configuration hash with them)
     has_leases: bool = False
-    #: its calls go to a database server, which may not answer: each is bounded
-    #: (state/session.py), but a run stopped by force makes none it can do without
-    remote: bool = False
 
     @abc.abstractmethod
     def get(self, task: str) -> Optional[StateRecord]: ...
@@ -218,10 +215,13 @@ class StateStore(abc.ABC):
         the task's lease, since that run's checkpoints come from its own input)."""
         return None
 
-    def add_run(self, task: str, run: dict[str, object]) -> None:
+    def add_run(self, task: str, run: dict[str, object], *, forced: bool = False) -> None:
         """Append one finished run to the task's history (`dstream runs`), keeping the
-        newest RUN_HISTORY (fenced like `put` where the backend has leases). Not made,
-        raising Unanswered, on a database that did not answer the store's last call."""
+        newest RUN_HISTORY. Not fenced where the backend has leases: it touches no
+        checkpoint, and a run that lost its lease is the one an operator looks for.
+        `forced`: the process's stop was forced, and it waits for nothing (the rule of
+        runtime/signals.py): a store whose write could wait raises Unanswered instead.
+        So does one whose database did not answer its last call."""
         return None
 
     def runs(self, task: str) -> list[dict[str, object]]:
@@ -244,8 +244,13 @@ class AlreadyRunning(DstreamError):
 
 
 class Unanswered(DstreamError):
-    """A call that cannot matter (a run's history) was not made: the store's database did
-    not answer its last call, and the call would only wait out its bound."""
+    """A call that cannot matter (a run's history) was not made, because it would wait:
+    the store's database did not answer its last call (the call would only wait out its
+    bound), or a forced stop allows no wait and the call could not be made without one."""
+
+
+# The hint of an Unanswered: what was not recorded changes nothing else.
+UNRECORDED_HINT = "the next run resumes from the last stored checkpoint all the same"
 
 
 def already_running(task: str, where: str, holder: str = "") -> AlreadyRunning:

@@ -40,8 +40,10 @@ from dstream.protocol.values import Fragment, decode_json, encode_json
 from dstream.state.base import (
     FORMAT_VERSION,
     RUN_HISTORY,
+    UNRECORDED_HINT,
     StateRecord,
     StateStore,
+    Unanswered,
     Unreadable,
     UnreadableRecord,
     already_running,
@@ -60,6 +62,11 @@ if TYPE_CHECKING:
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 SUFFIX = ".json"
 RUN_LOCK = ".run.lock"  # .<task>.run.lock: held for a whole run (hold_run)
+# Seconds the writes made after a forced stop try a task's lock, all of them together:
+# that stop ends the process within its bound (runtime/signals.py), however many tasks
+# it records.
+FORCED_LOCK_WAIT = 1.0
+LOCK_TRY = 0.05  # seconds between two of those tries
 
 
 def file_stem(task: str) -> str:
@@ -241,6 +248,8 @@ class FileStore(StateStore):
         self.directory = os.path.abspath(directory)
         self.description = f"file {self.directory}"
         self._unreadable: list[Unreadable] = []
+        # Monotonic: when the writes after a forced stop give up a lock held elsewhere.
+        self._forced_until: Optional[float] = None
 
     # -- paths ---------------------------------------------------------------------------
     def path_of(self, task: str) -> str:
@@ -379,13 +388,41 @@ class FileStore(StateStore):
         return fd
 
     @contextlib.contextmanager
-    def _locked(self, task: str) -> Iterator[None]:
+    def _locked(self, task: str, *, forced: bool = False) -> Iterator[None]:
+        """The task's write lock (released by the kernel if we are killed); `forced`:
+        after a forced stop, which waits for nothing, tried for a moment only."""
         fd = self._open_lock(task, ".lock")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if we are killed
+            if forced:
+                self._lock_until(fd, self._forced_deadline())
+            else:
+                fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
+
+    def _forced_deadline(self) -> float:
+        """FORCED_LOCK_WAIT after the first write made after the forced stop, for all of
+        them. Two threads asking at once may each set it: deadlines microseconds apart."""
+        if self._forced_until is None:
+            self._forced_until = time.monotonic() + FORCED_LOCK_WAIT
+        return self._forced_until
+
+    @staticmethod
+    def _lock_until(fd: int, until: float) -> None:
+        """Take the lock of `fd`, trying until `until` (monotonic; once at least): held
+        then, it is held by a write in flight (one the forced stop left behind)."""
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= until:
+                    raise Unanswered(
+                        "the state file's lock is held by a write still in flight",
+                        hint=UNRECORDED_HINT,
+                    ) from None
+            time.sleep(LOCK_TRY)
 
     @contextlib.contextmanager
     def hold_run(self, task: str, *, config_hash: str = "") -> Iterator[None]:
@@ -518,11 +555,11 @@ class FileStore(StateStore):
                 out.append(dict(doc))
         return out[-RUN_HISTORY:]
 
-    def add_run(self, task: str, run: dict[str, object]) -> None:
+    def add_run(self, task: str, run: dict[str, object], *, forced: bool = False) -> None:
         """The lines before are kept as written: one `runs` skips stays for the user to
         see (it names its line), not dropped by the next run."""
         path = self._runs_path(task)
-        with self._locked(task):
+        with self._locked(task, forced=forced):
             kept = [line for line in self._history(path) if line.strip()][-(RUN_HISTORY - 1) :]
             self._replace(path, b"".join(line + b"\n" for line in [*kept, encode_json(run)]))
 

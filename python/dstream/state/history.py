@@ -4,8 +4,9 @@ the state table (created with it, as the lease table is):
     <table>_runs   task | id | run (json)         the last RUN_HISTORY runs (`dstream runs`)
     <table>_input  task | input_hash | updated_at  the input configuration of the checkpoint
 
-The store writes both inside its fenced transaction (state/postgres.py), so a run that
-lost its lease changes neither. Every method takes a connection in autocommit mode or
+The store writes the input's hash inside its fenced transaction (state/postgres.py), so
+a run that lost its lease does not change it; a run is appended to the history unfenced,
+in a transaction of its own. Every method takes a connection in autocommit mode or
 inside the caller's transaction.
 """
 

@@ -8,9 +8,10 @@ deadline always falls `margin` before the real expiry, whatever the wall clocks 
 Past that deadline without a renewal the keeper calls the task's `on_lost` callback,
 which stops its providers (the runtime's LockLost path) before anyone may take over.
 
-Once this process gave a task's lease up (lost, or released), a write for the task is
-refused before any statement (the loss, or `LeaseReleased`): only a process that never
-held it (`dstream state set`) writes unfenced.
+Once this process gave a task's lease up (lost, or released), a write of the task's
+checkpoint or input digest is refused before any statement (the loss, or
+`LeaseReleased`): only a process that never held it (`dstream state set`) writes them
+unfenced. (The run history is appended unfenced: state/postgres.py, `add_run`.)
 
 A take-over is one transaction, rolled back when it is answered past the local deadline
 the new lease would have (a stall): no run starts on a lease it must give up at once.

@@ -15,9 +15,10 @@ number of machines never lose an increment.
 
 A run holds its task through a lease with a fencing epoch (state/lease.py, in
 `<table>_lease`; state/keeper.py holds it): each checkpoint write checks the epoch in
-its own transaction, so a run that lost its lease stores nothing. The run history and
-the input configuration's hash live in `<table>_runs` and `<table>_input`
-(state/history.py), written the same way.
+its own transaction, so a run that lost its lease stores nothing. The input
+configuration's hash lives in `<table>_input` (state/history.py), written the same way;
+the run history in `<table>_runs`, appended unfenced (`add_run`: it touches no
+checkpoint, and a run that lost its lease is the one an operator looks for).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dstream.config.redact import remember
 from dstream.errors import ConfigError, DstreamError, LockLost
 from dstream.state.agents import AgentTable
 from dstream.state.base import (
+    UNRECORDED_HINT,
     StateRecord,
     StateStore,
     Unanswered,
@@ -87,7 +89,6 @@ def describe_dsn(dsn: str) -> str:
 
 class PostgresStore(StateStore):
     has_leases = True
-    remote = True
 
     def __init__(
         self,
@@ -234,7 +235,8 @@ class PostgresStore(StateStore):
                 except retried as exc:
                     self._answers.unanswered()
                     self._conn.close()
-                    if once or time.monotonic() > patience:
+                    # No attempt begins past the patience: its pause counts too.
+                    if once or time.monotonic() + RECONNECT_PAUSE > patience:
                         if isinstance(exc, StateUnreachable):
                             raise
                         raise self._unreachable(action, exc) from None
@@ -343,23 +345,24 @@ class PostgresStore(StateStore):
         check_task_name(task)
         return self._run("read the run history", lambda c: self._runs.runs(c, task))
 
-    def add_run(self, task: str, run: dict[str, object]) -> None:
+    def add_run(self, task: str, run: dict[str, object], *, forced: bool = False) -> None:
+        """An append, not fenced (base.StateStore.add_run). Every call on the database
+        can wait, up to its bound (docs/scaling.md): none after a forced stop."""
         check_task_name(task)
-        self._not_silent()  # before the lease's loss, which the silence may have caused
-        epoch = self._keeper.write_epoch(task)
-        still_held = self._still_held(task, epoch)
-
-        def check() -> None:
-            # Again once the call has the connection: a call of the run still on it (a
-            # checkpoint's store its stop left behind) may have met the silence.
-            self._not_silent()
-            still_held()
+        if forced:
+            raise Unanswered(
+                "the stop was forced, and a call on the state database could wait",
+                hint=UNRECORDED_HINT,
+            )
+        self._not_silent()
 
         def store(conn: Conn) -> None:
-            with self._fenced(conn, task, epoch):
+            with conn.transaction():
                 self._runs.add(conn, task, run)
 
-        self._run("record the run", store, check=check)
+        # Checked again once the call has the connection: a call of the run still on it
+        # (a checkpoint's store its stop left behind) may have met the silence.
+        self._run("record the run", store, check=self._not_silent)
 
     def _not_silent(self) -> None:
         """Raises Unanswered when the database did not answer this store's last call:
@@ -367,7 +370,7 @@ class PostgresStore(StateStore):
         if self._answers.silent:
             raise Unanswered(
                 "the state database did not answer the run's last call",
-                hint="the next run resumes from the last stored checkpoint all the same",
+                hint=UNRECORDED_HINT,
             )
 
     # -- leases --------------------------------------------------------------------------
