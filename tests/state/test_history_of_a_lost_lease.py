@@ -6,14 +6,13 @@ for; one that held its lease to the end records its run."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import orjson
 
 from dstream.config.model import StateSpec
 from dstream.state import open_store
-from tests.state.test_run_lock import expire_lease
+from tests.state.test_run_lock import taken_over
 from tests.workspace import Workspace
 
 
@@ -43,19 +42,7 @@ def test_a_run_that_lost_its_lease_is_recorded_as_failed(
 ) -> None:
     ws = Workspace(tmp_path)
     _counter(ws, pg_spec, 0)
-    run = ws.popen("run", "t", "--json")
-    try:
-        with open_store(pg_spec, str(tmp_path)) as other:
-            deadline = time.monotonic() + 20
-            while other.get("t") is None:
-                assert time.monotonic() < deadline, "no checkpoint stored in 20 s"
-                time.sleep(0.05)
-            expire_lease(pg_spec, "t")
-            with other.hold_run("t"):
-                out, err = run.communicate(timeout=30)
-    finally:
-        run.kill()
-        run.wait()
+    out, err, run = taken_over(ws, pg_spec, tmp_path)
     assert run.returncode == 1, err
     error = orjson.loads(out)["tasks"][0]["error"]
     assert error["error"] == "LeaseFenced", out

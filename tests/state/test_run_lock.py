@@ -101,6 +101,27 @@ def expire_lease(spec: StateSpec, task: str) -> None:
         )
 
 
+def taken_over(
+    ws: Workspace, spec: StateSpec, base: Path
+) -> tuple[bytes, bytes, subprocess.Popen[bytes]]:
+    """`run t --json` in `ws`, whose lease ends (expire_lease) once it stored a checkpoint
+    and another store takes the task over: the run's stdout, stderr and process."""
+    run = ws.popen("run", "t", "--json")
+    try:
+        with open_store(spec, str(base)) as other:
+            deadline = time.monotonic() + 20
+            while other.get("t") is None:
+                assert time.monotonic() < deadline, "no checkpoint stored in 20 s"
+                time.sleep(0.05)
+            expire_lease(spec, "t")
+            with other.hold_run("t"):
+                out, err = run.communicate(timeout=30)
+    finally:
+        run.kill()
+        run.wait()
+    return out, err, run
+
+
 def test_a_postgres_run_keeps_its_lease_across_a_lost_session(pg_spec: StateSpec) -> None:
     assert pg_spec.dsn
     with open_store(pg_spec, ".") as store, open_store(pg_spec, ".") as other:
@@ -174,19 +195,7 @@ def test_a_dstream_run_that_lost_its_postgres_lease_stops_without_a_restart(
         state=state,
         settings=settings,
     )
-    run = ws.popen("run", "t", "--json")
-    try:
-        with open_store(pg_spec, str(tmp_path)) as other:
-            deadline = time.monotonic() + 20
-            while other.get("t") is None:
-                assert time.monotonic() < deadline, "no checkpoint stored in 20 s"
-                time.sleep(0.05)
-            expire_lease(pg_spec, "t")
-            with other.hold_run("t"):
-                out, err = run.communicate(timeout=30)
-    finally:
-        run.kill()
-        run.wait()
+    out, err, run = taken_over(ws, pg_spec, tmp_path)
     assert run.returncode == 1, err
     summary = orjson.loads(out)["tasks"][0]
     assert summary["outcome"] == "failed" and summary["attempts"] == 1, summary
