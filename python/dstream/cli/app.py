@@ -36,7 +36,7 @@ from dstream.errors import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
     from typing import Any, NoReturn, Optional
 
     from _typeshed import SupportsWrite
@@ -108,7 +108,8 @@ class Parser(argparse.ArgumentParser):
 
     Flags are written in full, as Terraform's are: argparse took a prefix of one flag
     for that flag, and `run --reset` was the destructive `--reset-state`. An unknown
-    flag's hint names the flag it may have meant instead (`_unknown_hint`)."""
+    flag's hint names the flag it may have meant instead (`unknown_flags`), and it is
+    said before argparse's other complaints (`parse_known_args`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["allow_abbrev"] = False
@@ -129,23 +130,55 @@ class Parser(argparse.ArgumentParser):
     ) -> argparse.Namespace:
         parsed, unknown = self.parse_known_args(args, namespace)
         if unknown:
-            raise UsageError(
-                f"unrecognized arguments: {' '.join(unknown)}",
-                hint=self._unknown_hint(unknown, parsed),
-            )
+            parser = _chosen_action(self, parsed)
+            flags = [*parser._option_string_actions, *self._option_string_actions]
+            raise unknown_flags(unknown, prog=parser.prog, flags=flags)
         return parsed
 
-    def _unknown_hint(self, unknown: list[str], parsed: argparse.Namespace) -> str:
-        """Where the flags are listed, after the flag the first unknown one may have
-        meant: among those of this parser and of the action it was given."""
-        parser = _chosen_action(self, parsed)
-        listed = _listed(parser.prog)
-        flags = list(dict.fromkeys([*parser._option_string_actions, *self._option_string_actions]))
-        for word in unknown:
-            meant = _meant(word.partition("=")[0], flags)
-            if meant:
-                return f"{meant} {listed}"
-        return listed
+    def parse_known_args(  # type: ignore[override]
+        self, args: Optional[Sequence[str]] = None, namespace: Optional[argparse.Namespace] = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # argparse says what is required, or that a word is no action, before it looks
+        # at what it did not recognise (and the value of an unknown flag before the
+        # action is taken for the action): an unknown flag is said first, with its hint,
+        # here, where each parser (an action's too) reads its own words.
+        words = list(sys.argv[1:] if args is None else args)
+        try:
+            return super().parse_known_args(words, namespace)
+        except UsageError:
+            unknown = self._unknown_flags(words)
+            if not unknown:
+                raise
+            actions = subcommands(self)
+            later = [] if actions is None else _every_flag(actions.choices.values())
+            raise unknown_flags(
+                unknown, prog=self.prog, flags=list(self._option_string_actions), later=later,
+                where="action",
+            ) from None  # fmt: skip
+
+    def _unknown_flags(self, words: list[str]) -> list[str]:
+        """The words argparse reads as flags this parser does not have; for a parser
+        with actions, those before the action (the words after it are the action's)."""
+        actions = subcommands(self)
+        unknown: list[str] = []
+        value_next = False
+        for word in words:
+            if word == "--":
+                break
+            if value_next:
+                value_next = False
+                continue
+            if not looks_like_flag(word):
+                if actions is not None:
+                    break
+                continue
+            flag, eq, _ = word.partition("=")
+            action = self._option_string_actions.get(flag)
+            if action is not None:
+                value_next = not eq and action.nargs != 0
+            elif not self._get_option_tuples(word):  # not `-ldebug` or `-qt` either
+                unknown.append(word)
+        return unknown
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, hint=_listed(self.prog))
@@ -159,6 +192,45 @@ class Parser(argparse.ArgumentParser):
 def _listed(prog: str) -> str:
     """The hint of a usage error: where the flags of the parser named `prog` are."""
     return f"`{prog} --help` lists what it takes"
+
+
+def looks_like_flag(word: str) -> bool:
+    """Whether argparse reads `word` as a flag, known or not (as its _parse_optional
+    does: our parsers have no flag that looks like a negative number; `--` ends the
+    flags)."""
+    if len(word) < 2 or not word.startswith("-") or " " in word or word == "--":
+        return False
+    try:
+        float(word)
+    except ValueError:
+        return True
+    return False
+
+
+def unknown_flags(
+    unknown: list[str], *, prog: str, flags: list[str], later: Sequence[str] = (), where: str = ""
+) -> UsageError:
+    """The usage error of the flags `unknown` a parser (`prog`, which has `flags`) does
+    not take. Its hint is about the first it can say something of: a flag taken only
+    after the `where` that follows (the command, the action: `later`), else the flags
+    it begins or the nearest one (`_meant`); then where the flags are listed."""
+    listed = _listed(prog)
+    hint = listed
+    for word in unknown:
+        flag = word.partition("=")[0]
+        if flag in later:
+            hint = f"{flag} goes after the {where}; {listed}"
+            break
+        meant = _meant(flag, list(dict.fromkeys([*flags, *later])))
+        if meant:
+            hint = f"{meant} {listed}"
+            break
+    return UsageError(f"unrecognized arguments: {' '.join(unknown)}", hint=hint)
+
+
+def _every_flag(parsers: Iterable[argparse.ArgumentParser]) -> list[str]:
+    """The flags of all `parsers` (a command's actions), each once."""
+    return list(dict.fromkeys(flag for parser in parsers for flag in parser._option_string_actions))
 
 
 def subcommands(
@@ -476,7 +548,6 @@ def _main(words: list[str]) -> int:
         return 0 if argv else EXIT_USAGE
     name = argv[0]
     parser, module = build_parser(name)
-    from dstream import logs
     from dstream.cli.view import View
 
     try:
@@ -489,13 +560,35 @@ def _main(words: list[str]) -> int:
     if not getattr(module, "RESUMES_COLLECTOR", False):
         resume_collector()
     try:
+        code = _execute(module, args, view)
+    except BaseException:  # a bug's: what the command printed before it is kept
+        _release_quietly(view)
+        raise
+    view.release()  # its output, written at once (cli/view.py HeldStream)
+    return code
+
+
+def _release_quietly(view: View) -> None:
+    """Write what stdout holds on the way to a crash report, which is what is said: a
+    stdout that fails then is no second error."""
+    import contextlib
+
+    with contextlib.suppress(OSError, ValueError):
+        view.release()
+
+
+def _execute(module: Any, args: argparse.Namespace, view: View) -> int:
+    """Run the command: its exit code, its errors said by `view`."""
+    from dstream import logs
+
+    try:
         logs.setup(args.log_level, args.log_format)
         if args.log_time:
             logs.log.warning(
                 "-t/--log-time has no effect: dstream's text log carries no time; "
                 "--log-format json gives every record a time"
             )
-        return int(module.execute(args, view) or 0)  # type: ignore[attr-defined]
+        return int(module.execute(args, view) or 0)
     except DstreamError as exc:
         view.error(exc)
         return exc.exit_code
@@ -530,8 +623,25 @@ def _command_line(words: list[str]) -> tuple[list[list[str]], list[str]]:
     if argv[:1] == ["--version"]:
         argv = ["version", *argv[1:]]
     if argv and argv[0] not in ("-h", "--help", "help"):
+        if looks_like_flag(argv[0]):
+            raise _flag_before_command(argv)
         _known_command(argv[0], "dstream")
     return flags, argv
+
+
+def _flag_before_command(argv: list[str]) -> UsageError:
+    """`argv[0]`, a flag before the command that is no global flag (split_global_flags
+    took those): an unknown flag, whose hint is about the command's flags too when a
+    command is named after it (`--state-d /tmp runs` may mean `--state-dir`, which goes
+    after the command)."""
+    named = [word for word in argv[1:] if word in COMMANDS]
+    top = [*GLOBAL_FLAGS, "-h", "--help", "--version"]
+    if not named:
+        return unknown_flags(argv[:1], prog="dstream", flags=top)
+    parser, _ = build_parser(named[0])
+    actions = subcommands(parser)
+    later = _every_flag([parser, *(actions.choices.values() if actions else ())])
+    return unknown_flags(argv[:1], prog=parser.prog, flags=top, later=later, where="command")
 
 
 def _usage_error(exc: DstreamError, *, json: bool) -> int:

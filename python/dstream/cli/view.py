@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from dstream.cli.entry import drop_stdout
 from dstream.config.redact import redact_data, redact_text
@@ -60,16 +60,54 @@ def wants_color(stream: TextIO) -> bool:
 
 class RedactedStream:
     """A text stream whose every write is redacted; the rest is the stream's. Writers
-    write whole messages (a secret split over two writes would not be recognised)."""
+    write whole messages (a secret split over two writes would not be recognised).
+    `before`: called before each write (stderr's: stdout's held text goes first)."""
 
-    def __init__(self, raw: TextIO) -> None:
+    def __init__(self, raw: TextIO, before: Optional[Callable[[], None]] = None) -> None:
         self.raw = raw
+        self._before = before
 
     def write(self, text: str) -> int:
+        if self._before is not None:
+            self._before()
         self.raw.write(redact_text(text))
         return len(text)
 
     def __getattr__(self, name: str) -> Any:  # Any: whatever the stream has: flush, isatty, ...
+        return getattr(self.raw, name)
+
+
+class HeldStream:
+    """stdout's text, held and written at once (`release`): when the command ends, or
+    before it next writes to stderr (so the two keep their order). Written a line per
+    write, a reader that leaves after the first bytes (`| head -c1`) failed the command
+    or not as it left before or after the last line; written at once, as a JSON
+    document is, an output the pipe holds is all written whenever the reader leaves. On
+    a terminal each flush writes it: a person watches it come, and no reader leaves.
+    Every write is redacted as it comes (but `reveal`'s), whole as RedactedStream's."""
+
+    def __init__(self, raw: TextIO) -> None:
+        self.raw = raw
+        self._held: list[str] = []
+
+    def write(self, text: str, *, reveal: bool = False) -> int:
+        self._held.append(text if reveal else redact_text(text))
+        return len(text)
+
+    def flush(self) -> None:
+        if self.raw.isatty():
+            self.release()
+
+    def release(self) -> None:
+        """Write what is held in one write (dropped if that fails: it is said once, by
+        cli/app.py `stdout_lost`, and never written twice)."""
+        if self._held:
+            text = "".join(self._held)
+            self._held.clear()
+            self.raw.write(text)
+            self.raw.flush()
+
+    def __getattr__(self, name: str) -> Any:  # Any: whatever the stream has: isatty, ...
         return getattr(self.raw, name)
 
 
@@ -82,10 +120,10 @@ class View:
         out = out or sys.stdout
         err = err or sys.stderr
         self.json = json
-        # TextIO in type only: RedactedStream delegates everything but write.
-        self.out: TextIO = RedactedStream(out)  # type: ignore[assignment]
-        self.err: TextIO = RedactedStream(err)  # type: ignore[assignment]
-        self._raw_out = out
+        self._held_out = HeldStream(out)
+        # TextIO in type only: both delegate everything but write (and flush).
+        self.out: TextIO = self._held_out  # type: ignore[assignment]
+        self.err: TextIO = RedactedStream(err, before=self._held_out.release)  # type: ignore[assignment]
         self._held: Optional[list[object]] = None
 
     @property
@@ -115,17 +153,21 @@ class View:
             self._held.append(obj)
             return
         shown = obj if reveal else redact_data(obj)
-        # One write, as a human result's line is: a reader that leaves after the first
-        # bytes (`| head -c1`) ends both modes the same way.
+        # Written at once, as human output is (HeldStream): a reader that leaves after
+        # the first bytes (`| head -c1`) ends both modes the same way.
         text = encode_json(shown, indent=True, non_str_keys=True).decode() + "\n"
-        self._raw_out.write(text)
-        self._raw_out.flush()
+        self._held_out.write(text, reveal=True)  # redacted above, structurally
+        self.release()
 
     def line(self, text: str = "", *, reveal: bool = False) -> None:
-        """Human output (suppressed in JSON mode)."""
+        """Human output (suppressed in JSON mode), held to be written at once."""
         if not self.json:
-            (self._raw_out if reveal else self.out).write(text + "\n")
-            self.out.flush()
+            self._held_out.write(text + "\n", reveal=reveal)
+            self._held_out.flush()
+
+    def release(self) -> None:
+        """Write stdout's held text now, in one write: the command is done with it."""
+        self._held_out.release()
 
     def info(self, text: str) -> None:
         """Progress or notes for a person: stderr, never mixed with data on stdout."""

@@ -1,0 +1,77 @@
+"""An unknown flag is reported as one wherever it is written (docs/cli.md, "Flags are
+written in full"): before the command, where only global flags go, and before argparse's
+own complaints ("the following arguments are required", "invalid choice"), which it
+makes before it looks at what it did not recognise; a value the unknown flag was given
+is then no action."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli import scenarios
+from tests.workspace import Workspace
+
+# A command line, the unknown flag, and what its hint says.
+BEFORE_THE_COMMAND = [
+    (["--state-d", "/tmp", "runs"], "--state-d", "did you mean `--state-dir`? flags are written"),
+    (["--js", "runs"], "--js", "did you mean `--json`? flags are written in full"),
+    (["-c", "dstream.hcl", "--js", "runs"], "--js", "did you mean `--json`?"),
+    (["--conf", "dstream.hcl", "runs"], "--conf", "did you mean `--config`?"),
+    (["--log-l", "debug", "runs"], "--log-l", "did you mean `--log-level`?"),
+    (["--cache-d", "x", "providers", "list"], "--cache-d", "did you mean `--cache-dir`?"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "word", "hint"), BEFORE_THE_COMMAND, ids=[" ".join(c[0]) for c in BEFORE_THE_COMMAND]
+)
+def test_an_unknown_flag_before_the_command_is_an_unknown_flag(
+    ws: Workspace, argv: list[str], word: str, hint: str
+) -> None:
+    scenarios.counter_file(ws)
+    done = ws.run(*argv)
+    scenarios.usage_error(done, f"unrecognized arguments: {word}", hint)
+    assert "unknown command" not in done.stderr and "`dstream state`" not in done.stderr
+    scenarios.usage_document(ws.run(*argv, "--json"), word)
+
+
+def test_a_flag_of_the_command_written_before_it_is_said_to_go_after_it(ws: Workspace) -> None:
+    scenarios.counter_file(ws)
+    done = ws.run("--state-dir", "/tmp", "runs")
+    scenarios.usage_error(done, "unrecognized arguments: --state-dir", "after the command")
+    assert "did you mean" not in done.stderr, done.stderr
+
+
+# A command line on which argparse finds a mistake of its own besides the unknown flag.
+BEFORE_ARGPARSE = [
+    (["deploy", "kubernetes", "--ima", "x"], "--ima", "did you mean `--image`?"),
+    (["state", "show", "--js"], "--js", "did you mean `--json`?"),
+    (["state", "--js", "show"], "--js", "did you mean `--json`?"),
+    (["state", "--log-l", "debug", "list"], "--log-l", "did you mean `--log-level`?"),
+    (["providers", "--cache-d", "x", "list"], "--cache-d", "did you mean `--cache-dir`?"),
+    (["runs", "--la", "-n", "0"], "--la", "did you mean `--last`?"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "word", "hint"), BEFORE_ARGPARSE, ids=[" ".join(c[0]) for c in BEFORE_ARGPARSE]
+)
+def test_an_unknown_flag_comes_before_argparse_s_other_complaints(
+    ws: Workspace, argv: list[str], word: str, hint: str
+) -> None:
+    scenarios.counter_file(ws)
+    done = ws.run(*argv)
+    scenarios.usage_error(done, f"unrecognized arguments: {word}", hint)
+    assert "required" not in done.stderr and "invalid choice" not in done.stderr, done.stderr
+
+
+def test_an_action_s_flag_before_the_action_is_said_to_go_after_it(ws: Workspace) -> None:
+    done = ws.run("providers", "--cache-dir", "x", "list")
+    scenarios.usage_error(done, "unrecognized arguments: --cache-dir", "after the action")
+    assert "invalid choice" not in done.stderr, done.stderr
+
+
+def test_a_wrong_action_after_an_action_s_flag_is_still_a_wrong_action(ws: Workspace) -> None:
+    """The flags after the action are the action's: a mistaken action is what is said."""
+    done = ws.run("providers", "lst", "--cache-dir", "x")
+    scenarios.usage_error(done, "invalid choice: 'lst'")
