@@ -2,7 +2,7 @@
 error whose hint names the flag it may have meant, as Terraform's CLI refuses one.
 argparse took any prefix of exactly one flag for that flag: `run --reset` was the
 destructive `--reset-state`, `fmt -c x.hcl` was `fmt -check x.hcl` (a single-dash
-prefix: see the comment on cli/app.py's `Parser._get_option_tuples`). Single-letter
+prefix: see the comment on cli/parsing.py's `Parser._get_option_tuples`). Single-letter
 flags still group (`-qt`) and take their value attached (`-lerror`)."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import subprocess
 import orjson
 import pytest
 
-from dstream.cli.app import COMMANDS, Parser, build_parser, subcommands
+from dstream.cli.app import COMMANDS, build_parser
 from dstream.cli.completion import full_parser
+from dstream.cli.parsing import Parser, subcommands
 from tests.cli import scenarios
 from tests.workspace import Workspace, json_document
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dstream.cli.app import COMMANDS, subcommands
+from dstream.cli.app import COMMANDS
 from dstream.cli.completion import full_parser
+from dstream.cli.parsing import subcommands
 from dstream.errors import ExitCode
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()

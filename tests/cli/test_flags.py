@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from dstream.cli.app import subcommands
 from dstream.cli.completion import full_parser
+from dstream.cli.parsing import subcommands
 from tests.cli import scenarios
 from tests.workspace import Workspace
 

@@ -29,7 +29,7 @@ def test_help_is_as_wide_as_argparse_would_make_it(monkeypatch: pytest.MonkeyPat
     argparse's own formatter finds, for every $COLUMNS."""
     import argparse
 
-    from dstream.cli.app import HelpFormatter
+    from dstream.cli.parsing import HelpFormatter
 
     for columns in ("50", "0", "-3", "wide", None):
         if columns is None:

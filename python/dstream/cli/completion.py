@@ -26,8 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def full_parser() -> argparse.ArgumentParser:
     """One parser with every command as a sub-parser, built by the commands' own code
-    (app.add_command_arguments) and of their class (app.Parser: flags in full)."""
-    from dstream.cli.app import COMMANDS, Parser, add_command_arguments, load_command
+    (app.add_command_arguments) and of their class (parsing.Parser: flags in full)."""
+    from dstream.cli.app import COMMANDS, add_command_arguments, load_command
+    from dstream.cli.parsing import Parser
 
     parser = Parser(prog="dstream")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -42,7 +43,7 @@ def _fish_quote(text: str) -> str:
 
 
 def fish(parser: argparse.ArgumentParser) -> str:
-    from dstream.cli.app import subcommands
+    from dstream.cli.parsing import subcommands
 
     lines = ["complete -c dstream -f"]
     subparsers = subcommands(parser)

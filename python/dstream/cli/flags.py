@@ -1,6 +1,6 @@
 """Converters for flag values (argparse's `type=`). A value a command cannot use is
 refused while the command line is parsed, before anything is changed or started; the
-parser turns the refusal into a UsageError naming the flag (app.Parser.error).
+parser turns the refusal into a UsageError naming the flag (parsing.Parser.error).
 
 Every numeric flag goes through `number`: argparse's own `int` and `float` take -1,
 `nan` and `inf`, which end in a slice that drops runs, a wait that has already passed
