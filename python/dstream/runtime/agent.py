@@ -34,7 +34,6 @@ the tasks); one that does not load is reported and the running one kept.
 from __future__ import annotations
 
 import math
-import sys
 import threading
 import time
 import zlib
@@ -47,7 +46,7 @@ from dstream.records import field, record
 from dstream.runtime.monitor import Monitor, TaskMonitor
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop
 from dstream.runtime.runner import run_task
-from dstream.runtime.signals import Forced, StopSignals, left_behind, stopping_notice
+from dstream.runtime.signals import Forced, StopSignals, left_behind, say_stopping
 from dstream.runtime.taking import definition_hash
 from dstream.state.agents import AgentRefused
 
@@ -414,14 +413,14 @@ class Agent:
         """SIGINT/SIGTERM: the loop ends and every task drains at once, even while the
         loop still waits on the database (a renewal, a take: bounded, but seconds on a
         silent one); a second one forces the tasks' stop (their providers are killed)."""
-        if requests == 1:
-            sys.stderr.write(stopping_notice("stopping: draining the agent's tasks", signum))
         for running in list(self.running.values()):
             if requests == 1:
                 running.stop.drain(signum)
             else:
                 running.stop.force(signum)
         self.stopping.set()
+        if requests == 1:  # the stops were asked first: a notice that fails changes nothing
+            say_stopping("stopping: draining the agent's tasks", signum)
 
 
 def _handed_over(running: _Running) -> str:

@@ -8,7 +8,6 @@ failing task does not stop the others unless `fail_fast`, and a task whose run e
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 import time
 
@@ -35,7 +34,7 @@ from dstream.runtime.signals import (
     StopSignals,
     left_behind,
     never_started,
-    stopping_notice,
+    say_stopping,
 )
 from dstream.runtime.taking import take_all
 from dstream.runtime.verdict import stopped_by_failure
@@ -224,6 +223,27 @@ def _settled(slot: _Slot, signum: Optional[int]) -> RunSummary:
     return summary
 
 
+def _judge_resume(store: StateStore, summary: RunSummary) -> None:
+    """Whether the next run of a stopped task resumes, as the store has it: the one
+    place that looks for a run that never streamed (a standby stopped while it waited,
+    a task stopped before its first attempt, while a provider started, or in its
+    restart backoff). A run stopped while it streamed was judged as it ended
+    (runtime/ending.py: what it acknowledged, or resumed from); one whose checkpoints
+    are withheld (legacy.py) cannot resume, whatever is stored. A database that did not
+    answer the last call is not asked (a stop asks it nothing more), and one that fails
+    to answer leaves the summary as it is."""
+    stopped = summary.stopped_by is not None or summary.stopped_by_task is not None
+    judged = summary.outcome == "interrupted" and bool(summary.exit_codes)
+    if not stopped or judged or not summary.resumable or summary.last_checkpoint is not None:
+        return
+    if store.silent:
+        return
+    try:
+        summary.resumable = store.get(summary.task) is not None
+    except DstreamError as exc:
+        logs.log.debug("task %s: is a checkpoint stored? not known: %s", summary.task, exc)
+
+
 def _fail_fast(slots: list[_Slot], failed: _Slot) -> None:
     """--fail-fast: stop every task still running, because `failed` failed. A task a
     signal or an earlier failure already stops keeps that stop and its cause. Its stop
@@ -236,19 +256,20 @@ def _fail_fast(slots: list[_Slot], failed: _Slot) -> None:
         other.stop.drain()
 
 
-def _on_signal(slots: list[_Slot], started: threading.Event) -> Callable[[int, int], None]:
+def _restarting(monitor: Monitor, slot: _Slot) -> bool:
+    """The task waits out its restart backoff (or starts its next attempt): no stream."""
+    task = monitor.tasks.get(slot.task.name)
+    return task is not None and task.state == "restarting"
+
+
+def _on_signal(
+    slots: list[_Slot], started: threading.Event, monitor: Monitor
+) -> Callable[[int, int], None]:
     """SIGINT/SIGTERM: drain every task still running (one that already ended keeps its
     outcome); a second one forces."""
 
     def stop(signum: int, requests: int) -> None:
-        if requests == 1:
-            if not started.is_set():
-                doing = "stopping before any task started"
-            elif all(slot.done for slot in slots):  # their records may still be written
-                doing = "stopping: every task had ended"
-            else:
-                doing = "stopping: draining what the inputs already wrote"
-            sys.stderr.write(stopping_notice(doing, signum))
+        doing = _doing(slots, started, monitor)  # what they do before this stop changes it
         for slot in slots:
             if not slot.done:
                 slot.user_stopped = True
@@ -256,8 +277,24 @@ def _on_signal(slots: list[_Slot], started: threading.Event) -> Callable[[int, i
                     slot.stop.drain(signum)
                 else:
                     slot.stop.force(signum)
+        if requests == 1:  # the stops were asked first: a notice that fails changes nothing
+            say_stopping(doing, signum)
 
     return stop
+
+
+def _doing(slots: list[_Slot], started: threading.Event, monitor: Monitor) -> str:
+    """What a first stop signal does, as its notice says: a task waiting out its restart
+    backoff has no input running whose output is drained, its restart is called off."""
+    if not started.is_set():
+        return "stopping before any task started"
+    running = [slot for slot in slots if not slot.done]
+    if not running:  # their records may still be written
+        return "stopping: every task had ended"
+    if all(_restarting(monitor, slot) for slot in running):
+        what = "restart the task waits" if len(running) == 1 else "restarts the tasks wait"
+        return f"stopping: calling off the {what} for"
+    return "stopping: draining what the inputs already wrote"
 
 
 def run_tasks(
@@ -291,7 +328,7 @@ def run_tasks(
     store = open_store(project.state, project.base_dir)
     several = len(slots) > 1
     started = threading.Event()
-    signals = StopSignals(_on_signal(slots, started))
+    signals = StopSignals(_on_signal(slots, started, monitor))
 
     def record(slot: _Slot, summary: RunSummary) -> None:
         if history and slot.to_record():
@@ -354,6 +391,8 @@ def run_tasks(
         if fail_fast and slot.summary.outcome == "failed":
             _fail_fast(slots, slot)
         slot.summary = _settled(slot, signals.signum)
+        if not slot.stop.forced:  # after a forced stop the store is asked nothing that waits
+            _judge_resume(store, slot.summary)
         return slot.summary
 
     with signals:
@@ -375,6 +414,8 @@ def run_tasks(
                     for s in slots
                 ]  # fmt: skip
                 for slot, summary in zip(slots, waited):  # (one a reload removed never ran)
+                    with contextlib.suppress(Forced), signals.interruptible():
+                        _judge_resume(store, summary)
                     record_waited(slot, summary)
                 return waited
             held = [slot for slot in slots if not slot.done]  # not removed while waiting

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 import time
 
@@ -103,8 +104,15 @@ class StopSignals:
         """Wait a moment for `thread` (short, so that the main thread takes signals and
         reloads): whether the wait is over — it ended, or a forced stop is overdue and it
         is left behind."""
-        thread.join(JOIN_SLICE)
+        thread.join(self.join_time())
         return not thread.is_alive() or self.overdue()
+
+    def join_time(self) -> float:
+        """JOIN_SLICE, cut at the moment a forced stop is overdue: a whole slice past it
+        made the process end up to JOIN_SLICE later than STOP_MARGIN after the force."""
+        if self.forced_at is None:
+            return JOIN_SLICE
+        return max(0.0, min(JOIN_SLICE, self.forced_at + STOP_MARGIN - time.monotonic()))
 
     def reload_asked(self) -> bool:
         """Whether a reload (SIGHUP) was asked since the last look: taken, so each is
@@ -134,6 +142,16 @@ def stopping_notice(doing: str, signum: int) -> str:
     force it, by the signal received (SIGINT and SIGTERM both count as the second)."""
     again = "press Ctrl-C again" if signum == signal.SIGINT else "send SIGTERM again"
     return f"\ndstream: {doing} ({again} to force)\n"
+
+
+def say_stopping(doing: str, signum: int) -> None:
+    """Print the stop notice, from a signal handler, after the stops were asked for. A
+    notice that cannot be written (stderr's reader left, killed by the same Ctrl-C as
+    dstream: `dstream run 2>&1 | tee log`) changes nothing: an error raised here would
+    surface wherever the main thread is and end the run at once, undrained."""
+    with contextlib.suppress(OSError, ValueError):  # ValueError: stderr was closed
+        sys.stderr.write(stopping_notice(doing, signum))
+        sys.stderr.flush()
 
 
 class LeftBehind(Interrupted):

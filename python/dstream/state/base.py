@@ -228,6 +228,12 @@ class StateStore(abc.ABC):
         """The task's recent runs, oldest first (at most RUN_HISTORY)."""
         return []
 
+    @property
+    def silent(self) -> bool:
+        """The store's database did not answer its last call (never, without one): a
+        call that cannot matter is not made on it, it would only wait out its bound."""
+        return False
+
     def close(self) -> None:
         """Release connections; the store must not be used afterwards."""
         return None  # the file backend holds nothing open between calls
@@ -249,8 +255,9 @@ class Unanswered(DstreamError):
     bound), or a forced stop allows no wait and the call could not be made without one."""
 
 
-# The hint of an Unanswered: what was not recorded changes nothing else.
-UNRECORDED_HINT = "the next run resumes from the last stored checkpoint all the same"
+# The hint of an Unanswered: what was not recorded changes nothing else. It claims no
+# stored checkpoint: the task may have none (its summary says whether the next resumes).
+UNRECORDED_HINT = "the run's outcome and its checkpoints do not depend on its history"
 
 
 def already_running(task: str, where: str, holder: str = "") -> AlreadyRunning:
