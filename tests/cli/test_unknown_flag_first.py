@@ -11,39 +11,15 @@ import pytest
 from tests.cli import scenarios
 from tests.workspace import Workspace
 
-# A command line, the unknown flag, and what its hint says.
-BEFORE_THE_COMMAND = [
+# A command line, the unknown flag, and what its hint says: before the command, where
+# only global flags go, and where argparse finds a mistake of its own besides it.
+UNKNOWN = [
     (["--state-d", "/tmp", "runs"], "--state-d", "did you mean `--state-dir`? flags are written"),
     (["--js", "runs"], "--js", "did you mean `--json`? flags are written in full"),
     (["-c", "dstream.hcl", "--js", "runs"], "--js", "did you mean `--json`?"),
     (["--conf", "dstream.hcl", "runs"], "--conf", "did you mean `--config`?"),
     (["--log-l", "debug", "runs"], "--log-l", "did you mean `--log-level`?"),
     (["--cache-d", "x", "providers", "list"], "--cache-d", "did you mean `--cache-dir`?"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("argv", "word", "hint"), BEFORE_THE_COMMAND, ids=[" ".join(c[0]) for c in BEFORE_THE_COMMAND]
-)
-def test_an_unknown_flag_before_the_command_is_an_unknown_flag(
-    ws: Workspace, argv: list[str], word: str, hint: str
-) -> None:
-    scenarios.counter_file(ws)
-    done = ws.run(*argv)
-    scenarios.usage_error(done, f"unrecognized arguments: {word}", hint)
-    assert "unknown command" not in done.stderr and "`dstream state`" not in done.stderr
-    scenarios.usage_document(ws.run(*argv, "--json"), word)
-
-
-def test_a_flag_of_the_command_written_before_it_is_said_to_go_after_it(ws: Workspace) -> None:
-    scenarios.counter_file(ws)
-    done = ws.run("--state-dir", "/tmp", "runs")
-    scenarios.usage_error(done, "unrecognized arguments: --state-dir", "after the command")
-    assert "did you mean" not in done.stderr, done.stderr
-
-
-# A command line on which argparse finds a mistake of its own besides the unknown flag.
-BEFORE_ARGPARSE = [
     (["deploy", "kubernetes", "--ima", "x"], "--ima", "did you mean `--image`?"),
     (["state", "show", "--js"], "--js", "did you mean `--json`?"),
     (["state", "--js", "show"], "--js", "did you mean `--json`?"),
@@ -53,16 +29,23 @@ BEFORE_ARGPARSE = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("argv", "word", "hint"), BEFORE_ARGPARSE, ids=[" ".join(c[0]) for c in BEFORE_ARGPARSE]
-)
-def test_an_unknown_flag_comes_before_argparse_s_other_complaints(
+@pytest.mark.parametrize(("argv", "word", "hint"), UNKNOWN, ids=[" ".join(c[0]) for c in UNKNOWN])
+def test_an_unknown_flag_is_said_first_wherever_it_stands(
     ws: Workspace, argv: list[str], word: str, hint: str
 ) -> None:
     scenarios.counter_file(ws)
     done = ws.run(*argv)
     scenarios.usage_error(done, f"unrecognized arguments: {word}", hint)
-    assert "required" not in done.stderr and "invalid choice" not in done.stderr, done.stderr
+    for other in ("unknown command", "`dstream state`", "required", "invalid choice"):
+        assert other not in done.stderr, done.stderr
+    scenarios.usage_document(ws.run(*argv, "--json"), word)
+
+
+def test_a_flag_of_the_command_written_before_it_is_said_to_go_after_it(ws: Workspace) -> None:
+    scenarios.counter_file(ws)
+    done = ws.run("--state-dir", "/tmp", "runs")
+    scenarios.usage_error(done, "unrecognized arguments: --state-dir", "after the command")
+    assert "did you mean" not in done.stderr, done.stderr
 
 
 def test_an_action_s_flag_before_the_action_is_said_to_go_after_it(ws: Workspace) -> None:
