@@ -20,7 +20,7 @@ from dstream.protocol.values import decode_json, encode_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional, Protocol
+    from typing import Callable, Optional, Protocol
 
     class Sink(Protocol):
         """Where the lines go: stderr, or a live display that keeps them above itself."""
@@ -120,6 +120,9 @@ class Logger:
         self.level = INFO
         self.format = _text
         self.stream: Optional[Sink] = None  # None: sys.stderr as it is at the write
+        # Called before each line (the CLI's: stdout's held text goes first, so the two
+        # keep their order on one stream, cli/view.py).
+        self.before: Optional[Callable[[], None]] = None
         self._lock = threading.Lock()
 
     def is_enabled_for(self, level: int) -> bool:
@@ -132,6 +135,8 @@ class Logger:
         with self._lock:
             stream = self.stream or sys.stderr
             try:
+                if self.before is not None:
+                    self.before()
                 stream.write(line)
                 stream.flush()
             except (OSError, ValueError):  # stderr closed (`2>&1 | head`): nowhere to say it

@@ -76,3 +76,41 @@ def test_held_output_comes_before_what_the_command_then_writes_to_stderr(ws: Wor
     report, errors = text.index('Task "t": plan'), text.index('error: task "t"')
     assert report < text.index("see the error below") < errors, text
     assert text.index("Plan failed") < errors, text
+
+
+def test_a_log_line_comes_after_the_text_held_before_it() -> None:
+    """dstream's log (provider stderr lines, warnings) writes to stderr itself: the CLI
+    hooks it (cli/app.py `_execute`) so that stdout's held text goes first, as it does
+    before the view's own stderr writes."""
+    import io
+
+    from dstream import logs
+    from dstream.cli.view import View
+
+    one_stream = io.StringIO()  # `2>&1`
+    view = View(out=one_stream, err=one_stream)
+    before, stream = logs.log.before, logs.log.stream
+    logs.log.before, logs.log.stream = view.before_stderr, one_stream
+    try:
+        view.line('Task "a": init')
+        logs.log.warning("task b: its provider says something")
+    finally:
+        logs.log.before, logs.log.stream = before, stream
+    text = one_stream.getvalue()
+    assert text.index('Task "a"') < text.index("task b:"), text
+
+
+def test_a_stdout_lost_before_an_error_keeps_the_error_and_its_code(ws: Workspace) -> None:
+    """`fmt . >&-` with one file to format and one broken: the file's name, released
+    before the error block, fails on the closed stdout; the error block and its exit
+    code (2) still come, then the one line that says stdout was lost."""
+    from tests.cli.test_closed_streams import closed
+
+    (ws.root / "a.hcl").write_text('task "t" {\ninput { provider_path = "x" }\n}\n')
+    (ws.root / "b.hcl").write_text('task "t" {\n')
+    done = closed(ws, ">&-", "fmt", ".")
+    assert done.returncode == 2, done.stderr
+    assert "b.hcl" in done.stderr, done.stderr
+    assert done.stderr.rstrip().endswith(
+        "error: stdout is closed or its reader left: the output was not all written"
+    ), done.stderr

@@ -366,7 +366,12 @@ def _main(words: list[str]) -> int:
     except BaseException:  # a bug's: what the command printed before it is kept
         _release_quietly(view)
         raise
-    view.release()  # its output, written at once (cli/view.py HeldStream)
+    try:
+        view.release()  # its output, written at once (cli/view.py HeldStream)
+    except BrokenPipeError:  # its reader left, now or before a write to stderr
+        return stdout_lost(code)
+    except OSError as exc:  # it cannot be written (a full disk)
+        return stdout_lost(code, exc)
     return code
 
 
@@ -385,6 +390,7 @@ def _execute(module: Any, args: argparse.Namespace, view: View) -> int:
 
     try:
         logs.setup(args.log_level, args.log_format)
+        logs.log.before = view.before_stderr  # stdout's held text before a log line
         if args.log_time:
             logs.log.warning(
                 "-t/--log-time has no effect: dstream's text log carries no time; "

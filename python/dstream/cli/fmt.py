@@ -418,6 +418,7 @@ def _format_file(path: str, args: argparse.Namespace, view: View, outcome: _Outc
             outcome.diffs[path] = diff
         else:
             view.out.write(diff)
+            view.out.flush()  # on a terminal, each diff as it comes
     else:
         view.line(path)
 

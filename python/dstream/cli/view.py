@@ -79,7 +79,8 @@ class RedactedStream:
 
 class HeldStream:
     """stdout's text, held and written at once (`release`): when the command ends, or
-    before it next writes to stderr (so the two keep their order). Written a line per
+    before it next writes to stderr, by the view or dstream's log (cli/app.py hooks it),
+    so the two keep their order. Written a line per
     write, a reader that leaves after the first bytes (`| head -c1`) failed the command
     or not as it left before or after the last line; written at once, as a JSON
     document is, an output the pipe holds is all written whenever the reader leaves. On
@@ -89,21 +90,38 @@ class HeldStream:
     def __init__(self, raw: TextIO) -> None:
         self.raw = raw
         self._held: list[str] = []
+        self._terminal = raw.isatty()  # asked once, not at every line
+        # What failed stdout when its text was released before a write to stderr: that
+        # write goes on (an error block is not lost for it), the command then says it.
+        self.lost: Optional[OSError] = None
 
     def write(self, text: str, *, reveal: bool = False) -> int:
         self._held.append(text if reveal else redact_text(text))
         return len(text)
 
     def flush(self) -> None:
-        if self.raw.isatty():
+        if self._terminal:
             self.release()
+
+    def release_before_stderr(self) -> None:
+        """release, before a write to stderr: a stdout that fails then keeps its error
+        (`lost`) and holds nothing more, and the stderr write goes on."""
+        if self.lost is not None:
+            self._held = []
+            return
+        try:
+            self.release()
+        except OSError as exc:
+            self.lost = exc
 
     def release(self) -> None:
         """Write what is held in one write (dropped if that fails: it is said once, by
         cli/app.py `stdout_lost`, and never written twice)."""
-        if self._held:
-            text = "".join(self._held)
-            self._held.clear()
+        # Swapped, not cleared after the join: a log line's release from a provider's
+        # stderr thread (cli/app.py) may come while another thread holds more.
+        held, self._held = self._held, []
+        if held:
+            text = "".join(held)
             self.raw.write(text)
             self.raw.flush()
 
@@ -123,7 +141,8 @@ class View:
         self._held_out = HeldStream(out)
         # TextIO in type only: both delegate everything but write (and flush).
         self.out: TextIO = self._held_out  # type: ignore[assignment]
-        self.err: TextIO = RedactedStream(err, before=self._held_out.release)  # type: ignore[assignment]
+        before = self._held_out.release_before_stderr
+        self.err: TextIO = RedactedStream(err, before=before)  # type: ignore[assignment]
         self._held: Optional[list[object]] = None
 
     @property
@@ -166,8 +185,18 @@ class View:
             self._held_out.flush()
 
     def release(self) -> None:
-        """Write stdout's held text now, in one write: the command is done with it."""
+        """Write stdout's held text now, in one write: the command is done with it. A
+        stdout that failed before a write to stderr raises that failure now."""
+        lost = self._held_out.lost
+        if lost is not None:
+            self._held_out.lost = None
+            raise lost
         self._held_out.release()
+
+    def before_stderr(self) -> None:
+        """What a write to stderr from outside the view (dstream's log) calls first:
+        stdout's held text goes first, so the two keep their order on one stream."""
+        self._held_out.release_before_stderr()
 
     def info(self, text: str) -> None:
         """Progress or notes for a person: stderr, never mixed with data on stdout."""
