@@ -362,3 +362,15 @@ pidfile = {directory}/pid
 
 def pgbouncer(server: PostgresServer, pool_mode: str) -> contextlib.AbstractContextManager[Pooler]:
     return running("pgbouncer", lambda: start_pgbouncer(server, pool_mode))
+
+
+def lock_waiters(lock: Path) -> int:
+    """How many waits for a lock on `lock` the kernel lists: the lines of /proc/locks
+    such as `1: -> FLOCK  ADVISORY  WRITE 1006 fe:00:10012085 0 EOF` (MAJOR:MINOR:INODE)."""
+    inode = os.stat(lock).st_ino
+    count = 0
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 6 and fields[1] == "->" and fields[6].rsplit(":", 1)[-1] == str(inode):
+            count += 1
+    return count

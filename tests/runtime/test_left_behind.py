@@ -15,15 +15,12 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
-from pathlib import Path
 
 import orjson
 import pytest
 
 from dstream.errors import ExitCode
-from dstream.runtime.history import entry
-from dstream.runtime.signals import left_behind
-from tests.services import wait_until
+from tests.services import lock_waiters, wait_until
 from tests.workspace import Run, Workspace
 
 # Writes an envelope and a checkpoint every 20 ms until SIGTERM.
@@ -52,18 +49,6 @@ for line in sys.stdin.buffer:
 """
 
 
-def _waiters(lock: Path) -> int:
-    """How many waits for a lock on `lock` the kernel lists: the lines of /proc/locks
-    such as `1: -> FLOCK  ADVISORY  WRITE 1006 fe:00:10012085 0 EOF` (MAJOR:MINOR:INODE)."""
-    inode = os.stat(lock).st_ino
-    count = 0
-    for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        if len(fields) > 6 and fields[1] == "->" and fields[6].rsplit(":", 1)[-1] == str(inode):
-            count += 1
-    return count
-
-
 def _stored(ws: Workspace, run: Run) -> bool:
     """Whether the run stored a checkpoint by now (it must still run)."""
     assert run.proc.poll() is None, run.stderr()
@@ -85,7 +70,7 @@ def test_a_task_left_behind_ends_the_run_while_its_write_waits_on_the_lock(
         wait_until("a checkpoint to be stored", lambda: _stored(ws, run))
         held = os.open(lock, os.O_RDWR)
         fcntl.flock(held, fcntl.LOCK_EX)
-        wait_until("a checkpoint write to wait for the lock", lambda: _waiters(lock) >= 1)
+        wait_until("a checkpoint write to wait for the lock", lambda: lock_waiters(lock) >= 1)
         run.signal(signal.SIGTERM)
         wait_until("the run to say it stops", lambda: run.says("stopping"))
         run.signal(signal.SIGTERM)  # forced: 3 s later the task's thread is left behind
@@ -107,14 +92,3 @@ def test_a_task_left_behind_ends_the_run_while_its_write_waits_on_the_lock(
     done = ws.run("runs", "t", "--json")
     assert done.returncode == 0, done.stderr
     assert orjson.loads(done.stdout_bytes)["runs"] == [], done.stdout
-
-
-def test_a_task_left_behind_is_recorded_from_its_run_start() -> None:
-    """When its record can be made, it spans the run from the task's start, not from
-    when its pump began to stream (a task whose providers never attached had no such
-    moment): the start its caller gives `left_behind`."""
-    summary = left_behind("t", signal.SIGTERM, started_at=1000.0)
-    recorded = entry(summary)
-    assert recorded["started_at"] == 1000.0, recorded
-    assert recorded["result"] == "interrupted", recorded
-    assert isinstance(recorded["ended_at"], float) and recorded["ended_at"] > 1000.0

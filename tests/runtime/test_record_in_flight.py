@@ -18,8 +18,7 @@ import orjson
 import pytest
 
 from dstream.errors import ExitCode
-from tests.runtime.test_left_behind import _waiters
-from tests.services import wait_until
+from tests.services import lock_waiters, wait_until
 from tests.workspace import Run, Workspace
 
 # Writes an envelope every 20 ms (no checkpoint) until the file "end" exists, then exits.
@@ -61,7 +60,7 @@ def test_a_stop_forced_while_a_run_is_recorded_says_the_run_may_be_missing(
         held = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(held, fcntl.LOCK_EX)
         (ws.root / "end").touch()  # the task's run ends; its record waits on the lock
-        wait_until("the history's record to wait for the lock", lambda: _waiters(lock) >= 1)
+        wait_until("the history's record to wait for the lock", lambda: lock_waiters(lock) >= 1)
         run.signal(signal.SIGTERM)
         wait_until("the run to say it stops", lambda: run.says("stopping"))
         run.signal(signal.SIGTERM)  # forced while the record waits

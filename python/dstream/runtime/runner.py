@@ -121,6 +121,7 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
         if not _restartable(summary) or retries_left <= 0 or stop.requests:
             break
         delay = min(task.restart.backoff * 2 ** min(attempt - 1, 64), task.restart.max_backoff)
+        monitor.state = "restarting"  # before the warning: a stop from now on calls it off
         logs.log.warning(
             "task %s: %s; restarting in %g s (%d attempt(s) left)",
             task.name,
@@ -128,7 +129,6 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
             delay,
             retries_left,
         )
-        monitor.state = "restarting"
         monitor.restarts += 1
         if stop.event.wait(delay) or stop.requests:
             break
@@ -335,8 +335,9 @@ def run_tasks(
             record_run(store, summary, forced=signals.forced)
 
     def record_waited(slot: _Slot, summary: RunSummary) -> None:
-        """The main thread's record of a task that never ran: a second signal cuts it
-        (it may wait on the state database), as it cuts the wait it ended."""
+        """The main thread's record of a task that never ran: a second signal during it
+        cuts it (it may wait on the state database), as it cuts the wait it ended; after
+        a forced stop it is tried uncut, since the store then waits for nothing."""
         if signals.forced:  # the store waits for nothing then: not cut
             record(slot, summary)
             return

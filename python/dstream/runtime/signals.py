@@ -185,8 +185,8 @@ def left_behind(
         f"task {task!r} had not ended {STOP_MARGIN:g}s after the stop was forced (it was "
         f"waiting on the state database): dstream ended without it{unstored}; its providers "
         "end with dstream",
-        hint="its lease expires after lease_ttl; the next run resumes from the last stored "
-        "checkpoint",
+        hint="its lease (postgres) expires after lease_ttl; the next run resumes from the "
+        "last stored checkpoint, if one is stored",
     )
     summary.stopped_by = signum
     return summary
