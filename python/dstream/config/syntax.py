@@ -251,19 +251,6 @@ def _cache_folder() -> Optional[str]:
     return os.path.join(cache_root(), "hcl")
 
 
-def _private_folder(folder: str) -> None:
-    """`folder`, made if missing, readable by its owner only: one an earlier version
-    made with the umask's mode (0755) is closed too. One another user owns is not
-    written into (PermissionError): that user could read the trees, and they are never
-    read from there."""
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    st = os.stat(folder)
-    if st.st_uid != os.geteuid():
-        raise PermissionError(errno.EPERM, "the parse cache's folder is another user's", folder)
-    if st.st_mode & 0o077:
-        os.chmod(folder, 0o700)
-
-
 @functools.cache
 def _unicode_parser() -> Lark:
     """python-hcl2's parser with HCL v2's identifiers (Unicode ID_Start or `_`, then
@@ -352,21 +339,18 @@ def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
     # OpenSSL: 3-4 ms of every command).
     folder = _cache_folder() if cache else None
     path = os.path.join(folder, f"{zlib.crc32(stamp):08x}-{len(stamp)}.tree") if folder else ""
+    # A tree decides which programs run: one another user could have written (the file
+    # or its folder) is parsed again, never trusted (read_owned).
+    from dstream.cache import keep, read_owned  # small, and _cache_folder loaded it
+
     try:
-        if folder:
-            from dstream.cache import owned  # loaded by _cache_folder: a name lookup
-
-            with open(path, "rb") as handle:
-                # A tree decides which programs run: one another user could have
-                # written (the file or its folder) is parsed again, never trusted.
-                if owned(os.fstat(handle.fileno())) and owned(os.stat(folder)):
-                    stored, plain = marshal.loads(handle.read())
-                    if stored == stamp:
-                        return thaw(plain)
-    except Exception:  # absent, unreadable, or written in another format (not BaseException)
+        kept = read_owned(path) if folder else None
+        if kept is not None:
+            stored, plain = marshal.loads(kept)
+            if stored == stamp:
+                return thaw(plain)
+    except Exception:  # written in another format (not BaseException)
         pass
-    import tempfile
-
     from dstream.config.gaps import copy_for_grammar
 
     copy = copy_for_grammar(source)
@@ -375,13 +359,10 @@ def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
     if not folder:
         return tree
     try:
-        _private_folder(folder)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")  # mode 0600
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(marshal.dumps((stamp, freeze(tree))))
-        os.replace(tmp, path)
-    except (OSError, RecursionError, ValueError):  # ValueError: marshal's refusals
-        pass  # not cached: the next command parses again
+        data = marshal.dumps((stamp, freeze(tree)))
+    except (RecursionError, ValueError):  # ValueError: marshal's refusals
+        return tree  # not cached: the next command parses again
+    keep(path, data, private=True)
     return tree
 
 

@@ -31,9 +31,9 @@ import os
 import select
 import signal
 import subprocess
-import threading
 import time
 
+from dstream.cache import cache_root, keep, read_owned
 from dstream.config.model import ProviderSpec
 from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import ENV_DESCRIBE, FEATURE_LIFECYCLE
@@ -138,8 +138,6 @@ class Description:
 
 
 def _cache_dir() -> str:
-    from dstream.cache import cache_root
-
     return os.path.join(cache_root(), "describe")
 
 
@@ -194,57 +192,20 @@ def _entry_path(key: str) -> str:
     return os.path.join(_cache_dir(), key + ".json")
 
 
-def _trusted(fd: int, path: str) -> bool:
-    """Whether the entry at `path`, opened as `fd`, could have been written by this user
-    alone (it and its folder): one another user could write would say what a provider
-    is, so which config it takes and whether lifecycle commands start it, unasked."""
-    from dstream.cache import owned
-
-    return owned(os.fstat(fd)) and owned(os.stat(os.path.dirname(path)))
-
-
 def _load(key: str) -> Optional[Description]:
-    path = _entry_path(key)
-    try:
-        with open(path, "rb") as handle:
-            if not _trusted(handle.fileno(), path):
-                return None  # as if absent: probed again, and written over when it may be
-            return Description.from_json(handle.read(), CACHE)
-    except OSError:
-        return None
-
-
-def _own_folder(directory: str) -> bool:
-    """`directory`, made if missing, writable by this user alone; False when another user
-    owns it (nothing is written there: it is never read)."""
-    os.makedirs(directory, exist_ok=True)
-    st = os.stat(directory)
-    if st.st_uid != os.geteuid():
-        return False
-    if st.st_mode & 0o022:
-        os.chmod(directory, st.st_mode & 0o755)
-    return True
+    """The cached description; None when absent, or when another user could have
+    written it (it would say what a provider is, so which config it takes and whether
+    lifecycle commands start it, unasked): probed again, and written over when it may be."""
+    data = read_owned(_entry_path(key))
+    return None if data is None else Description.from_json(data, CACHE)
 
 
 def _store(key: str, description: Description) -> None:
     """Best effort: a cache that cannot be written only costs a probe next time."""
     path = _entry_path(key)
-    directory = os.path.dirname(path)
     data = description.to_json()
-    with contextlib.suppress(OSError), open(path, "rb") as handle:
-        if handle.read() == data and _trusted(handle.fileno(), path):
-            return
-    with contextlib.suppress(OSError):
-        if not _own_folder(directory):
-            return
-        temp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"  # both sides may be one
-        # 0644 whatever the umask: one of 002 (a private group's) made it 0664, which
-        # _trusted refuses, so every command probed again.
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-        with os.fdopen(os.open(temp, flags, 0o644), "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)  # a leftover temporary kept its mode
-            handle.write(data)
-        os.replace(temp, path)
+    if read_owned(path) != data:
+        keep(path, data, private=False)
 
 
 def known(executable: Optional[str]) -> Optional[Description]:

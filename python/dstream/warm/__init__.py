@@ -41,6 +41,7 @@ import marshal
 import os
 
 from dstream import hold_signals
+from dstream.cache import keep, read_owned
 from dstream.warm.child import (
     Child,
     close_child,
@@ -58,7 +59,6 @@ from dstream.warm.key import (
     build_identity,
     eligible_arguments,
     fresh,
-    owned,
     snapshot_path,
 )
 
@@ -82,17 +82,7 @@ def remember(cwd: str, args: list[str], plan: Plan) -> None:
     """Keep `plan` for the next `dstream ARGS` in `cwd`; a cache that cannot be written
     only means the next run starts as always."""
     plan = {**plan, "format": FORMAT, "build": build_identity(), "cwd": cwd, "args": args}
-    path = snapshot_path(cwd, args)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        quietly(os.unlink, tmp)  # a killed writer's, or a planted link: made anew
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(marshal.dumps(plan))
-        os.replace(tmp, path)
-    except OSError:
-        quietly(os.unlink, tmp)
+    keep(snapshot_path(cwd, args), marshal.dumps(plan), private=True)
 
 
 def forget(cwd: str, args: list[str]) -> None:
@@ -284,12 +274,12 @@ def launch(args: list[str]) -> None:
     _args = list(args)
     cwd = os.getcwd()
     path = snapshot_path(cwd, args)
+    kept = read_owned(path)
+    if kept is None:
+        return
     try:
-        with open(path, "rb") as handle:
-            if not (owned(os.fstat(handle.fileno())) and owned(os.stat(os.path.dirname(path)))):
-                return
-            plan = marshal.loads(handle.read())
-    except (OSError, ValueError, EOFError, TypeError):
+        plan = marshal.loads(kept)
+    except (ValueError, EOFError, TypeError):
         return
     try:
         if not isinstance(plan, dict) or not fresh(plan, cwd, args):

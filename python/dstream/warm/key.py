@@ -2,7 +2,7 @@
 is kept, and the digests and identities of everything that decided a start, checked
 against the snapshot before anything is started. The same imports as the package: the
 interpreter's own modules and small C modules, and of dstream only dstream.cache (where
-the cache is, and `owned`)."""
+the cache is)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,7 @@ import os
 import stat  # os's own import: no cost
 import sys
 
-# `owned`, the one test of a cache entry another user could have written, is imported
-# by warm/__init__.py from here.
 from dstream.cache import cache_root
-from dstream.cache import owned as owned
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
