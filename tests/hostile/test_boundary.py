@@ -72,9 +72,7 @@ def test_a_crash_in_a_task_thread_reaches_the_boundary(tmp_path: Path) -> None:
 
 def test_a_crash_in_a_pipeline_thread_reaches_the_boundary(tmp_path: Path) -> None:
     (tmp_path / "dstream.hcl").write_text(task())
-    code, stdout, output, reports = _dstream(
-        tmp_path, "runtime.pipeline", "TaskRun._commit", "run", "t"
-    )
+    code, stdout, output, reports = _dstream(tmp_path, "runtime.streaming", "commit", "run", "t")
     _check_report(code, stdout, output, reports)
 
 

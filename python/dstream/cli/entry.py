@@ -38,24 +38,28 @@ _paused = False
 
 def run(*, warm: bool = True) -> None:
     """The `dstream` console script, and `python -m dstream.cli.app` (cli/app.py) with
-    `warm` False: a warm start neither starts nor is kept there, for the tests run
-    dstream that way and each of their runs starts as the first (tests/workspace.py)."""
+    `warm` False, which is DSTREAM_WARM_START=0: a warm start neither starts nor is kept
+    there, for the tests run dstream that way and each of their runs starts as the
+    first (tests/workspace.py)."""
     global _paused
     defer_signals()  # first: from here a signal ends the command the documented way
     open_closed_streams()  # before anything opens a file (the warm start does)
     gc.disable()
     _paused = True
-    if warm:
-        _warm_start()
+    _warm_start(warm)
     from dstream.cli.app import run as run_command
 
     run_command()
 
 
-def _warm_start() -> None:
-    """Start the run's providers from a snapshot when there is one (dstream/warm)."""
+def _warm_start(allowed: bool) -> None:
+    """Start the run's providers from a snapshot when there is one (dstream/warm).
+    `allowed` False is DSTREAM_WARM_START=0, set here, so that the switch is read in
+    one place, warm.launch (a run it did not launch keeps no snapshot either)."""
     from dstream import warm
 
+    if not allowed:
+        os.environ[warm.ENV_WARM] = "0"
     try:
         warm.launch(sys.argv[1:])  # before any other import: dstream/warm says why
     except OSError:  # a provider it could not start: the run starts it and says why

@@ -1,6 +1,6 @@
 """A provider as an operating-system process: spawned in a session and process group
-of its own (`spawn`), signalled as a group, awaited and killed (`ChildProcess`, which
-runtime/process.py's ProviderProcess is).
+of its own (runtime/spawn.py), signalled as a group, awaited and killed (`ChildProcess`,
+which runtime/process.py's ProviderProcess is).
 
 Providers run in their own session and process group (a terminal's Ctrl-C reaches
 dstream only, which then stops them in the contract's order), and every signal goes to
@@ -19,17 +19,12 @@ import select
 import signal
 import subprocess
 
-from dstream.errors import ProviderError
-from dstream.protocol import frames
 from dstream.runtime.forked import ForkedProcess
-from dstream.runtime.launch import child_setup
 from dstream.runtime.watchdog import watchdog
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Optional, Protocol, Union
-
-    from dstream.runtime.process import Prepared
 
     class ProcessHandle(Protocol):
         """What a ProviderProcess drives: a subprocess.Popen, or a container that behaves
@@ -49,50 +44,6 @@ if TYPE_CHECKING:
         def poll(self) -> Optional[int]: ...
         def wait(self, timeout: Optional[float] = None) -> int: ...
         def send_signal(self, sig: int) -> None: ...
-
-
-def spawn(prepared: Prepared) -> tuple[ProcessHandle, Optional[int]]:
-    """The provider's process, and the write end of its commit-notice channel if any."""
-    label, env = prepared.label, dict(prepared.env)
-    notices: Optional[tuple[int, int]] = None
-    if prepared.image:
-        from dstream.runtime.container import start_container
-
-        popen: ProcessHandle = start_container(
-            prepared.image, env=env, name=f"dstream-{prepared.task}-{prepared.role}"
-        )
-    else:
-        # An input's run gets the commit-notice channel: a pipe whose read end it
-        # inherits, named in the environment (contract section 4).
-        notices = os.pipe() if prepared.notices else None
-        if notices is not None:
-            env[frames.ENV_COMMIT_FD] = str(notices[0])
-        watchdog.ready()
-        try:
-            popen = subprocess.Popen(
-                prepared.prefix + prepared.argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                cwd=prepared.cwd,
-                start_new_session=True,
-                preexec_fn=None if prepared.prefix else child_setup(os.getpid()),
-                pass_fds=notices[:1] if notices else (),
-            )
-        except OSError as exc:
-            if notices is not None:
-                os.close(notices[1])
-            raise ProviderError(
-                f"could not start {label}: {exc.strerror or exc}",
-                provider=label,
-                hint="check that the file is an executable for this platform",
-            ) from exc
-        finally:
-            if notices is not None:
-                os.close(notices[0])
-        watchdog.watch(popen.pid)  # its session is its process group: pgid == pid
-    return popen, notices[1] if notices is not None else None
 
 
 class ChildProcess:

@@ -5,8 +5,9 @@ Threads, each with one job: the pump (Rust, GIL released), the output's stdout r
 acknowledged checkpoint), the notifier (commit notices to the input) and one stderr
 forwarder per provider. The calling thread supervises: it reacts to signals, to a
 provider dying, and decides the outcome.
-While the pump streams is runtime/streaming.py (the supervisor, the output's reader),
-how the run ends runtime/ending.py, how it stops runtime/stopping.py.
+While the pump streams is runtime/streaming.py (the supervisor, the output's reader,
+the committer and the notifier), how the run ends runtime/ending.py, how it stops
+runtime/stopping.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from dstream import logs, warm
 from dstream.config.model import Project, TaskSpec
 from dstream.errors import DstreamError, Interrupted
-from dstream.protocol.values import Fragment, encode_json
+from dstream.protocol.values import Fragment
 from dstream.records import record
 from dstream.runtime import ending
 from dstream.runtime.checkpoints import CheckpointTracker
@@ -28,7 +29,7 @@ from dstream.runtime.monitor import TaskMonitor
 from dstream.runtime.process import Prepared, ProviderProcess, prepare_provider, start_providers
 from dstream.runtime.result import RunSummary
 from dstream.runtime.stopping import STOP_MARGIN, Deadline, Stop
-from dstream.runtime.streaming import OutputReader, supervise
+from dstream.runtime.streaming import OutputReader, commit, notify, supervise
 from dstream.runtime.warmplan import Adopted, Started, adopt, remember_run
 from dstream.state.base import StateStore
 
@@ -158,50 +159,6 @@ class TaskRun:
             **self.pump_plan,  # type: ignore[arg-type]
         )
 
-    # -- threads -------------------------------------------------------------------------
-    def _commit(self, acked: Latest, notices: Latest) -> None:
-        """Store the newest acknowledged checkpoint, then tell the input; at most once per
-        commit_interval (an output acknowledging thousands a second would otherwise cost
-        as many fsyncs), and at once when the stream ends."""
-        while True:
-            ok, value = acked.take(timeout=1.0)
-            if not ok or value is None:
-                if acked.closed:
-                    break
-                continue
-            try:
-                self.store.put(self.task.name, value)
-            except Exception as exc:  # the store's own errors carry their hints
-                self.fail(
-                    exc
-                    if isinstance(exc, DstreamError)
-                    else DstreamError(
-                        f"could not store the checkpoint of task {self.task.name!r}: {exc}",
-                        hint="check the state backend configured in the state block",
-                    )
-                )
-                break
-            self.summary.last_checkpoint = value
-            self.monitor.stored(value)  # what a summary of a run left behind says is stored
-            notices.post(value)
-            if self.task.commit_interval > 0:
-                acked.wait_closed(self.task.commit_interval)
-        notices.close()
-
-    def _notify(self, notices: Latest) -> None:
-        """Commit notices to an input that asked for them (contract section 4)."""
-        inp = self.providers()[0]
-        try:
-            while True:
-                ok, value = notices.take(timeout=1.0)
-                if not ok or value is None:
-                    if notices.closed:
-                        return
-                    continue
-                inp.send_notice(encode_json({"committed": Fragment(value)}) + b"\n")
-        finally:
-            inp.close_commit_channel()  # EOF: no more notices
-
     # -- run -----------------------------------------------------------------------------
     def run(self, state: Optional[bytes]) -> RunSummary:
         started = time.monotonic()
@@ -255,10 +212,10 @@ class TaskRun:
                 name="pump",
             ),
             threading.Thread(target=OutputReader(self, tracker, acked).read, name="acks"),
-            threading.Thread(target=self._commit, args=(acked, notices), name="committer"),
+            threading.Thread(target=commit, args=(self, acked, notices), name="committer"),
         ]
         if "commit-notices" in inp.features:
-            threads.append(threading.Thread(target=self._notify, args=(notices,), name="notify"))
+            threads.append(threading.Thread(target=notify, args=(self, notices), name="notify"))
         for thread in threads:
             thread.daemon = True
         # The output's handshake, when already written, decides before the first frame

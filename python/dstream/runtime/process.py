@@ -1,6 +1,7 @@
 """A provider as a running process: start, handshake, read, signal, reap. What is
-read of its pipes is runtime/pipes.py's; its spawn, signals, waits and kills are
-runtime/child.py's (which says how a provider's tree dies with dstream).
+read of its pipes is runtime/pipes.py's; its spawn is runtime/spawn.py's; its signals,
+waits and kills are runtime/child.py's (which says how a provider's tree dies with
+dstream).
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from dstream.errors import ProviderError, ProviderRefused
 from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
 from dstream.records import record
-from dstream.runtime.child import ChildProcess, spawn
+from dstream.runtime.child import ChildProcess
 from dstream.runtime.describe import remember  # what a provider says of itself, kept
 from dstream.runtime.launch import provider_env
 from dstream.runtime.pipes import STOP_POLL, LineReader, StderrRelay
 from dstream.runtime.resolve import resolve
-from dstream.runtime.spawn import execs_directly, pdeathsig_prefix
+from dstream.runtime.spawn import execs_directly, pdeathsig_prefix, spawn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -1,4 +1,6 @@
-"""How a provider process is started without forking dstream's interpreter.
+"""How a provider process is started (`spawn`): in a session and process group of its
+own, with its pipes, its commit-notice channel, and its parent-death signal set without
+forking dstream's interpreter. What drives it once started is runtime/child.py's.
 
 PR_SET_PDEATHSIG (a provider dies with dstream: runtime/child.py) must be set in the
 child between fork and exec. A Python function there (Popen's preexec_fn) makes Popen
@@ -17,11 +19,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import sys
+
+from dstream.errors import ProviderError
+from dstream.protocol import frames
+from dstream.runtime.launch import child_setup
+from dstream.runtime.watchdog import watchdog
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
+
+    from dstream.runtime.child import ProcessHandle
+    from dstream.runtime.process import Prepared
 
 SETPRIV_PATHS = ("/usr/bin/setpriv", "/bin/setpriv")
 _prefix: Optional[list[str]] = None  # looked up once per process
@@ -53,3 +64,47 @@ def execs_directly(path: str) -> bool:
     except OSError:
         return False
     return magic == b"\x7fELF" or magic.startswith(b"#!")
+
+
+def spawn(prepared: Prepared) -> tuple[ProcessHandle, Optional[int]]:
+    """The provider's process, and the write end of its commit-notice channel if any."""
+    label, env = prepared.label, dict(prepared.env)
+    notices: Optional[tuple[int, int]] = None
+    if prepared.image:
+        from dstream.runtime.container import start_container
+
+        popen: ProcessHandle = start_container(
+            prepared.image, env=env, name=f"dstream-{prepared.task}-{prepared.role}"
+        )
+    else:
+        # An input's run gets the commit-notice channel: a pipe whose read end it
+        # inherits, named in the environment (contract section 4).
+        notices = os.pipe() if prepared.notices else None
+        if notices is not None:
+            env[frames.ENV_COMMIT_FD] = str(notices[0])
+        watchdog.ready()
+        try:
+            popen = subprocess.Popen(
+                prepared.prefix + prepared.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                cwd=prepared.cwd,
+                start_new_session=True,
+                preexec_fn=None if prepared.prefix else child_setup(os.getpid()),
+                pass_fds=notices[:1] if notices else (),
+            )
+        except OSError as exc:
+            if notices is not None:
+                os.close(notices[1])
+            raise ProviderError(
+                f"could not start {label}: {exc.strerror or exc}",
+                provider=label,
+                hint="check that the file is an executable for this platform",
+            ) from exc
+        finally:
+            if notices is not None:
+                os.close(notices[0])
+        watchdog.watch(popen.pid)  # its session is its process group: pgid == pid
+    return popen, notices[1] if notices is not None else None

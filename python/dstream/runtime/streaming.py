@@ -1,7 +1,9 @@
 """A run while its pump streams (runtime/pipeline.py's TaskRun): the calling thread
-supervises (`supervise`: signals, a provider that left, the stop deadline) and a thread
+supervises (`supervise`: signals, a provider that left, the stop deadline), a thread
 of its own reads the output's stdout (`OutputReader`: its handshake, acknowledgements,
-lines for the user). How the run ends after that is runtime/ending.py's."""
+lines for the user), the committer stores what was acknowledged (`commit`) and the
+notifier tells the input (`notify`). How the run ends after that is
+runtime/ending.py's."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dstream import logs, warm
 from dstream.config.redact import redact_bytes
 from dstream.errors import DstreamError, ProviderError, ProviderRefused
 from dstream.protocol.messages import parse_handshake
+from dstream.protocol.values import Fragment, encode_json
 from dstream.runtime.checkpoints import is_ack, parse_ack
 from dstream.runtime.describe import remember
 from dstream.runtime.process import REFUSAL_HINT
@@ -198,3 +201,49 @@ class OutputReader:
         self._acked.post(self._tracker.acknowledge(value))
         self._run.summary.checkpoints_acknowledged += 1
         self._run.monitor.acknowledged(value)
+
+
+def commit(run: TaskRun, acked: Latest, notices: Latest) -> None:
+    """Store the newest acknowledged checkpoint, then tell the input; at most once per
+    commit_interval (an output acknowledging thousands a second would otherwise cost
+    as many fsyncs), and at once when the stream ends."""
+    task = run.task
+    while True:
+        ok, value = acked.take(timeout=1.0)
+        if not ok or value is None:
+            if acked.closed:
+                break
+            continue
+        try:
+            run.store.put(task.name, value)
+        except Exception as exc:  # the store's own errors carry their hints
+            run.fail(
+                exc
+                if isinstance(exc, DstreamError)
+                else DstreamError(
+                    f"could not store the checkpoint of task {task.name!r}: {exc}",
+                    hint="check the state backend configured in the state block",
+                )
+            )
+            break
+        run.summary.last_checkpoint = value
+        run.monitor.stored(value)  # what a summary of a run left behind says is stored
+        notices.post(value)
+        if task.commit_interval > 0:
+            acked.wait_closed(task.commit_interval)
+    notices.close()
+
+
+def notify(run: TaskRun, notices: Latest) -> None:
+    """Commit notices to an input that asked for them (contract section 4)."""
+    inp = run.providers()[0]
+    try:
+        while True:
+            ok, value = notices.take(timeout=1.0)
+            if not ok or value is None:
+                if notices.closed:
+                    return
+                continue
+            inp.send_notice(encode_json({"committed": Fragment(value)}) + b"\n")
+    finally:
+        inp.close_commit_channel()  # EOF: no more notices

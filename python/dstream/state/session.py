@@ -1,6 +1,6 @@
 """The sessions a lease relies on: libpq options that notice a dead network within the
-TTL, a bound on every call on an established session, and the refusal of a connection
-pooler that does not keep a session."""
+TTL, one bound on the whole connect and on every call on an established session, and the
+refusal of a connection pooler that does not keep a session."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import secrets
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, TypedDict, TypeVar
 
 from dstream.errors import DstreamError
 
 if TYPE_CHECKING:
     from psycopg import Connection
+    from psycopg import Error as PsycopgError
     from psycopg.abc import PQGen
     from psycopg.rows import TupleRow
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 
 _PROBE_SETTING = "dstream.session_probe"
 RV = TypeVar("RV")
+# libpq's least connect_timeout (and psycopg's, which enforces it in whole seconds): a
+# smaller one is taken as 2.
+LEAST_CONNECT_TIMEOUT = 2
 
 
 class StateUnreachable(DstreamError):
@@ -52,10 +56,12 @@ class ConnectOptions(TypedDict):
 
 
 def connect_options(ttl: float) -> ConnectOptions:
-    """libpq options for a connection that must notice a dead network within the TTL."""
+    """libpq options for a connection that must notice a dead network within the TTL.
+    connect_timeout is one address's: `open_session` shares statement_bound(ttl) among
+    the addresses of a dsn that has several."""
     return {
         "autocommit": True,
-        "connect_timeout": max(2, int(ttl / 3)),
+        "connect_timeout": int(statement_bound(ttl)),
         "keepalives": 1,
         "keepalives_idle": max(1, int(ttl / 3)),
         "keepalives_interval": 1,
@@ -65,8 +71,9 @@ def connect_options(ttl: float) -> ConnectOptions:
 
 
 def statement_bound(ttl: float) -> float:
-    """How long one call on an established session may take (a third of the TTL, at
-    least 2 s, as the connect timeout): past it the session is cut (`open_session`)."""
+    """How long one call on an established session may take, and the whole connect (a
+    third of the TTL, at least 2 s): past it the session is cut, and no further address
+    is tried (`open_session`)."""
     return max(2.0, ttl / 3)
 
 
@@ -135,10 +142,88 @@ _CUTTER = _Cutter()
 
 
 def open_session(dsn: str, ttl: float) -> Conn:
-    """A connection (options: `connect_options`) every call of which is bounded by
-    `statement_bound(ttl)`: past it the call raises psycopg.OperationalError ("no answer
+    """A connection (options: `connect_options`) made within `statement_bound(ttl)`
+    however many addresses `dsn` names (`_connect_within`), every call of which is
+    bounded by the same: past it the call raises psycopg.OperationalError ("no answer
     ... within"), and the session is closed, as a lost one would be."""
-    return _bounded_connection(statement_bound(ttl)).connect(dsn, **connect_options(ttl))
+    return _connect_within(_bounded_connection(statement_bound(ttl)), dsn, ttl)
+
+
+def _connect_within(cls: type[Conn], dsn: str, ttl: float) -> Conn:
+    """Connect to the first address of `dsn` that answers, within statement_bound(ttl)
+    in all. psycopg tries each address (every host, every address of a name) with the
+    whole connect_timeout, one after the other: N silent addresses cost N timeouts,
+    which no stop bound could count. Here each is given an equal share of what is left
+    of the bound, in whole seconds and at least libpq's 2 (`_share`); those left less
+    are not tried, and the error names them, unless the address before answered
+    (`_share`). The names are resolved before the bound
+    starts, by the resolver, as psycopg does (its own timeouts)."""
+    import psycopg
+    from psycopg import conninfo
+
+    options = connect_options(ttl)
+    split: Optional[Callable[[dict[str, Any]], list[dict[str, Any]]]]
+    split = getattr(conninfo, "conninfo_attempts", None)
+    if split is None:  # psycopg < 3.2: libpq tries the hosts, all in one connect_timeout
+        return cls.connect(dsn, **options)
+    # autocommit is psycopg's, not libpq's; connect_timeout is each attempt's own
+    libpq = {
+        name: value
+        for name, value in options.items()
+        if name not in ("autocommit", "connect_timeout") and isinstance(value, int)
+    }
+    attempts = split(conninfo.conninfo_to_dict(dsn, **libpq))
+    bound, spent, started = statement_bound(ttl), 0.0, time.monotonic()
+    failures: list[tuple[PsycopgError, str]] = []
+    for index, attempt in enumerate(attempts):
+        answered = bool(failures) and not isinstance(
+            failures[-1][0], psycopg.errors.ConnectionTimeout
+        )
+        timeout = _share(bound - spent, len(attempts) - index, answered)
+        if timeout is None:
+            _fail(failures, [_address(a) for a in attempts[index:]], bound)
+        try:
+            return cls.connect(
+                conninfo.make_conninfo("", **attempt), autocommit=True, connect_timeout=timeout
+            )
+        except psycopg.Error as exc:  # as psycopg does: the next address may answer
+            failures.append((exc, _address(attempt)))
+        spent = time.monotonic() - started
+    _fail(failures, [], bound)
+
+
+def _share(left: float, addresses: int, answered: bool) -> Optional[int]:
+    """One address's connect_timeout out of `left` seconds for `addresses` still to
+    try: an equal part in whole seconds, at least libpq's least and never more than
+    `left`; None when not even that is left. But the last address tried `answered`
+    (refused, rather than timed out): it left its time to this one, which is tried with
+    libpq's least while any is left, so a primary that is down fails over to its standby
+    whatever the TTL. Only then can the connect end past the bound, by less than 2 s;
+    silent addresses never take it past."""
+    whole = int(left)
+    if whole < LEAST_CONNECT_TIMEOUT:
+        return LEAST_CONNECT_TIMEOUT if answered and left > 0 else None
+    return min(whole, max(LEAST_CONNECT_TIMEOUT, whole // addresses))
+
+
+def _address(attempt: dict[str, Any]) -> str:
+    """An attempt's address for a message, as psycopg words it (no password)."""
+    host, port, hostaddr = (attempt.get(name) for name in ("host", "port", "hostaddr"))
+    return f"host: {host!r}, port: {port!r}, hostaddr: {hostaddr!r}"
+
+
+def _fail(failures: list[tuple[PsycopgError, str]], untried: list[str], bound: float) -> NoReturn:
+    """Raise what every attempt ended with, as psycopg does (the last error's class),
+    with the addresses the bound left no time for."""
+    last = failures[-1][0]  # the first attempt always has the whole bound (>= 2 s)
+    if len(failures) == 1 and not untried:
+        raise last.with_traceback(None)
+    lines = [str(last), f"Every address of the dsn, within {bound:g}s in all:"]
+    lines += [f"- {where}: {error}" for error, where in failures]
+    lines += [
+        f"- {where}: not tried: of the {bound:g}s, less than 2s was left" for where in untried
+    ]
+    raise type(last)("\n".join(lines), pgconn=last.pgconn).with_traceback(None)
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""The providers a warm start forks (dstream/warm): started as runtime/child.py's
+"""The providers a warm start forks (dstream/warm): started as runtime/spawn.py's
 Popen starts them, with the command line each gets, and ended when the runtime does
 not take them over."""
 
@@ -41,7 +41,7 @@ def env_of(provider: dict[str, object]) -> dict[str, str]:
 
 
 def spawn_child(provider: dict[str, object]) -> Child:
-    """fork and exec as runtime/child.py's spawn does: its own session, stdin, stdout
+    """fork and exec as runtime/spawn.py's spawn does: its own session, stdin, stdout
     and stderr piped, SIGPIPE back to its default, the parent-death signal set in the
     child (by the Rust core: an exec of setpriv more would cost ~1.5 ms; by setpriv
     where the core cannot); an input also gets the read end of its commit-notice

@@ -1,0 +1,119 @@
+"""One bound for the whole connect to a state database (state/session.py,
+open_session): a `dsn` of several addresses shares it, where psycopg gives every
+address a connect timeout of its own, which broke the stop bound that `deploy
+kubernetes` turns into terminationGracePeriodSeconds (docs/scaling.md, "Stopping on a
+silent database").
+
+An address that never answers is a listening socket nobody reads: the kernel
+completes the TCP handshake, libpq sends its first packet and waits for ever (a
+blackhole, as a frozen VM or a hung pooler). Whether an address was tried is whether a
+connection reached its socket: nothing here measures time.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from dstream.state.session import open_session, statement_bound
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Blackhole:
+    """127.0.0.1:<port>: connections complete and are never answered."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self._listener.setblocking(False)
+        self.port = int(self._listener.getsockname()[1])
+        self._accepted: list[socket.socket] = []
+
+    def connections(self) -> int:
+        """How many connections reached it so far (taken from its backlog, kept open)."""
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except BlockingIOError:
+                return len(self._accepted)
+            self._accepted.append(conn)
+
+    def close(self) -> None:
+        for conn in self._accepted:
+            conn.close()
+        self._listener.close()
+
+
+@pytest.fixture
+def blackholes() -> Iterator[list[Blackhole]]:
+    holes = [Blackhole() for _ in range(3)]
+    yield holes
+    for hole in holes:
+        hole.close()
+
+
+def refused_port() -> int:
+    """A port nothing listens on: a connect to it is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def dsn(*ports: int) -> str:
+    hosts = ",".join("127.0.0.1" for _ in ports)
+    listed = ",".join(str(port) for port in ports)
+    return f"host={hosts} port={listed} user=u dbname=d sslmode=disable gssencmode=disable"
+
+
+def test_two_silent_addresses_share_one_connect_bound(blackholes: list[Blackhole]) -> None:
+    """lease_ttl 6 s: the whole connect has 2 s (statement_bound), which is libpq's
+    least for one address, so the first takes all of it and the second is not tried
+    (psycopg alone gave each its 2 s: twice the bound)."""
+    first, second, _ = blackholes
+    assert statement_bound(6.0) == 2.0
+    with pytest.raises(psycopg.OperationalError) as raised:
+        open_session(dsn(first.port, second.port), 6.0)
+    assert (first.connections(), second.connections()) == (1, 0)
+    text = str(raised.value)
+    assert f"port: '{second.port}'" in text and "not tried" in text, text
+
+
+def test_each_address_gets_an_equal_share_of_what_is_left(blackholes: list[Blackhole]) -> None:
+    """lease_ttl 15 s: 5 s in all. The first of three silent addresses gets 2 s (a third,
+    raised to libpq's least), the second 2 s of the 3 left; the third, with less than
+    2 s left, is not tried."""
+    with pytest.raises(psycopg.OperationalError) as raised:
+        open_session(dsn(*(hole.port for hole in blackholes)), 15.0)
+    assert [hole.connections() for hole in blackholes] == [1, 1, 0]
+    assert "not tried" in str(raised.value), raised.value
+
+
+def test_an_address_that_refuses_leaves_its_time_to_the_next(
+    blackholes: list[Blackhole],
+) -> None:
+    """lease_ttl 9 s: 3 s in all. A refused first address takes no time worth a second,
+    so the next is tried with what is left (a primary down, its standby up)."""
+    silent = blackholes[0]
+    with pytest.raises(psycopg.OperationalError) as raised:
+        open_session(dsn(refused_port(), silent.port), 9.0)
+    assert silent.connections() == 1
+    assert "not tried" not in str(raised.value), raised.value
+
+
+def test_a_refused_address_leaves_its_time_to_the_next_whatever_the_ttl(
+    blackholes: list[Blackhole],
+) -> None:
+    """lease_ttl 6 s: 2 s in all, libpq's least for one address. A refused first address
+    took none of it, so the second is still tried (a primary down, its standby up):
+    with less than 2 s left it gets libpq's 2 s, so that attempt may end up to 2 s past
+    the bound; a silent first address takes the whole bound and leaves nothing."""
+    silent = blackholes[0]
+    with pytest.raises(psycopg.OperationalError) as raised:
+        open_session(dsn(refused_port(), silent.port), 6.0)
+    assert silent.connections() == 1
+    assert "not tried" not in str(raised.value), raised.value
