@@ -4,9 +4,9 @@ lock or lease goes; by the main thread for a task stopped while it waited (a sta
 stopped before it took over: recorded as interrupted) or left behind by a forced stop.
 The record is an append of a finished run that touches no checkpoint: not fenced by the
 task's lease (a run that lost its lease is the failed run an operator looks for). After
-a forced stop the store makes no write that can wait (state/base.py, `add_run`).
-Recording never changes the run's outcome: a store that cannot take it is said in the
-log, once per task."""
+a forced stop the store makes no write that waits past the forced stop's deadline
+(runtime/signals.py; state/base.py, `add_run`). Recording never changes the run's
+outcome: a store that cannot take it is said in the log, once per task."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from dstream.state.base import Unanswered
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional
+
     from dstream.runtime.result import RunSummary
     from dstream.state.base import StateStore
 
@@ -37,17 +39,18 @@ def entry(summary: RunSummary) -> dict[str, object]:
     }
 
 
-def record_run(store: StateStore, summary: RunSummary, *, forced: bool) -> None:
+def record_run(store: StateStore, summary: RunSummary, *, until: Optional[float]) -> None:
     """The run of `summary` in its task's history, unless the task never ran: removed
     by a reload while a standby run waited for it (attempts 0: not recorded); one
-    stopped while it waited is recorded as interrupted. `forced`: the process's stop was
-    forced, so the store makes no write that can wait (the postgres state none at all;
-    the file state tries the task's lock for a moment): it raises Unanswered instead, as
-    on a database that did not answer its last call."""
+    stopped while it waited is recorded as interrupted. `until`: the deadline of the
+    process's forced stop (monotonic; StopSignals.deadline), None while none was forced:
+    the store makes no write that waits past it (the postgres state none at all; the
+    file state tries the task's lock until then) and raises Unanswered instead, as on a
+    database that did not answer its last call."""
     if not summary.attempts:
         return
     try:
-        store.add_run(summary.task, entry(summary), forced=forced)
+        store.add_run(summary.task, entry(summary), until=until)
     except Unanswered as exc:
         logs.log.warning(
             "task %s: the run is not recorded in the task's history: %s",

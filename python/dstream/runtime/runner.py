@@ -83,7 +83,23 @@ def _stopper(run: TaskRun, stop: Stop) -> Callable[[LockLost], None]:
     return lost
 
 
+@record(frozen=True)
+class Attempts:
+    """What the attempts of a task's run did (run_attempts): its summary, and whether a
+    checkpoint of the task is stored as its attempts know it — the record the last one
+    read at its start, or one it stored since; None when no attempt read the record
+    (stopped before its first)."""
+
+    summary: RunSummary
+    stored: Optional[bool] = None
+
+
 def run_task(context: RunContext, started_at: float) -> RunSummary:
+    """The summary of a task's run (run_attempts)."""
+    return run_attempts(context, started_at).summary
+
+
+def run_attempts(context: RunContext, started_at: float) -> Attempts:
     """Run a task, restarting it per its `restart` block after a provider failure. Each
     attempt resumes from the newest stored checkpoint. Stopped before its first attempt
     (a signal while its lease was being taken), it starts nothing. `started_at`: when
@@ -92,7 +108,7 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
     task, store, stop, monitor = context.task, context.store, context.stop, context.monitor
     if stop.requests:
         monitor.detach("interrupted")
-        return never_started(task.name, "before it started", stop.signum)
+        return Attempts(never_started(task.name, "before it started", stop.signum))
     counters: CounterDict = {}
     duration = 0.0
     acknowledged = 0
@@ -100,13 +116,13 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
     attempt = 0
     while True:
         attempt += 1
-        record = store.get(task.name)
+        resumed = store.get(task.name)  # the record this attempt resumes from
         run = TaskRun(context)
         store.on_lease_lost(task.name, _stopper(run, stop))
         try:
             if run.errors:  # the lease went between two attempts
                 raise run.errors[0]
-            summary = run.run(record.raw if record else None)
+            summary = run.run(resumed.raw if resumed else None)
         except (ProviderError, LockLost) as exc:  # it failed to start or to shake hands
             summary = RunSummary(task=task.name, outcome="failed", error=exc)
             monitor.detach("failed")
@@ -138,7 +154,8 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
     summary.notes = notes
     summary.attempts = attempt
     summary.started_at, summary.ended_at = started_at, time.time()
-    return summary
+    # What the last attempt resumed from, or stored: what a stop would read of the store.
+    return Attempts(summary, stored=resumed is not None or summary.last_checkpoint is not None)
 
 
 @record(frozen=True)
@@ -180,6 +197,8 @@ class _Slot:
         self.stopped_by_task: Optional[str] = None  # whose failure stopped it (--fail-fast)
         self.reloaded = False  # a reload changed it while a standby run waited for it
         self.summary: Optional[RunSummary] = None
+        # Whether a checkpoint of it is stored, as its attempts know it (Attempts.stored).
+        self.stored: Optional[bool] = None
         self.crash: Optional[BaseException] = None  # what ended its thread unexpectedly
         # Its lease (or lock), released as soon as its run ends, not with the others'.
         self.lease = contextlib.ExitStack()
@@ -223,25 +242,36 @@ def _settled(slot: _Slot, signum: Optional[int]) -> RunSummary:
     return summary
 
 
-def _judge_resume(store: StateStore, summary: RunSummary) -> None:
-    """Whether the next run of a stopped task resumes, as the store has it: the one
-    place that looks for a run that never streamed (a standby stopped while it waited,
-    a task stopped before its first attempt, while a provider started, or in its
-    restart backoff). A run stopped while it streamed was judged as it ended
-    (runtime/ending.py: what it acknowledged, or resumed from); one whose checkpoints
-    are withheld (legacy.py) cannot resume, whatever is stored. A database that did not
-    answer the last call is not asked (a stop asks it nothing more), and one that fails
-    to answer leaves the summary as it is."""
-    stopped = summary.stopped_by is not None or summary.stopped_by_task is not None
-    judged = summary.outcome == "interrupted" and bool(summary.exit_codes)
-    if not stopped or judged or not summary.resumable or summary.last_checkpoint is not None:
-        return
-    if store.silent:
+def _stopped(summary: RunSummary) -> bool:
+    """A signal or --fail-fast stopped the task's run (runner._settled says which)."""
+    return summary.stopped_by is not None or summary.stopped_by_task is not None
+
+
+def _judge_resume(summary: RunSummary, stored: Optional[bool]) -> None:
+    """Whether the next run of a stopped task resumes: only if a checkpoint is `stored`
+    (None: not known, the summary is left as it is). The one place that judges a run
+    that never streamed (a standby stopped while it waited, a task stopped before its
+    first attempt, while a provider started, or in its restart backoff); a run stopped
+    while it streamed was judged as it ended by the same fact (runtime/ending.py: what
+    it acknowledged, or resumed from). One whose checkpoints are withheld (legacy.py)
+    cannot resume, whatever is stored."""
+    if stored is False and _stopped(summary):
+        summary.resumable = False
+
+
+def _judge_unread(store: StateStore, summary: RunSummary) -> None:
+    """_judge_resume for a stopped task whose record no attempt read (a standby stopped
+    while it waited, a task stopped before its first attempt): the store is asked, once.
+    A database that did not answer the last call is not (a stop asks it nothing more),
+    and one that fails to answer leaves the summary as it is."""
+    if not _stopped(summary) or store.silent:
         return
     try:
-        summary.resumable = store.get(summary.task) is not None
+        stored = store.get(summary.task) is not None
     except DstreamError as exc:
         logs.log.debug("task %s: is a checkpoint stored? not known: %s", summary.task, exc)
+        return
+    _judge_resume(summary, stored)
 
 
 def _fail_fast(slots: list[_Slot], failed: _Slot) -> None:
@@ -332,13 +362,14 @@ def run_tasks(
 
     def record(slot: _Slot, summary: RunSummary) -> None:
         if history and slot.to_record():
-            record_run(store, summary, forced=signals.forced)
+            record_run(store, summary, until=signals.deadline)
 
     def record_waited(slot: _Slot, summary: RunSummary) -> None:
         """The main thread's record of a task that never ran: a second signal during it
         cuts it (it may wait on the state database), as it cuts the wait it ended; after
-        a forced stop it is tried uncut, since the store then waits for nothing."""
-        if signals.forced:  # the store waits for nothing then: not cut
+        a forced stop it is tried uncut, since the store then waits for nothing past the
+        stop's deadline."""
+        if signals.forced:  # the store waits for nothing past the deadline then: not cut
             record(slot, summary)
             return
         try:
@@ -363,14 +394,16 @@ def run_tasks(
     def run_slot(slot: _Slot) -> RunSummary:
         earlier: Optional[RunSummary] = None  # what the definitions before a reload did
         while True:
+            slot.stored = None  # as its definition's attempts know it
             try:
-                slot.summary = run_task(
+                attempts = run_attempts(
                     RunContext(
                         slot.project, slot.task, store, slot.stop, hooks,
                         monitor.tasks[slot.task.name], task_prefixes=several,
                     ),
                     slot.started_at,
                 )  # fmt: skip
+                slot.summary, slot.stored = attempts.summary, attempts.stored
             except DstreamError as exc:
                 slot.summary = RunSummary(task=slot.task.name, outcome="failed", error=exc)
             except BaseException as exc:
@@ -392,8 +425,10 @@ def run_tasks(
         if fail_fast and slot.summary.outcome == "failed":
             _fail_fast(slots, slot)
         slot.summary = _settled(slot, signals.signum)
-        if not slot.stop.forced:  # after a forced stop the store is asked nothing that waits
-            _judge_resume(store, slot.summary)
+        if slot.stored is not None:  # its attempts read its record: the store is not asked
+            _judge_resume(slot.summary, slot.stored)
+        elif not slot.stop.forced:  # after a forced stop the store is asked nothing that waits
+            _judge_unread(store, slot.summary)
         return slot.summary
 
     with signals:
@@ -416,7 +451,7 @@ def run_tasks(
                 ]  # fmt: skip
                 for slot, summary in zip(slots, waited):  # (one a reload removed never ran)
                     with contextlib.suppress(Forced), signals.interruptible():
-                        _judge_resume(store, summary)
+                        _judge_unread(store, summary)
                     record_waited(slot, summary)
                 return waited
             held = [slot for slot in slots if not slot.done]  # not removed while waiting

@@ -7,12 +7,13 @@ registration, a reload, the record of a task that never ran): every such call is
 bounded (state/session.py), but a forced stop does not wait even that long — inside
 `interruptible()` the handler raises `Forced` where the main thread is. A task still
 not ended STOP_MARGIN after the force (its thread waits on the database) is left behind
-(`left_behind`): its providers die with dstream, its lease expires. The history's
-record of a run made after a forced stop waits for nothing (runtime/history.py): on the
-postgres state it is not made, on the file state it tries the task's lock for a
-moment. One in flight on a task's thread when the stop was forced is waited for
-STOP_MARGIN at most, as the task is, and said to be maybe missing. SIGHUP asks for a
-reload.
+(`left_behind`): its providers die with dstream, its lease expires. That moment is the
+forced stop's one deadline (`StopSignals.deadline`), which the history's record of a
+run made after the force is given too (runtime/history.py): on the postgres state it
+is not made, on the file state it tries the task's lock until then (a task left behind
+is recorded past it: one try). One in flight on a task's thread when the stop was
+forced is waited for until that deadline, as the task is, and said to be maybe missing.
+SIGHUP asks for a reload.
 """
 
 from __future__ import annotations
@@ -73,10 +74,18 @@ class StopSignals:
     def forced(self) -> bool:
         return self.forced_at is not None
 
+    @property
+    def deadline(self) -> Optional[float]:
+        """Monotonic: STOP_MARGIN after a forced stop, when what still runs is left
+        behind and no write made after the force may wait any longer; None until a stop
+        is forced."""
+        return None if self.forced_at is None else self.forced_at + STOP_MARGIN
+
     def overdue(self) -> bool:
-        """Whether a forced stop is older than STOP_MARGIN: what still runs then waits
-        on the state database and is left behind."""
-        return self.forced_at is not None and time.monotonic() > self.forced_at + STOP_MARGIN
+        """Whether a forced stop's deadline passed: what still runs then waits on the
+        state database and is left behind."""
+        deadline = self.deadline
+        return deadline is not None and time.monotonic() > deadline
 
     @contextlib.contextmanager
     def interruptible(self) -> Iterator[None]:
@@ -108,11 +117,12 @@ class StopSignals:
         return not thread.is_alive() or self.overdue()
 
     def join_time(self) -> float:
-        """JOIN_SLICE, cut at the moment a forced stop is overdue: a whole slice past it
-        made the process end up to JOIN_SLICE later than STOP_MARGIN after the force."""
-        if self.forced_at is None:
+        """JOIN_SLICE, cut at a forced stop's deadline: a whole slice past it made the
+        process end up to JOIN_SLICE later than STOP_MARGIN after the force."""
+        deadline = self.deadline
+        if deadline is None:
             return JOIN_SLICE
-        return max(0.0, min(JOIN_SLICE, self.forced_at + STOP_MARGIN - time.monotonic()))
+        return max(0.0, min(JOIN_SLICE, deadline - time.monotonic()))
 
     def reload_asked(self) -> bool:
         """Whether a reload (SIGHUP) was asked since the last look: taken, so each is

@@ -215,13 +215,14 @@ class StateStore(abc.ABC):
         the task's lease, since that run's checkpoints come from its own input)."""
         return None
 
-    def add_run(self, task: str, run: dict[str, object], *, forced: bool = False) -> None:
+    def add_run(self, task: str, run: dict[str, object], *, until: Optional[float] = None) -> None:
         """Append one finished run to the task's history (`dstream runs`), keeping the
         newest RUN_HISTORY. Not fenced where the backend has leases: it touches no
         checkpoint, and a run that lost its lease is the one an operator looks for.
-        `forced`: the process's stop was forced, and it waits for nothing (the rule of
-        runtime/signals.py): a store whose write could wait raises Unanswered instead.
-        So does one whose database did not answer its last call."""
+        `until`: the process's stop was forced, and this is its deadline (monotonic,
+        runtime/signals.py): the write waits for nothing past it, and raises Unanswered
+        instead (once it passed, or at once where a wait cannot be cut short). So does
+        a store whose database did not answer its last call."""
         return None
 
     def runs(self, task: str) -> list[dict[str, object]]:
@@ -252,7 +253,8 @@ class AlreadyRunning(DstreamError):
 class Unanswered(DstreamError):
     """A call that cannot matter (a run's history) was not made, because it would wait:
     the store's database did not answer its last call (the call would only wait out its
-    bound), or a forced stop allows no wait and the call could not be made without one."""
+    bound), or a forced stop's deadline allows no wait and the call could not be made
+    without one."""
 
 
 # The hint of an Unanswered: what was not recorded changes nothing else. It claims no

@@ -62,11 +62,7 @@ if TYPE_CHECKING:
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 SUFFIX = ".json"
 RUN_LOCK = ".run.lock"  # .<task>.run.lock: held for a whole run (hold_run)
-# Seconds the writes made after a forced stop try a task's lock, all of them together:
-# that stop ends the process within its bound (runtime/signals.py), however many tasks
-# it records.
-FORCED_LOCK_WAIT = 1.0
-LOCK_TRY = 0.05  # seconds between two of those tries
+LOCK_TRY = 0.05  # seconds between two tries of a task's lock after a forced stop
 
 
 def file_stem(task: str) -> str:
@@ -248,8 +244,6 @@ class FileStore(StateStore):
         self.directory = os.path.abspath(directory)
         self.description = f"file {self.directory}"
         self._unreadable: list[Unreadable] = []
-        # Monotonic: when the writes after a forced stop give up a lock held elsewhere.
-        self._forced_until: Optional[float] = None
 
     # -- paths ---------------------------------------------------------------------------
     def path_of(self, task: str) -> str:
@@ -388,41 +382,36 @@ class FileStore(StateStore):
         return fd
 
     @contextlib.contextmanager
-    def _locked(self, task: str, *, forced: bool = False) -> Iterator[None]:
-        """The task's write lock (released by the kernel if we are killed); `forced`:
-        after a forced stop, which waits for nothing, tried for a moment only."""
+    def _locked(self, task: str, *, until: Optional[float] = None) -> Iterator[None]:
+        """The task's write lock (released by the kernel if we are killed); `until`: a
+        forced stop's deadline (monotonic), past which it is not waited for."""
         fd = self._open_lock(task, ".lock")
         try:
-            if forced:
-                self._lock_until(fd, self._forced_deadline())
+            if until is not None:
+                self._lock_until(fd, until)
             else:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
 
-    def _forced_deadline(self) -> float:
-        """FORCED_LOCK_WAIT after the first write made after the forced stop, for all of
-        them. Two threads asking at once may each set it: deadlines microseconds apart."""
-        if self._forced_until is None:
-            self._forced_until = time.monotonic() + FORCED_LOCK_WAIT
-        return self._forced_until
-
-    @staticmethod
-    def _lock_until(fd: int, until: float) -> None:
+    def _lock_until(self, fd: int, until: float) -> None:
         """Take the lock of `fd`, trying until `until` (monotonic; once at least): held
-        then, it is held by a write in flight (one the forced stop left behind)."""
+        then, it is held by a write in flight (one the forced stop left behind). A
+        method, not static: a test's store notes the deadlines it is given."""
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
-                if time.monotonic() >= until:
-                    raise Unanswered(
-                        "the state file's lock is held by a write still in flight",
-                        hint=UNRECORDED_HINT,
-                    ) from None
-            time.sleep(LOCK_TRY)
+                pass
+            left = until - time.monotonic()
+            if left <= 0:
+                raise Unanswered(
+                    "the state file's lock is held by a write still in flight",
+                    hint=UNRECORDED_HINT,
+                )
+            time.sleep(min(LOCK_TRY, left))  # the last try at the deadline, not after it
 
     @contextlib.contextmanager
     def hold_run(self, task: str, *, config_hash: str = "") -> Iterator[None]:
@@ -555,11 +544,13 @@ class FileStore(StateStore):
                 out.append(dict(doc))
         return out[-RUN_HISTORY:]
 
-    def add_run(self, task: str, run: dict[str, object], *, forced: bool = False) -> None:
+    def add_run(self, task: str, run: dict[str, object], *, until: Optional[float] = None) -> None:
         """The lines before are kept as written: one `runs` skips stays for the user to
-        see (it names its line), not dropped by the next run."""
+        see (it names its line), not dropped by the next run. After a forced stop the
+        task's lock is tried until the stop's deadline (`until`): every record then
+        shares that one deadline, however many tasks it records."""
         path = self._runs_path(task)
-        with self._locked(task, forced=forced):
+        with self._locked(task, until=until):
             kept = [line for line in self._history(path) if line.strip()][-(RUN_HISTORY - 1) :]
             self._replace(path, b"".join(line + b"\n" for line in [*kept, encode_json(run)]))
 

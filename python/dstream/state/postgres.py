@@ -345,11 +345,12 @@ class PostgresStore(StateStore):
         check_task_name(task)
         return self._run("read the run history", lambda c: self._runs.runs(c, task))
 
-    def add_run(self, task: str, run: dict[str, object], *, forced: bool = False) -> None:
+    def add_run(self, task: str, run: dict[str, object], *, until: Optional[float] = None) -> None:
         """An append, not fenced (base.StateStore.add_run). Every call on the database
-        can wait, up to its bound (docs/scaling.md): none after a forced stop."""
+        can wait, up to its bound (docs/scaling.md), and none is cut at a deadline: none
+        is made after a forced stop, whatever time its deadline leaves."""
         check_task_name(task)
-        if forced:
+        if until is not None:
             raise Unanswered(
                 "the stop was forced, and a call on the state database could wait",
                 hint=UNRECORDED_HINT,
