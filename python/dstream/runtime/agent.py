@@ -22,6 +22,13 @@ summaries and its exit code.
 So an agent that leaves frees only its own tasks, and one that joins takes at most its
 share, released by the agents above the new target.
 
+Each holding of a task's lease is one run in the task's history (`dstream runs`), as
+`dstream run` records its tasks' (runtime/history.py): from the agent starting the task
+to the task's end, its hand-over (`handed over`, no failure) or the agent's stop. The
+task's thread records it as the run ends, before the lease goes; the main thread, a
+task left behind by a forced stop (after which the store makes no write that waits past
+the stop's deadline).
+
 SIGINT/SIGTERM stop it: from then on it joins nothing and takes nothing (what the
 database answers to a take in flight is given back); every task drains and its lease
 goes. A second signal forces (runtime/signals.py). SIGHUP re-reads the configuration:
@@ -43,6 +50,7 @@ from dstream import logs
 from dstream.config.model import Project, TaskSpec
 from dstream.errors import DstreamError, LockLost
 from dstream.records import field, record
+from dstream.runtime.history import may_be_missing, record_run
 from dstream.runtime.monitor import Monitor, TaskMonitor
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop
 from dstream.runtime.runner import run_task
@@ -81,11 +89,22 @@ class _Running:
     summary: Optional[RunSummary] = None
     since: float = field(default_factory=time.time)  # its run's start, left behind too
     handover: str = ""  # why the agent asked it to stop, to run elsewhere (no signal)
+    done: bool = False  # its run ended: a signal from then on did not stop it
+    handed_over: str = ""  # why its run ended to run elsewhere, as its run ended ("": not)
+    # Set by its thread once its record is made or given up (runtime/runner.py's _Slot).
+    recorded: threading.Event = field(default_factory=threading.Event)
+    # Taken by whoever records its run (its thread, or the main thread for a run left
+    # behind): one record per holding, also when a thread left behind ends after all.
+    recording: threading.Lock = field(default_factory=threading.Lock)
 
     def hand_over(self, why: str) -> None:
         """Ask it to drain, unless it is stopping already (its lease was lost)."""
         self.handover = self.handover or why
         self.stop.drain()
+
+    def to_record(self) -> bool:
+        """Whether the caller records its run: only the first to ask does."""
+        return self.recording.acquire(blocking=False)
 
 
 class Agent:
@@ -342,19 +361,33 @@ class Agent:
 
         def work() -> None:
             try:
-                context = RunContext(
-                    self.project, task, self.store, running.stop, self.hooks, monitor,
-                    task_prefixes=True,
-                )  # fmt: skip
-                running.summary = run_task(context, started_at=running.since)
-            except DstreamError as exc:
-                running.summary = RunSummary(task=task.name, outcome="failed", error=exc)
+                try:
+                    context = RunContext(
+                        self.project, task, self.store, running.stop, self.hooks, monitor,
+                        task_prefixes=True,
+                    )  # fmt: skip
+                    summary = run_task(context, started_at=running.since)
+                except DstreamError as exc:
+                    summary = RunSummary(
+                        task=task.name, outcome="failed", error=exc, started_at=running.since
+                    )
+                finally:
+                    running.done = True  # before its verdict: a later signal is not its stop
+                running.summary = _settled(running, summary)
+                self._record(running, running.summary)  # before its lease goes
             finally:
+                running.recorded.set()
                 self.store.release(task.name)  # after its providers stopped
 
         logs.log.info("agent %s: running task %s", self.name, task.name)
         running.thread = threading.Thread(target=work, name=task.name, daemon=True)
         running.thread.start()
+
+    def _record(self, running: _Running, summary: RunSummary) -> None:
+        """The run of a holding in its task's history, once (runtime/history.py): after
+        a forced stop the store makes no write that waits past the stop's deadline."""
+        if running.to_record():
+            record_run(self.store, summary, until=self.signals.deadline)
 
     def _reap(self, left: bool = False) -> list[RunSummary]:
         """Forget the tasks whose run ended; the summaries of those that finished or
@@ -367,53 +400,50 @@ class Agent:
             del self.running[name]
             live = self.monitor.tasks.pop(name, None)
             if running.summary is None:  # it waits on the state database still
-                done.append(left_behind(name, self.signum, running.since, live))
+                summary = left_behind(name, self.signum, running.since, live)
+                self._record(running, summary)  # after a forced stop: no write that waits
+                done.append(summary)
                 continue
+            if running.thread.is_alive() and not running.recorded.is_set():
+                may_be_missing(name)  # its record waits: the process ends
             if not running.stop.requests:  # ended by itself: give others a chance
                 self.ended[name] = time.monotonic()
-            why = _handed_over(running)
+            why = running.handed_over
             if why:
                 logs.log.info(
                     "agent %s: task %s stopped (%s): handed over, not failed",
                     self.name, name, why,
                 )  # fmt: skip
-            elif running.summary is not None:
+            else:
                 done.append(running.summary)
         return done
 
     def _stop_all(self, handover: str = "") -> list[RunSummary]:
-        """Stop every task and wait for it: on a signal (the summaries say which), or to
-        hand them over (`handover` says why; no failure). A task whose run had already
-        ended keeps its outcome; after a forced stop, one that does not end within
-        STOP_MARGIN is left behind."""
-        stopped = set()
-        for name, running in self.running.items():
-            if running.thread is None or not running.thread.is_alive():
+        """Stop every task and wait for it: on a signal (the summaries say which, as
+        each task's thread settled it: `_settled`), or to hand them over (`handover`
+        says why; no failure). A task whose run had already ended keeps its outcome;
+        after a forced stop, one that does not end within STOP_MARGIN is left behind."""
+        for running in self.running.values():
+            if running.done or running.thread is None or not running.thread.is_alive():
                 continue  # it ended before: nothing stopped it
             if handover and self.signum is None:
                 running.hand_over(handover)
-                continue
-            # Not one stopping already: a task handed over stays handed over (not in the
-            # summaries).
-            running.stop.drain(self.signum)
-            if running.stop.signum == self.signum:  # not one handed over before
-                stopped.add(name)
+            else:  # one stopping already keeps its cause: one handed over stays so
+                running.stop.drain(self.signum)
         with self.signals.shielded():  # a forced stop loses no summary of the reaping
             for running in self.running.values():
                 if running.thread is not None:
                     while not self.signals.wait(running.thread):
                         pass
-            summaries = self._reap(left=True)
-        for summary in summaries:  # as `run` marks them (runtime/runner.py)
-            if summary.task in stopped and summary.outcome != "completed":
-                summary.stopped_by = self.signum
-        return summaries
+            return self._reap(left=True)
 
     def _on_signal(self, signum: int, requests: int) -> None:
         """SIGINT/SIGTERM: the loop ends and every task drains at once, even while the
         loop still waits on the database (a renewal, a take: bounded, but seconds on a
         silent one); a second one forces the tasks' stop (their providers are killed)."""
         for running in list(self.running.values()):
+            if running.done:  # it ended before: its outcome stays its own
+                continue
             if requests == 1:
                 running.stop.drain(signum)
             else:
@@ -423,14 +453,26 @@ class Agent:
             say_stopping("stopping: draining the agent's tasks", signum)
 
 
-def _handed_over(running: _Running) -> str:
+def _settled(running: _Running, summary: RunSummary) -> RunSummary:
+    """The summary of a holding's run as the agent reports and records it, once the run
+    ended (a signal later does not change it): handed over (`handed_over` says why; the
+    history's `handed over`, exit 0: the agent counts no failure), stopped by the signal
+    that asked its stop (one that completed stays completed), or its own outcome."""
+    running.handed_over = _handed_over(running, summary)
+    if running.handed_over:
+        summary.outcome, summary.error = "handed over", None
+    elif running.stop.signum is not None and summary.outcome != "completed":
+        summary.stopped_by = running.stop.signum
+    return summary
+
+
+def _handed_over(running: _Running, summary: RunSummary) -> str:
     """Why the task's run ended to be run elsewhere, or "" (it finished, failed, or a
     signal stopped it: its summary counts). Handed over: the agent asked it to stop
     (released at a rebalance, its registration expired) and it drained, or its lease
     was lost (the agent was paused or cut off: another agent takes the task over),
     like a Kafka Connect task revoked at a rebalance."""
-    summary = running.summary
-    if summary is None or running.stop.requests == 0 or running.stop.signum is not None:
+    if running.stop.requests == 0 or running.stop.signum is not None:
         return ""
     if isinstance(summary.error, LockLost):  # its stopper asked for the stop (runner.py)
         return "; ".join(filter(None, [running.handover, "its lease was lost"]))

@@ -62,12 +62,14 @@ def signal_name(signum: int) -> str:
 def exit_code_of(summary: RunSummary) -> ExitCode:
     """A task stopped by a signal exits 128+signal (130 SIGINT, 143 SIGTERM), also when
     the stop was forced or came while it waited to restart; else its error's code (1
-    for a task --fail-fast stopped: StoppedByFailure)."""
+    for a task --fail-fast stopped: StoppedByFailure). A task an agent handed over to
+    the others failed of nothing: 0, as the agent counts it (runtime/agent.py)."""
     if summary.stopped_by is not None:
         return ExitCode(128 + summary.stopped_by)
     if summary.error is not None:
         return ExitCode(summary.error.exit_code)
-    return ExitCode.OK if summary.outcome in ("completed", "removed") else ExitCode.FAILURE
+    ok = ("completed", "removed", "handed over")
+    return ExitCode.OK if summary.outcome in ok else ExitCode.FAILURE
 
 
 def exit_code(summaries: list[RunSummary]) -> ExitCode:
