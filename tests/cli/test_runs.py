@@ -3,6 +3,7 @@ result and exit code (issue 19)."""
 
 from __future__ import annotations
 
+import os
 import signal
 
 import orjson
@@ -39,8 +40,8 @@ def test_runs_lists_each_run_with_its_result_and_exit_code(ws: Workspace) -> Non
 
     table = ws.run("runs").stdout.splitlines()
     assert table[0].split() == ["TASK", "STARTED", "(UTC)", "ENDED", "(UTC)", "ENVELOPES",
-                                "RESULT", "EXIT"]  # fmt: skip
-    assert table[2].split()[-3:] == ["10", "completed", "0"]
+                                "RESULT", "EXIT", "BY"]  # fmt: skip
+    assert table[2].split()[-4:] == ["10", "completed", "0", runs[1]["by"]]
 
 
 def test_a_failed_run_is_recorded(ws: Workspace) -> None:
@@ -57,3 +58,16 @@ def test_no_runs_yet(ws: Workspace) -> None:
     done = ws.run("runs")
     assert done.returncode == 0 and done.stdout == "no runs recorded\n"
     assert ws.run("runs", "nope").returncode == 2  # an unknown task
+
+
+def test_each_run_says_by_whom(ws: Workspace) -> None:
+    """Which process ran it: on the postgres state the holder of its lease (an agent's
+    name), on the file state host:pid; with several agents, rows of one task come from
+    different processes."""
+    scenarios.counter_file(ws)
+    proc = ws.popen("run", "t")
+    assert proc.wait(timeout=60) == 0
+    runs = orjson.loads(ws.run("runs", "--json").stdout_bytes)["runs"]
+    assert runs[0]["by"].startswith(f"{os.uname().nodename}:{proc.pid}"), runs
+    table = ws.run("runs").stdout.splitlines()
+    assert table[0].split()[-1] == "BY" and table[1].split()[-1] == runs[0]["by"]

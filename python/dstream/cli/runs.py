@@ -1,5 +1,5 @@
 """`dstream runs [TASK...]`: the recent runs of tasks (start, end, envelopes, result,
-exit code), read from the state store (which keeps the last RUN_HISTORY per task)."""
+exit code, and by whom), read from the state store (which keeps the last RUN_HISTORY per task)."""
 
 from __future__ import annotations
 
@@ -50,12 +50,20 @@ def execute(args: argparse.Namespace, view: View) -> int:
     if not rows:
         view.line("no runs recorded")
         return EXIT_OK
-    table = [("TASK", "STARTED (UTC)", "ENDED (UTC)", "ENVELOPES", "RESULT", "EXIT")]
+    table = [("TASK", "STARTED (UTC)", "ENDED (UTC)", "ENVELOPES", "RESULT", "EXIT", "BY")]
     for r in rows:
-        table.append((r["task"], _when(r["started_at"]), _when(r["ended_at"]),
-                      f"{r.get('envelopes', 0):,}", str(r.get("result", "?")),
-                      str(r.get("exit_code", "?"))))  # fmt: skip
-    widths = [max(len(row[i]) for row in table) for i in range(6)]
+        table.append(
+            (
+                r["task"],
+                _when(r["started_at"]),
+                _when(r["ended_at"]),
+                f"{r.get('envelopes', 0):,}",
+                str(r.get("result", "?")),
+                str(r.get("exit_code", "?")),
+                str(r.get("by", "-")),
+            )
+        )  # fmt: skip  (older rows name no one)
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         view.line("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
     return EXIT_OK

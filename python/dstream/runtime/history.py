@@ -24,9 +24,10 @@ if TYPE_CHECKING:
     from dstream.state.base import StateStore
 
 
-def entry(summary: RunSummary) -> dict[str, object]:
+def entry(summary: RunSummary, by: str) -> dict[str, object]:
     """What the history keeps of a run: from its own start to its own end (a task left
-    behind by a forced stop ends with dstream, now)."""
+    behind by a forced stop ends with dstream, now), and `by` whom (the store's owner:
+    an agent's name, or host:pid)."""
     from dstream.runtime.summary import exit_code_of  # after the stream only (issue 22)
 
     return {
@@ -36,6 +37,7 @@ def entry(summary: RunSummary) -> dict[str, object]:
         "result": "interrupted" if summary.stopped_by is not None else summary.outcome,
         "exit_code": int(exit_code_of(summary)),
         "attempts": summary.attempts,
+        "by": by,
     }
 
 
@@ -50,7 +52,7 @@ def record_run(store: StateStore, summary: RunSummary, *, until: Optional[float]
     if not summary.attempts:
         return
     try:
-        store.add_run(summary.task, entry(summary), until=until)
+        store.add_run(summary.task, entry(summary, store.owner), until=until)
     except Unanswered as exc:
         logs.log.warning(
             "task %s: the run is not recorded in the task's history: %s",

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 class RunSummary:
     task: str
     # completed | failed | interrupted | removed (by a reload) | stopped (by --fail-fast)
+    # | handed over (by an agent, to the others: runtime/agent.py)
     outcome: str = "running"
     counters: CounterDict = field(default_factory=dict)
     # Wall-clock times of the task's run (all its attempts and reloads), for its history.

@@ -10,6 +10,7 @@ one with each `put`, so two writers sharing a store can tell whose value won.
 from __future__ import annotations
 
 import abc
+import os
 import re
 from contextlib import AbstractContextManager
 
@@ -146,6 +147,11 @@ def check_task_name(task: str) -> None:
         raise UsageError(problem, hint=TASK_NAME_HINT)
 
 
+def this_process() -> str:
+    """host:pid, which starts every owner this process names (unless labelled)."""
+    return f"{os.uname().nodename}:{os.getpid()}"
+
+
 class StateStore(abc.ABC):
     """A place for the newest acknowledged checkpoint of each task.
 
@@ -159,6 +165,12 @@ class StateStore(abc.ABC):
     description: str = ""
     #: runs hold leases with a fencing epoch (and keep a configuration hash with them)
     has_leases: bool = False
+
+    @property
+    def owner(self) -> str:
+        """Who this process is to the store, as the history of a run it records names it
+        (`dstream runs`): host:pid; a store with leases names their holder."""
+        return this_process()
 
     @abc.abstractmethod
     def get(self, task: str) -> Optional[StateRecord]: ...

@@ -24,12 +24,12 @@ side, taking, renewing, the local deadline and releasing, is state/keeper.py.
 
 from __future__ import annotations
 
-import os
 import secrets
 from typing import TYPE_CHECKING, Optional
 
 from dstream.errors import DstreamError, LockLost
 from dstream.records import record
+from dstream.state.base import this_process
 from dstream.state.session import statement_bound
 
 if TYPE_CHECKING:
@@ -141,11 +141,6 @@ class LeaseRow:
     expires_in: float  # seconds on the database clock; <= 0 when expired or released
     acquired_at: float  # seconds since the epoch (database clock)
     config_hash: str
-
-
-def this_process() -> str:
-    """host:pid, which starts every owner this process names (unless labelled)."""
-    return f"{os.uname().nodename}:{os.getpid()}"
 
 
 def new_owner(label: str = "") -> str:

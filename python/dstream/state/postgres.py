@@ -42,10 +42,11 @@ from dstream.state.base import (
     check_task_name,
     compact,
     encode_checkpoint,
+    this_process,
 )
 from dstream.state.history import InputHashTable, RunTable
 from dstream.state.keeper import CLOSE_WAIT, LeaseKeeper
-from dstream.state.lease import Answers, LeaseRow, LeaseSettings, LeaseTable, this_process
+from dstream.state.lease import Answers, LeaseRow, LeaseSettings, LeaseTable
 from dstream.state.session import (
     StateUnreachable,
     check_session_pooling,
