@@ -2,7 +2,8 @@
 only when stdout's reader is in fact gone (docs/cli.md): one from another pipe (a
 provider's stdin, a socket) that a bug let through is that bug's crash report, and one
 from stderr (its reader left) ends the command with exit 1 and nothing said, as
-nothing can be. (stdout's own: test_closed_streams.py.)"""
+nothing can be (a command a signal stopped keeps the signal's code:
+test_stop_with_stderr_gone.py). (stdout's own: test_closed_streams.py.)"""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from dstream.cli.app import STDOUT_LOST
@@ -78,6 +80,20 @@ def test_a_stderr_nobody_reads_fails_the_command_with_1_and_is_no_crash(
     ws.env["XDG_STATE_HOME"] = str(tmp_path / "state")
     done = _stderr_nobody_reads(ws, ws.command(*argv))
     assert done.returncode == 1
+    assert not list(tmp_path.rglob("crash-*.txt"))
+
+
+def test_a_json_run_whose_stderr_nobody_reads_exits_with_its_own_code(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """Its document is on stdout; the log lines it wrote to stderr (its providers') are
+    lost and change no exit code: they waited in stderr's buffer, and the interpreter's
+    last flush made the exit 120."""
+    scenarios.counter_file(ws)
+    ws.env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    done = _stderr_nobody_reads(ws, ws.command("run", "t", "--json"))
+    assert done.returncode == 0
+    assert orjson.loads(done.stdout)["ok"] is True
     assert not list(tmp_path.rglob("crash-*.txt"))
 
 

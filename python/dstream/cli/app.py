@@ -5,12 +5,15 @@ Every command is a module exposing `add_arguments(parser)` and
 of the command being run is imported, so `dstream --help` stays fast. Every command
 accepts `--json` (added here), and every DstreamError becomes a message plus an exit
 code in one place (`_main`); a stdout whose reader left or that cannot be written is
-one line and exit 1 (`stdout_lost`); anything else is a crash report and exit 70 (`main`).
+one line and exit 1 (`stdout_lost`), a stderr whose reader left exit 1 and nothing said,
+but a command a signal stopped keeps the signal's code (`_stream_lost`); anything else
+is a crash report and exit 70 (`main`).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
@@ -24,12 +27,16 @@ from dstream.cli.entry import (
     resume_collector,
 )
 from dstream.cli.parsing import (
+    Flag,
+    FlagTable,
     HelpFormatter,
     Parser,
     RawDescriptionHelpFormatter,
+    Reading,
+    action_parsers,
     every_flag,
+    flag_action,
     looks_like_flag,
-    subcommands,
     unknown_flags,
     where_listed,
 )
@@ -48,6 +55,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
 
+    from dstream.cli.parsing import Flags
     from dstream.cli.view import View
 
 # name -> (module, one-line help). Order is the order of `dstream --help`.
@@ -88,25 +96,29 @@ def _top_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_global_arguments(parser: argparse.ArgumentParser, *, json: bool = True) -> None:
+def add_global_arguments(parser: Flags, *, json: bool = True) -> None:
     """The flags every command accepts (before or after its name); `json`: --json too,
     which every command takes but one whose output is no document (`takes_json`)."""
     if json:
-        parser.add_argument("--json", action="store_true", help="print one JSON document")
+        _add_json_argument(parser)
     _add_logging_arguments(parser)
 
 
-def _add_logging_arguments(parser: argparse.ArgumentParser, *, keep_earlier: bool = False) -> None:
-    """-l, -f, -t; `keep_earlier` on an action's own parser (`providers list -l debug`),
-    so that it keeps what the command's parser read before the action."""
+def _add_json_argument(parser: Flags) -> argparse.Action:
+    return parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def _add_logging_arguments(parser: Flags, *, keep_earlier: bool = False) -> list[argparse.Action]:
+    """-l, -f, -t (their actions); `keep_earlier` on an action's own parser (`providers
+    list -l debug`), so that it keeps what the command's parser read before the action."""
     unset = argparse.SUPPRESS if keep_earlier else None
-    parser.add_argument(
+    level = parser.add_argument(
         "-l",
         "--log-level",
         default=unset,
         help="debug, info, warning, error (default: $DSTREAM_LOG_LEVEL or info)",
     )
-    parser.add_argument(
+    format_ = parser.add_argument(
         "-f",
         "--log-format",
         choices=("text", "json"),
@@ -115,13 +127,14 @@ def _add_logging_arguments(parser: argparse.ArgumentParser, *, keep_earlier: boo
     )
     # The original declared -t/--log-time and never read it: accepted, so its users'
     # scripts keep working, and said to have no effect (in _main).
-    parser.add_argument(
+    time = parser.add_argument(
         "-t",
         "--log-time",
         action="store_true",
         default=unset or False,
         help="no effect (the original's flag)",
     )
+    return [level, format_, time]
 
 
 def load_command(name: str) -> Any:  # a command module: add_arguments and execute
@@ -147,48 +160,61 @@ def add_command_arguments(parser: argparse.ArgumentParser, module: Any) -> None:
     list -l debug`). The completion script is made from the same (cli/completion.py)."""
     add_global_arguments(parser, json=takes_json(module))
     module.add_arguments(parser)
-    actions = subcommands(parser)
-    if actions is not None:
-        for sub in actions.choices.values():
-            _add_logging_arguments(sub, keep_earlier=True)
+    for sub in action_parsers(parser).values():
+        _add_logging_arguments(sub, keep_earlier=True)
 
 
-# Global flags the original accepted before the command too: name -> takes a value.
-GLOBAL_FLAGS = {"-l": True, "--log-level": True, "-f": True, "--log-format": True,
-                "-t": False, "--log-time": False, "-c": True, "--config": True,
-                "--json": False}  # fmt: skip
-# Those every command's own parser has (add_global_arguments), right after its name.
-LOGGING_FLAGS = ("-l", "--log-level", "-f", "--log-format", "-t", "--log-time")
-# The others, by the attribute each sets: a command takes one when its parser (or its
-# action's) has the flag for that attribute (`provider test --config` is another one's).
-TRAILING_FLAGS = {"-c": "config", "--config": "config", "--json": "json"}
+class GlobalFlags:
+    """The flags every command takes before its name too, as the original did (docs/
+    cli.md, "Global flags"), defined by the functions that add them to the commands'
+    parsers: the log flags (every command's parser has them, and each of its actions'
+    too: they go right after the command's name), --json, and the config flag
+    (flags.add_config_flag). Made once, and only when a flag is written before the
+    command (`global_flags`)."""
+
+    def __init__(self) -> None:
+        from dstream.cli.flags import add_config_flag
+
+        self.table = FlagTable()
+        self.logging = _add_logging_arguments(self.table)
+        _add_json_argument(self.table)
+        self.config = add_config_flag(self.table)
+
+
+@functools.cache
+def global_flags() -> GlobalFlags:
+    return GlobalFlags()
+
+
 # Commands that read no configuration: a -c before them is ignored, as Terraform's
 # commands that need no directory ignore -chdir. Any other command without -c (fmt,
 # which formats the PATHs it is given) refuses it: ignored, it would act elsewhere.
 IGNORE_CONFIG = ("version", "completion", "providers", "provider")
 
 
-def split_global_flags(argv: list[str]) -> tuple[list[list[str]], list[str]]:
+def split_global_flags(argv: list[str]) -> tuple[list[Flag], list[str]]:
     """The global flags written before the command, each with its value, and the rest
-    (the command and what follows it)."""
-    flags: list[list[str]] = []
-    i = 0
-    while i < len(argv):
-        flag, eq, _ = argv[i].partition("=")
-        if flag not in GLOBAL_FLAGS:
+    (from the first word that is none: the command, or a flag that is no global one,
+    which `_command_line` refuses)."""
+    if not argv or not looks_like_flag(argv[0]):  # the command comes first: nothing to read
+        return [], argv
+    flags: list[Flag] = []
+    end = 0
+    for flag in Reading(global_flags().table, argv, COMMANDS).flags:
+        if flag.action is None or flag.attached:  # each global flag is written alone
             break
-        width = 2 if GLOBAL_FLAGS[flag] and not eq else 1
-        if i + width > len(argv):
+        if flag.value_missing:
             raise UsageError(
-                f"argument {flag}: expected one argument", hint="`dstream --help` lists the flags"
+                f"argument {flag.name}: expected one argument",
+                hint="`dstream --help` lists the flags",
             )
-        flags.append(argv[i : i + width])
-        i += width
-    return flags, argv[i:]
+        flags.append(flag)
+        end += len(flag.words)
+    return flags, argv[end:]
 
 
 def place_global_flags(
-    parser: argparse.ArgumentParser, argv: list[str], flags: list[list[str]]
+    parser: argparse.ArgumentParser, argv: list[str], flags: list[Flag]
 ) -> list[str]:
     """The arguments of the command `argv` names, with the global `flags` written before
     it: `dstream -l debug -c x.hcl run t` is `dstream run t -l debug -c x.hcl`. Each
@@ -198,23 +224,23 @@ def place_global_flags(
     reads no configuration is dropped; a flag before a command that cannot take it
     otherwise is a UsageError naming both."""
     name = argv[0]
+    known = global_flags()
     logging_flags: list[str] = []
     trailing: list[str] = []
     reader = _trailing_reader(parser, argv[1:])
-    for words in flags:
-        flag = words[0].partition("=")[0]
-        if flag in LOGGING_FLAGS:
-            logging_flags.extend(words)
+    for flag in flags:
+        if flag.action in known.logging:
+            logging_flags.extend(flag.words)
         elif reader is None:  # no action named: the parser says so, not "invalid choice"
             continue
-        elif _takes(reader, flag):
-            trailing.extend(words)
-        elif TRAILING_FLAGS[flag] == "config" and name in IGNORE_CONFIG:
-            _check_path(name, flag, words)
+        elif _reads(reader, flag):
+            trailing.extend(flag.words)
+        elif flag.action is known.config and name in IGNORE_CONFIG:
+            _check_ignored(name, flag)
         else:
             raise UsageError(
-                f"`dstream {name}` does not take {flag}",
-                hint=f"leave {flag} out; {where_listed(f'dstream {name}')}",
+                f"`dstream {name}` does not take {flag.name}",
+                hint=f"leave {flag.name} out; {where_listed(f'dstream {name}')}",
             )
     return [*logging_flags, *argv[1:], *trailing]
 
@@ -224,33 +250,39 @@ def _trailing_reader(
 ) -> Optional[argparse.ArgumentParser]:
     """The parser that reads the end of the command line: the action's for a command
     with actions (`state list`), None when it names none (the parser refuses that)."""
-    actions = subcommands(parser)
-    if actions is None:
+    actions = action_parsers(parser)
+    if not actions:
         return parser
-    chosen = [word for word in words if word in actions.choices]
-    return actions.choices[chosen[0]] if chosen else None
+    at = Reading(parser, words).action
+    return None if at is None else actions.get(words[at])
 
 
-def _takes(parser: argparse.ArgumentParser, flag: str) -> bool:
-    action = parser._option_string_actions.get(flag)
-    return action is not None and action.dest == TRAILING_FLAGS[flag]
+def _reads(parser: argparse.ArgumentParser, flag: Flag) -> bool:
+    """Whether `parser` takes the global `flag` as the command's own: a flag of that
+    name for the same setting (`provider test --config` is another one's)."""
+    action = flag_action(parser, flag.name)
+    return action is not None and flag.action is not None and action.dest == flag.action.dest
 
 
-def _check_path(name: str, flag: str, words: list[str]) -> None:
-    """A dropped -c is checked all the same, as every flag is (docs/cli.md)."""
-    from dstream.cli.flags import non_empty_path
-
-    value = words[1] if len(words) > 1 else words[0].partition("=")[2]
+def _check_ignored(name: str, flag: Flag) -> None:
+    """A flag dropped before a command that does not read it is checked all the same, by
+    its own type, as every flag is (docs/cli.md)."""
+    convert = flag.action.type if flag.action is not None else None
+    value = flag.words[1] if len(flag.words) > 1 else flag.words[0].partition("=")[2]
     try:
-        non_empty_path(value)
+        if callable(convert):
+            convert(value)
     except argparse.ArgumentTypeError as exc:
-        raise UsageError(f"argument {flag}: {exc}", hint=where_listed(f"dstream {name}")) from None
+        raise UsageError(
+            f"argument {flag.name}: {exc}", hint=where_listed(f"dstream {name}")
+        ) from None
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     """The error boundary: a DstreamError is a message and its exit code (in _main); a
-    stdout nobody reads or that cannot be written, one line and exit 1 (`_os_error`);
-    any other exception is a bug: one line naming a crash report, exit 70. That includes an
+    standard stream nobody reads or that cannot be written, at most one line and exit 1
+    or a stopped command's signal's code (`_stream_lost`); any other exception is a
+    bug: one line naming a crash report, exit 70. That includes an
     exception that ended any other thread (a task's, a pipe reader's): the command's own
     exit status cannot be trusted after it."""
     import threading
@@ -274,7 +306,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         hold_signals()  # to the end: a second one (a double Ctrl-C) would break it off
         from dstream.cli.view import View
 
-        return _interrupted(exc, View(json=wants_json))
+        view = View(json=wants_json)
+        try:
+            return _interrupted(exc, view)
+        except OSError as failed:  # its error block cannot be written
+            return _stream_failed(failed, view)
     except OSError as exc:
         return _os_error(exc, wants_json)
     except Exception as exc:
@@ -282,22 +318,49 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def _os_error(exc: OSError, wants_json: bool) -> int:
-    """An OSError at the boundary is no bug when a standard stream failed: stdout's
-    reader left (`| head`: a BrokenPipeError) or stdout cannot be written (`> /dev/full`),
-    one line and exit 1 (`stdout_lost`); stderr's reader left, exit 1 and nothing said
-    (nothing can be: what stderr still holds is dropped, what stdout holds is written).
-    Which pipe broke is asked of the streams, not read from the error: a BrokenPipeError
-    from a provider's pipe or a socket that a bug let through is that bug's, a crash
-    report."""
+    """An OSError at the boundary: no bug when a standard stream failed (`_stream_lost`),
+    else a bug's crash report."""
+    code = _stream_lost(exc)
+    return _crashed(exc, wants_json) if code is None else code
+
+
+# The exit codes of a command a signal stopped (docs/cli.md, "Exit codes").
+SIGNAL_CODES = (ExitCode.INTERRUPTED, ExitCode.TERMINATED)
+
+
+def _stream_lost(exc: OSError, decided: Optional[int] = None) -> Optional[int]:
+    """The exit code of a command stopped by a standard stream that failed (`exc`), from
+    the one it had decided before its last words (`decided`); None when no standard
+    stream failed. stdout's reader left (`| head`: a BrokenPipeError) or stdout cannot
+    be written (`> /dev/full`): one line, and exit 1 or the command's own code
+    (`stdout_lost`). stderr's reader left: nothing said (nothing can be: what stderr
+    still holds is dropped, what stdout holds is written), and exit 1, but for a command
+    a signal stopped, which keeps the signal's code: it was stopped, not failed by
+    dstream, and the code is what a scheduler reads (`2>&1 | tee log`, tee killed by the
+    same Ctrl-C). Which pipe broke is asked of the streams, not read from the error: a
+    BrokenPipeError from a provider's pipe or a socket that a bug let through is that
+    bug's."""
+    own = EXIT_FAILURE if decided is None else decided
     if isinstance(exc, BrokenPipeError):
         if _reader_left(sys.stdout):
-            return stdout_lost(EXIT_FAILURE)
+            return stdout_lost(own)
         if _reader_left(sys.stderr):
             drop_stderr()
-            return EXIT_FAILURE
+            return decided if decided in SIGNAL_CODES else EXIT_FAILURE
     elif _stdout_failing():
-        return stdout_lost(EXIT_FAILURE, exc)
-    return _crashed(exc, wants_json)
+        return stdout_lost(own, exc)
+    return None
+
+
+def _stream_failed(exc: OSError, view: View) -> int:
+    """The exit code of a command whose output failed on the way (`exc`: `_stream_lost`,
+    from the code `view` says it had decided), what stdout still holds written first if
+    it can be; `exc` raised again when no standard stream failed (a bug's)."""
+    _release_quietly(view)
+    code = _stream_lost(exc, view.exit_code)
+    if code is None:
+        raise exc
+    return code
 
 
 def _reader_left(stream: object) -> bool:
@@ -363,6 +426,8 @@ def _main(words: list[str]) -> int:
         resume_collector()
     try:
         code = _execute(module, args, view)
+    except OSError as exc:  # a standard stream that failed, or a bug's (raised again)
+        return _stream_failed(exc, view)
     except BaseException:  # a bug's: what the command printed before it is kept
         _release_quietly(view)
         raise
@@ -413,7 +478,7 @@ def _execute(module: Any, args: argparse.Namespace, view: View) -> int:
         return _interrupted(exc, view)
 
 
-def _command_line(words: list[str]) -> tuple[list[list[str]], list[str]]:
+def _command_line(words: list[str]) -> tuple[list[Flag], list[str]]:
     """The global flags written before the command, and the command line from the
     command on (`help run` is `run --help`, `--version` is `version`); a UsageError when
     there is no command after the flags, or no command of that name."""
@@ -442,13 +507,13 @@ def _flag_before_command(argv: list[str]) -> UsageError:
     took those): an unknown flag, whose hint is about the command's flags too when a
     command is named after it (`--state-d /tmp runs` may mean `--state-dir`, which goes
     after the command)."""
-    named = [word for word in argv[1:] if word in COMMANDS]
-    top = [*GLOBAL_FLAGS, "-h", "--help", "--version"]
-    if not named:
+    table = global_flags().table
+    top = every_flag([table, _top_parser()])
+    at = Reading(table, argv, COMMANDS).action
+    if at is None or argv[at] not in COMMANDS:
         return unknown_flags(argv[:1], prog="dstream", flags=top)
-    parser, _ = build_parser(named[0])
-    actions = subcommands(parser)
-    later = every_flag([parser, *(actions.choices.values() if actions else ())])
+    parser, _ = build_parser(argv[at])
+    later = every_flag([parser, *action_parsers(parser).values()])
     return unknown_flags(argv[:1], prog=parser.prog, flags=top, later=later, where="command")
 
 
@@ -479,8 +544,10 @@ def _interrupted(exc: KeyboardInterrupt, view: View) -> int:
     stopped, and its exit code: 143 for SIGTERM, 130 for SIGINT."""
     terminated = isinstance(exc, Terminated)
     name = "SIGTERM" if terminated else "SIGINT"
+    code = ExitCode.TERMINATED if terminated else EXIT_INTERRUPTED
+    view.exit_code = code  # decided: kept if its error block cannot be written
     view.error(DstreamError(f"interrupted by {name}", hint="run the command again to finish it"))
-    return ExitCode.TERMINATED if terminated else EXIT_INTERRUPTED
+    return code
 
 
 # What a command whose stdout nobody reads any more says (docs/cli.md).
@@ -524,9 +591,9 @@ def _exit(code: int) -> None:
     """Exit as soon as the command is done. The interpreter's teardown (a last garbage
     collection, freeing every module) costs ~13 ms and does nothing a user sees, so it
     is skipped: the streams are flushed and the atexit handlers run here. When a
-    non-daemon thread still runs, or a stream cannot be flushed (but for a stdout nobody
-    reads: `stdout_lost`), the ordinary exit keeps its usual behaviour (waiting for the
-    thread, reporting the error)."""
+    non-daemon thread still runs, or a stream cannot be flushed (but for a stdout or a
+    stderr nobody reads: `stdout_lost`, `_stderr_flushed`), the ordinary exit keeps its
+    usual behaviour (waiting for the thread, reporting the error)."""
     import atexit
     import os
     import threading
@@ -539,12 +606,10 @@ def _exit(code: int) -> None:
         code = stdout_lost(code, exc)
     except ValueError:
         sys.exit(code)
+    if not _stderr_flushed():
+        sys.exit(code)
     main_thread = threading.main_thread()
     if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
-        sys.exit(code)
-    try:
-        sys.stderr.flush()
-    except (OSError, ValueError):
         sys.exit(code)
     atexit._run_exitfuncs()
     try:  # the handlers (logging's, for one) may have written more
@@ -553,6 +618,23 @@ def _exit(code: int) -> None:
     except (OSError, ValueError):
         pass
     os._exit(code)
+
+
+def _stderr_flushed() -> bool:
+    """Whether what stderr holds is written, or dropped as its reader left: dstream's
+    log lines written while it was gone wait in its buffer (the log says nothing where
+    nothing can be said, logs.py), and the interpreter's last flush would fail on them
+    and make any exit code 120. False when it cannot be written otherwise (the ordinary
+    exit reports that)."""
+    try:
+        sys.stderr.flush()
+    except BrokenPipeError:
+        if not _reader_left(sys.stderr):
+            return False
+        drop_stderr()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 if __name__ == "__main__":  # pragma: no cover

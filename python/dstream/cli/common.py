@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from dstream.cli.flags import non_empty_path
+from dstream.cli.flags import add_config_flag, non_empty_path
 from dstream.config.model import Project
 from dstream.records import replace
 
@@ -40,13 +40,7 @@ def add_task_arguments(parser: argparse.ArgumentParser, acting: str) -> None:
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-c",
-        "--config",
-        type=non_empty_path,
-        metavar="PATH",
-        help="a .hcl file or a directory of them (default: $DSTREAM_CONFIG or ./dstream.hcl)",
-    )
+    add_config_flag(parser)
     parser.add_argument(
         "--state-dir",
         type=non_empty_path,

@@ -43,7 +43,7 @@ def _fish_quote(text: str) -> str:
 
 
 def fish(parser: argparse.ArgumentParser) -> str:
-    from dstream.cli.parsing import subcommands
+    from dstream.cli.parsing import subcommands, takes_value
 
     lines = ["complete -c dstream -f"]
     subparsers = subcommands(parser)
@@ -61,7 +61,7 @@ def fish(parser: argparse.ArgumentParser) -> str:
                     flag = f"-l {option[2:]}"
                 else:  # -h is short; Terraform's -detailed-exitcode an old-style long one
                     flag = f"-s {option[1:]}" if len(option) == 2 else f"-o {option[1:]}"
-                needs = " -r" if action.nargs != 0 else ""
+                needs = " -r" if takes_value(action) else ""
                 words = " ".join(map(str, action.choices or ()))
                 choices = f" -a {_fish_quote(words)}" if words else ""
                 text = _fish_quote((action.help or "").replace("%(default)s", str(action.default)))

@@ -1,21 +1,26 @@
-"""Converters for flag values (argparse's `type=`). A value a command cannot use is
-refused while the command line is parsed, before anything is changed or started; the
-parser turns the refusal into a UsageError naming the flag (parsing.Parser.error).
+"""Converters for flag values (argparse's `type=`), and the config flag, which
+several commands' parsers have and every command takes before its name (cli/app.py's
+global flags). A value a command cannot use is refused while the command line is
+parsed, before anything is changed or started; the parser turns the refusal into a
+UsageError naming the flag (parsing.Parser.error).
 
 Every numeric flag goes through `number`: argparse's own `int` and `float` take -1,
 `nan` and `inf`, which end in a slice that drops runs, a wait that has already passed
-or a crash."""
+or a crash.
+
+Importing this module imports nothing more (the configuration's limits are imported on
+first use): the global flags are read from here on the start of every command that has
+one written before its name, `version` among them."""
 
 from __future__ import annotations
 
 import argparse
-import math
-
-from dstream.config.limits import MAX_DURATION
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Optional, TypeVar
+
+    from dstream.cli.parsing import Flags
 
     Number = TypeVar("Number", int, float)
 
@@ -39,6 +44,8 @@ def number(
     wanted = ", ".join([noun, " and ".join(b for b in bounds if b)]).rstrip(", ")
 
     def convert(text: str) -> Number:
+        import math
+
         try:
             value = kind(text)
         except ValueError:
@@ -60,9 +67,12 @@ def _shown(bound: float) -> str:
     return str(int(bound)) if float(bound).is_integer() else str(bound)
 
 
-# A wait for a provider: some time, and no more than the longest duration a
-# configuration may give (an unbounded one overflows the waits it is given to).
-timeout_seconds = number(float, above=0, at_most=MAX_DURATION, unit="seconds")
+def timeout_seconds(text: str) -> float:
+    """A wait for a provider: some time, and no more than the longest duration a
+    configuration may give (an unbounded one overflows the waits it is given to)."""
+    from dstream.config.limits import MAX_DURATION
+
+    return number(float, above=0, at_most=MAX_DURATION, unit="seconds")(text)
 
 
 def non_empty_path(text: str) -> str:
@@ -70,6 +80,17 @@ def non_empty_path(text: str) -> str:
     if not text:
         raise argparse.ArgumentTypeError("an empty path: give a file or directory name")
     return text
+
+
+def add_config_flag(parser: Flags) -> argparse.Action:
+    """-c/--config, the configuration a command reads (its action)."""
+    return parser.add_argument(
+        "-c",
+        "--config",
+        type=non_empty_path,
+        metavar="PATH",
+        help="a .hcl file or a directory of them (default: $DSTREAM_CONFIG or ./dstream.hcl)",
+    )
 
 
 def metrics_address(text: str) -> str:

@@ -1,7 +1,9 @@
 """The command line's parser: argparse's, with a mistake on the command line a
 UsageError like any other, flags written in full (an abbreviation is an unknown flag,
-said first, with the flag it may have meant), and help sized to the terminal. The
-commands, their global flags and the error boundary are cli/app.py's."""
+said first, with the flag it may have meant), and help sized to the terminal. What a
+parser's flags are (`every_flag`, `flag_action`, `takes_value`) and which word of a
+command line names its action (`Reading`) are each asked here, and only here, of
+argparse. The commands, their global flags and the error boundary are cli/app.py's."""
 
 from __future__ import annotations
 
@@ -13,10 +15,13 @@ from dstream.errors import UsageError, nearest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Container, Iterable, Mapping, Sequence
     from typing import Any, NoReturn, Optional
 
     from _typeshed import SupportsWrite
+
+    # What holds flags: a parser, or a FlagTable (below).
+    Flags = argparse._ActionsContainer
 
 
 def _columns() -> int:
@@ -85,8 +90,7 @@ class Parser(argparse.ArgumentParser):
         parsed, unknown = self.parse_known_args(args, namespace)
         if unknown:
             parser = _chosen_action(self, parsed)
-            flags = [*parser._option_string_actions, *self._option_string_actions]
-            raise unknown_flags(unknown, prog=parser.prog, flags=flags)
+            raise unknown_flags(unknown, prog=parser.prog, flags=every_flag([parser, self]))
         return parsed
 
     def parse_known_args(  # type: ignore[override]
@@ -100,39 +104,14 @@ class Parser(argparse.ArgumentParser):
         try:
             return super().parse_known_args(words, namespace)
         except UsageError:
-            unknown = self._unknown_flags(words)
+            # The flags before the action (the words after it are the action's).
+            unknown = Reading(self, words).unknown()
             if not unknown:
                 raise
-            actions = subcommands(self)
-            later = [] if actions is None else every_flag(actions.choices.values())
+            later = every_flag(action_parsers(self).values())
             raise unknown_flags(
-                unknown, prog=self.prog, flags=list(self._option_string_actions), later=later,
-                where="action",
-            ) from None  # fmt: skip
-
-    def _unknown_flags(self, words: list[str]) -> list[str]:
-        """The words argparse reads as flags this parser does not have; for a parser
-        with actions, those before the action (the words after it are the action's)."""
-        actions = subcommands(self)
-        unknown: list[str] = []
-        value_next = False
-        for word in words:
-            if word == "--":
-                break
-            if value_next:
-                value_next = False
-                continue
-            if not looks_like_flag(word):
-                if actions is not None:
-                    break
-                continue
-            flag, eq, _ = word.partition("=")
-            action = self._option_string_actions.get(flag)
-            if action is not None:
-                value_next = not eq and action.nargs != 0
-            elif not self._get_option_tuples(word):  # not `-ldebug` or `-qt` either
-                unknown.append(word)
-        return unknown
+                unknown, prog=self.prog, flags=every_flag([self]), later=later, where="action"
+            ) from None
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, hint=where_listed(self.prog))
@@ -182,9 +161,153 @@ def unknown_flags(
     return UsageError(f"unrecognized arguments: {' '.join(unknown)}", hint=hint)
 
 
-def every_flag(parsers: Iterable[argparse.ArgumentParser]) -> list[str]:
-    """The flags of all `parsers` (a command's actions), each once."""
+# -- a parser's flags ----------------------------------------------------------------
+# argparse keeps a parser's flags only in its private `_option_string_actions`: these two
+# are the places that look there.
+
+
+def every_flag(parsers: Iterable[Flags]) -> list[str]:
+    """The flags of all `parsers` (a parser and its actions', a command's actions), in
+    their order, each once."""
     return list(dict.fromkeys(flag for parser in parsers for flag in parser._option_string_actions))
+
+
+def flag_action(parser: Flags, flag: str) -> Optional[argparse.Action]:
+    """The action of `flag` (as written, without its `=VALUE`) in `parser`; None when
+    `parser` has no such flag."""
+    return parser._option_string_actions.get(flag)
+
+
+def takes_value(action: argparse.Action) -> bool:
+    """Whether a flag of `action` takes a value (`-c PATH`), rather than none (`--json`:
+    argparse's store_true, store_const, count, help and version take none)."""
+    return action.nargs != 0
+
+
+class FlagTable(argparse._ActionsContainer):
+    """Flags without a parser: what the functions that add flags to a parser define,
+    read before any parser is built (cli/app.py's global flags, written before the
+    command). A parser costs more to make (argparse looks up the translations of its
+    group titles: ~60 µs, on the start of every command that reads such a table)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            description=None, prefix_chars="-", argument_default=None, conflict_handler="error"
+        )
+        self.register("type", None, _text)  # as ArgumentParser does: a flag's value is text
+
+
+def _text(value: str) -> str:
+    return value
+
+
+# -- which word names the action --------------------------------------------------------
+
+
+class Flag:
+    """A flag as written on a command line: the words it takes (its value with it, when
+    it takes one that is not attached with `=`), and its action in the parser that reads
+    it: None when that has none (an unknown flag); for a single-letter flag with its
+    value attached or others after it (`-ldebug`, `-qt`), that letter's (`attached`).
+    `value_missing`: it takes a value and is the last word, without one."""
+
+    __slots__ = ("action", "attached", "value_missing", "words")
+
+    def __init__(
+        self,
+        words: list[str],
+        action: Optional[argparse.Action] = None,
+        *,
+        attached: bool = False,
+        value_missing: bool = False,
+    ) -> None:
+        self.words = words
+        self.action = action
+        self.attached = attached
+        self.value_missing = value_missing
+
+    @property
+    def name(self) -> str:
+        """The flag as written, without its `=VALUE`."""
+        return self.words[0].partition("=")[0]
+
+
+class Reading:
+    """The words of a command line as argparse reads them with one parser's flags, up
+    to the word that names the parser's action (`action`: its index; None when no word
+    does): every flag before it, in order (`flags`). The one answer to "which word is
+    the action" (a command's, or the command, for the words before it) and "which word
+    is a flag's value".
+
+    `choices`: the names of the actions (by default the parser's own); a parser without
+    actions has its flags read to the end (`--` ends them). argparse takes the first
+    word that is neither a flag nor a flag's value for the action, whatever it is (an
+    invalid choice is argparse's to say). A flag the parser does not have may take a
+    value: the word after it is taken for that value unless it names an action
+    (`--state-d /tmp runs`: `runs` is the command; `--js runs` too)."""
+
+    def __init__(
+        self,
+        parser: Flags,
+        words: Sequence[str],
+        choices: Optional[Container[str]] = None,
+    ) -> None:
+        if choices is None and isinstance(parser, argparse.ArgumentParser):
+            choices = action_parsers(parser) or None
+        self.flags: list[Flag] = []
+        self.action: Optional[int] = None
+        i = 0
+        while i < len(words):
+            word = words[i]
+            if word == "--":  # what follows is no flag: its first word, the action
+                self.action = i + 1 if choices is not None and i + 1 < len(words) else None
+                return
+            if not looks_like_flag(word):
+                if choices is not None:
+                    self.action = i
+                    return
+                i += 1
+                continue
+            flag = _read_flag(parser, words, i, choices)
+            self.flags.append(flag)
+            i += len(flag.words)
+
+    def unknown(self) -> list[str]:
+        """The flags the parser does not have, as written (`--bogus=1`)."""
+        return [flag.words[0] for flag in self.flags if flag.action is None]
+
+
+def _read_flag(
+    parser: Flags, words: Sequence[str], at: int, choices: Optional[Container[str]]
+) -> Flag:
+    """The flag written at `words[at]`, with the words it takes."""
+    word = words[at]
+    name, eq, _ = word.partition("=")
+    last = at + 1 == len(words)
+    action = flag_action(parser, name)
+    if action is not None:
+        value_next = takes_value(action) and not eq
+        if value_next and last:
+            return Flag([word], action, value_missing=True)
+        return Flag(list(words[at : at + (2 if value_next else 1)]), action)
+    # `-ldebug` is `-l debug` and `-qt` is `-q -t`, as argparse reads a word that begins
+    # with a single-letter flag (Parser._get_option_tuples): not unknown.
+    letter = None if word.startswith("--") else flag_action(parser, word[:2])
+    if letter is not None:
+        return Flag([word], letter, attached=True)
+    following = None if last else words[at + 1]
+    maybe_value = (
+        not eq and following is not None and following != "--"
+        and not looks_like_flag(following) and (choices is None or following not in choices)
+    )  # fmt: skip
+    return Flag(list(words[at : at + (2 if maybe_value else 1)]))
+
+
+def action_parsers(parser: argparse.ArgumentParser) -> Mapping[str, argparse.ArgumentParser]:
+    """The parsers of `parser`'s actions (a command's: `state show`), by name; none for
+    a parser without actions."""
+    actions = subcommands(parser)
+    return {} if actions is None else actions.choices
 
 
 def subcommands(

@@ -276,6 +276,7 @@ def render(
     from dstream.runtime import summary as summary_
 
     code = summary_.exit_code(summaries)
+    view.exit_code = code  # decided: kept if a stream fails below (cli/app.py)
     if view.json:
         view.document(summary_.document(summaries, output_lines))
         return code

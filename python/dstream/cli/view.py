@@ -144,6 +144,10 @@ class View:
         before = self._held_out.release_before_stderr
         self.err: TextIO = RedactedStream(err, before=before)  # type: ignore[assignment]
         self._held: Optional[list[object]] = None
+        # The exit code a command decided before its last words (a stopped run's
+        # summary, an interrupted command's error block): a stream that fails while they
+        # are written does not make a signal's code 1 (cli/app.py `_stream_lost`).
+        self.exit_code: Optional[int] = None
 
     @property
     def interactive(self) -> bool:
