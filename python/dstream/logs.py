@@ -20,6 +20,7 @@ from dstream.protocol.values import decode_json, encode_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from typing import Callable, Optional, Protocol
 
     class Sink(Protocol):
@@ -163,15 +164,10 @@ log = Logger()
 
 
 def setup(level: Optional[str] = None, fmt: Optional[str] = None) -> None:
-    """Configure once per process; flags win over the environment."""
-    from dstream.errors import UsageError
-
-    level = (level or os.environ.get("DSTREAM_LOG_LEVEL") or "info").lower()
-    fmt = (fmt or os.environ.get("DSTREAM_LOG_FORMAT") or "text").lower()
-    if level not in LEVELS:
-        raise UsageError(f"unknown log level {level!r}", hint="use one of " + ", ".join(LEVELS))
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown log format {fmt!r}", hint="use text or json")
+    """Configure once per process; flags (`level`, `fmt`: None when not given) win over
+    the environment."""
+    level = _chosen("level", level, ("-l/--log-level", "DSTREAM_LOG_LEVEL"), "info", LEVELS)
+    fmt = _chosen("format", fmt, ("-f/--log-format", "DSTREAM_LOG_FORMAT"), "text", FORMATS)
     log.format = _json if fmt == "json" else _text
     log.level = LEVELS[level]
     global _level
@@ -180,6 +176,27 @@ def setup(level: Optional[str] = None, fmt: Optional[str] = None) -> None:
     # dstream's own credentials (registry password, GITHUB_TOKEN, ...) are masked in
     # every output from the start; sensitive variables when the configuration is read.
     remember_environment(os.environ)
+
+
+def _chosen(
+    what: str, flag: Optional[str], names: tuple[str, str], default: str, valid: Collection[str]
+) -> str:
+    """The log `what` the flag gives, else the variable, else `default`, lowercased; a
+    UsageError naming which of them (`names`: the flag's, the variable's) gave a value
+    not in `valid`: a variable exported in a profile would fail every command unseen."""
+    from dstream.errors import UsageError
+
+    flag_name, variable = names
+    given = flag if flag is not None else os.environ.get(variable) or default
+    if given.lower() in valid:
+        return given.lower()
+    choices = "use one of " + ", ".join(valid)
+    if flag is not None:  # in argparse's words, as every other flag's error
+        raise UsageError(f"argument {flag_name}: unknown log {what} {given!r}", hint=choices)
+    raise UsageError(
+        f"{variable}: unknown log {what} {given!r}",
+        hint=f"fix or unset {variable} ({flag_name} wins over it): {choices}",
+    )
 
 
 def level_name() -> Optional[str]:

@@ -52,11 +52,16 @@ def _check_providers_found(project: Project, diagnostics: Diagnostics) -> None:
 
 def _check_provider_configs(project: Project, diagnostics: Diagnostics) -> None:
     """Each provider's config against the schema it describes (never pulling a
-    provider_ref: one not pulled yet is checked by plan and run)."""
-    from dstream.runtime.describe import config_problems
+    provider_ref: one not pulled yet is checked by plan and run). One whose probe did
+    not answer is a warning: its config was not checked, which --strict fails on."""
+    from dstream.runtime.describe import check_configs
 
-    for problem in config_problems(project, sorted(project.tasks), pull=False):
+    check = check_configs(project, sorted(project.tasks), pull=False)
+    for problem in check.problems:
         diagnostics.error(problem)
+    for unchecked in check.unchecked:
+        where = unchecked.location if isinstance(unchecked.location, Location) else None
+        diagnostics.warn(unchecked.reason, where, unchecked.hint)
 
 
 def _check_references(project: Project, diagnostics: Diagnostics) -> None:

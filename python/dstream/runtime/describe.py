@@ -14,7 +14,9 @@ for `run`. In this order:
 3. a probe: the executable started with DSTREAM_DESCRIBE=1 and stdin at /dev/null. A
    provider of this protocol writes its ready line and exits 0; a provider of the
    original DStream reads an empty line and exits 1 without a handshake: it manages no
-   infrastructure and describes no config. Bounded by PROBE_TIMEOUT, then killed.
+   infrastructure and describes no config. Bounded by PROBE_TIMEOUT, then killed; that
+   silence is kept in the cache too (`probe_unanswered`), so the executable is not
+   probed again until it changes (its key), and `lint` says its config went unchecked.
 4. `lifecycle = true|false` in the provider's block overrides the lifecycle feature,
    and saves a probe of a provider that must not be started even so (its schema is
    then known only from 1 or 2).
@@ -39,7 +41,7 @@ from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import ENV_DESCRIBE, FEATURE_LIFECYCLE
 from dstream.protocol.messages import Handshake, parse_handshake
 from dstream.protocol.values import decode_json, encode_json
-from dstream.records import record, replace
+from dstream.records import field, record, replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,12 +51,15 @@ if TYPE_CHECKING:
     from dstream.protocol.values import JsonObject
 
 PROBE_TIMEOUT = 10.0  # seconds a probed provider has to write its ready line
+# Why a provider is not described, for plan's note and lint's warning alike.
+NO_ANSWER = f"it did not answer a describe probe within {PROBE_TIMEOUT:g} s"
 CACHE_FORMAT = "describe-1"
 _SDK_MODULES = ("providers", "sdk")  # what built-in descriptions derive from
 
-# Executables whose probe timed out in this process (a command checks configs, then
-# asks providers: one slow executable costs one PROBE_TIMEOUT, not several).
-_UNANSWERED: set[Optional[str]] = set()
+# Keys of executables whose probe timed out in this process: the cache remembers it, but
+# may not be writable (a command checks configs, then asks providers: one silent
+# executable costs one PROBE_TIMEOUT, not several).
+_UNANSWERED: set[str] = set()
 
 # Sources of a description.
 BUILTIN = "builtin"
@@ -78,10 +83,18 @@ class Description:
     # Whether it answered a command with a ready line; None: not known. An original
     # output answers a bare one; a program such as `cat` answers nothing (legacy.py).
     answered: Optional[bool] = None
+    # Its describe probe timed out: its schema, if any, is not known, and it is not
+    # probed again until the executable changes (the cache key holds its stat).
+    probe_unanswered: bool = False
 
     @property
     def lifecycle(self) -> bool:
         return FEATURE_LIFECYCLE in self.features
+
+    @property
+    def says_nothing(self) -> bool:
+        """Only a probe's silence is known: nothing of what the provider is."""
+        return self.probe_unanswered and self.answered is None
 
     def to_json(self) -> bytes:
         return encode_json(
@@ -93,6 +106,7 @@ class Description:
                 "schema_known": self.schema_known,
                 "note": self.note,
                 "answered": self.answered,
+                "probe_unanswered": self.probe_unanswered,
             }
         )
 
@@ -115,6 +129,7 @@ class Description:
             note=str(obj.get("note") or ""),
             schema_known=bool(obj.get("schema_known", True)),
             answered=answered if isinstance(answered := obj.get("answered"), bool) else None,
+            probe_unanswered=obj.get("probe_unanswered") is True,
         )
 
     @classmethod
@@ -209,19 +224,24 @@ def _store(key: str, description: Description) -> None:
 
 
 def known(executable: Optional[str]) -> Optional[Description]:
-    """What the cache holds of `executable`, without starting it or importing it."""
+    """What the cache holds of `executable`, without starting it or importing it (an
+    entry that holds only a probe's silence says nothing of it: None)."""
     key = _key_of(executable) if executable else None
-    return None if key is None else _load(key)
+    found = None if key is None else _load(key)
+    return None if found is None or found.says_nothing else found
 
 
 def remember(executable: Optional[str], handshake: Handshake) -> None:
     """Keep the handshake a provider just gave in a run or lifecycle command (an error
-    status says nothing about what the provider is, and is not kept)."""
+    status says nothing about what the provider is, and is not kept). A probe's silence
+    kept before stays kept: a command's handshake does not tell the schema either."""
     key = _key_of(executable) if executable and handshake.status != "error" else None
     if key is None:
         return
     seen = Description.of_handshake(handshake, CACHE)
     kept = _load(key)
+    if kept is not None and kept.probe_unanswered and not seen.schema_known:
+        seen = replace(seen, probe_unanswered=True)
     if kept is not None and kept.schema_known and kept.features == seen.features:
         if kept.answered == seen.answered:
             return  # it says what the probe learnt, which also knows the schema
@@ -372,29 +392,9 @@ def describe(
     schema is wanted too, so a cached handshake from a run does not do. Raises
     ConfigError when its executable cannot be found, as starting it would."""
     executable = executable_of(spec, base_dir, pull=pull)
-    found: Optional[Description] = None
+    found = None
     if executable is not None:
-        builtin = _is_own_script(executable)
-        key = _key(executable, builtin)
-        cached = _load(key) if key else None
-        found = cached
-        if found is not None and schema and not found.schema_known:
-            found = None  # learnt from a run: ask again for the schema
-        if found is None:
-            found = _builtin(executable) if builtin else None
-            if found is None and probe and spec.lifecycle is None and key not in _UNANSWERED:
-                from dstream.runtime.launch import provider_env
-
-                found = run_probe(executable, provider_env(spec, task), base_dir)
-                if found is None and key is not None:
-                    _UNANSWERED.add(key)  # timed out: not again in this process
-                if found is not None and cached is not None and found.protocol is None:
-                    # Asked only for its schema, it did not answer the probe: what its
-                    # run said stands, and it describes no schema.
-                    found = replace(cached, schema_known=True)
-            if found is not None and key is not None:
-                _store(key, found)
-            found = found or cached
+        found = _learn(executable, spec, task, base_dir, probe=probe, schema=schema)
     if spec.lifecycle is not None:
         features = set(found.features) if found else set()
         if spec.lifecycle:
@@ -407,33 +407,99 @@ def describe(
             features=frozenset(features),
             source=CONFIG,
             note=f"lifecycle = {said} in its block",
+            probe_unanswered=False,  # the block says what it is: it is not probed
         )
     if found is None:
         if spec.provider_image:
             note = "it is a container image dstream has not seen start"
         elif executable is None:
             note = "it is not pulled yet"
-        elif probe and spec.lifecycle is None:
-            note = f"it did not answer a describe probe within {PROBE_TIMEOUT:g} s"
         else:
             note = "dstream has not seen it start"
         return Description(note=note)
     return found
 
 
+def _learn(
+    executable: str, spec: ProviderSpec, task: TaskSpec, base_dir: str, *, probe: bool, schema: bool
+) -> Optional[Description]:
+    """What the cache, the provider's own class or (`probe`) a probe say of
+    `executable`; None when none of them may be asked. What is learnt is cached."""
+    builtin = _is_own_script(executable)
+    key = _key(executable, builtin)
+    cached = _load(key) if key else None
+    # One learnt from a run is asked again for its schema, unless it never answers.
+    if cached is not None and (cached.schema_known or cached.probe_unanswered or not schema):
+        return cached
+    found = _builtin(executable) if builtin else None
+    if found is None and probe and spec.lifecycle is None:
+        found = _probed(executable, spec, task, base_dir, key, cached)
+    if found is not None and key is not None:
+        _store(key, found)
+    return found or cached
+
+
+def _probed(
+    executable: str,
+    spec: ProviderSpec,
+    task: TaskSpec,
+    base_dir: str,
+    key: Optional[str],
+    cached: Optional[Description],
+) -> Description:
+    """The probe's answer, or its silence past PROBE_TIMEOUT, which is kept as an answer
+    is (not probed again until the executable changes: it would cost as much every
+    time); `cached`: what a run said of it, which stands."""
+    found = None
+    if key is None or key not in _UNANSWERED:
+        from dstream.runtime.launch import provider_env
+
+        found = run_probe(executable, provider_env(spec, task), base_dir)
+    if found is None:
+        if key is not None:
+            _UNANSWERED.add(key)
+        silent = Description(source=PROBE, note=NO_ANSWER, schema_known=False)
+        return replace(cached or silent, probe_unanswered=True)
+    if cached is not None and found.protocol is None:
+        # Asked only for its schema, it did not answer the probe with one: what its run
+        # said stands, and it describes no schema.
+        return replace(cached, schema_known=True)
+    return found
+
+
 # -- checking dstream.hcl against what providers describe --------------------------------
 
 
-def config_problems(
+@record
+class ConfigCheck:
+    """What checking the tasks' provider configs against their schemas found."""
+
+    problems: list[ConfigError] = field(default_factory=list)  # what a schema refuses
+    # Providers whose config went unchecked because their probe did not answer, though
+    # they may describe a schema: lint warns of them; plan and run leave it to them.
+    unchecked: list[ConfigError] = field(default_factory=list)
+
+
+UNANSWERED_HINT = (
+    "make it answer the describe probe: started with DSTREAM_DESCRIBE=1 and stdin at "
+    "/dev/null, it writes its ready line with `config_schema` and exits 0, as the SDK "
+    "does (docs/protocol.md, section 2); or give its block `lifecycle = true` (it "
+    "implements init/plan/status/destroy) or `lifecycle = false`: it is then not probed, "
+    "and its config is left to it. It is probed again once its executable changes "
+    "(`touch` it)"
+)
+
+
+def check_configs(
     project: Project, names: list[str], *, probe: bool = True, pull: bool = True
-) -> list[ConfigError]:
+) -> ConfigCheck:
     """Every config key of the tasks' providers that their own schema refuses, located
     in dstream.hcl. A provider that describes no schema is not checked here (it still
     checks its config itself at start); one that cannot be found is left to `pull=False`
     callers' own report (starting it fails with that error)."""
     from dstream.config.provider_config import check_config
 
-    problems: list[ConfigError] = []
+    check = ConfigCheck()
     for name in names:
         try:
             task = project.task(name)
@@ -444,20 +510,27 @@ def config_problems(
                 found = describe(spec, project.base_dir, task, probe=probe, pull=pull, schema=True)
             except ConfigError as exc:
                 if pull:
-                    problems.append(exc)
+                    check.problems.append(exc)
                 continue
             except DstreamError:  # a reference that cannot be pulled: start says why
                 continue
             if found.config_schema is None:
+                if found.probe_unanswered:
+                    check.unchecked.append(_unchecked(spec))
                 continue
-            problems += check_config(
+            check.problems += check_config(
                 spec.config,
                 found.config_schema,
                 provider=f"{spec.role} {spec.source!r}",
                 locations=spec.config_locations,
                 fallback=spec.location,
             )
-    return problems
+    return check
+
+
+def _unchecked(spec: ProviderSpec) -> ConfigError:
+    what = f"{spec.role} {spec.source!r}: its config was not checked: {NO_ANSWER}"
+    return ConfigError(what, location=spec.location, hint=UNANSWERED_HINT)
 
 
 def refuse_bad_configs(project: Project, names: list[str], *, probe: bool = True) -> None:
@@ -465,7 +538,7 @@ def refuse_bad_configs(project: Project, names: list[str], *, probe: bool = True
     more there are. `probe=False` (`run`): only what is known without starting anything
     (built-in providers, and those described before), as a probe of a script that does
     not read its command line would run it once more."""
-    problems = config_problems(project, names, probe=probe)
+    problems = check_configs(project, names, probe=probe).problems
     if not problems:
         return
     first = problems[0]

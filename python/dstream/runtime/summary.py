@@ -22,17 +22,21 @@ MAX_VALUE_CHARS = 120  # a checkpoint shown in a summary line is cut beyond this
 
 
 def duration(seconds: float) -> str:
-    """`0.4 ms` is noise to a person: under a millisecond reads `<1 ms`."""
+    """`0.4 ms` is noise to a person: under a millisecond reads `<1 ms`. Each unit's
+    value is rounded as it is shown before the unit is chosen: 0.9996 s is `1.0 s`,
+    never `1000 ms`; 59.96 s is `1m 00s`, never `60.0 s`."""
     if seconds < 0.001:
         return "<1 ms"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
+    millis = round(seconds * 1000)
+    if millis < 1000:
+        return f"{millis} ms"
+    tenths = round(seconds * 10)
+    if tenths < 600:
+        return f"{tenths / 10:.1f} s"
     minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
+    hours, minutes = divmod(round(seconds / 60), 60)
     return f"{hours}h {minutes:02d}m"
 
 
@@ -46,13 +50,18 @@ def value(obj: object) -> str:
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
 
+_SIZE_UNITS = ("KiB", "MiB", "GiB")  # above bytes; the last has no ceiling
+
+
 def size(n: float) -> str:
-    """A byte count for people: `512 B`, `1.5 MiB`."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
+    """A byte count for people: `512 B`, `1.5 MiB`; rounded as shown before the unit is
+    chosen (1048575 B is `1.0 MiB`, never `1024.0 KiB`)."""
+    if round(n) < 1024:
+        return f"{round(n)} B"
+    power = 1
+    while power < len(_SIZE_UNITS) and round(n * 10 / 1024**power) >= 10240:
+        power += 1
+    return f"{round(n * 10 / 1024**power) / 10:.1f} {_SIZE_UNITS[power - 1]}"
 
 
 def signal_name(signum: int) -> str:

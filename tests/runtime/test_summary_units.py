@@ -1,0 +1,57 @@
+"""The run summary's numbers at their units' boundaries (docs/operations.md: durations
+read `540 ms`, `12.4 s`, `3m 05s`, `2h 01m`; sizes `512 B`, `1.5 MiB`): a value is
+rounded to the precision it is shown with first, then its unit is chosen, so a value
+just under a boundary never reads as `1000 ms`, `60.0 s` or `1024.0 KiB`."""
+
+from __future__ import annotations
+
+import pytest
+
+from dstream.runtime.summary import duration, size
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0.0, "<1 ms"),
+        (0.0009996, "<1 ms"),  # under a millisecond, whatever it rounds to
+        (0.001, "1 ms"),
+        (0.54, "540 ms"),
+        (0.9994, "999 ms"),
+        (0.9996, "1.0 s"),
+        (1.0, "1.0 s"),
+        (12.44, "12.4 s"),
+        (59.94, "59.9 s"),
+        (59.96, "1m 00s"),
+        (60.0, "1m 00s"),
+        (185.0, "3m 05s"),
+        (3599.4, "59m 59s"),
+        (3599.6, "1h 00m"),
+        (7260.0, "2h 01m"),
+        (7169.0, "1h 59m"),
+        (7171.0, "2h 00m"),  # 1h 59m 31s: the nearest minute, as seconds are rounded
+    ],
+)
+def test_duration_rounds_before_it_chooses_the_unit(seconds: float, shown: str) -> None:
+    assert duration(seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("n", "shown"),
+    [
+        (0, "0 B"),
+        (512, "512 B"),
+        (1023, "1023 B"),
+        (1023.6, "1.0 KiB"),
+        (1024, "1.0 KiB"),
+        (1536, "1.5 KiB"),
+        (1048524, "1023.9 KiB"),
+        (1048575, "1.0 MiB"),
+        (1048576, "1.0 MiB"),
+        (1.5 * 1024**2, "1.5 MiB"),
+        (1024**3 - 1, "1.0 GiB"),
+        (5 * 1024**4, "5120.0 GiB"),  # the largest unit has no ceiling
+    ],
+)
+def test_size_rounds_before_it_chooses_the_unit(n: float, shown: str) -> None:
+    assert size(n) == shown
