@@ -65,7 +65,7 @@ def keep(path: str, data: bytes, *, private: bool) -> None:
         closed = st.st_mode & (0o700 if private else 0o755)
         if closed != st.st_mode & 0o777:  # one an earlier version made more open
             os.chmod(folder, closed)
-        _unlink(tmp)
+        discard(tmp)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         mode = 0o600 if private else 0o644
         with os.fdopen(os.open(tmp, flags, mode), "wb") as handle:
@@ -73,10 +73,11 @@ def keep(path: str, data: bytes, *, private: bool) -> None:
             handle.write(data)
         os.replace(tmp, path)
     except OSError:
-        _unlink(tmp)
+        discard(tmp)
 
 
-def _unlink(path: str) -> None:
+def discard(path: str) -> None:
+    """Remove the entry at `path`, if it is there."""
     try:  # noqa: SIM105 - contextlib is not loaded on a warm start's path
         os.unlink(path)
     except OSError:

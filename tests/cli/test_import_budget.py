@@ -137,6 +137,7 @@ def test_parsing_run_imports_nothing_heavy(ws: Workspace) -> None:
 def test_run_imports_nothing_heavy_before_the_first_envelope(ws: Workspace, parsed: bool) -> None:
     one_envelope(ws, parsed=parsed)
     result = probe(ws, RUN_TO_PUMP)
+    assert os.listdir(ws.root / "cache" / "hcl"), "the run kept its tree (the path guarded)"
     assert heavy(result["added"], HEAVY + LATE) == []
     if result["setpriv"]:  # the parent-death signal is set without ctypes
         assert "ctypes" not in result["added"]

@@ -18,6 +18,7 @@ import os
 import stat
 import sys
 
+from dstream.cache import cache_root, keep, read_owned
 from dstream.config.limits import (
     MAX_FILE_BYTES,
     MAX_TREE_DEPTH,
@@ -244,8 +245,6 @@ def _grammar_stamp() -> str:
 def _cache_folder() -> Optional[str]:
     """Where parsed trees are kept; None when DSTREAM_PARSE_CACHE=0 turns the cache off
     (a tree holds the file's literal text: docs/security.md, "The parse cache")."""
-    from dstream.cache import cache_root
-
     if os.environ.get("DSTREAM_PARSE_CACHE") == "0":
         return None
     return os.path.join(cache_root(), "hcl")
@@ -341,8 +340,6 @@ def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
     path = os.path.join(folder, f"{zlib.crc32(stamp):08x}-{len(stamp)}.tree") if folder else ""
     # A tree decides which programs run: one another user could have written (the file
     # or its folder) is parsed again, never trusted (read_owned).
-    from dstream.cache import keep, read_owned  # small, and _cache_folder loaded it
-
     try:
         kept = read_owned(path) if folder else None
         if kept is not None:

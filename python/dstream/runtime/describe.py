@@ -215,12 +215,13 @@ def _load(key: str) -> Optional[Description]:
     return None if data is None else Description.from_json(data, CACHE)
 
 
-def _store(key: str, description: Description) -> None:
-    """Best effort: a cache that cannot be written only costs a probe next time."""
-    path = _entry_path(key)
+def _store(key: str, description: Description, kept: Optional[Description]) -> None:
+    """Best effort: a cache that cannot be written only costs a probe next time. `kept`:
+    what `_load` found there, not written again when it would be written the same (the
+    source and role are not kept: a record's own == would compare them)."""
     data = description.to_json()
-    if read_owned(path) != data:
-        keep(path, data, private=False)
+    if kept is None or kept.to_json() != data:
+        keep(_entry_path(key), data, private=False)
 
 
 def known(executable: Optional[str]) -> Optional[Description]:
@@ -246,7 +247,7 @@ def remember(executable: Optional[str], handshake: Handshake) -> None:
         if kept.answered == seen.answered:
             return  # it says what the probe learnt, which also knows the schema
         seen = replace(kept, answered=seen.answered)
-    _store(key, seen)
+    _store(key, seen, kept)
 
 
 # -- built-in providers ------------------------------------------------------------------
@@ -435,7 +436,7 @@ def _learn(
     if found is None and probe and spec.lifecycle is None:
         found = _probed(executable, spec, task, base_dir, key, cached)
     if found is not None and key is not None:
-        _store(key, found)
+        _store(key, found, cached)
     return found or cached
 
 

@@ -41,14 +41,13 @@ import marshal
 import os
 
 from dstream import hold_signals
-from dstream.cache import keep, read_owned
+from dstream.cache import discard, keep, read_owned
 from dstream.warm.child import (
     Child,
     close_child,
     command_of,
     exec_done,
     kill_child,
-    quietly,
     reap_child,
     signal_child,
     spawn_child,
@@ -86,7 +85,7 @@ def remember(cwd: str, args: list[str], plan: Plan) -> None:
 
 
 def forget(cwd: str, args: list[str]) -> None:
-    quietly(os.unlink, snapshot_path(cwd, args))
+    discard(snapshot_path(cwd, args))
 
 
 # -- reading and launching (the console script, first thing) -----------------------------
