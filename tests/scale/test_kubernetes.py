@@ -172,7 +172,7 @@ def test_sigterm_within_the_grace_stores_a_clean_checkpoint_and_releases_the_lea
         )
         assert run.poll() is None, run.communicate()
         run.send_signal(signal.SIGTERM)
-        out, err = run.communicate(timeout=20)  # well within the 35 s grace
+        out, err = run.communicate(timeout=20)  # well within the pods' grace (47 s here)
     finally:
         run.kill()
         run.wait()

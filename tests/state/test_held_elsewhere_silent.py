@@ -2,7 +2,7 @@
 taking.py, `still_blocked`), asks a silent database once: its one call is cut after
 `statement_bound(ttl)` and it answers "not known" (False, base.StateStore.held_elsewhere)
 instead of retrying on new sessions for the patience of the store's other reads
-(ttl - margin, 10 s with the defaults; up to `silent_stop`, 20 s, with the cut and the
+(ttl - margin, 10 s with the defaults; up to `silent_stop`, 22 s, with the cut and the
 connect timeout that follow). A real PostgreSQL, reached through a proxy that freezes:
 every socket open, nothing forwarded, what was sent recorded (tests/relay.py)."""
 

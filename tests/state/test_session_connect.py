@@ -18,7 +18,14 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from dstream.state.session import open_session, statement_bound
+from dstream.state.lease import LeaseSettings
+from dstream.state.session import (
+    LEAST_CONNECT_TIMEOUT,
+    _attempts,
+    connect_bound,
+    open_session,
+    statement_bound,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -93,16 +100,19 @@ def test_each_address_gets_an_equal_share_of_what_is_left(blackholes: list[Black
     assert "not tried" in str(raised.value), raised.value
 
 
-def test_an_address_that_refuses_leaves_its_time_to_the_next(
+def test_a_silent_address_after_a_refused_one_leaves_the_next_nothing_past_the_bound(
     blackholes: list[Blackhole],
 ) -> None:
-    """lease_ttl 9 s: 3 s in all. A refused first address takes no time worth a second,
-    so the next is tried with what is left (a primary down, its standby up)."""
-    silent = blackholes[0]
+    """lease_ttl 9 s: 3 s in all. The refused first address takes no time, so the first
+    silent one gets 2 s of the 3; it took them, and the 1 s left is not enough for the
+    second silent one: only an address that answered lets the next take libpq's 2 s
+    past what is left, not one that answered earlier."""
+    first, second, _ = blackholes
     with pytest.raises(psycopg.OperationalError) as raised:
-        open_session(dsn(refused_port(), silent.port), 9.0)
-    assert silent.connections() == 1
-    assert "not tried" not in str(raised.value), raised.value
+        open_session(dsn(refused_port(), first.port, second.port), 9.0)
+    assert (first.connections(), second.connections()) == (1, 0)
+    text = str(raised.value)
+    assert f"port: '{second.port}'" in text and "not tried" in text, text
 
 
 def test_a_refused_address_leaves_its_time_to_the_next_whatever_the_ttl(
@@ -117,3 +127,48 @@ def test_a_refused_address_leaves_its_time_to_the_next_whatever_the_ttl(
         open_session(dsn(refused_port(), silent.port), 6.0)
     assert silent.connections() == 1
     assert "not tried" not in str(raised.value), raised.value
+
+
+def test_prefer_standby_from_the_environment_tries_each_address_once_per_pass(
+    blackholes: list[Blackhole], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PGTARGETSESSIONATTRS=prefer-standby: psycopg splits a dsn into a pass that wants
+    a standby and one that takes any server, the second without the setting, so that
+    each of its attempts read the environment again and became two, each with the
+    attempt's whole timeout (3 connections to one silent address, 6 s of a 5 s bound).
+    lease_ttl 15 s: one connection per pass, within the bound; the error tells the
+    passes apart."""
+    monkeypatch.setenv("PGTARGETSESSIONATTRS", "prefer-standby")
+    silent = blackholes[0]
+    with pytest.raises(psycopg.OperationalError) as raised:
+        open_session(dsn(silent.port), 15.0)
+    assert silent.connections() == 2
+    text = str(raised.value)
+    assert "target_session_attrs: 'standby'" in text, text
+    assert "target_session_attrs: 'any'" in text, text
+
+
+@pytest.mark.parametrize(
+    ("in_dsn", "in_environment"),
+    [("prefer-standby", "read-write"), (None, "prefer-standby")],
+    ids=["dsn", "environment"],
+)
+def test_prefer_standby_passes_want_a_standby_then_any_server(
+    monkeypatch: pytest.MonkeyPatch, in_dsn: str | None, in_environment: str
+) -> None:
+    """The attempts of the second pass say `any`: left unsaid, libpq would take the
+    environment's setting (another pass of prefer-standby, or read-write) instead."""
+    monkeypatch.setenv("PGTARGETSESSIONATTRS", in_environment)
+    setting = f" target_session_attrs={in_dsn}" if in_dsn else ""
+    attempts = _attempts(dsn(5432, 5433) + setting, {})
+    wanted = [attempt.get("target_session_attrs") for attempt in attempts]
+    assert wanted == ["standby", "standby", "any", "any"]
+
+
+def test_the_stop_bound_counts_the_connect_past_its_share() -> None:
+    """After an address that answered, the next may be tried with libpq's least though
+    less is left: the connect's bound (connect_bound) is the statement bound + 2 s, and
+    the last calls' bound counts it (docs/scaling.md: 10 + 5 + 7 = 22 s with the
+    defaults)."""
+    assert connect_bound(15.0) == statement_bound(15.0) + LEAST_CONNECT_TIMEOUT == 7.0
+    assert LeaseSettings().silent_stop == 22.0

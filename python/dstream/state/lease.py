@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Optional
 from dstream.errors import DstreamError, LockLost
 from dstream.records import record
 from dstream.state.base import this_process
-from dstream.state.session import statement_bound
+from dstream.state.session import connect_bound, statement_bound
 
 if TYPE_CHECKING:
     from psycopg import Connection, sql
@@ -65,9 +65,9 @@ class LeaseSettings:
     def silent_stop(self) -> float:
         """The longest the last calls of a stopped run or agent wait on a state database
         that does not answer: a write's patience (ttl - margin), then the cut of the call
-        in flight and the connect timeout of a new session (docs/scaling.md). 20 s with
-        the defaults."""
-        return self.ttl - self.margin + 2 * statement_bound(self.ttl)
+        in flight and the connect of a new session (docs/scaling.md). 22 s with the
+        defaults."""
+        return self.ttl - self.margin + statement_bound(self.ttl) + connect_bound(self.ttl)
 
     def check(self) -> None:
         if self.ttl < 1.0 or self.renew_interval <= 0:

@@ -58,7 +58,7 @@ class ConnectOptions(TypedDict):
 def connect_options(ttl: float) -> ConnectOptions:
     """libpq options for a connection that must notice a dead network within the TTL.
     connect_timeout is one address's: `open_session` shares statement_bound(ttl) among
-    the addresses of a dsn that has several."""
+    the attempts of a dsn that has several (`_connect_within`)."""
     return {
         "autocommit": True,
         "connect_timeout": int(statement_bound(ttl)),
@@ -70,10 +70,18 @@ def connect_options(ttl: float) -> ConnectOptions:
     }
 
 
+def connect_bound(ttl: float) -> float:
+    """The longest a whole connect takes (`open_session`), however many addresses: the
+    statement bound, which its attempts share, and libpq's least past it, for the
+    attempt after one that answered (`_share`). A stop bound counts this one."""
+    return statement_bound(ttl) + LEAST_CONNECT_TIMEOUT
+
+
 def statement_bound(ttl: float) -> float:
-    """How long one call on an established session may take, and the whole connect (a
-    third of the TTL, at least 2 s): past it the session is cut, and no further address
-    is tried (`open_session`)."""
+    """How long one call on an established session may take (a third of the TTL, at
+    least 2 s): past it the session is cut. The attempts of a connect share it too, and
+    past it no further address is tried but the one after an address that answered
+    (`connect_bound`)."""
     return max(2.0, ttl / 3)
 
 
@@ -142,37 +150,36 @@ _CUTTER = _Cutter()
 
 
 def open_session(dsn: str, ttl: float) -> Conn:
-    """A connection (options: `connect_options`) made within `statement_bound(ttl)`
+    """A connection (options: `connect_options`) made within `connect_bound(ttl)`
     however many addresses `dsn` names (`_connect_within`), every call of which is
-    bounded by the same: past it the call raises psycopg.OperationalError ("no answer
-    ... within"), and the session is closed, as a lost one would be."""
+    bounded by `statement_bound(ttl)`: past it the call raises psycopg.OperationalError
+    ("no answer ... within"), and the session is closed, as a lost one would be."""
     return _connect_within(_bounded_connection(statement_bound(ttl)), dsn, ttl)
 
 
 def _connect_within(cls: type[Conn], dsn: str, ttl: float) -> Conn:
-    """Connect to the first address of `dsn` that answers, within statement_bound(ttl)
-    in all. psycopg tries each address (every host, every address of a name) with the
-    whole connect_timeout, one after the other: N silent addresses cost N timeouts,
-    which no stop bound could count. Here each is given an equal share of what is left
-    of the bound, in whole seconds and at least libpq's 2 (`_share`); those left less
-    are not tried, and the error names them, unless the address before answered
-    (`_share`). The names are resolved before the bound
-    starts, by the resolver, as psycopg does (its own timeouts)."""
+    """Connect to the first address of `dsn` that answers, within connect_bound(ttl) in
+    all. psycopg tries each attempt (every address of every host, `_attempts`) with
+    the whole connect_timeout, one after the other: N silent addresses cost N
+    timeouts, which no stop bound could count. Here each attempt is given an equal
+    share of what is left of statement_bound(ttl), in whole seconds and at least
+    libpq's least; those left less are not tried, and the error names them, unless the
+    attempt before answered (`_share`). The names are resolved before the bound starts,
+    by the resolver, as psycopg does (its own timeouts)."""
     import psycopg
     from psycopg import conninfo
 
     options = connect_options(ttl)
-    split: Optional[Callable[[dict[str, Any]], list[dict[str, Any]]]]
-    split = getattr(conninfo, "conninfo_attempts", None)
-    if split is None:  # psycopg < 3.2: libpq tries the hosts, all in one connect_timeout
+    if not hasattr(conninfo, "conninfo_attempts"):
+        # psycopg < 3.2: libpq tries the hosts, all in one connect_timeout
         return cls.connect(dsn, **options)
     # autocommit is psycopg's, not libpq's; connect_timeout is each attempt's own
     libpq = {
         name: value
         for name, value in options.items()
-        if name not in ("autocommit", "connect_timeout") and isinstance(value, int)
+        if name not in ("autocommit", "connect_timeout")
     }
-    attempts = split(conninfo.conninfo_to_dict(dsn, **libpq))
+    attempts = _attempts(dsn, libpq)
     bound, spent, started = statement_bound(ttl), 0.0, time.monotonic()
     failures: list[tuple[PsycopgError, str]] = []
     for index, attempt in enumerate(attempts):
@@ -192,14 +199,32 @@ def _connect_within(cls: type[Conn], dsn: str, ttl: float) -> Conn:
     _fail(failures, [], bound)
 
 
+def _attempts(dsn: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+    """The attempts psycopg makes for `dsn` with libpq `options`, one connect each: an
+    address each, twice with target_session_attrs=prefer-standby (a pass that wants a
+    standby, then one that takes any server). psycopg leaves the setting out of the
+    second pass's attempts, so libpq would take the environment's
+    (PGTARGETSESSIONATTRS): prefer-standby there made every attempt two, each with the
+    whole timeout, and read-write would refuse a standby. They say `any`."""
+    from psycopg import conninfo
+
+    params = conninfo.conninfo_to_dict(dsn, **options)
+    attempts = conninfo.conninfo_attempts(params)
+    wanted = params.get("target_session_attrs", os.environ.get("PGTARGETSESSIONATTRS"))
+    if wanted == "prefer-standby":  # as psycopg reads it: the dsn's, else the environment's
+        return [{"target_session_attrs": "any", **attempt} for attempt in attempts]
+    return attempts
+
+
 def _share(left: float, addresses: int, answered: bool) -> Optional[int]:
     """One address's connect_timeout out of `left` seconds for `addresses` still to
     try: an equal part in whole seconds, at least libpq's least and never more than
     `left`; None when not even that is left. But the last address tried `answered`
-    (refused, rather than timed out): it left its time to this one, which is tried with
-    libpq's least while any is left, so a primary that is down fails over to its standby
-    whatever the TTL. Only then can the connect end past the bound, by less than 2 s;
-    silent addresses never take it past."""
+    (any error but a timeout: refused, or the server's): it left its time to this one,
+    which is tried with libpq's least while any is left, so a primary that is down fails
+    over to its standby whatever the TTL. Only then can the connect end past the bound,
+    by less than LEAST_CONNECT_TIMEOUT (`connect_bound`); silent addresses never take
+    it past."""
     whole = int(left)
     if whole < LEAST_CONNECT_TIMEOUT:
         return LEAST_CONNECT_TIMEOUT if answered and left > 0 else None
@@ -207,21 +232,25 @@ def _share(left: float, addresses: int, answered: bool) -> Optional[int]:
 
 
 def _address(attempt: dict[str, Any]) -> str:
-    """An attempt's address for a message, as psycopg words it (no password)."""
+    """An attempt's address for a message, as psycopg words it (no password), and the
+    server it wanted if the dsn said (prefer-standby tries an address twice)."""
     host, port, hostaddr = (attempt.get(name) for name in ("host", "port", "hostaddr"))
-    return f"host: {host!r}, port: {port!r}, hostaddr: {hostaddr!r}"
+    where = f"host: {host!r}, port: {port!r}, hostaddr: {hostaddr!r}"
+    wanted = attempt.get("target_session_attrs")
+    return where if wanted is None else f"{where}, target_session_attrs: {wanted!r}"
 
 
 def _fail(failures: list[tuple[PsycopgError, str]], untried: list[str], bound: float) -> NoReturn:
     """Raise what every attempt ended with, as psycopg does (the last error's class),
     with the addresses the bound left no time for."""
-    last = failures[-1][0]  # the first attempt always has the whole bound (>= 2 s)
+    last = failures[-1][0]  # the first attempt is always tried (bound >= 2 s)
     if len(failures) == 1 and not untried:
         raise last.with_traceback(None)
-    lines = [str(last), f"Every address of the dsn, within {bound:g}s in all:"]
+    lines = [str(last), f"Every address of the dsn, sharing {bound:g}s:"]
     lines += [f"- {where}: {error}" for error, where in failures]
     lines += [
-        f"- {where}: not tried: of the {bound:g}s, less than 2s was left" for where in untried
+        f"- {where}: not tried: of the {bound:g}s, less than {LEAST_CONNECT_TIMEOUT}s was left"
+        for where in untried
     ]
     raise type(last)("\n".join(lines), pgconn=last.pgconn).with_traceback(None)
 
