@@ -76,16 +76,20 @@ def libpq_text(exc: BaseException, dsn: str) -> str:
 
 
 def describe_dsn(dsn: str) -> str:
-    """host:port/dbname of a DSN, without the password, for messages."""
+    """host:port/dbname of a DSN, without the password, for messages; each of several
+    hosts with its port, paired as libpq pairs them (one port for all, or one each)."""
     try:
         from psycopg.conninfo import conninfo_to_dict
 
         parts = conninfo_to_dict(dsn)
     except Exception:  # an unparseable DSN is reported by connect itself
         return "<unparseable dsn>"
-    host = parts.get("host") or "localhost"
-    port = parts.get("port") or "5432"
-    return f"{host}:{port}/{parts.get('dbname') or parts.get('user') or ''}"
+    hosts = str(parts.get("host") or "localhost").split(",")
+    ports = str(parts.get("port") or "5432").split(",")
+    if len(ports) != len(hosts):  # one for every host (or a list libpq refuses)
+        ports = [ports[0]] * len(hosts)
+    where = ",".join(f"{host or 'localhost'}:{port or '5432'}" for host, port in zip(hosts, ports))
+    return f"{where}/{parts.get('dbname') or parts.get('user') or ''}"
 
 
 class PostgresStore(StateStore):
