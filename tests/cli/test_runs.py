@@ -10,14 +10,14 @@ import orjson
 import pytest
 
 from tests.cli import scenarios
-from tests.state.backends import backend_ws
+from tests.state.backends import FILE_STATE, BackendWorkspace, backend_ws
 from tests.workspace import Workspace
 
 __all__ = ["backend_ws"]  # a fixture
 
 
 @pytest.fixture
-def ws(backend_ws: Workspace) -> Workspace:
+def ws(backend_ws: BackendWorkspace) -> BackendWorkspace:
     """Every test here runs once per state backend: files, and a real PostgreSQL."""
     return backend_ws
 
@@ -60,14 +60,19 @@ def test_no_runs_yet(ws: Workspace) -> None:
     assert ws.run("runs", "nope").returncode == 2  # an unknown task
 
 
-def test_each_run_says_by_whom(ws: Workspace) -> None:
-    """Which process ran it: on the postgres state the holder of its lease (an agent's
-    name), on the file state host:pid; with several agents, rows of one task come from
-    different processes."""
+def test_each_run_says_by_whom(ws: BackendWorkspace) -> None:
+    """Which process ran it: on the file state host:pid; on the postgres state the
+    holder of its lease, host:pid:random."""
     scenarios.counter_file(ws)
     proc = ws.popen("run", "t")
     assert proc.wait(timeout=60) == 0
     runs = orjson.loads(ws.run("runs", "--json").stdout_bytes)["runs"]
-    assert runs[0]["by"].startswith(f"{os.uname().nodename}:{proc.pid}"), runs
+    by = runs[0]["by"]
+    this_run = f"{os.uname().nodename}:{proc.pid}"
+    if ws.state_block == FILE_STATE:
+        assert by == this_run, runs
+    else:
+        host, pid, random = by.split(":")
+        assert f"{host}:{pid}" == this_run and random, runs
     table = ws.run("runs").stdout.splitlines()
     assert table[0].split()[-1] == "BY" and table[1].split()[-1] == runs[0]["by"]

@@ -65,9 +65,9 @@ def test_a_crash_in_the_main_thread_writes_a_report(tmp_path: Path) -> None:
 
 def test_a_crash_in_a_task_thread_reaches_the_boundary(tmp_path: Path) -> None:
     (tmp_path / "dstream.hcl").write_text(task())
-    code, stdout, output, reports = _dstream(tmp_path, "runtime.runner", "run_attempts", "run", "t")
+    code, stdout, output, reports = _dstream(tmp_path, "runtime.runner", "run_task", "run", "t")
     text = _check_report(code, stdout, output, reports)
-    assert "run_attempts" in text or "broken" in text, text
+    assert "run_task" in text or "broken" in text, text
 
 
 def test_a_crash_in_a_pipeline_thread_reaches_the_boundary(tmp_path: Path) -> None:

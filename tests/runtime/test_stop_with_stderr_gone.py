@@ -63,13 +63,14 @@ def test_a_stop_whose_notice_cannot_be_written_drains_and_is_recorded(
 
 @pytest.mark.timeout(120)
 def test_without_json_the_stop_drains_and_is_recorded_too(ws: Workspace) -> None:
-    """The summary cannot be written either: the command exits 1 as any command whose
-    stderr's reader left (docs/cli.md, cli/app.py), but the stop itself ran its course."""
+    """The summary cannot be written either: the command keeps the signal's code, as a
+    command a signal stopped does whose stderr's reader left (docs/cli.md), and the stop
+    itself ran its course."""
     ws.script("input.sh", QUIET_INPUT)
     ws.script("output.sh", SHELL_OUTPUT)
     ws.task("./input.sh", "./output.sh", state=True)
     code = _stopped_with_stderr_gone(ws, signal.SIGTERM)
-    assert code == 1  # not the crash report (70), nor a signal's code
+    assert code == 143  # the signal's: not the crash report (70), nor a failure's 1
     assert ws.read_text("drained") == "drained\n"
     code, runs, _ = ws.run_json("runs", "t")
     assert [r["result"] for r in runs["runs"]] == ["interrupted"]

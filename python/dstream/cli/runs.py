@@ -60,9 +60,9 @@ def execute(args: argparse.Namespace, view: View) -> int:
                 f"{r.get('envelopes', 0):,}",
                 str(r.get("result", "?")),
                 str(r.get("exit_code", "?")),
-                str(r.get("by", "-")),
+                str(r.get("by", "-")),  # older rows name no one
             )
-        )  # fmt: skip  (older rows name no one)
+        )
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         view.line("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())

@@ -50,7 +50,7 @@ from dstream import logs
 from dstream.config.model import Project, TaskSpec
 from dstream.errors import DstreamError, LockLost
 from dstream.records import field, record
-from dstream.runtime.history import may_be_missing, record_run
+from dstream.runtime.history import OneRecord
 from dstream.runtime.monitor import Monitor, TaskMonitor
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop
 from dstream.runtime.runner import run_task
@@ -91,20 +91,13 @@ class _Running:
     handover: str = ""  # why the agent asked it to stop, to run elsewhere (no signal)
     done: bool = False  # its run ended: a signal from then on did not stop it
     handed_over: str = ""  # why its run ended to run elsewhere, as its run ended ("": not)
-    # Set by its thread once its record is made or given up (runtime/runner.py's _Slot).
-    recorded: threading.Event = field(default_factory=threading.Event)
-    # Taken by whoever records its run (its thread, or the main thread for a run left
-    # behind): one record per holding, also when a thread left behind ends after all.
-    recording: threading.Lock = field(default_factory=threading.Lock)
+    recording: OneRecord = field(default_factory=OneRecord)  # of its holding, in its history
+    crash: Optional[BaseException] = None  # what ended its thread unexpectedly (a bug)
 
     def hand_over(self, why: str) -> None:
         """Ask it to drain, unless it is stopping already (its lease was lost)."""
         self.handover = self.handover or why
         self.stop.drain()
-
-    def to_record(self) -> bool:
-        """Whether the caller records its run: only the first to ask does."""
-        return self.recording.acquire(blocking=False)
 
 
 class Agent:
@@ -165,8 +158,10 @@ class Agent:
         except Forced:
             pass  # the wait on the database is given up; the tasks are stopped below
         finally:
-            summaries.extend(self._stop_all())
-            self._leave()
+            try:
+                summaries.extend(self._stop_all())
+            finally:  # also after a bug in a task's thread (raised by _reap)
+                self._leave()
         return summaries
 
     def _tick(self, summaries: list[RunSummary]) -> None:
@@ -375,8 +370,10 @@ class Agent:
                     running.done = True  # before its verdict: a later signal is not its stop
                 running.summary = _settled(running, summary)
                 self._record(running, running.summary)  # before its lease goes
+            except BaseException as exc:  # a bug: re-raised where the CLI's boundary catches it
+                running.crash = exc
             finally:
-                running.recorded.set()
+                running.recording.settle()
                 self.store.release(task.name)  # after its providers stopped
 
         logs.log.info("agent %s: running task %s", self.name, task.name)
@@ -386,26 +383,34 @@ class Agent:
     def _record(self, running: _Running, summary: RunSummary) -> None:
         """The run of a holding in its task's history, once (runtime/history.py): after
         a forced stop the store makes no write that waits past the stop's deadline."""
-        if running.to_record():
-            record_run(self.store, summary, until=self.signals.deadline)
+        running.recording.record(self.store, summary, until=self.signals.deadline)
 
     def _reap(self, left: bool = False) -> list[RunSummary]:
         """Forget the tasks whose run ended; the summaries of those that finished or
         failed (a task handed over to the other agents is logged, not counted). `left`:
-        those still running too (left behind after a forced stop)."""
+        those still running too (left behind after a forced stop). A bug that ended a
+        task's thread is raised once every task is reaped, where the CLI's boundary
+        catches it (as runner.py's _summaries does)."""
         done = []
+        crashes = []
         for name, running in list(self.running.items()):
             if running.thread is None or (running.thread.is_alive() and not left):
                 continue
             del self.running[name]
             live = self.monitor.tasks.pop(name, None)
-            if running.summary is None:  # it waits on the state database still
+            if running.crash is not None:
+                crashes.append(running.crash)
+                continue
+            if not running.done or running.summary is None:
+                # Left behind by a forced stop: it waits on the state database still (or
+                # its run ended this instant, its verdict not yet given): the process ends
+                # without it.
                 summary = left_behind(name, self.signum, running.since, live)
                 self._record(running, summary)  # after a forced stop: no write that waits
                 done.append(summary)
                 continue
-            if running.thread.is_alive() and not running.recorded.is_set():
-                may_be_missing(name)  # its record waits: the process ends
+            if running.thread.is_alive():  # its record may wait still: the process ends
+                running.recording.warn_if_unsettled(name)
             if not running.stop.requests:  # ended by itself: give others a chance
                 self.ended[name] = time.monotonic()
             why = running.handed_over
@@ -416,6 +421,8 @@ class Agent:
                 )  # fmt: skip
             else:
                 done.append(running.summary)
+        if crashes:
+            raise crashes[0]
         return done
 
     def _stop_all(self, handover: str = "") -> list[RunSummary]:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from dstream._core import Outcome, PumpResult
     from dstream.runtime.pipeline import TaskRun
+    from dstream.runtime.result import RunSummary
 
 
 def finish(run: TaskRun, result: Optional[PumpResult], threads: list[threading.Thread]) -> None:
@@ -130,12 +131,19 @@ def _settle(run: TaskRun, outcome: Outcome) -> None:
         run.summary.outcome = "completed"
 
 
+def stored_checkpoint(summary: RunSummary, resumed: Optional[bytes]) -> Optional[bytes]:
+    """The task's checkpoint stored, as a run of it knows it at its end: the last one it
+    acknowledged, else the one it `resumed` from; None: none is stored."""
+    return summary.last_checkpoint if summary.last_checkpoint is not None else resumed
+
+
 def _interrupted(run: TaskRun, outcome: Outcome, out: ProviderProcess) -> None:
-    """A stopped run: what reached the output, said truthfully (verdict.interrupted);
-    with no checkpoint stored it cannot resume, and an output killed before it
-    exited is a note of the human summary too."""
+    """A stopped run: what reached the output, and where the next run resumes, said
+    truthfully (verdict.interrupted; whether it can resume at all is judged once its
+    attempts ended: runner.run_task); an output killed before it exited is a note of
+    the human summary too."""
     summary = run.summary
-    stored = summary.last_checkpoint if summary.last_checkpoint is not None else run.state
+    stored = stored_checkpoint(summary, run.state)
     end = verdict.StopEnd(
         task=run.task.name,
         output=out.label,
@@ -150,8 +158,6 @@ def _interrupted(run: TaskRun, outcome: Outcome, out: ProviderProcess) -> None:
     error.exit_code = run.stop.exit_code
     summary.outcome = "interrupted"
     summary.error = error
-    if stored is None:
-        summary.resumable = False
     if end.output_killed or not end.stream_ended:
         summary.notes.append(f"{error.reason}; {error.hint}")
 

@@ -10,6 +10,7 @@ outcome: a store that cannot take it is said in the log, once per task."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from dstream import logs
@@ -63,6 +64,33 @@ def record_run(store: StateStore, summary: RunSummary, *, until: Optional[float]
             "task %s: could not record the run in the task's history: %s",
             summary.task, exc.one_line(),
         )  # fmt: skip
+
+
+class OneRecord:
+    """The one record of one run (a `dstream run` task's, an agent's holding of a task):
+    made by whoever asks first — the run's thread as its run ends, or the main thread for
+    a run left behind by a forced stop — also when a thread left behind ends after all."""
+
+    def __init__(self) -> None:
+        self._taken = threading.Lock()  # by whoever records the run
+        # Set by the run's thread once its record is made or given up: a thread alive
+        # without it when the process ends (after a forced stop) takes that record with it.
+        self._settled = threading.Event()
+
+    def record(self, store: StateStore, summary: RunSummary, *, until: Optional[float]) -> None:
+        """Record the run (record_run), unless it was recorded, or is being recorded."""
+        if self._taken.acquire(blocking=False):
+            record_run(store, summary, until=until)
+
+    def settle(self) -> None:
+        """The run's thread is done with its record: made, given up, or never to be made."""
+        self._settled.set()
+
+    def warn_if_unsettled(self, task: str) -> None:
+        """When the process ends with the run's thread alive: `may_be_missing`, unless
+        that thread settled its record."""
+        if not self._settled.is_set():
+            may_be_missing(task)
 
 
 def may_be_missing(task: str) -> None:

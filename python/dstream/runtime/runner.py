@@ -24,7 +24,8 @@ from dstream.errors import (
 )
 from dstream.extras import missing_package
 from dstream.records import record
-from dstream.runtime.history import may_be_missing, record_run
+from dstream.runtime.ending import stored_checkpoint
+from dstream.runtime.history import OneRecord, may_be_missing
 from dstream.runtime.monitor import Monitor, add_counters
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop, TaskRun
 from dstream.runtime.reloading import apply_reload, reload_waiting
@@ -83,32 +84,21 @@ def _stopper(run: TaskRun, stop: Stop) -> Callable[[LockLost], None]:
     return lost
 
 
-@record(frozen=True)
-class Attempts:
-    """What the attempts of a task's run did (run_attempts): its summary, and whether a
-    checkpoint of the task is stored as its attempts know it — the record the last one
-    read at its start, or one it stored since; None when no attempt read the record
-    (stopped before its first)."""
-
-    summary: RunSummary
-    stored: Optional[bool] = None
-
-
 def run_task(context: RunContext, started_at: float) -> RunSummary:
-    """The summary of a task's run (run_attempts)."""
-    return run_attempts(context, started_at).summary
-
-
-def run_attempts(context: RunContext, started_at: float) -> Attempts:
     """Run a task, restarting it per its `restart` block after a provider failure. Each
     attempt resumes from the newest stored checkpoint. Stopped before its first attempt
     (a signal while its lease was being taken), it starts nothing. `started_at`: when
     its run started (wall clock), its first attempt's start over restarts: the one its
-    caller says of it if it is left behind (signals.left_behind)."""
+    caller says of it if it is left behind (signals.left_behind). Whether a stopped run
+    resumes is judged here, for `dstream run` and `dstream agent` alike (_judge_stopped,
+    _judge_unread)."""
     task, store, stop, monitor = context.task, context.store, context.stop, context.monitor
     if stop.requests:
         monitor.detach("interrupted")
-        return Attempts(never_started(task.name, "before it started", stop.signum))
+        summary = never_started(task.name, "before it started", stop.signum)
+        if not stop.forced:  # after a forced stop the store is asked nothing that waits
+            _judge_unread(store, summary)
+        return summary
     counters: CounterDict = {}
     duration = 0.0
     acknowledged = 0
@@ -154,8 +144,20 @@ def run_attempts(context: RunContext, started_at: float) -> Attempts:
     summary.notes = notes
     summary.attempts = attempt
     summary.started_at, summary.ended_at = started_at, time.time()
-    # What the last attempt resumed from, or stored: what a stop would read of the store.
-    return Attempts(summary, stored=resumed is not None or summary.last_checkpoint is not None)
+    if stop.requests:
+        _judge_stopped(summary, resumed.raw if resumed else None)
+    return summary
+
+
+def _judge_stopped(summary: RunSummary, resumed: Optional[bytes]) -> None:
+    """A stopped run (a signal, --fail-fast, a reload, an agent's hand-over, a lost
+    lease) resumes only if a checkpoint is stored, as its last attempt knows it: what it
+    acknowledged, else what it `resumed` from (ending.stored_checkpoint) — whether it
+    was stopped while it streamed, while a provider started, or in its restart backoff.
+    One that completed all the same is not judged; one whose checkpoints are withheld
+    (legacy.py) cannot resume, whatever is stored."""
+    if summary.outcome != "completed" and stored_checkpoint(summary, resumed) is None:
+        summary.resumable = False
 
 
 @record(frozen=True)
@@ -197,20 +199,13 @@ class _Slot:
         self.stopped_by_task: Optional[str] = None  # whose failure stopped it (--fail-fast)
         self.reloaded = False  # a reload changed it while a standby run waited for it
         self.summary: Optional[RunSummary] = None
-        # Whether a checkpoint of it is stored, as its attempts know it (Attempts.stored).
-        self.stored: Optional[bool] = None
         self.crash: Optional[BaseException] = None  # what ended its thread unexpectedly
         # Its lease (or lock), released as soon as its run ends, not with the others'.
         self.lease = contextlib.ExitStack()
         self.thread: Optional[threading.Thread] = None
         self.started_at = 0.0  # wall clock: when its thread started, its run's start
         self.done = False  # its run ended: a later signal did not stop it
-        # Set by its thread once its record is made or given up: a thread done without
-        # it when the process ends (after a forced stop) takes that record with it.
-        self.recorded = threading.Event()
-        # Taken by whoever records its run (its thread, or the main thread for a run left
-        # behind): one record per run, also when a thread left behind ends after all.
-        self._recording = threading.Lock()
+        self.recording = OneRecord()  # of its run in its history
 
     def release(self) -> None:
         """Give its lease up, unless its thread still runs: it releases the lease itself
@@ -218,10 +213,6 @@ class _Slot:
         a write must stay fenced: the lease expires instead."""
         if self.thread is None or not self.thread.is_alive():
             self.lease.close()
-
-    def to_record(self) -> bool:
-        """Whether the caller records its run: only the first to ask does."""
-        return self._recording.acquire(blocking=False)
 
 
 def _settled(slot: _Slot, signum: Optional[int]) -> RunSummary:
@@ -242,36 +233,20 @@ def _settled(slot: _Slot, signum: Optional[int]) -> RunSummary:
     return summary
 
 
-def _stopped(summary: RunSummary) -> bool:
-    """A signal or --fail-fast stopped the task's run (runner._settled says which)."""
-    return summary.stopped_by is not None or summary.stopped_by_task is not None
-
-
-def _judge_resume(summary: RunSummary, stored: Optional[bool]) -> None:
-    """Whether the next run of a stopped task resumes: only if a checkpoint is `stored`
-    (None: not known, the summary is left as it is). The one place that judges a run
-    that never streamed (a standby stopped while it waited, a task stopped before its
-    first attempt, while a provider started, or in its restart backoff); a run stopped
-    while it streamed was judged as it ended by the same fact (runtime/ending.py: what
-    it acknowledged, or resumed from). One whose checkpoints are withheld (legacy.py)
-    cannot resume, whatever is stored."""
-    if stored is False and _stopped(summary):
-        summary.resumable = False
-
-
 def _judge_unread(store: StateStore, summary: RunSummary) -> None:
-    """_judge_resume for a stopped task whose record no attempt read (a standby stopped
-    while it waited, a task stopped before its first attempt): the store is asked, once.
-    A database that did not answer the last call is not (a stop asks it nothing more),
-    and one that fails to answer leaves the summary as it is."""
-    if not _stopped(summary) or store.silent:
+    """_judge_stopped for a task stopped before it ran an attempt, whose record none
+    read (a standby stopped while it waited, a task stopped before its first attempt):
+    the store is asked, once. A database that did not answer the last call is not (a
+    stop asks it nothing more), and one that fails to answer leaves the summary as it is."""
+    if store.silent:
         return
     try:
         stored = store.get(summary.task) is not None
     except DstreamError as exc:
         logs.log.debug("task %s: is a checkpoint stored? not known: %s", summary.task, exc)
         return
-    _judge_resume(summary, stored)
+    if not stored:
+        summary.resumable = False
 
 
 def _fail_fast(slots: list[_Slot], failed: _Slot) -> None:
@@ -361,8 +336,8 @@ def run_tasks(
     signals = StopSignals(_on_signal(slots, started, monitor))
 
     def record(slot: _Slot, summary: RunSummary) -> None:
-        if history and slot.to_record():
-            record_run(store, summary, until=signals.deadline)
+        if history:
+            slot.recording.record(store, summary, until=signals.deadline)
 
     def record_waited(slot: _Slot, summary: RunSummary) -> None:
         """The main thread's record of a task that never ran: a second signal during it
@@ -388,22 +363,20 @@ def run_tasks(
         except BaseException as exc:  # a bug: re-raised where the CLI's boundary catches it
             slot.crash = exc
         finally:
-            slot.recorded.set()
+            slot.recording.settle()
             slot.lease.close()  # a run that ends releases its lease at once
 
     def run_slot(slot: _Slot) -> RunSummary:
         earlier: Optional[RunSummary] = None  # what the definitions before a reload did
         while True:
-            slot.stored = None  # as its definition's attempts know it
             try:
-                attempts = run_attempts(
+                slot.summary = run_task(
                     RunContext(
                         slot.project, slot.task, store, slot.stop, hooks,
                         monitor.tasks[slot.task.name], task_prefixes=several,
                     ),
                     slot.started_at,
                 )  # fmt: skip
-                slot.summary, slot.stored = attempts.summary, attempts.stored
             except DstreamError as exc:
                 slot.summary = RunSummary(task=slot.task.name, outcome="failed", error=exc)
             except BaseException as exc:
@@ -425,10 +398,6 @@ def run_tasks(
         if fail_fast and slot.summary.outcome == "failed":
             _fail_fast(slots, slot)
         slot.summary = _settled(slot, signals.signum)
-        if slot.stored is not None:  # its attempts read its record: the store is not asked
-            _judge_resume(slot.summary, slot.stored)
-        elif not slot.stop.forced:  # after a forced stop the store is asked nothing that waits
-            _judge_unread(store, slot.summary)
         return slot.summary
 
     with signals:
@@ -449,9 +418,10 @@ def run_tasks(
                     s.summary if s.summary else never_started(s.task.name, why, signals.signum)
                     for s in slots
                 ]  # fmt: skip
-                for slot, summary in zip(slots, waited):  # (one a reload removed never ran)
-                    with contextlib.suppress(Forced), signals.interruptible():
-                        _judge_unread(store, summary)
+                for slot, summary in zip(slots, waited):
+                    if slot.summary is None:  # stopped (one a reload removed never ran)
+                        with contextlib.suppress(Forced), signals.interruptible():
+                            _judge_unread(store, summary)
                     record_waited(slot, summary)
                 return waited
             held = [slot for slot in slots if not slot.done]  # not removed while waiting
@@ -503,8 +473,8 @@ def _summaries(slots: list[_Slot], signum: Optional[int], monitor: Monitor) -> l
             live = monitor.tasks.get(slot.task.name)
             summaries.append(left_behind(slot.task.name, signum, slot.started_at, live))
             continue
-        if alive and not slot.recorded.is_set():  # its record waits: the process ends
-            may_be_missing(slot.task.name)
+        if alive:  # its record may wait still: the process ends
+            slot.recording.warn_if_unsettled(slot.task.name)
         # Settled by its thread as its run ended (or never run: a reload removed it).
         summaries.append(slot.summary or RunSummary(task=slot.task.name, outcome="failed"))
     return summaries

@@ -395,10 +395,10 @@ class FileStore(StateStore):
         finally:
             os.close(fd)
 
-    def _lock_until(self, fd: int, until: float) -> None:
+    @staticmethod
+    def _lock_until(fd: int, until: float) -> None:
         """Take the lock of `fd`, trying until `until` (monotonic; once at least): held
-        then, it is held by a write in flight (one the forced stop left behind). A
-        method, not static: a test's store notes the deadlines it is given."""
+        then, it is held by a write in flight (one the forced stop left behind)."""
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
