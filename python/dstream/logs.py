@@ -129,6 +129,12 @@ class Logger:
     def is_enabled_for(self, level: int) -> bool:
         return level >= self.level
 
+    @property
+    def writes_json(self) -> bool:
+        """Whether each record is a JSON object (--log-format json), not a text line:
+        then every line of dstream's own on stderr is one (cli/view.py)."""
+        return self.format is _json
+
     def emit(self, record: Record, level: int) -> None:
         if level < self.level:
             return

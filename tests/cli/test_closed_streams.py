@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from dstream.cli.app import STDOUT_LOST, stdout_unwritable
+from dstream.cli.boundary import STDOUT_LOST, stdout_unwritable
 from tests.cli import scenarios
 from tests.workspace import CliResult, Workspace, environ
 

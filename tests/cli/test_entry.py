@@ -18,7 +18,7 @@ PROBE = """
 import gc, sys, json
 at_start = gc.get_freeze_count()
 seen = {{}}
-from dstream.cli import app
+from dstream.cli import boundary
 from dstream.config import loader
 from dstream.runtime import runner
 
@@ -32,7 +32,7 @@ def watch(module, name, label):
 
 watch(loader, "analyze", "loading the configuration")
 watch(runner, "run_tasks", "running the tasks")
-app._exit = lambda code: (sys.stderr.write(json.dumps(seen)), sys.exit(code))
+boundary.exit_now = lambda code: (sys.stderr.write(json.dumps(seen)), sys.exit(code))
 sys.argv = ["dstream", *{argv!r}]
 from dstream.cli.entry import run
 run()

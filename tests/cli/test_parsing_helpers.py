@@ -1,14 +1,15 @@
 """The command line's three facts, each asked in one place (cli/parsing.py) of the
 commands' real parsers: a parser's flags (`every_flag`, `flag_action`), whether a flag
 takes a value (`takes_value`), and which word names the action or the command
-(`Reading`). The global flags (cli/app.py) are read from the functions that give every
+(`Reading`). The global flags (cli/globalflags.py) are read from the functions that give every
 command its flags, so they are the commands' flags, for the same settings."""
 
 from __future__ import annotations
 
 import pytest
 
-from dstream.cli.app import COMMANDS, build_parser, global_flags
+from dstream.cli.app import COMMANDS, build_parser
+from dstream.cli.globalflags import global_flags
 from dstream.cli.parsing import Reading, every_flag, flag_action, takes_value
 
 

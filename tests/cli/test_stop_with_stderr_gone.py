@@ -23,7 +23,7 @@ from typing import Optional
 import orjson
 import pytest
 
-from dstream.cli.app import STDOUT_LOST
+from dstream.cli.boundary import STDOUT_LOST
 from dstream.errors import ExitCode
 from tests.cli import scenarios
 from tests.cli.test_early_signals import PROBE

@@ -1,5 +1,5 @@
 """Converters for flag values (argparse's `type=`), and the config flag, which
-several commands' parsers have and every command takes before its name (cli/app.py's
+several commands' parsers have and every command takes before its name (cli/globalflags.py's
 global flags). A value a command cannot use is refused while the command line is
 parsed, before anything is changed or started; the parser turns the refusal into a
 UsageError naming the flag (parsing.Parser.error).

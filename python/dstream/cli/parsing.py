@@ -3,7 +3,8 @@ UsageError like any other, flags written in full (an abbreviation is an unknown 
 said first, with the flag it may have meant), and help sized to the terminal. What a
 parser's flags are (`every_flag`, `flag_action`, `takes_value`) and which word of a
 command line names its action (`Reading`) are each asked here, and only here, of
-argparse. The commands, their global flags and the error boundary are cli/app.py's."""
+argparse. The commands are cli/app.py's, their global flags cli/globalflags.py's, and
+the error boundary cli/app.py's and cli/boundary.py's."""
 
 from __future__ import annotations
 
@@ -186,7 +187,7 @@ def takes_value(action: argparse.Action) -> bool:
 
 class FlagTable(argparse._ActionsContainer):
     """Flags without a parser: what the functions that add flags to a parser define,
-    read before any parser is built (cli/app.py's global flags, written before the
+    read before any parser is built (cli/globalflags.py's global flags, written before the
     command). A parser costs more to make (argparse looks up the translations of its
     group titles: ~60 µs, on the start of every command that reads such a table)."""
 

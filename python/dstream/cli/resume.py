@@ -33,8 +33,9 @@ from dstream.protocol.values import encode_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Optional
+    from typing import Optional
 
+    from dstream.cli.view import Say
     from dstream.state.base import StateStore
 
 MARK = "<secret>"
@@ -129,7 +130,7 @@ def keep_inputs(
     names: list[str],
     *,
     accept: Optional[str],
-    say: Callable[[str], None],
+    say: Say,
 ) -> None:
     """Once the run holds `names` on `store`: compare again (a standby may find the
     checkpoints of another input, written while it waited), refusing as check_inputs
@@ -142,8 +143,9 @@ def keep_inputs(
         current, resumed = change
         if resumed:
             say(
-                f"task {name}: the input's configuration changed since its checkpoint "
-                f"was stored; resuming from it anyway ({accept})"
+                "the input's configuration changed since its checkpoint was stored; "
+                f"resuming from it anyway ({accept})",
+                task=name,
             )
         store.set_input_hash(name, current)
 

@@ -30,8 +30,9 @@ from dstream.errors import ExitCode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Optional
+    from typing import Optional
 
+    from dstream.cli.view import Say
     from dstream.runtime.pipeline import RunSummary
     from dstream.runtime.progress import Progress
     from dstream.runtime.runner import Held, Prepare
@@ -116,7 +117,7 @@ def _reload(args: argparse.Namespace, view: View, held: list[str]) -> Project:
     return project
 
 
-def _preparer(args: argparse.Namespace, say: Callable[[str], None]) -> Prepare:
+def _preparer(args: argparse.Namespace, say: Say) -> Prepare:
     """What the run changes in the state once it holds every task (its run lock or
     lease), on the store that holds them, before any provider starts: --reset-state
     forgets the checkpoint; else the input's configuration is compared again and
@@ -140,23 +141,23 @@ def _preparer(args: argparse.Namespace, say: Callable[[str], None]) -> Prepare:
     return prepare
 
 
-def _reset(store: StateStore, name: str, say: Callable[[str], None]) -> None:
+def _reset(store: StateStore, name: str, say: Say) -> None:
     had = store.reset(name)
     say(
-        f"task {name}: stored checkpoint forgotten (--reset-state): "
-        "the input starts from the beginning"
+        "stored checkpoint forgotten (--reset-state): the input starts from the beginning"
         if had
-        else f"task {name}: no stored checkpoint to forget (--reset-state)"
+        else "no stored checkpoint to forget (--reset-state)",
+        task=name,
     )
 
 
-def _above(progress: Progress) -> Callable[[str], None]:
+def _above(progress: Progress, view: View) -> Say:
     """A note printed above the live progress display, which a plain write to the
-    terminal would tear; redacted as the view redacts what it writes."""
-    from dstream.config.redact import redact_text
+    terminal would tear; as the view writes it (redacted; a record with --log-format
+    json)."""
 
-    def say(text: str) -> None:
-        progress.write(redact_text(text) + "\n")
+    def say(text: str, *, task: Optional[str] = None) -> None:
+        progress.write(view.note_line(text, task=task))
 
     return say
 
@@ -183,11 +184,16 @@ def execute(args: argparse.Namespace, view: View) -> int:
     hooks = RunHooks()
     output_lines = 0
     if view.json:  # stdout carries the one JSON document: the output's lines go to stderr
+        only = names[0] if len(names) == 1 else None  # whose line it is, when that is known
 
         def aside(line: bytes) -> None:
             nonlocal output_lines
             output_lines += 1
-            view.err.write(line.decode("utf-8", "replace") + "\n")
+            text = line.decode("utf-8", "replace")
+            if view.records:  # --log-format json: a record of the output, as its stderr's
+                view.record(logs.INFO, text, task=only, role="output")
+                return
+            view.err.write(text + "\n")
             view.err.flush()
 
         hooks.on_output_line = aside
@@ -202,7 +208,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             where = None if args.metrics_addr else project.metrics.location
             server = stack.enter_context(MetricsServer(monitor, addr, where))
             logs.log.info("metrics on http://%s/metrics", server.address)
-        say: Callable[[str], None] = view.note
+        say: Say = view.note
         if _builtin_demo(args):  # the demo shows the counter every time: no state kept
             import tempfile
 
@@ -218,7 +224,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             from dstream.runtime.progress import Progress
 
             progress = stack.enter_context(Progress(monitor))
-            say = _above(progress)  # a note goes above the live display, as log records
+            say = _above(progress, view)  # a note goes above the live display, as log records
             if sys.stdout.isatty():
                 hooks.on_output_line = progress.print_line
         elif not view.err.isatty() and not args.quiet and args.progress_interval > 0:
@@ -252,6 +258,17 @@ def _human_lines(summary: RunSummary) -> list[str]:
     return summary_.human_lines(summary)
 
 
+def _summarize(view: View, summary: RunSummary, entry: object) -> None:
+    """A task's summary: its lines; with --log-format json one record, its first line
+    with the task's entry of the --json document (`entry`) as its `summary`."""
+    lines = _human_lines(summary)
+    if not view.records:
+        for line in lines:
+            view.info(line)
+    elif lines:
+        view.record(logs.INFO, lines[0], task=summary.task, fields={"summary": entry})
+
+
 def again_options(args: argparse.Namespace) -> tuple[str, bool]:
     """The options a run needs again to resume what this one ran, and whether it was
     given variables (named in the hint, never repeated: their values may be secret)."""
@@ -276,17 +293,18 @@ def render(
     from dstream.runtime import summary as summary_
 
     code = summary_.exit_code(summaries)
-    view.exit_code = code  # decided: kept if a stream fails below (cli/app.py)
+    view.exit_code = code  # decided: kept if a stream fails below (cli/boundary.py)
     if view.json:
         view.document(summary_.document(summaries, output_lines))
         return code
-    for summary in summaries:
+    tasks = summary_.document(summaries, output_lines)["tasks"] if view.records else None
+    for at, summary in enumerate(summaries):
         if not quiet:
-            for line in _human_lines(summary):
-                view.info(line)
+            _summarize(view, summary, tasks[at] if isinstance(tasks, list) else None)
         error = summary_.error_of(summary)
-        if error is not None:
-            view.error_block(error, task=summary.task if len(summaries) > 1 else None)
+        if error is not None:  # named among several tasks; a record always has its task
+            named = len(summaries) > 1 or view.records
+            view.error_block(error, task=summary.task if named else None)
     if code == 0 and not quiet:
         for summary in summaries:
             if summary.outcome == "completed":

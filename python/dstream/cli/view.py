@@ -5,7 +5,12 @@ mode exactly one JSON document goes to stdout; messages and errors go to stderr.
 
 Everything a view writes passes through the redactor (dstream.config.redact) here, on
 its way out: texts written to `out` or `err` as text, documents structurally (so they
-stay valid JSON). Only `reveal=True` (`dstream show --show-secrets`) skips it.
+stay valid JSON), log records as the log redacts them. Only `reveal=True` (`dstream show
+--show-secrets`) skips it.
+
+With --log-format json the lines a view writes on stderr are log records, one JSON
+object each, as a log shipper reads them (`records`): the notes, the summary lines, the
+error blocks (docs/operations.md, "Logs").
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 
+from dstream import logs
 from dstream.cli.entry import drop_stdout
 from dstream.config.redact import redact_data, redact_text
 from dstream.errors import DstreamError, ProviderError
@@ -22,7 +28,12 @@ from dstream.protocol.values import decode_json, encode_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional, TextIO
+    from typing import Any, Optional, Protocol, TextIO
+
+    class Say(Protocol):
+        """What says a note (View.note, or a note written above a live display)."""
+
+        def __call__(self, text: str, *, task: Optional[str] = None) -> None: ...
 
     # A row of a table a command prints (or lists with --json).
     Row = dict[str, Any]  # Any: built from records, then read back by column to print it
@@ -67,10 +78,12 @@ class RedactedStream:
         self.raw = raw
         self._before = before
 
-    def write(self, text: str) -> int:
+    def write(self, text: str, *, redacted: bool = False) -> int:
+        """Write `text`, redacted unless it is already (`redacted`: a log record, which
+        the log's format redacts structurally, so that it stays valid JSON)."""
         if self._before is not None:
             self._before()
-        self.raw.write(redact_text(text))
+        self.raw.write(text if redacted else redact_text(text))
         return len(text)
 
     def __getattr__(self, name: str) -> Any:  # Any: whatever the stream has: flush, isatty, ...
@@ -116,7 +129,7 @@ class HeldStream:
 
     def release(self) -> None:
         """Write what is held in one write (dropped if that fails: it is said once, by
-        cli/app.py `stdout_lost`, and never written twice)."""
+        cli/boundary.py `stdout_lost`, and never written twice)."""
         # Swapped, not cleared after the join: a log line's release from a provider's
         # stderr thread (cli/app.py) may come while another thread holds more.
         held, self._held = self._held, []
@@ -142,12 +155,46 @@ class View:
         # TextIO in type only: both delegate everything but write (and flush).
         self.out: TextIO = self._held_out  # type: ignore[assignment]
         before = self._held_out.release_before_stderr
-        self.err: TextIO = RedactedStream(err, before=before)  # type: ignore[assignment]
+        self._err = RedactedStream(err, before=before)
+        self.err: TextIO = self._err  # type: ignore[assignment]
         self._held: Optional[list[object]] = None
         # The exit code a command decided before its last words (a stopped run's
         # summary, an interrupted command's error block): a stream that fails while they
-        # are written does not make a signal's code 1 (cli/app.py `_stream_lost`).
+        # are written does not make a signal's code 1 (cli/boundary.py `stream_lost`).
         self.exit_code: Optional[int] = None
+
+    @property
+    def records(self) -> bool:
+        """Whether the view's lines on stderr are log records (--log-format json), not
+        text. Asked at each write: the log is set up after the view is made (cli/app.py
+        `_execute`), and a usage error found before is said as text."""
+        return logs.log.writes_json
+
+    def record(
+        self,
+        level: int,
+        text: str,
+        *,
+        task: Optional[str] = None,
+        role: Optional[str] = None,
+        fields: Optional[dict[str, object]] = None,
+    ) -> None:
+        """One log record on stderr, in the log's format, whatever the log level: it is
+        the command's own output (a note, a summary, an error), which a level hides no
+        more than it hides the text it stands for."""
+        self._err.write(self._record_line(level, text, task, role, fields), redacted=True)
+        self.err.flush()
+
+    def _record_line(
+        self,
+        level: int,
+        text: str,
+        task: Optional[str] = None,
+        role: Optional[str] = None,
+        fields: Optional[dict[str, object]] = None,
+    ) -> str:
+        record = logs.Record(level, text, task=task, role=role, fields=fields)
+        return logs.log.format(record) + "\n"  # redacted by the format
 
     @property
     def interactive(self) -> bool:
@@ -204,14 +251,26 @@ class View:
 
     def info(self, text: str) -> None:
         """Progress or notes for a person: stderr, never mixed with data on stdout."""
-        if not self.json:
-            self.err.write(text + "\n")
-            self.err.flush()
-
-    def note(self, text: str) -> None:
-        """Something the user must know even in --json mode (stderr is free there)."""
+        if self.json:
+            return
+        if self.records:
+            self.record(logs.INFO, text)
+            return
         self.err.write(text + "\n")
         self.err.flush()
+
+    def note(self, text: str, *, task: Optional[str] = None) -> None:
+        """Something the user must know even in --json mode (stderr is free there),
+        about the task `task` if given."""
+        self._err.write(self.note_line(text, task=task), redacted=True)
+        self.err.flush()
+
+    def note_line(self, text: str, *, task: Optional[str] = None) -> str:
+        """A note as stderr gets it, redacted, with its line break: a record of `task`
+        (--log-format json), else `task T: text`."""
+        if self.records:
+            return self._record_line(logs.INFO, text, task)
+        return redact_text(f"task {task}: {text}" if task else text) + "\n"
 
     def error(self, exc: DstreamError, *, task: Optional[str] = None) -> None:
         if self.json:
@@ -224,10 +283,14 @@ class View:
 
     def error_block(self, exc: DstreamError, *, task: Optional[str] = None) -> None:
         """One failure, one block: what (and which task), the provider's last stderr
-        lines (those that only repeat the reason left out), one hint."""
-        what = f'task "{task}": {exc}' if task else str(exc)
-        if isinstance(exc, ProviderError):  # str() would quote the tail: it comes below
-            what = f'task "{task}": {exc.reason}' if task else exc.reason
+        lines (those that only repeat the reason left out), one hint; with --log-format
+        json one record of level error."""
+        # str() of a ProviderError would quote the tail: it comes below
+        reason = exc.reason if isinstance(exc, ProviderError) else str(exc)
+        if self.records:  # its fields: the error's, as a --json error document has them
+            self.record(logs.ERROR, reason, task=task, fields=exc.to_dict())
+            return
+        what = f'task "{task}": {reason}' if task else reason
         self.err.write(f"error: {what}\n")
         if isinstance(exc, ProviderError):
             self.stderr_tail(exc.stderr_tail, already=what)

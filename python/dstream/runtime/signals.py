@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 
+from dstream import logs
 from dstream.errors import Interrupted
 from dstream.runtime.pipeline import RunSummary
 from dstream.runtime.stopping import STOP_MARGIN
@@ -147,20 +148,35 @@ class StopSignals:
             signal.signal(sig, old)
 
 
-def stopping_notice(doing: str, signum: int) -> str:
-    """The line a first stop signal prints: what the process does (`doing`) and how to
-    force it, by the signal received (SIGINT and SIGTERM both count as the second)."""
+def stopping_notice(doing: str, signum: int) -> Optional[str]:
+    """The line a first stop signal prints, in the log's format (one JSON record with
+    --log-format json), with its line break: what the process does (`doing`) and how to
+    force it, by the signal received (SIGINT and SIGTERM both count as the second), that
+    signal a field of its own. An info record like any other: None when the log level
+    hides it. Made without the logger's lock (`say_stopping` says why)."""
+    if not logs.log.is_enabled_for(logs.INFO):
+        return None
     again = "press Ctrl-C again" if signum == signal.SIGINT else "send SIGTERM again"
-    return f"\ndstream: {doing} ({again} to force)\n"
+    fields: dict[str, object] = {"signal": signal.Signals(signum).name}
+    record = logs.Record(logs.INFO, f"{doing} ({again} to force)", fields=fields)
+    return logs.log.format(record) + "\n"
 
 
 def say_stopping(doing: str, signum: int) -> None:
-    """Print the stop notice, from a signal handler, after the stops were asked for. A
+    """Print the stop notice, from a signal handler, after the stops were asked for. It
+    is written here, not through the logger, whose lock the main thread may hold. On a
+    terminal it starts on a line of its own, after the `^C` the terminal echoed. A
     notice that cannot be written (stderr's reader left, killed by the same Ctrl-C as
-    dstream: `dstream run 2>&1 | tee log`) changes nothing: an error raised here would
+    dstream: `dstream run 2>&1 | tee log`; stderr was in the middle of a write the
+    handler interrupted: a RuntimeError) changes nothing: an error raised here would
     surface wherever the main thread is and end the run at once, undrained."""
-    with contextlib.suppress(OSError, ValueError):  # ValueError: stderr was closed
-        sys.stderr.write(stopping_notice(doing, signum))
+    with contextlib.suppress(OSError, ValueError, RuntimeError):  # ValueError: closed
+        line = stopping_notice(doing, signum)
+        if line is None:
+            return
+        if sys.stderr.isatty():
+            line = "\n" + line
+        sys.stderr.write(line)
         sys.stderr.flush()
 
 
