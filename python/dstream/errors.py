@@ -63,6 +63,10 @@ EXIT_FAILURE = ExitCode.FAILURE
 EXIT_USAGE = ExitCode.USAGE
 EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
+# The codes of a command a signal stopped (128 + SIGINT, 128 + SIGTERM): it was stopped,
+# not failed, which the summary, the last line and a lost stream's exit each ask.
+STOPPED = frozenset({ExitCode.INTERRUPTED, ExitCode.TERMINATED})
+
 
 def nearest(word: str, choices: Iterable[str]) -> Optional[str]:
     """The closest of `choices` to `word`, for the "did you mean" of a hint; never `word`

@@ -90,37 +90,46 @@ def test_global_flags_before_help_leave_it_run_s_help(ws: Workspace) -> None:
     assert done.stdout == ws.run("run", "--help").stdout
 
 
-# A fresh interpreter counts the parsers argparse makes while dstream reads the command
-# line and runs it (to the unknown task's usage error: nothing streams).
+# A fresh interpreter counts the parsers argparse makes, and the tables of flags
+# dstream makes (the global flags'), while dstream reads the command line and runs it
+# (to the unknown task's usage error: nothing streams).
 COUNT_PARSERS = """
 import argparse, json, sys
+from dstream.cli import parsing
 made = []
+tables = []
 init = argparse.ArgumentParser.__init__
 def counted(self, *args, **kwargs):
     made.append(kwargs.get("prog"))
     init(self, *args, **kwargs)
 argparse.ArgumentParser.__init__ = counted
+init_table = parsing.FlagTable.__init__
+def counted_table(self):
+    tables.append(1)
+    init_table(self)
+parsing.FlagTable.__init__ = counted_table
 from dstream.cli import app
 code = app._main(sys.argv[1:])
 with open("made.json", "w") as out:
-    json.dump({"code": code, "made": made}, out)
+    json.dump({"code": code, "made": made, "tables": len(tables)}, out)
 """
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "tables"),
     [
-        ["run", "nosuch"],
-        ["run", "nosuch", "-l", "error", "--json"],
-        ["--json", "run", "nosuch"],
-        ["-l", "error", "-c", "dstream.hcl", "--json", "run", "nosuch"],
+        (["run", "nosuch"], 0),
+        (["run", "nosuch", "-l", "error", "--json"], 0),
+        (["--json", "run", "nosuch"], 1),
+        (["-l", "error", "-c", "dstream.hcl", "--json", "run", "nosuch"], 1),
     ],
-    ids=" ".join,
+    ids=lambda value: " ".join(value) if isinstance(value, list) else f"{value} tables",
 )
 def test_reading_the_command_line_builds_only_the_command_s_parser(
-    ws: Workspace, argv: list[str]
+    ws: Workspace, argv: list[str], tables: int
 ) -> None:
+    """The global flags' table only when a flag comes before the command, once."""
     scenarios.counter_file(ws)
     ws.python(COUNT_PARSERS.replace("sys.argv[1:]", repr(argv)))
     result = orjson.loads((ws.root / "made.json").read_bytes())
-    assert result == {"code": 2, "made": ["dstream run"]}, result
+    assert result == {"code": 2, "made": ["dstream run"], "tables": tables}, result

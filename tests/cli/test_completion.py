@@ -49,8 +49,9 @@ def test_fish_lists_every_command_and_flag(ws: Workspace) -> None:
     from dstream.cli.app import COMMANDS
 
     script = ws.run("completion", "fish").stdout
-    for name in COMMANDS:
-        assert f"-n __fish_use_subcommand -a {name} " in script
+    for name, (_, help_) in COMMANDS.items():  # each with its one-line help, fish-quoted
+        quoted = help_.replace("\\", "\\\\").replace("'", "\\'")
+        assert f"-n __fish_use_subcommand -a {name} -d '{quoted}'\n" in script, name
     assert "__fish_seen_subcommand_from destroy' -l drop-state" in script
     assert "__fish_seen_subcommand_from plan' -o detailed-exitcode" in script
     assert "__fish_seen_subcommand_from run' -s l -r" in script

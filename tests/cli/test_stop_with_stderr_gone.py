@@ -6,10 +6,10 @@ block of a stop) are lost with stderr, and said nowhere else; a lost stdout is s
 one line on stderr, as always; neither is a crash.
 
 Each command is real: a `dstream run` whose input never ends, a `plan` whose provider
-never answers, and a start the signal interrupts (tests/cli/test_early_signals.py's
-probe); the stream is a pipe whose read end the test closes before the signal, the
-standard streams buffered as by default (not PYTHONUNBUFFERED: what stderr still holds
-at the exit made it 120)."""
+never answers, a `dstream agent` that holds no task yet, and a start the signal
+interrupts (tests/cli/test_early_signals.py's probe); the stream is a pipe whose read
+end the test closes before the signal, the standard streams buffered as by default (not
+PYTHONUNBUFFERED: what stderr still holds at the exit made it 120)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ from dstream.errors import ExitCode
 from tests.cli import scenarios
 from tests.cli.test_early_signals import PROBE
 from tests.lifecycle.test_commands import setup as lifecycle_setup
-from tests.services import wait_until
+from tests.scale.cluster import counter, project
+from tests.services import PostgresServer, table_for, wait_until
 from tests.workspace import Workspace, environ
 
 SIGNALS = [
@@ -54,6 +55,16 @@ class ReaderGone:
             os.close(write)
         self._gone = gone
         self.kept = b""
+
+    def read_until(self, text: bytes) -> None:
+        """Read the stream that goes (before it goes) until `text` comes: the command
+        got that far."""
+        assert self._read is not None
+        seen = b""
+        while text not in seen:
+            chunk = os.read(self._read, 65536)
+            assert chunk, f"it ended before {text!r}: {seen!r}"
+            seen += chunk
 
     def leave(self) -> None:
         if self._read is not None:
@@ -139,6 +150,40 @@ def test_a_stopped_command_keeps_the_signal_s_code_when_stderr_is_gone(
         plan.close()
     assert plan.proc.returncode == code
     assert plan.kept == b""
+    _no_crash_report(tmp_path)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("sig", "code"), SIGNALS)
+@pytest.mark.parametrize("json", [False, True], ids=["text", "json"])
+def test_an_idle_agent_keeps_the_signal_s_code_when_stderr_is_gone(
+    ws: Workspace,
+    tmp_path: Path,
+    pg_server: PostgresServer,
+    request: pytest.FixtureRequest,
+    sig: int,
+    code: int,
+    json: bool,
+) -> None:
+    """An agent that holds no task (it waits a renewal interval before it takes one):
+    no task's summary says it was stopped, its own stopped line is the first write to
+    the lost stderr (exit 1 before); with --json the document says the signal's code
+    too."""
+    table = table_for(request, "gone_")
+    ws.config(project(pg_server.dsn, table, counter("t"), ttl=120, renew=30))
+    ws.env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    agent = ReaderGone(ws, ws.command("agent", *(["--json"] if json else [])))
+    try:
+        agent.read_until(b"joined with configuration")
+        agent.stop(sig)
+    finally:
+        agent.close()
+    assert agent.proc.returncode == code, agent.kept
+    if json:
+        document = orjson.loads(agent.kept)
+        assert (document["exit_code"], document["ok"], document["tasks"]) == (code, False, [])
+    else:
+        assert agent.kept == b""
     _no_crash_report(tmp_path)
 
 

@@ -11,7 +11,6 @@ from dstream.cli.common import add_config_arguments, load_project_from_args
 from dstream.cli.flags import metrics_address
 from dstream.cli.view import View
 from dstream.config.model import Project
-from dstream.errors import ExitCode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +37,6 @@ def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.cli.run import again_options, render
     from dstream.runtime.agent import run_agent
     from dstream.runtime.monitor import Monitor
-    from dstream.runtime.summary import stopped_line
     from dstream.state import open_store
 
     project = _load(args)
@@ -53,12 +51,6 @@ def execute(args: argparse.Namespace, view: View) -> int:
             logs.log.info("metrics on http://%s/metrics", server.address)
         store = stack.enter_context(open_store(project.state, project.base_dir))
         summaries, signum = run_agent(project, store, monitor, reload=lambda: _load(args))
-    again = again_options(args)
-    code = render(summaries, view, again=again, agent=True)
-    # Like `run`: a signal that stopped it is the exit code (143 SIGTERM, 130 SIGINT), also
-    # when it held no task; a task that failed wins (runtime/summary.exit_code).
-    if code == ExitCode.OK and signum is not None:
-        code = ExitCode(128 + signum)
-        if not view.json:  # render said nothing: no task of its was stopped
-            view.info(stopped_line(summaries, code, *again, agent=True))
-    return code
+    # Like `run`: the signal that stopped it is the exit code (143 SIGTERM, 130 SIGINT),
+    # also when it held no task; a task that failed wins (render decides).
+    return render(summaries, view, again=again_options(args), agent=True, signum=signum)

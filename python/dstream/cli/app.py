@@ -150,11 +150,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         hold_signals()  # to the end: a second one (a double Ctrl-C) would break it off
         from dstream.cli.view import View
 
-        view = View(json=wants_json)
-        try:
-            return _interrupted(exc, view)
-        except OSError as failed:  # its error block cannot be written
-            return boundary.stream_failed(failed, view)
+        return _interrupted(exc, View(json=wants_json))
     except OSError as exc:
         return boundary.os_error(exc, wants_json)
     except Exception as exc:
@@ -185,7 +181,7 @@ def _main(words: list[str]) -> int:
     try:
         code = _execute(module, args, view)
     except OSError as exc:  # a standard stream that failed, or a bug's (raised again)
-        return boundary.stream_failed(exc, view)
+        return boundary.stream_failed(exc, view, view.exit_code)
     except BaseException:  # a bug's: what the command printed before it is kept
         boundary.release_quietly(view)
         raise
@@ -290,12 +286,16 @@ def _known_command(name: str, prefix: str) -> None:
 
 def _interrupted(exc: KeyboardInterrupt, view: View) -> int:
     """The one error block (one JSON document with --json) of a command a signal
-    stopped, and its exit code: 143 for SIGTERM, 130 for SIGINT."""
+    stopped, and its exit code: 143 for SIGTERM, 130 for SIGINT, kept when the block
+    cannot be written (`boundary.stream_failed`)."""
     terminated = isinstance(exc, Terminated)
     name = "SIGTERM" if terminated else "SIGINT"
     code = ExitCode.TERMINATED if terminated else EXIT_INTERRUPTED
-    view.exit_code = code  # decided: kept if its error block cannot be written
-    view.error(DstreamError(f"interrupted by {name}", hint="run the command again to finish it"))
+    stopped = DstreamError(f"interrupted by {name}", hint="run the command again to finish it")
+    try:
+        view.error(stopped)
+    except OSError as failed:  # a standard stream failed (or a bug's: raised again)
+        return boundary.stream_failed(failed, view, code)
     return code
 
 

@@ -13,7 +13,7 @@ import os
 import sys
 
 from dstream.cli.entry import drop_stderr, drop_stdout
-from dstream.errors import EXIT_FAILURE, EXIT_OK, ExitCode
+from dstream.errors import EXIT_FAILURE, EXIT_OK, STOPPED, ExitCode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,10 +27,6 @@ def os_error(exc: OSError, wants_json: bool) -> int:
     else a bug's crash report."""
     code = stream_lost(exc)
     return crashed(exc, wants_json) if code is None else code
-
-
-# The exit codes of a command a signal stopped (docs/cli.md, "Exit codes").
-SIGNAL_CODES = (ExitCode.INTERRUPTED, ExitCode.TERMINATED)
 
 
 def stream_lost(exc: OSError, decided: Optional[int] = None) -> Optional[int]:
@@ -51,18 +47,19 @@ def stream_lost(exc: OSError, decided: Optional[int] = None) -> Optional[int]:
             return stdout_lost(own)
         if _reader_left(sys.stderr):
             drop_stderr()
-            return decided if decided in SIGNAL_CODES else EXIT_FAILURE
+            return decided if decided in STOPPED else EXIT_FAILURE
     elif _stdout_failing():
         return stdout_lost(own, exc)
     return None
 
 
-def stream_failed(exc: OSError, view: View) -> int:
-    """The exit code of a command whose output failed on the way (`exc`: `stream_lost`,
-    from the code `view` says it had decided), what stdout still holds written first if
-    it can be; `exc` raised again when no standard stream failed (a bug's)."""
+def stream_failed(exc: OSError, view: View, decided: Optional[int]) -> int:
+    """The exit code of a command whose output (`view`'s) failed on the way (`exc`:
+    `stream_lost`, from the code it had `decided`, if it had), what stdout still holds
+    written first if it can be; `exc` raised again when no standard stream failed (a
+    bug's)."""
     release_quietly(view)
-    code = stream_lost(exc, view.exit_code)
+    code = stream_lost(exc, decided)
     if code is None:
         raise exc
     return code

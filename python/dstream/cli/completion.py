@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def full_parser() -> argparse.ArgumentParser:
     """One parser with every command as a sub-parser, built by the commands' own code
-    (app.add_command_arguments) and of their class (parsing.Parser: flags in full)."""
+    (app.add_command_arguments) and of their class (parsing.Parser: flags in full), its
+    one-line help its description (which `fish` reads)."""
     from dstream.cli.app import COMMANDS, add_command_arguments, load_command
     from dstream.cli.parsing import Parser
 
@@ -43,19 +44,18 @@ def _fish_quote(text: str) -> str:
 
 
 def fish(parser: argparse.ArgumentParser) -> str:
-    from dstream.cli.parsing import subcommands, takes_value
+    """fish's `complete` lines for `parser` (`full_parser`'s): each command, with its
+    one-line help (its parser's description), and what it takes."""
+    from dstream.cli.parsing import action_parsers, arguments, takes_value
 
     lines = ["complete -c dstream -f"]
-    subparsers = subcommands(parser)
-    assert subparsers is not None, "full_parser() has the commands as sub-parsers"
-    helps = {c.dest: c.help or "" for c in subparsers._choices_actions}
-    for name, sub in subparsers.choices.items():
+    for name, sub in action_parsers(parser).items():
         lines.append(
             f"complete -c dstream -n __fish_use_subcommand -a {name} "
-            f"-d {_fish_quote(helps.get(name, ''))}"
+            f"-d {_fish_quote(sub.description or '')}"
         )
         when = f"-n '__fish_seen_subcommand_from {name}'"
-        for action in sub._actions:
+        for action in arguments(sub):
             for option in action.option_strings:
                 if option.startswith("--"):
                     flag = f"-l {option[2:]}"
@@ -66,7 +66,7 @@ def fish(parser: argparse.ArgumentParser) -> str:
                 choices = f" -a {_fish_quote(words)}" if words else ""
                 text = _fish_quote((action.help or "").replace("%(default)s", str(action.default)))
                 lines.append(f"complete -c dstream {when} {flag}{needs}{choices} -d {text}")
-            if not action.option_strings and action.choices and action.dest != "command":
+            if not action.option_strings and action.choices:  # a shell, a command's actions
                 words = " ".join(map(str, action.choices))
                 lines.append(f"complete -c dstream {when} -a {_fish_quote(words)}")
     return "\n".join(lines) + "\n"

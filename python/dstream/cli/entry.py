@@ -128,9 +128,10 @@ def open_closed_streams() -> None:
     """A standard stream the process was started without (`<&-`, `>&-`, `2>&-`) is opened
     on what every command already handles: stdin on /dev/null (a command that would ask
     or read finds no terminal and no input, as with `</dev/null`), stdout on a pipe
-    nobody reads (a write fails as when the reader left, `| head`: cli/app.py), stderr on
-    /dev/null. Python leaves such a stream None (a write to it was an AttributeError: a
-    crash report) and its descriptor free, for the first file dstream opens to take."""
+    nobody reads (a write fails as when the reader left, `| head`: cli/boundary.py),
+    stderr on /dev/null. Python leaves such a stream None (a write to it was an
+    AttributeError: a crash report) and its descriptor free, for the first file dstream
+    opens to take."""
     if sys.stdin is None:
         _settle(os.open(os.devnull, os.O_RDONLY), 0)
         sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115

@@ -137,21 +137,26 @@ def place_global_flags(
     name (every command's own parser has them), --config and --json at the end (where
     `state list` and `providers ...` actions read them). A -c before a command that
     reads no configuration is dropped; a flag before a command that cannot take it
-    otherwise is a UsageError naming both."""
+    otherwise is a UsageError naming both. With no such flags, none of them is looked
+    at (nor their table made: the start of every command)."""
     name = argv[0]
+    if not flags:
+        return argv[1:]
     known = global_flags()
     logging_flags: list[str] = []
     trailing: list[str] = []
     reader = _trailing_reader(parser, argv[1:])
     for flag in flags:
-        if flag.action in known.logging:
+        action = flag.action
+        assert action is not None, "split_global_flags keeps only the table's flags"
+        if action in known.logging:
             logging_flags.extend(flag.words)
         elif reader is None:  # no action named: the parser says so, not "invalid choice"
             continue
-        elif _reads(reader, flag):
+        elif _reads(reader, flag.name, action):
             trailing.extend(flag.words)
-        elif flag.action is known.config and name in IGNORE_CONFIG:
-            _check_ignored(name, flag)
+        elif action is known.config and name in IGNORE_CONFIG:
+            _check_ignored(name, flag, action)
         else:
             raise UsageError(
                 f"`dstream {name}` does not take {flag.name}",
@@ -172,21 +177,21 @@ def _trailing_reader(
     return None if at is None else actions.get(words[at])
 
 
-def _reads(parser: argparse.ArgumentParser, flag: Flag) -> bool:
-    """Whether `parser` takes the global `flag` as the command's own: a flag of that
-    name for the same setting (`provider test --config` is another one's)."""
-    action = flag_action(parser, flag.name)
-    return action is not None and flag.action is not None and action.dest == flag.action.dest
+def _reads(parser: argparse.ArgumentParser, flag: str, action: argparse.Action) -> bool:
+    """Whether `parser` takes the global `flag` (of `action`) as the command's own: a
+    flag of that name for the same setting (`provider test --config` is another one's)."""
+    own = flag_action(parser, flag)
+    return own is not None and own.dest == action.dest
 
 
-def _check_ignored(name: str, flag: Flag) -> None:
-    """A flag dropped before a command that does not read it is checked all the same, by
-    its own type, as every flag is (docs/cli.md)."""
-    convert = flag.action.type if flag.action is not None else None
-    value = flag.words[1] if len(flag.words) > 1 else flag.words[0].partition("=")[2]
+def _check_ignored(name: str, flag: Flag, config: argparse.Action) -> None:
+    """-c (of the action `config`), dropped before a command that reads no
+    configuration, is checked all the same, by its own type, as every flag is
+    (docs/cli.md)."""
+    convert = config.type
     try:
-        if callable(convert):
-            convert(value)
+        if callable(convert):  # argparse types it loosely (a name, None); -c's is a function
+            convert(flag.value)
     except argparse.ArgumentTypeError as exc:
         raise UsageError(
             f"argument {flag.name}: {exc}", hint=where_listed(f"dstream {name}")

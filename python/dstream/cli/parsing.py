@@ -1,10 +1,12 @@
 """The command line's parser: argparse's, with a mistake on the command line a
 UsageError like any other, flags written in full (an abbreviation is an unknown flag,
 said first, with the flag it may have meant), and help sized to the terminal. What a
-parser's flags are (`every_flag`, `flag_action`, `takes_value`) and which word of a
-command line names its action (`Reading`) are each asked here, and only here, of
-argparse. The commands are cli/app.py's, their global flags cli/globalflags.py's, and
-the error boundary cli/app.py's and cli/boundary.py's."""
+parser's flags are (`every_flag`, `flag_action`, `takes_value`), what arguments it
+takes (`arguments`), its actions' parsers (`action_parsers`, `subcommands`) and which
+word of a command line names its action (`Reading`) are each asked here, and only here,
+of argparse (cli/completion.py's fish script is made from them; shtab, which writes
+bash's and zsh's, reads the parsers itself). The commands are cli/app.py's, their global flags
+cli/globalflags.py's, and the error boundary cli/app.py's and cli/boundary.py's."""
 
 from __future__ import annotations
 
@@ -163,8 +165,8 @@ def unknown_flags(
 
 
 # -- a parser's flags ----------------------------------------------------------------
-# argparse keeps a parser's flags only in its private `_option_string_actions`: these two
-# are the places that look there.
+# argparse keeps a parser's flags only in its private `_option_string_actions`, and its
+# arguments in its private `_actions`: these are the places that look there.
 
 
 def every_flag(parsers: Iterable[Flags]) -> list[str]:
@@ -177,6 +179,12 @@ def flag_action(parser: Flags, flag: str) -> Optional[argparse.Action]:
     """The action of `flag` (as written, without its `=VALUE`) in `parser`; None when
     `parser` has no such flag."""
     return parser._option_string_actions.get(flag)
+
+
+def arguments(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """Every argument `parser` takes, in its order: its flags and its positional ones
+    (the action that chooses among its sub-parsers too)."""
+    return list(parser._actions)
 
 
 def takes_value(action: argparse.Action) -> bool:
@@ -231,6 +239,12 @@ class Flag:
     def name(self) -> str:
         """The flag as written, without its `=VALUE`."""
         return self.words[0].partition("=")[0]
+
+    @property
+    def value(self) -> str:
+        """Its value as written: the word after it, or what follows its `=` ("" when it
+        has none, or takes none)."""
+        return self.words[1] if len(self.words) > 1 else self.words[0].partition("=")[2]
 
 
 class Reading:
@@ -315,9 +329,8 @@ def subcommands(
     parser: argparse.ArgumentParser,
 ) -> Optional[argparse._SubParsersAction[argparse.ArgumentParser]]:
     """The action that chooses among `parser`'s sub-parsers (a command's actions, `state
-    show`; completion's commands), None when it has none. argparse keeps it only among
-    its private `_actions`: this is the one place that looks there for it."""
-    for action in parser._actions:
+    show`; completion's commands), None when it has none."""
+    for action in arguments(parser):
         if isinstance(action, argparse._SubParsersAction):
             return action
     return None

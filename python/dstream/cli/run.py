@@ -26,7 +26,7 @@ from dstream.cli.flags import metrics_address, number
 from dstream.cli.view import View
 from dstream.config.limits import MAX_DURATION
 from dstream.config.model import Project, StateSpec
-from dstream.errors import ExitCode
+from dstream.errors import STOPPED, ExitCode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -287,16 +287,37 @@ def render(
     output_lines: int = 0,
     again: tuple[str, bool] = ("", False),
     agent: bool = False,
+    signum: Optional[int] = None,
 ) -> ExitCode:
-    """The runs' summaries, error blocks and last line; the exit code they agree with.
-    `agent`: they are an agent's, whose last line says how to go on as an agent."""
+    """The runs' summaries, error blocks and last line; the exit code they agree with,
+    decided before any of them is written. `agent`: they are an agent's, whose last line
+    says how to go on as an agent; `signum`: the signal that stopped it (an agent's)."""
     from dstream.runtime import summary as summary_
 
-    code = summary_.exit_code(summaries)
-    view.exit_code = code  # decided: kept if a stream fails below (cli/boundary.py)
+    ran = summary_.exit_code(summaries)  # the tasks': a task that failed wins
+    # Else the signal's (143 SIGTERM, 130 SIGINT), also when it stopped no task: an
+    # agent that held none, or whose tasks had ended or been handed over.
+    code = ExitCode(128 + signum) if ran == ExitCode.OK and signum is not None else ran
+    view.exit_code = code  # kept if a stream fails below (cli/boundary.py)
     if view.json:
-        view.document(summary_.document(summaries, output_lines))
+        document = summary_.document(summaries, output_lines)
+        document.update(ok=code == ExitCode.OK, exit_code=int(code))  # an agent's signal's
+        view.document(document)
         return code
+    _tasks(summaries, view, quiet=quiet, output_lines=output_lines)
+    if ran == ExitCode.OK and not quiet:  # each task that completed, an agent's too
+        for summary in summaries:
+            if summary.outcome == "completed":
+                view.info(summary_.success_line(summary))
+    if code in STOPPED:
+        view.info(summary_.stopped_line(summaries, code, *again, agent=agent))
+    return code
+
+
+def _tasks(summaries: list[RunSummary], view: View, *, quiet: bool, output_lines: int) -> None:
+    """Each task's summary (unless `quiet`) and error block, in text or as records."""
+    from dstream.runtime import summary as summary_
+
     tasks = summary_.document(summaries, output_lines)["tasks"] if view.records else None
     for at, summary in enumerate(summaries):
         if not quiet:
@@ -305,10 +326,3 @@ def render(
         if error is not None:  # named among several tasks; a record always has its task
             named = len(summaries) > 1 or view.records
             view.error_block(error, task=summary.task if named else None)
-    if code == 0 and not quiet:
-        for summary in summaries:
-            if summary.outcome == "completed":
-                view.info(summary_.success_line(summary))
-    elif code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
-        view.info(summary_.stopped_line(summaries, code, *again, agent=agent))
-    return code

@@ -158,8 +158,8 @@ class View:
         self._err = RedactedStream(err, before=before)
         self.err: TextIO = self._err  # type: ignore[assignment]
         self._held: Optional[list[object]] = None
-        # The exit code a command decided before its last words (a stopped run's
-        # summary, an interrupted command's error block): a stream that fails while they
+        # The exit code a command decided before its last words (a run's or an agent's
+        # summaries: cli/run.py `render`, its one writer): a stream that fails while they
         # are written does not make a signal's code 1 (cli/boundary.py `stream_lost`).
         self.exit_code: Optional[int] = None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 
-from dstream.errors import DstreamError, ExitCode, Interrupted, ProviderRefused
+from dstream.errors import STOPPED, DstreamError, ExitCode, Interrupted, ProviderRefused
 from dstream.protocol.values import encode_json
 from dstream.runtime.pipeline import RunSummary
 from dstream.runtime.signals import LeftBehind
@@ -85,8 +85,8 @@ def exit_code(summaries: list[RunSummary]) -> ExitCode:
     """A real failure wins over an interruption (a script must see that something broke);
     then the first interruption's signal; else success."""
     codes = [exit_code_of(s) for s in summaries]
-    failed = [c for c in codes if c not in (ExitCode.OK, ExitCode.INTERRUPTED, ExitCode.TERMINATED)]
-    stopped = [c for c in codes if c in (ExitCode.INTERRUPTED, ExitCode.TERMINATED)]
+    failed = [c for c in codes if c != ExitCode.OK and c not in STOPPED]
+    stopped = [c for c in codes if c in STOPPED]
     return failed[0] if failed else stopped[0] if stopped else ExitCode.OK
 
 
