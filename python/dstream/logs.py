@@ -83,7 +83,11 @@ def _text(record: Record) -> str:
     wrote it; values are redacted structurally first, as the JSON format's are."""
     tag = "" if record.level == "info" else f"[{record.level}] "
     prefix = f"{record.source}: " if record.source else "dstream: "
+    # dstream's own message about a task names it in words; a provider's line has its
+    # source (`t/input`) instead.
     text = record.text
+    if record.task and not record.source:
+        text = f"task {record.task}: {text}"
     for name, value in record.fields.items():
         text += f" {_word(name)}={_word(redact_data(value))}"
     return redact_text("\n".join(prefix + tag + line for line in text.splitlines() or [""]))
@@ -149,21 +153,23 @@ class Logger:
             except (OSError, ValueError):  # stderr closed (`2>&1 | head`): nowhere to say it
                 pass
 
-    def _log(self, level: int, msg: str, args: tuple[object, ...]) -> None:
+    def _log(self, level: int, msg: str, args: tuple[object, ...], task: Optional[str]) -> None:
         if level >= self.level:
-            self.emit(Record(level, msg % args if args else msg), level)
+            self.emit(Record(level, msg % args if args else msg, task=task), level)
 
-    def debug(self, msg: str, *args: object) -> None:
-        self._log(DEBUG, msg, args)
+    # `task`: the task a message is about: `task T: ...` in a text line, a field of its
+    # JSON record (for a log shipper to select by), as a provider line's task is.
+    def debug(self, msg: str, *args: object, task: Optional[str] = None) -> None:
+        self._log(DEBUG, msg, args, task)
 
-    def info(self, msg: str, *args: object) -> None:
-        self._log(INFO, msg, args)
+    def info(self, msg: str, *args: object, task: Optional[str] = None) -> None:
+        self._log(INFO, msg, args, task)
 
-    def warning(self, msg: str, *args: object) -> None:
-        self._log(WARNING, msg, args)
+    def warning(self, msg: str, *args: object, task: Optional[str] = None) -> None:
+        self._log(WARNING, msg, args, task)
 
-    def error(self, msg: str, *args: object) -> None:
-        self._log(ERROR, msg, args)
+    def error(self, msg: str, *args: object, task: Optional[str] = None) -> None:
+        self._log(ERROR, msg, args, task)
 
 
 log = Logger()

@@ -84,7 +84,7 @@ def test_a_reload_says_so_and_remembers_the_changed_input(ws: Workspace) -> None
     proc.send_signal(signal.SIGHUP)
     assert proc.wait(timeout=60) == 0, log.read_text()  # the new input ends at 400
     text = log.read_text()
-    assert "interval_ms=6" in text and "task t changed: restarting it" in text, text
+    assert "interval_ms=6" in text and "task t: its definition changed: restarting it" in text, text
     assert (
         "task t: the input's configuration changed since its checkpoint was stored; "
         "resuming from it anyway (SIGHUP reload)" in text

@@ -80,7 +80,7 @@ def test_a_reload_removing_every_task_a_standby_waits_for_ends_it(
     standby.signal(signal.SIGHUP)
     assert standby.wait() == 0, standby.stderr()
     text = standby.stderr()
-    assert "task t4 is gone from the configuration: no longer waiting for it" in text
+    assert "task t4: gone from the configuration: no longer waiting for it" in text
     assert "nothing to run" in text
     [t4] = orjson.loads(standby.ws.read_text("stdout"))["tasks"]
     assert (t4["task"], t4["outcome"], t4["attempts"], t4["exit_code"]) == ("t4", "removed", 0, 0)
@@ -116,7 +116,7 @@ def test_a_task_changed_while_waiting_runs_as_now_defined(
     )
     hosts.configure(standby.ws, counter("t4", max_count=10, out="new.jsonl"))
     standby.signal(signal.SIGHUP)
-    wait_until("the reload to be applied", lambda: standby.says("task t4 changed"))
+    wait_until("the reload to be applied", lambda: standby.says("task t4: its definition changed"))
     elsewhere.release("t4")
     assert standby.wait() == 0, standby.stderr()
     assert len(standby.ws.read_text("new.jsonl").splitlines()) == 10

@@ -363,7 +363,7 @@ def test_sighup_summary_counts_every_definition_and_names_a_removed_task(ws: Wor
         scenarios.wait_for(proc, ws, "b.jsonl")
         _two_counters(ws, with_b=False, interval=6)
         proc.send_signal(signal.SIGHUP)
-        _wait_in(_stderr_file(ws), "task b is gone from the configuration", proc)
+        _wait_in(_stderr_file(ws), "task b: gone from the configuration", proc)
         _wait_in(_stderr_file(ws), "a/input: counter starting", proc, times=2)  # the new one
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)

@@ -191,8 +191,8 @@ def test_sighup_restarts_only_the_task_whose_definition_changed(ws: Workspace) -
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
-    assert "task a changed: restarting it" in err.decode()
-    assert "task b changed" not in err.decode()
+    assert "task a: its definition changed: restarting it" in err.decode()
+    assert "task b: its definition changed" not in err.decode()
     tasks = {t["task"]: t for t in orjson.loads(out)["tasks"]}
     assert tasks["a"]["attempts"] == 1  # a reload is not a failure
     assert tasks["b"]["counters"]["data_frames"] == 1000  # b was never restarted
@@ -215,8 +215,8 @@ def test_sighup_keeps_a_task_the_new_configuration_cannot_evaluate(ws: Workspace
         out, _ = proc.communicate(timeout=30)
     text = errors.read_text()
     assert proc.returncode == 130, text
-    assert "task a cannot be evaluated after the reload" in text, text
-    assert "UNSET_FOR_RELOAD" in text and "is gone from the configuration" not in text, text
+    assert "task a: cannot be evaluated after the reload" in text, text
+    assert "UNSET_FOR_RELOAD" in text and "gone from the configuration" not in text, text
     assert orjson.loads(out)["tasks"][0]["attempts"] == 1
 
 

@@ -38,7 +38,7 @@ def _note_pump_result(run: TaskRun, outcome: Outcome, result: Optional[PumpResul
     inp = run.providers()[0]
     note = verdict.torn_note(result)
     if note is not None:
-        logs.log.warning("task %s: %s: %s", run.task.name, inp.label, note)
+        logs.log.warning("%s: %s", inp.label, note, task=run.task.name)
         run.summary.notes.append(note)
     if outcome == "invalid_frame":
         assert result is not None
@@ -182,9 +182,9 @@ def reap(
             run.deadline.start("the run failed")
         if patient and time.monotonic() >= flush_by:
             logs.log.warning(
-                "task %s: %s did not exit within flush_timeout (%g s) after the end "
-                "of the stream, killing it", run.task.name, proc.label,
-                run.task.flush_timeout,
+                "%s did not exit within flush_timeout (%g s) after the end "
+                "of the stream, killing it", proc.label,
+                run.task.flush_timeout, task=run.task.name,
             )  # fmt: skip
             run.flush_expired = True
             proc.kill()

@@ -56,13 +56,13 @@ def record_run(store: StateStore, summary: RunSummary, *, until: Optional[float]
         store.add_run(summary.task, entry(summary, store.owner), until=until)
     except Unanswered as exc:
         logs.log.warning(
-            "task %s: the run is not recorded in the task's history: %s",
-            summary.task, exc.one_line(),
+            "the run is not recorded in the task's history: %s", exc.one_line(),
+            task=summary.task,
         )  # fmt: skip
     except DstreamError as exc:
         logs.log.warning(
-            "task %s: could not record the run in the task's history: %s",
-            summary.task, exc.one_line(),
+            "could not record the run in the task's history: %s", exc.one_line(),
+            task=summary.task,
         )  # fmt: skip
 
 
@@ -97,6 +97,6 @@ def may_be_missing(task: str) -> None:
     """Say that the record of `task`'s run was cut by a forced stop: whether the store
     took it is not known."""
     logs.log.warning(
-        "task %s: the run may be missing from the history: the stop was forced while it "
-        "was being recorded", task,
+        "the run may be missing from the history: the stop was forced while it "
+        "was being recorded", task=task,
     )  # fmt: skip

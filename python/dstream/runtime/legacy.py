@@ -185,9 +185,9 @@ class LegacyBridge:
             return
         if answered is False and not self._closed:
             logs.log.debug(
-                "task %s: %s did not answer within %g s: it gets envelopes only, as an "
-                "output that writes no handshake",
-                self._run.task.name, output.label, OUTPUT_HANDSHAKE_WAIT,
+                "%s did not answer within %g s: it gets envelopes only, as an "
+                "output that writes no handshake", output.label, OUTPUT_HANDSHAKE_WAIT,
+                task=self._run.task.name,
             )  # fmt: skip
             self._waited_out = True  # remembered so once its stdout ends without a line
         seen = known(output.executable)
@@ -216,9 +216,9 @@ class LegacyBridge:
         if inp is None or inp.legacy:
             return False
         logs.log.debug(
-            "task %s: waiting up to %g s for %s to answer before any checkpoint frame "
-            "(dstream has not seen it start)",
-            self._run.task.name, OUTPUT_HANDSHAKE_WAIT, output.label,
+            "waiting up to %g s for %s to answer before any checkpoint frame "
+            "(dstream has not seen it start)", OUTPUT_HANDSHAKE_WAIT, output.label,
+            task=self._run.task.name,
         )  # fmt: skip
         return True
 
@@ -297,7 +297,7 @@ class LegacyBridge:
                 continue
             self._stray_warned = True
             warning = stray_handshake_warning(inp.label, offset, raw, inp.first_line)
-            logs.log.warning("task %s: %s", self._run.task.name, warning)
+            logs.log.warning("%s", warning, task=self._run.task.name)
 
     # -- the end -------------------------------------------------------------------
     def finish(self) -> None:
@@ -315,9 +315,9 @@ class LegacyBridge:
         self._warned = True
         run = self._run
         logs.log.warning(
-            "task %s: %s does not acknowledge checkpoints (%s): it gets envelopes only, "
+            "%s does not acknowledge checkpoints (%s): it gets envelopes only, "
             "and resume is not possible for this task",
-            run.task.name,
             run.output.label if run.output else "the output",
             self._why,
+            task=run.task.name,
         )

@@ -49,9 +49,9 @@ def _new_definition(slot: Reloaded, project: Project, keeps: str) -> Optional[Ta
     new = project.tasks.get(slot.task.name)
     if new is None and slot.task.name in project.broken:
         logs.log.error(
-            "task %s cannot be evaluated after the reload (%s): it %s as it was; fix the "
-            "configuration and reload again",
-            slot.task.name, project.broken[slot.task.name], keeps,
+            "cannot be evaluated after the reload (%s): it %s as it was; fix the "
+            "configuration and reload again", project.broken[slot.task.name], keeps,
+            task=slot.task.name,
         )  # fmt: skip
         return slot.task
     return new
@@ -69,11 +69,11 @@ def apply_reload(slots: Sequence[Reloaded], reload: Callable[[list[str]], Projec
             continue
         new = _new_definition(slot, project, "keeps running")
         if new is None:
-            logs.log.warning("task %s is gone from the configuration: stopping it", slot.task.name)
+            logs.log.warning("gone from the configuration: stopping it", task=slot.task.name)
             slot.removed = True
             slot.stop.request()
         elif definition(new) != definition(slot.task):
-            logs.log.info("task %s changed: restarting it", slot.task.name)
+            logs.log.info("its definition changed: restarting it", task=slot.task.name)
             slot.reload_to = (project, new)
             slot.stop.request()
 
@@ -100,8 +100,8 @@ def reload_waiting(
         new = _new_definition(slot, project, "is waited for")
         if new is None:
             logs.log.warning(
-                "task %s is gone from the configuration: no longer waiting for it",
-                slot.task.name,
+                "gone from the configuration: no longer waiting for it",
+                task=slot.task.name,
             )  # fmt: skip
             slot.removed = slot.done = True
             slot.summary = RunSummary(
@@ -111,7 +111,7 @@ def reload_waiting(
             monitor.tasks[slot.task.name].detach("removed")
         elif new is not slot.task:
             if definition(new) != definition(slot.task):
-                logs.log.info("task %s changed: it runs as now defined", slot.task.name)
+                logs.log.info("its definition changed: it runs as now defined", task=slot.task.name)
                 slot.reloaded = True
             slot.project, slot.task = project, new
     if all(slot.done for slot in slots):

@@ -129,11 +129,11 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
         delay = min(task.restart.backoff * 2 ** min(attempt - 1, 64), task.restart.max_backoff)
         monitor.state = "restarting"  # before the warning: a stop from now on calls it off
         logs.log.warning(
-            "task %s: %s; restarting in %g s (%d attempt(s) left)",
-            task.name,
+            "%s; restarting in %g s (%d attempt(s) left)",
             summary.error.reason if summary.error else summary.outcome,  # one line: no stderr
             delay,
             retries_left,
+            task=task.name,
         )
         monitor.restarts += 1
         if stop.event.wait(delay) or stop.requests:
@@ -243,7 +243,7 @@ def _judge_unread(store: StateStore, summary: RunSummary) -> None:
     try:
         stored = store.get(summary.task) is not None
     except DstreamError as exc:
-        logs.log.debug("task %s: is a checkpoint stored? not known: %s", summary.task, exc)
+        logs.log.debug("is a checkpoint stored? not known: %s", exc, task=summary.task)
         return
     if not stored:
         summary.resumable = False

@@ -147,7 +147,7 @@ class Deadline:
             if proc is not None and proc.poll() is None:
                 if role not in self.forced:
                     logs.log.warning(
-                        "task %s: %s %s, killing it", self.task, proc.label, self._failed(why)
+                        "%s %s, killing it", proc.label, self._failed(why), task=self.task
                     )
                     self.second_signal = self.second_signal or second_signal
                 self.forced.add(role)

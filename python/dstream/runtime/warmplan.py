@@ -250,10 +250,10 @@ def adopt(
         differs.append("state")
     if differs:
         logs.log.error(
-            "task %s: what the warm start started differs from what this run decides "
+            "what the warm start started differs from what this run decides "
             "(%s; a bug in what its key covers: please report it): it is stopped, and "
-            "the providers are started again as decided now",
-            task, ", ".join(differs),
+            "the providers are started again as decided now", ", ".join(differs),
+            task=task,
         )  # fmt: skip
         launched.stop()
         warm.forget(os.getcwd(), warm.console_args() or [])
@@ -273,7 +273,7 @@ def adopt(
         proc.commit_fd, forked.commit_fd = forked.commit_fd, None
         procs.append(proc)
     proc_in, proc_out = procs
-    logs.log.debug("task %s: its providers were started by a warm start", task)
+    logs.log.debug("its providers were started by a warm start", task=task)
     return Adopted(launched, proc_in, proc_out)
 
 
