@@ -10,6 +10,7 @@ Needs valgrind. `--top` prints callgrind_annotate's top functions of the 2N run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -18,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from benches.conftest import envelope_file
+from benches.procs import script
 from benches.relays import PUMP, PY_LINES
 
 ENCODE = """
@@ -58,6 +60,28 @@ if sys.argv[3] == "plain":
 else:
     b.decode_sdk(source, b.Counted)
 """
+
+
+def counter_file(directory: Path, count: int) -> Path:
+    """`count` envelopes as `dstream-counter` writes them at full speed (~145 B, a
+    checkpoint line every 1,000; its handshake line first): what issue 22's
+    counter -> null run pumps."""
+    path = directory / f"counter-{count}.jsonl"
+    if not path.exists():
+        command = json.dumps({"command": "run", "config": {"interval": 0, "max_count": count}})
+        with path.open("wb") as out:
+            proc = subprocess.run(
+                [script("dstream-counter")],
+                input=command.encode() + b"\n",
+                stdout=out,
+                stderr=subprocess.PIPE,
+                check=False,
+            )
+        if proc.returncode != 0:
+            path.unlink()
+            stderr = proc.stderr.decode(errors="replace")[-1500:]
+            raise RuntimeError(f"dstream-counter failed (exit {proc.returncode}): {stderr}")
+    return path
 
 
 def callgrind(
@@ -120,6 +144,10 @@ def main() -> None:
 
         workloads = {
             "pump validating, 200 B": relay(PUMP.format(validate=True, zero_copy=False), 200),
+            "pump validating, counter envelopes": lambda n: (
+                [py, "-c", PUMP.format(validate=True, zero_copy=False)],
+                counter_file(work, n),
+            ),
             "pump passthrough, 200 B": relay(PUMP.format(validate=False, zero_copy=False), 200),
             "python line relay, 200 B": relay(PY_LINES, 200),
             "pump validating, 4 KiB": relay(PUMP.format(validate=True, zero_copy=False), 4096),

@@ -1,7 +1,9 @@
 //! Validator accept/reject tables and a property test against serde_json.
 
 use dstream_core::frame::{classify, FrameKind};
-use dstream_core::validate::{fast, strict, unescape, validate, FastWalkGate, InvalidKind};
+use dstream_core::validate::{
+    fast, fast_prefix, strict, unescape, validate, FastWalkGate, InvalidKind,
+};
 use proptest::prelude::*;
 
 /// serde_json as the oracle: a valid frame is a JSON object. serde_json also rejects
@@ -188,6 +190,11 @@ fn table_name() {
         table(r#"{"meta\u0064ata":{"TableNam\u0065":"esc"}}"#),
         Some("esc".into())
     );
+    // an escaped key in a plain `metadata`: the fast walk leaves it to the strict one
+    assert_eq!(
+        table(r#"{"data":1,"metadata":{"TableNam\u0065":"esc"}}"#),
+        Some("esc".into())
+    );
 }
 
 /// The pump stops trying the fast walk after a run of refusals, tries it again now and
@@ -260,6 +267,38 @@ fn envelope() -> impl Strategy<Value = String> {
     prop::collection::vec(member, 0..5).prop_map(members)
 }
 
+/// Envelopes whose `data` and `metadata` keys come from a few, so that one frame's keys
+/// are often the last one's, in the same places or not, and near misses of them (a
+/// byte off, one shorter or longer, escaped, too long to remember, not followed by a
+/// colon): what the pump's memory of keys sees.
+fn alike_envelope() -> impl Strategy<Value = String> {
+    (alike_object(), alike_object()).prop_map(|(d, m)| format!("{{\"data\":{d},\"metadata\":{m}}}"))
+}
+
+/// An object of [`alike_envelope`]'s.
+fn alike_object() -> impl Strategy<Value = String> {
+    let keys = prop::sample::select(vec![
+        "id",
+        "iD",
+        "id2",
+        "name",
+        "nam",
+        "TableName",
+        "Table\\u004eame",
+        "k\\\"",
+        "a_key_longer_than_16",
+    ]);
+    // and now and then something else than the colon after a key
+    let colon = prop::sample::select(vec![":", ":", ":", ":", ":", ":", " :", ";", ""]);
+    prop::collection::vec((keys, colon, json_value()), 0..5).prop_map(|members| {
+        let members: Vec<String> = members
+            .into_iter()
+            .map(|(k, colon, v)| format!("\"{k}\"{colon}{v}"))
+            .collect();
+        format!("{{{}}}", members.join(","))
+    })
+}
+
 fn object() -> impl Strategy<Value = String> {
     prop::collection::vec(
         ("(data|checkpoint|metadata|[a-z]{0,4})", json_value()),
@@ -322,6 +361,99 @@ proptest! {
             }
             prop_assert_eq!(validate(&bytes), strict(&bytes));
         }
+    }
+
+    /// The pump's fast walk sees the lines after a frame too (its string scan reads 16
+    /// bytes at a time): what it takes is the frame alone, with the strict walk's
+    /// findings.
+    #[test]
+    fn fast_prefix_takes_the_frame_and_nothing_after(s in envelope(), next in envelope(), crlf in any::<bool>()) {
+        let mut bytes = s.clone().into_bytes();
+        bytes.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+        bytes.extend_from_slice(next.as_bytes());
+        let want = strict(s.as_bytes()).unwrap();
+        prop_assert_eq!(fast_prefix(&bytes), Some((s.len(), want)), "{}", s);
+    }
+
+    /// Whatever start of an edited frame the fast walk takes when lines follow, the
+    /// strict walk takes alone with the same findings, and it holds no newline.
+    #[test]
+    fn fast_prefix_never_takes_more(s in envelope(), pos in any::<prop::sample::Index>(), b in prop::sample::select(b"{}[]\":, \t\\u0aeE.-+9tfnrTN\x01\n".to_vec()), op in 0..3u8, next in envelope()) {
+        let mut bytes = edit(s, pos, b, op);
+        bytes.push(b'\n');
+        bytes.extend_from_slice(next.as_bytes());
+        if std::str::from_utf8(&bytes).is_ok() {
+            if let Some((len, info)) = fast_prefix(&bytes) {
+                let taken = &bytes[..len];
+                prop_assert!(!taken.contains(&b'\n'), "{:?}", String::from_utf8_lossy(&bytes));
+                prop_assert_eq!(strict(taken), Ok(info), "{:?}", String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+
+    /// Frames walked one after the other with the pump's memory of keys: for each, the
+    /// result of the walk of that frame alone, whatever the frames before it were; some
+    /// frames edited (a byte changed, cut, added), so that a key the walk remembers is
+    /// followed by something else.
+    #[test]
+    fn remembered_keys_change_no_result(
+        frames in prop::collection::vec(
+            (alike_envelope(), any::<prop::sample::Index>(), prop::sample::select(b"{}[]\":, \\u0aeE.-+9tfnrTN\x01".to_vec()), 0..4u8),
+            1..12,
+        ),
+    ) {
+        let mut gate = FastWalkGate::default();
+        for (frame, pos, b, op) in frames {
+            let mut bytes = if op < 3 { edit(frame, pos, b, op) } else { frame.into_bytes() };
+            bytes.extend_from_slice(b"\n{}");
+            if std::str::from_utf8(&bytes).is_ok() {
+                prop_assert_eq!(gate.prefix(&bytes), fast_prefix(&bytes), "{:?}", String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+
+    /// Keys of every length around the string scan's 16-byte steps and the keys of
+    /// interest (which the fast walk also matches as whole members), at every distance
+    /// from the frame's end, in each place the fast walk reads keys (the top level, an
+    /// object under it, `metadata`, deeper), with one piece of text put anywhere in them
+    /// or in place of the closing quote (a quote, an escape, a control byte, a colon):
+    /// the fast walk takes plain keys, and never what the strict walk refuses.
+    #[test]
+    fn keys_of_every_length(
+        base in prop::sample::select(vec!["", "data", "metadata", "checkpoint", "TableName"]),
+        len in 0usize..24,
+        at in any::<prop::sample::Index>(),
+        piece in prop::sample::select(vec!["", "\"", "\\", "\\\"", "\\n", "\\u0041", "\u{1}", "\n", ":", " ", "é", "}"]),
+        place in 0..4u8,
+        close in prop::sample::select(vec!["\"", "\"", "\"", "\\", "\u{1}", "\n", "'"]),
+        pad in 0usize..24,
+    ) {
+        // a key of interest, or `k`s
+        let mut key = if base.is_empty() { "k".repeat(len) } else { base.to_string() };
+        key.insert_str(at.index(key.len() + 1), piece);
+        // the closing quote, or a byte in its place
+        let member = format!("\"{key}{close}:1");
+        let body = match place {
+            0 => member,
+            1 => format!("\"data\":{{{member}}}"),
+            2 => format!("\"metadata\":{{{member},\"TableName\":\"t\"}}"),
+            _ => format!("\"data\":[{{{member}}}]"),
+        };
+        let frame = if pad > 0 {
+            format!("{{{body},\"p\":\"{}\"}}", "x".repeat(pad - 1))
+        } else {
+            format!("{{{body}}}")
+        };
+        let want = strict(frame.as_bytes());
+        match fast(frame.as_bytes()) {
+            Some(info) => prop_assert_eq!(Ok(info), want, "{}", frame),
+            // a plain key of a compact frame, at any length, is the fast walk's
+            None => prop_assert!(
+                close != "\"" || !["", ":", "é", "}"].contains(&piece),
+                "the fast walk refused {}", frame
+            ),
+        }
+        prop_assert_eq!(validate(frame.as_bytes()), want);
     }
 
     #[test]

@@ -19,7 +19,6 @@ impl Pump {
             let (a, b) = self.reader.framer.take_raw();
             if b > a {
                 self.writer.push(a, b);
-                self.writer.in_flight.bytes += (b - a) as u64;
             }
         } else {
             self.process_frames()?;
@@ -139,7 +138,7 @@ impl Pump {
         }
         let gate = &mut reader.fast_gate;
         reader.framer.next_parsed(utf8_end, |b| {
-            let taken = validate::fast_prefix(b);
+            let taken = gate.prefix(b);
             gate.record(taken.is_some());
             *refused = taken.is_none();
             taken
@@ -194,8 +193,6 @@ impl Pump {
             self.writer.segs.push(Seg::Newline);
         }
         let in_flight = &mut self.writer.in_flight;
-        in_flight.frames += 1;
-        in_flight.bytes += (end - start + 1) as u64;
         match kind {
             FrameKind::Checkpoint => {
                 in_flight.checkpoints += 1;

@@ -29,11 +29,11 @@ impl Seg {
     }
 }
 
-/// Frames of the batch being written; added to the totals once written.
+/// Frames of the batch being written; added to the totals once written. Their bytes
+/// are the batch's segments, and every frame is a data frame or a checkpoint: both are
+/// counted from these once per batch (see [`Pump::after_flush`]), not at every frame.
 #[derive(Default)]
 pub(super) struct InFlight {
-    pub(super) frames: u64,
-    pub(super) bytes: u64,
     pub(super) data: u64,
     pub(super) checkpoints: u64,
     /// Where, in the framer's buffer, the table name of each data frame is (valid until
@@ -167,8 +167,9 @@ impl Pump {
     /// Everything queued was written: commit counts, publish.
     pub(super) fn after_flush(&mut self) {
         let mut b = std::mem::take(&mut self.writer.in_flight);
-        self.local.frames += b.frames;
-        self.local.bytes += b.bytes;
+        let written: usize = self.writer.segs.iter().map(|s| s.len()).sum();
+        self.local.frames += b.data + b.checkpoints;
+        self.local.bytes += written as u64;
         self.local.data_frames += b.data;
         self.local.checkpoint_frames += b.checkpoints;
         let buf = self.reader.framer.buf();

@@ -4,38 +4,13 @@
 //! to the strict walk, which alone decides and explains. So it may only ever
 //! accept what the strict walk accepts, with the same [`FrameInfo`].
 
+use super::keys::{self, KeyMemory, Recall, Top};
 use super::scan::{find_special, parse_escape, parse_number};
 use super::FrameInfo;
-use crate::frame::{KEY_CHECKPOINT, KEY_DATA, KEY_METADATA, MAX_DEPTH, META_TABLE};
+use crate::frame::MAX_DEPTH;
 
 /// Deepest nesting the fast walk follows (one `u64` of container kinds).
 const FAST_DEPTH: u32 = if MAX_DEPTH < 64 { MAX_DEPTH as u32 } else { 64 };
-
-/// `N` bytes of `key` from `from`, at compile time.
-const fn bytes<const N: usize>(key: &[u8], from: usize) -> [u8; N] {
-    let mut out = [0u8; N];
-    let mut k = 0;
-    while k < N {
-        out[k] = key[from + k];
-        k += 1;
-    }
-    out
-}
-
-// The keys of interest as little-endian words: compared without `memcmp`.
-const _: () = assert!(
-    KEY_DATA.len() == 4
-        && KEY_METADATA.len() == 8
-        && KEY_CHECKPOINT.len() == 10
-        && META_TABLE.len() == 9
-);
-const DATA: u32 = u32::from_le_bytes(bytes(KEY_DATA, 0));
-const METADATA: u64 = u64::from_le_bytes(bytes(KEY_METADATA, 0));
-const CHECKPOINT: (u64, u16) = (
-    u64::from_le_bytes(bytes(KEY_CHECKPOINT, 0)),
-    u16::from_le_bytes(bytes(KEY_CHECKPOINT, 8)),
-);
-const TABLE: (u64, u8) = (u64::from_le_bytes(bytes(META_TABLE, 0)), META_TABLE[8]);
 
 #[inline(always)]
 fn at(s: &[u8], i: usize) -> Option<u8> {
@@ -83,9 +58,15 @@ fn literal(s: &[u8], i: usize, lit: &'static [u8; 4]) -> Option<usize> {
 /// A scalar value at `s[i]`, or `None` for a container (or an invalid byte).
 #[inline(always)]
 fn scalar(s: &[u8], i: usize, c: u8) -> Option<usize> {
+    // strings and numbers first, each with its own test: the match below would look
+    // them up in a jump table after a range check
+    if c == b'"' {
+        return string(s, i + 1).map(|(end, _)| end);
+    }
+    if c == b'-' || c.is_ascii_digit() {
+        return parse_number(s, i).ok();
+    }
     match c {
-        b'"' => string(s, i + 1).map(|(end, _)| end),
-        b'-' | b'0'..=b'9' => parse_number(s, i).ok(),
         b't' => literal(s, i, b"true"),
         b'n' => literal(s, i, b"null"),
         b'f' => (s.get(i + 1..i + 5)? == b"alse").then_some(i + 5),
@@ -152,9 +133,19 @@ fn nested(s: &[u8], mut i: usize, outer: u32) -> Option<usize> {
     }
 }
 
-/// The value of a top-level `metadata` key at `s[i]`: its `TableName` string.
+/// The value of a top-level key at `s[i]`; with `META` (the `metadata` key's value) its
+/// `TableName` string is recorded. An object is walked here, one member after the
+/// other, rather than by [`nested`]: most envelopes' `data` and `metadata` objects are
+/// flat, and a call per frame costs more than their members' own checks. Containers
+/// inside it go to [`nested`]. Its keys are `memory`'s places from `*place` on.
 #[inline(always)]
-fn metadata(s: &[u8], mut i: usize, info: &mut FrameInfo) -> Option<usize> {
+fn member_value<const META: bool, R: Recall>(
+    s: &[u8],
+    mut i: usize,
+    info: &mut FrameInfo,
+    memory: &mut R,
+    place: &mut usize,
+) -> Option<usize> {
     if at(s, i)? != b'{' {
         return value(s, i, 1);
     }
@@ -163,15 +154,27 @@ fn metadata(s: &[u8], mut i: usize, info: &mut FrameInfo) -> Option<usize> {
         return Some(i + 1);
     }
     loop {
-        let (v, raw, esc) = key(s, i)?;
-        if esc {
-            return None;
-        }
-        if raw.len() == 9
-            && u64::from_le_bytes(raw[..8].try_into().unwrap()) == TABLE.0
-            && raw[8] == TABLE.1
-            && at(s, v)? == b'"'
-        {
+        let known = if META { keys::table_member(s, i) } else { None };
+        let here = *place;
+        *place += 1;
+        let (v, table) = match known {
+            Some(v) => (v, true),
+            None => match memory.recall(s, i, here) {
+                Some(v) => (v, false), // never `TableName`: that one is not learnt
+                None => {
+                    let (v, raw, esc) = key(s, i)?;
+                    if META && esc {
+                        return None; // it may spell `TableName`: left to the strict walk
+                    }
+                    let table = META && keys::is_table(raw);
+                    if !esc && !table {
+                        memory.learn(s, i, v, here);
+                    }
+                    (v, table)
+                }
+            },
+        };
+        if table && at(s, v)? == b'"' {
             let (end, escaped) = string(s, v + 1)?;
             info.table = Some((v + 1, end - 1));
             info.table_escaped = escaped;
@@ -187,18 +190,36 @@ fn metadata(s: &[u8], mut i: usize, info: &mut FrameInfo) -> Option<usize> {
     }
 }
 
+/// The top-level key at `s[i]` and where its value starts; None when the walk leaves
+/// the frame to the strict one (an escaped key may spell a key of interest). The keys
+/// of interest are matched as compact members first (see [`keys`]).
+#[inline(always)]
+fn top_key(s: &[u8], i: usize) -> Option<(Top, usize)> {
+    if let Some(known) = keys::top_member(s, i) {
+        return Some(known);
+    }
+    let (v, raw, esc) = key(s, i)?;
+    if esc {
+        return None;
+    }
+    Some((Top::of(raw), v))
+}
+
 /// Accepts `s` (UTF-8 already checked) when it is a valid frame of the common shape.
 #[inline]
 pub(super) fn accept(s: &[u8]) -> Option<FrameInfo> {
-    accept_prefix(s).and_then(|(len, info)| (len == s.len()).then_some(info))
+    accept_prefix(s, &mut ()).and_then(|(len, info)| (len == s.len()).then_some(info))
 }
 
 /// Accepts the object at the start of `s`, if it has the common shape: its length and
 /// findings. The bytes after it are not looked at; the object holds no byte below
 /// 0x20 (no `\n`): none is allowed outside strings here, and none unescaped inside.
+/// `memory` holds keys of the frames before (see [`KeyMemory`]): it changes how fast the
+/// walk goes, never its result.
 #[inline(always)]
-pub(super) fn accept_prefix(s: &[u8]) -> Option<(usize, FrameInfo)> {
+pub(super) fn accept_prefix<R: Recall>(s: &[u8], memory: &mut R) -> Option<(usize, FrameInfo)> {
     let mut info = FrameInfo::default();
+    let mut place = 0;
     if at(s, 0)? != b'{' {
         return None;
     }
@@ -207,23 +228,16 @@ pub(super) fn accept_prefix(s: &[u8]) -> Option<(usize, FrameInfo)> {
         return Some((2, info));
     }
     loop {
-        let (v, raw, esc) = key(s, i)?;
-        if esc {
-            return None;
+        let (kind, v) = top_key(s, i)?;
+        match kind {
+            Top::Data => info.has_data = true,
+            Top::Checkpoint => info.has_checkpoint = true,
+            Top::Metadata | Top::Other => {}
         }
-        i = if raw.len() == 8 && u64::from_le_bytes(raw.try_into().unwrap()) == METADATA {
-            metadata(s, v, &mut info)?
+        i = if matches!(kind, Top::Metadata) {
+            member_value::<true, R>(s, v, &mut info, memory, &mut place)?
         } else {
-            match raw.len() {
-                4 => info.has_data |= u32::from_le_bytes(raw.try_into().unwrap()) == DATA,
-                10 => {
-                    info.has_checkpoint |= u64::from_le_bytes(raw[..8].try_into().unwrap())
-                        == CHECKPOINT.0
-                        && u16::from_le_bytes(raw[8..].try_into().unwrap()) == CHECKPOINT.1
-                }
-                _ => {}
-            }
-            value(s, v, 1)?
+            member_value::<false, R>(s, v, &mut info, memory, &mut place)?
         };
         match at(s, i)? {
             b',' => i += 1,
@@ -233,15 +247,17 @@ pub(super) fn accept_prefix(s: &[u8]) -> Option<(usize, FrameInfo)> {
     }
 }
 
-/// Whether the pump tries the fast walk on the next frame. A provider writes all its
-/// frames the same way, so once the walk has refused [`FastWalkGate::REFUSALS`] frames in
-/// a row (a provider writing spaced JSON, say), it is tried on one frame in
+/// What the pump keeps of the fast walk from one frame of an input to the next: whether
+/// to try it, and the keys it scanned ([`KeyMemory`]). A provider writes all its frames
+/// the same way, so once the walk has refused [`FastWalkGate::REFUSALS`] frames in a row
+/// (a provider writing spaced JSON, say), it is tried on one frame in
 /// [`FastWalkGate::PAUSE`] only, until it takes one again; the others go to the strict
 /// walk without the attempt (~90 instructions a frame).
 #[derive(Debug, Default)]
 pub struct FastWalkGate {
     refusals: u32,
     pause: u32,
+    memory: KeyMemory,
 }
 
 impl FastWalkGate {
@@ -256,6 +272,13 @@ impl FastWalkGate {
         }
         self.pause -= 1;
         false
+    }
+
+    /// The fast walk over the start of `s` ([`super::fast_prefix`]), with the keys of
+    /// the frames it walked before: the same result, sooner.
+    #[inline(always)]
+    pub fn prefix(&mut self, s: &[u8]) -> Option<(usize, FrameInfo)> {
+        accept_prefix(s, &mut self.memory)
     }
 
     /// What the fast walk made of the frame it was tried on.

@@ -7,19 +7,24 @@
 //!
 //! Two walks over the bytes, after one UTF-8 check (simdutf8):
 //! - [`fast`] accepts the common shape of a frame (compact JSON, plain keys, nesting
-//!   up to 64) with few instructions per token and never explains a refusal;
+//!   up to 64) with few instructions per token and never explains a refusal; `keys`
+//!   holds the keys it knows before it scans them (the pump's [`KeyMemory`] among
+//!   them), which make it faster and change none of its results;
 //! - [`strict`] takes everything the fast walk refused and alone decides, with the
 //!   position and reason of an error.
 //!
 //! The fast walk may only accept what the strict one accepts, with the same
-//! [`FrameInfo`]: `tests/validate.rs` checks that on generated and mutated frames.
+//! [`FrameInfo`]: `tests/validate.rs` checks that on generated and mutated frames, and
+//! on sequences of frames walked with a [`KeyMemory`].
 
 mod fast;
+mod keys;
 mod member;
 mod scan;
 mod strict;
 
 pub use fast::FastWalkGate;
+pub use keys::KeyMemory;
 pub use member::member;
 
 use crate::frame::MAX_DEPTH;
@@ -152,7 +157,7 @@ pub fn fast(s: &[u8]) -> Option<FrameInfo> {
 /// whole frame: the pump frames this way without searching for the newline.
 #[inline]
 pub fn fast_prefix(s: &[u8]) -> Option<(usize, FrameInfo)> {
-    fast::accept_prefix(s)
+    fast::accept_prefix(s, &mut ())
 }
 
 /// The strict walk alone over valid UTF-8 (see [`fast`]).

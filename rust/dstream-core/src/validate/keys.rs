@@ -1,0 +1,319 @@
+//! Keys the fast walk knows before it scans them: `data`, `checkpoint` and `metadata` at
+//! the top of a frame and `TableName` in `metadata`, recognised without `memcmp` (a key's
+//! body as little-endian words, or a compact member's first bytes, `"data":`, as one
+//! 16-byte word); and, in the pump, the keys of the input's last frame ([`KeyMemory`]).
+//!
+//! Matching a member's first bytes is for speed of another kind than instructions.
+//! Where a scanned key ends is known only once its bytes are loaded and searched, and
+//! every later step of the walk waits for it: on an envelope, those waits, once per
+//! key, take more of the walk's time than its instruction count. A member whose first
+//! bytes match is a key of known length: where its value starts is `i` plus a length
+//! known beforehand, and the CPU goes on with the value while it checks the comparison,
+//! which it predicts.
+
+use crate::frame::{KEY_CHECKPOINT, KEY_DATA, KEY_METADATA, META_TABLE};
+
+/// `N` bytes of `key` from `from`, at compile time.
+const fn bytes<const N: usize>(key: &[u8], from: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    let mut k = 0;
+    while k < N {
+        out[k] = key[from + k];
+        k += 1;
+    }
+    out
+}
+
+// The keys' bodies as little-endian words.
+const _: () = assert!(
+    KEY_DATA.len() == 4
+        && KEY_METADATA.len() == 8
+        && KEY_CHECKPOINT.len() == 10
+        && META_TABLE.len() == 9
+);
+const DATA: u32 = u32::from_le_bytes(bytes(KEY_DATA, 0));
+const METADATA: u64 = u64::from_le_bytes(bytes(KEY_METADATA, 0));
+const CHECKPOINT: (u64, u16) = (
+    u64::from_le_bytes(bytes(KEY_CHECKPOINT, 0)),
+    u16::from_le_bytes(bytes(KEY_CHECKPOINT, 8)),
+);
+const TABLE: (u64, u8) = (u64::from_le_bytes(bytes(META_TABLE, 0)), META_TABLE[8]);
+
+/// What a top-level key is to the pump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Top {
+    Data,
+    Metadata,
+    Checkpoint,
+    Other,
+}
+
+impl Top {
+    /// The kind of the top-level key whose body (without escapes) is `raw`.
+    #[inline(always)]
+    pub(super) fn of(raw: &[u8]) -> Top {
+        match raw.len() {
+            4 if u32::from_le_bytes(raw.try_into().unwrap()) == DATA => Top::Data,
+            8 if u64::from_le_bytes(raw.try_into().unwrap()) == METADATA => Top::Metadata,
+            10 if u64::from_le_bytes(raw[..8].try_into().unwrap()) == CHECKPOINT.0
+                && u16::from_le_bytes(raw[8..].try_into().unwrap()) == CHECKPOINT.1 =>
+            {
+                Top::Checkpoint
+            }
+            _ => Top::Other,
+        }
+    }
+}
+
+/// Whether the key body `raw` (without escapes) is `TableName`.
+#[inline(always)]
+pub(super) fn is_table(raw: &[u8]) -> bool {
+    raw.len() == 9
+        && u64::from_le_bytes(raw[..8].try_into().unwrap()) == TABLE.0
+        && raw[8] == TABLE.1
+}
+
+/// A member of a compact object as it starts, `"key":`, the quotes and the colon
+/// included: its bytes as a little-endian `u128` (zero-padded), the mask of those
+/// bytes, and their number.
+#[derive(Debug, Clone, Copy)]
+struct MemberStart {
+    word: u128,
+    mask: u128,
+    len: usize,
+}
+
+impl MemberStart {
+    /// Starts no member: no 16 bytes `w` have `w & 0 == 1`.
+    const NONE: MemberStart = MemberStart {
+        word: 1,
+        mask: 0,
+        len: 0,
+    };
+
+    /// The `len` bytes at `s[i]`, a member's start the walk has scanned (see
+    /// [`KeyMemory::learn`]), when 16 bytes are there and `len` is at most 16.
+    #[inline(always)]
+    fn at(s: &[u8], i: usize, len: usize) -> Option<MemberStart> {
+        let mask = match len {
+            1..=15 => (1u128 << (8 * len)) - 1,
+            16 => u128::MAX,
+            _ => return None,
+        };
+        Some(MemberStart {
+            word: word16(s, i)? & mask,
+            mask,
+            len,
+        })
+    }
+
+    const fn of(key: &[u8]) -> MemberStart {
+        let len = key.len() + 3;
+        assert!(len <= 16);
+        let mut bytes = [0u8; 16];
+        bytes[0] = b'"';
+        let mut k = 0;
+        while k < key.len() {
+            bytes[k + 1] = key[k];
+            k += 1;
+        }
+        bytes[len - 2] = b'"';
+        bytes[len - 1] = b':';
+        MemberStart {
+            word: u128::from_le_bytes(bytes),
+            mask: if len == 16 {
+                u128::MAX
+            } else {
+                (1 << (8 * len)) - 1
+            },
+            len,
+        }
+    }
+
+    /// Whether the 16 bytes `w` (little-endian) begin with this member's start.
+    #[inline(always)]
+    fn starts(self, w: u128) -> bool {
+        w & self.mask == self.word
+    }
+}
+
+const DATA_MEMBER: MemberStart = MemberStart::of(KEY_DATA);
+const METADATA_MEMBER: MemberStart = MemberStart::of(KEY_METADATA);
+const CHECKPOINT_MEMBER: MemberStart = MemberStart::of(KEY_CHECKPOINT);
+const TABLE_MEMBER: MemberStart = MemberStart::of(META_TABLE);
+
+/// The 16 bytes from `s[i]` as a little-endian `u128`, when there are 16.
+#[inline(always)]
+fn word16(s: &[u8], i: usize) -> Option<u128> {
+    Some(u128::from_le_bytes(s.get(i..i + 16)?.try_into().unwrap()))
+}
+
+/// The top-level key of interest whose compact member starts at `s[i]`, and where its
+/// value starts. None: no such member there (another key, an escaped or spaced one, or
+/// fewer than 16 bytes left), for the walk to scan.
+#[inline(always)]
+pub(super) fn top_member(s: &[u8], i: usize) -> Option<(Top, usize)> {
+    let w = word16(s, i)?;
+    if DATA_MEMBER.starts(w) {
+        Some((Top::Data, i + DATA_MEMBER.len))
+    } else if METADATA_MEMBER.starts(w) {
+        Some((Top::Metadata, i + METADATA_MEMBER.len))
+    } else if CHECKPOINT_MEMBER.starts(w) {
+        Some((Top::Checkpoint, i + CHECKPOINT_MEMBER.len))
+    } else {
+        None
+    }
+}
+
+/// Where the value starts when a compact `TableName` member starts at `s[i]`.
+#[inline(always)]
+pub(super) fn table_member(s: &[u8], i: usize) -> Option<usize> {
+    word16(s, i)
+        .filter(|&w| TABLE_MEMBER.starts(w))
+        .map(|_| i + TABLE_MEMBER.len)
+}
+
+/// Where the keys the walk scans in an input's frames are remembered: the first
+/// [`KeyMemory::PLACES`] keys of the objects under a frame's top level (`data`'s and
+/// `metadata`'s members, in order).
+pub(super) trait Recall {
+    /// Where the value starts when the key scanned last at `place` starts at `s[i]`.
+    fn recall(&self, s: &[u8], i: usize, place: usize) -> Option<usize>;
+    /// The walk scanned a key without escapes at `s[i]`, its value at `s[v]`.
+    fn learn(&mut self, s: &[u8], i: usize, v: usize, place: usize);
+}
+
+/// Nothing remembered: the walk of a single frame ([`super::validate`]).
+impl Recall for () {
+    #[inline(always)]
+    fn recall(&self, _s: &[u8], _i: usize, _place: usize) -> Option<usize> {
+        None
+    }
+
+    #[inline(always)]
+    fn learn(&mut self, _s: &[u8], _i: usize, _v: usize, _place: usize) {}
+}
+
+/// The keys of an input's last frames, for the pump's fast walk. A provider writes its
+/// frames alike, so the key in a place of the next frame is likely the one scanned
+/// there last: compared first as a whole member start, it needs no scan, and where its
+/// value starts is known beforehand (see the module's comment). A remembered start only
+/// ever matches the very bytes of a key that the walk scanned and found plain (no
+/// escapes, the colon right after it), so whether the walk accepts a frame, and what it
+/// finds in it, does not depend on what it remembers: only how fast it goes.
+#[derive(Debug, Clone)]
+pub struct KeyMemory {
+    starts: [MemberStart; KeyMemory::PLACES],
+}
+
+impl KeyMemory {
+    /// Keys remembered per frame (a row of a few columns and its metadata).
+    pub const PLACES: usize = 16;
+}
+
+impl Default for KeyMemory {
+    fn default() -> KeyMemory {
+        KeyMemory {
+            starts: [MemberStart::NONE; KeyMemory::PLACES],
+        }
+    }
+}
+
+impl Recall for KeyMemory {
+    #[inline(always)]
+    fn recall(&self, s: &[u8], i: usize, place: usize) -> Option<usize> {
+        let start = self.starts.get(place)?;
+        let w = word16(s, i)?;
+        start.starts(w).then_some(i + start.len)
+    }
+
+    #[inline(always)]
+    fn learn(&mut self, s: &[u8], i: usize, v: usize, place: usize) {
+        if let Some(slot) = self.starts.get_mut(place) {
+            *slot = MemberStart::at(s, i, v - i).unwrap_or(MemberStart::NONE);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_starts_are_the_compact_members() {
+        let padded = |text: &[u8]| {
+            let mut b = [b'x'; 16];
+            b[..text.len()].copy_from_slice(text);
+            b
+        };
+        assert_eq!(top_member(&padded(b"\"data\":{"), 0), Some((Top::Data, 7)));
+        assert_eq!(
+            top_member(&padded(b"\"metadata\":{"), 0),
+            Some((Top::Metadata, 11))
+        );
+        assert_eq!(
+            top_member(b"{\"checkpoint\":{\"a\":1}}", 1),
+            Some((Top::Checkpoint, 14))
+        );
+        assert_eq!(table_member(&padded(b"\"TableName\":\"t\""), 0), Some(12));
+        // a byte off anywhere in the start, or fewer than 16 bytes: for the scan
+        for near in [
+            &b"\"data\" :"[..],
+            b"\"datA\":",
+            b"\"dat\":",
+            b"\"datax\":",
+            b"data\":",
+            b"\"data\\\":",
+            b"\"metadata\"x",
+        ] {
+            assert_eq!(top_member(&padded(near), 0), None, "{near:?}");
+        }
+        assert_eq!(top_member(b"\"data\":1}", 0), None);
+        assert_eq!(table_member(&padded(b"\"TableName\" :"), 0), None);
+        assert_eq!(table_member(&padded(b"\"TableNam\":"), 0), None);
+    }
+
+    #[test]
+    fn a_remembered_key_matches_its_own_bytes_only() {
+        let frame = b"{\"id\":1,\"name\":\"x\",\"a_key_of_fourteen\":2,\"p\":\"xxxxxxxxxxxxxxxx\"}";
+        let mut memory = KeyMemory::default();
+        assert_eq!(memory.recall(frame, 1, 0), None);
+        memory.learn(frame, 1, 6, 0); // "id":
+        memory.learn(frame, 8, 15, 1); // "name":
+        assert_eq!(memory.recall(frame, 1, 0), Some(6));
+        assert_eq!(memory.recall(frame, 8, 1), Some(15));
+        // another place, another key, another byte: scanned again
+        assert_eq!(memory.recall(frame, 8, 0), None);
+        assert_eq!(memory.recall(frame, 1, 1), None);
+        let other = b"{\"iD\":1,\"name\":\"x\"                }";
+        assert_eq!(memory.recall(other, 1, 0), None);
+        assert_eq!(memory.recall(other, 8, 1), Some(15));
+        // a member start of more than 16 bytes is not remembered, nor a place past the last
+        memory.learn(frame, 19, 39, 2);
+        assert_eq!(memory.recall(frame, 19, 2), None);
+        memory.learn(frame, 1, 6, KeyMemory::PLACES);
+        assert_eq!(memory.recall(frame, 1, KeyMemory::PLACES), None);
+        // fewer than 16 bytes from the key: not compared
+        assert_eq!(memory.recall(&frame[..16], 1, 0), None);
+        assert_eq!(memory.recall(&frame[..17], 1, 0), Some(6));
+    }
+
+    #[test]
+    fn bodies_are_the_keys() {
+        assert_eq!(Top::of(KEY_DATA), Top::Data);
+        assert_eq!(Top::of(KEY_METADATA), Top::Metadata);
+        assert_eq!(Top::of(KEY_CHECKPOINT), Top::Checkpoint);
+        for other in [
+            &b"dat"[..],
+            b"datA",
+            b"metadatA",
+            b"checkpoinT",
+            b"",
+            b"TableName",
+        ] {
+            assert_eq!(Top::of(other), Top::Other, "{other:?}");
+        }
+        assert!(is_table(META_TABLE));
+        assert!(!is_table(b"TableNamE") && !is_table(b"TableNam"));
+    }
+}
