@@ -36,7 +36,7 @@ BUILD_INFO: dict[str, str]  # rustc version, target triple, profile, features
 COUNTERS: tuple[tuple[str, str], ...]
 
 Policy = Literal["fail", "skip", "dead_letter"]
-Outcome = Literal["eof", "stopped", "invalid_frame", "output_closed", "io_error"]
+Outcome = Literal["eof", "stopped", "deadline_passed", "invalid_frame", "output_closed", "io_error"]
 
 @final
 class PumpOptions:
@@ -158,7 +158,8 @@ class Counters:
 class PumpResult:
     outcome: Outcome
     counters: Counters
-    message: Optional[str]  # what went wrong, for every outcome but "eof"/"stopped"
+    # what went wrong, for every outcome but "eof", "stopped" and "deadline_passed"
+    message: Optional[str]
     offset: Optional[int]  # stream offset of the offending frame
     excerpt: Optional[bytes]  # its first bytes (at most 120)
     torn: Optional[tuple[int, int]]  # (stream offset, length) of a dropped torn last line
@@ -200,6 +201,17 @@ class Pump:
         input_fd already holds is still read and forwarded. For an input that exited
         while something it started keeps its write end open. Unix only (on Windows the
         reads block: it takes effect at the input's real EOF)."""
+    def set_deadline(self, deadline: Optional[float]) -> None:
+        """Thread-safe: from `deadline` on (seconds on time.monotonic()'s clock, which the
+        core reads itself: CLOCK_MONOTONIC on Linux) nothing more is written to output_fd,
+        whatever input_fd holds, and run() ends with outcome "deadline_passed" (as after
+        stop(): nothing is flushed). It is checked before each write (one clock read per
+        batch, never per frame), and run() waiting on an idle input or a full output
+        wakes up for it. Only a write already under way when it passed completes (one
+        batch: the frames of one read). None (the start value): no deadline.
+        It may be moved either way while run() is in progress (a lease renewed moves it
+        on). On Windows the reads block: it is seen at the next read or write, as stop()
+        is. ValueError for a value that is not finite."""
     def counters(self) -> Counters:
         """Thread-safe live snapshot while run() is in progress."""
     def take_checkpoints(self) -> list[bytes]:

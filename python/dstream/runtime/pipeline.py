@@ -29,7 +29,7 @@ from dstream.runtime.monitor import TaskMonitor
 from dstream.runtime.process import Prepared, ProviderProcess, prepare_provider, start_providers
 from dstream.runtime.result import RunSummary
 from dstream.runtime.stopping import STOP_MARGIN, Deadline, Stop
-from dstream.runtime.streaming import OutputReader, commit, notify, supervise
+from dstream.runtime.streaming import OutputReader, after_stream, commit, notify, supervise
 from dstream.runtime.warmplan import Adopted, Started, adopt, remember_run
 from dstream.state.base import StateStore
 
@@ -188,6 +188,10 @@ class TaskRun:
                 options = self._pump_options(inp.handshake_bytes, inp.child_pid)
                 pump = _core.Pump(inp.stdout_fd, out.stdin_fd, options, prefix)
             self.pump = pump
+            # The pump checks the lease's local deadline itself (kept up at every
+            # renewal): a holder resumed past it forwards nothing more, before the
+            # keeper's watchdog thread gets to run (docs/scaling.md).
+            self.store.follow_lease_deadline(self.task.name, pump.set_deadline)
         except Interrupted:  # asked to stop while a provider was starting
             ending.stop_started(self)
             raise
@@ -228,6 +232,7 @@ class TaskRun:
         self.monitor.attach(pump)
         supervise(self, threads[0])
         result = result_box[0] if result_box else None
+        after_stream(self, result)
         ending.finish(self, result, threads[1:])
 
     def _remember(self) -> None:

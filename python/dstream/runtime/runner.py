@@ -64,18 +64,25 @@ def _stopper(run: TaskRun, stop: Stop) -> Callable[[LockLost], None]:
         from dstream.state.lease import LeaseDeadlinePassed, LeaseLost  # a lease was held
 
         if isinstance(error, LeaseLost):
-            if isinstance(error, LeaseDeadlinePassed):
+            if isinstance(error, LeaseDeadlinePassed) and error.stop_by > time.monotonic():
                 why = "its lease is about to expire"
                 logs.log.error(
-                    "task %s: lease deadline passed locally (no renewal in time): stopping "
+                    "lease deadline passed locally (no renewal in time): stopping "
                     "its providers; whatever still runs after %.1f s is killed, before the lease "
-                    "can expire", run.task.name, max(0.0, error.stop_by - time.monotonic()),
+                    "can expire", max(0.0, error.stop_by - time.monotonic()), task=run.task.name,
+                )  # fmt: skip
+            elif isinstance(error, LeaseDeadlinePassed):  # seen only after a pause: too late
+                why = "its lease may have expired"
+                logs.log.error(
+                    "lease deadline passed locally while this process was paused or starved: "
+                    "killing its providers now; the lease may have expired and the task "
+                    "been taken over", task=run.task.name,
                 )  # fmt: skip
             else:
                 why = "the database refused its lease epoch"
                 logs.log.error(
-                    "task %s: the database refused this run's lease epoch (fenced): "
-                    "killing its providers now", run.task.name,
+                    "the database refused this run's lease epoch (fenced): "
+                    "killing its providers now", task=run.task.name,
                 )  # fmt: skip
             run.deadline.bound(error.stop_by, why)
         run.fail(error)

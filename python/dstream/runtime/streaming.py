@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import threading
     from typing import Optional
 
-    from dstream._core import Pump
+    from dstream._core import Pump, PumpResult
     from dstream.runtime.checkpoints import CheckpointTracker
     from dstream.runtime.mailbox import Latest
     from dstream.runtime.pipeline import TaskRun
@@ -69,6 +69,19 @@ def supervise(run: TaskRun, pump_thread: threading.Thread) -> None:
             _end_orphaned_stream(run, inp, pump)
             orphaned = float("inf")  # once
     pump_thread.join()
+
+
+def after_stream(run: TaskRun, result: Optional[PumpResult]) -> None:
+    """The pump returned. One that stopped at its lease's local deadline makes the loss
+    known now, as the keeper's watchdog would a moment later: the run fails with
+    LeaseDeadlinePassed and its stop deadline is brought forward. A stop deadline already
+    passed then (a holder resumed past its lease, maybe taken over meanwhile) kills what
+    still runs at once: the output is not given its end of stream first, which would let
+    it write what its stdin pipe holds into the sink beside the new holder's writes."""
+    if result is not None and result.outcome == "deadline_passed":
+        run.store.lease_deadline_passed(run.task.name)
+    inp, out = run.providers()
+    run.deadline.check(run.pump, {"input": inp, "output": out})
 
 
 def _cut_input(run: TaskRun, inp: ProviderProcess, out: ProviderProcess, pump: Pump) -> None:

@@ -216,6 +216,18 @@ class StateStore(abc.ABC):
         """Call `callback` when the run of `task` loses its lease (never, without leases)."""
         return None
 
+    def follow_lease_deadline(self, task: str, callback: Callable[[float], None]) -> None:
+        """Give `callback` the local deadline (monotonic) of the lease this store holds for
+        `task`, at once and after each renewal; it must return at once (a pump's
+        `set_deadline`). Never, without leases."""
+        return None
+
+    def lease_deadline_passed(self, task: str) -> None:
+        """The run of `task` saw its lease's local deadline pass (its pump stopped
+        there): the lease is lost, as if the keeper's watchdog had seen it (its
+        `on_lease_lost` callback is called). Nothing, without leases."""
+        return None
+
     def input_hash(self, task: str) -> Optional[str]:
         """The digest of the input configuration the stored checkpoint came from (see
         `dstream run --resume-changed`); None when none was stored."""

@@ -7,6 +7,11 @@ the database set the expiry to its `now()` (later than our start) plus ttl, so o
 deadline always falls `margin` before the real expiry, whatever the wall clocks say.
 Past that deadline without a renewal the keeper calls the task's `on_lost` callback,
 which stops its providers (the runtime's LockLost path) before anyone may take over.
+The run's pump is given the same deadline (`follow_deadline`: at its start and at every
+renewal) and checks it itself before every write, on the same clock: a holder that
+resumes past it (paused while its input wrote on) forwards nothing more, whichever of
+its threads runs first. A renewal answered past the deadline it had does not revive the
+lease: the pump stopped there already.
 
 Once this process gave a task's lease up (lost, or released), a write of the task's
 checkpoint or input digest is refused before any statement (the loss, or
@@ -58,6 +63,7 @@ class _Held:
     epoch: int
     deadline: float  # local monotonic: trust the lease until then
     on_lost: Optional[Callable[[LockLost], None]] = None
+    on_deadline: Optional[Callable[[float], None]] = None  # given each new deadline
     lost: Optional[LockLost] = None
 
 
@@ -252,6 +258,25 @@ class LeaseKeeper:
         if lost is not None:
             callback(lost)
 
+    def follow_deadline(self, task: str, callback: Callable[[float], None]) -> None:
+        """Give `callback` the local deadline of the lease of `task` (monotonic): at once,
+        and again after each renewal. Called under the keeper's lock, so that deadlines
+        arrive in order: it must return at once (a pump's `set_deadline` does)."""
+        with self._state:
+            held = self._held.get(task)
+            if held is None:
+                return
+            held.on_deadline = callback
+            callback(held.deadline)
+
+    def deadline_passed(self, task: str) -> Optional[LockLost]:
+        """The run of `task` saw its lease's local deadline pass (its pump stopped there,
+        on the same clock): the lease is lost now, even when the watchdog has not seen
+        it yet or a renewal moved the deadline on since. None when `task` is not held."""
+        with self._state:
+            held = self._held.get(task)
+        return None if held is None else self._deadline_passed(held)
+
     def lost(self, task: str) -> Optional[LockLost]:
         """Why the lease of `task` is lost, or None. A passed local deadline counts even
         before the watchdog saw it, so no statement is sent on a lease past it."""
@@ -355,9 +380,23 @@ class LeaseKeeper:
                 if (item.task, item.epoch) not in renewed:
                     self.declare_lost(item.task, "its renewal found it expired or taken over")
                     continue
-                with self._state:
-                    if self._held.get(item.task) is item and item.lost is None:
-                        item.deadline = self._deadline_from(started)
+                self._renewed(item, started)
+
+    def _renewed(self, item: _Held, started: float) -> None:
+        """The renewal that began at `started` was answered: trust the lease until
+        `started` + the trusted time, and tell its run's pump. Answered past the deadline
+        the lease had, it is lost all the same: the pump stopped at that deadline (and
+        the watchdog may have seen it pass)."""
+        with self._state:
+            if self._held.get(item.task) is not item or item.lost is not None:
+                return
+            late = time.monotonic() > item.deadline
+            if not late:
+                item.deadline = self._deadline_from(started)
+                if item.on_deadline is not None:
+                    item.on_deadline(item.deadline)
+        if late:
+            self._deadline_passed(item)
 
     def _renewal(self, held: list[tuple[str, int]]) -> Callable[[Conn], set[tuple[str, int]]]:
         def renew(conn: Conn) -> set[tuple[str, int]]:

@@ -428,6 +428,12 @@ class PostgresStore(StateStore):
     def on_lease_lost(self, task: str, callback: Callable[[LockLost], None]) -> None:
         self._keeper.on_lost(task, callback)
 
+    def follow_lease_deadline(self, task: str, callback: Callable[[float], None]) -> None:
+        self._keeper.follow_deadline(task, callback)
+
+    def lease_deadline_passed(self, task: str) -> None:
+        self._keeper.deadline_passed(task)
+
     def leases(self) -> list[LeaseRow]:
         return self._run("read the leases", self._leases.rows)
 

@@ -20,6 +20,9 @@ pub enum Error {
     },
     /// `stop()` was called.
     Stopped,
+    /// The deadline the pump was given (`Handle::set_deadline`) passed: it forwards
+    /// nothing more.
+    DeadlinePassed,
 }
 
 impl Error {
@@ -39,6 +42,7 @@ impl fmt::Display for Error {
             Error::OutputClosed { context } => write!(f, "{context}"),
             Error::InvalidFrame { message, .. } => write!(f, "{message}"),
             Error::Stopped => write!(f, "pump stopped"),
+            Error::DeadlinePassed => write!(f, "pump stopped: its deadline passed"),
         }
     }
 }

@@ -265,6 +265,39 @@ pub fn die_with_parent() -> bool {
     false
 }
 
+/// The clock a pump's deadline is on ([`crate::pump::Handle::set_deadline`]): the one
+/// Python's `time.monotonic()` reads, so that a deadline the runtime computed with it is
+/// compared like with like, to the nanosecond. CLOCK_MONOTONIC on Linux and the other
+/// Unixes; CLOCK_UPTIME_RAW on macOS (CPython reads mach_absolute_time there, the same
+/// count). It does not advance while the machine is suspended, as time.monotonic()
+/// does not. On Linux a vDSO call, no syscall.
+#[cfg(all(unix, not(target_vendor = "apple")))]
+const DEADLINE_CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
+#[cfg(target_vendor = "apple")]
+const DEADLINE_CLOCK: libc::clockid_t = libc::CLOCK_UPTIME_RAW;
+
+/// Now on [`DEADLINE_CLOCK`], since its (boot-time) origin.
+#[cfg(unix)]
+pub fn monotonic() -> Duration {
+    // SAFETY: timespec is plain data; clock_gettime fills it and takes no other pointer.
+    // The clock id is one this platform has, so it cannot fail (EINVAL/EFAULT only).
+    let ts = unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(DEADLINE_CLOCK, &mut ts);
+        ts
+    };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Windows: time since the first call in this process. CPython's time.monotonic() reads
+/// another counter there (GetTickCount64 before 3.13), so the binding converts a
+/// deadline given on it to this clock when it is set (python's now vs this now).
+#[cfg(windows)]
+pub fn monotonic() -> Duration {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(std::time::Instant::now).elapsed()
+}
+
 /// True when `e` means "the reading side of the output is gone".
 pub fn is_broken_pipe(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe

@@ -369,6 +369,23 @@ impl Pump {
         self.handle.end_input();
     }
 
+    /// Thread-safe: nothing is forwarded from `deadline` on (seconds on time.monotonic()'s
+    /// clock; None: no deadline), and run() ends with outcome "deadline_passed".
+    #[pyo3(signature = (deadline))]
+    fn set_deadline(&self, py: Python<'_>, deadline: Option<f64>) -> PyResult<()> {
+        let at = match deadline {
+            None => None,
+            Some(s) if s.is_finite() => Some(on_core_clock(py, s)?),
+            Some(s) => {
+                return Err(PyValueError::new_err(format!(
+                    "a pump's deadline must be a finite time.monotonic() value, not {s}"
+                )))
+            }
+        };
+        self.handle.set_deadline(at);
+        Ok(())
+    }
+
     /// Thread-safe live snapshot.
     fn counters(&self) -> Counters {
         self.handle.counters().into()
@@ -402,6 +419,29 @@ impl Pump {
                 .map(|(offset, raw)| (*offset, PyBytes::new(py, raw))),
         )
     }
+}
+
+/// A time.monotonic() value as a point on the core's deadline clock
+/// ([`dc::sys::monotonic`]). On Unix it is the same clock: taken as it is, with no
+/// conversion a pause could fall into (a deadline must never move later).
+#[cfg(unix)]
+fn on_core_clock(_py: Python<'_>, seconds: f64) -> PyResult<Duration> {
+    Ok(Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX))
+}
+
+/// Windows: time.monotonic() reads another counter than the core; the deadline is
+/// carried over as the time left until it, read on both clocks one after the other:
+/// the core's first, so that a pause between the two reads moves it earlier, never later.
+#[cfg(windows)]
+fn on_core_clock(py: Python<'_>, seconds: f64) -> PyResult<Duration> {
+    let core_now = dc::sys::monotonic();
+    let now: f64 = py.import("time")?.call_method0("monotonic")?.extract()?;
+    let left = seconds - now;
+    Ok(if left >= 0.0 {
+        core_now.saturating_add(Duration::try_from_secs_f64(left).unwrap_or(Duration::MAX))
+    } else {
+        core_now.saturating_sub(Duration::try_from_secs_f64(-left).unwrap_or(Duration::MAX))
+    })
 }
 
 /// `haystack.find(needle, start, end)` with SIMD; see dstream_core::find.

@@ -1,16 +1,19 @@
-//! What other threads see of a pump: the [`Handle`] (stop, counters, checkpoints, log
-//! and status lines) and how a run ended ([`PumpResult`]).
+//! What other threads see of a pump: the [`Handle`] (stop, deadline, counters,
+//! checkpoints, log and status lines) and how a run ended ([`PumpResult`]).
 
 use crate::counters::{Counters, Snapshot};
 use crate::error::Error;
-use crate::sys::Waker;
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::sys::{self, Waker};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Eof,
     Stopped,
+    /// The deadline of [`Handle::set_deadline`] passed.
+    DeadlinePassed,
     InvalidFrame,
     OutputClosed,
     IoError,
@@ -21,6 +24,7 @@ impl Outcome {
         match self {
             Outcome::Eof => "eof",
             Outcome::Stopped => "stopped",
+            Outcome::DeadlinePassed => "deadline_passed",
             Outcome::InvalidFrame => "invalid_frame",
             Outcome::OutputClosed => "output_closed",
             Outcome::IoError => "io_error",
@@ -51,6 +55,8 @@ pub struct PumpResult {
 pub(super) struct Shared {
     pub(super) counters: Counters,
     pub(super) stop: AtomicBool,
+    /// [`Handle::set_deadline`]'s, in nanoseconds on [`sys::monotonic`]'s clock; 0: none.
+    deadline: AtomicU64,
     pub(super) waker: Waker,
     pub(super) checkpoints: Mutex<Vec<Vec<u8>>>,
     pub(super) log_lines: Mutex<Vec<Vec<u8>>>,
@@ -64,6 +70,7 @@ impl Shared {
         Shared {
             counters: Counters::default(),
             stop: AtomicBool::new(false),
+            deadline: AtomicU64::new(0),
             waker,
             checkpoints: Mutex::new(Vec::new()),
             log_lines: Mutex::new(Vec::new()),
@@ -77,6 +84,23 @@ impl Shared {
         self.stop.load(Ordering::Acquire)
     }
 
+    /// How long until the deadline (zero once it passed); None without one. Reads the
+    /// clock only when there is a deadline: a pump without one pays one atomic load.
+    #[inline]
+    pub(super) fn until_deadline(&self) -> Option<Duration> {
+        let at = self.deadline.load(Ordering::Acquire);
+        if at == 0 {
+            return None;
+        }
+        Some(Duration::from_nanos(at).saturating_sub(sys::monotonic()))
+    }
+
+    /// Whether the deadline passed.
+    #[inline]
+    pub(super) fn deadline_passed(&self) -> bool {
+        self.until_deadline().is_some_and(|left| left.is_zero())
+    }
+
     pub(super) fn forwards_checkpoints(&self) -> bool {
         self.forward_checkpoints.load(Ordering::Relaxed)
     }
@@ -85,8 +109,9 @@ impl Shared {
         self.input_ended.load(Ordering::Acquire)
     }
 
-    /// The waker fired: Err(Stopped) for [`Handle::stop`]; for [`Handle::end_input`] the
-    /// wake is taken back (waits block again) and the run goes on.
+    /// The waker fired: Err(Stopped) for [`Handle::stop`]; for [`Handle::end_input`] and
+    /// [`Handle::set_deadline`] the wake is taken back (waits block again) and the run
+    /// goes on (and sees the new deadline).
     pub(super) fn woken(&self) -> Result<(), Error> {
         self.waker.drain();
         if self.stopped() {
@@ -96,7 +121,8 @@ impl Shared {
     }
 }
 
-/// Thread-safe handle on a pump: stop it, read its counters, take its checkpoints.
+/// Thread-safe handle on a pump: stop it, give it a deadline, read its counters, take its
+/// checkpoints.
 #[derive(Clone)]
 pub struct Handle(pub(super) Arc<Shared>);
 
@@ -105,6 +131,24 @@ impl Handle {
     pub fn stop(&self) {
         self.0.stop.store(true, Ordering::Release);
         self.0.waker.wake();
+    }
+
+    /// Makes `run` forward nothing from `at` on (a point on [`sys::monotonic`]'s clock,
+    /// the one Python's time.monotonic() reads) and end with outcome `DeadlinePassed`:
+    /// it is checked before every write to the output (one clock read per batch, never
+    /// per frame), and a run waiting on an idle input or a full output wakes up for it.
+    /// Past it nothing more is written, whatever was read; only a write already under
+    /// way when it passed completes. None: no deadline (the start value). It may move
+    /// either way while the run streams (a lease renewed moves it on).
+    pub fn set_deadline(&self, at: Option<Duration>) {
+        // 0 means none: a deadline at the clock's origin is as passed as one just after
+        let nanos = at.map_or(0, |d| d.as_nanos().clamp(1, u64::MAX as u128) as u64);
+        let before = self.0.deadline.swap(nanos, Ordering::AcqRel);
+        // A run waiting with a timeout at the old deadline wakes up at it anyway, and
+        // then waits on to the new one: only an earlier deadline needs a wake now.
+        if nanos != 0 && (before == 0 || nanos < before) {
+            self.0.waker.wake();
+        }
     }
 
     pub fn counters(&self) -> Snapshot {

@@ -9,6 +9,11 @@
 //!    count every complete line of that read, and queue the valid ones as output
 //!    segments (`frames`).
 //!
+//! Each turn of that loop first checks the stop and the deadline
+//! ([`Handle::set_deadline`]: a lease's local deadline): past it nothing more is
+//! written, and every wait has a timeout at it, so a pump waiting on an idle input or a
+//! full output sees it pass too. Without a deadline that check is one atomic load.
+//!
 //! Checkpoint values (the bytes of the value, not the frame) are handed to
 //! [`Handle::take_checkpoints`] as soon as they are queued for the output, before the
 //! write (`checkpoints`). Counters are published once per batch, and per-table counts
@@ -212,6 +217,12 @@ impl Pump {
             if self.shared.stopped() {
                 return Err(Error::Stopped);
             }
+            // Before anything is written (one batch, or one splice): a holder that
+            // resumes past its lease's deadline (paused, its input writing on) forwards
+            // none of what its input wrote meanwhile.
+            if self.shared.deadline_passed() {
+                return Err(Error::DeadlinePassed);
+            }
             if self.writer.pending() {
                 if self.write_some()? {
                     self.after_flush();
@@ -301,7 +312,8 @@ impl Pump {
             self.process()?;
         }
         let validate = self.opts.validate;
-        if !self.reader.tail_settled(validate, &self.shared, deadline)? {
+        let until = self.wake_by(deadline);
+        if !self.reader.tail_settled(validate, &self.shared, until)? {
             return Ok(false);
         }
         self.reader.framer.set_eof();
@@ -310,13 +322,26 @@ impl Pump {
         Ok(true)
     }
 
-    /// Waits for `fd`; Ok(false) on timeout or signal, Err(Stopped) when stopped.
+    /// When a wait must end: at the end of the slice (`deadline`) or at the pump's
+    /// deadline, whichever comes first.
+    fn wake_by(&self, deadline: Option<Instant>) -> Option<Instant> {
+        let Some(left) = self.shared.until_deadline() else {
+            return deadline;
+        };
+        let at = Instant::now() + left;
+        Some(deadline.map_or(at, |d| d.min(at)))
+    }
+
+    /// Waits for `fd`; Ok(false) on timeout or signal, Err(Stopped) when stopped. A
+    /// timeout at the pump's deadline with no slice is Ok(true): the loop then sees it.
     fn wait(&self, fd: Fd, interest: Interest, deadline: Option<Instant>) -> Result<bool, Error> {
-        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let timeout = self
+            .wake_by(deadline)
+            .map(|d| d.saturating_duration_since(Instant::now()));
         match sys::wait(fd, interest, &self.shared.waker, timeout) {
             Ok(Wait::Ready) => Ok(true),
             Ok(Wait::Woken) => self.shared.woken().map(|()| true),
-            Ok(Wait::Timeout) => Ok(false),
+            Ok(Wait::Timeout) => Ok(deadline.is_none()),
             Ok(Wait::Interrupted) => Ok(deadline.is_none()),
             Err(e) => Err(Error::io("poll failed", e)),
         }
@@ -324,7 +349,7 @@ impl Pump {
 
     fn finish(&mut self, mut r: Result<(), Error>) -> PumpResult {
         if let Err(e) = self.rejects.finish() {
-            if matches!(r, Ok(()) | Err(Error::Stopped)) {
+            if matches!(r, Ok(()) | Err(Error::Stopped | Error::DeadlinePassed)) {
                 r = Err(e);
             }
         }
@@ -334,6 +359,7 @@ impl Pump {
         let (outcome, message, offset, excerpt) = match r {
             Ok(()) => (Outcome::Eof, None, None, None),
             Err(Error::Stopped) => (Outcome::Stopped, None, None, None),
+            Err(Error::DeadlinePassed) => (Outcome::DeadlinePassed, None, None, None),
             Err(Error::InvalidFrame {
                 message,
                 offset,

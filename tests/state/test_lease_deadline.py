@@ -1,0 +1,80 @@
+"""A held lease's local deadline, as a run's pump is given it (state/keeper.py,
+`follow_deadline`): at once and after each renewal, so that a pump renewed in time
+streams on past the first deadline; and a pump that saw it pass makes the lease lost
+(`lease_deadline_passed`). The file backend has no lease: no deadline."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dstream import _core
+from dstream.config.model import StateSpec
+from dstream.errors import LockLost
+from dstream.state import open_store
+from dstream.state.lease import LeaseDeadlinePassed
+
+LINE = b'{"data":1}\n'
+
+
+def test_the_file_backend_gives_no_deadline(tmp_path: Path) -> None:
+    spec = StateSpec(backend="file", path=str(tmp_path / "state"))
+    given: list[float] = []
+    with open_store(spec, str(tmp_path)) as store, store.hold_run("orders"):
+        store.follow_lease_deadline("orders", given.append)
+        store.lease_deadline_passed("orders")  # nothing to lose
+        store.put("orders", 1)
+    assert given == []
+
+
+@pytest.mark.timeout(60)
+def test_renewals_carry_the_pumps_deadline_past_the_first_one(pg_spec: StateSpec) -> None:
+    """A real pump over pipes, following the lease: it streams well past the deadline the
+    lease had when it started, because every renewal moved the pump's on."""
+    input_r, input_w = os.pipe()
+    output_r, output_w = os.pipe()
+    pump = _core.Pump(input_r, output_w, _core.PumpOptions())
+    given: list[float] = []
+
+    def follow(deadline: float) -> None:
+        given.append(deadline)
+        pump.set_deadline(deadline)
+
+    results: list[_core.PumpResult] = []
+    with open_store(pg_spec, ".") as store, store.hold_run("orders"):
+        store.follow_lease_deadline("orders", follow)
+        first = given[0]  # given at once
+        assert time.monotonic() < first
+        thread = threading.Thread(target=lambda: results.append(pump.run()))
+        thread.start()
+        while time.monotonic() <= first + pg_spec.lease_renew_interval:
+            os.write(input_w, LINE)
+            time.sleep(0.05)
+        os.write(input_w, LINE)  # past the first deadline
+        os.close(input_w)
+        thread.join()
+    os.close(output_w)
+    with os.fdopen(output_r, "rb") as out:
+        forwarded = out.read()
+    os.close(input_r)
+    assert results[0].outcome == "eof", results[0]
+    assert forwarded.count(LINE) == results[0].counters.data_frames
+    assert given == sorted(given) and len(given) > 1
+
+
+def test_a_pump_that_saw_the_deadline_pass_makes_the_lease_lost(pg_spec: StateSpec) -> None:
+    lost: list[LockLost] = []
+    with open_store(pg_spec, ".") as store, store.hold_run("orders"):
+        store.on_lease_lost("orders", lost.append)
+        store.put("orders", 1)
+        store.lease_deadline_passed("orders")
+        assert [type(error) for error in lost] == [LeaseDeadlinePassed]
+        with pytest.raises(LeaseDeadlinePassed):  # nothing is stored past it
+            store.put("orders", 2)
+    with open_store(pg_spec, ".") as other:
+        record = other.get("orders")
+        assert record is not None and record.checkpoint == 1
