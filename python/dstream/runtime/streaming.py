@@ -91,9 +91,9 @@ def _cut_input(run: TaskRun, inp: ProviderProcess, out: ProviderProcess, pump: P
     the deadline, before it ever saw the end of its stdin)."""
     left = max(0.0, (run.deadline.at or 0.0) - time.monotonic())
     logs.log.warning(
-        "task %s: %s did not stop within half of stop_grace (%g s): killing it; what "
+        "%s did not stop within half of stop_grace (%g s): killing it; what "
         "it wrote is delivered, and %s has the other half (%.1f s) to flush",
-        run.task.name, inp.label, run.task.stop_grace / 2, out.label, left,
+        inp.label, run.task.stop_grace / 2, out.label, left, task=run.task.name,
     )  # fmt: skip
     run.deadline.forced.add("input")
     inp.kill()
@@ -105,9 +105,9 @@ def _end_orphaned_stream(run: TaskRun, inp: ProviderProcess, pump: Pump) -> None
     holds it. Its group dies with it; one in a session of its own cannot be reached,
     so the pump reads what the pipe holds and ends the stream as at EOF."""
     logs.log.warning(
-        "task %s: %s exited %g s ago, but something it started still holds its "
+        "%s exited %g s ago, but something it started still holds its "
         "stdout open: the stream ends with what the input wrote (stop_grace)",
-        run.task.name, inp.label, run.task.stop_grace,
+        inp.label, run.task.stop_grace, task=run.task.name,
     )  # fmt: skip
     inp.kill_group()
     pump.end_input()

@@ -164,10 +164,10 @@ class LeaseKeeper:
                 self._give_back(task, epoch)
             delays.append(time.monotonic() - started)
             logs.log.warning(
-                "task %s: the state database answered the take-over of its lease %.1fs "
+                "the state database answered the take-over of its lease %.1fs "
                 "after it was asked, past the %gs a lease is trusted unrenewed (a stall): "
-                "not taken%s", task, delays[-1], self._trusted(),
-                "; trying again" if len(delays) < 2 else "",
+                "not taken%s", delays[-1], self._trusted(),
+                "; trying again" if len(delays) < 2 else "", task=task,
             )  # fmt: skip
         raise StateUnreachable(
             f"task {task!r}: the take-over of its lease in {self.where} was answered too "
