@@ -1,28 +1,11 @@
 //! `valbench`: validator throughput on typical envelopes (local harness; reports
 //! thread CPU time, since the machine may be shared and wall time lies).
 
+#[path = "common/cpu.rs"]
+mod cpu;
+
+use cpu::cpu;
 use dstream_core::validate::validate;
-
-#[cfg(unix)]
-fn cpu() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for clock_gettime to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-
-#[cfg(not(unix))]
-fn cpu() -> f64 {
-    use std::sync::OnceLock;
-    static START: OnceLock<std::time::Instant> = OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_secs_f64()
-}
 
 fn envelope(size: usize) -> Vec<u8> {
     let mut body = String::new();

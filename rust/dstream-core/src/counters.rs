@@ -62,6 +62,10 @@ pub type TableMap = HashMap<Box<[u8]>, u64, BuildHasherDefault<FxHasher>>;
 /// [`Local`] and [`Counters`] here, the binding's `Counters` class and
 /// `dstream._core.COUNTERS`, and through that the Python runtime and the docs (checked
 /// by tests/core/test_counters.py). Adding a counter here adds it everywhere.
+///
+/// `frames`, first, is not counted but derived, where counters are read
+/// ([`Local::frames`], [`Snapshot`]): every valid frame forwarded is a data frame or a
+/// checkpoint.
 #[macro_export]
 macro_rules! with_counters {
     ($m:ident) => {
@@ -80,14 +84,19 @@ macro_rules! with_counters {
     };
 }
 
+/// The counters' types from [`with_counters`]' list; `frames` (its first) is matched
+/// apart, as it is derived: a snapshot has it, the totals kept and shared do not.
 macro_rules! define_counters {
-    ($($name:ident: $help:literal,)*) => {
+    (frames: $frames_help:literal, $($name:ident: $help:literal,)*) => {
         /// Every counter's name and meaning, in a fixed order.
-        pub const COUNTERS: &[(&str, &str)] = &[$((stringify!($name), $help)),*];
+        pub const COUNTERS: &[(&str, &str)] =
+            &[("frames", $frames_help), $((stringify!($name), $help)),*];
 
         /// A consistent snapshot of a pump's counters.
         #[derive(Debug, Clone, Default, PartialEq, Eq)]
         pub struct Snapshot {
+            #[doc = $frames_help]
+            pub frames: u64,
             $(#[doc = $help] pub $name: u64,)*
             /// Data frames per decoded `metadata.TableName`, sorted by name.
             pub tables: Vec<(String, u64)>,
@@ -96,11 +105,11 @@ macro_rules! define_counters {
         impl Snapshot {
             /// Every counter as (name, value), in [`COUNTERS`] order (`tables` aside).
             pub fn values(&self) -> [(&'static str, u64); COUNTERS.len()] {
-                [$((stringify!($name), self.$name)),*]
+                [("frames", self.frames), $((stringify!($name), self.$name)),*]
             }
         }
 
-        /// The pump's private running totals.
+        /// The pump's private running totals (`frames` aside: [`Local::frames`]).
         #[derive(Default)]
         pub struct Local {
             $(#[doc = $help] pub $name: u64,)*
@@ -121,10 +130,12 @@ macro_rules! define_counters {
             }
 
             fn load(&self) -> Snapshot {
-                Snapshot {
+                let mut snap = Snapshot {
                     $($name: self.$name.load(Ordering::Relaxed),)*
-                    tables: Vec::new(),
-                }
+                    ..Snapshot::default()
+                };
+                snap.frames = frames(snap.data_frames, snap.checkpoint_frames);
+                snap
             }
         }
     };
@@ -132,7 +143,19 @@ macro_rules! define_counters {
 
 with_counters!(define_counters);
 
+/// The `frames` counter: valid frames forwarded, each a data frame or a checkpoint.
+#[inline]
+fn frames(data_frames: u64, checkpoint_frames: u64) -> u64 {
+    data_frames + checkpoint_frames
+}
+
 impl Local {
+    /// Valid frames forwarded so far (the `frames` counter).
+    #[inline]
+    pub fn frames(&self) -> u64 {
+        frames(self.data_frames, self.checkpoint_frames)
+    }
+
     /// Counts one data frame of table `raw` (the JSON string body, escapes kept).
     #[inline]
     pub fn count_table(&mut self, raw: &[u8]) {
@@ -230,7 +253,8 @@ mod tests {
     fn publish_and_snapshot() {
         let c = Counters::default();
         let mut l = Local {
-            frames: 3,
+            data_frames: 2,
+            checkpoint_frames: 1,
             bytes: 30,
             ..Default::default()
         };
@@ -240,8 +264,8 @@ mod tests {
         l.count_table(b"b");
         c.publish(&mut l, true);
         let s = c.snapshot();
-        assert_eq!(s.frames, 3);
-        assert_eq!(s.bytes, 30);
+        assert_eq!((l.frames(), s.frames), (3, 3));
+        assert_eq!((s.data_frames, s.checkpoint_frames, s.bytes), (2, 1, 30));
         assert_eq!(s.tables, vec![("a".to_string(), 3), ("b".to_string(), 1)]);
     }
 

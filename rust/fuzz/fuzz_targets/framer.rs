@@ -1,10 +1,11 @@
 //! Any split of a byte stream into reads yields the same events (first input byte picks
 //! the read size and the max frame size), and so does framing by the fast validation
-//! walk where it can (`Framer::next_parsed`, as the pump does).
+//! walk where it can (`Framer::next_parsed` with one `FastWalkGate::prefix`, its memory
+//! of keys carried from frame to frame, as the pump does).
 #![no_main]
 
 use dstream_core::framer::{Event, Framer};
-use dstream_core::validate::fast_prefix;
+use dstream_core::validate::FastWalkGate;
 use libfuzzer_sys::fuzz_target;
 
 fn frames(data: &[u8], max: usize, read: usize, parsed: bool) -> Vec<Result<Vec<u8>, (u64, u64)>> {
@@ -13,11 +14,12 @@ fn frames(data: &[u8], max: usize, read: usize, parsed: bool) -> Vec<Result<Vec<
     let mut rest = data;
     let mut over = 0u64;
     let mut eof = false;
+    let mut gate = FastWalkGate::default();
     loop {
         loop {
             if parsed {
                 let lines_end = f.utf8_lines_end();
-                if let Some((start, end, _, _)) = f.next_parsed(lines_end, fast_prefix) {
+                if let Some((start, end, _, _)) = f.next_parsed(lines_end, |b| gate.prefix(b)) {
                     out.push(Ok(f.buf()[start..end].to_vec()));
                     continue;
                 }

@@ -1,9 +1,12 @@
 //! The validator never panics and agrees with serde_json (bar numbers out of f64 range
 //! and nesting beyond serde_json's recursion limit, which RFC 8259 allows); its fast
-//! walk never accepts what the strict walk refuses, and agrees on what it finds.
+//! walk never accepts what the strict walk refuses, and agrees on what it finds. The
+//! input's lines are also walked one after the other through one `FastWalkGate`, as the
+//! pump walks an input's frames: what it takes of each is what the walk without memory
+//! of the frames before takes, and that is what the strict walk finds.
 #![no_main]
 
-use dstream_core::validate::{fast, strict, validate};
+use dstream_core::validate::{fast, fast_prefix, strict, validate, FastWalkGate};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
         if let Some(info) = fast(data) {
             assert_eq!(Ok(info), strict(data), "{:?}", String::from_utf8_lossy(data));
         }
+        lines_through_one_gate(data);
     }
     let theirs = serde_json::from_slice::<serde_json::Value>(data);
     match theirs {
@@ -24,3 +28,24 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// Each line of `data` (valid UTF-8) from its start to the end of the input, as the pump
+/// hands the walk the bytes after a frame too.
+fn lines_through_one_gate(data: &[u8]) {
+    let mut gate = FastWalkGate::default();
+    let mut start = 0;
+    while start <= data.len() {
+        let rest = &data[start..];
+        let got = gate.prefix(rest);
+        assert_eq!(got, fast_prefix(rest), "{:?}", String::from_utf8_lossy(rest));
+        if let Some((len, info)) = got {
+            let taken = &rest[..len];
+            assert!(!taken.contains(&b'\n'), "{:?}", String::from_utf8_lossy(rest));
+            assert_eq!(strict(taken), Ok(info), "{:?}", String::from_utf8_lossy(rest));
+        }
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(k) => start += k + 1,
+            None => break,
+        }
+    }
+}

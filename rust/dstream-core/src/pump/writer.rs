@@ -29,9 +29,10 @@ impl Seg {
     }
 }
 
-/// Frames of the batch being written; added to the totals once written. Their bytes
-/// are the batch's segments, and every frame is a data frame or a checkpoint: both are
-/// counted from these once per batch (see [`Pump::after_flush`]), not at every frame.
+/// Frames of the batch being written; added to the totals once written, once per batch
+/// (see [`Pump::after_flush`]), not at every frame: their bytes as the batch's
+/// segments' length, and their number not at all (every frame is a data frame or a
+/// checkpoint: [`crate::counters::Local::frames`]).
 #[derive(Default)]
 pub(super) struct InFlight {
     pub(super) data: u64,
@@ -167,9 +168,8 @@ impl Pump {
     /// Everything queued was written: commit counts, publish.
     pub(super) fn after_flush(&mut self) {
         let mut b = std::mem::take(&mut self.writer.in_flight);
-        let written: usize = self.writer.segs.iter().map(|s| s.len()).sum();
-        self.local.frames += b.data + b.checkpoints;
-        self.local.bytes += written as u64;
+        let batch_bytes: usize = self.writer.segs.iter().map(|s| s.len()).sum();
+        self.local.bytes += batch_bytes as u64;
         self.local.data_frames += b.data;
         self.local.checkpoint_frames += b.checkpoints;
         let buf = self.reader.framer.buf();
@@ -187,7 +187,9 @@ impl Pump {
         Error::OutputClosed {
             context: format!(
                 "the output closed its input (EPIPE writing to fd {}) after {} frames ({} bytes) had been forwarded",
-                self.writer.fd, self.local.frames, self.local.bytes
+                self.writer.fd,
+                self.local.frames(),
+                self.local.bytes
             ),
         }
     }

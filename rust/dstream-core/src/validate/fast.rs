@@ -137,7 +137,9 @@ fn nested(s: &[u8], mut i: usize, outer: u32) -> Option<usize> {
 /// `TableName` string is recorded. An object is walked here, one member after the
 /// other, rather than by [`nested`]: most envelopes' `data` and `metadata` objects are
 /// flat, and a call per frame costs more than their members' own checks. Containers
-/// inside it go to [`nested`]. Its keys are `memory`'s places from `*place` on.
+/// inside it go to [`nested`]. Its keys take `memory`'s places from `*place` on, the
+/// object of any top-level key alike (the places run on from one such object to the
+/// next).
 #[inline(always)]
 fn member_value<const META: bool, R: Recall>(
     s: &[u8],
@@ -154,6 +156,8 @@ fn member_value<const META: bool, R: Recall>(
         return Some(i + 1);
     }
     loop {
+        // `TableName` first, the likeliest key in `metadata`; the memory never holds it
+        // (see `Recall::learn`), so the order is for speed only
         let known = if META { keys::table_member(s, i) } else { None };
         let here = *place;
         *place += 1;
@@ -166,11 +170,10 @@ fn member_value<const META: bool, R: Recall>(
                     if META && esc {
                         return None; // it may spell `TableName`: left to the strict walk
                     }
-                    let table = META && keys::is_table(raw);
-                    if !esc && !table {
+                    if !esc {
                         memory.learn(s, i, v, here);
                     }
-                    (v, table)
+                    (v, META && keys::is_table(raw))
                 }
             },
         };
@@ -248,9 +251,9 @@ pub(super) fn accept_prefix<R: Recall>(s: &[u8], memory: &mut R) -> Option<(usiz
 }
 
 /// What the pump keeps of the fast walk from one frame of an input to the next: whether
-/// to try it, and the keys it scanned ([`KeyMemory`]). A provider writes all its frames
-/// the same way, so once the walk has refused [`FastWalkGate::REFUSALS`] frames in a row
-/// (a provider writing spaced JSON, say), it is tried on one frame in
+/// to try it, and the keys it scanned (`keys::KeyMemory`). A provider writes all its
+/// frames the same way, so once the walk has refused [`FastWalkGate::REFUSALS`] frames
+/// in a row (a provider writing spaced JSON, say), it is tried on one frame in
 /// [`FastWalkGate::PAUSE`] only, until it takes one again; the others go to the strict
 /// walk without the attempt (~90 instructions a frame).
 #[derive(Debug, Default)]

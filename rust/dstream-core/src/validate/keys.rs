@@ -73,6 +73,15 @@ pub(super) fn is_table(raw: &[u8]) -> bool {
         && raw[8] == TABLE.1
 }
 
+/// The mask of a little-endian `u128`'s first `len` bytes (at most 16).
+const fn mask(len: usize) -> u128 {
+    if len >= 16 {
+        u128::MAX
+    } else {
+        (1 << (8 * len)) - 1
+    }
+}
+
 /// A member of a compact object as it starts, `"key":`, the quotes and the colon
 /// included: its bytes as a little-endian `u128` (zero-padded), the mask of those
 /// bytes, and their number.
@@ -92,14 +101,14 @@ impl MemberStart {
     };
 
     /// The `len` bytes at `s[i]`, a member's start the walk has scanned (see
-    /// [`KeyMemory::learn`]), when 16 bytes are there and `len` is at most 16.
+    /// [`KeyMemory::learn`]), when 16 bytes are there and `len` is 1 to 16 (with no
+    /// byte, the mask would take any bytes for this start).
     #[inline(always)]
     fn at(s: &[u8], i: usize, len: usize) -> Option<MemberStart> {
-        let mask = match len {
-            1..=15 => (1u128 << (8 * len)) - 1,
-            16 => u128::MAX,
-            _ => return None,
-        };
+        if !(1..=16).contains(&len) {
+            return None;
+        }
+        let mask = mask(len);
         Some(MemberStart {
             word: word16(s, i)? & mask,
             mask,
@@ -121,11 +130,7 @@ impl MemberStart {
         bytes[len - 1] = b':';
         MemberStart {
             word: u128::from_le_bytes(bytes),
-            mask: if len == 16 {
-                u128::MAX
-            } else {
-                (1 << (8 * len)) - 1
-            },
+            mask: mask(len),
             len,
         }
     }
@@ -174,12 +179,17 @@ pub(super) fn table_member(s: &[u8], i: usize) -> Option<usize> {
 }
 
 /// Where the keys the walk scans in an input's frames are remembered: the first
-/// [`KeyMemory::PLACES`] keys of the objects under a frame's top level (`data`'s and
-/// `metadata`'s members, in order).
+/// [`KeyMemory::PLACES`] keys of the objects under a frame's top level, in the frame's
+/// order (`data`'s members, `metadata`'s, those of any other top-level key whose value
+/// is an object), numbered across those objects.
 pub(super) trait Recall {
-    /// Where the value starts when the key scanned last at `place` starts at `s[i]`.
+    /// Where the value starts when the key scanned last at `place` starts at `s[i]`;
+    /// never for a `TableName` key (see [`Recall::learn`]).
     fn recall(&self, s: &[u8], i: usize, place: usize) -> Option<usize>;
-    /// The walk scanned a key without escapes at `s[i]`, its value at `s[v]`.
+    /// The walk scanned a key without escapes at `s[i]`, its value at `s[v]`. A
+    /// `TableName` key is not remembered, wherever it was: its place may be
+    /// `metadata`'s `TableName`'s in the next frame, which must be found as the table,
+    /// not recalled as a key like another.
     fn learn(&mut self, s: &[u8], i: usize, v: usize, place: usize);
 }
 
@@ -202,13 +212,13 @@ impl Recall for () {
 /// escapes, the colon right after it), so whether the walk accepts a frame, and what it
 /// finds in it, does not depend on what it remembers: only how fast it goes.
 #[derive(Debug, Clone)]
-pub struct KeyMemory {
+pub(super) struct KeyMemory {
     starts: [MemberStart; KeyMemory::PLACES],
 }
 
 impl KeyMemory {
     /// Keys remembered per frame (a row of a few columns and its metadata).
-    pub const PLACES: usize = 16;
+    pub(super) const PLACES: usize = 16;
 }
 
 impl Default for KeyMemory {
@@ -230,7 +240,9 @@ impl Recall for KeyMemory {
     #[inline(always)]
     fn learn(&mut self, s: &[u8], i: usize, v: usize, place: usize) {
         if let Some(slot) = self.starts.get_mut(place) {
-            *slot = MemberStart::at(s, i, v - i).unwrap_or(MemberStart::NONE);
+            *slot = MemberStart::at(s, i, v - i)
+                .filter(|start| !TABLE_MEMBER.starts(start.word))
+                .unwrap_or(MemberStart::NONE);
         }
     }
 }
@@ -296,6 +308,24 @@ mod tests {
         // fewer than 16 bytes from the key: not compared
         assert_eq!(memory.recall(&frame[..16], 1, 0), None);
         assert_eq!(memory.recall(&frame[..17], 1, 0), Some(6));
+    }
+
+    #[test]
+    fn a_table_name_key_is_never_remembered() {
+        let frame = b"{\"TableName\":1,\"TableNames\":2,\"p\":\"xxxxxxxxxxxxxxxxxxxxxxxx\"}";
+        let mut memory = KeyMemory::default();
+        memory.learn(frame, 1, 13, 0); // "TableName":
+        memory.learn(frame, 16, 29, 1); // "TableNames":, a key like another
+        assert_eq!(memory.recall(frame, 1, 0), None);
+        assert_eq!(memory.recall(frame, 16, 1), Some(29));
+    }
+
+    #[test]
+    fn masks_take_the_first_bytes() {
+        assert_eq!(mask(1), 0xff);
+        assert_eq!(mask(15), u128::MAX >> 8);
+        assert_eq!(mask(16), u128::MAX);
+        assert_eq!(TABLE_MEMBER.mask, mask(12));
     }
 
     #[test]

@@ -8,14 +8,15 @@
 //! Two walks over the bytes, after one UTF-8 check (simdutf8):
 //! - [`fast`] accepts the common shape of a frame (compact JSON, plain keys, nesting
 //!   up to 64) with few instructions per token and never explains a refusal; `keys`
-//!   holds the keys it knows before it scans them (the pump's [`KeyMemory`] among
-//!   them), which make it faster and change none of its results;
+//!   holds the keys it knows before it scans them (the memory of the last frame's keys
+//!   that the pump's [`FastWalkGate`] keeps among them), which make it faster and change
+//!   none of its results;
 //! - [`strict`] takes everything the fast walk refused and alone decides, with the
 //!   position and reason of an error.
 //!
 //! The fast walk may only accept what the strict one accepts, with the same
 //! [`FrameInfo`]: `tests/validate.rs` checks that on generated and mutated frames, and
-//! on sequences of frames walked with a [`KeyMemory`].
+//! on sequences of frames walked through one [`FastWalkGate`] (with its memory of keys).
 
 mod fast;
 mod keys;
@@ -24,7 +25,6 @@ mod scan;
 mod strict;
 
 pub use fast::FastWalkGate;
-pub use keys::KeyMemory;
 pub use member::member;
 
 use crate::frame::MAX_DEPTH;
@@ -124,8 +124,9 @@ pub fn validate_with(s: &[u8], utf8_checked: bool) -> Result<FrameInfo, Invalid>
     }
 }
 
-/// [`validate_with`] for a frame the fast walk has refused already ([`fast_prefix`]
-/// returned None at its start): the strict walk alone, without a second attempt.
+/// [`validate_with`] for a frame the fast walk has refused already (the pump's
+/// [`FastWalkGate::prefix`], or [`fast_prefix`], returned None at its start): the strict
+/// walk alone, without a second attempt.
 #[inline]
 pub fn validate_refused(s: &[u8], utf8_checked: bool) -> Result<FrameInfo, Invalid> {
     check_utf8(s, utf8_checked)?;
@@ -154,7 +155,9 @@ pub fn fast(s: &[u8]) -> Option<FrameInfo> {
 /// The fast walk over the start of `s` (valid UTF-8): the length of the compact JSON
 /// object it accepts there, and its findings; the bytes after it are not looked at.
 /// Such an object holds no `\n`, so when the byte after it ends the line, it is the
-/// whole frame: the pump frames this way without searching for the newline.
+/// whole frame: the pump frames this way without searching for the newline, with
+/// [`FastWalkGate::prefix`] (this walk, sooner for the keys it remembers from the frames
+/// before; the same result).
 #[inline]
 pub fn fast_prefix(s: &[u8]) -> Option<(usize, FrameInfo)> {
     fast::accept_prefix(s, &mut ())
