@@ -85,12 +85,17 @@ def _text(record: Record) -> str:
     prefix = f"{record.source}: " if record.source else "dstream: "
     # dstream's own message about a task names it in words; a provider's line has its
     # source (`t/input`) instead.
-    text = record.text
-    if record.task and not record.source:
-        text = f"task {record.task}: {text}"
+    text = record.text if record.source else about(record.task, record.text)
     for name, value in record.fields.items():
         text += f" {_word(name)}={_word(redact_data(value))}"
     return redact_text("\n".join(prefix + tag + line for line in text.splitlines() or [""]))
+
+
+def about(task: Optional[str], text: str) -> str:
+    """`text` about the task `task` (if any) as a text line says it, `task T: text`: the
+    one spelling of it (a JSON record has the task as its field, its `msg` the text
+    alone)."""
+    return f"task {task}: {text}" if task else text
 
 
 def _word(value: object) -> str:
@@ -153,6 +158,16 @@ class Logger:
             except (OSError, ValueError):  # stderr closed (`2>&1 | head`): nowhere to say it
                 pass
 
+    def write_line(self, line: str, stream: Sink) -> None:
+        """`line`, whole (formatted, redacted, with its line break), on `stream`, under
+        the lock the log's lines are written with, so that a line written from another
+        thread (an output's line, a note) never cuts into one. The stream's errors are
+        the caller's (OSError: its reader left). Not from a signal handler: the thread it
+        interrupted may hold the lock (runtime/signals.py writes its notice without it)."""
+        with self._lock:
+            stream.write(line)
+            stream.flush()
+
     def _log(self, level: int, msg: str, args: tuple[object, ...], task: Optional[str]) -> None:
         if level >= self.level:
             self.emit(Record(level, msg % args if args else msg, task=task), level)
@@ -173,6 +188,20 @@ class Logger:
 
 
 log = Logger()
+
+
+def record_line(
+    level: int,
+    text: str,
+    *,
+    task: Optional[str] = None,
+    role: Optional[str] = None,
+    fields: Optional[dict[str, object]] = None,
+) -> str:
+    """One record as the log's format writes it (redacted), with its line break, for
+    a writer of its own (the view, the stop notice, a lost stdout's line), whatever the
+    log level. Takes no lock: a signal handler makes its notice with it."""
+    return log.format(Record(level, text, task=task, role=role, fields=fields)) + "\n"
 
 
 def setup(level: Optional[str] = None, fmt: Optional[str] = None) -> None:

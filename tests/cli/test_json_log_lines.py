@@ -74,7 +74,7 @@ def test_a_run_stopped_by_sigterm_writes_only_json_records(ws: Workspace) -> Non
     (summary,) = [r for r in found if "summary" in r]
     assert (summary["task"], summary["level"]) == ("t", "info"), summary
     assert summary["summary"]["outcome"] == "interrupted", summary
-    assert summary["msg"].startswith("task t: interrupted by SIGTERM"), summary
+    assert summary["msg"].startswith("interrupted by SIGTERM"), summary  # its task: a field
     assert found[-1]["msg"].startswith("stopped by SIGTERM: `dstream run t`"), found[-1]
 
 
@@ -154,6 +154,36 @@ def test_output_lines_moved_to_stderr_by_json_are_records(ws: Workspace) -> None
     document = json.loads(done.stdout)
     lines = [r for r in records(done.stderr) if r.get("role") == "output" and "[seq" in r["msg"]]
     assert len(lines) == document["output_lines"] == 3, done.stderr
+
+
+def test_output_lines_of_several_tasks_carry_their_task(ws: Workspace) -> None:
+    """Each task's output lines moved to stderr are records of that task, whichever
+    of several wrote them."""
+    blocks = "".join(
+        f"""
+        task "{name}" {{
+          input {{
+            provider_path = "dstream-counter"
+            config {{
+              interval = 0
+              max_count = 3
+              checkpoint_every = 1
+              tables = ["{name}_table"]
+            }}
+          }}
+          output {{ provider_path = "dstream-console" }}
+        }}
+        """
+        for name in ("a", "b")
+    )
+    ws.config(blocks)
+    done = ws.run("run", "a", "b", "--json", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    found = records(done.stderr)
+    lines = [r for r in found if r.get("role") == "output" and r["msg"].startswith("[")]
+    assert len(lines) == json.loads(done.stdout)["output_lines"] == 6, done.stderr
+    for line in lines:
+        assert "task" in line and f"{line['task']}_table" in line["msg"], line
 
 
 def test_a_lost_stdout_is_said_in_a_record(ws: Workspace) -> None:

@@ -7,6 +7,7 @@ backends; the other holder is a store of this process (another run, to the CLI).
 
 from __future__ import annotations
 
+import re
 import signal
 
 import orjson
@@ -105,6 +106,26 @@ def test_a_reload_removing_one_task_runs_the_others(hosts: Hosts, elsewhere: Els
     assert "task t1: completed" in text
     assert len(standby.ws.read_text("out_t1.jsonl").splitlines()) == 10
     assert not standby.started_any("t4")
+    elsewhere.release("t4")
+
+
+def test_a_removed_task_s_line_is_a_record_of_it(hosts: Hosts, elsewhere: Elsewhere) -> None:
+    """With -f json the line of a task a reload removed before it ran is a record of
+    that task: the task a field, not a `task t4: ` its message starts with."""
+    standby = _waits_for_t4(
+        hosts,
+        elsewhere,
+        counter("t1", max_count=10),
+        counter("t4"),
+        args=("t1", "t4", "-f", "json"),
+    )
+    hosts.configure(standby.ws, counter("t1", max_count=10))
+    standby.signal(signal.SIGHUP)
+    assert standby.wait() == 0, standby.stderr()
+    records = [orjson.loads(line) for line in standby.stderr().splitlines()]
+    (removed,) = [r for r in records if "summary" in r and r["task"] == "t4"]
+    assert removed["msg"].startswith("removed from the configuration by a reload"), removed
+    assert not [r for r in records if re.match(r"task t\d: ", r["msg"])], records
     elsewhere.release("t4")
 
 

@@ -187,6 +187,41 @@ def test_a_provider_error_keeps_its_own_hint(ws: Workspace) -> None:
     assert "inherit_env" in doc["tasks"][0]["providers"][1]["hint"]
 
 
+NEEDS_ENV_HINT = (
+    "run the provider by hand with its config on stdin to see why; it got only an "
+    "allow-listed part of dstream's environment: a variable it reads from the host goes "
+    'in its block as inherit_env = ["NAME"] (docs/migrating.md)'
+)
+INIT_HINT = (
+    "fix the cause, then run `dstream init t` again: init is idempotent, what already "
+    "exists is kept"
+)
+
+
+def test_a_failed_init_s_block_is_one_record_with_json_logs(ws: Workspace) -> None:
+    """The block of a provider that failed `init`: in text as it always was (what, its
+    last stderr lines, its hint, the command's); with -f json one error record of the
+    task with those as fields, and every other line on stderr a record too."""
+    setup(ws, output_config='needs_env = "QUEUE_TOKEN"')
+    text = ws.run("init", "t")
+    assert text.returncode == 1, text.stderr
+    assert text.stderr.endswith(
+        "error: task \"t\": output './p.py' exited with code 2 before its handshake\n"
+        "  last stderr lines:\n"
+        "  | QUEUE_TOKEN is not set\n"
+        f"  hint: {NEEDS_ENV_HINT}\n"
+        f"  hint: {INIT_HINT}\n"
+    ), text.stderr
+    done = ws.run("init", "t", "-f", "json")
+    assert done.returncode == 1, done.stderr
+    records = [orjson.loads(line) for line in done.stderr.splitlines()]
+    (error,) = [r for r in records if r["level"] == "error"]
+    assert error["task"] == "t", error
+    assert error["msg"] == "output './p.py' exited with code 2 before its handshake", error
+    assert error["stderr_tail"] == ["QUEUE_TOKEN is not set"], error
+    assert error["hint"] == f"{NEEDS_ENV_HINT}; {INIT_HINT}", error
+
+
 def test_init_stops_at_the_first_failure(ws: Workspace) -> None:
     setup(ws, input_config='results = { init = { status = "Failed", message = "no slot" } }')
     code, doc, _ = ws.run_json("init", "t")

@@ -21,7 +21,7 @@ from tests.containers import Registry
 from tests.oci.rawpush import index_push, oras_style_push
 from tests.providers import SHELL_COUNTING_INPUT as INPUT_SCRIPT
 from tests.providers import SHELL_OUTPUT as OUTPUT_SCRIPT
-from tests.workspace import dstream, dstream_json, executable
+from tests.workspace import Workspace, dstream, dstream_json, executable
 
 PLATFORM = current_platform()
 
@@ -237,6 +237,22 @@ def test_a_cached_task_runs_with_the_registry_stopped(registry: Registry, tmp_pa
     done = dstream("run", "t", "-c", str(config), env={"DSTREAM_PROVIDER_MAX_AGE": "0"})
     assert done.returncode == 0, done.stderr
     assert "cannot reach registry" in done.stderr and "using" in done.stderr
+    # a log line like any other: a record with -f json, hidden by -l error
+    out.unlink()
+    as_json = dstream(
+        "run", "t", "-c", str(config), "-f", "json", env={"DSTREAM_PROVIDER_MAX_AGE": "0"}
+    )
+    assert as_json.returncode == 0, as_json.stderr
+    records = [json.loads(line) for line in as_json.stderr.splitlines()]
+    warnings = [r for r in records if "cannot reach registry" in r["msg"]]
+    for ref in ("acme/input:1", "acme/output:1"):
+        assert any(f"{ref} as cached" in r["msg"] for r in warnings), as_json.stderr
+    assert all(r["level"] == "warning" for r in warnings), warnings
+    out.unlink()
+    quiet = dstream(
+        "run", "t", "-c", str(config), "-l", "error", env={"DSTREAM_PROVIDER_MAX_AGE": "0"}
+    )
+    assert quiet.returncode == 0 and "cannot reach registry" not in quiet.stderr, quiet.stderr
     # but an explicit refresh says the registry is away
     refresh = dstream("providers", "pull", "--refresh", f"{registry.host}/acme/input:1")
     assert refresh.returncode == 1 and "cannot reach registry" in refresh.stderr
@@ -371,3 +387,19 @@ def test_init_pull_then_the_task_runs_with_the_registry_stopped(
     assert f"pulled output {registry.host}/acme/output:1" in done.stderr
     registry.stop()
     assert len(run_task(config)) == 5  # everything came from the cache
+
+
+def test_a_pull_on_a_terminal_with_json_logs_draws_no_progress(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """With -f json every line on stderr is a record, on a terminal too: the pull's
+    progress line (`pulling REF  1.2 MiB`, drawn over itself) is not drawn then."""
+    ref = f"{registry.host}/acme/input:1"
+    push(tmp_path, ref, INPUT_SCRIPT)
+    ws = Workspace(tmp_path)
+    shown = ws.on_a_terminal("providers", "pull", ref, "-f", "json", pipe_stdout=True)
+    assert shown.returncode == 0, shown.screen
+    assert b"pulled" in shown.stdout, shown.stdout
+    assert "pulling" not in shown.screen, shown.screen
+    for line in shown.screen.splitlines():
+        assert isinstance(json.loads(line), dict), shown.screen

@@ -10,6 +10,7 @@ a second signal cuts one in flight (the run may be missing: a warning says so)."
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from pathlib import Path
@@ -120,7 +121,11 @@ def test_a_task_handed_over_is_recorded_by_the_agent_giving_it_and_the_one_takin
     # by whom: each agent's name (its lease's holder, host:pid:random)
     assert [run["by"].split(":")[1] for run in runs] == [str(first.pid), str(second.pid)]
     assert _results(_runs(first.root, kept)) == [("interrupted", 143)]
-    assert f"task {task} stopped (released): handed over, not failed" in first.stderr()
+    said = re.search(
+        rf"task {task}: stopped \(released\) on agent (\S+): handed over, not failed",
+        first.stderr(),
+    )
+    assert said and said[1].split(":")[1] == str(first.pid), first.stderr()  # host:pid:...
 
 
 @pytest.mark.timeout(120)

@@ -9,6 +9,7 @@ import urllib.parse
 
 from dstream.config.loader import load_project_text
 from dstream.config.redact import Redactor
+from dstream.protocol.values import Fragment
 
 SECRET = 's3cr3t/pa$$"word'
 
@@ -59,6 +60,21 @@ def test_values_are_redacted_structurally() -> None:
     r = Redactor(["hunter22", "5432"])
     value = {"dsn": "pg://u:hunter22@h", "port": 5432, "hunter22": [True, None, 1.5]}
     assert r.value(value) == {"dsn": "pg://u:***@h", "port": "***", "***": [True, None, 1.5]}
+
+
+def test_a_fragment_holding_a_secret_is_its_value_redacted() -> None:
+    """A checkpoint written verbatim (a Fragment) is read by its text: one holding a
+    secret becomes its decoded value, redacted (a number "***", so the JSON stays
+    valid); one holding none stays the same Fragment, its bytes as they were."""
+    r = Redactor(["hunter22", "987654"])
+    held = Fragment(b'{"token":"u:hunter22","pos":987654,"n":[1, 2]}')
+    assert r.value(held) == {"token": "u:***", "pos": "***", "n": [1, 2]}
+    assert r.value({"checkpoint": Fragment('"hunter22"')}) == {"checkpoint": "***"}
+    clean = Fragment(b'{"pos": 1.50}')
+    assert r.value(clean) is clean
+    assert r.value(Fragment(b"not json hunter22")) == "not json ***"
+    across = Fragment(b'{"hunt":"er22"}')  # the secret only in the text: all of it hidden
+    assert Redactor(['hunt":"er22']).value(across) == "***"
 
 
 def test_short_values_are_not_masked_in_text() -> None:

@@ -130,12 +130,12 @@ def stdout_unwritable(exc: OSError) -> str:
 
 def _error_line(reason: str) -> str:
     """`error: REASON`, or with --log-format json an error record (as every line of
-    dstream's own on stderr is one then: cli/view.py)."""
+    dstream's own on stderr is one then: cli/view.py), with its line break."""
     from dstream import logs  # set up by then, if the command got that far
 
     if logs.log.writes_json:
-        return logs.log.format(logs.Record(logs.ERROR, reason))
-    return f"error: {reason}"
+        return logs.record_line(logs.ERROR, reason)
+    return f"error: {reason}\n"
 
 
 def stdout_lost(code: int, exc: Optional[OSError] = None) -> int:
@@ -147,7 +147,7 @@ def stdout_lost(code: int, exc: Optional[OSError] = None) -> int:
     if drop_stdout():
         line = _error_line(LOST if exc is None else _unwritable(exc))
         try:
-            sys.stderr.write(line + "\n")
+            sys.stderr.write(line)
             sys.stderr.flush()
         except (OSError, ValueError):  # stderr is gone too: the exit code says it
             pass

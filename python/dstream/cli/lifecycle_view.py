@@ -11,6 +11,7 @@ from typing import Optional, TypedDict
 
 from dstream.cli.view import View
 from dstream.config.model import Project
+from dstream.errors import ProviderError
 from dstream.protocol.values import encode_json
 from dstream.runtime.lifecycle import (
     FAILED,
@@ -152,16 +153,24 @@ def summary_line(report: TaskLifecycle) -> str:
 
 
 def render_failures(report: TaskLifecycle, view: View) -> None:
-    """One error block per failed provider: what, which (the message names it), its last
-    stderr lines; then one hint for the command."""
-    for failure in report.failures:
-        view.err.write(f'error: task "{report.task}": {failure.error}\n')
-        view.stderr_tail(failure.stderr_tail, already=failure.error or "")
-        if failure.hint:
-            view.err.write(f"  hint: {failure.hint}\n")
-    if report.failures:
-        view.err.write(f"  hint: {HINTS[report.command].format(report.task)}\n")
-    view.err.flush()
+    """One error block per failed provider (View.error_block: one record each with
+    --log-format json): what, which (the message names it), its last stderr lines, its
+    hint; the last one then the command's hint."""
+    failures = report.failures
+    for at, failure in enumerate(failures):
+        last = at == len(failures) - 1
+        then = HINTS[report.command].format(report.task) if last else None
+        view.error_block(_error(failure), task=report.task, then=then)
+
+
+def _error(failure: ProviderOutcome) -> ProviderError:
+    """A failed provider's outcome as the error it stands for."""
+    return ProviderError(
+        failure.error or f"{failure.label} failed",
+        provider=failure.label,
+        hint=failure.hint,
+        stderr_tail=failure.stderr_tail,
+    )
 
 
 def _render_status(report: TaskLifecycle, view: View) -> None:

@@ -67,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=number(float, at_least=0, at_most=MAX_DURATION, unit="seconds"),
         default=30.0,
         metavar="SECONDS",
-        help="without a terminal on stderr: log a progress line this often (0: never; default: 30)",
+        help="without a terminal on stderr, or with --log-format json: log a progress line "
+        "this often (0: never; default: 30)",
     )
     parser.add_argument(
         "--metrics-addr",
@@ -184,14 +185,13 @@ def execute(args: argparse.Namespace, view: View) -> int:
     hooks = RunHooks()
     output_lines = 0
     if view.json:  # stdout carries the one JSON document: the output's lines go to stderr
-        only = names[0] if len(names) == 1 else None  # whose line it is, when that is known
 
-        def aside(line: bytes) -> None:
+        def aside(task: str, line: bytes) -> None:
             nonlocal output_lines
             output_lines += 1
             text = line.decode("utf-8", "replace")
             if view.records:  # --log-format json: a record of the output, as its stderr's
-                view.record(logs.INFO, text, task=only, role="output")
+                view.record(logs.INFO, text, task=task, role="output")
                 return
             view.err.write(text + "\n")
             view.err.flush()
@@ -227,7 +227,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             say = _above(progress, view)  # a note goes above the live display, as log records
             if sys.stdout.isatty():
                 hooks.on_output_line = progress.print_line
-        elif not view.err.isatty() and not args.quiet and args.progress_interval > 0:
+        elif _progress_lines(args, view):
             from dstream.runtime.progress import ProgressLog
 
             stack.enter_context(ProgressLog(monitor, args.progress_interval))
@@ -248,25 +248,40 @@ def execute(args: argparse.Namespace, view: View) -> int:
     return render(summaries, view, quiet=args.quiet, output_lines=output_lines, again=again)
 
 
-def _human_lines(summary: RunSummary) -> list[str]:
-    """A task's summary lines. One a reload removed before it ever ran (a --standby
-    run waiting for it; attempts 0) has nothing to count: its note says what happened."""
+def _progress_lines(args: argparse.Namespace, view: View) -> bool:
+    """Whether the run logs a progress line every --progress-interval: without a
+    terminal on stderr, or with --log-format json on one (its records stand for the live
+    display, which is drawn among no records); never with --quiet."""
+    wanted = not args.quiet and args.progress_interval > 0
+    return wanted and (view.records or not view.err.isatty())
+
+
+def _summary_lines(summary: RunSummary) -> tuple[list[str], list[str]]:
+    """A task's summary: the lines about it, which name it (`task T: ` in text, the task
+    field of a record), and those below them. One a reload removed before it ever ran
+    (a --standby run waiting for it; attempts 0) has nothing to count: its note says
+    what happened."""
     from dstream.runtime import summary as summary_
 
     if summary.attempts == 0:
-        return [f"task {summary.task}: {note}" for note in summary.notes]
-    return summary_.human_lines(summary)
+        return list(summary.notes), []
+    return [summary_.head(summary)], summary_.details(summary)
 
 
-def _summarize(view: View, summary: RunSummary, entry: object) -> None:
+def _summarize(view: View, summary: RunSummary) -> None:
     """A task's summary: its lines; with --log-format json one record, its first line
-    with the task's entry of the --json document (`entry`) as its `summary`."""
-    lines = _human_lines(summary)
+    with the task's entry of the --json document as its `summary`."""
+    from dstream.runtime import summary as summary_
+
+    about, below = _summary_lines(summary)
     if not view.records:
-        for line in lines:
+        for line in about:
+            view.info(logs.about(summary.task, line))
+        for line in below:
             view.info(line)
-    elif lines:
-        view.record(logs.INFO, lines[0], task=summary.task, fields={"summary": entry})
+    elif about:
+        fields: dict[str, object] = {"summary": summary_.entry(summary)}
+        view.record(logs.INFO, about[0], task=summary.task, fields=fields)
 
 
 def again_options(args: argparse.Namespace) -> tuple[str, bool]:
@@ -300,11 +315,9 @@ def render(
     code = ExitCode(128 + signum) if ran == ExitCode.OK and signum is not None else ran
     view.exit_code = code  # kept if a stream fails below (cli/boundary.py)
     if view.json:
-        document = summary_.document(summaries, output_lines)
-        document.update(ok=code == ExitCode.OK, exit_code=int(code))  # an agent's signal's
-        view.document(document)
+        view.document(summary_.document(summaries, output_lines, code))
         return code
-    _tasks(summaries, view, quiet=quiet, output_lines=output_lines)
+    _tasks(summaries, view, quiet=quiet)
     if ran == ExitCode.OK and not quiet:  # each task that completed, an agent's too
         for summary in summaries:
             if summary.outcome == "completed":
@@ -314,14 +327,13 @@ def render(
     return code
 
 
-def _tasks(summaries: list[RunSummary], view: View, *, quiet: bool, output_lines: int) -> None:
+def _tasks(summaries: list[RunSummary], view: View, *, quiet: bool) -> None:
     """Each task's summary (unless `quiet`) and error block, in text or as records."""
     from dstream.runtime import summary as summary_
 
-    tasks = summary_.document(summaries, output_lines)["tasks"] if view.records else None
-    for at, summary in enumerate(summaries):
+    for summary in summaries:
         if not quiet:
-            _summarize(view, summary, tasks[at] if isinstance(tasks, list) else None)
+            _summarize(view, summary)
         error = summary_.error_of(summary)
         if error is not None:  # named among several tasks; a record always has its task
             named = len(summaries) > 1 or view.records

@@ -90,6 +90,20 @@ class RedactedStream:
         return getattr(self.raw, name)
 
 
+class _Lines:
+    """A RedactedStream as the log's Sink of whole lines already redacted (records,
+    notes: logs.Logger.write_line): each written as it is, stdout's held text first."""
+
+    def __init__(self, stream: RedactedStream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(text, redacted=True)
+
+    def flush(self) -> None:
+        self._stream.raw.flush()
+
+
 class HeldStream:
     """stdout's text, held and written at once (`release`): when the command ends, or
     before it next writes to stderr, by the view or dstream's log (cli/app.py hooks it),
@@ -157,6 +171,7 @@ class View:
         before = self._held_out.release_before_stderr
         self._err = RedactedStream(err, before=before)
         self.err: TextIO = self._err  # type: ignore[assignment]
+        self._lines = _Lines(self._err)
         self._held: Optional[list[object]] = None
         # The exit code a command decided before its last words (a run's or an agent's
         # summaries: cli/run.py `render`, its one writer): a stream that fails while they
@@ -181,24 +196,16 @@ class View:
     ) -> None:
         """One log record on stderr, in the log's format, whatever the log level: it is
         the command's own output (a note, a summary, an error), which a level hides no
-        more than it hides the text it stands for."""
-        self._err.write(self._record_line(level, text, task, role, fields), redacted=True)
-        self.err.flush()
-
-    def _record_line(
-        self,
-        level: int,
-        text: str,
-        task: Optional[str] = None,
-        role: Optional[str] = None,
-        fields: Optional[dict[str, object]] = None,
-    ) -> str:
-        record = logs.Record(level, text, task=task, role=role, fields=fields)
-        return logs.log.format(record) + "\n"  # redacted by the format
+        more than it hides the text it stands for. Written under the log's lock: an
+        output's lines come from their tasks' threads, beside the providers' lines."""
+        line = logs.record_line(level, text, task=task, role=role, fields=fields)
+        logs.log.write_line(line, self._lines)  # redacted by the format
 
     @property
     def interactive(self) -> bool:
-        return not self.json and self.err.isatty()
+        """Whether a live display may be drawn on stderr: a terminal, and neither
+        --json nor --log-format json (whose every line on stderr is one record)."""
+        return not self.json and not self.records and self.err.isatty()
 
     @property
     def color(self) -> bool:
@@ -262,15 +269,14 @@ class View:
     def note(self, text: str, *, task: Optional[str] = None) -> None:
         """Something the user must know even in --json mode (stderr is free there),
         about the task `task` if given."""
-        self._err.write(self.note_line(text, task=task), redacted=True)
-        self.err.flush()
+        logs.log.write_line(self.note_line(text, task=task), self._lines)
 
     def note_line(self, text: str, *, task: Optional[str] = None) -> str:
         """A note as stderr gets it, redacted, with its line break: a record of `task`
         (--log-format json), else `task T: text`."""
         if self.records:
-            return self._record_line(logs.INFO, text, task)
-        return redact_text(f"task {task}: {text}" if task else text) + "\n"
+            return logs.record_line(logs.INFO, text, task=task)
+        return redact_text(logs.about(task, text)) + "\n"
 
     def error(self, exc: DstreamError, *, task: Optional[str] = None) -> None:
         if self.json:
@@ -281,21 +287,28 @@ class View:
                 drop_stdout()  # and the error still reaches stderr, as in text mode
         self.error_block(exc, task=task)
 
-    def error_block(self, exc: DstreamError, *, task: Optional[str] = None) -> None:
+    def error_block(
+        self, exc: DstreamError, *, task: Optional[str] = None, then: Optional[str] = None
+    ) -> None:
         """One failure, one block: what (and which task), the provider's last stderr
-        lines (those that only repeat the reason left out), one hint; with --log-format
-        json one record of level error."""
+        lines (those that only repeat the reason left out), its hint, and `then`, the
+        command's own hint after it (what to run once the cause is fixed); with
+        --log-format json one record of level error, the two hints its `hint`."""
         # str() of a ProviderError would quote the tail: it comes below
         reason = exc.reason if isinstance(exc, ProviderError) else str(exc)
+        hints = [hint for hint in (exc.hint, then) if hint]
         if self.records:  # its fields: the error's, as a --json error document has them
-            self.record(logs.ERROR, reason, task=task, fields=exc.to_dict())
+            fields = exc.to_dict()
+            if hints:
+                fields["hint"] = "; ".join(hints)
+            self.record(logs.ERROR, reason, task=task, fields=fields)
             return
         what = f'task "{task}": {reason}' if task else reason
         self.err.write(f"error: {what}\n")
         if isinstance(exc, ProviderError):
             self.stderr_tail(exc.stderr_tail, already=what)
-        if exc.hint:
-            self.err.write(f"  hint: {exc.hint}\n")
+        for hint in hints:
+            self.err.write(f"  hint: {hint}\n")
         self.err.flush()
 
     def stderr_tail(self, lines: list[str], *, already: str = "") -> None:

@@ -21,7 +21,8 @@ mix it with its neighbours).
 Where: the configuration loader `remember`s sensitive values as it evaluates them,
 and the secrets under secret-looking keys once the project is built (`remember_project`);
 every channel passes its text through `redact_text` (or a structure through
-`redact_data`) once, at the point where it leaves dstream: `cli.view.View` (stdout and
+`redact_data`: a checkpoint written verbatim in one, a `Fragment`, by its text) once,
+at the point where it leaves dstream: `cli.view.View` (stdout and
 stderr of every command, `--json` documents, errors, quoted provider stderr, lifecycle
 results), `dstream.logs` (every level and format, provider stderr lines and the fields
 of their structured records), the output lines `run` prints, and crash reports.
@@ -39,6 +40,7 @@ from dstream.config.connstr import (
     uri_password,
 )
 from dstream.config.model import Project, ProviderSpec, TaskSpec
+from dstream.protocol.values import Fragment, decode_json
 from dstream.records import record
 
 TYPE_CHECKING = False
@@ -118,8 +120,9 @@ class Redactor:
         return "".join(pieces) + text[shown:] if pieces else text
 
     def value(self, value: object) -> object:
-        """A copy of a JSON-like value with every string (keys too) redacted, and every
-        number whose text holds a secret replaced by "***"."""
+        """A copy of a JSON-like value with every string (keys too) redacted, every
+        number whose text holds a secret replaced by "***", and every Fragment holding
+        a secret replaced by its value, redacted (`_fragment`)."""
         if not self._secrets:
             return value
         if isinstance(value, dict):
@@ -133,7 +136,27 @@ class Redactor:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             text = str(value)
             return REDACTED if self.text(text) != text else value
+        if isinstance(value, Fragment):
+            return self._fragment(value)
         return value
+
+    def _fragment(self, fragment: Fragment) -> object:
+        """A Fragment (a stored checkpoint's exact JSON, written verbatim) as it is when
+        its text holds no secret; else its value, decoded and redacted as any value, so
+        that a secret that is a number becomes "***" and the output stays valid JSON.
+        Text that is no JSON value (no checkpoint is: they are checked when stored) is
+        shown as a string, redacted; a secret the text held but no member of the value
+        does (one across a key and its value) hides the whole value."""
+        contents = fragment.contents
+        text = contents.decode("utf-8", "replace") if isinstance(contents, bytes) else contents
+        if self.text(text) == text:
+            return fragment
+        try:
+            decoded = decode_json(text)
+        except ValueError:
+            return self.text(text)
+        redacted = self.value(decoded)
+        return REDACTED if redacted == decoded else redacted
 
 
 def encodings(secret: str) -> set[str]:

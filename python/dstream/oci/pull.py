@@ -86,7 +86,11 @@ class TerminalProgress:
 
 
 def _default_progress(label: str) -> Optional[Progress]:
-    return TerminalProgress(label) if sys.stderr.isatty() else None
+    """A progress line on a terminal, unless the log is JSON (every line on stderr is
+    then one record, which a line drawn over itself is not)."""
+    from dstream import logs
+
+    return TerminalProgress(label) if sys.stderr.isatty() and not logs.log.writes_json else None
 
 
 def _max_age(max_age: Optional[float]) -> Optional[float]:
@@ -132,6 +136,14 @@ def _warn_mismatch(exc: CacheMismatch, doing: str) -> None:
     from dstream import logs
 
     logs.log.warning("%s: the cache was modified or damaged; %s", exc.reason, doing)
+
+
+def _warn_stale(exc: RegistryUnreachable, key: str, cached: PullResult) -> None:
+    """The registry is away when a tag was due for a re-check: its cached copy runs, and
+    the log says so (a record with -f json, masked, hidden by -l error)."""
+    from dstream import logs
+
+    logs.log.warning("%s; using %s as cached (%s...)", exc.reason, key, cached.digest[:19])
 
 
 def _say_refused(exc: OciError, refused: CacheMismatch, key: str) -> None:
@@ -337,9 +349,7 @@ def pull(
     except RegistryUnreachable as exc:
         if cached is not None and not refresh:
             # The tag is due for a re-check but the registry is away: keep running.
-            sys.stderr.write(
-                f"dstream: warning: {exc.reason}; using {key} as cached ({cached.digest[:19]}...)\n"
-            )
+            _warn_stale(exc, key, cached)
             return cached
         if refused is not None:
             _say_refused(exc, refused, key)

@@ -288,9 +288,7 @@ class Agent:
         if held > target:
             surplus = sorted(kept, key=lambda t: preference(self.name, t))
             for task in surplus[: held - target]:
-                logs.log.info(
-                    "agent %s: releasing task %s (%d agents)", self.name, task, len(agents)
-                )
+                logs.log.info("agent %s releases it (%d agents)", self.name, len(agents), task=task)
                 self.running[task].hand_over("released")  # a drain; the lease goes after it
             return
         now = time.monotonic()
@@ -376,7 +374,7 @@ class Agent:
                 running.recording.settle()
                 self.store.release(task.name)  # after its providers stopped
 
-        logs.log.info("agent %s: running task %s", self.name, task.name)
+        logs.log.info("running on agent %s", self.name, task=task.name)
         running.thread = threading.Thread(target=work, name=task.name, daemon=True)
         running.thread.start()
 
@@ -416,9 +414,8 @@ class Agent:
             why = running.handed_over
             if why:
                 logs.log.info(
-                    "agent %s: task %s stopped (%s): handed over, not failed",
-                    self.name, name, why,
-                )  # fmt: skip
+                    "stopped (%s) on agent %s: handed over, not failed", why, self.name, task=name
+                )
             else:
                 done.append(running.summary)
         if crashes:

@@ -47,7 +47,7 @@ __all__ = ["STOP_MARGIN", "RunHooks", "RunSummary", "Stop", "TaskRun"]
 class RunHooks:
     """What the caller wants to see of a run (progress displays, metrics, tests)."""
 
-    on_output_line: Optional[Callable[[bytes], None]] = None  # non-ack output stdout lines
+    on_output_line: Optional[Callable[[str, bytes], None]] = None  # (task, non-ack stdout line)
 
 
 @record

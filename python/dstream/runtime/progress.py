@@ -1,8 +1,9 @@
 """Live progress on a terminal: rates, totals, tables, invalid frames, checkpoint age.
 
-Drawn on stderr with rich only when stderr is a terminal (and not --quiet/--json). While
-it is shown, the output provider's lines and all log records are printed through the
-same console, above the display, so the two never interleave.
+Drawn on stderr with rich only when stderr is a terminal (and not --quiet or --json;
+with --log-format json, whose every line is a record, ProgressLog's lines stand for
+it). While it is shown, the output provider's lines and all log records are printed
+through the same console, above the display, so the two never interleave.
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ class Progress:
         table.caption = f"elapsed {elapsed:,.0f}s  (Ctrl-C drains, twice forces)"
         return table
 
-    def print_line(self, line: bytes) -> None:
-        """An output provider's line, printed above the display (same terminal)."""
+    def print_line(self, task: str, line: bytes) -> None:
+        """An output provider's line (of the task `task`), printed above the display
+        (same terminal), as the output wrote it: no task named, as without a display."""
         self.console.out(line.decode("utf-8", "replace"), highlight=False)
 
     def write(self, text: str) -> int:
@@ -105,9 +107,10 @@ class Progress:
 
 
 class ProgressLog:
-    """Without a terminal (CI, systemd, Kubernetes): one log line per task every
-    `interval` seconds with the rate since the last line, the totals and the lag (how
-    long ago the output last acknowledged a checkpoint), so a long run is never silent."""
+    """Without a terminal (CI, systemd, Kubernetes), or with --log-format json on one:
+    one log line per task every `interval` seconds with the rate since the last line,
+    the totals and the lag (how long ago the output last acknowledged a checkpoint), so
+    a long run is never silent."""
 
     def __init__(self, monitor: Monitor, interval: float) -> None:
         import threading
@@ -118,17 +121,22 @@ class ProgressLog:
         self._thread = threading.Thread(target=self._loop, name="progress-log", daemon=True)
         self._previous: dict[str, tuple[float, CounterDict]] = {}
 
-    def lines(self) -> list[str]:
+    def lines(self) -> list[tuple[str, str]]:
+        """Each task's progress line, with its task (named by the log: `task T: ` in a
+        text line, the task field of a record)."""
         now = time.monotonic()
-        out = []
+        out: list[tuple[str, str]] = []
         for name, task in self.monitor.tasks.items():
             if task.standby:  # it moves nothing yet: its rates count from the take-over
                 self._previous[name] = (now, {})
                 # The holder was logged when it began to wait (a lease on the postgres
                 # state, a run lock on the file state: `status` names a lease's holder).
                 out.append(
-                    f"task {name}: standby, waiting for the run that holds the task to give "
-                    "it up (the log named it when the wait began)"
+                    (
+                        name,
+                        "standby, waiting for the run that holds the task to give it up "
+                        "(the log named it when the wait began)",
+                    )
                 )
                 continue
             if not task.running:
@@ -139,19 +147,22 @@ class ProgressLog:
             seconds = now - then
             lag = time.time() - task.last_ack_at if task.last_ack_at else None
             out.append(
-                f"task {name}: {task.waiting or task.state}, "
-                f"{_rate(counters, before, 'data_frames', seconds):,.0f} envelopes/s, "
-                f"{counters.get('data_frames', 0):,} envelopes, "
-                f"{counters.get('bytes', 0) / 1e6:,.1f} MB, "
-                f"{counters.get('invalid_frames', 0):,} invalid, "
-                f"last checkpoint {_age(lag) if lag is not None else 'none yet'}"
+                (
+                    name,
+                    f"{task.waiting or task.state}, "
+                    f"{_rate(counters, before, 'data_frames', seconds):,.0f} envelopes/s, "
+                    f"{counters.get('data_frames', 0):,} envelopes, "
+                    f"{counters.get('bytes', 0) / 1e6:,.1f} MB, "
+                    f"{counters.get('invalid_frames', 0):,} invalid, "
+                    f"last checkpoint {_age(lag) if lag is not None else 'none yet'}",
+                )
             )
         return out
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            for line in self.lines():
-                logs.log.info("%s", line)
+            for task, line in self.lines():
+                logs.log.info("%s", line, task=task)
 
     def __enter__(self) -> ProgressLog:
         self.monitor_start = time.monotonic()

@@ -158,14 +158,14 @@ def stopping_notice(doing: str, signum: int) -> Optional[str]:
         return None
     again = "press Ctrl-C again" if signum == signal.SIGINT else "send SIGTERM again"
     fields: dict[str, object] = {"signal": signal.Signals(signum).name}
-    record = logs.Record(logs.INFO, f"{doing} ({again} to force)", fields=fields)
-    return logs.log.format(record) + "\n"
+    return logs.record_line(logs.INFO, f"{doing} ({again} to force)", fields=fields)
 
 
 def say_stopping(doing: str, signum: int) -> None:
     """Print the stop notice, from a signal handler, after the stops were asked for. It
     is written here, not through the logger, whose lock the main thread may hold. On a
-    terminal it starts on a line of its own, after the `^C` the terminal echoed. A
+    terminal a text notice starts on a line of its own, after the `^C` the terminal
+    echoed; a JSON record does not (every line on stderr is one record then). A
     notice that cannot be written (stderr's reader left, killed by the same Ctrl-C as
     dstream: `dstream run 2>&1 | tee log`; stderr was in the middle of a write the
     handler interrupted: a RuntimeError) changes nothing: an error raised here would
@@ -174,7 +174,7 @@ def say_stopping(doing: str, signum: int) -> None:
         line = stopping_notice(doing, signum)
         if line is None:
             return
-        if sys.stderr.isatty():
+        if sys.stderr.isatty() and not logs.log.writes_json:
             line = "\n" + line
         sys.stderr.write(line)
         sys.stderr.flush()

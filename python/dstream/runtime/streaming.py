@@ -113,7 +113,7 @@ def _end_orphaned_stream(run: TaskRun, inp: ProviderProcess, pump: Pump) -> None
     pump.end_input()
 
 
-def _print_output_line(line: bytes) -> None:
+def _print_output_line(task: str, line: bytes) -> None:
     out = sys.stdout.buffer
     out.write(line + b"\n")
     if sys.stdout.isatty():
@@ -209,7 +209,7 @@ class OutputReader:
             return
         value = parse_ack(line) if is_ack(line) else None
         if value is None:
-            self._hook(redact_bytes(line))  # shown to a person: secrets masked
+            self._hook(self._run.task.name, redact_bytes(line))  # shown to a person: secrets masked
             return
         self._acked.post(self._tracker.acknowledge(value))
         self._run.summary.checkpoints_acknowledged += 1

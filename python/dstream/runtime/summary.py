@@ -93,7 +93,7 @@ def exit_code(summaries: list[RunSummary]) -> ExitCode:
 def outcome_of(summary: RunSummary) -> str:
     """`completed`, `failed`, `interrupted by SIGINT` (a forced stop's broken pipes are
     consequences of the stop, not failures of their own), or `stopped` (by --fail-fast:
-    human_lines says which task's failure)."""
+    `head` says which task's failure)."""
     if summary.stopped_by is not None:
         return f"interrupted by {signal_name(summary.stopped_by)}"
     if summary.outcome == "removed":
@@ -110,27 +110,41 @@ def error_of(summary: RunSummary) -> Optional[DstreamError]:
     return None if stopped else summary.error
 
 
-def human_lines(summary: RunSummary) -> list[str]:
+def _counted(summary: RunSummary) -> bool:
+    """Whether the summary has counts to show: its task streamed, or ended as asked."""
     c = summary.counters
     # An output that refused read nothing, whatever the input had sent by then.
     refused = isinstance(summary.error, ProviderRefused)
     streamed = not refused and bool(c.get("frames") or c.get("bytes_read"))
+    return streamed or summary.outcome in ("completed", "removed")
+
+
+def head(summary: RunSummary) -> str:
+    """A task's first summary line: its outcome, after how long, in how many attempts.
+    It does not name the task: a text line does (`task T: ...`, logs.about), a record
+    has it as its field."""
     attempts = f" ({summary.attempts} attempts)" if summary.attempts > 1 else ""
     if summary.reloads:
         attempts += f" (restarted by {summary.reloads} reload(s): the totals include them)"
-    if streamed or summary.outcome in ("completed", "removed"):
-        head = f"task {summary.task}: {outcome_of(summary)} after {duration(summary.duration)}"
+    if _counted(summary):
+        line = f"{outcome_of(summary)} after {duration(summary.duration)}"
     else:  # it failed to start: its duration says nothing
-        head = f"task {summary.task}: {outcome_of(summary)} before streaming"
+        line = f"{outcome_of(summary)} before streaming"
     if summary.stopped_by_task is not None:
-        head += f" because task {summary.stopped_by_task!r} failed (--fail-fast)"
-    lines = [head + attempts]
+        line += f" because task {summary.stopped_by_task!r} failed (--fail-fast)"
+    return line + attempts
+
+
+def details(summary: RunSummary) -> list[str]:
+    """The lines below a task's head: notes, counts, tables, state."""
+    c = summary.counters
+    lines: list[str] = []
     error = summary.error
     if summary.stopped_by is not None and error is not None and not isinstance(error, Interrupted):
         lines.append(f"  note     the last attempt ended with: {error.reason}")
     elif isinstance(error, LeftBehind):  # why dstream ended without it
         lines.append(f"  note     {error.reason}")
-    if not streamed and summary.outcome not in ("completed", "removed"):
+    if not _counted(summary):
         return lines
     rate = c.get("frames", 0) / summary.duration if summary.duration >= 1 else None
     lines.append(
@@ -197,17 +211,20 @@ def stopped_line(
     return f"stopped by {signal_name(int(code) - 128)}: `{command}`{same} {goes_on}"
 
 
-def document(summaries: list[RunSummary], output_lines: int) -> dict[str, object]:
-    code = exit_code(summaries)
-    tasks = []
-    for s in summaries:
-        doc = s.to_dict()
-        doc["outcome"] = "interrupted" if s.stopped_by is not None else s.outcome
-        doc["exit_code"] = int(exit_code_of(s))
-        tasks.append(doc)
+def entry(summary: RunSummary) -> dict[str, object]:
+    """A task's entry of the --json document, and of its summary record (`summary`)."""
+    doc = summary.to_dict()
+    doc["outcome"] = "interrupted" if summary.stopped_by is not None else summary.outcome
+    doc["exit_code"] = int(exit_code_of(summary))
+    return doc
+
+
+def document(summaries: list[RunSummary], output_lines: int, code: ExitCode) -> dict[str, object]:
+    """The --json document of a run or an agent, which exits with `code` (its tasks'
+    `exit_code`, or an agent's signal's: cli/run.py `render` decides)."""
     return {
         "ok": code == ExitCode.OK,
         "exit_code": int(code),
         "output_lines": output_lines,
-        "tasks": tasks,
+        "tasks": [entry(summary) for summary in summaries],
     }
