@@ -1,12 +1,12 @@
 """Providers written without the SDK, shared by the test areas."""
 
-# An output in plain sh: handshake, keep data lines in $OUT (default out.jsonl), echo
-# each checkpoint once the lines before it are written. (mawk would buffer its input
-# and acknowledge late, so the shell reads line by line.)
 # An output that answers nothing and echoes every line it reads, like `cat`: its echo of
 # a checkpoint frame is the acknowledgement.
 ECHO_OUTPUT = "#!/bin/sh\nread -r command\nexec cat\n"
 
+# An output in plain sh: handshake, keep data lines in $OUT (default out.jsonl), echo
+# each checkpoint once the lines before it are written. (mawk would buffer its input
+# and acknowledge late, so the shell reads line by line.)
 SHELL_OUTPUT = r"""#!/bin/sh
 read -r command
 echo '{"status":"ready","protocol":1}'
@@ -17,6 +17,18 @@ while IFS= read -r line; do
     *) printf '%s\n' "$line" >&3 ;;
   esac
 done
+"""
+
+# An output in Python without the SDK: handshake, then acknowledge every checkpoint at
+# once (data lines are dropped); exits at the end of its stdin.
+ACK_OUTPUT = r"""
+import sys
+sys.stdin.buffer.readline()
+print('{"status":"ready","protocol":1}', flush=True)
+for line in sys.stdin.buffer:
+    if line.startswith(b'{"checkpoint"'):
+        sys.stdout.buffer.write(line)
+        sys.stdout.flush()
 """
 
 # Any side of a task, in Python without the SDK: answers a describe probe (protocol

@@ -124,6 +124,22 @@ def json_document(done: CliResult) -> dict[str, Any]:
     return doc
 
 
+def log_records(stderr: str) -> list[dict[str, Any]]:
+    """Every line of `stderr` (a `--log-format json` command's), each a JSON log record,
+    or an assertion naming the first line that is not one."""
+    found = []
+    for number, line in enumerate(stderr.splitlines(), 1):
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise AssertionError(
+                f"stderr line {number} is no JSON record: {line!r}\n{stderr}"
+            ) from None
+        assert isinstance(record, dict) and {"time", "level", "msg"} <= record.keys(), line
+        found.append(record)
+    return found
+
+
 def dstream_json(*args: str, **options: Any) -> tuple[int, dict[str, Any], str]:
     """`dstream ARGS --json` (options as for `dstream`): its exit code, its one JSON
     document and its stderr."""

@@ -5,30 +5,16 @@ summary (its entry of the --json document as `summary`)."""
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from dstream.errors import ExitCode
 from tests.scale.cluster import counter, project
 from tests.services import PostgresServer, table_for, wait_until
-from tests.workspace import Workspace
-
-
-def records(stderr: str) -> list[dict[str, Any]]:
-    found = []
-    for number, line in enumerate(stderr.splitlines(), 1):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            pytest.fail(f"stderr line {number} is no JSON record: {line!r}\n{stderr}")
-        assert isinstance(record, dict) and {"time", "level", "msg"} <= record.keys(), line
-        found.append(record)
-    return found
+from tests.workspace import Workspace, log_records
 
 
 @pytest.mark.timeout(120)
@@ -49,7 +35,7 @@ def test_an_agent_stopped_by_sigterm_writes_only_json_records(
             proc.wait()
     stderr = err_path.read_text()
     assert proc.returncode == ExitCode.TERMINATED, stderr
-    found = records(stderr)
+    found = log_records(stderr)
     stops = [r for r in found if r.get("signal") == "SIGTERM" and "role" not in r]
     assert len(stops) == 1, stderr
     stop = stops[0]

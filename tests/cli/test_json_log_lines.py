@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import signal
-from typing import Any
 
 import pytest
 
 from tests.cli import scenarios
 from tests.providers import SHELL_OUTPUT
 from tests.services import wait_until
-from tests.workspace import Workspace
+from tests.workspace import Workspace, log_records
 
 # An input that writes one frame, then waits to be stopped.
 QUIET_INPUT = """
@@ -24,20 +23,6 @@ echo '{"status":"ready"}'
 echo '{"data":1}'
 exec sleep 300
 """
-
-
-def records(stderr: str) -> list[dict[str, Any]]:
-    """Every line of `stderr`, each a JSON log record."""
-    found = []
-    for number, line in enumerate(stderr.splitlines(), 1):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            pytest.fail(f"stderr line {number} is no JSON object: {line!r}\n{stderr}")
-        assert isinstance(record, dict), line
-        assert {"time", "level", "msg"} <= record.keys(), line
-        found.append(record)
-    return found
 
 
 def stopped(ws: Workspace, *args: str, sig: int = signal.SIGTERM) -> tuple[int, str]:
@@ -64,7 +49,7 @@ def test_a_run_stopped_by_sigterm_writes_only_json_records(ws: Workspace) -> Non
     quiet_task(ws)
     code, err = stopped(ws, "run", "t", "-f", "json", "--reset-state")
     assert code == 143, err
-    found = records(err)
+    found = log_records(err)
     (stop,) = [r for r in found if r.get("signal") == "SIGTERM"]
     assert stop["level"] == "info", stop
     assert stop["msg"].startswith("stopping: draining what the inputs already wrote"), stop
@@ -103,7 +88,7 @@ def test_a_failed_run_s_error_block_is_one_record(ws: Workspace) -> None:
     scenarios.failing_input(ws)
     done = ws.run("run", "t", "-f", "json")
     assert done.returncode != 0, done.stderr
-    found = records(done.stderr)
+    found = log_records(done.stderr)
     (error,) = [r for r in found if r["level"] == "error" and "hint" in r]
     assert error["task"] == "t", error
     assert "exited" in error["msg"] or "exit" in error["msg"], error
@@ -117,7 +102,7 @@ def test_a_resumed_changed_input_s_note_is_a_record_of_its_task(ws: Workspace) -
     scenarios.counter_file(ws, count=20)  # the input's configuration changed
     done = ws.run("run", "t", "-f", "json", "--resume-changed")
     assert done.returncode == 0, done.stderr
-    (note,) = [r for r in records(done.stderr) if "--resume-changed" in r["msg"]]
+    (note,) = [r for r in log_records(done.stderr) if "--resume-changed" in r["msg"]]
     assert note["task"] == "t", note
     assert note["msg"].startswith("the input's configuration changed"), note
 
@@ -141,7 +126,7 @@ def test_a_reload_s_note_is_a_record_of_its_task(ws: Workspace) -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 143, err_path.read_text()
-    (note,) = [r for r in records(err_path.read_text()) if "SIGHUP reload" in r["msg"]]
+    (note,) = [r for r in log_records(err_path.read_text()) if "SIGHUP reload" in r["msg"]]
     assert note["task"] == "t", note
 
 
@@ -152,7 +137,9 @@ def test_output_lines_moved_to_stderr_by_json_are_records(ws: Workspace) -> None
     done = ws.run("run", "t", "--json", "-f", "json")
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
-    lines = [r for r in records(done.stderr) if r.get("role") == "output" and "[seq" in r["msg"]]
+    lines = [
+        r for r in log_records(done.stderr) if r.get("role") == "output" and "[seq" in r["msg"]
+    ]
     assert len(lines) == document["output_lines"] == 3, done.stderr
 
 
@@ -179,7 +166,7 @@ def test_output_lines_of_several_tasks_carry_their_task(ws: Workspace) -> None:
     ws.config(blocks)
     done = ws.run("run", "a", "b", "--json", "-f", "json")
     assert done.returncode == 0, done.stderr
-    found = records(done.stderr)
+    found = log_records(done.stderr)
     lines = [r for r in found if r.get("role") == "output" and r["msg"].startswith("[")]
     assert len(lines) == json.loads(done.stdout)["output_lines"] == 6, done.stderr
     for line in lines:
@@ -190,6 +177,6 @@ def test_a_lost_stdout_is_said_in_a_record(ws: Workspace) -> None:
     scenarios.counter_file(ws)
     done = scenarios.into_a_pipe_nobody_reads(ws, "list", "-f", "json")
     assert done.returncode == 1, done.stderr
-    (lost,) = records(done.stderr)
+    (lost,) = log_records(done.stderr)
     assert lost["level"] == "error", lost
     assert lost["msg"].startswith("stdout is closed or its reader left"), lost

@@ -24,6 +24,7 @@ from dstream.config.loader import load_project
 from dstream.runtime.runner import run_tasks
 from dstream.runtime.signals import LeftBehind
 from dstream.runtime.stopping import STOP_MARGIN
+from tests.providers import ACK_OUTPUT
 from tests.runtime.in_process import NotingStore, noting_store
 from tests.services import lock_waiters, wait_until
 from tests.workspace import Workspace
@@ -46,17 +47,6 @@ while True:
     print('{"data":%d,"metadata":{}}' % i, flush=True)
     print('{"checkpoint":{"seq":%d}}' % i, flush=True)
     time.sleep(0.02)
-"""
-
-# Acknowledges every checkpoint; exits at the end of its stdin.
-OUTPUT = r"""
-import sys
-sys.stdin.buffer.readline()
-print('{"status":"ready","protocol":1}', flush=True)
-for line in sys.stdin.buffer:
-    if line.startswith(b'{"checkpoint"'):
-        sys.stdout.buffer.write(line)
-        sys.stdout.flush()
 """
 
 
@@ -95,7 +85,7 @@ def test_the_record_of_a_forced_stop_waits_until_the_runs_deadline(
     ws: Workspace, noting_store: NotingStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ws.python_script("input.py", INPUT)
-    ws.python_script("output.py", OUTPUT)
+    ws.python_script("output.py", ACK_OUTPUT)
     # A long stop_grace: the task's thread waits for its checkpoint writer that long.
     config = ws.task("./input.py", "./output.py", state=True, settings='stop_grace = "5m"')
     project = load_project(str(config))

@@ -20,6 +20,7 @@ import orjson
 import pytest
 
 from dstream.errors import ExitCode
+from tests.providers import ACK_OUTPUT
 from tests.services import lock_waiters, wait_until
 from tests.workspace import Run, Workspace
 
@@ -37,17 +38,6 @@ while True:
     time.sleep(0.02)
 """
 
-# Acknowledges every checkpoint; exits at the end of its stdin.
-OUTPUT = r"""
-import sys
-sys.stdin.buffer.readline()
-print('{"status":"ready","protocol":1}', flush=True)
-for line in sys.stdin.buffer:
-    if line.startswith(b'{"checkpoint"'):
-        sys.stdout.buffer.write(line)
-        sys.stdout.flush()
-"""
-
 
 def _stored(ws: Workspace, run: Run) -> bool:
     """Whether the run stored a checkpoint by now (it must still run)."""
@@ -60,7 +50,7 @@ def test_a_task_left_behind_ends_the_run_while_its_write_waits_on_the_lock(
     ws: Workspace,
 ) -> None:
     ws.python_script("input.py", INPUT)
-    ws.python_script("output.py", OUTPUT)
+    ws.python_script("output.py", ACK_OUTPUT)
     # A long stop_grace: the task's thread waits for its checkpoint writer that long.
     ws.task("./input.py", "./output.py", state=True, settings='stop_grace = "5m"')
     run = Run(ws, "run", "t", "--json")

@@ -5,34 +5,13 @@
 
 mod common;
 
-use common::{drain, feeder, pipe};
+use common::{drain, feeder, pipe, transfer_modes};
 use dstream_core::sys::monotonic;
-use dstream_core::{Handle, Options, Outcome, Pump, PumpResult};
+use dstream_core::{Handle, Outcome, Pump, PumpResult};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::thread;
 use std::time::Duration;
-
-/// Every way bytes get through: copy, zero-copy (tee/splice), passthrough (splice).
-fn transfer_modes() -> Vec<(&'static str, Options)> {
-    vec![
-        (
-            "copy",
-            Options {
-                zero_copy: false,
-                ..Options::default()
-            },
-        ),
-        ("zero-copy", Options::default()),
-        (
-            "passthrough",
-            Options {
-                validate: false,
-                ..Options::default()
-            },
-        ),
-    ]
-}
 
 /// Stops the pump after `secs` unless it ended first: a pump that ignores its deadline
 /// then ends "stopped", and the test fails on that instead of hanging.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{drain, feeder, pipe, pump};
+use common::{drain, feeder, pipe, pump, transfer_modes};
 use dstream_core::pump::Torn;
 use dstream_core::{Options, Outcome, Policy, Pump};
 use std::fs::File;
@@ -525,27 +525,6 @@ fn a_crashed_inputs_torn_last_line_is_dropped_and_reported() {
     let (res, out) = tail_of_child("exit 0");
     assert_eq!(out, b"{\"data\":1}\n{\"data\":2}\n");
     assert_eq!(res.torn, None);
-}
-
-/// The three ways bytes cross: read/write, tee/splice (zero-copy), splice (passthrough).
-fn transfer_modes() -> Vec<(&'static str, Options)> {
-    vec![
-        (
-            "copy",
-            Options {
-                zero_copy: false,
-                ..Options::default()
-            },
-        ),
-        ("zero-copy", Options::default()),
-        (
-            "passthrough",
-            Options {
-                validate: false,
-                ..Options::default()
-            },
-        ),
-    ]
 }
 
 #[test]

@@ -79,3 +79,24 @@ pub fn pump_seeded(input: &[u8], opts: Options, prefix: &[u8], seed: usize) -> R
         zero_copy,
     }
 }
+
+/// The three ways bytes cross: read/write, tee/splice (zero-copy), splice (passthrough).
+pub fn transfer_modes() -> Vec<(&'static str, Options)> {
+    vec![
+        (
+            "copy",
+            Options {
+                zero_copy: false,
+                ..Options::default()
+            },
+        ),
+        ("zero-copy", Options::default()),
+        (
+            "passthrough",
+            Options {
+                validate: false,
+                ..Options::default()
+            },
+        ),
+    ]
+}
