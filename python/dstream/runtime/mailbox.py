@@ -10,6 +10,7 @@ import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Optional
 
 
@@ -41,6 +42,16 @@ class Latest:
                 self._cond.wait(timeout)
             value, self._value = self._value, None
             return value is not None, value
+
+    def values(self) -> Iterator[bytes]:
+        """Each newest value, as it comes, until the mailbox is closed and drained (the
+        reader's loop: the committer's and the notifier's)."""
+        while True:
+            ok, value = self.take(timeout=1.0)
+            if ok and value is not None:
+                yield value
+            elif self.closed:
+                return
 
     def wait_closed(self, timeout: float) -> None:
         """Sleep up to `timeout` seconds, less if the mailbox is closed meanwhile."""

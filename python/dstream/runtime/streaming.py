@@ -221,12 +221,7 @@ def commit(run: TaskRun, acked: Latest, notices: Latest) -> None:
     commit_interval (an output acknowledging thousands a second would otherwise cost
     as many fsyncs), and at once when the stream ends."""
     task = run.task
-    while True:
-        ok, value = acked.take(timeout=1.0)
-        if not ok or value is None:
-            if acked.closed:
-                break
-            continue
+    for value in acked.values():
         try:
             run.store.put(task.name, value)
         except Exception as exc:  # the store's own errors carry their hints
@@ -251,12 +246,7 @@ def notify(run: TaskRun, notices: Latest) -> None:
     """Commit notices to an input that asked for them (contract section 4)."""
     inp = run.providers()[0]
     try:
-        while True:
-            ok, value = notices.take(timeout=1.0)
-            if not ok or value is None:
-                if notices.closed:
-                    return
-                continue
+        for value in notices.values():
             inp.send_notice(encode_json({"committed": Fragment(value)}) + b"\n")
     finally:
         inp.close_commit_channel()  # EOF: no more notices
