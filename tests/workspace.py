@@ -124,6 +124,14 @@ def json_document(done: CliResult) -> dict[str, Any]:
     return doc
 
 
+def task_runs(root: Path, task: str) -> list[dict[str, Any]]:
+    """The task's history as `dstream runs TASK --json` in `root` shows it."""
+    done = dstream("runs", task, "--json", cwd=root)
+    assert done.returncode == 0, done.stderr
+    runs: list[dict[str, Any]] = json_document(done)["runs"]
+    return runs
+
+
 def log_records(stderr: str) -> list[dict[str, Any]]:
     """Every line of `stderr` (a `--log-format json` command's), each a JSON log record,
     or an assertion naming the first line that is not one."""

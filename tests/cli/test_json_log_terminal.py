@@ -5,7 +5,6 @@ that a text notice starts with on a terminal (after the `^C` it echoed)."""
 
 from __future__ import annotations
 
-import json
 import os
 import pty
 import signal
@@ -15,7 +14,7 @@ import threading
 import pytest
 
 from tests.services import wait_until
-from tests.workspace import Workspace, dstream_argv, environ
+from tests.workspace import Workspace, dstream_argv, environ, log_records
 
 # An input that writes one frame, then waits to be stopped.
 QUIET_INPUT = """
@@ -76,14 +75,7 @@ def test_json_logs_on_a_terminal_are_only_records(ws: Workspace) -> None:
     ws.shell_output_task("./input.sh", state=True)
     code, screen = stopped_on_a_terminal(ws, "run", "t", "-f", "json", "--progress-interval", "0.2")
     assert code == 143, screen
-    found = []
-    for number, line in enumerate(screen.split("\n")[:-1], 1):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            pytest.fail(f"terminal line {number} is no JSON record: {line!r}\n{screen}")
-        assert isinstance(record, dict) and {"time", "level", "msg"} <= record.keys(), line
-        found.append(record)
+    found = log_records(screen)
     assert screen.endswith("\n"), screen
     (stop,) = [r for r in found if r.get("signal") == "SIGTERM"]
     assert stop["msg"].startswith("stopping: draining"), stop

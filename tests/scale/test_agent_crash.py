@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 
 from dstream.errors import ExitCode
 from tests.scale.cluster import TASK, counter, project
 from tests.services import PostgresServer, wait_until
-from tests.workspace import dstream, dstream_argv, environ
+from tests.workspace import dstream_argv, environ, task_runs
 
 INJECT = """
 import dstream.runtime.agent as agent
@@ -29,13 +27,6 @@ def broken(*args, **kwargs):
 
 agent.run_task = broken
 """
-
-
-def _runs(root: Path) -> list[dict[str, Any]]:
-    done = dstream("runs", TASK, "--json", cwd=root)
-    assert done.returncode == 0, done.stderr
-    runs: list[dict[str, Any]] = orjson.loads(done.stdout_bytes)["runs"]
-    return runs
 
 
 @pytest.mark.timeout(120)
@@ -59,14 +50,14 @@ def test_a_bug_in_an_agents_task_thread_reaches_the_boundary(
     try:
         # It ends of its own (the fix), or it records its task's run and goes on (the bug).
         wait_until("the agent to end, or its task's run to be recorded",
-                   lambda: proc.poll() is not None or bool(_runs(root)))  # fmt: skip
+                   lambda: proc.poll() is not None or bool(task_runs(root, TASK)))  # fmt: skip
     finally:
         if proc.poll() is None:
             proc.terminate()
         code = proc.wait(60)
     stderr = (tmp_path / "stderr").read_text()
     assert "Traceback" not in stderr, stderr
-    assert _runs(root) == [], stderr  # not a run left behind: a crash records nothing
+    assert task_runs(root, TASK) == [], stderr  # not a run left behind: a crash records nothing
     assert code == ExitCode.INTERNAL, stderr
     [said] = [line for line in stderr.splitlines() if "internal error" in line]
     assert str(reports / "dstream") in said, said

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import signal
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import psycopg
@@ -34,7 +33,7 @@ from tests.scale.cluster import (
     streaming,
 )
 from tests.services import PostgresServer, wait_until
-from tests.workspace import dstream, json_document
+from tests.workspace import task_runs
 
 # The text of the history's append (state/history.py, RunTable.add): the proxy freezes
 # on it, so the record, not a checkpoint write, is what waits on the silence.
@@ -58,14 +57,6 @@ def _owners(dsn: str, table: str) -> dict[str, int]:
     return {str(task): int(str(owner).split(":")[1]) for task, owner in rows}
 
 
-def _runs(root: Path, task: str) -> list[dict[str, Any]]:
-    """The task's history as `dstream runs --json` shows it."""
-    done = dstream("runs", task, "--json", cwd=root)
-    assert done.returncode == 0, done.stderr
-    runs: list[dict[str, Any]] = json_document(done)["runs"]
-    return runs
-
-
 def _results(runs: list[dict[str, Any]]) -> list[tuple[str, int]]:
     return [(run["result"], run["exit_code"]) for run in runs]
 
@@ -82,7 +73,7 @@ def test_an_agent_records_a_task_it_ran_to_its_end(
     wait_until("the task to end and its lease to go", lambda: released(once))
     agent.signal(signal.SIGTERM)
     assert agent.wait() == ExitCode.TERMINATED, agent.stderr()
-    runs = _runs(agent.root, "once")
+    runs = task_runs(agent.root, "once")
     assert _results(runs) == [("completed", 0)], runs
     assert runs[0]["envelopes"] == 50 and runs[0]["attempts"] == 1, runs
     assert began <= runs[0]["started_at"] <= runs[0]["ended_at"] <= time.time(), runs
@@ -114,13 +105,13 @@ def test_a_task_handed_over_is_recorded_by_the_agent_giving_it_and_the_one_takin
         agent.signal(signal.SIGTERM)
     for agent in (first, second):
         assert agent.wait() == ExitCode.TERMINATED, agent.stderr()
-    runs = _runs(first.root, task)
+    runs = task_runs(first.root, task)
     # The giver's holding, then the taker's, stopped by the SIGTERM.
     assert _results(runs) == [("handed over", 0), ("interrupted", 143)], runs
     assert runs[0]["ended_at"] <= runs[1]["started_at"], runs
     # by whom: each agent's name (its lease's holder, host:pid:random)
     assert [run["by"].split(":")[1] for run in runs] == [str(first.pid), str(second.pid)]
-    assert _results(_runs(first.root, kept)) == [("interrupted", 143)]
+    assert _results(task_runs(first.root, kept)) == [("interrupted", 143)]
     said = re.search(
         rf"task {task}: stopped \(released\) on agent (\S+): handed over, not failed",
         first.stderr(),
@@ -149,7 +140,7 @@ def test_an_agent_paused_past_its_lease_records_the_task_it_lost_as_handed_over(
         agent.signal(signal.SIGTERM)
     for agent in (paused, other):
         assert agent.wait() == ExitCode.TERMINATED, agent.stderr()
-    runs = _runs(other.root, "p")
+    runs = task_runs(other.root, "p")
     assert _results(runs) == [("handed over", 0), ("interrupted", 143)], runs
     assert "handed over, not failed" in paused.stderr(), paused.stderr()
     assert "history" not in paused.stderr(), paused.stderr()
@@ -166,7 +157,7 @@ def test_a_stopped_agent_records_every_task_it_stopped(
     agent.signal(signal.SIGINT)
     assert agent.wait() == ExitCode.INTERRUPTED, agent.stderr()
     for task in ("s1", "s2"):
-        runs = _runs(agent.root, task)
+        runs = task_runs(agent.root, task)
         assert _results(runs) == [("interrupted", 130)], (task, runs)
         assert runs[0]["started_at"] <= runs[0]["ended_at"], runs
     assert "history" not in agent.stderr(), agent.stderr()
