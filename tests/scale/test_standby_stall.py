@@ -1,5 +1,5 @@
 """A standby waiting for its task while the state database stalls longer than one cut
-call plus one connect timeout (session.statement_bound, connect_options) waits on: it
+call plus one connect (session.statement_bound, connect_bound) waits on: it
 logs the stall once, keeps polling, and takes over once the database answers again and
 the task is free. Before, the poll's StateUnreachable ended it: exit 1 while the holder
 still streamed, and nothing stood by any more."""
@@ -13,15 +13,15 @@ from typing import Callable
 import pytest
 
 from dstream.errors import ExitCode
-from dstream.state.session import connect_options, statement_bound
+from dstream.state.session import connect_bound, statement_bound
 from tests.relay import FreezableProxy
 from tests.scale.cluster import WAITING, Database, Hosts, config, held_by, waiting
 from tests.services import PostgresServer, wait_until
 
 TTL = 6.0
-# Two polls cut by the stall (each: its call cut, then a new session's connect timeout)
+# Two polls cut by the stall (each: its call cut, then a new session's connect)
 # and some: long enough that the first poll cut ended the run before.
-STALL = 2 * (statement_bound(TTL) + connect_options(TTL)["connect_timeout"]) + 1.0
+STALL = 2 * (statement_bound(TTL) + connect_bound(TTL)) + 1.0
 STALLED = "the state database does not answer"
 
 

@@ -160,7 +160,7 @@ def test_prefer_standby_passes_want_a_standby_then_any_server(
     environment's setting (another pass of prefer-standby, or read-write) instead."""
     monkeypatch.setenv("PGTARGETSESSIONATTRS", in_environment)
     setting = f" target_session_attrs={in_dsn}" if in_dsn else ""
-    attempts = _attempts(dsn(5432, 5433) + setting, {})
+    attempts = _attempts(dsn(5432, 5433) + setting, connect_options(6.0))
     wanted = [attempt.get("target_session_attrs") for attempt in attempts]
     assert wanted == ["standby", "standby", "any", "any"]
 

@@ -46,8 +46,6 @@ def session_gone() -> tuple[type[Exception], ...]:
 
 
 class ConnectOptions(TypedDict):
-    autocommit: bool
-    connect_timeout: int
     keepalives: int
     keepalives_idle: int
     keepalives_interval: int
@@ -57,11 +55,9 @@ class ConnectOptions(TypedDict):
 
 def connect_options(ttl: float) -> ConnectOptions:
     """libpq options for a connection that must notice a dead network within the TTL.
-    connect_timeout is one address's: `open_session` shares statement_bound(ttl) among
-    the attempts of a dsn that has several (`_connect_within`)."""
+    Not connect_timeout: that is each attempt's own share of statement_bound(ttl)
+    (`_connect_within`)."""
     return {
-        "autocommit": True,
-        "connect_timeout": int(statement_bound(ttl)),
         "keepalives": 1,
         "keepalives_idle": max(1, int(ttl / 3)),
         "keepalives_interval": 1,
@@ -172,14 +168,9 @@ def _connect_within(cls: type[Conn], dsn: str, ttl: float) -> Conn:
     options = connect_options(ttl)
     if not hasattr(conninfo, "conninfo_attempts"):
         # psycopg < 3.2: libpq tries the hosts, all in one connect_timeout
-        return cls.connect(dsn, **options)
-    # autocommit is psycopg's, not libpq's; connect_timeout is each attempt's own
-    libpq = {
-        name: value
-        for name, value in options.items()
-        if name not in ("autocommit", "connect_timeout")
-    }
-    attempts = _attempts(dsn, libpq)
+        whole = int(statement_bound(ttl))
+        return cls.connect(dsn, autocommit=True, connect_timeout=whole, **options)
+    attempts = _attempts(dsn, options)
     bound, spent, started = statement_bound(ttl), 0.0, time.monotonic()
     failures: list[tuple[PsycopgError, str]] = []
     for index, attempt in enumerate(attempts):
@@ -199,7 +190,7 @@ def _connect_within(cls: type[Conn], dsn: str, ttl: float) -> Conn:
     _fail(failures, [], bound)
 
 
-def _attempts(dsn: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+def _attempts(dsn: str, options: ConnectOptions) -> list[dict[str, Any]]:
     """The attempts psycopg makes for `dsn` with libpq `options`, one connect each: an
     address each, twice with target_session_attrs=prefer-standby (a pass that wants a
     standby, then one that takes any server). psycopg leaves the setting out of the
