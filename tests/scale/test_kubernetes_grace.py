@@ -11,9 +11,12 @@ from typing import Any
 
 import pytest
 
+from dstream.deploy.kubernetes import GRACE_SLACK
+from dstream.protocol.frames import DEFAULT_STOP_GRACE
 from dstream.runtime.stopping import STOP_MARGIN
 from dstream.state.lease import LeaseSettings
 from tests.scale.test_kubernetes_variables import deploy, manifests
+from tests.scaling_page import stated
 from tests.workspace import Workspace
 
 CONFIG = """
@@ -31,6 +34,18 @@ task "b" {{
   input  {{ provider_path = "dstream-counter" }}
   output {{ provider_path = "dstream-null" }}
 }}
+"""
+
+# Nothing set but what a deploy needs: every figure the page states "with the defaults".
+DEFAULTS = """
+state {
+  backend = "postgres"
+  dsn = "postgresql://dstream@db.internal/streams"
+}
+task "a" {
+  input  { provider_path = "dstream-counter" }
+  output { provider_path = "dstream-null" }
+}
 """
 
 
@@ -59,3 +74,26 @@ def test_the_grace_period_covers_a_stop_on_a_silent_database(
     periods = grace_periods(manifests(deploy(ws, "--json", *shape)))
     assert len(periods) == 1, periods  # the longest task's, for every pod
     assert periods.pop() >= math.ceil(longest_stop)
+
+
+def test_the_page_states_the_stop_and_the_grace_period_of_the_defaults(
+    tmp_path: Path,
+) -> None:
+    """docs/scaling.md, "Stopping on a silent database": a stopped process ends within
+    stop_grace + 3 s + the last calls' bound (10 + 3 + 22 = 35 s), and the pods are
+    given that, rounded up, + 2 s (37 s), with the defaults. Those are the figures an
+    operator sizes a deployment by: they are the code's, and the manifest's."""
+    margin, grace, also, bound, stop = stated(
+        r"`stop_grace` \+ (\d+) s \+ that bound \((\d+) \+ (\d+) \+ (\d+) = (\d+) s "
+        r"with the defaults\)"
+    )
+    slack, period = stated(r"rounded up, \+ (\d+) s for a loaded node \((\d+) s with the defaults")
+    silent = LeaseSettings().silent_stop
+    assert (margin, grace, also, bound) == (STOP_MARGIN, DEFAULT_STOP_GRACE, STOP_MARGIN, silent)
+    assert stop == DEFAULT_STOP_GRACE + STOP_MARGIN + silent
+    assert slack == GRACE_SLACK
+    ws = Workspace(tmp_path)
+    ws.config(DEFAULTS)
+    for shape in ([], ["--agents", "2"]):
+        assert grace_periods(manifests(deploy(ws, "--json", *shape))) == {period}
+        assert period == math.ceil(stop) + slack

@@ -23,9 +23,11 @@ from dstream.state.session import (
     LEAST_CONNECT_TIMEOUT,
     _attempts,
     connect_bound,
+    connect_options,
     open_session,
     statement_bound,
 )
+from tests.scaling_page import stated
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -168,7 +170,14 @@ def test_prefer_standby_passes_want_a_standby_then_any_server(
 def test_the_stop_bound_counts_the_connect_past_its_share() -> None:
     """After an address that answered, the next may be tried with libpq's least though
     less is left: the connect's bound (connect_bound) is the statement bound + 2 s, and
-    the last calls' bound counts it (docs/scaling.md: 10 + 5 + 7 = 22 s with the
-    defaults)."""
-    assert connect_bound(15.0) == statement_bound(15.0) + LEAST_CONNECT_TIMEOUT == 7.0
-    assert LeaseSettings().silent_stop == 22.0
+    the last calls' bound counts it. docs/scaling.md states that bound with the
+    defaults, term by term ("10 + 5 + 7 = 22 s"): the page's figures are the code's."""
+    patience, cut, connect, bound = stated(
+        r"`session\.connect_bound`; (\d+) \+ (\d+) \+ (\d+) = (\d+) s with the defaults"
+    )
+    defaults = LeaseSettings()
+    assert connect_bound(defaults.ttl) == statement_bound(defaults.ttl) + LEAST_CONNECT_TIMEOUT
+    assert patience == defaults.ttl - defaults.margin
+    assert cut == statement_bound(defaults.ttl)
+    assert connect == connect_bound(defaults.ttl)
+    assert bound == defaults.silent_stop == patience + cut + connect
