@@ -15,16 +15,19 @@ from dstream.state import open_store
 from tests.state.test_run_lock import taken_over
 from tests.workspace import Workspace
 
+NEVER = 10**9  # envelopes between checkpoints: none is stored in a test's time
 
-def _counter(ws: Workspace, spec: StateSpec, count: int) -> None:
-    """Task "t": `count` envelopes (0: no end) of dstream-counter into out.jsonl, on the
-    postgres state `spec` with a short lease."""
+
+def _counter(ws: Workspace, spec: StateSpec, count: int, checkpoint_every: int = 1) -> None:
+    """Task "t": `count` envelopes (0: no end) of dstream-counter into out.jsonl, a
+    checkpoint every `checkpoint_every`, on the postgres state `spec` with a short
+    lease."""
     ws.counter_task(
         "t",
         "dstream-file",
         'path = "out.jsonl"',
         count=count,
-        checkpoint_every=1,
+        checkpoint_every=checkpoint_every,
         interval=20,
         state=f"""state {{
           backend = "postgres"
@@ -44,11 +47,33 @@ def test_a_run_that_lost_its_lease_is_recorded_as_failed(
     _counter(ws, pg_spec, 0)
     out, err, run = taken_over(ws, pg_spec, tmp_path)
     assert run.returncode == 1, err
-    error = orjson.loads(out)["tasks"][0]["error"]
+    summary = orjson.loads(out)["tasks"][0]
+    error = summary["error"]
     assert error["error"] == "LeaseFenced", out
     assert "task 't' lost its lease" in error["message"], error
+    assert summary["resumable"] is True, summary  # its checkpoints were stored
     assert "history" not in err.decode(), err
     with open_store(pg_spec, str(tmp_path)) as store:
+        runs = store.runs("t")
+    assert [(r["result"], r["exit_code"]) for r in runs] == [("failed", 1)], runs
+
+
+def test_a_run_that_lost_its_lease_with_nothing_stored_is_not_resumable(
+    pg_spec: StateSpec, tmp_path: Path
+) -> None:
+    """Lost before its first checkpoint: the next run starts over, and the summary says
+    so (`resumable`: false) rather than promising a resume."""
+    ws = Workspace(tmp_path)
+    _counter(ws, pg_spec, 0, checkpoint_every=NEVER)
+    out, err, run = taken_over(ws, pg_spec, tmp_path, lambda other: other.held_elsewhere("t"))
+    assert run.returncode == 1, err
+    summary = orjson.loads(out)["tasks"][0]
+    assert summary["error"]["error"] == "LeaseFenced", summary
+    assert "task 't' lost its lease" in summary["error"]["message"], summary
+    assert summary["last_checkpoint"] is None, summary
+    assert summary["resumable"] is False, summary
+    with open_store(pg_spec, str(tmp_path)) as store:
+        assert store.get("t") is None
         runs = store.runs("t")
     assert [(r["result"], r["exit_code"]) for r in runs] == [("failed", 1)], runs
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import orjson
 import psycopg
@@ -15,8 +16,9 @@ import pytest
 
 from dstream.config.model import StateSpec
 from dstream.errors import DstreamError, LockLost
-from dstream.state import open_store
+from dstream.state import StateStore, open_store
 from dstream.state.lease import LeaseFenced
+from tests.services import wait_until
 from tests.state.conftest import spec_dict
 from tests.workspace import Workspace
 
@@ -101,18 +103,21 @@ def expire_lease(spec: StateSpec, task: str) -> None:
         )
 
 
+def stored(store: StateStore) -> bool:
+    """Whether a checkpoint of task "t" is stored."""
+    return store.get("t") is not None
+
+
 def taken_over(
-    ws: Workspace, spec: StateSpec, base: Path
+    ws: Workspace, spec: StateSpec, base: Path, ready: Callable[[StateStore], bool] = stored
 ) -> tuple[bytes, bytes, subprocess.Popen[bytes]]:
-    """`run t --json` in `ws`, whose lease ends (expire_lease) once it stored a checkpoint
-    and another store takes the task over: the run's stdout, stderr and process."""
+    """`run t --json` in `ws`, whose lease ends (expire_lease) once another store sees it
+    `ready` (by default: it stored a checkpoint) and then takes the task over: the run's
+    stdout, stderr and process."""
     run = ws.popen("run", "t", "--json")
     try:
         with open_store(spec, str(base)) as other:
-            deadline = time.monotonic() + 20
-            while other.get("t") is None:
-                assert time.monotonic() < deadline, "no checkpoint stored in 20 s"
-                time.sleep(0.05)
+            wait_until("the run to be ready to lose its lease", lambda: ready(other), 20)
             expire_lease(spec, "t")
             with other.hold_run("t"):
                 out, err = run.communicate(timeout=30)
