@@ -17,6 +17,7 @@ from dstream.config.model import StateSpec
 from dstream.errors import LockLost
 from dstream.state import open_store
 from dstream.state.lease import LeaseDeadlinePassed
+from dstream.state.postgres import PostgresStore
 
 LINE = b'{"data":1}\n'
 
@@ -72,6 +73,43 @@ def test_a_pump_that_saw_the_deadline_pass_makes_the_lease_lost(pg_spec: StateSp
         store.on_lease_lost("orders", lost.append)
         store.put("orders", 1)
         store.lease_deadline_passed("orders")
+        assert [type(error) for error in lost] == [LeaseDeadlinePassed]
+        with pytest.raises(LeaseDeadlinePassed):  # nothing is stored past it
+            store.put("orders", 2)
+    with open_store(pg_spec, ".") as other:
+        record = other.get("orders")
+        assert record is not None and record.checkpoint == 1
+
+
+def test_a_renewal_answered_past_its_deadline_does_not_revive_the_lease(
+    pg_spec: StateSpec,
+) -> None:
+    """The keeper's rule for a late answer (`_renewed`): a renewal that began before the
+    lease's deadline and was answered after it leaves the lease lost, though its own
+    start would trust it on (the pump stopped at the old deadline). In a run the
+    watchdog sees the deadline pass within 0.1 s and a renewal answered in that gap is
+    rare; so the keeper's threads are stopped (a paused keeper, as if the answer were
+    on its way) and the answer is handed to the keeper as its renewal loop would."""
+    given: list[float] = []
+    lost: list[LockLost] = []
+    store = open_store(pg_spec, ".")
+    assert isinstance(store, PostgresStore)
+    keeper = store._keeper
+    with store, store.hold_run("orders"):
+        store.follow_lease_deadline("orders", given.append)
+        store.on_lease_lost("orders", lost.append)
+        store.put("orders", 1)
+        keeper.close()  # neither renews nor watches from now: only the answer below
+        held = keeper._held["orders"]
+        deadline = held.deadline
+        time.sleep(max(0.0, deadline - 0.3 - time.monotonic()))
+        started = time.monotonic()  # the renewal began before the deadline...
+        assert started < deadline
+        time.sleep(max(0.0, deadline - time.monotonic()) + 0.05)
+        assert time.monotonic() > deadline  # ...and is answered past it
+        assert started + keeper._trusted() > time.monotonic()  # which it would revive
+        keeper._renewed(held, started)
+        assert given[-1] == deadline  # the pump was given no later deadline
         assert [type(error) for error in lost] == [LeaseDeadlinePassed]
         with pytest.raises(LeaseDeadlinePassed):  # nothing is stored past it
             store.put("orders", 2)
