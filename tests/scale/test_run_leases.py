@@ -22,7 +22,7 @@ from tests.scale.cluster import (
     released,
 )
 from tests.services import PostgresServer, wait_until
-from tests.workspace import dstream, executable, json_document
+from tests.workspace import dstream, executable, task_runs
 
 BROKEN = """task "broken" {
   input  { provider_path = "./fail.sh" }
@@ -90,7 +90,7 @@ def test_sigterm_to_a_waiting_standby_is_sigterm(
     assert standby.wait() == ExitCode.TERMINATED, standby.stderr()
     said = standby.stderr() + (standby.root / "stdout.1").read_text()
     assert "stopped by SIGTERM" in said and "SIGINT" not in said, said
-    history = json_document(dstream("runs", TASK, "--json", cwd=standby.root))["runs"]
+    history = task_runs(standby.root, TASK)
     assert (history[-1]["result"], history[-1]["exit_code"]) == ("interrupted", 143)
     assert held_by(db, holder)  # it never took anything
 
@@ -112,6 +112,6 @@ def test_a_task_that_failed_before_the_signal_stays_failed(
         "interrupted",
         "SIGTERM",
     )
-    history = json_document(dstream("runs", "broken", "--json", cwd=runner.root))["runs"]
+    history = task_runs(runner.root, "broken")
     assert history[-1]["result"] == "failed", history
     assert history[-1]["exit_code"] == tasks["broken"]["exit_code"] != 143, history

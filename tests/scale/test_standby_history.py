@@ -8,6 +8,7 @@ such a record waiting on a silent database, and says the run may be missing."""
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -29,15 +30,15 @@ from tests.scale.cluster import (
     waiting,
 )
 from tests.services import PostgresServer, wait_until
-from tests.workspace import dstream, json_document
+from tests.workspace import task_runs
 
 # The text of the history's append (state/history.py, RunTable.add): the proxy freezes
 # on it, so the record, not the standby's poll, is what waits on the silence.
 RUN_INSERT = b'_runs" (task, run) VALUES'
 
 
-def _last_run(root: object, task: str) -> tuple[str, int]:
-    history = json_document(dstream("runs", task, "--json", cwd=root))["runs"]
+def _last_run(root: Path, task: str) -> tuple[str, int]:
+    history = task_runs(root, task)
     return history[-1]["result"], history[-1]["exit_code"]
 
 
