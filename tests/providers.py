@@ -117,3 +117,25 @@ while [ ! -s {streaming} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
 echo "boom" >&2
 exit 3
 """
+
+
+def ticking_input(stopping: str = "") -> str:
+    """An input in Python: an envelope and a checkpoint ({"seq": i}) every 20 ms for
+    ever; on SIGTERM it creates the file `stopping` if named (so a test sees the signal
+    reach it) and exits 0."""
+    mark = f"open({stopping!r}, 'w').close()" if stopping else "pass"
+    return f"""
+import signal, sys, time
+def stop(*_):
+    {mark}
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+sys.stdin.buffer.readline()
+print('{{"status":"ready","protocol":1}}', flush=True)
+i = 0
+while True:
+    i += 1
+    print('{{"data":%d,"metadata":{{}}}}' % i, flush=True)
+    print('{{"checkpoint":{{"seq":%d}}}}' % i, flush=True)
+    time.sleep(0.02)
+"""

@@ -24,7 +24,7 @@ from dstream.config.loader import load_project
 from dstream.runtime.runner import run_tasks
 from dstream.runtime.signals import LeftBehind
 from dstream.runtime.stopping import STOP_MARGIN
-from tests.providers import ACK_OUTPUT
+from tests.providers import ACK_OUTPUT, ticking_input
 from tests.runtime.in_process import NotingStore, noting_store
 from tests.services import lock_waiters, wait_until
 from tests.workspace import Workspace
@@ -33,21 +33,7 @@ __all__ = ["noting_store"]  # the fixture, used by name
 
 # Writes an envelope and a checkpoint every 20 ms; on SIGTERM says so (the file
 # `stopping`) and exits.
-INPUT = r"""
-import signal, sys, time
-def stop(*_):
-    open("stopping", "w").close()
-    sys.exit(0)
-signal.signal(signal.SIGTERM, stop)
-sys.stdin.buffer.readline()
-print('{"status":"ready","protocol":1}', flush=True)
-i = 0
-while True:
-    i += 1
-    print('{"data":%d,"metadata":{}}' % i, flush=True)
-    print('{"checkpoint":{"seq":%d}}' % i, flush=True)
-    time.sleep(0.02)
-"""
+INPUT = ticking_input("stopping")
 
 
 class _Stopper:

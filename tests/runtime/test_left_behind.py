@@ -20,23 +20,12 @@ import orjson
 import pytest
 
 from dstream.errors import ExitCode
-from tests.providers import ACK_OUTPUT
+from tests.providers import ACK_OUTPUT, ticking_input
 from tests.services import lock_waiters, wait_until
 from tests.workspace import Run, Workspace
 
 # Writes an envelope and a checkpoint every 20 ms until SIGTERM.
-INPUT = r"""
-import signal, sys, time
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-sys.stdin.buffer.readline()
-print('{"status":"ready","protocol":1}', flush=True)
-i = 0
-while True:
-    i += 1
-    print('{"data":%d,"metadata":{}}' % i, flush=True)
-    print('{"checkpoint":{"seq":%d}}' % i, flush=True)
-    time.sleep(0.02)
-"""
+INPUT = ticking_input()
 
 
 def _stored(ws: Workspace, run: Run) -> bool:
