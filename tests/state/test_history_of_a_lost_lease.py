@@ -72,6 +72,7 @@ def test_a_run_that_lost_its_lease_with_nothing_stored_is_not_resumable(
     assert "task 't' lost its lease" in summary["error"]["message"], summary
     assert summary["last_checkpoint"] is None, summary
     assert summary["resumable"] is False, summary
+    assert "or from the start if none was stored" in summary["error"]["hint"], summary
     with open_store(pg_spec, str(tmp_path)) as store:
         assert store.get("t") is None
         runs = store.runs("t")

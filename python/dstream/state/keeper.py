@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 _LOST_HINT = (
     "this run stops so that two runs never write the task's state; another holder (or "
-    "this one, restarted) resumes from the last stored checkpoint"
+    "this one, restarted) resumes from the last stored checkpoint, or from the start if "
+    "none was stored"
 )
 # Seconds closing a store waits, in all, for a call still on its connections (one the
 # database does not answer is left to the process's exit, which closes its socket).
