@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 from dstream import logs
 from dstream.runtime.monitor import Monitor
+from dstream.runtime.streaming import terminal_line
 
 
 def _rate(now: CounterDict, before: CounterDict, key: str, seconds: float) -> float:
@@ -82,8 +83,9 @@ class Progress:
 
     def print_line(self, task: str, line: bytes) -> None:
         """An output provider's line (of the task `task`), printed above the display
-        (same terminal), as the output wrote it: no task named, as without a display."""
-        self.console.out(line.decode("utf-8", "replace"), highlight=False)
+        (same terminal), named as a terminal shows it (`terminal_line`)."""
+        shown = terminal_line(task, line, several=len(self.monitor.tasks) > 1)
+        self.console.out(shown.decode("utf-8", "replace"), highlight=False)
 
     def write(self, text: str) -> int:
         """A stream for log handlers: each record goes above the display."""

@@ -23,7 +23,7 @@ from dstream.runtime.process import REFUSAL_HINT
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import threading
-    from typing import Optional
+    from typing import Callable, Optional
 
     from dstream._core import Pump, PumpResult
     from dstream.runtime.checkpoints import CheckpointTracker
@@ -113,11 +113,27 @@ def _end_orphaned_stream(run: TaskRun, inp: ProviderProcess, pump: Pump) -> None
     pump.end_input()
 
 
-def _print_output_line(task: str, line: bytes) -> None:
-    out = sys.stdout.buffer
-    out.write(line + b"\n")
-    if sys.stdout.isatty():
+def terminal_line(task: str, line: bytes, *, several: bool) -> bytes:
+    """An output's line as a terminal shows it: in a run of several tasks the lines of
+    all their outputs meet there, so each is named `task/output: `, as the providers'
+    log lines are (logs.provider_line); a pipe gets the line as the output wrote it."""
+    return f"{task}/output: ".encode() + line if several else line
+
+
+def _stdout_printer(several: bool) -> Callable[[str, bytes], None]:
+    """The hook that writes an output's lines on dstream's stdout: as the output wrote
+    them into a pipe or a file, named by their task on a terminal (`terminal_line`)
+    and at once there, so a person sees each when it comes."""
+    out, terminal = sys.stdout.buffer, sys.stdout.isatty()
+
+    def print_line(task: str, line: bytes) -> None:
+        if not terminal:
+            out.write(line + b"\n")
+            return
+        out.write(terminal_line(task, line, several=several) + b"\n")
         out.flush()
+
+    return print_line
 
 
 class OutputReader:
@@ -129,7 +145,7 @@ class OutputReader:
         self._tracker = tracker
         self._acked = acked
         self._output = run.providers()[1]
-        self._hook = run.hooks.on_output_line or _print_output_line
+        self._hook = run.hooks.on_output_line or _stdout_printer(run.task_prefixes)
 
     def read(self) -> None:
         run, output = self._run, self._output
