@@ -59,7 +59,7 @@ def _check_provider_configs(project: Project, diagnostics: Diagnostics) -> None:
     check = check_configs(project, sorted(project.tasks), pull=False)
     for problem in check.problems:
         diagnostics.error(problem)
-    for unchecked in check.unchecked:
+    for _, unchecked in check.unchecked:
         where = unchecked.location if isinstance(unchecked.location, Location) else None
         diagnostics.warn(unchecked.reason, where, unchecked.hint)
 

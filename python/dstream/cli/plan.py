@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import argparse
 
+from dstream import logs
 from dstream.cli.init import add_lifecycle_arguments, load_tasks, run_command
 from dstream.cli.view import View
+from dstream.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,5 +30,17 @@ def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.runtime.describe import refuse_bad_configs
 
     project, names = load_tasks(args)
-    refuse_bad_configs(project, names)  # before any provider of any task is asked
+    check = refuse_bad_configs(project, names)  # before any provider of any task is asked
+    _warn_unchecked(check.unchecked)
     return run_command(args, view, "plan", (project, names), destroy=args.destroy)
+
+
+def _warn_unchecked(unchecked: list[tuple[str, ConfigError]]) -> None:
+    """What lint warns of, in its words and with its hint: a provider's config went
+    unchecked, its probe silent. Once per provider (its role and path: the words),
+    however many of the tasks planned name it."""
+    said: set[str] = set()
+    for task, exc in unchecked:
+        if exc.reason not in said:
+            said.add(exc.reason)
+            logs.log.warning("%s", exc.one_line(), task=task)
