@@ -367,7 +367,7 @@ def test_pull_task_providers_for_init(registry: Registry, tmp_path: Path) -> Non
     )
     results = pull_task_providers(task, refresh=False)
     assert [(r["role"], r["kind"]) for r in results] == [("input", "provider_ref")]
-    assert os.access(results[0]["path"], os.X_OK)
+    assert os.access(str(results[0]["path"]), os.X_OK)
     assert pull_task_providers(task, refresh=False)[0]["from_cache"] is True
     assert pull_task_providers(task, refresh=True)[0]["from_cache"] is False
 

@@ -17,9 +17,10 @@ def pull_task_providers(task: TaskSpec, refresh: bool = False) -> list[dict[str,
     results: list[dict[str, object]] = []
     for spec in (task.input, task.output):
         if spec.provider_ref:
-            from dstream.oci import pull
+            from dstream.runtime.resolve import pull_ref
 
-            result = pull(spec.provider_ref, refresh=refresh)
+            # kept: the lifecycle command that follows does not resolve it again
+            result = pull_ref(spec, again=True, refresh=refresh)
             results.append({"role": spec.role, "kind": "provider_ref", **result.to_dict()})
         elif spec.provider_image:
             from dstream.runtime.container import ensure_image

@@ -14,6 +14,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
+    from dstream.oci import PullResult
+
 
 @record
 class Launch:
@@ -78,13 +80,39 @@ def _which(name: str) -> Optional[str]:
     return _own_script(name) or next(filter(_executable, _on_path(name)), None)
 
 
+# Each provider_ref's pull, once per block of a loaded configuration (keyed by its spec,
+# dropped with it): a command asks for its executable several times (checking the
+# config, asking the input what it manages, starting it), and with the registry away
+# each asking would wait on it and warn of the cached copy again. A reloaded
+# configuration, whose blocks are new, resolves its tags afresh.
+_PULLED: dict[int, tuple[str, PullResult]] = {}
+
+
+def pull_ref(spec: ProviderSpec, *, again: bool = False, refresh: bool = False) -> PullResult:
+    """`spec`'s provider_ref pulled (served from the cache as `oci.pull` serves it), once
+    for this spec; `again`: pulled even so (`dstream init --pull`, whose job it is;
+    `refresh`: past the cache), and what it got kept for the rest of the command."""
+    import weakref
+
+    from dstream.oci import pull
+
+    assert spec.provider_ref
+    key, ref = id(spec), spec.provider_ref
+    kept = _PULLED.get(key)
+    if kept is not None and kept[0] == ref and not (again or refresh):
+        return kept[1]
+    done = pull(ref, refresh=refresh)
+    if kept is None:
+        weakref.finalize(spec, _PULLED.pop, key, None)
+    _PULLED[key] = (ref, done)
+    return done
+
+
 def resolve(spec: ProviderSpec, base_dir: str) -> Launch:
     if spec.provider_image:
         return Launch(argv=[], image=spec.provider_image)
     if spec.provider_ref:
-        from dstream.oci import resolve_provider_ref
-
-        return Launch(argv=[str(resolve_provider_ref(spec.provider_ref))])
+        return Launch(argv=[pull_ref(spec).path])
     path = spec.provider_path
     if not path:
         raise ConfigError(
