@@ -14,13 +14,14 @@ import os
 import sys
 from typing import Optional
 
+from dstream import logs
 from dstream.cli.common import add_config_arguments, apply_state_dir, load_project_from_args
 from dstream.cli.view import View
 from dstream.config.model import Project
 from dstream.errors import DstreamError, ExitCode, UsageError, nearest
 from dstream.protocol.values import Fragment, decode_json
 from dstream.state import StateRecord, StateStore, open_store
-from dstream.state.base import UnreadableRecord, encode_checkpoint
+from dstream.state.base import Unreadable, UnreadableRecord, encode_checkpoint
 
 _SHOWN_WIDTH = 60  # a checkpoint longer than this is cut in `list`
 
@@ -191,6 +192,39 @@ def execute(args: argparse.Namespace, view: View) -> int:
         store.close()
 
 
+def _say(view: View, task: str, text: str, record: Optional[str] = None) -> None:
+    """A note on stderr about `task` (none with --json): `text` in a text line, which
+    names the task in its own words where it does; a record (-f json) carries the task
+    as its field and `record` (the words without the task's name), as dstream's other
+    records about a task do (logs.py)."""
+    if view.json:
+        return
+    if view.records:
+        view.record(logs.INFO, record or text, task=task)
+    else:
+        view.info(text)
+
+
+_UNREADABLE_HINT = (
+    "fix or remove the file(s) above (each error says how), or replace a task's record "
+    "with `dstream state set TASK JSON`; the other tasks are listed below"
+)
+
+
+def _say_unreadable(view: View, unreadable: list[Unreadable]) -> None:
+    """The records `list` could not read: an error each (with its task, when known, in
+    a record), then what to do."""
+    if view.json or not unreadable:
+        return
+    if view.records:  # the hint a field of each, as an error block's record has it
+        for item in unreadable:
+            view.record(logs.ERROR, item.reason, task=item.task, fields={"hint": _UNREADABLE_HINT})
+        return
+    for item in unreadable:  # the reason names the file
+        view.info(f"error: {item.reason}")
+    view.info(f"  hint: {_UNREADABLE_HINT}")
+
+
 def _list(project: Optional[Project], store: StateStore, view: View) -> int:
     """Every stored checkpoint; a record that cannot be read is flagged as such (run
     fails on it), the others are still listed, and the exit status says the listing is
@@ -215,13 +249,7 @@ def _list(project: Optional[Project], store: StateStore, view: View) -> int:
         )
         return code
     view.info(f"state: {store.description}")
-    for item in unreadable:  # the reason names the file
-        view.info(f"error: {item.reason}")
-    if unreadable:
-        view.info(
-            "  hint: fix or remove the file(s) above (each error says how), or replace a "
-            "task's record with `dstream state set TASK JSON`; the other tasks are listed below"
-        )
+    _say_unreadable(view, unreadable)
     if not records and not broken and not without:
         view.line("no stored checkpoints")
         return code
@@ -252,12 +280,13 @@ def _show(project: Optional[Project], store: StateStore, view: View, task: str) 
             view.document({**_document(record), "stored": True})
         return ExitCode.OK
     if record is None:
-        view.info(f"task {task!r} has no stored checkpoint: its next run starts from the beginning")
+        said = "no stored checkpoint: its next run starts from the beginning"
+        _say(view, task, f"task {task!r} has {said}", said)
         return ExitCode.OK
-    view.info(
-        f"task {task!r}: checkpoint #{record.sequence}, stored {_when(record.updated_at)} "
-        f"in {store.description}"
+    said = (
+        f"checkpoint #{record.sequence}, stored {_when(record.updated_at)} in {store.description}"
     )
+    _say(view, task, f"task {task!r}: {said}", said)
     view.line(record.raw.decode("utf-8", "replace"))  # exactly as stored
     return ExitCode.OK
 
@@ -268,7 +297,7 @@ def _previous(store: StateStore, view: View, task: str) -> Optional[StateRecord]
     try:
         return store.get(task)
     except UnreadableRecord as exc:
-        view.info(f"replacing an unreadable record: {exc.reason}")
+        _say(view, task, f"replacing an unreadable record: {exc.reason}")
         store.reset(task)
         return None
 
@@ -289,7 +318,7 @@ def _set(store: StateStore, view: View, task: str, value: bytes) -> int:
         )
         return ExitCode.OK
     if previous is not None:
-        view.info(f"previous checkpoint: {previous.raw.decode('utf-8', 'replace')}")
+        _say(view, task, f"previous checkpoint: {previous.raw.decode('utf-8', 'replace')}")
     view.line(f"task {task!r}: checkpoint set to {value.decode()}")
     return ExitCode.OK
 
@@ -299,7 +328,7 @@ def _reset(store: StateStore, view: View, task: str) -> int:
         try:
             previous = store.get(task)
         except UnreadableRecord as exc:  # removed all the same: what its error's hint offers
-            view.info(f"removing an unreadable record: {exc.reason}")
+            _say(view, task, f"removing an unreadable record: {exc.reason}")
             previous = None
         removed = store.reset(task)
     if view.json:
@@ -315,6 +344,6 @@ def _reset(store: StateStore, view: View, task: str) -> int:
         view.line(f"task {task!r} had no stored checkpoint; nothing to reset")
         return ExitCode.OK
     if previous is not None:  # so a mistaken reset can be undone with `state set`
-        view.info(f"previous checkpoint: {previous.raw.decode('utf-8', 'replace')}")
+        _say(view, task, f"previous checkpoint: {previous.raw.decode('utf-8', 'replace')}")
     view.line(f"task {task!r}: checkpoint reset; its next run starts from the beginning")
     return ExitCode.OK
