@@ -154,9 +154,9 @@ def test_a_tasks_definition_hash_takes_big_integers_and_keeps_its_old_value() ->
     from dstream.runtime.taking import definition_hash
 
     project = load_project_text(CONFIG, "test.hcl", environ={})
-    assert definition_hash(project.tasks["t"]) == "788d677bbfdfc78b"  # as DIGEST_BEFORE
+    assert definition_hash(project.tasks["t"], ()) == "788d677bbfdfc78b"  # as DIGEST_BEFORE
     big = load_project_text(BIG_CONFIG, "t.hcl")
-    assert definition_hash(big.tasks["t"]) == "efa60a67690ae152"
+    assert definition_hash(big.tasks["t"], ()) == "efa60a67690ae152"
 
 
 def test_a_config_key_named_like_a_spec_field_counts_in_the_digests() -> None:
@@ -169,7 +169,7 @@ def test_a_config_key_named_like_a_spec_field_counts_in_the_digests() -> None:
     def digests(where: str) -> tuple[str, str]:
         text = CONFIG.replace("tiny = 1.5e-7", f'tiny = 1.5e-7\n      location = "{where}"')
         task = load_project_text(text, "test.hcl", environ={}).tasks["t"]
-        return input_digest(task.input, ()), definition_hash(task)
+        return input_digest(task.input, ()), definition_hash(task, ())
 
     east, west = digests("eastus"), digests("westus")
     assert east[0] != west[0] and east[1] != west[1]

@@ -67,13 +67,28 @@ ENDED_COOLDOWN = 30.0
 
 
 def config_hash(project: Project) -> str:
-    """What every agent must agree on: the definition of every task."""
+    """What every agent must agree on: the definition of every task, without its secrets
+    (`definition_hash`: the registry and the log show it). Agents differing in a secret
+    only run the same configuration; a reload tells a changed secret by `_same_tasks`."""
     import hashlib  # only agents need it
 
+    sensitive = project.sensitive_values
     parts = ",".join(
-        f"{name}={definition_hash(project.tasks[name])}" for name in sorted(project.tasks)
+        f"{name}={definition_hash(project.tasks[name], sensitive)}"
+        for name in sorted(project.tasks)
     )
     return hashlib.sha256(parts.encode()).hexdigest()[:16]
+
+
+def _same_tasks(one: Project, other: Project) -> bool:
+    """Whether both define the same tasks, secrets included: compared in memory, never
+    hashed nor stored (a reload must restart the tasks with a rotated secret)."""
+    from dstream.config.model import definition
+
+    def tasks(project: Project) -> dict[str, object]:
+        return {name: definition(task) for name, task in project.tasks.items()}
+
+    return tasks(one) == tasks(other)
 
 
 def preference(agent: str, task: str) -> int:
@@ -305,7 +320,8 @@ class Agent:
             if self.stopping.is_set():
                 return
             try:
-                taken = self.store.try_hold(name, definition_hash(spec))
+                digest = definition_hash(spec, self.project.sensitive_values)
+                taken = self.store.try_hold(name, digest)
             except DstreamError as exc:  # the database went away meanwhile: next tick
                 logs.log.warning("agent %s: %s", self.name, exc)
                 return
@@ -329,15 +345,16 @@ class Agent:
             )
             return
         digest = config_hash(project)
-        if digest == self.digest:
+        if digest == self.digest and _same_tasks(project, self.project):
             logs.log.info(
                 "agent %s: configuration reloaded: no task changed (configuration %s): "
                 "nothing moves", self.name, digest,
             )  # fmt: skip
             return
+        change = f"{self.digest} -> {digest}" if digest != self.digest else "a secret changed"
         logs.log.warning(
-            "agent %s: configuration reloaded: %s -> %s: handing its task(s) over (not "
-            "failed) and joining again with it", self.name, self.digest, digest,
+            "agent %s: configuration reloaded: %s: handing its task(s) over (not "
+            "failed) and joining again with it", self.name, change,
         )  # fmt: skip
         summaries.extend(self._stop_all("the configuration was reloaded"))
         self._leave()

@@ -15,14 +15,16 @@ from dstream.state.base import AlreadyRunning, StateStore
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import contextlib
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
     from typing import Callable, Optional, Protocol
 
+    from dstream.config.model import Project
     from dstream.runtime.stopping import Stop
 
     class Takes(Protocol):
         """A task of a run, as taking it sees it (runtime/runner.py's slot)."""
 
+        project: Project
         task: TaskSpec
         lease: contextlib.ExitStack[Optional[bool]]
         stop: Stop
@@ -34,15 +36,20 @@ if TYPE_CHECKING:
 _ADDED_SETTINGS = {"flush_timeout": DEFAULT_FLUSH_TIMEOUT}
 
 
-def definition_hash(task: TaskSpec) -> str:
-    """A short digest of what a task does: kept with its lease, compared between agents."""
+def definition_hash(task: TaskSpec, sensitive: Iterable[str]) -> str:
+    """A short digest of what a task does: kept with its lease, compared between agents.
+    Without its secrets (`sensitive`: the project's sensitive values; the rest as the
+    input digest finds them, config/unsecret.py): whoever reads the state database
+    could test guesses of a secret against a fast hash over it (docs/security.md)."""
     import hashlib  # not at the top: a run on the file backend never needs it
+
+    from dstream.config.unsecret import without_secrets
 
     document = definition(task)
     for name, default in _ADDED_SETTINGS.items():
         if document.get(name) == default:
             del document[name]
-    data = encode_json(document, sort_keys=True, default=str)
+    data = encode_json(without_secrets(document, sensitive), sort_keys=True, default=str)
     return hashlib.sha256(data).hexdigest()[:16]
 
 
@@ -61,7 +68,8 @@ def take_each(store: StateStore, slots: list[Takes]) -> Optional[tuple[Takes, Al
     taken: list[Takes] = []
     try:
         for slot in sorted(slots, key=lambda each: each.task.name):
-            digest = definition_hash(slot.task) if store.has_leases else ""
+            sensitive = slot.project.sensitive_values
+            digest = definition_hash(slot.task, sensitive) if store.has_leases else ""
             try:
                 slot.lease.enter_context(store.hold_run(slot.task.name, config_hash=digest))
             except AlreadyRunning as exc:
