@@ -24,6 +24,7 @@ checkpoint, and a run that lost its lease is the one an operator looks for).
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -66,13 +67,47 @@ RECONNECT_PAUSE = 0.2  # seconds between two attempts to reach a restarting data
 T = TypeVar("T")
 
 
+# What libpq quotes of a DSN it cannot parse: the word it stopped at, an option name, a
+# token, the whole URI, any of which can be (part of) the password. Its own punctuation
+# ("=", "]", ":" or "/") says what is wrong and is kept.
+_LIBPQ_QUOTATION = re.compile(r'"[^"]*"')
+_LIBPQ_PUNCTUATION = ('"="', '"]"', '":"', '"/"')
+UNPARSEABLE_DSN_HINT = (
+    "write key=value pairs separated by spaces, with a value holding spaces or quotes in "
+    "single quotes (password='two words'); in a URL, percent-encode such characters "
+    "(%20 for a space)"
+)
+
+
 def libpq_text(exc: BaseException, dsn: str) -> str:
     """A psycopg/libpq error's text for a message, without the DSN libpq quotes in some
-    (an unparseable URI: `... in URI: "postgresql://user:password@..."`)."""
+    (an unparseable URI: `... in URI: "postgresql://user:password@..."`), and without
+    any quotation at all when libpq could not parse the DSN (docs/providers/postgres.md:
+    the rule dstream-postgres-cdc follows)."""
     text = str(exc).strip()
     for quoted in (f': "{dsn}"', f'"{dsn}"', dsn):
         text = text.replace(quoted, "" if quoted.startswith(":") else "the dsn")
+    if not dsn_parses(dsn):
+        shown = _LIBPQ_QUOTATION.sub(_punctuation_only, text)
+        if shown != text:
+            text = shown + " (libpq's quotation is not shown: it may be part of the password)"
     return text
+
+
+def _punctuation_only(quoted: re.Match[str]) -> str:
+    return quoted[0] if quoted[0] in _LIBPQ_PUNCTUATION else "(not shown)"
+
+
+def dsn_parses(dsn: str) -> bool:
+    """Whether libpq can parse `dsn` (its errors then quote nothing of it but hosts)."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(dsn)
+    except ProgrammingError:
+        return False
+    return True
 
 
 def describe_dsn(dsn: str) -> str:
@@ -146,10 +181,15 @@ class PostgresStore(StateStore):
         try:
             conn = open_session(self._dsn, self._keeper.settings.ttl)
         except psycopg.Error as exc:
+            hint = (
+                "check `dsn` in the state block and that PostgreSQL is running and reachable"
+                if dsn_parses(self._dsn)
+                else UNPARSEABLE_DSN_HINT
+            )
             raise StateUnreachable(
                 f"could not connect to the state database {describe_dsn(self._dsn)}: "
                 f"{libpq_text(exc, self._dsn)}",
-                hint="check `dsn` in the state block and that PostgreSQL is running and reachable",
+                hint=hint,
             ) from None
         try:
             limit_waits(conn, self._keeper.settings.ttl)
