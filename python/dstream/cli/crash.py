@@ -61,15 +61,22 @@ def _assignments(argv: list[str]) -> list[tuple[int, str, str, str]]:
     return found
 
 
-def shown_command(argv: list[str]) -> str:
-    """The command line as a crash report shows it: every --var value masked, whatever
-    its length (the redactor leaves short values alone), the variable's name kept."""
+def masked_var_values(argv: list[str]) -> list[str]:
+    """The words of `argv` with every --var value masked, whatever its length (the
+    redactor leaves short values alone), the variable's name kept: how a crash report
+    and a usage error (cli/parsing.py) show a command line, read before the
+    configuration says which variables are sensitive."""
     from dstream.config.redact import REDACTED
 
     words = list(argv)
     for index, lead, name, _ in _assignments(argv):
         words[index] = f"{lead}{name}={REDACTED}" if name else f"{lead}{REDACTED}"
-    return " ".join(words)
+    return words
+
+
+def shown_command(argv: list[str]) -> str:
+    """The command line as a crash report shows it (`masked_var_values`)."""
+    return " ".join(masked_var_values(argv))
 
 
 def report(

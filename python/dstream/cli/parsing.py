@@ -161,7 +161,9 @@ def unknown_flags(
         if meant:
             hint = f"{meant} {listed}"
             break
-    return UsageError(f"unrecognized arguments: {' '.join(unknown)}", hint=hint)
+    from dstream.cli.crash import masked_var_values  # a --var value may be secret
+
+    return UsageError(f"unrecognized arguments: {' '.join(masked_var_values(unknown))}", hint=hint)
 
 
 # -- a parser's flags ----------------------------------------------------------------
