@@ -50,6 +50,13 @@ NO_RESULT_HINT = (
     "IInfrastructureProvider exits 1 so), set `lifecycle = false` in its output block"
 )
 
+# The actions a lifecycle change may have (contract section 8, docs/protocol.md).
+CHANGE_ACTIONS = ("create", "update", "delete")
+BAD_CHANGE_HINT = (
+    "a bug in the provider: each entry of `changes` is an object whose action is one of "
+    + ", ".join(CHANGE_ACTIONS)
+)
+
 # Outcomes of one provider.
 DONE = "done"  # answered Success or Unknown
 FAILED = "failed"
@@ -122,10 +129,9 @@ class TaskLifecycle:
         return sum(len(p.result.resources) for p in self.providers if p.result and p.original)
 
     def counts(self) -> dict[str, int]:
-        counts = {"create": 0, "update": 0, "delete": 0}
-        for change in self.changes():
-            action = str(change.get("action"))
-            counts[action] = counts.get(action, 0) + 1
+        counts = dict.fromkeys(CHANGE_ACTIONS, 0)
+        for change in self.changes():  # _judge kept only changes of CHANGE_ACTIONS
+            counts[change["action"]] += 1
         return counts
 
     def to_dict(self) -> dict[str, object]:
@@ -351,14 +357,35 @@ def _judge(
             {"action": "delete", "type": "resource", "name": str(r)} for r in result.resources
         ]
     outcome.result = result
+    invalid = [c for c in result.changes if not _is_change(c)]
+    result.changes = [c for c in result.changes if _is_change(c)]  # the views know these
     if result.status == "Failed":
         said = [text for text in (result.error, result.message) if text]
         quoted = '" / "'.join(dict.fromkeys(said)) or "no error given"  # each once
         outcome.error = f'{label} reported Failed: "{quoted}"'
+    elif invalid:
+        outcome.error = f"{label} broke the lifecycle protocol: {_not_a_change(invalid[0])}"
+        outcome.hint = BAD_CHANGE_HINT
     elif code != 0:
         outcome.error = f"{label} reported {result.status} but {_how_it_ended(code)}"
     else:
         outcome.outcome = DONE
+
+
+def _is_change(change: object) -> bool:
+    return isinstance(change, dict) and change.get("action") in CHANGE_ACTIONS
+
+
+def _not_a_change(change: object) -> str:
+    """What is wrong with an entry of a result's `changes` (not an object, or an action
+    not of CHANGE_ACTIONS), quoting the action as the provider wrote it."""
+    from dstream.protocol.values import encode_json
+
+    allowed = ", ".join(CHANGE_ACTIONS)
+    if not isinstance(change, dict):
+        return f"a change that is not an object (its action must be one of {allowed})"
+    action = encode_json(change.get("action"), default=str).decode()
+    return f"a change with the action {action}, which is none of {allowed}"
 
 
 def _read_result(

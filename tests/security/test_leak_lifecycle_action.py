@@ -1,0 +1,50 @@
+"""A lifecycle change whose action is none of create/update/delete (docs/protocol.md,
+section 8) is the provider's protocol error: `init` and `destroy` fail with exit 1
+naming the provider, the action and the allowed ones, in text and in --json; it was a
+KeyError in the summary line (a crash, exit 70)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.workspace import Workspace, json_document
+
+OUTPUT = r"""
+import json, sys
+sys.stdin.readline()
+print(json.dumps({"status": "ready", "protocol": 1, "features": ["lifecycle"]}), flush=True)
+change = {"action": "replace", "type": "queue", "name": "q1"}
+print(json.dumps({"status": "Success", "resources": [], "changes": [change]}), flush=True)
+"""
+CONFIG = """
+task "t" {
+  input { provider_path = "dstream-counter" }
+  output {
+    provider_path = "./lc.py"
+    lifecycle     = true
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("command", [("init", "t"), ("destroy", "t", "--auto-approve")])
+@pytest.mark.parametrize("as_json", [False, True])
+def test_an_unknown_change_action_is_a_protocol_error(
+    ws: Workspace, command: tuple[str, ...], as_json: bool
+) -> None:
+    ws.python_script("lc.py", OUTPUT)
+    ws.config(CONFIG)
+    done = ws.run(*command, *(("--json",) if as_json else ()))
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, said
+    assert "Traceback" not in said and "internal error" not in said, said
+    if as_json:
+        doc = json_document(done)
+        text = json.dumps(doc)
+        assert doc["ok"] is False, doc
+    else:
+        text = said
+    for named in ("./lc.py", "replace", "create", "update", "delete"):
+        assert named in text, text
