@@ -144,6 +144,13 @@ def main() -> None:
 
         workloads = {
             "pump validating, 200 B": relay(PUMP.format(validate=True, zero_copy=False), 200),
+            # what `dstream run` adds for a change stream: each frame's table counted
+            "pump validating, 200 B, tables counted": relay(
+                PUMP.replace("count_tables=False", "count_tables=True").format(
+                    validate=True, zero_copy=False
+                ),
+                200,
+            ),
             "pump validating, counter envelopes": lambda n: (
                 [py, "-c", PUMP.format(validate=True, zero_copy=False)],
                 counter_file(work, n),

@@ -56,6 +56,137 @@ impl Hasher for FxHasher {
 
 pub type TableMap = HashMap<Box<[u8]>, u64, BuildHasherDefault<FxHasher>>;
 
+/// The per-table counts a pump keeps: one count per name, found for most frames
+/// through [`TableCounts::recent`] without hashing the name into the map. A change
+/// stream names a few tables over and over, and a name of up to 16 bytes is two
+/// words and its length: compared, not hashed and looked up (~110 instructions a
+/// frame before).
+struct TableCounts {
+    /// Each name counted, with its index in `counts`.
+    index: HashMap<Box<[u8]>, usize, BuildHasherDefault<FxHasher>>,
+    names: Vec<Box<[u8]>>,
+    counts: Vec<u64>,
+    /// Short names seen lately, by a hash of their words: a slot holds a name's words
+    /// and its index, and another name of that slot takes it over.
+    recent: [RecentName; TableCounts::RECENT],
+}
+
+impl Default for TableCounts {
+    fn default() -> TableCounts {
+        TableCounts {
+            index: HashMap::default(),
+            names: Vec::new(),
+            counts: Vec::new(),
+            recent: [RecentName {
+                name: ShortName::NONE,
+                at: 0,
+            }; TableCounts::RECENT],
+        }
+    }
+}
+
+/// A name of at most 16 bytes as [`ShortName::of`] reads it, and its count's index.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct RecentName {
+    name: ShortName,
+    at: usize,
+}
+
+/// A name of at most 16 bytes: its length and two words that cover all its bytes (the
+/// first and the last 8, 4, or the first, middle and last byte), so equal values are
+/// equal names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ShortName {
+    len: usize,
+    a: u64,
+    b: u64,
+}
+
+impl ShortName {
+    /// No name: its length is more than 16.
+    const NONE: ShortName = ShortName {
+        len: usize::MAX,
+        a: 0,
+        b: 0,
+    };
+
+    #[inline]
+    fn of(raw: &[u8]) -> Option<ShortName> {
+        let len = raw.len();
+        let word = |k: usize| u64::from_le_bytes(raw[k..k + 8].try_into().unwrap());
+        let half = |k: usize| u32::from_le_bytes(raw[k..k + 4].try_into().unwrap()) as u64;
+        let (a, b) = match len {
+            8..=16 => (word(0), word(len - 8)),
+            4..=7 => (half(0), half(len - 4)),
+            1..=3 => (
+                raw[0] as u64 | (raw[len / 2] as u64) << 8 | (raw[len - 1] as u64) << 16,
+                0,
+            ),
+            0 => (0, 0),
+            _ => return None,
+        };
+        Some(ShortName { len, a, b })
+    }
+
+    /// Its slot among [`TableCounts::RECENT`].
+    #[inline]
+    fn slot(&self) -> usize {
+        let h = (self.a ^ self.b.rotate_left(29) ^ self.len as u64).wrapping_mul(SEED);
+        (h >> (64 - TableCounts::RECENT.trailing_zeros())) as usize
+    }
+}
+
+impl TableCounts {
+    /// Short names remembered (a power of two).
+    const RECENT: usize = 64;
+
+    #[inline]
+    fn count(&mut self, raw: &[u8]) {
+        let Some(name) = ShortName::of(raw) else {
+            let at = self.at(raw);
+            self.counts[at] += 1;
+            return;
+        };
+        let slot = &mut self.recent[name.slot()];
+        let at = if slot.name == name {
+            slot.at
+        } else {
+            let at = self.at(raw);
+            self.recent[name.slot()] = RecentName { name, at };
+            at
+        };
+        self.counts[at] += 1;
+    }
+
+    /// The index of `raw`'s count, a new one for a new name; beyond [`MAX_TABLES`]
+    /// names, [`OTHER_TABLES`]'.
+    #[cold]
+    fn at(&mut self, raw: &[u8]) -> usize {
+        if let Some(&at) = self.index.get(raw) {
+            return at;
+        }
+        let key: &[u8] = if self.index.len() < MAX_TABLES {
+            raw
+        } else {
+            OTHER_TABLES.as_bytes()
+        };
+        let next = self.names.len();
+        let at = *self.index.entry(key.into()).or_insert(next);
+        if at == next {
+            self.names.push(key.into());
+            self.counts.push(0);
+        }
+        at
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
+        self.names
+            .iter()
+            .map(|n| &n[..])
+            .zip(self.counts.iter().copied())
+    }
+}
+
 /// The one list of a pump's counters, each with its meaning: `$m! { name: "help", ... }`.
 ///
 /// Everything that names the counters derives from it: [`COUNTERS`], [`Snapshot`],
@@ -113,7 +244,7 @@ macro_rules! define_counters {
         #[derive(Default)]
         pub struct Local {
             $(#[doc = $help] pub $name: u64,)*
-            tables: TableMap,
+            tables: TableCounts,
             tables_dirty: bool,
             last_table_publish: Option<Instant>,
         }
@@ -160,16 +291,7 @@ impl Local {
     #[inline]
     pub fn count_table(&mut self, raw: &[u8]) {
         self.tables_dirty = true;
-        if let Some(n) = self.tables.get_mut(raw) {
-            *n += 1;
-            return;
-        }
-        let key: &[u8] = if self.tables.len() < MAX_TABLES {
-            raw
-        } else {
-            OTHER_TABLES.as_bytes()
-        };
-        *self.tables.entry(key.into()).or_insert(0) += 1;
+        self.tables.count(raw);
     }
 }
 
@@ -200,11 +322,11 @@ impl Counters {
                 local.last_table_publish = Some(now);
                 local.tables_dirty = false;
                 let mut shared = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-                for (k, v) in &local.tables {
+                for (k, v) in local.tables.iter() {
                     match shared.get_mut(k) {
-                        Some(n) => *n = *v,
+                        Some(n) => *n = v,
                         None => {
-                            shared.insert(k.clone(), *v);
+                            shared.insert(k.into(), v);
                         }
                     }
                 }
@@ -279,6 +401,48 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), names.len());
         assert!(COUNTERS.iter().all(|(_, help)| !help.is_empty()));
+    }
+
+    /// Names of every length around the short names' words, alike but for one byte or
+    /// their length, each counted in turn with the others and right after each other of
+    /// its length (so a name's slot among the recent ones is often another's the frame
+    /// before): the counts of a plain map.
+    #[test]
+    fn table_counts_are_a_maps_whatever_the_recent_names() {
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for len in 0..=20 {
+            let base: Vec<u8> = (0..len).map(|k| b'a' + (k % 26) as u8).collect();
+            names.push(base.clone());
+            for k in 0..len {
+                let mut near = base.clone();
+                near[k] = b'Z';
+                names.push(near);
+            }
+        }
+        names.push(b"\\u0061".to_vec()); // escaped: counted raw, merged when read
+        let (mut l, mut want) = (Local::default(), HashMap::<Vec<u8>, u64>::new());
+        // a few names over and over, then all of them in one order and another
+        let order = (0..3000)
+            .map(|k| k % 7)
+            .chain(0..names.len())
+            .chain((0..names.len()).rev());
+        for k in order.chain((0..names.len() * 5).map(|k| k * 7919 % names.len())) {
+            l.count_table(&names[k]);
+            *want.entry(names[k].clone()).or_insert(0) += 1;
+        }
+        // each name right after each other of its length: one that read as the other
+        // would be counted as it
+        for x in &names {
+            for y in names.iter().filter(|y| y.len() == x.len()) {
+                for name in [x, y] {
+                    l.count_table(name);
+                    *want.entry(name.clone()).or_insert(0) += 1;
+                }
+            }
+        }
+        let got: HashMap<Vec<u8>, u64> = l.tables.iter().map(|(k, v)| (k.to_vec(), v)).collect();
+        assert_eq!(got, want);
+        assert!(ShortName::of(&[b'x'; 16]).is_some() && ShortName::of(&[b'x'; 17]).is_none());
     }
 
     #[test]

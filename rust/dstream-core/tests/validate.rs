@@ -247,6 +247,107 @@ fn a_table_name_key_elsewhere_does_not_hide_the_next_frames_table() {
     }
 }
 
+/// Two frames walked one after the other through one gate, as the pump walks an
+/// input's: the second is taken as the walk without memory takes it, and that is the
+/// strict walk's finding (or both refuse it).
+fn walk_two(first: &[u8], second: &[u8]) {
+    let mut gate = FastWalkGate::default();
+    for frame in [first, second] {
+        let mut bytes = frame.to_vec();
+        bytes.extend_from_slice(b"\n{\"data\":{\"value\":1}}");
+        let got = gate.prefix(&bytes);
+        assert_eq!(
+            got,
+            fast_prefix(&bytes),
+            "{}",
+            String::from_utf8_lossy(frame)
+        );
+        let want = strict(frame);
+        match got {
+            Some((len, info)) => {
+                assert_eq!(len, frame.len(), "{}", String::from_utf8_lossy(frame));
+                assert_eq!(want, Ok(info), "{}", String::from_utf8_lossy(frame));
+            }
+            None => assert_eq!(validate(frame), want, "{}", String::from_utf8_lossy(frame)),
+        }
+    }
+}
+
+/// The memory of a number's shape (its digits' count and the byte after it): a next
+/// number longer, shorter, with a leading zero, a sign, a fraction or an exponent, or
+/// followed by another byte, is walked, and taken or refused as without the memory.
+#[test]
+fn a_number_unlike_the_last_ones_shape() {
+    let first = br#"{"data":{"value":1234567,"t":1},"metadata":{"seq":5}}"#;
+    for value in [
+        "12345678", "123456", "0234567", "-234567", "1234.67", "1234e67", "12345.7", "1234567",
+    ] {
+        let second = format!(r#"{{"data":{{"value":{value},"t":1}},"metadata":{{"seq":5}}}}"#);
+        walk_two(first, second.as_bytes());
+    }
+    // another byte after it
+    walk_two(first, br#"{"data":{"value":1234567}}"#);
+    walk_two(first, br#"{"data":{"value":1234567 ,"t":1}}"#);
+    walk_two(br#"{"data":{"value":5}}"#, br#"{"data":{"value":0}}"#);
+    walk_two(br#"{"data":{"value":5}}"#, br#"{"data":{"value":05}}"#);
+    walk_two(br#"{"data":{"value":50}}"#, br#"{"data":{"value":05}}"#);
+}
+
+/// The memory of a string's shape (its body's length, without escapes): a next string
+/// longer, shorter, with an escape, a quote, a control byte or a multi-byte character
+/// in it, or no string at all, is walked, and taken or refused as without the memory.
+#[test]
+fn a_string_unlike_the_last_ones_shape() {
+    let first =
+        br#"{"data":{"timestamp":"2026-12-06T11:04:09.681+00:00"},"metadata":{"TableName":"t0"}}"#;
+    for ts in [
+        "2026-12-06T11:04:09.681+00:0",
+        "2026-12-06T11:04:09.681+00:000",
+        r#"2026-12-06T11:04:09\"681+00:00"#,
+        r#"2026-12-06T11:04:09\u00e9681+00:0"#,
+        "2026-12-06T11:04:09.6é+00:00",
+        "2026-12-06T11:04:09.681+00\u{1}00",
+        r#"2026-12-06T11:04:09.681+00:00""#,
+        "2026-12-06T11:04:09.682+00:00",
+        // an escape where the last one's closing quote was
+        r#"2026-12-06T11:04:09.681+00:00\\"#,
+        r#"2026-12-06T11:04:09.681+00:00""#,
+    ] {
+        for table in ["t1", "t", "t10", r#"\u0074"#, "é", "\u{1f}1"] {
+            let second = format!(
+                r#"{{"data":{{"timestamp":"{ts}"}},"metadata":{{"TableName":"{table}"}}}}"#
+            );
+            walk_two(first, second.as_bytes());
+        }
+    }
+    walk_two(
+        first,
+        br#"{"data":{"timestamp":12},"metadata":{"TableName":1}}"#,
+    );
+    // a string of 16 bytes or more near the end of the input: fewer than 32 bytes to load
+    walk_two(
+        first,
+        br#"{"data":{"timestamp":"2026-12-06T11:04:09.681+00:00"}}"#,
+    );
+}
+
+/// A remembered `TableName` key: the table in `metadata`, a key like another elsewhere,
+/// whichever place it comes in.
+#[test]
+fn a_remembered_table_name_key_is_the_table_in_metadata_only() {
+    let first = br#"{"metadata":{"TableName":"t0"},"data":{"a":1}}"#;
+    for second in [
+        &br#"{"metadata":{"TableName":"t1"},"data":{"a":1}}"#[..],
+        br#"{"data":{"TableName":"t1"},"metadata":{"a":1}}"#,
+        br#"{"metadata":{"TableNamE":"t1"},"data":{"a":1}}"#,
+        br#"{"metadata":{"TableName":1},"data":{"a":1}}"#,
+        br#"{"metadata":{"TableName":"t\"1"},"data":{"a":1}}"#,
+    ] {
+        walk_two(first, second);
+        walk_two(second, first);
+    }
+}
+
 fn json_value() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         Just("null".to_string()),
@@ -316,7 +417,12 @@ fn alike_object() -> impl Strategy<Value = String> {
     let colon = prop::sample::select(vec![":", ":", ":", ":", ":", ":", " :", ";", ""]);
     // and values that are strings, as a table's is: a `TableName` outside `metadata` is
     // learnt, and `metadata`'s can come in its place in the next frame
-    let value = prop_oneof![json_value(), Just("\"t\"".to_string())];
+    // and values of a few shapes and their near misses, whose shape the memory keeps
+    let value = prop_oneof![
+        2 => json_value(),
+        1 => Just("\"t\"".to_string()),
+        3 => alike_scalar(),
+    ];
     prop::collection::vec((keys, colon, value), 0..5).prop_map(|members| {
         let members: Vec<String> = members
             .into_iter()
@@ -324,6 +430,45 @@ fn alike_object() -> impl Strategy<Value = String> {
             .collect();
         format!("{{{}}}", members.join(","))
     })
+}
+
+/// Numbers and strings whose lengths come from a few, so that a value often has the
+/// length of the one in its place in the last frame (the shape the pump's memory
+/// checks it against), or one more or less, or the same length with an escape, a
+/// multi-byte character, a control byte, a sign, a fraction, an exponent or a leading
+/// zero in it.
+fn alike_scalar() -> impl Strategy<Value = String> {
+    let number = prop::sample::select(vec![
+        "7", "0", "12", "99", "100", "1234567", "9999999", "10000000", "01", "00", "-1", "1.5",
+        "1e5", "12E3", "123456", "1234568",
+    ])
+    .prop_map(str::to_string);
+    let body = prop::sample::select(vec![
+        "",
+        "t0",
+        "t1",
+        "t10",
+        "2026-12-06T11:04:09.681+00:00",
+        "2026-12-06T11:04:09.68+00:00",
+        "2026-12-06T11:04:09.6810+00:00",
+        r#"2026-12-06T11:04:09\\681+00:00"#,
+        "2026-12-06T11:04:09.6é+00:00",
+        r#"2026-12-06T11:04:09\u0001681+00:"#,
+        "2026-12-06T11:04:09.681\u{1}00:00",
+        "counter-input-provider",
+        "counter-input-provideR",
+        "counter-input-provider-",
+        "counter-input-provide",
+        r#"counter-input-provid\""#,
+        r#"counter-input-provider\\"#,
+        "0123456789abcdef",
+        "0123456789abcde",
+        "0123456789abcdefg",
+        "0123456789abcdef0123456789abcde",
+        "0123456789abcdef0123456789abcdef",
+    ])
+    .prop_map(|b| format!("\"{b}\""));
+    prop_oneof![number, body]
 }
 
 fn object() -> impl Strategy<Value = String> {

@@ -139,7 +139,7 @@ fn nested(s: &[u8], mut i: usize, outer: u32) -> Option<usize> {
 /// flat, and a call per frame costs more than their members' own checks. Containers
 /// inside it go to [`nested`]. Its keys take `memory`'s places from `*place` on, the
 /// object of any top-level key alike (the places run on from one such object to the
-/// next).
+/// next), and so do their values' shapes.
 #[inline(always)]
 fn member_value<const META: bool, R: Recall>(
     s: &[u8],
@@ -156,15 +156,16 @@ fn member_value<const META: bool, R: Recall>(
         return Some(i + 1);
     }
     loop {
-        // `TableName` first, the likeliest key in `metadata`; the memory never holds it
-        // (see `Recall::learn`), so the order is for speed only
-        let known = if META { keys::table_member(s, i) } else { None };
         let here = *place;
         *place += 1;
-        let (v, table) = match known {
-            Some(v) => (v, true),
-            None => match memory.recall(s, i, here) {
-                Some(v) => (v, false), // never `TableName`: that one is not learnt
+        // a remembered key first: a `TableName` one is the table in `metadata` alone
+        let (v, table) = match memory.recall(s, i, here) {
+            Some((v, table)) => (v, META && table),
+            None => match if META { keys::table_member(s, i) } else { None } {
+                Some(v) => {
+                    memory.learn(s, i, v, here);
+                    (v, true)
+                }
                 None => {
                     let (v, raw, esc) = key(s, i)?;
                     if META && esc {
@@ -177,13 +178,23 @@ fn member_value<const META: bool, R: Recall>(
                 }
             },
         };
-        if table && at(s, v)? == b'"' {
-            let (end, escaped) = string(s, v + 1)?;
-            info.table = Some((v + 1, end - 1));
-            info.table_escaped = escaped;
+        if let Some(end) = memory.value_end(s, v, here) {
+            // a plain string or digits, as the last frame had here
+            if table && s[v] == b'"' {
+                info.table = Some((v + 1, end - 1));
+                info.table_escaped = false;
+            }
             i = end;
         } else {
-            i = value(s, v, 2)?;
+            if table && at(s, v)? == b'"' {
+                let (end, escaped) = string(s, v + 1)?;
+                info.table = Some((v + 1, end - 1));
+                info.table_escaped = escaped;
+                i = end;
+            } else {
+                i = value(s, v, 2)?;
+            }
+            memory.learn_value(s, v, i, here);
         }
         match at(s, i)? {
             b',' => i += 1,
@@ -251,11 +262,11 @@ pub(super) fn accept_prefix<R: Recall>(s: &[u8], memory: &mut R) -> Option<(usiz
 }
 
 /// What the pump keeps of the fast walk from one frame of an input to the next: whether
-/// to try it, and the keys it scanned (`keys::KeyMemory`). A provider writes all its
-/// frames the same way, so once the walk has refused [`FastWalkGate::REFUSALS`] frames
-/// in a row (a provider writing spaced JSON, say), it is tried on one frame in
-/// [`FastWalkGate::PAUSE`] only, until it takes one again; the others go to the strict
-/// walk without the attempt (~90 instructions a frame).
+/// to try it, and the keys it scanned with their values' shapes (`keys::KeyMemory`). A
+/// provider writes all its frames the same way, so once the walk has refused
+/// [`FastWalkGate::REFUSALS`] frames in a row (a provider writing spaced JSON, say), it
+/// is tried on one frame in [`FastWalkGate::PAUSE`] only, until it takes one again; the
+/// others go to the strict walk without the attempt (~90 instructions a frame).
 #[derive(Debug, Default)]
 pub struct FastWalkGate {
     refusals: u32,

@@ -1,7 +1,8 @@
 //! Keys the fast walk knows before it scans them: `data`, `checkpoint` and `metadata` at
 //! the top of a frame and `TableName` in `metadata`, recognised without `memcmp` (a key's
 //! body as little-endian words, or a compact member's first bytes, `"data":`, as one
-//! 16-byte word); and, in the pump, the keys of the input's last frame ([`KeyMemory`]).
+//! 16-byte word); and, in the pump, the keys of the input's last frame ([`KeyMemory`]),
+//! with the shape of the value each had (a plain string's or a number's length).
 //!
 //! Matching a member's first bytes is for speed of another kind than instructions.
 //! Where a scanned key ends is known only once its bytes are loaded and searched, and
@@ -11,6 +12,7 @@
 //! known beforehand, and the CPU goes on with the value while it checks the comparison,
 //! which it predicts.
 
+use super::scan::{string_of_len, Digits};
 use crate::frame::{KEY_CHECKPOINT, KEY_DATA, KEY_METADATA, META_TABLE};
 
 /// `N` bytes of `key` from `from`, at compile time.
@@ -84,12 +86,13 @@ const fn mask(len: usize) -> u128 {
 
 /// A member of a compact object as it starts, `"key":`, the quotes and the colon
 /// included: its bytes as a little-endian `u128` (zero-padded), the mask of those
-/// bytes, and their number.
+/// bytes, their number, and whether the key is `TableName`.
 #[derive(Debug, Clone, Copy)]
 struct MemberStart {
     word: u128,
     mask: u128,
     len: usize,
+    table: bool,
 }
 
 impl MemberStart {
@@ -98,6 +101,7 @@ impl MemberStart {
         word: 1,
         mask: 0,
         len: 0,
+        table: false,
     };
 
     /// The `len` bytes at `s[i]`, a member's start the walk has scanned (see
@@ -109,10 +113,12 @@ impl MemberStart {
             return None;
         }
         let mask = mask(len);
+        let word = word16(s, i)? & mask;
         Some(MemberStart {
-            word: word16(s, i)? & mask,
+            word,
             mask,
             len,
+            table: len == TABLE_MEMBER.len && word == TABLE_MEMBER.word,
         })
     }
 
@@ -132,6 +138,7 @@ impl MemberStart {
             word: u128::from_le_bytes(bytes),
             mask: mask(len),
             len,
+            table: false, // the keys of interest are matched by name, not remembered
         }
     }
 
@@ -181,39 +188,89 @@ pub(super) fn table_member(s: &[u8], i: usize) -> Option<usize> {
 /// Where the keys the walk scans in an input's frames are remembered: the first
 /// [`KeyMemory::PLACES`] keys of the objects under a frame's top level, in the frame's
 /// order (`data`'s members, `metadata`'s, those of any other top-level key whose value
-/// is an object), numbered across those objects.
+/// is an object), numbered across those objects; and the shape of each one's value.
 pub(super) trait Recall {
-    /// Where the value starts when the key scanned last at `place` starts at `s[i]`;
-    /// never for a `TableName` key (see [`Recall::learn`]).
-    fn recall(&self, s: &[u8], i: usize, place: usize) -> Option<usize>;
-    /// The walk scanned a key without escapes at `s[i]`, its value at `s[v]`. A
-    /// `TableName` key is not remembered, wherever it was: its place may be
-    /// `metadata`'s `TableName`'s in the next frame, which must be found as the table,
-    /// not recalled as a key like another.
+    /// Where the value starts when the key scanned last at `place` starts at `s[i]`, and
+    /// whether that key is `TableName` (which makes it the table in `metadata` only:
+    /// the caller knows where it is).
+    fn recall(&self, s: &[u8], i: usize, place: usize) -> Option<(usize, bool)>;
+    /// The walk scanned a key without escapes at `s[i]`, its value at `s[v]`.
     fn learn(&mut self, s: &[u8], i: usize, v: usize, place: usize);
+    /// Where the value at `s[v]` ends when it has the shape of the value walked last at
+    /// `place`: a string of the same length without escapes, or a number of as many
+    /// digits (see [`Shape`]). None: walk it.
+    fn value_end(&self, s: &[u8], v: usize, place: usize) -> Option<usize>;
+    /// The walk found the value `s[v..end]` at `place` (its shape was not the one
+    /// remembered there).
+    fn learn_value(&mut self, s: &[u8], v: usize, end: usize, place: usize);
 }
 
 /// Nothing remembered: the walk of a single frame ([`super::validate`]).
 impl Recall for () {
     #[inline(always)]
-    fn recall(&self, _s: &[u8], _i: usize, _place: usize) -> Option<usize> {
+    fn recall(&self, _s: &[u8], _i: usize, _place: usize) -> Option<(usize, bool)> {
         None
     }
 
     #[inline(always)]
     fn learn(&mut self, _s: &[u8], _i: usize, _v: usize, _place: usize) {}
+
+    #[inline(always)]
+    fn value_end(&self, _s: &[u8], _v: usize, _place: usize) -> Option<usize> {
+        None
+    }
+
+    #[inline(always)]
+    fn learn_value(&mut self, _s: &[u8], _v: usize, _end: usize, _place: usize) {}
+}
+
+/// The shape of a value a place held in the last frame, which the next frame's value
+/// there likely has too (a timestamp, a counter, an identifier of fixed width): a
+/// string whose body is that many bytes without `"`, `\` or control bytes, or a
+/// number of that many digits alone with the same byte after it. Checked whole (see
+/// [`string_of_len`] and [`Digits`]), the value's end is known before its bytes are
+/// searched, as a remembered key's is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Unknown,
+    String(u8),
+    Digits(Digits),
+}
+
+impl Shape {
+    /// The longest value that can have a shape: a string body of 31 bytes and quotes.
+    const MAX_LEN: usize = 33;
+
+    /// The shape of the value `s[v..end]`, which the walk took; only a shape that the
+    /// check of the next frame's value can take (no escapes, no sign, fraction or
+    /// exponent), so that a value that never fits costs the check once. Not inlined:
+    /// in a steady input a place's value keeps its shape, or never has one (see
+    /// [`Shape::MAX_LEN`]).
+    #[cold]
+    #[inline(never)]
+    fn of(s: &[u8], v: usize, end: usize) -> Shape {
+        let len = end - v;
+        match s[v] {
+            b'"' if string_of_len(s, v + 1, len - 2) == Some(end) => Shape::String(len as u8 - 2),
+            b'0'..=b'9' => Digits::of(s, v, end).map_or(Shape::Unknown, Shape::Digits),
+            _ => Shape::Unknown,
+        }
+    }
 }
 
 /// The keys of an input's last frames, for the pump's fast walk. A provider writes its
 /// frames alike, so the key in a place of the next frame is likely the one scanned
 /// there last: compared first as a whole member start, it needs no scan, and where its
-/// value starts is known beforehand (see the module's comment). A remembered start only
-/// ever matches the very bytes of a key that the walk scanned and found plain (no
-/// escapes, the colon right after it), so whether the walk accepts a frame, and what it
-/// finds in it, does not depend on what it remembers: only how fast it goes.
+/// value starts is known beforehand (see the module's comment); and its value likely
+/// has the last one's [`Shape`]. A remembered start only ever matches the very bytes of
+/// a key that the walk scanned and found plain (no escapes, the colon right after it),
+/// and a remembered shape only a value whose every byte is checked as the walk would,
+/// so whether the walk accepts a frame, and what it finds in it, does not depend on
+/// what it remembers: only how fast it goes.
 #[derive(Debug, Clone)]
 pub(super) struct KeyMemory {
     starts: [MemberStart; KeyMemory::PLACES],
+    shapes: [Shape; KeyMemory::PLACES],
 }
 
 impl KeyMemory {
@@ -225,24 +282,43 @@ impl Default for KeyMemory {
     fn default() -> KeyMemory {
         KeyMemory {
             starts: [MemberStart::NONE; KeyMemory::PLACES],
+            shapes: [Shape::Unknown; KeyMemory::PLACES],
         }
     }
 }
 
 impl Recall for KeyMemory {
     #[inline(always)]
-    fn recall(&self, s: &[u8], i: usize, place: usize) -> Option<usize> {
+    fn recall(&self, s: &[u8], i: usize, place: usize) -> Option<(usize, bool)> {
         let start = self.starts.get(place)?;
         let w = word16(s, i)?;
-        start.starts(w).then_some(i + start.len)
+        start.starts(w).then_some((i + start.len, start.table))
     }
 
     #[inline(always)]
     fn learn(&mut self, s: &[u8], i: usize, v: usize, place: usize) {
         if let Some(slot) = self.starts.get_mut(place) {
-            *slot = MemberStart::at(s, i, v - i)
-                .filter(|start| !TABLE_MEMBER.starts(start.word))
-                .unwrap_or(MemberStart::NONE);
+            *slot = MemberStart::at(s, i, v - i).unwrap_or(MemberStart::NONE);
+        }
+    }
+
+    #[inline(always)]
+    fn value_end(&self, s: &[u8], v: usize, place: usize) -> Option<usize> {
+        match self.shapes.get(place)? {
+            Shape::Digits(digits) => digits.end(s, v),
+            &Shape::String(len) if *s.get(v)? == b'"' => string_of_len(s, v + 1, len as usize),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn learn_value(&mut self, s: &[u8], v: usize, end: usize, place: usize) {
+        if let Some(slot) = self.shapes.get_mut(place) {
+            *slot = if end - v <= Shape::MAX_LEN {
+                Shape::of(s, v, end)
+            } else {
+                Shape::Unknown
+            };
         }
     }
 }
@@ -292,14 +368,14 @@ mod tests {
         assert_eq!(memory.recall(frame, 1, 0), None);
         memory.learn(frame, 1, 6, 0); // "id":
         memory.learn(frame, 8, 15, 1); // "name":
-        assert_eq!(memory.recall(frame, 1, 0), Some(6));
-        assert_eq!(memory.recall(frame, 8, 1), Some(15));
+        assert_eq!(memory.recall(frame, 1, 0), Some((6, false)));
+        assert_eq!(memory.recall(frame, 8, 1), Some((15, false)));
         // another place, another key, another byte: scanned again
         assert_eq!(memory.recall(frame, 8, 0), None);
         assert_eq!(memory.recall(frame, 1, 1), None);
         let other = b"{\"iD\":1,\"name\":\"x\"                }";
         assert_eq!(memory.recall(other, 1, 0), None);
-        assert_eq!(memory.recall(other, 8, 1), Some(15));
+        assert_eq!(memory.recall(other, 8, 1), Some((15, false)));
         // a member start of more than 16 bytes is not remembered, nor a place past the last
         memory.learn(frame, 19, 39, 2);
         assert_eq!(memory.recall(frame, 19, 2), None);
@@ -307,17 +383,71 @@ mod tests {
         assert_eq!(memory.recall(frame, 1, KeyMemory::PLACES), None);
         // fewer than 16 bytes from the key: not compared
         assert_eq!(memory.recall(&frame[..16], 1, 0), None);
-        assert_eq!(memory.recall(&frame[..17], 1, 0), Some(6));
+        assert_eq!(memory.recall(&frame[..17], 1, 0), Some((6, false)));
     }
 
     #[test]
-    fn a_table_name_key_is_never_remembered() {
+    fn a_table_name_key_is_remembered_as_one() {
         let frame = b"{\"TableName\":1,\"TableNames\":2,\"p\":\"xxxxxxxxxxxxxxxxxxxxxxxx\"}";
         let mut memory = KeyMemory::default();
         memory.learn(frame, 1, 13, 0); // "TableName":
         memory.learn(frame, 16, 29, 1); // "TableNames":, a key like another
-        assert_eq!(memory.recall(frame, 1, 0), None);
-        assert_eq!(memory.recall(frame, 16, 1), Some(29));
+        assert_eq!(memory.recall(frame, 1, 0), Some((13, true)));
+        assert_eq!(memory.recall(frame, 16, 1), Some((29, false)));
+    }
+
+    #[test]
+    fn a_remembered_shape_takes_its_own_length_only() {
+        let frame = b"{\"a\":12345,\"b\":\"2026-12-06T11:04:09.681+00:00\",\"c\":\"t0\",\"d\":0}              ";
+        let mut memory = KeyMemory::default();
+        let (a, b, c, d) = (5, 15, 51, 60); // the values' starts
+        assert_eq!(memory.value_end(frame, a, 0), None);
+        for (place, (v, end)) in [(a, 10), (b, 46), (c, 55), (d, 61)].into_iter().enumerate() {
+            memory.learn_value(frame, v, end, place);
+            assert_eq!(
+                memory.value_end(frame, v, place),
+                Some(end),
+                "place {place}"
+            );
+        }
+        // another length, kind or byte: walked
+        assert_eq!(memory.value_end(frame, a + 1, 0), None); // 4 digits
+        assert_eq!(memory.value_end(frame, d, 0), None);
+        assert_eq!(memory.value_end(frame, a, 1), None);
+        assert_eq!(memory.value_end(frame, c, 1), None);
+        let mut bytes = frame.to_vec();
+        for (k, edit) in [
+            (a + 5, b'0'),
+            (a + 5, b'.'),
+            (a + 5, b'e'),
+            (a, b'0'),
+            (a, b'-'),
+            (a + 5, b'}'),
+        ] {
+            let mut edited = bytes.clone();
+            edited[k] = edit;
+            assert_eq!(memory.value_end(&edited, a, 0), None, "{:?}", edit as char);
+        }
+        for (k, edit) in [(b + 3, b'\\'), (b + 3, b'"'), (b + 3, 0x1f), (b + 30, b'x')] {
+            let mut edited = bytes.clone();
+            edited[k] = edit;
+            assert_eq!(memory.value_end(&edited, b, 1), None, "{:?}", edit as char);
+        }
+        // a value not worth remembering: escaped, signed, a fraction, too long
+        bytes[c + 1] = b'\\';
+        bytes[c + 2] = b'n';
+        memory.learn_value(&bytes, c, 55, 2);
+        assert_eq!(memory.shapes[2], Shape::Unknown);
+        memory.learn_value(b"{\"a\":-1}                ", 5, 7, 0);
+        assert_eq!(memory.shapes[0], Shape::Unknown);
+        memory.learn_value(b"{\"a\":1.5}                ", 5, 8, 0);
+        assert_eq!(memory.shapes[0], Shape::Unknown);
+        memory.learn_value(b"{\"a\":12345678}               ", 5, 13, 0);
+        assert_eq!(memory.shapes[0], Shape::Unknown);
+        // fewer than 8 bytes (digits) or 16 (a string) left to load: walked
+        memory.learn_value(frame, d, 61, 3);
+        assert_eq!(memory.value_end(&frame[..67], d, 3), None);
+        assert_eq!(memory.value_end(&frame[..68], d, 3), Some(61));
     }
 
     #[test]

@@ -8,9 +8,9 @@
 //! Two walks over the bytes, after one UTF-8 check (simdutf8):
 //! - [`fast`] accepts the common shape of a frame (compact JSON, plain keys, nesting
 //!   up to 64) with few instructions per token and never explains a refusal; `keys`
-//!   holds the keys it knows before it scans them (the memory of the last frame's keys
-//!   that the pump's [`FastWalkGate`] keeps among them), which make it faster and change
-//!   none of its results;
+//!   holds the keys it knows before it scans them (the memory of the last frame's keys,
+//!   and of the shapes of their values, that the pump's [`FastWalkGate`] keeps among
+//!   them), which make it faster and change none of its results;
 //! - [`strict`] takes everything the fast walk refused and alone decides, with the
 //!   position and reason of an error.
 //!

@@ -106,6 +106,100 @@ fn find_special_swar(s: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Index after the string whose body starts at `s[i]`, when that body is exactly `len`
+/// bytes with no `"`, `\` or control byte among them (what [`find_special`] would
+/// scan to): None otherwise, or when `len` is 32 or more, or fewer than 16 or 32 bytes
+/// are left to load. Checks a length predicted beforehand, so its end is known before
+/// the bytes are searched.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) fn string_of_len(s: &[u8], i: usize, len: usize) -> Option<usize> {
+    use crate::sys::special_mask16;
+    let chunk = |at: usize| {
+        s.get(at..at + 16)
+            .map(|c| special_mask16(c.try_into().unwrap()))
+    };
+    let m = if len < 16 {
+        chunk(i)?
+    } else if len < 32 {
+        chunk(i)? | chunk(i + 16)? << 16
+    } else {
+        return None;
+    };
+    // the first special byte is the one at `len`, and it is the quote
+    let first = (2u32 << len).wrapping_sub(1);
+    (m & first == 1 << len && s[i + len] == b'"').then_some(i + len + 1)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+pub(super) fn string_of_len(_s: &[u8], _i: usize, _len: usize) -> Option<usize> {
+    None
+}
+
+/// A number of `len` (1 to 7) digits followed by a given byte, as the last frame had in
+/// a place: checked on the next frame's value with one 8-byte load and a few word
+/// operations whose masks are made here, once, so its end is known before the digits
+/// are read one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Digits {
+    /// `0` in the digits' bytes, the following byte after them.
+    pattern: u64,
+    /// The high nibble of the digits' bytes and the whole following byte.
+    fixed: u64,
+    /// 6 in the digits' bytes (a byte of `w ^ pattern` over 9 reaches 16).
+    six: u64,
+    /// The high nibbles of the digits' bytes.
+    high: u64,
+    /// 1 for a single digit (which may be `0`), 0 otherwise.
+    single: u64,
+    len: u8,
+}
+
+impl Digits {
+    /// The shape of the number `s[i..end]`, followed by `s[end]`: Some only when it is
+    /// 1 to 7 digits that [`parse_number`] reads alone (no leading zero; no fraction or
+    /// exponent, whose bytes would follow) and 8 bytes from `s[i]` are there.
+    #[inline]
+    pub(super) fn of(s: &[u8], i: usize, end: usize) -> Option<Digits> {
+        let len = end - i;
+        if !(1..=7).contains(&len) || parse_number(s, i).ok()? != end || s[i] == b'-' {
+            return None;
+        }
+        let next = *s.get(end)?;
+        if next.is_ascii_digit() || next == b'.' || next | 0x20 == b'e' || s.len() < i + 8 {
+            return None;
+        }
+        let m = u64::MAX >> (64 - 8 * len);
+        let shape = Digits {
+            pattern: (LO * b'0' as u64) & m | (next as u64) << (8 * len),
+            fixed: (LO * 0xf0) & m | 0xff << (8 * len),
+            six: (LO * 6) & m,
+            high: (LO * 0xf0) & m,
+            single: (len == 1) as u64,
+            len: len as u8,
+        };
+        // what it was made from fits it
+        (shape.end(s, i) == Some(end)).then_some(shape)
+    }
+
+    /// Index after the number at `s[i]` when it has this shape: exactly as many digits,
+    /// no leading zero, and the same byte after them (never a digit, `.`, `e` or `E`,
+    /// so [`parse_number`] would stop there too). None otherwise, or when fewer than 8
+    /// bytes are left to load.
+    #[inline(always)]
+    pub(super) fn end(&self, s: &[u8], i: usize) -> Option<usize> {
+        let w = u64::from_le_bytes(s.get(i..i + 8)?.try_into().unwrap());
+        // the digits' values, and 0 for the byte after them
+        let x = w ^ self.pattern;
+        // each digit's byte 0x3_ with a value that stays under 16 when 6 is added (a carry
+        // from a byte that fails spreads only to higher ones), then the byte after them
+        let bad = x & self.fixed | x.wrapping_add(self.six) & self.high;
+        let leading_zero = (x | self.single) & 0xff == 0;
+        (bad == 0 && !leading_zero).then_some(i + self.len as usize)
+    }
+}
+
 #[inline(always)]
 pub(super) fn skip_ws(s: &[u8], mut i: usize) -> usize {
     // compact JSON: the next byte is almost never whitespace
