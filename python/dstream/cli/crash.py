@@ -37,7 +37,7 @@ def _remember_environment(environ: dict[str, str], argv: list[str]) -> None:
     every DSTREAM_VAR_* and --var value (the crash may come before the configuration
     is read, which says which are sensitive) and dstream's own credentials."""
     from dstream.config.redact import remember, remember_environment
-    from dstream.config.variables import ENV_VAR_PREFIX  # given by environment: may be secret
+    from dstream.config.scope import ENV_VAR_PREFIX  # given by environment: may be secret
 
     remember_environment(environ)
     remember(value for name, value in environ.items() if name.startswith(ENV_VAR_PREFIX))

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 # Only a text with one of these needs the scan: a `${`/`%{` with a line break before any
 # `}`, an escape, a strip marker next to a brace.
-_MAY_NEED = re.compile(r"[$%]\{[^}\n]*\n|\$\$\{|%%\{|\$\{~|~\}")
+_MAY_NEED = r"[$%]\{[^}\n]*\n|\$\$\{|%%\{|\$\{~|~\}"  # (compiled on first use)
 _IN_CODE = r'["{\[(}\])#/<\n]'
 _IN_STRING = r'[\\"\n$%]'
 # The token whose text is a quoted string's literal text.
@@ -85,7 +85,7 @@ class Copy:
 def copy_for_grammar(text: str) -> Optional[Copy]:
     """The copy of `text` the grammar can read, or None when `text` is one already
     (nearly every text: one regular expression tells)."""
-    if _MAY_NEED.search(text) is None:
+    if re.search(_MAY_NEED, text) is None:
         return None
     edits = _edits(text)
     return Copy(text, edits) if edits else None

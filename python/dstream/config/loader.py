@@ -28,18 +28,14 @@ from dstream.config.syntax import (
 )
 from dstream.config.tasks import build_task
 from dstream.config.templates import SourceMap, split_paste_warnings
-from dstream.config.variables import (
-    ENV_VAR_PREFIX,
-    Declared,
-    assign_variables,
-    declare_variables,
-)
 from dstream.errors import ConfigError, nearest
 from dstream.records import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
+
+    from dstream.config.variables import Declared
 
 DEFAULT_CONFIG = "dstream.hcl"
 ENV_CONFIG = "DSTREAM_CONFIG"
@@ -205,8 +201,15 @@ def analyze_texts(
     sources = [source for source in parsed if source is not None]
     module = Module(environ=environ, base_dir=base_dir, reads=environ.reads)
     _check_top_level(sources, diagnostics)
-    declared = declare_variables(sources, diagnostics, module.reads)
-    assign_variables(module, declared, variables, var_files, environ, diagnostics)
+    declared: dict[str, Declared] = {}
+    # Without a variable block and a value given to one there is nothing to do: the
+    # variables' modules (their type expressions, var files: ~5 M instructions of a
+    # start, issue 22) are not imported.
+    if variables or var_files or any(source.body.blocks_of("variable") for source in sources):
+        from dstream.config.variables import assign_variables, declare_variables
+
+        declared = declare_variables(sources, diagnostics, module.reads)
+        assign_variables(module, declared, variables, var_files, environ, diagnostics)
     declare_locals(module, sources, diagnostics)
     for name, (attribute, _source) in list(module.local_defs.items()):
         # Every local once, so lint reports an unused one's errors too.
@@ -359,7 +362,6 @@ def _build_task_lazily(
 
 
 __all__ = [
-    "ENV_VAR_PREFIX",
     "Analysis",
     "SourceMap",
     "analyze",

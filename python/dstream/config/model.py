@@ -123,10 +123,12 @@ def state_table_ok(table: str) -> bool:
     """Whether `table` is a state table name the postgres backend can use: a plain
     identifier or schema.table (it names the table's companions after it)."""
     parts = table.split(".")
-    return 1 <= len(parts) <= 2 and all(_IDENTIFIER.match(part) for part in parts)
+    return 1 <= len(parts) <= 2 and all(re.match(_IDENTIFIER, part) for part in parts)
 
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+# Compiled on first use (re keeps it): a plain run never uses it, and a compile at
+# import costs ~0.5 M instructions of every start (issue 22).
+_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_$]*$"
 
 
 @record

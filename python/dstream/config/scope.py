@@ -19,6 +19,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dstream.protocol.values import JsonObject, JsonValue
 
+# The environment variables that give variables their values (DSTREAM_VAR_region):
+# here, not in config/variables.py, which a configuration without variables does not
+# import.
+ENV_VAR_PREFIX = "DSTREAM_VAR_"
+
 # Names a local may not take: they are roots of references or words of the language.
 RESERVED_NAMES = frozenset(
     {

@@ -239,7 +239,7 @@ def _text_lines(lines: list[str]) -> list[tuple[int, str]]:
     body = "\n".join(lines)
     inside: set[int] = set()  # the index of each line that starts inside one
     line, counted, index = 0, 0, 0
-    while (found := _SEQUENCE.search(body, index)) is not None:
+    while (found := re.compile(_SEQUENCE).search(body, index)) is not None:
         index = found.end()
         if len(found.group()) == 3:  # $${ or %%{: text
             continue
@@ -253,7 +253,9 @@ def _text_lines(lines: list[str]) -> list[tuple[int, str]]:
     return [(i, text) for i, text in enumerate(lines) if i not in inside]
 
 
-_SEQUENCE = re.compile(r"\$\$\{|%%\{|[$%]\{")
+# Compiled on first use (re keeps them), as the two below: only a heredoc uses them,
+# and a compile at import costs ~0.5 M instructions of every start (issue 22).
+_SEQUENCE = r"\$\$\{|%%\{|[$%]\{"
 
 
 def _heredoc_body(evaluator: Evaluator, doc: _Heredoc, node: Tree) -> str:
@@ -297,8 +299,8 @@ def _heredoc_parts(evaluator: Evaluator, doc: _Heredoc, node: Tree) -> list[_Par
 
 
 # `%{ for k, v in coll }` up to `in`: the collection's expression starts where it ends.
-_FOR_HEAD = re.compile(r"\s*for\s+([^\W\d][\w-]*)(?:\s*,\s*([^\W\d][\w-]*))?\s+in(?![\w-])")
-_KEYWORD = re.compile(r"\s*(\w+)")
+_FOR_HEAD = r"\s*for\s+([^\W\d][\w-]*)(?:\s*,\s*([^\W\d][\w-]*))?\s+in(?![\w-])"
+_KEYWORD = r"\s*(\w+)"
 
 
 def _heredoc_interpolation(evaluator: Evaluator, doc: _Heredoc, start: int, end: int) -> _Part:
@@ -325,13 +327,13 @@ def _heredoc_directive(evaluator: Evaluator, doc: _Heredoc, start: int, end: int
     """The `%{ ... }` from `start` to `end` (its `}`) of the heredoc's body."""
     inner_start, inner_end, strip_left, strip_right = _strip_marks(doc.body, start, end)
     where = Tree("template_directive", [], *doc.position(start))
-    keyword = _KEYWORD.match(doc.body, inner_start, inner_end)
+    keyword = re.compile(_KEYWORD).match(doc.body, inner_start, inner_end)
     kind, after = (keyword.group(1), keyword.end()) if keyword else ("", inner_start)
     part = _Part(kind, where, strip_left=strip_left, strip_right=strip_right)
     if kind == "if":
         part.expr = _heredoc_expression(evaluator, doc, after, inner_end)
     elif kind == "for":
-        bound = _FOR_HEAD.match(doc.body, inner_start, inner_end)
+        bound = re.compile(_FOR_HEAD).match(doc.body, inner_start, inner_end)
         if bound is None:
             raise evaluator.fail(
                 where,

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dstream.config.checks import check_names, expect_bool, expect_string
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.model import Location
-from dstream.config.scope import Module, VariableValue
+from dstream.config.scope import ENV_VAR_PREFIX, Module, VariableValue
 from dstream.config.syntax import Block, SourceFile
 from dstream.config.typeexpr import (
     ANY,
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from dstream.config.tree import Node
     from dstream.protocol.values import JsonValue
 
-ENV_VAR_PREFIX = "DSTREAM_VAR_"
 VARIABLE_ATTRIBUTES = ("default", "description", "sensitive", "type", "nullable")
 DEFAULT_VALUE = "a variable's default"
 

@@ -25,9 +25,10 @@ import os
 import re
 
 from dstream.config.connstr import dsn_secrets, is_connection_key
-from dstream.config.loader import ENV_VAR_PREFIX, Analysis, analyze
+from dstream.config.loader import Analysis, analyze
 from dstream.config.model import Project
 from dstream.config.redact import leaves, nearest_key, secrets_by_key
+from dstream.config.scope import ENV_VAR_PREFIX
 from dstream.errors import ConfigError
 from dstream.protocol.values import encode_json
 from dstream.records import record

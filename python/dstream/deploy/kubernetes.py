@@ -26,8 +26,8 @@ from __future__ import annotations
 import math
 import os
 
-from dstream.config.loader import ENV_VAR_PREFIX
 from dstream.config.redact import redact_data
+from dstream.config.scope import ENV_VAR_PREFIX
 from dstream.deploy.inputs import Inputs
 from dstream.deploy.names import (
     DNS1035_LABEL,
