@@ -18,6 +18,7 @@ from dstream import logs
 from dstream.cli.common import add_config_arguments, apply_state_dir, load_project_from_args
 from dstream.cli.view import View
 from dstream.config.model import Project
+from dstream.config.redact import redact_cut
 from dstream.errors import DstreamError, ExitCode, UsageError, nearest
 from dstream.protocol.values import Fragment, decode_json
 from dstream.state import StateRecord, StateStore, open_store
@@ -256,9 +257,7 @@ def _list(project: Optional[Project], store: StateStore, view: View) -> int:
     width = max([len(name) for name in [*stored, *without]] + [4])
     view.line(f"{'TASK':<{width}}  {'SEQ':>6}  {'UPDATED':<20}  CHECKPOINT")
     for record in records:
-        shown = record.raw.decode("utf-8", "replace")
-        if len(shown) > _SHOWN_WIDTH:
-            shown = shown[: _SHOWN_WIDTH - 3] + "..."
+        shown = redact_cut(record.raw.decode("utf-8", "replace"), _SHOWN_WIDTH, "...")
         view.line(
             f"{record.task:<{width}}  {record.sequence:>6}  {_when(record.updated_at):<20}  {shown}"
         )

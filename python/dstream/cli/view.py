@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 
 from dstream import logs
 from dstream.cli.entry import drop_stdout
-from dstream.config.redact import redact_data, redact_text
+from dstream.config.redact import redact_cut, redact_data, redact_text
 from dstream.errors import DstreamError, ProviderError
 from dstream.protocol.values import decode_json, encode_json
 
@@ -57,7 +57,7 @@ def _repeats(line: str, said: str) -> bool:
 
 
 def _trim(line: str) -> str:
-    return line if len(line) <= TAIL_WIDTH else line[: TAIL_WIDTH - 1] + "…"
+    return redact_cut(line, TAIL_WIDTH)
 
 
 def wants_color(stream: TextIO) -> bool:

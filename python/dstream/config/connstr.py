@@ -17,17 +17,63 @@ if TYPE_CHECKING:
 
 _SUBSTRINGS = ("password", "passwd", "secret", "token", "credential", "connectionstring", "connstr")
 _KEY_WORDS = {"key", "apikey", "dsn", "pwd"}
-_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+# Every pattern of this module is compiled on first use (re keeps it), not at import:
+# a plain run uses three of them, and each compile costs ~0.6 M instructions of every
+# start (issue 22).
+_WORD = r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])"
+
+
+# Words that name a credential wherever they are in a name (DB_PASS, passPhrase,
+# auth_header, AUTHZ, sas, sig, private_key_pem), unless its last word says it is
+# about one, not one (auth_method, private_key_path); "passthrough", "path", "author",
+# "authority" are no such words.
+_SECRET_WORDS = frozenset(
+    {"pass", "passphrase", "auth", "authz", "authn", "oauth", "authorization", "sas", "sig", "pem"}
+)
+_SECRET_PAIRS = (("private", "key"),)
+_NOT_THE_CREDENTIAL = frozenset(
+    {
+        "method",
+        "mode",
+        "type",
+        "mechanism",
+        "kind",
+        "scheme",
+        "provider",
+        "enabled",
+        "required",
+        "path",
+        "file",
+        "dir",
+        "user",
+        "username",
+        "name",
+        "url",
+        "uri",
+        "endpoint",
+        "server",
+        "host",
+        "version",
+        "timeout",
+        "count",
+    }
+)
 
 
 def is_secret_key(key: str) -> bool:
-    """password, DB_PASSWORD, apiKey, access_key, connectionString, dsn, ... -> True."""
+    """password, DB_PASSWORD, apiKey, access_key, connectionString, dsn, DB_PASS,
+    passphrase, Authorization, sas, sig, private_key_pem, ... -> True."""
     flat = re.sub(r"[^a-z0-9]", "", key.lower())
     if any(part in flat for part in _SUBSTRINGS):
         return True
-    words = [w.lower() for w in _WORD.findall(key)]
+    words = [w.lower() for w in re.findall(_WORD, key)]
     if not words:
         return False
+    if words[-1] not in _NOT_THE_CREDENTIAL and (
+        any(word in _SECRET_WORDS for word in words)
+        or any(pair == tuple(words[i : i + 2]) for pair in _SECRET_PAIRS for i in range(len(words)))
+    ):
+        return True
     # "key" alone or as the last word of a name (api_key, accessKey, private-key), but
     # not routing_key/partition_key-style names that are not secrets.
     last = words[-1]
@@ -58,14 +104,21 @@ def is_connection_key(key: str) -> bool:
     """dsn, replica_dsn, connectionString, connstr, ...: a key whose value is a
     connection string, secret for what it may hold (`connection_secrets`)."""
     flat = re.sub(r"[^a-z0-9]", "", key.lower())
-    last = [word.lower() for word in _WORD.findall(key)][-1:]
+    last = [word.lower() for word in re.findall(_WORD, key)][-1:]
     return "connectionstring" in flat or "connstr" in flat or last == ["dsn"]
 
 
-# password=... in a keyword DSN or a URI's query: quoted ('...') or up to a space or "&"
-_PASSWORD_KEY = re.compile(r"password\s*=\s*(?:'((?:[^'\\]|\\.)*)'?|([^\s&]+))", re.IGNORECASE)
+# password=... (or ADO.NET's pwd=) in a keyword DSN, a JDBC URL or a URI's query:
+# quoted ('...') or up to a space, "&" or ";"
+_PASSWORD_KEY = r"(?i)(?:password|passwd|\bpwd)\s*=\s*(?:'((?:[^'\\]|\\.)*)'?|([^\s&;]+))"
+# The credentials of an Authorization header written in a text ("Bearer eyJ..."): after
+# "Authorization:", or a whole text of the scheme and one word (not "Token bucket size").
+_AUTHORIZATION = (
+    r"(?i)(?:^(?=\S+\s+\S+\s*$)|authorization\s*[:=]\s*)"
+    r"(?:bearer|basic|token|digest)\s+([^\s\"',;]+)"
+)
 # Key=value, the first part of a text or after ";", "&" or "?" (ADO.NET, Azure, a query).
-_PAIR = re.compile(r"(?:^|[;&?])\s*([^=;&?]+?)\s*=\s*([^;&]*)")
+_PAIR = r"(?:^|[;&?])\s*([^=;&?]+?)\s*=\s*([^;&]*)"
 # The URI prefixes libpq takes (anything else is a keyword DSN to it).
 _URI_PREFIXES = ("postgresql://", "postgres://")
 AMBIGUOUS_DSN = (
@@ -82,7 +135,7 @@ def dsn_passwords(dsn: str) -> list[str]:
     from urllib.parse import unquote
 
     found = []
-    for match in _PASSWORD_KEY.finditer(dsn):
+    for match in re.finditer(_PASSWORD_KEY, dsn):
         quoted, bare = match.group(1), match.group(2)
         written = quoted if quoted is not None else bare
         found += [written, re.sub(r"\\(.)", r"\1", written), unquote(written)]
@@ -101,10 +154,24 @@ def connection_secrets(text: str) -> list[str]:
     before each)."""
     pairs = [
         value.strip().strip("'\"")
-        for key, value in _PAIR.findall(text)
+        for key, value in re.findall(_PAIR, text)
         if is_secret_key(key.strip())
     ]
     return list(dict.fromkeys([*dsn_passwords(text), *(value for value in pairs if value)]))
+
+
+def embedded_secrets(text: str) -> list[str]:
+    """What any text holds that is secret whatever key it is under: the password of a
+    URI (`uri_password`), of a keyword, JDBC or ADO.NET string (`connection_secrets`:
+    `password=`, `Pwd=`, a `;`/`?`/`&` pair a secret-looking key names, as `sig=` of an
+    Azure SAS URL), and the credentials of an Authorization header ("Bearer ...")."""
+    found = []
+    if "://" in text:
+        found.append(uri_password(text) or "")
+    if "=" in text:
+        found += connection_secrets(text) if ";" in text or "?" in text else dsn_passwords(text)
+    found += re.findall(_AUTHORIZATION, text)
+    return list(dict.fromkeys(secret for secret in found if secret))
 
 
 def dsn_secrets(dsn: str) -> list[str]:
@@ -140,10 +207,10 @@ def ambiguous_dsn(dsn: str) -> bool:
 # -- what names the source ----------------------------------------------------------------
 
 # scheme://[userinfo@]host-and-path[?query]; userinfo up to the last "@", as libpq reads it
-_URI = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)(?:(.*)@)?([^?]*)(?:\?(.*))?", re.DOTALL)
+_URI = r"(?s)([A-Za-z][A-Za-z0-9+.-]*://)(?:(.*)@)?([^?]*)(?:\?(.*))?"
 # key=value, one piece of a connection string; a key of words separated by spaces
 # ("user id", "Initial Catalog")
-_SOURCE_PAIR = re.compile(r"\s*([A-Za-z][\w.-]*(?:\s+[\w.-]+)*)\s*=.*", re.DOTALL)
+_SOURCE_PAIR = r"(?s)\s*([A-Za-z][\w.-]*(?:\s+[\w.-]+)*)\s*=.*"
 # The keys of a connection string that name the source rather than unlock it, normalised
 # (names_source): libpq's, ADO.NET's, Service Bus's.
 SOURCE_KEYS = frozenset(
@@ -173,21 +240,21 @@ def names_source(key: str) -> bool:
 
 
 # scheme://netloc: the netloc ends at the first "/", "?" or "#"
-_NETLOC = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+_NETLOC = r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)"
 
 
 def uri_password(text: str) -> Optional[str]:
     """The password of a URI in `text` (`amqp://user:password@host/...`), read as
     urllib reads it (the user information ends at the netloc's last "@"); None when
     `text` is no URI or holds none."""
-    uri = _NETLOC.match(text)
+    uri = re.match(_NETLOC, text)
     userinfo = uri.group(1).rpartition("@")[0] if uri else ""
     return userinfo.partition(":")[2] or None
 
 
 def without_uri_password(text: str, mark: str) -> str:
     """`scheme://user:password@host...` with the password replaced by `mark`."""
-    uri = _URI.fullmatch(text)
+    uri = re.fullmatch(_URI, text)
     if uri is None or uri.group(2) is None or ":" not in uri.group(2):
         return text
     user = uri.group(2).partition(":")[0]
@@ -200,7 +267,7 @@ def source_parts(text: str, mark: str) -> str:
     source pairs of its query; a `key=value` string's source pairs; `mark` alone when
     none is kept."""
     text = without_uri_password(text, mark)
-    uri = _URI.fullmatch(text)
+    uri = re.fullmatch(_URI, text)
     if uri is None:
         return _source_pairs(text, ";" if ";" in text else None, mark) or mark
     if uri.group(4) is None:
@@ -216,7 +283,7 @@ def _source_pairs(text: str, separator: Optional[str], mark: str) -> Optional[st
     pieces = re.split(pattern, text)
     kept = False
     for index in range(0, len(pieces), 2):  # odd indexes: the separators
-        pair = _SOURCE_PAIR.fullmatch(pieces[index])
+        pair = re.fullmatch(_SOURCE_PAIR, pieces[index])
         if pair and names_source(pair.group(1)):
             kept = True
         elif pieces[index]:

@@ -14,9 +14,17 @@ What is secret (a *sensitive value*):
 
 How it is masked: a sensitive value of at least MIN_SECRET_LENGTH characters is
 replaced by `***` wherever it appears in a text, and so are its common encodings: JSON
-and Python-repr string escaping, URL encoding, hex, and base64 (standard and URL-safe,
-padded or not, and inside a longer base64 text at any alignment, with the groups that
-mix it with its neighbours).
+string escaping (Python's, .NET's and Go's), Python-repr escaping, URL encoding, hex,
+and base64 (standard and URL-safe, padded or not, and inside a longer base64 text at any
+alignment, with the groups that mix it with its neighbours). A value with white space
+around it or on several lines is masked without that white space and line by line
+(`_parts`): line-based channels see its lines one at a time; blank lines and a PEM's
+BEGIN/END lines are no secret.
+
+Mask, then cut: a channel that shortens a text masks it first (`redact_cut`); a text cut
+before dstream's Python sees it (the pump's frame excerpt and legacy log lines, a
+stderr line split at 64 KiB) also has the fragment of a secret at a cut edge masked
+(`redact_edges`).
 
 Where: the configuration loader `remember`s sensitive values as it evaluates them,
 and the secrets under secret-looking keys once the project is built (`remember_project`);
@@ -35,9 +43,9 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from dstream.config.connstr import (
     connection_secrets,
+    embedded_secrets,
     is_connection_key,
     is_secret_key,
-    uri_password,
 )
 from dstream.config.model import Project, ProviderSpec, TaskSpec
 from dstream.protocol.values import Fragment, decode_json
@@ -73,6 +81,7 @@ class _Matchers:
     secrets: frozenset[str]  # what they match
     literal: re.Pattern[str]  # the forms of `encodings`
     base64: _Base64Finder
+    edge_forms: tuple[str, ...]  # what a fragment at a cut edge is a part of (`edges`)
 
 
 class Redactor:
@@ -85,7 +94,13 @@ class Redactor:
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
-        new = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH}
+        new = {
+            part
+            for secret in secrets
+            if isinstance(secret, str)
+            for part in _parts(secret)
+            if len(part) >= MIN_SECRET_LENGTH
+        }
         if not new <= self._secrets:
             self._secrets = self._secrets | new
 
@@ -100,7 +115,8 @@ class Redactor:
             ordered = sorted(forms, key=lambda f: (-len(f), f))  # the longest match wins
             literal = re.compile("|".join(re.escape(f) for f in ordered))
             base64 = _Base64Finder(_utf8(secret) for secret in secrets)
-            matchers = self._matchers = _Matchers(secrets, literal, base64)
+            edge_forms = tuple(forms | {b64 for s in secrets for b64 in _plain_base64(s)})
+            matchers = self._matchers = _Matchers(secrets, literal, base64, edge_forms)
         return matchers
 
     def text(self, text: str) -> str:
@@ -118,6 +134,29 @@ class Redactor:
             pieces += [text[shown:start], REDACTED]
             shown = end
         return "".join(pieces) + text[shown:] if pieces else text
+
+    def cut(self, text: str, limit: int, mark: str = "…") -> str:
+        """`text` masked, then cut to `limit` characters (`mark` ending one that was):
+        cut first, a secret across the cut would show its first part."""
+        text = self.text(text)
+        return text if len(text) <= limit else text[: max(0, limit - len(mark))] + mark
+
+    def edges(self, text: str, *, cut_before: bool = False, cut_after: bool = False) -> str:
+        """`text` masked, and, for a text something outside dstream's Python cut (the
+        pump's excerpt, a stderr line split by the reader), its fragment of a secret at
+        a cut edge too: at its end, the longest start of a secret or of one of its
+        encodings (`cut_after`); at its start, the longest end of one (`cut_before`);
+        from MIN_SECRET_LENGTH characters on."""
+        text = self.text(text)
+        if not self._secrets or not text:
+            return text
+        forms = self._compiled().edge_forms
+        # A cut in bytes may split a character, decoded as U+FFFD: part of the fragment.
+        if cut_after and (size := _longest(body := text.rstrip("\ufffd"), forms, at_end=True)):
+            text = body[: len(body) - size] + REDACTED
+        if cut_before and (size := _longest(body := text.lstrip("\ufffd"), forms, at_end=False)):
+            text = REDACTED + body[size:]
+        return text
 
     def value(self, value: object) -> object:
         """A copy of a JSON-like value with every string (keys too) redacted, every
@@ -159,9 +198,53 @@ class Redactor:
         return REDACTED if redacted == decoded else redacted
 
 
+def _parts(secret: str) -> set[str]:
+    """What masks a secret: the value, and, for one with white space around it or on
+    several lines, the value without it and each line (line-based channels, a provider's
+    stderr, see its lines one by one), but for blank lines and a PEM's BEGIN/END lines,
+    which are no secret. Each part is masked on its own, as a secret."""
+    lines = [line.strip() for line in secret.splitlines()]
+    return {secret, secret.strip()} | {
+        line for line in lines if line and not re.fullmatch(_PEM_BOUNDARY, line)
+    }
+
+
+# (Compiled on first use, as connstr.py's patterns: issue 22.)
+_PEM_BOUNDARY = r"-----(?:BEGIN|END) [A-Z0-9 ]+-----"
+# JSON string escaping as other languages' serialisers write it, each style applied
+# whole: .NET's System.Text.Json (default encoder: HTML-sensitive characters, "+", and
+# all non-ASCII as \uXXXX, upper-case hex), Go's encoding/json (< > & and U+2028/9 as
+# \u003c, lower-case hex). Python's own are json.dumps's two.
+_DOTNET_ESCAPED = frozenset("\"+'<>&`")
+_GO_ESCAPED = frozenset("<>&\u2028\u2029")
+_SHORT_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+
+
+def _json_style(secret: str, escaped: frozenset[str], *, non_ascii: bool, hex_format: str) -> str:
+    """`secret` JSON-escaped in one serialiser's style: `escaped` characters, control
+    characters (but for the short escapes) and, if `non_ascii`, the rest beyond ASCII
+    (as UTF-16 units) in \\u form."""
+    out = []
+    for ch in secret:
+        code = ord(ch)
+        control = code < 0x20 and ch not in _SHORT_ESCAPES
+        if ch in escaped or control or (non_ascii and code > 0x7F):
+            units = ch.encode("utf-16-be", "surrogatepass")
+            out += [
+                "\\u" + format(int.from_bytes(units[i : i + 2], "big"), hex_format)
+                for i in range(0, len(units), 2)
+            ]
+        elif ch == '"':
+            out.append('\\"')
+        else:
+            out.append(_SHORT_ESCAPES.get(ch, ch))
+    return "".join(out)
+
+
 def encodings(secret: str) -> set[str]:
-    """The texts a secret is masked as: as written, escaped, URL- and hex-encoded (its
-    base64 is matched by `_base64_forms`)."""
+    """The texts a secret is masked as: as written, escaped (JSON as Python, .NET and Go
+    write it, a Python repr), URL- and hex-encoded (its base64 is matched by
+    `_base64_forms`)."""
     import json  # here: only a process that has secrets pays for these imports
     import urllib.parse
 
@@ -170,6 +253,10 @@ def encodings(secret: str) -> set[str]:
         secret,
         json.dumps(secret, ensure_ascii=False)[1:-1],
         json.dumps(secret)[1:-1],
+        _json_style(secret, _DOTNET_ESCAPED, non_ascii=True, hex_format="04X"),
+        _json_style(secret, _GO_ESCAPED, non_ascii=False, hex_format="04x"),
+        # and HTML-safe with ASCII only: Python's json.dumps made HTML-safe, as some write
+        _json_style(secret, _GO_ESCAPED, non_ascii=True, hex_format="04x"),
         repr(secret)[1:-1],
         urllib.parse.quote(secret, safe=""),
         urllib.parse.quote(secret),
@@ -182,6 +269,31 @@ def encodings(secret: str) -> set[str]:
 
 def _utf8(secret: str) -> bytes:
     return secret.encode("utf-8", "surrogatepass")
+
+
+def _plain_base64(secret: str) -> set[str]:
+    """A secret's base64 alone (the forms `_base64_forms` finds inside longer texts,
+    whole), for `Redactor.edges`: standard and URL-safe, unpadded."""
+    import base64
+
+    raw = _utf8(secret)
+    return {
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    }
+
+
+def _longest(text: str, forms: Iterable[str], *, at_end: bool) -> int:
+    """The length of the longest end of `text` that starts one of `forms` (`at_end`), or
+    of its longest start that ends one; 0 when none of MIN_SECRET_LENGTH or more does.
+    A whole form is no fragment: `Redactor.text` has masked it already."""
+    best = 0
+    for form in forms:
+        for size in range(min(len(form) - 1, len(text)), max(best, MIN_SECRET_LENGTH - 1), -1):
+            if text.endswith(form[:size]) if at_end else text.startswith(form[-size:]):
+                best = size
+                break
+    return best
 
 
 # Base64's alphabets: standard, and URL-safe (its last two characters differ).
@@ -309,14 +421,34 @@ def is_secret_variable(name: str, value: str) -> bool:
 
 
 def remember_environment(environ: Mapping[str, str]) -> None:
-    """Mask the values of dstream's own credentials found in `environ`."""
+    """Mask the values of dstream's own credentials found in `environ`, and what any of
+    its values holds that is secret (DATABASE_URL's password: `embedded_secrets`)."""
     remember(value for name, value in environ.items() if is_secret_variable(name, value))
+    remember(
+        secret
+        for value in environ.values()
+        if "=" in value or "://" in value
+        for secret in embedded_secrets(value)
+    )
 
 
 def redact_text(text: str) -> str:
     """`text` with every sensitive value remembered so far masked as `***`. For any
     text that leaves dstream: messages, provider stderr, tracebacks of crash reports."""
     return _REDACTOR.text(text)
+
+
+def redact_cut(text: str, limit: int, mark: str = "…") -> str:
+    """`text` masked, then cut to `limit` characters, `mark` ending it if it was: the
+    one way any channel shortens a text it shows (mask, then cut)."""
+    return _REDACTOR.cut(text, limit, mark)
+
+
+def redact_edges(text: str, *, cut_before: bool = False, cut_after: bool = False) -> str:
+    """`text`, cut outside dstream's Python (the pump's excerpt of a frame, a stderr
+    line split by the reader), masked, with a fragment of a secret at a cut edge too
+    (`Redactor.edges`)."""
+    return _REDACTOR.edges(text, cut_before=cut_before, cut_after=cut_after)
 
 
 def redact_data(value: object) -> object:
@@ -393,12 +525,11 @@ def remember_project(project: Project) -> None:
 
 
 def uri_passwords(value: object) -> Iterator[str]:
-    """The password of every URI among the strings of a JSON-like `value`: a password in
-    a URL is a credential, whatever key holds the URL."""
+    """What the strings of a JSON-like `value` hold that is secret whatever key holds
+    them (`embedded_secrets`): a URI's password, that of a JDBC, ADO.NET or keyword
+    string, an Authorization header's credentials."""
     for text in leaves(value):
-        password = uri_password(text) if "://" in text else None
-        if password:
-            yield password
+        yield from embedded_secrets(text)
 
 
 def leaves(value: object) -> Iterator[str]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 
 from dstream import _core
+from dstream.config.redact import redact_cut
 from dstream.errors import ProviderError
 
 TYPE_CHECKING = False
@@ -47,8 +48,7 @@ def parse_ack(line: bytes) -> Optional[bytes]:
 
 def shown(value: bytes) -> str:
     """A checkpoint for a message: its text, cut to SHOWN characters."""
-    text = value.decode("utf-8", "replace")
-    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
+    return redact_cut(value.decode("utf-8", "replace"), SHOWN, "...")
 
 
 class CheckpointTracker:

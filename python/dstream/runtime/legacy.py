@@ -38,6 +38,7 @@ import select
 import threading
 
 from dstream import logs
+from dstream.config.redact import redact_cut, redact_edges
 from dstream.errors import ProviderError
 from dstream.protocol.frames import FEATURE_CHECKPOINTS
 from dstream.protocol.messages import ERROR, READY, Handshake, handshake_status
@@ -76,11 +77,14 @@ BARE_READY = 'its handshake has no "protocol"'
 NO_HANDSHAKE = "it wrote no handshake"
 
 
-def log_stdout_line(task: str, role: str, raw: bytes, *, several: bool) -> None:
+def log_stdout_line(task: str, role: str, raw: bytes, *, several: bool, cut: bool = False) -> None:
     """A line a provider wrote on stdout that is its log, not a frame (a legacy input's,
     a line before an original output's lifecycle result): logged at info level as the
-    provider's, without a logger's colours (a Go logger's ANSI codes)."""
+    provider's, without a logger's colours (a Go logger's ANSI codes). `cut`: the line
+    may end where the pump cut it (its LOG_LINE_LEN, in Rust), so a secret's start there
+    is masked too."""
     text = re.sub(_ANSI, "", raw.decode("utf-8", "replace")).strip()
+    text = redact_edges(text, cut_after=True) if cut else text
     if text:
         logs.provider_line(task, role, text, "info", several=several)
 
@@ -114,8 +118,7 @@ def stray_handshake_warning(label: str, offset: int, raw: bytes, first: Optional
 
 
 def shown_line(raw: bytes, limit: int = 80) -> str:
-    text = raw[:limit].decode("utf-8", "replace")
-    return repr(text + ("..." if len(raw) > limit else ""))
+    return repr(redact_cut(raw.decode("utf-8", "replace"), limit, "..."))
 
 
 def acknowledges(handshake: Union[Handshake, Description]) -> bool:
@@ -286,7 +289,7 @@ class LegacyBridge:
         if self._pump is None or inp is None or not inp.legacy:
             return
         for raw in self._pump.take_log_lines():
-            log_stdout_line(run.task.name, "input", raw, several=run.task_prefixes)
+            log_stdout_line(run.task.name, "input", raw, several=run.task_prefixes, cut=True)
         self._warn_stray_handshake(inp)
 
     def _warn_stray_handshake(self, inp: ProviderProcess) -> None:

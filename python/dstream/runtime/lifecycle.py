@@ -31,6 +31,7 @@ import time
 from typing import TYPE_CHECKING, Any, Optional
 
 from dstream.config.model import Project, ProviderSpec, TaskSpec
+from dstream.config.redact import redact_cut
 from dstream.errors import DstreamError, ProviderError
 from dstream.protocol.frames import FEATURE_LIFECYCLE, LIFECYCLE_COMMANDS
 from dstream.protocol.messages import LifecycleResult
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 300.0  # seconds a provider may take to create or remove things
 EXIT_GRACE = 10.0  # seconds to exit after writing its result, or after closing stdout
+SHOWN_RESULT = 200  # characters of a result that is no result quoted in the error
 # Why an output is not asked: its block says so.
 NOT_ASKED_BY_CONFIG = "not asked: lifecycle = false in its block"
 # What an output that exits non-zero without a result may mean, and what to do then.
@@ -406,7 +408,7 @@ def _read_result(
     try:
         result = LifecycleResult.parse(line)
     except ValueError as exc:  # not JSON, or not a result
-        shown = line[:200].decode("utf-8", "replace")
+        shown = redact_cut(line.decode("utf-8", "replace"), SHOWN_RESULT, "")
         outcome.error = f"{label} wrote an invalid result ({exc}): {shown}"
         return
     _judge(outcome, result, command, code)

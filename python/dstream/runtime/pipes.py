@@ -11,6 +11,7 @@ import select
 import threading
 import time
 
+from dstream.config.redact import redact_edges
 from dstream.errors import Interrupted, ProviderError
 from dstream.protocol import frames
 
@@ -138,12 +139,17 @@ class StderrRelay:
         self._thread.start()
 
     def _forward(self) -> None:
+        split = False  # the last piece ended at MAX_STDERR_LINE, not at a line's end
         try:
             while True:
                 raw = self._stream.readline(MAX_STDERR_LINE)
                 if not raw:
                     break
                 text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                # A line split into pieces: a secret across a split is masked at its edges
+                cut_before, split = split, len(raw) == MAX_STDERR_LINE and raw[-1:] != b"\n"
+                if cut_before or split:
+                    text = redact_edges(text, cut_before=cut_before, cut_after=split)
                 if not text:
                     continue
                 self._tail.append(text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 
+from dstream.config.redact import redact_cut
 from dstream.errors import STOPPED, DstreamError, ExitCode, Interrupted, ProviderRefused
 from dstream.protocol.values import encode_json
 from dstream.runtime.pipeline import RunSummary
@@ -47,7 +48,7 @@ def value(obj: object) -> str:
         text = obj.decode("utf-8", "replace")
     else:
         text = encode_json(obj, default=str, non_str_keys=True).decode()
-    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+    return redact_cut(text, MAX_VALUE_CHARS)
 
 
 _SIZE_UNITS = ("KiB", "MiB", "GiB")  # above bytes; the last has no ceiling

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import signal
 
+from dstream.config.redact import redact_edges
 from dstream.errors import DstreamError, ExitCode, FrameError, Interrupted, ProviderError
 from dstream.protocol.messages import READY
 from dstream.records import record
@@ -67,7 +68,8 @@ def invalid_frame_error(result: PumpResult, inp: ProviderProcess) -> FrameError:
         f"invalid frame from {inp.label} at offset {result.offset}: {result.message}",
         provider=inp.label,
         offset=result.offset,
-        excerpt=(result.excerpt or b"").decode("utf-8", "replace"),
+        # the pump cut the excerpt at its end (EXCERPT_LEN, in Rust): mask there too
+        excerpt=redact_edges((result.excerpt or b"").decode("utf-8", "replace"), cut_after=True),
         hint=INVALID_FRAME_HINT,
     )
 
