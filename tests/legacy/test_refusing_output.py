@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from dstream.protocol.messages import Handshake
-from dstream.runtime.describe import known, remember
+from dstream.runtime.description import known, remember
 from dstream.runtime.legacy import OUTPUT_HANDSHAKE_WAIT
 from tests.workspace import Workspace
 

@@ -170,7 +170,7 @@ def test_postgres_cdc_input_is_asked(ws: Workspace) -> None:
 
 def test_a_damaged_cache_entry_describes_nothing() -> None:
     """A cache file edited or cut short never fails a command: it is as if absent."""
-    from dstream.runtime.describe import CACHE, CACHE_FORMAT, Description
+    from dstream.runtime.description import CACHE, CACHE_FORMAT, Description
 
     damaged = b'{"format":"%s","features":5,"protocol":"1"}' % CACHE_FORMAT.encode()
     found = Description.from_json(damaged, CACHE)

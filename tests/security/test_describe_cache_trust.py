@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from dstream.runtime import describe
+from dstream.runtime import description
 from tests.ownership import AS_ROOT, LOOSENINGS, give_to_nobody, loosen
 from tests.workspace import NO_COLOR, Workspace
 
 # What the planted entry claims: a schema that takes no key at all.
 PLANTED = {
-    "format": describe.CACHE_FORMAT,
+    "format": description.CACHE_FORMAT,
     "features": [],
     "protocol": 1,
     "config_schema": {"type": "object", "properties": {}, "additionalProperties": False},
@@ -32,7 +32,7 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     root = tmp_path / "ws"
     root.mkdir()
     cache = tmp_path / "cache"
-    monkeypatch.setenv("DSTREAM_CACHE_DIR", str(cache))  # for describe.cache_entry here
+    monkeypatch.setenv("DSTREAM_CACHE_DIR", str(cache))  # for description.cache_entry here
     return Workspace(root, env={**NO_COLOR, "DSTREAM_CACHE_DIR": str(cache)})
 
 
@@ -52,7 +52,7 @@ def planted(ws: Workspace) -> Path:
         }
         """
     )
-    entry = Path(str(describe.cache_entry(str(script))))
+    entry = Path(str(description.cache_entry(str(script))))
     entry.parent.mkdir(parents=True, mode=0o700)
     entry.write_text(json.dumps(PLANTED))
     entry.chmod(0o600)
@@ -105,5 +105,5 @@ def test_an_entry_written_under_umask_002_is_used(ws: Workspace, tmp_path: Path)
     finally:
         os.umask(before)
     assert (ws.root / "probes").read_text().count("start") == 1
-    entry = Path(str(describe.cache_entry(str(script))))
+    entry = Path(str(description.cache_entry(str(script))))
     assert entry.stat().st_mode & 0o022 == 0

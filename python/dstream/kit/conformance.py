@@ -105,7 +105,7 @@ def described_role(
 ) -> Optional[str]:
     """The role a provider names in its answer to a describe probe (docs/protocol.md,
     section 2); None when it names none or does not answer. `env`: as Target.env."""
-    from dstream.runtime.describe import run_probe
+    from dstream.runtime.probe import run_probe
 
     found = run_probe(argv[0], run_environment(argv[0], None, env or {}), os.getcwd(), timeout)
     return found.role if found is not None else None

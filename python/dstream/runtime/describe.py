@@ -36,43 +36,20 @@ from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import FEATURE_LIFECYCLE
 from dstream.records import field, record, replace
 from dstream.runtime.description import (
-    CACHE,
-    CACHE_FORMAT,
     CONFIG,
     PROBE,
     Description,
-    cache_entry,
     cache_key,
     is_own_script,
-    known,
     load,
-    remember,
     store,
 )
-from dstream.runtime.probe import NO_ANSWER, PROBE_TIMEOUT, builtin_description, run_probe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
     from dstream.config.model import Project, TaskSpec
-
-# What other modules import from here; the first two are defined in the modules below.
-__all__ = [
-    "CACHE",
-    "CACHE_FORMAT",
-    "PROBE_TIMEOUT",
-    "ConfigCheck",
-    "Description",
-    "cache_entry",
-    "check_configs",
-    "describe",
-    "executable_of",
-    "known",
-    "refuse_bad_configs",
-    "remember",
-    "run_probe",
-]
 
 
 # Keys of executables whose probe timed out in this process: the cache remembers it, but
@@ -152,7 +129,11 @@ def _learn(
     # One learnt from a run is asked again for its schema, unless it never answers.
     if cached is not None and (cached.schema_known or cached.probe_unanswered or not schema):
         return cached
-    found = builtin_description(executable) if own else None
+    found = None
+    if own:  # a cache miss: the probing module only then (it imports subprocess's kin)
+        from dstream.runtime.probe import builtin_description
+
+        found = builtin_description(executable)
     if found is None and probe and spec.lifecycle is None:
         found = _probed(executable, spec, task, base_dir, key, cached)
     if found is not None and key is not None:
@@ -171,6 +152,8 @@ def _probed(
     """The probe's answer, or its silence past PROBE_TIMEOUT, which is kept as an answer
     is (not probed again until the executable changes: it would cost as much every
     time); `cached`: what a run said of it, which stands."""
+    from dstream.runtime.probe import NO_ANSWER, run_probe
+
     found = None
     if key is None or key not in _UNANSWERED:
         from dstream.runtime.launch import provider_env
@@ -251,6 +234,8 @@ def check_configs(
 
 
 def _unchecked(spec: ProviderSpec) -> ConfigError:
+    from dstream.runtime.probe import NO_ANSWER
+
     what = f"{spec.role} {spec.source!r}: its config was not checked: {NO_ANSWER}"
     return ConfigError(what, location=spec.location, hint=UNANSWERED_HINT)
 

@@ -43,7 +43,7 @@ from dstream.errors import ProviderError
 from dstream.protocol.frames import FEATURE_CHECKPOINTS
 from dstream.protocol.messages import ERROR, READY, Handshake, handshake_status
 from dstream.protocol.values import decode_json
-from dstream.runtime.describe import Description, known, remember
+from dstream.runtime.description import Description, known, remember
 from dstream.runtime.process import wait_unless_stopped
 
 TYPE_CHECKING = False

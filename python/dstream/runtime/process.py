@@ -18,7 +18,7 @@ from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
 from dstream.records import record
 from dstream.runtime.child import ChildProcess
-from dstream.runtime.describe import remember  # what a provider says of itself, kept
+from dstream.runtime.description import remember  # what a provider says of itself, kept
 from dstream.runtime.launch import provider_env
 from dstream.runtime.pipes import STOP_POLL, LineReader, StderrRelay
 from dstream.runtime.resolve import resolve

@@ -17,7 +17,7 @@ from dstream.errors import DstreamError, ProviderError, ProviderRefused
 from dstream.protocol.messages import parse_handshake
 from dstream.protocol.values import Fragment, encode_json
 from dstream.runtime.checkpoints import is_ack, parse_ack
-from dstream.runtime.describe import remember
+from dstream.runtime.description import remember
 from dstream.runtime.process import REFUSAL_HINT
 
 TYPE_CHECKING = False

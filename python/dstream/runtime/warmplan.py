@@ -27,7 +27,7 @@ from dstream.protocol import frames
 from dstream.protocol.messages import command_line
 from dstream.protocol.values import Fragment
 from dstream.records import record
-from dstream.runtime import describe
+from dstream.runtime import description
 from dstream.runtime.forked import ForkedProcess
 from dstream.runtime.launch import INHERITED_ENV, LOCALE_PREFIX
 from dstream.runtime.pipes import stopped_starting
@@ -121,7 +121,7 @@ def _plan(s: Started) -> Optional[dict[str, object]]:
     # What the run's config check knew of each provider: a schema learnt later (by a
     # probe in `dstream lint`) must be checked before anything starts, so the entries,
     # present or not, are in the key as files.
-    entries = [describe.cache_entry(p.argv[0]) for p in (s.input, s.output)]
+    entries = [description.cache_entry(p.argv[0]) for p in (s.input, s.output)]
     files += [(path, key.file_digest(path)) for path in entries if path is not None]
     store = s.store
     # What decides the providers' environment, the configuration and the state's place.
