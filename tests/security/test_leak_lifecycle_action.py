@@ -48,3 +48,12 @@ def test_an_unknown_change_action_is_a_protocol_error(
         text = said
     for named in ("./lc.py", "replace", "create", "update", "delete"):
         assert named in text, text
+
+
+def test_an_unknown_action_is_quoted_cut(ws: Workspace) -> None:
+    """A provider's action is its data: a megabyte of it is quoted cut, not whole."""
+    ws.python_script("lc.py", OUTPUT.replace('"replace"', '"x" * 1_000_000'))
+    ws.config(CONFIG)
+    done = ws.run("init", "t")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "xxxxxxxxxx" in done.stderr and len(done.stderr) < 5_000, len(done.stderr)

@@ -8,6 +8,7 @@ from typing import Any, Optional
 import orjson
 
 from dstream.protocol.frames import (
+    CHANGE_ACTIONS,
     FEATURE_CHECKPOINTS,
     FEATURE_COMMIT_NOTICES,
     FEATURE_LIFECYCLE,
@@ -17,7 +18,6 @@ from dstream.protocol.frames import (
     PROTOCOL_VERSION,
 )
 from dstream.protocol.messages import LIFECYCLE_STATUSES
-from dstream.sdk.model import CHANGE_ACTIONS
 
 # A parsed provider line.
 Obj = dict[str, Any]  # Any: checked key by key, by the checks that read it

@@ -15,6 +15,8 @@ DEFAULT_COMMIT_INTERVAL = 1.0
 
 COMMANDS = ("run", "init", "plan", "status", "destroy")
 LIFECYCLE_COMMANDS = ("init", "plan", "status", "destroy")
+# The actions of a lifecycle result's `changes` (section 8), in the order plans count them.
+CHANGE_ACTIONS = ("create", "update", "delete")
 ROLES = ("input", "output")
 
 # Features a provider may declare in its ready line.

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from dstream.config.model import Project, ProviderSpec, TaskSpec
 from dstream.config.redact import redact_cut
 from dstream.errors import DstreamError, ProviderError
-from dstream.protocol.frames import FEATURE_LIFECYCLE, LIFECYCLE_COMMANDS
+from dstream.protocol.frames import CHANGE_ACTIONS, FEATURE_LIFECYCLE, LIFECYCLE_COMMANDS
 from dstream.protocol.messages import LifecycleResult
 from dstream.records import field, record
 from dstream.runtime.legacy import log_stdout_line
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 300.0  # seconds a provider may take to create or remove things
 EXIT_GRACE = 10.0  # seconds to exit after writing its result, or after closing stdout
 SHOWN_RESULT = 200  # characters of a result that is no result quoted in the error
+SHOWN_ACTION = 60  # characters of a change's action that is none quoted in the error
 # Why an output is not asked: its block says so.
 NOT_ASKED_BY_CONFIG = "not asked: lifecycle = false in its block"
 # What an output that exits non-zero without a result may mean, and what to do then.
@@ -52,8 +53,6 @@ NO_RESULT_HINT = (
     "IInfrastructureProvider exits 1 so), set `lifecycle = false` in its output block"
 )
 
-# The actions a lifecycle change may have (contract section 8, docs/protocol.md).
-CHANGE_ACTIONS = ("create", "update", "delete")
 BAD_CHANGE_HINT = (
     "a bug in the provider: each entry of `changes` is an object whose action is one of "
     + ", ".join(CHANGE_ACTIONS)
@@ -386,7 +385,7 @@ def _not_a_change(change: object) -> str:
     allowed = ", ".join(CHANGE_ACTIONS)
     if not isinstance(change, dict):
         return f"a change that is not an object (its action must be one of {allowed})"
-    action = encode_json(change.get("action"), default=str).decode()
+    action = redact_cut(encode_json(change.get("action"), default=str).decode(), SHOWN_ACTION)
     return f"a change with the action {action}, which is none of {allowed}"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from dstream.protocol.frames import CHANGE_ACTIONS
 from dstream.protocol.messages import LifecycleResult
 
 TYPE_CHECKING = False
@@ -12,8 +13,6 @@ if TYPE_CHECKING:
     from dstream.protocol.values import JsonValue
 
 __all__ = ["Change", "Checkpoint", "Envelope", "LifecycleResult", "Resource"]
-
-CHANGE_ACTIONS = ("create", "delete", "update")
 
 
 class Envelope:
