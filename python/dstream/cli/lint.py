@@ -59,9 +59,9 @@ def _check_provider_configs(project: Project, diagnostics: Diagnostics) -> None:
     check = check_configs(project, sorted(project.tasks), pull=False)
     for problem in check.problems:
         diagnostics.error(problem)
-    for _, unchecked in check.unchecked:
-        where = unchecked.location if isinstance(unchecked.location, Location) else None
-        diagnostics.warn(unchecked.reason, where, unchecked.hint)
+    for item in check.unchecked:
+        where = item.error.location if isinstance(item.error.location, Location) else None
+        diagnostics.warn(item.error.reason, where, item.error.hint)
 
 
 def _check_references(project: Project, diagnostics: Diagnostics) -> None:

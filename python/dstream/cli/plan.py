@@ -9,7 +9,10 @@ import argparse
 from dstream import logs
 from dstream.cli.init import add_lifecycle_arguments, load_tasks, run_command
 from dstream.cli.view import View
-from dstream.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dstream.runtime.describe import Unchecked
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,12 +38,16 @@ def execute(args: argparse.Namespace, view: View) -> int:
     return run_command(args, view, "plan", (project, names), destroy=args.destroy)
 
 
-def _warn_unchecked(unchecked: list[tuple[str, ConfigError]]) -> None:
+def _warn_unchecked(unchecked: list[Unchecked]) -> None:
     """What lint warns of, in its words and with its hint: a provider's config went
-    unchecked, its probe silent. Once per provider (its role and path: the words),
-    however many of the tasks planned name it."""
-    said: set[str] = set()
-    for task, exc in unchecked:
-        if exc.reason not in said:
-            said.add(exc.reason)
-            logs.log.warning("%s", exc.one_line(), task=task)
+    unchecked, its probe silent. Once per provider (its role and source), naming the
+    task that uses it, or every task when several of those planned do."""
+    by_provider: dict[tuple[str, str], list[Unchecked]] = {}
+    for item in unchecked:
+        by_provider.setdefault((item.spec.role, item.spec.source), []).append(item)
+    for items in by_provider.values():
+        names = [item.task for item in items]
+        if len(names) == 1:
+            logs.log.warning("%s", items[0].error.one_line(), task=names[0])
+        else:
+            logs.log.warning("%s (tasks %s)", items[0].error.one_line(), ", ".join(names))

@@ -174,15 +174,24 @@ def _probed(
 # -- checking dstream.hcl against what providers describe --------------------------------
 
 
+@record(frozen=True)
+class Unchecked:
+    """A provider of a task whose config went unchecked: its probe did not answer."""
+
+    task: str
+    spec: ProviderSpec
+    error: ConfigError  # what lint and plan warn of
+
+
 @record
 class ConfigCheck:
     """What checking the tasks' provider configs against their schemas found."""
 
     problems: list[ConfigError] = field(default_factory=list)  # what a schema refuses
     # Providers whose config went unchecked because their probe did not answer, though
-    # they may describe a schema, with their task: lint and plan warn of them (run
-    # leaves it to them: it does not probe).
-    unchecked: list[tuple[str, ConfigError]] = field(default_factory=list)
+    # they may describe a schema: lint and plan warn of them (run leaves it to them: it
+    # does not probe).
+    unchecked: list[Unchecked] = field(default_factory=list)
 
 
 UNANSWERED_HINT = (
@@ -221,7 +230,7 @@ def check_configs(
                 continue
             if found.config_schema is None:
                 if found.probe_unanswered:
-                    check.unchecked.append((name, _unchecked(spec)))
+                    check.unchecked.append(Unchecked(name, spec, _unchecked(spec)))
                 continue
             check.problems += check_config(
                 spec.config,
