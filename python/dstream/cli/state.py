@@ -193,7 +193,9 @@ def execute(args: argparse.Namespace, view: View) -> int:
         store.close()
 
 
-def _say(view: View, task: str, text: str, record: Optional[str] = None) -> None:
+def _say(
+    view: View, task: str, text: str, record: Optional[str] = None, *, level: int = logs.INFO
+) -> None:
     """A note on stderr about `task` (none with --json): `text` in a text line, which
     names the task in its own words where it does; a record (-f json) carries the task
     as its field and `record` (the words without the task's name), as dstream's other
@@ -201,7 +203,7 @@ def _say(view: View, task: str, text: str, record: Optional[str] = None) -> None
     if view.json:
         return
     if view.records:
-        view.record(logs.INFO, record or text, task=task)
+        view.record(level, record or text, task=task)
     else:
         view.info(text)
 
@@ -296,7 +298,7 @@ def _previous(store: StateStore, view: View, task: str) -> Optional[StateRecord]
     try:
         return store.get(task)
     except UnreadableRecord as exc:
-        _say(view, task, f"replacing an unreadable record: {exc.reason}")
+        _say(view, task, f"replacing an unreadable record: {exc.reason}", level=logs.WARNING)
         store.reset(task)
         return None
 
@@ -327,7 +329,7 @@ def _reset(store: StateStore, view: View, task: str) -> int:
         try:
             previous = store.get(task)
         except UnreadableRecord as exc:  # removed all the same: what its error's hint offers
-            _say(view, task, f"removing an unreadable record: {exc.reason}")
+            _say(view, task, f"removing an unreadable record: {exc.reason}", level=logs.WARNING)
             previous = None
         removed = store.reset(task)
     if view.json:
