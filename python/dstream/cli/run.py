@@ -185,15 +185,19 @@ def execute(args: argparse.Namespace, view: View) -> int:
     hooks = RunHooks()
     output_lines = 0
     if view.json:  # stdout carries the one JSON document: the output's lines go to stderr
+        from dstream.runtime.streaming import terminal_line
+
+        several = len(names) > 1
 
         def aside(task: str, line: bytes) -> None:
             nonlocal output_lines
             output_lines += 1
-            text = line.decode("utf-8", "replace")
             if view.records:  # --log-format json: a record of the output, as its stderr's
-                view.record(logs.INFO, text, task=task, role="output")
+                view.record(logs.INFO, line.decode("utf-8", "replace"), task=task, role="output")
                 return
-            view.err.write(text + "\n")
+            # Among the providers' log lines (`b/input: `), terminal or not: named as them.
+            shown = terminal_line(task, line, several=several)
+            view.err.write(shown.decode("utf-8", "replace") + "\n")
             view.err.flush()
 
         hooks.on_output_line = aside
