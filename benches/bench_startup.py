@@ -117,6 +117,14 @@ def until_arrival(
     FIFO opened before the start, non-blocking, so a run that fails cannot hang here),
     and the CPU seconds (user + system) of the whole run, its providers included: the
     figure a loaded machine does not inflate by waiting."""
+    seconds, cpu, _ = arrival(argv, directory, fifo, extra_env)
+    return seconds, cpu
+
+
+def arrival(
+    argv: list[str], directory: Path, fifo: Path, extra_env: Optional[dict[str, str]] = None
+) -> tuple[float, float, bytes]:
+    """`until_arrival`, and the run's stderr."""
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     try:
         started = time.perf_counter()
@@ -132,7 +140,7 @@ def until_arrival(
         assert ready and os.read(fd, 4096).startswith(b'{"data":1'), "no envelope arrived"
     finally:
         os.close(fd)
-    return seconds, cpu
+    return seconds, cpu, err
 
 
 def reap(proc: subprocess.Popen[bytes]) -> tuple[float, int, bytes]:
@@ -187,6 +195,59 @@ def edited(argv: list[str], directory: Path, fifo: Path) -> tuple[float, float]:
     return until_arrival(argv, directory, fifo)
 
 
+WARM = b"started by a warm start"  # the runtime's debug line (runtime/warmplan.py)
+# Where dstream/warm keeps the snapshot of `dstream ARGV[2:]` run in ARGV[1].
+SNAPSHOT_PATH = (
+    "import sys; from dstream.warm.key import snapshot_path; "
+    "print(snapshot_path(sys.argv[1], sys.argv[2:]))"
+)
+
+
+class WarmMark:
+    """Whether a run of the sh project started warm, told by the one mark a warm start
+    leaves: its snapshot (dstream/warm) as it found it. A run that started as always
+    keeps a new one at its end (runtime/pipeline.py `_remember`, an atomic rename: a new
+    inode); a warm run keeps none. `calibrate` confirms that reading by the runtime's
+    debug line, which the timed runs cannot give: DSTREAM_LOG_LEVEL is in the warm
+    start's key, so a debug run starts warm only after another debug run."""
+
+    def __init__(self, directory: Path, args: list[str]) -> None:
+        where = subprocess.run(
+            [sys.executable, "-c", SNAPSHOT_PATH, os.path.realpath(directory), *args],
+            env=clean_env(), capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        self.path = Path(where.stdout.strip())
+
+    def kept(self) -> Optional[tuple[int, int]]:
+        """The snapshot's identity, None when there is none."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns
+
+    def warm(self, run: Callable[[], tuple[float, float]]) -> tuple[float, float]:
+        """`run`'s figures, once it is shown to have started warm: the snapshot it found
+        is unchanged by it. Otherwise the benchmark fails: its row would be a lie."""
+        before = self.kept()
+        figures = run()
+        assert before is not None and self.kept() == before, (
+            "a run of a row labelled warm started as always: order the round so that the "
+            "run before it keeps a snapshot it can start from"
+        )
+        return figures
+
+    def calibrate(self, argv: list[str], directory: Path, fifo: Path) -> None:
+        """Two untimed debug runs: the second says it started warm, and only the first
+        kept a snapshot (what `warm` reads)."""
+        debug = {"DSTREAM_LOG_LEVEL": "debug"}
+        _, _, first = arrival(argv, directory, fifo, debug)
+        kept = self.kept()
+        _, _, second = arrival(argv, directory, fifo, debug)
+        assert WARM not in first and kept is not None, first.decode(errors="replace")
+        assert WARM in second and self.kept() == kept, second.decode(errors="replace")
+
+
 def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
     """`dstream run` of a trivial sh input into an output that reports arrival, against
     the same scripts piped by the shell (the providers' own start), alternating; and the
@@ -218,22 +279,30 @@ def test_sh_input_to_first_envelope(benchmark: Any, tmp_path: Path) -> None:
         assert code == 0, err
         return time.perf_counter() - started, used
 
+    mark = WarmMark(tmp_path, dstream[1:])
+    mark.calibrate(dstream, tmp_path, fifo)
+    # The order of each round: the other tree's runs keep a snapshot of its build, which
+    # no run of this tree starts from, so "edited" (keeping one of this build for the
+    # file as it now is) comes after them and the warm rows right after it; the cold
+    # rows last, their file parsed before by this tree (its parse cache).
     runs: dict[str, Callable[[], tuple[float, float]]] = {
         "direct": lambda: until_arrival(["sh", "-c", direct_cmd], tmp_path, fifo),
-        "dstream": lambda: until_arrival(dstream, tmp_path, fifo),
         "floor": lambda: interpreter(floor_argv),
         "bare": lambda: interpreter(bare_argv),
         "stdlib": lambda: interpreter([sys.executable, "-S", "-c", STDLIB_FLOOR]),
-        "nohooks": lambda: until_arrival(*no_hooks),
-        "cold": lambda: until_arrival(dstream, tmp_path, fifo, COLD),
-        "cold -S": lambda: until_arrival(*no_hooks, COLD),
-        "edited": lambda: edited(dstream, tmp_path, fifo),
     }
     if OTHER_TREE:
         other_env = {"PYTHONPATH": OTHER_TREE}
         runs["other"] = lambda: until_arrival(dstream, tmp_path, fifo, other_env)
         other_bare = (without_site_hooks(dstream, OTHER_TREE), tmp_path, fifo)
         runs["other -S"] = lambda: until_arrival(*other_bare)
+    runs |= {
+        "edited": lambda: edited(dstream, tmp_path, fifo),
+        "dstream": lambda: mark.warm(lambda: until_arrival(dstream, tmp_path, fifo)),
+        "nohooks": lambda: mark.warm(lambda: until_arrival(*no_hooks)),
+        "cold": lambda: until_arrival(dstream, tmp_path, fifo, COLD),
+        "cold -S": lambda: until_arrival(*no_hooks, COLD),
+    }
 
     def once() -> None:
         for _ in range(RUNS):
