@@ -240,9 +240,14 @@ class _Given:
         name, equals, text = assignment.partition("=")
         name = name.strip()
         if not equals or not name:
+            from dstream.config.redact import REDACTED
+
+            # Masked as cli/crash.masked_var_values masks it: read before the
+            # configuration says whether the variable is sensitive.
+            shown = f"{equals}{REDACTED}"
             self.diagnostics.error(
                 ConfigError(
-                    f"--var {assignment!r} is not NAME=VALUE", hint="write --var region=eu-west-1"
+                    f"--var {shown!r} is not NAME=VALUE", hint="write --var region=eu-west-1"
                 )
             )
         elif name not in self.declared:
