@@ -13,6 +13,8 @@ __all__ = [
     "BUILD_INFO",
     "COUNTERS",
     "DEFAULT_MAX_FRAME_SIZE",
+    "EXCERPT_LEN",
+    "LOG_LINE_LEN",
     "PROTOCOL_VERSION",
     "Counters",
     "Fragment",
@@ -30,6 +32,10 @@ __all__ = [
 __version__: str
 PROTOCOL_VERSION: int  # must match protocol/frames.py
 DEFAULT_MAX_FRAME_SIZE: int  # must match protocol/frames.py
+# Bytes of an invalid frame a PumpResult's excerpt keeps, and of a legacy log line
+# take_log_lines gives (rust/dstream-core pump/options.rs): a text that long was cut.
+EXCERPT_LEN: int
+LOG_LINE_LEN: int
 BUILD_INFO: dict[str, str]  # rustc version, target triple, profile, features
 # (name, meaning) of every pump counter, in order: the one list (rust/dstream-core
 # counters.rs); Counters has one attribute per name (tests/core/test_counters.py)

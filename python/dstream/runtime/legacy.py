@@ -81,10 +81,12 @@ def log_stdout_line(task: str, role: str, raw: bytes, *, several: bool, cut: boo
     """A line a provider wrote on stdout that is its log, not a frame (a legacy input's,
     a line before an original output's lifecycle result): logged at info level as the
     provider's, without a logger's colours (a Go logger's ANSI codes). `cut`: the line
-    may end where the pump cut it (its LOG_LINE_LEN, in Rust), so a secret's start there
-    is masked too."""
+    came through the pump, which cuts one at LOG_LINE_LEN bytes, so a secret's start at
+    the end of a line that long is masked too."""
+    from dstream._core import LOG_LINE_LEN
+
     text = re.sub(_ANSI, "", raw.decode("utf-8", "replace")).strip()
-    text = redact_edges(text, cut_after=True) if cut else text
+    text = redact_edges(text, cut_after=True) if cut and len(raw) >= LOG_LINE_LEN else text
     if text:
         logs.provider_line(task, role, text, "info", several=several)
 

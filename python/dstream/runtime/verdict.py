@@ -68,10 +68,18 @@ def invalid_frame_error(result: PumpResult, inp: ProviderProcess) -> FrameError:
         f"invalid frame from {inp.label} at offset {result.offset}: {result.message}",
         provider=inp.label,
         offset=result.offset,
-        # the pump cut the excerpt at its end (EXCERPT_LEN, in Rust): mask there too
-        excerpt=redact_edges((result.excerpt or b"").decode("utf-8", "replace"), cut_after=True),
+        excerpt=_excerpt(result.excerpt or b""),
         hint=INVALID_FRAME_HINT,
     )
+
+
+def _excerpt(raw: bytes) -> str:
+    """A bad frame's excerpt, masked; a secret's start at its end too when the pump cut
+    it there (an excerpt of EXCERPT_LEN bytes), not in a whole frame that is shorter."""
+    from dstream._core import EXCERPT_LEN
+
+    text = raw.decode("utf-8", "replace")
+    return redact_edges(text, cut_after=len(raw) >= EXCERPT_LEN)
 
 
 def pump_failure(result: Optional[PumpResult]) -> DstreamError:

@@ -479,6 +479,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("PROTOCOL_VERSION", dc::PROTOCOL_VERSION)?;
     m.add("DEFAULT_MAX_FRAME_SIZE", dc::DEFAULT_MAX_FRAME_SIZE)?;
+    // Where the pump cuts what it hands Python, which masks a secret's start at a cut.
+    m.add("EXCERPT_LEN", dc::pump::EXCERPT_LEN)?;
+    m.add("LOG_LINE_LEN", dc::pump::LOG_LINE_LEN)?;
     let info = PyDict::new(py);
     info.set_item("rustc", env!("DSTREAM_BUILD_RUSTC"))?;
     info.set_item("target", env!("DSTREAM_BUILD_TARGET"))?;
