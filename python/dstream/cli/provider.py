@@ -8,7 +8,6 @@ dstream provider test PATH|NAME|REF [--role R] [--config JSON] [--bad-config JSO
 from __future__ import annotations
 
 import argparse
-from typing import Optional
 
 from dstream.cli.flags import non_empty_path, number, timeout_seconds
 from dstream.cli.view import View
@@ -133,7 +132,9 @@ def _test(args: argparse.Namespace, view: View) -> int:
     config = parse_json_option(args.provider_config, "--config") or {}
     bad = parse_json_option(args.bad_config, "--bad-config")
     env = parse_env_option(args.env)
-    _remember_secrets(config, bad, env)  # before the provider can echo them
+    from dstream.config.redact import remember_block
+
+    remember_block({"config": config, "bad_config": bad}, env)  # before the provider echoes
     argv = resolve_argv(args.provider)
     role = args.role or infer_role(argv, config, args.timeout, env)
     target = Target(
@@ -154,25 +155,6 @@ def _test(args: argparse.Namespace, view: View) -> int:
     else:
         _table(report, view)
     return ExitCode.OK if report.ok else ExitCode.FAILURE
-
-
-def _remember_secrets(
-    config: dict[str, object], bad: Optional[dict[str, object]], env: dict[str, str]
-) -> None:
-    """Mask what the flags give as a task's block would give it: values under
-    secret-looking config keys, URI passwords, and variables named as credentials (the
-    rules `dstream run` applies to a task's config and env)."""
-    from dstream.config.redact import (
-        is_secret_variable,
-        remember,
-        secrets_by_key,
-        uri_passwords,
-    )
-
-    for document in (config, bad):
-        remember(secret for _, secret in secrets_by_key(document))
-        remember(uri_passwords(document))
-    remember(value for name, value in env.items() if is_secret_variable(name, value))
 
 
 def _table(report: object, view: View) -> None:
