@@ -23,41 +23,14 @@ _KEY_WORDS = {"key", "apikey", "dsn", "pwd"}
 _WORD = r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])"
 
 
-# Words that name a credential wherever they are in a name (DB_PASS, passPhrase,
-# auth_header, AUTHZ, sas, sig, private_key_pem), unless its last word says it is
-# about one, not one (auth_method, private_key_path); "passthrough", "path", "author",
-# "authority" are no such words.
+# Words that name a credential as the last word of a name (DB_PASS, passPhrase, AUTHZ,
+# sas, sig, private_key_pem, Authorization), and pairs that do as its last two words
+# (private_key, auth_header). Only last: before it, such a word says what the name is
+# about (auth_source, pass_through, sig_alg, SSH_AUTH_SOCK hold no credential).
 _SECRET_WORDS = frozenset(
     {"pass", "passphrase", "auth", "authz", "authn", "oauth", "authorization", "sas", "sig", "pem"}
 )
-_SECRET_PAIRS = (("private", "key"),)
-_NOT_THE_CREDENTIAL = frozenset(
-    {
-        "method",
-        "mode",
-        "type",
-        "mechanism",
-        "kind",
-        "scheme",
-        "provider",
-        "enabled",
-        "required",
-        "path",
-        "file",
-        "dir",
-        "user",
-        "username",
-        "name",
-        "url",
-        "uri",
-        "endpoint",
-        "server",
-        "host",
-        "version",
-        "timeout",
-        "count",
-    }
-)
+_SECRET_PAIRS = frozenset({("private", "key"), ("auth", "header")})
 
 
 def is_secret_key(key: str) -> bool:
@@ -69,10 +42,7 @@ def is_secret_key(key: str) -> bool:
     words = [w.lower() for w in re.findall(_WORD, key)]
     if not words:
         return False
-    if words[-1] not in _NOT_THE_CREDENTIAL and (
-        any(word in _SECRET_WORDS for word in words)
-        or any(pair == tuple(words[i : i + 2]) for pair in _SECRET_PAIRS for i in range(len(words)))
-    ):
+    if words[-1] in _SECRET_WORDS or tuple(words[-2:]) in _SECRET_PAIRS:
         return True
     # "key" alone or as the last word of a name (api_key, accessKey, private-key), but
     # not routing_key/partition_key-style names that are not secrets.
@@ -111,12 +81,12 @@ def is_connection_key(key: str) -> bool:
 # password=... (or ADO.NET's pwd=) in a keyword DSN, a JDBC URL or a URI's query:
 # quoted ('...') or up to a space, "&" or ";"
 _PASSWORD_KEY = r"(?i)(?:password|passwd|\bpwd)\s*=\s*(?:'((?:[^'\\]|\\.)*)'?|([^\s&;]+))"
-# The credentials of an Authorization header written in a text ("Bearer eyJ..."): after
-# "Authorization:", or a whole text of the scheme and one word (not "Token bucket size").
-_AUTHORIZATION = (
-    r"(?i)(?:^(?=\S+\s+\S+\s*$)|authorization\s*[:=]\s*)"
-    r"(?:bearer|basic|token|digest)\s+([^\s\"',;]+)"
-)
+# The credentials of an Authorization header written in a text: any word after
+# "Authorization:" and a scheme; in a text of the scheme and one word alone ("Bearer
+# eyJ..."), only a credential-shaped one (16 or more characters of the token alphabet),
+# not the word of "Token bucket" or "Basic setup".
+_AUTHORIZATION = r"(?i)authorization\s*[:=]\s*(?:bearer|basic|token|digest)\s+([^\s\"',;]+)"
+_BARE_CREDENTIALS = r"(?i)^\s*(?:bearer|basic|token|digest)\s+([A-Za-z0-9._~+/=-]{16,})\s*$"
 # Key=value, the first part of a text or after ";", "&" or "?" (ADO.NET, Azure, a query).
 _PAIR = r"(?:^|[;&?])\s*([^=;&?]+?)\s*=\s*([^;&]*)"
 # The URI prefixes libpq takes (anything else is a keyword DSN to it).
@@ -126,6 +96,12 @@ AMBIGUOUS_DSN = (
     "libpq would read the rest of the password as the host name, and show it in its errors"
 )
 AMBIGUOUS_DSN_HINT = "percent-encode @ as %40 (and / as %2F) in the URI's user name and password"
+# For a DSN libpq cannot parse (the state store's and dstream-postgres-cdc's).
+UNPARSEABLE_DSN_HINT = (
+    "write key=value pairs separated by spaces, with a value holding spaces or quotes in "
+    "single quotes (password='two words'); in a URL, percent-encode such characters "
+    "(%20 for a space)"
+)
 
 
 def dsn_passwords(dsn: str) -> list[str]:
@@ -170,7 +146,7 @@ def embedded_secrets(text: str) -> list[str]:
         found.append(uri_password(text) or "")
     if "=" in text:
         found += connection_secrets(text) if ";" in text or "?" in text else dsn_passwords(text)
-    found += re.findall(_AUTHORIZATION, text)
+    found += re.findall(_AUTHORIZATION, text) + re.findall(_BARE_CREDENTIALS, text)
     return list(dict.fromkeys(secret for secret in found if secret))
 
 

@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
-from dstream.config.connstr import dsn_secrets
+from dstream.config.connstr import UNPARSEABLE_DSN_HINT, dsn_secrets
 from dstream.config.redact import remember
 from dstream.errors import ConfigError, DstreamError, LockLost
 from dstream.state.agents import AgentTable
@@ -69,14 +69,9 @@ T = TypeVar("T")
 
 # What libpq quotes of a DSN it cannot parse: the word it stopped at, an option name, a
 # token, the whole URI, any of which can be (part of) the password. Its own punctuation
-# ("=", "]", ":" or "/") says what is wrong and is kept.
+# ("=", "]", ":" or "/"), quoted before any of those, says what is wrong and is kept.
 _LIBPQ_QUOTATION = re.compile(r'"[^"]*"')
 _LIBPQ_PUNCTUATION = ('"="', '"]"', '":"', '"/"')
-UNPARSEABLE_DSN_HINT = (
-    "write key=value pairs separated by spaces, with a value holding spaces or quotes in "
-    "single quotes (password='two words'); in a URL, percent-encode such characters "
-    "(%20 for a space)"
-)
 
 
 def libpq_text(exc: BaseException, dsn: str) -> str:
@@ -88,14 +83,22 @@ def libpq_text(exc: BaseException, dsn: str) -> str:
     for quoted in (f': "{dsn}"', f'"{dsn}"', dsn):
         text = text.replace(quoted, "" if quoted.startswith(":") else "the dsn")
     if not dsn_parses(dsn):
-        shown = _LIBPQ_QUOTATION.sub(_punctuation_only, text)
+        shown = _without_quotation(text)
         if shown != text:
             text = shown + " (libpq's quotation is not shown: it may be part of the password)"
     return text
 
 
-def _punctuation_only(quoted: re.Match[str]) -> str:
-    return quoted[0] if quoted[0] in _LIBPQ_PUNCTUATION else "(not shown)"
+def _without_quotation(text: str) -> str:
+    """`text` from libpq's first quotation that is no punctuation to its last quote
+    replaced: a quoted word holding a `"` (a password's) pairs no quotes reliably."""
+    first = next(
+        (q.start() for q in _LIBPQ_QUOTATION.finditer(text) if q[0] not in _LIBPQ_PUNCTUATION),
+        None,
+    )
+    if first is None:
+        return text
+    return text[:first] + "(not shown)" + text[text.rindex('"') + 1 :]
 
 
 def dsn_parses(dsn: str) -> bool:

@@ -12,7 +12,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from dstream.config.connstr import AMBIGUOUS_DSN, AMBIGUOUS_DSN_HINT, ambiguous_dsn
+from dstream.config.connstr import (
+    AMBIGUOUS_DSN,
+    AMBIGUOUS_DSN_HINT,
+    UNPARSEABLE_DSN_HINT,
+    ambiguous_dsn,
+)
 from dstream.errors import DstreamError
 from dstream.providers.postgres_cdc.values import SESSION_OPTIONS
 
@@ -65,9 +70,7 @@ def unparsable_dsn() -> DstreamError:
     return DstreamError(
         "'dsn' is not a valid libpq connection string or postgres:// URL (libpq's message "
         "is not shown: it quotes part of the string, which may be the password)",
-        hint="write key=value pairs separated by spaces, with a value holding spaces or "
-        "quotes in single quotes (password='two words'); in a URL, percent-encode such "
-        "characters (%20 for a space)",
+        hint=UNPARSEABLE_DSN_HINT,
     )
 
 
