@@ -314,6 +314,28 @@ class Workspace:
             """
         )
 
+    def console_tasks(self, names: tuple[str, ...], *, tables: bool = False) -> None:
+        """A task per name: 3 envelopes of dstream-counter into dstream-console, over the
+        table `{name}_table` if `tables` (so each printed line says whose it is)."""
+        self.config(
+            "\n".join(
+                f"""
+                task "{name}" {{
+                  input {{
+                    provider_path = "dstream-counter"
+                    config {{
+                      interval  = 0
+                      max_count = 3
+                      {f'tables = ["{name}_table"]' if tables else ""}
+                    }}
+                  }}
+                  output {{ provider_path = "dstream-console" }}
+                }}
+                """
+                for name in names
+            )
+        )
+
     def read_text(self, name: str) -> str:
         """A file's text, or "" while it does not exist."""
         path = self.root / name

@@ -18,27 +18,6 @@ SEQ_LINE = re.compile(r"^(?:(\w+)/output: )?\[(\w+)_table seq (\d)\] ", re.MULTI
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a terminal's colours
 
 
-def console_tasks(ws: Workspace, names: tuple[str, ...]) -> None:
-    ws.config(
-        "\n".join(
-            f"""
-            task "{name}" {{
-              input {{
-                provider_path = "dstream-counter"
-                config {{
-                  interval  = 0
-                  max_count = 3
-                  tables    = ["{name}_table"]
-                }}
-              }}
-              output {{ provider_path = "dstream-console" }}
-            }}
-            """
-            for name in names
-        )
-    )
-
-
 def aside_lines(stderr: str) -> list[tuple[str, str, str]]:
     """(task named or "", seq, task whose table the line shows) of each console line."""
     found = SEQ_LINE.finditer(ESCAPE.sub("", stderr).replace("\r", ""))
@@ -47,7 +26,7 @@ def aside_lines(stderr: str) -> list[tuple[str, str, str]]:
 
 @pytest.mark.timeout(120)
 def test_several_tasks_name_the_task_of_each_line_aside(ws: Workspace) -> None:
-    console_tasks(ws, ("a", "b"))
+    ws.console_tasks(("a", "b"), tables=True)
     done = ws.run("run", "a", "b", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["output_lines"] == 6, done.stdout
@@ -56,7 +35,7 @@ def test_several_tasks_name_the_task_of_each_line_aside(ws: Workspace) -> None:
 
 @pytest.mark.timeout(120)
 def test_several_tasks_name_the_task_aside_on_a_terminal_too(ws: Workspace) -> None:
-    console_tasks(ws, ("a", "b"))
+    ws.console_tasks(("a", "b"), tables=True)
     shown = ws.on_a_terminal("run", "a", "b", "--json", pipe_stdout=True)
     assert shown.returncode == 0, shown.screen
     assert json.loads(shown.stdout)["output_lines"] == 6, shown.stdout
@@ -65,7 +44,7 @@ def test_several_tasks_name_the_task_aside_on_a_terminal_too(ws: Workspace) -> N
 
 @pytest.mark.timeout(120)
 def test_one_task_names_no_task_aside(ws: Workspace) -> None:
-    console_tasks(ws, ("a",))
+    ws.console_tasks(("a",), tables=True)
     done = ws.run("run", "a", "--json")
     assert done.returncode == 0, done.stderr
     assert aside_lines(done.stderr) == [("", s, "a") for s in "123"], done.stderr

@@ -16,26 +16,6 @@ SEQ_LINE = re.compile(r"(?:\b(\w+)/output: )?\[seq (\d)\] ")
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # the live display's cursor moves, colours
 
 
-def two_console_tasks(ws: Workspace, names: tuple[str, ...] = ("a", "b")) -> None:
-    ws.config(
-        "\n".join(
-            f"""
-            task "{name}" {{
-              input {{
-                provider_path = "dstream-counter"
-                config {{
-                  interval  = 0
-                  max_count = 3
-                }}
-              }}
-              output {{ provider_path = "dstream-console" }}
-            }}
-            """
-            for name in names
-        )
-    )
-
-
 def shown_lines(text: str) -> list[tuple[str, str]]:
     """(task named, seq) of each console line shown ("" when no task is named)."""
     return [(m.group(1) or "", m.group(2)) for m in SEQ_LINE.finditer(ESCAPE.sub("", text))]
@@ -46,7 +26,7 @@ def shown_lines(text: str) -> list[tuple[str, str]]:
 def test_several_tasks_on_a_terminal_name_the_task_of_each_line(
     ws: Workspace, flags: tuple[str, ...]
 ) -> None:
-    two_console_tasks(ws)
+    ws.console_tasks(("a", "b"))
     shown = ws.on_a_terminal("run", "a", "b", *flags)
     assert shown.returncode == 0, shown.screen
     lines = shown_lines(shown.screen)
@@ -55,7 +35,7 @@ def test_several_tasks_on_a_terminal_name_the_task_of_each_line(
 
 @pytest.mark.timeout(120)
 def test_several_tasks_into_a_pipe_write_the_lines_as_the_outputs_did(ws: Workspace) -> None:
-    two_console_tasks(ws)
+    ws.console_tasks(("a", "b"))
     shown = ws.on_a_terminal("run", "a", "b", pipe_stdout=True)
     assert shown.returncode == 0, shown.screen
     lines = shown_lines(shown.stdout.decode())
@@ -64,7 +44,7 @@ def test_several_tasks_into_a_pipe_write_the_lines_as_the_outputs_did(ws: Worksp
 
 @pytest.mark.timeout(120)
 def test_one_task_on_a_terminal_names_no_task(ws: Workspace) -> None:
-    two_console_tasks(ws, ("a",))
+    ws.console_tasks(("a",))
     shown = ws.on_a_terminal("run", "a")
     assert shown.returncode == 0, shown.screen
     assert sorted(shown_lines(shown.screen)) == [("", s) for s in "123"], shown.screen

@@ -7,18 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.security.test_leak_usage_var import CONFIG
 from tests.workspace import Workspace
 
 SECRET = "FollowupVar81"
-CONFIG = """
-variable "s" {
-  sensitive = true
-}
-task "t" {
-  input { provider_path = "dstream-counter" }
-  output { provider_path = "dstream-null" }
-}
-"""
 PROVIDER = "import sys\nsys.exit(0)\n"
 MALFORMED = {
     "no equals sign": f"s:{SECRET}",

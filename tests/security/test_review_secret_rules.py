@@ -15,6 +15,7 @@ from dstream.config.connstr import embedded_secrets, is_secret_key
 from dstream.config.loader import load_project_text
 from dstream.config.model import Project
 from dstream.runtime.taking import definition_hash
+from tests.security.test_leak_state_dsn import CONFIG as STATE_DSN_CONFIG
 from tests.workspace import Workspace
 
 
@@ -176,28 +177,11 @@ def test_provider_test_masks_a_url_s_password_in_env(ws: Workspace, as_json: boo
 
 # -- an unparseable DSN's quotation -------------------------------------------------------
 
-STATE_CONFIG = """
-variable "pgpw" {
-  sensitive = true
-}
-state {
-  backend = "postgres"
-  dsn     = "host=127.0.0.1 port=1 dbname=postgres user=postgres password=${var.pgpw}"
-}
-task "t" {
-  input {
-    provider_path = "dstream-counter"
-    config { max_count = 1 }
-  }
-  output { provider_path = "dstream-null" }
-}
-"""
-
 
 # libpq says `missing "=" after "Secret"7"Q"`: paired quote by quote, "7" showed
 @pytest.mark.parametrize("password", ['Horse Secret"7"Q', 'Ab"c Zq"9Battery'])
 def test_a_quote_inside_libpq_s_quotation_shows_nothing(ws: Workspace, password: str) -> None:
-    ws.config(STATE_CONFIG)
+    ws.config(STATE_DSN_CONFIG)
     done = ws.run("status", "t", env={"DSTREAM_VAR_pgpw": password})
     said = done.stdout + done.stderr
     assert done.returncode == 1, said
