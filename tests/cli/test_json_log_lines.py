@@ -146,24 +146,7 @@ def test_output_lines_moved_to_stderr_by_json_are_records(ws: Workspace) -> None
 def test_output_lines_of_several_tasks_carry_their_task(ws: Workspace) -> None:
     """Each task's output lines moved to stderr are records of that task, whichever
     of several wrote them."""
-    blocks = "".join(
-        f"""
-        task "{name}" {{
-          input {{
-            provider_path = "dstream-counter"
-            config {{
-              interval = 0
-              max_count = 3
-              checkpoint_every = 1
-              tables = ["{name}_table"]
-            }}
-          }}
-          output {{ provider_path = "dstream-console" }}
-        }}
-        """
-        for name in ("a", "b")
-    )
-    ws.config(blocks)
+    ws.console_tasks(("a", "b"), tables=True)
     done = ws.run("run", "a", "b", "--json", "-f", "json")
     assert done.returncode == 0, done.stderr
     found = log_records(done.stderr)
