@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 _SUBSTRINGS = ("password", "passwd", "secret", "token", "credential", "connectionstring", "connstr")
 _KEY_WORDS = {"key", "apikey", "dsn", "pwd"}
 # Every pattern of this module is compiled on first use (re keeps it), not at import:
-# a plain run uses three of them, and each compile costs ~0.6 M instructions of every
+# a plain run uses few of them, and each compile costs ~0.6 M instructions of every
 # start (issue 22).
 _WORD = r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])"
 
