@@ -161,9 +161,31 @@ def unknown_flags(
         if meant:
             hint = f"{meant} {listed}"
             break
-    from dstream.cli.crash import masked_var_values  # a --var value may be secret
+    return UsageError(f"unrecognized arguments: {_shown_unknown(unknown)}", hint=hint)
 
-    return UsageError(f"unrecognized arguments: {' '.join(masked_var_values(unknown))}", hint=hint)
+
+def _shown_unknown(unknown: list[str]) -> str:
+    """The words a parser did not take, as a usage error may show them before the
+    configuration says which values are secret: the flags, each value masked (`-var
+    s=***`, `--flag=***`, as a crash report masks --var's), and a value's name; a bare
+    word is only counted (a stray value: `--var a=1 b=2`'s second, `--env A=1 B=2`'s)."""
+    from dstream.cli.crash import masked_var_values
+    from dstream.config.redact import REDACTED
+
+    shown: list[str] = []
+    for word in masked_var_values(unknown):
+        name, equals, value = word.partition("=")
+        if word.startswith("-") or REDACTED in word:
+            shown.append(f"{name}={REDACTED}" if equals and value != REDACTED else word)
+        elif equals:
+            shown.append(f"{name}={REDACTED}")
+    hidden = len(unknown) - len(shown)
+    if not hidden:
+        return " ".join(shown)
+    words = "word" if hidden == 1 else "words"
+    if not shown:
+        return f"{hidden} {words}, not shown (a value may be secret)"
+    return f"{' '.join(shown)}, and {hidden} more {words}, not shown (a value may be secret)"
 
 
 # -- a parser's flags ----------------------------------------------------------------
