@@ -80,21 +80,38 @@ sys.stdout.write(json.dumps({{"added": added, "setpriv": bool(pdeathsig_prefix()
     "code": code, "compiled": globals().get("compiled", [])}}))
 """
 
-# Notes each dstream module that compiles a regular expression while it is imported (re
-# compiles through re._compile, which each of its functions looks up when called).
+# Notes each module of WATCHED (dstream's) that compiles a regular expression while it
+# is imported: from its body, a class body or a helper it calls, i.e. with its body the
+# innermost module body on the stack (a library it imports, which compiles as it is
+# imported, is that import's cost, HEAVY's). re compiles through re._compile, which
+# each of its functions looks up when called.
 WATCH_COMPILES = """
 import re
+WATCHED = {watched!r}
 compiled = []
 _compile = re._compile
 def watching(pattern, flags):
     frame = sys._getframe(1)
-    while frame.f_globals.get("__name__") == "re":
+    while frame is not None and frame.f_code.co_name != "<module>":
         frame = frame.f_back
-    module = frame.f_globals.get("__name__", "")
-    if frame.f_code.co_name == "<module>" and module.startswith("dstream"):
+    module = frame.f_globals.get("__name__", "") if frame is not None else ""
+    if module.split(".")[0] in WATCHED:
         compiled.append(module)
     return _compile(pattern, flags)
 re._compile = watching
+"""
+
+# A module that compiles at import in each way the watch must see, and once on use.
+SCRATCH = """
+import re
+TOP = re.compile("top")
+class Body:
+    PATTERN = re.compile("class body")
+def helper():
+    return re.compile("helper")
+HELPED = helper()
+def later():
+    return re.compile("on use")
 """
 
 PARSE = """
@@ -124,8 +141,11 @@ code = app._main(["run", "t", "-q"])
 """
 
 
-def probe(ws: Workspace, body: str, before: str = "") -> dict[str, Any]:
-    code = PROBE.format(body=body, before=before, path=[p for p in sys.path if p])
+def probe(
+    ws: Workspace, body: str, before: str = "", *, path: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    paths = [*path, *(p for p in sys.path if p)]
+    code = PROBE.format(body=body, before=before, path=paths)
     done = ws.python(code, "-S")
     result: dict[str, Any] = orjson.loads(done.stdout)
     assert result["code"] == 0, result
@@ -177,7 +197,17 @@ def test_run_compiles_no_pattern_at_import_before_the_first_envelope(
     instructions of every start (issue 22), used or not: the run path's modules compile
     theirs on first use (re keeps them)."""
     one_envelope(ws, parsed=parsed)
-    assert probe(ws, RUN_TO_PUMP, before=WATCH_COMPILES)["compiled"] == []
+    watch = WATCH_COMPILES.format(watched=("dstream",))
+    assert probe(ws, RUN_TO_PUMP, before=watch)["compiled"] == []
+
+
+def test_the_compile_watch_sees_a_module_that_compiles_at_import(ws: Workspace) -> None:
+    """The control of the test above: each compile at import is listed, one on use not."""
+    (ws.root / "scratch_compiles.py").write_text(SCRATCH)
+    watch = WATCH_COMPILES.format(watched=("dstream", "scratch_compiles"))
+    body = "import scratch_compiles\nscratch_compiles.later()\ncode = 0\n"
+    found = probe(ws, body, before=watch, path=(str(ws.root),))["compiled"]
+    assert found == ["scratch_compiles"] * 3, found
 
 
 def test_a_whole_plain_run_imports_nothing_heavy(ws: Workspace) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 
 import psycopg
 import pytest
@@ -99,32 +100,40 @@ def test_an_agent_s_hash_does_not_depend_on_a_secret(
     assert agent_hashes(ws, "TokenValueTwo2", pg_server.dsn, table) == first
 
 
+def read_until(proc: subprocess.Popen[bytes], words: str, seen: list[str]) -> None:
+    """The agent's stderr lines read into `seen` up to the first line with `words`."""
+    assert proc.stderr is not None
+    while not seen or words not in seen[-1]:
+        line = proc.stderr.readline().decode()
+        assert line, "".join(seen)
+        assert "nothing moves" not in line, "".join(seen) + line
+        seen.append(line)
+
+
+@pytest.mark.timeout(120)
 def test_an_agent_reloaded_with_another_secret_restarts_its_tasks(
     ws: Workspace, pg_server: PostgresServer, table: str
 ) -> None:
     """The hash leaves secrets out, yet a reload that changes only a secret (a rotated
-    token in a var file) is a change: the tasks restart with it."""
+    token in a var file) is a change: the task is handed over and started again."""
     ws.config(config(pg_server.dsn, table, max_count=0))
     tfvars = ws.root / "secret.tfvars"
     tfvars.write_text('tok = "TokenValueOne1"\n')
     proc = ws.popen("agent", "--var-file", "secret.tfvars")
-    assert proc.stderr is not None
-    seen = ""
+    seen: list[str] = []
     try:
-        while "joined with configuration" not in seen:
-            line = proc.stderr.readline().decode()
-            assert line, seen
-            seen += line
+        read_until(proc, "running on agent", seen)
         tfvars.write_text('tok = "TokenValueTwo2"\n')
         proc.send_signal(signal.SIGHUP)
-        while "configuration reloaded" not in seen:
-            line = proc.stderr.readline().decode()
-            assert line, seen
-            seen += line
+        read_until(proc, "joined again with configuration", seen)
+        read_until(proc, "running on agent", seen)  # started again, with the new token
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
-    said = seen + err.decode()
+    said = "".join(seen) + err.decode()
+    code, doc, stderr = ws.run_json("runs", "a2", "--var-file", "secret.tfvars")
+    assert code == 0, stderr
+    # one holding handed over at the reload, one under the new token stopped by SIGTERM
+    assert [run["result"] for run in doc["runs"]] == ["handed over", "interrupted"], doc
     assert "a secret changed" in said, said
-    assert "nothing moves" not in said, said
     assert "TokenValue" not in said, said

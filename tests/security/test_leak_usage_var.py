@@ -21,7 +21,8 @@ task "t" {
 """
 SPELLINGS = {
     "-var NAME=VALUE": ("init", "t", "-var", f"s={SECRET}"),
-    "-var=NAME=VALUE": ("init", "t", f"-var={SECRET}"),
+    "-var=NAME=VALUE": ("init", "t", f"-var=s={SECRET}"),
+    "-var=VALUE (no name)": ("init", "t", f"-var={SECRET}"),
     "after an unknown flag": ("plan", "t", "--bogus", "-var", f"s={SECRET}"),
     "before the command": (f"--var=s={SECRET}", "init", "t"),
 }

@@ -19,7 +19,7 @@ SECRET = "Qz7+SEKRETPW4242"  # a "+", as in a base64 key (JSON and URL forms dif
 
 # One provider, its behaviour chosen by MODE; N places the secret across a cut.
 PROVIDER = r"""
-import json, os, sys, time
+import json, os, sys
 mode, n = os.environ["MODE"], int(os.environ.get("N", "0"))
 if os.environ.get("DSTREAM_DESCRIBE") == "1":
     features = ["lifecycle"] if mode == "lifecycle" else []
@@ -37,16 +37,13 @@ if mode == "lifecycle":
 if mode == "legacy":  # no ready line: a legacy input, its other stdout lines logged
     print("A" * n + pw + " end", flush=True)
     print(json.dumps({"data": {"a": 1}, "metadata": {"TableName": "t"}}), flush=True)
-    time.sleep(0.3)
     sys.exit(0)
 print(json.dumps({"status": "ready", "protocol": 1, "features": ["checkpoints"]}), flush=True)
 if mode == "frame":
     print('{"data": "' + "q" * n + pw + "q" * 300, flush=True)
-    time.sleep(0.2)
     sys.exit(0)
 print(json.dumps({"data": {"a": 1}, "metadata": {"TableName": "t"}}), flush=True)
 print(json.dumps({"checkpoint": {"pos": "w" * n + pw + "w" * 100}}), flush=True)
-time.sleep(0.3)
 """
 
 CONFIG = """
