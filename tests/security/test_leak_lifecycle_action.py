@@ -5,8 +5,6 @@ KeyError in the summary line (a crash, exit 70)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.workspace import Workspace, json_document
@@ -42,8 +40,10 @@ def test_an_unknown_change_action_is_a_protocol_error(
     assert "Traceback" not in said and "internal error" not in said, said
     if as_json:
         doc = json_document(done)
-        text = json.dumps(doc)
         assert doc["ok"] is False, doc
+        [output] = [p for p in doc["tasks"][0]["providers"] if p["role"] == "output"]
+        assert output["outcome"] == "failed", output
+        text = f"{output['provider']}: {output['error']} ({output['hint']})"
     else:
         text = said
     for named in ("./lc.py", "replace", "create", "update", "delete"):
