@@ -31,17 +31,28 @@ _SECRET_WORDS = frozenset(
     {"pass", "passphrase", "auth", "authz", "authn", "oauth", "authorization", "sas", "sig", "pem"}
 )
 _SECRET_PAIRS = frozenset({("private", "key"), ("auth", "header")})
+# Last words that make a name about a credential rather than one (secret_name,
+# TOKEN_URL, password_file, token_type, session_token_ttl, PASSWORD_AUTH_ENABLED): a
+# credential word before them does not make the value secret. Not "id" (Vault's
+# secret_id is a credential) nor "header" (auth_header, token_header hold its value).
+_ABOUT_WORDS = frozenset(
+    {
+        "name", "names", "arn", "url", "uri", "endpoint", "policy", "dir", "path", "file",
+        "type", "ttl", "size", "enabled", "required", "mode", "method", "expiry", "expires",
+        "length", "count", "format",
+    }
+)  # fmt: skip
 
 
 def is_secret_key(key: str) -> bool:
     """password, DB_PASSWORD, apiKey, access_key, connectionString, dsn, DB_PASS,
     passphrase, Authorization, sas, sig, private_key_pem, ... -> True."""
     flat = re.sub(r"[^a-z0-9]", "", key.lower())
-    if any(part in flat for part in _SUBSTRINGS):
-        return True
     words = [w.lower() for w in re.findall(_WORD, key)]
     if not words:
         return False
+    if any(part in flat for part in _SUBSTRINGS):
+        return len(words) == 1 or words[-1] not in _ABOUT_WORDS
     if words[-1] in _SECRET_WORDS or tuple(words[-2:]) in _SECRET_PAIRS:
         return True
     # "key" alone or as the last word of a name (api_key, accessKey, private-key), but
@@ -115,12 +126,34 @@ def dsn_passwords(dsn: str) -> list[str]:
         quoted, bare = match.group(1), match.group(2)
         written = quoted if quoted is not None else bare
         found += [written, re.sub(r"\\(.)", r"\1", written), unquote(written)]
-    scheme = dsn.find("://")
-    for at in (dsn.find("@", scheme + 3), dsn.rfind("@")):  # libpq's reading; the widest
-        if 0 <= scheme < at:  # user:password@ in a URI
-            written = dsn[scheme + 3 : at].partition(":")[2]
-            found += [written, unquote(written)]
+    for userinfo in _userinfos(dsn):  # user:password@ in a URI
+        written = userinfo.partition(":")[2]
+        found += [written, unquote(written)]
     return list(dict.fromkeys(secret for secret in found if secret))
+
+
+# A URI's start, in a text or inside another (jdbc:postgresql://...)
+_SCHEME = r"[A-Za-z][A-Za-z0-9+.-]*://"
+
+
+def _userinfos(text: str) -> list[str]:
+    """The user information of the first URI in `text`: what comes between "://" and
+    the netloc's last "@" (the netloc ends at the first "/", "?" or "#"); of a libpq URI
+    also as libpq reads it (up to the first "@") and the widest reading (up to the last
+    "@" before the query: a password with an unencoded "/" or "@"). None of an IPv6
+    host in brackets ("http://[::1]:8080/x?next=a:b@c")."""
+    scheme = re.search(_SCHEME, text)
+    if scheme is None:
+        return []
+    rest = text[scheme.end() :]
+    found = []
+    netloc = re.match(r"[^/?#]*", rest)
+    if netloc and "@" in netloc.group():
+        found.append(netloc.group().rpartition("@")[0])
+    if scheme.group().lower() in _URI_PREFIXES:
+        head = rest.partition("?")[0]
+        found += [head.partition("@")[0], head.rpartition("@")[0]] if "@" in head else []
+    return [userinfo for userinfo in dict.fromkeys(found) if not userinfo.startswith("[")]
 
 
 def connection_secrets(text: str) -> list[str]:
@@ -215,26 +248,25 @@ def names_source(key: str) -> bool:
     return re.sub(r"[\s_-]", "", key).lower() in SOURCE_KEYS
 
 
-# scheme://netloc: the netloc ends at the first "/", "?" or "#"
-_NETLOC = r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)"
-
-
 def uri_password(text: str) -> Optional[str]:
-    """The password of a URI in `text` (`amqp://user:password@host/...`), read as
-    urllib reads it (the user information ends at the netloc's last "@"); None when
+    """The password of a URI `text` starts with (`amqp://user:password@host/...`), read
+    as urllib reads it (the user information ends at the netloc's last "@"); None when
     `text` is no URI or holds none."""
-    uri = re.match(_NETLOC, text)
-    userinfo = uri.group(1).rpartition("@")[0] if uri else ""
-    return userinfo.partition(":")[2] or None
+    userinfo = _userinfos(text) if re.match(_SCHEME, text) else []
+    password = userinfo[0].partition(":")[2] if userinfo else ""
+    return password or None
 
 
 def without_uri_password(text: str, mark: str) -> str:
-    """`scheme://user:password@host...` with the password replaced by `mark`."""
-    uri = re.fullmatch(_URI, text)
-    if uri is None or uri.group(2) is None or ":" not in uri.group(2):
+    """`scheme://user:password@host...` with the password replaced by `mark` (of a
+    libpq URI, as far as its widest reading: `_userinfos`)."""
+    scheme = re.match(_SCHEME, text)
+    readings = _userinfos(text) if scheme else []
+    userinfo = readings[-1] if readings else ""
+    if scheme is None or ":" not in userinfo:
         return text
-    user = uri.group(2).partition(":")[0]
-    return f"{uri.group(1)}{user}:{mark}{text[uri.end(2) :]}"
+    user = userinfo.partition(":")[0]
+    return f"{scheme.group()}{user}:{mark}{text[scheme.end() + len(userinfo) :]}"
 
 
 def source_parts(text: str, mark: str) -> str:

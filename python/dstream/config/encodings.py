@@ -46,29 +46,66 @@ def _json_style(secret: str, escaped: frozenset[str], *, non_ascii: bool, hex_fo
 
 
 def encodings(secret: str) -> set[str]:
-    """The texts a secret is masked as: as written, escaped (JSON as Python, .NET and Go
-    write it, a Python repr), URL- and hex-encoded (its base64 is matched by
+    """The texts a secret is masked as: as written, escaped (JSON as Python, .NET, Go and
+    PHP write it, a Python repr, YAML's and the shell's single quotes, HTML), URL-encoded
+    (upper- and lower-case hex) and decoded, and hex-encoded (its base64 is matched by
     `_base64_forms`)."""
-    import json  # here: only a process that has secrets pays for these imports
-    import urllib.parse
+    import urllib.parse  # here: only a process that has secrets pays for these imports
 
     raw = utf8(secret)
     forms = {
         secret,
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        json.dumps(secret)[1:-1],
+        *_json_forms(secret),
+        *_quoted_forms(secret),
+        *_html_forms(secret),
         _json_style(secret, _DOTNET_ESCAPED, non_ascii=True, hex_format="04X"),
         _json_style(secret, _GO_ESCAPED, non_ascii=False, hex_format="04x"),
         # and HTML-safe with ASCII only: Python's json.dumps made HTML-safe, as some write
         _json_style(secret, _GO_ESCAPED, non_ascii=True, hex_format="04x"),
         repr(secret)[1:-1],
-        urllib.parse.quote(secret, safe=""),
-        urllib.parse.quote(secret),
-        urllib.parse.quote_plus(secret),
         raw.hex(),
         raw.hex().upper(),
     }
+    for quoted in (
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote(secret),
+        urllib.parse.quote_plus(secret),
+    ):  # as written, and with lower-case hex ("%2f"), as some encoders write it
+        forms |= {quoted, re.sub(_PERCENT_ESCAPE, lambda m: m.group().lower(), quoted)}
+    if re.search(_PERCENT_ESCAPE, secret):  # written encoded (a URL's password): decoded
+        forms.add(urllib.parse.unquote(secret))
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+_PERCENT_ESCAPE = r"%[0-9A-Fa-f]{2}"
+
+
+def _json_forms(secret: str) -> set[str]:
+    """Python's json.dumps's two escapings, and each with "/" as "\\/" (PHP's
+    json_encode; base64 and SAS secrets hold "/")."""
+    import json
+
+    forms = {json.dumps(secret, ensure_ascii=False)[1:-1], json.dumps(secret)[1:-1]}
+    return forms | {form.replace("/", "\\/") for form in forms}
+
+
+def _quoted_forms(secret: str) -> set[str]:
+    """In single quotes: YAML doubles a quote, the shell closes, escapes and reopens."""
+    return {secret.replace("'", "''"), secret.replace("'", "'\\''")}
+
+
+def _html_forms(secret: str) -> set[str]:
+    """HTML-escaped: Python's html.escape (with and without quotes), and every character
+    but letters and digits as a decimal or hexadecimal entity (&#43;, &#x2B;), as
+    encoders written against cross-site scripting do."""
+    import html
+
+    return {
+        html.escape(secret),
+        html.escape(secret, quote=False),
+        "".join(ch if ch.isalnum() else f"&#{ord(ch)};" for ch in secret),
+        "".join(ch if ch.isalnum() else f"&#x{ord(ch):X};" for ch in secret),
+    }
 
 
 def utf8(secret: str) -> bytes:

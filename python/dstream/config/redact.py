@@ -211,18 +211,23 @@ def _parts(secret: str) -> set[str]:
     """What masks a secret: the value, and, for one with white space around it or on
     several lines, the value without it and each line of MIN_LINE_LENGTH or more
     (line-based channels, a provider's stderr, see its lines one by one), but for a
-    PEM's BEGIN/END lines, which are no secret. Each part is masked on its own, as a
-    secret."""
-    lines = [line.strip() for line in secret.splitlines()]
-    return {secret, secret.strip()} | {
-        line
-        for line in lines
-        if len(line) >= MIN_LINE_LENGTH and not re.fullmatch(_PEM_BOUNDARY, line)
-    }
+    PEM's BEGIN/END lines, which are no secret. A `key: value` line (YAML's, a
+    kubeconfig's) counts by its value: a short one ("current-context: production") is
+    none worth masking everywhere, a long one is masked alone and with its key. Each
+    part is masked on its own, as a secret."""
+    parts = {secret, secret.strip()}
+    for line in (line.strip() for line in secret.splitlines()):
+        pair = re.fullmatch(_YAML_PAIR, line)
+        value = pair.group(1) if pair else line
+        if len(value) >= MIN_LINE_LENGTH and not re.fullmatch(_PEM_BOUNDARY, value):
+            parts |= {line, value}
+    return parts
 
 
 # (Compiled on first use, as connstr.py's patterns: issue 22.)
 _PEM_BOUNDARY = r"-----(?:BEGIN|END) [A-Z0-9 ]+-----"
+# A YAML mapping line, perhaps a list item's: its value (a PEM line has no ": ").
+_YAML_PAIR = r"(?:-\s+)?[\w.\-]+:\s+(.*?)"
 
 
 # -- the process's redactor: every output channel calls these ------------------------------
