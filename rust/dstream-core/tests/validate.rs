@@ -281,6 +281,8 @@ fn a_number_unlike_the_last_ones_shape() {
     let first = br#"{"data":{"value":1234567,"t":1},"metadata":{"seq":5}}"#;
     for value in [
         "12345678", "123456", "0234567", "-234567", "1234.67", "1234e67", "12345.7", "1234567",
+        // a byte just above `9` or just below `0` among the digits
+        "123:567", "123?567", "123/567", "123456:",
     ] {
         let second = format!(r#"{{"data":{{"value":{value},"t":1}},"metadata":{{"seq":5}}}}"#);
         walk_two(first, second.as_bytes());
@@ -309,9 +311,10 @@ fn a_string_unlike_the_last_ones_shape() {
         "2026-12-06T11:04:09.681+00\u{1}00",
         r#"2026-12-06T11:04:09.681+00:00""#,
         "2026-12-06T11:04:09.682+00:00",
-        // an escape where the last one's closing quote was
+        // an escape or a control byte where the last one's closing quote was
         r#"2026-12-06T11:04:09.681+00:00\\"#,
-        r#"2026-12-06T11:04:09.681+00:00""#,
+        r#"2026-12-06T11:04:09.681+00:00\""#,
+        "2026-12-06T11:04:09.681+00:00\u{1}",
     ] {
         for table in ["t1", "t", "t10", r#"\u0074"#, "é", "\u{1f}1"] {
             let second = format!(
@@ -324,7 +327,8 @@ fn a_string_unlike_the_last_ones_shape() {
         first,
         br#"{"data":{"timestamp":12},"metadata":{"TableName":1}}"#,
     );
-    // a string of 16 bytes or more near the end of the input: fewer than 32 bytes to load
+    // a string of 16 bytes or more near the frame's end (the next frame `walk_two` appends
+    // leaves 32 bytes to load all the same: fewer are tested in keys.rs)
     walk_two(
         first,
         br#"{"data":{"timestamp":"2026-12-06T11:04:09.681+00:00"}}"#,
@@ -435,12 +439,12 @@ fn alike_object() -> impl Strategy<Value = String> {
 /// Numbers and strings whose lengths come from a few, so that a value often has the
 /// length of the one in its place in the last frame (the shape the pump's memory
 /// checks it against), or one more or less, or the same length with an escape, a
-/// multi-byte character, a control byte, a sign, a fraction, an exponent or a leading
-/// zero in it.
+/// multi-byte character, a control byte, a sign, a fraction, an exponent, a leading
+/// zero or a byte next to the digits' (`/`, `:`, `?`) in it.
 fn alike_scalar() -> impl Strategy<Value = String> {
     let number = prop::sample::select(vec![
         "7", "0", "12", "99", "100", "1234567", "9999999", "10000000", "01", "00", "-1", "1.5",
-        "1e5", "12E3", "123456", "1234568",
+        "1e5", "12E3", "123456", "1234568", "123:567", "12345?7", "1234/67",
     ])
     .prop_map(str::to_string);
     let body = prop::sample::select(vec![

@@ -423,6 +423,11 @@ mod tests {
             (a, b'0'),
             (a, b'-'),
             (a + 5, b'}'),
+            // the bytes just above `9` (`:` to `?`) and just below `0` are no digits
+            (a + 2, b':'),
+            (a + 2, b'?'),
+            (a + 2, b'/'),
+            (a + 5, b'/'),
         ] {
             let mut edited = bytes.clone();
             edited[k] = edit;
@@ -444,10 +449,16 @@ mod tests {
         assert_eq!(memory.shapes[0], Shape::Unknown);
         memory.learn_value(b"{\"a\":12345678}               ", 5, 13, 0);
         assert_eq!(memory.shapes[0], Shape::Unknown);
-        // fewer than 8 bytes (digits) or 16 (a string) left to load: walked
+        // fewer than 8 bytes (digits), 16 (a string under 16) or 32 (a longer string) left
+        // to load from the value's first byte or its body's: walked
         memory.learn_value(frame, d, 61, 3);
         assert_eq!(memory.value_end(&frame[..67], d, 3), None);
         assert_eq!(memory.value_end(&frame[..68], d, 3), Some(61));
+        memory.learn_value(frame, c, 55, 2);
+        assert_eq!(memory.value_end(&frame[..c + 16], c, 2), None);
+        assert_eq!(memory.value_end(&frame[..c + 17], c, 2), Some(55));
+        assert_eq!(memory.value_end(&frame[..b + 32], b, 1), None);
+        assert_eq!(memory.value_end(&frame[..b + 33], b, 1), Some(46));
     }
 
     #[test]
