@@ -67,6 +67,9 @@ else:
 # `t0`..`t3` are, so the row differs from the short names' in that path only: names of
 # several lengths in turn also cost the fast walk its memory of the value's length.
 LONGER_TABLES = (b"public.orders", b"public.people", b"sales.invoice", b"sales.returns")
+# a change stream of several tables: names of 11 to 16 bytes in turn, so the length
+# the fast walk remembers for the `TableName` value is another one on every frame
+ROTATING_TABLES = (b"public.orders", b"public.customers", b"sales.items", b"sales.invoices")
 
 
 def pump_counting_tables() -> str:
@@ -77,12 +80,12 @@ def pump_counting_tables() -> str:
     return PUMP.replace(plain, "count_tables=True")
 
 
-def longer_tables_file(directory: Path, count: int, size: int) -> Path:
-    """[`envelope_file`]'s envelopes with [`LONGER_TABLES`] in place of `t0`..`t3`."""
-    path = directory / f"envelopes-{count}x{size}-longer-tables.jsonl"
+def tables_file(directory: Path, count: int, size: int, names: tuple[bytes, ...], tag: str) -> Path:
+    """[`envelope_file`]'s envelopes with `names` in place of `t0`..`t3`."""
+    path = directory / f"envelopes-{count}x{size}-{tag}-tables.jsonl"
     if not path.exists():
         text = envelope_file(directory, count, size).read_bytes()
-        for k, name in enumerate(LONGER_TABLES):
+        for k, name in enumerate(names):
             short = b'"TableName":"t%d"' % k
             if short not in text:
                 raise RuntimeError(f"envelope_file no longer names table t{k}: update this bench")
@@ -113,6 +116,12 @@ def counter_file(directory: Path, count: int) -> Path:
     return path
 
 
+def python_path() -> str:
+    """The benches' directory, then the caller's PYTHONPATH: `PYTHONPATH=/tmp/old/python`
+    measures another build's package against the same workloads."""
+    return os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH", "")) if p)
+
+
 def callgrind(
     argv: list[str],
     stdin: Path | None,
@@ -132,7 +141,7 @@ def callgrind(
             check=False,
             cwd=cwd,
             # a fixed hash seed: dict and set layouts otherwise move the counts by ~5 %
-            env={**(env or {**os.environ, "PYTHONPATH": os.getcwd()}), "PYTHONHASHSEED": "0"},
+            env={**(env or {**os.environ, "PYTHONPATH": python_path()}), "PYTHONHASHSEED": "0"},
         )
     found = re.search(r"Collected : (\d+)", proc.stderr)
     if proc.returncode != 0 or not found:
@@ -179,7 +188,15 @@ def main() -> None:
             ),
             "pump validating, 200 B, longer tables counted": lambda n: (
                 [py, "-c", pump_counting_tables().format(validate=True, zero_copy=False)],
-                longer_tables_file(work, n, 200),
+                tables_file(work, n, 200, LONGER_TABLES, "longer"),
+            ),
+            "pump validating, 200 B, rotating tables": lambda n: (
+                [py, "-c", PUMP.format(validate=True, zero_copy=False)],
+                tables_file(work, n, 200, ROTATING_TABLES, "rotating"),
+            ),
+            "pump validating, 200 B, rotating tables counted": lambda n: (
+                [py, "-c", pump_counting_tables().format(validate=True, zero_copy=False)],
+                tables_file(work, n, 200, ROTATING_TABLES, "rotating"),
             ),
             "pump validating, counter envelopes": lambda n: (
                 [py, "-c", PUMP.format(validate=True, zero_copy=False)],

@@ -251,8 +251,13 @@ fn a_table_name_key_elsewhere_does_not_hide_the_next_frames_table() {
 /// input's: the second is taken as the walk without memory takes it, and that is the
 /// strict walk's finding (or both refuse it).
 fn walk_two(first: &[u8], second: &[u8]) {
+    walk_frames(&[first, second]);
+}
+
+/// Frames walked one after the other through one gate, each checked as [`walk_two`]'s.
+fn walk_frames(frames: &[&[u8]]) {
     let mut gate = FastWalkGate::default();
-    for frame in [first, second] {
+    for &frame in frames {
         let mut bytes = frame.to_vec();
         bytes.extend_from_slice(b"\n{\"data\":{\"value\":1}}");
         let got = gate.prefix(&bytes);
@@ -333,6 +338,37 @@ fn a_string_unlike_the_last_ones_shape() {
         first,
         br#"{"data":{"timestamp":"2026-12-06T11:04:09.681+00:00"}}"#,
     );
+}
+
+/// Shapes that alternate frame by frame (the table names of a change stream of several
+/// tables, a number of 1 or 5 digits): a place whose shape missed rests, then learns
+/// again; a near miss of either shape, in any frame of those rests and relearns, is
+/// walked and taken or refused as without the memory.
+#[test]
+fn shapes_that_alternate() {
+    let frame = |id: &str, table: &str| {
+        format!(r#"{{"data":{{"id":{id},"pad":"xx"}},"metadata":{{"TableName":"{table}"}}}}"#)
+    };
+    let alike = [frame("5", "public.orders"), frame("12345", "sales.items")];
+    let near = [
+        frame("5", r"public.order\u0001"),
+        frame("5", "public.order\u{1}"),
+        frame("5", r"public.order\"),
+        frame("12345", r#"sales.item\""#),
+        frame("1234:", "sales.items"),
+        frame("12345", "sales.item\u{e9}"),
+        frame("05", "public.orders"),
+        frame("5.", "public.orders"),
+    ];
+    // two rests of 32 frames and their relearns (keys.rs's `Shape::REST`)
+    for at in 0..80 {
+        for odd in &near {
+            let frames: Vec<&[u8]> = (0..80)
+                .map(|k| if k == at { odd } else { &alike[k % 2] }.as_bytes())
+                .collect();
+            walk_frames(&frames);
+        }
+    }
 }
 
 /// A remembered `TableName` key: the table in `metadata`, a key like another elsewhere,

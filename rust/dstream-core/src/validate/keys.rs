@@ -235,11 +235,21 @@ enum Shape {
     Unknown,
     String(u8),
     Digits(Digits),
+    /// The place's value missed the shape remembered for it: its shapes vary (the table
+    /// names of a change stream of several tables), where a check that fails and a
+    /// relearn on most frames cost more than the walk alone. Neither checked nor learnt
+    /// for this many more frames, then learnt again (a value that changed its shape for
+    /// good, a counter with one more digit, is predicted again after that).
+    Varies(u8),
 }
 
 impl Shape {
     /// The longest value that can have a shape: a string body of 31 bytes and quotes.
     const MAX_LEN: usize = 33;
+    /// Frames a place is walked without a shape after a miss: a miss and a relearn in
+    /// every 33 frames where shapes vary, 32 frames walked where a shape changed once
+    /// (measured: 15 or 63 cost the counter envelope or the rotating tables more).
+    const REST: u8 = 31;
 
     /// The shape of the value `s[v..end]`, which the walk took; only a shape that the
     /// check of the next frame's value can take (no escapes, no sign, fraction or
@@ -313,12 +323,18 @@ impl Recall for KeyMemory {
 
     #[inline(always)]
     fn learn_value(&mut self, s: &[u8], v: usize, end: usize, place: usize) {
-        if let Some(slot) = self.shapes.get_mut(place) {
-            *slot = if end - v <= Shape::MAX_LEN {
-                Shape::of(s, v, end)
-            } else {
-                Shape::Unknown
-            };
+        let Some(slot) = self.shapes.get_mut(place) else {
+            return;
+        };
+        // changed in place: a whole `Shape` (a `Digits`' five words) written back for
+        // every value walked cost ~25 instructions a frame
+        match slot {
+            Shape::Varies(rest) if *rest > 0 => *rest -= 1,
+            // `value_end` found another shape than this one: a miss
+            Shape::String(_) | Shape::Digits(_) => *slot = Shape::Varies(Shape::REST),
+            _ if end - v <= Shape::MAX_LEN => *slot = Shape::of(s, v, end),
+            Shape::Varies(_) => *slot = Shape::Unknown,
+            Shape::Unknown => {}
         }
     }
 }
@@ -438,7 +454,9 @@ mod tests {
             edited[k] = edit;
             assert_eq!(memory.value_end(&edited, b, 1), None, "{:?}", edit as char);
         }
-        // a value not worth remembering: escaped, signed, a fraction, too long
+        // a value not worth remembering: escaped, signed, a fraction, too long (each
+        // learnt in a place with no shape: a miss is `a_shape_that_varies_rests`'s)
+        (memory.shapes[0], memory.shapes[2]) = (Shape::Unknown, Shape::Unknown);
         bytes[c + 1] = b'\\';
         bytes[c + 2] = b'n';
         memory.learn_value(&bytes, c, 55, 2);
@@ -451,6 +469,7 @@ mod tests {
         assert_eq!(memory.shapes[0], Shape::Unknown);
         // fewer than 8 bytes (digits), 16 (a string under 16) or 32 (a longer string) left
         // to load from the value's first byte or its body's: walked
+        memory.shapes[3] = Shape::Unknown;
         memory.learn_value(frame, d, 61, 3);
         assert_eq!(memory.value_end(&frame[..67], d, 3), None);
         assert_eq!(memory.value_end(&frame[..68], d, 3), Some(61));
@@ -459,6 +478,33 @@ mod tests {
         assert_eq!(memory.value_end(&frame[..c + 17], c, 2), Some(55));
         assert_eq!(memory.value_end(&frame[..b + 32], b, 1), None);
         assert_eq!(memory.value_end(&frame[..b + 33], b, 1), Some(46));
+    }
+
+    #[test]
+    fn a_shape_that_varies_rests() {
+        let frames: [&[u8]; 3] = [
+            b"{\"TableName\":\"sales.items\"}                ",
+            b"{\"TableName\":\"public.orders\"}              ",
+            b"{\"TableName\":\"sales.items\"}                ",
+        ];
+        let ends = [26, 28, 26];
+        let mut memory = KeyMemory::default();
+        memory.learn_value(frames[0], 13, ends[0], 0);
+        assert_eq!(memory.value_end(frames[0], 13, 0), Some(ends[0]));
+        // a miss: the place rests, its shapes neither checked nor learnt
+        assert_eq!(memory.value_end(frames[1], 13, 0), None);
+        memory.learn_value(frames[1], 13, ends[1], 0);
+        for rest in (0..Shape::REST).rev() {
+            for frame in frames {
+                assert_eq!(memory.value_end(frame, 13, 0), None);
+            }
+            memory.learn_value(frames[2], 13, ends[2], 0);
+            assert_eq!(memory.shapes[0], Shape::Varies(rest));
+        }
+        // then learnt again
+        memory.learn_value(frames[1], 13, ends[1], 0);
+        assert_eq!(memory.value_end(frames[1], 13, 0), Some(ends[1]));
+        assert_eq!(memory.value_end(frames[0], 13, 0), None);
     }
 
     #[test]
