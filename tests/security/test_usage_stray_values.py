@@ -7,18 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.security.test_crash_command_line import CONFIG  # a sensitive variable "pw"
 from tests.workspace import Workspace
 
 SECRET = "UsgSecret77"
-CONFIG = """
-variable "pw" {
-  sensitive = true
-}
-task "t" {
-  input { provider_path = "dstream-counter" }
-  output { provider_path = "dstream-null" }
-}
-"""
 CASES = {
     "a second --var value": (("run", "t", "--var", "pw=x", f"pw2={SECRET}"), "pw2=***"),
     "a value after --var NAME": (("run", "t", "--var", "pw", SECRET), "1 word, not shown"),
