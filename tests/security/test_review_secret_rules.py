@@ -15,6 +15,7 @@ from dstream.config.connstr import embedded_secrets, is_secret_key
 from dstream.config.loader import load_project_text
 from dstream.config.model import Project
 from dstream.runtime.taking import definition_hash
+from tests.cli.test_input_digest_secrets import INPUT  # resumes at its stored seq
 from tests.security.test_leak_state_dsn import CONFIG as STATE_DSN_CONFIG
 from tests.workspace import Workspace
 
@@ -119,17 +120,6 @@ def test_an_embedded_password_is_left_out_of_both_digests(kind: str) -> None:
     other = _project(kind, "FirstPassw0rd1", host="db2").tasks["t"]
     assert input_digest(other.input, []) != input_digest(task_one.input, [])
     assert definition_hash(other, []) != definition_hash(task_one, [])
-
-
-INPUT = r"""
-import json, sys
-cmd = json.loads(sys.stdin.readline())
-start = (cmd.get("state") or {}).get("seq", 0)
-print(json.dumps({"status": "ready", "protocol": 1, "features": ["checkpoints"]}), flush=True)
-for seq in range(start + 1, start + 3):
-    print(json.dumps({"data": {"seq": seq}, "metadata": {}}))
-    print(json.dumps({"checkpoint": {"seq": seq}}), flush=True)
-"""
 
 
 def test_a_digest_stored_over_an_embedded_password_still_resumes(ws: Workspace) -> None:

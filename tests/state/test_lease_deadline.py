@@ -76,9 +76,7 @@ def test_a_pump_that_saw_the_deadline_pass_makes_the_lease_lost(pg_spec: StateSp
         assert [type(error) for error in lost] == [LeaseDeadlinePassed]
         with pytest.raises(LeaseDeadlinePassed):  # nothing is stored past it
             store.put("orders", 2)
-    with open_store(pg_spec, ".") as other:
-        record = other.get("orders")
-        assert record is not None and record.checkpoint == 1
+    assert_stored(pg_spec, 1)
 
 
 def test_a_renewal_answered_past_its_deadline_does_not_revive_the_lease(
@@ -111,6 +109,11 @@ def test_a_renewal_answered_past_its_deadline_does_not_revive_the_lease(
         assert [type(error) for error in lost] == [LeaseDeadlinePassed]
         with pytest.raises(LeaseDeadlinePassed):  # nothing is stored past it
             store.put("orders", 2)
-    with open_store(pg_spec, ".") as other:
+    assert_stored(pg_spec, 1)
+
+
+def assert_stored(spec: StateSpec, checkpoint: int) -> None:
+    """What another process reads from the store: `checkpoint` (none written past it)."""
+    with open_store(spec, ".") as other:
         record = other.get("orders")
-        assert record is not None and record.checkpoint == 1
+        assert record is not None and record.checkpoint == checkpoint
