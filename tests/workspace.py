@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pty
+import re
 import signal
 import stat
 import subprocess
@@ -57,6 +58,12 @@ class TerminalRun:
     returncode: int
     screen: str
     stdout: bytes
+
+
+def without_escapes(text: str) -> str:
+    """What a terminal shows as text: its escape sequences (colours, the live display's
+    cursor moves) left out."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
 
 
 def _read_terminal(master: int, answer: Optional[bytes]) -> bytes:

@@ -11,16 +11,15 @@ import re
 
 import pytest
 
-from tests.workspace import Workspace
+from tests.workspace import Workspace, without_escapes
 
 # A console line of the counter, `[TABLE seq N] ...`: its table names its task.
 SEQ_LINE = re.compile(r"^(?:(\w+)/output: )?\[(\w+)_table seq (\d)\] ", re.MULTILINE)
-ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a terminal's colours
 
 
 def aside_lines(stderr: str) -> list[tuple[str, str, str]]:
     """(task named or "", seq, task whose table the line shows) of each console line."""
-    found = SEQ_LINE.finditer(ESCAPE.sub("", stderr).replace("\r", ""))
+    found = SEQ_LINE.finditer(without_escapes(stderr).replace("\r", ""))
     return sorted((m.group(1) or "", m.group(3), m.group(2)) for m in found)
 
 

@@ -10,15 +10,14 @@ import re
 
 import pytest
 
-from tests.workspace import Workspace
+from tests.workspace import Workspace, without_escapes
 
 SEQ_LINE = re.compile(r"(?:\b(\w+)/output: )?\[seq (\d)\] ")
-ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # the live display's cursor moves, colours
 
 
 def shown_lines(text: str) -> list[tuple[str, str]]:
     """(task named, seq) of each console line shown ("" when no task is named)."""
-    return [(m.group(1) or "", m.group(2)) for m in SEQ_LINE.finditer(ESCAPE.sub("", text))]
+    return [(m.group(1) or "", m.group(2)) for m in SEQ_LINE.finditer(without_escapes(text))]
 
 
 @pytest.mark.timeout(120)

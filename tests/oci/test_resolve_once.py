@@ -7,21 +7,22 @@ stopped after the first pull."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.containers import Registry
 from tests.oci.test_registry import INPUT_SCRIPT, OUTPUT_SCRIPT, push, run_task, task_config
-from tests.workspace import dstream
+from tests.workspace import dstream, log_records
 
 DUE = {"DSTREAM_PROVIDER_MAX_AGE": "0"}  # every cached tag is due for a re-check
 
 
-def cached_copy_warnings(stderr: str, ref: str) -> list[dict]:
-    records = [json.loads(line) for line in stderr.splitlines()]
-    return [r for r in records if "cannot reach registry" in r["msg"] and ref in r["msg"]]
+def cached_copy_warnings(stderr: str, ref: str) -> list[dict[str, Any]]:
+    return [
+        r for r in log_records(stderr) if "cannot reach registry" in r["msg"] and ref in r["msg"]
+    ]
 
 
 @pytest.mark.timeout(180)

@@ -93,7 +93,8 @@ def test_a_task_named_as_a_secret_name_is_shown(ws: Workspace) -> None:
     shown = [ws.run(*args) for args in (("show", "orders"), ("run", "orders"))]
     text = "\n".join(done.stdout + done.stderr for done in shown)
     assert shown[1].returncode == 1, text
-    assert 'secret_name = "orders"' in text or '"orders"' in text, text
+    assert '"name": "orders"' in shown[0].stdout, shown[0].stdout  # the task's name
+    assert '"secret_name": "orders"' in shown[0].stdout, shown[0].stdout
+    assert "task orders: failed" in shown[1].stderr, shown[1].stderr
     assert "fetching orders as Bearer from https://login.example.com/oauth2/token" in text, text
-    assert 'Task "***"' not in text
     assert "Cl1entS3cretValue" not in text

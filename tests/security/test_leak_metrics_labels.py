@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 import signal
-import time
 
 from tests.runtime.conftest import metrics_address, scrape
+from tests.services import wait_until
 from tests.workspace import Workspace
 
 SECRET = "SEKRETPW4242"
@@ -38,13 +38,12 @@ def test_a_table_label_holding_a_secret_is_masked(ws: Workspace) -> None:
     proc = ws.popen("run", "t", "--metrics-addr", "127.0.0.1:0", env={"DSTREAM_VAR_tok": SECRET})
     try:
         addr = metrics_address(proc)
-        deadline = time.monotonic() + 60
-        body = ""
-        # the table map is published whole: a scrape that shows both tables shows all
-        while len(table_labels(body)) < 2:
-            assert time.monotonic() < deadline, body
-            time.sleep(0.2)
+
+        def both_tables() -> str:  # the table map is published whole: both shown, all are
             _, body = scrape(addr)
+            return body if len(table_labels(body)) >= 2 else ""
+
+        body = wait_until("a scrape with both tables", both_tables, tick=0.2)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)

@@ -1,30 +1,22 @@
 """A usage error read before the configuration (which says which variables are
 sensitive) never repeats a --var value: an unknown flag's message masks it as the
-crash report does (`-var s=***`, Terraform's spelling that dstream does not take), in
+crash report does (`-var pw=***`, Terraform's spelling that dstream does not take), in
 text and in --json. It was quoted as written."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.security.test_crash_command_line import CONFIG  # a sensitive variable "pw"
 from tests.workspace import Workspace
 
 SECRET = "SensVarCli77"
-CONFIG = """
-variable "s" {
-  sensitive = true
-}
-task "t" {
-  input { provider_path = "dstream-counter" }
-  output { provider_path = "dstream-null" }
-}
-"""
 SPELLINGS = {
-    "-var NAME=VALUE": ("init", "t", "-var", f"s={SECRET}"),
-    "-var=NAME=VALUE": ("init", "t", f"-var=s={SECRET}"),
+    "-var NAME=VALUE": ("init", "t", "-var", f"pw={SECRET}"),
+    "-var=NAME=VALUE": ("init", "t", f"-var=pw={SECRET}"),
     "-var=VALUE (no name)": ("init", "t", f"-var={SECRET}"),
-    "after an unknown flag": ("plan", "t", "--bogus", "-var", f"s={SECRET}"),
-    "before the command": (f"--var=s={SECRET}", "init", "t"),
+    "after an unknown flag": ("plan", "t", "--bogus", "-var", f"pw={SECRET}"),
+    "before the command": (f"--var=pw={SECRET}", "init", "t"),
 }
 
 
