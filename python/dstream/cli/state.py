@@ -193,21 +193,6 @@ def execute(args: argparse.Namespace, view: View) -> int:
         store.close()
 
 
-def _say(
-    view: View, task: str, text: str, record: Optional[str] = None, *, level: int = logs.INFO
-) -> None:
-    """A note on stderr about `task` (none with --json): `text` in a text line, which
-    names the task in its own words where it does; a record (-f json) carries the task
-    as its field and `record` (the words without the task's name), as dstream's other
-    records about a task do (logs.py)."""
-    if view.json:
-        return
-    if view.records:
-        view.record(level, record or text, task=task)
-    else:
-        view.info(text)
-
-
 _UNREADABLE_HINT = (
     "fix or remove the file(s) above (each error says how), or replace a task's record "
     "with `dstream state set TASK JSON`; the other tasks are listed below"
@@ -282,12 +267,12 @@ def _show(project: Optional[Project], store: StateStore, view: View, task: str) 
         return ExitCode.OK
     if record is None:
         said = "no stored checkpoint: its next run starts from the beginning"
-        _say(view, task, f"task {task!r} has {said}", said)
+        view.info(f"task {task!r} has {said}", task=task, record=said)
         return ExitCode.OK
     said = (
         f"checkpoint #{record.sequence}, stored {_when(record.updated_at)} in {store.description}"
     )
-    _say(view, task, f"task {task!r}: {said}", said)
+    view.info(f"task {task!r}: {said}", task=task, record=said)
     view.line(record.raw.decode("utf-8", "replace"))  # exactly as stored
     return ExitCode.OK
 
@@ -298,7 +283,7 @@ def _previous(store: StateStore, view: View, task: str) -> Optional[StateRecord]
     try:
         return store.get(task)
     except UnreadableRecord as exc:
-        _say(view, task, f"replacing an unreadable record: {exc.reason}", level=logs.WARNING)
+        view.info(f"replacing an unreadable record: {exc.reason}", task=task, level=logs.WARNING)
         store.reset(task)
         return None
 
@@ -319,7 +304,7 @@ def _set(store: StateStore, view: View, task: str, value: bytes) -> int:
         )
         return ExitCode.OK
     if previous is not None:
-        _say(view, task, f"previous checkpoint: {previous.raw.decode('utf-8', 'replace')}")
+        view.info(f"previous checkpoint: {previous.raw.decode('utf-8', 'replace')}", task=task)
     view.line(f"task {task!r}: checkpoint set to {value.decode()}")
     return ExitCode.OK
 
@@ -329,7 +314,7 @@ def _reset(store: StateStore, view: View, task: str) -> int:
         try:
             previous = store.get(task)
         except UnreadableRecord as exc:  # removed all the same: what its error's hint offers
-            _say(view, task, f"removing an unreadable record: {exc.reason}", level=logs.WARNING)
+            view.info(f"removing an unreadable record: {exc.reason}", task=task, level=logs.WARNING)
             previous = None
         removed = store.reset(task)
     if view.json:
@@ -345,6 +330,6 @@ def _reset(store: StateStore, view: View, task: str) -> int:
         view.line(f"task {task!r} had no stored checkpoint; nothing to reset")
         return ExitCode.OK
     if previous is not None:  # so a mistaken reset can be undone with `state set`
-        _say(view, task, f"previous checkpoint: {previous.raw.decode('utf-8', 'replace')}")
+        view.info(f"previous checkpoint: {previous.raw.decode('utf-8', 'replace')}", task=task)
     view.line(f"task {task!r}: checkpoint reset; its next run starts from the beginning")
     return ExitCode.OK

@@ -256,12 +256,21 @@ class View:
         stdout's held text goes first, so the two keep their order on one stream."""
         self._held_out.release_before_stderr()
 
-    def info(self, text: str) -> None:
-        """Progress or notes for a person: stderr, never mixed with data on stdout."""
+    def info(
+        self,
+        text: str,
+        *,
+        task: Optional[str] = None,
+        level: int = logs.INFO,
+        record: Optional[str] = None,
+    ) -> None:
+        """Progress or notes for a person: stderr, never mixed with data on stdout. Under
+        --log-format json a record of `level`, about `task` if given (its field), whose
+        message is `record` when the text names the task in its own words."""
         if self.json:
             return
         if self.records:
-            self.record(logs.INFO, text)
+            self.record(level, record or text, task=task)
             return
         self.err.write(text + "\n")
         self.err.flush()
