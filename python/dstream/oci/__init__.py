@@ -1,7 +1,7 @@
 """OCI distribution of providers: `provider_ref` artifacts pulled with a native client
 for the distribution API, verified by digest and cached by content.
 
-The runtime calls `resolve_provider_ref` (and `pull`, for `dstream init --pull`);
+The runtime calls `pull` (runtime/resolve.py `pull_ref`, once per block and command);
 `dstream providers` drives the rest. This package imports nothing from the runtime or
 the CLI: it sits below them, beside `state`.
 """

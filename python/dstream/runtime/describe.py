@@ -16,7 +16,8 @@ for `run`. In this order:
    original DStream reads an empty line and exits 1 without a handshake: it manages no
    infrastructure and describes no config. Bounded by PROBE_TIMEOUT, then killed; that
    silence is kept in the cache too (`probe_unanswered`), so the executable is not
-   probed again until it changes (its key), and `lint` says its config went unchecked.
+   probed again until it changes (its key), and `lint` and `plan` say its config went
+   unchecked.
 4. `lifecycle = true|false` in the provider's block overrides the lifecycle feature,
    and saves a probe of a provider that must not be started even so (its schema is
    then known only from 1 or 2).

@@ -85,7 +85,7 @@ def _which(name: str) -> Optional[str]:
 # config, asking the input what it manages, starting it), and with the registry away
 # each asking would wait on it and warn of the cached copy again. A reloaded
 # configuration, whose blocks are new, resolves its tags afresh.
-_PULLED: dict[int, tuple[str, PullResult]] = {}
+_PULLED: dict[int, PullResult] = {}
 
 
 def pull_ref(spec: ProviderSpec, *, again: bool = False, refresh: bool = False) -> PullResult:
@@ -97,14 +97,14 @@ def pull_ref(spec: ProviderSpec, *, again: bool = False, refresh: bool = False) 
     from dstream.oci import pull
 
     assert spec.provider_ref
-    key, ref = id(spec), spec.provider_ref
+    key = id(spec)
     kept = _PULLED.get(key)
-    if kept is not None and kept[0] == ref and not (again or refresh):
-        return kept[1]
-    done = pull(ref, refresh=refresh)
+    if kept is not None and not again:
+        return kept
+    done = pull(spec.provider_ref, refresh=refresh)
     if kept is None:
         weakref.finalize(spec, _PULLED.pop, key, None)
-    _PULLED[key] = (ref, done)
+    _PULLED[key] = done
     return done
 
 

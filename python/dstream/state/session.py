@@ -55,8 +55,8 @@ class ConnectOptions(TypedDict):
 
 def connect_options(ttl: float) -> ConnectOptions:
     """libpq options for a connection that must notice a dead network within the TTL.
-    Not connect_timeout: that is each attempt's own share of statement_bound(ttl)
-    (`_connect_within`)."""
+    Not connect_timeout: `_connect_within` gives each attempt its share of
+    statement_bound(ttl) (psycopg < 3.2, which tries the hosts itself, the whole)."""
     return {
         "keepalives": 1,
         "keepalives_idle": max(1, int(ttl / 3)),
