@@ -9,10 +9,7 @@ before the run takes its tasks (`check_inputs`, to refuse at once) and again, th
 written, once the run holds them (`keep_inputs`): a run refused because another run
 holds the task, or waiting for it on standby, changes nothing of that run's.
 
-The digest is a fast hash that whoever reads the state can recompute from a known
-configuration: hashed with a password in it, it would confirm a guessed password at
-billions of guesses a second. So secrets are replaced by a marker first (config/unsecret.py),
-keeping what names the source (a host, a database, a table): a new password is no
+The digest leaves the secrets out (config/unsecret.py says why): a new password is no
 new source, another database is. A digest stored before that (over the secrets) is
 recognised as the same configuration once, and replaced."""
 
