@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import orjson
+
 from benches.conftest import envelope_file
 from benches.procs import script
 from benches.relays import PUMP, PY_LINES
@@ -72,6 +74,11 @@ LONGER_TABLES = (b"public.orders", b"public.people", b"sales.invoice", b"sales.r
 ROTATING_TABLES = (b"public.orders", b"public.customers", b"sales.items", b"sales.invoices")
 
 
+# values that never have a shape (null, true, a fraction, a sign, an escape): before
+# their places rested, each paid `Shape::of` out of line on every frame
+UNFIT_VALUES = {"deleted": None, "paid": True, "price": 12.5, "delta": -3, "note": "a\nb"}
+
+
 def pump_counting_tables() -> str:
     """PUMP with each frame's table counted, as `dstream run` pumps a change stream."""
     plain = "count_tables=False"
@@ -91,6 +98,20 @@ def tables_file(directory: Path, count: int, size: int, names: tuple[bytes, ...]
                 raise RuntimeError(f"envelope_file no longer names table t{k}: update this bench")
             text = text.replace(short, b'"TableName":"%s"' % name)
         path.write_bytes(text)
+    return path
+
+
+def unfit_file(directory: Path, count: int, size: int) -> Path:
+    """[`envelope_file`]'s envelopes of about `size` bytes with [`UNFIT_VALUES`] in `data`."""
+    path = directory / f"envelopes-{count}x{size}-unfit.jsonl"
+    if not path.exists():
+        row = {"data": {"id": 0, **UNFIT_VALUES, "pad": ""}, "metadata": {"TableName": "t0"}}
+        pad = "x" * max(0, size - len(orjson.dumps(row)) - 6)
+        with path.open("wb") as out:
+            for i in range(count):
+                row = {"data": {"id": i, **UNFIT_VALUES, "pad": pad}}
+                row["metadata"] = {"TableName": f"t{i % 4}"}
+                out.write(orjson.dumps(row) + b"\n")
     return path
 
 
@@ -197,6 +218,10 @@ def main() -> None:
             "pump validating, 200 B, rotating tables counted": lambda n: (
                 [py, "-c", pump_counting_tables().format(validate=True, zero_copy=False)],
                 tables_file(work, n, 200, ROTATING_TABLES, "rotating"),
+            ),
+            "pump validating, 200 B, unfit values": lambda n: (
+                [py, "-c", PUMP.format(validate=True, zero_copy=False)],
+                unfit_file(work, n, 200),
             ),
             "pump validating, counter envelopes": lambda n: (
                 [py, "-c", PUMP.format(validate=True, zero_copy=False)],

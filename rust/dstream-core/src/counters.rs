@@ -64,7 +64,6 @@ pub type TableMap = HashMap<Box<[u8]>, u64, BuildHasherDefault<FxHasher>>;
 struct TableCounts {
     /// Each name counted, with its index in `counts`.
     index: HashMap<Box<[u8]>, usize, BuildHasherDefault<FxHasher>>,
-    names: Vec<Box<[u8]>>,
     counts: Vec<u64>,
     /// Short names seen lately, by a hash of their words: a slot holds a name's words
     /// and its index, and another name of that slot takes it over.
@@ -75,7 +74,6 @@ impl Default for TableCounts {
     fn default() -> TableCounts {
         TableCounts {
             index: HashMap::default(),
-            names: Vec::new(),
             counts: Vec::new(),
             recent: [RecentName {
                 name: ShortName::NONE,
@@ -147,12 +145,12 @@ impl TableCounts {
             self.counts[at] += 1;
             return;
         };
-        let slot = &mut self.recent[name.slot()];
-        let at = if slot.name == name {
-            slot.at
+        let slot = name.slot();
+        let at = if self.recent[slot].name == name {
+            self.recent[slot].at
         } else {
             let at = self.at(raw);
-            self.recent[name.slot()] = RecentName { name, at };
+            self.recent[slot] = RecentName { name, at };
             at
         };
         self.counts[at] += 1;
@@ -170,20 +168,17 @@ impl TableCounts {
         } else {
             OTHER_TABLES.as_bytes()
         };
-        let next = self.names.len();
+        let next = self.counts.len();
         let at = *self.index.entry(key.into()).or_insert(next);
         if at == next {
-            self.names.push(key.into());
             self.counts.push(0);
         }
         at
     }
 
+    /// Each name and its count, in no order (the one caller publishes them into a map).
     fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
-        self.names
-            .iter()
-            .map(|n| &n[..])
-            .zip(self.counts.iter().copied())
+        self.index.iter().map(|(n, &at)| (&n[..], self.counts[at]))
     }
 }
 

@@ -371,6 +371,41 @@ fn shapes_that_alternate() {
     }
 }
 
+/// Values that never have a shape (`null`, `true`, a fraction, a sign, an escape): their
+/// places rest as a varying one's do, then learn again; a frame among those rests and
+/// relearns whose values have a shape after all, or are no JSON, is walked and taken or
+/// refused as without the memory.
+#[test]
+fn values_without_a_shape() {
+    let frame = |deleted: &str, price: &str, delta: &str, note: &str| {
+        format!(
+            r#"{{"data":{{"id":7,"deleted":{deleted},"price":{price},"delta":{delta},"note":"{note}","pad":"xx"}},"metadata":{{"TableName":"t"}}}}"#
+        )
+    };
+    let unfit = frame("null", "12.5", "-3", r"a\nb");
+    let odd = [
+        frame("1", "12", "3", "ab"),
+        frame("true", "125", "-3", "abcd"),
+        frame("nul", "12.5", "-3", r"a\nb"),
+        frame("nulll", "12.5", "-3", r"a\nb"),
+        frame("null", "12.", "-3", r"a\nb"),
+        frame("null", "12.5", "-", r"a\nb"),
+        frame("null", "12.5", "-03", r"a\nb"),
+        frame("null", "12.5", "-3", r"a\qb"),
+        frame("null", "12.5", "-3", "a\u{1}b"),
+        frame("tru", "12.5e", "--3", r"a\"),
+    ];
+    // two rests of 32 frames and their relearns (keys.rs's `Shape::REST`)
+    for at in 0..80 {
+        for near in &odd {
+            let frames: Vec<&[u8]> = (0..80)
+                .map(|k| if k == at { near } else { &unfit }.as_bytes())
+                .collect();
+            walk_frames(&frames);
+        }
+    }
+}
+
 /// A remembered `TableName` key: the table in `metadata`, a key like another elsewhere,
 /// whichever place it comes in.
 #[test]

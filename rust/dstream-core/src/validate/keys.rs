@@ -232,14 +232,17 @@ impl Recall for () {
 /// searched, as a remembered key's is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
+    /// Not learnt yet, or the last value was too long to have a shape.
     Unknown,
     String(u8),
     Digits(Digits),
     /// The place's value missed the shape remembered for it: its shapes vary (the table
     /// names of a change stream of several tables), where a check that fails and a
-    /// relearn on most frames cost more than the walk alone. Neither checked nor learnt
-    /// for this many more frames, then learnt again (a value that changed its shape for
-    /// good, a counter with one more digit, is predicted again after that).
+    /// relearn on most frames cost more than the walk alone; or its value had no shape
+    /// (`null`, `12.5`, `-3`, an escape), which a relearn on every frame would find
+    /// again. Neither checked nor learnt for this many more frames, then learnt again (a
+    /// value that changed its shape for good, a counter with one more digit, is
+    /// predicted again after that).
     Varies(u8),
 }
 
@@ -253,18 +256,21 @@ impl Shape {
 
     /// The shape of the value `s[v..end]`, which the walk took; only a shape that the
     /// check of the next frame's value can take (no escapes, no sign, fraction or
-    /// exponent), so that a value that never fits costs the check once. Not inlined:
-    /// in a steady input a place's value keeps its shape, or never has one (see
-    /// [`Shape::MAX_LEN`]).
+    /// exponent). A value without one makes its place rest as a miss does, so that a
+    /// value that never fits costs this once in [`Shape::REST`] + 1 frames, not on every
+    /// frame. Not inlined: in a steady input a place's value keeps its shape, or rests.
     #[cold]
     #[inline(never)]
     fn of(s: &[u8], v: usize, end: usize) -> Shape {
         let len = end - v;
-        match s[v] {
-            b'"' if string_of_len(s, v + 1, len - 2) == Some(end) => Shape::String(len as u8 - 2),
-            b'0'..=b'9' => Digits::of(s, v, end).map_or(Shape::Unknown, Shape::Digits),
-            _ => Shape::Unknown,
-        }
+        let shape = match s[v] {
+            b'"' if string_of_len(s, v + 1, len - 2) == Some(end) => {
+                Some(Shape::String(len as u8 - 2))
+            }
+            b'0'..=b'9' => Digits::of(s, v, end).map(Shape::Digits),
+            _ => None,
+        };
+        shape.unwrap_or(Shape::Varies(Shape::REST))
     }
 }
 
@@ -454,22 +460,28 @@ mod tests {
             edited[k] = edit;
             assert_eq!(memory.value_end(&edited, b, 1), None, "{:?}", edit as char);
         }
-        // a value not worth remembering: escaped, signed, a fraction, too long (each
-        // learnt in a place with no shape: a miss is `a_shape_that_varies_rests`'s)
-        (memory.shapes[0], memory.shapes[2]) = (Shape::Unknown, Shape::Unknown);
+        // a value not worth remembering: escaped, signed, a fraction, too long, no
+        // string nor number (each learnt in a place with no shape: it rests, as after a
+        // miss, `a_value_without_a_shape_rests`)
         bytes[c + 1] = b'\\';
         bytes[c + 2] = b'n';
-        memory.learn_value(&bytes, c, 55, 2);
-        assert_eq!(memory.shapes[2], Shape::Unknown);
-        memory.learn_value(b"{\"a\":-1}                ", 5, 7, 0);
-        assert_eq!(memory.shapes[0], Shape::Unknown);
-        memory.learn_value(b"{\"a\":1.5}                ", 5, 8, 0);
-        assert_eq!(memory.shapes[0], Shape::Unknown);
-        memory.learn_value(b"{\"a\":12345678}               ", 5, 13, 0);
-        assert_eq!(memory.shapes[0], Shape::Unknown);
+        for (frame, v, end, place) in [
+            (&bytes[..], c, 55, 2),
+            (b"{\"a\":-1}                ", 5, 7, 0),
+            (b"{\"a\":1.5}                ", 5, 8, 0),
+            (b"{\"a\":12345678}               ", 5, 13, 0),
+            (b"{\"a\":null}                ", 5, 9, 0),
+            (b"{\"a\":true}                ", 5, 9, 0),
+        ] {
+            memory.shapes[place] = Shape::Unknown;
+            memory.learn_value(frame, v, end, place);
+            let text = String::from_utf8_lossy(&frame[v..end]);
+            assert_eq!(memory.shapes[place], Shape::Varies(Shape::REST), "{text}");
+            assert_eq!(memory.value_end(frame, v, place), None, "{text}");
+        }
         // fewer than 8 bytes (digits), 16 (a string under 16) or 32 (a longer string) left
         // to load from the value's first byte or its body's: walked
-        memory.shapes[3] = Shape::Unknown;
+        (memory.shapes[2], memory.shapes[3]) = (Shape::Unknown, Shape::Unknown);
         memory.learn_value(frame, d, 61, 3);
         assert_eq!(memory.value_end(&frame[..67], d, 3), None);
         assert_eq!(memory.value_end(&frame[..68], d, 3), Some(61));
@@ -505,6 +517,33 @@ mod tests {
         memory.learn_value(frames[1], 13, ends[1], 0);
         assert_eq!(memory.value_end(frames[1], 13, 0), Some(ends[1]));
         assert_eq!(memory.value_end(frames[0], 13, 0), None);
+    }
+
+    /// A place whose value never has a shape rests as a varying one does: `Shape::of`
+    /// once in `Shape::REST` + 1 frames, not on every frame.
+    #[test]
+    fn a_value_without_a_shape_rests() {
+        let frame = b"{\"price\":12.5,\"n\":null}                ";
+        let places = [(9, 13), (19, 23)];
+        let mut memory = KeyMemory::default();
+        for round in 0..3 {
+            for (place, (v, end)) in places.into_iter().enumerate() {
+                memory.learn_value(frame, v, end, place);
+                assert_eq!(memory.shapes[place], Shape::Varies(Shape::REST), "{round}");
+            }
+            for rest in (0..Shape::REST).rev() {
+                for (place, (v, end)) in places.into_iter().enumerate() {
+                    assert_eq!(memory.value_end(frame, v, place), None);
+                    memory.learn_value(frame, v, end, place);
+                    assert_eq!(memory.shapes[place], Shape::Varies(rest));
+                }
+            }
+        }
+        // a value that gets a shape after all is learnt when the rest ends
+        let digits = b"{\"price\":1250,\"n\":null}                ";
+        memory.learn_value(digits, 9, 13, 0);
+        assert_eq!(memory.value_end(digits, 9, 0), Some(13));
+        assert_eq!(memory.value_end(frame, 9, 0), None);
     }
 
     #[test]
