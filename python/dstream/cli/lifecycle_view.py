@@ -109,10 +109,10 @@ def _render_provider(report: TaskLifecycle, p: ProviderOutcome, view: View, colo
         for r in p.result.resources if p.result else []:
             view.line(f"    {r}")
     for change in changes:
-        action = str(change.get("action"))
-        verb = "" if report.command == "plan" else PAST.get(action, action) + " "
+        action = change["action"]  # one of CHANGE_ACTIONS: runtime/lifecycle.py kept no other
+        verb = "" if report.command == "plan" else PAST[action] + " "
         reason = f"  ({change['reason']})" if change.get("reason") else ""
-        text = f"    {SYMBOLS.get(action, '?')} {verb}{_address(change)}{reason}"
+        text = f"    {SYMBOLS[action]} {verb}{_address(change)}{reason}"
         view.line(_paint(action, text, color))
 
 

@@ -4,10 +4,17 @@ so both ends read and write the same shapes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from dstream.errors import ProviderError, ProviderRefused
-from dstream.protocol.frames import KEY_CHECKPOINT, KEY_DATA, KEY_STATUS, PROTOCOL_VERSION, ROLES
+from dstream.protocol.frames import (
+    CHANGE_ACTIONS,
+    KEY_CHECKPOINT,
+    KEY_DATA,
+    KEY_STATUS,
+    PROTOCOL_VERSION,
+    ROLES,
+)
 from dstream.protocol.values import decode_json, encode_json
 from dstream.records import field, record
 
@@ -273,6 +280,22 @@ class LifecycleResult:
             message=str(folded(obj, KEY_MESSAGE) or ""),
             error=None if error is None else str(error),
         )
+
+
+def change_problem(change: object, quote: Callable[[object], str] = repr) -> Optional[str]:
+    """What makes an entry of a result's `changes` no change (docs/protocol.md section 8:
+    not an object, or an action none of CHANGE_ACTIONS), to follow "a change"; None for
+    a change. Its `type` and `name` are not required here: the views show a change
+    without them, and only kit/validate.py holds a provider under test to them. `quote`
+    shows the provider's action (the runtime's masks and cuts it: it is the provider's
+    data)."""
+    allowed = ", ".join(CHANGE_ACTIONS)
+    if not isinstance(change, dict):
+        return f"that is not an object (its action must be one of {allowed})"
+    action = change.get("action")
+    if action not in CHANGE_ACTIONS:
+        return f"with the action {quote(action)}, which is none of {allowed}"
+    return None
 
 
 def _lifecycle_status(value: JsonValue) -> Optional[str]:

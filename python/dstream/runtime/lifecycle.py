@@ -34,7 +34,7 @@ from dstream.config.model import Project, ProviderSpec, TaskSpec
 from dstream.config.redact import redact_cut
 from dstream.errors import DstreamError, ProviderError
 from dstream.protocol.frames import CHANGE_ACTIONS, FEATURE_LIFECYCLE, LIFECYCLE_COMMANDS
-from dstream.protocol.messages import LifecycleResult
+from dstream.protocol.messages import LifecycleResult, change_problem
 from dstream.records import field, record
 from dstream.runtime.legacy import log_stdout_line
 
@@ -358,14 +358,22 @@ def _judge(
             {"action": "delete", "type": "resource", "name": str(r)} for r in result.resources
         ]
     outcome.result = result
-    invalid = [c for c in result.changes if not _is_change(c)]
-    result.changes = [c for c in result.changes if _is_change(c)]  # the views know these
+    # One pass: the views show only changes, and index them by action.
+    changes: list[Any] = []  # Any: as LifecycleResult.changes
+    invalid: list[str] = []
+    for change in result.changes:
+        problem = change_problem(change, _quote_action)
+        if problem is None:
+            changes.append(change)
+        else:
+            invalid.append(problem)
+    result.changes = changes
     if result.status == "Failed":
         said = [text for text in (result.error, result.message) if text]
         quoted = '" / "'.join(dict.fromkeys(said)) or "no error given"  # each once
         outcome.error = f'{label} reported Failed: "{quoted}"'
     elif invalid:
-        outcome.error = f"{label} broke the lifecycle protocol: {_not_a_change(invalid[0])}"
+        outcome.error = f"{label} broke the lifecycle protocol: a change {invalid[0]}"
         outcome.hint = BAD_CHANGE_HINT
     elif code != 0:
         outcome.error = f"{label} reported {result.status} but {_how_it_ended(code)}"
@@ -373,20 +381,11 @@ def _judge(
         outcome.outcome = DONE
 
 
-def _is_change(change: object) -> bool:
-    return isinstance(change, dict) and change.get("action") in CHANGE_ACTIONS
-
-
-def _not_a_change(change: object) -> str:
-    """What is wrong with an entry of a result's `changes` (not an object, or an action
-    not of CHANGE_ACTIONS), quoting the action as the provider wrote it."""
+def _quote_action(action: object) -> str:
+    """A change's action as the provider wrote it, masked and cut: it is its data."""
     from dstream.protocol.values import encode_json
 
-    allowed = ", ".join(CHANGE_ACTIONS)
-    if not isinstance(change, dict):
-        return f"a change that is not an object (its action must be one of {allowed})"
-    action = redact_cut(encode_json(change.get("action"), default=str).decode(), SHOWN_ACTION)
-    return f"a change with the action {action}, which is none of {allowed}"
+    return redact_cut(encode_json(action, default=str).decode(), SHOWN_ACTION)
 
 
 def _read_result(
