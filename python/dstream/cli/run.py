@@ -187,9 +187,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
     if view.json:  # stdout carries the one JSON document: the output's lines go to stderr
         from dstream.runtime.streaming import terminal_line
 
-        several = len(names) > 1
-
-        def aside(task: str, line: bytes) -> None:
+        def aside(task: str, line: bytes, several: bool) -> None:
             nonlocal output_lines
             output_lines += 1
             if view.records:  # --log-format json: a record of the output, as its stderr's

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from dstream._core import Pump, PumpOptions, PumpResult
     from dstream.protocol.messages import Handshake
 
+    # (task, an output's non-ack stdout line, several: the run's task_prefixes, so a
+    # line meant for a terminal says its task): the run holds it, no hook works it out.
+    OutputLineHook = Callable[[str, bytes, bool], None]
+
 __all__ = ["STOP_MARGIN", "RunHooks", "RunSummary", "Stop", "TaskRun"]
 
 
@@ -47,7 +51,7 @@ __all__ = ["STOP_MARGIN", "RunHooks", "RunSummary", "Stop", "TaskRun"]
 class RunHooks:
     """What the caller wants to see of a run (progress displays, metrics, tests)."""
 
-    on_output_line: Optional[Callable[[str, bytes], None]] = None  # (task, non-ack stdout line)
+    on_output_line: Optional[OutputLineHook] = None
 
 
 @record

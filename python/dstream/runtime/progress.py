@@ -81,10 +81,10 @@ class Progress:
         table.caption = f"elapsed {elapsed:,.0f}s  (Ctrl-C drains, twice forces)"
         return table
 
-    def print_line(self, task: str, line: bytes) -> None:
+    def print_line(self, task: str, line: bytes, several: bool) -> None:
         """An output provider's line (of the task `task`), printed above the display
-        (same terminal), named as a terminal shows it (`terminal_line`)."""
-        shown = terminal_line(task, line, several=len(self.monitor.tasks) > 1)
+        (same terminal), named as a terminal shows it (`terminal_line`); a RunHooks hook."""
+        shown = terminal_line(task, line, several=several)
         self.console.out(shown.decode("utf-8", "replace"), highlight=False)
 
     def write(self, text: str) -> int:

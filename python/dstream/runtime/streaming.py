@@ -23,12 +23,12 @@ from dstream.runtime.process import REFUSAL_HINT
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import threading
-    from typing import Callable, Optional
+    from typing import Optional
 
     from dstream._core import Pump, PumpResult
     from dstream.runtime.checkpoints import CheckpointTracker
     from dstream.runtime.mailbox import Latest
-    from dstream.runtime.pipeline import TaskRun
+    from dstream.runtime.pipeline import OutputLineHook, TaskRun
     from dstream.runtime.process import ProviderProcess
 
 SUPERVISE_TICK = 0.1  # seconds between two looks at a provider, a signal, the deadline
@@ -120,13 +120,13 @@ def terminal_line(task: str, line: bytes, *, several: bool) -> bytes:
     return f"{task}/output: ".encode() + line if several else line
 
 
-def _stdout_printer(several: bool) -> Callable[[str, bytes], None]:
+def _stdout_printer() -> OutputLineHook:
     """The hook that writes an output's lines on dstream's stdout: as the output wrote
     them into a pipe or a file, named by their task on a terminal (`terminal_line`)
     and at once there, so a person sees each when it comes."""
     out, terminal = sys.stdout.buffer, sys.stdout.isatty()
 
-    def print_line(task: str, line: bytes) -> None:
+    def print_line(task: str, line: bytes, several: bool) -> None:
         if not terminal:
             out.write(line + b"\n")
             return
@@ -145,7 +145,7 @@ class OutputReader:
         self._tracker = tracker
         self._acked = acked
         self._output = run.providers()[1]
-        self._hook = run.hooks.on_output_line or _stdout_printer(run.task_prefixes)
+        self._hook = run.hooks.on_output_line or _stdout_printer()
 
     def read(self) -> None:
         run, output = self._run, self._output
@@ -225,7 +225,8 @@ class OutputReader:
             return
         value = parse_ack(line) if is_ack(line) else None
         if value is None:
-            self._hook(self._run.task.name, redact_bytes(line))  # shown to a person: secrets masked
+            run = self._run  # shown to a person: secrets masked
+            self._hook(run.task.name, redact_bytes(line), run.task_prefixes)
             return
         self._acked.post(self._tracker.acknowledge(value))
         self._run.summary.checkpoints_acknowledged += 1
