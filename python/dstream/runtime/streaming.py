@@ -116,7 +116,9 @@ def _end_orphaned_stream(run: TaskRun, inp: ProviderProcess, pump: Pump) -> None
 def terminal_line(task: str, line: bytes, *, several: bool) -> bytes:
     """An output's line as a terminal shows it: in a run of several tasks the lines of
     all their outputs meet there, so each is named `task/output: `, as the providers'
-    log lines are (logs.provider_line); a pipe gets the line as the output wrote it."""
+    log lines are (logs.provider_line). Also run --json's lines on stderr, terminal or
+    not, which meet the providers' log lines there; stdout into a pipe gets the line as
+    the output wrote it (`_stdout_printer`)."""
     return f"{task}/output: ".encode() + line if several else line
 
 
