@@ -101,6 +101,31 @@ def watching(pattern, flags):
 re._compile = watching
 """
 
+# Notes the module that asks for each pattern re compiles (not one re keeps) while the
+# run goes on: the innermost caller outside re.
+WATCH_RUN_COMPILES = """
+import re
+compiled = []
+_compile = re._compiler.compile
+def watching(pattern, flags):
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "re":
+        frame = frame.f_back
+    compiled.append(frame.f_globals.get("__name__", "") if frame is not None else "")
+    return _compile(pattern, flags)
+re._compiler.compile = watching
+"""
+# What a usual environment holds: values with "=", ";" and ":" that name no credential.
+USUAL_ENVIRONMENT = {
+    "LS_COLORS": "rs=0:di=01;34:ln=01;36:mh=00:pi=40;33:so=01;35:do=01;35:bd=40;33;01:"
+    "cd=40;33;01:or=40;31;01:ex=01;32:*.tar=01;31:*.tgz=01;31:*.zip=01;31:*.jpg=01;35:"
+    "*.mkv=01;35:*.flac=00;36:*.opus=00;36:",
+    "MANPATH": "/usr/local/share/man:/usr/share/man",
+    "LESSOPEN": "| /usr/bin/lesspipe %s",
+    "GREP_COLORS": "ms=01;31:mc=01;31:sl=:cx=:fn=35:ln=32:bn=32:se=36",
+    "NO_PROXY": "localhost,127.0.0.1,.internal",
+}
+
 # A module that compiles at import in each way the watch must see, and once on use.
 SCRATCH = """
 import re
@@ -199,6 +224,24 @@ def test_run_compiles_no_pattern_at_import_before_the_first_envelope(
     one_envelope(ws, parsed=parsed)
     watch = WATCH_COMPILES.format(watched=("dstream",))
     assert probe(ws, RUN_TO_PUMP, before=watch)["compiled"] == []
+
+
+def test_a_usual_environment_costs_no_pattern_of_the_secret_rules(ws: Workspace) -> None:
+    """Every command reads its environment for secrets (logs.setup); values that hold
+    no credential's word, no "://" and no Authorization compile none of the patterns of
+    config/connstr.py (each ~0.6 M instructions of every start)."""
+    one_envelope(ws)
+    ws.env.update(USUAL_ENVIRONMENT)
+    compiled = probe(ws, RUN, before=WATCH_RUN_COMPILES)["compiled"]
+    assert "dstream.config.connstr" not in compiled, [m for m in compiled if "dstream" in m]
+
+
+def test_the_run_compile_watch_sees_the_secret_rules_at_work(ws: Workspace) -> None:
+    """The control of the test above: a DATABASE_URL with a password is read."""
+    one_envelope(ws)
+    ws.env.update({**USUAL_ENVIRONMENT, "DATABASE_URL": "postgresql://app:Hunter22pw@db/x"})
+    compiled = probe(ws, RUN, before=WATCH_RUN_COMPILES)["compiled"]
+    assert "dstream.config.connstr" in compiled, compiled
 
 
 def test_the_compile_watch_sees_a_module_that_compiles_at_import(ws: Workspace) -> None:

@@ -8,8 +8,8 @@ import random
 
 import pytest
 
+from dstream.config.connstr import MIN_SECRET_LENGTH
 from dstream.config.encodings import longest
-from dstream.config.redact import MIN_SECRET_LENGTH
 
 
 def every_size(text: str, forms: list[str], at_end: bool) -> int:

@@ -71,7 +71,8 @@ def test_a_query_s_auth_source_is_no_secret(text: str) -> None:
         ("Token 0123456789abcdef0123", ["0123456789abcdef0123"]),
         ("Basic dXNlcjpwYXNzd29yZA==", ["dXNlcjpwYXNzd29yZA=="]),
         ("Authorization: Basic short", ["short"]),
-        ("authorization=Token abc", ["abc"]),
+        # a pair whose key names a credential: its whole value too (connection_secrets)
+        ("authorization=Token abc", ["Token abc", "abc"]),
     ],
 )
 def test_only_a_credential_shaped_word_after_a_scheme_is_secret(
@@ -175,7 +176,7 @@ def test_a_quote_inside_libpq_s_quotation_shows_nothing(ws: Workspace, password:
     done = ws.run("status", "t", env={"DSTREAM_VAR_pgpw": password})
     said = done.stdout + done.stderr
     assert done.returncode == 1, said
-    assert "in connection info string" in said, said  # what is wrong is still said
+    assert "is not a valid libpq connection string" in said, said  # what is wrong is said
     for piece in ("Secret", ")7(", "Zq", "Battery"):
         assert piece not in said, said
     assert "Traceback" not in said, said

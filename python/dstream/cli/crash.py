@@ -66,11 +66,17 @@ def masked_var_values(argv: list[str]) -> list[str]:
     redactor leaves short values alone), the variable's name kept: how a crash report
     and a usage error (cli/parsing.py) show a command line, read before the
     configuration says which variables are sensitive."""
+    return [masked for _, masked in masked_var_words(argv)]
+
+
+def masked_var_words(argv: list[str]) -> list[tuple[bool, str]]:
+    """Each word of `argv` (`masked_var_values`), with whether it holds a masked --var
+    value: what a usage error shows as it is."""
     from dstream.config.redact import REDACTED
 
-    words = list(argv)
+    words = [(False, word) for word in argv]
     for index, lead, name, _ in _assignments(argv):
-        words[index] = f"{lead}{name}={REDACTED}" if name else f"{lead}{REDACTED}"
+        words[index] = (True, f"{lead}{name}={REDACTED}" if name else f"{lead}{REDACTED}")
     return words
 
 

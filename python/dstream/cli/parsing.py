@@ -169,14 +169,14 @@ def _shown_unknown(unknown: list[str]) -> str:
     configuration says which values are secret: the flags, each value masked (`-var
     s=***`, `--flag=***`, as a crash report masks --var's), and a value's name; a bare
     word is only counted (a stray value: `--var a=1 b=2`'s second, `--env A=1 B=2`'s)."""
-    from dstream.cli.crash import masked_var_values
+    from dstream.cli.crash import masked_var_words
     from dstream.config.redact import REDACTED
 
     shown: list[str] = []
-    for word in masked_var_values(unknown):
-        name, equals, value = word.partition("=")
-        if word.startswith("-") or REDACTED in word:
-            shown.append(f"{name}={REDACTED}" if equals and value != REDACTED else word)
+    for masked, word in masked_var_words(unknown):
+        name, equals, _ = word.partition("=")
+        if masked or (word.startswith("-") and not equals):
+            shown.append(word)
         elif equals:
             shown.append(f"{name}={REDACTED}")
     hidden = len(unknown) - len(shown)

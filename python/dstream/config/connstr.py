@@ -13,6 +13,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
+# Shorter values are no secret worth the name, and masking them would mangle all output
+# (here, below both the redactor and config/encodings.py, which it loads only once a
+# process has secrets).
+MIN_SECRET_LENGTH = 3
+
 # -- keys -----------------------------------------------------------------------------------
 
 _SUBSTRINGS = ("password", "passwd", "secret", "token", "credential", "connectionstring", "connstr")
@@ -23,14 +28,14 @@ _KEY_WORDS = {"key", "apikey", "dsn", "pwd"}
 _WORD = r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])"
 
 
-# Words that name a credential as the last word of a name (DB_PASS, passPhrase, AUTHZ,
+# Words that name a credential as the last word of a name (DB_PASS, passphrase, AUTHZ,
 # sas, sig, private_key_pem, Authorization), and pairs that do as its last two words
-# (private_key, auth_header). Only last: before it, such a word says what the name is
+# (private_key, auth_header, passPhrase). Only last: before it, such a word says what the name is
 # about (auth_source, pass_through, sig_alg, SSH_AUTH_SOCK hold no credential).
 _SECRET_WORDS = frozenset(
     {"pass", "passphrase", "auth", "authz", "authn", "oauth", "authorization", "sas", "sig", "pem"}
 )
-_SECRET_PAIRS = frozenset({("private", "key"), ("auth", "header")})
+_SECRET_PAIRS = frozenset({("private", "key"), ("auth", "header"), ("pass", "phrase")})
 # Last words that make a name about a credential rather than one (secret_name,
 # TOKEN_URL, password_file, token_type, session_token_ttl, PASSWORD_AUTH_ENABLED): a
 # credential word before them does not make the value secret. Not "id" (Vault's
@@ -44,9 +49,37 @@ _ABOUT_WORDS = frozenset(
 )  # fmt: skip
 
 
+def may_name_secret(text: str) -> bool:
+    """Whether `text` holds a word `is_secret_key` could take, read without a pattern:
+    most texts (an environment's values) hold none and compile nothing."""
+    lowered = text.lower()
+    if any(word in lowered for word in _LITERAL_WORDS):
+        return True
+    flat = _flat(text)
+    return any(part in flat for part in _FLAT_WORDS)
+
+
+def _flat(key: str) -> str:
+    """`key` lower-cased, its ASCII letters and digits only: is_secret_key's flat form."""
+    return "".join(filter(str.isalnum, key.lower().encode("ascii", "ignore").decode()))
+
+
+def _may_be_secret_key(key: str) -> bool:
+    """`is_secret_key`'s rules read without a pattern, taking more: a credential's word
+    anywhere in the flat form, or one of the last words at its end (the last word of a
+    name ends its ASCII letters and digits). passthrough, max_count: False."""
+    flat = _flat(key)
+    if flat in _KEY_WORDS or any(part in flat for part in _SUBSTRINGS):
+        return True
+    tail = "".join(filter(str.isalnum, key.encode("ascii", "ignore").decode())).lower()
+    return tail.endswith(_LAST_WORDS)
+
+
 def is_secret_key(key: str) -> bool:
     """password, DB_PASSWORD, apiKey, access_key, connectionString, dsn, DB_PASS,
-    passphrase, Authorization, sas, sig, private_key_pem, ... -> True."""
+    passPhrase, Authorization, sas, sig, private_key_pem, ... -> True."""
+    if not _may_be_secret_key(key):
+        return False
     flat = re.sub(r"[^a-z0-9]", "", key.lower())
     words = [w.lower() for w in re.findall(_WORD, key)]
     if not words:
@@ -81,6 +114,14 @@ _NON_SECRET_KEY_PREFIXES = {
 }
 
 
+# What the pre-checks look for: each word is_secret_key takes, as the last word of a key
+# or in a text as written, and in the flat form (where a substring may span a
+# separator: p_assword).
+_LAST_WORDS = tuple(sorted({*_SECRET_WORDS, *_KEY_WORDS, *(pair[1] for pair in _SECRET_PAIRS)}))
+_LITERAL_WORDS = tuple(sorted({*_LAST_WORDS, *_SUBSTRINGS}))
+_FLAT_WORDS = (*_SUBSTRINGS, *_KEY_WORDS)
+
+
 def is_connection_key(key: str) -> bool:
     """dsn, replica_dsn, connectionString, connstr, ...: a key whose value is a
     connection string, secret for what it may hold (`connection_secrets`)."""
@@ -96,8 +137,9 @@ _PASSWORD_KEY = r"(?i)(?:password|passwd|\bpwd)\s*=\s*(?:'((?:[^'\\]|\\.)*)'?|([
 # "Authorization:" and a scheme; in a text of the scheme and one word alone ("Bearer
 # eyJ..."), only a credential-shaped one (16 or more characters of the token alphabet),
 # not the word of "Token bucket" or "Basic setup".
-_AUTHORIZATION = r"(?i)authorization\s*[:=]\s*(?:bearer|basic|token|digest)\s+([^\s\"',;]+)"
-_BARE_CREDENTIALS = r"(?i)^\s*(?:bearer|basic|token|digest)\s+([A-Za-z0-9._~+/=-]{16,})\s*$"
+_SCHEMES = ("bearer", "basic", "token", "digest")
+_AUTHORIZATION = rf"(?i)authorization\s*[:=]\s*(?:{'|'.join(_SCHEMES)})\s+([^\s\"',;]+)"
+_BARE_CREDENTIALS = rf"(?i)^\s*(?:{'|'.join(_SCHEMES)})\s+([A-Za-z0-9._~+/=-]{{16,}})\s*$"
 # Key=value, the first part of a text or after ";", "&" or "?" (ADO.NET, Azure, a query).
 _PAIR = r"(?:^|[;&?])\s*([^=;&?]+?)\s*=\s*([^;&]*)"
 # The URI prefixes libpq takes (anything else is a keyword DSN to it).
@@ -107,7 +149,12 @@ AMBIGUOUS_DSN = (
     "libpq would read the rest of the password as the host name, and show it in its errors"
 )
 AMBIGUOUS_DSN_HINT = "percent-encode @ as %40 (and / as %2F) in the URI's user name and password"
-# For a DSN libpq cannot parse (the state store's and dstream-postgres-cdc's).
+# For a DSN libpq cannot parse (the state store's and dstream-postgres-cdc's): libpq's
+# own message quotes the piece it stopped at, which can be part of the password.
+UNPARSEABLE_DSN = (
+    "is not a valid libpq connection string or postgres:// URL (libpq's message is not "
+    "shown: it quotes part of the string, which may be the password)"
+)
 UNPARSEABLE_DSN_HINT = (
     "write key=value pairs separated by spaces, with a value holding spaces or quotes in "
     "single quotes (password='two words'); in a URL, percent-encode such characters "
@@ -122,7 +169,9 @@ def dsn_passwords(dsn: str) -> list[str]:
     from urllib.parse import unquote
 
     found = []
-    for match in re.finditer(_PASSWORD_KEY, dsn):
+    lowered = dsn.lower()
+    keyed = "pass" in lowered or "pwd" in lowered  # what _PASSWORD_KEY needs: compiles none
+    for match in re.finditer(_PASSWORD_KEY, dsn) if keyed else ():
         quoted, bare = match.group(1), match.group(2)
         written = quoted if quoted is not None else bare
         found += [written, re.sub(r"\\(.)", r"\1", written), unquote(written)]
@@ -142,7 +191,7 @@ def _userinfos(text: str) -> list[str]:
     also as libpq reads it (up to the first "@") and the widest reading (up to the last
     "@" before the query: a password with an unencoded "/" or "@"). None of an IPv6
     host in brackets ("http://[::1]:8080/x?next=a:b@c")."""
-    scheme = re.search(_SCHEME, text)
+    scheme = re.search(_SCHEME, text) if "://" in text else None
     if scheme is None:
         return []
     rest = text[scheme.end() :]
@@ -156,30 +205,38 @@ def _userinfos(text: str) -> list[str]:
     return [userinfo for userinfo in dict.fromkeys(found) if not userinfo.startswith("[")]
 
 
+def _widest(readings: list[str]) -> str:
+    """The widest of `_userinfos`' readings (of a libpq URI with an unencoded "@" in its
+    password, the one that holds all of it); "" when none."""
+    return max(readings, key=len, default="")
+
+
 def connection_secrets(text: str) -> list[str]:
     """What a connection string holds that is secret: its password (`dsn_passwords`),
     and the value of each `Key=value` part a secret-looking key names, as in
     `Endpoint=sb://...;SharedAccessKey=...` or `...;Password=...` (`;`, `&` or `?`
     before each)."""
+    named = "=" in text and may_name_secret(text)  # what _PAIR needs: compiles none
     pairs = [
         value.strip().strip("'\"")
-        for key, value in re.findall(_PAIR, text)
+        for key, value in (re.findall(_PAIR, text) if named else ())
         if is_secret_key(key.strip())
     ]
     return list(dict.fromkeys([*dsn_passwords(text), *(value for value in pairs if value)]))
 
 
 def embedded_secrets(text: str) -> list[str]:
-    """What any text holds that is secret whatever key it is under: the password of a
-    URI (`uri_password`), of a keyword, JDBC or ADO.NET string (`connection_secrets`:
-    `password=`, `Pwd=`, a `;`/`?`/`&` pair a secret-looking key names, as `sig=` of an
-    Azure SAS URL), and the credentials of an Authorization header ("Bearer ...")."""
-    found = []
-    if "://" in text:
-        found.append(uri_password(text) or "")
-    if "=" in text:
-        found += connection_secrets(text) if ";" in text or "?" in text else dsn_passwords(text)
-    found += re.findall(_AUTHORIZATION, text) + re.findall(_BARE_CREDENTIALS, text)
+    """What any text holds that is secret whatever key it is under: what a connection
+    string holds (`connection_secrets`: the password of a URI anywhere in it, as in
+    `jdbc:mysql://...`, `password=`, `Pwd=`, a `;`/`?`/`&` pair a secret-looking key
+    names, as `sig=` of an Azure SAS URL), and the credentials of an Authorization
+    header ("Bearer ..."). Each pattern runs only where a literal it needs is found."""
+    found = connection_secrets(text) if "=" in text or "://" in text else []
+    lowered = text.lower()
+    if "authorization" in lowered:
+        found += re.findall(_AUTHORIZATION, text)
+    if any(scheme in lowered for scheme in _SCHEMES):
+        found += re.findall(_BARE_CREDENTIALS, text)
     return list(dict.fromkeys(secret for secret in found if secret))
 
 
@@ -260,9 +317,8 @@ def uri_password(text: str) -> Optional[str]:
 def without_uri_password(text: str, mark: str) -> str:
     """`scheme://user:password@host...` with the password replaced by `mark` (of a
     libpq URI, as far as its widest reading: `_userinfos`)."""
-    scheme = re.match(_SCHEME, text)
-    readings = _userinfos(text) if scheme else []
-    userinfo = readings[-1] if readings else ""
+    scheme = re.match(_SCHEME, text) if "://" in text else None
+    userinfo = _widest(_userinfos(text)) if scheme else ""
     if scheme is None or ":" not in userinfo:
         return text
     user = userinfo.partition(":")[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from dstream.config.redact import MIN_SECRET_LENGTH
+from dstream.config.connstr import MIN_SECRET_LENGTH
 from dstream.records import record
 
 # JSON string escaping as other languages' serialisers write it, each style applied

@@ -12,6 +12,7 @@ from functools import partial
 
 from dstream.config import redact
 from dstream.config.checks import warn_lock_config
+from dstream.config.connstr import MIN_SECRET_LENGTH
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
 from dstream.config.model import Location, Project, TaskSpec
@@ -281,7 +282,7 @@ def _build_project(
                     _add_setting(project, block, evaluator, settings)
             except ConfigError as exc:
                 diagnostics.error(exc)
-    project.sensitive_values = frozenset(module.taint.values(redact.MIN_SECRET_LENGTH))
+    project.sensitive_values = frozenset(module.taint.values(MIN_SECRET_LENGTH))
     return project
 
 

@@ -42,6 +42,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 
 from dstream.config.connstr import (
+    MIN_SECRET_LENGTH,
     connection_secrets,
     embedded_secrets,
     is_connection_key,
@@ -59,8 +60,6 @@ if TYPE_CHECKING:
     from dstream.config.provider_config import KeyPath
 
 REDACTED = "***"
-# Shorter values are no secret worth the name, and masking them would mangle all output.
-MIN_SECRET_LENGTH = 3
 # A line of a multi-line secret shorter than this is masked only within the whole: a
 # kubeconfig's "kind: Config" or "users:" would be masked in every output, and its key
 # material (a PEM's lines of 64) is longer.
@@ -243,7 +242,7 @@ def remember(secrets: Iterable[str]) -> None:
 def is_secret_variable(name: str, value: str) -> bool:
     """Whether the environment variable `name` holds a credential: named as one, and
     not a switch (USE_TOKEN=true holds no secret)."""
-    named = name in CREDENTIAL_VARIABLES or (is_secret_key(name) and name not in _NOT_CREDENTIALS)
+    named = name in CREDENTIAL_VARIABLES or (name not in _NOT_CREDENTIALS and is_secret_key(name))
     return named and value.lower() not in _SWITCH_WORDS
 
 
@@ -251,12 +250,7 @@ def remember_environment(environ: Mapping[str, str]) -> None:
     """Mask the values of dstream's own credentials found in `environ`, and what any of
     its values holds that is secret (DATABASE_URL's password: `embedded_secrets`)."""
     remember(value for name, value in environ.items() if is_secret_variable(name, value))
-    remember(
-        secret
-        for value in environ.values()
-        if "=" in value or "://" in value
-        for secret in embedded_secrets(value)
-    )
+    remember(secret for value in environ.values() for secret in embedded_secrets(value))
 
 
 def redact_text(text: str) -> str:

@@ -239,7 +239,8 @@ def _text_lines(lines: list[str]) -> list[tuple[int, str]]:
     body = "\n".join(lines)
     inside: set[int] = set()  # the index of each line that starts inside one
     line, counted, index = 0, 0, 0
-    while (found := re.compile(_SEQUENCE).search(body, index)) is not None:
+    sequence = re.compile(_SEQUENCE)
+    while (found := sequence.search(body, index)) is not None:
         index = found.end()
         if len(found.group()) == 3:  # $${ or %%{: text
             continue

@@ -7,16 +7,16 @@ no new source, another database is."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from dstream.config.connstr import (
-    embedded_secrets,
     is_connection_key,
     is_secret_key,
     names_source,
     source_parts,
     without_uri_password,
 )
+from dstream.config.redact import uri_passwords
 
 MARK = "<secret>"
 # What a secret-looking key (or environment variable) holds: the whole value is secret,
@@ -27,22 +27,11 @@ _PLAIN, _WHOLE, _CONNECTION = range(3)
 def without_secrets(value: object, sensitive: Iterable[str]) -> object:
     """`value` (a definition) with its secrets replaced by MARK (`masked`): the
     `sensitive` values and what its texts hold that the redactor masks under any key
-    (`embedded_secrets`: a JDBC, ADO.NET, keyword or SAS string's password), shortest
+    (`uri_passwords`: a JDBC, ADO.NET, keyword or SAS string's password), shortest
     first, so that a DSN built around a password keeps its host, and ties in a fixed
     order, so every process masks alike."""
-    found = {*sensitive, *(secret for text in _texts(value) for secret in embedded_secrets(text))}
+    found = {*sensitive, *uri_passwords(value)}
     return masked(value, sorted(found, key=lambda secret: (len(secret), secret)))
-
-
-def _texts(value: object) -> Iterator[str]:
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from _texts(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _texts(item)
-    elif isinstance(value, str):
-        yield value
 
 
 def masked(value: object, sensitive: list[str], kind: int = _PLAIN) -> object:

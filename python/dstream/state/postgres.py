@@ -24,13 +24,12 @@ checkpoint, and a run that lost its lease is the one an operator looks for).
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
-from dstream.config.connstr import UNPARSEABLE_DSN_HINT, dsn_secrets
+from dstream.config.connstr import UNPARSEABLE_DSN, UNPARSEABLE_DSN_HINT, dsn_secrets
 from dstream.config.redact import remember
 from dstream.errors import ConfigError, DstreamError, LockLost
 from dstream.state.agents import AgentTable
@@ -67,38 +66,14 @@ RECONNECT_PAUSE = 0.2  # seconds between two attempts to reach a restarting data
 T = TypeVar("T")
 
 
-# What libpq quotes of a DSN it cannot parse: the word it stopped at, an option name, a
-# token, the whole URI, any of which can be (part of) the password. Its own punctuation
-# ("=", "]", ":" or "/"), quoted before any of those, says what is wrong and is kept.
-_LIBPQ_QUOTATION = re.compile(r'"[^"]*"')
-_LIBPQ_PUNCTUATION = ('"="', '"]"', '":"', '"/"')
-
-
 def libpq_text(exc: BaseException, dsn: str) -> str:
     """A psycopg/libpq error's text for a message, without the DSN libpq quotes in some
-    (an unparseable URI: `... in URI: "postgresql://user:password@..."`), and without
-    any quotation at all when libpq could not parse the DSN (docs/providers/postgres.md:
-    the rule dstream-postgres-cdc follows)."""
+    (`... in URI: "postgresql://user:password@..."`). A DSN libpq cannot parse never gets
+    this far: PostgresStore refuses it before connecting (docs/providers/postgres.md)."""
     text = str(exc).strip()
     for quoted in (f': "{dsn}"', f'"{dsn}"', dsn):
         text = text.replace(quoted, "" if quoted.startswith(":") else "the dsn")
-    if not dsn_parses(dsn):
-        shown = _without_quotation(text)
-        if shown != text:
-            text = shown + " (libpq's quotation is not shown: it may be part of the password)"
     return text
-
-
-def _without_quotation(text: str) -> str:
-    """`text` from libpq's first quotation that is no punctuation to its last quote
-    replaced: a quoted word holding a `"` (a password's) pairs no quotes reliably."""
-    first = next(
-        (q.start() for q in _LIBPQ_QUOTATION.finditer(text) if q[0] not in _LIBPQ_PUNCTUATION),
-        None,
-    )
-    if first is None:
-        return text
-    return text[:first] + "(not shown)" + text[text.rindex('"') + 1 :]
 
 
 def dsn_parses(dsn: str) -> bool:
@@ -156,6 +131,9 @@ class PostgresStore(StateStore):
                 location=location,
                 hint=install_command("postgres"),
             ) from None
+        if not dsn_parses(dsn):
+            # Not libpq's message: it quotes the piece it stopped at, maybe the password's.
+            raise DstreamError(f"the state 'dsn' {UNPARSEABLE_DSN}", hint=UNPARSEABLE_DSN_HINT)
         self._psycopg = psycopg
         parts = table.split(".")
         self._table = sql.Identifier(*parts)
@@ -184,15 +162,10 @@ class PostgresStore(StateStore):
         try:
             conn = open_session(self._dsn, self._keeper.settings.ttl)
         except psycopg.Error as exc:
-            hint = (
-                "check `dsn` in the state block and that PostgreSQL is running and reachable"
-                if dsn_parses(self._dsn)
-                else UNPARSEABLE_DSN_HINT
-            )
             raise StateUnreachable(
                 f"could not connect to the state database {describe_dsn(self._dsn)}: "
                 f"{libpq_text(exc, self._dsn)}",
-                hint=hint,
+                hint="check `dsn` in the state block and that PostgreSQL is running and reachable",
             ) from None
         try:
             limit_waits(conn, self._keeper.settings.ttl)

@@ -15,6 +15,7 @@ from typing import Any
 from dstream.config.connstr import (
     AMBIGUOUS_DSN,
     AMBIGUOUS_DSN_HINT,
+    UNPARSEABLE_DSN,
     UNPARSEABLE_DSN_HINT,
     ambiguous_dsn,
 )
@@ -67,11 +68,7 @@ def unparsable_dsn() -> DstreamError:
     """For a DSN libpq cannot parse (psycopg2.ProgrammingError "invalid dsn: ..."): libpq's
     message quotes the piece it stopped at, which can be part of a password (one with a
     space), so this one names no part of the DSN."""
-    return DstreamError(
-        "'dsn' is not a valid libpq connection string or postgres:// URL (libpq's message "
-        "is not shown: it quotes part of the string, which may be the password)",
-        hint=UNPARSEABLE_DSN_HINT,
-    )
+    return DstreamError(f"'dsn' {UNPARSEABLE_DSN}", hint=UNPARSEABLE_DSN_HINT)
 
 
 def reason(exc: Exception) -> str:
