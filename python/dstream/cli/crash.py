@@ -72,11 +72,11 @@ def masked_var_values(argv: list[str]) -> list[str]:
 def masked_var_words(argv: list[str]) -> list[tuple[bool, str]]:
     """Each word of `argv` (`masked_var_values`), with whether it holds a masked --var
     value: what a usage error shows as it is."""
-    from dstream.config.redact import REDACTED
+    from dstream.config.redact import masked_assignment
 
     words = [(False, word) for word in argv]
-    for index, lead, name, _ in _assignments(argv):
-        words[index] = (True, f"{lead}{name}={REDACTED}" if name else f"{lead}{REDACTED}")
+    for index, lead, _, _ in _assignments(argv):
+        words[index] = (True, lead + masked_assignment(argv[index][len(lead) :]))
     return words
 
 

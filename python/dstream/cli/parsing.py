@@ -170,15 +170,14 @@ def _shown_unknown(unknown: list[str]) -> str:
     s=***`, `--flag=***`, as a crash report masks --var's), and a value's name; a bare
     word is only counted (a stray value: `--var a=1 b=2`'s second, `--env A=1 B=2`'s)."""
     from dstream.cli.crash import masked_var_words
-    from dstream.config.redact import REDACTED
+    from dstream.config.redact import masked_assignment
 
     shown: list[str] = []
     for masked, word in masked_var_words(unknown):
-        name, equals, _ = word.partition("=")
-        if masked or (word.startswith("-") and not equals):
+        if masked or (word.startswith("-") and "=" not in word):
             shown.append(word)
-        elif equals:
-            shown.append(f"{name}={REDACTED}")
+        elif "=" in word:
+            shown.append(masked_assignment(word))
     hidden = len(unknown) - len(shown)
     if not hidden:
         return " ".join(shown)

@@ -272,6 +272,15 @@ def redact_edges(text: str, *, cut_before: bool = False, cut_after: bool = False
     return _REDACTOR.edges(text, cut_before=cut_before, cut_after=cut_after)
 
 
+def masked_assignment(text: str) -> str:
+    """`NAME=VALUE` as shown before the configuration says which values are secret: the
+    name kept, the value masked whatever its length (the redactor leaves short values
+    alone); a word without `=` is all value. How a usage error, a crash report and
+    `provider test` show a --var or --env they were given."""
+    name, equals, _ = text.partition("=")
+    return f"{name}{equals}{REDACTED}" if equals else REDACTED
+
+
 def redact_data(value: object) -> object:
     """A JSON-like value (a --json document, a log record) redacted structurally."""
     return _REDACTOR.value(value)

@@ -240,11 +240,10 @@ class _Given:
         name, equals, text = assignment.partition("=")
         name = name.strip()
         if not equals or not name:
-            from dstream.config.redact import REDACTED
+            from dstream.config.redact import masked_assignment
 
-            # Masked as cli/crash.masked_var_values masks it: read before the
-            # configuration says whether the variable is sensitive.
-            shown = f"{equals}{REDACTED}"
+            # Read before the configuration says whether the variable is sensitive.
+            shown = masked_assignment(assignment.strip())
             self.diagnostics.error(
                 ConfigError(
                     f"--var {shown!r} is not NAME=VALUE", hint="write --var region=eu-west-1"

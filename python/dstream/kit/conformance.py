@@ -236,11 +236,10 @@ def parse_env_option(pairs: Optional[list[str]]) -> dict[str, str]:
     for pair in pairs or ():
         name, sep, value = pair.partition("=")
         if not sep or not name or not name.replace("_", "a").isalnum():
-            from dstream.config.redact import REDACTED
+            from dstream.config.redact import masked_assignment
 
-            # The value may be a credential (PGPASSWORD=...): masked as a --var value
-            # is (cli/crash.masked_var_values), whatever its name.
-            shown = f"{name}={REDACTED}" if sep else REDACTED
+            # The value may be a credential (PGPASSWORD=...), whatever its name.
+            shown = masked_assignment(pair)
             raise UsageError(
                 f"--env {shown!r} is not NAME=VALUE",
                 hint='e.g. --env JAVA_HOME="$JAVA_HOME": the provider gets only what '
