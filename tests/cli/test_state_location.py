@@ -23,6 +23,7 @@ task "t" {
     provider_path = "dstream-counter"
     config {
       max_count = 10
+      interval = 0  # the default's 1 s a number made each run 10 s long
       checkpoint_every = 5
     }
   }
