@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import textwrap
 import urllib.error
 import urllib.request
@@ -76,6 +77,7 @@ class Registry:
             stop_pid(self.proc.pid)
             self.proc.wait()
             self.proc = None
+        shutil.rmtree(self.runroot, ignore_errors=True)
 
     def blob_file(self, digest: str) -> Path:
         hexpart = digest.split(":", 1)[1]
@@ -113,7 +115,10 @@ class Podman:
         self.socket = root / "podman.sock"
         self.docker_host = f"unix://{self.socket}"
         self.env = {**os.environ, "CONTAINERS_CONF": str(root / "containers.conf")}
-        self.base = ["podman", "--root", str(root / "storage"), "--runroot", str(root / "run")]
+        # podman refuses a runroot over 50 characters, which a test's tmp_path under
+        # pytest-xdist (.../popen-gw2/test_...) is: a short one of its own, removed at stop.
+        self.runroot = Path(tempfile.mkdtemp(prefix="dstream-podman-"))
+        self.base = ["podman", "--root", str(root / "storage"), "--runroot", str(self.runroot)]
         self.proc: Optional[subprocess.Popen[bytes]] = None
 
     def podman(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[bytes]:
@@ -154,6 +159,7 @@ class Podman:
             stop_pid(self.proc.pid)
             self.proc.wait()
             self.proc = None
+        shutil.rmtree(self.runroot, ignore_errors=True)
 
 
 def podman(root: Path) -> contextlib.AbstractContextManager[Podman]:
