@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from dstream.config.connstr import dsn_passwords, embedded_secrets, uri_password
+from dstream.config.connstr import dsn_passwords, embedded_secrets
 from dstream.config.redact import Redactor
 from tests.workspace import Workspace
 
@@ -21,7 +21,6 @@ NO_PASSWORD = [
 
 @pytest.mark.parametrize("text", NO_PASSWORD)
 def test_no_password_is_read_out_of_a_host_path_or_query(text: str) -> None:
-    assert uri_password(text) is None
     assert embedded_secrets(text) == []
     assert Redactor(embedded_secrets(text)).text(text) == text
 
@@ -35,7 +34,7 @@ def test_no_password_is_read_out_of_a_host_path_or_query(text: str) -> None:
     ],
 )
 def test_a_password_in_the_user_information_is_read(text: str, password: str) -> None:
-    assert password in [uri_password(text), *dsn_passwords(text), *embedded_secrets(text)]
+    assert password in [*dsn_passwords(text), *embedded_secrets(text)]
 
 
 CONFIG = """

@@ -305,15 +305,6 @@ def names_source(key: str) -> bool:
     return re.sub(r"[\s_-]", "", key).lower() in SOURCE_KEYS
 
 
-def uri_password(text: str) -> Optional[str]:
-    """The password of a URI `text` starts with (`amqp://user:password@host/...`), read
-    as urllib reads it (the user information ends at the netloc's last "@"); None when
-    `text` is no URI or holds none."""
-    userinfo = _userinfos(text) if re.match(_SCHEME, text) else []
-    password = userinfo[0].partition(":")[2] if userinfo else ""
-    return password or None
-
-
 def without_uri_password(text: str, mark: str) -> str:
     """`scheme://user:password@host...` with the password replaced by `mark` (of a
     libpq URI, as far as its widest reading: `_userinfos`)."""
