@@ -77,7 +77,6 @@ class Registry:
             stop_pid(self.proc.pid)
             self.proc.wait()
             self.proc = None
-        shutil.rmtree(self.runroot, ignore_errors=True)
 
     def blob_file(self, digest: str) -> Path:
         hexpart = digest.split(":", 1)[1]
