@@ -12,7 +12,8 @@ from pathlib import Path
 
 from tests.workspace import Workspace
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
 
 
 def _first_hcl_block() -> str:
@@ -55,5 +56,7 @@ def test_a_fresh_machine_needs_two_commands() -> None:
     blocks = re.findall(r"```\w*\n(.*?)```", section, re.S)
     assert [b.strip() for b in blocks] == [
         "pip install . && dstream run demo",
-        "pip install '.[test]' && pytest",
+        "pip install '.[test]' && pytest -n 3",
     ]
+    # CI runs that test command, quiet and without pytest's cache
+    assert "\npytest -q -p no:cacheprovider -n 3\n" in (ROOT / ".ci" / "run").read_text()
