@@ -27,10 +27,19 @@ def finish(run: TaskRun, result: Optional[PumpResult], threads: list[threading.T
     how they exited and settle the run's outcome."""
     outcome = verdict.outcome_of(result)
     _note_pump_result(run, outcome, result)
+    left = left_early(outcome, run.output_left, killed_in_stream=output_killed(run))
     in_code, out_code = _drain(run, outcome, threads)
     run.summary.exit_codes = {"input": in_code, "output": out_code}
-    _judge_exits(run, outcome, in_code, out_code)
+    _judge_exits(run, outcome, in_code, out_code, left_early=left)
     _settle(run, outcome)
+
+
+def left_early(outcome: Outcome, output_left: bool, *, killed_in_stream: bool) -> bool:
+    """Whether the output left the stream before its end by itself: it closed its stdin
+    (the pump's write broke) or exited while the input could still write. Not when
+    dstream killed it while the stream was open (a second interrupt, the stop
+    deadline): the broken pipe, or its exit seen before the input's, was dstream's doing."""
+    return (outcome == "output_closed" or output_left) and not killed_in_stream
 
 
 def _note_pump_result(run: TaskRun, outcome: Outcome, result: Optional[PumpResult]) -> None:
@@ -84,7 +93,12 @@ def output_killed(run: TaskRun) -> bool:
 
 
 def _judge_exits(
-    run: TaskRun, outcome: Outcome, in_code: Optional[int], out_code: Optional[int]
+    run: TaskRun,
+    outcome: Outcome,
+    in_code: Optional[int],
+    out_code: Optional[int],
+    *,
+    left_early: bool,
 ) -> None:
     """A provider's exit code is its failure unless dstream stopped or killed it; an
     output also fails by leaving the stream early or not confirming its end, an input
@@ -93,7 +107,7 @@ def _judge_exits(
     killed = output_killed(run)
     end = verdict.OutputEnd(
         code=out_code,
-        left_early=outcome == "output_closed" or run.output_left,
+        left_early=left_early,
         killed=killed,
         flush_timeout=run.task.flush_timeout if run.flush_expired else None,
     )
