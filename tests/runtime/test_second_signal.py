@@ -80,20 +80,16 @@ while True:
     out.write('{"data":1,"metadata":{}}\n')
 """
 
-# Reads a line a second once it has seen the checkpoint (its pipe stays full), deaf to
-# SIGTERM. It creates `flowing` at the checkpoint.
-SLOW_READING_OUTPUT = r"""
-import signal, sys, time
-signal.signal(signal.SIGTERM, signal.SIG_IGN)
-sys.stdin.buffer.readline()
-print('{"status":"ready","protocol":1}', flush=True)
-for line in sys.stdin.buffer:
-    if line.startswith(b'{"checkpoint"'):
-        open("flowing", "w").close()
-        while True:
-            sys.stdin.buffer.readline()
-            time.sleep(1)
-"""
+# SLOW_FLUSHING_OUTPUT reading a line a second once it has seen the checkpoint: its
+# pipe stays full.
+SLOW_READING_OUTPUT = SLOW_FLUSHING_OUTPUT.replace(
+    'open("flowing", "w").close()\n',
+    'open("flowing", "w").close()\n'
+    "        while True:\n"
+    "            sys.stdin.buffer.readline()\n"
+    "            time.sleep(1)\n",
+)
+assert SLOW_READING_OUTPUT != SLOW_FLUSHING_OUTPUT
 
 
 @pytest.mark.timeout(120)
