@@ -117,8 +117,26 @@ def test_an_output_that_exits_0_without_acknowledging_fails_the_run(ws: Workspac
         "output './out.sh' exited without acknowledging checkpoint 10, the last one it was sent"
         in _error(done)
     )
-    assert "sends them again" in _error(done)
+    # The first run stores no checkpoint: the next starts where the input starts.
+    assert "no checkpoint is stored for this task" in _error(done)
     assert _summary(done)["last_checkpoint"] is None
+    assert _summary(done)["resumable"] is False
+
+
+def test_an_output_that_exits_0_without_acknowledging_leaves_the_stored_checkpoint(
+    ws: Workspace,
+) -> None:
+    """The same output on a task with checkpoint 3 stored: the run fails, and what the
+    output did not confirm is sent again by the next run, which resumes from 3."""
+    ws.script("in.sh", TEN_INPUT)
+    ws.script("out.sh", f"echo '{READY}'\nsleep 0.5\nhead -n 3 > got.txt\nexit 0\n")
+    ws.task("./in.sh", "./out.sh", state=True)
+    assert ws.run("state", "set", "t", "3").returncode == 0
+    done = ws.run("run", "t", "--json", timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "the next run sends them again" in _error(done)
+    assert _summary(done)["resumable"] is True
+    assert ws.run("state", "show", "t").stdout.strip() == "3"
 
 
 def test_an_original_output_that_exits_0_early_is_not_judged(ws: Workspace) -> None:

@@ -28,10 +28,15 @@ def finish(run: TaskRun, result: Optional[PumpResult], threads: list[threading.T
     outcome = verdict.outcome_of(result)
     _note_pump_result(run, outcome, result)
     left = left_early(outcome, run.output_left, killed_in_stream=output_killed(run))
+    # The stream broke before any stop was asked for: the run failed, whatever signal
+    # comes while its providers are reaped (runner._settled).
+    unasked = run.left_unasked if run.output_left else run.stop.requests == 0
+    broke = left or outcome in ("invalid_frame", "io_error")
+    run.summary.failed_unasked = broke and unasked
     in_code, out_code = _drain(run, outcome, threads)
     run.summary.exit_codes = {"input": in_code, "output": out_code}
     _judge_exits(run, outcome, in_code, out_code, left_early=left)
-    _settle(run, outcome)
+    _settle(run, outcome, torn=result is not None and result.torn is not None)
 
 
 def left_early(outcome: Outcome, output_left: bool, *, killed_in_stream: bool) -> bool:
@@ -45,7 +50,7 @@ def left_early(outcome: Outcome, output_left: bool, *, killed_in_stream: bool) -
 def _note_pump_result(run: TaskRun, outcome: Outcome, result: Optional[PumpResult]) -> None:
     """A torn last line becomes a note; an invalid frame or a pump failure an error."""
     inp = run.providers()[0]
-    note = verdict.torn_note(result)
+    note = verdict.torn_note(result, killed="input" in run.deadline.forced)
     if note is not None:
         logs.log.warning("%s: %s", inp.label, note, task=run.task.name)
         run.summary.notes.append(note)
@@ -110,12 +115,13 @@ def _judge_exits(
         left_early=left_early,
         killed=killed,
         flush_timeout=run.task.flush_timeout if run.flush_expired else None,
+        stored=stored_checkpoint(run.summary, run.state) is not None,
     )
     error = verdict.output_exit_error(out, end)
     if error is None and outcome == "eof" and out_code == 0 and not killed:
         last = verdict.unacknowledged(run.output_handshake, run.tracker)
         if last is not None:
-            error = verdict.unacknowledged_error(out, last)
+            error = verdict.unacknowledged_error(out, last, end.stored)
     if error is not None:
         run.errors.append(error)
     inp_end = verdict.InputEnd(
@@ -131,7 +137,7 @@ def _judge_exits(
         run.errors.append(error)
 
 
-def _settle(run: TaskRun, outcome: Outcome) -> None:
+def _settle(run: TaskRun, outcome: Outcome, *, torn: bool) -> None:
     """Close both providers; the first error, a stop request or nothing: the outcome."""
     inp, out = run.providers()
     inp.close()
@@ -140,7 +146,7 @@ def _settle(run: TaskRun, outcome: Outcome) -> None:
         run.summary.outcome = "failed"
         run.summary.error = run.errors[0]
     elif run.stop.requests > 0:
-        _interrupted(run, outcome, out)
+        _interrupted(run, outcome, out, torn=torn)
     else:
         run.summary.outcome = "completed"
 
@@ -151,7 +157,7 @@ def stored_checkpoint(summary: RunSummary, resumed: Optional[bytes]) -> Optional
     return summary.last_checkpoint if summary.last_checkpoint is not None else resumed
 
 
-def _interrupted(run: TaskRun, outcome: Outcome, out: ProviderProcess) -> None:
+def _interrupted(run: TaskRun, outcome: Outcome, out: ProviderProcess, *, torn: bool) -> None:
     """A stopped run: what reached the output, and where the next run resumes, said
     truthfully (verdict.interrupted; whether it can resume at all is judged once its
     attempts ended: runner.run_task); an output killed before it exited is a note of
@@ -167,6 +173,7 @@ def _interrupted(run: TaskRun, outcome: Outcome, out: ProviderProcess) -> None:
         envelopes=int(run.pump.counters().data_frames if run.pump else 0),
         acknowledged=summary.last_checkpoint,
         stored=stored,
+        torn=torn,
     )
     error = verdict.interrupted(end)
     error.exit_code = run.stop.exit_code

@@ -311,7 +311,7 @@ class LegacyBridge:
             return
         withheld = self._run.summary.counters.get("checkpoints_withheld", 0)
         if self._withholding and (withheld or self._warned):
-            self._run.summary.resumable = False
+            self._run.summary.resumable, self._run.summary.withheld = False, True
             self._warn()
 
     def _warn(self) -> None:

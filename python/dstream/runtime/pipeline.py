@@ -90,6 +90,9 @@ class TaskRun:
         # How the output left: while the stream was open (the supervisor saw it exit),
         # or killed for outliving flush_timeout after the end of the stream (ending.reap).
         self.output_left = False
+        # No stop had been acted on when the output left (the supervisor's look at its
+        # exit comes before its look at a new stop): a signal after it ends no stream.
+        self.left_unasked = False
         self.flush_expired = False
         self.state: Optional[bytes] = None  # the stored checkpoint the run was given
 

@@ -33,14 +33,19 @@ class RunSummary:
     exit_codes: dict[str, Optional[int]] = field(default_factory=dict)
     attempts: int = 1
     error: Optional[DstreamError] = None
-    # False when the output does not acknowledge checkpoints (legacy.py says why)
+    # False when no checkpoint is stored (runner._judge_resumable) or the output does not
+    # acknowledge checkpoints (`withheld`: legacy.py says why)
     resumable: bool = True
+    withheld: bool = False
     notes: list[str] = field(default_factory=list)  # what the user should know, not errors
     stopped_by: Optional[int] = None  # the signal (SIGINT/SIGTERM) that stopped the run
     # The task whose failure stopped this one (--fail-fast): no signal did, the run's
     # outcome is then "stopped" and its error a StoppedByFailure (runtime/verdict.py).
     stopped_by_task: Optional[str] = None
     reloads: int = 0  # restarts with a new definition after SIGHUP (totals include them)
+    # It failed before any stop was asked for (its output left the stream, a frame was
+    # invalid): a signal during its teardown does not make it "interrupted" (not shown).
+    failed_unasked: bool = False
 
     def to_dict(self) -> dict[str, object]:
         frames = self.counters.get("frames", 0)

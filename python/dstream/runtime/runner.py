@@ -96,9 +96,9 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
     attempt resumes from the newest stored checkpoint. Stopped before its first attempt
     (a signal while its lease was being taken), it starts nothing. `started_at`: when
     its run started (wall clock), its first attempt's start over restarts: the one its
-    caller says of it if it is left behind (signals.left_behind). Whether a stopped run
-    resumes is judged here, for `dstream run` and `dstream agent` alike (_judge_stopped,
-    _judge_unread)."""
+    caller says of it if it is left behind (signals.left_behind). Whether a run that did
+    not complete resumes is judged here, for `dstream run` and `dstream agent` alike
+    (_judge_resumable, _judge_unread)."""
     task, store, stop, monitor = context.task, context.store, context.stop, context.monitor
     if stop.requests:
         monitor.detach("interrupted")
@@ -109,6 +109,7 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
     counters: CounterDict = {}
     duration = 0.0
     acknowledged = 0
+    stored: Optional[bytes] = None  # the last checkpoint any attempt acknowledged
     notes: list[str] = []
     attempt = 0
     while True:
@@ -129,6 +130,8 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
         counters = add_counters(counters, summary.counters)
         duration += summary.duration
         acknowledged += summary.checkpoints_acknowledged
+        if summary.last_checkpoint is not None:
+            stored = summary.last_checkpoint
         notes += summary.notes
         retries_left = task.restart.attempts - (attempt - 1)
         if not _restartable(summary) or retries_left <= 0 or stop.requests:
@@ -148,21 +151,21 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
     summary.counters = counters
     summary.duration = duration
     summary.checkpoints_acknowledged = acknowledged
+    summary.last_checkpoint = stored  # an attempt that acknowledged none left it stored
     summary.notes = notes
     summary.attempts = attempt
     summary.started_at, summary.ended_at = started_at, time.time()
-    if stop.requests:
-        _judge_stopped(summary, resumed.raw if resumed else None)
+    _judge_resumable(summary, resumed.raw if resumed else None)
     return summary
 
 
-def _judge_stopped(summary: RunSummary, resumed: Optional[bytes]) -> None:
-    """A stopped run (a signal, --fail-fast, a reload, an agent's hand-over, a lost
-    lease) resumes only if a checkpoint is stored, as its last attempt knows it: what it
-    acknowledged, else what it `resumed` from (ending.stored_checkpoint) — whether it
-    was stopped while it streamed, while a provider started, or in its restart backoff.
-    One that completed all the same is not judged; one whose checkpoints are withheld
-    (legacy.py) cannot resume, whatever is stored."""
+def _judge_resumable(summary: RunSummary, resumed: Optional[bytes]) -> None:
+    """A run that did not complete (a signal, --fail-fast, a reload, an agent's
+    hand-over, a lost lease, a failure) resumes only if a checkpoint is stored, as its
+    last attempt knows it: what it acknowledged, else what it `resumed` from
+    (ending.stored_checkpoint) — whether it ended while it streamed, while a provider
+    started, or in its restart backoff. One that completed is not judged; one whose
+    checkpoints are withheld (legacy.py) cannot resume, whatever is stored."""
     if summary.outcome != "completed" and stored_checkpoint(summary, resumed) is None:
         summary.resumable = False
 
@@ -225,7 +228,8 @@ class _Slot:
 def _settled(slot: _Slot, signum: Optional[int]) -> RunSummary:
     """The summary of a slot's run as the run reports and records it, once its run ended
     (a signal later does not change it): a task a reload removed, or --fail-fast stopped,
-    says so; one a signal (`signum`, the run's first) stopped while it ran says which."""
+    says so; one a signal (`signum`, the run's first) stopped while it ran says which,
+    unless its stream had broken before the signal (`failed_unasked`): that run failed."""
     summary = slot.summary or RunSummary(task=slot.task.name, outcome="failed")
     if slot.removed and summary.outcome == "interrupted":  # stopped by the reload
         summary.outcome, summary.error = "removed", None
@@ -235,13 +239,13 @@ def _settled(slot: _Slot, signum: Optional[int]) -> RunSummary:
         failed = slot.stopped_by_task
         summary.outcome, summary.stopped_by_task = "stopped", failed
         summary.error = stopped_by_failure(summary.task, failed, summary.error)
-    elif slot.user_stopped and summary.outcome != "completed":  # stopped while it ran
-        summary.stopped_by = signum
+    elif slot.user_stopped and summary.outcome != "completed" and not summary.failed_unasked:
+        summary.stopped_by = signum  # stopped while it ran
     return summary
 
 
 def _judge_unread(store: StateStore, summary: RunSummary) -> None:
-    """_judge_stopped for a task stopped before it ran an attempt, whose record none
+    """_judge_resumable for a task stopped before it ran an attempt, whose record none
     read (a standby stopped while it waited, a task stopped before its first attempt):
     the store is asked, once. A database that did not answer the last call is not (a
     stop asks it nothing more), and one that fails to answer leaves the summary as it is."""

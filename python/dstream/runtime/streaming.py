@@ -45,6 +45,13 @@ def supervise(run: TaskRun, pump_thread: threading.Thread) -> None:
     while pump_thread.is_alive():
         pump_thread.join(SUPERVISE_TICK)  # returns the moment the stream ends
         run.legacy.forward_logs()
+        if not run.output_left and out.poll() is not None and not inp.exited():
+            # The output left while the input may still write (the pump may be
+            # waiting on an idle input). Once both exited, the pump ends by itself:
+            # at EOF when the output had everything, on EPIPE when it had not. Looked
+            # at before a new stop: a signal this tick came after it left.
+            run.output_left, run.left_unasked = True, handled == 0
+            pump.stop()
         if run.stop.requests > handled:
             handled = run.stop.requests
             if handled == 1:
@@ -57,13 +64,7 @@ def supervise(run: TaskRun, pump_thread: threading.Thread) -> None:
         run.deadline.check(pump, {"input": inp, "output": out})
         if "input" not in run.deadline.forced and run.deadline.input_due():
             _cut_input(run, inp, out, pump)
-        if out.poll() is not None and not inp.exited():
-            # The output left while the input may still write (the pump may be
-            # waiting on an idle input). Once both exited, the pump ends by itself:
-            # at EOF when the output had everything, on EPIPE when it had not.
-            run.output_left = True
-            pump.stop()
-        elif orphaned is None and inp.exited():
+        if orphaned is None and inp.exited():
             orphaned = time.monotonic()
         elif orphaned is not None and time.monotonic() - orphaned >= run.task.stop_grace:
             _end_orphaned_stream(run, inp, pump)

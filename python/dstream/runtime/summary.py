@@ -163,7 +163,7 @@ def details(summary: RunSummary) -> list[str]:
     for table, count in sorted((c.get("tables") or {}).items()):
         lines.append(f"  table    {table}: {count:,}")
     # What made resume impossible: withheld checkpoints (legacy.py), or none stored.
-    none_stored = not summary.resumable and not c.get("checkpoints_withheld")
+    none_stored = not summary.resumable and not summary.withheld
     if not summary.resumable:
         why = (
             "no checkpoint is stored for this task"
@@ -205,10 +205,18 @@ def stopped_line(
     verb = "dstream agent" if agent else "dstream run"
     command = " ".join(part for part in (verb, options, names) if part)
     same = " with the same --var/--var-file" if variables else ""
-    if agent or any(s.resumable for s in stopped):
+    resuming = [s.task for s in stopped if s.resumable]
+    fresh = [s.task for s in stopped if not s.resumable]
+    if agent or (resuming and not fresh):
         goes_on = "resumes from the last stored checkpoint"
-    else:  # the summary said why (resume is not possible)
+    elif not resuming:  # the summary said why (resume is not possible)
         goes_on = "starts again: no checkpoint is stored to resume from"
+    else:  # each task's summary said which
+        goes_on = (
+            f"resumes {' '.join(resuming)} from the last stored checkpoint; "
+            f"{' '.join(fresh)} {'starts' if len(fresh) == 1 else 'start'} again: no "
+            "checkpoint is stored to resume from"
+        )
     return f"stopped by {signal_name(int(code) - 128)}: `{command}`{same} {goes_on}"
 
 

@@ -54,12 +54,14 @@ def outcome_of(result: Optional[PumpResult]) -> Outcome:
     return result.outcome if result is not None else "io_error"
 
 
-def torn_note(result: Optional[PumpResult]) -> Optional[str]:
-    """What to tell the user about a torn last line the pump dropped, if any."""
+def torn_note(result: Optional[PumpResult], *, killed: bool) -> Optional[str]:
+    """What to tell the user about a torn last line the pump dropped, if any; `killed`:
+    dstream killed the input (it did not stop in time), which is then why it is torn."""
     if result is None or result.torn is None:
         return None
     offset, size = result.torn
-    return f"torn last line of {size} bytes at offset {offset} discarded (the provider crashed)"
+    why = "dstream killed the input mid-line" if killed else "the provider crashed"
+    return f"torn last line of {size} bytes at offset {offset} discarded ({why})"
 
 
 def invalid_frame_error(result: PumpResult, inp: ProviderProcess) -> FrameError:
@@ -93,6 +95,18 @@ REPLAY_HINT = (
     "the stored checkpoint was not advanced past what it acknowledged, so the next run "
     "sends the data after it again"
 )
+# A failed run of a task with no checkpoint stored: nothing makes a later run send
+# again what this one sent (a change stream's input may start at "now").
+NOTHING_STORED_HINT = (
+    "no checkpoint is stored for this task, so the next run starts where the input "
+    "itself starts: check what reached the output's destination"
+)
+
+
+def replay_hint(stored: bool) -> str:
+    """What the next run sends again after a failed one: the data after the stored
+    checkpoint, or, with none `stored`, whatever its input starts with."""
+    return REPLAY_HINT if stored else NOTHING_STORED_HINT
 
 
 @record
@@ -103,6 +117,7 @@ class OutputEnd:
     left_early: bool  # it closed its stdin or exited while the stream was still open
     killed: bool  # dstream killed it (its stop deadline, a second interrupt, flush_timeout)
     flush_timeout: Optional[float]  # set when it was killed for outliving it
+    stored: bool  # a checkpoint is stored for the task (acknowledged now, or before)
 
 
 def output_exit_error(out: ProviderProcess, end: OutputEnd) -> Optional[ProviderError]:
@@ -132,7 +147,7 @@ def output_exit_error(out: ProviderProcess, end: OutputEnd) -> Optional[Provider
         f"{out.label} {how}",
         provider=out.label,
         stderr_tail=out.stderr_tail(),
-        hint=f"{why}; {REPLAY_HINT}",
+        hint=f"{why}; {replay_hint(end.stored)}",
     )
 
 
@@ -147,18 +162,23 @@ def unacknowledged(
     return tracker.unacknowledged() if acknowledges(handshake) else None
 
 
-def unacknowledged_error(out: ProviderProcess, checkpoint: bytes) -> ProviderError:
+def unacknowledged_error(out: ProviderProcess, checkpoint: bytes, stored: bool) -> ProviderError:
     """An output that acknowledges checkpoints exited 0 without acknowledging the last
-    one it was sent: it never confirmed that the data before it is durable."""
+    one it was sent: it never confirmed that the data before it is durable. `stored`: a
+    checkpoint is stored for the task, after which the next run sends the rest again."""
     return ProviderError(
         f"{out.label} exited without acknowledging checkpoint {shown(checkpoint)}, the "
         "last one it was sent: it did not confirm that the data before it was delivered",
         provider=out.label,
         stderr_tail=out.stderr_tail(),
         hint="at the end of its input an output makes everything durable and echoes the "
-        "checkpoints still pending before it exits 0 (docs/protocol.md, section 5); the "
-        "envelopes after the last acknowledged checkpoint are not lost: the next run "
-        "sends them again",
+        "checkpoints still pending before it exits 0 (docs/protocol.md, section 5); "
+        + (
+            "the envelopes after the last acknowledged checkpoint are not lost: the next "
+            "run sends them again"
+            if stored
+            else NOTHING_STORED_HINT
+        ),
     )
 
 
@@ -225,6 +245,7 @@ class StopEnd:
     envelopes: int  # data frames written to the output
     acknowledged: Optional[bytes]  # the last checkpoint it acknowledged in this run
     stored: Optional[bytes]  # the checkpoint the next run is given (None: none stored)
+    torn: bool  # the input's unfinished last line was discarded (torn_note)
 
 
 def interrupted(end: StopEnd) -> Interrupted:
@@ -244,6 +265,8 @@ def interrupted(end: StopEnd) -> Interrupted:
             what = f"it may not have written the {n} envelope{'' if n == 1 else 's'} it was sent"
         when = "by a second interrupt" if end.second_signal else "at the stop deadline"
         message = f"{head}; {end.output} was killed {when} before it exited: {what}"
+    elif end.stream_ended and end.torn:
+        message = f"{head}; every line the input finished was delivered"
     elif end.stream_ended:
         message = f"{head}; everything the input wrote was delivered"
     else:
