@@ -21,7 +21,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?( UTC)?"), "<time>"),
     (re.compile(r"\b(\d+ ms|<1 ms|\d+\.\d s|\d+m \d\ds|\d+h \d\dm)\b"), "<duration>"),
     # shown only after a second of streaming, which a loaded machine may reach
-    (re.compile(r", [\d,]+ frames/s"), ""),
+    (re.compile(r", [\d,.]+ frames/s"), ""),
     (re.compile(r"\b[\d.]+ (B|KiB|MiB|GiB)\b"), "<size>"),
     (re.compile(r"\bpid \d+"), "pid <pid>"),
     (re.compile(r"\b\d+s ago\b"), "<age> ago"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from dstream.runtime.summary import duration, size
+from dstream.runtime.summary import duration, rate, size
 
 
 @pytest.mark.parametrize(
@@ -55,3 +55,11 @@ def test_duration_rounds_before_it_chooses_the_unit(seconds: float, shown: str) 
 )
 def test_size_rounds_before_it_chooses_the_unit(n: float, shown: str) -> None:
     assert size(n) == shown
+
+
+@pytest.mark.parametrize(
+    ("per_second", "shown"),
+    [(0.3, "0.3"), (0.012, "0.012"), (9.44, "9.4"), (9.5, "10"), (1234.4, "1,234")],
+)
+def test_a_slow_rate_is_not_shown_as_zero(per_second: float, shown: str) -> None:
+    assert rate(per_second) == shown

@@ -65,6 +65,12 @@ def size(n: float) -> str:
     return f"{round(n * 10 / 1024**power) / 10:.1f} {_SIZE_UNITS[power - 1]}"
 
 
+def rate(per_second: float) -> str:
+    """A rate as the summary shows it: whole numbers from 10 on, else two significant
+    digits (6 frames in 20 s read `0.3`, not `0`)."""
+    return f"{per_second:,.0f}" if per_second >= 9.5 else f"{per_second:.2g}"
+
+
 def signal_name(signum: int) -> str:
     return signal.Signals(signum).name
 
@@ -147,11 +153,11 @@ def details(summary: RunSummary) -> list[str]:
         lines.append(f"  note     {error.reason}")
     if not _counted(summary):
         return lines
-    rate = c.get("frames", 0) / summary.duration if summary.duration >= 1 else None
+    per_second = c.get("frames", 0) / summary.duration if summary.duration >= 1 else None
     lines.append(
         f"  frames   {c.get('frames', 0):,} ({c.get('data_frames', 0):,} data, "
         f"{c.get('checkpoint_frames', 0):,} checkpoints), {size(c.get('bytes', 0))}"
-        + (f", {rate:,.0f} frames/s" if rate is not None else "")
+        + (f", {rate(per_second)} frames/s" if per_second is not None else "")
     )
     if c.get("invalid_frames"):
         lines.append(
