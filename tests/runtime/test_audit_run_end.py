@@ -250,3 +250,22 @@ def test_the_last_line_does_not_say_a_task_with_nothing_stored_resumes(ws: Works
     assert "resume is not possible: no checkpoint is stored for this task" in said, said
     last = said.strip().splitlines()[-1]
     assert not ("b" in last.split("`")[1].split() and "resumes from" in last), last
+
+
+@pytest.mark.timeout(120)
+def test_an_input_outliving_an_output_that_left_is_not_said_to_have_ended_its_stream(
+    ws: Workspace,
+) -> None:
+    """The output exits 3 mid-stream and the input, deaf to SIGTERM, is killed at
+    stop_grace: the warning said it did not exit "after the end of its stream", which
+    never ended (the output broke it)."""
+    ws.python_script("input.py", DEAF_INPUT)
+    ws.python_script("output.py", CRASHING_OUTPUT)
+    ws.task("./input.py", "./output.py", settings='stop_grace = "1s"')
+    done = ws.run("run", "t")
+    assert done.returncode == ExitCode.FAILURE, done.stderr
+    assert "after the end of its stream" not in done.stderr, done.stderr
+    assert (
+        "input './input.py' did not exit within stop_grace (1 s) after output './output.py' "
+        "left the stream, killing it" in done.stderr
+    ), done.stderr
