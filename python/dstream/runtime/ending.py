@@ -70,6 +70,8 @@ def _drain(
     if outcome != "eof":
         # Nothing reads the input any more: SIGTERM says why, and closing its stdout
         # frees a write blocked on the full pipe, so it exits now, not after grace.
+        left = run.output_left or outcome == "output_closed"
+        run.deadline.start(f"{out.label} left the stream" if left else "the stream broke")
         inp.terminate()
         inp.close_stdout()
     # The output gets EOF and finishes: flush, acknowledge, exit 0.
