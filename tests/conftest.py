@@ -28,6 +28,18 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.fixture(autouse=True)
+def fresh_redactor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with a redactor that remembers no secret: the process's one
+    (config/redact.py) keeps every value a test in the same process told it, and under
+    pytest-xdist which tests share a process changes from run to run (a test that
+    remembered "write" had "a write still in flight" print as "a *** still in flight"
+    in another)."""
+    from dstream.config import redact
+
+    monkeypatch.setattr(redact, "_REDACTOR", redact.Redactor())
+
+
 @pytest.fixture
 def workspace_env() -> Mapping[str, str]:
     """What every command the `ws` fixture starts gets on top of os.environ: plain text
