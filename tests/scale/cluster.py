@@ -294,17 +294,29 @@ class Host:
     def provider_pids(self) -> list[int]:
         """The providers this host's dstream runs (its direct children, not a zombie: a
         child that has exited runs nothing, e.g. the watchdog's outer sh between its exit
-        and its reaping)."""
+        and its reaping; nor that outer sh before it exits, which on a loaded machine
+        is seen alive for a moment)."""
         assert self.proc is not None
         pids = []
         for children in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
             with contextlib.suppress(OSError):
                 pids.extend(int(pid) for pid in children.read_text().split())
-        return [pid for pid in pids if alive([pid])]
+        return [pid for pid in pids if alive([pid]) and not _is_watchdog(pid)]
 
 
 # The `hosts` fixture (conftest.py): hosts(name, config) -> a Host stopped at teardown.
 Hosts = Callable[[str, str], Host]
+
+
+def _is_watchdog(pid: int) -> bool:
+    """Whether `pid` runs runtime/watchdog.py's script (`sh -c SCRIPT`)."""
+    from dstream.runtime.watchdog import _WATCHDOG  # its one definition
+
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return _WATCHDOG.encode() in argv
 
 
 def commands(pids: list[int]) -> list[str]:
