@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from typing import Callable
 
 import orjson
 import pytest
 
 from dstream.errors import ExitCode
+from tests.runtime.test_stop_flush import POLITE_INPUT
 from tests.services import wait_until
 from tests.workspace import Workspace, alive
 
@@ -28,22 +30,6 @@ if os.environ.get("TORN"):
     out.write('{"data":"half')
 out.flush()
 open("flowing", "w").close()
-while True:
-    time.sleep(1)
-"""
-
-# Stops at SIGTERM (exit 0) after five envelopes and, with CP set, checkpoint CP.
-POLITE_INPUT = r"""
-import os, signal, sys, time
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-sys.stdin.buffer.readline()
-out = sys.stdout
-out.write('{"status":"ready","protocol":1}\n')
-for i in range(5):
-    out.write('{"data":%d,"metadata":{}}\n' % i)
-if os.environ.get("CP"):
-    out.write('{"checkpoint":%s}\n' % os.environ["CP"])
-out.flush()
 while True:
     time.sleep(1)
 """
@@ -79,13 +65,19 @@ for line in sys.stdin.buffer:
 """
 
 
-def _signalled(ws: Workspace, args: tuple[str, ...], ready: str, sig: int = signal.SIGTERM) -> int:
-    """`dstream run ARGS`, signalled once `ready` (a file) exists; its exit code (its
-    stdout and stderr in the files of those names)."""
+def _signalled(
+    ws: Workspace,
+    args: tuple[str, ...],
+    what: str,
+    ready: Callable[[], bool],
+    sig: int = signal.SIGTERM,
+) -> int:
+    """`dstream run ARGS`, signalled once `ready()` (`what`, for a timeout's message);
+    its exit code (its stdout and stderr in the files of those names)."""
     with open(ws.root / "stdout", "wb") as out, open(ws.root / "stderr", "wb") as err:
         proc = ws.popen("run", *args, stdout=out, stderr=err)
         try:
-            wait_until(ready, lambda: (ws.root / ready).exists() or proc.poll() is not None)
+            wait_until(what, lambda: ready() or proc.poll() is not None)
             assert proc.poll() is None, ws.read_text("stderr")
             proc.send_signal(sig)
             proc.wait(timeout=60)
@@ -93,6 +85,10 @@ def _signalled(ws: Workspace, args: tuple[str, ...], ready: str, sig: int = sign
             proc.kill()
             raise
     return proc.returncode
+
+
+def _exists(ws: Workspace, *names: str) -> Callable[[], bool]:
+    return lambda: all((ws.root / name).exists() for name in names)
 
 
 @pytest.mark.timeout(120)
@@ -110,17 +106,12 @@ def test_a_failure_before_the_signal_is_not_reported_as_an_interruption(ws: Work
         settings='stop_grace = "4s"',
         output_env={"ACK": "1"},
     )
-    with open(ws.root / "stdout", "wb") as out, open(ws.root / "stderr", "wb") as err:
-        proc = ws.popen("run", "t", "--json", stdout=out, stderr=err)
-        try:
-            pid = int(wait_until("out.pid", lambda: ws.read_text("out.pid").strip()))
-            wait_until("the output's exit", lambda: not alive(pid))
-            assert proc.poll() is None, ws.read_text("stderr")
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(timeout=60)
-        except (AssertionError, subprocess.TimeoutExpired):
-            proc.kill()
-            raise
+
+    def output_gone() -> bool:
+        pid = ws.read_text("out.pid").strip()
+        return bool(pid) and not alive(int(pid))
+
+    code = _signalled(ws, ("t", "--json"), "the output's exit", output_gone)
     task = orjson.loads(ws.read_text("stdout"))["tasks"][0]
     assert code == ExitCode.FAILURE, task
     assert task["outcome"] == "failed", task
@@ -143,7 +134,7 @@ def test_an_input_dstream_killed_mid_line_did_not_crash(ws: Workspace) -> None:
         settings='stop_grace = "2s"',
         input_env={"TORN": "1"},
     )
-    code = _signalled(ws, ("t", "--json"), "flowing")
+    code = _signalled(ws, ("t", "--json"), "flowing", _exists(ws, "flowing"))
     task = orjson.loads(ws.read_text("stdout"))["tasks"][0]
     assert code == ExitCode.TERMINATED, task
     assert any("torn last line" in note for note in task["notes"]), task
@@ -234,17 +225,8 @@ def test_the_last_line_does_not_say_a_task_with_nothing_stored_resumes(ws: Works
         }
         """
     )
-    with open(ws.root / "stdout", "wb") as out, open(ws.root / "stderr", "wb") as err:
-        proc = ws.popen("run", "a", "b", stdout=out, stderr=err)
-        try:
-            for mark in ("a.flowing", "b.flowing"):
-                wait_until(mark, (ws.root / mark).exists)
-            assert proc.poll() is None, ws.read_text("stderr")
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(timeout=60)
-        except (AssertionError, subprocess.TimeoutExpired):
-            proc.kill()
-            raise
+    marks = _exists(ws, "a.flowing", "b.flowing")
+    code = _signalled(ws, ("a", "b"), "both outputs flowing", marks)
     said = ws.read_text("stderr")
     assert code == ExitCode.TERMINATED, said
     assert "resume is not possible: no checkpoint is stored for this task" in said, said
