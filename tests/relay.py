@@ -144,19 +144,21 @@ class FreezableProxy(Relay):
         self._thawed = threading.Event()
         self._thawed.set()
         self._trigger: Optional[bytes] = None
+        self._reply = False  # freeze after the trigger's bytes, not on them
         self._held = 0  # pipes holding data until the thaw
         super().__init__(target_port)
 
     def dsn(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def freeze(self, *, on: Optional[bytes] = None) -> None:
+    def freeze(self, *, on: Optional[bytes] = None, reply: bool = False) -> None:
         """Freeze now; or, `on`: when a client next sends bytes holding `on` (e.g. a
-        statement's text), those bytes included."""
+        statement's text), those bytes included; with `reply`, those bytes pass and
+        the freeze holds what follows (the statement runs, its answer waits)."""
         if on is None:
             self._thawed.clear()
         else:
-            self._trigger = on
+            self._trigger, self._reply = on, reply
 
     def thaw(self, *, reset: bool = False) -> None:
         """Forward what was held; or, `reset`, close every connection instead (a
@@ -180,6 +182,8 @@ class FreezableProxy(Relay):
         if from_client and trigger is not None and trigger in data:
             self._trigger = None
             self._thawed.clear()
+            if self._reply:
+                return
         if data and not self._thawed.is_set():
             with self._lock:
                 self._held += 1

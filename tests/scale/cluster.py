@@ -292,31 +292,43 @@ class Host:
         return path.stat().st_size if path.exists() else 0
 
     def provider_pids(self) -> list[int]:
-        """The providers this host's dstream runs (its direct children, not a zombie: a
-        child that has exited runs nothing, e.g. the watchdog's outer sh between its exit
-        and its reaping; nor that outer sh before it exits, which on a loaded machine
-        is seen alive for a moment)."""
+        """The providers this host's dstream runs: its direct children, but not
+        - a zombie: a child that has exited runs nothing (e.g. the watchdog's outer sh
+          between its exit and its reaping);
+        - the watchdog's outer sh before it exits (on a loaded machine, seen alive for a
+          moment);
+        - a child forked and not yet exec'd (its argv still dstream's own: the watchdog's
+          outer sh a moment before it becomes one)."""
         assert self.proc is not None
         pids = []
         for children in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
             with contextlib.suppress(OSError):
                 pids.extend(int(pid) for pid in children.read_text().split())
-        return [pid for pid in pids if alive([pid]) and not _is_watchdog(pid)]
+        own = _argv(self.proc.pid)
+        return [
+            pid
+            for pid in pids
+            if alive([pid]) and not _is_watchdog(pid) and _argv(pid) not in (own, None)
+        ]
 
 
 # The `hosts` fixture (conftest.py): hosts(name, config) -> a Host stopped at teardown.
 Hosts = Callable[[str, str], Host]
 
 
+def _argv(pid: int) -> Optional[bytes]:
+    """What `pid` runs (its /proc cmdline), or None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+
+
 def _is_watchdog(pid: int) -> bool:
     """Whether `pid` runs runtime/watchdog.py's script (`sh -c SCRIPT`)."""
     from dstream.runtime.watchdog import _WATCHDOG  # its one definition
 
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return _WATCHDOG.encode() in argv
+    return _WATCHDOG.encode() in (_argv(pid) or b"").split(b"\0")
 
 
 def commands(pids: list[int]) -> list[str]:
@@ -452,11 +464,14 @@ def ends_while_silent(host: Host, proxy: FreezableProxy, signals: tuple[int, ...
     return code
 
 
-def registration_expired(dsn: str, table: str, owner: str) -> bool:
-    """Whether the agent `owner`'s registration has run out (the others count it out)."""
+def registration_expired(dsn: str, table: str, owner: str, within: float = 0.0) -> bool:
+    """Whether the agent `owner`'s registration has run out (the others count it out),
+    or will within `within` seconds."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute(
-            f"SELECT expires_at <= now() FROM {table}_agents WHERE agent = %s", (owner,)
+            f"SELECT expires_at <= now() + make_interval(secs => %s) FROM {table}_agents "
+            "WHERE agent = %s",
+            (within, owner),
         ).fetchone()
     return bool(row and row[0])
 

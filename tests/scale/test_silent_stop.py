@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 
 import psycopg
 import pytest
@@ -134,6 +135,35 @@ def test_an_agent_whose_registration_expired_does_not_leave_the_registry(
     assert ends_while_silent(agent, proxy, (signal.SIGTERM,)) == ExitCode.TERMINATED
     # Leaving could only wait on the silence: the others counted it out already.
     assert "could not leave the registry" not in agent.stderr(), agent.stderr()
+    assert "not leaving the registry: its registration expired" in agent.stderr()
+
+
+@pytest.mark.timeout(180)
+def test_an_agent_counts_its_registration_from_the_renewal_not_from_its_late_answer(
+    pg_server: PostgresServer, table: str, db: Database, proxy: FreezableProxy, hosts: Hosts
+) -> None:
+    """The database renews a registration for TTL from when it runs the renewal: an
+    agent that heard the answer late must not think it is registered for longer than
+    the others count it."""
+    holder = hosts("holder", config(pg_server.dsn, table, 6, 1))
+    holder.start("run", "t")
+    wait_until("the holder to take the task", lambda: held_by(db, holder))
+    agent = hosts("agent", config(proxy.dsn(), table, 6, 1))
+    agent.start("agent", "--json")
+    owner = wait_until("the agent to join", lambda: _registered(pg_server.dsn, table))
+    proxy.freeze(on=HEARTBEAT, reply=True)  # the renewal runs; its answer waits
+    wait_until("a renewal's answer to wait on the proxy", proxy.holding)
+    wait_until(
+        "the renewed registration to near its end",
+        lambda: registration_expired(pg_server.dsn, table, owner, within=4.4),
+    )
+    proxy.thaw()  # the answer arrives 1.6 s late (a call is cut after 3 s)
+    time.sleep(0.3)  # read by the agent, well before its next renewal (1 s)
+    proxy.freeze()
+    wait_until(
+        "the registration to expire", lambda: registration_expired(pg_server.dsn, table, owner)
+    )
+    assert ends_while_silent(agent, proxy, (signal.SIGTERM,)) == ExitCode.TERMINATED
     assert "not leaving the registry: its registration expired" in agent.stderr()
 
 

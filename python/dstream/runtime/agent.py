@@ -191,10 +191,11 @@ class Agent:
             self._balance()
 
     def _join(self) -> None:
+        sent = time.monotonic()  # see _renew
         self.store.transact(
             "join the agents", lambda c: self.registry.join(c, self.name, self.digest, self.ttl)
         )
-        self.registered_until = time.monotonic() + self.ttl
+        self.registered_until = sent + self.ttl
         self.member = True
 
     def _leave(self) -> None:
@@ -230,7 +231,7 @@ class Agent:
         if self.store.silent:
             return (
                 "the state database did not answer its last call; its registration expires "
-                f"within {self.ttl:g}s"
+                f"within {math.ceil(-expired):.0f}s"
             )
         return ""
 
@@ -239,11 +240,15 @@ class Agent:
         registration expired stops its tasks (the others may take them) and joins again;
         one told to stop does not."""
         if self.member:
+            # The database renews it for ttl from when it runs the renewal, after this
+            # and before the answer comes: counted from here, this agent never thinks
+            # itself registered when the others have counted it out.
+            sent = time.monotonic()
             try:
                 if self.store.transact(
                     "renew the agent", lambda c: self.registry.heartbeat(c, self.name, self.ttl)
                 ):
-                    self.registered_until = time.monotonic() + self.ttl
+                    self.registered_until = sent + self.ttl
                     return True
             except DstreamError as exc:  # the database is away: keep what runs, move nothing
                 logs.log.warning("agent %s: %s", self.name, exc)
