@@ -101,6 +101,9 @@ def test_a_task_handed_over_is_recorded_by_the_agent_giving_it_and_the_one_takin
 
     (task,) = wait_until("one task to move to the second agent", moved)
     kept = "h2" if task == "h1" else "h1"
+    # Its lease taken is not its run begun: a stop between the two releases the lease
+    # and runs nothing (agent.py, _balance), so nothing is recorded.
+    wait_until("the second agent to start the task's providers", second.provider_pids)
     for agent in (first, second):
         agent.signal(signal.SIGTERM)
     for agent in (first, second):
