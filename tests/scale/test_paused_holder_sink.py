@@ -147,7 +147,7 @@ def test_a_run_resumed_past_its_lease_forwards_nothing_more(
     assert summary["counters"]["data_frames"] == written, summary["counters"]
     # Killed at once, not given the end of its stream: that would let it write into the
     # sink whatever its stdin pipe still held (a frozen VM resumes the output too).
-    assert summary["exit_signals"]["output"] == "SIGKILL", summary
+    assert summary["exit_signals"]["output"] == "SIGKILL", (summary, taken.old.stderr())
 
 
 @pytest.mark.timeout(180)

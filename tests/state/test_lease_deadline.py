@@ -117,3 +117,37 @@ def assert_stored(spec: StateSpec, checkpoint: int) -> None:
     with open_store(spec, ".") as other:
         record = other.get("orders")
         assert record is not None and record.checkpoint == checkpoint
+
+
+@pytest.mark.timeout(60)
+def test_a_second_sighting_of_the_loss_returns_once_the_run_was_told(pg_spec: StateSpec) -> None:
+    """The pump and the keeper's watchdog may see a lost lease at once, in two threads.
+    Whichever comes second must not go on before the first has told the run (the run's
+    callback brings its stop deadline forward): the pump's thread would otherwise give
+    the output its end of stream rather than kill it (a holder resumed past its lease,
+    tests/scale/test_paused_holder_sink.py)."""
+    telling, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def slow_to_tell(error: LockLost) -> None:
+        telling.set()
+        release.wait(10)
+        order.append("run told")
+
+    def second_sighting(store: PostgresStore) -> None:
+        store.lease_deadline_passed("orders")
+        order.append("second sighting returned")
+
+    with open_store(pg_spec, ".") as store, store.hold_run("orders"):
+        assert isinstance(store, PostgresStore)
+        store.on_lease_lost("orders", slow_to_tell)
+        first = threading.Thread(target=store.lease_deadline_passed, args=("orders",))
+        first.start()
+        assert telling.wait(10)
+        second = threading.Thread(target=second_sighting, args=(store,))
+        second.start()
+        second.join(0.5)  # returned at once, before the run was told: the defect
+        release.set()
+        first.join(10)
+        second.join(10)
+    assert order == ["run told", "second sighting returned"]

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 from dstream import logs
 from dstream.errors import DstreamError, LockLost
-from dstream.records import record
+from dstream.records import field, record
 from dstream.state.lease import (
     Answers,
     LeaseDeadlinePassed,
@@ -56,6 +56,9 @@ _LOST_HINT = (
 # Seconds closing a store waits, in all, for a call still on its connections (one the
 # database does not answer is left to the process's exit, which closes its socket).
 CLOSE_WAIT = 1.0
+# Seconds a second sighting of a lost lease waits for the first to have told the run
+# (a callback that logs and sets flags: it never waits this long; a bound, not a pace).
+TOLD_WAIT = 5.0
 
 
 @record
@@ -66,6 +69,8 @@ class _Held:
     on_lost: Optional[Callable[[LockLost], None]] = None
     on_deadline: Optional[Callable[[float], None]] = None  # given each new deadline
     lost: Optional[LockLost] = None
+    # Set once the thread that saw the loss first has told the run (`_lose`).
+    told: threading.Event = field(default_factory=threading.Event)
 
 
 class LeaseKeeper:
@@ -313,15 +318,27 @@ class LeaseKeeper:
 
     def _lose(self, task: str, error: LockLost, seen: Optional[_Held] = None) -> LockLost:
         """Mark the lease lost (the first reason wins) and call its run's callback;
-        `seen`: only if it is still that holding (not one taken since)."""
+        `seen`: only if it is still that holding (not one taken since). The pump's thread
+        and the watchdog may see the loss at once: the second returns only once the
+        first has told the run (its stop deadline brought forward), or the pump's thread
+        would end the stream as if nothing were lost, giving its output the end of its
+        stream rather than killing it."""
         with self._state:
             held = self._held.get(task)
-            if held is None or held.lost is not None or (seen is not None and held is not seen):
+            if held is None or (seen is not None and held is not seen):
                 return held.lost if held and held.lost else error
-            held.lost = error
+            first = held.lost is None
+            if first:
+                held.lost = error
             callback = held.on_lost
-        if callback is not None:
-            callback(error)
+        if not first:
+            held.told.wait(TOLD_WAIT)
+            return held.lost or error
+        try:
+            if callback is not None:
+                callback(error)
+        finally:
+            held.told.set()
         return error
 
     def _released(self, task: str, epoch: int) -> LeaseReleased:
