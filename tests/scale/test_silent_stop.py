@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 
 import psycopg
 import pytest
@@ -158,7 +157,7 @@ def test_an_agent_counts_its_registration_from_the_renewal_not_from_its_late_ans
         lambda: registration_expired(pg_server.dsn, table, owner, within=4.4),
     )
     proxy.thaw()  # the answer arrives 1.6 s late (a call is cut after 3 s)
-    time.sleep(0.3)  # read by the agent, well before its next renewal (1 s)
+    wait_until("the answer to reach the agent", lambda: not proxy.holding())
     proxy.freeze()
     wait_until(
         "the registration to expire", lambda: registration_expired(pg_server.dsn, table, owner)
