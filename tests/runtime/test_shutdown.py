@@ -6,6 +6,7 @@ frame."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 
 from dstream.errors import ExitCode
 from dstream.runtime.stopping import STOP_MARGIN
+from dstream.runtime.watchdog import NAME as WATCHDOG_NAME
 from tests.providers import SHELL_OUTPUT
 from tests.workspace import Workspace, alive, with_descendants
 
@@ -113,14 +115,43 @@ exec sleep 300
 """
 
 
+def _pipes(pid: int, fds: str = "*") -> set[str]:
+    """The pipes (`pipe:[inode]`) among `pid`'s file descriptors `fds`."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").glob(fds):
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("pipe:"):
+                found.add(target)
+    return found
+
+
+def _watchdogs_of(pid: int) -> list[int]:
+    """The processes named as runtime/watchdog.py names its loop whose stdin is a pipe
+    `pid` holds (outside `pid`'s tree: found through /proc)."""
+    held = _pipes(pid)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if WATCHDOG_NAME.encode() in argv and _pipes(int(entry.name), "0") & held:
+                found.append(int(entry.name))
+    return found
+
+
 def test_sigkill_of_dstream_kills_the_providers_grandchildren(ws: Workspace) -> None:
     proc = _start(ws, FORKING_INPUT, SHELL_OUTPUT)
     grandchild = int((ws.root / "grandchild.pid").read_text())
     tree = with_descendants([proc.pid])[1:]
     assert grandchild in tree
+    watchdogs = _watchdogs_of(proc.pid)  # `ps` tells what it is by its name
+    assert watchdogs, "no process named dstream-watchdog reads a pipe of dstream's"
     proc.kill()
     proc.wait()
     assert _wait_gone(tree) == [], "part of a provider's tree outlived a SIGKILLed dstream"
+    assert _wait_gone(watchdogs) == [], "the watchdog outlived the groups it killed"
 
 
 def test_a_run_that_ends_leaves_no_grandchild_behind(ws: Workspace) -> None:

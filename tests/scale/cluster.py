@@ -23,6 +23,7 @@ import orjson
 import psycopg
 from psycopg.rows import TupleRow
 
+from dstream.runtime.watchdog import NAME
 from dstream.state.lease import LeaseSettings
 from tests.crash.harness import read_output
 from tests.relay import FreezableProxy
@@ -325,10 +326,8 @@ def _argv(pid: int) -> Optional[bytes]:
 
 
 def _is_watchdog(pid: int) -> bool:
-    """Whether `pid` runs runtime/watchdog.py's script (`sh -c SCRIPT`)."""
-    from dstream.runtime.watchdog import _WATCHDOG  # its one definition
-
-    return _WATCHDOG.encode() in (_argv(pid) or b"").split(b"\0")
+    """Whether `pid` runs runtime/watchdog.py's script (`sh -c SCRIPT NAME`)."""
+    return NAME.encode() in (_argv(pid) or b"").split(b"\0")
 
 
 def commands(pids: list[int]) -> list[str]:

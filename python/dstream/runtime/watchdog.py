@@ -42,6 +42,11 @@ exec 3<&0
 """
 
 
+# Its $0: `ps` shows `/bin/sh -c ... dstream-watchdog`, so a user who finds the loop
+# still running (dstream was SIGKILLed a moment ago) can tell what it is.
+NAME = "dstream-watchdog"
+
+
 class _Watchdog:
     """Kills the process groups of dstream's providers when dstream dies (see the
     module docstring). Started when a run begins; one per dstream process."""
@@ -70,7 +75,7 @@ class _Watchdog:
         read_end, write_end = os.pipe()  # both close-on-exec: providers inherit neither
         try:
             outer = subprocess.Popen(
-                ["/bin/sh", "-c", _WATCHDOG],
+                ["/bin/sh", "-c", _WATCHDOG, NAME],
                 stdin=read_end,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
