@@ -134,7 +134,7 @@ def test_an_output_that_exits_0_without_acknowledging_leaves_the_stored_checkpoi
     assert ws.run("state", "set", "t", "3").returncode == 0
     done = ws.run("run", "t", "--json", timeout=60)
     assert done.returncode == 1, done.stderr
-    assert "the next run sends them again" in _error(done)
+    assert "so the next run sends the data after it again" in _error(done)
     assert _summary(done)["resumable"] is True
     assert ws.run("state", "show", "t").stdout.strip() == "3"
 

@@ -173,12 +173,7 @@ def unacknowledged_error(out: ProviderProcess, checkpoint: bytes, stored: bool) 
         stderr_tail=out.stderr_tail(),
         hint="at the end of its input an output makes everything durable and echoes the "
         "checkpoints still pending before it exits 0 (docs/protocol.md, section 5); "
-        + (
-            "the envelopes after the last acknowledged checkpoint are not lost: the next "
-            "run sends them again"
-            if stored
-            else NOTHING_STORED_HINT
-        ),
+        + replay_hint(stored),
     )
 
 
