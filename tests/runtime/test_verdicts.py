@@ -148,6 +148,34 @@ def test_an_original_output_that_exits_0_early_is_not_judged(ws: Workspace) -> N
     assert _summary(done)["resumable"] is False
 
 
+# Ten envelopes, no checkpoint: nothing for an output to acknowledge.
+TEN_UNCHECKED = f"""
+echo '{READY}'
+for i in 1 2 3 4 5 6 7 8 9 10; do echo "{{\\"data\\":$i,\\"metadata\\":{{}}}}"; done
+"""
+
+
+@pytest.mark.parametrize(
+    "ready",
+    ['echo \'{"status":"ready","protocol":1}\'', 'echo \'{"status":"ready"}\'', ""],
+    ids=["protocol-1", "original-ready-line", "original-silent"],
+)
+def test_an_output_that_exits_0_leaving_envelopes_unread_fails_the_run(
+    ws: Workspace, ready: str
+) -> None:
+    """It reads one envelope (sh's `read` takes one line, no more) and exits 0 after
+    the end of the stream: nine envelopes are still in its stdin pipe, lost. Nothing
+    acknowledges anything here, yet dstream can see the loss: the run fails, saying how
+    much was never read. An original output's loss is the same loss."""
+    output = f"read -r cmd\n{ready}\nread -r one\nsleep 0.5\nexit 0\n"
+    done = _run(ws, TEN_UNCHECKED, output)
+    assert done.returncode == 1, done.stderr
+    assert "output './out.sh' exited with code 0 leaving 9 envelopes (" in _error(done), _error(
+        done
+    )
+    assert _summary(done)["exit_codes"]["output"] == 0
+
+
 # Echoes each checkpoint; after the end of the stream writes a 200 KiB line, more than
 # a pipe holds, then says so on stderr.
 LONG_LINE_OUTPUT = f"""#!/usr/bin/env python3

@@ -9,7 +9,7 @@ import time
 
 from dstream import logs
 from dstream.runtime import verdict
-from dstream.runtime.process import KILL_WAIT, ProviderProcess
+from dstream.runtime.process import KILL_WAIT, ProviderProcess, Unread
 from dstream.runtime.streaming import SUPERVISE_TICK
 
 TYPE_CHECKING = False
@@ -33,9 +33,9 @@ def finish(run: TaskRun, result: Optional[PumpResult], threads: list[threading.T
     unasked = run.left_unasked if run.output_left else run.stop.requests == 0
     broke = left or outcome in ("invalid_frame", "io_error")
     run.summary.failed_unasked = broke and unasked
-    in_code, out_code = _drain(run, outcome, threads)
+    in_code, out_code, unread = _drain(run, outcome, threads)
     run.summary.exit_codes = {"input": in_code, "output": out_code}
-    _judge_exits(run, outcome, in_code, out_code, left_early=left)
+    _judge_exits(run, outcome, in_code, out_code, left_early=left, unread=unread)
     _settle(run, outcome, torn=result is not None and result.torn is not None)
 
 
@@ -63,10 +63,14 @@ def _note_pump_result(run: TaskRun, outcome: Outcome, result: Optional[PumpResul
 
 def _drain(
     run: TaskRun, outcome: Outcome, threads: list[threading.Thread]
-) -> tuple[Optional[int], Optional[int]]:
+) -> tuple[Optional[int], Optional[int], Optional[Unread]]:
     """Let the output finish what it got, reap both providers and join the reader
-    threads. Returns the (input, output) exit codes."""
+    threads. Returns the (input, output) exit codes and, after a whole stream, what the
+    output left unread in its stdin pipe."""
     inp, out = run.providers()
+    # After a whole stream everything is in the output's pipe or read: what is left
+    # there once it exited was lost to it (after a broken one, the stream's error says).
+    probe = out.watch_unread() if outcome == "eof" else None
     if outcome != "eof":
         # Nothing reads the input any more: SIGTERM says why, and closing its stdout
         # frees a write blocked on the full pipe, so it exits now, not after grace.
@@ -90,7 +94,7 @@ def _drain(
     in_code = reap(run, inp, "input", patient=False, since=since)
     for thread in threads:
         thread.join(timeout=run.deadline.join_time())
-    return in_code, out_code
+    return in_code, out_code, probe.take() if probe is not None else None
 
 
 def output_killed(run: TaskRun) -> bool:
@@ -106,10 +110,12 @@ def _judge_exits(
     out_code: Optional[int],
     *,
     left_early: bool,
+    unread: Optional[Unread],
 ) -> None:
     """A provider's exit code is its failure unless dstream stopped or killed it; an
-    output also fails by leaving the stream early or not confirming its end, an input
-    by not exiting after it closed its stdout (verdict.input_exit_error)."""
+    output also fails by leaving the stream early, leaving part of it unread or not
+    confirming its end, an input by not exiting after it closed its stdout
+    (verdict.input_exit_error)."""
     inp, out = run.providers()
     killed = output_killed(run)
     end = verdict.OutputEnd(
@@ -118,6 +124,7 @@ def _judge_exits(
         killed=killed,
         flush_timeout=run.task.flush_timeout if run.flush_expired else None,
         stored=stored_checkpoint(run.summary, run.state) is not None,
+        unread=unread,
     )
     error = verdict.output_exit_error(out, end)
     if error is None and outcome == "eof" and out_code == 0 and not killed:

@@ -103,6 +103,40 @@ def _stream(stream: Optional[IO[bytes]]) -> IO[bytes]:
     return stream
 
 
+@record(frozen=True)
+class Unread:
+    """What an output left unread in its stdin pipe when it exited."""
+
+    envelopes: int  # whole lines
+    size: int  # bytes
+
+
+class UnreadProbe:
+    """A second reader of an output's stdin pipe (ProviderProcess.watch_unread). Being
+    a reader, not a writer, it does not keep the output from seeing the end of its
+    stream; read once the output is gone (and its process group killed), it empties
+    what nobody will read any more: at most the pipe's size (the pump's `pipe_size`)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def take(self) -> Unread:
+        """What is left in the pipe; closes the probe."""
+        envelopes = size = 0
+        try:
+            while True:
+                chunk = os.read(self._fd, 1 << 16)
+                if not chunk:
+                    break
+                envelopes += chunk.count(b"\n")
+                size += len(chunk)
+        except OSError:  # EAGAIN: emptied, another reader still holds the pipe
+            pass
+        finally:
+            os.close(self._fd)
+        return Unread(envelopes, size)
+
+
 class ProviderProcess(ChildProcess):
     """One started provider. `label` names it in every message ("input 'dstream-pg'")."""
 
@@ -152,6 +186,18 @@ class ProviderProcess(ChildProcess):
     def close_stdin(self) -> None:
         with contextlib.suppress(BrokenPipeError, OSError):
             _stream(self.popen.stdin).close()
+
+    def watch_unread(self) -> Optional[UnreadProbe]:
+        """A reader of this provider's stdin pipe, opened before dstream closes its own
+        (write) end: once the provider exited, what it never read is still in the pipe
+        and the probe counts it. None when the pipe cannot be reopened (no /proc)."""
+        try:
+            fd = os.open(
+                f"/proc/self/fd/{self.stdin_fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+            )
+        except (OSError, ValueError):
+            return None
+        return UnreadProbe(fd)
 
     def send_notice(self, data: bytes) -> None:
         """Write a commit notice: on the notice channel, or on stdin for a container

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from dstream._core import Outcome, PumpResult
     from dstream.protocol.messages import Handshake
     from dstream.runtime.checkpoints import CheckpointTracker
-    from dstream.runtime.process import ProviderProcess
+    from dstream.runtime.process import ProviderProcess, Unread
 
 
 def _ended_by(sig: signal.Signals) -> tuple[int, int]:
@@ -118,6 +118,7 @@ class OutputEnd:
     killed: bool  # dstream killed it (its stop deadline, a second interrupt, flush_timeout)
     flush_timeout: Optional[float]  # set when it was killed for outliving it
     stored: bool  # a checkpoint is stored for the task (acknowledged now, or before)
+    unread: Optional[Unread] = None  # what it left in its stdin pipe, after a whole stream
 
 
 def output_exit_error(out: ProviderProcess, end: OutputEnd) -> Optional[ProviderError]:
@@ -139,7 +140,15 @@ def output_exit_error(out: ProviderProcess, end: OutputEnd) -> Optional[Provider
             "the stream: dstream killed it"
         )
         why = "raise flush_timeout in the task if the output needs longer to flush"
-    elif end.killed or code in (0, None):
+    elif end.killed:
+        return None
+    elif end.unread is not None and end.unread.size:
+        how = f"{ended(code)} leaving {_unread(end.unread)} of the stream unread"
+        why = (
+            "an output reads its input to the end before it exits (docs/protocol.md, "
+            "section 5): what it left was not delivered"
+        )
+    elif code in (0, None):
         return None
     else:
         how = f"{ended(code)} after the end of the stream"
@@ -149,6 +158,12 @@ def output_exit_error(out: ProviderProcess, end: OutputEnd) -> Optional[Provider
         stderr_tail=out.stderr_tail(),
         hint=f"{why}; {replay_hint(end.stored)}",
     )
+
+
+def _unread(unread: Unread) -> str:
+    """'9 envelopes (342 bytes)': a line it began to read counts, its end being unread."""
+    noun = "envelope" if unread.envelopes == 1 else "envelopes"
+    return f"{unread.envelopes} {noun} ({unread.size:,} bytes)"
 
 
 def unacknowledged(
