@@ -55,6 +55,18 @@ def wait_until(what: str, check: Callable[[], T], timeout: float = 60.0, tick: f
         time.sleep(tick)
 
 
+def before_a_repeat(sent: set[int], sig: int) -> None:
+    """Call before sending `sig`, once the process has taken the last one (its stop
+    notice said so): the same stop signal again within ECHO_WINDOW of the first is
+    taken as that one delivered twice (runtime/signals.py), so a repeat waits the
+    window out, to be a second signal. `sent`: the signals sent so far (updated)."""
+    from dstream.runtime.signals import ECHO_WINDOW
+
+    if sig in sent:
+        time.sleep(ECHO_WINDOW)
+    sent.add(sig)
+
+
 def table_for(request: pytest.FixtureRequest, prefix: str) -> str:
     """A table name of the test's own, so tests sharing one server never see each
     other's rows."""

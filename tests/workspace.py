@@ -27,6 +27,7 @@ from typing import Any, Optional
 import orjson
 
 from tests.providers import SHELL_OUTPUT
+from tests.services import before_a_repeat
 
 # For areas whose assertions read the CLI's plain text whatever the environment asks.
 NO_COLOR = {"NO_COLOR": "1"}
@@ -452,6 +453,7 @@ class Run:
         self.ws = ws
         with open(ws.root / "stdout", "wb") as out, open(ws.root / "stderr", "wb") as err:
             self.proc = ws.popen(*args, stdout=out, stderr=err)
+        self._sent: set[int] = set()
 
     def stderr(self) -> str:
         return self.ws.read_text("stderr")
@@ -464,6 +466,8 @@ class Run:
         return False
 
     def signal(self, sig: int = signal.SIGTERM) -> None:
+        """Send `sig`; a repeat, once the run has taken the first (services.py)."""
+        before_a_repeat(self._sent, sig)
         self.proc.send_signal(sig)
 
     def wait(self) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 
+from dstream.runtime.signals import ECHO_WINDOW
 from tests.cli import scenarios
 from tests.workspace import Workspace
 
@@ -170,6 +171,7 @@ def test_a_forced_stop_exits_130(ws: Workspace) -> None:
         scenarios.wait_for(proc, ws, "out.jsonl")
         proc.send_signal(signal.SIGINT)
         _wait_in(_stderr_file(ws), "stopping:", proc)
+        time.sleep(ECHO_WINDOW)  # a second Ctrl-C, not the first one's echo
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
     text = _stderr_file(ws).read_text()

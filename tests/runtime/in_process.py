@@ -19,7 +19,7 @@ import pytest
 from dstream.config.model import StateSpec
 from dstream.state.base import StateRecord
 from dstream.state.file import FileStore
-from tests.services import wait_until
+from tests.services import before_a_repeat, wait_until
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,13 @@ def signal_when(signum: int, *steps: tuple[str, Callable[[], bool]]) -> threadin
     once `ready()`; it gives up, sending no more, if one takes more than a minute."""
 
     def send() -> None:
+        sent: set[int] = set()
         for what, ready in steps:
             try:
                 wait_until(what, ready)
             except AssertionError:
                 return  # the run then goes on to its own end, and the test fails on that
+            before_a_repeat(sent, signum)
             os.kill(os.getpid(), signum)
 
     thread = threading.Thread(target=send, name="signals", daemon=True)

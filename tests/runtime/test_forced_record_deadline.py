@@ -22,7 +22,7 @@ import pytest
 
 from dstream.config.loader import load_project
 from dstream.runtime.runner import run_tasks
-from dstream.runtime.signals import LeftBehind
+from dstream.runtime.signals import ECHO_WINDOW, LeftBehind
 from dstream.runtime.stopping import STOP_MARGIN
 from tests.providers import ACK_OUTPUT, ticking_input
 from tests.runtime.in_process import NotingStore, noting_store
@@ -54,6 +54,7 @@ class _Stopper:
         wait_until("a checkpoint write to wait", lambda: lock_waiters(self.lock) >= 1)
         os.kill(os.getpid(), signal.SIGTERM)
         wait_until("the input to be stopped", lambda: (self.ws.root / "stopping").exists())
+        time.sleep(ECHO_WINDOW)  # a second signal, not the first one's echo
         self.forced_from = time.monotonic()
         os.kill(os.getpid(), signal.SIGTERM)
 

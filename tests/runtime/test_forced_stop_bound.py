@@ -40,7 +40,7 @@ def _signals(*signums: int) -> StopSignals:
 
 def _forced(overdue_in: float) -> StopSignals:
     """Stop signals whose stop was forced, overdue `overdue_in` seconds from now."""
-    signals = _signals(signal.SIGTERM, signal.SIGTERM)
+    signals = _signals(signal.SIGTERM, signal.SIGINT)  # the same one at once is one stop
     signals.forced_at = time.monotonic() - STOP_MARGIN + overdue_in
     return signals
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from typing import Any
 
 import orjson
 import pytest
 
 from dstream.errors import ExitCode
+from dstream.runtime.signals import ECHO_WINDOW
 from tests.services import wait_until
 from tests.workspace import Workspace
 
@@ -114,6 +116,7 @@ def stop_run(ws: Workspace, *flags: str, again_at: str = "") -> int:
             proc.send_signal(signal.SIGTERM)
             if again_at:
                 wait_until(repr(again_at), lambda: again_at in ws.read_text("stderr"))
+                time.sleep(ECHO_WINDOW)  # a second signal, not the first one's echo
                 proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
         except (AssertionError, subprocess.TimeoutExpired):

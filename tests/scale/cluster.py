@@ -27,7 +27,7 @@ from dstream.runtime.watchdog import NAME
 from dstream.state.lease import LeaseSettings
 from tests.crash.harness import read_output
 from tests.relay import FreezableProxy
-from tests.services import require_service, wait_until
+from tests.services import before_a_repeat, require_service, wait_until
 from tests.workspace import dstream_argv
 
 TASK = "t"
@@ -241,6 +241,7 @@ class Host:
 
     def start(self, *args: str) -> None:
         self.runs += 1
+        self._sent: set[int] = set()  # the signals sent to this process
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         argv = [*prefix, *dstream_argv(*args)]
         # The host's name on its database sessions: Database.audit_writes records it.
@@ -260,7 +261,9 @@ class Host:
         return self.proc.pid
 
     def signal(self, sig: int) -> None:
+        """Send `sig`; a repeat, once the host has taken the first (services.py)."""
         assert self.proc is not None
+        before_a_repeat(self._sent, sig)
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.proc.pid, sig)
 
@@ -454,7 +457,9 @@ def ends_while_silent(host: Host, proxy: FreezableProxy, signals: tuple[int, ...
     """Deliver `signals` to a host whose call the frozen proxy holds: it must end while
     the proxy stays frozen, and say nothing of a crash. Its exit code."""
     assert proxy.holding(), "nothing of the host is stuck in the proxy: no stall to test"
-    for sig in signals:
+    for i, sig in enumerate(signals):
+        if i:  # a second signal once the first was taken (its stop notice), not its echo
+            wait_until("the stop notice", lambda: "stopping" in host.stderr())
         deliver(host, sig)
     code = host.wait()  # a hang is a TimeoutExpired here, the proxy still frozen
     assert proxy.frozen

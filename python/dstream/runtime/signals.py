@@ -1,7 +1,8 @@
 """The signals of a process that runs tasks (`dstream run`, `dstream agent`).
 
-SIGINT/SIGTERM ask every task to drain; a second one forces: the tasks' providers are
-killed at once (runtime/stopping.py) and the process waits for nothing else. Its main
+SIGINT/SIGTERM ask every task to drain; a second one forces (not the first signal again
+within ECHO_WINDOW: one delivered twice, as coreutils `timeout` does): the tasks'
+providers are killed at once (runtime/stopping.py) and the process waits for nothing else. Its main
 thread may be waiting on the state database (a standby's take-over, an agent's
 registration, a reload, the record of a task that never ran): every such call is
 bounded (state/session.py), but a forced stop does not wait even that long — inside
@@ -38,6 +39,10 @@ if TYPE_CHECKING:  # annotations only: typing is not imported by a run (issue 22
     from dstream.runtime.monitor import TaskMonitor
 
 JOIN_SLICE = 0.2  # seconds: a main thread waiting for a task wakes this often
+# A repeat of the first stop signal this soon after it is that signal delivered twice,
+# not a second interrupt: coreutils `timeout` signals its child, then its whole process
+# group, child included. Shorter than a person's double press of Ctrl-C.
+ECHO_WINDOW = 0.25
 
 
 class Forced(BaseException):
@@ -54,11 +59,17 @@ class StopSignals:
         self.requests = 0
         self.signum: Optional[int] = None  # the first stop signal: the exit code says which
         self.forced_at: Optional[float] = None  # monotonic: when a second one came
+        self._first = 0.0  # monotonic: when the first one came
         self.reload = threading.Event()
         self._waiting = 0  # depth of interruptible() sections
         self._previous: dict[int, signal._HANDLER] = {}
 
     def _stop(self, signum: int, frame: Optional[FrameType]) -> None:
+        now = time.monotonic()
+        if self.requests == 1 and signum == self.signum and now - self._first < ECHO_WINDOW:
+            return  # the first one again (ECHO_WINDOW)
+        if not self.requests:
+            self._first = now
         self.requests += 1
         self.signum = self.signum or signum
         if self.requests > 1 and self.forced_at is None:
