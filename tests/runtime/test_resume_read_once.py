@@ -93,4 +93,7 @@ def test_a_task_stopped_before_it_streamed_reads_its_record_once(
     [summary] = run_tasks(project, ["t"], monitor=monitor, history=False)
     assert summary.stopped_by == signal.SIGINT, summary
     assert summary.resumable is stored, summary
+    # What it says of the next run is true with nothing stored too.
+    hint = summary.error.hint if summary.error is not None else ""
+    assert stored or "last stored checkpoint" not in (hint or ""), hint
     assert noting_store.reads.count("t") == 1, noting_store.reads

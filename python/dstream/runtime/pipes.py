@@ -32,7 +32,8 @@ def stopped_starting(label: str) -> Interrupted:
     """A stop asked for while the provider `label` had not begun to stream."""
     return Interrupted(
         f"{label} was still starting when the run was asked to stop",
-        hint="run it again: it starts from the last stored checkpoint",
+        # True with a checkpoint stored and without: nothing was streamed.
+        hint="run it again: nothing was streamed yet, so it starts where this run would have",
     )
 
 
