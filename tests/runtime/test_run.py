@@ -323,6 +323,15 @@ def test_demo_runs_without_a_config_file(ws: Workspace) -> None:
     done = ws.run("run", "demo", timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("\n") == 10
+    # Its state is a temporary directory: nothing it says is stored outlives it.
+    state = [line.strip() for line in done.stderr.splitlines() if "state " in line]
+    assert state == [
+        "state    1 checkpoint(s) acknowledged, not kept: the demo's state is temporary, "
+        "so every run of it starts from the beginning"
+    ], done.stderr
+    again = ws.run("run", "demo", "--json", timeout=60)
+    [task] = orjson.loads(again.stdout)["tasks"]
+    assert task["resumable"] is False and task["last_checkpoint"] == {"seq": 10}, task
 
 
 def test_unknown_task_is_a_usage_error(ws: Workspace) -> None:

@@ -246,6 +246,9 @@ def execute(args: argparse.Namespace, view: View) -> int:
             prepare=prepare,
             history=not _builtin_demo(args),  # the demo keeps no state: no history
         )
+    if _builtin_demo(args):  # its temporary state is gone now
+        for summary in summaries:
+            summary.state_kept = summary.resumable = False
     again = again_options(args)
     return render(summaries, view, quiet=args.quiet, output_lines=output_lines, again=again)
 

@@ -46,6 +46,9 @@ class RunSummary:
     # It failed before any stop was asked for (its output left the stream, a frame was
     # invalid): a signal during its teardown does not make it "interrupted" (not shown).
     failed_unasked: bool = False
+    # False: its state was temporary (the built-in demo's), so what it stored did not
+    # outlive the run (not in --json: "resumable" is false then).
+    state_kept: bool = True
 
     def to_dict(self) -> dict[str, object]:
         frames = self.counters.get("frames", 0)

@@ -168,6 +168,13 @@ def details(summary: RunSummary) -> list[str]:
         lines.append(f"  log      {c['log_lines']:,} stdout lines of the legacy input, logged")
     for table, count in sorted((c.get("tables") or {}).items()):
         lines.append(f"  table    {table}: {count:,}")
+    if not summary.state_kept:
+        lines.append(
+            f"  state    {summary.checkpoints_acknowledged:,} checkpoint(s) acknowledged, not "
+            "kept: the demo's state is temporary, so every run of it starts from the beginning"
+        )
+        lines.extend(f"  note     {note}" for note in summary.notes)
+        return lines
     # What made resume impossible: withheld checkpoints (legacy.py), or none stored.
     none_stored = not summary.resumable and not summary.withheld
     if not summary.resumable:
