@@ -399,6 +399,23 @@ def test_restart_policy_survives_a_transient_input_crash(ws: Workspace) -> None:
     assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1, 2, 3]
 
 
+def test_a_runs_duration_counts_its_restart_backoff(ws: Workspace) -> None:
+    """Three attempts with 0.5 s, then 1 s of backoff between them: the run took 1.5 s
+    at least, and its summary says so ("failed after 463 ms" was the attempts alone,
+    beside a history row of 3.5 s)."""
+    ws.script("failing.sh", 'read -r command\necho \'{"status":"ready"}\'\nexit 5\n')
+    ws.script("output.sh", SHELL_OUTPUT)
+    ws.task("./failing.sh", "./output.sh", state=True, restart=(2, "500ms"))
+    code, doc, err = ws.run_json("run", "t")
+    assert code == 1, err
+    summary = doc["tasks"][0]
+    assert summary["attempts"] == 3, summary
+    assert summary["duration_seconds"] >= 1.5, summary
+    [run] = orjson.loads(ws.run("runs", "t", "--json").stdout)["runs"]
+    recorded = run["ended_at"] - run["started_at"]
+    assert summary["duration_seconds"] <= recorded + 0.05, (summary, run)
+
+
 def _children(pid: int) -> list[int]:
     import glob
 

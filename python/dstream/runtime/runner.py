@@ -107,7 +107,7 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
             _judge_unread(store, summary)
         return summary
     counters: CounterDict = {}
-    duration = 0.0
+    began = time.monotonic()  # its duration counts its restarts' backoff too
     acknowledged = 0
     stored: Optional[bytes] = None  # the last checkpoint any attempt acknowledged
     notes: list[str] = []
@@ -128,7 +128,6 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
             summary = RunSummary(task=task.name, outcome="interrupted", error=exc)
             monitor.detach("interrupted")
         counters = add_counters(counters, summary.counters)
-        duration += summary.duration
         acknowledged += summary.checkpoints_acknowledged
         if summary.last_checkpoint is not None:
             stored = summary.last_checkpoint
@@ -149,7 +148,7 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
         if stop.event.wait(delay) or stop.requests:
             break
     summary.counters = counters
-    summary.duration = duration
+    summary.duration = time.monotonic() - began
     summary.checkpoints_acknowledged = acknowledged
     summary.last_checkpoint = stored  # an attempt that acknowledged none left it stored
     summary.notes = notes
