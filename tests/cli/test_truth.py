@@ -409,3 +409,26 @@ def test_a_refusal_at_the_handshake_is_not_restarted(ws: Workspace) -> None:
     assert ws.read_text("starts.txt") == "started\n"
     assert "restarting in" not in done.stderr
     assert "refused to start: unknown key" in done.stderr
+
+
+ONE_GOOD_ONE_FAILING = """
+task "bad" {
+  input  { provider_path = "./failing.sh" }
+  output { provider_path = "dstream-file"  config { path = "bad.jsonl" } }
+}
+task "good" {
+  input  { provider_path = "dstream-counter"  config { max_count = 3  interval = 1 } }
+  output { provider_path = "dstream-file"  config { path = "good.jsonl" } }
+}
+"""
+
+
+def test_the_last_line_of_a_run_of_several_tasks_that_failed_says_so(ws: Workspace) -> None:
+    """The failed task's error block comes among the summaries; the last line must
+    not be the good task's `frames ...` under an exit code of 1."""
+    ws.script("failing.sh", 'read -r command\necho \'{"status":"ready"}\'\nexit 3\n')
+    ws.config(ONE_GOOD_ONE_FAILING)
+    done = ws.run("run", "--all")
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.rstrip().splitlines()[-1]
+    assert last == "1 of 2 tasks failed: bad (exit code 1); its error is above", done.stderr

@@ -331,6 +331,8 @@ def render(
                 view.info(summary_.success_line(summary))
     if code in STOPPED:
         view.info(summary_.stopped_line(summaries, code, *again, agent=agent))
+    elif code != ExitCode.OK and len(summaries) > 1:
+        view.info(summary_.failed_line(summaries, code))
     return code
 
 

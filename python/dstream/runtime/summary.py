@@ -201,6 +201,18 @@ def success_line(summary: RunSummary) -> str:
     return f'✅ Task "{summary.task}" executed successfully'
 
 
+def failed_line(summaries: list[RunSummary], code: ExitCode) -> str:
+    """The last line of a run of several tasks that failed: which failed, since their
+    error blocks stand among the summaries, and the last of those may be a task that
+    completed."""
+    failed = [s.task for s in summaries if exit_code_of(s) not in (ExitCode.OK, *STOPPED)]
+    its = "its error is" if len(failed) == 1 else "their errors are"
+    return (
+        f"{len(failed)} of {len(summaries)} tasks failed: {', '.join(failed)} "
+        f"(exit code {int(code)}); {its} above"
+    )
+
+
 def stopped_line(
     summaries: list[RunSummary],
     code: ExitCode,
