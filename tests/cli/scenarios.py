@@ -34,6 +34,9 @@ print(json.dumps({"status": "ready", "features": ["lifecycle"]}), flush=True)
 if os.environ.get("FAIL"):
     sys.stderr.write("cannot reach the broker at amqp://localhost:1\n")
     sys.exit(4)
+if os.environ.get("ANSWER_FAILED"):  # it answers, and says it failed
+    print(json.dumps({"status": "Failed", "message": "the queue quota is exceeded"}))
+    sys.exit(0)
 name = cmd["role"] + "-queue"
 changes = {"init": [{"action": "create", "type": "queue", "name": name}],
            "plan": [{"action": "delete" if cmd.get("destroy") else "create",
@@ -82,7 +85,8 @@ def failing_input(ws: Workspace, *, restart: str = "") -> None:
 
 
 def lifecycle(ws: Workspace) -> None:
-    """Task "t": LIFECYCLE as input and output (set FAIL=1 in the env to fail)."""
+    """Task "t": LIFECYCLE as input and output (set FAIL=1 in the env to fail without
+    an answer, ANSWER_FAILED=1 to answer that it failed)."""
     ws.python_script("lc.py", LIFECYCLE)
     ws.config(
         """
@@ -90,11 +94,11 @@ def lifecycle(ws: Workspace) -> None:
         task "t" {
           input  {
             provider_path = "./lc.py"
-            inherit_env   = ["FAIL", "NO_CHANGES"]
+            inherit_env   = ["FAIL", "NO_CHANGES", "ANSWER_FAILED"]
           }
           output {
             provider_path = "./lc.py"
-            inherit_env   = ["FAIL", "NO_CHANGES"]
+            inherit_env   = ["FAIL", "NO_CHANGES", "ANSWER_FAILED"]
           }
         }
         """

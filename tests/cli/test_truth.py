@@ -25,10 +25,24 @@ def test_plan_after_a_provider_failure_does_not_say_no_changes(ws: Workspace) ->
     done = ws.run("plan", "t", env={"FAIL": "1"})
     assert done.returncode == 1, done.stderr
     assert "No changes" not in done.stdout + done.stderr
-    assert "Plan failed: input './lc.py', output './lc.py' could not answer." in done.stdout
+    assert "Plan failed in input './lc.py', output './lc.py' (see the errors below)." in done.stdout
     assert "✅" not in done.stdout + done.stderr
     assert done.stderr.count("error:") == 2  # one block per failed provider (input, output)
     assert done.stderr.count("cannot reach the broker") == 4  # each: its log line + its tail
+
+
+def test_a_plan_a_provider_answered_failed_does_not_say_it_could_not_answer(
+    ws: Workspace,
+) -> None:
+    scenarios.lifecycle(ws)
+    done = ws.run("plan", "t", env={"ANSWER_FAILED": "1"})
+    assert done.returncode == 1, done.stderr
+    assert "could not answer" not in done.stdout, done.stdout
+    assert (
+        "Plan failed in input './lc.py', output './lc.py' (see the errors below). "
+        "Nothing was changed." in done.stdout
+    ), done.stdout
+    assert "the queue quota is exceeded" in done.stderr, done.stderr
 
 
 def test_status_and_plan_with_no_lifecycle_say_so(ws: Workspace) -> None:

@@ -119,12 +119,14 @@ def _render_provider(report: TaskLifecycle, p: ProviderOutcome, view: View, colo
 def summary_line(report: TaskLifecycle) -> str:
     counts = report.counts()
     failed = ", ".join(p.label for p in report.failures)
+    # True whether a provider gave no answer or answered that it failed.
+    below = "(see the errors below)" if len(report.failures) > 1 else "(see the error below)"
     if report.ok and not any(counts.values()) and report.reported():
         # The original's shape lists resources and says nothing of what changed.
         return f"{report.command.capitalize()} done: {report.reported()} resource(s) reported."
     if report.command == "plan":
         if not report.ok:
-            return f"Plan failed: {failed} could not answer. Nothing was changed."
+            return f"Plan failed in {failed} {below}. Nothing was changed."
         if not any(counts.values()):
             if all(p.outcome == NO_INFRASTRUCTURE for p in report.providers):
                 return "No changes. Neither provider manages infrastructure."
@@ -135,7 +137,7 @@ def summary_line(report: TaskLifecycle) -> str:
         )
     if report.command == "status":
         if not report.ok:
-            return f"Status incomplete: {failed} could not answer."
+            return f"Status incomplete: it failed in {failed} {below}."
         if all(p.outcome == NO_INFRASTRUCTURE for p in report.providers):
             return "Neither provider manages infrastructure: nothing to check."
         resources = [r for p in report.providers if p.result for r in p.result.resources]
