@@ -137,6 +137,8 @@ echo '{"data":2}'
 def _bad_frames_task(ws: Workspace, policy: str) -> None:
     ws.script("bad-frames.sh", BAD_FRAMES_INPUT)
     ws.script("output.sh", SHELL_OUTPUT)
+    # (a dead-letter file is for the dead_letter policy only: config/tasks.py)
+    dead = 'dead_letter_path = "dead/t.jsonl"' if policy == "dead_letter" else ""
     ws.config(
         f"""
         task "t" {{
@@ -144,7 +146,7 @@ def _bad_frames_task(ws: Workspace, policy: str) -> None:
           output {{ provider_path = "./output.sh" }}
           max_frame_size   = "1KiB"
           invalid_frames   = "{policy}"
-          dead_letter_path = "dead/t.jsonl"
+          {dead}
         }}
         """
     )

@@ -178,6 +178,13 @@ def _read_settings(
                     location=attributes[name].value_location,
                     hint=f"remove {name}, or passthrough to have each frame checked",
                 )
+    if task.dead_letter_path and task.invalid_frames != "dead_letter":  # silently unused
+        raise ConfigError(
+            f"{context} sets dead_letter_path, but invalid_frames is "
+            f'"{task.invalid_frames}": no frame is ever written there',
+            location=attributes["dead_letter_path"].value_location,
+            hint='add invalid_frames = "dead_letter" to the task, or remove dead_letter_path',
+        )
     if task.invalid_frames == "dead_letter" and not task.dead_letter_path:
         raise ConfigError(
             f'{context} sets invalid_frames = "dead_letter" without dead_letter_path',
