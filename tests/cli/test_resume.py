@@ -4,6 +4,7 @@ another (issue 19, Meltano's habit): `run` refuses with exit 2 and says how to g
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from pathlib import Path
@@ -46,6 +47,10 @@ def test_a_changed_input_is_refused_until_the_user_chooses(ws: Workspace) -> Non
     refused = ws.run("run", "t")
     assert refused.returncode == 2
     assert "the input's configuration changed since its checkpoint was stored" in refused.stderr
+    # Where: the input block (only a digest of its configuration is kept, not the text).
+    assert re.search(r"the input is defined at \S*dstream\.hcl:\d+:\d+", refused.stderr), (
+        refused.stderr
+    )
     assert "--reset-state" in refused.stderr and "--resume-changed" in refused.stderr
     assert len(ws.json_lines("out.jsonl")) == 10  # nothing ran
 

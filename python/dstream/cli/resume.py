@@ -104,9 +104,12 @@ def _changed(
     changed = stored is not None and stored != digest_with_secrets(spec)
     resumed = changed and store.get(name) is not None
     if resumed and accept is None:
+        where = f"the input is defined at {spec.location}; " if spec.location else ""
         raise UsageError(
             f"task {name!r}: the input's configuration changed since its checkpoint was "
-            "stored; resuming from it could skip or repeat data",
+            f"stored; resuming from it could skip or repeat data ({where}a digest of its "
+            "configuration is kept beside the checkpoint, not its text, so what changed "
+            "cannot be shown)",
             hint=f"`dstream run {name} --reset-state` starts over; "
             f"`dstream run {name} --resume-changed` resumes from the checkpoint anyway (as "
             "after an upgrade of dstream that changed what a provider is given: the "
