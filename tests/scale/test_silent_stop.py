@@ -116,17 +116,24 @@ def _registered(dsn: str, table: str) -> str:
     return str(row[0]) if row else ""
 
 
-@pytest.mark.timeout(180)
-def test_an_agent_whose_registration_expired_does_not_leave_the_registry(
+def _an_agent_holding_nothing(
     pg_server: PostgresServer, table: str, db: Database, proxy: FreezableProxy, hosts: Hosts
-) -> None:
-    # Another run holds the task: the agent runs none (whose store might fail first).
+) -> tuple[Host, str]:
+    """An agent, through the proxy, joined but holding no task: another run holds it
+    (so no task's store may fail first). The agent and its name in the registry."""
     holder = hosts("holder", config(pg_server.dsn, table, 6, 1))
     holder.start("run", "t")
     wait_until("the holder to take the task", lambda: held_by(db, holder))
     agent = hosts("agent", config(proxy.dsn(), table, 6, 1))
     agent.start("agent", "--json")
-    owner = wait_until("the agent to join", lambda: _registered(pg_server.dsn, table))
+    return agent, wait_until("the agent to join", lambda: _registered(pg_server.dsn, table))
+
+
+@pytest.mark.timeout(180)
+def test_an_agent_whose_registration_expired_does_not_leave_the_registry(
+    pg_server: PostgresServer, table: str, db: Database, proxy: FreezableProxy, hosts: Hosts
+) -> None:
+    agent, owner = _an_agent_holding_nothing(pg_server, table, db, proxy, hosts)
     proxy.freeze()
     wait_until(
         "the registration to expire", lambda: registration_expired(pg_server.dsn, table, owner)
@@ -144,12 +151,7 @@ def test_an_agent_counts_its_registration_from_the_renewal_not_from_its_late_ans
     """The database renews a registration for TTL from when it runs the renewal: an
     agent that heard the answer late must not think it is registered for longer than
     the others count it."""
-    holder = hosts("holder", config(pg_server.dsn, table, 6, 1))
-    holder.start("run", "t")
-    wait_until("the holder to take the task", lambda: held_by(db, holder))
-    agent = hosts("agent", config(proxy.dsn(), table, 6, 1))
-    agent.start("agent", "--json")
-    owner = wait_until("the agent to join", lambda: _registered(pg_server.dsn, table))
+    agent, owner = _an_agent_holding_nothing(pg_server, table, db, proxy, hosts)
     proxy.freeze(on=HEARTBEAT, reply=True)  # the renewal runs; its answer waits
     wait_until("a renewal's answer to wait on the proxy", proxy.holding)
     wait_until(
