@@ -231,7 +231,7 @@ class Agent:
         if self.store.silent:
             return (
                 "the state database did not answer its last call; its registration expires "
-                f"within {math.ceil(-expired):.0f}s"
+                f"within {math.ceil(-expired)}s"
             )
         return ""
 

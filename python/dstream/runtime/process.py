@@ -130,7 +130,7 @@ class UnreadProbe:
                     break
                 envelopes += chunk.count(b"\n")
                 size += len(chunk)
-        except OSError:  # EAGAIN: emptied, another reader still holds the pipe
+        except OSError:  # EAGAIN: emptied while something still holds its write end
             pass
         finally:
             os.close(self._fd)

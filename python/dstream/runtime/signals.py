@@ -2,10 +2,10 @@
 
 SIGINT/SIGTERM ask every task to drain; a second one forces (not the first signal again
 within ECHO_WINDOW: one delivered twice, as coreutils `timeout` does): the tasks'
-providers are killed at once (runtime/stopping.py) and the process waits for nothing else. Its main
-thread may be waiting on the state database (a standby's take-over, an agent's
-registration, a reload, the record of a task that never ran): every such call is
-bounded (state/session.py), but a forced stop does not wait even that long — inside
+providers are killed at once (runtime/stopping.py) and the process waits for nothing
+else. Its main thread may be waiting on the state database (a standby's take-over, an
+agent's registration, a reload, the record of a task that never ran): every such call
+is bounded (state/session.py), but a forced stop does not wait even that long — inside
 `interruptible()` the handler raises `Forced` where the main thread is. A task still
 not ended STOP_MARGIN after the force (its thread waits on the database) is left behind
 (`left_behind`): its providers die with dstream, its lease expires. That moment is the
