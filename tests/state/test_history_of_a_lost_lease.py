@@ -12,6 +12,7 @@ import orjson
 
 from dstream.config.model import StateSpec
 from dstream.state import open_store
+from dstream.state.base import StateStore
 from tests.state.test_run_lock import taken_over
 from tests.workspace import Workspace
 
@@ -65,7 +66,14 @@ def test_a_run_that_lost_its_lease_with_nothing_stored_is_not_resumable(
     so (`resumable`: false) rather than promising a resume."""
     ws = Workspace(tmp_path)
     _counter(ws, pg_spec, 0, checkpoint_every=NEVER)
-    out, err, run = taken_over(ws, pg_spec, tmp_path, lambda other: other.held_elsewhere("t"))
+
+    def streaming(other: StateStore) -> bool:
+        """Its task streams (a lease taken is not yet a run begun: one lost before, in
+        the run's start-up, ends the command with its error, no task summary)."""
+        out = ws.root / "out.jsonl"
+        return other.held_elsewhere("t") and out.exists() and out.stat().st_size > 0
+
+    out, err, run = taken_over(ws, pg_spec, tmp_path, streaming)
     assert run.returncode == 1, err
     summary = orjson.loads(out)["tasks"][0]
     assert summary["error"]["error"] == "LeaseFenced", summary
