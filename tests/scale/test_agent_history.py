@@ -157,6 +157,8 @@ def test_a_stopped_agent_records_every_task_it_stopped(
     agent = hosts("a", project(dsn, table, counter("s1"), counter("s2")))
     agent.start("agent", "--json")
     wait_until("the agent to take both tasks", lambda: len(_owners(dsn, table)) == 2)
+    # Their leases taken is not their runs begun (a stop between releases, records none)
+    wait_until("both tasks' providers", lambda: len(agent.provider_pids()) == 4)
     agent.signal(signal.SIGINT)
     assert agent.wait() == ExitCode.INTERRUPTED, agent.stderr()
     for task in ("s1", "s2"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from dstream import logs
+from dstream.errors import LockLost
 from dstream.runtime import verdict
 from dstream.runtime.process import KILL_WAIT, ProviderProcess, Unread
 from dstream.runtime.streaming import SUPERVISE_TICK
@@ -147,13 +148,17 @@ def _judge_exits(
 
 
 def _settle(run: TaskRun, outcome: Outcome, *, torn: bool) -> None:
-    """Close both providers; the first error, a stop request or nothing: the outcome."""
+    """Close both providers; the first error (a lost lease before any other), a stop
+    request or nothing: the outcome."""
     inp, out = run.providers()
     inp.close()
     out.close()
     if run.errors:
         run.summary.outcome = "failed"
-        run.summary.error = run.errors[0]
+        # A holder paused past its lease may find its checkpoint write cut first (the
+        # server ends a session idle in a transaction): the loss is what ended the run.
+        lost = [error for error in run.errors if isinstance(error, LockLost)]
+        run.summary.error = (lost or run.errors)[0]
     elif run.stop.requests > 0:
         _interrupted(run, outcome, out, torn=torn)
     else:
