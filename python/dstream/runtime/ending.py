@@ -89,13 +89,15 @@ def _drain(
         out_code = reap(run, out, "output", patient=outcome == "eof")
     finally:
         run.monitor.waiting = None
+        # Once the output is reaped (its group too), and closed whatever happens.
+        unread = probe.take() if probe is not None else None
     # An input still running now gets stop_grace from the output's end, unless a stop,
     # a broken stream or a failure began the deadline before (docs/protocol.md, section 7).
     since = f"{out.label} {'was killed' if output_killed(run) else 'exited'}"
     in_code = reap(run, inp, "input", patient=False, since=since)
     for thread in threads:
         thread.join(timeout=run.deadline.join_time())
-    return in_code, out_code, probe.take() if probe is not None else None
+    return in_code, out_code, unread
 
 
 def output_killed(run: TaskRun) -> bool:

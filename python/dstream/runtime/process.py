@@ -107,7 +107,7 @@ def _stream(stream: Optional[IO[bytes]]) -> IO[bytes]:
 class Unread:
     """What an output left unread in its stdin pipe when it exited."""
 
-    envelopes: int  # whole lines
+    envelopes: int  # line ends: a line it began to read counts, its end being unread
     size: int  # bytes
 
 
