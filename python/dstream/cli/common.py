@@ -65,14 +65,19 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_project_from_args(args: argparse.Namespace) -> Project:
+def load_project_from_args(args: argparse.Namespace, *, inspecting: bool = False) -> Project:
+    """The configuration the arguments name. `inspecting`: for a command that lists the
+    tasks or reads their state (list, runs, state), which needs a variable's value only
+    where the state block uses it (config/scope.py, SETTINGS)."""
     from dstream.config.loader import load_project
+    from dstream.config.scope import EVERYWHERE, SETTINGS
 
     project = load_project(
         config=args.config,
         variables=list(args.var),
         var_files=list(args.var_file),
         environ=dict(os.environ),
+        needed=SETTINGS if inspecting else EVERYWHERE,
     )
     apply_state_dir(project, args)
     return project

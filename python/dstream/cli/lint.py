@@ -83,8 +83,11 @@ def _check_references(project: Project, diagnostics: Diagnostics) -> None:
 
 def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.config.loader import analyze
+    from dstream.config.scope import NOWHERE
 
-    result = analyze(args.config, list(args.var), list(args.var_file), dict(os.environ))
+    # As `terraform validate`: no value is needed; what needs one unset is said unchecked.
+    environ = dict(os.environ)
+    result = analyze(args.config, list(args.var), list(args.var_file), environ, needed=NOWHERE)
     diagnostics = result.diagnostics
     _fail_broken_tasks(diagnostics)
     if result.project is not None:

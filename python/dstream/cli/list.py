@@ -36,7 +36,7 @@ def _broken(name: str, error: Exception) -> Row:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
-    project = load_project_from_args(args)
+    project = load_project_from_args(args, inspecting=True)
     rows: list[Row] = [
         {
             "name": task.name,

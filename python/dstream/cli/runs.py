@@ -31,7 +31,7 @@ def _when(timestamp: float) -> str:
 def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.state import open_store
 
-    project = load_project_from_args(args)
+    project = load_project_from_args(args, inspecting=True)
     # Every task defined, a task a template breaks too: its past runs are history.
     defined = project.names()
     names = list(args.tasks) or defined

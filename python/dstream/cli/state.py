@@ -67,7 +67,7 @@ def _open(args: argparse.Namespace) -> tuple[Optional[Project], StateStore]:
         project = Project(tasks={}, base_dir=os.getcwd())
         apply_state_dir(project, args)
         return None, open_store(project.state, project.base_dir)
-    project = load_project_from_args(args)
+    project = load_project_from_args(args, inspecting=True)
     return project, open_store(project.state, project.base_dir)
 
 

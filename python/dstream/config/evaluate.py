@@ -37,7 +37,7 @@ from dstream.config.numbers import (
     number_problem,
     parse_number,
 )
-from dstream.config.scope import Module, StaticError, name_hint
+from dstream.config.scope import MissingValue, Module, StaticError, name_hint
 from dstream.config.strings import directive_string, heredoc, quoted
 from dstream.config.syntax import SourceFile, bare_key, locate, trees
 from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION, template_value
@@ -442,13 +442,14 @@ class Evaluator:
     def _catching_call(self, node: Tree, name: str, arguments: list[Tree]) -> JsonValue:
         """try(): the first argument that evaluates; can(): whether its one argument
         does. As Terraform's, they hide what depends on values (a missing key, a failed
-        conversion, an unset env()) and never a StaticError."""
+        conversion, an unset env()) and never a StaticError, nor a variable without a
+        value: that value is unknown, not wrong (what it would pick is not known)."""
         if name == "can":
             if len(arguments) != 1:
                 raise self.fail(node, "can() takes exactly one argument", usage_hint(name))
             try:
                 self.eval(arguments[0])
-            except StaticError:
+            except (StaticError, MissingValue):
                 raise
             except ConfigError:
                 return False
@@ -459,7 +460,7 @@ class Evaluator:
         for argument in arguments:
             try:
                 return self.eval(argument)
-            except StaticError:
+            except (StaticError, MissingValue):
                 raise
             except ConfigError as exc:
                 failures.append(exc)

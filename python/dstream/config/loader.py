@@ -1,7 +1,8 @@
 """Finds, parses and evaluates dstream.hcl files into a Project.
 
 `load_project` is what the runtime calls: it raises the first ConfigError. `analyze`
-does the same work but collects every error and warning, for `dstream lint`.
+does the same work but collects every error and warning, for `dstream lint`. Both take
+`needed`, where a variable without a value is an error (config/scope.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from dstream.config.evaluate import Evaluator
 from dstream.config.model import Location, Project, TaskSpec
 from dstream.config.reads import RecordingEnviron, recording
 from dstream.config.schema import build_metrics, build_state
-from dstream.config.scope import Module, VariableValue, declare_locals
+from dstream.config.scope import (
+    EVERYWHERE,
+    NOWHERE,
+    MissingValue,
+    Module,
+    VariableValue,
+    declare_locals,
+)
 from dstream.config.syntax import (
     Block,
     SourceFile,
@@ -62,9 +70,11 @@ def load_project(
     variables: Optional[list[str]] = None,
     var_files: Optional[list[str]] = None,
     environ: Optional[Mapping[str, str]] = None,
+    *,
+    needed: str = EVERYWHERE,
 ) -> Project:
     environ = dict(os.environ if environ is None else environ)
-    result = analyze(config, variables or [], var_files or [], environ)
+    result = analyze(config, variables or [], var_files or [], environ, needed=needed)
     return _project_or_raise(result)
 
 
@@ -162,6 +172,8 @@ def analyze(
     variables: list[str],
     var_files: list[str],
     environ: Mapping[str, str],
+    *,
+    needed: str = EVERYWHERE,
 ) -> Analysis:
     environ = recording(environ)
     try:
@@ -178,8 +190,7 @@ def analyze(
             texts.append((path, read_source(path)))
         except ConfigError as exc:
             diagnostics.error(exc)
-    result = analyze_texts(texts, variables, var_files, environ, base_dir, diagnostics)
-    return result
+    return analyze_texts(texts, variables, var_files, environ, base_dir, diagnostics, needed)
 
 
 def analyze_texts(
@@ -189,6 +200,7 @@ def analyze_texts(
     environ: Mapping[str, str],
     base_dir: Optional[str] = None,
     diagnostics: Optional[Diagnostics] = None,
+    needed: str = EVERYWHERE,
 ) -> Analysis:
     """Evaluate the configuration in `texts`; the project's `reads` notes what else it
     read: the environment (through a RecordingEnviron), var files, file(), the clock,
@@ -200,7 +212,7 @@ def analyze_texts(
         base_dir = os.path.dirname(os.path.abspath(first))
     parsed = (diagnostics.attempt(partial(parse_text, text, path)) for path, text in texts)
     sources = [source for source in parsed if source is not None]
-    module = Module(environ=environ, base_dir=base_dir, reads=environ.reads)
+    module = Module(environ=environ, base_dir=base_dir, reads=environ.reads, needed=needed)
     _check_top_level(sources, diagnostics)
     declared: dict[str, Declared] = {}
     # Without a variable block and a value given to one there is nothing to do: the
@@ -213,8 +225,14 @@ def analyze_texts(
         assign_variables(module, declared, variables, var_files, environ, diagnostics)
     declare_locals(module, sources, diagnostics)
     for name, (attribute, _source) in list(module.local_defs.items()):
-        # Every local once, so lint reports an unused one's errors too.
-        diagnostics.attempt(partial(module.local, name, attribute.location))
+        # Every local once, so lint reports an unused one's errors too. A variable without
+        # a value is reported where it was declared, or where it is needed (below).
+        try:
+            module.local(name, attribute.location)
+        except MissingValue:
+            pass
+        except ConfigError as exc:
+            diagnostics.error(exc)
     project = _build_project(module, sources, diagnostics, base_dir)
     for source in sources:  # what evaluating them found (config/templates.py)
         for warning in split_paste_warnings(source.rewritten):
@@ -280,6 +298,11 @@ def _build_project(
                     _add_task(project, block, evaluator, diagnostics, task_locations)
                 elif block.type in ("state", "metrics"):
                     _add_setting(project, block, evaluator, settings)
+            except MissingValue as exc:
+                if module.needed != NOWHERE:  # where the store is: run, runs, state need it
+                    diagnostics.error(exc)
+                else:
+                    _not_checked(f"the {block.type} block", exc, diagnostics)
             except ConfigError as exc:
                 diagnostics.error(exc)
     project.sensitive_values = frozenset(module.taint.values(MIN_SECRET_LENGTH))
@@ -328,26 +351,52 @@ def _add_setting(
 
 
 class _TaskDiagnostics(Diagnostics):
-    """One task's diagnostics, remembering whether every error came from a template."""
+    """One task's diagnostics, remembering whether every error came from a template, and
+    keeping apart the variables without a value where they are not errors (`lenient`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, lenient: bool) -> None:
         super().__init__()
         self.only_templates = True
+        self.lenient = lenient
+        self.missing: list[MissingValue] = []
 
     def error(self, exc: ConfigError) -> None:
         from dstream.config.sprig import TemplateError  # not imported for a file without any
 
+        if self.lenient and isinstance(exc, MissingValue):
+            self.missing.append(exc)
+            return
         self.only_templates = self.only_templates and isinstance(exc, TemplateError)
         super().error(exc)
+
+
+def _not_checked(what: str, exc: MissingValue, diagnostics: Diagnostics) -> None:
+    """A warning that `what` needs a value this command was not given (lint, list, runs,
+    state need none): at the variable's declaration, with every way to set it."""
+    where = exc.location if isinstance(exc.location, Location) else None
+    diagnostics.warn(f"{what} was not checked: {exc.reason}", where, exc.hint)
 
 
 def _build_task_lazily(
     block: Block, evaluator: Evaluator, diagnostics: Diagnostics, project: Project
 ) -> Optional[TaskSpec]:
     """A task whose only errors are failing templates ({{ env "X" }} with X unset)
-    fails alone, when it is used (Project.task); the file and its other tasks load."""
-    own = _TaskDiagnostics()
-    task = build_task(block, evaluator, own)
+    fails alone, when it is used (Project.task); the file and its other tasks load. So
+    does one that needs a variable without a value, where the command needs none: it is
+    checked as far as it can be, and said to be unchecked unless it has other errors."""
+    own = _TaskDiagnostics(lenient=evaluator.module.needed != EVERYWHERE)
+    try:
+        task: Optional[TaskSpec] = build_task(block, evaluator, own)
+    except MissingValue as exc:  # met where the rest of the task depends on it
+        own.error(exc)
+        task = None
+    if own.missing and not own.errors and block.labels:
+        name = block.labels[0]
+        project.broken[name] = own.missing[0]
+        for item in own.items:  # warnings only
+            diagnostics.add(item)
+        _not_checked(f"task {name!r}", own.missing[0], diagnostics)
+        return None
     if own.errors and own.only_templates and own.first_error and block.labels:
         name = block.labels[0]
         project.broken[name] = own.first_error

@@ -51,6 +51,14 @@ RESERVED_NAMES = frozenset(
 )
 
 
+# Where a variable without a value is an error (`Module.needed`): EVERYWHERE for the
+# commands that run or describe tasks (run, plan, show...), as Terraform's plan; SETTINGS
+# for those that only read the store the state block names (list, runs, state): a task
+# that needs the value is listed as one that cannot be used; NOWHERE for lint, which
+# says what it could not check, as `terraform validate` needs no value.
+EVERYWHERE, SETTINGS, NOWHERE = "everywhere", "settings", "nowhere"
+
+
 @record
 class VariableValue:
     value: JsonValue
@@ -65,6 +73,7 @@ class Module:
     variables: dict[str, VariableValue] = field(default_factory=dict)
     # Declared variables that got no value: using one repeats that error, not "undeclared".
     unset_variables: dict[str, ConfigError] = field(default_factory=dict)
+    needed: str = EVERYWHERE  # where a variable without a value is an error (above)
     local_defs: dict[str, tuple[Attribute, SourceFile]] = field(default_factory=dict)
     local_values: JsonObject = field(default_factory=dict)
     evaluating: list[str] = field(default_factory=list)  # locals being evaluated, in order
@@ -134,6 +143,11 @@ class StaticError(ConfigError):
     """An expression wrong for any input: an undefined local or variable, an unknown
     function, locals in a cycle. `try()` and `can()` do not hide it, as in Terraform
     (they catch what depends on values: a missing key, a failed conversion)."""
+
+
+class MissingValue(ConfigError):
+    """A declared variable that got no value at all (not one given a wrong value): where
+    the command needs no value (`Module.needed`), what uses it goes unchecked instead."""
 
 
 def name_hint(root: str, name: str, known: list[str], listing: str, when_none: str) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dstream.config.checks import check_names, expect_bool, expect_string
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.model import Location
-from dstream.config.scope import ENV_VAR_PREFIX, Module, VariableValue
+from dstream.config.scope import ENV_VAR_PREFIX, EVERYWHERE, MissingValue, Module, VariableValue
 from dstream.config.syntax import Block, SourceFile
 from dstream.config.typeexpr import (
     ANY,
@@ -288,7 +288,8 @@ class _Given:
         if item.has_default and (item.default is not None or item.nullable):
             return item.default
         error = self._missing(item, given)
-        self.diagnostics.error(error)
+        if not isinstance(error, MissingValue) or self.module.needed == EVERYWHERE:
+            self.diagnostics.error(error)
         raise error
 
     def _missing(self, item: Declared, given: Optional[Given]) -> ConfigError:
@@ -304,7 +305,7 @@ class _Given:
                 location=where,
                 hint=f"{ways}, or give it a default that is not null",
             )
-        return ConfigError(
+        return MissingValue(
             f'variable "{name}" has no value',
             location=item.block.location,
             hint=f"{ways}, or give it a default = ...",

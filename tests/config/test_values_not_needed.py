@@ -1,0 +1,124 @@
+"""Commands that check or inspect a configuration do not need its variables' values,
+as `terraform validate` does not: `lint`, `list`, `runs` and `state` work where a
+secret is not set (CI, a laptop), and say what they could not check. `run`, `plan` and
+`show` still need every value, as before."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.workspace import CliResult, dstream
+
+SECRET = "hunter2-not-in-output"
+CONFIG = """
+variable "db_password" {
+  type      = string
+  sensitive = true
+}
+variable "unused" { type = number }
+locals {
+  dsn    = "host=db password=${var.db_password}"
+  spare  = var.unused + 1
+}
+task "orders" {
+  input {
+    provider_path = "/bin/cat"
+    config = { dsn = local.dsn, fallback = try(var.db_password, "none") }
+  }
+  output { provider_path = "/bin/cat" }
+}
+task "plain" {
+  input { provider_path = "/bin/cat" }
+  output { provider_path = "/bin/cat" }
+}
+state { path = "state" }
+"""
+
+
+def cli(tmp_path: Path, *args: str, text: str = CONFIG, **env: str) -> CliResult:
+    (tmp_path / "dstream.hcl").write_text(text)
+    return dstream(*args, cwd=tmp_path, env=env, without="DSTREAM_")
+
+
+def test_lint_passes_without_a_value_and_says_which_task_it_did_not_check(
+    tmp_path: Path,
+) -> None:
+    done = cli(tmp_path, "lint", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] is True and report["errors"] == 0
+    warnings = [d for d in report["diagnostics"] if d["severity"] == "warning"]
+    assert len(warnings) == 1, warnings
+    assert "task 'orders' was not checked" in warnings[0]["message"]
+    assert 'variable "db_password" has no value' in warnings[0]["message"]
+    assert "DSTREAM_VAR_db_password" in warnings[0]["hint"]
+    assert warnings[0]["line"] == 2  # where the variable is declared
+    assert sorted(report["tasks"]) == ["orders", "plain"]
+    # --strict fails on what was not checked, as on any warning
+    assert cli(tmp_path, "lint", "--strict").returncode == 2
+
+
+def test_lint_still_reports_the_errors_it_can_see(tmp_path: Path) -> None:
+    """The tasks that do not need the value are checked whole, and so are the parts of
+    one that does: a missing value hides nothing else."""
+    text = CONFIG.replace(
+        'output { provider_path = "/bin/cat" }\n}\ntask "plain"',
+        ('output { provider_pth = "/bin/cat" }\n}\ntask "plain"'),
+    ).replace('task "plain" {\n  input { provider_path', 'task "plain" {\n  input { provider_pat')
+    done = cli(tmp_path, "lint", "--json", text=text)
+    assert done.returncode == 2
+    messages = "\n".join(d["message"] for d in json.loads(done.stdout)["diagnostics"])
+    assert "unknown attribute 'provider_pth' in output of task \"orders\"" in messages
+    assert "unknown attribute 'provider_pat' in input of task \"plain\"" in messages
+    assert "has no value" not in messages, messages
+
+
+def test_lint_checks_the_value_once_given(tmp_path: Path) -> None:
+    done = cli(tmp_path, "lint", DSTREAM_VAR_db_password=SECRET, DSTREAM_VAR_unused="1")
+    assert done.returncode == 0, done.stderr
+    assert "0 warning(s)" in done.stdout
+    assert SECRET not in done.stdout + done.stderr
+
+
+def test_list_runs_and_state_work_without_the_value(tmp_path: Path) -> None:
+    listed = cli(tmp_path, "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["name"]: row for row in json.loads(listed.stdout)["tasks"]}
+    assert rows["plain"]["error"] is None
+    assert 'variable "db_password" has no value' in rows["orders"]["error"]
+    for command in (("runs",), ("state", "list")):
+        done = cli(tmp_path, *command)
+        assert done.returncode == 0, (command, done.stderr)
+        assert "has no value" not in done.stdout + done.stderr
+
+
+def test_a_state_block_that_needs_the_value_still_needs_it(tmp_path: Path) -> None:
+    """`runs` and `state` read the store the state block names: without its values they
+    cannot know where it is, and say so. `lint` only says it did not check it."""
+    text = CONFIG.replace('state { path = "state" }', 'state { path = "s-${var.db_password}" }')
+    done = cli(tmp_path, "runs", text=text)
+    assert done.returncode == 2, done.stderr
+    assert 'variable "db_password" has no value' in done.stderr
+    assert "Traceback" not in done.stderr
+    linted = cli(tmp_path, "lint", "--json", text=text)
+    assert linted.returncode == 0, linted.stdout
+    messages = [d["message"] for d in json.loads(linted.stdout)["diagnostics"]]
+    assert any("the state block was not checked" in m for m in messages), messages
+
+
+def test_run_plan_and_show_still_need_every_value(tmp_path: Path) -> None:
+    for command in (("run", "plain"), ("plan", "plain"), ("show", "plain")):
+        done = cli(tmp_path, *command)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert 'variable "db_password" has no value' in done.stderr
+        assert "DSTREAM_VAR_db_password" in done.stderr
+
+
+def test_try_does_not_hide_a_variable_without_a_value(tmp_path: Path) -> None:
+    """Which argument try() would pick is not known without the value: the task is said
+    unchecked, not checked with the fallback (which `run` would never use)."""
+    text = CONFIG.replace("config = { dsn = local.dsn, fallback = ", "config = { fallback = ")
+    done = cli(tmp_path, "lint", text=text)
+    assert done.returncode == 0, done.stderr
+    assert "task 'orders' was not checked" in done.stderr
