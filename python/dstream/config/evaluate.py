@@ -22,6 +22,7 @@ from dstream.config.functions import (
     CallContext,
     FunctionError,
     as_bool,
+    equal,
     to_number,
     to_string,
     type_name,
@@ -294,8 +295,13 @@ class Evaluator:
             position = self.convert(
                 where, to_number, key, "a list index", "a list's index is a whole number, from 0"
             )
-            whole = isinstance(position, int) or position.is_integer()
-            if not whole or not 0 <= position < len(value):
+            if not (isinstance(position, int) or position.is_integer()):
+                raise self.fail(
+                    where,
+                    f"index {key} is not a whole number",
+                    "a list's index is a whole number, from 0",
+                )
+            if not 0 <= position < len(value):
                 raise self.fail(
                     where,
                     f"index {key} is out of range: the list has {len(value)} element(s)",
@@ -313,25 +319,36 @@ class Evaluator:
             'index a list by number (xs[0]) or an object by key (obj["key"])',
         )
 
-    def _splat(self, node: Tree) -> JsonValue:
+    def _splat(self, node: Tree, *, attributes_only: bool = False) -> JsonValue:
+        """`list[*].a[0]` applies every step to each element; the attribute-only
+        `list.*.a[0]` only the attributes, and what follows them to the list it made
+        (HCL's spec: `[for v in list : v.a][0]`)."""
         base, splat = node.children
         value = self.eval(base)
-        if value is None:
-            return []
-        items = value if isinstance(value, list) else [value]
         steps = trees(splat)
-        out = []
-        for item in items:
-            for step in steps:
-                if step.data == "get_attr":
-                    name_node = trees(step)[0]
-                    item = self._attribute_of(item, str(name_node.children[0]), name_node)
-                else:
-                    item = self._apply_index(item, step)
-            out.append(item)
-        return out
+        after: list[Tree] = []
+        if attributes_only:
+            first_index = next((i for i, s in enumerate(steps) if s.data != "get_attr"), None)
+            if first_index is not None:
+                steps, after = steps[:first_index], steps[first_index:]
+        out: JsonValue = []
+        if value is not None:
+            items = value if isinstance(value, list) else [value]
+            out = [self._steps(item, steps) for item in items]
+        return self._steps(out, after)
 
-    _attr_splat_expr_term = _splat
+    def _steps(self, value: JsonValue, steps: list[Tree]) -> JsonValue:
+        for step in steps:
+            if step.data == "get_attr":
+                name_node = trees(step)[0]
+                value = self._attribute_of(value, str(name_node.children[0]), name_node)
+            else:
+                value = self._apply_index(value, step)
+        return value
+
+    def _attr_splat_expr_term(self, node: Tree) -> JsonValue:
+        return self._splat(node, attributes_only=True)
+
     _full_splat_expr_term = _splat
 
     # -- operators -----------------------------------------------------------------------
@@ -377,8 +394,8 @@ class Evaluator:
         if operator == "||":
             return self.boolean(left_node) or self.boolean(right_node)
         if operator in ("==", "!="):
-            equal = _equal(self.eval(left_node), self.eval(right_node))
-            return equal if operator == "==" else not equal
+            same = equal(self.eval(left_node), self.eval(right_node))
+            return same if operator == "==" else not same
         left, right = self._number(left_node), self._number(right_node)
         if operator in ("/", "%") and right == 0:
             raise self.fail(right_node, "division by zero", "guard the divisor: d == 0 ? 0 : n / d")
@@ -535,9 +552,3 @@ def _root_name(node: Node) -> Optional[str]:
         if isinstance(inner, Tree) and inner.data == "identifier":
             return str(inner.children[0])
     return None
-
-
-def _equal(left: JsonValue, right: JsonValue) -> bool:
-    if type_name(left) != type_name(right):
-        return False
-    return bool(left == right)

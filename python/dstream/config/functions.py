@@ -7,6 +7,7 @@ FunctionError; the evaluator adds file:line:col.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -32,7 +33,7 @@ from dstream.records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Optional
+    from typing import Any, Callable, Optional, Union
 
     from dstream.config.model import Reads
     from dstream.config.taint import Taint
@@ -87,10 +88,32 @@ def type_name(value: object) -> str:
     return type(value).__name__
 
 
+def equal(left: object, right: object) -> bool:
+    """HCL's `==`: values of different types are never equal, in collections too (`true`
+    is not `1`, `[1]` is not `[true]`, as cty's Equals; Python's `==` says they are)."""
+    if type_name(left) != type_name(right):
+        return False
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(equal, left, right))
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(equal(left[k], right[k]) for k in left)
+    return bool(left == right)
+
+
 def format_number(value: float) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+    """A number as text, as Terraform writes it: in decimals, never with an exponent
+    (`1e20` is 100000000000000000000, `2.5e-7` is 0.00000025); a double with the
+    fewest digits that read back as it."""
+    if not isinstance(value, float):
+        return str(value)
+    if value.is_integer() and abs(value) < 1e16:
         return str(int(value))
-    return repr(value) if isinstance(value, float) else str(value)
+    text = repr(value)
+    if "e" not in text:
+        return text
+    import decimal  # only for a number that repr writes with an exponent
+
+    return format(decimal.Decimal(text), "f")
 
 
 def to_string(value: object, what: str = "value") -> str:
@@ -127,9 +150,9 @@ def to_number(value: object, what: str = "value") -> float:
         raise FunctionError(f"{what} is a bool, not a number")
     if isinstance(value, (int, float)):
         return value
-    if isinstance(value, str) and re.match(_NUMBER, value.strip()):
+    if isinstance(value, str) and re.match(_NUMBER, value):  # " 5" is not, in Terraform
         try:
-            return parse_number(value.strip())
+            return parse_number(value)
         except BadNumber as exc:
             raise NumberOutOfRange(what, exc) from None
     raise FunctionError(f"{what} {value!r} is not a number")
@@ -308,10 +331,9 @@ def _replace(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
             pattern = regex.compile(search[1:-1])
         except regex.error as exc:
             raise FunctionError(f"replace() pattern {search} is not a valid regex: {exc}") from None
-        # Terraform spells capture references $1; Python \1.
-        template = re.sub(r"\$(\d+)", r"\\\1", replacement)
+        expand = _expansion(replacement)
         try:
-            replaced: str = pattern.sub(template, text, timeout=REGEX_TIMEOUT)
+            replaced: str = pattern.sub(expand, text, timeout=REGEX_TIMEOUT)
             return replaced
         except TimeoutError:
             raise FunctionError(
@@ -320,6 +342,55 @@ def _replace(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
                 hint="rewrite the pattern without a repetition inside a repetition",
             ) from None
     return text.replace(search, replacement)
+
+
+def _expansion(template: str) -> Callable[[Any], str]:
+    """Terraform's replacement text (Go's Regexp.Expand), as a function of a match:
+    `$name` or `${name}` is the group of that number or name, empty when there is no
+    such group or it took no part; `$$` is `$`; any other `$` and every backslash are
+    text. A name is the longest run of letters, digits and `_` (`$1x` is group "1x")."""
+    parts: list[tuple[bool, str]] = []  # (a group's name, else text)
+    text: list[str] = []
+    i = 0
+    while i < len(template):
+        name, end = _reference(template, i)
+        if name is None:
+            text.append("$" if template.startswith("$$", i) else template[i])
+            i = end
+            continue
+        parts += [(False, "".join(text)), (True, name)]
+        text, i = [], end
+    parts.append((False, "".join(text)))
+
+    def expand(match: Any) -> str:  # Any: a `regex` match
+        out = []
+        for is_group, piece in parts:
+            if not is_group:
+                out.append(piece)
+                continue
+            key: Union[int, str] = int(piece) if piece.isascii() and piece.isdigit() else piece
+            with contextlib.suppress(IndexError, KeyError):  # no such group: empty, as Go's
+                out.append(match.group(key) or "")
+        return "".join(out)
+
+    return expand
+
+
+def _reference(template: str, i: int) -> tuple[Optional[str], int]:
+    """The group name of a `$` reference at `i` and where it ends; else None and where
+    the text at `i` ends (past `$$`, or the one character)."""
+    if template[i] != "$":
+        return None, i + 1
+    if template.startswith("$$", i):
+        return None, i + 2
+    braced = template.startswith("${", i)
+    start = i + 2 if braced else i + 1
+    end = start
+    while end < len(template) and (template[end] == "_" or template[end].isalnum()):
+        end += 1
+    if end == start or (braced and not template.startswith("}", end)):
+        return None, i + 1  # malformed: the `$` is text
+    return template[start:end], end + 1 if braced else end
 
 
 def _tostring(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
@@ -411,9 +482,27 @@ def _coalesce(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
 def _length(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("length", args, 1)
     value = args[0]
-    if isinstance(value, (str, list, dict)):
+    if isinstance(value, str):
+        return _graphemes(value)
+    if isinstance(value, (list, dict)):
         return len(value)
     raise FunctionError(f"length() of a {type_name(value)}: it needs a string, list or object")
+
+
+def _graphemes(text: str) -> int:
+    """The characters a reader sees (Unicode grapheme clusters), as Terraform's length()
+    counts them: a flag of two code points, or `e` and a combining accent, is one."""
+    if text.isascii():  # one code point each, and no `regex` to import
+        return len(text)
+    import regex  # with python-hcl2, as in _replace
+
+    return len(regex.findall(r"\X", text))
+
+
+def _upper(text: str) -> str:
+    """Go's strings.ToUpper, which Terraform's upper() is: a letter without a capital of
+    one letter (ß) stays as it is, where Python's gives two (SS)."""
+    return "".join(c if len(c.upper()) != 1 else c.upper() for c in text)
 
 
 def _keys(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
@@ -445,7 +534,7 @@ def _lookup(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
 
 def _contains(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("contains", args, 2)
-    return args[1] in _list_arg("contains", args, 0)
+    return any(equal(item, args[1]) for item in _list_arg("contains", args, 0))
 
 
 @record(frozen=True)
@@ -478,7 +567,7 @@ FUNCTIONS: dict[str, Builtin] = {
     "tonumber": Builtin("tonumber(v)", _tonumber),
     "tostring": Builtin("tostring(v)", _tostring),
     "trimspace": Builtin("trimspace(s)", _of_string("trimspace", str.strip)),
-    "upper": Builtin("upper(s)", _of_string("upper", str.upper)),
+    "upper": Builtin("upper(s)", _of_string("upper", _upper)),
     "values": Builtin("values(obj)", _values),
 }
 

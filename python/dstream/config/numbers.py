@@ -96,9 +96,10 @@ def _written_whole(text: str) -> Union[int, float]:
 
 
 def whole(number: Union[int, float]) -> Union[int, float]:
-    """A double that is a whole number below 2**53 (where a double holds every integer
-    exactly) as that int, for the reason _written_whole gives; any other number as it is."""
-    if isinstance(number, float) and number.is_integer() and abs(number) < 2**53:
+    """A double that is a whole number a 64-bit integer holds as that int, for the reason
+    _written_whole gives (`1.5 * 2e16` is 30000000000000000, as Terraform's exact
+    arithmetic makes it); any other number as it is."""
+    if isinstance(number, float) and number.is_integer() and -(2**63) <= number < 2**63:
         return int(number)
     return number
 

@@ -3,7 +3,8 @@ and the conversion of a value to one, by Terraform's rules:
 
 - `string`, `number`, `bool` convert into each other where the text spells the value
   ("5" -> 5, 5 -> "5", "true" -> true); a list or an object converts to none of them.
-- `list(T)`, `set(T)`, `map(T)` convert every element to T; a set drops duplicates.
+- `list(T)`, `set(T)`, `map(T)` convert every element to T; a set drops duplicates
+  (and puts strings, numbers and bools in order).
   `list(any)` (and the legacy `list`, `set`, `map`) takes elements of one type: strings
   absorb numbers and bools, any other mix is refused.
 - `tuple([T1, T2])` takes exactly as many elements as it lists, each converted.
@@ -368,7 +369,16 @@ def _set(value: JsonValue, type_: Type, path: Path) -> JsonValue:
         if identity not in seen:
             seen.add(identity)
             unique.append(item)
+    element = type_.element
+    if element is not None and element.kind in ("string", "number", "bool"):
+        unique.sort(key=_primitive_order)  # in order, as Terraform's
     return unique
+
+
+def _primitive_order(value: JsonValue) -> tuple[bool, Union[str, float]]:
+    """The order of a set's string, number or bool elements (all of one kind once
+    converted), a null first."""
+    return (False, 0) if not isinstance(value, (str, int, float)) else (True, value)
 
 
 def _tuple(value: JsonValue, type_: Type, path: Path) -> JsonValue:

@@ -104,12 +104,24 @@ def _declare_variable(block: Block, source: SourceFile, reads: Reads) -> Declare
             hint='write variable "NAME" { default = ... }',
         )
     name = block.labels[0]
+    if not _is_name(name):
+        raise ConfigError(
+            f'variable name "{name}" is not a valid name: var.{name} could never refer to it',
+            location=block.label_locations[0],
+            hint="a name is a letter or `_`, then letters, digits, `_` or `-`",
+        )
     item = Declared(name, block, source)
     try:
         _read_declaration(item, reads)
     except ConfigError as exc:
         item.broken = exc
     return item
+
+
+def _is_name(text: str) -> bool:
+    """An HCL identifier, what `var.NAME` can spell."""
+    head, rest = text[:1], text[1:]
+    return (head == "_" or head.isalpha()) and all(c in "_-" or c.isalnum() for c in rest)
 
 
 def _read_declaration(item: Declared, reads: Reads) -> None:
