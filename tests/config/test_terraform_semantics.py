@@ -164,3 +164,36 @@ def test_a_variable_name_may_hold_dashes_and_letters_of_any_script() -> None:
         )
         == 3
     )
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ('format("%.2s|%5.1s|%.3d", "hello", "world", 5)', "he|    w|005"),
+        ('format("%08s", "ab")', "000000ab"),
+        ('format("%-8s|", "ab")', "ab      |"),
+        ('format("%[2]s %[1]s", "a", "b")', "b a"),
+        ('format("%[2]s %s", "a", "b", "c")', "b c"),
+        ('format("%q", "é")', '"é"'),
+        ('format("%.3f", 18446744073709551617)', "18446744073709551617.000"),
+        ('format("%+08.1f|%-6.0f|", 18446744073709551617, 7)', "+18446744073709551617.0|7     |"),
+        ('format("100%%")', "100%"),
+    ],
+)
+def test_format_as_terraform(expression: str, expected: str) -> None:
+    assert value(expression) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ('format("%5")', "starts no verb"),
+        ('format("100%")', "starts no verb"),
+        ('format("%[3]s", "a")', "refers to value 3"),
+        ('format("%s", "a", "b")', "value 2 is not used"),
+    ],
+)
+def test_format_errors(expression: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        value(expression)
+    assert message in str(caught.value)

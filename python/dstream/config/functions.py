@@ -251,59 +251,98 @@ def _merge(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     return out
 
 
-_VERB = r"%([-+ 0#]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])"
+# A verb: flags, an argument's number ([2]: the second value), width, precision, letter.
+_VERB = r"%([-+ 0#]*)(?:\[(\d+)\])?(\d+)?(?:\.(\d+))?([a-zA-Z%])"
 
 
 def _format(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    """Terraform's format(): %s %d %f %v %q %t %% with flags, width and precision."""
+    """Terraform's format(): %s %d %f %v %q %t %% with flags, width, precision and
+    argument numbers (`%[2]s`: the second value; the next verb takes the third)."""
     _arity("format", args, 1, 99)
     spec = _string_arg("format", args, 0)
     values = list(args[1:])
     out: list[str] = []
     position = 0
-    used = 0
+    following = 0  # the value the next verb without a number takes
+    numbered = False  # a verb named its value: values left over are not a mistake (Go's)
     for match in re.finditer(_VERB, spec):
-        out.append(spec[position : match.start()])
+        out.append(_format_text(spec, position, match.start()))
         position = match.end()
-        flags, width, precision, verb = match.groups()
-        for number in (width, precision):
-            if number is not None and int(number) > MAX_FORMAT_WIDTH:
+        flags, number, width, precision, verb = match.groups()
+        for size in (width, precision):
+            if size is not None and int(size) > MAX_FORMAT_WIDTH:
                 raise FunctionError(
-                    f"format() width or precision {int(number):,} in {match.group(0)!r} is "
+                    f"format() width or precision {int(size):,} in {match.group(0)!r} is "
                     f"larger than {MAX_FORMAT_WIDTH}",
                     hint="pad with a width of at most 1024",
                 )
         if verb == "%":
             out.append("%")
             continue
-        if used >= len(values):
+        if number is not None:
+            if not 1 <= int(number) <= len(values):
+                raise FunctionError(
+                    f"format() verb {match.group(0)!r} refers to value {int(number)}, "
+                    f"but got {len(values)}"
+                )
+            following, numbered = int(number) - 1, True
+        if following >= len(values):
             raise FunctionError(f"format() has more verbs than values ({match.group(0)!r})")
-        value = values[used]
-        used += 1
-        out.append(_format_verb(ctx, "%" + flags + (width or ""), verb, precision, value))
-    out.append(spec[position:])
-    if used < len(values):
-        raise FunctionError(f"format() got {len(values)} values for {used} verbs")
+        value = values[following]
+        following += 1
+        out.append(_format_verb(ctx, flags, width, verb, precision, value))
+    out.append(_format_text(spec, position, len(spec)))
+    if following < len(values) and not numbered:
+        raise FunctionError(
+            f"format() got {len(values)} values; value {following + 1} is not used "
+            "(no verb is left for it)"
+        )
     return "".join(out)
 
 
+def _format_text(spec: str, start: int, end: int) -> str:
+    """The text between two verbs, which has no `%` left (`%5`, a `%` at the end: an error,
+    as Terraform's, not text)."""
+    stray = spec.find("%", start, end)
+    if stray >= 0:
+        raise FunctionError(
+            f"format() spec has a `%` that starts no verb at character {stray + 1}: "
+            f"{spec[stray : stray + 4]!r}",
+            hint="write %% for a percent sign; a verb ends with its letter, as in %5d",
+        )
+    return spec[start:end]
+
+
 def _format_verb(
-    ctx: CallContext, head: str, verb: str, precision: Optional[str], value: JsonValue
+    ctx: CallContext,
+    flags: str,
+    width: Optional[str],
+    verb: str,
+    precision: Optional[str],
+    value: JsonValue,
 ) -> str:
-    """One verb of format(): `head` is its % with flags and width."""
+    """One verb of format()."""
+    head = "%" + flags + (width or "")
+    dot = f".{precision}" if precision is not None else ""
     if verb == "s":
-        return (head + "s") % to_string(value, "a %s value")
+        text = to_string(value, "a %s value")
+        if "0" in flags and "-" not in flags:  # Go pads a string with zeros too
+            cut = text if precision is None else text[: int(precision)]
+            return cut.rjust(int(width or 0), "0")
+        return (head + dot + "s") % text
     if verb == "d":
         number = to_number(value, "a %d value")
         if isinstance(number, float):  # whole doubles are ints already (numbers.whole)
             raise FunctionError(
                 "a %d value must be a whole number", 'write "%.0f" to round it, or "%v"'
             )
-        return (head + "d") % number
+        return (head + dot + "d") % number
+    if verb in "fF" and isinstance(value, int) and not isinstance(value, bool):
+        return _exact_fixed(value, flags, width, precision)
     if verb in "fFeEgG":
         number = to_number(value, f"a %{verb} value")
         try:
-            return (head + (f".{precision}" if precision else "") + verb) % number
+            return (head + dot + verb) % number
         except OverflowError:  # an integer beyond a double
             what = f"a %{verb} value is a number {OUT_OF_RANGE}"
             raise FunctionError(what, NUMBER_HINT) from None
@@ -312,11 +351,27 @@ def _format_verb(
             raise FunctionError("a %t value must be a bool")
         return (head + "s") % ("true" if value else "false")
     if verb == "q":
-        return (head + "s") % json.dumps(to_string(value, "a %q value"))
+        quoted = json.dumps(to_string(value, "a %q value"), ensure_ascii=False)
+        return (head + "s") % quoted
     if verb == "v":
         text = value if isinstance(value, str) else _jsonencode(ctx, [value])
         return (head + "s") % text
     raise FunctionError(f"format() does not know the verb %{verb}")
+
+
+def _exact_fixed(number: int, flags: str, width: Optional[str], precision: Optional[str]) -> str:
+    """%f of an integer, every digit kept (a double would round 2**64 + 1), as
+    Terraform's exact numbers: its digits, `precision` zeros (6 unless given), the sign
+    and padding the flags ask for."""
+    places = 6 if precision is None else int(precision)
+    text = str(abs(number)) + ("." + "0" * places if places else "")
+    sign = "-" if number < 0 else "+" if "+" in flags else " " if " " in flags else ""
+    pad = max(0, int(width or 0) - len(sign) - len(text))
+    if "-" in flags:
+        return sign + text + " " * pad
+    if "0" in flags:
+        return sign + "0" * pad + text
+    return " " * pad + sign + text
 
 
 def _replace(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
