@@ -309,3 +309,17 @@ def test_an_input_whose_stdout_closes_exits_1(interval: int, processes: list) ->
     # a warning: under dstream the reader stops reading after a failure it reports
     warnings = [orjson.loads(x) for x in proc.stderr.read().splitlines() if b'"warning"' in x]
     assert warnings and "stdout was closed" in warnings[0]["msg"]
+
+
+@pytest.mark.parametrize("fails_in", ["write", "flush"])
+def test_a_failing_write_or_flush_is_a_json_record_and_exit_1(fails_in: str) -> None:
+    """As a failing read(): the failure logged as one JSON record (with its traceback in
+    it), never a bare traceback on stderr, and nothing acknowledged past it."""
+    stdin = command({"fails_in": fails_in}, role="output") + frames({"data": 1}, {"checkpoint": 1})
+    result = run("sample:failing_output", stdin)
+    assert result.returncode == 1
+    plain = [line for line in result.stderr.splitlines() if not line.startswith(b"{")]
+    assert plain == [], b"\n".join(plain).decode()
+    failure = next(r for r in result.logs if r["level"] == "error")
+    assert failure["msg"] == f"{fails_in}() failed" and "sink refused" in failure["error"]
+    assert {"checkpoint": 1} not in result.after_handshake

@@ -51,6 +51,7 @@ class OutputRun(Generic[ConfigT]):
         self.stopping = False
         self.frames = 0
         self.acks = 0
+        self.calling = "write()"  # the provider's method a failure came from
         self.exact_numbers = provider.exact_numbers
         provider._emit_buffer = []
 
@@ -84,7 +85,7 @@ class OutputRun(Generic[ConfigT]):
                 tail = chunk[cut:]
                 self._check_size(tail)
             await self._write_batch()
-            await self.provider.flush()
+            await self._provider_flush()
             self._flush_stdout()
             return ExitCode.OK
         except FrameError as exc:
@@ -97,6 +98,9 @@ class OutputRun(Generic[ConfigT]):
             return ExitCode.FAILURE
         except DstreamError as exc:  # the provider's own clear error (a full disk, ...)
             log.error(str(exc), hint=exc.hint)
+            return ExitCode.FAILURE
+        except Exception:  # a bug or an error of the sink: a record with its traceback
+            log.exception(f"{self.calling} failed")
             return ExitCode.FAILURE
 
     async def _next_chunk(self) -> Optional[bytes]:
@@ -241,7 +245,7 @@ class OutputRun(Generic[ConfigT]):
         for obj, line in zip(objs, lines):
             if KEY_CHECKPOINT in obj and KEY_DATA not in obj:
                 await self._write_batch()
-                await self.provider.flush()
+                await self._provider_flush()
                 batch = self.batch
                 self._ack(line)
                 continue
@@ -261,19 +265,29 @@ class OutputRun(Generic[ConfigT]):
             line = data[line_start:line_end].rstrip(b"\r")
             if _is_checkpoint(line):
                 if line_start > pos:
-                    await self.provider.write_raw(data[pos:line_start])
-                await self.provider.flush()
+                    await self._provider_write_raw(data[pos:line_start])
+                await self._provider_flush()
                 self._ack(line)
                 pos = line_end + 1
             found = find(data, _CHECKPOINT_KEY, line_end, end)
         if pos < end:
             whole = pos == 0 and end == len(data)
-            await self.provider.write_raw(data if whole else data[pos:end])
+            await self._provider_write_raw(data if whole else data[pos:end])
         self.offset += end - start
+
+    # The provider's methods, through these: a failure names the one it came from.
+    async def _provider_flush(self) -> None:
+        self.calling = "flush()"
+        await self.provider.flush()
+
+    async def _provider_write_raw(self, data: bytes) -> None:
+        self.calling = "write_raw()"
+        await self.provider.write_raw(data)
 
     async def _write_batch(self) -> None:
         if self.batch:
             batch, self.batch = self.batch, []
+            self.calling = "write()"
             await self.provider.write(batch)
             self.frames += len(batch)
             self._flush_stdout()
