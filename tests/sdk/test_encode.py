@@ -68,3 +68,11 @@ def test_a_null_checkpoint_is_refused_where_it_is_made() -> None:
     task): the SDK says so at the line that made it, not later from the pump."""
     with pytest.raises(ValueError, match="null is the state of a task that starts"):
         Checkpoint(None)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_checkpoint_json_cannot_hold_is_refused_where_it_is_made(value: float) -> None:
+    """orjson writes nan and inf as null: the same refused frame as Checkpoint(None)."""
+    with pytest.raises(ValueError, match="JSON has no such number"):
+        Checkpoint(value)
+    assert Checkpoint(1.5).value == 1.5

@@ -64,6 +64,11 @@ class Checkpoint:
                 'beginning, not a position (dstream refuses {"checkpoint":null} as an '
                 "invalid frame); checkpoint a value that says where to resume"
             )
+        if isinstance(value, float) and not abs(value) < float("inf"):  # nan, inf
+            raise ValueError(
+                f"Checkpoint({value!r}): JSON has no such number (it would be written as "
+                "null, which dstream refuses); checkpoint a value that says where to resume"
+            )
         self.value = value
 
     def to_dict(self) -> dict[str, object]:
