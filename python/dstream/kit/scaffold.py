@@ -90,7 +90,8 @@ def _values(name: str, role: str, lifecycle: bool) -> dict[str, str]:
         suite_config = "{}"
         hcl_example = (
             '  input {\n    provider_path = "dstream-counter"\n'
-            "    config { max_count = 100 }\n  }\n"
+            "    config {\n      max_count = 100\n"
+            "      interval  = 10  # ms: the counter's default is 1 s\n    }\n  }\n"
             f'  output {{\n    provider_path = "./{base}/bin/{command}"\n'
             '    config { path = "out.jsonl" }\n  }'
         )
