@@ -189,6 +189,38 @@ def test_invalid_frames_dead_letter_policy_keeps_raw_and_reason(ws: Workspace) -
     assert doc["tasks"][0]["counters"]["dead_lettered"] == 3
 
 
+def test_a_checkpoint_key_written_with_escapes_is_an_invalid_frame(ws: Workspace) -> None:
+    """`{"\\u0063heckpoint":1}` is a checkpoint to JSON, but outputs find checkpoints by
+    their plain key (dstream-file wrote it as data, and the run then failed blaming the
+    output for an acknowledgement it never knew it owed): refused where it is read."""
+    ws.script(
+        "escaped.sh",
+        r"""
+        read -r command
+        echo '{"status":"ready","protocol":1}'
+        echo '{"data":1}'
+        echo '{"\u0063heckpoint":1}'
+        echo '{"data":2}'
+        """,
+    )
+    ws.config(
+        """
+        task "t" {
+          input  { provider_path = "./escaped.sh" }
+          output {
+            provider_path = "dstream-file"
+            config { path = "out.jsonl" }
+          }
+        }
+        """
+    )
+    done = ws.run("run", "t")
+    assert done.returncode == 1, done.stderr
+    assert "invalid frame from input './escaped.sh' at offset 43" in done.stderr
+    assert 'writes its "checkpoint" key with escapes' in done.stderr
+    assert "heckpoint" not in ws.read_text("out.jsonl")
+
+
 def test_output_crash_mid_stream_ends_promptly_naming_output(ws: Workspace) -> None:
     ws.script(
         "crash-out.sh",

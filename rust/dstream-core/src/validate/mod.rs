@@ -1,6 +1,9 @@
 //! Validation of one frame: UTF-8, exactly one RFC 8259 JSON value which must
 //! be an object, no trailing bytes, nesting bounded by [`MAX_DEPTH`].
 //!
+//! One rule is dstream's, not JSON's: the top-level `checkpoint` key is written as it
+//! is (`"\u0063heckpoint"` is refused), since outputs find checkpoints by that text.
+//!
 //! While validating it records what the pump needs to classify and count the frame:
 //! whether the top-level object has the keys `checkpoint` / `data`, and the span of
 //! the `metadata.TableName` string (raw, still JSON-escaped).
@@ -61,6 +64,8 @@ pub enum InvalidKind {
     LoneSurrogate,
     TrailingData,
     TooDeep,
+    /// A top-level key dstream reads, written with escapes.
+    EscapedKey(&'static str),
 }
 
 impl fmt::Display for Invalid {
@@ -93,6 +98,11 @@ impl fmt::Display for Invalid {
             InvalidKind::TrailingData => write!(
                 f,
                 "frame is not valid JSON: trailing data after the object at byte {p} of the frame"
+            ),
+            InvalidKind::EscapedKey(key) => write!(
+                f,
+                "frame writes its \"{key}\" key with escapes at byte {p} of the frame: outputs \
+                 find it by its plain text, so write it as \"{key}\""
             ),
             InvalidKind::TooDeep => write!(
                 f,

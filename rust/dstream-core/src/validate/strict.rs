@@ -190,6 +190,9 @@ fn key(
         if key_is(raw, esc, KEY_DATA) {
             info.has_data = true;
         } else if key_is(raw, esc, KEY_CHECKPOINT) {
+            if esc {
+                return err(InvalidKind::EscapedKey("checkpoint"), i);
+            }
             info.has_checkpoint = true;
         } else if key_is(raw, esc, KEY_METADATA) {
             *ctx = Ctx::Metadata;
