@@ -12,7 +12,7 @@ from enum import IntEnum
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Any, Optional
 
 
 class ExitCode(IntEnum):
@@ -76,6 +76,27 @@ def nearest(word: str, choices: Iterable[str]) -> Optional[str]:
     others = [c for c in choices if c != word]
     found = difflib.get_close_matches(word, others, n=1, cutoff=0.6)
     return found[0] if found else None
+
+
+# C0 controls but tab, DEL and C1 controls: what a terminal obeys rather than shows.
+_CONTROL = "[\x00-\x08\x0a-\x1f\x7f-\x9f]"
+
+
+def visible(text: str) -> str:
+    """`text` with its control characters shown as escapes (`\\x1b`, `\\r`): a
+    provider's stderr line, shown in a human view, cannot move the cursor, erase its own
+    prefix or print over it and pass for one of dstream's lines (docs/protocol.md,
+    section 6). JSON views escape them themselves."""
+    if text.isprintable():
+        return text
+    import re  # only for a line that has something to show this way
+
+    return re.sub(_CONTROL, _escape, text)
+
+
+def _escape(match: Any) -> str:  # Any: a re.Match
+    char = match.group()
+    return {"\r": "\\r", "\n": "\\n"}.get(char) or f"\\x{ord(char):02x}"
 
 
 class DstreamError(Exception):
@@ -150,7 +171,7 @@ class ProviderError(DstreamError):
     def __str__(self) -> str:
         if not self.stderr_tail:
             return self.reason
-        tail = "\n".join(f"  | {line}" for line in self.stderr_tail)
+        tail = "\n".join(f"  | {visible(line)}" for line in self.stderr_tail)
         return f"{self.reason}\n  last stderr lines:\n{tail}"
 
     def to_dict(self) -> dict[str, object]:

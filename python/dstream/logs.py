@@ -16,6 +16,7 @@ import threading
 import time
 
 from dstream.config.redact import redact_data, redact_text, remember_environment
+from dstream.errors import visible
 from dstream.protocol.values import decode_json, encode_json
 
 TYPE_CHECKING = False
@@ -88,7 +89,8 @@ def _text(record: Record) -> str:
     text = record.text if record.source else about(record.task, record.text)
     for name, value in record.fields.items():
         text += f" {_word(name)}={_word(redact_data(value))}"
-    return redact_text("\n".join(prefix + tag + line for line in text.splitlines() or [""]))
+    lines = text.splitlines() or [""]
+    return redact_text("\n".join(prefix + tag + visible(line) for line in lines))
 
 
 def about(task: Optional[str], text: str) -> str:

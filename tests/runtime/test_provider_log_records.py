@@ -41,3 +41,28 @@ def test_every_line_of_a_record_has_the_prefix_and_fields_stay_on_it(ws: Workspa
         'input: ✅ Task "t" executed successfully nested={"a":[1,2]} user=bob note="two\\nlines"',
     ], done.stderr
     assert "{'a': [1, 2]}" not in done.stderr
+
+
+@pytest.mark.timeout(120)
+def test_control_characters_in_a_providers_stderr_are_shown_not_obeyed(ws: Workspace) -> None:
+    """An escape sequence that erases the line (`ESC [2K`) or a carriage return would
+    let a provider's line print over its own prefix, live or in the error's last stderr
+    lines, and read as dstream's: both are shown as escapes."""
+    ws.script(
+        "in.sh",
+        r"""
+        read -r command
+        printf 'ansi \033[2K\033[1Gdstream: fake\n' >&2
+        printf 'plain with CR\rerror: fake dstream error\n' >&2
+        exit 3
+        """,
+    )
+    ws.script("out.sh", 'read -r command\necho \'{"status":"ready"}\'\ncat >/dev/null\n')
+    ws.task("./in.sh", "./out.sh")
+    done = ws.run("run", "t")
+    assert done.returncode != 0
+    assert "\x1b" not in done.stderr and "\r" not in done.stderr
+    assert "ansi \\x1b[2K\\x1b[1Gdstream: fake" in done.stderr
+    assert "plain with CR\\rerror: fake dstream error" in done.stderr  # the quoted tail
+    lines = done.stderr.splitlines()
+    assert not [line for line in lines if line.startswith(("dstream: fake", "error: fake"))]

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dstream import logs
 from dstream.cli.entry import drop_stdout
 from dstream.config.redact import redact_cut, redact_data, redact_text
-from dstream.errors import DstreamError, ProviderError
+from dstream.errors import DstreamError, ProviderError, visible
 from dstream.protocol.values import decode_json, encode_json
 
 TYPE_CHECKING = False
@@ -57,7 +57,7 @@ def _repeats(line: str, said: str) -> bool:
 
 
 def _trim(line: str) -> str:
-    return redact_cut(line, TAIL_WIDTH)
+    return redact_cut(visible(line), TAIL_WIDTH)
 
 
 def wants_color(stream: TextIO) -> bool:
