@@ -170,9 +170,7 @@ def test_an_output_that_exits_0_leaving_envelopes_unread_fails_the_run(
     output = f"read -r cmd\n{ready}\nread -r one\nsleep 0.5\nexit 0\n"
     done = _run(ws, TEN_UNCHECKED, output)
     assert done.returncode == 1, done.stderr
-    assert "output './out.sh' exited with code 0 leaving 9 envelopes (" in _error(done), _error(
-        done
-    )
+    assert "output './out.sh' exited with code 0 leaving 9 frames (" in _error(done), _error(done)
     assert _summary(done)["exit_codes"]["output"] == 0
 
 
@@ -323,3 +321,23 @@ def test_a_passthrough_task_does_not_store_a_null_checkpoint(ws: Workspace) -> N
     assert "output './out.sh' acknowledged checkpoint null" in _error(done)
     stored = orjson.loads((ws.root / "state" / "t.json").read_bytes())
     assert stored["checkpoint"] == 1
+
+
+@pytest.mark.parametrize(
+    ("stderr", "hint"),
+    [
+        ("echo 'disk full' >&2\n", "the output's last stderr lines above may say why"),
+        ("", "the output wrote nothing on stderr to say why"),
+    ],
+)
+def test_the_hint_of_an_output_that_left_early_points_at_stderr_only_when_it_wrote_some(
+    ws: Workspace, stderr: str, hint: str
+) -> None:
+    output = f"read -r cmd\necho '{READY}'\nread -r one\nread -r two\n{stderr}exit 0\n"
+    ws.script("in.sh", "read -r cmd\necho '" + READY + "'\nwhile :; do echo '{\"data\":1}'; done\n")
+    ws.script("out.sh", output)
+    ws.task("./in.sh", "./out.sh")
+    done = ws.run("run", "t")
+    assert done.returncode == 1, done.stderr
+    assert "closed its input before the stream ended" in done.stderr
+    assert hint in done.stderr

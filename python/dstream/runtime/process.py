@@ -107,7 +107,7 @@ def _stream(stream: Optional[IO[bytes]]) -> IO[bytes]:
 class Unread:
     """What an output left unread in its stdin pipe when it exited."""
 
-    envelopes: int  # line ends: a line it began to read counts, its end being unread
+    frames: int  # data and checkpoints, as line ends: one it began to read counts
     size: int  # bytes
 
 
@@ -122,19 +122,19 @@ class UnreadProbe:
 
     def take(self) -> Unread:
         """What is left in the pipe; closes the probe."""
-        envelopes = size = 0
+        frames = size = 0
         try:
             while True:
                 chunk = os.read(self._fd, 1 << 16)
                 if not chunk:
                     break
-                envelopes += chunk.count(b"\n")
+                frames += chunk.count(b"\n")
                 size += len(chunk)
         except OSError:  # EAGAIN: emptied while something still holds its write end
             pass
         finally:
             os.close(self._fd)
-        return Unread(envelopes, size)
+        return Unread(frames, size)
 
 
 class ProviderProcess(ChildProcess):

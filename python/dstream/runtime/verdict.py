@@ -127,7 +127,13 @@ def output_exit_error(out: ProviderProcess, end: OutputEnd) -> Optional[Provider
     or exited non-zero by itself. Killed at the stop deadline (of a signal, or of a
     stream that broke, whose error is the run's) it did not fail of its own."""
     code = end.code
-    why = "the output's stderr above says why"
+    tail = out.stderr_tail()
+    why = (
+        "the output's last stderr lines above may say why"
+        if tail
+        else "the output wrote nothing on stderr to say why; `dstream provider test` "
+        "checks an output against the protocol"
+    )
     if end.left_early:
         how = (
             "closed its input before the stream ended"
@@ -155,15 +161,16 @@ def output_exit_error(out: ProviderProcess, end: OutputEnd) -> Optional[Provider
     return ProviderError(
         f"{out.label} {how}",
         provider=out.label,
-        stderr_tail=out.stderr_tail(),
+        stderr_tail=tail,
         hint=f"{why}; {replay_hint(end.stored)}",
     )
 
 
 def _unread(unread: Unread) -> str:
-    """'9 envelopes (342 bytes)': a line it began to read counts, its end being unread."""
-    noun = "envelope" if unread.envelopes == 1 else "envelopes"
-    return f"{unread.envelopes} {noun} ({unread.size:,} bytes)"
+    """'9 frames (342 bytes)': data and checkpoints; a line it began to read counts, its
+    end being unread."""
+    noun = "frame" if unread.frames == 1 else "frames"
+    return f"{unread.frames} {noun} ({unread.size:,} bytes)"
 
 
 def unacknowledged(
