@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.providers import ACK_OUTPUT
 from tests.workspace import CliResult, Workspace
 
 READY = '{"status":"ready","protocol":1,"features":["checkpoints"]}'
@@ -341,3 +342,30 @@ def test_the_hint_of_an_output_that_left_early_points_at_stderr_only_when_it_wro
     assert done.returncode == 1, done.stderr
     assert "closed its input before the stream ended" in done.stderr
     assert hint in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("features", "frames", "noted"),
+    [
+        ('"features":["checkpoints"]', ['{"data":1}', '{"data":2}'], True),
+        ('"features":["checkpoints"]', ['{"data":1}', '{"checkpoint":1}'], False),
+        ('"features":[]', ['{"data":1}', '{"data":2}'], False),
+        ('"features":["checkpoints"]', [], False),
+    ],
+)
+def test_an_input_that_declares_checkpoints_and_sends_none_is_noted(
+    ws: Workspace, features: str, frames: list[str], noted: bool
+) -> None:
+    """Nothing marks what such a run delivered: the next run sends it again. The run
+    still completes (a finite input may end before its first checkpoint), but says so."""
+    echoes = "".join(f"echo '{frame}'\n" for frame in frames)
+    ready = f'{{"status":"ready","protocol":1,{features}}}'
+    ws.script("in.sh", f"read -r cmd\necho '{ready}'\n{echoes}")
+    ws.python_script("out.sh", ACK_OUTPUT)
+    ws.task("./in.sh", "./out.sh")
+    code, doc, err = ws.run_json("run", "t")
+    assert code == 0, err
+    notes = doc["tasks"][0]["notes"]
+    said = "the input declares checkpoints but sent none: none is stored"
+    assert (said in " ".join(notes)) is noted, notes
+    assert (said in err) is noted, err

@@ -55,6 +55,11 @@ def _note_pump_result(run: TaskRun, outcome: Outcome, result: Optional[PumpResul
     if note is not None:
         logs.log.warning("%s: %s", inp.label, note, task=run.task.name)
         run.summary.notes.append(note)
+    if outcome == "eof":
+        quiet = verdict.no_checkpoint_note(result, inp.features, run.state is not None)
+        if quiet is not None:
+            logs.log.warning("%s: %s", inp.label, quiet, task=run.task.name)
+            run.summary.notes.append(quiet)
     if outcome == "invalid_frame":
         assert result is not None
         run.errors.insert(0, verdict.invalid_frame_error(result, inp))

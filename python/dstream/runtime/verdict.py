@@ -64,6 +64,24 @@ def torn_note(result: Optional[PumpResult], *, killed: bool) -> Optional[str]:
     return f"torn last line of {size} bytes at offset {offset} discarded ({why})"
 
 
+def no_checkpoint_note(
+    result: Optional[PumpResult], features: frozenset[str], stored: bool
+) -> Optional[str]:
+    """What to tell the user about an input that declares checkpoints and ended its
+    stream without sending one, after data: nothing marks what this run delivered, so
+    the next one sends it again (as a Singer target warns of a stream without STATE)."""
+    if result is None or "checkpoints" not in features:
+        return None
+    counters = result.counters
+    if counters.checkpoint_frames or not counters.data_frames:
+        return None
+    return (
+        "the input declares checkpoints but sent none: "
+        + ("the stored checkpoint is unchanged" if stored else "none is stored")
+        + ", so the next run sends this run's data again"
+    )
+
+
 def invalid_frame_error(result: PumpResult, inp: ProviderProcess) -> FrameError:
     """The error of a run the pump ended on an invalid frame (policy "fail")."""
     return FrameError(
