@@ -39,6 +39,19 @@ def test_console_simple_lines_then_acks_in_order() -> None:
     ]
 
 
+def test_metadata_that_is_not_text_is_shown_as_json(tmp_path: Path) -> None:
+    """A TableName or OperationType that is not a string reads as its JSON, in the
+    console's lines and in the file output's file names (it was Python's repr)."""
+    odd = {"data": 4, "metadata": {"TableName": {"a": 1}, "OperationType": True}}
+    result = run("console", command({"format": "simple"}, role="output") + frames(odd))
+    assert result.returncode == 0, result.stderr
+    assert result.lines[1:] == [b'[{"a":1} true] 4']
+    pattern = str(tmp_path / "{TableName}.jsonl")
+    done = run("file", command({"path": pattern}, role="output") + frames(odd))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["%7B%22a%22%3A1%7D.jsonl"]
+
+
 def test_console_json_keeps_each_envelope_as_it_came() -> None:
     result = run("console", command({"format": "json"}) + frames(*ENVELOPES))
     assert result.returncode == 0, result.stderr
@@ -118,7 +131,8 @@ def test_file_per_table_pattern_and_data_format(tmp_path: Path) -> None:
 
 
 def test_file_table_names_that_are_not_strings_keep_their_own_files(tmp_path: Path) -> None:
-    """1, 1.0 and true are equal as dict keys; their files must still differ."""
+    """1, 1.0 and true are equal as dict keys; their files must still differ. A name that
+    is not a string is its JSON text (true, ["a"])."""
     names = [1, True, 1.0, "1", ["a"], "t", 1, True]
     stream = frames(*({"data": i, "metadata": {"TableName": n}} for i, n in enumerate(names)))
     config = {"path": "tables/{TableName}.jsonl", "format": "data"}
@@ -127,9 +141,9 @@ def test_file_table_names_that_are_not_strings_keep_their_own_files(tmp_path: Pa
     files = {p.name: p.read_text().splitlines() for p in (tmp_path / "tables").iterdir()}
     assert files == {
         "1.jsonl": ["0", "3", "6"],
-        "True.jsonl": ["1", "7"],
+        "true.jsonl": ["1", "7"],
         "1.0.jsonl": ["2"],
-        "%5B%27a%27%5D.jsonl": ["4"],
+        "%5B%22a%22%5D.jsonl": ["4"],
         "t.jsonl": ["5"],
     }
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dstream.protocol.frames import META_OPERATION, META_TABLE
-from dstream.sdk import Envelope, OutputProvider, ProviderConfig, dump_json, run_provider
+from dstream.sdk import Envelope, OutputProvider, ProviderConfig, as_text, dump_json, run_provider
 
 
 @dataclass
@@ -22,9 +22,8 @@ class ConsoleConfig(ProviderConfig):
 def simple_line(envelope: Envelope) -> bytes:
     """`[orders Insert seq 3] {"value":3}`: where it came from, then the data."""
     metadata: dict[str, object] = envelope.metadata if isinstance(envelope.metadata, dict) else {}
-    tags = [
-        str(metadata[key]) for key in (META_TABLE, META_OPERATION) if metadata.get(key) is not None
-    ]
+    keys = (META_TABLE, META_OPERATION)
+    tags = [as_text(metadata[key]) for key in keys if metadata.get(key) is not None]
     seq = metadata.get("seq", metadata.get("Seq"))
     if seq is not None:
         tags.append(f"seq {seq}")

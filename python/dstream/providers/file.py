@@ -18,7 +18,15 @@ from typing import Literal, Optional
 
 from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import META_TABLE
-from dstream.sdk import Envelope, OutputProvider, ProviderConfig, dump_json, log, run_provider
+from dstream.sdk import (
+    Envelope,
+    OutputProvider,
+    ProviderConfig,
+    as_text,
+    dump_json,
+    log,
+    run_provider,
+)
 
 TABLE_PLACEHOLDER = "{TableName}"
 # Envelopes without metadata.TableName go to this table's file under a pattern.
@@ -60,7 +68,7 @@ def table_file_name(table: Optional[object]) -> str:
     character of `.`, `..` and NO_TABLE too. Distinct names get distinct files."""
     if table in (None, ""):
         return NO_TABLE
-    text = str(table)
+    text = as_text(table)
     if text in (".", "..", NO_TABLE):  # not a directory; not the file of no table
         return _percent(text[0]) + text[1:]
     return "".join(ch if _SAFE_IN_NAME.fullmatch(ch) else _percent(ch) for ch in text)

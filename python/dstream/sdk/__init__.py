@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dstream.protocol.messages import LifecycleResult
 from dstream.sdk.config import ProviderConfig, bind_config
-from dstream.sdk.encode import dump_json
+from dstream.sdk.encode import as_text, dump_json
 from dstream.sdk.host import run_provider
 from dstream.sdk.log import log
 from dstream.sdk.model import Change, Checkpoint, Envelope, Resource, result_with
@@ -46,6 +46,7 @@ __all__ = [
     "Provider",
     "ProviderConfig",
     "Resource",
+    "as_text",
     "bind_config",
     "dump_json",
     "log",

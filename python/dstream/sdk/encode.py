@@ -169,6 +169,13 @@ def _as_frame(item: Union[Envelope, Checkpoint, Mapping[str, object]]) -> object
     return dict(item)
 
 
+def as_text(value: object) -> str:
+    """A metadata value (a table's name, an operation) as text for a file name or a
+    line: a string as it is, anything else as its JSON (`{"a":1}`, `true`; str() gave
+    Python's `{'a': 1}`, `True`)."""
+    return value if isinstance(value, str) else dump_json(value).decode()
+
+
 def dump_json(value: object, *, sort_keys: bool = False, indent: bool = False) -> bytes:
     """`value` as JSON, for an output writing what it received: orjson's bytes, with
     every number exact (a `JsonNumber` as its text, an integer beyond 64 bits with all
