@@ -249,3 +249,23 @@ def test_every_lifecycle_command_refuses_before_asking(ws: Workspace, args: list
         done.stderr
     )
     assert not (ws.root / "started").exists()
+
+
+def test_a_key_given_twice_in_two_spellings_is_refused_by_lint(ws: Workspace) -> None:
+    """The SDK binds `maxCount` and `max_count` to one key and refuses the second at its
+    start; lint has the same schema, so it refuses them first, naming both spellings."""
+    task_with(ws, "dstream-counter", "input", "max_count = 1\n      maxCount = 2")
+    done = ws.run("lint")
+    assert done.returncode == 2, done.stderr
+    assert (
+        f"{where(ws, 'maxCount')}: config key 'max_count' for input 'dstream-counter' is "
+        "given twice, as 'max_count' and as 'maxCount'" in done.stderr
+    ), done.stderr
+
+
+def test_one_block_where_a_list_is_wanted_says_how_to_write_a_list_of_one(ws: Workspace) -> None:
+    task_with(ws, "dstream-counter", "input", 'tables { name = "orders" }')
+    done = ws.run("lint")
+    assert done.returncode == 2, done.stderr
+    assert "config key 'tables' for input 'dstream-counter' must be a list" in done.stderr
+    assert "one block is an object: write tables = [{ ... }] for a list of one" in done.stderr

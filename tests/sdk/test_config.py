@@ -119,7 +119,7 @@ def test_alias_from_field_metadata() -> None:
         ({"url": "u", "max_count": -1}, "invalid config for sample: max_count must be 0 or more"),
         (
             {"url": "u", "maxCount": 1, "max_count": 2},
-            "config key 'max_count' for sample is given twice",
+            "config key 'max_count' for sample is given twice, as 'maxCount' and as 'max_count'",
         ),
     ],
 )

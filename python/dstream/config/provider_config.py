@@ -252,10 +252,15 @@ class _Checker:
         kinds = [kinds] if isinstance(kinds, str) else kinds
         if isinstance(kinds, list) and kinds and not any(_is(value, str(k)) for k in kinds):
             expected = " or ".join(_TYPE_WORDS.get(str(k), str(k)) for k in kinds)
+            hint = f"write it as {expected}"
+            if isinstance(value, dict) and "array" in kinds and path:
+                key = path[-1]  # a `key { }` block: as Terraform's list of one block
+                hint = (
+                    f"one block is an object: write {key} = [{{ ... }}] for a list of one, "
+                    "or repeat the block"
+                )
             self.fail(
-                path,
-                f"{what} for {self.provider} must be {expected}, got {_show(value)}",
-                f"write it as {expected}",
+                path, f"{what} for {self.provider} must be {expected}, got {_show(value)}", hint
             )
             return
         minimum = schema.get("minimum")
@@ -285,13 +290,21 @@ class _Checker:
                 if fold:
                     spelling.setdefault(normalize_key(str(word)), prop)
         extra = schema.get("additionalProperties", True)
-        given: set[str] = set()
+        given: dict[str, str] = {}  # property -> the spelling it was given as
         for key, item in value.items():
             found = spelling.get(key)
             if found is None and fold:
                 found = spelling.get(normalize_key(key))
-            if found is not None:
-                given.add(found)
+            if found is not None and found in given:  # the SDK refuses it at its start
+                self.fail(
+                    (*path, key),
+                    f"config key '{self.name((*path, found))}' for {self.provider} is given "
+                    f"twice, as '{given[found]}' and as '{key}'",
+                    "keep one spelling",
+                    key=True,
+                )
+            elif found is not None:
+                given[found] = key
                 self.walk(item, properties[found], (*path, key))
             elif extra is False:
                 self.unknown(key, list(properties), path, fold)

@@ -60,6 +60,7 @@ def bind_config(cls: type[T], raw: Any, *, provider: str = "provider", path: str
             by_key.setdefault(normalize_key(alias), f)
 
     values: dict[str, Any] = {}
+    spelled: dict[str, str] = {}  # field -> the key it was given as
     for key, value in raw.items():
         found = by_key.get(key) or by_key.get(normalize_key(str(key)))
         if found is None:
@@ -72,9 +73,11 @@ def bind_config(cls: type[T], raw: Any, *, provider: str = "provider", path: str
         key_path = f"{path}.{f.name}" if path else f.name
         if f.name in values:
             raise ConfigError(
-                f"config key '{key_path}' for {provider} is given twice (as '{key}' too)",
+                f"config key '{key_path}' for {provider} is given twice, as "
+                f"'{spelled[f.name]}' and as '{key}'",
                 hint="keep one spelling",
             )
+        spelled[f.name] = str(key)
         values[f.name] = _convert(hints.get(f.name, Any), value, provider, key_path)
         minimum = f.metadata.get("minimum")
         bound = values[f.name]
