@@ -197,3 +197,17 @@ def test_format_errors(expression: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         value(expression)
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "locals {\n  n = <<EOT\nabc\nEOF\n}\n",
+        "locals {\n  n = <<-EOT\n  abc\n  EOT  \n}\n",
+    ],
+)
+def test_a_heredoc_left_open_is_named_as_the_mistake(text: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(text, "t.hcl", environ={})
+    assert str(caught.value).startswith("t.hcl:2:7: syntax error"), str(caught.value)
+    assert "a heredoc is not closed: no later line holds only `EOT`" in (caught.value.hint or "")

@@ -155,6 +155,13 @@ def _mistake(token: LarkToken, expected: set[str]) -> Optional[str]:
     """A hint naming the likely mistake where the unexpected token and what was
     expected in its place tell it; None leaves the general hint."""
     kind = token.type
+    opened = str(token.value).strip()
+    if opened.startswith("<<"):  # a heredoc the lexer could not close
+        marker = opened.lstrip("<-").split()[0] if opened.lstrip("<-") else "EOT"
+        return (
+            f"a heredoc is not closed: no later line holds only `{marker}` (spaces may come "
+            "before the closing marker, nothing after it)"
+        )
     if kind == "$END" and "DBLQUOTE" in expected:
         return 'a string is not closed: add the closing `"`'
     if kind == "$END" and "RBRACE" in expected:
