@@ -12,7 +12,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from dstream.state import xdg_state_dir
+from dstream.state import project_state_name, xdg_state_dir
 from tests.workspace import Workspace
 
 NOBODY = 65534
@@ -98,3 +98,38 @@ def test_an_existing_state_directory_beside_the_configuration_is_kept(ws: Worksp
     assert done.stderr.count(f"state: using the existing {legacy} beside the configuration") == 1
     status = ws.run("status", "t")
     assert f"state: file {legacy}" in status.stdout
+
+
+def test_a_path_through_a_symlink_shares_the_state_and_the_run_lock(ws: Workspace) -> None:
+    """The default state is named after the configuration's real directory: reached
+    through a symlink it is the same project, with one checkpoint and one run lock (the
+    same task ran twice at once, each from its own checkpoint, into one file)."""
+    _write_config(ws)
+    link = ws.root.parent / f"{ws.root.name}-link"
+    link.symlink_to(ws.root, target_is_directory=True)
+    assert ws.run("-c", str(ws.root), "run", "t").returncode == 0
+    via_link = ws.run("-c", str(link), "state", "show", "t")
+    assert via_link.returncode == 0, via_link.stderr
+    assert via_link.stdout == ws.run("-c", str(ws.root), "state", "show", "t").stdout
+    assert '"seq":10' in via_link.stdout.replace(" ", ""), via_link.stdout
+    projects = list((Path(ws.env["XDG_STATE_HOME"]) / "dstream").iterdir())
+    assert len(projects) == 1, projects
+
+
+def test_a_state_named_after_a_symlinked_path_is_moved_to_the_real_ones(ws: Workspace) -> None:
+    """Before, the state was named after the path as given: a project always run through
+    a symlink has its checkpoints there. The first run after the change moves them, says
+    so, and resumes from them (it would have started over, sending everything again)."""
+    _write_config(ws)
+    link = ws.root.parent / f"{ws.root.name}-link"
+    link.symlink_to(ws.root, target_is_directory=True)
+    home = Path(ws.env["XDG_STATE_HOME"]) / "dstream"
+    old = home / project_state_name(str(link))
+    made = ws.run("state", "set", "t", '{"seq":7}', "--state-dir", str(old))
+    assert made.returncode == 0, made.stderr
+    done = ws.run("-c", str(link), "state", "show", "t")
+    assert done.returncode == 0, done.stderr
+    assert '"seq":7' in done.stdout.replace(" ", ""), done.stdout
+    new = Path(xdg_state_dir(str(ws.root), {"XDG_STATE_HOME": ws.env["XDG_STATE_HOME"]}))
+    assert not old.exists() and (new / "t.json").is_file()
+    assert f"state: moved {old} to {new}" in done.stderr

@@ -29,6 +29,7 @@ __all__ = [
     "default_state_dir",
     "digest",
     "open_store",
+    "project_state_name",
     "xdg_state_dir",
 ]
 
@@ -55,13 +56,46 @@ STATE_HOME_ENV = "XDG_STATE_HOME"  # where the default state directory is (below
 def xdg_state_dir(base_dir: str, environ: Optional[Mapping[str, str]] = None) -> str:
     """`$XDG_STATE_HOME/dstream/<project>` (default ~/.local/state/dstream/<project>):
     writable wherever the configuration is (a ConfigMap, a package directory). The
-    project is the configuration directory's name and a hash of its absolute path, so
-    two checkouts named alike never share a state."""
+    project is named after the configuration's real directory (project_state_name), so
+    a path through a symlink is the same project, with one state and one run lock."""
+    return os.path.join(_states_home(environ), project_state_name(os.path.realpath(base_dir)))
+
+
+def _states_home(environ: Optional[Mapping[str, str]] = None) -> str:
     env = os.environ if environ is None else environ
     home = env.get(STATE_HOME_ENV) or os.path.join(os.path.expanduser("~"), ".local", "state")
-    base = os.path.abspath(base_dir)
+    return os.path.join(home, "dstream")
+
+
+def project_state_name(path: str) -> str:
+    """The directory's name and a hash of its absolute path: two checkouts named alike
+    never share a state."""
+    base = os.path.abspath(path)
     name = os.path.basename(base.rstrip(os.sep)) or "root"
-    return os.path.join(home, "dstream", f"{name}-{digest(base.encode(), 4)}")
+    return f"{name}-{digest(base.encode(), 4)}"
+
+
+def _adopt_state_named_by_link(base_dir: str, state: str) -> None:
+    """Before, the project was named after the path as given: one always reached through
+    a symlink has its checkpoints under that name. Moved (a rename: a run holding its
+    lock keeps it) to the real directory's name the first time, and said so; else that
+    run would start over and send everything again."""
+    old = os.path.join(_states_home(), project_state_name(base_dir))
+    if old == state or not os.path.isdir(old) or os.path.lexists(state):
+        return
+    try:
+        os.makedirs(os.path.dirname(state), exist_ok=True)
+        os.rename(old, state)
+    except OSError:  # another run moved it first, or it cannot be: it stays where it is
+        return
+    from dstream import logs
+
+    logs.log.info(
+        "state: moved %s to %s (named after the configuration's real directory, so a path "
+        "through a symlink shares its checkpoints and run lock)",
+        old,
+        state,
+    )
 
 
 def default_state_dir(base_dir: str) -> str:
@@ -80,7 +114,9 @@ def default_state_dir(base_dir: str) -> str:
                 xdg_state_dir(base_dir),
             )
         return legacy
-    return xdg_state_dir(base_dir)
+    state = xdg_state_dir(base_dir)
+    _adopt_state_named_by_link(base_dir, state)
+    return state
 
 
 def open_store(spec: StateSpec, base_dir: str) -> StateStore:
