@@ -99,6 +99,16 @@ def _escape(match: Any) -> str:  # Any: a re.Match
     return {"\r": "\\r", "\n": "\\n"}.get(char) or f"\\x{ord(char):02x}"
 
 
+# What a command whose stdout nobody reads any more says (docs/cli.md): the CLI's last
+# line (cli/boundary.py), and a run's error when its output's lines met it.
+STDOUT_GONE = "stdout is closed or its reader left: the output was not all written"
+
+
+def stdout_failed(exc: OSError) -> str:
+    """What a command whose stdout cannot be written (`> /dev/full`) says."""
+    return f"cannot write stdout ({exc.strerror or exc}): the output was not all written"
+
+
 class DstreamError(Exception):
     """An error a user can act on: `reason` says what, `hint` says what to do."""
 
@@ -151,6 +161,11 @@ class UsageError(DstreamError):
     """The command line is wrong."""
 
     exit_code = EXIT_USAGE
+
+
+class StdoutLost(DstreamError):
+    """dstream's own stdout failed while a run wrote its output's lines there (the
+    console output's, `| head`): the run stops, as every command whose stdout is lost."""
 
 
 class ProviderError(DstreamError):

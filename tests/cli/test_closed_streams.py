@@ -197,3 +197,21 @@ def test_show_writes_its_result_at_once_in_both_modes(
     assert len(packets) == 1, packets
     assert orjson.loads(packets[0])["name"] == "t"
     assert packets[0].endswith(b"}\n")
+
+
+@pytest.mark.parametrize("how", ["closed", "reader left"])
+def test_a_run_whose_output_prints_into_a_stdout_nobody_reads_says_so(
+    ws: Workspace, tmp_path: Path, how: str
+) -> None:
+    """The console output's lines go to dstream's stdout: when nobody reads it any more
+    (`| head`), that is dstream's stream lost, said as every command says it, not the
+    provider's failure ("reading from output 'dstream-console' failed: Broken pipe")."""
+    ws.counter_task("t", "dstream-console", "", count=5000, checkpoint_every=100, interval=0)
+    if how == "closed":
+        done = closed(ws, ">&-", "run", "t")
+    else:
+        done = scenarios.into_a_pipe_nobody_reads(ws, "run", "t")
+    no_crash(done, tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count(STDOUT_LOST.removeprefix("error: ")) == 1, done.stderr
+    assert "reading from output" not in done.stderr and "Broken pipe" not in done.stderr

@@ -13,7 +13,7 @@ import os
 import sys
 
 from dstream.cli.entry import drop_stderr, drop_stdout
-from dstream.errors import EXIT_FAILURE, EXIT_OK, STOPPED, ExitCode
+from dstream.errors import EXIT_FAILURE, EXIT_OK, STDOUT_GONE, STOPPED, ExitCode, stdout_failed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -114,18 +114,13 @@ def _stdout_failing() -> bool:
     return False
 
 
-# What a command whose stdout nobody reads any more says (docs/cli.md), and its line.
-LOST = "stdout is closed or its reader left: the output was not all written"
-STDOUT_LOST = f"error: {LOST}"
-
-
-def _unwritable(exc: OSError) -> str:
-    return f"cannot write stdout ({exc.strerror or exc}): the output was not all written"
+# The line of a command whose stdout nobody reads any more (docs/cli.md).
+STDOUT_LOST = f"error: {STDOUT_GONE}"
 
 
 def stdout_unwritable(exc: OSError) -> str:
     """The line of a command whose stdout failed otherwise (`> /dev/full`)."""
-    return f"error: {_unwritable(exc)}"
+    return f"error: {stdout_failed(exc)}"
 
 
 def _error_line(reason: str) -> str:
@@ -145,7 +140,7 @@ def stdout_lost(code: int, exc: Optional[OSError] = None) -> int:
     stderr says so, once, and it exits 1, or with its own failure's code. What is still
     buffered for stdout is dropped."""
     if drop_stdout():
-        line = _error_line(LOST if exc is None else _unwritable(exc))
+        line = _error_line(STDOUT_GONE if exc is None else stdout_failed(exc))
         try:
             sys.stderr.write(line)
             sys.stderr.flush()

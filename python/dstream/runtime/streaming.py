@@ -13,7 +13,14 @@ import time
 
 from dstream import logs, warm
 from dstream.config.redact import redact_bytes
-from dstream.errors import DstreamError, ProviderError, ProviderRefused
+from dstream.errors import (
+    STDOUT_GONE,
+    DstreamError,
+    ProviderError,
+    ProviderRefused,
+    StdoutLost,
+    stdout_failed,
+)
 from dstream.protocol.messages import parse_handshake
 from dstream.protocol.values import Fragment, encode_json
 from dstream.runtime.checkpoints import is_ack, parse_ack
@@ -130,13 +137,30 @@ def _stdout_printer() -> OutputLineHook:
     out, terminal = sys.stdout.buffer, sys.stdout.isatty()
 
     def print_line(task: str, line: bytes, several: bool) -> None:
-        if not terminal:
-            out.write(line + b"\n")
-            return
-        out.write(terminal_line(task, line, several=several) + b"\n")
-        out.flush()
+        try:
+            if not terminal:
+                out.write(line + b"\n")
+                return
+            out.write(terminal_line(task, line, several=several) + b"\n")
+            out.flush()
+        except OSError as exc:
+            raise _stdout_lost(exc) from None
 
     return print_line
+
+
+def _stdout_lost(exc: OSError) -> StdoutLost:
+    """dstream's stdout failed under the output's lines (`| head` read enough): the run
+    stops with the words every command says it in. stdout now goes to /dev/null, so what
+    its buffer still holds meets no second failure at the exit and no second line."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+    return StdoutLost(
+        STDOUT_GONE if isinstance(exc, BrokenPipeError) else stdout_failed(exc),
+        hint="the output writes its lines to dstream's stdout: read them to the end, or "
+        "have the task write them to a file (dstream-file)",
+    )
 
 
 class OutputReader:
