@@ -46,3 +46,20 @@ def test_an_agent_stopped_by_sigterm_writes_only_json_records(
     assert summary["task"] == "t" and summary["summary"]["outcome"] == "interrupted", summary
     assert summary["msg"].startswith("interrupted by SIGTERM after "), summary
     assert not [r for r in found if re.match(r"(agent \S+: )?task t\b", r["msg"])], found
+
+
+def test_an_agent_on_the_file_state_is_a_configuration_error(ws: Workspace) -> None:
+    """As `deploy kubernetes` on the same file: exit 2, at the state block."""
+    ws.config(
+        """
+        task "t" {
+          input { provider_path = "dstream-counter" }
+          output { provider_path = "dstream-null" }
+        }
+        state { path = "state" }
+        """
+    )
+    done = ws.run("agent")
+    assert done.returncode == 2, done.stderr
+    assert "dstream.hcl:6:" in done.stderr, done.stderr
+    assert "dstream agent needs the postgres state backend (leases)" in done.stderr

@@ -347,11 +347,13 @@ def test_list_rm_and_prune(registry: Registry, tmp_path: Path, isolated_cache: P
     assert "REFERENCE" in human and f"{registry.host}/acme/a:1" in human
 
     code, doc, _ = dstream_json("providers", "rm", f"{registry.host}/acme/a:1")
-    assert code == 0 and doc["bytes"] > 0
+    assert code == 0 and doc["bytes"] > 0 and doc["files"] > 0
+    assert doc["removed"] == [f"{registry.host}/acme/a:1"] and doc["not_cached"] == []
     code, doc, _ = dstream_json("providers", "list")
     assert [p["reference"] for p in doc["providers"]] == [f"{registry.host}/acme/b:1"]
     missing = dstream("providers", "rm", f"{registry.host}/acme/zzz:1")
     assert missing.returncode == 2 and "not in the cache" in missing.stderr
+    assert "freed" not in missing.stdout  # nothing was
 
     code, doc, _ = dstream_json("providers", "prune", "--all")
     assert code == 0

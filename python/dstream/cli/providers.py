@@ -210,12 +210,14 @@ def _rm(args: argparse.Namespace, view: View) -> int:
         key = str(parse_reference(text))
         (removed if cache.remove_ref(key) else missing).append(key)
     freed = cache.prune()
-    if view.json:
-        view.document({"ok": not missing, "removed": removed, "not_cached": missing, **freed})
+    if view.json:  # `removed`: the references; the pruned files are counted as `files`
+        view.document({"ok": not missing, "removed": removed, "not_cached": missing,
+                       "files": freed["removed"], "bytes": freed["bytes"]})  # fmt: skip
         return ExitCode.USAGE if missing else ExitCode.OK
     for key in removed:
         view.line(f"removed {key}")
-    view.line(f"freed {_bytes(freed['bytes'])}")
+    if removed:
+        view.line(f"freed {_bytes(freed['bytes'])}")
     if missing:
         raise UsageError(
             f"not in the cache: {', '.join(missing)}", hint="`dstream providers list` shows it"

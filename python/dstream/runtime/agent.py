@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from dstream import logs
 from dstream.config.model import Project, TaskSpec
-from dstream.errors import DstreamError, LockLost
+from dstream.errors import ConfigError, DstreamError, LockLost
 from dstream.records import field, record
 from dstream.runtime.history import OneRecord
 from dstream.runtime.monitor import Monitor, TaskMonitor
@@ -126,9 +126,10 @@ class Agent:
     ) -> None:
         from dstream.state.postgres import PostgresStore  # the one backend with leases
 
-        if not isinstance(store, PostgresStore):
-            raise DstreamError(
+        if not isinstance(store, PostgresStore):  # the configuration's: exit 2, at its state block
+            raise ConfigError(
                 "dstream agent needs the postgres state backend (leases)",
+                location=project.state.location,
                 hint='set backend = "postgres" and dsn = "postgresql://..." in the state block',
             )
         self.project = project
