@@ -68,3 +68,7 @@ def test_the_human_summary_says_why_the_task_stopped(ws: Workspace) -> None:
     assert "interrupted" not in done.stderr and "SIGINT" not in done.stderr
     assert 'error: task "bad": ' in done.stderr
     assert 'error: task "good"' not in done.stderr  # it did not fail: its line says why
+    last = lines[-1]
+    assert last == (
+        "1 of 2 tasks failed: bad (exit code 1); its error is above; --fail-fast stopped good"
+    ), done.stderr

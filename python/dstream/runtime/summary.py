@@ -204,12 +204,16 @@ def success_line(summary: RunSummary) -> str:
 def failed_line(summaries: list[RunSummary], code: ExitCode) -> str:
     """The last line of a run of several tasks that failed: which failed, since their
     error blocks stand among the summaries, and the last of those may be a task that
-    completed."""
+    completed. A task --fail-fast stopped for another's failure did not fail of its own
+    (it has no error block): it is named as stopped."""
     failed = [s.task for s in summaries if exit_code_of(s) not in (ExitCode.OK, *STOPPED)]
+    stopped = [s.task for s in summaries if error_of(s) is None and s.task in failed]
+    failed = [task for task in failed if task not in stopped]
     its = "its error is" if len(failed) == 1 else "their errors are"
+    also = f"; --fail-fast stopped {', '.join(stopped)}" if stopped else ""
     return (
         f"{len(failed)} of {len(summaries)} tasks failed: {', '.join(failed)} "
-        f"(exit code {int(code)}); {its} above"
+        f"(exit code {int(code)}); {its} above{also}"
     )
 
 
