@@ -236,3 +236,19 @@ def test_a_missing_path_is_still_a_usage_error(ws: Workspace) -> None:
     done = ws.run("fmt", "nosuch.hcl")
     assert done.returncode == ExitCode.USAGE
     assert done.stderr.startswith("error: no such file or directory: nosuch.hcl")
+
+
+def test_a_file_that_is_not_hcl_is_refused_and_left_as_it_is(ws: Workspace) -> None:
+    """As `terraform fmt` refuses anything but its own files: `dstream fmt notes.md`
+    rewrote a Markdown file that held HCL."""
+    notes = ws.root / "notes.md"
+    notes.write_text(MESSY)
+    done = ws.run("fmt", "notes.md")
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert "notes.md is not an .hcl file: dstream fmt rewrites only .hcl and .tfvars" in (
+        done.stderr
+    )
+    assert notes.read_text() == MESSY
+    (ws.root / "prod.tfvars").write_text(MESSY)  # a var file is HCL: formatted
+    assert ws.run("fmt", "prod.tfvars").returncode == 0
+    assert (ws.root / "prod.tfvars").read_text() == CANONICAL

@@ -12,6 +12,9 @@ from dstream.config.syntax import UnreadableSource, path_kind, unreadable
 from dstream.errors import ConfigError, DstreamError, UsageError
 
 
+FORMATTED = (".hcl", ".tfvars")  # what fmt rewrites when named: configurations, var files
+
+
 def find_files(paths: list[str], recursive: bool) -> tuple[list[str], list[ConfigError]]:
     """The .hcl files to format, and the paths that could not be read: a folder fmt
     cannot list is an error, never passed over (a format gate would pass on files it
@@ -27,6 +30,13 @@ def find_files(paths: list[str], recursive: bool) -> tuple[list[str], list[Confi
         if kind == "missing":
             raise UsageError(f"no such file or directory: {path}", hint="name .hcl files or dirs")
         if kind == "file":
+            if not path.endswith(FORMATTED):  # as `terraform fmt`: never another kind
+                raise UsageError(
+                    f"{path} is not an .hcl file: dstream fmt rewrites only "
+                    + " and ".join(FORMATTED)
+                    + " files",
+                    hint="name the configuration's .hcl files (or var files), or a folder",
+                )
             found.append(path)  # not a regular file, a loop: read_source says so
             continue
 
