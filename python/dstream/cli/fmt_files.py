@@ -11,7 +11,6 @@ import stat
 from dstream.config.syntax import UnreadableSource, path_kind, unreadable
 from dstream.errors import ConfigError, DstreamError, UsageError
 
-
 FORMATTED = (".hcl", ".tfvars")  # what fmt rewrites when named: configurations, var files
 
 
