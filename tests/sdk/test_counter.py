@@ -95,3 +95,15 @@ def test_logs_go_to_stderr_as_json_records() -> None:
     result = run("counter", command({"interval": 0, "max_count": 1}))
     assert {"level": "info", "msg": "counter starting"}.items() <= result.logs[0].items()
     assert all(line.startswith(b"{") for line in result.lines)
+
+
+@pytest.mark.parametrize("state", [[1, 2], {"seq": "6"}, {"n": 6}, 5])
+def test_a_checkpoint_that_is_not_its_own_is_refused_at_the_handshake(state: object) -> None:
+    """Set by hand (`dstream state set`) or by another input: starting over from 1, as
+    it did with a warning, sends everything again; the run must not pass for a resume."""
+    result = run("counter", command({"interval": 0, "max_count": 3}, state=state))
+    assert result.returncode == 1
+    answer = result.objects[0]
+    assert answer["status"] == "error", answer
+    assert 'is not the counter\'s {"seq": n}' in answer["message"], answer
+    assert "--reset-state" in answer["message"] + answer.get("hint", ""), answer

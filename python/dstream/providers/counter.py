@@ -19,8 +19,9 @@ from typing import Optional
 
 import orjson
 
+from dstream.errors import DstreamError
 from dstream.protocol.frames import FEATURE_CHECKPOINTS, META_TABLE
-from dstream.sdk import Checkpoint, InputProvider, ProviderConfig, log, run_provider
+from dstream.sdk import Checkpoint, InputProvider, ProviderConfig, dump_json, log, run_provider
 from dstream.sdk.provider import Produced
 
 # The original provider's name in metadata, kept so existing downstream filters match.
@@ -64,13 +65,25 @@ class Counter(InputProvider[CounterConfig]):
     config_class = CounterConfig
     features = (FEATURE_CHECKPOINTS,)
 
+    async def open(self) -> None:
+        self.first_seq()  # a checkpoint it cannot resume from is refused before a frame
+
     def first_seq(self) -> int:
+        """After the stored checkpoint; 1 without one. One that is not its own (set by
+        hand, or by another input) is refused: starting over would send everything again
+        under a run that passes for a resume."""
         state = self.state
-        if isinstance(state, dict) and isinstance(state.get("seq"), int):
-            return int(state["seq"]) + 1
-        if state is not None:
-            log.warning('ignoring a state that is not {"seq": n}', state=state)
-        return 1
+        if state is None:
+            return 1
+        seq = state.get("seq") if isinstance(state, dict) else None
+        if type(seq) is not int:
+            raise DstreamError(
+                f"the stored checkpoint {dump_json(state).decode()[:80]} is not the "
+                'counter\'s {"seq": n}',
+                hint="set one it reads (dstream state set TASK '{\"seq\": 0}'), or start "
+                "over with dstream run TASK --reset-state",
+            )
+        return seq + 1
 
     async def read(self) -> AsyncIterator[Produced]:
         cfg = self.config
