@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from dstream.runtime.signals import ECHO_WINDOW
 from tests.cli import scenarios
@@ -446,3 +447,15 @@ def test_the_last_line_of_a_run_of_several_tasks_that_failed_says_so(ws: Workspa
     assert done.returncode == 1, done.stderr
     last = done.stderr.rstrip().splitlines()[-1]
     assert last == "1 of 2 tasks failed: bad (exit code 1); its error is above", done.stderr
+
+
+@pytest.mark.parametrize("args", [["run"], ["run", "--all"], ["plan", "--all"], ["init", "--all"]])
+def test_a_configuration_without_a_task_is_said_to_have_none(
+    ws: Workspace, args: list[str]
+) -> None:
+    """`run --all` of a file that defines no task did nothing, said nothing, exit 0."""
+    ws.config("locals {\n  a = 1\n}\n")
+    done = ws.run(*args)
+    assert done.returncode == 2, done.stderr
+    assert "dstream.hcl defines no task" in done.stderr, done.stderr
+    assert 'hint: add one: task "NAME"' in done.stderr

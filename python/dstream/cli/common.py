@@ -107,6 +107,12 @@ def task_names(project: Project, args: argparse.Namespace) -> list[str]:
     from dstream.errors import UsageError
 
     defined = project.names()
+    if not defined:  # --all of nothing did nothing, said nothing and exited 0
+        where = ", ".join(project.files) or "the configuration"
+        raise UsageError(
+            f"{where} defines no task",
+            hint='add one: task "NAME" { input { ... } output { ... } } (docs/configuration.md)',
+        )
     names = defined if args.all else list(args.tasks)
     if not names and not args.all:
         if len(defined) != 1:
