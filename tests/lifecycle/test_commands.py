@@ -229,6 +229,7 @@ def test_init_stops_at_the_first_failure(ws: Workspace) -> None:
     assert calls(ws) == [["input", "init", False]]  # the output was not asked
     task = doc["tasks"][0]
     assert [p["outcome"] for p in task["providers"]] == ["failed", "skipped"]
+    assert task["providers"][1]["lifecycle"] is None  # not asked: not known
     assert doc["ok"] is False and task["ok"] is False
     assert doc["errors"] == ["input './p.py' reported Failed: \"no slot\""]
 

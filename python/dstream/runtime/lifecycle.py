@@ -90,7 +90,8 @@ class ProviderOutcome:
             "role": self.role,
             "provider": self.provider,
             "outcome": self.outcome,
-            "lifecycle": self.outcome != NO_INFRASTRUCTURE,
+            # Not asked (skipped): whether it has infrastructure is not known.
+            "lifecycle": None if self.outcome == SKIPPED else self.outcome != NO_INFRASTRUCTURE,
             "status": result.status if result else None,
             "resources": result.resources if result else [],
             "changes": result.changes if result else [],
