@@ -104,6 +104,20 @@ def test_a_failed_run_ends_with_its_error_not_a_success_line(ws: Workspace) -> N
     assert done.stderr.rstrip().splitlines()[-1].startswith("  hint: ")
 
 
+def test_run_json_has_the_exit_code_of_an_input_that_ended_before_its_handshake(
+    ws: Workspace,
+) -> None:
+    """Its error says `exited with code 3`: the document's exit_codes say it too (they
+    were empty when the run failed before the stream)."""
+    scenarios.failing_input(ws)
+    code, doc, err = ws.run_json("run", "t")
+    assert code == 1, err
+    (task,) = doc["tasks"]
+    assert "exited with code 3 before its handshake" in task["error"]["message"]
+    assert task["exit_codes"]["input"] == 3, task
+    assert task["exit_signals"]["input"] is None, task
+
+
 def test_restarts_do_not_repeat_the_error_block(ws: Workspace) -> None:
     """The restart warnings are one line each; the stderr tail is quoted once, at the end."""
     scenarios.failing_input(ws, restart="restart {\n attempts = 2\n backoff = 0.01\n}")

@@ -255,7 +255,10 @@ def stop_started(run: TaskRun) -> None:
 
 
 def kill_all(run: TaskRun) -> None:
-    """Kill and close whatever was started (a start that failed)."""
-    for proc in (run.input, run.output):
+    """Kill and close whatever was started (a start that failed); how each ended goes in
+    the summary (`exit_codes`), as after a stream: an input that exited 3 before its
+    handshake is `"input": 3` in --json, as its error says."""
+    for role, proc in (("input", run.input), ("output", run.output)):
         if proc is not None:
             proc.kill_and_close()
+            run.summary.exit_codes[role] = proc.poll()

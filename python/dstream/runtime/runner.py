@@ -122,7 +122,8 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
                 raise run.errors[0]
             summary = run.run(resumed.raw if resumed else None)
         except (ProviderError, LockLost) as exc:  # it failed to start or to shake hands
-            summary = RunSummary(task=task.name, outcome="failed", error=exc)
+            exits = run.summary.exit_codes  # of what it started (ending.kill_all)
+            summary = RunSummary(task=task.name, outcome="failed", error=exc, exit_codes=exits)
             monitor.detach("failed")
         except Interrupted as exc:  # stopped while a provider was starting
             summary = RunSummary(task=task.name, outcome="interrupted", error=exc)
