@@ -64,3 +64,15 @@ def test_a_null_inside_a_checkpoint_is_a_value_like_any_other(ws: Workspace) -> 
     assert done.returncode == 0, done.stderr
     listed = orjson.loads(ws.run("state", "list", "--json").stdout)
     assert [t["checkpoint"] for t in listed["tasks"]] == [{"lsn": None}]
+
+
+@pytest.mark.parametrize("args", [["set", "orders", '{"seq":100}'], ["reset", "orders"]])
+def test_set_and_reset_without_a_configuration_say_the_name_is_checked_against_none(
+    ws: Workspace, args: list[str]
+) -> None:
+    """In an empty directory `state set orders` succeeded without a word: an operator in
+    the wrong directory is told where the state went and that nothing checked the name."""
+    done = ws.run("state", *args)
+    assert done.returncode == 0, done.stderr
+    assert "no configuration here (dstream.hcl, -c or DSTREAM_CONFIG)" in done.stderr
+    assert "the state is file " in done.stderr

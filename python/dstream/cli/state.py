@@ -186,6 +186,11 @@ def execute(args: argparse.Namespace, view: View) -> int:
         if args.action == "show":
             return _show(project, store, view, args.task)
         _check_task(project, args.task, args.force)
+        if project is None:  # an operator in the wrong directory is told, not only obeyed
+            view.note(
+                f"no configuration here (dstream.hcl, -c or DSTREAM_CONFIG): the task name "
+                f"is not checked against one; the state is {store.description}"
+            )
         if args.action == "set":
             return _set(store, view, args.task, _parse_value(args.task, args.value))
         return _reset(store, view, args.task)
