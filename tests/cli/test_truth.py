@@ -473,3 +473,12 @@ def test_a_configuration_without_a_task_is_said_to_have_none(
     assert done.returncode == 2, done.stderr
     assert "dstream.hcl defines no task" in done.stderr, done.stderr
     assert 'hint: add one: task "NAME"' in done.stderr
+
+
+def test_a_json_error_document_has_the_exit_code(ws: Workspace) -> None:
+    """As `run --json`'s own document: a script reads the code from the document too."""
+    ws.config("locals {\n  a = 1\n}\n")
+    done = ws.run("run", "--all", "--json")
+    assert done.returncode == 2
+    doc = orjson.loads(done.stdout_bytes)
+    assert (doc["ok"], doc["error"], doc["exit_code"]) == (False, "UsageError", 2), doc

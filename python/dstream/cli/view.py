@@ -290,7 +290,8 @@ class View:
     def error(self, exc: DstreamError, *, task: Optional[str] = None) -> None:
         if self.json:
             try:
-                self.document({"ok": False, **exc.to_dict()})
+                # the code it exits with, as every command's document has it
+                self.document({"ok": False, **exc.to_dict(), "exit_code": int(exc.exit_code)})
                 return
             except BrokenPipeError:  # the reader of stdout left (`| head`): no bug,
                 drop_stdout()  # and the error still reaches stderr, as in text mode
