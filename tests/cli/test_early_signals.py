@@ -158,3 +158,29 @@ def test_a_signal_while_a_warm_start_launches_stops_what_it_started(ws: Workspac
     pids = [int(pid) for pid in ws.read_text("pids").split()]
     assert len(pids) == 2, "the warm start started the input: the signal came after"
     wait_until("the warm start's input to end", lambda: not alive(pids[1]), timeout=10)
+
+
+@pytest.mark.timeout(120)
+def test_a_run_started_to_ignore_sigint_ignores_it_while_it_streams(ws: Workspace) -> None:
+    """A shell's background job (`dstream run &` in a script) starts with SIGINT ignored,
+    and every command keeps it so (docs/cli.md: scripts stop dstream with SIGTERM); a
+    run put its own handler in place once it streamed, and a SIGINT meant for the shell's
+    foreground drained it. SIGTERM still stops it the documented way."""
+    scenarios.counter_file(ws, count=0, interval=20)
+    ignoring = "import signal, sys, os; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    ignoring += "os.execv(sys.argv[1], sys.argv[1:])"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ignoring, *ws.command("run", "t")], cwd=ws.root,
+        env=environ(ws.env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wait_until("streaming", lambda: (ws.root / "out.jsonl").exists())
+        proc.send_signal(signal.SIGINT)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=1.5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == ExitCode.TERMINATED
+    finally:
+        if alive(proc):
+            proc.kill()
+        proc.communicate()

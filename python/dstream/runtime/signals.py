@@ -147,6 +147,10 @@ class StopSignals:
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
+                # A SIGINT the process was started to ignore (a shell's background job)
+                # stays ignored, as in every command (dstream.hold_signals).
+                if sig == signal.SIGINT and signal.getsignal(sig) == signal.SIG_IGN:
+                    continue
                 self._previous[sig] = signal.signal(sig, self._stop)
             if hasattr(signal, "SIGHUP"):
                 self._previous[signal.SIGHUP] = signal.signal(
