@@ -45,7 +45,7 @@ def _global_actions() -> list[argparse.Action]:
     return list(dict.fromkeys(a for a in actions if a is not None))
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["-h"], ["help"]], ids=" ".join)
+@pytest.mark.parametrize("argv", [["--help"], ["-h"], ["help"], ["help", "help"]], ids=" ".join)
 def test_the_top_help_lists_every_global_flag(ws: Workspace, argv: list[str]) -> None:
     ws.env["COLUMNS"] = "200"  # the usage on one line
     done = ws.run(*argv)

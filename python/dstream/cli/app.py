@@ -228,6 +228,8 @@ def _command_line(words: list[str]) -> tuple[list[Flag], list[str]]:
     command on (`help run` is `run --help`, `--version` is `version`); a UsageError when
     there is no command after the flags, or no command of that name."""
     flags, argv = split_global_flags(words, COMMANDS)
+    if argv[:2] == ["help", "help"]:  # cobra's `help help`: what help is, the top help
+        argv = ["--help"]
     if argv[:1] == ["help"] and len(argv) > 1 and not argv[1].startswith("-"):
         # cobra's `dstream help run`, as the original had it: `dstream run --help`
         argv = [*argv[1:], "--help"]
