@@ -58,3 +58,21 @@ def test_other_lines_with_a_status_get_no_warning(ws: Workspace, lines: list[str
     done = ws.run("run", "t")
     assert done.returncode == 0, done.stderr
     assert not _warnings(done.stderr), done.stderr
+
+
+@pytest.mark.timeout(120)
+def test_a_byte_order_mark_before_an_original_inputs_first_data_line_is_not_data(
+    ws: Workspace,
+) -> None:
+    """.NET's console may write a UTF-8 BOM first (docs/protocol.md, section 2: it is
+    ignored before the first line). Before an original input's first data line it made
+    that line a log line: the frame was lost and the run exited 0."""
+    script = r"""cat > /dev/null
+printf '\357\273\277{"data":{"a":1},"metadata":{}}\n{"data":{"a":2},"metadata":{}}\n'
+"""
+    ws.script("in.sh", script)
+    ws.config(f'task "t" {{\n  input {{ provider_path = "./in.sh" }}\n{FILE_OUTPUT}}}\n')
+    done = ws.run("run", "t")
+    assert done.returncode == 0, done.stderr
+    assert [row["data"]["a"] for row in ws.json_lines("out.jsonl")] == [1, 2], done.stderr
+    assert "stdout lines of the legacy input, logged" not in done.stderr

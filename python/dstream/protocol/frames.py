@@ -28,6 +28,10 @@ FEATURE_LIFECYCLE = "lifecycle"
 POLICIES = ("fail", "skip", "dead_letter")
 
 # Top-level keys that classify a frame. must match rust/dstream-core/src/frame.rs
+# What may come before a provider's first stdout line and is no part of it (section 2):
+# .NET's console writes it first.
+UTF8_BOM = b"\xef\xbb\xbf"
+
 KEY_DATA = "data"
 KEY_METADATA = "metadata"
 KEY_CHECKPOINT = "checkpoint"

@@ -122,19 +122,19 @@ class UnreadProbe:
 
     def take(self) -> Unread:
         """What is left in the pipe; closes the probe."""
-        frames = size = 0
+        count = size = 0
         try:
             while True:
                 chunk = os.read(self._fd, 1 << 16)
                 if not chunk:
                     break
-                frames += chunk.count(b"\n")
+                count += chunk.count(b"\n")
                 size += len(chunk)
         except OSError:  # EAGAIN: emptied while something still holds its write end
             pass
         finally:
             os.close(self._fd)
-        return Unread(frames, size)
+        return Unread(count, size)
 
 
 class ProviderProcess(ChildProcess):
@@ -289,7 +289,12 @@ class ProviderProcess(ChildProcess):
             )
         if result.is_legacy:
             self.legacy = True
-            self._stdout.preload(line + b"\n", eof=False)  # the line is data
+            # The line is data. A byte order mark before it (.NET's console writes one)
+            # is not: it made the line a log line, and the frame was lost. Offsets still
+            # count it, as they count a handshake.
+            data = line.removeprefix(frames.UTF8_BOM)
+            self.handshake_bytes = len(line) - len(data)
+            self._stdout.preload(data + b"\n", eof=False)
         else:
             self.features = result.features
             self.handshake_bytes = len(line) + 1
