@@ -66,3 +66,26 @@ def test_a_block_that_passes_environment_gets_no_such_hint(ws: Workspace) -> Non
     assert done.returncode == 1, done.stderr
     assert "before its handshake" in done.stderr
     assert "inherit_env" not in done.stderr
+
+
+def test_an_output_that_dies_at_its_start_names_inherit_env_too(ws: Workspace) -> None:
+    """An output's first line is read beside the stream, so its early death is judged
+    as leaving the stream: the hint named only its stderr (the original's Service Bus
+    output fails this way after a migration)."""
+    ws.script("out.sh", NEEDS_AZURE)
+    ws.config(
+        """
+        task "t" {
+          input {
+            provider_path = "dstream-counter"
+            config { max_count = 3 }
+          }
+          output { provider_path = "./out.sh" }
+        }
+        """
+    )
+    done = ws.run("run", "t", env={"AZURE_CLIENT_ID": "abc"})
+    assert done.returncode == 1, done.stderr
+    assert "error: output './out.sh' exited with code 1" in done.stderr, done.stderr
+    hint = done.stderr[done.stderr.index("  hint: ") :]
+    assert HINT_WORDS in hint and "docs/migrating.md" in hint, done.stderr

@@ -133,6 +133,7 @@ def _judge_exits(
         flush_timeout=run.task.flush_timeout if run.flush_expired else None,
         stored=stored_checkpoint(run.summary, run.state) is not None,
         unread=unread,
+        answered=run.output_handshake is not None,
     )
     error = verdict.output_exit_error(out, end)
     if error is None and outcome == "eof" and out_code == 0 and not killed:

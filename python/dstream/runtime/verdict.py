@@ -20,7 +20,7 @@ from dstream.protocol.messages import READY
 from dstream.records import record
 from dstream.runtime.checkpoints import shown
 from dstream.runtime.legacy import acknowledges
-from dstream.runtime.process import ended
+from dstream.runtime.process import HOST_ENV_HINT, ended
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -137,6 +137,7 @@ class OutputEnd:
     flush_timeout: Optional[float]  # set when it was killed for outliving it
     stored: bool  # a checkpoint is stored for the task (acknowledged now, or before)
     unread: Optional[Unread] = None  # what it left in its stdin pipe, after a whole stream
+    answered: bool = True  # it wrote a first line (a handshake, or an original's output)
 
 
 def output_exit_error(out: ProviderProcess, end: OutputEnd) -> Optional[ProviderError]:
@@ -158,6 +159,8 @@ def output_exit_error(out: ProviderProcess, end: OutputEnd) -> Optional[Provider
             if code in (0, None) or end.killed
             else f"{ended(code)} before the stream ended"
         )
+        if not end.answered and code not in (0, None) and out.host_env_only:
+            why += HOST_ENV_HINT  # as for one that ended before its handshake
     elif end.flush_timeout is not None:
         how = (
             f"did not exit within flush_timeout ({end.flush_timeout:g} s) after the end of "
