@@ -282,3 +282,52 @@ def test_a_log_sink_that_fails_does_not_stop_the_draining() -> None:
     finally:
         popen.kill()
         popen.wait()
+
+
+COUNTER_TASK = """
+task "a" {{
+  input {{
+    provider_path = "dstream-counter"
+    config {{
+      interval         = 20
+      max_count        = {max_count}
+      checkpoint_every = 10
+    }}
+  }}
+  output {{
+    provider_path = "dstream-file"
+    config {{ path = "out.jsonl" }}
+  }}
+}}
+"""
+
+
+def test_sighup_keeps_the_running_task_when_the_new_config_fails_its_providers_check(
+    ws: Workspace,
+) -> None:
+    """A reload whose file `run` and `lint` would refuse (a config key of the wrong
+    type) is reported and the running task kept, as for a file that does not load; it
+    stopped the task, started the refused one, failed the run, and remembered the
+    refused input's configuration, so the next `run` of the restored file was refused."""
+    ws.config(COUNTER_TASK.format(max_count=0))
+    errors = ws.root / "stderr.log"
+    with open(errors, "wb") as sink:
+        proc = ws.popen("run", "a", stderr=sink)
+        wait_until("streaming", lambda: len(ws.json_lines("out.jsonl")) >= 10, tick=0.1)
+        ws.config(COUNTER_TASK.format(max_count='"lots"'))
+        proc.send_signal(signal.SIGHUP)
+        wait_until("the reload", lambda: b"reload failed" in errors.read_bytes(), tick=0.1)
+        assert proc.poll() is None, errors.read_text()  # still running
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    text = errors.read_text()
+    assert proc.returncode == 143, text
+    assert "config key 'max_count'" in text and "must be an integer" in text, text
+    assert "its definition changed: restarting it" not in text, text
+    ws.config(COUNTER_TASK.format(max_count=0))
+    again = ws.popen("run", "a")
+    wait_until("streaming again", lambda: again.poll() is not None or len(
+        ws.json_lines("out.jsonl")) >= 40, tick=0.1)  # fmt: skip
+    assert again.poll() is None, again.communicate(timeout=10)
+    again.send_signal(signal.SIGTERM)
+    assert again.wait(timeout=30) == 143

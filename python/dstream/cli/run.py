@@ -109,6 +109,12 @@ def _reload(args: argparse.Namespace, view: View, held: list[str]) -> Project:
     checkpoints come from that run's input."""
     project = _load(args)
     kept = [name for name in held if name in project.tasks]
+    from dstream.runtime.describe import refuse_bad_configs
+
+    # The checks a run makes before it starts anything: a file they refuse is reported
+    # and the running configuration kept (runtime/reloading.py), as one that does not
+    # load; it stopped the task and started the refused one.
+    refuse_bad_configs(project, kept, probe=False)
     if kept and not _builtin_demo(args):
         from dstream.cli.resume import keep_inputs
         from dstream.state import open_store
