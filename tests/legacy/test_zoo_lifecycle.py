@@ -93,3 +93,13 @@ def test_failed_result_is_a_failed_command(ws: Workspace) -> None:
     assert code == 0
     assert output_of(doc)["resources"] == ["a", "b"]
     assert output_of(doc)["metadata"] == {"command": "plan"}
+
+
+def test_a_plan_in_the_originals_shape_is_not_said_to_change_nothing(ws: Workspace) -> None:
+    """The original's plan lists resources (`console_log_target_1:WILL_CREATE`) and says
+    nothing of what changes: `-detailed-exitcode` reported 0, "no changes", so a CI gate
+    on it would skip the `init` the plan asked for. What would change is not known: 2."""
+    ws.config(OCI_COUNTER_DEMO)
+    done = ws.run("plan", "oci-counter-demo", "-detailed-exitcode")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "No changes" not in done.stdout

@@ -82,7 +82,7 @@ def run_command(
         if not view.json:
             lifecycle_view.render(report, view, project)
     ok = all(r.ok for r in reports)
-    changes = any(r.changes() for r in reports)
+    changes = any(r.changes() or r.undecided() for r in reports)
     code = EXIT_OK if ok else EXIT_FAILURE
     if ok and changes and command == "plan" and getattr(args, "detailed_exitcode", False):
         code = EXIT_USAGE  # 2: Terraform's "succeeded, and there are changes"

@@ -128,6 +128,8 @@ def summary_line(report: TaskLifecycle) -> str:
         if not report.ok:
             return f"Plan failed in {failed} {below}. Nothing was changed."
         if not any(counts.values()):
+            if report.undecided():
+                return "Plan done: what would change is not known (an answer said Unknown)."
             if all(p.outcome == NO_INFRASTRUCTURE for p in report.providers):
                 return "No changes. Neither provider manages infrastructure."
             return "No changes. The infrastructure matches the configuration."

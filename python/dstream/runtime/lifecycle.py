@@ -126,6 +126,16 @@ class TaskLifecycle:
     def changes(self) -> list[dict[str, Any]]:  # Any: as LifecycleResult.changes
         return [c for p in self.providers if p.result for c in p.result.changes]
 
+    def undecided(self) -> bool:
+        """Whether an answer does not say what would change: the original's shape (it
+        lists resources only) or a status of Unknown. A plan's `-detailed-exitcode` then
+        says changes (2): "nothing would change" would be a guess."""
+        return any(
+            p.outcome == DONE and p.result is not None
+            and (p.original or p.result.status == "Unknown")
+            for p in self.providers
+        )  # fmt: skip
+
     def reported(self) -> int:
         """Resources reported in the original's shape, which says nothing of changes."""
         return sum(len(p.result.resources) for p in self.providers if p.result and p.original)
