@@ -4,10 +4,13 @@ human summary, the --json document and the run history."""
 
 from __future__ import annotations
 
+import signal
+
 import orjson
 import pytest
 
 from tests.providers import FAILING_TASK, fails_once
+from tests.services import wait_until
 from tests.workspace import Workspace
 
 pytestmark = pytest.mark.timeout(120)
@@ -72,3 +75,26 @@ def test_the_human_summary_says_why_the_task_stopped(ws: Workspace) -> None:
     assert last == (
         "1 of 2 tasks failed: bad (exit code 1); its error is above; --fail-fast stopped good"
     ), done.stderr
+
+
+def test_a_task_that_fails_while_others_run_is_logged_when_it_fails(ws: Workspace) -> None:
+    """Without --fail-fast the others go on, for days maybe: the failure is a log record
+    at once (a log-based alert sees it), not only the error block at the run's end."""
+    _two_tasks(ws)
+    log = ws.root / "stderr.log"
+    with open(log, "wb") as sink:
+        proc = ws.popen("run", "--all", "--log-format", "json", stderr=sink)
+        try:
+            wait_until("the failure's record", lambda: b"the other tasks go on" in log.read_bytes())
+            assert proc.poll() is None  # "good" still runs
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+    record = next(
+        orjson.loads(line) for line in log.read_bytes().splitlines()
+        if b"the other tasks go on" in line
+    )  # fmt: skip
+    assert record["level"] == "error" and record["task"] == "bad", record

@@ -406,7 +406,17 @@ def run_tasks(
             slot.stop = Stop()
             if slot.stopped_by_task is not None:  # --fail-fast came as it was restarting
                 slot.stop.request()
-        if fail_fast and slot.summary.outcome == "failed":
+        failed = slot.summary.outcome == "failed"
+        if failed and any(not other.done for other in slots if other is not slot):
+            # Said when it happens, for what alerts on the log: the run's error blocks
+            # come when every task has ended, which may be days later.
+            error = slot.summary.error
+            logs.log.error(
+                "failed: %s; %s", error.reason if error else "failed",
+                "--fail-fast stops the others" if fail_fast else "the other tasks go on",
+                task=slot.task.name,
+            )  # fmt: skip
+        if fail_fast and failed:
             _fail_fast(slots, slot)
         slot.summary = _settled(slot, signals.signum)
         return slot.summary
