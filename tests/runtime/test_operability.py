@@ -6,6 +6,7 @@ from __future__ import annotations
 import select
 import signal
 import subprocess
+import time
 
 import orjson
 import pytest
@@ -331,3 +332,47 @@ def test_sighup_keeps_the_running_task_when_the_new_config_fails_its_providers_c
     assert again.poll() is None, again.communicate(timeout=10)
     again.send_signal(signal.SIGTERM)
     assert again.wait(timeout=30) == 143
+
+
+def test_healthz_stays_ok_after_a_reload_removes_a_task(ws: Workspace) -> None:
+    """docs/operations.md: 200 while each task runs, completed or was removed by a
+    reload. A removed task's monitor kept its attempt's "interrupted": 503 until the
+    process ended, so a liveness probe would restart a healthy pod."""
+    idle_providers(ws)
+    task_b = """
+        task "b" {
+          input  { provider_path = "./idle.sh" }
+          output {
+            provider_path = "./output.sh"
+            env = { OUT = "b.jsonl" }
+          }
+        }
+        """
+    only_a = IDLE_TASK_A.replace("{out}", "a.jsonl").format(n=10)
+    ws.config(only_a + task_b)
+    proc = ws.popen("run", "a", "b", "--json", "--metrics-addr", "127.0.0.1:0")
+    try:
+        addr = metrics_address(proc)
+        wait_until("both streaming", lambda: len(ws.json_lines("b.jsonl")) == 1000, tick=0.1)
+        assert scrape(addr, "/healthz") == (200, "ok\n")
+        ws.config(only_a)
+        proc.send_signal(signal.SIGHUP)
+        wait_until("b removed", lambda: "b" not in _up_tasks(scrape(addr)[1]), tick=0.1)
+        for _ in range(10):
+            assert scrape(addr, "/healthz") == (200, "ok\n")
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def _up_tasks(text: str) -> set[str]:
+    """The tasks whose dstream_up is 1."""
+    return {
+        line.split('task="', 1)[1].split('"', 1)[0]
+        for line in text.splitlines()
+        if line.startswith("dstream_up{") and line.rstrip().endswith(" 1.0")
+    }

@@ -402,6 +402,9 @@ def run_tasks(
             if slot.reload_to is None or slot.user_stopped or slot.stopped_by_task:
                 break
             earlier = slot.summary
+            # Between the old definition's end and the new one's start: restarting, as
+            # /healthz counts it (it said 503 for that moment).
+            monitor.tasks[slot.task.name].detach("restarting")
             (slot.project, slot.task), slot.reload_to = slot.reload_to, None
             slot.stop = Stop()
             if slot.stopped_by_task is not None:  # --fail-fast came as it was restarting
@@ -419,6 +422,8 @@ def run_tasks(
         if fail_fast and failed:
             _fail_fast(slots, slot)
         slot.summary = _settled(slot, signals.signum)
+        if slot.summary.outcome == "removed":  # as /healthz counts it (not interrupted)
+            monitor.tasks[slot.task.name].detach("removed")
         return slot.summary
 
     with signals:
