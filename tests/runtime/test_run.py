@@ -613,3 +613,46 @@ def test_a_provider_on_path_this_user_may_not_execute_is_named(ws: Workspace) ->
     assert done.returncode == 2, err
     assert f"provider 'my-source' was found at {bindir / 'my-source'}, but this user" in err
     assert "did you mean" not in err
+
+
+# Fails three times, each after streaming ~0.6 s; the fourth run completes.
+UNSTEADY_INPUT = """
+read -r command
+echo '{"status":"ready"}'
+n=$(cat runs 2>/dev/null || echo 0); n=$((n + 1)); echo $n > runs
+echo "{\\"data\\":$n}"
+if [ $n -le 3 ]; then sleep 0.6; echo "connection reset" >&2; exit 7; fi
+"""
+
+
+@pytest.mark.parametrize(("reset_after", "completes"), [("300ms", True), ("10m", False)])
+def test_restart_attempts_start_again_after_an_attempt_ran_healthy(
+    ws: Workspace, reset_after: str, completes: bool
+) -> None:
+    """A task that runs for days with `attempts = 1` died at its second transient
+    failure, however far apart: an attempt that ran `reset_after` before it failed was
+    healthy, and the count (and the backoff) start again, as Kubernetes' restarts do."""
+    ws.script("unsteady.sh", UNSTEADY_INPUT)
+    ws.script("output.sh", SHELL_OUTPUT)
+    ws.config(
+        f"""
+        task "t" {{
+          input  {{ provider_path = "./unsteady.sh" }}
+          output {{ provider_path = "./output.sh" }}
+          restart {{
+            attempts    = 1
+            backoff     = "10ms"
+            reset_after = "{reset_after}"
+          }}
+        }}
+        """
+    )
+    code, doc, err = ws.run_json("run", "t")
+    summary = doc["tasks"][0]
+    if completes:
+        assert code == 0, err
+        assert summary["attempts"] == 4
+        assert err.count("restarting in 0.01 s (1 attempt(s) left)") == 3, err
+    else:
+        assert code == 1, err
+        assert summary["attempts"] == 2

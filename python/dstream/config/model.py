@@ -82,6 +82,9 @@ class RestartPolicy:
     attempts: int = 0  # 0: a provider crash ends the run
     backoff: float = 1.0  # seconds before the first restart, doubled each time
     max_backoff: float = 60.0
+    # An attempt that ran this long before it failed was healthy: the count of attempts
+    # and the backoff start again (Kubernetes' CrashLoopBackOff resets after 10 minutes).
+    reset_after: float = 600.0
 
 
 @record

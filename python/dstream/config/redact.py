@@ -423,6 +423,7 @@ def task_document(task: TaskSpec) -> dict[str, object]:
             "attempts": task.restart.attempts,
             "backoff": task.restart.backoff,
             "max_backoff": task.restart.max_backoff,
+            "reset_after": task.restart.reset_after,
         },
         "location": str(task.location) if task.location else None,
     }

@@ -48,7 +48,7 @@ TASK_ATTRIBUTES = (
     "lock_config",
 )
 TASK_BLOCKS = ("input", "output", "restart")
-RESTART_ATTRIBUTES = ("attempts", "backoff", "max_backoff")
+RESTART_ATTRIBUTES = ("attempts", "backoff", "max_backoff", "reset_after")
 
 
 def build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) -> Optional[TaskSpec]:
@@ -279,6 +279,8 @@ def _restart(body: Body, evaluator: Evaluator, context: str) -> RestartPolicy:
             policy.attempts = value
         elif key == "backoff":
             policy.backoff = parse_duration(value, named, where_context)
+        elif key == "reset_after":
+            policy.reset_after = parse_duration(value, named, where_context)
         else:
             policy.max_backoff = parse_duration(value, named, where_context)
     return policy

@@ -112,8 +112,11 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
     stored: Optional[bytes] = None  # the last checkpoint any attempt acknowledged
     notes: list[str] = []
     attempt = 0
+    streak = 0  # attempts since the last that ran healthy (restart.reset_after): the budget
     while True:
         attempt += 1
+        streak += 1
+        attempt_began = time.monotonic()
         resumed = store.get(task.name)  # the record this attempt resumes from
         run = TaskRun(context)
         store.on_lease_lost(task.name, _stopper(run, stop))
@@ -133,10 +136,12 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
         if summary.last_checkpoint is not None:
             stored = summary.last_checkpoint
         notes += summary.notes
-        retries_left = task.restart.attempts - (attempt - 1)
+        if time.monotonic() - attempt_began >= task.restart.reset_after:
+            streak = 1  # it ran healthy that long: the attempts and the backoff start again
+        retries_left = task.restart.attempts - (streak - 1)
         if not _restartable(summary) or retries_left <= 0 or stop.requests:
             break
-        delay = min(task.restart.backoff * 2 ** min(attempt - 1, 64), task.restart.max_backoff)
+        delay = min(task.restart.backoff * 2 ** min(streak - 1, 64), task.restart.max_backoff)
         monitor.state = "restarting"  # before the warning: a stop from now on calls it off
         logs.log.warning(
             "%s; restarting in %g s (%d attempt(s) left)",
