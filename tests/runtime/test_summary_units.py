@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from dstream.runtime.summary import duration, rate, size
+from dstream.errors import ExitCode
+from dstream.runtime.result import RunSummary
+from dstream.runtime.summary import details, duration, rate, size, stopped_line
 
 
 @pytest.mark.parametrize(
@@ -63,3 +65,22 @@ def test_size_rounds_before_it_chooses_the_unit(n: float, shown: str) -> None:
 )
 def test_a_slow_rate_is_not_shown_as_zero(per_second: float, shown: str) -> None:
     assert rate(per_second) == shown
+
+
+@pytest.mark.parametrize(
+    ("task", "shown"),
+    [("orders", "orders"), ("dbo.Orders/eu-1", "dbo.Orders/eu-1"),
+     ('we"ird \\ name', "'we\"ird \\ name'"), ("it's", "'it'\"'\"'s'")],
+)  # fmt: skip
+def test_the_resume_hint_names_a_task_as_a_shell_reads_it_back(task: str, shown: str) -> None:
+    """A task's name may hold spaces and quotes; the hint's command is pasted."""
+    summary = RunSummary(task=task, outcome="interrupted", stopped_by=15)
+    line = stopped_line([summary], ExitCode.TERMINATED)
+    assert line.startswith(f"stopped by SIGTERM: `dstream run {shown}`"), line
+
+
+def test_a_table_name_with_a_line_break_stays_on_its_line() -> None:
+    """A table's name is the input's text: a line break in it split the summary's line."""
+    summary = RunSummary(task="t", outcome="completed")
+    summary.counters = {"frames": 1, "data_frames": 1, "tables": {"a\nb": 1}}
+    assert "  table    a\\nb: 1" in details(summary)

@@ -10,7 +10,14 @@ from __future__ import annotations
 import signal
 
 from dstream.config.redact import redact_cut
-from dstream.errors import STOPPED, DstreamError, ExitCode, Interrupted, ProviderRefused
+from dstream.errors import (
+    STOPPED,
+    DstreamError,
+    ExitCode,
+    Interrupted,
+    ProviderRefused,
+    visible,
+)
 from dstream.protocol.values import encode_json
 from dstream.runtime.pipeline import RunSummary
 from dstream.runtime.signals import LeftBehind
@@ -167,7 +174,7 @@ def details(summary: RunSummary) -> list[str]:
     if c.get("log_lines"):
         lines.append(f"  log      {c['log_lines']:,} stdout lines of the legacy input, logged")
     for table, count in sorted((c.get("tables") or {}).items()):
-        lines.append(f"  table    {table}: {count:,}")
+        lines.append(f"  table    {visible(table)}: {count:,}")  # a provider's text
     if not summary.state_kept:
         lines.append(
             f"  state    {summary.checkpoints_acknowledged:,} checkpoint(s) acknowledged, not "
@@ -230,7 +237,7 @@ def stopped_line(
     `variables`: it was given variables, which are named, never repeated (secrets);
     `agent`: an agent stopped, which goes on as an agent, whatever tasks it held."""
     stopped = [s for s in summaries if s.stopped_by is not None]
-    names = "" if agent else " ".join(s.task for s in stopped)
+    names = "" if agent else " ".join(_shell_word(s.task) for s in stopped)
     verb = "dstream agent" if agent else "dstream run"
     command = " ".join(part for part in (verb, options, names) if part)
     same = " with the same --var/--var-file" if variables else ""
@@ -247,6 +254,16 @@ def stopped_line(
             "checkpoint is stored to resume from"
         )
     return f"stopped by {signal_name(int(code) - 128)}: `{command}`{same} {goes_on}"
+
+
+def _shell_word(name: str) -> str:
+    """A task's name as a shell reads it back (a name may hold spaces and quotes): the
+    hint's command is pasted."""
+    if name.isascii() and all(c.isalnum() or c in "._-/" for c in name):
+        return name
+    import shlex  # only for a name that needs it (~3.5 M instructions: issue 22)
+
+    return shlex.quote(name)
 
 
 def entry(summary: RunSummary) -> dict[str, object]:
