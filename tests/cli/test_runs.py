@@ -76,3 +76,18 @@ def test_each_run_says_by_whom(ws: BackendWorkspace) -> None:
         assert f"{host}:{pid}" == this_run and random, runs
     table = ws.run("runs").stdout.splitlines()
     assert table[0].split()[-1] == "BY" and table[1].split()[-1] == runs[0]["by"]
+
+
+def test_a_task_gone_from_the_file_keeps_its_history(ws: Workspace) -> None:
+    """A reload removed it, or the file was edited: its past runs are still in the store
+    (the record of its removal among them), and `runs NAME` shows them; it said "no task
+    named" (an unknown name with no history still does)."""
+    scenarios.counter_file(ws)
+    assert ws.run("run", "t").returncode == 0
+    text = ws.read_text("dstream.hcl").replace('task "t"', 'task "u"')
+    ws.config(text.replace(getattr(ws, "state_block", FILE_STATE), FILE_STATE))
+    done = ws.run("runs", "t", "--json")
+    assert done.returncode == 0, done.stderr
+    runs = orjson.loads(done.stdout_bytes)["runs"]
+    assert [(r["task"], r["result"]) for r in runs] == [("t", "completed")]
+    assert ws.run("runs", "nope").returncode == 2

@@ -35,11 +35,13 @@ def execute(args: argparse.Namespace, view: View) -> int:
     # Every task defined, a task a template breaks too: its past runs are history.
     defined = project.names()
     names = list(args.tasks) or defined
-    for name in args.tasks:
-        if name not in defined:
-            project.task(name)  # an unknown name fails with its did-you-mean
     rows: list[Row] = []
     with open_store(project.state, project.base_dir) as store:
+        for name in args.tasks:
+            # A task gone from the file (a reload removed it) still has its history;
+            # any other unknown name fails with its did-you-mean.
+            if name not in defined and not store.runs(name):
+                project.task(name)
         where = store.description
         for name in names:
             rows += [{"task": name, **run} for run in store.runs(name)[-args.last :]]
