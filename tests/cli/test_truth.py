@@ -357,8 +357,8 @@ def test_progress_lines_without_a_terminal(ws: Workspace) -> None:
     lines = [x for x in _stderr_file(ws).read_text().splitlines() if "envelopes/s" in x]
     line = lines[-1]
     assert re.match(
-        r"dstream: task t: (starting|running), [\d,]+ envelopes/s, [\d,]+ envelopes, [\d.]+ MB, "
-        r"\d+ invalid, last checkpoint (\d+s ago|none yet)$",
+        r"dstream: task t: (starting|running), [\d,]+ envelopes/s, [\d,]+ envelopes, "
+        r"[\d.]+ (B|KiB|MiB|GiB), \d+ invalid, last checkpoint (\d+s ago|none yet)$",
         line,
     ), line
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 from dstream import logs
 from dstream.runtime.monitor import Monitor
 from dstream.runtime.streaming import terminal_line
+from dstream.runtime.summary import size
 
 
 def _rate(now: CounterDict, before: CounterDict, key: str, seconds: float) -> float:
@@ -154,7 +155,7 @@ class ProgressLog:
                     f"{task.waiting or task.state}, "
                     f"{_rate(counters, before, 'data_frames', seconds):,.0f} envelopes/s, "
                     f"{counters.get('data_frames', 0):,} envelopes, "
-                    f"{counters.get('bytes', 0) / 1e6:,.1f} MB, "
+                    f"{size(counters.get('bytes', 0))}, "  # in the summary's units
                     f"{counters.get('invalid_frames', 0):,} invalid, "
                     f"last checkpoint {_age(lag) if lag is not None else 'none yet'}",
                 )
