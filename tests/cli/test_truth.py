@@ -482,3 +482,17 @@ def test_a_json_error_document_has_the_exit_code(ws: Workspace) -> None:
     assert done.returncode == 2
     doc = orjson.loads(done.stdout_bytes)
     assert (doc["ok"], doc["error"], doc["exit_code"]) == (False, "UsageError", 2), doc
+
+
+def test_log_level_debug_shows_the_start_and_each_stored_checkpoint(ws: Workspace) -> None:
+    """docs/migrating.md: one logger, so `--log-level debug` shows everything: it added
+    nothing to a run's lines."""
+    scenarios.counter_file(ws)
+    done = ws.run("-l", "debug", "run", "t")
+    assert done.returncode == 0, done.stderr
+    debug = [line for line in done.stderr.splitlines() if "[debug]" in line]
+    assert any("input 'dstream-counter' started, pid " in line for line in debug), debug
+    assert any("ready, protocol 1, features: checkpoints" in line for line in debug), debug
+    assert any('checkpoint stored: {"seq":10}' in line for line in debug), debug
+    quiet = ws.run("run", "t", "--reset-state")
+    assert "[debug]" not in quiet.stderr

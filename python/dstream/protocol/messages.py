@@ -116,6 +116,13 @@ class Handshake:
     config_schema: Optional[JsonObject] = None
     role: Optional[str] = None  # "input" or "output", when a describe answer names it
 
+    def described(self) -> str:
+        """What the handshake said, for --log-level debug."""
+        if self.status == "legacy":
+            return "no handshake (an original provider: its first line is data)"
+        features = ", ".join(sorted(self.features)) or "none"
+        return f"{self.status}, protocol {self.protocol or 'not named'}, features: {features}"
+
     @property
     def is_legacy(self) -> bool:
         return self.status == "legacy"

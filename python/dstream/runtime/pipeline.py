@@ -123,8 +123,11 @@ class TaskRun:
         else:
             # The input first: its handshake is the first thing the stream waits for.
             self.input, self.output = start_providers([inp, out], log_sink=sink)
+        for proc in (self.input, self.output):
+            logs.log.debug("%s started, pid %s", proc.label, proc.pid, task=task.name)
         if self.warm is None or self.warm.pump is None:
-            self.input.handshake(task.start_timeout, stopping=self.stopping)
+            said = self.input.handshake(task.start_timeout, stopping=self.stopping)
+            logs.log.debug("%s: %s", self.input.label, said.described(), task=task.name)
         if "commit-notices" not in self.input.features:
             self.input.close_stdin()
             self.input.close_commit_channel()
@@ -195,6 +198,8 @@ class TaskRun:
                 options = self._pump_options(inp.handshake_bytes, inp.child_pid)
                 pump = _core.Pump(inp.stdout_fd, out.stdin_fd, options, prefix)
             self.pump = pump
+            logs.log.debug("the stream is pumped from %s to %s", inp.label, out.label,
+                           task=self.task.name)  # fmt: skip
             # The pump checks the lease's local deadline itself (kept up at every
             # renewal): a holder resumed past it forwards nothing more, before the
             # keeper's watchdog thread gets to run (docs/scaling.md).
