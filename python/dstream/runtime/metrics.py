@@ -73,7 +73,8 @@ class _Collector:
         )
         up = GaugeMetricFamily(
             "dstream_up",
-            "1 while the task runs; 0 once it ended, and while a --standby run waits for its lease",
+            "1 while the task runs, starts, or waits to restart after a provider failure; 0 "
+            "once it ended, and while a --standby run waits for its lease",
             labels=["task"],
         )
         now = time.time()
