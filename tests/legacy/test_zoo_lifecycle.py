@@ -103,3 +103,17 @@ def test_a_plan_in_the_originals_shape_is_not_said_to_change_nothing(ws: Workspa
     done = ws.run("plan", "oci-counter-demo", "-detailed-exitcode")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "No changes" not in done.stdout
+
+
+def test_resources_in_the_originals_shape_are_shown_as_written(ws: Workspace) -> None:
+    """docs/lifecycle.md: the original's plain strings are shown as written, one status
+    row each (they were prefixed `resource.`, and destroy said `resource.x:DESTROYED`)."""
+    ws.config(OCI_COUNTER_DEMO)
+    status = ws.run("status", "oci-counter-demo")
+    assert status.returncode == 0, status.stderr
+    rows = [line.split() for line in status.stdout.splitlines() if "console_log_target" in line]
+    assert rows and all(row[1].startswith("console_log_target_") for row in rows), status.stdout
+    assert "resource.console_log_target" not in status.stdout
+    destroy = ws.run("destroy", "oci-counter-demo", "--auto-approve")
+    assert destroy.returncode == 0, destroy.stderr
+    assert "resource.console_log_target" not in destroy.stdout, destroy.stdout

@@ -61,7 +61,11 @@ def _item(resource: object) -> dict[str, object]:
     return {"type": "resource", "name": str(resource)}
 
 
-def _address(item: dict[str, object]) -> str:
+def _address(item: dict[str, object], original: bool = False) -> str:
+    """`type.name`; an answer in the original's shape names a resource by its string,
+    shown as written (docs/lifecycle.md)."""
+    if original:
+        return str(item.get("name", "?"))
     kind = item.get("type") or "resource"
     return f"{kind}.{item.get('name', '?')}"
 
@@ -112,7 +116,7 @@ def _render_provider(report: TaskLifecycle, p: ProviderOutcome, view: View, colo
         action = change["action"]  # one of CHANGE_ACTIONS: runtime/lifecycle.py kept no other
         verb = "" if report.command == "plan" else PAST[action] + " "
         reason = f"  ({change['reason']})" if change.get("reason") else ""
-        text = f"    {SYMBOLS[action]} {verb}{_address(change)}{reason}"
+        text = f"    {SYMBOLS[action]} {verb}{_address(change, p.original)}{reason}"
         view.line(_paint(action, text, color))
 
 
@@ -192,7 +196,7 @@ def _render_status(report: TaskLifecycle, view: View) -> None:
         for r in map(_item, resources):
             said = r.get("exists")
             exists = "?" if said is None else "yes" if said else "no"  # ?: not said
-            rows.append((p.role, _address(r), exists, _details(r.get("details"))))
+            rows.append((p.role, _address(r, p.original), exists, _details(r.get("details"))))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         cells = [row[i].ljust(widths[i]) for i in range(3)]
