@@ -297,8 +297,8 @@ def test_a_status_in_the_originals_shape_claims_no_existence(ws: Workspace) -> N
     setup(ws, output_config='results = { status = { status = "Success", resources = ["q1"] } }')
     done = ws.run("status", "t")
     assert done.returncode == 0, done.stderr
-    row = next(line.split() for line in done.stdout.splitlines() if "resource.q1" in line)
-    assert row == ["output", "resource.q1", "?"]
+    row = next(line.split() for line in done.stdout.splitlines() if "q1" in line)
+    assert row == ["output", "q1", "?"]  # as written
     assert "1 resource(s) reported" in done.stdout
 
 
