@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.workspace import CliResult, dstream
 
 SECRET = "hunter2-not-in-output"
@@ -68,10 +70,11 @@ def test_lint_still_reports_the_errors_it_can_see(tmp_path: Path) -> None:
     ).replace('task "plain" {\n  input { provider_path', 'task "plain" {\n  input { provider_pat')
     done = cli(tmp_path, "lint", "--json", text=text)
     assert done.returncode == 2
-    messages = "\n".join(d["message"] for d in json.loads(done.stdout)["diagnostics"])
-    assert "unknown attribute 'provider_pth' in output of task \"orders\"" in messages
-    assert "unknown attribute 'provider_pat' in input of task \"plain\"" in messages
-    assert "has no value" not in messages, messages
+    diagnostics = json.loads(done.stdout)["diagnostics"]
+    errors = "\n".join(d["message"] for d in diagnostics if d["severity"] == "error")
+    assert "unknown attribute 'provider_pth' in output of task \"orders\"" in errors
+    assert "unknown attribute 'provider_pat' in input of task \"plain\"" in errors
+    assert "has no value" not in errors, errors  # a warning beside them, not an error
 
 
 def test_lint_checks_the_value_once_given(tmp_path: Path) -> None:
@@ -82,13 +85,15 @@ def test_lint_checks_the_value_once_given(tmp_path: Path) -> None:
 
 
 def test_list_runs_and_state_work_without_the_value(tmp_path: Path) -> None:
+    """`list` needs none; `runs` and `state` need the sensitive ones only (to mask what
+    the store holds: the test below), not `unused` (a number nothing masks)."""
     listed = cli(tmp_path, "list", "--json")
     assert listed.returncode == 0, listed.stderr
     rows = {row["name"]: row for row in json.loads(listed.stdout)["tasks"]}
     assert rows["plain"]["error"] is None
     assert 'variable "db_password" has no value' in rows["orders"]["error"]
     for command in (("runs",), ("state", "list")):
-        done = cli(tmp_path, *command)
+        done = cli(tmp_path, *command, DSTREAM_VAR_db_password=SECRET)
         assert done.returncode == 0, (command, done.stderr)
         assert "has no value" not in done.stdout + done.stderr
 
@@ -122,3 +127,80 @@ def test_try_does_not_hide_a_variable_without_a_value(tmp_path: Path) -> None:
     done = cli(tmp_path, "lint", text=text)
     assert done.returncode == 0, done.stderr
     assert "task 'orders' was not checked" in done.stderr
+
+
+BLOCK_FORM = """
+variable "n" { type = number }
+task "a" {
+  input {
+    provider_path = "dstream-counter"
+    config {
+      max_count = var.n
+      bogus     = 1
+    }
+  }
+  output { provider_path = "dstream-nul" }
+  SETTING
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("setting", "found"),
+    [
+        ("", "unknown config key 'bogus' for input 'dstream-counter'"),
+        ('start_timeout = "banana"', "must be a duration"),
+    ],
+)
+def test_lint_checks_the_rest_of_a_task_one_config_key_of_which_needs_a_value(
+    tmp_path: Path, setting: str, found: str
+) -> None:
+    """A review found lint said ok (exit 0) while the task had a wrong key, a misspelt
+    provider and a bad duration, because one config key used a variable without a
+    value: only that key goes unchecked now."""
+    done = cli(tmp_path, "lint", text=BLOCK_FORM.replace("SETTING", setting))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert found in done.stderr, done.stderr
+    assert 'variable "n" has no value' in done.stderr
+    if not setting:
+        assert "'dstream-nul' was not found" in done.stderr
+
+
+SECRET_CHECKPOINT = """
+variable "tok" { sensitive = true }
+task "c" {
+  input {
+    provider_path = "./in.sh"
+    env = { TOKEN_X = var.tok }
+  }
+  output { provider_path = "dstream-null" }
+}
+state { path = "state" }
+"""
+IN_SH = """#!/bin/sh
+read -r command
+echo '{"status":"ready","protocol":1}'
+echo '{"data":1}'
+printf '{"checkpoint":{"tok":"%s"}}\\n' "$TOKEN_X"
+"""
+
+
+def test_state_and_runs_still_need_a_sensitive_value_to_mask_what_is_stored(
+    tmp_path: Path,
+) -> None:
+    """A review found `state list` printed a checkpoint holding a sensitive value in
+    clear once the value was no longer needed: the masking needs it. `runs` and `state`
+    need every sensitive variable's value; `list` and `lint` print nothing stored."""
+    (tmp_path / "in.sh").write_text(IN_SH)
+    (tmp_path / "in.sh").chmod(0o755)
+    done = cli(tmp_path, "run", "c", text=SECRET_CHECKPOINT, DSTREAM_VAR_tok=SECRET)
+    assert done.returncode == 0, done.stderr
+    for command in (("state", "list"), ("state", "show", "c"), ("runs",)):
+        refused = cli(tmp_path, *command, text=SECRET_CHECKPOINT)
+        assert refused.returncode == 2, (command, refused.stdout)
+        assert 'variable "tok" has no value' in refused.stderr
+        assert SECRET not in refused.stdout + refused.stderr
+        masked = cli(tmp_path, *command, text=SECRET_CHECKPOINT, DSTREAM_VAR_tok=SECRET)
+        assert masked.returncode == 0, masked.stderr
+        assert SECRET not in masked.stdout + masked.stderr
+    assert cli(tmp_path, "list", text=SECRET_CHECKPOINT).returncode == 0

@@ -9,6 +9,10 @@ from dstream.cli.flags import add_config_flag, non_empty_path
 from dstream.config.model import Project
 from dstream.records import replace
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
 
 class _TaskNames(argparse.Action):
     """The task names given, each once, in the order first given. Named twice, a task is
@@ -65,19 +69,19 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_project_from_args(args: argparse.Namespace, *, inspecting: bool = False) -> Project:
-    """The configuration the arguments name. `inspecting`: for a command that lists the
-    tasks or reads their state (list, runs, state), which needs a variable's value only
-    where the state block uses it (config/scope.py, SETTINGS)."""
+def load_project_from_args(args: argparse.Namespace, *, needed: Optional[str] = None) -> Project:
+    """The configuration the arguments name. `needed`: where a variable without a value
+    is an error (config/scope.py), for a command that lists the tasks or prints what the
+    store holds; every variable needs one by default."""
     from dstream.config.loader import load_project
-    from dstream.config.scope import EVERYWHERE, SETTINGS
+    from dstream.config.scope import EVERYWHERE
 
     project = load_project(
         config=args.config,
         variables=list(args.var),
         var_files=list(args.var_file),
         environ=dict(os.environ),
-        needed=SETTINGS if inspecting else EVERYWHERE,
+        needed=needed or EVERYWHERE,
     )
     apply_state_dir(project, args)
     return project

@@ -36,7 +36,9 @@ def _broken(name: str, error: Exception) -> Row:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
-    project = load_project_from_args(args, inspecting=True)
+    from dstream.config.scope import SETTINGS
+
+    project = load_project_from_args(args, needed=SETTINGS)
     rows: list[Row] = [
         {
             "name": task.name,

@@ -29,9 +29,10 @@ def _when(timestamp: float) -> str:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
+    from dstream.config.scope import STORED
     from dstream.state import open_store
 
-    project = load_project_from_args(args, inspecting=True)
+    project = load_project_from_args(args, needed=STORED)
     # Every task defined, a task a template breaks too: its past runs are history.
     defined = project.names()
     names = list(args.tasks) or defined

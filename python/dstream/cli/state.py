@@ -67,7 +67,9 @@ def _open(args: argparse.Namespace) -> tuple[Optional[Project], StateStore]:
         project = Project(tasks={}, base_dir=os.getcwd())
         apply_state_dir(project, args)
         return None, open_store(project.state, project.base_dir)
-    project = load_project_from_args(args, inspecting=True)
+    from dstream.config.scope import STORED
+
+    project = load_project_from_args(args, needed=STORED)
     return project, open_store(project.state, project.base_dir)
 
 

@@ -383,19 +383,28 @@ def _build_task_lazily(
     """A task whose only errors are failing templates ({{ env "X" }} with X unset)
     fails alone, when it is used (Project.task); the file and its other tasks load. So
     does one that needs a variable without a value, where the command needs none: it is
-    checked as far as it can be, and said to be unchecked unless it has other errors."""
-    own = _TaskDiagnostics(lenient=evaluator.module.needed != EVERYWHERE)
+    checked as far as it can be: only the config keys that need it are not (UNKNOWN),
+    and anything else that needs it leaves the task unbuilt, said to be unchecked."""
+    module = evaluator.module
+    own = _TaskDiagnostics(lenient=module.needed != EVERYWHERE)
+    unknown_before = len(module.unknown_uses)
     try:
         task: Optional[TaskSpec] = build_task(block, evaluator, own)
     except MissingValue as exc:  # met where the rest of the task depends on it
         own.error(exc)
         task = None
-    if own.missing and not own.errors and block.labels:
+    missing = own.missing + module.unknown_uses[unknown_before:]
+    if missing and not own.errors and block.labels:
         name = block.labels[0]
-        project.broken[name] = own.missing[0]
         for item in own.items:  # warnings only
             diagnostics.add(item)
-        _not_checked(f"task {name!r}", own.missing[0], diagnostics)
+        if task is not None and not own.missing and module.needed == NOWHERE:
+            # Only config keys needed it (UNKNOWN): lint checks the rest, its providers
+            # and their config's other keys. Anything else leaves the task unbuilt.
+            _not_checked(f"what task {name!r} builds from it", missing[0], diagnostics)
+            return task
+        project.broken[name] = missing[0]
+        _not_checked(f"task {name!r}", missing[0], diagnostics)
         return None
     if own.errors and own.only_templates and own.first_error and block.labels:
         name = block.labels[0]
@@ -406,6 +415,8 @@ def _build_task_lazily(
         return None
     for item in own.items:
         diagnostics.add(item)
+    if missing and block.labels:  # beside its other errors: what was not checked
+        _not_checked(f"what task {block.labels[0]!r} builds from it", missing[0], diagnostics)
     if own.first_error is not None and diagnostics.first_error is None:
         diagnostics.first_error = own.first_error
     return task

@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 
 from dstream.config.model import Location
+from dstream.config.scope import UNKNOWN
 from dstream.errors import ConfigError, nearest
 from dstream.records import record
 
@@ -236,8 +237,8 @@ class _Checker:
         return text
 
     def walk(self, value: JsonValue, schema: object, path: KeyPath) -> None:
-        if not isinstance(schema, Mapping):
-            return  # `true` or a malformed part: nothing to check
+        if not isinstance(schema, Mapping) or value is UNKNOWN:
+            return  # `true` or a malformed part; or a value lint cannot know: nothing to check
         what = f"config key '{self.name(path)}'" if path else "config"
         enum = schema.get("enum")
         if isinstance(enum, list) and value not in enum:

@@ -26,6 +26,7 @@ from dstream.config.model import (
 )
 from dstream.config.provider_config import locate_config
 from dstream.config.references import provider_reference
+from dstream.config.scope import NOWHERE, UNKNOWN, MissingValue
 from dstream.config.syntax import Attribute, Block, Body
 from dstream.errors import ConfigError, nearest
 from dstream.records import replace
@@ -52,11 +53,22 @@ METRICS_ATTRIBUTES = ("addr",)
 # -- free-form config --------------------------------------------------------------------
 
 
-def block_value(body: Body, evaluator: Evaluator, context: str) -> JsonObject:
-    """A block body as an object: nested blocks become objects, repeated ones lists."""
+def block_value(
+    body: Body, evaluator: Evaluator, context: str, *, unknown_ok: bool = False
+) -> JsonObject:
+    """A block body as an object: nested blocks become objects, repeated ones lists.
+    `unknown_ok` (a provider's config): where the command needs no variable's value
+    (lint), a key that needs one without a value is UNKNOWN, so the rest is checked."""
     out: JsonObject = {}
+    module = evaluator.module
     for name, attribute in body.attributes.items():
-        out[name] = evaluator.eval(attribute.expr)
+        try:
+            out[name] = evaluator.eval(attribute.expr)
+        except MissingValue as exc:
+            if not unknown_ok or module.needed != NOWHERE:
+                raise
+            module.unknown_uses.append(exc)
+            out[name] = UNKNOWN
     seen: set[str] = set()
     repeated: set[str] = set()  # unlabelled block types already turned into a list
     for block in body.blocks:
@@ -67,7 +79,9 @@ def block_value(body: Body, evaluator: Evaluator, context: str) -> JsonObject:
                 location=block.location,
                 hint="use one form",
             )
-        value: JsonValue = block_value(block.body, evaluator, f"{block.type} in {context}")
+        value: JsonValue = block_value(
+            block.body, evaluator, f"{block.type} in {context}", unknown_ok=unknown_ok
+        )
         for label in reversed(block.labels):
             value = {label: value}
         existing = out.get(block.type)
@@ -288,7 +302,8 @@ def _environment(env: JsonObject, block: Block, context: str) -> dict[str, str]:
 def _single(body: Body, name: str, evaluator: Evaluator, context: str) -> JsonObject:
     block = one_block(body, name, context)
     if block is not None:
-        return block_value(block.body, evaluator, f"{name} of {context}")
+        unknown_ok = name == "config"  # a config value may be unknown to lint, an env not
+        return block_value(block.body, evaluator, f"{name} of {context}", unknown_ok=unknown_ok)
     if name in body.attributes:
         return object_attribute(body.attributes[name], evaluator, context)
     return {}

@@ -17,6 +17,8 @@ from dstream.records import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from dstream.protocol.values import JsonObject, JsonValue
 
 # The environment variables that give variables their values (DSTREAM_VAR_region):
@@ -52,11 +54,13 @@ RESERVED_NAMES = frozenset(
 
 
 # Where a variable without a value is an error (`Module.needed`): EVERYWHERE for the
-# commands that run or describe tasks (run, plan, show...), as Terraform's plan; SETTINGS
-# for those that only read the store the state block names (list, runs, state): a task
-# that needs the value is listed as one that cannot be used; NOWHERE for lint, which
-# says what it could not check, as `terraform validate` needs no value.
-EVERYWHERE, SETTINGS, NOWHERE = "everywhere", "settings", "nowhere"
+# commands that run or describe tasks (run, plan, show...), as Terraform's plan; STORED
+# for those that print what the store holds (runs, state): the state block's variables
+# and every sensitive one (the masking of a stored checkpoint needs its value); SETTINGS
+# for list: the state block's only; a task that needs one is listed as one that cannot
+# be used; NOWHERE for lint, which says what it could not check, as `terraform
+# validate` needs no value.
+EVERYWHERE, STORED, SETTINGS, NOWHERE = "everywhere", "stored", "settings", "nowhere"
 
 
 @record
@@ -74,6 +78,8 @@ class Module:
     # Declared variables that got no value: using one repeats that error, not "undeclared".
     unset_variables: dict[str, ConfigError] = field(default_factory=dict)
     needed: str = EVERYWHERE  # where a variable without a value is an error (above)
+    # Config keys given UNKNOWN for a variable without a value (lint): why, for its warning.
+    unknown_uses: list[MissingValue] = field(default_factory=list)
     local_defs: dict[str, tuple[Attribute, SourceFile]] = field(default_factory=dict)
     local_values: JsonObject = field(default_factory=dict)
     evaluating: list[str] = field(default_factory=list)  # locals being evaluated, in order
@@ -148,6 +154,21 @@ class StaticError(ConfigError):
 class MissingValue(ConfigError):
     """A declared variable that got no value at all (not one given a wrong value): where
     the command needs no value (`Module.needed`), what uses it goes unchecked instead."""
+
+
+class _Unknown:
+    """The value of a provider's config key that needs a variable without a value, where
+    the command needs none (lint): the key is there, its value is not known, and the
+    schema check passes over it (config/provider_config.py). Never sent anywhere: only
+    lint, list, runs and state load with it, and none starts a provider with a config."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "(not known without its variable)"
+
+
+UNKNOWN: Any = _Unknown()  # Any: it stands for a value of any type
 
 
 def name_hint(root: str, name: str, known: list[str], listing: str, when_none: str) -> str:

@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from dstream.config.checks import check_names, expect_bool, expect_string
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.model import Location
-from dstream.config.scope import ENV_VAR_PREFIX, EVERYWHERE, MissingValue, Module, VariableValue
+from dstream.config.scope import (
+    ENV_VAR_PREFIX,
+    EVERYWHERE,
+    STORED,
+    MissingValue,
+    Module,
+    VariableValue,
+)
 from dstream.config.syntax import Block, SourceFile
 from dstream.config.typeexpr import (
     ANY,
@@ -300,7 +307,12 @@ class _Given:
         if item.has_default and (item.default is not None or item.nullable):
             return item.default
         error = self._missing(item, given)
-        if not isinstance(error, MissingValue) or self.module.needed == EVERYWHERE:
+        needed = self.module.needed
+        if (
+            not isinstance(error, MissingValue)
+            or needed == EVERYWHERE
+            or (needed == STORED and item.sensitive)  # what masks a stored secret
+        ):
             self.diagnostics.error(error)
         raise error
 
