@@ -128,6 +128,8 @@ def test_string_functions_as_terraform(expression: str, expected: Any) -> None:
             ["1", "a", "b"],
         ),
         ('variable "s" {\n  type = set(bool)\n  default = [true, false]\n}', [False, True]),
+        ('variable "s" {\n  type = set(any)\n  default = ["b", "a"]\n}', ["a", "b"]),
+        ('variable "s" {\n  type = set\n  default = ["b", 1, "a"]\n}', ["1", "a", "b"]),
     ],
 )
 def test_sets_of_primitives_are_ordered(variables: str, expected: Any) -> None:
@@ -211,3 +213,16 @@ def test_a_heredoc_left_open_is_named_as_the_mistake(text: str) -> None:
         load_project_text(text, "t.hcl", environ={})
     assert str(caught.value).startswith("t.hcl:2:7: syntax error"), str(caught.value)
     assert "a heredoc is not closed: no later line holds only `EOT`" in (caught.value.hint or "")
+
+
+def test_a_restart_that_resets_at_once_is_refused() -> None:
+    """reset_after = 0 counted every attempt healthy: attempts = 1 restarted for ever."""
+    text = (
+        'task "t" {\n  input { provider_path = "/bin/cat" }\n'
+        '  output { provider_path = "/bin/cat" }\n'
+        '  restart {\n    attempts = 1\n    reset_after = "0s"\n  }\n}\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(text, "t.hcl", environ={})
+    assert 'reset_after in restart of task "t" must be more than 0' in str(caught.value)
+    assert str(caught.value).startswith("t.hcl:6:19: ")

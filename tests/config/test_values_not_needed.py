@@ -204,3 +204,12 @@ def test_state_and_runs_still_need_a_sensitive_value_to_mask_what_is_stored(
         assert masked.returncode == 0, masked.stderr
         assert SECRET not in masked.stdout + masked.stderr
     assert cli(tmp_path, "list", text=SECRET_CHECKPOINT).returncode == 0
+
+
+def test_list_reads_no_store_and_needs_no_state_block_value(tmp_path: Path) -> None:
+    text = 'variable "dir" {}\n' + CONFIG.replace(
+        'state { path = "state" }', "state { path = var.dir }"
+    )
+    done = cli(tmp_path, "list", text=text)
+    assert done.returncode == 0, done.stderr
+    assert "plain" in done.stdout

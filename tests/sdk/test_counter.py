@@ -97,7 +97,7 @@ def test_logs_go_to_stderr_as_json_records() -> None:
     assert all(line.startswith(b"{") for line in result.lines)
 
 
-@pytest.mark.parametrize("state", [[1, 2], {"seq": "6"}, {"n": 6}, 5])
+@pytest.mark.parametrize("state", [[1, 2], {"seq": "6"}, {"n": 6}, 5, {"seq": -1}])
 def test_a_checkpoint_that_is_not_its_own_is_refused_at_the_handshake(state: object) -> None:
     """Set by hand (`dstream state set`) or by another input: starting over from 1, as
     it did with a warning, sends everything again; the run must not pass for a resume."""

@@ -36,9 +36,9 @@ def _broken(name: str, error: Exception) -> Row:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
-    from dstream.config.scope import SETTINGS
+    from dstream.config.scope import NOWHERE
 
-    project = load_project_from_args(args, needed=SETTINGS)
+    project = load_project_from_args(args, needed=NOWHERE)  # it reads no store
     rows: list[Row] = [
         {
             "name": task.name,

@@ -281,6 +281,13 @@ def _restart(body: Body, evaluator: Evaluator, context: str) -> RestartPolicy:
             policy.backoff = parse_duration(value, named, where_context)
         elif key == "reset_after":
             policy.reset_after = parse_duration(value, named, where_context)
+            if policy.reset_after <= 0:
+                raise ConfigError(
+                    f"reset_after in {where_context} must be more than 0: every attempt "
+                    "would count as healthy, and a failing task would restart for ever",
+                    location=attribute.value_location,
+                    hint='write how long an attempt must run to count as healthy, e.g. "10m"',
+                )
         else:
             policy.max_backoff = parse_duration(value, named, where_context)
     return policy

@@ -369,16 +369,16 @@ def _set(value: JsonValue, type_: Type, path: Path) -> JsonValue:
         if identity not in seen:
             seen.add(identity)
             unique.append(item)
-    element = type_.element
-    if element is not None and element.kind in ("string", "number", "bool"):
+    kinds = {type(item) for item in unique}  # set(any) holds one kind once unified
+    if kinds and (kinds <= {str} or kinds <= {int, float} or kinds <= {bool}):
         unique.sort(key=_primitive_order)  # in order, as Terraform's
     return unique
 
 
-def _primitive_order(value: JsonValue) -> tuple[bool, Union[str, float]]:
-    """The order of a set's string, number or bool elements (all of one kind once
-    converted), a null first."""
-    return (False, 0) if not isinstance(value, (str, int, float)) else (True, value)
+def _primitive_order(value: JsonValue) -> Union[str, float]:
+    """The order of a set's string, number or bool elements (all of one kind)."""
+    assert isinstance(value, (str, int, float))
+    return value
 
 
 def _tuple(value: JsonValue, type_: Type, path: Path) -> JsonValue:

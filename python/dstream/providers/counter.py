@@ -76,7 +76,7 @@ class Counter(InputProvider[CounterConfig]):
         if state is None:
             return 1
         seq = state.get("seq") if isinstance(state, dict) else None
-        if type(seq) is not int:
+        if type(seq) is not int or seq < 0:
             raise DstreamError(
                 f"the stored checkpoint {dump_json(state).decode()[:80]} is not the "
                 'counter\'s {"seq": n}',
