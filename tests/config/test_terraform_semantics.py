@@ -41,6 +41,10 @@ def value(expression: str, variables: str = "") -> Any:
         ('replace("a-b", "/(-)/", "$")', "a$b"),
         ('replace("a-b", "/(-)|(z)/", "[$2]")', "a[]b"),
         ('try(replace("a-b", "/(-)/", "$9"), "fallback")', "ab"),
+        # an empty match right after a match is none, as Go's ReplaceAllString
+        ('replace("aaa", "/a*/", "X")', "X"),
+        ('replace("path///", "/[/]*$/", "/")', "path/"),
+        ('replace("abc", "/x*/", "-")', "-a-b-c-"),
     ],
 )
 def test_replace_expands_as_terraform(expression: str, expected: str) -> None:

@@ -388,8 +388,7 @@ def _replace(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
             raise FunctionError(f"replace() pattern {search} is not a valid regex: {exc}") from None
         expand = _expansion(replacement)
         try:
-            replaced: str = pattern.sub(expand, text, timeout=REGEX_TIMEOUT)
-            return replaced
+            return _replace_all(pattern, text, expand)
         except TimeoutError:
             raise FunctionError(
                 f"replace() pattern {search} ran longer than {REGEX_TIMEOUT:g} s "
@@ -397,6 +396,22 @@ def _replace(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
                 hint="rewrite the pattern without a repetition inside a repetition",
             ) from None
     return text.replace(search, replacement)
+
+
+def _replace_all(pattern: Any, text: str, expand: Callable[[Any], str]) -> str:  # Any: regex's
+    """Every match of `pattern` in `text` replaced, as Go's ReplaceAllString (Terraform's):
+    an empty match right after a match is no match (`a*` in "aaa" replaces once, where
+    Python's sub replaces twice)."""
+    out: list[str] = []
+    position, last_end = 0, -1
+    for match in pattern.finditer(text, timeout=REGEX_TIMEOUT):
+        start, end = match.span()
+        if start == end == last_end:
+            continue
+        out += [text[position:start], expand(match)]
+        position = last_end = end
+    out.append(text[position:])
+    return "".join(out)
 
 
 def _expansion(template: str) -> Callable[[Any], str]:
