@@ -114,6 +114,14 @@ def test_an_ack_that_differs_by_one_byte_is_refused(
     assert not (ws.root / "state" / "t.json").exists()  # nothing stored
 
 
+def test_the_last_ack_echoed_twice_moves_nothing_and_fails_nothing(ws: Workspace) -> None:
+    """An output that writes its echo twice (sed's `p`): the second is neither new nor
+    wrong. It failed the run saying the checkpoint was never sent, or older than one
+    already acknowledged, neither of which was true."""
+    _sed_output_task(ws, '{"checkpoint":42}', "p")
+    _acknowledged_once_then_resumed(ws, 42, b"42")
+
+
 def test_an_ack_with_fields_dstream_does_not_know_is_stored(ws: Workspace) -> None:
     _sed_output_task(ws, '{"checkpoint":42}', 's/}$/,"durable":true,"rows":1}/')
     _acknowledged_once_then_resumed(ws, 42, b"42")

@@ -63,10 +63,12 @@ class CheckpointTracker:
         self.acknowledged = 0
         self.last: Optional[bytes] = None
 
-    def acknowledge(self, value: bytes) -> bytes:
-        """Accept an echo of `value`; returns it when it is the newest safe position."""
+    def acknowledge(self, value: bytes) -> Optional[bytes]:
+        """Accept an echo of `value`: it, the newest safe position; None when it is the
+        last one again (nothing new, and nothing wrong)."""
         if self._checked:
-            self._check(value)
+            if not self._check(value):
+                return None
         elif value == NULL:  # the pump refuses such a frame; a passthrough one cannot
             raise ProviderError(
                 f"{self._label} acknowledged checkpoint null, which would make the next "
@@ -79,7 +81,10 @@ class CheckpointTracker:
         self.last = value
         return value
 
-    def _check(self, value: bytes) -> None:
+    def _check(self, value: bytes) -> bool:
+        """Whether `value` acknowledges a checkpoint sent and not yet acknowledged; False
+        for the last one acknowledged, echoed again (an output that writes its echo
+        twice: it moves nothing); a ProviderError for anything else."""
         self._pending.extend(self._take_sent())
         skipped = 0
         for candidate in self._pending:
@@ -87,6 +92,8 @@ class CheckpointTracker:
                 break
             skipped += 1
         else:
+            if value == self.last:
+                return False
             raise ProviderError(
                 f"{self._label} acknowledged checkpoint {shown(value)} which dstream never "
                 "sent to it, or which is older than one it already acknowledged",
@@ -96,6 +103,7 @@ class CheckpointTracker:
             )
         for _ in range(skipped + 1):
             self._pending.popleft()
+        return True
 
     @property
     def pending(self) -> int:

@@ -256,7 +256,10 @@ class OutputReader:
             run = self._run  # shown to a person: secrets masked
             self._hook(run.task.name, redact_bytes(line), run.task_prefixes)
             return
-        self._acked.post(self._tracker.acknowledge(value))
+        acked = self._tracker.acknowledge(value)
+        if acked is None:  # the last one again: counted once
+            return
+        self._acked.post(acked)
         self._run.summary.checkpoints_acknowledged += 1
         self._run.monitor.acknowledged(value)
 
