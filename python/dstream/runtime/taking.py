@@ -6,7 +6,7 @@ holding none meanwhile (docs/scaling.md, "Standby")."""
 from __future__ import annotations
 
 from dstream import logs
-from dstream.config.model import TaskSpec, definition
+from dstream.config.model import RestartPolicy, TaskSpec, definition
 from dstream.errors import DstreamError
 from dstream.protocol.frames import DEFAULT_FLUSH_TIMEOUT
 from dstream.protocol.values import encode_json
@@ -31,9 +31,13 @@ if TYPE_CHECKING:
         done: bool
 
 
-# Task settings added after digests were first kept, at their defaults: left out of the
-# digest then, so a task that does not set them keeps the digest older versions give it.
-_ADDED_SETTINGS = {"flush_timeout": DEFAULT_FLUSH_TIMEOUT}
+# Task settings added after digests were first kept (their path in the definition), at
+# their defaults: left out of the digest then, so a task that does not set them keeps
+# the digest older versions give it (agents of two versions agree on it).
+_ADDED_SETTINGS: dict[tuple[str, ...], object] = {
+    ("flush_timeout",): DEFAULT_FLUSH_TIMEOUT,
+    ("restart", "reset_after"): RestartPolicy().reset_after,
+}
 
 
 def definition_hash(task: TaskSpec, sensitive: Iterable[str]) -> str:
@@ -46,9 +50,12 @@ def definition_hash(task: TaskSpec, sensitive: Iterable[str]) -> str:
     from dstream.config.unsecret import without_secrets
 
     document = definition(task)
-    for name, default in _ADDED_SETTINGS.items():
-        if document.get(name) == default:
-            del document[name]
+    for (*parents, name), default in _ADDED_SETTINGS.items():
+        place: object = document
+        for parent in parents:
+            place = place.get(parent) if isinstance(place, dict) else None
+        if isinstance(place, dict) and place.get(name) == default:
+            del place[name]
     data = encode_json(without_secrets(document, sensitive), sort_keys=True, default=str)
     return hashlib.sha256(data).hexdigest()[:16]
 
