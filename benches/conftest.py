@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -23,6 +24,14 @@ import pytest
 SMOKE = os.environ.get("DSTREAM_BENCH_SMOKE") == "1"
 HERE = Path(__file__).parent
 RESULTS: dict[str, dict[str, Any]] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The benchmarks stop the runs they start with SIGINT, as the suite does: started
+    as a background job they inherit SIGINT ignored, which dstream keeps (a run too,
+    now), so each would wait out its stop. tests/conftest.py says the same."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def scale(n: int) -> int:
