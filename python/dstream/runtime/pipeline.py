@@ -123,11 +123,14 @@ class TaskRun:
         else:
             # The input first: its handshake is the first thing the stream waits for.
             self.input, self.output = start_providers([inp, out], log_sink=sink)
+        debug = logs.log.is_enabled_for(logs.DEBUG)  # its lines' text built only then
         for proc in (self.input, self.output):
-            logs.log.debug("%s started, pid %s", proc.label, proc.pid, task=task.name)
+            if debug:
+                logs.log.debug("%s started, pid %s", proc.label, proc.pid, task=task.name)
         if self.warm is None or self.warm.pump is None:
             said = self.input.handshake(task.start_timeout, stopping=self.stopping)
-            logs.log.debug("%s: %s", self.input.label, said.described(), task=task.name)
+            if debug:
+                logs.log.debug("%s: %s", self.input.label, said.described(), task=task.name)
         if "commit-notices" not in self.input.features:
             self.input.close_stdin()
             self.input.close_commit_channel()

@@ -213,7 +213,8 @@ class OutputReader:
         run, output = self._run, self._output
         handshake = parse_handshake(line, output.label)
         run.output_handshake = handshake
-        logs.log.debug("%s: %s", output.label, handshake.described(), task=run.task.name)
+        if logs.log.is_enabled_for(logs.DEBUG):
+            logs.log.debug("%s: %s", output.label, handshake.described(), task=run.task.name)
         remember(output.executable, handshake)
         if handshake.is_legacy and run.warm is not None and run.warm.pump is not None:
             # The pump began before it answered, for a protocol-1 output.
@@ -272,8 +273,9 @@ def commit(run: TaskRun, acked: Latest, notices: Latest) -> None:
     for value in acked.values():
         try:
             run.store.put(task.name, value)
-            shown = value.decode("utf-8", "replace")
-            logs.log.debug("checkpoint stored: %s", shown, task=task.name)
+            if logs.log.is_enabled_for(logs.DEBUG):  # at every commit: decoded only then
+                shown = value.decode("utf-8", "replace")
+                logs.log.debug("checkpoint stored: %s", shown, task=task.name)
         except Exception as exc:  # the store's own errors carry their hints
             run.fail(
                 exc
