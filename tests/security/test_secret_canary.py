@@ -51,15 +51,17 @@ DOCUMENTED |= set(
 TASK_ENV = {"PROVIDER_MODE"}
 
 PROVIDER = r"""
-import base64, json, os, sys
+import base64, json, os, sys, time
 if os.environ.get("DSTREAM_DESCRIBE") == "1":  # described without a command (protocol 2)
     print(json.dumps({"status": "ready", "protocol": 1, "features": ["lifecycle"]}))
     sys.exit(0)
 cmd = json.loads(sys.stdin.readline())
 cfg, role, command = cmd["config"], cmd["role"], cmd["command"]
 env = dict(os.environ)
-with open(os.path.join(cfg["dump_dir"], role + "-" + command + ".json"), "w") as out:
+dumped = os.path.join(cfg["dump_dir"], role + "-" + command + ".json")
+with open(dumped + ".part", "w") as out:
     json.dump(env, out)
+os.replace(dumped + ".part", dumped)  # whole when seen (the input waits for one)
 dsn = cfg["target"]
 encoded = base64.b64encode(cfg["password"].encode()).decode()
 sys.stderr.write("config: " + json.dumps(cmd) + "\n")
@@ -70,6 +72,13 @@ sys.stderr.write(json.dumps({"level": "debug", "msg": "auth " + encoded}) + "\n"
 sys.stderr.flush()
 if command == "run":
     if role == "input":
+        # dstream starts both providers, then kills the output when the input fails:
+        # the output's dump is waited for, so that what it was given is checked too.
+        seen = os.path.join(cfg["dump_dir"], "output-run.json")
+        for _ in range(600):
+            if os.path.exists(seen):
+                break
+            time.sleep(0.05)
         print(json.dumps({"status": "error", "message": "cannot connect to " + dsn}), flush=True)
         sys.exit(1)
     print(json.dumps({"status": "ready"}), flush=True)
