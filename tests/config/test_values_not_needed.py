@@ -213,3 +213,31 @@ def test_list_reads_no_store_and_needs_no_state_block_value(tmp_path: Path) -> N
     done = cli(tmp_path, "list", text=text)
     assert done.returncode == 0, done.stderr
     assert "plain" in done.stdout
+
+
+def test_list_shows_a_task_whose_config_keys_alone_need_a_value(tmp_path: Path) -> None:
+    """As docs/configuration.md says: `list` shows no config value, so a task only a key
+    of which needs the value is listed as usable; one whose provider's env needs it is
+    not."""
+    text = """
+variable "n" { type = number }
+task "by_key" {
+  input {
+    provider_path = "dstream-counter"
+    config { max = var.n }
+  }
+  output { provider_path = "dstream-null" }
+}
+task "by_env" {
+  input {
+    provider_path = "dstream-counter"
+    env = { N = tostring(var.n) }
+  }
+  output { provider_path = "dstream-null" }
+}
+"""
+    listed = cli(tmp_path, "list", "--json", text=text)
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["name"]: row for row in json.loads(listed.stdout)["tasks"]}
+    assert rows["by_key"]["error"] is None
+    assert 'variable "n" has no value' in rows["by_env"]["error"]

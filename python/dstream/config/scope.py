@@ -56,11 +56,11 @@ RESERVED_NAMES = frozenset(
 # Where a variable without a value is an error (`Module.needed`): EVERYWHERE for the
 # commands that run or describe tasks (run, plan, show...), as Terraform's plan; STORED
 # for those that print what the store holds (runs, state): the state block's variables
-# and every sensitive one (the masking of a stored checkpoint needs its value); SETTINGS
-# for list: the state block's only; a task that needs one is listed as one that cannot
-# be used; NOWHERE for lint, which says what it could not check, as `terraform
-# validate` needs no value.
-EVERYWHERE, STORED, SETTINGS, NOWHERE = "everywhere", "stored", "settings", "nowhere"
+# and every sensitive one (the masking of a stored checkpoint needs its value); NOWHERE
+# for list (it reads no store: a task that needs one beyond its providers' config keys is
+# listed as one that cannot be used) and lint, which says what it could not check, as
+# `terraform validate` needs no value.
+EVERYWHERE, STORED, NOWHERE = "everywhere", "stored", "nowhere"
 
 
 @record
@@ -160,7 +160,8 @@ class _Unknown:
     """The value of a provider's config key that needs a variable without a value, where
     the command needs none (lint): the key is there, its value is not known, and the
     schema check passes over it (config/provider_config.py). Never sent anywhere: only
-    lint, list, runs and state load with it, and none starts a provider with a config."""
+    the commands that load at NOWHERE (lint, list) make it, and neither starts a
+    provider with a config."""
 
     __slots__ = ()
 
