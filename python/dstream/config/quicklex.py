@@ -165,6 +165,13 @@ class Scanner:
         raise Decline  # ~, $, \, &, |, /*, %{ and anything unknown
 
 
+def is_name(text: str) -> bool:
+    """Whether `text` is one name whole (what `var.NAME` can spell)."""
+    if text[:1] in NAME_START and all(char in NAME_CHARS for char in text):
+        return True  # the ASCII names most are, without the `regex` module
+    return bool(text) and name_end(text, 0) == len(text)
+
+
 def name_end(text: str, pos: int) -> int:
     """The end of the name at `pos` (NAME_PATTERN), or 0 if none starts there."""
     global _NAME

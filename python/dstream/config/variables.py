@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dstream.config.checks import check_names, expect_bool, expect_string
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.model import Location
+from dstream.config.quicklex import is_name
 from dstream.config.scope import (
     ENV_VAR_PREFIX,
     EVERYWHERE,
@@ -111,7 +112,7 @@ def _declare_variable(block: Block, source: SourceFile, reads: Reads) -> Declare
             hint='write variable "NAME" { default = ... }',
         )
     name = block.labels[0]
-    if not _is_name(name):
+    if not is_name(name):
         raise ConfigError(
             f'variable name "{name}" is not a valid name: var.{name} could never refer to it',
             location=block.label_locations[0],
@@ -123,12 +124,6 @@ def _declare_variable(block: Block, source: SourceFile, reads: Reads) -> Declare
     except ConfigError as exc:
         item.broken = exc
     return item
-
-
-def _is_name(text: str) -> bool:
-    """An HCL identifier, what `var.NAME` can spell."""
-    head, rest = text[:1], text[1:]
-    return (head == "_" or head.isalpha()) and all(c in "_-" or c.isalnum() for c in rest)
 
 
 def _read_declaration(item: Declared, reads: Reads) -> None:
