@@ -7,6 +7,7 @@ newline-delimited JSON envelopes between them (see docs/protocol.md).
 from __future__ import annotations
 
 import _signal
+import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
     # A signal's handler as _signal gives it: a function, SIG_DFL or SIG_IGN.
     Handler = Union[Callable[[int, object], object], int]
 
-# The public names; HeldSignals and hold_signals (below) are for cli/entry.py and dstream/warm.
+# The public names; HeldSignals and hold_signals (below) are for cli/entry.py and dstream/warm,
+# the standard streams' helpers for the CLI and the runtime.
 __all__ = ["DstreamError", "__version__"]
 
 __version__: str  # read on first use (below), not on import
@@ -109,3 +111,36 @@ def _handle(signum: int, handler: Handler) -> None:
     elif handler == _signal.SIG_DFL:
         _signal.signal(signum, handler)
         _signal.raise_signal(signum)
+
+
+# -- standard streams -----------------------------------------------------------------
+# Here, under every layer: the CLI's boundary and the runtime (whose console output can
+# lose its reader mid-run) both drop stdout, and each must know the other did.
+
+_stdout_dropped = False  # drop_stdout has pointed it at /dev/null
+
+
+def settle_stream(fd: int, target: int) -> None:
+    """Make descriptor `target` what `fd` is (and `fd` closed, unless it is `target`),
+    inheritable as a standard stream is."""
+    if fd != target:
+        os.dup2(fd, target)
+        os.close(fd)
+    os.set_inheritable(target, True)
+
+
+def drop_stderr() -> None:
+    """Point stderr at /dev/null: its reader left, and what is still buffered for it
+    would fail the interpreter's last flush, which turns any exit code into 120."""
+    settle_stream(os.open(os.devnull, os.O_WRONLY), 2)
+
+
+def drop_stdout() -> bool:
+    """Point stdout at /dev/null: its reader left (or it was closed), so what is still
+    buffered for it goes nowhere and no later flush fails. False when it already was."""
+    global _stdout_dropped
+    if _stdout_dropped:
+        return False
+    _stdout_dropped = True
+    settle_stream(os.open(os.devnull, os.O_WRONLY), 1)
+    return True

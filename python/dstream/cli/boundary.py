@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from dstream.cli.entry import drop_stderr, drop_stdout
+from dstream import drop_stderr, drop_stdout
 from dstream.errors import EXIT_FAILURE, EXIT_OK, STDOUT_GONE, STOPPED, ExitCode, stdout_failed
 
 TYPE_CHECKING = False

@@ -27,7 +27,7 @@ import gc
 import os
 import sys
 
-from dstream import HeldSignals, hold_signals
+from dstream import HeldSignals, hold_signals, settle_stream
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -121,8 +121,6 @@ def raise_deferred() -> None:
 
 # -- standard streams -----------------------------------------------------------------
 
-_stdout_dropped = False  # drop_stdout has pointed it at /dev/null
-
 
 def open_closed_streams() -> None:
     """A standard stream the process was started without (`<&-`, `>&-`, `2>&-`) is opened
@@ -133,42 +131,16 @@ def open_closed_streams() -> None:
     AttributeError: a crash report) and its descriptor free, for the first file dstream
     opens to take."""
     if sys.stdin is None:
-        _settle(os.open(os.devnull, os.O_RDONLY), 0)
+        settle_stream(os.open(os.devnull, os.O_RDONLY), 0)
         sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
     if sys.stdout is None:
         read, write = os.pipe()
-        _settle(write, 1)
+        settle_stream(write, 1)
         if read != 1:  # else dup2 closed it
             os.close(read)
         sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
     if sys.stderr is None:
-        _settle(os.open(os.devnull, os.O_WRONLY), 2)
+        settle_stream(os.open(os.devnull, os.O_WRONLY), 2)
         sys.stderr = open(  # noqa: SIM115
             2, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False
         )
-
-
-def _settle(fd: int, target: int) -> None:
-    """Make descriptor `target` what `fd` is (and `fd` closed, unless it is `target`),
-    inheritable as a standard stream is."""
-    if fd != target:
-        os.dup2(fd, target)
-        os.close(fd)
-    os.set_inheritable(target, True)
-
-
-def drop_stderr() -> None:
-    """Point stderr at /dev/null: its reader left, and what is still buffered for it
-    would fail the interpreter's last flush, which turns any exit code into 120."""
-    _settle(os.open(os.devnull, os.O_WRONLY), 2)
-
-
-def drop_stdout() -> bool:
-    """Point stdout at /dev/null: its reader left (or it was closed), so what is still
-    buffered for it goes nowhere and no later flush fails. False when it already was."""
-    global _stdout_dropped
-    if _stdout_dropped:
-        return False
-    _stdout_dropped = True
-    _settle(os.open(os.devnull, os.O_WRONLY), 1)
-    return True

@@ -20,8 +20,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 
-from dstream import logs
-from dstream.cli.entry import drop_stdout
+from dstream import drop_stdout, logs
 from dstream.config.redact import redact_cut, redact_data, redact_text
 from dstream.errors import DstreamError, ProviderError, visible
 from dstream.protocol.values import decode_json, encode_json

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from dstream import logs, warm
+from dstream import drop_stdout, logs, warm
 from dstream.config.redact import redact_bytes
 from dstream.errors import (
     STDOUT_GONE,
@@ -153,9 +153,7 @@ def _stdout_lost(exc: OSError) -> StdoutLost:
     """dstream's stdout failed under the output's lines (`| head` read enough): the run
     stops with the words every command says it in. stdout now goes to /dev/null, so what
     its buffer still holds meets no second failure at the exit and no second line."""
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1)
-    os.close(null)
+    drop_stdout()
     return StdoutLost(
         STDOUT_GONE if isinstance(exc, BrokenPipeError) else stdout_failed(exc),
         hint="the output writes its lines to dstream's stdout: read them to the end, or "
