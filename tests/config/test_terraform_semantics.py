@@ -154,7 +154,7 @@ def test_errors_as_terraform(expression: str, message: str) -> None:
     assert "t.hcl:" in str(caught.value)
 
 
-@pytest.mark.parametrize("name", ["1bad", "bad name", "", "a.b"])
+@pytest.mark.parametrize("name", ["1bad", "bad name", "", "a.b", "x²"])
 def test_a_variable_name_must_be_an_identifier(name: str) -> None:
     with pytest.raises(ConfigError) as caught:
         value("1", f'variable "{name}" {{ default = 1 }}')
