@@ -313,6 +313,8 @@ def test_a_blob_replaced_by_a_link_is_not_followed(
         {"selected": {PLATFORM: "not an entry"}},
         {"manifest": None},
         {"resolved_at": "yesterday", "platforms": 7, "metadata": []},
+        {"platforms": [1], "reference": 5},
+        {"selected": {PLATFORM: {"size": "big"}}, "resolved_at": [1]},
     ],
 )
 def test_a_damaged_record_is_no_crash(
@@ -323,6 +325,10 @@ def test_a_damaged_record_is_no_crash(
     ref = publish(registry, GENUINE)
     genuine = pulled(ref)["path"]
     edit_record(isolated_cache, damage)
+    for listing in (("providers", "list"), ("providers", "list", "--json")):
+        listed = dstream(*listing)
+        assert listed.returncode == 0, listed.stderr
+        assert "[warning] " in listed.stderr and "damaged" in listed.stderr, listed.stderr
     pruned = dstream("providers", "prune")
     assert pruned.returncode == 0, pruned.stderr
     done = dstream("providers", "pull", ref, "--json")

@@ -346,6 +346,11 @@ def test_list_rm_and_prune(registry: Registry, tmp_path: Path, isolated_cache: P
     human = dstream("providers", "list").stdout
     assert "REFERENCE" in human and f"{registry.host}/acme/a:1" in human
 
+    refused = dstream("providers", "rm", f"{registry.host}/acme/a:1", "Bad/Ref")
+    assert refused.returncode == 2 and "invalid provider reference 'Bad/Ref'" in refused.stderr
+    code, doc, _ = dstream_json("providers", "list")  # nothing removed: every word is read first
+    assert len(doc["providers"]) == 2
+
     code, doc, _ = dstream_json("providers", "rm", f"{registry.host}/acme/a:1")
     assert code == 0 and doc["bytes"] > 0 and doc["files"] > 0
     assert doc["removed"] == [f"{registry.host}/acme/a:1"] and doc["not_cached"] == []

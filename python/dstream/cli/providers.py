@@ -141,37 +141,33 @@ def _push(args: argparse.Namespace, view: View) -> int:
 
 
 def _list(args: argparse.Namespace, view: View) -> int:
+    from dstream import logs
     from dstream.oci.cache import Cache
+    from dstream.records import asdict
 
     now = time.time()
-    rows: list[Row] = []
-    for record in Cache(args.cache_dir).refs():
-        selected = record.get("selected") or {}
-        rows.append(
-            {
-                "reference": record.get("reference"),
-                "digest": record.get("manifest"),
-                "platforms": record.get("platforms") or [],
-                "cached_platforms": sorted(selected),
-                "size": sum(int(e.get("size") or 0) for e in selected.values()),
-                "resolved_at": record.get("resolved_at"),
-                "age_seconds": round(now - float(record.get("resolved_at") or now), 1),
-                "metadata": record.get("metadata"),
-            }
-        )
+    listed, damaged = Cache(args.cache_dir).listing()
+    for path in damaged:
+        logs.log.warning(
+            "%s: a damaged cache record, not listed (pull its reference again, or delete "
+            "the file)", path,
+        )  # fmt: skip
+    rows: list[Row] = [
+        {**asdict(entry), "age_seconds": round(now - entry.resolved_at, 1)} for entry in listed
+    ]
     if view.json:
         view.document({"ok": True, "providers": rows})
         return ExitCode.OK
     if not rows:
         view.line("no providers cached (`dstream providers pull REF`)")
         return ExitCode.OK
-    width = max(len(str(r["reference"])) for r in rows)
+    width = max(len(entry.reference) for entry in listed)
     view.line(f"{'REFERENCE':<{width}}  {'DIGEST':<19}  {'PLATFORMS':<24}  {'SIZE':>9}  AGE")
-    for r in rows:
-        plats = ",".join(r["platforms"])
+    for entry, row in zip(listed, rows):
         view.line(
-            f"{r['reference']!s:<{width}}  {str(r['digest'])[:19]:<19}  {plats:<24}  "
-            f"{_bytes(r['size']):>9}  {_age(r['age_seconds'])}"
+            f"{entry.reference:<{width}}  {entry.digest[:19]:<19}  "
+            f"{','.join(entry.platforms):<24}  {_bytes(entry.size):>9}  "
+            f"{_age(row['age_seconds'])}"
         )
     return ExitCode.OK
 
@@ -206,8 +202,8 @@ def _rm(args: argparse.Namespace, view: View) -> int:
     cache = Cache(args.cache_dir)
     removed: list[str] = []
     missing: list[str] = []
-    for text in args.refs:
-        key = str(parse_reference(text))
+    keys = [str(parse_reference(text)) for text in args.refs]  # every word read first
+    for key in keys:
         (removed if cache.remove_ref(key) else missing).append(key)
     freed = cache.prune()
     if view.json:  # `removed`: the references; the pruned files are counted as `files`

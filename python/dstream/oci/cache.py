@@ -37,6 +37,7 @@ from dstream.cache import cache_root
 from dstream.oci.errors import CacheError, OciError
 from dstream.oci.manifest import Json
 from dstream.oci.reference import is_digest
+from dstream.records import record as _record
 
 STALE_TMP_SECONDS = 3600.0
 _FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -220,6 +221,19 @@ class Cache:
                 out.append(record)
         return sorted(out, key=lambda r: str(r.get("reference")))
 
+    def listing(self) -> tuple[list[Listed], list[str]]:
+        """The cached references as `providers list` shows them, and the files of the
+        records too damaged to show (read by type: one such record hides only itself)."""
+        shown: list[Listed] = []
+        damaged: list[str] = []
+        for record in self.refs():
+            entry = _listed(record)
+            if entry is None:
+                damaged.append(str(record["_file"]))
+            else:
+                shown.append(entry)
+        return shown, damaged
+
     def remove_ref(self, reference: str) -> bool:
         try:
             self.ref_path(reference).unlink()
@@ -257,6 +271,51 @@ class Cache:
                 removed += 1
         swept = self.sweep()
         return {"removed": removed + swept["removed"], "bytes": freed + swept["bytes"]}
+
+
+@_record
+class Listed:
+    """One cached reference, every field of the type it is shown as."""
+
+    reference: str
+    digest: str
+    platforms: list[str]
+    cached_platforms: list[str]
+    size: int
+    resolved_at: float
+    metadata: Optional[Json]
+
+
+def _listed(record: Json) -> Optional[Listed]:
+    """`record` as a Listed, or None when a field is missing or of another type."""
+    reference, digest = record.get("reference"), record.get("manifest")
+    platforms, selected = record.get("platforms") or [], record.get("selected") or {}
+    resolved_at, metadata = record.get("resolved_at"), record.get("metadata")
+    entries = list(selected.values()) if isinstance(selected, dict) else [None]
+    if not (
+        isinstance(reference, str)
+        and isinstance(digest, str)
+        and isinstance(platforms, list)
+        and all(isinstance(p, str) for p in platforms)
+        and all(isinstance(e, dict) and _whole(e.get("size", 0)) for e in entries)
+        and isinstance(resolved_at, (int, float))
+        and not isinstance(resolved_at, bool)
+        and (metadata is None or isinstance(metadata, dict))
+    ):
+        return None
+    return Listed(
+        reference=reference,
+        digest=digest,
+        platforms=platforms,
+        cached_platforms=sorted(selected),
+        size=sum(int(e.get("size") or 0) for e in entries if isinstance(e, dict)),
+        resolved_at=float(resolved_at),
+        metadata=metadata,
+    )
+
+
+def _whole(value: object) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _tree_size(path: Path) -> int:
