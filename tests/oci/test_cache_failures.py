@@ -4,15 +4,17 @@ a full disk, a file size limit. Each is an error naming the path and what to do 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.oci.hostile_registry import LAYER, HostileRegistry, running
+from tests.oci.hostile_registry import LAYER, HostileRegistry, running, trickle
 from tests.workspace import CliResult, dstream, dstream_argv, environ
 
 BIG = b"#!/bin/sh\n" + b"#" * (256 * 1024) + b"\necho big\n"
@@ -81,3 +83,40 @@ def test_a_full_disk_while_downloading(hostile: HostileRegistry, tmp_path: Path)
     )
     result = CliResult([script], done.returncode, done.stdout, done.stderr)
     assert_cache_error(result, f"{cache}/oci/tmp/dl-", "disk", "free space", "DSTREAM_CACHE_DIR")
+
+
+@pytest.mark.parametrize("command", [("providers", "prune"), ("providers", "rm", "other/x:1")])
+def test_a_prune_while_a_pull_is_under_way(
+    hostile: HostileRegistry, isolated_cache: Path, command: tuple[str, ...]
+) -> None:
+    """A prune (and `rm`, which prunes) keeps what no saved record names yet: the blob a
+    pull has downloaded and not yet recorded was deleted, and the pull ended with an
+    internal error (exit 70). The pull's metadata blob trickles, so the prune runs
+    after the layer's blob is in the cache and before the pull records it."""
+    from dstream.oci.manifest import METADATA_MEDIA_TYPE, METADATA_TITLE
+
+    repo = "a/slow"
+    layer = {**hostile.blob(repo, b"#!/bin/sh\necho hi\n"), "mediaType": LAYER}
+    meta = b'{"name": "slow", "version": "1"}'
+    described = {**hostile.blob(repo, meta), "mediaType": METADATA_MEDIA_TYPE,
+                 "annotations": {"org.opencontainers.image.title": METADATA_TITLE}}  # fmt: skip
+    hostile.image(repo, "1", [layer, described])
+    hostile.behave(f"/v2/{repo}/blobs/{described['digest']}", trickle(meta, 0.1))
+    blob = isolated_cache / "oci" / "blobs" / "sha256" / layer["digest"].split(":")[1]
+    pull = subprocess.Popen(
+        dstream_argv("providers", "pull", f"{hostile.host}/{repo}:1", "--json"),
+        env=environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        while not blob.exists() and pull.poll() is None:
+            time.sleep(0.01)
+        assert pull.poll() is None, "the pull ended before its layer was in the cache"
+        pruned = dstream(*command)
+        out, err = pull.communicate(timeout=60)
+    finally:
+        pull.kill()
+    assert pull.returncode == 0, err
+    assert os.path.exists(json.loads(out)["path"])
+    assert pruned.returncode in (0, 2), pruned.stderr  # rm: other/x:1 is not cached
+    again = dstream("providers", "pull", f"{hostile.host}/{repo}:1", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["from_cache"], again.stderr

@@ -9,6 +9,7 @@ $XDG_CACHE_HOME/dstream, or ~/.cache/dstream):
     refs/<hash of reference>.json
                                 what a reference resolved to, and when
     tmp/                        downloads in progress (same file system: rename is atomic)
+    lock                        held shared by pulls, alone by a prune (`locked`)
 
 Everything is written to tmp/ first and renamed into place, so a crash or two
 concurrent pulls never leave a half-written executable under its final name; what a
@@ -142,6 +143,23 @@ class Cache:
     def ref_path(self, reference: str) -> Path:
         return self.root / "refs" / (hashlib.sha256(reference.encode()).hexdigest() + ".json")
 
+    # -- who may delete ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self, *, exclusive: bool) -> Iterator[None]:
+        """Pulls hold the cache together (each commits its blobs before the record that
+        names them); a prune holds it alone, so it never deletes what a pull fetched and
+        has not recorded yet. A pull's files are kept by its record once it lets go."""
+        import fcntl
+
+        path = self._dir() / "lock"
+        with _guard(path, "open"):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
     # -- atomic writes -----------------------------------------------------------------
     @contextlib.contextmanager
     def staging_file(self) -> Iterator[Staged]:
@@ -244,6 +262,10 @@ class Cache:
     # -- garbage collection ------------------------------------------------------------
     def prune(self, *, everything: bool = False) -> dict[str, int]:
         """Remove what no reference uses (or everything) and stale downloads."""
+        with self.locked(exclusive=True):
+            return self._prune(everything)
+
+    def _prune(self, everything: bool) -> dict[str, int]:
         if everything:
             freed = _tree_size(self.root)
             shutil.rmtree(self.root, ignore_errors=True)

@@ -345,7 +345,8 @@ def pull(
         progress = _default_progress(f"{key} ({wanted})")
     client = RegistryClient.for_reference(ref, insecure=insecure)
     try:
-        return _pull_from_registry(client, cache, ref, wanted, record, progress)
+        with cache.locked(exclusive=False):
+            return _pull_from_registry(client, cache, ref, wanted, record, progress)
     except RegistryUnreachable as exc:
         if cached is not None and not refresh:
             # The tag is due for a re-check but the registry is away: keep running.
