@@ -38,7 +38,7 @@ SCHEMA = [
        ams moods)""",
     """CREATE TABLE misc (id int PRIMARY KEY, e mood, p pair, ip inet, cidr cidr,
        mac macaddr, pt point, bx box, r int4range, tr tstzrange, bits bit(4),
-       vb varbit, tv tsvector, gen int GENERATED ALWAYS AS (id * 2) STORED)""",
+       vb varbit, tv tsvector, bo bool, gen int GENERATED ALWAYS AS (id * 2) STORED)""",
     "CREATE TABLE toasty (id int PRIMARY KEY, big text, n int)",
     "CREATE TABLE full_rows (id int PRIMARY KEY, note text, big text)",
     "ALTER TABLE full_rows REPLICA IDENTITY FULL",
@@ -160,8 +160,8 @@ def dml() -> list[tuple[str, Any]]:
         (
             "INSERT INTO misc VALUES (1, 'happy', ROW(1, 'x \"y\"'), '192.168.0.1/24', '10.0.0.0/8',"
             " '08:00:2b:01:02:03', '(1.5,-2)', '((0,0),(1,1))', '[1,10)',"
-            " '[2024-01-01 00:00+00,infinity)', B'1010', B'101', 'a fat cat'),"
-            " (2, NULL, NULL, '::1', '::/0', NULL, NULL, NULL, 'empty', NULL, NULL, B'', '')",
+            " '[2024-01-01 00:00+00,infinity)', B'1010', B'101', 'a fat cat', true),"
+            " (2, NULL, NULL, '::1', '::/0', NULL, NULL, NULL, 'empty', NULL, NULL, B'', '', false)",
             None,
         ),
         # TOAST: an update that leaves a big value untouched does not resend it

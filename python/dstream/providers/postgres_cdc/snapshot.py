@@ -41,6 +41,18 @@ async def snapshot_frames(
         conn.close()
 
 
+def _as_sent(cur: object, oids: list[int], base_types: dict[int, int]) -> None:
+    """Have `cur` return each column as the text the type's output function writes, which
+    is what pgoutput sends and what the converters read (values.py). A cast to text is
+    not that: `true::text` is `true`, a `char(n)` loses its padding, an `inet` gains its
+    netmask. A domain's column arrives with its base type's OID, so both are given."""
+    import psycopg2.extensions as ext
+
+    every = sorted({*oids, *(base_types.get(oid, oid) for oid in oids)})
+    as_text = ext.new_type(tuple(every), "DSTREAM_AS_SENT", lambda value, _cur: value)
+    ext.register_type(as_text, cur)
+
+
 async def _copy(
     conn: PgConnection,
     tables: list[Table],
@@ -63,10 +75,11 @@ async def _copy(
             columns = [(str(r[0]), int(r[1])) for r in cur.fetchall()]
         names = [c[0] for c in columns]
         converters = [converter_for(oid, base_types.get(oid)) for _, oid in columns]
-        select = ", ".join(f"{quote_ident(n)}::text" for n in names)
+        select = ", ".join(quote_ident(n) for n in names)
         rows = 0
         # A named (server-side) cursor keeps memory bounded whatever the table size.
         with conn.cursor(name=f"dstream_snapshot_{table.oid}") as cur:
+            _as_sent(cur, [oid for _, oid in columns], base_types)
             cur.itersize = FETCH_ROWS
             cur.execute(f"SELECT {select} FROM {table.sql_name}")
             while True:
