@@ -66,6 +66,15 @@ class Owned:
 
     first_use: list[Marked]  # made by unknown_table = "create" for a table met in a run
     leftovers: list[Marked]  # the configuration no longer names them
+    # The configured queues the task's mark is on (by the naming rules' key): dstream made
+    # them, so destroy removes them whatever they hold. None: the broker's queues could
+    # not be listed, and the configuration naming a queue is all there is to go by (as
+    # the original DStream went by it).
+    marked: Optional[frozenset[str]] = None
+
+    def made(self, key: str) -> bool:
+        """Whether the configured queue of naming key `key` is taken for the task's own."""
+        return self.marked is None or key in self.marked
 
 
 def classify(marked: list[Marked], router: Router) -> Owned:
@@ -76,14 +85,16 @@ def classify(marked: list[Marked], router: Router) -> Owned:
     configured = {rules.key(queue) for queue, _ in router.wanted()}
     first_use: list[Marked] = []
     leftovers: list[Marked] = []
+    made: set[str] = set()
     for queue in marked:
         if rules.key(queue.queue) in configured:
+            made.add(rules.key(queue.queue))
             continue
         if router.unknown_table == "create" and _maps_to(router, queue):
             first_use.append(queue)
         else:
             leftovers.append(queue)
-    return Owned(first_use, leftovers)
+    return Owned(first_use, leftovers, frozenset(made))
 
 
 def _maps_to(router: Router, queue: Marked) -> bool:
@@ -101,13 +112,26 @@ def idle(details: dict[str, object]) -> bool:
     return not details.get("messages") and not details.get("consumers")
 
 
-def kept_reason(queue: str, details: dict[str, object]) -> str:
-    """Why a leftover stays, and how it goes."""
+def not_made_reason(queue: str, details: dict[str, object]) -> str:
+    """Why destroy keeps a configured queue that does not carry the task's mark."""
+    return (
+        f"queue {queue} was not created by dstream (it has no mark of this task) and "
+        f"{_held(details)}, so destroy keeps it: delete it on the broker if its messages "
+        "are not needed"
+    )
+
+
+def _held(details: dict[str, object]) -> str:
     held = [f"holds {details['messages']} message(s)"] if details.get("messages") else []
     if details.get("consumers"):
         held.append(f"has {details['consumers']} consumer(s)")
+    return " and ".join(held) or "is in use"
+
+
+def kept_reason(queue: str, details: dict[str, object]) -> str:
+    """Why a leftover stays, and how it goes."""
     return (
-        f"queue {queue} is {LEFTOVER} but {' and '.join(held) or 'is in use'}, so dstream "
+        f"queue {queue} is {LEFTOVER} but {_held(details)}, so dstream "
         "keeps it: once it is drained and unused `dstream init` removes it, or delete it "
         "on the broker"
     )
@@ -122,5 +146,6 @@ __all__ = [
     "classify",
     "idle",
     "kept_reason",
+    "not_made_reason",
     "read_mark",
 ]

@@ -21,6 +21,7 @@ from dstream.providers.queues.leftovers import (
     classify,
     idle,
     kept_reason,
+    not_made_reason,
 )
 from dstream.providers.queues.routing import (
     DEFAULT_DEAD_LETTER_QUEUE,
@@ -272,8 +273,11 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
                     self._with_retry(lambda q=queue, t=table: self.backend.create(q, self._mark(t)))
                     changes.append(Change("create", self.backend.resource_type, queue, _why(table)))
                     details = self._with_retry(lambda q=queue: self.backend.inspect(q))
-                elif action == "delete" and details is not None:
-                    self._delete(queue, changes, reason=_holding(details))
+                elif (
+                    action == "delete"
+                    and details is not None
+                    and self._destroy_configured(queue, details, owned, changes, notes)
+                ):
                     details = None
                 resources.append(self._resource(queue, table, details))
             if action == "delete":  # made on first use: the task's, as configured ones are
@@ -302,6 +306,26 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
             _keep(queue, details, notes)
             resources.append(self._resource(queue, table, details, leftover=LEFTOVER))
 
+    def _destroy_configured(
+        self,
+        queue: str,
+        details: dict[str, object],
+        owned: Owned,
+        changes: list[Change],
+        notes: list[str],
+    ) -> bool:
+        """A configured queue destroyed: the task's own (Owned.made) whatever it holds;
+        one without its mark (made by hand, by the original DStream) only while it is
+        empty and unused, which loses nothing whoever's it is, else kept and said why.
+        Whether it is gone."""
+        if owned.made(self.router.naming.rules.key(queue)):
+            self._delete(queue, changes, reason=_holding(details))
+            return True
+        if idle(details) and self._delete(queue, changes, reason=_holding(details), if_idle=True):
+            return True
+        _note(not_made_reason(queue, details), notes)
+        return False
+
     def _delete(
         self, queue: str, changes: list[Change], *, reason: str, if_idle: bool = False
     ) -> bool:
@@ -322,7 +346,10 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
         for queue, table, details in self._survey():
             resources.append(self._resource(queue, table, details))
             if destroy and details is not None:
-                changes.append(Change("delete", kind, queue, _holding(details)))
+                if owned.made(self.router.naming.rules.key(queue)) or idle(details):
+                    changes.append(Change("delete", kind, queue, _holding(details)))
+                else:
+                    _note(not_made_reason(queue, details), notes)
             elif not destroy and details is None:
                 changes.append(Change("create", kind, queue, _why(table)))
         for queue, table, details in self._existing(owned.first_use):
@@ -379,7 +406,11 @@ def _gone(table: Optional[str]) -> str:
 
 def _keep(queue: str, details: dict[str, object], notes: list[str]) -> None:
     """A leftover kept: why, in the command's message and in the log."""
-    reason = kept_reason(queue, details)
+    _note(kept_reason(queue, details), notes)
+
+
+def _note(reason: str, notes: list[str]) -> None:
+    """A queue kept: why, in the command's message and in the log."""
     notes.append(reason)
     log.warning(reason)
 
