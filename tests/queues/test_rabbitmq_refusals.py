@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import socket
 import subprocess
 import threading
 import time
@@ -334,3 +335,87 @@ def test_a_memory_alarm_longer_than_blocked_timeout_names_the_alarm(
     assert "cannot connect" not in err and "check that the broker runs there" not in err
     assert doc["tasks"][0]["last_checkpoint"] is None
     own.delete_queues(queue)
+
+
+@pytest.mark.timeout(DEADLINE)
+def test_messages_a_full_queue_nacks_are_counted_and_said_so(
+    ws: Workspace, own: RabbitServer, prefix: str
+) -> None:
+    """A queue at its x-max-length with x-overflow reject-publish nacks what does not fit:
+    the run said "closed the channel: 1 message(s) NACKed" (a count that was always 1, a
+    channel nobody closed) with a hint about missing queues."""
+    queue = orders_task(
+        ws, own, prefix, count=20, settings="retry_attempts = 2\nretry_backoff = 0.05"
+    )
+    with contextlib.closing(own.connection()) as conn:
+        conn.channel().queue_declare(
+            queue, durable=True, arguments={"x-max-length": 5, "x-overflow": "reject-publish"}
+        )
+    code, _, err = ws.run_json("run", "cdc", timeout=RUN_TIMEOUT)
+    assert code == 1, err
+    assert f"nacked 15 of 20 message(s) to queue {queue!r}" in err, err  # the first attempt
+    assert f"nacked 20 of 20 message(s) to queue {queue!r}" in err, err  # the queue is full
+    assert "x-max-length" in err and "closed the channel" not in err, err
+    assert own.queue_count(queue) == 5
+    own.delete_queues(queue)
+
+
+BIG_METADATA_INPUT = """
+from dataclasses import dataclass
+from dstream.sdk import Envelope, InputProvider, ProviderConfig, run_provider
+
+@dataclass
+class Cfg(ProviderConfig):  # sized_task's keys
+    count: int = 1
+    big_at: int = 0
+
+class Big(InputProvider[Cfg]):
+    name = "big-metadata"
+    config_class = Cfg
+
+    async def read(self):
+        yield Envelope({"n": 1}, {"TableName": "dbo.Orders"})
+        yield Envelope({"n": 2}, {"TableName": "dbo.Orders", "note": "x" * 200_000})
+
+run_provider(Big)
+"""
+
+
+@pytest.mark.timeout(DEADLINE)
+def test_metadata_over_the_frame_size_fails_at_once_naming_its_table(
+    ws: Workspace, own: RabbitServer, prefix: str
+) -> None:
+    """A message's headers (the envelope's metadata) go in one frame, which the broker
+    refuses when over its frame_max: every retry met the same FRAME_ERROR, and the error
+    said a reconnect would help."""
+    queue = sized_task(ws, own.url, prefix, count=1)
+    ws.python_script("sized.py", BIG_METADATA_INPUT)
+    assert ws.run("init", "big").returncode == 0
+    code, _, err = ws.run_json("run", "big", timeout=RUN_TIMEOUT)
+    assert code == 1, err
+    assert "metadata" in err and "dbo.Orders" in err and "frame_max" in err, err
+    assert "retrying" not in err and "FRAME_ERROR" not in err, err
+    assert own.queue_count(queue) == 0  # the batch was not sent
+    own.delete_queues(queue)
+
+
+@pytest.mark.timeout(DEADLINE)
+def test_a_port_that_answers_no_handshake_is_retried_and_said_plainly(ws: Workspace) -> None:
+    """Something accepts the connection and never speaks AMQP (a paused broker, a load
+    balancer without a backend): pika's handshake timeout was not retried, and its
+    error was a Python repr of the socket address."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    try:
+        url = f"amqp://guest:guest@127.0.0.1:{port}/%2F?stack_timeout=1"
+        configure(ws, url, count=3, tables=["dbo.Orders"],
+                  extra=f"retry_attempts = 2\nretry_backoff = 0.05\n{NO_LEFTOVERS}")  # fmt: skip
+        done = ws.run("run", "cdc", timeout=RUN_TIMEOUT)
+    finally:
+        listener.close()
+    assert done.returncode == 1, done.stderr
+    assert "retrying" in done.stderr, done.stderr
+    assert f"cannot connect to RabbitMQ at 127.0.0.1:{port}" in done.stderr, done.stderr
+    assert "handshake" in done.stderr and "AddressFamily" not in done.stderr, done.stderr

@@ -247,21 +247,15 @@ class RabbitBackend:
 
     def send(self, batch: list[OutgoingMessage]) -> None:
         self.connect()
-        pika = self._pika
         impl = self._channel._impl
         self._nacked.clear()
         self._returned.clear()
-        for msg in batch:
-            props = pika.BasicProperties(
-                content_type="application/json",
-                delivery_mode=2,
-                message_id=msg.message_id,
-                type=_str_or_none(msg.headers.get(META_OPERATION)),
-                app_id="dstream",
-                headers=msg.headers,
-            )
+        sent: dict[int, OutgoingMessage] = {}  # by delivery tag
+        properties = [self._properties(msg) for msg in batch]  # all fit, or none is sent
+        for msg, props in zip(batch, properties):
             impl.basic_publish("", msg.queue, msg.body, properties=props, mandatory=True)
             self._unconfirmed.add(self._next_tag)
+            sent[self._next_tag] = msg
             self._next_tag += 1
         self._await_confirms(batch[0].queue if batch else "")
         if self._returned:
@@ -274,9 +268,34 @@ class RabbitBackend:
                 hint='or set unknown_table = "create" to create queues on first use',
             )
         if self._nacked:
-            raise pika.exceptions.NackError(
-                [f"{len(self._nacked)} message(s) nacked by the broker"]
+            nacked = [sent[tag] for tag in sorted(self._nacked) if tag in sent]
+            queues = {m.queue: m.headers.get(META_TABLE) for m in nacked}
+            raise failures.Nacked(len(nacked), len(batch), list(queues.items()))
+
+    def _properties(self, msg: OutgoingMessage) -> Pika:
+        """The message's AMQP properties, once they are known to fit the one header frame
+        AMQP sends them in: over the connection's frame_max the broker closes the whole
+        connection (FRAME_ERROR), and would again at every retry."""
+        props = self._pika.BasicProperties(
+            content_type="application/json",
+            delivery_mode=2,
+            message_id=msg.message_id,
+            type=_str_or_none(msg.headers.get(META_OPERATION)),
+            app_id="dstream",
+            headers=msg.headers,
+        )
+        frame_max = int(self._connection._impl.params.frame_max)  # as negotiated
+        size = len(self._pika.frame.Header(1, len(msg.body), props).marshal())
+        if size > frame_max:
+            raise RoutingError(
+                f"the metadata of a change of table {msg.headers.get(META_TABLE)!r} "
+                f"(message {msg.message_id}) makes AMQP headers of {size} bytes, over the "
+                f"frame_max of {frame_max} bytes {self.where} allows (AMQP sends a "
+                "message's headers in one frame)",
+                hint="keep the envelope's metadata small (large values belong in its data), "
+                "or raise frame_max on the broker",
             )
+        return props
 
     def _await_confirms(self, queue: str) -> None:
         """Pumps I/O until every tag is settled (process_data_events would sleep out its

@@ -13,6 +13,7 @@ from dstream.providers.queues.routing import RoutingError
 
 # AMQP reply codes (0-9-1 spec).
 CONNECTION_FORCED = 320
+FRAME_ERROR = 501
 ACCESS_REFUSED = 403
 NOT_FOUND = 404
 PRECONDITION_FAILED = 406
@@ -22,6 +23,27 @@ SET_PERMISSIONS = "rabbitmqctl set_permissions -p VHOST USER CONFIGURE WRITE REA
 TLS_TRUST_HINT = (
     'a broker whose certificate a private CA signed: env = { SSL_CERT_FILE = "/path/ca.pem" } '
     'in the output block, or ssl_options in url (docs/queues.md, "TLS")'
+)
+
+
+class Nacked(Exception):
+    """The broker nacked messages of a batch (a queue at its length limit with
+    x-overflow = reject-publish, or its own failure): `queues` are where they went."""
+
+    def __init__(self, nacked: int, total: int, queues: list[tuple[str, object]]) -> None:
+        super().__init__(f"{nacked} of {total} message(s) nacked")
+        self.nacked, self.total, self.queues = nacked, total, queues
+
+
+NACK_HINT = (
+    "a queue at its length limit (x-max-length, or a policy's max-length) with x-overflow "
+    "= reject-publish refuses new messages: `rabbitmqctl list_queues name messages "
+    "arguments` and `rabbitmqctl list_policies` show it; let it drain or raise the limit "
+    "(the next run sends them again from the last checkpoint)"
+)
+HANDSHAKE_HINT = (
+    "check that url's port is the broker's AMQP port (5672, 5671 for amqps) and that the "
+    "broker is not paused or overloaded; retry_attempts lets a run wait for it"
 )
 
 
@@ -66,16 +88,20 @@ def untrusted_certificate(exc: BaseException) -> bool:
 
 def is_transient(exc: BaseException) -> bool:
     from pika import exceptions as ex
+    from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
     if refused_login(exc) or untrusted_certificate(exc):
         return False  # a wrong password, an untrusted certificate: the same next time
     if isinstance(exc, ex.ChannelClosedByBroker):
         return bool(exc.reply_code == CONNECTION_FORCED)
+    if isinstance(exc, ex.ConnectionClosedByBroker) and exc.reply_code == FRAME_ERROR:
+        return False  # a frame over the broker's limit: the same frame again
     return isinstance(
         exc,
         (
             ex.AMQPConnectionError,  # a blocked-publishers timeout too: an alarm clears
-            ex.NackError,
+            AMQPConnectorException,  # no handshake: a paused or overloaded broker
+            Nacked,  # a full queue may drain
             ex.ChannelWrongStateError,
             ex.ConnectionWrongStateError,
             ex.StreamLostError,
@@ -87,6 +113,34 @@ def is_transient(exc: BaseException) -> bool:
 def failure(exc: BaseException, *, where: str, user: str, blocked_timeout: float) -> DstreamError:
     """`exc` (pika's, or the OS's) as the error a user reads."""
     from pika import exceptions as ex
+    from pika.adapters.utils.connection_workflow import AMQPConnectorStackTimeout
+
+    if isinstance(exc, Nacked):
+        went = ", ".join(f"{queue!r} (table {table!r})" for queue, table in exc.queues[:3])
+        more = f" and {len(exc.queues) - 3} more" if len(exc.queues) > 3 else ""
+        return DstreamError(
+            f"{where} nacked {exc.nacked} of {exc.total} message(s) to queue {went}{more}",
+            hint=NACK_HINT,
+        )
+    if isinstance(innermost(exc), AMQPConnectorStackTimeout):
+        return DstreamError(
+            f"cannot connect to {where}: it took the connection but did not complete the "
+            "AMQP handshake in time",
+            hint=HANDSHAKE_HINT,
+        )
+    if isinstance(exc, ex.AMQPHeartbeatTimeout):
+        return DstreamError(
+            f"lost the connection to {where}: its heartbeats stopped (a paused or "
+            "overloaded broker, or the network between)",
+            hint="retry_attempts lets a run reconnect; heartbeat sets how soon a silent "
+            "broker counts as gone",
+        )
+    if isinstance(exc, ex.ConnectionClosedByBroker) and exc.reply_code == FRAME_ERROR:
+        return DstreamError(
+            f"{where} refused a frame and closed the connection: {words(exc)}",
+            hint="a message's headers (the envelope's metadata) must fit the broker's "
+            "frame_max: keep metadata small, or raise frame_max on the broker",
+        )
 
     if refused_login(exc):
         return DstreamError(
@@ -172,6 +226,7 @@ def declare_refused(exc: BaseException, *, user: str, queue: str) -> RoutingErro
 __all__ = [
     "NOT_FOUND",
     "PRECONDITION_FAILED",
+    "Nacked",
     "declare_refused",
     "failure",
     "innermost",
