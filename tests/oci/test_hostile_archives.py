@@ -74,7 +74,7 @@ def assert_nothing_kept(canary: Path, before: Snapshot, top: list[str]) -> None:
     # What dstream keeps in its cache: anything else there came out of an archive.
     assert set(os.listdir(canary / "cache")) <= {"hcl", "oci", "describe"}  # runtime/describe.py
     oci = canary / "cache" / "oci"
-    assert set(os.listdir(oci)) <= {"blobs", "manifests", "unpacked", "refs", "tmp"}
+    assert set(os.listdir(oci)) <= {"blobs", "manifests", "unpacked", "refs", "tmp", "lock"}
     for kind in ("unpacked", "refs", "tmp"):
         folder = oci / kind
         assert not folder.exists() or not any(folder.rglob("*")), list(folder.rglob("*"))
