@@ -8,13 +8,16 @@ The stored checkpoint is kept unless `--drop-state` (a queue or slot removed by 
 may make it meaningless, but dropping it is the user's call); the last lines say which.
 The state store is read before anything is shown, asked or removed: one that cannot be
 read fails the command there (exit 1; 2 for a missing extra), with nothing destroyed,
-rather than after the infrastructure is gone. With --json the one document is written
-once the state step is done, so it says whether the whole command did its job.
+rather than after the infrastructure is gone. It holds the tasks' run locks throughout,
+so a live run of one refuses it (exit 1) before anything is shown. With --json the one
+document is written once the state step is done, so it says whether the whole command
+did its job.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from dstream.cli.init import add_lifecycle_arguments, load_tasks, run_command
@@ -24,6 +27,7 @@ from dstream.state.base import StateStore, UnreadableRecord
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Optional
 
 
@@ -60,6 +64,18 @@ def _stored(store: StateStore, names: list[str]) -> dict[str, bool]:
         except UnreadableRecord:  # still a record: kept, or dropped, as asked
             found[name] = True
     return found
+
+
+@contextlib.contextmanager
+def _held(store: StateStore, names: list[str]) -> Iterator[None]:
+    """The tasks' run locks for the whole command, as a run holds them (Terraform's
+    state lock): a live run would write its checkpoint back over a dropped one, and
+    lose its infrastructure under it. A task held elsewhere refuses the command before
+    anything is shown, asked or removed (AlreadyRunning, exit 1)."""
+    with contextlib.ExitStack() as stack:
+        for name in names:
+            stack.enter_context(store.hold_run(name))
+        yield
 
 
 def _state(store: StateStore, stored: dict[str, bool], drop: bool, view: View) -> None:
@@ -105,7 +121,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
     if not args.auto_approve:
         _refuse_to_ask(view)
     project, names = tasks
-    with open_store(project.state, project.base_dir) as store:
+    with open_store(project.state, project.base_dir) as store, _held(store, names):
         stored = _stored(store, names)
         if not args.auto_approve:
             code = run_command(args, view, "plan", tasks, destroy=True, quiet_success=True)
