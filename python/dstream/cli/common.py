@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from typing import Optional
 
 
+ONLY_TASK = "the only task of a one-task file"  # what a command given no task acts on
+
+
 class _TaskNames(argparse.Action):
     """The task names given, each once, in the order first given. Named twice, a task is
     named once, as Terraform's `-target` makes a set of its targets: a script that
@@ -39,7 +42,7 @@ def add_task_names(parser: argparse.ArgumentParser, text: str) -> None:
 def add_task_arguments(parser: argparse.ArgumentParser, acting: str) -> None:
     """The tasks a command acts on: names, or --all; `acting` says how ("to run side by
     side")."""
-    add_task_names(parser, f"tasks {acting} (default: the only task of a one-task file)")
+    add_task_names(parser, f"tasks {acting} (default: {ONLY_TASK})")
     parser.add_argument("--all", action="store_true", help="every task in the configuration")
 
 
@@ -108,6 +111,27 @@ def task_names(project: Project, args: argparse.Namespace) -> list[str]:
     of a file that defines exactly one (Meltano's and the original's one-task habit).
     An unknown name, or a task that cannot be evaluated (project.broken), fails here,
     before anything starts."""
+    defined = _defined(project)
+    if args.all:
+        names = defined
+    elif args.tasks:
+        names = list(args.tasks)
+    else:
+        names = [
+            _only(project, "name one or more tasks (`dstream list` shows them), or pass --all")
+        ]
+    for name in names:
+        project.task(name)
+    return names
+
+
+def one_task(project: Project, name: Optional[str]) -> str:
+    """The task a command of one TASK acts on (show, state show): the one named, or the
+    only task of a one-task file, as task_names takes it."""
+    return name if name is not None else _only(project, "name one (`dstream list` shows them)")
+
+
+def _defined(project: Project) -> list[str]:
     from dstream.errors import UsageError
 
     defined = project.names()
@@ -117,15 +141,18 @@ def task_names(project: Project, args: argparse.Namespace) -> list[str]:
             f"{where} defines no task",
             hint='add one: task "NAME" { input { ... } output { ... } } (docs/configuration.md)',
         )
-    names = defined if args.all else list(args.tasks)
-    if not names and not args.all:
-        if len(defined) != 1:
-            known = ", ".join(defined) or "none defined"
-            raise UsageError(
-                f"no task given, and the configuration defines {len(defined)} (known: {known})",
-                hint="name one or more tasks (`dstream list` shows them), or pass --all",
-            )
-        names = defined
-    for name in names:
-        project.task(name)
-    return names
+    return defined
+
+
+def _only(project: Project, hint: str) -> str:
+    """The task of a file that defines exactly one; `hint`: how to choose among several."""
+    from dstream.errors import UsageError
+
+    defined = _defined(project)
+    if len(defined) != 1:
+        known = ", ".join(defined)
+        raise UsageError(
+            f"no task given, and the configuration defines {len(defined)} (known: {known})",
+            hint=hint,
+        )
+    return defined[0]

@@ -1,4 +1,5 @@
-"""`dstream show TASK`: the task fully evaluated (locals, variables, env), as JSON.
+"""`dstream show [TASK]`: the task fully evaluated (locals, variables, env), as JSON; with
+no name, the only task of a one-task file.
 
 Secrets are redacted unless --show-secrets: values of sensitive variables wherever they
 appear, and values under keys like password, secret, token, key or connection string.
@@ -8,14 +9,16 @@ from __future__ import annotations
 
 import argparse
 
-from dstream.cli.common import add_config_arguments, load_project_from_args
+from dstream.cli.common import ONLY_TASK, add_config_arguments, load_project_from_args, one_task
 from dstream.cli.view import View
 from dstream.errors import EXIT_OK
 from dstream.protocol.values import encode_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", metavar="TASK", help="the task to show")
+    parser.add_argument(
+        "task", nargs="?", metavar="TASK", help=f"the task to show (default: {ONLY_TASK})"
+    )
     parser.add_argument(
         "--show-secrets", action="store_true", help="print secret values instead of ***"
     )
@@ -26,7 +29,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.config.redact import shown_task
 
     project = load_project_from_args(args)
-    task = project.task(args.task)
+    task = project.task(one_task(project, args.task))
     document = shown_task(project, task, show_secrets=args.show_secrets)
     reveal = bool(args.show_secrets)  # the one output that skips the redactor
     if view.json:

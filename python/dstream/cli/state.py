@@ -15,7 +15,13 @@ import sys
 from typing import Optional
 
 from dstream import logs
-from dstream.cli.common import add_config_arguments, apply_state_dir, load_project_from_args
+from dstream.cli.common import (
+    ONLY_TASK,
+    add_config_arguments,
+    apply_state_dir,
+    load_project_from_args,
+    one_task,
+)
 from dstream.cli.view import View
 from dstream.config.model import Project
 from dstream.config.redact import redact_cut
@@ -42,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     action("list", "list the tasks that have a stored checkpoint")
     show = action("show", "print a task's stored checkpoint")
-    show.add_argument("task", metavar="TASK")
+    show.add_argument("task", nargs="?", metavar="TASK", help=f"the task (default: {ONLY_TASK})")
     set_ = action("set", "replace a task's checkpoint (the next run resumes from it)")
     set_.add_argument("task", metavar="TASK")
     set_.add_argument(
@@ -186,7 +192,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
         if args.action == "list":
             return _list(project, store, view)
         if args.action == "show":
-            return _show(project, store, view, args.task)
+            return _show(project, store, view, _shown_task(project, args.task))
         _check_task(project, args.task, args.force)
         if project is None:  # an operator in the wrong directory is told, not only obeyed
             view.note(
@@ -260,6 +266,19 @@ def _list(project: Optional[Project], store: StateStore, view: View) -> int:
     for task in without:
         view.line(f"{task:<{width}}  {'-':>6}  {'-':<20}  (none: starts from the beginning)")
     return code
+
+
+def _shown_task(project: Optional[Project], task: Optional[str]) -> str:
+    """The task `state show` reads: the one named, or the only task of a one-task file."""
+    if project is not None:
+        return one_task(project, task)
+    if task is None:
+        raise UsageError(
+            "no task given, and no configuration here to take the only task of "
+            "(dstream.hcl, -c or DSTREAM_CONFIG)",
+            hint="name the task: `dstream state show TASK` (`dstream state list` lists them)",
+        )
+    return task
 
 
 def _show(project: Optional[Project], store: StateStore, view: View, task: str) -> int:
