@@ -58,3 +58,32 @@ def test_a_wrong_action_after_an_action_s_flag_is_still_a_wrong_action(ws: Works
     """The flags after the action are the action's: a mistaken action is what is said."""
     done = ws.run("providers", "lst", "--cache-dir", "x")
     scenarios.usage_error(done, "invalid choice: 'lst'")
+
+
+# A flag of other commands given to one without it: the hint suggests none of that
+# command's flags, which only share the leading dashes with it (`--all` was "did you
+# mean `--var`?"). A misspelling of one of its own flags is still named.
+NOT_HERE = [["state", "list", "--all"], ["list", "--all"], ["lint", "--all"], ["show", "--force"]]
+
+
+@pytest.mark.parametrize("argv", NOT_HERE, ids=[" ".join(argv) for argv in NOT_HERE])
+def test_a_flag_the_command_lacks_is_no_did_you_mean_of_an_unrelated_one(
+    ws: Workspace, argv: list[str]
+) -> None:
+    scenarios.counter_file(ws)
+    done = ws.run(*argv)
+    prog = " ".join(argv[:-1])
+    scenarios.usage_error(done, f"unrecognized arguments: {argv[-1]}", f"`dstream {prog} --help`")
+    assert "did you mean" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "meant"),
+    [(["list", "--vra", "x=1"], "--var"), (["show", "-show-secrets"], "--show-secrets")],
+)
+def test_a_misspelt_flag_of_the_command_is_still_named(
+    ws: Workspace, argv: list[str], meant: str
+) -> None:
+    scenarios.counter_file(ws)
+    done = ws.run(*argv)
+    scenarios.usage_error(done, f"did you mean `{meant}`?")

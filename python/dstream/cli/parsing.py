@@ -380,5 +380,11 @@ def _meant(word: str, flags: list[str]) -> str:
         named = [f"`{flag}`" for flag in began]
         listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} or {named[-1]}"
         return f"did you mean {listed}? flags are written in full;"
-    guess = nearest(word, flags)
+    # Compared without their dashes: every flag shares them, and they alone made `--all`
+    # near `--var`. A flag written with the wrong dashes (`-json`) is that flag.
+    names: dict[str, str] = {}
+    for flag in flags:
+        names.setdefault(flag.lstrip("-"), flag)
+    name = word.lstrip("-")
+    guess = names.get(name) or names.get(nearest(name, names) or "")
     return f"did you mean `{guess}`?" if guess else ""
