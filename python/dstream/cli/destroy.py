@@ -2,7 +2,8 @@
 Removing what is already gone succeeds. Like `terraform destroy`, it first shows what
 would go and asks for `yes`; `--auto-approve` skips that (and is required when stdin is
 not a terminal, and with --json). An answer other than `yes` cancels: nothing is
-removed, exit 1.
+removed, exit 1. When the plan has nothing to destroy (and no checkpoint is to be
+dropped) nothing is asked, as Terraform asks nothing after "No changes".
 
 The stored checkpoint is kept unless `--drop-state` (a queue or slot removed by destroy
 may make it meaningless, but dropping it is the user's call); the last lines say which.
@@ -20,7 +21,7 @@ import argparse
 import contextlib
 import sys
 
-from dstream.cli.init import add_lifecycle_arguments, load_tasks, run_command
+from dstream.cli.init import add_lifecycle_arguments, load_tasks, run_command, run_reports
 from dstream.cli.view import View
 from dstream.errors import EXIT_FAILURE, EXIT_OK, DstreamError, UsageError
 from dstream.state.base import StateStore, UnreadableRecord
@@ -29,6 +30,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Optional
+
+    from dstream.runtime.lifecycle import TaskLifecycle
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,10 +127,11 @@ def execute(args: argparse.Namespace, view: View) -> int:
     with open_store(project.state, project.base_dir) as store, _held(store, names):
         stored = _stored(store, names)
         if not args.auto_approve:
-            code = run_command(args, view, "plan", tasks, destroy=True, quiet_success=True)
+            code, plan = run_reports(args, view, "plan", tasks, destroy=True, quiet_success=True)
             if code != EXIT_OK:
                 return code
-            if not _confirmed(view):
+            to_drop = args.drop_state and any(stored.values())
+            if (_changes(plan) or to_drop) and not _confirmed(view):
                 return EXIT_FAILURE
         with view.held_documents() as held:
             code = run_command(args, view, "destroy", tasks)
@@ -144,6 +148,13 @@ def execute(args: argparse.Namespace, view: View) -> int:
     if not view.json:
         view.error_block(failure)
     return failure.exit_code
+
+
+def _changes(plan: list[TaskLifecycle]) -> bool:
+    """Whether the preview plan has anything to destroy, or does not say (then it is
+    asked for as if it had). None: nothing is asked, as `terraform destroy` asks
+    nothing after "No changes"; the destroy step still runs (idempotent) and says so."""
+    return any(report.changes() or report.undecided() for report in plan)
 
 
 def _confirmed(view: View) -> bool:

@@ -19,6 +19,10 @@ from dstream.cli.view import View
 from dstream.config.model import Project
 from dstream.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dstream.runtime.lifecycle import TaskLifecycle
+
 
 def add_lifecycle_arguments(parser: argparse.ArgumentParser) -> None:
     add_task_arguments(parser, "to act on")
@@ -71,6 +75,20 @@ def run_command(
     """Run `command` over `tasks` (what `load_tasks(args)` returned). Exit 0 when every
     provider answered, 1 when one failed; with `plan --detailed-exitcode`, 2 when the
     plan has changes. `quiet_success`: no success line (destroy's preview plan)."""
+    code, _ = run_reports(args, view, command, tasks, destroy, quiet_success=quiet_success)
+    return code
+
+
+def run_reports(
+    args: argparse.Namespace,
+    view: View,
+    command: str,
+    tasks: tuple[Project, list[str]],
+    destroy: bool = False,
+    *,
+    quiet_success: bool = False,
+) -> tuple[int, list[TaskLifecycle]]:
+    """run_command's exit code, and what each task's providers reported."""
     from dstream.cli import lifecycle_view
     from dstream.runtime.lifecycle import run_lifecycle
 
@@ -97,10 +115,10 @@ def run_command(
         if not ok:
             doc["errors"] = [f.error for r in reports for f in r.failures]
         view.document(doc)
-        return code
+        return code, reports
     for report in reports:
         lifecycle_view.render_failures(report, view)
     if ok and not quiet_success:
         for report in reports:
             view.line(lifecycle_view.success_line(report))
-    return code
+    return code, reports
