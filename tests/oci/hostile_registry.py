@@ -185,6 +185,30 @@ def reset(handler: Handler) -> None:
     handler.connection.close()
 
 
+def status(code: int, body: bytes = b"{}") -> Behaviour:
+    """`code` with `body`, whatever was asked: 429 TOOMANYREQUESTS, a proxy's 502, ..."""
+
+    def answer(handler: Handler) -> None:
+        handler.reply(code, body)
+
+    return answer
+
+
+def truncated(data: bytes, sent: int) -> Behaviour:
+    """200 announcing `data`'s true length, its first `sent` bytes, then a clean close:
+    a connection cut mid-body, not a body that was altered."""
+
+    def answer(handler: Handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data[:sent])
+        handler.wfile.flush()
+        handler.close_connection = True
+
+    return answer
+
+
 def trickle(data: bytes, pause: float) -> Behaviour:
     """200 with `data`'s true length, then its bytes one at a time, `pause` seconds
     apart: each read gets a byte before any timeout, and the whole never ends soon."""

@@ -17,7 +17,7 @@ from typing import Callable, Optional, Protocol
 
 from dstream.config.redact import redact_text, remember
 from dstream.oci.auth import Challenge, Credentials, find_credentials, parse_challenge
-from dstream.oci.errors import RegistryError
+from dstream.oci.errors import RegistryError, RegistryUnreachable
 from dstream.oci.reference import Reference, is_digest, is_tag, uses_plain_http
 from dstream.oci.transport import Body, Response, origin, send
 
@@ -39,6 +39,12 @@ class Sink(Protocol):
     """Where a blob is streamed to: a file, a BytesIO, the cache's staging file."""
 
     def write(self, data: bytes, /) -> object: ...
+
+
+def unavailable(status: int) -> bool:
+    """An answer that says the registry cannot serve now (rate limited, overloaded, a
+    proxy without its backend), not that the request is wrong: a cached copy may serve."""
+    return status == 429 or 500 <= status <= 599
 
 
 def sha256_digest(data: bytes) -> str:
@@ -196,7 +202,8 @@ class RegistryClient:
         if response.status in (401, 403):
             raise self._unauthorized(scope)
         if response.status != 200:
-            raise RegistryError(
+            error = RegistryUnreachable if unavailable(response.status) else RegistryError
+            raise error(
                 f"token service {realm} of registry {self.registry} answered "
                 f"{response.status}: {_registry_errors(body[:MAX_ERROR_BODY])}",
                 hint="check the registry's auth service",
@@ -253,7 +260,8 @@ class RegistryClient:
                 f"{what}: registry {self.registry} denied access ({detail})",
                 hint="the credentials in use may not access this repository",
             )
-        raise RegistryError(
+        error = RegistryUnreachable if unavailable(response.status) else RegistryError
+        raise error(
             f"{what}: registry {self.registry} answered {response.status} ({detail})",
             hint="retry later; if it persists, check the registry's logs",
         )
@@ -330,6 +338,12 @@ class RegistryClient:
             done += len(block)
             if progress and done <= size:
                 progress(done, size)
+        if done < size:  # a connection closed early (without a Content-Length to tell)
+            raise RegistryUnreachable(
+                f"blob {digest} of {repository}: the download ended after {done} of {size} "
+                "bytes; nothing was kept",
+                hint="retry; if it persists, check the network and the registry's logs",
+            )
         actual = "sha256:" + hasher.hexdigest()
         if done != size or actual != digest:
             received = f"{done} bytes" if done <= size else f"more than {size} bytes"

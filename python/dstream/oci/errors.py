@@ -20,7 +20,10 @@ class RegistryError(OciError):
 
 
 class RegistryUnreachable(RegistryError):
-    """No answer at all (connection refused, DNS, timeout): a cached copy may serve."""
+    """The registry cannot serve now: no answer at all (connection refused, DNS, a
+    timeout), a connection that broke, stalled or ended early mid-body, or an answer
+    that says so (429, 5xx). A verified cached copy may serve. An answer about the
+    request itself (401, 403, 404) is a plain RegistryError: waiting will not change it."""
 
 
 class ArchiveError(OciError):

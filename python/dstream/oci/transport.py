@@ -67,6 +67,10 @@ class Response:
         while left > 0:
             block = self._read(min(CHUNK, left))
             if not block:
+                # http.client's length: what the Content-Length announced and is still
+                # to come (None without one); a clean close before it is a cut, not an end
+                if self.raw.length:
+                    raise self._ended_early(limit - left, limit - left + self.raw.length)
                 return
             left -= len(block)
             window_bytes += len(block)
@@ -84,15 +88,23 @@ class Response:
             return self.raw.read1(size)
         except (OSError, http.client.HTTPException) as exc:
             parts = urllib.parse.urlsplit(self.url)  # not its query: it may hold a signature
-            raise RegistryError(
+            raise RegistryUnreachable(
                 f"the connection to {parts.netloc} broke while reading {parts.path}: "
                 f"{getattr(exc, 'strerror', None) or repr(exc)}",
                 hint="retry; if it persists, check the network and the registry's logs",
             ) from None
 
-    def _too_slow(self, received: int, seconds: float) -> RegistryError:
+    def _ended_early(self, received: int, announced: int) -> RegistryUnreachable:
         parts = urllib.parse.urlsplit(self.url)  # not its query: it may hold a signature
-        return RegistryError(
+        return RegistryUnreachable(
+            f"the connection to {parts.netloc} ended after {received} of {announced} bytes "
+            f"of {parts.path}",
+            hint="retry; if it persists, check the network and the registry's logs",
+        )
+
+    def _too_slow(self, received: int, seconds: float) -> RegistryUnreachable:
+        parts = urllib.parse.urlsplit(self.url)  # not its query: it may hold a signature
+        return RegistryUnreachable(
             f"{parts.netloc} sent {received} bytes of {parts.path} in {seconds:.1f} s, "
             f"slower than {MIN_RATE // 1024} KiB/s: giving up",
             hint="retry; a registry this slow is overloaded, broken or hostile: check the "
