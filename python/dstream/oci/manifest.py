@@ -113,11 +113,15 @@ class PlatformError(OciError):
 
 
 def _no_platform(ref: str, wanted: str, available: list[str]) -> PlatformError:
-    listed = ", ".join(sorted(set(available))) or "none"
+    has = sorted(set(available))
+    # A push replaces the tag with what it is given: the hint's push gives every
+    # platform the artifact has, and this one, so that none is lost.
+    files = " ".join(f"FILE:{plat}" for plat in sorted({*has, wanted}))
     return PlatformError(
-        f"provider {ref} has no executable for {wanted}; it has: {listed}",
-        hint="push one for this platform (`dstream providers push FILE:"
-        f"{wanted} --ref {ref}`) or run dstream on one of those platforms",
+        f"provider {ref} has no executable for {wanted}; it has: {', '.join(has) or 'none'}",
+        hint=f"push it with every platform it has, in one push (`dstream providers push "
+        f"{files} --ref {ref}`: a push replaces the tag), or run dstream on one of those "
+        "platforms",
     )
 
 
