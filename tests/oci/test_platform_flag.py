@@ -5,16 +5,25 @@ one push, since a push replaces the tag with exactly what it is given."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.containers import Registry
+from tests.oci.hostile_registry import LAYER, HostileRegistry, running
 from tests.workspace import dstream, dstream_json, executable
 
 SCRIPT = '#!/bin/sh\nread -r command\necho \'{"status":"ready","protocol":1}\'\n'
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileRegistry]:
+    with running() as server:
+        yield server
 
 
 @pytest.mark.timeout(300)
@@ -37,3 +46,29 @@ def test_the_hint_for_a_missing_platform_keeps_the_others(
     for platform in (*pushed, "windows/amd64"):
         code, pulled, err = dstream_json("providers", "pull", ref, "--platform", platform)
         assert code == 0 and pulled["platform"] == platform, (platform, pulled, err)
+
+
+@pytest.mark.parametrize("given", ["arm64", "linux/arm64/v8", "Linux/ARM64", "linux/", ""])
+def test_a_platform_that_is_not_os_arch_is_a_usage_error(
+    hostile: HostileRegistry, given: str
+) -> None:
+    done = dstream("providers", "pull", f"{hostile.host}/a/p:1", "--platform", given)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "--platform" in done.stderr and "OS/ARCH" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and hostile.paths() == [], done.stderr
+
+
+def test_list_counts_a_file_pulled_for_two_platforms_once(hostile: HostileRegistry) -> None:
+    """A single-layer artifact is the provider of every platform: pulled for two, it is
+    one file in the cache, and `list` shows its size once."""
+    data = SCRIPT.encode()
+    hostile.image("a/any", "1", [{**hostile.blob("a/any", data), "mediaType": LAYER}])
+    ref = f"{hostile.host}/a/any:1"
+    for platform in ("linux/amd64", "linux/arm64"):
+        code, _, err = dstream_json("providers", "pull", ref, "--platform", platform)
+        assert code == 0, err
+    done = dstream("providers", "list", "--json")
+    assert done.returncode == 0, done.stderr
+    (listed,) = json.loads(done.stdout)["providers"]
+    assert listed["cached_platforms"] == ["linux/amd64", "linux/arm64"]
+    assert listed["size"] == len(data), listed

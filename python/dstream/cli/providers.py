@@ -1,6 +1,6 @@
 """`dstream providers`: pull, push, list, inspect and remove OCI providers.
 
-dstream providers pull REF [--refresh]
+dstream providers pull REF [--refresh] [--platform os/arch]
 dstream providers push FILE[:os/arch]... --ref REF [--name N --version V --role R --schema F]
 dstream providers list
 dstream providers inspect REF
@@ -43,6 +43,19 @@ def _common(parser: argparse.ArgumentParser, *, registry: bool = True) -> None:
         )
 
 
+def _os_arch(text: str) -> str:
+    """--platform's value: selection matches OS and architecture only, so a variant
+    (linux/arm64/v8) would be a second name for the same executable."""
+    from dstream.oci.manifest import OS_ARCH
+
+    if not OS_ARCH.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not OS/ARCH: give an OS and an architecture, lower case, without "
+            "a variant (linux/amd64, linux/arm64, darwin/arm64, windows/amd64)"
+        )
+    return text
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     sub.required = True
@@ -50,7 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pull = sub.add_parser("pull", help="download a provider_ref into the cache")
     pull.add_argument("ref", metavar="REF", help="e.g. ghcr.io/acme/counter:1.0 or ...@sha256:...")
     pull.add_argument("--refresh", action="store_true", help="resolve the tag again")
-    pull.add_argument("--platform", metavar="OS/ARCH", help="pull for another platform")
+    pull.add_argument(
+        "--platform", type=_os_arch, metavar="OS/ARCH", help="pull for another platform"
+    )
     _common(pull)
 
     push = sub.add_parser(

@@ -330,7 +330,8 @@ def _listed(record: Json) -> Optional[Listed]:
         digest=digest,
         platforms=platforms,
         cached_platforms=sorted(selected),
-        size=sum(int(e.get("size") or 0) for e in entries if isinstance(e, dict)),
+        # by path: platforms served by one file (a single-layer artifact) share it
+        size=sum({str(e.get("path")): int(e.get("size") or 0) for e in entries if e}.values()),
         resolved_at=float(resolved_at),
         metadata=metadata,
     )

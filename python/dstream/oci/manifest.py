@@ -56,6 +56,10 @@ _MACHINE_ARCH = {
 }
 
 
+# What dstream picks an executable by: OS and architecture, in OCI (Go) spelling.
+OS_ARCH = re.compile(r"^[a-z0-9]+/[a-z0-9]+$")
+
+
 def current_platform() -> str:
     """`os/arch` in OCI (Go) spelling, e.g. linux/amd64."""
     if sys.platform.startswith("linux"):
