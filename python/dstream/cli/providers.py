@@ -196,8 +196,8 @@ def _inspect(args: argparse.Namespace, view: View) -> int:
         return ExitCode.OK
     view.line(f"{info['reference']}")
     view.line(f"  digest        {info['digest']}")
-    view.line(f"  media type    {info['media_type']}")
-    view.line(f"  artifact type {info.get('artifact_type')}")
+    view.line(f"  media type    {info['media_type'] or '-'}")
+    view.line(f"  artifact type {info.get('artifact_type') or '-'}")  # an index has none
     for plat in info.get("platforms") or []:
         title = f"  {plat.get('title')}" if plat.get("title") else ""
         view.line(f"  - {plat.get('platform') or '?':<14} {_bytes(plat.get('size'))}{title}")
