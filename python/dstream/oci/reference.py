@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from typing import Optional
 
 from dstream.config.references import credential_in
@@ -204,10 +205,31 @@ def parse_reference(text: str) -> Reference:
     return Reference(registry=registry, repository=repository, tag=tag, digest=digest)
 
 
+def loopback_addresses(host: str) -> list[str]:
+    """The addresses of `host` when every one is loopback, else none. For names under
+    .localhost: RFC 6761 reserves them for loopback, but a resolver that asks the
+    network may be told any address."""
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))  # in its order
+    return addresses if all(_loopback_ip(a) for a in addresses) else []
+
+
+def _loopback_ip(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%")[0]).is_loopback  # fe80::1%eth0
+    except ValueError:
+        return False
+
+
 def is_loopback(registry: str) -> bool:
     host, _ = _split_host_port(registry)
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
+    if host.endswith(".localhost"):
+        return bool(loopback_addresses(host))
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -12,13 +12,15 @@ would keep a pull going for ever.
 from __future__ import annotations
 
 import http.client
+import socket
 import ssl
 import time
 import urllib.parse
 from collections.abc import Iterator
-from typing import IO, Union
+from typing import IO, Optional, Union
 
 from dstream.oci.errors import RegistryError, RegistryUnreachable
+from dstream.oci.reference import loopback_addresses
 from dstream.records import record
 
 CHUNK = 1 << 16
@@ -115,13 +117,55 @@ class Response:
         self.conn.close()
 
 
+class _AtAddresses(http.client.HTTPConnection):
+    """Plain HTTP to a host name, connected at addresses checked beforehand, each in
+    turn as a lookup's would be: the name is not looked up again (a second answer could
+    point elsewhere)."""
+
+    def __init__(self, host: str, port: Optional[int], addresses: list[str], timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self.addresses = addresses
+
+    def connect(self) -> None:
+        error: Optional[OSError] = None
+        for address in self.addresses:
+            try:
+                self.sock = socket.create_connection((address, self.port), self.timeout)
+            except OSError as exc:
+                error = exc
+                continue
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return
+        raise error or OSError(f"no address for {self.host}")
+
+
 def _connect(url: urllib.parse.SplitResult, timeout: float) -> http.client.HTTPConnection:
     host = url.hostname or ""
     if url.scheme == "https":
         return http.client.HTTPSConnection(
             host, url.port, timeout=timeout, context=ssl.create_default_context()
         )
+    if host.endswith(".localhost"):
+        # Plain HTTP to a name RFC 6761 reserves for loopback goes to loopback only,
+        # also with --insecure: whoever wrote it meant this machine.
+        addresses = loopback_addresses(host)
+        if not addresses:
+            raise RegistryError(
+                f"{host} resolves to {_addresses(host)}, not only to loopback: dstream "
+                "speaks plain HTTP to a name under .localhost only at a loopback address",
+                hint=f"point {host} at 127.0.0.1 or ::1 (/etc/hosts), or name the registry "
+                "by its address",
+            )
+        return _AtAddresses(host, url.port, addresses, timeout)
     return http.client.HTTPConnection(host, url.port, timeout=timeout)
+
+
+def _addresses(host: str) -> str:
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        return f"nothing ({getattr(exc, 'strerror', None) or exc})"
+    return ", ".join(sorted({str(info[4][0]) for info in found}))
 
 
 def send(
