@@ -367,3 +367,23 @@ def test_an_archive_of_links_directories_and_repeated_names_is_served_quietly(
         assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
         assert json.loads(done.stdout)["path"] == str(path)
         assert json.loads(done.stdout)["from_cache"] is True
+
+
+def test_a_provider_writing_into_its_own_directory_is_told_apart(
+    registry: HostileRegistry, tmp_path: Path
+) -> None:
+    """A file the provider itself added to its unpacked tree (Python's __pycache__) is
+    refused as any added file is, since a planted one looks the same; the warning names
+    the added files and says what a provider that writes there must do instead."""
+    writes = SHELL_COUNTING_INPUT.replace(
+        "read -r command", 'read -r command\n: > "$(dirname "$0")/state.txt"'
+    )
+    ref = publish(registry, tar_layer({"plugin": writes.encode()}))
+    config = run_config(tmp_path, ref)
+    first = dstream("run", "-c", str(config), cwd=tmp_path)
+    assert first.returncode == 0 and "[warning]" not in first.stderr, first.stderr
+    again = dstream("run", "-c", str(config), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "do not match layer" in again.stderr, again.stderr
+    assert "added: state.txt" in again.stderr, again.stderr
+    assert "writes into its own directory" in again.stderr and "TMPDIR" in again.stderr

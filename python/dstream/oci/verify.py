@@ -137,13 +137,24 @@ def unpacked_files(cache: Cache, digest: str, source: str) -> list[str]:
     found = unpacked_tree(unpacked)
     differ = sorted(n for n in {*found, *expected} if found.get(n) != expected.get(n))
     if differ:
-        more = ", ..." if len(differ) > 5 else ""
         raise CacheMismatch(
             f"cached files in {unpacked} do not match layer {digest} "
-            f"({', '.join(differ[:5])}{more})",
+            + _what_differs(differ, expected),
             stale=unpacked,
         )
     return sorted(name for name, what in expected.items() if what.startswith("file "))
+
+
+def _what_differs(differ: list[str], expected: dict[str, str]) -> str:
+    """The names that differ; when every one was only added, also who usually adds
+    them (refused all the same: a planted file looks no different)."""
+    shown = ", ".join(differ[:5]) + (", ..." if len(differ) > 5 else "")
+    if any(name in expected for name in differ):
+        return f"({shown})"
+    return (
+        f"(added: {shown}; a provider that writes into its own directory does this, as "
+        "Python does with __pycache__: it must write elsewhere, e.g. under TMPDIR)"
+    )
 
 
 def pick_in_archive(files: list[str], ref: str, wanted: str) -> str:
