@@ -313,3 +313,127 @@ def test_a_name_postgres_would_refuse_or_cut_is_a_config_error(
     assert first is not None and first["status"] == "error", first
     assert f"'{key}'" in first["message"] and said in first["message"], first
     assert p.proc.wait(30) != 0
+
+
+# -- the publication and `tables` disagree -----------------------------------------------------
+# A table added to `tables` and published by `dstream init` while a run reads the old list
+# (the documented way to add one: edit, init, reload) had its changes skipped and
+# checkpointed past, silently; a run whose publication publishes a table `tables` does
+# not list skipped that table's changes.
+
+
+def _lines_until_end(p: Provider) -> list[dict[str, Any]]:
+    lines = []
+    while (line := p.line(timeout=60)) is not None:
+        lines.append(line)
+    return lines
+
+
+def test_a_table_published_while_a_run_reads_the_old_tables_stops_it_before_its_changes(
+    make_db: Any,
+) -> None:
+    db = make_db()
+    old, new = _cfg(db.dsn, "customers"), _cfg(db.dsn, "customers", "orders")
+    assert lifecycle("init", old, task="grow")["status"] == "Success"
+    run = Provider("run", old, task="grow")
+    assert run.line()["status"] == "ready", run.stderr()  # type: ignore[index]
+    db.execute("INSERT INTO customers VALUES (1, 'before')")
+    lines = []
+    while not any("data" in line for line in lines):
+        line = run.line()
+        assert line is not None, run.stderr()
+        lines.append(line)
+    assert lifecycle("init", new, task="grow")["status"] == "Success"  # publishes orders
+    db.execute("INSERT INTO orders VALUES (1, 10)")
+    db.execute("INSERT INTO customers VALUES (2, 'after')")
+    lines += _lines_until_end(run)
+    assert run.proc.wait(30) != 0
+    stderr = run.stderr()
+    assert "public.orders" in stderr and "added to publication dstream_grow" in stderr, stderr
+    assert "Traceback" not in stderr
+    ids = [line["data"]["id"] for line in lines if "data" in line]
+    assert ids == [1]  # customers 1; the run stopped before orders' change
+    checkpoints = [line["checkpoint"] for line in lines if "checkpoint" in line]
+
+    # The next run, with the new tables, resumes from the last checkpoint: nothing skipped.
+    again = Provider("run", new, task="grow", state=checkpoints[-1] if checkpoints else None)
+    assert again.line()["status"] == "ready", again.stderr()  # type: ignore[index]
+    seen: list[tuple[str, int]] = []
+    while ("customers", 2) not in seen:
+        line = again.line()
+        assert line is not None, again.stderr()
+        if "data" in line:
+            seen.append((line["metadata"]["TableName"], line["data"]["id"]))
+    assert again.stop() == 0
+    assert seen[-2:] == [("orders", 1), ("customers", 2)], seen
+
+
+def test_a_run_refuses_a_publication_that_publishes_a_table_tables_does_not_list(
+    make_db: Any,
+) -> None:
+    db = make_db()
+    assert lifecycle("init", _cfg(db.dsn, "customers", "orders"), task="drift")["status"] == (
+        "Success"
+    )
+    message, stderr = _refused_run(_cfg(db.dsn, "customers"), "drift")
+    assert "publication dstream_drift also publishes public.orders" in message, message
+    assert "dstream init" in message and "Traceback" not in stderr
+
+
+PARTITIONED = [
+    "CREATE TABLE parts (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region)",
+    "CREATE TABLE parts_eu PARTITION OF parts FOR VALUES IN ('eu')",
+    "CREATE TABLE parts_us PARTITION OF parts FOR VALUES IN ('us')",
+]
+
+
+def test_a_partitioned_table_is_captured_as_itself(make_db: Any) -> None:
+    """Its changes arrived as its partitions' (which `tables` does not name, so none was
+    captured), and plan and init asked to add it to a publication it was in, for ever."""
+    db = make_db()
+    db.execute(*PARTITIONED)
+    cfg = _cfg(db.dsn, "customers", "parts")
+    assert lifecycle("init", cfg, task="part")["status"] == "Success"
+    assert db.published("dstream_part") == ["public.customers", "public.parts"]
+    assert lifecycle("plan", cfg, task="part")["changes"] == []
+    run = Provider("run", cfg, task="part")
+    assert run.line()["status"] == "ready", run.stderr()  # type: ignore[index]
+    db.execute("INSERT INTO parts VALUES (1, 'eu'), (2, 'us')")
+    # A partition attached while the run runs (a new month's) is no table added to it.
+    db.execute(
+        "CREATE TABLE parts_asia PARTITION OF parts FOR VALUES IN ('asia')",
+        "INSERT INTO parts VALUES (3, 'asia')",
+    )
+    seen = []
+    while len(seen) < 3:
+        line = run.line()
+        assert line is not None, run.stderr()
+        if "data" in line:
+            seen.append((line["metadata"]["TableName"], line["data"]["id"]))
+    assert run.stop() == 0
+    assert seen == [("parts", 1), ("parts", 2), ("parts", 3)]
+
+
+def test_a_publication_that_publishes_partitions_is_fixed_by_init(make_db: Any) -> None:
+    db = make_db()
+    db.execute(*PARTITIONED, "CREATE PUBLICATION dstream_oldpart FOR TABLE customers, parts")
+    cfg = _cfg(db.dsn, "customers", "parts")
+    plan = lifecycle("plan", cfg, task="oldpart")
+    assert [c["reason"] for c in plan["changes"] if c["type"] == "publication"] == [
+        "publish partitioned tables as themselves (publish_via_partition_root)"
+    ], plan
+    assert lifecycle("init", cfg, task="oldpart")["status"] == "Success"
+    assert db.published("dstream_oldpart") == ["public.customers", "public.parts"]
+    assert lifecycle("plan", cfg, task="oldpart")["changes"] == []
+    _ready_run(cfg, "oldpart")
+
+
+def test_a_run_refuses_a_publication_that_publishes_partitions(make_db: Any) -> None:
+    db = make_db()
+    db.execute(
+        *PARTITIONED,
+        "CREATE PUBLICATION dstream_splitpart FOR TABLE customers, parts",  # an older init's
+        "SELECT pg_create_logical_replication_slot('dstream_splitpart', 'pgoutput')",
+    )
+    message, _ = _refused_run(_cfg(db.dsn, "customers", "parts"), "splitpart")
+    assert "publishes the partitioned table public.parts as its partitions" in message, message

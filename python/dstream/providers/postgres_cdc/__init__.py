@@ -88,6 +88,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             base_types=base_types,
             resume_lsn=resume_lsn,
             confirmed_lsn=parse_lsn(confirmed) if confirmed else 0,
+            published=None if found.publishes_all_tables else frozenset(found.published_oids),
         )
         self._stream.connect()
 
@@ -130,7 +131,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                 tables,
                 snapshot_name=snapshot_name,
                 lsn=start,
-                base_types=stream.decoder.base_types,
+                stream=stream,
             ):
                 yield chunk
             checkpoint = {"lsn": format_lsn(start), "slot": self.slot, "snapshot": "done"}
@@ -203,6 +204,26 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                 hint=f"run `dstream init {self.task or '<task>'}` to add "
                 + ("them" if len(missing) > 1 else "it"),
             )
+        split = catalog.by_partition(found, tables)
+        if split:
+            raise DstreamError(
+                f"publication {self.publication} publishes the partitioned table "
+                f"{', '.join(t.qualified for t in split)} as its partitions, whose changes "
+                "this run would not capture",
+                hint=f"run `dstream init {self.task or '<task>'}`: it sets "
+                "publish_via_partition_root, so they arrive as the table's",
+            )
+        extra = catalog.unlisted(found, tables)
+        if extra:
+            # Its changes would be skipped, and the checkpoint moved past them: refused,
+            # as a table `tables` lists and the publication lacks is.
+            those = "them" if len(extra) > 1 else "it"
+            raise DstreamError(
+                f"publication {self.publication} also publishes {', '.join(extra)}, which "
+                "'tables' does not list: this run would skip its changes",
+                hint=f"add {those} to 'tables' to capture {those}, or run "
+                f"`dstream init {self.task or '<task>'}` to take {those} out of the publication",
+            )
 
     # -- lifecycle ---------------------------------------------------------------------
     async def init(self) -> LifecycleResult:
@@ -237,6 +258,9 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         if publication is not None:
             catalog.apply_publication(conn, self.publication, tables, todo)
             changes.append(publication)
+        if todo.drop_lost_slot and found.slot is not None:
+            catalog.drop_slot(conn, found.slot)
+            changes.append(Change("delete", "replication_slot", self.slot, checks.LOST_SLOT))
         if todo.create_slot:
             lsn = catalog.create_slot(conn, self.slot)
             changes.append(Change("create", "replication_slot", self.slot, f"at {lsn}"))
@@ -268,6 +292,10 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                 checks.refuse_blocked(found, tables, todo, self.task)  # as init would
                 publication = self._publication_change(todo)
                 changes += [publication] if publication is not None else []
+                if todo.drop_lost_slot:
+                    changes.append(
+                        Change("delete", "replication_slot", self.slot, checks.LOST_SLOT)
+                    )
                 if todo.create_slot:
                     changes.append(Change("create", "replication_slot", self.slot))
             resources, metadata = self._resources(found)
@@ -285,6 +313,8 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         resources, metadata = self._resources(found)
         missing = [r.name for r in resources if not r.exists]
         conflict = checks.slot_conflict(found, self.task)
+        if conflict is None and found.slot is not None and found.slot.lost:
+            conflict = checks.lost_slot(self.slot, self.task)
         if conflict is not None:
             message = conflict.one_line()
         else:
@@ -333,10 +363,13 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                 "restart_lsn": slot.restart_lsn,
                 "confirmed_flush_lsn": slot.confirmed_flush_lsn,
                 "retained_wal_bytes": slot.retained_wal_bytes,
+                "wal_status": slot.wal_status,
             }
         conflict = checks.slot_conflict(found, self.task)
         if conflict is not None:
             details["problem"] = conflict.one_line()
+        elif found.slot is not None and found.slot.lost:
+            details["problem"] = checks.lost_slot(self.slot, self.task).one_line()
         slot_resource = Resource("replication_slot", self.slot, slot is not None, details)
         resources = [publication, slot_resource]
         return resources, {"wal_level": found.wal_level}

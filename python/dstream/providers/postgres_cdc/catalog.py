@@ -42,6 +42,7 @@ class Table:
     replica_identity: str  # d n f i
     has_primary_key: bool
     owned: bool = True  # the role may act as its owner (add it to a publication)
+    partitioned: bool = False  # its rows live in partitions (published via the root)
 
     @property
     def qualified(self) -> str:
@@ -65,7 +66,7 @@ class Table:
 _TABLES_SQL = """
 SELECT n.nspname, c.relname, c.oid::int8, c.relreplident,
        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
-       pg_has_role(c.relowner, 'USAGE')
+       pg_has_role(c.relowner, 'USAGE'), c.relkind = 'p'
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 """
@@ -79,7 +80,8 @@ def resolve_tables(conn: PgConnection, names: list[str], default_schema: str) ->
         rows = cur.fetchall()
     conn.rollback()
     exact = {
-        (r[0], r[1]): Table(r[0], r[1], int(r[2]), str(r[3]), bool(r[4]), bool(r[5])) for r in rows
+        (r[0], r[1]): Table(r[0], r[1], int(r[2]), str(r[3]), bool(r[4]), bool(r[5]), bool(r[6]))
+        for r in rows
     }
     folded: dict[tuple[str, str], list[Table]] = {}
     for known_table in exact.values():
@@ -125,6 +127,13 @@ class SlotInfo:
     restart_lsn: Optional[str]
     confirmed_flush_lsn: Optional[str]
     retained_wal_bytes: Optional[int]
+    # pg_replication_slots.wal_status: "lost" once PostgreSQL invalidated the slot (it
+    # fell further behind than max_slot_wal_keep_size): it can never be read again.
+    wal_status: Optional[str] = None
+
+    @property
+    def lost(self) -> bool:
+        return self.wal_status == "lost"
 
 
 @dataclass
@@ -135,9 +144,13 @@ class Inspection:
     role: str
     publication_exists: bool
     published: set[tuple[str, str]] = field(default_factory=set)
+    published_oids: set[int] = field(default_factory=set)  # the same tables, by OID
     # Tables named in the publication itself (FOR TABLE): the ones init can take out.
     listed: set[tuple[str, str]] = field(default_factory=set)
     publishes_all_tables: bool = False
+    # publish_via_partition_root: a partitioned table's changes arrive as the table's,
+    # not as its partitions' (which `tables` does not name).
+    via_root: bool = False
     publication_owner: Optional[str] = None
     publication_owned: bool = False
     # The slot of the configured name in this database, decoding with pgoutput: ours.
@@ -153,7 +166,8 @@ class Inspection:
 
 _SLOT_SQL = """
 SELECT slot_name, plugin, database, active, active_pid, restart_lsn::text,
-       confirmed_flush_lsn::text, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::int8
+       confirmed_flush_lsn::text, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::int8,
+       wal_status
 FROM pg_replication_slots WHERE slot_name = %s
 """
 _ROLE_SQL = """
@@ -162,7 +176,7 @@ SELECT current_database(), current_user, has_database_privilege(current_database
 """
 _PUBLICATION_SQL = """
 SELECT oid, puballtables, pubowner::regrole::text, pg_has_role(pubowner, 'USAGE'),
-       obj_description(oid, 'pg_publication')
+       obj_description(oid, 'pg_publication'), pubviaroot
 FROM pg_publication WHERE pubname = %s
 """
 _LISTED_SQL = """
@@ -199,6 +213,7 @@ def inspect(conn: PgConnection, publication: str, slot: str) -> Inspection:
             restart_lsn=row[5],
             confirmed_flush_lsn=row[6],
             retained_wal_bytes=None if row[7] is None else int(row[7]),
+            wal_status=row[8],
         )
         if info.database == found.database and info.plugin == PLUGIN:
             found.slot = info
@@ -208,24 +223,48 @@ def inspect(conn: PgConnection, publication: str, slot: str) -> Inspection:
 
 
 def _read_publication(cur: PgCursor, found: Inspection, slot: str, pub: PgRow) -> None:
-    oid, all_tables, owner, owned, comment = pub
+    oid, all_tables, owner, owned, comment, via_root = pub
     found.publication_exists = True
     found.publishes_all_tables = bool(all_tables)
+    found.via_root = bool(via_root)
     found.publication_owner, found.publication_owned = str(owner), bool(owned)
     found.slot_start = _noted_start(comment, slot)
     cur.execute(
-        "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s",
+        "SELECT schemaname, tablename, "
+        "(quote_ident(schemaname) || '.' || quote_ident(tablename))::regclass::oid::int8 "
+        "FROM pg_publication_tables WHERE pubname = %s",
         (found.publication,),
     )
-    found.published = {(r[0], r[1]) for r in cur.fetchall()}
+    rows = cur.fetchall()
+    found.published = {(r[0], r[1]) for r in rows}
+    found.published_oids = {int(r[2]) for r in rows}
     cur.execute(_LISTED_SQL, (oid,))
     found.listed = {(r[0], r[1]) for r in cur.fetchall()}
 
 
 def unpublished(state: Inspection, tables: list[Table]) -> list[Table]:
+    """The tables the publication does not have: neither publishes (a partitioned one
+    without publish_via_partition_root publishes its partitions) nor names."""
     if state.publishes_all_tables:
         return []
-    return [t for t in tables if (t.schema, t.name) not in state.published]
+    have = state.published | state.listed
+    return [t for t in tables if (t.schema, t.name) not in have]
+
+
+def by_partition(state: Inspection, tables: list[Table]) -> list[Table]:
+    """The partitioned tables whose changes would arrive as their partitions'."""
+    if state.via_root:
+        return []
+    return [t for t in tables if t.partitioned]
+
+
+def unlisted(state: Inspection, tables: list[Table]) -> list[str]:
+    """The tables the publication publishes and `tables` does not list (a publication FOR
+    ALL TABLES, made by hand, publishes every table by design: none)."""
+    if state.publishes_all_tables:
+        return []
+    wanted = {(t.schema, t.name) for t in tables}
+    return sorted(f"{schema}.{name}" for schema, name in state.published - wanted)
 
 
 _NOTE = re.compile(r"^dstream: replication slot (\S+) starts at ([0-9A-F]+/[0-9A-F]+)\b")
@@ -254,6 +293,8 @@ class Work:
     add: list[Table] = field(default_factory=list)
     remove: list[tuple[str, str]] = field(default_factory=list)  # (schema, table)
     create_slot: bool = False
+    drop_lost_slot: bool = False  # the slot was invalidated: made anew (create_slot too)
+    via_root: bool = False  # set publish_via_partition_root (a partitioned table is listed)
 
     @property
     def publication_change(self) -> str:
@@ -263,17 +304,30 @@ class Work:
             parts.append("add " + ", ".join(t.qualified for t in self.add))
         if self.remove:
             parts.append("remove " + ", ".join(f"{s}.{t}" for s, t in sorted(self.remove)))
+        if self.via_root:
+            parts.append("publish partitioned tables as themselves (publish_via_partition_root)")
         return "; ".join(parts)
 
 
 def work(state: Inspection, tables: list[Table]) -> Work:
     """What init must do so that the publication publishes exactly `tables` and the slot
     exists. A publication FOR ALL TABLES (made by hand) is left as it is."""
+    lost = state.slot is not None and state.slot.lost
+    new_slot = state.slot is None or lost
     if not state.publication_exists:
-        return Work(create_publication=True, add=list(tables), create_slot=state.slot is None)
+        return Work(
+            create_publication=True, add=list(tables), create_slot=new_slot, drop_lost_slot=lost
+        )
     wanted = {(t.schema, t.name) for t in tables}
     remove = [] if state.publishes_all_tables else sorted(state.listed - wanted)
-    return Work(add=unpublished(state, tables), remove=remove, create_slot=state.slot is None)
+    via_root = not state.via_root and any(t.partitioned for t in tables)
+    return Work(
+        add=unpublished(state, tables),
+        remove=remove,
+        create_slot=new_slot,
+        drop_lost_slot=lost,
+        via_root=via_root,
+    )
 
 
 # -- the DDL of init and destroy ------------------------------------------------------------
@@ -292,13 +346,18 @@ def apply_publication(
         with conn.cursor() as cur:
             if todo.create_publication:
                 names = ", ".join(t.sql_name for t in tables)
-                cur.execute(f"CREATE PUBLICATION {name} FOR TABLE {names}")
+                cur.execute(
+                    f"CREATE PUBLICATION {name} FOR TABLE {names} "
+                    "WITH (publish_via_partition_root = true)"
+                )
             if todo.add and not todo.create_publication:
                 added = ", ".join(t.sql_name for t in todo.add)
                 cur.execute(f"ALTER PUBLICATION {name} ADD TABLE {added}")
             if todo.remove:
                 removed = ", ".join(f"{quote_ident(s)}.{quote_ident(t)}" for s, t in todo.remove)
                 cur.execute(f"ALTER PUBLICATION {name} DROP TABLE {removed}")
+            if todo.via_root:
+                cur.execute(f"ALTER PUBLICATION {name} SET (publish_via_partition_root = true)")
         conn.commit()
 
 

@@ -59,6 +59,8 @@ def require_usable_slot(state: Inspection, resume_lsn: int, task: Optional[str])
     conflict = slot_conflict(state, task)
     if conflict is not None:
         raise conflict
+    if state.slot is not None and state.slot.lost:
+        raise lost_slot(state.slot.name, task)
     start = state.slot_start
     if state.slot is None or start is None or not resume_lsn or resume_lsn >= start:
         return
@@ -71,6 +73,24 @@ def require_usable_slot(state: Inspection, resume_lsn: int, task: Optional[str])
         hint=f"re-sync: `dstream run {task or '<task>'} --reset-state` (with snapshot = true "
         "to copy the tables first); or accept the gap: "
         f"`dstream state set {task or '<task>'} '{accept}'`",
+    )
+
+
+LOST_SLOT = "invalidated by PostgreSQL (wal_status lost)"
+
+
+def lost_slot(slot: str, task: Optional[str]) -> DstreamError:
+    """A slot PostgreSQL invalidated: the WAL after its position is gone, so the changes in
+    it can never be read. Nothing is lost *yet* only up to the last checkpoint."""
+    name = task or "<task>"
+    return DstreamError(
+        f"replication slot {slot} was {LOST_SLOT}: it fell further behind than "
+        "max_slot_wal_keep_size allows, and the WAL after its position is gone, so the "
+        "changes committed since it last moved cannot be read",
+        hint=f"`dstream init {name}` makes the slot anew; then re-sync with "
+        f"`dstream run {name} --reset-state` (with snapshot = true to copy the tables), or "
+        "accept the gap as that run's error says; raise max_slot_wal_keep_size (or -1) so it "
+        "does not happen again",
     )
 
 
@@ -107,7 +127,7 @@ def _refuse_missing_privileges(state: Inspection, todo: Work) -> None:
             "(only a table's owner may add it to a publication)",
             hint=f"ALTER TABLE ... OWNER TO {role}, {as_other}",
         )
-    changes_publication = todo.add or todo.remove
+    changes_publication = todo.add or todo.remove or todo.via_root
     if not todo.create_publication and changes_publication and not state.publication_owned:
         raise DstreamError(
             f"publication {state.publication} belongs to role "

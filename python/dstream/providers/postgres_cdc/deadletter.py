@@ -22,16 +22,33 @@ class DeadLetters:
         self._pending: list[bytes] = []
 
     def add(self, relation: Relation, change: RowChange, reason: str, lsn: object) -> None:
+        names = [c.name for c in relation.columns]
+        new = None if change.new is None else dict(zip(names, map(_raw, change.new)))
+        old = None if change.old is None else dict(zip(names, map(_raw, change.old)))
+        self._add(relation.qualified, OPERATIONS[change.kind], reason, lsn, new, old)
+
+    def add_row(self, table: str, row: dict[str, Optional[str]], reason: str, lsn: str) -> None:
+        """A row of the snapshot (an insert, as the snapshot sends it), its values as text."""
+        self._add(table, "Insert", reason, lsn, row, None)
+
+    def _add(
+        self,
+        table: str,
+        operation: str,
+        reason: str,
+        lsn: object,
+        new: Optional[dict[str, Optional[str]]],
+        old: Optional[dict[str, Optional[str]]],
+    ) -> None:
         if not self.path:
             return
-        names = [c.name for c in relation.columns]
         record = {
-            "table": relation.qualified,
-            "operation": OPERATIONS[change.kind],
+            "table": table,
+            "operation": operation,
             "lsn": lsn,
             "reason": reason,
-            "new": None if change.new is None else dict(zip(names, map(_raw, change.new))),
-            "old": None if change.old is None else dict(zip(names, map(_raw, change.old))),
+            "new": new,
+            "old": old,
         }
         self._pending.append(orjson.dumps(record) + b"\n")
 

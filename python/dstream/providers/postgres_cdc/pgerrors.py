@@ -71,11 +71,16 @@ def unparsable_dsn() -> DstreamError:
     return DstreamError(f"'dsn' {UNPARSEABLE_DSN}", hint=UNPARSEABLE_DSN_HINT)
 
 
-def reason(exc: Exception) -> str:
-    """What went wrong, in one line: the server's primary message, else the first line
-    of libpq's text (a connection failure has no server message)."""
+def reason(exc: Exception, *, detail: bool = False) -> str:
+    """What went wrong, in one line: the server's primary message (with its DETAIL when
+    `detail`: a replication error's why; never for statements, whose details quote row
+    values), else the first line of libpq's text (a connection failure has no server
+    message)."""
     diag = getattr(exc, "diag", None)
     primary = diag.message_primary if diag is not None else None
+    said = diag.message_detail if diag is not None and detail else None
+    if primary and said:
+        return f"{primary} ({said.rstrip('.')})"
     text = str(exc).strip()
     return primary or (text.splitlines()[0] if text else type(exc).__name__)
 
@@ -108,7 +113,7 @@ def server_error(exc: Exception, address: str, doing: str) -> DstreamError:
             'its own, give the task a restart block: restart { attempts = 5  backoff = "5s" }',
         )
     return DstreamError(
-        f"{doing}: PostgreSQL at {address} said: {reason(exc)} (SQLSTATE {code})",
+        f"{doing}: PostgreSQL at {address} said: {reason(exc, detail=True)} (SQLSTATE {code})",
         hint="fix the cause in PostgreSQL (or the input's config) and run again; nothing "
         "after the last stored checkpoint is lost",
     )

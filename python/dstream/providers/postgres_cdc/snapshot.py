@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Optional
 
 import orjson
 
@@ -13,7 +14,8 @@ from dstream.providers.postgres_cdc.catalog import Table
 from dstream.providers.postgres_cdc.config import quote_ident
 from dstream.providers.postgres_cdc.pgerrors import PgConnection, PgRow, connect, server_error
 from dstream.providers.postgres_cdc.pgoutput import format_lsn
-from dstream.providers.postgres_cdc.values import converter_for
+from dstream.providers.postgres_cdc.stream import ChangeStream
+from dstream.providers.postgres_cdc.values import Converter, converter_for
 from dstream.sdk.log import log
 
 FETCH_ROWS = 5000
@@ -25,20 +27,45 @@ async def snapshot_frames(
     *,
     snapshot_name: str,
     lsn: int,
-    base_types: dict[int, int],
+    stream: ChangeStream,
 ) -> AsyncIterator[bytes]:
+    """The snapshot's lines, in chunks. A row that cannot be converted goes to `stream`,
+    which handles it as it would a change (on_table_error, dead_letter_path)."""
     import psycopg2
 
     conn = connect(dsn)
     address = f"{conn.info.host}:{conn.info.port}"
     try:
-        async for chunk in _copy(conn, tables, snapshot_name, lsn, base_types):
+        async for chunk in _copy(conn, tables, snapshot_name, lsn, stream):
             yield chunk
     except psycopg2.Error as exc:
         # A run stopped during the copy starts it over: no checkpoint lies inside it.
         raise server_error(exc, address, "cannot copy the tables (snapshot)") from exc
     finally:
         conn.close()
+
+
+def _converted(
+    table: str,
+    names: list[str],
+    converters: list[Converter],
+    row: PgRow,
+    lsn: str,
+    stream: ChangeStream,
+) -> Optional[dict[str, object]]:
+    """The row's `data`, or None when it is set aside: its table was isolated earlier, or
+    a value of it cannot be converted (the stream decides: on_table_error)."""
+    if table in stream.isolated:
+        stream.set_aside_snapshot_row(table, dict(zip(names, row)), lsn)
+        return None
+    data: dict[str, object] = {}
+    for name, convert, value in zip(names, converters, row):
+        try:
+            data[name] = None if value is None else convert(value)
+        except Exception as exc:  # a value no frame can carry, or a bug: as in the stream
+            stream.snapshot_row_failed(table, name, dict(zip(names, row)), exc, lsn)
+            return None
+    return data
 
 
 def _as_sent(cur: object, oids: list[int], base_types: dict[int, int]) -> None:
@@ -58,9 +85,11 @@ async def _copy(
     tables: list[Table],
     snapshot_name: str,
     lsn: int,
-    base_types: dict[int, int],
+    stream: ChangeStream,
 ) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
+    base_types = stream.decoder.base_types
+    seq = 0  # across the tables: (LSN, Seq) is unique over the whole snapshot
     conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
     with conn.cursor() as cur:
         cur.execute("SET TRANSACTION SNAPSHOT %s", (snapshot_name,))
@@ -88,21 +117,23 @@ async def _copy(
                     break
                 out = bytearray()
                 for row in batch:
-                    data = {
-                        name: None if value is None else convert(value)
-                        for name, convert, value in zip(names, converters, row)
-                    }
+                    data = _converted(table.qualified, names, converters, row, lsn_text, stream)
+                    if data is None:
+                        continue  # set aside (on_table_error = "isolate")
                     meta = {
                         "TableName": table.name,
                         "Schema": table.schema,
                         "OperationType": "Insert",
                         "LSN": lsn_text,
-                        "Seq": rows,
+                        "Seq": seq,
                         "Snapshot": True,
                     }
                     rows += 1
+                    seq += 1
                     out += orjson.dumps({"data": data, "metadata": meta})
                     out += b"\n"
+                # A row set aside is kept (fsynced) before any line after it leaves.
+                stream.dead_letters.flush()
                 yield bytes(out)
         log.info("snapshot copied", table=table.qualified, rows=rows, lsn=lsn_text)
     conn.rollback()

@@ -88,6 +88,7 @@ class ChangeStream:
         base_types: dict[int, int],
         resume_lsn: int = 0,
         confirmed_lsn: int = 0,
+        published: Optional[frozenset[int]] = None,
     ) -> None:
         self.config = config
         self.slot = slot
@@ -95,12 +96,17 @@ class ChangeStream:
         self.wanted = {(t.schema, t.name) for t in tables}
         # A table keeps its OID when renamed; the publication keeps publishing it.
         self.by_oid = {t.oid: t for t in tables}
+        # What the publication published when the run started (None: FOR ALL TABLES, any
+        # table): a relation beyond it was added while the run ran (`_relation`).
+        self.published = published
+        self._partitions: set[int] = set()  # relations known to be partitions of captured ones
         self._renames_told: set[tuple[int, str]] = set()
         self.decoder = Decoder(base_types)
         self.resume_lsn = resume_lsn
         self.session: Optional[PgoutputSession] = None
         self._truncates = 0  # counted by the Python path (truncate = "log"/"fail")
         self.isolated: dict[str, str] = {}  # table -> why it was isolated
+        self._snapshot_aside: dict[str, int] = {}  # table -> rows of the snapshot set aside
         self.dead_letters = DeadLetters(config.dead_letter_path)
         self.conn: PgConnection = None
         self.cursor: PgCursor = None
@@ -115,12 +121,18 @@ class ChangeStream:
     @property
     def counters(self) -> Counters:
         found = self.session.counters() if self.session is not None else {}
+        isolated = dict(found.get("isolated", {}))
+        for table, rows in self._snapshot_aside.items():
+            # frames() tells the session of each such table with one isolate(), which it
+            # counts as one change set aside: not one of the stream's.
+            seeded = 1 if self.session is not None else 0
+            isolated[table] = isolated.get(table, 0) - seeded + rows
         return Counters(
             changes=found.get("changes", 0),
             transactions=found.get("transactions", 0),
             checkpoints=found.get("checkpoints", 0),
             skipped_replayed=found.get("skipped_replayed", 0),
-            isolated=dict(found.get("isolated", {})),
+            isolated=isolated,
             truncates=found.get("truncates", 0) + self._truncates,
         )
 
@@ -247,6 +259,8 @@ class ChangeStream:
             checkpoint_interval=cfg.checkpoint_interval,
             truncate_emit=cfg.truncate == "emit",
         )
+        for table in self._snapshot_aside:  # isolated by the snapshot: in the stream too
+            self.session.isolate(table)
         try:
             async for chunk in self._read_loop(self.session):
                 yield chunk
@@ -311,6 +325,8 @@ class ChangeStream:
         once when a captured table arrives under another name: it was renamed."""
         relation = self.decoder.decode(payload)
         assert isinstance(relation, Relation), "the session reported a Relation"
+        if not self._captures(relation):
+            self._refuse_added(relation)
         table = self.by_oid.get(relation.oid)
         seen = (relation.oid, relation.qualified)
         if table is None or table.qualified == relation.qualified or seen in self._renames_told:
@@ -324,6 +340,39 @@ class ChangeStream:
             hint="name the table as it is now in 'tables' (a run looks tables up by name at "
             "start), and route that name in the output",
         )
+
+    def _refuse_added(self, relation: Relation) -> None:
+        """A table the publication did not publish at the run's start and does now: added
+        by `dstream init` after `tables` changed, while this run reads the list it started
+        with. pgoutput sends a relation before its first change, so the run stops here,
+        before any change of it is skipped and a checkpoint moves past it."""
+        if self.published is None or relation.oid in self.published:
+            return
+        if relation.oid in self._partitions or self._partition_of_captured(relation.oid):
+            self._partitions.add(relation.oid)
+            return
+        raise DstreamError(
+            f"table {relation.qualified} was added to publication {self.publication} while "
+            "this run ran (`dstream init` after a change of 'tables'), and the run captures "
+            "the tables it started with: it stops before that table's first change, so that "
+            "none is skipped",
+            hint="run the task again with the table in 'tables' (a SIGHUP reload of "
+            "`dstream run` does): it resumes from the last checkpoint",
+        )
+
+    def _partition_of_captured(self, oid: int) -> bool:
+        """Whether `oid` is a partition of a captured table: with publish_via_partition_root
+        pgoutput sends a partition's relation after its table's (its changes come as the
+        table's), also for a partition attached while the run runs. Asked on a connection
+        of its own, once per such relation."""
+        conn = connect(self.config.dsn)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT relid::int8 FROM pg_partition_ancestors(%s)", (oid,))
+                ancestors = {int(row[0]) for row in cur.fetchall()}
+        finally:
+            conn.close()
+        return not ancestors.isdisjoint(self.by_oid)
 
     def _captures(self, relation: Relation) -> bool:
         return relation.oid in self.by_oid or (relation.schema, relation.name) in self.wanted
@@ -373,7 +422,42 @@ class ChangeStream:
         self.dead_letters.add(relation, change, self._isolated_reason(relation), lsn)
 
     def _isolated_reason(self, relation: Relation) -> str:
-        return f"table isolated earlier in this run ({self.isolated.get(relation.qualified)})"
+        return self._isolated_reason_of(relation.qualified)
+
+    def _isolated_reason_of(self, table: str) -> str:
+        return f"table isolated earlier in this run ({self.isolated.get(table)})"
+
+    def snapshot_row_failed(
+        self, table: str, column: str, row: dict[str, Optional[str]], exc: Exception, lsn: str
+    ) -> None:
+        """A row of the snapshot whose `column` cannot be converted: `on_table_error`
+        decides, as for a streamed change. Isolated, the table's rows and changes are set
+        aside from here on, in the snapshot (`set_aside_snapshot_row`) and in the stream."""
+        reason = f"{type(exc).__name__}: {exc}"
+        if self.config.on_table_error == "fail":
+            raise DstreamError(
+                f"cannot convert column {column} of a row of table {table} in the snapshot: "
+                f"{reason}",
+                hint='set on_table_error = "isolate" to keep the other tables flowing (with '
+                "dead_letter_path to keep the raw rows); the snapshot starts over at the next "
+                "run",
+            ) from exc
+        self.isolated[table] = reason
+        log.error(
+            "table isolated: its changes are no longer emitted in this run",
+            table=table,
+            column=column,
+            lsn=lsn,
+            error=reason,
+            dead_letter=self.config.dead_letter_path,
+        )
+        self._snapshot_aside[table] = 1
+        self.dead_letters.add_row(table, row, reason, lsn)
+
+    def set_aside_snapshot_row(self, table: str, row: dict[str, Optional[str]], lsn: str) -> None:
+        """A row of the snapshot of a table isolated earlier in it."""
+        self._snapshot_aside[table] += 1
+        self.dead_letters.add_row(table, row, self._isolated_reason_of(table), lsn)
 
     def set_aside_outcome(self) -> Optional[DstreamError]:
         """At the end of a run: a warning per isolated table, and the error to end the run

@@ -1,0 +1,90 @@
+"""A slot PostgreSQL invalidated (it fell further behind than max_slot_wal_keep_size):
+`status` said it existed and was fine, `plan` and `init` saw nothing to do, and `run`
+failed with the server's words cut short and a hint that nothing was lost. Now status
+shows the problem, plan and init replace the slot, and run names the gap and the fix.
+
+A server of this module's own: the WAL limit it sets would invalidate the slots of the
+tests sharing the session's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.cdc.conftest import PgServer
+from tests.cdc.pgtools import Provider, lifecycle
+from tests.services import postgres
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def small_wal() -> Iterator[PgServer]:
+    with postgres() as server:
+        admin = PgServer(server.dsn)
+        conn = admin.connect()
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+            cur.execute("SELECT pg_reload_conf()")
+        conn.close()
+        yield admin
+
+
+def _lose_the_slot(db: PgServer, slot: str) -> None:
+    """Write WAL past the limit and checkpoint until PostgreSQL invalidates the slot."""
+    db.execute("CREATE TABLE IF NOT EXISTS filler (v text)")
+    for _ in range(20):
+        db.execute(
+            "INSERT INTO filler SELECT repeat('x', 2000) FROM generate_series(1, 4000)",
+            "TRUNCATE filler",
+        )
+        conn = db.connect()
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_switch_wal()")
+            cur.execute("CHECKPOINT")
+            cur.execute("SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+            (status,) = cur.fetchone()
+        conn.close()
+        if status == "lost":
+            return
+    raise AssertionError(f"slot {slot} was not invalidated (wal_status {status})")
+
+
+def test_an_invalidated_slot_is_shown_replaced_and_refused(small_wal: PgServer) -> None:
+    db = PgServer(small_wal.new_database("lost"))
+    db.execute("CREATE TABLE orders (id int PRIMARY KEY)")
+    cfg: dict[str, Any] = {"dsn": db.dsn, "tables": ["orders"]}
+    assert lifecycle("init", cfg, task="lost")["status"] == "Success"
+    _lose_the_slot(db, "dstream_lost")
+
+    status = lifecycle("status", cfg, task="lost")
+    slot = next(r for r in status["resources"] if r["type"] == "replication_slot")
+    assert slot["details"]["wal_status"] == "lost", slot
+    assert "invalidated by PostgreSQL" in slot["details"]["problem"]
+    assert "invalidated by PostgreSQL" in status["message"]
+
+    run = Provider("run", cfg, task="lost", state={"lsn": "0/1", "slot": "dstream_lost"})
+    refused = run.line()
+    assert refused is not None and refused["status"] == "error", refused
+    assert "was invalidated by PostgreSQL" in refused["message"], refused
+    assert "--reset-state" in refused["message"] and run.proc.wait(30) != 0
+
+    plan = lifecycle("plan", cfg, task="lost")
+    assert [(c["action"], c["type"]) for c in plan["changes"]] == [
+        ("delete", "replication_slot"),
+        ("create", "replication_slot"),
+    ], plan
+    init = lifecycle("init", cfg, task="lost")
+    assert init["status"] == "Success", init
+    assert lifecycle("plan", cfg, task="lost")["changes"] == []
+    # The old checkpoint is older than the new slot: the gap is refused, never skipped.
+    again = Provider("run", cfg, task="lost", state={"lsn": "0/1", "slot": "dstream_lost"})
+    said = again.line()
+    assert said is not None and said["status"] == "error", said
+    assert "older than replication slot dstream_lost" in said["message"], said
+    again.proc.wait(30)
+    lifecycle("destroy", cfg, task="lost")
