@@ -25,6 +25,7 @@ import pytest
 
 from dstream.oci.manifest import current_platform
 from tests.oci.hostile_registry import LAYER, OCI_MANIFEST, HostileRegistry, requiring, running
+from tests.ownership import without_file_override
 from tests.providers import SHELL_COUNTING_INPUT
 from tests.workspace import CliResult, dstream, dstream_json, executable
 
@@ -387,3 +388,26 @@ def test_a_provider_writing_into_its_own_directory_is_told_apart(
     assert "do not match layer" in again.stderr, again.stderr
     assert "added: state.txt" in again.stderr, again.stderr
     assert "writes into its own directory" in again.stderr and "TMPDIR" in again.stderr
+
+
+def test_an_unpacked_provider_cannot_write_beside_itself(
+    registry: HostileRegistry, tmp_path: Path
+) -> None:
+    """The unpacked tree is read-only, so a provider that writes beside itself (Python
+    writes __pycache__ there) cannot change what the next run checks: the next run
+    warned that the cache was damaged, pulled again, and failed offline. Run as a user
+    file permissions apply to (root ignores them)."""
+    writes = SHELL_COUNTING_INPUT.replace(
+        "read -r command",
+        'read -r command\ntouch "$(dirname "$0")/state.txt" 2>/dev/null || echo "cannot write" >&2',
+    )
+    ref = publish(registry, tar_layer({"plugin": writes.encode()}))
+    config = run_config(tmp_path, ref)
+    prefix = without_file_override()
+    first = dstream("run", "-c", str(config), cwd=tmp_path, prefix=prefix)
+    assert first.returncode == 0 and "[warning]" not in first.stderr, first.stderr
+    assert "cannot write" in first.stderr, first.stderr  # the provider was refused
+    again = dstream("run", "-c", str(config), cwd=tmp_path, prefix=prefix)
+    assert again.returncode == 0 and "[warning]" not in again.stderr, again.stderr
+    pruned = dstream("providers", "prune", "--all", prefix=prefix)
+    assert pruned.returncode == 0, pruned.stderr

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -268,7 +269,7 @@ class Cache:
     def _prune(self, everything: bool) -> dict[str, int]:
         if everything:
             freed = _tree_size(self.root)
-            shutil.rmtree(self.root, ignore_errors=True)
+            remove_tree(self.root)
             return {"removed": 1 if freed else 0, "bytes": freed}
         keep: set[str] = set()
         for record in self.refs():  # read by type: a damaged record keeps less, fails nothing
@@ -287,7 +288,7 @@ class Cache:
                     continue
                 freed += _tree_size(path)
                 if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
+                    remove_tree(path)
                 else:
                     path.unlink(missing_ok=True)
                 removed += 1
@@ -339,6 +340,28 @@ def _listed(record: Json) -> Optional[Listed]:
 
 def _whole(value: object) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def seal(tree: Path) -> None:
+    """Take the write bits off an unpacked tree (after it is in place: moving a directory
+    needs its own write bit). A provider then cannot write beside itself (Python skips its
+    __pycache__), which the tree's check would take for tampering at the next run. Root
+    ignores the bits: docs/publishing.md says to write elsewhere."""
+    for dirpath, _, names in os.walk(tree, topdown=False):
+        for path in [*(os.path.join(dirpath, name) for name in names), dirpath]:
+            with _guard(Path(path), "make read-only"):
+                mode = os.lstat(path).st_mode
+                if not stat.S_ISLNK(mode):
+                    os.chmod(path, stat.S_IMODE(mode) & ~0o222)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove `path` and what is under it, sealed trees too (their directories are made
+    writable first: without write bits their entries cannot be unlinked)."""
+    for dirpath, _, _ in os.walk(path):
+        with contextlib.suppress(OSError):
+            os.chmod(dirpath, 0o700)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _tree_size(path: Path) -> int:

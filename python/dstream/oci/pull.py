@@ -20,7 +20,7 @@ from typing import IO, Optional
 
 from dstream.oci import shape
 from dstream.oci.archive import looks_like_archive, safe_unpack
-from dstream.oci.cache import Cache, file_sha256
+from dstream.oci.cache import Cache, file_sha256, remove_tree, seal
 from dstream.oci.client import Progress, RegistryClient
 from dstream.oci.errors import (
     ArchiveError,
@@ -255,7 +255,7 @@ def _executable_from(blob: Path, cache: Cache, ref: Reference, layer: Json, want
             "you may write",
         ) from None
     chosen = unpacked / pick_in_archive(files, str(ref), wanted)
-    chosen.chmod(0o755)
+    chosen.chmod(0o555)  # runnable, and sealed as the rest of its tree
     return chosen
 
 
@@ -263,7 +263,7 @@ def _discard(path: Path) -> None:
     """Remove a refused unpacked tree (what cannot be removed is found again, and
     refused, once unpacking has tried to put the layer's own in its place)."""
     if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path)
         return
     with contextlib.suppress(OSError):
         path.unlink(missing_ok=True)
@@ -280,6 +280,7 @@ def _unpack(blob: Path, cache: Cache, ref: Reference, unpacked: Path) -> None:
             blob.unlink(missing_ok=True)  # refused for every reference: keep nothing
         raise
     cache.commit_dir(staged, unpacked)
+    seal(unpacked)
 
 
 def _metadata(client: RegistryClient, ref: Reference, meta_desc: Optional[Json]) -> Optional[Json]:
