@@ -79,10 +79,18 @@ class ManagementApi:
             ) from None
 
     def _refused(self, exc: urllib.error.HTTPError) -> CannotList:
-        if exc.code == 401:
+        if exc.code == 401:  # a wrong password, or a user the API does not let in
             return CannotList(
                 f"RabbitMQ's management API at {self.where} refused user {self.user!r}",
-                hint="the user needs the management (or monitoring) tag to list queues",
+                hint="check the password in url (or management_url), and that the user has "
+                "the management (or monitoring) tag, which listing queues needs",
+            )
+        if exc.code == 404:  # the API answers 404 for a vhost it does not have
+            return CannotList(
+                f"RabbitMQ's management API at {self.where} has no vhost {self.vhost!r} "
+                "(HTTP 404)",
+                hint="check the vhost in url's path (%2F is the default vhost /), or that "
+                "management_url is the management plugin's address",
             )
         return CannotList(
             f"RabbitMQ's management API at {self.where} answered HTTP {exc.code} ({exc.reason})",
