@@ -26,8 +26,8 @@ def _position(item: Diagnostic) -> tuple[str, int, int]:
 
 
 def _fail_broken_tasks(diagnostics: Diagnostics) -> None:
-    """A task a template breaks loads as a warning, so the file's other tasks run; but
-    it cannot run itself: lint counts its problems as errors."""
+    """A task an unset environment variable breaks loads as a warning, so the file's
+    other tasks run; but it cannot run itself: lint counts its problems as errors."""
     diagnostics.items = [
         replace(item, severity="error") if item.task is not None else item
         for item in diagnostics.items
@@ -68,7 +68,7 @@ def _check_references(project: Project, diagnostics: Diagnostics) -> None:
     """Each provider_ref parsed as a pull would parse it (nothing is pulled)."""
     from dstream.oci.reference import BadReference, parse_reference
 
-    for name in sorted(project.tasks):  # a task a template breaks is not among them
+    for name in sorted(project.tasks):  # a task that cannot be used is not among them
         task = project.tasks[name]
         for spec in (task.input, task.output):
             try:

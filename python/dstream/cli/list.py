@@ -27,7 +27,7 @@ def _source(spec: ProviderSpec) -> dict[str, str]:
 
 
 def _broken(name: str, error: Exception) -> Row:
-    """A task a template breaks (the loader warned why): listed, with the reason."""
+    """A task that cannot be used (the loader warned why): listed, with the reason."""
     location = getattr(error, "location", None)
     message = error.reason if isinstance(error, DstreamError) else str(error)
     none = {"kind": "none", "source": ""}

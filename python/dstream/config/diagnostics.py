@@ -19,8 +19,9 @@ class Diagnostic:
     message: str
     location: Optional[Location] = None
     hint: Optional[str] = None
-    # Set: an error of this task alone, which fails when it is used (a template's, see
-    # loader._build_task_lazily): a warning to the file's other tasks, an error to lint.
+    # Set: an error of this task alone, which fails when it is used (an unset environment
+    # variable's, see loader._build_task_lazily): a warning to the file's other tasks, an
+    # error to lint.
     task: Optional[str] = None
 
     def __str__(self) -> str:

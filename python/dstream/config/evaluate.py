@@ -20,6 +20,7 @@ from dstream.config.functions import (
     CATCHING,
     FUNCTIONS,
     CallContext,
+    EnvUnset,
     FunctionError,
     as_bool,
     equal,
@@ -38,7 +39,7 @@ from dstream.config.numbers import (
     number_problem,
     parse_number,
 )
-from dstream.config.scope import MissingValue, Module, StaticError, name_hint
+from dstream.config.scope import FailsWhereUsed, MissingValue, Module, StaticError, name_hint
 from dstream.config.strings import directive_string, heredoc, quoted
 from dstream.config.syntax import SourceFile, bare_key, locate, trees
 from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION, template_value
@@ -453,6 +454,8 @@ class Evaluator:
             )
         try:
             return function.call(self.context, args)
+        except EnvUnset as exc:  # the environment's doing: it fails only the task using it
+            raise FailsWhereUsed(exc.reason, location=self.where(node), hint=exc.hint) from None
         except FunctionError as exc:
             raise self.fail(node, exc.reason, exc.hint or usage_hint(name)) from None
 

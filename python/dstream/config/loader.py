@@ -22,6 +22,7 @@ from dstream.config.schema import build_metrics, build_state
 from dstream.config.scope import (
     EVERYWHERE,
     NOWHERE,
+    FailsWhereUsed,
     MissingValue,
     Module,
     VariableValue,
@@ -224,16 +225,20 @@ def analyze_texts(
         declared = declare_variables(sources, diagnostics, module.reads)
         assign_variables(module, declared, variables, var_files, environ, diagnostics)
     declare_locals(module, sources, diagnostics)
-    for name, (attribute, _source) in list(module.local_defs.items()):
+    for name in list(module.local_defs):
         # Every local once, so lint reports an unused one's errors too. A variable without
-        # a value is reported where it was declared, or where it is needed (below).
+        # a value is reported where it was declared, or where it is needed (below); an
+        # unset environment variable fails only the tasks that use the local (below).
         try:
-            module.local(name, attribute.location)
-        except MissingValue:
+            module.evaluate(name)
+        except (MissingValue, FailsWhereUsed):
             pass
         except ConfigError as exc:
             diagnostics.error(exc)
     project = _build_project(module, sources, diagnostics, base_dir)
+    for name, failure in module.unused_failures():  # it fails nothing: only said
+        where = failure.location if isinstance(failure.location, Location) else None
+        diagnostics.warn(f"{failure.reason} (no task uses local.{name})", where, failure.hint)
     for source in sources:  # what evaluating them found (config/templates.py)
         for warning in split_paste_warnings(source.rewritten):
             diagnostics.add(warning)
@@ -351,22 +356,21 @@ def _add_setting(
 
 
 class _TaskDiagnostics(Diagnostics):
-    """One task's diagnostics, remembering whether every error came from a template, and
-    keeping apart the variables without a value where they are not errors (`lenient`)."""
+    """One task's diagnostics, remembering whether every error fails only its user (an
+    unset environment variable), and keeping apart the variables without a value where
+    they are not errors (`lenient`)."""
 
     def __init__(self, lenient: bool) -> None:
         super().__init__()
-        self.only_templates = True
+        self.only_use_errors = True
         self.lenient = lenient
         self.missing: list[MissingValue] = []
 
     def error(self, exc: ConfigError) -> None:
-        from dstream.config.sprig import TemplateError  # not imported for a file without any
-
         if self.lenient and isinstance(exc, MissingValue):
             self.missing.append(exc)
             return
-        self.only_templates = self.only_templates and isinstance(exc, TemplateError)
+        self.only_use_errors = self.only_use_errors and isinstance(exc, FailsWhereUsed)
         super().error(exc)
 
 
@@ -380,11 +384,12 @@ def _not_checked(what: str, exc: MissingValue, diagnostics: Diagnostics) -> None
 def _build_task_lazily(
     block: Block, evaluator: Evaluator, diagnostics: Diagnostics, project: Project
 ) -> Optional[TaskSpec]:
-    """A task whose only errors are failing templates ({{ env "X" }} with X unset)
-    fails alone, when it is used (Project.task); the file and its other tasks load. So
-    does one that needs a variable without a value, where the command needs none: it is
-    checked as far as it can be: only the config keys that need it are not (UNKNOWN),
-    and anything else that needs it leaves the task unbuilt, said to be unchecked."""
+    """A task whose only errors are an unset environment variable's ({{ env "X" }},
+    env("X"), in the task or a local it uses: FailsWhereUsed) fails alone, when it is
+    used (Project.task); the file and its other tasks load. So does one that needs a
+    variable without a value, where the command needs none: it is checked as far as it
+    can be: only the config keys that need it are not (UNKNOWN), and anything else that
+    needs it leaves the task unbuilt, said to be unchecked."""
     module = evaluator.module
     own = _TaskDiagnostics(lenient=module.needed != EVERYWHERE)
     unknown_before = len(module.unknown_uses)
@@ -406,7 +411,7 @@ def _build_task_lazily(
         project.broken[name] = missing[0]
         _not_checked(f"task {name!r}", missing[0], diagnostics)
         return None
-    if own.errors and own.only_templates and own.first_error and block.labels:
+    if own.errors and own.only_use_errors and own.first_error and block.labels:
         name = block.labels[0]
         project.broken[name] = own.first_error
         for item in own.items:

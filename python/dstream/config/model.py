@@ -212,8 +212,10 @@ class Project:
     # Warnings found while loading ("file:line:col: message"), e.g. deprecated names;
     # `dstream lint` shows them, the runtime may print them to stderr.
     warnings: list[str] = field(default_factory=list)
-    # Tasks that failed to evaluate only because of a template (config/sprig.py): the
-    # error is raised when the task is used, so other tasks still run.
+    # Tasks that failed to evaluate only because of an unset environment variable (a
+    # template's or env()'s, in the task or a local it uses: config/scope.FailsWhereUsed),
+    # or of a variable without a value the command does not need: the error is raised
+    # when the task is used, so other tasks still run.
     broken: dict[str, Exception] = field(default_factory=dict)
     # What the evaluation read from outside its HCL texts (environment, files, clock).
     reads: Reads = field(default_factory=Reads)

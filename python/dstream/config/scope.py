@@ -17,7 +17,7 @@ from dstream.records import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Optional
 
     from dstream.protocol.values import JsonObject, JsonValue
 
@@ -87,6 +87,9 @@ class Module:
     # A local that failed fails again the same way at once: with thousands of locals in
     # a chain, evaluating each one's chain again would take quadratic time.
     local_errors: dict[str, ConfigError] = field(default_factory=dict)
+    # The failures of locals that a task or a setting used (FailsWhereUsed.origin): those
+    # no one used are only warned of (loader.analyze_texts).
+    failures_met: list[FailsWhereUsed] = field(default_factory=list)
     base_dir: str = "."
     taint: Taint = field(default_factory=Taint)  # which values are sensitive (config/taint.py)
     # What the evaluation read from outside (config/reads.py): a module that sees the
@@ -94,16 +97,53 @@ class Module:
     reads: Reads = field(default_factory=Reads)
 
     def local(self, name: str, where: Location) -> JsonValue:
-        """The value of local.NAME, evaluated on first use and kept."""
+        """The value of local.NAME, evaluated on first use and kept; used at `where`."""
         if name in self.local_values:
             return self.local_values[name]
-        if name in self.local_errors:
-            raise self.local_errors[name]
-        if name not in self.local_defs:
-            raise self._undefined_local(name, where)
-        if name in self.evaluating:
-            raise self._local_cycle(name)
-        return self._evaluate_local(name)
+        if name not in self.local_errors:
+            if name not in self.local_defs:
+                raise self._undefined_local(name, where)
+            if name in self.evaluating:
+                raise self._local_cycle(name)
+            try:
+                return self._evaluate_local(name)
+            except FailsWhereUsed:
+                pass  # kept in local_errors: raised below, where it is used
+        raise self._failed_use(name, where)
+
+    def evaluate(self, name: str) -> None:
+        """Evaluate local.NAME unless that was done (so lint reports an unused one's
+        errors too): the error of its own expression, raised as it is."""
+        if name not in self.local_values and name not in self.local_errors:
+            self._evaluate_local(name)
+
+    def unused_failures(self) -> list[tuple[str, FailsWhereUsed]]:
+        """The locals whose own expression failed as only a use fails (an unset
+        environment variable), where no task nor setting used them."""
+        return [
+            (name, exc)
+            for name, exc in self.local_errors.items()
+            if isinstance(exc, FailsWhereUsed)
+            and exc.origin is exc
+            and not any(met is exc for met in self.failures_met)
+        ]
+
+    def _failed_use(self, name: str, where: Location) -> ConfigError:
+        """The error of using local.NAME, which failed: one that fails its user alone is
+        said where the local is used (the task it fails is there), naming the failure."""
+        exc = self.local_errors[name]
+        if not isinstance(exc, FailsWhereUsed):
+            return exc
+        origin = exc.origin
+        if not self.evaluating:  # a task or a setting met it, not another local
+            self.failures_met.append(origin)
+        place = f"{origin.location}, " if origin.location else ""
+        return FailsWhereUsed(
+            f"{origin.reason} ({place}through local.{name})",
+            location=where,
+            hint=origin.hint,
+            origin=origin,
+        )
 
     def _undefined_local(self, name: str, where: Location) -> ConfigError:
         hint = name_hint(
@@ -149,6 +189,25 @@ class StaticError(ConfigError):
     """An expression wrong for any input: an undefined local or variable, an unknown
     function, locals in a cycle. `try()` and `can()` do not hide it, as in Terraform
     (they catch what depends on values: a missing key, a failed conversion)."""
+
+
+class FailsWhereUsed(ConfigError):
+    """A value the environment did not give: a template that failed while evaluated
+    ({{ env "X" }} with X unset), env("X") of an unset X without a default. It fails only
+    the task that uses the value (loader._build_task_lazily), not the file: its other
+    tasks still run, and list, state and runs still work. `origin`: the failure itself,
+    when this is the use of a local that failed."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        location: Optional[object] = None,
+        hint: Optional[str] = None,
+        origin: Optional[FailsWhereUsed] = None,
+    ) -> None:
+        super().__init__(reason, location=location, hint=hint)
+        self.origin: FailsWhereUsed = origin or self
 
 
 class MissingValue(ConfigError):

@@ -22,6 +22,7 @@ from typing import Callable, Optional, Union
 from dstream.config.functions import read_environment
 from dstream.config.model import Location
 from dstream.config.numbers import NUMBER_HINT, BadNumber, parse_number
+from dstream.config.scope import FailsWhereUsed
 from dstream.errors import ConfigError
 from dstream.records import record
 
@@ -37,7 +38,7 @@ VALUE_OR_FUNCTION = (
 )
 
 
-class TemplateError(ConfigError):
+class TemplateError(FailsWhereUsed):
     """A template failed while evaluated: it fails only the task that uses it."""
 
 
