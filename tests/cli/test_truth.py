@@ -301,7 +301,10 @@ def test_list_shows_a_task_its_template_breaks(ws: Workspace) -> None:
     rows = {row["name"]: row for row in orjson.loads(done.stdout_bytes)["tasks"]}
     assert set(rows) == {"a", "b"} and rows["b"]["error"] is None
     assert rows["a"]["error"].startswith("environment variable UNSET_VAR_X is not set")
-    assert rows["a"]["location"].endswith("dstream.hcl:6:25")
+    assert rows["a"]["location"].endswith("dstream.hcl:3:1")  # the task's
+    assert rows["a"]["error_location"].endswith("dstream.hcl:6:25")  # the template's
+    assert rows["a"]["input"] == {"kind": "path", "source": "dstream-counter"}
+    assert rows["b"]["error_location"] is None
     human = ws.run("list").stdout.splitlines()
     assert human[1].split()[:2] == ["a", "(cannot"], human
 

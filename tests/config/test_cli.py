@@ -91,6 +91,7 @@ def test_list_shows_tasks_and_providers(tmp_path: Path) -> None:
             "output": {"kind": "path", "source": "dstream-console"},
             "location": f"{tmp_path / 'dstream.hcl'}:6:1",
             "error": None,
+            "error_location": None,
         }
     ]
     human = dstream("list", "-c", write(tmp_path), env=ENV)

@@ -241,3 +241,32 @@ task "by_env" {
     rows = {row["name"]: row for row in json.loads(listed.stdout)["tasks"]}
     assert rows["by_key"]["error"] is None
     assert 'variable "n" has no value' in rows["by_env"]["error"]
+
+
+def test_list_json_shows_where_an_unusable_task_is_and_its_literal_providers(
+    tmp_path: Path,
+) -> None:
+    """A review found the row of a task that needs a variable without a value gave the
+    variable's declaration as the task's location and `"kind": "none"` for a literal
+    provider_path: the row gives the task's place and each source that is known, null
+    for one that is not (never "none")."""
+    text = """variable "n" { type = number }
+task "t" {
+  input {
+    provider_path = "dstream-counter"
+    env = { N = tostring(var.n) }
+  }
+  output { provider_path = "dstream-${var.n}" }
+}
+"""
+    listed = cli(tmp_path, "list", "--json", text=text)
+    assert listed.returncode == 0, listed.stderr
+    (row,) = json.loads(listed.stdout)["tasks"]
+    assert 'variable "n" has no value' in row["error"]
+    assert row["location"] == "dstream.hcl:2:1", row
+    assert row["error_location"] == "dstream.hcl:1:1", row  # the variable's declaration
+    assert row["input"] == {"kind": "path", "source": "dstream-counter"}, row
+    assert row["output"] is None, row
+    human = cli(tmp_path, "list", text=text)
+    assert human.returncode == 0, human.stderr
+    assert "t     (cannot be used: " in human.stdout, human.stdout

@@ -6,11 +6,13 @@ import argparse
 
 from dstream.cli.common import add_config_arguments, load_project_from_args
 from dstream.cli.view import View
-from dstream.config.model import ProviderSpec
+from dstream.config.model import ProviderSpec, TaskSpec
 from dstream.errors import EXIT_OK, DstreamError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional
+
     from dstream.cli.view import Row
 
 
@@ -18,38 +20,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
-def _source(spec: ProviderSpec) -> dict[str, str]:
+def _source(spec: ProviderSpec) -> Optional[dict[str, str]]:
+    """Where the provider comes from; None when that is not known (a task that cannot
+    be used, whose source needs what it lacks)."""
     for kind in ("provider_path", "provider_ref", "provider_image"):
         value = getattr(spec, kind)
         if value:
             return {"kind": kind.replace("provider_", ""), "source": value}
-    return {"kind": "none", "source": ""}
+    return None
 
 
-def _broken(name: str, error: Exception) -> Row:
-    """A task that cannot be used (the loader warned why): listed, with the reason."""
-    location = getattr(error, "location", None)
-    message = error.reason if isinstance(error, DstreamError) else str(error)
-    none = {"kind": "none", "source": ""}
-    return {"name": name, "input": none, "output": none,
-            "location": str(location) if location else None, "error": message}  # fmt: skip
+def _row(task: TaskSpec, error: Optional[Exception] = None) -> Row:
+    """A task's row; one that cannot be used (the loader warned why) with the reason,
+    and the place of what it lacks (the template, the variable's declaration)."""
+    message = error.reason if isinstance(error, DstreamError) else error
+    message = None if message is None else str(message)
+    error_location = getattr(error, "location", None)
+    return {
+        "name": task.name,
+        "input": _source(task.input),
+        "output": _source(task.output),
+        "location": str(task.location) if task.location else None,
+        "error": message,
+        "error_location": str(error_location) if error_location else None,
+    }
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.config.scope import NOWHERE
 
     project = load_project_from_args(args, needed=NOWHERE)  # it reads no store
-    rows: list[Row] = [
-        {
-            "name": task.name,
-            "input": _source(task.input),
-            "output": _source(task.output),
-            "location": str(task.location) if task.location else None,
-            "error": None,
-        }
-        for task in project.tasks.values()
-    ]
-    rows += [_broken(name, error) for name, error in project.broken.items()]
+    rows = [_row(task) for task in project.tasks.values()]
+    rows += [_row(project.outlines[name], error) for name, error in project.broken.items()]
     rows.sort(key=lambda row: row["name"])
     if view.json:
         view.document({"tasks": rows})
@@ -57,8 +59,9 @@ def execute(args: argparse.Namespace, view: View) -> int:
     if not rows:
         view.info("no tasks defined")
         return EXIT_OK
-    width = max(len("TASK"), *(len(r["name"]) for r in rows))
-    in_width = max(len("INPUT"), *(len(r["input"]["source"]) for r in rows))
+    width = max([len("TASK"), *(len(r["name"]) for r in rows)])
+    usable = [r for r in rows if r["error"] is None]
+    in_width = max([len("INPUT"), *(len(r["input"]["source"]) for r in usable)])
     view.line(f"{'TASK':<{width}}  {'INPUT':<{in_width}}  OUTPUT")
     for row in rows:
         if row["error"] is not None:

@@ -36,7 +36,7 @@ from dstream.config.syntax import (
     read_source,
     unreadable,
 )
-from dstream.config.tasks import build_task
+from dstream.config.tasks import build_task, outline_task
 from dstream.config.templates import SourceMap, split_paste_warnings
 from dstream.errors import ConfigError, nearest
 from dstream.records import field, record
@@ -374,6 +374,15 @@ class _TaskDiagnostics(Diagnostics):
         super().error(exc)
 
 
+def _set_broken(
+    project: Project, name: str, error: ConfigError, block: Block, evaluator: Evaluator
+) -> None:
+    """Task `name` cannot be used, for `error` (raised when it is used): what is known of
+    it is kept for `dstream list`."""
+    project.broken[name] = error
+    project.outlines[name] = outline_task(block, evaluator, name)
+
+
 def _not_checked(what: str, exc: MissingValue, diagnostics: Diagnostics) -> None:
     """A warning that `what` needs a value this command was not given (lint, list, runs,
     state need none): at the variable's declaration, with every way to set it."""
@@ -408,12 +417,12 @@ def _build_task_lazily(
             # and their config's other keys. Anything else leaves the task unbuilt.
             _not_checked(f"what task {name!r} builds from it", missing[0], diagnostics)
             return task
-        project.broken[name] = missing[0]
+        _set_broken(project, name, missing[0], block, evaluator)
         _not_checked(f"task {name!r}", missing[0], diagnostics)
         return None
     if own.errors and own.only_use_errors and own.first_error and block.labels:
         name = block.labels[0]
-        project.broken[name] = own.first_error
+        _set_broken(project, name, own.first_error, block, evaluator)
         for item in own.items:
             message = f"{item.message} (task {name!r} cannot be used)"
             diagnostics.warn(message, item.location, item.hint, task=name)

@@ -217,6 +217,9 @@ class Project:
     # or of a variable without a value the command does not need: the error is raised
     # when the task is used, so other tasks still run.
     broken: dict[str, Exception] = field(default_factory=dict)
+    # Of each task in `broken`, what is known without what it lacks (config/tasks.py
+    # outline_task): its location, and its providers' sources where they evaluate.
+    outlines: dict[str, TaskSpec] = field(default_factory=dict)
     # What the evaluation read from outside its HCL texts (environment, files, clock).
     reads: Reads = field(default_factory=Reads)
 

@@ -152,7 +152,7 @@ def build_provider(
     body = _without_ignored(block.body, context, diagnostics)
     check_names(body, context, PROVIDER_ATTRIBUTES, PROVIDER_BLOCKS)
     spec = ProviderSpec(role=role, location=block.location)
-    _read_source(spec, block, evaluator, context, diagnostics)
+    read_provider_source(spec, block, evaluator, context, diagnostics)
     spec.config = _single(body, "config", evaluator, context)
     spec.config_locations = locate_config(body, evaluator)
     if "lifecycle" in body.attributes:
@@ -235,7 +235,7 @@ def _env_entry(key: str, value: JsonValue, where: Location, context: str) -> str
     return text
 
 
-def _read_source(
+def read_provider_source(
     spec: ProviderSpec, block: Block, evaluator: Evaluator, context: str, diagnostics: Diagnostics
 ) -> None:
     """Set the one source the provider comes from (path, OCI reference or image),

@@ -23,7 +23,12 @@ from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
 from dstream.config.limits import TASK_NAME_HINT, task_name_problem
 from dstream.config.model import ProviderSpec, RestartPolicy, TaskSpec
-from dstream.config.schema import DEPRECATED_SOURCES, build_provider, object_attribute
+from dstream.config.schema import (
+    DEPRECATED_SOURCES,
+    build_provider,
+    object_attribute,
+    read_provider_source,
+)
 from dstream.config.syntax import Attribute, Block, Body
 from dstream.errors import ConfigError
 from dstream.protocol.frames import ROLES
@@ -58,6 +63,25 @@ def build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) -> 
     if len(diagnostics.errors) > errors_before:
         return None
     return task
+
+
+def outline_task(block: Block, evaluator: Evaluator, name: str) -> TaskSpec:
+    """What is known of a task that cannot be used (`dstream list`): where it is, and
+    each provider's source where that evaluates without what the task lacks (None in
+    every source where it does not)."""
+    sides: dict[str, ProviderSpec] = {}
+    for role in ROLES:
+        sides[role] = spec = ProviderSpec(role)
+        found = block.body.blocks_of(role)
+        if len(found) == 1:
+            spec.location = found[0].location
+            try:
+                read_provider_source(spec, found[0], evaluator, f'task "{name}"', Diagnostics())
+            except ConfigError:  # the failure the task is unusable for, or another one
+                spec.provider_path = spec.provider_ref = spec.provider_image = None
+    return TaskSpec(
+        name=name, input=sides["input"], output=sides["output"], location=block.location
+    )
 
 
 def _build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) -> TaskSpec:
