@@ -5,10 +5,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from dstream.config.model import Location, StateSpec
+from dstream.config.model import MAX_STATE_TABLE_NAME, Location, StateSpec
 from dstream.errors import ConfigError, DstreamError
 from dstream.state import open_store
-from tests.services import PostgresServer, free_port
+from tests.services import PostgresServer, free_port, table_for
 
 
 def test_the_table_is_created_and_shared_by_two_machines(pg_spec: StateSpec) -> None:
@@ -60,6 +60,32 @@ def test_a_table_name_that_is_not_an_identifier_is_a_config_error(
     )
     with pytest.raises(ConfigError, match="invalid state table name") as caught:
         open_store(spec, ".")
+    assert "d.hcl:2:3" in str(caught.value)
+
+
+def test_the_longest_table_name_leaves_room_for_its_companions(
+    pg_server: PostgresServer, request: pytest.FixtureRequest
+) -> None:
+    """PostgreSQL cuts identifiers at 63 bytes: a review found a longer table name made
+    `<table>_lease` and `<table>_input` one table ("column input_hash does not exist").
+    The longest name accepted works with every companion; one more is a config error."""
+    table = table_for(request, "t").ljust(MAX_STATE_TABLE_NAME, "x")
+    store = open_store(StateSpec(backend="postgres", dsn=pg_server.dsn, table=table), ".")
+    try:
+        with store.hold_run("orders", config_hash="h"):
+            store.put("orders", {"lsn": "0/1"})
+            store.set_input_hash("orders", "digest")
+            store.add_run("orders", {"started_at": 1.0, "ended_at": 2.0, "result": "completed"})
+        assert store.input_hash("orders") == "digest"
+        assert [run["result"] for run in store.runs("orders")] == ["completed"]
+        store.transact("create the agents table", store.agents().create)
+    finally:
+        store.close()
+    longer = StateSpec(
+        backend="postgres", dsn=pg_server.dsn, table=table + "x", location=Location("d.hcl", 2, 3)
+    )
+    with pytest.raises(ConfigError, match=f"more than {MAX_STATE_TABLE_NAME}") as caught:
+        open_store(longer, ".")
     assert "d.hcl:2:3" in str(caught.value)
 
 

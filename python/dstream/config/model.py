@@ -122,6 +122,16 @@ class StateSpec:
     table_location: Optional[Location] = None  # of table's value
 
 
+# The tables the postgres backend names after its state table, beside it (state/postgres.py).
+LEASE_TABLE, RUNS_TABLE, INPUT_TABLE, AGENTS_TABLE = "_lease", "_runs", "_input", "_agents"
+# PostgreSQL cuts a longer identifier to 63 bytes (NAMEDATALEN - 1), silently: a state
+# table name longer than this would make two companions one table, or two configurations'
+# tables one.
+POSTGRES_NAME_BYTES = 63
+LONGEST_COMPANION = max((LEASE_TABLE, RUNS_TABLE, INPUT_TABLE, AGENTS_TABLE), key=len)
+MAX_STATE_TABLE_NAME = POSTGRES_NAME_BYTES - len(LONGEST_COMPANION)
+
+
 def state_table_ok(table: str) -> bool:
     """Whether `table` is a state table name the postgres backend can use: a plain
     identifier or schema.table (it names the table's companions after it)."""

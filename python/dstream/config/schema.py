@@ -17,6 +17,9 @@ from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
 from dstream.config.functions import format_number, type_name
 from dstream.config.model import (
+    LONGEST_COMPANION,
+    MAX_STATE_TABLE_NAME,
+    POSTGRES_NAME_BYTES,
     Location,
     MetricsSpec,
     ProviderSpec,
@@ -364,6 +367,17 @@ def check_postgres_state(spec: StateSpec) -> None:
             location=spec.table_location or spec.location,
             hint='use a plain identifier or schema.table, e.g. table = "dstream_state"',
         )
+    *schema, name = spec.table.split(".")  # identifiers: ASCII, a byte a character
+    limits = [(part, POSTGRES_NAME_BYTES, "schema") for part in schema]
+    for part, limit, what in [*limits, (name, MAX_STATE_TABLE_NAME, "state table")]:
+        if len(part) > limit:
+            raise ConfigError(
+                f"{what} name {part!r} is {len(part)} characters long, more than {limit}",
+                location=spec.table_location or spec.location,
+                hint=f"PostgreSQL cuts names at {POSTGRES_NAME_BYTES} bytes, and dstream names "
+                f"tables after the state table (the longest is <table>{LONGEST_COMPANION}): "
+                f"shorten it to {limit} characters or fewer",
+            )
 
 
 def build_metrics(block: Block, evaluator: Evaluator) -> MetricsSpec:

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 from dstream.config.connstr import UNPARSEABLE_DSN, UNPARSEABLE_DSN_HINT, dsn_secrets
+from dstream.config.model import AGENTS_TABLE, INPUT_TABLE, LEASE_TABLE, RUNS_TABLE
 from dstream.config.redact import remember
 from dstream.errors import ConfigError, DstreamError, LockLost
 from dstream.state.agents import AgentTable
@@ -145,9 +146,9 @@ class PostgresStore(StateStore):
         self._conn: Optional[Conn] = None
         settings = lease or LeaseSettings()
         settings.check()
-        self._leases = LeaseTable(self._beside("_lease"), table)
-        self._runs = RunTable(self._beside("_runs"), table)
-        self._inputs = InputHashTable(self._beside("_input"), table)
+        self._leases = LeaseTable(self._beside(LEASE_TABLE), table)
+        self._runs = RunTable(self._beside(RUNS_TABLE), table)
+        self._inputs = InputHashTable(self._beside(INPUT_TABLE), table)
         self._answers = Answers()  # whether the database answers, seen by both connections
         self._keeper = LeaseKeeper(
             self._lease_connection, self._leases, settings, self.description, owner,
@@ -425,7 +426,7 @@ class PostgresStore(StateStore):
         return self._keeper.settings
 
     def agents(self) -> AgentTable:
-        return AgentTable(self._beside("_agents"), self._table_name)
+        return AgentTable(self._beside(AGENTS_TABLE), self._table_name)
 
     def transact(self, action: str, work: Callable[[Conn], T], *, once: bool = False) -> T:
         """`work(connection)` on the store's connection, reconnecting as its own
