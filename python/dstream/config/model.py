@@ -120,6 +120,8 @@ class StateSpec:
     location: Optional[Location] = None
     dsn_location: Optional[Location] = None  # of dsn's value: its errors point there
     table_location: Optional[Location] = None  # of table's value
+    lease_ttl_location: Optional[Location] = None  # of lease_ttl's value, when written
+    lease_renew_interval_location: Optional[Location] = None  # the same, of its value
 
 
 # The tables the postgres backend names after its state table, beside it (state/postgres.py).

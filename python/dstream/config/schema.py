@@ -343,6 +343,10 @@ def build_state(block: Block, evaluator: Evaluator) -> StateSpec:
         spec.dsn_location = attributes["dsn"].value_location
     if "table" in attributes:
         spec.table_location = attributes["table"].value_location
+    if "lease_ttl" in attributes:
+        spec.lease_ttl_location = attributes["lease_ttl"].value_location
+    if "lease_renew_interval" in attributes:
+        spec.lease_renew_interval_location = attributes["lease_renew_interval"].value_location
     if spec.backend == "postgres":
         check_postgres_state(spec)
     return spec

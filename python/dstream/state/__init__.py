@@ -15,12 +15,14 @@ from collections.abc import Mapping
 
 from dstream.config.model import StateSpec
 from dstream.config.schema import STATE_BACKENDS
-from dstream.errors import ConfigError, DstreamError
+from dstream.errors import ConfigError
 from dstream.state.base import StateRecord, StateStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
+
+    from dstream.state.lease import LeaseSettings
 
 __all__ = [
     "BACKENDS",
@@ -119,6 +121,24 @@ def default_state_dir(base_dir: str) -> str:
     return state
 
 
+def _lease_settings(spec: StateSpec) -> LeaseSettings:
+    """The spec's lease settings, or the ConfigError of ones that cannot work: at the
+    attribute to change, or the one written when that one was not."""
+    from dstream.state.lease import RENEW_INTERVAL, TTL, BadLease, LeaseSettings
+
+    written = {TTL: spec.lease_ttl_location, RENEW_INTERVAL: spec.lease_renew_interval_location}
+    # A spec from a file (it has a location) says which values it left to the default.
+    defaults = [name for name, where in written.items() if where is None and spec.location]
+    lease = LeaseSettings(spec.lease_ttl, spec.lease_renew_interval)
+    try:
+        lease.check(defaults)
+    except BadLease as exc:
+        other = next((where for where in written.values() if where is not None), None)
+        location = written[exc.setting] or other or spec.location
+        raise ConfigError(exc.reason, location=location, hint=exc.hint) from None
+    return lease
+
+
 def open_store(spec: StateSpec, base_dir: str) -> StateStore:
     """The store a `state` block describes; relative paths are relative to `base_dir`
     (the directory of the configuration)."""
@@ -135,16 +155,10 @@ def open_store(spec: StateSpec, base_dir: str) -> StateStore:
                 hint='add dsn = "postgresql://user@host/db" to the state block',
             )
         from dstream.config.schema import check_postgres_state
-        from dstream.state.lease import LeaseSettings
         from dstream.state.postgres import PostgresStore
 
         check_postgres_state(spec)
-
-        lease = LeaseSettings(spec.lease_ttl, spec.lease_renew_interval)
-        try:
-            lease.check()
-        except DstreamError as exc:
-            raise ConfigError(exc.reason, location=spec.location, hint=exc.hint) from None
+        lease = _lease_settings(spec)
         return PostgresStore(spec.dsn, spec.table, lease=lease, location=spec.location)
     raise ConfigError(
         f"unknown state backend {spec.backend!r}",

@@ -25,6 +25,7 @@ side, taking, renewing, the local deadline and releasing, is state/keeper.py.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Optional
 
 from dstream.errors import DstreamError, LockLost
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 DEFAULT_TTL = 15.0
 DEFAULT_RENEW_INTERVAL = 3.0
+# The state block's attributes that set them, named in errors.
+TTL, RENEW_INTERVAL = "lease_ttl", "lease_renew_interval"
 # Kept between the providers' kill and the lease's expiry, for the kill to land on a
 # loaded host (at most half the margin, for short TTLs).
 KILL_SLACK = 1.0
@@ -69,20 +72,38 @@ class LeaseSettings:
         defaults."""
         return self.ttl - self.margin + statement_bound(self.ttl) + connect_bound(self.ttl)
 
-    def check(self) -> None:
-        if self.ttl < 1.0 or self.renew_interval <= 0:
-            raise DstreamError(
-                f"lease_ttl {self.ttl:g}s / lease_renew_interval {self.renew_interval:g}s "
-                "are not usable",
-                hint="lease_ttl must be at least 1s and lease_renew_interval above 0",
+    def check(self, defaults: Collection[str] = ()) -> None:
+        """Raise BadLease for settings that cannot work; `defaults`: the settings the
+        configuration did not write (the message says so)."""
+
+        def said(name: str, value: float) -> str:
+            return f"{name} {value:g}s" + (" (the default)" if name in defaults else "")
+
+        ttl, renew = said(TTL, self.ttl), said(RENEW_INTERVAL, self.renew_interval)
+        if self.ttl < 1.0:
+            raise BadLease(f"{ttl} is shorter than 1s", setting=TTL, hint="use lease_ttl >= 1s")
+        if self.renew_interval <= 0:
+            raise BadLease(
+                f"{renew} is not above 0",
+                setting=RENEW_INTERVAL,
+                hint="use lease_renew_interval > 0s, or leave it out for the default",
             )
         if 2 * self.renew_interval > self.ttl - self.margin:
-            raise DstreamError(
-                f"lease_renew_interval {self.renew_interval:g}s is too long for lease_ttl "
-                f"{self.ttl:g}s: two renewals must fit before the stop margin "
-                f"({self.margin:g}s, a third of the TTL)",
-                hint=f"use lease_renew_interval <= {(self.ttl - self.margin) / 2:g}s",
+            raise BadLease(
+                f"{renew} is too long for {ttl}: two renewals must fit before the stop "
+                f"margin ({self.margin:g}s, a third of the TTL)",
+                setting=RENEW_INTERVAL,
+                hint=f"use lease_renew_interval <= {(self.ttl - self.margin) / 2:g}s, or a "
+                "longer lease_ttl",
             )
+
+
+class BadLease(DstreamError):
+    """Lease settings that cannot work; `setting`: the one to change."""
+
+    def __init__(self, reason: str, *, setting: str, hint: str) -> None:
+        super().__init__(reason, hint=hint)
+        self.setting = setting
 
 
 class LeaseLost(LockLost):
