@@ -139,7 +139,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     threading.excepthook = record
     words = list(sys.argv[1:] if argv is None else argv)
-    wants_json = "--json" in words  # before the arguments are parsed: as written
+    wants_json = _wants_json(words)  # before the arguments are parsed: as written
     try:
         raise_deferred()  # a signal that came while the command started ends it here
         code = _main(words)
@@ -157,11 +157,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         return boundary.crashed(exc, wants_json)
 
 
+def _wants_json(words: list[str]) -> bool:
+    from dstream.cli.flags import JSON_FLAGS
+
+    return any(word in JSON_FLAGS for word in words)
+
+
 def _main(words: list[str]) -> int:
     try:
         flags, argv = _command_line(words)
     except UsageError as exc:
-        return _usage_error(exc, json="--json" in words)
+        return _usage_error(exc, json=_wants_json(words))
     if not argv or argv[0] in ("-h", "--help", "help"):
         _top_parser().print_help()
         return 0 if argv else EXIT_USAGE
@@ -172,7 +178,7 @@ def _main(words: list[str]) -> int:
     try:
         args = parser.parse_args(place_global_flags(parser, argv, flags))
     except DstreamError as exc:  # Parser.error's, a converter's (cli/flags.py), a flag's place
-        return _usage_error(exc, json=takes_json(module) and "--json" in words)
+        return _usage_error(exc, json=takes_json(module) and _wants_json(words))
     view = View(json=getattr(args, "json", False))
     # The start is over, unless it goes on inside `execute`: such a command module says
     # so and turns the collector back on itself (cli/entry.py).

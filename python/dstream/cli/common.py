@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from dstream.cli.flags import add_config_flag, non_empty_path
+from dstream.cli.flags import VAR_FILE_FLAGS, VAR_FLAGS, add_config_flag, non_empty_path
 from dstream.config.model import Project
 from dstream.records import replace
 
@@ -56,14 +56,14 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         "block, or $XDG_STATE_HOME/dstream/<project>)",
     )
     parser.add_argument(
-        "--var",
+        *VAR_FLAGS,
         action="append",
         default=[],
         metavar="NAME=VALUE",
         help="set a variable (repeatable)",
     )
     parser.add_argument(
-        "--var-file",
+        *VAR_FILE_FLAGS,
         action="append",
         type=non_empty_path,
         default=[],

@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Optional, TextIO
 
+from dstream.cli.flags import VAR_FLAGS
 from dstream.errors import ExitCode
 from dstream.protocol.values import encode_json
 
@@ -25,11 +26,6 @@ def crash_dir(environ: Optional[dict[str, str]] = None) -> Path:
     environ = dict(os.environ if environ is None else environ)
     base = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return Path(base) / "dstream"
-
-
-# The flags that give a variable's value (-var: Terraform's spelling, which a crash
-# before the flags are read still holds).
-VAR_FLAGS = ("--var", "-var")
 
 
 def _remember_environment(environ: dict[str, str], argv: list[str]) -> None:

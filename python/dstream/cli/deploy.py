@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from dstream.cli.flags import non_empty_path, number
+from dstream.cli.flags import VAR_FILE_FLAGS, VAR_FLAGS, non_empty_path, number
 from dstream.cli.view import View
 from dstream.errors import EXIT_OK
 
@@ -25,12 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-c", "--config", type=non_empty_path, metavar="PATH", help="a .hcl file or a directory"
     )
     parser.add_argument(
-        "--var", action="append", default=[], metavar="NAME=VALUE",
+        *VAR_FLAGS, action="append", default=[], metavar="NAME=VALUE",
         help="set a variable (repeatable); the pods get its value, or a sensitive one's "
         "from the Secret",
     )  # fmt: skip
     parser.add_argument(
-        "--var-file", action="append", type=non_empty_path, default=[], metavar="FILE",
+        *VAR_FILE_FLAGS, action="append", type=non_empty_path, default=[], metavar="FILE",
         help="read variables from a file (repeatable); the pods get their values, as --var",
     )  # fmt: skip
 

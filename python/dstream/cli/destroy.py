@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import sys
 
+from dstream.cli.flags import terraform_spelling
 from dstream.cli.init import add_lifecycle_arguments, load_tasks, run_command, run_reports
 from dstream.cli.view import View
 from dstream.errors import EXIT_FAILURE, EXIT_OK, DstreamError, UsageError
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_lifecycle_arguments(parser)
     parser.add_argument(
-        "--auto-approve",
+        *terraform_spelling("--auto-approve"),
         action="store_true",
         help="destroy without showing the plan and asking for 'yes'",
     )

@@ -27,6 +27,18 @@ if TYPE_CHECKING:
 _NOUNS: dict[type, str] = {int: "a whole number", float: "a number"}
 
 
+def terraform_spelling(flag: str) -> tuple[str, str]:
+    """`--NAME` and Terraform's `-NAME`, for a flag Terraform has too (docs/cli.md,
+    "Terraform's spellings"): only those, so that `terraform plan -var x=1` carries
+    over and a single dash stays a short flag's everywhere else."""
+    return flag, flag[1:]
+
+
+JSON_FLAGS = terraform_spelling("--json")
+VAR_FLAGS = terraform_spelling("--var")  # crash reports mask their values (cli/crash.py)
+VAR_FILE_FLAGS = terraform_spelling("--var-file")
+
+
 def number(
     kind: type[Number],
     *,

@@ -24,6 +24,7 @@ import difflib
 
 import regex
 
+from dstream.cli.flags import terraform_spelling
 from dstream.cli.fmt_files import find_files, write
 from dstream.cli.view import View
 from dstream.config.diagnostics import Diagnostics
@@ -58,13 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths", nargs="*", metavar="PATH", help=".hcl files or directories (default: .)"
     )
-    parser.add_argument(
-        "--check", "-check", action="store_true", help="change nothing; exit 1 if unformatted"
-    )
-    parser.add_argument("--diff", "-diff", action="store_true", help="print what would change")
-    parser.add_argument(
-        "--recursive", "-recursive", action="store_true", help="also format subdirectories"
-    )
+    check, diff, recursive = map(terraform_spelling, ("--check", "--diff", "--recursive"))
+    parser.add_argument(*check, action="store_true", help="change nothing; exit 1 if unformatted")
+    parser.add_argument(*diff, action="store_true", help="print what would change")
+    parser.add_argument(*recursive, action="store_true", help="also format subdirectories")
 
 
 @record

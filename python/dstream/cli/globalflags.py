@@ -39,7 +39,9 @@ def add_global_arguments(parser: Flags, *, json: bool = True) -> None:
 
 
 def add_json_argument(parser: Flags) -> argparse.Action:
-    return parser.add_argument("--json", action="store_true", help="print one JSON document")
+    from dstream.cli.flags import JSON_FLAGS
+
+    return parser.add_argument(*JSON_FLAGS, action="store_true", help="print one JSON document")
 
 
 def add_logging_arguments(parser: Flags, *, keep_earlier: bool = False) -> list[argparse.Action]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from dstream import logs
+from dstream.cli.flags import terraform_spelling
 from dstream.cli.init import add_lifecycle_arguments, load_tasks, run_command
 from dstream.cli.view import View
 
@@ -17,12 +18,12 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--destroy", action="store_true", help="show what `dstream destroy` would remove"
+        *terraform_spelling("--destroy"),
+        action="store_true",
+        help="show what `dstream destroy` would remove",
     )
     parser.add_argument(
-        "--detailed-exitcode",
-        "-detailed-exitcode",
-        dest="detailed_exitcode",
+        *terraform_spelling("--detailed-exitcode"),
         action="store_true",
         help="exit 0 when there are no changes, 1 on error, 2 when there are changes",
     )

@@ -22,6 +22,7 @@ from dstream.cli.common import (
     load_project_from_args,
     one_task,
 )
+from dstream.cli.flags import JSON_FLAGS
 from dstream.cli.view import View
 from dstream.config.model import Project
 from dstream.config.redact import redact_cut
@@ -41,7 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         # `dstream state show t --json` as well as `dstream state --json show t`;
         # SUPPRESS keeps the sub-parser from overwriting the top-level value.
         sub.add_argument(
-            "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document"
+            *JSON_FLAGS,
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="print one JSON document",
         )
         add_config_arguments(sub)
         return sub
