@@ -87,8 +87,7 @@ class ManagementApi:
             )
         if exc.code == 404:  # the API answers 404 for a vhost it does not have
             return CannotList(
-                f"RabbitMQ's management API at {self.where} has no vhost {self.vhost!r} "
-                "(HTTP 404)",
+                f"RabbitMQ's management API at {self.where} has no vhost {self.vhost!r} (HTTP 404)",
                 hint="check the vhost in url's path (%2F is the default vhost /), or that "
                 "management_url is the management plugin's address",
             )
