@@ -55,8 +55,9 @@ def test_a_numeric_flag_names_its_range(ws: Workspace) -> None:
 
 def _flags(parser: argparse.ArgumentParser, prefix: str) -> Iterator[tuple[str, argparse.Action]]:
     for action in parser._actions:
-        if action.option_strings:
-            yield f"{prefix} {action.option_strings[-1]}", action
+        if action.option_strings:  # by its long name (Terraform's -json is a spelling of it)
+            long = [o for o in action.option_strings if o.startswith("--")]
+            yield f"{prefix} {(long or action.option_strings)[-1]}", action
     actions = subcommands(parser)
     for name, sub in actions.choices.items() if actions is not None else ():
         yield from _flags(sub, f"{prefix} {name}".strip())

@@ -71,8 +71,9 @@ def decode(
     fd = os.open(source, os.O_RDONLY)
     try:
 
+        stdin = StdinChunks(fd, chunk_size=chunk_size)
+
         async def main() -> int:
-            stdin = StdinChunks(fd, chunk_size=chunk_size)
             run = OutputRun(
                 provider, Acks(events), stdin, start_offset=START, max_frame_size=max_frame_size
             )
@@ -80,6 +81,9 @@ def decode(
 
         code = asyncio.run(main())
     finally:
+        # Its reader thread, ahead of a run that stopped early, read the next test's file
+        # once this descriptor's number went to it (a chunk lost under load).
+        stdin.close()
         os.close(fd)
     return code, events, provider.batch_sizes
 

@@ -101,19 +101,34 @@ class StdinChunks:
         self._queue: Optional[asyncio.Queue[Optional[bytes]]] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._getter: Optional[asyncio.Future[Optional[bytes]]] = None
+        self._thread: Optional[threading.Thread] = None
+        self._closed = False
         self.eof = False
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
         widen_pipe(self.fd)
-        threading.Thread(target=self._read_loop, name="dstream-stdin", daemon=True).start()
+        self._thread = threading.Thread(target=self._read_loop, name="dstream-stdin", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Stop the reader thread and wait for it (at most `timeout` seconds): one that
+        reads ahead of a run that stopped early would otherwise read `fd` on, after whoever
+        owns it closed it and the number went to another file (a host that runs providers
+        in one process, the SDK's tests)."""
+        self._closed = True
+        self._slots.release()  # a thread waiting for a slot reads no more
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def _read_loop(self) -> None:
         assert self._loop is not None and self._queue is not None
         queue, loop = self._queue, self._loop
         while True:
             self._slots.acquire()
+            if self._closed:
+                return
             try:
                 data = os.read(self.fd, self.chunk_size)
             except OSError:
