@@ -70,7 +70,6 @@ def decode(
     provider.batch_size = batch_size
     fd = os.open(source, os.O_RDONLY)
     try:
-
         stdin = StdinChunks(fd, chunk_size=chunk_size)
 
         async def main() -> int:
