@@ -57,6 +57,23 @@ def test_an_ipv6_address_is_served_on_ipv6(ws: Workspace, where: str) -> None:
     assert proc.returncode == 130, err.decode()
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this host has no IPv6 loopback")
+def test_every_address_of_both_families_is_served_on_ipv6_and_ipv4(ws: Workspace) -> None:
+    """`[::]` (the Kubernetes manifests' address) answers on IPv4 and IPv6 addresses
+    alike, whatever the host's default (net.ipv6.bindv6only)."""
+    ws.config(ENDLESS.format(metrics=""))
+    proc = ws.popen("run", "t", "--metrics-addr", "[::]:0")
+    try:
+        port = metrics_address(proc).rsplit(":", 1)[1]
+        for host in ("127.0.0.1", "[::1]"):
+            assert scrape(f"{host}:{port}", "/healthz")[0] == 200, host
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+
+
 def test_a_port_in_use_from_the_block_names_the_file_not_the_flag(
     ws: Workspace, taken_port: int
 ) -> None:

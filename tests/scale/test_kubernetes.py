@@ -90,6 +90,16 @@ def test_a_deployment_per_task_validates_and_references_its_secret(ws: Workspace
     assert items[3]["spec"]["maxUnavailable"] == 1
 
 
+def test_the_pods_serve_metrics_on_every_address_of_both_families(ws: Workspace) -> None:
+    """The probes reach the pod on its address, IPv4 or IPv6 (a single-stack IPv6
+    cluster has no IPv4 one): `[::]` serves both, `0.0.0.0` IPv4 only."""
+    for item in render(ws) + render(ws, "--agents", "2"):
+        if "template" not in item.get("spec", {}):
+            continue
+        args = item["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args[args.index("--metrics-addr") + 1] == "[::]:9464", args
+
+
 def test_the_environment_the_configuration_reads_is_named(tmp_path: Path) -> None:
     """The pods evaluate the files again with their own environment: a variable the
     configuration reads with env() must be set there, and deploy says which."""

@@ -239,7 +239,9 @@ class _Base:
         container = {
             "name": component,
             "image": self.o.image,
-            "args": [*args, "--metrics-addr", f"0.0.0.0:{METRICS_PORT}"],
+            # Every address of both families (runtime/metrics.py): a pod of a single-stack
+            # IPv6 cluster has no IPv4 address for its probes.
+            "args": [*args, "--metrics-addr", f"[::]:{METRICS_PORT}"],
             "env": env,
             "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
             "livenessProbe": {**probe, "initialDelaySeconds": 30, "failureThreshold": 3},

@@ -224,6 +224,12 @@ class _Server(ThreadingHTTPServer):
 class _IPv6Server(_Server):
     address_family = socket.AF_INET6
 
+    def server_bind(self) -> None:
+        # `[::]` serves IPv4 too (as mapped addresses), whatever the host's default
+        # (net.ipv6.bindv6only=1 on some): probes may come on either family.
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
 
 class MetricsServer:
     """Serves /metrics (Prometheus text format) and /healthz (200 running, 503 not).
