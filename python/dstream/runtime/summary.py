@@ -24,6 +24,7 @@ from dstream.runtime.signals import LeftBehind
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Optional
 
 MAX_VALUE_CHARS = 120  # a checkpoint shown in a summary line is cut beyond this
@@ -212,16 +213,34 @@ def failed_line(summaries: list[RunSummary], code: ExitCode) -> str:
     """The last line of a run of several tasks that failed: which failed, since their
     error blocks stand among the summaries, and the last of those may be a task that
     completed. A task --fail-fast stopped for another's failure did not fail of its own
-    (it has no error block): it is named as stopped."""
-    failed = [s.task for s in summaries if exit_code_of(s) not in (ExitCode.OK, *STOPPED)]
-    stopped = [s.task for s in summaries if error_of(s) is None and s.task in failed]
-    failed = [task for task in failed if task not in stopped]
-    its = "its error is" if len(failed) == 1 else "their errors are"
+    (it has no error block): it is named as stopped. An agent's summaries are runs, a
+    task's several ones when it was taken again: each is judged alone (a task that
+    failed, then was interrupted, failed), tasks are counted once, and the runs that
+    failed are counted too."""
+    tasks = _names(summaries)
+    stopped = _names(s for s in summaries if s.stopped_by_task is not None)
+    failing = [
+        s
+        for s in summaries
+        if s.stopped_by_task is None and exit_code_of(s) not in (ExitCode.OK, *STOPPED)
+    ]
+    failed = _names(failing)
+    runs = ""
+    if len(tasks) < len(summaries):  # an agent's: some task ran more than once
+        of = [s for s in summaries if s.task in failed]
+        its = "its" if len(failed) == 1 else "their"
+        runs = f" in {len(failing)} of {its} {len(of)} runs"
+    errors = "its error is" if len(failing) == 1 else "their errors are"
     also = f"; --fail-fast stopped {', '.join(stopped)}" if stopped else ""
     return (
-        f"{len(failed)} of {len(summaries)} tasks failed: {', '.join(failed)} "
-        f"(exit code {int(code)}); {its} above{also}"
+        f"{len(failed)} of {len(tasks)} tasks failed: {', '.join(failed)}{runs} "
+        f"(exit code {int(code)}); {errors} above{also}"
     )
+
+
+def _names(summaries: Iterable[RunSummary]) -> list[str]:
+    """The tasks of `summaries`, each once, in their order."""
+    return list(dict.fromkeys(s.task for s in summaries))
 
 
 def stopped_line(
