@@ -1,9 +1,9 @@
 """`dstream agent` on three "hosts" dividing twelve tasks through their leases:
-balanced, sticky, bounded moves when an agent leaves and comes back, a refusal for an
-agent whose configuration differs, and an agent paused past its registration: resumed,
-it hands its tasks over (not failures: a later SIGTERM ends it with 143) and joins
-again; finding agents of another configuration instead, it stops its tasks and ends
-with the refusal rather than dividing the tasks with them."""
+balanced, sticky, bounded moves when an agent leaves and comes back, an agent whose
+configuration differs refused (it waits, moving nothing), and an agent paused past its
+registration: resumed, it hands its tasks over (not failures: a later SIGTERM ends it
+with 143) and joins again; finding agents of another configuration instead, it stops
+its tasks and ends with the refusal rather than dividing the tasks with them."""
 
 from __future__ import annotations
 
@@ -116,10 +116,12 @@ def test_three_agents_divide_twelve_tasks_and_move_only_what_they_must(
         since = datetime.strptime(shown[1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
         assert began <= since.timestamp() <= time.time(), (shown[1], began)
 
-        odd.start("agent")
-        assert odd.wait() == 1, odd.stderr()
+        odd.start("agent")  # refused: it waits, holding nothing (test_agent_rollout.py)
+        wait_until("the odd agent to wait", lambda: "waits to join" in odd.stderr())
         assert "live agents run another one" in odd.stderr()
         assert spread(dsn, table, agents, 4) == third  # the refused agent moved nothing
+        odd.signal(signal.SIGTERM)
+        assert odd.wait() == ExitCode.TERMINATED, odd.stderr()
 
         # One pauses past its registration's TTL: the others count it out and take its
         # tasks. Resumed, it stops its tasks, joins again and gets its share back.

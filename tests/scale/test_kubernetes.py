@@ -138,6 +138,8 @@ def test_a_stateful_set_of_agents_validates(ws: Workspace) -> None:
     agents = items[2]
     assert agents["spec"]["replicas"] == 3
     assert agents["spec"]["template"]["spec"]["containers"][0]["args"][0] == "agent"
+    # One pod at a time: a new agent waits, ready, for the old ones (test_agent_rollout.py).
+    assert agents["spec"]["updateStrategy"] == {"type": "RollingUpdate"}
     assert {item["metadata"]["namespace"] for item in items} == {"streams"}
 
 

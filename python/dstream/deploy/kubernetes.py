@@ -304,6 +304,10 @@ class _Base:
                 "replicas": self.o.agents,
                 "serviceName": name,
                 "podManagementPolicy": "Parallel",
+                # One pod at a time, the next once this one is ready: a new agent waits
+                # (ready, holding nothing) while agents of the old configuration live, so
+                # the tasks gather on the old pods until the last one is replaced.
+                "updateStrategy": {"type": "RollingUpdate"},
                 "selector": {"matchLabels": labels},
                 "template": self.pod("agent", ["agent"], labels),
             },

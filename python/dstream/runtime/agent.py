@@ -9,6 +9,9 @@ Every tick (the lease renewal interval) an agent renews its row in the registry
 - above it, it stops and releases its surplus only (a drain, then the lease goes);
 - otherwise it moves nothing: a healthy task stays where it runs (sticky).
 
+An agent refused at start (live agents run another configuration: a rollout started it
+while old agents run) waits, holding nothing, and joins once they are gone.
+
 An agent whose registration expired (paused, or cut off longer than the TTL) has been
 counted out by the others: like a Kafka Connect worker that lost its group membership,
 it stops every task it runs, then joins again as a new member, or, refused (the live
@@ -148,8 +151,11 @@ class Agent:
         # Monotonic: its registration has surely expired after this (the database set
         # the expiry before it answered the join or heartbeat that this is counted from).
         self.registered_until = 0.0
-        self.reloaded = False  # its configuration changed since it last joined
-        self.refused = ""  # why joining again after a reload was refused, said once
+        # A refusal makes it wait, holding nothing, rather than end: at its start (a
+        # rollout starts new agents while old ones live) and after a reload.
+        self.waits = True
+        self.joined = False  # it was a member once: joining again is said so
+        self.refused = ""  # why joining was refused, said once
         self.stopping = threading.Event()
         self.signals = StopSignals(self._on_signal)
 
@@ -164,8 +170,7 @@ class Agent:
         try:
             with self.signals.interruptible():
                 self.store.transact("create the agent registry", self.registry.create)
-                self._join()
-            logs.log.info("agent %s joined with configuration %s", self.name, self.digest)
+                self._first_join()
             # One tick before taking anything: agents started together see each other.
             while not self.stopping.wait(self.tick):
                 summaries.extend(self._reap())
@@ -198,6 +203,7 @@ class Agent:
         )
         self.registered_until = sent + self.ttl
         self.member = True
+        self.joined = True
 
     def _leave(self) -> None:
         """Leave the registry (the others count it out at once), in one attempt, unless
@@ -267,34 +273,56 @@ class Agent:
             return False
         return self._join_again()
 
-    def _join_again(self) -> bool:
-        """Join again (its registration expired, or it was reloaded): True once a member.
-        Refused (live agents run another configuration), an agent whose registration
-        expired raises AgentRefused (it ends with that error); a reloaded one waits,
-        holding nothing, and tries at every tick: they are reloaded or stopped in turn."""
+    def _first_join(self) -> None:
+        """Join at start. Refused (live agents run another configuration: a rollout
+        started it while old agents run), it waits as a reloaded agent does: the loop
+        tries again every tick. Any other error ends it (a state it cannot use)."""
         try:
             self._join()
         except AgentRefused as exc:
-            if not self.reloaded:
+            self._wait_to_join(exc)
+            return
+        self.waits = False
+        logs.log.info("agent %s joined with configuration %s", self.name, self.digest)
+
+    def _join_again(self) -> bool:
+        """Join again (its registration expired, it was reloaded, or it waits since its
+        start): True once a member. Refused (live agents run another configuration), an
+        agent whose registration expired raises AgentRefused (it ends with that error);
+        one that waits holds nothing and tries at every tick: the old agents are
+        reloaded, replaced or stopped in turn."""
+        again = " again" if self.joined else ""
+        try:
+            self._join()
+        except AgentRefused as exc:
+            if not self.waits:
                 raise AgentRefused(
                     f"agent {self.name} lost its membership (its registration expired) and "
                     f"stopped its tasks, but joining again was refused: {exc.reason}",
                     hint=exc.hint,
                 ) from None
-            if exc.reason != self.refused:
-                logs.log.warning(
-                    "agent %s waits to join with its reloaded configuration, holding no "
-                    "task: %s; it joins when no live agent runs another configuration "
-                    "(reload or stop them too)", self.name, exc.reason,
-                )  # fmt: skip
-                self.refused = exc.reason
+            self._wait_to_join(exc)
             return False
         except DstreamError as exc:
             logs.log.warning("agent %s: %s", self.name, exc)
             return False
-        self.reloaded, self.refused = False, ""
-        logs.log.info("agent %s joined again with configuration %s", self.name, self.digest)
+        self.waits, self.refused = False, ""
+        logs.log.info("agent %s joined%s with configuration %s", self.name, again, self.digest)
         return True
+
+    def _wait_to_join(self, exc: AgentRefused) -> None:
+        """Refused: say so once (for each reason), and wait, holding nothing. /healthz
+        answers 200 meanwhile: a StatefulSet's rolling update goes on to the next pod
+        only once this one is ready, and the old agents it waits for are those pods."""
+        self.member = False
+        if exc.reason != self.refused:
+            logs.log.warning(
+                "agent %s waits to join with configuration %s, holding no task: %s; it "
+                "joins once no live agent runs another configuration (a rollout replaces "
+                "them; or stop them, or reload them with this one)",
+                self.name, self.digest, exc.reason,
+            )  # fmt: skip
+            self.refused = exc.reason
 
     def _balance(self) -> None:
         try:
@@ -365,7 +393,7 @@ class Agent:
         summaries.extend(self._stop_all("the configuration was reloaded"))
         self._leave()
         self.project, self.digest = project, digest
-        self.member, self.reloaded, self.refused = False, True, ""
+        self.member, self.waits, self.refused = False, True, ""
         self.ended.clear()  # a task that ended may run again under its new definition
 
     # -- tasks ---------------------------------------------------------------------------

@@ -67,8 +67,9 @@ class AgentTable(SqlTable):
                 raise AgentRefused(
                     f"agent {agent} runs configuration {config_hash}, but live agents run "
                     f"another one: {names}",
-                    hint="give every agent the same dstream.hcl (and variables); roll a change "
-                    "out by stopping the old agents first",
+                    hint="give every agent the same dstream.hcl (and variables); an agent "
+                    "started with a changed one waits until the old agents are stopped or "
+                    "replaced (docs/scaling.md, rolling a change out)",
                 )
             conn.execute(
                 self._sql(
