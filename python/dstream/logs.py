@@ -170,9 +170,16 @@ class Logger:
             stream.write(line)
             stream.flush()
 
-    def _log(self, level: int, msg: str, args: tuple[object, ...], task: Optional[str]) -> None:
+    def _log(
+        self,
+        level: int,
+        msg: str,
+        args: tuple[object, ...],
+        task: Optional[str],
+        fields: Optional[dict[str, object]] = None,
+    ) -> None:
         if level >= self.level:
-            self.emit(Record(level, msg % args if args else msg, task=task), level)
+            self.emit(Record(level, msg % args if args else msg, task=task, fields=fields), level)
 
     # `task`: the task a message is about: `task T: ...` in a text line, a field of its
     # JSON record (for a log shipper to select by), as a provider line's task is.
@@ -185,8 +192,14 @@ class Logger:
     def warning(self, msg: str, *args: object, task: Optional[str] = None) -> None:
         self._log(WARNING, msg, args, task)
 
-    def error(self, msg: str, *args: object, task: Optional[str] = None) -> None:
-        self._log(ERROR, msg, args, task)
+    def error(
+        self,
+        msg: str,
+        *args: object,
+        task: Optional[str] = None,
+        fields: Optional[dict[str, object]] = None,  # an error's `hint`, say
+    ) -> None:
+        self._log(ERROR, msg, args, task, fields)
 
 
 log = Logger()

@@ -1,9 +1,12 @@
-"""What an agent says of its tasks' runs: several runs of one task (a failed one, then
-one a SIGTERM stopped) are runs of one task in its last line, which names the task that
-failed and never mentions --fail-fast (an agent has none)."""
+"""What an agent says of its tasks' runs: a run that fails is said at once, with its
+hint, and `dstream_up` is 0 for the task while it does not run there; one that completes
+is said too, with when the agent takes it again. Several runs of one task (a failed one,
+then one a SIGTERM stopped) are runs of one task in its last line, which names the task
+that failed and never mentions --fail-fast (an agent has none)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -11,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from dstream.errors import ExitCode
-from dstream.runtime.agent import ENDED_COOLDOWN
+from dstream.runtime.retaking import ENDED_COOLDOWN, cooldown
+from tests.runtime.conftest import scrape
 from tests.scale.cluster import Host, Hosts, counter, project
 from tests.services import PostgresServer, wait_until
 from tests.workspace import executable
@@ -34,6 +38,47 @@ task "once" {
   output { provider_path = "./fails-once"     config { path = "out_once.jsonl" } }
 }
 """  # noqa: E501
+
+
+BAD = """\
+task "bad" {
+  input  { provider_path = "dstream-counter"  config { interval = 20  max_count = 0 } }
+  output { provider_path = "./exit3" }
+}
+"""
+EXIT3 = "#!/bin/sh\necho 'the sink refused the credentials' >&2\nexit 3\n"
+
+
+@pytest.mark.timeout(120)
+def test_an_agent_says_at_once_that_a_task_failed_or_completed(
+    pg_server: PostgresServer, table: str, hosts: Hosts
+) -> None:
+    short = counter("short", interval=5, max_count=20)
+    agent = hosts("a", project(pg_server.dsn, table, BAD, short, counter("steady")))
+    executable(agent.root / "exit3", EXIT3)
+    agent.start("agent", "--metrics-addr", "127.0.0.1:0")
+    wait_until("the failure to be said", lambda: "task bad: failed on agent" in agent.stderr())
+    wait_until("the completion to be said", lambda: "task short: completed" in agent.stderr())
+    found = re.search(r"metrics on http://(\S+)/metrics", agent.stderr())
+    assert found, agent.stderr()
+    failed = next(line for line in agent.stderr().splitlines() if "task bad: failed" in line)
+    assert failed.startswith("dstream: [error] "), failed
+    assert "exited with code 3" in failed and "hint=" in failed, failed  # what, what to do
+    assert f"again in {ENDED_COOLDOWN:.0f}s" in failed, failed  # when it is tried again
+    done = next(line for line in agent.stderr().splitlines() if "task short: completed" in line)
+    assert f"again in {ENDED_COOLDOWN:.0f}s" in done, done
+    metrics = scrape(found[1])[1]
+    assert 'dstream_up{task="bad"} 0.0' in metrics, metrics
+    assert 'dstream_up{task="short"} 0.0' in metrics, metrics
+    assert 'dstream_up{task="steady"} 1.0' in metrics, metrics
+    # The agent itself works: a probe must not restart it (and move its other tasks).
+    assert scrape(found[1], "/healthz")[0] == 200
+    agent.signal(signal.SIGTERM)
+    assert agent.wait() == ExitCode.FAILURE, said(agent)
+
+
+def test_the_cool_down_after_failures_in_a_row_doubles_up_to_five_minutes() -> None:
+    assert [cooldown(n) for n in range(7)] == [30, 30, 60, 120, 240, 300, 300]
 
 
 def fails_once(directory: Path) -> None:

@@ -40,7 +40,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.state import open_store
 
     project = _load(args)
-    monitor = Monitor([])  # the agent adds the tasks it takes
+    monitor = Monitor([], agent=True)  # the agent adds the tasks it takes
     with contextlib.ExitStack() as stack:
         addr = args.metrics_addr or project.metrics.addr
         if addr:

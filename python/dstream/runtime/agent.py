@@ -17,6 +17,9 @@ counted out by the others: like a Kafka Connect worker that lost its group membe
 it stops every task it runs, then joins again as a new member, or, refused (the live
 agents run another configuration), exits with that error.
 
+A task whose run ended by itself (completed, or failed for good) is said at once and
+taken again after a cool-down (runtime/retaking.py).
+
 A task the agent stops to have it run elsewhere — its surplus at a rebalance, every
 task at a lost registration, a task whose lease was lost — is handed over, not failed:
 it is logged, and only real failures (and the signal that stopped the agent) make its
@@ -56,6 +59,7 @@ from dstream.records import field, record
 from dstream.runtime.history import OneRecord
 from dstream.runtime.monitor import Monitor, TaskMonitor
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop
+from dstream.runtime.retaking import cooldown, failed, say_ended
 from dstream.runtime.runner import run_task
 from dstream.runtime.signals import Forced, StopSignals, left_behind, say_stopping
 from dstream.runtime.taking import definition_hash
@@ -63,10 +67,6 @@ from dstream.state.agents import AgentRefused
 
 if TYPE_CHECKING:
     from dstream.state.base import StateStore
-
-# A task that ended (its input finished, or it failed for good) is not taken again by
-# the same agent before this many seconds: another agent may try it meanwhile.
-ENDED_COOLDOWN = 30.0
 
 
 def config_hash(project: Project) -> str:
@@ -145,7 +145,10 @@ class Agent:
         self.tick = store.lease_settings.renew_interval
         self.ttl = store.lease_settings.ttl
         self.running: dict[str, _Running] = {}
-        self.ended: dict[str, float] = {}  # task -> when it ended here
+        # A task whose run ended by itself is not taken again here before this
+        # (monotonic) instant: its cool-down (runtime/retaking.py).
+        self.not_before: dict[str, float] = {}
+        self.failures: dict[str, int] = {}  # task -> its failed runs in a row here
         self.reload = reload  # re-reads the configuration (SIGHUP)
         self.member = False  # registered among the live agents
         # Monotonic: its registration has surely expired after this (the database set
@@ -346,7 +349,7 @@ class Agent:
             for name in self.project.tasks
             if name not in self.running
             and (name not in leases or leases[name].expires_in <= 0)
-            and now - self.ended.get(name, -ENDED_COOLDOWN) >= ENDED_COOLDOWN
+            and now >= self.not_before.get(name, now)
         ]
         free.sort(key=lambda t: preference(self.name, t), reverse=True)
         for name in free[: max(0, target - held)]:
@@ -394,7 +397,12 @@ class Agent:
         self._leave()
         self.project, self.digest = project, digest
         self.member, self.waits, self.refused = False, True, ""
-        self.ended.clear()  # a task that ended may run again under its new definition
+        # A task that ended may run again under its new definition; one that is gone has
+        # no series left.
+        self.not_before.clear()
+        self.failures.clear()
+        for name in set(self.monitor.tasks) - set(self.running):
+            del self.monitor.tasks[name]
 
     # -- tasks ---------------------------------------------------------------------------
     def _start(self, task: TaskSpec) -> None:
@@ -446,7 +454,15 @@ class Agent:
             if running.thread is None or (running.thread.is_alive() and not left):
                 continue
             del self.running[name]
-            live = self.monitor.tasks.pop(name, None)
+            # A task whose run ended by itself keeps its series (`dstream_up` 0) until
+            # this agent runs it again; one handed over or stopped has none here.
+            by_itself = (
+                running.done
+                and running.summary is not None
+                and not running.stop.requests
+                and running.crash is None
+            )
+            live = self.monitor.tasks.get(name) if by_itself else self.monitor.tasks.pop(name, None)
             if running.crash is not None:
                 crashes.append(running.crash)
                 continue
@@ -460,8 +476,8 @@ class Agent:
                 continue
             if running.thread.is_alive():  # its record may wait still: the process ends
                 running.recording.warn_if_unsettled(name)
-            if not running.stop.requests:  # ended by itself: give others a chance
-                self.ended[name] = time.monotonic()
+            if by_itself:
+                self._ended(running.summary, live)
             why = running.handed_over
             if why:
                 logs.log.info(
@@ -472,6 +488,17 @@ class Agent:
         if crashes:
             raise crashes[0]
         return done
+
+    def _ended(self, summary: RunSummary, live: Optional[TaskMonitor]) -> None:
+        """A run that ended by itself (completed, or failed for good): said now, and not
+        taken again here before its cool-down (runtime/retaking.py)."""
+        name = summary.task
+        self.failures[name] = self.failures.get(name, 0) + 1 if failed(summary) else 0
+        wait = cooldown(self.failures[name])
+        self.not_before[name] = time.monotonic() + wait
+        if live is not None:  # a failure before its pump started left it "starting"
+            live.detach("failed" if failed(summary) else "completed")
+        say_ended(self.name, summary, wait)
 
     def _stop_all(self, handover: str = "") -> list[RunSummary]:
         """Stop every task and wait for it: on a signal (the summaries say which, as

@@ -74,7 +74,8 @@ class _Collector:
         up = GaugeMetricFamily(
             "dstream_up",
             "1 while the task runs, starts, or waits to restart after a provider failure; 0 "
-            "once it ended, and while a --standby run waits for its lease",
+            "once it ended (on an agent: until it runs the task again), and while a "
+            "--standby run waits for its lease",
             labels=["task"],
         )
         now = time.time()

@@ -115,15 +115,22 @@ class TaskMonitor:
 
 
 class Monitor:
-    """`standby`: a --standby run, whose tasks are on standby until it holds them."""
+    """`standby`: a --standby run, whose tasks are on standby until it holds them.
+    `agent`: an agent's, whose tasks come and go (runtime/agent.py)."""
 
-    def __init__(self, names: list[str], *, standby: bool = False) -> None:
+    def __init__(self, names: list[str], *, standby: bool = False, agent: bool = False) -> None:
         self.tasks = {name: TaskMonitor(name, standby=standby) for name in names}
         self.started_at = time.time()
+        self.agent = agent
 
     @property
     def healthy(self) -> bool:
         """Every task runs, waits on standby, completed or was removed by a reload (a
-        probe must not kill a standby, nor a process whose tasks ended well)."""
+        probe must not kill a standby, nor a process whose tasks ended well). An agent
+        is healthy while it serves: a task of its that failed is taken again after a
+        cool-down (`dstream_up` says which is down), and a probe restarting the agent
+        would only move its other tasks."""
+        if self.agent:
+            return True
         ended_well = ("completed", "removed")
         return all(t.running or t.standby or t.state in ended_well for t in self.tasks.values())
