@@ -126,12 +126,25 @@ class StateSpec:
 
 # The tables the postgres backend names after its state table, beside it (state/postgres.py).
 LEASE_TABLE, RUNS_TABLE, INPUT_TABLE, AGENTS_TABLE = "_lease", "_runs", "_input", "_agents"
-# PostgreSQL cuts a longer identifier to 63 bytes (NAMEDATALEN - 1), silently: a state
-# table name longer than this would make two companions one table, or two configurations'
-# tables one.
+COMPANIONS = (LEASE_TABLE, RUNS_TABLE, INPUT_TABLE, AGENTS_TABLE)
+# PostgreSQL cuts a longer identifier to 63 bytes (NAMEDATALEN - 1), silently, and uses
+# the cut name: `<table>_lease` works as long as the cut names stay distinct tables.
 POSTGRES_NAME_BYTES = 63
-LONGEST_COMPANION = max((LEASE_TABLE, RUNS_TABLE, INPUT_TABLE, AGENTS_TABLE), key=len)
-MAX_STATE_TABLE_NAME = POSTGRES_NAME_BYTES - len(LONGEST_COMPANION)
+
+
+def _longest_state_table() -> int:
+    """The longest state table name whose companions stay tables of their own once each
+    name is cut to POSTGRES_NAME_BYTES (longer, two would be one table, or two
+    configurations' tables one)."""
+    for length in range(POSTGRES_NAME_BYTES, 0, -1):
+        table = "x" * length
+        cut = {(table + suffix)[:POSTGRES_NAME_BYTES] for suffix in COMPANIONS} | {table}
+        if len(cut) == len(COMPANIONS) + 1:
+            return length
+    raise AssertionError("no state table name leaves its companions distinct")
+
+
+MAX_STATE_TABLE_NAME = _longest_state_table()  # 61: "_l", "_r", "_i", "_a" still differ
 
 
 def state_table_ok(table: str) -> bool:

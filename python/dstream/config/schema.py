@@ -17,7 +17,7 @@ from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
 from dstream.config.functions import format_number, type_name
 from dstream.config.model import (
-    LONGEST_COMPANION,
+    COMPANIONS,
     MAX_STATE_TABLE_NAME,
     POSTGRES_NAME_BYTES,
     Location,
@@ -378,9 +378,9 @@ def check_postgres_state(spec: StateSpec) -> None:
             raise ConfigError(
                 f"{what} name {part!r} is {len(part)} characters long, more than {limit}",
                 location=spec.table_location or spec.location,
-                hint=f"PostgreSQL cuts names at {POSTGRES_NAME_BYTES} bytes, and dstream names "
-                f"tables after the state table (the longest is <table>{LONGEST_COMPANION}): "
-                f"shorten it to {limit} characters or fewer",
+                hint=f"PostgreSQL cuts names at {POSTGRES_NAME_BYTES} bytes, and the tables "
+                f"dstream names after the state table (<table>{', '.join(COMPANIONS)}) must "
+                f"stay distinct when cut: shorten it to {limit} characters or fewer",
             )
 
 
