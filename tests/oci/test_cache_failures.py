@@ -120,3 +120,36 @@ def test_a_prune_while_a_pull_is_under_way(
     assert pruned.returncode in (0, 2), pruned.stderr  # rm: other/x:1 is not cached
     again = dstream("providers", "pull", f"{hostile.host}/{repo}:1", "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["from_cache"], again.stderr
+
+
+def test_prune_all_keeps_the_lock_it_holds(hostile: HostileRegistry, isolated_cache: Path) -> None:
+    """flock locks the open file: a prune --all that deleted the lock file let the next
+    prune take a new one beside a pull still waiting on the old (and delete its blob)."""
+    repo = "a/p"
+    layer = {**hostile.blob(repo, b"#!/bin/sh\necho hi\n"), "mediaType": LAYER}
+    hostile.image(repo, "1", [layer])
+    assert dstream("providers", "pull", f"{hostile.host}/{repo}:1").returncode == 0
+    lock = isolated_cache / "oci" / "lock"
+    before = lock.stat().st_ino
+    assert dstream("providers", "prune", "--all").returncode == 0
+    assert sorted(p.name for p in (isolated_cache / "oci").iterdir()) == ["lock"]
+    assert lock.stat().st_ino == before
+
+
+def test_prune_removes_a_link_in_the_cache_and_leaves_its_target(
+    isolated_cache: Path, tmp_path: Path
+) -> None:
+    """A cache entry that is a link (planted, or the cache's own root a link) is removed,
+    never followed: its target's directories kept their modes and contents."""
+    outside = tmp_path / "outside"
+    (outside / "inner").mkdir(parents=True)
+    outside.chmod(0o755)
+    (outside / "inner" / "data").write_text("mine")
+    unpacked = isolated_cache / "oci" / "unpacked" / "sha256"
+    unpacked.mkdir(parents=True)
+    (unpacked / ("ab" * 32)).symlink_to(outside)
+    for prune in (("providers", "prune"), ("providers", "prune", "--all")):
+        assert dstream(*prune).returncode == 0
+    assert not (unpacked / ("ab" * 32)).exists()
+    assert (outside / "inner" / "data").read_text() == "mine"
+    assert outside.stat().st_mode & 0o777 == 0o755

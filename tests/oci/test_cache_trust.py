@@ -411,3 +411,29 @@ def test_an_unpacked_provider_cannot_write_beside_itself(
     assert again.returncode == 0 and "[warning]" not in again.stderr, again.stderr
     pruned = dstream("providers", "prune", "--all", prefix=prefix)
     assert pruned.returncode == 0, pruned.stderr
+
+
+def test_a_cache_this_user_may_not_write_still_runs_its_copy_when_the_registry_is_away(
+    registry: HostileRegistry, tmp_path: Path, isolated_cache: Path
+) -> None:
+    """A read-only cache (an image's): the lock a pull takes could not be made, and the
+    pull failed before the registry was asked, so a tag due for a re-check no longer ran
+    its verified copy with a warning when the registry was away."""
+    ref = publish(registry, GENUINE).split("@")[0] + ":1"  # the tag: it can be due
+    assert dstream("providers", "pull", ref).returncode == 0
+    config = run_config(tmp_path, ref)
+    for path in [isolated_cache, *isolated_cache.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode & ~0o222)
+    try:
+        registry.behave(f"/v2/{REPO}/manifests/1", lambda handler: handler.reply(503, b""))
+        done = dstream(
+            "run", "-c", str(config), cwd=tmp_path, prefix=without_file_override(),
+            env={"DSTREAM_PROVIDER_MAX_AGE": "0"},
+        )  # fmt: skip
+    finally:
+        for path in [isolated_cache, *isolated_cache.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o200)
+    assert done.returncode == 0, done.stderr
+    assert "[warning]" in done.stderr, done.stderr

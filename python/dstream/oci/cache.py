@@ -42,6 +42,7 @@ from dstream.oci.reference import is_digest
 from dstream.records import record as _record
 
 STALE_TMP_SECONDS = 3600.0
+LOCK_FILE = "lock"  # held shared by pulls, alone by a prune (Cache.locked)
 _FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
 _ELSEWHERE = "set DSTREAM_CACHE_DIR (or --cache-dir) to a directory"
@@ -152,11 +153,19 @@ class Cache:
         has not recorded yet. A pull's files are kept by its record once it lets go."""
         import fcntl
 
-        path = self._dir() / "lock"
-        with _guard(path, "open"):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        path = self._dir() / LOCK_FILE
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            if exc.errno not in _DENIED:
+                raise cache_error(path, exc, "open") from None
+            # A cache this user may not write (a read-only image's): a pull here writes
+            # nothing a prune could take, and a prune here removes nothing.
+            yield
+            return
+        try:
+            with _guard(path, "lock"):
+                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
         finally:
             os.close(fd)
@@ -268,8 +277,12 @@ class Cache:
 
     def _prune(self, everything: bool) -> dict[str, int]:
         if everything:
+            # All but the lock, which this prune holds: flock locks the open file, so a
+            # new file of that name would let the next prune in beside a waiting pull.
             freed = _tree_size(self.root)
-            remove_tree(self.root)
+            for entry in list(self.root.iterdir()) if self.root.is_dir() else []:
+                if entry.name != LOCK_FILE:
+                    remove_tree(entry)
             return {"removed": 1 if freed else 0, "bytes": freed}
         keep: set[str] = set()
         for record in self.refs():  # read by type: a damaged record keeps less, fails nothing
@@ -287,10 +300,7 @@ class Cache:
                 if f"sha256:{path.name}" in keep:
                     continue
                 freed += _tree_size(path)
-                if path.is_dir():
-                    remove_tree(path)
-                else:
-                    path.unlink(missing_ok=True)
+                remove_tree(path)
                 removed += 1
         swept = self.sweep()
         return {"removed": removed + swept["removed"], "bytes": freed + swept["bytes"]}
@@ -357,7 +367,12 @@ def seal(tree: Path) -> None:
 
 def remove_tree(path: Path) -> None:
     """Remove `path` and what is under it, sealed trees too (their directories are made
-    writable first: without write bits their entries cannot be unlinked)."""
+    writable first: without write bits their entries cannot be unlinked). A link is
+    removed, never followed: what it points at is not the cache's."""
+    if not path.is_dir() or path.is_symlink():
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return
     for dirpath, _, _ in os.walk(path):
         with contextlib.suppress(OSError):
             os.chmod(dirpath, 0o700)
@@ -365,8 +380,10 @@ def remove_tree(path: Path) -> None:
 
 
 def _tree_size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
+    if path.is_symlink() or not path.is_dir():  # a link's own size, not its target's
+        with contextlib.suppress(OSError):
+            return path.lstat().st_size
+        return 0
     total = 0
     for dirpath, _dirs, names in os.walk(path):
         for name in names:
