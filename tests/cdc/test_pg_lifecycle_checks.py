@@ -437,3 +437,30 @@ def test_a_run_refuses_a_publication_that_publishes_partitions(make_db: Any) -> 
     )
     message, _ = _refused_run(_cfg(db.dsn, "customers", "parts"), "splitpart")
     assert "publishes the partitioned table public.parts as its partitions" in message, message
+
+
+def test_a_publication_by_schema_publishes_what_it_does_not_name_by_design(make_db: Any) -> None:
+    """FOR TABLES IN SCHEMA (made by hand) publishes tables `tables` does not list, and
+    init (which changes named tables only) cannot take them out: a run refused it, with
+    a hint to run init, which found nothing to do."""
+    db = make_db()
+    db.execute(
+        "CREATE SCHEMA app",
+        "CREATE TABLE app.customers (id int PRIMARY KEY)",
+        "CREATE TABLE app.other (id int PRIMARY KEY)",
+        "CREATE PUBLICATION dstream_byschema FOR TABLES IN SCHEMA app",
+    )
+    cfg = _cfg(db.dsn, "app.customers")
+    assert lifecycle("init", cfg, task="byschema")["status"] == "Success"
+    run = Provider("run", cfg, task="byschema")
+    assert run.line()["status"] == "ready", run.stderr()  # type: ignore[index]
+    db.execute(
+        "CREATE TABLE app.later (id int PRIMARY KEY)",  # published by design: no stop
+        "INSERT INTO app.later VALUES (1)",
+        "INSERT INTO app.customers VALUES (7)",
+    )
+    line = run.line()
+    while line is not None and "data" not in line:
+        line = run.line()
+    assert line is not None and line["data"] == {"id": 7}, run.stderr()
+    assert run.stop() == 0

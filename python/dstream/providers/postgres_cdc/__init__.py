@@ -88,7 +88,9 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             base_types=base_types,
             resume_lsn=resume_lsn,
             confirmed_lsn=parse_lsn(confirmed) if confirmed else 0,
-            published=None if found.publishes_all_tables else frozenset(found.published_oids),
+            published=None
+            if catalog.publishes_by_design(found)
+            else frozenset(found.published_oids),
         )
         self._stream.connect()
 

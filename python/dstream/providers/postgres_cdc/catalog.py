@@ -148,6 +148,9 @@ class Inspection:
     # Tables named in the publication itself (FOR TABLE): the ones init can take out.
     listed: set[tuple[str, str]] = field(default_factory=set)
     publishes_all_tables: bool = False
+    # FOR TABLES IN SCHEMA (made by hand): it publishes tables it does not name, and init,
+    # which changes only the named ones, leaves those as they are.
+    publishes_by_schema: bool = False
     # publish_via_partition_root: a partitioned table's changes arrive as the table's,
     # not as its partitions' (which `tables` does not name).
     via_root: bool = False
@@ -227,6 +230,8 @@ def _read_publication(cur: PgCursor, found: Inspection, slot: str, pub: PgRow) -
     found.publication_exists = True
     found.publishes_all_tables = bool(all_tables)
     found.via_root = bool(via_root)
+    cur.execute("SELECT EXISTS (SELECT 1 FROM pg_publication_namespace WHERE pnpubid = %s)", (oid,))
+    found.publishes_by_schema = bool(cur.fetchone()[0])
     found.publication_owner, found.publication_owned = str(owner), bool(owned)
     found.slot_start = _noted_start(comment, slot)
     cur.execute(
@@ -259,12 +264,19 @@ def by_partition(state: Inspection, tables: list[Table]) -> list[Table]:
 
 
 def unlisted(state: Inspection, tables: list[Table]) -> list[str]:
-    """The tables the publication publishes and `tables` does not list (a publication FOR
-    ALL TABLES, made by hand, publishes every table by design: none)."""
+    """The tables the publication names and `tables` does not list: init takes them out.
+    (What a publication made by hand FOR ALL TABLES or FOR TABLES IN SCHEMA publishes
+    beyond the tables it names is so by design: not these.)"""
     if state.publishes_all_tables:
         return []
     wanted = {(t.schema, t.name) for t in tables}
-    return sorted(f"{schema}.{name}" for schema, name in state.published - wanted)
+    return sorted(f"{schema}.{name}" for schema, name in state.listed - wanted)
+
+
+def publishes_by_design(state: Inspection) -> bool:
+    """Whether the publication (made by hand) publishes tables it does not name, new ones
+    included: every table, or every table of a schema."""
+    return state.publishes_all_tables or state.publishes_by_schema
 
 
 _NOTE = re.compile(r"^dstream: replication slot (\S+) starts at ([0-9A-F]+/[0-9A-F]+)\b")

@@ -96,8 +96,9 @@ class ChangeStream:
         self.wanted = {(t.schema, t.name) for t in tables}
         # A table keeps its OID when renamed; the publication keeps publishing it.
         self.by_oid = {t.oid: t for t in tables}
-        # What the publication published when the run started (None: FOR ALL TABLES, any
-        # table): a relation beyond it was added while the run ran (`_relation`).
+        # What the publication published when the run started (None: one made by hand FOR
+        # ALL TABLES or FOR TABLES IN SCHEMA, which publishes new tables by design): a
+        # relation beyond it was added while the run ran (`_relation`).
         self.published = published
         self._partitions: set[int] = set()  # relations known to be partitions of captured ones
         self._renames_told: set[tuple[int, str]] = set()
