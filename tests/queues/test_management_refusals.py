@@ -16,6 +16,8 @@ pika = pytest.importorskip("pika")
 from dstream.providers.queues.leftovers import CannotList  # noqa: E402
 from dstream.providers.queues.management import ManagementApi  # noqa: E402
 
+REDIRECT_TO: list[str] = []  # where a 302 of `answering` points, one per 302
+
 
 @pytest.fixture
 def answering() -> Iterator[tuple[int, list[int]]]:
@@ -25,7 +27,10 @@ def answering() -> Iterator[tuple[int, list[int]]]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             body = b'{"error":"Object Not Found","reason":"Not Found"}'
-            self.send_response(statuses.pop(0))
+            status = statuses.pop(0)
+            self.send_response(status)
+            if status == 302:
+                self.send_header("Location", REDIRECT_TO.pop(0))
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -65,3 +70,33 @@ def test_a_404_says_the_vhost(answering: tuple[int, list[int]]) -> None:
     statuses.append(404)
     said = refusal(port, "nosuch")
     assert "has no vhost 'nosuch'" in said and "url's path" in said, said
+
+
+def test_a_redirect_is_not_followed_with_the_password(answering: tuple[int, list[int]]) -> None:
+    """urllib followed a redirect with the Authorization header, so the broker's
+    password went to whatever host the redirect named."""
+    port, statuses = answering
+    elsewhere: list[str] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            elsewhere.append(self.headers.get("Authorization", ""))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"[]")
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=other.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        statuses.append(302)
+        REDIRECT_TO.append(f"http://127.0.0.1:{other.server_address[1]}/api/queues/%2F")
+        said = refusal(port)
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert "redirected to http://127.0.0.1:" in said and "does not follow" in said, said
+    assert elsewhere == []

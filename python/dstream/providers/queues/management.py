@@ -18,6 +18,18 @@ from dstream.providers.queues.leftovers import CannotList, Marked, read_mark
 Pika = Any  # Any: pika's URLParameters ships no type information
 
 TIMEOUT = 10.0  # seconds for the one request: a lifecycle command waits on it
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class _Refuse(urllib.request.HTTPRedirectHandler):
+    """A redirect is not followed: urllib's would carry the Authorization header (the
+    broker's password) to whatever host it names, https to http too."""
+
+    def redirect_request(self, *_: Any, **__: Any) -> None:
+        return None  # urllib then raises the redirect as an HTTPError
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_Refuse)
 
 
 def management_url_for(amqp_url: str) -> str:
@@ -61,7 +73,7 @@ class ManagementApi:
             self.base + path, headers={"Authorization": f"Basic {token}"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            with _NO_REDIRECTS.open(request, timeout=TIMEOUT) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             raise self._refused(exc) from None
@@ -79,6 +91,13 @@ class ManagementApi:
             ) from None
 
     def _refused(self, exc: urllib.error.HTTPError) -> CannotList:
+        if exc.code in _REDIRECTS:
+            went = exc.headers.get("Location", "?") if exc.headers else "?"
+            return CannotList(
+                f"RabbitMQ's management API at {self.where} redirected to {went}: dstream "
+                "does not follow it (the broker's password goes to management_url only)",
+                hint="set management_url to the address the API answers at",
+            )
         if exc.code == 401:  # a wrong password, or a user the API does not let in
             return CannotList(
                 f"RabbitMQ's management API at {self.where} refused user {self.user!r}",
