@@ -117,3 +117,19 @@ def test_resources_in_the_originals_shape_are_shown_as_written(ws: Workspace) ->
     destroy = ws.run("destroy", "oci-counter-demo", "--auto-approve")
     assert destroy.returncode == 0, destroy.stderr
     assert "resource.console_log_target" not in destroy.stdout, destroy.stdout
+
+
+def test_destroy_asks_before_an_original_output_removes_its_queues(ws: Workspace) -> None:
+    """A provider of the original's kind answers a destroy preview with its plan (here
+    nothing to create: every queue exists), which read as "nothing to destroy": destroy
+    asked nothing and removed the queues (a `no` typed was never read), and `plan
+    -destroy -detailed-exitcode` said 0. Its preview does not say, so destroy asks."""
+    ws.config(MSSQL_TO_ASB)
+    assert ws.run("init", "mssql-to-asb").returncode == 0
+    planned = ws.run("plan", "-destroy", "-detailed-exitcode", "mssql-to-asb")
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert "does not say what destroy would remove" in planned.stdout, planned.stdout
+    done = ws.on_a_terminal("destroy", "mssql-to-asb", answer=b"no")
+    assert done.returncode == 1, done.screen
+    assert "Only 'yes' will be accepted" in done.screen
+    assert sorted(p.name for p in (ws.root / "asb").iterdir()) == [f"{q}.jsonl" for q in QUEUES]

@@ -14,6 +14,7 @@ from dstream.config.model import Project
 from dstream.errors import ProviderError
 from dstream.protocol.values import encode_json
 from dstream.runtime.lifecycle import (
+    DONE,
     FAILED,
     NO_INFRASTRUCTURE,
     SKIPPED,
@@ -105,6 +106,12 @@ def _render_provider(report: TaskLifecycle, p: ProviderOutcome, view: View, colo
     if p.outcome == SKIPPED:
         view.line(f"  {p.label}: not asked (the other provider failed first)")
         return
+    if p.outcome == DONE and report.blind(p):
+        view.line(
+            f"  {p.label}: does not say what destroy would remove (a provider of the "
+            "original's kind answers a destroy preview with its plan)"
+        )
+        return
     changes = p.result.changes if p.result else []
     note = "failed (see the error below)" if p.outcome == FAILED else ""
     note = note or (p.result.message if p.result else "")
@@ -133,7 +140,7 @@ def summary_line(report: TaskLifecycle) -> str:
             return f"Plan failed in {failed} {below}. Nothing was changed."
         if not any(counts.values()):
             if report.undecided():
-                return "Plan done: what would change is not known (an answer said Unknown)."
+                return "Plan done: what would change is not known (an answer did not say)."
             if all(p.outcome == NO_INFRASTRUCTURE for p in report.providers):
                 return "No changes. Neither provider manages infrastructure."
             return "No changes. The infrastructure matches the configuration."

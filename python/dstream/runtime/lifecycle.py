@@ -77,6 +77,9 @@ class ProviderOutcome:
     stderr_tail: list[str] = field(default_factory=list)
     # The answer came in the original's shape (resources as plain strings).
     original: bool = False
+    # Read as the original read its outputs (no "protocol" in its handshake): it knows no
+    # destroy preview, and answers `plan --destroy` with its plan.
+    unversioned: bool = False
     # Why it was not asked, or how its answer was read, in one line for the user.
     note: str = ""
 
@@ -128,13 +131,22 @@ class TaskLifecycle:
 
     def undecided(self) -> bool:
         """Whether an answer does not say what would change: the original's shape (it
-        lists resources only) or a status of Unknown. A plan's `-detailed-exitcode` then
-        says changes (2): "nothing would change" would be a guess."""
-        return any(
-            p.outcome == DONE and p.result is not None
-            and (p.original or p.result.status == "Unknown")
-            for p in self.providers
-        )  # fmt: skip
+        lists resources only), a status of Unknown, or a destroy preview from a provider
+        of the original's kind (its plan, not what destroy would remove). A plan's
+        `-detailed-exitcode` then says changes (2), and destroy asks: "nothing would
+        change" would be a guess."""
+        return any(self.undecided_by(p) for p in self.providers)
+
+    def undecided_by(self, p: ProviderOutcome) -> bool:
+        """Whether `p`'s answer does not say what would change (`undecided`)."""
+        if p.outcome != DONE or p.result is None:
+            return False
+        return p.original or p.result.status == "Unknown" or self.blind(p)
+
+    def blind(self, p: ProviderOutcome) -> bool:
+        """Whether `p` answered a destroy preview as a provider of the original's kind
+        does: with its plan, which is no list of what destroy would remove."""
+        return self.destroy and self.command == "plan" and p.unversioned and p.result is not None
 
     def reported(self) -> int:
         """Resources reported in the original's shape, which says nothing of changes."""
@@ -305,6 +317,7 @@ def _read_undeclared(
             log_stdout_line(task.name, proc.role, line, several=False)
             skipped += 1
             continue
+        outcome.unversioned = True
         _judge(outcome, result, command, _reap(proc, outcome, task))
         return
     code = _reap(proc, outcome, task)
