@@ -112,3 +112,34 @@ def test_an_agents_last_line_counts_tasks_not_runs_and_names_the_failed_one(
     last = said(agent).strip().splitlines()[-1]
     assert "--fail-fast" not in last, last
     assert last == "1 of 2 tasks failed: once in 1 of its 2 runs (exit code 1); its error is above"
+
+
+ORIGINAL_OUTPUT = """\
+task "legacy" {{
+  input  {{ provider_path = "dstream-counter"  config {{ interval = 0  max_count = 5  checkpoint_every = 2 }} }}
+  output {{
+    provider_path = "{console}"
+    config {{ outputFormat = "simple" }}
+  }}
+}}
+"""  # noqa: E501
+
+
+@pytest.mark.timeout(120)
+def test_an_agent_does_not_promise_a_resume_a_task_cannot_make(
+    pg_server: PostgresServer, table: str, hosts: Hosts
+) -> None:
+    """An output of the original's kind acknowledges no checkpoint (dstream withholds
+    them): the agent said a completed run would be taken again "resuming from its stored
+    checkpoint", and each time it sent everything again."""
+    from tests.legacy import zoo
+
+    task = ORIGINAL_OUTPUT.format(console=zoo("console_output"))
+    agent = hosts("a", project(pg_server.dsn, table, task))
+    agent.start("agent")
+    wait_until("the completion to be said", lambda: "task legacy: completed" in agent.stderr())
+    done = next(line for line in agent.stderr().splitlines() if "task legacy: completed" in line)
+    assert "resuming from its stored checkpoint" not in done, done
+    assert "cannot resume" in done and "sends everything again" in done, done
+    agent.signal(signal.SIGTERM)
+    agent.wait()

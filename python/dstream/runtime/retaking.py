@@ -36,10 +36,17 @@ def say_ended(agent: str, summary: RunSummary, wait: float) -> None:
     (for what alerts on the log), or an info line; both say when it is taken again."""
     again = f"this agent takes it again in {wait:.0f}s (another agent may sooner)"
     if not failed(summary):
+        # A run that cannot resume (an output of the original's kind acknowledges no
+        # checkpoint) starts over each time it is taken: said, never a resume promised.
+        resumes = (
+            "resuming from its stored checkpoint"
+            if summary.resumable
+            else "and, as it cannot resume (no checkpoint of it is stored), it sends "
+            "everything again: run a task meant to end once with `dstream run`"
+        )
         logs.log.info(
-            "completed on agent %s after %s; an agent keeps every task running: %s, "
-            "resuming from its stored checkpoint", agent, duration(summary.duration), again,
-            task=summary.task,
+            "completed on agent %s after %s; an agent keeps every task running: %s, %s",
+            agent, duration(summary.duration), again, resumes, task=summary.task,
         )  # fmt: skip
         return
     error = summary.error
