@@ -79,6 +79,16 @@ def test_unknown_function_is_a_syntax_error_of_the_file() -> None:
     assert str(caught.value) == 't.hcl:4:19: function "shout" not defined'
 
 
+@pytest.mark.parametrize("action", ["if", "range", "with"])
+def test_a_go_control_action_is_named_as_one(action: str) -> None:
+    """`{{ if env "A" }}yes{{ end }}` was "function "if" not defined", with a list of
+    functions for a hint: it is an action dstream's templates do not take."""
+    with pytest.raises(ConfigError) as caught:
+        value(f'{{{{ {action} env "A" }}}}yes{{{{ end }}}}', {"A": "x"})
+    assert f'"{{{{ {action} }}}}" is a Go template action' in str(caught.value)
+    assert "cond ? a : b" in (caught.value.hint or "")
+
+
 @pytest.mark.parametrize(
     ("template", "reason", "hint"),
     [

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from dstream.config.functions import CallContext
 
 
+# Go text/template's control actions: `{{ if ... }}` is said to be one, not an undefined
+# function.
+GO_ACTIONS = frozenset({"if", "else", "end", "range", "with", "define", "template", "block",
+                        "break", "continue"})  # fmt: skip
 # What a template command is (the hint of an error in one).
 VALUE_OR_FUNCTION = (
     'write a value alone, as in {{ "text" }}, or a function and its arguments, as in '
@@ -174,6 +178,14 @@ class _Parser:
                     raise self._error("a '(' in the template is not closed", "add the missing `)`")
                 self.pos += 1
             elif kind == "ident":
+                if value in GO_ACTIONS:
+                    raise TemplateSyntaxError(
+                        f'"{{{{ {value} }}}}" is a Go template action, which dstream\'s templates '
+                        "do not take (they hold one value: a function call or a pipeline)",
+                        location=self.where,
+                        hint="write the choice in HCL: a conditional (`cond ? a : b`) or a for "
+                        'expression, with env("X") for the value',
+                    )
                 if value not in FUNCTIONS:
                     raise TemplateSyntaxError(
                         f'function "{value}" not defined',
