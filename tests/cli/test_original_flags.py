@@ -22,6 +22,8 @@ LOG_TIME_WARNING = (
         ["run", "t", "--log-time"],
         ["-t", "run", "t"],
         ["--log-time", "-l", "info", "run", "t"],
+        ["run", "t", "--log-time=true"],  # cobra's spellings of a boolean's value
+        ["-t=1", "run", "t"],
     ],
 )
 def test_log_time_is_accepted_and_said_to_have_no_effect(ws: Workspace, argv: list[str]) -> None:
@@ -103,3 +105,13 @@ def test_a_terraform_command_names_dstreams_twin(ws: Workspace) -> None:
     assert (
         done.stderr == "error: unknown command 'validate'\n  hint: did you mean `dstream lint`?\n"
     )
+
+
+@pytest.mark.parametrize("argv", [["run", "t", "-t=false"], ["--log-time=false", "run", "t"]])
+def test_log_time_false_as_cobra_took_it_is_no_switch(ws: Workspace, argv: list[str]) -> None:
+    """`-t=false` was read as -t and `-f alse` ("invalid choice: 'alse'"), and
+    `--log-time=false` refused ("ignored explicit argument")."""
+    scenarios.counter_file(ws)
+    done = ws.run(*argv)
+    assert done.returncode == 0, done.stderr
+    assert LOG_TIME_WARNING not in done.stderr, done.stderr

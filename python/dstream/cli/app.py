@@ -22,6 +22,7 @@ from dstream.cli.globalflags import (
     add_every_global_flag,
     add_global_arguments,
     add_logging_arguments,
+    cobra_switches,
     global_flags,
     place_global_flags,
     split_global_flags,
@@ -233,7 +234,7 @@ def _command_line(words: list[str]) -> tuple[list[Flag], list[str]]:
     """The global flags written before the command, and the command line from the
     command on (`help run` is `run --help`, `--version` is `version`); a UsageError when
     there is no command after the flags, or no command of that name."""
-    flags, argv = split_global_flags(words, COMMANDS)
+    flags, argv = split_global_flags(cobra_switches(words), COMMANDS)
     if argv[:2] == ["help", "help"]:  # cobra's `help help`: what help is, the top help
         argv = ["--help"]
     if argv[:1] == ["help"] and len(argv) > 1 and not argv[1].startswith("-"):

@@ -73,6 +73,25 @@ def add_logging_arguments(parser: Flags, *, keep_earlier: bool = False) -> list[
     return [level, format_, time]
 
 
+# What cobra (the original's flag library) takes as a boolean's value: `-t=false`.
+_COBRA_BOOLEANS = {"true": True, "1": True, "t": True, "false": False, "0": False, "f": False}
+
+
+def cobra_switches(words: list[str]) -> list[str]:
+    """The original's -t/--log-time written with a value, as cobra took it
+    (`--log-time=true`, `-t=false`): as the bare switch, or nothing for false. argparse
+    refused it ("ignored explicit argument") or read `-t=false` as -t and `-f alse`."""
+    out: list[str] = []
+    for word in words:
+        name, equals, value = word.partition("=")
+        if equals and name in ("-t", "--log-time") and value.lower() in _COBRA_BOOLEANS:
+            if _COBRA_BOOLEANS[value.lower()]:
+                out.append("--log-time")
+            continue
+        out.append(word)
+    return out
+
+
 class GlobalFlags:
     """The flags every command takes before its name too, as the original did (docs/
     cli.md, "Global flags"), defined by the functions that add them to the commands'
