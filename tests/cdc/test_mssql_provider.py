@@ -5,6 +5,8 @@ does not wait for the back-off sleep."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -87,3 +89,42 @@ def test_open_names_every_table_problem() -> None:
         asyncio.run(provider.open())
     assert "'plain' is not captured" in err.value.reason
     assert "'sales.gone' does not exist" in err.value.reason
+
+
+def test_a_stop_does_not_wait_for_a_query_under_way() -> None:
+    """A query running when the stop comes (a large fn_cdc_get_all_changes) kept the
+    process from exiting until it returned: the event loop's executor threads are joined
+    at its end, and dstream killed the input after half of stop_grace. The docs promise
+    queries never hold up a stop."""
+    src = RecordedSource()
+    a = src.add_table("dbo", "orders")
+    src.commit(4, [(a, 2, {"id": 1})])
+    provider = _provider(src, tables=["orders"])
+    started = threading.Event()
+    slow = src.changes
+
+    def stuck(*args: Any, **kwargs: Any) -> Any:
+        started.set()
+        time.sleep(30)  # a query that outlives the stop
+        return slow(*args, **kwargs)
+
+    src.changes = stuck  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        await provider.open()
+
+        async def consume() -> None:
+            async for _ in provider.read():
+                pass
+
+        task = asyncio.ensure_future(consume())
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()  # what the SDK host does on SIGTERM
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    runner = threading.Thread(target=asyncio.run, args=(scenario(),), daemon=True)
+    runner.start()
+    runner.join(10)  # a hang bound, not a speed target: the query sleeps 30 s
+    assert not runner.is_alive(), "the run waited for the query under way"

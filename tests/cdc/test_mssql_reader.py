@@ -151,6 +151,28 @@ def test_checkpoint_resumes_exactly_and_legacy_offsets_are_read() -> None:
         CdcReader(src, [a], batch_size=10, state={"lsn": "0/1"})
 
 
+@pytest.mark.parametrize(
+    "saved",
+    [
+        {"lsn": "zz", "seq": "00"},  # was ValueError with a traceback
+        "0004",  # was TypeError
+        {"lsn": "04"},  # was KeyError
+        {"lsn": "05", "seq": "00"},  # one byte: above every LSN, so every change skipped
+        {"lsn": "0" * 20, "seq": 5},
+    ],
+)
+def test_a_checkpoint_position_that_is_not_an_lsn_is_refused_naming_it(saved: Any) -> None:
+    """A hand-set or damaged checkpoint: each position is two binary(10) values, 20 hex
+    digits. A 1-byte LSN compared above every real one, and the run skipped every change
+    without a word."""
+    src = RecordedSource()
+    a = src.add_table("dbo", "orders")
+    with pytest.raises(DstreamError) as caught:
+        CdcReader(src, [a], batch_size=10, state={"tables": {"dbo.orders": saved}})
+    assert "dbo.orders" in caught.value.reason and "20 hex digits" in caught.value.reason
+    assert "dstream state" in (caught.value.hint or "")
+
+
 def test_a_failing_table_is_isolated_and_keeps_its_position() -> None:
     src = RecordedSource()
     a, b = src.add_table("dbo", "a"), src.add_table("dbo", "b")
@@ -181,6 +203,9 @@ def test_values_are_typed() -> None:
                 2,
                 {
                     "amount": decimal.Decimal("12345678901234567.000001"),
+                    # pymssql's decimal(18,8) zero and 0.0000001: str() writes exponents
+                    "zero": decimal.Decimal("0E-8"),
+                    "tiny": decimal.Decimal("1.0E-7"),
                     "paid": True,
                     "n": 5,
                     "at": when,
@@ -197,6 +222,8 @@ def test_values_are_typed() -> None:
     frame = _frames(_drain(CdcReader(src, [a], batch_size=5))[0])[0]
     assert frame["data"] == {
         "amount": "12345678901234567.000001",
+        "zero": "0.00000000",
+        "tiny": "0.00000010",
         "paid": True,
         "n": 5,
         "at": "2024-01-02T03:04:05.123000",

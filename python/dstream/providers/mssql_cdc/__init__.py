@@ -9,8 +9,10 @@ call. See docs/providers/mssql.md, which also says what has run against a real s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Optional, cast
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Optional, TypeVar, cast
 
 from dstream.errors import DstreamError
 from dstream.providers.mssql_cdc.config import MssqlCdcConfig
@@ -21,6 +23,8 @@ from dstream.sdk import InputProvider, log
 from dstream.sdk.provider import Produced
 
 __all__ = ["MssqlCdc", "MssqlCdcConfig", "main", "resolve_tables"]
+
+T = TypeVar("T")
 
 
 def resolve_tables(
@@ -73,14 +77,13 @@ class MssqlCdc(InputProvider[MssqlCdcConfig]):
         if self.command != "run":
             return
         cfg = self.config
-        loop = asyncio.get_running_loop()
-        source = await loop.run_in_executor(None, self.make_source)
+        source = await off_the_loop(self.make_source)
         self.source = source
-        existing, captured = await loop.run_in_executor(None, source.capture_tables)
+        existing, captured = await off_the_loop(source.capture_tables)
         tables = resolve_tables(cfg.tables, cfg.default_schema, existing, captured)
         legacy = None
         if self.state is None and cfg.offsets_table:
-            legacy = await loop.run_in_executor(None, source.offsets, cfg.offsets_table)
+            legacy = await off_the_loop(source.offsets, cfg.offsets_table)
         self.reader = CdcReader(
             source,
             tables,
@@ -100,14 +103,13 @@ class MssqlCdc(InputProvider[MssqlCdcConfig]):
         reader = self.reader
         assert reader is not None, "open() prepares the reader"
         backoff = Backoff(self.config.poll_seconds, self.config.max_poll_seconds)
-        loop = asyncio.get_running_loop()
         done = object()
         while True:
             result = PollResult()
             pages = reader.poll(result)
             while True:
                 # Queries run off the event loop so SIGTERM is handled at once.
-                page = await loop.run_in_executor(None, next, pages, done)
+                page = await off_the_loop(next, pages, done)
                 if page is done:
                     break
                 yield cast("list[dict[str, object]]", page)  # not `done`: a page
@@ -116,6 +118,37 @@ class MssqlCdc(InputProvider[MssqlCdcConfig]):
                 log.debug("polled", changes=result.emitted, next_poll=wait)
             # A plain sleep: the host cancels it on SIGTERM.
             await asyncio.sleep(wait)
+
+
+async def off_the_loop(fn: Callable[..., T], *args: object) -> T:
+    """`fn(*args)` on a daemon thread of its own. Not the loop's executor, whose threads
+    are joined when the process ends: a query under way at a stop would keep it running
+    until the query returned (dstream kills an input that outlives half of stop_grace).
+    A daemon thread is abandoned with the process, which loses nothing: what it would
+    have read comes again after the last checkpoint."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():  # cancelled by a stop meanwhile
+            outcome()
+
+    def work() -> None:
+        try:
+            value = fn(*args)
+        except BaseException as exc:  # the caller's to see, as run_in_executor gives it
+            error = exc
+            _tell(loop, lambda: settle(lambda: future.set_exception(error)))
+        else:
+            _tell(loop, lambda: settle(lambda: future.set_result(value)))
+
+    threading.Thread(target=work, name="dstream-mssql-query", daemon=True).start()
+    return await future
+
+
+def _tell(loop: asyncio.AbstractEventLoop, call: Callable[[], None]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop closed: the run ended meanwhile
+        loop.call_soon_threadsafe(call)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ Position per table = (__$start_lsn, __$seqval) of the last change delivered. A p
 from __future__ import annotations
 
 import heapq
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Optional
@@ -32,6 +33,8 @@ from dstream.providers.mssql_cdc.sql import (
 )
 from dstream.providers.mssql_cdc.values import lsn_hex, to_json_value
 from dstream.sdk.log import log
+
+LSN_HEX = 2 * len(ZERO)  # a binary(10) LSN or seqval, as a checkpoint writes it in hex
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -122,7 +125,7 @@ class CdcReader:
             )
         for key, value in saved.items():
             if key in self.positions:
-                self.positions[key] = (bytes.fromhex(value["lsn"]), bytes.fromhex(value["seq"]))
+                self.positions[key] = _position(key, value)
 
     def checkpoint(self) -> dict[str, object]:
         return {
@@ -275,3 +278,23 @@ class CdcReader:
     def _table_of(self, row: SqlRow) -> CaptureTable:
         table: CaptureTable = row["__dstream_table"]
         return table
+
+
+def _position(table: str, saved: object) -> Position:
+    """A table's saved position: {"lsn", "seq"}, each a binary(10) as 20 hex digits. Any
+    other value is refused: a shorter LSN compares above every real one, and the run
+    would skip every change without a word."""
+    if isinstance(saved, dict):
+        lsn, seq = saved.get("lsn"), saved.get("seq")
+        if all(isinstance(v, str) and len(v) == LSN_HEX for v in (lsn, seq)):
+            try:
+                return bytes.fromhex(str(lsn)), bytes.fromhex(str(seq))
+            except ValueError:
+                pass
+    shown = json.dumps(saved)[:80]
+    raise DstreamError(
+        f"the saved checkpoint's position of table {table} is {shown}, not "
+        f'{{"lsn": ..., "seq": ...}} of {LSN_HEX} hex digits each',
+        hint="`dstream state reset TASK` starts over; `dstream state set TASK` writes a "
+        "position (as a checkpoint of a run shows it: `dstream state show TASK`)",
+    )

@@ -16,7 +16,9 @@ def to_json_value(value: object) -> Union[bool, int, float, str, None]:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, decimal.Decimal):
-        return str(value)
+        # Positional, never an exponent (str() writes 0E-8, 1.0E-7): the text a decimal
+        # column holds, which any parser of plain decimals (SQL Server's too) reads.
+        return format(value, "f")
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, (bytes, bytearray, memoryview)):
