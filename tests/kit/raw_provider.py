@@ -42,6 +42,8 @@ def ready(features):
     line = {"status": "ready", "protocol": 1, "features": features}
     if FLAW == "handshake-features-not-a-list":
         line["features"] = ",".join(features)
+    if FLAW == "handshake-protocol-as-text":
+        line["protocol"] = "1"
     emit(line)
 
 
@@ -123,6 +125,8 @@ def run_input(config, features):
 def run_output(features):
     signal.signal(signal.SIGTERM, on_sigterm)
     ready(features)
+    if FLAW == "exit-at-once":
+        sys.exit(0)  # reads nothing
     held, received = [], 0
     try:
         for raw in sys.stdin.buffer:
@@ -141,6 +145,20 @@ def run_output(features):
                     write_line(ack)  # nothing is buffered here: written means durable
             else:
                 received += 1
+                if FLAW == "crash-mid-run" and received == 12:
+                    # As an SDK output does: the error, then a closing line of its own.
+                    sys.stderr.write(
+                        json.dumps(
+                            {
+                                "level": "error",
+                                "msg": "write() failed",
+                                "error": "RuntimeError: boom",
+                            }
+                        )
+                        + "\n"
+                    )
+                    log(f"received {received} envelopes")
+                    sys.exit(1)
     except KeyboardInterrupt:
         pass
     if FLAW == "ack-reversed":

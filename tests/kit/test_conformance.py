@@ -78,6 +78,8 @@ def test_a_provider_from_the_protocol_alone_passes_every_check(role: str, tmp_pa
 # (role, flaw, config, the check that must fail, a word its reason must contain)
 FLAWS = [
     ("input", "handshake-features-not-a-list", "{}", "handshake", "must be a list"),
+    # It said '"protocol" is '1'; dstream speaks protocol 1', which reads as a contradiction.
+    ("input", "handshake-protocol-as-text", "{}", "handshake", 'is "1", not a protocol number'),
     ("input", "accepts-unknown-key", "{}", "config-error", "accepted"),
     ("output", "accepts-unknown-key", "{}", "config-error", "accepted"),
     ("input", "silent-bad-command-line", "{}", "bad-command-line", "without saying why"),
@@ -93,6 +95,12 @@ FLAWS = [
     ("output", "no-final-ack", "{}", "checkpoint-echo", "last checkpoint"),
     ("output", "ack-at-eof-only", "{}", "ack-while-open", "stdin stayed open"),
     ("output", "exit-1-at-eof", "{}", "eof", "code 1"),
+    # It quoted the SDK's closing info line and advised to echo the checkpoint line.
+    ("output", "crash-mid-run", "{}", "checkpoint-echo", "RuntimeError: boom"),
+    ("output", "crash-mid-run", "{}", "eof", "RuntimeError: boom"),
+    # It passed eof ("flushed and exited 0 at EOF") and said its stdin "stayed open".
+    ("output", "exit-at-once", "{}", "eof", "while its stdin was still being written"),
+    ("output", "exit-at-once", "{}", "ack-while-open", "acknowledged nothing, and exited"),
     ("output", "lifecycle-bad-shape", "{}", "lifecycle-shape", "resources"),
     ("input", "init-not-idempotent", "{}", "init-idempotent", "created again"),
     ("output", "destroy-fails-when-gone", "{}", "destroy-idempotent", "what is gone must succeed"),

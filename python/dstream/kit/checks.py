@@ -63,7 +63,23 @@ class Check:
 
 
 def _stderr_hint(t: Transcript) -> str:
-    return f"; last stderr line: {t.stderr[-1]}" if t.stderr else ""
+    """Its last error record, which says why (an SDK logs a closing line after it), else
+    its last stderr line."""
+    if not t.stderr:
+        return ""
+    for line in reversed(t.stderr):
+        obj, _ = parse_object(line.encode())
+        if obj is not None and str(obj.get("level", "")).lower() in _ERROR_LEVELS:
+            return f"; its error: {line}"
+    return f"; last stderr line: {t.stderr[-1]}"
+
+
+_ERROR_LEVELS = frozenset({"error", "fatal", "critical", "panic"})
+
+
+def _when(t: Transcript) -> str:
+    """When an output ended: before its stdin did (it stopped reading), or at EOF."""
+    return "while its stdin was still being written" if t.left_early else "at EOF"
 
 
 def _exit_text(code: Optional[int]) -> str:
@@ -344,6 +360,11 @@ def check_checkpoint_echo(probe: Probe) -> Outcome:
     if problem:
         return failed(problem)
     last = t.sent_checkpoints[-1]
+    if (not acks or acks[-1] != last) and t.exit_code not in (0, None):
+        return failed(
+            f"{_exit_text(t.exit_code)} {_when(t)}, before acknowledging the last "
+            f"checkpoint {shown(last)}{_stderr_hint(t)}"
+        )
     if not acks or acks[-1] != last:
         return failed(
             f"did not acknowledge the last checkpoint {shown(last)} before "
@@ -356,6 +377,8 @@ def check_ack_while_open(probe: Probe) -> Outcome:
     t = probe.main
     if t.acked_while_open:
         return passed("acknowledged a checkpoint while its stdin was still open")
+    if t.left_early:
+        return failed(f"acknowledged nothing, and {_exit_text(t.exit_code)} {_when(t)}")
     return failed(
         f"acknowledged nothing within {probe.target.timeout:g} s while its stdin stayed open: "
         "dstream could store checkpoints only when a run ends"
@@ -366,6 +389,8 @@ def check_output_eof(probe: Probe) -> Outcome:
     t = probe.main
     if t.problem:
         return failed(t.problem + _stderr_hint(t))
+    if t.left_early:  # exit 0 too: it cannot have flushed what it never read
+        return failed(f"{_exit_text(t.exit_code)} {_when(t)}{_stderr_hint(t)}")
     if t.exit_code != 0:
         return failed(f"{_exit_text(t.exit_code)} at EOF{_stderr_hint(t)}: flush and exit 0")
     return passed("flushed and exited 0 at EOF")

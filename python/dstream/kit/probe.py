@@ -60,6 +60,7 @@ class Transcript:
     # Outputs only:
     sent_checkpoints: list[bytes] = field(default_factory=list)  # their values' bytes
     acked_while_open: bool = False
+    left_early: bool = False  # it stopped reading stdin before the suite closed it
 
     @property
     def status_line(self) -> Optional[Obj]:
@@ -182,7 +183,7 @@ class Probe:
                     value = sample_checkpoint(n)
                     t.sent_checkpoints.append(value)
                     second.append(checkpoint_frame(value))
-            s.send(b"".join(second))
+            t.left_early = not s.send(b"".join(second))
             s.close_stdin()
             try:
                 seen.extend(s.read_all())

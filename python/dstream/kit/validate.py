@@ -17,6 +17,7 @@ from dstream.protocol.frames import (
     PROTOCOL_VERSION,
 )
 from dstream.protocol.messages import LIFECYCLE_STATUSES, change_problem
+from dstream.protocol.values import encode_json
 
 # A parsed provider line.
 Obj = dict[str, Any]  # Any: checked key by key, by the checks that read it
@@ -57,6 +58,14 @@ def handshake_problem(obj: Obj) -> Optional[str]:
     handshake. Keys dstream does not read are ignored there, as the original did."""
     status = obj.get("status")
     protocol = obj.get("protocol")
+    if protocol is not None and (
+        isinstance(protocol, bool) or not isinstance(protocol, (int, float))
+    ):
+        # As dstream refuses it (protocol/messages.py): "1" is text, not the number 1.
+        return (
+            f'"protocol" is {encode_json(protocol).decode()}, not a protocol number: write '
+            f'{{"status":"ready","protocol":{PROTOCOL_VERSION}}}'
+        )
     if protocol is not None and protocol != PROTOCOL_VERSION:
         return f'"protocol" is {protocol!r}; dstream speaks protocol {PROTOCOL_VERSION}'
     features = obj.get("features")
