@@ -308,3 +308,31 @@ def test_unknown_task_changes_nothing(ws: Workspace) -> None:
     assert done.returncode == 2
     assert "no task named 'nope'" in done.stderr
     assert calls(ws) == []
+
+
+def test_a_providers_words_cannot_move_the_cursor(ws: Workspace) -> None:
+    """A lifecycle answer's names, reasons, messages and details are shown with their
+    control characters as escapes, as its stderr is (errors.visible): an escape sequence
+    in a change's name cleared the screen or printed over dstream's own lines."""
+    esc = "\\u001b[2J"
+    setup(
+        ws,
+        output_config=f"""results = {{
+          plan = {{
+            status = "Success"
+            message = "msg{esc}"
+            changes = [{{ action = "create", type = "queue", name = "q{esc}", reason = "r{esc}" }}]
+          }}
+          status = {{
+            status = "Success"
+            resources = [{{
+              type = "queue", name = "q{esc}", exists = true, details = {{ d = "v{esc}" }}
+            }}]
+          }}
+        }}""",
+    )
+    for command in ("plan", "status"):
+        done = ws.run(command, "t")
+        assert done.returncode == 0, done.stderr
+        assert "\x1b" not in done.stdout, done.stdout
+        assert "\\x1b[2J" in done.stdout, done.stdout

@@ -11,7 +11,7 @@ from typing import Optional, TypedDict
 
 from dstream.cli.view import View
 from dstream.config.model import Project
-from dstream.errors import ProviderError
+from dstream.errors import ProviderError, visible
 from dstream.protocol.values import encode_json
 from dstream.runtime.lifecycle import (
     DONE,
@@ -66,19 +66,21 @@ def _address(item: dict[str, object], original: bool = False) -> str:
     """`type.name`; an answer in the original's shape names a resource by its string,
     shown as written (docs/lifecycle.md)."""
     if original:
-        return str(item.get("name", "?"))
+        return visible(str(item.get("name", "?")))
     kind = item.get("type") or "resource"
-    return f"{kind}.{item.get('name', '?')}"
+    return visible(f"{kind}.{item.get('name', '?')}")
 
 
 def _details(details: object) -> str:
 
     if not isinstance(details, dict):
-        return "" if details is None else str(details)
-    return " ".join(
-        f"{k}={v if isinstance(v, str) else encode_json(v, default=str).decode()}"
-        for k, v in details.items()
-        if v is not None
+        return "" if details is None else visible(str(details))
+    return visible(
+        " ".join(
+            f"{k}={v if isinstance(v, str) else encode_json(v, default=str).decode()}"
+            for k, v in details.items()
+            if v is not None
+        )
     )
 
 
@@ -114,15 +116,15 @@ def _render_provider(report: TaskLifecycle, p: ProviderOutcome, view: View, colo
         return
     changes = p.result.changes if p.result else []
     note = "failed (see the error below)" if p.outcome == FAILED else ""
-    note = note or (p.result.message if p.result else "")
+    note = note or visible(p.result.message if p.result else "")
     view.line(f"  {p.label}: {note}" if note and not changes else f"  {p.label}:")
     if p.original and not changes:
         for r in p.result.resources if p.result else []:
-            view.line(f"    {r}")
+            view.line(f"    {visible(str(r))}")
     for change in changes:
         action = change["action"]  # one of CHANGE_ACTIONS: runtime/lifecycle.py kept no other
         verb = "" if report.command == "plan" else PAST[action] + " "
-        reason = f"  ({change['reason']})" if change.get("reason") else ""
+        reason = f"  ({visible(str(change['reason']))})" if change.get("reason") else ""
         text = f"    {SYMBOLS[action]} {verb}{_address(change, p.original)}{reason}"
         view.line(_paint(action, text, color))
 
@@ -199,7 +201,7 @@ def _render_status(report: TaskLifecycle, view: View) -> None:
             continue
         resources = p.result.resources if p.result else []
         if not resources:
-            rows.append((p.role, "(none)", "-", p.result.message if p.result else ""))
+            rows.append((p.role, "(none)", "-", visible(p.result.message if p.result else "")))
         for r in map(_item, resources):
             said = r.get("exists")
             exists = "?" if said is None else "yes" if said else "no"  # ?: not said
