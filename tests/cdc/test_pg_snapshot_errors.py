@@ -13,7 +13,7 @@ import pytest
 
 from tests.cdc.conftest import PgServer
 from tests.cdc.pgtools import init_project
-from tests.workspace import Workspace
+from tests.workspace import CliResult, Workspace
 
 SCHEMA = [
     "CREATE TABLE t (id int PRIMARY KEY, j json)",
@@ -24,7 +24,8 @@ SCHEMA = [
 OUTPUT = 'provider_path = "dstream-file"\nconfig { path = "out.jsonl" }'
 
 
-def _project(pg_server: PgServer, tmp_path: Path, task: str, policy: str) -> Workspace:
+def _run_once(pg_server: PgServer, tmp_path: Path, task: str, policy: str) -> CliResult:
+    """`dstream run TASK` of the snapshot of SCHEMA under `policy`, then destroy."""
     dsn = pg_server.new_database(task)
     PgServer(dsn).execute(*SCHEMA)
     ws = Workspace(tmp_path)
@@ -33,18 +34,17 @@ def _project(pg_server: PgServer, tmp_path: Path, task: str, policy: str) -> Wor
         f'on_table_error = "{policy}"\ndead_letter_path = "{tmp_path / "dead.jsonl"}"'
     )
     init_project(ws, dsn, task, settings, OUTPUT)
-    return ws
+    try:
+        return ws.run("run", task)
+    finally:
+        ws.run("destroy", task, "--auto-approve")
 
 
 @pytest.mark.timeout(180)
 def test_a_snapshot_row_that_cannot_be_converted_isolates_its_table(
     pg_server: PgServer, tmp_path: Path
 ) -> None:
-    ws = _project(pg_server, tmp_path, "snap_isolate", "isolate")
-    try:
-        done = ws.run("run", "snap_isolate")
-    finally:
-        ws.run("destroy", "snap_isolate", "--auto-approve")
+    done = _run_once(pg_server, tmp_path, "snap_isolate", "isolate")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert "table public.t was isolated: 2 change(s) set aside" in done.stderr, done.stderr
@@ -62,11 +62,7 @@ def test_a_snapshot_row_that_cannot_be_converted_isolates_its_table(
 def test_a_snapshot_row_that_cannot_be_converted_fails_naming_it(
     pg_server: PgServer, tmp_path: Path
 ) -> None:
-    ws = _project(pg_server, tmp_path, "snap_fail", "fail")
-    try:
-        done = ws.run("run", "snap_fail")
-    finally:
-        ws.run("destroy", "snap_fail", "--auto-approve")
+    done = _run_once(pg_server, tmp_path, "snap_fail", "fail")
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "cannot convert column j of a row of table public.t in the snapshot" in done.stderr

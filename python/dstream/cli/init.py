@@ -64,19 +64,13 @@ def load_tasks(args: argparse.Namespace) -> tuple[Project, list[str]]:
 
 
 def run_command(
-    args: argparse.Namespace,
-    view: View,
-    command: str,
-    tasks: tuple[Project, list[str]],
+    args: argparse.Namespace, view: View, command: str, tasks: tuple[Project, list[str]],
     destroy: bool = False,
-    *,
-    quiet_success: bool = False,
-) -> int:
+) -> int:  # fmt: skip
     """Run `command` over `tasks` (what `load_tasks(args)` returned). Exit 0 when every
     provider answered, 1 when one failed; with `plan --detailed-exitcode`, 2 when the
-    plan has changes. `quiet_success`: no success line (destroy's preview plan)."""
-    code, _ = run_reports(args, view, command, tasks, destroy, quiet_success=quiet_success)
-    return code
+    plan has changes."""
+    return run_reports(args, view, command, tasks, destroy)[0]
 
 
 def run_reports(
