@@ -168,7 +168,8 @@ class Probe:
             try:
                 while not t.acked_while_open:
                     line = s.read_line()
-                    if line is None:
+                    if line is None:  # its stdout ended with its stdin still open
+                        t.left_early = True
                         break
                     seen.append(line)
                     obj, _ = parse_object(line.raw)
@@ -183,7 +184,8 @@ class Probe:
                     value = sample_checkpoint(n)
                     t.sent_checkpoints.append(value)
                     second.append(checkpoint_frame(value))
-            t.left_early = not s.send(b"".join(second))
+            if not s.send(b"".join(second)):
+                t.left_early = True  # it no longer reads: gone before its stdin ended
             s.close_stdin()
             try:
                 seen.extend(s.read_all())
