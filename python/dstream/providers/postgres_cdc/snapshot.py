@@ -58,14 +58,18 @@ def _converted(
     if table in stream.isolated:
         stream.set_aside_snapshot_row(table, dict(zip(names, row)), lsn)
         return None
-    data: dict[str, object] = {}
+    try:  # every row but a rare bad one: one comprehension, no per-value handler
+        return {n: None if v is None else c(v) for n, c, v in zip(names, converters, row)}
+    except Exception:  # the value that failed is found again just below
+        pass
     for name, convert, value in zip(names, converters, row):
         try:
-            data[name] = None if value is None else convert(value)
+            if value is not None:
+                convert(value)
         except Exception as exc:  # a value no frame can carry, or a bug: as in the stream
             stream.snapshot_row_failed(table, name, dict(zip(names, row)), exc, lsn)
             return None
-    return data
+    raise AssertionError("a conversion failed once and not again")  # converters are pure
 
 
 def _as_sent(cur: object, oids: list[int], base_types: dict[int, int]) -> None:
