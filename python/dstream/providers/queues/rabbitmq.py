@@ -251,13 +251,21 @@ class RabbitBackend:
         self._nacked.clear()
         self._returned.clear()
         sent: dict[int, OutgoingMessage] = {}  # by delivery tag
-        properties = [self._properties(msg) for msg in batch]  # all fit, or none is sent
-        for msg, props in zip(batch, properties):
-            impl.basic_publish("", msg.queue, msg.body, properties=props, mandatory=True)
-            self._unconfirmed.add(self._next_tag)
-            sent[self._next_tag] = msg
-            self._next_tag += 1
-        self._await_confirms(batch[0].queue if batch else "")
+        try:
+            for msg in batch:
+                props = self._properties(msg)
+                impl.basic_publish("", msg.queue, msg.body, properties=props, mandatory=True)
+                self._unconfirmed.add(self._next_tag)
+                sent[self._next_tag] = msg
+                self._next_tag += 1
+            self._await_confirms(batch[0].queue if batch else "")
+        except self._pika.exceptions.ConnectionClosedByBroker as exc:
+            # Which message was too big is looked for only then: measuring every one
+            # would marshal each header frame twice on the publishing path.
+            too_big = self._too_big(batch) if exc.reply_code == failures.FRAME_ERROR else None
+            if too_big is None:
+                raise
+            raise too_big from None
         if self._returned:
             first = next(m for m in batch if m.message_id == self._returned[0])
             # The hint is in the reason too: it must survive the trip through stderr.
@@ -273,10 +281,7 @@ class RabbitBackend:
             raise failures.Nacked(len(nacked), len(batch), list(queues.items()))
 
     def _properties(self, msg: OutgoingMessage) -> Pika:
-        """The message's AMQP properties, once they are known to fit the one header frame
-        AMQP sends them in: over the connection's frame_max the broker closes the whole
-        connection (FRAME_ERROR), and would again at every retry."""
-        props = self._pika.BasicProperties(
+        return self._pika.BasicProperties(
             content_type="application/json",
             delivery_mode=2,
             message_id=msg.message_id,
@@ -284,18 +289,25 @@ class RabbitBackend:
             app_id="dstream",
             headers=msg.headers,
         )
+
+    def _too_big(self, batch: list[OutgoingMessage]) -> Optional[RoutingError]:
+        """After a FRAME_ERROR: the message whose header frame (AMQP sends a message's
+        properties, its metadata, in one frame) is over the connection's frame_max, said
+        with its table; a retry would meet the same refusal."""
         frame_max = int(self._connection._impl.params.frame_max)  # as negotiated
-        size = len(self._pika.frame.Header(1, len(msg.body), props).marshal())
-        if size > frame_max:
-            raise RoutingError(
-                f"the metadata of a change of table {msg.headers.get(META_TABLE)!r} "
-                f"(message {msg.message_id}) makes AMQP headers of {size} bytes, over the "
-                f"frame_max of {frame_max} bytes {self.where} allows (AMQP sends a "
-                "message's headers in one frame)",
-                hint="keep the envelope's metadata small (large values belong in its data), "
-                "or raise frame_max on the broker",
-            )
-        return props
+        for msg in batch:
+            header = self._pika.frame.Header(1, len(msg.body), self._properties(msg))
+            size = len(header.marshal())
+            if size > frame_max:
+                return RoutingError(
+                    f"the metadata of a change of table {msg.headers.get(META_TABLE)!r} "
+                    f"(message {msg.message_id}) makes AMQP headers of {size} bytes, over "
+                    f"the frame_max of {frame_max} bytes {self.where} allows (AMQP sends a "
+                    "message's headers in one frame)",
+                    hint="keep the envelope's metadata small (large values belong in its "
+                    "data), or raise frame_max on the broker",
+                )
+        return None
 
     def _await_confirms(self, queue: str) -> None:
         """Pumps I/O until every tag is settled (process_data_events would sleep out its
