@@ -215,41 +215,15 @@ def test_list_reads_no_store_and_needs_no_state_block_value(tmp_path: Path) -> N
     assert "plain" in done.stdout
 
 
-def test_list_shows_a_task_whose_config_keys_alone_need_a_value(tmp_path: Path) -> None:
-    """As docs/configuration.md says: `list` shows no config value, so a task only a key
-    of which needs the value is listed as usable; one whose provider's env needs it is
-    not."""
-    text = """
-variable "n" { type = number }
-task "by_key" {
-  input {
-    provider_path = "dstream-counter"
-    config { max = var.n }
-  }
-  output { provider_path = "dstream-null" }
-}
-task "by_env" {
-  input {
-    provider_path = "dstream-counter"
-    env = { N = tostring(var.n) }
-  }
-  output { provider_path = "dstream-null" }
-}
-"""
-    listed = cli(tmp_path, "list", "--json", text=text)
-    assert listed.returncode == 0, listed.stderr
-    rows = {row["name"]: row for row in json.loads(listed.stdout)["tasks"]}
-    assert rows["by_key"]["error"] is None
-    assert 'variable "n" has no value' in rows["by_env"]["error"]
-
-
 def test_list_json_shows_where_an_unusable_task_is_and_its_literal_providers(
     tmp_path: Path,
 ) -> None:
     """A review found the row of a task that needs a variable without a value gave the
     variable's declaration as the task's location and `"kind": "none"` for a literal
     provider_path: the row gives the task's place and each source that is known, null
-    for one that is not (never "none")."""
+    for one that is not (never "none"). And, as docs/configuration.md says, a task only a
+    config key of which needs the value is listed as usable: `list` shows no config
+    value."""
     text = """variable "n" { type = number }
 task "t" {
   input {
@@ -258,10 +232,19 @@ task "t" {
   }
   output { provider_path = "dstream-${var.n}" }
 }
+task "by_key" {
+  input {
+    provider_path = "dstream-counter"
+    config { max = var.n }
+  }
+  output { provider_path = "dstream-null" }
+}
 """
     listed = cli(tmp_path, "list", "--json", text=text)
     assert listed.returncode == 0, listed.stderr
-    (row,) = json.loads(listed.stdout)["tasks"]
+    rows = {row["name"]: row for row in json.loads(listed.stdout)["tasks"]}
+    row, by_key = rows["t"], rows["by_key"]
+    assert by_key["error"] is None, by_key
     assert 'variable "n" has no value' in row["error"]
     assert row["location"] == "dstream.hcl:2:1", row
     assert row["error_location"] == "dstream.hcl:1:1", row  # the variable's declaration
@@ -269,4 +252,4 @@ task "t" {
     assert row["output"] is None, row
     human = cli(tmp_path, "list", text=text)
     assert human.returncode == 0, human.stderr
-    assert "t     (cannot be used: " in human.stdout, human.stdout
+    assert "\nt       (cannot be used: " in human.stdout, human.stdout
