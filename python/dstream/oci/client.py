@@ -17,7 +17,7 @@ from typing import Callable, Optional, Protocol
 
 from dstream.config.redact import redact_text, remember
 from dstream.oci.auth import Challenge, Credentials, find_credentials, parse_challenge
-from dstream.oci.errors import RegistryError, RegistryUnreachable
+from dstream.oci.errors import CUT_HINT, RegistryError, RegistryUnreachable
 from dstream.oci.reference import Reference, is_digest, is_tag, uses_plain_http
 from dstream.oci.transport import Body, Response, origin, send
 
@@ -342,7 +342,7 @@ class RegistryClient:
             raise RegistryUnreachable(
                 f"blob {digest} of {repository}: the download ended after {done} of {size} "
                 "bytes; nothing was kept",
-                hint="retry; if it persists, check the network and the registry's logs",
+                hint=CUT_HINT,
             )
         actual = "sha256:" + hasher.hexdigest()
         if done != size or actual != digest:

@@ -11,6 +11,11 @@ if TYPE_CHECKING:
     from typing import Optional
 
 
+# What to do about a connection to a registry that broke or ended early (transport.py,
+# client.py): the same hint wherever it is met.
+CUT_HINT = "retry; if it persists, check the network and the registry's logs"
+
+
 class OciError(DstreamError):
     """A provider artifact could not be resolved, fetched, verified or unpacked."""
 

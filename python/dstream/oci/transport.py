@@ -19,7 +19,7 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import IO, Optional, Union
 
-from dstream.oci.errors import RegistryError, RegistryUnreachable
+from dstream.oci.errors import CUT_HINT, RegistryError, RegistryUnreachable
 from dstream.oci.reference import loopback_addresses
 from dstream.records import record
 
@@ -93,7 +93,7 @@ class Response:
             raise RegistryUnreachable(
                 f"the connection to {parts.netloc} broke while reading {parts.path}: "
                 f"{getattr(exc, 'strerror', None) or repr(exc)}",
-                hint="retry; if it persists, check the network and the registry's logs",
+                hint=CUT_HINT,
             ) from None
 
     def _ended_early(self, received: int, announced: int) -> RegistryUnreachable:
@@ -101,7 +101,7 @@ class Response:
         return RegistryUnreachable(
             f"the connection to {parts.netloc} ended after {received} of {announced} bytes "
             f"of {parts.path}",
-            hint="retry; if it persists, check the network and the registry's logs",
+            hint=CUT_HINT,
         )
 
     def _too_slow(self, received: int, seconds: float) -> RegistryUnreachable:
