@@ -35,7 +35,14 @@ def _dstream(tmp_path: Path, module: str, name: str, *args: str) -> tuple[int, s
     inject.mkdir()
     (inject / "sitecustomize.py").write_text(INJECT.format(module=module, name=name, canary=CANARY))
     state_home = tmp_path / "state-home"
-    env = {"PYTHONPATH": str(inject), "XDG_STATE_HOME": str(state_home), "DSTREAM_VAR_pin": CANARY}
+    temporary = tmp_path / "tmp"  # the fallback's reports stay in the test's directory
+    temporary.mkdir()
+    env = {
+        "PYTHONPATH": str(inject),
+        "XDG_STATE_HOME": str(state_home),
+        "DSTREAM_VAR_pin": CANARY,
+        "TMPDIR": str(temporary),
+    }
     done = dstream(*args, cwd=tmp_path, env=env)
     return done.returncode, done.stdout, done.stderr, state_home / "dstream"
 
@@ -90,4 +97,6 @@ def test_the_report_falls_back_to_the_temporary_directory(tmp_path: Path) -> Non
     code, _, output, _ = _dstream(tmp_path, "config.loader", "analyze", "lint")
     assert code == ExitCode.INTERNAL, output
     named = re.search(r"in (\S+crash-\S+\.txt)", output)
-    assert named and Path(named.group(1).rstrip(";")).exists(), output
+    assert named, output
+    report = Path(named.group(1).rstrip(";"))
+    assert report.parent == tmp_path / "tmp" and report.exists(), output
