@@ -111,6 +111,13 @@ def run_input(config, features):
             out.write(b"[1, 2, 3]\n")
         else:
             emit({"data": {"n": n}, "metadata": {"TableName": "raw", "seq": n}})
+        if n == 7 and FLAW == "crash-mid-stream":
+            sys.stderr.write(json.dumps({"level": "error", "msg": "source lost"}) + "\n")
+            sys.exit(3)
+        if n == 7 and FLAW == "killed-mid-stream":
+            out.write(b'{"data":{"n":')  # torn: it dies in the middle of a frame
+            out.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
         if n % 5 == 0:
             emit({"checkpoint": {"seq": n}})
             if "commit-notices" in features:

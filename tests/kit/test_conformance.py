@@ -87,6 +87,10 @@ FLAWS = [
     ("input", "needs-command", "{}", "legacy-command-line", "refused"),
     ("input", "bad-frame", "{}", "frames", "not an object"),
     ("input", "exit-1-at-end", '{"count": 5}', "eof", "code 1"),
+    # It passed frames ("7 data frame(s), 1 checkpoint(s), all valid"); only eof failed.
+    ("input", "crash-mid-stream", "{}", "frames", "stream cut: it exited with code 3"),
+    # Its torn last line failed frames as a frame that is "not JSON".
+    ("input", "killed-mid-stream", "{}", "frames", "stream cut: it was killed by SIGKILL"),
     ("input", "ignore-sigterm", "{}", "sigterm", "after SIGTERM"),
     ("input", "die-on-sigterm", "{}", "sigterm", "killed by SIGTERM"),
     ("input", "crash-on-commit", "{}", "commit-notices", "code 3"),
@@ -116,6 +120,25 @@ def test_each_flaw_fails_its_check(
     results = _raw(role, tmp_path, flaw, config, only=check)
     assert results[check].startswith("fail"), results
     assert word in results[check], results[check]
+
+
+def test_a_crash_mid_stream_says_where_the_stream_was_cut(tmp_path: Path) -> None:
+    """7 envelopes and a checkpoint, then exit 3: frames names the exit, what was read
+    before it and where, and the error it logged."""
+    reason = _raw("input", tmp_path, "crash-mid-stream", only="frames")["frames"]
+    assert reason.startswith("fail: stream cut: it exited with code 3 after 8 valid "), reason
+    assert "(7 data, 1 checkpoint(s)), at offset " in reason, reason
+    assert "source lost" in reason and "all valid" not in reason, reason
+
+
+def test_a_line_torn_by_a_crash_is_the_cut_not_an_invalid_frame(tmp_path: Path) -> None:
+    """dstream discards a crashed input's torn last line: the reason says so, instead of
+    calling it a frame that is not JSON."""
+    reason = _raw("input", tmp_path, "killed-mid-stream", only="frames")["frames"]
+    assert reason.startswith("fail: stream cut: it was killed by SIGKILL after 8 valid "), reason
+    torn = '{"data":{"n":'
+    assert f"a torn last line of {len(torn)} bytes at offset " in reason, reason
+    assert "not JSON" not in reason, reason
 
 
 def test_every_check_is_shown_failing() -> None:

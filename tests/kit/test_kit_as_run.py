@@ -284,3 +284,25 @@ def test_an_output_that_stays_after_eof_did_not_exit(
     reason = check["reason"]  # it acknowledged the last checkpoints, then stayed
     assert reason.startswith("wrote "), check
     assert " more line(s) and did not exit (stdout still open) 1 s after its stdin" in reason
+
+
+def test_an_input_that_crashes_mid_stream_is_reported_cut_not_ok(ws: Workspace) -> None:
+    """What the user reads in the table: frames FAIL, with the exit and where the stream
+    was cut, not `ok` for the frames that came before the crash."""
+    provider = ws.script(
+        "in.sh",
+        """
+        read -r command
+        echo '{"status":"ready","protocol":1}'
+        echo '{"data":{"n":1},"metadata":{}}'
+        echo '{"data":{"n":2},"metadata":{}}'
+        echo 'disk full' >&2
+        exit 3
+        """,
+    )
+    done = ws.run("provider", "test", str(provider), "--role", "input", "--check", "frames")
+    assert done.returncode == 1, done.stdout + done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.startswith("frames"))
+    assert "FAIL" in row and "all valid" not in row, row
+    assert "stream cut: it exited with code 3 after 2 valid frame(s)" in row, row
+    assert "at offset 94 of stdout" in row and "disk full" in row, row

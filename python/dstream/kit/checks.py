@@ -264,8 +264,13 @@ def check_frames(probe: Probe) -> Outcome:
     t = probe.main
     if t.first is None or (t.status_line and t.status_line.get("status") == "error"):
         return skipped("no run to read frames from (see handshake)")
+    lines = t.data_lines()
+    cut = _crashed(t)
+    # dstream discards a crashed input's torn last line: it is where the stream was cut,
+    # not an invalid frame of the provider's.
+    torn = lines[-1] if cut and lines and not lines[-1].terminated else None
     data = checkpoints = 0
-    for line in t.data_lines():
+    for line in lines[:-1] if torn else lines:
         if t.legacy and is_stray_handshake(line.raw):
             first = t.first.raw if t.first is not None else None
             return failed(stray_handshake_warning("it", line.offset, line.raw, first))
@@ -277,6 +282,8 @@ def check_frames(probe: Probe) -> Outcome:
             checkpoints += 1
         else:
             data += 1
+    if cut:
+        return failed(_cut(t, data, checkpoints, torn))
     if not data and not checkpoints:
         return skipped("wrote no frames with this config: pass --config that makes it produce")
     logged = len(t.log_lines())
@@ -289,14 +296,42 @@ def check_frames(probe: Probe) -> Outcome:
     return passed(f"{data} data frame(s), {checkpoints} checkpoint(s), all valid{note}")
 
 
+def _crashed(t: Transcript) -> bool:
+    """Whether an input's stream ended in its exit non-zero or a signal: dstream fails
+    such a run whatever it wrote before, so its frames are not a complete stream."""
+    return t.exit_code not in (None, 0)
+
+
+def _cut(t: Transcript, data: int, checkpoints: int, torn: Optional[Line]) -> str:
+    """Where and how a crashed input's stream was cut, and what came before."""
+    read = f"{data + checkpoints} valid frame(s) ({data} data, {checkpoints} checkpoint(s))"
+    if torn is not None:
+        where = (
+            f" and a torn last line of {len(torn.raw)} bytes at offset {torn.offset} "
+            "(dstream discards it)"
+        )
+    else:
+        end = max((line.end for line in ([t.first] if t.first else []) + t.lines), default=0)
+        where = f", at offset {end} of stdout"
+    return (
+        f"stream cut: it {_exit_text(t.exit_code)} after {read}{where}; dstream delivers "
+        f"what came before, then fails the run{_stderr_hint(t)}"
+    )
+
+
 def check_input_eof(probe: Probe) -> Outcome:
     t = probe.main
     if t.first is None:
         return skipped("no run (see handshake)")
     lines = t.data_lines()  # a last frame without a newline is accepted (section 3)
     if t.ended:
-        if t.exit_code != 0:
-            return failed(f"ended its stream and {_exit_text(t.exit_code)}{_stderr_hint(t)}")
+        if t.exit_code is None:
+            return failed(f"ended its stream and {_exit_text(None)}{_stderr_hint(t)}")
+        if _crashed(t):
+            return failed(
+                f"its stream ended as it {_exit_text(t.exit_code)}: exit 0 at the end of a "
+                f"complete stream{_stderr_hint(t)}"
+            )
         return passed("ended its stream and exited 0")
     if t.exit_code not in (None, 0):
         return failed(f"{_exit_text(t.exit_code)}{_stderr_hint(t)}")

@@ -46,11 +46,13 @@ class Timeout(Exception):
 @record
 class Line:
     """One stdout line: its bytes without the newline, where it started in the stream,
-    and whether it was terminated (a last line cut by EOF is not)."""
+    whether it was terminated (a last line cut by EOF is not) and where it ended (the
+    offset after its newline: where a stream cut after it was cut)."""
 
     raw: bytes
     offset: int
     terminated: bool = True
+    end: int = 0
 
 
 @record
@@ -180,7 +182,7 @@ class Session:
                     break
                 terminated = raw.endswith(b"\n")
                 body = raw[:-1] if terminated else raw
-                self._lines.put(Line(body.rstrip(b"\r"), offset, terminated))
+                self._lines.put(Line(body.rstrip(b"\r"), offset, terminated, end=offset + len(raw)))
                 offset += len(raw)
         except (OSError, ValueError):
             pass
