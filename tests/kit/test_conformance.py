@@ -39,7 +39,11 @@ def test_builtin_providers_conform(name: str, config: str) -> None:
     found = statuses(report)
     # The checks that matter for its role ran and passed, not merely skipped.
     must_pass = {"handshake", "config-error", "bad-command-line", "legacy-command-line", "sigterm"}
-    must_pass |= {"frames", "eof"} if report["role"] == "input" else {"checkpoint-echo", "eof"}
+    must_pass |= (
+        {"frames", "checkpoints", "eof"}
+        if report["role"] == "input"
+        else {"checkpoint-echo", "eof"}
+    )
     assert {name for name, status in found.items() if status == "pass"} >= must_pass
 
 
@@ -91,6 +95,9 @@ FLAWS = [
     ("input", "crash-mid-stream", "{}", "frames", "stream cut: it exited with code 3"),
     # Its torn last line failed frames as a frame that is "not JSON".
     ("input", "killed-mid-stream", "{}", "frames", "stream cut: it was killed by SIGKILL"),
+    # It declared checkpoints, sent none, and passed every check.
+    ("input", "no-checkpoints", "{}", "checkpoints", "declares checkpoints"),
+    ("input", "no-checkpoints", '{"count": 3}', "checkpoints", "ended its stream after 3"),
     ("input", "ignore-sigterm", "{}", "sigterm", "after SIGTERM"),
     ("input", "die-on-sigterm", "{}", "sigterm", "killed by SIGTERM"),
     ("input", "crash-on-commit", "{}", "commit-notices", "code 3"),
@@ -139,6 +146,20 @@ def test_a_line_torn_by_a_crash_is_the_cut_not_an_invalid_frame(tmp_path: Path) 
     torn = '{"data":{"n":'
     assert f"a torn last line of {len(torn)} bytes at offset " in reason, reason
     assert "not JSON" not in reason, reason
+
+
+def test_checkpoints_is_skipped_for_an_input_that_does_not_declare_them(tmp_path: Path) -> None:
+    script = tmp_path / "plain-input"
+    executable(
+        script,
+        '#!/bin/sh\nread -r command\necho \'{"status":"ready","protocol":1}\'\n'
+        'for n in 1 2 3; do echo \'{"data":{"n":\'$n\'},"metadata":{}}\'; done\n',
+    )
+    proc = dstream("provider", "test", str(script), "--role", "input", "--check",
+                   "checkpoints", "--json")  # fmt: skip
+    [check] = json_document(proc)["checks"]
+    assert proc.returncode == 0 and check["status"] == "skip", check
+    assert check["reason"] == "does not declare checkpoints", check
 
 
 def test_every_check_is_shown_failing() -> None:

@@ -306,3 +306,25 @@ def test_an_input_that_crashes_mid_stream_is_reported_cut_not_ok(ws: Workspace) 
     assert "FAIL" in row and "all valid" not in row, row
     assert "stream cut: it exited with code 3 after 2 valid frame(s)" in row, row
     assert "at offset 94 of stdout" in row and "disk full" in row, row
+
+
+def test_an_input_declaring_checkpoints_that_sends_none_fails_checkpoints(ws: Workspace) -> None:
+    provider = ws.script(
+        "in.sh",
+        """
+        read -r command
+        echo '{"status":"ready","protocol":1,"features":["checkpoints"]}'
+        echo '{"data":{"n":1},"metadata":{}}'
+        echo '{"data":{"n":2},"metadata":{}}'
+        """,
+    )
+    done, checks = _kit(ws, provider, "--role", "input")
+    assert done.returncode == 1, done.stdout + done.stderr
+    check = checks["checkpoints"]
+    assert check["status"] == "fail", check
+    reason = check["reason"]
+    assert reason.startswith(
+        "declares checkpoints but ended its stream after 2 data frame(s) without one"
+    ), reason
+    assert "next run sends" in reason and "do not declare checkpoints" in reason, reason
+    assert checks["frames"]["status"] == "pass", checks  # valid frames: its only flaw

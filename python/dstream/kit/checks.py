@@ -20,6 +20,7 @@ from dstream.kit.validate import (
     parse_object,
 )
 from dstream.protocol.frames import (
+    FEATURE_CHECKPOINTS,
     FEATURE_COMMIT_NOTICES,
     FEATURE_LIFECYCLE,
     KEY_COMMITTED,
@@ -319,6 +320,46 @@ def _cut(t: Transcript, data: int, checkpoints: int, torn: Optional[Line]) -> st
     )
 
 
+def check_input_checkpoints(probe: Probe) -> Outcome:
+    """An input that declares checkpoints promises a run of it can resume; one that
+    sends none stores no position, and every run starts over (dstream run notes it at
+    the end of such a run)."""
+    t = probe.main
+    if t.first is None or (t.status_line and t.status_line.get("status") == "error"):
+        return skipped("no run to read frames from (see handshake)")
+    if FEATURE_CHECKPOINTS not in t.features:
+        return skipped(f"does not declare {FEATURE_CHECKPOINTS}")
+    frames = [
+        obj
+        for line in t.data_lines()
+        if frame_problem(line.raw, probe.target.max_frame_size) is None
+        and (obj := parse_object(line.raw)[0]) is not None
+    ]
+    checkpoints = sum(1 for obj in frames if is_checkpoint(obj))
+    data = len(frames) - checkpoints
+    if checkpoints:
+        return passed(
+            f"declares {FEATURE_CHECKPOINTS} and sent {checkpoints} in {len(frames)} frame(s)"
+        )
+    if not data:
+        return skipped("wrote no data frames with this config: pass --config that makes it produce")
+    fix = (
+        'write {"checkpoint":...} after the data it covers, or do not declare '
+        f"{FEATURE_CHECKPOINTS} if it cannot resume"
+    )
+    if t.ended and not _crashed(t):
+        return failed(
+            f"declares {FEATURE_CHECKPOINTS} but ended its stream after {data} data frame(s) "
+            "without one: no position of it is stored, so the next run sends all of it "
+            f"again; {fix}"
+        )
+    return failed(
+        f"declares {FEATURE_CHECKPOINTS} but sent none in the {data} data frame(s) read: a "
+        f"run stopped or crashed now resumes from nothing; {fix} (one that writes them "
+        "less often: pass a larger --frames and --timeout)"
+    )
+
+
 def check_input_eof(probe: Probe) -> Outcome:
     t = probe.main
     if t.first is None:
@@ -546,6 +587,7 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check("init-idempotent", BOTH, "init twice: the second creates nothing", check_init_idempotent),
     Check("frames", ("input",), "every stdout line is a valid frame", check_frames),
+    Check("checkpoints", ("input",), "sends checkpoints when declared", check_input_checkpoints),
     Check("eof", ("input",), "stdin closed: runs on, ends with exit 0", check_input_eof),
     Check(
         "commit-notices", ("input",), "takes {committed} lines when declared", check_commit_notices
