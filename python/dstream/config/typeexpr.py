@@ -5,8 +5,9 @@ and the conversion of a value to one, by Terraform's rules:
   ("5" -> 5, 5 -> "5", "true" -> true); a list or an object converts to none of them.
 - `list(T)`, `set(T)`, `map(T)` convert every element to T; a set drops duplicates
   (and puts strings, numbers and bools in order).
-  `list(any)` (and the legacy `list`, `set`, `map`) takes elements of one type: strings
-  absorb numbers and bools, any other mix is refused.
+  The elements of a collection whose element type holds `any` (`list(any)`, the legacy
+  `list`, `set`, `map`, `list(object({ a = any }))`) are then given one type, the one
+  they unify to (config/unify.py): ["a", 1] is ["a", "1"]; a mix with none is refused.
 - `tuple([T1, T2])` takes exactly as many elements as it lists, each converted.
 - `object({ a = T })` takes a value with at least those attributes, each converted; a
   missing one is an error unless declared `optional(T)` (then null) or
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
     from dstream.config.model import Location
     from dstream.config.tree import Node
+    from dstream.config.unify import NoCommonType
     from dstream.protocol.values import JsonObject, JsonValue
 
     # A step into a value: a list index, an object attribute, or a map key (Key).
@@ -82,6 +84,13 @@ ANY = Type("any")
 
 class Key(str):
     """A map's key in a Path (an object attribute is a plain str): shown as ["key"]."""
+
+
+class _Each(str):
+    """Every element, in a Path: shown as [*]."""
+
+
+EACH = _Each("*")
 
 
 def type_text(type_: Type) -> str:
@@ -261,6 +270,10 @@ class Mismatch(Exception):
         self.problem = problem
         self.expected = expected
 
+    def describe(self, *, hide_keys: bool) -> str:
+        """`problem`, with the keys of a sensitive value hidden when `hide_keys`."""
+        return self.problem
+
     def hint(self, subject: str) -> str:
         return f"give {subject} a {type_text(self.expected)} value, or change the variable's type"
 
@@ -301,6 +314,17 @@ class WrongLength(Mismatch):
 
 
 class MixedElements(Mismatch):
+    def __init__(self, path: Path, conflict: NoCommonType, expected: Type) -> None:
+        super().__init__(path, self._problem(conflict, hide_keys=False), expected)
+        self.conflict = conflict
+
+    @staticmethod
+    def _problem(conflict: NoCommonType, *, hide_keys: bool) -> str:
+        return f"has elements of different types ({conflict.detail(hide_keys=hide_keys)})"
+
+    def describe(self, *, hide_keys: bool) -> str:
+        return self._problem(self.conflict, hide_keys=hide_keys)
+
     def hint(self, subject: str) -> str:
         kind = self.expected.kind
         return (
@@ -354,7 +378,7 @@ def _list(value: JsonValue, type_: Type, path: Path) -> JsonValue:
         raise _not_a(value, type_, path)
     assert type_.element is not None
     items = [convert(item, type_.element, (*path, i)) for i, item in enumerate(value)]
-    return _unified(items, type_, path) if type_.element.kind == "any" else items
+    return _unified(items, type_, path) if _holds_any(type_.element) else items
 
 
 def _set(value: JsonValue, type_: Type, path: Path) -> JsonValue:
@@ -395,7 +419,7 @@ def _map(value: JsonValue, type_: Type, path: Path) -> JsonValue:
         raise _not_a(value, type_, path)
     assert type_.element is not None
     out: JsonObject = {k: convert(v, type_.element, (*path, Key(k))) for k, v in value.items()}
-    if type_.element.kind != "any":
+    if not _holds_any(type_.element):
         return out
     unified = _unified(list(out.values()), type_, path)
     return dict(zip(out, unified))
@@ -426,16 +450,29 @@ def _copy(value: JsonValue) -> JsonValue:
     return value
 
 
+def _holds_any(type_: Type) -> bool:
+    """Whether `type_` leaves a part's type to the value (any): values of it may differ."""
+    if type_.kind == "any":
+        return True
+    parts = (type_.element,) if type_.element is not None else ()
+    return any(
+        _holds_any(part) for part in (*parts, *type_.elements, *(a.type for a in type_.attributes))
+    )
+
+
 def _unified(items: list[JsonValue], type_: Type, path: Path) -> list[JsonValue]:
-    """The elements of a list(any), set(any) or map(any): of one type, as Terraform
-    picks one: strings take numbers and bools; other mixes have no common type."""
-    kinds = {type_name(item) for item in items if item is not None}
-    if len(kinds) <= 1:
-        return items
-    if kinds <= {"string", "number", "bool"} and "string" in kinds:
-        return [None if item is None else to_string(item) for item in items]
-    mix = " and ".join(sorted(kinds))
-    raise MixedElements(path, f"has elements of different types ({mix})", type_)
+    """The converted elements of a list, set or map whose element type holds `any`,
+    given the one type they unify to, as Terraform's conversion does (cty's
+    conversionUnifyListElements): [[1], ["a"]] is [["1"], ["a"]]."""
+    from dstream.config.unify import NoCommonType, type_of, unify  # it imports this module
+
+    try:
+        common = unify([type_of(item) for item in items])
+    except NoCommonType as exc:
+        if exc.path:  # below the elements: from each one, [*]
+            exc = NoCommonType((EACH, *exc.path), exc.kinds)
+        raise MixedElements(path, exc, type_) from None
+    return [convert(item, common) for item in items]
 
 
 _CONVERSIONS: dict[str, Callable[[JsonValue, Type, Path], JsonValue]] = {
@@ -459,6 +496,8 @@ def path_text(path: Path, *, hide_keys: bool) -> str:
     for step in path:
         if isinstance(step, int):
             parts.append(f"[{step}]")
+        elif isinstance(step, _Each):
+            parts.append("[*]")
         elif isinstance(step, Key):
             parts.append("[...]" if hide_keys else f"[{json.dumps(str(step))}]")
         elif step.isidentifier():

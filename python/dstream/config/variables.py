@@ -173,7 +173,8 @@ def _type_error(item: Declared, exc: Mismatch, given: Given) -> ConfigError:
         reason = f'variable "{name}"{declared} is given {exc.number}{part}'
     else:
         part = f"{subject} " if exc.path else "its value "
-        reason = f'variable "{name}" has type {type_text(item.type)}, but {part}{exc.problem}'
+        problem = exc.describe(hide_keys=item.sensitive)
+        reason = f'variable "{name}" has type {type_text(item.type)}, but {part}{problem}'
     return ConfigError(reason, location=where, hint=exc.hint(subject))
 
 
