@@ -138,3 +138,70 @@ def test_the_keys_of_a_sensitive_variable_are_not_shown() -> None:
         caught.value
     )
     assert "key" not in str(caught.value)
+
+
+# -- conditionals ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # unify: number and string -> string, whichever branch is taken
+        ('true ? 1 : "a"', "1"),
+        ('false ? "x" : 2', "2"),
+        ('true ? true : "a"', "true"),
+        # unifyTupleTypes: tuple([number]) and tuple([string]) -> tuple([string])
+        ('true ? [1] : ["a"]', ["1"]),
+        # unifyTupleTypesToList: different lengths -> list(string)
+        ('true ? [1] : ["a", "b"]', ["1"]),
+        ("false ? [] : [1]", [1]),
+        # unifyObjectTypes: the same attributes unify one by one
+        ('true ? { a = 1 } : { a = "x" }', {"a": "1"}),
+        ('true ? { a = 1, b = [1] } : { a = "x", b = ["y", "z"] }', {"a": "1", "b": ["1"]}),
+        # unifyObjectTypesToMap: different attributes -> map(number); current cty (since
+        # "convert: Allow unification of object/tuple to produce new type") is no error
+        ("true ? { a = 1 } : { b = 2 }", {"a": 1}),
+        ('true ? { a = 1 } : { b = "x" }', {"a": "1"}),
+        ("false ? { a = 1 } : {}", {}),
+        # a literal null takes the other result's type (ConditionalExpr.Value's first cases)
+        ("true ? 1 : null", 1),
+        ("false ? 1 : null", None),
+        ('true ? null : "x"', None),
+        # results of one type are kept as they are
+        ("true ? [1, true] : [2, false]", [1, True]),
+        # the result not taken that fails to evaluate has no known type: its error is
+        # dropped and the taken result is kept (ConditionalExpr.Value keeps its diags only)
+        ('true ? 1 : tonumber("x")', 1),
+        ('length([]) > 0 ? [][0] : "none"', "none"),
+        # nested conditionals unify from the inside out
+        ('true ? (true ? 1 : "a") : 2', "1"),
+    ],
+)
+def test_the_results_of_a_conditional_are_unified(text: str, expected: Any) -> None:
+    got = expression(text)
+    assert same(got, expected), got
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        # hclsyntax's own cases (expression_test.go, "Inconsistent conditional result types")
+        ("true ? 1 : true", "(bool and number)"),
+        ("true ? [1] : [true]", "(bool and number at [0])"),
+        ("true ? [1] : [1, true]", "(bool and number at [*])"),
+        ("true ? { a = 1 } : { a = true }", "(bool and number at .a)"),
+        ("true ? { a = true, b = 1 } : { a = true }", "(bool and number at [*])"),
+        # unify: an object and a tuple never unify, nor a number and a list
+        ("false ? { a = 1 } : [1]", "(list and object)"),
+        ('true ? "a" : ["a"]', "(list and string)"),
+    ],
+)
+def test_results_without_a_common_type_are_an_error_at_the_conditional(
+    text: str, detail: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        expression(text)
+    assert str(caught.value) == (
+        f"c.hcl:5:20: the two results of this conditional have no common type {detail}"
+    )
+    assert caught.value.hint and "same type" in caught.value.hint

@@ -44,6 +44,7 @@ from dstream.config.strings import directive_string, heredoc, quoted
 from dstream.config.syntax import SourceFile, bare_key, locate, trees
 from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION, template_value
 from dstream.config.tree import Token, Tree
+from dstream.config.unify import NoCommonType, converted_alike
 from dstream.errors import ConfigError, nearest
 
 TYPE_CHECKING = False
@@ -376,8 +377,43 @@ class Evaluator:
         )
 
     def _conditional(self, node: Tree) -> JsonValue:
+        """The result the condition picks, of the type both results unify to, as HCL's
+        (config/unify.py): `true ? 1 : "a"` is "1"."""
         condition, then_node, else_node = trees(node)
-        return self.eval(then_node) if self.boolean(condition) else self.eval(else_node)
+        taken, other = (then_node, else_node) if self.boolean(condition) else (else_node, then_node)
+        value = self.eval(taken)
+        if value is None:  # null is a value of every type: the same null
+            return value
+        other_value = self._result_not_taken(other)
+        if other_value is None:
+            return value
+        try:
+            return converted_alike(value, other_value)
+        except NoCommonType as exc:
+            # What they are, never what they hold; keys hidden when one may be secret.
+            taint = self.module.taint
+            hide = taint.holds(value) or taint.holds(other_value)
+            raise self.fail(
+                node,
+                "the two results of this conditional have no common type "
+                f"({exc.detail(hide_keys=hide)})",
+                "give both results the same type: convert one with tostring(), tonumber() "
+                "or tobool(), or give both lists the same kind of elements and both "
+                "objects the same attributes",
+            ) from None
+
+    def _result_not_taken(self, node: Node) -> JsonValue:
+        """The value of the result the condition did not pick, for its type only; null
+        when it fails: as in HCL, its errors are dropped and it has no known type (a
+        guard such as `length(xs) > 0 ? xs[0] : ""` must not fail on an empty list)."""
+        module = self.module
+        met = len(module.failures_met)
+        try:
+            return self.eval(node)
+        except ConfigError:
+            # A failing local it used was not used by the task: lint still warns of it.
+            del module.failures_met[met:]
+            return None
 
     def _unary_op(self, node: Tree) -> JsonValue:
         operator = str(node.children[0])

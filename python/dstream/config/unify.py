@@ -21,7 +21,7 @@ has no typed nulls, so every null takes the type of the values beside it).
 from __future__ import annotations
 
 from dstream.config.functions import type_name
-from dstream.config.typeexpr import ANY, EACH, Key, ObjectAttribute, Type, path_text
+from dstream.config.typeexpr import ANY, EACH, Key, ObjectAttribute, Type, convert, path_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -82,6 +82,13 @@ def unify(types: list[Type], path: Path = ()) -> Type:
     if kinds <= _PRIMITIVES and "string" in kinds:
         return Type("string")  # numbers and bools convert to text, not back
     raise NoCommonType(path, kinds)
+
+
+def converted_alike(value: JsonValue, other: JsonValue) -> JsonValue:
+    """`value` converted to the type it and `other` unify to (a conditional's result,
+    with the result not taken); NoCommonType if none."""
+    common = unify([type_of(value), type_of(other)])
+    return convert(value, common)
 
 
 def _objects(types: list[Type], path: Path) -> Type:
