@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import subprocess
 
+from dstream.cli.completion import full_parser
+from dstream.cli.parsing import action_parsers, every_flag
+from dstream.cli.terraform import TERRAFORM_ONLY
 from tests.cli import scenarios
+from tests.cli.test_docs import DOC
 from tests.lifecycle.test_commands import calls, setup
 from tests.workspace import Workspace, json_document
 
@@ -64,3 +68,52 @@ def test_a_flag_terraform_does_not_have_keeps_only_its_long_spelling(ws: Workspa
     scenarios.counter_file(ws)
     done = ws.run("run", "t", "-reset-state")
     scenarios.usage_error(done, "-reset-state", "--reset-state")
+
+
+# Terraform's flags dstream has no setting for, as a Terraform user types them, and what
+# the refusal names. argparse read `-lock=false` as `-l ock=false` ("unknown log level")
+# and `-compact-warnings` as `-c ompact-warnings` (a configuration file that is missing).
+TYPED = [
+    (("run", "t", "-lock=false"), "-lock=false", "lock"),
+    (("plan", "t", "-lock=false"), "-lock=false", "lock"),
+    (("destroy", "t", "-lock-timeout=10s"), "-lock-timeout=10s", "--standby"),
+    (("run", "t", "-input=false"), "-input=false", "asks"),
+    (("run", "t", "-parallelism=4"), "-parallelism=4", "side by side"),
+    (("plan", "t", "-refresh=false"), "-refresh=false", "ask the providers"),
+    (("plan", "t", "-no-color"), "-no-color", "NO_COLOR=1"),
+    (("plan", "t", "--no-color"), "--no-color", "NO_COLOR=1"),
+    (("plan", "t", "-compact-warnings"), "-compact-warnings", "-l error"),
+    (("run", "t", "--lock=false"), "--lock=false", "lock"),
+    (("plan", "t", "--refresh"), "--refresh", "ask the providers"),  # init's --refresh is another
+    (("-lock=false", "run", "t"), "-lock=false", "lock"),
+    (("-no-color", "plan", "t"), "-no-color", "NO_COLOR=1"),
+    (("state", "list", "-lock=false"), "-lock=false", "lock"),
+    (("plan", "-target=t"), "-target=t", "name the tasks"),
+]
+
+
+def test_terraforms_flags_dstream_has_not_are_said_to_be_so(ws: Workspace) -> None:
+    scenarios.counter_file(ws)
+    for argv, typed, instead in TYPED:
+        done = ws.run(*argv)
+        scenarios.usage_error(done, instead)
+        assert done.stderr.startswith(f"error: {typed}: "), done.stderr
+        scenarios.usage_document(ws.run(*argv, "-json"), f"{typed}: ", instead)
+    assert not (ws.root / "out.jsonl").exists()  # no run started
+
+
+def test_a_secret_looking_value_of_terraforms_flag_is_not_shown(ws: Workspace) -> None:
+    scenarios.counter_file(ws)
+    done = ws.run("init", "t", "-backend-config=password=hunter2")
+    scenarios.usage_error(done, "-backend-config=***", "state")
+    assert "hunter2" not in done.stderr
+
+
+def test_terraforms_table_holds_no_dstream_flag_and_docs_cli_lists_it() -> None:
+    # A word is refused whatever command reads it: none may be a flag of one.
+    parsers = [full_parser()]
+    for parser in parsers:
+        parsers.extend(action_parsers(parser).values())
+    assert set(TERRAFORM_ONLY).isdisjoint(every_flag(parsers))
+    listed = DOC.split("Terraform's spellings:", 1)[1].split("\n## ", 1)[0]
+    assert [flag for flag in TERRAFORM_ONLY if f"`{flag}`" not in listed] == []

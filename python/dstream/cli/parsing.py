@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 
+from dstream.cli.terraform import single_dash_words, terraform_only
 from dstream.errors import UsageError, nearest
 
 TYPE_CHECKING = False
@@ -104,6 +105,11 @@ class Parser(argparse.ArgumentParser):
         # action is taken for the action): an unknown flag is said first, with its hint,
         # here, where each parser (an action's too) reads its own words.
         words = list(sys.argv[1:] if args is None else args)
+        # Terraform's flags dstream has not (cli/terraform.py), before argparse reads
+        # `-lock=false` as `-l ock=false`.
+        refused = terraform_only(single_dash_words(words), hint=where_listed(self.prog))
+        if refused is not None:
+            raise refused
         try:
             return super().parse_known_args(words, namespace)
         except UsageError:
@@ -151,6 +157,9 @@ def unknown_flags(
     after the `where` that follows (the command, the action: `later`), else the flags
     it begins or the nearest one (`_meant`); then where the flags are listed."""
     listed = where_listed(prog)
+    refused = terraform_only(unknown, hint=listed)  # `--lock=false`, `-no-color run`
+    if refused is not None:
+        return refused
     hint = listed
     for word in unknown:
         flag = word.partition("=")[0]
