@@ -23,8 +23,8 @@ BEGIN/END lines are no secret.
 
 Mask, then cut: a channel that shortens a text masks it first (`redact_cut`); a text cut
 before dstream's Python sees it (the pump's frame excerpt and legacy log lines, a
-stderr line split at 64 KiB) also has the fragment of a secret at a cut edge masked
-(`redact_edges`).
+stderr line cut at its bound, runtime/pipes.py) also has the fragment of a secret at a
+cut edge masked (`redact_edges`).
 
 Where: the configuration loader `remember`s sensitive values as it evaluates them,
 and the secrets under secret-looking keys once the project is built (`remember_project`);

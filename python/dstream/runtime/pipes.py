@@ -4,6 +4,7 @@ its stderr relayed to the log line by line, its last lines kept for errors
 
 from __future__ import annotations
 
+import codecs
 import collections
 import contextlib
 import os
@@ -22,7 +23,11 @@ if TYPE_CHECKING:
     from dstream.runtime.process import LogSink
 
 STDERR_TAIL_LINES = 20
-MAX_STDERR_LINE = 64 * 1024
+# The longest stderr line relayed (bytes); what a longer one holds past it is dropped,
+# and the line says so (docs/operations.md, "Logs"). It bounds the memory one line (and
+# the tail: STDERR_TAIL_LINES of them) takes; a log shipper's limit is about as large
+# (Loki's default: 256 KB).
+MAX_STDERR_LINE = 256 * 1024
 # Seconds between two looks at a stop request while waiting: for a line here, for an
 # event or a lock in runtime/process.py (wait_unless_stopped).
 STOP_POLL = 0.1
@@ -140,17 +145,15 @@ class StderrRelay:
         self._thread.start()
 
     def _forward(self) -> None:
-        split = False  # the last piece ended at MAX_STDERR_LINE, not at a line's end
         try:
             while True:
                 raw = self._stream.readline(MAX_STDERR_LINE)
                 if not raw:
                     break
-                text = raw.decode("utf-8", "replace").rstrip("\r\n")
-                # A line split into pieces: a secret across a split is masked at its edges
-                cut_before, split = split, len(raw) == MAX_STDERR_LINE and raw[-1:] != b"\n"
-                if cut_before or split:
-                    text = redact_edges(text, cut_before=cut_before, cut_after=split)
+                if len(raw) == MAX_STDERR_LINE and raw[-1:] != b"\n":
+                    text = self._cut(raw)  # a line longer than the bound: cut once
+                else:
+                    text = raw.decode("utf-8", "replace").rstrip("\r\n")
                 if not text:
                     continue
                 self._tail.append(text)
@@ -160,6 +163,25 @@ class StderrRelay:
                     self._sink(self._task, self._role, text)
         except (OSError, ValueError):
             pass  # the pipe itself: closed or gone
+
+    def _cut(self, head: bytes) -> str:
+        """The line that begins with `head` (MAX_STDERR_LINE bytes, no line end), its
+        rest read and dropped to its end, and said: as one line, never as the pieces
+        the bound would make of it (each shown as a line of its own)."""
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        text = decoder.decode(head)  # a character the bound cut in two: dropped whole
+        dropped = len(decoder.getstate()[0])
+        while True:
+            piece = self._stream.readline(MAX_STDERR_LINE)
+            dropped += len(piece.rstrip(b"\r\n") if piece.endswith(b"\n") else piece)
+            if not piece or piece.endswith(b"\n"):
+                break
+        if not dropped:  # its line end came right after the bound
+            return text.rstrip("\r")
+        # The secret the cut edge may run through is masked (the rest is never shown).
+        bytes_ = "byte" if dropped == 1 else "bytes"
+        said = f"{dropped} more {bytes_} dropped: stderr lines are cut at {MAX_STDERR_LINE} bytes"
+        return f"{redact_edges(text, cut_after=True)} [... {said}]"
 
     def join(self, timeout: float) -> None:
         """Wait up to `timeout` for the last lines (the pipe's end)."""
