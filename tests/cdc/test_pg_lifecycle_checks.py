@@ -117,7 +117,8 @@ def test_a_slot_of_the_same_name_in_another_database_is_a_conflict_never_ours(ma
     status = lifecycle("status", cfg2, task="orders")
     slot = next(r for r in status["resources"] if r["type"] == "replication_slot")
     assert slot["details"]["database"] == shop.name
-    assert f"belongs to database {shop.name}" in slot["details"]["problem"]
+    assert f"belongs to database {shop.name}" in slot["problem"], slot
+    assert slot["usable"] is False and "slot =" in slot["hint"], slot  # status fails on it
 
     message, stderr = _refused_run(cfg2, "orders")
     assert f"belongs to database {shop.name}" in message and "Traceback" not in stderr
@@ -227,7 +228,7 @@ def test_a_slot_of_another_plugin_cannot_be_used_and_every_command_says_so(make_
 
     status = lifecycle("status", cfg, task="fp")
     slot = next(r for r in status["resources"] if r["type"] == "replication_slot")
-    assert "test_decoding" in slot["details"]["problem"], slot
+    assert "test_decoding" in slot["problem"] and slot["usable"] is False, slot
 
     db.execute("CREATE PUBLICATION dstream_fp FOR TABLE customers")  # as if made by hand
     message, stderr = _refused_run(cfg, "fp")

@@ -1,7 +1,8 @@
 """A slot PostgreSQL invalidated (it fell further behind than max_slot_wal_keep_size):
 `status` said it existed and was fine, `plan` and `init` saw nothing to do, and `run`
 failed with the server's words cut short and a hint that nothing was lost. Now status
-shows the problem, plan and init replace the slot, and run names the gap and the fix.
+reports the slot unusable (exit 1), plan and init replace the slot, and run names the
+gap and the fix.
 
 A server of this module's own: the WAL limit it sets would invalidate the slots of the
 tests sharing the session's."""
@@ -14,8 +15,9 @@ from typing import Any
 import pytest
 
 from tests.cdc.conftest import PgServer
-from tests.cdc.pgtools import Provider, lifecycle
+from tests.cdc.pgtools import FILE_OUTPUT, Provider, lifecycle
 from tests.services import postgres
+from tests.workspace import Workspace
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -54,7 +56,42 @@ def _lose_the_slot(db: PgServer, slot: str) -> None:
     raise AssertionError(f"slot {slot} was not invalidated (wal_status {status})")
 
 
-def test_an_invalidated_slot_is_shown_replaced_and_refused(small_wal: PgServer) -> None:
+def _status_says_the_slot_cannot_be_used(ws: Workspace, dsn: str) -> None:
+    """`dstream status` said "All resources exist." and exited 0 while `run` could not
+    use the slot: a health check was told all was well."""
+    ws.config(
+        f"""
+        state {{ path = "state" }}
+        task "lost" {{
+          input {{
+            provider_path = "dstream-postgres-cdc"
+            # The dstream this test imports (a clone's, by PYTHONPATH), not the installed one.
+            inherit_env = ["PYTHONPATH"]
+            config {{
+              dsn = "{dsn}"
+              tables = ["orders"]
+            }}
+          }}
+          output {{ {FILE_OUTPUT} }}
+        }}
+        """
+    )
+    done = ws.run("status", "lost")
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = [line.split()[:3] for line in done.stdout.splitlines()]
+    assert ["input", "replication_slot.dstream_lost", "unusable"] in rows, done.stdout
+    assert "1 resource(s) exist but cannot be used" in done.stdout
+    assert "All resources exist" not in done.stdout
+    assert "replication slot dstream_lost was invalidated by PostgreSQL" in done.stderr
+    assert "hint: `dstream init lost` makes the slot anew" in done.stderr, done.stderr
+    code, doc, _ = ws.run_json("status", "lost")
+    assert (code, doc["ok"], doc["exit_code"]) == (1, False, 1), doc
+    assert "invalidated by PostgreSQL" in doc["errors"][0]
+
+
+def test_an_invalidated_slot_is_shown_replaced_and_refused(
+    small_wal: PgServer, ws: Workspace
+) -> None:
     db = PgServer(small_wal.new_database("lost"))
     db.execute("CREATE TABLE orders (id int PRIMARY KEY)")
     cfg: dict[str, Any] = {"dsn": db.dsn, "tables": ["orders"]}
@@ -64,8 +101,11 @@ def test_an_invalidated_slot_is_shown_replaced_and_refused(small_wal: PgServer) 
     status = lifecycle("status", cfg, task="lost")
     slot = next(r for r in status["resources"] if r["type"] == "replication_slot")
     assert slot["details"]["wal_status"] == "lost", slot
-    assert "invalidated by PostgreSQL" in slot["details"]["problem"]
+    assert (slot["exists"], slot["usable"]) == (True, False), slot
+    assert "invalidated by PostgreSQL" in slot["problem"]
+    assert "`dstream init lost` makes the slot anew" in slot["hint"]
     assert "invalidated by PostgreSQL" in status["message"]
+    _status_says_the_slot_cannot_be_used(ws, db.dsn)
 
     run = Provider("run", cfg, task="lost", state={"lsn": "0/1", "slot": "dstream_lost"})
     refused = run.line()

@@ -291,6 +291,43 @@ def test_status_table_and_json(ws: Workspace) -> None:
     ]
 
 
+UNUSABLE = (
+    '{ type = "replication_slot", name = "s1", exists = true, usable = false, '
+    'problem = "slot s1 was invalidated", hint = "drop it and make it anew", details = {} }'
+)
+
+
+def test_a_resource_that_exists_but_cannot_be_used_fails_status(ws: Workspace) -> None:
+    """A slot the server invalidated exists but no run can use it: status said "yes" and
+    "All resources exist." and exited 0, so a health check in CI was told all was well.
+    Now it is "unusable" in the table, an error with the provider's reason and fix, a
+    true summary and exit 1; --json the same. A plan that lists it (what it replaces)
+    is not failed by it."""
+    results = f'results = {{ status = {{ status = "Success", resources = [{UNUSABLE}] }} }}'
+    setup(ws, input_config=results)
+    done = ws.run("status", "t")
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert ["input", "replication_slot.s1", "unusable"] in rows, done.stdout
+    assert "1 resource(s) exist but cannot be used (see the error below)." in done.stdout
+    assert "All resources exist" not in done.stdout and "✅" not in done.stdout
+    assert (
+        "error: task \"t\": input './p.py': replication_slot.s1 exists but cannot be used: "
+        "slot s1 was invalidated\n  hint: drop it and make it anew\n"
+    ) in done.stderr, done.stderr
+    code, doc, _ = ws.run_json("status", "t")
+    assert code == 1 and doc["ok"] is False and doc["exit_code"] == 1, doc
+    assert doc["tasks"][0]["ok"] is False
+    assert doc["errors"] == [
+        "input './p.py': replication_slot.s1 exists but cannot be used: slot s1 was invalidated"
+    ]
+    (slot,) = doc["tasks"][0]["providers"][0]["resources"]
+    assert (slot["exists"], slot["usable"]) == (True, False), slot
+    assert slot["hint"] == "drop it and make it anew"
+    setup(ws, input_config=results.replace("status = {", "plan = {", 1))
+    assert ws.run("plan", "t").returncode == 0
+
+
 def test_a_status_in_the_originals_shape_claims_no_existence(ws: Workspace) -> None:
     """The original's resources are plain names: it says nothing of whether each exists,
     so the table says "?" (it said yes) and the summary counts what was reported."""

@@ -107,7 +107,7 @@ def run_reports(
             "tasks": [lifecycle_view.task_document(r, project) for r in reports],
         }
         if not ok:
-            doc["errors"] = [f.error for r in reports for f in r.failures]
+            doc["errors"] = [e.reason for r in reports for e in lifecycle_view.errors_of(r)]
         view.document(doc)
         return code, reports
     for report in reports:

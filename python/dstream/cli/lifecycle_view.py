@@ -20,6 +20,7 @@ from dstream.runtime.lifecycle import (
     SKIPPED,
     ProviderOutcome,
     TaskLifecycle,
+    is_unusable,
 )
 
 TYPE_CHECKING = False
@@ -133,7 +134,8 @@ def summary_line(report: TaskLifecycle) -> str:
     counts = report.counts()
     failed = ", ".join(p.label for p in report.failures)
     # True whether a provider gave no answer or answered that it failed.
-    below = "(see the errors below)" if len(report.failures) > 1 else "(see the error below)"
+    blocks = len(report.failures) + len(report.unusable())  # render_failures' blocks
+    below = "(see the errors below)" if blocks > 1 else "(see the error below)"
     if report.ok and not any(counts.values()) and report.reported():
         # The original's shape lists resources and says nothing of what changed.
         return f"{report.command.capitalize()} done: {report.reported()} resource(s) reported."
@@ -151,14 +153,19 @@ def summary_line(report: TaskLifecycle) -> str:
             f"{counts['delete']} to destroy."
         )
     if report.command == "status":
-        if not report.ok:
+        if report.failures:
             return f"Status incomplete: it failed in {failed} {below}."
         if all(p.outcome == NO_INFRASTRUCTURE for p in report.providers):
             return "Neither provider manages infrastructure: nothing to check."
         resources = [r for p in report.providers if p.result for r in p.result.resources]
         missing = sum(1 for r in resources if isinstance(r, dict) and not r.get("exists"))
+        to_init = f"{missing} resource(s) missing: run `dstream init {report.task}`."
+        unusable = len(report.unusable())
+        if unusable:
+            broken = f"{unusable} resource(s) exist but cannot be used {below}."
+            return f"{broken} {to_init}" if missing else broken
         if missing:
-            return f"{missing} resource(s) missing: run `dstream init {report.task}`."
+            return to_init
         return "All resources exist." if resources else "No resources reported."
     done = ", ".join(f"{n} {PAST[a]}" for a, n in counts.items() if n)
     if report.ok:
@@ -170,14 +177,37 @@ def summary_line(report: TaskLifecycle) -> str:
 
 
 def render_failures(report: TaskLifecycle, view: View) -> None:
-    """One error block per failed provider (View.error_block: one record each with
-    --log-format json): what, which (the message names it), its last stderr lines, its
-    hint; the last one then the command's hint."""
-    failures = report.failures
-    for at, failure in enumerate(failures):
-        last = at == len(failures) - 1
-        then = HINTS[report.command].format(report.task) if last else None
-        view.error_block(_error(failure), task=report.task, then=then)
+    """One error block per failed provider, then per resource `status` found unusable
+    (View.error_block: one record each with --log-format json): what, which (the
+    message names it), its last stderr lines, its hint; the last one then the command's
+    hint."""
+    errors = errors_of(report)
+    for at, error in enumerate(errors):
+        then = HINTS[report.command].format(report.task) if at == len(errors) - 1 else None
+        view.error_block(error, task=report.task, then=then)
+
+
+def errors_of(report: TaskLifecycle) -> list[ProviderError]:
+    """What failed the command, one error each (the error blocks, --json's "errors")."""
+    return [_error(failure) for failure in report.failures] + _unusable_errors(report)
+
+
+def _unusable_errors(report: TaskLifecycle) -> list[ProviderError]:
+    """Each resource `status` found there but unusable as the error it stands for: the
+    provider's problem and its fix."""
+    errors = []
+    for p, resource in report.unusable():
+        problem = resource.get("problem") or "the provider gave no reason"
+        hint = resource.get("hint")
+        errors.append(
+            ProviderError(
+                f"{p.label}: {_address(resource)} exists but cannot be used: "
+                + visible(str(problem)),
+                provider=p.label,
+                hint=visible(str(hint)) if hint else None,
+            )
+        )
+    return errors
 
 
 def _error(failure: ProviderOutcome) -> ProviderError:
@@ -205,6 +235,7 @@ def _render_status(report: TaskLifecycle, view: View) -> None:
         for r in map(_item, resources):
             said = r.get("exists")
             exists = "?" if said is None else "yes" if said else "no"  # ?: not said
+            exists = "unusable" if is_unusable(r) else exists  # why: an error below
             rows.append((p.role, _address(r, p.original), exists, _details(r.get("details"))))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:

@@ -1,5 +1,7 @@
 """`dstream status TASK...`: the tasks' resources, whether they exist, and what the
-providers report about them (e.g. messages waiting in a queue). Changes nothing.
+providers report about them (e.g. messages waiting in a queue). Changes nothing. A
+resource there but not usable as it is (`"usable": false`: a replication slot the server
+invalidated) fails the command, exit 1, with the provider's reason and fix.
 With the postgres state, also who runs each task (its lease holder) and since when.
 
 Where each task's state is and its checkpoint are part of the answer: a state store

@@ -20,7 +20,8 @@ case-insensitively). It manages nothing only when it exits 0 without a result.
 
 A provider that reports Failed, writes no valid result after declaring "lifecycle",
 exits non-zero or by a signal (an output without "lifecycle" too, even with no result)
-or does not answer in time fails the command; for init and destroy the remaining
+or does not answer in time fails the command, as does, for status, a resource reported
+there but not usable as it is (`is_unusable`); for init and destroy the remaining
 provider is then not asked (like `terraform apply`, nothing more is changed after an
 error), for plan and status, which change nothing, it still is.
 """
@@ -120,7 +121,18 @@ class TaskLifecycle:
 
     @property
     def ok(self) -> bool:
-        return not any(p.outcome == FAILED for p in self.providers)
+        return not self.failures and not self.unusable()
+
+    def unusable(self) -> list[tuple[ProviderOutcome, dict[str, Any]]]:
+        """Each resource `status` found there but not usable as it is, with who said so
+        (`is_unusable`): the infrastructure is not healthy, so the command fails as for
+        a failed provider (a health check must not be told all is well). Only status: a
+        plan lists such a resource among what it replaces."""
+        if self.command != "status":
+            return []
+        return [
+            (p, r) for p in self.providers if p.result for r in p.result.resources if is_unusable(r)
+        ]
 
     @property
     def failures(self) -> list[ProviderOutcome]:
@@ -167,6 +179,13 @@ class TaskLifecycle:
             "summary": self.counts(),
             "providers": [p.to_dict() for p in self.providers],
         }
+
+
+def is_unusable(resource: object) -> bool:
+    """Whether a resource says it exists but cannot be used as it is (`"usable": false`
+    with its `problem` and `hint`, docs/protocol.md section 8: a replication slot the
+    server invalidated). The original's plain strings say nothing of it."""
+    return isinstance(resource, dict) and resource.get("usable") is False
 
 
 def provider_order(task: TaskSpec, command: str, destroy: bool) -> list[ProviderSpec]:

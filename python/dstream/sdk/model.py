@@ -86,28 +86,43 @@ class Checkpoint:
 
 
 class Resource:
-    """A piece of infrastructure a provider manages, for `status`/`init` results."""
+    """A piece of infrastructure a provider manages, for `status`/`init` results.
 
-    __slots__ = ("details", "exists", "name", "type")
+    `problem` says why one that exists cannot be used as it is (a replication slot the
+    server invalidated), `hint` what to do about it: on the wire `"usable": false` with
+    both (docs/protocol.md section 8), which fails `dstream status`."""
+
+    __slots__ = ("details", "exists", "hint", "name", "problem", "type")
 
     def __init__(
-        self, type: str, name: str, exists: bool, details: Optional[dict[str, object]] = None
+        self,
+        type: str,
+        name: str,
+        exists: bool,
+        details: Optional[dict[str, object]] = None,
+        *,
+        problem: Optional[str] = None,
+        hint: Optional[str] = None,
     ) -> None:
         self.type = type
         self.name = name
         self.exists = exists
         self.details = details if details is not None else {}
+        self.problem = problem
+        self.hint = hint
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "type": self.type,
-            "name": self.name,
-            "exists": self.exists,
-            "details": self.details,
-        }
+        out: dict[str, object] = {"type": self.type, "name": self.name, "exists": self.exists}
+        if self.problem is not None:
+            out.update(usable=False, problem=self.problem)
+            if self.hint:
+                out["hint"] = self.hint
+        out["details"] = self.details
+        return out
 
     def __repr__(self) -> str:
-        return f"Resource({self.type!r}, {self.name!r}, exists={self.exists!r})"
+        unusable = ", usable=False" if self.problem is not None else ""
+        return f"Resource({self.type!r}, {self.name!r}, exists={self.exists!r}{unusable})"
 
 
 class Change:

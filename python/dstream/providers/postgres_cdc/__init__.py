@@ -314,11 +314,9 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             conn.close()
         resources, metadata = self._resources(found)
         missing = [r.name for r in resources if not r.exists]
-        conflict = checks.slot_conflict(found, self.task)
-        if conflict is None and found.slot is not None and found.slot.lost:
-            conflict = checks.lost_slot(self.slot, self.task)
-        if conflict is not None:
-            message = conflict.one_line()
+        problem = checks.slot_problem(found, self.task)
+        if problem is not None:
+            message = problem.one_line()
         else:
             message = "missing: " + ", ".join(missing) if missing else "publication and slot exist"
         return result_with(resources=resources, metadata=metadata, message=message)
@@ -367,12 +365,17 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                 "retained_wal_bytes": slot.retained_wal_bytes,
                 "wal_status": slot.wal_status,
             }
-        conflict = checks.slot_conflict(found, self.task)
-        if conflict is not None:
-            details["problem"] = conflict.one_line()
-        elif found.slot is not None and found.slot.lost:
-            details["problem"] = checks.lost_slot(self.slot, self.task).one_line()
-        slot_resource = Resource("replication_slot", self.slot, slot is not None, details)
+        # A slot there but no run's to use (another's, or invalidated): `status` fails on
+        # it, where "exists" alone told a health check all was well.
+        problem = checks.slot_problem(found, self.task)
+        slot_resource = Resource(
+            "replication_slot",
+            self.slot,
+            slot is not None,
+            details,
+            problem=problem.reason if problem else None,
+            hint=problem.hint if problem else None,
+        )
         resources = [publication, slot_resource]
         return resources, {"wal_level": found.wal_level}
 

@@ -56,11 +56,9 @@ def require_usable_slot(state: Inspection, resume_lsn: int, task: Optional[str])
     """Before a run: the slot is not another's, and it is not younger than the checkpoint
     the run resumes from (the changes in between were never decoded: refuse, never skip
     them silently)."""
-    conflict = slot_conflict(state, task)
-    if conflict is not None:
-        raise conflict
-    if state.slot is not None and state.slot.lost:
-        raise lost_slot(state.slot.name, task)
+    problem = slot_problem(state, task)
+    if problem is not None:
+        raise problem
     start = state.slot_start
     if state.slot is None or start is None or not resume_lsn or resume_lsn >= start:
         return
@@ -74,6 +72,15 @@ def require_usable_slot(state: Inspection, resume_lsn: int, task: Optional[str])
         "to copy the tables first); or accept the gap: "
         f"`dstream state set {task or '<task>'} '{accept}'`",
     )
+
+
+def slot_problem(state: Inspection, task: Optional[str]) -> Optional[DstreamError]:
+    """Why the slot of the task's name, there, cannot be used by a run (another's, or
+    invalidated), or None: what `run` refuses and `status` reports it unusable for."""
+    conflict = slot_conflict(state, task)
+    if conflict is None and state.slot is not None and state.slot.lost:
+        return lost_slot(state.slot.name, task)
+    return conflict
 
 
 LOST_SLOT = "invalidated by PostgreSQL (wal_status lost)"
