@@ -328,3 +328,24 @@ def test_an_input_declaring_checkpoints_that_sends_none_fails_checkpoints(ws: Wo
     ), reason
     assert "next run sends" in reason and "do not declare checkpoints" in reason, reason
     assert checks["frames"]["status"] == "pass", checks  # valid frames: its only flaw
+
+
+def test_a_long_error_record_on_stderr_is_read_whole(ws: Workspace) -> None:
+    """An error record longer than a pipe read (here 100 KiB) is one stderr line to the
+    kit as to dstream (runtime/pipes.stderr_line): said as the error, not cut into
+    pieces that are no JSON and a last line that is not the error."""
+    provider = ws.script(
+        "in.sh",
+        """
+        read -r command
+        echo '{"status":"ready","protocol":1}'
+        echo '{"data":{"n":1},"metadata":{}}'
+        printf '{"level":"error","message":"disk full %0102400d"}\\n' 0 >&2
+        echo 'closing' >&2
+        exit 3
+        """,
+    )
+    done = ws.run("provider", "test", str(provider), "--role", "input", "--check", "frames")
+    assert done.returncode == 1, done.stdout + done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.startswith("frames"))
+    assert '; its error: {"level":"error","message":"disk full 000' in row, row[:400]

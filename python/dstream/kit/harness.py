@@ -23,6 +23,7 @@ from dstream.config.model import ProviderSpec, TaskSpec
 from dstream.protocol import frames as wire
 from dstream.records import field, record
 from dstream.runtime.launch import provider_env
+from dstream.runtime.pipes import stderr_line
 
 STDERR_TAIL_LINES = 20
 # The task name a provider under test is told (DSTREAM_TASK, the command line's "task").
@@ -192,8 +193,7 @@ class Session:
         stream = self.popen.stderr
         assert stream is not None
         try:
-            for raw in iter(lambda: stream.readline(65536), b""):
-                text = raw.decode("utf-8", "replace").rstrip("\r\n")
+            while (text := stderr_line(stream)) is not None:  # as dstream reads it
                 if text:
                     self._tail.append(text)
         except (OSError, ValueError):

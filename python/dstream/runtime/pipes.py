@@ -146,14 +146,7 @@ class StderrRelay:
 
     def _forward(self) -> None:
         try:
-            while True:
-                raw = self._stream.readline(MAX_STDERR_LINE)
-                if not raw:
-                    break
-                if len(raw) == MAX_STDERR_LINE and raw[-1:] != b"\n":
-                    text = self._cut(raw)  # a line longer than the bound: cut once
-                else:
-                    text = raw.decode("utf-8", "replace").rstrip("\r\n")
+            while (text := stderr_line(self._stream)) is not None:
                 if not text:
                     continue
                 self._tail.append(text)
@@ -164,28 +157,41 @@ class StderrRelay:
         except (OSError, ValueError):
             pass  # the pipe itself: closed or gone
 
-    def _cut(self, head: bytes) -> str:
-        """The line that begins with `head` (MAX_STDERR_LINE bytes, no line end), its
-        rest read and dropped to its end, and said: as one line, never as the pieces
-        the bound would make of it (each shown as a line of its own)."""
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        text = decoder.decode(head)  # a character the bound cut in two: dropped whole
-        dropped = len(decoder.getstate()[0])
-        while True:
-            piece = self._stream.readline(MAX_STDERR_LINE)
-            dropped += len(piece.rstrip(b"\r\n") if piece.endswith(b"\n") else piece)
-            if not piece or piece.endswith(b"\n"):
-                break
-        if not dropped:  # its line end came right after the bound
-            return text.rstrip("\r")
-        # The secret the cut edge may run through is masked (the rest is never shown).
-        bytes_ = "byte" if dropped == 1 else "bytes"
-        said = f"{dropped} more {bytes_} dropped: stderr lines are cut at {MAX_STDERR_LINE} bytes"
-        return f"{redact_edges(text, cut_after=True)} [... {said}]"
-
     def join(self, timeout: float) -> None:
         """Wait up to `timeout` for the last lines (the pipe's end)."""
         self._thread.join(timeout=timeout)
 
     def tail(self) -> list[str]:
         return list(self._tail)
+
+
+def stderr_line(stream: IO[bytes]) -> Optional[str]:
+    """The next line of a provider's stderr as text without its line end, None at EOF;
+    one longer than MAX_STDERR_LINE is cut once (`_cut`), never split into pieces that
+    would each read as a line. Also the provider kit's reading (kit/harness.py)."""
+    raw = stream.readline(MAX_STDERR_LINE)
+    if not raw:
+        return None
+    if len(raw) == MAX_STDERR_LINE and raw[-1:] != b"\n":
+        return _cut(stream, raw)
+    return raw.decode("utf-8", "replace").rstrip("\r\n")
+
+
+def _cut(stream: IO[bytes], head: bytes) -> str:
+    """The line that begins with `head` (MAX_STDERR_LINE bytes, no line end), its rest
+    read and dropped to its end, and said: as one line, never as the pieces the bound
+    would make of it (each shown as a line of its own)."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    text = decoder.decode(head)  # a character the bound cut in two: dropped whole
+    dropped = len(decoder.getstate()[0])
+    while True:
+        piece = stream.readline(MAX_STDERR_LINE)
+        dropped += len(piece.rstrip(b"\r\n") if piece.endswith(b"\n") else piece)
+        if not piece or piece.endswith(b"\n"):
+            break
+    if not dropped:  # its line end came right after the bound
+        return text.rstrip("\r")
+    # The secret the cut edge may run through is masked (the rest is never shown).
+    bytes_ = "byte" if dropped == 1 else "bytes"
+    said = f"{dropped} more {bytes_} dropped: stderr lines are cut at {MAX_STDERR_LINE} bytes"
+    return f"{redact_edges(text, cut_after=True)} [... {said}]"
