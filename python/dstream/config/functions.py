@@ -12,6 +12,7 @@ import json
 import os
 import re
 import stat
+import time
 from collections.abc import Mapping
 
 from dstream.config.limits import (
@@ -33,7 +34,7 @@ from dstream.records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Optional, Union
+    from typing import Any, Callable, Optional
 
     from dstream.config.model import Reads
     from dstream.config.taint import Taint
@@ -378,15 +379,8 @@ def _replace(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     _arity("replace", args, 3)
     text, search, replacement = (_string_arg("replace", args, i) for i in range(3))
     if len(search) > 1 and search.startswith("/") and search.endswith("/"):
-        # `regex`, not `re`: it can stop a backtracking pattern (`(a+)+$` on 40 a's runs
-        # for minutes) after REGEX_TIMEOUT seconds. It comes with python-hcl2.
-        import regex
-
-        try:
-            pattern = regex.compile(search[1:-1])
-        except regex.error as exc:
-            raise FunctionError(f"replace() pattern {search} is not a valid regex: {exc}") from None
-        expand = _expansion(replacement)
+        pattern, names = _compile("replace()", search)
+        expand = _expansion(replacement, names)
         try:
             return _replace_all(pattern, text, expand)
         except TimeoutError:
@@ -398,27 +392,56 @@ def _replace(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     return text.replace(search, replacement)
 
 
+def _compile(call: str, search: str) -> tuple[Any, Mapping[str, tuple[int, ...]]]:  # Any: regex's
+    """The RE2 pattern between the slashes of `search`, compiled to run as Terraform's
+    (config/re2.py), and the numbers of its named groups."""
+    # `regex`, not `re`: it can stop a backtracking pattern (`(a+)+$` on 40 a's runs
+    # for minutes) after REGEX_TIMEOUT seconds. It comes with python-hcl2.
+    import regex
+
+    from dstream.config.re2 import BadPattern, translate
+
+    try:
+        translated = translate(search[1:-1])
+        return regex.compile(translated.pattern), translated.names
+    except BadPattern as exc:
+        raise FunctionError(f"{call} pattern {search} {exc.reason}", exc.hint) from None
+    except RecursionError:  # the engine's compiler recurses per group
+        raise FunctionError(
+            f"{call} pattern {search} nests too deeply for the regular expression engine",
+            hint="write it with fewer groups inside groups",
+        ) from None
+
+
 def _replace_all(pattern: Any, text: str, expand: Callable[[Any], str]) -> str:  # Any: regex's
-    """Every match of `pattern` in `text` replaced, as Go's ReplaceAllString (Terraform's):
-    an empty match right after a match is no match (`a*` in "aaa" replaces once, where
-    Python's sub replaces twice)."""
+    """Every match of `pattern` in `text` replaced, as Go's ReplaceAllString (Terraform's)
+    finds them: the next search starts where a match ends, one character on after an
+    empty one (Python's would try a longer match there: `a*?` in "aa"), and a match
+    that ends no further than the one before is no match (`a*` in "aaa" replaces once,
+    where Python's sub replaces twice). REGEX_TIMEOUT bounds all the searches together."""
     out: list[str] = []
-    position, last_end = 0, -1
-    for match in pattern.finditer(text, timeout=REGEX_TIMEOUT):
+    last_end = search = 0
+    deadline = time.monotonic() + REGEX_TIMEOUT
+    while search <= len(text):
+        match = pattern.search(text, search, timeout=max(deadline - time.monotonic(), 0.001))
+        if match is None:
+            break
         start, end = match.span()
-        if start == end == last_end:
-            continue
-        out += [text[position:start], expand(match)]
-        position = last_end = end
-    out.append(text[position:])
+        out.append(text[last_end:start])
+        if end > last_end or start == 0:
+            out.append(expand(match))
+        last_end = end
+        search = max(end, search + 1)
+    out.append(text[last_end:])
     return "".join(out)
 
 
-def _expansion(template: str) -> Callable[[Any], str]:
+def _expansion(template: str, names: Mapping[str, tuple[int, ...]]) -> Callable[[Any], str]:
     """Terraform's replacement text (Go's Regexp.Expand), as a function of a match:
-    `$name` or `${name}` is the group of that number or name, empty when there is no
-    such group or it took no part; `$$` is `$`; any other `$` and every backslash are
-    text. A name is the longest run of letters, digits and `_` (`$1x` is group "1x")."""
+    `$name` or `${name}` is the group of that number or name (the first so named that
+    took part), empty when there is no such group or it took no part; `$$` is `$`; any
+    other `$` and every backslash are text. A name is the longest run of letters, digits
+    and `_` (`$1x` is group "1x"; `$01` too, a number has no leading zero)."""
     parts: list[tuple[bool, str]] = []  # (a group's name, else text)
     text: list[str] = []
     i = 0
@@ -438,9 +461,12 @@ def _expansion(template: str) -> Callable[[Any], str]:
             if not is_group:
                 out.append(piece)
                 continue
-            key: Union[int, str] = int(piece) if piece.isascii() and piece.isdigit() else piece
-            with contextlib.suppress(IndexError, KeyError):  # no such group: empty, as Go's
-                out.append(match.group(key) or "")
+            numbered = piece.isascii() and piece.isdigit() and (piece == "0" or piece[0] != "0")
+            for number in [int(piece)] if numbered else names.get(piece, ()):
+                with contextlib.suppress(IndexError):  # no such group: empty, as Go's
+                    if match.group(number) is not None:
+                        out.append(match.group(number))
+                        break
         return "".join(out)
 
     return expand

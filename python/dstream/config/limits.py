@@ -31,6 +31,9 @@ MAX_ELEMENTS = 100_000
 MAX_FORMAT_WIDTH = 1024
 # Seconds one regular expression of replace() may run (the `regex` engine's timeout).
 REGEX_TIMEOUT = 1.0
+# Groups open at once in one regular expression (RE2 allows 1000; the `regex` engine
+# runs out of stack before 200, and config/re2.py writes up to two groups for one).
+MAX_REGEX_NESTING = 32
 # The largest max_frame_size (1 GiB), and the longest duration (one year, in seconds).
 MAX_FRAME_SIZE = 1024**3
 MAX_DURATION = 365 * 24 * 3600.0
