@@ -94,11 +94,15 @@ def drop_sessions(dsn: str) -> None:
 
 def expire_lease(spec: StateSpec, task: str) -> None:
     """What the TTL does to the lease of a run that could not renew it (paused,
-    partitioned): it ends, and another run may take the task."""
+    partitioned): it ends, and another run may take the task. A minute in the past, not
+    now(): a renewal whose transaction began just before this one waits for the row and
+    then compares it with its own earlier now(), which an expiry of now() is still after
+    (the renewal won, and the takeover failed, under CI's load)."""
     assert spec.dsn
     with psycopg.connect(spec.dsn, autocommit=True) as admin:
         admin.execute(
-            f"UPDATE {spec.table}_lease SET expires_at = now() WHERE task = %s",
+            f"UPDATE {spec.table}_lease SET expires_at = now() - interval '1 minute'"
+            " WHERE task = %s",
             (task,),
         )
 
