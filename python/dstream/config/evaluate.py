@@ -44,7 +44,6 @@ from dstream.config.strings import directive_string, heredoc, quoted
 from dstream.config.syntax import SourceFile, bare_key, locate, trees
 from dstream.config.templates import TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION, template_value
 from dstream.config.tree import Token, Tree
-from dstream.config.unify import NoCommonType, converted_alike
 from dstream.errors import ConfigError, nearest
 
 TYPE_CHECKING = False
@@ -387,6 +386,11 @@ class Evaluator:
         other_value = self._result_not_taken(other)
         if other_value is None:
             return value
+        if type(value) is type(other_value) and not isinstance(value, (list, dict)):
+            return value  # two strings, numbers or bools of one kind: nothing to unify
+        # Here, not at import: unify needs typeexpr, which a plain start does not load.
+        from dstream.config.unify import NoCommonType, converted_alike
+
         try:
             return converted_alike(value, other_value)
         except NoCommonType as exc:
