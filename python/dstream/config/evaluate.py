@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import os
 
+from dstream.config.builtins import CATCHING, FUNCTIONS, usage_hint
 from dstream.config.functions import (
-    CATCHING,
-    FUNCTIONS,
     CallContext,
     EnvUnset,
     FunctionError,
@@ -27,7 +26,6 @@ from dstream.config.functions import (
     to_number,
     to_string,
     type_name,
-    usage_hint,
 )
 from dstream.config.limits import MAX_ELEMENTS, MAX_TREE_DEPTH, value_problem
 from dstream.config.model import Location

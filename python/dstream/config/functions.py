@@ -13,7 +13,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from dstream.config.limits import (
     MAX_FORMAT_WIDTH,
@@ -159,7 +159,7 @@ def to_number(value: object, what: str = "value") -> float:
     raise FunctionError(f"{what} {value!r} is not a number")
 
 
-def _arity(name: str, args: list[JsonValue], low: int, high: Optional[int] = None) -> None:
+def arity(name: str, args: list[JsonValue], low: int, high: Optional[int] = None) -> None:
     high = low if high is None else high
     if low <= len(args) <= high:
         return
@@ -167,11 +167,11 @@ def _arity(name: str, args: list[JsonValue], low: int, high: Optional[int] = Non
     raise FunctionError(f"{name}() takes {want} argument(s), got {len(args)}")
 
 
-def _string_arg(name: str, args: list[JsonValue], index: int) -> str:
+def string_arg(name: str, args: list[JsonValue], index: int) -> str:
     return to_string(args[index], f"argument {index + 1} of {name}()")
 
 
-def _list_arg(name: str, args: list[JsonValue], index: int) -> list[JsonValue]:
+def list_arg(name: str, args: list[JsonValue], index: int) -> list[JsonValue]:
     value = args[index]
     if not isinstance(value, list):
         raise FunctionError(f"argument {index + 1} of {name}() is a {type_name(value)}, not a list")
@@ -188,8 +188,8 @@ def read_environment(ctx: CallContext, name: str) -> Optional[str]:
 
 
 def _env(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("env", args, 1, 2)
-    name = _string_arg("env", args, 0)
+    arity("env", args, 1, 2)
+    name = string_arg("env", args, 0)
     value = read_environment(ctx, name)
     if value is not None:
         return value
@@ -205,27 +205,27 @@ def _of_string(name: str, change: Callable[[str], str]) -> Function:
     """A function of one string argument: upper(), lower(), trimspace()."""
 
     def call(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-        _arity(name, args, 1)
-        return change(_string_arg(name, args, 0))
+        arity(name, args, 1)
+        return change(string_arg(name, args, 0))
 
     return call
 
 
 def _join(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("join", args, 2, 99)
-    separator = _string_arg("join", args, 0)
+    arity("join", args, 2, 99)
+    separator = string_arg("join", args, 0)
     items: list[str] = []
     for index in range(1, len(args)):
         items.extend(
             to_string(item, f"an element of argument {index + 1} of join()")
-            for item in _list_arg("join", args, index)
+            for item in list_arg("join", args, index)
         )
     return separator.join(items)
 
 
 def _split(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("split", args, 2)
-    separator, text = _string_arg("split", args, 0), _string_arg("split", args, 1)
+    arity("split", args, 2)
+    separator, text = string_arg("split", args, 0), string_arg("split", args, 1)
     if not separator:
         raise FunctionError("split() separator must not be empty")
     pieces: list[JsonValue] = list(text.split(separator))
@@ -235,7 +235,7 @@ def _split(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
 def _concat(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     out: list[JsonValue] = []
     for index in range(len(args)):
-        out.extend(_list_arg("concat", args, index))
+        out.extend(list_arg("concat", args, index))
     return out
 
 
@@ -256,11 +256,11 @@ def _merge(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
 _VERB = r"%([-+ 0#]*)(?:\[(\d+)\])?(\d+)?(?:\.(\d+))?([a-zA-Z%])"
 
 
-def _format(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
+def format_values(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     """Terraform's format(): %s %d %f %v %q %t %% with flags, width, precision and
     argument numbers (`%[2]s`: the second value; the next verb takes the third)."""
-    _arity("format", args, 1, 99)
-    spec = _string_arg("format", args, 0)
+    arity("format", args, 1, 99)
+    spec = string_arg("format", args, 0)
     values = list(args[1:])
     out: list[str] = []
     position = 0
@@ -376,10 +376,10 @@ def _exact_fixed(number: int, flags: str, width: Optional[str], precision: Optio
 
 
 def _replace(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("replace", args, 3)
-    text, search, replacement = (_string_arg("replace", args, i) for i in range(3))
+    arity("replace", args, 3)
+    text, search, replacement = (string_arg("replace", args, i) for i in range(3))
     if len(search) > 1 and search.startswith("/") and search.endswith("/"):
-        pattern, names = _compile("replace()", search)
+        pattern, names = compile_pattern("replace()", search)
         expand = _expansion(replacement, names)
         try:
             return _replace_all(pattern, text, expand)
@@ -392,7 +392,9 @@ def _replace(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     return text.replace(search, replacement)
 
 
-def _compile(call: str, search: str) -> tuple[Any, Mapping[str, tuple[int, ...]]]:  # Any: regex's
+def compile_pattern(
+    call: str, search: str
+) -> tuple[Any, Mapping[str, tuple[int, ...]]]:  # Any: regex's
     """The RE2 pattern between the slashes of `search`, compiled to run as Terraform's
     (config/re2.py), and the numbers of its named groups."""
     # `regex`, not `re`: it can stop a backtracking pattern (`(a+)+$` on 40 a's runs
@@ -415,25 +417,35 @@ def _compile(call: str, search: str) -> tuple[Any, Mapping[str, tuple[int, ...]]
 
 def _replace_all(pattern: Any, text: str, expand: Callable[[Any], str]) -> str:  # Any: regex's
     """Every match of `pattern` in `text` replaced, as Go's ReplaceAllString (Terraform's)
-    finds them: the next search starts where a match ends, one character on after an
-    empty one (Python's would try a longer match there: `a*?` in "aa"), and a match
-    that ends no further than the one before is no match (`a*` in "aaa" replaces once,
-    where Python's sub replaces twice). REGEX_TIMEOUT bounds all the searches together."""
+    does: at each match go_matches finds."""
     out: list[str] = []
-    last_end = search = 0
+    last_end = 0
+    for match in go_matches(pattern, text):
+        out += [text[last_end : match.start()], expand(match)]
+        last_end = match.end()
+    out.append(text[last_end:])
+    return "".join(out)
+
+
+def go_matches(pattern: Any, text: str) -> Iterator[Any]:  # Any: regex's
+    """The matches of `pattern` in `text` as Go's regexp finds them all (Terraform's
+    replace() and regexall()): the next search starts where a match ends, one character
+    on after an empty one (Python's would try a longer match there: `a*?` in "aa"), and
+    an empty match right where the one before ended is no match (`a*` in "aaa" matches
+    once, where Python's finds two). REGEX_TIMEOUT bounds all the searches together:
+    TimeoutError."""
+    last_end = -1
+    search = 0
     deadline = time.monotonic() + REGEX_TIMEOUT
     while search <= len(text):
         match = pattern.search(text, search, timeout=max(deadline - time.monotonic(), 0.001))
         if match is None:
-            break
+            return
         start, end = match.span()
-        out.append(text[last_end:start])
-        if end > last_end or start == 0:
-            out.append(expand(match))
+        if end > start or start != last_end:
+            yield match
         last_end = end
         search = max(end, search + 1)
-    out.append(text[last_end:])
-    return "".join(out)
 
 
 def _expansion(template: str, names: Mapping[str, tuple[int, ...]]) -> Callable[[Any], str]:
@@ -490,17 +502,17 @@ def _reference(template: str, i: int) -> tuple[Optional[str], int]:
 
 
 def _tostring(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("tostring", args, 1)
+    arity("tostring", args, 1)
     return None if args[0] is None else to_string(args[0], "argument of tostring()")
 
 
 def _tonumber(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("tonumber", args, 1)
+    arity("tonumber", args, 1)
     return None if args[0] is None else to_number(args[0], "argument of tonumber()")
 
 
 def _tobool(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("tobool", args, 1)
+    arity("tobool", args, 1)
     value = args[0]
     if value is None:
         return None
@@ -511,13 +523,13 @@ def _tobool(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
 
 
 def _jsonencode(ctx: CallContext, args: list[JsonValue]) -> str:
-    _arity("jsonencode", args, 1)
+    arity("jsonencode", args, 1)
     return json.dumps(args[0], ensure_ascii=False, separators=(",", ":"))
 
 
 def _jsondecode(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("jsondecode", args, 1)
-    text = _string_arg("jsondecode", args, 0)
+    arity("jsondecode", args, 1)
+    text = string_arg("jsondecode", args, 0)
     try:
         check_nesting(text, templates=False)
     except TooDeep as exc:
@@ -532,8 +544,8 @@ def _jsondecode(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
 
 
 def _file(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("file", args, 1)
-    path = _string_arg("file", args, 0)
+    arity("file", args, 1)
+    path = string_arg("file", args, 0)
     full = path if os.path.isabs(path) else os.path.join(ctx.base_dir, path)
     ctx.reads.add_file(full)  # also when it fails: its appearing would change the result
     try:
@@ -576,16 +588,16 @@ def _coalesce(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
 
 
 def _length(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("length", args, 1)
+    arity("length", args, 1)
     value = args[0]
     if isinstance(value, str):
-        return _graphemes(value)
+        return graphemes(value)
     if isinstance(value, (list, dict)):
         return len(value)
     raise FunctionError(f"length() of a {type_name(value)}: it needs a string, list or object")
 
 
-def _graphemes(text: str) -> int:
+def graphemes(text: str) -> int:
     """The characters a reader sees (Unicode grapheme clusters), as Terraform's length()
     counts them: a flag of two code points, or `e` and a combining accent, is one."""
     if text.isascii():  # one code point each, and no `regex` to import
@@ -602,7 +614,7 @@ def _upper(text: str) -> str:
 
 
 def _keys(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("keys", args, 1)
+    arity("keys", args, 1)
     if not isinstance(args[0], dict):
         raise FunctionError(f"keys() of a {type_name(args[0])}: it needs an object")
     keys: list[JsonValue] = list(sorted(args[0]))
@@ -610,15 +622,15 @@ def _keys(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
 
 
 def _values(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("values", args, 1)
+    arity("values", args, 1)
     if not isinstance(args[0], dict):
         raise FunctionError(f"values() of a {type_name(args[0])}: it needs an object")
     return [args[0][key] for key in sorted(args[0])]
 
 
 def _lookup(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("lookup", args, 2, 3)
-    mapping, key = args[0], _string_arg("lookup", args, 1)
+    arity("lookup", args, 2, 3)
+    mapping, key = args[0], string_arg("lookup", args, 1)
     if not isinstance(mapping, dict):
         raise FunctionError(f"lookup() of a {type_name(mapping)}: it needs an object")
     if key in mapping:
@@ -629,8 +641,8 @@ def _lookup(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
 
 
 def _contains(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    _arity("contains", args, 2)
-    return any(equal(item, args[1]) for item in _list_arg("contains", args, 0))
+    arity("contains", args, 2)
+    return any(equal(item, args[1]) for item in list_arg("contains", args, 0))
 
 
 @record(frozen=True)
@@ -642,13 +654,14 @@ class Builtin:
     call: Function
 
 
-FUNCTIONS: dict[str, Builtin] = {
+# The functions of this module, by name (config/builtins.py joins every table).
+CORE: dict[str, Builtin] = {
     "coalesce": Builtin("coalesce(v, ...)", _coalesce),
     "concat": Builtin("concat(list, ...)", _concat),
     "contains": Builtin("contains(list, v)", _contains),
     "env": Builtin("env(name, default)", _env),
     "file": Builtin("file(path)", _file),
-    "format": Builtin("format(spec, values...)", _format),
+    "format": Builtin("format(spec, values...)", format_values),
     "join": Builtin("join(sep, list, ...)", _join),
     "jsondecode": Builtin("jsondecode(s)", _jsondecode),
     "jsonencode": Builtin("jsonencode(v)", _jsonencode),
@@ -666,17 +679,3 @@ FUNCTIONS: dict[str, Builtin] = {
     "upper": Builtin("upper(s)", _of_string("upper", _upper)),
     "values": Builtin("values(obj)", _values),
 }
-
-
-# Functions whose arguments are evaluated by the call itself, one by one (the evaluator's
-# _catching_call): how each is called.
-CATCHING: dict[str, str] = {
-    "can": "can(expression)",
-    "try": "try(expression, fallback, ...)",
-}
-
-
-def usage_hint(name: str) -> str:
-    """The hint of an error in a call of `name`, which says none of its own."""
-    usage = CATCHING[name] if name in CATCHING else FUNCTIONS[name].usage
-    return f"call it as {usage}; docs/configuration.md describes every function"
