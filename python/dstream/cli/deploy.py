@@ -38,8 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.deploy.inputs import collect
     from dstream.deploy.kubernetes import (
+        ANNOTATIONS_MAX,
         CONFIG_DIR,
         KubernetesOptions,
+        last_applied_bytes,
         render,
         to_yaml_stream,
     )
@@ -70,6 +72,13 @@ def execute(args: argparse.Namespace, view: View) -> int:
         view.note(
             f"note: var.{name} is sensitive: the value given here is not written into the "
             f'manifests; the pods read it from the Secret "{secret}", key "{name}"'
+        )
+    applied = last_applied_bytes(manifests[0])  # the ConfigMap
+    if applied > ANNOTATIONS_MAX:
+        view.note(
+            f"note: the ConfigMap is {applied} bytes: client-side `kubectl apply` stores a "
+            f"copy in an annotation, and Kubernetes holds at most {ANNOTATIONS_MAX} bytes of "
+            "annotations: apply with `kubectl apply --server-side`"
         )
     if view.json:
         view.document({"apiVersion": "v1", "kind": "List", "items": manifests})

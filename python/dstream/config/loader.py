@@ -131,6 +131,11 @@ def config_files(config: Optional[str], environ: RecordingEnviron) -> tuple[list
     return [chosen], os.path.dirname(os.path.abspath(chosen))
 
 
+def is_config_name(name: str) -> bool:
+    """Whether a directory's file of this name is loaded as configuration."""
+    return name.endswith(".hcl") and not name.startswith(".")
+
+
 def _hcl_files(folder: str) -> list[str]:
     """The folder's `*.hcl` files (not the hidden ones, as the shell's glob), sorted; a
     folder that cannot be listed is said so, never taken for an empty one."""
@@ -138,9 +143,7 @@ def _hcl_files(folder: str) -> list[str]:
         names = os.listdir(folder)
     except OSError as exc:
         raise unreadable(folder, exc) from None
-    files = sorted(
-        os.path.join(folder, n) for n in names if n.endswith(".hcl") and not n.startswith(".")
-    )
+    files = sorted(os.path.join(folder, n) for n in names if is_config_name(n))
     if not files:
         raise ConfigError(
             f"directory {folder} has no .hcl files",

@@ -26,16 +26,20 @@ from __future__ import annotations
 import math
 import os
 
+from dstream.config.loader import is_config_name
+from dstream.config.model import Location
 from dstream.config.redact import redact_data
 from dstream.config.scope import ENV_VAR_PREFIX
 from dstream.deploy.inputs import Inputs
 from dstream.deploy.names import (
+    CONFIG_KEY,
     DNS1035_LABEL,
     DNS1123_LABEL,
     DNS1123_SUBDOMAIN,
     STATEFUL_SET_MAX,
     check,
     dns_name,
+    is_config_key,
 )
 from dstream.errors import ConfigError, UsageError
 from dstream.protocol.values import encode_json
@@ -52,6 +56,10 @@ CONFIG_DIR = "/etc/dstream"
 # The ConfigMap's key for the given variables' values: no .hcl name, so the pods'
 # DSTREAM_CONFIG (the directory's *.hcl) does not load it as configuration.
 VALUES_FILE = "variables.json"
+# What the API server holds: the bytes of a ConfigMap's data, and of an object's
+# annotations, where client-side `kubectl apply` stores the whole object it applied.
+CONFIG_MAP_MAX = 1024 * 1024
+ANNOTATIONS_MAX = 256 * 1024
 # Seconds the kubelet waits beyond the longest a stopped pod takes (`_grace`), for a
 # loaded node.
 GRACE_SLACK = 2
@@ -98,6 +106,7 @@ def render(inputs: Inputs, options: KubernetesOptions) -> list[dict[str, object]
     _refuse_clashes(project, options)
     base = _Base(inputs, options)
     manifests = [base.config_map()]
+    _refuse_a_large_config_map(manifests[0])
     if options.agents:
         manifests += [base.headless_service(), base.stateful_set(), base.budget("agent")]
     else:
@@ -122,6 +131,57 @@ def _refuse_clashes(project: Project, options: KubernetesOptions) -> None:
                 location=project.tasks[task].location,
                 hint="rename one of the two tasks",
             )
+
+
+def config_key(path: str) -> str:
+    """The ConfigMap key of a configuration file: the file's name in CONFIG_DIR, which
+    the pods load only if it is a configuration name there (`*.hcl`, not hidden), and
+    `-c` may name any file: prod.conf is prod.conf.hcl. A directory's files keep theirs."""
+    key = os.path.basename(path)
+    if is_config_name(key):
+        return key
+    key = (key.lstrip(".") or "dstream") + ".hcl"
+    assert is_config_name(key)
+    return key
+
+
+def _checked_key(path: str) -> str:
+    key = config_key(path)
+    if is_config_key(key):
+        return key
+    name = os.path.basename(path)
+    raise ConfigError(
+        f"the configuration file {name!r} cannot be a key of the ConfigMap (its name in "
+        f"the pods' {CONFIG_DIR}): Kubernetes takes only {CONFIG_KEY}",
+        location=Location(path),
+        hint=f"rename the file, such as {dns_name(name.removesuffix('.hcl')) + '.hcl'!r}",
+    )
+
+
+def config_map_bytes(config_map: dict[str, object]) -> int:
+    """The bytes of a ConfigMap's data as the API server counts them (its values)."""
+    data = config_map["data"]
+    assert isinstance(data, dict)
+    return sum(len(text.encode()) for text in data.values())
+
+
+def last_applied_bytes(manifest: dict[str, object]) -> int:
+    """The bytes client-side `kubectl apply` stores of a manifest in its annotation
+    kubectl.kubernetes.io/last-applied-configuration: its JSON."""
+    return len(encode_json(manifest))
+
+
+def _refuse_a_large_config_map(config_map: dict[str, object]) -> None:
+    size = config_map_bytes(config_map)
+    if size <= CONFIG_MAP_MAX:
+        return
+    raise ConfigError(
+        f"the configuration is {size} bytes: the ConfigMap holding it would be refused by "
+        f"Kubernetes, which holds at most {CONFIG_MAP_MAX} bytes (1 MiB) in one, even with "
+        "`kubectl apply --server-side`",
+        hint="make the configuration smaller: generate long lists with for expressions, "
+        "or bake large data into the image and read it with file() from an absolute path",
+    )
 
 
 def _refuse_secrets(manifest: dict[str, object]) -> None:
@@ -201,7 +261,7 @@ class _Base:
 
     def config_data(self) -> dict[str, str]:
         files = sorted(self.inputs.files.items())
-        data = {os.path.basename(path): text for path, text in files}
+        data = {_checked_key(path): text for path, text in files}
         if self.inputs.values:
             data[VALUES_FILE] = encode_json(self.inputs.values, indent=True).decode() + "\n"
         return data

@@ -12,6 +12,9 @@ server refuses the others at `kubectl apply`, after `deploy` said nothing):
 A name given on the command line is checked (a usage error naming the rule); a name
 made from it and a task's name is cut, with a hash of the whole, to its limit, so two
 long names stay apart.
+
+A ConfigMap's key (a configuration file's name in the pods' directory) is made of
+letters, digits, '-', '_' and '.', at most 253 characters.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ STATEFUL_SET_MAX = 52
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+_CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+CONFIG_KEY = (
+    f"letters, digits, '-', '_' and '.' ({_CONFIG_KEY.pattern}), at most {SUBDOMAIN_MAX} characters"
+)
 _HASH = 8  # hex digits of the crc32 that keeps two cut names apart
 
 DNS1035_LABEL = (
@@ -54,6 +61,10 @@ def is_dns1123_label(name: str) -> bool:
 
 def is_dns1123_subdomain(name: str) -> bool:
     return len(name) <= SUBDOMAIN_MAX and all(map(is_dns1123_label, name.split(".")))
+
+
+def is_config_key(key: str) -> bool:
+    return len(key) <= SUBDOMAIN_MAX and _CONFIG_KEY.fullmatch(key) is not None
 
 
 def dns_name(*parts: str, limit: int = LABEL_MAX) -> str:
