@@ -68,6 +68,12 @@ def execute(args: argparse.Namespace, view: View) -> int:
             "paths; bake it into the image (or mount it from a volume) and name it by its "
             "absolute path there"
         )
+    for path, how in inputs.written:
+        view.note(
+            f"note: the configuration writes {path!r} ({how}): the pods resolve it in "
+            f"{CONFIG_DIR}, the ConfigMap's read-only mount, and fail to write it; use an "
+            "absolute path on a volume"
+        )
     for name in inputs.withheld:
         view.note(
             f"note: var.{name} is sensitive: the value given here is not written into the "

@@ -16,7 +16,8 @@ an `env` TOKEN or PGPASSWORD, a config's password, api_key or dsn with a passwor
 
 What the pods do not get is named for the caller to tell (`lacking`): a file the
 configuration reads with file(), and a provider given by a path relative to it: the
-pods resolve both in the ConfigMap's directory, which holds the .hcl files only.
+pods resolve both in the ConfigMap's directory, which holds the .hcl files only. So is
+a relative path the pods would write (`writing`): in that directory, read-only.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class Inputs:
     # What the pods lack, each as the configuration names it, with what names it
     # ("file()", "task \"a\" output provider_path"): see `lacking`.
     lacking: list[tuple[str, str]]
+    # Relative paths the pods would write, as `lacking`: see `writing`.
+    written: list[tuple[str, str]]
 
 
 def collect(
@@ -105,7 +108,8 @@ def collect(
             files[path] = handle.read()
     secrets = {name: item.has_default for name, item in sorted(sensitive.items())}
     lacking = lacking_files(result, var_files) + lacking_providers(result.project)
-    return Inputs(result.project, files, values, secrets, withheld, lacking)
+    written = writing(result.project)
+    return Inputs(result.project, files, values, secrets, withheld, lacking, written)
 
 
 def lacking_files(result: Analysis, var_files: list[str]) -> list[tuple[str, str]]:
@@ -131,6 +135,26 @@ def lacking_providers(project: Project) -> list[tuple[str, str]]:
             path = side.provider_path or ""
             if os.sep in path and not os.path.isabs(path):
                 found.append((path, f'task "{name}" {side.role} provider_path'))
+    return found
+
+
+# The config keys of dstream's own providers that name a path they write, by provider:
+# a relative one is resolved in the configuration's directory, as dead_letter_path.
+WRITTEN_PATHS = {"dstream-file": "path", "dstream-postgres-cdc": "dead_letter_path"}
+
+
+def writing(project: Project) -> list[tuple[str, str]]:
+    """Relative paths the pods would write: a task's dead_letter_path, and what dstream's
+    own providers write (another provider's keys are its own to know)."""
+    found = []
+    for name, task in sorted(project.tasks.items()):
+        if task.dead_letter_path and not os.path.isabs(task.dead_letter_path):
+            found.append((task.dead_letter_path, f'task "{name}" dead_letter_path'))
+        for side in (task.input, task.output):
+            key = WRITTEN_PATHS.get(os.path.basename(side.provider_path or ""))
+            path = side.config.get(key) if key else None
+            if isinstance(path, str) and path and not os.path.isabs(path):
+                found.append((path, f'task "{name}" {side.role} config.{key}'))
     return found
 
 
