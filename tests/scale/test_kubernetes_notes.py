@@ -38,3 +38,26 @@ def test_relative_paths_the_pods_would_write_into_the_config_map_are_named(
     assert "/data/" not in notes and 'task "b"' not in notes, notes
     ws.config(STATE.format(dsn="postgresql://app@db/s") + TASK.format(name="t"))
     assert "read-only" not in deploy(ws).stderr
+
+
+def env_task(var: str) -> str:
+    return (
+        STATE.format(dsn="postgresql://app@db/s")
+        + 'task "t" {\n  input  {\n    provider_path = "dstream-counter"\n'
+        f'    env = {{ REGION = env("{var}") }}\n  }}\n'
+        '  output { provider_path = "dstream-null" }\n}\n'
+    )
+
+
+def test_an_env_variable_named_dstream_is_named_unless_the_pods_have_it(
+    tmp_path: Path,
+) -> None:
+    ws = Workspace(tmp_path)
+    ws.config(env_task("DSTREAM_REGION"))
+    done = deploy(ws, env={"DSTREAM_REGION": "eu"})
+    assert done.returncode == 0, done.stderr
+    assert "reads DSTREAM_REGION from the environment" in done.stderr, done.stderr
+    ws.config(env_task("DSTREAM_CONFIG"))  # the pods have it: dstream sets it
+    done = deploy(ws, env={"DSTREAM_CONFIG": "dstream.hcl"})
+    assert done.returncode == 0, done.stderr
+    assert "from the environment" not in done.stderr, done.stderr

@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
+    from dstream.config.scope import ENV_VAR_PREFIX
     from dstream.deploy.inputs import collect
     from dstream.deploy.kubernetes import (
         ANNOTATIONS_MAX,
@@ -43,6 +44,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
         KubernetesOptions,
         last_applied_bytes,
         render,
+        set_in_pods,
         to_yaml_stream,
     )
 
@@ -54,7 +56,13 @@ def execute(args: argparse.Namespace, view: View) -> int:
     secret = options.secret_name
     inputs = collect(args.config, list(args.var), list(args.var_file), os.environ, secret)
     manifests = render(inputs, options)
-    needed = sorted(name for name in inputs.project.reads.env if not name.startswith("DSTREAM_"))
+    # A DSTREAM_VAR_ name the configuration read is a variable's value: the pods get it
+    # from the ConfigMap (variables.json) or the Secret, not from an environment variable.
+    given = set_in_pods(manifests)
+    needed = sorted(
+        name for name in inputs.project.reads.env
+        if name not in given and not name.startswith(ENV_VAR_PREFIX)
+    )  # fmt: skip
     if needed:  # deploy evaluated them here; a pod evaluates the files again, in its own
         view.note(
             f"note: the configuration reads {', '.join(needed)} from the environment "

@@ -384,6 +384,19 @@ class _Base:
         }
 
 
+def set_in_pods(manifests: list[dict[str, object]]) -> set[str]:
+    """The environment variables the pod templates set (DSTREAM_CONFIG, the sensitive
+    variables' DSTREAM_VAR_<name>): the pods have these, and none of deploy's."""
+    names: set[str] = set()
+    for manifest in manifests:
+        spec = manifest.get("spec")
+        template = spec.get("template") if isinstance(spec, dict) else None
+        if isinstance(template, dict):
+            for container in template["spec"]["containers"]:
+                names.update(entry["name"] for entry in container["env"])
+    return names
+
+
 def to_yaml_stream(manifests: list[dict[str, object]]) -> str:
     """A multi-document YAML stream whose documents are JSON (JSON is YAML):
     `kubectl apply -f -` reads it, and no YAML library is needed."""
