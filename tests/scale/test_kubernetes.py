@@ -76,7 +76,8 @@ def test_a_deployment_per_task_validates_and_references_its_secret(ws: Workspace
     assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
     pod = spec["template"]
     container = pod["spec"]["containers"][0]
-    assert container["args"][:3] == ["run", "orders", "--standby"]
+    assert container["args"][:2] == ["run", "--standby"]
+    assert container["args"][-2:] == ["--", "orders"]
     assert {"name": "DSTREAM_VAR_password",
             "valueFrom": {"secretKeyRef": {"name": "dstream-secrets", "key": "password"}}} in (
         container["env"]

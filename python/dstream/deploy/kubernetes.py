@@ -2,7 +2,7 @@
 
 Two shapes:
 - `tasks` (default): a Deployment per task, one replica, `strategy: Recreate`, running
-  `dstream run TASK --standby` (a replacement pod waits for the old pod's lease instead
+  `dstream run --standby -- TASK` (a replacement pod waits for the old pod's lease instead
   of crash-looping while it is still live);
 - `agents`: a StatefulSet of N `dstream agent` pods dividing the tasks among themselves.
 
@@ -47,6 +47,7 @@ from dstream.records import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Optional
 
     from dstream.config.model import Project
@@ -60,6 +61,7 @@ VALUES_FILE = "variables.json"
 # annotations, where client-side `kubectl apply` stores the whole object it applied.
 CONFIG_MAP_MAX = 1024 * 1024
 ANNOTATIONS_MAX = 256 * 1024
+TASK_LABEL = "dstream.dev/task"
 # Seconds the kubelet waits beyond the longest a stopped pod takes (`_grace`), for a
 # loaded node.
 GRACE_SLACK = 2
@@ -118,19 +120,30 @@ def render(inputs: Inputs, options: KubernetesOptions) -> list[dict[str, object]
 
 
 def _refuse_clashes(project: Project, options: KubernetesOptions) -> None:
-    """Two tasks whose objects would have one name: `kubectl apply` would make the
-    second replace the first, and one of them would never run."""
-    seen: dict[str, str] = {}
+    """Two tasks whose objects would have one name (`kubectl apply` would make the
+    second replace the first), or one selector label (each Deployment would take the
+    other's pod for its own): one of them would never run."""
+    names: dict[str, str] = {}
+    labels: dict[str, str] = {}
     for task in sorted(project.tasks):
-        name = dns_name(options.name, task)
-        first = seen.setdefault(name, task)
+        name, label = dns_name(options.name, task), task_label(task)
+        first = names.setdefault(name, task)
+        what = f"be named {name!r}"
+        if first == task:
+            first = labels.setdefault(label, task)
+            what = f"be selected by the label {TASK_LABEL}={label}"
         if first != task:
             raise ConfigError(
-                f"tasks {first!r} and {task!r} would both be named {name!r} in Kubernetes "
-                "(names there are lower-case letters, digits and '-')",
+                f"tasks {first!r} and {task!r} would both {what} in Kubernetes (names "
+                "there are lower-case letters, digits and '-')",
                 location=project.tasks[task].location,
                 hint="rename one of the two tasks",
             )
+
+
+def task_label(task: str) -> str:
+    """The value of a task's pods' TASK_LABEL, which its Deployment selects them by."""
+    return dns_name(task)
 
 
 def config_key(path: str) -> str:
@@ -290,18 +303,25 @@ class _Base:
             ref["optional"] = True
         return {"name": f"{ENV_VAR_PREFIX}{var}", "valueFrom": {"secretKeyRef": ref}}
 
-    def pod(self, component: str, args: list[str], labels: dict[str, str]) -> dict[str, object]:
+    def pod(
+        self, component: str, args: list[str], labels: dict[str, str], tasks: Sequence[str] = ()
+    ) -> dict[str, object]:
+        """A pod running `dstream ARGS`, then the `tasks` after `--` (a task named `--all`
+        is a task, not the flag)."""
         env: list[dict[str, object]] = [{"name": "DSTREAM_CONFIG", "value": CONFIG_DIR}]
         env += [self.secret_ref(var, optional) for var, optional in self.inputs.secrets.items()]
         if self.inputs.values:
             args = [*args, "--var-file", f"{CONFIG_DIR}/{VALUES_FILE}"]
+        # Every address of both families (runtime/metrics.py): a pod of a single-stack
+        # IPv6 cluster has no IPv4 address for its probes.
+        args = [*args, "--metrics-addr", f"[::]:{METRICS_PORT}"]
+        if tasks:
+            args = [*args, "--", *tasks]
         probe = {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10}
         container = {
             "name": component,
             "image": self.o.image,
-            # Every address of both families (runtime/metrics.py): a pod of a single-stack
-            # IPv6 cluster has no IPv4 address for its probes.
-            "args": [*args, "--metrics-addr", f"[::]:{METRICS_PORT}"],
+            "args": args,
             "env": env,
             "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
             "livenessProbe": {**probe, "initialDelaySeconds": 30, "failureThreshold": 3},
@@ -327,7 +347,7 @@ class _Base:
         }
 
     def deployment(self, task: str) -> dict[str, object]:
-        labels = self.labels("task", **{"dstream.dev/task": dns_name(task)})
+        labels = self.labels("task", **{TASK_LABEL: task_label(task)})
         return {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -336,7 +356,7 @@ class _Base:
                 "replicas": 1,  # the lease makes a second one wait; Recreate avoids it
                 "strategy": {"type": "Recreate"},
                 "selector": {"matchLabels": labels},
-                "template": self.pod("dstream", ["run", task, "--standby"], labels),
+                "template": self.pod("dstream", ["run", "--standby"], labels, tasks=[task]),
             },
         }
 
