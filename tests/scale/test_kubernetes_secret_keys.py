@@ -100,8 +100,10 @@ def test_a_secret_from_a_sensitive_variable_is_a_secret_reference(tmp_path: Path
         'config { dsn = "postgresql://app@db/app" }',  # a dsn without a password
         'config { password_required = "true" }',  # a switch: no secret
         "config { token_ttl = 3600 }",  # a number: no secret either
+        'config { password = "" }',  # empty: no secret
+        'env = { PGPASSWORD = "" }',
     ],
-    ids=["dsn-without-password", "switch", "number"],
+    ids=["dsn-without-password", "switch", "number", "empty-password", "empty-env"],
 )
 def test_what_holds_no_secret_deploys(tmp_path: Path, line: str) -> None:
     ws = Workspace(tmp_path)

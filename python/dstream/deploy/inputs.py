@@ -9,8 +9,9 @@
   manifests, and `deploy` evaluates the configuration with a stand-in of its type.
 
 A sensitive variable with a default is refused: its value is in the text of the files.
-So is a state DSN holding a password not made of a sensitive value (written in the files
-or given by a variable not sensitive): the ConfigMap would hold it in clear text; and so
+So is a state DSN holding a password not made of a sensitive value nor read by env()
+(written in the files or given by a variable not sensitive): the ConfigMap would hold it
+in clear text; and so
 is such a secret given to a provider under a secret-looking key (`dstream show`'s rule:
 an `env` TOKEN or PGPASSWORD, a config's password, api_key or dsn with a password).
 
@@ -99,9 +100,9 @@ def collect(
             error.hint = f"{error.hint}; {_stand_in_hint(stand_ins)}"
         raise error  # `dstream lint` lists them all
     assert result.project is not None
-    _refuse_a_password_in_the_dsn(result.project, secret)
-    _refuse_provider_secrets(result.project, secret)
     values, withheld = _given(result)
+    _refuse_a_password_in_the_dsn(result.project, values, secret)
+    _refuse_provider_secrets(result.project, values, secret)
     files = {}
     for path in result.files:
         with open(path, encoding="utf-8") as handle:
@@ -158,14 +159,14 @@ def writing(project: Project) -> list[tuple[str, str]]:
     return found
 
 
-def _refuse_a_password_in_the_dsn(project: Project, secret: str) -> None:
+def _refuse_a_password_in_the_dsn(
+    project: Project, values: dict[str, JsonValue], secret: str
+) -> None:
     """The ConfigMap holds the files' text and the given values: a password written
-    in the DSN, or in a variable not sensitive, would be in it in clear text. One made
-    of a sensitive variable's value is not (deploy evaluated a stand-in; the pods read
-    the Secret)."""
-    if all(_sensitive(password, project) for password in dsn_secrets(project.state.dsn or "")):
+    in the DSN, or in a variable not sensitive, would be in it in clear text."""
+    if not any(_in_clear(p, project, values) for p in dsn_secrets(project.state.dsn or "")):
         return
-    raise _in_clear(
+    raise _refusal(
         "the state dsn",
         "password",
         project.state.dsn_location,
@@ -175,7 +176,7 @@ def _refuse_a_password_in_the_dsn(project: Project, secret: str) -> None:
     )
 
 
-def _refuse_provider_secrets(project: Project, secret: str) -> None:
+def _refuse_provider_secrets(project: Project, values: dict[str, JsonValue], secret: str) -> None:
     """The same for what a provider is given under a secret-looking key (what `dstream
     show` masks): an `env` entry such as TOKEN or PGPASSWORD, a config's `password`,
     `api_key` or a `dsn` holding a password."""
@@ -183,7 +184,7 @@ def _refuse_provider_secrets(project: Project, secret: str) -> None:
         for spec in (task.input, task.output):
             given = {"config": spec.config, "env": spec.env}
             for path, value in secrets_by_key(given):
-                if _sensitive(value, project):
+                if not _in_clear(value, project, values):
                     continue
                 key = nearest_key(path)
                 what = f'task "{name}" {spec.role} {_dotted(path)}'
@@ -192,7 +193,20 @@ def _refuse_provider_secrets(project: Project, secret: str) -> None:
                     kind, variable = "password or key", variable + "_secret"
                 else:
                     kind = "secret"
-                raise _in_clear(what, kind, _where(spec, path), secret, key, variable)
+                raise _refusal(what, kind, _where(spec, path), secret, key, variable)
+
+
+def _in_clear(secret: str, project: Project, values: dict[str, JsonValue]) -> bool:
+    """Whether the ConfigMap would hold `secret` (a password, a token) in clear text.
+    Not an empty one (no secret), nor a sensitive value (deploy evaluated a stand-in;
+    the pods read the Secret), nor one read from the environment with env(): the pods
+    read their own (the files hold `env("NAME")`), unless a given value holds it (a var
+    file reading env(): its values are in the ConfigMap)."""
+    if not secret or _sensitive(secret, project):
+        return False
+    read = project.reads.env.items()
+    from_env = any(secret in v for n, v in read if v and not n.startswith(ENV_VAR_PREFIX))
+    return not from_env or any(secret in text for text in leaves(values))
 
 
 def _sensitive(value: str, project: Project) -> bool:
@@ -200,7 +214,7 @@ def _sensitive(value: str, project: Project) -> bool:
     return any(s in value or value in s for s in project.sensitive_values)
 
 
-def _in_clear(
+def _refusal(
     what: str, kind: str, location: Optional[Location], secret: str, key: str, variable: str
 ) -> ConfigError:
     """The error for a `kind` of secret ("password", "secret", "password or key": a part
