@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from dstream.errors import DstreamError
 from dstream.records import record
-from dstream.state.lease import SqlTable
+from dstream.state.tables import SqlTable
 
 if TYPE_CHECKING:
     from dstream.state.lease import Conn
@@ -31,20 +31,17 @@ class AgentRow:
 
 
 class AgentTable(SqlTable):
+    COLUMNS = (
+        "agent text PRIMARY KEY, config_hash text NOT NULL,"
+        " started_at timestamptz NOT NULL, expires_at timestamptz NOT NULL"
+    )
+
     def create(self, conn: Conn) -> None:
         # Under the registry's lock: agents started together would race on the catalog
         # (CREATE TABLE IF NOT EXISTS is not safe against a concurrent one).
         with conn.transaction():
             self._lock(conn)
-            conn.execute(
-                self._sql(
-                    "CREATE TABLE IF NOT EXISTS {t} ("
-                    " agent text PRIMARY KEY,"
-                    " config_hash text NOT NULL,"
-                    " started_at timestamptz NOT NULL,"
-                    " expires_at timestamptz NOT NULL)"
-                )
-            )
+            super().create(conn)
 
     def _lock(self, conn: Conn) -> None:
         """The registry's transaction lock: one join (or creation) at a time."""

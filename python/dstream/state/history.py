@@ -16,23 +16,17 @@ from typing import TYPE_CHECKING, Optional
 
 from dstream.protocol.values import decode_json, encode_json
 from dstream.state.base import RUN_HISTORY, run_problem, skip_run
-from dstream.state.lease import SqlTable
+from dstream.state.tables import SqlTable
 
 if TYPE_CHECKING:
     from dstream.state.lease import Conn
 
 
 class RunTable(SqlTable):
-    def create(self, conn: Conn) -> None:
-        conn.execute(
-            self._sql(
-                "CREATE TABLE IF NOT EXISTS {t} ("
-                " task text NOT NULL,"
-                " id bigint GENERATED ALWAYS AS IDENTITY,"
-                " run json NOT NULL,"
-                " PRIMARY KEY (task, id))"
-            )
-        )
+    COLUMNS = (
+        "task text NOT NULL, id bigint GENERATED ALWAYS AS IDENTITY, run json NOT NULL,"
+        " PRIMARY KEY (task, id)"
+    )
 
     def add(self, conn: Conn, task: str, run: dict[str, object]) -> None:
         """Append `run`, then drop what falls beyond the newest RUN_HISTORY of the task."""
@@ -67,15 +61,10 @@ class RunTable(SqlTable):
 
 
 class InputHashTable(SqlTable):
-    def create(self, conn: Conn) -> None:
-        conn.execute(
-            self._sql(
-                "CREATE TABLE IF NOT EXISTS {t} ("
-                " task text PRIMARY KEY,"
-                " input_hash text NOT NULL,"
-                " updated_at timestamptz NOT NULL DEFAULT clock_timestamp())"
-            )
-        )
+    COLUMNS = (
+        "task text PRIMARY KEY, input_hash text NOT NULL,"
+        " updated_at timestamptz NOT NULL DEFAULT clock_timestamp()"
+    )
 
     def get(self, conn: Conn, task: str) -> Optional[str]:
         row = conn.execute(

@@ -32,9 +32,10 @@ from dstream.errors import DstreamError, LockLost
 from dstream.records import record
 from dstream.state.base import this_process
 from dstream.state.session import connect_bound, statement_bound
+from dstream.state.tables import SqlTable
 
 if TYPE_CHECKING:
-    from psycopg import Connection, sql
+    from psycopg import Connection
     from psycopg.rows import TupleRow
 
     #: a psycopg connection as the state opens it (rows are tuples)
@@ -169,35 +170,14 @@ def new_owner(label: str = "") -> str:
     return f"{label or this_process()}:{secrets.token_hex(3)}"
 
 
-class SqlTable:
-    """One table of the postgres state: its name, and SQL with `{t}` standing for it."""
-
-    def __init__(self, table: sql.Identifier, name: str) -> None:
-        self.table = table
-        self.name = name
-
-    def _sql(self, text: str) -> sql.Composed:
-        from psycopg import sql
-
-        return sql.SQL(text).format(t=self.table)
-
-
 class LeaseTable(SqlTable):
     """The SQL of leases. Every method takes an autocommit connection."""
 
-    def create(self, conn: Conn) -> None:
-        conn.execute(
-            self._sql(
-                "CREATE TABLE IF NOT EXISTS {t} ("
-                " task text PRIMARY KEY,"
-                " owner text NOT NULL,"
-                " epoch bigint NOT NULL,"
-                " expires_at timestamptz NOT NULL,"
-                " acquired_at timestamptz NOT NULL,"
-                " renewed_at timestamptz NOT NULL,"
-                " config_hash text NOT NULL DEFAULT '')"
-            )
-        )
+    COLUMNS = (
+        "task text PRIMARY KEY, owner text NOT NULL, epoch bigint NOT NULL,"
+        " expires_at timestamptz NOT NULL, acquired_at timestamptz NOT NULL,"
+        " renewed_at timestamptz NOT NULL, config_hash text NOT NULL DEFAULT ''"
+    )
 
     def acquire(self, conn: Conn, task: str, owner: str, ttl: float, config_hash: str) -> int:
         """The new epoch, or 0 when a live holder has it."""

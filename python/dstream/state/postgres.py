@@ -55,6 +55,7 @@ from dstream.state.session import (
     open_session,
     session_gone,
 )
+from dstream.state.tables import SqlTable
 
 if TYPE_CHECKING:
     from psycopg import sql
@@ -106,6 +107,13 @@ def describe_dsn(dsn: str) -> str:
     return f"{where}/{parts.get('dbname') or parts.get('user') or ''}"
 
 
+class CheckpointTable(SqlTable):
+    COLUMNS = (
+        "task text PRIMARY KEY, checkpoint json NOT NULL,"
+        " updated_at timestamptz NOT NULL DEFAULT clock_timestamp(), sequence bigint NOT NULL"
+    )
+
+
 class PostgresStore(StateStore):
     has_leases = True
 
@@ -146,6 +154,7 @@ class PostgresStore(StateStore):
         self._conn: Optional[Conn] = None
         settings = lease or LeaseSettings()
         settings.check()
+        self._checkpoints = CheckpointTable(self._table, table)
         self._leases = LeaseTable(self._beside(LEASE_TABLE), table)
         self._runs = RunTable(self._beside(RUNS_TABLE), table)
         self._inputs = InputHashTable(self._beside(INPUT_TABLE), table)
@@ -159,7 +168,7 @@ class PostgresStore(StateStore):
 
     # -- connection ----------------------------------------------------------------------
     def _connect(self) -> None:
-        psycopg, sql = self._psycopg, self._psycopg.sql
+        psycopg = self._psycopg
         try:
             conn = open_session(self._dsn, self._keeper.settings.ttl)
         except psycopg.Error as exc:
@@ -176,15 +185,8 @@ class PostgresStore(StateStore):
                     "SELECT pg_advisory_xact_lock(hashtext(%s))",
                     ("dstream_state:" + self._table_name,),
                 )
-                conn.execute(
-                    sql.SQL(
-                        "CREATE TABLE IF NOT EXISTS {} ("
-                        " task text PRIMARY KEY,"
-                        " checkpoint json NOT NULL,"
-                        " updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
-                        " sequence bigint NOT NULL)"
-                    ).format(self._table)
-                )
+                # Only the missing ones (state/tables.py): a user may lack CREATE.
+                self._checkpoints.create(conn)
                 self._leases.create(conn)
                 self._runs.create(conn)
                 self._inputs.create(conn)
@@ -194,7 +196,7 @@ class PostgresStore(StateStore):
             raise self._unreachable("prepare the state tables", exc) from None
         except psycopg.Error as exc:
             conn.close()
-            raise self._error("create the state table", exc) from None
+            raise self._error("prepare the state tables", exc) from None
         except DstreamError:
             conn.close()
             raise
