@@ -373,3 +373,18 @@ def test_a_providers_words_cannot_move_the_cursor(ws: Workspace) -> None:
         assert done.returncode == 0, done.stderr
         assert "\x1b" not in done.stdout, done.stdout
         assert "\\x1b[2J" in done.stdout, done.stdout
+
+
+def test_status_shows_a_checkpoint_nested_deeper_than_json_encoders_go(ws: Workspace) -> None:
+    """`state set` keeps a checkpoint nested 300 deep (it is opaque bytes); status shows
+    the stored bytes as `state show` does, never decoding and encoding them again."""
+    setup(ws, input_config="features = []", output_config="features = []")
+    deep = "[" * 300 + "]" * 300
+    env = {"XDG_STATE_HOME": str(ws.root / "xdg")}
+    assert ws.run("state", "set", "t", "-", input=deep.encode(), env=env).returncode == 0
+    done = ws.run("status", "t", env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"checkpoint: {deep[:40]}" in done.stdout
+    done = ws.run("status", "t", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert b'"checkpoint": ' + deep.encode() in done.stdout_bytes  # verbatim

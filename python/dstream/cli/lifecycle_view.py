@@ -12,7 +12,7 @@ from typing import Optional, TypedDict
 from dstream.cli.view import View
 from dstream.config.model import Project
 from dstream.errors import ProviderError, visible
-from dstream.protocol.values import encode_json
+from dstream.protocol.values import Fragment, encode_json
 from dstream.runtime.lifecycle import (
     DONE,
     FAILED,
@@ -25,7 +25,7 @@ from dstream.runtime.lifecycle import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from dstream.protocol.values import JsonValue
+    pass
 
 SYMBOLS = {"create": "+", "delete": "-", "update": "~"}
 COLORS = {"create": "\033[32m", "delete": "\033[31m", "update": "\033[33m"}
@@ -250,7 +250,9 @@ class StateView(TypedDict):
     """What `status` shows of a task's state (and puts under "state" with --json)."""
 
     store: str
-    checkpoint: JsonValue
+    # The stored bytes, written verbatim (as `state show` does): decoded and encoded
+    # again, a checkpoint nested deeper than the encoder goes could not be shown.
+    checkpoint: Optional[Fragment]
     updated_at: Optional[float]
 
 
@@ -265,20 +267,20 @@ def state_of(project: Project, task: str) -> StateView:
         where = store.description
     if record is None:
         return {"store": where, "checkpoint": None, "updated_at": None}
-    return {"store": where, "checkpoint": record.checkpoint, "updated_at": record.updated_at}
+    return {"store": where, "checkpoint": Fragment(record.raw), "updated_at": record.updated_at}
 
 
 def render_state(state: StateView, view: View) -> None:
     from dstream.runtime.summary import value
 
-    updated_at = state["updated_at"]
-    if updated_at is None:
+    updated_at, checkpoint = state["updated_at"], state["checkpoint"]
+    if updated_at is None or checkpoint is None:
         view.line(f"  state: {state['store']}: no checkpoint stored (a run starts from the top)")
     else:
         when = datetime.datetime.fromtimestamp(updated_at, datetime.timezone.utc)
         view.line(f"  state: {state['store']}")
         view.line(
-            f"  checkpoint: {value(state['checkpoint'])} "
+            f"  checkpoint: {value(checkpoint.contents)} "
             f"(stored {when.strftime('%Y-%m-%d %H:%M:%S')} UTC)"
         )
 
