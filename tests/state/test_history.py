@@ -99,6 +99,7 @@ BAD_RUNS = [
     ('{"started_at": 1, "ended_at": 2, "task": "other"}', "it is a run of task 'other'"),
     ("[1, 2]", "it is not a JSON object"),
     ("null", "it is not a JSON object"),
+    ("[" * 3000 + "]" * 3000, "it is not JSON dstream can read: the JSON is nested too deep"),
 ]
 
 

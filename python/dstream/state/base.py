@@ -22,7 +22,7 @@ from dstream.records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Optional
+    from typing import Callable, Optional, Union
 
     from dstream.protocol.values import JsonValue
 
@@ -97,6 +97,21 @@ def run_problem(run: object, task: str) -> Optional[str]:
     if other != task:
         return f"it is a run of task {str(other)[:40]!r}"
     return None
+
+
+def run_entry(text: Union[bytes, str], task: str, where: str) -> Optional[dict[str, object]]:
+    """The history entry stored as `text`, or None when no reader can show it (cut
+    short, nested too deep, edited by hand): then said, naming `where`, and skipped."""
+    try:
+        run = decode_json(text)
+    except (ValueError, RecursionError) as exc:  # the other entries still count
+        skip_run(where, f"it is not JSON dstream can read: {exc}")
+        return None
+    problem = run_problem(run, task)
+    if problem is not None:
+        skip_run(where, problem)
+        return None
+    return dict(run) if isinstance(run, dict) else None  # run_problem checked it is
 
 
 def skip_run(where: str, problem: str) -> None:

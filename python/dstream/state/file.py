@@ -51,8 +51,7 @@ from dstream.state.base import (
     compact,
     encode_checkpoint,
     is_time,
-    run_problem,
-    skip_run,
+    run_entry,
 )
 
 TYPE_CHECKING = False
@@ -532,16 +531,9 @@ class FileStore(StateStore):
         for number, line in enumerate(self._history(path), 1):
             if not line.strip():
                 continue
-            try:
-                doc = decode_json(line)
-            except ValueError:  # cut short, or edited by hand: the others still count
-                skip_run(f"{path}:{number}", "it is not JSON")
-                continue
-            problem = run_problem(doc, task)
-            if problem is not None:
-                skip_run(f"{path}:{number}", problem)
-            elif isinstance(doc, dict):  # run_problem checked it is
-                out.append(dict(doc))
+            run = run_entry(line, task, f"{path}:{number}")
+            if run is not None:
+                out.append(run)
         return out[-RUN_HISTORY:]
 
     def add_run(self, task: str, run: dict[str, object], *, until: Optional[float] = None) -> None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
-from dstream.protocol.values import decode_json, encode_json
-from dstream.state.base import RUN_HISTORY, run_problem, skip_run
+from dstream.protocol.values import encode_json
+from dstream.state.base import RUN_HISTORY, run_entry
 from dstream.state.tables import SqlTable
 
 if TYPE_CHECKING:
@@ -51,12 +51,10 @@ class RunTable(SqlTable):
         ).fetchall()
         out: list[dict[str, object]] = []
         for row_id, text in reversed(rows):
-            run = decode_json(text)  # the json column holds JSON
-            problem = run_problem(run, task)
-            if problem is not None:
-                skip_run(f"table {self.name}_runs, id {row_id}", problem)
-            elif isinstance(run, dict):  # run_problem checked it is
-                out.append(dict(run))
+            # The json column holds JSON, but maybe nested deeper than a reader goes.
+            run = run_entry(text, task, f"table {self.name}_runs, id {row_id}")
+            if run is not None:
+                out.append(run)
         return out
 
 
