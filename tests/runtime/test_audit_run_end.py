@@ -251,3 +251,40 @@ def test_an_input_outliving_an_output_that_left_is_not_said_to_have_ended_its_st
         "input './input.py' did not exit within stop_grace (1 s) after output './output.py' "
         "left the stream, killing it" in done.stderr
     ), done.stderr
+
+
+# One envelope and the checkpoint after the one it resumed from (1 on a first run).
+NEXT_CHECKPOINT_INPUT = r"""
+import json, sys
+command = json.loads(sys.stdin.buffer.readline())
+out = sys.stdout
+out.write('{"status":"ready","protocol":1,"features":["checkpoints"]}\n')
+out.write('{"data":1,"metadata":{}}\n{"checkpoint":%d}\n' % ((command.get("state") or 0) + 1))
+out.flush()
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_run_that_could_store_nothing_says_the_stored_checkpoint_is_unchanged(
+    ws: Workspace,
+) -> None:
+    """Its output acknowledged checkpoint 2, which could not be written (a directory
+    where the state writes its temporary file, as a read-only directory or a full disk
+    would refuse it): the summary said `1 checkpoint(s) acknowledged, stored null` and
+    --json `last_checkpoint: null`, while checkpoint 1 is still stored and resumed from."""
+    ws.python_script("input.py", NEXT_CHECKPOINT_INPUT)
+    ws.python_script("output.py", ACK_OUTPUT)
+    ws.task("./input.py", "./output.py", state=True)
+    assert ws.run("run", "t").returncode == 0
+    (ws.root / "state" / ".t.json.tmp").mkdir()
+    done = ws.run("run", "t")
+    assert done.returncode == ExitCode.FAILURE, done.stderr
+    assert "stored null" not in done.stderr, done.stderr
+    assert (
+        "1 checkpoint(s) acknowledged, none stored: the stored one is unchanged (1)" in done.stderr
+    ), done.stderr
+    code, doc, err = ws.run_json("run", "t")
+    assert code == ExitCode.FAILURE, err
+    task = doc["tasks"][0]
+    assert (task["last_checkpoint"], task["stored_checkpoint"]) == (None, 1), task
+    assert ws.run("state", "show", "t").stdout.strip() == "1"

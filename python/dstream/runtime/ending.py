@@ -11,6 +11,7 @@ from dstream import logs
 from dstream.errors import LockLost
 from dstream.runtime import verdict
 from dstream.runtime.process import KILL_WAIT, ProviderProcess, Unread
+from dstream.runtime.result import stored_checkpoint
 from dstream.runtime.streaming import SUPERVISE_TICK
 
 TYPE_CHECKING = False
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
     from dstream._core import Outcome, PumpResult
     from dstream.runtime.pipeline import TaskRun
-    from dstream.runtime.result import RunSummary
 
 
 def finish(run: TaskRun, result: Optional[PumpResult], threads: list[threading.Thread]) -> None:
@@ -171,12 +171,6 @@ def _settle(run: TaskRun, outcome: Outcome, *, torn: bool) -> None:
         _interrupted(run, outcome, out, torn=torn)
     else:
         run.summary.outcome = "completed"
-
-
-def stored_checkpoint(summary: RunSummary, resumed: Optional[bytes]) -> Optional[bytes]:
-    """The task's checkpoint stored, as a run of it knows it at its end: the last one it
-    acknowledged, else the one it `resumed` from; None: none is stored."""
-    return summary.last_checkpoint if summary.last_checkpoint is not None else resumed
 
 
 def _interrupted(run: TaskRun, outcome: Outcome, out: ProviderProcess, *, torn: bool) -> None:

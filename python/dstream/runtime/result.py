@@ -29,7 +29,12 @@ class RunSummary:
     ended_at: Optional[float] = None  # None: not ended yet
     duration: float = 0.0
     checkpoints_acknowledged: int = 0
-    last_checkpoint: Optional[bytes] = None  # the exact JSON text of the value
+    # The last checkpoint this run stored (the exact JSON text of the value); None: it
+    # stored none.
+    last_checkpoint: Optional[bytes] = None
+    # The one its last attempt resumed from (None: none, or not read): what stays stored
+    # when the run stores none (`stored_checkpoint`).
+    resumed: Optional[bytes] = None
     exit_codes: dict[str, Optional[int]] = field(default_factory=dict)
     attempts: int = 1
     error: Optional[DstreamError] = None
@@ -50,7 +55,12 @@ class RunSummary:
     # outlive the run (not in --json: "resumable" is false then).
     state_kept: bool = True
 
+    @property
+    def stored_checkpoint(self) -> Optional[bytes]:
+        return stored_checkpoint(self, self.resumed)
+
     def to_dict(self) -> dict[str, object]:
+        stored = self.stored_checkpoint
         frames = self.counters.get("frames", 0)
         return {
             "task": self.task,
@@ -62,6 +72,7 @@ class RunSummary:
             "last_checkpoint": (
                 None if self.last_checkpoint is None else Fragment(self.last_checkpoint)
             ),
+            "stored_checkpoint": None if stored is None else Fragment(stored),
             "exit_codes": self.exit_codes,
             # the signal that ended each provider (a negative exit code), else null
             "exit_signals": {role: exit_signal(code) for role, code in self.exit_codes.items()},
@@ -73,6 +84,13 @@ class RunSummary:
             "stopped_by_task": self.stopped_by_task,
             "reloads": self.reloads,
         }
+
+
+def stored_checkpoint(summary: RunSummary, resumed: Optional[bytes]) -> Optional[bytes]:
+    """The task's checkpoint stored, as a run of it knows it at its end: the last one it
+    stored, else the one it `resumed` from; None: none is stored (or the run never read
+    it: stopped before it could)."""
+    return summary.last_checkpoint if summary.last_checkpoint is not None else resumed
 
 
 def _signal_name(signum: Optional[int]) -> Optional[str]:

@@ -24,7 +24,6 @@ from dstream.errors import (
 )
 from dstream.extras import missing_package
 from dstream.records import record
-from dstream.runtime.ending import stored_checkpoint
 from dstream.runtime.history import OneRecord, may_be_missing
 from dstream.runtime.monitor import Monitor, add_counters
 from dstream.runtime.pipeline import RunContext, RunHooks, RunSummary, Stop, TaskRun
@@ -160,18 +159,19 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
     summary.notes = notes
     summary.attempts = attempt
     summary.started_at, summary.ended_at = started_at, time.time()
-    _judge_resumable(summary, resumed.raw if resumed else None)
+    summary.resumed = resumed.raw if resumed else None
+    _judge_resumable(summary)
     return summary
 
 
-def _judge_resumable(summary: RunSummary, resumed: Optional[bytes]) -> None:
+def _judge_resumable(summary: RunSummary) -> None:
     """A run that did not complete (a signal, --fail-fast, a reload, an agent's
     hand-over, a lost lease, a failure) resumes only if a checkpoint is stored, as its
     last attempt knows it: what it acknowledged, else what it `resumed` from
-    (ending.stored_checkpoint) — whether it ended while it streamed, while a provider
+    (RunSummary.stored_checkpoint) — whether it ended while it streamed, while a provider
     started, or in its restart backoff. One that completed is not judged; one whose
     checkpoints are withheld (legacy.py) cannot resume, whatever is stored."""
-    if summary.outcome != "completed" and stored_checkpoint(summary, resumed) is None:
+    if summary.outcome != "completed" and summary.stored_checkpoint is None:
         summary.resumable = False
 
 
@@ -257,11 +257,12 @@ def _judge_unread(store: StateStore, summary: RunSummary) -> None:
     if store.silent:
         return
     try:
-        stored = store.get(summary.task) is not None
+        record = store.get(summary.task)
     except DstreamError as exc:
         logs.log.debug("is a checkpoint stored? not known: %s", exc, task=summary.task)
         return
-    if not stored:
+    summary.resumed = record.raw if record else None
+    if record is None:
         summary.resumable = False
 
 

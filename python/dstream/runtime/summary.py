@@ -195,13 +195,24 @@ def details(summary: RunSummary) -> list[str]:
     if summary.checkpoints_acknowledged:
         lines.append(
             f"  state    {summary.checkpoints_acknowledged:,} checkpoint(s) acknowledged, "
-            f"stored {value(summary.last_checkpoint)}"
+            + _stored(summary)
         )
     elif c.get("checkpoint_frames"):  # the line above said when none is stored
         unchanged = "" if none_stored else ": the stored one is unchanged"
         lines.append(f"  state    no checkpoint acknowledged{unchanged}")
     lines.extend(f"  note     {note}" for note in summary.notes)
     return lines
+
+
+def _stored(summary: RunSummary) -> str:
+    """What became of the checkpoints a run acknowledged: the last it stored, or none
+    (a read-only state, a full disk) and what stays stored."""
+    if summary.last_checkpoint is not None:
+        return f"stored {value(summary.last_checkpoint)}"
+    kept = summary.stored_checkpoint
+    return "none stored" + (
+        "" if kept is None else f": the stored one is unchanged ({value(kept)})"
+    )
 
 
 def success_line(summary: RunSummary) -> str:
