@@ -253,3 +253,29 @@ def test_a_task_name_no_store_can_keep_is_a_usage_error(tmp_path: Path) -> None:
         assert done.returncode == 2, done.stderr
         assert why in done.stderr and b"hint: a task name is 1 to 64 bytes" in done.stderr
         assert b"Errno" not in done.stderr and b"permissions" not in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["directory", "FIFO"])
+def test_a_directory_or_fifo_in_place_of_a_state_file_is_named_as_such(
+    tmp_path: Path, kind: str
+) -> None:
+    """Not `is not a regular file, not to user root: dstream uses only files of its
+    user's own` with a chown hint: it is no question of ownership. `state list` does not
+    offer `state set`, which cannot replace it."""
+    state = _configured(tmp_path)
+    path = state / "payments.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "directory":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+    shown = dstream(tmp_path, "show", "payments")
+    assert shown.returncode == 1
+    said = shown.stderr.decode()
+    assert f"error: {path} is a {kind}, not a state file: remove it" in said, said
+    assert "chown" not in said and "user's own" not in said, said
+    assert "rm " in said, said
+    listed = dstream(tmp_path, "list")
+    assert listed.returncode == 1
+    assert f"{path} is a {kind}, not a state file" in listed.stderr.decode()
+    assert "state set" not in listed.stderr.decode(), listed.stderr.decode()

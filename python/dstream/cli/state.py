@@ -214,6 +214,10 @@ _UNREADABLE_HINT = (
     "fix or remove the file(s) above (each error says how), or replace a task's record "
     "with `dstream state set TASK JSON`; the other tasks are listed below"
 )
+# When one of them is no record at all (a directory): `state set` cannot replace it.
+_NOT_A_RECORD_HINT = (
+    "remove or fix the file(s) above (each error says how); the other tasks are listed below"
+)
 
 
 def _say_unreadable(view: View, unreadable: list[Unreadable]) -> None:
@@ -221,13 +225,14 @@ def _say_unreadable(view: View, unreadable: list[Unreadable]) -> None:
     a record), then what to do."""
     if view.json or not unreadable:
         return
+    hint = _UNREADABLE_HINT if all(i.replaceable for i in unreadable) else _NOT_A_RECORD_HINT
     if view.records:  # the hint a field of each, as an error block's record has it
         for item in unreadable:
-            view.record(logs.ERROR, item.reason, task=item.task, fields={"hint": _UNREADABLE_HINT})
+            view.record(logs.ERROR, item.reason, task=item.task, fields={"hint": hint})
         return
     for item in unreadable:  # the reason names the file
         view.info(f"error: {item.reason}")
-    view.info(f"  hint: {_UNREADABLE_HINT}")
+    view.info(f"  hint: {hint}")
 
 
 def _list(project: Optional[Project], store: StateStore, view: View) -> int:

@@ -68,6 +68,9 @@ class Unreadable:
     task: Optional[str]  # whose record its place says it is (None: no task's place)
     where: str
     reason: str
+    # False: not a record at all (a directory where one goes), which `state set` cannot
+    # replace: the hint of `state list` does not offer it then.
+    replaceable: bool = True
 
 
 def is_time(value: object) -> bool:

@@ -184,6 +184,30 @@ _WHY_OWN = (
 )
 
 
+class NotAStateFile(DstreamError):
+    """Something other than a regular file where a state file goes (a directory, a
+    FIFO): no question of its owner, and nothing `state set` can replace."""
+
+
+_KINDS = (
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)
+
+
+def _not_a_file(path: str, mode: int) -> NotAStateFile:
+    kind = next((name for test, name in _KINDS if test(mode)), "special file")
+    remove = "rm -r" if stat.S_ISDIR(mode) else "rm"
+    return NotAStateFile(
+        f"{path} is a {kind}, not a state file: remove it",
+        hint=f"{remove} {path}: dstream keeps only regular files there, and writes none over "
+        "it; if you did not make it, check who else can write to the state directory",
+    )
+
+
 def _not_own(path: str, problem: str) -> DstreamError:
     return DstreamError(
         f"{path} {problem}, not to {_user(os.geteuid())}: dstream uses only files of its "
@@ -311,15 +335,12 @@ class FileStore(StateStore):
         except OSError:
             os.close(fd)
             raise
-        problem = None
-        if not stat.S_ISREG(st.st_mode):
-            problem = "is not a regular file"
-        elif st.st_uid != os.geteuid():
-            problem = f"belongs to {_user(st.st_uid)}"
-        if problem is None:
+        if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
             return fd
         os.close(fd)
-        raise _not_own(path, problem)
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_a_file(path, st.st_mode)
+        raise _not_own(path, f"belongs to {_user(st.st_uid)}")
 
     def _read_bytes(self, path: str) -> Optional[bytes]:
         """The contents of the file at `path` in the state directory; None when there is
@@ -455,7 +476,10 @@ class FileStore(StateStore):
                 try:
                     record = self._read(path)
                 except DstreamError as exc:  # listed apart: the others are still shown
-                    self._unreadable.append(Unreadable(task_of(name), path, exc.reason))
+                    replaceable = not isinstance(exc, NotAStateFile)
+                    self._unreadable.append(
+                        Unreadable(task_of(name), path, exc.reason, replaceable)
+                    )
                     continue
                 if record is not None:  # removed by a reset since listdir
                     records.append(record)
