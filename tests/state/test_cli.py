@@ -279,3 +279,15 @@ def test_a_directory_or_fifo_in_place_of_a_state_file_is_named_as_such(
     assert listed.returncode == 1
     assert f"{path} is a {kind}, not a state file" in listed.stderr.decode()
     assert "state set" not in listed.stderr.decode(), listed.stderr.decode()
+
+
+def test_set_help_says_a_changed_input_still_needs_resume_changed(tmp_path: Path) -> None:
+    """`set` keeps the stored input digest (it cannot know which source the value is a
+    position in): after the input's configuration changed, the next run refuses (exit 2)
+    without --resume-changed, which the help said nothing of ("the next run resumes
+    from it")."""
+    done = dstream(tmp_path, "set", "--help")
+    assert done.returncode == 0
+    said = " ".join(done.stdout.decode().split())
+    assert "--resume-changed" in said, said
+    assert "(the next run resumes from it)" not in said, said

@@ -53,7 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     action("list", "list the tasks that have a stored checkpoint")
     show = action("show", "print a task's stored checkpoint")
     show.add_argument("task", nargs="?", metavar="TASK", help=f"the task (default: {ONLY_TASK})")
-    set_ = action("set", "replace a task's checkpoint (the next run resumes from it)")
+    # The input's stored digest is kept: which source the value is a position in is the
+    # user's to say, by `run --resume-changed` (docs/delivery.md, `dstream state`).
+    set_ = action(
+        "set",
+        "replace a task's checkpoint: the next run resumes from it, unless the task's input "
+        "changed since the last run (then only with `run --resume-changed`)",
+    )
     set_.add_argument("task", metavar="TASK")
     set_.add_argument(
         "value", metavar="JSON", help="the checkpoint as JSON, or - to read it from stdin"
