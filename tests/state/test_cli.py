@@ -291,3 +291,47 @@ def test_set_help_says_a_changed_input_still_needs_resume_changed(tmp_path: Path
     said = " ".join(done.stdout.decode().split())
     assert "--resume-changed" in said, said
     assert "(the next run resumes from it)" not in said, said
+
+
+@pytest.mark.parametrize("backend", ["file", "postgres"])
+def test_a_null_checkpoint_stored_outside_dstream_is_refused_not_a_fresh_start(
+    tmp_path: Path, pg_server: PostgresServer, backend: str
+) -> None:
+    """dstream never stores null (`state set` refuses it: an input reads a null state as
+    none). One written by hand or another program is an unreadable record, as a torn
+    file is: `show` and `run` fail naming it, rather than show it and start the input
+    from the beginning."""
+    if backend == "file":
+        state = _configured(tmp_path)
+        path = state / "orders.json"
+        path.write_bytes(
+            path.read_bytes().replace(b'"checkpoint": {"seq": 1}', b'"checkpoint": null')
+        )
+        assert b'"checkpoint": null' in path.read_bytes()
+    else:
+        table = f"null_{os.getpid()}"
+        block = (
+            f'state {{\n  backend = "postgres"\n  dsn = "{pg_server.dsn}"\n  table = "{table}"\n}}'
+        )
+        (tmp_path / "dstream.hcl").write_text(CONFIG.format(state=block))
+        assert dstream(tmp_path, "set", "orders", '{"seq": 1}').returncode == 0
+        with psycopg.connect(pg_server.dsn, autocommit=True) as conn:
+            conn.execute(f"UPDATE {table} SET checkpoint = 'null' WHERE task = 'orders'")
+    shown = dstream(tmp_path, "show", "orders")
+    assert shown.returncode == 1, shown.stdout
+    assert b"checkpoint is null, which dstream never stores" in shown.stderr, shown.stderr
+    assert b"dstream state reset" in shown.stderr, shown.stderr
+    listed = dstream(tmp_path, "list", "--json")
+    assert listed.returncode == 1
+    (unreadable,) = orjson.loads(listed.stdout)["unreadable"]
+    assert unreadable["task"] == "orders", unreadable
+    run = subprocess.run(
+        [sys.executable, "-m", "dstream.cli.app", "run", "orders"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 1, run.stderr
+    assert b"checkpoint is null, which dstream never stores" in run.stderr, run.stderr
+    assert b"counter starting" not in run.stderr, run.stderr  # the input never started

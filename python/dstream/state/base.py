@@ -61,6 +61,15 @@ class UnreadableRecord(DstreamError):
     program, torn, or another task's. `dstream state set` / `reset` replace it."""
 
 
+# A stored checkpoint dstream never writes (`state set` refuses it too): an input reads a
+# null state as none, so resuming from it would start the input from the beginning.
+NULL_CHECKPOINT = b"null"
+NULL_REASON = (
+    "its checkpoint is null, which dstream never stores (an input would read it as no "
+    "checkpoint and start from the beginning)"
+)
+
+
 @record(frozen=True)
 class Unreadable:
     """A stored record `tasks()` could not read and left out."""

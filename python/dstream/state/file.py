@@ -39,6 +39,8 @@ from dstream.errors import DstreamError
 from dstream.protocol.values import Fragment, decode_json, encode_json
 from dstream.state.base import (
     FORMAT_VERSION,
+    NULL_CHECKPOINT,
+    NULL_REASON,
     RUN_HISTORY,
     UNRECORDED_HINT,
     StateRecord,
@@ -150,7 +152,10 @@ def _parse_record(raw: bytes, path: str) -> StateRecord:
     if not is_time(updated) or isinstance(sequence, bool) or not isinstance(sequence, int):
         raise _not_a_record(path, "its updated_at and sequence are not a time and a number")
     assert isinstance(updated, (int, float))  # is_time said so
-    return StateRecord(task, compact(checkpoint), float(updated), sequence)
+    stored = compact(checkpoint)
+    if stored == NULL_CHECKPOINT:
+        raise _not_a_record(path, NULL_REASON)
+    return StateRecord(task, stored, float(updated), sequence)
 
 
 def _user(uid: int) -> str:

@@ -35,10 +35,14 @@ from dstream.config.redact import remember
 from dstream.errors import ConfigError, DstreamError, LockLost
 from dstream.state.agents import AgentTable
 from dstream.state.base import (
+    NULL_CHECKPOINT,
+    NULL_REASON,
     UNRECORDED_HINT,
     StateRecord,
     StateStore,
     Unanswered,
+    Unreadable,
+    UnreadableRecord,
     already_running,
     check_task_name,
     compact,
@@ -152,6 +156,7 @@ class PostgresStore(StateStore):
         self.description = f"postgres {describe_dsn(dsn)} table {table}"
         self._lock = threading.Lock()
         self._conn: Optional[Conn] = None
+        self._unreadable: list[Unreadable] = []  # what the last tasks() left out
         settings = lease or LeaseSettings()
         settings.check()
         self._checkpoints = CheckpointTable(self._table, table)
@@ -296,11 +301,20 @@ class PostgresStore(StateStore):
         query += " WHERE task = %s" if where else " ORDER BY task"
         return sql.SQL(query).format(self._table)
 
-    @staticmethod
-    def _record(row: TupleRow) -> StateRecord:
+    def _record(self, row: TupleRow) -> StateRecord:
+        """The row as a record; UnreadableRecord for one dstream never writes (a null
+        checkpoint, set outside dstream: the column's NOT NULL keeps SQL's NULL out)."""
         task, checkpoint, updated_at, sequence = row
         # `json` keeps the text as written: the checkpoint's exact bytes come back
-        return StateRecord(task, compact(checkpoint.encode()), float(updated_at), int(sequence))
+        stored = compact(checkpoint.encode())
+        if stored == NULL_CHECKPOINT:
+            raise UnreadableRecord(
+                f"the record of task {task!r} in {self.description} is not a dstream "
+                f"state record ({NULL_REASON})",
+                hint="it was set outside dstream: replace it with `dstream state set TASK "
+                "JSON`, or remove it with `dstream state reset TASK` to start from the beginning",
+            )
+        return StateRecord(task, stored, float(updated_at), int(sequence))
 
     def get(self, task: str) -> Optional[StateRecord]:
         check_task_name(task)
@@ -311,7 +325,16 @@ class PostgresStore(StateStore):
 
     def tasks(self) -> list[StateRecord]:
         rows = self._run("list checkpoints", lambda c: c.execute(self._select(False)).fetchall())
-        return [self._record(row) for row in rows]
+        records, self._unreadable = [], []
+        for row in rows:
+            try:
+                records.append(self._record(row))
+            except UnreadableRecord as exc:  # listed apart: the others are still shown
+                self._unreadable.append(Unreadable(row[0], self.description, exc.reason))
+        return records
+
+    def unreadable(self) -> list[Unreadable]:
+        return list(self._unreadable)
 
     def put(self, task: str, checkpoint: object) -> None:
         check_task_name(task)
