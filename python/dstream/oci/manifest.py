@@ -56,6 +56,12 @@ _MACHINE_ARCH = {
 }
 
 
+# A tar layer's media type, and how it is compressed: `.tar`, `.tar+gzip` (OCI),
+# `.tar.gzip` (Docker); anything else after `.tar` (zstd, an encryption suffix, ...) is
+# one dstream cannot unpack, and its bytes are no executable either.
+_TAR_LAYER = re.compile(r"\.tar(?P<compression>[.+].*)?$")
+_UNPACKED_COMPRESSIONS = (None, "+gzip", ".gzip")
+
 # What dstream picks an executable by: OS and architecture, in OCI (Go) spelling.
 OS_ARCH = re.compile(r"^[a-z0-9]+/[a-z0-9]+$")
 
@@ -109,6 +115,22 @@ def is_metadata(desc: Json) -> bool:
 def is_index(manifest: Json, media_type: str = "") -> bool:
     return (manifest.get("mediaType") or media_type) in INDEX_TYPES or (
         "manifests" in manifest and "layers" not in manifest
+    )
+
+
+def check_layer_type(layer: Json, ref: str) -> None:
+    """Refuse a layer whose media type says it is a tar that dstream cannot unpack:
+    sniffing its bytes would take it for the executable (it is not one)."""
+    media_type = layer.get("mediaType")
+    match = _TAR_LAYER.search(media_type) if isinstance(media_type, str) else None
+    if match is None or match["compression"] in _UNPACKED_COMPRESSIONS:
+        return
+    title = (layer.get("annotations") or {}).get(TITLE) or layer.get("digest")
+    raise OciError(
+        f"provider {ref}: layer {title} has media type {media_type}, a tar compressed in a "
+        "way dstream does not unpack (it reads tar and tar+gzip layers)",
+        hint="push it again as a tar+gzip layer (application/vnd.oci.image.layer.v1.tar+gzip), "
+        "or push the executable itself (`dstream providers push FILE:OS/ARCH --ref REF`)",
     )
 
 

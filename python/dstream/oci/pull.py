@@ -34,6 +34,7 @@ from dstream.oci.errors import (
 from dstream.oci.manifest import (
     TITLE,
     Json,
+    check_layer_type,
     current_platform,
     descriptor_platform,
     index_platforms,
@@ -375,6 +376,7 @@ def _pull_from_registry(
     manifests: dict[str, bytes] = {}
     top, index_plats, image, image_digest = _resolve_manifest(client, manifests, ref, wanted)
     selection = select_layer(image, key, wanted)
+    check_layer_type(selection.layer, key)
     blob = _download(client, cache, ref, selection.layer, progress)
     executable = _executable_from(blob, cache, ref, selection.layer, wanted)
     platform = wanted if selection.platform == "any" else selection.platform
