@@ -6,7 +6,10 @@ Credentials are looked up, first match wins:
 2. GITHUB_TOKEN for ghcr.io (what the original DStream used);
 3. the Docker config file ($DOCKER_CONFIG/config.json or ~/.docker/config.json):
    `credHelpers`, then `auths`, then `credsStore`; and podman's auth.json
-   ($REGISTRY_AUTH_FILE or $XDG_RUNTIME_DIR/containers/auth.json).
+   ($REGISTRY_AUTH_FILE or $XDG_RUNTIME_DIR/containers/auth.json). An `auths` key may
+   name a namespace (`host/acme`, as `podman login host/acme` writes): the most specific
+   one that holds the repository wins, then the registry's own; a URL key
+   (`https://host/v1/`) counts as its host.
 
 Secrets never reach a message: errors name the registry and where the credentials came
 from, never their value; and every credential found is registered with the redactor,
@@ -25,7 +28,7 @@ from typing import Optional
 
 from dstream.config.redact import remember
 from dstream.oci.errors import OciError
-from dstream.oci.reference import DOCKER_HUB, DOCKER_HUB_API
+from dstream.oci.reference import DOCKER_HUB, DOCKER_HUB_NAMES
 from dstream.records import record
 
 
@@ -51,11 +54,50 @@ class Credentials:
         return [self.password, f"{self.username}:{self.password}", self._basic_value()]
 
 
-def _config_keys(registry: str) -> list[str]:
-    """The keys a Docker config may use for this registry."""
-    if registry in (DOCKER_HUB, DOCKER_HUB_API, "index.docker.io"):
-        return ["https://index.docker.io/v1/", "index.docker.io", "docker.io", DOCKER_HUB_API]
-    return [registry, f"https://{registry}", f"http://{registry}", f"https://{registry}/v1/"]
+USERNAME_VARIABLE = "DSTREAM_REGISTRY_USERNAME"
+PASSWORD_VARIABLE = "DSTREAM_REGISTRY_PASSWORD"
+HOST_VARIABLE = "DSTREAM_REGISTRY_HOST"
+
+
+def _registry_name(name: str) -> str:
+    """Docker Hub under one name, whichever of its spellings is written."""
+    return DOCKER_HUB if name in DOCKER_HUB_NAMES else name
+
+
+def _key_name(key: str) -> str:
+    """What an auth file key names, as the Docker CLI and containers-auth.json read it:
+    a URL (`https://host/v1/`, `http://host:5000/v2/`) counts as its host; any other
+    key is `registry[/namespace...]` as written (`podman login host/acme`)."""
+    for scheme in ("https://", "http://"):
+        if key.startswith(scheme):
+            key = key[len(scheme) :].split("/", 1)[0]
+            break
+    registry, sep, path = key.partition("/")
+    return _registry_name(registry) + sep + path
+
+
+def _candidates(registry: str, repository: str) -> list[str]:
+    """The keys that may hold this repository's credentials, most specific first
+    (containers-auth.json(5)): registry/ns/repo, registry/ns, ..., registry."""
+    parts = [p for p in repository.split("/") if p]
+    name = _registry_name(registry)
+    return ["/".join([name, *parts[:n]]) for n in range(len(parts), -1, -1)]
+
+
+def _matching(entries: dict[str, object], candidates: list[str]) -> list[tuple[str, object]]:
+    """The (key, value) pairs of `entries` for `candidates`, in the candidates' order;
+    for one name, the key written exactly so comes before a URL of it."""
+    found: list[tuple[str, object]] = []
+    for wanted in candidates:
+        keys = [k for k in entries if isinstance(k, str) and _key_name(k) == wanted]
+        keys.sort(key=lambda k: k != wanted)
+        found.extend((k, entries[k]) for k in keys)
+    return found
+
+
+def _helper_server(registry: str) -> str:
+    """The server name a credential store is asked for (`docker login`'s key)."""
+    return "https://index.docker.io/v1/" if registry in DOCKER_HUB_NAMES else registry
 
 
 def _docker_config_files() -> list[Path]:
@@ -118,7 +160,7 @@ def _from_entry(entry: dict[str, object], source: str) -> Optional[Credentials]:
     return None
 
 
-def _from_config_file(path: Path, registry: str) -> Optional[Credentials]:
+def _from_config_file(path: Path, registry: str, repository: str) -> Optional[Credentials]:
     try:
         config = json.loads(path.read_text())
     except FileNotFoundError:
@@ -130,44 +172,68 @@ def _from_config_file(path: Path, registry: str) -> Optional[Credentials]:
         ) from None
     if not isinstance(config, dict):
         return None
-    source = str(path)
-    keys = _config_keys(registry)
-    helpers = config.get("credHelpers") or {}
-    for key in keys:
-        if isinstance(helpers, dict) and key in helpers:
-            return _from_helper(str(helpers[key]), key, source)
-    auths = config.get("auths") or {}
-    for key in keys:
-        if isinstance(auths, dict) and isinstance(auths.get(key), dict):
-            found = _from_entry(auths[key], source)
+    helpers, auths = config.get("credHelpers"), config.get("auths")
+    if isinstance(helpers, dict):  # by registry only, as the Docker CLI asks them
+        for key, helper in _matching(helpers, _candidates(registry, "")):
+            return _from_helper(str(helper), key, str(path))
+    if isinstance(auths, dict):
+        for key, entry in _matching(auths, _candidates(registry, repository)):
+            found = _from_entry(entry, f"{path}, key {key}") if isinstance(entry, dict) else None
             if found:
                 return found
     if isinstance(config.get("credsStore"), str) and config["credsStore"]:
-        return _from_helper(config["credsStore"], keys[0], source)
+        return _from_helper(config["credsStore"], _helper_server(registry), str(path))
     return None
 
 
-def find_credentials(registry: str) -> Optional[Credentials]:
-    """The registry's credentials, first match wins (see above), registered with the
-    redactor; None for anonymous access."""
-    found = _find(registry)
+def find_credentials(registry: str, repository: str = "") -> Optional[Credentials]:
+    """The credentials for `repository` of `registry`, first match wins (see above),
+    registered with the redactor; None for anonymous access."""
+    found = _find(registry, repository)
     if found is not None:
         remember(found.secrets())
     return found
 
 
-def _find(registry: str) -> Optional[Credentials]:
-    user = os.environ.get("DSTREAM_REGISTRY_USERNAME")
-    password = os.environ.get("DSTREAM_REGISTRY_PASSWORD")
+def _env_hosts() -> set[str]:
+    hosts = {h.strip() for h in os.environ.get(HOST_VARIABLE, "").split(",")}
+    hosts.discard("")
+    return hosts
+
+
+def unused_environment(registry: str) -> Optional[str]:
+    """Why DSTREAM_REGISTRY_USERNAME/PASSWORD, set, were not used for `registry`; None
+    when neither is set or they were used."""
+    user, password = os.environ.get(USERNAME_VARIABLE), os.environ.get(PASSWORD_VARIABLE)
+    if user is None and password is None:
+        return None
+    if user is None or password is None:
+        present, missing = (
+            (USERNAME_VARIABLE, PASSWORD_VARIABLE)
+            if password is None
+            else (PASSWORD_VARIABLE, USERNAME_VARIABLE)
+        )
+        return f"{present} is set but {missing} is not set: set both"
+    hosts = _env_hosts()
+    if hosts and registry not in hosts:
+        return (
+            f"{USERNAME_VARIABLE}/PASSWORD are set but only for {HOST_VARIABLE} "
+            f"({', '.join(sorted(hosts))}), which does not list {registry}: add it there"
+        )
+    return None
+
+
+def _find(registry: str, repository: str) -> Optional[Credentials]:
+    user = os.environ.get(USERNAME_VARIABLE)
+    password = os.environ.get(PASSWORD_VARIABLE)
     if user is not None and password is not None:
-        hosts = {h.strip() for h in os.environ.get("DSTREAM_REGISTRY_HOST", "").split(",")}
-        hosts.discard("")
+        hosts = _env_hosts()
         if not hosts or registry in hosts:
-            return Credentials(user, password, "DSTREAM_REGISTRY_USERNAME/PASSWORD")
+            return Credentials(user, password, f"{USERNAME_VARIABLE}/PASSWORD")
     if registry == "ghcr.io" and os.environ.get("GITHUB_TOKEN"):
         return Credentials("dstream", os.environ["GITHUB_TOKEN"], "GITHUB_TOKEN")
     for path in _docker_config_files():
-        found = _from_config_file(path, registry)
+        found = _from_config_file(path, registry, repository)
         if found:
             return found
     return None

@@ -16,7 +16,13 @@ import urllib.parse
 from typing import Callable, Optional, Protocol
 
 from dstream.config.redact import redact_text, remember
-from dstream.oci.auth import Challenge, Credentials, find_credentials, parse_challenge
+from dstream.oci.auth import (
+    Challenge,
+    Credentials,
+    find_credentials,
+    parse_challenge,
+    unused_environment,
+)
 from dstream.oci.errors import CUT_HINT, RegistryError, RegistryUnreachable
 from dstream.oci.reference import Reference, is_digest, is_tag, uses_plain_http
 from dstream.oci.transport import Body, Response, origin, send
@@ -80,8 +86,10 @@ class RegistryClient:
         insecure: bool = False,
         credentials: Optional[Credentials] = None,
         timeout: float = 60.0,
+        repository: str = "",
     ) -> None:
         self.registry = registry
+        self.repository = repository  # whose credentials an auth file's namespace key holds
         self.api_host = api_host or registry
         self.scheme = "http" if uses_plain_http(registry, insecure) else "https"
         self.origin = (self.scheme, self.api_host.lower())
@@ -95,12 +103,12 @@ class RegistryClient:
 
     @classmethod
     def for_reference(cls, ref: Reference, *, insecure: bool = False) -> RegistryClient:
-        return cls(ref.registry, ref.api_host, insecure=insecure)
+        return cls(ref.registry, ref.api_host, insecure=insecure, repository=ref.repository)
 
     @property
     def credentials(self) -> Optional[Credentials]:
         if not self._credentials_looked_up:
-            self._credentials = find_credentials(self.registry)
+            self._credentials = find_credentials(self.registry, self.repository)
             self._credentials_looked_up = True
         return self._credentials
 
@@ -233,10 +241,13 @@ class RegistryClient:
         what = scope.split(":")[1] if scope.count(":") >= 2 else scope
         creds = self.credentials
         if creds is None:
+            login = f"log in (`docker login {self.registry}`, `podman login`)"
+            unused = unused_environment(self.registry)
             return RegistryError(
                 f"registry {self.registry} requires authentication for {what}",
-                hint=f"log in (`docker login {self.registry}`, `podman login`), or set "
-                "DSTREAM_REGISTRY_USERNAME and DSTREAM_REGISTRY_PASSWORD",
+                hint=f"{login}; {unused}"
+                if unused
+                else f"{login}, or set DSTREAM_REGISTRY_USERNAME and DSTREAM_REGISTRY_PASSWORD",
             )
         return RegistryError(
             f"registry {self.registry} refused the credentials of user {creds.username!r} "

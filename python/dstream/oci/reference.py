@@ -22,6 +22,7 @@ from dstream.records import record
 DEFAULT_TAG = "latest"
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
+DOCKER_HUB_NAMES = (DOCKER_HUB, "index.docker.io", DOCKER_HUB_API)  # one registry's spellings
 MAX_NAME_LENGTH = 255
 
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
