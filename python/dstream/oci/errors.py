@@ -36,6 +36,11 @@ class ArchiveError(OciError):
     could not be read (truncated, corrupt); the message names the artifact and member."""
 
 
+class NoExecutable(OciError):
+    """Nothing in an artifact is clearly the executable for the platform: layers that
+    name no platform, or an archive of several files none of which is named so."""
+
+
 class ManifestError(OciError):
     """A manifest or index breaks the shape dstream reads (a descriptor without a
     sha256 digest or an integer size, `layers` that is not a list, ...): the message

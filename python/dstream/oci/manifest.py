@@ -16,7 +16,7 @@ import re
 import sys
 from typing import Any, Optional
 
-from dstream.oci.errors import OciError
+from dstream.oci.errors import NoExecutable, OciError
 from dstream.records import record
 
 # A parsed OCI document (manifest, index, descriptor, cache record).
@@ -35,6 +35,11 @@ INDEX_TYPES = (
 TITLE = "org.opencontainers.image.title"
 PLATFORM_ANNOTATION = "io.dstream.platform"
 METADATA_TITLE = "provider.json"
+# The config of a container image (OCI, Docker): its layers are a root filesystem.
+CONTAINER_CONFIG_TYPES = (
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+)
 
 FLAT_NAME = re.compile(r"^plugin\.(?P<os>[a-z0-9]+)_(?P<arch>[a-z0-9]+)(?:\.exe)?$")
 RID_NAME = re.compile(r"^provider\.(?P<os>linux|osx|win)-(?P<arch>x64|arm64|x86|arm)(?:\.exe)?$")
@@ -118,6 +123,15 @@ def is_index(manifest: Json, media_type: str = "") -> bool:
     )
 
 
+def container_config(manifest: Json) -> Optional[str]:
+    """The config media type of a container image's manifest, None for an artifact."""
+    config = manifest.get("config") or {}
+    media_type = config.get("mediaType")
+    if manifest.get("artifactType") or media_type not in CONTAINER_CONFIG_TYPES:
+        return None
+    return str(media_type)
+
+
 def check_layer_type(layer: Json, ref: str) -> None:
     """Refuse a layer whose media type says it is a tar that dstream cannot unpack:
     sniffing its bytes would take it for the executable (it is not one)."""
@@ -190,7 +204,7 @@ def select_layer(manifest: Json, ref: str, wanted: str) -> Selection:
     if len(payload) == 1:
         return Selection(payload[0], "any", ["any"], metadata)
     titles = [str((d.get("annotations") or {}).get(TITLE, d.get("digest"))) for d in payload]
-    raise OciError(
+    raise NoExecutable(
         f"provider {ref} has {len(payload)} layers and none names its platform: "
         + (", ".join(titles) or "no layers at all"),
         hint="name layers plugin.<os>_<arch> or push with `dstream providers push`",

@@ -27,6 +27,7 @@ from dstream.oci.errors import (
     CacheError,
     CacheMismatch,
     ManifestError,
+    NoExecutable,
     OciError,
     RegistryError,
     RegistryUnreachable,
@@ -35,6 +36,7 @@ from dstream.oci.manifest import (
     TITLE,
     Json,
     check_layer_type,
+    container_config,
     current_platform,
     descriptor_platform,
     index_platforms,
@@ -231,6 +233,20 @@ def _download(
     return final
 
 
+def _as_container_image(exc: OciError, image: Json, key: str) -> OciError:
+    """A container image's root filesystem is no provider archive (absolute links, many
+    files, several layers): say what it is and how to run it, rather than `exc` alone."""
+    config = container_config(image)
+    if config is None:
+        return exc
+    return OciError(
+        f"{key} is a container image (config {config}), not a provider artifact: {exc.reason}",
+        hint=f'run it as a container with `provider_image = "{key}"` instead of provider_ref '
+        "(docs/oci.md), or push the provider's executable with `dstream providers push "
+        f"FILE:OS/ARCH --ref {key}`",
+    )
+
+
 def _executable_from(blob: Path, cache: Cache, ref: Reference, layer: Json, wanted: str) -> Path:
     """The runnable file for a verified layer: the blob itself, or a file unpacked
     from it when the layer is a tar archive (an unpacked tree already there is used
@@ -375,10 +391,13 @@ def _pull_from_registry(
     cache.sweep()
     manifests: dict[str, bytes] = {}
     top, index_plats, image, image_digest = _resolve_manifest(client, manifests, ref, wanted)
-    selection = select_layer(image, key, wanted)
-    check_layer_type(selection.layer, key)
-    blob = _download(client, cache, ref, selection.layer, progress)
-    executable = _executable_from(blob, cache, ref, selection.layer, wanted)
+    try:
+        selection = select_layer(image, key, wanted)
+        check_layer_type(selection.layer, key)
+        blob = _download(client, cache, ref, selection.layer, progress)
+        executable = _executable_from(blob, cache, ref, selection.layer, wanted)
+    except (ArchiveError, NoExecutable) as exc:
+        raise _as_container_image(exc, image, key) from None
     platform = wanted if selection.platform == "any" else selection.platform
     metadata = _metadata(client, ref, selection.metadata)
     platforms = index_plats or selection.platforms

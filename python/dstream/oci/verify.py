@@ -24,7 +24,7 @@ from pathlib import Path
 from dstream.oci import shape
 from dstream.oci.archive import archive_tree, looks_like_archive, unpacked_tree
 from dstream.oci.cache import Cache, file_sha256
-from dstream.oci.errors import ArchiveError, CacheMismatch, OciError
+from dstream.oci.errors import ArchiveError, CacheMismatch, NoExecutable, OciError
 from dstream.oci.manifest import Json, platform_of_name, select_from_index, select_layer
 from dstream.oci.reference import Reference, is_digest
 from dstream.records import record
@@ -167,7 +167,7 @@ def pick_in_archive(files: list[str], ref: str, wanted: str) -> str:
         return plain[0]
     if len(files) == 1:
         return files[0]
-    raise OciError(
+    raise NoExecutable(
         f"provider {ref} is an archive of {len(files)} files and none is clearly the "
         f"executable for {wanted}: {', '.join(files[:10])}",
         hint=f"name the executable plugin.{wanted.replace('/', '_')} or plugin inside the archive",
