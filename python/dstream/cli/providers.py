@@ -22,6 +22,7 @@ from dstream.protocol.frames import ROLES
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dstream.cli.view import Row
+    from dstream.oci.cache import Pruned
 
 
 def _common(parser: argparse.ArgumentParser, *, registry: bool = True) -> None:
@@ -220,15 +221,13 @@ def _rm(args: argparse.Namespace, view: View) -> int:
     keys = [str(parse_reference(text)) for text in args.refs]  # every word read first
     for key in keys:
         (removed if cache.remove_ref(key) else missing).append(key)
-    freed = cache.prune()
+    pruned = cache.prune()
     if view.json:  # `removed`: the references; the pruned files are counted as `files`
         view.document({"ok": not missing, "removed": removed, "not_cached": missing,
-                       "files": freed["removed"], "bytes": freed["bytes"]})  # fmt: skip
+                       "files": pruned.files, "bytes": pruned.bytes})  # fmt: skip
         return ExitCode.USAGE if missing else ExitCode.OK
-    for key in removed:
-        view.line(f"removed {key}")
     if removed:
-        view.line(f"freed {_bytes(freed['bytes'])}")
+        _say_pruned(view, removed, pruned)
     if missing:
         raise UsageError(
             f"not in the cache: {', '.join(missing)}", hint="`dstream providers list` shows it"
@@ -238,13 +237,24 @@ def _rm(args: argparse.Namespace, view: View) -> int:
 
 def _prune(args: argparse.Namespace, view: View) -> int:
     from dstream.oci.cache import Cache
+    from dstream.records import asdict
 
-    result = Cache(args.cache_dir).prune(everything=args.all)
-    if view.json:
-        view.document({"ok": True, **result})
+    pruned = Cache(args.cache_dir).prune(everything=args.all)
+    if view.json:  # the keys of `rm --json`
+        view.document({"ok": True, **asdict(pruned)})
     else:
-        view.line(f"removed {result['removed']} entries, freed {_bytes(result['bytes'])}")
+        _say_pruned(view, pruned.removed, pruned)
     return ExitCode.OK
+
+
+def _say_pruned(view: View, references: list[str], pruned: Pruned) -> None:
+    """`rm` and `prune` say alike what went: each reference, then the files and bytes."""
+    for key in references:
+        view.line(f"removed {key}")
+    view.line(
+        f"deleted {pruned.files} cached files (blobs, manifests, unpacked layers), "
+        f"freed {_bytes(pruned.bytes)}"
+    )
 
 
 ACTIONS = {

@@ -270,20 +270,32 @@ class Cache:
             return False
 
     # -- garbage collection ------------------------------------------------------------
-    def prune(self, *, everything: bool = False) -> dict[str, int]:
+    def prune(self, *, everything: bool = False) -> Pruned:
         """Remove what no reference uses (or everything) and stale downloads."""
         with self.locked(exclusive=True):
             return self._prune(everything)
 
-    def _prune(self, everything: bool) -> dict[str, int]:
+    def _entries(self) -> list[Path]:
+        """The cached files a prune counts: blobs, manifests and unpacked trees."""
+        return [
+            path
+            for kind in ("blobs", "manifests", "unpacked")
+            if (self.root / kind / "sha256").is_dir()
+            for path in (self.root / kind / "sha256").iterdir()
+        ]
+
+    def _prune(self, everything: bool) -> Pruned:
         if everything:
+            references = sorted(str(r["reference"]) for r in self.refs() if r.get("reference"))
+            tmp = self.root / "tmp"
+            files = len(self._entries()) + (len(list(tmp.iterdir())) if tmp.is_dir() else 0)
             # All but the lock, which this prune holds: flock locks the open file, so a
             # new file of that name would let the next prune in beside a waiting pull.
             freed = _tree_size(self.root)
             for entry in list(self.root.iterdir()) if self.root.is_dir() else []:
                 if entry.name != LOCK_FILE:
                     remove_tree(entry)
-            return {"removed": 1 if freed else 0, "bytes": freed}
+            return Pruned(references, files, freed)
         keep: set[str] = set()
         for record in self.refs():  # read by type: a damaged record keeps less, fails nothing
             keep.add(str(record.get("manifest")))
@@ -294,16 +306,24 @@ class Cache:
             if record.get("metadata_digest"):
                 keep.add(str(record["metadata_digest"]))
         removed = freed = 0
-        for kind in ("blobs", "manifests", "unpacked"):
-            folder = self.root / kind / "sha256"
-            for path in list(folder.iterdir()) if folder.is_dir() else []:
-                if f"sha256:{path.name}" in keep:
-                    continue
-                freed += _tree_size(path)
-                remove_tree(path)
-                removed += 1
+        for path in self._entries():
+            if f"sha256:{path.name}" in keep:
+                continue
+            freed += _tree_size(path)
+            remove_tree(path)
+            removed += 1
         swept = self.sweep()
-        return {"removed": removed + swept["removed"], "bytes": freed + swept["bytes"]}
+        return Pruned([], removed + swept["removed"], freed + swept["bytes"])
+
+
+@_record
+class Pruned:
+    """What a prune removed: the references (only `everything` removes any), the
+    cached files (blobs, manifests, unpacked trees, leftover downloads) and their bytes."""
+
+    removed: list[str]
+    files: int
+    bytes: int
 
 
 @_record
