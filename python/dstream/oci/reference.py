@@ -2,7 +2,8 @@
 
 The grammar is the one Docker and the distribution project use (a first component is a
 registry when it holds a dot or a colon or is `localhost`; otherwise the reference is on
-Docker Hub, and a single-component name there lives under `library/`). The original
+Docker Hub, and a single-component name there lives under `library/`, also when Docker
+Hub is written out: `docker.io/counter`, `index.docker.io/counter`). The original
 DStream rejected ports and digests; both are accepted here.
 """
 
@@ -174,7 +175,9 @@ def parse_reference(text: str) -> Reference:
         _check_registry(registry, text)
     else:
         registry, path = DOCKER_HUB, parts
-        if len(path) == 1:
+    if registry in DOCKER_HUB_NAMES:  # Docker Hub by any name: one cache key, one API host
+        registry = DOCKER_HUB
+        if len(path) == 1:  # official images live under library/, as Docker reads them
             path = ["library", *path]
 
     for component in path:
