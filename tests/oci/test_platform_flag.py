@@ -58,6 +58,18 @@ def test_a_platform_that_is_not_os_arch_is_a_usage_error(
     assert "Traceback" not in done.stderr and hostile.paths() == [], done.stderr
 
 
+@pytest.mark.parametrize("given", ["linux/arm64/v8", "linux/arm/v7"])
+def test_push_refuses_a_variant_as_pull_does(
+    hostile: HostileRegistry, tmp_path: Path, given: str
+) -> None:
+    """A variant would be printed and not recorded: dstream picks by OS/ARCH alone."""
+    script = executable(tmp_path / "provider.sh", SCRIPT)
+    done = dstream("providers", "push", f"{script}:{given}", "--ref", f"{hostile.host}/a/p:1")
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    assert "OS/ARCH" in done.stderr and "variant" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and hostile.paths() == [], done.stderr
+
+
 def test_list_counts_a_file_pulled_for_two_platforms_once(hostile: HostileRegistry) -> None:
     """A single-layer artifact is the provider of every platform: pulled for two, it is
     one file in the cache, and `list` shows its size once."""

@@ -47,13 +47,11 @@ def _common(parser: argparse.ArgumentParser, *, registry: bool = True) -> None:
 def _os_arch(text: str) -> str:
     """--platform's value: selection matches OS and architecture only, so a variant
     (linux/arm64/v8) would be a second name for the same executable."""
-    from dstream.oci.manifest import OS_ARCH
+    from dstream.oci.manifest import not_os_arch
 
-    if not OS_ARCH.match(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not OS/ARCH: give an OS and an architecture, lower case, without "
-            "a variant (linux/amd64, linux/arm64, darwin/arm64, windows/amd64)"
-        )
+    problem = not_os_arch(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 

@@ -69,6 +69,18 @@ _UNPACKED_COMPRESSIONS = (None, "+gzip", ".gzip")
 
 # What dstream picks an executable by: OS and architecture, in OCI (Go) spelling.
 OS_ARCH = re.compile(r"^[a-z0-9]+/[a-z0-9]+$")
+WITH_VARIANT = re.compile(r"^[a-z0-9]+/[a-z0-9]+/[a-z0-9]+$")  # linux/arm64/v8: refused
+
+
+def not_os_arch(text: str) -> Optional[str]:
+    """Why `text` is no platform dstream picks by (a variant would be a second name for
+    the same executable, and is not recorded); None when it is OS/ARCH."""
+    if OS_ARCH.match(text):
+        return None
+    return (
+        f"{text!r} is not OS/ARCH: give an OS and an architecture, lower case, without "
+        "a variant (linux/amd64, linux/arm64, darwin/arm64, windows/amd64)"
+    )
 
 
 def current_platform() -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from pathlib import Path
 from typing import Optional
@@ -26,16 +25,17 @@ from dstream.oci.manifest import (
     METADATA_MEDIA_TYPE,
     METADATA_TITLE,
     OCI_MANIFEST,
+    OS_ARCH,
     PLATFORM_ANNOTATION,
     TITLE,
+    WITH_VARIANT,
     Json,
     flat_name,
+    not_os_arch,
     platform_of_name,
 )
 from dstream.oci.reference import parse_reference
 from dstream.records import record
-
-_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9]+(?:/[a-z0-9]+)?$")
 
 
 @record
@@ -47,7 +47,13 @@ class PlatformFile:
 def parse_file_argument(arg: str) -> PlatformFile:
     """`FILE:os/arch`, or a FILE named in the original convention (plugin.linux_amd64)."""
     head, sep, tail = arg.rpartition(":")
-    if sep and _PLATFORM.match(tail):
+    if sep and WITH_VARIANT.match(tail):
+        raise UsageError(
+            f"{arg!r}: {not_os_arch(tail)}",
+            hint=f"write it as {head}:{tail.rsplit('/', 1)[0]}: dstream picks an executable "
+            "by OS and architecture alone, as `pull --platform` does",
+        )
+    if sep and OS_ARCH.match(tail):
         path, plat = Path(head), tail
     else:
         path = Path(arg)
