@@ -44,7 +44,7 @@ def _check_providers_found(project: Project, diagnostics: Diagnostics) -> None:
         task = project.tasks[name]
         for spec in (task.input, task.output):
             try:
-                executable_of(spec, project.base_dir, pull=False)
+                executable_of(spec, project.base_dir, task=name, pull=False)
             except ConfigError as exc:
                 where = exc.location if isinstance(exc.location, Location) else None
                 diagnostics.warn(exc.reason, where, exc.hint)
@@ -67,6 +67,7 @@ def _check_provider_configs(project: Project, diagnostics: Diagnostics) -> None:
 def _check_references(project: Project, diagnostics: Diagnostics) -> None:
     """Each provider_ref parsed as a pull would parse it (nothing is pulled)."""
     from dstream.oci.reference import BadReference, parse_reference
+    from dstream.runtime.resolve import ref_site
 
     for name in sorted(project.tasks):  # a task that cannot be used is not among them
         task = project.tasks[name]
@@ -75,7 +76,7 @@ def _check_references(project: Project, diagnostics: Diagnostics) -> None:
                 if spec.provider_ref:
                     parse_reference(spec.provider_ref)
             except BadReference as exc:
-                where = f"provider_ref of the {spec.role} of task {name!r}"
+                where = ref_site(spec, name)
                 diagnostics.error(
                     ConfigError(f"{where}: {exc.reason}", location=spec.location, hint=exc.hint)
                 )

@@ -62,7 +62,9 @@ _UNANSWERED: set[str] = set()
 # -- the entry point ---------------------------------------------------------------------
 
 
-def executable_of(spec: ProviderSpec, base_dir: str, *, pull: bool = True) -> Optional[str]:
+def executable_of(
+    spec: ProviderSpec, base_dir: str, *, task: str, pull: bool = True
+) -> Optional[str]:
     """The local executable `spec` runs; None for an image, and with `pull=False` for a
     reference the cache does not hold. Raises ConfigError for a provider that cannot be
     found."""
@@ -75,7 +77,7 @@ def executable_of(spec: ProviderSpec, base_dir: str, *, pull: bool = True) -> Op
         return str(cached) if cached else None
     from dstream.runtime.resolve import resolve
 
-    return resolve(spec, base_dir).argv[0]
+    return resolve(spec, base_dir, task=task).argv[0]
 
 
 def describe(
@@ -90,7 +92,7 @@ def describe(
     """What `spec`'s provider is (see the module's docstring); `schema`: its config
     schema is wanted too, so a cached handshake from a run does not do. Raises
     ConfigError when its executable cannot be found, as starting it would."""
-    executable = executable_of(spec, base_dir, pull=pull)
+    executable = executable_of(spec, base_dir, task=task.name, pull=pull)
     found = None
     if executable is not None:
         found = _learn(executable, spec, task, base_dir, probe=probe, schema=schema)

@@ -20,7 +20,7 @@ def pull_task_providers(task: TaskSpec, refresh: bool = False) -> list[dict[str,
             from dstream.runtime.resolve import pull_ref
 
             # kept: the lifecycle command that follows does not resolve it again
-            result = pull_ref(spec, again=True, refresh=refresh)
+            result = pull_ref(spec, task=task.name, again=True, refresh=refresh)
             results.append({"role": spec.role, "kind": "provider_ref", **result.to_dict()})
         elif spec.provider_image:
             from dstream.runtime.container import ensure_image

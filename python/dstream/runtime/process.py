@@ -365,7 +365,7 @@ def prepare_provider(
 ) -> Prepared:
     """What starting `spec` for `command` means: resolved, its environment (`epoch`, the
     run's lease, becomes DSTREAM_EPOCH) and its command line (`state` in an input's)."""
-    launch = resolve(spec, base_dir)
+    launch = resolve(spec, base_dir, task=task.name)
     prefix: list[str] = []
     if not launch.image and execs_directly(launch.argv[0]):
         prefix = pdeathsig_prefix()

@@ -88,31 +88,45 @@ def _which(name: str) -> Optional[str]:
 _PULLED: dict[int, PullResult] = {}
 
 
-def pull_ref(spec: ProviderSpec, *, again: bool = False, refresh: bool = False) -> PullResult:
-    """`spec`'s provider_ref pulled (served from the cache as `oci.pull` serves it), once
-    for this spec; `again`: pulled even so (`dstream init --pull`, whose job it is;
-    `refresh`: past the cache), and what it got kept for the rest of the command."""
+def ref_site(spec: ProviderSpec, task: str) -> str:
+    """Which provider_ref a message is about (`dstream lint` and a failed pull alike)."""
+    return f"provider_ref of the {spec.role} of task {task!r}"
+
+
+def pull_ref(
+    spec: ProviderSpec, *, task: str, again: bool = False, refresh: bool = False
+) -> PullResult:
+    """`spec` (of `task`)'s provider_ref pulled (served from the cache as `oci.pull`
+    serves it), once for this spec; `again`: pulled even so (`dstream init --pull`, whose
+    job it is; `refresh`: past the cache), and what it got kept for the rest of the
+    command. A failure says where the reference is written, keeping its type and hint."""
     import weakref
 
-    from dstream.oci import pull
+    from dstream.oci import OciError, pull
 
     assert spec.provider_ref
     key = id(spec)
     kept = _PULLED.get(key)
     if kept is not None and not again:
         return kept
-    done = pull(spec.provider_ref, refresh=refresh)
+    try:
+        done = pull(spec.provider_ref, refresh=refresh)
+    except OciError as exc:
+        where = f"{spec.location}: " if spec.location else ""
+        exc.reason = f"{where}{ref_site(spec, task)}: {exc.reason}"
+        exc.args = (exc.reason,)
+        raise
     if kept is None:
         weakref.finalize(spec, _PULLED.pop, key, None)
     _PULLED[key] = done
     return done
 
 
-def resolve(spec: ProviderSpec, base_dir: str) -> Launch:
+def resolve(spec: ProviderSpec, base_dir: str, *, task: str) -> Launch:
     if spec.provider_image:
         return Launch(argv=[], image=spec.provider_image)
     if spec.provider_ref:
-        return Launch(argv=[pull_ref(spec).path])
+        return Launch(argv=[pull_ref(spec, task=task).path])
     path = spec.provider_path
     if not path:
         raise ConfigError(
