@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import shutil
 import sys
@@ -103,12 +104,15 @@ def _max_age(max_age: Optional[float]) -> Optional[float]:
     if not env:
         return None
     try:
-        return float(env)
+        seconds = float(env)
     except ValueError:
+        seconds = math.nan
+    if not seconds >= 0:  # nan, a negative number, or not a number at all
         raise OciError(
-            f"DSTREAM_PROVIDER_MAX_AGE={env!r} is not a number of seconds",
+            f"DSTREAM_PROVIDER_MAX_AGE={env!r} is not a number of seconds (0 or more)",
             hint="set it to e.g. 86400 (re-resolve tags daily) or unset it",
-        ) from None
+        )
+    return seconds
 
 
 def _cached(cache: Cache, record: Json, ref: Reference, wanted: str) -> Optional[PullResult]:

@@ -57,6 +57,7 @@ def parse_file_argument(arg: str) -> PlatformFile:
         path, plat = Path(head), tail
     else:
         path = Path(arg)
+        _exists(path)
         found = platform_of_name(path.name)
         if not found:
             raise UsageError(
@@ -65,9 +66,16 @@ def parse_file_argument(arg: str) -> PlatformFile:
                 "(e.g. plugin.linux_amd64, plugin.windows_amd64.exe)",
             )
         plat = found
+    _exists(path)
     if not path.is_file():
         raise UsageError(f"{path} is not a file", hint="give the path of a provider executable")
     return PlatformFile(path, plat)
+
+
+def _exists(path: Path) -> None:
+    """A file that is not there is said so first (its name tells no platform either)."""
+    if not os.path.lexists(path):
+        raise UsageError(f"{path}: no such file", hint="give the path of a provider executable")
 
 
 def build_metadata(
