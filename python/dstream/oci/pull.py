@@ -47,7 +47,7 @@ from dstream.oci.manifest import (
 )
 from dstream.oci.reference import BadReference, Reference, parse_reference
 from dstream.oci.transport import REACH_HINT
-from dstream.oci.verify import cached_executable, pick_in_archive, unpacked_files
+from dstream.oci.verify import cached_executable, checked_tree, pick_in_archive
 from dstream.records import asdict, field, record
 
 MAX_METADATA = 1024 * 1024
@@ -261,21 +261,21 @@ def _executable_from(blob: Path, cache: Cache, ref: Reference, layer: Json, want
     unpacked = cache.unpacked_path(digest)
     if os.path.lexists(unpacked):
         try:
-            files = unpacked_files(cache, digest, str(ref))
-            return unpacked / pick_in_archive(files, str(ref), wanted)
+            tree = checked_tree(cache, digest, str(ref))
+            return unpacked / pick_in_archive(tree, str(ref), wanted)
         except CacheMismatch as exc:
             _warn_mismatch(exc, f"unpacking {ref} again")
             _discard(unpacked)
     _unpack(blob, cache, ref, unpacked)
     try:  # checked again: a concurrent pull may have put its copy in place first
-        files = unpacked_files(cache, digest, str(ref))
+        tree = checked_tree(cache, digest, str(ref))
     except CacheMismatch as exc:
         raise CacheError(
             f"cannot replace {unpacked}: {exc.reason}",
             hint="remove it, or set DSTREAM_CACHE_DIR (or --cache-dir) to a directory only "
             "you may write",
         ) from None
-    chosen = unpacked / pick_in_archive(files, str(ref), wanted)
+    chosen = unpacked / pick_in_archive(tree, str(ref), wanted)
     chosen.chmod(0o555)  # runnable, and sealed as the rest of its tree
     return chosen
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import stat
 from pathlib import Path
+from typing import Optional
 
 from dstream.oci import shape
 from dstream.oci.archive import archive_tree, looks_like_archive, unpacked_tree
@@ -116,14 +118,14 @@ def _layer_executable(cache: Cache, digest: str, key: str, wanted: str, named: s
         raise CacheMismatch(f"cached {what} {blob} does not match {digest}")
     if not looks_like_archive(blob):
         return blob
-    files = unpacked_files(cache, digest, key)
-    return cache.unpacked_path(digest) / pick_in_archive(files, key, wanted)
+    tree = checked_tree(cache, digest, key)
+    return cache.unpacked_path(digest) / pick_in_archive(tree, key, wanted)
 
 
-def unpacked_files(cache: Cache, digest: str, source: str) -> list[str]:
-    """The regular files of layer `digest`'s unpacked tree, once it holds exactly what
-    the layer's verified archive does (every file's content, every link's target,
-    nothing more). Raises CacheMismatch."""
+def checked_tree(cache: Cache, digest: str, source: str) -> dict[str, str]:
+    """Layer `digest`'s unpacked tree as `archive_tree` describes it, once it holds
+    exactly what the layer's verified archive does (every file's content, every link's
+    target, nothing more). Raises CacheMismatch."""
     unpacked = cache.unpacked_path(digest)
     try:
         if not stat.S_ISDIR(os.lstat(unpacked).st_mode):
@@ -142,7 +144,7 @@ def unpacked_files(cache: Cache, digest: str, source: str) -> list[str]:
             + _what_differs(differ, expected),
             stale=unpacked,
         )
-    return sorted(name for name, what in expected.items() if what.startswith("file "))
+    return expected
 
 
 def _what_differs(differ: list[str], expected: dict[str, str]) -> str:
@@ -157,18 +159,45 @@ def _what_differs(differ: list[str], expected: dict[str, str]) -> str:
     )
 
 
-def pick_in_archive(files: list[str], ref: str, wanted: str) -> str:
-    """Which of an archive's regular files is the executable for `wanted`."""
-    named = [f for f in files if platform_of_name(os.path.basename(f)) == wanted]
+# What the executable may be called inside an archive, whatever the platform.
+PLAIN_NAMES = ("plugin", "provider", "plugin.exe", "provider.exe")
+_MAX_HOPS = 40  # as the kernel's limit on symbolic links followed in one lookup
+
+
+def _followed(tree: dict[str, str], name: str) -> Optional[str]:
+    """The regular file `name` is or leads to through links inside the archive, None
+    for anything else (a directory, a link that leads nowhere or loops). Unpacking
+    already refused every link that leaves the archive."""
+    for _ in range(_MAX_HOPS):
+        what = tree.get(name, "")
+        if what.startswith("file "):
+            return name
+        if not what.startswith("link "):
+            return None
+        target = posixpath.join(posixpath.dirname(name), what[len("link ") :])
+        name = posixpath.normpath(target)
+    return None
+
+
+def pick_in_archive(tree: dict[str, str], ref: str, wanted: str) -> str:
+    """Which regular file of an archive (as `archive_tree` describes it) is the
+    executable for `wanted`: one named for it, or `plugin` / `provider`, each of which
+    may be a link to the file inside the archive; or the only file."""
+    files = sorted(n for n, what in tree.items() if what.startswith("file "))
+    named = {_followed(tree, n) for n in tree if platform_of_name(posixpath.basename(n)) == wanted}
+    named.discard(None)
     if len(named) == 1:
-        return named[0]
-    plain = [f for f in files if os.path.basename(f) in ("plugin", "provider", "plugin.exe")]
+        return str(named.pop())
+    plain = {_followed(tree, n) for n in tree if posixpath.basename(n) in PLAIN_NAMES}
+    plain.discard(None)
     if len(plain) == 1:
-        return plain[0]
+        return str(plain.pop())
     if len(files) == 1:
         return files[0]
+    names = ", ".join(f"`{n}`" for n in PLAIN_NAMES)
     raise NoExecutable(
         f"provider {ref} is an archive of {len(files)} files and none is clearly the "
         f"executable for {wanted}: {', '.join(files[:10])}",
-        hint=f"name the executable plugin.{wanted.replace('/', '_')} or plugin inside the archive",
+        hint=f"name the executable plugin.{wanted.replace('/', '_')} or one of {names} "
+        "inside the archive (a link to it inside the archive will do)",
     )
