@@ -42,7 +42,16 @@ BUILD_INFO: dict[str, str]  # rustc version, target triple, profile, features
 COUNTERS: tuple[tuple[str, str], ...]
 
 Policy = Literal["fail", "skip", "dead_letter"]
-Outcome = Literal["eof", "stopped", "deadline_passed", "invalid_frame", "output_closed", "io_error"]
+# "dead_letter_failed": the dead-letter file could not be opened, written or synced
+Outcome = Literal[
+    "eof",
+    "stopped",
+    "deadline_passed",
+    "invalid_frame",
+    "output_closed",
+    "dead_letter_failed",
+    "io_error",
+]
 
 @final
 class PumpOptions:
@@ -149,7 +158,7 @@ class Counters:
     bytes: int  # bytes forwarded, newlines included
     data_frames: int
     checkpoint_frames: int
-    invalid_frames: int  # skipped + dead_lettered (+1 for the frame that failed a run)
+    invalid_frames: int  # skipped + dead_lettered, + those that failed a run
     skipped: int
     dead_lettered: int
     bytes_read: int  # bytes taken from the input, prefix included

@@ -32,7 +32,7 @@ def finish(run: TaskRun, result: Optional[PumpResult], threads: list[threading.T
     # The stream broke before any stop was asked for: the run failed, whatever signal
     # comes while its providers are reaped (runner._settled).
     unasked = run.left_unasked if run.output_left else run.stop.requests == 0
-    broke = left or outcome in ("invalid_frame", "io_error")
+    broke = left or outcome in ("invalid_frame", "dead_letter_failed", "io_error")
     run.summary.failed_unasked = broke and unasked
     in_code, out_code, unread = _drain(run, outcome, threads)
     run.summary.exit_codes = {"input": in_code, "output": out_code}
@@ -63,6 +63,8 @@ def _note_pump_result(run: TaskRun, outcome: Outcome, result: Optional[PumpResul
     if outcome == "invalid_frame":
         assert result is not None
         run.errors.insert(0, verdict.invalid_frame_error(result, inp))
+    elif outcome == "dead_letter_failed":
+        run.errors.append(verdict.dead_letter_failure(result))
     elif outcome == "io_error":
         run.errors.append(verdict.pump_failure(result))
 

@@ -110,6 +110,16 @@ def pump_failure(result: Optional[PumpResult]) -> DstreamError:
     )
 
 
+def dead_letter_failure(result: Optional[PumpResult]) -> DstreamError:
+    """The dead-letter file could not be written: the run ended before any checkpoint
+    after the frames it could not keep was forwarded, so none past them is stored."""
+    return DstreamError(
+        f"invalid frames could not be dead-lettered: {result and result.message}",
+        hint="free space on its file system, or fix dead_letter_path (a regular file in a "
+        "directory this user may write); no checkpoint past those frames was stored",
+    )
+
+
 REPLAY_HINT = (
     "the stored checkpoint was not advanced past what it acknowledged, so the next run "
     "sends the data after it again"

@@ -6,13 +6,17 @@
 //! where `length` is the byte count of the line without its final `\n`. It is text as
 //! long as the bytes are UTF-8 (a person reads a dead letter); from the first byte that
 //! is not, the rest goes to `"raw_base64"`: the line is `raw` (UTF-8 encoded) followed
-//! by the decoded `raw_base64`, when present. The file is opened once in append mode
-//! on first use, and flushed + fsynced by [`DeadLetter::finish`].
+//! by the decoded `raw_base64`, when present.
+//!
+//! The file is opened once in append mode on first use. Records are buffered:
+//! [`DeadLetter::sync`] flushes and fsyncs them (and the directory after creating the
+//! file), and the pump calls it before it forwards a checkpoint, since the checkpoint's
+//! acknowledgement stores a position past them; and at the end ([`DeadLetter::finish`]).
 
 use crate::error::Error;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 pub struct DeadLetter {
     path: PathBuf,
@@ -27,6 +31,10 @@ pub struct DeadLetter {
     text: bool,
     pending: [u8; 4],
     pending_len: usize,
+    /// Whole records written since the last sync: not yet known to be on disk.
+    unsynced: u64,
+    /// The file was created by this run: its directory entry is synced with it once.
+    created: bool,
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -128,25 +136,22 @@ impl DeadLetter {
             text: true,
             pending: [0; 4],
             pending_len: 0,
+            unsynced: 0,
+            created: false,
         }
     }
 
-    fn ctx(&self) -> String {
-        format!("cannot write dead-letter file {}", self.path.display())
+    fn error(&self, action: &str, source: io::Error) -> Error {
+        Error::DeadLetter {
+            context: format!("cannot {action} dead-letter file {}", self.path.display()),
+            source,
+        }
     }
 
     fn file(&mut self) -> Result<&mut BufWriter<File>, Error> {
         if self.file.is_none() {
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .map_err(|e| {
-                    Error::io(
-                        format!("cannot open dead-letter file {}", self.path.display()),
-                        e,
-                    )
-                })?;
+            let (f, created) = open(&self.path).map_err(|e| self.error("open", e))?;
+            self.created = created;
             self.file = Some(BufWriter::with_capacity(1 << 16, f));
         }
         Ok(self.file.as_mut().unwrap())
@@ -165,10 +170,9 @@ impl DeadLetter {
 
     fn emit(&mut self) -> Result<(), Error> {
         let buf = std::mem::take(&mut self.scratch);
-        let ctx = self.ctx();
-        let r = self.file()?.write_all(&buf).map_err(|e| Error::io(ctx, e));
+        let r = self.file()?.write_all(&buf);
         self.scratch = buf;
-        r
+        r.map_err(|e| self.error("write", e))
     }
 
     /// Appends the record of a whole invalid frame.
@@ -184,7 +188,9 @@ impl DeadLetter {
             self.scratch.push(b'"');
         }
         self.scratch.extend_from_slice(b"}\n");
-        self.emit()
+        self.emit()?;
+        self.unsynced += 1;
+        Ok(())
     }
 
     /// Starts a streamed record (oversized frame).
@@ -292,18 +298,62 @@ impl DeadLetter {
         }
         self.scratch
             .extend_from_slice(format!("\",\"length\":{}}}\n", self.stream_len).as_bytes());
-        self.emit()
-    }
-
-    /// Flushes and fsyncs, if anything was written.
-    pub fn finish(&mut self) -> Result<(), Error> {
-        let ctx = self.ctx();
-        if let Some(f) = self.file.as_mut() {
-            f.flush().map_err(|e| Error::io(ctx.clone(), e))?;
-            f.get_ref().sync_all().map_err(|e| Error::io(ctx, e))?;
-        }
+        self.emit()?;
+        self.unsynced += 1;
         Ok(())
     }
+
+    /// Whether records were written since the last [`DeadLetter::sync`].
+    #[inline(always)]
+    pub fn unsynced(&self) -> bool {
+        self.unsynced > 0
+    }
+
+    /// Flushes and fsyncs what was written (the directory too, once, after creating the
+    /// file). Returns how many records that put on disk; none when it fails.
+    pub fn sync(&mut self) -> Result<u64, Error> {
+        let Some(f) = self.file.as_mut() else {
+            return Ok(0);
+        };
+        let r = f.flush().and_then(|()| f.get_ref().sync_all());
+        r.map_err(|e| self.error("write", e))?;
+        if self.created {
+            sync_directory(&self.path).map_err(|e| self.error("sync the directory of", e))?;
+            self.created = false;
+        }
+        Ok(std::mem::take(&mut self.unsynced))
+    }
+
+    /// At the end of a run: [`DeadLetter::sync`], also of a streamed record cut short.
+    pub fn finish(&mut self) -> Result<u64, Error> {
+        self.sync()
+    }
+}
+
+/// Opens `path` for appending, creating it (true: it was created).
+fn open(path: &Path) -> io::Result<(File, bool)> {
+    let mut options = OpenOptions::new();
+    options.append(true);
+    match options.clone().create_new(true).open(path) {
+        Ok(f) => Ok((f, true)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok((options.open(path)?, false)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes a new file's directory entry durable, as its contents are.
+fn sync_directory(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -371,6 +421,32 @@ mod tests {
         let cut_at_end = stream_in_pieces("ab\u{e9}".as_bytes().split_last().unwrap().1, 1);
         assert_eq!(cut_at_end["raw"], "ab");
         assert_eq!(streamed_bytes(&cut_at_end), b"ab\xc3");
+    }
+
+    fn temp_path(name: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("dstream-dl-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    #[test]
+    fn records_are_on_disk_and_counted_once_synced() {
+        let path = temp_path("sync");
+        let mut dl = DeadLetter::new(path.clone(), "t".into());
+        assert!(!dl.unsynced());
+        assert_eq!(dl.sync().unwrap(), 0);
+        dl.record(1, "bad", b"[1]").unwrap();
+        dl.begin_stream(5, "too big").unwrap();
+        dl.stream(b"xyz").unwrap();
+        dl.end_stream().unwrap();
+        assert!(dl.unsynced());
+        // buffered: a kill -9 now would lose them, so no checkpoint may pass them yet
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+        assert_eq!(dl.sync().unwrap(), 2);
+        assert!(!dl.unsynced());
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
+        assert_eq!(dl.finish().unwrap(), 0);
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

@@ -8,8 +8,12 @@ use std::io;
 pub enum Error {
     /// Options that cannot work (e.g. `dead_letter` without a path).
     Config(String),
-    /// An I/O error on an fd or the dead-letter file; `context` says which.
+    /// An I/O error on an fd; `context` says which.
     Io { context: String, source: io::Error },
+    /// The dead-letter file cannot be opened, written or synced (a full disk, a path that
+    /// is not a regular file, permissions): what it would hold is not safe, so the run
+    /// ends before any checkpoint after it is forwarded.
+    DeadLetter { context: String, source: io::Error },
     /// The output's read end is gone (EPIPE).
     OutputClosed { context: String },
     /// A frame failed validation under the `fail` policy.
@@ -39,6 +43,7 @@ impl fmt::Display for Error {
         match self {
             Error::Config(m) => write!(f, "{m}"),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::DeadLetter { context, source } => write!(f, "{context}: {source}"),
             Error::OutputClosed { context } => write!(f, "{context}"),
             Error::InvalidFrame { message, .. } => write!(f, "{message}"),
             Error::Stopped => write!(f, "pump stopped"),
@@ -50,7 +55,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. } | Error::DeadLetter { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -641,3 +641,37 @@ fn a_null_checkpoint_is_an_invalid_frame() {
         }
     }
 }
+
+#[test]
+fn a_dead_letter_is_on_disk_before_a_checkpoint_after_it_is_handed_out() {
+    let path =
+        std::env::temp_dir().join(format!("dstream-pump-dl-cp-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let (ir, iw) = pipe();
+    let (or, ow) = pipe();
+    let d = drain(or);
+    let opts = Options {
+        policy: Policy::DeadLetter,
+        dead_letter_path: Some(path.clone()),
+        task: "t".into(),
+        ..Options::default()
+    };
+    // The frames come as the prefix, framed at the start: a slice of zero then writes
+    // them and ends before any read, so no idle wait syncs the file meanwhile.
+    let prefix = b"{\"data\":1}\n[1]\n{\"checkpoint\":2}\n";
+    let mut p = Pump::new(ir.as_raw_fd(), ow.as_raw_fd(), opts, prefix).unwrap();
+    let h = p.handle();
+    assert!(p.run_for(Some(Duration::ZERO)).is_none());
+    // once the runtime knows the checkpoint was sent, its acknowledgement may store it:
+    // the invalid frame before it is on disk by then
+    assert_eq!(h.take_checkpoints(), vec![b"2".to_vec()]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"raw\":\"[1]\""), "{text:?}");
+    drop(iw);
+    let res = p.run();
+    assert_eq!(res.outcome, Outcome::Eof, "{:?}", res.message);
+    assert_eq!(res.counters.dead_lettered, 1);
+    drop(ow);
+    assert_eq!(d.join().unwrap(), b"{\"data\":1}\n{\"checkpoint\":2}\n");
+    let _ = std::fs::remove_file(&path);
+}

@@ -185,6 +185,9 @@ impl Pump {
                 self.local.checkpoints_withheld += 1;
                 return Ok(());
             }
+            // Its acknowledgement stores a position past every frame before it: the
+            // dead letters among them are on disk first, or the run fails here.
+            self.rejects.sync(&mut self.local)?;
         }
         if nl {
             self.writer.push(start, end + 1);

@@ -16,6 +16,8 @@ pub enum Outcome {
     DeadlinePassed,
     InvalidFrame,
     OutputClosed,
+    /// The dead-letter file could not be written ([`Error::DeadLetter`]).
+    DeadLetterFailed,
     IoError,
 }
 
@@ -27,6 +29,7 @@ impl Outcome {
             Outcome::DeadlinePassed => "deadline_passed",
             Outcome::InvalidFrame => "invalid_frame",
             Outcome::OutputClosed => "output_closed",
+            Outcome::DeadLetterFailed => "dead_letter_failed",
             Outcome::IoError => "io_error",
         }
     }

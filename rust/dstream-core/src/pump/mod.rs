@@ -287,7 +287,9 @@ impl Pump {
                 return self.end_of_input(false, deadline);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // An idle input may stay idle for hours: show exact counts meanwhile.
+                // An idle input may stay idle for hours: show exact counts meanwhile
+                // (a frame counts as dead-lettered once it is on disk).
+                self.rejects.sync(&mut self.local)?;
                 self.shared.counters.publish(&mut self.local, true);
                 return self.wait(self.reader.fd, Interest::Read, deadline);
             }
@@ -348,7 +350,7 @@ impl Pump {
     }
 
     fn finish(&mut self, mut r: Result<(), Error>) -> PumpResult {
-        if let Err(e) = self.rejects.finish() {
+        if let Err(e) = self.rejects.finish(&mut self.local) {
             if matches!(r, Ok(()) | Err(Error::Stopped | Error::DeadlinePassed)) {
                 r = Err(e);
             }
@@ -372,6 +374,9 @@ impl Pump {
             ),
             Err(e @ Error::OutputClosed { .. }) => {
                 (Outcome::OutputClosed, Some(e.to_string()), None, None)
+            }
+            Err(e @ Error::DeadLetter { .. }) => {
+                (Outcome::DeadLetterFailed, Some(e.to_string()), None, None)
             }
             Err(e) => (Outcome::IoError, Some(e.to_string()), None, None),
         };
