@@ -1,6 +1,7 @@
 """invalid_frames = "dead_letter" with real processes: a dead-lettered frame is in its
 file before any checkpoint after it can be stored, a dead-letter file that cannot be
-written fails the run (and says why)."""
+written fails the run (and says why), and a path that is not a regular file is refused
+before the run starts."""
 
 from __future__ import annotations
 
@@ -84,3 +85,17 @@ def test_a_dead_letter_file_that_cannot_be_written_fails_the_run(ws: Workspace) 
     assert summary["counters"]["dead_lettered"] == 0, summary
     assert summary["stored_checkpoint"] is None, summary
     assert _stored(ws) == "", "a checkpoint past a frame that was not written is stored"
+
+
+@pytest.mark.timeout(120)
+def test_a_fifo_as_dead_letter_path_is_refused_before_the_run(ws: Workspace) -> None:
+    """A FIFO passed lint, and the run blocked for ever opening it inside the pump,
+    deaf to a stop."""
+    _task(ws, INVALID_THEN_CHECKPOINT, dead_letter_path="dead.fifo")
+    os.mkfifo(ws.root / "dead.fifo")
+    for command in (("lint",), ("run", "t")):
+        done = ws.run(*command, timeout=30)
+        assert done.returncode != 0, (command, done.stderr)
+        assert "dstream.hcl:" in done.stderr, done.stderr
+        assert "not a regular file" in done.stderr, done.stderr
+    assert ws.read_text("out.jsonl") == ""  # nothing started

@@ -219,13 +219,22 @@ def _read_settings(
 
 def _check_dead_letter_path(path: str, base_dir: str, attribute: Attribute) -> None:
     """Refuse at load (lint) what would fail at the first bad frame: a path that is a
-    directory, or whose directory would have to be created under a regular file."""
+    directory or anything else but a regular file (a FIFO blocks its writer, a device
+    swallows or refuses the records), or whose directory would have to be created under
+    a regular file."""
     full = os.path.join(base_dir, os.path.expanduser(path))
     if "\0" in path or os.path.isdir(full):
         raise ConfigError(
             f"dead_letter_path {path!r} is a directory (or not a path), not a file",
             location=attribute.value_location,
             hint='name a file, e.g. dead_letter_path = "dead/TASK.jsonl"',
+        )
+    if os.path.exists(full) and not os.path.isfile(full):
+        raise ConfigError(
+            f"dead_letter_path {path!r} exists and is not a regular file (a FIFO, a "
+            "device or a socket): dead letters are appended to a file and synced to disk",
+            location=attribute.value_location,
+            hint='name a regular file, e.g. dead_letter_path = "dead/TASK.jsonl"',
         )
     probe = os.path.dirname(os.path.abspath(full))
     while not os.path.exists(probe):

@@ -8,7 +8,8 @@
 //! is not, the rest goes to `"raw_base64"`: the line is `raw` (UTF-8 encoded) followed
 //! by the decoded `raw_base64`, when present.
 //!
-//! The file is opened once in append mode on first use. Records are buffered:
+//! The file is opened once in append mode on first use; it must be a regular file (a
+//! FIFO or a device would block the pump or swallow the records). Records are buffered:
 //! [`DeadLetter::sync`] flushes and fsyncs them (and the directory after creating the
 //! file), and the pump calls it before it forwards a checkpoint, since the checkpoint's
 //! acknowledgement stores a position past them; and at the end ([`DeadLetter::finish`]).
@@ -330,15 +331,30 @@ impl DeadLetter {
     }
 }
 
-/// Opens `path` for appending, creating it (true: it was created).
+/// Opens `path` for appending, creating it (true: it was created). A FIFO or a device
+/// is refused: the open itself is non-blocking, so a FIFO without a reader cannot hang
+/// the pump.
 fn open(path: &Path) -> io::Result<(File, bool)> {
+    let not_a_file = || io::Error::other("it is not a regular file");
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(not_a_file()); // and not ENXIO, a FIFO's error without a reader
+    }
     let mut options = OpenOptions::new();
     options.append(true);
-    match options.clone().create_new(true).open(path) {
-        Ok(f) => Ok((f, true)),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok((options.open(path)?, false)),
-        Err(e) => Err(e),
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC);
     }
+    let (f, created) = match options.clone().create_new(true).open(path) {
+        Ok(f) => (f, true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => (options.open(path)?, false),
+        Err(e) => return Err(e),
+    };
+    if !f.metadata()?.is_file() {
+        return Err(not_a_file()); // it became one since
+    }
+    Ok((f, created))
 }
 
 /// Makes a new file's directory entry durable, as its contents are.
@@ -447,6 +463,20 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
         assert_eq!(dl.finish().unwrap(), 0);
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let path = temp_path("fifo");
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mut dl = DeadLetter::new(path.clone(), "t".into());
+        let err = dl.record(1, "bad", b"[1]").unwrap_err();
+        let _ = std::fs::remove_file(&path);
+        assert!(matches!(err, Error::DeadLetter { .. }), "{err}");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 
     #[test]
