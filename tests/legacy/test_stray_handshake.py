@@ -76,3 +76,35 @@ printf '\357\273\277{"data":{"a":1},"metadata":{}}\n{"data":{"a":2},"metadata":{
     assert done.returncode == 0, done.stderr
     assert [row["data"]["a"] for row in ws.json_lines("out.jsonl")] == [1, 2], done.stderr
     assert "stdout lines of the legacy input, logged" not in done.stderr
+
+
+# An output of protocol 1 that prints a banner before its handshake, then acknowledges
+# every checkpoint.
+BANNER_OUTPUT = r"""
+read -r command
+echo 'connecting to sink...'
+echo '{"status":"ready","protocol":1,"features":["checkpoints"]}'
+while IFS= read -r line; do
+  case "$line" in '{"checkpoint"'*) printf '%s\n' "$line" ;; esac
+done
+"""
+
+
+@pytest.mark.timeout(120)
+def test_an_outputs_ready_line_after_a_banner_gets_the_same_warning(ws: Workspace) -> None:
+    """Such an output was told "it wrote no handshake", though it wrote one, on its
+    second line: it gets the input's precise warning, naming the banner and the fix."""
+    data = '{"data":{"n":1},"metadata":{}}'
+    lines = "".join(f"echo '{line}'\n" for line in (READY, data, '{"checkpoint":1}', data))
+    ws.script("in.sh", "read -r command\n" + lines)
+    ws.script("out.sh", BANNER_OUTPUT)
+    ws.task("./in.sh", "./out.sh")
+    for _ in (1, 2):  # the second knows the output from the first (describe cache)
+        done = ws.run("run", "t")
+        assert done.returncode == 0, done.stderr
+        assert "wrote no handshake" not in done.stderr, done.stderr
+        [warning] = [line for line in done.stderr.splitlines() if "a status line" in line]
+        assert "output './out.sh'" in warning and "stdout line 2" in warning, warning
+        assert "first stdout line ('connecting to sink...') was not its handshake" in warning
+        assert "envelopes only" in warning, warning
+        assert "write nothing on stdout before the ready line" in warning, warning

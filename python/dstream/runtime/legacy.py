@@ -8,7 +8,8 @@
   as a handshake: its ready line is then delivered to the output as a record. The
   contract keeps that (a later line cannot be told from data for sure), so the run
   warns, once, naming the fix (`is_stray_handshake`, from the frames the pump hands
-  over with `take_status_lines`).
+  over with `take_status_lines`). An output that does so runs as an original output
+  (envelopes only), and the run warns so too (`output_line`, from its first lines).
 - Checkpoint frames reach only an output known to acknowledge them: one whose handshake
   speaks dstream's protocol (`"protocol"`) or declares `"checkpoints"`. Any other output
   takes every line for a message: the original .NET SDK's bare `{"status":"ready"}`,
@@ -74,7 +75,12 @@ OUTPUT_HANDSHAKE_WAIT = 5.0
 _ANSI = r"\x1b\[[0-9;?]*[ -/]*[@-~]"
 # Why an output gets no checkpoint frames, for the warning.
 BARE_READY = 'its handshake has no "protocol"'
-NO_HANDSHAKE = "it wrote no handshake"
+# (it wrote nothing, or something else first: a banner may push its ready line down)
+NO_HANDSHAKE = "its stdout did not start with a handshake"
+# How many of such an output's first stdout lines are looked at for a ready line that a
+# banner pushed down (a banner is a line or a few; an original output may echo every
+# envelope, which is not read as JSON).
+OUTPUT_STRAY_WATCH = 8
 
 
 def log_stdout_line(task: str, role: str, raw: bytes, *, several: bool, cut: bool = False) -> None:
@@ -109,13 +115,32 @@ def is_stray_handshake(raw: bytes) -> bool:
 
 def stray_handshake_warning(label: str, offset: int, raw: bytes, first: Optional[bytes]) -> str:
     """What a run says of such a line (and `dstream provider test`, with its check)."""
+    return _stray_warning(
+        f"{label} wrote a status line, not data, at stream offset {offset}",
+        raw,
+        first,
+        "a legacy provider and this line is delivered to the output as a record",
+    )
+
+
+def stray_output_handshake_warning(label: str, number: int, raw: bytes, first: bytes) -> str:
+    """What a run says of an output's ready line on its stdout line `number` (> 1)."""
+    return _stray_warning(
+        f"{label} wrote a status line as stdout line {number}",
+        raw,
+        first,
+        "an original output, which gets envelopes only: no checkpoint frames, so resume "
+        "is not possible for this task",
+    )
+
+
+def _stray_warning(head: str, raw: bytes, first: Optional[bytes], runs_as: str) -> str:
     before = f" ({shown_line(first)})" if first is not None else ""
     return (
-        f"{label} wrote a status line, not data, at stream offset {offset} "
-        f"({shown_line(raw)}): its first stdout line{before} was not its handshake, and "
-        "only the first line is read as one (docs/protocol.md, section 2), so it runs as "
-        "a legacy provider and this line is delivered to the output as a record; "
-        "write nothing on stdout before the ready line (logs go to stderr)"
+        f"{head} ({shown_line(raw)}): its first stdout line{before} was not its "
+        "handshake, and only the first line is read as one (docs/protocol.md, section 2), "
+        f"so it runs as {runs_as}; write nothing on stdout before the ready line (logs go "
+        "to stderr)"
     )
 
 
@@ -144,6 +169,7 @@ class LegacyBridge:
         self._withholding = False
         self._warned = False
         self._stray_warned = False  # a legacy input's ready line (warn_stray_handshake)
+        self._stray_output_warned = False  # the output's (output_line)
 
     # -- the output's kind -------------------------------------------------------------
     def output_handshake(self, handshake: Handshake) -> None:
@@ -159,6 +185,23 @@ class LegacyBridge:
                 self._decide(False, NO_HANDSHAKE)
         finally:
             self._answered.set()
+
+    def output_line(self, number: int, raw: bytes, first: bytes) -> None:
+        """Called by the output reader with stdout line `number` (2 to
+        OUTPUT_STRAY_WATCH) of an output whose first line was not a handshake: a ready
+        line there was pushed down by a banner (`first`). Warned once; that warning then
+        is the run's word on its checkpoints."""
+        if not is_stray_handshake(raw):
+            return
+        with self._lock:
+            if self._stray_output_warned:
+                return
+            # it says what _warn() would (envelopes only, no resume), and why
+            self._stray_output_warned = self._warned = True
+        run = self._run
+        label = run.output.label if run.output else "the output"
+        warning = stray_output_handshake_warning(label, number, raw, first)
+        logs.log.warning("%s", warning, task=run.task.name)
 
     def output_closed(self) -> None:
         """Called by the output reader when the output's stdout ends. One that wrote no

@@ -25,6 +25,7 @@ from dstream.protocol.messages import parse_handshake
 from dstream.protocol.values import Fragment, encode_json
 from dstream.runtime.checkpoints import is_ack, parse_ack
 from dstream.runtime.description import remember
+from dstream.runtime.legacy import OUTPUT_STRAY_WATCH
 from dstream.runtime.process import REFUSAL_HINT
 
 TYPE_CHECKING = False
@@ -174,20 +175,24 @@ class OutputReader:
 
     def read(self) -> None:
         run, output = self._run, self._output
-        first = True
+        first: Optional[bytes] = None
+        number = 0
         try:
             while True:
                 # one size limit for every stream: an ack is as long as its frame was
                 line = output.read_line(None, run.task.max_frame_size)
                 if line is None:
                     break
-                if first:
-                    first = False
+                number += 1
+                if first is None:
+                    first = line
                     handshake = self._handshake(line)
                     if handshake is None:
                         return
                     if handshake:
                         continue
+                elif output.legacy and number <= OUTPUT_STRAY_WATCH:
+                    run.legacy.output_line(number, line, first)  # a banner's ready line?
                 self._take(line)
         except DstreamError as exc:
             run.fail(exc)
