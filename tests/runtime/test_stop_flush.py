@@ -166,6 +166,10 @@ def test_an_output_killed_at_the_deadline_is_not_said_to_have_had_everything(
     assert task["resumable"] is False
     assert "no checkpoint is stored" in error["hint"], error
     assert "resume from the last acknowledged checkpoint" not in error["hint"], error
+    # The run starts again, where the input itself starts: it said no later run would
+    # send the envelopes again, which holds only for an input that starts at "now".
+    assert "no later run sends them again" not in error["hint"], error
+    assert "the next run starts where the input itself starts" in error["hint"], error
 
 
 @pytest.mark.timeout(120)

@@ -300,8 +300,8 @@ class StopEnd:
 def interrupted(end: StopEnd) -> Interrupted:
     """The outcome of a stopped run that failed of nothing else. It says everything was
     delivered only when the output had the whole stream and exited by itself; an output
-    killed before it exited may have lost what it held, and only a stored checkpoint
-    makes the next run send that again."""
+    killed before it exited may have lost what it held: a stored checkpoint makes the
+    next run send that again; with none, the next run starts where the input starts."""
     head = f"task {end.task!r} was interrupted"
     if end.output_killed:
         if end.acknowledged is not None:
@@ -326,10 +326,7 @@ def interrupted(end: StopEnd) -> Interrupted:
             "acknowledged and stored, and what came after it is sent again"
         )
     elif end.output_killed or not end.stream_ended:
-        hint = (
-            "no checkpoint is stored for this task, so no later run sends them again: check "
-            f"what reached the output's destination; {_more_time(end)}"
-        )
+        hint = f"{NOTHING_STORED_HINT}; {_more_time(end)}"
     else:
         hint = (
             "no checkpoint is stored for this task: the next run starts where the input "
