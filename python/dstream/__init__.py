@@ -57,8 +57,9 @@ def __getattr__(name: str) -> object:
 
 
 class HeldSignals:
-    """SIGINT and SIGTERM noted, not handled, from `hold_signals` until `release` (which
-    may never come: a command that ends on a signal holds them to its end)."""
+    """SIGINT and SIGTERM (or SIGHUP, held on its own) noted, not handled, from
+    `hold_signals` until `release` (which may never come: a command that ends on a
+    signal holds them to its end)."""
 
     def __init__(self) -> None:
         self.handlers: dict[int, Handler] = {}  # each held signal's handler before
@@ -86,13 +87,14 @@ class HeldSignals:
             _handle(self.came[0], self.handlers[self.came[0]])
 
 
-def hold_signals() -> HeldSignals:
+def hold_signals(signums: Optional[tuple[int, ...]] = None) -> HeldSignals:
     """Hold SIGTERM, and SIGINT unless the process was started to ignore it (a shell's
-    background job: it stays ignored). Outside the main thread nothing is held: no
-    handler can be set there, and none interrupts that thread."""
+    background job: it stays ignored); or the signals `signums` names (the console
+    script's SIGHUP: cli/entry.py). Outside the main thread nothing is held: no handler
+    can be set there, and none interrupts that thread."""
     held = HeldSignals()
     try:
-        for signum in (_signal.SIGINT, _signal.SIGTERM):
+        for signum in signums or (_signal.SIGINT, _signal.SIGTERM):
             handler = _signal.getsignal(signum)
             if handler is None or (signum == _signal.SIGINT and handler == _signal.SIG_IGN):
                 continue  # None: a handler not set from Python, which cannot be put back

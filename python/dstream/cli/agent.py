@@ -12,6 +12,9 @@ from dstream.cli.flags import metrics_address
 from dstream.cli.view import View
 from dstream.config.model import Project
 
+# SIGHUP reloads it, also one that came while it started (cli/entry.py settle_hangup).
+RELOADS = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

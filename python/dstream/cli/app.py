@@ -17,7 +17,7 @@ import sys
 
 from dstream import hold_signals
 from dstream.cli import boundary
-from dstream.cli.entry import Terminated, raise_deferred, resume_collector
+from dstream.cli.entry import Terminated, raise_deferred, resume_collector, settle_hangup
 from dstream.cli.globalflags import (
     add_every_global_flag,
     add_global_arguments,
@@ -174,6 +174,7 @@ def _main(words: list[str]) -> int:
         return 0 if argv else EXIT_USAGE
     name = argv[0]
     parser, module = build_parser(name)
+    settle_hangup(getattr(module, "RELOADS", False))
     from dstream.cli.view import View
 
     try:

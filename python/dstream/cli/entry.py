@@ -1,6 +1,7 @@
 """The `dstream` console script: the command line with the garbage collector paused
-while it starts, its standard streams made safe to use, and SIGINT and SIGTERM held
-until the command can end on them the documented way.
+while it starts, its standard streams made safe to use, SIGINT and SIGTERM held
+until the command can end on them the documented way, and SIGHUP until the command
+knows whether it reloads on it (`settle_hangup`).
 
 A start imports ~140 modules and builds the configuration: hundreds of thousands of
 objects, none of them garbage, which made the collector run ~20 times before the first
@@ -94,6 +95,7 @@ def terminate(signum: int, frame: object) -> None:
 
 
 _start: Optional[HeldSignals] = None  # SIGINT and SIGTERM held while the command starts
+_hangup: Optional[HeldSignals] = None  # SIGHUP held until the command is known
 
 
 def defer_signals() -> None:
@@ -104,8 +106,10 @@ def defer_signals() -> None:
     Deferred, they end the command at the boundary as they do later: a few tens of
     milliseconds after they came at most. A SIGINT the process was started to ignore (a
     shell's background job) stays ignored."""
-    global _start
+    global _start, _hangup
     _start = hold_signals()
+    if hasattr(_signal, "SIGHUP"):  # not on Windows
+        _hangup = hold_signals((_signal.SIGHUP,))
 
 
 def raise_deferred() -> None:
@@ -116,6 +120,21 @@ def raise_deferred() -> None:
     held, _start = _start, None
     if held is not None:
         held.release({_signal.SIGINT: _signal.default_int_handler, _signal.SIGTERM: terminate})
+        held.deliver()
+
+
+def settle_hangup(reloads: bool) -> None:
+    """SIGHUP, once the command is known (`reloads`: its module sets RELOADS). `run` and
+    `agent` reload on it, and a service manager may send one right after it started
+    them (`systemctl reload`), before their reload's handler is in place: they keep it
+    held to their end, and runtime/signals.py applies one that came as a reload once
+    the tasks start; after they ended, one is ignored (it died silently, exit 129,
+    with no summary and no history). Any other command keeps its default: one that
+    came ends it now, as a terminal's hangup ends any short command (docs/cli.md)."""
+    global _hangup
+    held, _hangup = _hangup, None
+    if held is not None and not reloads:
+        held.release()
         held.deliver()
 
 

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 # A run's start goes on inside `execute` (the configuration, the checks): it turns the
 # collector back on itself, just before the providers start (cli/entry.py).
 RESUMES_COLLECTOR = True
+# SIGHUP reloads it, also one that came while it started (cli/entry.py settle_hangup).
+RELOADS = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,8 @@ run made after the force is given too (runtime/history.py): on the postgres stat
 is not made, on the file state it tries the task's lock until then (a task left behind
 is recorded past it: one try). One in flight on a task's thread when the stop was
 forced is waited for until that deadline, as the task is, and said to be maybe missing.
-SIGHUP asks for a reload.
+SIGHUP asks for a reload, also one that came before the tasks started (the console
+script holds it from its start: cli/entry.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import sys
 import threading
 import time
 
-from dstream import logs
+from dstream import HeldSignals, logs
 from dstream.errors import Interrupted
 from dstream.runtime.pipeline import RunSummary
 from dstream.runtime.stopping import STOP_MARGIN
@@ -153,9 +154,15 @@ class StopSignals:
                     continue
                 self._previous[sig] = signal.signal(sig, self._stop)
             if hasattr(signal, "SIGHUP"):
-                self._previous[signal.SIGHUP] = signal.signal(
-                    signal.SIGHUP, lambda signum, frame: self.reload.set()
-                )
+                previous = signal.signal(signal.SIGHUP, lambda signum, frame: self.reload.set())
+                self._previous[signal.SIGHUP] = previous
+                # The console script holds SIGHUP from its first line (cli/entry.py): one
+                # that came since is a reload asked before the run could apply it. Put
+                # back at the end, it ignores one that comes once the tasks ended.
+                held = getattr(previous, "__self__", None)
+                if isinstance(held, HeldSignals) and held.came:
+                    held.came.clear()
+                    self.reload.set()
         return self
 
     def __exit__(self, *exc: object) -> None:
