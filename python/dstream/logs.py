@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from collections.abc import Collection
     from typing import Callable, Optional, Protocol
 
+    from dstream.errors import DstreamError
+
     class Sink(Protocol):
         """Where the lines go: stderr, or a live display that keeps them above itself."""
 
@@ -200,6 +202,19 @@ class Logger:
         fields: Optional[dict[str, object]] = None,  # an error's `hint`, say
     ) -> None:
         self._log(ERROR, msg, args, task, fields)
+
+    def failure(self, doing: str, exc: DstreamError, *, task: Optional[str] = None) -> None:
+        """An error the command goes on after (a reload's): `doing: what`, as an error
+        block says it (`file:line:col: reason`), its hint on a line of its own in text
+        (`  hint: ...`); with --log-format json the error's fields as a --json error
+        document has them (`error`, `location`, `hint`, ...), its reason in `msg`."""
+        if self.writes_json:
+            fields = exc.to_dict()
+            fields.pop("message", None)  # the record's msg says it
+            self._log(ERROR, f"{doing}: {exc.reason}", (), task, fields)
+            return
+        hint = f"\n  hint: {exc.hint}" if exc.hint else ""
+        self._log(ERROR, f"{doing}: {exc}{hint}", (), task)
 
 
 log = Logger()

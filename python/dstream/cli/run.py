@@ -102,13 +102,16 @@ def _load(args: argparse.Namespace) -> Project:
     return load_project_from_args(args)
 
 
-def _reload(args: argparse.Namespace, view: View, held: list[str]) -> Project:
-    """The configuration SIGHUP re-reads, given the tasks the run holds. A held task
-    whose input changed restarts with it from its checkpoint, as the reload asks, but not
-    silently: that is said, and the new input remembered, so the next `run` does not
-    refuse the checkpoints it now writes. A task the run still waits for (--standby) is
-    compared and remembered when it is taken (_preparer): until then another run's
-    checkpoints come from that run's input."""
+def _reload(args: argparse.Namespace, view: View, held: list[str], started: Project) -> Project:
+    """The configuration SIGHUP re-reads, given the tasks the run holds, the run having
+    `started` with the one it read first. A held task whose input changed restarts with
+    it from its checkpoint, as the reload asks, but not silently: that is said, and the
+    new input remembered, so the next `run` does not refuse the checkpoints it now
+    writes. A task the run still waits for (--standby) is compared and remembered when
+    it is taken (_preparer): until then another run's checkpoints come from that run's
+    input. The run keeps the store it opened: the new input is remembered there, and a
+    changed state block is said, not applied (no other store is touched), as a changed
+    metrics block and an added task are (runtime/reloading.py `unapplied`)."""
     project = _load(args)
     kept = [name for name in held if name in project.tasks]
     from dstream.runtime.describe import refuse_bad_configs
@@ -117,11 +120,18 @@ def _reload(args: argparse.Namespace, view: View, held: list[str]) -> Project:
     # and the running configuration kept (runtime/reloading.py), as one that does not
     # load; it stopped the task and started the refused one.
     refuse_bad_configs(project, kept, probe=False)
-    if kept and not _builtin_demo(args):
-        from dstream.cli.resume import keep_inputs
-        from dstream.state import open_store
+    if _builtin_demo(args):  # its state is the run's temporary directory: nothing kept
+        project.state = started.state
+        return project
+    from dstream.runtime.reloading import unapplied
+    from dstream.state import open_store
 
-        with open_store(project.state, project.base_dir) as store:
+    with open_store(started.state, started.base_dir) as store:
+        unapplied(started, project, store.description)
+        project.state = started.state
+        if kept:
+            from dstream.cli.resume import keep_inputs
+
             keep_inputs(store, project, kept, accept="SIGHUP reload", say=view.note)
     return project
 
@@ -249,7 +259,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
             hooks=hooks,
             fail_fast=args.fail_fast,
             monitor=monitor,
-            reload=lambda held: _reload(args, view, held),  # SIGHUP
+            reload=lambda held: _reload(args, view, held, project),  # SIGHUP
             standby=args.standby,
             prepare=prepare,
             history=not _builtin_demo(args),  # the demo keeps no state: no history

@@ -377,8 +377,8 @@ class Agent:
         try:
             project = self.reload()
         except DstreamError as exc:
-            logs.log.error(
-                "agent %s: reload failed, keeping the running configuration: %s", self.name, exc
+            logs.log.failure(
+                f"agent {self.name}: reload failed, keeping the running configuration", exc
             )
             return
         digest = config_hash(project)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dstream import logs
 from dstream.config.model import Project, TaskSpec, definition
 from dstream.errors import DstreamError
+from dstream.records import asdict
 from dstream.runtime.result import RunSummary
 
 TYPE_CHECKING = False
@@ -39,8 +40,35 @@ def _read_again(
     try:
         return reload(held)
     except DstreamError as exc:
-        logs.log.error("reload failed, %s: %s", keeping, exc)
+        logs.log.failure(f"reload failed, {keeping}", exc)
         return None
+
+
+def unapplied(started: Project, now: Project, writing: str) -> None:
+    """Say what a reload does not apply (docs/cli.md, "Signals"), comparing the
+    configuration the run `started` with to the one it reads `now`: a changed state
+    block (the run keeps writing the store it opened, described by `writing`), a changed
+    metrics block (the endpoint keeps its address), each task added (the run goes on
+    with the tasks it took, --all or not)."""
+    if _settings(now.state) != _settings(started.state):
+        logs.log.warning(
+            "the state block changed: it takes effect at the next start; this run keeps "
+            "writing %s", writing,
+        )  # fmt: skip
+    if _settings(now.metrics) != _settings(started.metrics):
+        logs.log.warning("the metrics block changed: it takes effect at the next start")
+    known = {*started.tasks, *started.broken}
+    for name in sorted({*now.tasks, *now.broken} - known):
+        logs.log.warning(
+            "added to the configuration: this run does not start it; run it with "
+            "`dstream run %s`", name, task=name,
+        )  # fmt: skip
+
+
+def _settings(block: object) -> dict[str, object]:
+    """A block's settings, without where they are written (a line added above it
+    changes no setting)."""
+    return {k: v for k, v in asdict(block).items() if not k.endswith("location")}
 
 
 def _new_definition(slot: Reloaded, project: Project, keeps: str) -> Optional[TaskSpec]:
