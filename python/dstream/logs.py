@@ -137,6 +137,9 @@ class Logger:
         # Called before each line (the CLI's: stdout's held text goes first, so the two
         # keep their order on one stream, cli/view.py).
         self.before: Optional[Callable[[], None]] = None
+        # Where a signal handler's line goes while `stream` is a live display (a write
+        # that never waits on a lock: runtime/progress.py); None: it writes to stderr.
+        self.from_handler: Optional[Callable[[str], None]] = None
         self._lock = threading.Lock()
 
     def is_enabled_for(self, level: int) -> bool:

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
     from dstream.cli.view import Say
     from dstream.runtime.pipeline import RunSummary
-    from dstream.runtime.progress import Progress
     from dstream.runtime.runner import Held, Prepare
     from dstream.state.base import StateStore
 
@@ -170,17 +169,6 @@ def _reset(store: StateStore, name: str, say: Say) -> None:
     )
 
 
-def _above(progress: Progress, view: View) -> Say:
-    """A note printed above the live progress display, which a plain write to the
-    terminal would tear; as the view writes it (redacted; a record with --log-format
-    json)."""
-
-    def say(text: str, *, task: Optional[str] = None) -> None:
-        progress.write(view.note_line(text, task=task))
-
-    return say
-
-
 def execute(args: argparse.Namespace, view: View) -> int:
     from dstream import warm
     from dstream.runtime.monitor import Monitor
@@ -228,7 +216,6 @@ def execute(args: argparse.Namespace, view: View) -> int:
             where = None if args.metrics_addr else project.metrics.location
             server = stack.enter_context(MetricsServer(monitor, addr, where))
             logs.log.info("metrics on http://%s/metrics", server.address)
-        say: Say = view.note
         if _builtin_demo(args):  # the demo shows the counter every time: no state kept
             import tempfile
 
@@ -243,15 +230,15 @@ def execute(args: argparse.Namespace, view: View) -> int:
         if view.interactive and not args.quiet:
             from dstream.runtime.progress import Progress
 
+            # From here the log's lines, the view's notes and the stop notice go above it.
             progress = stack.enter_context(Progress(monitor))
-            say = _above(progress, view)  # a note goes above the live display, as log records
             if sys.stdout.isatty():
                 hooks.on_output_line = progress.print_line
         elif _progress_lines(args, view):
             from dstream.runtime.progress import ProgressLog
 
             stack.enter_context(ProgressLog(monitor, args.progress_interval))
-        prepare = None if _builtin_demo(args) else _preparer(args, say)
+        prepare = None if _builtin_demo(args) else _preparer(args, view.note)
         resume_collector()  # the start is over: the providers are next
         summaries = run_tasks(
             project,

@@ -276,8 +276,9 @@ class View:
 
     def note(self, text: str, *, task: Optional[str] = None) -> None:
         """Something the user must know even in --json mode (stderr is free there),
-        about the task `task` if given."""
-        logs.log.write_line(self.note_line(text, task=task), self._lines)
+        about the task `task` if given; where the log's lines go (above a live progress
+        display, whose redraw erased a note written beside it)."""
+        logs.log.write_line(self.note_line(text, task=task), logs.log.stream or self._lines)
 
     def note_line(self, text: str, *, task: Optional[str] = None) -> str:
         """A note as stderr gets it, redacted, with its line break: a record of `task`

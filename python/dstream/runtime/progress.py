@@ -2,8 +2,9 @@
 
 Drawn on stderr with rich only when stderr is a terminal (and not --quiet or --json;
 with --log-format json, whose every line is a record, ProgressLog's lines stand for
-it). While it is shown, the output provider's lines and all log records are printed
-through the same console, above the display, so the two never interleave.
+it). While it is shown, the output provider's lines, all log records, the view's notes
+and the stop notice are printed through the same console, above the display, so the
+two never interleave.
 """
 
 from __future__ import annotations
@@ -98,13 +99,35 @@ class Progress:
     def flush(self) -> None:
         pass
 
+    def post(self, text: str) -> None:
+        """`text` written above the display soon, by a thread of its own: from a signal
+        handler (the stop notice), which must not wait on the console's locks (the
+        thread it interrupted, or the display's, may hold them; SimpleQueue.put is
+        reentrant)."""
+        self._posted.put(text)
+
+    def _write_posted(self) -> None:
+        while (text := self._posted.get()) is not None:
+            self.write(text)
+
     def __enter__(self) -> Progress:
+        import queue
+        import threading
+
+        self._posted: queue.SimpleQueue[Optional[str]] = queue.SimpleQueue()
+        self._poster = threading.Thread(target=self._write_posted, name="progress-notes")
+        self._poster.daemon = True
+        self._poster.start()
         self._live.start()
-        # Log records go through the live console, above the display.
+        # Log records, notes and the stop notice go through the live console, above it.
         self._saved_stream, logs.log.stream = logs.log.stream, self
+        logs.log.from_handler = self.post
         return self
 
     def __exit__(self, *exc: object) -> None:
+        logs.log.from_handler = None
+        self._posted.put(None)  # what was posted is written first
+        self._poster.join(timeout=1.0)
         self._live.stop()
         logs.log.stream = self._saved_stream
 

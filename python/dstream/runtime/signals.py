@@ -196,6 +196,9 @@ def say_stopping(doing: str, signum: int) -> None:
         line = stopping_notice(doing, signum)
         if line is None:
             return
+        if logs.log.from_handler is not None:  # above the live display, as records go
+            logs.log.from_handler(line)
+            return
         if sys.stderr.isatty() and not logs.log.writes_json:
             line = "\n" + line
         sys.stderr.write(line)
