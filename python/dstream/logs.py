@@ -121,7 +121,8 @@ def _json(record: Record) -> str:
         out["task"] = record.task
     if record.role:
         out["role"] = record.role
-    out.update(record.fields)
+    for name, value in record.fields.items():  # never over the record's own
+        out.setdefault(name, value)
     # Structurally, so the record stays valid JSON whatever a secret's characters.
     return encode_json(redact_data(out), default=str).decode()
 
@@ -279,6 +280,10 @@ def level_name() -> Optional[str]:
     return _level
 
 
+# A provider record's fields that would overwrite dstream's own, and their new names.
+PROVIDER_FIELDS = {"task": "provider_task", "role": "provider_role"}
+
+
 def provider_line(task: str, role: str, text: str, level: Optional[str], *, several: bool) -> None:
     """A provider's stderr line, re-emitted with its task and role."""
     fields: dict[str, object] = {}
@@ -289,10 +294,13 @@ def provider_line(task: str, role: str, text: str, level: Optional[str], *, seve
             record = None
         if isinstance(record, dict) and "level" in record and "msg" in record:
             level = str(record.pop("level"))
-            text = str(record.pop("msg"))
+            msg = record.pop("msg")
+            text = msg if isinstance(msg, str) else encode_json(msg, default=str).decode()
             record.pop("time", None)
             record.pop("ts", None)
-            fields = dict(record)
+            # The task and role are dstream's (a log shipper selects by them): a
+            # provider's own are kept beside them, under names of their own.
+            fields = {PROVIDER_FIELDS.get(name, name): value for name, value in record.items()}
     levelno = LEVELS.get((level or "info").lower(), INFO)
     if not log.is_enabled_for(levelno):
         return

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.workspace import Workspace
+from tests.workspace import Workspace, log_records
 
 RECORD = {
     "level": "info",
@@ -66,3 +66,43 @@ def test_control_characters_in_a_providers_stderr_are_shown_not_obeyed(ws: Works
     assert "plain with CR\\rerror: fake dstream error" in done.stderr  # the quoted tail
     lines = done.stderr.splitlines()
     assert not [line for line in lines if line.startswith(("dstream: fake", "error: fake"))]
+
+
+# Records that name a task and role of their own, and a msg that is no string.
+SPOOFING = [
+    {"level": "info", "msg": "with task", "task": "spoof", "role": "spoof", "x": 1},
+    {"level": "info", "msg": {"nested": True}},
+    {"level": "info", "msg": [1, "two"]},
+]
+
+
+@pytest.mark.timeout(120)
+def test_dstreams_own_fields_win_over_a_providers_in_json_logs(ws: Workspace) -> None:
+    """docs/operations.md, "Logs": a record's `task` and `role` are dstream's, the
+    provider's own kept as `provider_task`, `provider_role`; a `msg` that is no string
+    is shown as JSON (it was Python's repr: `{'nested': True}`)."""
+    ws.python_script(
+        "in.sh",
+        f"""
+        import json, sys
+        sys.stdin.readline()
+        for record in {SPOOFING!r}:
+            sys.stderr.write(json.dumps(record) + "\\n")
+        sys.stderr.flush()
+        print('{{"status":"ready","protocol":1}}')
+        print('{{"data":1}}')
+        """,
+    )
+    ws.script("out.sh", 'read -r command\necho \'{"status":"ready"}\'\ncat >/dev/null\n')
+    ws.task("./in.sh", "./out.sh")
+    done = ws.run("run", "t", "--log-format", "json")
+    assert done.returncode == 0, done.stderr
+    records = {r["msg"]: r for r in log_records(done.stderr)}
+    spoof = records["with task"]
+    assert (spoof["task"], spoof["role"]) == ("t", "input"), spoof
+    assert (spoof["provider_task"], spoof["provider_role"], spoof["x"]) == ("spoof", "spoof", 1)
+    assert '{"nested":true}' in records, records
+    assert '[1,"two"]' in records, records
+    text = ws.run("run", "t")
+    assert "input: with task provider_task=spoof provider_role=spoof x=1\n" in text.stderr
+    assert 'input: {"nested":true}\n' in text.stderr, text.stderr
