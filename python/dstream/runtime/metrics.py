@@ -68,7 +68,8 @@ class _Collector:
         lag = GaugeMetricFamily(
             "dstream_checkpoint_lag_seconds",
             "Seconds since the last acknowledged checkpoint (since the task started before the "
-            "first); none while a --standby run waits for its lease",
+            "first); once the task ended, what it was then (it grows no more); none while a "
+            "--standby run waits for its lease",
             labels=["task"],
         )
         up = GaugeMetricFamily(

@@ -45,6 +45,7 @@ class TaskMonitor:
         # What a running task waits for once its stream ended, said in the progress line.
         self.waiting: Optional[str] = None
         self._streamed = 0.0  # seconds the ended attempts streamed
+        self._ended_at: Optional[float] = None  # wall clock: when the last attempt ended
         self._attached_at: Optional[float] = None  # monotonic: the current attempt's pump
         self._pump: Optional[Pump] = None
         self._base: CounterDict = {}
@@ -74,6 +75,7 @@ class TaskMonitor:
                 self._streamed += time.monotonic() - self._attached_at
                 self._attached_at = None
             self.state = state
+            self._ended_at = time.time()
 
     def acknowledged(self, checkpoint: bytes) -> None:
         self.checkpoints_acknowledged += 1
@@ -99,9 +101,13 @@ class TaskMonitor:
 
     def lag(self, now: float) -> Optional[float]:
         """Seconds since the last acknowledged checkpoint (since it began before the
-        first); None on standby: a standby lags nothing, however long it waits."""
+        first); None on standby: a standby lags nothing, however long it waits. Once
+        the task ended (not while it waits to restart) it is what it was then: a task
+        that finished lags nothing more, and an alert on the lag must not fire for it."""
         if self.standby:
             return None
+        if not self.running and self._ended_at is not None:
+            now = self._ended_at
         return now - (self.last_ack_at or self.started_at)
 
     @property
