@@ -207,6 +207,12 @@ class Logger:
     ) -> None:
         self._log(ERROR, msg, args, task, fields)
 
+    def asked(self, msg: str, *, task: Optional[str] = None) -> None:
+        """An info line asked for by a flag of its own (`--progress-interval`): written
+        at any log level, as the command's own output is (docs/operations.md, "Logs");
+        `-l warning` quiets what dstream says of its own accord, not what was asked."""
+        self.emit(Record(INFO, msg, task=task), max(INFO, self.level))
+
     def failure(self, doing: str, exc: DstreamError, *, task: Optional[str] = None) -> None:
         """An error the command goes on after (a reload's): `doing: what`, as an error
         block says it (`file:line:col: reason`), its hint on a line of its own in text

@@ -188,7 +188,7 @@ class ProgressLog:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             for task, line in self.lines():
-                logs.log.info("%s", line, task=task)
+                logs.log.asked(line, task=task)  # at any log level: asked for
 
     def __enter__(self) -> ProgressLog:
         self.monitor_start = time.monotonic()
