@@ -4,7 +4,8 @@ one-line block's too), the `=` of consecutive one-line attributes aligned, no tr
 spaces, at most one blank line in a row, one newline at the end. Each attribute and
 block starts a line, and so does a block's `}`, but for a one-line block holding one
 attribute (`output { path = "x" }`): dstream reads `state { a = 1  b = 2 }`, as
-python-hcl2 does, where HCL v2 refuses it. Comments and heredocs are kept as written.
+python-hcl2 does, where HCL v2 refuses it. Comments and heredocs are kept as written:
+a block comment's lines and a heredoc's body pass through byte for byte (`_Line.kept`).
 
 `--check` (also `-check`) changes nothing and exits 1 when a file is not formatted (for
 CI); `--diff` (`-diff`) prints what would change (with `--json`, under `diffs`, one per
@@ -104,6 +105,10 @@ def _scan(line: str, in_comment: bool, inside: tuple[str, ...] = ()) -> _Scan:
             i += 1
             seen_other = True
             continue
+        heredoc = _HEREDOC.match(line, i) if ch == "<" else None
+        if heredoc:  # only here, in code: `# query = <<EOF` opens no heredoc
+            scan.heredoc = heredoc.group(1)
+            break
         if ch in OPENERS:
             scan.depth_change += 1
         elif ch in CLOSERS:
@@ -115,9 +120,6 @@ def _scan(line: str, in_comment: bool, inside: tuple[str, ...] = ()) -> _Scan:
         if not ch.isspace():
             seen_other = True
         i += 1
-    heredoc = _HEREDOC.search(line)
-    if heredoc and not scan.in_comment:
-        scan.heredoc = heredoc.group(1)
     scan.inside = tuple(open_) if "{" in open_ else ()  # a string's text ends with its line
     return scan
 
@@ -164,35 +166,55 @@ def _normalise(text: str) -> str:
     return text
 
 
+@record
+class _Line:
+    """A line of the output. A `kept` one is the author's, as written: a block comment's,
+    a heredoc's body and end marker, a line an interpolation goes on on. No layout rule
+    (alignment, blank lines) touches it: `terraform fmt` keeps them too."""
+
+    text: str
+    kept: bool = False
+    # A heredoc's body or end: part of the attribute line that opened it, which is
+    # aligned with the attributes around it as any one-line attribute is.
+    heredoc: bool = False
+
+
 def format_text(source: str) -> str:
-    lines: list[str] = []
+    lines: list[_Line] = []
     source = _break_items(source)
     depth, in_comment, heredoc = 0, False, ""
     inside: tuple[str, ...] = ()
-    for raw in source.splitlines():
+    for raw in _split_lines(source):
         if heredoc:  # a heredoc's body is data: kept byte for byte
-            lines.append(raw)
+            lines.append(_Line(raw, kept=True, heredoc=True))
             if raw.strip() == heredoc:
                 heredoc = ""
             continue
         text = raw.strip()
         if in_comment:  # inside /* ... */: keep the author's layout
-            lines.append(raw.rstrip())
             # What follows its end counts (`*/}}` closes a Go template comment's `{{`).
             scan = _scan(raw, True)
+            lines.append(_Line(raw if scan.in_comment else raw.rstrip(), kept=True))
             depth = max(depth + scan.depth_change, 0)
             in_comment, heredoc, inside = scan.in_comment, scan.heredoc, scan.inside
             continue
         if inside:  # goes on inside a string's `${ }`: kept as written, like a comment
-            lines.append(raw.rstrip())
+            lines.append(_Line(raw.rstrip(), kept=True))
             scan = _scan(raw, False, inside)
         else:
             scan = _scan(text, False)
             level = max(depth - scan.leading_closers, 0)
-            lines.append(INDENT * level + _normalise(text) if text else "")
+            lines.append(_Line(INDENT * level + _normalise(text) if text else ""))
         depth = max(depth + scan.depth_change, 0)
         in_comment, heredoc, inside = scan.in_comment, scan.heredoc, scan.inside
     return _finish(_align(lines))
+
+
+def _split_lines(text: str) -> list[str]:
+    """The lines of `text`, split at its new lines only (not at the other characters
+    str.splitlines takes for line ends: they may be a heredoc's or a comment's data)."""
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
 
 
 def _break_items(source: str) -> str:
@@ -265,26 +287,32 @@ def _offset(source: str, source_map: SourceMap, token: Token) -> int:
     return start + (where.column or 1) - 1
 
 
-def _align(lines: list[str]) -> list[str]:
-    """Align `=` across a run of one-line attributes at the same indentation."""
+def _align(lines: list[_Line]) -> list[_Line]:
+    """Align `=` across a run of one-line attributes at the same indentation (a
+    heredoc's counts as one: its body and end are part of its line)."""
     out = list(lines)
     group: list[int] = []
 
     def flush() -> None:
         if len(group) > 1:
-            width = max(len(out[k].strip().split("=")[0].rstrip()) for k in group)
+            width = max(len(out[k].text.strip().split("=")[0].rstrip()) for k in group)
             for k in group:
-                indent = out[k][: len(out[k]) - len(out[k].lstrip())]
-                match = _ATTRIBUTE.match(out[k].strip())
+                line = out[k].text
+                indent = line[: len(line) - len(line.lstrip())]
+                match = _ATTRIBUTE.match(line.strip())
                 assert match is not None
-                out[k] = f"{indent}{match.group(1).ljust(width)} = {match.group(2)}".rstrip()
+                text = f"{indent}{match.group(1).ljust(width)} = {match.group(2)}".rstrip()
+                out[k] = _Line(text)
         group.clear()
 
     for k, line in enumerate(lines):
-        stripped = line.strip()
-        indent = len(line) - len(line.lstrip())
-        if stripped and _ATTRIBUTE.match(stripped) and not _opens(stripped):
-            if group and len(lines[group[0]]) - len(lines[group[0]].lstrip()) != indent:
+        if line.heredoc:
+            continue
+        stripped = line.text.strip()
+        indent = len(line.text) - len(line.text.lstrip())
+        if not line.kept and stripped and _ATTRIBUTE.match(stripped) and not _opens(stripped):
+            first = lines[group[0]].text if group else ""
+            if group and len(first) - len(first.lstrip()) != indent:
                 flush()
             group.append(k)
         else:
@@ -295,18 +323,19 @@ def _align(lines: list[str]) -> list[str]:
 
 def _opens(text: str) -> bool:
     scan = _scan(text, False)
-    return scan.depth_change > 0 or bool(scan.heredoc or scan.inside)
+    return scan.depth_change > 0 or bool(scan.inside)
 
 
-def _finish(lines: list[str]) -> str:
-    out: list[str] = []
+def _finish(lines: list[_Line]) -> str:
+    """The text: no blank line of its own first, twice in a row or last."""
+    out: list[_Line] = []
     for line in lines:
-        if not line.strip() and (not out or not out[-1].strip()):
-            continue  # no blank line first or twice in a row
+        if not line.kept and not line.text.strip() and (not out or not out[-1].text.strip()):
+            continue
         out.append(line)
-    while out and not out[-1].strip():
+    while out and not out[-1].kept and not out[-1].text.strip():
         out.pop()
-    return "\n".join(out) + "\n" if out else ""
+    return "".join(f"{line.text}\n" for line in out)
 
 
 def _read_parsed(path: str) -> str:

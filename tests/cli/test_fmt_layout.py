@@ -1,0 +1,118 @@
+"""`dstream fmt` lays a file out as `terraform fmt` does. Each expected text here is
+what `terraform fmt -` (v1.11.4) writes for the input (apart from where dstream's
+documented layout differs: at most one blank line in a row, comments' spacing kept)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dstream.errors import ExitCode
+from tests.workspace import Workspace
+
+
+def _fmt(ws: Workspace, text: str, name: str = "dstream.hcl") -> str:
+    """`text` formatted by `dstream fmt`, which must succeed; the file is then formatted."""
+    (ws.root / name).write_bytes(text.encode())
+    done = ws.run("fmt", name)
+    assert done.returncode == 0, done.stderr
+    assert ws.run("fmt", "--check", name).returncode == 0  # idempotent
+    return (ws.root / name).read_bytes().decode()
+
+
+HEREDOC_IN_A_COMMENT = """\
+# multi-line SQL goes in a heredoc: query = <<EOF
+task "a" {
+input {
+provider_path = "x"
+config {
+query = <<EOF
+select 1
+EOF
+}
+}
+output {
+  provider_path = "y"
+}
+}
+"""
+
+# terraform fmt's output for HEREDOC_IN_A_COMMENT.
+HEREDOC_IN_A_COMMENT_FORMATTED = """\
+# multi-line SQL goes in a heredoc: query = <<EOF
+task "a" {
+  input {
+    provider_path = "x"
+    config {
+      query = <<EOF
+select 1
+EOF
+    }
+  }
+  output {
+    provider_path = "y"
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("comment", ["#", "//", "/*"])
+def test_a_heredoc_opener_in_a_comment_opens_no_heredoc(ws: Workspace, comment: str) -> None:
+    text = HEREDOC_IN_A_COMMENT.replace("#", comment, 1)
+    expected = HEREDOC_IN_A_COMMENT_FORMATTED.replace("#", comment, 1)
+    if comment == "/*":
+        text, expected = (t.replace("<<EOF\n", "<<EOF */\n", 1) for t in (text, expected))
+    (ws.root / "dstream.hcl").write_text(text)
+    assert ws.run("fmt", "--check").returncode == ExitCode.FAILURE
+    assert _fmt(ws, text) == expected
+
+
+def test_a_heredoc_opener_in_a_string_opens_no_heredoc(ws: Workspace) -> None:
+    text = 'locals {\nq = "a <<EOF"\n    r = 1\n}\n'
+    assert _fmt(ws, text) == 'locals {\n  q = "a <<EOF"\n  r = 1\n}\n'
+
+
+# A block comment and heredoc bodies holding what looks like attributes, double blank
+# lines and trailing blanks: terraform fmt keeps them byte for byte.
+VERBATIM = """\
+/*
+  name = "x"
+  longer_name = "y"
+
+
+  end···
+*/
+task "a" {
+  input {
+    provider_path = "x"
+    config {
+      query = <<EOF
+x = 1
+yy = 2
+
+
+z = 3···
+EOF
+      trimmed = <<-EOT
+        a = 1
+        bb = 2
+
+EOT
+    }
+  }
+  output {
+    provider_path = "y"
+  }
+}
+""".replace("·", " ")  # trailing blanks, kept
+
+
+def test_block_comments_and_heredoc_bodies_pass_through_verbatim(ws: Workspace) -> None:
+    # terraform fmt aligns the heredoc attributes; it changes nothing else.
+    expected = VERBATIM.replace("query = <<EOF", "query   = <<EOF")
+    assert _fmt(ws, VERBATIM) == expected
+
+
+def test_a_heredoc_attribute_is_aligned_with_its_neighbours(ws: Workspace) -> None:
+    text = "locals {\n  ffff = 5\n  h = <<EOF\nbody\nEOF\n  iiiii = 6\n\n  j = 1\n}\n"
+    expected = "locals {\n  ffff  = 5\n  h     = <<EOF\nbody\nEOF\n  iiiii = 6\n\n  j = 1\n}\n"
+    assert _fmt(ws, text) == expected
