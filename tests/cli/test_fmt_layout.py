@@ -116,3 +116,18 @@ def test_a_heredoc_attribute_is_aligned_with_its_neighbours(ws: Workspace) -> No
     text = "locals {\n  ffff = 5\n  h = <<EOF\nbody\nEOF\n  iiiii = 6\n\n  j = 1\n}\n"
     expected = "locals {\n  ffff  = 5\n  h     = <<EOF\nbody\nEOF\n  iiiii = 6\n\n  j = 1\n}\n"
     assert _fmt(ws, text) == expected
+
+
+def test_a_crlf_file_stays_crlf(ws: Workspace) -> None:
+    text = 'locals {\r\n  a = 1\r\n  bb = "x"\r\n  h = <<EOF\r\nline1\r\nline2\r\nEOF\r\n}\r\n'
+    # terraform fmt's output: CRLF kept, `=` aligned.
+    expected = (
+        'locals {\r\n  a  = 1\r\n  bb = "x"\r\n  h  = <<EOF\r\nline1\r\nline2\r\nEOF\r\n}\r\n'
+    )
+    (ws.root / "dstream.hcl").write_bytes(text.encode())
+    assert ws.run("fmt", "--check").returncode == ExitCode.FAILURE
+    assert _fmt(ws, text) == expected
+    formatted = 'locals {\r\n  a  = 1\r\n  bb = "x"\r\n}\r\n'
+    (ws.root / "dstream.hcl").write_bytes(formatted.encode())
+    done = ws.run("fmt", "--check")
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -1,11 +1,12 @@
 """`dstream fmt [PATH...]`: rewrite .hcl files in the canonical layout, like
 `terraform fmt`: two spaces per nesting level, one space around `=` and before `{` (a
 one-line block's too), the `=` of consecutive one-line attributes aligned, no trailing
-spaces, at most one blank line in a row, one newline at the end. Each attribute and
-block starts a line, and so does a block's `}`, but for a one-line block holding one
-attribute (`output { path = "x" }`): dstream reads `state { a = 1  b = 2 }`, as
-python-hcl2 does, where HCL v2 refuses it. Comments and heredocs are kept as written:
-a block comment's lines and a heredoc's body pass through byte for byte (`_Line.kept`).
+spaces, at most one blank line in a row, one newline at the end (CRLF in a file whose
+lines end in CRLF). Each attribute and block starts a line, and so does a block's `}`,
+but for a one-line block holding one attribute (`output { path = "x" }`): dstream
+reads `state { a = 1  b = 2 }`, as python-hcl2 does, where HCL v2 refuses it. Comments
+and heredocs are kept as written: a block comment's lines and a heredoc's body pass
+through byte for byte (`_Line.kept`).
 
 `--check` (also `-check`) changes nothing and exits 1 when a file is not formatted (for
 CI); `--diff` (`-diff`) prints what would change (with `--json`, under `diffs`, one per
@@ -180,6 +181,16 @@ class _Line:
 
 
 def format_text(source: str) -> str:
+    """`source` laid out. Its line ends stay what they are: a file whose first line ends
+    in CRLF is written with CRLF throughout, as `terraform fmt` keeps them (a Windows
+    checkout, git's autocrlf, must pass `fmt --check`)."""
+    crlf = source.find("\n") > 0 and source[source.find("\n") - 1] == "\r"
+    if not crlf:
+        return _layout(source)
+    return _layout(source.replace("\r\n", "\n")).replace("\n", "\r\n")
+
+
+def _layout(source: str) -> str:
     lines: list[_Line] = []
     source = _break_items(source)
     depth, in_comment, heredoc = 0, False, ""
