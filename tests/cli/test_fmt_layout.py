@@ -131,3 +131,61 @@ def test_a_crlf_file_stays_crlf(ws: Workspace) -> None:
     (ws.root / "dstream.hcl").write_bytes(formatted.encode())
     done = ws.run("fmt", "--check")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# terraform fmt: at most one indentation level per line, however many brackets it opens.
+NESTED_BRACKETS = """\
+variable "replicas" {
+  type = list(object({
+        host = string
+    port = optional(number, 5432) # may be left out
+  }))
+}
+locals {
+  x = merge({
+      a = 1
+    }, {
+      b = 2
+  })
+  z = {
+    "quoted" = 1
+    k = 2
+  }
+  e = {}
+}
+locals { }
+task "t" {
+  input {    }
+  output {}
+}
+"""
+
+NESTED_BRACKETS_FORMATTED = """\
+variable "replicas" {
+  type = list(object({
+    host = string
+    port = optional(number, 5432) # may be left out
+  }))
+}
+locals {
+  x = merge({
+    a = 1
+    }, {
+    b = 2
+  })
+  z = {
+    "quoted" = 1
+    k        = 2
+  }
+  e = {}
+}
+locals {}
+task "t" {
+  input {}
+  output {}
+}
+"""
+
+
+def test_brackets_opened_on_one_line_indent_one_level(ws: Workspace) -> None:
+    assert _fmt(ws, NESTED_BRACKETS) == NESTED_BRACKETS_FORMATTED

@@ -46,7 +46,8 @@ INDENT = "  "
 OPENERS, CLOSERS = "{[(", "}])"
 # `regex`, not `re`: HCL's names are Unicode identifiers (NAME_PATTERN).
 _LABEL = rf'"(?:[^"\\]|\\.)*"|{NAME_PATTERN}'
-_ATTRIBUTE = regex.compile(rf"^({NAME_PATTERN})\s*=(?!=)\s*(.*)$")
+# An attribute, or an object's item on a line of its own (whose key may be quoted).
+_ATTRIBUTE = regex.compile(rf'^({NAME_PATTERN}|"(?:[^"\\]|\\.)*")\s*=(?!=)\s*(.*)$')
 _BLOCK_OPEN = regex.compile(rf"^({NAME_PATTERN}(?:\s+(?:{_LABEL}))*)\s*\{{(.*)$")
 _HEREDOC = regex.compile(r"<<-?([A-Za-z_]\w*)\s*$")
 # Tokens whose text is their meaning; any other's is its type (punctuation, operators,
@@ -71,8 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class _Scan:
     """What a line does to the nesting, outside strings and comments."""
 
-    depth_change: int = 0
-    leading_closers: int = 0  # closers before anything else: the line itself dedents
+    depth_change: int = 0  # brackets opened less brackets closed
     in_comment: bool = False  # a /* comment continues on the next line
     heredoc: str = ""  # a heredoc starts after this line, ending at this marker
     # A quoted string whose `${ }` or `%{ }` goes on on the next line: what is open at the
@@ -83,7 +83,6 @@ class _Scan:
 def _scan(line: str, in_comment: bool, inside: tuple[str, ...] = ()) -> _Scan:
     scan = _Scan(in_comment=in_comment)
     i, n = 0, len(line)
-    seen_other = bool(inside)
     open_ = list(inside)
     while i < n:
         ch = line[i]
@@ -104,7 +103,6 @@ def _scan(line: str, in_comment: bool, inside: tuple[str, ...] = ()) -> _Scan:
         if ch == '"':
             open_.append('"')
             i += 1
-            seen_other = True
             continue
         heredoc = _HEREDOC.match(line, i) if ch == "<" else None
         if heredoc:  # only here, in code: `# query = <<EOF` opens no heredoc
@@ -114,12 +112,6 @@ def _scan(line: str, in_comment: bool, inside: tuple[str, ...] = ()) -> _Scan:
             scan.depth_change += 1
         elif ch in CLOSERS:
             scan.depth_change -= 1
-            if not seen_other:
-                scan.leading_closers += 1
-                i += 1
-                continue
-        if not ch.isspace():
-            seen_other = True
         i += 1
     scan.inside = tuple(open_) if "{" in open_ else ()  # a string's text ends with its line
     return scan
@@ -163,6 +155,8 @@ def _normalise(text: str) -> str:
         if rest.endswith("}") and _ATTRIBUTE.match(inner):  # `output {path="x"}`
             rest = f"{_normalise(inner)} }}"
         header = " ".join(regex.findall(_LABEL, block.group(1)))  # not inside a label
+        if rest == "}":  # `locals { }`: as terraform fmt writes an empty one-line block
+            return f"{header} {{}}"
         return f"{header} {{" + (f" {rest}" if rest else "")
     return text
 
@@ -193,7 +187,8 @@ def format_text(source: str) -> str:
 def _layout(source: str) -> str:
     lines: list[_Line] = []
     source = _break_items(source)
-    depth, in_comment, heredoc = 0, False, ""
+    indents: list[int] = []  # the lines still open: how many brackets each opened
+    in_comment, heredoc = False, ""
     inside: tuple[str, ...] = ()
     for raw in _split_lines(source):
         if heredoc:  # a heredoc's body is data: kept byte for byte
@@ -206,19 +201,38 @@ def _layout(source: str) -> str:
             # What follows its end counts (`*/}}` closes a Go template comment's `{{`).
             scan = _scan(raw, True)
             lines.append(_Line(raw if scan.in_comment else raw.rstrip(), kept=True))
-            depth = max(depth + scan.depth_change, 0)
+            _nest(indents, scan.depth_change)
             in_comment, heredoc, inside = scan.in_comment, scan.heredoc, scan.inside
             continue
         if inside:  # goes on inside a string's `${ }`: kept as written, like a comment
             lines.append(_Line(raw.rstrip(), kept=True))
             scan = _scan(raw, False, inside)
+            _nest(indents, scan.depth_change)
         else:
             scan = _scan(text, False)
-            level = max(depth - scan.leading_closers, 0)
+            level = _nest(indents, scan.depth_change)
             lines.append(_Line(INDENT * level + _normalise(text) if text else ""))
-        depth = max(depth + scan.depth_change, 0)
         in_comment, heredoc, inside = scan.in_comment, scan.heredoc, scan.inside
     return _finish(_align(lines))
+
+
+def _nest(indents: list[int], change: int) -> int:
+    """The indentation level of a line whose brackets change the nesting by `change`,
+    with `indents` brought past it. As `terraform fmt` (hclwrite's formatIndent): a line
+    opens one level at most, however many brackets it opens (`type = list(object({`),
+    and is indented at the level it leaves open if it closes more than it opens (`}))`);
+    one that opens as many as it closes (`}, {`) stays at the level it is in."""
+    if change > 0:
+        indents.append(change)
+        return len(indents) - 1
+    closed = -change
+    while closed > 0 and indents:
+        if closed >= indents[-1]:
+            closed -= indents.pop()
+        else:
+            indents[-1] -= closed
+            closed = 0
+    return len(indents)
 
 
 def _split_lines(text: str) -> list[str]:
@@ -306,11 +320,11 @@ def _align(lines: list[_Line]) -> list[_Line]:
 
     def flush() -> None:
         if len(group) > 1:
-            width = max(len(out[k].text.strip().split("=")[0].rstrip()) for k in group)
-            for k in group:
+            matches = {k: _ATTRIBUTE.match(out[k].text.strip()) for k in group}
+            width = max(len(m.group(1)) for m in matches.values() if m)
+            for k, match in matches.items():
                 line = out[k].text
                 indent = line[: len(line) - len(line.lstrip())]
-                match = _ATTRIBUTE.match(line.strip())
                 assert match is not None
                 text = f"{indent}{match.group(1).ljust(width)} = {match.group(2)}".rstrip()
                 out[k] = _Line(text)
