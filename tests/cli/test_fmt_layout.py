@@ -4,6 +4,9 @@ documented layout differs: at most one blank line in a row, comments' spacing ke
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 
 from dstream.errors import ExitCode
@@ -189,3 +192,27 @@ task "t" {
 
 def test_brackets_opened_on_one_line_indent_one_level(ws: Workspace) -> None:
     assert _fmt(ws, NESTED_BRACKETS) == NESTED_BRACKETS_FORMATTED
+
+
+@pytest.mark.skipif(shutil.which("patch") is None, reason="needs patch(1)")
+@pytest.mark.parametrize("json", [False, True])
+def test_a_diff_for_a_file_without_a_final_newline_applies(ws: Workspace, json: bool) -> None:
+    import json as json_
+
+    text = "a=1\nb  =  2"
+    (ws.root / "dstream.hcl").write_text(text)
+    done = ws.run("fmt", "--diff", "--check", *(["--json"] if json else []))
+    assert done.returncode == ExitCode.FAILURE, done.stderr
+    diff = json_.loads(done.stdout)["diffs"]["dstream.hcl"] if json else done.stdout
+    assert diff.endswith("-b  =  2\n\\ No newline at end of file\n+a = 1\n+b = 2\n"), diff
+    (ws.root / "fix.patch").write_text(diff)
+    patched = subprocess.run(
+        ["patch", "--dry-run", "-p0", "-i", "fix.patch"],
+        cwd=ws.root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert patched.returncode == 0, patched.stdout + patched.stderr
+    subprocess.run(["patch", "-s", "-p0", "-i", "fix.patch"], cwd=ws.root, check=True)
+    assert (ws.root / "dstream.hcl").read_text() == "a = 1\nb = 2\n"

@@ -463,9 +463,7 @@ def _format_file(path: str, args: argparse.Namespace, view: View, outcome: _Outc
             return
     outcome.changed.append(path)
     if args.diff:
-        diff = "".join(
-            difflib.unified_diff(before.splitlines(True), after.splitlines(True), path, path)
-        )
+        diff = _unified_diff(before, after, path)
         if view.json:
             outcome.diffs[path] = diff
         else:
@@ -473,6 +471,23 @@ def _format_file(path: str, args: argparse.Namespace, view: View, outcome: _Outc
             view.out.flush()  # on a terminal, each diff as it comes
     else:
         view.line(path)
+
+
+def _unified_diff(before: str, after: str, path: str) -> str:
+    """A unified diff that `patch` applies: a last line with no new line after it is
+    marked so (difflib alone glues the next line to it)."""
+    lines = difflib.unified_diff(_with_ends(before), _with_ends(after), path, path)
+    return "".join(
+        line if line.endswith("\n") else f"{line}\n\\ No newline at end of file\n" for line in lines
+    )
+
+
+def _with_ends(text: str) -> list[str]:
+    """The lines of `text` with their new lines (split at new lines only, as fmt reads)."""
+    lines = [f"{line}\n" for line in _split_lines(text)]
+    if lines and not text.endswith("\n"):
+        lines[-1] = lines[-1][:-1]
+    return lines
 
 
 def _document(outcome: _Outcome, diff: bool, check: bool) -> dict[str, object]:
