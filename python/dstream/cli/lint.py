@@ -91,10 +91,10 @@ def execute(args: argparse.Namespace, view: View) -> int:
     result = analyze(args.config, list(args.var), list(args.var_file), environ, needed=NOWHERE)
     diagnostics = result.diagnostics
     _fail_broken_tasks(diagnostics)
-    if result.project is not None:
-        _check_providers_found(result.project, diagnostics)
-        _check_references(result.project, diagnostics)
-        _check_provider_configs(result.project, diagnostics)
+    if result.evaluated is not None:  # every task that evaluated, whatever failed elsewhere
+        _check_providers_found(result.evaluated, diagnostics)
+        _check_references(result.evaluated, diagnostics)
+        _check_provider_configs(result.evaluated, diagnostics)
     failed = bool(diagnostics.errors) or (args.strict and bool(diagnostics.warnings))
     tasks = result.project.names() if result.project else []
     if view.json:

@@ -55,12 +55,15 @@ _BUILTIN_DEMO = os.path.join(os.path.dirname(__file__), "demo.hcl")
 
 @record
 class Analysis:
-    project: Optional[Project]
+    project: Optional[Project]  # None when there was an error
     diagnostics: Diagnostics
     files: list[str] = field(default_factory=list)
     variables: dict[str, Declared] = field(default_factory=dict)
     # The value each variable got (`deploy` hands the pods those given from outside).
     values: dict[str, VariableValue] = field(default_factory=dict)
+    # The project as evaluated, errors or not: the tasks that evaluated without one
+    # (lint checks their providers too: it reports every problem).
+    evaluated: Optional[Project] = None
 
 
 # -- entry points ------------------------------------------------------------------------
@@ -250,6 +253,7 @@ def analyze_texts(
     project.warnings = [str(warning) for warning in diagnostics.warnings]
     project.reads = module.reads
     analysis = Analysis(project, diagnostics, [p for p, _ in texts], declared, module.variables)
+    analysis.evaluated = project
     if diagnostics.errors:
         analysis.project = None
     return analysis

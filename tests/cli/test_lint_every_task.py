@@ -1,0 +1,38 @@
+"""`dstream lint` reports every problem (docs/cli.md): a task that fails to evaluate
+hides nothing of the other tasks, whose providers are still looked for and whose
+provider configs and references are still checked. Real providers, as lint runs them."""
+
+from __future__ import annotations
+
+from tests.workspace import Workspace
+
+CONFIG = """\
+task "u" {
+  input { provider_path = "dstream-counter" }
+  output {
+    provider_path = "dstream-console"
+    config { bogus_key = 1 }
+  }
+}
+task "v" {
+  input { provider_path = "./not-there.sh" }
+  output { provider_ref = "ghcr.io/Acme/UPPER:1" }
+}
+task "w" {
+  input { provider_path = "dstream-counter" }
+  output { provider_path = "dstream-console" }
+  max_frame_size = "lots"
+}
+"""
+
+
+def test_a_task_that_fails_hides_nothing_of_the_others(ws: Workspace) -> None:
+    (ws.root / "dstream.hcl").write_text(CONFIG)
+    code, document, stderr = ws.run_json("lint")
+    assert code == 2, stderr
+    found = {(d["location"], d["severity"]): d["message"] for d in document["diagnostics"]}
+    assert "must be a size" in found["dstream.hcl:15:20", "error"]  # w: max_frame_size
+    assert "unknown config key 'bogus_key'" in found["dstream.hcl:5:14", "error"]  # u
+    assert "does not exist" in found["dstream.hcl:9:3", "warning"]  # v: no such provider
+    assert "must be lowercase" in found["dstream.hcl:10:3", "error"]  # v: its reference
+    assert document["errors"] == 3
