@@ -108,7 +108,7 @@ def test_the_shipped_examples_are_formatted(ws: Workspace) -> None:
 # Laid out as fmt would lay them out, so fmt has nothing to rewrite, yet none parses:
 # the error must come whether or not the file would be rewritten (`terraform fmt`).
 FORMATTED_BUT_BROKEN = {
-    "unclosed block": ('task "t" {\n  input {\n  }\n', "dstream.hcl:4:1: syntax error"),
+    "unclosed block": ('task "t" {\n  input {\n  }\n', "dstream.hcl:1:10: syntax error"),
     "doubled equals": ('task "t" {\n  x = = 1\n}\n', "dstream.hcl:2:7: syntax error"),
     "extra closer": ('task "t" {\n  x = 1\n}\n}\n', "dstream.hcl:4:1: syntax error"),
 }
@@ -148,7 +148,7 @@ def test_json_reports_each_file_that_does_not_parse(ws: Workspace, check: list[s
     document = json.loads(done.stdout)
     assert document["ok"] is False
     assert document["changed"] == ["b.hcl"]
-    assert [d["location"] for d in document["diagnostics"]] == ["a.hcl:4:1", "c.hcl:2:7"]
+    assert [d["location"] for d in document["diagnostics"]] == ["a.hcl:1:10", "c.hcl:2:7"]
     assert all(d["severity"] == "error" and d["hint"] for d in document["diagnostics"])
     assert (ws.root / "b.hcl").read_text() == (MESSY if check else CANONICAL)
 

@@ -151,9 +151,10 @@ def _expected(names: set[str]) -> str:
     return " or ".join(f"`{s}`" if len(s) <= 2 else s for s in shown)
 
 
-def _mistake(token: LarkToken, expected: set[str]) -> Optional[str]:
+def _mistake(token: LarkToken, expected: set[str], string_open: bool) -> Optional[str]:
     """A hint naming the likely mistake where the unexpected token and what was
-    expected in its place tell it; None leaves the general hint."""
+    expected in its place (and, at the end of the file, whether a string is open)
+    tell it; None leaves the general hint."""
     kind = token.type
     opened = str(token.value).strip()
     if opened.startswith("<<"):  # a heredoc the lexer could not close
@@ -162,7 +163,7 @@ def _mistake(token: LarkToken, expected: set[str]) -> Optional[str]:
             f"a heredoc is not closed: no later line holds only `{marker}` (spaces may come "
             "before the closing marker, nothing after it)"
         )
-    if kind == "$END" and "DBLQUOTE" in expected:
+    if kind == "$END" and string_open:
         return 'a string is not closed: add the closing `"`'
     if kind == "$END" and "RBRACE" in expected:
         return "a block is not closed: add the missing `}`"
@@ -186,7 +187,38 @@ def _mistake(token: LarkToken, expected: set[str]) -> Optional[str]:
     return None
 
 
+# What closes each bracket (`${` is an interpolation's) an end of file may leave open.
+_CLOSERS = {"LBRACE": "}", "LSQB": "]", "LPAR": ")", "INTERP_START": "}"}
+
+
+def open_at_end(exc: UnexpectedInput) -> Optional[LarkToken]:
+    """At an unexpected end of file, the innermost bracket still open (or a string's
+    `"`), from lark's stack of what it read and did not reduce yet; else None."""
+    token = getattr(exc, "token", None)
+    parser = getattr(exc, "interactive_parser", None)
+    if token is None or token.type != "$END" or parser is None:
+        return None
+    closed = 0  # closers on the stack whose openers are too, further down
+    for item in reversed(parser.parser_state.value_stack):
+        kind = getattr(item, "type", None)
+        if kind in ("RBRACE", "RSQB", "RPAR"):
+            closed += 1
+        elif kind in _CLOSERS and closed:
+            closed -= 1
+        elif kind in _CLOSERS or kind == "DBLQUOTE":
+            return item  # type: ignore[no-any-return]
+    return None
+
+
 def parse_error(exc: UnexpectedInput, source_map: SourceMap) -> ConfigError:
+    opener = open_at_end(exc)
+    if opener is not None and opener.type in _CLOSERS:  # said where it is, as HCL does
+        shown = "${" if opener.type == "INTERP_START" else str(opener.value).strip()
+        return ConfigError(
+            f"syntax error: this `{shown}` is not closed",
+            location=source_map.location(opener.line or 1, opener.column or 1),
+            hint=f"add the missing `{_CLOSERS[opener.type]}` (the end of the file came first)",
+        )
     line, column = getattr(exc, "line", 0) or 0, getattr(exc, "column", 0) or 0
     where = source_map.location(line, column) if line > 0 else Location(source_map.file)
     reason, hint = parse_problem(exc)
@@ -207,7 +239,9 @@ def parse_problem(exc: UnexpectedInput) -> tuple[str, str]:
             reason = f"unexpected {_describe_token(token)}"
         if expected:
             reason += f"; expected {expected}"
-        hint = _mistake(token, set(exc.expected)) or hint
+        opener = open_at_end(exc)
+        string_open = opener is not None and opener.type == "DBLQUOTE"
+        hint = _mistake(token, set(exc.expected), string_open) or hint
     elif isinstance(exc, UnexpectedCharacters):
         reason = f"unexpected character {exc.char!r}"
     elif isinstance(exc, UnexpectedEOF):
@@ -390,6 +424,9 @@ def _parse(text: str, copy: Optional[Copy]) -> Tree:
 
         if copy and isinstance(exc, UnexpectedInput) and exc.line > 0:
             exc.line, exc.column = copy.place(exc.line, exc.column)
+            opener = open_at_end(exc)  # where parse_error says it is
+            if opener is not None and opener.line:
+                opener.line, opener.column = copy.place(opener.line, opener.column or 1)
         raise
     if copy:
         copy.restore(tree)

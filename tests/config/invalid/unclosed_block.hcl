@@ -1,4 +1,4 @@
 task "t" {
   input { provider_path = "dstream-counter" }
   output { provider_path = "dstream-console" }
-# expect: 5:1: syntax error: unexpected end of file; expected `}`
+# expect: 1:10: syntax error: this `{` is not closed

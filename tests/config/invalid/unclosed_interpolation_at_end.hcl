@@ -1,0 +1,4 @@
+locals {
+  name = "${upper(
+# hint: add the missing `)` (the end of the file came first)
+# expect: 2:18: syntax error: this `(` is not closed
