@@ -216,3 +216,31 @@ def test_a_diff_for_a_file_without_a_final_newline_applies(ws: Workspace, json: 
     assert patched.returncode == 0, patched.stdout + patched.stderr
     subprocess.run(["patch", "-s", "-p0", "-i", "fix.patch"], cwd=ws.root, check=True)
     assert (ws.root / "dstream.hcl").read_text() == "a = 1\nb = 2\n"
+
+
+def test_dash_formats_stdin_to_stdout(ws: Workspace) -> None:
+    """For editors, as `terraform fmt -`."""
+    done = ws.run("fmt", "-", input=b"locals{\na=1\n  bb =2\n}\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "locals {\n  a  = 1\n  bb = 2\n}\n"
+    done = ws.run("fmt", "-", "--check", input=b"locals{\na=1\n}\n")
+    assert (done.returncode, done.stdout) == (ExitCode.FAILURE, "")
+    assert ws.run("fmt", "-", "--check", input=b"locals {\n  a = 1\n}\n").returncode == 0
+    done = ws.run("fmt", "-", input=b"locals {\n")
+    assert done.returncode == ExitCode.USAGE
+    assert done.stderr.startswith("error: <stdin>:1:8: syntax error"), done.stderr
+    assert done.stdout == ""
+    assert ws.run("fmt", "-", "a.hcl", input=b"").returncode == ExitCode.USAGE
+
+
+def test_an_attribute_set_twice_is_an_error_but_not_one_of_parsing(ws: Workspace) -> None:
+    """terraform fmt refuses it too ("Attribute redefined", exit 2), but the file
+    parses: the summary must not say it does not."""
+    text = "locals {\n  a=1\n  a=2\n}\n"
+    (ws.root / "dstream.hcl").write_text(text)
+    done = ws.run("fmt")
+    assert done.returncode == ExitCode.USAGE
+    assert done.stderr.startswith("error: dstream.hcl:3:3: attribute 'a' is set twice")
+    assert "do not parse" not in done.stderr
+    assert "1 file(s) have errors: fix them, then run `dstream fmt`" in done.stderr
+    assert (ws.root / "dstream.hcl").read_text() == text

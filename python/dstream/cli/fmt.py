@@ -33,7 +33,14 @@ from dstream.config.diagnostics import Diagnostics
 from dstream.config.quicklex import NAME_PATTERN
 from dstream.config.syntax import UnreadableSource
 from dstream.config.tree import Token, Tree
-from dstream.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ConfigError, DstreamError
+from dstream.errors import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigError,
+    DstreamError,
+    UsageError,
+)
 from dstream.records import field, record
 
 TYPE_CHECKING = False
@@ -43,6 +50,7 @@ if TYPE_CHECKING:
     from dstream.config.templates import SourceMap
 
 INDENT = "  "
+STDIN = "<stdin>"  # the name `dstream fmt -` gives its text in errors and diffs
 OPENERS, CLOSERS = "{[(", "}])"
 # `regex`, not `re`: HCL's names are Unicode identifiers (NAME_PATTERN).
 _LABEL = rf'"(?:[^"\\]|\\.)*"|{NAME_PATTERN}'
@@ -60,7 +68,10 @@ _CONTENT = frozenset(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "paths", nargs="*", metavar="PATH", help=".hcl files or directories (default: .)"
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help=".hcl files or directories (default: .); - formats stdin to stdout",
     )
     check, diff, recursive = map(terraform_spelling, ("--check", "--diff", "--recursive"))
     parser.add_argument(*check, action="store_true", help="change nothing; exit 1 if unformatted")
@@ -417,6 +428,8 @@ class _Outcome:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
+    if "-" in args.paths:
+        return _format_stdin(args, view)
     outcome = _Outcome()
     files, unread = find_files(args.paths, args.recursive)
     for exc in unread:
@@ -426,6 +439,36 @@ def execute(args: argparse.Namespace, view: View) -> int:
     if view.json:
         view.document(_document(outcome, args.diff, args.check))
     return _summary(outcome, args.check, view)
+
+
+def _format_stdin(args: argparse.Namespace, view: View) -> int:
+    """`dstream fmt -`, as `terraform fmt -` for editors: the text on stdin formatted
+    to stdout (`--check`: nothing written, exit 1 if it is not formatted; `--diff`: the
+    diff instead). One that does not parse is an error (exit 2) and nothing is written."""
+    import sys
+
+    from dstream.config.limits import MAX_FILE_BYTES
+    from dstream.config.syntax import decode_source, parse_text
+
+    if args.paths != ["-"] or args.recursive or view.json:
+        raise UsageError(
+            "`dstream fmt -` formats stdin to stdout: it takes no other PATH, "
+            "--recursive or --json",
+            hint="run `dstream fmt -` alone, or name the files",
+        )
+    try:
+        before = decode_source(sys.stdin.buffer.read(MAX_FILE_BYTES + 1), STDIN)
+        parse_text(before, STDIN, cache=False)  # never kept: it is no file of the project
+    except ConfigError as exc:
+        view.error_block(exc)
+        return EXIT_USAGE
+    after = format_text(before)
+    if args.diff:
+        view.out.write(_unified_diff(before, after, STDIN))
+    elif not args.check:
+        view.out.write(after)
+    view.out.flush()
+    return EXIT_FAILURE if args.check and after != before else EXIT_OK
 
 
 def _report_broken(exc: ConfigError, outcome: _Outcome, view: View) -> None:
@@ -514,9 +557,9 @@ def _summary(outcome: _Outcome, check: bool, view: View) -> int:
     formatted."""
     if outcome.unread:
         view.info(f"{outcome.unread} path(s) could not be read: fix them, then run `dstream fmt`")
-    unparsed = len(outcome.broken.errors) - outcome.unread
-    if unparsed:
-        view.info(f"{unparsed} file(s) do not parse: fix them, then run `dstream fmt`")
+    wrong = len(outcome.broken.errors) - outcome.unread  # a syntax error, `a` set twice, ...
+    if wrong:
+        view.info(f"{wrong} file(s) have errors: fix them, then run `dstream fmt`")
     if outcome.refused:
         view.info(f"{len(outcome.refused)} file(s) left as they were: please report them")
     if outcome.unwritable:

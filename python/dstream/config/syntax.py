@@ -628,6 +628,12 @@ def read_source(path: str) -> str:
             raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise unreadable(path, exc) from None
+    return decode_source(raw, path)
+
+
+def decode_source(raw: bytes, path: str) -> str:
+    """The text of a configuration read as `raw` (at most MAX_FILE_BYTES + 1 bytes of
+    it), as read_source takes it; ConfigError with file:line:col if it is not one."""
     if len(raw) > MAX_FILE_BYTES:
         line, column = line_column(raw[:MAX_FILE_BYTES].decode("utf-8", "replace"), MAX_FILE_BYTES)
         raise ConfigError(
