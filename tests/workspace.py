@@ -19,7 +19,8 @@ import stat
 import subprocess
 import sys
 import textwrap
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -391,6 +392,47 @@ class Workspace:
             prefix=prefix,
             **options,
         )
+
+    @contextlib.contextmanager
+    def live_on_a_terminal(self, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], bytearray]]:
+        """`dstream ARGS` running here with stdin and stderr on a new pseudo-terminal (an
+        xterm of 120 columns, colours on), stdout discarded: the process and what the
+        terminal has shown so far, read on a thread while the test acts on the run. At
+        the end the run is killed if it still runs, and all it showed has been read."""
+        master, slave = pty.openpty()
+        env = environ({**self.env, "TERM": "xterm", "COLUMNS": "120"})
+        env.pop("NO_COLOR", None)
+        proc = subprocess.Popen(
+            dstream_argv(*args),
+            cwd=self.root,
+            env=env,
+            stdin=slave,
+            stdout=subprocess.DEVNULL,
+            stderr=slave,
+        )
+        os.close(slave)
+        shown = bytearray()
+
+        def read() -> None:
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the terminal's last writer is gone
+                    return
+                if not chunk:
+                    return
+                shown.extend(chunk)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            yield proc, shown
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            reader.join(timeout=30)
+            os.close(master)
 
     def on_a_terminal(
         self,

@@ -5,16 +5,12 @@ that a text notice starts with on a terminal (after the `^C` it echoed)."""
 
 from __future__ import annotations
 
-import os
-import pty
 import signal
-import subprocess
-import threading
 
 import pytest
 
 from tests.services import wait_until
-from tests.workspace import Workspace, dstream_argv, environ, log_records
+from tests.workspace import Workspace, log_records
 
 # An input that writes one frame, then waits to be stopped.
 QUIET_INPUT = """
@@ -29,43 +25,12 @@ def stopped_on_a_terminal(ws: Workspace, *args: str) -> tuple[int, str]:
     """`dstream ARGS` with stderr (and stdin) on a pseudo-terminal, stopped by SIGTERM
     once its output wrote and it showed progress: its exit code and what the terminal
     showed, its line ends as written (the terminal's \\r\\n made \\n)."""
-    master, slave = pty.openpty()
-    env = environ({**ws.env, "TERM": "xterm", "COLUMNS": "120"})
-    env.pop("NO_COLOR", None)
-    proc = subprocess.Popen(
-        dstream_argv(*args),
-        cwd=ws.root,
-        env=env,
-        stdin=slave,
-        stdout=subprocess.DEVNULL,
-        stderr=slave,
-    )
-    os.close(slave)
-    screen = bytearray()
-
-    def read() -> None:
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the terminal's last writer is gone
-                return
-            if not chunk:
-                return
-            screen.extend(chunk)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
+    with ws.live_on_a_terminal(*args) as (proc, screen):
         wait_until("the frame to reach the output", lambda: ws.read_text("out.jsonl") != "")
         # Progress shown, as a record or (what it must not be) a live display's table.
         wait_until("progress on the terminal", lambda: b"env" in screen and b"/s" in screen)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
-        reader.join(timeout=30)
-    finally:
-        proc.kill()
-        proc.wait()
-        os.close(master)
     return proc.returncode, bytes(screen).decode("utf-8", "replace").replace("\r\n", "\n")
 
 

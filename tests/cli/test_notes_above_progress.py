@@ -10,18 +10,14 @@ display uses)."""
 
 from __future__ import annotations
 
-import os
-import pty
 import re
 import signal
-import subprocess
-import threading
 
 import pytest
 
 from dstream.errors import ExitCode
 from tests.services import wait_until
-from tests.workspace import Workspace, dstream_argv, environ
+from tests.workspace import Workspace
 
 TASK = """
 state {{ path = "state" }}
@@ -74,29 +70,7 @@ def test_the_stop_notice_and_a_reloads_note_stay_above_the_live_display(
     ws: Workspace,
 ) -> None:
     ws.config(TASK.format(interval=20))
-    master, slave = pty.openpty()
-    env = environ({**ws.env, "TERM": "xterm", "COLUMNS": "120"})
-    env.pop("NO_COLOR", None)
-    proc = subprocess.Popen(
-        dstream_argv("run", "t"), cwd=ws.root, env=env,
-        stdin=slave, stdout=subprocess.DEVNULL, stderr=slave,
-    )  # fmt: skip
-    os.close(slave)
-    sent = bytearray()
-
-    def read() -> None:
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the terminal's last writer is gone
-                return
-            if not chunk:
-                return
-            sent.extend(chunk)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
+    with ws.live_on_a_terminal("run", "t") as (proc, sent):
         wait_until("the live display", lambda: b"env/s" in sent, tick=0.1)
         # A checkpoint stored: the reload's note is about resuming from it.
         state = ws.root / "state"
@@ -109,12 +83,6 @@ def test_the_stop_notice_and_a_reloads_note_stay_above_the_live_display(
         proc.send_signal(signal.SIGTERM)
         wait_until("the stop notice", lambda: b"stopping: draining" in sent, tick=0.1)
         proc.wait(timeout=60)
-        reader.join(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
     shown = "\n".join(screen(bytes(sent).decode("utf-8", "replace")))
     assert proc.returncode == ExitCode.TERMINATED, shown
     assert "task t: its definition changed: restarting it" in shown, shown
