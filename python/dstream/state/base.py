@@ -165,6 +165,20 @@ def encode_checkpoint(task: str, checkpoint: object) -> bytes:
     )
 
 
+def stored_form(task: str, checkpoint: object) -> bytes:
+    """The bytes a store writes for `checkpoint` (encode_checkpoint), null refused: no
+    store holds one (NULL_REASON), and a reader refuses one written by anything else."""
+    raw = encode_checkpoint(task, checkpoint)
+    if raw == NULL_CHECKPOINT:
+        raise DstreamError(
+            f"the checkpoint of task {task!r} is null, which dstream never stores: an input "
+            "would read it as no checkpoint and start from the beginning",
+            hint=f"to make task {task!r} start from the beginning, reset its state "
+            f"(`dstream state reset {task}`)",
+        )
+    return raw
+
+
 def check_task_name(task: str) -> None:
     """Refuse what no task of a configuration can be named (its loading refuses those
     with file:line:col): a name that reaches a store unchecked came from the command

@@ -51,9 +51,9 @@ from dstream.state.base import (
     already_running,
     check_task_name,
     compact,
-    encode_checkpoint,
     is_time,
     run_entry,
+    stored_form,
 )
 
 TYPE_CHECKING = False
@@ -497,7 +497,7 @@ class FileStore(StateStore):
     # -- writing -------------------------------------------------------------------------
     def put(self, task: str, checkpoint: object) -> None:
         path = self.path_of(task)
-        raw = encode_checkpoint(task, checkpoint)  # fail before touching the disk
+        raw = stored_form(task, checkpoint)  # fail before touching the disk
         with self._locked(task):
             previous = self._read(path)
             record = {

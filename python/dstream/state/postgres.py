@@ -46,7 +46,7 @@ from dstream.state.base import (
     already_running,
     check_task_name,
     compact,
-    encode_checkpoint,
+    stored_form,
     this_process,
 )
 from dstream.state.history import InputHashTable, RunTable
@@ -338,7 +338,7 @@ class PostgresStore(StateStore):
 
     def put(self, task: str, checkpoint: object) -> None:
         check_task_name(task)
-        encoded = encode_checkpoint(task, checkpoint).decode()
+        encoded = stored_form(task, checkpoint).decode()
         query = self._psycopg.sql.SQL(
             "INSERT INTO {} AS s (task, checkpoint, updated_at, sequence)"
             " VALUES (%s, %s::json, clock_timestamp(), 1)"
