@@ -76,3 +76,20 @@ def test_a_checkpoint_json_cannot_hold_is_refused_where_it_is_made(value: float)
     with pytest.raises(ValueError, match="JSON has no such number"):
         Checkpoint(value)
     assert Checkpoint(1.5).value == 1.5
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ({"lsn": "0/1", "ratio": float("nan")}, r"at \['ratio'\]"),
+        ({"tables": [{"pos": 1}, {"pos": float("-inf")}]}, r"at \['tables'\]\[1\]\['pos'\]"),
+        ([1, float("inf")], r"at \[1\]"),
+    ],
+)
+def test_a_nested_number_json_cannot_hold_is_refused_in_a_checkpoint(
+    value: object, where: str
+) -> None:
+    """orjson writes nan and inf as null wherever they are: a nested one would store a
+    resume position that no longer says where to resume."""
+    with pytest.raises(ValueError, match=rf"cannot encode the float .* {where} as JSON"):
+        Checkpoint(value)

@@ -3,6 +3,7 @@ the pieces of a lifecycle result."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Optional
 
 from dstream.protocol.frames import CHANGE_ACTIONS
@@ -69,6 +70,16 @@ class Checkpoint:
                 f"Checkpoint({value!r}): JSON has no such number (it would be written as "
                 "null, which dstream refuses); checkpoint a value that says where to resume"
             )
+        # Nested, orjson writes it as null too: a stored position that no longer says
+        # where to resume. Checked here, once per checkpoint, not per record.
+        found = _non_finite(value, "")
+        if found is not None:
+            where, number = found
+            raise ValueError(
+                f"Checkpoint(...): cannot encode the float {number!r} at {where} as JSON "
+                "(JSON has no such number; orjson would write null); convert it to a "
+                "finite number or a string that says where to resume"
+            )
         self.value = value
 
     def to_dict(self) -> dict[str, object]:
@@ -83,6 +94,24 @@ class Checkpoint:
 
     def __repr__(self) -> str:
         return f"Checkpoint({self.value!r})"
+
+
+def _non_finite(value: object, path: str) -> Optional[tuple[str, float]]:
+    """The path (`['tables'][1]['pos']`) and value of the first nan or infinity in
+    `value`'s dicts and lists; None when it has none."""
+    if isinstance(value, float):
+        return None if abs(value) < float("inf") else (path, value)
+    if isinstance(value, dict):
+        items: Iterable[tuple[object, object]] = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite(item, f"{path}[{key!r}]")
+        if found is not None:
+            return found
+    return None
 
 
 class Resource:
