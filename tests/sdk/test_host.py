@@ -202,6 +202,40 @@ def test_lifecycle_failures_exit_non_zero_with_the_reason(outcome: str, error: s
     assert len(answer) == 1 and answer[0]["status"] == "Failed" and answer[0]["error"] == error
 
 
+def test_a_lifecycle_result_converts_values_as_read_does() -> None:
+    """details hold what a source's catalogue returns: datetimes, Decimals, UUIDs, bytes,
+    written as read() writes them in envelopes."""
+    result = run("sample:infra", command({"outcome": "typed"}, cmd="status"))
+    assert result.returncode == 0, result.stderr
+    (answer,) = result.after_handshake
+    assert answer["status"] == "Success"
+    assert answer["resources"][0]["details"] == {
+        "created": "2024-01-02T03:04:05+00:00",
+        "size": "1.10",
+        "id": "00000000-0000-0000-0000-000000000001",
+        "key": "AP8=",
+    }
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reason"),
+    [
+        ("unwritable", "cannot encode a datetime.timedelta as JSON; convert it"),
+        ("not_a_list", "resources must be a list of Resource objects or dicts, got Resource"),
+        ("surrogate", "str is not valid UTF-8"),
+    ],
+)
+def test_a_result_that_cannot_be_written_is_a_failed_result(outcome: str, reason: str) -> None:
+    """docs/providers.md section 8: a lifecycle command always answers one result line."""
+    result = run("sample:infra", command({"outcome": outcome}, cmd="status"))
+    assert result.returncode == 1
+    (answer,) = result.after_handshake
+    assert answer["status"] == "Failed", answer
+    assert answer["error"].startswith("status() returned a result that cannot be written: ")
+    assert reason in answer["error"]
+    assert b"Traceback" not in result.stdout
+
+
 def test_provider_without_lifecycle_reports_no_infrastructure() -> None:
     result = run("null", command({}, cmd="status"))
     assert result.returncode == 0, result.stderr

@@ -250,20 +250,18 @@ class LifecycleResult:
     message: str = ""
     error: Optional[str] = None
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "status": self.status,
+            "resources": self.resources,
+            "changes": self.changes,
+            "metadata": self.metadata,
+            "message": self.message,
+            "error": self.error,
+        }
+
     def to_line(self) -> bytes:
-        return (
-            encode_json(
-                {
-                    "status": self.status,
-                    "resources": self.resources,
-                    "changes": self.changes,
-                    "metadata": self.metadata,
-                    "message": self.message,
-                    "error": self.error,
-                }
-            )
-            + b"\n"
-        )
+        return encode_json(self.to_dict()) + b"\n"
 
     @classmethod
     def parse(cls, line: bytes) -> LifecycleResult:

@@ -43,6 +43,13 @@ def _encode(obj: object) -> bytes:
         raise refused from None
 
 
+def encode_line(obj: object) -> bytes:
+    """`obj` as one JSON line with the conversions of a frame read() yields (a lifecycle
+    result's details hold the same values a source's rows do). TypeError naming what to
+    convert."""
+    return _encode(obj)
+
+
 def _json_number_text(value: object) -> Union[str, None]:
     """The text of a JsonNumber, None for anything else. The class exists only once its
     module was imported (by an output that received one, or by the provider)."""
@@ -81,7 +88,7 @@ def _convert(value: object) -> object:
         return value.to_dict()
     raise TypeError(
         f"cannot encode a {type(value).__module__}.{type(value).__qualname__} as JSON; "
-        "convert it to str, int, float, bool, list or dict in read()"
+        "convert it to str, int, float, bool, list or dict first"
     )
 
 

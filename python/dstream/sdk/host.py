@@ -27,6 +27,7 @@ from dstream.protocol.frames import (
 )
 from dstream.protocol.messages import Command, LifecycleResult, error_line, ready_line
 from dstream.sdk.config import bind_config
+from dstream.sdk.encode import encode_line
 from dstream.sdk.log import log, route_stdlib_logging
 from dstream.sdk.model import Change, Resource
 from dstream.sdk.provider import InputProvider, OutputProvider, Provider
@@ -241,21 +242,39 @@ async def _lifecycle(provider: Provider[Any], out: FrameWriter) -> int:
             _log_failure(f"{provider.command}()", exc)
         reason = str(missing) if missing is not None else _reason(exc)
         result = LifecycleResult(status="Failed", message=reason, error=reason)
-    out.write(_result_line(result))
+    try:
+        line = _result_line(result)
+    except Exception as exc:  # still the one result line the contract promises
+        what = f"{provider.command}() returned a result that cannot be written"
+        log.exception(what)
+        reason = f"{what}: {_reason(exc)}"
+        result = LifecycleResult(status="Failed", message=reason, error=reason)
+        line = result.to_line()
+    out.write(line)
     return EXIT_FAILURE if result.status == "Failed" else EXIT_OK
 
 
 def _result_line(result: LifecycleResult) -> bytes:
     # Accept Resource/Change objects as well as the dicts LifecycleResult declares.
-    result.resources = [r.to_dict() if isinstance(r, Resource) else r for r in result.resources]
-    result.changes = [c.to_dict() if isinstance(c, Change) else c for c in result.changes]
-    return result.to_line()
+    for name, kind in (("resources", Resource), ("changes", Change)):
+        entries = getattr(result, name)
+        if not isinstance(entries, list):
+            raise TypeError(
+                f"{name} must be a list of {kind.__name__} objects or dicts, "
+                f"got {type(entries).__name__}"
+            )
+        setattr(result, name, [e.to_dict() if isinstance(e, kind) else e for e in entries])
+    return encode_line(result.to_dict())
 
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, DstreamError):
-        return exc.one_line()
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        text = exc.one_line()
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    # A lone surrogate (a name decoded with surrogateescape) could not be written in
+    # the status line that quotes it.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _log_failure(what: str, exc: BaseException) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import uuid
 from dataclasses import dataclass
 
 from dstream.sdk import (
@@ -18,7 +21,9 @@ from dstream.sdk import (
 @dataclass
 class InfraConfig(ProviderConfig):
     queue: str = "orders"
-    outcome: str = "ok"  # ok | failed | raise
+    # ok | failed | raise; for status also: typed (values JSON has no type for in its
+    # details), unwritable (one the SDK cannot convert), not_a_list, surrogate
+    outcome: str = "ok"
 
 
 class Infra(OutputProvider[InfraConfig]):
@@ -48,6 +53,22 @@ class Infra(OutputProvider[InfraConfig]):
 
     async def status(self) -> LifecycleResult:
         self._check()
+        outcome = self.config.outcome
+        if outcome == "typed":
+            details = {
+                "created": datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+                "size": decimal.Decimal("1.10"),
+                "id": uuid.UUID(int=1),
+                "key": b"\x00\xff",
+            }
+            return LifecycleResult(resources=[Resource("queue", "orders", True, details)])
+        if outcome == "unwritable":
+            details = {"age": datetime.timedelta(seconds=5)}
+            return LifecycleResult(resources=[Resource("queue", "orders", True, details)])
+        if outcome == "not_a_list":
+            return LifecycleResult(resources=Resource("queue", "orders", True))  # type: ignore[arg-type]
+        if outcome == "surrogate":
+            return LifecycleResult(message="queue \udcff")
         return LifecycleResult(
             resources=[Resource("queue", self.config.queue, True, {"messages": 3}).to_dict()]
         )
