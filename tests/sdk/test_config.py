@@ -169,3 +169,16 @@ def test_camel_case_keys_from_the_original_providers() -> None:
     console = run("console", command({"outputFormat": "json"}) + b'{"data":1,"metadata":{}}\n')
     assert console.returncode == 0, console.stderr
     assert console.after_handshake == [{"data": 1, "metadata": {}}]
+
+
+def test_a_bug_in_validate_is_the_handshake_error_with_its_traceback_on_stderr() -> None:
+    """A KeyError or AttributeError in validate() is a bug, not a config the user can
+    fix: reported as open()'s failures are, never a bare traceback without a status."""
+    assert run("sample:buggy_config", command({})).returncode == 0
+    result = run("sample:buggy_config", command({"bug": True}))
+    assert result.returncode == 1
+    assert result.objects == [
+        {"status": "error", "message": "buggy could not start: KeyError: 'missing'"}
+    ]
+    failure = next(r for r in result.logs if r["level"] == "error" and "traceback" in r)
+    assert "validate" in failure["msg"] and "buggy_config.py" in failure["traceback"]

@@ -96,6 +96,9 @@ def serve(provider_class: type[Provider[Any]]) -> int:
         config = _bind(provider_class, command.config, name)
     except DstreamError as exc:
         return _refuse(out, exc.reason, exc.exit_code, hint=exc.hint)
+    except Exception as exc:  # a bug in the config class (its validate()): as open()'s
+        _log_failure("the config's validate()", exc)
+        return _refuse(out, f"{name} could not start: {_reason(exc)}", EXIT_FAILURE)
     provider = provider_class(
         config, task=task, state=command.state, command=command.command, destroy=command.destroy
     )
