@@ -182,3 +182,12 @@ def test_a_bug_in_validate_is_the_handshake_error_with_its_traceback_on_stderr()
     ]
     failure = next(r for r in result.logs if r["level"] == "error" and "traceback" in r)
     assert "validate" in failure["msg"] and "buggy_config.py" in failure["traceback"]
+
+
+def test_config_error_is_importable_from_the_sdk() -> None:
+    """docs/providers.md: everything a provider uses comes from dstream.sdk, and
+    validate() raises ConfigError."""
+    import dstream.sdk
+
+    assert "ConfigError" in dstream.sdk.__all__
+    assert dstream.sdk.ConfigError is ConfigError

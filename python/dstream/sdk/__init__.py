@@ -23,6 +23,7 @@ See docs/providers.md.
 
 from __future__ import annotations
 
+from dstream.errors import ConfigError
 from dstream.protocol.messages import LifecycleResult
 from dstream.sdk.config import ProviderConfig, bind_config
 from dstream.sdk.encode import as_text, dump_json
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Change",
     "Checkpoint",
+    "ConfigError",
     "Envelope",
     "InputProvider",
     "JsonNumber",
