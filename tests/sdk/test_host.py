@@ -357,3 +357,35 @@ def test_a_failing_write_or_flush_is_a_json_record_and_exit_1(fails_in: str) -> 
     failure = next(r for r in result.logs if r["level"] == "error")
     assert failure["msg"] == f"{fails_in}() failed" and "sink refused" in failure["error"]
     assert {"checkpoint": 1} not in result.after_handshake
+
+
+def test_a_sigterm_after_the_stream_completed_still_exits_0(processes: list) -> None:
+    """Once the stream completed, nothing is left to stop: a SIGTERM while the process
+    exits (here an atexit hook) must not kill it, which would read as a failure."""
+    proc = start("sample:slow_exit")
+    processes.append(proc)
+    assert proc.stdin is not None
+    proc.stdin.write(command({}))
+    proc.stdin.close()
+    wait_for_log(proc, "exiting")
+    proc.send_signal(signal.SIGTERM)
+    result = finish(proc)
+    assert result.returncode == 0, result.stderr
+    assert [o["data"]["n"] for o in result.objects if "data" in o] == [0, 1, 2]
+
+
+def test_a_sigterm_racing_the_end_of_a_short_stream_exits_0(processes: list) -> None:
+    """`dstream provider test`'s sigterm check on a counter that ends by itself: the
+    signal lands anywhere from the last frame to the interpreter's exit."""
+    for _ in range(20):
+        proc = start("counter")
+        processes.append(proc)
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(command({"interval": 0, "max_count": 3}))
+        proc.stdin.close()
+        assert read_json_line(proc)["status"] == "ready"
+        while read_json_line(proc).get("data", {}).get("value") != 3:
+            pass  # the last frame: the stream is completing, the process on its way out
+        proc.send_signal(signal.SIGTERM)
+        result = finish(proc)
+        assert result.returncode == 0, result.stderr

@@ -172,7 +172,29 @@ def _run_loop(main: Coroutine[object, object, int]) -> int:
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
+            _ignore_stop_signals(loop)
             loop.close()
+
+
+def _ignore_stop_signals(loop: asyncio.AbstractEventLoop) -> None:
+    """The run is over and its exit code decided: a SIGTERM from here to the exit (the
+    loop's teardown, atexit hooks, the interpreter's) has nothing left to stop, and by
+    its default action would kill a provider that completed. Ignored, never passing
+    through the default: closing the loop would restore it, so the loop's handler is
+    replaced while the signal is blocked in this thread (the stdin reader thread could
+    still take it in those few instructions: only a far smaller window)."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no SIGTERM handler to remove
+        return
+    stops = {signal.SIGTERM, signal.SIGINT}
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        for sig in stops:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+            with contextlib.suppress(ValueError, OSError):  # outside the main thread
+                signal.signal(sig, signal.SIG_IGN)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset: int) -> int:
@@ -208,7 +230,9 @@ async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset:
         except Exception:
             log.exception("close() failed")
             code = EXIT_FAILURE
-        signals.uninstall()
+        # Not uninstalled: the default action would kill the process on its way out
+        # (_ignore_stop_signals takes over when the loop closes).
+        signals.completed = True
     return code
 
 
@@ -295,6 +319,7 @@ class _StopSignals:
     def __init__(self, on_stop: Callable[[], None]) -> None:
         self.on_stop = on_stop
         self.received = 0
+        self.completed = False
         self.loop = asyncio.get_running_loop()
 
     def install(self) -> None:
@@ -303,12 +328,10 @@ class _StopSignals:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 self.loop.add_signal_handler(sig, self._handle, sig)
 
-    def uninstall(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                self.loop.remove_signal_handler(sig)
-
     def _handle(self, sig: int) -> None:
+        if self.completed:  # nothing left to stop or to flush: the exit code stands
+            log.info("stop signal after the run completed; exiting as it ended")
+            return
         self.received += 1
         if self.received > 1:
             log.warning("second stop signal: exiting without flushing", signal=sig)
