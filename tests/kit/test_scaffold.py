@@ -118,6 +118,19 @@ def test_refuses_bad_names_and_existing_directories(tmp_path: Path) -> None:
     assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.parametrize("where", ["a file", "a file under the name", "/proc"])
+def test_a_dir_it_cannot_write_into_is_one_line_naming_dir(tmp_path: Path, where: str) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    (tmp_path / "z").write_text("mine")
+    parent = {"a file": str(afile), "a file under the name": str(tmp_path)}.get(where, where)
+    made = dstream("provider", "new", "z", "--role", "output", "--dir", parent)
+    assert made.returncode == 2, made.stderr
+    assert "--dir" in made.stderr and "internal error" not in made.stderr, made.stderr
+    assert len(made.stderr.strip().splitlines()) <= 2, made.stderr  # the error and a hint
+    assert afile.read_text() == "mine" and (tmp_path / "z").read_text() == "mine"
+
+
 @pytest.mark.parametrize(
     ("lifecycle", "kept"), [(True, "one\ntwo\nthree\n"), (False, "one\nthree\n")]
 )

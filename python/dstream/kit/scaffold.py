@@ -133,7 +133,16 @@ def scaffold(
         )
     values = _values(name, role, lifecycle)
     root = Path(parent) / values["name"]
-    if root.exists() and any(root.iterdir()) and not force:
+    if root.is_file() or (root.is_symlink() and not root.is_dir()):  # a dangling link
+        raise UsageError(
+            f"{root} already exists and is not a directory",
+            hint="choose another name or --dir",
+        )
+    try:
+        occupied = root.exists() and any(root.iterdir())
+    except OSError as exc:
+        raise _unwritable(parent, exc) from None
+    if occupied and not force:
         raise UsageError(
             f"{root} already exists and is not empty",
             hint="choose another name or --dir, or pass --force to write into it",
@@ -157,16 +166,29 @@ def scaffold(
     project = Project(root, values["name"], command, package, role, lifecycle)
     for relative, template in layout.items():
         path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
         if template is None:
             text = f'"""{command}: a dstream {role} provider."""\n'
         else:
             text = render((TEMPLATES / template).read_text(), values, lifecycle)
-        path.write_text(text)
-        if relative in executables:
-            path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            if relative in executables:
+                path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        except OSError as exc:
+            raise _unwritable(parent, exc) from None
         project.files.append(relative)
     return project
+
+
+def _unwritable(parent: str, exc: OSError) -> UsageError:
+    """--dir is a file, a path through one, or a place that takes no new files (/proc,
+    a read-only mount, another user's directory)."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return UsageError(
+        f"cannot create the project in --dir {parent}: {exc.strerror or exc}{where}",
+        hint="give --dir a directory you can write to (missing directories are created)",
+    )
 
 
 def _check_templates() -> None:  # pragma: no cover - used while editing templates
