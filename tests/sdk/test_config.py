@@ -191,3 +191,18 @@ def test_config_error_is_importable_from_the_sdk() -> None:
 
     assert "ConfigError" in dstream.sdk.__all__
     assert dstream.sdk.ConfigError is ConfigError
+
+
+@pytest.mark.parametrize("describe", [True, False])
+def test_a_field_of_a_type_json_has_no_value_for_is_refused(describe: bool) -> None:
+    """A datetime field: its schema said nothing (`{}`, so lint accepted anything) and a
+    run asked for a datetime in HCL, which cannot hold one. The author is told instead."""
+    env = {"DSTREAM_DESCRIBE": "1"} if describe else {}
+    result = run("sample:unsupported_config", command({"since": "2024-01-01"}), env=env)
+    assert result.returncode == 1
+    (status,) = result.objects
+    assert status["status"] == "error"
+    message = status["message"]
+    assert "config field 'since' of SinceConfig" in message
+    assert "datetime" in message and "use str and parse it in validate()" in message
+    assert "str, int, float, bool" in message

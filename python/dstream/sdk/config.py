@@ -21,7 +21,14 @@ from typing import Any, Literal, Optional, TypeVar, Union
 from dstream.config.provider_config import SCHEMA_ALIASES, SCHEMA_FOLD_CASE, normalize_key
 from dstream.errors import ConfigError, nearest
 
-__all__ = ["ProviderConfig", "bind_config", "config_keys", "config_schema"]
+__all__ = [
+    "ConfigClassError",
+    "ProviderConfig",
+    "bind_config",
+    "check_config_class",
+    "config_keys",
+    "config_schema",
+]
 
 T = TypeVar("T")
 _NoneType = type(None)
@@ -37,6 +44,62 @@ class ProviderConfig:
         """Called after binding; raise to reject the configuration."""
 
 
+class ConfigClassError(TypeError):
+    """A config class binding cannot fill: a bug of the provider's, not of a config."""
+
+
+# What a config field may be: what _convert binds and _type_schema describes.
+SUPPORTED_TYPES = (
+    "str, int, float, bool, Optional[...], Literal[...], list[...], tuple[...], set[...], "
+    "dict[str, ...], a nested ProviderConfig dataclass or Any"
+)
+# The classes a JSON value is decoded as: an annotation none of them is an instance of
+# (datetime, Path, Decimal) can never be bound.
+_JSON_CLASSES = (bool, int, float, str, list, dict, type(None))
+
+
+def check_config_class(cls: type) -> None:
+    """Raise ConfigClassError for a field no config value can bind to, naming it; once
+    per process, when the config is described or bound."""
+    found = _unsupported_field(cls, "", set())
+    if found is not None:
+        key, bad = found
+        shown = f"{bad.__module__}.{bad.__qualname__}".removeprefix("builtins.")
+        raise ConfigClassError(
+            f"config field '{key}' of {cls.__name__} has the type {shown}, which no value "
+            f"of dstream.hcl can be; a config field is one of {SUPPORTED_TYPES}: use str "
+            "and parse it in validate()"
+        )
+
+
+def _unsupported_field(cls: type, path: str, seen: set[type]) -> Optional[tuple[str, type]]:
+    seen.add(cls)
+    hints = _type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.init:
+            found = _unsupported(hints.get(f.name, Any), f"{path}{f.name}", seen)
+            if found is not None:
+                return found
+    return None
+
+
+def _unsupported(tp: Any, key: str, seen: set[type]) -> Optional[tuple[str, type]]:
+    origin = typing.get_origin(tp)
+    if tp is Any or tp is object or origin is Literal:
+        return None
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return None if tp in seen else _unsupported_field(tp, f"{key}.", seen)
+    if origin is not None:  # Optional, list[...], dict[...]: each of their parts
+        for arg in typing.get_args(tp):
+            found = None if arg is Ellipsis else _unsupported(arg, key, seen)
+            if found is not None:
+                return found
+        return None
+    if isinstance(tp, type) and not any(issubclass(json, tp) for json in _JSON_CLASSES):
+        return key, tp
+    return None
+
+
 def config_keys(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls) if f.init]
 
@@ -50,6 +113,8 @@ def bind_config(cls: type[T], raw: Any, *, provider: str = "provider", path: str
             f"{where} for {provider} must be an object, got {_describe(raw)}",
             hint="write it as a block: name { key = value }",
         )
+    if not path:  # the top: nested classes are checked with it
+        check_config_class(cls)
     fields = [f for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
     hints = _type_hints(cls)
     by_key: dict[str, dataclasses.Field[Any]] = {}
@@ -295,7 +360,9 @@ def _convert(tp: Any, value: Any, provider: str, path: str) -> Any:
 def config_schema(cls: type) -> dict[str, Any]:
     """The JSON Schema of what `bind_config(cls, ...)` accepts: one definition (the
     dataclass) for the provider's binding and for dstream's check of dstream.hcl.
-    A field's `metadata` may add `minimum` and `description`."""
+    A field's `metadata` may add `minimum` and `description`. ConfigClassError for a
+    field no config value can be."""
+    check_config_class(cls)
     fields = [f for f in dataclasses.fields(cls) if f.init]
     hints = _type_hints(cls)
     properties: dict[str, Any] = {}

@@ -26,7 +26,7 @@ from dstream.protocol.frames import (
     LIFECYCLE_COMMANDS,
 )
 from dstream.protocol.messages import Command, LifecycleResult, error_line, ready_line
-from dstream.sdk.config import bind_config
+from dstream.sdk.config import ConfigClassError, bind_config
 from dstream.sdk.encode import encode_line
 from dstream.sdk.log import log, route_stdlib_logging
 from dstream.sdk.model import Change, Resource
@@ -55,7 +55,11 @@ def serve(provider_class: type[Provider[Any]]) -> int:
     out = take_over_stdout()
     if os.environ.get(ENV_DESCRIBE) == "1":
         # A describe probe (docs/protocol.md, section 2): say what it is, read nothing.
-        schema = provider_class.config_schema()
+        try:
+            schema = provider_class.config_schema()
+        except ConfigClassError as exc:
+            name = provider_class.provider_name()
+            return _refuse(out, f"{name} cannot describe its config: {exc}", EXIT_FAILURE)
         role = provider_class.role or None
         out.write(ready_line(provider_class.declared_features(), schema, role))
         return EXIT_OK
