@@ -93,3 +93,22 @@ def test_a_nested_number_json_cannot_hold_is_refused_in_a_checkpoint(
     resume position that no longer says where to resume."""
     with pytest.raises(ValueError, match=rf"cannot encode the float .* {where} as JSON"):
         Checkpoint(value)
+
+
+@pytest.mark.parametrize(
+    ("item", "where"),
+    [
+        (Envelope({"name": "caf\udce9"}), r"\['data'\]\['name'\]"),
+        (
+            [Envelope({"n": 1}), Envelope([1, {"k": ["ok", "\udcff"]}])],
+            r"\['data'\]\[1\]\['k'\]\[1\]",
+        ),
+        ({"data": {"b\udcffad": 1}}, r"the key 'b\\udcffad' in \['data'\]"),
+    ],
+)
+def test_a_lone_surrogate_names_where_it_is_and_how_to_convert_it(item: object, where: str) -> None:
+    """A file name or a byte string decoded with surrogateescape holds lone surrogates,
+    which UTF-8 cannot encode: the error says where, and how to make it text."""
+    with pytest.raises(TypeError, match=rf"cannot encode .*{where}.*surrogate") as caught:
+        _lines(item)
+    assert "s.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')" in str(caught.value)

@@ -222,7 +222,7 @@ def test_a_lifecycle_result_converts_values_as_read_does() -> None:
     [
         ("unwritable", "cannot encode a datetime.timedelta as JSON; convert it"),
         ("not_a_list", "resources must be a list of Resource objects or dicts, got Resource"),
-        ("surrogate", "str is not valid UTF-8"),
+        ("surrogate", "cannot encode the str 'queue \\udcff' at ['message'] as JSON"),
     ],
 )
 def test_a_result_that_cannot_be_written_is_a_failed_result(outcome: str, reason: str) -> None:

@@ -40,7 +40,44 @@ def _encode(obj: object) -> bytes:
     try:  # an integer beyond 64 bits: the core writes all its digits
         return dumps(obj, non_str_keys=True, default=_default_core) + b"\n"
     except TypeError:
+        where = _lone_surrogate(obj, "")
+        if where is not None:
+            raise TypeError(
+                f"cannot encode {where} as JSON: it holds a lone surrogate (text decoded "
+                "with surrogateescape), which UTF-8 cannot encode; convert it with "
+                "s.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')"
+            ) from None
         raise refused from None
+
+
+def _lone_surrogate(value: object, path: str) -> Union[str, None]:
+    """Where in `value` a str UTF-8 cannot encode is, None if nowhere. A walk, so only
+    on the error path: orjson's error does not say where."""
+    if isinstance(value, str):
+        return None if _is_utf8(value) else f"the str {value!r} at {path or 'the top'}"
+    if isinstance(value, (Envelope, Checkpoint)):
+        value = value.to_dict()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and not _is_utf8(key):
+                return f"the key {key!r} in {path or 'the top'}"
+            found = _lone_surrogate(item, f"{path}[{key!r}]")
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _lone_surrogate(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def encode_line(obj: object) -> bytes:
