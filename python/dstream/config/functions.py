@@ -201,8 +201,8 @@ def _env(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     )
 
 
-def _of_string(name: str, change: Callable[[str], str]) -> Function:
-    """A function of one string argument: upper(), lower(), trimspace()."""
+def of_string(name: str, change: Callable[[str], str]) -> Function:
+    """A function of one string argument: upper(), lower(), trimspace(), title(), ..."""
 
     def call(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
         arity(name, args, 1)
@@ -668,14 +668,14 @@ CORE: dict[str, Builtin] = {
     "keys": Builtin("keys(obj)", _keys),
     "length": Builtin("length(v)", _length),
     "lookup": Builtin("lookup(obj, key, default)", _lookup),
-    "lower": Builtin("lower(s)", _of_string("lower", str.lower)),
+    "lower": Builtin("lower(s)", of_string("lower", str.lower)),
     "merge": Builtin("merge(obj, ...)", _merge),
     "replace": Builtin("replace(s, search, replacement)", _replace),
     "split": Builtin("split(sep, s)", _split),
     "tobool": Builtin("tobool(v)", _tobool),
     "tonumber": Builtin("tonumber(v)", _tonumber),
     "tostring": Builtin("tostring(v)", _tostring),
-    "trimspace": Builtin("trimspace(s)", _of_string("trimspace", str.strip)),
-    "upper": Builtin("upper(s)", _of_string("upper", _upper)),
+    "trimspace": Builtin("trimspace(s)", of_string("trimspace", str.strip)),
+    "upper": Builtin("upper(s)", of_string("upper", _upper)),
     "values": Builtin("values(obj)", _values),
 }

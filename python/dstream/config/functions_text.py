@@ -15,6 +15,7 @@ from dstream.config.functions import (
     compile_pattern,
     format_values,
     go_matches,
+    of_string,
     string_arg,
     to_number,
 )
@@ -158,14 +159,6 @@ def _two_strings(name: str, apply: Callable[[str, str], JsonValue]) -> Function:
     return call
 
 
-def _one_string(name: str, apply: Callable[[str], str]) -> Function:
-    def call(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-        arity(name, args, 1)
-        return apply(string_arg(name, args, 0))
-
-    return call
-
-
 def _title(text: str) -> str:
     """Go's strings.Title, which Terraform's title() is: the first letter of each word
     upper case; a word follows a character other than a letter, digit or `_`."""
@@ -226,7 +219,7 @@ def _strcontains(text: str, part: str) -> JsonValue:
 
 
 TEXT: dict[str, Builtin] = {
-    "chomp": Builtin("chomp(s)", _one_string("chomp", lambda s: s.rstrip("\r\n"))),
+    "chomp": Builtin("chomp(s)", of_string("chomp", lambda s: s.rstrip("\r\n"))),
     "endswith": Builtin("endswith(s, suffix)", _two_strings("endswith", str.endswith)),
     "formatlist": Builtin("formatlist(spec, values...)", _formatlist),
     "indent": Builtin("indent(spaces, s)", _indent),
@@ -234,9 +227,9 @@ TEXT: dict[str, Builtin] = {
     "regexall": Builtin("regexall(pattern, s)", _regexall),
     "startswith": Builtin("startswith(s, prefix)", _two_strings("startswith", str.startswith)),
     "strcontains": Builtin("strcontains(s, part)", _two_strings("strcontains", _strcontains)),
-    "strrev": Builtin("strrev(s)", _one_string("strrev", lambda s: "".join(_characters(s)[::-1]))),
+    "strrev": Builtin("strrev(s)", of_string("strrev", lambda s: "".join(_characters(s)[::-1]))),
     "substr": Builtin("substr(s, offset, length)", _substr),
-    "title": Builtin("title(s)", _one_string("title", _title)),
+    "title": Builtin("title(s)", of_string("title", _title)),
     "trim": Builtin("trim(s, characters)", _trim),
     "trimprefix": Builtin("trimprefix(s, prefix)", _two_strings("trimprefix", str.removeprefix)),
     "trimsuffix": Builtin("trimsuffix(s, suffix)", _two_strings("trimsuffix", str.removesuffix)),
