@@ -62,6 +62,11 @@ HEAVY = (
     "dstream.config.variables",
     "dstream.config.typeexpr",
     "dstream.config.var_sources",
+    # Terraform's functions beyond the core, loaded by the first call of one (~4 M).
+    "dstream.config.functions_text",
+    "dstream.config.functions_collections",
+    "dstream.config.functions_numbers",
+    "dstream.config.functions_encoding",
 )
 # Needed only after the stream, or only by a file that has templates.
 LATE = ("dstream.runtime.summary", "dstream.config.sprig")

@@ -357,7 +357,9 @@ def test_an_error_in_an_expression_says_what_to_do(expression: str, hint: str) -
 
 def test_every_function_is_in_the_docs_as_its_errors_say_it_is_called() -> None:
     """The usage an error's hint quotes is the one docs/configuration.md shows."""
-    from dstream.config.builtins import CATCHING, FUNCTIONS
+    from dstream.config.builtins import CATCHING, every_function
+
+    FUNCTIONS = every_function()
 
     with open(os.path.join(HERE, "..", "..", "docs", "configuration.md"), encoding="utf-8") as f:
         docs = f.read()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from dstream.config.builtins import CATCHING, FUNCTIONS, usage_hint
+from dstream.config.builtins import CATCHING, every_function, function_named, usage_hint
 from dstream.config.functions import (
     CallContext,
     EnvUnset,
@@ -480,9 +480,9 @@ class Evaluator:
                 return template_value(use, self.context, name == TEMPLATE_VALUE_FUNCTION)
             except FunctionError as exc:
                 raise self.fail(node, exc.reason, exc.hint or EXPRESSION_HINT) from None
-        function = FUNCTIONS.get(name)
+        function = function_named(name)
         if function is None:
-            known = sorted([*FUNCTIONS, *CATCHING])
+            known = sorted([*every_function(), *CATCHING])
             guess = nearest(name, known)
             hint = f"did you mean {guess}()? " if guess else ""
             raise StaticError(
