@@ -10,10 +10,10 @@
 
 A sensitive variable with a default is refused: its value is in the text of the files.
 So is a state DSN holding a password not made of a sensitive value nor read by env()
-(written in the files or given by a variable not sensitive): the ConfigMap would hold it
-in clear text; and so
-is such a secret given to a provider under a secret-looking key (`dstream show`'s rule:
-an `env` TOKEN or PGPASSWORD, a config's password, api_key or dsn with a password).
+(written in the files or given by a variable not sensitive; deploy/origin.py tells
+which from the expressions): the ConfigMap would hold it in clear text; and so is such
+a secret given to a provider under a secret-looking key (`dstream show`'s rule: an
+`env` TOKEN or PGPASSWORD, a config's password, api_key or dsn with a password).
 
 What the pods do not get is named for the caller to tell (`lacking`): a file the
 configuration reads with file(), and a provider given by a path relative to it: the
@@ -29,8 +29,9 @@ import re
 from dstream.config.connstr import dsn_secrets, is_connection_key
 from dstream.config.loader import Analysis, analyze
 from dstream.config.model import Project
-from dstream.config.redact import leaves, nearest_key, secrets_by_key
+from dstream.config.redact import leaves, nearest_key
 from dstream.config.scope import ENV_VAR_PREFIX
+from dstream.deploy.origin import Origin, evaluate, provider_secrets
 from dstream.errors import ConfigError
 from dstream.protocol.values import encode_json
 from dstream.records import record
@@ -101,8 +102,10 @@ def collect(
         raise error  # `dstream lint` lists them all
     assert result.project is not None
     values, withheld = _given(result)
-    _refuse_a_password_in_the_dsn(result.project, values, secret)
-    _refuse_provider_secrets(result.project, values, secret)
+    textual = sorted(name for name, item in sensitive.items() if item.kind not in _PLACEHOLDERS)
+    origin = evaluate(config, variables, var_files, environ, result.project, textual)
+    _refuse_a_password_in_the_dsn(result.project, origin, values, secret)
+    _refuse_provider_secrets(result.project, origin, values, secret)
     files = {}
     for path in result.files:
         with open(path, encoding="utf-8") as handle:
@@ -160,11 +163,12 @@ def writing(project: Project) -> list[tuple[str, str]]:
 
 
 def _refuse_a_password_in_the_dsn(
-    project: Project, values: dict[str, JsonValue], secret: str
+    project: Project, origin: Origin, values: dict[str, JsonValue], secret: str
 ) -> None:
     """The ConfigMap holds the files' text and the given values: a password written
     in the DSN, or in a variable not sensitive, would be in it in clear text."""
-    if not any(_in_clear(p, project, values) for p in dsn_secrets(project.state.dsn or "")):
+    written = any(origin.written(p) for p in dsn_secrets(origin.project.state.dsn or ""))
+    if not written and not _given_holds(dsn_secrets(project.state.dsn or ""), values):
         return
     raise _refusal(
         "the state dsn",
@@ -176,42 +180,36 @@ def _refuse_a_password_in_the_dsn(
     )
 
 
-def _refuse_provider_secrets(project: Project, values: dict[str, JsonValue], secret: str) -> None:
+def _refuse_provider_secrets(
+    project: Project, origin: Origin, values: dict[str, JsonValue], secret: str
+) -> None:
     """The same for what a provider is given under a secret-looking key (what `dstream
     show` masks): an `env` entry such as TOKEN or PGPASSWORD, a config's `password`,
     `api_key` or a `dsn` holding a password."""
     for name, task in sorted(project.tasks.items()):
-        for spec in (task.input, task.output):
-            given = {"config": spec.config, "env": spec.env}
-            for path, value in secrets_by_key(given):
-                if not _in_clear(value, project, values):
-                    continue
-                key = nearest_key(path)
-                what = f'task "{name}" {spec.role} {_dotted(path)}'
-                variable = re.sub(r"[^a-z0-9_]", "_", key.lower()) or "secret"
-                if is_connection_key(key):  # a password, a SharedAccessKey=...
-                    kind, variable = "password or key", variable + "_secret"
-                else:
-                    kind = "secret"
-                raise _refusal(what, kind, _where(spec, path), secret, key, variable)
+        twin = origin.project.tasks.get(name, task)
+        for spec, evaluated in ((task.input, twin.input), (task.output, twin.output)):
+            found = [path for path, value in provider_secrets(evaluated) if origin.written(value)]
+            found += [
+                path for path, value in provider_secrets(spec) if _given_holds([value], values)
+            ]
+            if not found:
+                continue
+            path = found[0]
+            key = nearest_key(path)
+            what = f'task "{name}" {spec.role} {_dotted(path)}'
+            variable = re.sub(r"[^a-z0-9_]", "_", key.lower()) or "secret"
+            if is_connection_key(key):  # a password, a SharedAccessKey=...
+                kind, variable = "password or key", variable + "_secret"
+            else:
+                kind = "secret"
+            raise _refusal(what, kind, _where(spec, path), secret, key, variable)
 
 
-def _in_clear(secret: str, project: Project, values: dict[str, JsonValue]) -> bool:
-    """Whether the ConfigMap would hold `secret` (a password, a token) in clear text.
-    Not an empty one (no secret), nor a sensitive value (deploy evaluated a stand-in;
-    the pods read the Secret), nor one read from the environment with env(): the pods
-    read their own (the files hold `env("NAME")`), unless a given value holds it (a var
-    file reading env(): its values are in the ConfigMap)."""
-    if not secret or _sensitive(secret, project):
-        return False
-    read = project.reads.env.items()
-    from_env = any(secret in v for n, v in read if v and not n.startswith(ENV_VAR_PREFIX))
-    return not from_env or any(secret in text for text in leaves(values))
-
-
-def _sensitive(value: str, project: Project) -> bool:
-    """Whether `value` holds a sensitive value, or is a part of one (a whole dsn)."""
-    return any(s in value or value in s for s in project.sensitive_values)
+def _given_holds(secrets: list[str], values: dict[str, JsonValue]) -> bool:
+    """Whether a value given from outside the files holds one of `secrets`: the ConfigMap
+    holds those values (a var file reading env() included) in clear text."""
+    return any(s and s in text for s in secrets for text in leaves(values))
 
 
 def _refusal(
