@@ -17,7 +17,7 @@ import time
 
 from dstream.config.redact import redact_data, redact_text, remember_environment
 from dstream.errors import visible
-from dstream.protocol.values import decode_json, encode_json
+from dstream.protocol.values import as_text, decode_json, encode_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -300,8 +300,7 @@ def provider_line(task: str, role: str, text: str, level: Optional[str], *, seve
             record = None
         if isinstance(record, dict) and "level" in record and "msg" in record:
             level = str(record.pop("level"))
-            msg = record.pop("msg")
-            text = msg if isinstance(msg, str) else encode_json(msg, default=str).decode()
+            text = as_text(record.pop("msg"))
             record.pop("time", None)
             record.pop("ts", None)
             # The task and role are dstream's (a log shipper selects by them): a

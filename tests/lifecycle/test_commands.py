@@ -388,3 +388,18 @@ def test_status_shows_a_checkpoint_nested_deeper_than_json_encoders_go(ws: Works
     done = ws.run("status", "t", "--json", env=env)
     assert done.returncode == 0, done.stderr
     assert b'"checkpoint": ' + deep.encode() in done.stdout_bytes  # verbatim
+
+
+def test_an_unusable_resources_structured_problem_is_shown_as_json(ws: Workspace) -> None:
+    """A provider's problem or hint that is not text is shown as JSON, as a log record's
+    message is, not as Python writes it ({'why': ...})."""
+    resource = (
+        '{ type = "queue", name = "q", exists = true, usable = false, '
+        'problem = { why = "gone", n = 1 }, hint = ["x", "y"] }'
+    )
+    results = f'results = {{ status = {{ status = "Success", resources = [{resource}] }} }}'
+    setup(ws, output_config=results)
+    done = ws.run("status", "t")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert 'queue.q exists but cannot be used: {"why":"gone","n":1}\n' in done.stderr, done.stderr
+    assert '  hint: ["x","y"]\n' in done.stderr, done.stderr

@@ -12,7 +12,7 @@ from typing import Optional, TypedDict
 from dstream.cli.view import View
 from dstream.config.model import Project
 from dstream.errors import ProviderError, visible
-from dstream.protocol.values import Fragment, encode_json
+from dstream.protocol.values import Fragment, as_text, encode_json
 from dstream.runtime.lifecycle import (
     DONE,
     FAILED,
@@ -202,9 +202,9 @@ def _unusable_errors(report: TaskLifecycle) -> list[ProviderError]:
         errors.append(
             ProviderError(
                 f"{p.label}: {_address(resource)} exists but cannot be used: "
-                + visible(str(problem)),
+                + visible(as_text(problem)),
                 provider=p.label,
-                hint=visible(str(hint)) if hint else None,
+                hint=visible(as_text(hint)) if hint else None,
             )
         )
     return errors

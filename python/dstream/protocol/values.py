@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # annotations only: importing typing was ~12 M instructions (
     JsonValue = Union[None, bool, int, float, str, list["JsonValue"], dict[str, "JsonValue"]]
     JsonObject = dict[str, JsonValue]
 
-__all__ = ["Fragment", "JsonObject", "JsonValue", "decode_json", "encode_json"]
+__all__ = ["Fragment", "JsonObject", "JsonValue", "as_text", "decode_json", "encode_json"]
 
 
 def encode_json(
@@ -45,6 +45,12 @@ def encode_json(
     return dumps(
         value, sort_keys=sort_keys, indent=indent, non_str_keys=non_str_keys, default=default
     )
+
+
+def as_text(value: object) -> str:
+    """What a peer said, shown as text: a string as it is, anything else (a provider's
+    `msg` or `problem` given as an object) as compact JSON, never as Python's repr."""
+    return value if isinstance(value, str) else encode_json(value, default=str).decode()
 
 
 def _refuse_constant(name: str) -> None:
