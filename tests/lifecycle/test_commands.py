@@ -390,6 +390,22 @@ def test_status_shows_a_checkpoint_nested_deeper_than_json_encoders_go(ws: Works
     assert b'"checkpoint": ' + deep.encode() in done.stdout_bytes  # verbatim
 
 
+def test_status_pads_its_table_by_what_it_shows_not_by_a_secrets_length(ws: Workspace) -> None:
+    """A secret in a resource's name is masked in the table: the columns were padded by
+    its unmasked length, which the padding then told (and the table went out of line)."""
+    secret = "Hunter2-a-long-secret-value"
+    resource = f'{{ type = "queue", name = "q-{secret}", exists = true }}'
+    results = f'results = {{ status = {{ status = "Success", resources = [{resource}] }} }}'
+    setup(ws, output_config=f'password = "{secret}"\n{results}')
+    done = ws.run("status", "t")
+    assert done.returncode == 0, done.stderr
+    assert secret not in done.stdout
+    lines = done.stdout.splitlines()
+    header = next(line for line in lines if "RESOURCE" in line)
+    row = next(line for line in lines if "queue.q-" in line)
+    assert row.index("yes") == header.index("EXISTS"), done.stdout
+
+
 def test_an_unusable_resources_structured_problem_is_shown_as_json(ws: Workspace) -> None:
     """A provider's problem or hint that is not text is shown as JSON, as a log record's
     message is, not as Python writes it ({'why': ...})."""

@@ -11,6 +11,7 @@ from typing import Optional, TypedDict
 
 from dstream.cli.view import View
 from dstream.config.model import Project
+from dstream.config.redact import redact_text
 from dstream.errors import ProviderError, visible
 from dstream.protocol.values import Fragment, as_text, encode_json
 from dstream.runtime.lifecycle import (
@@ -237,8 +238,11 @@ def _render_status(report: TaskLifecycle, view: View) -> None:
             exists = "?" if said is None else "yes" if said else "no"  # ?: not said
             exists = "unusable" if is_unusable(r) else exists  # why: an error below
             rows.append((p.role, _address(r, p.original), exists, _details(r.get("details"))))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
+    # Masked before measured: padded by a secret's own length, the table would tell it
+    # (and go out of line once View masked it).
+    shown = [[redact_text(cell) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in shown) for i in range(3)]
+    for row in shown:
         cells = [row[i].ljust(widths[i]) for i in range(3)]
         view.line("  " + "  ".join([*cells, row[3]]).rstrip())
     for p in report.providers:
