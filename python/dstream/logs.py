@@ -286,8 +286,22 @@ def level_name() -> Optional[str]:
     return _level
 
 
-# A provider record's fields that would overwrite dstream's own, and their new names.
-PROVIDER_FIELDS = {"task": "provider_task", "role": "provider_role"}
+# A provider record's fields that would overwrite dstream's own: each is kept under
+# this prefix (`provider_task`), again until the name is not one the record holds.
+OWN_FIELDS = frozenset({"task", "role"})
+PROVIDER_PREFIX = "provider_"
+
+
+def _kept_name(name: str, record: Collection[str]) -> str:
+    """The name a provider's field `name` is kept under: itself, but for dstream's own
+    fields, which the provider's would overwrite; never one of its other fields, which
+    it would overwrite in turn (a record with both `task` and `provider_task`)."""
+    if name not in OWN_FIELDS:
+        return name
+    kept = PROVIDER_PREFIX + name
+    while kept in record:
+        kept = PROVIDER_PREFIX + kept
+    return kept
 
 
 def provider_line(task: str, role: str, text: str, level: Optional[str], *, several: bool) -> None:
@@ -305,7 +319,7 @@ def provider_line(task: str, role: str, text: str, level: Optional[str], *, seve
             record.pop("ts", None)
             # The task and role are dstream's (a log shipper selects by them): a
             # provider's own are kept beside them, under names of their own.
-            fields = {PROVIDER_FIELDS.get(name, name): value for name, value in record.items()}
+            fields = {_kept_name(name, record): value for name, value in record.items()}
     levelno = LEVELS.get((level or "info").lower(), INFO)
     if not log.is_enabled_for(levelno):
         return

@@ -106,3 +106,31 @@ def test_dstreams_own_fields_win_over_a_providers_in_json_logs(ws: Workspace) ->
     text = ws.run("run", "t")
     assert "input: with task provider_task=spoof provider_role=spoof x=1\n" in text.stderr
     assert 'input: {"nested":true}\n' in text.stderr, text.stderr
+
+
+@pytest.mark.timeout(120)
+def test_a_providers_own_provider_task_field_is_kept_beside_its_task(ws: Workspace) -> None:
+    """A record with both `task` and `provider_task` lost the second: the renamed `task`
+    overwrote it. A renamed field takes a name the record does not hold
+    (`provider_provider_task`), so no field of the provider's is dropped."""
+    record = {"level": "info", "msg": "both", "task": "a", "provider_task": "b", "role": "c"}
+    ws.python_script(
+        "in.sh",
+        f"""
+        import json, sys
+        sys.stdin.readline()
+        sys.stderr.write(json.dumps({record!r}) + "\\n")
+        sys.stderr.flush()
+        print('{{"status":"ready","protocol":1}}')
+        print('{{"data":1}}')
+        """,
+    )
+    ws.script("out.sh", 'read -r command\necho \'{"status":"ready"}\'\ncat >/dev/null\n')
+    ws.task("./in.sh", "./out.sh")
+    done = ws.run("run", "t", "--log-format", "json")
+    assert done.returncode == 0, done.stderr
+    shown = next(r for r in log_records(done.stderr) if r["msg"] == "both")
+    assert (shown["task"], shown["role"]) == ("t", "input"), shown
+    assert shown["provider_task"] == "b", shown
+    assert shown["provider_provider_task"] == "a", shown
+    assert shown["provider_role"] == "c", shown
