@@ -36,3 +36,31 @@ def test_a_task_that_fails_hides_nothing_of_the_others(ws: Workspace) -> None:
     assert "does not exist" in found["dstream.hcl:9:3", "warning"]  # v: no such provider
     assert "must be lowercase" in found["dstream.hcl:10:3", "error"]  # v: its reference
     assert document["errors"] == 3
+
+
+OWN_ERROR = """\
+variable "pw" {
+  sensitive = true
+}
+task "c" {
+  max_frame_size = var.pw
+  input {
+    provider_path = "dstream-counter"
+    config = { bogus = 1 }
+  }
+  output { provider_path = "dstream-null" }
+}
+"""
+
+
+def test_a_tasks_own_error_hides_nothing_of_its_providers(ws: Workspace) -> None:
+    """A bad max_frame_size made lint skip the task's provider configs: their unknown
+    key was reported only once the first error was fixed."""
+    (ws.root / "dstream.hcl").write_text(OWN_ERROR)
+    ws.env["DSTREAM_VAR_pw"] = "abc"
+    code, document, stderr = ws.run_json("lint")
+    assert code == 2, stderr
+    found = {d["location"]: d["message"] for d in document["diagnostics"]}
+    assert "must be a size" in found["dstream.hcl:5:20"], found
+    assert "unknown config key 'bogus'" in found["dstream.hcl:8:16"], found
+    assert document["errors"] == 2, found

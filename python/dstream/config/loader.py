@@ -36,10 +36,10 @@ from dstream.config.syntax import (
     read_source,
     unreadable,
 )
-from dstream.config.tasks import build_task, outline_task
+from dstream.config.tasks import evaluate_task, outline_task
 from dstream.config.templates import SourceMap, split_paste_warnings
 from dstream.errors import ConfigError, nearest
-from dstream.records import field, record
+from dstream.records import field, record, replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -253,7 +253,8 @@ def analyze_texts(
     project.warnings = [str(warning) for warning in diagnostics.warnings]
     project.reads = module.reads
     analysis = Analysis(project, diagnostics, [p for p, _ in texts], declared, module.variables)
-    analysis.evaluated = project
+    # Tasks with errors of their own too, as far as they evaluated.
+    analysis.evaluated = replace(project, tasks={**project.failed, **project.tasks})
     if diagnostics.errors:
         analysis.project = None
     return analysis
@@ -410,10 +411,12 @@ def _build_task_lazily(
     own = _TaskDiagnostics(lenient=module.needed != EVERYWHERE)
     unknown_before = len(module.unknown_uses)
     try:
-        task: Optional[TaskSpec] = build_task(block, evaluator, own)
+        task = evaluate_task(block, evaluator, own)
     except MissingValue as exc:  # met where the rest of the task depends on it
         own.error(exc)
         task = None
+    if own.errors and task is not None:  # unusable; lint still checks its providers
+        project.failed[task.name], task = task, None
     missing = own.missing + module.unknown_uses[unknown_before:]
     if missing and not own.errors and block.labels:
         name = block.labels[0]

@@ -245,6 +245,9 @@ class Project:
     # Of each task in `broken`, what is known without what it lacks (config/tasks.py
     # outline_task): its location, and its providers' sources where they evaluate.
     outlines: dict[str, TaskSpec] = field(default_factory=dict)
+    # Tasks with errors of their own (a bad max_frame_size) as far as they evaluated, both
+    # providers included: not used, but `dstream lint` checks their providers too.
+    failed: dict[str, TaskSpec] = field(default_factory=dict)
     # What the evaluation read from outside its HCL texts (environment, files, clock).
     reads: Reads = field(default_factory=Reads)
 

@@ -56,13 +56,13 @@ TASK_BLOCKS = ("input", "output", "restart")
 RESTART_ATTRIBUTES = ("attempts", "backoff", "max_backoff", "reset_after")
 
 
-def build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) -> Optional[TaskSpec]:
-    """The task, or None when it has errors (each recorded in `diagnostics`)."""
-    errors_before = len(diagnostics.errors)
-    task = diagnostics.attempt(lambda: _build_task(block, evaluator, diagnostics))
-    if len(diagnostics.errors) > errors_before:
-        return None
-    return task
+def evaluate_task(
+    block: Block, evaluator: Evaluator, diagnostics: Diagnostics
+) -> Optional[TaskSpec]:
+    """The task as far as it evaluates, with errors (recorded in `diagnostics`: the task
+    is then not used) or without: None when either provider block did not evaluate.
+    Lint checks the providers of a task whose other settings failed."""
+    return diagnostics.attempt(lambda: _build_task(block, evaluator, diagnostics))
 
 
 def outline_task(block: Block, evaluator: Evaluator, name: str) -> TaskSpec:
@@ -84,7 +84,7 @@ def outline_task(block: Block, evaluator: Evaluator, name: str) -> TaskSpec:
     )
 
 
-def _build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) -> TaskSpec:
+def _build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) -> Optional[TaskSpec]:
     name = _task_name(block)
     context = f'task "{name}"'
     attributes = block.body.attributes
@@ -99,7 +99,7 @@ def _build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) ->
         if side is not None:
             sides[role] = side
     if len(sides) < 2:  # the missing side's error is recorded; the task is not used
-        return TaskSpec(name=name, input=ProviderSpec("input"), output=ProviderSpec("output"))
+        return None
     task = TaskSpec(
         name=name, input=sides["input"], output=sides["output"], location=block.location
     )
