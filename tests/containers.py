@@ -8,9 +8,11 @@ import contextlib
 import json
 import os
 import shutil
+import socket as socketlib
 import subprocess
 import tempfile
 import textwrap
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -169,3 +171,48 @@ def podman(root: Path) -> contextlib.AbstractContextManager[Podman]:
     if not os.path.exists(BUSYBOX):
         require_service("busybox-static is not installed (apt-get install busybox-static)")
     return running("podman", lambda: started(Podman(root)))
+
+
+class EngineProxy:
+    """A unix socket that forwards every connection to podman's: `cut()` closes it and
+    every connection through it, as an engine that went away mid-run (the containers
+    it started keep running in podman)."""
+
+    def __init__(self, root: Path, engine: Podman) -> None:
+        self.socket = root / "proxy.sock"
+        self.docker_host = f"unix://{self.socket}"
+        self._target = str(engine.socket)
+        self._listener = socketlib.socket(socketlib.AF_UNIX)
+        self._listener.bind(str(self.socket))
+        self._listener.listen(64)
+        self._open: list[socketlib.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socketlib.socket(socketlib.AF_UNIX)
+            upstream.connect(self._target)
+            with self._lock:
+                self._open += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socketlib.socket, sink: socketlib.socket) -> None:
+        with contextlib.suppress(OSError):
+            while block := source.recv(1 << 16):
+                sink.sendall(block)
+            sink.shutdown(socketlib.SHUT_WR)  # a half-close goes through
+
+    def cut(self) -> None:
+        self._listener.close()
+        with self._lock:
+            for conn in self._open:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socketlib.SHUT_RDWR)
+                conn.close()

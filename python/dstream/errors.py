@@ -196,6 +196,11 @@ class ProviderError(DstreamError):
         return out
 
 
+class EngineLost(ProviderError):
+    """The container engine a provider_image runs in stopped answering (or could not
+    say how the container ended): its exit is unknown and the container may still run."""
+
+
 class ProviderRefused(ProviderError):
     """A provider answered its handshake with {"status":"error"}: it looked at its config
     and said no. Starting it again would get the same answer, so it is not restarted."""

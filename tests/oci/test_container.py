@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +16,10 @@ from dstream.config.model import ProviderSpec, TaskSpec
 from dstream.errors import DstreamError
 from dstream.runtime.container import ensure_image, start_container
 from dstream.runtime.prefetch import pull_task_providers
-from tests.containers import Podman
+from tests.containers import EngineProxy, Podman
 from tests.providers import SHELL_COUNTING_INPUT as INPUT_SCRIPT
-from tests.workspace import dstream
+from tests.services import wait_until
+from tests.workspace import CliResult, dstream, dstream_argv, environ, json_document
 
 CONTAINER_OUTPUT = """#!/bin/sh
 read -r command
@@ -35,6 +37,17 @@ SLEEPER = """#!/bin/sh
 trap 'echo got TERM >&2; exit 0' TERM
 sleep 600 &
 wait
+"""
+
+TICKER = """#!/bin/sh
+read -r command
+echo '{"status":"ready","protocol":1}'
+i=0
+while true; do
+  i=$((i + 1))
+  echo "{\\"data\\":{\\"n\\":$i},\\"metadata\\":{}}"
+  sleep 0.2
+done
 """
 
 MISBEHAVING = """#!/bin/sh
@@ -58,6 +71,9 @@ def images(podman: Podman) -> dict[str, str]:
         ),
         "sleep": podman.build(
             "localhost/dstream-test-sleep:1", {"provider": SLEEPER}, ["/provider"]
+        ),
+        "ticker": podman.build(
+            "localhost/dstream-test-ticker:1", {"provider": TICKER}, ["/provider"]
         ),
     }
 
@@ -155,3 +171,48 @@ def test_pull_task_providers_reports_images(images: dict[str, str], docker_host:
     [result] = pull_task_providers(task, refresh=False)
     assert result["kind"] == "provider_image" and result["image"] == images["input"]
     assert result["id"]
+
+
+def _running_containers(podman: Podman) -> list[str]:
+    done = podman.podman("ps", "--format", "{{.Names}}")
+    return done.stdout.decode().split()
+
+
+def test_losing_the_engine_mid_run_says_so_not_a_signal(
+    images: dict[str, str], podman: Podman, tmp_path: Path
+) -> None:
+    """The engine's connection cut mid-run: no exit code came, so none is made up (it
+    was "killed by SIGHUP"); the containers the engine may still run are named."""
+    proxy = EngineProxy(tmp_path, podman)
+    config = tmp_path / "dstream.hcl"
+    config.write_text(
+        f"""
+        task "cut" {{
+          input  {{ provider_image = "{images["ticker"]}" }}
+          output {{ provider_image = "{images["output"]}" }}
+        }}
+        """
+    )
+    run = subprocess.Popen(
+        dstream_argv("run", "cut", "-c", str(config), "--json"),
+        cwd=tmp_path,
+        env=environ({"DOCKER_HOST": proxy.docker_host}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until("both containers run", lambda: len(_running_containers(podman)) == 2)
+        time.sleep(1)
+        proxy.cut()
+        out, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+        podman.podman("rm", "--all", "--force", "--time", "0", timeout=60)
+    assert run.returncode == 1, err.decode()
+    assert b"SIGHUP" not in out + err, out.decode()
+    [task] = json_document(CliResult([], run.returncode, out, err))["tasks"]
+    assert task["outcome"] == "failed" and task["error"]["error"] == "EngineLost", task
+    message = task["error"]["message"]
+    lost = f"lost the connection to the container engine (DOCKER_HOST={proxy.docker_host})"
+    assert lost in message
+    assert "the container may still be running: dstream-cut-" in message

@@ -26,18 +26,27 @@ import subprocess
 import threading
 from typing import IO, Any, Optional, Union
 
-from dstream.errors import DstreamError, ProviderError
+from dstream.errors import DstreamError, EngineLost, ProviderError
 from dstream.extras import missing_package
 
 PULL_POLICIES = ("missing", "always", "never")
 _HEADER = struct.Struct(">BxxxL")  # stream type, 3 pad bytes, big-endian length
+# The code of a container whose exit the engine never told: `docker run`'s own for an
+# error of the engine (125), not a signal the container did not get. EngineLost says why.
+ENGINE_LOST_CODE = 125
 DockerClient = Any  # Any: the docker SDK has no type information
 _live: dict[str, ContainerProcess] = {}
 _live_lock = threading.Lock()
 
 
+def engine_address() -> str:
+    """Where the Docker API is looked for, as a person would set it."""
+    host = os.environ.get("DOCKER_HOST")
+    return f"DOCKER_HOST={host}" if host else "the default socket /var/run/docker.sock"
+
+
 def _engine_hint() -> str:
-    where = os.environ.get("DOCKER_HOST") or "the default socket (/var/run/docker.sock)"
+    where = engine_address()
     return (
         f"dstream looked for a Docker API at {where}; start Docker, or podman's "
         "service (`podman system service --time=0 unix:///path/podman.sock`) and set "
@@ -115,6 +124,8 @@ class ContainerProcess:
         self.returncode: Optional[int] = None
         self._exited = threading.Event()
         self._removed = False
+        # Why the engine never said how the container ended (None: it did).
+        self.lost: Optional[str] = None
 
         stdin_r, stdin_w = os.pipe()
         stdout_r, stdout_w = os.pipe()
@@ -199,15 +210,35 @@ class ContainerProcess:
                     os.close(fd)
 
     def _wait_exit(self) -> None:
+        from docker.errors import APIError
+
         try:
             result = self._client.api.wait(self.container_id)
-            self.returncode = int(result.get("StatusCode", -1))
-        except Exception:
-            self.returncode = -1
+            self.returncode = int(result["StatusCode"])
+        except APIError as exc:  # it answered, with an error
+            self._lose(f"the container engine could not say how it ended ({exc.explanation})")
+        except Exception:  # the SDK raises requests' and OS errors on a broken connection
+            self._lose(f"lost the connection to the container engine ({engine_address()})")
         self._exited.set()
         # Remove only after the attach stream is drained: removal could cut its tail.
         self._demux.join(timeout=10)
         self._remove()
+
+    def _lose(self, what: str) -> None:
+        self.lost = f"{what}: the container may still be running: {self.name}"
+        self.returncode = ENGINE_LOST_CODE
+
+    def lost_error(self, label: str, stderr_tail: list[str]) -> Optional[EngineLost]:
+        """The provider's error when the engine never said how its container ended."""
+        if self.lost is None:
+            return None
+        return EngineLost(
+            f"{label} {self.lost}",
+            provider=label,
+            stderr_tail=stderr_tail,
+            hint=f"check that the container engine still runs; `docker rm -f {self.name}` "
+            "(or podman's) removes the container, as the task's next run does",
+        )
 
     def _remove(self) -> None:
         if self._removed:

@@ -127,6 +127,10 @@ def _judge_exits(
     confirming its end, an input by not exiting after it closed its stdout
     (verdict.input_exit_error)."""
     inp, out = run.providers()
+    lost = [error for error in (inp.engine_lost(), out.engine_lost()) if error is not None]
+    if lost:  # no exit code came: none to judge, and nothing else went wrong first
+        run.errors[:0] = lost
+        return
     killed = output_killed(run)
     end = verdict.OutputEnd(
         code=out_code,

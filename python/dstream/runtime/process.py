@@ -13,11 +13,12 @@ import time
 
 from dstream import logs
 from dstream.config.model import ProviderSpec, TaskSpec
-from dstream.errors import ProviderError, ProviderRefused
+from dstream.errors import EngineLost, ProviderError, ProviderRefused
 from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
 from dstream.records import record
 from dstream.runtime.child import ChildProcess
+from dstream.runtime.container import ContainerProcess
 from dstream.runtime.description import remember  # what a provider says of itself, kept
 from dstream.runtime.launch import provider_env
 from dstream.runtime.pipes import STOP_POLL, LineReader, StderrRelay
@@ -164,6 +165,13 @@ class ProviderProcess(ChildProcess):
         self._stdout = LineReader(_stream(popen.stdout), label)
         self._stderr = StderrRelay(_stream(popen.stderr), log_sink, task=task_name, role=role)
 
+    def engine_lost(self) -> Optional[EngineLost]:
+        """A container whose engine never said how it ended: that is its error, not
+        the exit code standing in for the one that never came."""
+        if not isinstance(self.popen, ContainerProcess):
+            return None
+        return self.popen.lost_error(self.label, self.stderr_tail())
+
     # -- stdin -------------------------------------------------------------------------
     @property
     def stdin_fd(self) -> int:
@@ -266,6 +274,9 @@ class ProviderProcess(ChildProcess):
                 self.legacy = True
                 remember(self.executable, Handshake("legacy"))
                 return Handshake("legacy")
+            lost = self.engine_lost()
+            if lost is not None:
+                raise lost
             raise ProviderError(
                 f"{self.label} {ended(code)} before its handshake",
                 provider=self.label,
