@@ -83,7 +83,7 @@ def docker_host(podman: Podman, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     monkeypatch.setenv("DOCKER_HOST", podman.docker_host)
     yield podman.docker_host
     left = podman.podman("ps", "--all", "--quiet").stdout.decode().split()
-    assert left == [], "containers were left behind"
+    assert left == [], "containers were left-behind"
 
 
 def test_a_task_with_provider_image_on_both_sides_runs(
@@ -216,3 +216,40 @@ def test_losing_the_engine_mid_run_says_so_not_a_signal(
     lost = f"lost the connection to the container engine (DOCKER_HOST={proxy.docker_host})"
     assert lost in message
     assert "the container may still be running: dstream-cut-" in message
+
+
+def test_a_killed_runs_containers_are_removed_by_the_next_run(
+    images: dict[str, str], docker_host: str, podman: Podman, tmp_path: Path
+) -> None:
+    """dstream SIGKILLed: no atexit hook removes its containers (the input's runs on);
+    the task's next run removes them, as docs/delivery.md says."""
+    config = tmp_path / "dstream.hcl"
+
+    def task(input_image: str) -> None:
+        config.write_text(
+            f"""
+            task "left-behind" {{
+              input  {{ provider_image = "{input_image}" }}
+              output {{ provider_image = "{images["output"]}" }}
+            }}
+            """
+        )
+
+    task(images["ticker"])
+    killed = subprocess.Popen(
+        dstream_argv("run", "left-behind", "-c", str(config)),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until("both containers run", lambda: len(_running_containers(podman)) == 2)
+    finally:
+        killed.kill()
+        killed.wait()
+    assert podman.podman("ps", "--all", "--quiet").stdout.split(), "nothing was left"
+    task(images["input"])
+    done = dstream("run", "left-behind", "-c", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "left by a dstream that ended" in done.stderr
+    # the docker_host fixture checks that nothing is left

@@ -26,6 +26,7 @@ import subprocess
 import threading
 from typing import IO, Any, Optional, Union
 
+from dstream import logs
 from dstream.errors import DstreamError, EngineLost, ProviderError
 from dstream.extras import missing_package
 
@@ -35,6 +36,12 @@ _HEADER = struct.Struct(">BxxxL")  # stream type, 3 pad bytes, big-endian length
 # error of the engine (125), not a signal the container did not get. EngineLost says why.
 ENGINE_LOST_CODE = 125
 DockerClient = Any  # Any: the docker SDK has no type information
+# Labels of the containers dstream starts: the task, and the dstream that owns it
+# ("host:pid"), so that the task's next run can remove what a dead one left.
+PROVIDER_LABEL = "io.dstream.provider"
+TASK_LABEL = "io.dstream.task"
+ROLE_LABEL = "io.dstream.role"
+OWNER_LABEL = "io.dstream.owner"
 _live: dict[str, ContainerProcess] = {}
 _live_lock = threading.Lock()
 
@@ -298,6 +305,53 @@ def _cleanup_at_exit() -> None:
 atexit.register(_cleanup_at_exit)
 
 
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_ended(owner: str) -> bool:
+    """Whether the dstream `owner` ("host:pid") names is known to have ended: it ran on
+    this host and no process has its pid. Another host's, or a pid in use, may be live."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: a process of another user has that pid
+        return False
+    return False
+
+
+def remove_stale(task: str) -> None:
+    """Stop and remove the containers of `task` that a dstream which ended left (killed
+    with SIGKILL, it ran no shutdown hook): the input's may still run. Called by a run
+    that holds the task's lock, so the containers of a live run are never touched;
+    those of a dstream still alive, or of another host, are left alone."""
+    client = engine()
+    try:
+        found = client.api.containers(all=True, filters={"label": TASK_LABEL})
+    except Exception as exc:
+        raise DstreamError(
+            f"cannot list the containers of task {task!r}: {exc}", hint=_engine_hint()
+        ) from None
+    for container in found:
+        labels = container.get("Labels") or {}
+        if labels.get(TASK_LABEL) != task or not _owner_ended(labels.get(OWNER_LABEL, "")):
+            continue
+        name = (container.get("Names") or [container["Id"][:12]])[0].lstrip("/")
+        try:
+            client.api.remove_container(container["Id"], force=True)
+        except Exception as exc:  # gone meanwhile, or the engine refused: say so, go on
+            logs.log.warning("cannot remove container %s: %s", name, exc, task=task)
+            continue
+        logs.log.warning(
+            "removed container %s, left by a dstream that ended (%s)",
+            name, labels.get(OWNER_LABEL), task=task,
+        )  # fmt: skip
+
+
 def start_container(
     image: str,
     *,
@@ -305,8 +359,13 @@ def start_container(
     name: str,
     pull: str = "missing",
     network: Optional[str] = None,
+    task: str = "",
+    role: str = "",
 ) -> ContainerProcess:
-    """Start `image` like `docker run -i --rm --name NAME -e ... IMAGE`, attached."""
+    """Start `image` like `docker run -i --rm --name NAME -e ... IMAGE`, attached.
+    Not AutoRemove: podman's wait then answers 0 ("container has already been
+    removed") for a container that exited 3 before the wait came. The waiter removes
+    it, shutdown too; after a SIGKILL of dstream, the task's next run (remove_stale)."""
     client = engine()  # first: it says so when the docker extra is missing
     from docker.errors import APIError
 
@@ -323,7 +382,12 @@ def start_container(
             tty=False,
             environment=dict(env),
             host_config=host_config,
-            labels={"io.dstream.provider": "1"},
+            labels={
+                PROVIDER_LABEL: "1",
+                TASK_LABEL: task,
+                ROLE_LABEL: role,
+                OWNER_LABEL: _owner(),
+            },
         )
     except APIError as exc:
         raise ProviderError(

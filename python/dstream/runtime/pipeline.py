@@ -121,6 +121,11 @@ class TaskRun:
             self.input, self.output = self.warm.input, self.warm.output
             self.warm.settle(self.stopping)
         else:
+            if inp.image or out.image:
+                # The task's lock is held: what its containers' owner left is stale.
+                from dstream.runtime.container import remove_stale
+
+                remove_stale(task.name)
             # The input first: its handshake is the first thing the stream waits for.
             self.input, self.output = start_providers([inp, out], log_sink=sink)
         debug = logs.log.is_enabled_for(logs.DEBUG)  # its lines' text built only then

@@ -74,7 +74,11 @@ def spawn(prepared: Prepared) -> tuple[ProcessHandle, Optional[int]]:
         from dstream.runtime.container import start_container
 
         popen: ProcessHandle = start_container(
-            prepared.image, env=env, name=f"dstream-{prepared.task}-{prepared.role}"
+            prepared.image,
+            env=env,
+            name=f"dstream-{prepared.task}-{prepared.role}",
+            task=prepared.task,
+            role=prepared.role,
         )
     else:
         # An input's run gets the commit-notice channel: a pipe whose read end it
