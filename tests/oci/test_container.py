@@ -4,6 +4,7 @@ service started by the fixture (images built locally with `podman import`, no ne
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import textwrap
 import time
@@ -253,3 +254,67 @@ def test_a_killed_runs_containers_are_removed_by_the_next_run(
     assert done.returncode == 0, done.stderr
     assert "left by a dstream that ended" in done.stderr
     # the docker_host fixture checks that nothing is left
+
+
+@pytest.fixture
+def hung_engine(tmp_path: Path) -> Iterator[str]:
+    """A DOCKER_HOST that takes connections and never answers (a hung engine): its
+    socket listens, nothing accepts."""
+    path = tmp_path / "hung.sock"
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))
+        listener.listen(64)
+        yield f"unix://{path}"
+
+
+def _hung_task(tmp_path: Path, start_timeout: str = "") -> Path:
+    config = tmp_path / "dstream.hcl"
+    timeout = f'start_timeout = "{start_timeout}"' if start_timeout else ""
+    config.write_text(
+        f"""
+        task "hung" {{
+          {timeout}
+          input  {{ provider_image = "localhost/never-started:1" }}
+          output {{ provider_path = "dstream-null" }}
+        }}
+        """
+    )
+    return config
+
+
+def test_an_engine_that_does_not_answer_fails_within_start_timeout(
+    hung_engine: str, tmp_path: Path
+) -> None:
+    config = _hung_task(tmp_path, start_timeout="3s")
+    began = time.monotonic()
+    done = dstream("run", "hung", "-c", str(config), cwd=tmp_path, timeout=40,
+                   env={"DOCKER_HOST": hung_engine})  # fmt: skip
+    assert time.monotonic() - began < 20, done.stderr
+    assert done.returncode == 1, done.stderr
+    assert f"the container engine (DOCKER_HOST={hung_engine}) did not answer within 3 s" in (
+        done.stderr
+    )
+
+
+def test_a_stop_does_not_wait_for_an_engine_that_does_not_answer(
+    hung_engine: str, tmp_path: Path
+) -> None:
+    config = _hung_task(tmp_path)  # the default start_timeout: 30 s
+    run = subprocess.Popen(
+        dstream_argv("run", "hung", "-c", str(config)),
+        cwd=tmp_path,
+        env=environ({"DOCKER_HOST": hung_engine}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(2)  # in the engine's ping
+        began = time.monotonic()
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=60)
+        took = time.monotonic() - began
+    finally:
+        run.kill()
+    assert took < 5, (took, err.decode())
+    assert run.returncode != 0, err.decode()
+    assert "interrupted by SIGTERM before streaming" in err.decode()

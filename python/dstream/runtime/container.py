@@ -24,13 +24,19 @@ import socket
 import struct
 import subprocess
 import threading
-from typing import IO, Any, Optional, Union
+from typing import IO, Any, Callable, Optional, TypeVar, Union
 
 from dstream import logs
 from dstream.errors import DstreamError, EngineLost, ProviderError
 from dstream.extras import missing_package
+from dstream.protocol.frames import DEFAULT_START_TIMEOUT
+from dstream.runtime.pipes import STOP_POLL, stopped_starting
 
 PULL_POLICIES = ("missing", "always", "never")
+# Seconds for the engine's first answer (bounded by the task's start_timeout): a hung
+# engine fails the start now, not after the docker SDK's 60 s.
+PING_TIMEOUT = 5.0
+T = TypeVar("T")
 _HEADER = struct.Struct(">BxxxL")  # stream type, 3 pad bytes, big-endian length
 # The code of a container whose exit the engine never told: `docker run`'s own for an
 # error of the engine (125), not a signal the container did not get. EngineLost says why.
@@ -61,21 +67,66 @@ def _engine_hint() -> str:
     )
 
 
-def engine() -> DockerClient:
-    """A docker SDK client that has answered a ping."""
+def engine(timeout: float = DEFAULT_START_TIMEOUT) -> DockerClient:
+    """A docker SDK client that has answered a ping within PING_TIMEOUT (at most
+    `timeout`); each of its calls then waits at most `timeout` seconds (a pull, its
+    stream, as long as it takes)."""
     try:
         import docker
+        from requests.exceptions import Timeout
     except ImportError as exc:
         raise missing_package(exc) or exc from None
+    first = min(PING_TIMEOUT, timeout)
     try:
-        client = docker.from_env()
+        client = docker.from_env(timeout=first)
         client.ping()
     except Exception as exc:  # the SDK raises DockerException, requests and OS errors
+        if not _timed_out(exc, (Timeout, TimeoutError)):
+            raise DstreamError(
+                f"no container engine reachable: {exc}", hint=_engine_hint()
+            ) from None
         raise DstreamError(
-            f"no container engine reachable: {exc}",
-            hint=_engine_hint(),
+            f"the container engine ({engine_address()}) did not answer within {first:g} s",
+            hint="check that the engine (Docker, or podman's service) runs and is not hung; "
+            + _engine_hint(),
         ) from None
+    client.api.timeout = timeout
     return client
+
+
+def _timed_out(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether `exc` or what it was raised from is a timeout: the SDK wraps the one of
+    its first request (the API version) in a DockerException."""
+    seen: Optional[BaseException] = exc
+    while seen is not None:
+        if isinstance(seen, kinds):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def unless_stopped(start: Callable[[], T], stopping: Callable[[], bool], label: str) -> T:
+    """`start()` (calls to the container engine, which may not answer) in a thread of
+    its own, given up as soon as `stopping()` says the run was asked to stop: a stop
+    does not wait for the engine. What it still starts is removed at dstream's exit."""
+    box: list[Union[T, BaseException]] = []
+
+    def work() -> None:
+        try:
+            box.append(start())
+        except BaseException as exc:  # handed to the caller's thread
+            box.append(exc)
+
+    thread = threading.Thread(target=work, name=f"{label}-start", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(STOP_POLL)
+        if thread.is_alive() and stopping():
+            raise stopped_starting(label, f"waiting on the container engine, {engine_address()}")
+    [result] = box
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def ensure_image(
@@ -324,12 +375,11 @@ def _owner_ended(owner: str) -> bool:
     return False
 
 
-def remove_stale(task: str) -> None:
+def remove_stale(client: DockerClient, task: str) -> None:
     """Stop and remove the containers of `task` that a dstream which ended left (killed
     with SIGKILL, it ran no shutdown hook): the input's may still run. Called by a run
     that holds the task's lock, so the containers of a live run are never touched;
     those of a dstream still alive, or of another host, are left alone."""
-    client = engine()
     try:
         found = client.api.containers(all=True, filters={"label": TASK_LABEL})
     except Exception as exc:
@@ -361,12 +411,17 @@ def start_container(
     network: Optional[str] = None,
     task: str = "",
     role: str = "",
+    timeout: float = DEFAULT_START_TIMEOUT,
+    owned: bool = False,
 ) -> ContainerProcess:
     """Start `image` like `docker run -i --rm --name NAME -e ... IMAGE`, attached.
     Not AutoRemove: podman's wait then answers 0 ("container has already been
     removed") for a container that exited 3 before the wait came. The waiter removes
-    it, shutdown too; after a SIGKILL of dstream, the task's next run (remove_stale)."""
-    client = engine()  # first: it says so when the docker extra is missing
+    it, shutdown too; after a SIGKILL of dstream, the task's next run (remove_stale,
+    when `owned`: the task's lock is held). Each engine call waits `timeout` at most."""
+    client = engine(timeout)  # first: it says so when the docker extra is missing
+    if owned:
+        remove_stale(client, task)
     from docker.errors import APIError
 
     ensure_image(image, pull=pull, client=client)

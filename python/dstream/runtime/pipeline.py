@@ -28,6 +28,7 @@ from dstream.runtime.mailbox import Latest
 from dstream.runtime.monitor import TaskMonitor
 from dstream.runtime.process import Prepared, ProviderProcess, prepare_provider, start_providers
 from dstream.runtime.result import RunSummary
+from dstream.runtime.spawn import ContainerStart
 from dstream.runtime.stopping import STOP_MARGIN, Deadline, Stop
 from dstream.runtime.streaming import OutputReader, after_stream, commit, notify, supervise
 from dstream.runtime.warmplan import Adopted, Started, adopt, remember_run
@@ -121,13 +122,17 @@ class TaskRun:
             self.input, self.output = self.warm.input, self.warm.output
             self.warm.settle(self.stopping)
         else:
+            # The task's lock is held: what a dead run's containers left is stale.
+            how = ContainerStart(task.start_timeout, self.stopping, owned=True)
             if inp.image or out.image:
-                # The task's lock is held: what its containers' owner left is stale.
-                from dstream.runtime.container import remove_stale
+                from dstream.runtime.container import engine_address  # only for containers
 
-                remove_stale(task.name)
-            # The input first: its handshake is the first thing the stream waits for.
-            self.input, self.output = start_providers([inp, out], log_sink=sink)
+                self.monitor.waiting = f"waiting on the container engine ({engine_address()})"
+            try:
+                # The input first: its handshake is the first thing the stream waits for.
+                self.input, self.output = start_providers([inp, out], log_sink=sink, containers=how)
+            finally:
+                self.monitor.waiting = None
         debug = logs.log.is_enabled_for(logs.DEBUG)  # its lines' text built only then
         for proc in (self.input, self.output):
             if debug:

@@ -33,10 +33,12 @@ MAX_STDERR_LINE = 256 * 1024
 STOP_POLL = 0.1
 
 
-def stopped_starting(label: str) -> Interrupted:
-    """A stop asked for while the provider `label` had not begun to stream."""
+def stopped_starting(label: str, waiting: str = "") -> Interrupted:
+    """A stop asked for while the provider `label` had not begun to stream (`waiting`:
+    on what, when it was not the provider itself)."""
+    waiting = f" ({waiting})" if waiting else ""
     return Interrupted(
-        f"{label} was still starting when the run was asked to stop",
+        f"{label} was still starting{waiting} when the run was asked to stop",
         # True with a checkpoint stored and without: nothing was streamed.
         hint="run it again: nothing was streamed yet, so it starts where this run would have",
     )

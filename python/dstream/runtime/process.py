@@ -18,12 +18,11 @@ from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
 from dstream.records import record
 from dstream.runtime.child import ChildProcess
-from dstream.runtime.container import ContainerProcess
 from dstream.runtime.description import remember  # what a provider says of itself, kept
 from dstream.runtime.launch import provider_env
 from dstream.runtime.pipes import STOP_POLL, LineReader, StderrRelay
 from dstream.runtime.resolve import resolve
-from dstream.runtime.spawn import execs_directly, pdeathsig_prefix, spawn
+from dstream.runtime.spawn import ContainerStart, execs_directly, pdeathsig_prefix, spawn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -168,6 +167,10 @@ class ProviderProcess(ChildProcess):
     def engine_lost(self) -> Optional[EngineLost]:
         """A container whose engine never said how it ended: that is its error, not
         the exit code standing in for the one that never came."""
+        if self.own_child:  # a process: its exit code is known
+            return None
+        from dstream.runtime.container import ContainerProcess  # not on a local run's path
+
         if not isinstance(self.popen, ContainerProcess):
             return None
         return self.popen.lost_error(self.label, self.stderr_tail())
@@ -404,17 +407,21 @@ def start_provider(prepared: Prepared, *, log_sink: LogSink = default_log_sink) 
 
 
 def start_providers(
-    prepared: Sequence[Prepared], *, log_sink: LogSink = default_log_sink
+    prepared: Sequence[Prepared],
+    *,
+    log_sink: LogSink = default_log_sink,
+    containers: Optional[ContainerStart] = None,
 ) -> list[ProviderProcess]:
     """Start several providers, in the order given, as `start_provider` does: each is
-    spawned before any is attached. Attaching starts a thread and waits for it to run,
-    which on a busy machine held the next exec up by milliseconds; a run's input,
-    spawned first, is what its stream waits for (issue 22). When one cannot be
-    spawned, those already spawned are killed before its error is raised."""
+    spawned before any is attached (a provider_image as `containers` says). Attaching
+    starts a thread and waits for it to run, which on a busy machine held the next exec
+    up by milliseconds; a run's input, spawned first, is what its stream waits for
+    (issue 22). When one cannot be spawned, those already spawned are killed before its
+    error is raised."""
     spawned: list[tuple[Prepared, ProcessHandle, Optional[int]]] = []
     try:
         for one in prepared:
-            spawned.append((one, *spawn(one)))
+            spawned.append((one, *spawn(one, containers)))
     except BaseException:
         for one, popen, commit_fd in spawned:
             proc = ProviderProcess(

@@ -232,9 +232,12 @@ def left_behind(
             unstored = (
                 f"; its last acknowledged checkpoint, {value(newest)}, may or may not be stored"
             )
+    # What it waited on, when its monitor was told (the container engine, an output's
+    # exit); else the state database, the one call of a task's thread not bounded here.
+    waiting = live.waiting if live is not None and live.waiting else "waiting on the state database"
     summary.error = LeftBehind(
         f"task {task!r} had not ended {STOP_MARGIN:g}s after the stop was forced (it was "
-        f"waiting on the state database): dstream ended without it{unstored}; its providers "
+        f"{waiting}): dstream ended without it{unstored}; its providers "
         "end with dstream",
         hint="its lease (postgres) expires after lease_ttl; the next run resumes from the "
         "last stored checkpoint, if one is stored",

@@ -24,17 +24,32 @@ import sys
 
 from dstream.errors import ProviderError
 from dstream.protocol import frames
+from dstream.protocol.frames import DEFAULT_START_TIMEOUT
+from dstream.records import record
 from dstream.runtime.launch import child_setup
 from dstream.runtime.watchdog import watchdog
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Callable, Optional
 
     from dstream.runtime.child import ProcessHandle
     from dstream.runtime.process import Prepared
 
 SETPRIV_PATHS = ("/usr/bin/setpriv", "/bin/setpriv")
+
+
+@record(frozen=True)
+class ContainerStart:
+    """How a provider_image is started: each engine call waits `timeout` at most (the
+    task's start_timeout), `stopping()` gives the start up when the run is asked to
+    stop, `owned`: the task's lock is held, so its dead runs' containers are removed."""
+
+    timeout: float = DEFAULT_START_TIMEOUT
+    stopping: Optional[Callable[[], bool]] = None
+    owned: bool = False
+
+
 _prefix: Optional[list[str]] = None  # looked up once per process
 
 
@@ -66,19 +81,31 @@ def execs_directly(path: str) -> bool:
     return magic == b"\x7fELF" or magic.startswith(b"#!")
 
 
-def spawn(prepared: Prepared) -> tuple[ProcessHandle, Optional[int]]:
-    """The provider's process, and the write end of its commit-notice channel if any."""
+def spawn(
+    prepared: Prepared, start: Optional[ContainerStart] = None
+) -> tuple[ProcessHandle, Optional[int]]:
+    """The provider's process, and the write end of its commit-notice channel if any.
+    `start`: how a run starts a container (default: as a lifecycle command does)."""
     label, env = prepared.label, dict(prepared.env)
     notices: Optional[tuple[int, int]] = None
     if prepared.image:
-        from dstream.runtime.container import start_container
+        from dstream.runtime.container import start_container, unless_stopped
 
-        popen: ProcessHandle = start_container(
-            prepared.image,
-            env=env,
-            name=f"dstream-{prepared.task}-{prepared.role}",
-            task=prepared.task,
-            role=prepared.role,
+        image, how = prepared.image, start or ContainerStart()
+
+        def started() -> ProcessHandle:
+            return start_container(
+                image,
+                env=env,
+                name=f"dstream-{prepared.task}-{prepared.role}",
+                task=prepared.task,
+                role=prepared.role,
+                timeout=how.timeout,
+                owned=how.owned,
+            )
+
+        popen: ProcessHandle = (
+            unless_stopped(started, how.stopping, label) if how.stopping else started()
         )
     else:
         # An input's run gets the commit-notice channel: a pipe whose read end it
