@@ -318,3 +318,25 @@ def test_a_stop_does_not_wait_for_an_engine_that_does_not_answer(
     assert took < 5, (took, err.decode())
     assert run.returncode != 0, err.decode()
     assert "interrupted by SIGTERM before streaming" in err.decode()
+
+
+def test_a_task_name_no_container_name_may_hold_still_runs(
+    images: dict[str, str], docker_host: str, tmp_path: Path
+) -> None:
+    """A space or a non-ASCII letter is a fine task name, not a container name."""
+    config = tmp_path / "dstream.hcl"
+    config.write_text(
+        f"""
+        task "orders v2 ünïcode" {{
+          input  {{
+            provider_image = "{images["input"]}"
+            env = {{ COUNT = "2" }}
+          }}
+          output {{ provider_image = "{images["output"]}" }}
+        }}
+        """
+    )
+    done = dstream("run", "orders v2 ünïcode", "-c", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("output/")]
+    assert len(lines) == 2 and lines[0].startswith("output/orders v2 ünïcode/"), done.stdout

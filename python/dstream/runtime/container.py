@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import secrets
 import signal
 import socket
@@ -356,6 +357,14 @@ def _cleanup_at_exit() -> None:
 atexit.register(_cleanup_at_exit)
 
 
+def container_name(name: str) -> str:
+    """`name` as an engine takes it ([a-zA-Z0-9][a-zA-Z0-9_.-]*): every other character
+    (a task's space, a non-ASCII letter) an underscore. Not unique: start_container
+    adds a random suffix, and the task is in the container's labels, verbatim."""
+    safe = re.sub(r"[^a-zA-Z0-9_.-]", "_", name)
+    return safe if safe[:1].isascii() and safe[:1].isalnum() else f"x{safe}"
+
+
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -427,7 +436,7 @@ def start_container(
     ensure_image(image, pull=pull, client=client)
     api = client.api
     # A unique suffix: a second dstream, or a leftover of a killed one, must not clash.
-    unique = f"{name}-{secrets.token_hex(3)}"
+    unique = f"{container_name(name)}-{secrets.token_hex(3)}"
     host_config = api.create_host_config(network_mode=network) if network else None
     try:
         created = api.create_container(
