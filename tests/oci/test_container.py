@@ -340,3 +340,13 @@ def test_a_task_name_no_container_name_may_hold_still_runs(
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("output/")]
     assert len(lines) == 2 and lines[0].startswith("output/orders v2 ünïcode/"), done.stdout
+
+
+def test_a_failed_pull_says_why(docker_host: str) -> None:
+    """The engine's error in the pull stream is the error (the SDK dropped it and said
+    "No such image" when it looked the image up after)."""
+    with pytest.raises(DstreamError) as info:
+        ensure_image("127.0.0.1:9/nobody/nothing:1")
+    assert "cannot pull image 127.0.0.1:9/nobody/nothing:1" in info.value.reason
+    assert "No such image" not in info.value.reason
+    assert "connection refused" in info.value.reason.lower(), info.value.reason

@@ -158,15 +158,61 @@ def ensure_image(
         )
     pulled = False
     if present is None:
+        _pull(client, image)
         try:
-            present = client.images.pull(image)
-            pulled = True
+            present = client.images.get(image)
         except Exception as exc:
             raise DstreamError(
-                f"cannot pull image {image}: {exc}",
-                hint="check the image name, the engine's network access and registry login",
+                f"cannot pull image {image}: the engine pulled it, then had no such image ({exc})",
+                hint="check the image name: a tag the engine writes differently (podman's "
+                "short names) is found under its full name",
             ) from None
+        pulled = True
     return {"image": image, "id": present.id, "pulled": pulled}
+
+
+def _auth_config(image: str) -> Optional[dict[str, str]]:
+    """The registry login for `image`, found as provider_ref's is (oci/auth.py:
+    DSTREAM_REGISTRY_USERNAME/PASSWORD/HOST, GITHUB_TOKEN for ghcr.io, the Docker and
+    podman auth files); None: the docker SDK's own lookup (its config.json)."""
+    from dstream.oci.auth import find_credentials
+    from dstream.oci.reference import BadReference, parse_reference
+
+    try:
+        ref = parse_reference(image)
+    except BadReference:
+        return None  # the engine says what is wrong with it
+    found = find_credentials(ref.registry, ref.repository)
+    return None if found is None else {"username": found.username, "password": found.password}
+
+
+def _pull(client: DockerClient, image: str) -> None:
+    """Pull `image` through the low-level stream, whose `error` event is the engine's
+    reason (images.pull() drops it, and the lookup after says "No such image")."""
+    from docker.utils import parse_repository_tag
+
+    from dstream.config.redact import redact_text
+
+    hint = (
+        "check the image name, the engine's network access and the registry login "
+        "(DSTREAM_REGISTRY_USERNAME/PASSWORD, or the Docker/podman auth file, as for "
+        "provider_ref: docs/oci.md)"
+    )
+    repository, tag = parse_repository_tag(image)
+    try:
+        events = client.api.pull(
+            repository, tag=tag, stream=True, decode=True, auth_config=_auth_config(image)
+        )
+        for event in events:
+            if isinstance(event, dict) and event.get("error"):
+                why = event.get("errorDetail", {}).get("message") or event["error"]
+                raise DstreamError(f"cannot pull image {image}: {redact_text(str(why))}", hint=hint)
+    except DstreamError:
+        raise
+    except Exception as exc:  # the SDK raises APIError, requests and OS errors
+        raise DstreamError(
+            f"cannot pull image {image}: {redact_text(str(exc))}", hint=hint
+        ) from None
 
 
 class ContainerProcess:
