@@ -146,3 +146,21 @@ def drop_stdout() -> bool:
     _stdout_dropped = True
     settle_stream(os.open(os.devnull, os.O_WRONLY), 1)
     return True
+
+
+# -- a child's environment ---------------------------------------------------------------
+
+
+def encoded_environ(env: dict[str, str]) -> dict[bytes, bytes]:
+    """`env` as the bytes a child process's environment holds: each name and value in
+    the locale's encoding, as Popen would write it, or in UTF-8 (the configuration's)
+    when the locale's cannot hold it (a task named "zażółć" in DSTREAM_TASK under an
+    ISO-8859-1 or C locale), where Popen failed with UnicodeEncodeError, a crash."""
+
+    def encoded(text: str) -> bytes:
+        try:
+            return os.fsencode(text)
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "surrogateescape")
+
+    return {encoded(name): encoded(value) for name, value in env.items()}

@@ -45,6 +45,7 @@ def run(*, warm: bool = True) -> None:
     global _paused
     defer_signals()  # first: from here a signal ends the command the documented way
     open_closed_streams()  # before anything opens a file (the warm start does)
+    escape_unwritable()
     gc.disable()
     _paused = True
     _warm_start(warm)
@@ -157,9 +158,22 @@ def open_closed_streams() -> None:
         settle_stream(write, 1)
         if read != 1:  # else dup2 closed it
             os.close(read)
-        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+        sys.stdout = open(  # noqa: SIM115
+            1, "w", encoding="utf-8", errors="backslashreplace", closefd=False
+        )
     if sys.stderr is None:
         settle_stream(os.open(os.devnull, os.O_WRONLY), 2)
         sys.stderr = open(  # noqa: SIM115
             2, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False
         )
+
+
+def escape_unwritable() -> None:
+    """A character stdout's encoding cannot write (a task named "zażółć" in an
+    ISO-8859-1 or C locale, the closing line's ✅) is written escaped, as Python writes
+    it on stderr: Python's own stdout is strict there, and the first such character
+    was a crash, the command's output lost. A JSON document escapes it the JSON way
+    (cli/view.py `View.document`), so that it stays valid."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")

@@ -27,6 +27,7 @@ from dstream.protocol.values import decode_json, encode_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from re import Match
     from typing import Any, Optional, Protocol, TextIO
 
     class Say(Protocol):
@@ -57,6 +58,31 @@ def _repeats(line: str, said: str) -> bool:
 
 def _trim(line: str) -> str:
     return redact_cut(visible(line), TAIL_WIDTH)
+
+
+def _writes_utf8(stream: TextIO) -> bool:
+    """Whether `stream` encodes as UTF-8 (else it is a locale's narrower encoding)."""
+    import codecs
+
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        return codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        return False
+
+
+def _json_escape(match: Match[str]) -> str:
+    units = match.group().encode("utf-16-be", "surrogatepass")
+    return "".join(f"\\u{units[i] << 8 | units[i + 1]:04x}" for i in range(0, len(units), 2))
+
+
+def ascii_json(text: str) -> str:
+    """A JSON document's text with every non-ASCII character escaped the JSON way
+    (\\uXXXX, a surrogate pair beyond the BMP): the same document, writable in any
+    locale. Outside strings a JSON text holds only ASCII, so each is inside one."""
+    import re  # here: a pattern compiled at import delays every run's start
+
+    return re.sub(r"[^\x00-\x7f]", _json_escape, text)
 
 
 def wants_color(stream: TextIO) -> bool:
@@ -232,6 +258,8 @@ class View:
         # Written at once, as human output is (HeldStream): a reader that leaves after
         # the first bytes (`| head -c1`) ends both modes the same way.
         text = encode_json(shown, indent=True, non_str_keys=True).decode() + "\n"
+        if not _writes_utf8(self._held_out.raw):
+            text = ascii_json(text)
         self._held_out.write(text, reveal=True)  # redacted above, structurally
         self.release()
 

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import time
 
+from dstream import encoded_environ
 from dstream.errors import DstreamError
 from dstream.protocol.frames import ENV_DESCRIBE
 from dstream.protocol.messages import parse_handshake
@@ -79,7 +80,7 @@ def run_probe(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            env=env,
+            env=encoded_environ(env),
             cwd=cwd,
             start_new_session=True,
         )

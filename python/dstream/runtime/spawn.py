@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 
+from dstream import encoded_environ
 from dstream.errors import ProviderError
 from dstream.protocol import frames
 from dstream.protocol.frames import DEFAULT_START_TIMEOUT
@@ -120,7 +121,7 @@ def spawn(
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=env,
+                env=encoded_environ(env),
                 cwd=prepared.cwd,
                 start_new_session=True,
                 preexec_fn=None if prepared.prefix else child_setup(os.getpid()),

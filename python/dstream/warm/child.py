@@ -48,7 +48,7 @@ def spawn_child(provider: dict[str, object]) -> Child:
     channel."""
     import _signal
 
-    from dstream import _core
+    from dstream import _core, encoded_environ
 
     prefix: list[str] = provider["prefix"]  # type: ignore[assignment]
     argv: list[str] = provider["argv"]  # type: ignore[assignment]
@@ -56,6 +56,7 @@ def spawn_child(provider: dict[str, object]) -> Child:
     notice = os.pipe() if provider["role"] == "input" else None
     if notice is not None:
         env[ENV_COMMIT_FD] = str(notice[0])
+    environ = encoded_environ(env)  # before the fork: the child only makes system calls
     cwd = str(provider["cwd"])
     parent = os.getpid()
     stdin, stdout, stderr, report = os.pipe(), os.pipe(), os.pipe(), os.pipe()
@@ -73,9 +74,9 @@ def spawn_child(provider: dict[str, object]) -> Child:
             if _core.die_with_parent():
                 if os.getppid() != parent:  # dstream died before the signal was set
                     os._exit(1)
-                os.execve(argv[0], argv, env)
+                os.execve(argv[0], argv, environ)
             full = prefix + argv
-            os.execve(full[0], full, env)
+            os.execve(full[0], full, environ)
         except OSError as exc:
             os.write(report[1], str(exc.errno).encode())
         finally:
