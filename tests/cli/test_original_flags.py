@@ -89,6 +89,39 @@ def test_help_of_an_unknown_command_is_a_usage_error(ws: Workspace) -> None:
     assert "error: unknown command 'nosuch'\n  hint: run `dstream --help`" in done.stderr
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["help", "--json", "list"], ["help", "-l", "debug", "list"], ["help", "-c", "x.hcl", "list"]],
+    ids=" ".join,
+)
+def test_help_finds_its_command_after_global_flags(ws: Workspace, argv: list[str]) -> None:
+    """`help --json list` is list's help (it was the top help: a word starting with "-"
+    after help made help the overview)."""
+    done = ws.run(*argv)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ws.run("list", "--help").stdout
+
+
+@pytest.mark.parametrize(
+    "argv", [["help", "-l", "debug", "bogus"], ["help", "--json", "bogus"]], ids=" ".join
+)
+def test_help_of_an_unknown_command_after_global_flags_is_refused(
+    ws: Workspace, argv: list[str]
+) -> None:
+    done = ws.run(*argv)
+    if "--json" in argv:
+        scenarios.usage_document(done, "unknown command 'bogus'")
+    else:
+        scenarios.usage_error(done, "unknown command 'bogus'")
+        assert done.stdout == ""
+
+
+def test_help_with_an_unknown_flag_is_refused(ws: Workspace) -> None:
+    done = ws.run("help", "--bogus")
+    scenarios.usage_error(done, "--bogus")
+    assert done.stdout == ""
+
+
 @pytest.mark.parametrize("flags", [["-l", "debug"], ["-f", "json"], ["-t"]])
 def test_log_flags_after_an_action_as_after_a_command(ws: Workspace, flags: list[str]) -> None:
     """docs/cli.md: global flags go before or after the command, so after an action of

@@ -236,12 +236,9 @@ def _command_line(words: list[str]) -> tuple[list[Flag], list[str]]:
     command on (`help run` is `run --help`, `--version` is `version`); a UsageError when
     there is no command after the flags, or no command of that name."""
     flags, argv = split_global_flags(cobra_switches(words), COMMANDS)
-    if argv[:2] == ["help", "help"]:  # cobra's `help help`: what help is, the top help
-        argv = ["--help"]
-    if argv[:1] == ["help"] and len(argv) > 1 and not argv[1].startswith("-"):
-        # cobra's `dstream help run`, as the original had it: `dstream run --help`
-        argv = [*argv[1:], "--help"]
-        _known_command(argv[0], "dstream help")
+    if argv[:1] == ["help"]:
+        more, argv = _help_command(argv[1:])
+        flags = [*flags, *more]
     if flags and not argv:
         raise UsageError(
             "no command given, only global flags",
@@ -255,6 +252,20 @@ def _command_line(words: list[str]) -> tuple[list[Flag], list[str]]:
             raise _flag_before_command(argv)
         _known_command(argv[0], "dstream")
     return flags, argv
+
+
+def _help_command(words: list[str]) -> tuple[list[Flag], list[str]]:
+    """cobra's `dstream help run`, as the original had it: `dstream run --help`; the
+    words after `help` are `words`, global flags first (`help --json run`), which it
+    returns apart. Alone, or of itself (`help help`), it is the top help; a command it
+    does not know, or a flag no global one, is a UsageError (not the top help, exit 0)."""
+    flags, rest = split_global_flags(words, COMMANDS)
+    if not rest or rest[0] in ("help", "-h", "--help"):
+        return flags, ["--help"]
+    if looks_like_flag(rest[0]):
+        raise _flag_before_command(rest)
+    _known_command(rest[0], "dstream help")
+    return flags, [*rest, "--help"]
 
 
 def _flag_before_command(argv: list[str]) -> UsageError:
