@@ -10,6 +10,7 @@ only way to reach the boundary from outside without a bug to exploit."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -38,7 +39,8 @@ def _dstream(tmp_path: Path, module: str, name: str, *args: str) -> tuple[int, s
     temporary = tmp_path / "tmp"  # the fallback's reports stay in the test's directory
     temporary.mkdir()
     env = {
-        "PYTHONPATH": str(inject),
+        # the injection first, then the dstream under test (a checkout's, if set)
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(inject), os.environ.get("PYTHONPATH")])),
         "XDG_STATE_HOME": str(state_home),
         "DSTREAM_VAR_pin": CANARY,
         "TMPDIR": str(temporary),
@@ -89,6 +91,7 @@ def test_json_mode_gets_one_document_naming_the_report(tmp_path: Path) -> None:
     _check_report(code, stdout, output, reports)
     document = json.loads(stdout)
     assert document["ok"] is False and document["crash_report"].startswith(str(reports))
+    assert document["exit_code"] == ExitCode.INTERNAL, document  # as every error document
 
 
 def test_the_report_falls_back_to_the_temporary_directory(tmp_path: Path) -> None:

@@ -194,6 +194,7 @@ def _main(words: list[str]) -> int:
         boundary.release_quietly(view)
         raise
     try:
+        view.finish(code)  # a failed document gets its exit code
         view.release()  # its output, written at once (cli/view.py HeldStream)
     except BrokenPipeError:  # its reader left, now or before a write to stderr
         return boundary.stdout_lost(code)

@@ -106,6 +106,8 @@ def report(
     if json:
         document = {"ok": False, "error": "InternalError", "message": message}
         document["crash_report"] = str(path) if path else None
+        # here, not by the view's `finish`: the bug may be the view's
+        document["exit_code"] = int(ExitCode.INTERNAL)
         out.write(encode_json(document, indent=True).decode() + "\n")
         out.flush()
     return ExitCode.INTERNAL

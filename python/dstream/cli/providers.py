@@ -220,16 +220,22 @@ def _rm(args: argparse.Namespace, view: View) -> int:
     for key in keys:
         (removed if cache.remove_ref(key) else missing).append(key)
     pruned = cache.prune()
+    refused = (
+        UsageError(
+            f"not in the cache: {', '.join(missing)}", hint="`dstream providers list` shows it"
+        )
+        if missing
+        else None
+    )
     if view.json:  # `removed`: the references; the pruned files are counted as `files`
-        view.document({"ok": not missing, "removed": removed, "not_cached": missing,
+        said = refused.to_dict() if refused is not None else {}
+        view.document({"ok": not missing, **said, "removed": removed, "not_cached": missing,
                        "files": pruned.files, "bytes": pruned.bytes})  # fmt: skip
         return ExitCode.USAGE if missing else ExitCode.OK
     if removed:
         _say_pruned(view, removed, pruned)
-    if missing:
-        raise UsageError(
-            f"not in the cache: {', '.join(missing)}", hint="`dstream providers list` shows it"
-        )
+    if refused is not None:
+        raise refused
     return ExitCode.OK
 
 

@@ -202,6 +202,8 @@ class View:
         # summaries: cli/run.py `render`, its one writer): a stream that fails while they
         # are written does not make a signal's code 1 (cli/boundary.py `stream_lost`).
         self.exit_code: Optional[int] = None
+        # A failed document waiting for the command's exit code (`document`, `finish`).
+        self._unfinished: Optional[dict[Any, Any]] = None
 
     @property
     def records(self) -> bool:
@@ -255,6 +257,20 @@ class View:
             self._held.append(obj)
             return
         shown = obj if reveal else redact_data(obj)
+        if isinstance(shown, dict) and shown.get("ok") is False and "exit_code" not in shown:
+            self._unfinished = shown  # its exit code is known when the command ends
+            return
+        self._write_document(shown)
+
+    def finish(self, code: int) -> None:
+        """The command ended with `code`: a failed document written without its exit
+        code (`fmt --check`'s, `lint`'s) gets it, and is written. The one place that
+        gives it: every error document has its `exit_code` (docs/cli.md)."""
+        unfinished, self._unfinished = self._unfinished, None
+        if unfinished is not None:
+            self._write_document({**unfinished, "exit_code": int(code)})
+
+    def _write_document(self, shown: object) -> None:
         # Written at once, as human output is (HeldStream): a reader that leaves after
         # the first bytes (`| head -c1`) ends both modes the same way.
         text = encode_json(shown, indent=True, non_str_keys=True).decode() + "\n"
@@ -317,6 +333,7 @@ class View:
 
     def error(self, exc: DstreamError, *, task: Optional[str] = None) -> None:
         if self.json:
+            self._unfinished = None  # this error's document is the command's one
             try:
                 # the code it exits with, as every command's document has it
                 self.document({"ok": False, **exc.to_dict(), "exit_code": int(exc.exit_code)})
