@@ -92,6 +92,8 @@ def test_list_shows_tasks_and_providers(tmp_path: Path) -> None:
             "location": f"{tmp_path / 'dstream.hcl'}:6:1",
             "error": None,
             "error_location": None,
+            "needs": None,
+            "needs_location": None,
         }
     ]
     human = dstream("list", "-c", write(tmp_path), env=ENV)

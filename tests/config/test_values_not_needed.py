@@ -221,9 +221,10 @@ def test_list_json_shows_where_an_unusable_task_is_and_its_literal_providers(
     """A review found the row of a task that needs a variable without a value gave the
     variable's declaration as the task's location and `"kind": "none"` for a literal
     provider_path: the row gives the task's place and each source that is known, null
-    for one that is not (never "none"). And, as docs/configuration.md says, a task only a
-    config key of which needs the value is listed as usable: `list` shows no config
-    value."""
+    for one that is not (never "none"). A task only a config key of which needs the
+    value has its providers listed (`list` shows no config value), flagged as needing
+    the value to run (it was listed as usable, and `run` refused it): `needs`, the
+    reason, and `needs_location`, the variable's declaration."""
     text = """variable "n" { type = number }
 task "t" {
   input {
@@ -245,6 +246,10 @@ task "by_key" {
     rows = {row["name"]: row for row in json.loads(listed.stdout)["tasks"]}
     row, by_key = rows["t"], rows["by_key"]
     assert by_key["error"] is None, by_key
+    assert by_key["needs"] == 'variable "n" has no value', by_key
+    assert by_key["needs_location"] == "dstream.hcl:1:1", by_key
+    assert by_key["output"] == {"kind": "path", "source": "dstream-null"}, by_key
+    assert row["needs"] is None and rows["by_key"]["error_location"] is None, row
     assert 'variable "n" has no value' in row["error"]
     assert row["location"] == "dstream.hcl:2:1", row
     assert row["error_location"] == "dstream.hcl:1:1", row  # the variable's declaration
@@ -253,3 +258,5 @@ task "by_key" {
     human = cli(tmp_path, "list", text=text)
     assert human.returncode == 0, human.stderr
     assert "\nt       (cannot be used: " in human.stdout, human.stdout
+    line = next(x for x in human.stdout.splitlines() if x.startswith("by_key"))
+    assert "dstream-null" in line and '(run needs: variable "n" has no value)' in line, line

@@ -30,19 +30,33 @@ def _source(spec: ProviderSpec) -> Optional[dict[str, str]]:
     return None
 
 
-def _row(task: TaskSpec, error: Optional[Exception] = None) -> Row:
+def _reason(error: Optional[Exception]) -> tuple[Optional[str], Optional[str]]:
+    """What `error` says, and where (the template, the variable's declaration)."""
+    if error is None:
+        return None, None
+    message = error.reason if isinstance(error, DstreamError) else str(error)
+    location = getattr(error, "location", None)
+    return message, str(location) if location else None
+
+
+def _row(
+    task: TaskSpec, error: Optional[Exception] = None, needs: Optional[Exception] = None
+) -> Row:
     """A task's row; one that cannot be used (the loader warned why) with the reason,
-    and the place of what it lacks (the template, the variable's declaration)."""
-    message = error.reason if isinstance(error, DstreamError) else error
-    message = None if message is None else str(message)
-    error_location = getattr(error, "location", None)
+    and the place of what it lacks (`error`); one whose providers' config needs a
+    variable without a value, listed all the same, with what a run of it needs
+    (`needs`: `run` refuses it until the variable has a value)."""
+    message, error_location = _reason(error)
+    needed, needs_location = _reason(needs)
     return {
         "name": task.name,
         "input": _source(task.input),
         "output": _source(task.output),
         "location": str(task.location) if task.location else None,
         "error": message,
-        "error_location": str(error_location) if error_location else None,
+        "error_location": error_location,
+        "needs": needed,
+        "needs_location": needs_location,
     }
 
 
@@ -50,7 +64,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.config.scope import NOWHERE
 
     project = load_project_from_args(args, needed=NOWHERE)  # it reads no store
-    rows = [_row(task) for task in project.tasks.values()]
+    rows = [_row(task, needs=project.incomplete.get(task.name)) for task in project.tasks.values()]
     rows += [_row(project.outlines[name], error) for name, error in project.broken.items()]
     rows.sort(key=lambda row: row["name"])
     if view.json:
@@ -67,8 +81,9 @@ def execute(args: argparse.Namespace, view: View) -> int:
         if row["error"] is not None:
             view.line(f"{row['name']:<{width}}  (cannot be used: {row['error']})")
             continue
+        needs = f"  (run needs: {row['needs']})" if row["needs"] else ""
         view.line(
             f"{row['name']:<{width}}  {row['input']['source']:<{in_width}}  "
-            f"{row['output']['source']}"
+            f"{row['output']['source']}{needs}"
         )
     return EXIT_OK

@@ -426,6 +426,7 @@ def _build_task_lazily(
             # Only config keys needed it (UNKNOWN): lint checks the rest, its providers
             # and their config's other keys. Anything else leaves the task unbuilt.
             _not_checked(f"what task {name!r} builds from it", missing[0], diagnostics)
+            project.incomplete[name] = missing[0]
             return task
         _set_broken(project, name, missing[0], block, evaluator)
         _not_checked(f"task {name!r}", missing[0], diagnostics)

@@ -248,6 +248,9 @@ class Project:
     # Tasks with errors of their own (a bad max_frame_size) as far as they evaluated, both
     # providers included: not used, but `dstream lint` checks their providers too.
     failed: dict[str, TaskSpec] = field(default_factory=dict)
+    # Tasks built where the command needs no variable's value (list, lint) with a config
+    # key that needs one without a value (UNKNOWN): why each cannot run as it is.
+    incomplete: dict[str, Exception] = field(default_factory=dict)
     # What the evaluation read from outside its HCL texts (environment, files, clock).
     reads: Reads = field(default_factory=Reads)
 
