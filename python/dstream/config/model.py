@@ -259,15 +259,18 @@ class Project:
         return sorted({*self.tasks, *self.broken})
 
     def task(self, name: str) -> TaskSpec:
-        from dstream.errors import UsageError
+        from dstream.errors import UsageError, nearest
 
         if name in self.broken:
             raise self.broken[name]
         try:
             return self.tasks[name]
         except KeyError:
-            known = ", ".join(sorted(self.tasks)) or "none"
+            # every task, those that cannot be evaluated too: a name one may have meant
+            guess = nearest(name, self.names())
+            meant = f"did you mean {guess!r}? " if guess else ""
+            known = ", ".join(self.names()) or "none"
             raise UsageError(
                 f"no task named {name!r}",
-                hint=f"tasks defined: {known}; `dstream list` shows them",
+                hint=f"{meant}tasks defined: {known}; `dstream list` shows them",
             ) from None
