@@ -11,7 +11,7 @@ import argparse
 
 from dstream.cli.common import ONLY_TASK, add_config_arguments, load_project_from_args, one_task
 from dstream.cli.view import View
-from dstream.errors import EXIT_OK
+from dstream.errors import EXIT_OK, UsageError
 from dstream.protocol.values import encode_json
 
 
@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "task", nargs="?", metavar="TASK", help=f"the task to show (default: {ONLY_TASK})"
     )
+    # More task names: a usage error saying show takes one (`execute`), rather than
+    # argparse's unrecognized words; not in the usage, which shows one TASK.
+    parser.add_argument("more_tasks", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument(
         "--show-secrets", action="store_true", help="print secret values instead of ***"
     )
@@ -28,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.config.redact import shown_task
 
+    if args.more_tasks:
+        raise UsageError(
+            f"show takes one task, not {1 + len(args.more_tasks)}",
+            hint="run `dstream show TASK` for each",
+        )
     project = load_project_from_args(args)
     task = project.task(one_task(project, args.task))
     document = shown_task(project, task, show_secrets=args.show_secrets)

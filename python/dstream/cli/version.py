@@ -7,6 +7,11 @@ import platform
 
 from dstream.cli.view import View
 
+# Of the core's build facts, what the text says as it is ("rustc 1.95.0 (...)", which
+# names the compiler itself), and what its first line already says (the core's version).
+NAMES_ITSELF = frozenset({"rustc"})
+SAID_ABOVE = frozenset({"core_version"})
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     pass
@@ -28,6 +33,10 @@ def execute(args: argparse.Namespace, view: View) -> int:
         view.document(info)
     else:
         view.line(f"dstream {__version__} (core {_core.__version__}, protocol {PROTOCOL_VERSION})")
-        details = ", ".join(f"{k} {v}" for k, v in build.items())
+        details = ", ".join(
+            str(value) if key in NAMES_ITSELF else f"{key} {value}"
+            for key, value in build.items()
+            if key not in SAID_ABOVE
+        )
         view.line(f"python {platform.python_version()}; {details}")
     return 0
