@@ -28,6 +28,9 @@ from tests.workspace import Workspace, environ
 PROBE = """
 import os, signal, sys
 module, signum, config = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+# As a shell starts a command: a test run under nohup (CI's) would hand down SIGHUP
+# ignored, which dstream keeps ignored.
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 assert module not in sys.modules, module + ": imported already, no signal"
 
 class SignalAtImport:
