@@ -267,3 +267,16 @@ def test_a_file_root_left_names_its_owner_to_the_user(tmp_path: Path) -> None:
         assert caught.value.hint is not None and "chown -R" in caught.value.hint
     finally:
         shutil.rmtree(top)
+
+
+def test_runs_of_a_state_directory_dstream_refuses_exits_1(ws: Workspace, tmp_path: Path) -> None:
+    """`runs` reads the state store as `status` does: one it cannot read is its error,
+    exit 1 (docs/cli.md, docs/security.md), not a usage error's 2."""
+    shared = tmp_path / "shared-state"
+    shared.mkdir()
+    shared.chmod(0o777)
+    ws.counter_task("t", "dstream-null", count=3, checkpoint_every=1, state="")
+    done = ws.run("runs", "--state-dir", str(shared))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "crash" not in done.stderr
+    assert f"chmod go-w {shared}" in done.stderr, done.stderr
