@@ -38,10 +38,15 @@ def add_global_arguments(parser: Flags, *, json: bool = True) -> None:
     add_logging_arguments(parser)
 
 
-def add_json_argument(parser: Flags) -> argparse.Action:
+def add_json_argument(parser: Flags, *, keep_earlier: bool = False) -> argparse.Action:
+    """--json; `keep_earlier` on an action's own parser (`state show t --json` as well as
+    `state --json show t`): SUPPRESS keeps it from overwriting what the command read."""
     from dstream.cli.flags import JSON_FLAGS
 
-    return parser.add_argument(*JSON_FLAGS, action="store_true", help="print one JSON document")
+    default = argparse.SUPPRESS if keep_earlier else False
+    return parser.add_argument(
+        *JSON_FLAGS, action="store_true", default=default, help="print one JSON document"
+    )
 
 
 def add_logging_arguments(parser: Flags, *, keep_earlier: bool = False) -> list[argparse.Action]:

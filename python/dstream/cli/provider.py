@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from dstream.cli.flags import JSON_FLAGS, non_empty_path, number, timeout_seconds
+from dstream.cli.flags import non_empty_path, number, timeout_seconds
+from dstream.cli.globalflags import add_json_argument
 from dstream.cli.view import View
 from dstream.errors import ExitCode
 from dstream.kit.harness import MIN_FRAMES
@@ -81,10 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _json_flag(parser: argparse.ArgumentParser) -> None:
-    # --json is also accepted after the sub-command (app.py adds it before it).
-    parser.add_argument(
-        *JSON_FLAGS, action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-    )
+    add_json_argument(parser, keep_earlier=True)  # also after the action, as before it
 
 
 def execute(args: argparse.Namespace, view: View) -> int:

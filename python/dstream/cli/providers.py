@@ -14,7 +14,8 @@ import argparse
 import time
 from typing import Optional
 
-from dstream.cli.flags import JSON_FLAGS, non_empty_path
+from dstream.cli.flags import non_empty_path
+from dstream.cli.globalflags import add_json_argument
 from dstream.cli.view import View
 from dstream.errors import ExitCode, UsageError
 from dstream.protocol.frames import ROLES
@@ -26,10 +27,7 @@ if TYPE_CHECKING:
 
 
 def _common(parser: argparse.ArgumentParser, *, registry: bool = True) -> None:
-    # --json is also accepted after the sub-command (app.py adds it before it).
-    parser.add_argument(
-        *JSON_FLAGS, action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-    )
+    add_json_argument(parser, keep_earlier=True)  # also after the action, as before it
     parser.add_argument(
         "--cache-dir",
         type=non_empty_path,

@@ -22,7 +22,7 @@ from dstream.cli.common import (
     load_project_from_args,
     one_task,
 )
-from dstream.cli.flags import JSON_FLAGS
+from dstream.cli.globalflags import add_json_argument
 from dstream.cli.view import View
 from dstream.config.model import Project
 from dstream.config.redact import redact_cut
@@ -39,14 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     def action(name: str, help_: str) -> argparse.ArgumentParser:
         sub = actions.add_parser(name, help=help_, description=help_)
-        # `dstream state show t --json` as well as `dstream state --json show t`;
-        # SUPPRESS keeps the sub-parser from overwriting the top-level value.
-        sub.add_argument(
-            *JSON_FLAGS,
-            action="store_true",
-            default=argparse.SUPPRESS,
-            help="print one JSON document",
-        )
+        add_json_argument(sub, keep_earlier=True)
         add_config_arguments(sub)
         return sub
 
