@@ -51,10 +51,39 @@ def test_fish_lists_every_command_and_flag(ws: Workspace) -> None:
     script = ws.run("completion", "fish").stdout
     for name, (_, help_) in COMMANDS.items():  # each with its one-line help, fish-quoted
         quoted = help_.replace("\\", "\\\\").replace("'", "\\'")
-        assert f"-n __fish_use_subcommand -a {name} -d '{quoted}'\n" in script, name
-    assert "__fish_seen_subcommand_from destroy' -l drop-state" in script
-    assert "__fish_seen_subcommand_from plan' -o detailed-exitcode" in script
-    assert "__fish_seen_subcommand_from run' -s l -r" in script
+        assert f"-n __dstream_is -a {name} -d '{quoted}'\n" in script, name
+    assert "-n '__dstream_is destroy' -l drop-state" in script
+    assert "-n '__dstream_is plan' -o detailed-exitcode" in script
+    assert "-n '__dstream_is run' -s l -r" in script
+
+
+def test_fish_completes_each_flag_where_it_is_taken(ws: Workspace) -> None:
+    """By the command path typed (`__dstream_is`, flags and their values skipped): an
+    action's flags after it (fish's __fish_seen_subcommand_from took `providers list`
+    for `list`, offering flags `providers list` refuses), the global flags and --version
+    before any command, and `help`'s commands. Checked by hand in fish 3.6 (not
+    installed here): `complete -C 'dstream providers list --'` offers --cache-dir and no
+    --config; `dstream -c x li` offers lint and list."""
+    script = ws.run("completion", "fish").stdout
+    assert "set -g __dstream_actions_providers pull push list inspect rm prune\n" in script
+    assert "-n '__dstream_is state set' -l force" in script
+    assert "-n '__dstream_is providers pull' -l refresh" in script
+    assert "-n '__dstream_is providers list' -l config" not in script
+    assert "-n '__dstream_is list' -l config" in script
+    for flag in ("-l config", "-l log-level", "-l log-format", "-l json", "-l version"):
+        assert f"-n '__dstream_is' {flag}" in script, flag
+    assert "-n __dstream_is -a help " in script
+    assert "-n '__dstream_is help' -a 'run init plan" in script
+
+
+def test_bash_offers_the_global_flags_and_help(ws: Workspace) -> None:
+    script = ws.run("completion", "bash").stdout
+    top = next(
+        line for line in script.splitlines() if line.startswith("_shtab_dstream_option_strings=")
+    )
+    for flag in ("--config", "--log-level", "--log-format", "--log-time", "--json", "--version"):
+        assert flag in top, (flag, top)
+    assert _bash_complete(ws, "h") == ["help"]
 
 
 def test_an_unknown_shell_is_a_usage_error(ws: Workspace) -> None:

@@ -27,15 +27,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def full_parser() -> argparse.ArgumentParser:
     """One parser with every command as a sub-parser, built by the commands' own code
     (app.add_command_arguments) and of their class (parsing.Parser: flags in full), its
-    one-line help its description (which `fish` reads)."""
+    one-line help its description (which `fish` reads); the global flags and --version
+    on the top, as `dstream --help` lists them, and `help COMMAND`."""
     from dstream.cli.app import COMMANDS, add_command_arguments, load_command
+    from dstream.cli.globalflags import add_every_global_flag
     from dstream.cli.parsing import Parser
 
     parser = Parser(prog="dstream")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    add_every_global_flag(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_, description=help_)
         add_command_arguments(sub, load_command(name))
+    about = "print a command's help (as COMMAND --help)"
+    helper = commands.add_parser("help", help=about, description=about)
+    helper.add_argument("topic", nargs="?", choices=list(COMMANDS), help="the command")
     return parser
 
 
@@ -43,33 +50,79 @@ def _fish_quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def fish(parser: argparse.ArgumentParser) -> str:
-    """fish's `complete` lines for `parser` (`full_parser`'s): each command, with its
-    one-line help (its parser's description), and what it takes."""
-    from dstream.cli.parsing import action_parsers, arguments, takes_value
+# fish's condition of a completion: the command and the action typed so far are the
+# arguments, exactly (flags and their values skipped: a word counts as the command only
+# when it is one, as the action only when it is one of that command's). fish's own
+# __fish_seen_subcommand_from took `providers list` for `list`, and a flag before the
+# command for none.
+FISH_PATH = """function __dstream_is
+    set -l found
+    for word in (commandline -opc)[2..-1]
+        if test (count $found) -eq 0
+            contains -- $word $__dstream_commands; and set found $word
+        else if test (count $found) -eq 1
+            set -l actions __dstream_actions_$found[1]
+            set -q $actions; and contains -- $word $$actions; and set -a found $word
+        end
+    end
+    test "$found" = "$argv"
+end"""
 
-    lines = ["complete -c dstream -f"]
-    for name, sub in action_parsers(parser).items():
+
+def fish(parser: argparse.ArgumentParser) -> str:
+    """fish's `complete` lines for `parser` (`full_parser`'s): each command with its
+    one-line help (its parser's description), each action of a command, and the flags
+    each takes where it takes them (the top's before any command)."""
+    from dstream.cli.parsing import action_parsers
+
+    commands = action_parsers(parser)
+    lines = [
+        "complete -c dstream -f",
+        "set -g __dstream_commands " + " ".join(commands),
+    ]
+    for name, sub in commands.items():
+        if action_parsers(sub):
+            lines.append(f"set -g __dstream_actions_{name} " + " ".join(action_parsers(sub)))
+    lines += [FISH_PATH, *_fish_flags(parser, ())]
+    for name, sub in commands.items():
         lines.append(
-            f"complete -c dstream -n __fish_use_subcommand -a {name} "
-            f"-d {_fish_quote(sub.description or '')}"
+            f"complete -c dstream -n __dstream_is -a {name} -d {_fish_quote(sub.description or '')}"
         )
-        when = f"-n '__fish_seen_subcommand_from {name}'"
-        for action in arguments(sub):
-            for option in action.option_strings:
-                if option.startswith("--"):
-                    flag = f"-l {option[2:]}"
-                else:  # -h is short; Terraform's -detailed-exitcode an old-style long one
-                    flag = f"-s {option[1:]}" if len(option) == 2 else f"-o {option[1:]}"
-                needs = " -r" if takes_value(action) else ""
-                words = " ".join(map(str, action.choices or ()))
-                choices = f" -a {_fish_quote(words)}" if words else ""
-                text = _fish_quote((action.help or "").replace("%(default)s", str(action.default)))
-                lines.append(f"complete -c dstream {when} {flag}{needs}{choices} -d {text}")
-            if not action.option_strings and action.choices:  # a shell, a command's actions
-                words = " ".join(map(str, action.choices))
-                lines.append(f"complete -c dstream {when} -a {_fish_quote(words)}")
+        lines += _fish_flags(sub, (name,))
+        for action, inner in action_parsers(sub).items():
+            lines.append(
+                f"complete -c dstream -n '__dstream_is {name}' -a {action} "
+                f"-d {_fish_quote(inner.description or '')}"
+            )
+            lines += _fish_flags(inner, (name, action))
     return "\n".join(lines) + "\n"
+
+
+def _fish_flags(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> list[str]:
+    """The `complete` lines of what `parser` takes where `path` was typed: its flags, and
+    the choices of a positional argument (a shell, a command's name for help)."""
+    from dstream.cli.parsing import arguments, subcommands, takes_value
+
+    when = "-n " + _fish_quote(" ".join(("__dstream_is", *path)))
+    lines = []
+    actions = subcommands(parser)
+    for action in arguments(parser):
+        if action is actions:  # the actions are completed by name, with their help
+            continue
+        for option in action.option_strings:
+            if option.startswith("--"):
+                flag = f"-l {option[2:]}"
+            else:  # -h is short; Terraform's -detailed-exitcode an old-style long one
+                flag = f"-s {option[1:]}" if len(option) == 2 else f"-o {option[1:]}"
+            needs = " -r" if takes_value(action) else ""
+            words = " ".join(map(str, action.choices or ()))
+            choices = f" -a {_fish_quote(words)}" if words else ""
+            text = _fish_quote((action.help or "").replace("%(default)s", str(action.default)))
+            lines.append(f"complete -c dstream {when} {flag}{needs}{choices} -d {text}")
+        if not action.option_strings and action.choices:
+            words = " ".join(map(str, action.choices))
+            lines.append(f"complete -c dstream {when} -a {_fish_quote(words)}")
+    return lines
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
