@@ -350,3 +350,20 @@ def test_a_failed_pull_says_why(docker_host: str) -> None:
     assert "cannot pull image 127.0.0.1:9/nobody/nothing:1" in info.value.reason
     assert "No such image" not in info.value.reason
     assert "connection refused" in info.value.reason.lower(), info.value.reason
+
+
+def test_plan_says_it_does_not_know_whether_a_container_input_manages_infrastructure(
+    images: dict[str, str], docker_host: str, tmp_path: Path
+) -> None:
+    """dstream learns no description of an image (it is not probed): `plan` cannot say
+    the input declares no lifecycle (it may), and names the way to say it does."""
+    config = tmp_path / "dstream.hcl"
+    config.write_text(
+        f'task "boxed" {{\n  input {{ provider_image = "{images["input"]}" }}\n'
+        '  output { provider_path = "dstream-null" }\n}\n'
+    )
+    done = dstream("plan", "boxed", "-c", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "it declares no lifecycle" not in done.stdout, done.stdout
+    assert "dstream does not know whether it manages infrastructure" in done.stdout
+    assert "set `lifecycle = true` in its block if it does" in done.stdout, done.stdout

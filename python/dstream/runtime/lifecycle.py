@@ -37,6 +37,7 @@ from dstream.errors import DstreamError, ProviderError
 from dstream.protocol.frames import CHANGE_ACTIONS, FEATURE_LIFECYCLE, LIFECYCLE_COMMANDS
 from dstream.protocol.messages import LifecycleResult, change_problem
 from dstream.records import field, record
+from dstream.runtime.description import UNKNOWN
 from dstream.runtime.legacy import log_stdout_line
 
 if TYPE_CHECKING:
@@ -308,6 +309,11 @@ def _not_asked(spec: ProviderSpec, task: TaskSpec, base_dir: str) -> str:
         return ""  # starting it reports what is wrong
     if found.lifecycle:
         return ""
+    if found.source == UNKNOWN:  # nothing learnt of it: no declaration to go by
+        return (
+            f"not asked: dstream does not know whether it manages infrastructure "
+            f"({found.note}); set `lifecycle = true` in its block if it does"
+        )
     why = f"; {found.note}" if found.note else ""
     return f"not asked: it declares no lifecycle{why}"
 
