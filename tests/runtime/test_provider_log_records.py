@@ -69,24 +69,22 @@ def test_control_characters_in_a_providers_stderr_are_shown_not_obeyed(ws: Works
 
 
 # Records that name a task and role of their own, and a msg that is no string.
-SPOOFING = [
+SPOOFING: list[dict[str, object]] = [
     {"level": "info", "msg": "with task", "task": "spoof", "role": "spoof", "x": 1},
     {"level": "info", "msg": {"nested": True}},
     {"level": "info", "msg": [1, "two"]},
 ]
 
 
-@pytest.mark.timeout(120)
-def test_dstreams_own_fields_win_over_a_providers_in_json_logs(ws: Workspace) -> None:
-    """docs/operations.md, "Logs": a record's `task` and `role` are dstream's, the
-    provider's own kept as `provider_task`, `provider_role`; a `msg` that is no string
-    is shown as JSON (it was Python's repr: `{'nested': True}`)."""
+def _logging_input(ws: Workspace, records: list[dict[str, object]]) -> None:
+    """Task "t": an input that writes `records` on stderr as JSON lines, then its
+    handshake and one envelope, into an output that reads to the end."""
     ws.python_script(
         "in.sh",
         f"""
         import json, sys
         sys.stdin.readline()
-        for record in {SPOOFING!r}:
+        for record in {records!r}:
             sys.stderr.write(json.dumps(record) + "\\n")
         sys.stderr.flush()
         print('{{"status":"ready","protocol":1}}')
@@ -95,6 +93,14 @@ def test_dstreams_own_fields_win_over_a_providers_in_json_logs(ws: Workspace) ->
     )
     ws.script("out.sh", 'read -r command\necho \'{"status":"ready"}\'\ncat >/dev/null\n')
     ws.task("./in.sh", "./out.sh")
+
+
+@pytest.mark.timeout(120)
+def test_dstreams_own_fields_win_over_a_providers_in_json_logs(ws: Workspace) -> None:
+    """docs/operations.md, "Logs": a record's `task` and `role` are dstream's, the
+    provider's own kept as `provider_task`, `provider_role`; a `msg` that is no string
+    is shown as JSON (it was Python's repr: `{'nested': True}`)."""
+    _logging_input(ws, SPOOFING)
     done = ws.run("run", "t", "--log-format", "json")
     assert done.returncode == 0, done.stderr
     records = {r["msg"]: r for r in log_records(done.stderr)}
@@ -113,20 +119,9 @@ def test_a_providers_own_provider_task_field_is_kept_beside_its_task(ws: Workspa
     """A record with both `task` and `provider_task` lost the second: the renamed `task`
     overwrote it. A renamed field takes a name the record does not hold
     (`provider_provider_task`), so no field of the provider's is dropped."""
-    record = {"level": "info", "msg": "both", "task": "a", "provider_task": "b", "role": "c"}
-    ws.python_script(
-        "in.sh",
-        f"""
-        import json, sys
-        sys.stdin.readline()
-        sys.stderr.write(json.dumps({record!r}) + "\\n")
-        sys.stderr.flush()
-        print('{{"status":"ready","protocol":1}}')
-        print('{{"data":1}}')
-        """,
+    _logging_input(
+        ws, [{"level": "info", "msg": "both", "task": "a", "provider_task": "b", "role": "c"}]
     )
-    ws.script("out.sh", 'read -r command\necho \'{"status":"ready"}\'\ncat >/dev/null\n')
-    ws.task("./in.sh", "./out.sh")
     done = ws.run("run", "t", "--log-format", "json")
     assert done.returncode == 0, done.stderr
     shown = next(r for r in log_records(done.stderr) if r["msg"] == "both")
