@@ -56,6 +56,8 @@ class AgentTable(SqlTable):
                 self._sql(
                     "SELECT agent, config_hash FROM {t}"
                     " WHERE expires_at > now() AND config_hash <> %s AND agent <> %s"
+                    # One text for one set: the refused agent says it once (agent.py).
+                    " ORDER BY agent"
                 ),
                 (config_hash, agent),
             ).fetchall()
