@@ -280,3 +280,17 @@ def test_runs_of_a_state_directory_dstream_refuses_exits_1(ws: Workspace, tmp_pa
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr and "crash" not in done.stderr
     assert f"chmod go-w {shared}" in done.stderr, done.stderr
+
+
+def test_a_run_lock_that_cannot_be_written_is_the_state_directorys_error(
+    ws: Workspace,
+) -> None:
+    """Where no file may grow (a full disk; here a file-size limit of 0, `prlimit`), the
+    run lock's holder line failed outside every handler: exit 70, "internal error
+    (OSError)". It is the state directory's write error, exit 1, before any provider."""
+    ws.counter_task("t", "dstream-null", count=3, checkpoint_every=1)
+    done = ws.run("run", "t", prefix=["prlimit", "--fsize=0"])
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr, done.stderr
+    assert "error: could not write " in done.stderr and ".t.run.lock" in done.stderr
+    assert "counter starting" not in done.stderr, done.stderr

@@ -450,8 +450,11 @@ class FileStore(StateStore):
             except BlockingIOError:
                 holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
                 raise already_running(task, self.description, holder) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} on {os.uname().nodename}\n".encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"pid {os.getpid()} on {os.uname().nodename}\n".encode(), 0)
+            except OSError as exc:  # a full disk, a file-size limit: nothing is stored either
+                raise self._io_error("write", self.run_lock_path(task), exc) from None
             yield
         finally:
             os.close(fd)  # releases the flock
