@@ -225,6 +225,14 @@ def test_a_clean_inputs_last_line_without_newline_is_still_a_frame(ws: Workspace
     assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1, 2]
 
 
+def _name(pid: int) -> str:
+    """The process's name ("" once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _wait_gone(pids: list[int], within: float = 10.0) -> list[int]:
     """The pids still alive (zombies count as gone) after waiting up to `within` s."""
     deadline = time.monotonic() + within
@@ -312,8 +320,11 @@ def test_sigterm_while_the_input_starts_ends_within_stop_grace(ws: Workspace) ->
         proc = ws.popen("run", "t", "--json", stdout=out, stderr=err)
         try:
             deadline = time.monotonic() + 20
-            while len(with_descendants([proc.pid])[1:]) < 2:
-                assert time.monotonic() < deadline, "the providers did not start"
+            # The input's `sleep`: it has its command, so the run's stop handling is in
+            # place. Two processes were not enough: the watchdog starts (and forks)
+            # before it, and a SIGTERM then ends the start, without a task to report.
+            while "sleep" not in map(_name, with_descendants([proc.pid])[1:]):
+                assert time.monotonic() < deadline, "the input did not start"
                 time.sleep(0.05)
             pids = with_descendants([proc.pid])[1:]
             signalled = time.monotonic()
