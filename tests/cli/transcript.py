@@ -36,11 +36,31 @@ def normalise(text: str, root: Path, *, racy: bool = False) -> str:
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)
     if racy:
-        text = "\n".join(
+        lines = [
             _RACY.sub("<n>", line) if not line.startswith(("$ ", "--- ")) else line
             for line in text.split("\n")
-        )
+        ]
+        text = "\n".join(_by_role(lines))
     return text
+
+
+_ROLES = ("input: ", "output: ")
+
+
+def _by_role(lines: list[str]) -> list[str]:
+    """Each run of provider lines with the input's first, each role's in its order: the
+    two stderr streams are relayed on threads of their own, so how their lines
+    interleave once a stop races them is not dstream's to fix (seen under load)."""
+    out: list[str] = []
+    run: list[str] = []
+    for line in [*lines, ""]:
+        if line.startswith(_ROLES):
+            run.append(line)
+            continue
+        out += sorted(run, key=lambda provider: not provider.startswith(_ROLES[0]))
+        run = []
+        out.append(line)
+    return out[:-1]
 
 
 def render(args: list[str], done: CliResult, root: Path, *, racy: bool = False) -> str:
