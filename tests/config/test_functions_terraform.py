@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.config.evaluated import ERROR, evaluated
 from tests.workspace import dstream, json_document
-
-ERROR = "<error>"
 
 STRINGS: list[tuple[str, Any]] = [
     ('regex("[a-z]+", "123abc456")', "abc"),
@@ -324,24 +323,12 @@ def same(got: Any, want: Any) -> bool:
     return type(got) is type(want) and got == want
 
 
-def show(tmp: Path, rows: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Every row evaluated by one `dstream show`: config key c<row> (an error in one
-    call is that row's value, "<error>")."""
-    lines = [f'      c{i} = try({expression}, "{ERROR}")' for i, (expression, _) in enumerate(rows)]
-    config = tmp / "dstream.hcl"
-    config.write_text(
-        'task "t" {\n  input {\n    provider_path = "/bin/cat"\n    config = {\n'
-        + "\n".join(lines)
-        + '\n    }\n  }\n  output { provider_path = "/bin/cat" }\n}\n'
-    )
-    done = dstream("show", "t", "-c", str(config), without="DSTREAM_")
-    assert done.returncode == 0, done.stderr
-    return json_document(done)["input"]["config"]  # type: ignore[no-any-return]
-
-
 @pytest.fixture(scope="module")
 def shown(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    return {name: show(tmp_path_factory.mktemp(name), rows) for name, rows in TABLES.items()}
+    return {
+        name: evaluated(tmp_path_factory.mktemp(name), [expression for expression, _ in rows])
+        for name, rows in TABLES.items()
+    }
 
 
 CASES = [(name, i, row) for name, rows in TABLES.items() for i, row in enumerate(rows)]

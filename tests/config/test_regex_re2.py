@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.config.evaluated import evaluated
 from tests.workspace import dstream, json_document
 
 # (text, RE2 pattern, replacement, Terraform's result)
@@ -140,18 +141,8 @@ def call(text: str, pattern: str, replacement: str) -> str:
 
 @pytest.fixture(scope="module")
 def shown(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Every row of VALUES evaluated by one `dstream show`: config key c<row> (an error
-    in one call is that row's value, "<error>")."""
-    lines = [f'      c{i} = try({call(*row[:3])}, "<error>")' for i, row in enumerate(VALUES)]
-    config = tmp_path_factory.mktemp("re2") / "dstream.hcl"
-    config.write_text(
-        'task "t" {\n  input {\n    provider_path = "/bin/cat"\n    config = {\n'
-        + "\n".join(lines)
-        + '\n    }\n  }\n  output { provider_path = "/bin/cat" }\n}\n'
-    )
-    done = dstream("show", "t", "-c", str(config), without="DSTREAM_")
-    assert done.returncode == 0, done.stderr
-    return json_document(done)["input"]["config"]  # type: ignore[no-any-return]
+    """Every row of VALUES evaluated by one `dstream show` (tests/config/evaluated.py)."""
+    return evaluated(tmp_path_factory.mktemp("re2"), [call(*row[:3]) for row in VALUES])
 
 
 @pytest.mark.parametrize(("index", "row"), list(enumerate(VALUES)), ids=[r[1] for r in VALUES])
