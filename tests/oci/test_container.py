@@ -15,8 +15,10 @@ import pytest
 
 from dstream.config.model import ProviderSpec, TaskSpec
 from dstream.errors import DstreamError
+from dstream.protocol.frames import DEFAULT_STOP_GRACE
 from dstream.runtime.container import ensure_image, start_container
 from dstream.runtime.prefetch import pull_task_providers
+from dstream.runtime.stopping import STOP_MARGIN
 from tests.containers import EngineProxy, Podman
 from tests.providers import SHELL_COUNTING_INPUT as INPUT_SCRIPT
 from tests.services import wait_until
@@ -315,7 +317,8 @@ def test_a_stop_does_not_wait_for_an_engine_that_does_not_answer(
         took = time.monotonic() - began
     finally:
         run.kill()
-    assert took < 5, (took, err.decode())
+    # The contract (docs/protocol.md section 7), not a speed: it took ~50 s before.
+    assert took <= DEFAULT_STOP_GRACE + STOP_MARGIN, (took, err.decode())
     assert run.returncode != 0, err.decode()
     assert "interrupted by SIGTERM before streaming" in err.decode()
 
