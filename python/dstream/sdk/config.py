@@ -10,6 +10,7 @@ misspelt key silently falling back to a default is the worst kind of config bug.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import types
 import typing
@@ -116,7 +117,7 @@ def bind_config(cls: type[T], raw: Any, *, provider: str = "provider", path: str
     if not path:  # the top: nested classes are checked with it
         check_config_class(cls)
     fields = [f for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
-    hints = _type_hints(cls)
+    hints = _type_hints(cls)  # type: ignore[arg-type]  # T is a dataclass type, as above
     by_key: dict[str, dataclasses.Field[Any]] = {}
     for f in fields:
         by_key[f.name] = f
@@ -193,6 +194,7 @@ def _unknown_key_message(key: str, known: list[str], provider: str, path: str) -
     return message
 
 
+@functools.cache  # asked by the class check and by the binding, once per class
 def _type_hints(cls: type) -> dict[str, Any]:
     try:
         return typing.get_type_hints(cls)
