@@ -65,20 +65,17 @@ class Checkpoint:
                 'beginning, not a position (dstream refuses {"checkpoint":null} as an '
                 "invalid frame); checkpoint a value that says where to resume"
             )
-        if isinstance(value, float) and not abs(value) < float("inf"):  # nan, inf
-            raise ValueError(
-                f"Checkpoint({value!r}): JSON has no such number (it would be written as "
-                "null, which dstream refuses); checkpoint a value that says where to resume"
-            )
-        # Nested, orjson writes it as null too: a stored position that no longer says
-        # where to resume. Checked here, once per checkpoint, not per record.
+        # nan and inf, at the top or nested: orjson writes them as null, a position that
+        # no longer says where to resume (at the top, a frame dstream refuses). Checked
+        # here, once per checkpoint, not per record.
         found = _non_finite(value, "")
         if found is not None:
             where, number = found
+            at = f" at {where}" if where else ""
             raise ValueError(
-                f"Checkpoint(...): cannot encode the float {number!r} at {where} as JSON "
-                "(JSON has no such number; orjson would write null); convert it to a "
-                "finite number or a string that says where to resume"
+                f"Checkpoint(...): cannot encode the float {number!r}{at} as JSON (JSON has "
+                "no such number; orjson would write null); convert it to a finite number "
+                "or a string that says where to resume"
             )
         self.value = value
 
