@@ -56,6 +56,13 @@ def __getattr__(name: str) -> object:
 # `_signal` is the C half of `signal`, which the interpreter has loaded before any of this.
 
 
+# The stop signals whose exception Python dropped: raised by a handler where nothing can
+# propagate it (a weakref's callback, a __del__: "Exception ignored in ..."), the import
+# system's module locks among them. Noted by the console script (cli/entry.py), taken by a
+# run or an agent as its first stop (runtime/signals.py), which else would never come.
+dropped_stops: list[int] = []
+
+
 class HeldSignals:
     """SIGINT and SIGTERM (or SIGHUP, held on its own) noted, not handled, from
     `hold_signals` until `release` (which may never come: a command that ends on a

@@ -28,7 +28,7 @@ import gc
 import os
 import sys
 
-from dstream import HeldSignals, hold_signals, settle_stream
+from dstream import HeldSignals, dropped_stops, hold_signals, settle_stream
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -120,8 +120,20 @@ def raise_deferred() -> None:
     global _start
     held, _start = _start, None
     if held is not None:
+        sys.unraisablehook = _dropped
         held.release({_signal.SIGINT: _signal.default_int_handler, _signal.SIGTERM: terminate})
         held.deliver()
+
+
+def _dropped(unraisable: sys.UnraisableHookArgs) -> None:
+    """sys.unraisablehook: the exception of a stop signal raised where Python drops it
+    (a weakref's callback, a __del__) is noted (dstream.dropped_stops), not printed as
+    a traceback; any other goes to Python's own hook."""
+    exc = unraisable.exc_value
+    if isinstance(exc, KeyboardInterrupt):
+        dropped_stops.append(_signal.SIGTERM if isinstance(exc, Terminated) else _signal.SIGINT)
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def settle_hangup(reloads: bool) -> None:

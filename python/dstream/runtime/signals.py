@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 
-from dstream import HeldSignals, logs
+from dstream import HeldSignals, dropped_stops, logs
 from dstream.errors import Interrupted
 from dstream.runtime.pipeline import RunSummary
 from dstream.runtime.stopping import STOP_MARGIN
@@ -163,6 +163,10 @@ class StopSignals:
                 if isinstance(held, HeldSignals) and held.came:
                     held.came.clear()
                     self.reload.set()
+        if dropped_stops:  # its exception never ended the command: this is its stop
+            signum = dropped_stops[0]
+            dropped_stops.clear()
+            self._stop(signum, None)
         return self
 
     def __exit__(self, *exc: object) -> None:
