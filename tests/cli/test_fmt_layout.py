@@ -1,6 +1,7 @@
 """`dstream fmt` lays a file out as `terraform fmt` does. Each expected text here is
 what `terraform fmt -` (v1.11.4) writes for the input (apart from where dstream's
-documented layout differs: at most one blank line in a row, comments' spacing kept)."""
+documented layout differs: at most one blank line in a row, the spacing inside an
+expression kept)."""
 
 from __future__ import annotations
 
@@ -244,3 +245,124 @@ def test_an_attribute_set_twice_is_an_error_but_not_one_of_parsing(ws: Workspace
     assert "do not parse" not in done.stderr
     assert "1 file(s) have errors: fix them, then run `dstream fmt`" in done.stderr
     assert (ws.root / "dstream.hcl").read_text() == text
+
+
+# Trailing `#` and `//` comments of consecutive lines are aligned one column past the
+# longest line's code, as terraform fmt's (hclwrite's formatCells); the inputs and their
+# expected layouts are `terraform fmt -` (v1.11.4)'s.
+COMMENTS_IN_RUNS = (
+    """\
+locals {
+  a = 1 # one
+  bbb = "two" // two
+  c = 3
+  dddd = 4    # four
+  ee = 5 # five
+  # a comment line of its own
+  f = 6 # six
+  ggggggg = 7 # seven
+
+  h = 8 # eight
+  i = "x" /* not trailing */
+  j = 10 # ten
+  k = 11 /* and */ # eleven
+}
+""",
+    """\
+locals {
+  a    = 1     # one
+  bbb  = "two" // two
+  c    = 3
+  dddd = 4 # four
+  ee   = 5 # five
+  # a comment line of its own
+  f       = 6 # six
+  ggggggg = 7 # seven
+
+  h = 8 # eight
+  i = "x" /* not trailing */
+  j = 10           # ten
+  k = 11 /* and */ # eleven
+}
+""",
+)
+
+# A run goes on across nesting levels and holds any line with code before its comment:
+# a block's opening and closing lines, a list's items.
+COMMENTS_ACROSS_BLOCKS = (
+    """\
+task "t" { # the task
+  input { # in
+    provider_path = "dstream-counter" # p
+    config {
+      max_count = [1,
+        2, # two
+      3] # three
+    } # end config
+  } # end input
+  output { provider_path = "dstream-null" } # out
+}
+""",
+    """\
+task "t" {                            # the task
+  input {                             # in
+    provider_path = "dstream-counter" # p
+    config {
+      max_count = [1,
+        2,                                  # two
+      3]                                    # three
+    }                                       # end config
+  }                                         # end input
+  output { provider_path = "dstream-null" } # out
+}
+""",
+)
+
+# A heredoc ends a run (its body is no comment, even where it holds a `#`).
+COMMENTS_AROUND_A_HEREDOC = (
+    """\
+locals {
+  a = 1 # a
+  query = <<EOF
+select 1 # not a comment
+EOF
+  bb = 2 # b
+  ccc = 3 # c
+}
+""",
+    """\
+locals {
+  a     = 1 # a
+  query = <<EOF
+select 1 # not a comment
+EOF
+  bb    = 2 # b
+  ccc   = 3 # c
+}
+""",
+)
+
+# Columns are characters as a reader sees them (grapheme clusters): "José" written with
+# a combining accent is four wide, as terraform fmt counts it.
+COMMENTS_AFTER_COMBINING_MARKS = (
+    'locals {\n  name = "Jose\u0301" # decomposed\n  city = "Malmoe" # plain\n}\n',
+    'locals {\n  name = "Jose\u0301"   # decomposed\n  city = "Malmoe" # plain\n}\n',
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        COMMENTS_IN_RUNS,
+        COMMENTS_ACROSS_BLOCKS,
+        COMMENTS_AROUND_A_HEREDOC,
+        COMMENTS_AFTER_COMBINING_MARKS,
+    ],
+    ids=["runs", "across-blocks", "heredoc", "combining-marks"],
+)
+def test_trailing_comments_are_aligned_as_terraform_fmt_aligns_them(
+    ws: Workspace, text: str, expected: str
+) -> None:
+    assert _fmt(ws, text) == expected
+    done = ws.run("fmt", "-", input=text.encode())  # the same for an editor
+    assert (done.returncode, done.stdout) == (0, expected), done.stderr

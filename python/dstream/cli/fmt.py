@@ -2,11 +2,12 @@
 `terraform fmt`: two spaces per nesting level, one space around `=` and before `{` (a
 one-line block's too), the `=` of consecutive one-line attributes aligned, no trailing
 spaces, at most one blank line in a row, one newline at the end (CRLF in a file whose
-lines end in CRLF). Each attribute and block starts a line, and so does a block's `}`,
-but for a one-line block holding one attribute (`output { path = "x" }`): dstream
-reads `state { a = 1  b = 2 }`, as python-hcl2 does, where HCL v2 refuses it. Comments
-and heredocs are kept as written: a block comment's lines and a heredoc's body pass
-through byte for byte (`_Line.kept`).
+lines end in CRLF), the trailing `#` / `//` comments of consecutive lines aligned.
+Each attribute and block starts a line, and so does a block's `}`, but for a one-line
+block holding one attribute (`output { path = "x" }`): dstream reads
+`state { a = 1  b = 2 }`, as python-hcl2 does, where HCL v2 refuses it. Comments and
+heredocs are kept as written: a block comment's lines and a heredoc's body pass through
+byte for byte (`_Line.kept`).
 
 `--check` (also `-check`) changes nothing and exits 1 when a file is not formatted (for
 CI); `--diff` (`-diff`) prints what would change (with `--json`, under `diffs`, one per
@@ -85,6 +86,7 @@ class _Scan:
 
     depth_change: int = 0  # brackets opened less brackets closed
     in_comment: bool = False  # a /* comment continues on the next line
+    comment: int = -1  # where a `#` or `//` comment to the line's end starts
     heredoc: str = ""  # a heredoc starts after this line, ending at this marker
     # A quoted string whose `${ }` or `%{ }` goes on on the next line: what is open at the
     # line's end, innermost last (`"` a string, `{` an interpolation or a brace in one).
@@ -107,6 +109,7 @@ def _scan(line: str, in_comment: bool, inside: tuple[str, ...] = ()) -> _Scan:
             scan.in_comment, i = False, end + 2
             continue
         if ch == "#" or line.startswith("//", i):
+            scan.comment = i
             break
         if line.startswith("/*", i):
             scan.in_comment, i = True, i + 2
@@ -224,7 +227,7 @@ def _layout(source: str) -> str:
             level = _nest(indents, scan.depth_change)
             lines.append(_Line(INDENT * level + _normalise(text) if text else ""))
         in_comment, heredoc, inside = scan.in_comment, scan.heredoc, scan.inside
-    return _finish(_align(lines))
+    return _finish(_align_comments(_align(lines)))
 
 
 def _nest(indents: list[int], change: int) -> int:
@@ -332,12 +335,14 @@ def _align(lines: list[_Line]) -> list[_Line]:
     def flush() -> None:
         if len(group) > 1:
             matches = {k: _ATTRIBUTE.match(out[k].text.strip()) for k in group}
-            width = max(len(m.group(1)) for m in matches.values() if m)
+            width = max(_columns(m.group(1)) for m in matches.values() if m)
             for k, match in matches.items():
                 line = out[k].text
                 indent = line[: len(line) - len(line.lstrip())]
                 assert match is not None
-                text = f"{indent}{match.group(1).ljust(width)} = {match.group(2)}".rstrip()
+                name = match.group(1)
+                padding = " " * (width - _columns(name))
+                text = f"{indent}{name}{padding} = {match.group(2)}".rstrip()
                 out[k] = _Line(text)
         group.clear()
 
@@ -355,6 +360,37 @@ def _align(lines: list[_Line]) -> list[_Line]:
             flush()
     flush()
     return out
+
+
+def _align_comments(lines: list[_Line]) -> list[_Line]:
+    """Align the trailing `#` / `//` comments of consecutive lines one column past the
+    longest line's code, as terraform fmt (hclwrite's formatCells): a run goes across
+    nesting levels, and any line without code before such a comment ends it (a blank
+    line, a comment of its own, one ending in `*/`, a heredoc)."""
+    out = list(lines)
+    run: list[tuple[int, str, str]] = []  # the line's index, its code, its comment
+
+    def flush() -> None:
+        width = max((_columns(code) for _, code, _ in run), default=0)
+        for k, code, comment in run:
+            out[k] = _Line(f"{code}{' ' * (width - _columns(code))} {comment}")
+        run.clear()
+
+    for k, line in enumerate(lines):
+        scan = _scan(line.text.lstrip(), False) if not line.kept else None
+        if scan is None or scan.comment <= 0:
+            flush()
+            continue
+        at = len(line.text) - len(line.text.lstrip()) + scan.comment
+        run.append((k, line.text[:at].rstrip(), line.text[at:]))
+    flush()
+    return out
+
+
+def _columns(text: str) -> int:
+    """How wide `text` is for alignment: its characters as a reader sees them (grapheme
+    clusters: `e` and a combining accent are one), as terraform fmt counts them."""
+    return len(regex.findall(r"\X", text))
 
 
 def _opens(text: str) -> bool:
