@@ -55,8 +55,13 @@ STDIN = "<stdin>"  # the name `dstream fmt -` gives its text in errors and diffs
 OPENERS, CLOSERS = "{[(", "}])"
 # `regex`, not `re`: HCL's names are Unicode identifiers (NAME_PATTERN).
 _LABEL = rf'"(?:[^"\\]|\\.)*"|{NAME_PATTERN}'
-# An attribute, or an object's item on a line of its own (whose key may be quoted).
-_ATTRIBUTE = regex.compile(rf'^({NAME_PATTERN}|"(?:[^"\\]|\\.)*")\s*=(?!=)\s*(.*)$')
+# An attribute, or an object's item on a line of its own (whose key may be quoted), with
+# any `/* */` comments between its name and its `=` (HCL skips them).
+_COMMENTS = r"(?:\s*/\*(?:[^*]|\*(?!/))*\*/)*"
+_ATTRIBUTE = regex.compile(
+    rf'^((?:{NAME_PATTERN}|"(?:[^"\\]|\\.)*"){_COMMENTS})\s*=(?![=>])\s*(.*)$'
+)
+_COMMENT = regex.compile(r"/\*(?:[^*]|\*(?!/))*\*/")
 _BLOCK_OPEN = regex.compile(rf"^({NAME_PATTERN}(?:\s+(?:{_LABEL}))*)\s*\{{(.*)$")
 _HEREDOC = regex.compile(r"<<-?([A-Za-z_]\w*)\s*$")
 # Tokens whose text is their meaning; any other's is its type (punctuation, operators,
@@ -161,7 +166,7 @@ def _normalise(text: str) -> str:
     attribute spaced as on a line of its own."""
     attribute = _ATTRIBUTE.match(text)
     if attribute:
-        return f"{attribute.group(1)} = {attribute.group(2)}".rstrip()
+        return f"{_spaced(attribute.group(1))} = {attribute.group(2)}".rstrip()
     block = _BLOCK_OPEN.match(text)
     if block:
         rest = block.group(2).strip()
@@ -173,6 +178,15 @@ def _normalise(text: str) -> str:
             return f"{header} {{}}"
         return f"{header} {{" + (f" {rest}" if rest else "")
     return text
+
+
+def _spaced(name: str) -> str:
+    """An attribute's name and the comments after it one space apart, as terraform fmt
+    spaces them (`c/*x*/` is `c /*x*/`)."""
+    comments = _COMMENT.findall(name)
+    if not comments:
+        return name
+    return " ".join([name[: name.index("/*")].rstrip(), *comments])
 
 
 @record
