@@ -29,6 +29,7 @@ from dstream.config.functions import (
 )
 from dstream.config.limits import MAX_ELEMENTS, MAX_TREE_DEPTH, value_problem
 from dstream.config.model import Location
+from dstream.config.nfc import nfc, nfc_text
 from dstream.config.numbers import (
     NUMBER_HINT,
     OUT_OF_RANGE,
@@ -185,24 +186,27 @@ class Evaluator:
     def _object_key(self, node: Tree) -> str:
         # A bare name is the key itself, as in HCL: `{ host = "x" }`.
         key = bare_key(node)
-        if key is not None:
-            return key
+        if key is not None:  # the key is a string value: composed, as the name is not
+            return nfc_text(key)
         inner = trees(node)[0]
         return self.convert(inner, to_string, self.eval(inner), "an object key", KEY_HINT)
 
     # -- strings (config/strings.py) ----------------------------------------------------
 
+    # Each string is composed (config/nfc.py) where it is made, inside the handler: a
+    # sensitive value's composed form is then the one marked (config/taint.py).
+
     def _string(self, node: Tree) -> JsonValue:
-        return quoted(self, node)
+        return nfc(quoted(self, node))
 
     def _template_string(self, node: Tree) -> JsonValue:
-        return directive_string(node)
+        return nfc_text(directive_string(node))
 
     def _heredoc_template(self, node: Tree) -> JsonValue:
-        return heredoc(self, node, trim=False)
+        return nfc_text(heredoc(self, node, trim=False))
 
     def _heredoc_template_trim(self, node: Tree) -> JsonValue:
-        return heredoc(self, node, trim=True)
+        return nfc_text(heredoc(self, node, trim=True))
 
     # -- names and references ----------------------------------------------------------
 
@@ -477,7 +481,7 @@ class Evaluator:
         if name in (TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION):
             use = self.source.rewritten.uses[int(to_number(args[1]))]  # the rewriter's index
             try:  # a pasted number may be out of range
-                return template_value(use, self.context, name == TEMPLATE_VALUE_FUNCTION)
+                return nfc(template_value(use, self.context, name == TEMPLATE_VALUE_FUNCTION))
             except FunctionError as exc:
                 raise self.fail(node, exc.reason, exc.hint or EXPRESSION_HINT) from None
         function = function_named(name)
@@ -491,7 +495,7 @@ class Evaluator:
                 hint=hint + "known functions: " + ", ".join(known),
             )
         try:
-            return function.call(self.context, args)
+            return nfc(function.call(self.context, args))
         except EnvUnset as exc:  # the environment's doing: it fails only the task using it
             raise FailsWhereUsed(exc.reason, location=self.where(node), hint=exc.hint) from None
         except FunctionError as exc:

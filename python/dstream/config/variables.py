@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dstream.config.checks import check_names, expect_bool, expect_string
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.model import Location
+from dstream.config.nfc import nfc
 from dstream.config.quicklex import is_name
 from dstream.config.scope import (
     ENV_VAR_PREFIX,
@@ -281,7 +282,7 @@ class _Given:
             module.unset_variables[name] = item.broken  # reported where it was declared
             return
         try:
-            value = self._value(item)
+            value = nfc(self._value(item))  # composed before it is marked sensitive
         except ConfigError as exc:
             module.unset_variables[name] = exc
             return
