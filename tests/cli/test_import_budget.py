@@ -67,6 +67,8 @@ HEAVY = (
     "dstream.config.functions_collections",
     "dstream.config.functions_numbers",
     "dstream.config.functions_encoding",
+    # Unicode's tables (a 1 MB extension module), for strings beyond ASCII alone.
+    "unicodedata",
 )
 # Needed only after the stream, or only by a file that has templates.
 LATE = ("dstream.runtime.summary", "dstream.config.sprig")

@@ -5,16 +5,19 @@ one value, whether a literal, a template, a function or a variable made it. Name
 
 from __future__ import annotations
 
-import unicodedata
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dstream.protocol.values import JsonValue
 
 
 def nfc_text(text: str) -> str:
-    # ASCII, nearly every string, is composed already: no copy.
-    return text if text.isascii() else unicodedata.normalize("NFC", text)
+    # ASCII, nearly every string, is composed already: no copy, and no import of
+    # Unicode's tables (a 1 MB extension module) on a start that needs none (issue 22).
+    if text.isascii():
+        return text
+    import unicodedata
+
+    return unicodedata.normalize("NFC", text)
 
 
 def nfc(value: JsonValue) -> JsonValue:
