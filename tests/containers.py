@@ -105,6 +105,20 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 """
 BUSYBOX = "/bin/busybox"
+# conmon 2.1 (Debian 12) writes its marker of an out-of-memory kill, `oom`, into its
+# working directory, which it inherits from podman; podman 4.3 looks for it in the
+# container's bundle directory, so a container the kernel killed for memory was never
+# `OOMKilled` (and the marker landed in whatever directory the service ran in). Run in
+# the bundle directory (`-b`), conmon writes it where podman reads it.
+CONMON_IN_BUNDLE = """\
+#!/bin/sh
+previous=
+for arg in "$@"; do
+  if [ "$previous" = "-b" ] || [ "$previous" = "--bundle" ]; then cd "$arg" || exit 1; break; fi
+  previous=$arg
+done
+exec {conmon} "$@"
+"""
 
 
 class Podman:
@@ -126,7 +140,13 @@ class Podman:
         return subprocess.run([*self.base, *args], env=self.env, capture_output=True, **kw)
 
     def start(self) -> None:
-        (self.root / "containers.conf").write_text(PODMAN_CONF)
+        conf = PODMAN_CONF
+        conmon = shutil.which("conmon")
+        if conmon:
+            wrapper = self.root / "conmon-in-bundle"
+            executable(wrapper, CONMON_IN_BUNDLE.format(conmon=conmon))
+            conf += f"conmon_path = [{json.dumps(str(wrapper))}]\n"
+        (self.root / "containers.conf").write_text(conf)
         self.proc = start_logged(
             "podman system service",
             [*self.base, "system", "service", "--time=0", self.docker_host],
@@ -152,6 +172,29 @@ class Podman:
         if done.returncode != 0:
             pytest.fail(f"podman import failed: {done.stderr.decode()}")
         return name
+
+    def limit_memory(self, container: str, limit: int) -> None:
+        """Lower the memory limit of a running container to `limit` bytes, in its cgroup
+        (dstream sets none: the test plays the operator who does). Fails the test with
+        the reason when this machine's cgroups cannot be written (not root, cgroup v2
+        without the memory controller delegated)."""
+        pid = self.podman("inspect", "--format", "{{.State.Pid}}", container).stdout.strip()
+        try:
+            lines = Path(f"/proc/{int(pid)}/cgroup").read_text().splitlines()
+            v1 = [line.split(":", 2)[2] for line in lines if line.split(":")[1] == "memory"]
+            if v1:
+                base = Path("/sys/fs/cgroup/memory" + v1[0])
+                memory, swap = "memory.limit_in_bytes", "memory.memsw.limit_in_bytes"
+                no_swap = limit
+            else:
+                [unified] = [line.split(":", 2)[2] for line in lines if line.startswith("0::")]
+                base = Path("/sys/fs/cgroup" + unified)
+                memory, swap, no_swap = "memory.max", "memory.swap.max", 0
+            (base / memory).write_text(str(limit))  # first: v1's memory + swap may not go below it
+            if (base / swap).exists():  # no such file without swap accounting
+                (base / swap).write_text(str(no_swap))
+        except (OSError, ValueError) as exc:
+            require_service(f"cannot set the memory limit of container {container}: {exc}")
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):

@@ -201,6 +201,11 @@ class EngineLost(ProviderError):
     say how the container ended): its exit is unknown and the container may still run."""
 
 
+class OutOfMemory(ProviderError):
+    """The container engine says it killed a provider_image's container for running out
+    of memory (its inspect's `State.OOMKilled`): its exit code, 137, is the kill's."""
+
+
 class ProviderRefused(ProviderError):
     """A provider answered its handshake with {"status":"error"}: it looked at its config
     and said no. Starting it again would get the same answer, so it is not restarted."""

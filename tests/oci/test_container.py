@@ -53,6 +53,21 @@ while true; do
 done
 """
 
+# An input that sends a frame, waits until its memory limit is lowered (by the test,
+# through its cgroup), then takes more memory than the limit allows.
+MEMORY_HOG = """#!/bin/sh
+read -r command
+echo '{"status":"ready","protocol":1}'
+echo '{"data":{"n":1},"metadata":{}}'
+limit() {
+  cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max
+}
+while [ "$(limit)" = max ] || [ "$(limit)" -gt 100000000 ]; do sleep 0.1; done
+echo "limited to $(limit) bytes: taking 200 MB" >&2
+hog=$(busybox head -c 200000000 /dev/zero | busybox tr '\\0' a)
+echo "still here with ${#hog} bytes" >&2
+"""
+
 MISBEHAVING = """#!/bin/sh
 read -r command
 echo "about to fail: $command" >&2
@@ -77,6 +92,9 @@ def images(podman: Podman) -> dict[str, str]:
         ),
         "ticker": podman.build(
             "localhost/dstream-test-ticker:1", {"provider": TICKER}, ["/provider"]
+        ),
+        "hog": podman.build(
+            "localhost/dstream-test-hog:1", {"provider": MEMORY_HOG}, ["/provider"]
         ),
     }
 
@@ -256,6 +274,44 @@ def test_a_killed_runs_containers_are_removed_by_the_next_run(
     assert done.returncode == 0, done.stderr
     assert "left by a dstream that ended" in done.stderr
     # the docker_host fixture checks that nothing is left
+
+
+def test_a_container_killed_for_memory_says_so_not_an_exit_code(
+    images: dict[str, str], docker_host: str, podman: Podman, tmp_path: Path
+) -> None:
+    """The kernel kills the input's container for going over its memory limit (set in
+    its cgroup by the test: dstream sets none); the engine's inspect says `OOMKilled`,
+    and so does the error (it said "exited with code 137"), the code kept."""
+    config = tmp_path / "dstream.hcl"
+    config.write_text(
+        f"""
+        task "hungry" {{
+          input  {{ provider_image = "{images["hog"]}" }}
+          output {{ provider_path = "dstream-null" }}
+        }}
+        """
+    )
+    run = subprocess.Popen(
+        dstream_argv("run", "hungry", "-c", str(config), "--json"),
+        cwd=tmp_path,
+        env=environ(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        [container] = wait_until("the input's container runs", lambda: _running_containers(podman))
+        podman.limit_memory(container, 20_000_000)
+        out, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert b"limited to" in err, err.decode()
+    assert run.returncode == 1, err.decode()
+    [task] = json_document(CliResult([], run.returncode, out, err))["tasks"]
+    assert task["exit_codes"]["input"] == 137, task
+    error = task["error"]
+    assert error["error"] == "OutOfMemory", error
+    assert "was killed for running out of memory" in error["message"], error
+    assert "memory limit" in error["hint"], error
 
 
 @pytest.fixture

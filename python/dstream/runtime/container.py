@@ -231,6 +231,8 @@ class ContainerProcess:
         self._removed = False
         # Why the engine never said how the container ended (None: it did).
         self.lost: Optional[str] = None
+        # The engine killed it for running out of memory (its inspect's State.OOMKilled).
+        self.out_of_memory = False
 
         stdin_r, stdin_w = os.pipe()
         stdout_r, stdout_w = os.pipe()
@@ -320,6 +322,8 @@ class ContainerProcess:
         try:
             result = self._client.api.wait(self.container_id)
             self.returncode = int(result["StatusCode"])
+            if self.returncode != 0:  # the wait's answer does not say: the inspect does
+                self.out_of_memory = self._oom_killed()
         except APIError as exc:  # it answered, with an error
             self._lose(f"the container engine could not say how it ended ({exc.explanation})")
         except Exception:  # the SDK raises requests' and OS errors on a broken connection
@@ -328,6 +332,15 @@ class ContainerProcess:
         # Remove only after the attach stream is drained: removal could cut its tail.
         self._demux.join(timeout=10)
         self._remove()
+
+    def _oom_killed(self) -> bool:
+        """Whether the engine killed the container for memory; False when it cannot say
+        (the exit code then stands alone, as it did)."""
+        try:
+            state = self._client.api.inspect_container(self.container_id)["State"]
+        except Exception:  # the SDK raises APIError, requests' and OS errors
+            return False
+        return state.get("OOMKilled") is True
 
     def _lose(self, what: str) -> None:
         self.lost = f"{what}: the container may still be running: {self.name}"

@@ -13,7 +13,7 @@ import time
 
 from dstream import logs
 from dstream.config.model import ProviderSpec, TaskSpec
-from dstream.errors import EngineLost, ProviderError, ProviderRefused
+from dstream.errors import EngineLost, OutOfMemory, ProviderError, ProviderRefused
 from dstream.protocol import frames
 from dstream.protocol.messages import Handshake, command_line, parse_handshake
 from dstream.records import record
@@ -54,13 +54,22 @@ HOST_ENV_HINT = (
 
 STDERR_DRAIN = 0.5  # seconds to wait for an exited provider's last stderr lines
 
+# A container the engine killed for running out of memory (OutOfMemory).
+OUT_OF_MEMORY_HINT = (
+    "raise the container's memory limit (the engine's, or its orchestrator's), or have "
+    "the provider hold less at once (a smaller batch size in its config)"
+)
 
-def ended(code: Optional[int]) -> str:
+
+def ended(code: Optional[int], *, out_of_memory: bool = False) -> str:
     """How a provider ended, for a person: "exited with code 3", or "was killed by
     SIGKILL (signal 9)" for Popen's -9 (a shell's 137 is a code it chose to exit with);
-    None: dstream could not reap it."""
+    None: dstream could not reap it. `out_of_memory`: the container engine says it
+    killed the provider's container for memory (its code, 137, says only SIGKILL)."""
     if code is None:
         return "did not exit in time"
+    if out_of_memory:
+        return f"was killed for running out of memory (exit code {code})"
     name = exit_signal(code)
     if name is None:
         return f"exited with code {code}"
@@ -175,6 +184,33 @@ class ProviderProcess(ChildProcess):
             return None
         return self.popen.lost_error(self.label, self.stderr_tail())
 
+    @property
+    def out_of_memory(self) -> bool:
+        """The container engine killed this provider's container for running out of
+        memory (a local process: never known, its SIGKILL says nothing more)."""
+        if self.own_child:
+            return False
+        from dstream.runtime.container import ContainerProcess  # not on a local run's path
+
+        return isinstance(self.popen, ContainerProcess) and self.popen.out_of_memory
+
+    def ended(self, code: Optional[int]) -> str:
+        """How it ended (`ended`), for the error of the exit `code` it was reaped with."""
+        return ended(code, out_of_memory=self.out_of_memory)
+
+    def exit_error(self, how: str, hint: str) -> ProviderError:
+        """Its error for having ended as `how` (what self.ended said, and what it meant
+        for the stream) says: an OutOfMemory, whose hint comes first, when the engine
+        killed its container for memory."""
+        if self.out_of_memory:
+            error: type[ProviderError] = OutOfMemory
+            hint = f"{OUT_OF_MEMORY_HINT}; {hint}"
+        else:
+            error = ProviderError
+        return error(
+            f"{self.label} {how}", provider=self.label, stderr_tail=self.stderr_tail(), hint=hint
+        )
+
     # -- stdin -------------------------------------------------------------------------
     @property
     def stdin_fd(self) -> int:
@@ -280,11 +316,9 @@ class ProviderProcess(ChildProcess):
             lost = self.engine_lost()
             if lost is not None:
                 raise lost
-            raise ProviderError(
-                f"{self.label} {ended(code)} before its handshake",
-                provider=self.label,
-                stderr_tail=self.stderr_tail(),
-                hint=EARLY_EXIT_HINT + (HOST_ENV_HINT if self.host_env_only else ""),
+            raise self.exit_error(
+                f"{self.ended(code)} before its handshake",
+                EARLY_EXIT_HINT + (HOST_ENV_HINT if self.host_env_only else ""),
             )
         return self.accept_handshake(line)
 

@@ -20,7 +20,7 @@ from dstream.protocol.messages import READY
 from dstream.records import record
 from dstream.runtime.checkpoints import shown
 from dstream.runtime.legacy import acknowledges
-from dstream.runtime.process import HOST_ENV_HINT, ended
+from dstream.runtime.process import HOST_ENV_HINT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ def output_exit_error(out: ProviderProcess, end: OutputEnd) -> Optional[Provider
         how = (
             "closed its input before the stream ended"
             if code in (0, None) or end.killed
-            else f"{ended(code)} before the stream ended"
+            else f"{out.ended(code)} before the stream ended"
         )
         if not end.answered and code not in (0, None) and out.host_env_only:
             why += HOST_ENV_HINT  # as for one that ended before its handshake
@@ -181,7 +181,7 @@ def output_exit_error(out: ProviderProcess, end: OutputEnd) -> Optional[Provider
     elif end.killed:
         return None
     elif end.unread is not None and end.unread.size:
-        how = f"{ended(code)} leaving {_unread(end.unread)} of the stream unread"
+        how = f"{out.ended(code)} leaving {_unread(end.unread)} of the stream unread"
         why = (
             "an output reads its input to the end before it exits (docs/protocol.md, "
             "section 5): what it left was not delivered"
@@ -189,13 +189,8 @@ def output_exit_error(out: ProviderProcess, end: OutputEnd) -> Optional[Provider
     elif code in (0, None):
         return None
     else:
-        how = f"{ended(code)} after the end of the stream"
-    return ProviderError(
-        f"{out.label} {how}",
-        provider=out.label,
-        stderr_tail=tail,
-        hint=f"{why}; {replay_hint(end.stored)}",
-    )
+        how = f"{out.ended(code)} after the end of the stream"
+    return out.exit_error(how, f"{why}; {replay_hint(end.stored)}")
 
 
 def _unread(unread: Unread) -> str:
@@ -257,11 +252,8 @@ def input_exit_error(inp: ProviderProcess, end: InputEnd) -> Optional[ProviderEr
         expected = STOPPED_EXITS if end.stopped else ()
     if end.code in (0, None) or end.code in expected:
         return None
-    return ProviderError(
-        f"{inp.label} {ended(end.code)}",
-        provider=inp.label,
-        stderr_tail=inp.stderr_tail(),
-        hint="everything it wrote before exiting was delivered; see its stderr",
+    return inp.exit_error(
+        inp.ended(end.code), "everything it wrote before exiting was delivered; see its stderr"
     )
 
 
