@@ -68,6 +68,18 @@ hog=$(busybox head -c 200000000 /dev/zero | busybox tr '\\0' a)
 echo "still here with ${#hog} bytes" >&2
 """
 
+# An input that declares "lifecycle" in its handshake: a run gets one envelope, any
+# other command its result, a queue it would create.
+LIFECYCLE_INPUT = """#!/bin/sh
+read -r command
+echo '{"status":"ready","protocol":1,"features":["lifecycle"]}'
+case "$command" in
+  *'"command":"run"'*) echo '{"data":{"n":1},"metadata":{}}' ;;
+  *) echo '{"status":"Success","resources":[],"changes":[{"action":"create",'\
+'"type":"queue","name":"boxed_queue"}],"metadata":{},"message":"","error":null}' ;;
+esac
+"""
+
 MISBEHAVING = """#!/bin/sh
 read -r command
 echo "about to fail: $command" >&2
@@ -414,8 +426,9 @@ def test_a_failed_pull_says_why(docker_host: str) -> None:
 def test_plan_says_it_does_not_know_whether_a_container_input_manages_infrastructure(
     images: dict[str, str], docker_host: str, tmp_path: Path
 ) -> None:
-    """dstream learns no description of an image (it is not probed): `plan` cannot say
-    the input declares no lifecycle (it may), and names the way to say it does."""
+    """dstream learns no description of an image it has not seen run (it is not
+    probed): `plan` cannot say the input declares no lifecycle (it may), and names the
+    way to say it does."""
     config = tmp_path / "dstream.hcl"
     config.write_text(
         f'task "boxed" {{\n  input {{ provider_image = "{images["input"]}" }}\n'
@@ -426,3 +439,37 @@ def test_plan_says_it_does_not_know_whether_a_container_input_manages_infrastruc
     assert "it declares no lifecycle" not in done.stdout, done.stdout
     assert "dstream does not know whether it manages infrastructure" in done.stdout
     assert "set `lifecycle = true` in its block if it does" in done.stdout, done.stdout
+
+
+def test_plan_asks_a_container_input_whose_run_declared_lifecycle_by_its_image_id(
+    images: dict[str, str], docker_host: str, podman: Podman, tmp_path: Path
+) -> None:
+    """A run's handshake of a container input is kept by its image's ID, as a local
+    executable's by its identity: `plan` then asks the input that declared "lifecycle"
+    (it was not asked without `lifecycle = true`). The tag moved to another image is
+    another provider: not known until it runs."""
+    declares = podman.build(
+        "localhost/dstream-test-lifecycle:1", {"provider": LIFECYCLE_INPUT}, ["/provider"]
+    )
+    tag = "localhost/dstream-test-moving:1"
+    assert podman.podman("tag", declares, tag).returncode == 0
+    config = tmp_path / "dstream.hcl"
+    config.write_text(
+        f'task "boxed" {{\n  input {{ provider_image = "{tag}" }}\n'
+        '  output { provider_path = "dstream-null" }\n}\n'
+    )
+    unknown = "dstream does not know whether it manages infrastructure"
+    before = dstream("plan", "boxed", "-c", str(config), cwd=tmp_path)
+    assert before.returncode == 0, before.stderr
+    assert unknown in before.stdout and "boxed_queue" not in before.stdout, before.stdout
+
+    ran = dstream("run", "boxed", "-c", str(config), cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    after = dstream("plan", "boxed", "-c", str(config), cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    assert "boxed_queue" in after.stdout and unknown not in after.stdout, after.stdout
+
+    assert podman.podman("tag", images["input"], tag).returncode == 0  # the tag moves
+    moved = dstream("plan", "boxed", "-c", str(config), cwd=tmp_path)
+    assert moved.returncode == 0, moved.stderr
+    assert unknown in moved.stdout and "boxed_queue" not in moved.stdout, moved.stdout

@@ -171,6 +171,16 @@ def ensure_image(
     return {"image": image, "id": present.id, "pulled": pulled}
 
 
+def local_image_id(image: str) -> Optional[str]:
+    """The ID of the image the engine holds under `image` now, without pulling it; None
+    when it holds none, or no engine answers within PING_TIMEOUT (a command that only
+    wants to know what a provider is does not fail for it)."""
+    try:
+        return str(engine(PING_TIMEOUT).images.get(image).id)
+    except Exception:  # no engine or docker SDK (DstreamError), ImageNotFound, APIError...
+        return None
+
+
 def _auth_config(image: str) -> Optional[dict[str, str]]:
     """The registry login for `image`, found as provider_ref's is (oci/auth.py:
     DSTREAM_REGISTRY_USERNAME/PASSWORD/HOST, GITHUB_TOKEN for ghcr.io, the Docker and
@@ -233,6 +243,9 @@ class ContainerProcess:
         self.lost: Optional[str] = None
         # The engine killed it for running out of memory (its inspect's State.OOMKilled).
         self.out_of_memory = False
+        # The ID of the image it was created from ("sha256:..."), whatever its tag now
+        # names: its handshake is kept by it (runtime/description.py). None: not known.
+        self.image_id: Optional[str] = None
 
         stdin_r, stdin_w = os.pipe()
         stdout_r, stdout_w = os.pipe()
@@ -251,7 +264,10 @@ class ContainerProcess:
 
     def _started(self) -> None:
         with contextlib.suppress(Exception):
-            pid = self._client.api.inspect_container(self.container_id)["State"].get("Pid")
+            found = self._client.api.inspect_container(self.container_id)
+            image = found.get("Image")
+            self.image_id = image if isinstance(image, str) else None
+            pid = found["State"].get("Pid")
             if pid:
                 self.pid = int(pid)
         self._feeder.start()

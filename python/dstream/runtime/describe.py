@@ -22,8 +22,10 @@ for `run`. In this order:
    and saves a probe of a provider that must not be started even so (its schema is
    then known only from 1 or 2).
 
-A container image (provider_image) is not probed: it is known from the cache or the
-`lifecycle` attribute, else described as unknown.
+A container image (provider_image) is not probed: it is known from the cache, by the
+ID of the image the engine holds under its tag (a run keeps its handshake so; asked
+only where a probe may be: not by `run`), or the `lifecycle` attribute, else described
+as unknown.
 
 Here: what is asked when (`describe`), and the configs checked against the schemas
 learnt (`check_configs`). The description and its cache are runtime/description.py's,
@@ -41,6 +43,7 @@ from dstream.runtime.description import (
     PROBE,
     Description,
     cache_key,
+    image_key,
     is_own_script,
     load,
     store,
@@ -96,6 +99,8 @@ def describe(
     found = None
     if executable is not None:
         found = _learn(executable, spec, task, base_dir, probe=probe, schema=schema)
+    elif spec.provider_image and probe and spec.lifecycle is None:
+        found = _seen_image(spec.provider_image)
     if spec.lifecycle is not None:
         features = set(found.features) if found else set()
         if spec.lifecycle:
@@ -119,6 +124,17 @@ def describe(
             note = "dstream has not seen it start"
         return Description(note=note)
     return found
+
+
+def _seen_image(image: str) -> Optional[Description]:
+    """What a run's handshake said of the image the engine holds under `image` now, by
+    its ID (the tag moved to another image is another provider); None when the engine
+    holds no such image or does not answer (it is not pulled to be described)."""
+    from dstream.runtime.container import local_image_id
+
+    image_id = local_image_id(image)
+    key = image_key(image_id) if image_id else None
+    return load(key) if key else None
 
 
 def _learn(

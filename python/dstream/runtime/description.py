@@ -1,7 +1,8 @@
 """What dstream knows of a provider without giving it a command (a `Description`), and
 the describe cache that keeps it (dstream's cache dir, describe/): the last handshake
 seen from this very executable, keyed by its identity (path, device, inode, size,
-mtime; for a provider this installation ships, its package's files too), written
+mtime; for a provider this installation ships, its package's files too), or from this
+very container image, keyed by its ID (`image_key`), written
 whenever a provider handshakes in `run` or a lifecycle command, or answers a probe
 (runtime/describe.py, which decides what to ask and when).
 
@@ -200,11 +201,29 @@ def known(executable: Optional[str]) -> Optional[Description]:
     return None if found is None or found.says_nothing else found
 
 
-def remember(executable: Optional[str], handshake: Handshake) -> None:
+def image_key(image_id: str) -> Optional[str]:
+    """The key of a container image (provider_image): its ID, the digest the engine
+    resolved its tag to ("sha256:" and 64 hex digits), never the tag, which may move to
+    another image; None for anything else (no key, nothing kept)."""
+    algorithm, _, digest = image_id.partition(":")
+    if algorithm != "sha256" or len(digest) != 64 or digest.strip("0123456789abcdef"):
+        return None
+    return f"image-{algorithm}-{digest}"
+
+
+def remember(
+    executable: Optional[str], handshake: Handshake, *, image_id: Optional[str] = None
+) -> None:
     """Keep the handshake a provider just gave in a run or lifecycle command (an error
-    status says nothing about what the provider is, and is not kept). A probe's silence
-    kept before stays kept: a command's handshake does not tell the schema either."""
-    key = _key_of(executable) if executable and handshake.status != "error" else None
+    status says nothing about what the provider is, and is not kept); a container's
+    (no `executable`) by its `image_id`. A probe's silence kept before stays kept: a
+    command's handshake does not tell the schema either."""
+    key = None
+    if handshake.status != "error":
+        if executable:
+            key = _key_of(executable)
+        elif image_id:
+            key = image_key(image_id)
     if key is None:
         return
     seen = Description.of_handshake(handshake, CACHE)

@@ -169,6 +169,7 @@ class ProviderProcess(ChildProcess):
         self.first_line: Optional[bytes] = None  # as read by handshake(); None: none yet
         self.host_env_only = False  # Prepared's: its block passes no env, no inherit_env
         self.executable: Optional[str] = None  # what was started (not for a container)
+        self.image_id: Optional[str] = None  # a container's image ("sha256:..."), if known
         self.handshake_bytes = 0  # stream offset where data starts, for frame errors
         self._stdout = LineReader(_stream(popen.stdout), label)
         self._stderr = StderrRelay(_stream(popen.stderr), log_sink, task=task_name, role=role)
@@ -311,7 +312,7 @@ class ProviderProcess(ChildProcess):
             if code == 0:
                 # The original's way of having nothing to send: an empty stream.
                 self.legacy = True
-                remember(self.executable, Handshake("legacy"))
+                remember(self.executable, Handshake("legacy"), image_id=self.image_id)
                 return Handshake("legacy")
             lost = self.engine_lost()
             if lost is not None:
@@ -327,7 +328,7 @@ class ProviderProcess(ChildProcess):
         warm start's thread: runtime/warmplan.py)."""
         self.first_line = line
         result = parse_handshake(line, self.label)
-        remember(self.executable, result)
+        remember(self.executable, result, image_id=self.image_id)
         if result.status == "error":
             raise ProviderRefused(
                 f"{self.label} refused to start: {result.message}",
@@ -478,6 +479,10 @@ def _attach(
     proc.host_env_only = prepared.host_env_only
     if not prepared.image:
         proc.executable = prepared.argv[0]
+    else:
+        from dstream.runtime.container import ContainerProcess  # not on a local run's path
+
+        proc.image_id = popen.image_id if isinstance(popen, ContainerProcess) else None
     proc.commit_fd = commit_fd
     proc.send(prepared.command)
     if prepared.role == "input" and not prepared.image:

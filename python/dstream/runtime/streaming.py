@@ -218,7 +218,7 @@ class OutputReader:
         run.output_handshake = handshake
         if logs.log.is_enabled_for(logs.DEBUG):
             logs.log.debug("%s: %s", output.label, handshake.described(), task=run.task.name)
-        remember(output.executable, handshake)
+        remember(output.executable, handshake, image_id=output.image_id)
         if handshake.is_legacy and run.warm is not None and run.warm.pump is not None:
             # The pump began before it answered, for a protocol-1 output.
             run.fail(
