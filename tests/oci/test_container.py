@@ -327,14 +327,33 @@ def test_a_container_killed_for_memory_says_so_not_an_exit_code(
 
 
 @pytest.fixture
-def hung_engine(tmp_path: Path) -> Iterator[str]:
-    """A DOCKER_HOST that takes connections and never answers (a hung engine): its
-    socket listens, nothing accepts."""
+def hung_engine(tmp_path: Path) -> Iterator[HungEngine]:
+    """A DOCKER_HOST that takes connections and never answers (a hung engine)."""
     path = tmp_path / "hung.sock"
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(path))
         listener.listen(64)
-        yield f"unix://{path}"
+        engine = HungEngine(f"unix://{path}", listener)
+        try:
+            yield engine
+        finally:
+            for connection in engine.connections:
+                connection.close()
+
+
+class HungEngine:
+    """Its socket listens; a connection is accepted only to know that it came, and is
+    never answered."""
+
+    def __init__(self, address: str, listener: socket.socket) -> None:
+        self.address, self._listener = address, listener
+        self.connections: list[socket.socket] = []
+
+    def wait_for_a_connection(self, timeout: float = 60) -> None:
+        """Until dstream connected (it waits for the engine's answer from then on)."""
+        self._listener.settimeout(timeout)
+        connection, _ = self._listener.accept()
+        self.connections.append(connection)
 
 
 def _hung_task(tmp_path: Path, start_timeout: str = "") -> Path:
@@ -353,32 +372,34 @@ def _hung_task(tmp_path: Path, start_timeout: str = "") -> Path:
 
 
 def test_an_engine_that_does_not_answer_fails_within_start_timeout(
-    hung_engine: str, tmp_path: Path
+    hung_engine: HungEngine, tmp_path: Path
 ) -> None:
     config = _hung_task(tmp_path, start_timeout="3s")
     began = time.monotonic()
     done = dstream("run", "hung", "-c", str(config), cwd=tmp_path, timeout=40,
-                   env={"DOCKER_HOST": hung_engine})  # fmt: skip
+                   env={"DOCKER_HOST": hung_engine.address})  # fmt: skip
     assert time.monotonic() - began < 20, done.stderr
     assert done.returncode == 1, done.stderr
-    assert f"the container engine (DOCKER_HOST={hung_engine}) did not answer within 3 s" in (
-        done.stderr
+    assert (
+        f"the container engine (DOCKER_HOST={hung_engine.address}) did not answer within 3 s"
+        in (done.stderr)
     )
 
 
 def test_a_stop_does_not_wait_for_an_engine_that_does_not_answer(
-    hung_engine: str, tmp_path: Path
+    hung_engine: HungEngine, tmp_path: Path
 ) -> None:
     config = _hung_task(tmp_path)  # the default start_timeout: 30 s
     run = subprocess.Popen(
         dstream_argv("run", "hung", "-c", str(config)),
         cwd=tmp_path,
-        env=environ({"DOCKER_HOST": hung_engine}),
+        env=environ({"DOCKER_HOST": hung_engine.address}),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
-        time.sleep(2)  # in the engine's ping
+        hung_engine.wait_for_a_connection()  # in the engine's ping (a fixed 2 s was too
+        # short on a loaded machine: the signal came before, and said no "before streaming")
         began = time.monotonic()
         run.send_signal(signal.SIGTERM)
         _, err = run.communicate(timeout=60)
