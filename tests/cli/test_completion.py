@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from tests.cli import scenarios
+from tests.cli.zshcomplete import zsh_complete
 from tests.workspace import Workspace
 
 
@@ -43,6 +44,40 @@ def test_zsh_script_is_valid(ws: Workspace) -> None:
     if shutil.which("zsh"):  # zsh is not installed on every machine here
         done = subprocess.run(["zsh", "-n"], input=script.stdout, text=True, check=False)
         assert done.returncode == 0
+
+
+def test_zsh_takes_a_global_flag_with_its_value_after_an_equals_sign(ws: Workspace) -> None:
+    """`dstream --config=x pl<TAB>`: each flag that takes a value is declared to zsh as
+    taking it after `=` too (`--config=`, `-c=`), as argparse does, or zsh took
+    `--config=x` for the command and completed nothing after it. Checked in a real zsh
+    where one is installed (not on CI's machine: there the declarations are checked)."""
+    script = ws.run("completion", "zsh").stdout
+    top = script.split("_shtab_dstream_options=(\n", 1)[1].split("\n)", 1)[0]
+    assert "{-c=,--config=}" in top and "{-l=,--log-level=}" in top, top
+    assert "{-t,--log-time}" in top and "{--json,-json}" in top, top  # no value
+    assert '"--cache-dir=[' in script  # an action's own flag, of one name
+    if not shutil.which("zsh"):
+        return
+    assert zsh_complete(ws.root, script, "dstream --config=x pl") == ["plan"]
+    assert zsh_complete(ws.root, script, "dstream -c=x pl") == ["plan"]
+    assert zsh_complete(ws.root, script, "dstream --log-level=debug -c x state l") == ["list"]
+    assert zsh_complete(ws.root, script, "dstream --log-format=") == ["text", "json"]
+    assert zsh_complete(ws.root, script, "dstream run --log-level=debug --reset") == [
+        "--reset-state"
+    ]
+
+
+def test_zsh_completes_after_global_flags_written_alone(ws: Workspace) -> None:
+    """`dstream -c x <TAB>`: the commands, their actions and flags after the global
+    flags, in a real zsh (skipped where none is installed)."""
+    if not shutil.which("zsh"):
+        pytest.skip("no zsh installed")
+    script = ws.run("completion", "zsh").stdout
+    assert zsh_complete(ws.root, script, "dstream pl") == ["plan"]
+    assert "plan" in zsh_complete(ws.root, script, "dstream -c x ")
+    assert zsh_complete(ws.root, script, "dstream -l debug --json -t state l") == ["list"]
+    assert zsh_complete(ws.root, script, "dstream -c x run --reset") == ["--reset-state"]
+    assert zsh_complete(ws.root, script, "dstream -f json completion ") == ["bash", "zsh", "fish"]
 
 
 def test_fish_lists_every_command_and_flag(ws: Workspace) -> None:

@@ -1,7 +1,7 @@
 """`dstream completion bash|zsh|fish`: a shell completion script, generated from the
 same argparse parsers the commands use (so it can never list a flag that does not
-exist). bash and zsh come from shtab; shtab has no fish, so fish's `complete` lines are
-written here from the parsers.
+exist). bash and zsh come from shtab (zsh's told that a flag's value may follow `=`);
+shtab has no fish, so fish's `complete` lines are written here from the parsers.
 
     dstream completion bash > ~/.local/share/bash-completion/completions/dstream
     dstream completion zsh  > "${fpath[1]}/_dstream"
@@ -125,10 +125,37 @@ def _fish_flags(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> list[
     return lines
 
 
+def zsh(parser: argparse.ArgumentParser) -> str:
+    """shtab's zsh script for `parser` (`full_parser`'s, which this changes), with each
+    long flag that takes a value declared to zsh as `--config=`: its value in the next
+    word or after `=`, as argparse reads it. Declared as shtab writes it (`--config`),
+    zsh took `dstream --config=x` for a command named `--config=x`, and completed
+    nothing after it."""
+    import shtab
+
+    _equals_values(parser)
+    return str(shtab.complete(parser, shell="zsh"))
+
+
+def _equals_values(parser: argparse.ArgumentParser) -> None:
+    """The option strings shtab writes, of `parser` and its actions' parsers: `=` after
+    each one that takes a value (argparse reads `-c=x` as `-c x` too). The parser is one
+    made for the script, never one that parses."""
+    from dstream.cli.parsing import action_parsers, arguments, takes_value
+
+    for action in arguments(parser):
+        if action.option_strings and takes_value(action):
+            action.option_strings = [name + "=" for name in action.option_strings]
+    for inner in action_parsers(parser).values():
+        _equals_values(inner)
+
+
 def execute(args: argparse.Namespace, view: View) -> int:
     parser = full_parser()
     if args.shell == "fish":
         script = fish(parser)
+    elif args.shell == "zsh":
+        script = zsh(parser)
     else:
         import shtab
 
