@@ -85,15 +85,15 @@ def test_lint_checks_the_value_once_given(tmp_path: Path) -> None:
 
 
 def test_list_runs_and_state_work_without_the_value(tmp_path: Path) -> None:
-    """`list` needs none; `runs` and `state` need the sensitive ones only (to mask what
+    """`list` and `runs` need none; `state` needs the sensitive ones only (to mask what
     the store holds: the test below), not `unused` (a number nothing masks)."""
     listed = cli(tmp_path, "list", "--json")
     assert listed.returncode == 0, listed.stderr
     rows = {row["name"]: row for row in json.loads(listed.stdout)["tasks"]}
     assert rows["plain"]["error"] is None
     assert 'variable "db_password" has no value' in rows["orders"]["error"]
-    for command in (("runs",), ("state", "list")):
-        done = cli(tmp_path, *command, DSTREAM_VAR_db_password=SECRET)
+    for command, env in ((("runs",), {}), (("state", "list"), {"DSTREAM_VAR_db_password": SECRET})):
+        done = cli(tmp_path, *command, **env)
         assert done.returncode == 0, (command, done.stderr)
         assert "has no value" not in done.stdout + done.stderr
 
@@ -185,17 +185,16 @@ printf '{"checkpoint":{"tok":"%s"}}\\n' "$TOKEN_X"
 """
 
 
-def test_state_and_runs_still_need_a_sensitive_value_to_mask_what_is_stored(
-    tmp_path: Path,
-) -> None:
+def test_state_still_needs_a_sensitive_value_to_mask_what_is_stored(tmp_path: Path) -> None:
     """A review found `state list` printed a checkpoint holding a sensitive value in
-    clear once the value was no longer needed: the masking needs it. `runs` and `state`
-    need every sensitive variable's value; `list` and `lint` print nothing stored."""
+    clear once the value was no longer needed: the masking needs it. `state` needs every
+    sensitive variable's value; `list`, `lint` and `runs` print nothing stored but the
+    runs' history (below)."""
     (tmp_path / "in.sh").write_text(IN_SH)
     (tmp_path / "in.sh").chmod(0o755)
     done = cli(tmp_path, "run", "c", text=SECRET_CHECKPOINT, DSTREAM_VAR_tok=SECRET)
     assert done.returncode == 0, done.stderr
-    for command in (("state", "list"), ("state", "show", "c"), ("runs",)):
+    for command in (("state", "list"), ("state", "show", "c")):
         refused = cli(tmp_path, *command, text=SECRET_CHECKPOINT)
         assert refused.returncode == 2, (command, refused.stdout)
         assert 'variable "tok" has no value' in refused.stderr
@@ -204,6 +203,33 @@ def test_state_and_runs_still_need_a_sensitive_value_to_mask_what_is_stored(
         assert masked.returncode == 0, masked.stderr
         assert SECRET not in masked.stdout + masked.stderr
     assert cli(tmp_path, "list", text=SECRET_CHECKPOINT).returncode == 0
+
+
+def test_runs_needs_no_sensitive_value(tmp_path: Path) -> None:
+    """`runs` prints the runs' history (times, counts, results, by whom), no checkpoint:
+    a review found it asked for every sensitive variable's value, as `state` does to
+    mask a checkpoint, so that reading the history needed the secrets. It needs only
+    what the state block uses (the test above it); a value given is masked all the same
+    (here, in the store's path)."""
+    (tmp_path / "in.sh").write_text(IN_SH)
+    (tmp_path / "in.sh").chmod(0o755)
+    done = cli(tmp_path, "run", "c", text=SECRET_CHECKPOINT, DSTREAM_VAR_tok=SECRET)
+    assert done.returncode == 0, done.stderr
+    for args in (("runs", "--json"), ("runs", "c", "--json")):
+        shown = cli(tmp_path, *args, text=SECRET_CHECKPOINT)
+        assert shown.returncode == 0, (args, shown.stderr)
+        runs = json.loads(shown.stdout)["runs"]
+        assert [(r["task"], r["result"]) for r in runs] == [("c", "completed")], args
+        assert "has no value" not in shown.stderr  # nothing it does needed the value
+    table = cli(tmp_path, "runs", text=SECRET_CHECKPOINT)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[1].split()[0] == "c"
+    in_path = SECRET_CHECKPOINT.replace('path = "state"', 'path = "state-${var.tok}"')
+    (tmp_path / f"state-{SECRET}").symlink_to(tmp_path / "state")
+    masked = cli(tmp_path, "runs", "--json", text=in_path, DSTREAM_VAR_tok=SECRET)
+    assert masked.returncode == 0, masked.stderr
+    assert len(json.loads(masked.stdout)["runs"]) == 1
+    assert SECRET not in masked.stdout + masked.stderr and "***" in masked.stdout
 
 
 def test_list_reads_no_store_and_needs_no_state_block_value(tmp_path: Path) -> None:

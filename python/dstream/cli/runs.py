@@ -29,10 +29,11 @@ def _when(timestamp: float) -> str:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
-    from dstream.config.scope import STORED
+    from dstream.config.scope import STATE_BLOCK
     from dstream.state import open_store
 
-    project = load_project_from_args(args, needed=STORED)
+    # It prints no checkpoint: the secrets that `state` needs to mask one are not asked.
+    project = load_project_from_args(args, needed=STATE_BLOCK)
     # Every task defined, a task a template breaks too: its past runs are history.
     defined = project.names()
     names = list(args.tasks) or defined

@@ -55,12 +55,14 @@ RESERVED_NAMES = frozenset(
 
 # Where a variable without a value is an error (`Module.needed`): EVERYWHERE for the
 # commands that run or describe tasks (run, plan, show...), as Terraform's plan; STORED
-# for those that print what the store holds (runs, state): the state block's variables
-# and every sensitive one (the masking of a stored checkpoint needs its value); NOWHERE
-# for list (it reads no store: a task that needs one beyond its providers' config keys is
-# listed as one that cannot be used) and lint, which says what it could not check, as
-# `terraform validate` needs no value.
-EVERYWHERE, STORED, NOWHERE = "everywhere", "stored", "nowhere"
+# for state, which prints the stored checkpoints: the state block's variables and every
+# sensitive one (the masking of a checkpoint needs its value); STATE_BLOCK for runs,
+# which prints the runs' history and no checkpoint: the state block's variables only (a
+# sensitive value given is masked all the same); NOWHERE for list (it reads no store: a
+# task that needs one beyond its providers' config keys is listed as one that cannot be
+# used) and lint, which says what it could not check, as `terraform validate` needs no
+# value.
+EVERYWHERE, STORED, STATE_BLOCK, NOWHERE = "everywhere", "stored", "state block", "nowhere"
 
 
 @record
