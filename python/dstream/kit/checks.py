@@ -1,97 +1,53 @@
 """The conformance checks: one Check per promise of the wire contract (docs/protocol.md),
 each a name, the roles it applies to, a one-line description and a `run(probe)` that
-returns an Outcome whose reason says what was seen. The table and --json output of
-`dstream provider test` are just this list, run in order."""
+returns an Outcome whose reason says what was seen (kit/outcome.py). The table and
+--json output of `dstream provider test` are just this list, run in order. An input's
+own checks are in kit/input_checks.py."""
 
 from __future__ import annotations
 
-import signal
-from typing import Callable, Optional
+from typing import Optional
 
 from dstream.kit.harness import Line, Session, Timeout
+from dstream.kit.input_checks import (
+    check_commit_notices,
+    check_frames,
+    check_input_checkpoints,
+    check_input_eof,
+)
+from dstream.kit.outcome import (
+    Check,
+    Outcome,
+    exit_text,
+    failed,
+    passed,
+    skipped,
+    stderr_hint,
+)
 from dstream.kit.probe import Probe, Transcript
 from dstream.kit.validate import (
     KNOWN_FEATURES,
     excerpt,
     frame_problem,
     handshake_problem,
-    is_checkpoint,
     is_log_line,
     parse_object,
 )
 from dstream.protocol.frames import (
-    FEATURE_CHECKPOINTS,
-    FEATURE_COMMIT_NOTICES,
     FEATURE_LIFECYCLE,
-    KEY_COMMITTED,
     ROLES,
 )
-from dstream.protocol.values import Fragment, decode_json, encode_json
-from dstream.records import record
+from dstream.protocol.values import decode_json, encode_json
 from dstream.runtime.checkpoints import is_ack, parse_ack, shown
-from dstream.runtime.legacy import is_stray_handshake, stray_handshake_warning
 
-PASS, FAIL, SKIP = "pass", "fail", "skip"
 BOTH = ROLES
 # A key no provider knows: the default config-error probe.
 UNKNOWN_KEY = "dstream_conformance_unknown_key"
 
 
-@record
-class Outcome:
-    status: str
-    reason: str = ""
-
-
-def passed(reason: str = "") -> Outcome:
-    return Outcome(PASS, reason)
-
-
-def failed(reason: str) -> Outcome:
-    return Outcome(FAIL, reason)
-
-
-def skipped(reason: str) -> Outcome:
-    return Outcome(SKIP, reason)
-
-
-@record(frozen=True)
-class Check:
-    name: str
-    roles: tuple[str, ...]
-    description: str
-    run: Callable[[Probe], Outcome]
-
-
-def _stderr_hint(t: Transcript) -> str:
-    """Its last error record, which says why (an SDK logs a closing line after it), else
-    its last stderr line."""
-    if not t.stderr:
-        return ""
-    for line in reversed(t.stderr):
-        obj, _ = parse_object(line.encode())
-        if obj is not None and str(obj.get("level", "")).lower() in _ERROR_LEVELS:
-            return f"; its error: {line}"
-    return f"; last stderr line: {t.stderr[-1]}"
-
-
-_ERROR_LEVELS = frozenset({"error", "fatal", "critical", "panic"})
-
-
 def _when(t: Transcript) -> str:
     """When an output ended: before its stdin did (it stopped reading), or at EOF."""
     return "while its stdin was still being written" if t.left_early else "at EOF"
-
-
-def _exit_text(code: Optional[int]) -> str:
-    if code is None:
-        return "did not exit"
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
 
 
 # -- handshake -------------------------------------------------------------------------
@@ -100,9 +56,7 @@ def check_handshake(probe: Probe) -> Outcome:
     if t.first is None:
         if probe.target.role == "output" and t.exit_code == 0:
             return passed("wrote nothing at all: a legacy output (dstream reads no handshake)")
-        return failed(
-            (t.problem or f"wrote no line and {_exit_text(t.exit_code)}") + _stderr_hint(t)
-        )
+        return failed((t.problem or f"wrote no line and {exit_text(t.exit_code)}") + stderr_hint(t))
     status = t.status_line
     if status is None:
         return passed(f"legacy provider: no handshake; {_legacy_first_line(probe, t.first)}")
@@ -165,10 +119,10 @@ def check_config_error(probe: Probe) -> Outcome:
             return failed(f'answered {{"status":"error"}} to {what} but exited 0')
         return passed(f"refused {what}: {first.get('message')}")
     if probe.main.legacy and code not in (0, None) and tail:
-        return passed(f"legacy style: {_exit_text(code)}, stderr: {tail[-1]}")
+        return passed(f"legacy style: {exit_text(code)}, stderr: {tail[-1]}")
     shown = excerpt(lines[0].raw) if lines else "nothing"
     return failed(
-        f"given {what}, it wrote {shown} and {_exit_text(code)}; answer "
+        f"given {what}, it wrote {shown} and {exit_text(code)}; answer "
         '{"status":"error","message":"..."} as the first line and exit non-zero'
     )
 
@@ -193,8 +147,8 @@ def check_bad_command_line(probe: Probe) -> Outcome:
     if code == 0:
         return failed("exited 0 after an unreadable command line: exit non-zero")
     if not said and not tail:
-        return failed(f"{_exit_text(code)} without saying why (no error status, empty stderr)")
-    return passed(f"{_exit_text(code)}: {said or tail[-1]}")
+        return failed(f"{exit_text(code)} without saying why (no error status, empty stderr)")
+    return passed(f"{exit_text(code)}: {said or tail[-1]}")
 
 
 # -- legacy ----------------------------------------------------------------------------
@@ -215,7 +169,7 @@ def check_legacy_command_line(probe: Probe) -> Outcome:
             if lines and _is_error(lines[0]):
                 return failed(f"refused the config object alone: {excerpt(lines[0].raw)}")
             if code != 0:
-                return failed(f"{_exit_text(code)} given the config object alone")
+                return failed(f"{exit_text(code)} given the config object alone")
             return passed("ran with the config object alone and exited 0 at EOF")
         s.send(legacy_line)
         s.close_stdin()
@@ -228,7 +182,7 @@ def check_legacy_command_line(probe: Probe) -> Outcome:
             return skipped("it wrote no frames in the main run either")
         code = s.popen.poll()
     if first is None:
-        return failed(f"wrote nothing and {_exit_text(code)} given the config object alone")
+        return failed(f"wrote nothing and {exit_text(code)} given the config object alone")
     if _is_error(first):
         return failed(f"refused the config object alone: {excerpt(first.raw)}")
     frame = first if _is_data(first) else following
@@ -258,127 +212,6 @@ def _is_error(line: Line) -> bool:
 def _is_data(line: Line) -> bool:
     obj, _ = parse_object(line.raw)
     return obj is None or "status" not in obj
-
-
-# -- input: frames and end of stream ----------------------------------------------------
-def check_frames(probe: Probe) -> Outcome:
-    t = probe.main
-    if t.first is None or (t.status_line and t.status_line.get("status") == "error"):
-        return skipped("no run to read frames from (see handshake)")
-    lines = t.data_lines()
-    cut = _crashed(t)
-    # dstream discards a crashed input's torn last line: it is where the stream was cut,
-    # not an invalid frame of the provider's.
-    torn = lines[-1] if cut and lines and not lines[-1].terminated else None
-    data = checkpoints = 0
-    for line in lines[:-1] if torn else lines:
-        if t.legacy and is_stray_handshake(line.raw):
-            first = t.first.raw if t.first is not None else None
-            return failed(stray_handshake_warning("it", line.offset, line.raw, first))
-        problem = frame_problem(line.raw, probe.target.max_frame_size)
-        if problem:
-            return failed(f"frame at offset {line.offset} {excerpt(line.raw)}: {problem}")
-        obj, _ = parse_object(line.raw)
-        if obj is not None and is_checkpoint(obj):
-            checkpoints += 1
-        else:
-            data += 1
-    if cut:
-        return failed(_cut(t, data, checkpoints, torn))
-    if not data and not checkpoints:
-        return skipped("wrote no frames with this config: pass --config that makes it produce")
-    logged = len(t.log_lines())
-    note = (
-        f"; {logged} log line(s) on stdout, not starting with '{{': dstream logs a legacy "
-        "input's such lines"
-        if logged
-        else ""
-    )
-    return passed(f"{data} data frame(s), {checkpoints} checkpoint(s), all valid{note}")
-
-
-def _crashed(t: Transcript) -> bool:
-    """Whether an input's stream ended in its exit non-zero or a signal: dstream fails
-    such a run whatever it wrote before, so its frames are not a complete stream."""
-    return t.exit_code not in (None, 0)
-
-
-def _cut(t: Transcript, data: int, checkpoints: int, torn: Optional[Line]) -> str:
-    """Where and how a crashed input's stream was cut, and what came before."""
-    read = f"{data + checkpoints} valid frame(s) ({data} data, {checkpoints} checkpoint(s))"
-    if torn is not None:
-        where = (
-            f" and a torn last line of {len(torn.raw)} bytes at offset {torn.offset} "
-            "(dstream discards it)"
-        )
-    else:
-        end = max((line.end for line in ([t.first] if t.first else []) + t.lines), default=0)
-        where = f", at offset {end} of stdout"
-    return (
-        f"stream cut: it {_exit_text(t.exit_code)} after {read}{where}; dstream delivers "
-        f"what came before, then fails the run{_stderr_hint(t)}"
-    )
-
-
-def check_input_checkpoints(probe: Probe) -> Outcome:
-    """An input that declares checkpoints promises a run of it can resume; one that
-    sends none stores no position, and every run starts over (dstream run notes it at
-    the end of such a run)."""
-    t = probe.main
-    if t.first is None or (t.status_line and t.status_line.get("status") == "error"):
-        return skipped("no run to read frames from (see handshake)")
-    if FEATURE_CHECKPOINTS not in t.features:
-        return skipped(f"does not declare {FEATURE_CHECKPOINTS}")
-    frames = [
-        obj
-        for line in t.data_lines()
-        if frame_problem(line.raw, probe.target.max_frame_size) is None
-        and (obj := parse_object(line.raw)[0]) is not None
-    ]
-    checkpoints = sum(1 for obj in frames if is_checkpoint(obj))
-    data = len(frames) - checkpoints
-    if checkpoints:
-        return passed(
-            f"declares {FEATURE_CHECKPOINTS} and sent {checkpoints} in {len(frames)} frame(s)"
-        )
-    if not data:
-        return skipped("wrote no data frames with this config: pass --config that makes it produce")
-    fix = (
-        'write {"checkpoint":...} after the data it covers, or do not declare '
-        f"{FEATURE_CHECKPOINTS} if it cannot resume"
-    )
-    if t.ended and not _crashed(t):
-        return failed(
-            f"declares {FEATURE_CHECKPOINTS} but ended its stream after {data} data frame(s) "
-            "without one: no position of it is stored, so the next run sends all of it "
-            f"again; {fix}"
-        )
-    return failed(
-        f"declares {FEATURE_CHECKPOINTS} but sent none in the {data} data frame(s) read: a "
-        f"run stopped or crashed now resumes from nothing; {fix} (one that writes them "
-        "less often: pass a larger --frames and --timeout)"
-    )
-
-
-def check_input_eof(probe: Probe) -> Outcome:
-    t = probe.main
-    if t.first is None:
-        return skipped("no run (see handshake)")
-    lines = t.data_lines()  # a last frame without a newline is accepted (section 3)
-    if t.ended:
-        if t.exit_code is None:
-            return failed(f"ended its stream and {_exit_text(None)}{_stderr_hint(t)}")
-        if _crashed(t):
-            return failed(
-                f"its stream ended as it {_exit_text(t.exit_code)}: exit 0 at the end of a "
-                f"complete stream{_stderr_hint(t)}"
-            )
-        return passed("ended its stream and exited 0")
-    if t.exit_code not in (None, 0):
-        return failed(f"{_exit_text(t.exit_code)}{_stderr_hint(t)}")
-    return passed(
-        f"still running after {len(lines)} frame(s) with stdin closed (an endless source)"
-    )
 
 
 # -- output: acknowledgements ------------------------------------------------------------
@@ -431,15 +264,15 @@ def _same_json(a: bytes, b: bytes) -> bool:
 def check_checkpoint_echo(probe: Probe) -> Outcome:
     t = probe.main
     if t.problem:
-        return failed(t.problem + _stderr_hint(t))
+        return failed(t.problem + stderr_hint(t))
     acks, problem = _acks(t)
     if problem:
         return failed(problem)
     last = t.sent_checkpoints[-1]
     if (not acks or acks[-1] != last) and t.exit_code not in (0, None):
         return failed(
-            f"{_exit_text(t.exit_code)} {_when(t)}, before acknowledging the last "
-            f"checkpoint {shown(last)}{_stderr_hint(t)}"
+            f"{exit_text(t.exit_code)} {_when(t)}, before acknowledging the last "
+            f"checkpoint {shown(last)}{stderr_hint(t)}"
         )
     if not acks or acks[-1] != last:
         return failed(
@@ -454,7 +287,7 @@ def check_ack_while_open(probe: Probe) -> Outcome:
     if t.acked_while_open:
         return passed("acknowledged a checkpoint while its stdin was still open")
     if t.left_early:
-        return failed(f"acknowledged nothing, and {_exit_text(t.exit_code)} {_when(t)}")
+        return failed(f"acknowledged nothing, and {exit_text(t.exit_code)} {_when(t)}")
     return failed(
         f"acknowledged nothing within {probe.target.timeout:g} s while its stdin stayed open: "
         "dstream could store checkpoints only when a run ends"
@@ -464,11 +297,11 @@ def check_ack_while_open(probe: Probe) -> Outcome:
 def check_output_eof(probe: Probe) -> Outcome:
     t = probe.main
     if t.problem:
-        return failed(t.problem + _stderr_hint(t))
+        return failed(t.problem + stderr_hint(t))
     if t.left_early:  # exit 0 too: it cannot have flushed what it never read
-        return failed(f"{_exit_text(t.exit_code)} {_when(t)}{_stderr_hint(t)}")
+        return failed(f"{exit_text(t.exit_code)} {_when(t)}{stderr_hint(t)}")
     if t.exit_code != 0:
-        return failed(f"{_exit_text(t.exit_code)} at EOF{_stderr_hint(t)}: flush and exit 0")
+        return failed(f"{exit_text(t.exit_code)} at EOF{stderr_hint(t)}: flush and exit 0")
     return passed("flushed and exited 0 at EOF")
 
 
@@ -480,7 +313,7 @@ def check_sigterm(probe: Probe) -> Outcome:
     if t.problem:
         return failed(t.problem)
     if t.exit_code != 0:
-        return failed(f"{_exit_text(t.exit_code)} after SIGTERM: stop, flush and exit 0")
+        return failed(f"{exit_text(t.exit_code)} after SIGTERM: stop, flush and exit 0")
     lines = t.lines if probe.target.role == "output" or t.status_line else t.data_lines()
     if probe.target.role == "input":
         for line in lines:
@@ -492,33 +325,6 @@ def check_sigterm(probe: Probe) -> Outcome:
         if problem:
             return failed(problem)
     return passed("exited 0 after SIGTERM")
-
-
-# -- commit notices --------------------------------------------------------------------
-def check_commit_notices(probe: Probe) -> Outcome:
-    if FEATURE_COMMIT_NOTICES not in probe.main.features:
-        return skipped("does not declare commit-notices")
-    with probe.session() as s:
-        s.send(probe.command())
-        s.close_stdin()  # notices come on DSTREAM_COMMIT_FD, as under dstream
-        try:
-            for _ in range(probe.target.frames + 1):
-                line = s.read_line()
-                if line is None:
-                    break
-                obj, _ = parse_object(line.raw)
-                value = parse_ack(line.raw) if obj is not None and is_checkpoint(obj) else None
-                if value is not None:  # its exact bytes, as dstream sends them
-                    notice = encode_json({KEY_COMMITTED: Fragment(value)}) + b"\n"
-                    if not s.send_notice(notice):
-                        return failed("closed DSTREAM_COMMIT_FD while declaring commit-notices")
-                    code = s.wait(probe.target.grace) if s.read_line() is None else s.popen.poll()
-                    if code not in (None, 0):
-                        return failed(f"{_exit_text(code)} after a commit notice")
-                    return passed("took a commit notice and kept going")
-        except Timeout:
-            pass
-    return skipped("wrote no checkpoint to answer with a commit notice")
 
 
 # -- lifecycle -------------------------------------------------------------------------

@@ -10,8 +10,9 @@ import traceback
 from typing import Optional
 
 from dstream.errors import ConfigError, DstreamError, UsageError, nearest
-from dstream.kit.checks import CHECKS, FAIL, PASS, SKIP, Outcome, checks_for
+from dstream.kit.checks import CHECKS, checks_for
 from dstream.kit.harness import Line, Session, Target, Timeout, run_environment
+from dstream.kit.outcome import FAIL, PASS, SKIP, Outcome
 from dstream.kit.probe import Probe
 from dstream.kit.validate import frame_problem, parse_object
 from dstream.records import field, record
