@@ -229,6 +229,12 @@ class Pump:
         is. ValueError for a value that is not finite."""
     def counters(self) -> Counters:
         """Thread-safe live snapshot while run() is in progress."""
+    def output_stalled_for(self) -> Optional[float]:
+        """Thread-safe: seconds run() has been waiting for the output to take bytes it
+        has for it (output_fd full: the reader reads nothing), since the last write that
+        took any; None while it does not wait on the output (and before and after run()).
+        The pump stores the start of a stall when it begins to wait, never per frame:
+        this read is the only cost, paid by whoever shows it."""
     def take_checkpoints(self) -> list[bytes]:
         """Checkpoint values (the exact bytes of each frame's `checkpoint` member, no
         whitespace around them) queued for the output since the last call, in stream

@@ -72,6 +72,13 @@ class _Collector:
             "--standby run waits for its lease",
             labels=["task"],
         )
+        stalled = GaugeMetricFamily(
+            "dstream_output_stall_seconds",
+            "Seconds the pump has been waiting, now, for the output provider to read its "
+            "stdin (its pipe full); 0 while the output reads what it is given, or the task "
+            "does not stream",
+            labels=["task"],
+        )
         up = GaugeMetricFamily(
             "dstream_up",
             "1 while the task runs, starts, or waits to restart after a provider failure; 0 "
@@ -94,8 +101,9 @@ class _Collector:
             lagging = task.lag(now)
             if lagging is not None:  # a standby has no series: it lags nothing
                 lag.add_metric([name], lagging)
+            stalled.add_metric([name], task.output_stalled_for())
             up.add_metric([name], 1 if task.running else 0)
-        yield from (frames, nbytes, tables, invalid, restarts, acks, lag, up)
+        yield from (frames, nbytes, tables, invalid, restarts, acks, lag, stalled, up)
 
 
 def _masked_tables(counts: dict[str, int]) -> dict[str, int]:

@@ -1,13 +1,14 @@
 """Live facts about running tasks, read by the progress display and the metrics
 endpoint. Counters come straight from each pump (atomics in Rust), added to what
-earlier attempts of the same task moved, so restarts never reset a total."""
+earlier attempts of the same task moved, so restarts never reset a total; so does how
+long the pump has been waiting on an output that reads nothing (a stall)."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from dstream import _core
+from dstream import _core, logs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,6 +20,44 @@ if TYPE_CHECKING:
     CounterDict = dict[str, Any]  # Any: values read by name; one typed list is issue 21 item 4
 
 SUMMED = tuple(name for name, _meaning in _core.COUNTERS)  # the core's one list
+
+# Seconds the pump may wait on an output that reads nothing of its stdin before the
+# progress line names it and a warning says so (its "0 envelopes/s" alone reads as an
+# idle input): an output busy committing a batch holds its stdin a moment, not this long.
+OUTPUT_STALL = 10.0
+
+
+def stall_note(output: str, seconds: float) -> str:
+    """What the progress line says of a stall of `seconds` on `output` (its label)."""
+    return f"waiting on {output} to read for {seconds:.0f} s"
+
+
+class StallWatch:
+    """Warns once when a run's output passes OUTPUT_STALL without reading, and once when
+    it reads again: the supervisor's tick hands it the pump's stall (one atomic load)."""
+
+    def __init__(self, output: str, task: str) -> None:
+        self.output, self.task = output, task
+        self._seen: Optional[float] = None  # the stall warned about, as last seen
+
+    def check(self, stalled: Optional[float]) -> None:
+        """`stalled`: Pump.output_stalled_for() now. A value below the last seen is a
+        new stall: the one warned about ended in between."""
+        if self._seen is not None:
+            if stalled is not None and stalled >= self._seen:
+                self._seen = stalled  # the same stall, on
+                return
+            logs.log.warning(
+                "%s reads its stdin again, after %.0f s", self.output, self._seen, task=self.task
+            )
+            self._seen = None
+        if stalled is not None and stalled >= OUTPUT_STALL:
+            logs.log.warning(
+                "%s has read nothing of its stdin for %.0f s: the stream waits on it "
+                "(dstream_output_stall_seconds counts on until it reads)",
+                self.output, stalled, task=self.task,
+            )  # fmt: skip
+            self._seen = stalled
 
 
 def add_counters(total: CounterDict, more: CounterDict) -> CounterDict:
@@ -48,6 +87,7 @@ class TaskMonitor:
         self._ended_at: Optional[float] = None  # wall clock: when the last attempt ended
         self._attached_at: Optional[float] = None  # monotonic: the current attempt's pump
         self._pump: Optional[Pump] = None
+        self._output = "the output"  # the current attempt's output's label, once attached
         self._base: CounterDict = {}
         self._lock = threading.Lock()
 
@@ -59,9 +99,11 @@ class TaskMonitor:
                 self.state = "starting"
                 self.started_at = time.time()
 
-    def attach(self, pump: Pump) -> None:
+    def attach(self, pump: Pump, output: str) -> None:
+        """The attempt streams through `pump` into `output` (its label)."""
         with self._lock:
             self._pump = pump
+            self._output = output
             self.state = "running"
             self._attached_at = time.monotonic()
 
@@ -91,6 +133,18 @@ class TaskMonitor:
             pump, base = self._pump, self._base
         live = pump.counters().as_dict() if pump is not None else {}
         return add_counters(base, live)
+
+    def output_stalled_for(self) -> float:
+        """Seconds the current attempt's pump has been waiting on an output that reads
+        nothing (its pipe full); 0 while the output reads, or no attempt streams."""
+        with self._lock:
+            pump = self._pump
+        return (pump.output_stalled_for() or 0.0) if pump is not None else 0.0
+
+    def stall(self) -> Optional[str]:
+        """The progress line's note of a stall past OUTPUT_STALL (stall_note), else None."""
+        seconds = self.output_stalled_for()
+        return stall_note(self._output, seconds) if seconds >= OUTPUT_STALL else None
 
     def streamed(self) -> float:
         """Seconds its pumps ran, over its attempts, the current one included."""

@@ -68,9 +68,10 @@ class Progress:
             if seconds >= self.REFRESH or name not in self._previous:
                 self._previous[name] = (now, counters)
             ack_age = time.time() - task.last_ack_at if task.last_ack_at else None
+            stall = task.stall()
             table.add_row(
                 name,
-                "waiting" if task.waiting else task.state,
+                stall or ("waiting" if task.waiting else task.state),
                 f"{_rate(counters, before, 'data_frames', seconds):,.0f}",
                 f"{_rate(counters, before, 'bytes', seconds) / 1e6:,.1f}",
                 f"{counters.get('data_frames', 0):,}",
@@ -172,6 +173,7 @@ class ProgressLog:
             self._previous[name] = (now, counters)
             seconds = now - then
             lag = time.time() - task.last_ack_at if task.last_ack_at else None
+            stall = task.stall()
             out.append(
                 (
                     name,
@@ -180,7 +182,8 @@ class ProgressLog:
                     f"{counters.get('data_frames', 0):,} envelopes, "
                     f"{size(counters.get('bytes', 0))}, "  # in the summary's units
                     f"{counters.get('invalid_frames', 0):,} invalid, "
-                    f"last checkpoint {_age(lag) if lag is not None else 'none yet'}",
+                    f"last checkpoint {_age(lag) if lag is not None else 'none yet'}"
+                    + (f", {stall}" if stall else ""),
                 )
             )
         return out

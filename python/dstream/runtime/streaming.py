@@ -26,6 +26,7 @@ from dstream.protocol.values import Fragment, encode_json
 from dstream.runtime.checkpoints import is_ack, parse_ack
 from dstream.runtime.description import remember
 from dstream.runtime.legacy import OUTPUT_STRAY_WATCH
+from dstream.runtime.monitor import StallWatch
 from dstream.runtime.process import REFUSAL_HINT
 
 TYPE_CHECKING = False
@@ -50,9 +51,11 @@ def supervise(run: TaskRun, pump_thread: threading.Thread) -> None:
     assert pump is not None
     handled = 0
     orphaned: Optional[float] = None  # when the input exited with its stdout still open
+    stall = StallWatch(out.label, run.task.name)
     while pump_thread.is_alive():
         pump_thread.join(SUPERVISE_TICK)  # returns the moment the stream ends
         run.legacy.forward_logs()
+        stall.check(pump.output_stalled_for())
         if not run.output_left and out.poll() is not None and not inp.exited():
             # The output left while the input may still write (the pump may be
             # waiting on an idle input). Once both exited, the pump ends by itself:

@@ -391,6 +391,12 @@ impl Pump {
         self.handle.counters().into()
     }
 
+    /// Thread-safe: seconds the run has been waiting for the output to take bytes (its
+    /// pipe full); None while it does not wait on the output.
+    fn output_stalled_for(&self) -> Option<f64> {
+        self.handle.output_stalled_for().map(|d| d.as_secs_f64())
+    }
+
     /// Checkpoint frames forwarded to the output since the last call, in stream order.
     fn take_checkpoints<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let cps = self.handle.take_checkpoints();

@@ -66,6 +66,10 @@ pub(super) struct Shared {
     pub(super) status_lines: Mutex<Vec<(u64, Vec<u8>)>>,
     pub(super) forward_checkpoints: AtomicBool,
     pub(super) input_ended: AtomicBool,
+    /// Since when (nanoseconds on [`sys::monotonic`]'s clock) the pump has been waiting
+    /// for the output to take bytes it could not write; 0: not waiting. Stored when a
+    /// wait on the output begins and when the output takes bytes again, never per frame.
+    output_stalled_at: AtomicU64,
 }
 
 impl Shared {
@@ -80,7 +84,20 @@ impl Shared {
             status_lines: Mutex::new(Vec::new()),
             forward_checkpoints: AtomicBool::new(forward_checkpoints),
             input_ended: AtomicBool::new(false),
+            output_stalled_at: AtomicU64::new(0),
         }
+    }
+
+    /// The pump begins to wait on the output (at `at` on [`sys::monotonic`]'s clock).
+    pub(super) fn output_stalled(&self, at: Duration) {
+        // 0 means none: a stall since the clock's origin is one since just after
+        let nanos = at.as_nanos().clamp(1, u64::MAX as u128) as u64;
+        self.output_stalled_at.store(nanos, Ordering::Relaxed);
+    }
+
+    /// The output took bytes again (or the run ended).
+    pub(super) fn output_moved(&self) {
+        self.output_stalled_at.store(0, Ordering::Relaxed);
     }
 
     pub(super) fn stopped(&self) -> bool {
@@ -156,6 +173,17 @@ impl Handle {
 
     pub fn counters(&self) -> Snapshot {
         self.0.counters.snapshot()
+    }
+
+    /// How long the run has been waiting for the output to take bytes it has for it
+    /// (its pipe is full: the output reads nothing, or too little); None while it is
+    /// not waiting on the output. Read by whoever shows it, never by the pump.
+    pub fn output_stalled_for(&self) -> Option<Duration> {
+        let at = self.0.output_stalled_at.load(Ordering::Relaxed);
+        if at == 0 {
+            return None;
+        }
+        Some(sys::monotonic().saturating_sub(Duration::from_nanos(at)))
     }
 
     /// Checkpoint values (the exact bytes of each frame's `checkpoint` member) queued for

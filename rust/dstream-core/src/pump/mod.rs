@@ -19,6 +19,11 @@
 //! write (`checkpoints`). Counters are published once per batch, and per-table counts
 //! whenever the pump is about to wait for an idle input.
 //!
+//! A wait on a full output is a stall: its start is shared when the first wait of it
+//! begins and cleared by the next write the output takes bytes of (a branch per write,
+//! nothing per frame), so [`Handle::output_stalled_for`] tells a stalled output from an
+//! idle input.
+//!
 //! Memory: the framer buffer (read_buffer_size + max_frame_size + 2 at most) and the
 //! segment list; a slow output blocks reads, which blocks the input through its pipe.
 //!
@@ -98,6 +103,9 @@ pub struct Pump {
     transfer: Transfer,
     session: Option<Session>,
     phase: Phase,
+    /// Whether the run waits on the output since its last write that took bytes (what
+    /// [`Handle::output_stalled_for`] reads, shared once per stall).
+    output_stalled: bool,
 }
 
 impl Pump {
@@ -126,6 +134,7 @@ impl Pump {
             transfer,
             session: None,
             phase: Phase::New,
+            output_stalled: false,
             opts,
         })
     }
@@ -230,6 +239,7 @@ impl Pump {
                 }
                 // a stalled output may stay stalled: show what was read meanwhile
                 self.shared.counters.publish(&mut self.local, false);
+                self.waits_on_output();
                 if !self.wait(self.writer.fd, Interest::Write, deadline)? {
                     return Ok(false);
                 }
@@ -334,6 +344,24 @@ impl Pump {
         Some(deadline.map_or(at, |d| d.min(at)))
     }
 
+    /// The output's pipe is full: the run waits on it from now until it takes bytes
+    /// again (the first wait of a stall is when it began).
+    fn waits_on_output(&mut self) {
+        if !self.output_stalled {
+            self.output_stalled = true;
+            self.shared.output_stalled(sys::monotonic());
+        }
+    }
+
+    /// A write or splice to the output took bytes: it reads (one branch per write).
+    #[inline]
+    fn output_took(&mut self) {
+        if self.output_stalled {
+            self.output_stalled = false;
+            self.shared.output_moved();
+        }
+    }
+
     /// Waits for `fd`; Ok(false) on timeout or signal, Err(Stopped) when stopped. A
     /// timeout at the pump's deadline with no slice is Ok(true): the loop then sees it.
     fn wait(&self, fd: Fd, interest: Interest, deadline: Option<Instant>) -> Result<bool, Error> {
@@ -356,6 +384,7 @@ impl Pump {
             }
         }
         self.session = None;
+        self.output_took(); // an ended run waits on nothing
         self.shared.counters.publish(&mut self.local, true);
         let counters = self.shared.counters.snapshot();
         let (outcome, message, offset, excerpt) = match r {

@@ -29,11 +29,13 @@ impl Pump {
             Ok(n) => {
                 self.local.bytes_read += n as u64;
                 self.local.bytes += n as u64;
+                self.output_took();
                 self.shared.counters.publish(&mut self.local, false);
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if !sys::ready_now(output, Interest::Write) {
+                    self.waits_on_output();
                     self.wait(output, Interest::Write, deadline)
                 } else if self.shared.input_ended() && !sys::ready_now(input, Interest::Read) {
                     // nothing left to read of an input that ended (Handle::end_input)
@@ -79,6 +81,7 @@ impl Pump {
             Ok(k) => {
                 zc.taken += k;
                 self.writer.advance(k);
+                self.output_took();
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),

@@ -156,7 +156,10 @@ impl Pump {
                         io::Error::from(io::ErrorKind::WriteZero),
                     ))
                 }
-                Ok(k) => self.writer.advance(k),
+                Ok(k) => {
+                    self.writer.advance(k);
+                    self.output_took();
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if sys::is_broken_pipe(&e) => return Err(self.output_closed()),
