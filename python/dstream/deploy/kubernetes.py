@@ -30,6 +30,7 @@ from dstream.config.loader import is_config_name
 from dstream.config.model import Location
 from dstream.config.redact import redact_data
 from dstream.config.scope import ENV_VAR_PREFIX
+from dstream.deploy.digest import pods_hash
 from dstream.deploy.inputs import Inputs
 from dstream.deploy.names import (
     CONFIG_KEY,
@@ -288,14 +289,6 @@ class _Base:
             "data": self.config_data(),
         }
 
-    def config_hash(self) -> str:
-        """What the ConfigMap holds, as a digest in each pod template: a pod reads its
-        configuration once, at start, so a change must change the template for
-        `kubectl apply` to replace the pods (as Helm's checksum/config annotation)."""
-        import hashlib
-
-        return hashlib.sha256(encode_json(self.config_data())).hexdigest()[:16]
-
     def secret_ref(self, var: str, optional: bool) -> dict[str, object]:
         """The Secret's key for a sensitive variable: optional when it has a default."""
         ref: dict[str, object] = {"name": self.secret, "key": var}
@@ -307,7 +300,8 @@ class _Base:
         self, component: str, args: list[str], labels: dict[str, str], tasks: Sequence[str] = ()
     ) -> dict[str, object]:
         """A pod running `dstream ARGS`, then the `tasks` after `--` (a task named `--all`
-        is a task, not the flag)."""
+        is a task, not the flag); without `tasks`, it runs every task (an agent)."""
+        hashed = tasks or sorted(self.inputs.project.tasks)
         env: list[dict[str, object]] = [{"name": "DSTREAM_CONFIG", "value": CONFIG_DIR}]
         env += [self.secret_ref(var, optional) for var, optional in self.inputs.secrets.items()]
         if self.inputs.values:
@@ -333,7 +327,7 @@ class _Base:
             "metadata": {
                 "labels": labels,
                 "annotations": {
-                    "dstream.dev/config-hash": self.config_hash(),
+                    "dstream.dev/config-hash": pods_hash(self.inputs.project, hashed),
                     "prometheus.io/scrape": "true",
                     "prometheus.io/port": str(METRICS_PORT),
                     "prometheus.io/path": "/metrics",
