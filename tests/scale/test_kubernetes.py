@@ -69,8 +69,8 @@ def ws(tmp_path: Path, pg_server: PostgresServer, table: str) -> Workspace:
 def test_a_deployment_per_task_validates_and_references_its_secret(ws: Workspace) -> None:
     items = render(ws)
     kinds = [item["kind"] for item in items]
-    assert kinds == ["ConfigMap", "Deployment", "Deployment", "PodDisruptionBudget"]
-    deployments = {item["metadata"]["name"]: item for item in items[1:3]}
+    assert kinds == ["ConfigMap"] * 2 + ["Deployment"] * 2 + ["PodDisruptionBudget"]
+    deployments = {item["metadata"]["name"]: item for item in items[2:4]}
     assert set(deployments) == {"dstream-orders", "dstream-payments-eu"}
     spec = deployments["dstream-orders"]["spec"]
     assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
@@ -88,7 +88,7 @@ def test_a_deployment_per_task_validates_and_references_its_secret(ws: Workspace
     assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
     assert pod["spec"]["terminationGracePeriodSeconds"] > 20  # the longest stop_grace
     assert "${var.password}" in items[0]["data"]["dstream.hcl"]  # the text, not the value
-    assert items[3]["spec"]["maxUnavailable"] == 1
+    assert items[4]["spec"]["maxUnavailable"] == 1
 
 
 def test_the_pods_serve_metrics_on_every_address_of_both_families(ws: Workspace) -> None:

@@ -77,3 +77,42 @@ def test_an_edit_of_any_task_rolls_the_agents(tmp_path: Path) -> None:
     assert pod_hash(by_name(ws, "--agents", "2")["StatefulSet/dstream-agent"]) == first
     write(ws, b=3)
     assert pod_hash(by_name(ws, "--agents", "2")["StatefulSet/dstream-agent"]) != first
+
+
+# -- each pod template reads a ConfigMap named by that hash ---------------------------
+
+
+def mounted(item: dict[str, Any]) -> str:
+    """The name of the ConfigMap a workload's pods mount."""
+    name: str = item["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+    return name
+
+
+def test_each_deployment_reads_a_config_map_named_by_its_hash(tmp_path: Path) -> None:
+    """As kustomize's configMapGenerator: a changed configuration is a new ConfigMap,
+    so a pod of the old ReplicaSet that restarts mid-rollout (or a `kubectl rollout
+    undo`) reads the configuration it was made for, not the new one."""
+    ws = Workspace(tmp_path)
+    write(ws)
+    before = by_name(ws)
+    a, b = before["Deployment/dstream-a"], before["Deployment/dstream-b"]
+    assert mounted(a) == f"dstream-a-config-{pod_hash(a)}"
+    assert mounted(b) == f"dstream-b-config-{pod_hash(b)}"
+    for workload in (a, b):
+        assert f"ConfigMap/{mounted(workload)}" in before
+    write(ws, a=2)
+    after = by_name(ws)
+    assert mounted(after["Deployment/dstream-a"]) != mounted(a)  # a new one for the new pods
+    assert f"ConfigMap/{mounted(a)}" not in after  # the old one is left to the prune
+    assert f"ConfigMap/{mounted(b)}" in after  # b's pods keep theirs
+
+
+def test_the_agents_read_a_config_map_named_by_their_hash(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    write(ws)
+    items = by_name(ws, "--agents", "2")
+    agents = items["StatefulSet/dstream-agent"]
+    assert mounted(agents) == f"dstream-config-{pod_hash(agents)}"
+    assert [name for name in items if name.startswith("ConfigMap/")] == [
+        f"ConfigMap/{mounted(agents)}"
+    ]

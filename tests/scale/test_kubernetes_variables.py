@@ -6,6 +6,7 @@ secret stops the rendering rather than being written masked (a broken manifest).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -198,4 +199,4 @@ def test_a_value_masked_as_a_secret_stops_the_rendering(ws: Workspace, json: boo
     assert done.returncode == 2, done.stdout + done.stderr
     assert "tok-6c1f2e9a" not in done.stdout + done.stderr
     text = str(orjson.loads(done.stdout)) if json else done.stderr
-    assert 'ConfigMap "dstream-config", data["variables.json"]' in text
+    assert re.search(r'ConfigMap "dstream-t-config-[0-9a-f]{16}", data\["variables.json"\]', text)

@@ -6,7 +6,8 @@ Two shapes:
   of crash-looping while it is still live);
 - `agents`: a StatefulSet of N `dstream agent` pods dividing the tasks among themselves.
 
-Both get a ConfigMap with the .hcl files and the values of the variables given to
+Each pod template (a task's; the agents') gets a ConfigMap named by a hash of what its
+pods evaluate (digest.py), with the .hcl files and the values of the variables given to
 `deploy` (VALUES_FILE, which the pods read as a --var-file), the sensitive variables as
 Secret references (`DSTREAM_VAR_<name>` from a Secret key; never a value: see
 deploy/inputs.py), /healthz liveness and readiness probes on the metrics port,
@@ -108,13 +109,15 @@ def render(inputs: Inputs, options: KubernetesOptions) -> list[dict[str, object]
     options.check()
     _refuse_clashes(project, options)
     base = _Base(inputs, options)
-    manifests = [base.config_map()]
-    _refuse_a_large_config_map(manifests[0])
     if options.agents:
-        manifests += [base.headless_service(), base.stateful_set(), base.budget("agent")]
+        manifests = [base.config_map(), base.headless_service(), base.stateful_set()]
+        manifests.append(base.budget("agent"))
     else:
+        # The ConfigMaps first: `kubectl apply` makes them before the pods that mount them.
+        manifests = [base.config_map((name,)) for name in sorted(project.tasks)]
         manifests += [base.deployment(name) for name in sorted(project.tasks)]
         manifests.append(base.budget("task"))
+    _refuse_a_large_config_map(manifests[0])  # each holds the same data
     for manifest in manifests:
         _refuse_secrets(manifest)
     return manifests
@@ -254,7 +257,6 @@ class _Base:
         self.o = options
         self.secret = options.secret_name
         self.grace = _grace(inputs.project)
-        self.config_name = dns_name(options.name, "config")
         # The headless Service's and the StatefulSet's: the shorter limit of the two.
         self.agent_name = dns_name(options.name, "agent", limit=STATEFUL_SET_MAX)
 
@@ -280,8 +282,21 @@ class _Base:
             data[VALUES_FILE] = encode_json(self.inputs.values, indent=True).decode() + "\n"
         return data
 
-    def config_map(self) -> dict[str, object]:
-        name = self.config_name
+    def config_hash(self, tasks: Sequence[str]) -> str:
+        """What pods running `tasks` (none: the agents, every task) evaluate (digest.py)."""
+        return pods_hash(self.inputs.project, tasks or sorted(self.inputs.project.tasks))
+
+    def config_name(self, tasks: Sequence[str]) -> str:
+        """The ConfigMap of the pods running `tasks` (none: the agents), named by the
+        hash of what they evaluate, as kustomize's configMapGenerator names one by its
+        content: a changed configuration is a new ConfigMap, so a pod of the old
+        ReplicaSet (or revision) that starts again mid-rollout, or after `kubectl
+        rollout undo`, reads the one it was made for. Its text may change under the
+        same name (another task's edit, a comment): what its pods evaluate does not."""
+        return dns_name(self.o.name, *tasks, "config", self.config_hash(tasks))
+
+    def config_map(self, tasks: Sequence[str] = ()) -> dict[str, object]:
+        name = self.config_name(tasks)
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -301,7 +316,6 @@ class _Base:
     ) -> dict[str, object]:
         """A pod running `dstream ARGS`, then the `tasks` after `--` (a task named `--all`
         is a task, not the flag); without `tasks`, it runs every task (an agent)."""
-        hashed = tasks or sorted(self.inputs.project.tasks)
         env: list[dict[str, object]] = [{"name": "DSTREAM_CONFIG", "value": CONFIG_DIR}]
         env += [self.secret_ref(var, optional) for var, optional in self.inputs.secrets.items()]
         if self.inputs.values:
@@ -327,7 +341,7 @@ class _Base:
             "metadata": {
                 "labels": labels,
                 "annotations": {
-                    "dstream.dev/config-hash": pods_hash(self.inputs.project, hashed),
+                    "dstream.dev/config-hash": self.config_hash(tasks),
                     "prometheus.io/scrape": "true",
                     "prometheus.io/port": str(METRICS_PORT),
                     "prometheus.io/path": "/metrics",
@@ -336,7 +350,7 @@ class _Base:
             "spec": {
                 "terminationGracePeriodSeconds": self.grace,
                 "containers": [container],
-                "volumes": [{"name": "config", "configMap": {"name": self.config_name}}],
+                "volumes": [{"name": "config", "configMap": {"name": self.config_name(tasks)}}],
             },
         }
 
