@@ -64,6 +64,11 @@ VALUES_FILE = "variables.json"
 CONFIG_MAP_MAX = 1024 * 1024
 ANNOTATIONS_MAX = 256 * 1024
 TASK_LABEL = "dstream.dev/task"
+# On every object rendered (`--name` its value), to prune by: `kubectl apply --prune -l
+# dstream.dev/project=NAME` deletes a removed task's Deployment and the old ConfigMaps
+# (docs/scaling.md, "Pruning"). In no selector: a Deployment's and a StatefulSet's are
+# immutable, and the objects rendered before it was added must still apply.
+PROJECT_LABEL = "dstream.dev/project"
 # Seconds the kubelet waits beyond the longest a stopped pod takes (`_grace`), for a
 # loaded node.
 GRACE_SLACK = 2
@@ -261,7 +266,7 @@ class _Base:
         self.agent_name = dns_name(options.name, "agent", limit=STATEFUL_SET_MAX)
 
     def meta(self, name: str, labels: dict[str, str]) -> dict[str, object]:
-        meta: dict[str, object] = {"name": name, "labels": labels}
+        meta: dict[str, object] = {"name": name, "labels": {**labels, PROJECT_LABEL: self.o.name}}
         if self.o.namespace:
             meta["namespace"] = self.o.namespace
         return meta
