@@ -111,6 +111,11 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self._secrets)
 
+    @property
+    def secrets(self) -> frozenset[str]:
+        """What it masks (each secret's parts, `_parts`)."""
+        return self._secrets
+
     def _compiled(self) -> _Matchers:
         """The matchers of the current secrets, built once for each set of them."""
         matchers, secrets = self._matchers, self._secrets
@@ -237,6 +242,12 @@ _REDACTOR = Redactor()
 def remember(secrets: Iterable[str]) -> None:
     """From now on, mask these values (and their encodings) in every output."""
     _REDACTOR.add(secrets)
+
+
+def remembered() -> frozenset[str]:
+    """The sensitive values remembered so far, for a check that masks fewer of them than
+    the outputs do (deploy/kubernetes.py: a secret that is a task's name)."""
+    return _REDACTOR.secrets
 
 
 def is_secret_variable(name: str, value: str) -> bool:

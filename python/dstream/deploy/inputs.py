@@ -29,12 +29,12 @@ import re
 from dstream.config.connstr import dsn_secrets, is_connection_key
 from dstream.config.loader import Analysis, analyze
 from dstream.config.model import Project
-from dstream.config.redact import leaves, nearest_key
+from dstream.config.redact import is_secret_variable, leaves, nearest_key
 from dstream.config.scope import ENV_VAR_PREFIX
 from dstream.deploy.origin import Origin, evaluate, provider_secrets
 from dstream.errors import ConfigError
 from dstream.protocol.values import encode_json
-from dstream.records import record
+from dstream.records import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -74,6 +74,9 @@ class Inputs:
     lacking: list[tuple[str, str]]
     # Relative paths the pods would write, as `lacking`: see `writing`.
     written: list[tuple[str, str]]
+    # The secrets deploy was given, by what names them ("var.pw (sensitive)", "the
+    # environment variable PGPASSWORD"): to say which one a manifest would hold.
+    sources: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def collect(
@@ -89,7 +92,7 @@ def collect(
     sensitive = {name: item for name, item in first.variables.items() if item.sensitive}
     for item in sensitive.values():
         _refuse_a_secret_default(item, secret)
-    environ = dict(environ)
+    first_environ, environ = environ, dict(environ)
     stand_ins = sorted(name for name in sensitive if ENV_VAR_PREFIX + name not in environ)
     for name in stand_ins:
         environ[ENV_VAR_PREFIX + name] = _placeholder_text(sensitive[name].kind)
@@ -113,7 +116,20 @@ def collect(
     secrets = {name: item.has_default for name, item in sorted(sensitive.items())}
     lacking = lacking_files(result, var_files) + lacking_providers(result.project)
     written = writing(result.project)
-    return Inputs(result.project, files, values, secrets, withheld, lacking, written)
+    sources = _sources(result, withheld, first_environ)
+    return Inputs(result.project, files, values, secrets, withheld, lacking, written, sources)
+
+
+def _sources(result: Analysis, withheld: list[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """The sensitive values given to deploy (never written), by what names them: the
+    sensitive variables given one, and the credentials of its environment."""
+    found = {f"var.{name} (sensitive)": result.values[name].value for name in withheld}
+    found.update(
+        (f"the environment variable {name}", value)
+        for name, value in sorted(environ.items())
+        if not name.startswith(ENV_VAR_PREFIX) and is_secret_variable(name, value)
+    )
+    return {label: value for label, value in found.items() if isinstance(value, str)}
 
 
 def lacking_files(result: Analysis, var_files: list[str]) -> list[tuple[str, str]]:
