@@ -37,12 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.config.scope import ENV_VAR_PREFIX
+    from dstream.deploy.backstop import kept_names
     from dstream.deploy.inputs import collect
     from dstream.deploy.kubernetes import (
         ANNOTATIONS_MAX,
         CONFIG_DIR,
         KubernetesOptions,
-        kept_names,
         last_applied_bytes,
         render,
         set_in_pods,

@@ -16,8 +16,7 @@ at a time) and `terminationGracePeriodSeconds` above the longest a stopped pod t
 (its longest `stop_grace`, and the bound of its last calls on a state database that
 stopped answering), so SIGTERM drains, stores the checkpoint and releases the lease
 before the kubelet kills.
-Manifests that would hold a value dstream masks as a secret are refused: written
-masked they would be wrong, written as they are, a leak.
+Manifests that would hold a value dstream masks as a secret are refused (backstop.py).
 
 Checked offline against the Kubernetes OpenAPI schemas (tests); not run on a cluster.
 """
@@ -29,8 +28,8 @@ import os
 
 from dstream.config.loader import is_config_name
 from dstream.config.model import Location
-from dstream.config.redact import Redactor, redact_data, remembered
 from dstream.config.scope import ENV_VAR_PREFIX
+from dstream.deploy.backstop import refuse_secrets
 from dstream.deploy.digest import pods_hash
 from dstream.deploy.inputs import Inputs
 from dstream.deploy.names import (
@@ -49,8 +48,7 @@ from dstream.records import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-    from typing import Optional
+    from collections.abc import Sequence
 
     from dstream.config.model import Project
 
@@ -123,7 +121,7 @@ def render(inputs: Inputs, options: KubernetesOptions) -> list[dict[str, object]
         manifests += [base.deployment(name) for name in sorted(project.tasks)]
         manifests.append(base.budget("task"))
     _refuse_a_large_config_map(manifests[0])  # each holds the same data
-    _refuse_secrets(manifests, inputs)
+    refuse_secrets(manifests, inputs, VALUES_FILE)
     return manifests
 
 
@@ -203,97 +201,6 @@ def _refuse_a_large_config_map(config_map: dict[str, object]) -> None:
         hint="make the configuration smaller: generate long lists with for expressions, "
         "or bake large data into the image and read it with file() from an absolute path",
     )
-
-
-def kept_names(project: Project) -> frozenset[str]:
-    """The sensitive values the manifests may hold, as they are: those that are a task's
-    name. The manifests name the task's Deployment, its label and its pod's arguments by
-    it, so such a value is no secret they could keep (the files name the task anyway);
-    refused, the task could not be deployed at all. The view writes the manifests
-    unmasked when there are any (cli/deploy.py): masked, they would be wrong."""
-    return remembered() & frozenset(project.tasks)
-
-
-def _refuse_secrets(manifests: list[dict[str, object]], inputs: Inputs) -> None:
-    """The backstop: no manifest holds a value dstream masks as a secret, but for
-    `kept_names`. Says which value by what names it (a variable, never the value)."""
-    kept = kept_names(inputs.project)
-    check = Redactor(remembered() - kept).value if kept else redact_data
-    for manifest in manifests:
-        found = _masked(manifest, "", check)
-        if found is not None:
-            raise _holds_a_secret(manifest, *found, inputs.sources)
-
-
-def _holds_a_secret(
-    manifest: dict[str, object], where: str, value: object, sources: dict[str, str]
-) -> ConfigError:
-    meta = manifest["metadata"]
-    assert isinstance(meta, dict)
-    what = f'{manifest["kind"]} "{meta["name"]}", {where}'
-    named = [label for label, secret in sources.items() if Redactor([secret]).value(value) != value]
-    if not named:
-        return ConfigError(
-            f"the manifests would hold a secret: {what} holds a value dstream masks as one "
-            "(a sensitive variable's, one of a credential of the environment such as "
-            "*_PASSWORD or *_TOKEN, or one a provider is given under a key such as password "
-            "or token)",
-            hint="give a secret to the pods only through a sensitive variable without a "
-            "default (it is read from the Secret); if that value is none, rename the "
-            "environment variable holding it",
-        )
-    label = named[0]
-    if f'["{VALUES_FILE}"]' in where:
-        hint = (
-            f"a variable that is not sensitive was given it ({VALUES_FILE} holds their "
-            "values): declare that variable sensitive = true, without a default; the pods "
-            "then read it from the Secret"
-        )
-    elif label.startswith("var."):
-        variable = label.split()[0].removeprefix("var.")
-        hint = (
-            f"deploy does not need that value (it evaluates var.{variable} with a stand-in "
-            f"and the pods read it from the Secret): run it without {ENV_VAR_PREFIX}"
-            f"{variable} or --var {variable}=...; if the files hold the secret itself, "
-            "remove it from them, or choose a secret that is no part of them"
-        )
-    else:
-        variable = label.rsplit(" ", 1)[-1]
-        hint = (
-            f"if the files hold that credential, remove it from them; if its value is "
-            f"only text they hold besides (a word, a host), run deploy without {variable} "
-            f"in its environment (env -u {variable} dstream deploy ...), unless the "
-            "configuration reads it with env()"
-        )
-    return ConfigError(
-        f"the manifests would hold a secret: {what} holds the value of {label}, masked "
-        "as a secret in every output: written masked, the manifests would be wrong; "
-        "written as it is, the secret would be out",
-        hint=hint,
-    )
-
-
-def _masked(
-    value: object, path: str, check: Callable[[object], object]
-) -> Optional[tuple[str, object]]:
-    """Where in `value` `check` (a redactor) would mask something (a path such as
-    `data["dstream.hcl"]`), and what it would mask there, or None."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            inner = f'{path}["{key}"]' if path else str(key)
-            if check(key) != key:
-                return inner, key
-            found = _masked(item, inner, check)
-            if found is not None:
-                return found
-        return None
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _masked(item, f"{path}[{index}]", check)
-            if found is not None:
-                return found
-        return None
-    return (path, value) if check(value) != value else None
 
 
 def _grace(project: Project) -> int:
