@@ -269,3 +269,36 @@ def test_one_block_where_a_list_is_wanted_says_how_to_write_a_list_of_one(ws: Wo
     assert done.returncode == 2, done.stderr
     assert "config key 'tables' for input 'dstream-counter' must be a list" in done.stderr
     assert "one block is an object: write tables = [{ ... }] for a list of one" in done.stderr
+
+
+def test_repeated_and_labelled_blocks_are_located_at_their_own_lines(ws: Workspace) -> None:
+    """A key written as repeated blocks (a list of objects) or as a labelled block (an
+    object by label) is reported at its own (first) block, not at `config {`, and in
+    the order the keys were written."""
+    ws.config(
+        """
+        task "t" {
+          input { provider_path = "./marker.py" }
+          output {
+            provider_path = "dstream-file"
+            config {
+              path = "x.jsonl"
+              format { deep = true }
+              rotate { size = 5 }
+              rotate { size = 6 }
+              opts "a" { b = 1 }
+            }
+          }
+        }
+        """
+    )
+    done = ws.run("lint")
+    assert done.returncode == 2, done.stderr
+    rotate = f"{where(ws, 'rotate')}: unknown config key 'rotate'"
+    opts = f"{where(ws, 'opts')}: unknown config key 'opts'"
+    # a single block was located already: a wrong value written as one, for the order
+    format_ = f"{where(ws, 'format {')}: config key 'format' for output 'dstream-file' must be"
+    for expected in (rotate, opts, format_):
+        assert expected in done.stderr, (expected, done.stderr)
+    positions = [done.stderr.index(expected) for expected in (format_, rotate, opts)]
+    assert positions == sorted(positions), done.stderr

@@ -83,6 +83,9 @@ def _locate_body(body: Body, path: KeyPath, evaluator: Evaluator, found: ConfigL
         counts[block.type] = counts.get(block.type, 0) + 1
     seen: dict[str, int] = {}
     for block in body.blocks:
+        # The key itself (a problem with the whole list or object of blocks) is where
+        # its first block was written.
+        found.setdefault((*path, block.type), KeyWhere(block.location, block.location))
         where: KeyPath = (*path, block.type, *block.labels)
         if not block.labels and counts[block.type] > 1:  # repeated: a list of objects
             where = (*where, seen.get(block.type, 0))
