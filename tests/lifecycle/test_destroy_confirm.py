@@ -32,13 +32,37 @@ def test_destroy_on_yes(ws: Workspace) -> None:
 
 
 def test_destroy_without_a_terminal_needs_auto_approve(ws: Workspace) -> None:
-    setup(ws)
+    """Something to destroy, no terminal to ask on: refused after the preview plan (it is
+    read only), with nothing destroyed."""
+    setup(ws, output_config=A_QUEUE)
     done = ws.run("destroy", "t", stdin=subprocess.DEVNULL)
     assert done.returncode == 2
     assert "there is no terminal to ask on" in done.stderr
     assert "--auto-approve" in done.stderr
     assert "--json" not in done.stderr  # the reason is the missing terminal, not --json
-    assert not (ws.root / "calls.jsonl").exists()
+    assert calls(ws) == [["output", "plan", True], ["input", "plan", True]]  # nothing destroyed
+
+
+def test_destroy_without_a_terminal_and_nothing_to_destroy_does_not_ask(ws: Workspace) -> None:
+    """A "No changes" plan and no checkpoint to drop: nothing to confirm, so no terminal
+    is needed either, as on a terminal (and as `terraform destroy`): exit 0."""
+    setup(ws, input_config="features = []", output_config="features = []")
+    done = ws.run("destroy", "t", stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert "no terminal" not in done.stderr
+    assert '✅ Infrastructure for task "t" destroyed successfully' in done.stdout + done.stderr
+
+
+def test_destroy_without_a_terminal_asks_for_a_checkpoint_to_drop(ws: Workspace) -> None:
+    """No infrastructure, but --drop-state would forget a stored checkpoint: something to
+    confirm, so without a terminal it is refused and the checkpoint kept."""
+    setup(ws, input_config="features = []", output_config="features = []")
+    assert ws.run("state", "set", "t", '{"seq": 3}').returncode == 0
+    done = ws.run("destroy", "t", "--drop-state", stdin=subprocess.DEVNULL)
+    assert done.returncode == 2, done.stderr
+    assert "there is no terminal to ask on" in done.stderr
+    code, doc, err = ws.run_json("state", "show", "t")
+    assert code == 0 and doc["checkpoint"] == {"seq": 3}, err
 
 
 def test_destroy_with_nothing_to_destroy_does_not_ask(ws: Workspace) -> None:

@@ -1,9 +1,10 @@
 """`dstream destroy [TASK...]`: remove what `init` created (output first, then input).
 Removing what is already gone succeeds. Like `terraform destroy`, it first shows what
-would go and asks for `yes`; `--auto-approve` skips that (and is required when stdin is
-not a terminal, and with --json). An answer other than `yes` cancels: nothing is
-removed, exit 1. When the plan has nothing to destroy (and no checkpoint is to be
-dropped) nothing is asked, as Terraform asks nothing after "No changes".
+would go and asks for `yes`; `--auto-approve` skips that (and is required with --json,
+and when stdin is not a terminal and there is something to confirm). An answer other
+than `yes` cancels: nothing is removed, exit 1. When the plan has nothing to destroy
+(and no checkpoint is to be dropped) nothing is asked, as Terraform asks nothing after
+"No changes", and no terminal is needed.
 
 The stored checkpoint is kept unless `--drop-state` (a queue or slot removed by destroy
 may make it meaningless, but dropping it is the user's call); the last lines say which.
@@ -99,23 +100,26 @@ def _state(store: StateStore, stored: dict[str, bool], drop: bool, view: View) -
             )
 
 
-def _refuse_to_ask(view: View) -> None:
-    """Without --auto-approve destroy asks for `yes` on the terminal, unless it cannot:
-    with --json (its stdout is one document, not a conversation) or without a terminal.
-    The error says which of the two."""
+def _refuse_json(view: View) -> None:
+    """With --json destroy never asks (its stdout is one document, not a conversation):
+    without --auto-approve it is refused before anything is shown or asked."""
     if view.json:
-        why = "with --json destroy does not ask for a confirmation"
-        flags = " --json"
-    elif not sys.stdin.isatty():
-        why = "there is no terminal to ask on"
-        flags = ""
-    else:
-        return
-    raise UsageError(
-        f"destroy needs a confirmation, and {why}",
-        hint="review with `dstream plan --destroy TASK`, then run "
-        f"`dstream destroy TASK --auto-approve{flags}`",
-    )
+        raise UsageError(
+            "destroy needs a confirmation, and with --json destroy does not ask for a confirmation",
+            hint="review with `dstream plan --destroy TASK`, then run "
+            "`dstream destroy TASK --auto-approve --json`",
+        )
+
+
+def _refuse_without_terminal() -> None:
+    """Called only when there is something to confirm: a plan of "No changes" (and no
+    checkpoint to drop) needs no terminal, as it asks nothing on one."""
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "destroy needs a confirmation, and there is no terminal to ask on",
+            hint="the plan above is what it would remove; to remove it, run "
+            "`dstream destroy TASK --auto-approve`",
+        )
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
@@ -123,7 +127,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
 
     tasks = load_tasks(args)
     if not args.auto_approve:
-        _refuse_to_ask(view)
+        _refuse_json(view)
     project, names = tasks
     with open_store(project.state, project.base_dir) as store, _held(store, names):
         stored = _stored(store, names)
@@ -132,8 +136,10 @@ def execute(args: argparse.Namespace, view: View) -> int:
             if code != EXIT_OK:
                 return code
             to_drop = args.drop_state and any(stored.values())
-            if (_changes(plan) or to_drop) and not _confirmed(view):
-                return EXIT_FAILURE
+            if _changes(plan) or to_drop:
+                _refuse_without_terminal()
+                if not _confirmed(view):
+                    return EXIT_FAILURE
         with view.held_documents() as held:
             code = run_command(args, view, "destroy", tasks)
         failure = None
