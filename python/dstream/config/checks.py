@@ -160,6 +160,23 @@ def parse_duration(value: object, attribute: Attribute, context: str) -> float:
     )
 
 
+def parse_positive_duration(
+    value: object, attribute: Attribute, context: str, *, why: str, example: str
+) -> float:
+    """A duration (parse_duration) that cannot work at 0: `why` says what 0 would do,
+    `example` is a value to suggest. Refused where it is written, rather than in every
+    run (or restart) that uses it."""
+    seconds = parse_duration(value, attribute, context)
+    if seconds <= 0:
+        raise ConfigError(
+            f"{attribute.name} in {context} must be more than 0: {why}",
+            location=attribute.value_location,
+            hint=f"write a duration of more than 0, e.g. {attribute.name} = {example}, "
+            "or leave it out for the default",
+        )
+    return seconds
+
+
 def show(value: object) -> str:
     """A value in an error: strings and numbers as written, a list or object by its type
     (it may be large, or hold a secret)."""

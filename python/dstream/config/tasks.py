@@ -13,6 +13,7 @@ from dstream.config.checks import (
     expect_string,
     one_block,
     parse_duration,
+    parse_positive_duration,
     parse_size,
     policy,
     show,
@@ -156,10 +157,26 @@ _SETTINGS: tuple[tuple[str, Callable[[JsonValue, Attribute, str], object]], ...]
     ("max_frame_size", parse_size),
     ("invalid_frames", policy),
     ("dead_letter_path", expect_string),
-    ("start_timeout", parse_duration),
+    (
+        "start_timeout",
+        partial(
+            parse_positive_duration,
+            why="no provider can answer within 0 s of its start, so every run would fail",
+            example='"30s"',
+        ),
+    ),
+    # 0: a stop kills the providers at once (docs/configuration.md)
     ("stop_grace", parse_duration),
-    ("flush_timeout", parse_duration),
-    ("commit_interval", parse_duration),
+    (
+        "flush_timeout",
+        partial(
+            parse_positive_duration,
+            why="the output would have no time to flush and exit after the end of the "
+            "stream, so a run that ends would fail",
+            example='"5m"',
+        ),
+    ),
+    ("commit_interval", parse_duration),  # 0: every checkpoint stored as it arrives
 )
 
 
@@ -313,14 +330,14 @@ def _restart(body: Body, evaluator: Evaluator, context: str) -> RestartPolicy:
         elif key == "backoff":
             policy.backoff = parse_duration(value, named, where_context)
         elif key == "reset_after":
-            policy.reset_after = parse_duration(value, named, where_context)
-            if policy.reset_after <= 0:
-                raise ConfigError(
-                    f"reset_after in {where_context} must be more than 0: every attempt "
-                    "would count as healthy, and a failing task would restart for ever",
-                    location=attribute.value_location,
-                    hint='write how long an attempt must run to count as healthy, e.g. "10m"',
-                )
+            policy.reset_after = parse_positive_duration(
+                value,
+                named,
+                where_context,
+                why="every attempt would count as healthy, and a failing task would restart "
+                "for ever",
+                example='"10m"',
+            )
         else:
             policy.max_backoff = parse_duration(value, named, where_context)
     return policy
