@@ -366,3 +366,26 @@ def test_trailing_comments_are_aligned_as_terraform_fmt_aligns_them(
     assert _fmt(ws, text) == expected
     done = ws.run("fmt", "-", input=text.encode())  # the same for an editor
     assert (done.returncode, done.stdout) == (0, expected), done.stderr
+
+
+# A one-line block whose trailing comment ends in `}`: the comment is the author's text.
+BRACES_IN_A_COMMENT = """\
+config {
+  table "orders" { key = "id" }  # becomes {"table": {"orders": {...}}}
+  nested {a=1}  # {}
+  locals { }  # an empty one }
+}
+"""
+
+BRACES_IN_A_COMMENT_FORMATTED = """\
+config {
+  table "orders" { key = "id" } # becomes {"table": {"orders": {...}}}
+  nested { a = 1 }              # {}
+  locals {}                     # an empty one }
+}
+"""
+
+
+def test_a_comment_after_a_one_line_block_is_kept_as_written(ws: Workspace) -> None:
+    """Its closing braces were taken for the block's: `{...}}}` became `{...}} }`."""
+    assert _fmt(ws, BRACES_IN_A_COMMENT) == BRACES_IN_A_COMMENT_FORMATTED

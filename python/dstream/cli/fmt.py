@@ -170,13 +170,17 @@ def _normalise(text: str) -> str:
     block = _BLOCK_OPEN.match(text)
     if block:
         rest = block.group(2).strip()
+        # A trailing comment is the author's text: its braces close no block.
+        at = _scan(rest, False).comment
+        comment = f" {rest[at:]}" if at >= 0 else ""
+        rest = rest[:at].rstrip() if at >= 0 else rest
         inner = rest[:-1].strip()
         if rest.endswith("}") and _ATTRIBUTE.match(inner):  # `output {path="x"}`
             rest = f"{_normalise(inner)} }}"
         header = " ".join(regex.findall(_LABEL, block.group(1)))  # not inside a label
         if rest == "}":  # `locals { }`: as terraform fmt writes an empty one-line block
-            return f"{header} {{}}"
-        return f"{header} {{" + (f" {rest}" if rest else "")
+            return f"{header} {{}}{comment}"
+        return f"{header} {{" + (f" {rest}" if rest else "") + comment
     return text
 
 
