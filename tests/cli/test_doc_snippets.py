@@ -23,7 +23,8 @@ XDG_STATE_HOME point inside it), so a document can write a configuration and the
 commands on it. Every sh and hcl block, and every block with a line that starts
 `dstream ` or `$ dstream `, must carry one of the two markers, so a new example cannot
 slip in untested; a marker that is not followed by a block, or has an
-unknown option, fails the collection.
+unknown option, fails the collection. Every hcl block, runnable or not, must also be as
+`dstream fmt` writes it; only a fragment with `...` in its code is exempt.
 """
 
 from __future__ import annotations
@@ -336,6 +337,42 @@ def test_the_runnable_blocks_do_what_the_document_says(
 
 def test_the_readme_and_the_command_reference_have_runnable_examples() -> None:
     assert {ROOT / "README.md", ROOT / "docs" / "cli.md"} <= set(RUNNABLE)
+
+
+# `...` standing for what a fragment leaves out (`task "NAME" { ... }`), in the code: not
+# after a value (`t...`, a for expression's grouping); strings and comments taken out.
+ELISION = re.compile(r"(?<![\w.])\.\.\.(?![\w.])")
+STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|(?:#|//)[^\n]*|/\*.*?\*/', re.S)
+
+
+def is_fragment(block: Block) -> bool:
+    """A block that is HCL only in part on purpose: one with an elision `...`."""
+    return bool(ELISION.search(STRING_OR_COMMENT.sub(" ", block.text)))
+
+
+def test_every_hcl_example_is_as_dstream_fmt_writes_it(tmp_path: Path) -> None:
+    """A reader copies an example and `dstream fmt --check` in CI must pass on it: every
+    hcl block of the docs (a fragment with `...` aside, which cannot parse) is in the
+    canonical layout already. One `fmt --check` over all of them, each a file named by
+    its document and line."""
+    fragments = []
+    for doc in DOCS:
+        for block in collect(doc):
+            if block.lang != "hcl":
+                continue
+            if is_fragment(block):
+                fragments.append(block)
+                continue
+            name = f"{doc.relative_to(ROOT)}-{block.line}.hcl".replace(os.sep, "_")
+            (tmp_path / name).write_text(block.text)
+    assert all(b.marker == "not runnable" for b in fragments), [b.where for b in fragments]
+    env = {**os.environ, "NO_COLOR": "1"}
+    done = subprocess.run(["dstream", "fmt", "--check", "--diff", str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, (
+        "write these examples as `dstream fmt` does (DOC-LINE: the line of the block's "
+        f"fence):\n{done.stdout}{done.stderr}"
+    )
 
 
 # -- the collector and runner themselves, on synthetic documents ---------------------------
