@@ -93,6 +93,24 @@ def _builtin_demo(args: argparse.Namespace) -> bool:
     return bool(args.tasks == ["demo"] and no_config)
 
 
+def _task_names(project: Project, args: argparse.Namespace) -> list[str]:
+    """task_names; for `run demo` in a project without a task "demo" (a Terraform user's
+    first try, in the project itself), the hint says where the built-in demo runs."""
+    from dstream.errors import UsageError
+
+    try:
+        return task_names(project, args)
+    except UsageError as exc:
+        if args.tasks != ["demo"] or "demo" in project.names():
+            raise
+        raise UsageError(
+            exc.reason,
+            hint="the built-in demo runs only where there is no configuration (no "
+            "dstream.hcl in the directory, no -c, no DSTREAM_CONFIG): cd to an empty "
+            f"directory and run `dstream run demo` there; {exc.hint}",
+        ) from None
+
+
 def _load(args: argparse.Namespace) -> Project:
     if _builtin_demo(args):
         from dstream.config.loader import load_builtin_demo
@@ -183,7 +201,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
     project = _load(args)
     for warning in project.warnings:
         logs.log.warning("%s", warning)
-    names = task_names(project, args)
+    names = _task_names(project, args)
     from dstream.runtime.describe import refuse_bad_configs
 
     # Each provider's config, by its own schema, as far as it is known without a probe.
