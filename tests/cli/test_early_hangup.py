@@ -86,9 +86,9 @@ def test_a_sighup_after_the_configuration_was_read_reloads_it_once_the_run_strea
     run read it, before it streamed. The edit is applied, as a reload is later."""
     scenarios.counter_file(ws, count=0, interval=20)
     edited = ws.read_text("dstream.hcl").replace('"out.jsonl"', '"edited.jsonl"')
-    # dstream.cli.resume: imported once the configuration is read (the checks of its
+    # dstream.runtime.resume: imported once the configuration is read (the checks of its
     # inputs), before the tasks start.
-    proc = hangup_at_import(ws, "dstream.cli.resume", "run", "t", config=edited)
+    proc = hangup_at_import(ws, "dstream.runtime.resume", "run", "t", config=edited)
     try:
         wait_until(
             "the reloaded definition's output",

@@ -13,10 +13,10 @@ from typing import Optional
 
 import pytest
 
-from dstream.cli.resume import input_digest
 from dstream.config.loader import load_project_text
 from dstream.config.model import Project, definition
 from dstream.protocol.values import encode_json
+from dstream.runtime.resume import input_digest
 from tests.workspace import Workspace
 
 SECRET = "hunter2-correct-horse"

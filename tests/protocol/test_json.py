@@ -10,11 +10,11 @@ from typing import Any
 import orjson
 import pytest
 
-from dstream.cli.resume import input_digest
 from dstream.config.loader import load_project_text
 from dstream.protocol.messages import Command, command_line
 from dstream.protocol.values import decode_json, encode_json
 from dstream.records import asdict, record
+from dstream.runtime.resume import input_digest
 from tests.hostile.numbers import BIG
 
 PLAIN = {

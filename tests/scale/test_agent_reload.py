@@ -94,6 +94,9 @@ def test_an_agent_reloads_its_configuration_on_sighup(
     )
     assert configurations(dsn, table)[agent.pid] != digest
     wait_until("r2 to run with the new interval", lambda: said(agent, "interval_ms=7 "))
+    # Its input changed, as the reload asked: resumed from its checkpoint, and said.
+    assert "task r2: the input's configuration changed" in agent.stderr(), agent.stderr()
+    assert "resuming from it anyway (SIGHUP reload)" in agent.stderr(), agent.stderr()
     assert agent.proc.poll() is None, agent.stderr()
     assert leases(dsn, table) == again
 

@@ -21,8 +21,11 @@ from tests.services import PostgresServer, wait_until
 TASKS = ("r1", "r2", "r3")
 
 
-def config(dsn: str, table: str, interval: int) -> str:
-    return project(dsn, table, *(counter(name, interval=interval) for name in TASKS))
+def config(dsn: str, table: str, commit_interval: str) -> str:
+    """Another `commit_interval` is another configuration with the same inputs: a new
+    agent's changed input would refuse the stored checkpoints (test_agent_input_changed.py)."""
+    tasks = (counter(name, commit_interval=commit_interval) for name in TASKS)
+    return project(dsn, table, *tasks)
 
 
 def held_by(dsn: str, table: str, agents: list[Host]) -> bool:
@@ -37,12 +40,12 @@ def test_a_new_agent_waits_for_the_old_ones_instead_of_exiting(
     pg_server: PostgresServer, table: str, hosts: Hosts
 ) -> None:
     dsn = pg_server.dsn
-    old = [hosts(name, config(dsn, table, interval=20)) for name in ("a", "b")]
+    old = [hosts(name, config(dsn, table, "200ms")) for name in ("a", "b")]
     for agent in old:
         agent.start("agent")
     wait_until("the old agents to hold every task", lambda: held_by(dsn, table, old))
 
-    new = hosts("c", config(dsn, table, interval=21))  # a changed configuration
+    new = hosts("c", config(dsn, table, "300ms"))  # a changed configuration
     new.start("agent", "--metrics-addr", "127.0.0.1:0")
     wait_until("the new agent to be refused", lambda: "waits to join" in new.stderr())
     found = re.search(r"metrics on http://(\S+)/metrics", new.stderr())

@@ -33,8 +33,11 @@ Assignment = dict[str, tuple[str, int]]  # task -> (owner, epoch)
 TTL = 9.0
 
 
-def config(dsn: str, table: str, interval: int = 50) -> str:
-    tasks = (counter(name, interval=interval, commit_interval="500ms") for name in TASKS)
+def config(dsn: str, table: str, commit_interval: str = "500ms") -> str:
+    """The agents' configuration; another `commit_interval` is another configuration
+    with the same inputs (a changed input would refuse the stored checkpoints instead:
+    test_agent_input_changed.py)."""
+    tasks = (counter(name, interval=50, commit_interval=commit_interval) for name in TASKS)
     return project(dsn, table, *tasks, ttl=TTL)
 
 
@@ -90,7 +93,7 @@ def test_three_agents_divide_twelve_tasks_and_move_only_what_they_must(
     dsn = pg_server.dsn
     text = config(dsn, table)
     agents = [Host(tmp_path, name, text) for name in ("a", "b", "c")]
-    odd = Host(tmp_path, "d", config(dsn, table, interval=51))
+    odd = Host(tmp_path, "d", config(dsn, table, commit_interval="400ms"))
     hosts = [*agents, odd]
     try:
         for agent in agents:

@@ -10,10 +10,10 @@ import json
 
 import pytest
 
-from dstream.cli.resume import digest_with_secrets, input_digest
 from dstream.config.connstr import embedded_secrets, is_secret_key
 from dstream.config.loader import load_project_text
 from dstream.config.model import Project
+from dstream.runtime.resume import digest_with_secrets, input_digest
 from dstream.runtime.taking import definition_hash
 from tests.cli.test_input_digest_secrets import INPUT  # resumes at its stored seq
 from tests.security.test_leak_state_dsn import CONFIG as STATE_DSN_CONFIG

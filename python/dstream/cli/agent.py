@@ -23,6 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="serve Prometheus /metrics and /healthz (overrides the metrics block)",
     )
+    parser.add_argument(
+        "--resume-changed",
+        action="append",
+        default=[],
+        metavar="TASK",
+        help="resume TASK from its stored checkpoint even though its input's configuration "
+        "changed since it was stored: accepted once, when this agent first takes TASK "
+        "(repeatable)",
+    )
     add_config_arguments(parser)
 
 
@@ -43,6 +52,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
     from dstream.state import open_store
 
     project = _load(args)
+    for name in args.resume_changed:  # a typo would accept nothing, silently
+        project.task(name)
     monitor = Monitor([], agent=True)  # the agent adds the tasks it takes
     with contextlib.ExitStack() as stack:
         addr = args.metrics_addr or project.metrics.addr
@@ -53,7 +64,9 @@ def execute(args: argparse.Namespace, view: View) -> int:
             server = stack.enter_context(MetricsServer(monitor, addr, where))
             logs.log.info("metrics on http://%s/metrics", server.address)
         store = stack.enter_context(open_store(project.state, project.base_dir))
-        summaries, signum = run_agent(project, store, monitor, reload=lambda: _load(args))
+        summaries, signum = run_agent(
+            project, store, monitor, reload=lambda: _load(args), resume_changed=args.resume_changed
+        )
     # Like `run`: the signal that stopped it is the exit code (143 SIGTERM, 130 SIGINT),
     # also when it held no task; a task that failed wins (render decides).
     return render(summaries, view, again=again_options(args), agent=True, signum=signum)

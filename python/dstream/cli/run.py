@@ -32,8 +32,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
-    from dstream.cli.view import Say
     from dstream.runtime.pipeline import RunSummary
+    from dstream.runtime.resume import Say
     from dstream.runtime.runner import Held, Prepare
     from dstream.state.base import StateStore
 
@@ -147,7 +147,7 @@ def _reload(args: argparse.Namespace, view: View, held: list[str], started: Proj
         unapplied(started, project, store.description)
         project.state = started.state
         if kept:
-            from dstream.cli.resume import keep_inputs
+            from dstream.runtime.resume import keep_inputs
 
             keep_inputs(store, project, kept, accept="SIGHUP reload", say=view.note)
     return project
@@ -157,11 +157,11 @@ def _preparer(args: argparse.Namespace, say: Say) -> Prepare:
     """What the run changes in the state once it holds every task (its run lock or
     lease), on the store that holds them, before any provider starts: --reset-state
     forgets the checkpoint; else the input's configuration is compared again and
-    remembered (cli/resume.py). A run refused because another run holds a task, or a
+    remembered (runtime/resume.py). A run refused because another run holds a task, or a
     standby still waiting for it, changes nothing of that run's."""
 
     def prepare(store: StateStore, held: list[Held]) -> None:
-        from dstream.cli.resume import keep_inputs
+        from dstream.runtime.resume import keep_inputs
 
         for each in held:
             name = each.task.name
@@ -241,7 +241,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
 
             project.state = StateSpec(path=stack.enter_context(tempfile.TemporaryDirectory()))
         elif not (args.reset_state or args.resume_changed):  # else nothing to refuse
-            from dstream.cli.resume import check_inputs
+            from dstream.runtime.resume import check_inputs
 
             # Refused early; said and remembered once the run holds the tasks (prepare).
             check_inputs(project, names)

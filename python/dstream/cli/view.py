@@ -28,12 +28,7 @@ from dstream.protocol.values import decode_json, encode_json
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from re import Match
-    from typing import Any, Optional, Protocol, TextIO
-
-    class Say(Protocol):
-        """What says a note (View.note, or a note written above a live display)."""
-
-        def __call__(self, text: str, *, task: Optional[str] = None) -> None: ...
+    from typing import Any, Optional, TextIO
 
     # A row of a table a command prints (or lists with --json).
     Row = dict[str, Any]  # Any: built from records, then read back by column to print it

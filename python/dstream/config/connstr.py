@@ -1,7 +1,7 @@
 """Names and connection strings: which keys name a secret, and what a connection string
 holds that is secret or that names the source. The one reader of both, below the
 redactor (config/redact.py, which masks what these find), the input digest
-(cli/resume.py, which keeps what names the source) and the postgres state and CDC
+(runtime/resume.py, which keeps what names the source) and the postgres state and CDC
 (which refuse a URI libpq would misread).
 """
 

@@ -1,5 +1,5 @@
 """A definition without its secrets, for the digests whoever reads the state can see:
-the input digest next to a checkpoint (cli/resume.py) and the definition hash a lease
+the input digest next to a checkpoint (runtime/resume.py) and the definition hash a lease
 keeps and agents compare (runtime/taking.py). A fast hash over a password would confirm
 a guessed one at billions of guesses a second, so secrets are replaced by a marker
 first, keeping what names the source (a host, a database, a table): a new password is

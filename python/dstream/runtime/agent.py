@@ -20,6 +20,12 @@ agents run another configuration), exits with that error.
 A task whose run ended by itself (completed, or failed for good) is said at once and
 taken again after a cool-down (runtime/retaking.py).
 
+An agent that takes a task compares its input with the one its stored checkpoint came
+from, as `dstream run` does (runtime/resume.py), before any provider starts: a changed
+input fails the task (resuming could skip or repeat data), unless the agent was started
+with `--resume-changed TASK` or a reload changed that input, either accepting the change
+once; the input it starts is remembered.
+
 A task the agent stops to have it run elsewhere — its surplus at a rebalance, every
 task at a lost registration, a task whose lease was lost — is handed over, not failed:
 it is logged, and only real failures (and the signal that stopped the agent) make its
@@ -50,6 +56,7 @@ import math
 import threading
 import time
 import zlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Callable, Optional
 
 from dstream import logs
@@ -126,6 +133,7 @@ class Agent:
         monitor: Monitor,
         hooks: Optional[RunHooks] = None,
         reload: Optional[Callable[[], Project]] = None,
+        resume_changed: Iterable[str] = (),
     ) -> None:
         from dstream.state.postgres import PostgresStore  # the one backend with leases
 
@@ -150,6 +158,10 @@ class Agent:
         self.not_before: dict[str, float] = {}
         self.failures: dict[str, int] = {}  # task -> its failed runs in a row here
         self.reload = reload  # re-reads the configuration (SIGHUP)
+        # The tasks whose changed input it resumes anyway, until it first takes each (a
+        # later change is refused again), and who decided: --resume-changed, or a reload
+        # that changed the input (as it does for `dstream run`).
+        self.accepted = dict.fromkeys(resume_changed, "--resume-changed")
         self.member = False  # registered among the live agents
         # Monotonic: its registration has surely expired after this (the database set
         # the expiry before it answered the join or heartbeat that this is counted from).
@@ -395,6 +407,7 @@ class Agent:
         )  # fmt: skip
         summaries.extend(self._stop_all("the configuration was reloaded"))
         self._leave()
+        self._accept_reloaded_inputs(project)
         self.project, self.digest = project, digest
         self.member, self.waits, self.refused = False, True, ""
         # A task that ended may run again under its new definition; one that is gone has
@@ -403,6 +416,17 @@ class Agent:
         self.failures.clear()
         for name in set(self.monitor.tasks) - set(self.running):
             del self.monitor.tasks[name]
+
+    def _accept_reloaded_inputs(self, project: Project) -> None:
+        """A reload that changes a task's input asks for it, as `dstream run`'s does: the
+        change is accepted when this agent next takes the task, not refused."""
+        from dstream.runtime.resume import input_digest
+
+        for name, task in project.tasks.items():
+            before = self.project.tasks.get(name)
+            now = input_digest(task.input, project.sensitive_values)
+            if before and input_digest(before.input, self.project.sensitive_values) != now:
+                self.accepted.setdefault(name, "SIGHUP reload")
 
     # -- tasks ---------------------------------------------------------------------------
     def _start(self, task: TaskSpec) -> None:
@@ -414,6 +438,7 @@ class Agent:
         def work() -> None:
             try:
                 try:
+                    self._keep_input(task.name)  # before any provider starts
                     context = RunContext(
                         self.project, task, self.store, running.stop, self.hooks, monitor,
                         task_prefixes=True,
@@ -436,6 +461,16 @@ class Agent:
         logs.log.info("running on agent %s", self.name, task=task.name)
         running.thread = threading.Thread(target=work, name=task.name, daemon=True)
         running.thread.start()
+
+    def _keep_input(self, name: str) -> None:
+        """Compare the task's input with the one its stored checkpoint came from, as
+        `dstream run` does: a change fails the task (UsageError, with an agent's hint)
+        unless --resume-changed named it; then the input is remembered."""
+        from dstream.runtime.resume import keep_inputs
+
+        accept = self.accepted.get(name)
+        keep_inputs(self.store, self.project, [name], accept=accept, say=_warn, agent=True)
+        self.accepted.pop(name, None)  # accepted once: this input is the stored one now
 
     def _record(self, running: _Running, summary: RunSummary) -> None:
         """The run of a holding in its task's history, once (runtime/history.py): after
@@ -535,6 +570,10 @@ class Agent:
             say_stopping("stopping: draining the agent's tasks", signum)
 
 
+def _warn(text: str, *, task: Optional[str] = None) -> None:
+    logs.log.warning("%s", text, task=task)
+
+
 def _settled(running: _Running, summary: RunSummary) -> RunSummary:
     """The summary of a holding's run as the agent reports and records it, once the run
     ended (a signal later does not change it): handed over (`handed_over` says why; the
@@ -566,10 +605,12 @@ def run_agent(
     store: StateStore,
     monitor: Monitor,
     reload: Optional[Callable[[], Project]] = None,
+    resume_changed: Iterable[str] = (),
 ) -> tuple[list[RunSummary], Optional[int]]:
     """Run an agent until SIGINT/SIGTERM: then every task drains and its lease goes;
-    `reload` re-reads the configuration on SIGHUP. Returns the tasks' summaries and the
-    signal that stopped the agent."""
-    agent = Agent(project, store, monitor, reload=reload)
+    `reload` re-reads the configuration on SIGHUP; `resume_changed`: the tasks whose
+    changed input it accepts once (--resume-changed). Returns the tasks' summaries and
+    the signal that stopped the agent."""
+    agent = Agent(project, store, monitor, reload=reload, resume_changed=resume_changed)
     with agent.signals:
         return agent.run(), agent.signum
