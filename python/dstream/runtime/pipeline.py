@@ -254,6 +254,7 @@ class TaskRun:
             self.legacy.await_output_handshake(out, self.stopping)
         for thread in (threads[0], *threads[2:]):
             thread.start()
+        self.summary.streamed = True  # the pump runs: however quiet, the task streams
         self.monitor.attach(pump, out.label)
         supervise(self, threads[0])
         result = result_box[0] if result_box else None

@@ -48,6 +48,9 @@ class RunSummary:
     # outcome is then "stopped" and its error a StoppedByFailure (runtime/verdict.py).
     stopped_by_task: Optional[str] = None
     reloads: int = 0  # restarts with a new definition after SIGHUP (totals include them)
+    # Its stream started (an attempt's input shook hands and its pump ran), even if no
+    # frame came: a quiet source streams too (summary.py counts it; not shown).
+    streamed: bool = False
     # It failed before any stop was asked for (its output left the stream, a frame was
     # invalid): a signal during its teardown does not make it "interrupted" (not shown).
     failed_unasked: bool = False

@@ -110,6 +110,7 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
     acknowledged = 0
     stored: Optional[bytes] = None  # the last checkpoint any attempt acknowledged
     notes: list[str] = []
+    streamed = False  # an attempt streamed
     attempt = 0
     streak = 0  # attempts since the last that ran healthy (restart.reset_after): the budget
     while True:
@@ -126,6 +127,7 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
         except (ProviderError, LockLost) as exc:  # it failed to start or to shake hands
             exits = run.summary.exit_codes  # of what it started (ending.kill_all)
             summary = RunSummary(task=task.name, outcome="failed", error=exc, exit_codes=exits)
+            summary.streamed = run.summary.streamed  # a lease lost mid-stream: it streamed
             monitor.detach("failed")
         except Interrupted as exc:  # stopped while a provider was starting
             summary = RunSummary(task=task.name, outcome="interrupted", error=exc)
@@ -135,6 +137,7 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
         if summary.last_checkpoint is not None:
             stored = summary.last_checkpoint
         notes += summary.notes
+        streamed = streamed or summary.streamed
         if time.monotonic() - attempt_began >= task.restart.reset_after:
             streak = 1  # it ran healthy that long: the attempts and the backoff start again
         retries_left = task.restart.attempts - (streak - 1)
@@ -157,6 +160,7 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
     summary.checkpoints_acknowledged = acknowledged
     summary.last_checkpoint = stored  # an attempt that acknowledged none left it stored
     summary.notes = notes
+    summary.streamed = streamed
     summary.attempts = attempt
     summary.started_at, summary.ended_at = started_at, time.time()
     summary.resumed = resumed.raw if resumed else None
@@ -194,6 +198,7 @@ def _after_reload(earlier: RunSummary, later: RunSummary) -> RunSummary:
     later.duration += earlier.duration
     later.checkpoints_acknowledged += earlier.checkpoints_acknowledged
     later.reloads = earlier.reloads + 1
+    later.streamed = later.streamed or earlier.streamed
     later.started_at = earlier.started_at  # one run of the task, from its first start
     if later.last_checkpoint is None:
         later.last_checkpoint = earlier.last_checkpoint

@@ -229,6 +229,7 @@ def left_behind(
     if live is not None:
         summary.counters = live.counters()
         summary.duration = live.streamed()
+        summary.streamed = summary.duration > 0  # its monitor was attached to a pump
         summary.checkpoints_acknowledged = live.checkpoints_acknowledged
         summary.last_checkpoint = live.last_stored
         newest = live.last_checkpoint

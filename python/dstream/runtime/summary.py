@@ -126,12 +126,14 @@ def error_of(summary: RunSummary) -> Optional[DstreamError]:
 
 
 def _counted(summary: RunSummary) -> bool:
-    """Whether the summary has counts to show: its task streamed, or ended as asked."""
+    """Whether the summary has counts to show: its task streamed (its stream started,
+    whether or not a frame came: a quiet source streams for hours and reads nothing), or
+    ended as asked."""
     c = summary.counters
     # An output that refused read nothing, whatever the input had sent by then.
     refused = isinstance(summary.error, ProviderRefused)
-    streamed = not refused and bool(c.get("frames") or c.get("bytes_read"))
-    return streamed or summary.outcome in ("completed", "removed")
+    streamed = summary.streamed or bool(c.get("frames") or c.get("bytes_read"))
+    return (streamed and not refused) or summary.outcome in ("completed", "removed")
 
 
 def head(summary: RunSummary) -> str:
