@@ -101,5 +101,15 @@ class AgentTable(SqlTable):
         ).fetchall()
         return [AgentRow(r[0], r[1], float(r[2])) for r in rows]
 
+    def registered(self, conn: Conn, agent: str) -> bool:
+        """Whether `agent` (a lease owner) is an agent in the registry, which may not
+        exist (no agent ever ran on this state)."""
+        shown = self.table.as_string(conn)
+        found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (shown,)).fetchone()
+        if not (found and found[0]):
+            return False
+        row = conn.execute(self._sql("SELECT 1 FROM {t} WHERE agent = %s"), (agent,)).fetchone()
+        return row is not None
+
     def leave(self, conn: Conn, agent: str) -> None:
         conn.execute(self._sql("DELETE FROM {t} WHERE agent = %s"), (agent,))

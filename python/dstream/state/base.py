@@ -327,10 +327,25 @@ class Unanswered(DstreamError):
 UNRECORDED_HINT = "the run's outcome and its checkpoints do not depend on its history"
 
 
-def already_running(task: str, where: str, holder: str = "") -> AlreadyRunning:
+def already_running(
+    task: str, where: str, holder: str = "", *, agent: bool = False
+) -> AlreadyRunning:
+    """`agent`: the holder is a `dstream agent`, which a signal does not free the task
+    from: stopped, it hands the task to another agent within seconds."""
     by = f" ({holder})" if holder else ""
+    if agent:
+        hint = (
+            "a `dstream agent` runs it, and another agent takes it over within seconds "
+            "of that one's stop: stop every `dstream agent` of this configuration, or "
+            "remove the task from the agents' configuration and reload them all (SIGHUP), "
+            "which releases it; then run this again (`dstream state` then needs --force: "
+            "the task is no longer defined)"
+        )
+    else:
+        hint = (
+            "wait for that run to end or stop it (Ctrl-C / SIGTERM); the lock goes with "
+            "its process, so there is never a stale lock to remove by hand"
+        )
     return AlreadyRunning(
-        f"task {task!r} is already running{by}: its state in {where} is locked",
-        hint="wait for that run to end or stop it (Ctrl-C / SIGTERM); the lock goes with "
-        "its process, so there is never a stale lock to remove by hand",
+        f"task {task!r} is already running{by}: its state in {where} is locked", hint=hint
     )

@@ -502,6 +502,20 @@ class PostgresStore(StateStore):
             return ""
         return f"{row.owner}, lease epoch {row.epoch}, expires in {row.expires_in:.0f}s"
 
+    def _held_by_agent(self, task: str) -> bool:
+        """Whether the task's lease holder is a registered `dstream agent` (an agent's
+        lease owner is its name in the registry; a run is never there). False when that
+        is not known: no lease now, or the database did not answer."""
+        row = self._live_lease(task, once=True)
+        if row is None:
+            return False
+        try:
+            return self._run(
+                "read the agents", lambda c: self.agents().registered(c, row.owner), once=True
+            )
+        except DstreamError:
+            return False
+
     def held_elsewhere(self, task: str) -> bool:
         row = self._live_lease(task, once=True)
         return row is not None and row.owner != self.owner
@@ -522,7 +536,9 @@ class PostgresStore(StateStore):
         expired, renewed in the background, released at the end so the next run need
         not wait for the TTL. A holder that dies leaves it to expire."""
         if not self.try_hold(task, config_hash):
-            raise already_running(task, self.description, self.holder(task))
+            held = self.holder(task)
+            agent = bool(held) and self._held_by_agent(task)
+            raise already_running(task, self.description, held, agent=agent)
         try:
             yield
         finally:
