@@ -49,6 +49,7 @@ def _config_value(expression: str, value: str) -> object:
 @example(value="${local.secret} %{ if true }x%{ endif } $${y} {{ env `Z` }}")
 @example(value='line1\nline2\r\n\t\\\\ \\" \\u0041')
 @example(value="héllo 🚀 \u2028 \x7f")
+@example(value="e\u0301 \U0002f800")  # not in Unicode's composed form: kept so
 @example(value="")
 def test_environment_values_arrive_byte_for_byte(value: str) -> None:
     for name, (expression, expected) in FORMS.items():

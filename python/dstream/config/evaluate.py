@@ -29,7 +29,7 @@ from dstream.config.functions import (
 )
 from dstream.config.limits import MAX_ELEMENTS, MAX_TREE_DEPTH, value_problem
 from dstream.config.model import Location
-from dstream.config.nfc import nfc, nfc_text
+from dstream.config.nfc import AS_GIVEN, nfc, nfc_text
 from dstream.config.numbers import (
     NUMBER_HINT,
     OUT_OF_RANGE,
@@ -193,20 +193,20 @@ class Evaluator:
 
     # -- strings (config/strings.py) ----------------------------------------------------
 
-    # Each string is composed (config/nfc.py) where it is made, inside the handler: a
-    # sensitive value's composed form is then the one marked (config/taint.py).
+    # The text a string or heredoc spells is composed as its parts are joined
+    # (config/strings.py), never what an interpolation puts in (config/nfc.py says why).
 
     def _string(self, node: Tree) -> JsonValue:
-        return nfc(quoted(self, node))
+        return quoted(self, node)
 
     def _template_string(self, node: Tree) -> JsonValue:
         return nfc_text(directive_string(node))
 
     def _heredoc_template(self, node: Tree) -> JsonValue:
-        return nfc_text(heredoc(self, node, trim=False))
+        return heredoc(self, node, trim=False)
 
     def _heredoc_template_trim(self, node: Tree) -> JsonValue:
-        return nfc_text(heredoc(self, node, trim=True))
+        return heredoc(self, node, trim=True)
 
     # -- names and references ----------------------------------------------------------
 
@@ -481,7 +481,8 @@ class Evaluator:
         if name in (TEMPLATE_FUNCTION, TEMPLATE_VALUE_FUNCTION):
             use = self.source.rewritten.uses[int(to_number(args[1]))]  # the rewriter's index
             try:  # a pasted number may be out of range
-                return nfc(template_value(use, self.context, name == TEMPLATE_VALUE_FUNCTION))
+                # A template's value is the environment's, as given (config/nfc.py).
+                return template_value(use, self.context, name == TEMPLATE_VALUE_FUNCTION)
             except FunctionError as exc:
                 raise self.fail(node, exc.reason, exc.hint or EXPRESSION_HINT) from None
         function = function_named(name)
@@ -495,7 +496,8 @@ class Evaluator:
                 hint=hint + "known functions: " + ", ".join(known),
             )
         try:
-            return nfc(function.call(self.context, args))
+            made = function.call(self.context, args)
+            return made if name in AS_GIVEN else nfc(made)
         except EnvUnset as exc:  # the environment's doing: it fails only the task using it
             raise FailsWhereUsed(exc.reason, location=self.where(node), hint=exc.hint) from None
         except FunctionError as exc:

@@ -1,13 +1,24 @@
 """Strings in Unicode's composed form (NFC), as Terraform's values are: cty makes every
 string NFC, so `"e\\u0301"`, the same two characters written in the file, and `"é"` are
-one value, whether a literal, a template, a function or a variable made it. Names
-(attributes, locals, variables) are not values and stay as written."""
+one value. Composed here: the text the configuration's files spell (a string's or
+heredoc's literal parts, an object's bare key), the results of functions, variables'
+values however given (`--var`, a var file, DSTREAM_VAR_*: Terraform composes TF_VAR_*
+too). Not composed: what `env()` and a `{{ env }}` template read, which
+reaches a provider byte for byte whatever the way it is read (a password or a path
+changed by normalisation would no longer be the password or the path:
+tests/config/test_properties.py), and so no string is composed across an interpolation
+(`"${x}\\u0301"` keeps x's last letter apart from the accent, where Terraform joins
+them). Names (attributes, locals, variables) are not values and stay as written."""
 
 from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dstream.protocol.values import JsonValue
+
+
+# Functions whose result is a value from outside the files, as given (never composed).
+AS_GIVEN = frozenset({"env"})
 
 
 def nfc_text(text: str) -> str:

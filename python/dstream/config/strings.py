@@ -11,6 +11,7 @@ import re
 from dstream.config.functions import to_string
 from dstream.config.limits import TooDeep
 from dstream.config.literals import BadString, text_of, unescape
+from dstream.config.nfc import nfc_text
 from dstream.config.syntax import parse_problem, parses_to_tree, trees
 from dstream.config.tree import Token, Tree
 from dstream.errors import ConfigError
@@ -106,7 +107,7 @@ def _render(
         if part.kind in stop:
             return "".join(out), index
         if part.kind == "text":
-            out.append(part.text)
+            out.append(nfc_text(part.text))  # what the file spells (config/nfc.py)
             index += 1
         elif part.kind == "interp":
             out.append(interpolated(evaluator, _expr(part)))
