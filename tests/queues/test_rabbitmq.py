@@ -164,6 +164,20 @@ def test_provider_reporting_failed_makes_the_cli_exit_nonzero(
     assert "wrong" not in done.stderr  # the password
 
 
+def test_a_vhost_that_does_not_exist_is_named_not_taken_for_a_wrong_password(
+    ws: Workspace, broker: RabbitServer
+) -> None:
+    configure(ws, broker.url.replace("/%2F", "/nowhere"))
+    done = ws.run("status", "cdc")
+    assert done.returncode == 1
+    where = f"RabbitMQ at 127.0.0.1:{broker.port}"
+    assert f"{where} refused user " in done.stderr, done.stderr
+    assert "entry to vhost 'nowhere': " in done.stderr, done.stderr
+    assert "vhost nowhere not found" in done.stderr, done.stderr
+    assert "refused the login" not in done.stderr
+    assert "rabbitmqctl add_vhost nowhere" in done.stderr, done.stderr
+
+
 def closed_port() -> int:
     """A loopback port nothing listens on (bound, then closed)."""
     import socket

@@ -176,6 +176,7 @@ class RabbitBackend:
             exc,
             where=self.where,
             user=self.user,
+            vhost=str(self.params.virtual_host),
             blocked_timeout=self.params.blocked_connection_timeout,
         )
 

@@ -78,8 +78,17 @@ def words(exc: BaseException) -> str:
 def refused_login(exc: BaseException) -> bool:
     from pika import exceptions as ex
 
-    refusals = (ex.ProbableAuthenticationError, ex.ProbableAccessDeniedError)
-    return isinstance(exc, (*refusals, ex.AuthenticationError))
+    refusals = (ex.ProbableAuthenticationError, ex.AuthenticationError)
+    return isinstance(exc, refusals) or refused_vhost(exc)
+
+
+def refused_vhost(exc: BaseException) -> bool:
+    """The login succeeded but the vhost was refused (NOT_ALLOWED, 530, at
+    connection.open: no such vhost, or no permission on it). pika raises this type for
+    a connection closed while tuning, after the login, and keeps the reply only as text."""
+    from pika import exceptions as ex
+
+    return isinstance(exc, ex.ProbableAccessDeniedError)
 
 
 def untrusted_certificate(exc: BaseException) -> bool:
@@ -110,7 +119,9 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
-def failure(exc: BaseException, *, where: str, user: str, blocked_timeout: float) -> DstreamError:
+def failure(
+    exc: BaseException, *, where: str, user: str, vhost: str, blocked_timeout: float
+) -> DstreamError:
     """`exc` (pika's, or the OS's) as the error a user reads."""
     from pika import exceptions as ex
     from pika.adapters.utils.connection_workflow import AMQPConnectorStackTimeout
@@ -142,6 +153,15 @@ def failure(exc: BaseException, *, where: str, user: str, blocked_timeout: float
             "frame_max: keep metadata small, or raise frame_max on the broker",
         )
 
+    if refused_vhost(exc):
+        # One reply code for a vhost that does not exist and one the user has no
+        # permission on: the broker's words (quoted) say which, the hint covers both.
+        return DstreamError(
+            f"{where} refused user {user!r} entry to vhost {vhost!r}: {words(exc)}",
+            hint=f"check the vhost in url's path (%2F is the default vhost /); a vhost "
+            f"that does not exist is made with `rabbitmqctl add_vhost {vhost}`, and a user "
+            f"needs permissions on it: {SET_PERMISSIONS.replace('VHOST', vhost)}",
+        )
     if refused_login(exc):
         return DstreamError(
             f"{where} refused the login of user {user!r}: {words(exc)}",
