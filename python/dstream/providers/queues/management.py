@@ -1,7 +1,7 @@
-"""RabbitMQ's management HTTP API, for the one thing AMQP cannot do: list the queues of
-a vhost, with their arguments, where dstream's mark is (leftovers.py). Only the
-lifecycle commands use it; a broker without the plugin makes them say that leftovers
-were not looked for, never fail."""
+"""RabbitMQ's management HTTP API, for what AMQP cannot do: list the queues of a vhost,
+with their arguments, where dstream's mark is (leftovers.py); count a queue's messages
+a consumer holds unacknowledged; say whether a queue is durable. A broker without the
+plugin makes the lifecycle commands say what they could not look at, never fail."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import Any, Optional
 
 from dstream.config.model import url_host
 from dstream.providers.queues.leftovers import CannotList, Marked, read_mark
@@ -18,6 +18,9 @@ from dstream.providers.queues.leftovers import CannotList, Marked, read_mark
 Pika = Any  # Any: pika's URLParameters ships no type information
 
 TIMEOUT = 10.0  # seconds for the one request: a lifecycle command waits on it
+# What `queue` asks for: messages_unacknowledged, which AMQP's passive declare does not
+# count (its message_count is of ready messages only), and the settings it does not say.
+QUEUE_COLUMNS = "messages_unacknowledged,durable,auto_delete,exclusive"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -67,7 +70,14 @@ class ManagementApi:
         )
         return [marked for marked in found if marked is not None]
 
-    def _get(self, path: str) -> Any:  # Any: the API's JSON
+    def queue(self, name: str) -> Optional[dict[str, Any]]:  # Any: the API's JSON
+        """The API's figures and settings of queue `name`; None when it does not know
+        the queue (gone, or too new to have figures yet)."""
+        vhost, queue = (urllib.parse.quote(x, safe="") for x in (self.vhost, name))
+        found = self._get(f"/api/queues/{vhost}/{queue}?columns={QUEUE_COLUMNS}", missing_ok=True)
+        return found if isinstance(found, dict) else None
+
+    def _get(self, path: str, *, missing_ok: bool = False) -> Any:  # Any: the API's JSON
         token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
         request = urllib.request.Request(
             self.base + path, headers={"Authorization": f"Basic {token}"}
@@ -76,6 +86,8 @@ class ManagementApi:
             with _NO_REDIRECTS.open(request, timeout=TIMEOUT) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
+            if missing_ok and exc.code == 404:
+                return None
             raise self._refused(exc) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)

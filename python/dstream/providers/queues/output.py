@@ -396,8 +396,19 @@ def _why(table: Optional[str]) -> str:
 
 
 def _holding(details: dict[str, object]) -> str:
-    messages = details.get("messages")
-    return f"holds {messages} message(s)" if messages else "empty"
+    """What deleting the queue loses: its messages, those a consumer holds unacknowledged
+    among them, or that those were not counted (RabbitMQ without its management API)."""
+    messages, consumers = details.get("messages"), details.get("consumers")
+    unacknowledged = details.get("unacknowledged")
+    by = f" by {consumers} consumer{'' if consumers == 1 else 's'}" if consumers else ""
+    if isinstance(unacknowledged, str):  # why they were not counted
+        held = f"holds {messages} ready message(s)" if messages else "holds no ready message"
+        return f"{held}; unacknowledged messages not counted{by} ({unacknowledged})"
+    if not messages:
+        return "empty"
+    if unacknowledged:
+        return f"holds {messages} message(s), {unacknowledged} unacknowledged{by}"
+    return f"holds {messages} message(s)"
 
 
 def _gone(table: Optional[str]) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from dstream.errors import ConfigError, DstreamError
 from dstream.protocol.frames import META_OPERATION, META_TABLE
@@ -112,6 +112,7 @@ class RabbitBackend:
         self.max_batch_bytes = max_message_bytes
         self._connection: Pika = None
         self._channel: Pika = None
+        self._no_figures = ""  # why the management API gave no figures (_figures)
 
     # -- connection ----------------------------------------------------------------------
     def connect(self) -> None:
@@ -196,7 +197,34 @@ class RabbitBackend:
                 return None
             raise
         _close_quietly(channel)
-        return {"messages": ok.method.message_count, "consumers": ok.method.consumer_count}
+        ready, consumers = int(ok.method.message_count), int(ok.method.consumer_count)
+        details: dict[str, object] = {"messages": ready, "consumers": consumers}
+        figures = self._figures(queue)
+        if isinstance(figures, str):
+            details["unacknowledged"] = f"not counted: {figures}"
+            return details
+        # Taken by a consumer but not acknowledged: still the queue's (they go back to it
+        # if the consumer goes), so lost with it. The API's count is as of its last
+        # refresh (collect_statistics_interval, 5 s by default).
+        unacknowledged = int(str(figures["messages_unacknowledged"]))
+        details.update(messages=ready + unacknowledged, ready=ready, unacknowledged=unacknowledged)
+        return details
+
+    def _figures(self, queue: str) -> Union[dict[str, object], str]:
+        """The management API's figures of `queue`, or why there are none. An API that
+        failed is not asked again by this backend: each ask could wait out its timeout."""
+        if self.management is None:
+            return 'management_url is "off"'
+        if self._no_figures:
+            return self._no_figures
+        try:
+            found = self.management.queue(queue)
+        except CannotList as exc:
+            self._no_figures = exc.one_line()
+            return self._no_figures
+        if found is None or "messages_unacknowledged" not in found:
+            return "the management API has no figures for it yet"
+        return found
 
     def create(self, queue: str, mark: Optional[Mark]) -> None:
         channel = self._side_channel()
