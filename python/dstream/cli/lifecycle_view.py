@@ -129,6 +129,12 @@ def _render_provider(report: TaskLifecycle, p: ProviderOutcome, view: View, colo
         reason = f"  ({visible(str(change['reason']))})" if change.get("reason") else ""
         text = f"    {SYMBOLS[action]} {verb}{_address(change, p.original)}{reason}"
         view.line(_paint(action, text, color))
+    if report.command != "status":  # status shows them in its table, and as errors
+        for r in p.result.resources if p.result else []:
+            if is_unusable(r):
+                assert isinstance(r, dict)  # is_unusable says so
+                hint = f" ({visible(as_text(r['hint']))})" if r.get("hint") else ""
+                view.line(f"    ! {_address(r)}: {visible(as_text(r.get('problem')))}{hint}")
 
 
 def summary_line(report: TaskLifecycle) -> str:
@@ -148,6 +154,12 @@ def summary_line(report: TaskLifecycle) -> str:
                 return "Plan done: what would change is not known (an answer did not say)."
             if all(p.outcome == NO_INFRASTRUCTURE for p in report.providers):
                 return "No changes. Neither provider manages infrastructure."
+            unfit = sum(1 for r in _resources(report) if is_unusable(r))
+            if unfit:  # there, but not as configured, and no change of the plan's fixes it
+                return (
+                    f"No changes, but {unfit} resource(s) do not match the configuration "
+                    "(see above)."
+                )
             return "No changes. The infrastructure matches the configuration."
         return (
             f"Plan: {counts['create']} to create, {counts['update']} to change, "
@@ -158,7 +170,7 @@ def summary_line(report: TaskLifecycle) -> str:
             return f"Status incomplete: it failed in {failed} {below}."
         if all(p.outcome == NO_INFRASTRUCTURE for p in report.providers):
             return "Neither provider manages infrastructure: nothing to check."
-        resources = [r for p in report.providers if p.result for r in p.result.resources]
+        resources = _resources(report)
         missing = sum(1 for r in resources if isinstance(r, dict) and not r.get("exists"))
         to_init = f"{missing} resource(s) missing: run `dstream init {report.task}`."
         unusable = len(report.unusable())
@@ -175,6 +187,11 @@ def summary_line(report: TaskLifecycle) -> str:
         f"{report.command.capitalize()} stopped by an error in {failed}: "
         f"{done or 'no change reported'}."
     )
+
+
+def _resources(report: TaskLifecycle) -> list[object]:
+    """Every resource the providers reported (a dict, or the original's plain string)."""
+    return [r for p in report.providers if p.result for r in p.result.resources]
 
 
 def render_failures(report: TaskLifecycle, view: View) -> None:

@@ -80,6 +80,10 @@ class QueueBackend(Protocol):
         """Details of an existing queue (at least `messages`, and `consumers` where the
         broker says), or None if it is missing."""
 
+    def unfit(self, queue: str, details: dict[str, object]) -> Optional[DstreamError]:
+        """Why an existing queue, as `inspect` described it, would lose messages dstream
+        counts as delivered (not durable, say); None when it would not, or cannot tell."""
+
     def create(self, queue: str, mark: Optional[Mark]) -> None:
         """Declare a durable queue carrying `mark` (leftovers.py); declaring one that
         exists is not an error (and does not mark it)."""
@@ -114,6 +118,9 @@ T = TypeVar("T")
 
 class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
     rules: ClassVar[NamingRules]
+    # Whether a queue's settings can make it lose messages (`QueueBackend.unfit`): a run
+    # then looks at its queues before it streams (a Service Bus queue's cannot).
+    settings_can_lose: ClassVar[bool] = False
 
     @property
     def exact_numbers(self) -> bool:
@@ -166,6 +173,17 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
         # Connect before the handshake so a wrong URL or password is reported at start.
         _ = self.router
         await self._blocking(self._with_retry, self.backend.connect)
+        if self.settings_can_lose:
+            await self._blocking(self._refuse_unfit)
+
+    def _refuse_unfit(self) -> None:
+        """A run refuses to start into a configured queue that would lose what it
+        confirms (`QueueBackend.unfit`): its checkpoints would be acknowledged for
+        changes a broker restart then loses."""
+        for queue, _table, details in self._survey():
+            unfit = self.backend.unfit(queue, details) if details is not None else None
+            if unfit is not None:
+                raise unfit
 
     async def close(self) -> None:
         if self._backend is not None:
@@ -253,7 +271,12 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
         info: dict[str, object] = {"table": table} if table else {"role": "dead letters"}
         info.update(more)
         info.update(details or {})
-        return Resource(self.backend.resource_type, queue, details is not None, info)
+        unfit = self.backend.unfit(queue, details) if details is not None else None
+        if unfit is None:
+            return Resource(self.backend.resource_type, queue, details is not None, info)
+        return Resource(
+            self.backend.resource_type, queue, True, info, problem=unfit.reason, hint=unfit.hint
+        )
 
     async def init(self) -> LifecycleResult:
         return await self._blocking(self._apply, "create")
@@ -288,6 +311,10 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
         except Exception as exc:
             # What was already done is reported with the failure: nothing silently half-done.
             return _result("Failed", resources, changes, error=_reason(exc))
+        unfit = [r for r in resources if r.problem] if action == "create" else []
+        if unfit:  # init did its part, but these do not match the configuration
+            error = "; ".join(f"{r.problem} ({r.hint})" for r in unfit)
+            return _result("Failed", resources, changes, error=error)
         done = _counted(changes)
         message = "; ".join([done or "nothing to do", *notes])
         return _result("Success", resources, changes, message=message)
@@ -344,6 +371,8 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
         owned, note = self._owned()
         notes = [note] if note else []
         for queue, table, details in self._survey():
+            # One not as configured (`QueueBackend.unfit`) carries its problem: no change
+            # of dstream's fixes it.
             resources.append(self._resource(queue, table, details))
             if destroy and details is not None:
                 if owned.made(self.router.naming.rules.key(queue)) or idle(details):

@@ -37,6 +37,12 @@ Pika = Any  # Any: pika (connections, channels, frames) ships no type informatio
 # exists. The provider reports every failure itself (RabbitBackend.failure), once.
 logging.getLogger("pika").setLevel(logging.CRITICAL)
 
+# Queue settings under which messages dstream counts as delivered can vanish, as the
+# management API names them; durable (False) is said apart in `RabbitBackend.unfit`.
+LOSSY_SETTINGS = {
+    "auto_delete": "is auto-delete: it goes, with its messages, when its last consumer does",
+    "exclusive": "is exclusive: it goes, with its messages, when its connection closes",
+}
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 QUEUE_TYPES = ("classic", "quorum")
 
@@ -203,12 +209,34 @@ class RabbitBackend:
         if isinstance(figures, str):
             details["unacknowledged"] = f"not counted: {figures}"
             return details
+        # Settings are the queue's from its declaration on: the API has them at once.
+        details["durable"] = bool(figures.get("durable"))
+        details.update({key: True for key in LOSSY_SETTINGS if figures.get(key)})
+        if "messages_unacknowledged" not in figures:  # a queue too new to have figures
+            details["unacknowledged"] = "not counted: the management API has no figures yet"
+            return details
         # Taken by a consumer but not acknowledged: still the queue's (they go back to it
         # if the consumer goes), so lost with it. The API's count is as of its last
         # refresh (collect_statistics_interval, 5 s by default).
         unacknowledged = int(str(figures["messages_unacknowledged"]))
         details.update(messages=ready + unacknowledged, ready=ready, unacknowledged=unacknowledged)
         return details
+
+    def unfit(self, queue: str, details: dict[str, object]) -> Optional[DstreamError]:
+        """An existing queue that would lose what dstream confirms to its input: one not
+        durable loses its messages when the broker restarts, an auto-delete one when
+        its last consumer goes. Only the management API says (None without it)."""
+        lossy = [why for key, why in LOSSY_SETTINGS.items() if details.get(key) is True]
+        if details.get("durable") is False:
+            lossy.insert(0, "is not durable: its messages do not survive a broker restart")
+        if not lossy:
+            return None
+        return DstreamError(
+            f"queue {queue} exists but " + ", and ".join(lossy) + "; dstream acknowledges "
+            "checkpoints once the broker confirmed a change, so it would lose changes",
+            hint=f"delete queue {queue} on the broker (`rabbitmqctl delete_queue {queue}`, "
+            "once its messages are not needed) and let `dstream init` create it durable",
+        )
 
     def _figures(self, queue: str) -> Union[dict[str, object], str]:
         """The management API's figures of `queue`, or why there are none. An API that
@@ -222,8 +250,8 @@ class RabbitBackend:
         except CannotList as exc:
             self._no_figures = exc.one_line()
             return self._no_figures
-        if found is None or "messages_unacknowledged" not in found:
-            return "the management API has no figures for it yet"
+        if found is None:  # declared a moment ago, or deleted since
+            return "the management API does not list it yet"
         return found
 
     def create(self, queue: str, mark: Optional[Mark]) -> None:
@@ -371,6 +399,7 @@ class RabbitMQOutput(QueueOutput[RabbitConfig]):
     config_class = RabbitConfig
     name = "dstream-rabbitmq"
     rules = RABBITMQ_RULES
+    settings_can_lose = True  # a queue not durable, auto-delete or exclusive
 
     def make_backend(self) -> RabbitBackend:
         cfg = self.config

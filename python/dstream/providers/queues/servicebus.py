@@ -205,6 +205,9 @@ class ServiceBusBackend:
             )
         return self._admin
 
+    def unfit(self, queue: str, details: dict[str, object]) -> Optional[DstreamError]:
+        return None  # a Service Bus queue keeps its messages whatever its settings
+
     def inspect(self, queue: str) -> Optional[dict[str, object]]:
         from azure.core.exceptions import ResourceNotFoundError
 
