@@ -230,3 +230,23 @@ def test_destroy_keeps_a_configured_queue_it_did_not_create_while_it_holds_messa
     done = ws.run("destroy", "cdc", "--auto-approve")
     assert "not created by dstream" in done.stdout + done.stderr, done.stdout + done.stderr
     managed.delete_queues(queues[0])
+
+
+@pytest.mark.timeout(DEADLINE)
+def test_a_plan_that_keeps_a_leftover_does_not_say_all_matches(
+    ws: Workspace, managed: RabbitServer, prefix: str
+) -> None:
+    """No change to make, but a queue no longer in the configuration still holds
+    messages and is kept: "The infrastructure matches the configuration" would be false."""
+    setup(ws, managed, prefix)
+    queues = queues_of(prefix)
+    assert ws.run("init", "cdc").returncode == 0
+    publish(managed, queues[2])
+    setup(ws, managed, prefix, tables=TABLES[:2])
+    done = ws.run("plan", "cdc")
+    assert done.returncode == 0, done.stderr
+    assert f"queue {queues[2]} is no longer in the configuration" in done.stdout, done.stdout
+    assert "matches the configuration" not in done.stdout, done.stdout
+    kept = "No changes. 1 resource(s) no longer in the configuration are kept (see above)."
+    assert kept in done.stdout, done.stdout
+    managed.delete_queues(*queues)

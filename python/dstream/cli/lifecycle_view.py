@@ -13,6 +13,7 @@ from dstream.cli.view import View
 from dstream.config.model import Project
 from dstream.config.redact import redact_text
 from dstream.errors import ProviderError, visible
+from dstream.protocol.messages import KEPT
 from dstream.protocol.values import Fragment, as_text, encode_json
 from dstream.runtime.lifecycle import (
     DONE,
@@ -160,6 +161,12 @@ def summary_line(report: TaskLifecycle) -> str:
                     f"No changes, but {unfit} resource(s) do not match the configuration "
                     "(see above)."
                 )
+            kept = _kept(report)
+            if kept:
+                return (
+                    f"No changes. {kept} resource(s) no longer in the configuration are "
+                    "kept (see above)."
+                )
             return "No changes. The infrastructure matches the configuration."
         return (
             f"Plan: {counts['create']} to create, {counts['update']} to change, "
@@ -192,6 +199,13 @@ def summary_line(report: TaskLifecycle) -> str:
 def _resources(report: TaskLifecycle) -> list[object]:
     """Every resource the providers reported (a dict, or the original's plain string)."""
     return [r for p in report.providers if p.result for r in p.result.resources]
+
+
+def _kept(report: TaskLifecycle) -> int:
+    """Resources outside the configuration the providers keep (KEPT of a plan result's
+    metadata; what is not a count is no count)."""
+    counts = (p.result.metadata.get(KEPT) for p in report.providers if p.result)
+    return sum(n for n in counts if isinstance(n, int) and not isinstance(n, bool) and n > 0)
 
 
 def render_failures(report: TaskLifecycle, view: View) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Callable, ClassVar, Generic, Optional, Protocol, TypeVar
 
 from dstream.errors import ConfigError, DstreamError
 from dstream.extras import missing_package
-from dstream.protocol.messages import LifecycleResult
+from dstream.protocol.messages import KEPT, LifecycleResult
 from dstream.providers.queues.leftovers import (
     LEFTOVER,
     CannotList,
@@ -385,14 +385,17 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
             resources.append(self._resource(queue, table, details, created=FIRST_USE))
             if destroy:
                 changes.append(Change("delete", kind, queue, _holding(details)))
+        kept = 0
         for queue, table, details in self._existing(owned.leftovers):
             if idle(details):
                 changes.append(Change("delete", kind, queue, _gone(table)))
             else:  # shown with the plan's changes too, which the message is not
                 _keep(queue, details, notes)
+                kept += 1
             resources.append(self._resource(queue, table, details, leftover=LEFTOVER))
         message = "; ".join([f"{len(changes)} change(s)" if changes else "no changes", *notes])
-        return _result("Success", resources, changes, message=message)
+        metadata: dict[str, object] = {KEPT: kept}  # for the CLI's closing line
+        return _result("Success", resources, changes, message=message, metadata=metadata)
 
     async def status(self) -> LifecycleResult:
         return await self._blocking(self._status)
