@@ -85,6 +85,10 @@ def _drain(
         left = run.output_left or outcome == "output_closed"
         run.deadline.start(f"{out.label} left the stream" if left else "the stream broke")
         inp.terminate()
+        # What its pipe holds now is dropped with it: the summary says how much.
+        note = verdict.unread_input_note(inp.label, inp.unread_stdout())
+        if note is not None:
+            run.summary.notes.append(note)
         inp.close_stdout()
     # The output gets EOF and finishes: flush, acknowledge, exit 0.
     out.close_stdin()

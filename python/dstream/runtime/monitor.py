@@ -34,19 +34,26 @@ def stall_note(output: str, seconds: float) -> str:
 
 class StallWatch:
     """Warns once when a run's output passes OUTPUT_STALL without reading, and once when
-    it reads again: the supervisor's tick hands it the pump's stall (one atomic load)."""
+    it reads again: the supervisor's tick hands it the pump (one atomic load, and a
+    counter snapshot only while a warned stall lasts)."""
 
     def __init__(self, output: str, task: str) -> None:
         self.output, self.task = output, task
         self._seen: Optional[float] = None  # the stall warned about, as last seen
+        self._forwarded = 0  # the pump's forwarded bytes when it was warned about
 
-    def check(self, stalled: Optional[float]) -> None:
-        """`stalled`: Pump.output_stalled_for() now. A value below the last seen is a
-        new stall: the one warned about ended in between."""
+    def check(self, pump: Pump) -> None:
+        """A stall that ended is said to only once the output took bytes: the pump
+        began a new, shorter stall (its wait ends at a write that took any) or
+        forwarded more. A stall mark the pump cleared because its run ended (the output
+        was killed, the stream stopped) is no reading: the warning stays unsaid."""
+        stalled = pump.output_stalled_for()
         if self._seen is not None:
             if stalled is not None and stalled >= self._seen:
                 self._seen = stalled  # the same stall, on
                 return
+            if stalled is None and pump.counters().bytes == self._forwarded:
+                return  # no wait now, no byte taken: the run's end, not a read
             logs.log.warning(
                 "%s reads its stdin again, after %.0f s", self.output, self._seen, task=self.task
             )
@@ -58,6 +65,7 @@ class StallWatch:
                 self.output, stalled, task=self.task,
             )  # fmt: skip
             self._seen = stalled
+            self._forwarded = pump.counters().bytes
 
 
 def add_counters(total: CounterDict, more: CounterDict) -> CounterDict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import time
 
 from dstream import logs
@@ -276,6 +277,19 @@ class ProviderProcess(ChildProcess):
         than `limit` a ProviderError). Raises TimeoutError, and Interrupted once
         `stopping()` says the run was asked to stop (checked every STOP_POLL seconds)."""
         return self._stdout.read_line(timeout, limit, stopping=stopping)
+
+    def unread_stdout(self) -> Optional[int]:
+        """Bytes its stdout pipe holds that nobody read yet (FIONREAD: counted, not
+        read); None when that cannot be told (closed, not a pipe, not Unix)."""
+        try:
+            import fcntl  # here: not on Windows, and no cost to a warm start
+            import termios
+
+            count = bytearray(4)
+            fcntl.ioctl(self.stdout_fd, termios.FIONREAD, count)
+        except (ImportError, OSError, ValueError):
+            return None
+        return int.from_bytes(count, sys.byteorder, signed=True)
 
     def close_stdout(self) -> None:
         """Stop reading the provider's stdout: a write it is blocked in (on a full pipe,

@@ -50,12 +50,15 @@ def supervise(run: TaskRun, pump_thread: threading.Thread) -> None:
     pump = run.pump
     assert pump is not None
     handled = 0
-    orphaned: Optional[float] = None  # when the input exited with its stdout still open
+    # Since when the input has exited with its stdout still open while the pump was free
+    # to read it (None: not so now); once warned, never again.
+    orphaned: Optional[float] = None
+    orphan_warned = cut = False
     stall = StallWatch(out.label, run.task.name)
     while pump_thread.is_alive():
         pump_thread.join(SUPERVISE_TICK)  # returns the moment the stream ends
         run.legacy.forward_logs()
-        stall.check(pump.output_stalled_for())
+        stall.check(pump)
         if not run.output_left and out.poll() is not None and not inp.exited():
             # The output left while the input may still write (the pump may be
             # waiting on an idle input). Once both exited, the pump ends by itself:
@@ -73,13 +76,19 @@ def supervise(run: TaskRun, pump_thread: threading.Thread) -> None:
         if not pump_thread.is_alive():
             break
         run.deadline.check(pump, {"input": inp, "output": out})
-        if "input" not in run.deadline.forced and run.deadline.input_due():
+        if not cut and "input" not in run.deadline.forced and run.deadline.input_due():
             _cut_input(run, inp, out, pump)
-        if orphaned is None and inp.exited():
+            cut = True
+        if orphan_warned or not inp.exited() or pump.output_stalled_for() is not None:
+            # A pump waiting on the output reads nothing of the input's pipe, whose
+            # lines then wait there: no EOF yet says nothing of an orphan (the stall
+            # warning names the output instead).
+            orphaned = None
+        elif orphaned is None:
             orphaned = time.monotonic()
-        elif orphaned is not None and time.monotonic() - orphaned >= run.task.stop_grace:
+        elif time.monotonic() - orphaned >= run.task.stop_grace:
             _end_orphaned_stream(run, inp, pump)
-            orphaned = float("inf")  # once
+            orphan_warned = True
     pump_thread.join()
 
 
@@ -100,15 +109,28 @@ def _cut_input(run: TaskRun, inp: ProviderProcess, out: ProviderProcess, pump: P
     """Half the stop's time is gone and the input's stream is still open: the input
     is killed and what it wrote is delivered, so that the output gets its EOF with
     the other half left to flush (it would otherwise be killed with the input, at
-    the deadline, before it ever saw the end of its stdin)."""
+    the deadline, before it ever saw the end of its stdin). An input that exited
+    already is not killed: its stream ends with what its pipe holds (end_input). What
+    it wrote reaches an output that reads nothing (a stall) only if it reads again."""
     left = max(0.0, (run.deadline.at or 0.0) - time.monotonic())
-    logs.log.warning(
-        "%s did not stop within half of stop_grace (%g s): killing it; what "
-        "it wrote is delivered, and %s has the other half (%.1f s) to flush",
-        inp.label, run.task.stop_grace / 2, out.label, left, task=run.task.name,
-    )  # fmt: skip
-    run.deadline.forced.add("input")
-    inp.kill()
+    stalled = pump.output_stalled_for()
+    if stalled is None:
+        fate = (
+            f"what it wrote is delivered, and {out.label} has the other half "
+            f"({left:.1f} s) to flush"
+        )
+    else:
+        fate = (
+            f"what it wrote reaches {out.label} only if it reads again within {left:.1f} s: "
+            f"it has read nothing of its stdin for {stalled:.0f} s"
+        )
+    if not inp.exited():
+        logs.log.warning(
+            "%s did not stop within half of stop_grace (%g s): killing it; %s",
+            inp.label, run.task.stop_grace / 2, fate, task=run.task.name,
+        )  # fmt: skip
+        run.deadline.forced.add("input")
+        inp.kill()
     pump.end_input()
 
 

@@ -193,6 +193,17 @@ def output_exit_error(out: ProviderProcess, end: OutputEnd) -> Optional[Provider
     return out.exit_error(how, f"{why}; {replay_hint(end.stored)}")
 
 
+def unread_input_note(label: str, size: Optional[int]) -> Optional[str]:
+    """What a run that ended before its input's EOF says of the bytes still in the
+    input's stdout pipe (`size`, None: unknown), which nobody reads any more."""
+    if not size:
+        return None
+    return (
+        f"{label}: its last {size:,} bytes were never read: not delivered (they were in "
+        "its stdout pipe when the stream ended)"
+    )
+
+
 def _unread(unread: Unread) -> str:
     """'9 frames (342 bytes)': data and checkpoints; a line it began to read counts, its
     end being unread."""
