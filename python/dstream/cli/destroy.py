@@ -24,6 +24,7 @@ import sys
 
 from dstream.cli.flags import terraform_spelling
 from dstream.cli.init import add_lifecycle_arguments, load_tasks, run_command, run_reports
+from dstream.cli.lifecycle_view import blind_words
 from dstream.cli.view import View
 from dstream.errors import EXIT_FAILURE, EXIT_OK, DstreamError, UsageError
 from dstream.state.base import StateStore, UnreadableRecord
@@ -111,15 +112,24 @@ def _refuse_json(view: View) -> None:
         )
 
 
-def _refuse_without_terminal() -> None:
+def _refuse_without_terminal(plan: list[TaskLifecycle]) -> None:
     """Called only when there is something to confirm: a plan of "No changes" (and no
-    checkpoint to drop) needs no terminal, as it asks nothing on one."""
-    if not sys.stdin.isatty():
-        raise UsageError(
-            "destroy needs a confirmation, and there is no terminal to ask on",
-            hint="the plan above is what it would remove; to remove it, run "
-            "`dstream destroy TASK --auto-approve`",
-        )
+    checkpoint to drop) needs no terminal, as it asks nothing on one. A plan with a
+    blind provider (TaskLifecycle.blind) lists nothing of what it would remove: the
+    hint says what destroy asks of it instead."""
+    if sys.stdin.isatty():
+        return
+    blind = [p for report in plan for p in report.blind_ones()]
+    if not blind:
+        what = "the plan above is what it would remove"
+    elif any(report.changes() for report in plan):
+        what = f"the plan above lists what the others would remove; {blind_words(blind)}"
+    else:
+        what = blind_words(blind)
+    raise UsageError(
+        "destroy needs a confirmation, and there is no terminal to ask on",
+        hint=f"{what}; to remove it, run `dstream destroy TASK --auto-approve`",
+    )
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
@@ -137,8 +147,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
                 return code
             to_drop = args.drop_state and any(stored.values())
             if _changes(plan) or to_drop:
-                _refuse_without_terminal()
-                if not _confirmed(view):
+                _refuse_without_terminal(plan)
+                if not _confirmed(view, plan):
                     return EXIT_FAILURE
         with view.held_documents() as held:
             code = run_command(args, view, "destroy", tasks)
@@ -164,8 +174,12 @@ def _changes(plan: list[TaskLifecycle]) -> bool:
     return any(report.changes() or report.undecided() for report in plan)
 
 
-def _confirmed(view: View) -> bool:
-    view.err.write("\nDo you really want to destroy all of the resources above?\n")
+def _confirmed(view: View, plan: list[TaskLifecycle]) -> bool:
+    blind = [p for report in plan for p in report.blind_ones()]
+    if not blind:
+        view.err.write("\nDo you really want to destroy all of the resources above?\n")
+    else:  # nothing above lists what they remove
+        view.err.write(f"\nDo you really want to destroy? {blind_words(blind)}.\n")
     view.err.write("  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
     view.err.flush()
     if sys.stdin.readline().strip() == "yes":

@@ -138,6 +138,15 @@ def _render_provider(report: TaskLifecycle, p: ProviderOutcome, view: View, colo
                 view.line(f"    ! {_address(r)}: {visible(as_text(r.get('problem')))}{hint}")
 
 
+def blind_words(blind: list[ProviderOutcome]) -> str:
+    """What destroy does with providers that cannot preview it (TaskLifecycle.blind)."""
+    labels = ", ".join(p.label for p in blind)
+    return (
+        f"destroy asks {labels} to remove what it manages, and dstream cannot preview "
+        "that: a provider of the original's kind answers a preview with its plan"
+    )
+
+
 def summary_line(report: TaskLifecycle) -> str:
     counts = report.counts()
     failed = ", ".join(p.label for p in report.failures)
@@ -151,6 +160,9 @@ def summary_line(report: TaskLifecycle) -> str:
         if not report.ok:
             return f"Plan failed in {failed} {below}. Nothing was changed."
         if not any(counts.values()):
+            blind = report.blind_ones()
+            if blind:
+                return f"Plan done: what destroy would remove is not known ({blind_words(blind)})."
             if report.undecided():
                 return "Plan done: what would change is not known (an answer did not say)."
             if all(p.outcome == NO_INFRASTRUCTURE for p in report.providers):

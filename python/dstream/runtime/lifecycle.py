@@ -161,9 +161,18 @@ class TaskLifecycle:
         does: with its plan, which is no list of what destroy would remove."""
         return self.destroy and self.command == "plan" and p.unversioned and p.result is not None
 
+    def blind_ones(self) -> list[ProviderOutcome]:
+        """The providers that answered a destroy preview with their plan (`blind`)."""
+        return [p for p in self.providers if self.blind(p)]
+
     def reported(self) -> int:
-        """Resources reported in the original's shape, which says nothing of changes."""
-        return sum(len(p.result.resources) for p in self.providers if p.result and p.original)
+        """Resources reported in the original's shape, which says nothing of changes;
+        not a blind destroy preview's: those are its plan's, not shown."""
+        return sum(
+            len(p.result.resources)
+            for p in self.providers
+            if p.result and p.original and not self.blind(p)
+        )
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(CHANGE_ACTIONS, 0)
