@@ -8,25 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 
-from tests.queues.rabbit import TABLES, RabbitServer, configure, queues_of, rabbitmq
+from tests.queues.rabbit import TABLES, RabbitServer, configure, queues_of
 from tests.services import free_port
 from tests.workspace import Workspace
 
 _names = itertools.count()
 DEADLINE = 600
-
-
-@pytest.fixture(scope="module")
-def managed() -> Iterator[RabbitServer]:
-    """A broker of its own with the management plugin (the session's has none)."""
-    with rabbitmq(management=True) as server:
-        yield server
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.queues.rabbit import RabbitServer, configure, queues_of, rabbitmq
+from tests.queues.rabbit import RabbitServer, configure, queues_of
 from tests.workspace import Workspace
 
 _names = itertools.count()
@@ -21,12 +21,6 @@ DEADLINE = 300
 # The management API refreshes a queue's figures every collect_statistics_interval
 # (5 s by default): a status a moment after the consumer took them may not count them yet.
 FIGURES_WAIT = 30.0
-
-
-@pytest.fixture(scope="module")
-def managed() -> Iterator[RabbitServer]:
-    with rabbitmq(management=True) as server:
-        yield server
 
 
 @pytest.fixture

@@ -8,21 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator
 
 import pytest
 
-from tests.queues.rabbit import RabbitServer, configure, queues_of, rabbitmq
+from tests.queues.rabbit import RabbitServer, configure, queues_of
 from tests.workspace import Workspace
 
 _names = itertools.count()
 DEADLINE = 300
-
-
-@pytest.fixture(scope="module")
-def managed() -> Iterator[RabbitServer]:
-    with rabbitmq(management=True) as server:
-        yield server
 
 
 @pytest.fixture
