@@ -263,3 +263,17 @@ def test_a_bad_task_name_is_refused_at_load_with_its_place(tmp_path: Path) -> No
             assert done.returncode == 2, (args, done.stderr)
             assert f"{path}:1:6: {reason}" in done.stderr, (args, done.stderr)
             assert "Errno" not in done.stderr and "permissions" not in done.stderr
+
+
+def test_a_terraform_style_variable_in_the_environment_is_named_in_the_hint(
+    tmp_path: Path,
+) -> None:
+    """A Terraform user's `TF_VAR_db_password=...`: dstream reads DSTREAM_VAR_*, and its
+    error says so by name (the value is never shown)."""
+    done = dstream(
+        "run", "orders", "-c", write(tmp_path), env={"CONN": "x", "TF_VAR_db_password": "hunter22"}
+    )
+    assert done.returncode == 2, done.stderr
+    assert 'variable "db_password" has no value' in done.stderr
+    assert "TF_VAR_db_password is set, but dstream reads DSTREAM_VAR_db_password" in done.stderr
+    assert "hunter22" not in done.stdout + done.stderr

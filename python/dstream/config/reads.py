@@ -44,6 +44,11 @@ class RecordingEnviron(dict[str, str]):
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._seen(name) is not None
 
+    def holds_unnoted(self, name: str) -> bool:
+        """Whether `name` is set, not noted in `reads`: for an error's hint only, which
+        no cache keeps (a read that decides a value is always noted)."""
+        return dict.__contains__(self, name)
+
     def with_prefix(self, prefix: str) -> dict[str, str]:
         """Every variable whose name starts with `prefix` (DSTREAM_VAR_), all noted."""
         self.reads.add_prefix(prefix)

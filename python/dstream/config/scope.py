@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 # here, not in config/variables.py, which a configuration without variables does not
 # import.
 ENV_VAR_PREFIX = "DSTREAM_VAR_"
+# Terraform's own, never read: a variable left without a value names it in its hint.
+TERRAFORM_VAR_PREFIX = "TF_VAR_"
 
 # Names a local may not take: they are roots of references or words of the language.
 RESERVED_NAMES = frozenset(

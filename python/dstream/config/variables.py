@@ -16,6 +16,7 @@ from dstream.config.scope import (
     ENV_VAR_PREFIX,
     EVERYWHERE,
     STORED,
+    TERRAFORM_VAR_PREFIX,
     MissingValue,
     Module,
     VariableValue,
@@ -195,6 +196,7 @@ class _Given:
         self.secrets = frozenset(
             n for n, item in declared.items() if item.sensitive or item.broken is not None
         )
+        self.terraform_style: frozenset[str] = frozenset()  # names set as TF_VAR_<name>
 
     def _failed(self, name: str, exc: ConfigError) -> None:
         self.diagnostics.error(exc)
@@ -225,6 +227,11 @@ class _Given:
     def from_environment(self, environ: RecordingEnviron) -> None:
         if not self.declared:
             return  # nothing to give a value to: the environment's DSTREAM_VAR_ are not read
+        # Terraform's way to give a variable (TF_VAR_name), which dstream does not read:
+        # named in the hint of a variable left without a value, never its value.
+        self.terraform_style = frozenset(
+            name for name in self.declared if environ.holds_unnoted(TERRAFORM_VAR_PREFIX + name)
+        )
         for key, text in environ.with_prefix(ENV_VAR_PREFIX).items():
             name = key[len(ENV_VAR_PREFIX) :]
             if name in self.declared:
@@ -326,10 +333,14 @@ class _Given:
                 location=where,
                 hint=f"{ways}, or give it a default that is not null",
             )
+        hint = f"{ways}, or give it a default = ..."
+        if name in self.terraform_style:
+            hint = (
+                f"{TERRAFORM_VAR_PREFIX}{name} is set, but dstream reads "
+                f"{ENV_VAR_PREFIX}{name} (not Terraform's {TERRAFORM_VAR_PREFIX}*); {hint}"
+            )
         return MissingValue(
-            f'variable "{name}" has no value',
-            location=item.block.location,
-            hint=f"{ways}, or give it a default = ...",
+            f'variable "{name}" has no value', location=item.block.location, hint=hint
         )
 
 
