@@ -239,6 +239,48 @@ def test_a_plan_that_keeps_a_leftover_does_not_say_all_matches(
     assert done.returncode == 0, done.stderr
     assert f"queue {queues[2]} is no longer in the configuration" in done.stdout, done.stdout
     assert "matches the configuration" not in done.stdout, done.stdout
-    kept = "No changes. 1 resource(s) no longer in the configuration are kept (see above)."
+    kept = (
+        f"No changes. 1 resource(s) kept: queue {queues[2]} is no longer in the "
+        "configuration but holds 1 message(s), so dstream keeps it: once it is drained and "
+        "unused `dstream init` removes it, or delete it on the broker."
+    )
     assert kept in done.stdout, done.stdout
     managed.delete_queues(*queues)
+
+
+@pytest.mark.timeout(DEADLINE)
+def test_a_destroy_plan_that_keeps_a_queue_says_so_in_its_closing_line(
+    ws: Workspace, managed: RabbitServer, prefix: str
+) -> None:
+    """`plan --destroy` where destroy would keep a configured queue holding messages (not
+    made by dstream): its closing line said "No changes. The infrastructure matches the
+    configuration.", as if destroy would leave nothing behind."""
+    queues = queues_of(prefix)
+    with contextlib.closing(managed.connection()) as conn:
+        conn.channel().queue_declare(queues[0], durable=True)  # no mark: someone's own
+    publish(managed, queues[0])
+    setup(ws, managed, prefix, tables=TABLES[:1])
+    kept = (
+        f"1 resource(s) kept: queue {queues[0]} was not created by dstream (it has no mark "
+        "of this task) and holds 1 message(s), so destroy keeps it: delete it on the broker "
+        "if its messages are not needed."
+    )
+
+    done = ws.run("plan", "--destroy", "-detailed-exitcode", "cdc")
+    assert done.returncode == 0, done.stderr  # destroy would change nothing
+    assert "matches the configuration" not in done.stdout, done.stdout
+    assert "No changes" not in done.stdout, done.stdout
+    assert f"Nothing to destroy: {kept}" in done.stdout, done.stdout
+    code, doc, err = ws.run_json("plan", "--destroy", "cdc")
+    assert code == 0, err
+    assert len(output_of(doc)["metadata"]["kept"]) == 1, output_of(doc)
+
+    # With a queue to destroy too, the count of changes does not hide the kept one.
+    setup(ws, managed, prefix, tables=TABLES[:2])
+    assert ws.run("init", "cdc").returncode == 0  # creates the second, with the mark
+    done = ws.run("plan", "--destroy", "cdc")
+    assert done.returncode == 0, done.stderr
+    assert f"Plan: 0 to create, 0 to change, 1 to destroy. {kept}" in done.stdout, done.stdout
+    assert ws.run("destroy", "cdc", "--auto-approve").returncode == 0
+    assert [managed.queue_count(q) for q in queues[:2]] == [1, None]
+    managed.delete_queues(queues[0])

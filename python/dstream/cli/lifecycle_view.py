@@ -173,17 +173,18 @@ def summary_line(report: TaskLifecycle) -> str:
                     f"No changes, but {unfit} resource(s) do not match the configuration "
                     "(see above)."
                 )
-            kept = _kept(report)
+            kept = _kept_words(report)
+            if kept and report.destroy:  # destroy would leave these: not "No changes"
+                return f"Nothing to destroy: {kept}"
             if kept:
-                return (
-                    f"No changes. {kept} resource(s) no longer in the configuration are "
-                    "kept (see above)."
-                )
+                return f"No changes. {kept}"
             return "No changes. The infrastructure matches the configuration."
-        return (
+        planned = (
             f"Plan: {counts['create']} to create, {counts['update']} to change, "
             f"{counts['delete']} to destroy."
         )
+        kept = _kept_words(report)
+        return f"{planned} {kept}" if kept else planned
     if report.command == "status":
         if report.failures:
             return f"Status incomplete: it failed in {failed} {below}."
@@ -213,11 +214,25 @@ def _resources(report: TaskLifecycle) -> list[object]:
     return [r for p in report.providers if p.result for r in p.result.resources]
 
 
-def _kept(report: TaskLifecycle) -> int:
-    """Resources outside the configuration the providers keep (KEPT of a plan result's
-    metadata; what is not a count is no count)."""
-    counts = (p.result.metadata.get(KEPT) for p in report.providers if p.result)
-    return sum(n for n in counts if isinstance(n, int) and not isinstance(n, bool) and n > 0)
+def _kept_words(report: TaskLifecycle) -> str:
+    """The resources the providers keep where the command would remove them (KEPT of a
+    plan result's metadata), as a sentence for the closing line: each one's why and what
+    to do, or, from a provider that sends only their count, "(see above)", where its
+    message says; "" when none is kept (what is neither a list nor a count is neither)."""
+    reasons: list[str] = []
+    counted = 0
+    for p in report.providers:
+        kept = p.result.metadata.get(KEPT) if p.result else None
+        if isinstance(kept, list):
+            reasons += [visible(as_text(reason)).rstrip(".") for reason in kept]
+        elif isinstance(kept, int) and not isinstance(kept, bool) and kept > 0:
+            counted += kept
+    if not reasons and not counted:
+        return ""
+    if not reasons:
+        return f"{counted} resource(s) no longer in the configuration are kept (see above)."
+    more = f"; and {counted} more (see above)" if counted else ""
+    return f"{len(reasons) + counted} resource(s) kept: {'; '.join(reasons)}{more}."
 
 
 def render_failures(report: TaskLifecycle, view: View) -> None:

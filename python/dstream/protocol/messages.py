@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 READY = "ready"
 ERROR = "error"
 LIFECYCLE_STATUSES = ("Success", "Failed", "Unknown")
-# A plan result's metadata key: how many resources outside the configuration the
-# provider keeps (they hold data) rather than plans to remove (docs/protocol.md).
+# A plan result's metadata key: the resources the provider keeps (they hold data) where
+# the command would remove them: a list of why and what to do, one per resource, or
+# their count as earlier providers send it (docs/protocol.md).
 KEPT = "kept"
 KEY_MESSAGE = "message"
 KEY_CONFIG_SCHEMA = "config_schema"

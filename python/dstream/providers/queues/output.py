@@ -369,7 +369,7 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
         resources: list[Resource] = []
         kind = self.backend.resource_type
         owned, note = self._owned()
-        notes = [note] if note else []
+        kept: list[str] = []  # why each queue is kept, and what to do (KEPT)
         for queue, table, details in self._survey():
             # One not as configured (`QueueBackend.unfit`) carries its problem: no change
             # of dstream's fixes it.
@@ -378,23 +378,24 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
                 if owned.made(self.router.naming.rules.key(queue)) or idle(details):
                     changes.append(Change("delete", kind, queue, _holding(details)))
                 else:
-                    _note(not_made_reason(queue, details), notes)
+                    _note(not_made_reason(queue, details), kept)
             elif not destroy and details is None:
                 changes.append(Change("create", kind, queue, _why(table)))
         for queue, table, details in self._existing(owned.first_use):
             resources.append(self._resource(queue, table, details, created=FIRST_USE))
             if destroy:
                 changes.append(Change("delete", kind, queue, _holding(details)))
-        kept = 0
         for queue, table, details in self._existing(owned.leftovers):
             if idle(details):
                 changes.append(Change("delete", kind, queue, _gone(table)))
-            else:  # shown with the plan's changes too, which the message is not
-                _keep(queue, details, notes)
-                kept += 1
+            else:
+                _keep(queue, details, kept)
             resources.append(self._resource(queue, table, details, leftover=LEFTOVER))
-        message = "; ".join([f"{len(changes)} change(s)" if changes else "no changes", *notes])
-        metadata: dict[str, object] = {KEPT: kept}  # for the CLI's closing line
+        notes = [note] if note else []
+        done = f"{len(changes)} change(s)" if changes else "no changes"
+        message = "; ".join([done, *notes, *kept])
+        # The CLI's closing line quotes them: the message is not shown beside changes.
+        metadata: dict[str, object] = {KEPT: kept}
         return _result("Success", resources, changes, message=message, metadata=metadata)
 
     async def status(self) -> LifecycleResult:
