@@ -57,6 +57,35 @@ def test_a_directory_of_several_files_is_what_the_pods_load(tmp_path: Path) -> N
     assert pod_tasks(ws, items, tmp_path / "pod") == ["a", "b"]
 
 
+def test_each_task_s_config_map_holds_the_files_its_task_reads_from(tmp_path: Path) -> None:
+    """Why each task's ConfigMap holds every file, not only the task's own: a task may
+    read the locals (and variables) of another file, and the pods load the directory
+    whole. (One ConfigMap shared by the tasks would be renamed by any task's edit, and
+    restart every task: docs/scaling.md, "Kubernetes".)"""
+    ws = Workspace(tmp_path)
+    conf = ws.root / "conf"
+    conf.mkdir()
+    (conf / "state.hcl").write_text(state())
+    (conf / "shared.hcl").write_text("locals {\n  every = 7\n}\n")
+    (conf / "a.hcl").write_text(
+        'task "a" {\n  input {\n    provider_path = "dstream-counter"\n'
+        "    config { interval = local.every }\n  }\n"
+        '  output { provider_path = "dstream-null" }\n}\n'
+    )
+    (conf / "b.hcl").write_text(TASK.format(name="b"))
+    items = manifests(deploy(ws, "--json", "-c", "conf"))
+    maps = {i["metadata"]["name"]: i for i in items if i["kind"] == "ConfigMap"}
+    (a,) = [i for i in items if i["kind"] == "Deployment" and i["metadata"]["name"] == "dstream-a"]
+    mounted = maps[a["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]]
+    pod = tmp_path / "pod"
+    pod.mkdir()
+    for key, text in mounted["data"].items():
+        (pod / key).write_text(text)
+    done = ws.run("show", "a", "--json", env={"DSTREAM_CONFIG": str(pod)})
+    assert done.returncode == 0, done.stderr
+    assert orjson.loads(done.stdout)["input"]["config"]["interval"] == 7
+
+
 def test_a_file_name_kubernetes_refuses_as_a_key_is_refused(tmp_path: Path) -> None:
     ws = Workspace(tmp_path)
     (ws.root / "my pipelines.hcl").write_text(state() + TASK.format(name="orders"))

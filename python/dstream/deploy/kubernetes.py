@@ -117,6 +117,9 @@ def render(inputs: Inputs, options: KubernetesOptions) -> list[dict[str, object]
         manifests.append(base.budget("agent"))
     else:
         # The ConfigMaps first: `kubectl apply` makes them before the pods that mount them.
+        # One per task, each with every file (a task may read another file's locals):
+        # one shared ConfigMap would be renamed by any task's edit, restarting every
+        # task, or under a fixed name be read anew by an old pod (docs/scaling.md).
         manifests = [base.config_map((name,)) for name in sorted(project.tasks)]
         manifests += [base.deployment(name) for name in sorted(project.tasks)]
         manifests.append(base.budget("task"))
