@@ -281,6 +281,9 @@ def test_a_destroy_plan_that_keeps_a_queue_says_so_in_its_closing_line(
     done = ws.run("plan", "--destroy", "cdc")
     assert done.returncode == 0, done.stderr
     assert f"Plan: 0 to create, 0 to change, 1 to destroy. {kept}" in done.stdout, done.stdout
-    assert ws.run("destroy", "cdc", "--auto-approve").returncode == 0
+    done = ws.run("destroy", "cdc", "--auto-approve")
+    assert done.returncode == 0, done.stderr
     assert [managed.queue_count(q) for q in queues[:2]] == [1, None]
+    # destroy's own closing line says what it kept, as its plan did.
+    assert f"Destroy complete: 1 destroyed. {kept}" in done.stdout, done.stdout
     managed.delete_queues(queues[0])

@@ -202,7 +202,9 @@ def summary_line(report: TaskLifecycle) -> str:
         return "All resources exist." if resources else "No resources reported."
     done = ", ".join(f"{n} {PAST[a]}" for a, n in counts.items() if n)
     if report.ok:
-        return f"{report.command.capitalize()} complete: {done or 'nothing changed'}."
+        complete = f"{report.command.capitalize()} complete: {done or 'nothing changed'}."
+        kept = _kept_words(report)
+        return f"{complete} {kept}" if kept else complete
     return (
         f"{report.command.capitalize()} stopped by an error in {failed}: "
         f"{done or 'no change reported'}."

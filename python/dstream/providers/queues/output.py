@@ -288,6 +288,7 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
         changes: list[Change] = []
         resources: list[Resource] = []
         notes: list[str] = []
+        kept: list[str] = []  # why each queue is kept, and what to do (KEPT)
         try:
             owned, note = self._owned()
             notes += [note] if note else []
@@ -299,7 +300,7 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
                 elif (
                     action == "delete"
                     and details is not None
-                    and self._destroy_configured(queue, details, owned, changes, notes)
+                    and self._destroy_configured(queue, details, owned, changes, kept)
                 ):
                     details = None
                 resources.append(self._resource(queue, table, details))
@@ -307,7 +308,7 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
                 for queue, table, details in self._existing(owned.first_use):
                     self._delete(queue, changes, reason=_holding(details))
                     resources.append(self._resource(queue, table, None))
-            self._remove_leftovers(owned.leftovers, changes, resources, notes)
+            self._remove_leftovers(owned.leftovers, changes, resources, kept)
         except Exception as exc:
             # What was already done is reported with the failure: nothing silently half-done.
             return _result("Failed", resources, changes, error=_reason(exc))
@@ -316,21 +317,23 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
             error = "; ".join(f"{r.problem} ({r.hint})" for r in unfit)
             return _result("Failed", resources, changes, error=error)
         done = _counted(changes)
-        message = "; ".join([done or "nothing to do", *notes])
-        return _result("Success", resources, changes, message=message)
+        message = "; ".join([done or "nothing to do", *notes, *kept])
+        # The CLI's closing line quotes them, as a plan's (the message is not shown
+        # beside changes).
+        return _result("Success", resources, changes, message=message, metadata={KEPT: kept})
 
     def _remove_leftovers(
         self,
         leftovers: list[Marked],
         changes: list[Change],
         resources: list[Resource],
-        notes: list[str],
+        kept: list[str],
     ) -> None:
         """Each leftover removed while empty and unused; else kept, and said why."""
         for queue, table, details in self._existing(leftovers):
             if idle(details) and self._delete(queue, changes, reason=_gone(table), if_idle=True):
                 continue
-            _keep(queue, details, notes)
+            _keep(queue, details, kept)
             resources.append(self._resource(queue, table, details, leftover=LEFTOVER))
 
     def _destroy_configured(
@@ -339,7 +342,7 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
         details: dict[str, object],
         owned: Owned,
         changes: list[Change],
-        notes: list[str],
+        kept: list[str],
     ) -> bool:
         """A configured queue destroyed: the task's own (Owned.made) whatever it holds;
         one without its mark (made by hand, by the original DStream) only while it is
@@ -350,7 +353,7 @@ class QueueOutput(OutputProvider[ConfigT], Generic[ConfigT]):
             return True
         if idle(details) and self._delete(queue, changes, reason=_holding(details), if_idle=True):
             return True
-        _note(not_made_reason(queue, details), notes)
+        _note(not_made_reason(queue, details), kept)
         return False
 
     def _delete(
