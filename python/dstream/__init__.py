@@ -59,7 +59,8 @@ def __getattr__(name: str) -> object:
 # The stop signals whose exception Python dropped: raised by a handler where nothing can
 # propagate it (a weakref's callback, a __del__: "Exception ignored in ..."), the import
 # system's module locks among them. Noted by the console script (cli/entry.py), taken by a
-# run or an agent as its first stop (runtime/signals.py), which else would never come.
+# run or an agent as its first stop (runtime/signals.py), which else would never come, and
+# raised again for any other command (cli/entry.py settle_stops).
 dropped_stops: list[int] = []
 
 

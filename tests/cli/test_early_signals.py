@@ -212,3 +212,55 @@ def test_a_run_started_to_ignore_sigint_ignores_it_while_it_streams(ws: Workspac
         if alive(proc):
             proc.kill()
         proc.communicate()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("sig", "code", "name"), SIGNALS)
+@pytest.mark.parametrize(
+    ("command", "module"),
+    [
+        pytest.param(("lint",), "dstream.cli.lint", id="lint-start"),
+        pytest.param(("plan", "t"), "dstream.config.loader", id="plan-execute"),
+    ],
+)
+def test_any_command_stops_on_a_signal_whose_exception_python_dropped(
+    ws: Workspace, sig: int, code: int, name: str, command: tuple[str, ...], module: str
+) -> None:
+    """Not only `run` and `agent`: a command whose stop signal's exception Python dropped
+    (in a weakref's callback) ends as on an ordinary Ctrl-C, whether the signal came while
+    the command was loaded (its module) or while it worked (a module it imports then),
+    never with exit 0 as if no signal came."""
+    scenarios.counter_file(ws)
+    done = signalled_at_import(ws, f"lost:{module}", sig, *command)
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "Exception ignored" not in done.stderr, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"error: interrupted by {name}\n  hint: "), done.stderr
+
+
+# A lifecycle provider that notes each command it is given, then answers it changed nothing.
+NOTING_LIFECYCLE = r"""
+import json, sys
+command = json.loads(sys.stdin.readline())["command"]
+with open("commands", "a") as noted:
+    noted.write(command + "\n")
+print(json.dumps({"status": "ready", "features": ["lifecycle"]}), flush=True)
+print(json.dumps({"status": "Success", "resources": [], "changes": []}), flush=True)
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("sig", "code", "name"), SIGNALS)
+def test_init_changes_nothing_after_a_signal_whose_exception_python_dropped(
+    ws: Workspace, sig: int, code: int, name: str
+) -> None:
+    """The signal comes as `init` imports the lifecycle, just before it asks the providers
+    to create what the task needs: none is asked, and the --json document says why."""
+    ws.python_script("lc.py", NOTING_LIFECYCLE)
+    ws.task("./lc.py", "./lc.py")
+    done = signalled_at_import(ws, "lost:dstream.runtime.lifecycle", sig, "init", "t", "--json")
+    assert done.returncode == code, done.stderr
+    assert "Exception ignored" not in done.stderr, done.stderr
+    assert orjson.loads(done.stdout)["message"] == f"interrupted by {name}"
+    assert not (ws.root / "commands").exists(), ws.read_text("commands")

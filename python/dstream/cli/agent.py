@@ -14,6 +14,9 @@ from dstream.config.model import Project
 
 # SIGHUP reloads it, also one that came while it started (cli/entry.py settle_hangup).
 RELOADS = True
+# SIGINT and SIGTERM drain its tasks, a stop Python dropped the first of them
+# (runtime/signals.py; cli/entry.py settle_stops).
+DRAINS = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

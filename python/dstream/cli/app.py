@@ -17,7 +17,14 @@ import sys
 
 from dstream import hold_signals
 from dstream.cli import boundary
-from dstream.cli.entry import Terminated, raise_deferred, resume_collector, settle_hangup
+from dstream.cli.entry import (
+    Terminated,
+    raise_deferred,
+    raise_dropped,
+    resume_collector,
+    settle_hangup,
+    settle_stops,
+)
 from dstream.cli.globalflags import (
     add_every_global_flag,
     add_global_arguments,
@@ -215,7 +222,12 @@ def _execute(module: Any, args: argparse.Namespace, view: View) -> int:
                 "-t/--log-time has no effect: dstream's text log carries no time; "
                 "--log-format json gives every record a time"
             )
-        return int(module.execute(args, view) or 0)
+        # A stop signal whose exception Python dropped ends the command here, before it
+        # does anything, or once it returns (never exit 0): cli/entry.py says when.
+        settle_stops(getattr(module, "DRAINS", False))
+        code = int(module.execute(args, view) or 0)
+        raise_dropped()
+        return code
     except DstreamError as exc:
         view.error(exc)
         return exc.exit_code

@@ -24,6 +24,7 @@ dstream/__init__.py says why): this is the start path of every command.
 from __future__ import annotations
 
 import _signal
+import _thread
 import gc
 import os
 import sys
@@ -97,6 +98,9 @@ def terminate(signum: int, frame: object) -> None:
 
 _start: Optional[HeldSignals] = None  # SIGINT and SIGTERM held while the command starts
 _hangup: Optional[HeldSignals] = None  # SIGHUP held until the command is known
+# The main thread, once the command is known to take no dropped stop itself
+# (`settle_stops`): a stop Python drops from then on is sent to it again.
+_resend_to: Optional[int] = None
 
 
 def defer_signals() -> None:
@@ -128,12 +132,47 @@ def raise_deferred() -> None:
 def _dropped(unraisable: sys.UnraisableHookArgs) -> None:
     """sys.unraisablehook: the exception of a stop signal raised where Python drops it
     (a weakref's callback, a __del__) is noted (dstream.dropped_stops), not printed as
-    a traceback; any other goes to Python's own hook."""
+    a traceback, and once the command takes no dropped stop itself (`settle_stops`) the
+    signal is sent to the main thread again; any other goes to Python's own hook."""
     exc = unraisable.exc_value
     if isinstance(exc, KeyboardInterrupt):
-        dropped_stops.append(_signal.SIGTERM if isinstance(exc, Terminated) else _signal.SIGINT)
+        signum = _signal.SIGTERM if isinstance(exc, Terminated) else _signal.SIGINT
+        dropped_stops.append(signum)
+        if _resend_to is not None:
+            # From a thread of its own: sent from here, its handler would raise at once,
+            # inside the callback again (os.kill and pthread_kill run the handlers of
+            # the signals they sent the calling thread before they return). Sent from
+            # there, it raises where the main thread is next, a moment later.
+            _thread.start_new_thread(_signal.pthread_kill, (_resend_to, signum))
         return
     sys.__unraisablehook__(unraisable)
+
+
+def settle_stops(drains: bool) -> None:
+    """SIGINT and SIGTERM whose exception Python dropped (`_dropped`), once the command
+    is about to execute. `run` and `agent` (`drains`: their module sets DRAINS) take
+    the first as their first stop, whenever it came (runtime/signals.py). Any other
+    command ends on it as on a Ctrl-C: one that came while it started is raised now,
+    before the command does anything, and one that comes later is sent again
+    (`_dropped`), so that it raises where the command is then."""
+    global _resend_to
+    if drains:
+        return
+    _resend_to = _thread.get_ident()  # the main thread's: the command's is
+    raise_dropped()
+
+
+def raise_dropped() -> None:
+    """The first stop Python dropped, raised as its handler raises it (KeyboardInterrupt,
+    Terminated), when one is noted and the command takes none itself (`settle_stops`):
+    a command that went on to its end as the one sent again never raised (its helper
+    thread had not run yet, the process about to exit) is stopped all the same, never
+    exit 0."""
+    if _resend_to is None or not dropped_stops:
+        return
+    signum = dropped_stops[0]
+    dropped_stops.clear()
+    raise Terminated if signum == _signal.SIGTERM else KeyboardInterrupt
 
 
 def settle_hangup(reloads: bool) -> None:

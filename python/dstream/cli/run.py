@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 RESUMES_COLLECTOR = True
 # SIGHUP reloads it, also one that came while it started (cli/entry.py settle_hangup).
 RELOADS = True
+# SIGINT and SIGTERM drain its tasks, a stop Python dropped the first of them
+# (runtime/signals.py; cli/entry.py settle_stops).
+DRAINS = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
