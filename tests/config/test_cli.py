@@ -277,3 +277,44 @@ def test_a_terraform_style_variable_in_the_environment_is_named_in_the_hint(
     assert 'variable "db_password" has no value' in done.stderr
     assert "TF_VAR_db_password is set, but dstream reads DSTREAM_VAR_db_password" in done.stderr
     assert "hunter22" not in done.stdout + done.stderr
+
+
+def test_a_terraform_var_file_beside_the_configuration_is_named_in_the_hint(
+    tmp_path: Path,
+) -> None:
+    """A Terraform user's terraform.tfvars and *.auto.tfvars, which Terraform loads by
+    itself and dstream does not: a variable left without a value names them, in
+    Terraform's order, as the --var-file flags that give them (a path from the current
+    directory), and says nothing of them when there are none or each is given already."""
+    project = tmp_path / "project"
+    project.mkdir()
+    write(project)
+
+    def show(*args: str) -> CliResult:
+        return run_cli("show", "orders", "-c", "project", *args, cwd=tmp_path,
+                       env={"CONN": "x"}, without="DSTREAM_")  # fmt: skip
+
+    done = show()
+    assert done.returncode == 2, done.stderr
+    assert 'variable "db_password" has no value' in done.stderr
+    assert "tfvars" not in done.stderr, done.stderr
+
+    (project / "terraform.tfvars").write_text('db_password = "hunter22"\n')
+    (project / "prod.auto.tfvars").write_text('db_password = "hunter22"\n')
+    (project / "notes.tfvars").write_text("")  # not one Terraform loads by itself
+    done = show()
+    assert done.returncode == 2, done.stderr
+    assert "terraform.tfvars, prod.auto.tfvars" in done.stderr, done.stderr
+    wanted = "--var-file project/terraform.tfvars --var-file project/prod.auto.tfvars"
+    assert wanted in done.stderr, done.stderr
+    assert "notes.tfvars" not in done.stderr, done.stderr
+    assert "hunter22" not in done.stdout + done.stderr
+
+    (project / "prod.auto.tfvars").unlink()
+    given = show("--var-file", str(project / "terraform.tfvars"))
+    assert given.returncode == 0, given.stderr
+    (project / "terraform.tfvars").write_text("")  # given, and sets nothing
+    done = show("--var-file", "project/terraform.tfvars")
+    assert done.returncode == 2, done.stderr
+    assert 'variable "db_password" has no value' in done.stderr
+    assert "tfvars" not in done.stderr.split("hint:")[1], done.stderr

@@ -5,6 +5,7 @@ of each value to the variable's type (config/typeexpr.py).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from dstream.config.checks import check_names, expect_bool, expect_string
@@ -197,6 +198,8 @@ class _Given:
             n for n, item in declared.items() if item.sensitive or item.broken is not None
         )
         self.terraform_style: frozenset[str] = frozenset()  # names set as TF_VAR_<name>
+        self.var_files: list[str] = []  # the --var-file paths, in their order
+        self._terraform_files: Optional[list[str]] = None  # `terraform_files`, once looked
 
     def _failed(self, name: str, exc: ConfigError) -> None:
         self.diagnostics.error(exc)
@@ -238,6 +241,7 @@ class _Given:
                 self._text(name, text, key)
 
     def from_var_file(self, path: str, environ: RecordingEnviron) -> None:
+        self.var_files.append(path)
         try:
             var_file = read_var_file(
                 path, environ, frozenset(self.declared), self.secrets, self.module.taint
@@ -334,6 +338,17 @@ class _Given:
                 hint=f"{ways}, or give it a default that is not null",
             )
         hint = f"{ways}, or give it a default = ..."
+        terraform_files = self.terraform_files()
+        if terraform_files:
+            import shlex
+
+            names = ", ".join(os.path.basename(path) for path in terraform_files)
+            flags = " ".join(f"--var-file {shlex.quote(path)}" for path in terraform_files)
+            them = "it" if len(terraform_files) == 1 else "them"
+            hint = (
+                f"dstream does not load Terraform's {names} beside the configuration by "
+                f"itself: give {them} with `{flags}`; or {hint}"
+            )
         if name in self.terraform_style:
             hint = (
                 f"{TERRAFORM_VAR_PREFIX}{name} is set, but dstream reads "
@@ -342,6 +357,16 @@ class _Given:
         return MissingValue(
             f'variable "{name}" has no value', location=item.block.location, hint=hint
         )
+
+    def terraform_files(self) -> list[str]:
+        """The var files Terraform would load by itself beside the configuration that no
+        --var-file gave (config/tfvars.py): looked for once, when a value is missing."""
+        if self._terraform_files is None:
+            from dstream.config.tfvars import unread_terraform_var_files
+
+            found = unread_terraform_var_files(self.module.base_dir, self.var_files)
+            self._terraform_files = found
+        return self._terraform_files
 
 
 def assign_variables(
