@@ -47,6 +47,7 @@ locals {
   db_name = "shop"
 }
 
+
 task "t" {
   restart {
     attempts = 2

@@ -1,7 +1,6 @@
 """`dstream fmt` lays a file out as `terraform fmt` does. Each expected text here is
 what `terraform fmt -` (v1.11.4) writes for the input (apart from where dstream's
-documented layout differs: at most one blank line in a row, the spacing inside an
-expression kept)."""
+documented layout differs: the spacing inside an expression kept)."""
 
 from __future__ import annotations
 
@@ -389,3 +388,52 @@ config {
 def test_a_comment_after_a_one_line_block_is_kept_as_written(ws: Workspace) -> None:
     """Its closing braces were taken for the block's: `{...}}}` became `{...}} }`."""
     assert _fmt(ws, BRACES_IN_A_COMMENT) == BRACES_IN_A_COMMENT_FORMATTED
+
+
+# Runs of blank lines everywhere they can be: before the first line, between top-level
+# blocks, between a block's attributes and blocks, at the start and the end of a block's
+# body (one holding blanks only among them), and after the last line.
+BLANK_RUNS = """
+
+# top
+
+
+locals {
+
+
+  a = 1
+
+
+  bb = 2
+··
+\t
+}
+
+
+
+task "t" {
+  input {
+    provider_path = "x"
+  }
+
+
+  output {
+    provider_path = "y"
+
+
+  }
+}
+
+
+""".replace("·", " ")
+
+# terraform fmt's output for BLANK_RUNS: every blank line kept, as an empty line (and
+# `a`, `bb` not aligned: blank lines part them).
+BLANK_RUNS_FORMATTED = BLANK_RUNS.replace("  \n\t\n", "\n\n")
+
+
+def test_runs_of_blank_lines_are_kept_as_terraform_fmt_keeps_them(ws: Workspace) -> None:
+    assert _fmt(ws, BLANK_RUNS) == BLANK_RUNS_FORMATTED
+    (ws.root / "dstream.hcl").write_text(BLANK_RUNS_FORMATTED)
+    done = ws.run("fmt", "--check")
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -1,8 +1,8 @@
 """`dstream fmt [PATH...]`: rewrite .hcl files in the canonical layout, like
 `terraform fmt`: two spaces per nesting level, one space around `=` and before `{` (a
 one-line block's too), the `=` of consecutive one-line attributes aligned, no trailing
-spaces, at most one blank line in a row, one newline at the end (CRLF in a file whose
-lines end in CRLF), the trailing `#` / `//` comments of consecutive lines aligned.
+spaces, blank lines kept as they are (empty), one newline at the end (CRLF in a file
+whose lines end in CRLF), the trailing `#` / `//` comments of consecutive lines aligned.
 Each attribute and block starts a line, and so does a block's `}`, but for a one-line
 block holding one attribute (`output { path = "x" }`): dstream reads
 `state { a = 1  b = 2 }`, as python-hcl2 does, where HCL v2 refuses it. Comments and
@@ -417,15 +417,10 @@ def _opens(text: str) -> bool:
 
 
 def _finish(lines: list[_Line]) -> str:
-    """The text: no blank line of its own first, twice in a row or last."""
-    out: list[_Line] = []
-    for line in lines:
-        if not line.kept and not line.text.strip() and (not out or not out[-1].text.strip()):
-            continue
-        out.append(line)
-    while out and not out[-1].kept and not out[-1].text.strip():
-        out.pop()
-    return "".join(f"{line.text}\n" for line in out)
+    """The text, each line ended by a new line. Its blank lines stay, however many in a
+    row and wherever they are (first, last, at a block's start or end), as `terraform
+    fmt` keeps them: the author's spacing, never a layout rule's."""
+    return "".join(f"{line.text}\n" for line in lines)
 
 
 def _read_parsed(path: str) -> str:
