@@ -1,9 +1,10 @@
 """Secret-looking names and strings the redactor missed (issue "secrets that still get
-through", item 10): config keys (passphrase, db_pass, auth, sas, private_key_pem, an
-Authorization header), a password inside a JDBC, ADO.NET, keyword or URL string under
-any key, environment variables (DB_PASS, *_PASSPHRASE, a DATABASE_URL's password) are
-masked in `show` and in a provider's echoed stderr; ordinary names that merely look
-alike (path, passthrough, author, authority) are not."""
+through", item 10): config keys (passphrase, db_pass, auth, sas, private_key_pem,
+bearer, an Authorization or a Cookie header), a password inside a JDBC, ADO.NET, keyword
+or URL string under any key, environment variables (DB_PASS, *_PASSPHRASE, a
+DATABASE_URL's password) are masked in `show` and in a provider's echoed stderr; ordinary
+names that merely look alike (path, passthrough, author, authority, cookie_name) are
+not."""
 
 from __future__ import annotations
 
@@ -37,7 +38,12 @@ task "k" {
       db_pass         = "DbPassPassw0rdF"
       auth            = "AuthPassw0rdG"
       sas             = "sv=2020&sig=SigPassw0rdH"
-      headers         = { Authorization = "Bearer BearerPassw0rdJ" }
+      headers = {
+        Authorization = "Bearer BearerPassw0rdJ"
+        Cookie        = "session=CookiePassw0rdL"
+      }
+      bearer          = "BearerKeyPassw0rdM"
+      cookie_name     = "CookieNameIsNoSecret5"
       private_key_pem = "PemPassw0rdK"
       path            = "PathIsNoSecret1"
       passthrough     = "PassthroughIsNoSecret2"
@@ -70,6 +76,8 @@ SECRETS = [
             ("Sig", "H"),
             ("Bearer", "J"),
             ("Pem", "K"),
+            ("Cookie", "L"),
+            ("BearerKey", "M"),
             ("EnvPass", "N"),
         ]
     ),
@@ -80,6 +88,7 @@ NO_SECRETS = [
     "PassthroughIsNoSecret2",
     "AuthorIsNoSecret3",
     "AuthorityIsNoSecret4",
+    "CookieNameIsNoSecret5",
 ]
 
 
@@ -122,6 +131,13 @@ def test_names_that_only_look_like_secret_ones_are_shown(names_ws: Workspace) ->
         "privateKey",
         "pem",
         "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
+        "bearer",
+        "BEARER",
+        "bearer_token",
+        "Cookie",
+        "cookies",
+        "session_cookie",
+        "Set-Cookie",
     ],
 )
 def test_these_names_are_secret(name: str) -> None:
@@ -144,6 +160,10 @@ def test_these_names_are_secret(name: str) -> None:
         "private_key_path",
         "routing_key",
         "pass_count",
+        "cookie_name",
+        "cookie_path",
+        "cookie_domain",
+        "bearer_format",
     ],
 )
 def test_these_names_are_not(name: str) -> None:

@@ -29,12 +29,16 @@ _WORD = r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])"
 
 
 # Words that name a credential as the last word of a name (DB_PASS, passphrase, AUTHZ,
-# sas, sig, private_key_pem, Authorization), and pairs that do as its last two words
-# (private_key, auth_header, passPhrase). Only last: before it, such a word says what the name is
+# sas, sig, private_key_pem, Authorization, bearer, a Cookie header: an HTTP session is
+# as good as a password), and pairs that do as its last two words (private_key,
+# auth_header, passPhrase). Only last: before it, such a word says what the name is
 # about (auth_source, pass_through, sig_alg, SSH_AUTH_SOCK hold no credential).
 _SECRET_WORDS = frozenset(
-    {"pass", "passphrase", "auth", "authz", "authn", "oauth", "authorization", "sas", "sig", "pem"}
-)
+    {
+        "pass", "passphrase", "auth", "authz", "authn", "oauth", "authorization", "sas", "sig",
+        "pem", "bearer", "cookie", "cookies",
+    }
+)  # fmt: skip
 _SECRET_PAIRS = frozenset({("private", "key"), ("auth", "header"), ("pass", "phrase")})
 # Last words that make a name about a credential rather than one (secret_name,
 # TOKEN_URL, password_file, token_type, session_token_ttl, PASSWORD_AUTH_ENABLED): a
