@@ -106,7 +106,8 @@ def render(report: TaskLifecycle, view: View, project: Project) -> None:
 
 def _render_provider(report: TaskLifecycle, p: ProviderOutcome, view: View, color: bool) -> None:
     if p.outcome == NO_INFRASTRUCTURE:
-        view.line(f"  {p.label}: no infrastructure ({p.note or 'does not declare lifecycle'})")
+        note = visible(p.note) or "does not declare lifecycle"  # it may quote a refusal
+        view.line(f"  {p.label}: no infrastructure ({note})")
         return
     if p.outcome == SKIPPED:
         view.line(f"  {p.label}: not asked (the other provider failed first)")
@@ -307,7 +308,7 @@ def _render_status(report: TaskLifecycle, view: View) -> None:
         view.line("  " + "  ".join([*cells, row[3]]).rstrip())
     for p in report.providers:
         if p.note:  # why it was not asked: one line, below the table
-            view.line(f"  {p.label}: {p.note}")
+            view.line(f"  {p.label}: {visible(p.note)}")  # it may quote a refusal
 
 
 class StateView(TypedDict):

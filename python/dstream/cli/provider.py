@@ -12,7 +12,7 @@ import argparse
 from dstream.cli.flags import non_empty_path, number, timeout_seconds
 from dstream.cli.globalflags import add_json_argument
 from dstream.cli.view import View
-from dstream.errors import ExitCode
+from dstream.errors import ExitCode, visible
 from dstream.kit.harness import MIN_FRAMES
 from dstream.protocol.frames import ROLES
 
@@ -163,7 +163,8 @@ def _table(report: object, view: View) -> None:
     width = max((len(r.name) for r in report.results), default=5)
     view.line(f"{'check':<{width}}  result  reason")
     for r in report.results:
-        view.line(f"{r.name:<{width}}  {marks[r.status]:<6}  {r.reason}")
+        # a reason quotes what the provider said: one row, whatever it wrote
+        view.line(f"{r.name:<{width}}  {marks[r.status]:<6}  {visible(r.reason)}")
     verdict = "conforms" if report.ok else "does NOT conform"
     view.line(
         f"\n{report.provider} ({report.role}) {verdict}: {report.count('pass')} passed, "

@@ -353,12 +353,16 @@ class View:
                 fields["hint"] = "; ".join(hints)
             self.record(logs.ERROR, reason, task=task, fields=fields)
             return
-        what = f'task "{task}": {reason}' if task else reason
+        # A reason may quote what a provider or a registry wrote (a refusal's message,
+        # a platform's name): its line breaks and escapes are shown, not obeyed, so that
+        # it cannot print a line that passes for one of dstream's. Here, once, for every
+        # error; a JSON document escapes them itself.
+        what = visible(f'task "{task}": {reason}' if task else reason)
         self.err.write(f"error: {what}\n")
         if isinstance(exc, ProviderError):
             self.stderr_tail(exc.stderr_tail, already=what)
         for hint in hints:
-            self.err.write(f"  hint: {hint}\n")
+            self.err.write(f"  hint: {visible(hint)}\n")
         self.err.flush()
 
     def stderr_tail(self, lines: list[str], *, already: str = "") -> None:
