@@ -94,6 +94,16 @@ def visible(text: str) -> str:
     return re.sub(_CONTROL, _escape, text)
 
 
+def obeyed(text: str) -> bool:
+    """Whether `text` holds a character `visible` would show as an escape: one a
+    terminal obeys (a line break, an escape sequence)."""
+    if text.isprintable():
+        return False
+    import re
+
+    return re.search(_CONTROL, text) is not None
+
+
 def _escape(match: Any) -> str:  # Any: a re.Match
     char = match.group()
     return {"\r": "\\r", "\n": "\\n"}.get(char) or f"\\x{ord(char):02x}"

@@ -17,7 +17,7 @@ from typing import Optional
 from dstream.cli.flags import non_empty_path
 from dstream.cli.globalflags import add_json_argument
 from dstream.cli.view import View
-from dstream.errors import ExitCode, UsageError
+from dstream.errors import ExitCode, UsageError, visible
 from dstream.protocol.frames import ROLES
 
 TYPE_CHECKING = False
@@ -191,17 +191,22 @@ def _inspect(args: argparse.Namespace, view: View) -> int:
     if view.json:
         view.document({"ok": True, **info})
         return ExitCode.OK
+    # Every text below but the reference is the registry's: shown, never obeyed (a line
+    # break or an escape sequence in it cannot print a line that passes for dstream's).
     view.line(f"{info['reference']}")
-    view.line(f"  digest        {info['digest']}")
-    view.line(f"  media type    {info['media_type'] or '-'}")
-    view.line(f"  artifact type {info.get('artifact_type') or '-'}")  # an index has none
+    view.line(f"  digest        {visible(str(info['digest']))}")
+    view.line(f"  media type    {visible(str(info['media_type'] or '-'))}")
+    # an index has no artifact type
+    view.line(f"  artifact type {visible(str(info.get('artifact_type') or '-'))}")
     for plat in info.get("platforms") or []:
-        title = f"  {plat.get('title')}" if plat.get("title") else ""
-        view.line(f"  - {plat.get('platform') or '?':<14} {_bytes(plat.get('size'))}{title}")
+        title = f"  {visible(str(plat['title']))}" if plat.get("title") else ""
+        shown = visible(str(plat.get("platform") or "?"))
+        view.line(f"  - {shown:<14} {_bytes(plat.get('size'))}{title}")
     meta = info.get("metadata")
     if meta:
         keys = ("name", "version", "role", "description")
-        view.line("  metadata      " + ", ".join(f"{k}={meta[k]}" for k in keys if k in meta))
+        said = ", ".join(f"{k}={visible(str(meta[k]))}" for k in keys if k in meta)
+        view.line("  metadata      " + said)
         if "config_schema" in meta:
             view.line("  config schema present (`--json` shows it)")
     return ExitCode.OK

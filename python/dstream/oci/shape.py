@@ -4,16 +4,20 @@ A manifest or an index comes from a registry that may be hostile or broken: ever
 descriptor (index entries, config, layers) must name its content by a sha256 digest,
 and give its size as an integer, so that what is downloaded on its word is verified
 and bounded; `layers`, `manifests`, `annotations` and `platform` must have the types
-the OCI image spec gives them. The rest of the package then reads the documents
-without guarding each access.
+the OCI image spec gives them. What dstream names an artifact's parts by, and shows
+(a platform's os, architecture and variant, a layer's title and platform annotation),
+must hold no control character: a line break or an escape sequence there would print
+a line that passes for one of dstream's. The rest of the package then reads the
+documents without guarding each access.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from dstream.errors import obeyed
 from dstream.oci.errors import ManifestError
-from dstream.oci.manifest import Json, is_index
+from dstream.oci.manifest import PLATFORM_ANNOTATION, TITLE, Json, is_index
 from dstream.oci.reference import is_digest
 
 _HINT = (
@@ -36,6 +40,15 @@ def _refuse(where: str, field: str, what: str, value: Any) -> ManifestError:
     return ManifestError(f"{where} is malformed: {field} {what}, not {_show(value)}", hint=_HINT)
 
 
+# The annotations dstream names a layer by, and shows.
+_NAMING = (TITLE, PLATFORM_ANNOTATION)
+
+
+def _shown(value: str, where: str, field: str) -> None:
+    if obeyed(value):
+        raise _refuse(where, field, "must hold no control characters (line breaks, escapes)", value)
+
+
 def _optional_string(desc: Json, key: str, where: str, field: str) -> None:
     value = desc.get(key)
     if value is not None and not isinstance(value, str):
@@ -52,6 +65,8 @@ def _annotations(doc: Json, where: str, field: str) -> None:
     for key, item in value.items():
         if not isinstance(item, str):
             raise _refuse(where, f"{name}[{key!r}]", "must be a string", item)
+        if key in _NAMING:
+            _shown(item, where, f"{name}[{key!r}]")
 
 
 def _platform(desc: Json, where: str, field: str) -> None:
@@ -67,6 +82,9 @@ def _platform(desc: Json, where: str, field: str) -> None:
                 where, f"{field}.platform.{key}", "must be a non-empty string", value.get(key)
             )
     _optional_string(value, "variant", where, f"{field}.platform")
+    for key in ("os", "architecture", "variant"):
+        if value.get(key) is not None:
+            _shown(value[key], where, f"{field}.platform.{key}")
 
 
 def descriptor(desc: Any, where: str, field: str) -> Json:
