@@ -96,6 +96,18 @@ def hard_link_missing() -> bytes:
     return tar_bytes([Member("plugin", tarfile.LNKTYPE, linkname="not-in-the-archive")])
 
 
+def looping_links() -> bytes:
+    """Only links, each to the other: no file at all, the executable named (`plugin`)."""
+    return tar_bytes(
+        [Member("plugin", tarfile.SYMTYPE, linkname="x\n\x1b[31m"),
+         Member("x\n\x1b[31m", tarfile.SYMTYPE, linkname="plugin")]
+    )  # fmt: skip
+
+
+def directories_only() -> bytes:
+    return tar_bytes([Member("bin", tarfile.DIRTYPE, mode=0o755)])
+
+
 def device_node() -> bytes:
     return tar_bytes([Member("null", tarfile.CHRTYPE), Member("plugin", data=PLUGIN, mode=0o755)])
 

@@ -78,6 +78,8 @@ def assert_nothing_kept(canary: Path, before: Snapshot, top: list[str]) -> None:
     for kind in ("unpacked", "refs", "tmp"):
         folder = oci / kind
         assert not folder.exists() or not any(folder.rglob("*")), list(folder.rglob("*"))
+    # the refused layer's blob neither (blobs/sha256/ itself may stay)
+    assert [p for p in (oci / "blobs").rglob("*") if not p.is_dir()] == []
 
 
 def assert_clean_pull_works(registry: Registry, canary: Path) -> None:
@@ -109,6 +111,9 @@ CORPUS: dict[str, tuple[Callable[[Path], bytes], str]] = {
     "corrupt-gzip": (lambda c: hostile.corrupt(), "truncated or corrupt"),
     "gzip-bomb": (lambda c: hostile.bomb(64 << 20), "expands to more than"),
     "too-many-entries": (lambda c: hostile.many_entries(10_001), "more than 10000 entries"),
+    # no file to run, for any platform: the links name none (escaped: 'x\\n\\x1b[31m')
+    "looping-links": (lambda c: hostile.looping_links(), "'plugin' -> 'x\\n\\x1b[31m'"),
+    "directories-only": (lambda c: hostile.directories_only(), "holds no file"),
 }
 
 

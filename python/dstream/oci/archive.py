@@ -80,6 +80,13 @@ _POLICY_HINT = (
 )
 
 
+_NO_FILE_HINT = (
+    "put the executable in the archive as a regular file (named plugin, provider or "
+    "plugin.<os>_<arch>; a link to it will do), or push the executable itself "
+    "(`dstream providers push FILE:OS/ARCH --ref REF`)"
+)
+
+
 class LimitError(OciError):
     """A cap's environment variable is not a positive whole number."""
 
@@ -189,11 +196,11 @@ class _Unpacker:
         self.declared = 0
         self.files: set[str] = set()  # regular files written, by name: hard link targets
 
-    def refuse(self, what: str, member: str) -> ArchiveError:
+    def refuse(self, what: str, member: str, hint: str = _POLICY_HINT) -> ArchiveError:
         where = f"member {_show(member)} " if member else ""
         return ArchiveError(
             f"provider {self.source} refused: its archive {where}{what}; nothing was kept",
-            hint=_POLICY_HINT,
+            hint=hint,
             reference=self.source,
             member=member or None,
         )
@@ -352,7 +359,7 @@ class _Unpacker:
     def finish(self) -> list[str]:
         """Regular files, relative to `dest`; refuses a link that now resolves outside
         (a later member may have changed what an earlier link points through)."""
-        files = []
+        files, links = [], []
         for dirpath, dirs, names in os.walk(self.dest):
             for name in dirs + names:
                 full = os.path.join(dirpath, name)
@@ -360,9 +367,19 @@ class _Unpacker:
                 if os.path.islink(full):
                     if not self._inside(full):
                         raise self.refuse("is a link that resolves outside the archive", rel)
+                    links.append(f"{_show(rel)} -> {_show(os.readlink(full))}")
                 elif name in names:
                     files.append(rel)
+        if not files:  # nothing to run, for any platform: refused as a whole, kept nowhere
+            raise self.refuse(_no_file(sorted(links)), "", _NO_FILE_HINT)
         return sorted(files)
+
+
+def _no_file(links: list[str]) -> str:
+    if not links:
+        return "holds no file (only directories, or nothing)"
+    shown = ", ".join(links[:5]) + (", ..." if len(links) > 5 else "")
+    return f"holds no file: its links resolve to no file ({shown})"
 
 
 def safe_unpack(
