@@ -67,3 +67,59 @@ def test_a_credential_of_the_environment_that_is_text_of_the_files_is_refused_by
     assert "@db/s" not in done.stderr
     assert "holds the value of the environment variable DB_PASSWORD" in done.stderr
     assert "hint:" in done.stderr, done.stderr
+
+
+URL_CONFIG = """
+variable "mq" {
+  type = string
+}
+state {
+  backend = "postgres"
+  dsn     = "postgresql://app@db/s"
+}
+task "orders" {
+  input { provider_path = "dstream-counter" }
+  output {
+    provider_path = "dstream-rabbitmq"
+    config {
+      url = var.mq
+    }
+  }
+}
+task "literal" {
+  input { provider_path = "dstream-counter" }
+  output {
+    provider_path = "dstream-rabbitmq"
+    config {
+      url = "amqp://app:LiteralPw123@mq:5672/%2F"
+    }
+  }
+}
+"""
+
+
+def test_a_password_given_to_a_variable_not_sensitive_is_refused_naming_the_variable(
+    tmp_path: Path,
+) -> None:
+    """A URL's password given to a variable that is not sensitive: the refusal named no
+    variable ("holds a value dstream masks as one") and its hint spoke of renaming an
+    environment variable; the value is never in the output."""
+    ws = Workspace(tmp_path)
+    ws.config(URL_CONFIG.replace('      url = "amqp://app:LiteralPw123@mq:5672/%2F"', ""))
+    done = deploy(ws, "--var", "mq=amqp://u:VarPw999@h/")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "VarPw999" not in done.stdout + done.stderr
+    assert 'data["variables.json"] holds the value of var.mq' in done.stderr, done.stderr
+    assert "sensitive = true" in done.stderr and "rename" not in done.stderr, done.stderr
+
+
+def test_a_password_written_in_the_files_is_refused_naming_its_line(tmp_path: Path) -> None:
+    """A password literal in dstream.hcl: the refusal now says where it is (file:line)."""
+    ws = Workspace(tmp_path)
+    lines = ws.config(URL_CONFIG).read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, start=1) if "LiteralPw123" in text)
+    done = deploy(ws, "--var", "mq=amqp://h/")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "LiteralPw123" not in done.stdout + done.stderr
+    assert f"dstream.hcl:{line}" in done.stderr, done.stderr
+    assert "sensitive variable" in done.stderr and "rename" not in done.stderr, done.stderr

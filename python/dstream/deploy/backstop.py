@@ -35,7 +35,7 @@ def refuse_secrets(manifests: list[dict[str, object]], inputs: Inputs, values_fi
     for manifest in manifests:
         found = _masked(manifest, "", check)
         if found is not None:
-            raise _holds_a_secret(manifest, *found, inputs.sources, values_file)
+            raise _holds_a_secret(manifest, *found, inputs.sources, values_file, check)
 
 
 def _holds_a_secret(
@@ -44,11 +44,37 @@ def _holds_a_secret(
     value: object,
     sources: dict[str, str],
     values_file: str,
+    check: Callable[[object], object],
 ) -> ConfigError:
     meta = manifest["metadata"]
     assert isinstance(meta, dict)
     what = f'{manifest["kind"]} "{meta["name"]}", {where}'
     named = [label for label, secret in sources.items() if Redactor([secret]).value(value) != value]
+    if not named and isinstance(value, str) and f'["{values_file}"]' in where:
+        variables = [f"var.{name}" for name in _masked_variables(value, check)]
+        if variables:  # a password given to a variable that is not sensitive
+            return ConfigError(
+                f"the manifests would hold a secret: {what} holds the value of "
+                f"{' and '.join(variables)}, which dstream masks as a secret (a password "
+                "in a URL, or a value a provider is given under a key such as password): "
+                "written masked, the manifests would be wrong; written as it is, the "
+                "secret would be out",
+                hint="declare that variable sensitive = true, without a default: the pods "
+                "then read it from the Secret",
+            )
+    if not named and isinstance(value, str) and where.startswith("data["):
+        line = _masked_line(value, check)
+        if line is not None:  # a secret the files hold themselves
+            name = where[len('data["') : -len('"]')]
+            return ConfigError(
+                f"the manifests would hold a secret: {what} holds one at {name}:{line} (a "
+                "password in a URL, or a value under a key such as password or token), "
+                "which dstream masks in every output: written masked, the manifests would "
+                "be wrong; written as it is, the secret would be out",
+                hint="move it into a sensitive variable without a default (`variable "
+                '"x" { sensitive = true }`, then `${var.x}` there): the pods read it from '
+                "the Secret",
+            )
     if not named:
         return ConfigError(
             f"the manifests would hold a secret: {what} holds a value dstream masks as one "
@@ -111,3 +137,26 @@ def _masked(
                 return found
         return None
     return (path, value) if check(value) != value else None
+
+
+def _masked_variables(values_json: str, check: Callable[[object], object]) -> list[str]:
+    """The variables of the values file (a JSON object of them) whose value `check`
+    masks, by name."""
+    from dstream.protocol.values import decode_json
+
+    try:
+        values = decode_json(values_json.encode())
+    except ValueError:
+        return []
+    if not isinstance(values, dict):
+        return []
+    return [str(name) for name, value in values.items() if check(value) != value]
+
+
+def _masked_line(text: str, check: Callable[[object], object]) -> Optional[int]:
+    """The number of the first line of a file's text in which `check` masks something
+    (a secret within one line), or None."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if check(line) != line:
+            return number
+    return None
