@@ -133,6 +133,12 @@ class DstreamError(Exception):
     def __str__(self) -> str:
         return self.reason
 
+    def shown(self) -> str:
+        """str(self) for a terminal: what the reason quotes of a provider or a registry
+        with its line breaks and escapes shown as escapes (`visible`), the lines dstream
+        adds to it (a frame's beginning) kept."""
+        return visible(str(self))
+
     def one_line(self) -> str:
         """The error with its hint, where one line must carry both (a provider's
         refusal, a lifecycle result's error)."""
@@ -241,6 +247,11 @@ class FrameError(DstreamError):
         if self.excerpt is None:
             return self.reason
         return f"{self.reason}\n  frame begins: {self.excerpt!r}"
+
+    def shown(self) -> str:
+        if self.excerpt is None:
+            return visible(self.reason)
+        return f"{visible(self.reason)}\n  frame begins: {visible(repr(self.excerpt))}"
 
 
 class LockLost(DstreamError):

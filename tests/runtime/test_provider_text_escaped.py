@@ -90,3 +90,33 @@ def _strings(value: object) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _strings(item)
+
+
+def test_an_invalid_frame_s_excerpt_stays_on_a_line_of_its_own(ws: Workspace) -> None:
+    """dstream's own line breaks are kept: an invalid frame's error quotes the frame's
+    beginning on a line of its own (escaping every error for the refusal above had
+    shown it as `...\\n  frame begins: ...` on the error's line), and the frame's own
+    control characters stay escaped there."""
+    ws.python_script(
+        "broken.py",
+        """
+        import sys
+        sys.stdin.readline()
+        sys.stdout.write('{"status":"ready","protocol":1}\\n{"data":"\\x1b[8m",\\n')
+        """,
+    )
+    ws.config(
+        """
+        task "t" {
+          input { provider_path = "./broken.py" }
+          output { provider_path = "dstream-null" }
+        }
+        """
+    )
+    done = ws.run("run", "t")
+    assert done.returncode == 1, done.stderr
+    assert b"\x1b" not in done.stderr_bytes, done.stderr
+    lines = done.stderr.splitlines()
+    error = next(i for i, line in enumerate(lines) if line.startswith("error: invalid frame"))
+    assert "frame begins" not in lines[error], lines
+    assert lines[error + 1].startswith("  frame begins: "), lines

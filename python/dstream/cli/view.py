@@ -346,6 +346,7 @@ class View:
         --log-format json one record of level error, the two hints its `hint`."""
         # str() of a ProviderError would quote the tail: it comes below
         reason = exc.reason if isinstance(exc, ProviderError) else str(exc)
+        shown = exc.shown() if not isinstance(exc, ProviderError) else visible(reason)
         hints = [hint for hint in (exc.hint, then) if hint]
         if self.records:  # its fields: the error's, as a --json error document has them
             fields = exc.to_dict()
@@ -355,9 +356,9 @@ class View:
             return
         # A reason may quote what a provider or a registry wrote (a refusal's message,
         # a platform's name): its line breaks and escapes are shown, not obeyed, so that
-        # it cannot print a line that passes for one of dstream's. Here, once, for every
-        # error; a JSON document escapes them itself.
-        what = visible(f'task "{task}": {reason}' if task else reason)
+        # it cannot print a line that passes for one of dstream's (DstreamError.shown).
+        # Here, once, for every error; a JSON document escapes them itself.
+        what = f'task "{visible(task)}": {shown}' if task else shown
         self.err.write(f"error: {what}\n")
         if isinstance(exc, ProviderError):
             self.stderr_tail(exc.stderr_tail, already=what)
