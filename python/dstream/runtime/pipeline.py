@@ -138,7 +138,9 @@ class TaskRun:
             if debug:
                 logs.log.debug("%s started, pid %s", proc.label, proc.pid, task=task.name)
         if self.warm is None or self.warm.pump is None:
-            said = self.input.handshake(task.start_timeout, stopping=self.stopping)
+            said = self.input.handshake(
+                task.start_timeout, limit=task.max_frame_size, stopping=self.stopping
+            )
             if debug:
                 logs.log.debug("%s: %s", self.input.label, said.described(), task=task.name)
         if "commit-notices" not in self.input.features:

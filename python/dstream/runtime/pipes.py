@@ -44,6 +44,11 @@ def stopped_starting(label: str, waiting: str = "") -> Interrupted:
     )
 
 
+class LineTooLong(ProviderError):
+    """A stdout line longer than the limit it was read within. It stays unread (see
+    LineReader.read_line): a legacy input's first frame so long is the pump's to judge."""
+
+
 class LineReader:
     """A provider's stdout, read as lines, with what was read past the last line kept
     for the next. `label` names the provider in errors ("input 'dstream-pg'")."""
@@ -62,18 +67,22 @@ class LineReader:
         stopping: Optional[Callable[[], bool]] = None,
     ) -> Optional[bytes]:
         """The next line without its newline (nor a "\r" before it); None at EOF. A line
-        longer than `limit` is a ProviderError, as a frame is one for the pump, however
-        it arrived. Raises TimeoutError; Interrupted (stopped_starting) when
-        `stopping()`, asked every STOP_POLL seconds while it waits, says a stop came."""
+        longer than `limit` is LineTooLong, as a frame is invalid for the pump, however
+        it arrived; what was read of it stays buffered (take_buffered). Raises
+        TimeoutError; Interrupted (stopped_starting) when `stopping()`, asked every
+        STOP_POLL seconds while it waits, says a stop came."""
         deadline = None if timeout is None else time.monotonic() + timeout
         scanned = 0  # a long line is searched once, not again with every chunk
         while True:
             nl = self._buf.find(b"\n", scanned)
             scanned = len(self._buf)
             if nl >= 0:
-                line = bytes(self._buf[:nl])
+                end = nl - 1 if nl and self._buf[nl - 1] == ord("\r") else nl
+                if end > limit:
+                    raise self._too_long(limit)
+                line = bytes(self._buf[:end])
                 del self._buf[: nl + 1]
-                return self._within(line.rstrip(b"\r"), limit)
+                return line
             if self._eof:
                 return self._rest(limit)
             if len(self._buf) > limit + 1:  # (one more: the "\r" of a "\r\n")
@@ -105,17 +114,14 @@ class LineReader:
         """At EOF: the unterminated last line, if any."""
         if not self._buf:
             return None
+        if len(self._buf) > limit:
+            raise self._too_long(limit)
         line = bytes(self._buf)
         self._buf.clear()
-        return self._within(line, limit)
-
-    def _within(self, line: bytes, limit: int) -> bytes:
-        if len(line) > limit:
-            raise self._too_long(limit)
         return line
 
-    def _too_long(self, limit: int) -> ProviderError:
-        return ProviderError(
+    def _too_long(self, limit: int) -> LineTooLong:
+        return LineTooLong(
             f"{self._label} wrote a line longer than {limit} bytes",
             provider=self._label,
             hint="raise max_frame_size in the task",

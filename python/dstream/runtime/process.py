@@ -21,7 +21,7 @@ from dstream.records import record
 from dstream.runtime.child import ChildProcess
 from dstream.runtime.description import remember  # what a provider says of itself, kept
 from dstream.runtime.launch import provider_env
-from dstream.runtime.pipes import STOP_POLL, LineReader, StderrRelay
+from dstream.runtime.pipes import STOP_POLL, LineReader, LineTooLong, StderrRelay
 from dstream.runtime.resolve import resolve
 from dstream.runtime.spawn import ContainerStart, execs_directly, pdeathsig_prefix, spawn
 
@@ -306,12 +306,23 @@ class ProviderProcess(ChildProcess):
         return self._stdout.take_buffered()
 
     def handshake(
-        self, timeout: float, *, stopping: Optional[Callable[[], bool]] = None
+        self,
+        timeout: float,
+        *,
+        limit: int = frames.DEFAULT_MAX_FRAME_SIZE,
+        stopping: Optional[Callable[[], bool]] = None,
     ) -> Handshake:
-        """Read and interpret the first stdout line (contract section 2). A legacy first
-        line stays buffered as data (see take_buffered). `stopping`: see read_line."""
+        """Read and interpret the first stdout line (contract section 2), within `limit`
+        bytes (the task's max_frame_size). A legacy first line stays buffered as data
+        (see take_buffered). `stopping`: see read_line."""
         try:
-            line = self.read_line(timeout, stopping=stopping)
+            line = self.read_line(timeout, limit, stopping=stopping)
+        except LineTooLong:
+            # No handshake is that long: a legacy input's first frame, oversized. It
+            # stays buffered, and the pump judges it at offset 0 as it judges any frame
+            # (the task's invalid_frames policy). Nothing is learnt of its kind.
+            self.legacy = True
+            return Handshake("legacy")
         except TimeoutError:
             raise ProviderError(
                 f"{self.label} did not answer within {timeout:g} s of start",
