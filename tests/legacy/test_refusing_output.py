@@ -106,3 +106,30 @@ def test_a_refused_run_says_it_failed_before_streaming(ws: Workspace) -> None:
     assert done.returncode != 0, done.stderr
     assert "task t: failed before streaming" in done.stderr, done.stderr
     assert "frames" not in done.stderr, done.stderr
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "ready, words",
+    [
+        ('{"status":"ready","protocol":2}', "speaks protocol 2"),
+        ('{"status":"ready","protocol":"one"}', "not a protocol number"),
+    ],
+)
+def test_an_output_whose_ready_line_is_refused_gets_no_other_word(
+    ws: Workspace, ready: str, words: str
+) -> None:
+    """Its ready line names a protocol this dstream does not speak (or no number): the
+    refusal is the run's whole word on it, as an error status is (docs/protocol.md,
+    section 5), not also a warning that it "does not acknowledge checkpoints (its stdout
+    did not start with a handshake)". It answers after OUTPUT_HANDSHAKE_WAIT, so the
+    pump withheld checkpoint frames from it meanwhile, every time (the same warning came
+    after a prompt answer too, when the pump withheld one before the run stopped)."""
+    ws.script("o2.sh", f"read -r line\nsleep {OUTPUT_HANDSHAKE_WAIT + 0.5}\necho '{ready}'\ncat\n")
+    ws.counter_task("t", "./o2.sh", count=10, checkpoint_every=2)
+    code, doc, err = ws.run_json("run", "t")
+    assert code != 0, err
+    task = doc["tasks"][0]
+    assert task["error"]["error"] == "ProviderRefused", task
+    assert words in task["error"]["message"], task
+    assert "does not acknowledge checkpoints" not in err, err

@@ -26,7 +26,8 @@
   line says so or its stdout ends without one, so that its next runs do not wait: an
   output that answers later still gets the checkpoints after its answer, and one that
   refuses later is no output without a handshake.
-- An output that refuses (its first line is an error status) fails the run before the
+- An output that refuses (its first line is an error status, or a ready line dstream
+  refuses: a protocol it does not speak) fails the run before the
   bridge hears of it (streaming.OutputReader), so the pump, stopped, forwards nothing to
   it; the refusal is its answer, and the run says nothing else of it: no warning that
   it does not acknowledge checkpoints, no "cannot resume".
@@ -42,7 +43,7 @@ from dstream import logs
 from dstream.config.redact import redact_cut, redact_edges
 from dstream.errors import ProviderError
 from dstream.protocol.frames import FEATURE_CHECKPOINTS
-from dstream.protocol.messages import ERROR, READY, Handshake, handshake_status
+from dstream.protocol.messages import READY, Handshake, handshake_status
 from dstream.protocol.values import decode_json
 from dstream.runtime.description import Description, known, remember
 from dstream.runtime.process import wait_unless_stopped
@@ -173,18 +174,24 @@ class LegacyBridge:
 
     # -- the output's kind -------------------------------------------------------------
     def output_handshake(self, handshake: Handshake) -> None:
-        """Called by the output reader with the output's first line, whatever it was.
-        A ProviderError: passthrough cannot withhold what this output must not get."""
+        """Called by the output reader with the output's first line, unless the run
+        failed with it (output_refused). A ProviderError: passthrough cannot withhold
+        what this output must not get."""
         self._first_line = True
         try:
             if handshake.status == READY:
                 self._decide(acknowledges(handshake), BARE_READY)
-            elif handshake.status == ERROR:  # the run failed with it: nothing to decide
-                self._refused = True
             else:
                 self._decide(False, NO_HANDSHAKE)
         finally:
             self._answered.set()
+
+    def output_refused(self) -> None:
+        """Called by the output reader once the run failed with the output's first line:
+        an error status, or a ready line refused (a protocol this dstream does not
+        speak). Nothing is to be decided of it: the refusal is its answer."""
+        self._first_line = self._refused = True
+        self._answered.set()
 
     def output_line(self, number: int, raw: bytes, first: bytes) -> None:
         """Called by the output reader with stdout line `number` (2 to

@@ -239,7 +239,12 @@ class OutputReader:
         """The output's first line: True when it was its handshake, False when it is
         data (an original output's), None when it fails the run (reading stops)."""
         run, output = self._run, self._output
-        handshake = parse_handshake(line, output.label)
+        try:
+            handshake = parse_handshake(line, output.label)
+        except ProviderError as exc:  # a ready line refused: as an error status is
+            run.fail(exc)
+            run.legacy.output_refused()
+            return None
         run.output_handshake = handshake
         if logs.log.is_enabled_for(logs.DEBUG):
             logs.log.debug("%s: %s", output.label, handshake.described(), task=run.task.name)
@@ -267,7 +272,7 @@ class OutputReader:
                     hint=REFUSAL_HINT,
                 )
             )
-            run.legacy.output_handshake(handshake)
+            run.legacy.output_refused()
             return None
         run.legacy.output_handshake(handshake)
         if not handshake.is_legacy:
