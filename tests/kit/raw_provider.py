@@ -44,6 +44,8 @@ def ready(features):
         line["features"] = ",".join(features)
     if FLAW == "handshake-protocol-as-text":
         line["protocol"] = "1"
+    if FLAW == "handshake-protocol-null":
+        line["protocol"] = None
     emit(line)
 
 

@@ -84,6 +84,9 @@ FLAWS = [
     ("input", "handshake-features-not-a-list", "{}", "handshake", "must be a list"),
     # It said '"protocol" is '1'; dstream speaks protocol 1', which reads as a contradiction.
     ("input", "handshake-protocol-as-text", "{}", "handshake", 'is "1", not a protocol number'),
+    # It passed as "no protocol", while dstream run refuses it.
+    ("input", "handshake-protocol-null", "{}", "handshake", "is null, not a protocol number"),
+    ("output", "handshake-protocol-null", "{}", "handshake", "is null, not a protocol number"),
     ("input", "accepts-unknown-key", "{}", "config-error", "accepted"),
     ("output", "accepts-unknown-key", "{}", "config-error", "accepted"),
     ("input", "silent-bad-command-line", "{}", "bad-command-line", "without saying why"),

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import orjson
 
+from dstream.errors import ProviderError
 from dstream.protocol.frames import (
     FEATURE_CHECKPOINTS,
     FEATURE_COMMIT_NOTICES,
@@ -14,10 +15,8 @@ from dstream.protocol.frames import (
     KEY_CHECKPOINT,
     KEY_DATA,
     KEY_METADATA,
-    PROTOCOL_VERSION,
 )
-from dstream.protocol.messages import LIFECYCLE_STATUSES, change_problem
-from dstream.protocol.values import encode_json
+from dstream.protocol.messages import LIFECYCLE_STATUSES, READY, change_problem, declared_protocol
 
 # A parsed provider line.
 Obj = dict[str, Any]  # Any: checked key by key, by the checks that read it
@@ -57,17 +56,11 @@ def handshake_problem(obj: Obj) -> Optional[str]:
     """For a status line (probe.status_object): what keeps it from being a valid
     handshake. Keys dstream does not read are ignored there, as the original did."""
     status = obj.get("status")
-    protocol = obj.get("protocol")
-    if protocol is not None and (
-        isinstance(protocol, bool) or not isinstance(protocol, (int, float))
-    ):
-        # As dstream refuses it (protocol/messages.py): "1" is text, not the number 1.
-        return (
-            f'"protocol" is {encode_json(protocol).decode()}, not a protocol number: write '
-            f'{{"status":"ready","protocol":{PROTOCOL_VERSION}}}'
-        )
-    if protocol is not None and protocol != PROTOCOL_VERSION:
-        return f'"protocol" is {protocol!r}; dstream speaks protocol {PROTOCOL_VERSION}'
+    if status == READY:
+        try:
+            declared_protocol(obj, "it")  # as dstream run reads it, word for word
+        except ProviderError as exc:
+            return exc.one_line()
     features = obj.get("features")
     if features is not None and (
         not isinstance(features, list) or not all(isinstance(f, str) for f in features)

@@ -34,6 +34,7 @@ KEPT = "kept"
 KEY_MESSAGE = "message"
 KEY_CONFIG_SCHEMA = "config_schema"
 KEY_ROLE = "role"
+KEY_PROTOCOL = "protocol"
 # A status line is read as the original DStream read it (Go's json.Unmarshal into
 # {Status, Message}): keys it does not know are ignored, `status` and `message` match
 # whatever their case. Only these two statuses make a first line a handshake; a line
@@ -161,7 +162,7 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
         return Handshake(
             READY,
             features=frozenset(str(f) for f in features if isinstance(f, str)),
-            protocol=_protocol(obj.get("protocol"), provider or "the provider"),
+            protocol=declared_protocol(obj, provider or "the provider"),
             config_schema=schema if isinstance(schema, dict) else None,
             role=role if (role := obj.get(KEY_ROLE)) in ROLES else None,
         )
@@ -187,19 +188,23 @@ def folded(obj: JsonObject, key: str) -> JsonValue:
     return found
 
 
-def _protocol(value: JsonValue, provider: str) -> Optional[int]:
-    """The protocol a ready line declares (`1`, or `1.0`: whatever the provider's encoder
-    wrote; None when it declares none), refused unless this dstream speaks it."""
-    if value is None:
+def declared_protocol(obj: JsonObject, provider: str) -> Optional[int]:
+    """The protocol a ready line `obj` declares (`1`, or `1.0`: whatever the provider's
+    encoder wrote; None when it has no `protocol`, as an original provider's bare ready
+    line), refused unless this dstream speaks it. A `protocol` that is there is a claim:
+    null is no number (no original provider writes one), so it is refused too. The
+    runtime (parse_handshake) and the kit (kit/validate.py) read it here alike."""
+    if KEY_PROTOCOL not in obj:
         return None
+    value = obj[KEY_PROTOCOL]
     number = _number(value)
     if number is None:
         raise ProviderRefused(
             f'{provider} sent a ready line whose "protocol" is {encode_json(value).decode()}, '
             "not a protocol number",
             provider=provider,
-            hint=f'the handshake is {{"status":"ready","protocol":{PROTOCOL_VERSION}}}; fix '
-            "the provider",
+            hint=f'the handshake is {{"status":"ready","protocol":{PROTOCOL_VERSION}}} (or '
+            'leave "protocol" out, as an original provider does); fix the provider',
         )
     if number != PROTOCOL_VERSION:
         raise ProviderRefused(

@@ -43,7 +43,7 @@ from dstream import logs
 from dstream.config.redact import redact_cut, redact_edges
 from dstream.errors import ProviderError
 from dstream.protocol.frames import FEATURE_CHECKPOINTS
-from dstream.protocol.messages import READY, Handshake, handshake_status
+from dstream.protocol.messages import KEY_PROTOCOL, READY, Handshake, handshake_status
 from dstream.protocol.values import decode_json
 from dstream.runtime.description import Description, known, remember
 from dstream.runtime.process import wait_unless_stopped
@@ -110,7 +110,7 @@ def is_stray_handshake(raw: bytes) -> bool:
     return (
         isinstance(obj, dict)
         and handshake_status(obj) == READY
-        and obj.get("protocol") is not None  # read so by parse_handshake
+        and KEY_PROTOCOL in obj  # a claim, even null (messages.declared_protocol)
     )
 
 
