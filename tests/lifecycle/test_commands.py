@@ -419,3 +419,27 @@ def test_an_unusable_resources_structured_problem_is_shown_as_json(ws: Workspace
     assert done.returncode == 1, done.stdout + done.stderr
     assert 'queue.q exists but cannot be used: {"why":"gone","n":1}\n' in done.stderr, done.stderr
     assert '  hint: ["x","y"]\n' in done.stderr, done.stderr
+
+
+def test_a_result_line_longer_than_max_frame_size_fails_the_command(ws: Workspace) -> None:
+    """The task's max_frame_size bounds every line dstream reads from a provider's
+    stdout (docs/protocol.md, section 3), a lifecycle result's too: it was read up to
+    the 16 MiB default whatever the task set."""
+    ws.python_script("p.py", PROVIDER)
+    ws.config(
+        """
+        task "t" {
+          max_frame_size = "1KiB"
+          input { provider_path = "dstream-counter" }
+          output {
+            provider_path = "./p.py"
+            config {
+              results = { init = { status = "Success", message = "${join("", [for i in range(600) : "xx"])}" } }
+            }
+          }
+        }
+        """
+    )
+    done = ws.run("init", "t")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "wrote a line longer than 1024 bytes" in done.stdout + done.stderr, done.stdout

@@ -269,7 +269,7 @@ def ask_provider(
     proc.close_stdin()
     try:
         try:
-            hs = proc.handshake(timeout=task.start_timeout)
+            hs = proc.handshake(timeout=task.start_timeout, limit=task.max_frame_size)
         except ProviderError as exc:
             if spec.role == "input" and proc.first_line is None and proc.poll() is not None:
                 # Exited before a handshake: an input of the original's kind refusing
@@ -338,7 +338,7 @@ def _read_undeclared(
     skipped = 0
     while True:
         try:
-            line = proc.read_line(max(0.0, until - time.monotonic()))
+            line = proc.read_line(max(0.0, until - time.monotonic()), task.max_frame_size)
         except TimeoutError:
             logged = f" (the {skipped} other line(s) it wrote are in the log)" if skipped else ""
             _time_out(proc, outcome, timeout, logged)
@@ -372,7 +372,7 @@ def _reap(proc: ProviderProcess, outcome: ProviderOutcome, task: TaskSpec) -> Op
     until = time.monotonic() + EXIT_GRACE
     while (left := until - time.monotonic()) > 0:
         try:
-            line = proc.read_line(left)
+            line = proc.read_line(left, task.max_frame_size)
         except (TimeoutError, ProviderError):
             break
         if line is None:
@@ -453,7 +453,7 @@ def _read_result(
     section 8)."""
     label = outcome.label
     try:
-        line = proc.read_line(timeout)
+        line = proc.read_line(timeout, task.max_frame_size)
     except TimeoutError:
         _time_out(proc, outcome, timeout, "")
         return
