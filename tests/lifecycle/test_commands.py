@@ -428,13 +428,16 @@ def test_a_result_line_longer_than_max_frame_size_fails_the_command(ws: Workspac
     ws.python_script("p.py", PROVIDER)
     ws.config(
         """
+        locals {
+          long = join("", [for i in range(600) : "xx"])
+        }
         task "t" {
           max_frame_size = "1KiB"
           input { provider_path = "dstream-counter" }
           output {
             provider_path = "./p.py"
             config {
-              results = { init = { status = "Success", message = "${join("", [for i in range(600) : "xx"])}" } }
+              results = { init = { status = "Success", message = local.long } }
             }
           }
         }
