@@ -349,3 +349,37 @@ def test_a_long_error_record_on_stderr_is_read_whole(ws: Workspace) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     row = next(line for line in done.stdout.splitlines() if line.startswith("frames"))
     assert '; its error: {"level":"error","message":"disk full 000' in row, row[:400]
+
+
+# -- frames judged by the pump's own validator ------------------------------------------
+# Frames every `dstream run` refuses although they are JSON objects with a checkpoint
+# key: the kit must refuse them with the run's very words (docs/protocol.md section 3).
+REFUSED_BY_RUN = {
+    "a null checkpoint": '{"checkpoint":null}',
+    "an escaped checkpoint key": '{"\\u0063heckpoint":3}',
+}
+
+
+@pytest.mark.parametrize("frame", REFUSED_BY_RUN.values(), ids=REFUSED_BY_RUN.keys())
+def test_a_frame_run_refuses_fails_frames_with_runs_reason(ws: Workspace, frame: str) -> None:
+    provider = ws.script(
+        "ik.sh",
+        f"""
+        read -r command
+        echo '{{"status":"ready","protocol":1,"features":["checkpoints"]}}'
+        for n in 1 2 3 4; do echo '{{"data":{{"n":1}},"metadata":{{}}}}'; done
+        echo '{frame}'
+        for n in 1 2 3 4 5; do echo '{{"data":{{"n":2}},"metadata":{{}}}}'; done
+        """,
+    )
+    ws.shell_output_task("./ik.sh")
+    ran = ws.run("run", "t")
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    # "invalid frame from input './ik.sh' at offset N: WHY"
+    where, said = ran.stderr.split("invalid frame from ", 1)[1].splitlines()[0].split(": ", 1)
+    _, checks = _kit(ws, provider, "--role", "input", "--check", "frames", "--frames", "20")
+    check = checks["frames"]
+    assert check["status"] == "fail", check
+    assert where.endswith(" at offset 183"), where
+    assert check["reason"].startswith("frame at offset 183 "), check
+    assert said in check["reason"], (said, check)

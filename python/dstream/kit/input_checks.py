@@ -15,7 +15,7 @@ from dstream.kit.outcome import (
     stderr_hint,
 )
 from dstream.kit.probe import Probe, Transcript
-from dstream.kit.validate import excerpt, frame_problem, is_checkpoint, parse_object
+from dstream.kit.validate import excerpt, frame_verdict
 from dstream.protocol.frames import FEATURE_CHECKPOINTS, FEATURE_COMMIT_NOTICES, KEY_COMMITTED
 from dstream.protocol.values import Fragment, encode_json
 from dstream.runtime.checkpoints import parse_ack
@@ -37,11 +37,10 @@ def check_frames(probe: Probe) -> Outcome:
         if t.legacy and is_stray_handshake(line.raw):
             first = t.first.raw if t.first is not None else None
             return failed(stray_handshake_warning("it", line.offset, line.raw, first))
-        problem = frame_problem(line.raw, probe.target.max_frame_size)
+        problem, checkpoint = frame_verdict(line.raw, probe.target.max_frame_size)
         if problem:
             return failed(f"frame at offset {line.offset} {excerpt(line.raw)}: {problem}")
-        obj, _ = parse_object(line.raw)
-        if obj is not None and is_checkpoint(obj):
+        if checkpoint:
             checkpoints += 1
         else:
             data += 1
@@ -92,12 +91,12 @@ def check_input_checkpoints(probe: Probe) -> Outcome:
     if FEATURE_CHECKPOINTS not in t.features:
         return skipped(f"does not declare {FEATURE_CHECKPOINTS}")
     frames = [
-        obj
+        checkpoint
         for line in t.data_lines()
-        if frame_problem(line.raw, probe.target.max_frame_size) is None
-        and (obj := parse_object(line.raw)[0]) is not None
+        for problem, checkpoint in [frame_verdict(line.raw, probe.target.max_frame_size)]
+        if problem is None
     ]
-    checkpoints = sum(1 for obj in frames if is_checkpoint(obj))
+    checkpoints = sum(frames)
     data = len(frames) - checkpoints
     if checkpoints:
         return passed(
@@ -155,8 +154,8 @@ def check_commit_notices(probe: Probe) -> Outcome:
                 line = s.read_line()
                 if line is None:
                     break
-                obj, _ = parse_object(line.raw)
-                value = parse_ack(line.raw) if obj is not None and is_checkpoint(obj) else None
+                _, checkpoint = frame_verdict(line.raw, probe.target.max_frame_size)
+                value = parse_ack(line.raw) if checkpoint else None
                 if value is not None:  # its exact bytes, as dstream sends them
                     notice = encode_json({KEY_COMMITTED: Fragment(value)}) + b"\n"
                     if not s.send_notice(notice):

@@ -11,11 +11,12 @@ from typing import Optional
 import orjson
 
 from dstream.kit.harness import TASK, Line, Session, Target, Timeout
-from dstream.kit.validate import Obj, is_checkpoint, is_log_line, parse_object
+from dstream.kit.validate import Obj, is_log_line, parse_object
 from dstream.protocol.frames import FEATURE_COMMIT_NOTICES, KEY_STATUS
 from dstream.protocol.messages import KEY_MESSAGE, command_line, folded, handshake_status
 from dstream.protocol.values import decode_json
 from dstream.records import field, record
+from dstream.runtime.checkpoints import is_ack, parse_ack
 
 # Data frames and checkpoints the suite writes to an output.
 SAMPLE_TABLE = "conformance"
@@ -172,8 +173,7 @@ class Probe:
                         t.left_early = True
                         break
                     seen.append(line)
-                    obj, _ = parse_object(line.raw)
-                    if obj is not None and is_checkpoint(obj):
+                    if _is_ack(line):
                         t.acked_while_open = True
             except Timeout:
                 t.waited_out = True
@@ -306,5 +306,5 @@ def _is_data(line: Line) -> bool:
 
 
 def _is_ack(line: Line) -> bool:
-    obj, _ = parse_object(line.raw)
-    return obj is not None and is_checkpoint(obj)
+    """Whether a run reads an output's line as an acknowledgement (of any value)."""
+    return is_ack(line.raw) and parse_ack(line.raw) is not None

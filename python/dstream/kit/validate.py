@@ -3,16 +3,19 @@ the line is right, or a sentence saying what is wrong and what dstream would do.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any, Optional
 
 import orjson
 
+from dstream import _core
 from dstream.errors import ProviderError
+from dstream.kit.harness import TASK
 from dstream.protocol.frames import (
     FEATURE_CHECKPOINTS,
     FEATURE_COMMIT_NOTICES,
     FEATURE_LIFECYCLE,
-    KEY_CHECKPOINT,
     KEY_DATA,
     KEY_METADATA,
 )
@@ -71,28 +74,52 @@ def handshake_problem(obj: Obj) -> Optional[str]:
     return None
 
 
-def frame_problem(raw: bytes, max_size: int) -> Optional[str]:
-    """What is wrong with a frame an input wrote (contract section 3)."""
-    if len(raw) > max_size:
-        return f"{len(raw)} bytes, over max_frame_size ({max_size})"
-    obj, why = parse_object(raw)
-    if obj is None:
-        return why
-    if KEY_CHECKPOINT in obj and KEY_DATA not in obj:
-        return None
-    if KEY_DATA not in obj:
+def frame_verdict(raw: bytes, max_size: int) -> tuple[Optional[str], bool]:
+    """How a run takes a frame an input wrote (contract section 3): (None, whether it is
+    a checkpoint) when valid, else (what is wrong, False). Validity and kind are the
+    pump's own (pumped_frame), so the kit and a run cannot disagree; on top of them the
+    kit asks for the envelope's shape, which a run lets pass as data."""
+    problem, checkpoint = pumped_frame(raw, max_size)
+    if problem is not None or checkpoint:
+        return problem, checkpoint
+    obj, _ = parse_object(raw)
+    if obj is None or KEY_DATA not in obj:
         return (
             'an object with neither "data" nor "checkpoint": write envelopes as '
             '{"data":...,"metadata":{...}}'
-        )
+        ), False
     metadata = obj.get(KEY_METADATA)
     if metadata is not None and not isinstance(metadata, dict):
-        return f'"metadata" must be an object, got {type(metadata).__name__}'
-    return None
+        return f'"metadata" must be an object, got {type(metadata).__name__}', False
+    return None, False
 
 
-def is_checkpoint(obj: Obj) -> bool:
-    return KEY_CHECKPOINT in obj and KEY_DATA not in obj
+def frame_problem(raw: bytes, max_size: int) -> Optional[str]:
+    """What is wrong with a frame an input wrote (frame_verdict), None when nothing."""
+    return frame_verdict(raw, max_size)[0]
+
+
+def pumped_frame(raw: bytes, max_size: int) -> tuple[Optional[str], bool]:
+    """`raw` (one line, no newline) through the Rust pump dstream runs every input's
+    stream with, policy "fail": (its message, False) for an invalid frame, else (None,
+    whether the pump counted a checkpoint). _core exposes its validator only as the pump,
+    so the line is pumped from a file to the null device."""
+    options = _core.PumpOptions(
+        max_frame_size=max_size,
+        count_tables=False,
+        task=TASK,
+        pipe_size=0,
+        zero_copy=False,
+        batch_scheduling=False,
+    )
+    with tempfile.TemporaryFile() as source, open(os.devnull, "wb") as sink:
+        source.write(raw + b"\n")
+        source.flush()
+        source.seek(0)
+        result = _core.Pump(source.fileno(), sink.fileno(), options).run()
+    if result.outcome == "eof":
+        return None, result.counters.checkpoint_frames > 0
+    return result.message or f"refused by the pump ({result.outcome})", False
 
 
 def lifecycle_problem(obj: Obj) -> Optional[str]:
