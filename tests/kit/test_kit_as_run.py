@@ -129,18 +129,27 @@ REENCODERS = {
 }
 
 
+ACKING_READY = '{"status":"ready","protocol":1,"features":["checkpoints"]}'
+
+
 def _echoing_output(
-    ws: Workspace, echo: str = "line.rstrip('\\n')", *, before: str = "", after: str = ""
+    ws: Workspace,
+    echo: str = "line.rstrip('\\n')",
+    *,
+    before: str = "",
+    after: str = "",
+    ready: str = ACKING_READY,
 ) -> Path:
-    """An output acknowledging each checkpoint line with `echo` of it; `before` and
-    `after` are one line of Python each, run before the handshake and after stdin ends."""
+    """An output acknowledging each checkpoint line with `echo` of it after the
+    handshake `ready`; `before` and `after` are one line of Python each, run before the
+    handshake and after stdin ends."""
     return ws.python_script(
         "sink",
         f"""
         import json, sys
         {before}
         sys.stdin.readline()
-        print('{{"status":"ready","protocol":1,"features":["checkpoints"]}}', flush=True)
+        print('{ready}', flush=True)
         for line in sys.stdin:
             if line.startswith('{{"checkpoint"'):
                 print({echo}, flush=True)
@@ -174,6 +183,34 @@ def test_an_acknowledgement_never_sent_is_not_called_reencoded(ws: Workspace) ->
     check = checks["checkpoint-echo"]
     assert check["status"] == "fail", check
     assert "a checkpoint it never got" in check["reason"] and "re-encoded" not in check["reason"]
+
+
+# Handshakes after which a run sends an output no checkpoint (docs/protocol.md section 5).
+NOT_ACKING = {
+    "a bare ready line": '{"status":"ready"}',
+    "a null protocol": '{"status":"ready","protocol":null}',
+}
+
+
+@pytest.mark.parametrize("ready", NOT_ACKING.values(), ids=NOT_ACKING.keys())
+def test_an_output_run_sends_no_checkpoints_fails_the_checkpoint_checks(
+    ws: Workspace, ready: str
+) -> None:
+    sink = _echoing_output(ws, ready=ready)
+    ws.counter_task("t", str(sink), count=20, checkpoint_every=5)
+    ran = ws.run("run", "t")
+    assert "does not acknowledge checkpoints" in ran.stderr, ran.stderr
+    assert "resume is not possible" in ran.stderr, ran.stderr
+    done, checks = _kit(ws, sink, "--role", "output")
+    assert done.returncode == 1, done.stdout
+    assert checks["handshake"]["status"] == "pass", checks  # a valid handshake, for all that
+    for name in ("checkpoint-echo", "ack-while-open"):
+        check = checks[name]
+        assert check["status"] == "fail", check
+        reason = check["reason"]
+        assert reason.startswith('dstream sends it no checkpoints: its handshake has no "protocol"')
+        assert 'must carry "protocol": 1' in reason and "resume" in reason, reason
+    assert checks["eof"]["status"] == "pass", checks  # it was given envelopes, as by a run
 
 
 # -- a legacy input's text lines ---------------------------------------------------------

@@ -34,13 +34,19 @@ from dstream.kit.validate import (
     parse_object,
 )
 from dstream.protocol.frames import (
+    FEATURE_CHECKPOINTS,
     FEATURE_LIFECYCLE,
+    PROTOCOL_VERSION,
     ROLES,
 )
 from dstream.protocol.values import decode_json, encode_json
 from dstream.runtime.checkpoints import is_ack, parse_ack, shown
 
 BOTH = ROLES
+# The handshake of an output that acknowledges checkpoints, for advice.
+ACKING_READY = encode_json(
+    {"status": "ready", "protocol": PROTOCOL_VERSION, "features": [FEATURE_CHECKPOINTS]}
+).decode()
 # A key no provider knows: the default config-error probe.
 UNKNOWN_KEY = "dstream_conformance_unknown_key"
 
@@ -261,10 +267,26 @@ def _same_json(a: bytes, b: bytes) -> bool:
         return False
 
 
+def _sent_none(t: Transcript) -> Optional[Outcome]:
+    """The checkpoint checks' failure for an output a run sends no checkpoint frame, as
+    none was sent it here: its task cannot resume (docs/protocol.md, section 5)."""
+    if t.no_checkpoints is None:
+        return None
+    return failed(
+        f"dstream sends it no checkpoints: {t.no_checkpoints}, so it gets envelopes only "
+        "and its task cannot resume; its handshake must carry "
+        f'"protocol": {PROTOCOL_VERSION} for checkpoints '
+        f"to be sent, e.g. {ACKING_READY}"
+    )
+
+
 def check_checkpoint_echo(probe: Probe) -> Outcome:
     t = probe.main
     if t.problem:
         return failed(t.problem + stderr_hint(t))
+    none = _sent_none(t)
+    if none:
+        return none
     acks, problem = _acks(t)
     if problem:
         return failed(problem)
@@ -284,6 +306,9 @@ def check_checkpoint_echo(probe: Probe) -> Outcome:
 
 def check_ack_while_open(probe: Probe) -> Outcome:
     t = probe.main
+    none = _sent_none(t)
+    if none:
+        return none
     if t.acked_while_open:
         return passed("acknowledged a checkpoint while its stdin was still open")
     if t.left_early:

@@ -10,13 +10,22 @@ from typing import Optional
 
 import orjson
 
+from dstream.errors import DstreamError
 from dstream.kit.harness import TASK, Line, Session, Target, Timeout
 from dstream.kit.validate import Obj, is_log_line, parse_object
 from dstream.protocol.frames import FEATURE_COMMIT_NOTICES, KEY_STATUS
-from dstream.protocol.messages import KEY_MESSAGE, command_line, folded, handshake_status
+from dstream.protocol.messages import (
+    ERROR,
+    KEY_MESSAGE,
+    command_line,
+    folded,
+    handshake_status,
+    parse_handshake,
+)
 from dstream.protocol.values import decode_json
 from dstream.records import field, record
 from dstream.runtime.checkpoints import is_ack, parse_ack
+from dstream.runtime.legacy import BARE_READY, NO_HANDSHAKE, OUTPUT_HANDSHAKE_WAIT, acknowledges
 
 # Data frames and checkpoints the suite writes to an output.
 SAMPLE_TABLE = "conformance"
@@ -60,6 +69,8 @@ class Transcript:
     stderr: list[str] = field(default_factory=list)
     # Outputs only:
     sent_checkpoints: list[bytes] = field(default_factory=list)  # their values' bytes
+    # Why a run would send it no checkpoint frame, so none was sent (None: it would).
+    no_checkpoints: Optional[str] = None
     acked_while_open: bool = False
     left_early: bool = False  # it stopped reading stdin before the suite closed it
 
@@ -155,19 +166,22 @@ class Probe:
         return t
 
     def _output_run(self) -> Transcript:
-        """Command line and a first batch ending in a checkpoint, stdin left open until
-        that checkpoint is acknowledged (or the timeout passes); then a second batch,
-        EOF, and every stdout line until the provider exits."""
+        """Command line, handshake, and a first batch ending in a checkpoint, stdin left
+        open until that checkpoint is acknowledged (or the timeout passes); then a second
+        batch, EOF, and every stdout line until the provider exits. Checkpoints go only
+        to an output a run sends them to (`checkpoints_withheld`), as in a run."""
         t = Transcript()
         half = max(1, self.target.frames // 2)
         with self.session() as s:
+            seen, t.no_checkpoints = self._output_answer(s)
             first_batch = [sample_envelope(n) for n in range(1, half + 1)]
-            t.sent_checkpoints.append(sample_checkpoint(1))
-            first_batch.append(checkpoint_frame(t.sent_checkpoints[0]))
-            s.send(self.command() + b"".join(first_batch))
-            seen: list[Line] = []
+            if t.no_checkpoints is None:
+                t.sent_checkpoints.append(sample_checkpoint(1))
+                first_batch.append(checkpoint_frame(t.sent_checkpoints[0]))
+            if not s.send(b"".join(first_batch)):
+                t.left_early = True
             try:
-                while not t.acked_while_open:
+                while t.no_checkpoints is None and not t.acked_while_open:
                     line = s.read_line()
                     if line is None:  # its stdout ended with its stdin still open
                         t.left_early = True
@@ -180,7 +194,7 @@ class Probe:
             second = []
             for n in range(half + 1, 2 * half + 1):
                 second.append(sample_envelope(n))
-                if n % 5 == 0 or n == 2 * half:
+                if t.no_checkpoints is None and (n % 5 == 0 or n == 2 * half):
                     value = sample_checkpoint(n)
                     t.sent_checkpoints.append(value)
                     second.append(checkpoint_frame(value))
@@ -198,6 +212,35 @@ class Probe:
         if seen:
             t.first, t.lines = seen[0], seen[1:]
         return t
+
+    def _output_batch_before_sigterm(self, s: Session, t: Transcript) -> list[Line]:
+        """An output's handshake, a few envelopes and, if a run would send it one, a
+        checkpoint, whose acknowledgement it is given the chance to write; what it wrote."""
+        seen, t.no_checkpoints = self._output_answer(s)
+        payload = b"".join(sample_envelope(n) for n in range(1, 4))
+        if t.no_checkpoints is None:
+            t.sent_checkpoints.append(sample_checkpoint(1))
+            payload += checkpoint_frame(t.sent_checkpoints[0])
+        s.send(payload)
+        if t.sent_checkpoints:
+            try:
+                line = s.read_line()
+            except Timeout:
+                return seen
+            if line is not None:
+                seen.append(line)
+        return seen
+
+    def _output_answer(self, s: Session) -> tuple[list[Line], Optional[str]]:
+        """Send an output its command line and wait for its first line as a run waits
+        (OUTPUT_HANDSHAKE_WAIT at most, before the pump starts): that line, if any, and
+        why a run would send it no checkpoint frame (None: it would)."""
+        s.send(self.command())
+        try:
+            first = s.read_line(min(OUTPUT_HANDSHAKE_WAIT, self.target.timeout))
+        except Timeout:
+            first = None
+        return ([first] if first is not None else []), no_checkpoints_why(first)
 
     def _not_ended(self, timeout: Timeout, after: str) -> str:
         """Why a run whose stdout did not end within the grace cannot be judged: it did
@@ -244,23 +287,15 @@ class Probe:
         checkpoint (output), stdin still open for an output."""
         t = Transcript()
         with self.session() as s:
-            payload = self.command()
-            if self.target.role == "output":
-                value = sample_checkpoint(1)
-                t.sent_checkpoints.append(value)
-                payload += b"".join(sample_envelope(n) for n in range(1, 4))
-                payload += checkpoint_frame(value)
-            s.send(payload)
             seen: list[Line] = []
             try:
-                line = s.read_line()
-                if line is not None:
-                    seen.append(line)
-                    if self.target.role == "output" and not _is_ack(line):
-                        line = s.read_line()  # give it the chance to acknowledge first
-                        if line is not None:
-                            seen.append(line)
-                    elif self.target.role == "input":
+                if self.target.role == "output":
+                    seen = self._output_batch_before_sigterm(s, t)
+                else:
+                    s.send(self.command())
+                    line = s.read_line()
+                    if line is not None:
+                        seen.append(line)
                         s.close_stdin()
                         if not _is_data(line):
                             # A frame after the handshake: the provider is in its run
@@ -299,6 +334,26 @@ def status_object(line: Line) -> Optional[Obj]:
         return None
     message = folded(obj, KEY_MESSAGE)
     return {**obj, KEY_STATUS: status, **({} if message is None else {KEY_MESSAGE: message})}
+
+
+def no_checkpoints_why(first: Optional[Line]) -> Optional[str]:
+    """Why a run sends an output whose first stdout line is `first` (None: none came in
+    time) no checkpoint frame, in the run's words (runtime/legacy.py); None when it
+    sends them. Decided by the run's own rule, acknowledges()."""
+    if first is None:
+        return (
+            f"it wrote nothing within {OUTPUT_HANDSHAKE_WAIT:g} s of its command line, so "
+            f"dstream takes it for an output without a handshake: {NO_HANDSHAKE}"
+        )
+    try:
+        handshake = parse_handshake(first.raw)
+    except DstreamError:
+        return "dstream refuses its handshake (see the handshake check)"
+    if handshake.status == ERROR:
+        return "it refused the config (see the handshake check)"
+    if handshake.is_legacy:
+        return NO_HANDSHAKE
+    return None if acknowledges(handshake) else BARE_READY
 
 
 def _is_data(line: Line) -> bool:
