@@ -6,11 +6,13 @@ that say what was seen. Each provider is a script written to the test's director
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.services import require_service
 from tests.workspace import CliResult, Workspace, json_document
 
 # dstream's own credentials, which no provider may see (section 1).
@@ -126,6 +128,9 @@ REENCODERS = {
     "compact, keys sorted": "json.dumps(json.loads(line), separators=(',', ':'), sort_keys=True)",
     "compact": "json.dumps(json.loads(line), separators=(',', ':'), ensure_ascii=False)",
     "a space after each colon": "line.rstrip('\\n').replace(':', ': ')",
+    # Every number a double, as JSON.parse and jq read them: the integer beyond 64 bits
+    # comes back rounded, and is still the checkpoint sent, re-encoded.
+    "doubles": "json.dumps(json.loads(line, parse_int=float))",
 }
 
 
@@ -170,6 +175,30 @@ def test_an_output_that_reencodes_checkpoints_fails_checkpoint_echo(
     assert done.returncode == 1 and check["status"] == "fail", check
     assert "re-encoded" in check["reason"] and "byte for byte" in check["reason"], check
     assert "echo the line as received" in check["reason"], check
+
+
+def test_an_output_that_echoes_through_jq_is_told_it_reencodes(ws: Workspace) -> None:
+    """jq reads numbers as doubles: the checkpoint's integer above 2^64 comes back
+    rounded, which is a re-encoded checkpoint, not one the output never got."""
+    jq = shutil.which("jq")
+    if jq is None:
+        require_service("no jq (apt-get install jq)")
+    sink = ws.script(
+        "sink.sh",
+        f"""
+        read -r command
+        echo '{ACKING_READY}'
+        grep --line-buffered '^{{"checkpoint"' | {jq} --unbuffered -c .
+        """,
+    )
+    done, checks = _kit(ws, sink, "--role", "output", *ECHO_CHECK)
+    check = checks["checkpoint-echo"]
+    assert done.returncode == 1 and check["status"] == "fail", check
+    reason = check["reason"]
+    assert "a checkpoint it never got" not in reason, reason
+    assert "re-encoded" in reason and "byte for byte" in reason, reason
+    assert '"big" was 18446744073709551617, echoed 18446744073709552000' in reason, reason
+    assert "round integers above 2^53" in reason and "echo the line as received" in reason
 
 
 def test_an_output_that_echoes_the_line_passes_checkpoint_echo(ws: Workspace) -> None:

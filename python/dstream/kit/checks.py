@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from dstream.kit.echo import not_sent
 from dstream.kit.harness import Line, Session, Timeout
 from dstream.kit.input_checks import (
     check_commit_notices,
@@ -39,7 +40,7 @@ from dstream.protocol.frames import (
     PROTOCOL_VERSION,
     ROLES,
 )
-from dstream.protocol.values import decode_json, encode_json
+from dstream.protocol.values import encode_json
 from dstream.runtime.checkpoints import is_ack, parse_ack, shown
 
 BOTH = ROLES
@@ -236,7 +237,7 @@ def _acks(t: Transcript) -> tuple[list[bytes], Optional[str]]:
     position = -1
     for value in acks:
         if value not in t.sent_checkpoints:
-            return acks, _not_sent(value, t.sent_checkpoints)
+            return acks, not_sent(value, t.sent_checkpoints)
         index = t.sent_checkpoints.index(value)
         if index <= position:
             return acks, (
@@ -245,26 +246,6 @@ def _acks(t: Transcript) -> tuple[list[bytes], Optional[str]]:
             )
         position = index
     return acks, None
-
-
-def _not_sent(value: bytes, sent: list[bytes]) -> str:
-    """Why `value`, no checkpoint sent byte for byte, fails: a re-encoded one, or one
-    the output made up."""
-    original = next((s for s in sent if _same_json(s, value)), None)
-    if original is None:
-        return f"acknowledged {shown(value)}, a checkpoint it never got"
-    return (
-        f"acknowledged {shown(value)}, which is checkpoint {shown(original)} re-encoded: "
-        "dstream compares acknowledgements byte for byte with what it sent, and fails "
-        "every run of this output; echo the line as received, do not re-encode it"
-    )
-
-
-def _same_json(a: bytes, b: bytes) -> bool:
-    try:
-        return bool(decode_json(a) == decode_json(b))
-    except ValueError:
-        return False
 
 
 def _sent_none(t: Transcript) -> Optional[Outcome]:
