@@ -247,6 +247,10 @@ def check_configs(
                 continue
             except DstreamError:  # a reference that cannot be pulled: start says why
                 continue
+            wrong_block = _role_problem(name, spec, found)
+            if wrong_block is not None:  # its schema is another block's: not checked
+                check.problems.append(wrong_block)
+                continue
             if found.config_schema is None:
                 if found.probe_unanswered:
                     check.unchecked.append(Unchecked(name, spec, _unchecked(spec)))
@@ -259,6 +263,22 @@ def check_configs(
                 fallback=spec.location,
             )
     return check
+
+
+def _role_problem(task: str, spec: ProviderSpec, found: Description) -> Optional[ConfigError]:
+    """A provider that names the role of the task's other block (docs/protocol.md,
+    section 2): started in this one, it would refuse (the SDK does) or misread the
+    stream."""
+    if found.role is None or found.role == spec.role:
+        return None
+    return ConfigError(
+        f"task {task!r}: its {spec.role} block runs {spec.source!r}, an {found.role} "
+        "provider (it names its role when described)",
+        location=spec.location,
+        hint=f"an {found.role} provider belongs in a task's {found.role} block: swap the "
+        f"task's input and output blocks if they are the wrong way round, or run an "
+        f"{spec.role} provider here",
+    )
 
 
 def _unchecked(spec: ProviderSpec) -> ConfigError:

@@ -16,7 +16,7 @@ import functools
 import os
 
 from dstream.cache import cache_root, keep, read_owned
-from dstream.protocol.frames import FEATURE_LIFECYCLE
+from dstream.protocol.frames import FEATURE_LIFECYCLE, ROLES
 from dstream.protocol.values import decode_json, encode_json
 from dstream.records import record, replace
 
@@ -48,7 +48,9 @@ class Description:
     # Whether config_schema is known (None then means: it describes none). A command's
     # handshake carries no schema (only a probe's does), so one seen in a run is not.
     schema_known: bool = True
-    role: Optional[str] = None  # what a probe's answer names (not cached: never needed)
+    # "input" or "output" when it names its role (a probe's answer, a built-in's class):
+    # lint and plan report a provider in the other role's block (describe.py).
+    role: Optional[str] = None
     # Whether it answered a command with a ready line; None: not known. An original
     # output answers a bare one; a program such as `cat` answers nothing (legacy.py).
     answered: Optional[bool] = None
@@ -76,6 +78,7 @@ class Description:
                 "note": self.note,
                 "answered": self.answered,
                 "probe_unanswered": self.probe_unanswered,
+                "role": self.role,
             }
         )
 
@@ -99,6 +102,7 @@ class Description:
             schema_known=bool(obj.get("schema_known", True)),
             answered=answered if isinstance(answered := obj.get("answered"), bool) else None,
             probe_unanswered=obj.get("probe_unanswered") is True,
+            role=role if (role := obj.get("role")) in ROLES else None,
         )
 
     @classmethod
@@ -187,7 +191,7 @@ def load(key: str) -> Optional[Description]:
 def store(key: str, description: Description, kept: Optional[Description]) -> None:
     """Best effort: a cache that cannot be written only costs a probe next time. `kept`:
     what `load` found there, not written again when it would be written the same (the
-    source and role are not kept: a record's own == would compare them)."""
+    source is not kept: a record's own == would compare it)."""
     data = description.to_json()
     if kept is None or kept.to_json() != data:
         keep(_entry_path(key), data, private=False)
@@ -228,6 +232,8 @@ def remember(
         return
     seen = Description.of_handshake(handshake, CACHE)
     kept = load(key)
+    if kept is not None and seen.role is None:  # a command's ready line need not name it
+        seen = replace(seen, role=kept.role)
     if kept is not None and kept.probe_unanswered and not seen.schema_known:
         seen = replace(seen, probe_unanswered=True)
     if kept is not None and kept.schema_known and kept.features == seen.features:

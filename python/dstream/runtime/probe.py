@@ -65,7 +65,11 @@ def builtin_description(executable: str) -> Optional[Description]:
         return None
     provider = classes[0]
     return Description(
-        frozenset(provider.declared_features()), 1, provider.config_schema(), BUILTIN
+        frozenset(provider.declared_features()),
+        1,
+        provider.config_schema(),
+        BUILTIN,
+        role=provider.role or None,
     )
 
 
