@@ -32,6 +32,7 @@ from dstream.errors import DstreamError, EngineLost, ProviderError
 from dstream.extras import missing_package
 from dstream.protocol.frames import DEFAULT_START_TIMEOUT
 from dstream.runtime.pipes import STOP_POLL, stopped_starting
+from dstream.state.base import ended_here, this_process
 
 PULL_POLICIES = ("missing", "always", "never")
 # Seconds for the engine's first answer (bounded by the task's start_timeout): a hung
@@ -440,16 +441,11 @@ def container_name(name: str) -> str:
     return safe if safe[:1].isascii() and safe[:1].isalnum() else f"x{safe}"
 
 
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def _owner_ended(owner: str) -> bool:
     """Whether the dstream `owner` ("host:pid") names is known to have ended: it ran on
     this host and no process has its pid. Another host's, or a pid in use, may be live."""
     host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
+    return ended_here(host, pid)
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -525,7 +521,7 @@ def start_container(
                 PROVIDER_LABEL: "1",
                 TASK_LABEL: task,
                 ROLE_LABEL: role,
-                OWNER_LABEL: _owner(),
+                OWNER_LABEL: this_process(),
             },
         )
     except APIError as exc:

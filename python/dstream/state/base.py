@@ -188,9 +188,29 @@ def check_task_name(task: str) -> None:
         raise UsageError(problem, hint=TASK_NAME_HINT)
 
 
+def this_host() -> str:
+    """The host's name, as every owner and holder this host's processes name says it."""
+    return os.uname().nodename
+
+
 def this_process() -> str:
     """host:pid, which starts every owner this process names (unless labelled)."""
-    return f"{os.uname().nodename}:{os.getpid()}"
+    return f"{this_host()}:{os.getpid()}"
+
+
+def ended_here(host: str, pid: str) -> bool:
+    """Whether process `pid` of `host` is known to have ended: `host` is this one and no
+    process has that pid. Another host's may be live; so may a pid in use, although it
+    can be another process's by now (a pid is reused)."""
+    if host != this_host() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: a process of another user has that pid
+        return False
+    return False
 
 
 class StateStore(abc.ABC):
@@ -327,25 +347,19 @@ class Unanswered(DstreamError):
 UNRECORDED_HINT = "the run's outcome and its checkpoints do not depend on its history"
 
 
+# What a refused command can do about a run lock (the file backend's flock): the
+# kernel drops it with its process, whatever ended that.
+LOCK_HINT = (
+    "wait for that run to end or stop it (Ctrl-C / SIGTERM); the lock goes with "
+    "its process, so there is never a stale lock to remove by hand"
+)
+
+
 def already_running(
-    task: str, where: str, holder: str = "", *, agent: bool = False
+    task: str, where: str, holder: str = "", hint: str = LOCK_HINT
 ) -> AlreadyRunning:
-    """`agent`: the holder is a `dstream agent`, which a signal does not free the task
-    from: stopped, it hands the task to another agent within seconds."""
+    """`hint`: what to do about that holder (a lease's is not a lock's: state/held.py)."""
     by = f" ({holder})" if holder else ""
-    if agent:
-        hint = (
-            "a `dstream agent` runs it, and another agent takes it over within seconds "
-            "of that one's stop: stop every `dstream agent` of this configuration, or "
-            "remove the task from the agents' configuration and reload them all (SIGHUP), "
-            "which releases it; then run this again (`dstream state` then needs --force: "
-            "the task is no longer defined)"
-        )
-    else:
-        hint = (
-            "wait for that run to end or stop it (Ctrl-C / SIGTERM); the lock goes with "
-            "its process, so there is never a stale lock to remove by hand"
-        )
     return AlreadyRunning(
         f"task {task!r} is already running{by}: its state in {where} is locked", hint=hint
     )

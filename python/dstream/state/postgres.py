@@ -43,12 +43,12 @@ from dstream.state.base import (
     Unanswered,
     Unreadable,
     UnreadableRecord,
-    already_running,
     check_task_name,
     compact,
     stored_form,
     this_process,
 )
+from dstream.state.held import held_by
 from dstream.state.history import InputHashTable, RunTable
 from dstream.state.keeper import CLOSE_WAIT, LeaseKeeper
 from dstream.state.lease import Answers, LeaseRow, LeaseSettings, LeaseTable
@@ -494,21 +494,10 @@ class PostgresStore(StateStore):
     def release(self, task: str) -> None:
         self._keeper.release(task)
 
-    def holder(self, task: str) -> str:
-        """Who holds the task's lease, for a message ("" when that is not known: the
-        lease is free by now, or the database did not answer)."""
-        row = self._live_lease(task, once=False)
-        if row is None:
-            return ""
-        return f"{row.owner}, lease epoch {row.epoch}, expires in {row.expires_in:.0f}s"
-
-    def _held_by_agent(self, task: str) -> bool:
-        """Whether the task's lease holder is a registered `dstream agent` (an agent's
-        lease owner is its name in the registry; a run is never there). False when that
-        is not known: no lease now, or the database did not answer."""
-        row = self._live_lease(task, once=True)
-        if row is None:
-            return False
+    def _held_by_agent(self, row: LeaseRow) -> bool:
+        """Whether the lease's holder is a registered `dstream agent` (an agent's lease
+        owner is its name in the registry; a run is never there). False when that is not
+        known: the database did not answer."""
         try:
             return self._run(
                 "read the agents", lambda c: self.agents().registered(c, row.owner), once=True
@@ -536,9 +525,9 @@ class PostgresStore(StateStore):
         expired, renewed in the background, released at the end so the next run need
         not wait for the TTL. A holder that dies leaves it to expire."""
         if not self.try_hold(task, config_hash):
-            held = self.holder(task)
-            agent = bool(held) and self._held_by_agent(task)
-            raise already_running(task, self.description, held, agent=agent)
+            row = self._live_lease(task, once=False)
+            agent = row is not None and self._held_by_agent(row)
+            raise held_by(task, self.description, row, agent=agent)
         try:
             yield
         finally:
