@@ -286,9 +286,11 @@ def level_name() -> Optional[str]:
     return _level
 
 
-# A provider record's fields that would overwrite dstream's own: each is kept under
-# this prefix (`provider_task`), again until the name is not one the record holds.
-OWN_FIELDS = frozenset({"task", "role"})
+# A provider record's fields that would clash with dstream's own (_json's; `level` and
+# `msg` are the provider record's level and text): each is kept under this prefix
+# (`provider_time`), again until the name is not one the record holds. A provider's
+# `time` is its clock, not the record's: dstream's stamps every record alike.
+OWN_FIELDS = frozenset({"time", "task", "role"})
 PROVIDER_PREFIX = "provider_"
 
 
@@ -315,9 +317,7 @@ def provider_line(task: str, role: str, text: str, level: Optional[str], *, seve
         if isinstance(record, dict) and "level" in record and "msg" in record:
             level = str(record.pop("level"))
             text = as_text(record.pop("msg"))
-            record.pop("time", None)
-            record.pop("ts", None)
-            # The task and role are dstream's (a log shipper selects by them): a
+            # The time, task and role are dstream's (a log shipper selects by them): a
             # provider's own are kept beside them, under names of their own.
             fields = {_kept_name(name, record): value for name, value in record.items()}
     levelno = LEVELS.get((level or "info").lower(), INFO)

@@ -129,3 +129,18 @@ def test_a_providers_own_provider_task_field_is_kept_beside_its_task(ws: Workspa
     assert shown["provider_task"] == "b", shown
     assert shown["provider_provider_task"] == "a", shown
     assert shown["provider_role"] == "c", shown
+
+
+@pytest.mark.timeout(120)
+def test_a_providers_time_and_ts_fields_are_kept(ws: Workspace) -> None:
+    """Both were dropped, against "no field of a provider's is dropped": `time` clashes
+    with the record's own, so it is kept as `provider_time`; `ts` with nothing dstream
+    writes, so it is kept as it is."""
+    _logging_input(ws, [{"level": "info", "msg": "has ts", "ts": 1, "time": "2020"}])
+    done = ws.run("run", "t", "--log-format", "json")
+    assert done.returncode == 0, done.stderr
+    shown = next(r for r in log_records(done.stderr) if r["msg"] == "has ts")
+    assert (shown["ts"], shown["provider_time"]) == (1, "2020"), shown
+    assert shown["time"] != "2020" and shown["time"].endswith("Z"), shown  # dstream's own
+    text = ws.run("run", "t")
+    assert "input: has ts ts=1 provider_time=2020\n" in text.stderr, text.stderr
