@@ -153,9 +153,12 @@ class DstreamError(Exception):
 
 
 class ConfigError(DstreamError):
-    """The configuration is wrong; `location` is "file:line:col" when known."""
+    """The configuration is wrong; `location` is "file:line:col" when known. `task`: the
+    task it is about (found in its block, or checking it), None when it is about the
+    file as a whole; a log record of it has that `task` field."""
 
     exit_code = EXIT_USAGE
+    task: Optional[str] = None
 
     def __init__(
         self, reason: str, *, location: Optional[object] = None, hint: Optional[str] = None

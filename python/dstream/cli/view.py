@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 
 from dstream import drop_stdout, logs
 from dstream.config.redact import redact_cut, redact_data, redact_text
-from dstream.errors import DstreamError, ProviderError, visible
+from dstream.errors import ConfigError, DstreamError, ProviderError, visible
 from dstream.protocol.values import decode_json, encode_json
 
 TYPE_CHECKING = False
@@ -352,7 +352,9 @@ class View:
             fields = exc.to_dict()
             if hints:
                 fields["hint"] = "; ".join(hints)
-            self.record(logs.ERROR, reason, task=task, fields=fields)
+            # A configuration error knows the task it is about (None: the file's).
+            about = exc.task if isinstance(exc, ConfigError) and task is None else task
+            self.record(logs.ERROR, reason, task=about, fields=fields)
             return
         # A reason may quote what a provider or a registry wrote (a refusal's message,
         # a platform's name): its line breaks and escapes are shown, not obeyed, so that

@@ -305,7 +305,9 @@ def _build_project(
     settings: dict[str, Block] = {}  # the state and metrics blocks met so far
     for source in sources:
         evaluator = Evaluator(source, module)
-        for block in source.body.blocks:
+        blocks = source.body.blocks
+        for block, after in zip(blocks, [*blocks[1:], None]):
+            first = diagnostics.first_error
             try:
                 if block.type == "task":
                     _add_task(project, block, evaluator, diagnostics, task_locations)
@@ -318,6 +320,8 @@ def _build_project(
                     _not_checked(f"the {block.type} block", exc, diagnostics)
             except ConfigError as exc:
                 diagnostics.error(exc)
+            if block.type == "task" and diagnostics.first_error is not first:
+                _of_task(diagnostics.first_error, block, after)
     project.sensitive_values = frozenset(module.taint.values(MIN_SECRET_LENGTH))
     return project
 
@@ -343,6 +347,20 @@ def _add_task(
     task = _build_task_lazily(block, evaluator, diagnostics, project)
     if task is not None:  # else its errors are recorded
         project.tasks[task.name] = task
+
+
+def _of_task(error: Optional[ConfigError], block: Block, after: Optional[Block]) -> None:
+    """`error`, met building the task `block`, is about that task when it was written in
+    its block (up to the next block `after`, or the file's end): not one of a local or
+    variable the task uses, which is the file's."""
+    where = error.location if error is not None else None
+    if error is None or len(block.labels) != 1 or not isinstance(where, Location):
+        return
+    start, end = block.location, after.location if after is not None else None
+    if where.file != start.file or (where.line, where.column) < (start.line, start.column):
+        return
+    if end is None or (where.line, where.column) < (end.line, end.column):
+        error.task = block.labels[0]
 
 
 def _add_setting(

@@ -259,10 +259,13 @@ class Project:
         return sorted({*self.tasks, *self.broken})
 
     def task(self, name: str) -> TaskSpec:
-        from dstream.errors import UsageError, nearest
+        from dstream.errors import ConfigError, UsageError, nearest
 
         if name in self.broken:
-            raise self.broken[name]
+            error = self.broken[name]
+            if isinstance(error, ConfigError):  # it fails where this task uses it
+                error.task = name
+            raise error
         try:
             return self.tasks[name]
         except KeyError:

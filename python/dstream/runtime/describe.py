@@ -243,25 +243,26 @@ def check_configs(
                 found = describe(spec, project.base_dir, task, probe=probe, pull=pull, schema=True)
             except ConfigError as exc:
                 if pull:
-                    check.problems.append(exc)
+                    check.problems.append(_of_task(exc, name))
                 continue
             except DstreamError:  # a reference that cannot be pulled: start says why
                 continue
             wrong_block = _role_problem(name, spec, found)
             if wrong_block is not None:  # its schema is another block's: not checked
-                check.problems.append(wrong_block)
+                check.problems.append(_of_task(wrong_block, name))
                 continue
             if found.config_schema is None:
                 if found.probe_unanswered:
                     check.unchecked.append(Unchecked(name, spec, _unchecked(spec)))
                 continue
-            check.problems += check_config(
+            refused = check_config(
                 spec.config,
                 found.config_schema,
                 provider=f"{spec.role} {spec.source!r}",
                 locations=spec.config_locations,
                 fallback=spec.location,
             )
+            check.problems += [_of_task(exc, name) for exc in refused]
     return check
 
 
@@ -279,6 +280,11 @@ def _role_problem(task: str, spec: ProviderSpec, found: Description) -> Optional
         f"task's input and output blocks if they are the wrong way round, or run an "
         f"{spec.role} provider here",
     )
+
+
+def _of_task(exc: ConfigError, task: str) -> ConfigError:
+    exc.task = task
+    return exc
 
 
 def _unchecked(spec: ProviderSpec) -> ConfigError:
