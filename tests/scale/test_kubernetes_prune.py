@@ -33,3 +33,16 @@ def test_every_object_carries_the_project_label(
         # with a label added would be refused by `kubectl apply` on the objects there.
         selector = item.get("spec", {}).get("selector", {})
         assert PROJECT not in selector.get("matchLabels", selector), item["kind"]
+
+
+@pytest.mark.parametrize("shape", [[], ["--agents", "2"]], ids=["tasks", "agents"])
+def test_the_pods_carry_the_project_label(tmp_path: Path, shape: list[str]) -> None:
+    """`kubectl get pods -l dstream.dev/project=NAME` finds the project's pods: their
+    template carries the label, which the selector (immutable) does not."""
+    ws = Workspace(tmp_path)
+    project(ws, "postgresql://app@db/s", "a", "b")
+    items = manifests(deploy(ws, "--json", "--name", "billing", *shape))
+    templates = [i["spec"]["template"] for i in items if "template" in i.get("spec", {})]
+    assert len(templates) == (1 if shape else 2)
+    for template in templates:
+        assert template["metadata"]["labels"][PROJECT] == "billing", template["metadata"]

@@ -306,7 +306,11 @@ class _Base:
         }
         return {
             "metadata": {
-                "labels": labels,
+                # PROJECT_LABEL in the template, not the selector (`labels`): a
+                # Deployment's and a StatefulSet's selector are immutable, and a
+                # template's labels need only include it, so objects rendered before the
+                # label was added still apply; `kubectl get pods -l` finds the pods.
+                "labels": {**labels, PROJECT_LABEL: self.o.name},
                 "annotations": {
                     "dstream.dev/config-hash": self.config_hash(tasks),
                     "prometheus.io/scrape": "true",
