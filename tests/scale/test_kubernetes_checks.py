@@ -209,3 +209,28 @@ def test_files_and_local_providers_the_pods_lack_are_named(tmp_path: Path) -> No
     # a configuration that reads nothing else gets no such note
     project(ws, "postgresql://app@db/s", "t")
     assert "image" not in deploy(ws).stderr
+
+
+# -- how many agents -------------------------------------------------------------------
+
+
+def test_no_agents_is_a_usage_error(tmp_path: Path) -> None:
+    """`--agents 0` rendered the per-task Deployments as if the flag were not given."""
+    ws = Workspace(tmp_path)
+    project(ws, "postgresql://app@db/s", "a", "b")
+    done = deploy(ws, "--agents", "0")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert "--agents: '0' is out of range: give a whole number, at least 1" in done.stderr
+    assert "hint: `dstream deploy --help` lists what it takes" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_more_agents_than_tasks_says_how_many_would_idle(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    project(ws, "postgresql://app@db/s", "a", "b")
+    done = deploy(ws, "--json", "--agents", "5")
+    manifests(done)  # rendered all the same: more tasks may come, and idle agents wait
+    assert "warning: 5 agents for 2 tasks: 3 agents would idle" in done.stderr
+    assert "--agents 2" in done.stderr  # what to do
+    assert "would idle" not in deploy(ws, "--agents", "2").stderr

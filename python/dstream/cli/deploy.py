@@ -17,8 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="dstream", help="prefix of every object's name")
     parser.add_argument("--namespace", default="", help="metadata.namespace of every object")
     parser.add_argument(
-        "--agents", type=number(int, at_least=0), default=0, metavar="N",
-        help="a StatefulSet of N `dstream agent` pods instead of a Deployment per task",
+        "--agents", type=number(int, at_least=1), default=0, metavar="N",
+        help="a StatefulSet of N (at least 1) `dstream agent` pods instead of a Deployment "
+        "per task (without it)",
     )  # fmt: skip
     parser.add_argument("--secret", default="", help="Secret with the sensitive variables")
     parser.add_argument(
@@ -82,6 +83,13 @@ def execute(args: argparse.Namespace, view: View) -> int:
             f"note: the configuration writes {path!r} ({how}): the pods resolve it in "
             f"{CONFIG_DIR}, the ConfigMap's read-only mount, and fail to write it; use an "
             "absolute path on a volume"
+        )
+    idle = args.agents - len(inputs.project.tasks)
+    if idle > 0:  # rendered all the same: tasks may be added, and an idle agent waits
+        view.note(
+            f"warning: {args.agents} agents for {len(inputs.project.tasks)} tasks: {idle} "
+            f"agent{'s' if idle > 1 else ''} would idle (each agent runs whole tasks); "
+            f"pass --agents {len(inputs.project.tasks)} unless more tasks are coming"
         )
     for name in inputs.withheld:
         view.note(
