@@ -105,7 +105,8 @@ def names_in(items: list[dict[str, Any]]) -> dict[str, set[str]]:
         if "template" in spec:
             pod = spec["template"]["spec"]
             for volume in pod["volumes"]:
-                found.setdefault("ConfigMap", set()).add(volume["configMap"]["name"])
+                if "configMap" in volume:  # not the emptyDirs
+                    found.setdefault("ConfigMap", set()).add(volume["configMap"]["name"])
             for entry in pod["containers"][0]["env"]:
                 if "valueFrom" in entry:
                     ref = entry["valueFrom"]["secretKeyRef"]["name"]

@@ -23,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--secret", default="", help="Secret with the sensitive variables")
     parser.add_argument(
+        "--run-as-user", type=number(int, at_least=1, at_most=2**31 - 1), default=0,
+        metavar="UID", help="run the pods as this user, with runAsNonRoot (default: the "
+        "image's user, which may be root)",
+    )  # fmt: skip
+    parser.add_argument(
         "-c", "--config", type=non_empty_path, metavar="PATH", help="a .hcl file or a directory"
     )
     parser.add_argument(
@@ -52,7 +57,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
 
     options = KubernetesOptions(
         image=args.image, name=args.name, namespace=args.namespace, agents=args.agents,
-        secret=args.secret,
+        secret=args.secret, run_as_user=args.run_as_user,
     )  # fmt: skip
     options.check()  # before collect: its hints name the Secret
     secret = options.secret_name
