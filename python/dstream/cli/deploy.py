@@ -8,6 +8,15 @@ import os
 
 from dstream.cli.flags import VAR_FILE_FLAGS, VAR_FLAGS, non_empty_path, number
 from dstream.cli.view import View
+from dstream.deploy.resources import (
+    CPU_PER_TASK,
+    LIMIT_FACTOR,
+    MEMORY_BASE,
+    MEMORY_PER_TASK,
+    MI,
+    cpu,
+    memory,
+)
 from dstream.errors import EXIT_OK
 
 
@@ -22,6 +31,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "per task (without it)",
     )  # fmt: skip
     parser.add_argument("--secret", default="", help="Secret with the sensitive variables")
+    parser.add_argument(
+        "--cpu-per-task", type=cpu, default=CPU_PER_TASK, metavar="CPU",
+        help=f"CPU a pod requests per task it runs (default {CPU_PER_TASK}m)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--memory-per-task", type=memory, default=MEMORY_PER_TASK, metavar="SIZE",
+        help=f"memory a pod requests per task it runs, beyond {MEMORY_BASE // MI}Mi for "
+        f"dstream (default {MEMORY_PER_TASK // MI}Mi)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--memory-limit", type=memory, default=0, metavar="SIZE",
+        help=f"each pod's memory limit (default: {LIMIT_FACTOR} times the request for the "
+        "most tasks it may run)",
+    )  # fmt: skip
     parser.add_argument(
         "--run-as-user", type=number(int, at_least=1, at_most=2**31 - 1), default=0,
         metavar="UID", help="run the pods as this user, with runAsNonRoot (default: the "
@@ -57,7 +80,8 @@ def execute(args: argparse.Namespace, view: View) -> int:
 
     options = KubernetesOptions(
         image=args.image, name=args.name, namespace=args.namespace, agents=args.agents,
-        secret=args.secret, run_as_user=args.run_as_user,
+        secret=args.secret, run_as_user=args.run_as_user, cpu_per_task=args.cpu_per_task,
+        memory_per_task=args.memory_per_task, memory_limit=args.memory_limit,
     )  # fmt: skip
     options.check()  # before collect: its hints name the Secret
     secret = options.secret_name

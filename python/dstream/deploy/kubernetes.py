@@ -11,7 +11,8 @@ pods evaluate (digest.py), with the .hcl files and the values of the variables g
 `deploy` (VALUES_FILE, which the pods read as a --var-file), the sensitive variables as
 Secret references (`DSTREAM_VAR_<name>` from a Secret key; never a value: see
 deploy/inputs.py), /healthz liveness and readiness probes on the metrics port,
-Prometheus scrape annotations, resource requests, the Pod Security Standard
+Prometheus scrape annotations, resource requests and a memory limit by the tasks a pod
+runs (deploy/resources.py), the Pod Security Standard
 "restricted" settings (a read-only root filesystem: emptyDir volumes for what dstream
 writes, CACHE_DIR and TMP_DIR; runAsNonRoot only with a user given, since the image may
 run as root), no service account token, a PodDisruptionBudget (one pod down
@@ -44,6 +45,14 @@ from dstream.deploy.names import (
     check,
     dns_name,
     is_config_key,
+)
+from dstream.deploy.resources import (
+    CPU_PER_TASK,
+    LIMIT_FACTOR,
+    MEMORY_BASE,
+    MEMORY_PER_TASK,
+    mebibytes,
+    millicores,
 )
 from dstream.errors import ConfigError, UsageError
 from dstream.protocol.values import encode_json
@@ -88,8 +97,11 @@ class KubernetesOptions:
     namespace: str = ""
     agents: int = 0  # 0: a Deployment per task; N: a StatefulSet of N agents
     secret: str = ""  # the Secret holding sensitive variables (default: <name>-secrets)
-    cpu: str = "100m"
-    memory: str = "128Mi"
+    # Per task a pod runs, in millicores and bytes (deploy/resources.py); a fixed memory
+    # limit per pod, in bytes (0: LIMIT_FACTOR times the request for the most it may run).
+    cpu_per_task: int = CPU_PER_TASK
+    memory_per_task: int = MEMORY_PER_TASK
+    memory_limit: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     # The UID the pods run as, with runAsNonRoot (0: the image's USER, which may be root,
     # so no runAsNonRoot: the kubelet would refuse to start such an image).
@@ -316,7 +328,7 @@ class _Base:
             "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
             "livenessProbe": {**probe, "initialDelaySeconds": 30, "failureThreshold": 3},
             "readinessProbe": {**probe, "initialDelaySeconds": 5},
-            "resources": {"requests": {"cpu": self.o.cpu, "memory": self.o.memory}},
+            "resources": self.resources(tasks),
             "volumeMounts": [
                 {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
                 {"name": "cache", "mountPath": CACHE_DIR},
@@ -356,6 +368,38 @@ class _Base:
                     {"name": "tmp", "emptyDir": {}},
                 ],
             },
+        }
+
+    def task_counts(self, tasks: Sequence[str]) -> tuple[int, int]:
+        """How many tasks a pod running `tasks` (none: an agent) runs, and the most it may
+        run: an agent its share of every task, and a drained (or lost) agent's share too."""
+        if tasks:
+            return len(tasks), len(tasks)
+        every, agents = len(self.inputs.project.tasks), self.o.agents
+        return math.ceil(every / agents), math.ceil(every / max(agents - 1, 1))
+
+    def memory_request(self, count: int) -> int:
+        return MEMORY_BASE + count * self.o.memory_per_task
+
+    def resources(self, tasks: Sequence[str]) -> dict[str, object]:
+        usual, most = self.task_counts(tasks)
+        request = self.memory_request(usual)
+        limit = self.o.memory_limit or LIMIT_FACTOR * self.memory_request(most)
+        if limit < request:  # Kubernetes refuses a pod whose request exceeds its limit
+            raise UsageError(
+                f"the memory limit {mebibytes(limit)} is below the pods' request "
+                f"{mebibytes(request)} ({mebibytes(MEMORY_BASE)} for dstream and "
+                f"{mebibytes(self.o.memory_per_task)} for each of its {usual} "
+                f"task{'s' if usual != 1 else ''})",
+                hint=f"give --memory-limit {mebibytes(request)} or more, or a smaller "
+                "--memory-per-task",
+            )
+        return {
+            "requests": {
+                "cpu": millicores(usual * self.o.cpu_per_task),
+                "memory": mebibytes(request),
+            },
+            "limits": {"memory": mebibytes(limit)},
         }
 
     def deployment(self, task: str) -> dict[str, object]:
