@@ -85,6 +85,12 @@ TASK_LABEL = "dstream.dev/task"
 # (docs/scaling.md, "Pruning"). In no selector: a Deployment's and a StatefulSet's are
 # immutable, and the objects rendered before it was added must still apply.
 PROJECT_LABEL = "dstream.dev/project"
+# Seconds a task's pod stays bound to a node that stopped answering before it is evicted
+# and its Deployment makes a replacement (Kubernetes' default: 300, a task down ~6
+# minutes). The lease fences a pod that still runs there, cut off. Not for the agents: a
+# StatefulSet's pod is not replaced while its node is gone; the other agents take its
+# tasks when its leases expire.
+NODE_LOSS_TOLERATION = 30
 # Seconds the kubelet waits beyond the longest a stopped pod takes (`_grace`), for a
 # loaded node.
 GRACE_SLACK = 2
@@ -404,6 +410,14 @@ class _Base:
 
     def deployment(self, task: str) -> dict[str, object]:
         labels = self.labels("task", **{TASK_LABEL: task_label(task)})
+        template = self.pod("dstream", ["run", "--standby"], labels, tasks=[task])
+        spec = template["spec"]
+        assert isinstance(spec, dict)
+        spec["tolerations"] = [
+            {"key": f"node.kubernetes.io/{taint}", "operator": "Exists",
+             "effect": "NoExecute", "tolerationSeconds": NODE_LOSS_TOLERATION}
+            for taint in ("not-ready", "unreachable")
+        ]  # fmt: skip
         return {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -412,7 +426,7 @@ class _Base:
                 "replicas": 1,  # the lease makes a second one wait; Recreate avoids it
                 "strategy": {"type": "Recreate"},
                 "selector": {"matchLabels": labels},
-                "template": self.pod("dstream", ["run", "--standby"], labels, tasks=[task]),
+                "template": template,
             },
         }
 
