@@ -184,8 +184,7 @@ def test_sensitive_variables_of_every_type_evaluate_without_their_values(ws: Wor
     )
     env = container(manifests(deploy(ws, "--json")))["env"]
     assert [e["name"] for e in env] == [
-        "DSTREAM_CONFIG", "DSTREAM_CACHE_DIR",
-        "DSTREAM_VAR_dsn", "DSTREAM_VAR_keys", "DSTREAM_VAR_port",
+        "DSTREAM_CONFIG", "DSTREAM_VAR_dsn", "DSTREAM_VAR_keys", "DSTREAM_VAR_port",
     ]  # fmt: skip
 
 

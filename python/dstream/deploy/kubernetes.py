@@ -12,12 +12,11 @@ pods evaluate (digest.py), with the .hcl files and the values of the variables g
 Secret references (`DSTREAM_VAR_<name>` from a Secret key; never a value: see
 deploy/inputs.py), /healthz liveness and readiness probes on the metrics port,
 Prometheus scrape annotations, resource requests and a memory limit by the tasks a pod
-runs (deploy/resources.py), the Pod Security Standard
-"restricted" settings (a read-only root filesystem: emptyDir volumes for what dstream
-writes, CACHE_DIR and TMP_DIR; runAsNonRoot only with a user given, since the image may
-run as root), no service account token, a PodDisruptionBudget (one pod down
-at a time) and `terminationGracePeriodSeconds` above the longest a stopped pod takes
-(its longest `stop_grace`, and the bound of its last calls on a state database that
+runs (deploy/resources.py), the Pod Security Standard "restricted" settings
+(runAsNonRoot only with a user given, since the image may run as root), no service
+account token, a PodDisruptionBudget (one pod down at a time) and
+`terminationGracePeriodSeconds` above the longest a stopped pod takes (its longest
+`stop_grace`, and the bound of its last calls on a state database that
 stopped answering), so SIGTERM drains, stores the checkpoint and releases the lease
 before the kubelet kills.
 Manifests that would hold a value dstream masks as a secret are refused (backstop.py).
@@ -66,12 +65,6 @@ if TYPE_CHECKING:
 
 METRICS_PORT = 9464
 CONFIG_DIR = "/etc/dstream"
-# The pods' root filesystem is read-only (Pod Security Standard "restricted"): what
-# dstream writes goes to these emptyDir volumes. The cache (parse trees, warm starts,
-# pulled providers: cache.py) by DSTREAM_CACHE_DIR; /tmp for the temporary files of
-# dstream (a crash report it cannot keep in $XDG_STATE_HOME) and of the providers.
-CACHE_DIR = "/var/cache/dstream"
-TMP_DIR = "/tmp"
 # The ConfigMap's key for the given variables' values: no .hcl name, so the pods'
 # DSTREAM_CONFIG (the directory's *.hcl) does not load it as configuration.
 VALUES_FILE = "variables.json"
@@ -313,10 +306,7 @@ class _Base:
     ) -> dict[str, object]:
         """A pod running `dstream ARGS`, then the `tasks` after `--` (a task named `--all`
         is a task, not the flag); without `tasks`, it runs every task (an agent)."""
-        env: list[dict[str, object]] = [
-            {"name": "DSTREAM_CONFIG", "value": CONFIG_DIR},
-            {"name": "DSTREAM_CACHE_DIR", "value": CACHE_DIR},
-        ]
+        env: list[dict[str, object]] = [{"name": "DSTREAM_CONFIG", "value": CONFIG_DIR}]
         env += [self.secret_ref(var, optional) for var, optional in self.inputs.secrets.items()]
         if self.inputs.values:
             args = [*args, "--var-file", f"{CONFIG_DIR}/{VALUES_FILE}"]
@@ -335,15 +325,13 @@ class _Base:
             "livenessProbe": {**probe, "initialDelaySeconds": 30, "failureThreshold": 3},
             "readinessProbe": {**probe, "initialDelaySeconds": 5},
             "resources": self.resources(tasks),
-            "volumeMounts": [
-                {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-                {"name": "cache", "mountPath": CACHE_DIR},
-                {"name": "tmp", "mountPath": TMP_DIR},
-            ],
+            "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}],
+            # Not readOnlyRootFilesystem ("restricted" does not ask it): the image's own
+            # provider cache (`dstream init --pull` at its build) stays where dstream
+            # looks, and a provider may write where its image lets it.
             "securityContext": {
                 "allowPrivilegeEscalation": False,
                 "capabilities": {"drop": ["ALL"]},
-                "readOnlyRootFilesystem": True,
             },
         }
         security: dict[str, object] = {"seccompProfile": {"type": "RuntimeDefault"}}
@@ -368,11 +356,7 @@ class _Base:
                 "automountServiceAccountToken": False,  # dstream calls no Kubernetes API
                 "securityContext": security,
                 "containers": [container],
-                "volumes": [
-                    {"name": "config", "configMap": {"name": self.config_name(tasks)}},
-                    {"name": "cache", "emptyDir": {}},
-                    {"name": "tmp", "emptyDir": {}},
-                ],
+                "volumes": [{"name": "config", "configMap": {"name": self.config_name(tasks)}}],
             },
         }
 
