@@ -156,6 +156,12 @@ def drop_stdout() -> bool:
     return True
 
 
+def stdout_dropped() -> bool:
+    """Whether drop_stdout pointed stdout at /dev/null: a write or flush there succeeds,
+    yet nothing of it reaches the user."""
+    return _stdout_dropped
+
+
 # -- a child's environment ---------------------------------------------------------------
 
 

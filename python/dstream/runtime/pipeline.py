@@ -237,13 +237,16 @@ class TaskRun:
         result_box: list[PumpResult] = []
         self.legacy = LegacyBridge(self, pump)  # the pump's legacy switches
         adopted = self.warm if self.warm is not None and self.warm.pump is not None else None
+        reader = OutputReader(self, tracker, acked)
         threads = [
             threading.Thread(
                 target=lambda: result_box.append(adopted.result() if adopted else pump.run()),
                 name="pump",
             ),
-            threading.Thread(target=OutputReader(self, tracker, acked).read, name="acks"),
-            threading.Thread(target=commit, args=(self, acked, notices), name="committer"),
+            threading.Thread(target=reader.read, name="acks"),
+            threading.Thread(
+                target=commit, args=(self, acked, notices, reader.flush_lines), name="committer"
+            ),
         ]
         if "commit-notices" in inp.features:
             threads.append(threading.Thread(target=notify, args=(self, notices), name="notify"))

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from dstream import drop_stdout, logs, warm
+from dstream import drop_stdout, logs, stdout_dropped, warm
 from dstream.config.redact import redact_bytes
 from dstream.errors import (
     STDOUT_GONE,
@@ -32,7 +32,7 @@ from dstream.runtime.process import REFUSAL_HINT
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import threading
-    from typing import Optional
+    from typing import Callable, Optional
 
     from dstream._core import Pump, PumpResult
     from dstream.runtime.checkpoints import CheckpointTracker
@@ -152,27 +152,49 @@ def terminal_line(task: str, line: bytes, *, several: bool) -> bytes:
     all their outputs meet there, so each is named `task/output: `, as the providers'
     log lines are (logs.provider_line). Also run --json's lines on stderr, terminal or
     not, which meet the providers' log lines there; stdout into a pipe gets the line as
-    the output wrote it (`_stdout_printer`)."""
+    the output wrote it (`StdoutPrinter`)."""
     return f"{task}/output: ".encode() + line if several else line
 
 
-def _stdout_printer() -> OutputLineHook:
+class StdoutPrinter:
     """The hook that writes an output's lines on dstream's stdout: as the output wrote
     them into a pipe or a file, named by their task on a terminal (`terminal_line`)
-    and at once there, so a person sees each when it comes."""
-    out, terminal = sys.stdout.buffer, sys.stdout.isatty()
+    and at once there, so a person sees each when it comes. Into a pipe or a file they
+    are buffered (a fast console output keeps its speed) until `flush`, which the
+    committer calls before it stores a checkpoint: the lines before its acknowledgement
+    are then the OS's, and a kill -9 after the store cannot lose them."""
 
-    def print_line(task: str, line: bytes, several: bool) -> None:
+    def __init__(self) -> None:
+        self._out, self._terminal = sys.stdout.buffer, sys.stdout.isatty()
+        # Lines of this task written since the last flush: a task that printed none
+        # is not failed by a stdout another task's lines lost.
+        self._pending = False
+
+    def __call__(self, task: str, line: bytes, several: bool) -> None:
         try:
-            if not terminal:
-                out.write(line + b"\n")
+            if not self._terminal:
+                self._out.write(line + b"\n")
+                self._pending = True
                 return
-            out.write(terminal_line(task, line, several=several) + b"\n")
-            out.flush()
+            self._out.write(terminal_line(task, line, several=several) + b"\n")
+            self._out.flush()
         except OSError as exc:
             raise _stdout_lost(exc) from None
 
-    return print_line
+    def flush(self) -> None:
+        """What this task's lines left in the buffer, written; StdoutLost when stdout
+        cannot take it, or was dropped (it then goes to /dev/null, a write that
+        succeeds)."""
+        if not self._pending:
+            return
+        self._pending = False  # before the flush: a line written meanwhile is flushed next
+        try:
+            self._out.flush()
+        except OSError as exc:
+            raise _stdout_lost(exc) from None
+        # Looked at after the flush: drop_stdout sets it before stdout is /dev/null.
+        if stdout_dropped():
+            raise _stdout_lost(BrokenPipeError())
 
 
 def _stdout_lost(exc: OSError) -> StdoutLost:
@@ -196,7 +218,14 @@ class OutputReader:
         self._tracker = tracker
         self._acked = acked
         self._output = run.providers()[1]
-        self._hook = run.hooks.on_output_line or _stdout_printer()
+        # flush_lines: what `commit` calls before a store. A caller's hook (run --json's,
+        # the live display's) writes each line at once: nothing of it waits for a flush.
+        hook = run.hooks.on_output_line
+        self.flush_lines: Callable[[], None] = _nothing_held
+        if hook is None:
+            printer = StdoutPrinter()
+            hook, self.flush_lines = printer, printer.flush
+        self._hook: OutputLineHook = hook
 
     def read(self) -> None:
         run, output = self._run, self._output
@@ -298,13 +327,21 @@ class OutputReader:
         self._run.monitor.acknowledged(value)
 
 
-def commit(run: TaskRun, acked: Latest, notices: Latest) -> None:
+def _nothing_held() -> None:
+    pass
+
+
+def commit(run: TaskRun, acked: Latest, notices: Latest, flush_lines: Callable[[], None]) -> None:
     """Store the newest acknowledged checkpoint, then tell the input; at most once per
     commit_interval (an output acknowledging thousands a second would otherwise cost
-    as many fsyncs), and at once when the stream ends."""
+    as many fsyncs), and at once when the stream ends. The output's lines for the user
+    are written out first (`flush_lines`): those before the acknowledgement must not
+    be lost once the checkpoint that follows them is stored, and a stdout that cannot
+    take them fails the run with that checkpoint not stored."""
     task = run.task
     for value in acked.values():
         try:
+            flush_lines()  # StdoutLost: a DstreamError, the run's failure as it is
             run.store.put(task.name, value)
             if logs.log.is_enabled_for(logs.DEBUG):  # at every commit: decoded only then
                 shown = value.decode("utf-8", "replace")
