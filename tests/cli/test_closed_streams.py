@@ -161,6 +161,24 @@ def test_a_closed_stderr_leaves_stdout_one_document(ws: Workspace) -> None:
     assert orjson.loads(done.stdout)["error"] == "UsageError"
 
 
+@pytest.mark.parametrize("argv", [["lint"], ["run", "t"]], ids=" ".join)
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+def test_a_full_stderr_fails_the_command_with_1_and_is_no_crash(
+    ws: Workspace, tmp_path: Path, argv: list[str], unbuffered: bool
+) -> None:
+    """As a stderr whose reader left (test_broken_pipes.py): lint's error block and run's
+    summary cannot be said, so exit 1, and no crash report (a full disk is no bug)."""
+    if argv == ["lint"]:
+        scenarios.config_error(ws)
+    else:
+        scenarios.counter_file(ws)
+    done = closed(ws, "2>/dev/full", *argv, unbuffered=unbuffered)
+    no_crash(done, tmp_path)
+    assert done.returncode == 1, done.stdout
+    if argv == ["run", "t"]:  # the run was done all the same
+        assert len(ws.json_lines("out.jsonl")) == 10
+
+
 # -- a reader that leaves after the first bytes ------------------------------------------
 
 

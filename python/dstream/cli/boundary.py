@@ -17,7 +17,7 @@ from dstream.errors import EXIT_FAILURE, EXIT_OK, STDOUT_GONE, STOPPED, ExitCode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Optional, TextIO
 
     from dstream.cli.view import View
 
@@ -34,7 +34,8 @@ def stream_lost(exc: OSError, decided: Optional[int] = None) -> Optional[int]:
     the one it had decided before its last words (`decided`); None when no standard
     stream failed. stdout's reader left (`| head`: a BrokenPipeError) or stdout cannot
     be written (`> /dev/full`): one line, and exit 1 or the command's own code
-    (`stdout_lost`). stderr's reader left: nothing said (nothing can be: what stderr
+    (`stdout_lost`). stderr's reader left, or stderr cannot be written (`2> /dev/full`):
+    nothing said (nothing can be: what stderr
     still holds is dropped, what stdout holds is written), and exit 1, but for a command
     a signal stopped, which keeps the signal's code: it was stopped, not failed by
     dstream, and the code is what a scheduler reads (`2>&1 | tee log`, tee killed by the
@@ -46,11 +47,17 @@ def stream_lost(exc: OSError, decided: Optional[int] = None) -> Optional[int]:
         if _reader_left(sys.stdout):
             return stdout_lost(own)
         if _reader_left(sys.stderr):
-            drop_stderr()
-            return decided if decided in STOPPED else EXIT_FAILURE
-    elif _stdout_failing():
+            return _stderr_lost(decided)
+    elif _failing(sys.stdout):
         return stdout_lost(own, exc)
+    elif _failing(sys.stderr):
+        return _stderr_lost(decided)
     return None
+
+
+def _stderr_lost(decided: Optional[int]) -> int:
+    drop_stderr()
+    return decided if decided in STOPPED else EXIT_FAILURE
 
 
 def stream_failed(exc: OSError, view: View, decided: Optional[int]) -> int:
@@ -99,17 +106,17 @@ def crashed(exc: BaseException, wants_json: bool) -> int:
         return ExitCode.INTERNAL
 
 
-def _stdout_failing() -> bool:
-    """Whether stdout fails (an OSError from elsewhere is a bug). A buffered stdout keeps
-    what it could not write, and a flush meets its error again; an unbuffered one
-    (PYTHONUNBUFFERED) keeps nothing, but a device that refuses every write (/dev/full)
-    refuses an empty one too."""
+def _failing(stream: TextIO) -> bool:
+    """Whether `stream` (stdout, stderr) fails (an OSError from elsewhere is a bug). A
+    buffered stream keeps what it could not write, and a flush meets its error again; an
+    unbuffered one (PYTHONUNBUFFERED) keeps nothing, but a device that refuses every
+    write (/dev/full) refuses an empty one too."""
     try:
-        sys.stdout.flush()
-        os.write(sys.stdout.fileno(), b"")
+        stream.flush()
+        os.write(stream.fileno(), b"")
     except OSError:
         return True
-    except ValueError:  # closed: cli/entry.py reopens a closed one, so not stdout's
+    except ValueError:  # closed: cli/entry.py reopens a closed one, so not this one's
         return False
     return False
 
