@@ -316,8 +316,13 @@ class View:
     def note(self, text: str, *, task: Optional[str] = None) -> None:
         """Something the user must know even in --json mode (stderr is free there),
         about the task `task` if given; where the log's lines go (above a live progress
-        display, whose redraw erased a note written beside it)."""
-        logs.log.write_line(self.note_line(text, task=task), logs.log.stream or self._lines)
+        display, whose redraw erased a note written beside it). A note is a log line:
+        one stderr cannot take (its reader left, a full disk) is lost, as theirs are
+        (logs.Logger.emit), and the command goes on. Raised, it failed a run after the
+        step it told of (--reset-state's forgotten checkpoint), having run nothing."""
+        line = self.note_line(text, task=task)
+        with contextlib.suppress(OSError, ValueError):  # ValueError: stderr closed
+            logs.log.write_line(line, logs.log.stream or self._lines)
 
     def note_line(self, text: str, *, task: Optional[str] = None) -> str:
         """A note as stderr gets it, redacted, with its line break: a record of `task`
