@@ -2,7 +2,9 @@
 live agents through the tasks' leases (state/lease.py) — no coordinator of our own.
 
 Every tick (the lease renewal interval) an agent renews its row in the registry
-(state/agents.py), counts the live agents and aims at `ceil(tasks / agents)` tasks:
+(state/agents.py), lists the live agents in join order and aims at its quota (`quota`):
+tasks / agents rounded down, plus one for the first `tasks % agents` of them, so every
+agent runs floor or ceil of tasks / agents:
 
 - below the target it takes free tasks (no lease, or an expired or released one), in
   the order of a hash of (agent, task), so agents prefer different tasks;
@@ -31,8 +33,10 @@ task at a lost registration, a task whose lease was lost — is handed over, not
 it is logged, and only real failures (and the signal that stopped the agent) make its
 summaries and its exit code.
 
-So an agent that leaves frees only its own tasks, and one that joins takes at most its
-share, released by the agents above the new target.
+So an agent that leaves frees only its own tasks, and one that joins takes its share,
+released by the agents above their new quotas. Two agents that list the live agents
+differently for a tick (one joined or left between their listings) may take one task
+too many; the next tick, listing the same agents, releases it.
 
 Each holding of a task's lease is one run in the task's history (`dstream runs`), as
 `dstream run` records its tasks' (runtime/history.py): from the agent starting the task
@@ -104,6 +108,20 @@ def _same_tasks(one: Project, other: Project) -> bool:
 def preference(agent: str, task: str) -> int:
     """Rendezvous order: each agent ranks the tasks differently, all agents agree."""
     return zlib.crc32(f"{agent}\0{task}".encode())
+
+
+def quota(agents: list[str], agent: str, tasks: int) -> Optional[int]:
+    """How many of `tasks` `agent` runs among the live `agents` (in join order): the
+    first `tasks % len(agents)` run one more than the others, so every agent runs floor
+    or ceil of tasks / agents and the quotas add up to the tasks (a ceiling for every
+    agent could leave one with nothing: 2, 2, 1, 0 for 5 tasks on 4). Every agent
+    computes every quota from the same list; the longest-joined get the extra task, so
+    an agent that joins takes its share from the surplus of the others only. None when
+    `agent` is not among them (its registration lapsed since its renewal)."""
+    if agent not in agents:
+        return None
+    each, extra = divmod(tasks, len(agents))
+    return each + (1 if agents.index(agent) < extra else 0)
 
 
 @record
@@ -346,7 +364,9 @@ class Agent:
         except DstreamError as exc:  # the database is away: keep what runs, move nothing
             logs.log.warning("agent %s: %s", self.name, exc)
             return
-        target = math.ceil(len(self.project.tasks) / max(1, len(agents)))
+        target = quota([row.agent for row in agents], self.name, len(self.project.tasks))
+        if target is None:  # not live in this listing: the next renewal tells
+            return
         kept = [name for name, running in self.running.items() if not running.stop.requests]
         held = len(kept)
         if held > target:

@@ -74,8 +74,9 @@ class AgentTable(SqlTable):
                 self._sql(
                     "INSERT INTO {t} (agent, config_hash, started_at, expires_at)"
                     " VALUES (%s, %s, now(), now() + make_interval(secs => %s))"
+                    # An expired row joined again is a new member: last in join order.
                     " ON CONFLICT (agent) DO UPDATE SET config_hash = EXCLUDED.config_hash,"
-                    " expires_at = EXCLUDED.expires_at"
+                    " started_at = EXCLUDED.started_at, expires_at = EXCLUDED.expires_at"
                 ),
                 (agent, config_hash, ttl),
             )
@@ -93,10 +94,11 @@ class AgentTable(SqlTable):
         return bool(cur.rowcount == 1)
 
     def live(self, conn: Conn) -> list[AgentRow]:
+        """The live agents in join order (the same for every reader: agent.py's quotas)."""
         rows = conn.execute(
             self._sql(
                 "SELECT agent, config_hash, extract(epoch FROM started_at)::float8 FROM {t}"
-                " WHERE expires_at > now() ORDER BY agent"
+                " WHERE expires_at > now() ORDER BY started_at, agent"
             )
         ).fetchall()
         return [AgentRow(r[0], r[1], float(r[2])) for r in rows]
