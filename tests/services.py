@@ -231,6 +231,10 @@ class PostgresServer:
         if len(self.listen) > 1:  # e.g. a veth address reached from a network namespace
             with open(os.path.join(self.data, "pg_hba.conf"), "a") as hba:
                 hba.write("host all all 0.0.0.0/0 trust\n")
+        self.serve()
+
+    def serve(self) -> None:
+        """Start the server on its data directory (`halt` stopped it; `start` made it)."""
         options = " ".join(
             f"-c {option}"
             for option in (
@@ -259,6 +263,14 @@ class PostgresServer:
                 return int(handle.readline().strip())
         except (OSError, ValueError):
             return None
+
+    def halt(self) -> None:
+        """`pg_ctl stop` (fast mode): every session ends and no connection is accepted
+        until `serve`; the data stay."""
+        self._check(
+            os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-m", "fast", "-w", "-t", "60",
+            "stop",
+        )  # fmt: skip
 
     def restart(self) -> None:
         """`pg_ctl restart` (fast mode): every session ends, the data stay."""

@@ -11,6 +11,9 @@ agent runs floor or ceil of tasks / agents:
 - above it, it stops and releases its surplus only (a drain, then the lease goes);
 - otherwise it moves nothing: a healthy task stays where it runs (sticky).
 
+It takes nothing in the tick it joins (at its start, or again): agents joining at about
+the same time count each other before they take their shares.
+
 An agent refused at start (live agents run another configuration: a rollout started it
 while old agents run) waits, holding nothing, and joins once they are gone.
 
@@ -204,7 +207,8 @@ class Agent:
             with self.signals.interruptible():
                 self.store.transact("create the agent registry", self.registry.create)
                 self._first_join()
-            # One tick before taking anything: agents started together see each other.
+            # One tick before taking anything: agents started together see each other
+            # (so after any join: _renew).
             while not self.stopping.wait(self.tick):
                 summaries.extend(self._reap())
                 with self.signals.interruptible():
@@ -276,9 +280,13 @@ class Agent:
         return ""
 
     def _renew(self, summaries: list[RunSummary]) -> bool:
-        """Renew this agent's registration: True while it is a member. One whose
-        registration expired stops its tasks (the others may take them) and joins again;
-        one told to stop does not."""
+        """Renew this agent's registration: True when it was a member and still is, so it
+        may balance. One whose registration expired stops its tasks (the others may take
+        them) and joins again; one told to stop does not. One that joined (again) this
+        tick waits for the next before taking anything, as after its first join: agents
+        joining at about the same time (back from a database outage, or waiting for the
+        last agent of an old configuration to go) count each other rather than each
+        taking every task, counting itself alone, to release most of them a tick later."""
         if self.member:
             # The database renews it for ttl from when it runs the renewal, after this
             # and before the answer comes: counted from here, this agent never thinks
@@ -302,9 +310,9 @@ class Agent:
                     self.name, self.ttl, ", ".join(sorted(self.running)),
                 )  # fmt: skip
                 summaries.extend(self._stop_all("its registration expired"))
-        if self.stopping.is_set():
-            return False
-        return self._join_again()
+        if not self.stopping.is_set():
+            self._join_again()
+        return False
 
     def _first_join(self) -> None:
         """Join at start. Refused (live agents run another configuration: a rollout
@@ -318,9 +326,9 @@ class Agent:
         self.waits = False
         logs.log.info("agent %s joined with configuration %s", self.name, self.digest)
 
-    def _join_again(self) -> bool:
+    def _join_again(self) -> None:
         """Join again (its registration expired, it was reloaded, or it waits since its
-        start): True once a member. Refused (live agents run another configuration), an
+        start). Refused (live agents run another configuration), an
         agent whose registration expired raises AgentRefused (it ends with that error);
         one that waits holds nothing and tries at every tick: the old agents are
         reloaded, replaced or stopped in turn."""
@@ -335,13 +343,12 @@ class Agent:
                     hint=exc.hint,
                 ) from None
             self._wait_to_join(exc)
-            return False
+            return
         except DstreamError as exc:
             logs.log.warning("agent %s: %s", self.name, exc)
-            return False
+            return
         self.waits, self.refused = False, ""
         logs.log.info("agent %s joined%s with configuration %s", self.name, again, self.digest)
-        return True
 
     def _wait_to_join(self, exc: AgentRefused) -> None:
         """Refused: say so once (for each reason), and wait, holding nothing. /healthz
