@@ -135,6 +135,7 @@ def test_an_agent_paused_past_its_lease_records_the_task_it_lost_as_handed_over(
     other.start("agent", "--json")
     paused.signal(signal.SIGSTOP)
     wait_until("the other agent to take the task over", lambda: held_by(lease, other))
+    time.sleep(2)  # paused on while the other runs it
     paused.signal(signal.SIGCONT)
     # Resumed, it stops its task (its lease and registration lost: recorded, unfenced),
     # then joins again.
@@ -145,6 +146,9 @@ def test_an_agent_paused_past_its_lease_records_the_task_it_lost_as_handed_over(
         assert agent.wait() == ExitCode.TERMINATED, agent.stderr()
     runs = task_runs(other.root, "p")
     assert _results(runs) == [("handed over", 0), ("interrupted", 143)], runs
+    # The paused run ended when it lost its lease (its local deadline: it forwarded
+    # nothing after it), not when it resumed to find it lost: never two holders at once.
+    assert runs[0]["ended_at"] <= runs[1]["started_at"], runs
     assert "handed over, not failed" in paused.stderr(), paused.stderr()
     assert "history" not in paused.stderr(), paused.stderr()
 

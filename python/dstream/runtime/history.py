@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 
 def entry(summary: RunSummary, by: str) -> dict[str, object]:
-    """What the history keeps of a run: from its own start to its own end (a task left
-    behind by a forced stop ends with dstream, now), and `by` whom (the store's owner:
+    """What the history keeps of a run: from its own start to its own end (one that lost
+    its lease ended when it lost it: runner.py, `_ended_at`; a task left behind by a
+    forced stop ends with dstream, now), and `by` whom (the store's owner:
     an agent's name, or host:pid)."""
     from dstream.runtime.summary import exit_code_of  # after the stream only (issue 22)
 

@@ -162,10 +162,22 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
     summary.notes = notes
     summary.streamed = streamed
     summary.attempts = attempt
-    summary.started_at, summary.ended_at = started_at, time.time()
+    summary.started_at, summary.ended_at = started_at, _ended_at(summary)
     summary.resumed = resumed.raw if resumed else None
     _judge_resumable(summary)
     return summary
+
+
+def _ended_at(summary: RunSummary) -> float:
+    """When the run ended, for its history: now, or, when it lost its lease, the last
+    instant it trusted it (`held_until`: its pump forwarded nothing after it). A holder
+    paused past its lease finds it lost only once resumed, after another run took the
+    task: its history shows no two holders at once."""
+    from dstream.state.lease import LeaseLost  # a lease was held
+
+    now = time.time()
+    error = summary.error
+    return min(now, error.held_until) if isinstance(error, LeaseLost) else now
 
 
 def _judge_resumable(summary: RunSummary) -> None:

@@ -296,10 +296,14 @@ class LeaseKeeper:
     def declare_lost(self, task: str, why: str) -> LockLost:
         """The database refused the lease's epoch (`why` says where): stop its run, its
         providers at once (the lease is already gone)."""
+        now = time.monotonic()
+        with self._state:
+            held = self._held.get(task)
         error = LeaseFenced(
             f"task {task!r} lost its lease in {self.where}: {why} "
             "(the database refused this run's lease epoch)",
-            stop_by=time.monotonic(),  # the lease is already gone
+            stop_by=now,  # the lease is already gone
+            held_until=_wall(min(now, held.deadline) if held else now),
             hint=_LOST_HINT,
         )
         return self._lose(task, error)
@@ -312,6 +316,7 @@ class LeaseKeeper:
             "paused); the local lease deadline passed",
             # The database's expiry falls `margin` after the deadline at the earliest.
             stop_by=held.deadline + self.settings.margin - self.settings.kill_slack,
+            held_until=_wall(held.deadline),  # seen later after a pause: trusted until then
             hint=_LOST_HINT,
         )
         return self._lose(held.task, error, held)
@@ -446,3 +451,8 @@ class LeaseKeeper:
                     self._conn.close()
             finally:
                 self._io.release()
+
+
+def _wall(instant: float) -> float:
+    """The wall-clock time of a monotonic `instant` (the run history shows wall clocks)."""
+    return time.time() - (time.monotonic() - instant)

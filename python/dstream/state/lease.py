@@ -25,6 +25,7 @@ side, taking, renewing, the local deadline and releasing, is state/keeper.py.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Optional
 
@@ -108,12 +109,23 @@ class BadLease(DstreamError):
 
 
 class LeaseLost(LockLost):
-    """The task's lease is gone: its providers must be gone by `stop_by` (monotonic)."""
+    """The task's lease is gone: its providers must be gone by `stop_by` (monotonic).
+    `held_until` (wall clock, default now): the last instant this process trusted the
+    lease, its local deadline at the latest; its run forwarded nothing after it, so the
+    run's history ends it there (runner.py), before any other holder's run began."""
 
-    def __init__(self, reason: str, *, stop_by: float, hint: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        stop_by: float,
+        held_until: Optional[float] = None,
+        hint: Optional[str] = None,
+    ) -> None:
         # Not a detail of DstreamError: a monotonic instant means nothing in --json.
         super().__init__(reason, hint=hint)
         self.stop_by = stop_by
+        self.held_until = time.time() if held_until is None else held_until
 
 
 class LeaseDeadlinePassed(LeaseLost):
