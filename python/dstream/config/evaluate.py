@@ -38,6 +38,7 @@ from dstream.config.numbers import (
     number_problem,
     parse_number,
 )
+from dstream.config.quicklex import OPERATORS
 from dstream.config.scope import FailsWhereUsed, MissingValue, Module, StaticError, name_hint
 from dstream.config.strings import directive_string, heredoc, quoted
 from dstream.config.syntax import SourceFile, bare_key, locate, trees
@@ -422,16 +423,18 @@ class Evaluator:
             return None
 
     def _unary_op(self, node: Tree) -> JsonValue:
-        operator = str(node.children[0])
+        operator = node.children[0]
         operand = node.children[1]
-        if operator == "!":
+        if isinstance(operator, Token) and operator.type == "NOT":
             return not self.boolean(operand)
         return -self._number(operand)
 
     def _binary_op(self, node: Tree) -> JsonValue:
         left_node, term = trees(node)[:2]
         operator_node, right_node = trees(term)[:2]
-        operator = str(operator_node.children[0]).strip()
+        token = operator_node.children[0]
+        assert isinstance(token, Token)  # binary_operator: its one terminal
+        operator = OPERATORS[token.type]
         if operator == "&&":
             return self.boolean(left_node) and self.boolean(right_node)
         if operator == "||":

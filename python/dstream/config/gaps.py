@@ -6,13 +6,15 @@
   on to the next `}` (over a `"` and the attributes after it).
 - Strip markers on an interpolation, `${~ x ~}`, as on a directive.
 
-and in code, a `/* */` comment just before an `=` (`a /* why */ = 1`, an object key's,
-`1 /* c */ == 1`): HCL skips it, where the grammar takes it for a line end.
+and in code, a `/* */` comment: HCL skips it wherever it is (over several lines too:
+`1 /* a <new line> b */ + 2` is 3), where the grammar takes it for a line end, which
+it accepts in some places only (`a /* why */ = 1`, `-/* a */1`, `xs /* c */ [0]` are
+syntax errors to it).
 
 The grammar (and config/quickparse.py, which mirrors it) reads a copy of the text of the
 same length in which each such break is a space, each escape's first character a
-backslash (so `\\${` is plain text to it), each such `~` a space and each such comment
-blanks (its line breaks too); then every position is placed back on the text as
+backslash (so `\\${` is plain text to it), each such `~` a space and each comment in
+code blanks (its line breaks too); then every position is placed back on the text as
 written, the literal text of the string is taken from it, and an interpolation's strip
 markers are marked on its `${` and `}` tokens ("${~", "~}") for config/strings.py.
 """
@@ -32,8 +34,8 @@ if TYPE_CHECKING:
     from dstream.config.tree import Tree
 
 # Only a text with one of these needs the scan: a `${`/`%{` with a line break before any
-# `}`, an escape, a strip marker next to a brace, a comment's end before an `=`.
-_MAY_NEED = r"[$%]\{[^}\n]*\n|\$\$\{|%%\{|\$\{~|~\}|\*/[ \t]*="  # (compiled on first use)
+# `}`, an escape, a strip marker next to a brace, a block comment.
+_MAY_NEED = r"[$%]\{[^}\n]*\n|\$\$\{|%%\{|\$\{~|~\}|/\*"  # (compiled on first use)
 _IN_CODE = r'["{\[(}\])#/<\n]'
 _IN_STRING = r'[\\"\n$%]'
 # The token whose text is a quoted string's literal text.
@@ -127,31 +129,22 @@ def _edits(text: str) -> dict[int, str]:
             newline = text.find("\n", index)
             index = len(text) if newline < 0 else newline + 1
         elif text.startswith("/*", index):
-            index = _block_comments(text, index, edits)
+            index = _block_comment(text, index, edits)
         elif text.startswith("<<", index):
             index = skip_heredoc(text, index)
         else:
             index += 1
 
 
-def _block_comments(text: str, index: int, edits: dict[int, str]) -> int:
-    """The index after the `/* */` comment at `index` and any that follow it on its
-    line; blanked in the copy when an `=` comes next (line breaks and all: HCL reads
-    `a /* x <new line> y */ = 1` as one attribute)."""
-    blanks = re.compile(r"[ \t]*")
-    end = index
-    while True:
-        close = text.find("*/", end + 2)
-        if close < 0:
-            return len(text)
-        end = close + 2
-        after = blanks.match(text, end).end()  # type: ignore[union-attr]  # matches ""
-        if not text.startswith("/*", after):
-            break
-        end = after
-    if text.startswith("=", after):
-        edits.update(dict.fromkeys(range(index, end), " "))
-    return end
+def _block_comment(text: str, index: int, edits: dict[int, str]) -> int:
+    """The index after the `/* */` comment at `index`, blanked in the copy (line breaks
+    and all: HCL reads `a /* x <new line> y */ = 1` as one attribute). An unclosed one
+    is left to the grammar, whose error names it."""
+    close = text.find("*/", index + 2)
+    if close < 0:
+        return len(text)
+    edits.update(dict.fromkeys(range(index, close + 2), " "))
+    return close + 2
 
 
 def _in_string(text: str, index: int, stack: list[str], edits: dict[int, str]) -> int:

@@ -30,6 +30,14 @@ PUNCTUATION = {
 TWO = {"==": "DOUBLE_EQ", "!=": "NEQ", "<=": "LEQ", ">=": "GEQ", "&&": "DOUBLE_AMP",
        "||": "DOUBLE_PIPE"}  # fmt: skip
 ONE = {"<": "LT", ">": "GT", "!": "NOT"}
+# Each operator's terminal -> its text. Read an operator by its terminal, never by its
+# token's text: python-hcl2's lexer puts a new line or comment before a binary operator
+# into that text (`# first\n+`).
+OPERATORS = {
+    kind: text
+    for text, kind in {**PUNCTUATION, **TWO, **ONE, "/": "SLASH", "%": "PERCENT"}.items()
+    if kind not in ("LBRACE", "RBRACE", "LSQB", "RSQB", "LPAR", "RPAR", "COMMA", "QMARK")
+}
 # HCL v2's identifier (hclsyntax spec, "Identifiers"; `_` may start one, as in
 # hclsyntax's scanner), for the `regex` module. The sets below are its ASCII part, the
 # one most names need: the pattern (and the import of `regex`) only reads past them.

@@ -47,8 +47,9 @@ if TYPE_CHECKING:
 
 # Part of the cache key: bump it when what a cached tree holds, or what a text must pass
 # before it is cached, changes (2: nesting limits, a tree cached before them is not trusted).
-# 3: marshal of tree.freeze (2 was a pickle); 4: quoted strings checked (config/literals.py)
-TREE_FORMAT = "dstream-tree-4"
+# 3: marshal of tree.freeze (2 was a pickle); 4: quoted strings checked (config/literals.py);
+# 5: every `/* */` comment in code read as blanks (config/gaps.py)
+TREE_FORMAT = "dstream-tree-5"
 BOM = "\ufeff"
 
 
