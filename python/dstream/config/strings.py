@@ -83,16 +83,26 @@ def _parts(children: list[Node], node: Tree) -> list[_Part]:
     return parts
 
 
+# White space as HCL trims it (Go's unicode.IsSpace, Unicode's White_Space): str.strip()
+# would take the separators U+001C-U+001F too.
+_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
 def _strip_markers(parts: list[_Part]) -> None:
     """`~` beside a directive's or an interpolation's brace trims the white space
-    (line breaks too) of the text on that side."""
+    (line breaks too) of the one piece of text on that side, if the part there is
+    text: a quoted string's text between two sequences, a heredoc's piece of a line
+    (_heredoc_parts), as HCL's template parser trims its one literal token."""
     for index, part in enumerate(parts):
         if part.kind == "text":
             continue
         if part.strip_left and index > 0 and parts[index - 1].kind == "text":
-            parts[index - 1].text = parts[index - 1].text.rstrip()
+            parts[index - 1].text = parts[index - 1].text.rstrip(_SPACE)
         if part.strip_right and index + 1 < len(parts) and parts[index + 1].kind == "text":
-            parts[index + 1].text = parts[index + 1].text.lstrip()
+            parts[index + 1].text = parts[index + 1].text.lstrip(_SPACE)
 
 
 def _render(
@@ -203,68 +213,55 @@ class _Heredoc:
     body: str
     starts: list[int]  # the offset in `body` where each line starts
     first_line: int  # the file's line of the body's first line
-    cuts: list[int]  # the indentation `<<-` removed from each line
 
     def position(self, offset: int) -> tuple[int, int]:
         """The line and column of character `offset` of the body, in the file."""
         index = max(bisect.bisect_right(self.starts, offset) - 1, 0)
-        return self.first_line + index, self.cuts[index] + offset - self.starts[index] + 1
+        return self.first_line + index, offset - self.starts[index] + 1
 
 
 def heredoc(evaluator: Evaluator, node: Tree, trim: bool) -> str:
     """A heredoc's text; `trim` (`<<-`) removes the indentation its lines share."""
     token = node.children[0]
     body_lines = str(token).split("\n")[1:-2]  # drop `<<EOT` and the closing marker line
-    cuts = [0] * len(body_lines)
-    if trim:
-        # As HCL: only lines that start as text count and lose the indentation, not a
-        # line that starts inside a `${ }` or `%{ }` over several lines (it is code).
-        text = _text_lines(body_lines)
-        indents = [len(line) - len(line.lstrip()) for i, line in text if line.strip()]
-        cut = min(indents) if indents else 0
-        for index, line in text:
-            body_lines[index], cuts[index] = line[cut:], cut
     starts, offset = [], 0
     for line in body_lines:
         starts.append(offset)
         offset += len(line) + 1
     body = "\n".join(body_lines) + ("\n" if body_lines else "")
     opener = token.line if isinstance(token, Token) and token.line else node.line or 1
-    doc = _Heredoc(body, starts or [0], opener + 1, cuts or [0])
-    return _heredoc_body(evaluator, doc, node)
-
-
-def _text_lines(lines: list[str]) -> list[tuple[int, str]]:
-    """The lines (index, line) of a heredoc that do not start inside a template
-    sequence."""
-    body = "\n".join(lines)
-    inside: set[int] = set()  # the index of each line that starts inside one
-    line, counted, index = 0, 0, 0
-    sequence = re.compile(_SEQUENCE)
-    while (found := sequence.search(body, index)) is not None:
-        index = found.end()
-        if len(found.group()) == 3:  # $${ or %%{: text
-            continue
-        end = _closing_brace(body, index)
-        if end < 0:
-            break  # _heredoc_parts says what is wrong
-        line += body.count("\n", counted, found.start())
-        breaks = body.count("\n", found.start(), end)
-        inside.update(range(line + 1, line + breaks + 1))
-        line, counted, index = line + breaks, end, end + 1
-    return [(i, text) for i, text in enumerate(lines) if i not in inside]
-
-
-# Compiled on first use (re keeps them), as the two below: only a heredoc uses them,
-# and a compile at import costs ~0.5 M instructions of every start (issue 22).
-_SEQUENCE = r"\$\$\{|%%\{|[$%]\{"
-
-
-def _heredoc_body(evaluator: Evaluator, doc: _Heredoc, node: Tree) -> str:
+    doc = _Heredoc(body, starts or [0], opener + 1)
     parts = _heredoc_parts(evaluator, doc, node)
     _strip_markers(parts)
+    if trim:
+        _flush(parts)
     text, _end = _render(evaluator, parts, 0, node, stop=())
     return text
+
+
+def _flush(parts: list[_Part]) -> None:
+    """`<<-`: as HCL, after the strip markers, the fewest white space characters that
+    begin a piece of text starting a line (a line of white space only aside) are
+    removed from each such piece. A line starting with a sequence, or with a piece a
+    marker trimmed to nothing, counts as none: nothing is removed then."""
+    fewest: Optional[int] = None
+    starting: list[_Part] = []  # the pieces of text that start a line
+    new_line = True
+    for part in parts:
+        if new_line:
+            spaces = 0
+            if part.kind == "text":
+                rest = part.text.lstrip(_SPACE)
+                if not rest and part.text.endswith("\n"):
+                    spaces = -1  # a blank line: not counted
+                else:
+                    spaces = len(part.text) - len(rest)
+                    starting.append(part)
+            if spaces >= 0:
+                fewest = spaces if fewest is None else min(fewest, spaces)
+        new_line = part.kind == "text" and part.text.endswith("\n")
+    for part in starting:
+        part.text = part.text[fewest or 0 :]
 
 
 def _heredoc_parts(evaluator: Evaluator, doc: _Heredoc, node: Tree) -> list[_Part]:
@@ -286,7 +283,7 @@ def _heredoc_parts(evaluator: Evaluator, doc: _Heredoc, node: Tree) -> list[_Par
                     location=_at(evaluator, doc, index),
                     hint="close it: ${...} or %{...}",
                 )
-            parts.append(_Part("text", node, "".join(text)))
+            parts += _line_pieces("".join(text), node)
             text = []
             if body[index] == "$":
                 parts.append(_heredoc_interpolation(evaluator, doc, index, end))
@@ -296,8 +293,16 @@ def _heredoc_parts(evaluator: Evaluator, doc: _Heredoc, node: Tree) -> list[_Par
         else:
             text.append(body[index])
             index += 1
-    parts.append(_Part("text", node, "".join(text)))
+    parts += _line_pieces("".join(text), node)
     return parts
+
+
+def _line_pieces(text: str, node: Tree) -> list[_Part]:
+    """A heredoc's text between two sequences as HCL reads it: a piece per line, each
+    with its line break (none when empty). The strip markers and `<<-` act on pieces."""
+    lines = text.split("\n")  # only "\n" ends a line (a "\r" before it stays its text)
+    pieces = [line + "\n" for line in lines[:-1]] + lines[-1:]
+    return [_Part("text", node, piece) for piece in pieces if piece]
 
 
 # `%{ for k, v in coll }` up to `in`: the collection's expression starts where it ends.
