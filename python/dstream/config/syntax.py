@@ -543,6 +543,13 @@ def literal_key(node: Tree) -> Optional[str]:
     return "".join(text_of(part) for part in parts if isinstance(part, Token))
 
 
+def attribute_names(tree: Tree) -> list[str]:
+    """The names of the attributes a file's parse tree sets at its top level (a name set
+    twice too, which _body refuses)."""
+    body = next(c for c in tree.children if isinstance(c, Tree) and c.data == "body")
+    return [_name_of(c.children[0]) for c in trees(body) if c.data == "attribute"]
+
+
 def _body(tree: Tree, source_map: SourceMap) -> Body:
     body = Body()
     for child in trees(tree):

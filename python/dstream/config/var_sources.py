@@ -20,8 +20,10 @@ from dstream.config.numbers import NUMBER_HINT, BadNumber, decode_config_json, j
 from dstream.config.scope import Module
 from dstream.config.syntax import (
     SourceFile,
+    attribute_names,
     literal_key,
     parse_text,
+    parse_tree,
     read_source,
     trees,
     unwrap,
@@ -235,6 +237,20 @@ def read_var_file(
         locate = tree_locator(attribute.expr, source)
         out.values[name] = Given(value, attribute.value_location, locate)
     return out
+
+
+def names_set(path: str) -> Optional[frozenset[str]]:
+    """The names a var file that read_var_file rejected sets, when its text parses that
+    far (a name set twice, a block); None when that is not known (a syntax error)."""
+    try:
+        text = read_source(path)
+        if path.endswith(".json"):
+            data = json.loads(text)  # a key set twice too: the check left out
+            return frozenset(data) if isinstance(data, dict) else None
+        tree, _rewritten = parse_tree(text, path, cache=False)  # values: maybe secret
+    except (ConfigError, ValueError, RecursionError):  # JSON's: ValueError, too deep
+        return None
+    return frozenset(attribute_names(tree))
 
 
 def tree_locator(expr: Node, source: SourceFile) -> Callable[[Path], Location]:

@@ -37,6 +37,7 @@ from dstream.config.typeexpr import (
 from dstream.config.var_sources import (
     Given,
     evaluate_value,
+    names_set,
     parse_literal,
     read_var_file,
     tree_locator,
@@ -199,6 +200,8 @@ class _Given:
         )
         self.terraform_style: frozenset[str] = frozenset()  # names set as TF_VAR_<name>
         self.var_files: list[str] = []  # the --var-file paths, in their order
+        # Each var file rejected as a whole, with the names it sets (None: not known).
+        self.rejected: list[tuple[str, Optional[frozenset[str]]]] = []
         self._terraform_files: Optional[list[str]] = None  # `terraform_files`, once looked
 
     def _failed(self, name: str, exc: ConfigError) -> None:
@@ -248,6 +251,7 @@ class _Given:
             )
         except ConfigError as exc:
             self.diagnostics.error(exc)
+            self.rejected.append((path, names_set(path)))
             return
         for name, where in var_file.names.items():
             if name not in self.declared:
@@ -337,6 +341,14 @@ class _Given:
                 location=where,
                 hint=f"{ways}, or give it a default that is not null",
             )
+        for path, sets in self.rejected:  # its value is there, in a file not used
+            if sets is None or name in sets:
+                which = "sets it" if sets is not None else "may set it"
+                return MissingValue(
+                    f'variable "{name}" has no value: {path}, which {which}, was rejected',
+                    location=item.block.location,
+                    hint=f"fix {path} (its error is reported too); or {ways}",
+                )
         hint = f"{ways}, or give it a default = ..."
         terraform_files = self.terraform_files()
         if terraform_files:
