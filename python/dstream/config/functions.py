@@ -133,17 +133,28 @@ def to_string(value: object, what: str = "value") -> str:
     )
 
 
+# cty's conversion of text to bool (Terraform's, in tobool(), conditions and bool
+# variables): exactly these texts.
+_BOOL_TEXTS = {"true": True, "1": True, "false": False, "0": False}
+
+
 def as_bool(value: object) -> Optional[bool]:
-    """HCL's conversion to bool: a bool, or the string "true" or "false"; None for
-    anything else, so each caller words its own error."""
+    """HCL's conversion to bool: a bool, or the string "true", "false", "1" or "0" (as
+    cty's); None for anything else, so each caller words its own error."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value in ("true", "false"):
-        return value == "true"
+    if isinstance(value, str):
+        return _BOOL_TEXTS.get(value)
     return None
 
 
-_NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\Z"
+# cty's conversion of text to number (Go's big.Float.Parse in base 10): a sign, digits
+# with a point anywhere (`007`, `.5`, `5.`), a decimal exponent or a binary one (`1p3`
+# is 8); "Inf" too, which no configuration value can be. No space, `_` or `0x` (" 5" is
+# not a number, in Terraform).
+_NUMBER = r"([+-]?)([0-9]+\.?[0-9]*|\.[0-9]+)(?:([eE])([+-]?[0-9]+)|[pP]([+-]?[0-9]+))?\Z"
+_INFINITY = r"[+-]?[Ii]nf\Z"
+_MAX_BINARY_EXPONENT = 4096  # 2**1024 is beyond a double already
 
 
 def to_number(value: object, what: str = "value") -> float:
@@ -151,12 +162,35 @@ def to_number(value: object, what: str = "value") -> float:
         raise FunctionError(f"{what} is a bool, not a number")
     if isinstance(value, (int, float)):
         return value
-    if isinstance(value, str) and re.match(_NUMBER, value):  # " 5" is not, in Terraform
+    if isinstance(value, str) and (spelled := re.match(_NUMBER, value)):
         try:
-            return parse_number(value)
+            return _parsed(spelled)
         except BadNumber as exc:
             raise NumberOutOfRange(what, exc) from None
+    if isinstance(value, str) and re.match(_INFINITY, value):
+        raise NumberOutOfRange(what, BadNumber(value, f"a number {OUT_OF_RANGE}", value))
     raise FunctionError(f"{what} {value!r} is not a number")
+
+
+def _parsed(spelled: re.Match[str]) -> float:
+    """The number a text matching _NUMBER spells: as parse_number reads a literal, or,
+    with a binary exponent, the mantissa times a power of two (rounded once)."""
+    sign, mantissa, decimal, exponent, binary = spelled.groups()
+    if binary is None:
+        return parse_number(sign + mantissa + (decimal or "") + (exponent or ""))
+    from fractions import Fraction  # only for a binary exponent
+
+    power = int(binary)
+    if power > _MAX_BINARY_EXPONENT:
+        raise BadNumber(spelled.string, f"a number {OUT_OF_RANGE}", spelled.string)
+    exact = Fraction(mantissa) * Fraction(2) ** max(power, -_MAX_BINARY_EXPONENT)
+    exact = -exact if sign == "-" else exact
+    if exact.denominator == 1:
+        return parse_number(str(exact.numerator))
+    try:
+        return parse_number(repr(float(exact)))
+    except OverflowError:  # beyond a double
+        raise BadNumber(spelled.string, f"a number {OUT_OF_RANGE}", spelled.string) from None
 
 
 def arity(name: str, args: list[JsonValue], low: int, high: Optional[int] = None) -> None:
@@ -519,7 +553,10 @@ def _tobool(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     converted = as_bool(value)
     if converted is not None:
         return converted
-    raise FunctionError(f"argument of tobool() {value!r} is not true or false")
+    raise FunctionError(
+        f"argument of tobool() {value!r} is not true or false",
+        hint='tobool() converts true, false and the strings "true", "false", "1" and "0"',
+    )
 
 
 def _jsonencode(ctx: CallContext, args: list[JsonValue]) -> str:

@@ -85,6 +85,10 @@ def _written_whole(text: str) -> Union[int, float]:
     shift = int(exponent or 0) - len(fraction)
     digits = int((whole or "0") + fraction)
     if shift < 0:
+        if -shift > len(((whole or "") + fraction).lstrip("0")):
+            # A power of ten beyond the digits (`1e-99999999`, a double's 0.0): no whole
+            # number but zero, and 10**-shift could take minutes to compute.
+            return float(text) if digits else 0
         quotient, remainder = divmod(digits, 10**-shift)
         if remainder:
             return float(text)
