@@ -9,9 +9,10 @@ import math
 import re
 
 from dstream.config.diagnostics import Diagnostics
-from dstream.config.functions import as_bool, format_number, type_name
+from dstream.config.functions import as_bool, type_name
 from dstream.config.limits import MAX_DURATION, MAX_FRAME_SIZE
 from dstream.config.model import Location
+from dstream.config.numbers import format_number
 from dstream.config.syntax import Attribute, Block, Body
 from dstream.errors import ConfigError, nearest
 from dstream.protocol.frames import POLICIES

@@ -15,6 +15,7 @@ import stat
 import time
 from collections.abc import Iterator, Mapping
 
+from dstream.config.gojson import go_json, go_number_v
 from dstream.config.limits import (
     MAX_FORMAT_WIDTH,
     MAX_STRING,
@@ -27,6 +28,7 @@ from dstream.config.numbers import (
     OUT_OF_RANGE,
     BadNumber,
     decode_config_json,
+    format_number,
     parse_number,
 )
 from dstream.config.redact import is_secret_variable
@@ -99,22 +101,6 @@ def equal(left: object, right: object) -> bool:
     if isinstance(left, dict) and isinstance(right, dict):
         return left.keys() == right.keys() and all(equal(left[k], right[k]) for k in left)
     return bool(left == right)
-
-
-def format_number(value: float) -> str:
-    """A number as text, as Terraform writes it: in decimals, never with an exponent
-    (`1e20` is 100000000000000000000, `2.5e-7` is 0.00000025); a double with the
-    fewest digits that read back as it."""
-    if not isinstance(value, float):
-        return str(value)
-    if value.is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    text = repr(value)
-    if "e" not in text:
-        return text
-    import decimal  # only for a number that repr writes with an exponent
-
-    return format(decimal.Decimal(text), "f")
 
 
 def to_string(value: object, what: str = "value") -> str:
@@ -386,12 +372,20 @@ def _format_verb(
             raise FunctionError("a %t value must be a bool")
         return (head + "s") % ("true" if value else "false")
     if verb == "q":
-        quoted = json.dumps(to_string(value, "a %q value"), ensure_ascii=False)
-        return (head + "s") % quoted
+        return (head + "s") % go_json(to_string(value, "a %q value"))
     if verb == "v":
-        text = value if isinstance(value, str) else _jsonencode(ctx, [value])
-        return (head + "s") % text
+        return (head + "s") % _shown_v(value)
     raise FunctionError(f"format() does not know the verb %{verb}")
+
+
+def _shown_v(value: JsonValue) -> str:
+    """A value as Terraform's %v writes it: a string as it is, a number as Go's %v of
+    it, anything else as jsonencode() writes it."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return go_number_v(value)
+    return go_json(value)
 
 
 def _exact_fixed(number: int, flags: str, width: Optional[str], precision: Optional[str]) -> str:
@@ -561,7 +555,7 @@ def _tobool(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
 
 def _jsonencode(ctx: CallContext, args: list[JsonValue]) -> str:
     arity("jsonencode", args, 1)
-    return json.dumps(args[0], ensure_ascii=False, separators=(",", ":"))
+    return go_json(args[0])
 
 
 def _jsondecode(ctx: CallContext, args: list[JsonValue]) -> JsonValue:

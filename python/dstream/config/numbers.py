@@ -108,6 +108,22 @@ def whole(number: Union[int, float]) -> Union[int, float]:
     return number
 
 
+def format_number(value: float) -> str:
+    """A number as text, as Terraform writes it: in decimals, never with an exponent
+    (`1e20` is 100000000000000000000, `2.5e-7` is 0.00000025); a double with the
+    fewest digits that read back as it."""
+    if not isinstance(value, float):
+        return str(value)
+    if value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    text = repr(value)
+    if "e" not in text:
+        return text
+    import decimal  # only for a number that repr writes with an exponent
+
+    return format(decimal.Decimal(text), "f")
+
+
 def _json_constant(name: str) -> NoReturn:
     raise BadNumber(f"{name} is not a number", f"{name}, which is not a number", name)
 

@@ -15,7 +15,7 @@ from dstream.config.checks import (
 )
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.evaluate import Evaluator
-from dstream.config.functions import format_number, type_name
+from dstream.config.functions import type_name
 from dstream.config.model import (
     COMPANIONS,
     MAX_STATE_TABLE_NAME,
@@ -27,6 +27,7 @@ from dstream.config.model import (
     parse_addr,
     state_table_ok,
 )
+from dstream.config.numbers import format_number
 from dstream.config.provider_config import locate_config
 from dstream.config.references import provider_reference
 from dstream.config.scope import NOWHERE, UNKNOWN, MissingValue
