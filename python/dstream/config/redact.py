@@ -172,15 +172,14 @@ class Redactor:
         return text
 
     def value(self, value: object) -> object:
-        """A copy of a JSON-like value with every string (keys too) redacted, every
-        number whose text holds a secret replaced by "***", and every Fragment holding
-        a secret replaced by its value, redacted (`_fragment`)."""
+        """A copy of a JSON-like value with every string (keys too, each kept apart:
+        `_keys`) redacted, every number whose text holds a secret replaced by "***",
+        and every Fragment holding a secret replaced by its value, redacted
+        (`_fragment`)."""
         if not self._secrets:
             return value
         if isinstance(value, dict):
-            return {
-                self.text(k) if isinstance(k, str) else k: self.value(v) for k, v in value.items()
-            }
+            return {key: self.value(item) for key, item in self._keys(value).items()}
         if isinstance(value, (list, tuple)):
             return [self.value(item) for item in value]
         if isinstance(value, str):
@@ -191,6 +190,24 @@ class Redactor:
         if isinstance(value, Fragment):
             return self._fragment(value)
         return value
+
+    def _keys(self, mapping: dict[object, object]) -> dict[object, object]:
+        """`mapping` with its keys masked, every entry kept: a masked key that another
+        key already takes (`{for t in var.tables : t => ...}` masks each key to `***`)
+        is numbered, `***#2`, `***#3`, ..., so that no entry overwrites another."""
+        masked = {key: self.text(key) if isinstance(key, str) else key for key in mapping}
+        taken = {key for key, shown in masked.items() if shown == key}
+        out: dict[object, object] = {}
+        for key, item in mapping.items():
+            shown = masked[key]
+            if shown != key:
+                number = 1
+                while shown in taken:
+                    number += 1
+                    shown = f"{masked[key]}#{number}"
+                taken.add(shown)
+            out[shown] = item
+        return out
 
     def _fragment(self, fragment: Fragment) -> object:
         """A Fragment (a stored checkpoint's exact JSON, written verbatim) as it is when
@@ -397,6 +414,18 @@ def leaves(value: object) -> Iterator[str]:
         yield value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         yield str(value)
+
+
+def key_names(value: object) -> Iterator[str]:
+    """The key names of the objects a JSON-like value holds, at any depth."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield key
+            yield from key_names(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from key_names(item)
 
 
 def nearest_key(path: KeyPath) -> str:

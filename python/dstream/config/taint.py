@@ -9,6 +9,9 @@ jsonencode, jsondecode, ...), arithmetic or a negation of one. Selecting does no
 spread the mark: `local.db.host` of an object that also holds a password, or the
 branch a conditional picks, is sensitive only if that value itself is.
 
+An object's key names are no secret (its type's words: "user", "password"), also where
+a function turns them into values (keys()).
+
 The marks are kept as the set of sensitive leaf values (strings, and numbers as their
 text); the redactor (config/redact.py) masks each one of at least MIN_SECRET_LENGTH
 characters wherever it appears. Tracking costs nothing while no variable is sensitive
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dstream.config.redact import is_secret_variable, leaves
+from dstream.config.redact import is_secret_variable, key_names, leaves
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,10 +56,19 @@ class Taint:
         self.tracking = False
         self._watched = False
         self._operand = False  # a sensitive operand was seen in the current expression
+        self._key_names: set[str] = set()  # of the objects marked: no secret (_mark_computed)
 
     def mark(self, value: object) -> None:
         self.marked.update(leaves(value))
+        self._key_names.update(key_names(value))
         self.tracking = self.tracking or bool(self.marked)
+
+    def _mark_computed(self, value: object) -> None:
+        """A value computed from a sensitive one: sensitive, but for the key names of a
+        sensitive object it holds as text (keys(var.creds) is ["password", "user"]):
+        they are its type's words, not its secret, and marked they would be masked in
+        every output (docs/security.md: the marks are on values)."""
+        self.mark([text for text in leaves(value) if text not in self._key_names])
 
     def watch(self, environ: dict[str, str]) -> None:
         """Track from the first expression on if `environ` holds a credential an
@@ -86,7 +98,7 @@ class Taint:
         try:
             value = evaluate(node)
             if kind in COMPUTING and self._operand:
-                self.mark(value)
+                self._mark_computed(value)
                 sensitive = True
             else:
                 sensitive = self.holds(value)
