@@ -343,7 +343,7 @@ def test_a_string_left_open_is_named_as_the_mistake() -> None:
         ('join(",", 5...)', "spreads a list into arguments"),
         # a function's error says nothing of what to do: its usage does
         ("lower()", "call it as lower(s)"),
-        ('split("", "a")', "call it as split(sep, s)"),
+        ('split(",")', "call it as split(sep, s)"),
         ("length(5)", "call it as length(v)"),
         ('tonumber("abc")', "call it as tonumber(v)"),
         ("coalesce()", "call it as coalesce(v, ...)"),

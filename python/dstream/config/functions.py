@@ -246,9 +246,8 @@ def _join(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
 def _split(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
     arity("split", args, 2)
     separator, text = string_arg("split", args, 0), string_arg("split", args, 1)
-    if not separator:
-        raise FunctionError("split() separator must not be empty")
-    pieces: list[JsonValue] = list(text.split(separator))
+    # By "", into characters (code points, as Go's strings.Split), as Terraform's.
+    pieces: list[JsonValue] = list(text.split(separator) if separator else text)
     return pieces
 
 
@@ -353,7 +352,9 @@ def _format_verb(
         return (head + dot + "s") % text
     if verb == "d":
         number = to_number(value, "a %d value")
-        if isinstance(number, float):  # whole doubles are ints already (numbers.whole)
+        if isinstance(number, float) and number.is_integer():  # beyond int64 (1e20)
+            number = int(number)  # exact: a whole double is an integer
+        if isinstance(number, float):
             raise FunctionError(
                 "a %d value must be a whole number", 'write "%.0f" to round it, or "%v"'
             )
@@ -612,10 +613,36 @@ def _file(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
 
 
 def _coalesce(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
-    for value in args:
-        if value is not None and value != "":
+    """The first argument that is neither null nor "", of the type all of them unify to,
+    as Terraform's: coalesce(1, "a") is "1", coalesce("", 1) is "1"."""
+    present: list[JsonValue] = [value for value in args if value is not None]
+    if len({type_name(value) for value in present}) > 1 or any(
+        isinstance(value, (list, dict)) for value in present
+    ):
+        present = _unified("coalesce", present)
+    for value in present:
+        if value != "":
             return value
     raise FunctionError("coalesce() got no non-null, non-empty argument")
+
+
+def _unified(name: str, values: list[JsonValue]) -> list[JsonValue]:
+    """`values` converted to the one type they unify to (config/unify.py), or an error
+    naming their kinds (never what they hold: one may be a secret)."""
+    # Here, not at import: unify needs typeexpr, which a plain start does not load.
+    from dstream.config.typeexpr import convert
+    from dstream.config.unify import NoCommonType, type_of, unify
+
+    try:
+        common = unify([type_of(value) for value in values])
+    except NoCommonType as exc:
+        raise FunctionError(
+            f"the arguments of {name}() have no common type ({exc.detail(hide_keys=True)})",
+            "give every argument the same type: convert with tostring(), tonumber() or "
+            "tobool(), or give lists the same kind of elements and objects the same "
+            "attributes",
+        ) from None
+    return [convert(value, common) for value in values]
 
 
 def _length(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
@@ -642,6 +669,20 @@ def _upper(text: str) -> str:
     """Go's strings.ToUpper, which Terraform's upper() is: a letter without a capital of
     one letter (ß) stays as it is, where Python's gives two (SS)."""
     return "".join(c if len(c.upper()) != 1 else c.upper() for c in text)
+
+
+def _lower(text: str) -> str:
+    """Go's strings.ToLower, which Terraform's lower() is: each letter by itself (a
+    capital sigma ending a word gives the small sigma any other does, where Python's
+    gives the final form), İ as i (Python's gives i and a combining dot)."""
+    if text.isascii():
+        return text.lower()
+    return "".join(_GO_LOWER.get(c) or c.lower() for c in text)
+
+
+# Where Go's simple mapping differs from Python's per letter: İ's lower case is one
+# letter in Go (its full mapping, Python's, is i and a combining dot).
+_GO_LOWER = {"\u0130": "i"}
 
 
 def _keys(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
@@ -699,7 +740,7 @@ CORE: dict[str, Builtin] = {
     "keys": Builtin("keys(obj)", _keys),
     "length": Builtin("length(v)", _length),
     "lookup": Builtin("lookup(obj, key, default)", _lookup),
-    "lower": Builtin("lower(s)", of_string("lower", str.lower)),
+    "lower": Builtin("lower(s)", of_string("lower", _lower)),
     "merge": Builtin("merge(obj, ...)", _merge),
     "replace": Builtin("replace(s, search, replacement)", _replace),
     "split": Builtin("split(sep, s)", _split),
