@@ -173,10 +173,12 @@ def _ended_at(summary: RunSummary) -> float:
     instant it trusted it (`held_until`: its pump forwarded nothing after it). A holder
     paused past its lease finds it lost only once resumed, after another run took the
     task: its history shows no two holders at once."""
-    from dstream.state.lease import LeaseLost  # a lease was held
-
     now = time.time()
     error = summary.error
+    if not isinstance(error, LockLost):  # (a plain run imports no lease module)
+        return now
+    from dstream.state.lease import LeaseLost  # a lock was lost: a lease was held
+
     return min(now, error.held_until) if isinstance(error, LeaseLost) else now
 
 
