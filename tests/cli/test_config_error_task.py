@@ -65,3 +65,14 @@ def test_a_runs_config_error_record_names_its_task(ws: Workspace, case: str) -> 
     text, task = CASES[case]
     record = _error_record(ws, OTHER + text, "t" if task else "other")
     assert record.get("task") == task, record
+
+
+def test_a_warning_that_a_task_cannot_be_used_names_it(ws: Workspace) -> None:
+    """`run other` warns that task "t", which reads an unset environment variable, cannot
+    be used: its JSON record carries `task` "t", as every record about a task does."""
+    ended = OTHER.replace('"dstream-counter"', '"dstream-counter"\nconfig { max_count = 1 }')
+    ws.config(ended + _task(f'{COUNTER}\nconfig {{ max_count = env("DSTREAM_TEST_UNSET") }}'))
+    done = ws.run("run", "other", env={"DSTREAM_LOG_FORMAT": "json"})
+    assert done.returncode == ExitCode.OK, done.stderr
+    (warning,) = [r for r in log_records(done.stderr) if "cannot be used" in r["msg"]]
+    assert warning["level"] == "warning" and warning.get("task") == "t", warning

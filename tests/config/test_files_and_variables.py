@@ -226,6 +226,6 @@ def test_a_var_file_value_no_variable_declares_is_not_evaluated(tmp_path: Path) 
     var_file = tmp_path / "prod.vars"
     var_file.write_text("pasword = Tr0ub4dor\n")
     project = load_project_text(VARIABLES, "v.hcl", ["password=p"], var_files=[str(var_file)])
-    assert project.warnings == [
+    assert [str(w) for w in project.warnings] == [
         f"{var_file}:1:1: {var_file} sets 'pasword', which no variable block declares"
     ]

@@ -54,7 +54,7 @@ def test_original_style_config_parses_unchanged() -> None:
         "ingest_queue": {"type": "azure_service_bus", "name": "dstream-ingest"},
     }
     assert task.output.provider_path == "./out/dstream-console-output-provider"
-    assert any("lock_config is ignored" in w for w in project.warnings)
+    assert any("lock_config is ignored" in str(w) for w in project.warnings)
 
 
 def test_file_without_locals_or_variables_behaves_as_before() -> None:
@@ -300,7 +300,7 @@ def test_deprecated_plugin_path_is_read_with_a_warning() -> None:
     text = 'task "t" {\n input { plugin_path = "./old" }\n output { provider_path = "q" }\n}\n'
     project = load_project_text(text, "t.hcl")
     assert project.tasks["t"].input.provider_path == "./old"
-    assert project.warnings == [
+    assert [str(w) for w in project.warnings] == [
         "t.hcl:2:10: plugin_path is deprecated; it is read as provider_path"
     ]
 

@@ -44,7 +44,7 @@ def _load(args: argparse.Namespace) -> Project:
     for name in project.broken:  # an agent runs its share of every task: as run --all
         project.task(name)
     for warning in project.warnings:
-        logs.log.warning("%s", warning)
+        logs.log.warning("%s", warning, task=warning.task)
     return project
 
 

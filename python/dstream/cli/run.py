@@ -203,7 +203,7 @@ def execute(args: argparse.Namespace, view: View) -> int:
         )  # fmt: skip
     project = _load(args)
     for warning in project.warnings:
-        logs.log.warning("%s", warning)
+        logs.log.warning("%s", warning, task=warning.task)
     names = _task_names(project, args)
     from dstream.runtime.describe import refuse_bad_configs
 

@@ -250,7 +250,7 @@ def analyze_texts(
             diagnostics.add(warning)
     # Every output channel masks them from now on, also in the errors found above.
     redact.remember_project(project)
-    project.warnings = [str(warning) for warning in diagnostics.warnings]
+    project.warnings = diagnostics.warnings
     project.reads = module.reads
     analysis = Analysis(project, diagnostics, [p for p, _ in texts], declared, module.variables)
     # Tasks with errors of their own too, as far as they evaluated.

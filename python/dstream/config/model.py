@@ -23,6 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
+    from dstream.config.diagnostics import Diagnostic
     from dstream.config.provider_config import ConfigLocations
     from dstream.protocol.values import JsonObject
 
@@ -234,9 +235,10 @@ class Project:
     base_dir: str = "."
     # Values of sensitive variables, so views can redact them wherever they appear.
     sensitive_values: frozenset[str] = frozenset()
-    # Warnings found while loading ("file:line:col: message"), e.g. deprecated names;
-    # `dstream lint` shows them, the runtime may print them to stderr.
-    warnings: list[str] = field(default_factory=list)
+    # Warnings found while loading (str: "file:line:col: message"), e.g. deprecated
+    # names; `dstream lint` shows them, the runtime logs them, with the `task` of one
+    # about a task that cannot be used.
+    warnings: list[Diagnostic] = field(default_factory=list)
     # Tasks that failed to evaluate only because of an unset environment variable (a
     # template's or env()'s, in the task or a local it uses: config/scope.FailsWhereUsed),
     # or of a variable without a value the command does not need: the error is raised
