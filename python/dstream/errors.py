@@ -155,10 +155,14 @@ class DstreamError(Exception):
 class ConfigError(DstreamError):
     """The configuration is wrong; `location` is "file:line:col" when known. `task`: the
     task it is about (found in its block, or checking it), None when it is about the
-    file as a whole; a log record of it has that `task` field."""
+    file as a whole; a log record of it has that `task` field. `refusal`: the provider's
+    refusal at its handshake this mistake explains (found checking the schema the
+    provider described once it refused, runtime/describe.py `explain_refusal`), shown
+    with it."""
 
     exit_code = EXIT_USAGE
     task: Optional[str] = None
+    refusal: Optional[ProviderRefused] = None
 
     def __init__(
         self, reason: str, *, location: Optional[object] = None, hint: Optional[str] = None
@@ -173,6 +177,10 @@ class ConfigError(DstreamError):
         out = super().to_dict()
         if self.location is not None:
             out["location"] = str(self.location)
+        if self.refusal is not None:
+            out["refusal"] = self.refusal.reason
+            if self.refusal.stderr_tail:
+                out["stderr_tail"] = self.refusal.stderr_tail
         return out
 
 
@@ -227,7 +235,21 @@ class OutOfMemory(ProviderError):
 
 class ProviderRefused(ProviderError):
     """A provider answered its handshake with {"status":"error"}: it looked at its config
-    and said no. Starting it again would get the same answer, so it is not restarted."""
+    and said no (`role`: the block it runs in, "input" or "output"); or it speaks another
+    protocol (`role` None: no config of it explains that). Starting it again would get
+    the same answer, so it is not restarted."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        provider: Optional[str] = None,
+        hint: Optional[str] = None,
+        stderr_tail: Optional[list[str]] = None,
+        role: Optional[str] = None,
+    ) -> None:
+        super().__init__(reason, provider=provider, hint=hint, stderr_tail=stderr_tail)
+        self.role = role
 
 
 class FrameError(DstreamError):

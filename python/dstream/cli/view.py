@@ -367,6 +367,10 @@ class View:
         # Here, once, for every error; a JSON document escapes them itself.
         what = f'task "{visible(task)}": {shown}' if task else shown
         self.err.write(f"error: {what}\n")
+        if isinstance(exc, ConfigError) and exc.refusal is not None:  # what it explains
+            refusal = exc.refusal
+            self.err.write(f"  provider: {visible(refusal.reason)}\n")
+            self.stderr_tail(refusal.stderr_tail, already=refusal.reason)
         if isinstance(exc, ProviderError):
             self.stderr_tail(exc.stderr_tail, already=what)
         for hint in hints:

@@ -35,7 +35,7 @@ the asking (a class, a probe) runtime/probe.py's.
 from __future__ import annotations
 
 from dstream.config.model import ProviderSpec
-from dstream.errors import ConfigError, DstreamError
+from dstream.errors import ConfigError, DstreamError, ProviderRefused
 from dstream.protocol.frames import FEATURE_LIFECYCLE
 from dstream.records import field, record, replace
 from dstream.runtime.description import (
@@ -230,8 +230,6 @@ def check_configs(
     in dstream.hcl. A provider that describes no schema is not checked here (it still
     checks its config itself at start); one that cannot be found is left to `pull=False`
     callers' own report (starting it fails with that error)."""
-    from dstream.config.provider_config import check_config
-
     check = ConfigCheck()
     for name in names:
         try:
@@ -247,23 +245,52 @@ def check_configs(
                 continue
             except DstreamError:  # a reference that cannot be pulled: start says why
                 continue
-            wrong_block = _role_problem(name, spec, found)
-            if wrong_block is not None:  # its schema is another block's: not checked
-                check.problems.append(_of_task(wrong_block, name))
-                continue
-            if found.config_schema is None:
-                if found.probe_unanswered:
-                    check.unchecked.append(Unchecked(name, spec, _unchecked(spec)))
-                continue
-            refused = check_config(
-                spec.config,
-                found.config_schema,
-                provider=f"{spec.role} {spec.source!r}",
-                locations=spec.config_locations,
-                fallback=spec.location,
-            )
-            check.problems += [_of_task(exc, name) for exc in refused]
+            problems = _problems(name, spec, found)
+            check.problems += problems
+            if not problems and found.config_schema is None and found.probe_unanswered:
+                check.unchecked.append(Unchecked(name, spec, _unchecked(spec)))
     return check
+
+
+def _problems(task: str, spec: ProviderSpec, found: Description) -> list[ConfigError]:
+    """What `found`, the description of `spec`'s provider, refuses of the block: its role
+    (then its schema, another block's, is not checked), else its config's keys."""
+    from dstream.config.provider_config import check_config
+
+    wrong_block = _role_problem(task, spec, found)
+    if wrong_block is not None:
+        return [_of_task(wrong_block, task)]
+    if found.config_schema is None:
+        return []
+    refused = check_config(
+        spec.config,
+        found.config_schema,
+        provider=f"{spec.role} {spec.source!r}",
+        locations=spec.config_locations,
+        fallback=spec.location,
+    )
+    return [_of_task(exc, task) for exc in refused]
+
+
+def explain_refusal(project: Project, task: TaskSpec, refused: ProviderRefused) -> DstreamError:
+    """The error of a task whose provider refused its handshake (`refused.role`: in
+    which block). `run` checks configs only against schemas known before it starts
+    (refuse_bad_configs, probe=False), so a provider not described yet is probed now: it
+    refused anyway, and a probe sends it no command. A problem its schema finds in the
+    block is the task's error (file:line:col, exit 2, as `lint` and a later run say it),
+    the refusal shown with it; none found, the refusal stands. One described before had
+    its config checked before the start: the cache answers, it is not probed again."""
+    spec = task.input if refused.role == "input" else task.output
+    try:
+        found = describe(spec, project.base_dir, task, pull=False, schema=True)
+    except DstreamError:  # it cannot be found now: nothing to add to its refusal
+        return refused
+    problems = _problems(task.name, spec, found)
+    if not problems:
+        return refused
+    first = _first(problems)
+    first.refusal = refused
+    return first
 
 
 def _role_problem(task: str, spec: ProviderSpec, found: Description) -> Optional[ConfigError]:
@@ -301,11 +328,15 @@ def refuse_bad_configs(project: Project, names: list[str], *, probe: bool = True
     before), as a probe of a script that does not read its command line would run it
     once more."""
     check = check_configs(project, names, probe=probe)
-    problems = check.problems
-    if not problems:
+    if not check.problems:
         return check
+    raise _first(check.problems)
+
+
+def _first(problems: list[ConfigError]) -> ConfigError:
+    """The first of `problems`, its hint saying how many more there are."""
     first = problems[0]
     if len(problems) > 1:
         more = f"{len(problems) - 1} more config problem(s): `dstream lint` lists them all"
         first.hint = f"{first.hint}; {more}" if first.hint else more
-    raise first
+    return first

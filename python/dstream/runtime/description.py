@@ -109,10 +109,14 @@ class Description:
     def of_handshake(cls, handshake: Handshake, source: str) -> Description:
         """What a handshake says; from a command's (not a probe's), the schema is known
         only when it carries one."""
+        if handshake.status == "error":  # only a probe's is kept (remember)
+            # A refusal is a status line, but says nothing of whether a command gets a
+            # ready line: not "answered: false", which would make its later runs treat it
+            # as an output that writes no handshake (legacy.py).
+            note = f"started without a command, it refused: {handshake.message}"
+            return cls(source=source, note=note, schema_known=source == PROBE)
         if handshake.status != "ready":
             note = "it gave no handshake: a provider of the original DStream"
-            if handshake.status == "error":
-                note = f"started without a command, it refused: {handshake.message}"
             return cls(source=source, note=note, schema_known=source == PROBE, answered=False)
         schema = handshake.config_schema
         known = source == PROBE or schema is not None

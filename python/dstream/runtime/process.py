@@ -357,6 +357,7 @@ class ProviderProcess(ChildProcess):
         if result.status == "error":
             raise ProviderRefused(
                 f"{self.label} refused to start: {result.message}",
+                role=self.role,
                 provider=self.label,
                 stderr_tail=self.stderr_tail(settle=1.0),
                 hint=REFUSAL_HINT,

@@ -132,6 +132,11 @@ def run_task(context: RunContext, started_at: float) -> RunSummary:
         except Interrupted as exc:  # stopped while a provider was starting
             summary = RunSummary(task=task.name, outcome="interrupted", error=exc)
             monitor.detach("interrupted")
+        refused = summary.error
+        if isinstance(refused, ProviderRefused) and refused.role is not None:  # its config?
+            from dstream.runtime.describe import explain_refusal
+
+            summary.error = explain_refusal(context.project, task, refused)
         counters = add_counters(counters, summary.counters)
         acknowledged += summary.checkpoints_acknowledged
         if summary.last_checkpoint is not None:

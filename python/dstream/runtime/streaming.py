@@ -296,6 +296,7 @@ class OutputReader:
             run.fail(
                 ProviderRefused(
                     f"{output.label} refused to start: {handshake.message}",
+                    role=output.role,
                     provider=output.label,
                     stderr_tail=output.stderr_tail(settle=1.0),
                     hint=REFUSAL_HINT,

@@ -12,6 +12,7 @@ import signal
 from dstream.config.redact import redact_cut
 from dstream.errors import (
     STOPPED,
+    ConfigError,
     DstreamError,
     ExitCode,
     Interrupted,
@@ -130,8 +131,11 @@ def _counted(summary: RunSummary) -> bool:
     whether or not a frame came: a quiet source streams for hours and reads nothing), or
     ended as asked."""
     c = summary.counters
-    # An output that refused read nothing, whatever the input had sent by then.
-    refused = isinstance(summary.error, ProviderRefused)
+    # An output that refused read nothing, whatever the input had sent by then (also
+    # when the refusal is shown as the config mistake it was: describe.explain_refusal).
+    error = summary.error
+    explained = isinstance(error, ConfigError) and error.refusal is not None
+    refused = isinstance(error, ProviderRefused) or explained
     streamed = summary.streamed or bool(c.get("frames") or c.get("bytes_read"))
     return (streamed and not refused) or summary.outcome in ("completed", "removed")
 
