@@ -206,6 +206,21 @@ def test_pull_task_providers_reports_images(images: dict[str, str], docker_host:
     assert result["id"]
 
 
+def test_init_pull_says_an_image_already_in_the_engine_was_not_pulled(
+    images: dict[str, str], docker_host: str, tmp_path: Path
+) -> None:
+    """A locally built image (no registry behind it) is present, not pulled."""
+    config = tmp_path / "dstream.hcl"
+    config.write_text(
+        f'task "boxed" {{\n  input {{ provider_image = "{images["input"]}" }}\n'
+        '  output { provider_path = "dstream-null" }\n}\n'
+    )
+    done = dstream("init", "--pull", "boxed", "-c", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"input {images['input']} present in the engine (not pulled)" in done.stderr
+    assert "pulled input" not in done.stderr, done.stderr
+
+
 def _running_containers(podman: Podman) -> list[str]:
     done = podman.podman("ps", "--format", "{{.Names}}")
     return done.stdout.decode().split()

@@ -396,6 +396,26 @@ def test_init_pull_then_the_task_runs_with_the_registry_stopped(
     assert len(run_task(config)) == 5  # everything came from the cache
 
 
+def test_init_pull_says_cached_for_what_it_did_not_fetch(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """A second `init --pull` with the registry gone fetched nothing: each reference is
+    said to be cached, never pulled."""
+    push(tmp_path, f"{registry.host}/acme/input:1", INPUT_SCRIPT)
+    push(tmp_path, f"{registry.host}/acme/output:1", OUTPUT_SCRIPT, name="out.sh")
+    config = task_config(
+        tmp_path, f"{registry.host}/acme/input:1", f"{registry.host}/acme/output:1",
+        tmp_path / "o.jsonl",
+    )  # fmt: skip
+    assert dstream("init", "--pull", "t", "-c", str(config)).returncode == 0
+    registry.stop()
+    done = dstream("init", "--pull", "t", "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    assert f"cached input {registry.host}/acme/input:1 (not pulled)" in done.stderr
+    assert f"cached output {registry.host}/acme/output:1 (not pulled)" in done.stderr
+    assert "pulled input" not in done.stderr and "pulled output" not in done.stderr
+
+
 def test_a_pull_on_a_terminal_with_json_logs_draws_no_progress(
     registry: Registry, tmp_path: Path
 ) -> None:

@@ -51,9 +51,22 @@ def execute(args: argparse.Namespace, view: View) -> int:
 
         for name in names:
             for pulled in pull_task_providers(project.task(name), refresh=args.refresh):
-                what = pulled.get("reference") or pulled.get("image")
-                view.info(f"pulled {pulled['role']} {what}")
+                view.info(_pull_line(pulled))
     return run_command(args, view, "init", (project, names))
+
+
+def _pull_line(pulled: dict[str, object]) -> str:
+    """What `init --pull` did for one provider: "pulled" only when something was
+    fetched; a reference the cache served, or an image the engine already held (one
+    built locally may have no registry behind it), is said to be that."""
+    role = pulled["role"]
+    if pulled["kind"] == "provider_image":
+        if pulled["pulled"]:
+            return f"pulled {role} {pulled['image']}"
+        return f"{role} {pulled['image']} present in the engine (not pulled)"
+    if pulled["from_cache"]:
+        return f"cached {role} {pulled['reference']} (not pulled)"
+    return f"pulled {role} {pulled['reference']}"
 
 
 def load_tasks(args: argparse.Namespace) -> tuple[Project, list[str]]:
