@@ -16,10 +16,10 @@ import pytest
 from dstream.config.model import ProviderSpec, TaskSpec
 from dstream.errors import DstreamError
 from dstream.protocol.frames import DEFAULT_STOP_GRACE
-from dstream.runtime.container import ensure_image, start_container
+from dstream.runtime.container import engine, ensure_image, start_container
 from dstream.runtime.prefetch import pull_task_providers
 from dstream.runtime.stopping import STOP_MARGIN
-from tests.containers import EngineProxy, Podman
+from tests.containers import EngineProxy, Podman, Registry
 from tests.providers import SHELL_COUNTING_INPUT as INPUT_SCRIPT
 from tests.services import wait_until
 from tests.workspace import CliResult, dstream, dstream_argv, environ, json_document
@@ -457,6 +457,51 @@ def test_a_failed_pull_says_why(docker_host: str) -> None:
     assert "cannot pull image 127.0.0.1:9/nobody/nothing:1" in info.value.reason
     assert "No such image" not in info.value.reason
     assert "connection refused" in info.value.reason.lower(), info.value.reason
+
+
+@pytest.mark.parametrize("image", ["localhost/Rat-In:1", "localhost/rat-in:1 "])
+def test_an_image_name_the_engine_refuses_says_the_engines_reason(
+    docker_host: str, image: str
+) -> None:
+    """The engine answered (it runs): its reason is shown, and the hint is about the
+    name, not about starting an engine. (The configuration refuses such a name before;
+    this is the engine's own answer, for a name given some other way.)"""
+    with pytest.raises(DstreamError) as info:
+        ensure_image(image)
+    error = info.value
+    assert "Server Error" not in error.reason and "http+docker" not in error.reason, error
+    assert "must be lowercase" in error.reason or "invalid reference" in error.reason, error
+    assert error.hint and "check the image name" in error.hint, error.hint
+    assert "DOCKER_HOST" not in error.hint and "start Docker" not in error.hint, error.hint
+
+
+def test_an_engine_gone_before_an_image_look_up_says_so(
+    images: dict[str, str], podman: Podman, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that fails is no answer of the engine: that hint is the engine's."""
+    proxy = EngineProxy(tmp_path, podman)
+    monkeypatch.setenv("DOCKER_HOST", proxy.docker_host)
+    client = engine()
+    proxy.cut()
+    proxy.socket.unlink()  # a thread blocked in accept() would still take a connection
+    with pytest.raises(DstreamError) as info:
+        ensure_image(images["input"], client=client)
+    assert f"the container engine (DOCKER_HOST={proxy.docker_host})" in info.value.reason
+    assert info.value.hint and "start Docker" in info.value.hint, info.value.hint
+
+
+def test_a_plain_http_loopback_registry_hint_names_the_engines_setting(
+    docker_host: str, registry: Registry
+) -> None:
+    """dstream speaks plain HTTP to a loopback registry by itself (provider_ref); the
+    engine pulls a provider_image, and needs to be told."""
+    image = f"{registry.host}/acme/nothing:1"
+    with pytest.raises(DstreamError) as info:
+        ensure_image(image)
+    assert "HTTP response to HTTPS client" in info.value.reason, info.value.reason
+    hint = info.value.hint or ""
+    assert "insecure" in hint and registry.host in hint, hint
+    assert "registries.conf" in hint and "insecure-registries" in hint, hint
 
 
 def test_plan_says_it_does_not_know_whether_a_container_input_manages_infrastructure(

@@ -48,13 +48,30 @@ def credential_in(reference: str) -> Optional[tuple[str, str]]:
 
 def provider_reference(value: str, attribute: Attribute, context: str) -> str:
     """provider_ref and provider_image: a reference holding a credential is refused,
-    masked, wherever the configuration is read (lint, show, list, run)."""
+    masked, wherever the configuration is read (lint, show, list, run); so is a
+    provider_image that breaks the reference grammar, which the engine is given as
+    written (a provider_ref is parsed where it is pulled, and by lint)."""
     found = credential_in(value.strip())
-    if found is None:
-        return value
-    masked, hint = found
-    raise ConfigError(
-        f"{attribute.name} in {context} holds a credential: {masked!r}",
-        location=attribute.value_location,
-        hint=hint,
-    )
+    if found is not None:
+        masked, hint = found
+        raise ConfigError(
+            f"{attribute.name} in {context} holds a credential: {masked!r}",
+            location=attribute.value_location,
+            hint=hint,
+        )
+    if attribute.name == "provider_image":
+        from dstream.config.reference_syntax import (
+            REFERENCE_HINT,
+            InvalidReference,
+            split_reference,
+        )
+
+        try:
+            split_reference(value)
+        except InvalidReference as exc:
+            raise ConfigError(
+                f"provider_image {value!r} in {context} is not a valid image reference: {exc.why}",
+                location=attribute.value_location,
+                hint=REFERENCE_HINT,
+            ) from None
+    return value

@@ -16,6 +16,7 @@ import urllib.parse
 from typing import Callable, Optional, Protocol
 
 from dstream.config.redact import redact_text, remember
+from dstream.config.reference_syntax import is_tag
 from dstream.oci.auth import (
     Challenge,
     Credentials,
@@ -24,7 +25,7 @@ from dstream.oci.auth import (
     unused_environment,
 )
 from dstream.oci.errors import CUT_HINT, RegistryError, RegistryUnreachable
-from dstream.oci.reference import Reference, is_digest, is_tag, uses_plain_http
+from dstream.oci.reference import Reference, is_digest, uses_plain_http
 from dstream.oci.transport import Body, Response, origin, send
 
 USER_AGENT = "dstream-oci/1"

@@ -141,6 +141,7 @@ def ensure_image(
         )
     client = client or engine()  # first: it says so when the docker extra is missing
     from docker.errors import APIError, ImageNotFound
+    from requests.exceptions import ConnectionError as NoConnection
 
     present = None
     if pull != "always":
@@ -149,8 +150,12 @@ def ensure_image(
         except ImageNotFound:
             present = None
         except APIError as exc:
+            raise _refused(image, exc) from None
+        except (NoConnection, OSError) as exc:  # no answer: the engine went away
             raise DstreamError(
-                f"cannot inspect image {image}: {exc}", hint=_engine_hint()
+                f"cannot inspect image {image!r}: the connection to the container engine "
+                f"({engine_address()}) failed: {exc}",
+                hint=_engine_hint(),
             ) from None
     if present is None and pull == "never":
         raise DstreamError(
@@ -170,6 +175,20 @@ def ensure_image(
             ) from None
         pulled = True
     return {"image": image, "id": present.id, "pulled": pulled}
+
+
+def _refused(image: str, exc: Any) -> DstreamError:
+    """The engine answered a look-up of `image` with an error (an APIError): it runs,
+    and its reason (podman answers 500 for a name it cannot parse) is about the name,
+    not about reaching it. A connection that fails raises no APIError."""
+    from dstream.config.redact import redact_text
+    from dstream.config.reference_syntax import REFERENCE_HINT
+
+    why = redact_text(str(exc.explanation or exc))
+    return DstreamError(
+        f"cannot inspect image {image!r}: the container engine answered: {why}",
+        hint=f"check the image name (provider_image): {REFERENCE_HINT}",
+    )
 
 
 def local_image_id(image: str) -> Optional[str]:
@@ -197,6 +216,28 @@ def _auth_config(image: str) -> Optional[dict[str, str]]:
     return None if found is None else {"username": found.username, "password": found.password}
 
 
+def _plain_http_hint(image: str) -> str:
+    """For a registry dstream itself speaks plain HTTP to (loopback, or listed in
+    DSTREAM_INSECURE_REGISTRIES: oci/reference.py), what the engine needs to do so too:
+    it pulls over HTTPS unless its own settings list the registry ("http: server gave
+    HTTP response to HTTPS client"). Empty for any other registry."""
+    from dstream.oci.reference import BadReference, parse_reference, uses_plain_http
+
+    try:
+        registry = parse_reference(image).registry
+    except BadReference:
+        return ""
+    if not uses_plain_http(registry):
+        return ""
+    return (
+        f"dstream speaks plain HTTP to {registry} by itself (provider_ref), the container "
+        "engine only to a registry its settings list as insecure: for podman, a "
+        f'[[registry]] with location = "{registry}" and insecure = true in '
+        'registries.conf; for Docker, "insecure-registries" in daemon.json (then '
+        "restart it); otherwise "
+    )
+
+
 def _pull(client: DockerClient, image: str) -> None:
     """Pull `image` through the low-level stream, whose `error` event is the engine's
     reason (images.pull() drops it, and the lookup after says "No such image")."""
@@ -204,7 +245,7 @@ def _pull(client: DockerClient, image: str) -> None:
 
     from dstream.config.redact import redact_text
 
-    hint = (
+    hint = _plain_http_hint(image) + (
         "check the image name, the engine's network access and the registry login "
         "(DSTREAM_REGISTRY_USERNAME/PASSWORD, or the Docker/podman auth file, as for "
         "provider_ref: docs/oci.md)"
