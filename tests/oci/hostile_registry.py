@@ -11,6 +11,7 @@ every request (method, path, headers) for the test to assert on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
@@ -204,6 +205,23 @@ def truncated(data: bytes, sent: int) -> Behaviour:
         handler.end_headers()
         handler.wfile.write(data[:sent])
         handler.wfile.flush()
+        handler.close_connection = True
+
+    return answer
+
+
+def stall(data: bytes, sent: int) -> Behaviour:
+    """200 announcing `data`'s true length, its first `sent` bytes, then nothing, the
+    connection held open until the client hangs up: a registry stalled mid-body."""
+
+    def answer(handler: Handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data[:sent])
+        handler.wfile.flush()
+        with contextlib.suppress(OSError):
+            handler.rfile.read(1)  # returns when the client closes the connection
         handler.close_connection = True
 
     return answer

@@ -10,17 +10,21 @@ The registry is tests/oci/hostile_registry.py (a real HTTP server on loopback).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from dstream.oci.client import RegistryClient
+from dstream.oci.errors import RegistryUnreachable
 from tests.oci.hostile_registry import (
     LAYER,
     Behaviour,
     HostileRegistry,
     reset,
     running,
+    stall,
     status,
     truncated,
 )
@@ -116,3 +120,23 @@ def test_a_download_cut_short_runs_the_cached_copy(
     assert "ended after 5000 of 18000 bytes" in done.stderr, done.stderr
     assert f"using {ref} as cached" in done.stderr, done.stderr
     assert '"first"' in done.stdout, done.stdout
+
+
+@pytest.mark.timeout(60)
+def test_a_registry_that_stalls_mid_blob_says_how_long_and_how_far(
+    registry: HostileRegistry,
+) -> None:
+    """Nothing for the client's timeout (60 s, here half a second): said in words, with
+    how much of the body came, never as a Python exception's repr."""
+    layer = publish(registry, SECOND)
+    path = f"/v2/{REPO}/blobs/{layer['digest']}"
+    registry.behave(path, stall(SECOND, 5000))
+    client = RegistryClient(registry.host, timeout=0.5)
+    with pytest.raises(RegistryUnreachable) as info:
+        client.fetch_blob(REPO, layer["digest"], io.BytesIO(), size=len(SECOND))
+    error = info.value
+    said = f"registry {registry.host} sent nothing for 0.5 s while sending {path} "
+    assert said in error.reason, error.reason
+    assert "(5000 of 18000 bytes read)" in error.reason, error.reason
+    assert "TimeoutError" not in error.reason and "timed out" not in error.reason, error.reason
+    assert error.hint and "retry" in error.hint and "not configurable" in error.hint, error.hint

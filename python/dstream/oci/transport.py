@@ -67,7 +67,7 @@ class Response:
         left = limit
         window_start, window_bytes = time.monotonic(), 0
         while left > 0:
-            block = self._read(min(CHUNK, left))
+            block = self._read(min(CHUNK, left), limit - left)
             if not block:
                 # http.client's length: what the Content-Length announced and is still
                 # to come (None without one); a clean close before it is a cut, not an end
@@ -83,18 +83,34 @@ class Response:
                 window_start, window_bytes = time.monotonic(), 0
             yield block
 
-    def _read(self, size: int) -> bytes:
+    def _read(self, size: int, received: int) -> bytes:
         """What one read of the socket gives, up to `size`: a read that waited for all
-        of `size` could take any time at a byte per socket timeout."""
+        of `size` could take any time at a byte per socket timeout. `received`: how
+        much of the body came before, for the error."""
         try:
             return self.raw.read1(size)
+        except (TimeoutError, socket.timeout):  # socket.timeout: TimeoutError from 3.10
+            raise self._stalled(received) from None
         except (OSError, http.client.HTTPException) as exc:
             parts = urllib.parse.urlsplit(self.url)  # not its query: it may hold a signature
+            why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise RegistryUnreachable(
-                f"the connection to {parts.netloc} broke while reading {parts.path}: "
-                f"{getattr(exc, 'strerror', None) or repr(exc)}",
+                f"the connection to {parts.netloc} broke while reading {parts.path}: {why}",
                 hint=CUT_HINT,
             ) from None
+
+    def _stalled(self, received: int) -> RegistryUnreachable:
+        """No byte for the socket's timeout: RegistryClient's, 60 s, which no setting
+        changes (the hint says so rather than leave one to be looked for)."""
+        parts = urllib.parse.urlsplit(self.url)  # not its query: it may hold a signature
+        # http.client's length: what the Content-Length announced and is still to come
+        total = f" of {received + self.raw.length}" if self.raw.length is not None else ""
+        return RegistryUnreachable(
+            f"registry {parts.netloc} sent nothing for {self.timeout:g} s while sending "
+            f"{parts.path} ({received}{total} bytes read)",
+            hint=f"{CUT_HINT} (dstream waits {self.timeout:g} s for each read from a "
+            "registry; the limit is not configurable)",
+        )
 
     def _ended_early(self, received: int, announced: int) -> RegistryUnreachable:
         parts = urllib.parse.urlsplit(self.url)  # not its query: it may hold a signature
