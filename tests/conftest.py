@@ -4,6 +4,7 @@ differs (e.g. the environment its workspace gets, by overriding `workspace_env`)
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 from collections.abc import Iterator, Mapping
@@ -26,6 +27,10 @@ def pytest_configure(config: pytest.Config) -> None:
     default instead, so the tests check dstream and not how the suite was launched."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # The commands the suite starts buffer their standard streams as under systemd or in
+    # a container, where PYTHONUNBUFFERED is not set (a shell or a sandbox that sets it
+    # hid lines a kill -9 lost from dstream's stdout buffer). Tests that need it set it.
+    os.environ.pop("PYTHONUNBUFFERED", None)
 
 
 @pytest.fixture(autouse=True)
