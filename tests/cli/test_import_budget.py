@@ -69,6 +69,8 @@ HEAVY = (
     "dstream.config.functions_encoding",
     # Unicode's tables (a 1 MB extension module), for strings beyond ASCII alone.
     "unicodedata",
+    # Go's JSON, for jsonencode() and format()'s %q and %v alone.
+    "dstream.config.gojson",
 )
 # Needed only after the stream, or only by a file that has templates.
 LATE = ("dstream.runtime.summary", "dstream.config.sprig")
@@ -264,6 +266,9 @@ def test_a_whole_plain_run_imports_nothing_heavy(ws: Workspace) -> None:
     one_envelope(ws)
     result = probe(ws, RUN)
     assert heavy(result["added"], HEAVY) == []
+    # The quick parser's lexer reads a text that is not in the parse cache, and its
+    # operators' table is looked up by a binary operator alone.
+    assert "dstream.config.quicklex" not in result["added"]
     assert ws.json_lines("out.jsonl") == [{"data": 1}]
 
 

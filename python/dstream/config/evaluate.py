@@ -38,7 +38,6 @@ from dstream.config.numbers import (
     number_problem,
     parse_number,
 )
-from dstream.config.quicklex import OPERATORS
 from dstream.config.scope import FailsWhereUsed, MissingValue, Module, StaticError, name_hint
 from dstream.config.strings import directive_string, heredoc, quoted
 from dstream.config.syntax import SourceFile, bare_key, locate, trees
@@ -434,6 +433,8 @@ class Evaluator:
         operator_node, right_node = trees(term)[:2]
         token = operator_node.children[0]
         assert isinstance(token, Token)  # binary_operator: its one terminal
+        from dstream.config.quicklex import OPERATORS  # here: a plain run has no operator
+
         operator = OPERATORS[token.type]
         if operator == "&&":
             return self.boolean(left_node) and self.boolean(right_node)

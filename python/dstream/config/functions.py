@@ -15,7 +15,6 @@ import stat
 import time
 from collections.abc import Iterator, Mapping
 
-from dstream.config.gojson import go_json, go_number_v
 from dstream.config.limits import (
     MAX_FORMAT_WIDTH,
     MAX_STRING,
@@ -373,6 +372,8 @@ def _format_verb(
             raise FunctionError("a %t value must be a bool")
         return (head + "s") % ("true" if value else "false")
     if verb == "q":
+        from dstream.config.gojson import go_json  # on first use: a start pays nothing
+
         return (head + "s") % go_json(to_string(value, "a %q value"))
     if verb == "v":
         return (head + "s") % _shown_v(value)
@@ -382,6 +383,8 @@ def _format_verb(
 def _shown_v(value: JsonValue) -> str:
     """A value as Terraform's %v writes it: a string as it is, a number as Go's %v of
     it, anything else as jsonencode() writes it."""
+    from dstream.config.gojson import go_json, go_number_v  # on first use, as above
+
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -556,6 +559,8 @@ def _tobool(ctx: CallContext, args: list[JsonValue]) -> JsonValue:
 
 def _jsonencode(ctx: CallContext, args: list[JsonValue]) -> str:
     arity("jsonencode", args, 1)
+    from dstream.config.gojson import go_json  # on first use: a start pays nothing
+
     return go_json(args[0])
 
 
