@@ -32,7 +32,7 @@ from dstream.errors import DstreamError, EngineLost, ProviderError
 from dstream.extras import missing_package
 from dstream.protocol.frames import DEFAULT_START_TIMEOUT
 from dstream.runtime.pipes import STOP_POLL, stopped_starting
-from dstream.state.base import ended_here, this_process
+from dstream.state.base import ended_here, this_process_since
 
 PULL_POLICIES = ("missing", "always", "never")
 # Seconds for the engine's first answer (bounded by the task's start_timeout): a hung
@@ -45,7 +45,8 @@ _HEADER = struct.Struct(">BxxxL")  # stream type, 3 pad bytes, big-endian length
 ENGINE_LOST_CODE = 125
 DockerClient = Any  # Any: the docker SDK has no type information
 # Labels of the containers dstream starts: the task, and the dstream that owns it
-# ("host:pid"), so that the task's next run can remove what a dead one left.
+# ("host:pid:ticks@boot", state/base.py this_process_since), so that the task's next
+# run can remove what a dead one left, even when its pid is in use again.
 PROVIDER_LABEL = "io.dstream.provider"
 TASK_LABEL = "io.dstream.task"
 ROLE_LABEL = "io.dstream.role"
@@ -483,17 +484,12 @@ def container_name(name: str) -> str:
 
 
 def _owner_ended(owner: str) -> bool:
-    """Whether the dstream `owner` ("host:pid") names is known to have ended: it ran on
-    this host and no process has its pid. Another host's, or a pid in use, may be live."""
-    host, _, pid = owner.rpartition(":")
-    return ended_here(host, pid)
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # EPERM: a process of another user has that pid
-        return False
-    return False
+    """Whether the dstream `owner` ("host:pid:ticks@boot", or an older dstream's
+    "host:pid") names is known to have ended: it ran on this host and no process has
+    its pid, or the one that has it started at another time. Another host's may be
+    live; so may the process of an older label's pid."""
+    host, pid, since = [*owner.split(":", 2), "", ""][:3]
+    return ended_here(host, pid, since)
 
 
 def remove_stale(client: DockerClient, task: str) -> None:
@@ -562,7 +558,7 @@ def start_container(
                 PROVIDER_LABEL: "1",
                 TASK_LABEL: task,
                 ROLE_LABEL: role,
-                OWNER_LABEL: this_process(),
+                OWNER_LABEL: this_process_since(),
             },
         )
     except APIError as exc:

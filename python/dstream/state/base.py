@@ -198,19 +198,45 @@ def this_process() -> str:
     return f"{this_host()}:{os.getpid()}"
 
 
-def ended_here(host: str, pid: str) -> bool:
+def started(pid: Union[int, str]) -> Optional[str]:
+    """When process `pid` of this host started, as `ticks@boot`: field 22 of its
+    /proc/PID/stat (clock ticks after boot) and the boot's id, which no later process
+    of that pid shares (a pid is reused; PID 1 of a container is always in use). None
+    where /proc does not say (the process is gone, no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            # "pid (comm) state ...": comm may hold spaces and parentheses.
+            fields = stat.read().rsplit(")", 1)[1].split()
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            return f"{fields[19]}@{boot.read().strip()}"  # fields[0] is field 3, state
+    except (OSError, IndexError):
+        return None
+
+
+def this_process_since() -> str:
+    """host:pid:ticks@boot (`started`), which names this process and no later one of
+    its pid; host:pid where /proc does not say when it started."""
+    since = started("self")
+    return f"{this_process()}:{since}" if since else this_process()
+
+
+def ended_here(host: str, pid: str, since: str = "") -> bool:
     """Whether process `pid` of `host` is known to have ended: `host` is this one and no
-    process has that pid. Another host's may be live; so may a pid in use, although it
-    can be another process's by now (a pid is reused)."""
+    process has that pid, or the one that has it started at another time than `since`
+    (`started`'s, when the owner's name carries it). Another host's may be live; so may
+    a pid in use without `since`, although it can be another process's by now."""
     if host != this_host() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
-    except OSError:  # EPERM: a process of another user has that pid
+    except OSError:  # EPERM: a process of another user has that pid; when it started tells
+        pass
+    if not since:
         return False
-    return False
+    now = started(pid)
+    return now is not None and now != since
 
 
 class StateStore(abc.ABC):
