@@ -31,6 +31,7 @@ from dstream import logs
 from dstream.errors import DstreamError, EngineLost, ProviderError
 from dstream.extras import missing_package
 from dstream.protocol.frames import DEFAULT_START_TIMEOUT
+from dstream.runtime.attach import ENGINE_FRAME_MAX, engine_error
 from dstream.runtime.pipes import STOP_POLL, stopped_starting
 from dstream.state.base import ended_here, this_process_since
 
@@ -289,6 +290,8 @@ class ContainerProcess:
         # The ID of the image it was created from ("sha256:..."), whatever its tag now
         # names: its handshake is kept by it (runtime/description.py). None: not known.
         self.image_id: Optional[str] = None
+        # What the engine itself wrote into the attach stream (runtime/attach.py).
+        self.engine_said: list[str] = []
 
         stdin_r, stdin_w = os.pipe()
         stdout_r, stdout_w = os.pipe()
@@ -351,29 +354,51 @@ class ContainerProcess:
                 if header is None:
                     break
                 stream, size = _HEADER.unpack(header)
+                if stream == 2 and size <= ENGINE_FRAME_MAX:
+                    # Whole, to tell the engine's error from the container's stderr.
+                    frame = self._recv_exact(size)
+                    if frame is None:
+                        return
+                    if not self._engine_wrote(frame):
+                        self._pass(targets, stream, frame)
+                    continue
                 remaining = size
                 while remaining:
                     block = self._sock.recv(min(remaining, 1 << 16))
                     if not block:
                         return
                     remaining -= len(block)
-                    fd = targets.get(stream)
-                    if fd is None:
-                        continue
-                    view = memoryview(block)
-                    while view:
-                        try:
-                            written = os.write(fd, view)
-                        except BrokenPipeError:
-                            targets.pop(stream)  # the reader left; keep draining the rest
-                            break
-                        view = view[written:]
+                    self._pass(targets, stream, block)
         except OSError:
             pass
         finally:
             for fd in (stdout_w, stderr_w):
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+    @staticmethod
+    def _pass(targets: dict[int, int], stream: int, block: bytes) -> None:
+        """`block` of the container's `stream` to its pipe; a reader gone drops it (and
+        the rest of that stream: the socket is still drained)."""
+        fd = targets.get(stream)
+        view = memoryview(block)
+        while fd is not None and view:
+            try:
+                written = os.write(fd, view)
+            except BrokenPipeError:
+                targets.pop(stream)
+                return
+            view = view[written:]
+
+    def _engine_wrote(self, frame: bytes) -> bool:
+        """Whether the engine wrote stderr `frame` itself (runtime/attach.py): then it
+        is not the provider's, and it is logged as the engine's."""
+        said = engine_error(frame)
+        if said is None:
+            return False
+        self.engine_said.append(said)
+        logs.log.debug("the container engine ended the attach stream of %s: %s", self.name, said)
+        return True
 
     def _wait_exit(self) -> None:
         from docker.errors import APIError

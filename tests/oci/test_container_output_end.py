@@ -1,0 +1,74 @@
+"""A container output that leaves the stream early: the error says what the output
+said, not what the container engine wrote into its attach stream (podman's "Error:
+read unixpacket ...attach: connection reset by peer", on the stderr channel)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.containers import Podman
+from tests.providers import SHELL_COUNTING_INPUT
+from tests.workspace import dstream, executable
+
+# An output that gives up after one envelope: it closes its stdin, and exits a moment
+# later saying why, while its input streams on (podman's conmon, whose writes to the
+# closed stdin broke, meanwhile leaves what comes unread: its error follows).
+QUITTER = """#!/bin/sh
+read -r command
+echo '{"status":"ready","protocol":1}'
+read -r line
+exec 0<&-
+sleep 1
+echo "giving up: the sink refused" >&2
+exit 3
+"""
+
+
+@pytest.fixture(scope="module")
+def images(podman: Podman) -> dict[str, str]:
+    def build(name: str, script: str) -> str:
+        image = f"localhost/dstream-end-{name}:1"
+        return podman.build(image, {"provider": script}, ["/provider"])
+
+    return {"quitter": build("quitter", QUITTER)}
+
+
+@pytest.fixture
+def docker_host(podman: Podman, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("DOCKER_HOST", podman.docker_host)
+    yield podman.docker_host
+    left = podman.podman("ps", "--all", "--quiet").stdout.decode().split()
+    podman.podman("rm", "--all", "--force", "--time", "0", timeout=60)
+    assert left == [], "containers were left behind"
+
+
+def test_the_engines_attach_error_is_not_the_outputs_last_stderr_line(
+    images: dict[str, str], docker_host: str, tmp_path: Path
+) -> None:
+    """podman writes its error into the stream when the container's stdin broke under
+    the data still coming: it is logged as the engine's, and the output's own line is
+    its last."""
+    executable(tmp_path / "input.sh", SHELL_COUNTING_INPUT)
+    config = tmp_path / "dstream.hcl"
+    config.write_text(
+        f"""
+        task "quits" {{
+          input  {{
+            provider_path = "./input.sh"
+            env = {{ COUNT = "100000" }}
+          }}
+          output {{ provider_image = "{images["quitter"]}" }}
+        }}
+        """
+    )
+    done = dstream("--log-level", "debug", "run", "quits", "-c", str(config), cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    engine = [line for line in done.stderr.splitlines() if "unixpacket" in line]
+    assert engine, done.stderr  # podman did write its error: the case is the one tested
+    assert all("the container engine" in line for line in engine), engine
+    tail = done.stderr.split("last stderr lines:\n", 1)[1].splitlines()
+    assert tail[0] == "  | giving up: the sink refused", tail
+    assert tail[1].startswith("  hint:"), tail
