@@ -1,6 +1,8 @@
-"""A container output that leaves the stream early: the error says what the output
-said, not what the container engine wrote into its attach stream (podman's "Error:
-read unixpacket ...attach: connection reset by peer", on the stderr channel)."""
+"""A container output that leaves the stream early fails the run as a local one does
+(the engine's attach socket takes what dstream writes after the container closed its
+stdin: the pump never sees the broken pipe a local output's gives), and the error says
+what the output said, not what the engine wrote into its attach stream (podman's
+"Error: read unixpacket ...attach: connection reset by peer", on the stderr channel)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,15 @@ from tests.containers import Podman
 from tests.providers import SHELL_COUNTING_INPUT
 from tests.workspace import dstream, executable
 
+# An output that closes its stdin after its handshake and exits 0 a while later: what
+# it was sent was never read.
+CLOSER = """#!/bin/sh
+read -r command
+echo '{"status":"ready","protocol":1}'
+exec 0<&-
+sleep 5
+exit 0
+"""
 # An output that gives up after one envelope: it closes its stdin, and exits a moment
 # later saying why, while its input streams on (podman's conmon, whose writes to the
 # closed stdin broke, meanwhile leaves what comes unread: its error follows).
@@ -33,7 +44,7 @@ def images(podman: Podman) -> dict[str, str]:
         image = f"localhost/dstream-end-{name}:1"
         return podman.build(image, {"provider": script}, ["/provider"])
 
-    return {"quitter": build("quitter", QUITTER)}
+    return {"quitter": build("quitter", QUITTER), "closer": build("closer", CLOSER)}
 
 
 @pytest.fixture
@@ -72,3 +83,33 @@ def test_the_engines_attach_error_is_not_the_outputs_last_stderr_line(
     tail = done.stderr.split("last stderr lines:\n", 1)[1].splitlines()
     assert tail[0] == "  | giving up: the sink refused", tail
     assert tail[1].startswith("  hint:"), tail
+
+
+def _closes(tmp_path: Path, output: str) -> tuple[int, str]:
+    """`dstream run` of 5 envelopes into `output` (its HCL)."""
+    executable(tmp_path / "input.sh", SHELL_COUNTING_INPUT)
+    config = tmp_path / "dstream.hcl"
+    config.write_text(
+        f"""
+        task "closes" {{
+          input  {{ provider_path = "./input.sh" }}
+          output {{ {output} }}
+        }}
+        """
+    )
+    done = dstream("run", "closes", "-c", str(config), cwd=tmp_path)
+    return done.returncode, done.stderr
+
+
+def test_a_container_output_that_closes_its_stdin_early_fails_as_a_local_one(
+    images: dict[str, str], docker_host: str, tmp_path: Path
+) -> None:
+    executable(tmp_path / "closer.sh", CLOSER)
+    code, err = _closes(tmp_path, 'provider_path = "./closer.sh"')
+    assert code == 1, err
+    assert "error: output './closer.sh' closed its input before the stream ended" in err
+    code, err = _closes(tmp_path, f'provider_image = "{images["closer"]}"')
+    assert code == 1, err
+    closed = f"error: output '{images['closer']}' closed its input before the stream ended"
+    assert closed in err, err
+    assert "executed successfully" not in err

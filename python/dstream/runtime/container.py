@@ -32,6 +32,7 @@ from dstream.errors import DstreamError, EngineLost, ProviderError
 from dstream.extras import missing_package
 from dstream.protocol.frames import DEFAULT_START_TIMEOUT
 from dstream.runtime.attach import ENGINE_FRAME_MAX, engine_error
+from dstream.runtime.container_stdin import holds, stdin_pipe
 from dstream.runtime.pipes import STOP_POLL, stopped_starting
 from dstream.state.base import ended_here, this_process_since
 
@@ -40,6 +41,8 @@ PULL_POLICIES = ("missing", "always", "never")
 # engine fails the start now, not after the docker SDK's 60 s.
 PING_TIMEOUT = 5.0
 T = TypeVar("T")
+# Seconds stdin_broke waits for the thread that feeds the container's stdin to end.
+STDIN_JOIN = 2.0
 _HEADER = struct.Struct(">BxxxL")  # stream type, 3 pad bytes, big-endian length
 # The code of a container whose exit the engine never told: `docker run`'s own for an
 # error of the engine (125), not a signal the container did not get. EngineLost says why.
@@ -292,6 +295,10 @@ class ContainerProcess:
         self.image_id: Optional[str] = None
         # What the engine itself wrote into the attach stream (runtime/attach.py).
         self.engine_said: list[str] = []
+        # Its stdin broke: bytes for it could not be sent (it was gone), or it had
+        # closed it before its end (runtime/container_stdin.py).
+        self._stdin_cut = False
+        self._stdin_pipe: Optional[str] = None  # "pipe:[N]", when this host can see it
 
         stdin_r, stdin_w = os.pipe()
         stdout_r, stdout_w = os.pipe()
@@ -316,6 +323,7 @@ class ContainerProcess:
             pid = found["State"].get("Pid")
             if pid:
                 self.pid = int(pid)
+                self._stdin_pipe = stdin_pipe(self.pid, self.container_id)
         self._feeder.start()
         self._demux.start()
         self._waiter.start()
@@ -326,15 +334,26 @@ class ContainerProcess:
             while True:
                 block = os.read(stdin_r, 1 << 16)
                 if not block:
+                    self._stdin_cut = self._stdin_cut or not self._holds_stdin()
                     break
+                if self._exited.is_set():  # it exited before it could read these
+                    self._stdin_cut = True
                 self._sock.sendall(block)
         except OSError:
-            pass  # the container is gone; its exit code tells the story
+            # The container is gone: what it was still to be sent it never read.
+            self._stdin_cut = True
         finally:
             os.close(stdin_r)
             # EOF of the provider's stdin: half-close so the container sees it.
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_WR)
+
+    def _holds_stdin(self) -> bool:
+        """At the end of its stream, before its EOF: whether the container still holds
+        its stdin open (True when this host cannot tell)."""
+        if self._stdin_pipe is None or not isinstance(self.pid, int):
+            return True
+        return holds(self.pid, self._stdin_pipe) is not False
 
     def _recv_exact(self, size: int) -> Optional[bytes]:
         chunks = []
@@ -450,6 +469,16 @@ class ContainerProcess:
             self._client.api.remove_container(self.container_id, force=True)
         with _live_lock:
             _live.pop(self.container_id, None)
+
+    def stdin_broke(self) -> bool:
+        """Whether the container's stdin broke before the end of its stream: it closed
+        it (runtime/container_stdin.py), the engine said so (runtime/attach.py), or
+        bytes for it could not be sent. The pump's broken pipe says it of a local
+        process; the engine's socket takes what dstream writes after the container
+        closed its stdin. Asked once it exited and its stdin was closed: the feeder
+        thread is ending, and is given a moment to say what it saw."""
+        self._feeder.join(timeout=STDIN_JOIN)
+        return self._stdin_cut or bool(self.engine_said)
 
     # -- Popen interface ---------------------------------------------------------------
     def poll(self) -> Optional[int]:

@@ -35,6 +35,10 @@ def finish(run: TaskRun, result: Optional[PumpResult], threads: list[threading.T
     broke = left or outcome in ("invalid_frame", "dead_letter_failed", "io_error")
     run.summary.failed_unasked = broke and unasked
     in_code, out_code, unread = _drain(run, outcome, threads)
+    if not left and run.providers()[1].stdin_broke() and not output_killed(run):
+        # A container output's broken stdin is known only once it ended.
+        left = True
+        run.summary.failed_unasked = unasked
     run.summary.exit_codes = {"input": in_code, "output": out_code}
     _judge_exits(run, outcome, in_code, out_code, left_early=left, unread=unread)
     _settle(run, outcome, torn=result is not None and result.torn is not None)

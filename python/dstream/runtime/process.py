@@ -196,6 +196,16 @@ class ProviderProcess(ChildProcess):
 
         return isinstance(self.popen, ContainerProcess) and self.popen.out_of_memory
 
+    def stdin_broke(self) -> bool:
+        """A container whose stdin broke before the end of its stream (ContainerProcess:
+        it closed it, or exited with bytes for it still coming): it left the stream
+        early, as a local process does whose stdin pipe broke under the pump."""
+        if self.own_child:
+            return False
+        from dstream.runtime.container import ContainerProcess  # not on a local run's path
+
+        return isinstance(self.popen, ContainerProcess) and self.popen.stdin_broke()
+
     def ended(self, code: Optional[int]) -> str:
         """How it ended (`ended`), for the error of the exit `code` it was reaped with."""
         return ended(code, out_of_memory=self.out_of_memory)
