@@ -75,9 +75,14 @@ def test_the_engines_attach_error_is_not_the_outputs_last_stderr_line(
         }}
         """
     )
-    done = dstream("--log-level", "debug", "run", "quits", "-c", str(config), cwd=tmp_path)
-    assert done.returncode == 1, done.stderr
-    engine = [line for line in done.stderr.splitlines() if "unixpacket" in line]
+    # podman writes its error when the container's stdin broke while data still came,
+    # which a loaded machine may not time so: a few runs, the first that has the case.
+    for _ in range(5):
+        done = dstream("--log-level", "debug", "run", "quits", "-c", str(config), cwd=tmp_path)
+        assert done.returncode == 1, done.stderr
+        engine = [line for line in done.stderr.splitlines() if "unixpacket" in line]
+        if engine:
+            break
     assert engine, done.stderr  # podman did write its error: the case is the one tested
     assert all("the container engine" in line for line in engine), engine
     tail = done.stderr.split("last stderr lines:\n", 1)[1].splitlines()
