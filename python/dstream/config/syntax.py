@@ -19,6 +19,7 @@ import stat
 import sys
 
 from dstream.cache import cache_root, keep, read_owned
+from dstream.config.layout import BadLayout, check_layout
 from dstream.config.limits import (
     MAX_FILE_BYTES,
     MAX_TREE_DEPTH,
@@ -48,8 +49,9 @@ if TYPE_CHECKING:
 # Part of the cache key: bump it when what a cached tree holds, or what a text must pass
 # before it is cached, changes (2: nesting limits, a tree cached before them is not trusted).
 # 3: marshal of tree.freeze (2 was a pickle); 4: quoted strings checked (config/literals.py);
-# 5: every `/* */` comment in code read as blanks (config/gaps.py)
-TREE_FORMAT = "dstream-tree-5"
+# 5: every `/* */` comment in code read as blanks (config/gaps.py); 6: new lines in
+# expressions and between an object's items checked (config/layout.py)
+TREE_FORMAT = "dstream-tree-6"
 BOM = "\ufeff"
 
 
@@ -369,9 +371,10 @@ def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
     cache": owner-only, DSTREAM_PARSE_CACHE=0); `cache=False` for a text that must not
     be kept. Any cache trouble just means parsing again, and so does a tree another user
     could have written (dstream.cache.owned). Raises lark's UnexpectedInput on a syntax
-    error, TooDeep on nesting beyond the limits (checked before the parse) and BadString
-    for a quoted string HCL v2 refuses (checked after it): only a miss pays for the
-    checks, and a text that fails is never cached."""
+    error, TooDeep on nesting beyond the limits (checked before the parse), BadString
+    for a quoted string HCL v2 refuses and BadLayout for a new line it refuses or wants
+    (both checked after it): only a miss pays for the checks, and a text that fails is
+    never cached."""
     import zlib
 
     stamp = f"{TREE_FORMAT}\0{_grammar_stamp()}\0{source}".encode()
@@ -395,6 +398,7 @@ def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
     copy = copy_for_grammar(source)
     tree = _parse(copy.text, copy) if copy else _parse(source, None)
     check_strings(tree)
+    check_layout(tree)
     if not folder:
         return tree
     try:
@@ -469,7 +473,7 @@ def parse_tree(text: str, path: str, *, cache: bool = True) -> tuple[Tree, Rewri
             location=source_map.location(line, column),
             hint="flatten it: name inner parts in locals { }",
         ) from None
-    except BadString as exc:
+    except (BadString, BadLayout) as exc:
         where = source_map.location(exc.line, exc.column)
         raise ConfigError(exc.reason, location=where, hint=exc.hint) from None
     except Exception as exc:
