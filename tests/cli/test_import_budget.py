@@ -266,9 +266,10 @@ def test_a_whole_plain_run_imports_nothing_heavy(ws: Workspace) -> None:
     one_envelope(ws)
     result = probe(ws, RUN)
     assert heavy(result["added"], HEAVY) == []
-    # The quick parser's lexer reads a text that is not in the parse cache, and its
-    # operators' table is looked up by a binary operator alone.
+    # The quick parser's lexer and the layout's checks read a text that is not in the
+    # parse cache, and the operators' table is looked up by a binary operator alone.
     assert "dstream.config.quicklex" not in result["added"]
+    assert "dstream.config.layout" not in result["added"]  # its checks run at a parse
     assert ws.json_lines("out.jsonl") == [{"data": 1}]
 
 

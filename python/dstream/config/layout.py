@@ -15,6 +15,7 @@ Not checked (yet): HCL also wants each argument and block of a body to end its l
 
 from __future__ import annotations
 
+from dstream.config.literals import BadString
 from dstream.config.tree import Token, Tree
 
 TYPE_CHECKING = False
@@ -45,13 +46,11 @@ OVER_LINES_HINT = (
 )
 
 
-class BadLayout(Exception):
+class BadLayout(BadString):
     """A text HCL v2 refuses for its new lines, at a line and column of the parsed text;
-    the caller places it in the file (config/syntax.py, a heredoc's interpolation)."""
-
-    def __init__(self, reason: str, hint: str, line: int, column: int) -> None:
-        super().__init__(reason)
-        self.reason, self.hint, self.line, self.column = reason, hint, line, column
+    the caller places it in the file as a refused quoted string (config/syntax.py, a
+    heredoc's interpolation), which catches both as BadString: this module is loaded
+    only to parse a text, not by a start whose trees are cached."""
 
 
 def check_layout(tree: Tree) -> None:

@@ -9,7 +9,6 @@ import bisect
 import re
 
 from dstream.config.functions import to_string
-from dstream.config.layout import BadLayout
 from dstream.config.limits import TooDeep
 from dstream.config.literals import BadString, text_of, unescape
 from dstream.config.nfc import nfc_text
@@ -387,7 +386,7 @@ def _heredoc_expression(evaluator: Evaluator, doc: _Heredoc, start: int, end: in
             "use a shorter expression",
             *exc.position(snippet),
         ) from None
-    except (BadString, BadLayout) as exc:
+    except BadString as exc:  # BadLayout too (config/layout.py)
         raise fail(exc.reason, exc.hint, exc.line, exc.column) from None
     except Exception as exc:
         from lark.exceptions import UnexpectedInput  # only a parse raises it: lark is in

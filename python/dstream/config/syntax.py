@@ -19,7 +19,6 @@ import stat
 import sys
 
 from dstream.cache import cache_root, keep, read_owned
-from dstream.config.layout import BadLayout, check_layout
 from dstream.config.limits import (
     MAX_FILE_BYTES,
     MAX_TREE_DEPTH,
@@ -398,6 +397,8 @@ def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
     copy = copy_for_grammar(source)
     tree = _parse(copy.text, copy) if copy else _parse(source, None)
     check_strings(tree)
+    from dstream.config.layout import check_layout  # a text parsed: no cached tree
+
     check_layout(tree)
     if not folder:
         return tree
@@ -473,7 +474,7 @@ def parse_tree(text: str, path: str, *, cache: bool = True) -> tuple[Tree, Rewri
             location=source_map.location(line, column),
             hint="flatten it: name inner parts in locals { }",
         ) from None
-    except (BadString, BadLayout) as exc:
+    except BadString as exc:  # BadLayout too (config/layout.py)
         where = source_map.location(exc.line, exc.column)
         raise ConfigError(exc.reason, location=where, hint=exc.hint) from None
     except Exception as exc:
