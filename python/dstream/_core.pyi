@@ -178,6 +178,14 @@ class PumpResult:
     offset: Optional[int]  # stream offset of the offending frame
     excerpt: Optional[bytes]  # its first bytes (at most 120)
     torn: Optional[tuple[int, int]]  # (stream offset, length) of a dropped torn last line
+    # Bytes of the input read (or peeked at) after the last one the run dealt with
+    # (forwarded, skipped, dead-lettered, withheld, or the invalid frame that failed it):
+    # never delivered; some may still be in the input pipe.
+    undealt: int
+    # Bytes at the head of the input pipe already read: zero-copy peeks and consumes
+    # bytes only once forwarded or dropped. Never delivered of the input: FIONREAD of
+    # its pipe - peeked + undealt.
+    peeked: int
 
 @final
 class Pump:

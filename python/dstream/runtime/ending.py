@@ -34,7 +34,7 @@ def finish(run: TaskRun, result: Optional[PumpResult], threads: list[threading.T
     unasked = run.left_unasked if run.output_left else run.stop.requests == 0
     broke = left or outcome in ("invalid_frame", "dead_letter_failed", "io_error")
     run.summary.failed_unasked = broke and unasked
-    in_code, out_code, unread = _drain(run, outcome, threads)
+    in_code, out_code, unread = _drain(run, outcome, result, threads)
     if not left and run.providers()[1].stdin_broke() and not output_killed(run):
         # A container output's broken stdin is known only once it ended.
         left = True
@@ -74,7 +74,10 @@ def _note_pump_result(run: TaskRun, outcome: Outcome, result: Optional[PumpResul
 
 
 def _drain(
-    run: TaskRun, outcome: Outcome, threads: list[threading.Thread]
+    run: TaskRun,
+    outcome: Outcome,
+    result: Optional[PumpResult],
+    threads: list[threading.Thread],
 ) -> tuple[Optional[int], Optional[int], Optional[Unread]]:
     """Let the output finish what it got, reap both providers and join the reader
     threads. Returns the (input, output) exit codes and, after a whole stream, what the
@@ -90,7 +93,7 @@ def _drain(
         run.deadline.start(f"{out.label} left the stream" if left else "the stream broke")
         inp.terminate()
         # What its pipe holds now is dropped with it: the summary says how much.
-        note = verdict.unread_input_note(inp.label, inp.unread_stdout())
+        note = verdict.unread_input_note(inp.label, _never_read(inp, result))
         if note is not None:
             run.summary.notes.append(note)
         inp.close_stdout()
@@ -113,6 +116,17 @@ def _drain(
     for thread in threads:
         thread.join(timeout=run.deadline.join_time())
     return in_code, out_code, unread
+
+
+def _never_read(inp: ProviderProcess, result: Optional[PumpResult]) -> Optional[int]:
+    """The bytes the input wrote after the last one the pump dealt with (None: unknown):
+    those in its stdout pipe, less the ones the pump already read there (zero-copy peeks
+    without consuming), plus those it read and never dealt with (what followed the
+    invalid frame that failed the run, frames a stop left unwritten)."""
+    in_pipe = inp.unread_stdout()
+    if in_pipe is None or result is None:
+        return in_pipe
+    return in_pipe - result.peeked + result.undealt
 
 
 def output_killed(run: TaskRun) -> bool:

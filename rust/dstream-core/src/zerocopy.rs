@@ -18,6 +18,9 @@
 //! the pump peeks again or waits for input, it consumes everything it holds, so the
 //! pipe never starts with bytes the pump has already seen (and `poll(2)` on it means
 //! new data).
+//! A run that ends leaves what it peeked and did not consume in the pipe:
+//! [`crate::PumpResult::peeked`] says how much, so that what the pipe holds then is not
+//! taken for bytes the run never read.
 
 use crate::sys::{self, Fd, OwnedFd};
 use std::io;

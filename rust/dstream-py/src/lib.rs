@@ -283,6 +283,12 @@ struct PumpResult {
     /// (stream offset, length) of a crashed input's torn last line, dropped.
     #[pyo3(get)]
     torn: Option<(u64, u64)>,
+    /// Bytes of the input read after the last one dealt with: never delivered.
+    #[pyo3(get)]
+    undealt: u64,
+    /// Bytes at the head of the input pipe already read (zero-copy peeks).
+    #[pyo3(get)]
+    peeked: u64,
 }
 
 #[pymethods]
@@ -356,6 +362,8 @@ impl Pump {
             offset: res.offset,
             excerpt_bytes: res.excerpt,
             torn: res.torn.map(|t| (t.offset, t.len)),
+            undealt: res.undealt,
+            peeked: res.peeked,
         })
     }
 

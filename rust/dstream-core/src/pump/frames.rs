@@ -106,6 +106,9 @@ impl Pump {
                         total,
                     };
                     self.rejects.oversized(&mut self.local, piece)?;
+                    if self.rejects.failed() {
+                        self.failed_at(end);
+                    }
                 }
             }
             if self.rejects.failed() {
@@ -231,6 +234,24 @@ impl Pump {
     ) -> Result<(), Error> {
         let raw = &self.reader.framer.buf()[start..end];
         self.rejects
-            .invalid(&mut self.local, &self.shared.log_lines, offset, reason, raw)
+            .invalid(&mut self.local, &self.shared.log_lines, offset, reason, raw)?;
+        if self.rejects.failed() {
+            self.failed_at(end);
+        }
+        Ok(())
+    }
+
+    /// Under "fail", the frame (or oversized line) ending at `buf[end]` ends the run:
+    /// its line, up to its `\r\n` or `\n`, is the last thing the run deals with.
+    #[cold]
+    fn failed_at(&mut self, end: usize) {
+        if self.failed_at.is_some() {
+            return;
+        }
+        let framer = &self.reader.framer;
+        let rest = &framer.buf()[end..framer.filled()];
+        let cr = usize::from(rest.first() == Some(&b'\r'));
+        let nl = usize::from(rest.get(cr) == Some(&b'\n'));
+        self.failed_at = Some(end + cr + nl);
     }
 }

@@ -52,6 +52,16 @@ pub struct PumpResult {
     pub offset: Option<u64>,
     pub excerpt: Option<Vec<u8>>,
     pub torn: Option<Torn>,
+    /// Bytes of the input the run read (or peeked at) after the last one it dealt with
+    /// (forwarded, skipped, dead-lettered, withheld, or reported as the invalid frame
+    /// that ended it): never delivered. Some of them may still be in the input pipe
+    /// (`peeked`).
+    pub undealt: u64,
+    /// Bytes at the head of the input pipe the run already read: zero-copy peeks at the
+    /// pipe and consumes bytes only once it forwards or drops them (0 when copying).
+    /// The input's bytes never delivered: the pipe's fill level (FIONREAD) - `peeked` +
+    /// `undealt`.
+    pub peeked: u64,
 }
 
 /// The state a pump shares with its [`Handle`]s.

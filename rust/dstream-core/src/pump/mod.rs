@@ -89,7 +89,8 @@ struct Session {
 enum Phase {
     New,
     Started,
-    Ended(PumpResult),
+    /// Boxed: a result is far larger than the other phases, and made once per run.
+    Ended(Box<PumpResult>),
 }
 
 pub struct Pump {
@@ -106,6 +107,10 @@ pub struct Pump {
     /// Whether the run waits on the output since its last write that took bytes (what
     /// [`Handle::output_stalled_for`] reads, shared once per stall).
     output_stalled: bool,
+    /// Under "fail": the framer-buffer index past the line of the invalid frame that
+    /// ends the run, the last byte it deals with (frames validated after it in the same
+    /// batch are not).
+    failed_at: Option<usize>,
 }
 
 impl Pump {
@@ -135,6 +140,7 @@ impl Pump {
             session: None,
             phase: Phase::New,
             output_stalled: false,
+            failed_at: None,
             opts,
         })
     }
@@ -165,7 +171,7 @@ impl Pump {
     /// when the slice ended (or a signal interrupted a wait) before the run did.
     pub fn run_for(&mut self, slice: Option<Duration>) -> Option<PumpResult> {
         if let Phase::Ended(r) = &self.phase {
-            return Some(r.clone());
+            return Some(PumpResult::clone(r));
         }
         let deadline = slice.map(|d| Instant::now() + d);
         let r = match self.start().and_then(|_| self.step(deadline)) {
@@ -180,7 +186,7 @@ impl Pump {
     /// fsyncs the dead-letter file and restores the fds' flags.
     pub fn abort(&mut self) -> PumpResult {
         if let Phase::Ended(r) = &self.phase {
-            return r.clone();
+            return PumpResult::clone(r);
         }
         self.finish(Err(Error::Stopped))
     }
@@ -409,6 +415,7 @@ impl Pump {
             }
             Err(e) => (Outcome::IoError, Some(e.to_string()), None, None),
         };
+        let (undealt, peeked) = self.left_over();
         let res = PumpResult {
             outcome,
             counters,
@@ -416,8 +423,10 @@ impl Pump {
             offset,
             excerpt,
             torn: self.reader.torn,
+            undealt,
+            peeked,
         };
-        self.phase = Phase::Ended(res.clone());
+        self.phase = Phase::Ended(Box::new(res.clone()));
         res
     }
 }

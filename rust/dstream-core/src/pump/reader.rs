@@ -124,6 +124,28 @@ impl Reader {
 }
 
 impl Pump {
+    /// At the end of the run, [`super::PumpResult`]'s `undealt` and `peeked`: the bytes
+    /// it read after the last one it dealt with, and the bytes it read that are still in
+    /// the input pipe. It dealt with everything it framed (`pending` is what it did
+    /// not), up to the invalid frame that failed it and before the first byte queued for
+    /// the output and not written.
+    pub(super) fn left_over(&self) -> (u64, u64) {
+        let framer = &self.reader.framer;
+        let filled = framer.filled();
+        let dealt = [self.failed_at, self.writer.unwritten()]
+            .into_iter()
+            .flatten()
+            .fold(filled - framer.pending(), usize::min);
+        // copying, everything read was consumed from the pipe
+        #[allow(unused_mut)]
+        let mut taken = filled;
+        #[cfg(target_os = "linux")]
+        if let Transfer::ZeroCopy(zc) = &self.transfer {
+            taken = zc.taken;
+        }
+        ((filled - dealt) as u64, (filled - taken) as u64)
+    }
+
     /// Reads the next bytes of input into the framer (zero-copy: peeks at them, after
     /// consuming what was peeked before, so that the input pipe starts with new bytes).
     pub(super) fn fill(&mut self) -> io::Result<usize> {

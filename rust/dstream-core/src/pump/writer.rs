@@ -84,6 +84,17 @@ impl Writer {
         });
     }
 
+    /// The buffer index of the first queued byte not written yet, if any (a pending
+    /// [`Seg::Newline`] ends a frame whose bytes were written).
+    pub(super) fn unwritten(&self) -> Option<usize> {
+        let (first, later) = self.segs.get(self.next..)?.split_first()?;
+        let at = |seg: &Seg, written: usize| match *seg {
+            Seg::Buf { start, .. } => Some(start + written),
+            Seg::Newline => None,
+        };
+        at(first, self.written).or_else(|| later.iter().find_map(|s| at(s, 0)))
+    }
+
     /// `k` more bytes were written.
     pub(super) fn advance(&mut self, mut k: usize) {
         while k > 0 {
