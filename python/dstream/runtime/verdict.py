@@ -194,13 +194,15 @@ def output_exit_error(out: ProviderProcess, end: OutputEnd) -> Optional[Provider
 
 
 def unread_input_note(label: str, size: Optional[int]) -> Optional[str]:
-    """What a run that ended before its input's EOF says of the bytes still in the
-    input's stdout pipe (`size`, None: unknown), which nobody reads any more."""
+    """What a run that ended before its input's EOF says of the bytes the input wrote
+    after the last one dstream dealt with (`size`, None: unknown): in its stdout pipe,
+    or read by the pump and not dealt with, they are lost with the run."""
     if not size:
         return None
     return (
-        f"{label}: its last {size:,} bytes were never read: not delivered (they were in "
-        "its stdout pipe when the stream ended)"
+        f"{label}: its last {size:,} bytes were not delivered (written after the last one "
+        "dstream dealt with, they were in its stdout pipe or dstream's buffer when the "
+        "stream ended)"
     )
 
 
