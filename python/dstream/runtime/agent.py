@@ -78,6 +78,7 @@ from dstream.runtime.runner import run_task
 from dstream.runtime.signals import Forced, StopSignals, left_behind, say_stopping
 from dstream.runtime.taking import definition_hash
 from dstream.state.agents import AgentRefused
+from dstream.state.session import StateUnreachable
 
 if TYPE_CHECKING:
     from dstream.state.base import StateStore
@@ -523,6 +524,7 @@ class Agent:
                 and running.summary is not None
                 and not running.stop.requests
                 and running.crash is None
+                and not running.handed_over  # ended by an outage: handed over, not ended
             )
             live = self.monitor.tasks.get(name) if by_itself else self.monitor.tasks.pop(name, None)
             if running.crash is not None:
@@ -617,10 +619,17 @@ def _settled(running: _Running, summary: RunSummary) -> RunSummary:
 def _handed_over(running: _Running, summary: RunSummary) -> str:
     """Why the task's run ended to be run elsewhere, or "" (it finished, failed, or a
     signal stopped it: its summary counts). Handed over: the agent asked it to stop
-    (released at a rebalance, its registration expired) and it drained, or its lease
-    was lost (the agent was paused or cut off: another agent takes the task over),
-    like a Kafka Connect task revoked at a rebalance."""
-    if running.stop.requests == 0 or running.stop.signum is not None:
+    (released at a rebalance, its registration expired) and it drained, its lease was
+    lost (the agent was paused or cut off: another agent takes the task over), like a
+    Kafka Connect task revoked at a rebalance, or the state database could not be
+    reached (an outage: this agent or another takes it back once it answers; counted as
+    a failure, which of the task's calls met the outage first decided the agent's exit
+    code)."""
+    if running.stop.signum is not None:
+        return ""
+    if isinstance(summary.error, StateUnreachable):  # an outage: taken back after it
+        return "; ".join(filter(None, [running.handover, "the state database was unreachable"]))
+    if running.stop.requests == 0:
         return ""
     if isinstance(summary.error, LockLost):  # its stopper asked for the stop (runner.py)
         return "; ".join(filter(None, [running.handover, "its lease was lost"]))
