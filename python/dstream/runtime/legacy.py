@@ -41,7 +41,7 @@ import threading
 
 from dstream import logs
 from dstream.config.redact import redact_cut, redact_edges
-from dstream.errors import ProviderError
+from dstream.errors import ProviderError, visible
 from dstream.protocol.frames import FEATURE_CHECKPOINTS
 from dstream.protocol.messages import KEY_PROTOCOL, READY, Handshake, handshake_status
 from dstream.protocol.values import decode_json
@@ -357,12 +357,25 @@ class LegacyBridge:
     # -- the end -------------------------------------------------------------------
     def finish(self) -> None:
         self.forward_logs()
-        if self._refused:  # the refusal is the run's whole story (module docstring)
+        if self._refused:  # the refusal is the run's whole story (module docstring),
+            self._note_undelivered()  # but for what the input wrote that is now lost
             return
         withheld = self._run.summary.counters.get("checkpoints_withheld", 0)
         if self._withholding and (withheld or self._warned):
             self._run.summary.resumable, self._run.summary.withheld = False, True
             self._warn()
+
+    def _note_undelivered(self) -> None:
+        """Frames the pump read before the output refused reached no output. An input
+        with checkpoints resumes from the stored one and sends them again; any other
+        (an original one records its own position once it wrote a batch) may not: the
+        summary says how many, never drops them silently."""
+        run, inp = self._run, self._run.input
+        if inp is None or FEATURE_CHECKPOINTS in inp.features:
+            return
+        note = undelivered_note(inp.label, run.summary.counters)
+        if note is not None:
+            run.summary.notes.append(note)
 
     def _warn(self) -> None:
         if self._warned:
@@ -376,3 +389,22 @@ class LegacyBridge:
             self._why,
             task=run.task.name,
         )
+
+
+def undelivered_note(label: str, counters: dict[str, object]) -> Optional[str]:
+    """`input 'x': 3 frames (Persons: 3) were read and not delivered: ...`, or None when
+    the pump read none (`counters`: the pump's, as_dict())."""
+    frames = counters.get("frames")
+    if not isinstance(frames, int) or frames <= 0:
+        return None
+    tables = counters.get("tables")
+    counts = ", ".join(
+        f"{visible(str(name))}: {count:,}"  # a provider's text
+        for name, count in sorted(tables.items() if isinstance(tables, dict) else ())
+    )
+    noun, verb = ("frame", "was") if frames == 1 else ("frames", "were")
+    return (
+        f"{label}: {frames:,} {noun}" + (f" ({counts})" if counts else "") + f" {verb} read "
+        "and not delivered: the output refused to start; an input that records its own "
+        "position may not send them again"
+    )

@@ -165,8 +165,8 @@ def details(summary: RunSummary) -> list[str]:
         lines.append(f"  note     the last attempt ended with: {error.reason}")
     elif isinstance(error, LeftBehind):  # why dstream ended without it
         lines.append(f"  note     {error.reason}")
-    if not _counted(summary):
-        return lines
+    if not _counted(summary):  # no counts, but what the user must know (frames lost)
+        return lines + [f"  note     {note}" for note in summary.notes]
     per_second = c.get("frames", 0) / summary.duration if summary.duration >= 1 else None
     lines.append(
         f"  frames   {c.get('frames', 0):,} ({c.get('data_frames', 0):,} data, "
