@@ -33,7 +33,7 @@ __version__: str
 PROTOCOL_VERSION: int  # must match protocol/frames.py
 DEFAULT_MAX_FRAME_SIZE: int  # must match protocol/frames.py
 # Bytes of an invalid frame a PumpResult's excerpt keeps, and of a legacy log line
-# take_log_lines gives (rust/dstream-core pump/options.rs): a text that long was cut.
+# take_log_lines gives at most (rust/dstream-core pump/options.rs): a text that long was cut.
 EXCERPT_LEN: int
 LOG_LINE_LEN: int
 BUILD_INFO: dict[str, str]  # rustc version, target triple, profile, features
@@ -251,10 +251,11 @@ class Pump:
     def set_forward_checkpoints(self, forward: bool) -> None:
         """Thread-safe: whether checkpoint frames queued from now on are written (the
         start value is options.forward_checkpoints)."""
-    def take_log_lines(self) -> list[bytes]:
-        """A legacy input's log lines (legacy_logs) read since the last call, no newline;
-        at most 1024 are held between calls (all are counted), each cut at 8 KiB.
-        Thread-safe."""
+    def take_log_lines(self) -> list[tuple[bytes, int]]:
+        """A legacy input's log lines (legacy_logs) read since the last call, no newline:
+        (its first bytes, its whole length); at most 1024 are held between calls (all
+        are counted), each cut at 8 KiB, and one longer than max_frame_size at that
+        (it is a log line all the same, never an invalid frame). Thread-safe."""
     def take_status_lines(self) -> list[tuple[int, bytes]]:
         """A legacy input's frames (legacy_logs) that may be a status line, read since the
         last call: (stream offset, frame), each delivered like any other frame. Of its

@@ -15,7 +15,7 @@ BIG = 20_000_000  # over the default 16 MiB
 
 def _legacy_input(ws: Workspace, size: int, *, newline: bool = True) -> None:
     """An original input (no handshake): a first frame of about `size` bytes, then a
-    small one (or, without `newline`, that many bytes of garbage and nothing else)."""
+    small one (or, without `newline`, `{` and that many bytes of garbage, nothing else)."""
     if newline:
         body = (
             "read -r cmdline\n"
@@ -25,7 +25,9 @@ def _legacy_input(ws: Workspace, size: int, *, newline: bool = True) -> None:
             "printf '{\"data\":2}\\n'\n"
         )
     else:
-        body = f"read -r cmdline\nhead -c {size} /dev/zero | tr '\\0' q\n"
+        # A frame begun (`{`): a line that does not start with one is the input's log,
+        # whatever its length (tests/legacy/test_long_log_line.py).
+        body = f"read -r cmdline\nprintf '{{'\nhead -c {size} /dev/zero | tr '\\0' q\n"
     ws.script("in.sh", body)
 
 

@@ -84,16 +84,18 @@ NO_HANDSHAKE = "its stdout did not start with a handshake"
 OUTPUT_STRAY_WATCH = 8
 
 
-def log_stdout_line(task: str, role: str, raw: bytes, *, several: bool, cut: bool = False) -> None:
+def log_stdout_line(
+    task: str, role: str, raw: bytes, *, several: bool, total: Optional[int] = None
+) -> None:
     """A line a provider wrote on stdout that is its log, not a frame (a legacy input's,
     a line before an original output's lifecycle result): logged at info level as the
-    provider's, without a logger's colours (a Go logger's ANSI codes). `cut`: the line
-    came through the pump, which cuts one at LOG_LINE_LEN bytes, so a secret's start at
-    the end of a line that long is masked too."""
-    from dstream._core import LOG_LINE_LEN
-
+    provider's, without a logger's colours (a Go logger's ANSI codes). `total`: the
+    line's whole length when it came through the pump, which keeps its first
+    LOG_LINE_LEN bytes (max_frame_size of a longer one): a cut line is marked so, and a
+    secret's start at its cut end is masked too."""
     text = re.sub(_ANSI, "", raw.decode("utf-8", "replace")).strip()
-    text = redact_edges(text, cut_after=True) if cut and len(raw) >= LOG_LINE_LEN else text
+    if total is not None and total > len(raw):
+        text = f"{redact_edges(text, cut_after=True)} ... ({total:,} bytes, cut)"
     if text:
         logs.provider_line(task, role, text, "info", several=several)
 
@@ -340,8 +342,9 @@ class LegacyBridge:
         run, inp = self._run, self._run.input
         if self._pump is None or inp is None or not inp.legacy:
             return
-        for raw in self._pump.take_log_lines():
-            log_stdout_line(run.task.name, "input", raw, several=run.task_prefixes, cut=True)
+        for raw, total in self._pump.take_log_lines():
+            several = run.task_prefixes
+            log_stdout_line(run.task.name, "input", raw, several=several, total=total)
         self._warn_stray_handshake(inp)
 
     def _warn_stray_handshake(self, inp: ProviderProcess) -> None:

@@ -52,3 +52,21 @@ fn withheld_checkpoints_are_counted_not_written() {
     assert_eq!(res.counters.checkpoint_frames, 0);
     assert!(cps.is_empty());
 }
+
+#[test]
+fn a_legacy_log_line_over_max_frame_size_is_a_log_line_not_an_invalid_frame() {
+    let mut input = b"2026/12/07 11:00:00 INFO config loaded: ".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 3000 - input.len()));
+    input.extend_from_slice(b"\n{\"data\":1}\n");
+    let opts = Options {
+        legacy_logs: true,
+        policy: Policy::Fail,
+        max_frame_size: 1024,
+        ..Options::default()
+    };
+    let (res, out, _) = pump(&input, opts, b"");
+    assert_eq!(res.outcome, Outcome::Eof, "{:?}", res.message);
+    assert_eq!(out, b"{\"data\":1}\n");
+    assert_eq!(res.counters.log_lines, 1);
+    assert_eq!(res.counters.invalid_frames, 0);
+}

@@ -416,10 +416,16 @@ impl Pump {
         self.handle.set_forward_checkpoints(forward);
     }
 
-    /// A legacy input's log lines (options.legacy_logs) read since the last call.
+    /// A legacy input's log lines (options.legacy_logs) read since the last call:
+    /// (its first bytes, its whole length).
     fn take_log_lines<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let lines = self.handle.take_log_lines();
-        PyList::new(py, lines.iter().map(|c| PyBytes::new(py, c)))
+        PyList::new(
+            py,
+            lines
+                .iter()
+                .map(|(kept, total)| (PyBytes::new(py, kept), *total)),
+        )
     }
 
     /// A legacy input's frames that may be a status line, read since the last call:

@@ -105,7 +105,8 @@ impl Pump {
                         last,
                         total,
                     };
-                    self.rejects.oversized(&mut self.local, piece)?;
+                    let log_lines = &self.shared.log_lines;
+                    self.rejects.oversized(&mut self.local, log_lines, piece)?;
                     if self.rejects.failed() {
                         self.failed_at(end);
                     }

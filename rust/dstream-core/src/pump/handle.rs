@@ -72,7 +72,8 @@ pub(super) struct Shared {
     deadline: AtomicU64,
     pub(super) waker: Waker,
     pub(super) checkpoints: Mutex<Vec<Vec<u8>>>,
-    pub(super) log_lines: Mutex<Vec<Vec<u8>>>,
+    /// (the line's first bytes, its whole length without `\n`): see [`Handle::take_log_lines`].
+    pub(super) log_lines: Mutex<Vec<(Vec<u8>, u64)>>,
     pub(super) status_lines: Mutex<Vec<(u64, Vec<u8>)>>,
     pub(super) forward_checkpoints: AtomicBool,
     pub(super) input_ended: AtomicBool,
@@ -216,8 +217,10 @@ impl Handle {
         self.0.forward_checkpoints.store(forward, Ordering::Relaxed);
     }
 
-    /// Legacy log lines ([`super::Options::legacy_logs`]) read since the last call.
-    pub fn take_log_lines(&self) -> Vec<Vec<u8>> {
+    /// Legacy log lines ([`super::Options::legacy_logs`]) read since the last call: each
+    /// line's first bytes (at most [`super::LOG_LINE_LEN`], and max_frame_size for one
+    /// longer than that) and its whole length, which says whether it was cut.
+    pub fn take_log_lines(&self) -> Vec<(Vec<u8>, u64)> {
         std::mem::take(&mut *self.0.log_lines.lock().unwrap_or_else(|e| e.into_inner()))
     }
 

@@ -19,6 +19,21 @@ fn is_log_line(raw: &[u8]) -> bool {
         .is_some_and(|&b| b != b'{')
 }
 
+/// Counts a legacy log line and holds its `kept` first bytes with its whole length
+/// `total` for the runtime's log (at most MAX_HELD_LOG_LINES between two takes).
+fn hold_log_line(
+    local: &mut Local,
+    log_lines: &Mutex<Vec<(Vec<u8>, u64)>>,
+    kept: Vec<u8>,
+    total: u64,
+) {
+    local.log_lines += 1;
+    let mut held = log_lines.lock().unwrap_or_else(|e| e.into_inner());
+    if held.len() < MAX_HELD_LOG_LINES {
+        held.push((kept, total));
+    }
+}
+
 /// One piece of an oversized line (see [`crate::framer::Event::Oversized`]).
 pub(super) struct Piece<'a> {
     pub(super) bytes: &'a [u8],
@@ -34,8 +49,12 @@ pub(super) struct Rejects {
     legacy_logs: bool,
     max_frame_size: u64,
     dead_letter: Option<DeadLetter>,
-    /// The first bytes of the oversized line streaming by, for the "fail" message.
+    /// The first bytes of the oversized line streaming by, for the "fail" message (or
+    /// for the log, when it is a legacy log line).
     oversized_excerpt: Vec<u8>,
+    /// The oversized line streaming by is a legacy input's log line: logged, cut, never
+    /// an invalid frame (docs/protocol.md, "Legacy providers").
+    oversized_log: bool,
     /// Under "fail": the error that ends the run once everything before the frame has
     /// been written.
     pub(super) failure: Option<Error>,
@@ -55,6 +74,7 @@ impl Rejects {
             max_frame_size: opts.max_frame_size as u64,
             dead_letter,
             oversized_excerpt: Vec::new(),
+            oversized_log: false,
             failure: None,
             status_watch: if opts.legacy_logs {
                 STATUS_LINE_WATCH
@@ -106,17 +126,14 @@ impl Rejects {
     pub(super) fn invalid(
         &mut self,
         local: &mut Local,
-        log_lines: &Mutex<Vec<Vec<u8>>>,
+        log_lines: &Mutex<Vec<(Vec<u8>, u64)>>,
         offset: u64,
         reason: String,
         raw: &[u8],
     ) -> Result<(), Error> {
         if self.legacy_logs && is_log_line(raw) {
-            local.log_lines += 1;
-            let mut held = log_lines.lock().unwrap_or_else(|e| e.into_inner());
-            if held.len() < MAX_HELD_LOG_LINES {
-                held.push(raw[..raw.len().min(LOG_LINE_LEN)].to_vec());
-            }
+            let kept = raw[..raw.len().min(LOG_LINE_LEN)].to_vec();
+            hold_log_line(local, log_lines, kept, raw.len() as u64);
             return Ok(());
         }
         local.invalid_frames += 1;
@@ -140,9 +157,31 @@ impl Rejects {
     }
 
     /// A piece of an oversized line, streamed into its dead-letter record; the line
-    /// counts as one invalid frame on its last piece.
-    pub(super) fn oversized(&mut self, local: &mut Local, piece: Piece<'_>) -> Result<(), Error> {
+    /// counts as one invalid frame on its last piece. A legacy input's log line is
+    /// instead kept up to max_frame_size (and LOG_LINE_LEN) bytes and held as a log line.
+    pub(super) fn oversized(
+        &mut self,
+        local: &mut Local,
+        log_lines: &Mutex<Vec<(Vec<u8>, u64)>>,
+        piece: Piece<'_>,
+    ) -> Result<(), Error> {
         let max = self.max_frame_size;
+        if piece.first {
+            self.oversized_log = self.legacy_logs && is_log_line(piece.bytes);
+            self.oversized_excerpt.clear();
+        }
+        if self.oversized_log {
+            let keep = (max as usize).min(LOG_LINE_LEN);
+            let room = keep.saturating_sub(self.oversized_excerpt.len());
+            self.oversized_excerpt
+                .extend_from_slice(&piece.bytes[..piece.bytes.len().min(room)]);
+            if piece.last {
+                self.oversized_log = false;
+                let kept = std::mem::take(&mut self.oversized_excerpt);
+                hold_log_line(local, log_lines, kept, piece.total);
+            }
+            return Ok(());
+        }
         if piece.first {
             self.oversized_excerpt.clear();
             self.oversized_excerpt
