@@ -96,6 +96,9 @@ def test_an_unreachable_server_is_reported_without_the_password() -> None:
     message = str(caught.value)
     assert "could not connect to the state database" in message and "s3cret" not in message
     assert caught.value.hint and "dsn" in caught.value.hint
+    # One line: libpq's own line break and tab ("refused\n\tIs the server running")
+    # were shown as escapes by the error block, which escapes what it quotes.
+    assert "\n" not in message and "\t" not in message, message
 
 
 def test_a_dropped_connection_is_reopened(pg_spec: StateSpec) -> None:

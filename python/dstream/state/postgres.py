@@ -75,11 +75,13 @@ T = TypeVar("T")
 def libpq_text(exc: BaseException, dsn: str) -> str:
     """A psycopg/libpq error's text for a message, without the DSN libpq quotes in some
     (`... in URI: "postgresql://user:password@..."`). A DSN libpq cannot parse never gets
-    this far: PostgresStore refuses it before connecting (docs/providers/postgres.md)."""
+    this far: PostgresStore refuses it before connecting (docs/providers/postgres.md).
+    On one line: libpq breaks its own ("refused\n\tIs the server running ..."), which an
+    error block would show as escapes."""
     text = str(exc).strip()
     for quoted in (f': "{dsn}"', f'"{dsn}"', dsn):
         text = text.replace(quoted, "" if quoted.startswith(":") else "the dsn")
-    return text
+    return " ".join(text.split())  # after the DSN is out: its own spacing matches
 
 
 def dsn_parses(dsn: str) -> bool:
