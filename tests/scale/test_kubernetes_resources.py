@@ -67,14 +67,31 @@ def test_the_flags_set_the_figures(ws: Workspace) -> None:
 
 
 @pytest.mark.parametrize(
+    ("limit", "written"), [("1G", "1000000000"), ("1Gi", "1024Mi"), ("1500000k", "1500000000")]
+)
+def test_a_memory_limit_is_written_as_given_not_rounded(
+    ws: Workspace, limit: str, written: str
+) -> None:
+    """A limit of 1G was written 954Mi, more than the limit asked for: a limit is written
+    to the byte (a whole number of Mi as Mi)."""
+    found = resources(ws, "--memory-limit", limit)
+    assert found and all(each["limits"] == {"memory": written} for each in found), found
+
+
+@pytest.mark.parametrize(
     ("args", "said"),
     [
+        (
+            ["--memory-limit", "134217727"],
+            "the memory limit 134217727 is below the pods' request 128Mi",
+        ),
+        (["--memory-limit", "100M"], "the memory limit 100000000 is below the pods' request 128Mi"),
         (["--memory-per-task", "64MB"], "argument --memory-per-task: '64MB' is not"),
         (["--cpu-per-task", "-1"], "argument --cpu-per-task:"),
         (["--cpu-per-task", "0"], "argument --cpu-per-task: '0' is not"),
         (["--memory-limit", "100Mi"], "the memory limit 100Mi is below the pods' request 128Mi"),
     ],
-    ids=["unit", "negative", "zero", "limit-below-request"],
+    ids=["a-byte-below", "decimal-units", "unit", "negative", "zero", "limit-below-request"],
 )
 def test_a_wrong_figure_is_a_usage_error(ws: Workspace, args: list[str], said: str) -> None:
     done = deploy(ws, *args)

@@ -50,6 +50,7 @@ from dstream.deploy.resources import (
     LIMIT_FACTOR,
     MEMORY_BASE,
     MEMORY_PER_TASK,
+    exact_bytes,
     mebibytes,
     millicores,
 )
@@ -377,11 +378,11 @@ class _Base:
         limit = self.o.memory_limit or LIMIT_FACTOR * self.memory_request(most)
         if limit < request:  # Kubernetes refuses a pod whose request exceeds its limit
             raise UsageError(
-                f"the memory limit {mebibytes(limit)} is below the pods' request "
-                f"{mebibytes(request)} ({mebibytes(MEMORY_BASE)} for dstream and "
-                f"{mebibytes(self.o.memory_per_task)} for each of its {usual} "
+                f"the memory limit {exact_bytes(limit)} is below the pods' request "
+                f"{exact_bytes(request)} ({exact_bytes(MEMORY_BASE)} for dstream and "
+                f"{exact_bytes(self.o.memory_per_task)} for each of its {usual} "
                 f"task{'s' if usual != 1 else ''})",
-                hint=f"give --memory-limit {mebibytes(request)} or more, or a smaller "
+                hint=f"give --memory-limit {exact_bytes(request)} or more, or a smaller "
                 "--memory-per-task",
             )
         return {
@@ -389,7 +390,7 @@ class _Base:
                 "cpu": millicores(usual * self.o.cpu_per_task),
                 "memory": mebibytes(request),
             },
-            "limits": {"memory": mebibytes(limit)},
+            "limits": {"memory": exact_bytes(limit)},
         }
 
     def deployment(self, task: str) -> dict[str, object]:

@@ -61,8 +61,14 @@ def cpu(text: str) -> int:
 
 
 def mebibytes(size: int) -> str:
-    """`size` bytes as a quantity in Mi, rounded up."""
+    """`size` bytes as a quantity in Mi, rounded up (a request: the pod gets at least)."""
     return f"{-(-size // MI)}Mi"
+
+
+def exact_bytes(size: int) -> str:
+    """`size` bytes as a quantity to the byte, in Mi when whole (a limit, or a figure a
+    message quotes: rounded up, a limit of 1G was written 954Mi, above what was asked)."""
+    return f"{size // MI}Mi" if size % MI == 0 else str(size)
 
 
 def millicores(millis: int) -> str:
