@@ -12,17 +12,8 @@ import pytest
 
 from dstream.config import syntax
 from dstream.config.tree import freeze
-from tests.workspace import Workspace, json_document
-
-TASK = """
-task "t" {
-  input { provider_path = "dstream-counter" }
-  output {
-    provider_path = "dstream-null"
-    config { x = local.x }
-  }
-}
-"""
+from tests.config.evaluated import local_x, local_x_config
+from tests.workspace import Workspace
 
 # (the locals block's attribute `x`, what Terraform gives for it)
 CASES = [
@@ -44,18 +35,11 @@ CASES = [
 ]
 
 
-def _config(attribute: str) -> str:
-    return f"locals {{\n  {attribute}\n}}\n{TASK}"
-
-
 @pytest.mark.parametrize(("attribute", "expected"), CASES)
 def test_a_comment_between_tokens_is_read_as_terraform_reads_it(
     ws: Workspace, attribute: str, expected: Any
 ) -> None:
-    (ws.root / "dstream.hcl").write_text(_config(attribute))
-    done = ws.run("show", "t", "--json")
-    assert done.returncode == 0, done.stderr
-    assert json_document(done)["output"]["config"]["x"] == expected
+    assert local_x(ws.root, attribute) == expected
 
 
 @pytest.mark.parametrize(("attribute", "expected"), CASES)
@@ -64,7 +48,7 @@ def test_the_quick_parser_and_lark_read_them_alike(
 ) -> None:
     """The parse (not cached) by config/quickparse.py where it reads the text and by
     python-hcl2's grammar: the same tree."""
-    text = _config(attribute)
+    text = local_x_config(attribute)
     either = freeze(syntax.parses_to_tree(text, cache=False))
     monkeypatch.setattr(syntax, "_quick_parse_applies", lambda: False)
     assert freeze(syntax.parses_to_tree(text, cache=False)) == either
