@@ -16,6 +16,7 @@ Not checked (yet): HCL also wants each argument and block of a body to end its l
 from __future__ import annotations
 
 from dstream.config.literals import BadString
+from dstream.config.quicklex import OPERATORS as LEXED_OPERATORS
 from dstream.config.tree import Token, Tree
 
 TYPE_CHECKING = False
@@ -25,13 +26,9 @@ if TYPE_CHECKING:
 
     Item = Union[Tree, Token, None]  # None: a line break
 
-# Terminals that join two operands: a line may neither start nor end with one.
-OPERATORS = frozenset(
-    {
-        "DOUBLE_EQ", "NEQ", "LT", "GT", "LEQ", "GEQ", "MINUS", "ASTERISK", "SLASH",
-        "PERCENT", "DOUBLE_AMP", "DOUBLE_PIPE", "PLUS", "QMARK", "COLON",
-    }
-)  # fmt: skip
+# Terminals that join two operands (the binary operators the quick lexer names, and the
+# conditional's): a line may neither start nor end with one.
+OPERATORS = (frozenset(LEXED_OPERATORS) - {"NOT"}) | {"QMARK", "COLON"}
 # Rules inside which HCL ignores new lines (or which are one terminal, or a string):
 # read as one item of the expression around them.
 WHOLE = frozenset(
