@@ -1,4 +1,8 @@
-"""The PostgreSQL input's idle wait must give way to a stop.
+"""The PostgreSQL input's waits on its replication socket (providers/postgres_cdc/
+wakeups.py): they give way to a stop, and while changes stream in they wake the reader
+for 64 KiB at a time, never later than a bounded wait after it found the socket empty.
+
+The idle wait must give way to a stop.
 
 The SDK stops an input's read loop by cancelling it (a first SIGTERM). On Python up to
 3.11, `asyncio.wait_for` swallows a cancellation that arrives in the same loop iteration
@@ -10,9 +14,15 @@ once in twenty runs: the stop came as a keepalive made the socket readable)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 
-from dstream.providers.postgres_cdc.stream import _wait_readable
+from dstream.providers.postgres_cdc.wakeups import (
+    BURST_MESSAGES,
+    BUSY_BYTES,
+    SocketWakeups,
+)
+from dstream.providers.postgres_cdc.wakeups import wait_readable as _wait_readable
 
 
 def test_a_cancel_that_comes_with_the_socket_becoming_readable_is_not_lost() -> None:
@@ -47,6 +57,50 @@ def test_the_wait_ends_when_the_socket_is_readable_or_the_time_is_up() -> None:
         replication.recv(1)
         await asyncio.wait_for(_wait_readable(replication.fileno(), 0.01), 5)  # time is up
         replication.close()
+        server.close()
+
+    asyncio.run(scenario())
+
+
+def _tcp_pair() -> tuple[socket.socket, socket.socket]:
+    """A loopback TCP connection, as a replication connection is: (reader, server)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        reader = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+    return reader, server
+
+
+def _low_water(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT)
+
+
+def test_a_burst_wakes_the_reader_for_64_kib_at_a_time_until_a_wait_finds_less() -> None:
+    """A wait that ignored the burst's bound would hit the outer 5 s bound."""
+
+    async def scenario() -> None:
+        reader, server = _tcp_pair()
+        wakeups = SocketWakeups(reader.fileno())
+        wakeups.read(BURST_MESSAGES - 1)  # a few messages: no burst, any byte wakes
+        assert (wakeups.busy, _low_water(reader)) == (False, 1)
+        wakeups.read(BURST_MESSAGES)
+        assert (wakeups.busy, _low_water(reader)) == (True, BUSY_BYTES)
+
+        server.sendall(b"x" * 100)  # queued, but less than BUSY_BYTES: no wake
+        assert not await asyncio.wait_for(_wait_readable(reader.fileno(), 0.05), 5)
+        server.sendall(b"x" * BUSY_BYTES)
+        assert await asyncio.wait_for(_wait_readable(reader.fileno(), 30), 5)
+        await asyncio.wait_for(wakeups.wait(30), 5)  # wakes at once: still a burst
+        assert wakeups.busy
+        reader.setblocking(False)
+        with contextlib.suppress(BlockingIOError):  # read all that came
+            while reader.recv(1 << 20):
+                pass
+
+        server.sendall(b"y")  # the tail of the burst: read after the bounded wait ...
+        await asyncio.wait_for(wakeups.wait(30), 5)
+        assert (wakeups.busy, _low_water(reader)) == (False, 1)  # ... which ended it
+        assert await asyncio.wait_for(_wait_readable(reader.fileno(), 30), 5)  # any byte
+        reader.close()
         server.close()
 
     asyncio.run(scenario())

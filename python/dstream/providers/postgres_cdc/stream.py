@@ -50,6 +50,7 @@ from dstream.providers.postgres_cdc.pgoutput import (
     envelope,
     parse_lsn,
 )
+from dstream.providers.postgres_cdc.wakeups import SocketWakeups
 from dstream.sdk.log import log
 
 # until_caught_up: at most one keepalive request per this many seconds while waiting.
@@ -272,6 +273,7 @@ class ChangeStream:
         cfg = self.config
         cursor = self.cursor
         read = cursor.read_message
+        wakeups = SocketWakeups(cursor.fileno())
         last_ping = 0.0
         while True:
             batch: list[bytes] = []
@@ -282,6 +284,7 @@ class ChangeStream:
                     break
                 msg = read()
             if batch:
+                wakeups.read(len(batch))
                 self._feed(session, batch)
                 if session.buffered >= CHUNK_BYTES:
                     yield session.take()
@@ -304,7 +307,7 @@ class ChangeStream:
                     cursor.send_feedback(reply=True)
                     last_ping = now
                 timeout = PING_SECONDS
-            await _wait_readable(cursor.fileno(), timeout)
+            await wakeups.wait(timeout)
 
     def _feed(self, session: PgoutputSession, batch: list[bytes]) -> None:
         at = 0
@@ -550,18 +553,3 @@ class ChangeStream:
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
-
-
-async def _wait_readable(fd: int, timeout: float) -> None:
-    """Until `fd` is readable or `timeout` seconds have passed. Not `asyncio.wait_for`:
-    up to Python 3.11 it swallows a cancellation (the SDK's stop) that arrives as its
-    future completes, and the read loop would go on after a SIGTERM."""
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-    loop.add_reader(fd, _wake, ready)
-    timer = loop.call_later(timeout, _wake, ready)
-    try:
-        await ready
-    finally:
-        timer.cancel()
-        loop.remove_reader(fd)
