@@ -62,7 +62,8 @@ def test_no_runs_yet(ws: Workspace) -> None:
 
 def test_each_run_says_by_whom(ws: BackendWorkspace) -> None:
     """Which process ran it: on the file state host:pid; on the postgres state the
-    holder of its lease, host:pid:random."""
+    holder of its lease, host:pid:ticks@boot:random (when it started: state/base.py
+    this_process_since)."""
     scenarios.counter_file(ws)
     proc = ws.popen("run", "t")
     assert proc.wait(timeout=60) == 0
@@ -72,8 +73,8 @@ def test_each_run_says_by_whom(ws: BackendWorkspace) -> None:
     if ws.state_block == FILE_STATE:
         assert by == this_run, runs
     else:
-        host, pid, random = by.split(":")
-        assert f"{host}:{pid}" == this_run and random, runs
+        host, pid, since, random = by.split(":")
+        assert f"{host}:{pid}" == this_run and "@" in since and random, runs
     table = ws.run("runs").stdout.splitlines()
     assert table[0].split()[-1] == "BY" and table[1].split()[-1] == runs[0]["by"]
 

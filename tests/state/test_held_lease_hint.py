@@ -3,10 +3,13 @@ holder: a run of this host killed with `kill -9` is gone, and its lease lasts un
 expires (nothing to stop: `--standby` takes over then); a live one, here or on another
 host, is stopped where it runs, and a holder that crashed keeps the lease until its
 TTL. Before, every refusal said to stop the run and that "the lock goes with its
-process", which a lease never does."""
+process", which a lease never does. A holder's name says when its process started, so a
+holder of this host whose pid another process has now is gone, and one still running is
+named without a doubt; a name without it (an older dstream's) keeps the doubt."""
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,7 @@ import psycopg
 import pytest
 
 from dstream.config.model import StateSpec
+from dstream.state.base import started, this_host
 from tests.cli.standby_hosts import Elsewhere, Hosts, elsewhere_on, hosts_on, state_block
 from tests.scale.cluster import counter
 from tests.services import PostgresServer, table_for, wait_until
@@ -73,8 +77,54 @@ def test_a_live_holder_of_this_host_is_named_to_stop(hosts: Hosts) -> None:
     text = refused.stderr
     assert "task 't' is already running" in text, text
     assert f"stop the run of pid {holder.proc.pid} on this host" in text, text
-    assert "may be gone" in text and "--standby" in text, text  # the pid may be reused
+    # Its name says when it started: pid N is that run, not another process's by now.
+    assert "may be gone" not in text and "is no longer that run" not in text, text
     assert UNTRUE not in text, text
+
+
+def _holder_named(spec: StateSpec, elsewhere: Elsewhere, owner: str) -> None:
+    """Task t held, its lease naming `owner` as its holder."""
+    assert elsewhere.hold("t")
+    assert spec.dsn
+    with psycopg.connect(spec.dsn, autocommit=True) as admin:
+        admin.execute(f"UPDATE {spec.table}_lease SET owner = %s", (owner,))
+
+
+def test_a_holder_whose_pid_another_process_has_now_is_said_gone(
+    spec: StateSpec, hosts: Hosts, elsewhere: Elsewhere
+) -> None:
+    """Pid reuse: the pid of the holder's name is in use (this test's own), by a process
+    that started at another time than the holder did."""
+    pid = os.getpid()
+    since = started(pid)
+    assert since is not None
+    ticks, boot = since.split("@")
+    _holder_named(spec, elsewhere, f"{this_host()}:{pid}:{int(ticks) + 1}@{boot}:0b9e4d")
+    ws = hosts.workspace("a", counter("t"))
+    refused = ws.run("run", "t")
+    assert refused.returncode == 1, refused.stderr
+    text = refused.stderr
+    assert f"process {pid} of this host has ended" in text, text
+    assert "nothing to stop" in text and "--standby" in text and "expires in " in text, text
+    assert "stop the run" not in text and UNTRUE not in text, text
+    assert "Traceback" not in text
+
+
+def test_an_older_holder_name_without_its_start_is_read_as_before(
+    spec: StateSpec, hosts: Hosts, elsewhere: Elsewhere
+) -> None:
+    """host:pid:random, as an older dstream named a holder (still in a database): a pid
+    in use may be the holder or another process, so the refusal says both."""
+    pid = os.getpid()
+    _holder_named(spec, elsewhere, f"{this_host()}:{pid}:0b9e4d")
+    ws = hosts.workspace("a", counter("t"))
+    refused = ws.run("run", "t")
+    assert refused.returncode == 1, refused.stderr
+    text = refused.stderr
+    assert f"task 't' is already running ({this_host()}:{pid}:0b9e4d" in text, text
+    assert f"stop the run of pid {pid} on this host" in text, text
+    assert "may be gone" in text and "--standby" in text, text
+    assert "has ended" not in text and UNTRUE not in text, text
 
 
 def test_a_holder_of_another_host_is_to_be_stopped_there(

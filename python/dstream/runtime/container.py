@@ -34,7 +34,7 @@ from dstream.protocol.frames import DEFAULT_START_TIMEOUT
 from dstream.runtime.attach import ENGINE_FRAME_MAX, engine_error
 from dstream.runtime.container_stdin import holds, stdin_pipe
 from dstream.runtime.pipes import STOP_POLL, stopped_starting
-from dstream.state.base import ended_here, this_process_since
+from dstream.state.base import ended_here, named_process, this_process_since
 
 PULL_POLICIES = ("missing", "always", "never")
 # Seconds for the engine's first answer (bounded by the task's start_timeout): a hung
@@ -542,8 +542,7 @@ def _owner_ended(owner: str) -> bool:
     "host:pid") names is known to have ended: it ran on this host and no process has
     its pid, or the one that has it started at another time. Another host's may be
     live; so may the process of an older label's pid."""
-    host, pid, since = [*owner.split(":", 2), "", ""][:3]
-    return ended_here(host, pid, since)
+    return ended_here(*named_process(owner))
 
 
 def remove_stale(client: DockerClient, task: str) -> None:

@@ -220,6 +220,14 @@ def this_process_since() -> str:
     return f"{this_process()}:{since}" if since else this_process()
 
 
+def named_process(name: str) -> tuple[str, str, str]:
+    """The host, pid and start (`started`'s; "" when the name does not say it) of a
+    process named as this_process_since names one, or as an older dstream did (host:pid).
+    Nothing is checked: ended_here refuses what is not a process of this host."""
+    host, pid, since = [*name.split(":", 2), "", ""][:3]
+    return host, pid, since
+
+
 def ended_here(host: str, pid: str, since: str = "") -> bool:
     """Whether process `pid` of `host` is known to have ended: `host` is this one and no
     process has that pid, or the one that has it started at another time than `since`

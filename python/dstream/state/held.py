@@ -3,16 +3,25 @@
 A lease is not a lock of the kernel's: it does not go with its process. A holder killed
 (kill -9, the OOM killer, a lost machine) keeps it until it expires, lease_ttl after its
 last renewal, so "stop it" is only true of a holder that still runs. A holder's name is
-new_owner's host:pid:random (state/lease.py); a holder of this host whose pid no process
-has is known to be gone. It carries no start time, so a pid in use may be another
-process's by now: then the holder may be gone.
+new_owner's host:pid:ticks@boot:random (state/lease.py): a holder of this host is known
+to be gone when no process has its pid, or the one that has it started at another time
+(a reused pid), and known to run when that process started when the holder did. An older
+dstream's name, host:pid:random, carries no start time: a pid in use may be another
+process's by now, so then the holder may be gone.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
-from dstream.state.base import AlreadyRunning, already_running, ended_here, this_host
+from dstream.state.base import (
+    AlreadyRunning,
+    already_running,
+    ended_here,
+    named_process,
+    started,
+    this_host,
+)
 from dstream.state.lease import TTL, LeaseRow
 
 # The holder is a `dstream agent`, which a signal does not free the task from.
@@ -41,8 +50,8 @@ def held_by(task: str, where: str, row: Optional[LeaseRow], *, agent: bool) -> A
     holder = f"{row.owner}, lease epoch {row.epoch}, {expires}"
     if agent:
         return already_running(task, where, holder, AGENT_HINT)
-    host, pid = _process(row.owner)
-    if ended_here(host, pid):
+    host, pid, since = _process(row.owner)
+    if ended_here(host, pid, since):
         return AlreadyRunning(
             f"task {task!r} is held by a run that is gone ({holder}): process {pid} of "
             f"this host has ended (crashed or killed) without releasing its lease in {where}",
@@ -54,9 +63,15 @@ def held_by(task: str, where: str, row: Optional[LeaseRow], *, agent: bool) -> A
     if host == this_host():
         hint = (
             f"stop the run of pid {pid} on this host (Ctrl-C / SIGTERM releases its lease "
-            f"at once) or wait for it to end; if pid {pid} is no longer that run (a pid "
-            f"is reused), the holder may be gone and its lease {expires}: {STANDBY}"
+            "at once) or wait for it to end"
         )
+        # Not known to be the holder: an older dstream's name says no start, or /proc
+        # does not say when pid started (a process of another user under hidepid).
+        if not since or started(pid) != since:
+            hint += (
+                f"; if pid {pid} is no longer that run (a pid is reused), the holder may "
+                f"be gone and its lease {expires}: {STANDBY}"
+            )
     elif host:
         hint = (
             f"stop it on {host} (Ctrl-C / SIGTERM releases its lease at once) or wait for "
@@ -68,7 +83,10 @@ def held_by(task: str, where: str, row: Optional[LeaseRow], *, agent: bool) -> A
     return already_running(task, where, holder, hint)
 
 
-def _process(owner: str) -> tuple[str, str]:
-    """The host and pid a holder's name says ("" each when it is not host:pid:random)."""
-    host, pid, _random = ["", "", *owner.rsplit(":", 2)][-3:]
-    return (host, pid) if pid.isdigit() else ("", "")
+def _process(owner: str) -> tuple[str, str, str]:
+    """The host, pid and start (named_process) a holder's name says: new_owner's
+    host:pid:ticks@boot:random, or an older dstream's host:pid:random (no start: "").
+    "" each when it is neither."""
+    named, _, _random = owner.rpartition(":")
+    host, pid, since = named_process(named)
+    return (host, pid, since) if pid.isdigit() else ("", "", "")

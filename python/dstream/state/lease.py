@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Optional
 
 from dstream.errors import DstreamError, LockLost
 from dstream.records import record
-from dstream.state.base import this_process
+from dstream.state.base import this_process_since
 from dstream.state.session import connect_bound, statement_bound
 from dstream.state.tables import SqlTable
 
@@ -178,8 +178,11 @@ class LeaseRow:
 
 
 def new_owner(label: str = "") -> str:
-    """A holder's identity: host, pid and a random part (a pid can be reused)."""
-    return f"{label or this_process()}:{secrets.token_hex(3)}"
+    """A holder's identity: host:pid:ticks@boot:random, this process (this_process_since:
+    when it started, so that a later process of its pid is not taken for it; host:pid
+    where /proc does not say) and a random part (each store of a process holds its own).
+    An older dstream's holders are host:pid:random (state/held.py reads both)."""
+    return f"{label or this_process_since()}:{secrets.token_hex(3)}"
 
 
 class LeaseTable(SqlTable):

@@ -445,7 +445,8 @@ class PostgresStore(StateStore):
 
     @property
     def owner(self) -> str:
-        """Who this store's leases name as their holder (host:pid:random)."""
+        """Who this store's leases name as their holder (state/lease.py new_owner:
+        host:pid:ticks@boot:random)."""
         return self._keeper.owner
 
     @property
