@@ -179,6 +179,30 @@ def test_a_full_stderr_fails_the_command_with_1_and_is_no_crash(
         assert len(ws.json_lines("out.jsonl")) == 10
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize("fails", [False, True], ids=["done", "failed"])
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+def test_a_run_json_with_a_full_stderr_exits_with_its_documents_code(
+    ws: Workspace, tmp_path: Path, log_format: str, fails: bool, unbuffered: bool
+) -> None:
+    """run --json needs nothing on stderr (its summary is the document on stdout): the
+    log lines a full stderr cannot take are lost and change no exit code (docs/cli.md).
+    Buffered, they were still in stderr's buffer at the exit, and Python's last flush
+    made the code 120 whatever the document said."""
+    if fails:
+        scenarios.failing_input(ws)
+    else:
+        scenarios.counter_file(ws)
+    args = ["run", "t", "--json", "--log-format", log_format]
+    done = closed(ws, "2>/dev/full", *args, unbuffered=unbuffered)
+    no_crash(done, tmp_path)
+    document = orjson.loads(done.stdout)
+    assert (document["ok"], document["exit_code"]) == (not fails, int(fails)), document
+    assert done.returncode == document["exit_code"], done.stdout
+    if not fails:
+        assert len(ws.json_lines("out.jsonl")) == 10
+
+
 # -- a reader that leaves after the first bytes ------------------------------------------
 
 

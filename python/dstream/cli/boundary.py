@@ -161,8 +161,9 @@ def exit_now(code: int) -> None:
     collection, freeing every module) costs ~13 ms and does nothing a user sees, so it
     is skipped: the streams are flushed and the atexit handlers run here. When a
     non-daemon thread still runs, or a stream cannot be flushed (but for a stdout or a
-    stderr nobody reads: `stdout_lost`, `_stderr_flushed`), the ordinary exit keeps its
-    usual behaviour (waiting for the thread, reporting the error)."""
+    stderr nobody reads or that cannot be written: `stdout_lost`, `_stderr_flushed`),
+    the ordinary exit keeps its usual behaviour (waiting for the thread, reporting the
+    error)."""
     import atexit
     import threading
 
@@ -189,17 +190,23 @@ def exit_now(code: int) -> None:
 
 
 def _stderr_flushed() -> bool:
-    """Whether what stderr holds is written, or dropped as its reader left: dstream's
-    log lines written while it was gone wait in its buffer (the log says nothing where
-    nothing can be said, logs.py), and the interpreter's last flush would fail on them
-    and make any exit code 120. False when it cannot be written otherwise (the ordinary
-    exit reports that)."""
+    """Whether what stderr holds is written, or dropped as its reader left or it cannot
+    be written (`2> /dev/full`): dstream's log lines written while it was so wait in its
+    buffer (the log says nothing where nothing can be said, logs.py), and the
+    interpreter's last flush would fail on them and make any exit code 120 (a run
+    --json's, whose document on stdout says its code). False when it may yet be written
+    (a non-blocking one that was full: the ordinary exit flushes it again), or fails
+    otherwise (the ordinary exit reports that)."""
     try:
         sys.stderr.flush()
     except BrokenPipeError:
         if not _reader_left(sys.stderr):
             return False
         drop_stderr()
-    except (OSError, ValueError):
+    except BlockingIOError:
+        return False
+    except OSError:
+        drop_stderr()
+    except ValueError:
         return False
     return True
