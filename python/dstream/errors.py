@@ -119,6 +119,17 @@ def stdout_failed(exc: OSError) -> str:
     return f"cannot write stdout ({exc.strerror or exc}): the output was not all written"
 
 
+def aside_lines_lost(exc: OSError) -> str:
+    """What a run --json says whose output's lines (a console's) dstream's stderr cannot
+    take (`exc`): it was closed or its reader left (a BrokenPipeError), or it cannot be
+    written (`2> /dev/full`)."""
+    if isinstance(exc, BrokenPipeError):
+        why = "it is closed or its reader left"
+    else:
+        why = exc.strerror or str(exc)
+    return f"cannot write the output's lines to dstream's stderr ({why}): not all were written"
+
+
 class DstreamError(Exception):
     """An error a user can act on: `reason` says what, `hint` says what to do."""
 
@@ -193,6 +204,11 @@ class UsageError(DstreamError):
 class StdoutLost(DstreamError):
     """dstream's own stdout failed while a run wrote its output's lines there (the
     console output's, `| head`): the run stops, as every command whose stdout is lost."""
+
+
+class StderrLost(DstreamError):
+    """dstream's own stderr failed while a run --json wrote its output's lines there (the
+    console output's: stdout holds the JSON document): the run stops, as with StdoutLost."""
 
 
 class ProviderError(DstreamError):

@@ -26,7 +26,7 @@ from dstream.cli.flags import metrics_address, number
 from dstream.cli.view import View
 from dstream.config.limits import MAX_DURATION
 from dstream.config.model import Project, StateSpec
-from dstream.errors import STOPPED, ExitCode
+from dstream.errors import STOPPED, ExitCode, StderrLost, aside_lines_lost
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -216,14 +216,24 @@ def execute(args: argparse.Namespace, view: View) -> int:
 
         def aside(task: str, line: bytes, several: bool) -> None:
             nonlocal output_lines
-            output_lines += 1
-            if view.records:  # --log-format json: a record of the output, as its stderr's
-                view.record(logs.INFO, line.decode("utf-8", "replace"), task=task, role="output")
-                return
-            # Among the providers' log lines (`b/input: `), terminal or not: named as them.
-            shown = terminal_line(task, line, several=several)
-            view.err.write(shown.decode("utf-8", "replace") + "\n")
-            view.err.flush()
+            try:
+                if view.records:  # --log-format json: a record of the output, as its stderr's
+                    text = line.decode("utf-8", "replace")
+                    view.record(logs.INFO, text, task=task, role="output")
+                else:
+                    # Among the providers' log lines (`b/input: `), terminal or not: named
+                    # as them.
+                    shown = terminal_line(task, line, several=several)
+                    view.err.write(shown.decode("utf-8", "replace") + "\n")
+                    view.err.flush()
+            except OSError as exc:  # the task's data, not a log line: its loss fails it
+                raise StderrLost(
+                    aside_lines_lost(exc),
+                    hint="with --json the output's lines go to dstream's stderr (stdout "
+                    "holds the document): keep it open, read and writable, or have the "
+                    "task write them to a file (dstream-file)",
+                ) from None
+            output_lines += 1  # counted once written
 
         hooks.on_output_line = aside
     monitor = Monitor(names, standby=args.standby)  # on standby until it holds them
