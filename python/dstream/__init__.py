@@ -127,7 +127,8 @@ def _handle(signum: int, handler: Handler) -> None:
 # Here, under every layer: the CLI's boundary and the runtime (whose console output can
 # lose its reader mid-run) both drop stdout, and each must know the other did.
 
-_stdout_dropped = False  # drop_stdout has pointed it at /dev/null
+# What failed stdout when drop_stdout pointed it at /dev/null (None: it has not).
+_stdout_lost_by: Optional[OSError] = None
 
 
 def settle_stream(fd: int, target: int) -> None:
@@ -145,21 +146,23 @@ def drop_stderr() -> None:
     settle_stream(os.open(os.devnull, os.O_WRONLY), 2)
 
 
-def drop_stdout() -> bool:
-    """Point stdout at /dev/null: its reader left (or it was closed), so what is still
-    buffered for it goes nowhere and no later flush fails. False when it already was."""
-    global _stdout_dropped
-    if _stdout_dropped:
+def drop_stdout(exc: OSError) -> bool:
+    """Point stdout at /dev/null: it failed with `exc` (a BrokenPipeError: its reader
+    left, or it was closed; another: it cannot be written), so what is still buffered
+    for it goes nowhere and no later flush fails. False when it already was."""
+    global _stdout_lost_by
+    if _stdout_lost_by is not None:
         return False
-    _stdout_dropped = True
+    _stdout_lost_by = exc
     settle_stream(os.open(os.devnull, os.O_WRONLY), 1)
     return True
 
 
-def stdout_dropped() -> bool:
-    """Whether drop_stdout pointed stdout at /dev/null: a write or flush there succeeds,
-    yet nothing of it reaches the user."""
-    return _stdout_dropped
+def stdout_dropped() -> Optional[OSError]:
+    """What failed stdout when drop_stdout pointed it at /dev/null, None when it has
+    not: a write or flush there succeeds, yet nothing of it reaches the user, and what
+    writes there next says why with the first failure's words."""
+    return _stdout_lost_by
 
 
 # -- a child's environment ---------------------------------------------------------------

@@ -7,6 +7,7 @@ stdout is block-buffered here, as under a service manager (not PYTHONUNBUFFERED)
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import select
@@ -17,9 +18,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from dstream.cli.boundary import STDOUT_LOST
+from dstream.cli.boundary import STDOUT_LOST, stdout_unwritable
 from tests.cli import scenarios
 from tests.cli.test_closed_streams import closed, no_crash
+from tests.providers import ticking_input
 from tests.services import wait_until
 from tests.workspace import CliResult, Workspace, environ, task_runs
 
@@ -101,3 +103,44 @@ def test_a_stdout_that_takes_no_line_fails_the_run_before_a_checkpoint_is_stored
     assert _stored(ws) == 0
     (run,) = task_runs(ws.root, "t")
     assert (run["result"], run["exit_code"]) == ("failed", 1), run
+
+
+# Task b's input: its one line and checkpoint come once task a's input was stopped
+# (the file `a-stopped`), that is once task a failed on the stdout both print to.
+AFTER_A = """#!/bin/sh
+read -r command
+echo '{"status":"ready","protocol":1}'
+i=0
+while [ ! -e a-stopped ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+echo '{"data":{"n":1},"metadata":{"TableName":"t"}}'
+echo '{"checkpoint":{"seq":1}}'
+"""
+
+
+def test_every_task_says_why_the_stdout_they_print_to_failed(ws: Workspace, tmp_path: Path) -> None:
+    """Task a's line meets the full disk first, and stdout goes to /dev/null then (no
+    second failure at the exit); task b's line comes after. It was written there, and
+    b failed with a closed stdout or a reader gone ("stdout is closed or its reader
+    left"), which it was not: both say the disk is full."""
+    ws.python_script("ticking.py", ticking_input(stopping="a-stopped"))
+    ws.script("after_a.sh", AFTER_A)
+    ws.config(
+        """
+        state { path = "state" }
+        task "a" {
+          input  { provider_path = "./ticking.py" }
+          output { provider_path = "dstream-console" }
+        }
+        task "b" {
+          input  { provider_path = "./after_a.sh" }
+          output { provider_path = "dstream-console" }
+        }
+        """
+    )
+    done = closed(ws, ">/dev/full", "run", "a", "b")
+    no_crash(done, tmp_path)
+    assert done.returncode == 1, done.stderr
+    full = stdout_unwritable(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+    for task in "ab":
+        assert f'error: task "{task}": {full.removeprefix("error: ")}\n' in done.stderr, done.stderr
+    assert STDOUT_LOST.removeprefix("error: ") not in done.stderr, done.stderr

@@ -146,7 +146,7 @@ def stdout_lost(code: int, exc: Optional[OSError] = None) -> int:
     traceback, but the output is lost, so the command did not do its job: one line on
     stderr says so, once, and it exits 1, or with its own failure's code. What is still
     buffered for stdout is dropped."""
-    if drop_stdout():
+    if drop_stdout(BrokenPipeError() if exc is None else exc):
         line = _error_line(STDOUT_GONE if exc is None else stdout_failed(exc))
         try:
             sys.stderr.write(line)

@@ -338,8 +338,8 @@ class View:
                 # the code it exits with, as every command's document has it
                 self.document({"ok": False, **exc.to_dict(), "exit_code": int(exc.exit_code)})
                 return
-            except BrokenPipeError:  # the reader of stdout left (`| head`): no bug,
-                drop_stdout()  # and the error still reaches stderr, as in text mode
+            except BrokenPipeError as lost:  # the reader of stdout left (`| head`): no
+                drop_stdout(lost)  # bug, and the error still reaches stderr, as in text mode
         self.error_block(exc, task=task)
 
     def error_block(

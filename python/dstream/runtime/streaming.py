@@ -193,15 +193,16 @@ class StdoutPrinter:
         except OSError as exc:
             raise _stdout_lost(exc) from None
         # Looked at after the flush: drop_stdout sets it before stdout is /dev/null.
-        if stdout_dropped():
-            raise _stdout_lost(BrokenPipeError())
+        lost = stdout_dropped()
+        if lost is not None:  # another task's lines met its failure first: said alike
+            raise _stdout_lost(lost)
 
 
 def _stdout_lost(exc: OSError) -> StdoutLost:
     """dstream's stdout failed under the output's lines (`| head` read enough): the run
     stops with the words every command says it in. stdout now goes to /dev/null, so what
     its buffer still holds meets no second failure at the exit and no second line."""
-    drop_stdout()
+    drop_stdout(exc)
     return StdoutLost(
         STDOUT_GONE if isinstance(exc, BrokenPipeError) else stdout_failed(exc),
         hint="the output writes its lines to dstream's stdout: read them to the end, or "
