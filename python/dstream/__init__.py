@@ -129,6 +129,7 @@ def _handle(signum: int, handler: Handler) -> None:
 
 # What failed stdout when drop_stdout pointed it at /dev/null (None: it has not).
 _stdout_lost_by: Optional[OSError] = None
+_stderr_dropped = False  # drop_stderr has pointed it at /dev/null
 
 
 def settle_stream(fd: int, target: int) -> None:
@@ -141,9 +142,18 @@ def settle_stream(fd: int, target: int) -> None:
 
 
 def drop_stderr() -> None:
-    """Point stderr at /dev/null: its reader left, and what is still buffered for it
-    would fail the interpreter's last flush, which turns any exit code into 120."""
+    """Point stderr at /dev/null: it was closed (`2>&-`: cli/entry.py), or its reader
+    left or it cannot be written, and what is still buffered for it would fail the
+    interpreter's last flush, which turns any exit code into 120."""
+    global _stderr_dropped
+    _stderr_dropped = True
     settle_stream(os.open(os.devnull, os.O_WRONLY), 2)
+
+
+def stderr_dropped() -> bool:
+    """Whether drop_stderr pointed stderr at /dev/null: a write there succeeds, yet
+    nothing of it reaches anyone (a run --json's output lines: cli/run.py)."""
+    return _stderr_dropped
 
 
 def drop_stdout(exc: OSError) -> bool:

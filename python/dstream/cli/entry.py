@@ -29,7 +29,7 @@ import gc
 import os
 import sys
 
-from dstream import HeldSignals, dropped_stops, hold_signals, settle_stream
+from dstream import HeldSignals, drop_stderr, dropped_stops, hold_signals, settle_stream
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -213,7 +213,7 @@ def open_closed_streams() -> None:
             1, "w", encoding="utf-8", errors="backslashreplace", closefd=False
         )
     if sys.stderr is None:
-        settle_stream(os.open(os.devnull, os.O_WRONLY), 2)
+        drop_stderr()
         sys.stderr = open(  # noqa: SIM115
             2, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False
         )

@@ -14,7 +14,7 @@ import contextlib
 import os
 import sys
 
-from dstream import logs
+from dstream import logs, stderr_dropped
 from dstream.cli.common import (
     add_config_arguments,
     add_task_arguments,
@@ -227,12 +227,9 @@ def execute(args: argparse.Namespace, view: View) -> int:
                     view.err.write(shown.decode("utf-8", "replace") + "\n")
                     view.err.flush()
             except OSError as exc:  # the task's data, not a log line: its loss fails it
-                raise StderrLost(
-                    aside_lines_lost(exc),
-                    hint="with --json the output's lines go to dstream's stderr (stdout "
-                    "holds the document): keep it open, read and writable, or have the "
-                    "task write them to a file (dstream-file)",
-                ) from None
+                raise _aside_lost(exc) from None
+            if stderr_dropped():  # closed (`2>&-`): /dev/null took the line
+                raise _aside_lost(BrokenPipeError())
             output_lines += 1  # counted once written
 
         hooks.on_output_line = aside
@@ -287,6 +284,16 @@ def execute(args: argparse.Namespace, view: View) -> int:
             summary.state_kept = summary.resumable = False
     again = again_options(args)
     return render(summaries, view, quiet=args.quiet, output_lines=output_lines, again=again)
+
+
+def _aside_lost(exc: OSError) -> StderrLost:
+    """dstream's stderr failed (`exc`) under a run --json's output lines: the task fails."""
+    return StderrLost(
+        aside_lines_lost(exc),
+        hint="with --json the output's lines go to dstream's stderr (stdout holds the "
+        "document): keep it open, read and writable, or have the task write them to a "
+        "file (dstream-file)",
+    )
 
 
 def _progress_lines(args: argparse.Namespace, view: View) -> bool:
