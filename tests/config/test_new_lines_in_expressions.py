@@ -1,10 +1,11 @@
 """New lines in an expression, as HCL v2 reads them: outside ( ), [ ], a call, `${ }`
 or a for expression a new line ends an attribute's or an object item's value, and an
 object's items are apart by a comma or a new line. python-hcl2's grammar read
-`x = 1\\n+ 2` as 3 and `{ a = 1 b = 2 }` as an object (a review found both);
-Terraform v1.11.4's `terraform validate` refuses each REFUSED text ("Argument or block
-definition required", "Invalid expression", "Missing attribute separator") and accepts
-each ACCEPTED one."""
+`x = 1\\n+ 2` as 3 and `{ a = 1 b = 2 }` as an object (a review found both), and
+`{ a = 1\\n, b = 2 }` as one too, where HCL ends the item at the new line and finds a
+comma where an item should start; Terraform v1.11.4's `terraform validate` refuses each
+REFUSED text ("Argument or block definition required", "Invalid expression", "Missing
+attribute separator") and accepts each ACCEPTED one."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ REFUSED = [
     ("x = true ?\n    1 : 2", "2:12", "a line cannot end with `?` outside parentheses"),
     ("x = {\n    a = 1\n    + 2\n  }", "4:5", "`+` cannot start a line outside parentheses"),
     ("x = { a = 1 b = 2 }", "2:15", "an object's items must be separated by a comma or a new"),
+    ("x = { a = 1\n    , b = 2 }", "3:5", "a comma cannot start a line between an object's items"),
+    ("x = {\n    a = 1 # one\n    , b = 2\n  }", "4:5", "a comma cannot start a line between"),
+    ("x = { a = 1 + 2\n    , b = 2 }", "3:5", "a comma cannot start a line between an object's"),
 ]
 ACCEPTED = [
     "x = (1\n    + 2)",
@@ -44,6 +48,9 @@ ACCEPTED = [
     "x = <<EOT\n${1\n  + 2}\nEOT",
     "x = { for k in [1] : k => k\n    + 1 }",
     "x = 1 + 2\n  y = true ? 1 : 2",
+    "x = { a = 1,\n    b = 2 }",
+    "x = [1\n    , 2]",
+    "x = max(1\n    , 2)",
 ]
 
 

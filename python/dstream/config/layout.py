@@ -6,7 +6,9 @@ cached (as config/literals.py checks quoted strings):
 - an expression goes on over lines only inside `( )`, `[ ]`, a call's `( )`, `${ }` or a
   for expression: in an attribute's or an object item's value a new line ends it, so an
   operator may neither end a line nor start the next (`1\\n+ 2` is 3 to the grammar);
-- an object's items are separated by a comma or a new line (`{ a = 1 b = 2 }`).
+- an object's items are separated by a comma or a new line (`{ a = 1 b = 2 }`), and
+  a comma goes on the line of the item before it: after a new line HCL wants the next
+  item (`{ a = 1\\n, b = 2 }`; a list's or a call's may start a line).
 
 Not checked (yet): HCL also wants each argument and block of a body to end its line
 (`a = 1  b = 2`, `provider_path = "x"  config { }`), which the grammar reads and
@@ -131,10 +133,23 @@ def _position(node: Union[Tree, Token]) -> tuple[int, int]:
 
 
 def _check_object(node: Tree) -> None:
-    """Its items apart by a comma or a new line; each value (and key) one line's."""
+    """Its items apart by a comma or a new line, a comma on the line of the item before
+    it; each value (and key) one line's."""
     previous: Optional[Tree] = None  # the item before, with nothing between yet
+    broken = False  # a line break since the item before
     for child in node.children:
+        if isinstance(child, Token) and child.type == "COMMA" and broken:
+            raise BadLayout(
+                "a comma cannot start a line between an object's items: a new line "
+                "already ends the item before it",
+                "move the `,` to the end of the line before, or drop it: a new line "
+                "alone separates an object's items",
+                *_position(child),
+            )
+        if isinstance(child, Tree) and child.data == "new_line_or_comment":
+            broken = True
         if isinstance(child, Tree) and child.data == "object_elem":
+            broken = _ends_line(child)
             if previous is not None and not _ends_line(previous):
                 raise BadLayout(
                     "an object's items must be separated by a comma or a new line",

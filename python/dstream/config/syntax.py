@@ -49,8 +49,9 @@ if TYPE_CHECKING:
 # before it is cached, changes (2: nesting limits, a tree cached before them is not trusted).
 # 3: marshal of tree.freeze (2 was a pickle); 4: quoted strings checked (config/literals.py);
 # 5: every `/* */` comment in code read as blanks (config/gaps.py); 6: new lines in
-# expressions and between an object's items checked (config/layout.py)
-TREE_FORMAT = "dstream-tree-6"
+# expressions and between an object's items checked (config/layout.py); 7: a comma
+# starting a line in an object refused (config/layout.py)
+TREE_FORMAT = "dstream-tree-7"
 BOM = "\ufeff"
 
 
