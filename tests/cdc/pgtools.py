@@ -118,7 +118,9 @@ def init_project(
               {input_config}
             }}
           }}
-          output {{ {output} }}
+          output {{
+            {output}
+          }}
         }}
         """
     )

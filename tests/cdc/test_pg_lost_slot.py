@@ -72,7 +72,9 @@ def _status_says_the_slot_cannot_be_used(ws: Workspace, dsn: str) -> None:
               tables = ["orders"]
             }}
           }}
-          output {{ {FILE_OUTPUT} }}
+          output {{
+            {FILE_OUTPUT}
+          }}
         }}
         """
     )

@@ -27,7 +27,9 @@ def _task(inputs: str, *, settings: str = "") -> str:
     return f"""\
 task "t" {{
   {settings}
-  input {{ {inputs} }}
+  input {{
+    {inputs}
+  }}
   output {{ provider_path = "dstream-null" }}
 }}
 """
@@ -70,7 +72,10 @@ def test_a_runs_config_error_record_names_its_task(ws: Workspace, case: str) -> 
 def test_a_warning_that_a_task_cannot_be_used_names_it(ws: Workspace) -> None:
     """`run other` warns that task "t", which reads an unset environment variable, cannot
     be used: its JSON record carries `task` "t", as every record about a task does."""
-    ended = OTHER.replace('"dstream-counter"', '"dstream-counter"\nconfig { max_count = 1 }')
+    ended = OTHER.replace(
+        '{ provider_path = "dstream-counter" }',
+        '{\n    provider_path = "dstream-counter"\n    config { max_count = 1 }\n  }',
+    )
     ws.config(ended + _task(f'{COUNTER}\nconfig {{ max_count = env("DSTREAM_TEST_UNSET") }}'))
     done = ws.run("run", "other", env={"DSTREAM_LOG_FORMAT": "json"})
     assert done.returncode == ExitCode.OK, done.stderr

@@ -381,8 +381,17 @@ GOOD = """# A document
 <!-- runnable -->
 ```hcl
 task "t" {
-  input  { provider_path = "dstream-counter"  config { max_count = 3  interval = 0 } }
-  output { provider_path = "dstream-console"  config { format = "json" } }
+  input {
+    provider_path = "dstream-counter"
+    config {
+      max_count = 3
+      interval  = 0
+    }
+  }
+  output {
+    provider_path = "dstream-console"
+    config { format = "json" }
+  }
 }
 ```
 <!-- runnable -->
@@ -426,7 +435,7 @@ def test_a_good_document_runs(tmp_path: Path) -> None:
     ("broken", "match"),
     [
         (GOOD.replace("input ", "inptu "), r"doc.md:3: exited 2"),  # `dstream lint` fails
-        (GOOD.replace("run t --quiet", "run nope"), r"doc.md:10: exited 2"),
+        (GOOD.replace("run t --quiet", "run nope"), r"doc.md:19: exited 2"),
     ],
 )
 def test_a_block_dstream_refuses_fails_the_document(

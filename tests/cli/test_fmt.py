@@ -227,9 +227,10 @@ task "t" {
 
 
 def test_a_one_line_block_holds_one_attribute_at_most(ws: Workspace) -> None:
-    """dstream reads `state { a = 1  b = 2 }` (python-hcl2 does; HCL v2 refuses it: "a
-    single-line block definition can contain only a single argument"); fmt lays it out
-    as HCL writes it: one attribute a line. A block's items and its `}` start lines."""
+    """HCL v2 refuses `state { a = 1  b = 2 }` ("a single-line block definition can
+    contain only a single argument"), and so does every other command
+    (tests/config/test_items_end_their_lines.py); fmt repairs it, as HCL writes it: one
+    attribute a line. A block's items and its `}` start lines."""
     (ws.root / "dstream.hcl").write_text(ONE_LINE_BLOCKS)
     assert ws.run("fmt", "--check").returncode == 1
     done = ws.run("fmt")

@@ -11,14 +11,20 @@ from tests.workspace import Workspace
 ONE_TASK = """
 state { path = "state" }
 task "orders" {
-  input  { provider_path = "dstream-counter"  config { max_count = 1 } }
+  input {
+    provider_path = "dstream-counter"
+    config { max_count = 1 }
+  }
   output { provider_path = "dstream-null" }
 }
 """
 
 SECOND_TASK = """
 task "payments" {
-  input  { provider_path = "dstream-counter"  config { max_count = 1 } }
+  input {
+    provider_path = "dstream-counter"
+    config { max_count = 1 }
+  }
   output { provider_path = "dstream-null" }
 }
 """

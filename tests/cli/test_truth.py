@@ -310,7 +310,11 @@ def test_list_shows_a_task_its_template_breaks(ws: Workspace) -> None:
 
 
 def test_runs_of_a_task_a_template_now_breaks_are_still_listed(ws: Workspace) -> None:
-    ws.config(TWO_TASKS_ONE_BROKEN.replace("config { tables", "config {\n max_count = 2\n tables"))
+    ws.config(
+        TWO_TASKS_ONE_BROKEN.replace(
+            "config { tables", "config {\n max_count = 2\n tables", 1
+        ).replace('"] }', '"]\n }', 1)
+    )
     assert ws.run("run", "a", env={"UNSET_VAR_X": "t"}).returncode == 0
     for args in (("runs", "--json"), ("runs", "a", "--json")):
         done = ws.run(*args)
@@ -448,11 +452,23 @@ def test_a_refusal_at_the_handshake_is_not_restarted(ws: Workspace) -> None:
 ONE_GOOD_ONE_FAILING = """
 task "bad" {
   input  { provider_path = "./failing.sh" }
-  output { provider_path = "dstream-file"  config { path = "bad.jsonl" } }
+  output {
+    provider_path = "dstream-file"
+    config { path = "bad.jsonl" }
+  }
 }
 task "good" {
-  input  { provider_path = "dstream-counter"  config { max_count = 3  interval = 1 } }
-  output { provider_path = "dstream-file"  config { path = "good.jsonl" } }
+  input {
+    provider_path = "dstream-counter"
+    config {
+      max_count = 3
+      interval  = 1
+    }
+  }
+  output {
+    provider_path = "dstream-file"
+    config { path = "good.jsonl" }
+  }
 }
 """
 

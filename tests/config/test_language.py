@@ -277,7 +277,10 @@ task "t" {
     max_backoff = "1m"
   }
 }
-state { backend = "file"  path = "st" }
+state {
+  backend = "file"
+  path    = "st"
+}
 metrics { addr = "127.0.0.1:9464" }
 """
     project: Project = load_project_text(text, "t.hcl")

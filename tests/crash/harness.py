@@ -32,11 +32,24 @@ TASK = "crash"
 CONFIG = """\
 state {{ path = "{state}" }}
 task "{task}" {{
-  input  {{ provider_path = "dstream-counter"  config {{ interval = {interval}  max_count = {max_count}  checkpoint_every = {every} }} }}
-  output {{ provider_path = "dstream-file"     config {{ path = "{out}" }} }}
-  restart {{ attempts = {attempts}  backoff = 0.05 }}
+  input {{
+    provider_path = "dstream-counter"
+    config {{
+      interval         = {interval}
+      max_count        = {max_count}
+      checkpoint_every = {every}
+    }}
+  }}
+  output {{
+    provider_path = "dstream-file"
+    config {{ path = "{out}" }}
+  }}
+  restart {{
+    attempts = {attempts}
+    backoff  = 0.05
+  }}
 }}
-"""  # noqa: E501
+"""
 # A process that outlives this after dstream (or its sibling) died is a hang, not slowness.
 EXIT_BOUND = 60.0
 

@@ -66,7 +66,7 @@ def task(output: str = "", settings: str = "", inp: str = "") -> str:
     """Task "t": `inp` (default a 20-envelope counter) into dstream-file out.jsonl."""
     inp = inp or (
         'provider_path = "dstream-counter"\n'
-        "    config {\n max_count = 20\n interval = 0\n checkpoint_every = 5 }"
+        "    config {\n max_count = 20\n interval = 0\n checkpoint_every = 5\n }"
     )
     out = output or 'provider_path = "dstream-file"\n    config { path = "out.jsonl" }'
     return (
@@ -100,10 +100,10 @@ OUT_FILE = 'provider_path = "dstream-file"\n    config { path = "out.jsonl" }'
 DEEP = 10_000
 JSON_DEEP = "[" * 100_000 + "]" * 100_000
 JSON_DEEP_ENV = "[" * 60_000 + "]" * 60_000  # an environment string holds 128 KiB at most
-COUNTER_FOREVER = 'provider_path = "dstream-counter"\n config {\n interval = 5\n max_count = 0 }'
+COUNTER_FOREVER = 'provider_path = "dstream-counter"\n config {\n interval = 5\n max_count = 0\n }'
 COUNTER_5000 = (
     'provider_path = "dstream-counter"\n'
-    " config {\n max_count = 5000\n interval = 0\n checkpoint_every = 100 }"
+    " config {\n max_count = 5000\n interval = 0\n checkpoint_every = 100\n }"
 )
 FEATURES_STRING_OUTPUT = (
     "import sys\nsys.stdin.readline()\n"

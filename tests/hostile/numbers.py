@@ -21,7 +21,7 @@ RECORDING_INPUT = (
 )
 BIG_INPUT = (
     f'provider_path = "./in.py"\n config {{\n big = {BIG}\n neg = -9223372036854775809\n'
-    f' via_local = local.big\n template = "${{{BIG}}}"\n decoded = jsondecode("{BIG}") }}'
+    f' via_local = local.big\n template = "${{{BIG}}}"\n decoded = jsondecode("{BIG}")\n }}'
 )
 BIG_LOCALS = f"locals {{ big = {BIG} }}\n"
 BIG_RECEIVED = dict(big=BIG, neg=-(2**63) - 1, via_local=BIG, template=BIG, decoded=BIG)
@@ -30,7 +30,7 @@ NUMBER_VARIABLE = 'variable "n" { type = number }\n'
 
 def x_input(expr: str) -> str:
     """The recording input, its config holding `x = expr`."""
-    return f'provider_path = "./in.py"\n config {{\n x = {expr} }}'
+    return f'provider_path = "./in.py"\n config {{\n x = {expr}\n }}'
 
 
 def received_exactly(root: Path) -> None:

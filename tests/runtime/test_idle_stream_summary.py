@@ -30,7 +30,10 @@ TASK = """\
 task "t" {
   stop_grace = "1s"
   input  { provider_path = "./in.sh" }
-  output { provider_path = "dstream-file"  config { path = "out.jsonl" } }
+  output {
+    provider_path = "dstream-file"
+    config { path = "out.jsonl" }
+  }
 }
 """
 STREAMED = 2.0  # seconds the idle stream runs before the SIGTERM

@@ -50,19 +50,39 @@ task "{task}" {{
     backoff = "200ms"
     max_backoff = "1s"
   }}
-  input  {{ provider_path = "dstream-counter"  config {{ interval = 2  max_count = 0  checkpoint_every = 20 }} }}
-  output {{ provider_path = "{output}"     config {{ path = "out.jsonl" }} }}
+  input {{
+    provider_path = "dstream-counter"
+    config {{
+      interval         = 2
+      max_count        = 0
+      checkpoint_every = 20
+    }}
+  }}
+  output {{
+    provider_path = "{output}"
+    config {{ path = "out.jsonl" }}
+  }}
 }}
-"""  # noqa: E501
+"""
 # counter()'s task: one of several in a project, each with an output file of its own.
 COUNTER = """\
 task "{name}" {{
   commit_interval = "{commit_interval}"
   stop_grace = "1s"
-  input  {{ provider_path = "dstream-counter"  config {{ interval = {interval}  max_count = {max_count}  checkpoint_every = 10 }} }}
-  output {{ provider_path = "dstream-file"     config {{ path = "{out}" }} }}
+  input {{
+    provider_path = "dstream-counter"
+    config {{
+      interval         = {interval}
+      max_count        = {max_count}
+      checkpoint_every = 10
+    }}
+  }}
+  output {{
+    provider_path = "dstream-file"
+    config {{ path = "{out}" }}
+  }}
 }}
-"""  # noqa: E501
+"""
 
 
 def config(

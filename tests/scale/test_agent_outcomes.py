@@ -34,15 +34,31 @@ ONCE = """\
 task "once" {
   commit_interval = "200ms"
   stop_grace = "1s"
-  input  { provider_path = "dstream-counter"  config { interval = 20  max_count = 0  checkpoint_every = 10 } }
-  output { provider_path = "./fails-once"     config { path = "out_once.jsonl" } }
+  input {
+    provider_path = "dstream-counter"
+    config {
+      interval         = 20
+      max_count        = 0
+      checkpoint_every = 10
+    }
+  }
+  output {
+    provider_path = "./fails-once"
+    config { path = "out_once.jsonl" }
+  }
 }
-"""  # noqa: E501
+"""
 
 
 BAD = """\
 task "bad" {
-  input  { provider_path = "dstream-counter"  config { interval = 20  max_count = 0 } }
+  input {
+    provider_path = "dstream-counter"
+    config {
+      interval  = 20
+      max_count = 0
+    }
+  }
   output { provider_path = "./exit3" }
 }
 """
@@ -116,13 +132,20 @@ def test_an_agents_last_line_counts_tasks_not_runs_and_names_the_failed_one(
 
 ORIGINAL_OUTPUT = """\
 task "legacy" {{
-  input  {{ provider_path = "dstream-counter"  config {{ interval = 0  max_count = 5  checkpoint_every = 2 }} }}
+  input {{
+    provider_path = "dstream-counter"
+    config {{
+      interval         = 0
+      max_count        = 5
+      checkpoint_every = 2
+    }}
+  }}
   output {{
     provider_path = "{console}"
     config {{ outputFormat = "simple" }}
   }}
 }}
-"""  # noqa: E501
+"""
 
 
 @pytest.mark.timeout(120)

@@ -26,7 +26,10 @@ time.sleep(300)
 SILENT_TASK = f"""\
 task "{TASK}" {{
   input  {{ provider_path = "./input.py" }}
-  output {{ provider_path = "dstream-file"  config {{ path = "out.jsonl" }} }}
+  output {{
+    provider_path = "dstream-file"
+    config {{ path = "out.jsonl" }}
+  }}
 }}
 """
 

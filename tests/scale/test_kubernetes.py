@@ -33,17 +33,34 @@ state {{
 }}
 task "orders" {{
   stop_grace = "20s"
-  input  {{ provider_path = "dstream-counter"  config {{ interval = 1  max_count = 0  checkpoint_every = 20 }} }}
+  input {{
+    provider_path = "dstream-counter"
+    config {{
+      interval         = 1
+      max_count        = 0
+      checkpoint_every = 20
+    }}
+  }}
   output {{
     provider_path = "dstream-file"
     config {{ path = "${{var.password}}.jsonl" }}
   }}
 }}
 task "Payments_EU" {{
-  input  {{ provider_path = "dstream-counter"  config {{ interval = 1  max_count = 0  checkpoint_every = 20 }} }}
-  output {{ provider_path = "dstream-file"     config {{ path = "p.jsonl" }} }}
+  input {{
+    provider_path = "dstream-counter"
+    config {{
+      interval         = 1
+      max_count        = 0
+      checkpoint_every = 20
+    }}
+  }}
+  output {{
+    provider_path = "dstream-file"
+    config {{ path = "p.jsonl" }}
+  }}
 }}
-"""  # noqa: E501
+"""
 
 
 def render(ws: Workspace, *args: str) -> list[dict[str, Any]]:

@@ -198,7 +198,7 @@ def test_files_and_local_providers_the_pods_lack_are_named(tmp_path: Path) -> No
     ws.config(
         STATE.format(dsn="postgresql://app@db/s") + 'locals { q = file("query.sql") }\n'
         'task "a" {\n'
-        '  input  { provider_path = "dstream-counter"  config { tables = [local.q] } }\n'
+        '  input {\n    provider_path = "dstream-counter"\n    config { tables = [local.q] }\n  }\n'
         '  output { provider_path = "./providers/my-out" }\n}\n'
     )
     done = deploy(ws)

@@ -16,7 +16,8 @@ def writing_task(name: str, dead: str, out: str) -> str:
     return (
         f'task "{name}" {{\n  invalid_frames = "dead_letter"\n  dead_letter_path = "{dead}"\n'
         '  input  { provider_path = "dstream-counter" }\n'
-        f'  output {{ provider_path = "dstream-file"  config {{ path = "{out}" }} }}\n}}\n'
+        '  output {\n    provider_path = "dstream-file"\n'
+        f'    config {{ path = "{out}" }}\n  }}\n}}\n'
     )
 
 

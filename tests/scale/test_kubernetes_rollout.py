@@ -17,7 +17,10 @@ from tests.workspace import Workspace
 HASH = "dstream.dev/config-hash"
 TASK = """
 task "{name}" {{
-  input  {{ provider_path = "dstream-counter"  config {{ interval = {interval} }} }}
+  input {{
+    provider_path = "dstream-counter"
+    config {{ interval = {interval} }}
+  }}
   output {{ provider_path = "dstream-null" }}
 }}
 """

@@ -18,7 +18,10 @@ from tests.workspace import Workspace
 
 FINITE = """
 task "t" {
-  input  { provider_path = "dstream-counter"  config { max_count = 20 } }
+  input {
+    provider_path = "dstream-counter"
+    config { max_count = 20 }
+  }
   output { provider_path = "dstream-null" }
 }
 """

@@ -45,14 +45,21 @@ TASK_BLOCK = """
 task "{task}" {{
   commit_interval = "200ms"
   stop_grace = "1s"
-  input  {{ provider_path = "dstream-counter"  config {{ interval = 2  max_count = 0  checkpoint_every = 20 }} }}
+  input {{
+    provider_path = "dstream-counter"
+    config {{
+      interval         = 2
+      max_count        = 0
+      checkpoint_every = 20
+    }}
+  }}
   output {{
     provider_path = "{output}"
     env = {{ SINK = "{sink}" }}
     inherit_env = ["PGAPPNAME"]
   }}
 }}
-"""  # noqa: E501
+"""
 
 
 def sink_lines(sink: Path) -> list[tuple[str, int]]:

@@ -26,7 +26,10 @@ from tests.workspace import dstream, executable, task_runs
 
 BROKEN = """task "broken" {
   input  { provider_path = "./fail.sh" }
-  output { provider_path = "dstream-file"  config { path = "out_broken.jsonl" } }
+  output {
+    provider_path = "dstream-file"
+    config { path = "out_broken.jsonl" }
+  }
 }
 """
 FAIL = "#!/bin/sh\necho 'cannot reach the source' >&2\nexit 3\n"

@@ -20,11 +20,17 @@ from tests.services import PostgresServer
 CONFIG = """\
 {state}
 task "orders" {{
-  input  {{ provider_path = "dstream-counter"  config {{ max_count = 1 }} }}
+  input {{
+    provider_path = "dstream-counter"
+    config {{ max_count = 1 }}
+  }}
   output {{ provider_path = "dstream-null" }}
 }}
 task "payments" {{
-  input  {{ provider_path = "dstream-counter"  config {{ max_count = 1 }} }}
+  input {{
+    provider_path = "dstream-counter"
+    config {{ max_count = 1 }}
+  }}
   output {{ provider_path = "dstream-null" }}
 }}
 """

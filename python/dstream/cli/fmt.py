@@ -4,8 +4,9 @@ one-line block's too), the `=` of consecutive one-line attributes aligned, no tr
 spaces, blank lines kept as they are (empty), one newline at the end (CRLF in a file
 whose lines end in CRLF), the trailing `#` / `//` comments of consecutive lines aligned.
 Each attribute and block starts a line, and so does a block's `}`, but for a one-line
-block holding one attribute (`output { path = "x" }`): dstream reads
-`state { a = 1  b = 2 }`, as python-hcl2 does, where HCL v2 refuses it. Comments and
+block holding one attribute (`output { path = "x" }`): that repairs what HCL v2, and
+every other dstream command, refuses (`a = 1  b = 2`, `state { a = 1  b = 2 }`:
+config/layout.py check_lines), so fmt reads a text without that check. Comments and
 heredocs are kept as written: a block comment's lines and a heredoc's body pass through
 byte for byte (`_Line.kept`).
 
@@ -282,7 +283,7 @@ def _break_items(source: str) -> str:
     from dstream.config.syntax import parse_tree
 
     try:
-        tree, rewritten = parse_tree(source, "")
+        tree, rewritten = parse_tree(source, "", own_lines=False)
     except ConfigError:
         return source
     tokens = _tokens(tree)
@@ -426,21 +427,25 @@ def _finish(lines: list[_Line]) -> str:
 def _read_parsed(path: str) -> str:
     """The file's text, once it parsed; else the config loader's own ConfigError with
     file:line:col (unreadable, too large, not UTF-8, a syntax error), whether or not the
-    layout would change. A leading BOM is no text: a rewritten file is written without."""
+    layout would change; attributes and blocks sharing a line are no error here: fmt
+    puts them on lines of their own. A leading BOM is no text: a rewritten file is
+    written without."""
     from dstream.config.syntax import parse_text, read_source
 
     text = read_source(path)
-    parse_text(text, path)
+    parse_text(text, path, own_lines=False)
     return text
 
 
 def _same_meaning(before: str, after: str, path: str) -> None:
-    """`before` (which parses) and `after` parse to the same tree apart from layout
-    (blanks, new lines, comments); else nothing is written."""
+    """`before` (which parses, its attributes and blocks maybe sharing lines) and `after`
+    (which must parse as every command reads it) parse to the same tree apart from
+    layout (blanks, new lines, comments); else nothing is written."""
     from dstream.config.syntax import parse_tree
 
     try:
-        same = _meaning(parse_tree(before, path)[0]) == _meaning(parse_tree(after, path)[0])
+        was = _meaning(parse_tree(before, path, own_lines=False)[0])
+        same = was == _meaning(parse_tree(after, path)[0])
     except ConfigError:
         same = False
     if not same:
@@ -507,7 +512,8 @@ def _format_stdin(args: argparse.Namespace, view: View) -> int:
         )
     try:
         before = decode_source(sys.stdin.buffer.read(MAX_FILE_BYTES + 1), STDIN)
-        parse_text(before, STDIN, cache=False)  # never kept: it is no file of the project
+        # never kept: it is no file of the project
+        parse_text(before, STDIN, cache=False, own_lines=False)
     except ConfigError as exc:
         view.error_block(exc)
         return EXIT_USAGE

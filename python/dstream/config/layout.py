@@ -10,9 +10,12 @@ cached (as config/literals.py checks quoted strings):
   a comma goes on the line of the item before it: after a new line HCL wants the next
   item (`{ a = 1\\n, b = 2 }`; a list's or a call's may start a line).
 
-Not checked (yet): HCL also wants each argument and block of a body to end its line
-(`a = 1  b = 2`, `provider_path = "x"  config { }`), which the grammar reads and
-`dstream fmt` breaks into lines.
+check_lines checks the other rule of new lines HCL has and the grammar has not: each
+attribute and block of a body ends its line (`a = 1  b = 2`, `provider_path = "x"
+config { }`, `} locals {`), but for a one-line block (no new line after its `{`), which
+holds one attribute at most, no block, and closes on its line (`output { path = "x" }`).
+`dstream fmt` repairs what it refuses, so fmt reads a text without it
+(syntax.parses_to_tree, `own_lines`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,15 @@ OVER_LINES_HINT = (
     "wrap the expression in ( ) to write it over several lines"
 )
 
+LINES_HINT = (
+    "HCL ends each attribute and block with a new line: start a new line before it "
+    "(`dstream fmt` does it for you)"
+)
+ONE_LINE_HINT = (
+    "write the block over several lines, each attribute and block on a line of its own "
+    "(`dstream fmt` does it for you)"
+)
+
 
 class BadLayout(BadString):
     """A text HCL v2 refuses for its new lines, at a line and column of the parsed text;
@@ -60,6 +72,61 @@ def check_layout(tree: Tree) -> None:
             _check_expression(node.children[-1])
         elif node.data == "object":
             _check_object(node)
+
+
+def check_lines(tree: Tree) -> None:
+    """Raise BadLayout for the first attribute or block of a body that does not end its
+    line, or the first item of a one-line block that breaks its rules."""
+    for node in tree.iter_subtrees_topdown():
+        if node.data not in ("start", "block"):
+            continue
+        body = next(c for c in node.children if isinstance(c, Tree) and c.data == "body")
+        closing = node.children[-1] if node.data == "block" else None
+        assert closing is None or isinstance(closing, Token)
+        items = [c for c in body.children if c is not None]
+        if closing is not None and items and not _is_new_line(items[0]):
+            _check_one_line(items, closing)
+        else:
+            _check_body(items, closing)
+
+
+def _check_body(items: list[Union[Tree, Token]], closing: Optional[Token]) -> None:
+    """Each attribute and block ends its line: a new line (or a comment) comes after it,
+    or the end of the file; never the next item or the block's `}`."""
+    for item, after in zip(items, [*items[1:], closing]):
+        if after is None or _is_new_line(item) or _is_new_line(after) or _ends_line(item):
+            continue
+        shown = "the block's `}`" if after is closing else _kind(after)
+        raise BadLayout(
+            f"{shown} cannot follow {_kind(item)} on the same line",
+            LINES_HINT,
+            *_position(after),
+        )
+
+
+def _check_one_line(items: list[Union[Tree, Token]], closing: Token) -> None:
+    """A one-line block: one attribute at most, no block, its `}` right after."""
+    for index, item in enumerate(items):
+        if isinstance(item, Tree) and item.data == "block":
+            raise BadLayout("a one-line block cannot hold a block", ONE_LINE_HINT, *_position(item))
+        if index and not _is_new_line(item):
+            raise BadLayout(
+                "a one-line block holds one attribute at most", ONE_LINE_HINT, *_position(item)
+            )
+    if len(items) > 1 or _ends_line(items[0]):
+        raise BadLayout(
+            "a one-line block must close on its line: its `{` has no new line after it",
+            ONE_LINE_HINT,
+            *_position(closing),
+        )
+
+
+def _is_new_line(node: Union[Tree, Token]) -> bool:
+    return isinstance(node, Tree) and node.data == "new_line_or_comment"
+
+
+def _kind(item: Union[Tree, Token]) -> str:
+    return "a block" if isinstance(item, Tree) and item.data == "block" else "an attribute"
 
 
 def _check_expression(expression: Union[Tree, Token]) -> None:

@@ -50,8 +50,9 @@ if TYPE_CHECKING:
 # 3: marshal of tree.freeze (2 was a pickle); 4: quoted strings checked (config/literals.py);
 # 5: every `/* */` comment in code read as blanks (config/gaps.py); 6: new lines in
 # expressions and between an object's items checked (config/layout.py); 7: a comma
-# starting a line in an object refused (config/layout.py)
-TREE_FORMAT = "dstream-tree-7"
+# starting a line in an object refused (config/layout.py); 8: each attribute and block
+# ends its line (config/layout.py check_lines)
+TREE_FORMAT = "dstream-tree-8"
 BOM = "\ufeff"
 
 
@@ -361,7 +362,7 @@ def _quick_parse_applies() -> bool:
         return False
 
 
-def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
+def parses_to_tree(source: str, *, cache: bool = True, own_lines: bool = True) -> Tree:
     """python-hcl2's parse tree of `source`, kept on disk by content: building hcl2's
     parser costs about 70 ms on every `dstream` command (and importing lark 40 ms more),
     loading a cached tree well under a millisecond. A miss is parsed by
@@ -374,7 +375,9 @@ def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
     error, TooDeep on nesting beyond the limits (checked before the parse), BadString
     for a quoted string HCL v2 refuses and BadLayout for a new line it refuses or wants
     (both checked after it): only a miss pays for the checks, and a text that fails is
-    never cached."""
+    never cached. `own_lines=False` (`dstream fmt`, which puts them on lines of their
+    own) lets attributes and blocks share a line (config/layout.py check_lines): such
+    a tree is not cached either."""
     import zlib
 
     stamp = f"{TREE_FORMAT}\0{_grammar_stamp()}\0{source}".encode()
@@ -398,9 +401,15 @@ def parses_to_tree(source: str, *, cache: bool = True) -> Tree:
     copy = copy_for_grammar(source)
     tree = _parse(copy.text, copy) if copy else _parse(source, None)
     check_strings(tree)
-    from dstream.config.layout import check_layout  # a text parsed: no cached tree
+    from dstream.config.layout import BadLayout, check_layout, check_lines  # no cached tree
 
     check_layout(tree)
+    try:
+        check_lines(tree)
+    except BadLayout:
+        if own_lines:
+            raise
+        return tree  # fmt's reading: never cached, as any other parse refuses it
     if not folder:
         return tree
     try:
@@ -440,19 +449,23 @@ def _parse(text: str, copy: Optional[Copy]) -> Tree:
     return tree
 
 
-def parse_text(text: str, path: str, *, cache: bool = True) -> SourceFile:
+def parse_text(text: str, path: str, *, cache: bool = True, own_lines: bool = True) -> SourceFile:
     """Parse one file (after the `{{ env }}` pre-pass). Raises ConfigError. `cache`:
     False for a text that may hold a value given from outside the configuration (a var
-    file, a --var), which the parse cache must never hold."""
-    tree, rewritten = parse_tree(text, path, cache=cache)
+    file, a --var), which the parse cache must never hold; `own_lines` as for
+    parses_to_tree."""
+    tree, rewritten = parse_tree(text, path, cache=cache, own_lines=own_lines)
     body_tree = next(c for c in tree.children if isinstance(c, Tree) and c.data == "body")
     body = _body(body_tree, rewritten.source_map)
     return SourceFile(path, body, rewritten.source_map, rewritten)
 
 
-def parse_tree(text: str, path: str, *, cache: bool = True) -> tuple[Tree, Rewritten]:
+def parse_tree(
+    text: str, path: str, *, cache: bool = True, own_lines: bool = True
+) -> tuple[Tree, Rewritten]:
     """One file's parse tree (of the text after the `{{ env }}` pre-pass, which the
-    source map maps back to `text`); `cache` as for parse_text. Raises ConfigError."""
+    source map maps back to `text`); `cache` and `own_lines` as for parse_text. Raises
+    ConfigError."""
     if text.startswith(BOM):  # what some Windows editors write first; it is no text
         text = text[1:]
     if len(text) > MAX_FILE_BYTES:
@@ -467,7 +480,7 @@ def parse_tree(text: str, path: str, *, cache: bool = True) -> tuple[Tree, Rewri
     source_map = rewritten.source_map
     source = rewritten.text if rewritten.text.endswith("\n") else rewritten.text + "\n"
     try:
-        tree = parses_to_tree(source, cache=cache)
+        tree = parses_to_tree(source, cache=cache, own_lines=own_lines)
     except TooDeep as exc:
         line, column = exc.position(source)
         raise ConfigError(
