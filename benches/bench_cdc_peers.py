@@ -7,8 +7,8 @@ reads exactly the same changes. Per round, alternating:
 
 - dstream (this tree): `dstream run` with `until_caught_up = true`, output a sink that
   acknowledges checkpoints, discards the rest and notes when the last data arrived
-  (every row's arrival checked from dstream's summary and the bytes the sink read). Figures: the whole
-  run (process start to exit) and start to last row.
+  (every row's arrival checked from dstream's summary and the bytes the sink read).
+  Figures: the whole run (process start to exit) and start to last row.
 - dstream (main's provider: the Python decoder, PYTHONPATH=/work/main/python) — the
   "before" of the provider CPU per row. Skipped when /work/main is absent.
 - psycopg2: a Python consumer of the same slot type that decodes every message's
