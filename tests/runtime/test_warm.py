@@ -19,11 +19,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import orjson
 import pytest
 
+from dstream.oci.manifest import current_platform
+from tests.containers import Registry
+from tests.providers import SHELL_OUTPUT
 from tests.services import wait_until
 from tests.workspace import CliResult, Workspace, alive, children, environ
 
@@ -186,6 +189,61 @@ def test_a_replaced_provider_starts_as_always(ws: Workspace, cache: Path) -> Non
     run_ok(ws, cache, warm=False)
     project(ws, INPUT + "# replaced\n")
     run_ok(ws, cache, warm=False)
+
+
+def ref_project(ws: Workspace, cache: Path, registry: Registry) -> Callable[[str], None]:
+    """Task "t" from a provider_ref (an INPUT that first appends the version it was
+    pushed as to `starts`) into SHELL_OUTPUT; returns what pushes a version to its tag."""
+    ref = f"{registry.host}/p/cnt:1"
+    starts = ws.root / "starts"
+
+    def push(version: str) -> None:
+        body = f"printf '%s\\n' {version} >> {starts}\n{INPUT}"
+        script = ws.script("input.sh", body)
+        pushed = console(ws, cache, "providers", "push", f"{script}:{current_platform()}",
+                         "--ref", ref)  # fmt: skip
+        assert pushed.returncode == 0, pushed.stderr
+
+    ws.script("output.sh", SHELL_OUTPUT)
+    ws.config(
+        f'state {{ path = "state" }}\ntask "t" {{\n  input {{ provider_ref = "{ref}" }}\n'
+        '  output { provider_path = "./output.sh" }\n}\n'
+    )
+    return push
+
+
+def test_a_provider_ref_whose_tag_moved_starts_only_the_new_executable(
+    ws: Workspace, cache: Path, registry: Registry
+) -> None:
+    """A provider_ref's tag pulled again to another artifact: the snapshot's executable
+    (still in the cache) is not what the run decides, so it is never started; the run
+    starts the new one, and keeps that start for the next run."""
+    push = ref_project(ws, cache, registry)
+    push("v1")
+    run_ok(ws, cache, warm=False)
+    run_ok(ws, cache, warm=True)
+    push("v2")
+    pulled = console(ws, cache, "providers", "pull", "--refresh", f"{registry.host}/p/cnt:1")
+    assert pulled.returncode == 0, pulled.stderr
+    done = run_ok(ws, cache, warm=False)
+    assert "a bug in what its key covers" not in done.stderr, done.stderr
+    assert ws.read_text("starts").split() == ["v1", "v1", "v2"]
+    run_ok(ws, cache, warm=True)
+    assert ws.read_text("starts").split() == ["v1", "v1", "v2", "v2"]
+
+
+def test_a_provider_ref_resolved_again_by_its_age_never_starts_warm(
+    ws: Workspace, cache: Path, registry: Registry
+) -> None:
+    """DSTREAM_PROVIDER_MAX_AGE makes a tag due for resolving again by the clock: what
+    the run starts is the registry's to say, so no snapshot starts the cached one."""
+    push = ref_project(ws, cache, registry)
+    push("v1")
+    run_ok(ws, cache, warm=False, env={"DSTREAM_PROVIDER_MAX_AGE": "0"})
+    push("v2")
+    done = run_ok(ws, cache, warm=False, env={"DSTREAM_PROVIDER_MAX_AGE": "0"})
+    assert "a bug in what its key covers" not in done.stderr, done.stderr
+    assert ws.read_text("starts").split() == ["v1", "v2"]
 
 
 def test_a_schema_learnt_after_the_snapshot_is_checked_before_anything_starts(

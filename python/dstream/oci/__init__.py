@@ -9,7 +9,14 @@ the CLI: it sits below them, beside `state`.
 from __future__ import annotations
 
 from dstream.oci.errors import ArchiveError, OciError
-from dstream.oci.pull import PullResult, cached_provider_ref, inspect, pull, resolve_provider_ref
+from dstream.oci.pull import (
+    PullResult,
+    cached_provider_ref,
+    inspect,
+    pull,
+    resolution_record,
+    resolve_provider_ref,
+)
 from dstream.oci.reference import BadReference, Reference, parse_reference
 
 __all__ = [
@@ -22,5 +29,6 @@ __all__ = [
     "inspect",
     "parse_reference",
     "pull",
+    "resolution_record",
     "resolve_provider_ref",
 ]

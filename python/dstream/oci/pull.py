@@ -483,6 +483,33 @@ def cached_provider_ref(reference: str, *, cache_dir: Optional[str] = None) -> O
     return Path(cached.path) if cached else None
 
 
+def resolution_record(reference: str, executable: str) -> Optional[tuple[str, bytes]]:
+    """The one small file that decides what `pull(reference)` serves without asking the
+    registry, and its content, read once: the cache's record of what the reference last
+    resolved to (a tag pulled again to another artifact rewrites it). None when what a
+    pull serves depends on more than that file (the clock, for a tag that
+    DSTREAM_PROVIDER_MAX_AGE makes due for resolving again), when the record no longer
+    names `executable` for this platform (pulled again meanwhile), or when there is none.
+    A warm start keys on it (runtime/warmplan.py)."""
+    try:
+        ref = parse_reference(reference)
+    except BadReference:
+        return None
+    if not ref.pinned and _max_age(None) is not None:
+        return None
+    path = Cache().ref_path(str(ref))
+    try:
+        content = path.read_bytes()
+        record = json.loads(content)
+    except (OSError, ValueError):
+        return None
+    selected = record.get("selected") if isinstance(record, dict) else None
+    entry = selected.get(current_platform()) if isinstance(selected, dict) else None
+    if not isinstance(entry, dict) or entry.get("path") != executable:
+        return None
+    return str(path), content
+
+
 def inspect(reference: str, *, insecure: bool = False) -> Json:
     """What the registry holds for a reference, without downloading executables."""
     ref = parse_reference(reference)

@@ -12,6 +12,8 @@ of its start is known (the configuration's `Reads`, config/model.py):
   core where the runtime uses setpriv);
 - both providers are local executables that inherit no variable by name, and both
   shook hands with protocol 1 (an original provider's stream is judged as it starts);
+- a provider_ref resolves by the cache's record alone (oci.resolution_record: not a
+  tag DSTREAM_PROVIDER_MAX_AGE makes due by the clock), which the key holds by digest;
 - nothing in a command line or environment is a value the redactor would mask.
 """
 
@@ -111,6 +113,16 @@ def _plan(s: Started) -> Optional[dict[str, object]]:
     ]
     identities = [(path, key.stat_identity(path)) for path in executables]
     files = [(path, key.file_digest(path)) for path in reads.files]
+    # What each provider_ref resolves to: a tag pulled again to another artifact leaves
+    # the old executable in the cache, unchanged, but the run starts the new one.
+    for spec, prepared in ((task.input, s.input), (task.output, s.output)):
+        if spec.provider_ref:
+            from dstream.oci import resolution_record  # only for a provider_ref
+
+            record = resolution_record(spec.provider_ref, prepared.argv[0])
+            if record is None:  # resolved anew by the clock, or pulled again meanwhile
+                return None
+            files.append((record[0], key.digest(record[1])))
     if any(identity is None for _, identity in identities + files):
         return None
     # Digested now, at the run's end: a file or -c directory edited during the run is

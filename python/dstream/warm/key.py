@@ -62,13 +62,14 @@ def _sha256() -> Callable[[bytes], Any]:
 _sha256_of: Optional[Callable[[bytes], Any]] = None
 
 
-def _digest(data: bytes) -> str:
+def digest(data: bytes) -> str:
+    """The digest a snapshot keeps of `data` (a file's content, by file_digest too)."""
     return str(_sha256()(data).hexdigest())
 
 
 def snapshot_path(cwd: str, args: list[str]) -> str:
     """Where the snapshot of `dstream ARGS` run in `cwd` is kept (in dstream's cache)."""
-    key = _digest("\0".join([cwd, *args]).encode("utf-8", "surrogateescape"))
+    key = digest("\0".join([cwd, *args]).encode("utf-8", "surrogateescape"))
     return os.path.join(cache_root(), "warm", key[:32])
 
 
@@ -78,7 +79,7 @@ def env_digest(names: list[str], environ: dict[str, str]) -> str:
     kept only inside a hash of the whole environment dstream reads."""
     chosen = {name for name in environ if name.startswith(ENV_PREFIXES)} | set(names)
     parts = [f"{name}\0{environ.get(name, '')}\0{int(name in environ)}" for name in sorted(chosen)]
-    return _digest("\0".join(parts).encode("utf-8", "surrogateescape"))
+    return digest("\0".join(parts).encode("utf-8", "surrogateescape"))
 
 
 def file_digest(path: str) -> Optional[str]:
@@ -92,7 +93,7 @@ def file_digest(path: str) -> Optional[str]:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return None
-            return _digest(handle.read())
+            return digest(handle.read())
         except OSError:
             return None
 
