@@ -17,12 +17,20 @@ Tables are captured by OID as well as by name: the publication follows a renamed
 by its OID, and so do we. A change of an isolated table (on_table_error = "isolate") is
 never dropped unseen: it goes to dead_letter_path, or is counted as lost and the run
 says so at its end.
+
+While the provider is held back by its stdout (dstream's backpressure: a slow output),
+the read loop is blocked in a write and sends nothing to the server; a walsender that
+hears nothing for wal_sender_timeout ends the replication. A keeper thread
+(`_keep_alive`) then sends standby status updates every status_interval, which repeat
+the positions already confirmed (never a new one). psycopg2 connections are not safe for
+concurrent use: every use of the replication cursor holds `_lock`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -119,6 +127,11 @@ class ChangeStream:
         # until_caught_up: the WAL position to reach before ending the run.
         self.target_lsn: Optional[int] = None
         self.snapshot_lsn = 0  # where a snapshot taken by this run ends (its checkpoint)
+        # Every use of the replication cursor, by the read loop or the keeper thread.
+        self._lock = threading.Lock()
+        self._last_exchange = time.monotonic()  # the read loop's last use of the cursor
+        self._keeper: Optional[threading.Thread] = None
+        self._keeper_stop = threading.Event()
 
     @property
     def counters(self) -> Counters:
@@ -201,6 +214,31 @@ class ChangeStream:
         # The checkpoint this run resumes from is stored (dstream handed it over as the
         # state): the WAL before it may go now, whatever this run delivers.
         self.confirm(self.resume_lsn)
+        self._last_exchange = time.monotonic()
+        self._keeper = threading.Thread(
+            target=self._keep_alive, name="dstream-pg-standby-status", daemon=True
+        )
+        self._keeper.start()
+
+    def _keep_alive(self) -> None:
+        """While the read loop has not used the connection for status_interval (it is
+        held back by its stdout), send standby status updates at that interval: they
+        carry the positions already confirmed, so they move nothing. A failure ends the
+        thread; the read loop reports the lost connection when it reads again."""
+        import psycopg2
+
+        interval = self.config.status_interval
+        while not self._keeper_stop.wait(interval / 2):
+            with self._lock:
+                if self.cursor is None:
+                    return
+                if time.monotonic() - self._last_exchange < interval:
+                    continue
+                try:
+                    self.cursor.send_feedback(force=True)  # no LSN: the confirmed ones
+                except psycopg2.Error:
+                    return
+                self._last_exchange = time.monotonic()
 
     def confirm(self, lsn: int) -> None:
         """Tell the server everything up to `lsn` is delivered: WAL before it may go.
@@ -209,7 +247,8 @@ class ChangeStream:
 
         if lsn > self._confirmed and self.cursor is not None:
             try:
-                self.cursor.send_feedback(write_lsn=lsn, flush_lsn=lsn, force=True)
+                with self._lock:
+                    self.cursor.send_feedback(write_lsn=lsn, flush_lsn=lsn, force=True)
             except psycopg2.Error as exc:
                 raise self._server_error(exc, "cannot confirm a checkpoint") from exc
             self._confirmed = lsn
@@ -237,6 +276,10 @@ class ChangeStream:
         return server_error(exc, self.address, doing)
 
     def close(self) -> None:
+        self._keeper_stop.set()
+        if self._keeper is not None:
+            self._keeper.join()
+            self._keeper = None
         if self.conn is not None:
             # Closing a broken connection: nothing left to release.
             with contextlib.suppress(Exception):
@@ -275,14 +318,17 @@ class ChangeStream:
         read = cursor.read_message
         wakeups = SocketWakeups(cursor.fileno())
         last_ping = 0.0
+        lock = self._lock
         while True:
             batch: list[bytes] = []
-            msg = read()
-            while msg is not None:
-                batch.append(msg.payload)
-                if len(batch) >= BATCH_MESSAGES:
-                    break
+            with lock:
                 msg = read()
+                while msg is not None:
+                    batch.append(msg.payload)
+                    if len(batch) >= BATCH_MESSAGES:
+                        break
+                    msg = read()
+                self._last_exchange = time.monotonic()
             if batch:
                 wakeups.read(len(batch))
                 self._feed(session, batch)
@@ -298,13 +344,16 @@ class ChangeStream:
                 continue
             timeout = min(cfg.status_interval, 1.0)
             if self.target_lsn is not None and not session.in_txn:
-                if self._caught_up(session.last_end_lsn, cursor.wal_end):
+                with lock:
+                    wal_end = cursor.wal_end
+                if self._caught_up(session.last_end_lsn, wal_end):
                     return
                 # Ask for a keepalive (it carries how far the server has read), at most
                 # every PING_SECONDS: no ping-pong while the server reads other WAL.
                 now = time.monotonic()
                 if now - last_ping >= PING_SECONDS:
-                    cursor.send_feedback(reply=True)
+                    with lock:
+                        cursor.send_feedback(reply=True)
                     last_ping = now
                 timeout = PING_SECONDS
             await wakeups.wait(timeout)
