@@ -130,3 +130,31 @@ def test_an_invalidated_slot_is_shown_replaced_and_refused(
     assert "older than replication slot dstream_lost" in said["message"], said
     again.proc.wait(30)
     lifecycle("destroy", cfg, task="lost")
+
+
+def test_a_slot_invalidated_during_a_run_is_reported_as_such(small_wal: PgServer) -> None:
+    """The server ends the replication of a slot it invalidates; the run said it lost the
+    connection and that nothing was lost, and only the next run told the truth."""
+    db = PgServer(small_wal.new_database("lost_mid_run"))
+    db.execute("CREATE TABLE orders (id int PRIMARY KEY)")
+    cfg: dict[str, Any] = {"dsn": db.dsn, "tables": ["orders"]}
+    assert lifecycle("init", cfg, task="lostrun")["status"] == "Success"
+    run = Provider("run", cfg, task="lostrun")
+    ready = run.line()
+    assert ready is not None and ready["status"] == "ready", ready
+    db.execute("INSERT INTO orders VALUES (1)")
+    # A change the run delivered and nobody acknowledged: the slot stays before it.
+    while True:
+        frame = run.line()
+        assert frame is not None, run.stderr()
+        if "data" in frame:
+            break
+    _lose_the_slot(db, "dstream_lostrun")
+    while run.line() is not None:
+        pass
+    assert run.proc.wait(30) == 1
+    said = run.stderr()
+    assert "replication slot dstream_lostrun was invalidated by PostgreSQL" in said, said
+    assert "`dstream init lostrun` makes the slot anew" in said, said
+    assert "Nothing is lost" not in said and "Traceback" not in said, said
+    lifecycle("destroy", cfg, task="lostrun")

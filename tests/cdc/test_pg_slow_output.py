@@ -52,7 +52,7 @@ def short_timeout() -> Iterator[PgServer]:
         yield admin
 
 
-def _project(ws: Workspace, dsn: str, task: str) -> None:
+def _project(ws: Workspace, dsn: str, task: str, *, status_interval: int = 1) -> None:
     ws.python_script("stall.py", STALLING_OUTPUT)
     ws.config(
         f"""
@@ -65,7 +65,7 @@ def _project(ws: Workspace, dsn: str, task: str) -> None:
             config {{
               dsn = "{dsn}"
               tables = ["wide"]
-              status_interval = 1
+              status_interval = {status_interval}
               until_caught_up = true
             }}
           }}
@@ -93,3 +93,19 @@ def test_an_output_stalled_past_wal_sender_timeout_does_not_end_replication(
     assert done.returncode == 0, text
     assert len(ws.json_lines("out.jsonl")) == ROWS, text
     assert "Traceback" not in text, text
+
+
+def test_a_replication_timeout_is_named_as_such(short_timeout: PgServer, ws: Workspace) -> None:
+    """status_interval above wal_sender_timeout: the server still ends the replication
+    while the output stalls, and the error says so instead of blaming the network."""
+    dsn = short_timeout.new_database("stall_timeout")
+    in_one_transaction(dsn, "CREATE TABLE wide (id int PRIMARY KEY, v text)")
+    _project(ws, dsn, "stallto", status_interval=10)
+    in_one_transaction(
+        dsn, f"INSERT INTO wide SELECT i, repeat('x', 200) FROM generate_series(1, {ROWS}) i"
+    )
+    done = ws.run("run", "stallto")
+    text = done.stdout + done.stderr
+    assert done.returncode == 1, text
+    assert "wal_sender_timeout" in text and "status_interval" in text, text
+    assert "the network failed" not in text and "Traceback" not in text, text

@@ -20,7 +20,7 @@ import orjson
 from dstream.errors import DstreamError
 from dstream.providers.postgres_cdc import catalog, checks
 from dstream.providers.postgres_cdc.config import PgCdcConfig
-from dstream.providers.postgres_cdc.pgerrors import PgConnection, connect
+from dstream.providers.postgres_cdc.pgerrors import LostConnection, PgConnection, connect
 from dstream.providers.postgres_cdc.pgoutput import format_lsn, parse_lsn, record_end
 from dstream.providers.postgres_cdc.stream import ChangeStream
 from dstream.sdk import Change, InputProvider, LifecycleResult, Resource, log
@@ -102,8 +102,18 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         stream = self._stream
         assert stream is not None, "open() prepares the stream"
         try:
-            async for chunk in self._produce(stream):
-                yield chunk
+            try:
+                async for chunk in self._produce(stream):
+                    yield chunk
+            except LostConnection as dropped:
+                raise checks.lost_connection_cause(
+                    dropped,
+                    self.config.dsn,
+                    self.slot,
+                    self.task,
+                    longest_silence=stream.longest_silence,
+                    status_interval=self.config.status_interval,
+                ) from dropped
             if self.config.until_caught_up:
                 await self._confirm_last(stream)
         finally:

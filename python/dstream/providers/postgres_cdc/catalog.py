@@ -189,6 +189,21 @@ WHERE r.prpubid = %s
 """
 
 
+def replication_end(conn: PgConnection, slot: str) -> tuple[Optional[str], int]:
+    """What may have ended a slot's replication: the slot's wal_status (None: no such
+    slot) and the server's wal_sender_timeout in milliseconds (0: none)."""
+    with server_errors("read PostgreSQL's catalog", {}, "check that the server is up"):
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT (SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s), "
+                "(SELECT setting::int8 FROM pg_settings WHERE name = 'wal_sender_timeout')",
+                (slot,),
+            )
+            status, timeout = cur.fetchone()
+        conn.rollback()
+    return (None if status is None else str(status)), int(timeout or 0)
+
+
 def inspect(conn: PgConnection, publication: str, slot: str) -> Inspection:
     with server_errors("read PostgreSQL's catalog", {}, "check that the server is up"):
         with conn.cursor() as cur:

@@ -7,12 +7,24 @@ as `init`, so that it shows as an error what init would refuse.
 
 from __future__ import annotations
 
+import time
 from typing import Optional
 
 from dstream.errors import DstreamError
-from dstream.providers.postgres_cdc.catalog import PLUGIN, Inspection, Table, Work
+from dstream.providers.postgres_cdc.catalog import (
+    PLUGIN,
+    Inspection,
+    Table,
+    Work,
+    replication_end,
+)
 from dstream.providers.postgres_cdc.config import fold_slot_name, quote_ident
+from dstream.providers.postgres_cdc.pgerrors import RESUMES, LostConnection, connect
 from dstream.providers.postgres_cdc.pgoutput import format_lsn
+
+# Why a replication connection was lost: asked on a fresh connection, at most this long
+# (connecting, each query, and waiting for an invalidation under way to be recorded).
+LOST_CAUSE_SECONDS = 5
 
 
 def require_logical_wal(state: Inspection) -> None:
@@ -99,6 +111,60 @@ def lost_slot(slot: str, task: Optional[str]) -> DstreamError:
         "accept the gap as that run's error says; raise max_slot_wal_keep_size (or -1) so it "
         "does not happen again",
     )
+
+
+def lost_connection_cause(
+    lost: LostConnection,
+    dsn: str,
+    slot: str,
+    task: Optional[str],
+    *,
+    longest_silence: float,
+    status_interval: float,
+) -> DstreamError:
+    """Why the replication connection was lost, asked on a fresh ordinary connection:
+    the slot was invalidated (the server ends the replication of a slot it invalidates),
+    or the server ended the replication after hearing nothing from the run for its
+    wal_sender_timeout (`longest_silence`: the run's longest time without an exchange);
+    else `lost` (a restart, a shutdown, the network: unknowable here, and so is
+    everything when the server cannot be reached)."""
+    try:
+        conn = connect(dsn, timeout=LOST_CAUSE_SECONDS)
+    except DstreamError:
+        return lost
+    try:
+        deadline = time.monotonic() + LOST_CAUSE_SECONDS
+        status, timeout_ms = replication_end(conn, slot)
+        # "unreserved": past max_slot_wal_keep_size, and the checkpointer invalidates it
+        # once its walsender (this run's) is gone.
+        while status == "unreserved" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            status, timeout_ms = replication_end(conn, slot)
+    except DstreamError:
+        return lost
+    finally:
+        conn.close()
+    if status == "lost":
+        return lost_slot(slot, task)
+    if timeout_ms and longest_silence * 1000 >= timeout_ms:
+        limit = f"{timeout_ms / 1000:g} s"
+        if status_interval * 1000 >= timeout_ms:
+            fix = (
+                f"set status_interval (now {status_interval:g} s) below {limit} in the "
+                "input's config, or raise wal_sender_timeout on the server"
+            )
+        else:
+            fix = (
+                "raise wal_sender_timeout on the server (ALTER SYSTEM SET "
+                "wal_sender_timeout = '5min'; SELECT pg_reload_conf())"
+            )
+        return DstreamError(
+            f"PostgreSQL at {lost.address} ended the replication: it heard nothing from "
+            f"this run for {longest_silence:.0f} s, longer than its wal_sender_timeout "
+            f"({limit})",
+            hint=f"{fix}. {RESUMES}",
+        )
+    return lost
 
 
 def refuse_blocked(state: Inspection, tables: list[Table], todo: Work, task: Optional[str]) -> None:

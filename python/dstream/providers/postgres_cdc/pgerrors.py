@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Optional
 
 from dstream.config.connstr import (
     AMBIGUOUS_DSN,
@@ -34,19 +34,39 @@ CONFIGURATION_LIMIT_EXCEEDED = "53400"
 # Classes that say the connection is gone: connection exception, operator intervention
 # (a shutdown, a terminated backend).
 _CONNECTION_GONE = ("08", "57P")
+# What a run that lost its connection may count on, and how to resume on its own.
+RESUMES = (
+    "Nothing is lost: the next run resumes after the last stored checkpoint. To resume on "
+    'its own, give the task a restart block: restart { attempts = 5  backoff = "5s" }'
+)
 
 
-def connect(dsn: str, *, replication: bool = False) -> PgConnection:
+class LostConnection(DstreamError):
+    """The server closed a streaming connection (restart, shutdown, terminated backend,
+    replication timeout) or the network failed: `address` is the server's host:port."""
+
+    def __init__(self, reason: str, *, address: str, hint: Optional[str] = None) -> None:
+        super().__init__(reason, hint=hint)
+        self.address = address
+
+
+def connect(dsn: str, *, replication: bool = False, timeout: Optional[int] = None) -> PgConnection:
     """A connection in the session the converters expect (SESSION_OPTIONS); with
-    `replication`, a logical replication connection."""
+    `replication`, a logical replication connection; with `timeout`, connecting and
+    each statement take at most that many seconds."""
     if ambiguous_dsn(dsn):  # libpq would quote a piece of the password as the host
         raise DstreamError(f"'dsn' {AMBIGUOUS_DSN}", hint=AMBIGUOUS_DSN_HINT)
     import psycopg2
     import psycopg2.extras
 
     factory = psycopg2.extras.LogicalReplicationConnection if replication else None
+    bounded: dict[str, Any] = {}
+    options = SESSION_OPTIONS
+    if timeout is not None:
+        bounded["connect_timeout"] = timeout
+        options += f" -c statement_timeout={timeout * 1000}"
     try:
-        return psycopg2.connect(dsn, connection_factory=factory, options=SESSION_OPTIONS)
+        return psycopg2.connect(dsn, connection_factory=factory, options=options, **bounded)
     except psycopg2.ProgrammingError:
         # Not chained: its text quotes the DSN, which no traceback may print either.
         raise unparsable_dsn() from None
@@ -106,11 +126,10 @@ def server_error(exc: Exception, address: str, doing: str) -> DstreamError:
     asked."""
     code = getattr(exc, "pgcode", None) or ""
     if not code or code.startswith(_CONNECTION_GONE):
-        return DstreamError(
+        return LostConnection(
             f"lost the connection to PostgreSQL at {address} ({reason(exc)})",
-            hint="the server restarted or shut down, or the network failed. Nothing is "
-            "lost: the next run resumes after the last stored checkpoint. To resume on "
-            'its own, give the task a restart block: restart { attempts = 5  backoff = "5s" }',
+            address=address,
+            hint=f"the server restarted or shut down, or the network failed. {RESUMES}",
         )
     return DstreamError(
         f"{doing}: PostgreSQL at {address} said: {reason(exc, detail=True)} (SQLSTATE {code})",

@@ -132,6 +132,10 @@ class ChangeStream:
         self._last_exchange = time.monotonic()  # the read loop's last use of the cursor
         self._keeper: Optional[threading.Thread] = None
         self._keeper_stop = threading.Event()
+        # The longest time the run went without any exchange with the server: one longer
+        # than wal_sender_timeout ended the replication (seen when the run reads again,
+        # past what the socket still held).
+        self.longest_silence = 0.0
 
     @property
     def counters(self) -> Counters:
@@ -215,6 +219,7 @@ class ChangeStream:
         # state): the WAL before it may go now, whatever this run delivers.
         self.confirm(self.resume_lsn)
         self._last_exchange = time.monotonic()
+        self.longest_silence = 0.0
         self._keeper = threading.Thread(
             target=self._keep_alive, name="dstream-pg-standby-status", daemon=True
         )
@@ -234,11 +239,18 @@ class ChangeStream:
                     return
                 if time.monotonic() - self._last_exchange < interval:
                     continue
+                self._exchanged()
                 try:
                     self.cursor.send_feedback(force=True)  # no LSN: the confirmed ones
                 except psycopg2.Error:
                     return
-                self._last_exchange = time.monotonic()
+
+    def _exchanged(self) -> None:
+        """An exchange with the server now (the caller holds `_lock`, or the loop is
+        over): the silence before it counts toward `longest_silence`."""
+        now = time.monotonic()
+        self.longest_silence = max(self.longest_silence, now - self._last_exchange)
+        self._last_exchange = now
 
     def confirm(self, lsn: int) -> None:
         """Tell the server everything up to `lsn` is delivered: WAL before it may go.
@@ -310,6 +322,7 @@ class ChangeStream:
             async for chunk in self._read_loop(self.session):
                 yield chunk
         except psycopg2.Error as exc:
+            self._exchanged()
             raise self._server_error(exc, "replication stopped") from exc
 
     async def _read_loop(self, session: PgoutputSession) -> AsyncIterator[bytes]:
@@ -322,13 +335,13 @@ class ChangeStream:
         while True:
             batch: list[bytes] = []
             with lock:
+                self._exchanged()
                 msg = read()
                 while msg is not None:
                     batch.append(msg.payload)
                     if len(batch) >= BATCH_MESSAGES:
                         break
                     msg = read()
-                self._last_exchange = time.monotonic()
             if batch:
                 wakeups.read(len(batch))
                 self._feed(session, batch)
