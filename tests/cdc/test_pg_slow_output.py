@@ -8,6 +8,7 @@ replication of the tests sharing the session's."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -109,3 +110,7 @@ def test_a_replication_timeout_is_named_as_such(short_timeout: PgServer, ws: Wor
     assert done.returncode == 1, text
     assert "wal_sender_timeout" in text and "status_interval" in text, text
     assert "the network failed" not in text and "Traceback" not in text, text
+    # The changes of the unfinished transaction it wrote count (it said changes=0).
+    said = re.search(r"replication stopped changes=(\d+) transactions=0", text)
+    assert said is not None, text
+    assert int(said.group(1)) >= len(ws.json_lines("out.jsonl")) > 0, text

@@ -139,7 +139,13 @@ class ChangeStream:
 
     @property
     def counters(self) -> Counters:
-        found = self.session.counters() if self.session is not None else {}
+        session = self.session
+        found = session.counters() if session is not None else {}
+        # The session counts a transaction's changes at its commit: those of one still
+        # open (a run that fails or stops inside it) were decoded and written too.
+        unfinished = session.seq if session is not None and session.in_txn else 0
+        if session is not None and session.skip_txn:
+            unfinished = 0
         isolated = dict(found.get("isolated", {}))
         for table, rows in self._snapshot_aside.items():
             # frames() tells the session of each such table with one isolate(), which it
@@ -147,7 +153,7 @@ class ChangeStream:
             seeded = 1 if self.session is not None else 0
             isolated[table] = isolated.get(table, 0) - seeded + rows
         return Counters(
-            changes=found.get("changes", 0),
+            changes=found.get("changes", 0) + unfinished,
             transactions=found.get("transactions", 0),
             checkpoints=found.get("checkpoints", 0),
             skipped_replayed=found.get("skipped_replayed", 0),
