@@ -113,6 +113,17 @@ def test_run_refuses_before_init(db: str) -> None:
     assert p.proc.wait(30) != 0
 
 
+def test_a_status_interval_below_a_second_is_refused_as_config(db: str) -> None:
+    """psycopg2 refuses it when replication starts, which was reported as a lost
+    connection blaming the network."""
+    p = Provider("run", {**_config(db), "status_interval": 0.5}, task="tooshort")
+    first = p.line()
+    assert first is not None and first["status"] == "error", first
+    assert "'status_interval' must be at least 1" in first["message"], first
+    assert "lost the connection" not in first["message"]
+    assert p.proc.wait(30) != 0
+
+
 def test_stream_types_metadata_checkpoints_and_slot_release(db: str) -> None:
     cfg = _config(db)
     assert lifecycle("init", cfg, task="flow")["status"] == "Success"

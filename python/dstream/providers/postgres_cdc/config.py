@@ -47,6 +47,12 @@ class PgCdcConfig(ProviderConfig):
             parse_table_name(name, self.default_schema)
         if self.checkpoint_every < 1:
             raise ValueError("'checkpoint_every' must be at least 1")
+        if self.status_interval < 1:
+            # psycopg2 refuses less when replication starts.
+            raise ValueError(
+                "'status_interval' must be at least 1 (seconds), and below the server's "
+                "wal_sender_timeout"
+            )
         if self.slot and fold_slot_name(self.slot) != self.slot:
             raise ValueError(
                 f"'slot' must be 1 to {NAME_BYTES} of [a-z0-9_] (PostgreSQL's rule for "
