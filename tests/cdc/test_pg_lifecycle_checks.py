@@ -236,7 +236,8 @@ def test_a_slot_of_another_plugin_cannot_be_used_and_every_command_says_so(make_
 
     destroyed = lifecycle("destroy", cfg, task="fp")
     assert destroyed["status"] == "Success"
-    assert [c["type"] for c in destroyed["changes"]] == ["publication"]
+    assert destroyed["changes"] == []  # the publication made by hand is kept, too
+    assert "dstream_fp" in destroyed["metadata"]["kept"][0], destroyed
     assert ("dstream_fp", db.name, "test_decoding") in db.slots()  # not ours to drop
 
 
@@ -465,3 +466,38 @@ def test_a_publication_by_schema_publishes_what_it_does_not_name_by_design(make_
         line = run.line()
     assert line is not None and line["data"] == {"id": 7}, run.stderr()
     assert run.stop() == 0
+
+
+def test_destroy_keeps_a_publication_dstream_did_not_create(make_db: Any) -> None:
+    """A publication made by hand (shared with other readers) and named in the task's
+    config: init leaves it as it is, and destroy (and plan --destroy) keep it, saying so,
+    where they drop the slot init made."""
+    db = make_db()
+    db.execute("CREATE PUBLICATION shared_pub FOR ALL TABLES")
+    cfg = _cfg(db.dsn, publication="shared_pub")
+    assert lifecycle("init", cfg, task="sh")["status"] == "Success"
+
+    planned = lifecycle("plan", cfg, task="sh", destroy=True)
+    assert [c["type"] for c in planned["changes"]] == ["replication_slot"], planned
+    assert any("shared_pub" in k for k in planned["metadata"]["kept"]), planned
+    # An earlier init marked a publication it noted the slot's start on as its own.
+    db.execute(
+        "COMMENT ON PUBLICATION shared_pub IS"
+        " 'dstream: replication slot dstream_sh starts at 0/1 (made by dstream init)'"
+    )
+    destroyed = lifecycle("destroy", cfg, task="sh")
+    assert destroyed["status"] == "Success", destroyed
+    assert [c["type"] for c in destroyed["changes"]] == ["replication_slot"], destroyed
+    kept = destroyed["metadata"]["kept"]
+    assert len(kept) == 1 and "shared_pub" in kept[0] and "DROP PUBLICATION" in kept[0], kept
+    assert db.query("SELECT pubname FROM pg_publication") == [("shared_pub",)]
+    assert db.slots() == []
+
+    # dstream's own publication is dropped, as before (also after init re-made the slot).
+    own = _cfg(db.dsn)
+    assert lifecycle("init", own, task="own")["status"] == "Success"
+    db.execute("SELECT pg_drop_replication_slot('dstream_own')")
+    assert lifecycle("init", own, task="own")["status"] == "Success"
+    destroyed = lifecycle("destroy", own, task="own")
+    assert [c["type"] for c in destroyed["changes"]] == ["replication_slot", "publication"]
+    assert not destroyed["metadata"].get("kept"), destroyed

@@ -18,6 +18,7 @@ from typing import Optional
 import orjson
 
 from dstream.errors import DstreamError
+from dstream.protocol.messages import KEPT
 from dstream.providers.postgres_cdc import catalog, checks
 from dstream.providers.postgres_cdc.config import PgCdcConfig
 from dstream.providers.postgres_cdc.pgerrors import LostConnection, PgConnection, connect
@@ -277,7 +278,10 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             lsn = catalog.create_slot(conn, self.slot)
             changes.append(Change("create", "replication_slot", self.slot, f"at {lsn}"))
             if todo.create_publication or found.publication_owned:
-                catalog.record_slot_start(conn, self.publication, self.slot, lsn)
+                ours = todo.create_publication or found.publication_ours
+                catalog.record_slot_start(conn, self.publication, self.slot, lsn, ours=ours)
+        elif todo.create_publication:
+            catalog.record_made(conn, self.publication)
 
     def _publication_change(self, todo: catalog.Work) -> Optional[Change]:
         if todo.create_publication:
@@ -291,11 +295,14 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         try:
             found = catalog.inspect(conn, self.publication, self.slot)
             changes: list[Change] = []
+            kept: list[str] = []
             if destroy:
                 if found.slot is not None:  # only ours: never another database's or tool's
                     changes.append(Change("delete", "replication_slot", self.slot))
-                if found.publication_exists:
+                if found.publication_exists and found.publication_ours:
                     changes.append(Change("delete", "publication", self.publication))
+                elif found.publication_exists:  # made by hand: never ours to drop
+                    kept.append(catalog.kept_publication(self.publication))
             else:
                 tables = catalog.resolve_tables(
                     conn, self.config.tables, self.config.default_schema
@@ -314,6 +321,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         finally:
             conn.close()
         message = f"{len(changes)} change(s)" if changes else "no changes"
+        metadata[KEPT] = kept
         return result_with(resources=resources, changes=changes, metadata=metadata, message=message)
 
     async def status(self) -> LifecycleResult:
@@ -334,22 +342,26 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
     async def destroy(self) -> LifecycleResult:
         conn = connect(self.config.dsn)
         changes: list[Change] = []
+        kept: list[str] = []
         try:
             found = catalog.inspect(conn, self.publication, self.slot)
             try:
                 if found.slot is not None:  # only ours: never another database's or tool's
                     catalog.drop_slot(conn, found.slot)
                     changes.append(Change("delete", "replication_slot", self.slot))
-                if found.publication_exists:
+                if found.publication_exists and found.publication_ours:
                     catalog.drop_publication(conn, self.publication)
                     changes.append(Change("delete", "publication", self.publication))
+                elif found.publication_exists:  # made by hand: never ours to drop
+                    kept.append(catalog.kept_publication(self.publication))
             except Exception as exc:
                 return _failed_part_way("destroy", changes, exc)
             after = catalog.inspect(conn, self.publication, self.slot)
             resources, metadata = self._resources(after)
         finally:
             conn.close()
-        message = _said(changes) or "nothing to drop"
+        message = "; ".join([_said(changes) or "nothing to drop", *kept])
+        metadata[KEPT] = kept
         if after.foreign_slot is not None:
             message += f"; left replication slot {after.foreign_slot.name}: not this task's"
         return result_with(resources=resources, changes=changes, metadata=metadata, message=message)

@@ -156,6 +156,8 @@ class Inspection:
     via_root: bool = False
     publication_owner: Optional[str] = None
     publication_owned: bool = False
+    # Made by `dstream init` (its comment carries MADE_BY): destroy drops only such a one.
+    publication_ours: bool = False
     # The slot of the configured name in this database, decoding with pgoutput: ours.
     slot: Optional[SlotInfo] = None
     # A slot of that name that cannot be ours (slot names are per server, not per
@@ -245,10 +247,14 @@ def _read_publication(cur: PgCursor, found: Inspection, slot: str, pub: PgRow) -
     found.publication_exists = True
     found.publishes_all_tables = bool(all_tables)
     found.via_root = bool(via_root)
-    cur.execute("SELECT EXISTS (SELECT 1 FROM pg_publication_namespace WHERE pnpubid = %s)", (oid,))
-    found.publishes_by_schema = bool(cur.fetchone()[0])
     found.publication_owner, found.publication_owned = str(owner), bool(owned)
     found.slot_start = _noted_start(comment, slot)
+    cur.execute("SELECT EXISTS (SELECT 1 FROM pg_publication_namespace WHERE pnpubid = %s)", (oid,))
+    found.publishes_by_schema = bool(cur.fetchone()[0])
+    # init only ever makes one FOR TABLE; an earlier init marked any publication it noted
+    # the slot's start on, so the mark alone does not tell one made by hand.
+    made_by_hand = found.publishes_all_tables or found.publishes_by_schema
+    found.publication_ours = MADE_BY in (comment or "") and not made_by_hand
     cur.execute(
         "SELECT schemaname, tablename, "
         "(quote_ident(schemaname) || '.' || quote_ident(tablename))::regclass::oid::int8 "
@@ -302,15 +308,41 @@ def _noted_start(comment: Optional[str], slot: str) -> Optional[int]:
     return parse_lsn(found.group(2)) if found and found.group(1) == slot else None
 
 
-def record_slot_start(conn: PgConnection, publication: str, slot: str, lsn: str) -> None:
+# The mark init leaves in the comment of a publication it created (and only there):
+# destroy drops a publication only when it carries it, never one made by hand.
+MADE_BY = "(made by dstream init)"
+
+
+def record_slot_start(
+    conn: PgConnection, publication: str, slot: str, lsn: str, *, ours: bool
+) -> None:
     """Note where init made the slot, on the task's publication (PostgreSQL keeps no
     creation point of a slot): a run resuming from a checkpoint before it would otherwise
-    skip what was committed while the slot was gone (checks.require_usable_slot)."""
-    note = f"dstream: replication slot {slot} starts at {lsn} (made by dstream init)"
+    skip what was committed while the slot was gone (checks.require_usable_slot). `ours`:
+    the publication is init's (MADE_BY), which the note keeps saying."""
+    note = f"dstream: replication slot {slot} starts at {lsn}" + (f" {MADE_BY}" if ours else "")
+    _comment(conn, publication, note)
+
+
+def record_made(conn: PgConnection, publication: str) -> None:
+    """Mark a publication init created (its slot was there already) as init's."""
+    _comment(conn, publication, f"dstream: publication {publication} {MADE_BY}")
+
+
+def _comment(conn: PgConnection, publication: str, note: str) -> None:
     with server_errors(f"comment on publication {publication}", {}, RERUN):
         with conn.cursor() as cur:
             cur.execute(f"COMMENT ON PUBLICATION {quote_ident(publication)} IS %s", (note,))
         conn.commit()
+
+
+def kept_publication(publication: str) -> str:
+    """Why destroy keeps a publication init did not create, and what to do."""
+    return (
+        f"publication {publication} was not made by dstream init (its comment lacks "
+        f'"{MADE_BY}"), so destroy keeps it: other readers may use it; if nothing does, '
+        f"drop it: DROP PUBLICATION {quote_ident(publication)}"
+    )
 
 
 # -- what init has to do, and what would stop it -------------------------------------------
