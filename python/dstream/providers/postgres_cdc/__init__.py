@@ -63,7 +63,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             checks.require_logical_wal(found)
             checks.require_usable_slot(found, resume_lsn, self.task)
             tables = catalog.resolve_tables(conn, cfg.tables, cfg.default_schema)
-            self._require_captured(found, tables)
+            self._require_captured(found, tables, resume_lsn)
             base_types = catalog.domain_base_types(conn)
             if self._take_snapshot and found.slot is not None:
                 # The copy must start exactly where the slot starts; an existing slot's
@@ -92,6 +92,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             published=None
             if catalog.publishes_by_design(found)
             else frozenset(found.published_oids),
+            task=self.task,
         )
         self._stream.connect()
 
@@ -201,7 +202,9 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             )
         return parse_lsn(state["lsn"])
 
-    def _require_captured(self, found: catalog.Inspection, tables: list[catalog.Table]) -> None:
+    def _require_captured(
+        self, found: catalog.Inspection, tables: list[catalog.Table], resume_lsn: int
+    ) -> None:
         if not found.publication_exists:
             raise DstreamError(
                 f"publication {self.publication} does not exist",
@@ -209,13 +212,21 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             )
         missing = catalog.unpublished(found, tables)
         if missing:
+            add = f"run `dstream init {self.task or '<task>'}` to add " + (
+                "them" if len(missing) > 1 else "it"
+            )
+            if resume_lsn:  # captured before: its changes since that checkpoint are gone
+                raise DstreamError(
+                    f"not captured by publication {self.publication}: "
+                    + checks.unpublished_gap(missing, self.task, format_lsn(resume_lsn)),
+                    hint=f"{add}, then {checks.resync(self.task)}",
+                )
             raise DstreamError(
                 "not captured by publication "
                 + self.publication
                 + ": "
                 + ", ".join(t.qualified for t in missing),
-                hint=f"run `dstream init {self.task or '<task>'}` to add "
-                + ("them" if len(missing) > 1 else "it"),
+                hint=add,
             )
         split = catalog.by_partition(found, tables)
         if split:
@@ -287,7 +298,10 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         if todo.create_publication:
             return Change("create", "publication", self.publication)
         if todo.publication_change:
-            return Change("update", "publication", self.publication, todo.publication_change)
+            reason = todo.publication_change
+            if todo.add:  # a table the publication had may be back (dropped, made again)
+                reason += "; " + checks.unpublished_gap(todo.add, self.task, None)
+            return Change("update", "publication", self.publication, reason)
         return None
 
     async def plan(self, destroy: bool = False) -> LifecycleResult:

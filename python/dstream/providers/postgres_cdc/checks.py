@@ -86,6 +86,30 @@ def require_usable_slot(state: Inspection, resume_lsn: int, task: Optional[str])
     )
 
 
+def resync(task: Optional[str]) -> str:
+    """How to re-sync a task whose changes have a gap: the one way the docs offer."""
+    name = task or "<task>"
+    return (
+        f"re-sync with `dstream run {name} --reset-state` and snapshot = true in the input's "
+        "config, which copies the tables again"
+    )
+
+
+def unpublished_gap(
+    missing: list[Table], task: Optional[str], checkpoint: Optional[str], captured: bool = False
+) -> str:
+    """Why a table `tables` lists is not in the publication, said where a checkpoint (or
+    an init adding it back) shows it was captured before: a table dropped (it leaves the
+    publication) and made again under its name, or taken out of the publication."""
+    names = ", ".join(t.qualified for t in missing)
+    since = f"the checkpoint (LSN {checkpoint})" if checkpoint else "the task's last checkpoint"
+    was = f"{names} was" if captured else f"if {names} was captured before, it was"
+    return (
+        f"{was} dropped and made again (or taken out of the publication) after {since}: "
+        f"its changes since then were never captured and are missing; {resync(task)}"
+    )
+
+
 def slot_problem(state: Inspection, task: Optional[str]) -> Optional[DstreamError]:
     """Why the slot of the task's name, there, cannot be used by a run (another's, or
     invalidated), or None: what `run` refuses and `status` reports it unusable for."""

@@ -41,6 +41,7 @@ import orjson
 from dstream._core import PgoutputSession
 from dstream.errors import DstreamError
 from dstream.providers.postgres_cdc.catalog import Table
+from dstream.providers.postgres_cdc.checks import resync, unpublished_gap
 from dstream.providers.postgres_cdc.config import PgCdcConfig
 from dstream.providers.postgres_cdc.deadletter import DeadLetters
 from dstream.providers.postgres_cdc.pgerrors import (
@@ -49,6 +50,7 @@ from dstream.providers.postgres_cdc.pgerrors import (
     connect,
     reason,
     server_error,
+    server_errors,
 )
 from dstream.providers.postgres_cdc.pgoutput import (
     Decoder,
@@ -56,6 +58,7 @@ from dstream.providers.postgres_cdc.pgoutput import (
     RowChange,
     Truncate,
     envelope,
+    format_lsn,
     parse_lsn,
 )
 from dstream.providers.postgres_cdc.wakeups import SocketWakeups
@@ -98,8 +101,10 @@ class ChangeStream:
         resume_lsn: int = 0,
         confirmed_lsn: int = 0,
         published: Optional[frozenset[int]] = None,
+        task: Optional[str] = None,
     ) -> None:
         self.config = config
+        self.task = task
         self.slot = slot
         self.publication = publication
         self.wanted = {(t.schema, t.name) for t in tables}
@@ -136,6 +141,10 @@ class ChangeStream:
         # than wal_sender_timeout ended the replication (seen when the run reads again,
         # past what the socket still held).
         self.longest_silence = 0.0
+        # The last checkpoint handed out after the captured tables were found published
+        # (`_take`), and the catalog connection that looks.
+        self._verified_lsn = 0
+        self._catalog: PgConnection = None
 
     @property
     def counters(self) -> Counters:
@@ -298,6 +307,10 @@ class ChangeStream:
         if self._keeper is not None:
             self._keeper.join()
             self._keeper = None
+        if self._catalog is not None:
+            with contextlib.suppress(Exception):
+                self._catalog.close()
+            self._catalog = None
         if self.conn is not None:
             # Closing a broken connection: nothing left to release.
             with contextlib.suppress(Exception):
@@ -352,14 +365,14 @@ class ChangeStream:
                 wakeups.read(len(batch))
                 self._feed(session, batch)
                 if session.buffered >= CHUNK_BYTES:
-                    yield session.take()
+                    yield self._take(session)
                 if msg is not None:
                     continue
             # Idle: hand out what is buffered, checkpoint a finished transaction, then
             # wait for the socket (bounded, so keepalives keep flowing).
             session.idle()
             if session.buffered:
-                yield session.take()
+                yield self._take(session)
                 continue
             timeout = min(cfg.status_interval, 1.0)
             if self.target_lsn is not None and not session.in_txn:
@@ -376,6 +389,43 @@ class ChangeStream:
                     last_ping = now
                 timeout = PING_SECONDS
             await wakeups.wait(timeout)
+
+    def _take(self, session: PgoutputSession) -> bytes:
+        """The buffered lines, once the captured tables are found still published when
+        they hold a new checkpoint. pgoutput sends nothing when a captured table is dropped
+        (it leaves the publication), nor for one made again under its name (which is not
+        in it): its rows would be skipped and checkpointed past without a word. Every
+        commit decoded so far came before this look, so a table still published now was
+        not dropped before any checkpoint handed out."""
+        lsn = session.last_checkpoint_lsn
+        if self.published is not None and lsn != self._verified_lsn:
+            self._require_published()
+            self._verified_lsn = lsn
+        return session.take()
+
+    def _require_published(self) -> None:
+        if self._catalog is None:
+            self._catalog = connect(self.config.dsn)
+        with server_errors("check the publication's tables", {}, "run again"):
+            with self._catalog.cursor() as cur:
+                cur.execute(
+                    "SELECT r.prrelid::int8 FROM pg_publication p JOIN pg_publication_rel r "
+                    "ON r.prpubid = p.oid WHERE p.pubname = %s",
+                    (self.publication,),
+                )
+                listed = {int(row[0]) for row in cur.fetchall()}
+            self._catalog.rollback()
+        gone = [t for oid, t in sorted(self.by_oid.items()) if oid not in listed]
+        since = self._verified_lsn or self.resume_lsn  # the last checkpoint stored or sent
+        if gone:
+            raise DstreamError(
+                f"captured table {', '.join(t.qualified for t in gone)} is no longer in "
+                f"publication {self.publication}: the run stops before its checkpoint "
+                "moves past that point; "
+                + unpublished_gap(gone, self.task, format_lsn(since) if since else None, True),
+                hint=f"run `dstream init {self.task or '<task>'}` to publish a table made "
+                f"again (or take a dropped one out of 'tables'), then {resync(self.task)}",
+            )
 
     def _feed(self, session: PgoutputSession, batch: list[bytes]) -> None:
         at = 0
