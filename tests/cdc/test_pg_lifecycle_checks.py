@@ -569,3 +569,77 @@ def test_a_captured_table_dropped_while_a_run_runs_stops_it_before_its_checkpoin
     for checkpoint in (line["checkpoint"] for line in lines if "checkpoint" in line):
         (ok,) = db.query("SELECT %s::pg_lsn <= %s::pg_lsn", (checkpoint["lsn"], before_drop))[0]
         assert ok, (checkpoint, before_drop)  # none past the drop
+
+
+def _slot_position(db: Db, slot: str) -> str:
+    return str(
+        db.query(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots"
+            " WHERE slot_name = %s AND database = current_database()",
+            (slot,),
+        )[0][0]
+    )
+
+
+def test_a_publication_made_again_by_hand_after_the_slot_fails_the_run_naming_the_fix(
+    make_db: Any,
+) -> None:
+    """pgoutput reads the publication as the WAL saw it: the slot cannot read past the
+    drop, so the run says so and how to make the slot anew, never "nothing is lost"."""
+    db = make_db()
+    cfg = _cfg(db.dsn)
+    assert lifecycle("init", cfg, task="pub")["status"] == "Success"
+    checkpoint = {"lsn": _slot_position(db, "dstream_pub"), "slot": "dstream_pub"}
+    db.execute(
+        "DROP PUBLICATION dstream_pub",
+        "INSERT INTO customers VALUES (1, 'in the gap')",
+        "CREATE PUBLICATION dstream_pub FOR TABLE customers",
+    )
+    run = Provider("run", cfg, task="pub", state=checkpoint)
+    assert run.line()["status"] == "ready", run.stderr()  # type: ignore[index]
+    lines = _lines_until_end(run)
+    assert run.proc.wait(30) != 0 and not any("checkpoint" in line for line in lines)
+    stderr = run.stderr()
+    assert "publication dstream_pub was dropped" in stderr, stderr
+    assert "dstream destroy pub" in stderr and "--reset-state" in stderr, stderr
+    assert "nothing after the last stored checkpoint is lost" not in stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_publication_init_makes_again_after_the_slot_makes_the_slot_anew(
+    make_db: Any,
+) -> None:
+    db = make_db()
+    cfg = _cfg(db.dsn)
+    assert lifecycle("init", cfg, task="pubi")["status"] == "Success"
+    checkpoint = {"lsn": _slot_position(db, "dstream_pubi"), "slot": "dstream_pubi"}
+    db.execute("DROP PUBLICATION dstream_pubi", "INSERT INTO customers VALUES (1, 'in the gap')")
+    plan = lifecycle("plan", cfg, task="pubi")
+    planned = [(c["action"], c["type"]) for c in plan["changes"]]
+    assert planned == [
+        ("create", "publication"),
+        ("delete", "replication_slot"),
+        ("create", "replication_slot"),
+    ], plan
+    assert "cannot read" in plan["changes"][1]["reason"], plan
+
+    # Made, as if by an init that could not drop the slot (a run held it): status fails.
+    db.execute("CREATE PUBLICATION dstream_pubi FOR TABLE customers")
+    at = db.query("SELECT pg_current_wal_lsn()::text")[0][0]
+    db.execute(
+        f"COMMENT ON PUBLICATION dstream_pubi IS"
+        f" 'dstream: publication made at {at} (made by dstream init)'"
+    )
+    status = lifecycle("status", cfg, task="pubi")
+    slot = next(r for r in status["resources"] if r["type"] == "replication_slot")
+    assert slot["usable"] is False and "publication dstream_pubi was dropped" in slot["problem"]
+    assert "dstream init pubi" in slot["hint"], slot
+    message, _ = _refused_run(cfg, "pubi", state=checkpoint)
+    assert "publication dstream_pubi was dropped" in message, message
+
+    init = lifecycle("init", cfg, task="pubi")
+    assert [(c["action"], c["type"]) for c in init["changes"]] == planned[1:], init
+    status = lifecycle("status", cfg, task="pubi")
+    assert all(r.get("usable", True) for r in status["resources"]), status
+    message, _ = _refused_run(cfg, "pubi", state=checkpoint)  # the gap, and how to re-sync
+    assert "older than replication slot dstream_pubi" in message and "--reset-state" in message

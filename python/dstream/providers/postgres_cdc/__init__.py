@@ -282,17 +282,17 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         if publication is not None:
             catalog.apply_publication(conn, self.publication, tables, todo)
             changes.append(publication)
-        if todo.drop_lost_slot and found.slot is not None:
+            if todo.create_publication and found.slot is not None:
+                catalog.record_made(conn, self.publication)  # the slot cannot read it
+        if todo.remake_slot and found.slot is not None:
             catalog.drop_slot(conn, found.slot)
-            changes.append(Change("delete", "replication_slot", self.slot, checks.LOST_SLOT))
+            changes.append(Change("delete", "replication_slot", self.slot, todo.remake_slot))
         if todo.create_slot:
             lsn = catalog.create_slot(conn, self.slot)
             changes.append(Change("create", "replication_slot", self.slot, f"at {lsn}"))
             if todo.create_publication or found.publication_owned:
                 ours = todo.create_publication or found.publication_ours
                 catalog.record_slot_start(conn, self.publication, self.slot, lsn, ours=ours)
-        elif todo.create_publication:
-            catalog.record_made(conn, self.publication)
 
     def _publication_change(self, todo: catalog.Work) -> Optional[Change]:
         if todo.create_publication:
@@ -325,9 +325,9 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
                 checks.refuse_blocked(found, tables, todo, self.task)  # as init would
                 publication = self._publication_change(todo)
                 changes += [publication] if publication is not None else []
-                if todo.drop_lost_slot:
+                if todo.remake_slot:
                     changes.append(
-                        Change("delete", "replication_slot", self.slot, checks.LOST_SLOT)
+                        Change("delete", "replication_slot", self.slot, todo.remake_slot)
                     )
                 if todo.create_slot:
                     changes.append(Change("create", "replication_slot", self.slot))

@@ -135,6 +135,11 @@ class SlotInfo:
     def lost(self) -> bool:
         return self.wal_status == "lost"
 
+    @property
+    def position(self) -> Optional[int]:
+        """The slot's confirmed position: what it reads from."""
+        return parse_lsn(self.confirmed_flush_lsn) if self.confirmed_flush_lsn else None
+
 
 @dataclass
 class Inspection:
@@ -165,6 +170,8 @@ class Inspection:
     foreign_slot: Optional[SlotInfo] = None
     # Where init made the slot, as it noted on the publication (see record_slot_start).
     slot_start: Optional[int] = None
+    # Where init made the publication while the slot was there (see record_made).
+    publication_start: Optional[int] = None
     can_create_publication: bool = False  # CREATE on the database
     can_replicate: bool = False  # REPLICATION (or superuser)
 
@@ -249,6 +256,8 @@ def _read_publication(cur: PgCursor, found: Inspection, slot: str, pub: PgRow) -
     found.via_root = bool(via_root)
     found.publication_owner, found.publication_owned = str(owner), bool(owned)
     found.slot_start = _noted_start(comment, slot)
+    made = _MADE_AT.match(comment or "")
+    found.publication_start = parse_lsn(made.group(1)) if made else None
     cur.execute("SELECT EXISTS (SELECT 1 FROM pg_publication_namespace WHERE pnpubid = %s)", (oid,))
     found.publishes_by_schema = bool(cur.fetchone()[0])
     # init only ever makes one FOR TABLE; an earlier init marked any publication it noted
@@ -266,6 +275,15 @@ def _read_publication(cur: PgCursor, found: Inspection, slot: str, pub: PgRow) -
     found.published_oids = {int(r[2]) for r in rows}
     cur.execute(_LISTED_SQL, (oid,))
     found.listed = {(r[0], r[1]) for r in cur.fetchall()}
+
+
+def slot_predates_publication(state: Inspection) -> bool:
+    """Whether init made the publication again after the slot's position: pgoutput reads
+    the publication as it was when each change was written, so the slot cannot read the
+    changes between (it fails on the first, "publication ... does not exist")."""
+    position = state.slot.position if state.slot is not None else None
+    start = state.publication_start
+    return position is not None and start is not None and position < start
 
 
 def unpublished(state: Inspection, tables: list[Table]) -> list[Table]:
@@ -300,6 +318,7 @@ def publishes_by_design(state: Inspection) -> bool:
     return state.publishes_all_tables or state.publishes_by_schema
 
 
+_MADE_AT = re.compile(r"^dstream: publication made at ([0-9A-F]+/[0-9A-F]+)\b")
 _NOTE = re.compile(r"^dstream: replication slot (\S+) starts at ([0-9A-F]+/[0-9A-F]+)\b")
 
 
@@ -325,8 +344,15 @@ def record_slot_start(
 
 
 def record_made(conn: PgConnection, publication: str) -> None:
-    """Mark a publication init created (its slot was there already) as init's."""
-    _comment(conn, publication, f"dstream: publication {publication} {MADE_BY}")
+    """Note where init made the publication while the slot was there already (as init's,
+    MADE_BY): a slot whose position is before it cannot read it
+    (slot_predates_publication)."""
+    with server_errors("read the WAL position", {}, RERUN):
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_current_wal_lsn()::text")
+            at = str(cur.fetchone()[0])
+        conn.rollback()
+    _comment(conn, publication, f"dstream: publication made at {at} {MADE_BY}")
 
 
 def _comment(conn: PgConnection, publication: str, note: str) -> None:
@@ -352,7 +378,9 @@ class Work:
     add: list[Table] = field(default_factory=list)
     remove: list[tuple[str, str]] = field(default_factory=list)  # (schema, table)
     create_slot: bool = False
-    drop_lost_slot: bool = False  # the slot was invalidated: made anew (create_slot too)
+    # Why the slot is dropped and made anew (create_slot too), or "": it was invalidated,
+    # or it cannot read the publication (UNREADABLE_SLOT).
+    remake_slot: str = ""
     via_root: bool = False  # set publish_via_partition_root (a partitioned table is listed)
 
     @property
@@ -371,11 +399,11 @@ class Work:
 def work(state: Inspection, tables: list[Table]) -> Work:
     """What init must do so that the publication publishes exactly `tables` and the slot
     exists. A publication FOR ALL TABLES (made by hand) is left as it is."""
-    lost = state.slot is not None and state.slot.lost
-    new_slot = state.slot is None or lost
+    remake = _remake_slot(state)
+    new_slot = state.slot is None or bool(remake)
     if not state.publication_exists:
         return Work(
-            create_publication=True, add=list(tables), create_slot=new_slot, drop_lost_slot=lost
+            create_publication=True, add=list(tables), create_slot=new_slot, remake_slot=remake
         )
     wanted = {(t.schema, t.name) for t in tables}
     remove = [] if state.publishes_all_tables else sorted(state.listed - wanted)
@@ -384,9 +412,29 @@ def work(state: Inspection, tables: list[Table]) -> Work:
         add=unpublished(state, tables),
         remove=remove,
         create_slot=new_slot,
-        drop_lost_slot=lost,
+        remake_slot=remake,
         via_root=via_root,
     )
+
+
+LOST_SLOT = "invalidated by PostgreSQL (wal_status lost)"
+UNREADABLE_SLOT = (
+    "its position is before the publication was made (again): it cannot read the "
+    "publication, as the WAL saw it, at its position"
+)
+
+
+def _remake_slot(state: Inspection) -> str:
+    """Why the task's slot must be made anew, or "": PostgreSQL invalidated it, or the
+    publication is gone (init makes it now, after the slot's position) or was made again
+    after that position."""
+    if state.slot is None:
+        return ""
+    if state.slot.lost:
+        return LOST_SLOT
+    if not state.publication_exists or slot_predates_publication(state):
+        return UNREADABLE_SLOT
+    return ""
 
 
 # -- the DDL of init and destroy ------------------------------------------------------------

@@ -12,11 +12,13 @@ from typing import Optional
 
 from dstream.errors import DstreamError
 from dstream.providers.postgres_cdc.catalog import (
+    LOST_SLOT,
     PLUGIN,
     Inspection,
     Table,
     Work,
     replication_end,
+    slot_predates_publication,
 )
 from dstream.providers.postgres_cdc.config import fold_slot_name, quote_ident
 from dstream.providers.postgres_cdc.pgerrors import RESUMES, LostConnection, connect
@@ -116,10 +118,35 @@ def slot_problem(state: Inspection, task: Optional[str]) -> Optional[DstreamErro
     conflict = slot_conflict(state, task)
     if conflict is None and state.slot is not None and state.slot.lost:
         return lost_slot(state.slot.name, task)
+    if conflict is None and state.slot is not None and slot_predates_publication(state):
+        at = state.slot.confirmed_flush_lsn
+        return publication_dropped(state.publication, state.slot.name, task, at=at)
     return conflict
 
 
-LOST_SLOT = "invalidated by PostgreSQL (wal_status lost)"
+def publication_dropped(
+    publication: str, slot: str, task: Optional[str], *, at: Optional[str] = None
+) -> DstreamError:
+    """The slot's publication was dropped (and perhaps made again) after the slot's
+    position: pgoutput reads the publication as it was when each change was written, so
+    the slot can never read past the drop. `at`: the slot's position, when `dstream init`
+    knows it (it noted when it made the publication again, and makes the slot anew);
+    else (a publication dropped by hand) the slot is made anew by destroy and init."""
+    name = task or "<task>"
+    where = f" (LSN {at})" if at else ""
+    anew = (
+        f"`dstream init {name}` makes the slot anew (`dstream plan {name}` shows it)"
+        if at
+        else f"`dstream destroy {name}` then `dstream init {name}` make the slot anew "
+        "(destroy keeps the checkpoint, and a publication made by hand)"
+    )
+    return DstreamError(
+        f"publication {publication} was dropped (and made again) after the position of "
+        f"replication slot {slot}{where}: pgoutput reads the publication as it was when "
+        "each change was written, so this slot cannot read past the drop, and the changes "
+        "committed since its position cannot be captured from it",
+        hint=f"{anew}; then {resync(task)}, or accept the gap as that run's error says",
+    )
 
 
 def lost_slot(slot: str, task: Optional[str]) -> DstreamError:

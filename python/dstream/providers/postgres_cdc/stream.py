@@ -41,7 +41,11 @@ import orjson
 from dstream._core import PgoutputSession
 from dstream.errors import DstreamError
 from dstream.providers.postgres_cdc.catalog import Table
-from dstream.providers.postgres_cdc.checks import resync, unpublished_gap
+from dstream.providers.postgres_cdc.checks import (
+    publication_dropped,
+    resync,
+    unpublished_gap,
+)
 from dstream.providers.postgres_cdc.config import PgCdcConfig
 from dstream.providers.postgres_cdc.deadletter import DeadLetters
 from dstream.providers.postgres_cdc.pgerrors import (
@@ -340,6 +344,10 @@ class ChangeStream:
         try:
             async for chunk in self._read_loop(self.session):
                 yield chunk
+        except psycopg2.errors.UndefinedObject as exc:
+            # The publication was there at start: it is missing at the position of a
+            # change (dropped after the slot's position, perhaps made again since).
+            raise publication_dropped(self.publication, self.slot, self.task) from exc
         except psycopg2.Error as exc:
             self._exchanged()
             raise self._server_error(exc, "replication stopped") from exc
@@ -409,12 +417,15 @@ class ChangeStream:
         with server_errors("check the publication's tables", {}, "run again"):
             with self._catalog.cursor() as cur:
                 cur.execute(
-                    "SELECT r.prrelid::int8 FROM pg_publication p JOIN pg_publication_rel r "
-                    "ON r.prpubid = p.oid WHERE p.pubname = %s",
+                    "SELECT r.prrelid::int8 FROM pg_publication p LEFT JOIN pg_publication_rel "
+                    "r ON r.prpubid = p.oid WHERE p.pubname = %s",
                     (self.publication,),
                 )
-                listed = {int(row[0]) for row in cur.fetchall()}
+                rows = cur.fetchall()
             self._catalog.rollback()
+        if not rows:
+            raise publication_dropped(self.publication, self.slot, self.task)
+        listed = {int(row[0]) for row in rows if row[0] is not None}
         gone = [t for oid, t in sorted(self.by_oid.items()) if oid not in listed]
         since = self._verified_lsn or self.resume_lsn  # the last checkpoint stored or sent
         if gone:
