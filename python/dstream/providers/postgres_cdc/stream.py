@@ -79,6 +79,9 @@ BATCH_MESSAGES = 4096
 # notice, so a slow output that keeps acknowledging is waited for.
 CONFIRM_WAIT_SECONDS = 5.0
 SLOT_BUSY_RETRY_SECONDS = 15.0
+# During a burst of changes, how often at most the run looks whether its captured
+# tables are still published (`_take`).
+PUBLISHED_LOOK_SECONDS = 1.0
 
 
 @dataclass
@@ -148,6 +151,7 @@ class ChangeStream:
         # The last checkpoint handed out after the captured tables were found published
         # (`_take`), and the catalog connection that looks.
         self._verified_lsn = 0
+        self._next_look = 0.0  # when `_take` looks again
         self._catalog: PgConnection = None
 
     @property
@@ -373,14 +377,14 @@ class ChangeStream:
                 wakeups.read(len(batch))
                 self._feed(session, batch)
                 if session.buffered >= CHUNK_BYTES:
-                    yield self._take(session)
+                    yield self._take(session, wakeups.busy)
                 if msg is not None:
                     continue
             # Idle: hand out what is buffered, checkpoint a finished transaction, then
             # wait for the socket (bounded, so keepalives keep flowing).
             session.idle()
             if session.buffered:
-                yield self._take(session)
+                yield self._take(session, wakeups.busy)
                 continue
             timeout = min(cfg.status_interval, 1.0)
             if self.target_lsn is not None and not session.in_txn:
@@ -398,17 +402,24 @@ class ChangeStream:
                 timeout = PING_SECONDS
             await wakeups.wait(timeout)
 
-    def _take(self, session: PgoutputSession) -> bytes:
-        """The buffered lines, once the captured tables are found still published when
-        they hold a new checkpoint. pgoutput sends nothing when a captured table is dropped
-        (it leaves the publication), nor for one made again under its name (which is not
-        in it): its rows would be skipped and checkpointed past without a word. Every
-        commit decoded so far came before this look, so a table still published now was
-        not dropped before any checkpoint handed out."""
+    def _take(self, session: PgoutputSession, burst: bool) -> bytes:
+        """The buffered lines, after a look at the captured tables when they hold a new
+        checkpoint. pgoutput sends nothing when a captured table is dropped (it leaves
+        the publication), nor for one made again under its name (which is not in it): its
+        rows would be skipped and checkpointed past without a word. Every commit decoded
+        before a look came before it, so a table still published then was not dropped
+        before the checkpoint the look verified; one gone at a look was dropped after the
+        last checkpoint a look verified, which its error names. During a `burst` of
+        changes (wakeups.py) a look is taken at most every PUBLISHED_LOOK_SECONDS: one
+        per checkpoint would cost a round trip per chunk; a checkpoint of a burst may so
+        pass a drop by up to that long, and the error names the gap from where it began."""
         lsn = session.last_checkpoint_lsn
         if self.published is not None and lsn != self._verified_lsn:
-            self._require_published()
-            self._verified_lsn = lsn
+            now = time.monotonic()
+            if not burst or now >= self._next_look:
+                self._require_published()
+                self._verified_lsn = lsn
+                self._next_look = now + PUBLISHED_LOOK_SECONDS
         return session.take()
 
     def _require_published(self) -> None:
@@ -431,8 +442,7 @@ class ChangeStream:
         if gone:
             raise DstreamError(
                 f"captured table {', '.join(t.qualified for t in gone)} is no longer in "
-                f"publication {self.publication}: the run stops before its checkpoint "
-                "moves past that point; "
+                f"publication {self.publication}: the run stops; "
                 + unpublished_gap(gone, self.task, format_lsn(since) if since else None, True),
                 hint=f"run `dstream init {self.task or '<task>'}` to publish a table made "
                 f"again (or take a dropped one out of 'tables'), then {resync(self.task)}",
