@@ -625,7 +625,7 @@ def test_a_publication_init_makes_again_after_the_slot_makes_the_slot_anew(
 
     # Made, as if by an init that could not drop the slot (a run held it): status fails.
     db.execute("CREATE PUBLICATION dstream_pubi FOR TABLE customers")
-    at = db.query("SELECT pg_current_wal_lsn()::text")[0][0]
+    at = db.query("SELECT pg_current_wal_insert_lsn()::text")[0][0]  # as init notes it
     db.execute(
         f"COMMENT ON PUBLICATION dstream_pubi IS"
         f" 'dstream: publication made at {at} (made by dstream init)'"

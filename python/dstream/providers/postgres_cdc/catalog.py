@@ -346,10 +346,12 @@ def record_slot_start(
 def record_made(conn: PgConnection, publication: str) -> None:
     """Note where init made the publication while the slot was there already (as init's,
     MADE_BY): a slot whose position is before it cannot read it
-    (slot_predates_publication)."""
+    (slot_predates_publication). Where the WAL is inserted, not pg_current_wal_lsn():
+    that is where it has been written, which lags behind (synchronous_commit = off), so
+    a publication made after the slot's position could be noted at or before it."""
     with server_errors("read the WAL position", {}, RERUN):
         with conn.cursor() as cur:
-            cur.execute("SELECT pg_current_wal_lsn()::text")
+            cur.execute("SELECT pg_current_wal_insert_lsn()::text")
             at = str(cur.fetchone()[0])
         conn.rollback()
     _comment(conn, publication, f"dstream: publication made at {at} {MADE_BY}")
