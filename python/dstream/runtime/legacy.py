@@ -16,16 +16,20 @@
   and an output that writes no handshake at all (SDK 0.1.1, a Go output; a `cat` that
   would echo them too). It gets envelopes only, and the run says once, in the log and
   in its summary, that it cannot resume.
-- Until the output's first line says which kind it is, the pump withholds checkpoint
-  frames. So that a protocol-1 output does not lose its first checkpoints to that, the
+- Until the output's first line in this run says which kind it is, the pump withholds
+  checkpoint frames: what the describe cache remembers of it (the same executable may
+  run another program now, or act on its config) decides only how long it is waited
+  for. So that a protocol-1 output does not lose its first checkpoints to that, the
   pump starts, behind an input that may write them, only once the output answered (an
-  output the describe cache saw answer is waited for behind any input), or after
-  OUTPUT_HANDSHAKE_WAIT: an output that writes nothing in that time (it writes only once
-  it has input, or nothing at all) is taken for one without a handshake (the run warns
-  at its end, unless the output refused meanwhile). It is remembered so once its first
-  line says so or its stdout ends without one, so that its next runs do not wait: an
-  output that answers later still gets the checkpoints after its answer, and one that
-  refuses later is no output without a handshake.
+  output the describe cache saw answer is waited for behind any input, up to the
+  task's start_timeout; one it remembers acknowledging that writes nothing in that
+  time is warned of at once), or after OUTPUT_HANDSHAKE_WAIT: an output that writes
+  nothing in that time (it writes only once it has input, or nothing at all) is taken
+  for one without a handshake (the run warns at its end, unless the output refused
+  meanwhile). It is remembered so once its first line says so or its stdout ends
+  without one, so that its next runs do not wait: an output that answers later still
+  gets the checkpoints after its answer, and one that refuses later is no output
+  without a handshake.
 - An output that refuses (its first line is an error status, or a ready line dstream
   refuses: a protocol it does not speak) fails the run before the
   bridge hears of it (streaming.OutputReader), so the pump, stopped, forwards nothing to
@@ -70,8 +74,9 @@ if TYPE_CHECKING:
         def fail(self, error: DstreamError) -> None: ...
 
 
-# The longest wait for an output's first line before the pump starts (see
-# await_output_handshake): an output that writes nothing in that time gets no checkpoint.
+# The longest wait for the first line of an output dstream has not seen before the pump
+# starts (see await_output_handshake): one that writes nothing in that time gets no
+# checkpoint until it answers.
 OUTPUT_HANDSHAKE_WAIT = 5.0
 _ANSI = r"\x1b\[[0-9;?]*[ -/]*[@-~]"
 # Why an output gets no checkpoint frames, for the warning.
@@ -168,7 +173,8 @@ class LegacyBridge:
         self._closed = False  # its stdout ended
         self._first_line = False  # it wrote one (the reader parsed it as a handshake)
         self._refused = False  # that line was an error status: the run failed with it
-        self._waited_out = False  # nothing came within OUTPUT_HANDSHAKE_WAIT
+        self._waited_out = False  # nothing came within the wait (_wait_for)
+        self._seen: Optional[Description] = None  # what the describe cache said of it
         self._withholding = False
         self._warned = False
         self._stray_warned = False  # a legacy input's ready line (warn_stray_handshake)
@@ -225,9 +231,10 @@ class LegacyBridge:
     def await_output_handshake(self, output: ProviderProcess, stopping: Callable[[], bool]) -> None:
         """Before the pump starts: wait for an output whose first line is already
         written, and for one whose answer must be known before the first checkpoint
-        frame (`_must_wait`; OUTPUT_HANDSHAKE_WAIT at most; its exit ends the wait, and
-        so does a stop: the pump then drains at once). Then the pump forwards checkpoint
-        frames only if the output is known to acknowledge them."""
+        frame (`_wait_for`; its exit ends the wait, and so does a stop: the pump then
+        drains at once). Then the pump forwards checkpoint frames only once the output's
+        own answer in this run said it acknowledges them: what dstream remembers of it
+        decides how long it is waited for, never that it gets them."""
         pump = self._pump
         if pump is None:
             return
@@ -235,49 +242,71 @@ class LegacyBridge:
             ready, _, _ = select.select([output.stdout_fd], [], [], 0)
         except (OSError, ValueError):
             ready = []
+        seen = self._seen = known(output.executable)
+        wait = self._wait_for(output, seen)
         answered: Optional[bool] = True
-        if ready or self._must_wait(output):
-            answered = wait_unless_stopped(self._answered.wait, stopping, OUTPUT_HANDSHAKE_WAIT)
+        if ready or wait:
+            answered = wait_unless_stopped(
+                self._answered.wait, stopping, wait or OUTPUT_HANDSHAKE_WAIT
+            )
         if self._refused:  # the run failed with its refusal, and the pump is stopped
             return
         if answered is False and not self._closed:
-            logs.log.debug(
-                "%s did not answer within %g s: it gets envelopes only, as an "
-                "output that writes no handshake", output.label, OUTPUT_HANDSHAKE_WAIT,
-                task=self._run.task.name,
-            )  # fmt: skip
             self._waited_out = True  # remembered so once its stdout ends without a line
-        seen = known(output.executable)
-        if seen is not None and seen.answered:
-            acks, why = acknowledges(seen), BARE_READY
-        else:
-            acks, why = False, NO_HANDSHAKE
-        # Unknown, or gone, or stopping: nothing is known that passthrough must refuse.
+            self._say_waited_out(output, seen, wait)
+        # Gone, or stopping, or unknown and not waited for: nothing is known that
+        # passthrough must refuse.
         quiet = self._closed or stopping() or (seen is None and answered is not False)
         try:
-            # One that did not answer yet may still refuse: finish() warns, unless it did.
-            self._decide(acks, why, unless_known=True, quiet=quiet, later=answered is False)
+            # Until its answer comes (if it did not already decide). One that did not
+            # answer yet may still refuse: finish() warns, unless it did.
+            later = answered is False
+            self._decide(False, NO_HANDSHAKE, unless_known=True, quiet=quiet, later=later)
         except ProviderError as exc:
             self._run.fail(exc)
 
-    def _must_wait(self, output: ProviderProcess) -> bool:
-        """Whether the pump must wait for `output`'s answer: the describe cache says it
+    def _wait_for(self, output: ProviderProcess, seen: Optional[Description]) -> float:
+        """How long the pump waits for `output`'s answer (0: not at all): as long as a
+        provider's start may take (start_timeout) when the describe cache says it
         answers (a refusal too comes before it reads a frame: the pump then forwards
-        none), or the input handshook (it may write checkpoint frames) and the cache does
-        not say what the output is. One that writes nothing before its input, like
-        `cat`, costs the wait once."""
-        seen = known(output.executable)
+        none; a slow output, one that answered after the first wait, gets every
+        checkpoint so); OUTPUT_HANDSHAKE_WAIT when the input handshook (it may write
+        checkpoint frames) and the cache does not say what the output is; not at all for
+        one the cache saw write nothing before its input, like `cat`, which so costs the
+        wait once."""
         if seen is not None and seen.answered is not None:
-            return seen.answered
+            return float(self._run.task.start_timeout) if seen.answered else 0.0
         inp = self._run.input
         if inp is None or inp.legacy:
-            return False
+            return 0.0
         logs.log.debug(
             "waiting up to %g s for %s to answer before any checkpoint frame "
             "(dstream has not seen it start)", OUTPUT_HANDSHAKE_WAIT, output.label,
             task=self._run.task.name,
         )  # fmt: skip
-        return True
+        return OUTPUT_HANDSHAKE_WAIT
+
+    def _say_waited_out(
+        self, output: ProviderProcess, seen: Optional[Description], wait: float
+    ) -> None:
+        """Nothing came from `output` within the wait: what dstream does now. One the
+        cache remembers acknowledging is not what it was (a wrapper script that runs
+        another program now, a config that changes it): said at the default level."""
+        task = self._run.task.name
+        if seen is None or not seen.answered or not acknowledges(seen):
+            logs.log.debug(
+                "%s did not answer within %g s: it gets envelopes only, as an output "
+                "that writes no handshake, unless it answers later",
+                output.label, wait or OUTPUT_HANDSHAKE_WAIT, task=task,
+            )  # fmt: skip
+            return
+        logs.log.warning(
+            "%s answered with a handshake in an earlier run, but wrote nothing within "
+            "%g s in this one (its start_timeout): checkpoint frames are withheld from it "
+            "until it answers, and if it never does it gets envelopes only, as an output "
+            "that writes no handshake, and this task cannot resume; if it only starts "
+            "slowly, raise start_timeout in task %r", output.label, wait, task, task=task,
+        )  # fmt: skip
 
     def _decide(
         self,
