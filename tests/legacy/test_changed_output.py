@@ -13,21 +13,28 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from dstream.runtime.legacy import OUTPUT_HANDSHAKE_WAIT
 from tests.workspace import Workspace
 
 # Reads its mode from the file `mode` beside it: "p1" writes a protocol-1 ready line and
-# acknowledges checkpoints; "none" writes nothing on stdout, as an original output, and
-# appends every stdin line to got.jsonl (checkpoint frames too: it takes them for
-# messages). In "p1" it appends only what is not a checkpoint frame.
+# acknowledges checkpoints; "late" does so too, but writes its ready line only once it
+# read its first frame (so surely after the stream started); "none" writes nothing on
+# stdout, as an original output, and appends every stdin line to got.jsonl (checkpoint
+# frames too: it takes them for messages). The others append only what is not a
+# checkpoint frame.
 SWITCHING_OUTPUT = r"""
 import json, pathlib, sys
 here = pathlib.Path(__file__).resolve().parent
 sys.stdin.buffer.readline()
 mode = (here / "mode").read_text().strip()
 got = open(here / "got.jsonl", "ab")
+READY = '{"status":"ready","protocol":1,"features":["checkpoints"]}'
 if mode == "p1":
-    print('{"status":"ready","protocol":1,"features":["checkpoints"]}', flush=True)
+    print(READY, flush=True)
 for line in sys.stdin.buffer:
+    if mode == "late":
+        print(READY, flush=True)
+        mode = "p1"
     frame = json.loads(line)
     if mode == "p1" and "checkpoint" in frame and "data" not in frame:
         sys.stdout.buffer.write(line)
@@ -80,3 +87,92 @@ def test_an_output_that_no_longer_answers_gets_no_checkpoint_frame(ws: Workspace
     )
     assert warning in err, err
     assert "checkpoint frames are withheld from it until it answers" in err, err
+
+
+def test_an_output_that_answers_now_is_not_said_to_write_no_handshake(ws: Workspace) -> None:
+    """It wrote nothing in its first run, so dstream remembers it as an output without a
+    handshake and does not wait for it; in the next its first stdout line is a protocol-1
+    ready line (written once the stream started). It is an output that acknowledges:
+    the run said "does not acknowledge checkpoints (its stdout did not start with a
+    handshake) ... resume is not possible", which was false, and said nothing of the
+    checkpoint frames withheld before its answer."""
+    _switching_task(ws)
+    _set_mode(ws, "none")
+    code, doc, err = ws.run_json("run", "t")
+    assert code == 0, err
+    assert doc["tasks"][0]["resumable"] is False, doc
+
+    _set_mode(ws, "late")
+    code, doc, err = ws.run_json("run", "t")
+    assert code == 0, err
+    task = doc["tasks"][0]
+    assert "does not acknowledge checkpoints" not in err, err
+    warning = (
+        "[warning] task t: output './out.py' wrote a handshake that acknowledges "
+        "checkpoints, though it wrote none in an earlier run"
+    )
+    assert warning in err, err
+    withheld = task["counters"]["checkpoints_withheld"]
+    assert withheld + task["checkpoints_acknowledged"] == 2, task
+    notes = [note for note in task["notes"] if "withheld" in note]
+    if withheld:  # (as the pump had read them when its answer came)
+        assert len(notes) == 1, task
+        assert f"{withheld} checkpoint frame" in notes[0], notes
+        assert "the next run waits up to 10 s (start_timeout) for its answer" in notes[0]
+    else:
+        assert notes == [], task
+
+
+# It answers only once it read its first frame while the file `late` is beside it, else
+# OUTPUT_HANDSHAKE_WAIT + 1 s after its command line (before any frame: a slow start);
+# it acknowledges every checkpoint.
+SLOW_OUTPUT = f"""
+import json, pathlib, sys, time
+here = pathlib.Path(__file__).resolve().parent
+sys.stdin.buffer.readline()
+READY = '{{"status":"ready","protocol":1,"features":["checkpoints"]}}'
+late = (here / "late").exists()
+if not late:
+    time.sleep({OUTPUT_HANDSHAKE_WAIT + 1})
+    print(READY, flush=True)
+for line in sys.stdin.buffer:
+    if late:
+        print(READY, flush=True)
+        late = False
+    frame = json.loads(line)
+    if "checkpoint" in frame and "data" not in frame:
+        sys.stdout.buffer.write(line)
+        sys.stdout.flush()
+"""
+
+
+def test_checkpoints_withheld_from_an_output_that_answered_late_are_reported(
+    ws: Workspace,
+) -> None:
+    """Its first run: dstream has not seen it, waits OUTPUT_HANDSHAKE_WAIT for it, and
+    starts the stream without checkpoint frames; it answers after that (a protocol-1
+    ready line), and gets those that come after its answer, none here. The run said
+    "completed", "frames 4 (4 data, 0 checkpoints)" and nothing else, while --json had
+    "checkpoints_withheld": 2; the next run sent everything again. Now the summary says
+    what was withheld, why, and what the next run does: it waits for the output's
+    answer (start_timeout), so the slow start gets every checkpoint."""
+    ws.python_script("out.py", SLOW_OUTPUT)
+    ws.counter_task("t", "./out.py", count=4, checkpoint_every=2)
+    (ws.root / "late").touch()
+    done = ws.run("run", "t")
+    assert done.returncode == 0, done.stderr
+    note = (
+        "  note     output './out.py' answered only after the stream had started (dstream "
+        f"waits {OUTPUT_HANDSHAKE_WAIT:g} s for the first line of an output it has not seen "
+        "answer): the 2 checkpoint frames the input wrote were all withheld from it"
+    )
+    assert note in done.stderr, done.stderr
+    assert "the next run waits up to 30 s (start_timeout) for its answer" in done.stderr
+
+    (ws.root / "late").unlink()
+    code, doc, err = ws.run_json("run", "t")
+    assert code == 0, err
+    task = doc["tasks"][0]
+    assert task["counters"]["checkpoints_withheld"] == 0, task
+    assert task["checkpoints_acknowledged"] == 2, task
+    assert [note for note in task["notes"] if "withheld" in note] == [], task

@@ -28,8 +28,9 @@
   for one without a handshake (the run warns at its end, unless the output refused
   meanwhile). It is remembered so once its first line says so or its stdout ends
   without one, so that its next runs do not wait: an output that answers later still
-  gets the checkpoints after its answer, and one that refuses later is no output
-  without a handshake.
+  gets the checkpoints after its answer (the summary notes those it missed, and one
+  the cache remembered without a handshake is warned of at once), and one that
+  refuses later is no output without a handshake.
 - An output that refuses (its first line is an error status, or a ready line dstream
   refuses: a protocol it does not speak) fails the run before the
   bridge hears of it (streaming.OutputReader), so the pump, stopped, forwards nothing to
@@ -176,6 +177,8 @@ class LegacyBridge:
         self._waited_out = False  # nothing came within the wait (_wait_for)
         self._seen: Optional[Description] = None  # what the describe cache said of it
         self._withholding = False
+        self._late = False  # it acknowledges, and answered after the pump withheld
+        self._owed = False  # finish() warns, if it did not answer after all (_decide)
         self._warned = False
         self._stray_warned = False  # a legacy input's ready line (warn_stray_handshake)
         self._stray_output_warned = False  # the output's (output_line)
@@ -259,9 +262,8 @@ class LegacyBridge:
         quiet = self._closed or stopping() or (seen is None and answered is not False)
         try:
             # Until its answer comes (if it did not already decide). One that did not
-            # answer yet may still refuse: finish() warns, unless it did.
-            later = answered is False
-            self._decide(False, NO_HANDSHAKE, unless_known=True, quiet=quiet, later=later)
+            # answer yet may still answer, or refuse: finish() warns, unless it did.
+            self._decide(False, NO_HANDSHAKE, unless_known=True, quiet=quiet, later=True)
         except ProviderError as exc:
             self._run.fail(exc)
 
@@ -321,7 +323,8 @@ class LegacyBridge:
         them or withholds them from now on. `unless_known`: only if its own answer has
         not decided already; `quiet`: nothing is known for sure, so no passthrough error
         and no warning yet (finish() warns if checkpoints were withheld after all);
-        `later`: the warning only waits for finish() (unless the output refused)."""
+        `later`: the warning waits for finish(), and comes only if the output did not
+        answer meanwhile, nor refused."""
         with self._lock:
             if unless_known and self._acks is not None:
                 return
@@ -329,16 +332,42 @@ class LegacyBridge:
             if pump is None:
                 return
             if acks:
-                if self._withholding:  # what was known before has changed
+                if self._withholding:  # it answered after the stream started
                     pump.set_forward_checkpoints(True)
-                    self._withholding = False
+                    self._withholding, self._late = False, True
+                    self._say_answered_late()
                 return
             self._why = why
             if self._passing_checkpoints() and not quiet:
                 raise self._unwithheld()
             self._withhold(pump)
-            if self._input_checkpoints() and not (quiet or later):
-                self._warn()
+            if self._input_checkpoints() and not quiet:
+                if later:
+                    self._owed = True
+                else:
+                    self._warn()
+
+    def _say_answered_late(self) -> None:
+        """The output's handshake says it acknowledges, and came after the pump started
+        without checkpoint frames. One the describe cache remembered as an output
+        without a handshake (so that it was not waited for) is not what it was: said at
+        the default level. What it missed, the summary says (finish)."""
+        run = self._run
+        label = run.output.label if run.output else "the output"
+        seen = self._seen
+        if seen is not None and seen.answered is False:
+            logs.log.warning(
+                "%s wrote a handshake that acknowledges checkpoints, though it wrote none "
+                "in an earlier run, so the stream started without waiting for it: "
+                "checkpoint frames reach it from now on (those before its answer were "
+                "withheld), and it is remembered as an output that acknowledges them: the "
+                "next run waits for its answer", label, task=run.task.name,
+            )  # fmt: skip
+        else:
+            logs.log.debug(
+                "%s answered after the stream started: checkpoint frames reach it from now "
+                "on", label, task=run.task.name,
+            )  # fmt: skip
 
     def _withhold(self, pump: Pump) -> None:
         """Checkpoint frames stay in the pump from now on (noted for finish())."""
@@ -393,9 +422,51 @@ class LegacyBridge:
             self._note_undelivered()  # but for what the input wrote that is now lost
             return
         withheld = self._run.summary.counters.get("checkpoints_withheld", 0)
-        if self._withholding and (withheld or self._warned):
+        if self._withholding and (withheld or self._warned or self._owed):
             self._run.summary.resumable, self._run.summary.withheld = False, True
             self._warn()
+        elif self._late and isinstance(withheld, int) and withheld > 0:
+            self._run.summary.notes.append(self._late_note(withheld))
+
+    def _late_note(self, withheld: int) -> str:
+        """What the summary says of the checkpoint frames withheld from an output that
+        acknowledges them, before its answer: how many, why, and what the next run does."""
+        run = self._run
+        output, seen, timeout = run.output, self._seen, run.task.start_timeout
+        label = output.label if output else "the output"
+        container = output is None or output.executable is None  # its answers not kept
+        if seen is None:
+            why = f"dstream waits {OUTPUT_HANDSHAKE_WAIT:g} s for the first line of " + (
+                "a container image" if container else "an output it has not seen answer"
+            )
+        elif seen.answered is False:
+            why = "an earlier run of it wrote no handshake, so dstream did not wait for it"
+        else:
+            why = f"it answered later than its start_timeout, {timeout:g} s"
+        forwarded = run.summary.counters.get("checkpoint_frames", 0)
+        if forwarded:
+            what = (
+                f"{withheld:,} checkpoint frame(s) before its answer were withheld from it, "
+                f"and the {forwarded:,} after it reached it"
+            )
+        elif withheld == 1:
+            what = "the checkpoint frame the input wrote was withheld from it"
+        else:
+            what = f"the {withheld:,} checkpoint frames the input wrote were all withheld from it"
+        if container:
+            wait = f"waits {OUTPUT_HANDSHAKE_WAIT:g} s for it again"
+        else:
+            wait = f"waits up to {timeout:g} s (start_timeout) for its answer"
+        again = (
+            "starts from the stored checkpoint and sends again what this run delivered after it"
+            if run.summary.stored_checkpoint is not None
+            else "starts from the beginning (no checkpoint is stored) and sends this run's "
+            "data again"
+        )
+        return (
+            f"{label} answered only after the stream had started ({why}): {what}; the next "
+            f"run {wait}, {again}"
+        )
 
     def _note_undelivered(self) -> None:
         """Frames the pump read before the output refused reached no output. An input
