@@ -538,3 +538,41 @@ def test_a_stop_while_a_warm_input_starts_ends_within_stop_grace(
     assert WARM in text, text
     assert proc.returncode == 143, text
     assert took <= 1 + STOP_MARGIN, f"ended {took:.2f}s after SIGTERM\n{text}"
+
+
+# An output that acknowledges as SHELL_OUTPUT does while the file `mode` says "p1", and
+# otherwise writes nothing on stdout and appends every line it reads to out.jsonl, as an
+# original output writes every message to its sink (the same file, so the same
+# executable for the snapshot: a wrapper script that runs another program now).
+SWITCHING_OUTPUT = r"""
+read -r command
+if [ "$(cat mode)" != p1 ]; then cat >>out.jsonl; exit; fi
+echo '{"status":"ready","protocol":1}'
+while IFS= read -r line; do
+  case "$line" in
+    '{"checkpoint"'*) printf '%s\n' "$line" ;;
+    *) printf '%s\n' "$line" >>out.jsonl ;;
+  esac
+done
+"""
+
+
+def test_a_warm_start_sends_no_checkpoint_before_the_output_answers(
+    ws: Workspace, cache: Path
+) -> None:
+    """The snapshot says the output shook hands with protocol 1; in this run it writes
+    nothing. The warm pump began at the input's handshake and gave it the checkpoint
+    frame, which it wrote to its sink as a message. The pump begins only once the
+    output's own first line is the one the snapshot recorded too; otherwise the run
+    withholds checkpoint frames until the output answers, as a run that is not warm."""
+    ws.script("input.sh", INPUT)
+    ws.script("output.sh", SWITCHING_OUTPUT)
+    ws.task("./input.sh", "./output.sh", state=True, settings='start_timeout = "3s"')
+    (ws.root / "mode").write_text("p1\n")
+    run_ok(ws, cache, warm=False)
+    (ws.root / "mode").write_text("none\n")
+    done = run_ok(ws, cache, warm=True)
+    assert ws.json_lines("out.jsonl") == [{"data": 1}, {"data": 2}], done.stderr
+    assert "answered with a handshake in an earlier run, but wrote nothing within 3 s" in (
+        done.stderr
+    )

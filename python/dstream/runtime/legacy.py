@@ -231,13 +231,16 @@ class LegacyBridge:
         if self._waited_out and not self._first_line and output is not None:
             remember(output.executable, Handshake("legacy"))  # its next runs do not wait
 
-    def await_output_handshake(self, output: ProviderProcess, stopping: Callable[[], bool]) -> None:
+    def await_output_handshake(
+        self, output: ProviderProcess, stopping: Callable[[], bool], *, waited_out: bool = False
+    ) -> None:
         """Before the pump starts: wait for an output whose first line is already
         written, and for one whose answer must be known before the first checkpoint
         frame (`_wait_for`; its exit ends the wait, and so does a stop: the pump then
         drains at once). Then the pump forwards checkpoint frames only once the output's
         own answer in this run said it acknowledges them: what dstream remembers of it
-        decides how long it is waited for, never that it gets them."""
+        decides how long it is waited for, never that it gets them. `waited_out`: a warm
+        start waited for it that long already, and no line came."""
         pump = self._pump
         if pump is None:
             return
@@ -248,7 +251,9 @@ class LegacyBridge:
         seen = self._seen = known(output.executable)
         wait = self._wait_for(output, seen)
         answered: Optional[bool] = True
-        if ready or wait:
+        if waited_out and not self._answered.is_set():
+            answered = False
+        elif ready or wait:
             answered = wait_unless_stopped(
                 self._answered.wait, stopping, wait or OUTPUT_HANDSHAKE_WAIT
             )

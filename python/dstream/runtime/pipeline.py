@@ -255,8 +255,9 @@ class TaskRun:
         # The output's handshake, when already written, decides before the first frame
         # whether checkpoint frames reach it.
         threads[1].start()
-        if adopted is None:  # (a warm pump began before it could)
-            self.legacy.await_output_handshake(out, self.stopping)
+        if adopted is None:  # (a warm pump began once the output answered as before)
+            silent = self.warm is not None and self.warm.output_silent
+            self.legacy.await_output_handshake(out, self.stopping, waited_out=silent)
         for thread in (threads[0], *threads[2:]):
             thread.start()
         self.summary.streamed = True  # the pump runs: however quiet, the task streams
@@ -277,7 +278,9 @@ class TaskRun:
                 project=self.project, task=self.task, store=self.store,
                 input=self.prepared[0], output=self.prepared[1],
                 input_handshake=None if inp.legacy else inp.first_line,
-                output_legacy=out.legacy or self.output_handshake is None,
+                output_handshake=(
+                    None if out.legacy or self.output_handshake is None else out.first_line
+                ),
                 pump=self.pump_plan, several=self.task_prefixes,
             )
         )  # fmt: skip

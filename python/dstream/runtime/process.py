@@ -167,7 +167,8 @@ class ProviderProcess(ChildProcess):
         # Write end of the commit-notice channel of an input's run (contract section 4),
         # or None; closed once the handshake shows the input does not want notices.
         self.commit_fd: Optional[int] = None
-        self.first_line: Optional[bytes] = None  # as read by handshake(); None: none yet
+        # As read by handshake() (an output's by streaming.OutputReader); None: none yet.
+        self.first_line: Optional[bytes] = None
         self.host_env_only = False  # Prepared's: its block passes no env, no inherit_env
         self.executable: Optional[str] = None  # what was started (not for a container)
         self.image_id: Optional[str] = None  # a container's image ("sha256:..."), if known

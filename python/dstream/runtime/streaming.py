@@ -7,11 +7,10 @@ runtime/ending.py's."""
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
-from dstream import drop_stdout, logs, stdout_dropped, warm
+from dstream import drop_stdout, logs, stdout_dropped
 from dstream.config.redact import redact_bytes
 from dstream.errors import (
     STDOUT_GONE,
@@ -240,7 +239,7 @@ class OutputReader:
                     break
                 number += 1
                 if first is None:
-                    first = line
+                    first = output.first_line = line  # (a warm start compares the next)
                     handshake = self._handshake(line)
                     if handshake is None:
                         return
@@ -279,18 +278,6 @@ class OutputReader:
         if logs.log.is_enabled_for(logs.DEBUG):
             logs.log.debug("%s: %s", output.label, handshake.described(), task=run.task.name)
         remember(output.executable, handshake, image_id=output.image_id)
-        if handshake.is_legacy and run.warm is not None and run.warm.pump is not None:
-            # The pump began before it answered, for a protocol-1 output.
-            run.fail(
-                ProviderError(
-                    f"{output.label} answered as an original provider, after a "
-                    "warm start that began its stream for a protocol-1 one",
-                    provider=output.label,
-                    hint=f"run it again; {warm.ENV_WARM}=0 turns warm starts off",
-                )
-            )
-            warm.forget(os.getcwd(), warm.console_args() or [])
-            return None
         if handshake.status == "error":
             # The run fails (and the pump stops) before the bridge hears of
             # the refusal: the pump, started after, forwards nothing to it.

@@ -66,7 +66,7 @@ class Started:
     input: Prepared
     output: Prepared
     input_handshake: Optional[bytes]  # its first line; None for an original provider
-    output_legacy: bool
+    output_handshake: Optional[bytes]  # the output's, the same way
     pump: dict[str, object]  # the PumpOptions a warm start gives (warm.Launched.run)
     several: bool  # tasks side by side
 
@@ -91,7 +91,7 @@ def _plan(s: Started) -> Optional[dict[str, object]]:
         not sys.platform.startswith("linux")
         or not isinstance(s.store, FileStore)
         or s.input_handshake is None
-        or s.output_legacy
+        or s.output_handshake is None
         or project.sensitive_values
         or reads.volatile
         or set(reads.env) - ENV_READS_ALLOWED
@@ -151,6 +151,7 @@ def _plan(s: Started) -> Optional[dict[str, object]]:
         "input_hash": store.input_hash(task.name),
         "start_timeout": float(task.start_timeout),
         "handshake": s.input_handshake,
+        "output_handshake": s.output_handshake,
         "pump": s.pump,
         "providers": providers,
     }
@@ -206,17 +207,23 @@ class Adopted:
     input: ProviderProcess
     output: ProviderProcess
     pump: Optional[Pump] = None  # running since the warm start; None: the runtime starts one
+    # The output wrote no line in the start_timeout the warm start waited for it: the
+    # runtime's own wait for it (runtime/legacy.py) has run out already.
+    output_silent: bool = False
 
     def settle(self, stopping: Callable[[], bool]) -> None:
-        """Wait until the warm start decided on the input's first line (it reads it for
-        start_timeout at most), then take over what it decided: the pump it began, or
-        what it read, for the runtime's own handshake. A stop ends the wait
+        """Wait until the warm start decided on the input's first line and then the
+        output's (it reads each for start_timeout at most), then take over what it
+        decided: the pump it began, or what it read, for the runtime's own handshake
+        (the output's first line is always the runtime's to read). A stop ends the wait
         (Interrupted): the input is still starting."""
         launched = self.launched
         if wait_unless_stopped(lambda t: launched.decided.acquire(timeout=t), stopping) is None:
             raise stopped_starting(self.input.label)
         launched.decided.release()  # (a flag from now on: stop() takes it again)
         self.pump = launched.pump
+        self.output.preload(launched.output_read, launched.output_eof)
+        self.output_silent = launched.output_silent
         if self.pump is None:  # the runtime's own handshake reads what is left
             self.input.preload(launched.read, launched.eof)
         else:

@@ -95,13 +95,19 @@ class Launched:
     """What a warm start started for a task, until the runtime takes it (`take`).
 
     The input's first line is read on a thread of its own: if it is the handshake the
-    snapshot recorded, that thread builds the pump and runs it; anything else (another
-    line, EOF, no line in time) it leaves in `read` for the runtime's own handshake."""
+    snapshot recorded, and so is the output's first line after it (no checkpoint frame
+    reaches an output before its own handshake in this run: the same executable may run
+    another program now), that thread builds the pump and runs it; anything else
+    (another line, EOF, no line in time) it leaves in `read` and `output_read` for the
+    runtime's own handshake."""
 
     def __init__(self, plan: Plan, task: str, inp: Child, out: Child, lock_fd: int) -> None:
         self.plan, self.task, self.input, self.output, self.lock_fd = plan, task, inp, out, lock_fd
         self.read = b""  # what the thread read of the input's stdout and did not pump
         self.eof = False
+        self.output_read = b""  # what it read of the output's stdout: the runtime's
+        self.output_eof = False
+        self.output_silent = False  # the output wrote no line within start_timeout
         self.pump: Optional[Pump] = None
         self.result: Optional[Union[PumpResult, BaseException]] = None
         self.decided = _thread.allocate_lock()  # held until the pump runs or is not to be
@@ -113,21 +119,17 @@ class Launched:
     def _first_line(self, timeout: float, longest: int) -> bytes:
         """The input's first line, once read whole within `timeout` and `longest` bytes;
         else b"" (what was read stays in `read`, EOF in `eof`)."""
-        import select
-        import time
+        line, self.read, self.eof, _ = _first_line(self.input.stdout, timeout, longest)
+        return line
 
-        fd, deadline = self.input.stdout, time.monotonic() + timeout
-        while b"\n" not in self.read:
-            if len(self.read) > longest:  # not the line it waits for: the runtime's
-                return b""
-            left = deadline - time.monotonic()
-            ready = left > 0 and select.select([fd], [], [], left)[0]
-            chunk = os.read(fd, 1 << 16) if ready else b""
-            if not chunk:
-                self.eof = bool(ready)
-                return b""
-            self.read += chunk
-        return self.read[: self.read.index(b"\n") + 1]
+    def _output_line(self, timeout: float, longest: int) -> bytes:
+        """The output's first line, as `_first_line` (in `output_read`, `output_eof`;
+        `output_silent`: none came in time)."""
+        line, self.output_read, self.output_eof, late = _first_line(
+            self.output.stdout, timeout, longest
+        )
+        self.output_silent = late and b"\n" not in self.output_read
+        return line
 
     def run(self) -> None:
         from dstream import _core
@@ -137,7 +139,12 @@ class Launched:
             expected: bytes = self.plan["handshake"]  # type: ignore[assignment]
             timeout: float = self.plan["start_timeout"]  # type: ignore[assignment]
             line = self._first_line(timeout, len(expected) + 2)
+            answer = b""
             if line and line.rstrip(b"\r\n") == expected:
+                answered: bytes = self.plan["output_handshake"]  # type: ignore[assignment]
+                answer = self._output_line(timeout, len(answered) + 2)
+                answer = answer if answer.rstrip(b"\r\n") == answered else b""
+            if answer:
                 options = _core.PumpOptions(
                     start_offset=len(line), input_pid=self.input.pid, task=self.task,
                     **self.plan["pump"],  # type: ignore[arg-type]
@@ -186,6 +193,25 @@ class Launched:
         if self.lock_fd >= 0:
             os.close(self.lock_fd)
             self.lock_fd = -1
+
+
+def _first_line(fd: int, timeout: float, longest: int) -> tuple[bytes, bytes, bool, bool]:
+    """(the first line of `fd` once read whole within `timeout` and `longest` bytes, else
+    b""; everything read; EOF came; the time ran out)."""
+    import select
+    import time
+
+    read, deadline = b"", time.monotonic() + timeout
+    while b"\n" not in read:
+        if len(read) > longest:  # not the line it waits for: the runtime's
+            return b"", read, False, False
+        left = deadline - time.monotonic()
+        ready = left > 0 and select.select([fd], [], [], left)[0]
+        chunk = os.read(fd, 1 << 16) if ready else b""
+        if not chunk:
+            return b"", read, bool(ready), not ready
+        read += chunk
+    return read[: read.index(b"\n") + 1], read, False, False
 
 
 def uninterrupted(call: Callable[[], None]) -> None:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     Plan = dict[str, object]
 
-FORMAT = 1
+FORMAT = 2
 # The arguments of `dstream run` that change nothing a warm start does before the
 # runtime takes over (the rest, such as --reset-state or --var, start it as always).
 PLAIN_FLAGS = frozenset({"-q", "--quiet", "--fail-fast", "--json", "--all"})
