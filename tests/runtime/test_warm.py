@@ -576,3 +576,18 @@ def test_a_warm_start_sends_no_checkpoint_before_the_output_answers(
     assert "answered with a handshake in an earlier run, but wrote nothing within 3 s" in (
         done.stderr
     )
+
+
+def test_a_warm_start_gives_an_output_of_the_original_sdk_no_checkpoint(
+    ws: Workspace, cache: Path
+) -> None:
+    """The original .NET SDK's output answers a bare ready line and takes every line it
+    reads for a message. The warm pump began forwarding checkpoint frames, and only the
+    runtime, once it had read that line, withheld them: the first ones reached it."""
+    ws.script("input.sh", INPUT)
+    ws.script("output.sh", 'read -r command\necho \'{"status":"ready"}\'\ncat >>out.jsonl\n')
+    ws.task("./input.sh", "./output.sh", state=True)
+    run_ok(ws, cache, warm=False)
+    done = run_ok(ws, cache, warm=True)
+    assert ws.json_lines("out.jsonl") == [{"data": 1}, {"data": 2}], done.stderr
+    assert 'does not acknowledge checkpoints (its handshake has no "protocol")' in done.stderr

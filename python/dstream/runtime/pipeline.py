@@ -23,7 +23,7 @@ from dstream.protocol.values import Fragment
 from dstream.records import record
 from dstream.runtime import ending
 from dstream.runtime.checkpoints import CheckpointTracker
-from dstream.runtime.legacy import LegacyBridge
+from dstream.runtime.legacy import LegacyBridge, acknowledges
 from dstream.runtime.mailbox import Latest
 from dstream.runtime.monitor import TaskMonitor
 from dstream.runtime.process import Prepared, ProviderProcess, prepare_provider, start_providers
@@ -280,6 +280,9 @@ class TaskRun:
                 input_handshake=None if inp.legacy else inp.first_line,
                 output_handshake=(
                     None if out.legacy or self.output_handshake is None else out.first_line
+                ),
+                output_acknowledges=(
+                    self.output_handshake is not None and acknowledges(self.output_handshake)
                 ),
                 pump=self.pump_plan, several=self.task_prefixes,
             )

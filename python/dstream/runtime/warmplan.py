@@ -67,6 +67,9 @@ class Started:
     output: Prepared
     input_handshake: Optional[bytes]  # its first line; None for an original provider
     output_handshake: Optional[bytes]  # the output's, the same way
+    # That handshake says it acknowledges checkpoints: the warm pump forwards them from
+    # its start only then (it begins once the output's first line is that handshake).
+    output_acknowledges: bool
     pump: dict[str, object]  # the PumpOptions a warm start gives (warm.Launched.run)
     several: bool  # tasks side by side
 
@@ -152,7 +155,7 @@ def _plan(s: Started) -> Optional[dict[str, object]]:
         "start_timeout": float(task.start_timeout),
         "handshake": s.input_handshake,
         "output_handshake": s.output_handshake,
-        "pump": s.pump,
+        "pump": {**s.pump, "forward_checkpoints": s.output_acknowledges},
         "providers": providers,
     }
 
