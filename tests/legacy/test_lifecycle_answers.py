@@ -110,6 +110,38 @@ def test_output_that_logs_and_never_answers_times_out(ws: Workspace) -> None:
     assert "✅" not in done.stdout
 
 
+def test_output_slow_to_exit_after_its_result_is_waited_for_within_the_timeout(
+    ws: Workspace,
+) -> None:
+    """The original waited for an output's exit up to its whole limit: one that takes
+    11 s to exit after reporting Success (it closes its connections) succeeds while
+    --timeout has time left."""
+    task(ws, "linger_seconds = 11")
+    done = ws.run("init", "t", "--timeout", "120")
+    assert done.returncode == 0, done.stderr
+    assert "Init done: 2 resource(s) reported." in done.stdout
+    assert "✅" in done.stdout
+
+
+def test_output_stopped_after_its_result_still_reports_what_it_created(
+    ws: Workspace,
+) -> None:
+    """Past --timeout it is stopped and the command fails, but what it reported it made
+    is shown and counted: never "no change reported"."""
+    task(ws, "linger_seconds = 60")
+    done = ws.run("init", "t", "--timeout", "3")
+    assert done.returncode == 1, done.stdout
+    assert f"{label()} reported Success but did not exit within --timeout (3 s)" in done.stderr
+    assert "--timeout" in done.stderr.split("hint:")[1]  # what to do: give it longer
+    for queue in QUEUES:
+        assert queue in done.stdout
+    assert f"Init stopped by an error in {label()}: 2 resource(s) reported" in done.stdout
+    assert "no change reported" not in done.stdout
+    code, doc, _ = ws.run_json("init", "t", "--timeout", "3")
+    assert code == 1
+    assert (output_of(doc)["outcome"], output_of(doc)["resources"]) == ("failed", QUEUES)
+
+
 # -- 2. an exit without a result ------------------------------------------------------
 
 

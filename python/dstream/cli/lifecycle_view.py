@@ -206,6 +206,8 @@ def summary_line(report: TaskLifecycle) -> str:
         complete = f"{report.command.capitalize()} complete: {done or 'nothing changed'}."
         kept = _kept_words(report)
         return f"{complete} {kept}" if kept else complete
+    if not done and report.reported():  # the original's shape: what it made, unsaid
+        done = f"{report.reported()} resource(s) reported (see above)"
     return (
         f"{report.command.capitalize()} stopped by an error in {failed}: "
         f"{done or 'no change reported'}."

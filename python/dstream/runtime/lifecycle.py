@@ -43,8 +43,9 @@ from dstream.runtime.legacy import log_stdout_line
 if TYPE_CHECKING:
     from dstream.runtime.process import ProviderProcess
 
-DEFAULT_TIMEOUT = 300.0  # seconds a provider may take to create or remove things
-EXIT_GRACE = 10.0  # seconds to exit after writing its result, or after closing stdout
+# Seconds a provider may take, after its handshake, to write its result and exit (it may
+# still close connections after its result: the original waited up to its whole limit).
+DEFAULT_TIMEOUT = 300.0
 SHOWN_RESULT = 200  # characters of a result that is no result quoted in the error
 SHOWN_ACTION = 60  # characters of a change's action that is none quoted in the error
 # Why an output is not asked: its block says so.
@@ -352,10 +353,10 @@ def _read_undeclared(
             skipped += 1
             continue
         outcome.unversioned = True
-        _judge(outcome, result, command, _reap(proc, outcome, task))
+        _judge(outcome, result, command, _reap(proc, outcome, task, until, timeout), timeout)
         return
-    code = _reap(proc, outcome, task)
-    how = _how_it_ended(code)
+    code = _reap(proc, outcome, task, until, timeout)
+    how = _how_it_ended(code, timeout)
     if code == 0:
         outcome.outcome = NO_INFRASTRUCTURE
         outcome.note = f"{how} without writing a result"
@@ -365,11 +366,13 @@ def _read_undeclared(
         outcome.error = f"{outcome.label} {how} without writing a result"
 
 
-def _reap(proc: ProviderProcess, outcome: ProviderOutcome, task: TaskSpec) -> Optional[int]:
+def _reap(
+    proc: ProviderProcess, outcome: ProviderOutcome, task: TaskSpec, until: float, timeout: float
+) -> Optional[int]:
     """Wait for a provider that answered (or closed its stdout) to exit, logging what it
-    still writes; killed past EXIT_GRACE (None then: see _how_it_ended). Records its
-    exit code and last stderr lines."""
-    until = time.monotonic() + EXIT_GRACE
+    still writes; killed at `until`, the end of its --timeout of `timeout` seconds (None
+    then: see _how_it_ended, and its hint says to give it longer). Records its exit
+    code and last stderr lines."""
     while (left := until - time.monotonic()) > 0:
         try:
             line = proc.read_line(left, task.max_frame_size)
@@ -382,18 +385,23 @@ def _reap(proc: ProviderProcess, outcome: ProviderOutcome, task: TaskSpec) -> Op
     if code is None:
         proc.kill()
         outcome.exit_code = proc.wait(5)
+        outcome.hint = (
+            "a provider exits once it has written its result; if it needs longer to "
+            f"finish, give it a larger --timeout (it had {timeout:g} s)"
+        )
     else:
         outcome.exit_code = code
     outcome.stderr_tail = proc.stderr_tail()
     return code
 
 
-def _how_it_ended(code: Optional[int]) -> str:
-    """How a reaped provider ended; None: it did not exit and dstream stopped it."""
+def _how_it_ended(code: Optional[int], timeout: float) -> str:
+    """How a reaped provider ended; None: it did not exit within its --timeout of
+    `timeout` seconds, and dstream stopped it."""
     from dstream.runtime.process import ended
 
     if code is None:
-        return f"did not exit within {EXIT_GRACE:g} s (dstream stopped it)"
+        return f"did not exit within --timeout ({timeout:g} s), so dstream stopped it"
     return ended(code)
 
 
@@ -405,7 +413,11 @@ def _time_out(proc: ProviderProcess, outcome: ProviderOutcome, timeout: float, m
 
 
 def _judge(
-    outcome: ProviderOutcome, result: LifecycleResult, command: str, code: Optional[int]
+    outcome: ProviderOutcome,
+    result: LifecycleResult,
+    command: str,
+    code: Optional[int],
+    timeout: float,
 ) -> None:
     """Record a parsed result: Failed or a non-zero exit fail the command."""
     label = outcome.label
@@ -434,7 +446,7 @@ def _judge(
         outcome.error = f"{label} broke the lifecycle protocol: a change {invalid[0]}"
         outcome.hint = BAD_CHANGE_HINT
     elif code != 0:
-        outcome.error = f"{label} reported {result.status} but {_how_it_ended(code)}"
+        outcome.error = f"{label} reported {result.status} but {_how_it_ended(code, timeout)}"
     else:
         outcome.outcome = DONE
 
@@ -452,14 +464,15 @@ def _read_result(
     """A provider that declared "lifecycle": its next line is its result (contract
     section 8)."""
     label = outcome.label
+    until = time.monotonic() + timeout
     try:
         line = proc.read_line(timeout, task.max_frame_size)
     except TimeoutError:
         _time_out(proc, outcome, timeout, "")
         return
-    code = _reap(proc, outcome, task)
+    code = _reap(proc, outcome, task, until, timeout)
     if line is None:
-        outcome.error = f"{label} {_how_it_ended(code)} without writing a result"
+        outcome.error = f"{label} {_how_it_ended(code, timeout)} without writing a result"
         return
     try:
         result = LifecycleResult.parse(line)
@@ -467,4 +480,4 @@ def _read_result(
         shown = redact_cut(line.decode("utf-8", "replace"), SHOWN_RESULT, "")
         outcome.error = f"{label} wrote an invalid result ({exc}): {shown}"
         return
-    _judge(outcome, result, command, code)
+    _judge(outcome, result, command, code, timeout)

@@ -11,6 +11,8 @@ handshake), then for init/plan/status/destroy:
 - one InfrastructureResult line, resources `queues`, keys `camel` (encoding/json with
   tags) or `pascal` (`keys = "pascal"`: Go without tags, or System.Text.Json's
   defaults); `status` as given in `status` (default Success);
+- `linger_seconds`: seconds it goes on after its result before it exits 0 (a provider
+  that still closes connections or flushes a log);
 - `exit_code`: instead of a result, `[ERROR] Fatal error: ...` on stderr and this exit
   code; `abort = true`: the same, then killed by SIGABRT (a runtime's abort).
 With `READ_ALL=1` in its environment it reads stdin to EOF before anything (Go's
@@ -65,6 +67,7 @@ def main() -> int:
     if config.get("keys") == "pascal":
         doc = {key.capitalize(): value for key, value in doc.items()}
     print(json.dumps(doc), flush=True)
+    time.sleep(float(config.get("linger_seconds", 0)))
     return 0
 
 
