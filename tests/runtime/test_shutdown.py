@@ -297,6 +297,51 @@ def test_a_leftover_in_its_own_session_ends_the_stream_at_stop_grace(ws: Workspa
     assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1]
 
 
+# An input that writes one envelope and its checkpoint, then exits.
+SHORT_INPUT = """
+read -r command
+echo '{"status":"ready","protocol":1,"features":["checkpoints"]}'
+echo '{"data":1}'
+echo '{"checkpoint":1}'
+"""
+
+# SHELL_OUTPUT, leaving behind in its own process group a process that keeps its stdout
+# open (a helper it started in the background).
+FORKING_OUTPUT = SHELL_OUTPUT.replace(
+    "read -r command\n", "read -r command\nsleep 300 &\necho $! > leftover.pid\n", 1
+)
+
+
+def test_an_outputs_leftover_holding_its_stdout_dies_when_the_output_is_reaped(
+    ws: Workspace,
+) -> None:
+    """docs/delivery.md, "Process tree": an output that exited has its process group
+    killed when dstream reaps it, and a warning says what held its stdout open. The run
+    waited silently for stop_grace (here 120 s, far beyond the wait below) plus 2 s."""
+    ws.script("input.sh", SHORT_INPUT)
+    ws.script("output.sh", FORKING_OUTPUT)
+    ws.task("./input.sh", "./output.sh", state=True, settings='stop_grace = "120s"')
+    with open(ws.root / "stdout", "wb") as out, open(ws.root / "stderr", "wb") as err:
+        proc = ws.popen("run", "t", "--json", stdout=out, stderr=err)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    leftover = int(ws.read_text("leftover.pid"))
+    left = _wait_gone([leftover])
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    text = ws.read_text("stderr")
+    assert proc.returncode == 0, text
+    held = "output './output.sh' exited, but something it started still holds its stdout"
+    assert held in text
+    assert left == [], "the output's leftover outlived the run"
+    summary = orjson.loads(ws.read_text("stdout"))["tasks"][0]
+    assert summary["last_checkpoint"] == 1
+    assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1]
+
+
 # An input that takes long to start: its handshake comes after 60 s.
 SLOW_STARTING_INPUT = """
 read -r command

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import sys
 import time
@@ -301,6 +302,21 @@ class ProviderProcess(ChildProcess):
         except (ImportError, OSError, ValueError):
             return None
         return int.from_bytes(count, sys.byteorder, signed=True)
+
+    def stdout_held(self) -> bool:
+        """Whether something still holds its stdout open after it exited (its own end
+        closed with it): what it started. A pipe's read end reports a hang-up (POLLHUP)
+        once no writer is left, whatever it still holds to read. Never known of a
+        container (its engine holds the pipe), nor of a stdout dstream closed."""
+        if not self.own_child:
+            return False
+        try:
+            poller = select.poll()
+            poller.register(self.stdout_fd, select.POLLIN)  # POLLHUP is always reported
+            events = poller.poll(0)
+        except (AttributeError, OSError, ValueError):  # no poll() (Windows), closed
+            return False
+        return not any(mask & select.POLLHUP for _, mask in events)
 
     def close_stdout(self) -> None:
         """Stop reading the provider's stdout: a write it is blocked in (on a full pipe,
