@@ -82,8 +82,10 @@ def lifecycle(command):
     result["resources"].append(resource)
     if FLAW == "lifecycle-bad-shape":
         result["resources"] = {"raw": True}
+    if FLAW == "lifecycle-result-a-string":
+        result = "done"
     emit(result)
-    sys.exit(1 if result["status"] == "Failed" else 0)
+    sys.exit(1 if isinstance(result, dict) and result["status"] == "Failed" else 0)
 
 
 def commit_notice():
@@ -111,6 +113,8 @@ def run_input(config, features):
         n += 1
         if FLAW == "bad-frame" and n == 3:
             out.write(b"[1, 2, 3]\n")
+        elif FLAW == "metadata-not-an-object" and n == 3:
+            emit({"data": {"n": n}, "metadata": ["raw", n]})
         else:
             emit({"data": {"n": n}, "metadata": {"TableName": "raw", "seq": n}})
         if n == 7 and FLAW == "crash-mid-stream":

@@ -93,6 +93,9 @@ FLAWS = [
     ("output", "needs-command", "{}", "legacy-command-line", "refused"),
     ("input", "needs-command", "{}", "legacy-command-line", "refused"),
     ("input", "bad-frame", "{}", "frames", "not an object"),
+    # JSON's names for JSON values: it said "got list" (Python's), "a JSON str".
+    ("input", "metadata-not-an-object", "{}", "frames", '"metadata" must be an object, got a list'),
+    ("output", "lifecycle-result-a-string", "{}", "lifecycle-shape", "is a string, not an object"),
     ("input", "exit-1-at-end", '{"count": 5}', "eof", "code 1"),
     # It passed frames ("7 data frame(s), 1 checkpoint(s), all valid"); only eof failed.
     ("input", "crash-mid-stream", "{}", "frames", "stream cut: it exited with code 3"),
@@ -197,6 +200,13 @@ def test_a_config_with_big_integers_reaches_the_provider_exactly(tmp_path: Path)
     sent = [c["interval_ms"] for c in configs if "interval_ms" in c]
     assert sent, configs
     assert all(repr(value) == str(big) for value in sent), sent
+
+
+def test_a_config_that_is_no_object_is_named_as_json_names_it() -> None:
+    """It said "--config must be a JSON object, got list": Python's name, not JSON's."""
+    proc = dstream("provider", "test", "dstream-null", "--config", '"interval"')
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--config must be a JSON object, got a string" in proc.stderr, proc.stderr
 
 
 def test_role_is_found_out_when_not_given() -> None:

@@ -111,6 +111,37 @@ def test_handshake_error_quotes_message_and_stderr_tail(ws: Workspace) -> None:
     assert "| password authentication failed" in err
 
 
+def test_a_ready_line_whose_features_is_no_list_names_its_json_type(ws: Workspace) -> None:
+    """JSON's name for the value, as the provider wrote it: not Python's ("a str")."""
+    ws.script(
+        "feat.sh",
+        """
+        read -r command
+        echo '{"status":"ready","protocol":1,"features":"checkpoints"}'
+        """,
+    )
+    ws.shell_output_task("./feat.sh")
+    done = ws.run("run", "t")
+    assert done.returncode == 1, done.stderr
+    assert 'sent a ready line whose "features" is a string, not a list' in done.stderr
+
+
+def test_a_refusal_whose_message_is_no_string_is_quoted_as_json(ws: Workspace) -> None:
+    """It said `refused to start: {'a': 1}`: Python's repr of what the provider wrote."""
+    ws.script(
+        "refuse.sh",
+        """
+        read -r command
+        echo '{"status":"error","message":{"a":1,"ok":true}}'
+        exit 1
+        """,
+    )
+    ws.shell_output_task("./refuse.sh")
+    done = ws.run("run", "t")
+    assert done.returncode == 1, done.stderr
+    assert """input './refuse.sh' refused to start: {"a":1,"ok":true}""" in done.stderr
+
+
 def test_handshake_timeout_names_provider_and_quotes_stderr(ws: Workspace) -> None:
     ws.script("slow.sh", 'read -r command\necho "still warming up" >&2\nexec sleep 30\n')
     ws.script("output.sh", SHELL_OUTPUT)

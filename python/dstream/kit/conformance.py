@@ -205,7 +205,8 @@ def run_suite(target: Target, *, only: Optional[list[str]] = None) -> Report:
 def parse_json_option(text: Optional[str], option: str) -> Optional[dict[str, object]]:
     if text is None:
         return None
-    from dstream.protocol.values import decode_json  # exact integers, as dstream sends them
+    # decode_json: exact integers, as dstream sends them
+    from dstream.protocol.values import decode_json, json_kind
 
     if text.startswith("@"):
         try:
@@ -224,7 +225,7 @@ def parse_json_option(text: Optional[str], option: str) -> Optional[dict[str, ob
         ) from None
     if not isinstance(value, dict):
         raise ConfigError(
-            f"{option} must be a JSON object, got {type(value).__name__}",
+            f"{option} must be a JSON object, got {json_kind(value)}",
             hint=f"""e.g. {option} '{{"interval": 0}}'""",
         )
     return dict(value)

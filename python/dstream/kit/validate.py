@@ -20,6 +20,7 @@ from dstream.protocol.frames import (
     KEY_METADATA,
 )
 from dstream.protocol.messages import LIFECYCLE_STATUSES, READY, change_problem, declared_protocol
+from dstream.protocol.values import json_kind
 
 # A parsed provider line.
 Obj = dict[str, Any]  # Any: checked key by key, by the checks that read it
@@ -43,7 +44,7 @@ def parse_object(raw: bytes) -> tuple[Optional[Obj], Optional[str]]:
     except orjson.JSONDecodeError as exc:
         return None, f"not JSON ({exc})"
     if not isinstance(value, dict):
-        return None, f"a JSON {type(value).__name__}, not an object"
+        return None, f"{json_kind(value)}, not an object"
     return value, None
 
 
@@ -90,7 +91,7 @@ def frame_verdict(raw: bytes, max_size: int) -> tuple[Optional[str], bool]:
         ), False
     metadata = obj.get(KEY_METADATA)
     if metadata is not None and not isinstance(metadata, dict):
-        return f'"metadata" must be an object, got {type(metadata).__name__}', False
+        return f'"metadata" must be an object, got {json_kind(metadata)}', False
     return None, False
 
 

@@ -15,7 +15,7 @@ from dstream.protocol.frames import (
     PROTOCOL_VERSION,
     ROLES,
 )
-from dstream.protocol.values import decode_json, encode_json
+from dstream.protocol.values import as_text, decode_json, encode_json, json_kind
 from dstream.records import field, record
 
 TYPE_CHECKING = False
@@ -152,8 +152,8 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
             features = []
         if not isinstance(features, list):
             raise ProviderError(
-                f'{provider or "the provider"} sent a ready line whose "features" is a '
-                f"{type(features).__name__}, not a list",
+                f'{provider or "the provider"} sent a ready line whose "features" is '
+                f"{json_kind(features)}, not a list",
                 provider=provider,
                 hint='the handshake is {"status":"ready","features":["checkpoints", ...]}; '
                 "fix the provider",
@@ -166,7 +166,7 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
             config_schema=schema if isinstance(schema, dict) else None,
             role=role if (role := obj.get(KEY_ROLE)) in ROLES else None,
         )
-    return Handshake(ERROR, message=str(folded(obj, KEY_MESSAGE) or "no message given"))
+    return Handshake(ERROR, message=as_text(folded(obj, KEY_MESSAGE) or "no message given"))
 
 
 def handshake_status(obj: JsonObject) -> Optional[str]:

@@ -27,7 +27,15 @@ if TYPE_CHECKING:  # annotations only: importing typing was ~12 M instructions (
     JsonValue = Union[None, bool, int, float, str, list["JsonValue"], dict[str, "JsonValue"]]
     JsonObject = dict[str, JsonValue]
 
-__all__ = ["Fragment", "JsonObject", "JsonValue", "as_text", "decode_json", "encode_json"]
+__all__ = [
+    "Fragment",
+    "JsonObject",
+    "JsonValue",
+    "as_text",
+    "decode_json",
+    "encode_json",
+    "json_kind",
+]
 
 
 def encode_json(
@@ -51,6 +59,25 @@ def as_text(value: object) -> str:
     """What a peer said, shown as text: a string as it is, anything else (a provider's
     `msg` or `problem` given as an object) as compact JSON, never as Python's repr."""
     return value if isinstance(value, str) else encode_json(value, default=str).decode()
+
+
+def json_kind(value: object) -> str:
+    """What kind of JSON value `value` is, as a message names it (JSON's words, with an
+    article, the array a list as dstream's messages call it): "a string", never
+    Python's "str"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "no JSON value"
 
 
 def _refuse_constant(name: str) -> None:
