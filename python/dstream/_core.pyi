@@ -177,6 +177,7 @@ class PumpResult:
     message: Optional[str]
     offset: Optional[int]  # stream offset of the offending frame
     excerpt: Optional[bytes]  # its first bytes (at most 120)
+    oversized: bool  # that frame was longer than max_frame_size (not some other fault)
     torn: Optional[tuple[int, int]]  # (stream offset, length) of a dropped torn last line
     # Bytes of the input read (or peeked at) after the last one the run dealt with
     # (forwarded, skipped, dead-lettered, withheld, or the invalid frame that failed it):

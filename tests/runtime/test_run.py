@@ -192,6 +192,7 @@ def test_invalid_frames_fail_policy_stops_with_offset(ws: Workspace) -> None:
     assert "invalid frame from input './bad-frames.sh' at offset 30" in err
     assert "not json at all" in err
     assert "invalid_frames" in err  # the hint says how to route them aside
+    assert "max_frame_size" not in err  # a frame that is no JSON is not one too long
     assert [r["data"] for r in ws.json_lines("out.jsonl")] == [1]
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 PROTOCOL_VERSION = 1
 # must match rust/dstream-core/src/frame.rs DEFAULT_MAX_FRAME_SIZE
 DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
+# What lets a provider write longer lines (frames, acknowledgements, a lifecycle result).
+RAISE_MAX_FRAME_SIZE = "raise max_frame_size in the task"
 DEFAULT_START_TIMEOUT = 30.0
 DEFAULT_STOP_GRACE = 10.0
 # how long an output may take to exit after the end of its stream (seconds)

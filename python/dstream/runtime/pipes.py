@@ -124,7 +124,7 @@ class LineReader:
         return LineTooLong(
             f"{self._label} wrote a line longer than {limit} bytes",
             provider=self._label,
-            hint="raise max_frame_size in the task",
+            hint=frames.RAISE_MAX_FRAME_SIZE,
         )
 
     def preload(self, data: bytes, eof: bool) -> None:

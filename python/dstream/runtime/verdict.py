@@ -16,6 +16,7 @@ import signal
 
 from dstream.config.redact import redact_edges
 from dstream.errors import DstreamError, ExitCode, FrameError, Interrupted, ProviderError
+from dstream.protocol.frames import RAISE_MAX_FRAME_SIZE
 from dstream.protocol.messages import READY
 from dstream.records import record
 from dstream.runtime.checkpoints import shown
@@ -43,9 +44,11 @@ STOPPED_EXITS = _ended_by(signal.SIGTERM)
 SDK_BROKEN_PIPE_EXIT = ExitCode.FAILURE
 BROKEN_STREAM_EXITS = (*STOPPED_EXITS, *_ended_by(signal.SIGPIPE), SDK_BROKEN_PIPE_EXIT)
 
-INVALID_FRAME_HINT = (
-    'fix the provider, or set invalid_frames = "skip" or "dead_letter" in the task to '
-    "route such frames aside"
+ROUTE_ASIDE = 'set invalid_frames = "skip" or "dead_letter" in the task to route such frames aside'
+INVALID_FRAME_HINT = f"fix the provider, or {ROUTE_ASIDE}"
+# A frame longer than max_frame_size may be one the provider means to write.
+OVERSIZED_FRAME_HINT = (
+    f"fix the provider, {RAISE_MAX_FRAME_SIZE} if its frames are that large, or {ROUTE_ASIDE}"
 )
 
 
@@ -90,7 +93,7 @@ def invalid_frame_error(result: PumpResult, inp: ProviderProcess) -> FrameError:
         provider=inp.label,
         offset=result.offset,
         excerpt=_excerpt(result.excerpt or b""),
-        hint=INVALID_FRAME_HINT,
+        hint=OVERSIZED_FRAME_HINT if result.oversized else INVALID_FRAME_HINT,
     )
 
 

@@ -21,6 +21,8 @@ pub enum Error {
         message: String,
         offset: u64,
         excerpt: Vec<u8>,
+        /// It was longer than max_frame_size (else: not JSON, not an object, ...).
+        oversized: bool,
     },
     /// `stop()` was called.
     Stopped,

@@ -95,6 +95,10 @@ fn fail_policy_writes_everything_before() {
         Some("frame is not valid JSON: expected ',' or '}' at byte 16 of the frame")
     );
     assert_eq!(res.offset, Some(1000 + bad_at));
+    assert!(
+        !res.oversized,
+        "a frame that is no JSON is not one too long"
+    );
     assert_eq!(
         res.excerpt.as_deref(),
         Some(&b"{\"data\":1,\"b\":2 \"c\":3}"[..])
@@ -123,6 +127,7 @@ fn oversized_fail_skip_dead_letter() {
         res.message.as_deref(),
         Some("frame of 4.9 KiB exceeds max_frame_size 1000 B")
     );
+    assert!(res.oversized);
     assert_eq!(res.offset, Some(8));
     assert_eq!(res.excerpt.as_ref().unwrap().len(), 120);
     assert_eq!(out, b"{\"a\":1}\n");

@@ -280,6 +280,9 @@ struct PumpResult {
     #[pyo3(get)]
     offset: Option<u64>,
     excerpt_bytes: Option<Vec<u8>>,
+    /// The invalid frame that ended the run was longer than max_frame_size.
+    #[pyo3(get)]
+    oversized: bool,
     /// (stream offset, length) of a crashed input's torn last line, dropped.
     #[pyo3(get)]
     torn: Option<(u64, u64)>,
@@ -361,6 +364,7 @@ impl Pump {
             message: res.message,
             offset: res.offset,
             excerpt_bytes: res.excerpt,
+            oversized: res.oversized,
             torn: res.torn.map(|t| (t.offset, t.len)),
             undealt: res.undealt,
             peeked: res.peeked,

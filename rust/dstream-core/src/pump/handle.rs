@@ -51,6 +51,8 @@ pub struct PumpResult {
     pub message: Option<String>,
     pub offset: Option<u64>,
     pub excerpt: Option<Vec<u8>>,
+    /// The invalid frame that ended the run was longer than max_frame_size.
+    pub oversized: bool,
     pub torn: Option<Torn>,
     /// Bytes of the input the run read (or peeked at) after the last one it dealt with
     /// (forwarded, skipped, dead-lettered, withheld, or reported as the invalid frame

@@ -393,6 +393,7 @@ impl Pump {
         self.output_took(); // an ended run waits on nothing
         self.shared.counters.publish(&mut self.local, true);
         let counters = self.shared.counters.snapshot();
+        let mut oversized = false;
         let (outcome, message, offset, excerpt) = match r {
             Ok(()) => (Outcome::Eof, None, None, None),
             Err(Error::Stopped) => (Outcome::Stopped, None, None, None),
@@ -401,12 +402,16 @@ impl Pump {
                 message,
                 offset,
                 excerpt,
-            }) => (
-                Outcome::InvalidFrame,
-                Some(message),
-                Some(offset),
-                Some(excerpt),
-            ),
+                oversized: too_long,
+            }) => {
+                oversized = too_long;
+                (
+                    Outcome::InvalidFrame,
+                    Some(message),
+                    Some(offset),
+                    Some(excerpt),
+                )
+            }
             Err(e @ Error::OutputClosed { .. }) => {
                 (Outcome::OutputClosed, Some(e.to_string()), None, None)
             }
@@ -422,6 +427,7 @@ impl Pump {
             message,
             offset,
             excerpt,
+            oversized,
             torn: self.reader.torn,
             undealt,
             peeked,

@@ -143,6 +143,7 @@ impl Rejects {
                     message: reason,
                     offset,
                     excerpt: raw[..raw.len().min(EXCERPT_LEN)].to_vec(),
+                    oversized: false,
                 });
             }
             Policy::Skip => local.skipped += 1,
@@ -205,6 +206,7 @@ impl Rejects {
                         message: format!("frame of {size} exceeds max_frame_size {limit}"),
                         offset: piece.offset,
                         excerpt: std::mem::take(&mut self.oversized_excerpt),
+                        oversized: true,
                     });
                 }
                 Policy::Skip => local.skipped += 1,
