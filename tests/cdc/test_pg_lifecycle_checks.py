@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.cdc.conftest import PgServer
@@ -370,6 +371,55 @@ def test_a_table_published_while_a_run_reads_the_old_tables_stops_it_before_its_
             seen.append((line["metadata"]["TableName"], line["data"]["id"]))
     assert again.stop() == 0
     assert seen[-2:] == [("orders", 1), ("customers", 2)], seen
+
+
+def _checkpoint_after(run: Provider, insert: str, db: Any) -> Any:
+    """Insert, then read until a checkpoint follows that change: its value."""
+    db.execute(insert)
+    data = False
+    while True:
+        line = run.line()
+        assert line is not None, run.stderr()
+        data = data or "data" in line
+        if data and "checkpoint" in line:
+            return line["checkpoint"]
+
+
+def test_a_run_says_a_table_added_to_tables_gets_no_copy_of_its_existing_rows(
+    make_db: Any,
+) -> None:
+    """`snapshot = true` copies only on a task's first run: a table added later streamed
+    its changes from then on, and its existing rows never came, without a word."""
+    db = make_db()
+    db.execute("INSERT INTO orders VALUES (1, 10)")  # before orders is captured
+    old = _cfg(db.dsn, "customers", snapshot=True)
+    new = _cfg(db.dsn, "customers", "orders", snapshot=True)
+    assert lifecycle("init", old, task="late")["status"] == "Success"
+    run = Provider("run", old, task="late")
+    assert run.line()["status"] == "ready", run.stderr()  # type: ignore[index]
+    checkpoint = _checkpoint_after(run, "INSERT INTO customers VALUES (1, 'a')", db)
+    assert run.stop() == 0
+    assert lifecycle("init", new, task="late")["status"] == "Success"  # publishes orders
+
+    again = Provider("run", new, task="late", state=checkpoint)
+    assert again.line()["status"] == "ready", again.stderr()  # type: ignore[index]
+    later = _checkpoint_after(again, "INSERT INTO orders VALUES (2, 20)", db)
+    assert again.stop() == 0
+    warnings = [
+        orjson.loads(line)
+        for line in again.stderr().splitlines()
+        if line.startswith("{") and '"warning"' in line
+    ]
+    told = [w for w in warnings if "public.orders" in str(w.get("tables"))]
+    assert len(told) == 1, warnings
+    assert "existing rows are not copied" in told[0]["msg"], told
+    assert "--reset-state" in told[0]["hint"] and "snapshot" in told[0]["hint"], told
+
+    # The run after it resumes from a checkpoint that covers orders: nothing to say.
+    third = Provider("run", new, task="late", state=later)
+    assert third.line()["status"] == "ready", third.stderr()  # type: ignore[index]
+    assert third.stop() == 0
+    assert "existing rows are not copied" not in third.stderr(), third.stderr()
 
 
 def test_a_run_refuses_a_publication_that_publishes_a_table_tables_does_not_list(

@@ -227,17 +227,30 @@ pub fn truncate(out: &mut Vec<u8>, rel: &Relation, meta: &TxnMeta, seq: u64, fla
     out.extend_from_slice(b"}}\n");
 }
 
-/// stream.ChangeStream._checkpoint_line: `isolated` in sorted order.
+/// A checkpoint line: `table_oids` (the captured tables' OIDs, sorted; left out when
+/// empty) tells the next run which tables this position covers, `isolated` in sorted
+/// order.
 pub fn checkpoint<'a>(
     out: &mut Vec<u8>,
     lsn: u64,
     slot: &str,
+    table_oids: &[u32],
     isolated: impl ExactSizeIterator<Item = &'a String>,
 ) {
     out.extend_from_slice(b"{\"checkpoint\":{\"lsn\":");
     json::write_str(out, format_lsn(lsn).as_bytes());
     out.extend_from_slice(b",\"slot\":");
     json::write_str(out, slot.as_bytes());
+    if !table_oids.is_empty() {
+        out.extend_from_slice(b",\"table_oids\":[");
+        for (i, oid) in table_oids.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(oid.to_string().as_bytes());
+        }
+        out.push(b']');
+    }
     if isolated.len() > 0 {
         out.extend_from_slice(b",\"isolated\":[");
         for (i, table) in isolated.enumerate() {

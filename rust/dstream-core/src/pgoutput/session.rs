@@ -62,11 +62,16 @@ pub struct Session {
     last_end_lsn: u64,
     last_checkpoint_lsn: u64,
     counters: Counters,
+    /// `cfg.oids` sorted, as each checkpoint names them.
+    table_oids: Vec<u32>,
 }
 
 impl Session {
     pub fn new(cfg: Config) -> Session {
+        let mut table_oids: Vec<u32> = cfg.oids.iter().copied().collect();
+        table_oids.sort_unstable();
         Session {
+            table_oids,
             cfg,
             relations: HashMap::new(),
             cells: Vec::new(),
@@ -216,6 +221,7 @@ impl Session {
                 &mut self.out,
                 lsn,
                 &self.cfg.slot,
+                &self.table_oids,
                 self.counters.isolated.keys(),
             );
             self.since_checkpoint = 0;

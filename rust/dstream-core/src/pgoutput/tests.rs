@@ -181,6 +181,12 @@ fn a_renamed_table_is_captured_by_its_oid() {
         "{out}"
     );
     assert_eq!(s.last_checkpoint_lsn(), 0x200);
+    assert!(
+        out.ends_with(
+            "{\"checkpoint\":{\"lsn\":\"0/200\",\"slot\":\"s\",\"table_oids\":[16384]}}\n"
+        ),
+        "the checkpoint names the captured tables by OID: {out}"
+    );
 }
 
 #[test]
