@@ -355,6 +355,8 @@ def test_a_table_published_while_a_run_reads_the_old_tables_stops_it_before_its_
     assert run.proc.wait(30) != 0
     stderr = run.stderr()
     assert "public.orders" in stderr and "added to publication dstream_grow" in stderr, stderr
+    # How to go on: `dstream run` refuses a changed input; --reset-state would copy again.
+    assert "dstream run grow --resume-changed" in stderr, stderr
     assert "Traceback" not in stderr
     ids = [line["data"]["id"] for line in lines if "data" in line]
     assert ids == [1]  # customers 1; the run stopped before orders' change

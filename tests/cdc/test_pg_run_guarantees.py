@@ -14,7 +14,13 @@ import pytest
 
 from dstream.providers.postgres_cdc.pgoutput import parse_lsn
 from tests.cdc.conftest import PgServer
-from tests.cdc.pgtools import Provider, in_one_transaction, init_project, lifecycle
+from tests.cdc.pgtools import (
+    FILE_OUTPUT,
+    Provider,
+    in_one_transaction,
+    init_project,
+    lifecycle,
+)
 from tests.services import PostgresServer, postgres, wait_until
 from tests.workspace import Workspace
 
@@ -221,6 +227,56 @@ def test_a_table_renamed_while_streaming_keeps_its_changes(db: str) -> None:
         and w.get("arrives_as") == "public.ren2"
         for w in warnings
     ), warnings
+
+
+def _mv_project(ws: Workspace, dsn: str, table: str) -> None:
+    """Task gmv of `table`, initialised; its provider the one this test imports (a
+    clone's, by PYTHONPATH), not the installed one."""
+    ws.config(
+        f"""
+        state {{ path = "state" }}
+        task "gmv" {{
+          input {{
+            provider_path = "dstream-postgres-cdc"
+            inherit_env = ["PYTHONPATH"]
+            config {{
+              dsn = "{dsn}"
+              tables = ["{table}"]
+              snapshot = true
+              until_caught_up = true
+            }}
+          }}
+          output {{ {FILE_OUTPUT} }}
+        }}
+        """
+    )
+    done = ws.run("init", "gmv")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_after_a_rename_the_run_names_resume_changed_which_goes_on(db: str, ws: Workspace) -> None:
+    """The refusal of the old name said "fix 'tables'", and then "run the task again",
+    which `dstream run` refuses (exit 2: the input's configuration changed), pointing at
+    --reset-state first: with snapshot = true that copies every table again."""
+    in_one_transaction(db, "CREATE TABLE mv (id int PRIMARY KEY)", "INSERT INTO mv VALUES (1)")
+    _mv_project(ws, db, "mv")
+    first = ws.run("run", "gmv")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert [r["data"]["id"] for r in ws.json_lines("out/mv.jsonl")] == [1]
+    in_one_transaction(db, "ALTER TABLE mv RENAME TO mv2", "INSERT INTO mv2 VALUES (2)")
+
+    refused = ws.run("run", "gmv")
+    text = refused.stdout + refused.stderr
+    assert refused.returncode != 0, text
+    assert "did you mean public.mv2" in text, text
+    assert "dstream run gmv --resume-changed" in text, text
+    assert "--reset-state" in text and "every table again" in text, text
+    assert "Traceback" not in text, text
+
+    _mv_project(ws, db, "mv2")
+    resumed = ws.run("run", "gmv", "--resume-changed")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert [r["data"]["id"] for r in ws.json_lines("out/mv2.jsonl")] == [2]  # no copy again
 
 
 # -- 7. a lost connection ----------------------------------------------------------------

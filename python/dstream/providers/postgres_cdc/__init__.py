@@ -20,7 +20,7 @@ import orjson
 from dstream.errors import DstreamError
 from dstream.protocol.messages import KEPT
 from dstream.providers.postgres_cdc import catalog, checks
-from dstream.providers.postgres_cdc.config import PgCdcConfig
+from dstream.providers.postgres_cdc.config import PgCdcConfig, go_on_after_tables_changed
 from dstream.providers.postgres_cdc.pgerrors import LostConnection, PgConnection, connect
 from dstream.providers.postgres_cdc.pgoutput import format_lsn, parse_lsn, record_end
 from dstream.providers.postgres_cdc.stream import ChangeStream
@@ -62,7 +62,9 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             found = catalog.inspect(conn, self.publication, self.slot)
             checks.require_logical_wal(found)
             checks.require_usable_slot(found, resume_lsn, self.task)
-            tables = catalog.resolve_tables(conn, cfg.tables, cfg.default_schema)
+            # Resuming, a fixed 'tables' is a changed input, which dstream asks to accept.
+            then = go_on_after_tables_changed(self.task) if self.state is not None else None
+            tables = catalog.resolve_tables(conn, cfg.tables, cfg.default_schema, then)
             self._require_captured(found, tables, resume_lsn)
             self._say_uncopied(tables)
             base_types = catalog.domain_base_types(conn)
@@ -86,6 +88,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             cfg,
             slot=self.slot,
             publication=self.publication,
+            task=self.task,
             tables=tables,
             base_types=base_types,
             resume_lsn=resume_lsn,
@@ -93,7 +96,6 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             published=None
             if catalog.publishes_by_design(found)
             else frozenset(found.published_oids),
-            task=self.task,
         )
         self._stream.connect()
 

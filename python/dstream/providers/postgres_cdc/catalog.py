@@ -72,9 +72,12 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_s
 """
 
 
-def resolve_tables(conn: PgConnection, names: list[str], default_schema: str) -> list[Table]:
+def resolve_tables(
+    conn: PgConnection, names: list[str], default_schema: str, then: Optional[str] = None
+) -> list[Table]:
     """The configured tables, each matched exactly or else case-insensitively (an unquoted
-    `Orders` finds `orders`). One error lists every table that does not exist."""
+    `Orders` finds `orders`). One error lists every table that does not exist, its hint
+    ending with `then` (what to do once 'tables' is fixed)."""
     with conn.cursor() as cur:
         cur.execute(_TABLES_SQL)
         rows = cur.fetchall()
@@ -112,7 +115,7 @@ def resolve_tables(conn: PgConnection, names: list[str], default_schema: str) ->
             + " not found in the database: "
             + "; ".join(missing),
             hint="fix 'tables' in the input's config (schema.table or a bare name in "
-            "default_schema), or create the table",
+            "default_schema), or create the table" + (f"; then {then}" if then else ""),
         )
     return found
 

@@ -70,6 +70,18 @@ class PgCdcConfig(ProviderConfig):
         return self.publication or default_object_name(task)
 
 
+def go_on_after_tables_changed(task: Optional[str]) -> str:
+    """How a task goes on from its checkpoint once 'tables' changed (a table added, or
+    renamed): dstream refuses a plain `run` of an input whose configuration changed."""
+    name = task or "<task>"
+    return (
+        f"`dstream run {name} --resume-changed` resumes from the last checkpoint (a plain "
+        "`dstream run` refuses to, as the input's configuration changed); not "
+        "`--reset-state`, which starts over and, with `snapshot = true`, copies every table "
+        "again"
+    )
+
+
 def default_object_name(task: Optional[str]) -> str:
     """`dstream_<task>` folded to what a replication slot name allows."""
     return fold_slot_name("dstream_" + (task or "task"))

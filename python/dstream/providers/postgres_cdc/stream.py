@@ -46,7 +46,7 @@ from dstream.providers.postgres_cdc.checks import (
     resync,
     unpublished_gap,
 )
-from dstream.providers.postgres_cdc.config import PgCdcConfig
+from dstream.providers.postgres_cdc.config import PgCdcConfig, go_on_after_tables_changed
 from dstream.providers.postgres_cdc.deadletter import DeadLetters
 from dstream.providers.postgres_cdc.pgerrors import (
     PgConnection,
@@ -103,17 +103,17 @@ class ChangeStream:
         *,
         slot: str,
         publication: str,
+        task: Optional[str] = None,
         tables: list[Table],
         base_types: dict[int, int],
         resume_lsn: int = 0,
         confirmed_lsn: int = 0,
         published: Optional[frozenset[int]] = None,
-        task: Optional[str] = None,
     ) -> None:
         self.config = config
-        self.task = task
         self.slot = slot
         self.publication = publication
+        self.task = task
         self.wanted = {(t.schema, t.name) for t in tables}
         # A table keeps its OID when renamed; the publication keeps publishing it.
         self.by_oid = {t.oid: t for t in tables}
@@ -499,8 +499,7 @@ class ChangeStream:
             "this run ran (`dstream init` after a change of 'tables'), and the run captures "
             "the tables it started with: it stops before that table's first change, so that "
             "none is skipped",
-            hint="run the task again with the table in 'tables' (a SIGHUP reload of "
-            "`dstream run` does): it resumes from the last checkpoint",
+            hint="with the table in 'tables', " + go_on_after_tables_changed(self.task),
         )
 
     def _partition_of_captured(self, oid: int) -> bool:
