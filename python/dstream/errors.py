@@ -253,7 +253,11 @@ class ProviderRefused(ProviderError):
     """A provider answered its handshake with {"status":"error"}: it looked at its config
     and said no (`role`: the block it runs in, "input" or "output"); or it speaks another
     protocol (`role` None: no config of it explains that). Starting it again would get
-    the same answer, so it is not restarted."""
+    the same answer, so it is not restarted. `field`: the config key the refusal names
+    (its status line's `field`), and `location` where the task's config sets it
+    ("file:line:col", `place`), which the reason then starts with."""
+
+    location: Optional[object] = None
 
     def __init__(
         self,
@@ -263,9 +267,23 @@ class ProviderRefused(ProviderError):
         hint: Optional[str] = None,
         stderr_tail: Optional[list[str]] = None,
         role: Optional[str] = None,
+        field: Optional[str] = None,
     ) -> None:
         super().__init__(reason, provider=provider, hint=hint, stderr_tail=stderr_tail)
         self.role = role
+        self.field = field
+
+    def place(self, location: object) -> None:
+        """The refusal is about the config key set at `location` (runtime/describe.py
+        `explain_refusal` finds it): said first, as a ConfigError's location is."""
+        self.location = location
+        self.reason = f"{location}: {self.reason}"
+
+    def to_dict(self) -> dict[str, object]:
+        out = super().to_dict()
+        if self.location is not None:
+            out["location"] = str(self.location)
+        return out
 
 
 class FrameError(DstreamError):

@@ -229,9 +229,9 @@ def test_a_table_renamed_while_streaming_keeps_its_changes(db: str) -> None:
     ), warnings
 
 
-def _mv_project(ws: Workspace, dsn: str, table: str) -> None:
-    """Task gmv of `table`, initialised; its provider the one this test imports (a
-    clone's, by PYTHONPATH), not the installed one."""
+def _mv_project(ws: Workspace, dsn: str, table: str, *, init: bool = True) -> None:
+    """Task gmv of `table`, initialised (`init`); its provider the one this test imports
+    (a clone's, by PYTHONPATH), not the installed one."""
     ws.config(
         f"""
         state {{ path = "state" }}
@@ -250,8 +250,9 @@ def _mv_project(ws: Workspace, dsn: str, table: str) -> None:
         }}
         """
     )
-    done = ws.run("init", "gmv")
-    assert done.returncode == 0, done.stdout + done.stderr
+    if init:
+        done = ws.run("init", "gmv")
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_after_a_rename_the_run_names_resume_changed_which_goes_on(db: str, ws: Workspace) -> None:
@@ -277,6 +278,25 @@ def test_after_a_rename_the_run_names_resume_changed_which_goes_on(db: str, ws: 
     resumed = ws.run("run", "gmv", "--resume-changed")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert [r["data"]["id"] for r in ws.json_lines("out/mv2.jsonl")] == [2]  # no copy again
+
+
+def test_a_table_the_database_lacks_is_refused_at_the_tables_attribute(
+    db: str, ws: Workspace
+) -> None:
+    """The refusal said "fix 'tables'" without saying where, while a config mistake
+    dstream finds itself carries its dstream.hcl:LINE:COL."""
+    _mv_project(ws, db, "nosuch", init=False)
+    lines = ws.read_text("dstream.hcl").splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "tables =" in text)
+    column = lines[line - 1].index("[") + 1  # the attribute's value
+    done = ws.run("run", "gmv")
+    text = done.stdout + done.stderr
+    assert done.returncode != 0, text
+    assert f"dstream.hcl:{line}:{column}: " in text, text
+    assert "table not found in the database: 'nosuch'" in text, text
+    assert "Traceback" not in text, text
+    document = ws.run("run", "gmv", "--json")
+    assert f"dstream.hcl:{line}:{column}" in document.stdout, document.stdout
 
 
 # -- 7. a lost connection ----------------------------------------------------------------

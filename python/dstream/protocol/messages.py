@@ -35,6 +35,9 @@ KEY_MESSAGE = "message"
 KEY_CONFIG_SCHEMA = "config_schema"
 KEY_ROLE = "role"
 KEY_PROTOCOL = "protocol"
+# An error status line's config key its refusal is about (`"field":"tables"`): dstream
+# shows the refusal at that key's dstream.hcl:LINE:COL (docs/protocol.md, section 2).
+KEY_FIELD = "field"
 # A status line is read as the original DStream read it (Go's json.Unmarshal into
 # {Status, Message}): keys it does not know are ignored, `status` and `message` match
 # whatever their case. Only these two statuses make a first line a handshake; a line
@@ -120,6 +123,7 @@ class Handshake:
     # The JSON Schema of the provider's `config` object, when it describes one.
     config_schema: Optional[JsonObject] = None
     role: Optional[str] = None  # "input" or "output", when a describe answer names it
+    field: Optional[str] = None  # an error line's config key it is about (KEY_FIELD)
 
     def described(self) -> str:
         """What the handshake said, for --log-level debug."""
@@ -166,7 +170,12 @@ def parse_handshake(line: bytes, provider: Optional[str] = None) -> Handshake:
             config_schema=schema if isinstance(schema, dict) else None,
             role=role if (role := obj.get(KEY_ROLE)) in ROLES else None,
         )
-    return Handshake(ERROR, message=as_text(folded(obj, KEY_MESSAGE) or "no message given"))
+    about = obj.get(KEY_FIELD)
+    return Handshake(
+        ERROR,
+        message=as_text(folded(obj, KEY_MESSAGE) or "no message given"),
+        field=about if isinstance(about, str) and about else None,
+    )
 
 
 def handshake_status(obj: JsonObject) -> Optional[str]:
@@ -242,8 +251,12 @@ def ready_line(
     return encode_json(obj) + b"\n"
 
 
-def error_line(message: str) -> bytes:
-    return encode_json({"status": ERROR, "message": message}) + b"\n"
+def error_line(message: str, field: Optional[str] = None) -> bytes:
+    """An error status line; `field`: the config key it is about (KEY_FIELD)."""
+    line: dict[str, str] = {"status": ERROR, "message": message}
+    if field:
+        line[KEY_FIELD] = field
+    return encode_json(line) + b"\n"
 
 
 @record

@@ -279,8 +279,12 @@ def explain_refusal(project: Project, task: TaskSpec, refused: ProviderRefused) 
     refused anyway, and a probe sends it no command. A problem its schema finds in the
     block is the task's error (file:line:col, exit 2, as `lint` and a later run say it),
     the refusal shown with it; none found, the refusal stands. One described before had
-    its config checked before the start: the cache answers, it is not probed again."""
+    its config checked before the start: the cache answers, it is not probed again.
+    A refusal naming a config key (`field`) is placed where the block sets it."""
     spec = task.input if refused.role == "input" else task.output
+    where = _key_location(spec, refused.field) if refused.field is not None else None
+    if where is not None and refused.location is None:
+        refused.place(where)
     try:
         found = describe(spec, project.base_dir, task, pull=False, schema=True)
     except DstreamError:  # it cannot be found now: nothing to add to its refusal
@@ -291,6 +295,19 @@ def explain_refusal(project: Project, task: TaskSpec, refused: ProviderRefused) 
     first = _first(problems)
     first.refusal = refused
     return first
+
+
+def _key_location(spec: ProviderSpec, key: str) -> Optional[object]:
+    """Where `spec`'s config sets the top-level `key` (its value), in any of the
+    spellings a config key is accepted in (`maxCount` for `max_count`); None when it
+    does not (a default, or a key the provider named wrongly)."""
+    from dstream.config.provider_config import normalize_key
+
+    wanted = normalize_key(key)
+    for path, where in spec.config_locations.items():
+        if len(path) == 1 and isinstance(path[0], str) and normalize_key(path[0]) == wanted:
+            return where.value
+    return None
 
 
 def _role_problem(task: str, spec: ProviderSpec, found: Description) -> Optional[ConfigError]:

@@ -388,6 +388,7 @@ class ProviderProcess(ChildProcess):
                 provider=self.label,
                 stderr_tail=self.stderr_tail(settle=1.0),
                 hint=REFUSAL_HINT,
+                field=result.field,
             )
         if result.is_legacy:
             self.legacy = True

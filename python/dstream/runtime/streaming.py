@@ -288,6 +288,7 @@ class OutputReader:
                     provider=output.label,
                     stderr_tail=output.stderr_tail(settle=1.0),
                     hint=REFUSAL_HINT,
+                    field=handshake.field,
                 )
             )
             run.legacy.output_refused()

@@ -25,7 +25,7 @@ from dstream.protocol.frames import (
     ENV_TASK,
     LIFECYCLE_COMMANDS,
 )
-from dstream.protocol.messages import Command, LifecycleResult, error_line, ready_line
+from dstream.protocol.messages import KEY_FIELD, Command, LifecycleResult, error_line, ready_line
 from dstream.sdk.config import ConfigClassError, bind_config
 from dstream.sdk.encode import encode_line
 from dstream.sdk.log import log, route_stdlib_logging
@@ -152,11 +152,18 @@ def _bind(provider_class: type[Provider[Any]], raw: dict[str, Any], name: str) -
     return bind_config(config_class, raw, provider=name)
 
 
-def _refuse(out: FrameWriter, message: str, code: int, hint: Optional[str] = None) -> int:
-    """The handshake's error status (dstream quotes `message`), also logged to stderr."""
+def _refuse(
+    out: FrameWriter,
+    message: str,
+    code: int,
+    hint: Optional[str] = None,
+    field: Optional[str] = None,
+) -> int:
+    """The handshake's error status (dstream quotes `message`; `field`: the config key it
+    is about, docs/protocol.md), also logged to stderr."""
     full = f"{message} ({hint})" if hint else message
     with contextlib.suppress(OSError):
-        out.write(error_line(full))
+        out.write(error_line(full, field))
     log.error(message, hint=hint) if hint else log.error(message)
     return code
 
@@ -208,7 +215,14 @@ async def _serve(provider: Provider[Any], out: FrameWriter, rest: bytes, offset:
         await provider.open()
     except DstreamError as exc:  # its own words, with its hint: logged once, by the refusal
         name = provider.provider_name()
-        return _refuse(out, f"{name} could not start: {exc}", EXIT_FAILURE, hint=exc.hint)
+        about = exc.details.get(KEY_FIELD)
+        return _refuse(
+            out,
+            f"{name} could not start: {exc}",
+            EXIT_FAILURE,
+            hint=exc.hint,
+            field=about if isinstance(about, str) else None,
+        )
     except Exception as exc:
         missing = missing_package(exc)  # one line naming the package, no traceback
         if missing is not None:

@@ -116,6 +116,7 @@ def resolve_tables(
             + "; ".join(missing),
             hint="fix 'tables' in the input's config (schema.table or a bare name in "
             "default_schema), or create the table" + (f"; then {then}" if then else ""),
+            field="tables",
         )
     return found
 
