@@ -50,6 +50,7 @@ def test_a_signal_during_plan_stops_it_and_its_provider(
         assert doc["ok"] is False, doc
         assert name in doc["message"], doc
         assert doc["hint"], doc
+        assert doc["exit_code"] == code, doc  # the code it exits with
     else:
         assert out == ""
         assert f"error: interrupted by {name}" in err, err
@@ -89,3 +90,4 @@ def test_a_signal_before_run_takes_its_tasks_ends_it_cleanly(
     doc = orjson.loads(out)  # one document, though no task ran
     assert doc["ok"] is False, doc
     assert name in doc["message"], doc
+    assert doc["exit_code"] == code, doc

@@ -49,6 +49,7 @@ from dstream.errors import (
     EXIT_USAGE,
     DstreamError,
     ExitCode,
+    Interrupted,
     UsageError,
     nearest,
 )
@@ -324,13 +325,15 @@ def _interrupted(exc: KeyboardInterrupt, view: View) -> int:
     cannot be written (`boundary.stream_failed`)."""
     terminated = isinstance(exc, Terminated)
     name = "SIGTERM" if terminated else "SIGINT"
-    code = ExitCode.TERMINATED if terminated else EXIT_INTERRUPTED
-    stopped = DstreamError(f"interrupted by {name}", hint="run the command again to finish it")
+    stopped = Interrupted(f"interrupted by {name}", hint="run the command again to finish it")
+    # The one place the code is decided: the error carries it, so the document's
+    # `exit_code` and the process's agree.
+    stopped.exit_code = ExitCode.TERMINATED if terminated else EXIT_INTERRUPTED
     try:
         view.error(stopped)
     except OSError as failed:  # a standard stream failed (or a bug's: raised again)
-        return boundary.stream_failed(failed, view, code)
-    return code
+        return boundary.stream_failed(failed, view, stopped.exit_code)
+    return stopped.exit_code
 
 
 def run() -> None:
