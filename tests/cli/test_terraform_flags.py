@@ -47,6 +47,43 @@ def test_plan_and_destroy_take_terraforms_spellings(ws: Workspace) -> None:
     assert calls(ws)[2:] == [["output", "destroy", False], ["input", "destroy", False]]
 
 
+def test_switches_take_terraforms_true_and_false(ws: Workspace) -> None:
+    # Terraform (Go's flag package) takes `-destroy=true`; argparse refused it, and its
+    # single-dash form blamed another flag ("-t/--log-time: ignored explicit argument").
+    setup(ws)
+    on = ws.run("plan", "t", "-destroy=true", "--json=true")
+    assert on.returncode == 0, on.stderr
+    assert json_document(on)["ok"] is True
+    assert calls(ws) == [["output", "plan", True], ["input", "plan", True]]
+    off = ws.run("plan", "t", "--destroy=false", "-json=false")
+    assert off.returncode == 0, off.stderr
+    assert not off.stdout.lstrip().startswith("{"), off.stdout  # text, not a document
+    assert calls(ws)[2:] == [["input", "plan", False], ["output", "plan", False]]
+    gone = ws.run("destroy", "t", "-auto-approve=true", stdin=subprocess.DEVNULL)
+    assert gone.returncode == 0, gone.stderr
+    assert calls(ws)[4:] == [["output", "destroy", False], ["input", "destroy", False]]
+    (ws.root / "sub").mkdir()
+    (ws.root / "sub" / "a.hcl").write_text('task "t" {\ninput{ provider_path="x" }\n}\n')
+    checked = ws.run("fmt", "-check=true", "-recursive=true", "-diff=true")
+    assert checked.returncode == 1, checked.stderr  # not formatted: found below, and shown
+    assert "sub/a.hcl" in checked.stdout and "+++" in checked.stdout, checked.stdout
+
+
+def test_a_switch_given_another_value_is_refused_by_its_name(ws: Workspace) -> None:
+    setup(ws)
+    for argv, typed in (
+        (("plan", "t", "-destroy=yes"), "-destroy"),
+        (("plan", "t", "--destroy=2"), "--destroy"),
+        (("destroy", "t", "-auto-approve=y"), "-auto-approve"),
+        (("fmt", "-check=no"), "-check"),
+        (("list", "-json=on"), "-json"),
+    ):
+        done = ws.run(*argv)
+        scenarios.usage_error(done, f"argument {typed}:", "true", "false")
+        assert "log-time" not in done.stderr and "log-format" not in done.stderr, done.stderr
+    assert not (ws.root / "calls.jsonl").exists()  # nothing was asked
+
+
 def test_json_in_terraforms_spelling_wherever_json_goes(ws: Workspace) -> None:
     scenarios.counter_file(ws)
     for argv in (

@@ -167,9 +167,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def _wants_json(words: list[str]) -> bool:
-    from dstream.cli.flags import JSON_FLAGS
+    from dstream.cli.flags import JSON_FLAGS, switched_on
 
-    return any(word in JSON_FLAGS for word in words)
+    return any(switched_on(word, JSON_FLAGS) for word in words)
 
 
 def _main(words: list[str]) -> int:

@@ -34,6 +34,22 @@ def terraform_spelling(flag: str) -> tuple[str, str]:
     return flag, flag[1:]
 
 
+# What a switch (a flag that takes no value: `--json`, `-destroy`) may be given after
+# `=`, as Terraform's Go flag package and the original's cobra take it (Go's
+# strconv.ParseBool): `-destroy=true` is `-destroy`, `-destroy=false` leaves it off.
+SWITCH_VALUES: dict[str, bool] = {
+    **dict.fromkeys(("1", "t", "T", "true", "TRUE", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "false", "FALSE", "False"), False),
+}
+
+
+def switched_on(word: str, flags: tuple[str, ...]) -> bool:
+    """Whether `word` turns on the switch spelt `flags`: one of them, bare or with a
+    true value (`-json`, `--json=true`)."""
+    name, equals, value = word.partition("=")
+    return name in flags and (not equals or SWITCH_VALUES.get(value) is True)
+
+
 JSON_FLAGS = terraform_spelling("--json")
 VAR_FLAGS = terraform_spelling("--var")  # crash reports mask their values (cli/crash.py)
 VAR_FILE_FLAGS = terraform_spelling("--var-file")

@@ -78,19 +78,19 @@ def add_logging_arguments(parser: Flags, *, keep_earlier: bool = False) -> list[
     return [level, format_, time]
 
 
-# What cobra (the original's flag library) takes as a boolean's value: `-t=false`.
-_COBRA_BOOLEANS = {"true": True, "1": True, "t": True, "false": False, "0": False, "f": False}
-
-
 def cobra_switches(words: list[str]) -> list[str]:
     """The original's -t/--log-time written with a value, as cobra took it
-    (`--log-time=true`, `-t=false`): as the bare switch, or nothing for false. argparse
-    refused it ("ignored explicit argument") or read `-t=false` as -t and `-f alse`."""
+    (`--log-time=true`, `-t=false`), wherever it is written (before the command too): as
+    the bare switch, or nothing for false. argparse refused it ("ignored explicit
+    argument") or read `-t=false` as -t and `-f alse`. Any other value is the parser's
+    to refuse (parsing.written_switches)."""
+    from dstream.cli.flags import SWITCH_VALUES
+
     out: list[str] = []
     for word in words:
         name, equals, value = word.partition("=")
-        if equals and name in ("-t", "--log-time") and value.lower() in _COBRA_BOOLEANS:
-            if _COBRA_BOOLEANS[value.lower()]:
+        if equals and name in ("-t", "--log-time") and value in SWITCH_VALUES:
+            if SWITCH_VALUES[value]:
                 out.append("--log-time")
             continue
         out.append(word)

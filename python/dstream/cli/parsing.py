@@ -110,6 +110,7 @@ class Parser(argparse.ArgumentParser):
         refused = terraform_only(single_dash_words(words), hint=where_listed(self.prog))
         if refused is not None:
             raise refused
+        words = written_switches(self, words, prog=self.prog)
         try:
             return super().parse_known_args(words, namespace)
         except UsageError:
@@ -134,6 +135,36 @@ class Parser(argparse.ArgumentParser):
 def where_listed(prog: str) -> str:
     """The hint of a usage error: where the flags of the parser named `prog` are."""
     return f"`{prog} --help` lists what it takes"
+
+
+def written_switches(parser: Flags, words: Sequence[str], *, prog: str) -> list[str]:
+    """`words` with each of `parser`'s switches written with a value, as Terraform takes
+    it (`-destroy=true`, `--json=false`: flags.SWITCH_VALUES), as argparse takes it: the
+    bare switch for true, nothing for false (the switch is off). Any other value is a
+    UsageError naming the switch as written. argparse refused every value ("ignored
+    explicit argument"), and read `-destroy=true` as `-d estroy=true`'s cluster, blaming
+    another flag (`-t/--log-time: ignored explicit argument 'rue'`). Words after `--`
+    are no flags."""
+    from dstream.cli.flags import SWITCH_VALUES
+
+    end = words.index("--") if "--" in words else len(words)
+    out: list[str] = []
+    for word in words[:end]:
+        name, equals, value = word.partition("=")
+        action = flag_action(parser, name) if equals and word.startswith("-") else None
+        if action is None or takes_value(action) or not isinstance(action.const, bool):
+            out.append(word)
+            continue
+        on = SWITCH_VALUES.get(value)
+        if on is None:
+            raise UsageError(
+                f"argument {name}: a switch is on or off: give {name}=true or "
+                f"{name}=false, not {value!r}",
+                hint=f"write {name} alone to turn it on, or leave it out; {where_listed(prog)}",
+            )
+        if on:
+            out.append(name)
+    return [*out, *words[end:]]
 
 
 def looks_like_flag(word: str) -> bool:
