@@ -112,6 +112,25 @@ def test_legacy_output_that_streams_fails_at_the_timeout(ws: Workspace) -> None:
     assert "did not report a result within 2 s" in output["error"]
 
 
+@pytest.mark.parametrize("command", ["plan", "init", "status"])
+def test_a_timeout_hint_says_to_raise_timeout(ws: Workspace, command: str) -> None:
+    """A provider slow but healthy needs more time, not a fix: the hint says how much it
+    had and which flag gives it more, for each way a result is waited for (a provider
+    that declares "lifecycle", an output read as the original read it)."""
+    setup(ws, output_config="hang = true")
+    done = ws.run(command, "t", "--timeout", "1")
+    assert done.returncode == 1, done.stderr
+    assert "did not report a result within 1 s" in done.stderr
+    hint = done.stderr.split("did not report a result", 1)[1]
+    assert "--timeout" in hint and "1 s" in hint, done.stderr
+    setup(ws, output_config="legacy = true")
+    code, doc, err = ws.run_json(command, "t", "--timeout", "1.5")
+    assert code == 1, err
+    output = doc["tasks"][0]["providers"][1]
+    assert "did not report a result within 1.5 s" in output["error"], output
+    assert "--timeout" in output["hint"] and "1.5 s" in output["hint"], output
+
+
 @pytest.mark.parametrize(
     ("configs", "args", "expected"),
     [

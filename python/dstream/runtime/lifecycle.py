@@ -409,6 +409,11 @@ def _time_out(proc: ProviderProcess, outcome: ProviderOutcome, timeout: float, m
     proc.kill()
     outcome.exit_code = proc.wait(5)
     outcome.error = f"{outcome.label} did not report a result within {timeout:g} s{more}"
+    outcome.hint = (
+        f"if it is slow but healthy, give it more than {timeout:g} s with --timeout "
+        "SECONDS; else find out why it did not answer (run it by hand with its config "
+        "on stdin)"
+    )
     outcome.stderr_tail = proc.stderr_tail()
 
 
