@@ -465,3 +465,16 @@ def test_a_result_line_longer_than_max_frame_size_fails_the_command(ws: Workspac
     done = ws.run("init", "t")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "wrote a line longer than 1024 bytes" in done.stdout + done.stderr, done.stdout
+
+
+def test_init_refresh_without_pull_is_a_usage_error(ws: Workspace) -> None:
+    """--refresh resolves again the tags --pull pulls: alone it did nothing, silently."""
+    setup(ws)
+    done = ws.run("init", "t", "--refresh")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: argument --refresh: "), done.stderr
+    assert "--pull" in done.stderr and "\n  hint: " in done.stderr, done.stderr
+    code, doc, _ = ws.run_json("init", "t", "--refresh=true")
+    assert code == 2 and doc["error"] == "UsageError" and doc["exit_code"] == 2, doc
+    assert "--pull" in doc["message"] and doc["hint"], doc
+    assert not (ws.root / "calls.jsonl").exists()  # no provider was asked

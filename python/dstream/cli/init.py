@@ -15,9 +15,10 @@ from dstream.cli.common import (
     task_names,
 )
 from dstream.cli.flags import timeout_seconds
+from dstream.cli.parsing import where_listed
 from dstream.cli.view import View
 from dstream.config.model import Project
-from dstream.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from dstream.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, view: View) -> int:
+    if args.refresh and not args.pull:  # before anything is read or asked
+        raise UsageError(
+            "argument --refresh: only with --pull: it resolves again the tags of the "
+            "providers --pull pulls, and does nothing alone",
+            hint=f"add --pull (`dstream init --pull --refresh`), or leave --refresh out; "
+            f"{where_listed('dstream init')}",
+        )
     project, names = load_tasks(args)
     if args.pull:
         from dstream.runtime.prefetch import pull_task_providers
