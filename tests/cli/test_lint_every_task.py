@@ -64,3 +64,37 @@ def test_a_tasks_own_error_hides_nothing_of_its_providers(ws: Workspace) -> None
     assert "must be a size" in found["dstream.hcl:5:20"], found
     assert "unknown config key 'bogus'" in found["dstream.hcl:8:16"], found
     assert document["errors"] == 2, found
+
+
+UNKNOWN_ATTRIBUTES = """\
+variable "pw" {
+  sensitive = true
+}
+task "d" {
+  input {
+    provider_path = "dstream-counter"
+    config { max_cout = 3 }
+  }
+  output {
+    provider_path = "./missing-sink"
+    config { password = var.pw }
+  }
+  stop_grce = "5s"
+  flush_timout = "1s"
+}
+"""
+
+
+def test_a_tasks_unknown_attributes_hide_nothing_of_it(ws: Workspace) -> None:
+    """A typo in a task's attribute name made lint skip the task's provider configs and
+    its warnings, and name only the first typo: all are reported in one pass."""
+    (ws.root / "dstream.hcl").write_text(UNKNOWN_ATTRIBUTES)
+    code, document, stderr = ws.run_json("lint")
+    assert code == 2, stderr
+    found = {(d["location"], d["severity"]): d["message"] for d in document["diagnostics"]}
+    assert "unknown attribute 'stop_grce'" in found["dstream.hcl:13:3", "error"], found
+    assert "unknown attribute 'flush_timout'" in found["dstream.hcl:14:3", "error"], found
+    assert "unknown config key 'max_cout'" in found["dstream.hcl:7:14", "error"], found
+    assert "does not exist" in found["dstream.hcl:9:3", "warning"], found
+    assert any("has no value" in message for message in found.values()), found
+    assert document["errors"] == 3, found

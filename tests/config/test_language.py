@@ -383,6 +383,9 @@ def test_errors_in_every_part_are_collected_for_lint() -> None:
         "t.hcl:7:1: unknown block 'weird' at the top level",
         "t.hcl:2:13: undefined local value local.b",
         "t.hcl:5:3: unknown attribute 'bogus' in task \"t\"",
+        # the unknown attribute hides none of the task's other errors
+        't.hcl:4:1: task "t" has no input block',
+        't.hcl:4:1: task "t" has no output block',
     ]
 
 

@@ -19,6 +19,7 @@ from dstream.protocol.frames import POLICIES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Optional
 
 _SIZE = r"(?i)^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMG]i?B|B)?\s*$"
@@ -48,24 +49,39 @@ def unknown_name(
     )
 
 
+def name_problems(
+    body: Body,
+    context: str,
+    attributes: tuple[str, ...],
+    blocks: tuple[str, ...] = (),
+) -> Iterator[ConfigError]:
+    """Each attribute and block of `body` whose name is not allowed there, in order."""
+    for name, attribute in body.attributes.items():
+        if name not in attributes:
+            yield unknown_name(name, attribute.location, context, attributes)
+    for block in body.blocks:
+        if block.type not in blocks:
+            if block.type in attributes:
+                yield ConfigError(
+                    f"{block.type!r} in {context} is an attribute, not a block",
+                    location=block.location,
+                    hint=f"write `{block.type} = ...`",
+                )
+            else:
+                yield unknown_name(
+                    block.type, block.location, context, blocks or ("(none)",), "block"
+                )
+
+
 def check_names(
     body: Body,
     context: str,
     attributes: tuple[str, ...],
     blocks: tuple[str, ...] = (),
 ) -> None:
-    for name, attribute in body.attributes.items():
-        if name not in attributes:
-            raise unknown_name(name, attribute.location, context, attributes)
-    for block in body.blocks:
-        if block.type not in blocks:
-            if block.type in attributes:
-                raise ConfigError(
-                    f"{block.type!r} in {context} is an attribute, not a block",
-                    location=block.location,
-                    hint=f"write `{block.type} = ...`",
-                )
-            raise unknown_name(block.type, block.location, context, blocks or ("(none)",), "block")
+    """Raise the first of `name_problems`."""
+    for problem in name_problems(body, context, attributes, blocks):
+        raise problem
 
 
 def one_block(body: Body, name: str, context: str) -> Optional[Block]:

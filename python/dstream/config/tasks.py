@@ -11,6 +11,7 @@ from dstream.config.checks import (
     check_names,
     expect_bool,
     expect_string,
+    name_problems,
     one_block,
     parse_duration,
     parse_positive_duration,
@@ -91,7 +92,9 @@ def _build_task(block: Block, evaluator: Evaluator, diagnostics: Diagnostics) ->
     attributes = block.body.attributes
     _check_task_type(attributes, evaluator, context)
     _refuse_task_level_sources(attributes)
-    check_names(block.body, context, TASK_ATTRIBUTES, TASK_BLOCKS)
+    # Recorded, not raised: a misspelt name hides none of the task's other checks.
+    for problem in name_problems(block.body, context, TASK_ATTRIBUTES, TASK_BLOCKS):
+        diagnostics.error(problem)
     if "lock_config" in attributes:
         warn_lock_config(diagnostics, attributes["lock_config"])
     sides: dict[str, ProviderSpec] = {}
