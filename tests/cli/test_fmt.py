@@ -43,7 +43,7 @@ attempts = 2
 CANONICAL = """\
 # top comment
 locals {
-  tables  = ["a","b"] # trailing
+  tables  = ["a", "b"] # trailing
   db_name = "shop"
 }
 

@@ -1,6 +1,6 @@
 """`dstream fmt` lays a file out as `terraform fmt` does. Each expected text here is
-what `terraform fmt -` (v1.11.4) writes for the input (apart from where dstream's
-documented layout differs: the spacing inside an expression kept)."""
+what `terraform fmt -` (v1.11.4) writes for the input; test_fmt_expressions.py checks
+the spacing inside expressions."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """`dstream fmt [PATH...]`: rewrite .hcl files in the canonical layout, like
 `terraform fmt`: two spaces per nesting level, one space around `=` and before `{` (a
-one-line block's too), the `=` of consecutive one-line attributes aligned, no trailing
+one-line block's too), the tokens inside expressions spaced as terraform fmt spaces them
+(cli/fmt_spacing.py), the `=` of consecutive one-line attributes aligned, no trailing
 spaces, blank lines kept as they are (empty), one newline at the end (CRLF in a file
 whose lines end in CRLF), the trailing `#` / `//` comments of consecutive lines aligned.
 Each attribute and block starts a line, and so does a block's `}`, but for a one-line
@@ -30,6 +31,7 @@ import regex
 
 from dstream.cli.flags import terraform_spelling
 from dstream.cli.fmt_files import find_files, write
+from dstream.cli.fmt_spacing import respace
 from dstream.cli.view import View
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.quicklex import NAME_PATTERN
@@ -244,7 +246,7 @@ def _layout(source: str) -> str:
         else:
             scan = _scan(text, False)
             level = _nest(indents, scan.depth_change)
-            lines.append(_Line(INDENT * level + _normalise(text) if text else ""))
+            lines.append(_Line(INDENT * level + _normalise(respace(text)) if text else ""))
         in_comment, heredoc, inside = scan.in_comment, scan.heredoc, scan.inside
     return _finish(_align_comments(_align(lines)))
 
