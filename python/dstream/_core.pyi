@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
     "EXCERPT_LEN",
     "LOG_LINE_LEN",
+    "MAX_IN_FLIGHT_CHECKPOINTS",
     "PROTOCOL_VERSION",
     "Counters",
     "Fragment",
@@ -36,6 +37,9 @@ DEFAULT_MAX_FRAME_SIZE: int  # must match protocol/frames.py
 # take_log_lines gives at most (rust/dstream-core pump/options.rs): a text that long was cut.
 EXCERPT_LEN: int
 LOG_LINE_LEN: int
+# The most checkpoints a pump forwards that are not acknowledged yet (Pump.acknowledged);
+# while there are that many, it holds the newest one back (docs/delivery.md).
+MAX_IN_FLIGHT_CHECKPOINTS: int
 BUILD_INFO: dict[str, str]  # rustc version, target triple, profile, features
 # (name, meaning) of every pump counter, in order: the one list (rust/dstream-core
 # counters.rs); Counters has one attribute per name (tests/core/test_counters.py)
@@ -164,6 +168,8 @@ class Counters:
     bytes_read: int  # bytes taken from the input, prefix included
     log_lines: int  # a legacy input's stdout lines taken as its log (legacy_logs)
     checkpoints_withheld: int  # checkpoint frames not written (forward_checkpoints=False)
+    # checkpoint frames not written while MAX_IN_FLIGHT_CHECKPOINTS awaited acknowledgement
+    checkpoints_coalesced: int
     # data frames per metadata.TableName (when count_tables; names decoded from JSON; at
     # most 4096 distinct names, data frames of further ones count under "(other tables)")
     tables: dict[str, int]
@@ -249,6 +255,14 @@ class Pump:
         whitespace around them) queued for the output since the last call, in stream
         order. They are handed out before the write that carries them returns, so an
         acknowledgement can never arrive for one not yet taken here. Thread-safe."""
+    def acknowledged(self, count: int) -> None:
+        """Thread-safe: `count` more of the checkpoints take_checkpoints() handed out were
+        matched to acknowledgements (one covers those before it). At most
+        MAX_IN_FLIGHT_CHECKPOINTS handed out are not: while there are that many, the
+        pump forwards no checkpoint frame and holds the newest back (the others count in
+        checkpoints_coalesced); it forwards that one once this makes room, after the
+        frames that followed it, or at the end of the stream whatever the count. The input
+        is never blocked for it."""
     def set_forward_checkpoints(self, forward: bool) -> None:
         """Thread-safe: whether checkpoint frames queued from now on are written (the
         start value is options.forward_checkpoints)."""

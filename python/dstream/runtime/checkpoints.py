@@ -11,6 +11,11 @@ be byte for byte one that was sent. An echo may skip checkpoints (the later one 
 the earlier), but one that was never sent, or one older than an echo already seen, is
 a protocol error: storing it could move the state past data the output never had.
 
+The checkpoints kept here, sent and not yet acknowledged, are at most
+_core.MAX_IN_FLIGHT_CHECKPOINTS: each acknowledgement tells the pump how many it covered
+(`Pump.acknowledged`), and the pump forwards no more than that many unacknowledged
+(it holds the newest of the others back: docs/delivery.md, "Checkpoints in flight").
+
 A passthrough task (`passthrough = true`) is the one exception: its pump forwards the
 bytes unframed, so it knows of no checkpoint it sent, and the output's echoes are
 stored as they come (but null, which the pump refuses as an invalid frame); the task
@@ -53,10 +58,18 @@ def shown(value: bytes) -> str:
 
 class CheckpointTracker:
     def __init__(
-        self, take_sent: Callable[[], list[bytes]], output_label: str, *, checked: bool = True
+        self,
+        take_sent: Callable[[], list[bytes]],
+        covered: Callable[[int], None],
+        output_label: str,
+        *,
+        checked: bool = True,
     ) -> None:
-        """`checked`: echoes must match a checkpoint the pump sent (False: passthrough)."""
+        """`take_sent`: the checkpoints the pump sent since it was last called;
+        `covered(n)`: n more of them are acknowledged; `checked`: echoes must match a
+        checkpoint the pump sent (False: passthrough)."""
         self._take_sent = take_sent
+        self._covered = covered
         self._checked = checked
         self._pending: collections.deque[bytes] = collections.deque()
         self._label = output_label
@@ -103,6 +116,7 @@ class CheckpointTracker:
             )
         for _ in range(skipped + 1):
             self._pending.popleft()
+        self._covered(skipped + 1)
         return True
 
     @property

@@ -230,7 +230,9 @@ class TaskRun:
     def _stream(self, pump: Pump) -> None:
         """Pump, with the threads beside it, until the stream ends; then end the run."""
         inp, out = self.providers()
-        tracker = CheckpointTracker(pump.take_checkpoints, out.label, checked=self.task.validate)
+        tracker = CheckpointTracker(
+            pump.take_checkpoints, pump.acknowledged, out.label, checked=self.task.validate
+        )
         self.tracker = tracker
         acked: Latest = Latest()
         notices: Latest = Latest()

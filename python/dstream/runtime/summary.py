@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 
+from dstream import _core
 from dstream.config.redact import redact_cut
 from dstream.errors import (
     STOPPED,
@@ -173,6 +174,8 @@ def details(summary: RunSummary) -> list[str]:
         f"{c.get('checkpoint_frames', 0):,} checkpoints), {size(c.get('bytes', 0))}"
         + (f", {rate(per_second)} frames/s" if per_second is not None else "")
     )
+    if c.get("checkpoints_coalesced"):
+        lines.append(f"  note     {coalesced_note(c['checkpoints_coalesced'])}")
     if c.get("invalid_frames"):
         lines.append(
             f"  invalid  {c['invalid_frames']:,} (skipped {c.get('skipped', 0):,}, "
@@ -208,6 +211,16 @@ def details(summary: RunSummary) -> list[str]:
         lines.append(f"  state    no checkpoint acknowledged{unchanged}")
     lines.extend(f"  note     {note}" for note in summary.notes)
     return lines
+
+
+def coalesced_note(count: int) -> str:
+    """What the summary says of checkpoints the pump did not forward while the most it
+    lets await an acknowledgement did (docs/delivery.md, "Checkpoints in flight")."""
+    return (
+        f"{count:,} checkpoint(s) not forwarded while {_core.MAX_IN_FLIGHT_CHECKPOINTS:,} "
+        "sent ones awaited the output's acknowledgement (fewer resume points, nothing "
+        "lost: docs/delivery.md)"
+    )
 
 
 def _stored(summary: RunSummary) -> str:

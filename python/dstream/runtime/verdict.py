@@ -76,8 +76,10 @@ def no_checkpoint_note(
     if result is None or "checkpoints" not in features:
         return None
     counters = result.counters
-    # Withheld: it sent them, and dstream kept them from an output that cannot take them.
-    if counters.checkpoint_frames or counters.checkpoints_withheld or not counters.data_frames:
+    # Withheld: it sent them, and dstream kept them from an output that cannot take them
+    # (coalesced: from one that had not acknowledged the ones before).
+    withheld = counters.checkpoints_withheld + counters.checkpoints_coalesced
+    if counters.checkpoint_frames or withheld or not counters.data_frames:
         return None
     return (
         "the input declares checkpoints but sent none: "

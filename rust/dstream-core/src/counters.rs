@@ -206,6 +206,7 @@ macro_rules! with_counters {
             bytes_read: "bytes taken from the input, prefix included",
             log_lines: "stdout lines of a legacy input taken as its log",
             checkpoints_withheld: "checkpoint frames not forwarded (the output does not acknowledge)",
+            checkpoints_coalesced: "checkpoint frames not forwarded while MAX_IN_FLIGHT_CHECKPOINTS forwarded ones awaited acknowledgement (the newest goes out once there is room, or at the end of the stream)",
         }
     };
 }

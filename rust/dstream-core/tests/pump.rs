@@ -680,3 +680,99 @@ fn a_dead_letter_is_on_disk_before_a_checkpoint_after_it_is_handed_out() {
     assert_eq!(d.join().unwrap(), b"{\"data\":1}\n{\"checkpoint\":2}\n");
     let _ = std::fs::remove_file(&path);
 }
+
+/// More checkpoints than may await an acknowledgement, none acknowledged: the first
+/// MAX_IN_FLIGHT_CHECKPOINTS are forwarded, the newest of the others is held back and
+/// forwarded at the end of the stream (after the data that followed it, `\r\n` ended in
+/// the input), the ones it replaced are coalesced; the same whichever way bytes cross.
+#[test]
+fn checkpoints_beyond_those_in_flight_are_coalesced_and_the_last_one_still_goes_out() {
+    let most = dstream_core::pump::MAX_IN_FLIGHT_CHECKPOINTS as usize;
+    let n = most + 10;
+    let (mut input, mut want, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let data = format!("{{\"data\":{i}}}\n");
+        let cp = format!("{{\"checkpoint\":{{\"n\":{i}}}}}");
+        input.extend_from_slice(data.as_bytes());
+        input.extend_from_slice(cp.as_bytes());
+        input.extend_from_slice(if i == n - 1 { b"\r\n" } else { b"\n" });
+        want.extend_from_slice(data.as_bytes());
+        if i < most {
+            want.extend_from_slice(cp.as_bytes());
+            want.push(b'\n');
+            values.push(format!("{{\"n\":{i}}}").into_bytes());
+        }
+    }
+    input.extend_from_slice(b"{\"data\":\"after\"}\n");
+    want.extend_from_slice(b"{\"data\":\"after\"}\n");
+    want.extend_from_slice(format!("{{\"checkpoint\":{{\"n\":{}}}}}\n", n - 1).as_bytes());
+    values.push(format!("{{\"n\":{}}}", n - 1).into_bytes());
+    for (name, opts) in transfer_modes().into_iter().filter(|(_, o)| o.validate) {
+        let (res, out, cps) = pump(&input, opts, b"");
+        assert_eq!(res.outcome, Outcome::Eof, "{name}: {:?}", res.message);
+        assert!(out == want, "{name}: the output differs");
+        assert!(cps == values, "{name}: the checkpoints handed out differ");
+        let c = &res.counters;
+        assert_eq!(c.checkpoint_frames, most as u64 + 1, "{name}");
+        assert_eq!(c.checkpoints_coalesced, 9, "{name}");
+        assert_eq!(c.data_frames, n as u64 + 1, "{name}");
+        assert_eq!(c.bytes, want.len() as u64, "{name}");
+    }
+}
+
+/// An acknowledgement that makes room while the input is idle wakes the pump, which
+/// forwards the checkpoint it held back at once, without waiting for more input.
+#[test]
+fn an_acknowledgement_sends_the_held_checkpoint_while_the_input_is_idle() {
+    let most = dstream_core::pump::MAX_IN_FLIGHT_CHECKPOINTS;
+    let (ir, mut iw) = pipe();
+    let (mut or, ow) = pipe();
+    let mut p = Pump::new(ir.as_raw_fd(), ow.as_raw_fd(), Options::default(), b"").unwrap();
+    let h = p.handle();
+    let pumping = thread::spawn(move || p.run());
+    let mut input = Vec::new();
+    for i in 0..=most {
+        input.extend_from_slice(format!("{{\"checkpoint\":{i}}}\n").as_bytes());
+    }
+    input.extend_from_slice(b"{\"data\":\"after\"}\n");
+    iw.write_all(&input).unwrap(); // and the input stays open, idle
+    let mut read = Vec::new();
+    while !read.ends_with(b"{\"data\":\"after\"}\n") {
+        read_some(&mut or, &mut read);
+    }
+    let held = format!("{{\"checkpoint\":{most}}}\n");
+    assert!(!read.windows(held.len()).any(|w| w == held.as_bytes()));
+    assert_eq!(h.take_checkpoints().len(), most as usize);
+    h.acknowledged(most);
+    while !read.ends_with(held.as_bytes()) {
+        read_some(&mut or, &mut read);
+    }
+    assert_eq!(h.take_checkpoints(), vec![most.to_string().into_bytes()]);
+    drop(iw);
+    let res = pumping.join().unwrap();
+    assert_eq!(res.outcome, Outcome::Eof, "{:?}", res.message);
+    assert_eq!(res.counters.checkpoint_frames, most + 1);
+    assert_eq!(res.counters.checkpoints_coalesced, 0);
+}
+
+/// Reads what `r` has into `read`: fails when nothing comes for a minute (rather than
+/// hang), or at its end.
+fn read_some(r: &mut File, read: &mut Vec<u8>) {
+    let mut fds = libc::pollfd {
+        fd: r.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let ready = unsafe { libc::poll(&mut fds, 1, 60_000) };
+    assert_eq!(
+        ready,
+        1,
+        "nothing to read for a minute after {} bytes",
+        read.len()
+    );
+    let mut chunk = [0u8; 1 << 16];
+    let k = r.read(&mut chunk).unwrap();
+    assert!(k > 0, "the output's pipe closed");
+    read.extend_from_slice(&chunk[..k]);
+}

@@ -415,6 +415,12 @@ impl Pump {
         PyList::new(py, cps.iter().map(|c| PyBytes::new(py, c)))
     }
 
+    /// Thread-safe: `count` more of the checkpoints take_checkpoints() handed out were
+    /// acknowledged (room for as many more in flight: MAX_IN_FLIGHT_CHECKPOINTS).
+    fn acknowledged(&self, count: u64) {
+        self.handle.acknowledged(count);
+    }
+
     /// Thread-safe: whether checkpoint frames queued from now on reach the output.
     fn set_forward_checkpoints(&self, forward: bool) {
         self.handle.set_forward_checkpoints(forward);
@@ -506,6 +512,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Where the pump cuts what it hands Python, which masks a secret's start at a cut.
     m.add("EXCERPT_LEN", dc::pump::EXCERPT_LEN)?;
     m.add("LOG_LINE_LEN", dc::pump::LOG_LINE_LEN)?;
+    m.add(
+        "MAX_IN_FLIGHT_CHECKPOINTS",
+        dc::pump::MAX_IN_FLIGHT_CHECKPOINTS,
+    )?;
     let info = PyDict::new(py);
     info.set_item("rustc", env!("DSTREAM_BUILD_RUSTC"))?;
     info.set_item("target", env!("DSTREAM_BUILD_TARGET"))?;

@@ -25,6 +25,13 @@ impl Pump {
         }
         self.checkpoints
             .hand_out(self.reader.framer.buf(), &self.shared.checkpoints);
+        // at the end of the batch, after the data that followed it
+        if self.checkpoints.holding && !self.rejects.failed() && self.checkpoints.room(&self.shared)
+        {
+            self.queue_held()?;
+        }
+        #[cfg(target_os = "linux")]
+        self.copy_if_fragmented()?;
         if self.writer.segs.is_empty() {
             self.after_flush();
         }
@@ -188,6 +195,15 @@ impl Pump {
             if !self.shared.forwards_checkpoints() {
                 self.local.checkpoints_withheld += 1;
                 return Ok(());
+            }
+            if let Some((a, b)) = value {
+                let cps = &mut self.checkpoints;
+                if !cps.room(&self.shared) {
+                    let frame = &self.reader.framer.buf()[start..end];
+                    cps.hold(frame, a..b, &mut self.local, &self.shared);
+                    return Ok(());
+                }
+                cps.supersede(&mut self.local, &self.shared);
             }
             // Its acknowledgement stores a position past every frame before it: the
             // dead letters among them are on disk first, or the run fails here.

@@ -74,6 +74,13 @@ pub(super) struct Shared {
     deadline: AtomicU64,
     pub(super) waker: Waker,
     pub(super) checkpoints: Mutex<Vec<Vec<u8>>>,
+    /// Checkpoints handed out that the runtime matched to acknowledgements
+    /// ([`Handle::acknowledged`]); with [`Shared::holding`], SeqCst both: a pump that
+    /// holds a checkpoint back for want of room either sees the acknowledgement that
+    /// makes room, or is woken by it.
+    acknowledged: AtomicU64,
+    /// Whether the pump holds a checkpoint back until there is room (super::checkpoints).
+    holding: AtomicBool,
     /// (the line's first bytes, its whole length without `\n`): see [`Handle::take_log_lines`].
     pub(super) log_lines: Mutex<Vec<(Vec<u8>, u64)>>,
     pub(super) status_lines: Mutex<Vec<(u64, Vec<u8>)>>,
@@ -93,6 +100,8 @@ impl Shared {
             deadline: AtomicU64::new(0),
             waker,
             checkpoints: Mutex::new(Vec::new()),
+            acknowledged: AtomicU64::new(0),
+            holding: AtomicBool::new(false),
             log_lines: Mutex::new(Vec::new()),
             status_lines: Mutex::new(Vec::new()),
             forward_checkpoints: AtomicBool::new(forward_checkpoints),
@@ -132,6 +141,16 @@ impl Shared {
     #[inline]
     pub(super) fn deadline_passed(&self) -> bool {
         self.until_deadline().is_some_and(|left| left.is_zero())
+    }
+
+    /// How many checkpoints handed out were acknowledged.
+    #[inline]
+    pub(super) fn acknowledged(&self) -> u64 {
+        self.acknowledged.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn set_holding(&self, holding: bool) {
+        self.holding.store(holding, Ordering::SeqCst);
     }
 
     pub(super) fn forwards_checkpoints(&self) -> bool {
@@ -203,6 +222,17 @@ impl Handle {
     /// the output since the last call, in stream order.
     pub fn take_checkpoints(&self) -> Vec<Vec<u8>> {
         std::mem::take(&mut *self.0.checkpoints.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The runtime matched `count` more of the checkpoints [`Handle::take_checkpoints`]
+    /// handed out to acknowledgements (an acknowledgement covers those before it): as
+    /// many more may be in flight (see [`super::MAX_IN_FLIGHT_CHECKPOINTS`]). A pump
+    /// that holds a checkpoint back for want of room is woken to forward it.
+    pub fn acknowledged(&self, count: u64) {
+        self.0.acknowledged.fetch_add(count, Ordering::SeqCst);
+        if self.0.holding.load(Ordering::SeqCst) {
+            self.0.waker.wake();
+        }
     }
 
     /// Makes `run` end the stream the first time the input has nothing to read, as at

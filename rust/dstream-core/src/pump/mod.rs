@@ -16,16 +16,20 @@
 //!
 //! Checkpoint values (the bytes of the value, not the frame) are handed to
 //! [`Handle::take_checkpoints`] as soon as they are queued for the output, before the
-//! write (`checkpoints`). Counters are published once per batch, and per-table counts
-//! whenever the pump is about to wait for an idle input.
+//! write (`checkpoints`); at most [`MAX_IN_FLIGHT_CHECKPOINTS`] of them await an
+//! acknowledgement, the newest of the others is held back and forwarded once one makes
+//! room, or at the end of the stream. Counters are published once per batch, and
+//! per-table counts whenever the pump is about to wait for an idle input.
 //!
 //! A wait on a full output is a stall: its start is shared when the first wait of it
 //! begins and cleared by the next write the output takes bytes of (a branch per write,
 //! nothing per frame), so [`Handle::output_stalled_for`] tells a stalled output from an
 //! idle input.
 //!
-//! Memory: the framer buffer (read_buffer_size + max_frame_size + 2 at most) and the
-//! segment list; a slow output blocks reads, which blocks the input through its pipe.
+//! Memory: the framer buffer (read_buffer_size + max_frame_size + 2 at most), the
+//! segment list, a held checkpoint frame, and the checkpoints in flight (at most
+//! [`MAX_IN_FLIGHT_CHECKPOINTS`]); a slow output blocks reads, which blocks the input
+//! through its pipe.
 //!
 //! Modules: `options` (what the pump is asked to do), `handle` (what other threads
 //! see), `reader` (the input side), `writer` (the output side), `frames` (from
@@ -44,6 +48,7 @@ mod rejects;
 mod splice;
 mod writer;
 
+pub use checkpoints::MAX_IN_FLIGHT_CHECKPOINTS;
 pub use handle::{Handle, Outcome, PumpResult, Torn};
 pub use options::{
     Options, Policy, DEFAULT_PIPE_SIZE, EXCERPT_LEN, LOG_LINE_LEN, MAX_HELD_LOG_LINES,
@@ -254,6 +259,14 @@ impl Pump {
             if let Some(e) = self.rejects.failure.take() {
                 return Err(e);
             }
+            // an acknowledgement made room for the checkpoint held back (it woke us)
+            if self.checkpoints.holding && self.checkpoints.room(&self.shared) {
+                self.queue_held()?;
+                if self.writer.segs.is_empty() {
+                    self.after_flush(); // withheld instead
+                }
+                continue;
+            }
             if self.reader.state == ReadState::Eof {
                 return Ok(true);
             }
@@ -337,6 +350,10 @@ impl Pump {
         self.reader.framer.set_eof();
         self.reader.state = ReadState::Eof;
         self.process()?;
+        // the input's last checkpoint reaches the output, room or not
+        if !self.rejects.failed() && self.checkpoints.holding {
+            self.queue_held()?;
+        }
         Ok(true)
     }
 
@@ -390,6 +407,7 @@ impl Pump {
             }
         }
         self.session = None;
+        self.abandon_held();
         self.output_took(); // an ended run waits on nothing
         self.shared.counters.publish(&mut self.local, true);
         let counters = self.shared.counters.snapshot();

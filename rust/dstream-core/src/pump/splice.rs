@@ -2,6 +2,7 @@
 //! buffer: passthrough (`validate` off) splices input to output; zero-copy (see
 //! [`crate::zerocopy`]) splices the validated frames out of the input pipe.
 
+use super::writer::Seg;
 use super::{Pump, Transfer};
 use crate::error::Error;
 use crate::sys::{self, Interest};
@@ -10,6 +11,10 @@ use std::time::Instant;
 
 /// Bytes asked of one splice(2).
 const SPLICE_LEN: usize = 1 << 20;
+
+/// Zero-copy: below this average length of a batch's segments, the batch is written from
+/// the buffer (see [`Pump::copy_if_fragmented`]).
+const SPLICE_MIN_SEGMENT: usize = 16 << 10;
 
 /// splice(2) or tee(2) refused for these fds (not pipes, or not supported here).
 fn refused(e: &io::Error) -> bool {
@@ -57,6 +62,33 @@ impl Pump {
                 e,
             )),
         }
+    }
+
+    /// Zero-copy: a batch of many small segments (frames not forwarded between them:
+    /// checkpoints withheld or coalesced, invalid frames) costs two system calls a
+    /// segment spliced (the gap dropped, the segment moved), far more than copying its
+    /// bytes. Such a batch is consumed from the input pipe at once, and written from the
+    /// buffer as without zero-copy.
+    pub(super) fn copy_if_fragmented(&mut self) -> Result<(), Error> {
+        let Transfer::ZeroCopy(zc) = &mut self.transfer else {
+            return Ok(());
+        };
+        let (mut pieces, mut bytes, mut end) = (0usize, 0usize, 0usize);
+        for seg in &self.writer.segs {
+            if let Seg::Buf { start, len } = *seg {
+                pieces += 1;
+                bytes += len;
+                end = start + len;
+            }
+        }
+        if pieces < 2 || bytes / pieces >= SPLICE_MIN_SEGMENT || end <= zc.taken {
+            return Ok(());
+        }
+        let input = self.reader.fd;
+        zc.drop_bytes(input, end - zc.taken)
+            .map_err(|e| Error::io(format!("read from input fd {input} failed"), e))?;
+        zc.taken = end;
+        Ok(())
     }
 
     /// Zero-copy: moves the rest of the current segment, `buf[start..start + len]`, from

@@ -17,13 +17,16 @@ pub(super) enum Seg {
     Buf { start: usize, len: usize },
     /// A static `"\n"`, ending a frame that had `"\r\n"` or none (at EOF).
     Newline,
+    /// [`Writer::held`]: a checkpoint frame held back and forwarded later
+    /// (super::checkpoints), `\n` ended.
+    Held { len: usize },
 }
 
 impl Seg {
     #[inline]
     fn len(self) -> usize {
         match self {
-            Seg::Buf { len, .. } => len,
+            Seg::Buf { len, .. } | Seg::Held { len } => len,
             Seg::Newline => 1,
         }
     }
@@ -50,6 +53,8 @@ pub(super) struct Writer {
     pub(super) next: usize,
     pub(super) written: usize,
     pub(super) in_flight: InFlight,
+    /// The checkpoint frame of a queued [`Seg::Held`].
+    pub(super) held: Vec<u8>,
 }
 
 impl Writer {
@@ -60,6 +65,7 @@ impl Writer {
             next: 0,
             written: 0,
             in_flight: InFlight::default(),
+            held: Vec::new(),
         }
     }
 
@@ -85,12 +91,13 @@ impl Writer {
     }
 
     /// The buffer index of the first queued byte not written yet, if any (a pending
-    /// [`Seg::Newline`] ends a frame whose bytes were written).
+    /// [`Seg::Newline`] ends a frame whose bytes were written; a [`Seg::Held`] frame is
+    /// not in the buffer).
     pub(super) fn unwritten(&self) -> Option<usize> {
         let (first, later) = self.segs.get(self.next..)?.split_first()?;
         let at = |seg: &Seg, written: usize| match *seg {
             Seg::Buf { start, .. } => Some(start + written),
-            Seg::Newline => None,
+            Seg::Newline | Seg::Held { .. } => None,
         };
         at(first, self.written).or_else(|| later.iter().find_map(|s| at(s, 0)))
     }
@@ -144,6 +151,7 @@ impl Pump {
                 }
                 match seg {
                     Seg::Newline => iov[n] = IoSlice::new(&b"\n"[off..]),
+                    Seg::Held { .. } => iov[n] = IoSlice::new(&w.held[off..]),
                     Seg::Buf { start, len } => {
                         let end = start + len;
                         let (a, b) = (start + off, limit.map_or(end, |t| end.min(t)));
