@@ -246,7 +246,9 @@ def _mv_project(ws: Workspace, dsn: str, table: str, *, init: bool = True) -> No
               until_caught_up = true
             }}
           }}
-          output {{ {FILE_OUTPUT} }}
+          output {{
+            {FILE_OUTPUT}
+          }}
         }}
         """
     )
