@@ -28,14 +28,7 @@ print('{"data":1}', flush=True)
 def _workspace(ws: Workspace, size: int) -> None:
     ws.python_script("in.py", PROVIDER)
     ws.script("out.sh", 'read -r command\necho \'{"status":"ready"}\'\ncat >/dev/null\n')
-    ws.task("./in.py", "./out.sh")
-    config = ws.root / "dstream.hcl"
-    text = config.read_text().replace(
-        'provider_path = "./in.py"',
-        f'provider_path = "./in.py"\n    env = {{ SIZE = "{size}" }}',
-        1,
-    )
-    config.write_text(text)
+    ws.task("./in.py", "./out.sh", input_env={"SIZE": str(size)})
 
 
 def _relayed(stderr: str) -> list[str]:

@@ -16,15 +16,15 @@ from tests.scale.cluster import TASK, Database, Host, Hosts, counter, project
 from tests.services import PostgresServer, wait_until
 from tests.workspace import dstream
 
-CHANGED = 'checkpoint_every = 10 tables = ["other"] }'
+CHANGED = 'checkpoint_every = 10\n      tables = ["other"]\n'
 
 
 def changed(host: Host) -> None:
     """The task's input reads another table from now on."""
     path = host.root / "dstream.hcl"
     text = path.read_text()
-    assert "checkpoint_every = 10 }" in text
-    path.write_text(text.replace("checkpoint_every = 10 }", CHANGED))
+    assert "checkpoint_every = 10\n" in text
+    path.write_text(text.replace("checkpoint_every = 10\n", CHANGED))
 
 
 def said(agent: Host) -> str:

@@ -15,7 +15,10 @@ PASSWORD = "Hunter2Pw-env"
 URL = f"postgresql://app:{PASSWORD}@db/streams"
 TASK = """
 task "t" {
-  input  { provider_path = "dstream-counter" %s }
+  input {
+    provider_path = "dstream-counter"
+    %s
+  }
   output { provider_path = "dstream-null" }
 }
 """
