@@ -13,6 +13,7 @@ import pytest
 
 from tests.cdc.conftest import PgServer
 from tests.cdc.pgtools import Provider, lifecycle
+from tests.services import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -53,6 +54,19 @@ class Db(PgServer):
         return sorted(r[0] for r in rows)
 
     def drop(self) -> None:
+        # A provider that just exited leaves its walsender a moment: the database cannot
+        # be dropped while that slot is active.
+        wait_until(
+            "the database's slots to be released",
+            lambda: (
+                not self.server.query(
+                    "SELECT 1 FROM pg_replication_slots WHERE database = %s AND active",
+                    (self.name,),
+                )
+            ),
+            10,
+            0.05,
+        )
         self.server.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         for role in self.roles:
             self.server.execute(f'DROP ROLE IF EXISTS "{role}"')

@@ -53,7 +53,7 @@ def short_timeout() -> Iterator[PgServer]:
         yield admin
 
 
-def _project(ws: Workspace, dsn: str, task: str, *, status_interval: int = 1) -> None:
+def _project(ws: Workspace, dsn: str, task: str, *, status_interval: float = 1) -> None:
     ws.python_script("stall.py", STALLING_OUTPUT)
     ws.config(
         f"""
@@ -78,18 +78,23 @@ def _project(ws: Workspace, dsn: str, task: str, *, status_interval: int = 1) ->
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("status_interval", [1, 2.5])
 def test_an_output_stalled_past_wal_sender_timeout_does_not_end_replication(
-    short_timeout: PgServer, ws: Workspace
+    short_timeout: PgServer, ws: Workspace, status_interval: float
 ) -> None:
-    dsn = short_timeout.new_database("stall")
+    """Also with status_interval just below wal_sender_timeout (2.5 s against 3 s), as
+    the docs allow: a keeper that sent once a whole interval had passed in silence,
+    looking every half interval, let the first silence reach 1.5 intervals (3.75 s)."""
+    task = f"stall_{str(status_interval).replace('.', '_')}"  # a slot of its own
+    dsn = short_timeout.new_database(task)
     in_one_transaction(dsn, "CREATE TABLE wide (id int PRIMARY KEY, v text)")
-    _project(ws, dsn, "stall")
+    _project(ws, dsn, task, status_interval=status_interval)
     # One transaction far larger than the pipes and socket buffers between the server
     # and the output: the provider is held back on its stdout during the stall.
     in_one_transaction(
         dsn, f"INSERT INTO wide SELECT i, repeat('x', 200) FROM generate_series(1, {ROWS}) i"
     )
-    done = ws.run("run", "stall")
+    done = ws.run("run", task)
     text = done.stdout + done.stderr
     assert done.returncode == 0, text
     assert len(ws.json_lines("out.jsonl")) == ROWS, text

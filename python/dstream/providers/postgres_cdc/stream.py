@@ -249,18 +249,20 @@ class ChangeStream:
         self._keeper.start()
 
     def _keep_alive(self) -> None:
-        """While the read loop has not used the connection for status_interval (it is
-        held back by its stdout), send standby status updates at that interval: they
+        """While the read loop does not use the connection (it is held back by its
+        stdout), send standby status updates at least every status_interval: they
         carry the positions already confirmed, so they move nothing. A failure ends the
         thread; the read loop reports the lost connection when it reads again."""
         import psycopg2
 
-        interval = self.config.status_interval
-        while not self._keeper_stop.wait(interval / 2):
+        # Checked every half interval, sent once half an interval passed in silence: the
+        # server then hears from the run at least every status_interval.
+        half = self.config.status_interval / 2
+        while not self._keeper_stop.wait(half):
             with self._lock:
                 if self.cursor is None:
                     return
-                if time.monotonic() - self._last_exchange < interval:
+                if time.monotonic() - self._last_exchange < half:
                     continue
                 self._exchanged()
                 try:
@@ -309,6 +311,25 @@ class ChangeStream:
 
     def _server_error(self, exc: Exception, doing: str) -> DstreamError:
         return server_error(exc, self.address, doing)
+
+    def _published_rows(self) -> list[tuple[Optional[int]]]:
+        if self._catalog is None:
+            self._catalog = connect(self.config.dsn)
+        with self._catalog.cursor() as cur:
+            cur.execute(
+                "SELECT r.prrelid::int8 FROM pg_publication p LEFT JOIN pg_publication_rel "
+                "r ON r.prpubid = p.oid WHERE p.pubname = %s",
+                (self.publication,),
+            )
+            rows: list[tuple[Optional[int]]] = cur.fetchall()
+        self._catalog.rollback()
+        return rows
+
+    def _close_catalog(self) -> None:
+        if self._catalog is not None:
+            with contextlib.suppress(Exception):
+                self._catalog.close()
+            self._catalog = None
 
     def close(self) -> None:
         self._keeper_stop.set()
@@ -386,6 +407,7 @@ class ChangeStream:
             if session.buffered:
                 yield self._take(session, wakeups.busy)
                 continue
+            self._look(session, wakeups.busy)
             timeout = min(cfg.status_interval, 1.0)
             if self.target_lsn is not None and not session.in_txn:
                 with lock:
@@ -413,6 +435,13 @@ class ChangeStream:
         changes (wakeups.py) a look is taken at most every PUBLISHED_LOOK_SECONDS: one
         per checkpoint would cost a round trip per chunk; a checkpoint of a burst may so
         pass a drop by up to that long, and the error names the gap from where it began."""
+        self._look(session, burst)
+        return session.take()
+
+    def _look(self, session: PgoutputSession, burst: bool) -> None:
+        """The look `_take` takes, also when the loop goes idle with every line handed
+        out: the last checkpoint of a burst is looked at then, not at the next change,
+        however late that comes."""
         lsn = session.last_checkpoint_lsn
         if self.published is not None and lsn != self._verified_lsn:
             now = time.monotonic()
@@ -420,20 +449,18 @@ class ChangeStream:
                 self._require_published()
                 self._verified_lsn = lsn
                 self._next_look = now + PUBLISHED_LOOK_SECONDS
-        return session.take()
 
     def _require_published(self) -> None:
-        if self._catalog is None:
-            self._catalog = connect(self.config.dsn)
+        import psycopg2
+
         with server_errors("check the publication's tables", {}, "run again"):
-            with self._catalog.cursor() as cur:
-                cur.execute(
-                    "SELECT r.prrelid::int8 FROM pg_publication p LEFT JOIN pg_publication_rel "
-                    "r ON r.prpubid = p.oid WHERE p.pubname = %s",
-                    (self.publication,),
-                )
-                rows = cur.fetchall()
-            self._catalog.rollback()
+            try:
+                rows = self._published_rows()
+            except psycopg2.OperationalError:
+                # The server or a pooler ended the idle connection between two looks
+                # (idle_session_timeout, a firewall): a new one, once.
+                self._close_catalog()
+                rows = self._published_rows()
         if not rows:
             raise publication_dropped(self.publication, self.slot, self.task)
         listed = {int(row[0]) for row in rows if row[0] is not None}
