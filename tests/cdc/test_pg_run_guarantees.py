@@ -5,6 +5,7 @@ lost server connection is a clear error."""
 
 from __future__ import annotations
 
+import re
 import signal
 from collections.abc import Iterator
 
@@ -328,5 +329,14 @@ def test_a_server_restart_mid_stream_is_a_clear_error(
     text = (out + err).decode()
     assert run.returncode == 1, text
     assert f"lost the connection to PostgreSQL at 127.0.0.1:{own_server.port}" in text, text
-    assert "restart {" in text, text  # the hint names the block that resumes on its own
+    # The hint names the setting that resumes on its own, in a form the task takes.
+    setting = re.search(r"restart = \{[^}]*\}", text)
+    assert setting is not None, text
+    (ws.root / "dstream.hcl").write_text(
+        (ws.root / "dstream.hcl")
+        .read_text()
+        .replace('task "lost" {', 'task "lost" {\n  ' + setting.group(0), 1)
+    )
+    linted = ws.run("lint")
+    assert linted.returncode == 0, linted.stdout + linted.stderr
     assert "Traceback" not in text, text

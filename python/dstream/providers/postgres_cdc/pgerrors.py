@@ -37,7 +37,7 @@ _CONNECTION_GONE = ("08", "57P")
 # What a run that lost its connection may count on, and how to resume on its own.
 RESUMES = (
     "Nothing is lost: the next run resumes after the last stored checkpoint. To resume on "
-    'its own, give the task a restart block: restart { attempts = 5  backoff = "5s" }'
+    'its own, give the task a restart setting: restart = { attempts = 5, backoff = "5s" }'
 )
 
 
