@@ -282,6 +282,51 @@ def test_an_init_that_fails_half_way_reports_what_it_made(make_db: Any) -> None:
     assert [c["type"] for c in again["changes"]] == ["replication_slot"], again
 
 
+def test_a_publication_made_by_an_init_that_failed_half_way_is_destroyed(make_db: Any) -> None:
+    """The publication is marked as init's when it is made, not when the slot is: an init
+    that fails before the slot leaves one destroy drops, and the init that goes on from
+    there keeps the mark."""
+    db = make_db()
+    cfg = _cfg(db.dsn)
+
+    def comment() -> str:
+        rows = db.query("SELECT obj_description(oid, 'pg_publication') FROM pg_publication")
+        return str(rows[0][0] or "")
+
+    def failing_init() -> dict[str, Any]:
+        """Creating the slot waits for the open transaction, and the timeout ends it."""
+        db.execute(f'ALTER DATABASE "{db.name}" SET statement_timeout = 300')
+        import psycopg2
+
+        holder = psycopg2.connect(db.dsn)
+        try:
+            with holder.cursor() as cur:
+                cur.execute("SET statement_timeout = 0")
+                cur.execute("INSERT INTO orders VALUES (1, 1)")
+            return lifecycle("init", cfg, task="pf")
+        finally:
+            holder.rollback()
+            holder.close()
+            db.execute(f'ALTER DATABASE "{db.name}" RESET statement_timeout')
+
+    init = failing_init()
+    assert [(c["action"], c["type"]) for c in init["changes"]] == [("create", "publication")]
+    assert "(made by dstream init)" in comment(), comment()
+    destroyed = lifecycle("destroy", cfg, task="pf")
+    assert destroyed["status"] == "Success", destroyed
+    assert [c["type"] for c in destroyed["changes"]] == ["publication"], destroyed
+    assert not destroyed["metadata"].get("kept"), destroyed
+    assert db.query("SELECT pubname FROM pg_publication") == []
+
+    failing_init()
+    again = lifecycle("init", cfg, task="pf")
+    assert [c["type"] for c in again["changes"]] == ["replication_slot"], again
+    assert "starts at" in comment() and "(made by dstream init)" in comment(), comment()
+    destroyed = lifecycle("destroy", cfg, task="pf")
+    assert [c["type"] for c in destroyed["changes"]] == ["replication_slot", "publication"]
+    assert db.query("SELECT pubname FROM pg_publication") == [] and db.slots() == []
+
+
 # -- 10: plan previews init ------------------------------------------------------------------------
 def test_plan_refuses_a_table_init_would_refuse(make_db: Any) -> None:
     db = make_db()

@@ -334,6 +334,9 @@ def _noted_start(comment: Optional[str], slot: str) -> Optional[int]:
 # The mark init leaves in the comment of a publication it created (and only there):
 # destroy drops a publication only when it carries it, never one made by hand.
 MADE_BY = "(made by dstream init)"
+# The comment init gives a publication as it creates it (record_made and
+# record_slot_start note more later, keeping MADE_BY).
+MADE_NOTE = f"dstream: {MADE_BY}"
 
 
 def record_slot_start(
@@ -453,7 +456,8 @@ _PUBLICATION_HINTS = {
 def apply_publication(
     conn: PgConnection, publication: str, tables: list[Table], todo: Work
 ) -> None:
-    """Create the publication, or add and remove tables, in one transaction."""
+    """Create the publication (marked init's, MADE_NOTE), or add and remove tables, in
+    one transaction."""
     name = quote_ident(publication)
     with server_errors(f"change publication {publication}", _PUBLICATION_HINTS, RERUN):
         with conn.cursor() as cur:
@@ -463,6 +467,9 @@ def apply_publication(
                     f"CREATE PUBLICATION {name} FOR TABLE {names} "
                     "WITH (publish_via_partition_root = true)"
                 )
+                # Marked init's as it is made: an init failing after it (at the slot)
+                # leaves one destroy drops, and the next init knows it for its own.
+                cur.execute(f"COMMENT ON PUBLICATION {name} IS %s", (MADE_NOTE,))
             if todo.add and not todo.create_publication:
                 added = ", ".join(t.sql_name for t in todo.add)
                 cur.execute(f"ALTER PUBLICATION {name} ADD TABLE {added}")
