@@ -65,8 +65,15 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             # Resuming, a fixed 'tables' is a changed input, which dstream asks to accept.
             then = go_on_after_tables_changed(self.task) if self.state is not None else None
             tables = catalog.resolve_tables(conn, cfg.tables, cfg.default_schema, then)
-            self._require_captured(found, tables, resume_lsn)
-            self._say_uncopied(tables)
+            covered = self._captured_oids()
+            # A captured table gone from the database: one of `tables` may be it made again.
+            dropped = (
+                catalog.gone_tables(conn, covered - {t.oid for t in tables})
+                if covered is not None
+                else set()
+            )
+            self._require_captured(found, tables, resume_lsn, covered, dropped)
+            self._say_uncopied(tables, covered, dropped)
             base_types = catalog.domain_base_types(conn)
             if self._take_snapshot and found.slot is not None:
                 # The copy must start exactly where the slot starts; an existing slot's
@@ -210,20 +217,39 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             )
         return parse_lsn(state["lsn"])
 
-    def _say_uncopied(self, tables: list[catalog.Table]) -> None:
-        """A table in `tables` that the checkpoint's run did not capture (added to `tables`
-        since) streams its changes from here on; its existing rows are copied by no run
-        (`snapshot` copies on a task's first run only). Said, with how to copy them. A
-        checkpoint written before checkpoints named their tables (`table_oids`) tells
-        nothing: said nothing."""
+    def _captured_oids(self) -> Optional[set[int]]:
+        """The OIDs of the tables the checkpoint's run captured (its `table_oids`), or
+        None: no checkpoint, or one written before checkpoints named their tables."""
         state = self.state
         covered = state.get("table_oids") if isinstance(state, dict) else None
         if not isinstance(covered, list):
+            return None
+        return {oid for oid in covered if isinstance(oid, int)}
+
+    def _say_uncopied(
+        self, tables: list[catalog.Table], covered: Optional[set[int]], dropped: set[int]
+    ) -> None:
+        """A table in `tables` that the checkpoint's run did not capture (`covered`: added
+        to `tables` since) streams its changes from here on; its existing rows are copied
+        by no run (`snapshot` copies on a task's first run only). Said, with how to copy
+        them; and, while a table that run captured was `dropped`, that one of them may be
+        it made again, whose changes since are missing (init, adding it back, cannot tell).
+        A checkpoint written before checkpoints named their tables tells nothing: said
+        nothing."""
+        if covered is None:
             return
         added = [t.qualified for t in tables if t.oid not in covered]
         if not added:
             return
         task = self.task or "<task>"
+        if dropped:
+            log.warning(
+                "a table the checkpoint's run captured was dropped since: if one of these "
+                "tables is it, made again under its name, its changes since the checkpoint "
+                "were never captured and are missing",
+                tables=added,
+                hint=checks.resync(self.task),
+            )
         log.warning(
             "table(s) added to 'tables' since the checkpoint: their existing rows are not "
             "copied, only the changes from now on are captured",
@@ -235,8 +261,16 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         )
 
     def _require_captured(
-        self, found: catalog.Inspection, tables: list[catalog.Table], resume_lsn: int
+        self,
+        found: catalog.Inspection,
+        tables: list[catalog.Table],
+        resume_lsn: int,
+        covered: Optional[set[int]],
+        dropped: set[int],
     ) -> None:
+        """The publication publishes `tables`, as themselves, and nothing else. A table it
+        lacks was added to `tables` (plain: run init), unless the checkpoint shows it was
+        captured before (see _gap)."""
         if not found.publication_exists:
             raise DstreamError(
                 f"publication {self.publication} does not exist",
@@ -247,10 +281,12 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             add = f"run `dstream init {self.task or '<task>'}` to add " + (
                 "them" if len(missing) > 1 else "it"
             )
-            if resume_lsn:  # captured before: its changes since that checkpoint are gone
+            gap, captured = _gap(missing, covered, dropped) if resume_lsn else ([], False)
+            if gap:  # captured before: its changes since that checkpoint are gone
+                lsn = format_lsn(resume_lsn)
                 raise DstreamError(
                     f"not captured by publication {self.publication}: "
-                    + checks.unpublished_gap(missing, self.task, format_lsn(resume_lsn)),
+                    + checks.unpublished_gap(gap, self.task, lsn, captured),
                     hint=f"{add}, then {checks.resync(self.task)}",
                 )
             raise DstreamError(
@@ -330,10 +366,9 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         if todo.create_publication:
             return Change("create", "publication", self.publication)
         if todo.publication_change:
-            reason = todo.publication_change
-            if todo.add:  # a table the publication had may be back (dropped, made again)
-                reason += "; " + checks.unpublished_gap(todo.add, self.task, None)
-            return Change("update", "publication", self.publication, reason)
+            # A table added is most likely one added to `tables`: the catalog cannot tell
+            # one dropped and made again (a run resuming from a checkpoint can, _gap).
+            return Change("update", "publication", self.publication, todo.publication_change)
         return None
 
     async def plan(self, destroy: bool = False) -> LifecycleResult:
@@ -446,6 +481,21 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         )
         resources = [publication, slot_resource]
         return resources, {"wal_level": found.wal_level}
+
+
+def _gap(
+    missing: list[catalog.Table], covered: Optional[set[int]], dropped: set[int]
+) -> tuple[list[catalog.Table], bool]:
+    """Which of the tables the publication lacks (`missing`) were captured from the
+    checkpoint on, so that their changes since are missing, and whether that is known
+    (else each only may have been). `covered`: the checkpoint's table OIDs (None: it
+    does not say, so any may have been); `dropped`: those no table has any more. A table
+    whose OID the checkpoint covers was taken out of the publication; while a covered
+    table was dropped, one not covered may be it made again under its name; else a
+    table not covered was added to `tables`: no gap."""
+    if covered is None or dropped:
+        return missing, False
+    return [t for t in missing if t.oid in covered], True
 
 
 _PAST = {"create": "created", "update": "changed", "delete": "dropped"}

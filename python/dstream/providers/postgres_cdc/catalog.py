@@ -281,6 +281,22 @@ def _read_publication(cur: PgCursor, found: Inspection, slot: str, pub: PgRow) -
     found.listed = {(r[0], r[1]) for r in cur.fetchall()}
 
 
+def gone_tables(conn: PgConnection, oids: set[int]) -> set[int]:
+    """Those of the table OIDs `oids` that no table has any more (the table was dropped)."""
+    if not oids:
+        return set()
+    with server_errors("read PostgreSQL's catalog", {}, "check that the server is up"):
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT o FROM unnest(%s::int8[]) o WHERE NOT EXISTS (SELECT 1 FROM pg_class c "
+                "WHERE c.oid::int8 = o AND c.relkind IN ('r', 'p'))",
+                (sorted(oids),),
+            )
+            rows = cur.fetchall()
+        conn.rollback()
+    return {int(r[0]) for r in rows}
+
+
 def slot_predates_publication(state: Inspection) -> bool:
     """Whether init made the publication again after the slot's position: pgoutput reads
     the publication as it was when each change was written, so the slot cannot read the
