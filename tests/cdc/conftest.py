@@ -57,3 +57,12 @@ def pg_server() -> Iterator[PgServer]:
         require_service("psycopg2 is not installed (pip install psycopg2-binary)")
     with postgres() as server:
         yield PgServer(server.dsn)
+
+
+@pytest.fixture(autouse=True)
+def stop_providers() -> Iterator[None]:
+    """Kill, by PID, every provider a test started directly and left running."""
+    from tests.cdc.pgtools import stop_started
+
+    yield
+    stop_started()

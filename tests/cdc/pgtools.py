@@ -20,7 +20,22 @@ FILE_OUTPUT = 'provider_path = "dstream-file"\nconfig { path = "out/{TableName}.
 PROVIDER = [sys.executable, "-c", "from dstream.providers.postgres_cdc import main; main()"]
 
 
+def stop_started() -> None:
+    """Kill, by PID, every provider a test started directly that still runs."""
+    while Provider.started:
+        proc = Provider.started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 class Provider:
+    """The provider run directly, as dstream would run it. Every one started is killed
+    by PID when its test ends (`stop_started`): a test that fails before it stops one
+    would leave it reading its slot."""
+
+    started: list[subprocess.Popen[bytes]] = []
+
     def __init__(self, command: str, config: dict[str, Any], *, task: str, state: Any = None):
         self.proc = subprocess.Popen(
             PROVIDER,
@@ -29,6 +44,7 @@ class Provider:
             stderr=subprocess.PIPE,
             env={**os.environ, "DSTREAM_TASK": task},
         )
+        Provider.started.append(self.proc)
         line = {"command": command, "config": config, "task": task, "role": "input", "state": state}
         assert self.proc.stdin is not None
         self.proc.stdin.write(orjson.dumps(line) + b"\n")

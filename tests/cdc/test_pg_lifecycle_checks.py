@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tests.cdc.conftest import PgServer
-from tests.cdc.pgtools import Provider, lifecycle
+from tests.cdc.pgtools import Provider, lifecycle, stop_started
 from tests.services import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -54,8 +54,9 @@ class Db(PgServer):
         return sorted(r[0] for r in rows)
 
     def drop(self) -> None:
-        # A provider that just exited leaves its walsender a moment: the database cannot
-        # be dropped while that slot is active.
+        # A provider a failed test left is stopped first; one that just exited leaves its
+        # walsender a moment: the database cannot be dropped while that slot is active.
+        stop_started()
         wait_until(
             "the database's slots to be released",
             lambda: (
