@@ -279,3 +279,20 @@ def test_an_interpolation_over_lines_keeps_the_nesting_after_it(ws: Workspace) -
     done = ws.run("fmt")
     assert done.returncode == 0, done.stderr
     assert (ws.root / "dstream.hcl").read_text() == text.replace("    w = 1", "  w = 1")
+
+
+def test_a_template_action_with_quotes_in_a_string_keeps_the_nesting_after_it(
+    ws: Workspace,
+) -> None:
+    """`"{{ env "A" | default "}}" }}"`: the action's quotes are its own, so the string
+    ends at the last quote. fmt's line scan took `"A"`'s quotes for the string's end and
+    the `}}` for closing braces, and put every line after it at the wrong level."""
+    text = (
+        'task "t" {\n  input {\n    provider_path = "x"\n    config {\n'
+        '      c = "{{ env "A" | default "}}" }}"\n        d = 1\n    }\n  }\n'
+        '  output {\n    provider_path = "y"\n  }\n}\n'
+    )
+    (ws.root / "dstream.hcl").write_text(text)
+    done = ws.run("fmt")
+    assert done.returncode == 0, done.stderr
+    assert (ws.root / "dstream.hcl").read_text() == text.replace("        d = 1", "      d = 1")

@@ -31,7 +31,7 @@ import regex
 
 from dstream.cli.flags import terraform_spelling
 from dstream.cli.fmt_files import find_files, write
-from dstream.cli.fmt_spacing import respace
+from dstream.cli.fmt_spacing import respace, string_step
 from dstream.cli.view import View
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.quicklex import NAME_PATTERN
@@ -108,7 +108,7 @@ def _scan(line: str, in_comment: bool, inside: tuple[str, ...] = ()) -> _Scan:
     while i < n:
         ch = line[i]
         if open_:
-            i = _string_step(line, i, open_)
+            i = string_step(line, i, open_)
             continue
         if scan.in_comment:
             end = line.find("*/", i)
@@ -137,31 +137,6 @@ def _scan(line: str, in_comment: bool, inside: tuple[str, ...] = ()) -> _Scan:
         i += 1
     scan.inside = tuple(open_) if "{" in open_ else ()  # a string's text ends with its line
     return scan
-
-
-def _string_step(line: str, i: int, open_: list[str]) -> int:
-    """One step in a quoted string or in an interpolation in one (whose brackets are
-    no nesting of blocks); returns the index after it."""
-    ch = line[i]
-    if open_[-1] == "{":  # in `${ }` / `%{ }`: an expression
-        if ch == '"':
-            open_.append('"')
-        elif ch == "{":
-            open_.append("{")
-        elif ch == "}":
-            open_.pop()  # a brace, or the interpolation itself
-        return i + 1
-    if ch == "\\":
-        return i + 2
-    if ch == '"':
-        open_.pop()
-        return i + 1
-    if line.startswith(("$${", "%%{"), i):
-        return i + 3
-    if line.startswith(("${", "%{"), i):
-        open_.append("{")
-        return i + 2
-    return i + 1
 
 
 def _normalise(text: str) -> str:

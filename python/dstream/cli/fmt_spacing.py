@@ -114,30 +114,37 @@ def _string_end(code: str, i: int) -> int:
     open_: list[str] = ['"']
     i += 1
     while i < len(code) and open_:
-        ch = code[i]
-        if open_[-1] == "{":  # in `${ }` / `%{ }`: an expression
-            if ch == '"':
-                open_.append('"')
-            elif ch == "{":
-                open_.append("{")
-            elif ch == "}":
-                open_.pop()
-            i += 1
-        elif ch == "\\":
-            i += 2
-        elif ch == '"':
-            open_.pop()
-            i += 1
-        elif code.startswith("{{", i):  # a Go template action: its quotes are its own
-            i = _action_end(code, i) or len(code)
-        elif code.startswith(("$${", "%%{"), i):
-            i += 3
-        elif code.startswith(("${", "%{"), i):
-            open_.append("{")
-            i += 2
-        else:
-            i += 1
+        i = string_step(code, i, open_)
     return min(i, len(code))
+
+
+def string_step(code: str, i: int, open_: list[str]) -> int:
+    """One step in a quoted string or in an interpolation in one (whose brackets are
+    no nesting of blocks), `open_` its stack (`"` a string, `{` an interpolation or a
+    brace in one); the index after it. A Go template action (`{{ }}`) is one step: its
+    quotes are its own."""
+    ch = code[i]
+    if open_[-1] == "{":  # in `${ }` / `%{ }`: an expression
+        if ch == '"':
+            open_.append('"')
+        elif ch == "{":
+            open_.append("{")
+        elif ch == "}":
+            open_.pop()  # a brace, or the interpolation itself
+        return i + 1
+    if ch == "\\":
+        return i + 2
+    if ch == '"':
+        open_.pop()
+        return i + 1
+    if code.startswith("{{", i):
+        return _action_end(code, i) or len(code)
+    if code.startswith(("$${", "%%{"), i):
+        return i + 3
+    if code.startswith(("${", "%{"), i):
+        open_.append("{")
+        return i + 2
+    return i + 1
 
 
 def _action_end(code: str, i: int) -> int:
