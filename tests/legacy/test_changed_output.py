@@ -11,22 +11,36 @@ to its sink as one)."""
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 
+import orjson
+
 from dstream.runtime.legacy import OUTPUT_HANDSHAKE_WAIT
-from tests.workspace import Workspace
+from tests.services import wait_until
+from tests.workspace import Run, Workspace
 
 # Reads its mode from the file `mode` beside it: "p1" writes a protocol-1 ready line and
 # acknowledges checkpoints; "late" does so too, but writes its ready line only once it
 # read its first frame (so surely after the stream started); "none" writes nothing on
 # stdout, as an original output, and appends every stdin line to got.jsonl (checkpoint
 # frames too: it takes them for messages). The others append only what is not a
-# checkpoint frame.
+# checkpoint frame. "crash" exits 3 before its first line; "slow" touches `started` and
+# writes nothing, reading its stdin to its end (it starts slowly).
 SWITCHING_OUTPUT = r"""
-import json, pathlib, sys
+import json, pathlib, sys, time
 here = pathlib.Path(__file__).resolve().parent
 sys.stdin.buffer.readline()
 mode = (here / "mode").read_text().strip()
+if mode == "crash":  # once the input's frames wait in its pipe (WRITING_INPUT)
+    while not (here / "written").exists():
+        time.sleep(0.01)
+    sys.exit(3)
+if mode == "slow":  # it starts slowly: it never answers before dstream stops it
+    (here / "started").touch()
+    for line in sys.stdin.buffer:
+        pass
+    sys.exit(0)
 got = open(here / "got.jsonl", "ab")
 READY = '{"status":"ready","protocol":1,"features":["checkpoints"]}'
 if mode == "p1":
@@ -176,3 +190,90 @@ def test_checkpoints_withheld_from_an_output_that_answered_late_are_reported(
     assert task["counters"]["checkpoints_withheld"] == 0, task
     assert task["checkpoints_acknowledged"] == 2, task
     assert [note for note in task["notes"] if "withheld" in note] == [], task
+
+
+NOT_ACKNOWLEDGING = "does not acknowledge checkpoints"
+
+
+# Writes 2 envelopes and a checkpoint after each (from where its state says), then
+# touches `written` and ends: its frames wait in its stdout pipe.
+WRITING_INPUT = r"""
+import json, pathlib, sys
+here = pathlib.Path(__file__).resolve().parent
+state = json.loads(sys.stdin.buffer.readline()).get("state") or {"n": 0}
+out = sys.stdout
+print('{"status":"ready","protocol":1,"features":["checkpoints"]}')
+for n in range(state["n"] + 1, state["n"] + 3):
+    print(json.dumps({"data": n, "metadata": {}}))
+    print(json.dumps({"checkpoint": {"n": n}}))
+out.flush()
+(here / "written").touch()
+"""
+
+
+def _stored_once(ws: Workspace, settings: str = "") -> dict[str, object]:
+    """A first run in mode p1, which stores a checkpoint: the one it stored."""
+    ws.python_script("out.py", SWITCHING_OUTPUT)
+    ws.python_script("in.py", WRITING_INPUT)
+    ws.task("./in.py", "./out.py", state=True, settings=settings)
+    _set_mode(ws, "p1")
+    code, doc, err = ws.run_json("run", "t")
+    assert code == 0, err
+    stored = doc["tasks"][0]["stored_checkpoint"]
+    assert stored is not None, doc
+    return stored  # type: ignore[no-any-return]
+
+
+def test_an_output_that_crashes_before_it_answers_is_not_said_to_lack_a_handshake(
+    ws: Workspace,
+) -> None:
+    """dstream remembers it acknowledging; in this run it exits before its first line.
+    It said nothing of its kind: no warning that it does not acknowledge checkpoints,
+    and the run, which stored nothing new, resumes from the stored checkpoint (it was
+    said "resume is not possible" with `resumable` false, though the next run resumed)."""
+    stored = _stored_once(ws)
+    (ws.root / "mode").write_text("crash\n")
+    (ws.root / "written").unlink()
+    code, doc, err = ws.run_json("run", "t")
+    assert code == 1, err
+    task = doc["tasks"][0]
+    assert task["outcome"] == "failed", task
+    assert task["stored_checkpoint"] == stored, task
+    assert task["resumable"] is True, task
+    assert NOT_ACKNOWLEDGING not in err, err
+    # The text summary says the same: the stored checkpoint is unchanged.
+    (ws.root / "written").unlink()
+    text = ws.run("run", "t")
+    assert text.returncode == 1, text.stderr
+    assert "resume is not possible" not in text.stderr, text.stderr
+    assert "no checkpoint acknowledged: the stored one is unchanged" in text.stderr, text.stderr
+
+
+def test_an_output_stopped_before_it_answers_resumes_from_the_stored_checkpoint(
+    ws: Workspace,
+) -> None:
+    """dstream remembers it acknowledging; in this run it starts slowly and is stopped
+    (SIGINT) while the stream waits for its first line. Its error said the next run
+    resumes from the stored checkpoint while the stop line said none was stored, after
+    a warning that it does not acknowledge checkpoints."""
+    # Long enough a wait that only the stop ends it; a short stop_grace for the output.
+    stored = _stored_once(ws, 'start_timeout = "600s"\nstop_grace = "2s"')
+    (ws.root / "mode").write_text("slow\n")
+    (ws.root / "written").unlink()
+    run = Run(ws, "run", "t", "--json", "--log-level", "debug")
+    try:
+        # The pump is built (the input's frames wait in its pipe): the stream now waits
+        # for the output's first line, which does not come.
+        wait_until("the output to start", lambda: (ws.root / "started").exists())
+        wait_until("the input to write", lambda: (ws.root / "written").exists())
+        wait_until("the pump to be built", lambda: run.says("the stream is pumped from"))
+        run.signal(signal.SIGINT)
+        code = run.wait()
+    finally:
+        run.kill()
+    err = run.stderr()
+    assert code == 130, err
+    task = orjson.loads(ws.read_text("stdout"))["tasks"][0]
+    assert task["stored_checkpoint"] == stored, task
+    assert task["resumable"] is True, task
+    assert NOT_ACKNOWLEDGING not in err, err

@@ -427,11 +427,26 @@ class LegacyBridge:
             self._note_undelivered()  # but for what the input wrote that is now lost
             return
         withheld = self._run.summary.counters.get("checkpoints_withheld", 0)
+        if self._withholding and not self._said_no_handshake():
+            return  # its checkpoints waited for an answer that never came: nothing to say
         if self._withholding and (withheld or self._warned or self._owed):
             self._run.summary.resumable, self._run.summary.withheld = False, True
             self._warn()
         elif self._late and isinstance(withheld, int) and withheld > 0:
             self._run.summary.notes.append(self._late_note(withheld))
+
+    def _said_no_handshake(self) -> bool:
+        """Whether the output showed, in this run, that it writes no handshake: its first
+        line was not one that acknowledges, or its stdout ended with nothing once it had
+        the whole stream (the run completed), or it wrote nothing, as the describe cache
+        remembers it. One that wrote nothing before it crashed or was stopped (a slow
+        start) said nothing of its kind: the stored checkpoint stays what it resumes from."""
+        seen = self._seen
+        return (
+            self._first_line
+            or self._run.summary.outcome == "completed"
+            or (seen is not None and seen.answered is False)
+        )
 
     def _late_note(self, withheld: int) -> str:
         """What the summary says of the checkpoint frames withheld from an output that

@@ -206,7 +206,9 @@ def details(summary: RunSummary) -> list[str]:
             f"  state    {summary.checkpoints_acknowledged:,} checkpoint(s) acknowledged, "
             + _stored(summary)
         )
-    elif c.get("checkpoint_frames"):  # the line above said when none is stored
+    elif c.get("checkpoint_frames") or (c.get("checkpoints_withheld") and not summary.withheld):
+        # (the line above said when none is stored; withheld from an output that never
+        # answered: legacy.py)
         unchanged = "" if none_stored else ": the stored one is unchanged"
         lines.append(f"  state    no checkpoint acknowledged{unchanged}")
     lines.extend(f"  note     {note}" for note in summary.notes)
