@@ -166,7 +166,13 @@ def test_a_held_checkpoint_goes_out_once_acknowledgements_make_room(ws: Workspac
     (ws.root / "got-last").unlink()
     again = ws.run("run", "t")
     assert again.returncode == 0, again.stderr
-    assert f"9 checkpoint(s) not forwarded while {most:,} sent ones awaited" in again.stderr
+    # calmly: it is no problem, even behind an output that acknowledges at once
+    said = (
+        f"9 checkpoint(s) coalesced into later ones while {most:,} sent ones awaited "
+        "acknowledgement (those still in the pipes count too): nothing is lost, only the "
+        "resume points are fewer"
+    )
+    assert said in again.stderr, again.stderr
 
 
 def test_the_docs_state_the_limit() -> None:

@@ -219,9 +219,10 @@ def coalesced_note(count: int) -> str:
     """What the summary says of checkpoints the pump did not forward while the most it
     lets await an acknowledgement did (docs/delivery.md, "Checkpoints in flight")."""
     return (
-        f"{count:,} checkpoint(s) not forwarded while {_core.MAX_IN_FLIGHT_CHECKPOINTS:,} "
-        "sent ones awaited the output's acknowledgement (fewer resume points, nothing "
-        "lost: docs/delivery.md)"
+        f"{count:,} checkpoint(s) coalesced into later ones while "
+        f"{_core.MAX_IN_FLIGHT_CHECKPOINTS:,} sent ones awaited acknowledgement (those "
+        "still in the pipes count too): nothing is lost, only the resume points are fewer "
+        "(docs/delivery.md)"
     )
 
 
