@@ -478,3 +478,49 @@ def test_init_refresh_without_pull_is_a_usage_error(ws: Workspace) -> None:
     assert code == 2 and doc["error"] == "UsageError" and doc["exit_code"] == 2, doc
     assert "--pull" in doc["message"] and doc["hint"], doc
     assert not (ws.root / "calls.jsonl").exists()  # no provider was asked
+
+
+# An output that answers, then exits at once, leaving behind in its process group a
+# process that holds its stdout open and would write on it a minute later.
+LEFTOVER_OUTPUT = """
+read -r command
+echo '{handshake}'
+echo '{result}'
+(sleep 60; echo leftover woke up) &
+exit 0
+"""
+
+
+@pytest.mark.parametrize(
+    ("handshake", "result"),
+    [
+        (
+            '{"status":"ready","protocol":1,"features":["lifecycle"]}',
+            '{"status":"Success","resources":[{"type":"queue","name":"q","exists":true}]}',
+        ),
+        ('{"status":"ready"}', '{"status":"Success","resources":["q"]}'),  # the original's
+    ],
+)
+def test_an_exited_outputs_leftover_holding_its_stdout_is_killed_at_once(
+    ws: Workspace, handshake: str, result: str
+) -> None:
+    """docs/lifecycle.md: once the output has exited, its process group is killed with a
+    warning and what it wrote is read, as `run` does (docs/delivery.md, "Process
+    tree"). Its stdout was read to EOF, which the leftover held off for the rest of
+    --timeout (300 s by default; here until it wrote its line and exited)."""
+    ws.script("out.sh", LEFTOVER_OUTPUT.format(handshake=handshake, result=result))
+    ws.config(
+        """
+        task "t" {
+          input { provider_path = "dstream-counter" }
+          output { provider_path = "./out.sh" }
+        }
+        """
+    )
+    code, doc, err = ws.run_json("status", "t")
+    assert code == 0, err
+    held = "output './out.sh' exited, but something it started still holds its stdout open"
+    assert held in err
+    assert "leftover woke up" not in err  # killed, not waited for
+    output = doc["tasks"][0]["providers"][1]
+    assert (output["outcome"], len(output["resources"])) == ("done", 1)  # what it wrote

@@ -241,7 +241,9 @@ def reap(
     while True:
         code = proc.wait(SUPERVISE_TICK)
         if code is not None:
-            _end_group(run, proc, role)
+            # An input's stdout held open ends its stream at stop_grace, with its own
+            # warning (streaming._end_orphaned_stream).
+            proc.end_group(warn=role == "output")
             return code
         if patient and run.errors:  # e.g. its stdout broke the rules: no patience
             patient = False
@@ -259,21 +261,6 @@ def reap(
         if role in run.deadline.forced:
             proc.kill()
             return proc.wait(KILL_WAIT)
-
-
-def _end_group(run: TaskRun, proc: ProviderProcess, role: str) -> None:
-    """A provider exited: what it started and left running is killed with its process
-    group now (docs/delivery.md, "Process tree"), not when it is closed after the
-    threads that read it end. An output's stdout still held open by such a leftover
-    would hold its reader for nothing: a warning says so, as for an input
-    (streaming._end_orphaned_stream); what the output wrote is still read."""
-    if role == "output" and proc.stdout_held():
-        logs.log.warning(
-            "%s exited, but something it started still holds its stdout open: "
-            "dstream kills its process group, and reads what the output wrote",
-            proc.label, task=run.task.name,
-        )  # fmt: skip
-    proc.kill_group()
 
 
 def stop_started(run: TaskRun) -> None:

@@ -371,12 +371,25 @@ def _reap(
 ) -> Optional[int]:
     """Wait for a provider that answered (or closed its stdout) to exit, logging what it
     still writes; killed at `until`, the end of its --timeout of `timeout` seconds (None
-    then: see _how_it_ended, and its hint says to give it longer). Records its exit
-    code and last stderr lines."""
+    then: see _how_it_ended, and its hint says to give it longer). Once it has exited,
+    what it started and left running is killed with its process group, with a warning
+    if that held its stdout open (as `run` does), and what the pipe holds is read: its
+    EOF is not waited for. Records its exit code and last stderr lines."""
+    from dstream.runtime.pipes import STOP_POLL
+
+    exited = False
     while (left := until - time.monotonic()) > 0:
+        if not exited and proc.exited():
+            exited = True
+            proc.end_group()
         try:
-            line = proc.read_line(left, task.max_frame_size)
-        except (TimeoutError, ProviderError):
+            # Exited: only what the pipe already holds.
+            line = proc.read_line(0.0 if exited else min(left, STOP_POLL), task.max_frame_size)
+        except TimeoutError:
+            if exited:
+                break
+            continue
+        except ProviderError:
             break
         if line is None:
             break

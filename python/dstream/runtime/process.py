@@ -163,6 +163,7 @@ class ProviderProcess(ChildProcess):
         super().__init__(popen)
         self.role = role
         self.label = label
+        self.task_name = task_name
         self.features: frozenset[str] = frozenset()
         self.legacy = False
         # Write end of the commit-notice channel of an input's run (contract section 4),
@@ -317,6 +318,19 @@ class ProviderProcess(ChildProcess):
         except (AttributeError, OSError, ValueError):  # no poll() (Windows), closed
             return False
         return not any(mask & select.POLLHUP for _, mask in events)
+
+    def end_group(self, *, warn: bool = True) -> None:
+        """It exited: what it started and left running is killed with its process group
+        now (docs/delivery.md, "Process tree"), not when it is closed. A stdout still
+        held open by such a leftover would hold its reader for nothing: unless `warn` is
+        False, a warning says so; what the provider wrote is still read."""
+        if warn and self.stdout_held():
+            logs.log.warning(
+                "%s exited, but something it started still holds its stdout open: "
+                "dstream kills its process group, and reads what the %s wrote",
+                self.label, self.role, task=self.task_name,
+            )  # fmt: skip
+        self.kill_group()
 
     def close_stdout(self) -> None:
         """Stop reading the provider's stdout: a write it is blocked in (on a full pipe,
