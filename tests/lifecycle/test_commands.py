@@ -524,3 +524,30 @@ def test_an_exited_outputs_leftover_holding_its_stdout_is_killed_at_once(
     assert "leftover woke up" not in err  # killed, not waited for
     output = doc["tasks"][0]["providers"][1]
     assert (output["outcome"], len(output["resources"])) == ("done", 1)  # what it wrote
+
+
+@pytest.mark.parametrize(
+    "handshake", ['{"status":"ready","protocol":1,"features":["lifecycle"]}', '{"status":"ready"}']
+)
+def test_an_output_that_exits_before_its_result_is_not_waited_for_past_its_exit(
+    ws: Workspace, handshake: str
+) -> None:
+    """An output that fails before its result, leaving a leftover holding its stdout: it
+    fails the command at once as having exited without a result (process group killed,
+    with the warning), not as one that "did not report a result" at --timeout."""
+    body = LEFTOVER_OUTPUT.format(handshake=handshake, result="").replace("exit 0", "exit 3")
+    ws.script("out.sh", body.replace("echo ''\n", ""))
+    ws.config(
+        """
+        task "t" {
+          input { provider_path = "dstream-counter" }
+          output { provider_path = "./out.sh" }
+        }
+        """
+    )
+    done = ws.run("init", "t")
+    assert done.returncode == 1, done.stderr
+    assert "output './out.sh' exited with code 3 without writing a result" in done.stderr
+    held = "output './out.sh' exited, but something it started still holds its stdout open"
+    assert held in done.stderr
+    assert "leftover woke up" not in done.stderr  # killed, not waited for

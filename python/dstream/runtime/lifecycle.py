@@ -339,7 +339,7 @@ def _read_undeclared(
     skipped = 0
     while True:
         try:
-            line = proc.read_line(max(0.0, until - time.monotonic()), task.max_frame_size)
+            line = _next_line(proc, task, until)
         except TimeoutError:
             logged = f" (the {skipped} other line(s) it wrote are in the log)" if skipped else ""
             _time_out(proc, outcome, timeout, logged)
@@ -366,6 +366,30 @@ def _read_undeclared(
         outcome.error = f"{outcome.label} {how} without writing a result"
 
 
+def _next_line(proc: ProviderProcess, task: TaskSpec, until: float) -> Optional[bytes]:
+    """The provider's next stdout line; None at its EOF or, once the provider itself has
+    exited, when its pipe holds no more: what it started and left running is then killed
+    with its process group, with a warning if that held its stdout open (as `run` does),
+    and its EOF is not waited for. Raises TimeoutError at `until`, ProviderError for a
+    line longer than the task's max_frame_size."""
+    from dstream.runtime.pipes import STOP_POLL
+
+    while True:
+        exited = proc.exited()
+        if exited:
+            proc.end_group()
+        left = until - time.monotonic()
+        try:
+            # Exited: only what the pipe already holds.
+            wait = 0.0 if exited else max(0.0, min(left, STOP_POLL))
+            return proc.read_line(wait, task.max_frame_size)
+        except TimeoutError:
+            if exited:
+                return None
+            if left <= 0:
+                raise
+
+
 def _reap(
     proc: ProviderProcess, outcome: ProviderOutcome, task: TaskSpec, until: float, timeout: float
 ) -> Optional[int]:
@@ -375,21 +399,10 @@ def _reap(
     what it started and left running is killed with its process group, with a warning
     if that held its stdout open (as `run` does), and what the pipe holds is read: its
     EOF is not waited for. Records its exit code and last stderr lines."""
-    from dstream.runtime.pipes import STOP_POLL
-
-    exited = False
-    while (left := until - time.monotonic()) > 0:
-        if not exited and proc.exited():
-            exited = True
-            proc.end_group()
+    while until > time.monotonic():  # one that writes on and on is not read past `until`
         try:
-            # Exited: only what the pipe already holds.
-            line = proc.read_line(0.0 if exited else min(left, STOP_POLL), task.max_frame_size)
-        except TimeoutError:
-            if exited:
-                break
-            continue
-        except ProviderError:
+            line = _next_line(proc, task, until)
+        except (TimeoutError, ProviderError):
             break
         if line is None:
             break
@@ -484,7 +497,7 @@ def _read_result(
     label = outcome.label
     until = time.monotonic() + timeout
     try:
-        line = proc.read_line(timeout, task.max_frame_size)
+        line = _next_line(proc, task, until)
     except TimeoutError:
         _time_out(proc, outcome, timeout, "")
         return

@@ -164,6 +164,7 @@ class ProviderProcess(ChildProcess):
         self.role = role
         self.label = label
         self.task_name = task_name
+        self._group_ended = False  # end_group() was called
         self.features: frozenset[str] = frozenset()
         self.legacy = False
         # Write end of the commit-notice channel of an input's run (contract section 4),
@@ -323,7 +324,10 @@ class ProviderProcess(ChildProcess):
         """It exited: what it started and left running is killed with its process group
         now (docs/delivery.md, "Process tree"), not when it is closed. A stdout still
         held open by such a leftover would hold its reader for nothing: unless `warn` is
-        False, a warning says so; what the provider wrote is still read."""
+        False, a warning says so; what the provider wrote is still read. Once only."""
+        if self._group_ended:
+            return
+        self._group_ended = True
         if warn and self.stdout_held():
             logs.log.warning(
                 "%s exited, but something it started still holds its stdout open: "
