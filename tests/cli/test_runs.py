@@ -62,7 +62,7 @@ def test_no_runs_yet(ws: Workspace) -> None:
 
 def test_each_run_says_by_whom(ws: BackendWorkspace) -> None:
     """Which process ran it: on the file state host:pid; on the postgres state the
-    holder of its lease, host:pid:ticks@boot:random (when it started: state/base.py
+    holder of its lease, host:pid:ticks@boot/pidns:random (when it started: state/base.py
     this_process_since)."""
     scenarios.counter_file(ws)
     proc = ws.popen("run", "t")

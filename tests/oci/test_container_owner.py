@@ -4,8 +4,8 @@ only its pid (a dstream as PID 1 of a container or PID namespace, or a reused pi
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -16,8 +16,9 @@ import pytest
 from dstream.state.base import started
 from tests.containers import Podman
 from tests.oci.test_container import CONTAINER_OUTPUT, TICKER
+from tests.pid_namespace import named_elsewhere, pid_namespace
 from tests.providers import SHELL_COUNTING_INPUT
-from tests.services import require_service, wait_until
+from tests.services import wait_until
 from tests.workspace import children, dstream, dstream_argv, environ
 
 OWNER = "io.dstream.owner"
@@ -46,16 +47,6 @@ def docker_host(podman: Podman, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     assert left == [], "containers were left behind"
 
 
-def _pid_namespace() -> list[str]:
-    """The command prefix that runs a process as PID 1 of a PID namespace of its own."""
-    prefix = ["unshare", "--pid", "--fork", "--mount-proc"]
-    if shutil.which("unshare") is None:
-        require_service("unshare (util-linux), for a PID namespace of the test's own")
-    if subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode:
-        require_service("no PID namespaces here (unshare --pid --fork --mount-proc)")
-    return prefix
-
-
 def _owners(podman: Podman) -> list[str]:
     done = podman.podman("ps", "--format", '{{index .Labels "' + OWNER + '"}}')
     return done.stdout.decode().split()
@@ -82,7 +73,7 @@ def test_a_killed_pid_1_dstreams_containers_are_removed_by_the_next_run(
 
     task(images["ticker"])
     killed = subprocess.Popen(
-        [*_pid_namespace(), *dstream_argv("run", "pid-one", "-c", str(config))],
+        [*pid_namespace(), *dstream_argv("run", "pid-one", "-c", str(config))],
         cwd=tmp_path,
         env=environ(),
         stdout=subprocess.DEVNULL,
@@ -111,20 +102,25 @@ def test_only_the_leftovers_of_ended_owners_are_removed_whatever_their_label_say
     images: dict[str, str], docker_host: str, podman: Podman, tmp_path: Path
 ) -> None:
     """Leftovers labelled as if by dstreams of this host: one whose pid is gone, in an
-    older dstream's "host:pid" (removed, as before), and three of a pid in use, this
+    older dstream's "host:pid" (removed, as before), three of a pid in use, this
     test's: one that says it started at another time (removed: the pid is another
     process's by now), one that says when it did start and one in the older form that
-    cannot say (both left alone: their dstream may be live)."""
+    cannot say (both left alone: their dstream may be live), and one of a live process
+    that is pid 1 of a PID namespace of its own (a dstream in a container of this host's
+    name): left alone, although pid 1 here started at another time."""
     host, me = os.uname().nodename, os.getpid()
     dead = subprocess.Popen(["true"])
     dead.wait()
     since = started(me)
     assert since is not None
+    elsewhere = contextlib.ExitStack()
+    named, _pid, _unshare = elsewhere.enter_context(named_elsewhere())
     labels = {
         "old-gone": f"{host}:{dead.pid}",
         "reused": f"{host}:{me}:1@{since.split('@')[1]}",
         "live": f"{host}:{me}:{since}",
         "old-live": f"{host}:{me}",
+        "live-elsewhere": named,
     }
     for name, owner in labels.items():
         made = podman.podman(
@@ -141,10 +137,11 @@ def test_only_the_leftovers_of_ended_owners_are_removed_whatever_their_label_say
         }}
         """
     )
-    done = dstream("run", "forged", "-c", str(config), cwd=tmp_path)
+    with elsewhere:
+        done = dstream("run", "forged", "-c", str(config), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     left = podman.podman("ps", "--all", "--format", "{{.Names}}").stdout.decode().split()
     podman.podman("rm", "--force", "--time", "0", *left, timeout=60)
-    assert sorted(left) == ["left-live", "left-old-live"], done.stderr
+    assert sorted(left) == ["left-live", "left-live-elsewhere", "left-old-live"], done.stderr
     for name in ("old-gone", "reused"):
         assert f"removed container left-{name}, left by a dstream that ended" in done.stderr

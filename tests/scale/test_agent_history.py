@@ -112,7 +112,7 @@ def test_a_task_handed_over_is_recorded_by_the_agent_giving_it_and_the_one_takin
     # The giver's holding, then the taker's, stopped by the SIGTERM.
     assert _results(runs) == [("handed over", 0), ("interrupted", 143)], runs
     assert runs[0]["ended_at"] <= runs[1]["started_at"], runs
-    # by whom: each agent's name (its lease's holder, host:pid:ticks@boot:random)
+    # by whom: each agent's name (its lease's holder, host:pid:ticks@boot/pidns:random)
     assert [run["by"].split(":")[1] for run in runs] == [str(first.pid), str(second.pid)]
     assert _results(task_runs(first.root, kept)) == [("interrupted", 143)]
     said = re.search(

@@ -5,7 +5,9 @@ host, is stopped where it runs, and a holder that crashed keeps the lease until 
 TTL. Before, every refusal said to stop the run and that "the lock goes with its
 process", which a lease never does. A holder's name says when its process started, so a
 holder of this host whose pid another process has now is gone, and one still running is
-named without a doubt; a name without it (an older dstream's) keeps the doubt."""
+named without a doubt; a name without it (an older dstream's) keeps the doubt. It says
+its PID namespace too: a holder that is pid 1 of a namespace of its own (a container's)
+is not taken for pid 1 here, which started at another time."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import pytest
 from dstream.config.model import StateSpec
 from dstream.state.base import started, this_host
 from tests.cli.standby_hosts import Elsewhere, Hosts, elsewhere_on, hosts_on, state_block
+from tests.pid_namespace import named_elsewhere
 from tests.scale.cluster import counter
 from tests.services import PostgresServer, table_for, wait_until
 
@@ -142,3 +145,40 @@ def test_a_holder_of_another_host_is_to_be_stopped_there(
     assert "stop it on etl-9" in text, text
     assert "keeps the lease until it expires" in text and "--standby" in text, text
     assert UNTRUE not in text, text
+
+
+def test_a_live_holder_of_another_pid_namespace_is_not_said_gone(
+    spec: StateSpec, hosts: Hosts, elsewhere: Elsewhere
+) -> None:
+    """A holder running as pid 1 of a PID namespace of its own (a container's, one of
+    `hostNetwork: true`, `unshare --pid`), this host's name: its pid is not ours, and
+    pid 1 here started at another time. It runs: it is to be stopped, by its pid here,
+    not said gone with nothing to stop."""
+    with named_elsewhere() as (name, pid_here, _unshare):
+        assert name.split(":")[1] == "1", name
+        _holder_named(spec, elsewhere, f"{name}:0b9e4d")
+        ws = hosts.workspace("a", counter("t"))
+        refused = ws.run("run", "t")
+    assert refused.returncode == 1, refused.stderr
+    text = refused.stderr
+    assert "task 't' is already running" in text, text
+    assert f"stop the run of pid {pid_here} on this host" in text, text
+    assert "has ended" not in text and "nothing to stop" not in text, text
+    assert "Traceback" not in text
+
+
+def test_a_holder_of_a_pid_namespace_that_ended_is_said_gone(
+    spec: StateSpec, hosts: Hosts, elsewhere: Elsewhere
+) -> None:
+    """The same holder once its namespace ended (its init killed): gone."""
+    with named_elsewhere() as (name, pid_here, unshare):
+        os.kill(pid_here, signal.SIGKILL)
+        unshare.wait()
+    _holder_named(spec, elsewhere, f"{name}:0b9e4d")
+    ws = hosts.workspace("a", counter("t"))
+    refused = ws.run("run", "t")
+    assert refused.returncode == 1, refused.stderr
+    text = refused.stderr
+    assert "process 1 of PID namespace " in text and "of this host has ended" in text, text
+    assert "nothing to stop" in text and "--standby" in text, text
+    assert "stop the run" not in text and "Traceback" not in text, text

@@ -49,7 +49,7 @@ _HEADER = struct.Struct(">BxxxL")  # stream type, 3 pad bytes, big-endian length
 ENGINE_LOST_CODE = 125
 DockerClient = Any  # Any: the docker SDK has no type information
 # Labels of the containers dstream starts: the task, and the dstream that owns it
-# ("host:pid:ticks@boot", state/base.py this_process_since), so that the task's next
+# ("host:pid:ticks@boot/pidns", state/base.py this_process_since), so that the task's next
 # run can remove what a dead one left, even when its pid is in use again.
 PROVIDER_LABEL = "io.dstream.provider"
 TASK_LABEL = "io.dstream.task"
@@ -538,11 +538,12 @@ def container_name(name: str) -> str:
 
 
 def _owner_ended(owner: str) -> bool:
-    """Whether the dstream `owner` ("host:pid:ticks@boot", or an older dstream's
-    "host:pid") names is known to have ended: it ran on this host and no process has
-    its pid, or the one that has it started at another time. Another host's may be
-    live; so may the process of an older label's pid."""
-    return ended_here(*named_process(owner))
+    """Whether the dstream `owner` ("host:pid:ticks@boot/pidns", or an older dstream's
+    "host:pid:ticks@boot" or "host:pid") names is known to have ended (state/base.py
+    ended_here): it ran on this host and no process has its pid in its PID namespace,
+    or the one that has it started at another time. Another host's may be live; so may
+    one of another namespace that this dstream does not see, or of an older label."""
+    return ended_here(named_process(owner))
 
 
 def remove_stale(client: DockerClient, task: str) -> None:

@@ -207,44 +207,170 @@ def started(pid: Union[int, str]) -> Optional[str]:
         with open(f"/proc/{pid}/stat") as stat:
             # "pid (comm) state ...": comm may hold spaces and parentheses.
             fields = stat.read().rsplit(")", 1)[1].split()
-        with open("/proc/sys/kernel/random/boot_id") as boot:
-            return f"{fields[19]}@{boot.read().strip()}"  # fields[0] is field 3, state
+        return f"{fields[19]}@{_boot()}"  # fields[0] is field 3, state
     except (OSError, IndexError):
         return None
 
 
+def _boot() -> str:
+    """This boot's id (every PID namespace of the machine shares it). OSError: no /proc."""
+    with open("/proc/sys/kernel/random/boot_id") as boot:
+        return boot.read().strip()
+
+
+# The PID namespace of a machine's first process (the kernel's PROC_PID_INIT_INO): a
+# process of it sees every process of the machine in /proc, those of every container.
+INITIAL_PID_NAMESPACE = "4026531836"
+
+
+def pid_namespace(pid: Union[int, str] = "self") -> Optional[str]:
+    """The PID namespace process `pid` of this host is in: the inode of /proc/PID/ns/pid
+    (a container's, `unshare --pid`'s, or INITIAL_PID_NAMESPACE). None where /proc does
+    not say."""
+    try:
+        return str(os.stat(f"/proc/{pid}/ns/pid").st_ino)
+    except OSError:
+        return None
+
+
 def this_process_since() -> str:
-    """host:pid:ticks@boot (`started`), which names this process and no later one of
-    its pid; host:pid where /proc does not say when it started."""
+    """host:pid:ticks@boot/pidns, which names this process and no later one of its pid,
+    nor one of another PID namespace that has its pid: when it started (`started`) and
+    the PID namespace its pid is of (`pid_namespace`). host:pid:ticks@boot where /proc
+    does not say the namespace; host:pid where it does not say when it started."""
     since = started("self")
-    return f"{this_process()}:{since}" if since else this_process()
+    if not since:
+        return this_process()
+    namespace = pid_namespace()
+    return f"{this_process()}:{since}/{namespace}" if namespace else f"{this_process()}:{since}"
 
 
-def named_process(name: str) -> tuple[str, str, str]:
-    """The host, pid and start (`started`'s; "" when the name does not say it) of a
-    process named as this_process_since names one, or as an older dstream did (host:pid).
+@record(frozen=True)
+class NamedProcess:
+    """A process as this_process_since names one. "" for what the name does not say:
+    an older dstream's said host:pid, then host:pid:ticks@boot."""
+
+    host: str
+    pid: str  # of its own PID namespace
+    since: str  # `started`'s ticks@boot
+    namespace: str  # `pid_namespace`'s
+
+    @property
+    def boot(self) -> str:
+        return self.since.partition("@")[2]
+
+    @property
+    def where(self) -> str:
+        """What the process is of, for a message: "this host", or "PID namespace N of
+        this host" when the name says a namespace other than this process's."""
+        if self.namespace and self.namespace != pid_namespace():
+            return f"PID namespace {self.namespace} of this host"
+        return "this host"
+
+
+def named_process(name: str) -> NamedProcess:
+    """The process `name` names (this_process_since's, or an older dstream's form).
     Nothing is checked: ended_here refuses what is not a process of this host."""
     host, pid, since = [*name.split(":", 2), "", ""][:3]
-    return host, pid, since
+    since, _, namespace = since.partition("/")
+    return NamedProcess(host, pid, since, namespace)
 
 
-def ended_here(host: str, pid: str, since: str = "") -> bool:
-    """Whether process `pid` of `host` is known to have ended: `host` is this one and no
-    process has that pid, or the one that has it started at another time than `since`
-    (`started`'s, when the owner's name carries it). Another host's may be live; so may
-    a pid in use without `since`, although it can be another process's by now."""
-    if host != this_host() or not pid.isdigit():
-        return False
+def ended_here(process: NamedProcess) -> bool:
+    """Whether `process` is known to have ended. See running_here."""
+    return _look_up(process) == (True, None)
+
+
+def running_here(process: NamedProcess) -> Optional[int]:
+    """The pid in this process's PID namespace of `process`, when it is known to run
+    on this host (the process of that pid started when it did); else None."""
+    return _look_up(process)[1]
+
+
+def _look_up(process: NamedProcess) -> tuple[bool, Optional[int]]:
+    """(known, pid here): whether this host can tell if `process` runs, and if it does,
+    its pid in this process's namespace. Known when it ran on this host in another boot
+    (ended); in this PID namespace (ended when no process has its pid, or the one that
+    has it started at another time); elsewhere when this process sees every process of
+    the machine (the initial PID namespace, /proc not hiding any) and whether one is it.
+    Another host's, or of another namespace that this process may not see, is not known:
+    its pid here is another process's, or none."""
+    if process.host != this_host() or not process.pid.isdigit():
+        return False, None
     try:
-        os.kill(int(pid), 0)
+        if process.boot and process.boot != _boot():
+            return True, None  # every process of that boot has ended
+    except OSError:
+        return False, None
+    here = pid_namespace()
+    if process.namespace and process.namespace == here:
+        return _look_up_here(process)
+    if here != INITIAL_PID_NAMESPACE:
+        return False, None
+    return _look_up_everywhere(process)
+
+
+def _look_up_here(process: NamedProcess) -> tuple[bool, Optional[int]]:
+    """_look_up of a process of this process's PID namespace."""
+    try:
+        os.kill(int(process.pid), 0)
     except ProcessLookupError:
-        return True
+        return True, None
     except OSError:  # EPERM: a process of another user has that pid; when it started tells
         pass
-    if not since:
+    now = started(process.pid) if process.since else None
+    if now is None:
+        return False, None
+    return True, (int(process.pid) if now == process.since else None)
+
+
+def _look_up_everywhere(process: NamedProcess) -> tuple[bool, Optional[int]]:
+    """_look_up by every process of the machine (this one sees them all): one whose pid
+    in its own namespace is `process`'s, of its namespace, started when it did."""
+    if not _sees_all():
+        return False, None
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status") as status:
+                ids = [line.split()[1:] for line in status if line.startswith("NSpid:")]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile
+        except OSError:  # not this process's to read: it may be the one
+            return False, None
+        if not ids or not ids[0]:
+            return False, None  # a kernel that does not say (before 4.1)
+        if ids[0][-1] != process.pid:
+            continue
+        if not process.since:
+            return False, None  # a process has its pid: it or another one
+        if started(entry.name) != process.since or not _of(entry.name, process.namespace):
+            continue
+        return True, int(entry.name)
+    return True, None
+
+
+def _of(pid: str, namespace: str) -> bool:
+    """Whether process `pid` may be of PID namespace `namespace` ("": not known): False
+    only when /proc says another."""
+    try:
+        return namespace in ("", str(os.stat(f"/proc/{pid}/ns/pid").st_ino))
+    except OSError:  # gone meanwhile (then no other process has its start), or not ours
+        return True
+
+
+def _sees_all() -> bool:
+    """Whether /proc shows this process every process (not mounted with hidepid)."""
+    try:
+        with open("/proc/self/mountinfo") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if fields[4] == "/proc" and re.search(r"hidepid=(?!0\b|off\b)", line):
+                    return False
+    except (OSError, IndexError):
         return False
-    now = started(pid)
-    return now is not None and now != since
+    return True
 
 
 class StateStore(abc.ABC):

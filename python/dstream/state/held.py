@@ -3,11 +3,13 @@
 A lease is not a lock of the kernel's: it does not go with its process. A holder killed
 (kill -9, the OOM killer, a lost machine) keeps it until it expires, lease_ttl after its
 last renewal, so "stop it" is only true of a holder that still runs. A holder's name is
-new_owner's host:pid:ticks@boot:random (state/lease.py): a holder of this host is known
-to be gone when no process has its pid, or the one that has it started at another time
-(a reused pid), and known to run when that process started when the holder did. An older
-dstream's name, host:pid:random, carries no start time: a pid in use may be another
-process's by now, so then the holder may be gone.
+new_owner's host:pid:ticks@boot/pidns:random (state/lease.py): a holder of this host is
+known to be gone when no process has its pid in its PID namespace, or the one that has
+it started at another time (a reused pid), and known to run when that process started
+when the holder did (state/base.py running_here; a holder of another PID namespace, a
+container's, only where this process sees every process). An older dstream's name,
+host:pid:ticks@boot:random or host:pid:random, does not say its namespace (nor when it
+started): a pid in use may be another process's by now, so then the holder may be gone.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from typing import Optional
 
 from dstream.state.base import (
     AlreadyRunning,
+    NamedProcess,
     already_running,
     ended_here,
     named_process,
-    started,
+    running_here,
     this_host,
 )
 from dstream.state.lease import TTL, LeaseRow
@@ -50,43 +53,58 @@ def held_by(task: str, where: str, row: Optional[LeaseRow], *, agent: bool) -> A
     holder = f"{row.owner}, lease epoch {row.epoch}, {expires}"
     if agent:
         return already_running(task, where, holder, AGENT_HINT)
-    host, pid, since = _process(row.owner)
-    if ended_here(host, pid, since):
+    process = _process(row.owner)
+    pid = process.pid
+    if ended_here(process):
         return AlreadyRunning(
             f"task {task!r} is held by a run that is gone ({holder}): process {pid} of "
-            f"this host has ended (crashed or killed) without releasing its lease in {where}",
+            f"{process.where} has ended (crashed or killed) without releasing its lease in "
+            f"{where}",
             hint=(
                 f"nothing runs and there is nothing to stop: its lease {expires} (a "
                 f"crashed holder keeps it for {TTL}); run this again then ({STANDBY})"
             ),
         )
-    if host == this_host():
+    here = running_here(process)
+    if here is not None:
+        its = "" if str(here) == pid else f", pid {pid} of its PID namespace"
+        hint = (
+            f"stop the run of pid {here} on this host{its} (Ctrl-C / SIGTERM releases its "
+            "lease at once) or wait for it to end"
+        )
+    elif process.where != "this host":
+        # Its pid is not this namespace's: pid N here is another process, or none.
+        hint = (
+            f"stop the run that is pid {pid} of {process.where} where it runs (a "
+            f"container, `unshare --pid`: pid {pid} here is another process) with Ctrl-C "
+            "/ SIGTERM, which releases its lease at once, or wait for it to end; if it "
+            f"has ended, its lease {expires}: {STANDBY}"
+        )
+    elif process.host == this_host():
+        # Not known to be the holder: an older dstream's name says no start or no PID
+        # namespace, or /proc does not say when pid started (a process of another user
+        # under hidepid).
         hint = (
             f"stop the run of pid {pid} on this host (Ctrl-C / SIGTERM releases its lease "
-            "at once) or wait for it to end"
+            f"at once) or wait for it to end; if pid {pid} is no longer that run (a pid "
+            "is reused, or the run's pid is of another PID namespace: a container's), the "
+            f"holder may be gone and its lease {expires}: {STANDBY}"
         )
-        # Not known to be the holder: an older dstream's name says no start, or /proc
-        # does not say when pid started (a process of another user under hidepid).
-        if not since or started(pid) != since:
-            hint += (
-                f"; if pid {pid} is no longer that run (a pid is reused), the holder may "
-                f"be gone and its lease {expires}: {STANDBY}"
-            )
-    elif host:
+    elif process.host:
         hint = (
-            f"stop it on {host} (Ctrl-C / SIGTERM releases its lease at once) or wait for "
-            "it to end; a run that crashed (kill -9, a lost machine) keeps the lease until "
-            f"it expires ({TTL}; this one {expires}): {STANDBY}"
+            f"stop it on {process.host} (Ctrl-C / SIGTERM releases its lease at once) or "
+            "wait for it to end; a run that crashed (kill -9, a lost machine) keeps the "
+            f"lease until it expires ({TTL}; this one {expires}): {STANDBY}"
         )
     else:
         hint = UNKNOWN_HINT
     return already_running(task, where, holder, hint)
 
 
-def _process(owner: str) -> tuple[str, str, str]:
-    """The host, pid and start (named_process) a holder's name says: new_owner's
-    host:pid:ticks@boot:random, or an older dstream's host:pid:random (no start: "").
-    "" each when it is neither."""
+def _process(owner: str) -> NamedProcess:
+    """The process a holder's name says: new_owner's host:pid:ticks@boot/pidns:random,
+    or an older dstream's host:pid:ticks@boot:random or host:pid:random. No host nor
+    pid when it is none of these."""
     named, _, _random = owner.rpartition(":")
-    host, pid, since = named_process(named)
-    return (host, pid, since) if pid.isdigit() else ("", "", "")
+    process = named_process(named)
+    return process if process.pid.isdigit() else NamedProcess("", "", "", "")

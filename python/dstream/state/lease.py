@@ -178,10 +178,12 @@ class LeaseRow:
 
 
 def new_owner(label: str = "") -> str:
-    """A holder's identity: host:pid:ticks@boot:random, this process (this_process_since:
-    when it started, so that a later process of its pid is not taken for it; host:pid
-    where /proc does not say) and a random part (each store of a process holds its own).
-    An older dstream's holders are host:pid:random (state/held.py reads both)."""
+    """A holder's identity: host:pid:ticks@boot/pidns:random, this process
+    (this_process_since: when it started and its PID namespace, so that a later process
+    of its pid, or one of another namespace, is not taken for it; host:pid where /proc
+    does not say) and a random part (each store of a process holds its own). An older
+    dstream's holders are host:pid:ticks@boot:random and host:pid:random (state/held.py
+    reads them all)."""
     return f"{label or this_process_since()}:{secrets.token_hex(3)}"
 
 

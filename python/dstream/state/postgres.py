@@ -446,7 +446,7 @@ class PostgresStore(StateStore):
     @property
     def owner(self) -> str:
         """Who this store's leases name as their holder (state/lease.py new_owner:
-        host:pid:ticks@boot:random)."""
+        host:pid:ticks@boot/pidns:random)."""
         return self._keeper.owner
 
     @property
