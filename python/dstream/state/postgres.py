@@ -46,7 +46,7 @@ from dstream.state.base import (
     check_task_name,
     compact,
     stored_form,
-    this_process,
+    this_process_since,
 )
 from dstream.state.held import held_by
 from dstream.state.history import InputHashTable, RunTable
@@ -386,7 +386,7 @@ class PostgresStore(StateStore):
         return any(
             row.task == task
             and row.expires_in > 0
-            and not row.owner.startswith(this_process() + ":")
+            and not row.owner.startswith(this_process_since() + ":")  # new_owner's
             for row in self._leases.rows(conn)
         )
 
