@@ -2,8 +2,6 @@
 wakeups.py): they give way to a stop, and while changes stream in they wake the reader
 for 64 KiB at a time, never later than a bounded wait after it found the socket empty.
 
-The idle wait must give way to a stop.
-
 The SDK stops an input's read loop by cancelling it (a first SIGTERM). On Python up to
 3.11, `asyncio.wait_for` swallows a cancellation that arrives in the same loop iteration
 as its future's result, and the read loop then went on reading after the stop: the
@@ -21,8 +19,8 @@ from dstream.providers.postgres_cdc.wakeups import (
     BURST_MESSAGES,
     BUSY_BYTES,
     SocketWakeups,
+    wait_readable,
 )
-from dstream.providers.postgres_cdc.wakeups import wait_readable as _wait_readable
 
 
 def test_a_cancel_that_comes_with_the_socket_becoming_readable_is_not_lost() -> None:
@@ -30,7 +28,7 @@ def test_a_cancel_that_comes_with_the_socket_becoming_readable_is_not_lost() -> 
         loop = asyncio.get_running_loop()
         replication, server = socket.socketpair()
         signal_r, signal_w = socket.socketpair()
-        waiting = asyncio.ensure_future(_wait_readable(replication.fileno(), 30))
+        waiting = asyncio.ensure_future(wait_readable(replication.fileno(), 30))
         await asyncio.sleep(0)  # one pass of the loop parks the wait on the socket
         # Both become readable before the loop's next select: the socket's reader and
         # the stop run in one iteration, before the waiting task resumes.
@@ -53,9 +51,9 @@ def test_the_wait_ends_when_the_socket_is_readable_or_the_time_is_up() -> None:
     async def scenario() -> None:
         replication, server = socket.socketpair()
         server.send(b"k")
-        await asyncio.wait_for(_wait_readable(replication.fileno(), 30), 5)  # readable
+        await asyncio.wait_for(wait_readable(replication.fileno(), 30), 5)  # readable
         replication.recv(1)
-        await asyncio.wait_for(_wait_readable(replication.fileno(), 0.01), 5)  # time is up
+        await asyncio.wait_for(wait_readable(replication.fileno(), 0.01), 5)  # time is up
         replication.close()
         server.close()
 
@@ -86,9 +84,9 @@ def test_a_burst_wakes_the_reader_for_64_kib_at_a_time_until_a_wait_finds_less()
         assert (wakeups.busy, _low_water(reader)) == (True, BUSY_BYTES)
 
         server.sendall(b"x" * 100)  # queued, but less than BUSY_BYTES: no wake
-        assert not await asyncio.wait_for(_wait_readable(reader.fileno(), 0.05), 5)
+        assert not await asyncio.wait_for(wait_readable(reader.fileno(), 0.05), 5)
         server.sendall(b"x" * BUSY_BYTES)
-        assert await asyncio.wait_for(_wait_readable(reader.fileno(), 30), 5)
+        assert await asyncio.wait_for(wait_readable(reader.fileno(), 30), 5)
         await asyncio.wait_for(wakeups.wait(30), 5)  # wakes at once: still a burst
         assert wakeups.busy
         reader.setblocking(False)
@@ -99,7 +97,7 @@ def test_a_burst_wakes_the_reader_for_64_kib_at_a_time_until_a_wait_finds_less()
         server.sendall(b"y")  # the tail of the burst: read after the bounded wait ...
         await asyncio.wait_for(wakeups.wait(30), 5)
         assert (wakeups.busy, _low_water(reader)) == (False, 1)  # ... which ended it
-        assert await asyncio.wait_for(_wait_readable(reader.fileno(), 30), 5)  # any byte
+        assert await asyncio.wait_for(wait_readable(reader.fileno(), 30), 5)  # any byte
         reader.close()
         server.close()
 

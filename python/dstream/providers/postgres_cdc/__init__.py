@@ -90,7 +90,6 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
         finally:
             conn.close()
         self._tables = tables
-        confirmed = found.slot.confirmed_flush_lsn if found.slot is not None else None
         self._stream = ChangeStream(
             cfg,
             slot=self.slot,
@@ -99,7 +98,7 @@ class PostgresCdc(InputProvider[PgCdcConfig]):
             tables=tables,
             base_types=base_types,
             resume_lsn=resume_lsn,
-            confirmed_lsn=parse_lsn(confirmed) if confirmed else 0,
+            confirmed_lsn=(found.slot.position or 0) if found.slot is not None else 0,
             published=None
             if catalog.publishes_by_design(found)
             else frozenset(found.published_oids),

@@ -179,12 +179,12 @@ def lost_connection_cause(
     wal_sender_timeout (`longest_silence`: the run's longest time without an exchange);
     else `lost` (a restart, a shutdown, the network: unknowable here, and so is
     everything when the server cannot be reached)."""
+    deadline = time.monotonic() + LOST_CAUSE_SECONDS  # connecting counts too
     try:
         conn = connect(dsn, timeout=LOST_CAUSE_SECONDS)
     except DstreamError:
         return lost
     try:
-        deadline = time.monotonic() + LOST_CAUSE_SECONDS
         status, timeout_ms = replication_end(conn, slot)
         # "unreserved": past max_slot_wal_keep_size, and the checkpointer invalidates it
         # once its walsender (this run's) is gone.

@@ -65,7 +65,7 @@ from dstream.providers.postgres_cdc.pgoutput import (
     format_lsn,
     parse_lsn,
 )
-from dstream.providers.postgres_cdc.wakeups import SocketWakeups
+from dstream.providers.postgres_cdc.wakeups import SocketWakeups, settle
 from dstream.sdk.log import log
 
 # until_caught_up: at most one keepalive request per this many seconds while waiting.
@@ -160,9 +160,8 @@ class ChangeStream:
         found = session.counters() if session is not None else {}
         # The session counts a transaction's changes at its commit: those of one still
         # open (a run that fails or stops inside it) were decoded and written too.
-        unfinished = session.seq if session is not None and session.in_txn else 0
-        if session is not None and session.skip_txn:
-            unfinished = 0
+        open_txn = session is not None and session.in_txn and not session.skip_txn
+        unfinished = session.seq if open_txn and session is not None else 0
         isolated = dict(found.get("isolated", {}))
         for table, rows in self._snapshot_aside.items():
             # frames() tells the session of each such table with one isolate(), which it
@@ -290,7 +289,7 @@ class ChangeStream:
                 raise self._server_error(exc, "cannot confirm a checkpoint") from exc
             self._confirmed = lsn
             if self._confirm_waiter is not None:
-                _wake(self._confirm_waiter)
+                settle(self._confirm_waiter, None)
 
     async def wait_confirmed(self, lsn: int) -> bool:
         """Until a checkpoint at or after `lsn` was confirmed (the provider's on_commit),
@@ -298,7 +297,7 @@ class ChangeStream:
         loop = asyncio.get_running_loop()
         while self._confirmed < lsn:
             waiter = self._confirm_waiter = loop.create_future()
-            timer = loop.call_later(CONFIRM_WAIT_SECONDS, _wake, waiter)
+            timer = loop.call_later(CONFIRM_WAIT_SECONDS, settle, waiter, None)
             before = self._confirmed
             try:
                 await waiter
@@ -336,10 +335,7 @@ class ChangeStream:
         if self._keeper is not None:
             self._keeper.join()
             self._keeper = None
-        if self._catalog is not None:
-            with contextlib.suppress(Exception):
-                self._catalog.close()
-            self._catalog = None
+        self._close_catalog()
         if self.conn is not None:
             # Closing a broken connection: nothing left to release.
             with contextlib.suppress(Exception):
@@ -713,8 +709,3 @@ class ChangeStream:
             dead_letter=self.config.dead_letter_path,
         )
         self.dead_letters.add(relation, change, reason, txn_meta.get("LSN"))
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)

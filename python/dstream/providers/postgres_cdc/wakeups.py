@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import TypeVar
+
+T = TypeVar("T")
 
 # A burst: a read that found at least this many messages waiting.
 BURST_MESSAGES = 64
@@ -26,9 +29,10 @@ BUSY_BYTES = 64 * 1024
 BUSY_WAIT_SECONDS = 0.002
 
 
-def _settle(waiter: asyncio.Future[bool], readable: bool) -> None:
+def settle(waiter: asyncio.Future[T], value: T) -> None:
+    """`waiter`'s result, unless it has one (a timer and an event race for it)."""
     if not waiter.done():
-        waiter.set_result(readable)
+        waiter.set_result(value)
 
 
 async def wait_readable(fd: int, timeout: float) -> bool:
@@ -38,8 +42,8 @@ async def wait_readable(fd: int, timeout: float) -> bool:
     SIGTERM."""
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[bool] = loop.create_future()
-    loop.add_reader(fd, _settle, ready, True)
-    timer = loop.call_later(timeout, _settle, ready, False)
+    loop.add_reader(fd, settle, ready, True)
+    timer = loop.call_later(timeout, settle, ready, False)
     try:
         return await ready
     finally:
