@@ -78,6 +78,16 @@ def test_a_memory_limit_is_written_as_given_not_rounded(
     assert found and all(each["limits"] == {"memory": written} for each in found), found
 
 
+def test_a_request_is_never_written_above_the_limit_it_equals(ws: Workspace) -> None:
+    """--memory-per-task 500M with the limit the error's hint gives (the request to the
+    byte): the request was rounded up to 541Mi, above the limit, which Kubernetes
+    refuses. Both are written to the byte."""
+    found = resources(ws, "--memory-per-task", "500M", "--memory-limit", "567108864")
+    assert found and all(
+        each["requests"]["memory"] == each["limits"]["memory"] == "567108864" for each in found
+    ), found
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [

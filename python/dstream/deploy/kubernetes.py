@@ -51,7 +51,6 @@ from dstream.deploy.resources import (
     MEMORY_BASE,
     MEMORY_PER_TASK,
     exact_bytes,
-    mebibytes,
     millicores,
 )
 from dstream.errors import ConfigError, UsageError
@@ -388,7 +387,7 @@ class _Base:
         return {
             "requests": {
                 "cpu": millicores(usual * self.o.cpu_per_task),
-                "memory": mebibytes(request),
+                "memory": exact_bytes(request),
             },
             "limits": {"memory": exact_bytes(limit)},
         }

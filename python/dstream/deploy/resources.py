@@ -10,8 +10,8 @@ room for a burst, so a leak is stopped rather than the node starved. No CPU limi
 throttled pipeline only falls behind, and the request already reserves its share.
 
 Quantities are read in the forms Kubernetes takes (`128Mi`, `1Gi`, `100m`, `0.5`) and
-written in one unit each (`Mi`, `m`), so the figures a test or a reader compares are
-plain numbers.
+written to the byte (in `Mi` when a whole number of them) and in `m` for CPU, so the
+figures a test or a reader compares are plain numbers.
 """
 
 from __future__ import annotations
@@ -60,14 +60,10 @@ def cpu(text: str) -> int:
     return millis
 
 
-def mebibytes(size: int) -> str:
-    """`size` bytes as a quantity in Mi, rounded up (a request: the pod gets at least)."""
-    return f"{-(-size // MI)}Mi"
-
-
 def exact_bytes(size: int) -> str:
-    """`size` bytes as a quantity to the byte, in Mi when whole (a limit, or a figure a
-    message quotes: rounded up, a limit of 1G was written 954Mi, above what was asked)."""
+    """`size` bytes as a quantity to the byte, in Mi when whole (a request, a limit, or a
+    figure a message quotes: rounded up, a limit of 1G was written 954Mi, above what was
+    asked, and a request could pass a limit the user gave it to the byte)."""
     return f"{size // MI}Mi" if size % MI == 0 else str(size)
 
 
