@@ -296,3 +296,12 @@ def test_a_template_action_with_quotes_in_a_string_keeps_the_nesting_after_it(
     done = ws.run("fmt")
     assert done.returncode == 0, done.stderr
     assert (ws.root / "dstream.hcl").read_text() == text.replace("        d = 1", "      d = 1")
+
+
+def test_a_heredoc_whose_marker_holds_a_dash_is_kept_as_typed(ws: Workspace) -> None:
+    """`<<END-X` is a heredoc in HCL (its marker a name, `-` in it): fmt's line scan
+    knew only `\\w` markers and respaced its body as code."""
+    text = "locals {\n  a = <<END-X\nx=[1,2]\nEND-X\n}\n"
+    done = ws.run("fmt", "-", input=text.encode())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == text

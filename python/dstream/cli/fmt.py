@@ -31,7 +31,7 @@ import regex
 
 from dstream.cli.flags import terraform_spelling
 from dstream.cli.fmt_files import find_files, write
-from dstream.cli.fmt_spacing import respace, string_step
+from dstream.cli.fmt_spacing import CLOSERS, HEREDOC_MARKER, OPENERS, respace, string_step
 from dstream.cli.view import View
 from dstream.config.diagnostics import Diagnostics
 from dstream.config.quicklex import NAME_PATTERN
@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 
 INDENT = "  "
 STDIN = "<stdin>"  # the name `dstream fmt -` gives its text in errors and diffs
-OPENERS, CLOSERS = "{[(", "}])"
 # `regex`, not `re`: HCL's names are Unicode identifiers (NAME_PATTERN).
 _LABEL = rf'"(?:[^"\\]|\\.)*"|{NAME_PATTERN}'
 # An attribute, or an object's item on a line of its own (whose key may be quoted), with
@@ -66,7 +65,6 @@ _ATTRIBUTE = regex.compile(
 )
 _COMMENT = regex.compile(r"/\*(?:[^*]|\*(?!/))*\*/")
 _BLOCK_OPEN = regex.compile(rf"^({NAME_PATTERN}(?:\s+(?:{_LABEL}))*)\s*\{{(.*)$")
-_HEREDOC = regex.compile(r"<<-?([A-Za-z_]\w*)\s*$")
 # Tokens whose text is their meaning; any other's is its type (punctuation, operators,
 # keywords), with the blanks and new lines lark may put in it (`  =`, `\n  +`).
 _CONTENT = frozenset(
@@ -126,7 +124,7 @@ def _scan(line: str, in_comment: bool, inside: tuple[str, ...] = ()) -> _Scan:
             open_.append('"')
             i += 1
             continue
-        heredoc = _HEREDOC.match(line, i) if ch == "<" else None
+        heredoc = HEREDOC_MARKER.match(line, i) if ch == "<" else None
         if heredoc:  # only here, in code: `# query = <<EOF` opens no heredoc
             scan.heredoc = heredoc.group(1)
             break

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 _BLANK = regex.compile(r"[ \t]+")
 _NAME = regex.compile(NAME_PATTERN)
 _NUMBER = regex.compile(r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
-_HEREDOC = regex.compile(r"<<-?[\p{ID_Start}_][\p{ID_Continue}-]*[ \t]*$")
+# A heredoc's opening marker, its name group 1 (the whole line after it is its body).
+HEREDOC_MARKER = regex.compile(rf"<<-?({NAME_PATTERN})[ \t]*$")
 _BLOCK_COMMENT = regex.compile(r"/\*(?:[^*]|\*(?!/))*(?:\*/|$)")
 # Longest first: `...` before `.`, `==` before `=`.
 _PUNCTUATION = (
@@ -96,7 +97,7 @@ def _token(code: str, i: int) -> Optional[Token]:
         end = _action_end(code, i)
         return (ACTION, code[i:end]) if end > 0 else None
     if code.startswith("<<", i):
-        match = _HEREDOC.match(code, i)
+        match = HEREDOC_MARKER.match(code, i)
         return (HEREDOC, match.group().rstrip()) if match else None
     for kind, pattern in ((NUMBER, _NUMBER), (NAME, _NAME)):
         match = pattern.match(code, i)
