@@ -277,19 +277,14 @@ def named_process(name: str) -> NamedProcess:
 
 
 def ended_here(process: NamedProcess) -> bool:
-    """Whether `process` is known to have ended. See running_here."""
-    return _look_up(process) == (True, None)
+    """Whether `process` is known to have ended (look_up)."""
+    return look_up(process) == (True, None)
 
 
-def running_here(process: NamedProcess) -> Optional[int]:
-    """The pid in this process's PID namespace of `process`, when it is known to run
-    on this host (the process of that pid started when it did); else None."""
-    return _look_up(process)[1]
-
-
-def _look_up(process: NamedProcess) -> tuple[bool, Optional[int]]:
+def look_up(process: NamedProcess) -> tuple[bool, Optional[int]]:
     """(known, pid here): whether this host can tell if `process` runs, and if it does,
-    its pid in this process's namespace. Known when it ran on this host in another boot
+    its pid in this process's namespace (the process of that pid started when it did);
+    known with no pid: it has ended. Known when it ran on this host in another boot
     (ended); in this PID namespace (ended when no process has its pid, or the one that
     has it started at another time); elsewhere when this process sees every process of
     the machine (the initial PID namespace, /proc not hiding any) and whether one is it.
@@ -311,7 +306,7 @@ def _look_up(process: NamedProcess) -> tuple[bool, Optional[int]]:
 
 
 def _look_up_here(process: NamedProcess) -> tuple[bool, Optional[int]]:
-    """_look_up of a process of this process's PID namespace."""
+    """look_up of a process of this process's PID namespace."""
     try:
         os.kill(int(process.pid), 0)
     except ProcessLookupError:
@@ -325,7 +320,7 @@ def _look_up_here(process: NamedProcess) -> tuple[bool, Optional[int]]:
 
 
 def _look_up_everywhere(process: NamedProcess) -> tuple[bool, Optional[int]]:
-    """_look_up by every process of the machine (this one sees them all): one whose pid
+    """look_up by every process of the machine (this one sees them all): one whose pid
     in its own namespace is `process`'s, of its namespace, started when it did."""
     if not _sees_all():
         return False, None
@@ -354,10 +349,9 @@ def _look_up_everywhere(process: NamedProcess) -> tuple[bool, Optional[int]]:
 def _of(pid: str, namespace: str) -> bool:
     """Whether process `pid` may be of PID namespace `namespace` ("": not known): False
     only when /proc says another."""
-    try:
-        return namespace in ("", str(os.stat(f"/proc/{pid}/ns/pid").st_ino))
-    except OSError:  # gone meanwhile (then no other process has its start), or not ours
-        return True
+    # None: gone meanwhile (then no other process has its start), or not ours to read.
+    found = pid_namespace(pid)
+    return found is None or namespace in ("", found)
 
 
 def _sees_all() -> bool:

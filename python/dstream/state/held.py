@@ -6,7 +6,7 @@ last renewal, so "stop it" is only true of a holder that still runs. A holder's 
 new_owner's host:pid:ticks@boot/pidns:random (state/lease.py): a holder of this host is
 known to be gone when no process has its pid in its PID namespace, or the one that has
 it started at another time (a reused pid), and known to run when that process started
-when the holder did (state/base.py running_here; a holder of another PID namespace, a
+when the holder did (state/base.py look_up; a holder of another PID namespace, a
 container's, only where this process sees every process). An older dstream's name,
 host:pid:ticks@boot:random or host:pid:random, does not say its namespace (nor when it
 started): a pid in use may be another process's by now, so then the holder may be gone.
@@ -20,9 +20,8 @@ from dstream.state.base import (
     AlreadyRunning,
     NamedProcess,
     already_running,
-    ended_here,
+    look_up,
     named_process,
-    running_here,
     this_host,
 )
 from dstream.state.lease import TTL, LeaseRow
@@ -55,7 +54,8 @@ def held_by(task: str, where: str, row: Optional[LeaseRow], *, agent: bool) -> A
         return already_running(task, where, holder, AGENT_HINT)
     process = _process(row.owner)
     pid = process.pid
-    if ended_here(process):
+    known, here = look_up(process)
+    if known and here is None:
         return AlreadyRunning(
             f"task {task!r} is held by a run that is gone ({holder}): process {pid} of "
             f"{process.where} has ended (crashed or killed) without releasing its lease in "
@@ -65,7 +65,6 @@ def held_by(task: str, where: str, row: Optional[LeaseRow], *, agent: bool) -> A
                 f"crashed holder keeps it for {TTL}); run this again then ({STANDBY})"
             ),
         )
-    here = running_here(process)
     if here is not None:
         its = "" if str(here) == pid else f", pid {pid} of its PID namespace"
         hint = (
