@@ -293,10 +293,9 @@ class ContainerProcess:
         # The ID of the image it was created from ("sha256:..."), whatever its tag now
         # names: its handshake is kept by it (runtime/description.py). None: not known.
         self.image_id: Optional[str] = None
-        # What the engine itself wrote into the attach stream (runtime/attach.py).
-        self.engine_said: list[str] = []
-        # Its stdin broke: bytes for it could not be sent (it was gone), or it had
-        # closed it before its end (runtime/container_stdin.py).
+        # Its stdin broke: bytes for it could not be sent (it was gone), it had closed
+        # it before its end (runtime/container_stdin.py), or the engine wrote into the
+        # attach stream that it ended it (runtime/attach.py).
         self._stdin_cut = False
         self._stdin_pipe: Optional[str] = None  # "pipe:[N]", when this host can see it
 
@@ -415,7 +414,7 @@ class ContainerProcess:
         said = engine_error(frame)
         if said is None:
             return False
-        self.engine_said.append(said)
+        self._stdin_cut = True
         logs.log.debug("the container engine ended the attach stream of %s: %s", self.name, said)
         return True
 
@@ -478,7 +477,7 @@ class ContainerProcess:
         closed its stdin. Asked once it exited and its stdin was closed: the feeder
         thread is ending, and is given a moment to say what it saw."""
         self._feeder.join(timeout=STDIN_JOIN)
-        return self._stdin_cut or bool(self.engine_said)
+        return self._stdin_cut
 
     # -- Popen interface ---------------------------------------------------------------
     def poll(self) -> Optional[int]:

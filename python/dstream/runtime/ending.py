@@ -35,7 +35,7 @@ def finish(run: TaskRun, result: Optional[PumpResult], threads: list[threading.T
     broke = left or outcome in ("invalid_frame", "dead_letter_failed", "io_error")
     run.summary.failed_unasked = broke and unasked
     in_code, out_code, unread = _drain(run, outcome, result, threads)
-    if not left and run.providers()[1].stdin_broke() and not output_killed(run):
+    if not left and not output_killed(run) and run.providers()[1].stdin_broke():
         # A container output's broken stdin is known only once it ended.
         left = True
         run.summary.failed_unasked = unasked
