@@ -61,6 +61,10 @@ def as_text(value: object) -> str:
     return value if isinstance(value, str) else encode_json(value, default=str).decode()
 
 
+# What json_kind says of a value JSON has no kind for (a Python object of another type).
+NO_JSON_VALUE = "no JSON value"
+
+
 def json_kind(value: object) -> str:
     """What kind of JSON value `value` is, as a message names it (JSON's words, with an
     article, the array a list as dstream's messages call it): "a string", never
@@ -77,7 +81,7 @@ def json_kind(value: object) -> str:
         return "a list"
     if isinstance(value, dict):
         return "an object"
-    return "no JSON value"
+    return NO_JSON_VALUE
 
 
 def _refuse_constant(name: str) -> None:

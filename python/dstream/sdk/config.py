@@ -21,6 +21,7 @@ from typing import Any, Literal, Optional, TypeVar, Union
 # is checked against it. Neither has a static type worth more than Any.
 from dstream.config.provider_config import SCHEMA_ALIASES, SCHEMA_FOLD_CASE, normalize_key
 from dstream.errors import ConfigError, nearest
+from dstream.protocol.values import NO_JSON_VALUE, json_kind
 
 __all__ = [
     "ConfigClassError",
@@ -216,15 +217,9 @@ def _type_hints(cls: type) -> dict[str, Any]:
 
 
 def _describe(value: Any) -> str:
-    kind = {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "an object",
-        _NoneType: "null",
-    }.get(type(value), type(value).__name__)
+    kind = json_kind(value)
+    if kind == NO_JSON_VALUE:
+        kind = type(value).__name__
     shown = repr(value) if not isinstance(value, (dict, list)) else ""
     if isinstance(value, str):
         shown = '"' + (value if len(value) <= 40 else value[:37] + "...") + '"'
