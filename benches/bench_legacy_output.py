@@ -9,7 +9,7 @@ providers' own start), all in the same rounds:
 - silent: an original output that writes no handshake at all (SDK 0.1.1, a Go output).
 
 Before the pump starts, a run waits for the first line of an output the describe cache
-saw answer (runtime/legacy.py `_must_wait`, up to OUTPUT_HANDSHAKE_WAIT): native and
+saw answer (runtime/legacy.py `_wait_for`, up to the task's start_timeout): native and
 original are waited for, silent (remembered as writing none) is not. The wait is on a
 start that cannot be warm (DSTREAM_WARM_START=0, the "cold" rows); a repeated unchanged
 run starts warm (dstream/warm) and adopts a pump that began before it could wait: both
