@@ -305,3 +305,11 @@ def test_a_heredoc_whose_marker_holds_a_dash_is_kept_as_typed(ws: Workspace) -> 
     done = ws.run("fmt", "-", input=text.encode())
     assert done.returncode == 0, done.stderr
     assert done.stdout == text
+
+
+def test_fmt_of_stdin_leaves_nothing_in_the_parse_cache(ws: Workspace, tmp_path: Path) -> None:
+    """`fmt -` parses stdin without keeping it; its layout step cached the text anyway."""
+    cache = tmp_path / "cache"
+    done = ws.run("fmt", "-", input=b"locals {\n  a = 1\n}\n", env={"XDG_CACHE_HOME": str(cache)})
+    assert done.returncode == 0, done.stderr
+    assert not [p for p in cache.rglob("*") if p.is_file()], list(cache.rglob("*"))

@@ -254,11 +254,12 @@ def _break_items(source: str) -> str:
     """`source` with a line break before each attribute or block that does not start a
     line, and before each block's `}` that does not; a one-line block holding one
     attribute stays as it is. Where they are comes from the parse tree (a text that does
-    not parse is left as it is: fmt reports it)."""
+    not parse is left as it is: fmt reports it). Never cached: it is fmt's text, maybe
+    stdin's, not a file a run reads."""
     from dstream.config.syntax import parse_tree
 
     try:
-        tree, rewritten = parse_tree(source, "", own_lines=False)
+        tree, rewritten = parse_tree(source, "", cache=False, own_lines=False)
     except ConfigError:
         return source
     tokens = _tokens(tree)
