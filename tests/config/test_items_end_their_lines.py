@@ -13,18 +13,9 @@ from __future__ import annotations
 
 import pytest
 
-from dstream.config import syntax
-from dstream.errors import ConfigError, ExitCode
+from dstream.errors import ExitCode
+from tests.config.refusals import TASK, refused_by_both_parsers
 from tests.workspace import Workspace
-
-TASK = """
-task "t" {
-  input { provider_path = "dstream-counter" }
-  output {
-    provider_path = "dstream-null"
-  }
-}
-"""
 
 # (the text before TASK, where dstream.hcl is refused, what it says)
 REFUSED = [
@@ -91,13 +82,5 @@ def test_items_ending_their_lines_stay_valid(ws: Workspace, text: str) -> None:
 def test_the_quick_parser_and_lark_refuse_them_alike(
     monkeypatch: pytest.MonkeyPatch, text: str, where: str, reason: str
 ) -> None:
-    """Each parse (not cached) by config/quickparse.py where it reads the text, and by
-    python-hcl2's grammar: the same refusal."""
-    said = []
-    for quick in (True, False):
-        monkeypatch.setattr(syntax, "_quick_parse_applies", lambda quick=quick: quick)
-        with pytest.raises(ConfigError) as refused:
-            syntax.parse_tree(_config(text), "dstream.hcl", cache=False)
-        said.append(str(refused.value))
-    assert said[0] == said[1]
-    assert f"dstream.hcl:{where}: {reason}" in said[0]
+    said = refused_by_both_parsers(monkeypatch, _config(text))
+    assert f"dstream.hcl:{where}: {reason}" in said
