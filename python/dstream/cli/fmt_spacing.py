@@ -52,7 +52,7 @@ def respace(code: str) -> str:
     """`code` (a line without its indentation) with its tokens spaced as terraform fmt
     spaces them; as it is when it holds what this does not know."""
     tokens, comment = _tokens(code)
-    if tokens is None or not tokens:
+    if not tokens:
         return code
     out = [tokens[0][1]]
     for k in range(1, len(tokens)):

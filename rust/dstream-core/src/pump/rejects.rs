@@ -184,7 +184,7 @@ impl Rejects {
             return Ok(());
         }
         if piece.first {
-            self.oversized_excerpt.clear();
+            // Cleared above, with every first piece.
             self.oversized_excerpt
                 .extend_from_slice(&piece.bytes[..piece.bytes.len().min(EXCERPT_LEN)]);
             if let Some(dl) = self.dead_letter.as_mut() {
