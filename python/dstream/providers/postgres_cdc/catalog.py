@@ -281,6 +281,20 @@ def _read_publication(cur: PgCursor, found: Inspection, slot: str, pub: PgRow) -
     found.listed = {(r[0], r[1]) for r in cur.fetchall()}
 
 
+def named_oids(conn: PgConnection, publication: str) -> Optional[set[int]]:
+    """The OIDs of the tables `publication` names (FOR TABLE), None when there is no such
+    publication. Errors as psycopg2 raises them: the caller decides what one means."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT r.prrelid::int8 FROM pg_publication p LEFT JOIN pg_publication_rel r "
+            "ON r.prpubid = p.oid WHERE p.pubname = %s",
+            (publication,),
+        )
+        rows = cur.fetchall()
+    conn.rollback()
+    return {int(row[0]) for row in rows if row[0] is not None} if rows else None
+
+
 def gone_tables(conn: PgConnection, oids: set[int]) -> set[int]:
     """Those of the table OIDs `oids` that no table has any more (the table was dropped)."""
     if not oids:

@@ -40,7 +40,7 @@ import orjson
 
 from dstream._core import PgoutputSession
 from dstream.errors import DstreamError
-from dstream.providers.postgres_cdc.catalog import Table
+from dstream.providers.postgres_cdc.catalog import Table, named_oids
 from dstream.providers.postgres_cdc.checks import (
     publication_dropped,
     resync,
@@ -311,18 +311,10 @@ class ChangeStream:
     def _server_error(self, exc: Exception, doing: str) -> DstreamError:
         return server_error(exc, self.address, doing)
 
-    def _published_rows(self) -> list[tuple[Optional[int]]]:
+    def _named_oids(self) -> Optional[set[int]]:
         if self._catalog is None:
             self._catalog = connect(self.config.dsn)
-        with self._catalog.cursor() as cur:
-            cur.execute(
-                "SELECT r.prrelid::int8 FROM pg_publication p LEFT JOIN pg_publication_rel "
-                "r ON r.prpubid = p.oid WHERE p.pubname = %s",
-                (self.publication,),
-            )
-            rows: list[tuple[Optional[int]]] = cur.fetchall()
-        self._catalog.rollback()
-        return rows
+        return named_oids(self._catalog, self.publication)
 
     def _close_catalog(self) -> None:
         if self._catalog is not None:
@@ -451,15 +443,14 @@ class ChangeStream:
 
         with server_errors("check the publication's tables", {}, "run again"):
             try:
-                rows = self._published_rows()
+                listed = self._named_oids()
             except psycopg2.OperationalError:
                 # The server or a pooler ended the idle connection between two looks
                 # (idle_session_timeout, a firewall): a new one, once.
                 self._close_catalog()
-                rows = self._published_rows()
-        if not rows:
+                listed = self._named_oids()
+        if listed is None:
             raise publication_dropped(self.publication, self.slot, self.task)
-        listed = {int(row[0]) for row in rows if row[0] is not None}
         gone = [t for oid, t in sorted(self.by_oid.items()) if oid not in listed]
         since = self._verified_lsn or self.resume_lsn  # the last checkpoint stored or sent
         if gone:
